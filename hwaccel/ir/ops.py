@@ -13,7 +13,7 @@ from typing import Callable
 
 from .graph import Graph, Node
 
-__all__ = ["OpSpec", "OPS", "is_supported", "macs_of"]
+__all__ = ["OpSpec", "OPS", "FIXED_OPS", "FIXED_DOMAIN", "spec_of", "is_supported", "macs_of"]
 
 MacCounter = Callable[[Node, Graph], int]
 
@@ -59,13 +59,32 @@ def _conv_transpose_macs(node: Node, graph: Graph) -> int:
 
 
 def _gemm_macs(node: Node, graph: Graph) -> int:
+    """Gemm / MatMul: output elements (batch excluded) x reduction length K."""
     a = graph.shape(node.inputs[0])
-    b = graph.shape(node.inputs[1])
-    if a is None or b is None:
+    if a is None:
         return 0
-    k = a[-1] if not node.attr("transA", 0) or node.op != "Gemm" else a[0]
-    k = int(k) if isinstance(k, int) else 1
-    return _out_numel_no_batch(node, graph) * k if node.op == "Gemm" else _numel(a[1:-1] or (1,)) * k * _numel(b[-1:])
+    k = a[0] if node.op == "Gemm" and node.attr("transA", 0) else a[-1]
+    return _out_numel_no_batch(node, graph) * (int(k) if isinstance(k, int) else 1)
+
+
+def _conv_macs_q(node: Node, graph: Graph) -> int:
+    # QLinearConv(x, x_scale, x_zp, w, ...): the weight is input 3
+    from dataclasses import replace
+
+    return _conv_macs(replace(node, inputs=(node.inputs[0], node.inputs[3])), graph)
+
+
+def _matmul_macs(node: Node, graph: Graph) -> int:
+    b = graph.shape(node.inputs[1])
+    if b is None:
+        return 0
+    return _out_numel_no_batch(node, graph) * (int(b[-2]) if isinstance(b[-2], int) else 1)
+
+
+def _gemm_macs_q(node: Node, graph: Graph) -> int:
+    from dataclasses import replace
+
+    return _matmul_macs(replace(node, inputs=(node.inputs[0], node.inputs[3])), graph)
 
 
 def _recurrent_macs(gates: int) -> MacCounter:
@@ -137,20 +156,57 @@ OPS: dict[str, OpSpec] = {
         _spec("RNN", "recurrent", True, _recurrent_macs(1)),
         # host-only
         _spec("Softmax", "host", False),
-        # quantization boundary ops (QDQ / QLinear import, issue 4)
+        # quantization boundary ops and ONNX integer ops (QDQ / QLinear import)
         _spec("QuantizeLinear", "quant", False),
         _spec("DequantizeLinear", "quant", False),
+        _spec("QLinearConv", "conv", True, _conv_macs_q),
+        _spec("ConvInteger", "conv", True, _conv_macs),
+        _spec("QLinearMatMul", "gemm", True, _gemm_macs_q),
+        _spec("MatMulInteger", "gemm", True, _gemm_macs),
+    ]
+}
+
+# Fixed-point ops (domain "hwaccel") produced by lowering a quantized graph; semantics in
+# hwaccel/ir/qops.py, golden kernels in hwaccel/golden/fixed_ops/.
+FIXED_OPS: dict[str, OpSpec] = {
+    s.op: s
+    for s in [
+        _spec("QConv", "conv", True, _conv_macs),
+        _spec("QConvTranspose", "conv", True, _conv_transpose_macs),
+        _spec("QMatMul", "gemm", True, _matmul_macs),
+        _spec("QMaxPool", "pool", True),
+        _spec("QAveragePool", "pool", True),
+        _spec("QGlobalAveragePool", "pool", True),
+        _spec("QGlobalMaxPool", "pool", True),
+        _spec("QAdd", "eltwise", True),
+        _spec("QMul", "eltwise", True),
+        _spec("QConcat", "eltwise", True),
+        _spec("QLut", "pointwise", True),
+        _spec("QRequant", "pointwise", True),
+        _spec("QPad", "shape", True),
     ]
 }
 
 
+FIXED_DOMAIN = "hwaccel"
+
+
+def spec_of(node: Node) -> OpSpec | None:
+    """The table row of ``node`` (ONNX default domain or the fixed-point domain), or None."""
+    if node.domain == FIXED_DOMAIN:
+        return FIXED_OPS.get(node.op)
+    if node.domain in ("", "ai.onnx"):
+        return OPS.get(node.op)
+    return None
+
+
 def is_supported(node: Node) -> bool:
-    return node.domain in ("", "ai.onnx") and node.op in OPS
+    return spec_of(node) is not None
 
 
 def macs_of(node: Node, graph: Graph) -> int:
     """Multiply-accumulates of one inference (batch 1) of ``node``; 0 when not a MAC op."""
-    spec = OPS.get(node.op)
+    spec = spec_of(node)
     if spec is None or spec.macs is None:
         return 0
     return int(spec.macs(node, graph))

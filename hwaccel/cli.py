@@ -1,0 +1,104 @@
+"""The ``hwaccel`` command line.
+
+Every command prints a readable report, or JSON with ``--json``. User errors print one line
+``hwaccel: error: ...`` on stderr and exit with code 2 (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable
+
+from .errors import HwaccelError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_USER_ERROR = 2
+
+DESCRIPTION = """\
+hwaccel: from a trained ONNX network to bit-exact fixed-point hardware.
+
+  info      show a model's layers, shapes, parameters, MACs and which ops get hardware
+  quantize  post-training quantization to a standard QDQ ONNX model (fixed point)
+  run       run a model on inputs (.npy/.npz): float executor, golden integer model, onnxruntime
+
+Example:
+  hwaccel info models/cnn.onnx
+  hwaccel quantize models/cnn.onnx --calib models/digits_calib.npz -o cnn.qdq.onnx
+  hwaccel run cnn.qdq.onnx --input models/digits_sample.npz --engine golden
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hwaccel", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, func: Callable, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
+        p.set_defaults(func=func)
+        return p
+
+    from .commands import info, quantize, run
+
+    p = add("info", info.run, "Show inputs, outputs and per-layer op, shape, parameters and MACs of an ONNX model.")
+    p.add_argument("model", help="ONNX file")
+
+    p = add("run", run.run, "Run an ONNX model on inputs and print (or save) its outputs.")
+    p.add_argument("model", help="ONNX file (float, or quantized QDQ/QLinear for --engine golden)")
+    p.add_argument("--input", "-i", required=True, help=".npy (the single input) or .npz keyed by input name; batch first")
+    p.add_argument("--engine", choices=["float", "golden", "onnxruntime"], default="float",
+                   help="float: NumPy float executor; golden: the bit-exact integer model of a quantized model; "
+                        "onnxruntime: the reference runtime (default: float)")
+    p.add_argument("--output", "-o", help="save outputs to OUT.npy (single output) or OUT.npz")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+
+    p = add("quantize", quantize.run, "Quantize a float model to fixed point; writes a standard QDQ ONNX model.")
+    p.add_argument("model", help="float ONNX file")
+    p.add_argument("--calib", required=True, help="calibration inputs: .npy (single input) or .npz keyed by input name")
+    p.add_argument("--output", "-o", help="QDQ ONNX file to write (default: MODEL.qdq.onnx beside the model)")
+    p.add_argument("--weight-bits", type=int, default=8, help="weight width 2..16 (default 8)")
+    p.add_argument("--act-bits", type=int, default=8, help="activation width 2..16 (default 8)")
+    sign = p.add_mutually_exclusive_group()
+    sign.add_argument("--act-signed", dest="act_signed", action="store_true", default=True, help="int activations (default)")
+    sign.add_argument("--act-unsigned", dest="act_signed", action="store_false", help="uint activations")
+    p.add_argument("--per-tensor", action="store_true", help="one weight scale per layer instead of per output channel")
+    p.add_argument("--scheme", choices=["affine", "pow2"], default="affine",
+                   help="affine: integer multiplier + shift; pow2: power-of-two scales, shift only")
+    p.add_argument("--calibration", choices=["minmax", "percentile", "entropy", "mse"], default="minmax",
+                   help="activation range calibration (default minmax)")
+    p.add_argument("--bits-per-layer", help="JSON file {layer name: weight bits} for mixed precision")
+    p.add_argument("--prune", type=float, default=0.0, help="magnitude-prune this fraction of each layer's weights")
+    p.add_argument("--share", type=int, default=0, help="weight sharing: k-means codebook of this many values per layer")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        report, text = args.func(args)
+    except HwaccelError as exc:
+        if args.debug:
+            raise
+        print(f"hwaccel: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("hwaccel: interrupted", file=sys.stderr)
+        return 130
+    print(json.dumps(report, indent=2, sort_keys=True) if args.json else text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

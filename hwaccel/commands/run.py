@@ -1,0 +1,62 @@
+"""``hwaccel run``: execute a model with the float, golden or onnxruntime engine."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+
+from ..files import load_inputs, save_arrays
+from ..frontend import load_model
+
+
+def execute(model_path: str, engine: str, input_path: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Load ``model_path``, read inputs, run ``engine``; returns (feeds, outputs)."""
+    graph = load_model(model_path)
+    feeds = load_inputs(input_path, graph)
+    if engine == "float":
+        from ..golden.execute import run_float
+
+        return feeds, run_float(graph, feeds)
+    if engine == "golden":
+        from ..frontend.qdq import load_quantized
+        from ..golden.fixed import run_golden
+
+        return feeds, run_golden(load_quantized(model_path), feeds)
+    from ..ref.ort import run_onnxruntime
+
+    return feeds, run_onnxruntime(model_path, feeds)
+
+
+def run(args: argparse.Namespace) -> tuple[dict, str]:
+    feeds, outputs = execute(args.model, args.engine, args.input)
+    if args.output:
+        save_arrays(args.output, outputs, force=args.force)
+    batch = next(iter(feeds.values())).shape[0] if feeds else 0
+    report: dict[str, Any] = {"model": args.model, "engine": args.engine, "output_file": args.output, "outputs": {}}
+    lines = [f"ran {args.model} on the {args.engine} engine, batch {batch}"]
+    for name, value in outputs.items():
+        entry = describe_output(value, include_values=not args.output)
+        report["outputs"][name] = entry
+        lines.append(f"  {name}: shape {tuple(value.shape)} {value.dtype}, min {entry['min']:.6g}, max {entry['max']:.6g}")
+        if "argmax" in entry:
+            more = " ..." if len(entry["argmax"]) > 32 else ""
+            lines.append(f"    argmax per row: {entry['argmax'][:32]}{more}")
+    if args.output:
+        lines.append(f"wrote {args.output}")
+    return report, "\n".join(lines)
+
+
+def describe_output(value: np.ndarray, include_values: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "shape": list(value.shape),
+        "dtype": str(value.dtype),
+        "min": float(value.min()) if value.size else 0.0,
+        "max": float(value.max()) if value.size else 0.0,
+    }
+    if value.ndim == 2 and value.size:
+        entry["argmax"] = value.argmax(axis=1).tolist()
+    if include_values and value.size <= 1 << 16:
+        entry["values"] = value.tolist()
+    return entry

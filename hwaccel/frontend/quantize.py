@@ -1,0 +1,271 @@
+"""Post-training quantization: float graph + calibration data -> standard QDQ ONNX model.
+
+Activations: per-tensor scale/zero point from calibrated ranges. Weights: symmetric, per output
+channel by default, 2..16 bits, optionally pruned and shared (k-means codebook) first. Biases:
+int32 at scale ``s_x * s_w[c]``. Widths narrower than their 8/16-bit container are recorded in the
+model metadata ``hwaccel.bits`` so the fixed-point import knows the true code range.
+
+Max pooling and data movement keep their input's encoding; a Conv/Gemm followed by Relu/Clip is
+quantized after the activation, so lowering fuses the activation into the requantization clamp.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from .. import fixedpoint
+from ..errors import QuantizationError
+from ..ir.graph import Graph, Node
+from .calibrate import calibrate_range
+from .compress import prune_magnitude, share_weights
+from .onnx_export import export_model
+
+__all__ = ["QuantConfig", "quantize_graph", "BITS_METADATA_KEY"]
+
+BITS_METADATA_KEY = "hwaccel.bits"
+WEIGHTED = {"Conv": 0, "ConvTranspose": 1, "Gemm": None, "MatMul": 1}  # op -> output-channel axis of the weight
+QUANTIZED_OPS = frozenset(WEIGHTED) | {
+    "MaxPool", "GlobalMaxPool", "AveragePool", "GlobalAveragePool", "Add", "Sub", "Mul", "Concat",
+    "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "Tanh",
+    "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Resize", "Upsample", "Pad",
+}
+KEEPS_ENCODING = frozenset({"MaxPool", "GlobalMaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Resize", "Upsample", "Pad"})
+FUSABLE = frozenset({"Relu", "Clip"})
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    weight_bits: int = 8
+    act_bits: int = 8
+    act_signed: bool = True
+    per_channel: bool = True
+    scheme: str = "affine"
+    calibration: str = "minmax"
+    layer_bits: dict[str, int] = field(default_factory=dict)  # node name -> weight bits
+    prune: float = 0.0
+    share: int = 0
+
+    def validate(self) -> None:
+        for what, bits in [("weight bits", self.weight_bits), ("activation bits", self.act_bits), *self.layer_bits.items()]:
+            if not 2 <= int(bits) <= 16:
+                raise QuantizationError(f"{what} must be in 2..16, not {bits!r}")
+        if self.scheme not in ("affine", "pow2"):
+            raise QuantizationError(f"scheme must be 'affine' or 'pow2', not {self.scheme!r}")
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    scale: float
+    zero_point: int
+    bits: int
+    signed: bool
+
+    @property
+    def qmin(self) -> int:
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def qmax(self) -> int:
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+    @property
+    def container(self) -> np.dtype:
+        return np.dtype(("int" if self.signed else "uint") + ("8" if self.bits <= 8 else "16"))
+
+
+def quantize_graph(graph: Graph, calib: dict[str, np.ndarray], config: QuantConfig) -> tuple[onnx.ModelProto, dict]:
+    """Calibrate ``graph`` on ``calib`` and return the QDQ model plus a per-layer report."""
+    from ..golden.execute import run_float
+
+    config.validate()
+    values = run_float(graph, calib, outputs=_float_values(graph))
+    encodings = _activation_encodings(graph, values, config)
+    writer = _QdqWriter(graph, config, encodings)
+    for node in graph.nodes:
+        writer.add_node(node)
+    model = writer.finish()
+    return model, writer.report(values)
+
+
+def _float_values(graph: Graph) -> list[str]:
+    names = [t.name for t in graph.inputs]
+    for node in graph.nodes:
+        names += [o for o in node.outputs if o]
+    return [n for n in names if n not in graph.initializers]
+
+
+def _quantized_values(graph: Graph) -> list[str]:
+    """Values that get a Q/DQ pair, in topological order."""
+    fused = set()
+    for node in graph.nodes:
+        users = graph.consumers(node.outputs[0]) if node.outputs else []
+        if node.op in WEIGHTED and len(users) == 1 and users[0].op in FUSABLE:
+            fused.add(node.outputs[0])
+    chosen: list[str] = []
+    for node in graph.nodes:
+        if node.op not in QUANTIZED_OPS:
+            continue
+        data_inputs = [i for i in node.inputs[:1 if node.op in WEIGHTED or node.op in KEEPS_ENCODING else None] if i and i not in graph.initializers]
+        for v in [*data_inputs, node.outputs[0]]:
+            if v not in fused and v not in chosen:
+                chosen.append(v)
+    return chosen
+
+
+def _activation_encodings(graph: Graph, values: dict[str, np.ndarray], config: QuantConfig) -> dict[str, _Encoding]:
+    encodings: dict[str, _Encoding] = {}
+    for v in _quantized_values(graph):
+        producer = graph.producer(v)
+        if producer is not None and producer.op in KEEPS_ENCODING and producer.inputs[0] in encodings:
+            encodings[v] = encodings[producer.inputs[0]]
+            continue
+        lo, hi = calibrate_range(values[v], config.calibration, config.act_bits, config.act_signed)
+        encodings[v] = _encoding(lo, hi, config)
+    return encodings
+
+
+def _encoding(lo: float, hi: float, config: QuantConfig) -> _Encoding:
+    bits, signed = config.act_bits, config.act_signed
+    if hi - lo <= 0:
+        return _Encoding(1.0, 0, bits, signed)
+    if config.scheme == "pow2":
+        qmax = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+        scale = 2.0 ** math.ceil(math.log2(max(abs(lo), abs(hi)) / qmax))
+        return _Encoding(scale, 0, bits, signed)
+    scale, zero = fixedpoint.choose_qparams(lo, hi, bits, signed)
+    return _Encoding(float(scale), int(zero), bits, signed)
+
+
+class _QdqWriter:
+    """Builds the QDQ node list, initializers and report rows."""
+
+    def __init__(self, graph: Graph, config: QuantConfig, encodings: dict[str, _Encoding]) -> None:
+        self.graph, self.config, self.encodings = graph, config, encodings
+        self.outputs = {t.name for t in graph.outputs}
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: dict[str, np.ndarray] = {}
+        self.bits: dict[str, int] = {}
+        self.rows: list[dict] = []
+        self.renamed = {v: (f"{v}.float" if v in self.outputs else v) for v in encodings}
+        for t in graph.inputs:
+            if t.name in encodings:
+                self._qdq(t.name)
+
+    def _use(self, name: str) -> str:
+        return f"{name}.dq" if name in self.encodings and name not in self.outputs else name
+
+    def _qdq(self, v: str) -> None:
+        enc = self.encodings[v]
+        scale_name, zp_name = f"{v}.scale", f"{v}.zero_point"
+        self.inits[scale_name] = np.array(enc.scale, np.float32)
+        self.inits[zp_name] = np.array(enc.zero_point, enc.container)
+        codes = f"{v}.q"
+        if enc.bits not in (8, 16):
+            self.bits[codes] = enc.bits
+        self.nodes.append(helper.make_node("QuantizeLinear", [self.renamed[v], scale_name, zp_name], [codes], name=f"{v}.quantize"))
+        out = v if v in self.outputs else f"{v}.dq"
+        self.nodes.append(helper.make_node("DequantizeLinear", [codes, scale_name, zp_name], [out], name=f"{v}.dequantize"))
+
+    def add_node(self, node: Node) -> None:
+        inputs = [self._use(i) if i else "" for i in node.inputs]
+        if node.op in WEIGHTED and node.inputs[1] in self.graph.initializers and self.encodings.get(node.inputs[0]):
+            inputs[1:] = self._weights(node)
+        outputs = [self.renamed.get(o, o) for o in node.outputs]
+        attrs = {k: numpy_helper.from_array(v) if isinstance(v, np.ndarray) else v for k, v in node.attrs.items()}
+        self.nodes.append(helper.make_node(node.op, inputs, outputs, name=node.name, **attrs))
+        for o in node.outputs:
+            if o in self.encodings:
+                self._qdq(o)
+
+    def _weights(self, node: Node) -> list[str]:
+        w = self.graph.initializers[node.inputs[1]].astype(np.float64)
+        axis = WEIGHTED[node.op] if node.op != "Gemm" else (0 if node.attr("transB", 0) else 1)
+        if node.op == "ConvTranspose" and int(node.attr("group", 1)) != 1:
+            axis = None  # grouped transposed conv: per-tensor weight scale
+        bits = int(self.config.layer_bits.get(node.name, self.config.weight_bits))
+        if self.config.prune:
+            w = prune_magnitude(w, self.config.prune)
+        if self.config.share:
+            w = share_weights(w, self.config.share)
+        per_channel = self.config.per_channel and axis is not None
+        scale = fixedpoint.symmetric_weight_scale(w, bits, axis=axis if per_channel else None)
+        if self.config.scheme == "pow2":
+            scale = 2.0 ** np.ceil(np.log2(scale))
+        scale = np.asarray(scale, np.float64).reshape(-1)
+        qmax = (1 << (bits - 1)) - 1
+        shape = [1] * w.ndim
+        if per_channel:
+            shape[axis] = -1
+        codes = np.clip(np.rint(w / scale.reshape(shape)), -qmax, qmax)
+        container = np.int8 if bits <= 8 else np.int16
+        names = [f"{node.name}.weight.q", f"{node.name}.weight.scale", f"{node.name}.weight.zero_point"]
+        self.inits[names[0]] = codes.astype(container)
+        self.inits[names[1]] = scale.astype(np.float32) if per_channel else np.array(scale[0], np.float32)
+        self.inits[names[2]] = np.zeros(scale.size if per_channel else (), container)
+        if bits not in (8, 16):
+            self.bits[names[0]] = bits
+        dq_attrs = {"axis": axis} if per_channel else {}
+        self.nodes.append(helper.make_node("DequantizeLinear", names, [f"{node.name}.weight.dq"], name=f"{node.name}.weight.dequantize", **dq_attrs))
+        result = [f"{node.name}.weight.dq"]
+        if len(node.inputs) > 2 and node.inputs[2]:
+            result.append(self._bias(node, scale))
+        self.rows.append({"layer": node.name, "op": node.op, "weight_bits": bits, "weight_codes": codes,
+                          "w_scale": scale, "x": node.inputs[0], "terms": _terms(node, w)})
+        return result
+
+    def _bias(self, node: Node, w_scale: np.ndarray) -> str:
+        b = self.graph.initializers[node.inputs[2]].astype(np.float64).reshape(-1)
+        s = np.broadcast_to(np.float32(self.encodings[node.inputs[0]].scale) * np.asarray(w_scale, np.float32), b.shape)
+        codes = np.clip(np.rint(b / s.astype(np.float64)), -(2**31), 2**31 - 1).astype(np.int32)
+        names = [f"{node.name}.bias.q", f"{node.name}.bias.scale", f"{node.name}.bias.zero_point"]
+        self.inits[names[0]] = codes
+        self.inits[names[1]] = s.astype(np.float32)
+        self.inits[names[2]] = np.zeros(b.shape, np.int32)
+        self.nodes.append(helper.make_node("DequantizeLinear", names, [f"{node.name}.bias.dq"], name=f"{node.name}.bias.dequantize", axis=0))
+        return f"{node.name}.bias.dq"
+
+    def finish(self) -> onnx.ModelProto:
+        used = {i for n in self.nodes for i in n.input}
+        inits = {k: v for k, v in {**self.graph.initializers, **self.inits}.items() if k in used}
+        opset = max(self.graph.opset, 21 if any(e.bits > 8 for e in self.encodings.values()) else 13)
+        base = export_model(self.graph.replace(nodes=(), initializers={}), opset=opset)
+        base.graph.ClearField("node")
+        base.graph.node.extend(self.nodes)
+        base.graph.initializer.extend(numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items())
+        if self.bits:
+            base.metadata_props.add(key=BITS_METADATA_KEY, value=json.dumps(self.bits, sort_keys=True))
+        return base
+
+    def report(self, values: dict[str, np.ndarray]) -> dict:
+        layers = []
+        for row in self.rows:
+            enc_x = self.encodings[row["x"]]
+            acc_bits = fixedpoint.accumulator_bits(enc_x.bits, row["weight_bits"], row["terms"] + 1)
+            codes = row["weight_codes"]
+            layers.append({
+                "layer": row["layer"], "op": row["op"], "weight_bits": row["weight_bits"], "act_bits": enc_x.bits,
+                "x_scale": enc_x.scale, "w_scale_min": float(row["w_scale"].min()), "w_scale_max": float(row["w_scale"].max()),
+                "acc_bits": acc_bits, "sparsity": float(np.mean(codes == 0)), "distinct_weights": int(np.unique(codes).size),
+            })
+        acts = []
+        for v, enc in self.encodings.items():
+            x = values[v]
+            real_lo, real_hi = enc.scale * (enc.qmin - enc.zero_point), enc.scale * (enc.qmax - enc.zero_point)
+            clipped = float(np.mean((x < real_lo - enc.scale / 2) | (x > real_hi + enc.scale / 2)))
+            acts.append({"value": v, "scale": enc.scale, "zero_point": enc.zero_point, "bits": enc.bits,
+                         "signed": enc.signed, "clipped_fraction": clipped})
+        return {"layers": layers, "activations": acts}
+
+
+def _terms(node: Node, w: np.ndarray) -> int:
+    if node.op == "Conv":
+        return int(math.prod(w.shape[1:]))
+    if node.op == "ConvTranspose":
+        return int(w.shape[0] // int(node.attr("group", 1)) * math.prod(w.shape[2:]))
+    return int(w.shape[1] if node.op == "Gemm" and node.attr("transB", 0) else w.shape[0])

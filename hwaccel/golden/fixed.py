@@ -1,0 +1,124 @@
+"""The golden executor: runs a lowered fixed-point graph exactly (THE numeric specification).
+
+Fixed-point ops (domain ``hwaccel``) run integer kernels from :mod:`.fixed_ops`; Quantize/
+DequantizeLinear follow ONNX exactly through :mod:`hwaccel.fixedpoint`; data movement ops move
+codes unchanged; any other float op left in the graph runs on the host with the float kernels.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .. import fixedpoint
+from ..errors import ModelError, QuantizationError, UnsupportedOpError
+from ..ir.graph import Graph, Node
+from ..ir.ops import FIXED_DOMAIN
+from .fixed_ops import conv, eltwise, pool
+from .fixed_ops.common import as_codes
+
+__all__ = ["FIXED_KERNELS", "CODE_MOVERS", "run_golden", "is_fixed_point"]
+
+Arrays = list[np.ndarray | None]
+FixedKernel = Callable[[Node, Arrays, Graph], np.ndarray]
+
+
+def _conv(node: Node, xs: Arrays, graph: Graph) -> np.ndarray:
+    return conv.requant_channels(node, conv.conv_accumulate(node, xs), channel_axis=1)
+
+
+def _conv_transpose(node: Node, xs: Arrays, graph: Graph) -> np.ndarray:
+    out_spatial = tuple(node.attr("output_spatial"))
+    acc = conv.conv_transpose_accumulate(node, xs, (0, 0) + out_spatial)
+    return conv.requant_channels(node, acc, channel_axis=1)
+
+
+def _matmul(node: Node, xs: Arrays, graph: Graph) -> np.ndarray:
+    acc = conv.matmul_accumulate(node, xs)
+    return conv.requant_channels(node, acc, channel_axis=acc.ndim - 1)
+
+
+FIXED_KERNELS: dict[str, FixedKernel] = {
+    "QConv": _conv,
+    "QConvTranspose": _conv_transpose,
+    "QMatMul": _matmul,
+    "QMaxPool": lambda n, xs, g: pool.max_pool(n, xs[0]),
+    "QGlobalMaxPool": lambda n, xs, g: pool.global_max_pool(n, xs[0]),
+    "QAveragePool": lambda n, xs, g: pool.average_pool(n, xs[0]),
+    "QGlobalAveragePool": lambda n, xs, g: pool.global_average_pool(n, xs[0]),
+    "QAdd": lambda n, xs, g: eltwise.add(n, xs[0], xs[1]),
+    "QMul": lambda n, xs, g: eltwise.mul(n, xs[0], xs[1]),
+    "QConcat": lambda n, xs, g: eltwise.concat(n, *xs),
+    "QLut": lambda n, xs, g: eltwise.lut(n, xs[0]),
+    "QRequant": lambda n, xs, g: eltwise.requant(n, xs[0]),
+    "QPad": lambda n, xs, g: eltwise.pad(n, xs[0]),
+}
+
+# ONNX ops that only move values: applied to codes as they are (exact for any dtype)
+CODE_MOVERS = frozenset({"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Resize", "Upsample", "Identity"})
+
+
+def _quantize_linear(node: Node, xs: Arrays, graph: Graph) -> np.ndarray:
+    x, scale = xs[0], xs[1]
+    zero = xs[2] if len(xs) > 2 and xs[2] is not None else np.zeros((), np.uint8)
+    info = np.iinfo(zero.dtype)
+    axis = int(node.attr("axis", 1)) if np.ndim(scale) == 1 and np.size(scale) > 1 else None
+    codes = fixedpoint.quantize(x, scale, zero.astype(np.int64), int(info.min), int(info.max), axis=axis)
+    return codes.astype(zero.dtype)
+
+
+def _dequantize_linear(node: Node, xs: Arrays, graph: Graph) -> np.ndarray:
+    x, scale = xs[0], xs[1]
+    zero = xs[2] if len(xs) > 2 and xs[2] is not None else np.zeros((), x.dtype)
+    axis = int(node.attr("axis", 1)) if np.ndim(scale) == 1 and np.size(scale) > 1 else None
+    return fixedpoint.dequantize(x, scale, zero.astype(np.int64), axis=axis).astype(scale.dtype)
+
+
+BOUNDARY_KERNELS: dict[str, FixedKernel] = {
+    "QuantizeLinear": _quantize_linear,
+    "DequantizeLinear": _dequantize_linear,
+}
+
+
+def is_fixed_point(graph: Graph) -> bool:
+    """True when ``graph`` is quantized: it has fixed-point ops or quantize/dequantize boundaries."""
+    return any(node.domain == FIXED_DOMAIN or node.op in BOUNDARY_KERNELS for node in graph.nodes)
+
+
+def run_golden(graph: Graph, feeds: dict[str, np.ndarray], outputs: list[str] | None = None,
+               keep_all: bool = False) -> dict[str, np.ndarray]:
+    """Execute the fixed-point ``graph`` on float ``feeds``; returns the requested values by name.
+
+    With ``keep_all`` every intermediate value is returned (used by tests and the compiler).
+    """
+    from .execute import FLOAT_KERNELS
+
+    if not is_fixed_point(graph):
+        raise QuantizationError(
+            f"graph {graph.name!r} is not quantized: the golden engine runs fixed-point models; "
+            "run `hwaccel quantize MODEL --calib DATA` first (or give a QDQ model)"
+        )
+    env: dict[str, np.ndarray] = dict(graph.initializers)
+    for t in graph.inputs:
+        if t.name not in feeds:
+            raise ModelError(f"missing input {t.name!r}")
+        env[t.name] = np.asarray(feeds[t.name])
+    for node in graph.nodes:
+        xs = [env[name] if name else None for name in node.inputs]
+        if node.domain == FIXED_DOMAIN:
+            quant = graph.values[node.outputs[0]].quant if node.outputs[0] in graph.values else None
+            results = [as_codes(FIXED_KERNELS[node.op](node, xs, graph), quant)]
+        elif node.op in BOUNDARY_KERNELS:
+            results = [BOUNDARY_KERNELS[node.op](node, xs, graph)]
+        elif node.op in FLOAT_KERNELS:
+            results = FLOAT_KERNELS[node.op](node, xs)
+            if node.op in CODE_MOVERS and xs[0] is not None and xs[0].dtype.kind in "iu":
+                results = [r.astype(xs[0].dtype) if i == 0 else r for i, r in enumerate(results)]
+        else:
+            raise UnsupportedOpError([(node.name, node.op, graph.opset)], where=graph.name)
+        for name, value in zip(node.outputs, results):
+            if name:
+                env[name] = value
+    wanted = list(env) if keep_all else (outputs or [t.name for t in graph.outputs])
+    return {name: env[name] for name in wanted}

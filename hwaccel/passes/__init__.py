@@ -1,0 +1,1 @@
+"""Graph -> Graph transformations, one per module; :mod:`.pipeline` lists them in order."""

@@ -1,0 +1,177 @@
+"""The context the QDQ lowering rules share: finding codes behind DequantizeLinear, the single
+QuantizeLinear after an op (through a fusable Relu/Clip), constants, and building requants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from .. import fixedpoint
+from ..errors import QuantizationError
+from ..ir.graph import Graph, Node, QuantParams, TensorInfo
+from ..golden.fixed_ops.common import code_dtype
+
+if TYPE_CHECKING:
+    from .lower_qdq import LowerOptions
+
+__all__ = ["Context", "Codes", "QuantOut"]
+
+FUSABLE_ACTIVATIONS = frozenset({"Relu", "Clip"})
+
+
+@dataclass(frozen=True)
+class Codes:
+    """Integer codes standing behind a float value: the codes' name and their encoding."""
+
+    name: str
+    quant: QuantParams
+    constant: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class QuantOut:
+    """Where an op's result is quantized: the output codes name, encoding, clamp and absorbed nodes."""
+
+    name: str
+    quant: QuantParams
+    lo: int
+    hi: int
+    absorbed: tuple[str, ...]
+
+
+class Context:
+    def __init__(self, graph: Graph, options: "LowerOptions") -> None:
+        from .lower_table import LOWERINGS
+
+        self.graph = graph
+        self.options = options
+        self.lowerings = LOWERINGS
+        self.producers = {o: n for n in graph.nodes for o in n.outputs if o}
+        self.consumers: dict[str, list[Node]] = {}
+        for n in graph.nodes:
+            for i in n.inputs:
+                self.consumers.setdefault(i, []).append(n)
+        self.graph_outputs = {t.name for t in graph.outputs}
+        self.new_values: dict[str, TensorInfo] = {}
+        self.new_initializers: dict[str, np.ndarray] = {}
+
+    def lower(self, node: Node):
+        rule: Callable | None = self.lowerings.get(node.op) if node.domain in ("", "ai.onnx") else None
+        return None if rule is None else rule(self, node)
+
+    # constants ---------------------------------------------------------------------------------
+    def const(self, name: str) -> np.ndarray | None:
+        if not name:
+            return None
+        if name in self.new_initializers:
+            return self.new_initializers[name]
+        return self.graph.initializers.get(name)
+
+    def add_const(self, name: str, value: np.ndarray) -> str:
+        self.new_initializers[name] = value
+        self.new_values[name] = TensorInfo(name, tuple(value.shape), str(value.dtype))
+        return name
+
+    # encodings ---------------------------------------------------------------------------------
+    def quant_params(self, codes_name: str, scale_name: str, zp_name: str, axis: int | None, default_dtype=np.uint8) -> QuantParams:
+        scale = self.const(scale_name)
+        zero = self.const(zp_name) if zp_name else np.zeros((), default_dtype)
+        if scale is None or zero is None:
+            raise QuantizationError(f"{self.graph.name}: scale/zero point of {codes_name!r} must be constants")
+        dtype = np.dtype(zero.dtype)
+        if dtype.kind not in "iu":
+            raise QuantizationError(f"{codes_name!r}: zero point must be an integer type, not {dtype}")
+        bits = int(self.options.bits.get(codes_name, dtype.itemsize * 8))
+        scale = np.asarray(scale, np.float64).reshape(-1)
+        zero = np.broadcast_to(np.asarray(zero, np.int64).reshape(-1), scale.shape).copy()
+        per_channel = scale.size > 1
+        return QuantParams(scale, zero, bits, dtype.kind == "i", axis if per_channel else None)
+
+    def dequantized(self, value: str) -> Codes | None:
+        """The codes behind ``value`` if a DequantizeLinear produces it, else None."""
+        dq = self.producers.get(value)
+        if dq is None or dq.op != "DequantizeLinear":
+            return None
+        codes = dq.inputs[0]
+        quant = self.quant_params(codes, dq.inputs[1], dq.inputs[2] if len(dq.inputs) > 2 else "", int(dq.attr("axis", 1)),
+                                  default_dtype=self._dtype_of(codes))
+        constant = self.const(codes)
+        if constant is None:
+            constant = self._quantized_constant(codes)
+        return Codes(codes, quant, constant)
+
+    def _dtype_of(self, value: str):
+        c = self.const(value)
+        if c is not None:
+            return c.dtype
+        info = self.graph.values.get(value)
+        return np.dtype(info.dtype) if info is not None and info.dtype not in ("undefined",) else np.uint8
+
+    def _quantized_constant(self, codes: str) -> np.ndarray | None:
+        """Codes produced by QuantizeLinear of a float constant: evaluate them now."""
+        q = self.producers.get(codes)
+        if q is None or q.op != "QuantizeLinear" or self.const(q.inputs[0]) is None:
+            return None
+        quant = self.quant_params(codes, q.inputs[1], q.inputs[2] if len(q.inputs) > 2 else "", int(q.attr("axis", 1)))
+        values = fixedpoint.quantize(self.const(q.inputs[0]), quant.scale, quant.zero_point, quant.qmin, quant.qmax,
+                                     axis=quant.axis)
+        return self.add_const(codes, values.astype(code_dtype(quant.bits, quant.signed)))
+
+    def quantized_output(self, value: str) -> QuantOut | None:
+        """The QuantizeLinear that alone consumes ``value`` (maybe through one Relu/Clip)."""
+        absorbed: list[str] = []
+        activation: Node | None = None
+        users = self.consumers.get(value, [])
+        if value in self.graph_outputs or len(users) != 1:
+            return None
+        if users[0].op in FUSABLE_ACTIVATIONS:
+            activation = users[0]
+            if any(i and i != value and self.const(i) is None for i in activation.inputs):
+                return None
+            value = activation.outputs[0]
+            users = self.consumers.get(value, [])
+            if value in self.graph_outputs or len(users) != 1:
+                return None
+            absorbed.append(activation.name)
+        q = users[0]
+        if q.op != "QuantizeLinear":
+            return None
+        quant = self.quant_params(q.outputs[0], q.inputs[1], q.inputs[2] if len(q.inputs) > 2 else "", None)
+        if quant.per_channel:
+            raise QuantizationError(f"{q.name}: activations must be quantized per tensor, not per channel")
+        absorbed.append(q.name)
+        lo, hi = quant.qmin, quant.qmax
+        if activation is not None:
+            lo, hi = self._clamp_of(activation, quant)
+        return QuantOut(q.outputs[0], quant, lo, hi, tuple(absorbed))
+
+    def _clamp_of(self, activation: Node, quant: QuantParams) -> tuple[int, int]:
+        clip_min = clip_max = None
+        if activation.op == "Clip":
+            bounds = [self.const(activation.inputs[k]) if len(activation.inputs) > k else None for k in (1, 2)]
+            clip_min, clip_max = (None if b is None else float(b) for b in bounds)
+        kind = "relu" if activation.op == "Relu" else "clip"
+        return fixedpoint.activation_clamp(kind, float(quant.scale[0]), int(quant.zero_point[0]), quant.qmin, quant.qmax,
+                                           clip_min=clip_min, clip_max=clip_max)
+
+    # building ------------------------------------------------------------------------------------
+    def requant(self, real_multipliers, out: QuantParams, lo: int, hi: int, acc_bits: int | None = None) -> fixedpoint.Requant:
+        return fixedpoint.Requant.from_scales(
+            np.asarray(real_multipliers, np.float64).reshape(-1), zero_point=int(out.zero_point[0]), lo=lo, hi=hi,
+            scheme=self.options.scheme, mult_bits=self.options.mult_bits, rounding=self.options.rounding,
+        )
+
+    def mult_bits(self, out: QuantParams, lo: int, hi: int) -> int:
+        """The configured multiplier width, or the contract's width for exact rescaling to ``out``."""
+        if self.options.mult_bits is not None:
+            return self.options.mult_bits
+        return fixedpoint.multiplier_bits_for_exactness(lo, hi, int(out.zero_point[0]))
+
+    def codes_value(self, name: str, like: str, quant: QuantParams | None) -> str:
+        """Record the value info of a codes value named ``name`` with the shape of ``like``."""
+        shape = self.graph.shape(like)
+        dtype = "int32" if quant is None else str(code_dtype(quant.bits, quant.signed))
+        self.new_values[name] = TensorInfo(name, shape, dtype, quant)
+        return name

@@ -1,0 +1,32 @@
+"""Pass pipelines: plain lists of Graph -> Graph functions, run in order."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..ir.graph import Graph
+from .eliminate_dead import eliminate_dead
+from .fold_batchnorm import fold_batchnorm
+from .fold_constants import fold_constants
+from .remove_identity import remove_identity
+
+__all__ = ["Pass", "IMPORT_PASSES", "run_passes", "run_import_passes"]
+
+Pass = Callable[[Graph], Graph]
+
+IMPORT_PASSES: list[Pass] = [fold_constants, remove_identity, fold_batchnorm, eliminate_dead]
+
+
+def run_passes(graph: Graph, passes: list[Pass], verify: bool = False) -> Graph:
+    """Apply ``passes`` in order; with ``verify`` the IR verifier runs after each one."""
+    from ..ir.verify import verify_graph
+
+    for p in passes:
+        graph = p(graph)
+        if verify:
+            verify_graph(graph, where=p.__name__)
+    return graph
+
+
+def run_import_passes(graph: Graph) -> Graph:
+    return run_passes(graph, IMPORT_PASSES)

@@ -1,0 +1,1 @@
+"""Reference and fast engines: onnxruntime, multi-core CPU, GPU."""

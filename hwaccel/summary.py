@@ -1,0 +1,114 @@
+"""Per-layer summary of a graph: op, shapes, parameters, MACs and where each op runs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from .ir.graph import Graph
+from .ir.graph import Node
+from .ir.ops import macs_of, spec_of
+from .ir.printer import format_shape
+
+__all__ = ["LayerSummary", "ModelSummary", "summarize", "placement"]
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    name: str
+    op: str
+    inputs: list[str]
+    output_shape: list[int | str] | None
+    params: int
+    macs: int
+    placement: str  # "hardware", "host" or "folded" (data movement that costs nothing in a stream)
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    name: str
+    opset: int
+    inputs: list[dict]
+    outputs: list[dict]
+    layers: list[LayerSummary]
+
+    @property
+    def total_params(self) -> int:
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def total_macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    def to_dict(self) -> dict:
+        host = sorted({layer.op for layer in self.layers if layer.placement == "host"})
+        return {
+            "name": self.name,
+            "opset": self.opset,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "layers": [asdict(layer) for layer in self.layers],
+            "totals": {
+                "params": self.total_params,
+                "macs": self.total_macs,
+                "layers": len(self.layers),
+                "hardware_layers": sum(layer.placement == "hardware" for layer in self.layers),
+                "host_ops": host,
+            },
+        }
+
+
+def placement(node: Node) -> str:
+    spec = spec_of(node)
+    if spec is None or not spec.hardware:
+        return "host"
+    return "folded" if spec.family == "shape" else "hardware"
+
+
+def summarize(graph: Graph) -> ModelSummary:
+    layers = []
+    for node in graph.nodes:
+        params = sum(math.prod(graph.initializers[i].shape) for i in node.inputs if i in graph.initializers)
+        shape = graph.shape(node.outputs[0]) if node.outputs else None
+        layers.append(
+            LayerSummary(
+                name=node.name,
+                op=node.op,
+                inputs=[i for i in node.inputs if i and i not in graph.initializers],
+                output_shape=None if shape is None else list(shape),
+                params=int(params),
+                macs=macs_of(node, graph),
+                placement=placement(node),
+            )
+        )
+    return ModelSummary(
+        name=graph.name,
+        opset=graph.opset,
+        inputs=[{"name": t.name, "shape": list(t.shape or []), "dtype": t.dtype} for t in graph.inputs],
+        outputs=[{"name": t.name, "shape": list(t.shape or []), "dtype": t.dtype} for t in graph.outputs],
+        layers=layers,
+    )
+
+
+def format_summary(summary: ModelSummary, source: str) -> str:
+    rows = [("#", "layer", "op", "output", "params", "MACs", "runs on")]
+    for i, layer in enumerate(summary.layers):
+        rows.append(
+            (str(i), layer.name, layer.op, format_shape(layer.output_shape), f"{layer.params:,}", f"{layer.macs:,}", layer.placement)
+        )
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    right = {0, 4, 5}
+    lines = [f"model {source}: graph {summary.name!r}, opset {summary.opset}"]
+    for t in summary.inputs:
+        lines.append(f"  input  {t['name']} {format_shape(t['shape'])} {t['dtype']}")
+    for t in summary.outputs:
+        lines.append(f"  output {t['name']} {format_shape(t['shape'])} {t['dtype']}")
+    for r in rows:
+        lines.append("  " + "  ".join(v.rjust(w) if c in right else v.ljust(w) for c, (v, w) in enumerate(zip(r, widths))))
+    d = summary.to_dict()["totals"]
+    host = ", ".join(d["host_ops"]) or "none"
+    lines.append(
+        f"total: {d['params']:,} parameters, {d['macs']:,} MACs per inference, "
+        f"{d['hardware_layers']} hardware layers, host-only ops: {host}"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,127 @@
+"""The command line: reports, --json, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from hwaccel.cli import main
+
+from conftest import conv_bn_relu_model, make_model
+
+
+@pytest.fixture
+def model_path(tmp_path):
+    path = tmp_path / "m.onnx"
+    onnx.save(conv_bn_relu_model(), path)
+    return path
+
+
+def test_info_json(model_path, capsys):
+    assert main(["info", str(model_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [layer["op"] for layer in report["layers"]] == ["Conv", "Relu", "Reshape", "MatMul"]
+    conv = report["layers"][0]
+    assert conv["macs"] == 4 * 5 * 5 * 2 * 3 * 3  # out pixels x channels x (C_in x k x k)
+    assert conv["params"] == 4 * 2 * 3 * 3 + 4
+    assert report["layers"][3]["macs"] == 100 * 3
+    assert report["totals"]["macs"] == 1800 + 300
+    assert report["inputs"] == [{"name": "x", "shape": ["N", 2, 5, 5], "dtype": "float32"}]
+
+
+def test_info_text(model_path, capsys):
+    assert main(["info", str(model_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Conv" in out and "total: 1,219 parameters, 2,100 MACs" in out
+
+
+def test_run_float_and_save(model_path, tmp_path, capsys):
+    x = np.random.default_rng(0).normal(size=(4, 2, 5, 5)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "y.npz"
+    assert main(["run", str(model_path), "--input", str(tmp_path / "x.npy"), "-o", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["outputs"]["y"]["shape"] == [4, 3]
+    ref = main(["run", str(model_path), "--input", str(tmp_path / "x.npy"), "--engine", "onnxruntime", "--json"])
+    assert ref == 0
+    ort_values = np.array(json.loads(capsys.readouterr().out)["outputs"]["y"]["values"], np.float32)
+    np.testing.assert_allclose(np.load(out)["y"], ort_values, rtol=1e-5, atol=1e-5)
+    # refuses to overwrite without --force, and leaves the file intact
+    before = out.read_bytes()
+    assert main(["run", str(model_path), "--input", str(tmp_path / "x.npy"), "-o", str(out)]) == 2
+    assert "already exists (use --force to overwrite)" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    assert main(["run", str(model_path), "--input", str(tmp_path / "x.npy"), "-o", str(out), "--force"]) == 0
+
+
+def test_run_rejects_wrong_input_shape(model_path, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((4, 3, 5, 5), np.float32))
+    assert main(["run", str(model_path), "--input", str(tmp_path / "x.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "input 'x' must have shape ('N', 2, 5, 5), not (4, 3, 5, 5)" in err
+
+
+def test_run_npz_missing_key(model_path, tmp_path, capsys):
+    np.savez(tmp_path / "x.npz", other=np.zeros((1, 2, 5, 5), np.float32))
+    assert main(["run", str(model_path), "--input", str(tmp_path / "x.npz")]) == 2
+    assert "missing input(s) ['x']" in capsys.readouterr().err
+
+
+def _bad_files(tmp_path):
+    good = conv_bn_relu_model().SerializeToString()
+    files = {
+        "malformed.onnx": b"\x0a\xff\xff\xff\xff\x0f garbage",
+        "truncated.onnx": good[: len(good) // 3],
+        "notonnx.onnx": b"PK\x03\x04 this is a zip, not a model",
+    }
+    paths = {}
+    for name, data in files.items():
+        paths[name] = tmp_path / name
+        paths[name].write_bytes(data)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    unsupported = make_model([helper.make_node("Erf", ["x"], ["a"], name="e"), helper.make_node("Sin", ["a"], ["y"], name="s")], [x], [y])
+    paths["unsupported.onnx"] = tmp_path / "unsupported.onnx"
+    onnx.save(unsupported, paths["unsupported.onnx"])
+    escape = conv_bn_relu_model()
+    t = next(t for t in escape.graph.initializer if t.name == "fc")
+    t.ClearField("raw_data"); t.ClearField("float_data")
+    t.data_location = TensorProto.EXTERNAL
+    t.external_data.add(key="location", value="../../etc/passwd")
+    paths["escape.onnx"] = tmp_path / "escape.onnx"
+    paths["escape.onnx"].write_bytes(escape.SerializeToString())
+    return paths
+
+
+@pytest.mark.parametrize("name, message", [
+    ("malformed.onnx", "malformed.onnx: "),
+    ("truncated.onnx", "truncated.onnx: "),
+    ("notonnx.onnx", "notonnx.onnx: "),
+    ("unsupported.onnx", "2 unsupported node(s): e (Erf, opset 17), s (Sin, opset 17)"),
+    ("escape.onnx", "must not contain '..'"),
+])
+def test_bad_model_files_exit_2_with_one_line(tmp_path, name, message):
+    path = _bad_files(tmp_path)[name]
+    for command in (["info", str(path)], ["run", str(path), "--input", str(tmp_path / "none.npy")]):
+        proc = subprocess.run([sys.executable, "-m", "hwaccel", *command], capture_output=True, text=True)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stdout == ""
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("hwaccel: error: ") and message in lines[0], proc.stderr
+
+
+def test_debug_shows_traceback(tmp_path):
+    path = _bad_files(tmp_path)["notonnx.onnx"]
+    proc = subprocess.run([sys.executable, "-m", "hwaccel", "--debug", "info", str(path)], capture_output=True, text=True)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_help_explains_commands():
+    proc = subprocess.run([sys.executable, "-m", "hwaccel", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "info" in proc.stdout and "run" in proc.stdout and "Example" in proc.stdout
