@@ -25,9 +25,17 @@ simulators:
 test: $(STAMP) simulators
 	$(PY) -m pytest -q
 
+HW := $(VENV)/bin/hwaccel
+
+# The main job end to end on the zoo CNN: inspect, quantize, run float / golden / cpu / onnxruntime
 demo: $(STAMP)
-	$(PY) -m hwaccel info models/cnn.onnx
-	$(PY) -m hwaccel run models/cnn.onnx --input models/digits_sample.npz --engine float
+	@mkdir -p $(DEMO_OUT)
+	$(HW) info models/cnn.onnx
+	$(HW) run models/cnn.onnx --input models/digits_sample.npz --engine float
+	$(HW) quantize models/cnn.onnx --calib models/digits_calib.npz -o $(DEMO_OUT)/cnn.qdq.onnx --force
+	$(HW) run $(DEMO_OUT)/cnn.qdq.onnx --input models/digits_sample.npz --engine golden
+	$(HW) run $(DEMO_OUT)/cnn.qdq.onnx --input models/digits_sample.npz --engine cpu
+	$(HW) run $(DEMO_OUT)/cnn.qdq.onnx --input models/digits_sample.npz --engine onnxruntime
 
 clean:
 	rm -rf build .pytest_cache sim_build

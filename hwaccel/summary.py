@@ -68,7 +68,9 @@ def placement(node: Node) -> str:
 def summarize(graph: Graph) -> ModelSummary:
     layers = []
     for node in graph.nodes:
-        params = sum(math.prod(graph.initializers[i].shape) for i in node.inputs if i in graph.initializers)
+        spec = spec_of(node)
+        counts_params = spec is not None and spec.family not in ("shape", "upsample", "quant")
+        params = sum(math.prod(graph.initializers[i].shape) for i in node.inputs if i in graph.initializers) if counts_params else 0
         shape = graph.shape(node.outputs[0]) if node.outputs else None
         layers.append(
             LayerSummary(

@@ -11,7 +11,7 @@ from ..files import load_inputs, save_arrays
 from ..frontend import load_model
 
 
-def execute(model_path: str, engine: str, input_path: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def execute(model_path: str, engine: str, input_path: str, workers: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Load ``model_path``, read inputs, run ``engine``; returns (feeds, outputs)."""
     graph = load_model(model_path)
     feeds = load_inputs(input_path, graph)
@@ -19,18 +19,20 @@ def execute(model_path: str, engine: str, input_path: str) -> tuple[dict[str, np
         from ..golden.execute import run_float
 
         return feeds, run_float(graph, feeds)
-    if engine == "golden":
+    if engine in ("golden", "cpu"):
         from ..frontend.qdq import load_quantized
         from ..golden.fixed import run_golden
+        from ..ref.cpu import run_cpu
 
-        return feeds, run_golden(load_quantized(model_path), feeds)
+        fixed = load_quantized(model_path)
+        return feeds, run_golden(fixed, feeds) if engine == "golden" else run_cpu(fixed, feeds, workers)
     from ..ref.ort import run_onnxruntime
 
     return feeds, run_onnxruntime(model_path, feeds)
 
 
 def run(args: argparse.Namespace) -> tuple[dict, str]:
-    feeds, outputs = execute(args.model, args.engine, args.input)
+    feeds, outputs = execute(args.model, args.engine, args.input, args.workers)
     if args.output:
         save_arrays(args.output, outputs, force=args.force)
     batch = next(iter(feeds.values())).shape[0] if feeds else 0

@@ -35,8 +35,9 @@ def load_model(path: str | os.PathLike[str], max_bytes: int = MAX_MODEL_BYTES) -
     return import_model(read_onnx(path, max_bytes), where=str(path))
 
 
-def import_model(model: onnx.ModelProto, where: str = "model") -> Graph:
-    """Validate ``model`` and convert it to an IR graph, with the import passes applied."""
+def import_model(model: onnx.ModelProto, where: str = "model", passes: bool = True) -> Graph:
+    """Validate ``model`` and convert it to an IR graph, with the import passes applied
+    (``passes=False`` returns the direct translation, for testing the passes)."""
     from ..passes.pipeline import run_import_passes
 
     opset = model_opset(model, where)
@@ -51,7 +52,8 @@ def import_model(model: onnx.ModelProto, where: str = "model") -> Graph:
         model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except (onnx.shape_inference.InferenceError, RuntimeError, ValueError) as exc:
         raise ModelError(f"{where}: shape inference failed: {_first_line(exc)}") from None
-    return run_import_passes(_convert(model, where, opset))
+    graph = _convert(model, where, opset)
+    return run_import_passes(graph) if passes else graph
 
 
 def model_opset(model: onnx.ModelProto, where: str = "model") -> int:

@@ -30,12 +30,13 @@ __all__ = ["QuantConfig", "quantize_graph", "BITS_METADATA_KEY"]
 
 BITS_METADATA_KEY = "hwaccel.bits"
 WEIGHTED = {"Conv": 0, "ConvTranspose": 1, "Gemm": None, "MatMul": 1}  # op -> output-channel axis of the weight
-QUANTIZED_OPS = frozenset(WEIGHTED) | {
+RECURRENT = frozenset({"LSTM", "GRU", "RNN"})  # W and R: per gate row (axis 1); bias stays float
+QUANTIZED_OPS = frozenset(WEIGHTED) | RECURRENT | {
     "MaxPool", "GlobalMaxPool", "AveragePool", "GlobalAveragePool", "Add", "Sub", "Mul", "Concat",
     "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "Tanh",
-    "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Resize", "Upsample", "Pad",
+    "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Resize", "Upsample", "Pad", "Gather",
 }
-KEEPS_ENCODING = frozenset({"MaxPool", "GlobalMaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Resize", "Upsample", "Pad"})
+KEEPS_ENCODING = frozenset({"MaxPool", "GlobalMaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Resize", "Upsample", "Pad", "Gather"})
 FUSABLE = frozenset({"Relu", "Clip"})
 
 
@@ -108,11 +109,14 @@ def _quantized_values(graph: Graph) -> list[str]:
         if node.op in WEIGHTED and len(users) == 1 and users[0].op in FUSABLE:
             fused.add(node.outputs[0])
     chosen: list[str] = []
+    graph_outputs = {t.name for t in graph.outputs}
     for node in graph.nodes:
         if node.op not in QUANTIZED_OPS:
             continue
-        data_inputs = [i for i in node.inputs[:1 if node.op in WEIGHTED or node.op in KEEPS_ENCODING else None] if i and i not in graph.initializers]
-        for v in [*data_inputs, node.outputs[0]]:
+        single = node.op in WEIGHTED or node.op in KEEPS_ENCODING or node.op in RECURRENT
+        data_inputs = [i for i in node.inputs[:1 if single else None] if i and i not in graph.initializers]
+        outputs = [o for o in node.outputs if o and (graph.consumers(o) or o in graph_outputs)] if node.op in RECURRENT else node.outputs[:1]
+        for v in [*data_inputs, *outputs]:
             if v not in fused and v not in chosen:
                 chosen.append(v)
     return chosen
@@ -125,6 +129,8 @@ def _activation_encodings(graph: Graph, values: dict[str, np.ndarray], config: Q
         if producer is not None and producer.op in KEEPS_ENCODING and producer.inputs[0] in encodings:
             encodings[v] = encodings[producer.inputs[0]]
             continue
+        if values[v].dtype.kind != "f":
+            continue  # shape arithmetic (e.g. Shape -> Gather -> Concat) stays integer
         lo, hi = calibrate_range(values[v], config.calibration, config.act_bits, config.act_signed)
         encodings[v] = _encoding(lo, hi, config)
     return encodings
@@ -176,6 +182,8 @@ class _QdqWriter:
         inputs = [self._use(i) if i else "" for i in node.inputs]
         if node.op in WEIGHTED and node.inputs[1] in self.graph.initializers and self.encodings.get(node.inputs[0]):
             inputs[1:] = self._weights(node)
+        elif node.op in RECURRENT and all(i in self.graph.initializers for i in node.inputs[1:3]) and self.encodings.get(node.inputs[0]):
+            inputs[1:3] = [self._weights(node, k)[0] for k in (1, 2)]
         outputs = [self.renamed.get(o, o) for o in node.outputs]
         attrs = {k: numpy_helper.from_array(v) if isinstance(v, np.ndarray) else v for k, v in node.attrs.items()}
         self.nodes.append(helper.make_node(node.op, inputs, outputs, name=node.name, **attrs))
@@ -183,9 +191,10 @@ class _QdqWriter:
             if o in self.encodings:
                 self._qdq(o)
 
-    def _weights(self, node: Node) -> list[str]:
-        w = self.graph.initializers[node.inputs[1]].astype(np.float64)
-        axis = WEIGHTED[node.op] if node.op != "Gemm" else (0 if node.attr("transB", 0) else 1)
+    def _weights(self, node: Node, k: int = 1) -> list[str]:
+        """DQ of the weight input ``k`` (plus the bias DQ for Conv/Gemm/MatMul)."""
+        w = self.graph.initializers[node.inputs[k]].astype(np.float64)
+        axis = 1 if node.op in RECURRENT else WEIGHTED[node.op] if node.op != "Gemm" else (0 if node.attr("transB", 0) else 1)
         if node.op == "ConvTranspose" and int(node.attr("group", 1)) != 1:
             axis = None  # grouped transposed conv: per-tensor weight scale
         bits = int(self.config.layer_bits.get(node.name, self.config.weight_bits))
@@ -204,16 +213,17 @@ class _QdqWriter:
             shape[axis] = -1
         codes = np.clip(np.rint(w / scale.reshape(shape)), -qmax, qmax)
         container = np.int8 if bits <= 8 else np.int16
-        names = [f"{node.name}.weight.q", f"{node.name}.weight.scale", f"{node.name}.weight.zero_point"]
+        prefix = f"{node.name}.{'weight' if k == 1 else 'recurrence'}"
+        names = [f"{prefix}.q", f"{prefix}.scale", f"{prefix}.zero_point"]
         self.inits[names[0]] = codes.astype(container)
         self.inits[names[1]] = scale.astype(np.float32) if per_channel else np.array(scale[0], np.float32)
         self.inits[names[2]] = np.zeros(scale.size if per_channel else (), container)
         if bits not in (8, 16):
             self.bits[names[0]] = bits
         dq_attrs = {"axis": axis} if per_channel else {}
-        self.nodes.append(helper.make_node("DequantizeLinear", names, [f"{node.name}.weight.dq"], name=f"{node.name}.weight.dequantize", **dq_attrs))
-        result = [f"{node.name}.weight.dq"]
-        if len(node.inputs) > 2 and node.inputs[2]:
+        self.nodes.append(helper.make_node("DequantizeLinear", names, [f"{prefix}.dq"], name=f"{prefix}.dequantize", **dq_attrs))
+        result = [f"{prefix}.dq"]
+        if node.op not in RECURRENT and len(node.inputs) > 2 and node.inputs[2]:
             result.append(self._bias(node, scale))
         self.rows.append({"layer": node.name, "op": node.op, "weight_bits": bits, "weight_codes": codes,
                           "w_scale": scale, "x": node.inputs[0], "terms": _terms(node, w)})
@@ -264,6 +274,8 @@ class _QdqWriter:
 
 
 def _terms(node: Node, w: np.ndarray) -> int:
+    if node.op in RECURRENT:
+        return int(w.shape[2])
     if node.op == "Conv":
         return int(math.prod(w.shape[1:]))
     if node.op == "ConvTranspose":

@@ -15,7 +15,7 @@ from .. import fixedpoint
 from ..errors import ModelError, QuantizationError, UnsupportedOpError
 from ..ir.graph import Graph, Node
 from ..ir.ops import FIXED_DOMAIN
-from .fixed_ops import conv, eltwise, pool
+from .fixed_ops import conv, eltwise, pool, recurrent
 from .fixed_ops.common import as_codes
 
 __all__ = ["FIXED_KERNELS", "CODE_MOVERS", "run_golden", "is_fixed_point"]
@@ -53,10 +53,11 @@ FIXED_KERNELS: dict[str, FixedKernel] = {
     "QLut": lambda n, xs, g: eltwise.lut(n, xs[0]),
     "QRequant": lambda n, xs, g: eltwise.requant(n, xs[0]),
     "QPad": lambda n, xs, g: eltwise.pad(n, xs[0]),
+    **{op: lambda n, xs, g: recurrent.recurrent(n, xs) for op in recurrent.GATES},
 }
 
 # ONNX ops that only move values: applied to codes as they are (exact for any dtype)
-CODE_MOVERS = frozenset({"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Resize", "Upsample", "Identity"})
+CODE_MOVERS = frozenset({"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Resize", "Upsample", "Identity", "Gather"})
 
 
 def _quantize_linear(node: Node, xs: Arrays, graph: Graph) -> np.ndarray:
@@ -87,11 +88,13 @@ def is_fixed_point(graph: Graph) -> bool:
 
 
 def run_golden(graph: Graph, feeds: dict[str, np.ndarray], outputs: list[str] | None = None,
-               keep_all: bool = False) -> dict[str, np.ndarray]:
+               keep_all: bool = False, kernels: dict[str, FixedKernel] | None = None) -> dict[str, np.ndarray]:
     """Execute the fixed-point ``graph`` on float ``feeds``; returns the requested values by name.
 
     With ``keep_all`` every intermediate value is returned (used by tests and the compiler).
+    ``kernels`` replaces the fixed-point kernel table (the CPU engine's faster, equal kernels).
     """
+    kernels = FIXED_KERNELS if kernels is None else kernels
     from .execute import FLOAT_KERNELS
 
     if not is_fixed_point(graph):
@@ -108,7 +111,7 @@ def run_golden(graph: Graph, feeds: dict[str, np.ndarray], outputs: list[str] | 
         xs = [env[name] if name else None for name in node.inputs]
         if node.domain == FIXED_DOMAIN:
             quant = graph.values[node.outputs[0]].quant if node.outputs[0] in graph.values else None
-            results = [as_codes(FIXED_KERNELS[node.op](node, xs, graph), quant)]
+            results = [as_codes(kernels[node.op](node, xs, graph), quant)]
         elif node.op in BOUNDARY_KERNELS:
             results = [BOUNDARY_KERNELS[node.op](node, xs, graph)]
         elif node.op in FLOAT_KERNELS:

@@ -146,7 +146,7 @@ OPS: dict[str, OpSpec] = {
         _spec("Dropout", "shape", True),
         # shape arithmetic (folded at import when static)
         _spec("Shape", "shape", False),
-        _spec("Gather", "shape", False),
+        _spec("Gather", "shape", True),  # with constant indices: data movement (e.g. last time step)
         _spec("Cast", "shape", False),
         _spec("ConstantOfShape", "shape", False),
         _spec("Constant", "shape", False),
@@ -184,6 +184,7 @@ FIXED_OPS: dict[str, OpSpec] = {
         _spec("QLut", "pointwise", True),
         _spec("QRequant", "pointwise", True),
         _spec("QPad", "shape", True),
+        *[_spec(f"Q{op}", "recurrent", True, _recurrent_macs(g)) for op, g in (("LSTM", 4), ("GRU", 3), ("RNN", 1))],
     ]
 }
 

@@ -30,6 +30,11 @@ QRequant (x)
     ``x_zero_point`` and ``requant``: ``y = clamp(zy + round((x - zx) * M) >> n)``.
 QPad (x, pads...)
     ONNX Pad in constant mode with the zero point as the pad value.
+QLSTM / QGRU / QRNN (x, W, R, B, initial_h?, initial_c?)
+    Recurrent cells over codes: per step two exact accumulators (x part, h part) rescaled by per-row
+    ``gate_multipliers`` and ``gate_requants`` to table indices, sigmoid/tanh tables, integer state
+    update with h and gate outputs at ``2**-frac_bits``, LSTM c at ``2**-cell_frac``; ``output``
+    (Y, Y_h or Y_c) leaves through ``requant``. Attributes in :mod:`hwaccel.golden.fixed_ops.recurrent`.
 Data movement (Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Resize nearest) keep their ONNX
 op type and act on codes unchanged. QuantizeLinear / DequantizeLinear mark the host boundary;
 float ops left in the graph (e.g. Softmax) run on the host.

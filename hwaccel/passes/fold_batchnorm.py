@@ -24,7 +24,7 @@ def fold_batchnorm(graph: Graph) -> Graph:
     replaced: dict[str, Node] = {}
     dropped: set[str] = set()
     for bn in graph.nodes:
-        if bn.op != "BatchNormalization" or len([o for o in bn.outputs if o]) != 1:
+        if bn.op != "BatchNormalization" or len([o for o in bn.outputs if o]) != 1 or bn.attr("training_mode", 0):
             continue
         producer = graph.producer(bn.inputs[0])
         if producer is None or producer.name in replaced or bn.inputs[0] in graph_outputs:
@@ -43,6 +43,7 @@ def fold_batchnorm(graph: Graph) -> Graph:
             values[name] = TensorInfo(name, tuple(array.shape), str(array.dtype))
         replaced[producer.name] = replace(node, outputs=(bn.outputs[0],) + node.outputs[1:])
         dropped.add(bn.name)
+        values.pop(bn.inputs[0], None)  # the pre-normalization value no longer exists
     if not replaced:
         return graph
     nodes = tuple(replaced.get(n.name, n) for n in graph.nodes if n.name not in dropped)

@@ -35,7 +35,7 @@ def fold_constants(graph: Graph) -> Graph:
             start, end = node.attr("start", 0), node.attr("end", None)
             results = [np.asarray(static_shape[start:end], dtype=np.int64)]
         else:
-            results = run_node_float(node, [consts[name] if name else None for name in node.inputs])
+            results = run_node_float(node, [consts[name] if name else None for name in node.inputs], graph.opset)
         for name, array in zip(node.outputs, results):
             if name:
                 array = np.asarray(array)

@@ -192,6 +192,7 @@ def _lower_matmul_integer(ctx: Context, node: Node) -> Lowered:
 
 
 from .lower_table_more import LOWERINGS_MORE  # noqa: E402  (pooling, element-wise, pointwise, data movement)
+from .lower_recurrent import LOWERINGS_RECURRENT  # noqa: E402  (LSTM, GRU, RNN)
 
 LOWERINGS = {
     "Conv": _lower_conv,
@@ -203,4 +204,5 @@ LOWERINGS = {
     "ConvInteger": _lower_conv_integer,
     "MatMulInteger": _lower_matmul_integer,
     **LOWERINGS_MORE,
+    **LOWERINGS_RECURRENT,
 }

@@ -209,6 +209,6 @@ LOWERINGS_MORE = {
     "Mul": _lower_mul,
     "Concat": _lower_concat,
     **{op: _lower_pointwise for op in ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "Tanh")},
-    **{op: _lower_mover for op in ("Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Resize", "Upsample")},
+    **{op: _lower_mover for op in ("Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Resize", "Upsample", "Gather")},
     "Pad": _lower_pad,
 }

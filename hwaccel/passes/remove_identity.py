@@ -31,4 +31,5 @@ def remove_identity(graph: Graph) -> Graph:
     if not rename:
         return graph
     nodes = tuple(replace(n, inputs=tuple(rename.get(i, i) for i in n.inputs)) for n in kept)
-    return graph.replace(nodes=nodes)
+    values = {k: v for k, v in graph.values.items() if k not in rename}
+    return graph.replace(nodes=nodes, values=values)

