@@ -258,7 +258,8 @@ async def run_cocotb(dut: object) -> list[Outcome]:
                 for drv, valid, ready in zip(drivers.values(), h["in_valid"], h["in_ready"]):
                     drv.observe(cycle, int(valid.value), int(ready.value))
                 for mon, valid, ready, payload in zip(monitors.values(), h["out_valid"], h["out_ready"], h["out_payload"]):
-                    mon.observe(cycle, int(valid.value), int(ready.value), int(payload.value))
+                    fire = int(valid.value) and int(ready.value)  # a payload is only defined when it transfers
+                    mon.observe(cycle, fire, fire, int(payload.value) if fire else 0)
             cycle += 1
             finished = all(e.done for *_, ds, ms in state for e in [*ds.values(), *ms.values()])
             after += finished

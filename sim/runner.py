@@ -11,6 +11,7 @@ build folder.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -136,11 +137,17 @@ def run_rtl(
     save_cases(cases, case_file, runs)
     result_file.unlink(missing_ok=True)
     runner = get_runner(simulator)
+    # Icarus: Verilog-2005 semantics, where a declaration initializer is an event at time 0; Yosys
+    # relies on it to run each `always @*` once at start (under the runner's default -g2012 it never
+    # runs, and a constant-table output stays X until its input changes).
+    build_args = ["-Wno-fatal"] if simulator == "verilator" else ["-g2005"]
+    stamp = build_dir / "build.stamp"
+    key = hashlib.sha256(repr((source.read_text(), build_args, waves)).encode()).hexdigest()
+    fresh = not stamp.exists() or stamp.read_text() != key
     with _build_env(simulator):
-        runner.build(
-            sources=[source], hdl_toplevel="top", build_dir=build_dir, timescale=("1ns", "1ps"), waves=waves,
-            build_args=["-Wno-fatal"] if simulator == "verilator" else [],
-        )
+        runner.build(sources=[source], hdl_toplevel="top", build_dir=build_dir, timescale=("1ns", "1ps"),
+                     waves=waves, build_args=build_args, always=fresh)
+    stamp.write_text(key)
     env = {CASE_ENV: str(case_file), RESULT_ENV: str(result_file),
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     xml = build_dir / "results.xml"

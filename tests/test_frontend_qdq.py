@@ -15,7 +15,7 @@ from hwaccel.frontend.qdq import load_quantized, lower_model
 
 from conftest import make_model
 from ort_quant import ort_quantize
-from test_frontend_quantize import compare_codes
+from test_frontend_quantize import compare_codes, compare_layerwise
 from zoo_data import MODELS, calibration, split
 
 pytest.importorskip("onnxruntime.quantization")
@@ -28,14 +28,28 @@ def _digits_like(shape, count, seed=0):
     return np.random.default_rng(seed).uniform(0, 1, size=(count, *shape)).astype(np.float32)
 
 
+def _assert_layerwise(qdq: onnx.ModelProto, feeds: dict) -> None:
+    """Every fixed-point op within 1 code of onnxruntime on onnxruntime's own inputs; >= 99.9 %
+    identical, except average pools, whose differences must all sit at exact rounding ties (which
+    onnxruntime's float path breaks by float32 rounding noise, and golden half to even)."""
+    for name, (same, worst, at_ties) in compare_layerwise(qdq, feeds).items():
+        assert worst <= 1, (name, same, worst)
+        assert same >= 0.999 or at_ties, (name, same, worst, at_ties)
+
+
+# end to end (outputs of the whole network): models where 1-code differences do not amplify
+END_TO_END = ["cnn", "resnet", "mlp", "autoencoder", "dbn"]
+
+
 @pytest.mark.parametrize("flavour", ["qdq-int8-per-tensor", "qdq-uint8-per-channel"])
 @pytest.mark.parametrize("name", ["cnn", "resnet", "dscnn", "mlp", "autoencoder", "dbn"])
 def test_zoo_quantized_by_onnxruntime(tmp_path, name, flavour):
-    if not (MODELS / f"{name}.onnx").exists():
-        pytest.skip(f"zoo model {name} not built")
     path = ort_quantize(MODELS / f"{name}.onnx", tmp_path / "q.onnx", calibration(name), flavour)
-    same, worst = compare_codes(onnx.load(path), {"input": split(name)[2]})
-    assert worst <= 1 and same >= 0.99, (same, worst)
+    feeds = {"input": split(name)[2]}
+    _assert_layerwise(onnx.load(path), feeds)
+    if name in END_TO_END:
+        same, worst = compare_codes(onnx.load(path), feeds)
+        assert worst <= 1 and same >= 0.99, (same, worst)
 
 
 @pytest.mark.parametrize("flavour", ["qdq-int8-per-tensor", "qdq-uint8-per-channel"])
@@ -45,8 +59,7 @@ def test_torch_exported_quantized_by_onnxruntime(tmp_path, path, flavour):
     dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim[1:]]
     name = model.graph.input[0].name
     q = ort_quantize(path, tmp_path / "q.onnx", _digits_like(dims, 64), flavour, input_name=name)
-    same, worst = compare_codes(onnx.load(q), {name: _digits_like(dims, 128, seed=1)})
-    assert worst <= 1 and same >= 0.99, (same, worst)
+    _assert_layerwise(onnx.load(q), {name: _digits_like(dims, 128, seed=1)})
 
 
 def _qoperator_float_model(tmp_path) -> Path:

@@ -4,18 +4,25 @@ LSTM quantized by hwaccel's quantizer."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from hwaccel.fixedpoint import choose_qparams
+from hwaccel.fixedpoint import Requant, choose_qparams
 from hwaccel.frontend import load_model
 from hwaccel.frontend.qdq import lower_model
 from hwaccel.frontend.quantize import QuantConfig, quantize_graph
 from hwaccel.golden.fixed import run_golden
-from hwaccel.ir.ops import macs_of
+from hwaccel.golden.fixed_ops.recurrent import recurrent
+from hwaccel.ir.graph import Node, QuantParams
+from hwaccel.ir.ops import FIXED_DOMAIN, macs_of
+from hwaccel.ir.verify import verify_graph
 from hwaccel.passes import lower_recurrent
+from hwaccel.passes.lower_qdq import LowerOptions
+from hwaccel.passes.lower_recurrent import CellFormat, cell_attrs
 
 from conftest import make_model
 from test_frontend_quantize import compare_codes, final_codes, ort_values
@@ -60,10 +67,11 @@ def cell_model(op: str, *, direction: str = "forward", layout: int = 0, output: 
         inits.update({f"{name}.q": codes, f"{name}.scale": scale, f"{name}.zp": np.zeros(rows, np.int8)})
         nodes.append(helper.make_node("DequantizeLinear", [f"{name}.q", f"{name}.scale", f"{name}.zp"], [name], axis=1))
     cell_inputs = ["x.dq" if quantize_x else "x", "W", "R", "B", "lens" if sequence_lens else "", "h0" if states else ""]
-    if states:
-        inits["h0"] = rng.uniform(-0.9, 0.9, (dirs, BATCH, HIDDEN)).astype(np.float32)
+    if states:  # (dirs, batch, H); layout 1: (batch, dirs, H)
+        order = (1, 0, 2) if layout else (0, 1, 2)
+        inits["h0"] = rng.uniform(-0.9, 0.9, (dirs, BATCH, HIDDEN)).astype(np.float32).transpose(order)
         if op == "LSTM":
-            inits["c0"] = rng.normal(0, 1.0, (dirs, BATCH, HIDDEN)).astype(np.float32)
+            inits["c0"] = rng.normal(0, 1.0, (dirs, BATCH, HIDDEN)).astype(np.float32).transpose(order)
             cell_inputs.append("c0")
     if sequence_lens:
         inits["lens"] = rng.integers(1, SEQ + 1, BATCH).astype(np.int32)
@@ -111,14 +119,86 @@ def lowered_ops(model: onnx.ModelProto) -> list[str]:
     return [n.op for n in lower_model(model).nodes]
 
 
-def golden_vs_ort(model: onnx.ModelProto, layout: int = 0) -> tuple[float, int]:
-    return compare_codes(model, {"x": cell_input(layout)})
+def golden_vs_ort(model: onnx.ModelProto) -> tuple[float, int]:
+    return compare_codes(model, {"x": cell_input(0)})
+
+
+# -- the documented step arithmetic, by hand ------------------------------------------------------
+# With W = R = 0 and biases on the table grids every gate is a constant table entry, and the state
+# update is the documented integer recurrence; exact rational arithmetic gives the expected codes.
+
+F = CellFormat().frac_bits
+
+
+def _round(value: Fraction) -> int:
+    return round(value)  # Fraction rounds half to even, as round_shift(half_even)
+
+
+def _entry(function, real: float) -> int:
+    """Table entry at an index exactly representing ``real``: round(fn(real) * 2**F)."""
+    return _round(Fraction(float(function(real))) * 2**F)
+
+
+def _sigmoid(v: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-v)))
+
+
+def _weightless_cell(op: str, wb: list[float], rb: list[float], hidden: int, seq: int = 6, lbr: int = 0) -> np.ndarray:
+    """h codes (seq, hidden) of a cell with W = R = 0 (x scale 2**-7, weight scales 1)."""
+    rows = GATES[op] * hidden
+    x = QuantParams(np.array([2.0 ** -7]), np.zeros(1, np.int64), 8, True)
+    w, r = np.zeros((1, rows, 2), np.int8), np.zeros((1, rows, hidden), np.int8)
+    bias = np.array([wb + rb], np.float64)
+    attrs, b = cell_attrs(f"Q{op}", hidden, x, w, np.ones((1, rows)), 8, r, np.ones((1, rows)), 8, bias, seq=seq,
+                          linear_before_reset=bool(lbr))
+    attrs.update(output="Y", linear_before_reset=lbr, requant=Requant(np.ones(1, np.int64), np.zeros(1, np.int64), 0, -2**40, 2**40))
+    node = Node("cell", f"Q{op}", ("x", "w", "r", "b"), ("y",), attrs, FIXED_DOMAIN)
+    return recurrent(node, [np.zeros((seq, 1, 2), np.int8), w, r, b])[:, 0, 0]
+
+
+def test_lstm_step_arithmetic_by_hand():
+    fmt = CellFormat()
+    i_b, o_b, f_b, g_b = [0.25, -1.5], [1.0, 0.5], [2.0, 3.25], [0.75, -2.125]  # multiples of 2**-11
+    got = _weightless_cell("LSTM", i_b + o_b + f_b + [0.5, -1.0], [0.0] * 6 + [0.25, -1.125], 2)
+    for u in range(2):
+        i, o, f = (_entry(_sigmoid, b[u]) for b in (i_b, o_b, f_b))
+        g = _entry(np.tanh, g_b[u])
+        c, expected = 0, []
+        for _ in range(6):
+            c = _round(Fraction(f * c + (i * g << (fmt.cell_frac - F)), 2**F))
+            index = _round(Fraction(c, 2 ** (fmt.cell_frac - fmt.tanh_frac)))
+            expected.append(_round(Fraction(o * _entry(np.tanh, index * 2.0 ** -fmt.tanh_frac), 2**F)))
+        assert got[:, u].tolist() == expected
+
+
+@pytest.mark.parametrize("lbr", [0, 1])
+def test_gru_step_arithmetic_by_hand(lbr):
+    z_b, r_b, wn, rn = 0.5, -0.75, 0.375, -1.25  # on the index grids; Wb[n] also on the x grid 2**-7
+    got = _weightless_cell("GRU", [z_b, r_b, wn], [0.0, 0.0, rn], 1, lbr=lbr)
+    z, r = _entry(_sigmoid, z_b), _entry(_sigmoid, r_b)
+    tanh_frac = CellFormat().tanh_frac
+    if lbr:  # n = tanh(Wb + round(r * Rb_code, F) at the h scale 2**-F)
+        pre = Fraction(wn) * 2**tanh_frac + Fraction(_round(Fraction(r * int(rn * 2**F), 2**F)), 2 ** (F - tanh_frac))
+        n = _entry(np.tanh, _round(pre) * 2.0 ** -tanh_frac)
+    else:
+        n = _entry(np.tanh, wn + rn)
+    h, expected = 0, []
+    for _ in range(6):
+        h = _round(Fraction((2**F - z) * n + z * h, 2**F))
+        expected.append(h)
+    assert got[:, 0].tolist() == expected
+
+
+def test_rnn_step_is_the_tanh_table_by_hand():
+    got = _weightless_cell("RNN", [0.625, -3.5], [0.125, 0.0], 2)
+    assert got.tolist() == [[_entry(np.tanh, 0.75), _entry(np.tanh, -3.5)]] * 6
 
 
 CASES = [
     ("LSTM", {}), ("LSTM", {"output": 1}), ("LSTM", {"output": 2}), ("LSTM", {"direction": "reverse"}),
     ("LSTM", {"direction": "bidirectional"}), ("LSTM", {"layout": 1}), ("LSTM", {"layout": 1, "output": 1, "direction": "bidirectional"}),
-    ("LSTM", {"states": True}), ("LSTM", {"states": True, "output": 2, "direction": "reverse"}),
+    ("LSTM", {"states": True}), ("LSTM", {"layout": 1, "states": True, "direction": "bidirectional", "output": 2}),
+    ("LSTM", {"states": True, "output": 2, "direction": "reverse"}),
     ("GRU", {}), ("GRU", {"attrs": {"linear_before_reset": 1}}), ("GRU", {"direction": "bidirectional", "output": 1}),
     ("GRU", {"states": True, "layout": 1, "attrs": {"linear_before_reset": 1}}),
     ("RNN", {}), ("RNN", {"direction": "reverse", "output": 1, "states": True}), ("RNN", {"direction": "bidirectional", "layout": 1}),
@@ -130,7 +210,10 @@ def _case_id(case) -> str:
     return op + "".join(f"-{k}={v}" for k, v in kw.items()).replace(" ", "")
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if not c[1].get("layout")], ids=_case_id)
+SEQUENCE_FIRST = [c for c in CASES if not c[1].get("layout")]  # onnxruntime runs layout 0 only
+
+
+@pytest.mark.parametrize("case", SEQUENCE_FIRST, ids=_case_id)
 def test_cell_codes_match_onnxruntime(case):
     op, kw = case
     model = calibrated(op, **kw)
@@ -155,9 +238,10 @@ def test_batch_first_layout_is_the_transposed_sequence_first_cell(case):
     assert golden_vs_ort(first)[1] <= 1
 
 
-@pytest.mark.parametrize("case", CASES[:1] + CASES[4:5] + CASES[8:10] + CASES[10:11] + CASES[13:14], ids=_case_id)
+@pytest.mark.parametrize("case", SEQUENCE_FIRST, ids=_case_id)
 def test_cell_error_is_bounded_at_16_bit_resolution(case):
-    """With a 2**-13 output step (int16 codes) the integer cell stays within 3 steps (3.7e-4) of float."""
+    """With a 2**-13 output step (int16 codes) the integer cell stays within 3 steps (3.7e-4) of float
+    (measured: at most 2 steps, mean 0.08..0.21 steps)."""
     op, kw = case
     scale = 2.0 ** -13
     model = cell_model(op, out_encoding=(scale, 0, np.int16), **kw)
@@ -165,7 +249,7 @@ def test_cell_error_is_bounded_at_16_bit_resolution(case):
     feeds = {"x": cell_input(kw.get("layout", 0))}
     golden = run_golden(lower_model(model), feeds, outputs=names)[names[0]].astype(np.int64)
     diff = np.abs(golden - ort_values(model, feeds, names)[0].astype(np.int64))
-    assert diff.max() <= 3 and np.mean(diff) < 0.5, (diff.max(), np.mean(diff))
+    assert diff.max() <= 3 and np.mean(diff) < 0.3, (diff.max(), np.mean(diff))
 
 
 def test_float_weights_are_quantized_at_lowering():
@@ -186,7 +270,7 @@ def test_unsupported_cells_stay_on_host_and_still_agree(kw):
     ops = lowered_ops(model)
     assert "LSTM" in ops and "QLSTM" not in ops
     same, worst = golden_vs_ort(model)
-    assert worst == 0, (same, worst)  # the host runs the float cell on the same dequantized values
+    assert worst <= 1 and same >= 0.999, (same, worst)  # the host runs the float cell on the same values
 
 
 def test_explicit_activations_equal_to_defaults_are_lowered():
@@ -228,13 +312,15 @@ def test_quantizer_gives_recurrent_weights_per_row_codes(zoo_lstm):
 
 def test_zoo_lstm_golden_matches_onnxruntime(zoo_lstm):
     _, qdq = zoo_lstm
-    assert "QLSTM" in lowered_ops(qdq)
+    lowered = lower_model(qdq)
+    verify_graph(lowered)
+    assert [n.op for n in lowered.nodes if n.domain == FIXED_DOMAIN] == ["QLSTM", "QMatMul"]
     x_test = split("lstm")[2]
     same, worst = compare_codes(qdq, {"input": x_test})
     assert worst <= 1 and same >= 0.99, (same, worst)
     cell = next(n for n in qdq.graph.node if n.op_type == "LSTM")
     y_codes = next(n.output[0] for n in qdq.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == cell.output[0])
-    golden = run_golden(lower_model(qdq), {"input": x_test}, outputs=[y_codes])[y_codes].astype(np.int64)
+    golden = run_golden(lowered, {"input": x_test}, outputs=[y_codes])[y_codes].astype(np.int64)
     diff = np.abs(golden - ort_values(qdq, {"input": x_test}, [y_codes])[0].astype(np.int64))
     assert diff.max() <= 1 and np.mean(diff == 0) >= 0.99, (np.mean(diff == 0), diff.max())
 
@@ -246,7 +332,24 @@ def test_zoo_lstm_accuracy_within_one_point_of_float(zoo_lstm):
     _, _, x_test, y_test = split("lstm")
     float_acc = np.mean(run_float(graph, {"input": x_test})["output"].argmax(1) == y_test)
     golden_acc = np.mean(run_golden(lower_model(qdq), {"input": x_test})["output"].argmax(1) == y_test)
-    assert golden_acc >= float_acc - 0.01, (float_acc, golden_acc)
+    assert abs(golden_acc - float_acc) <= 0.01, (float_acc, golden_acc)
+
+
+def test_zoo_lstm_pow2_scheme():
+    """Power-of-two scales everywhere: every cell multiplier is a shift, and golden still agrees."""
+    if not (MODELS / "lstm.onnx").exists():
+        pytest.skip("zoo model lstm not built")
+    graph = load_model(MODELS / "lstm.onnx")
+    qdq, _ = quantize_graph(graph, {"input": calibration("lstm")}, QuantConfig(scheme="pow2"))
+    lowered = lower_model(qdq, options=LowerOptions(scheme="pow2"))
+    cell = next(n for n in lowered.nodes if n.op == "QLSTM")
+    m = cell.attr("gate_multipliers")
+    assert np.all((m & (m - 1)) == 0)  # powers of two
+    names = final_codes(qdq)
+    x_test = split("lstm")[2]
+    golden = run_golden(lowered, {"input": x_test}, outputs=names)[names[0]].astype(np.int64)
+    diff = np.abs(golden - ort_values(qdq, {"input": x_test}, names)[0].astype(np.int64))
+    assert diff.max() <= 1 and np.mean(diff == 0) >= 0.99, (np.mean(diff == 0), diff.max())
 
 
 def test_eight_bit_cell_state_is_too_coarse(zoo_lstm, monkeypatch):

@@ -1,28 +1,63 @@
-"""Pool unit in amaranth.sim against the golden model: hand values and random parameterisations."""
+"""Pool unit against the golden model: hand values, random max / average / global-average pools in
+amaranth.sim and in Verilator/Icarus (cocotb), each with and without random stalls, cycles exact."""
 
 from __future__ import annotations
 
 import pytest
 
+from hwaccel.errors import CompileError
 from hwaccel.hw.params import PoolParams, RequantParams
 from hwaccel.hw.pool import Pool
 from sim.bench_pool import pool_case
-from sim.bench_requant import check_amaranth, simulate_streams
+from sim.harness import Port, UnitCase
+from sim.pysim import run_pysim
+from sim.runner import SIMULATORS, run_rtl, simulator_missing
 
-AMARANTH_CASES = 40
+PYSIM_CASES = 40  # random parameterisations in amaranth.sim
+RTL_BUNDLES, RTL_PER_BUNDLE = 1, 10  # per simulator: designs built, parameterisations in each
 
-
-def test_pool_hand_values():
-    """2 lanes x 2 groups, window 3: max of signed codes, and average = round(sum * 1/3) with M0=21845, n=16."""
-    windows = [[[-8, 7, 0, -1], [3, -8, 0, -2], [-1, 6, 5, -3]], [[-8, -8, -8, -8], [-8, -8, -8, -8], [-8, -8, -8, 7]]]
-    beats = [px[e][g * 2: g * 2 + 2] for px in windows for e in range(3) for g in range(2)]
-    run = simulate_streams(Pool(PoolParams("max", 3, 4, True, lanes=2, channels=4)), {"i": beats}, "o", 4)
-    assert run.beats["o"] == [[3, 7], [5, -1], [-8, -8], [-8, 7]]
-    rq = RequantParams(7, 4, True, (21845,), (16,), 0, -8, 7, lanes=2, channels=4)  # sums: -6 5 5 -6 | -24 -24 -24 -9
-    run = simulate_streams(Pool(PoolParams("avg", 3, 4, True, channels=4, requant=rq, lanes=2)), {"i": beats}, "o", 4)
-    assert run.beats["o"] == [[-2, 2], [2, -2], [-8, -8], [-8, -3]]  # /3: -2 1.67 1.67 -2 | -8 -8 -8 -3
+# 2 windows of 3 elements, 4 channels on 2 lanes: beats (element-major, then channel group)
+WINDOWS = [[[-8, 7, 0, -1], [3, -8, 0, -2], [-1, 6, 5, -3]], [[-8, -8, -8, -8], [-8, -8, -8, -8], [-8, -8, -8, 7]]]
+BEATS = [px[e][g * 2: g * 2 + 2] for px in WINDOWS for e in range(3) for g in range(2)]
 
 
-@pytest.mark.parametrize("seed", range(AMARANTH_CASES))
-def test_pool_random_amaranth(seed):
-    check_amaranth(pool_case(seed), seed)
+def test_pool_max_by_hand():
+    """Max of signed codes; first output after 2 windows elements x 2 groups + 1, one cycle per beat."""
+    case = UnitCase("max", {"i": Port(4, 2, True, BEATS)}, {"o": Port(4, 2, True, [[3, 7], [5, -1], [-8, -8], [-8, 7]])}, 5, 12 + 1)
+    run_pysim(Pool(PoolParams("max", 3, 4, True, channels=4, lanes=2)), case)
+
+
+def test_pool_average_by_hand():
+    """Sums -6 5 5 -6 | -24 -24 -24 -9 times 21845 * 2**-16 (~1/3): -2 1.67 1.67 -2 | -8 -8 -8 -3."""
+    rq = RequantParams(7, 4, True, (21845,), (16,), 0, -8, 7, channels=4, lanes=2)
+    want = [[-2, 2], [2, -2], [-8, -8], [-8, -3]]
+    case = UnitCase("avg", {"i": Port(4, 2, True, BEATS)}, {"o": Port(4, 2, True, want)}, 4 + 2, 12 + 2)
+    run_pysim(Pool(PoolParams("avg", 3, 4, True, channels=4, requant=rq, lanes=2)), case)
+
+
+def test_pool_params_errors():
+    rq = RequantParams(7, 4, True, (21845,), (16,), 0, -8, 7, channels=4, lanes=2)
+    with pytest.raises(CompileError, match="requant must be given exactly for kind 'avg', not None"):
+        PoolParams("avg", 3, 4, True, channels=4, lanes=2)
+    with pytest.raises(CompileError, match="requant must have lanes=2, channels=4, acc_bits >= 8"):
+        PoolParams("avg", 9, 4, True, channels=4, requant=rq, lanes=2)  # 9 * 8 needs 8 bits
+    with pytest.raises(CompileError, match="lanes must divide channels=3, not 2"):
+        PoolParams("max", 4, 8, False, channels=3, lanes=2)
+
+
+@pytest.mark.parametrize("seed", range(PYSIM_CASES))
+def test_pool_random_pysim(seed):
+    params, case = pool_case(seed)
+    run_pysim(Pool(params), case)
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("bundle", range(RTL_BUNDLES))
+@pytest.mark.parametrize("simulator", SIMULATORS)
+def test_pool_random_rtl(simulator, bundle):
+    reason = simulator_missing(simulator)
+    if reason:
+        pytest.skip(reason)
+    first = 1000 * (1 + SIMULATORS.index(simulator)) + bundle * RTL_PER_BUNDLE
+    pairs = [pool_case(seed) for seed in range(first, first + RTL_PER_BUNDLE)]
+    run_rtl([Pool(p) for p, _ in pairs], [c for _, c in pairs], "sim.bench_pool", f"pool{bundle}", simulator)

@@ -3,14 +3,17 @@ becomes one QLSTM / QGRU / QRNN node (semantics and attributes: :mod:`hwaccel.go
 
 The cell's internal encodings are fixed powers of two (:class:`CellFormat`), so nothing beyond the
 QDQ model is needed: x and the one used output (Y, Y_h or Y_c) carry their encodings in the Q/DQ
-nodes, W and R their per-row (or per-tensor) symmetric scales. Left on the host (rule returns None):
-non-default activations, clip, input_forget, peepholes, sequence_lens, initial states that are not
-constants, asymmetric weights, or more than one used output.
+nodes, W and R their per-row (or per-tensor) symmetric scales. The real bias ``Wb + Rb`` is rounded
+at the fine h-half scale ``2**-F * s_R`` (see :func:`_bias_codes`). Left on the host (rule returns
+None): non-default activations, clip, input_forget, peepholes, sequence_lens, initial states that are
+not constants, asymmetric weights, or more than one used output (the golden executor writes one
+output per fixed-point node).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -27,7 +30,7 @@ Lowered = tuple[list[Node], set[str]] | None
 FIXED_OP = {"LSTM": "QLSTM", "GRU": "QGRU", "RNN": "QRNN"}
 DEFAULT_ACTIVATIONS = {"LSTM": ["sigmoid", "tanh", "tanh"], "GRU": ["sigmoid", "tanh"], "RNN": ["tanh"]}
 OUTPUTS = ("Y", "Y_h", "Y_c")
-FUNCTIONS = {"Sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)), "Tanh": np.tanh}
+FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"Sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)), "Tanh": np.tanh}
 
 
 @dataclass(frozen=True)
@@ -147,30 +150,37 @@ def _default_cell(node: Node) -> bool:
     return not any(node.attr(k) for k in ("clip", "input_forget", "activation_alpha", "activation_beta"))
 
 
-def _weights(ctx: Context, node: Node, k: int) -> tuple[str, np.ndarray, int] | None:
-    """W or R input ``k``: (symmetric codes name, real scale per row ``(dirs, rows)``, bits).
+@dataclass(frozen=True)
+class _Weights:
+    """Symmetric codes of W or R, the real scale of each row ``(dirs, rows)``, their width, and the
+    initializer holding the codes (None: codes made here from float weights, still to be added)."""
 
-    Codes behind a DequantizeLinear are used as they are (any scale constant along the input axis);
-    float constants get 8-bit symmetric per-row codes.
-    """
-    codes = ctx.dequantized(node.inputs[k])
+    codes: np.ndarray
+    scale: np.ndarray
+    bits: int
+    name: str | None
+
+
+def _weights(ctx: Context, name: str) -> _Weights | None:
+    """Codes behind a DequantizeLinear as they are (any scale constant along the input axis), or
+    8-bit symmetric per-row codes of a float constant."""
+    codes = ctx.dequantized(name)
     if codes is not None:
         q = codes.quant
         if codes.constant is None or codes.constant.ndim != 3 or np.any(q.zero_point != 0):
             return None
         shape = [1, 1, 1]
-        if q.per_channel:
+        if q.axis is not None:
             shape[q.axis % 3] = -1
         scale = np.broadcast_to(q.scale.reshape(shape), codes.constant.shape)
         if not np.all(scale == scale[..., :1]):
             return None
-        return codes.name, np.array(scale[..., 0], np.float64), q.bits
-    w = ctx.const(node.inputs[k])
+        return _Weights(codes.constant, np.array(scale[..., 0], np.float64), q.bits, codes.name)
+    w = ctx.const(name)
     if w is None or w.ndim != 3:
         return None
     scale = fixedpoint.symmetric_weight_scale(w.reshape(-1, w.shape[2]), 8, axis=0).astype(np.float64).reshape(w.shape[:2])
-    values = np.clip(np.rint(w / scale[..., None]), -127, 127).astype(np.int8)
-    return ctx.add_const(f"{node.name}.{'WR'[k - 1]}.q", values), scale, 8
+    return _Weights(np.clip(np.rint(w / scale[..., None]), -127, 127).astype(np.int8), scale, 8, None)
 
 
 def _real_constant(ctx: Context, name: str) -> np.ndarray | None:
@@ -185,21 +195,16 @@ def _real_constant(ctx: Context, name: str) -> np.ndarray | None:
     return fixedpoint.dequantize(codes.constant, q.scale, q.zero_point, axis=q.axis).astype(np.float64)
 
 
-def _initial_state(ctx: Context, node: Node, name: str, scale: float, bound: float | None) -> tuple[str, float] | None:
-    """Codes of a constant initial state at ``scale`` (``""`` when zero), and its largest magnitude."""
-    if not name:
-        return "", 0.0
-    producer = ctx.producers.get(name)
-    if producer is not None and producer.op == "ConstantOfShape":
-        value = producer.attr("value")
-        return ("", 0.0) if value is None or not np.any(np.asarray(value)) else None
+def _initial_state(ctx: Context, name: str, layout: int, bound: float | None) -> np.ndarray | None:
+    """The real constant initial state ``(dirs, batch, H)`` (zeros ``(1, 1, 1)`` when absent or a zero
+    ConstantOfShape); None when it is not constant or exceeds ``bound``."""
+    producer = ctx.producers.get(name) if name else None
+    if not name or (producer is not None and producer.op == "ConstantOfShape" and not np.any(producer.attr("value", 0))):
+        return np.zeros((1, 1, 1))
     real = _real_constant(ctx, name)
-    if real is None or (bound is not None and np.abs(real).max(initial=0.0) > bound):
+    if real is None or real.ndim != 3 or (bound is not None and np.abs(real).max(initial=0.0) > bound):
         return None
-    if not np.any(real):
-        return "", 0.0
-    codes = np.rint(real / scale).astype(np.int64)
-    return ctx.add_const(f"{node.name}.{name}.q", codes.astype(np.int32)), float(np.abs(real).max())
+    return real.transpose(1, 0, 2) if layout else real
 
 
 def _used_output(ctx: Context, node: Node) -> int | None:
@@ -212,39 +217,38 @@ def _lower_recurrent(ctx: Context, node: Node) -> Lowered:
     inputs = list(node.inputs) + [""] * (8 - len(node.inputs))
     if not _default_cell(node) or inputs[4] or inputs[7]:
         return None  # sequence_lens, peepholes
-    x = ctx.dequantized(inputs[0])
-    used = _used_output(ctx, node)
+    x, used = ctx.dequantized(inputs[0]), _used_output(ctx, node)
     if x is None or x.quant.per_channel or used is None:
         return None
     out = ctx.quantized_output(node.outputs[used])
-    w, r = _weights(ctx, node, 1), _weights(ctx, node, 2)
+    w, r = _weights(ctx, inputs[1]), _weights(ctx, inputs[2])
     bias = _real_constant(ctx, inputs[3]) if inputs[3] else None
-    if out is None or w is None or r is None or (inputs[3] and bias is None):
+    layout = int(node.attr("layout", 0))
+    h0, c0 = _initial_state(ctx, inputs[5], layout, 1.0), _initial_state(ctx, inputs[6], layout, 2.0 ** (30 - CELL_FORMAT.cell_frac))
+    if out is None or w is None or r is None or (inputs[3] and bias is None) or h0 is None or c0 is None:
         return None
     fmt = CELL_FORMAT
-    h0 = _initial_state(ctx, node, inputs[5], 2.0 ** -fmt.frac_bits, 1.0)
-    c0 = _initial_state(ctx, node, inputs[6], 2.0 ** -fmt.cell_frac, None)
-    if h0 is None or c0 is None:
-        return None
-    layout = int(node.attr("layout", 0))
     x_shape = ctx.graph.shape(inputs[0])
-    seq = x_shape[layout] if x_shape is not None and isinstance(x_shape[layout], int) else None
-    w_codes = ctx.const(w[0])
+    seq = x_shape[layout] if x_shape is not None else None
+    lbr = int(node.attr("linear_before_reset", 0))
     attrs, bias_codes = cell_attrs(
-        op, int(node.attr("hidden_size", ctx.const(r[0]).shape[-1])), x.quant, w_codes, w[1], w[2], ctx.const(r[0]), r[1], r[2],
+        op, int(node.attr("hidden_size", r.codes.shape[-1])), x.quant, w.codes, w.scale, w.bits, r.codes, r.scale, r.bits,
         bias, fmt=fmt, scheme=ctx.options.scheme, mult_bits=ctx.options.mult_bits, rounding=ctx.options.rounding,
-        seq=seq, c0_bound=c0[1], linear_before_reset=bool(node.attr("linear_before_reset", 0)))
+        seq=seq if isinstance(seq, int) else None, c0_bound=float(np.abs(c0).max()), linear_before_reset=bool(lbr))
     if not attrs:
         return None  # bias codes beyond int32 or accumulators beyond int64
     state_frac = fmt.cell_frac if OUTPUTS[used] == "Y_c" else fmt.frac_bits
     attrs.update(direction=node.attr("direction", "forward"), layout=layout, output=OUTPUTS[used],
                  requant=ctx.requant(2.0 ** -state_frac / float(out.quant.scale[0]), out.quant, out.lo, out.hi))
     if op == "QGRU":
-        attrs["linear_before_reset"] = int(node.attr("linear_before_reset", 0))
-    b_name = ctx.add_const(f"{node.name}.B.q", bias_codes.astype(np.int32))
+        attrs["linear_before_reset"] = lbr
+    names = [v.name or ctx.add_const(f"{node.name}.{k}.q", v.codes) for k, v in (("W", w), ("R", r))]
+    names.append(ctx.add_const(f"{node.name}.B.q", bias_codes.astype(np.int32)))
+    for k, state, frac in (("initial_h", h0, fmt.frac_bits), ("initial_c", c0, fmt.cell_frac)):
+        codes = np.rint(state * 2.0**frac).astype(np.int32)
+        names.append(ctx.add_const(f"{node.name}.{k}.q", codes) if np.any(codes) else "")
     ctx.codes_value(out.name, out.name, out.quant)
-    new = Node(node.name, op, (x.name, w[0], r[0], b_name, h0[0], c0[0]), (out.name,), attrs, FIXED_DOMAIN)
-    return [new], set(out.absorbed)
+    return [Node(node.name, op, (x.name, *names), (out.name,), attrs, FIXED_DOMAIN)], set(out.absorbed)
 
 
 LOWERINGS_RECURRENT = {"LSTM": _lower_recurrent, "GRU": _lower_recurrent, "RNN": _lower_recurrent}

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["Context", "Codes", "QuantOut"]
 
 FUSABLE_ACTIVATIONS = frozenset({"Relu", "Clip"})
+LOWERING_TIE_BITS = 16  # 25-bit multipliers for 8-bit outputs
 
 
 @dataclass(frozen=True)
@@ -160,14 +161,17 @@ class Context:
     def requant(self, real_multipliers, out: QuantParams, lo: int, hi: int, acc_bits: int | None = None) -> fixedpoint.Requant:
         return fixedpoint.Requant.from_scales(
             np.asarray(real_multipliers, np.float64).reshape(-1), zero_point=int(out.zero_point[0]), lo=lo, hi=hi,
-            scheme=self.options.scheme, mult_bits=self.options.mult_bits, rounding=self.options.rounding,
+            scheme=self.options.scheme, mult_bits=self.mult_bits(out, lo, hi, acc_bits), rounding=self.options.rounding,
         )
 
-    def mult_bits(self, out: QuantParams, lo: int, hi: int) -> int:
-        """The configured multiplier width, or the contract's width for exact rescaling to ``out``."""
+    def mult_bits(self, out: QuantParams, lo: int, hi: int, acc_bits: int | None = None) -> int:
+        """The configured multiplier width, or the contract's width for rescaling to ``out`` with
+        ``LOWERING_TIE_BITS`` of near-tie resolution (a float32-grade multiplier, like onnxruntime's
+        and TFLite's), capped so that ``acc * M0`` fits int64."""
         if self.options.mult_bits is not None:
             return self.options.mult_bits
-        return fixedpoint.multiplier_bits_for_exactness(lo, hi, int(out.zero_point[0]))
+        bits = fixedpoint.multiplier_bits_for_exactness(lo, hi, int(out.zero_point[0]), tie_bits=LOWERING_TIE_BITS)
+        return bits if acc_bits is None else max(2, min(bits, 63 - acc_bits))
 
     def codes_value(self, name: str, like: str, quant: QuantParams | None) -> str:
         """Record the value info of a codes value named ``name`` with the shape of ``like``."""

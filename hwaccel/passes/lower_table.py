@@ -65,8 +65,11 @@ def _bias_codes(ctx: Context, node: Node, bias_name: str, sx: float, sw: np.ndar
 
 
 def _conv_like(ctx: Context, node: Node, x: Codes, w: Codes, bias_name: str, out: QuantOut | None, op: str,
-               extra_scale: float = 1.0) -> Lowered:
-    """Shared by Conv/ConvTranspose/QLinearConv/ConvInteger (and MatMul via ``op``)."""
+               extra_scale: float = 1.0, bias_is_codes: bool = False) -> Lowered:
+    """Shared by Conv/ConvTranspose/QLinearConv/ConvInteger (and MatMul via ``op``).
+
+    ``bias_is_codes``: the bias is already int32 at scale ``s_x * s_w`` (QLinearConv's B input).
+    """
     if x.quant.per_channel or (w.constant is None and op != "QMatMul"):
         return None
     transposed = op == "QConvTranspose"
@@ -78,7 +81,7 @@ def _conv_like(ctx: Context, node: Node, x: Codes, w: Codes, bias_name: str, out
         channels = w.constant.shape[-1] if op == "QMatMul" else w.constant.shape[0]
     sw, zw = _per_channel(w.quant, channels)
     sx = float(x.quant.scale[0])
-    bias = _bias_codes(ctx, node, bias_name, sx, sw * extra_scale)
+    bias = bias_name if bias_is_codes else _bias_codes(ctx, node, bias_name, sx, sw * extra_scale)
     if bias == "\0":
         return None
     terms = _reduction_terms(ctx, node, w, op)
@@ -159,7 +162,8 @@ def _qlinear_out(ctx: Context, node: Node, scale: str, zp: str) -> QuantOut:
 def _lower_qlinear_conv(ctx: Context, node: Node) -> Lowered:
     i = node.inputs
     x, w = _qlinear_codes(ctx, i[0], i[1], i[2]), _qlinear_codes(ctx, i[3], i[4], i[5], axis=0)
-    return _conv_like(ctx, node, x, w, i[8] if len(i) > 8 else "", _qlinear_out(ctx, node, i[6], i[7]), "QConv")
+    return _conv_like(ctx, node, x, w, i[8] if len(i) > 8 else "", _qlinear_out(ctx, node, i[6], i[7]), "QConv",
+                      bias_is_codes=True)
 
 
 def _lower_qlinear_matmul(ctx: Context, node: Node) -> Lowered:

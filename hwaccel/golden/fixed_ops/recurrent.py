@@ -127,11 +127,13 @@ def _state(value: np.ndarray | None, dirs: int, batch: int, hidden: int) -> np.n
 def recurrent(node: Node, inputs: list[np.ndarray | None]) -> np.ndarray:
     """Run a QLSTM / QGRU / QRNN node; returns its ``output`` (Y, Y_h or Y_c) in the output encoding."""
     inputs = list(inputs) + [None] * (6 - len(inputs))
-    x = inputs[0].astype(np.int64) - int(node.attr("x_zero_point", 0))
+    x_codes, w_codes, r_codes = inputs[0], inputs[1], inputs[2]
+    assert x_codes is not None and w_codes is not None and r_codes is not None, "x, W and R are required"
+    x = x_codes.astype(np.int64) - int(node.attr("x_zero_point", 0))
     layout = int(node.attr("layout", 0))
     if layout:
         x = x.transpose(1, 0, 2)
-    w, r = inputs[1].astype(np.int64), inputs[2].astype(np.int64)
+    w, r = w_codes.astype(np.int64), r_codes.astype(np.int64)
     seq, batch = x.shape[:2]
     dirs, rows = w.shape[:2]
     hidden = int(node.attr("hidden_size"))
