@@ -86,32 +86,23 @@ def _max_bits(x: np.ndarray) -> int:
 
 
 def round_shift(x: Any, shift: Any, rounding: str = "half_even") -> np.ndarray:
-    """Exact ``round(x * 2**-shift)`` of an integer array.
+    """Exact ``round(x * 2**-shift)`` of an integer array, as int64 of the broadcast shape.
 
     Parameters
     ----------
     x
         Integer array (converted to int64).
     shift
-        Integer or integer array broadcastable to ``x``; ``shift <= 0`` shifts left (exactly).
+        Integer or integer array broadcastable to ``x``; ``shift <= 0`` shifts left (exactly; a
+        result outside int64 raises :class:`QuantizationError`).
     rounding
         ``"half_even"`` or ``"half_up"`` (see the module docstring).
-
-    Returns
-    -------
-    np.ndarray
-        int64 array of the broadcast shape.
-
-    Raises
-    ------
-    QuantizationError
-        Unknown rounding, non-integer input, or a left shift that overflows int64.
     """
     _check_rounding(rounding)
     x, s = np.broadcast_arrays(_as_int64(x, "x"), _as_int64(shift, "shift"))
     left = np.clip(-s, 0, 63)
     if np.any((s < 0) & ((x << left) >> left != x)) or np.any((s < -63) & (x != 0)):
-        raise QuantizationError(f"x << {int(-s.min())} must fit in int64, not overflow")
+        raise QuantizationError(f"x * 2**{int(-s.min())} must fit in int64, not overflow it")
     right = np.clip(s, 1, 63)
     q = x >> right  # floor(x / 2**right)
     rem = x - (q << right)  # in [0, 2**right)
@@ -120,8 +111,7 @@ def round_shift(x: Any, shift: Any, rounding: str = "half_even") -> np.ndarray:
         up = rem >= half
     else:
         up = (rem > half) | ((rem == half) & ((q & 1) == 1))
-    out = q + up
-    out = np.where(s <= 0, x << left, out)
+    out = np.where(s <= 0, x << left, q + up)
     return np.where(s >= 64, 0, out).astype(np.int64)  # |x| <= 2**63 so |x * 2**-s| <= 1/2: rounds to 0
 
 
@@ -289,10 +279,8 @@ class Requant:
     def apply(self, acc: np.ndarray, channel_axis: int = 1) -> np.ndarray:
         """Requantize integer accumulators exactly in int64 (channels along ``channel_axis``).
 
-        Raises
-        ------
-        QuantizationError
-            ``acc * multiplier`` could overflow int64, or the channel count does not match.
+        Raises :class:`QuantizationError` when ``acc * multiplier`` could overflow int64 or the
+        channel count does not match.
         """
         a = _as_int64(acc, "acc")
         m, s = self.multiplier, self.shift

@@ -243,7 +243,8 @@ class _QdqWriter:
     def finish(self) -> onnx.ModelProto:
         used = {i for n in self.nodes for i in n.input}
         inits = {k: v for k, v in {**self.graph.initializers, **self.inits}.items() if k in used}
-        opset = max(self.graph.opset, 21 if any(e.bits > 8 for e in self.encodings.values()) else 13)
+        wide = any(np.asarray(v).dtype in (np.int16, np.uint16) for v in self.inits.values())
+        opset = max(self.graph.opset, 21 if wide else 13)  # 16-bit QuantizeLinear/DequantizeLinear need opset 21
         base = export_model(self.graph.replace(nodes=(), initializers={}), opset=opset)
         base.graph.ClearField("node")
         base.graph.node.extend(self.nodes)
