@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("info", info.run, "Show inputs, outputs and per-layer op, shape, parameters and MACs of an ONNX model.")
     p.add_argument("model", help="ONNX file")
+    p.add_argument("--ir", action="store_true", help="also list the imported IR graph node by node")
 
     p = add("run", run.run, "Run an ONNX model on inputs and print (or save) its outputs.")
     p.add_argument("model", help="ONNX file (float, or quantized QDQ/QLinear for --engine golden)")

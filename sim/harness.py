@@ -21,6 +21,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hwaccel.errors import SimulationError
 from hwaccel.hw.stream import pack_lanes, unpack_lanes
@@ -131,6 +132,11 @@ class Outcome:
     errors: list[str] = field(default_factory=list)
 
     @property
+    def done(self) -> bool:
+        """Every input beat accepted and every expected output beat seen."""
+        return all(d.done for d in self.drivers.values()) and all(m.done for m in self.monitors.values())
+
+    @property
     def first_and_total(self) -> tuple[int, int] | None:
         """Measured ``(first_output_cycles, total_cycles)``, if any beat came out."""
         cycles = [c for mon in self.monitors.values() for c in mon.cycles]
@@ -207,70 +213,75 @@ def load_cases(path: Path) -> tuple[list[UnitCase], tuple[RunConfig, ...]]:
 # -- cocotb adapter ------------------------------------------------------------------------------
 
 
-async def _reset(dut: object, handles: list[dict[str, object]]) -> None:
-    from cocotb.triggers import RisingEdge
+@dataclass
+class _Wired:
+    """A driver or monitor with the DUT handles of its port."""
 
-    for h in handles:
-        for name in ("in_valid", "out_ready"):
-            for sig in h[name]:
-                sig.value = 0
+    end: Any  # Driver or Monitor
+    valid: Any
+    ready: Any
+    payload: Any
+
+
+def _wire(dut: Any, outcome: Outcome) -> tuple[list[_Wired], list[_Wired]]:
+    case = outcome.case
+    wired = lambda name, end: _Wired(end, *(getattr(dut, case.port_name(name, s)) for s in ("valid", "ready", "payload")))  # noqa: E731
+    return ([wired(n, d) for n, d in outcome.drivers.items()], [wired(n, m) for n, m in outcome.monitors.items()])
+
+
+async def _cocotb_run(dut: Any, cases: list[UnitCase], run: RunConfig) -> list[Outcome]:
+    """One run of every case, from reset."""
+    from cocotb.triggers import ReadOnly, RisingEdge
+
+    outcomes = [Outcome(case, run, *make_endpoints(case, run, i)) for i, case in enumerate(cases)]
+    wiring = [_wire(dut, o) for o in outcomes]
+    drivers = [w for ws, _ in wiring for w in ws]
+    monitors = [w for _, ws in wiring for w in ws]
+    for w in drivers:
+        w.valid.value = 0
+    for w in monitors:
+        w.ready.value = 0
     dut.rst.value = 1
     for _ in range(2):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
+    limit = max(watchdog_cycles(case, run) for case in cases)
+    after, cycle, start = 0, 0, time.perf_counter()
+    while after < EXTRA_CYCLES and cycle <= limit:
+        await RisingEdge(dut.clk)
+        for w in drivers:
+            word = w.end.offer(cycle)
+            w.valid.value = int(word is not None)
+            if word is not None:
+                w.payload.value = word
+        for w in monitors:
+            w.ready.value = int(w.end.ready(cycle))
+        await ReadOnly()
+        for w in drivers:
+            w.end.observe(cycle, int(w.valid.value), int(w.ready.value))
+        for w in monitors:
+            fire = int(w.valid.value) & int(w.ready.value)  # a payload is only defined when it transfers
+            w.end.observe(cycle, fire, fire, int(w.payload.value) if fire else 0)
+        cycle += 1
+        after += all(o.done for o in outcomes)
+    await RisingEdge(dut.clk)
+    for o in outcomes:
+        o.cycles, o.wall_s = cycle, time.perf_counter() - start
+        if not o.done:
+            o.errors.append(f"stalled: no completion within {limit} cycles (watchdog)")
+    return outcomes
 
 
-async def run_cocotb(dut: object) -> list[Outcome]:
-    """Run the case file named by ``$HWACCEL_SIM_CASE`` on ``dut``; raise on any scoreboard error."""
-    import cocotb
+async def run_cocotb(dut: Any) -> list[Outcome]:
+    """Run the case file named by ``$HWACCEL_SIM_CASE`` on ``dut``; raise on any scoreboard error.
+
+    Writes the measurements (:func:`summary`) to ``$HWACCEL_SIM_RESULT`` when set.
+    """
     from cocotb.clock import Clock
-    from cocotb.triggers import ReadOnly, RisingEdge
 
     cases, runs = load_cases(Path(os.environ[CASE_ENV]))
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    handles = []
-    for case in cases:
-        sig = lambda port, s: getattr(dut, case.port_name(port, s))  # noqa: E731
-        handles.append({
-            "in_valid": [sig(p, "valid") for p in case.inputs], "in_ready": [sig(p, "ready") for p in case.inputs],
-            "in_payload": [sig(p, "payload") for p in case.inputs],
-            "out_valid": [sig(p, "valid") for p in case.outputs], "out_ready": [sig(p, "ready") for p in case.outputs],
-            "out_payload": [sig(p, "payload") for p in case.outputs],
-        })
-    outcomes = []
-    for run in runs:
-        await _reset(dut, handles)
-        state = [(case, h, *make_endpoints(case, run, i)) for i, (case, h) in enumerate(zip(cases, handles))]
-        limit = max(watchdog_cycles(case, run) for case in cases)
-        after, cycle, start = 0, 0, time.perf_counter()
-        while after < EXTRA_CYCLES:
-            await RisingEdge(dut.clk)
-            for case, h, drivers, monitors in state:
-                for drv, valid, payload in zip(drivers.values(), h["in_valid"], h["in_payload"]):
-                    word = drv.offer(cycle)
-                    valid.value = int(word is not None)
-                    if word is not None:
-                        payload.value = word
-                for mon, ready in zip(monitors.values(), h["out_ready"]):
-                    ready.value = int(mon.ready(cycle))
-            await ReadOnly()
-            for case, h, drivers, monitors in state:
-                for drv, valid, ready in zip(drivers.values(), h["in_valid"], h["in_ready"]):
-                    drv.observe(cycle, int(valid.value), int(ready.value))
-                for mon, valid, ready, payload in zip(monitors.values(), h["out_valid"], h["out_ready"], h["out_payload"]):
-                    fire = int(valid.value) and int(ready.value)  # a payload is only defined when it transfers
-                    mon.observe(cycle, fire, fire, int(payload.value) if fire else 0)
-            cycle += 1
-            finished = all(e.done for *_, ds, ms in state for e in [*ds.values(), *ms.values()])
-            after += finished
-            if cycle > limit and not finished:
-                break
-        await RisingEdge(dut.clk)
-        run_outcomes = [Outcome(case, run, d, m, cycle, time.perf_counter() - start) for case, _, d, m in state]
-        for o in run_outcomes:
-            if not all(e.done for e in [*o.drivers.values(), *o.monitors.values()]):
-                o.errors.append(f"stalled: no completion within {limit} cycles (watchdog)")
-        outcomes += run_outcomes
+    Clock(dut.clk, 10, unit="ns").start()
+    outcomes = [o for run in runs for o in await _cocotb_run(dut, cases, run)]
     if RESULT_ENV in os.environ:
         Path(os.environ[RESULT_ENV]).write_text(json.dumps(summary(outcomes)))
     raise_failures(outcomes)

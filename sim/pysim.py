@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from amaranth.lib import wiring
-from amaranth.sim import Simulator
+from amaranth.sim import Simulator, SimulatorContext
 
 from .harness import RUNS, EXTRA_CYCLES, Outcome, RunConfig, UnitCase, make_endpoints, raise_failures, watchdog_cycles
 
@@ -37,7 +37,7 @@ def run_pysim(
         limit = watchdog_cycles(case, run)
         outcome = Outcome(case, run, drivers, monitors)
 
-        async def bench(ctx: object) -> None:
+        async def bench(ctx: SimulatorContext) -> None:
             cycle, after = 0, 0
             while after < EXTRA_CYCLES:
                 for name, drv in drivers.items():
@@ -56,9 +56,8 @@ def run_pysim(
                 for k, mon in enumerate(monitors.values()):
                     mon.observe(cycle, *values[base + 3 * k: base + 3 * k + 3])
                 cycle += 1
-                finished = all(e.done for e in [*drivers.values(), *monitors.values()])
-                after += finished
-                if cycle > limit and not finished:
+                after += outcome.done
+                if cycle > limit and not outcome.done:
                     outcome.errors.append(f"stalled: no completion within {limit} cycles (watchdog)")
                     break
             outcome.cycles = cycle

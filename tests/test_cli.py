@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -126,3 +127,97 @@ def test_debug_shows_traceback(tmp_path):
 def test_help_explains_commands():
     proc = subprocess.run([sys.executable, "-m", "hwaccel", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "info" in proc.stdout and "run" in proc.stdout and "Example" in proc.stdout
+
+
+ZOO_CNN = "models/cnn.onnx"
+
+
+def _repo(path: str) -> str:
+    from conftest import ROOT
+
+    return str(ROOT / path)
+
+
+def test_quantize_then_golden_cpu_and_onnxruntime(tmp_path, capsys):
+    out = tmp_path / "cnn.qdq.onnx"
+    calib = _repo("models/digits_calib.npz")
+    assert main(["quantize", _repo(ZOO_CNN), "--calib", calib, "-o", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [l["op"] for l in report["layers"]] == ["Conv", "Conv", "Gemm"]
+    assert all(l["acc_bits"] == 8 + 8 + math.ceil(math.log2(t)) + 1 for l, t in zip(report["layers"], [1 * 9 + 1, 8 * 9 + 1, 64 + 1]))
+    assert report["host_ops"] == []
+    # refuses to overwrite
+    assert main(["quantize", _repo(ZOO_CNN), "--calib", calib, "-o", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    sample = _repo("models/digits_sample.npz")
+    results = {}
+    for engine in ("golden", "cpu", "onnxruntime"):
+        assert main(["run", str(out), "--input", sample, "--engine", engine, "--json"]) == 0
+        results[engine] = np.array(json.loads(capsys.readouterr().out)["outputs"]["output"]["values"])
+    np.testing.assert_array_equal(results["golden"], results["cpu"])
+    labels = np.load(sample)["label"]
+    assert (results["golden"].argmax(1) == labels).mean() >= 0.9
+
+
+def test_golden_engine_on_float_model_tells_to_quantize(capsys):
+    assert main(["run", _repo(ZOO_CNN), "--input", _repo("models/digits_sample.npz"), "--engine", "golden"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "run `hwaccel quantize MODEL --calib DATA` first" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--weight-bits", "1"], "weight bits must be in 2..16, not 1"),
+    (["--prune", "1.5"], "prune fraction must be in [0, 1), not 1.5"),
+    (["--share", "1"], "weight sharing needs at least 2 clusters, not 1"),
+])
+def test_quantize_rejects_bad_options(tmp_path, capsys, args, message):
+    out = tmp_path / "q.onnx"
+    code = main(["quantize", _repo(ZOO_CNN), "--calib", _repo("models/digits_calib.npz"), "-o", str(out), *args])
+    assert code == 2 and message in capsys.readouterr().err and not out.exists()
+
+
+def test_quantize_bits_per_layer_unknown_layer(tmp_path, capsys):
+    bits = tmp_path / "bits.json"
+    bits.write_text(json.dumps({"no_such_layer": 4}))
+    code = main(["quantize", _repo(ZOO_CNN), "--calib", _repo("models/digits_calib.npz"), "-o", str(tmp_path / "q.onnx"),
+                 "--bits-per-layer", str(bits)])
+    assert code == 2 and "unknown layer(s) ['no_such_layer']" in capsys.readouterr().err
+
+
+def test_quantize_prune_and_share_are_reported(tmp_path, capsys):
+    out = tmp_path / "q.onnx"
+    assert main(["quantize", _repo(ZOO_CNN), "--calib", _repo("models/digits_calib.npz"), "-o", str(out),
+                 "--prune", "0.5", "--share", "8", "--weight-bits", "6", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for layer in report["layers"]:
+        assert layer["weight_bits"] == 6
+        assert layer["sparsity"] >= 0.45
+        assert layer["distinct_weights"] <= 8 + 1  # eight shared values plus the pruned zero
+
+
+def _all_models():
+    from conftest import ROOT
+
+    return sorted((ROOT / "models").glob("*.onnx")) + sorted((ROOT / "tests" / "data").glob("*.onnx"))
+
+
+@pytest.mark.parametrize("path", _all_models(), ids=lambda p: p.stem)
+def test_info_and_run_on_every_zoo_and_torch_model(path, tmp_path, capsys):
+    assert main(["info", str(path), "--json", "--ir"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["totals"]["macs"] > 0 and report["layers"]
+    shape = [d if isinstance(d, int) else 3 for d in report["inputs"][0]["shape"]]
+    x = np.random.default_rng(0).uniform(0, 1, size=shape).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    outputs = {}
+    for engine in ("float", "onnxruntime"):
+        assert main(["run", str(path), "--input", str(tmp_path / "x.npy"), "--engine", engine, "--json"]) == 0
+        outputs[engine] = json.loads(capsys.readouterr().out)["outputs"]
+    for name, entry in outputs["float"].items():
+        np.testing.assert_allclose(entry["values"], outputs["onnxruntime"][name]["values"], rtol=1e-5, atol=1e-5)
+
+
+def test_info_ir_listing(model_path, capsys):
+    assert main(["info", str(model_path), "--ir"]) == 0
+    out = capsys.readouterr().out
+    assert "conv: Conv(x(N, 2, 5, 5) float32, conv.weight_bn, conv.bias_bn) -> bn(N, 4, 5, 5) float32" in out

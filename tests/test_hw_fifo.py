@@ -13,7 +13,7 @@ from hwaccel.errors import CompileError, SimulationError
 from hwaccel.hw.fifo import StreamFifo
 from hwaccel.hw.params import FifoParams
 from sim.bench_fifo import fifo_case
-from sim.harness import Port, RunConfig, UnitCase
+from sim.harness import UnitCase
 from sim.pysim import run_pysim
 from sim.runner import SIMULATORS, run_rtl, simulator_missing
 
@@ -70,14 +70,16 @@ def test_fifo_accepts_depth_beats_while_blocked(depth: int) -> None:
 
 
 def _broken_cases(case: UnitCase) -> list[tuple[UnitCase, str]]:
+    """The case with a flipped bit, a missing beat, a wrong cycle model, an extra beat; each with the error expected."""
     beats = [list(b) for b in case.outputs["o"].beats]
-    wrong = [beats[0], [beats[1][0] ^ 1], *beats[2:]]
+    n = len(beats)
+    wrong = [beats[0], [beats[1][0] ^ 1, *beats[1][1:]], *beats[2:]]
     port = lambda b: replace(case.outputs["o"], beats=b)  # noqa: E731
     return [
-        (replace(case, outputs={"o": port(wrong)}), "1 of 6 beats differ; first at beat 1"),
-        (replace(case, outputs={"o": port(beats[:-1])}), "got 6 beats, expected 5"),
+        (replace(case, outputs={"o": port(wrong)}), f"1 of {n} beats differ; first at beat 1"),
+        (replace(case, outputs={"o": port(beats[:-1])}), f"got {n} beats, expected {n - 1}"),
         (replace(case, total_cycles=case.total_cycles + 1), "cycle model says"),
-        (replace(case, outputs={"o": port(beats + [[0]])}), "stalled"),
+        (replace(case, outputs={"o": port(beats + [[0] * len(beats[0])])}), "stalled"),
     ]
 
 
@@ -89,14 +91,18 @@ def test_scoreboard_catches_errors_pysim(index: int) -> None:
         run_pysim(StreamFifo(p), broken)
 
 
+def _rtl_setup() -> tuple[list[FifoParams], list[UnitCase]]:
+    rng = np.random.default_rng(3)
+    params = [FifoParams(d, int(rng.integers(1, 4)), int(rng.integers(2, 17)), bool(d % 2)) for d in RTL_DEPTHS]
+    return params, [fifo_case(p, 40, rng, f"fifo{p.depth}") for p in params]
+
+
 @pytest.mark.rtl
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_rtl(simulator: str) -> None:
     if reason := simulator_missing(simulator):
         pytest.skip(reason)
-    rng = np.random.default_rng(3)
-    params = [FifoParams(d, int(rng.integers(1, 4)), int(rng.integers(2, 17)), bool(d % 2)) for d in RTL_DEPTHS]
-    cases = [fifo_case(p, 40, rng, f"fifo{p.depth}") for p in params]
+    params, cases = _rtl_setup()
     result = run_rtl([StreamFifo(p) for p in params], cases, "sim.bench_fifo", "fifo", simulator)
     assert sorted(result) == sorted(c.name for c in cases)
     print(f"StreamFifo on {simulator}: {len(params)} parameterisations passed")
@@ -105,12 +111,20 @@ def test_rtl(simulator: str) -> None:
 @pytest.mark.rtl
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_rtl_scoreboard_fails_the_test(simulator: str) -> None:
-    """A wrong expectation inside the cocotb process becomes a SimulationError in pytest, per error."""
+    """Wrong expectations inside the cocotb process become one SimulationError in pytest naming each.
+
+    Same design as :func:`test_rtl` (its build is reused); the last two cases stay correct.
+    """
     if reason := simulator_missing(simulator):
         pytest.skip(reason)
-    p = FifoParams(4, 1, 8)
-    broken = [replace(c, name=f"broken{k}") for k, (c, _) in enumerate(_broken_cases(fifo_case(p, 6, np.random.default_rng(1))))]
+    params, cases = _rtl_setup()
+    broken = [_broken_cases(c)[k][0] if k < 4 else c for k, c in enumerate(cases)]
     with pytest.raises(SimulationError) as err:
-        run_rtl([StreamFifo(p) for _ in broken], broken, "sim.bench_fifo", "fifo_broken", simulator)
-    for k, (_, message) in enumerate(_broken_cases(broken[0])):
-        assert any(line.startswith(f"broken{k} ") and message in line for line in str(err.value).splitlines())
+        run_rtl([StreamFifo(p) for p in params], broken, "sim.bench_fifo", "fifo", simulator)
+    lines = str(err.value).splitlines()
+    for k, case in enumerate(cases):
+        hits = [line for line in lines if line.startswith(f"{case.name} ")]
+        if k < 4:
+            assert any(_broken_cases(case)[k][1] in line for line in hits), (case.name, hits)
+        else:
+            assert not hits

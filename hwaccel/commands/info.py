@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 
 from ..frontend import load_model
+from ..ir.printer import format_graph
 from ..summary import format_summary, summarize
 
 
 def run(args: argparse.Namespace) -> tuple[dict, str]:
-    summary = summarize(load_model(args.model))
-    return summary.to_dict(), format_summary(summary, args.model)
+    graph = load_model(args.model)
+    summary = summarize(graph)
+    text = format_summary(summary, args.model)
+    if getattr(args, "ir", False):
+        text += "\n\n" + format_graph(graph)
+    return summary.to_dict(), text

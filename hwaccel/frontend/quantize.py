@@ -202,7 +202,8 @@ class _QdqWriter:
             w = prune_magnitude(w, self.config.prune)
         if self.config.share:
             w = share_weights(w, self.config.share)
-        per_channel = self.config.per_channel and axis is not None
+        # shared weights keep one scale per layer, so K shared values are K codes (a K-entry codebook)
+        per_channel = self.config.per_channel and axis is not None and not self.config.share
         scale = fixedpoint.symmetric_weight_scale(w, bits, axis=axis if per_channel else None)
         if self.config.scheme == "pow2":
             scale = 2.0 ** np.ceil(np.log2(scale))

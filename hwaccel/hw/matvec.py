@@ -108,7 +108,7 @@ class MatVec(wiring.Component):
         for j, (pe, s) in enumerate(lanes):
             field = weight_fields[j]
             book = p.stored_codebook
-            w = field.as_signed() if book is None else _table(list(book), field, signed(p.bits_w))
+            w = field.as_signed() if book is None else _table(list(book or ()), field, signed(p.bits_w))
             prod = Signal(signed(p.bits_x + 1 + p.bits_w), name=f"prod{pe}_{s}")
             m.d.comb += prod.eq(offset[s] * w)
             products[pe].append(prod)

@@ -218,7 +218,7 @@ class MatVecParams:
     in_features: int
     out_features: int
     weights: tuple
-    bias: tuple | None = None
+    bias: Any = None  # stored as a tuple of ``out_features`` int32 codes (zeros when ``None``)
     pe: int = 1
     simd: int = 1
     bits_x: int = 8

@@ -8,7 +8,7 @@ Verilog port ``<port>__payload``.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Iterable
 
 from amaranth.hdl import Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream
@@ -51,7 +51,3 @@ def unpack_lanes(word: int, bits: int, lanes: int, is_signed: bool) -> list[int]
         out.append(v - (1 << bits) if is_signed and v >> (bits - 1) else v)
     return out
 
-
-def lane_values(payload: Sequence[int]) -> list[int]:
-    """Plain ``int`` list of a lane sequence (NumPy scalars included)."""
-    return [int(v) for v in payload]
