@@ -27,6 +27,7 @@ def random_params(rng: np.random.Generator) -> MatVecParams:
     k, out = int(rng.integers(1, 21)), int(rng.integers(1, 11))
     bits_x, bits_w = int(rng.integers(2, 17)), int(rng.integers(2, 17))
     signed_x = bool(rng.random() < 0.5)
+    x_lo, x_hi = code_range(bits_x, signed_x)
     lo, hi = code_range(bits_w, True)
     codebook = None
     if rng.random() < 0.25:
@@ -37,7 +38,7 @@ def random_params(rng: np.random.Generator) -> MatVecParams:
     bias = rng.integers(-(1 << int(rng.integers(1, 32))), 1 << 20, out)
     return MatVecParams(k, out, weights, np.clip(bias, -(1 << 31), (1 << 31) - 1), pe=int(rng.integers(1, out + 1)),
                         simd=int(rng.integers(1, k + 1)), bits_x=bits_x, signed_x=signed_x,
-                        x_zero_point=int(rng.integers(*code_range(bits_x, signed_x))), bits_w=bits_w, codebook=codebook)
+                        x_zero_point=int(rng.integers(x_lo, x_hi + 1)), bits_w=bits_w, codebook=codebook)
 
 
 def corner_cases() -> list[tuple[MatVecParams, np.ndarray]]:

@@ -17,6 +17,11 @@ N_PYSIM = 90  # random parameterisations in amaranth.sim
 N_RTL = 8  # random parameterisations per RTL build (plus the corner cases)
 
 
+def _random_code(rng: np.random.Generator, bits: int, signed: bool) -> int:
+    lo, hi = code_range(bits, signed)
+    return int(rng.integers(lo, hi + 1))
+
+
 def random_params(rng: np.random.Generator, max_beats: int = 700) -> WindowParams:
     """A random valid parameterisation whose windows stay under ``max_beats`` beats an image."""
     while True:
@@ -30,7 +35,7 @@ def random_params(rng: np.random.Generator, max_beats: int = 700) -> WindowParam
         height = int(rng.integers(max(1, eh - pads[0] - pads[2]), 9))
         width = int(rng.integers(max(1, ew - pads[1] - pads[3]), 9))
         p = WindowParams(channels, height, width, kh, kw, *(int(v) for v in rng.integers(1, 4, 2)), dh, dw, *pads,
-                         pad_value=int(rng.integers(*code_range(bits, signed)) if bits > 1 else 0), bits=bits,
+                         pad_value=_random_code(rng, bits, signed), bits=bits,
                          signed=signed, simd=simd)
         if p.out_beats <= max_beats:
             return p

@@ -76,7 +76,8 @@ class SlidingWindow(wiring.Component):
         kx = Signal(range(p.kernel_w))
         ky = Signal(range(p.kernel_h))
         ox = Signal(range(p.out_width))
-        coord = signed(max(p.height, p.width, p.pad_top, p.pad_left).bit_length() + max(p.stride_h, p.stride_w).bit_length() + 2)
+        reach = max(p.height + p.pad_bottom + p.extent_h + p.stride_h, p.width + p.pad_right + p.extent_w + p.stride_w)
+        coord = signed(max(reach, p.pad_top, p.pad_left).bit_length() + 1)  # holds every row/column reached
         row_base, row = Signal(coord, init=-p.pad_top, name="row_base"), Signal(coord, init=-p.pad_top, name="row")
         col_base, col = Signal(coord, init=-p.pad_left, name="col_base"), Signal(coord, init=-p.pad_left, name="col")
         slot0 = -p.pad_top % p.buffer_rows
