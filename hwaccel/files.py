@@ -51,7 +51,7 @@ def save_arrays(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], for
             raise HwaccelError(f"{path}: the model has {len(arrays)} outputs; write them to a .npz file")
         np.save(buffer, next(iter(arrays.values())))
     elif path.suffix == ".npz":
-        np.savez(buffer, **arrays)
+        np.savez(buffer, allow_pickle=True, **arrays)  # the default, named so no array can take its place
     else:
         raise HwaccelError(f"{path}: output file must end in .npy or .npz, not {path.suffix!r}")
     return atomic_write_bytes(path, buffer.getvalue(), force)

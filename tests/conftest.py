@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import collections
+
 import numpy as np
 import onnx
 import pytest
@@ -47,3 +49,31 @@ def conv_bn_relu_model(seed: int = 0, batch: int | str = "N") -> onnx.ModelProto
 @pytest.fixture
 def conv_bn_model() -> onnx.ModelProto:
     return conv_bn_relu_model()
+
+
+# Random hardware-unit parameterisations checked bit-exact, by unit and simulator (issue 5 wants >= 200)
+_TALLY: collections.Counter = collections.Counter()
+
+
+@pytest.fixture
+def tally():
+    """``tally(unit, where, count)`` records ``count`` parameterisations that passed, for the summary."""
+
+    def record(unit: str, where: str, count: int = 1) -> None:
+        _TALLY[(unit, where)] += count
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _TALLY:
+        return
+    by_unit: collections.Counter = collections.Counter()
+    by_where: collections.Counter = collections.Counter()
+    for (unit, where), n in _TALLY.items():
+        by_unit[unit] += n
+        by_where[where] += n
+    detail = ", ".join(f"{k} {n}" for k, n in sorted(by_where.items()))
+    units = ", ".join(f"{k} {n}" for k, n in sorted(by_unit.items()))
+    terminalreporter.write_line(
+        f"hardware unit parameterisations passed bit-exact: {sum(_TALLY.values())} ({detail}; {units})")

@@ -167,3 +167,17 @@ def test_external_data_inside_dir_loads(tmp_path):
     x = np.ones((2, 2, 5, 5), np.float32)
     reference = conv_bn_relu_model()  # onnx.save pointed ``model`` at the external file
     np.testing.assert_allclose(run_float(graph, {"x": x})["y"], _ort(reference, {"x": x})[0], rtol=1e-5, atol=1e-5)
+
+
+def test_model_local_functions_are_inlined():
+    f = helper.make_function("local", "MyRelu", ["x"], ["y"], [helper.make_node("Relu", ["x"], ["y"])],
+                             [helper.make_opsetid("", 17)])
+    graph = helper.make_graph([helper.make_node("MyRelu", ["X"], ["Y"], domain="local")], "g",
+                              [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("local", 1)],
+                              functions=[f])
+    imported = import_model(model)
+    assert [n.op for n in imported.nodes] == ["Relu"]
+    x = np.array([[-1, 0, 2, -3]], np.float32)
+    np.testing.assert_array_equal(run_float(imported, {"X": x})["Y"], np.maximum(x, 0))

@@ -98,3 +98,34 @@ def test_float_model_is_rejected_with_advice():
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
     with pytest.raises(QuantizationError, match="run `hwaccel quantize MODEL --calib DATA` first"):
         lower_model(make_model([helper.make_node("Relu", ["x"], ["y"])], [x], [y]))
+
+
+def test_weight_given_as_quantize_of_float_constant():
+    """QuantizeLinear(float W) -> DequantizeLinear: the codes are evaluated at lowering time."""
+    import onnxruntime as ort
+
+    from hwaccel.golden.fixed import run_golden
+    from hwaccel.ir import verify_graph
+
+    rng = np.random.default_rng(0)
+    scalars = {"xs": (0.05, np.float32), "xz": (0, np.int8), "ws": (0.02, np.float32), "wz": (0, np.int8),
+               "ys": (0.1, np.float32), "yz": (0, np.int8)}
+    inits = [numpy_helper.from_array(rng.normal(size=(4, 3)).astype(np.float32), "W")]
+    inits += [numpy_helper.from_array(np.array(v, t), k) for k, (v, t) in scalars.items()]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["X", "xs", "xz"], ["xq"]),
+        helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+        helper.make_node("QuantizeLinear", ["W", "ws", "wz"], ["wq"]),
+        helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["wd"]),
+        helper.make_node("MatMul", ["xd", "wd"], ["y"]),
+        helper.make_node("QuantizeLinear", ["y", "ys", "yz"], ["yq"]),
+        helper.make_node("DequantizeLinear", ["yq", "ys", "yz"], ["Y"]),
+    ]
+    model = make_model(nodes, [helper.make_tensor_value_info("X", TensorProto.FLOAT, [2, 4])],
+                       [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [2, 3])], inits)
+    graph = lower_model(model)
+    verify_graph(graph)
+    assert [n.op for n in graph.nodes] == ["QuantizeLinear", "QMatMul", "DequantizeLinear"]
+    x = rng.normal(size=(2, 4)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"X": x})[0]
+    np.testing.assert_array_equal(run_golden(graph, {"X": x})["Y"], want)

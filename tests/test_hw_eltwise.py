@@ -49,20 +49,22 @@ def test_eltwise_params_errors():
 
 
 @pytest.mark.parametrize("seed", range(PYSIM_CASES))
-def test_add_random_pysim(seed):
+def test_add_random_pysim(seed, tally):
     params, case = add_case(seed)
     run_pysim(EltwiseAdd(params), case)
+    tally("EltwiseAdd", "amaranth.sim")
 
 
 @pytest.mark.parametrize("seed", range(PYSIM_CASES))
-def test_concat_random_pysim(seed):
+def test_concat_random_pysim(seed, tally):
     params, case = concat_case(seed)
     run_pysim(EltwiseConcat(params), case)
+    tally("EltwiseConcat", "amaranth.sim")
 
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("simulator", SIMULATORS)
-def test_eltwise_random_rtl(simulator):
+def test_eltwise_random_rtl(simulator, tally):
     """Adds and Concats side by side in one design."""
     reason = simulator_missing(simulator)
     if reason:
@@ -72,3 +74,5 @@ def test_eltwise_random_rtl(simulator):
     concats = [concat_case(seed) for seed in range(first, first + RTL_PER_BUNDLE)]
     units = [EltwiseAdd(p) for p, _ in adds] + [EltwiseConcat(p) for p, _ in concats]
     run_rtl(units, [c for _, c in adds + concats], "sim.bench_eltwise", "eltwise", simulator)
+    tally("EltwiseAdd", simulator, len(adds))
+    tally("EltwiseConcat", simulator, len(concats))

@@ -78,4 +78,5 @@ def test_errors() -> None:
     assert "module ok(" in verilog(unit, "ok")
     with pytest.raises(CompileError) as err:
         unit_for(3)
-    assert str(err.value) == "params must be one of ['FifoParams', 'MatVecParams', 'WindowParams'], not 'int'"
+    assert str(err.value) == ("params must be one of ['EltwiseAddParams', 'EltwiseConcatParams', 'FifoParams', "
+                              "'MatVecParams', 'PoolParams', 'RequantParams', 'WindowParams'], not 'int'")

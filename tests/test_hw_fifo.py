@@ -41,12 +41,12 @@ def test_params_errors() -> None:
     assert str(err.value) == "depth must be an integer >= 1, not 0"
 
 
-def test_pysim_random() -> None:
+def test_pysim_random(tally) -> None:
     rng = np.random.default_rng(11)
     for k in range(N_PYSIM):
         p = random_params(rng)
         run_pysim(StreamFifo(p), fifo_case(p, int(rng.integers(1, 40)), rng, f"fifo{k}"))
-    print(f"StreamFifo: {N_PYSIM} random parameterisations passed in amaranth.sim")
+    tally("StreamFifo", "amaranth.sim", N_PYSIM)
 
 
 @pytest.mark.parametrize("depth", [1, 2, 5])
@@ -99,13 +99,13 @@ def _rtl_setup() -> tuple[list[FifoParams], list[UnitCase]]:
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("simulator", SIMULATORS)
-def test_rtl(simulator: str) -> None:
+def test_rtl(simulator: str, tally) -> None:
     if reason := simulator_missing(simulator):
         pytest.skip(reason)
     params, cases = _rtl_setup()
     result = run_rtl([StreamFifo(p) for p in params], cases, "sim.bench_fifo", "fifo", simulator)
     assert sorted(result) == sorted(c.name for c in cases)
-    print(f"StreamFifo on {simulator}: {len(params)} parameterisations passed")
+    tally("StreamFifo", simulator, len(params))
 
 
 @pytest.mark.rtl

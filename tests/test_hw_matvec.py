@@ -134,12 +134,12 @@ def test_pruned_lanes_have_no_multiplier() -> None:
     assert _multipliers(p) == 3
 
 
-def test_pysim_random() -> None:
+def test_pysim_random(tally) -> None:
     rng = np.random.default_rng(5)
     for k in range(N_PYSIM):
         p = random_params(rng)
         run_pysim(MatVec(p), matvec_case(p, random_vectors(p, 3, rng), f"matvec{k}"))
-    print(f"MatVec: {N_PYSIM} random parameterisations passed in amaranth.sim")
+    tally("MatVec", "amaranth.sim", N_PYSIM)
 
 
 @pytest.mark.parametrize("index", range(len(corner_cases())))
@@ -150,7 +150,7 @@ def test_pysim_corners(index: int) -> None:
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("simulator", SIMULATORS)
-def test_rtl(simulator: str) -> None:
+def test_rtl(simulator: str, tally) -> None:
     if reason := simulator_missing(simulator):
         pytest.skip(reason)
     rng = np.random.default_rng(99)
@@ -158,4 +158,4 @@ def test_rtl(simulator: str) -> None:
     cases = [matvec_case(p, x, f"matvec{k}") for k, (p, x) in enumerate(setups)]
     result = run_rtl([MatVec(p) for p, _ in setups], cases, "sim.bench_matvec", "matvec", simulator)
     assert all(r["no_stall"]["first_and_total"] == r["no_stall"]["model"] for r in result.values())
-    print(f"MatVec on {simulator}: {N_RTL} random + {len(setups) - N_RTL} corner parameterisations passed")
+    tally("MatVec", simulator, len(setups))

@@ -46,18 +46,20 @@ def test_pool_params_errors():
 
 
 @pytest.mark.parametrize("seed", range(PYSIM_CASES))
-def test_pool_random_pysim(seed):
+def test_pool_random_pysim(seed, tally):
     params, case = pool_case(seed)
     run_pysim(Pool(params), case)
+    tally("Pool", "amaranth.sim")
 
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("bundle", range(RTL_BUNDLES))
 @pytest.mark.parametrize("simulator", SIMULATORS)
-def test_pool_random_rtl(simulator, bundle):
+def test_pool_random_rtl(simulator, bundle, tally):
     reason = simulator_missing(simulator)
     if reason:
         pytest.skip(reason)
     first = 1000 * (1 + SIMULATORS.index(simulator)) + bundle * RTL_PER_BUNDLE
     pairs = [pool_case(seed) for seed in range(first, first + RTL_PER_BUNDLE)]
     run_rtl([Pool(p) for p, _ in pairs], [c for _, c in pairs], "sim.bench_pool", f"pool{bundle}", simulator)
+    tally("Pool", simulator, len(pairs))

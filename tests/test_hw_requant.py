@@ -44,18 +44,20 @@ def test_requant_params_errors():
 
 
 @pytest.mark.parametrize("seed", range(PYSIM_CASES))
-def test_requant_random_pysim(seed):
+def test_requant_random_pysim(seed, tally):
     params, case = requant_case(seed)
     run_pysim(Requant(params), case)
+    tally("Requant", "amaranth.sim")
 
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("bundle", range(RTL_BUNDLES))
 @pytest.mark.parametrize("simulator", SIMULATORS)
-def test_requant_random_rtl(simulator, bundle):
+def test_requant_random_rtl(simulator, bundle, tally):
     reason = simulator_missing(simulator)
     if reason:
         pytest.skip(reason)
     first = 1000 * (1 + SIMULATORS.index(simulator)) + bundle * RTL_PER_BUNDLE
     pairs = [requant_case(seed) for seed in range(first, first + RTL_PER_BUNDLE)]
     run_rtl([Requant(p) for p, _ in pairs], [c for _, c in pairs], "sim.bench_requant", f"requant{bundle}", simulator)
+    tally("Requant", simulator, len(pairs))

@@ -107,12 +107,12 @@ def test_params_errors(kwargs: dict, message: str) -> None:
     assert str(err.value) == message
 
 
-def test_pysim_random() -> None:
+def test_pysim_random(tally) -> None:
     rng = np.random.default_rng(2024)
     for k in range(N_PYSIM):
         p = random_params(rng)
         run_pysim(SlidingWindow(p), window_case(p, random_images(p, 2, rng), f"window{k}"))
-    print(f"SlidingWindow: {N_PYSIM} random parameterisations passed in amaranth.sim")
+    tally("SlidingWindow", "amaranth.sim", N_PYSIM)
 
 
 @pytest.mark.parametrize("index", range(len(corner_cases())))
@@ -123,7 +123,7 @@ def test_pysim_corners(index: int) -> None:
 
 @pytest.mark.rtl
 @pytest.mark.parametrize("simulator", SIMULATORS)
-def test_rtl(simulator: str) -> None:
+def test_rtl(simulator: str, tally) -> None:
     if reason := simulator_missing(simulator):
         pytest.skip(reason)
     rng = np.random.default_rng(77)
@@ -131,4 +131,4 @@ def test_rtl(simulator: str) -> None:
     cases = [window_case(p, images, f"window{k}") for k, (p, images) in enumerate(setups)]
     result = run_rtl([SlidingWindow(p) for p, _ in setups], cases, "sim.bench_window", "window", simulator)
     assert all(r["no_stall"]["first_and_total"] == r["no_stall"]["model"] for r in result.values())
-    print(f"SlidingWindow on {simulator}: {N_RTL} random + {len(setups) - N_RTL} corner parameterisations passed")
+    tally("SlidingWindow", simulator, len(setups))

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+import onnx.inliner  # a submodule that `import onnx` does not load
 from onnx import helper, numpy_helper
 
 from ..errors import ModelError, UnsupportedOpError

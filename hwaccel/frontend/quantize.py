@@ -203,15 +203,16 @@ class _QdqWriter:
         if self.config.share:
             w = share_weights(w, self.config.share)
         # shared weights keep one scale per layer, so K shared values are K codes (a K-entry codebook)
-        per_channel = self.config.per_channel and axis is not None and not self.config.share
-        scale = fixedpoint.symmetric_weight_scale(w, bits, axis=axis if per_channel else None)
+        channel_axis = axis if self.config.per_channel and not self.config.share else None
+        per_channel = channel_axis is not None
+        scale = fixedpoint.symmetric_weight_scale(w, bits, axis=channel_axis)
         if self.config.scheme == "pow2":
             scale = 2.0 ** np.ceil(np.log2(scale))
         scale = np.asarray(scale, np.float64).reshape(-1)
         qmax = (1 << (bits - 1)) - 1
         shape = [1] * w.ndim
-        if per_channel:
-            shape[axis] = -1
+        if channel_axis is not None:
+            shape[channel_axis] = -1
         codes = np.clip(np.rint(w / scale.reshape(shape)), -qmax, qmax)
         container = np.int8 if bits <= 8 else np.int16
         prefix = f"{node.name}.{'weight' if k == 1 else 'recurrence'}"
@@ -221,8 +222,8 @@ class _QdqWriter:
         self.inits[names[2]] = np.zeros(scale.size if per_channel else (), container)
         if bits not in (8, 16):
             self.bits[names[0]] = bits
-        dq_attrs = {"axis": axis} if per_channel else {}
-        self.nodes.append(helper.make_node("DequantizeLinear", names, [f"{prefix}.dq"], name=f"{prefix}.dequantize", **dq_attrs))
+        # make_node leaves out attributes that are None: per-tensor weights get no axis
+        self.nodes.append(helper.make_node("DequantizeLinear", names, [f"{prefix}.dq"], name=f"{prefix}.dequantize", axis=channel_axis))
         result = [f"{prefix}.dq"]
         if node.op not in RECURRENT and len(node.inputs) > 2 and node.inputs[2]:
             result.append(self._bias(node, scale))

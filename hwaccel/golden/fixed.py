@@ -17,6 +17,7 @@ from ..ir.graph import Graph, Node
 from ..ir.ops import FIXED_DOMAIN
 from .fixed_ops import conv, eltwise, pool, recurrent
 from .fixed_ops.common import as_codes
+from .float_ops.common import required
 
 __all__ = ["FIXED_KERNELS", "CODE_MOVERS", "run_golden", "is_fixed_point"]
 
@@ -43,16 +44,16 @@ FIXED_KERNELS: dict[str, FixedKernel] = {
     "QConv": _conv,
     "QConvTranspose": _conv_transpose,
     "QMatMul": _matmul,
-    "QMaxPool": lambda n, xs, g: pool.max_pool(n, xs[0]),
-    "QGlobalMaxPool": lambda n, xs, g: pool.global_max_pool(n, xs[0]),
-    "QAveragePool": lambda n, xs, g: pool.average_pool(n, xs[0]),
-    "QGlobalAveragePool": lambda n, xs, g: pool.global_average_pool(n, xs[0]),
-    "QAdd": lambda n, xs, g: eltwise.add(n, xs[0], xs[1]),
-    "QMul": lambda n, xs, g: eltwise.mul(n, xs[0], xs[1]),
-    "QConcat": lambda n, xs, g: eltwise.concat(n, *xs),
-    "QLut": lambda n, xs, g: eltwise.lut(n, xs[0]),
-    "QRequant": lambda n, xs, g: eltwise.requant(n, xs[0]),
-    "QPad": lambda n, xs, g: eltwise.pad(n, xs[0]),
+    "QMaxPool": lambda n, xs, g: pool.max_pool(n, required(n, xs, 0)),
+    "QGlobalMaxPool": lambda n, xs, g: pool.global_max_pool(n, required(n, xs, 0)),
+    "QAveragePool": lambda n, xs, g: pool.average_pool(n, required(n, xs, 0)),
+    "QGlobalAveragePool": lambda n, xs, g: pool.global_average_pool(n, required(n, xs, 0)),
+    "QAdd": lambda n, xs, g: eltwise.add(n, required(n, xs, 0), required(n, xs, 1)),
+    "QMul": lambda n, xs, g: eltwise.mul(n, required(n, xs, 0), required(n, xs, 1)),
+    "QConcat": lambda n, xs, g: eltwise.concat(n, *(required(n, xs, i) for i in range(len(xs)))),
+    "QLut": lambda n, xs, g: eltwise.lut(n, required(n, xs, 0)),
+    "QRequant": lambda n, xs, g: eltwise.requant(n, required(n, xs, 0)),
+    "QPad": lambda n, xs, g: eltwise.pad(n, required(n, xs, 0)),
     **{op: lambda n, xs, g: recurrent.recurrent(n, xs) for op in recurrent.GATES},
 }
 
@@ -61,7 +62,7 @@ CODE_MOVERS = frozenset({"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueez
 
 
 def _quantize_linear(node: Node, xs: Arrays, graph: Graph) -> np.ndarray:
-    x, scale = xs[0], xs[1]
+    x, scale = required(node, xs, 0), required(node, xs, 1)
     zero = xs[2] if len(xs) > 2 and xs[2] is not None else np.zeros((), np.uint8)
     info = np.iinfo(zero.dtype)
     axis = int(node.attr("axis", 1)) if np.ndim(scale) == 1 and np.size(scale) > 1 else None
@@ -70,7 +71,7 @@ def _quantize_linear(node: Node, xs: Arrays, graph: Graph) -> np.ndarray:
 
 
 def _dequantize_linear(node: Node, xs: Arrays, graph: Graph) -> np.ndarray:
-    x, scale = xs[0], xs[1]
+    x, scale = required(node, xs, 0), required(node, xs, 1)
     zero = xs[2] if len(xs) > 2 and xs[2] is not None else np.zeros((), x.dtype)
     axis = int(node.attr("axis", 1)) if np.ndim(scale) == 1 and np.size(scale) > 1 else None
     return fixedpoint.dequantize(x, scale, zero.astype(np.int64), axis=axis).astype(scale.dtype)

@@ -9,16 +9,24 @@ from __future__ import annotations
 from amaranth.lib import wiring
 
 from ..errors import CompileError
+from .eltwise import EltwiseAdd, EltwiseConcat
 from .emit import verilog, write_verilog
 from .fifo import StreamFifo
 from .matvec import MatVec
-from .params import FifoParams, MatVecParams, WindowParams
+from .params import (EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams, RequantParams,
+                     WindowParams)
+from .pool import Pool
+from .requant import Requant
 from .window import SlidingWindow
 
-__all__ = ["SlidingWindow", "MatVec", "StreamFifo", "WindowParams", "MatVecParams", "FifoParams", "unit_for",
-           "verilog", "write_verilog", "UNITS"]
+__all__ = ["SlidingWindow", "MatVec", "StreamFifo", "Requant", "Pool", "EltwiseAdd", "EltwiseConcat",
+           "WindowParams", "MatVecParams", "FifoParams", "RequantParams", "PoolParams", "EltwiseAddParams",
+           "EltwiseConcatParams", "unit_for", "verilog", "write_verilog", "UNITS"]
 
-UNITS: dict[type, type[wiring.Component]] = {WindowParams: SlidingWindow, MatVecParams: MatVec, FifoParams: StreamFifo}
+UNITS: dict[type, type[wiring.Component]] = {
+    WindowParams: SlidingWindow, MatVecParams: MatVec, FifoParams: StreamFifo, RequantParams: Requant,
+    PoolParams: Pool, EltwiseAddParams: EltwiseAdd, EltwiseConcatParams: EltwiseConcat,
+}
 
 
 def unit_for(params: object) -> wiring.Component:

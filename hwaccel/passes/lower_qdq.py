@@ -47,6 +47,8 @@ def lower_qdq(graph: Graph, options: LowerOptions | None = None) -> Graph:
         new_nodes, absorbed = lowered
         nodes.extend(new_nodes)
         skip.update(absorbed)
+    # nodes whose results became constants (QuantizeLinear of a float weight) are gone
+    nodes = [n for n in nodes if not all(o in ctx.new_initializers for o in n.outputs if o)]
     values = dict(graph.values)
     values.update(ctx.new_values)
     initializers = dict(graph.initializers)

@@ -4,13 +4,14 @@ QuantizeLinear after an op (through a fusable Relu/Clip), constants, and buildin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 
 from .. import fixedpoint
 from ..errors import QuantizationError
-from ..ir.graph import Graph, Node, QuantParams, TensorInfo
+from ..ir.graph import Dim, Graph, Node, QuantParams, TensorInfo
+from ..ir.ops import FIXED_DOMAIN
 from ..golden.fixed_ops.common import code_dtype
 
 if TYPE_CHECKING:
@@ -20,6 +21,16 @@ __all__ = ["Context", "Codes", "QuantOut"]
 
 FUSABLE_ACTIVATIONS = frozenset({"Relu", "Clip"})
 LOWERING_TIE_BITS = 16  # 25-bit multipliers for 8-bit outputs
+
+
+def fixed_node(name: str, op: str, inputs: Iterable[str], output: str, **attrs: Any) -> Node:
+    """A node of the fixed-point domain with one output."""
+    return Node(name, op, tuple(inputs), (output,), attrs, FIXED_DOMAIN)
+
+
+def same_encoding(a: QuantParams, b: QuantParams) -> bool:
+    """Codes of ``a`` mean the same reals as codes of ``b`` (no rescale needed)."""
+    return (a.bits, a.signed) == (b.bits, b.signed) and np.array_equal(a.scale, b.scale) and np.array_equal(a.zero_point, b.zero_point)
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,13 @@ class Context:
             return self.new_initializers[name]
         return self.graph.initializers.get(name)
 
+    def known_shape(self, name: str) -> tuple[Dim, ...]:
+        """The shape of ``name``, which shape inference must have found."""
+        shape = self.graph.shape(name)
+        if shape is None:
+            raise QuantizationError(f"{self.graph.name}: the shape of {name!r} must be known, not None")
+        return shape
+
     def add_const(self, name: str, value: np.ndarray) -> str:
         self.new_initializers[name] = value
         self.new_values[name] = TensorInfo(name, tuple(value.shape), str(value.dtype))
@@ -118,7 +136,9 @@ class Context:
         quant = self.quant_params(codes, q.inputs[1], q.inputs[2] if len(q.inputs) > 2 else "", int(q.attr("axis", 1)))
         values = fixedpoint.quantize(self.const(q.inputs[0]), quant.scale, quant.zero_point, quant.qmin, quant.qmax,
                                      axis=quant.axis)
-        return self.add_const(codes, values.astype(code_dtype(quant.bits, quant.signed)))
+        constant = values.astype(code_dtype(quant.bits, quant.signed))
+        self.add_const(codes, constant)
+        return constant
 
     def quantized_output(self, value: str) -> QuantOut | None:
         """The QuantizeLinear that alone consumes ``value`` (maybe through one Relu/Clip)."""

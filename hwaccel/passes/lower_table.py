@@ -10,23 +10,13 @@ import math
 import numpy as np
 
 from .. import fixedpoint
+from ..errors import QuantizationError
 from ..ir.graph import Node, QuantParams
-from ..ir.ops import FIXED_DOMAIN
-from ..golden.fixed_ops.common import code_dtype
-from ..golden.fixed_ops.pool import window_counts
-from .lower_rules import Codes, Context, QuantOut
+from .lower_rules import Codes, Context, QuantOut, fixed_node, same_encoding
 
 __all__ = ["LOWERINGS"]
 
 Lowered = tuple[list[Node], set[str]] | None
-
-
-def _fixed(name: str, op: str, inputs, output: str, **attrs) -> Node:
-    return Node(name, op, tuple(inputs), (output,), attrs, FIXED_DOMAIN)
-
-
-def _same_encoding(a: QuantParams, b: QuantParams) -> bool:
-    return a.bits == b.bits and a.signed == b.signed and np.allclose(a.scale, b.scale, rtol=0, atol=0) and np.array_equal(a.zero_point, b.zero_point)
 
 
 def _per_channel(q: QuantParams, channels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +64,7 @@ def _conv_like(ctx: Context, node: Node, x: Codes, w: Codes, bias_name: str, out
         return None
     transposed = op == "QConvTranspose"
     if w.constant is None:  # QLinearMatMul / MatMulInteger with a runtime B
-        channels = int(ctx.graph.shape(w.name)[-1])
+        channels = int(ctx.known_shape(w.name)[-1])
     elif transposed:
         channels = w.constant.shape[1] * int(node.attr("group", 1))
     else:
@@ -88,14 +78,14 @@ def _conv_like(ctx: Context, node: Node, x: Codes, w: Codes, bias_name: str, out
     acc_bits = fixedpoint.accumulator_bits(x.quant.bits, w.quant.bits, terms + (1 if bias else 0))
     attrs = {k: v for k, v in node.attrs.items() if k not in ("auto_pad", "alpha", "beta", "transA", "transB", "output_shape")}
     if op in ("QConv", "QConvTranspose"):
+        assert w.constant is not None  # only QMatMul may have runtime weights (checked above)
         spatial = w.constant.ndim - 2
         kernel = tuple(w.constant.shape[2:])
         strides = tuple(node.attr("strides", [1] * spatial))
         dilations = tuple(node.attr("dilations", [1] * spatial))
-        in_shape = ctx.graph.shape(node.inputs[0])
         if transposed and (node.attr("output_shape") or node.attr("auto_pad", "NOTSET") not in ("NOTSET", "")):
             return None  # only explicit pads for transposed convolutions
-        attrs["pads"] = _explicit_pads(node, in_shape[2:], kernel, strides, dilations)
+        attrs["pads"] = _explicit_pads(node, ctx.known_shape(node.inputs[0])[2:], kernel, strides, dilations)
         attrs.update(kernel_shape=list(kernel), strides=list(strides), dilations=list(dilations))
         if transposed:
             out_shape = ctx.graph.shape(node.outputs[0])
@@ -109,16 +99,17 @@ def _conv_like(ctx: Context, node: Node, x: Codes, w: Codes, bias_name: str, out
                  x_bits=x.quant.bits, w_bits=w.quant.bits)
     result = out.name if out is not None else node.outputs[0]
     ctx.codes_value(result, node.outputs[0] if out is None else out.name, None if out is None else out.quant)
-    new = _fixed(node.name, op, (x.name, w.name, bias), result, **attrs)
+    new = fixed_node(node.name, op, (x.name, w.name, bias), result, **attrs)
     return [new], set(out.absorbed if out is not None else ())
 
 
 def _reduction_terms(ctx: Context, node: Node, w: Codes, op: str) -> int:
     """Terms summed per accumulator (K). For ConvTranspose, C_in/group x kernel taps bounds it."""
-    if op == "QMatMul":
-        k = w.constant.shape[0] if w.constant is not None else ctx.graph.shape(node.inputs[0])[-1]
-        return int(k)
+    if w.constant is None:  # a runtime B: only QMatMul gets here
+        return int(ctx.known_shape(node.inputs[0])[-1])
     shape = w.constant.shape
+    if op == "QMatMul":
+        return int(shape[0])
     if op == "QConvTranspose":
         return int(shape[0] // int(node.attr("group", 1)) * math.prod(shape[2:]))
     return int(math.prod(shape[1:]))
@@ -175,6 +166,8 @@ def _lower_qlinear_matmul(ctx: Context, node: Node) -> Lowered:
 def _integer_codes(ctx: Context, value: str, zp: str, axis: int | None) -> Codes:
     dtype = ctx._dtype_of(value)
     zero = ctx.const(zp) if zp else np.zeros((), dtype)
+    if zero is None:
+        raise QuantizationError(f"{ctx.graph.name}: the zero point of {value!r} must be a constant, not the computed value {zp!r}")
     scale = np.ones(np.size(zero))
     quant = QuantParams(scale, np.asarray(zero, np.int64).reshape(-1), np.dtype(dtype).itemsize * 8, np.dtype(dtype).kind == "i",
                         axis if np.size(zero) > 1 else None)

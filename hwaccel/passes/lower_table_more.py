@@ -8,21 +8,12 @@ import numpy as np
 
 from .. import fixedpoint
 from ..ir.graph import Node, QuantParams
-from ..ir.ops import FIXED_DOMAIN
 from ..golden.fixed_ops.pool import window_counts
-from .lower_rules import Codes, Context, QuantOut
+from .lower_rules import Codes, Context, QuantOut, fixed_node, same_encoding
 
 __all__ = ["LOWERINGS_MORE"]
 
 Lowered = tuple[list[Node], set[str]] | None
-
-
-def _fixed(name: str, op: str, inputs, output: str, **attrs) -> Node:
-    return Node(name, op, tuple(inputs), (output,), attrs, FIXED_DOMAIN)
-
-
-def _same_encoding(a: QuantParams, b: QuantParams) -> bool:
-    return (a.bits, a.signed) == (b.bits, b.signed) and np.array_equal(a.scale, b.scale) and np.array_equal(a.zero_point, b.zero_point)
 
 
 def _single_input(ctx: Context, node: Node) -> tuple[Codes, QuantOut] | None:
@@ -35,7 +26,7 @@ def _single_input(ctx: Context, node: Node) -> tuple[Codes, QuantOut] | None:
 
 def _rescale_after(ctx: Context, node: Node, produced: Node, x: QuantParams, out: QuantOut) -> list[Node]:
     """``produced`` writes codes in the input encoding; add a QRequant when the output's differs."""
-    if _same_encoding(x, out.quant) and (out.lo, out.hi) == (out.quant.qmin, out.quant.qmax):
+    if same_encoding(x, out.quant) and (out.lo, out.hi) == (out.quant.qmin, out.quant.qmax):
         ctx.codes_value(out.name, out.name, out.quant)
         return [produced]
     mid = f"{node.name}.codes"
@@ -43,7 +34,7 @@ def _rescale_after(ctx: Context, node: Node, produced: Node, x: QuantParams, out
     first = Node(produced.name, produced.op, produced.inputs, (mid,), produced.attrs, produced.domain)
     requant = ctx.requant(float(x.scale[0]) / float(out.quant.scale[0]), out.quant, out.lo, out.hi)
     ctx.codes_value(out.name, out.name, out.quant)
-    return [first, _fixed(f"{node.name}.rescale", "QRequant", (mid,), out.name, x_zero_point=int(x.zero_point[0]), requant=requant)]
+    return [first, fixed_node(f"{node.name}.rescale", "QRequant", (mid,), out.name, x_zero_point=int(x.zero_point[0]), requant=requant)]
 
 
 def _lower_max_pool(ctx: Context, node: Node) -> Lowered:
@@ -57,7 +48,7 @@ def _lower_max_pool(ctx: Context, node: Node) -> Lowered:
     attrs = {k: v for k, v in node.attrs.items() if k != "storage_order"}
     if op == "QMaxPool":
         attrs["pads"] = _pool_pads(ctx, node)
-    produced = _fixed(node.name, op, (x.name,), out.name, **attrs)
+    produced = fixed_node(node.name, op, (x.name,), out.name, **attrs)
     return _rescale_after(ctx, node, produced, x.quant, out), set(out.absorbed)
 
 
@@ -66,7 +57,7 @@ def _pool_pads(ctx: Context, node: Node) -> list[int]:
 
     kernel = list(node.attr("kernel_shape"))
     spatial = len(kernel)
-    in_shape = ctx.graph.shape(node.inputs[0])
+    in_shape = ctx.known_shape(node.inputs[0])
     return _explicit_pads(node, in_shape[2:], kernel, node.attr("strides", [1] * spatial), node.attr("dilations", [1] * spatial))
 
 
@@ -78,13 +69,14 @@ def _lower_average_pool(ctx: Context, node: Node) -> Lowered:
     in_shape = ctx.graph.shape(node.inputs[0])
     if in_shape is None or not all(isinstance(d, int) for d in in_shape[2:]):
         return None
+    in_spatial = tuple(int(d) for d in in_shape[2:])
     attrs = {k: v for k, v in node.attrs.items() if k != "auto_pad"}
     if node.op == "GlobalAveragePool":
-        counts = [math.prod(in_shape[2:])]
+        counts = [math.prod(in_spatial)]
         op = "QGlobalAveragePool"
     else:
         attrs["pads"] = _pool_pads(ctx, node)
-        counts = window_counts(tuple(in_shape[2:]), attrs)
+        counts = window_counts(in_spatial, attrs)
         op = "QAveragePool"
     sx, sy = float(x.quant.scale[0]), float(out.quant.scale[0])
     k_max = max(counts)
@@ -92,7 +84,7 @@ def _lower_average_pool(ctx: Context, node: Node) -> Lowered:
     requants = {int(c): ctx.requant(sx / (sy * c), out.quant, out.lo, out.hi, acc_bits) for c in counts}
     attrs.update(x_zero_point=int(x.quant.zero_point[0]), requants=requants, acc_bits=acc_bits)
     ctx.codes_value(out.name, out.name, out.quant)
-    return [_fixed(node.name, op, (x.name,), out.name, **attrs)], set(out.absorbed)
+    return [fixed_node(node.name, op, (x.name,), out.name, **attrs)], set(out.absorbed)
 
 
 def _lower_add(ctx: Context, node: Node) -> Lowered:
@@ -113,7 +105,7 @@ def _lower_add(ctx: Context, node: Node) -> Lowered:
     requant = fixedpoint.Requant(np.array([1], np.int64), np.array([shift], np.int64), int(out.quant.zero_point[0]),
                                  out.lo, out.hi, ctx.options.rounding)
     ctx.codes_value(out.name, out.name, out.quant)
-    new = _fixed(node.name, "QAdd", (a.name, b.name), out.name, multipliers=multipliers,
+    new = fixed_node(node.name, "QAdd", (a.name, b.name), out.name, multipliers=multipliers,
                  a_zero_point=int(a.quant.zero_point[0]), b_zero_point=int(b.quant.zero_point[0]), requant=requant)
     return [new], set(out.absorbed)
 
@@ -126,22 +118,23 @@ def _lower_mul(ctx: Context, node: Node) -> Lowered:
     real = float(a.quant.scale[0]) * float(b.quant.scale[0]) / float(out.quant.scale[0])
     requant = ctx.requant(real, out.quant, out.lo, out.hi, a.quant.bits + b.quant.bits + 1)
     ctx.codes_value(out.name, out.name, out.quant)
-    new = _fixed(node.name, "QMul", (a.name, b.name), out.name, a_zero_point=int(a.quant.zero_point[0]),
+    new = fixed_node(node.name, "QMul", (a.name, b.name), out.name, a_zero_point=int(a.quant.zero_point[0]),
                  b_zero_point=int(b.quant.zero_point[0]), requant=requant)
     return [new], set(out.absorbed)
 
 
 def _lower_concat(ctx: Context, node: Node) -> Lowered:
-    ins = [ctx.dequantized(i) for i in node.inputs]
+    found = [ctx.dequantized(i) for i in node.inputs]
     out = ctx.quantized_output(node.outputs[0])
-    if out is None or any(c is None or c.quant.per_channel for c in ins):
+    ins = [c for c in found if c is not None and not c.quant.per_channel]
+    if out is None or len(ins) != len(found):
         return None
     requants = []
     for c in ins:
-        same = _same_encoding(c.quant, out.quant) and (out.lo, out.hi) == (out.quant.qmin, out.quant.qmax)
+        same = same_encoding(c.quant, out.quant) and (out.lo, out.hi) == (out.quant.qmin, out.quant.qmax)
         requants.append(None if same else ctx.requant(float(c.quant.scale[0]) / float(out.quant.scale[0]), out.quant, out.lo, out.hi))
     ctx.codes_value(out.name, out.name, out.quant)
-    new = _fixed(node.name, "QConcat", [c.name for c in ins], out.name, axis=int(node.attr("axis")),
+    new = fixed_node(node.name, "QConcat", [c.name for c in ins], out.name, axis=int(node.attr("axis")),
                  x_zero_points=[int(c.quant.zero_point[0]) for c in ins], requants=requants)
     return [new], set(out.absorbed)
 
@@ -164,7 +157,7 @@ def _lower_pointwise(ctx: Context, node: Node) -> Lowered:
     table = fixedpoint.build_lut(function, x.quant, out.quant)
     table = np.clip(table, out.lo, out.hi)
     ctx.codes_value(out.name, out.name, out.quant)
-    new = _fixed(node.name, "QLut", (x.name,), out.name, table=table, in_qmin=x.quant.qmin, function=node.op)
+    new = fixed_node(node.name, "QLut", (x.name,), out.name, table=table, in_qmin=x.quant.qmin, function=node.op)
     return [new], set(out.absorbed)
 
 
@@ -195,7 +188,7 @@ def _lower_pad(ctx: Context, node: Node) -> Lowered:
     if len(node.inputs) > 3 and node.inputs[3]:
         return None  # explicit axes: rare, left on the host
     x, out = io
-    padded = _fixed(node.name, "QPad", (x.name,), out.name, pads=[int(p) for p in pads], x_zero_point=int(x.quant.zero_point[0]))
+    padded = fixed_node(node.name, "QPad", (x.name,), out.name, pads=[int(p) for p in pads], x_zero_point=int(x.quant.zero_point[0]))
     return _rescale_after(ctx, node, padded, x.quant, out), set(out.absorbed)
 
 

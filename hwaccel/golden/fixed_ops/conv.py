@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir.graph import Node
+from ..float_ops.common import required
 from .common import extract_windows, spatial_pads
 
 __all__ = ["conv_accumulate", "conv_transpose_accumulate", "matmul_accumulate", "requant_channels"]
@@ -23,7 +24,7 @@ def _bias(inputs: list[np.ndarray | None], channels: int) -> np.ndarray:
 
 def conv_accumulate(node: Node, inputs: list[np.ndarray | None]) -> np.ndarray:
     """``acc[n, m, *p] = bias[m] + sum (x - zx) * (w - zw)`` over the (grouped) window; int64."""
-    x, w = inputs[0].astype(np.int64), inputs[1].astype(np.int64)
+    x, w = required(node, inputs, 0).astype(np.int64), required(node, inputs, 1).astype(np.int64)
     squeeze = x.ndim == 3  # 1-D convolution: treat as 2-D with height 1
     if squeeze:
         x, w = x[:, :, None, :], w[:, :, None, :]
@@ -55,7 +56,7 @@ def conv_accumulate(node: Node, inputs: list[np.ndarray | None]) -> np.ndarray:
 
 def conv_transpose_accumulate(node: Node, inputs: list[np.ndarray | None], out_shape: tuple[int, ...]) -> np.ndarray:
     """Integer ConvTranspose: each input pixel scatters ``(x - zx) * (w - zw)`` into the output."""
-    x, w = inputs[0].astype(np.int64), inputs[1].astype(np.int64)
+    x, w = required(node, inputs, 0).astype(np.int64), required(node, inputs, 1).astype(np.int64)
     spatial = x.ndim - 2
     group = int(node.attr("group", 1))
     n, c = x.shape[:2]
@@ -84,7 +85,7 @@ def conv_transpose_accumulate(node: Node, inputs: list[np.ndarray | None], out_s
 
 def matmul_accumulate(node: Node, inputs: list[np.ndarray | None]) -> np.ndarray:
     """``acc[..., m] = bias[m] + sum_k (x[..., k] - zx) * (w[k, m] - zw[m])``."""
-    x, w = inputs[0].astype(np.int64), inputs[1].astype(np.int64)
+    x, w = required(node, inputs, 0).astype(np.int64), required(node, inputs, 1).astype(np.int64)
     m = w.shape[-1]
     zx, zw = _zero_points(node, m)
     return np.matmul(x - zx, w - zw) + _bias(inputs, m)

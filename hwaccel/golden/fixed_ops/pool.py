@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -58,7 +59,7 @@ def average_pool(node: Node, x: np.ndarray) -> np.ndarray:
     return out
 
 
-def window_count_map(in_spatial: tuple[int, ...], attrs) -> np.ndarray:
+def window_count_map(in_spatial: tuple[int, ...], attrs: Mapping[str, Any]) -> np.ndarray:
     """Averaged elements per output position, shape (1, 1, *out_spatial).
 
     With ``count_include_pad`` the explicit pads count; the ceil_mode overhang never does.
@@ -74,7 +75,7 @@ def window_count_map(in_spatial: tuple[int, ...], attrs) -> np.ndarray:
     return windows.sum(axis=tuple(range(-spatial, 0)))
 
 
-def window_counts(in_spatial: tuple[int, ...], attrs) -> list[int]:
+def window_counts(in_spatial: tuple[int, ...], attrs: Mapping[str, Any]) -> list[int]:
     """The distinct window element counts of an average pool (each needs its own 1/count multiplier)."""
     return sorted(set(window_count_map(in_spatial, attrs).reshape(-1).tolist()))
 
