@@ -206,6 +206,7 @@ class _QdqWriter:
         channel_axis = axis if self.config.per_channel and not self.config.share else None
         per_channel = channel_axis is not None
         scale = fixedpoint.symmetric_weight_scale(w, bits, axis=channel_axis)
+        scale = self._bias_safe_scale(node, np.asarray(scale, np.float64).reshape(-1), bits, k)
         if self.config.scheme == "pow2":
             scale = 2.0 ** np.ceil(np.log2(scale))
         scale = np.asarray(scale, np.float64).reshape(-1)
@@ -230,6 +231,18 @@ class _QdqWriter:
         self.rows.append({"layer": node.name, "op": node.op, "weight_bits": bits, "weight_codes": codes,
                           "w_scale": scale, "x": node.inputs[0], "terms": _terms(node, w)})
         return result
+
+    def _bias_safe_scale(self, node: Node, scale: np.ndarray, bits: int, k: int) -> np.ndarray:
+        """Raise a channel's weight scale where its bias code would exceed one product's range
+        ``(2**bits_x - 1)(2**bits_w - 1)`` (tiny weights, large bias), so the bias counts as one
+        accumulator term and the contract width holds; those channels' weights are near zero anyway."""
+        if node.op in RECURRENT or len(node.inputs) <= 2 or not node.inputs[2]:  # cells keep a float bias
+            return scale
+        x = self.encodings[node.inputs[0]]
+        b = np.abs(self.graph.initializers[node.inputs[2]].astype(np.float64).reshape(-1))
+        limit = ((1 << x.bits) - 1) * ((1 << bits) - 1)
+        needed = b / (x.scale * limit)
+        return np.maximum(scale, needed.max() if scale.size == 1 else needed)
 
     def _bias(self, node: Node, w_scale: np.ndarray) -> str:
         b = self.graph.initializers[node.inputs[2]].astype(np.float64).reshape(-1)

@@ -170,7 +170,7 @@ class NetworkTop(wiring.Component):
         for s, units, fifos in zip(self.stages, self._units, self._fifos):
             for src, port, fifo in zip(s.inputs, _input_ports(units[0]), fifos):
                 if src == producer:
-                    out.append(((fifo or units[0]).i if fifo is not None else getattr(units[0], port), f"{s.name}.{port}"))
+                    out.append((fifo.i if fifo is not None else getattr(units[0], port), f"{s.name}.{port}"))
         return out
 
     def _connect(self, m: Module, src: Any, dst: Any, what: str) -> None:

@@ -49,6 +49,11 @@ def lower_qdq(graph: Graph, options: LowerOptions | None = None) -> Graph:
         skip.update(absorbed)
     # nodes whose results became constants (QuantizeLinear of a float weight) are gone
     nodes = [n for n in nodes if not all(o in ctx.new_initializers for o in n.outputs if o)]
+    for node in nodes:  # codes entering the fixed-point region carry their encoding too
+        if node.op == "QuantizeLinear" and node.outputs[0] not in ctx.new_values:
+            quant = ctx.quant_params(node.outputs[0], node.inputs[1], node.inputs[2] if len(node.inputs) > 2 else "",
+                                     int(node.attr("axis", 1)))
+            ctx.codes_value(node.outputs[0], node.outputs[0], quant)
     values = dict(graph.values)
     values.update(ctx.new_values)
     initializers = dict(graph.initializers)

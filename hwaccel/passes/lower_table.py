@@ -75,7 +75,9 @@ def _conv_like(ctx: Context, node: Node, x: Codes, w: Codes, bias_name: str, out
     if bias == "\0":
         return None
     terms = _reduction_terms(ctx, node, w, op)
-    acc_bits = fixedpoint.accumulator_bits(x.quant.bits, w.quant.bits, terms + (1 if bias else 0))
+    bias_codes = ctx.const(bias) if bias else None
+    extra = fixedpoint.bias_terms(bias_codes, x.quant.bits, w.quant.bits) if bias_codes is not None else 0
+    acc_bits = fixedpoint.accumulator_bits(x.quant.bits, w.quant.bits, terms + extra)
     attrs = {k: v for k, v in node.attrs.items() if k not in ("auto_pad", "alpha", "beta", "transA", "transB", "output_shape")}
     if op in ("QConv", "QConvTranspose"):
         assert w.constant is not None  # only QMatMul may have runtime weights (checked above)

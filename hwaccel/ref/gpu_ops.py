@@ -53,8 +53,8 @@ class Context:
         self._cache: dict[tuple, tuple[Any, torch.Tensor]] = {}
 
     def wrap(self, tensor: torch.Tensor, dtype: np.dtype) -> Dev:
-        storage = _STORAGE.get(np.dtype(dtype), np.dtype(dtype))
-        return Dev(tensor.to(torch.from_numpy(np.zeros(0, storage)).dtype), np.dtype(dtype))
+        """``tensor`` converted to the device container of the host dtype ``dtype`` (NumPy ``astype`` rules)."""
+        return Dev(tensor.to(torch_dtype(_STORAGE.get(np.dtype(dtype), np.dtype(dtype)))), np.dtype(dtype))
 
     def upload(self, array: np.ndarray) -> torch.Tensor:
         a = np.asarray(array)
@@ -65,9 +65,7 @@ class Context:
         if isinstance(value, Dev):
             return value.tensor
         assert value is not None, "a required input is missing"
-        if id(value) in self._pinned:
-            return self.const(("upload", id(value)), value, lambda: value)
-        return self.upload(value)
+        return self.const(("upload", id(value)), value, lambda: value)
 
     def host(self, value: Value) -> np.ndarray | None:
         if isinstance(value, Dev):
@@ -75,12 +73,21 @@ class Context:
         return value
 
     def const(self, key: tuple, owner: Any, build: Callable[[], np.ndarray]) -> torch.Tensor:
-        """The device copy of ``build()``, cached under ``key`` while ``owner`` (kept alive) is constant."""
-        if isinstance(owner, np.ndarray) and id(owner) not in self._pinned:
-            return self.upload(build())  # a computed value: it may change between runs
+        """The device copy of ``build()``, cached under ``key`` when ``owner`` (kept alive) is a constant:
+        a graph initializer or an attribute object, not a value computed in this run."""
+        if isinstance(owner, Dev) or (isinstance(owner, np.ndarray) and id(owner) not in self._pinned):
+            return self.upload(build())
         if key not in self._cache:
             self._cache[key] = (owner, self.upload(build()))
         return self._cache[key][1]
+
+
+def torch_dtype(dtype: np.dtype) -> torch.dtype:
+    return torch.from_numpy(np.zeros(0, dtype)).dtype
+
+
+def _shape(value: Value) -> tuple[int, ...]:
+    return tuple(value.tensor.shape) if isinstance(value, Dev) else np.shape(value)
 
 
 def _max_bits(x: torch.Tensor) -> int:
@@ -96,7 +103,9 @@ def round_shift(ctx: Context, x: torch.Tensor, rq: Requant, shape: tuple[int, ..
     left = ctx.const((id(rq), "left", shape), rq, lambda: np.clip(-s, 0, 63))
     if np.any(s < 0):
         bad = ((x << left) >> left != x) & ctx.const((id(rq), "neg", shape), rq, lambda: s < 0)
-        if bool(bad.any()) or (np.any(s < -63) and bool((x != 0).any())):
+        if np.any(s < -63):
+            bad = bad | ((x != 0) & ctx.const((id(rq), "gone", shape), rq, lambda: s < -63))
+        if bool(bad.any()):
             raise QuantizationError(f"x * 2**{int(-s.min())} must fit in int64, not overflow it")
     right = ctx.const((id(rq), "right", shape), rq, lambda: np.clip(s, 1, 63))
     half = ctx.const((id(rq), "half", shape), rq, lambda: np.int64(1) << (np.clip(s, 1, 63) - 1))
@@ -142,16 +151,16 @@ def windows(x: torch.Tensor, kernel, strides, dilations, pads: list[tuple[int, i
 
 
 def _correlate(x: torch.Tensor, w: torch.Tensor, group: int, strides, dilations, pads) -> torch.Tensor:
-    """Grouped N-d correlation of float64 ``x`` (N, C, *in) with ``w`` (M, C/group, *k): im2col + batched GEMM."""
+    """Grouped N-d correlation of float64 ``x`` (N, C, *in) with ``w`` (M, C/group, *k): im2col, one GEMM per group."""
     kernel, spatial = tuple(w.shape[2:]), w.ndim - 2
-    win = windows(x, kernel, strides, dilations, pads, 0.0)
+    win = windows(x, kernel, strides, dilations, pads, 0.0)  # (N, C, *out, *k)
     n, c, out = win.shape[0], win.shape[1], tuple(win.shape[2:2 + spatial])
     m, cg = w.shape[0], c // group
     win = win.reshape((n, group, cg) + tuple(win.shape[2:]))
-    order = (0, 1, *range(3, 3 + spatial), 2, *range(3 + spatial, 3 + 2 * spatial))
-    cols = win.permute(order).reshape(n, group, -1, w[0].numel())  # (N, G, P, Cg*K)
-    acc = torch.matmul(cols, w.reshape(group, m // group, -1).transpose(1, 2))  # (N, G, P, Mg)
-    return acc.transpose(2, 3).reshape((n, m) + out)
+    order = (1, 0, *range(3, 3 + spatial), 2, *range(3 + spatial, 3 + 2 * spatial))
+    cols = win.permute(order).reshape(group, -1, w[0].numel())  # (G, N*P, Cg*K)
+    acc = torch.bmm(cols, w.reshape(group, m // group, -1).transpose(1, 2))  # (G, N*P, Mg)
+    return acc.reshape(group, n, -1, m // group).permute(1, 0, 3, 2).reshape((n, m) + out)
 
 
 def _zero_points(node: Node, channels: int) -> tuple[int, np.ndarray]:
@@ -159,7 +168,7 @@ def _zero_points(node: Node, channels: int) -> tuple[int, np.ndarray]:
     return int(node.attr("x_zero_point", 0)), zw
 
 
-def _bias(ctx: Context, xs: list[Value], channels: int, shape: tuple[int, ...]) -> torch.Tensor | int:
+def _bias(ctx: Context, xs: list[Value], shape: tuple[int, ...]) -> torch.Tensor | int:
     if len(xs) < 3 or xs[2] is None:
         return 0
     return ctx.dev(xs[2]).to(I64).reshape(-1).reshape(shape)
@@ -177,16 +186,21 @@ def _golden(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
 def conv(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     if not _exact(node):
         return _golden(ctx, node, xs)
-    w = xs[1]
-    m, spatial = int(np.shape(ctx.host(w) if not isinstance(w, Dev) else w.tensor)[0]), len(np.shape(w.tensor if isinstance(w, Dev) else w)) - 2
+    w_shape = _shape(xs[1])
+    m, spatial = w_shape[0], len(w_shape) - 2
     zx, zw = _zero_points(node, m)
-    wf = ctx.const((id(node), "w"), w, lambda: ctx.host(w).astype(np.int64) - zw.reshape((m,) + (1,) * (spatial + 1)))
-    x = ctx.dev(xs[0]).to(F64) - zx
+    wf = ctx.const((id(node), "w"), xs[1], lambda: _offset_weights(ctx.host(xs[1]), zw.reshape((m,) + (1,) * (spatial + 1))))
     strides = tuple(node.attr("strides", [1] * spatial))
     dilations = tuple(node.attr("dilations", [1] * spatial))
-    acc = _correlate(x, wf.to(F64), int(node.attr("group", 1)), strides, dilations, spatial_pads(node.attr("pads"), spatial))
-    acc = acc.to(I64) + _bias(ctx, xs, m, (1, m) + (1,) * spatial)
+    x = ctx.dev(xs[0]).to(F64) - zx
+    acc = _correlate(x, wf, int(node.attr("group", 1)), strides, dilations, spatial_pads(node.attr("pads"), spatial))
+    acc = acc.to(I64) + _bias(ctx, xs, (1, m) + (1,) * spatial)
     return requant(ctx, acc, node.attr("requant"), 1)
+
+
+def _offset_weights(w: np.ndarray | None, zw: np.ndarray) -> np.ndarray:
+    assert w is not None, "weights are required"
+    return (w.astype(np.int64) - zw).astype(np.float64)
 
 
 def conv_transpose(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
@@ -201,9 +215,9 @@ def conv_transpose(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
 
     def flipped() -> np.ndarray:  # (M, Cg, *k): output channel g*mg + j reads input channels of group g
         wz = w_host.astype(np.int64).reshape((group, cg, mg) + kernel) - zw.reshape((group, 1, mg) + (1,) * spatial)
-        return np.flip(wz.swapaxes(1, 2), axis=tuple(range(3, 3 + spatial))).reshape((m, cg) + kernel)
+        return np.flip(wz.swapaxes(1, 2), axis=tuple(range(3, 3 + spatial))).reshape((m, cg) + kernel).astype(np.float64)
 
-    wf = ctx.const((id(node), "w"), xs[1], flipped).to(F64)
+    wf = ctx.const((id(node), "w"), xs[1], flipped)
     x = ctx.dev(xs[0]).to(F64) - zx
     strides = tuple(node.attr("strides", [1] * spatial))
     dilations = tuple(node.attr("dilations", [1] * spatial))
@@ -215,18 +229,17 @@ def conv_transpose(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     pads = [((k - 1) * d, (k - 1) * d + max(0, o + b - f)) for k, d, o, b, f in zip(kernel, dilations, out, begin, full)]
     acc = _correlate(inserted, wf, group, (1,) * spatial, dilations, pads)
     acc = acc[(slice(None), slice(None)) + tuple(slice(b, b + o) for b, o in zip(begin, out))]
-    acc = acc.to(I64) + _bias(ctx, xs, m, (1, m) + (1,) * spatial)
+    acc = acc.to(I64) + _bias(ctx, xs, (1, m) + (1,) * spatial)
     return requant(ctx, acc, node.attr("requant"), 1)
 
 
 def matmul(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     if not _exact(node):
         return _golden(ctx, node, xs)
-    w = xs[1]
-    m = int((w.tensor if isinstance(w, Dev) else np.asarray(w)).shape[-1])
+    m = _shape(xs[1])[-1]
     zx, zw = _zero_points(node, m)
-    wf = ctx.const((id(node), "w"), w, lambda: ctx.host(w).astype(np.int64) - zw)
-    acc = torch.matmul(ctx.dev(xs[0]).to(F64) - zx, wf.to(F64)).to(I64) + _bias(ctx, xs, m, (m,))
+    wf = ctx.const((id(node), "w"), xs[1], lambda: _offset_weights(ctx.host(xs[1]), zw))
+    acc = torch.matmul(ctx.dev(xs[0]).to(F64) - zx, wf).to(I64) + _bias(ctx, xs, (m,))
     return requant(ctx, acc, node.attr("requant"), acc.ndim - 1)
 
 
@@ -258,7 +271,7 @@ def average_pool(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     win, axes = _pool_windows(node, x, 0)
     sums = win.sum(dim=axes)
     counts_host = window_count_map(tuple(x.shape[2:]), node.attrs)
-    counts = ctx.const((id(node), "counts"), node, lambda: counts_host).expand_as(sums)
+    counts = ctx.const((id(node), "counts", counts_host.shape), node, lambda: counts_host).expand_as(sums)
     out = torch.empty_like(sums)
     for count in np.unique(counts_host).tolist():
         mask = counts == count
@@ -357,7 +370,7 @@ def quantize_linear(ctx: Context, node: Node, xs: list[Value]) -> Dev:
     # the parameter checks and errors of the contract, on a probe of the broadcast shape
     fixedpoint.quantize(np.zeros(probe, x_dtype), scale, zero.astype(np.int64), int(info.min), int(info.max), axis=axis)
     ftype = np.result_type(x_dtype, scale.dtype)
-    q = x.to(ctx.upload(np.zeros(0, ftype)).dtype) / ctx.const((id(node), "s"), scale, lambda: _along(scale, x.ndim, axis).astype(ftype))
+    q = x.to(torch_dtype(ftype)) / ctx.const((id(node), "s"), scale, lambda: _along(scale, x.ndim, axis).astype(ftype))
     if bool(torch.isnan(q).any()):
         raise QuantizationError("x_real must not contain NaN, not NaN")
     z = ctx.const((id(node), "z"), zero, lambda: _along(zero.astype(np.int64), x.ndim, axis))
