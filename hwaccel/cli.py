@@ -54,11 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("run", run.run, "Run an ONNX model on inputs and print (or save) its outputs.")
     p.add_argument("model", help="ONNX file (float, or quantized QDQ/QLinear for --engine golden)")
     p.add_argument("--input", "-i", required=True, help=".npy (the single input) or .npz keyed by input name; batch first")
-    p.add_argument("--engine", choices=["float", "golden", "cpu", "onnxruntime"], default="float",
+    p.add_argument("--engine", choices=["float", "golden", "cpu", "gpu", "onnxruntime"], default="float",
                    help="float: NumPy float executor; golden: the bit-exact integer model of a quantized model; "
-                        "cpu: the same integer results, fast (BLAS, multi-core); onnxruntime: the reference runtime "
-                        "(default: float)")
+                        "cpu: the same integer results, fast (BLAS, multi-core); gpu: the same on PyTorch; "
+                        "onnxruntime: the reference runtime (default: float)")
     p.add_argument("--workers", type=int, default=None, help="cpu engine: worker processes (default: all cores)")
+    p.add_argument("--device", default="cuda", help="gpu engine: torch device, e.g. cuda, cuda:1, cpu (default: cuda)")
     p.add_argument("--output", "-o", help="save outputs to OUT.npy (single output) or OUT.npz")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
 

@@ -1,4 +1,4 @@
-"""``hwaccel run``: execute a model with the float, golden or onnxruntime engine."""
+"""``hwaccel run``: execute a model with the float, golden, cpu, gpu or onnxruntime engine."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from ..files import load_inputs, save_arrays
 from ..frontend import load_model
 
 
-def execute(model_path: str, engine: str, input_path: str, workers: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def execute(model_path: str, engine: str, input_path: str, workers: int | None = None,
+            device: str = "cuda") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Load ``model_path``, read inputs, run ``engine``; returns (feeds, outputs)."""
     graph = load_model(model_path)
     feeds = load_inputs(input_path, graph)
@@ -19,12 +20,15 @@ def execute(model_path: str, engine: str, input_path: str, workers: int | None =
         from ..golden.execute import run_float
 
         return feeds, run_float(graph, feeds)
-    if engine in ("golden", "cpu"):
+    if engine in ("golden", "cpu", "gpu"):
         from ..frontend.qdq import load_quantized
         from ..golden.fixed import run_golden
         from ..ref.cpu import run_cpu
+        from ..ref.gpu import run_gpu
 
         fixed = load_quantized(model_path)
+        if engine == "gpu":
+            return feeds, run_gpu(fixed, feeds, device=device)
         return feeds, run_golden(fixed, feeds) if engine == "golden" else run_cpu(fixed, feeds, workers)
     from ..ref.ort import run_onnxruntime
 
@@ -32,7 +36,7 @@ def execute(model_path: str, engine: str, input_path: str, workers: int | None =
 
 
 def run(args: argparse.Namespace) -> tuple[dict, str]:
-    feeds, outputs = execute(args.model, args.engine, args.input, args.workers)
+    feeds, outputs = execute(args.model, args.engine, args.input, args.workers, args.device)
     if args.output:
         save_arrays(args.output, outputs, force=args.force)
     batch = next(iter(feeds.values())).shape[0] if feeds else 0
