@@ -23,6 +23,9 @@ hwaccel: from a trained ONNX network to bit-exact fixed-point hardware.
   info      show a model's layers, shapes, parameters, MACs and which ops get hardware
   quantize  post-training quantization to a standard QDQ ONNX model (fixed point)
   run       run a model on inputs (.npy/.npz): float executor, golden integer model, onnxruntime
+  compile   compile a quantized model to streaming hardware (manifest, weights, Verilog)
+  simulate  cycle model of a compiled build: latency, interval, total cycles
+  verify    run a compiled build's RTL on inputs: bit-exact against golden, cycles against the model
 
 Example:
   hwaccel info models/cnn.onnx
@@ -81,6 +84,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune", type=float, default=0.0, help="magnitude-prune this fraction of each layer's weights")
     p.add_argument("--share", type=int, default=0, help="weight sharing: k-means codebook of this many values per layer")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+
+    from .commands import compile as compile_cmd, simulate
+
+    p = add("compile", compile_cmd.run, "Compile a quantized network to a streaming dataflow build (manifest, weights, Verilog).")
+    p.add_argument("model", help="QDQ/QLinear ONNX file, or a float one with --calib")
+    p.add_argument("--output", "-o", help="build directory to write (default: build/NAME)")
+    goal = p.add_mutually_exclusive_group()
+    goal.add_argument("--target-fps", type=float, help="fold for this many inferences/s at --clock-mhz, fewest multipliers")
+    goal.add_argument("--dsp", type=int, help="fold for the shortest interval within N DSP-equivalent multipliers (default 256)")
+    goal.add_argument("--luts", type=int, help="fold for the shortest interval within an estimated N LUTs")
+    p.add_argument("--clock-mhz", type=float, default=100.0, help="clock for --target-fps and reports (default 100)")
+    p.add_argument("--calib", help="calibration inputs to quantize a float MODEL first (.npy or .npz)")
+    p.add_argument("--force", action="store_true", help="replace an existing build directory")
+
+    p = add("simulate", simulate.run, "Cycle model of a compiled build: latency, interval, total cycles, MAC utilization.")
+    p.add_argument("build", help="build directory written by `hwaccel compile`")
+    p.add_argument("--batch", type=int, default=1, help="inputs fed back to back (default 1)")
+    p.add_argument("--clock-mhz", type=float, default=None, help="clock for throughput (default: the compile clock)")
+
+    from .commands import verify
+
+    p = add("verify", verify.run, "Run a compiled build on inputs in an HDL simulator (cocotb) against the golden "
+                                  "model and the cycle model; exit status 1 when they differ.")
+    p.add_argument("build", help="build directory written by `hwaccel compile`")
+    p.add_argument("--input", "-i", required=True, help=".npy (the single input) or .npz keyed by input name; batch first")
+    p.add_argument("--count", "-n", type=int, help="inputs fed back to back (default: the file's batch; reused cyclically)")
+    p.add_argument("--simulator", choices=verify.SIMULATORS, default="verilator",
+                   help="verilator (default) or icarus through cocotb on the build's top.v, or amaranth (amaranth.sim)")
+    p.add_argument("--waves", help="write the waveform here (Verilator: VCD, Icarus: FST, amaranth: VCD)")
+    p.add_argument("--model", help="the model the build was compiled from, when it is not in the build directory")
+    p.add_argument("--calib", help="with --model: the calibration data a float model was compiled with")
     return parser
 
 
@@ -101,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         print("hwaccel: interrupted", file=sys.stderr)
         return 130
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else text)
-    return 0
+    return 1 if report.get("failed") else 0
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ The host builds a :class:`NetworkCase` (input beats, probe names and beat counts
 total), the simulation records every output word, the cycle of every output transfer and the
 beats each probed stream carried; the host compares with the golden codes (:func:`compare`).
 The per-cycle logic (:class:`NetworkRun`) is plain Python shared by the cocotb adapter
-(:func:`network_bench`, Verilator/Icarus) and the amaranth.sim adapter (:func:`run_pysim`).
+(:func:`network_bench`, Verilator/Icarus, started by :func:`sim.network_rtl.run_rtl`) and the
+amaranth.sim adapter (:func:`run_pysim`).
 
 Cycle 0 is the first cycle after reset, in which the first input beat is offered (as in
 :mod:`sim.harness`); ``cycles_rtl`` is the cycle of the last output transfer plus one.
@@ -18,15 +19,10 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import shutil
-import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
@@ -34,9 +30,9 @@ from tqdm import tqdm
 
 from hwaccel.errors import SimulationError
 from hwaccel.hw.stream import pack_lanes, unpack_lanes
-from hwaccel.hw.top import NetworkTop, stage_beats
+from hwaccel.hw.top import NetworkTop, stream_beats
 
-__all__ = ["NetworkCase", "NetworkRun", "make_case", "tensor_beats", "compare", "run_pysim", "run_rtl", "network_bench",
+__all__ = ["NetworkCase", "NetworkRun", "make_case", "compare", "run_pysim", "network_bench", "stall_pattern",
            "CASE_ENV", "RESULT_ENV", "PROGRESS_ENV"]
 
 CASE_ENV = "HWACCEL_NET_CASE"  # JSON case file the bench reads
@@ -80,41 +76,39 @@ class NetworkCase:
         return cls(**json.loads(Path(path).read_text()))
 
 
-def tensor_beats(codes: np.ndarray, lanes: int, per_pixel: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Stream beats of a batch of code tensors (``(N, C, H, W)`` streams HWC, ``(N, F)`` as is).
-
-    Returns ``(beats, valid)``, both ``(N, beats_per_item, lanes)``: the lanes past the data
-    (each pixel's channels when ``per_pixel``, else each item's whole vector, padded to a whole
-    beat) hold 0 and are ``False`` in ``valid``.
-    """
-    x = np.asarray(codes, dtype=np.int64)
-    if x.ndim == 4:
-        x = x.transpose(0, 2, 3, 1)
-    x = x.reshape(x.shape[0], -1, x.shape[-1]) if per_pixel and x.ndim > 2 else x.reshape(x.shape[0], 1, -1)
-    width = -(-x.shape[-1] // lanes) * lanes
-    beats = np.zeros(x.shape[:2] + (width,), dtype=np.int64)
-    valid = np.zeros(beats.shape, dtype=bool)
-    beats[..., :x.shape[-1]], valid[..., :x.shape[-1]] = x, True
-    return beats.reshape(x.shape[0], -1, lanes), valid.reshape(x.shape[0], -1, lanes)
-
-
-def make_case(top: NetworkTop, in_codes: np.ndarray, out_beats: int, cycles_model: int,
-              valid_prob: float = 1.0, ready_prob: float = 1.0, seed: int = 0) -> NetworkCase:
-    """The case of ``in_codes`` (a batch of input code tensors) through ``top``.
-
-    ``out_beats`` is the number of output beats the batch gives (checked against the beat counts
-    of the stages).
-    """
-    in_layout, out_layout = top.i.payload.shape(), top.o.payload.shape()
-    beats, _ = tensor_beats(in_codes, in_layout.length, per_pixel=False)
-    bits = in_layout.elem_shape.width
-    words = [pack_lanes(b, bits) for b in beats.reshape(-1, in_layout.length).tolist()]
-    counts = stage_beats(top.stages, len(words))
-    if counts[top.probe_names[-1]] != out_beats:
-        raise SimulationError(f"output beats must be {counts[top.probe_names[-1]]} for {len(words)} input beats, not {out_beats}")
+def make_case(top: NetworkTop, in_codes: np.ndarray, cycles_model: int, valid_prob: float = 1.0, ready_prob: float = 1.0,
+              seed: int = 0) -> NetworkCase:
+    """The case of ``in_codes`` (input codes in the IR layout, batch first) through ``top``."""
+    df = top.df
+    beats = df.input.to_stream(np.asarray(in_codes, dtype=np.int64))
+    layout, out_layout = top.i.payload.shape(), top.o.payload.shape()
+    words = [pack_lanes(b, layout.elem_shape.width) for b in beats.reshape(-1, layout.length).tolist()]
+    counts = stream_beats(df, len(in_codes))
     shape = out_layout.elem_shape
-    return NetworkCase(words, out_beats, shape.width, out_layout.length, shape.signed, len(in_codes), cycles_model,
-                       list(top.probe_names), [counts[n] for n in top.probe_names], valid_prob, ready_prob, seed)
+    return NetworkCase(words, df.output.beats * len(in_codes), shape.width, out_layout.length, shape.signed, len(in_codes),
+                       cycles_model, list(top.probe_names), [counts[n] for n in top.probe_names], valid_prob, ready_prob, seed)
+
+
+def stall_pattern(prob: float, seed: int, stream: int) -> Callable[[int], bool] | None:
+    """A reproducible random stall pattern: ``pattern(cycle)`` is True with probability ``prob``.
+
+    A pure function of the cycle (an integer hash of ``seed``, ``stream`` and the cycle), so the
+    bench and the cycle model (:func:`hwaccel.perf.network.simulate`'s ``valid``/``ready``) see the
+    same pattern however often they ask. ``None`` for ``prob >= 1`` (never stalls).
+    """
+    if prob >= 1:
+        return None
+    threshold, key = int(prob * (1 << 32)), ((seed * 2 + stream + 1) * 0x9E3779B97F4A7C15) & _MASK64
+
+    def pattern(cycle: int) -> bool:
+        x = (cycle * 0xBF58476D1CE4E5B9 + key) & _MASK64  # splitmix64 finalizer
+        x = ((x ^ (x >> 31)) * 0x94D049BB133111EB) & _MASK64
+        return (x ^ (x >> 29)) & 0xFFFFFFFF < threshold
+
+    return pattern
+
+
+_MASK64 = (1 << 64) - 1
 
 
 @dataclass
@@ -132,18 +126,19 @@ class NetworkRun:
     error: str | None = None
 
     def __post_init__(self) -> None:
-        self.rng_in, self.rng_out = random.Random(self.case.seed * 7919 + 1), random.Random(self.case.seed * 7919 + 2)
-        self.probe_counts = [0] * len(self.case.probes)
-        self.n = len(self.case.probes)
+        c = self.case
+        self.valid_at, self.ready_at = stall_pattern(c.valid_prob, c.seed, 0), stall_pattern(c.ready_prob, c.seed, 1)
+        self.probe_counts = [0] * len(c.probes)
+        self.n = len(c.probes)
 
     def offer(self) -> int | None:
         """The input word offered this cycle, or ``None``."""
-        if self.in_index >= len(self.case.in_words) or (self.case.valid_prob < 1 and self.rng_in.random() >= self.case.valid_prob):
+        if self.in_index >= len(self.case.in_words) or (self.valid_at is not None and not self.valid_at(self.cycle)):
             return None
         return self.case.in_words[self.in_index]
 
     def ready(self) -> bool:
-        return self.case.ready_prob >= 1 or self.rng_out.random() < self.case.ready_prob
+        return self.ready_at is None or self.ready_at(self.cycle)
 
     def observe(self, in_fire: bool, out_fire: bool, out_word: int, probe: int) -> None:
         """Record one cycle's settled handshakes; then advance the cycle and check the watchdog."""
@@ -184,7 +179,8 @@ class NetworkRun:
         if stopped:
             name, got, want, valid, ready = stopped[0]
             stage, unit = name.split("/", 1)
-            where = f"stage {stage!r} unit {unit} stopped its output stream after {got} of {want} beats (valid={valid}, ready={ready})"
+            what = f"the FIFO into {stage!r} port {unit[4:]}" if unit.startswith("fifo") else f"stage {stage!r} unit {unit}"
+            where = f"{what} stopped its output stream after {got} of {want} beats (valid={valid}, ready={ready})"
         held = [s[0] for s in unfinished if s[3] and not s[4]]
         if held:
             where += f"; held by backpressure (valid=1, ready=0): {', '.join(held)}"
@@ -250,8 +246,10 @@ except ImportError:  # cocotb missing: the amaranth.sim path still works
     pass
 
 
-def run_pysim(top: NetworkTop, case: NetworkCase, vcd: Path | None = None) -> dict[str, Any]:
+def run_pysim(top: NetworkTop, case: NetworkCase, vcd: Path | None = None, progress: bool = False) -> dict[str, Any]:
     """Run ``case`` on ``top`` in amaranth.sim; returns the :meth:`NetworkRun.result`.
+
+    ``vcd`` writes a waveform; ``progress`` shows a progress bar (tqdm, stderr) over the inputs.
 
     Raises
     ------
@@ -261,9 +259,13 @@ def run_pysim(top: NetworkTop, case: NetworkCase, vcd: Path | None = None) -> di
     from amaranth.sim import Simulator, SimulatorContext
 
     run = NetworkRun(case)
+    bar = tqdm(total=case.count, unit="img", disable=not progress, leave=False, desc="amaranth")
+    per_image = case.out_beats // case.count
 
     async def bench(ctx: SimulatorContext) -> None:
         while not run.finished:
+            if run.cycle % 256 == 0:
+                bar.update(len(run.words) // per_image - bar.n)
             word = run.offer()
             ctx.set(top.i.valid, word is not None)
             if word is not None:
@@ -284,115 +286,33 @@ def run_pysim(top: NetworkTop, case: NetworkCase, vcd: Path | None = None) -> di
             sim.run()
     else:
         sim.run()
+    bar.close()
     if run.error:
         raise SimulationError(run.error)
     return run.result(time.perf_counter() - start)
 
 
-def compare(result: dict[str, Any], case: NetworkCase, want: np.ndarray, valid: np.ndarray) -> dict[str, Any]:
-    """Output codes of ``result`` against ``want`` (``(N, beats, lanes)``, ``valid`` lanes only).
+def compare(result: dict[str, Any], case: NetworkCase, want: np.ndarray) -> dict[str, Any]:
+    """Output codes of ``result`` against the golden beats ``want`` (``(N, beats, lanes)``).
 
     Returns the verify report's core: ``count``, ``bit_exact``, ``mismatches`` (codes that differ
-    or are missing), ``first_mismatches`` (up to 10, with image, beat, lane, got, want),
-    ``cycles_rtl``, ``first_output_rtl``, ``cycles_model``.
+    or are missing), ``first_mismatches`` (up to 10: image, beat, lane, got, want), ``cycles_rtl``,
+    ``first_output_rtl`` and ``cycles_model``.
     """
-    got = np.array([unpack_lanes(w, case.out_bits, case.out_lanes, case.out_signed) for w in result["words"]],
-                   dtype=np.int64).reshape(-1, case.out_lanes)
-    flat_want, flat_valid = want.reshape(-1, case.out_lanes), valid.reshape(-1, case.out_lanes)
-    seen = np.zeros(flat_want.shape, dtype=bool)
-    seen[:len(got)] = True
-    got_full = np.zeros(flat_want.shape, dtype=np.int64)
-    got_full[:min(len(got), len(flat_want))] = got[:len(flat_want)]
-    bad = flat_valid & (~seen | (got_full != flat_want))
+    want = np.asarray(want, dtype=np.int64)
+    flat = want.reshape(-1, case.out_lanes)
+    got = np.zeros(flat.shape, dtype=np.int64)
+    seen = np.zeros(flat.shape, dtype=bool)
+    words = result["words"][:len(flat)]
+    if words:
+        got[:len(words)] = [unpack_lanes(w, case.out_bits, case.out_lanes, case.out_signed) for w in words]
+        seen[:len(words)] = True
+    bad = ~seen | (got != flat)
     per_image = want.shape[1]
     first = [{"image": int(b // per_image), "beat": int(b % per_image), "lane": int(lane),
-              "got": int(got_full[b, lane]) if seen[b, lane] else None, "want": int(flat_want[b, lane])}
+              "got": int(got[b, lane]) if seen[b, lane] else None, "want": int(flat[b, lane])}
              for b, lane in zip(*np.nonzero(bad))][:10]
     cycles = result["out_cycles"]
-    return {"count": case.count, "bit_exact": not bad.any() and len(got) == len(flat_want), "mismatches": int(bad.sum()),
-            "first_mismatches": first, "cycles_rtl": cycles[-1] + 1 if cycles else None,
+    return {"count": case.count, "bit_exact": not bad.any() and len(result["words"]) == len(flat),
+            "mismatches": int(bad.sum()), "first_mismatches": first, "cycles_rtl": cycles[-1] + 1 if cycles else None,
             "first_output_rtl": cycles[0] if cycles else None, "cycles_model": case.cycles_model}
-
-
-@contextmanager
-def _output_to(log: Path) -> Iterator[int]:
-    """Send this process's stdout/stderr (and its children's) to ``log``; yields a copy of the old stderr."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with open(log, "a") as f:
-        os.dup2(f.fileno(), 1)
-        os.dup2(f.fileno(), 2)
-    try:
-        yield saved[1]
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved:
-            os.close(fd)
-
-
-def run_rtl(verilog: str, case: NetworkCase, simulator: str = "verilator", name: str = "network",
-            waves: Path | None = None, progress: bool = True) -> dict[str, Any]:
-    """Build ``verilog`` (module ``top`` of a :class:`NetworkTop`) once, run ``case`` through cocotb.
-
-    The build lives in ``sim_build/<name>/<simulator>`` and is reused while the Verilog is
-    unchanged; the simulator's output goes to ``sim.log`` there. A progress bar (tqdm, on stderr)
-    follows the output beats when ``progress``. ``waves`` copies the waveform there.
-
-    Raises
-    ------
-    SimulationError
-        The simulator is missing, the bench failed, or the run stalled (the watchdog's message).
-    """
-    from cocotb_tools.runner import get_results
-
-    from .runner import BUILD_ROOT, ROOT, _build, _tool_env, simulator_missing
-
-    if reason := simulator_missing(simulator):
-        raise SimulationError(f"cannot run {simulator}: {reason}")
-    build_dir = BUILD_ROOT / name / simulator
-    build_dir.mkdir(parents=True, exist_ok=True)
-    source = build_dir / "top.v"
-    if not source.exists() or source.read_text() != verilog:
-        source.write_text(verilog)
-    files = {k: build_dir / f for k, f in ((CASE_ENV, "case.json"), (RESULT_ENV, "result.json"), (PROGRESS_ENV, "progress"))}
-    case.save(files[CASE_ENV])
-    for k in (RESULT_ENV, PROGRESS_ENV):
-        files[k].unlink(missing_ok=True)
-    log, xml = build_dir / "sim.log", build_dir / "results.xml"
-    log.unlink(missing_ok=True)
-    env = {**{k: str(v) for k, v in files.items()}, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    with _output_to(log) as stderr_fd:
-        runner = _build(simulator, source, build_dir, waves is not None)
-
-        def test() -> None:
-            try:  # under pytest the runner exits on a failed test; elsewhere it returns: the results are checked below
-                with _tool_env(simulator):
-                    runner.test(test_module="sim.bench_network", hdl_toplevel="top", build_dir=build_dir, test_dir=build_dir,
-                                extra_env=env, waves=waves is not None, timescale=("1ns", "1ps"), results_xml=str(xml))
-            except SystemExit:
-                pass
-
-        per_image = case.out_beats // case.count
-        with ThreadPoolExecutor(1) as pool, open(os.dup(stderr_fd), "w") as err, \
-                tqdm(total=case.count, unit="img", file=err, disable=not progress, leave=False, desc=f"{simulator}") as bar:
-            job = pool.submit(test)
-            while not job.done():
-                time.sleep(0.2)
-                text = files[PROGRESS_ENV].read_text().split() if files[PROGRESS_ENV].exists() else []
-                if len(text) == 2:
-                    bar.update(int(text[0]) // per_image - bar.n)
-            job.result()
-    result = json.loads(files[RESULT_ENV].read_text()) if files[RESULT_ENV].exists() else None
-    if result is not None and result["error"]:
-        raise SimulationError(result["error"])
-    n_tests, n_failed = get_results(xml) if xml.exists() else (0, 0)
-    if result is None or n_tests == 0 or n_failed:
-        raise SimulationError(f"network bench on {simulator} failed ({n_failed} of {n_tests} cocotb tests); see {log}")
-    if waves is not None:
-        dump = build_dir / ("dump.vcd" if simulator == "verilator" else "top.fst")
-        shutil.copyfile(dump, waves)
-    return result

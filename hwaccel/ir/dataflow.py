@@ -1,6 +1,6 @@
 """The hardware graph: a streaming dataflow of the units of :mod:`hwaccel.hw.params`.
 
-Pure Python (no Amaranth), frozen, and the one description that the top level (``hw/top.py``),
+Plain frozen data (nothing here builds hardware), the one description that the top level (``hw/top.py``),
 the cycle model (:mod:`hwaccel.perf.model`), the functional model
 (:mod:`hwaccel.golden.dataflow`) and the manifest all read. Built by
 :func:`hwaccel.passes.to_dataflow.to_dataflow`.
@@ -39,12 +39,23 @@ Streams carry ``lanes`` codes a beat in HWC order (pixels row-major, each pixel'
 ``StreamFifo(fifo)`` when ``fifo`` is a :class:`~hwaccel.hw.params.FifoParams`, else by a direct
 connection. When several edges leave one ``src`` the top level broadcasts in lockstep (a *fork*):
 ``src.ready = AND_k ready_k`` and ``valid_k = src.valid & AND_{j != k} ready_j``, so a beat
-transfers on every branch in the same cycle. The compiler gives every fork edge and every edge
-into an add/concat a FIFO (no combinational valid/ready loop can form).
+transfers on every branch in the same cycle. The compiler puts a FIFO on every edge between two
+stages (so every fork branch and every add/concat input has one: no combinational valid/ready
+loop can form); the edges from ``INPUT`` and into ``OUTPUT`` are direct unless the input forks.
+Add/Concat input FIFOs hold at least one image of beats plus one, which makes the design
+deadlock-free under any stalls (argument in :mod:`hwaccel.passes.size_fifos`).
 
-The host feeds ``Dataflow.input`` codes (after ``host_pre``: the QuantizeLinear and the layout
-change to HWC, see :class:`Port`) and reads ``Dataflow.output`` codes, then runs ``host_post``
-(IR nodes, e.g. DequantizeLinear and Softmax) with ``constants``.
+Top level (``hw/top.py``): port ``i`` carries ``input.lanes`` codes of ``input.encoding``
+(``bits``, ``signed``), port ``o`` the output of the stage feeding :data:`OUTPUT`
+(``unit_codes(stage.units[-1])``, ``stage.lanes`` lanes). Nothing else may sit on a stream (no
+extra register, skid buffer or width converter): the cycle model (:mod:`hwaccel.perf.model`, whose
+docstring lists the timing assumptions) is exact only for exactly this netlist. Weights live in
+the MatVec params (the build directory also writes them as ``weights/<stage>.<unit>.mem``).
+
+The host feeds ``input`` codes (after ``host_pre``, the QuantizeLinear: codes in IR layout, put on
+the stream by :meth:`Port.to_stream`), reads ``output`` beats (back to IR layout with
+:meth:`Port.from_stream`), then runs ``host_post`` (IR nodes, e.g. DequantizeLinear and Softmax)
+with ``constants``. :func:`dataflow_to_dict` / :func:`dataflow_from_dict` are the manifest body.
 """
 
 from __future__ import annotations
@@ -159,7 +170,8 @@ class Stage:
 
     ``shape`` is the output ``(H, W, C)``, ``encoding`` its codes, ``source`` the IR nodes lowered
     into it, ``macs`` the useful multiply-accumulates per input (zero weights included, as
-    ``ir.ops.macs_of`` counts them).
+    ``ir.ops.macs_of`` counts them), ``groups`` the convolution groups (the MatVec weights are
+    block-diagonal over them).
     """
 
     name: str
@@ -170,6 +182,7 @@ class Stage:
     encoding: Encoding
     source: tuple[str, ...] = ()
     macs: int = 0
+    groups: int = 1
 
     def __post_init__(self) -> None:
         if self.kind not in STAGE_KINDS:
@@ -330,7 +343,7 @@ def dataflow_to_dict(df: Dataflow, store: Callable[[str, Any], Any] | None = Non
         units = [params_to_dict(u, store, f"{s.name}.{k}.") for k, u in enumerate(s.units)]
         stages.append({"name": s.name, "kind": s.kind, "inputs": list(s.inputs), "shape": list(s.shape),
                        "encoding": dataclasses.asdict(s.encoding), "lanes": s.lanes, "source": list(s.source),
-                       "macs": s.macs, "units": units})
+                       "macs": s.macs, "groups": s.groups, "units": units})
     edges = [{"src": e.src, "dst": e.dst, "port": e.port, "fifo": None if e.fifo is None else params_to_dict(e.fifo)}
              for e in df.edges]
     constants = {k: {"dtype": str(v.dtype), "shape": list(v.shape), "data": np.asarray(v).reshape(-1).tolist()}
@@ -345,7 +358,8 @@ def dataflow_from_dict(data: Mapping[str, Any], load: Callable[[Any], Any] | Non
     """Inverse of :func:`dataflow_to_dict`; ``load(reference)`` reads what ``store`` wrote."""
     try:
         stages = tuple(Stage(s["name"], s["kind"], tuple(params_from_dict(u, load) for u in s["units"]), tuple(s["inputs"]),
-                             tuple(s["shape"]), _encoding_from(s["encoding"]), tuple(s["source"]), int(s["macs"]))
+                             tuple(s["shape"]), _encoding_from(s["encoding"]), tuple(s["source"]), int(s["macs"]),
+                             int(s["groups"]))
                        for s in data["stages"])
         edges = tuple(Edge(e["src"], e["dst"], int(e["port"]), None if e["fifo"] is None else params_from_dict(e["fifo"]))
                       for e in data["edges"])

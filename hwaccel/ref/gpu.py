@@ -7,7 +7,7 @@ or ``"cpu"`` (how CI tests it). PyTorch is imported only when an engine is made 
 On the device: QConv (any spatial rank, groups/depthwise, dilation, stride, asymmetric pads),
 QConvTranspose, QMatMul, QMaxPool, QGlobalMaxPool, QAveragePool, QGlobalAveragePool, QAdd, QMul,
 QConcat, QLut, QRequant, QPad, QuantizeLinear, DequantizeLinear, and the data movers Reshape,
-Flatten, Transpose, Squeeze, Unsqueeze, Identity, Gather, Shape.
+Flatten, Transpose, Squeeze, Unsqueeze, Identity, Gather, Shape (:mod:`.gpu_io`).
 
 On the host, through the golden / float NumPy kernels (values copied to the host and back):
 QLSTM, QGRU and QRNN; Resize and Upsample; every float op left in the graph (e.g. Softmax);
@@ -83,24 +83,26 @@ class GpuEngine:
             raise UnsupportedOpError(unsupported, where=graph.name)
         self.graph = graph
         self.device = resolve_device(device)
-        from . import gpu_ops
+        from . import gpu_io, gpu_ops
 
-        self._ops = gpu_ops
+        self._fixed, self._other, self._dev = gpu_ops.FIXED_TORCH, gpu_io.OTHER_TORCH, gpu_ops.Dev
         self._ctx = gpu_ops.Context(self.device, graph.initializers.values())
         self._last_use = {name: i for i, node in enumerate(graph.nodes) for name in node.inputs if name}
 
-    def run(self, feeds: dict[str, np.ndarray], outputs: list[str] | None = None, keep_all: bool = False) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray], outputs: list[str] | None = None,
+            keep_all: bool = False) -> dict[str, np.ndarray]:
         """Execute on float ``feeds``; returns the requested values (default: graph outputs) on the host.
 
         With ``keep_all`` every value is returned, as :func:`~hwaccel.golden.fixed.run_golden` does.
         """
         graph, ctx = self.graph, self._ctx
-        env: dict[str, Value] = dict(graph.initializers)
+        env: dict[str, Value] = {}
+        env.update(graph.initializers)
         for t in graph.inputs:
             if t.name not in feeds:
                 raise ModelError(f"missing input {t.name!r}")
-            value = np.asarray(feeds[t.name])
-            env[t.name] = ctx.wrap(ctx.upload(value), value.dtype)
+            feed = np.asarray(feeds[t.name])
+            env[t.name] = ctx.wrap(ctx.upload(feed), feed.dtype)
         wanted = outputs or [t.name for t in graph.outputs]
         for i, node in enumerate(graph.nodes):
             xs = [env[name] if name else None for name in node.inputs]
@@ -115,16 +117,16 @@ class GpuEngine:
         return {name: ctx.host(env[name]) for name in names}  # type: ignore[misc]
 
     def _execute(self, node: Node, xs: list[Value]) -> list[Value]:
-        ops, ctx = self._ops, self._ctx
+        ctx = self._ctx
         if node.domain == FIXED_DOMAIN:
             quant = self.graph.values[node.outputs[0]].quant if node.outputs[0] in self.graph.values else None
-            if node.op in ops.FIXED_TORCH:
+            if node.op in self._fixed:
                 dtype = np.dtype(np.int32) if quant is None else code_dtype(quant.bits, quant.signed)
-                return [ctx.wrap(ops.FIXED_TORCH[node.op](ctx, node, xs), dtype)]
+                return [ctx.wrap(self._fixed[node.op](ctx, node, xs), dtype)]
             return [as_codes(FIXED_KERNELS[node.op](node, [ctx.host(x) for x in xs], self.graph), quant)]
-        on_device = any(isinstance(x, ops.Dev) for x in xs[:1])
-        if node.op in ops.OTHER_TORCH and (node.op in BOUNDARY_KERNELS or on_device):
-            return [ops.OTHER_TORCH[node.op](ctx, node, xs)]
+        on_device = bool(xs) and isinstance(xs[0], self._dev)
+        if node.op in self._other and (node.op in BOUNDARY_KERNELS or on_device):
+            return [self._other[node.op](ctx, node, xs)]
         host = [ctx.host(x) for x in xs]
         results = FLOAT_KERNELS[node.op](node, host)
         if node.op in CODE_MOVERS and host[0] is not None and host[0].dtype.kind in "iu":  # as run_golden

@@ -16,21 +16,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import fixedpoint
 from ..errors import QuantizationError
 from ..fixedpoint import Requant
 from ..golden.fixed import FIXED_KERNELS
 from ..golden.fixed_ops.common import spatial_pads
 from ..golden.fixed_ops.pool import pool_output_extent, window_count_map
-from ..golden.execute import FLOAT_KERNELS
 from ..ir.graph import Node
 from .cpu import exact_float_dtype
 
-__all__ = ["Dev", "Context", "FIXED_TORCH", "OTHER_TORCH"]
+__all__ = ["Dev", "Value", "Context", "torch_dtype", "requant", "FIXED_TORCH"]
 
 F64, I64 = torch.float64, torch.int64
 # NumPy code containers torch cannot compute in, stored in a wider signed type on the device
-_STORAGE = {np.dtype(np.uint16): np.dtype(np.int32), np.dtype(np.uint32): np.dtype(np.int64), np.dtype(np.uint64): np.dtype(np.int64)}
+_STORAGE: dict[np.dtype, np.dtype] = {np.dtype(np.uint16): np.dtype(np.int32), np.dtype(np.uint32): np.dtype(np.int64),
+                                      np.dtype(np.uint64): np.dtype(np.int64)}
 
 
 @dataclass(frozen=True)
@@ -87,6 +86,7 @@ def torch_dtype(dtype: np.dtype) -> torch.dtype:
 
 
 def _shape(value: Value) -> tuple[int, ...]:
+    assert value is not None, "a required input is missing"
     return tuple(value.tensor.shape) if isinstance(value, Dev) else np.shape(value)
 
 
@@ -98,30 +98,42 @@ def _max_bits(x: torch.Tensor) -> int:
 
 
 def round_shift(ctx: Context, x: torch.Tensor, rq: Requant, shape: tuple[int, ...]) -> torch.Tensor:
-    """:func:`hwaccel.fixedpoint.round_shift` of int64 ``x`` by ``rq.shift`` (reshaped to ``shape``)."""
-    s = rq.shift.reshape(shape)
-    left = ctx.const((id(rq), "left", shape), rq, lambda: np.clip(-s, 0, 63))
+    """:func:`hwaccel.fixedpoint.round_shift` of ``x = acc * rq.multiplier`` by ``rq.shift`` (reshaped to ``shape``).
+
+    Channels whose multiplier is 0 hold 0, which every shift rounds to 0: they need no special case.
+    """
+    s, live = rq.shift.reshape(shape), rq.multiplier.reshape(shape) != 0
+
+    def const(tag: str, build: Callable[[], np.ndarray]) -> torch.Tensor:
+        return ctx.const((id(rq), tag, shape), rq, build)
+
+    left = const("left", lambda: np.clip(-s, 0, 63))
     if np.any(s < 0):
-        bad = ((x << left) >> left != x) & ctx.const((id(rq), "neg", shape), rq, lambda: s < 0)
+        bad = ((x << left) >> left != x) & const("neg", lambda: s < 0)
         if np.any(s < -63):
-            bad = bad | ((x != 0) & ctx.const((id(rq), "gone", shape), rq, lambda: s < -63))
+            bad = bad | ((x != 0) & const("gone", lambda: s < -63))
         if bool(bad.any()):
             raise QuantizationError(f"x * 2**{int(-s.min())} must fit in int64, not overflow it")
-    right = ctx.const((id(rq), "right", shape), rq, lambda: np.clip(s, 1, 63))
-    half = ctx.const((id(rq), "half", shape), rq, lambda: np.int64(1) << (np.clip(s, 1, 63) - 1))
-    q = x >> right
-    rem = x - (q << right)
-    up = rem >= half if rq.rounding == "half_up" else (rem > half) | ((rem == half) & ((q & 1) == 1))
-    out = q + up
-    if np.any(s <= 0):
-        out = torch.where(ctx.const((id(rq), "left?", shape), rq, lambda: s <= 0), x << left, out)
-    if np.any(s >= 64):
-        out = torch.where(ctx.const((id(rq), "zero?", shape), rq, lambda: s >= 64), 0, out)
+    right = np.clip(s, 1, 63)
+    q = x >> const("right", lambda: right)
+    rem = x & const("mask", lambda: np.iinfo(np.int64).max >> (63 - right))  # x - q * 2**right, in [0, 2**right)
+    half = const("half", lambda: np.int64(1) << (right - 1))
+    # half_even rounds up when rem > half, or rem == half and q is odd: rem > half - (q & 1)
+    up = rem >= half if rq.rounding == "half_up" else rem > half - (q & 1)
+    out = q.add_(up)
+    if np.any((s <= 0) & live):
+        out = torch.where(const("left?", lambda: s <= 0), x << left, out)
+    if np.any((s >= 64) & live):
+        out = torch.where(const("zero?", lambda: s >= 64), 0, out)
     return out
 
 
-def requant(ctx: Context, acc: torch.Tensor, rq: Requant | None, channel_axis: int) -> torch.Tensor:
-    """:meth:`hwaccel.fixedpoint.Requant.apply` on an int64 tensor (the same checks and errors)."""
+def requant(ctx: Context, acc: torch.Tensor, rq: Requant | None, channel_axis: int, acc_bits: int | None = None) -> torch.Tensor:
+    """:meth:`hwaccel.fixedpoint.Requant.apply` on an int64 tensor (the same checks and errors).
+
+    ``acc_bits``: a proven bound on the accumulator width (the node's); when it shows that ``acc *
+    multiplier`` fits int64 the check on the values, and its device synchronisation, is skipped.
+    """
     if rq is None:
         return acc
     shape = [1] * acc.ndim
@@ -129,12 +141,12 @@ def requant(ctx: Context, acc: torch.Tensor, rq: Requant | None, channel_axis: i
         if acc.ndim == 0 or acc.shape[channel_axis] != rq.channels:
             raise QuantizationError(f"acc axis {channel_axis} must have {rq.channels} channels, not shape {tuple(acc.shape)}")
         shape[channel_axis] = rq.channels
-    bits = _max_bits(acc)
-    if bits + rq.mult_bits > 63:
-        raise QuantizationError(f"acc_bits + mult_bits must be <= 63, not {bits} + {rq.mult_bits}")
+    if acc_bits is None or acc_bits + rq.mult_bits > 63:
+        bits = _max_bits(acc)
+        if bits + rq.mult_bits > 63:
+            raise QuantizationError(f"acc_bits + mult_bits must be <= 63, not {bits} + {rq.mult_bits}")
     m = ctx.const((id(rq), "m", tuple(shape)), rq, lambda: rq.multiplier.reshape(shape))
-    y = rq.zero_point + round_shift(ctx, acc * m, rq, tuple(shape))
-    return y.clamp(rq.lo, rq.hi)
+    return round_shift(ctx, acc * m, rq, tuple(shape)).add_(rq.zero_point).clamp_(rq.lo, rq.hi)
 
 
 # -- windows, convolutions, products --------------------------------------------------------------
@@ -195,7 +207,7 @@ def conv(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     x = ctx.dev(xs[0]).to(F64) - zx
     acc = _correlate(x, wf, int(node.attr("group", 1)), strides, dilations, spatial_pads(node.attr("pads"), spatial))
     acc = acc.to(I64) + _bias(ctx, xs, (1, m) + (1,) * spatial)
-    return requant(ctx, acc, node.attr("requant"), 1)
+    return requant(ctx, acc, node.attr("requant"), 1, int(node.attr("acc_bits")))
 
 
 def _offset_weights(w: np.ndarray | None, zw: np.ndarray) -> np.ndarray:
@@ -230,7 +242,7 @@ def conv_transpose(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     acc = _correlate(inserted, wf, group, (1,) * spatial, dilations, pads)
     acc = acc[(slice(None), slice(None)) + tuple(slice(b, b + o) for b, o in zip(begin, out))]
     acc = acc.to(I64) + _bias(ctx, xs, (1, m) + (1,) * spatial)
-    return requant(ctx, acc, node.attr("requant"), 1)
+    return requant(ctx, acc, node.attr("requant"), 1, int(node.attr("acc_bits")))
 
 
 def matmul(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
@@ -240,7 +252,7 @@ def matmul(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     zx, zw = _zero_points(node, m)
     wf = ctx.const((id(node), "w"), xs[1], lambda: _offset_weights(ctx.host(xs[1]), zw))
     acc = torch.matmul(ctx.dev(xs[0]).to(F64) - zx, wf).to(I64) + _bias(ctx, xs, (m,))
-    return requant(ctx, acc, node.attr("requant"), acc.ndim - 1)
+    return requant(ctx, acc, node.attr("requant"), acc.ndim - 1, int(node.attr("acc_bits")))
 
 
 # -- pooling ---------------------------------------------------------------------------------------
@@ -275,14 +287,14 @@ def average_pool(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     out = torch.empty_like(sums)
     for count in np.unique(counts_host).tolist():
         mask = counts == count
-        out[mask] = requant(ctx, sums[mask], node.attr("requants")[count], 0)
+        out[mask] = requant(ctx, sums[mask], node.attr("requants")[count], 0, node.attr("acc_bits"))
     return out
 
 
 def global_average_pool(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
     x = ctx.dev(xs[0]).to(I64) - int(node.attr("x_zero_point", 0))
     sums = x.sum(dim=tuple(range(2, x.ndim)), keepdim=True)
-    return requant(ctx, sums, node.attr("requants")[int(np.prod(x.shape[2:]))], 1)
+    return requant(ctx, sums, node.attr("requants")[int(np.prod(x.shape[2:]))], 1, node.attr("acc_bits"))
 
 
 def global_max_pool(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
@@ -309,7 +321,8 @@ def mul(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
 
 
 def requant_op(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
-    return requant(ctx, _offset(ctx, xs[0], node.attr("x_zero_point", 0)), node.attr("requant"), int(node.attr("channel_axis", 1)))
+    x = _offset(ctx, xs[0], node.attr("x_zero_point", 0))
+    return requant(ctx, x, node.attr("requant"), int(node.attr("channel_axis", 1)))
 
 
 def concat(ctx: Context, node: Node, xs: list[Value]) -> torch.Tensor:
@@ -337,91 +350,4 @@ FIXED_TORCH: dict[str, Callable[[Context, Node, list[Value]], torch.Tensor]] = {
     "QMaxPool": max_pool, "QGlobalMaxPool": global_max_pool,
     "QAveragePool": average_pool, "QGlobalAveragePool": global_average_pool,
     "QAdd": add, "QMul": mul, "QConcat": concat, "QLut": lut, "QRequant": requant_op, "QPad": pad,
-}
-
-
-# -- host boundary and data movement ---------------------------------------------------------------
-
-
-def _axis_params(node: Node, xs: list[Value], ndim: int, zero_default: np.dtype) -> tuple[np.ndarray, np.ndarray, int | None]:
-    scale = np.asarray(xs[1])
-    zero = np.asarray(xs[2]) if len(xs) > 2 and xs[2] is not None else np.zeros((), zero_default)
-    axis = int(node.attr("axis", 1)) if scale.ndim == 1 and scale.size > 1 else None
-    return scale, zero, None if axis is None else axis % ndim
-
-
-def _along(values: np.ndarray, ndim: int, axis: int | None) -> np.ndarray:
-    shape = [1] * ndim
-    if axis is not None:
-        shape[axis] = values.size
-    return values.reshape(shape if axis is not None else ())
-
-
-def quantize_linear(ctx: Context, node: Node, xs: list[Value]) -> Dev:
-    """ONNX QuantizeLinear exactly as :func:`hwaccel.fixedpoint.quantize` (same float type, rint)."""
-    x = ctx.dev(xs[0])
-    scale, zero, axis = _axis_params(node, xs, x.ndim, np.dtype(np.uint8))
-    info = np.iinfo(zero.dtype)
-    probe = [1] * x.ndim
-    if axis is not None:
-        probe[axis] = x.shape[axis]
-    x_dtype = xs[0].dtype if isinstance(xs[0], Dev) else np.asarray(xs[0]).dtype
-    x_dtype = x_dtype if x_dtype.kind == "f" else np.dtype(np.float64)
-    # the parameter checks and errors of the contract, on a probe of the broadcast shape
-    fixedpoint.quantize(np.zeros(probe, x_dtype), scale, zero.astype(np.int64), int(info.min), int(info.max), axis=axis)
-    ftype = np.result_type(x_dtype, scale.dtype)
-    q = x.to(torch_dtype(ftype)) / ctx.const((id(node), "s"), scale, lambda: _along(scale, x.ndim, axis).astype(ftype))
-    if bool(torch.isnan(q).any()):
-        raise QuantizationError("x_real must not contain NaN, not NaN")
-    z = ctx.const((id(node), "z"), zero, lambda: _along(zero.astype(np.int64), x.ndim, axis))
-    r = torch.clamp(torch.round(q), int(info.min) - z - 1, int(info.max) - z + 1).to(I64)
-    return ctx.wrap(torch.clamp(r + z, int(info.min), int(info.max)), zero.dtype)
-
-
-def dequantize_linear(ctx: Context, node: Node, xs: list[Value]) -> Dev:
-    """ONNX DequantizeLinear as :func:`hwaccel.fixedpoint.dequantize`: float64 product, one rounding."""
-    x = ctx.dev(xs[0])
-    x_dtype = xs[0].dtype if isinstance(xs[0], Dev) else np.asarray(xs[0]).dtype
-    scale, zero, axis = _axis_params(node, xs, x.ndim, x_dtype)
-    probe = [1] * x.ndim
-    if axis is not None:
-        probe[axis] = x.shape[axis]
-    fixedpoint.dequantize(np.zeros(probe, np.int64), scale, zero.astype(np.int64), axis=axis)
-    s = ctx.const((id(node), "s"), scale, lambda: _along(scale.astype(np.float64), x.ndim, axis))
-    z = ctx.const((id(node), "z"), zero, lambda: _along(zero.astype(np.int64), x.ndim, axis))
-    return ctx.wrap((x.to(I64) - z).to(F64) * s, scale.dtype)
-
-
-def reshaping(ctx: Context, node: Node, xs: list[Value]) -> Dev | np.ndarray:
-    """Reshape, Flatten, Squeeze, Unsqueeze, Identity, Shape: the float kernel on a shape-only proxy
-    decides the output shape (same semantics and errors); the tensor is only viewed."""
-    x = xs[0]
-    assert isinstance(x, Dev)
-    proxy = np.empty(tuple(x.tensor.shape), np.bool_)
-    result = FLOAT_KERNELS[node.op](node, [proxy] + [ctx.host(v) for v in xs[1:]])[0]
-    return result if node.op == "Shape" else Dev(x.tensor.reshape(result.shape), x.dtype)
-
-
-def transpose(ctx: Context, node: Node, xs: list[Value]) -> Dev:
-    x = xs[0]
-    assert isinstance(x, Dev)
-    perm = node.attr("perm", None)
-    return Dev(x.tensor.permute(*(reversed(range(x.tensor.ndim)) if perm is None else [int(p) for p in perm])), x.dtype)
-
-
-def gather(ctx: Context, node: Node, xs: list[Value]) -> Dev:
-    x, indices = xs[0], np.asarray(ctx.host(xs[1])).astype(np.int64)
-    assert isinstance(x, Dev)
-    axis = int(node.attr("axis", 0)) % x.tensor.ndim
-    size = x.tensor.shape[axis]
-    if np.any(indices < -size) or np.any(indices >= size):
-        FLOAT_KERNELS["Gather"](node, [np.empty(tuple(x.tensor.shape), np.bool_), indices])  # raises its ModelError
-    flat = x.tensor.index_select(axis, ctx.upload(indices.reshape(-1) % size))
-    shape = tuple(x.tensor.shape[:axis]) + indices.shape + tuple(x.tensor.shape[axis + 1:])
-    return Dev(flat.reshape(shape), x.dtype)
-
-
-OTHER_TORCH: dict[str, Callable[[Context, Node, list[Value]], Dev | np.ndarray]] = {
-    "QuantizeLinear": quantize_linear, "DequantizeLinear": dequantize_linear, "Transpose": transpose, "Gather": gather,
-    **{op: reshaping for op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Shape")},
 }

@@ -1,0 +1,329 @@
+"""Fixed-point IR nodes -> stage specs: what each stage computes, before folding picks its lanes.
+
+One row per op in :data:`LOWER` (house rule: op knowledge in one table). A handler reads the node
+and the streams of its inputs and returns a :class:`StageSpec` (or updates the stream state for
+data movement and padding). ``StageSpec.build(in_lanes, out_lanes)`` makes the unit params.
+
+Layout: conv and pool inputs must stream channels last (HWC); a MatMul reads its ``K`` features
+in stream order, so its weight rows are permuted by :func:`~.stream_layout.stream_order`. A
+grouped (depthwise) conv becomes one block-diagonal MatVec: zero tiles cost no cycle and zero
+lanes no multiplier. A ``QPad`` folds into the next window's padding; a ``QLut`` folds into the
+requant of the stage before it when it is that value's only consumer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import CompileError
+from ..fixedpoint import Requant
+from ..golden.fixed_ops.pool import pool_output_extent, window_counts
+from ..hw.params import (EltwiseAddParams, EltwiseConcatParams, MatVecParams, PoolParams, RequantParams,
+                         WindowParams)
+from ..ir.dataflow import Encoding
+from ..ir.graph import Graph, Node, QuantParams
+from ..ir.ops import macs_of
+from .stream_layout import Layout, channels_last, same_order, stream_order, stream_shape
+
+__all__ = ["Stream", "StageSpec", "LOWER", "encoding_of", "quant_of"]
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A value on a stream: its producer stage, shape without batch, layout, codes, pending pads."""
+
+    stage: str
+    logical: tuple[int, ...]
+    layout: Layout
+    quant: QuantParams
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)  # a folded QPad: (top, left, bottom, right)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return stream_shape(self.layout)
+
+
+@dataclass
+class StageSpec:
+    """A stage before folding. ``build(spec, in_lanes, out_lanes)`` returns its units."""
+
+    kind: str
+    node: Node
+    inputs: tuple[Stream, ...]
+    shape: tuple[int, int, int]
+    quant: QuantParams
+    build_fn: Callable[["StageSpec", int, int], tuple]
+    data: dict[str, Any] = field(default_factory=dict)
+    lut: tuple[tuple[int, ...], int, QuantParams] | None = None  # folded table, its first index, output codes
+    sources: list[str] = field(default_factory=list)
+    macs: int = 0
+    name: str = ""
+
+    @property
+    def passthrough(self) -> bool:
+        """Input and output lanes are one choice (everything but a MatVec)."""
+        return self.kind not in ("conv", "dense")
+
+    @property
+    def out_quant(self) -> QuantParams:
+        return self.quant if self.lut is None else self.lut[2]
+
+    def build(self, in_lanes: int, out_lanes: int) -> tuple:
+        return self.build_fn(self, in_lanes, out_lanes)
+
+    def requant(self, rq: Any, acc_bits: int, channels: int, lanes: int) -> RequantParams:
+        """The stage's requant unit with the folded table, if any."""
+        out = self.out_quant
+        table, qmin = (None, 0) if self.lut is None else self.lut[:2]
+        return RequantParams.from_requant(rq, acc_bits, out.bits, out.signed, channels, table, qmin, lanes)
+
+
+def quant_of(graph: Graph, value: str) -> QuantParams:
+    """The encoding of codes ``value`` (every value in the hardware partition has one)."""
+    info = graph.values.get(value)
+    if info is None or info.quant is None:
+        raise CompileError(f"value {value!r} must carry quantization parameters, not {info!r}")
+    return info.quant
+
+
+def encoding_of(quant: QuantParams, where: str) -> Encoding:
+    if quant.per_channel or np.size(quant.zero_point) != 1:
+        raise CompileError(f"{where}: activations must be quantized per tensor, not per channel")
+    return Encoding(int(quant.bits), bool(quant.signed), int(np.asarray(quant.zero_point).reshape(-1)[0]),
+                    float(np.asarray(quant.scale).reshape(-1)[0]))
+
+
+def _codes(quant: QuantParams) -> dict:
+    return {"bits": int(quant.bits), "signed": bool(quant.signed)}
+
+
+def _spatial(x: Stream, node: Node) -> tuple[int, int, int]:
+    """``(C, H, W)`` of a conv/pool input streaming channels last (1-D: ``H = 1``)."""
+    if len(x.logical) not in (2, 3):
+        raise CompileError(f"{node.name}: {node.op} input must be (C, W) or (C, H, W), not {x.logical}")
+    if not same_order(x.layout, channels_last(x.logical)):
+        raise CompileError(f"{node.name}: {node.op} input must stream channels last, not in layout {x.layout}")
+    c, *hw = x.logical
+    return (c, 1, hw[0]) if len(hw) == 1 else (c, hw[0], hw[1])
+
+
+def _window_geometry(node: Node, x: Stream, kernel: tuple[int, int], extra_end: tuple[int, int] = (0, 0)) -> dict:
+    """WindowParams geometry of ``node`` (ONNX attrs, 1-D as height 1) plus a folded QPad."""
+    rank = len(x.logical) - 1
+    pick = (lambda v: (1, v[0])) if rank == 1 else (lambda v: (v[0], v[1]))
+    strides, dilations = pick(node.attr("strides") or [1] * rank), pick(node.attr("dilations") or [1] * rank)
+    pads = list(node.attr("pads") or [0] * 2 * rank)
+    if node.attr("auto_pad", "NOTSET") not in ("NOTSET", b"NOTSET"):
+        raise CompileError(f"{node.name}: auto_pad must be resolved to explicit pads, not {node.attr('auto_pad')!r}")
+    top, left, bottom, right = (0, pads[0], 0, pads[1]) if rank == 1 else tuple(pads)
+    top, left, bottom, right = top + x.pads[0], left + x.pads[1], bottom + x.pads[2] + extra_end[0], right + x.pads[3] + extra_end[1]
+    c, h, w = _spatial(x, node)
+    return dict(channels=c, height=h, width=w, kernel_h=kernel[0], kernel_w=kernel[1], stride_h=strides[0],
+                stride_w=strides[1], dilation_h=dilations[0], dilation_w=dilations[1], pad_top=top, pad_left=left,
+                pad_bottom=bottom, pad_right=right)
+
+
+def _out_stream_shape(spec_out: tuple[int, ...]) -> tuple[int, int, int]:
+    return stream_shape(channels_last(spec_out))
+
+
+# -- conv / dense ------------------------------------------------------------------------------
+
+def _matvec(spec: StageSpec, simd: int, pe: int) -> MatVecParams:
+    d = spec.data
+    return MatVecParams(d["in_features"], d["out_features"], d["weights"], d["bias"], pe=pe, simd=simd,
+                        bits_x=d["bits_x"], signed_x=d["signed_x"], x_zero_point=d["x_zero_point"], bits_w=d["bits_w"])
+
+
+def _build_conv(spec: StageSpec, simd: int, pe: int) -> tuple:
+    mv = _matvec(spec, simd, pe)
+    units: list = [] if spec.data["window"] is None else [WindowParams(**spec.data["window"], simd=simd)]
+    return tuple(units + [mv, spec.requant(spec.node.attr("requant"), mv.acc_bits, mv.out_features, pe)])
+
+
+def _weights_common(graph: Graph, node: Node, x: Stream, what: str) -> dict:
+    if node.attr("requant") is None:
+        raise CompileError(f"{node.name}: {node.op} without a requant (raw int32 accumulators) has no hardware stage")
+    zw = np.asarray(node.attr("w_zero_point", 0)).reshape(-1)
+    if np.any(zw != 0):
+        raise CompileError(f"{node.name}: {what} weights must be symmetric (zero point 0), not zero points {zw[zw != 0][:4].tolist()}")
+    bias = graph.initializers.get(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
+    w_bits = int(node.attr("w_bits", 8))
+    return dict(bias=None if bias is None else np.asarray(bias, np.int64).reshape(-1), bits_x=int(x.quant.bits),
+                signed_x=bool(x.quant.signed), x_zero_point=int(node.attr("x_zero_point", 0)), bits_w=w_bits)
+
+
+def _conv(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
+    x = xs[0]
+    w = np.asarray(graph.initializers[node.inputs[1]], np.int64)
+    if w.ndim == 3:
+        w = w[:, :, None, :]
+    m, cg, kh, kw = w.shape
+    group = int(node.attr("group", 1))
+    geo = _window_geometry(node, x, (kh, kw))
+    c = geo["channels"]
+    full = np.zeros((m, kh, kw, c), np.int64)  # (out, ky, kx, c): block-diagonal over groups
+    for o in range(m):
+        g = o // (m // group)
+        full[o, :, :, g * cg:(g + 1) * cg] = w[o].transpose(1, 2, 0)
+    trivial = (kh, kw) == (1, 1) and all(geo[k] == 1 for k in ("stride_h", "stride_w")) and not any(
+        geo[k] for k in ("pad_top", "pad_left", "pad_bottom", "pad_right"))
+    probe = WindowParams(**geo, pad_value=int(node.attr("x_zero_point", 0)), **_codes(x.quant))
+    out = (m, probe.out_height, probe.out_width) if len(x.logical) == 3 else (m, probe.out_width)
+    data = dict(window=None if trivial else dict(geo, pad_value=probe.pad_value, **_codes(x.quant)), groups=group,
+                in_features=kh * kw * c, out_features=m, weights=full.reshape(m, -1), **_weights_common(graph, node, x, "conv"))
+    return StageSpec("conv", node, (x,), _out_stream_shape(out), quant_of(graph, node.outputs[0]), _build_conv, data,
+                     macs=macs_of(node, graph))
+
+
+def _matmul(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
+    x = xs[0]
+    w = np.asarray(graph.initializers[node.inputs[1]], np.int64)  # (K, M)
+    if w.ndim != 2:
+        raise CompileError(f"{node.name}: MatMul weights must be a (K, M) matrix, not shape {w.shape}")
+    k, m = w.shape
+    if len(x.logical) == 1:  # one vector in any stream order: permute the weight rows
+        weights = w.T[:, stream_order(x.layout)]
+        pixels = 1
+    elif same_order(x.layout, ((math.prod(x.logical[:-1]), k), (0, 1))):  # one vector a pixel
+        weights, pixels = w.T, math.prod(x.logical[:-1])
+    else:
+        raise CompileError(f"{node.name}: MatMul input {x.logical} must stream its {k} features innermost, not layout {x.layout}")
+    data = dict(window=None, in_features=k, out_features=m, weights=weights, **_weights_common(graph, node, x, "MatMul"))
+    return StageSpec("dense", node, (x,), (1, pixels, m), quant_of(graph, node.outputs[0]), _build_conv, data,
+                     macs=macs_of(node, graph))
+
+
+# -- pools ------------------------------------------------------------------------------------
+
+def _build_pool(spec: StageSpec, lanes: int, _: int) -> tuple:
+    d = spec.data
+    pool = PoolParams("max", d["window_size"], d["bits"], d["signed"], d["channels"], d["x_zero_point"], lanes=lanes)
+    if d["kind"] == "avg":
+        rq = spec.requant(d["requant"], pool.sum_bits, d["channels"], lanes)
+        pool = replace(pool, kind="avg", requant=rq)
+    window = [] if d["window"] is None else [WindowParams(**d["window"], simd=lanes)]
+    return tuple(window + [pool])
+
+
+def _pool(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
+    x = xs[0]
+    kernel = tuple(node.attr("kernel_shape"))
+    kernel = (1, kernel[0]) if len(kernel) == 1 else kernel
+    c, h, w = _spatial(x, node)
+    avg = node.op == "QAveragePool"
+    probe = _window_geometry(node, x, kernel)
+    ceil_mode = bool(node.attr("ceil_mode", 0))
+    ends = []
+    for size, k, s, d, b, e in ((h, kernel[0], probe["stride_h"], probe["dilation_h"], probe["pad_top"], probe["pad_bottom"]),
+                                (w, kernel[1], probe["stride_w"], probe["dilation_w"], probe["pad_left"], probe["pad_right"])):
+        count = pool_output_extent(size, k, s, d, b, e, ceil_mode)
+        ends.append(max((count - 1) * s + (k - 1) * d + 1 - (size + b + e), 0))
+    geo = _window_geometry(node, x, kernel, (ends[0], ends[1]))
+    zx = int(node.attr("x_zero_point", 0)) if avg else 0
+    requant = None
+    if avg:  # the golden pools the (QPad-)padded input: count its windows the same way
+        padded = (h + x.pads[0] + x.pads[2], w + x.pads[1] + x.pads[3])
+        counts = window_counts(padded if len(x.logical) == 3 else padded[1:], node.attrs)
+        if len(counts) != 1:
+            raise CompileError(f"{node.name}: an average pool whose windows average different element counts {counts} "
+                               "(count_include_pad=0 with padding, or a ceil_mode overhang) has no hardware unit")
+        requant = node.attr("requants")[counts[0]]
+        pad_value = zx
+    else:
+        own = any(node.attr("pads") or []) or any(ends)
+        if any(x.pads) and own:
+            raise CompileError(f"{node.name}: a max pool with its own padding cannot also absorb a Pad")
+        pad_value = int(x.quant.zero_point[0]) if any(x.pads) else x.quant.qmin
+    window = dict(geo, pad_value=pad_value, **_codes(x.quant))
+    out_w = WindowParams(**window)
+    out: tuple[int, ...] = (c, out_w.out_height, out_w.out_width) if len(x.logical) == 3 else (c, out_w.out_width)
+    data = dict(kind="avg" if avg else "max", window=window, window_size=kernel[0] * kernel[1], channels=c,
+                x_zero_point=zx, requant=requant, **_codes(x.quant))
+    return StageSpec("avgpool" if avg else "maxpool", node, (x,), _out_stream_shape(out),
+                     quant_of(graph, node.outputs[0]), _build_pool, data)
+
+
+def _global_pool(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
+    x = xs[0]
+    c, h, w = _spatial(x, node)
+    avg = node.op == "QGlobalAveragePool"
+    data = dict(kind="avg" if avg else "max", window=None, window_size=h * w, channels=c,
+                x_zero_point=int(node.attr("x_zero_point", 0)) if avg else 0,
+                requant=node.attr("requants")[h * w] if avg else None, **_codes(x.quant))
+    return StageSpec("gpool", node, (x,), (1, 1, c), quant_of(graph, node.outputs[0]), _build_pool, data)
+
+
+def _pointwise(kind: str) -> Callable[[Graph, Node, list[Stream]], StageSpec]:
+    """QLut / QRequant as a one-element average pool: ``requant(x - x_zero_point)`` (+ table)."""
+    def lower(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
+        x = xs[0]
+        c = x.shape[2]
+        if kind == "lut":
+            q = x.quant
+            rq = Requant(np.array([1]), np.array([0]), 0, q.qmin, q.qmax)
+            data = dict(kind="avg", window=None, window_size=1, channels=c, x_zero_point=0, requant=rq, **_codes(q))
+            spec = StageSpec(kind, node, (x,), x.shape, q, _build_pool, data)
+            spec.lut = (tuple(int(v) for v in node.attr("table")), int(node.attr("in_qmin")), quant_of(graph, node.outputs[0]))
+            return spec
+        data = dict(kind="avg", window=None, window_size=1, channels=c, x_zero_point=int(node.attr("x_zero_point", 0)),
+                    requant=node.attr("requant"), **_codes(x.quant))
+        return StageSpec(kind, node, (x,), x.shape, quant_of(graph, node.outputs[0]), _build_pool, data)
+    return lower
+
+
+# -- joins ------------------------------------------------------------------------------------
+
+def _build_add(spec: StageSpec, lanes: int, _: int) -> tuple:
+    d = spec.data
+    a, b = spec.inputs
+    sides = dict(a_bits=a.quant.bits, a_signed=a.quant.signed, a_zero_point=d["za"], a_multiplier=d["ma"],
+                 b_bits=b.quant.bits, b_signed=b.quant.signed, b_zero_point=d["zb"], b_multiplier=d["mb"], lanes=lanes)
+    probe = EltwiseAddParams(**sides, requant=RequantParams(48, 8, True, (1,), (0,), 0, -128, 127, channels=lanes, lanes=lanes))
+    return (EltwiseAddParams(**sides, requant=spec.requant(d["requant"], probe.sum_bits, lanes, lanes)),)
+
+
+def _add(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
+    a, b = xs
+    if a.logical != b.logical or not same_order(a.layout, b.layout) or any(a.pads) or any(b.pads):
+        raise CompileError(f"{node.name}: Add inputs must have one shape and stream order (no broadcasting), not {a.logical} and {b.logical}")
+    ma, mb = (int(v) for v in node.attr("multipliers"))
+    data = dict(za=int(node.attr("a_zero_point", 0)), zb=int(node.attr("b_zero_point", 0)), ma=ma, mb=mb,
+                requant=node.attr("requant"))
+    return StageSpec("add", node, (a, b), a.shape, quant_of(graph, node.outputs[0]), _build_add, data)
+
+
+def _build_concat(spec: StageSpec, lanes: int, _: int) -> tuple:
+    a, b = spec.inputs
+    out = spec.out_quant
+    rqs = [None if rq is None else RequantParams.from_requant(rq, x.quant.bits + 1, out.bits, out.signed, x.shape[2], lanes=lanes)
+           for rq, x in zip(spec.data["requants"], (a, b))]
+    return (EltwiseConcatParams(a.shape[2], b.shape[2], a.quant.bits, a.quant.signed, b.quant.bits, b.quant.signed, out.bits,
+                                out.signed, spec.data["zps"][0], spec.data["zps"][1], rqs[0], rqs[1], lanes),)
+
+
+def _concat(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
+    if len(xs) != 2:
+        raise CompileError(f"{node.name}: Concat must join two inputs, not {len(xs)}")
+    a, b = xs
+    rank = len(a.logical) + 1
+    if int(node.attr("axis")) % rank != 1 or a.shape[:2] != b.shape[:2]:
+        raise CompileError(f"{node.name}: Concat must join channels (axis 1) of equal spatial shapes, not axis {node.attr('axis')}")
+    for x in xs:
+        if len(x.logical) > 1:
+            _spatial(x, node)
+    h, w, _ = a.shape
+    zps = tuple(int(z) for z in node.attr("x_zero_points"))
+    return StageSpec("concat", node, (a, b), (h, w, a.shape[2] + b.shape[2]), quant_of(graph, node.outputs[0]),
+                     _build_concat, dict(requants=tuple(node.attr("requants")), zps=zps))
+
+
+LOWER: dict[str, Callable[[Graph, Node, list[Stream]], StageSpec]] = {
+    "QConv": _conv, "QMatMul": _matmul, "QMaxPool": _pool, "QAveragePool": _pool,
+    "QGlobalAveragePool": _global_pool, "QGlobalMaxPool": _global_pool, "QAdd": _add, "QConcat": _concat,
+    "QLut": _pointwise("lut"), "QRequant": _pointwise("requant"),
+}

@@ -1,0 +1,105 @@
+"""Per-unit figures from the params' closed forms: cycles per image, multipliers, memory bits.
+
+``unit_image_cycles`` is the standalone initiation interval of a unit (input always valid, output
+always ready): ``total_cycles(n + 1) - total_cycles(n)`` per unit input, times the unit inputs
+per image. Multipliers are what ``--dsp`` budgets (DSP-equivalent): MatVec multipliers that
+exist (live lanes), one per requant lane, two more per Add lane (the input multipliers).
+``array_lanes`` is the PE x SIMD array a layer's structure uses, the denominator of MAC
+utilization.
+``lut_estimate`` is a rough soft-logic figure used only to honour a ``--luts`` budget.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..hw.params import (EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams, RequantParams,
+                         WindowParams)
+
+__all__ = ["unit_inputs_per_image", "unit_image_cycles", "multipliers", "mac_multipliers", "array_lanes", "memory_bits",
+           "lut_estimate"]
+
+
+def _step(params: Any) -> int:
+    """Cycles per unit input in steady state (the closed form's slope)."""
+    return params.total_cycles(2) - params.total_cycles(1)
+
+
+def unit_inputs_per_image(params: Any, shape: tuple[int, int, int]) -> int:
+    """Unit inputs (its closed form's unit of ``n_inputs``) per image; ``shape`` is the stage output."""
+    h, w, c = shape
+    if isinstance(params, WindowParams):
+        return 1
+    if isinstance(params, (EltwiseAddParams, FifoParams)):
+        return h * w * c // params.lanes
+    return h * w  # MatVec vectors, Requant pixels, Pool windows, Concat pixels
+
+
+def unit_image_cycles(params: Any, shape: tuple[int, int, int]) -> int:
+    """Standalone cycles between images of a unit in a stage with output ``shape``."""
+    if isinstance(params, WindowParams):
+        return params.image_cycles
+    return _step(params) * unit_inputs_per_image(params, shape)
+
+
+def mac_multipliers(params: Any) -> int:
+    """MAC multipliers a unit builds (MatVec live lanes; 0 otherwise)."""
+    return len(params.live_lanes) if isinstance(params, MatVecParams) else 0
+
+
+def array_lanes(params: MatVecParams, groups: int = 1, channels: int | None = None) -> int:
+    """Lanes of the PE x SIMD array that the layer's structure uses: every ``(p, s)`` that meets a
+    weight of its output's own group in some tile, whatever the weight's value (quantization zeros
+    count, the block-diagonal zeros of a grouped convolution do not). Input ``k`` is channel
+    ``k % channels`` (window taps are ``channels`` apart)."""
+    out, k = params.out_features, params.in_features
+    channels = k if channels is None else channels
+    o = np.arange(params.output_folds * params.pe)[:, None]
+    i = np.arange(params.input_folds * params.simd)[None, :]
+    mask = (o < out) & (i < k) & (o * groups // out == (i % channels) * groups // channels)
+    tiles = mask.reshape(params.output_folds, params.pe, params.input_folds, params.simd)
+    return int(tiles.any(axis=(0, 2)).sum())
+
+
+def multipliers(params: Any) -> int:
+    """DSP-equivalent multipliers of a unit."""
+    if isinstance(params, MatVecParams):
+        return len(params.live_lanes)
+    if isinstance(params, RequantParams):
+        return params.lanes
+    if isinstance(params, PoolParams):
+        return 0 if params.requant is None else params.lanes
+    if isinstance(params, EltwiseAddParams):
+        return 3 * params.lanes
+    if isinstance(params, EltwiseConcatParams):
+        return params.lanes
+    return 0
+
+
+def memory_bits(params: Any) -> int:
+    """On-chip memory bits: line buffers, weight ROMs and input buffers, tables, FIFO storage."""
+    if isinstance(params, WindowParams):
+        return params.buffer_rows * params.width * params.groups * params.simd * params.bits
+    if isinstance(params, MatVecParams):
+        rom = len(params.schedule) * len(params.live_lanes) * params.index_bits
+        inbuf = params.input_folds * params.simd * params.bits_x if params.output_folds > 1 else 0
+        return rom + inbuf
+    rq = params.requant if isinstance(params, (PoolParams, EltwiseAddParams)) else params
+    if isinstance(rq, RequantParams) and rq.lut is not None:
+        return (rq.hi - rq.lo + 1) * rq.out_bits
+    if isinstance(params, FifoParams):
+        return params.depth * params.lanes * params.bits
+    return 0
+
+
+def lut_estimate(params: Any) -> int:
+    """Rough LUT count of a unit's arithmetic (soft multipliers ~ a*b, adders ~ width)."""
+    if isinstance(params, MatVecParams):
+        return len(params.live_lanes) * ((params.bits_x + 1) * params.bits_w + params.acc_bits)
+    rq = params.requant if isinstance(params, (PoolParams, EltwiseAddParams)) else params
+    if isinstance(rq, RequantParams):
+        mult = max(max(abs(m) for m in rq.multipliers).bit_length(), 1)
+        return multipliers(params) * (rq.acc_bits * mult // 2 + rq.acc_bits)
+    return 0

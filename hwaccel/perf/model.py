@@ -1,0 +1,153 @@
+"""The cycle model of a compiled dataflow: exact latency, interval and total cycles.
+
+Exact means equal to the RTL that ``hw/top.py`` assembles from the :class:`~hwaccel.ir.dataflow.Dataflow`,
+cycle for cycle, for any number of inputs fed back to back. It rests on these assumptions, which
+the top level must meet (they are how :mod:`hwaccel.ir.dataflow` defines the netlist):
+
+* Every unit is the ``hw/<unit>.py`` built from its params; the control models of
+  :mod:`.units` mirror their valid/ready logic register for register (``SyncFIFOBuffered`` for
+  FIFOs: a beat written to an empty FIFO is readable 2 cycles later, depth <= 2 passes a beat
+  every other cycle).
+* A stage's units are connected directly (``wiring.connect``): no register, no FIFO between them.
+* An edge with ``fifo=None`` is a direct connection; otherwise one ``StreamFifo(edge.fifo)``.
+* A fork (several edges from one source) is combinational and lockstep: ``src.ready = AND_k
+  ready_k``, ``valid_k = src.valid & AND_{j != k} ready_j``; every fork branch starts with a FIFO.
+* Nothing else sits on a stream: the top-level ports ``i``/``o`` are the input edge's and output
+  edge's ends; no extra register or skid buffer.
+* Cycle 0 is the first cycle after reset in which the testbench offers input; the input offers
+  beats back to back (``valid`` high while beats are left) and the output is always ready;
+  ``total_cycles`` is the index of the cycle in which the last output beat transfers, plus one
+  (the conventions of :mod:`hwaccel.hw.params` and ``sim/harness.py``).
+
+How: a cycle-by-cycle simulation of the control only (:mod:`.network`), run until the state at
+the acceptance of an image's first input beat repeats (period ``P`` cycles every ``k`` images
+from image ``n0`` on). Then ``total(N + k) = total(N) + P`` for ``N > n0``, so any batch costs at
+most ``n0 + k`` simulated images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ..errors import SimulationError
+from ..ir.dataflow import Dataflow
+from ..hw.params import MatVecParams, WindowParams
+from .costs import array_lanes, mac_multipliers, memory_bits, multipliers, unit_image_cycles
+from .network import simulate
+
+__all__ = ["LayerReport", "CycleReport", "cycle_model", "total_cycles", "format_report"]
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """One stage: folding, standalone interval, latency, MACs, multipliers, memory, utilization."""
+
+    name: str
+    kind: str
+    source: list[str]
+    lanes_in: int
+    lanes_out: int
+    interval_cycles: int  # standalone initiation interval (slowest unit's closed form)
+    latency_cycles: int  # first output transfer - first input transfer, in the batch run
+    macs: int
+    mac_multipliers: int  # MatVec multipliers built (lanes whose weights are all zero are not)
+    array_lanes: int  # PE x SIMD lanes the layer's structure uses (see perf.costs.array_lanes)
+    multipliers: int  # DSP-equivalent
+    memory_bits: int
+    mac_utilization: float  # macs / (array_lanes * network interval); 0 without MACs
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    """The cycle model's answer for ``batch`` inputs back to back at ``clock_mhz``."""
+
+    batch: int
+    clock_mhz: float
+    latency_cycles: int  # cycle in which the first output beat transfers
+    interval_cycles: float  # steady-state cycles per input
+    total_cycles: int  # cycles for the whole batch (last output beat + 1)
+    throughput_fps: float  # steady state, at the clock
+    latency_us: float
+    mac_utilization: float  # steady state: macs / (array lanes * interval)
+    macs: int
+    multipliers: int
+    mac_multipliers: int
+    memory_bits: int
+    periodic_from: int  # first image n0 of the periodic regime
+    period_images: int  # k
+    period_cycles: int  # P
+    layers: list[LayerReport]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _periodic(df: Dataflow) -> tuple[int, int, int]:
+    run = simulate(df, None, stop_periodic=True)
+    if run.period is None:
+        raise SimulationError(f"{df.name}: the control state never repeated; no steady state found")
+    return run.period
+
+
+def total_cycles(df: Dataflow, batch: int, period: tuple[int, int, int] | None = None):
+    """``(total cycles, run)`` for ``batch`` inputs: a simulated run of at most ``n0 + k`` inputs, extended by periods."""
+    if not isinstance(batch, int) or batch < 1:
+        raise SimulationError(f"batch must be a positive integer, not {batch!r}")
+    n0, k, p = period or _periodic(df)
+    if batch <= n0 + k:
+        run = simulate(df, batch)
+        return run.cycles, run
+    simulated = n0 + 1 + (batch - n0 - 1) % k
+    run = simulate(df, simulated)
+    if run.first_output > run.input_done:  # the first output waits for inputs the short run lacks
+        run = simulate(df, batch)
+        return run.cycles, run
+    return run.cycles + (batch - simulated) // k * p, run
+
+
+def cycle_model(df: Dataflow, batch: int = 1, clock_mhz: float | None = None) -> CycleReport:
+    """Latency, interval, total cycles and per-layer figures of ``df`` for ``batch`` inputs.
+
+    ``clock_mhz`` defaults to the clock the dataflow was folded for (100 MHz if none).
+    """
+    clock = float(clock_mhz if clock_mhz is not None else df.folding.get("target", {}).get("clock_mhz", 100.0))
+    if not clock > 0:
+        raise SimulationError(f"clock_mhz must be positive, not {clock_mhz!r}")
+    n0, k, p = _periodic(df)
+    total, run = total_cycles(df, batch, (n0, k, p))
+    interval = p / k
+    layers = []
+    for s in df.stages:
+        mv, window = s.unit(MatVecParams), s.unit(WindowParams)
+        lanes = 0 if mv is None else array_lanes(mv, s.groups, window.channels if window is not None else None)
+        layers.append(LayerReport(
+            s.name, s.kind, list(s.source), s.in_lanes, s.lanes, max(unit_image_cycles(u, s.shape) for u in s.units),
+            run.stage_first_out[s.name] - run.stage_first_in[s.name], s.macs, sum(mac_multipliers(u) for u in s.units),
+            lanes, sum(multipliers(u) for u in s.units), sum(memory_bits(u) for u in s.units),
+            s.macs / (lanes * interval) if lanes else 0.0))
+    fifo_bits = sum(memory_bits(e.fifo) for e in df.edges if e.fifo is not None)
+    macs = sum(s.macs for s in df.stages)
+    lanes = sum(l.array_lanes for l in layers)
+    mm = sum(l.mac_multipliers for l in layers)
+    return CycleReport(batch, clock, run.first_output, interval, total, clock * 1e6 / interval,
+                       run.first_output / clock, macs / (lanes * interval) if lanes else 0.0, macs,
+                       sum(l.multipliers for l in layers), mm, sum(l.memory_bits for l in layers) + fifo_bits,
+                       n0, k, p, layers)
+
+
+def format_report(r: CycleReport) -> str:
+    """The report as a table."""
+    head = ("layer", "kind", "simd", "pe", "II", "latency", "MACs", "mults", "mem bits", "MAC util")
+    rows = [head] + [(l.name, l.kind, str(l.lanes_in), str(l.lanes_out), str(l.interval_cycles), str(l.latency_cycles),
+                      str(l.macs), str(l.multipliers), str(l.memory_bits), f"{l.mac_utilization:.1%}" if l.mac_multipliers else "-")
+                     for l in r.layers]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = ["  " + "  ".join(v.rjust(w) if i >= 2 else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths))) for row in rows]
+    lines += [
+        f"batch {r.batch} at {r.clock_mhz:g} MHz: latency {r.latency_cycles} cycles ({r.latency_us:.2f} us) to the first output, "
+        f"interval {r.interval_cycles:g} cycles ({r.throughput_fps:,.0f} inferences/s), total {r.total_cycles} cycles",
+        f"MAC utilization {r.mac_utilization:.1%} ({r.macs} MACs per input on {sum(l.array_lanes for l in r.layers)} "
+        f"PE x SIMD lanes, {r.mac_multipliers} multipliers built); "
+        f"{r.multipliers} DSP-equivalent multipliers, {r.memory_bits} memory bits",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,205 @@
+"""The compiler front: partition, layout, folding, FIFOs. The composed unit goldens of the compiled
+dataflow (run_dataflow) must equal the golden executor bit for bit on every network that compiles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwaccel.errors import CompileError, SimulationError
+from hwaccel.golden.dataflow import run_dataflow
+from hwaccel.golden.fixed import run_golden
+from hwaccel.hw.params import MatVecParams, PoolParams, WindowParams
+from hwaccel.ir.dataflow import INPUT, OUTPUT, unit_lanes
+from hwaccel.passes.fold_lanes import FoldTarget
+from hwaccel.passes.partition import partition
+from hwaccel.passes.to_dataflow import to_dataflow
+from hwaccel.perf.costs import multipliers, unit_image_cycles
+
+from dataflow_cases import (SMALL, TORCH, ZOO_COMPILED, generator_fixed, requant_fixed, small_fixed, torch_fixed,
+                            zoo_fixed, zoo_inputs)
+
+
+def assert_same_as_golden(graph, df, x) -> None:
+    golden = run_golden(graph, {"input": x})
+    ours = run_dataflow(df, {"input": x})
+    for name in df.graph_outputs:
+        assert ours[name].dtype == golden[name].dtype
+        np.testing.assert_array_equal(ours[name], golden[name])
+
+
+def assert_lanes_agree(df) -> None:
+    """Every stream's producer and consumer lanes agree (no width converter exists)."""
+    out_lanes = {INPUT: df.input.lanes, **{s.name: s.lanes for s in df.stages}}
+    for e in df.edges:
+        want = df.output.lanes if e.dst == OUTPUT else df.stage(e.dst).in_lanes
+        assert out_lanes[e.src] == want, e
+        if e.fifo is not None:
+            assert e.fifo.lanes == want
+
+
+@pytest.mark.parametrize("name", ZOO_COMPILED)
+def test_zoo_dataflow_equals_golden(name):
+    graph = zoo_fixed(name)
+    df = to_dataflow(graph, fifos=False)
+    assert_lanes_agree(df)
+    assert_same_as_golden(graph, df, zoo_inputs(name, 40))
+
+
+@pytest.mark.parametrize("weight_bits, act_bits", [(4, 5), (16, 16)])
+def test_narrow_and_wide_codes_equal_golden(weight_bits, act_bits):
+    graph = zoo_fixed("cnn", weight_bits, act_bits)
+    df = to_dataflow(graph, FoldTarget(dsp=40), fifos=False)
+    assert df.input.encoding.bits == act_bits
+    assert_same_as_golden(graph, df, zoo_inputs("cnn", 24))
+
+
+@pytest.mark.parametrize("case", SMALL)
+def test_layout_rules_equal_golden(case):
+    """Pad folded into a window, grouped/depthwise/dilated/strided/non-square convs, padded ceil-mode
+    max pool, a table on its own, stride-1 average pool, global max pool, Concat, Transpose, 1-D."""
+    graph, x = small_fixed(case)
+    df = to_dataflow(graph, fifos=False)
+    assert_lanes_agree(df)
+    assert_same_as_golden(graph, df, x)
+
+
+def test_pad_folds_into_the_window_and_groups_become_block_diagonal():
+    graph, _ = small_fixed("pad_grouped")
+    df = to_dataflow(graph, fifos=False)
+    conv0, conv1 = df.stages[0], df.stages[1]
+    window = conv0.unit(WindowParams)
+    assert (window.pad_top, window.pad_left, window.pad_bottom, window.pad_right) == (1, 2, 2, 1)  # the Pad's
+    assert (window.dilation_h, window.dilation_w) == (2, 1)
+    w = np.array(conv1.unit(MatVecParams).weights).reshape(6, 3, 2, 6)  # (out, ky, kx, c): depthwise
+    off_diagonal = w * (1 - np.eye(6, dtype=np.int64))[:, None, None, :]
+    assert not off_diagonal.any() and w.any()
+
+
+def test_max_pool_pads_with_the_lowest_code():
+    graph, _ = small_fixed("pools")
+    df = to_dataflow(graph, fifos=False)
+    pool = df.stage("maxpool1")
+    window = pool.unit(WindowParams)
+    assert window.pad_value == -128 and pool.unit(PoolParams).kind == "max"
+    # 11 x 8 input, 3x3 stride 2 pad 1, ceil_mode: rows (11+2-3)/2 = 5 exactly, no overhang; columns
+    # ceil(7/2) + 1 = 5 windows reach 4*2 + 3 = 11 > 8 + 2: one more pad column
+    assert (window.pad_bottom, window.pad_right) == (1, 2)
+    assert [s.kind for s in df.stages] == ["conv", "maxpool", "lut", "avgpool", "gpool", "dense"]
+
+
+def test_requant_stage():
+    graph, x = requant_fixed()
+    df = to_dataflow(graph, fifos=False)
+    assert [s.kind for s in df.stages] == ["maxpool", "requant"]
+    assert_same_as_golden(graph, df, x)
+
+
+def test_flatten_permutes_matmul_rows_from_chw_to_hwc():
+    graph = zoo_fixed("cnn")
+    df = to_dataflow(graph, fifos=False)
+    dense = df.stages[-1].unit(MatVecParams)
+    w_kxm = graph.initializers["/7/Gemm.weight_kxm"]  # rows in CHW order of the (16, 2, 2) feature map
+    for c, y, x in [(0, 0, 0), (3, 1, 0), (15, 1, 1), (7, 0, 1)]:
+        np.testing.assert_array_equal(np.array(dense.weights)[:, (y * 2 + x) * 16 + c], w_kxm[c * 4 + y * 2 + x])
+
+
+@pytest.mark.parametrize("flavour", ["qdq-int8-per-tensor", "qdq-uint8-per-channel"])
+@pytest.mark.parametrize("name", list(TORCH))
+def test_onnxruntime_quantized_torch_models_equal_golden(tmp_path, name, flavour):
+    graph, x = torch_fixed(tmp_path, name, flavour)
+    df = to_dataflow(graph)
+    assert_lanes_agree(df)
+    assert_same_as_golden(graph, df, x)
+
+
+def test_batchnorm_left_between_qdq_pairs_is_a_clear_error(tmp_path):
+    graph, _ = torch_fixed(tmp_path, "resnet_bn", "qdq-int8-per-tensor", preprocess=False)
+    with pytest.raises(CompileError, match=r"\(DequantizeLinear\) runs on the host but lies between hardware layers"):
+        to_dataflow(graph)
+
+
+def test_lstm_and_generator_name_the_op_and_why():
+    with pytest.raises(CompileError, match=r"\(QLSTM\) cannot be compiled: recurrent cells have no hardware unit"):
+        partition(zoo_fixed("lstm"))
+    with pytest.raises(CompileError, match=r"\(QConvTranspose\) cannot be compiled: transposed convolution has no hardware unit"):
+        partition(generator_fixed())
+
+
+def test_uneven_average_pool_is_a_clear_error():
+    graph, _ = small_fixed("avg_uneven")
+    with pytest.raises(CompileError, match=r"average different element counts \[4, 6, 9\]"):
+        to_dataflow(graph)
+
+
+def test_partition_keeps_host_ops_around_the_hardware():
+    part = partition(zoo_fixed("mlp"))
+    assert [n.op for n in part.pre] == ["QuantizeLinear"]
+    assert [n.op for n in part.post] == ["DequantizeLinear", "Softmax"]
+    assert all(n.domain == "hwaccel" for n in part.hardware)
+
+
+def test_input_codes_outside_the_port_width_are_refused():
+    graph = zoo_fixed("cnn", 4, 5)
+    df = to_dataflow(graph, FoldTarget(dsp=40), fifos=False)
+    with pytest.raises(SimulationError, match="must fit the input port's 5-bit range"):
+        run_dataflow(df, {"input": zoo_inputs("cnn", 8) * 3})
+
+
+# -- folding -------------------------------------------------------------------------------------
+
+def _interval(df) -> int:
+    return max(unit_image_cycles(u, s.shape) for s in df.stages for u in s.units)
+
+
+def test_default_folding_of_the_cnn_by_hand():
+    """conv0 has 1 input channel: simd 1, pe 8 gives 9 taps x 64 pixels = 576 cycles (its window
+    592); conv2 then needs 16 px x 16 out x 72 taps / 592 -> 32 multipliers: simd 8 x pe 4; the
+    dense layer reads maxpool3's 4 lanes and 1 PE suffices (16 x 10 = 160 cycles)."""
+    df = to_dataflow(zoo_fixed("cnn"), fifos=False)
+    lanes = [(s.name, s.in_lanes, s.lanes) for s in df.stages]
+    assert lanes == [("conv0", 1, 8), ("maxpool1", 8, 8), ("conv2", 8, 4), ("maxpool3", 4, 4), ("dense4", 4, 1)]
+    assert _interval(df) == 592
+
+
+@pytest.mark.parametrize("dsp", [14, 40, 100])
+def test_dsp_budget_is_respected(dsp):
+    df = to_dataflow(zoo_fixed("dscnn"), FoldTarget(dsp=dsp), fifos=False)
+    assert sum(multipliers(u) for s in df.stages for u in s.units) <= dsp
+    assert_lanes_agree(df)
+
+
+def test_target_fps_is_met_and_more_fps_costs_more():
+    graph = zoo_fixed("resnet")
+    slow = to_dataflow(graph, FoldTarget(fps=20_000, clock_mhz=100), fifos=False)
+    fast = to_dataflow(graph, FoldTarget(fps=80_000, clock_mhz=100), fifos=False)
+    assert _interval(slow) <= 5000 and _interval(fast) <= 1250
+    count = lambda df: sum(multipliers(u) for s in df.stages for u in s.units)  # noqa: E731
+    assert count(slow) < count(fast)
+
+
+def test_unreachable_target_is_a_clear_error():
+    with pytest.raises(CompileError, match=r"the fps target 1000000.0 cannot be met: the closest folding gives 168918.9 fps"):
+        to_dataflow(zoo_fixed("cnn"), FoldTarget(fps=1e6, clock_mhz=100), fifos=False)
+    # dscnn: 6 MatVecs and 8 requants (6 after them, 2 in average pools) at one lane each: 14 at the least
+    with pytest.raises(CompileError, match=r"the dsp target 13 cannot be met: the closest folding gives 14 multipliers"):
+        to_dataflow(zoo_fixed("dscnn"), FoldTarget(dsp=13), fifos=False)
+    with pytest.raises(CompileError, match="give at most one of --target-fps, --dsp, --luts"):
+        FoldTarget(fps=10, dsp=10)
+
+
+def test_joins_get_a_fifo_of_one_image_plus_one_and_forks_start_with_fifos():
+    df = to_dataflow(zoo_fixed("resnet"), fifos=False)
+    for e in df.edges:
+        if e.dst != OUTPUT and df.stage(e.dst).kind == "add":
+            h, w, c = df.stage(e.dst).shape
+            assert e.fifo.depth >= h * w * c // df.stage(e.dst).in_lanes + 1
+        if sum(f.src == e.src for f in df.edges) > 1:
+            assert e.fifo is not None
+
+
+def test_unit_lanes_chain_inside_stages():
+    df = to_dataflow(zoo_fixed("dscnn"), fifos=False)
+    for s in df.stages:
+        for a, b in zip(s.units, s.units[1:]):
+            assert unit_lanes(a)[1] == unit_lanes(b)[0]
