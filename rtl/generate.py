@@ -3,7 +3,7 @@
 Each model of ``models/`` is quantized with the default :class:`~hwaccel.frontend.quantize.QuantConfig`
 on its digits calibration set (the first 256 training images, as the tests use), compiled with
 the default folding target, and written as a ``hwaccel compile`` build directory (``manifest.json``,
-``weights/*.mem``, ``top.v``) plus the QDQ model it was compiled from (``<model>.qdq.onnx``), so
+``weights/*.mem``, ``top.v``) with the QDQ model it was compiled from (``model.qdq.onnx``), so
 ``hwaccel verify rtl/<model> --input X`` needs nothing else. A model that does not compile yet is
 skipped with the compiler's reason.
 
@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from hwaccel.build_dir import write_build
-from hwaccel.commands.compile import compile_model, emit_verilog
+from hwaccel.commands.compile import MODEL_FILE, compile_model, emit_verilog
 from hwaccel.errors import HwaccelError
 from hwaccel.frontend import load_model
 from hwaccel.frontend.quantize import QuantConfig, quantize_graph
@@ -54,13 +53,9 @@ def generate(name: str, out_dir: Path) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / f"{name}.qdq.onnx"
         model.write_bytes(quantized_model(name))
-        df, extra, _ = compile_model(str(model), None, FoldTarget(), name)
-
-        def emit(d, build: Path) -> list[str]:
-            shutil.copyfile(model, build / model.name)
-            return emit_verilog(d, build) or []
-
-        return write_build(out_dir, df, extra, force=True, emit=emit)
+        df, extra, _, qdq = compile_model(str(model), None, FoldTarget(), name)
+        return write_build(out_dir, df, extra, force=True, emit=lambda d, build: emit_verilog(d, build) or [],
+                           files={MODEL_FILE: qdq})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,8 +65,12 @@ def _quantize_linear(node: Node, xs: Arrays, graph: Graph) -> np.ndarray:
     x, scale = required(node, xs, 0), required(node, xs, 1)
     zero = xs[2] if len(xs) > 2 and xs[2] is not None else np.zeros((), np.uint8)
     info = np.iinfo(zero.dtype)
+    qmin, qmax = int(info.min), int(info.max)
+    declared = graph.values.get(node.outputs[0])
+    if declared is not None and declared.quant is not None:  # codes narrower than their container
+        qmin, qmax = max(qmin, declared.quant.qmin), min(qmax, declared.quant.qmax)
     axis = int(node.attr("axis", 1)) if np.ndim(scale) == 1 and np.size(scale) > 1 else None
-    codes = fixedpoint.quantize(x, scale, zero.astype(np.int64), int(info.min), int(info.max), axis=axis)
+    codes = fixedpoint.quantize(x, scale, zero.astype(np.int64), qmin, qmax, axis=axis)
     return codes.astype(zero.dtype)
 
 

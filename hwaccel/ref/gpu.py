@@ -86,7 +86,8 @@ class GpuEngine:
         from . import gpu_io, gpu_ops
 
         self._fixed, self._other, self._dev = gpu_ops.FIXED_TORCH, gpu_io.OTHER_TORCH, gpu_ops.Dev
-        self._ctx = gpu_ops.Context(self.device, graph.initializers.values())
+        ranges = {name: (info.quant.qmin, info.quant.qmax) for name, info in graph.values.items() if info.quant is not None}
+        self._ctx = gpu_ops.Context(self.device, graph.initializers.values(), ranges)
         self._last_use = {name: i for i, node in enumerate(graph.nodes) for name in node.inputs if name}
 
     def run(self, feeds: dict[str, np.ndarray], outputs: list[str] | None = None,

@@ -47,6 +47,9 @@ def quantize_linear(ctx: Context, node: Node, xs: list[Value]) -> Dev:
     x = ctx.dev(xs[0])
     scale, zero, axis, probe, along = _params(node, xs, x, np.dtype(np.uint8))
     lo, hi = (int(v) for v in (np.iinfo(zero.dtype).min, np.iinfo(zero.dtype).max))
+    if node.outputs[0] in ctx.code_ranges:  # codes narrower than their container, as golden clips them
+        declared = ctx.code_ranges[node.outputs[0]]
+        lo, hi = max(lo, declared[0]), min(hi, declared[1])
     x_dtype = _host_dtype(xs[0]) if _host_dtype(xs[0]).kind == "f" else np.dtype(np.float64)
     fixedpoint.quantize(np.zeros(probe, x_dtype), scale, zero.astype(np.int64), lo, hi, axis=axis)  # checks, errors
     ftype = np.result_type(x_dtype, scale.dtype)

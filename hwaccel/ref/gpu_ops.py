@@ -46,8 +46,10 @@ Value = np.ndarray | Dev | None
 class Context:
     """The device, host <-> device copies and a cache of device constants (weights, requant tables)."""
 
-    def __init__(self, device: torch.device, pinned: Iterable[np.ndarray] = ()) -> None:
+    def __init__(self, device: torch.device, pinned: Iterable[np.ndarray] = (),
+                 code_ranges: dict[str, tuple[int, int]] | None = None) -> None:
         self.device = device
+        self.code_ranges = code_ranges or {}  # value -> declared (qmin, qmax) of codes narrower than their container
         self._pinned = {id(a) for a in pinned}  # arrays the graph keeps alive (initializers): safe to cache by id
         self._cache: dict[tuple, tuple[Any, torch.Tensor]] = {}
 
