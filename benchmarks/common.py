@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from zoo_data import MODELS, calibration, split  # noqa: E402
 
-__all__ = ["ROOT", "RESULTS", "MODELS", "calibration", "split", "write_json", "machine"]
+__all__ = ["ROOT", "RESULTS", "MODELS", "calibration", "split", "write_json", "machine", "best_time"]
 
 
 def machine() -> dict:
@@ -30,3 +30,14 @@ def write_json(name: str, data: dict) -> Path:
     path.write_text(json.dumps({"machine": machine(), **data}, indent=2, sort_keys=True) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def best_time(fn, repeats: int = 7) -> float:
+    """Fastest of ``repeats`` timed calls of ``fn`` after one warm-up call, in seconds."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)

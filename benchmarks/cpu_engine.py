@@ -6,11 +6,10 @@ Bit-exactness is checked on every run. Writes benchmarks/results/cpu_engine.json
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 
-from common import MODELS, calibration, split, write_json
+from common import MODELS, best_time, calibration, split, write_json
 
 from hwaccel.frontend import load_model
 from hwaccel.frontend.qdq import lower_model
@@ -19,14 +18,8 @@ from hwaccel.golden.fixed import run_golden
 from hwaccel.ref.cpu import CpuEngine
 
 
-def best_rate(fn, batch: int, repeats: int = 7) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return batch / min(times)
+def best_rate(fn, batch: int) -> float:
+    return batch / best_time(fn)
 
 
 def main(batch: int = 1024) -> None:

@@ -5,27 +5,15 @@ Writes benchmarks/results/golden_throughput.json.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from common import MODELS, calibration, split, write_json
+from common import MODELS, best_time, calibration, split, write_json
 
 from hwaccel.frontend import load_model
 from hwaccel.frontend.qdq import lower_model
 from hwaccel.frontend.quantize import QuantConfig, quantize_graph
 from hwaccel.golden.execute import run_float
 from hwaccel.golden.fixed import run_golden
-
-
-def best_time(fn, repeats: int = 5) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main(batch: int = 256) -> None:

@@ -74,13 +74,13 @@ def test_errors(capsys, tmp_path) -> None:
     assert code == 2 and f"{tmp_path}: not a build directory (no manifest.json)" in err
     build = tmp_path / "cnn"
     shutil.copytree(zoo_build("cnn"), build)
-    (build / "cnn.qdq.onnx").unlink()
+    (build / "model.qdq.onnx").unlink()
     code, _, err = _verify(capsys, str(build), "--input", inputs)
-    assert code == 2 and "the compiled model 'cnn.qdq.onnx' is not in the build; give --model PATH" in err
+    assert code == 2 and "the compiled model 'model.qdq.onnx' is not in the build; give --model PATH" in err
     other = Path(__file__).resolve().parent.parent / "models" / "cnn.onnx"
     code, _, err = _verify(capsys, str(build), "--input", inputs, "--model", str(other))
     assert code == 2 and "model must be the one" in err and "was compiled from" in err
-    shutil.copyfile(zoo_build("cnn") / "cnn.qdq.onnx", build / "cnn.qdq.onnx")
+    shutil.copyfile(zoo_build("cnn") / "model.qdq.onnx", build / "model.qdq.onnx")
     code, _, err = _verify(capsys, str(build), "--input", inputs, "--count", "0", "--simulator", "amaranth")
     assert code == 2 and "count must be a positive integer, not 0" in err
     (build / "top.v").write_text((zoo_build("mlp") / "top.v").read_text())

@@ -21,7 +21,7 @@ from onnx import helper, numpy_helper
 
 from .. import fixedpoint
 from ..errors import QuantizationError
-from ..ir.graph import Graph, Node
+from ..ir.graph import CodeRange, Graph, Node
 from .calibrate import calibrate_range
 from .compress import prune_magnitude, share_weights
 from .onnx_export import export_model
@@ -61,19 +61,11 @@ class QuantConfig:
 
 
 @dataclass(frozen=True)
-class _Encoding:
+class _Encoding(CodeRange):
     scale: float
     zero_point: int
     bits: int
     signed: bool
-
-    @property
-    def qmin(self) -> int:
-        return -(1 << (self.bits - 1)) if self.signed else 0
-
-    @property
-    def qmax(self) -> int:
-        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
 
     @property
     def container(self) -> np.dtype:

@@ -69,7 +69,7 @@ import numpy as np
 from ..errors import CompileError
 from ..hw.params import (EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams, RequantParams,
                          WindowParams)
-from .graph import Node
+from .graph import CodeRange, Node
 
 __all__ = ["INPUT", "OUTPUT", "STAGE_KINDS", "UNIT_TYPES", "Encoding", "Port", "Stage", "Edge", "Dataflow",
            "unit_lanes", "unit_codes", "params_to_dict", "params_from_dict", "dataflow_to_dict",
@@ -85,21 +85,13 @@ UnitParams = Any  # one of the UNIT_TYPES
 
 
 @dataclass(frozen=True)
-class Encoding:
+class Encoding(CodeRange):
     """How codes on a stream encode reals: ``real = scale * (code - zero_point)``, ``bits``-bit codes."""
 
     bits: int
     signed: bool
     zero_point: int
     scale: float
-
-    @property
-    def qmin(self) -> int:
-        return -(1 << (self.bits - 1)) if self.signed else 0
-
-    @property
-    def qmax(self) -> int:
-        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
 
 
 @dataclass(frozen=True)
