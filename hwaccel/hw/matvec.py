@@ -1,17 +1,21 @@
 """MatVec: ``pe`` output channels x ``simd`` inputs a cycle, raw accumulators out.
 
-The unit walks :attr:`~.params.MatVecParams.schedule` one tile a cycle, in three register stages
-that all advance on ``~o.valid | o.ready`` (a stall holds the whole pipeline):
+The unit walks :attr:`~.params.MatVecParams.schedule` one tile a cycle through register stages
+that all advance on ``~o.valid | o.ready`` (a stall holds the whole pipeline); each stage holds at
+most one multiply or two adder levels, for post-route >= 100 MHz on ECP5:
 
 0. issue: tile ``t``; output fold 0 takes the input beat (and stores it in the input buffer for
    the later folds), later folds read the buffer; the weight ROM is read at address ``t``.
-1. operands: ``x - x_zero_point`` times each live lane's weight (codebook looked up first),
-   summed per output lane by an adder tree.
-2. accumulate: the fold's first tile loads ``bias + sum``, later tiles add; the last tile of a
+1. operands: ``x - x_zero_point`` per input lane and each live lane's weight (codebook looked up).
+2. products, one per live lane.
+3. adder trees, one per output lane: :func:`~.params.adder_tree_stages` stages of
+   ``ADDER_LEVELS_PER_STAGE`` pairwise levels.
+4. accumulate: the fold's first tile loads ``bias + sum``, later tiles add; the last tile of a
    fold puts the accumulators on the output.
 
 Only *live* lanes (``MatVecParams.live_lanes``: non-zero weight in some tile) get a multiplier and
 a ROM field; pruned lanes are the constant 0. The accumulator is ``acc_bits`` wide (signed).
+Latency: :attr:`~.params.MatVecParams.latency`.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .params import MatVecParams
+from .params import ADDER_LEVELS_PER_STAGE, MatVecParams, adder_tree_stages
 from .stream import code_shape, lanes_stream, pack_lanes
 
 __all__ = ["MatVec"]
@@ -34,12 +38,18 @@ def _table(values: list[int], index: Value, shape: object = None) -> Value:
     return Array(Const(v, shape) if shape is not None else Const(v) for v in values)[index]
 
 
-def adder_tree(values: list[Value]) -> Value:
-    """Balanced pairwise sum (0 for no values)."""
-    if not values:
-        return Const(0)
-    while len(values) > 1:
-        values = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)] + values[len(values) & ~1:]
+def adder_tree(m: Module, en: Value, values: list[Value], stages: int, width: int, name: str) -> Value:
+    """Balanced pairwise sum of ``values`` (0 for none) with a register after every
+    ``ADDER_LEVELS_PER_STAGE`` levels, ``stages`` registers in all (loading on ``en``)."""
+    values = list(values) or [Const(0)]
+    for stage in range(stages):
+        for _ in range(ADDER_LEVELS_PER_STAGE):
+            values = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)] + values[len(values) & ~1:]
+        regs = [Signal(signed(width), name=f"{name}_s{stage}_{k}") for k in range(len(values))]
+        with m.If(en):
+            m.d.sync += [r.eq(v) for r, v in zip(regs, values)]
+        values = list(regs)
+    assert len(values) == 1, "too few adder-tree stages for the terms"
     return values[0]
 
 
@@ -99,36 +109,45 @@ class MatVec(wiring.Component):
             m.d.comb += [wrom.en.eq(advance), wrom.addr.eq(t)]
             weight_fields = [wrom.data[j * p.index_bits:(j + 1) * p.index_bits] for j in range(len(lanes))]
 
-        # Stage 1: products of the live lanes, one adder tree per output lane.
+        # Stage 1: operands (offset inputs, weights of the live lanes); stage 2: products.
         fields = [x_bits[s * p.bits_x:(s + 1) * p.bits_x] for s in range(p.simd)]
         xs = [f.as_signed() if p.signed_x else f for f in fields]
         offset = [Signal(signed(p.bits_x + 1), name=f"xoff{s}") for s in range(p.simd)]
-        m.d.comb += [offset[s].eq(xs[s] - p.x_zero_point) for s in range(p.simd)]
-        products: list[list[Value]] = [[] for _ in range(p.pe)]
         book = p.stored_codebook
-        for j, (pe, s) in enumerate(lanes):
-            field = weight_fields[j]
-            w = field.as_signed() if book is None else _table(list(book), field, signed(p.bits_w))
-            prod = Signal(signed(p.bits_x + 1 + p.bits_w), name=f"prod{pe}_{s}")
-            m.d.comb += prod.eq(offset[s] * w)
-            products[pe].append(prod)
-        sums = [Signal(signed(p.acc_bits), name=f"sum{pe}") for pe in range(p.pe)]
-        v2, first2, last2 = Signal(name="v2"), Signal(name="first2"), Signal(name="last2")
-        nf2 = Signal(range(p.output_folds))
+        weights = [Signal(signed(p.bits_w), name=f"w{pe}_{s}") for pe, s in lanes]
+        products: list[list[Value]] = [[] for _ in range(p.pe)]
         with m.If(advance):
-            m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1), nf2.eq(nf1)]
-            m.d.sync += [sums[pe].eq(adder_tree(products[pe])) for pe in range(p.pe)]
+            m.d.sync += [offset[s].eq(xs[s] - p.x_zero_point) for s in range(p.simd)]
+            for j, w in enumerate(weights):
+                field = weight_fields[j]
+                m.d.sync += w.eq(field.as_signed() if book is None else _table(list(book), field, signed(p.bits_w)))
+            for (pe, s), w in zip(lanes, weights):
+                prod = Signal(signed(p.bits_x + 1 + p.bits_w), name=f"prod{pe}_{s}")
+                m.d.sync += prod.eq(offset[s] * w)
+                products[pe].append(prod)
+        # Stage 3: one pipelined adder tree per output lane.
+        tree_stages = adder_tree_stages(p.simd)
+        sums = [adder_tree(m, advance, products[pe], tree_stages, p.acc_bits, f"sum{pe}") for pe in range(p.pe)]
+        # The control of each tile, delayed to the accumulate stage (operands, products, tree).
+        ctl: tuple[Value, ...] = (v1, first1, last1, nf1)
+        for k in range(2 + tree_stages):
+            nxt = (Signal(name=f"v{k + 2}"), Signal(name=f"first{k + 2}"), Signal(name=f"last{k + 2}"),
+                   Signal(range(p.output_folds), name=f"nf{k + 2}"))
+            with m.If(advance):
+                m.d.sync += [a.eq(b) for a, b in zip(nxt, ctl)]
+            ctl = nxt
+        valid, first, last, nf = ctl
 
-        # Stage 2: accumulate; the fold's last tile sends the accumulators.
+        # Stage 4: accumulate; the fold's last tile sends the accumulators.
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(v2 & last2)
+            m.d.sync += self.o.valid.eq(valid & last)
         for pe in range(p.pe):
             acc = Signal(signed(p.acc_bits), name=f"acc{pe}")
-            bias = [p.bias[nf * p.pe + pe] if nf * p.pe + pe < p.out_features else 0 for nf in range(p.output_folds)]
+            bias = [p.bias[nf_ * p.pe + pe] if nf_ * p.pe + pe < p.out_features else 0 for nf_ in range(p.output_folds)]
             new = Signal(signed(p.acc_bits), name=f"acc{pe}_next")
-            m.d.comb += new.eq(Mux(first2, _table(bias, nf2, signed(p.acc_bits)), acc) + sums[pe])
-            with m.If(advance & v2):
+            m.d.comb += new.eq(Mux(first, _table(bias, nf, signed(p.acc_bits)), acc) + sums[pe])
+            with m.If(advance & valid):
                 m.d.sync += acc.eq(new)
-                with m.If(last2):
+                with m.If(last):
                     m.d.sync += self.o.payload[pe].eq(new)
         return m

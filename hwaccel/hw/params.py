@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import CompileError
 from ..fixedpoint import accumulator_bits, bias_terms
 
-__all__ = ["int_tuple", "code_range", "WindowParams", "MatVecParams", "FifoParams", "MATVEC_LATENCY"]
+__all__ = ["int_tuple", "code_range", "WindowParams", "MatVecParams", "FifoParams", "ADDER_LEVELS_PER_STAGE", "adder_tree_stages"]
 
 
 def int_tuple(values: Any, name: str, ndim: int = 1) -> tuple:
@@ -195,7 +195,14 @@ class WindowParams:
         return n_inputs * self.image_cycles - last + self.step_emits[-1] + self.latency
 
 
-MATVEC_LATENCY = 3  # issue -> (operand registers) -> (adder tree register) -> accumulator/output register
+ADDER_LEVELS_PER_STAGE = 2  # adder-tree levels between two MatVec pipeline registers
+
+
+def adder_tree_stages(terms: int) -> int:
+    """Register stages of a MatVec adder tree over ``terms`` products: ``ADDER_LEVELS_PER_STAGE``
+    pairwise levels a stage, at least one (the sum register)."""
+    depth = (max(terms, 1) - 1).bit_length()  # ceil(log2(terms))
+    return max(1, -(-depth // ADDER_LEVELS_PER_STAGE))
 
 
 @dataclass(frozen=True)
@@ -335,7 +342,8 @@ class MatVecParams:
 
     @property
     def latency(self) -> int:
-        return MATVEC_LATENCY
+        """Issue -> operand registers -> offset/weight -> product -> adder tree stages -> accumulator/output."""
+        return 4 + adder_tree_stages(self.simd)
 
     @property
     def first_output_cycles(self) -> int:
@@ -385,9 +393,9 @@ class FifoParams:
 
 # -- Requant, Pool, Eltwise: the contract's requantization (hwaccel.fixedpoint.Requant) in hardware ----
 
-__all__ += ["RequantEntry", "RequantParams", "PoolParams", "EltwiseAddParams", "EltwiseConcatParams", "signed_width"]
+__all__ += ["REQUANT_LATENCY", "RequantEntry", "RequantParams", "PoolParams", "EltwiseAddParams", "EltwiseConcatParams", "signed_width"]
 
-REQUANT_LATENCY = 2  # multiply register, round/shift/clamp register (+1 for the table's read register)
+REQUANT_LATENCY = 6  # operands, partial products, product, rounding, shift, clamp (+1 for the table's read register)
 
 
 def signed_width(lo: int, hi: int) -> int:

@@ -1,11 +1,20 @@
 """Requant unit: ``clamp(z + round(acc * M0 * 2**-n), lo, hi)`` per lane, then an optional table.
 
-:func:`requant_pipeline` is the datapath shared with Pool and Eltwise: stage 1 multiplies, stage 2
-adds the rounding constant, shifts arithmetically, adds the zero point and clamps; a table (LUT)
-stage follows when the params have one. Rounding: ``half_up`` adds ``2**(n-1)``; ``half_even`` adds
-``2**(n-1) - 1 + bit_n(x)`` (ties go up exactly when the truncated quotient is odd). Every stage
-register advances together on ``en``, so a stall holds the pipeline; data registers load valid
-beats only.
+:func:`requant_pipeline` is the datapath shared with Pool and Eltwise, six register stages so that
+no stage holds more than one wide operation (post-route >= 100 MHz on ECP5):
+
+1. operands: the lane's value and its setting (multiplier, shift, ...) for the beat's ``select``;
+2. partial products of ``value * mult`` split into 17-bit chunks (one 18x18 DSP multiplier each);
+3. the product: the sum of the partial products;
+4. arithmetic shift right by ``n`` (the floor ``q``), and the remainder ``r = x mod 2**n``
+   compared with ``half = 2**(n-1)``;
+5. ``zero_point + q + up``: rounding up when ``r > half``, or on a tie ``r == half`` (``n > 0``)
+   always (``half_up``) or when ``q`` is odd (``half_even``);
+6. clamp;
+
+and a table (LUT) stage when the params have one. Settings that are the same for every beat are
+constants, not registers. Every stage register advances together on ``en``, so a stall holds the
+pipeline; data registers load valid beats only.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .params import RequantEntry, RequantParams
+from .params import REQUANT_LATENCY, RequantEntry, RequantParams
 from .stream import code_shape, counter, lanes_stream
 
 __all__ = ["Requant", "requant_pipeline"]
@@ -31,6 +40,21 @@ def _pick(values: list[int], select: Value | None, shape: Shape) -> Value:
 def _width(values: list[int]) -> Shape:
     lo, hi = min(values + [0]), max(values + [0])
     return Shape.cast(range(lo, hi + 1)) if lo < 0 else unsigned(max(hi.bit_length(), 1))
+
+
+CHUNK_BITS = 17  # unsigned low chunks of a split multiply; with the signed top chunk each fits 18x18
+
+
+def _chunks(value: Value) -> list[tuple[Value, int]]:
+    """``value`` as ``sum(chunk << offset)``: unsigned ``CHUNK_BITS``-bit low chunks, a signed (or
+    unsigned) top chunk; one chunk when the value fits an 18x18 multiplier as it is."""
+    shape = value.shape()
+    if shape.width <= CHUNK_BITS + int(shape.signed):
+        return [(value, 0)]
+    low = [(value[k:k + CHUNK_BITS], k) for k in range(0, shape.width - CHUNK_BITS, CHUNK_BITS)]
+    top = len(low) * CHUNK_BITS
+    high = value[top:]
+    return low + [(high.as_signed() if shape.signed else high, top)]
 
 
 def _clamp_shape(params: RequantParams) -> Shape:
@@ -51,35 +75,50 @@ def requant_pipeline(
     of ``value * mult`` over all entries.
     """
     width = params.product_bits if product_bits is None else product_bits
-    product = signed(width)
-    valid_1 = Signal(name="rq_valid_1")
-    valid_out = Signal(name="rq_valid_2")
+    valids = [valid] + [Signal(name=f"rq_valid_{k}") for k in range(1, REQUANT_LATENCY + 1)]
     with m.If(en):
-        m.d.sync += [valid_1.eq(valid), valid_out.eq(valid_1)]
+        m.d.sync += [valids[k + 1].eq(valids[k]) for k in range(REQUANT_LATENCY)]
+
+    def reg(stage: int, value: Value, shape: Shape, name: str) -> Value:
+        """A data register of stage ``stage`` (1-based) loading ``value`` with a valid beat."""
+        r = Signal(shape, name=name)
+        with m.If(en & valids[stage - 1]):
+            m.d.sync += r.eq(value)
+        return r
+
     outs: list[Value] = []
     for lane, table in enumerate(entries):
-        fields = {f: [getattr(e, f) for e in table] for f in ("shift", "half", "zero_point", "lo", "hi")}
-        regs = {f: Signal(_width(v), name=f"rq{lane}_{f}") for f, v in fields.items()}
-        mults = [e.mult for e in table]
-        prod = Signal(product, name=f"rq{lane}_prod")
-        with m.If(en & valid):  # data registers load valid beats only: no undefined input reaches the output
-            m.d.sync += prod.eq(values[lane] * _pick(mults, select, _width(mults)))
-            m.d.sync += [regs[f].eq(_pick(v, select, regs[f].shape())) for f, v in fields.items()]
-        wide = Signal(signed(width + 1), name=f"rq{lane}_wide")  # bit `width` = sign
-        m.d.comb += wide.eq(prod)
-        shift, half = regs["shift"], regs["half"]
-        if params.rounding == "half_up":
-            bias: Value = half
-        else:
-            bias = Mux(shift == 0, 0, half - 1 + wide.bit_select(shift, 1))
-        rounded = Signal(signed(width + 2), name=f"rq{lane}_rounded")
-        m.d.comb += rounded.eq((wide + bias) >> shift)
-        code = regs["zero_point"] + rounded
-        clamped = Mux(code < regs["lo"], regs["lo"], Mux(code > regs["hi"], regs["hi"], code))
-        out = Signal(_clamp_shape(params), name=f"rq{lane}_out")
-        with m.If(en & valid_1):
-            m.d.sync += out.eq(clamped)
-        outs.append(out)
+        fields = {f: [getattr(e, f) for e in table] for f in ("mult", "shift", "half", "zero_point", "lo", "hi")}
+        fields["mask"] = [2 * e.half - 1 if e.half else 0 for e in table]  # 2**n - 1
+        # a setting that varies with ``select`` is registered in stage 1 and carried down to where it is used
+        setting: dict[str, list[Value]] = {}
+        for f, v in fields.items():
+            shape = _width(v)
+            if select is None or len(set(v)) == 1:
+                setting[f] = [Const(v[0], shape)] * (REQUANT_LATENCY + 1)
+                continue
+            chain = [reg(1, _pick(v, select, shape), shape, f"rq{lane}_{f}_1")]
+            for k in range(2, REQUANT_LATENCY):
+                chain.append(reg(k, chain[-1], shape, f"rq{lane}_{f}_{k}"))
+            setting[f] = [Const(0, shape)] + chain
+        x = reg(1, values[lane], Shape.cast(values[lane].shape()), f"rq{lane}_x")
+        mult = setting["mult"][1]
+        partials = [(reg(2, a * b, Shape.cast((a * b).shape()), f"rq{lane}_part{i}_{j}"), oa + ob)
+                    for i, (a, oa) in enumerate(_chunks(x)) for j, (b, ob) in enumerate(_chunks(mult))]
+        total = sum((part << offset for part, offset in partials), Const(0))
+        prod = reg(3, total, signed(width), f"rq{lane}_prod")
+        shift, half, mask = setting["shift"][3], setting["half"][3], setting["mask"][3]
+        floor = reg(4, prod >> shift, signed(width), f"rq{lane}_floor")
+        remainder = Signal(unsigned(width), name=f"rq{lane}_rem")
+        m.d.comb += remainder.eq(prod.as_unsigned() & mask)
+        above = reg(4, remainder > half, unsigned(1), f"rq{lane}_above")
+        tie = reg(4, (remainder == half) & (half != 0), unsigned(1), f"rq{lane}_tie")
+        up = above | (tie & (1 if params.rounding == "half_up" else floor[0]))
+        code = reg(5, setting["zero_point"][4] + floor + up, signed(width + 2), f"rq{lane}_code")
+        lo, hi = setting["lo"][5], setting["hi"][5]
+        clamped = Mux(code < lo, lo, Mux(code > hi, hi, code))
+        outs.append(reg(6, clamped, _clamp_shape(params), f"rq{lane}_out"))
+    valid_out = valids[REQUANT_LATENCY]
     if params.lut is None:
         return valid_out, outs
     return _lut_stage(m, en, valid_out, outs, params)

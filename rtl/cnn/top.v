@@ -2192,11 +2192,62 @@ module \top.s0_conv0_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire [21:0] \$10 ;
+  wire \$100 ;
+  reg [3:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg \$103 ;
+  reg \$104 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg [8:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [7:0] \$109 ;
   wire [20:0] \$11 ;
+  reg [7:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [7:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [7:0] \$115 ;
+  reg [16:0] \$116 ;
+  reg [16:0] \$117 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire [21:0] \$12 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [20:0] \$124 ;
+  reg [20:0] \$125 ;
+  reg [20:0] \$126 ;
+  reg [20:0] \$127 ;
+  reg [20:0] \$128 ;
+  reg [20:0] \$129 ;
   wire [20:0] \$13 ;
+  reg [20:0] \$130 ;
+  reg [20:0] \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire [21:0] \$14 ;
+  reg \$140 ;
+  reg \$141 ;
+  reg [20:0] \$142 ;
+  reg [167:0] \$143 ;
+  reg [20:0] \$144 ;
+  reg [20:0] \$145 ;
+  reg [20:0] \$146 ;
+  reg [20:0] \$147 ;
+  reg [20:0] \$148 ;
+  reg [20:0] \$149 ;
   wire [20:0] \$15 ;
+  reg [20:0] \$150 ;
   wire [21:0] \$16 ;
   wire [20:0] \$17 ;
   wire [21:0] \$18 ;
@@ -2227,16 +2278,16 @@ module \top.s0_conv0_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid
   reg \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire [8:0] \$43 ;
+  wire [16:0] \$44 ;
+  wire [16:0] \$45 ;
+  wire [16:0] \$46 ;
+  wire [16:0] \$47 ;
+  wire [16:0] \$48 ;
+  wire [16:0] \$49 ;
   wire [20:0] \$5 ;
-  wire \$50 ;
-  wire \$51 ;
+  wire [16:0] \$50 ;
+  wire [16:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
@@ -2257,35 +2308,38 @@ module \top.s0_conv0_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid
   wire \$68 ;
   wire \$69 ;
   wire [20:0] \$7 ;
-  reg [3:0] \$70 ;
-  reg [7:0] \$71 ;
-  reg \$72 ;
-  reg \$73 ;
-  reg \$74 ;
-  reg \$75 ;
-  reg \$76 ;
-  reg \$77 ;
-  reg \$78 ;
-  reg [20:0] \$79 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire [21:0] \$8 ;
-  reg [20:0] \$80 ;
-  reg [20:0] \$81 ;
-  reg [20:0] \$82 ;
-  reg [20:0] \$83 ;
-  reg [20:0] \$84 ;
-  reg [20:0] \$85 ;
-  reg [20:0] \$86 ;
-  reg \$87 ;
-  reg [20:0] \$88 ;
-  reg [167:0] \$89 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire [20:0] \$9 ;
-  reg [20:0] \$90 ;
-  reg [20:0] \$91 ;
-  reg [20:0] \$92 ;
-  reg [20:0] \$93 ;
-  reg [20:0] \$94 ;
-  reg [20:0] \$95 ;
-  reg [20:0] \$96 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
   reg [20:0] acc1 = 21'h000000;
@@ -2306,6 +2360,8 @@ module \top.s0_conv0_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid
   wire clk;
   reg first1 = 1'h0;
   reg first2 = 1'h0;
+  reg first3 = 1'h0;
+  reg first4 = 1'h0;
   reg from_input = 1'h0;
   input [7:0] i__payload;
   wire [7:0] i__payload;
@@ -2316,8 +2372,12 @@ module \top.s0_conv0_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid
   wire i__valid;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
+  reg last3 = 1'h0;
+  reg last4 = 1'h0;
   wire [-1:0] nf1;
   wire [-1:0] nf2;
+  wire [-1:0] nf3;
+  wire [-1:0] nf4;
   output [167:0] o__payload;
   reg [167:0] o__payload = 168'h000000000000000000000000000000000000000000;
   wire [20:0] \o__payload[0] ;
@@ -2332,33 +2392,43 @@ module \top.s0_conv0_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  wire [16:0] prod0_0;
-  wire [16:0] prod1_0;
-  wire [16:0] prod2_0;
-  wire [16:0] prod3_0;
-  wire [16:0] prod4_0;
-  wire [16:0] prod5_0;
-  wire [16:0] prod6_0;
-  wire [16:0] prod7_0;
+  reg [16:0] prod0_0 = 17'h00000;
+  reg [16:0] prod1_0 = 17'h00000;
+  reg [16:0] prod2_0 = 17'h00000;
+  reg [16:0] prod3_0 = 17'h00000;
+  reg [16:0] prod4_0 = 17'h00000;
+  reg [16:0] prod5_0 = 17'h00000;
+  reg [16:0] prod6_0 = 17'h00000;
+  reg [16:0] prod7_0 = 17'h00000;
   input rst;
   wire rst;
-  reg [20:0] sum0 = 21'h000000;
-  reg [20:0] sum1 = 21'h000000;
-  reg [20:0] sum2 = 21'h000000;
-  reg [20:0] sum3 = 21'h000000;
-  reg [20:0] sum4 = 21'h000000;
-  reg [20:0] sum5 = 21'h000000;
-  reg [20:0] sum6 = 21'h000000;
-  reg [20:0] sum7 = 21'h000000;
+  reg [20:0] sum0_s0_0 = 21'h000000;
+  reg [20:0] sum1_s0_0 = 21'h000000;
+  reg [20:0] sum2_s0_0 = 21'h000000;
+  reg [20:0] sum3_s0_0 = 21'h000000;
+  reg [20:0] sum4_s0_0 = 21'h000000;
+  reg [20:0] sum5_s0_0 = 21'h000000;
+  reg [20:0] sum6_s0_0 = 21'h000000;
+  reg [20:0] sum7_s0_0 = 21'h000000;
   (* init = 4'h0 *)
   wire [3:0] t;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
+  reg v3 = 1'h0;
+  reg v4 = 1'h0;
+  reg [7:0] w0_0 = 8'h00;
+  reg [7:0] w1_0 = 8'h00;
+  reg [7:0] w2_0 = 8'h00;
+  reg [7:0] w3_0 = 8'h00;
+  reg [7:0] w4_0 = 8'h00;
+  reg [7:0] w5_0 = 8'h00;
+  reg [7:0] w6_0 = 8'h00;
+  reg [7:0] w7_0 = 8'h00;
   reg [3:0] wrom__addr = 4'h0;
   wire [63:0] wrom__data;
   wire wrom__en;
   reg [7:0] x_reg = 8'h00;
-  wire [8:0] xoff0;
+  reg [8:0] xoff0 = 9'h000;
   reg [63:0] rom [8:0];
   initial begin
     rom[0] = 64'h23358fda83a0f4d4;
@@ -2378,33 +2448,26 @@ module \top.s0_conv0_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid
     end
   end
   assign wrom__data = _0_;
+  assign \$1  = ~ o__valid;
+  assign \$2  = \$1  | o__ready;
   assign \$4  = ~ o__valid;
   assign wrom__en = \$4  | o__ready;
-  assign xoff0 = $signed(x_reg) - $signed(8'h80);
-  assign prod0_0 = $signed(xoff0) * $signed(wrom__data[7:0]);
-  assign prod1_0 = $signed(xoff0) * $signed(wrom__data[15:8]);
-  assign prod2_0 = $signed(xoff0) * $signed(wrom__data[23:16]);
-  assign prod3_0 = $signed(xoff0) * $signed(wrom__data[31:24]);
-  assign prod4_0 = $signed(xoff0) * $signed(wrom__data[39:32]);
-  assign prod5_0 = $signed(xoff0) * $signed(wrom__data[47:40]);
-  assign prod6_0 = $signed(xoff0) * $signed(wrom__data[55:48]);
-  assign prod7_0 = $signed(xoff0) * $signed(wrom__data[63:56]);
-  assign \$5  = first2 ? 21'h002b35 : acc0;
-  assign \$6  = $signed(\$5 ) + $signed(sum0);
-  assign \$7  = first2 ? 21'h005a90 : acc1;
-  assign \$8  = $signed(\$7 ) + $signed(sum1);
-  assign \$9  = first2 ? 21'h00134d : acc2;
-  assign \$10  = $signed(\$9 ) + $signed(sum2);
-  assign \$11  = first2 ? 21'h005551 : acc3;
-  assign \$12  = $signed(\$11 ) + $signed(sum3);
-  assign \$13  = first2 ? 21'h00042b : acc4;
-  assign \$14  = $signed(\$13 ) + $signed(sum4);
-  assign \$15  = first2 ? 21'h1ff01d : acc5;
-  assign \$16  = $signed(\$15 ) + $signed(sum5);
-  assign \$17  = first2 ? 21'h003653 : acc6;
-  assign \$18  = $signed(\$17 ) + $signed(sum6);
-  assign \$19  = first2 ? 21'h1fe66a : acc7;
-  assign \$20  = $signed(\$19 ) + $signed(sum7);
+  assign \$5  = first4 ? 21'h002b35 : acc0;
+  assign \$6  = $signed(\$5 ) + $signed(sum0_s0_0);
+  assign \$7  = first4 ? 21'h005a90 : acc1;
+  assign \$8  = $signed(\$7 ) + $signed(sum1_s0_0);
+  assign \$9  = first4 ? 21'h00134d : acc2;
+  assign \$10  = $signed(\$9 ) + $signed(sum2_s0_0);
+  assign \$11  = first4 ? 21'h005551 : acc3;
+  assign \$12  = $signed(\$11 ) + $signed(sum3_s0_0);
+  assign \$13  = first4 ? 21'h00042b : acc4;
+  assign \$14  = $signed(\$13 ) + $signed(sum4_s0_0);
+  assign \$15  = first4 ? 21'h1ff01d : acc5;
+  assign \$16  = $signed(\$15 ) + $signed(sum5_s0_0);
+  assign \$17  = first4 ? 21'h003653 : acc6;
+  assign \$18  = $signed(\$17 ) + $signed(sum6_s0_0);
+  assign \$19  = first4 ? 21'h1fe66a : acc7;
+  assign \$20  = $signed(\$19 ) + $signed(sum7_s0_0);
   assign \$21  = ~ o__valid;
   assign \$22  = \$21  | o__ready;
   assign \$26  = \$22  & \$25 ;
@@ -2418,89 +2481,164 @@ module \top.s0_conv0_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid
   assign \$38  = \$34  & \$37 ;
   assign \$41  = ~ o__valid;
   assign \$42  = \$41  | o__ready;
-  assign \$43  = ~ o__valid;
-  assign \$44  = \$43  | o__ready;
-  assign \$45  = v2 & last2;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = \$47  & v2;
-  assign \$49  = ~ o__valid;
-  assign \$50  = \$49  | o__ready;
-  assign \$51  = \$50  & v2;
+  assign \$43  = $signed(x_reg) - $signed(8'h80);
+  assign \$44  = $signed(xoff0) * $signed(w0_0);
+  assign \$45  = $signed(xoff0) * $signed(w1_0);
+  assign \$46  = $signed(xoff0) * $signed(w2_0);
+  assign \$47  = $signed(xoff0) * $signed(w3_0);
+  assign \$48  = $signed(xoff0) * $signed(w4_0);
+  assign \$49  = $signed(xoff0) * $signed(w5_0);
+  assign \$50  = $signed(xoff0) * $signed(w6_0);
+  assign \$51  = $signed(xoff0) * $signed(w7_0);
   assign \$52  = ~ o__valid;
   assign \$53  = \$52  | o__ready;
-  assign \$54  = \$53  & v2;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = \$56  & v2;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = ~ o__valid;
+  assign \$57  = \$56  | o__ready;
   assign \$58  = ~ o__valid;
   assign \$59  = \$58  | o__ready;
-  assign \$60  = \$59  & v2;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = \$62  & v2;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = ~ o__valid;
+  assign \$63  = \$62  | o__ready;
   assign \$64  = ~ o__valid;
   assign \$65  = \$64  | o__ready;
-  assign \$66  = \$65  & v2;
-  assign \$67  = ~ o__valid;
-  assign \$68  = \$67  | o__ready;
-  assign \$69  = \$68  & v2;
+  assign \$66  = ~ o__valid;
+  assign \$67  = \$66  | o__ready;
+  assign \$68  = ~ o__valid;
+  assign \$69  = \$68  | o__ready;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = ~ o__valid;
+  assign \$73  = \$72  | o__ready;
+  assign \$74  = ~ o__valid;
+  assign \$75  = \$74  | o__ready;
+  assign \$76  = v4 & last4;
+  assign \$77  = ~ o__valid;
+  assign \$78  = \$77  | o__ready;
+  assign \$79  = \$78  & v4;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = \$81  & v4;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = \$84  & v4;
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = \$87  & v4;
+  assign \$89  = ~ o__valid;
+  assign \$90  = \$89  | o__ready;
+  assign \$91  = \$90  & v4;
+  assign \$92  = ~ o__valid;
+  assign \$93  = \$92  | o__ready;
+  assign \$94  = \$93  & v4;
+  assign \$95  = ~ o__valid;
+  assign \$96  = \$95  | o__ready;
+  assign \$97  = \$96  & v4;
+  assign \$98  = ~ o__valid;
+  assign \$99  = \$98  | o__ready;
+  assign \$100  = \$99  & v4;
   always @(posedge clk)
-    wrom__addr <= \$70 ;
+    wrom__addr <= \$101 ;
   always @(posedge clk)
-    x_reg <= \$71 ;
+    x_reg <= \$102 ;
   always @(posedge clk)
-    from_input <= \$72 ;
+    from_input <= \$103 ;
   always @(posedge clk)
-    v1 <= \$73 ;
+    v1 <= \$104 ;
   always @(posedge clk)
-    first1 <= \$74 ;
+    first1 <= \$105 ;
   always @(posedge clk)
-    last1 <= \$75 ;
+    last1 <= \$106 ;
   always @(posedge clk)
-    v2 <= \$76 ;
+    xoff0 <= \$107 ;
   always @(posedge clk)
-    first2 <= \$77 ;
+    w0_0 <= \$108 ;
   always @(posedge clk)
-    last2 <= \$78 ;
+    w1_0 <= \$109 ;
   always @(posedge clk)
-    sum0 <= \$79 ;
+    w2_0 <= \$110 ;
   always @(posedge clk)
-    sum1 <= \$80 ;
+    w3_0 <= \$111 ;
   always @(posedge clk)
-    sum2 <= \$81 ;
+    w4_0 <= \$112 ;
   always @(posedge clk)
-    sum3 <= \$82 ;
+    w5_0 <= \$113 ;
   always @(posedge clk)
-    sum4 <= \$83 ;
+    w6_0 <= \$114 ;
   always @(posedge clk)
-    sum5 <= \$84 ;
+    w7_0 <= \$115 ;
   always @(posedge clk)
-    sum6 <= \$85 ;
+    prod0_0 <= \$116 ;
   always @(posedge clk)
-    sum7 <= \$86 ;
+    prod1_0 <= \$117 ;
   always @(posedge clk)
-    o__valid <= \$87 ;
+    prod2_0 <= \$118 ;
   always @(posedge clk)
-    acc0 <= \$88 ;
+    prod3_0 <= \$119 ;
   always @(posedge clk)
-    o__payload <= \$89 ;
+    prod4_0 <= \$120 ;
   always @(posedge clk)
-    acc1 <= \$90 ;
+    prod5_0 <= \$121 ;
   always @(posedge clk)
-    acc2 <= \$91 ;
+    prod6_0 <= \$122 ;
   always @(posedge clk)
-    acc3 <= \$92 ;
+    prod7_0 <= \$123 ;
   always @(posedge clk)
-    acc4 <= \$93 ;
+    sum0_s0_0 <= \$124 ;
   always @(posedge clk)
-    acc5 <= \$94 ;
+    sum1_s0_0 <= \$125 ;
   always @(posedge clk)
-    acc6 <= \$95 ;
+    sum2_s0_0 <= \$126 ;
   always @(posedge clk)
-    acc7 <= \$96 ;
-  assign \$1  = ~ o__valid;
-  assign \$2  = \$1  | o__ready;
+    sum3_s0_0 <= \$127 ;
+  always @(posedge clk)
+    sum4_s0_0 <= \$128 ;
+  always @(posedge clk)
+    sum5_s0_0 <= \$129 ;
+  always @(posedge clk)
+    sum6_s0_0 <= \$130 ;
+  always @(posedge clk)
+    sum7_s0_0 <= \$131 ;
+  always @(posedge clk)
+    v2 <= \$132 ;
+  always @(posedge clk)
+    first2 <= \$133 ;
+  always @(posedge clk)
+    last2 <= \$134 ;
+  always @(posedge clk)
+    v3 <= \$135 ;
+  always @(posedge clk)
+    first3 <= \$136 ;
+  always @(posedge clk)
+    last3 <= \$137 ;
+  always @(posedge clk)
+    v4 <= \$138 ;
+  always @(posedge clk)
+    first4 <= \$139 ;
+  always @(posedge clk)
+    last4 <= \$140 ;
+  always @(posedge clk)
+    o__valid <= \$141 ;
+  always @(posedge clk)
+    acc0 <= \$142 ;
+  always @(posedge clk)
+    o__payload <= \$143 ;
+  always @(posedge clk)
+    acc1 <= \$144 ;
+  always @(posedge clk)
+    acc2 <= \$145 ;
+  always @(posedge clk)
+    acc3 <= \$146 ;
+  always @(posedge clk)
+    acc4 <= \$147 ;
+  always @(posedge clk)
+    acc5 <= \$148 ;
+  always @(posedge clk)
+    acc6 <= \$149 ;
+  always @(posedge clk)
+    acc7 <= \$150 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$39  = 1'h0;
@@ -2551,309 +2689,539 @@ module \top.s0_conv0_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$70  = wrom__addr;
+    \$101  = wrom__addr;
     if (\$26 ) begin
-      \$70  = \$29 [3:0];
+      \$101  = \$29 [3:0];
     end
     if (rst) begin
-      \$70  = 4'h0;
+      \$101  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$71  = x_reg;
+    \$102  = x_reg;
     if (\$31 ) begin
-      \$71  = i__payload;
+      \$102  = i__payload;
     end
     if (rst) begin
-      \$71  = 8'h00;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$72  = from_input;
+    \$103  = from_input;
     if (\$31 ) begin
-      \$72  = \$32 ;
+      \$103  = \$32 ;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$73  = v1;
+    \$104  = v1;
     if (\$31 ) begin
-      \$73  = \$38 ;
+      \$104  = \$38 ;
     end
     if (rst) begin
-      \$73  = 1'h0;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$74  = first1;
+    \$105  = first1;
     if (\$31 ) begin
-      \$74  = \$39 ;
+      \$105  = \$39 ;
     end
     if (rst) begin
-      \$74  = 1'h0;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$75  = last1;
+    \$106  = last1;
     if (\$31 ) begin
-      \$75  = \$40 ;
+      \$106  = \$40 ;
     end
     if (rst) begin
-      \$75  = 1'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$76  = v2;
+    \$107  = xoff0;
     if (\$42 ) begin
-      \$76  = v1;
+      \$107  = \$43 ;
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$107  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$77  = first2;
+    \$108  = w0_0;
     if (\$42 ) begin
-      \$77  = first1;
+      \$108  = wrom__data[7:0];
     end
     if (rst) begin
-      \$77  = 1'h0;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$78  = last2;
+    \$109  = w1_0;
     if (\$42 ) begin
-      \$78  = last1;
+      \$109  = wrom__data[15:8];
     end
     if (rst) begin
-      \$78  = 1'h0;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$79  = sum0;
+    \$110  = w2_0;
     if (\$42 ) begin
-      \$79  = { prod0_0[16], prod0_0[16], prod0_0[16], prod0_0[16], prod0_0 };
+      \$110  = wrom__data[23:16];
     end
     if (rst) begin
-      \$79  = 21'h000000;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$80  = sum1;
+    \$111  = w3_0;
     if (\$42 ) begin
-      \$80  = { prod1_0[16], prod1_0[16], prod1_0[16], prod1_0[16], prod1_0 };
+      \$111  = wrom__data[31:24];
     end
     if (rst) begin
-      \$80  = 21'h000000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$81  = sum2;
+    \$112  = w4_0;
     if (\$42 ) begin
-      \$81  = { prod2_0[16], prod2_0[16], prod2_0[16], prod2_0[16], prod2_0 };
+      \$112  = wrom__data[39:32];
     end
     if (rst) begin
-      \$81  = 21'h000000;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$82  = sum3;
+    \$113  = w5_0;
     if (\$42 ) begin
-      \$82  = { prod3_0[16], prod3_0[16], prod3_0[16], prod3_0[16], prod3_0 };
+      \$113  = wrom__data[47:40];
     end
     if (rst) begin
-      \$82  = 21'h000000;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$83  = sum4;
+    \$114  = w6_0;
     if (\$42 ) begin
-      \$83  = { prod4_0[16], prod4_0[16], prod4_0[16], prod4_0[16], prod4_0 };
+      \$114  = wrom__data[55:48];
     end
     if (rst) begin
-      \$83  = 21'h000000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$84  = sum5;
+    \$115  = w7_0;
     if (\$42 ) begin
-      \$84  = { prod5_0[16], prod5_0[16], prod5_0[16], prod5_0[16], prod5_0 };
+      \$115  = wrom__data[63:56];
     end
     if (rst) begin
-      \$84  = 21'h000000;
+      \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$85  = sum6;
+    \$116  = prod0_0;
     if (\$42 ) begin
-      \$85  = { prod6_0[16], prod6_0[16], prod6_0[16], prod6_0[16], prod6_0 };
+      \$116  = \$44 ;
     end
     if (rst) begin
-      \$85  = 21'h000000;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$86  = sum7;
+    \$117  = prod1_0;
     if (\$42 ) begin
-      \$86  = { prod7_0[16], prod7_0[16], prod7_0[16], prod7_0[16], prod7_0 };
+      \$117  = \$45 ;
     end
     if (rst) begin
-      \$86  = 21'h000000;
+      \$117  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$87  = o__valid;
-    if (\$44 ) begin
-      \$87  = \$45 ;
+    \$118  = prod2_0;
+    if (\$42 ) begin
+      \$118  = \$46 ;
     end
     if (rst) begin
-      \$87  = 1'h0;
+      \$118  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$88  = acc0;
-    if (\$48 ) begin
-      \$88  = \$6 [20:0];
+    \$119  = prod3_0;
+    if (\$42 ) begin
+      \$119  = \$47 ;
     end
     if (rst) begin
-      \$88  = 21'h000000;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$89  = o__payload;
-    if (\$48 ) begin
-      if (last2) begin
-        \$89 [20:0] = \$6 [20:0];
-      end
+    \$120  = prod4_0;
+    if (\$42 ) begin
+      \$120  = \$48 ;
     end
-    if (\$51 ) begin
-      if (last2) begin
-        \$89 [41:21] = \$8 [20:0];
-      end
+    if (rst) begin
+      \$120  = 17'h00000;
     end
-    if (\$54 ) begin
-      if (last2) begin
-        \$89 [62:42] = \$10 [20:0];
-      end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$121  = prod5_0;
+    if (\$42 ) begin
+      \$121  = \$49 ;
     end
+    if (rst) begin
+      \$121  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$122  = prod6_0;
+    if (\$42 ) begin
+      \$122  = \$50 ;
+    end
+    if (rst) begin
+      \$122  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$123  = prod7_0;
+    if (\$42 ) begin
+      \$123  = \$51 ;
+    end
+    if (rst) begin
+      \$123  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$124  = sum0_s0_0;
+    if (\$53 ) begin
+      \$124  = { prod0_0[16], prod0_0[16], prod0_0[16], prod0_0[16], prod0_0 };
+    end
+    if (rst) begin
+      \$124  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$125  = sum1_s0_0;
+    if (\$55 ) begin
+      \$125  = { prod1_0[16], prod1_0[16], prod1_0[16], prod1_0[16], prod1_0 };
+    end
+    if (rst) begin
+      \$125  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$126  = sum2_s0_0;
     if (\$57 ) begin
-      if (last2) begin
-        \$89 [83:63] = \$12 [20:0];
-      end
+      \$126  = { prod2_0[16], prod2_0[16], prod2_0[16], prod2_0[16], prod2_0 };
     end
-    if (\$60 ) begin
-      if (last2) begin
-        \$89 [104:84] = \$14 [20:0];
-      end
+    if (rst) begin
+      \$126  = 21'h000000;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$127  = sum3_s0_0;
+    if (\$59 ) begin
+      \$127  = { prod3_0[16], prod3_0[16], prod3_0[16], prod3_0[16], prod3_0 };
+    end
+    if (rst) begin
+      \$127  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$128  = sum4_s0_0;
+    if (\$61 ) begin
+      \$128  = { prod4_0[16], prod4_0[16], prod4_0[16], prod4_0[16], prod4_0 };
+    end
+    if (rst) begin
+      \$128  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$129  = sum5_s0_0;
     if (\$63 ) begin
-      if (last2) begin
-        \$89 [125:105] = \$16 [20:0];
-      end
+      \$129  = { prod5_0[16], prod5_0[16], prod5_0[16], prod5_0[16], prod5_0 };
     end
-    if (\$66 ) begin
-      if (last2) begin
-        \$89 [146:126] = \$18 [20:0];
-      end
+    if (rst) begin
+      \$129  = 21'h000000;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$130  = sum6_s0_0;
+    if (\$65 ) begin
+      \$130  = { prod6_0[16], prod6_0[16], prod6_0[16], prod6_0[16], prod6_0 };
+    end
+    if (rst) begin
+      \$130  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$131  = sum7_s0_0;
+    if (\$67 ) begin
+      \$131  = { prod7_0[16], prod7_0[16], prod7_0[16], prod7_0[16], prod7_0 };
+    end
+    if (rst) begin
+      \$131  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$132  = v2;
     if (\$69 ) begin
-      if (last2) begin
-        \$89 [167:147] = \$20 [20:0];
+      \$132  = v1;
+    end
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$133  = first2;
+    if (\$69 ) begin
+      \$133  = first1;
+    end
+    if (rst) begin
+      \$133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$134  = last2;
+    if (\$69 ) begin
+      \$134  = last1;
+    end
+    if (rst) begin
+      \$134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$135  = v3;
+    if (\$71 ) begin
+      \$135  = v2;
+    end
+    if (rst) begin
+      \$135  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$136  = first3;
+    if (\$71 ) begin
+      \$136  = first2;
+    end
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$137  = last3;
+    if (\$71 ) begin
+      \$137  = last2;
+    end
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$138  = v4;
+    if (\$73 ) begin
+      \$138  = v3;
+    end
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$139  = first4;
+    if (\$73 ) begin
+      \$139  = first3;
+    end
+    if (rst) begin
+      \$139  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$140  = last4;
+    if (\$73 ) begin
+      \$140  = last3;
+    end
+    if (rst) begin
+      \$140  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$141  = o__valid;
+    if (\$75 ) begin
+      \$141  = \$76 ;
+    end
+    if (rst) begin
+      \$141  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$142  = acc0;
+    if (\$79 ) begin
+      \$142  = \$6 [20:0];
+    end
+    if (rst) begin
+      \$142  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$143  = o__payload;
+    if (\$79 ) begin
+      if (last4) begin
+        \$143 [20:0] = \$6 [20:0];
+      end
+    end
+    if (\$82 ) begin
+      if (last4) begin
+        \$143 [41:21] = \$8 [20:0];
+      end
+    end
+    if (\$85 ) begin
+      if (last4) begin
+        \$143 [62:42] = \$10 [20:0];
+      end
+    end
+    if (\$88 ) begin
+      if (last4) begin
+        \$143 [83:63] = \$12 [20:0];
+      end
+    end
+    if (\$91 ) begin
+      if (last4) begin
+        \$143 [104:84] = \$14 [20:0];
+      end
+    end
+    if (\$94 ) begin
+      if (last4) begin
+        \$143 [125:105] = \$16 [20:0];
+      end
+    end
+    if (\$97 ) begin
+      if (last4) begin
+        \$143 [146:126] = \$18 [20:0];
+      end
+    end
+    if (\$100 ) begin
+      if (last4) begin
+        \$143 [167:147] = \$20 [20:0];
       end
     end
     if (rst) begin
-      \$89  = 168'h000000000000000000000000000000000000000000;
+      \$143  = 168'h000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$90  = acc1;
-    if (\$51 ) begin
-      \$90  = \$8 [20:0];
+    \$144  = acc1;
+    if (\$82 ) begin
+      \$144  = \$8 [20:0];
     end
     if (rst) begin
-      \$90  = 21'h000000;
+      \$144  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$91  = acc2;
-    if (\$54 ) begin
-      \$91  = \$10 [20:0];
+    \$145  = acc2;
+    if (\$85 ) begin
+      \$145  = \$10 [20:0];
     end
     if (rst) begin
-      \$91  = 21'h000000;
+      \$145  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$92  = acc3;
-    if (\$57 ) begin
-      \$92  = \$12 [20:0];
+    \$146  = acc3;
+    if (\$88 ) begin
+      \$146  = \$12 [20:0];
     end
     if (rst) begin
-      \$92  = 21'h000000;
+      \$146  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$93  = acc4;
-    if (\$60 ) begin
-      \$93  = \$14 [20:0];
+    \$147  = acc4;
+    if (\$91 ) begin
+      \$147  = \$14 [20:0];
     end
     if (rst) begin
-      \$93  = 21'h000000;
+      \$147  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$94  = acc5;
-    if (\$63 ) begin
-      \$94  = \$16 [20:0];
+    \$148  = acc5;
+    if (\$94 ) begin
+      \$148  = \$16 [20:0];
     end
     if (rst) begin
-      \$94  = 21'h000000;
+      \$148  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$95  = acc6;
-    if (\$66 ) begin
-      \$95  = \$18 [20:0];
+    \$149  = acc6;
+    if (\$97 ) begin
+      \$149  = \$18 [20:0];
     end
     if (rst) begin
-      \$95  = 21'h000000;
+      \$149  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$96  = acc7;
-    if (\$69 ) begin
-      \$96  = \$20 [20:0];
+    \$150  = acc7;
+    if (\$100 ) begin
+      \$150  = \$20 [20:0];
     end
     if (rst) begin
-      \$96  = 21'h000000;
+      \$150  = 21'h000000;
     end
   end
   assign t = wrom__addr;
@@ -2891,231 +3259,571 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire \$101 ;
+  wire [45:0] \$101 ;
   wire \$102 ;
-  wire [45:0] \$103 ;
+  wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire [48:0] \$107 ;
+  wire \$107 ;
   wire \$108 ;
-  wire [48:0] \$109 ;
-  wire [34:0] \$11 ;
+  wire \$109 ;
+  wire \$11 ;
   wire \$110 ;
-  wire [48:0] \$111 ;
-  wire [48:0] \$112 ;
-  wire [48:0] \$113 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
   wire \$114 ;
-  wire \$115 ;
+  wire [46:0] \$115 ;
   wire \$116 ;
-  wire [45:0] \$117 ;
-  wire \$118 ;
+  wire \$117 ;
+  wire [47:0] \$118 ;
   wire \$119 ;
-  wire [34:0] \$12 ;
+  wire \$12 ;
   wire \$120 ;
-  wire [48:0] \$121 ;
+  wire \$121 ;
   wire \$122 ;
-  wire [48:0] \$123 ;
-  wire \$124 ;
-  wire [48:0] \$125 ;
-  wire [48:0] \$126 ;
-  wire [48:0] \$127 ;
+  wire \$123 ;
+  wire [47:0] \$124 ;
+  wire [47:0] \$125 ;
+  wire \$126 ;
+  wire \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire [47:0] \$13 ;
+  wire \$13 ;
   wire \$130 ;
-  wire [45:0] \$131 ;
-  wire \$132 ;
+  wire \$131 ;
+  wire [33:0] \$132 ;
   wire \$133 ;
   wire \$134 ;
-  wire [48:0] \$135 ;
-  wire \$136 ;
-  wire [48:0] \$137 ;
+  wire \$135 ;
+  wire [24:0] \$136 ;
+  wire \$137 ;
   wire \$138 ;
-  wire [48:0] \$139 ;
+  wire \$139 ;
   wire \$14 ;
-  wire [48:0] \$140 ;
-  wire [48:0] \$141 ;
+  wire [20:0] \$140 ;
+  wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  wire [45:0] \$145 ;
+  wire [11:0] \$144 ;
+  wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire \$148 ;
-  wire [48:0] \$149 ;
-  wire [33:0] \$15 ;
-  wire \$150 ;
-  wire [48:0] \$151 ;
-  wire \$152 ;
-  wire [48:0] \$153 ;
-  wire [48:0] \$154 ;
-  wire [48:0] \$155 ;
+  wire [34:0] \$148 ;
+  wire [35:0] \$149 ;
+  wire \$15 ;
+  wire [55:0] \$150 ;
+  wire [56:0] \$151 ;
+  wire [51:0] \$152 ;
+  wire [58:0] \$153 ;
+  wire [74:0] \$154 ;
+  wire [75:0] \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire [45:0] \$159 ;
-  wire \$16 ;
+  wire [33:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire [48:0] \$163 ;
+  wire \$163 ;
   wire \$164 ;
-  wire [48:0] \$165 ;
+  wire \$165 ;
   wire \$166 ;
-  wire [48:0] \$167 ;
-  wire [48:0] \$168 ;
-  wire [48:0] \$169 ;
-  wire [34:0] \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg \$172 ;
-  reg [45:0] \$173 ;
-  reg [5:0] \$174 ;
-  reg [33:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [7:0] \$177 ;
-  reg [6:0] \$178 ;
-  reg [7:0] \$179 ;
-  wire [34:0] \$18 ;
-  reg [45:0] \$180 ;
-  reg [5:0] \$181 ;
-  reg [32:0] \$182 ;
-  reg [7:0] \$183 ;
-  reg [7:0] \$184 ;
-  reg [6:0] \$185 ;
-  reg [7:0] \$186 ;
-  reg [45:0] \$187 ;
-  reg [5:0] \$188 ;
-  reg [32:0] \$189 ;
-  wire [47:0] \$19 ;
-  reg [7:0] \$190 ;
-  reg [7:0] \$191 ;
-  reg [6:0] \$192 ;
-  reg [7:0] \$193 ;
-  reg [45:0] \$194 ;
-  reg [5:0] \$195 ;
-  reg [33:0] \$196 ;
-  reg [7:0] \$197 ;
-  reg [7:0] \$198 ;
-  reg [6:0] \$199 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire [46:0] \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire [47:0] \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire [47:0] \$182 ;
+  wire [47:0] \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire [33:0] \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire [24:0] \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire [20:0] \$198 ;
+  wire \$199 ;
   wire \$2 ;
-  wire \$20 ;
-  reg [7:0] \$200 ;
-  reg [45:0] \$201 ;
-  reg [5:0] \$202 ;
-  reg [32:0] \$203 ;
-  reg [7:0] \$204 ;
-  reg [7:0] \$205 ;
-  reg [6:0] \$206 ;
-  reg [7:0] \$207 ;
-  reg [45:0] \$208 ;
-  reg [5:0] \$209 ;
-  wire [34:0] \$21 ;
-  reg [33:0] \$210 ;
-  reg [7:0] \$211 ;
-  reg [7:0] \$212 ;
-  reg [6:0] \$213 ;
-  reg [7:0] \$214 ;
-  reg [45:0] \$215 ;
-  reg [5:0] \$216 ;
-  reg [32:0] \$217 ;
-  reg [7:0] \$218 ;
-  reg [7:0] \$219 ;
+  wire [24:0] \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire [11:0] \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire [34:0] \$206 ;
+  wire [35:0] \$207 ;
+  wire [55:0] \$208 ;
+  wire [56:0] \$209 ;
+  wire \$21 ;
+  wire [51:0] \$210 ;
+  wire [58:0] \$211 ;
+  wire [74:0] \$212 ;
+  wire [75:0] \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire [45:0] \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire \$22 ;
-  reg [6:0] \$220 ;
-  reg [7:0] \$221 ;
-  reg [45:0] \$222 ;
-  reg [5:0] \$223 ;
-  reg [33:0] \$224 ;
-  reg [7:0] \$225 ;
-  reg [7:0] \$226 ;
-  reg [6:0] \$227 ;
-  reg [7:0] \$228 ;
-  wire [35:0] \$23 ;
-  wire [35:0] \$24 ;
-  wire [47:0] \$25 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire \$23 ;
+  wire \$230 ;
+  wire [46:0] \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire [47:0] \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire [20:0] \$24 ;
+  wire [47:0] \$240 ;
+  wire [47:0] \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire [33:0] \$248 ;
+  wire \$249 ;
+  wire \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire [24:0] \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire [20:0] \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
-  wire [33:0] \$27 ;
-  wire \$28 ;
-  wire [34:0] \$29 ;
-  wire [34:0] \$3 ;
-  wire [34:0] \$30 ;
-  wire [47:0] \$31 ;
-  wire \$32 ;
-  wire [34:0] \$33 ;
-  wire \$34 ;
-  wire [35:0] \$35 ;
-  wire [35:0] \$36 ;
-  wire [47:0] \$37 ;
-  wire \$38 ;
-  wire [33:0] \$39 ;
+  wire [11:0] \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire [34:0] \$264 ;
+  wire [35:0] \$265 ;
+  wire [55:0] \$266 ;
+  wire [56:0] \$267 ;
+  wire [51:0] \$268 ;
+  wire [58:0] \$269 ;
+  wire \$27 ;
+  wire [74:0] \$270 ;
+  wire [75:0] \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire [45:0] \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
+  wire [11:0] \$28 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire [46:0] \$289 ;
+  wire \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire [47:0] \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire [47:0] \$298 ;
+  wire [47:0] \$299 ;
+  wire \$3 ;
+  wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire [33:0] \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire \$31 ;
+  wire [24:0] \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire [20:0] \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire [11:0] \$318 ;
+  wire \$319 ;
+  wire [34:0] \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire [34:0] \$322 ;
+  wire [35:0] \$323 ;
+  wire [55:0] \$324 ;
+  wire [56:0] \$325 ;
+  wire [51:0] \$326 ;
+  wire [58:0] \$327 ;
+  wire [74:0] \$328 ;
+  wire [75:0] \$329 ;
+  wire [35:0] \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire [45:0] \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
+  wire [55:0] \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire [46:0] \$347 ;
+  wire \$348 ;
+  wire \$349 ;
+  wire [56:0] \$35 ;
+  wire [47:0] \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire [47:0] \$356 ;
+  wire [47:0] \$357 ;
+  wire \$358 ;
+  wire \$359 ;
+  wire [51:0] \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire [33:0] \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire [24:0] \$368 ;
+  wire \$369 ;
+  wire [58:0] \$37 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire [20:0] \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire [11:0] \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
+  wire [74:0] \$38 ;
+  wire [34:0] \$380 ;
+  wire [35:0] \$381 ;
+  wire [55:0] \$382 ;
+  wire [56:0] \$383 ;
+  wire [51:0] \$384 ;
+  wire [58:0] \$385 ;
+  wire [74:0] \$386 ;
+  wire [75:0] \$387 ;
+  wire \$388 ;
+  wire \$389 ;
+  wire [75:0] \$39 ;
+  wire \$390 ;
+  wire [45:0] \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [34:0] \$41 ;
-  wire [34:0] \$42 ;
-  wire [47:0] \$43 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire [46:0] \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire [47:0] \$408 ;
+  wire \$409 ;
+  wire \$41 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire [47:0] \$414 ;
+  wire [47:0] \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
+  wire \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire [33:0] \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire [24:0] \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
+  wire [45:0] \$43 ;
+  wire [20:0] \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire [11:0] \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire [34:0] \$438 ;
+  wire [35:0] \$439 ;
   wire \$44 ;
-  wire [34:0] \$45 ;
+  wire [55:0] \$440 ;
+  wire [56:0] \$441 ;
+  wire [51:0] \$442 ;
+  wire [58:0] \$443 ;
+  wire [74:0] \$444 ;
+  wire [75:0] \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire [45:0] \$449 ;
+  wire \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire \$46 ;
-  wire [35:0] \$47 ;
-  wire [35:0] \$48 ;
-  wire [47:0] \$49 ;
-  wire [35:0] \$5 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire [46:0] \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire [47:0] \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
+  wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire [47:0] \$472 ;
+  wire [47:0] \$473 ;
+  reg \$474 ;
+  reg \$475 ;
+  reg \$476 ;
+  reg \$477 ;
+  reg \$478 ;
+  reg \$479 ;
+  wire \$48 ;
+  reg \$480 ;
+  reg [20:0] \$481 ;
+  reg [33:0] \$482 ;
+  reg [24:0] \$483 ;
+  reg [20:0] \$484 ;
+  reg [11:0] \$485 ;
+  reg [45:0] \$486 ;
+  reg [45:0] \$487 ;
+  reg \$488 ;
+  reg \$489 ;
+  wire \$49 ;
+  reg [47:0] \$490 ;
+  reg [7:0] \$491 ;
+  reg [20:0] \$492 ;
+  reg [33:0] \$493 ;
+  reg [24:0] \$494 ;
+  reg [20:0] \$495 ;
+  reg [11:0] \$496 ;
+  reg [45:0] \$497 ;
+  reg [45:0] \$498 ;
+  reg \$499 ;
+  wire \$5 ;
   wire \$50 ;
+  reg \$500 ;
+  reg [47:0] \$501 ;
+  reg [7:0] \$502 ;
+  reg [20:0] \$503 ;
+  reg [33:0] \$504 ;
+  reg [24:0] \$505 ;
+  reg [20:0] \$506 ;
+  reg [11:0] \$507 ;
+  reg [45:0] \$508 ;
+  reg [45:0] \$509 ;
   wire \$51 ;
+  reg \$510 ;
+  reg \$511 ;
+  reg [47:0] \$512 ;
+  reg [7:0] \$513 ;
+  reg [20:0] \$514 ;
+  reg [33:0] \$515 ;
+  reg [24:0] \$516 ;
+  reg [20:0] \$517 ;
+  reg [11:0] \$518 ;
+  reg [45:0] \$519 ;
   wire \$52 ;
+  reg [45:0] \$520 ;
+  reg \$521 ;
+  reg \$522 ;
+  reg [47:0] \$523 ;
+  reg [7:0] \$524 ;
+  reg [20:0] \$525 ;
+  reg [33:0] \$526 ;
+  reg [24:0] \$527 ;
+  reg [20:0] \$528 ;
+  reg [11:0] \$529 ;
   wire \$53 ;
-  wire [1:0] \$54 ;
-  wire [1:0] \$55 ;
+  reg [45:0] \$530 ;
+  reg [45:0] \$531 ;
+  reg \$532 ;
+  reg \$533 ;
+  reg [47:0] \$534 ;
+  reg [7:0] \$535 ;
+  reg [20:0] \$536 ;
+  reg [33:0] \$537 ;
+  reg [24:0] \$538 ;
+  reg [20:0] \$539 ;
+  wire \$54 ;
+  reg [11:0] \$540 ;
+  reg [45:0] \$541 ;
+  reg [45:0] \$542 ;
+  reg \$543 ;
+  reg \$544 ;
+  reg [47:0] \$545 ;
+  reg [7:0] \$546 ;
+  reg [20:0] \$547 ;
+  reg [33:0] \$548 ;
+  reg [24:0] \$549 ;
+  wire \$55 ;
+  reg [20:0] \$550 ;
+  reg [11:0] \$551 ;
+  reg [45:0] \$552 ;
+  reg [45:0] \$553 ;
+  reg \$554 ;
+  reg \$555 ;
+  reg [47:0] \$556 ;
+  reg [7:0] \$557 ;
+  reg [20:0] \$558 ;
+  reg [33:0] \$559 ;
   wire \$56 ;
-  wire \$57 ;
+  reg [24:0] \$560 ;
+  reg [20:0] \$561 ;
+  reg [11:0] \$562 ;
+  reg [45:0] \$563 ;
+  reg [45:0] \$564 ;
+  reg \$565 ;
+  reg \$566 ;
+  reg [47:0] \$567 ;
+  reg [7:0] \$568 ;
+  wire [46:0] \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [35:0] \$6 ;
-  wire \$60 ;
-  wire [45:0] \$61 ;
+  wire [1:0] \$6 ;
+  wire [47:0] \$60 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire [48:0] \$65 ;
-  wire \$66 ;
-  wire [48:0] \$67 ;
+  wire \$65 ;
+  wire [47:0] \$66 ;
+  wire [47:0] \$67 ;
   wire \$68 ;
-  wire [48:0] \$69 ;
-  wire [47:0] \$7 ;
-  wire [48:0] \$70 ;
-  wire [48:0] \$71 ;
+  wire \$69 ;
+  wire [1:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire [45:0] \$75 ;
+  wire [33:0] \$74 ;
+  wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire \$78 ;
-  wire [48:0] \$79 ;
+  wire [24:0] \$78 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire [48:0] \$81 ;
-  wire \$82 ;
-  wire [48:0] \$83 ;
-  wire [48:0] \$84 ;
-  wire [48:0] \$85 ;
-  wire \$86 ;
+  wire \$81 ;
+  wire [20:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire [11:0] \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [45:0] \$89 ;
-  wire [33:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire [48:0] \$93 ;
-  wire \$94 ;
-  wire [48:0] \$95 ;
-  wire \$96 ;
-  wire [48:0] \$97 ;
-  wire [48:0] \$98 ;
-  wire [48:0] \$99 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire [34:0] \$90 ;
+  wire [35:0] \$91 ;
+  wire [55:0] \$92 ;
+  wire [56:0] \$93 ;
+  wire [51:0] \$94 ;
+  wire [58:0] \$95 ;
+  wire [74:0] \$96 ;
+  wire [75:0] \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   input clk;
   wire clk;
   reg group = 1'h0;
@@ -3147,978 +3855,1670 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [33:0] rq0_half = 34'h000000000;
-  reg [6:0] rq0_hi = 7'h00;
-  reg [7:0] rq0_lo = 8'h00;
+  reg rq0_above = 1'h0;
+  reg [47:0] rq0_code = 48'h000000000000;
+  reg [45:0] rq0_floor = 46'h000000000000;
   reg [7:0] rq0_out = 8'h00;
+  reg [33:0] rq0_part0_0 = 34'h000000000;
+  reg [24:0] rq0_part0_1 = 25'h0000000;
+  reg [20:0] rq0_part1_0 = 21'h000000;
+  reg [11:0] rq0_part1_1 = 12'h000;
   reg [45:0] rq0_prod = 46'h000000000000;
-  wire [47:0] rq0_rounded;
-  reg [5:0] rq0_shift = 6'h00;
-  wire [46:0] rq0_wide;
-  reg [7:0] rq0_zero_point = 8'h00;
-  reg [32:0] rq1_half = 33'h000000000;
-  reg [6:0] rq1_hi = 7'h00;
-  reg [7:0] rq1_lo = 8'h00;
+  wire [45:0] rq0_rem;
+  reg rq0_tie = 1'h0;
+  reg [20:0] rq0_x = 21'h000000;
+  reg rq1_above = 1'h0;
+  reg [47:0] rq1_code = 48'h000000000000;
+  reg [45:0] rq1_floor = 46'h000000000000;
   reg [7:0] rq1_out = 8'h00;
+  reg [33:0] rq1_part0_0 = 34'h000000000;
+  reg [24:0] rq1_part0_1 = 25'h0000000;
+  reg [20:0] rq1_part1_0 = 21'h000000;
+  reg [11:0] rq1_part1_1 = 12'h000;
   reg [45:0] rq1_prod = 46'h000000000000;
-  wire [47:0] rq1_rounded;
-  reg [5:0] rq1_shift = 6'h00;
-  wire [46:0] rq1_wide;
-  reg [7:0] rq1_zero_point = 8'h00;
-  reg [32:0] rq2_half = 33'h000000000;
-  reg [6:0] rq2_hi = 7'h00;
-  reg [7:0] rq2_lo = 8'h00;
+  wire [45:0] rq1_rem;
+  reg rq1_tie = 1'h0;
+  reg [20:0] rq1_x = 21'h000000;
+  reg rq2_above = 1'h0;
+  reg [47:0] rq2_code = 48'h000000000000;
+  reg [45:0] rq2_floor = 46'h000000000000;
   reg [7:0] rq2_out = 8'h00;
+  reg [33:0] rq2_part0_0 = 34'h000000000;
+  reg [24:0] rq2_part0_1 = 25'h0000000;
+  reg [20:0] rq2_part1_0 = 21'h000000;
+  reg [11:0] rq2_part1_1 = 12'h000;
   reg [45:0] rq2_prod = 46'h000000000000;
-  wire [47:0] rq2_rounded;
-  reg [5:0] rq2_shift = 6'h00;
-  wire [46:0] rq2_wide;
-  reg [7:0] rq2_zero_point = 8'h00;
-  reg [33:0] rq3_half = 34'h000000000;
-  reg [6:0] rq3_hi = 7'h00;
-  reg [7:0] rq3_lo = 8'h00;
+  wire [45:0] rq2_rem;
+  reg rq2_tie = 1'h0;
+  reg [20:0] rq2_x = 21'h000000;
+  reg rq3_above = 1'h0;
+  reg [47:0] rq3_code = 48'h000000000000;
+  reg [45:0] rq3_floor = 46'h000000000000;
   reg [7:0] rq3_out = 8'h00;
+  reg [33:0] rq3_part0_0 = 34'h000000000;
+  reg [24:0] rq3_part0_1 = 25'h0000000;
+  reg [20:0] rq3_part1_0 = 21'h000000;
+  reg [11:0] rq3_part1_1 = 12'h000;
   reg [45:0] rq3_prod = 46'h000000000000;
-  wire [47:0] rq3_rounded;
-  reg [5:0] rq3_shift = 6'h00;
-  wire [46:0] rq3_wide;
-  reg [7:0] rq3_zero_point = 8'h00;
-  reg [32:0] rq4_half = 33'h000000000;
-  reg [6:0] rq4_hi = 7'h00;
-  reg [7:0] rq4_lo = 8'h00;
+  wire [45:0] rq3_rem;
+  reg rq3_tie = 1'h0;
+  reg [20:0] rq3_x = 21'h000000;
+  reg rq4_above = 1'h0;
+  reg [47:0] rq4_code = 48'h000000000000;
+  reg [45:0] rq4_floor = 46'h000000000000;
   reg [7:0] rq4_out = 8'h00;
+  reg [33:0] rq4_part0_0 = 34'h000000000;
+  reg [24:0] rq4_part0_1 = 25'h0000000;
+  reg [20:0] rq4_part1_0 = 21'h000000;
+  reg [11:0] rq4_part1_1 = 12'h000;
   reg [45:0] rq4_prod = 46'h000000000000;
-  wire [47:0] rq4_rounded;
-  reg [5:0] rq4_shift = 6'h00;
-  wire [46:0] rq4_wide;
-  reg [7:0] rq4_zero_point = 8'h00;
-  reg [33:0] rq5_half = 34'h000000000;
-  reg [6:0] rq5_hi = 7'h00;
-  reg [7:0] rq5_lo = 8'h00;
+  wire [45:0] rq4_rem;
+  reg rq4_tie = 1'h0;
+  reg [20:0] rq4_x = 21'h000000;
+  reg rq5_above = 1'h0;
+  reg [47:0] rq5_code = 48'h000000000000;
+  reg [45:0] rq5_floor = 46'h000000000000;
   reg [7:0] rq5_out = 8'h00;
+  reg [33:0] rq5_part0_0 = 34'h000000000;
+  reg [24:0] rq5_part0_1 = 25'h0000000;
+  reg [20:0] rq5_part1_0 = 21'h000000;
+  reg [11:0] rq5_part1_1 = 12'h000;
   reg [45:0] rq5_prod = 46'h000000000000;
-  wire [47:0] rq5_rounded;
-  reg [5:0] rq5_shift = 6'h00;
-  wire [46:0] rq5_wide;
-  reg [7:0] rq5_zero_point = 8'h00;
-  reg [32:0] rq6_half = 33'h000000000;
-  reg [6:0] rq6_hi = 7'h00;
-  reg [7:0] rq6_lo = 8'h00;
+  wire [45:0] rq5_rem;
+  reg rq5_tie = 1'h0;
+  reg [20:0] rq5_x = 21'h000000;
+  reg rq6_above = 1'h0;
+  reg [47:0] rq6_code = 48'h000000000000;
+  reg [45:0] rq6_floor = 46'h000000000000;
   reg [7:0] rq6_out = 8'h00;
+  reg [33:0] rq6_part0_0 = 34'h000000000;
+  reg [24:0] rq6_part0_1 = 25'h0000000;
+  reg [20:0] rq6_part1_0 = 21'h000000;
+  reg [11:0] rq6_part1_1 = 12'h000;
   reg [45:0] rq6_prod = 46'h000000000000;
-  wire [47:0] rq6_rounded;
-  reg [5:0] rq6_shift = 6'h00;
-  wire [46:0] rq6_wide;
-  reg [7:0] rq6_zero_point = 8'h00;
-  reg [33:0] rq7_half = 34'h000000000;
-  reg [6:0] rq7_hi = 7'h00;
-  reg [7:0] rq7_lo = 8'h00;
+  wire [45:0] rq6_rem;
+  reg rq6_tie = 1'h0;
+  reg [20:0] rq6_x = 21'h000000;
+  reg rq7_above = 1'h0;
+  reg [47:0] rq7_code = 48'h000000000000;
+  reg [45:0] rq7_floor = 46'h000000000000;
   reg [7:0] rq7_out = 8'h00;
+  reg [33:0] rq7_part0_0 = 34'h000000000;
+  reg [24:0] rq7_part0_1 = 25'h0000000;
+  reg [20:0] rq7_part1_0 = 21'h000000;
+  reg [11:0] rq7_part1_1 = 12'h000;
   reg [45:0] rq7_prod = 46'h000000000000;
-  wire [47:0] rq7_rounded;
-  reg [5:0] rq7_shift = 6'h00;
-  wire [46:0] rq7_wide;
-  reg [7:0] rq7_zero_point = 8'h00;
+  wire [45:0] rq7_rem;
+  reg rq7_tie = 1'h0;
+  reg [20:0] rq7_x = 21'h000000;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_2 = 1'h0;
+  reg rq_valid_3 = 1'h0;
+  reg rq_valid_4 = 1'h0;
+  reg rq_valid_5 = 1'h0;
   (* init = 1'h0 *)
-  wire rq_valid_2;
+  wire rq_valid_6;
   input rst;
   wire rst;
+  assign \$423  = ~ o__valid;
+  assign \$424  = \$423  | o__ready;
+  assign \$425  = \$424  & rq_valid_1;
+  assign \$426  = rq7_x[16:0] * 8'hea;
+  assign \$427  = ~ o__valid;
+  assign \$428  = \$427  | o__ready;
+  assign \$429  = \$428  & rq_valid_1;
+  assign \$430  = $signed(rq7_x[20:17]) * $signed(18'h1fcc3);
+  assign \$431  = ~ o__valid;
+  assign \$432  = \$431  | o__ready;
+  assign \$433  = \$432  & rq_valid_1;
+  assign \$434  = $signed(rq7_x[20:17]) * $signed(9'h0ea);
+  assign \$435  = ~ o__valid;
+  assign \$436  = \$435  | o__ready;
+  assign \$437  = \$436  & rq_valid_2;
+  assign \$439  = 1'h0 + \$438 ;
+  assign \$441  = \$439  + \$440 ;
+  assign \$443  = $signed({ 1'h0, \$441  }) + $signed(\$442 );
+  assign \$445  = $signed(\$443 ) + $signed(\$444 );
+  assign \$446  = ~ o__valid;
+  assign \$447  = \$446  | o__ready;
+  assign \$448  = \$447  & rq_valid_3;
+  assign \$450  = ~ o__valid;
+  assign \$451  = \$450  | o__ready;
+  assign \$452  = \$451  & rq_valid_3;
+  assign \$453  = rq7_rem > 34'h200000000;
+  assign \$454  = ~ o__valid;
+  assign \$455  = \$454  | o__ready;
+  assign \$456  = \$455  & rq_valid_3;
+  assign \$457  = rq7_rem == 34'h200000000;
+  assign \$460  = ~ o__valid;
+  assign \$461  = \$460  | o__ready;
+  assign \$462  = \$461  & rq_valid_4;
+  assign \$463  = $signed(8'h80) + $signed(rq7_floor);
+  assign \$464  = rq7_tie & rq7_floor[0];
+  assign \$465  = rq7_above | \$464 ;
+  assign \$466  = $signed(\$463 ) + $signed({ 1'h0, \$465  });
+  assign \$467  = ~ o__valid;
+  assign \$468  = \$467  | o__ready;
+  assign \$469  = \$468  & rq_valid_5;
+  assign \$470  = $signed(rq7_code) < $signed(8'h80);
+  assign \$471  = $signed(rq7_code) > $signed(8'h7f);
+  assign \$472  = \$471  ? 48'h00000000007f : rq7_code;
+  assign \$473  = \$470  ? 48'hffffffffff80 : \$472 ;
+  always @(posedge clk)
+    group <= \$474 ;
+  always @(posedge clk)
+    rq_valid_1 <= \$475 ;
+  always @(posedge clk)
+    rq_valid_2 <= \$476 ;
+  always @(posedge clk)
+    rq_valid_3 <= \$477 ;
+  always @(posedge clk)
+    rq_valid_4 <= \$478 ;
+  always @(posedge clk)
+    rq_valid_5 <= \$479 ;
+  always @(posedge clk)
+    o__valid <= \$480 ;
+  always @(posedge clk)
+    rq0_x <= \$481 ;
+  always @(posedge clk)
+    rq0_part0_0 <= \$482 ;
+  always @(posedge clk)
+    rq0_part0_1 <= \$483 ;
+  always @(posedge clk)
+    rq0_part1_0 <= \$484 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$485 ;
+  always @(posedge clk)
+    rq0_prod <= \$486 ;
+  always @(posedge clk)
+    rq0_floor <= \$487 ;
+  always @(posedge clk)
+    rq0_above <= \$488 ;
+  always @(posedge clk)
+    rq0_tie <= \$489 ;
+  always @(posedge clk)
+    rq0_code <= \$490 ;
+  always @(posedge clk)
+    rq0_out <= \$491 ;
+  always @(posedge clk)
+    rq1_x <= \$492 ;
+  always @(posedge clk)
+    rq1_part0_0 <= \$493 ;
+  always @(posedge clk)
+    rq1_part0_1 <= \$494 ;
+  always @(posedge clk)
+    rq1_part1_0 <= \$495 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$496 ;
+  always @(posedge clk)
+    rq1_prod <= \$497 ;
+  always @(posedge clk)
+    rq1_floor <= \$498 ;
+  always @(posedge clk)
+    rq1_above <= \$499 ;
+  always @(posedge clk)
+    rq1_tie <= \$500 ;
+  always @(posedge clk)
+    rq1_code <= \$501 ;
+  always @(posedge clk)
+    rq1_out <= \$502 ;
+  always @(posedge clk)
+    rq2_x <= \$503 ;
+  always @(posedge clk)
+    rq2_part0_0 <= \$504 ;
+  always @(posedge clk)
+    rq2_part0_1 <= \$505 ;
+  always @(posedge clk)
+    rq2_part1_0 <= \$506 ;
+  always @(posedge clk)
+    rq2_part1_1 <= \$507 ;
+  always @(posedge clk)
+    rq2_prod <= \$508 ;
+  always @(posedge clk)
+    rq2_floor <= \$509 ;
+  always @(posedge clk)
+    rq2_above <= \$510 ;
+  always @(posedge clk)
+    rq2_tie <= \$511 ;
+  always @(posedge clk)
+    rq2_code <= \$512 ;
+  always @(posedge clk)
+    rq2_out <= \$513 ;
+  always @(posedge clk)
+    rq3_x <= \$514 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$515 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$516 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$517 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$518 ;
+  always @(posedge clk)
+    rq3_prod <= \$519 ;
+  always @(posedge clk)
+    rq3_floor <= \$520 ;
+  always @(posedge clk)
+    rq3_above <= \$521 ;
+  always @(posedge clk)
+    rq3_tie <= \$522 ;
+  always @(posedge clk)
+    rq3_code <= \$523 ;
+  always @(posedge clk)
+    rq3_out <= \$524 ;
+  always @(posedge clk)
+    rq4_x <= \$525 ;
+  always @(posedge clk)
+    rq4_part0_0 <= \$526 ;
+  always @(posedge clk)
+    rq4_part0_1 <= \$527 ;
+  always @(posedge clk)
+    rq4_part1_0 <= \$528 ;
+  always @(posedge clk)
+    rq4_part1_1 <= \$529 ;
+  always @(posedge clk)
+    rq4_prod <= \$530 ;
+  always @(posedge clk)
+    rq4_floor <= \$531 ;
+  always @(posedge clk)
+    rq4_above <= \$532 ;
+  always @(posedge clk)
+    rq4_tie <= \$533 ;
+  always @(posedge clk)
+    rq4_code <= \$534 ;
+  always @(posedge clk)
+    rq4_out <= \$535 ;
+  always @(posedge clk)
+    rq5_x <= \$536 ;
+  always @(posedge clk)
+    rq5_part0_0 <= \$537 ;
+  always @(posedge clk)
+    rq5_part0_1 <= \$538 ;
+  always @(posedge clk)
+    rq5_part1_0 <= \$539 ;
+  always @(posedge clk)
+    rq5_part1_1 <= \$540 ;
+  always @(posedge clk)
+    rq5_prod <= \$541 ;
+  always @(posedge clk)
+    rq5_floor <= \$542 ;
+  always @(posedge clk)
+    rq5_above <= \$543 ;
+  always @(posedge clk)
+    rq5_tie <= \$544 ;
+  always @(posedge clk)
+    rq5_code <= \$545 ;
+  always @(posedge clk)
+    rq5_out <= \$546 ;
+  always @(posedge clk)
+    rq6_x <= \$547 ;
+  always @(posedge clk)
+    rq6_part0_0 <= \$548 ;
+  always @(posedge clk)
+    rq6_part0_1 <= \$549 ;
+  always @(posedge clk)
+    rq6_part1_0 <= \$550 ;
+  always @(posedge clk)
+    rq6_part1_1 <= \$551 ;
+  always @(posedge clk)
+    rq6_prod <= \$552 ;
+  always @(posedge clk)
+    rq6_floor <= \$553 ;
+  always @(posedge clk)
+    rq6_above <= \$554 ;
+  always @(posedge clk)
+    rq6_tie <= \$555 ;
+  always @(posedge clk)
+    rq6_code <= \$556 ;
+  always @(posedge clk)
+    rq6_out <= \$557 ;
+  always @(posedge clk)
+    rq7_x <= \$558 ;
+  always @(posedge clk)
+    rq7_part0_0 <= \$559 ;
+  always @(posedge clk)
+    rq7_part0_1 <= \$560 ;
+  always @(posedge clk)
+    rq7_part1_0 <= \$561 ;
+  always @(posedge clk)
+    rq7_part1_1 <= \$562 ;
+  always @(posedge clk)
+    rq7_prod <= \$563 ;
+  always @(posedge clk)
+    rq7_floor <= \$564 ;
+  always @(posedge clk)
+    rq7_above <= \$565 ;
+  always @(posedge clk)
+    rq7_tie <= \$566 ;
+  always @(posedge clk)
+    rq7_code <= \$567 ;
+  always @(posedge clk)
+    rq7_out <= \$568 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign \$2  = ! rq0_shift;
-  assign \$3  = rq0_half - 1'h1;
-  assign \$4  = $signed({ rq0_prod[45], rq0_prod }) >> rq0_shift;
-  assign \$5  = $signed(\$3 ) + $signed({ 1'h0, \$4  });
-  assign \$6  = \$2  ? 36'h000000000 : \$5 ;
-  assign \$7  = $signed(rq0_prod) + $signed(\$6 );
-  assign rq0_rounded = $signed(\$7 ) >>> rq0_shift;
-  assign \$8  = ! rq1_shift;
-  assign \$9  = rq1_half - 1'h1;
-  assign \$10  = $signed({ rq1_prod[45], rq1_prod }) >> rq1_shift;
-  assign \$11  = $signed(\$9 ) + $signed({ 1'h0, \$10  });
-  assign \$12  = \$8  ? 35'h000000000 : \$11 ;
-  assign \$13  = $signed(rq1_prod) + $signed(\$12 );
-  assign rq1_rounded = $signed(\$13 ) >>> rq1_shift;
-  assign \$14  = ! rq2_shift;
-  assign \$15  = rq2_half - 1'h1;
-  assign \$16  = $signed({ rq2_prod[45], rq2_prod }) >> rq2_shift;
-  assign \$17  = $signed(\$15 ) + $signed({ 1'h0, \$16  });
-  assign \$18  = \$14  ? 35'h000000000 : \$17 ;
-  assign \$19  = $signed(rq2_prod) + $signed(\$18 );
-  assign rq2_rounded = $signed(\$19 ) >>> rq2_shift;
-  assign \$20  = ! rq3_shift;
-  assign \$21  = rq3_half - 1'h1;
-  assign \$22  = $signed({ rq3_prod[45], rq3_prod }) >> rq3_shift;
-  assign \$23  = $signed(\$21 ) + $signed({ 1'h0, \$22  });
-  assign \$24  = \$20  ? 36'h000000000 : \$23 ;
-  assign \$25  = $signed(rq3_prod) + $signed(\$24 );
-  assign rq3_rounded = $signed(\$25 ) >>> rq3_shift;
-  assign \$26  = ! rq4_shift;
-  assign \$27  = rq4_half - 1'h1;
-  assign \$28  = $signed({ rq4_prod[45], rq4_prod }) >> rq4_shift;
-  assign \$29  = $signed(\$27 ) + $signed({ 1'h0, \$28  });
-  assign \$30  = \$26  ? 35'h000000000 : \$29 ;
-  assign \$31  = $signed(rq4_prod) + $signed(\$30 );
-  assign rq4_rounded = $signed(\$31 ) >>> rq4_shift;
-  assign \$32  = ! rq5_shift;
-  assign \$33  = rq5_half - 1'h1;
-  assign \$34  = $signed({ rq5_prod[45], rq5_prod }) >> rq5_shift;
-  assign \$35  = $signed(\$33 ) + $signed({ 1'h0, \$34  });
-  assign \$36  = \$32  ? 36'h000000000 : \$35 ;
-  assign \$37  = $signed(rq5_prod) + $signed(\$36 );
-  assign rq5_rounded = $signed(\$37 ) >>> rq5_shift;
-  assign \$38  = ! rq6_shift;
-  assign \$39  = rq6_half - 1'h1;
-  assign \$40  = $signed({ rq6_prod[45], rq6_prod }) >> rq6_shift;
-  assign \$41  = $signed(\$39 ) + $signed({ 1'h0, \$40  });
-  assign \$42  = \$38  ? 35'h000000000 : \$41 ;
-  assign \$43  = $signed(rq6_prod) + $signed(\$42 );
-  assign rq6_rounded = $signed(\$43 ) >>> rq6_shift;
-  assign \$44  = ! rq7_shift;
-  assign \$45  = rq7_half - 1'h1;
-  assign \$46  = $signed({ rq7_prod[45], rq7_prod }) >> rq7_shift;
-  assign \$47  = $signed(\$45 ) + $signed({ 1'h0, \$46  });
-  assign \$48  = \$44  ? 36'h000000000 : \$47 ;
-  assign \$49  = $signed(rq7_prod) + $signed(\$48 );
-  assign rq7_rounded = $signed(\$49 ) >>> rq7_shift;
-  assign \$50  = ~ o__valid;
-  assign \$51  = \$50  | o__ready;
-  assign \$52  = i__valid & \$51 ;
-  assign \$53  = ! group;
-  assign \$54  = group + 1'h1;
-  assign \$55  = group ? \$54  : 2'h0;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = ~ o__valid;
-  assign \$59  = \$58  | o__ready;
-  assign \$60  = \$59  & i__valid;
-  assign \$61  = $signed(i__payload[20:0]) * $signed(26'h19403fc);
-  assign \$62  = ~ o__valid;
-  assign \$63  = \$62  | o__ready;
-  assign \$64  = \$63  & rq_valid_1;
-  assign \$65  = $signed(rq0_zero_point) + $signed(rq0_rounded);
-  assign \$66  = $signed(\$65 ) < $signed(rq0_lo);
-  assign \$67  = $signed(rq0_zero_point) + $signed(rq0_rounded);
-  assign \$68  = $signed(\$67 ) > $signed({ 1'h0, rq0_hi });
-  assign \$69  = $signed(rq0_zero_point) + $signed(rq0_rounded);
-  assign \$70  = \$68  ? { 42'h00000000000, rq0_hi } : \$69 ;
-  assign \$71  = \$66  ? { rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo } : \$70 ;
-  assign \$72  = ~ o__valid;
-  assign \$73  = \$72  | o__ready;
-  assign \$74  = \$73  & i__valid;
-  assign \$75  = $signed(i__payload[41:21]) * $signed(26'h11981bb);
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = \$77  & rq_valid_1;
-  assign \$79  = $signed(rq1_zero_point) + $signed(rq1_rounded);
-  assign \$80  = $signed(\$79 ) < $signed(rq1_lo);
-  assign \$81  = $signed(rq1_zero_point) + $signed(rq1_rounded);
-  assign \$82  = $signed(\$81 ) > $signed({ 1'h0, rq1_hi });
-  assign \$83  = $signed(rq1_zero_point) + $signed(rq1_rounded);
-  assign \$84  = \$82  ? { 42'h00000000000, rq1_hi } : \$83 ;
-  assign \$85  = \$80  ? { rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo } : \$84 ;
-  assign \$86  = ~ o__valid;
-  assign \$87  = \$86  | o__ready;
-  assign \$88  = \$87  & i__valid;
-  assign \$89  = $signed(i__payload[62:42]) * $signed(26'h1243b93);
-  assign \$90  = ~ o__valid;
-  assign \$91  = \$90  | o__ready;
-  assign \$92  = \$91  & rq_valid_1;
-  assign \$93  = $signed(rq2_zero_point) + $signed(rq2_rounded);
-  assign \$94  = $signed(\$93 ) < $signed(rq2_lo);
-  assign \$95  = $signed(rq2_zero_point) + $signed(rq2_rounded);
-  assign \$96  = $signed(\$95 ) > $signed({ 1'h0, rq2_hi });
-  assign \$97  = $signed(rq2_zero_point) + $signed(rq2_rounded);
-  assign \$98  = \$96  ? { 42'h00000000000, rq2_hi } : \$97 ;
-  assign \$99  = \$94  ? { rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo } : \$98 ;
-  assign \$100  = ~ o__valid;
-  assign \$101  = \$100  | o__ready;
-  assign \$102  = \$101  & i__valid;
-  assign \$103  = $signed(i__payload[83:63]) * $signed(26'h1cedb30);
-  assign \$104  = ~ o__valid;
-  assign \$105  = \$104  | o__ready;
-  assign \$106  = \$105  & rq_valid_1;
-  assign \$107  = $signed(rq3_zero_point) + $signed(rq3_rounded);
-  assign \$108  = $signed(\$107 ) < $signed(rq3_lo);
-  assign \$109  = $signed(rq3_zero_point) + $signed(rq3_rounded);
-  assign \$110  = $signed(\$109 ) > $signed({ 1'h0, rq3_hi });
-  assign \$111  = $signed(rq3_zero_point) + $signed(rq3_rounded);
-  assign \$112  = \$110  ? { 42'h00000000000, rq3_hi } : \$111 ;
-  assign \$113  = \$108  ? { rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo } : \$112 ;
-  assign \$114  = ~ o__valid;
-  assign \$115  = \$114  | o__ready;
-  assign \$116  = \$115  & i__valid;
-  assign \$117  = $signed(i__payload[104:84]) * $signed(26'h1054f68);
-  assign \$118  = ~ o__valid;
-  assign \$119  = \$118  | o__ready;
-  assign \$120  = \$119  & rq_valid_1;
-  assign \$121  = $signed(rq4_zero_point) + $signed(rq4_rounded);
-  assign \$122  = $signed(\$121 ) < $signed(rq4_lo);
-  assign \$123  = $signed(rq4_zero_point) + $signed(rq4_rounded);
-  assign \$124  = $signed(\$123 ) > $signed({ 1'h0, rq4_hi });
-  assign \$125  = $signed(rq4_zero_point) + $signed(rq4_rounded);
-  assign \$126  = \$124  ? { 42'h00000000000, rq4_hi } : \$125 ;
-  assign \$127  = \$122  ? { rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo[7], rq4_lo } : \$126 ;
-  assign \$128  = ~ o__valid;
-  assign \$129  = \$128  | o__ready;
-  assign \$130  = \$129  & i__valid;
-  assign \$131  = $signed(i__payload[125:105]) * $signed(26'h171bc3b);
-  assign \$132  = ~ o__valid;
-  assign \$133  = \$132  | o__ready;
-  assign \$134  = \$133  & rq_valid_1;
-  assign \$135  = $signed(rq5_zero_point) + $signed(rq5_rounded);
-  assign \$136  = $signed(\$135 ) < $signed(rq5_lo);
-  assign \$137  = $signed(rq5_zero_point) + $signed(rq5_rounded);
-  assign \$138  = $signed(\$137 ) > $signed({ 1'h0, rq5_hi });
-  assign \$139  = $signed(rq5_zero_point) + $signed(rq5_rounded);
-  assign \$140  = \$138  ? { 42'h00000000000, rq5_hi } : \$139 ;
-  assign \$141  = \$136  ? { rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo[7], rq5_lo } : \$140 ;
-  assign \$142  = ~ o__valid;
-  assign \$143  = \$142  | o__ready;
-  assign \$144  = \$143  & i__valid;
-  assign \$145  = $signed(i__payload[146:126]) * $signed(26'h1094d51);
-  assign \$146  = ~ o__valid;
-  assign \$147  = \$146  | o__ready;
-  assign \$148  = \$147  & rq_valid_1;
-  assign \$149  = $signed(rq6_zero_point) + $signed(rq6_rounded);
-  assign \$150  = $signed(\$149 ) < $signed(rq6_lo);
-  assign \$151  = $signed(rq6_zero_point) + $signed(rq6_rounded);
-  assign \$152  = $signed(\$151 ) > $signed({ 1'h0, rq6_hi });
-  assign \$153  = $signed(rq6_zero_point) + $signed(rq6_rounded);
-  assign \$154  = \$152  ? { 42'h00000000000, rq6_hi } : \$153 ;
-  assign \$155  = \$150  ? { rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo[7], rq6_lo } : \$154 ;
+  assign \$2  = ~ o__valid;
+  assign \$3  = \$2  | o__ready;
+  assign \$4  = i__valid & \$3 ;
+  assign \$5  = ! group;
+  assign \$6  = group + 1'h1;
+  assign \$7  = group ? \$6  : 2'h0;
+  assign \$8  = ~ o__valid;
+  assign \$9  = \$8  | o__ready;
+  assign \$10  = ~ o__valid;
+  assign \$11  = \$10  | o__ready;
+  assign \$12  = \$11  & i__valid;
+  assign \$13  = ~ o__valid;
+  assign \$14  = \$13  | o__ready;
+  assign \$15  = \$14  & rq_valid_1;
+  assign \$16  = rq0_x[16:0] * 10'h3fc;
+  assign \$17  = ~ o__valid;
+  assign \$18  = \$17  | o__ready;
+  assign \$19  = \$18  & rq_valid_1;
+  assign \$20  = rq0_x[16:0] * 8'hca;
+  assign \$21  = ~ o__valid;
+  assign \$22  = \$21  | o__ready;
+  assign \$23  = \$22  & rq_valid_1;
+  assign \$24  = $signed(rq0_x[20:17]) * $signed(11'h3fc);
+  assign \$25  = ~ o__valid;
+  assign \$26  = \$25  | o__ready;
+  assign \$27  = \$26  & rq_valid_1;
+  assign \$28  = $signed(rq0_x[20:17]) * $signed(9'h0ca);
+  assign \$29  = ~ o__valid;
+  assign \$30  = \$29  | o__ready;
+  assign \$31  = \$30  & rq_valid_2;
+  assign \$33  = 1'h0 + \$32 ;
+  assign \$35  = \$33  + \$34 ;
+  assign \$37  = $signed({ 1'h0, \$35  }) + $signed(\$36 );
+  assign \$39  = $signed(\$37 ) + $signed(\$38 );
+  assign \$40  = ~ o__valid;
+  assign \$41  = \$40  | o__ready;
+  assign \$42  = \$41  & rq_valid_3;
+  assign \$44  = ~ o__valid;
+  assign \$45  = \$44  | o__ready;
+  assign \$46  = \$45  & rq_valid_3;
+  assign \$47  = rq0_rem > 34'h200000000;
+  assign \$48  = ~ o__valid;
+  assign \$49  = \$48  | o__ready;
+  assign \$50  = \$49  & rq_valid_3;
+  assign \$51  = rq0_rem == 34'h200000000;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = \$55  & rq_valid_4;
+  assign \$57  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$58  = rq0_tie & rq0_floor[0];
+  assign \$59  = rq0_above | \$58 ;
+  assign \$60  = $signed(\$57 ) + $signed({ 1'h0, \$59  });
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = \$62  & rq_valid_5;
+  assign \$64  = $signed(rq0_code) < $signed(8'h80);
+  assign \$65  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$66  = \$65  ? 48'h00000000007f : rq0_code;
+  assign \$67  = \$64  ? 48'hffffffffff80 : \$66 ;
+  assign \$68  = ~ o__valid;
+  assign \$69  = \$68  | o__ready;
+  assign \$70  = \$69  & i__valid;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = \$72  & rq_valid_1;
+  assign \$74  = rq1_x[16:0] * 17'h181bb;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = \$76  & rq_valid_1;
+  assign \$78  = rq1_x[16:0] * 8'h8c;
+  assign \$79  = ~ o__valid;
+  assign \$80  = \$79  | o__ready;
+  assign \$81  = \$80  & rq_valid_1;
+  assign \$82  = $signed(rq1_x[20:17]) * $signed(18'h181bb);
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = \$84  & rq_valid_1;
+  assign \$86  = $signed(rq1_x[20:17]) * $signed(9'h08c);
+  assign \$87  = ~ o__valid;
+  assign \$88  = \$87  | o__ready;
+  assign \$89  = \$88  & rq_valid_2;
+  assign \$91  = 1'h0 + \$90 ;
+  assign \$93  = \$91  + \$92 ;
+  assign \$95  = $signed({ 1'h0, \$93  }) + $signed(\$94 );
+  assign \$97  = $signed(\$95 ) + $signed(\$96 );
+  assign \$98  = ~ o__valid;
+  assign \$99  = \$98  | o__ready;
+  assign \$100  = \$99  & rq_valid_3;
+  assign \$102  = ~ o__valid;
+  assign \$103  = \$102  | o__ready;
+  assign \$104  = \$103  & rq_valid_3;
+  assign \$105  = rq1_rem > 33'h100000000;
+  assign \$106  = ~ o__valid;
+  assign \$107  = \$106  | o__ready;
+  assign \$108  = \$107  & rq_valid_3;
+  assign \$109  = rq1_rem == 33'h100000000;
+  assign \$112  = ~ o__valid;
+  assign \$113  = \$112  | o__ready;
+  assign \$114  = \$113  & rq_valid_4;
+  assign \$115  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$116  = rq1_tie & rq1_floor[0];
+  assign \$117  = rq1_above | \$116 ;
+  assign \$118  = $signed(\$115 ) + $signed({ 1'h0, \$117  });
+  assign \$119  = ~ o__valid;
+  assign \$120  = \$119  | o__ready;
+  assign \$121  = \$120  & rq_valid_5;
+  assign \$122  = $signed(rq1_code) < $signed(8'h80);
+  assign \$123  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$124  = \$123  ? 48'h00000000007f : rq1_code;
+  assign \$125  = \$122  ? 48'hffffffffff80 : \$124 ;
+  assign \$126  = ~ o__valid;
+  assign \$127  = \$126  | o__ready;
+  assign \$128  = \$127  & i__valid;
+  assign \$129  = ~ o__valid;
+  assign \$130  = \$129  | o__ready;
+  assign \$131  = \$130  & rq_valid_1;
+  assign \$132  = rq2_x[16:0] * 14'h3b93;
+  assign \$133  = ~ o__valid;
+  assign \$134  = \$133  | o__ready;
+  assign \$135  = \$134  & rq_valid_1;
+  assign \$136  = rq2_x[16:0] * 8'h92;
+  assign \$137  = ~ o__valid;
+  assign \$138  = \$137  | o__ready;
+  assign \$139  = \$138  & rq_valid_1;
+  assign \$140  = $signed(rq2_x[20:17]) * $signed(15'h3b93);
+  assign \$141  = ~ o__valid;
+  assign \$142  = \$141  | o__ready;
+  assign \$143  = \$142  & rq_valid_1;
+  assign \$144  = $signed(rq2_x[20:17]) * $signed(9'h092);
+  assign \$145  = ~ o__valid;
+  assign \$146  = \$145  | o__ready;
+  assign \$147  = \$146  & rq_valid_2;
+  assign \$149  = 1'h0 + \$148 ;
+  assign \$151  = \$149  + \$150 ;
+  assign \$153  = $signed({ 1'h0, \$151  }) + $signed(\$152 );
+  assign \$155  = $signed(\$153 ) + $signed(\$154 );
   assign \$156  = ~ o__valid;
   assign \$157  = \$156  | o__ready;
-  assign \$158  = \$157  & i__valid;
-  assign \$159  = $signed(i__payload[167:147]) * $signed(26'h1d5fcc3);
+  assign \$158  = \$157  & rq_valid_3;
   assign \$160  = ~ o__valid;
   assign \$161  = \$160  | o__ready;
-  assign \$162  = \$161  & rq_valid_1;
-  assign \$163  = $signed(rq7_zero_point) + $signed(rq7_rounded);
-  assign \$164  = $signed(\$163 ) < $signed(rq7_lo);
-  assign \$165  = $signed(rq7_zero_point) + $signed(rq7_rounded);
-  assign \$166  = $signed(\$165 ) > $signed({ 1'h0, rq7_hi });
-  assign \$167  = $signed(rq7_zero_point) + $signed(rq7_rounded);
-  assign \$168  = \$166  ? { 42'h00000000000, rq7_hi } : \$167 ;
-  assign \$169  = \$164  ? { rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo[7], rq7_lo } : \$168 ;
-  always @(posedge clk)
-    group <= \$170 ;
-  always @(posedge clk)
-    rq_valid_1 <= \$171 ;
-  always @(posedge clk)
-    o__valid <= \$172 ;
-  always @(posedge clk)
-    rq0_prod <= \$173 ;
-  always @(posedge clk)
-    rq0_shift <= \$174 ;
-  always @(posedge clk)
-    rq0_half <= \$175 ;
-  always @(posedge clk)
-    rq0_zero_point <= \$176 ;
-  always @(posedge clk)
-    rq0_lo <= \$177 ;
-  always @(posedge clk)
-    rq0_hi <= \$178 ;
-  always @(posedge clk)
-    rq0_out <= \$179 ;
-  always @(posedge clk)
-    rq1_prod <= \$180 ;
-  always @(posedge clk)
-    rq1_shift <= \$181 ;
-  always @(posedge clk)
-    rq1_half <= \$182 ;
-  always @(posedge clk)
-    rq1_zero_point <= \$183 ;
-  always @(posedge clk)
-    rq1_lo <= \$184 ;
-  always @(posedge clk)
-    rq1_hi <= \$185 ;
-  always @(posedge clk)
-    rq1_out <= \$186 ;
-  always @(posedge clk)
-    rq2_prod <= \$187 ;
-  always @(posedge clk)
-    rq2_shift <= \$188 ;
-  always @(posedge clk)
-    rq2_half <= \$189 ;
-  always @(posedge clk)
-    rq2_zero_point <= \$190 ;
-  always @(posedge clk)
-    rq2_lo <= \$191 ;
-  always @(posedge clk)
-    rq2_hi <= \$192 ;
-  always @(posedge clk)
-    rq2_out <= \$193 ;
-  always @(posedge clk)
-    rq3_prod <= \$194 ;
-  always @(posedge clk)
-    rq3_shift <= \$195 ;
-  always @(posedge clk)
-    rq3_half <= \$196 ;
-  always @(posedge clk)
-    rq3_zero_point <= \$197 ;
-  always @(posedge clk)
-    rq3_lo <= \$198 ;
-  always @(posedge clk)
-    rq3_hi <= \$199 ;
-  always @(posedge clk)
-    rq3_out <= \$200 ;
-  always @(posedge clk)
-    rq4_prod <= \$201 ;
-  always @(posedge clk)
-    rq4_shift <= \$202 ;
-  always @(posedge clk)
-    rq4_half <= \$203 ;
-  always @(posedge clk)
-    rq4_zero_point <= \$204 ;
-  always @(posedge clk)
-    rq4_lo <= \$205 ;
-  always @(posedge clk)
-    rq4_hi <= \$206 ;
-  always @(posedge clk)
-    rq4_out <= \$207 ;
-  always @(posedge clk)
-    rq5_prod <= \$208 ;
-  always @(posedge clk)
-    rq5_shift <= \$209 ;
-  always @(posedge clk)
-    rq5_half <= \$210 ;
-  always @(posedge clk)
-    rq5_zero_point <= \$211 ;
-  always @(posedge clk)
-    rq5_lo <= \$212 ;
-  always @(posedge clk)
-    rq5_hi <= \$213 ;
-  always @(posedge clk)
-    rq5_out <= \$214 ;
-  always @(posedge clk)
-    rq6_prod <= \$215 ;
-  always @(posedge clk)
-    rq6_shift <= \$216 ;
-  always @(posedge clk)
-    rq6_half <= \$217 ;
-  always @(posedge clk)
-    rq6_zero_point <= \$218 ;
-  always @(posedge clk)
-    rq6_lo <= \$219 ;
-  always @(posedge clk)
-    rq6_hi <= \$220 ;
-  always @(posedge clk)
-    rq6_out <= \$221 ;
-  always @(posedge clk)
-    rq7_prod <= \$222 ;
-  always @(posedge clk)
-    rq7_shift <= \$223 ;
-  always @(posedge clk)
-    rq7_half <= \$224 ;
-  always @(posedge clk)
-    rq7_zero_point <= \$225 ;
-  always @(posedge clk)
-    rq7_lo <= \$226 ;
-  always @(posedge clk)
-    rq7_hi <= \$227 ;
-  always @(posedge clk)
-    rq7_out <= \$228 ;
+  assign \$162  = \$161  & rq_valid_3;
+  assign \$163  = rq2_rem > 33'h100000000;
+  assign \$164  = ~ o__valid;
+  assign \$165  = \$164  | o__ready;
+  assign \$166  = \$165  & rq_valid_3;
+  assign \$167  = rq2_rem == 33'h100000000;
+  assign \$170  = ~ o__valid;
+  assign \$171  = \$170  | o__ready;
+  assign \$172  = \$171  & rq_valid_4;
+  assign \$173  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$174  = rq2_tie & rq2_floor[0];
+  assign \$175  = rq2_above | \$174 ;
+  assign \$176  = $signed(\$173 ) + $signed({ 1'h0, \$175  });
+  assign \$177  = ~ o__valid;
+  assign \$178  = \$177  | o__ready;
+  assign \$179  = \$178  & rq_valid_5;
+  assign \$180  = $signed(rq2_code) < $signed(8'h80);
+  assign \$181  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$182  = \$181  ? 48'h00000000007f : rq2_code;
+  assign \$183  = \$180  ? 48'hffffffffff80 : \$182 ;
+  assign \$184  = ~ o__valid;
+  assign \$185  = \$184  | o__ready;
+  assign \$186  = \$185  & i__valid;
+  assign \$187  = ~ o__valid;
+  assign \$188  = \$187  | o__ready;
+  assign \$189  = \$188  & rq_valid_1;
+  assign \$190  = rq3_x[16:0] * 16'hdb30;
+  assign \$191  = ~ o__valid;
+  assign \$192  = \$191  | o__ready;
+  assign \$193  = \$192  & rq_valid_1;
+  assign \$194  = rq3_x[16:0] * 8'he7;
+  assign \$195  = ~ o__valid;
+  assign \$196  = \$195  | o__ready;
+  assign \$197  = \$196  & rq_valid_1;
+  assign \$198  = $signed(rq3_x[20:17]) * $signed(17'h0db30);
+  assign \$199  = ~ o__valid;
+  assign \$200  = \$199  | o__ready;
+  assign \$201  = \$200  & rq_valid_1;
+  assign \$202  = $signed(rq3_x[20:17]) * $signed(9'h0e7);
+  assign \$203  = ~ o__valid;
+  assign \$204  = \$203  | o__ready;
+  assign \$205  = \$204  & rq_valid_2;
+  assign \$207  = 1'h0 + \$206 ;
+  assign \$209  = \$207  + \$208 ;
+  assign \$211  = $signed({ 1'h0, \$209  }) + $signed(\$210 );
+  assign \$213  = $signed(\$211 ) + $signed(\$212 );
+  assign \$214  = ~ o__valid;
+  assign \$215  = \$214  | o__ready;
+  assign \$216  = \$215  & rq_valid_3;
+  assign \$218  = ~ o__valid;
+  assign \$219  = \$218  | o__ready;
+  assign \$220  = \$219  & rq_valid_3;
+  assign \$221  = rq3_rem > 34'h200000000;
+  assign \$222  = ~ o__valid;
+  assign \$223  = \$222  | o__ready;
+  assign \$224  = \$223  & rq_valid_3;
+  assign \$225  = rq3_rem == 34'h200000000;
+  assign \$228  = ~ o__valid;
+  assign \$229  = \$228  | o__ready;
+  assign \$230  = \$229  & rq_valid_4;
+  assign \$231  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$232  = rq3_tie & rq3_floor[0];
+  assign \$233  = rq3_above | \$232 ;
+  assign \$234  = $signed(\$231 ) + $signed({ 1'h0, \$233  });
+  assign \$235  = ~ o__valid;
+  assign \$236  = \$235  | o__ready;
+  assign \$237  = \$236  & rq_valid_5;
+  assign \$238  = $signed(rq3_code) < $signed(8'h80);
+  assign \$239  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$240  = \$239  ? 48'h00000000007f : rq3_code;
+  assign \$241  = \$238  ? 48'hffffffffff80 : \$240 ;
+  assign \$242  = ~ o__valid;
+  assign \$243  = \$242  | o__ready;
+  assign \$244  = \$243  & i__valid;
+  assign \$245  = ~ o__valid;
+  assign \$246  = \$245  | o__ready;
+  assign \$247  = \$246  & rq_valid_1;
+  assign \$248  = rq4_x[16:0] * 17'h14f68;
+  assign \$249  = ~ o__valid;
+  assign \$250  = \$249  | o__ready;
+  assign \$251  = \$250  & rq_valid_1;
+  assign \$252  = rq4_x[16:0] * 8'h82;
+  assign \$253  = ~ o__valid;
+  assign \$254  = \$253  | o__ready;
+  assign \$255  = \$254  & rq_valid_1;
+  assign \$256  = $signed(rq4_x[20:17]) * $signed(18'h14f68);
+  assign \$257  = ~ o__valid;
+  assign \$258  = \$257  | o__ready;
+  assign \$259  = \$258  & rq_valid_1;
+  assign \$260  = $signed(rq4_x[20:17]) * $signed(9'h082);
+  assign \$261  = ~ o__valid;
+  assign \$262  = \$261  | o__ready;
+  assign \$263  = \$262  & rq_valid_2;
+  assign \$265  = 1'h0 + \$264 ;
+  assign \$267  = \$265  + \$266 ;
+  assign \$269  = $signed({ 1'h0, \$267  }) + $signed(\$268 );
+  assign \$271  = $signed(\$269 ) + $signed(\$270 );
+  assign \$272  = ~ o__valid;
+  assign \$273  = \$272  | o__ready;
+  assign \$274  = \$273  & rq_valid_3;
+  assign \$276  = ~ o__valid;
+  assign \$277  = \$276  | o__ready;
+  assign \$278  = \$277  & rq_valid_3;
+  assign \$279  = rq4_rem > 33'h100000000;
+  assign \$280  = ~ o__valid;
+  assign \$281  = \$280  | o__ready;
+  assign \$282  = \$281  & rq_valid_3;
+  assign \$283  = rq4_rem == 33'h100000000;
+  assign \$286  = ~ o__valid;
+  assign \$287  = \$286  | o__ready;
+  assign \$288  = \$287  & rq_valid_4;
+  assign \$289  = $signed(8'h80) + $signed(rq4_floor);
+  assign \$290  = rq4_tie & rq4_floor[0];
+  assign \$291  = rq4_above | \$290 ;
+  assign \$292  = $signed(\$289 ) + $signed({ 1'h0, \$291  });
+  assign \$293  = ~ o__valid;
+  assign \$294  = \$293  | o__ready;
+  assign \$295  = \$294  & rq_valid_5;
+  assign \$296  = $signed(rq4_code) < $signed(8'h80);
+  assign \$297  = $signed(rq4_code) > $signed(8'h7f);
+  assign \$298  = \$297  ? 48'h00000000007f : rq4_code;
+  assign \$299  = \$296  ? 48'hffffffffff80 : \$298 ;
+  assign \$300  = ~ o__valid;
+  assign \$301  = \$300  | o__ready;
+  assign \$302  = \$301  & i__valid;
+  assign \$303  = ~ o__valid;
+  assign \$304  = \$303  | o__ready;
+  assign \$305  = \$304  & rq_valid_1;
+  assign \$306  = rq5_x[16:0] * 17'h1bc3b;
+  assign \$307  = ~ o__valid;
+  assign \$308  = \$307  | o__ready;
+  assign \$309  = \$308  & rq_valid_1;
+  assign \$310  = rq5_x[16:0] * 8'hb8;
+  assign \$311  = ~ o__valid;
+  assign \$312  = \$311  | o__ready;
+  assign \$313  = \$312  & rq_valid_1;
+  assign \$314  = $signed(rq5_x[20:17]) * $signed(18'h1bc3b);
+  assign \$315  = ~ o__valid;
+  assign \$316  = \$315  | o__ready;
+  assign \$317  = \$316  & rq_valid_1;
+  assign \$318  = $signed(rq5_x[20:17]) * $signed(9'h0b8);
+  assign \$319  = ~ o__valid;
+  assign \$320  = \$319  | o__ready;
+  assign \$321  = \$320  & rq_valid_2;
+  assign \$323  = 1'h0 + \$322 ;
+  assign \$325  = \$323  + \$324 ;
+  assign \$327  = $signed({ 1'h0, \$325  }) + $signed(\$326 );
+  assign \$329  = $signed(\$327 ) + $signed(\$328 );
+  assign \$330  = ~ o__valid;
+  assign \$331  = \$330  | o__ready;
+  assign \$332  = \$331  & rq_valid_3;
+  assign \$334  = ~ o__valid;
+  assign \$335  = \$334  | o__ready;
+  assign \$336  = \$335  & rq_valid_3;
+  assign \$337  = rq5_rem > 34'h200000000;
+  assign \$338  = ~ o__valid;
+  assign \$339  = \$338  | o__ready;
+  assign \$340  = \$339  & rq_valid_3;
+  assign \$341  = rq5_rem == 34'h200000000;
+  assign \$344  = ~ o__valid;
+  assign \$345  = \$344  | o__ready;
+  assign \$346  = \$345  & rq_valid_4;
+  assign \$347  = $signed(8'h80) + $signed(rq5_floor);
+  assign \$348  = rq5_tie & rq5_floor[0];
+  assign \$349  = rq5_above | \$348 ;
+  assign \$350  = $signed(\$347 ) + $signed({ 1'h0, \$349  });
+  assign \$351  = ~ o__valid;
+  assign \$352  = \$351  | o__ready;
+  assign \$353  = \$352  & rq_valid_5;
+  assign \$354  = $signed(rq5_code) < $signed(8'h80);
+  assign \$355  = $signed(rq5_code) > $signed(8'h7f);
+  assign \$356  = \$355  ? 48'h00000000007f : rq5_code;
+  assign \$357  = \$354  ? 48'hffffffffff80 : \$356 ;
+  assign \$358  = ~ o__valid;
+  assign \$359  = \$358  | o__ready;
+  assign \$360  = \$359  & i__valid;
+  assign \$361  = ~ o__valid;
+  assign \$362  = \$361  | o__ready;
+  assign \$363  = \$362  & rq_valid_1;
+  assign \$364  = rq6_x[16:0] * 17'h14d51;
+  assign \$365  = ~ o__valid;
+  assign \$366  = \$365  | o__ready;
+  assign \$367  = \$366  & rq_valid_1;
+  assign \$368  = rq6_x[16:0] * 8'h84;
+  assign \$369  = ~ o__valid;
+  assign \$370  = \$369  | o__ready;
+  assign \$371  = \$370  & rq_valid_1;
+  assign \$372  = $signed(rq6_x[20:17]) * $signed(18'h14d51);
+  assign \$373  = ~ o__valid;
+  assign \$374  = \$373  | o__ready;
+  assign \$375  = \$374  & rq_valid_1;
+  assign \$376  = $signed(rq6_x[20:17]) * $signed(9'h084);
+  assign \$377  = ~ o__valid;
+  assign \$378  = \$377  | o__ready;
+  assign \$379  = \$378  & rq_valid_2;
+  assign \$381  = 1'h0 + \$380 ;
+  assign \$383  = \$381  + \$382 ;
+  assign \$385  = $signed({ 1'h0, \$383  }) + $signed(\$384 );
+  assign \$387  = $signed(\$385 ) + $signed(\$386 );
+  assign \$388  = ~ o__valid;
+  assign \$389  = \$388  | o__ready;
+  assign \$390  = \$389  & rq_valid_3;
+  assign \$392  = ~ o__valid;
+  assign \$393  = \$392  | o__ready;
+  assign \$394  = \$393  & rq_valid_3;
+  assign \$395  = rq6_rem > 33'h100000000;
+  assign \$396  = ~ o__valid;
+  assign \$397  = \$396  | o__ready;
+  assign \$398  = \$397  & rq_valid_3;
+  assign \$399  = rq6_rem == 33'h100000000;
+  assign \$402  = ~ o__valid;
+  assign \$403  = \$402  | o__ready;
+  assign \$404  = \$403  & rq_valid_4;
+  assign \$405  = $signed(8'h80) + $signed(rq6_floor);
+  assign \$406  = rq6_tie & rq6_floor[0];
+  assign \$407  = rq6_above | \$406 ;
+  assign \$408  = $signed(\$405 ) + $signed({ 1'h0, \$407  });
+  assign \$409  = ~ o__valid;
+  assign \$410  = \$409  | o__ready;
+  assign \$411  = \$410  & rq_valid_5;
+  assign \$412  = $signed(rq6_code) < $signed(8'h80);
+  assign \$413  = $signed(rq6_code) > $signed(8'h7f);
+  assign \$414  = \$413  ? 48'h00000000007f : rq6_code;
+  assign \$415  = \$412  ? 48'hffffffffff80 : \$414 ;
+  assign \$416  = ~ o__valid;
+  assign \$417  = \$416  | o__ready;
+  assign \$418  = \$417  & i__valid;
+  assign \$419  = ~ o__valid;
+  assign \$420  = \$419  | o__ready;
+  assign \$421  = \$420  & rq_valid_1;
+  assign \$422  = rq7_x[16:0] * 17'h1fcc3;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$170  = group;
-    if (\$52 ) begin
-      \$170  = \$55 [0];
+    \$474  = group;
+    if (\$4 ) begin
+      \$474  = \$7 [0];
     end
     if (rst) begin
-      \$170  = 1'h0;
+      \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$171  = rq_valid_1;
-    if (\$57 ) begin
-      \$171  = i__valid;
+    \$475  = rq_valid_1;
+    if (\$9 ) begin
+      \$475  = i__valid;
     end
     if (rst) begin
-      \$171  = 1'h0;
+      \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$172  = o__valid;
-    if (\$57 ) begin
-      \$172  = rq_valid_1;
+    \$476  = rq_valid_2;
+    if (\$9 ) begin
+      \$476  = rq_valid_1;
     end
     if (rst) begin
-      \$172  = 1'h0;
+      \$476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$173  = rq0_prod;
-    if (\$60 ) begin
-      \$173  = \$61 ;
+    \$477  = rq_valid_3;
+    if (\$9 ) begin
+      \$477  = rq_valid_2;
     end
     if (rst) begin
-      \$173  = 46'h000000000000;
+      \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$174  = rq0_shift;
-    if (\$60 ) begin
-      \$174  = 6'h22;
+    \$478  = rq_valid_4;
+    if (\$9 ) begin
+      \$478  = rq_valid_3;
     end
     if (rst) begin
-      \$174  = 6'h00;
+      \$478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$175  = rq0_half;
-    if (\$60 ) begin
-      \$175  = 34'h200000000;
+    \$479  = rq_valid_5;
+    if (\$9 ) begin
+      \$479  = rq_valid_4;
     end
     if (rst) begin
-      \$175  = 34'h000000000;
+      \$479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$176  = rq0_zero_point;
-    if (\$60 ) begin
-      \$176  = 8'h80;
+    \$480  = o__valid;
+    if (\$9 ) begin
+      \$480  = rq_valid_5;
     end
     if (rst) begin
-      \$176  = 8'h00;
+      \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$177  = rq0_lo;
-    if (\$60 ) begin
-      \$177  = 8'h80;
+    \$481  = rq0_x;
+    if (\$12 ) begin
+      \$481  = i__payload[20:0];
     end
     if (rst) begin
-      \$177  = 8'h00;
+      \$481  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$178  = rq0_hi;
-    if (\$60 ) begin
-      \$178  = 7'h7f;
+    \$482  = rq0_part0_0;
+    if (\$15 ) begin
+      \$482  = \$16 ;
     end
     if (rst) begin
-      \$178  = 7'h00;
+      \$482  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$179  = rq0_out;
-    if (\$64 ) begin
-      \$179  = \$71 [7:0];
+    \$483  = rq0_part0_1;
+    if (\$19 ) begin
+      \$483  = \$20 ;
     end
     if (rst) begin
-      \$179  = 8'h00;
+      \$483  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$180  = rq1_prod;
-    if (\$74 ) begin
-      \$180  = \$75 ;
+    \$484  = rq0_part1_0;
+    if (\$23 ) begin
+      \$484  = \$24 ;
     end
     if (rst) begin
-      \$180  = 46'h000000000000;
+      \$484  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$181  = rq1_shift;
-    if (\$74 ) begin
-      \$181  = 6'h21;
+    \$485  = rq0_part1_1;
+    if (\$27 ) begin
+      \$485  = \$28 ;
     end
     if (rst) begin
-      \$181  = 6'h00;
+      \$485  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$182  = rq1_half;
-    if (\$74 ) begin
-      \$182  = 33'h100000000;
+    \$486  = rq0_prod;
+    if (\$31 ) begin
+      \$486  = \$39 [45:0];
     end
     if (rst) begin
-      \$182  = 33'h000000000;
+      \$486  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$183  = rq1_zero_point;
-    if (\$74 ) begin
-      \$183  = 8'h80;
+    \$487  = rq0_floor;
+    if (\$42 ) begin
+      \$487  = \$43 ;
     end
     if (rst) begin
-      \$183  = 8'h00;
+      \$487  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$184  = rq1_lo;
-    if (\$74 ) begin
-      \$184  = 8'h80;
+    \$488  = rq0_above;
+    if (\$46 ) begin
+      \$488  = \$47 ;
     end
     if (rst) begin
-      \$184  = 8'h00;
+      \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$185  = rq1_hi;
-    if (\$74 ) begin
-      \$185  = 7'h7f;
+    \$489  = rq0_tie;
+    if (\$50 ) begin
+      \$489  = \$53 ;
     end
     if (rst) begin
-      \$185  = 7'h00;
+      \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$186  = rq1_out;
-    if (\$78 ) begin
-      \$186  = \$85 [7:0];
+    \$490  = rq0_code;
+    if (\$56 ) begin
+      \$490  = \$60 ;
     end
     if (rst) begin
-      \$186  = 8'h00;
+      \$490  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$187  = rq2_prod;
-    if (\$88 ) begin
-      \$187  = \$89 ;
+    \$491  = rq0_out;
+    if (\$63 ) begin
+      \$491  = \$67 [7:0];
     end
     if (rst) begin
-      \$187  = 46'h000000000000;
+      \$491  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$188  = rq2_shift;
-    if (\$88 ) begin
-      \$188  = 6'h21;
+    \$492  = rq1_x;
+    if (\$70 ) begin
+      \$492  = i__payload[41:21];
     end
     if (rst) begin
-      \$188  = 6'h00;
+      \$492  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$189  = rq2_half;
-    if (\$88 ) begin
-      \$189  = 33'h100000000;
+    \$493  = rq1_part0_0;
+    if (\$73 ) begin
+      \$493  = \$74 ;
     end
     if (rst) begin
-      \$189  = 33'h000000000;
+      \$493  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$190  = rq2_zero_point;
-    if (\$88 ) begin
-      \$190  = 8'h80;
+    \$494  = rq1_part0_1;
+    if (\$77 ) begin
+      \$494  = \$78 ;
     end
     if (rst) begin
-      \$190  = 8'h00;
+      \$494  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$191  = rq2_lo;
-    if (\$88 ) begin
-      \$191  = 8'h80;
+    \$495  = rq1_part1_0;
+    if (\$81 ) begin
+      \$495  = \$82 ;
     end
     if (rst) begin
-      \$191  = 8'h00;
+      \$495  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$192  = rq2_hi;
-    if (\$88 ) begin
-      \$192  = 7'h7f;
+    \$496  = rq1_part1_1;
+    if (\$85 ) begin
+      \$496  = \$86 ;
     end
     if (rst) begin
-      \$192  = 7'h00;
+      \$496  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$193  = rq2_out;
-    if (\$92 ) begin
-      \$193  = \$99 [7:0];
+    \$497  = rq1_prod;
+    if (\$89 ) begin
+      \$497  = \$97 [45:0];
     end
     if (rst) begin
-      \$193  = 8'h00;
+      \$497  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$194  = rq3_prod;
-    if (\$102 ) begin
-      \$194  = \$103 ;
+    \$498  = rq1_floor;
+    if (\$100 ) begin
+      \$498  = \$101 ;
     end
     if (rst) begin
-      \$194  = 46'h000000000000;
+      \$498  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$195  = rq3_shift;
-    if (\$102 ) begin
-      \$195  = 6'h22;
+    \$499  = rq1_above;
+    if (\$104 ) begin
+      \$499  = \$105 ;
     end
     if (rst) begin
-      \$195  = 6'h00;
+      \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$196  = rq3_half;
-    if (\$102 ) begin
-      \$196  = 34'h200000000;
+    \$500  = rq1_tie;
+    if (\$108 ) begin
+      \$500  = \$111 ;
     end
     if (rst) begin
-      \$196  = 34'h000000000;
+      \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$197  = rq3_zero_point;
-    if (\$102 ) begin
-      \$197  = 8'h80;
+    \$501  = rq1_code;
+    if (\$114 ) begin
+      \$501  = \$118 ;
     end
     if (rst) begin
-      \$197  = 8'h00;
+      \$501  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$198  = rq3_lo;
-    if (\$102 ) begin
-      \$198  = 8'h80;
+    \$502  = rq1_out;
+    if (\$121 ) begin
+      \$502  = \$125 [7:0];
     end
     if (rst) begin
-      \$198  = 8'h00;
+      \$502  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$199  = rq3_hi;
-    if (\$102 ) begin
-      \$199  = 7'h7f;
+    \$503  = rq2_x;
+    if (\$128 ) begin
+      \$503  = i__payload[62:42];
     end
     if (rst) begin
-      \$199  = 7'h00;
+      \$503  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$200  = rq3_out;
-    if (\$106 ) begin
-      \$200  = \$113 [7:0];
+    \$504  = rq2_part0_0;
+    if (\$131 ) begin
+      \$504  = \$132 ;
     end
     if (rst) begin
-      \$200  = 8'h00;
+      \$504  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$201  = rq4_prod;
-    if (\$116 ) begin
-      \$201  = \$117 ;
+    \$505  = rq2_part0_1;
+    if (\$135 ) begin
+      \$505  = \$136 ;
     end
     if (rst) begin
-      \$201  = 46'h000000000000;
+      \$505  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$202  = rq4_shift;
-    if (\$116 ) begin
-      \$202  = 6'h21;
+    \$506  = rq2_part1_0;
+    if (\$139 ) begin
+      \$506  = \$140 ;
     end
     if (rst) begin
-      \$202  = 6'h00;
+      \$506  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$203  = rq4_half;
-    if (\$116 ) begin
-      \$203  = 33'h100000000;
+    \$507  = rq2_part1_1;
+    if (\$143 ) begin
+      \$507  = \$144 ;
     end
     if (rst) begin
-      \$203  = 33'h000000000;
+      \$507  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$204  = rq4_zero_point;
-    if (\$116 ) begin
-      \$204  = 8'h80;
+    \$508  = rq2_prod;
+    if (\$147 ) begin
+      \$508  = \$155 [45:0];
     end
     if (rst) begin
-      \$204  = 8'h00;
+      \$508  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$205  = rq4_lo;
-    if (\$116 ) begin
-      \$205  = 8'h80;
-    end
-    if (rst) begin
-      \$205  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$206  = rq4_hi;
-    if (\$116 ) begin
-      \$206  = 7'h7f;
-    end
-    if (rst) begin
-      \$206  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$207  = rq4_out;
-    if (\$120 ) begin
-      \$207  = \$127 [7:0];
-    end
-    if (rst) begin
-      \$207  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$208  = rq5_prod;
-    if (\$130 ) begin
-      \$208  = \$131 ;
-    end
-    if (rst) begin
-      \$208  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$209  = rq5_shift;
-    if (\$130 ) begin
-      \$209  = 6'h22;
-    end
-    if (rst) begin
-      \$209  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$210  = rq5_half;
-    if (\$130 ) begin
-      \$210  = 34'h200000000;
-    end
-    if (rst) begin
-      \$210  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$211  = rq5_zero_point;
-    if (\$130 ) begin
-      \$211  = 8'h80;
-    end
-    if (rst) begin
-      \$211  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$212  = rq5_lo;
-    if (\$130 ) begin
-      \$212  = 8'h80;
-    end
-    if (rst) begin
-      \$212  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$213  = rq5_hi;
-    if (\$130 ) begin
-      \$213  = 7'h7f;
-    end
-    if (rst) begin
-      \$213  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$214  = rq5_out;
-    if (\$134 ) begin
-      \$214  = \$141 [7:0];
-    end
-    if (rst) begin
-      \$214  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$215  = rq6_prod;
-    if (\$144 ) begin
-      \$215  = \$145 ;
-    end
-    if (rst) begin
-      \$215  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$216  = rq6_shift;
-    if (\$144 ) begin
-      \$216  = 6'h21;
-    end
-    if (rst) begin
-      \$216  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$217  = rq6_half;
-    if (\$144 ) begin
-      \$217  = 33'h100000000;
-    end
-    if (rst) begin
-      \$217  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$218  = rq6_zero_point;
-    if (\$144 ) begin
-      \$218  = 8'h80;
-    end
-    if (rst) begin
-      \$218  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$219  = rq6_lo;
-    if (\$144 ) begin
-      \$219  = 8'h80;
-    end
-    if (rst) begin
-      \$219  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$220  = rq6_hi;
-    if (\$144 ) begin
-      \$220  = 7'h7f;
-    end
-    if (rst) begin
-      \$220  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$221  = rq6_out;
-    if (\$148 ) begin
-      \$221  = \$155 [7:0];
-    end
-    if (rst) begin
-      \$221  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$222  = rq7_prod;
+    \$509  = rq2_floor;
     if (\$158 ) begin
-      \$222  = \$159 ;
+      \$509  = \$159 ;
     end
     if (rst) begin
-      \$222  = 46'h000000000000;
+      \$509  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$223  = rq7_shift;
-    if (\$158 ) begin
-      \$223  = 6'h22;
-    end
-    if (rst) begin
-      \$223  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$224  = rq7_half;
-    if (\$158 ) begin
-      \$224  = 34'h200000000;
-    end
-    if (rst) begin
-      \$224  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$225  = rq7_zero_point;
-    if (\$158 ) begin
-      \$225  = 8'h80;
-    end
-    if (rst) begin
-      \$225  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$226  = rq7_lo;
-    if (\$158 ) begin
-      \$226  = 8'h80;
-    end
-    if (rst) begin
-      \$226  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$227  = rq7_hi;
-    if (\$158 ) begin
-      \$227  = 7'h7f;
-    end
-    if (rst) begin
-      \$227  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$228  = rq7_out;
+    \$510  = rq2_above;
     if (\$162 ) begin
-      \$228  = \$169 [7:0];
+      \$510  = \$163 ;
     end
     if (rst) begin
-      \$228  = 8'h00;
+      \$510  = 1'h0;
     end
   end
-  assign rq0_wide = { rq0_prod[45], rq0_prod };
-  assign rq1_wide = { rq1_prod[45], rq1_prod };
-  assign rq2_wide = { rq2_prod[45], rq2_prod };
-  assign rq3_wide = { rq3_prod[45], rq3_prod };
-  assign rq4_wide = { rq4_prod[45], rq4_prod };
-  assign rq5_wide = { rq5_prod[45], rq5_prod };
-  assign rq6_wide = { rq6_prod[45], rq6_prod };
-  assign rq7_wide = { rq7_prod[45], rq7_prod };
-  assign rq_valid_2 = o__valid;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$511  = rq2_tie;
+    if (\$166 ) begin
+      \$511  = \$169 ;
+    end
+    if (rst) begin
+      \$511  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$512  = rq2_code;
+    if (\$172 ) begin
+      \$512  = \$176 ;
+    end
+    if (rst) begin
+      \$512  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$513  = rq2_out;
+    if (\$179 ) begin
+      \$513  = \$183 [7:0];
+    end
+    if (rst) begin
+      \$513  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$514  = rq3_x;
+    if (\$186 ) begin
+      \$514  = i__payload[83:63];
+    end
+    if (rst) begin
+      \$514  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$515  = rq3_part0_0;
+    if (\$189 ) begin
+      \$515  = \$190 ;
+    end
+    if (rst) begin
+      \$515  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$516  = rq3_part0_1;
+    if (\$193 ) begin
+      \$516  = \$194 ;
+    end
+    if (rst) begin
+      \$516  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$517  = rq3_part1_0;
+    if (\$197 ) begin
+      \$517  = \$198 ;
+    end
+    if (rst) begin
+      \$517  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$518  = rq3_part1_1;
+    if (\$201 ) begin
+      \$518  = \$202 ;
+    end
+    if (rst) begin
+      \$518  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$519  = rq3_prod;
+    if (\$205 ) begin
+      \$519  = \$213 [45:0];
+    end
+    if (rst) begin
+      \$519  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$520  = rq3_floor;
+    if (\$216 ) begin
+      \$520  = \$217 ;
+    end
+    if (rst) begin
+      \$520  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$521  = rq3_above;
+    if (\$220 ) begin
+      \$521  = \$221 ;
+    end
+    if (rst) begin
+      \$521  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$522  = rq3_tie;
+    if (\$224 ) begin
+      \$522  = \$227 ;
+    end
+    if (rst) begin
+      \$522  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$523  = rq3_code;
+    if (\$230 ) begin
+      \$523  = \$234 ;
+    end
+    if (rst) begin
+      \$523  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$524  = rq3_out;
+    if (\$237 ) begin
+      \$524  = \$241 [7:0];
+    end
+    if (rst) begin
+      \$524  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$525  = rq4_x;
+    if (\$244 ) begin
+      \$525  = i__payload[104:84];
+    end
+    if (rst) begin
+      \$525  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$526  = rq4_part0_0;
+    if (\$247 ) begin
+      \$526  = \$248 ;
+    end
+    if (rst) begin
+      \$526  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$527  = rq4_part0_1;
+    if (\$251 ) begin
+      \$527  = \$252 ;
+    end
+    if (rst) begin
+      \$527  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$528  = rq4_part1_0;
+    if (\$255 ) begin
+      \$528  = \$256 ;
+    end
+    if (rst) begin
+      \$528  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$529  = rq4_part1_1;
+    if (\$259 ) begin
+      \$529  = \$260 ;
+    end
+    if (rst) begin
+      \$529  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$530  = rq4_prod;
+    if (\$263 ) begin
+      \$530  = \$271 [45:0];
+    end
+    if (rst) begin
+      \$530  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$531  = rq4_floor;
+    if (\$274 ) begin
+      \$531  = \$275 ;
+    end
+    if (rst) begin
+      \$531  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$532  = rq4_above;
+    if (\$278 ) begin
+      \$532  = \$279 ;
+    end
+    if (rst) begin
+      \$532  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$533  = rq4_tie;
+    if (\$282 ) begin
+      \$533  = \$285 ;
+    end
+    if (rst) begin
+      \$533  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$534  = rq4_code;
+    if (\$288 ) begin
+      \$534  = \$292 ;
+    end
+    if (rst) begin
+      \$534  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$535  = rq4_out;
+    if (\$295 ) begin
+      \$535  = \$299 [7:0];
+    end
+    if (rst) begin
+      \$535  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$536  = rq5_x;
+    if (\$302 ) begin
+      \$536  = i__payload[125:105];
+    end
+    if (rst) begin
+      \$536  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$537  = rq5_part0_0;
+    if (\$305 ) begin
+      \$537  = \$306 ;
+    end
+    if (rst) begin
+      \$537  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$538  = rq5_part0_1;
+    if (\$309 ) begin
+      \$538  = \$310 ;
+    end
+    if (rst) begin
+      \$538  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$539  = rq5_part1_0;
+    if (\$313 ) begin
+      \$539  = \$314 ;
+    end
+    if (rst) begin
+      \$539  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$540  = rq5_part1_1;
+    if (\$317 ) begin
+      \$540  = \$318 ;
+    end
+    if (rst) begin
+      \$540  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$541  = rq5_prod;
+    if (\$321 ) begin
+      \$541  = \$329 [45:0];
+    end
+    if (rst) begin
+      \$541  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$542  = rq5_floor;
+    if (\$332 ) begin
+      \$542  = \$333 ;
+    end
+    if (rst) begin
+      \$542  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$543  = rq5_above;
+    if (\$336 ) begin
+      \$543  = \$337 ;
+    end
+    if (rst) begin
+      \$543  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$544  = rq5_tie;
+    if (\$340 ) begin
+      \$544  = \$343 ;
+    end
+    if (rst) begin
+      \$544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$545  = rq5_code;
+    if (\$346 ) begin
+      \$545  = \$350 ;
+    end
+    if (rst) begin
+      \$545  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$546  = rq5_out;
+    if (\$353 ) begin
+      \$546  = \$357 [7:0];
+    end
+    if (rst) begin
+      \$546  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$547  = rq6_x;
+    if (\$360 ) begin
+      \$547  = i__payload[146:126];
+    end
+    if (rst) begin
+      \$547  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$548  = rq6_part0_0;
+    if (\$363 ) begin
+      \$548  = \$364 ;
+    end
+    if (rst) begin
+      \$548  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$549  = rq6_part0_1;
+    if (\$367 ) begin
+      \$549  = \$368 ;
+    end
+    if (rst) begin
+      \$549  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$550  = rq6_part1_0;
+    if (\$371 ) begin
+      \$550  = \$372 ;
+    end
+    if (rst) begin
+      \$550  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$551  = rq6_part1_1;
+    if (\$375 ) begin
+      \$551  = \$376 ;
+    end
+    if (rst) begin
+      \$551  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$552  = rq6_prod;
+    if (\$379 ) begin
+      \$552  = \$387 [45:0];
+    end
+    if (rst) begin
+      \$552  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$553  = rq6_floor;
+    if (\$390 ) begin
+      \$553  = \$391 ;
+    end
+    if (rst) begin
+      \$553  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$554  = rq6_above;
+    if (\$394 ) begin
+      \$554  = \$395 ;
+    end
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$555  = rq6_tie;
+    if (\$398 ) begin
+      \$555  = \$401 ;
+    end
+    if (rst) begin
+      \$555  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$556  = rq6_code;
+    if (\$404 ) begin
+      \$556  = \$408 ;
+    end
+    if (rst) begin
+      \$556  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$557  = rq6_out;
+    if (\$411 ) begin
+      \$557  = \$415 [7:0];
+    end
+    if (rst) begin
+      \$557  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$558  = rq7_x;
+    if (\$418 ) begin
+      \$558  = i__payload[167:147];
+    end
+    if (rst) begin
+      \$558  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$559  = rq7_part0_0;
+    if (\$421 ) begin
+      \$559  = \$422 ;
+    end
+    if (rst) begin
+      \$559  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$560  = rq7_part0_1;
+    if (\$425 ) begin
+      \$560  = \$426 ;
+    end
+    if (rst) begin
+      \$560  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$561  = rq7_part1_0;
+    if (\$429 ) begin
+      \$561  = \$430 ;
+    end
+    if (rst) begin
+      \$561  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$562  = rq7_part1_1;
+    if (\$433 ) begin
+      \$562  = \$434 ;
+    end
+    if (rst) begin
+      \$562  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$563  = rq7_prod;
+    if (\$437 ) begin
+      \$563  = \$445 [45:0];
+    end
+    if (rst) begin
+      \$563  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$564  = rq7_floor;
+    if (\$448 ) begin
+      \$564  = \$449 ;
+    end
+    if (rst) begin
+      \$564  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$565  = rq7_above;
+    if (\$452 ) begin
+      \$565  = \$453 ;
+    end
+    if (rst) begin
+      \$565  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$566  = rq7_tie;
+    if (\$456 ) begin
+      \$566  = \$459 ;
+    end
+    if (rst) begin
+      \$566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$567  = rq7_code;
+    if (\$462 ) begin
+      \$567  = \$466 ;
+    end
+    if (rst) begin
+      \$567  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$568  = rq7_out;
+    if (\$469 ) begin
+      \$568  = \$473 [7:0];
+    end
+    if (rst) begin
+      \$568  = 8'h00;
+    end
+  end
+  assign rq_valid_6 = o__valid;
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
@@ -4143,6 +5543,78 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   assign o__payload[23:16] = rq2_out;
   assign o__payload[15:8] = rq1_out;
   assign o__payload[7:0] = rq0_out;
+  assign rq0_rem[45:34] = 12'h000;
+  assign rq0_rem[33:0] = rq0_prod[33:0];
+  assign rq1_rem[45:33] = 13'h0000;
+  assign rq1_rem[32:0] = rq1_prod[32:0];
+  assign rq2_rem[45:33] = 13'h0000;
+  assign rq2_rem[32:0] = rq2_prod[32:0];
+  assign rq3_rem[45:34] = 12'h000;
+  assign rq3_rem[33:0] = rq3_prod[33:0];
+  assign rq4_rem[45:33] = 13'h0000;
+  assign rq4_rem[32:0] = rq4_prod[32:0];
+  assign rq5_rem[45:34] = 12'h000;
+  assign rq5_rem[33:0] = rq5_prod[33:0];
+  assign rq6_rem[45:33] = 13'h0000;
+  assign rq6_rem[32:0] = rq6_prod[32:0];
+  assign rq7_rem[45:34] = 12'h000;
+  assign rq7_rem[33:0] = rq7_prod[33:0];
+  assign \$32  = { 1'h0, rq0_part0_0 };
+  assign \$34  = { 14'h0000, rq0_part0_1, 17'h00000 };
+  assign \$36  = { rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0, 17'h00000 };
+  assign \$38  = { rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1, 34'h000000000 };
+  assign \$43  = { rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45:34] };
+  assign \$52  = 1'h1;
+  assign \$53  = \$51 ;
+  assign \$90  = { 1'h0, rq1_part0_0 };
+  assign \$92  = { 14'h0000, rq1_part0_1, 17'h00000 };
+  assign \$94  = { rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0, 17'h00000 };
+  assign \$96  = { rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1, 34'h000000000 };
+  assign \$101  = { rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45:33] };
+  assign \$110  = 1'h1;
+  assign \$111  = \$109 ;
+  assign \$148  = { 1'h0, rq2_part0_0 };
+  assign \$150  = { 14'h0000, rq2_part0_1, 17'h00000 };
+  assign \$152  = { rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0, 17'h00000 };
+  assign \$154  = { rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1, 34'h000000000 };
+  assign \$159  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
+  assign \$168  = 1'h1;
+  assign \$169  = \$167 ;
+  assign \$206  = { 1'h0, rq3_part0_0 };
+  assign \$208  = { 14'h0000, rq3_part0_1, 17'h00000 };
+  assign \$210  = { rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0, 17'h00000 };
+  assign \$212  = { rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1, 34'h000000000 };
+  assign \$217  = { rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45:34] };
+  assign \$226  = 1'h1;
+  assign \$227  = \$225 ;
+  assign \$264  = { 1'h0, rq4_part0_0 };
+  assign \$266  = { 14'h0000, rq4_part0_1, 17'h00000 };
+  assign \$268  = { rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0, 17'h00000 };
+  assign \$270  = { rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1, 34'h000000000 };
+  assign \$275  = { rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45:33] };
+  assign \$284  = 1'h1;
+  assign \$285  = \$283 ;
+  assign \$322  = { 1'h0, rq5_part0_0 };
+  assign \$324  = { 14'h0000, rq5_part0_1, 17'h00000 };
+  assign \$326  = { rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0, 17'h00000 };
+  assign \$328  = { rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1, 34'h000000000 };
+  assign \$333  = { rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45:34] };
+  assign \$342  = 1'h1;
+  assign \$343  = \$341 ;
+  assign \$380  = { 1'h0, rq6_part0_0 };
+  assign \$382  = { 14'h0000, rq6_part0_1, 17'h00000 };
+  assign \$384  = { rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0, 17'h00000 };
+  assign \$386  = { rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1, 34'h000000000 };
+  assign \$391  = { rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45:33] };
+  assign \$400  = 1'h1;
+  assign \$401  = \$399 ;
+  assign \$438  = { 1'h0, rq7_part0_0 };
+  assign \$440  = { 14'h0000, rq7_part0_1, 17'h00000 };
+  assign \$442  = { rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0, 17'h00000 };
+  assign \$444  = { rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1, 34'h000000000 };
+  assign \$449  = { rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45:34] };
+  assign \$458  = 1'h1;
+  assign \$459  = \$457 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -6184,129 +7656,285 @@ module \top.s2_conv2_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
+  wire [16:0] \$100 ;
+  wire [16:0] \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire \$104 ;
-  reg [5:0] \$105 ;
-  reg [63:0] \$106 ;
-  reg \$107 ;
-  reg \$108 ;
-  reg \$109 ;
+  wire [17:0] \$104 ;
+  wire [17:0] \$105 ;
+  wire [18:0] \$106 ;
+  wire [17:0] \$107 ;
+  wire [17:0] \$108 ;
+  wire [18:0] \$109 ;
   wire \$11 ;
-  reg \$110 ;
-  reg [1:0] \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg \$114 ;
-  reg [1:0] \$115 ;
-  reg [23:0] \$116 ;
-  reg [23:0] \$117 ;
-  reg [23:0] \$118 ;
-  reg [23:0] \$119 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire [24:0] \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire [17:0] \$115 ;
+  wire [17:0] \$116 ;
+  wire [18:0] \$117 ;
+  wire [17:0] \$118 ;
+  wire [17:0] \$119 ;
   reg [1:0] \$12 ;
-  reg \$120 ;
-  reg [23:0] \$121 ;
-  reg [95:0] \$122 ;
-  reg [23:0] \$123 ;
-  reg [23:0] \$124 ;
-  reg [23:0] \$125 ;
+  wire [18:0] \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire [24:0] \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire [17:0] \$126 ;
+  wire [17:0] \$127 ;
+  wire [18:0] \$128 ;
+  wire [17:0] \$129 ;
   wire \$13 ;
+  wire [17:0] \$130 ;
+  wire [18:0] \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire [24:0] \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire [17:0] \$137 ;
+  wire [17:0] \$138 ;
+  wire [18:0] \$139 ;
   wire \$14 ;
+  wire [17:0] \$140 ;
+  wire [17:0] \$141 ;
+  wire [18:0] \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire [24:0] \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [63:0] \$16 ;
-  wire [63:0] \$17 ;
-  wire [63:0] \$18 ;
-  wire [63:0] \$19 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  reg [23:0] \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  reg [5:0] \$169 ;
+  wire [23:0] \$17 ;
+  reg [63:0] \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg \$174 ;
+  reg [1:0] \$175 ;
+  reg [8:0] \$176 ;
+  reg [8:0] \$177 ;
+  reg [8:0] \$178 ;
+  reg [8:0] \$179 ;
+  wire [24:0] \$18 ;
+  reg [8:0] \$180 ;
+  reg [8:0] \$181 ;
+  reg [8:0] \$182 ;
+  reg [8:0] \$183 ;
+  reg [7:0] \$184 ;
+  reg [7:0] \$185 ;
+  reg [7:0] \$186 ;
+  reg [7:0] \$187 ;
+  reg [7:0] \$188 ;
+  reg [7:0] \$189 ;
+  reg [23:0] \$19 ;
+  reg [7:0] \$190 ;
+  reg [7:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [7:0] \$193 ;
+  reg [7:0] \$194 ;
+  reg [7:0] \$195 ;
+  reg [7:0] \$196 ;
+  reg [7:0] \$197 ;
+  reg [7:0] \$198 ;
+  reg [7:0] \$199 ;
   wire \$2 ;
-  wire [63:0] \$20 ;
-  wire [63:0] \$21 ;
-  wire [63:0] \$22 ;
-  wire [63:0] \$23 ;
-  reg [23:0] \$24 ;
-  wire [23:0] \$25 ;
-  wire [24:0] \$26 ;
-  reg [23:0] \$27 ;
-  wire [23:0] \$28 ;
-  wire [24:0] \$29 ;
+  wire [23:0] \$20 ;
+  reg [7:0] \$200 ;
+  reg [7:0] \$201 ;
+  reg [7:0] \$202 ;
+  reg [7:0] \$203 ;
+  reg [7:0] \$204 ;
+  reg [7:0] \$205 ;
+  reg [7:0] \$206 ;
+  reg [7:0] \$207 ;
+  reg [7:0] \$208 ;
+  reg [7:0] \$209 ;
+  wire [24:0] \$21 ;
+  reg [7:0] \$210 ;
+  reg [7:0] \$211 ;
+  reg [7:0] \$212 ;
+  reg [7:0] \$213 ;
+  reg [7:0] \$214 ;
+  reg [7:0] \$215 ;
+  reg [16:0] \$216 ;
+  reg [16:0] \$217 ;
+  reg [16:0] \$218 ;
+  reg [16:0] \$219 ;
+  reg [23:0] \$22 ;
+  reg [16:0] \$220 ;
+  reg [16:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [16:0] \$223 ;
+  reg [16:0] \$224 ;
+  reg [16:0] \$225 ;
+  reg [16:0] \$226 ;
+  reg [16:0] \$227 ;
+  reg [16:0] \$228 ;
+  reg [16:0] \$229 ;
+  wire [23:0] \$23 ;
+  reg [16:0] \$230 ;
+  reg [16:0] \$231 ;
+  reg [16:0] \$232 ;
+  reg [16:0] \$233 ;
+  reg [16:0] \$234 ;
+  reg [16:0] \$235 ;
+  reg [16:0] \$236 ;
+  reg [16:0] \$237 ;
+  reg [16:0] \$238 ;
+  reg [16:0] \$239 ;
+  wire [24:0] \$24 ;
+  reg [16:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [16:0] \$242 ;
+  reg [16:0] \$243 ;
+  reg [16:0] \$244 ;
+  reg [16:0] \$245 ;
+  reg [16:0] \$246 ;
+  reg [16:0] \$247 ;
+  reg [23:0] \$248 ;
+  reg [23:0] \$249 ;
+  reg [23:0] \$25 ;
+  reg [23:0] \$250 ;
+  reg [23:0] \$251 ;
+  reg [23:0] \$252 ;
+  reg [23:0] \$253 ;
+  reg [23:0] \$254 ;
+  reg [23:0] \$255 ;
+  reg [23:0] \$256 ;
+  reg [23:0] \$257 ;
+  reg [23:0] \$258 ;
+  reg [23:0] \$259 ;
+  wire [23:0] \$26 ;
+  reg \$260 ;
+  reg \$261 ;
+  reg \$262 ;
+  reg [1:0] \$263 ;
+  reg \$264 ;
+  reg \$265 ;
+  reg \$266 ;
+  reg [1:0] \$267 ;
+  reg \$268 ;
+  reg \$269 ;
+  wire [24:0] \$27 ;
+  reg \$270 ;
+  reg [1:0] \$271 ;
+  reg \$272 ;
+  reg \$273 ;
+  reg \$274 ;
+  reg [1:0] \$275 ;
+  reg \$276 ;
+  reg [23:0] \$277 ;
+  reg [95:0] \$278 ;
+  reg [23:0] \$279 ;
+  wire \$28 ;
+  reg [23:0] \$280 ;
+  reg [23:0] \$281 ;
+  wire \$29 ;
   reg [1:0] \$3 ;
-  reg [23:0] \$30 ;
-  wire [23:0] \$31 ;
-  wire [24:0] \$32 ;
-  reg [23:0] \$33 ;
-  wire [23:0] \$34 ;
-  wire [24:0] \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  reg [1:0] \$38 ;
+  reg [1:0] \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire [6:0] \$36 ;
+  wire [6:0] \$37 ;
+  wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
+  reg [1:0] \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [6:0] \$44 ;
-  wire [6:0] \$45 ;
+  reg [1:0] \$44 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  reg [1:0] \$48 ;
-  wire \$49 ;
+  wire \$48 ;
+  reg \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  reg [1:0] \$52 ;
+  reg \$50 ;
+  reg [1:0] \$51 ;
+  wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  reg \$57 ;
-  reg \$58 ;
-  reg [1:0] \$59 ;
+  wire [63:0] \$54 ;
+  wire [8:0] \$55 ;
+  wire [63:0] \$56 ;
+  wire [8:0] \$57 ;
+  wire [63:0] \$58 ;
+  wire [8:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire [17:0] \$62 ;
-  wire [17:0] \$63 ;
-  wire [18:0] \$64 ;
-  wire [17:0] \$65 ;
-  wire [17:0] \$66 ;
-  wire [18:0] \$67 ;
-  wire [19:0] \$68 ;
-  wire [17:0] \$69 ;
+  wire [63:0] \$60 ;
+  wire [8:0] \$61 ;
+  wire [63:0] \$62 ;
+  wire [8:0] \$63 ;
+  wire [63:0] \$64 ;
+  wire [8:0] \$65 ;
+  wire [63:0] \$66 ;
+  wire [8:0] \$67 ;
+  wire [63:0] \$68 ;
+  wire [8:0] \$69 ;
   reg [1:0] \$7 ;
-  wire [17:0] \$70 ;
-  wire [18:0] \$71 ;
-  wire [17:0] \$72 ;
-  wire [17:0] \$73 ;
-  wire [18:0] \$74 ;
-  wire [19:0] \$75 ;
-  wire [17:0] \$76 ;
-  wire [17:0] \$77 ;
-  wire [18:0] \$78 ;
-  wire [17:0] \$79 ;
+  wire [16:0] \$70 ;
+  wire [16:0] \$71 ;
+  wire [16:0] \$72 ;
+  wire [16:0] \$73 ;
+  wire [16:0] \$74 ;
+  wire [16:0] \$75 ;
+  wire [16:0] \$76 ;
+  wire [16:0] \$77 ;
+  wire [16:0] \$78 ;
+  wire [16:0] \$79 ;
   wire \$8 ;
-  wire [17:0] \$80 ;
-  wire [18:0] \$81 ;
-  wire [19:0] \$82 ;
-  wire [17:0] \$83 ;
-  wire [17:0] \$84 ;
-  wire [18:0] \$85 ;
-  wire [17:0] \$86 ;
-  wire [17:0] \$87 ;
-  wire [18:0] \$88 ;
-  wire [19:0] \$89 ;
+  wire [16:0] \$80 ;
+  wire [16:0] \$81 ;
+  wire [16:0] \$82 ;
+  wire [16:0] \$83 ;
+  wire [16:0] \$84 ;
+  wire [16:0] \$85 ;
+  wire [16:0] \$86 ;
+  wire [16:0] \$87 ;
+  wire [16:0] \$88 ;
+  wire [16:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  wire [16:0] \$90 ;
+  wire [16:0] \$91 ;
+  wire [16:0] \$92 ;
+  wire [16:0] \$93 ;
+  wire [16:0] \$94 ;
+  wire [16:0] \$95 ;
+  wire [16:0] \$96 ;
+  wire [16:0] \$97 ;
+  wire [16:0] \$98 ;
+  wire [16:0] \$99 ;
   reg [3:0] \$signature__addr ;
   wire [63:0] \$signature__data ;
   wire \$signature__en ;
@@ -6322,6 +7950,9 @@ module \top.s2_conv2_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid
   wire clk;
   reg first1 = 1'h0;
   reg first2 = 1'h0;
+  reg first3 = 1'h0;
+  reg first4 = 1'h0;
+  reg first5 = 1'h0;
   reg from_input = 1'h0;
   input [63:0] i__payload;
   wire [63:0] i__payload;
@@ -6339,8 +7970,14 @@ module \top.s2_conv2_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid
   wire i__valid;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
+  reg last3 = 1'h0;
+  reg last4 = 1'h0;
+  reg last5 = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
+  reg [1:0] nf3 = 2'h0;
+  reg [1:0] nf4 = 2'h0;
+  reg [1:0] nf5 = 2'h0;
   output [95:0] o__payload;
   reg [95:0] o__payload = 96'h000000000000000000000000;
   wire [23:0] \o__payload[0] ;
@@ -6351,63 +7988,106 @@ module \top.s2_conv2_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  wire [16:0] prod0_0;
-  wire [16:0] prod0_1;
-  wire [16:0] prod0_2;
-  wire [16:0] prod0_3;
-  wire [16:0] prod0_4;
-  wire [16:0] prod0_5;
-  wire [16:0] prod0_6;
-  wire [16:0] prod0_7;
-  wire [16:0] prod1_0;
-  wire [16:0] prod1_1;
-  wire [16:0] prod1_2;
-  wire [16:0] prod1_3;
-  wire [16:0] prod1_4;
-  wire [16:0] prod1_5;
-  wire [16:0] prod1_6;
-  wire [16:0] prod1_7;
-  wire [16:0] prod2_0;
-  wire [16:0] prod2_1;
-  wire [16:0] prod2_2;
-  wire [16:0] prod2_3;
-  wire [16:0] prod2_4;
-  wire [16:0] prod2_5;
-  wire [16:0] prod2_6;
-  wire [16:0] prod2_7;
-  wire [16:0] prod3_0;
-  wire [16:0] prod3_1;
-  wire [16:0] prod3_2;
-  wire [16:0] prod3_3;
-  wire [16:0] prod3_4;
-  wire [16:0] prod3_5;
-  wire [16:0] prod3_6;
-  wire [16:0] prod3_7;
+  reg [16:0] prod0_0 = 17'h00000;
+  reg [16:0] prod0_1 = 17'h00000;
+  reg [16:0] prod0_2 = 17'h00000;
+  reg [16:0] prod0_3 = 17'h00000;
+  reg [16:0] prod0_4 = 17'h00000;
+  reg [16:0] prod0_5 = 17'h00000;
+  reg [16:0] prod0_6 = 17'h00000;
+  reg [16:0] prod0_7 = 17'h00000;
+  reg [16:0] prod1_0 = 17'h00000;
+  reg [16:0] prod1_1 = 17'h00000;
+  reg [16:0] prod1_2 = 17'h00000;
+  reg [16:0] prod1_3 = 17'h00000;
+  reg [16:0] prod1_4 = 17'h00000;
+  reg [16:0] prod1_5 = 17'h00000;
+  reg [16:0] prod1_6 = 17'h00000;
+  reg [16:0] prod1_7 = 17'h00000;
+  reg [16:0] prod2_0 = 17'h00000;
+  reg [16:0] prod2_1 = 17'h00000;
+  reg [16:0] prod2_2 = 17'h00000;
+  reg [16:0] prod2_3 = 17'h00000;
+  reg [16:0] prod2_4 = 17'h00000;
+  reg [16:0] prod2_5 = 17'h00000;
+  reg [16:0] prod2_6 = 17'h00000;
+  reg [16:0] prod2_7 = 17'h00000;
+  reg [16:0] prod3_0 = 17'h00000;
+  reg [16:0] prod3_1 = 17'h00000;
+  reg [16:0] prod3_2 = 17'h00000;
+  reg [16:0] prod3_3 = 17'h00000;
+  reg [16:0] prod3_4 = 17'h00000;
+  reg [16:0] prod3_5 = 17'h00000;
+  reg [16:0] prod3_6 = 17'h00000;
+  reg [16:0] prod3_7 = 17'h00000;
   reg [3:0] rport__addr;
   wire [63:0] rport__data;
   wire rport__en;
   input rst;
   wire rst;
-  reg [23:0] sum0 = 24'h000000;
-  reg [23:0] sum1 = 24'h000000;
-  reg [23:0] sum2 = 24'h000000;
-  reg [23:0] sum3 = 24'h000000;
+  reg [23:0] sum0_s0_0 = 24'h000000;
+  reg [23:0] sum0_s0_1 = 24'h000000;
+  reg [23:0] sum0_s1_0 = 24'h000000;
+  reg [23:0] sum1_s0_0 = 24'h000000;
+  reg [23:0] sum1_s0_1 = 24'h000000;
+  reg [23:0] sum1_s1_0 = 24'h000000;
+  reg [23:0] sum2_s0_0 = 24'h000000;
+  reg [23:0] sum2_s0_1 = 24'h000000;
+  reg [23:0] sum2_s1_0 = 24'h000000;
+  reg [23:0] sum3_s0_0 = 24'h000000;
+  reg [23:0] sum3_s0_1 = 24'h000000;
+  reg [23:0] sum3_s1_0 = 24'h000000;
   reg [5:0] t = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
+  reg v3 = 1'h0;
+  reg v4 = 1'h0;
+  reg v5 = 1'h0;
+  reg [7:0] w0_0 = 8'h00;
+  reg [7:0] w0_1 = 8'h00;
+  reg [7:0] w0_2 = 8'h00;
+  reg [7:0] w0_3 = 8'h00;
+  reg [7:0] w0_4 = 8'h00;
+  reg [7:0] w0_5 = 8'h00;
+  reg [7:0] w0_6 = 8'h00;
+  reg [7:0] w0_7 = 8'h00;
+  reg [7:0] w1_0 = 8'h00;
+  reg [7:0] w1_1 = 8'h00;
+  reg [7:0] w1_2 = 8'h00;
+  reg [7:0] w1_3 = 8'h00;
+  reg [7:0] w1_4 = 8'h00;
+  reg [7:0] w1_5 = 8'h00;
+  reg [7:0] w1_6 = 8'h00;
+  reg [7:0] w1_7 = 8'h00;
+  reg [7:0] w2_0 = 8'h00;
+  reg [7:0] w2_1 = 8'h00;
+  reg [7:0] w2_2 = 8'h00;
+  reg [7:0] w2_3 = 8'h00;
+  reg [7:0] w2_4 = 8'h00;
+  reg [7:0] w2_5 = 8'h00;
+  reg [7:0] w2_6 = 8'h00;
+  reg [7:0] w2_7 = 8'h00;
+  reg [7:0] w3_0 = 8'h00;
+  reg [7:0] w3_1 = 8'h00;
+  reg [7:0] w3_2 = 8'h00;
+  reg [7:0] w3_3 = 8'h00;
+  reg [7:0] w3_4 = 8'h00;
+  reg [7:0] w3_5 = 8'h00;
+  reg [7:0] w3_6 = 8'h00;
+  reg [7:0] w3_7 = 8'h00;
   (* init = 6'h00 *)
   wire [5:0] wrom__addr;
   wire [255:0] wrom__data;
   wire wrom__en;
   reg [63:0] x_reg = 64'h0000000000000000;
-  wire [8:0] xoff0;
-  wire [8:0] xoff1;
-  wire [8:0] xoff2;
-  wire [8:0] xoff3;
-  wire [8:0] xoff4;
-  wire [8:0] xoff5;
-  wire [8:0] xoff6;
-  wire [8:0] xoff7;
+  reg [8:0] xoff0 = 9'h000;
+  reg [8:0] xoff1 = 9'h000;
+  reg [8:0] xoff2 = 9'h000;
+  reg [8:0] xoff3 = 9'h000;
+  reg [8:0] xoff4 = 9'h000;
+  reg [8:0] xoff5 = 9'h000;
+  reg [8:0] xoff6 = 9'h000;
+  reg [8:0] xoff7 = 9'h000;
   reg [63:0] inbuf [8:0];
   initial begin
     inbuf[0] = 64'h0000000000000000;
@@ -6493,167 +8173,375 @@ module \top.s2_conv2_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid
   assign rport__en = \$14  | o__ready;
   assign \$15  = ~ o__valid;
   assign wrom__en = \$15  | o__ready;
-  assign \$16  = from_input ? x_reg : rport__data;
-  assign xoff0 = $signed(\$16 [7:0]) - $signed(8'h80);
-  assign \$17  = from_input ? x_reg : rport__data;
-  assign xoff1 = $signed(\$17 [15:8]) - $signed(8'h80);
-  assign \$18  = from_input ? x_reg : rport__data;
-  assign xoff2 = $signed(\$18 [23:16]) - $signed(8'h80);
-  assign \$19  = from_input ? x_reg : rport__data;
-  assign xoff3 = $signed(\$19 [31:24]) - $signed(8'h80);
-  assign \$20  = from_input ? x_reg : rport__data;
-  assign xoff4 = $signed(\$20 [39:32]) - $signed(8'h80);
-  assign \$21  = from_input ? x_reg : rport__data;
-  assign xoff5 = $signed(\$21 [47:40]) - $signed(8'h80);
-  assign \$22  = from_input ? x_reg : rport__data;
-  assign xoff6 = $signed(\$22 [55:48]) - $signed(8'h80);
-  assign \$23  = from_input ? x_reg : rport__data;
-  assign xoff7 = $signed(\$23 [63:56]) - $signed(8'h80);
-  assign prod0_0 = $signed(xoff0) * $signed(wrom__data[7:0]);
-  assign prod0_1 = $signed(xoff1) * $signed(wrom__data[15:8]);
-  assign prod0_2 = $signed(xoff2) * $signed(wrom__data[23:16]);
-  assign prod0_3 = $signed(xoff3) * $signed(wrom__data[31:24]);
-  assign prod0_4 = $signed(xoff4) * $signed(wrom__data[39:32]);
-  assign prod0_5 = $signed(xoff5) * $signed(wrom__data[47:40]);
-  assign prod0_6 = $signed(xoff6) * $signed(wrom__data[55:48]);
-  assign prod0_7 = $signed(xoff7) * $signed(wrom__data[63:56]);
-  assign prod1_0 = $signed(xoff0) * $signed(wrom__data[71:64]);
-  assign prod1_1 = $signed(xoff1) * $signed(wrom__data[79:72]);
-  assign prod1_2 = $signed(xoff2) * $signed(wrom__data[87:80]);
-  assign prod1_3 = $signed(xoff3) * $signed(wrom__data[95:88]);
-  assign prod1_4 = $signed(xoff4) * $signed(wrom__data[103:96]);
-  assign prod1_5 = $signed(xoff5) * $signed(wrom__data[111:104]);
-  assign prod1_6 = $signed(xoff6) * $signed(wrom__data[119:112]);
-  assign prod1_7 = $signed(xoff7) * $signed(wrom__data[127:120]);
-  assign prod2_0 = $signed(xoff0) * $signed(wrom__data[135:128]);
-  assign prod2_1 = $signed(xoff1) * $signed(wrom__data[143:136]);
-  assign prod2_2 = $signed(xoff2) * $signed(wrom__data[151:144]);
-  assign prod2_3 = $signed(xoff3) * $signed(wrom__data[159:152]);
-  assign prod2_4 = $signed(xoff4) * $signed(wrom__data[167:160]);
-  assign prod2_5 = $signed(xoff5) * $signed(wrom__data[175:168]);
-  assign prod2_6 = $signed(xoff6) * $signed(wrom__data[183:176]);
-  assign prod2_7 = $signed(xoff7) * $signed(wrom__data[191:184]);
-  assign prod3_0 = $signed(xoff0) * $signed(wrom__data[199:192]);
-  assign prod3_1 = $signed(xoff1) * $signed(wrom__data[207:200]);
-  assign prod3_2 = $signed(xoff2) * $signed(wrom__data[215:208]);
-  assign prod3_3 = $signed(xoff3) * $signed(wrom__data[223:216]);
-  assign prod3_4 = $signed(xoff4) * $signed(wrom__data[231:224]);
-  assign prod3_5 = $signed(xoff5) * $signed(wrom__data[239:232]);
-  assign prod3_6 = $signed(xoff6) * $signed(wrom__data[247:240]);
-  assign prod3_7 = $signed(xoff7) * $signed(wrom__data[255:248]);
-  assign \$25  = first2 ? \$24  : acc0;
-  assign \$26  = $signed(\$25 ) + $signed(sum0);
-  assign \$28  = first2 ? \$27  : acc1;
-  assign \$29  = $signed(\$28 ) + $signed(sum1);
-  assign \$31  = first2 ? \$30  : acc2;
-  assign \$32  = $signed(\$31 ) + $signed(sum2);
-  assign \$34  = first2 ? \$33  : acc3;
-  assign \$35  = $signed(\$34 ) + $signed(sum3);
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$39  = ! \$38 ;
-  assign \$40  = ~ \$39 ;
-  assign \$41  = i__valid | \$40 ;
-  assign \$42  = \$37  & \$41 ;
-  assign \$43  = t == 6'h23;
-  assign \$44  = t + 1'h1;
-  assign \$45  = \$43  ? 7'h00 : \$44 ;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$49  = ! \$48 ;
-  assign \$50  = ~ o__valid;
-  assign \$51  = \$50  | o__ready;
-  assign \$53  = ! \$52 ;
-  assign \$54  = ~ \$53 ;
-  assign \$55  = i__valid | \$54 ;
-  assign \$56  = \$51  & \$55 ;
-  assign \$60  = ~ o__valid;
-  assign \$61  = \$60  | o__ready;
-  assign \$62  = $signed(prod0_0) + $signed(prod0_1);
-  assign \$63  = $signed(prod0_2) + $signed(prod0_3);
-  assign \$64  = $signed(\$62 ) + $signed(\$63 );
-  assign \$65  = $signed(prod0_4) + $signed(prod0_5);
-  assign \$66  = $signed(prod0_6) + $signed(prod0_7);
-  assign \$67  = $signed(\$65 ) + $signed(\$66 );
-  assign \$68  = $signed(\$64 ) + $signed(\$67 );
-  assign \$69  = $signed(prod1_0) + $signed(prod1_1);
-  assign \$70  = $signed(prod1_2) + $signed(prod1_3);
-  assign \$71  = $signed(\$69 ) + $signed(\$70 );
-  assign \$72  = $signed(prod1_4) + $signed(prod1_5);
-  assign \$73  = $signed(prod1_6) + $signed(prod1_7);
-  assign \$74  = $signed(\$72 ) + $signed(\$73 );
-  assign \$75  = $signed(\$71 ) + $signed(\$74 );
-  assign \$76  = $signed(prod2_0) + $signed(prod2_1);
-  assign \$77  = $signed(prod2_2) + $signed(prod2_3);
-  assign \$78  = $signed(\$76 ) + $signed(\$77 );
-  assign \$79  = $signed(prod2_4) + $signed(prod2_5);
-  assign \$80  = $signed(prod2_6) + $signed(prod2_7);
-  assign \$81  = $signed(\$79 ) + $signed(\$80 );
-  assign \$82  = $signed(\$78 ) + $signed(\$81 );
-  assign \$83  = $signed(prod3_0) + $signed(prod3_1);
-  assign \$84  = $signed(prod3_2) + $signed(prod3_3);
-  assign \$85  = $signed(\$83 ) + $signed(\$84 );
-  assign \$86  = $signed(prod3_4) + $signed(prod3_5);
-  assign \$87  = $signed(prod3_6) + $signed(prod3_7);
-  assign \$88  = $signed(\$86 ) + $signed(\$87 );
-  assign \$89  = $signed(\$85 ) + $signed(\$88 );
-  assign \$90  = ~ o__valid;
-  assign \$91  = \$90  | o__ready;
-  assign \$92  = v2 & last2;
-  assign \$93  = ~ o__valid;
-  assign \$94  = \$93  | o__ready;
-  assign \$95  = \$94  & v2;
-  assign \$96  = ~ o__valid;
-  assign \$97  = \$96  | o__ready;
-  assign \$98  = \$97  & v2;
-  assign \$99  = ~ o__valid;
-  assign \$100  = \$99  | o__ready;
-  assign \$101  = \$100  & v2;
+  assign \$17  = first5 ? \$16  : acc0;
+  assign \$18  = $signed(\$17 ) + $signed(sum0_s1_0);
+  assign \$20  = first5 ? \$19  : acc1;
+  assign \$21  = $signed(\$20 ) + $signed(sum1_s1_0);
+  assign \$23  = first5 ? \$22  : acc2;
+  assign \$24  = $signed(\$23 ) + $signed(sum2_s1_0);
+  assign \$26  = first5 ? \$25  : acc3;
+  assign \$27  = $signed(\$26 ) + $signed(sum3_s1_0);
+  assign \$28  = ~ o__valid;
+  assign \$29  = \$28  | o__ready;
+  assign \$31  = ! \$30 ;
+  assign \$32  = ~ \$31 ;
+  assign \$33  = i__valid | \$32 ;
+  assign \$34  = \$29  & \$33 ;
+  assign \$35  = t == 6'h23;
+  assign \$36  = t + 1'h1;
+  assign \$37  = \$35  ? 7'h00 : \$36 ;
+  assign \$38  = ~ o__valid;
+  assign \$39  = \$38  | o__ready;
+  assign \$41  = ! \$40 ;
+  assign \$42  = ~ o__valid;
+  assign \$43  = \$42  | o__ready;
+  assign \$45  = ! \$44 ;
+  assign \$46  = ~ \$45 ;
+  assign \$47  = i__valid | \$46 ;
+  assign \$48  = \$43  & \$47 ;
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = from_input ? x_reg : rport__data;
+  assign \$55  = $signed(\$54 [7:0]) - $signed(8'h80);
+  assign \$56  = from_input ? x_reg : rport__data;
+  assign \$57  = $signed(\$56 [15:8]) - $signed(8'h80);
+  assign \$58  = from_input ? x_reg : rport__data;
+  assign \$59  = $signed(\$58 [23:16]) - $signed(8'h80);
+  assign \$60  = from_input ? x_reg : rport__data;
+  assign \$61  = $signed(\$60 [31:24]) - $signed(8'h80);
+  assign \$62  = from_input ? x_reg : rport__data;
+  assign \$63  = $signed(\$62 [39:32]) - $signed(8'h80);
+  assign \$64  = from_input ? x_reg : rport__data;
+  assign \$65  = $signed(\$64 [47:40]) - $signed(8'h80);
+  assign \$66  = from_input ? x_reg : rport__data;
+  assign \$67  = $signed(\$66 [55:48]) - $signed(8'h80);
+  assign \$68  = from_input ? x_reg : rport__data;
+  assign \$69  = $signed(\$68 [63:56]) - $signed(8'h80);
+  assign \$70  = $signed(xoff0) * $signed(w0_0);
+  assign \$71  = $signed(xoff1) * $signed(w0_1);
+  assign \$72  = $signed(xoff2) * $signed(w0_2);
+  assign \$73  = $signed(xoff3) * $signed(w0_3);
+  assign \$74  = $signed(xoff4) * $signed(w0_4);
+  assign \$75  = $signed(xoff5) * $signed(w0_5);
+  assign \$76  = $signed(xoff6) * $signed(w0_6);
+  assign \$77  = $signed(xoff7) * $signed(w0_7);
+  assign \$78  = $signed(xoff0) * $signed(w1_0);
+  assign \$79  = $signed(xoff1) * $signed(w1_1);
+  assign \$80  = $signed(xoff2) * $signed(w1_2);
+  assign \$81  = $signed(xoff3) * $signed(w1_3);
+  assign \$82  = $signed(xoff4) * $signed(w1_4);
+  assign \$83  = $signed(xoff5) * $signed(w1_5);
+  assign \$84  = $signed(xoff6) * $signed(w1_6);
+  assign \$85  = $signed(xoff7) * $signed(w1_7);
+  assign \$86  = $signed(xoff0) * $signed(w2_0);
+  assign \$87  = $signed(xoff1) * $signed(w2_1);
+  assign \$88  = $signed(xoff2) * $signed(w2_2);
+  assign \$89  = $signed(xoff3) * $signed(w2_3);
+  assign \$90  = $signed(xoff4) * $signed(w2_4);
+  assign \$91  = $signed(xoff5) * $signed(w2_5);
+  assign \$92  = $signed(xoff6) * $signed(w2_6);
+  assign \$93  = $signed(xoff7) * $signed(w2_7);
+  assign \$94  = $signed(xoff0) * $signed(w3_0);
+  assign \$95  = $signed(xoff1) * $signed(w3_1);
+  assign \$96  = $signed(xoff2) * $signed(w3_2);
+  assign \$97  = $signed(xoff3) * $signed(w3_3);
+  assign \$98  = $signed(xoff4) * $signed(w3_4);
+  assign \$99  = $signed(xoff5) * $signed(w3_5);
+  assign \$100  = $signed(xoff6) * $signed(w3_6);
+  assign \$101  = $signed(xoff7) * $signed(w3_7);
   assign \$102  = ~ o__valid;
   assign \$103  = \$102  | o__ready;
-  assign \$104  = \$103  & v2;
+  assign \$104  = $signed(prod0_0) + $signed(prod0_1);
+  assign \$105  = $signed(prod0_2) + $signed(prod0_3);
+  assign \$106  = $signed(\$104 ) + $signed(\$105 );
+  assign \$107  = $signed(prod0_4) + $signed(prod0_5);
+  assign \$108  = $signed(prod0_6) + $signed(prod0_7);
+  assign \$109  = $signed(\$107 ) + $signed(\$108 );
+  assign \$110  = ~ o__valid;
+  assign \$111  = \$110  | o__ready;
+  assign \$112  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$113  = ~ o__valid;
+  assign \$114  = \$113  | o__ready;
+  assign \$115  = $signed(prod1_0) + $signed(prod1_1);
+  assign \$116  = $signed(prod1_2) + $signed(prod1_3);
+  assign \$117  = $signed(\$115 ) + $signed(\$116 );
+  assign \$118  = $signed(prod1_4) + $signed(prod1_5);
+  assign \$119  = $signed(prod1_6) + $signed(prod1_7);
+  assign \$120  = $signed(\$118 ) + $signed(\$119 );
+  assign \$121  = ~ o__valid;
+  assign \$122  = \$121  | o__ready;
+  assign \$123  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$124  = ~ o__valid;
+  assign \$125  = \$124  | o__ready;
+  assign \$126  = $signed(prod2_0) + $signed(prod2_1);
+  assign \$127  = $signed(prod2_2) + $signed(prod2_3);
+  assign \$128  = $signed(\$126 ) + $signed(\$127 );
+  assign \$129  = $signed(prod2_4) + $signed(prod2_5);
+  assign \$130  = $signed(prod2_6) + $signed(prod2_7);
+  assign \$131  = $signed(\$129 ) + $signed(\$130 );
+  assign \$132  = ~ o__valid;
+  assign \$133  = \$132  | o__ready;
+  assign \$134  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$135  = ~ o__valid;
+  assign \$136  = \$135  | o__ready;
+  assign \$137  = $signed(prod3_0) + $signed(prod3_1);
+  assign \$138  = $signed(prod3_2) + $signed(prod3_3);
+  assign \$139  = $signed(\$137 ) + $signed(\$138 );
+  assign \$140  = $signed(prod3_4) + $signed(prod3_5);
+  assign \$141  = $signed(prod3_6) + $signed(prod3_7);
+  assign \$142  = $signed(\$140 ) + $signed(\$141 );
+  assign \$143  = ~ o__valid;
+  assign \$144  = \$143  | o__ready;
+  assign \$145  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
+  assign \$146  = ~ o__valid;
+  assign \$147  = \$146  | o__ready;
+  assign \$148  = ~ o__valid;
+  assign \$149  = \$148  | o__ready;
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = ~ o__valid;
+  assign \$153  = \$152  | o__ready;
+  assign \$154  = ~ o__valid;
+  assign \$155  = \$154  | o__ready;
+  assign \$156  = v5 & last5;
+  assign \$157  = ~ o__valid;
+  assign \$158  = \$157  | o__ready;
+  assign \$159  = \$158  & v5;
+  assign \$160  = ~ o__valid;
+  assign \$161  = \$160  | o__ready;
+  assign \$162  = \$161  & v5;
+  assign \$163  = ~ o__valid;
+  assign \$164  = \$163  | o__ready;
+  assign \$165  = \$164  & v5;
+  assign \$166  = ~ o__valid;
+  assign \$167  = \$166  | o__ready;
+  assign \$168  = \$167  & v5;
   always @(posedge clk)
-    t <= \$105 ;
+    t <= \$169 ;
   always @(posedge clk)
-    x_reg <= \$106 ;
+    x_reg <= \$170 ;
   always @(posedge clk)
-    from_input <= \$107 ;
+    from_input <= \$171 ;
   always @(posedge clk)
-    v1 <= \$108 ;
+    v1 <= \$172 ;
   always @(posedge clk)
-    first1 <= \$109 ;
+    first1 <= \$173 ;
   always @(posedge clk)
-    last1 <= \$110 ;
+    last1 <= \$174 ;
   always @(posedge clk)
-    nf1 <= \$111 ;
+    nf1 <= \$175 ;
   always @(posedge clk)
-    v2 <= \$112 ;
+    xoff0 <= \$176 ;
   always @(posedge clk)
-    first2 <= \$113 ;
+    xoff1 <= \$177 ;
   always @(posedge clk)
-    last2 <= \$114 ;
+    xoff2 <= \$178 ;
   always @(posedge clk)
-    nf2 <= \$115 ;
+    xoff3 <= \$179 ;
   always @(posedge clk)
-    sum0 <= \$116 ;
+    xoff4 <= \$180 ;
   always @(posedge clk)
-    sum1 <= \$117 ;
+    xoff5 <= \$181 ;
   always @(posedge clk)
-    sum2 <= \$118 ;
+    xoff6 <= \$182 ;
   always @(posedge clk)
-    sum3 <= \$119 ;
+    xoff7 <= \$183 ;
   always @(posedge clk)
-    o__valid <= \$120 ;
+    w0_0 <= \$184 ;
   always @(posedge clk)
-    acc0 <= \$121 ;
+    w0_1 <= \$185 ;
   always @(posedge clk)
-    o__payload <= \$122 ;
+    w0_2 <= \$186 ;
   always @(posedge clk)
-    acc1 <= \$123 ;
+    w0_3 <= \$187 ;
   always @(posedge clk)
-    acc2 <= \$124 ;
+    w0_4 <= \$188 ;
   always @(posedge clk)
-    acc3 <= \$125 ;
+    w0_5 <= \$189 ;
+  always @(posedge clk)
+    w0_6 <= \$190 ;
+  always @(posedge clk)
+    w0_7 <= \$191 ;
+  always @(posedge clk)
+    w1_0 <= \$192 ;
+  always @(posedge clk)
+    w1_1 <= \$193 ;
+  always @(posedge clk)
+    w1_2 <= \$194 ;
+  always @(posedge clk)
+    w1_3 <= \$195 ;
+  always @(posedge clk)
+    w1_4 <= \$196 ;
+  always @(posedge clk)
+    w1_5 <= \$197 ;
+  always @(posedge clk)
+    w1_6 <= \$198 ;
+  always @(posedge clk)
+    w1_7 <= \$199 ;
+  always @(posedge clk)
+    w2_0 <= \$200 ;
+  always @(posedge clk)
+    w2_1 <= \$201 ;
+  always @(posedge clk)
+    w2_2 <= \$202 ;
+  always @(posedge clk)
+    w2_3 <= \$203 ;
+  always @(posedge clk)
+    w2_4 <= \$204 ;
+  always @(posedge clk)
+    w2_5 <= \$205 ;
+  always @(posedge clk)
+    w2_6 <= \$206 ;
+  always @(posedge clk)
+    w2_7 <= \$207 ;
+  always @(posedge clk)
+    w3_0 <= \$208 ;
+  always @(posedge clk)
+    w3_1 <= \$209 ;
+  always @(posedge clk)
+    w3_2 <= \$210 ;
+  always @(posedge clk)
+    w3_3 <= \$211 ;
+  always @(posedge clk)
+    w3_4 <= \$212 ;
+  always @(posedge clk)
+    w3_5 <= \$213 ;
+  always @(posedge clk)
+    w3_6 <= \$214 ;
+  always @(posedge clk)
+    w3_7 <= \$215 ;
+  always @(posedge clk)
+    prod0_0 <= \$216 ;
+  always @(posedge clk)
+    prod0_1 <= \$217 ;
+  always @(posedge clk)
+    prod0_2 <= \$218 ;
+  always @(posedge clk)
+    prod0_3 <= \$219 ;
+  always @(posedge clk)
+    prod0_4 <= \$220 ;
+  always @(posedge clk)
+    prod0_5 <= \$221 ;
+  always @(posedge clk)
+    prod0_6 <= \$222 ;
+  always @(posedge clk)
+    prod0_7 <= \$223 ;
+  always @(posedge clk)
+    prod1_0 <= \$224 ;
+  always @(posedge clk)
+    prod1_1 <= \$225 ;
+  always @(posedge clk)
+    prod1_2 <= \$226 ;
+  always @(posedge clk)
+    prod1_3 <= \$227 ;
+  always @(posedge clk)
+    prod1_4 <= \$228 ;
+  always @(posedge clk)
+    prod1_5 <= \$229 ;
+  always @(posedge clk)
+    prod1_6 <= \$230 ;
+  always @(posedge clk)
+    prod1_7 <= \$231 ;
+  always @(posedge clk)
+    prod2_0 <= \$232 ;
+  always @(posedge clk)
+    prod2_1 <= \$233 ;
+  always @(posedge clk)
+    prod2_2 <= \$234 ;
+  always @(posedge clk)
+    prod2_3 <= \$235 ;
+  always @(posedge clk)
+    prod2_4 <= \$236 ;
+  always @(posedge clk)
+    prod2_5 <= \$237 ;
+  always @(posedge clk)
+    prod2_6 <= \$238 ;
+  always @(posedge clk)
+    prod2_7 <= \$239 ;
+  always @(posedge clk)
+    prod3_0 <= \$240 ;
+  always @(posedge clk)
+    prod3_1 <= \$241 ;
+  always @(posedge clk)
+    prod3_2 <= \$242 ;
+  always @(posedge clk)
+    prod3_3 <= \$243 ;
+  always @(posedge clk)
+    prod3_4 <= \$244 ;
+  always @(posedge clk)
+    prod3_5 <= \$245 ;
+  always @(posedge clk)
+    prod3_6 <= \$246 ;
+  always @(posedge clk)
+    prod3_7 <= \$247 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$248 ;
+  always @(posedge clk)
+    sum0_s0_1 <= \$249 ;
+  always @(posedge clk)
+    sum0_s1_0 <= \$250 ;
+  always @(posedge clk)
+    sum1_s0_0 <= \$251 ;
+  always @(posedge clk)
+    sum1_s0_1 <= \$252 ;
+  always @(posedge clk)
+    sum1_s1_0 <= \$253 ;
+  always @(posedge clk)
+    sum2_s0_0 <= \$254 ;
+  always @(posedge clk)
+    sum2_s0_1 <= \$255 ;
+  always @(posedge clk)
+    sum2_s1_0 <= \$256 ;
+  always @(posedge clk)
+    sum3_s0_0 <= \$257 ;
+  always @(posedge clk)
+    sum3_s0_1 <= \$258 ;
+  always @(posedge clk)
+    sum3_s1_0 <= \$259 ;
+  always @(posedge clk)
+    v2 <= \$260 ;
+  always @(posedge clk)
+    first2 <= \$261 ;
+  always @(posedge clk)
+    last2 <= \$262 ;
+  always @(posedge clk)
+    nf2 <= \$263 ;
+  always @(posedge clk)
+    v3 <= \$264 ;
+  always @(posedge clk)
+    first3 <= \$265 ;
+  always @(posedge clk)
+    last3 <= \$266 ;
+  always @(posedge clk)
+    nf3 <= \$267 ;
+  always @(posedge clk)
+    v4 <= \$268 ;
+  always @(posedge clk)
+    first4 <= \$269 ;
+  always @(posedge clk)
+    last4 <= \$270 ;
+  always @(posedge clk)
+    nf4 <= \$271 ;
+  always @(posedge clk)
+    v5 <= \$272 ;
+  always @(posedge clk)
+    first5 <= \$273 ;
+  always @(posedge clk)
+    last5 <= \$274 ;
+  always @(posedge clk)
+    nf5 <= \$275 ;
+  always @(posedge clk)
+    o__valid <= \$276 ;
+  always @(posedge clk)
+    acc0 <= \$277 ;
+  always @(posedge clk)
+    o__payload <= \$278 ;
+  always @(posedge clk)
+    acc1 <= \$279 ;
+  always @(posedge clk)
+    acc2 <= \$280 ;
+  always @(posedge clk)
+    acc3 <= \$281 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$3  = 2'h0;
@@ -7047,760 +8935,1680 @@ module \top.s2_conv2_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf2)
+    casez (nf5)
       2'h0:
-          \$24  = 24'hfffc6a;
+          \$16  = 24'hfffc6a;
       2'h1:
-          \$24  = 24'hfffdba;
+          \$16  = 24'hfffdba;
       2'h2:
-          \$24  = 24'hfffa34;
+          \$16  = 24'hfffa34;
       2'h3:
-          \$24  = 24'hfffb2f;
+          \$16  = 24'hfffb2f;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf2)
+    casez (nf5)
       2'h0:
-          \$27  = 24'hfffe48;
+          \$19  = 24'hfffe48;
       2'h1:
-          \$27  = 24'h0000bf;
+          \$19  = 24'h0000bf;
       2'h2:
-          \$27  = 24'h000052;
+          \$19  = 24'h000052;
       2'h3:
-          \$27  = 24'hff01ff;
+          \$19  = 24'hff01ff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf2)
+    casez (nf5)
       2'h0:
-          \$30  = 24'hfffcdd;
+          \$22  = 24'hfffcdd;
       2'h1:
-          \$30  = 24'h0003ac;
+          \$22  = 24'h0003ac;
       2'h2:
-          \$30  = 24'hfffe21;
+          \$22  = 24'hfffe21;
       2'h3:
-          \$30  = 24'hff01ff;
+          \$22  = 24'hff01ff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf2)
+    casez (nf5)
       2'h0:
-          \$33  = 24'hfff71c;
+          \$25  = 24'hfff71c;
       2'h1:
-          \$33  = 24'h000195;
+          \$25  = 24'h000195;
       2'h2:
-          \$33  = 24'hfffaad;
+          \$25  = 24'hfffaad;
       2'h3:
-          \$33  = 24'hff01ff;
+          \$25  = 24'hff01ff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$38  = 2'h0;
+    \$30  = 2'h0;
     casez (t)
       6'h00:
-          \$38  = 2'h0;
+          \$30  = 2'h0;
       6'h01:
-          \$38  = 2'h0;
+          \$30  = 2'h0;
       6'h02:
-          \$38  = 2'h0;
+          \$30  = 2'h0;
       6'h03:
-          \$38  = 2'h0;
+          \$30  = 2'h0;
       6'h04:
-          \$38  = 2'h0;
+          \$30  = 2'h0;
       6'h05:
-          \$38  = 2'h0;
+          \$30  = 2'h0;
       6'h06:
-          \$38  = 2'h0;
+          \$30  = 2'h0;
       6'h07:
-          \$38  = 2'h0;
+          \$30  = 2'h0;
       6'h08:
-          \$38  = 2'h0;
+          \$30  = 2'h0;
       6'h09:
-          \$38  = 2'h1;
+          \$30  = 2'h1;
       6'h0a:
-          \$38  = 2'h1;
+          \$30  = 2'h1;
       6'h0b:
-          \$38  = 2'h1;
+          \$30  = 2'h1;
       6'h0c:
-          \$38  = 2'h1;
+          \$30  = 2'h1;
       6'h0d:
-          \$38  = 2'h1;
+          \$30  = 2'h1;
       6'h0e:
-          \$38  = 2'h1;
+          \$30  = 2'h1;
       6'h0f:
-          \$38  = 2'h1;
+          \$30  = 2'h1;
       6'h10:
-          \$38  = 2'h1;
+          \$30  = 2'h1;
       6'h11:
-          \$38  = 2'h1;
+          \$30  = 2'h1;
       6'h12:
-          \$38  = 2'h2;
+          \$30  = 2'h2;
       6'h13:
-          \$38  = 2'h2;
+          \$30  = 2'h2;
       6'h14:
-          \$38  = 2'h2;
+          \$30  = 2'h2;
       6'h15:
-          \$38  = 2'h2;
+          \$30  = 2'h2;
       6'h16:
-          \$38  = 2'h2;
+          \$30  = 2'h2;
       6'h17:
-          \$38  = 2'h2;
+          \$30  = 2'h2;
       6'h18:
-          \$38  = 2'h2;
+          \$30  = 2'h2;
       6'h19:
-          \$38  = 2'h2;
+          \$30  = 2'h2;
       6'h1a:
-          \$38  = 2'h2;
+          \$30  = 2'h2;
       6'h1b:
-          \$38  = 2'h3;
+          \$30  = 2'h3;
       6'h1c:
-          \$38  = 2'h3;
+          \$30  = 2'h3;
       6'h1d:
-          \$38  = 2'h3;
+          \$30  = 2'h3;
       6'h1e:
-          \$38  = 2'h3;
+          \$30  = 2'h3;
       6'h1f:
-          \$38  = 2'h3;
+          \$30  = 2'h3;
       6'h20:
-          \$38  = 2'h3;
+          \$30  = 2'h3;
       6'h21:
-          \$38  = 2'h3;
+          \$30  = 2'h3;
       6'h22:
-          \$38  = 2'h3;
+          \$30  = 2'h3;
       6'h23:
-          \$38  = 2'h3;
+          \$30  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$48  = 2'h0;
+    \$40  = 2'h0;
     casez (t)
       6'h00:
-          \$48  = 2'h0;
+          \$40  = 2'h0;
       6'h01:
-          \$48  = 2'h0;
+          \$40  = 2'h0;
       6'h02:
-          \$48  = 2'h0;
+          \$40  = 2'h0;
       6'h03:
-          \$48  = 2'h0;
+          \$40  = 2'h0;
       6'h04:
-          \$48  = 2'h0;
+          \$40  = 2'h0;
       6'h05:
-          \$48  = 2'h0;
+          \$40  = 2'h0;
       6'h06:
-          \$48  = 2'h0;
+          \$40  = 2'h0;
       6'h07:
-          \$48  = 2'h0;
+          \$40  = 2'h0;
       6'h08:
-          \$48  = 2'h0;
+          \$40  = 2'h0;
       6'h09:
-          \$48  = 2'h1;
+          \$40  = 2'h1;
       6'h0a:
-          \$48  = 2'h1;
+          \$40  = 2'h1;
       6'h0b:
-          \$48  = 2'h1;
+          \$40  = 2'h1;
       6'h0c:
-          \$48  = 2'h1;
+          \$40  = 2'h1;
       6'h0d:
-          \$48  = 2'h1;
+          \$40  = 2'h1;
       6'h0e:
-          \$48  = 2'h1;
+          \$40  = 2'h1;
       6'h0f:
-          \$48  = 2'h1;
+          \$40  = 2'h1;
       6'h10:
-          \$48  = 2'h1;
+          \$40  = 2'h1;
       6'h11:
-          \$48  = 2'h1;
+          \$40  = 2'h1;
       6'h12:
-          \$48  = 2'h2;
+          \$40  = 2'h2;
       6'h13:
-          \$48  = 2'h2;
+          \$40  = 2'h2;
       6'h14:
-          \$48  = 2'h2;
+          \$40  = 2'h2;
       6'h15:
-          \$48  = 2'h2;
+          \$40  = 2'h2;
       6'h16:
-          \$48  = 2'h2;
+          \$40  = 2'h2;
       6'h17:
-          \$48  = 2'h2;
+          \$40  = 2'h2;
       6'h18:
-          \$48  = 2'h2;
+          \$40  = 2'h2;
       6'h19:
-          \$48  = 2'h2;
+          \$40  = 2'h2;
       6'h1a:
-          \$48  = 2'h2;
+          \$40  = 2'h2;
       6'h1b:
-          \$48  = 2'h3;
+          \$40  = 2'h3;
       6'h1c:
-          \$48  = 2'h3;
+          \$40  = 2'h3;
       6'h1d:
-          \$48  = 2'h3;
+          \$40  = 2'h3;
       6'h1e:
-          \$48  = 2'h3;
+          \$40  = 2'h3;
       6'h1f:
-          \$48  = 2'h3;
+          \$40  = 2'h3;
       6'h20:
-          \$48  = 2'h3;
+          \$40  = 2'h3;
       6'h21:
-          \$48  = 2'h3;
+          \$40  = 2'h3;
       6'h22:
-          \$48  = 2'h3;
+          \$40  = 2'h3;
       6'h23:
-          \$48  = 2'h3;
+          \$40  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$52  = 2'h0;
+    \$44  = 2'h0;
     casez (t)
       6'h00:
-          \$52  = 2'h0;
+          \$44  = 2'h0;
       6'h01:
-          \$52  = 2'h0;
+          \$44  = 2'h0;
       6'h02:
-          \$52  = 2'h0;
+          \$44  = 2'h0;
       6'h03:
-          \$52  = 2'h0;
+          \$44  = 2'h0;
       6'h04:
-          \$52  = 2'h0;
+          \$44  = 2'h0;
       6'h05:
-          \$52  = 2'h0;
+          \$44  = 2'h0;
       6'h06:
-          \$52  = 2'h0;
+          \$44  = 2'h0;
       6'h07:
-          \$52  = 2'h0;
+          \$44  = 2'h0;
       6'h08:
-          \$52  = 2'h0;
+          \$44  = 2'h0;
       6'h09:
-          \$52  = 2'h1;
+          \$44  = 2'h1;
       6'h0a:
-          \$52  = 2'h1;
+          \$44  = 2'h1;
       6'h0b:
-          \$52  = 2'h1;
+          \$44  = 2'h1;
       6'h0c:
-          \$52  = 2'h1;
+          \$44  = 2'h1;
       6'h0d:
-          \$52  = 2'h1;
+          \$44  = 2'h1;
       6'h0e:
-          \$52  = 2'h1;
+          \$44  = 2'h1;
       6'h0f:
-          \$52  = 2'h1;
+          \$44  = 2'h1;
       6'h10:
-          \$52  = 2'h1;
+          \$44  = 2'h1;
       6'h11:
-          \$52  = 2'h1;
+          \$44  = 2'h1;
       6'h12:
-          \$52  = 2'h2;
+          \$44  = 2'h2;
       6'h13:
-          \$52  = 2'h2;
+          \$44  = 2'h2;
       6'h14:
-          \$52  = 2'h2;
+          \$44  = 2'h2;
       6'h15:
-          \$52  = 2'h2;
+          \$44  = 2'h2;
       6'h16:
-          \$52  = 2'h2;
+          \$44  = 2'h2;
       6'h17:
-          \$52  = 2'h2;
+          \$44  = 2'h2;
       6'h18:
-          \$52  = 2'h2;
+          \$44  = 2'h2;
       6'h19:
-          \$52  = 2'h2;
+          \$44  = 2'h2;
       6'h1a:
-          \$52  = 2'h2;
+          \$44  = 2'h2;
       6'h1b:
-          \$52  = 2'h3;
+          \$44  = 2'h3;
       6'h1c:
-          \$52  = 2'h3;
+          \$44  = 2'h3;
       6'h1d:
-          \$52  = 2'h3;
+          \$44  = 2'h3;
       6'h1e:
-          \$52  = 2'h3;
+          \$44  = 2'h3;
       6'h1f:
-          \$52  = 2'h3;
+          \$44  = 2'h3;
       6'h20:
-          \$52  = 2'h3;
+          \$44  = 2'h3;
       6'h21:
-          \$52  = 2'h3;
+          \$44  = 2'h3;
       6'h22:
-          \$52  = 2'h3;
+          \$44  = 2'h3;
       6'h23:
-          \$52  = 2'h3;
+          \$44  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$57  = 1'h0;
+    \$49  = 1'h0;
     casez (t)
       6'h00:
-          \$57  = 1'h1;
+          \$49  = 1'h1;
       6'h01:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h02:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h03:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h04:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h05:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h06:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h07:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h08:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h09:
-          \$57  = 1'h1;
+          \$49  = 1'h1;
       6'h0a:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h0b:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h0c:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h0d:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h0e:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h0f:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h10:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h11:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h12:
-          \$57  = 1'h1;
+          \$49  = 1'h1;
       6'h13:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h14:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h15:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h16:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h17:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h18:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h19:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h1a:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h1b:
-          \$57  = 1'h1;
+          \$49  = 1'h1;
       6'h1c:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h1d:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h1e:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h1f:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h20:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h21:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h22:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
       6'h23:
-          \$57  = 1'h0;
+          \$49  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$58  = 1'h0;
+    \$50  = 1'h0;
     casez (t)
       6'h00:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h01:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h02:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h03:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h04:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h05:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h06:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h07:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h08:
-          \$58  = 1'h1;
+          \$50  = 1'h1;
       6'h09:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h0a:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h0b:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h0c:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h0d:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h0e:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h0f:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h10:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h11:
-          \$58  = 1'h1;
+          \$50  = 1'h1;
       6'h12:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h13:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h14:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h15:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h16:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h17:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h18:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h19:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h1a:
-          \$58  = 1'h1;
+          \$50  = 1'h1;
       6'h1b:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h1c:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h1d:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h1e:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h1f:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h20:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h21:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h22:
-          \$58  = 1'h0;
+          \$50  = 1'h0;
       6'h23:
-          \$58  = 1'h1;
+          \$50  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$59  = 2'h0;
+    \$51  = 2'h0;
     casez (t)
       6'h00:
-          \$59  = 2'h0;
+          \$51  = 2'h0;
       6'h01:
-          \$59  = 2'h0;
+          \$51  = 2'h0;
       6'h02:
-          \$59  = 2'h0;
+          \$51  = 2'h0;
       6'h03:
-          \$59  = 2'h0;
+          \$51  = 2'h0;
       6'h04:
-          \$59  = 2'h0;
+          \$51  = 2'h0;
       6'h05:
-          \$59  = 2'h0;
+          \$51  = 2'h0;
       6'h06:
-          \$59  = 2'h0;
+          \$51  = 2'h0;
       6'h07:
-          \$59  = 2'h0;
+          \$51  = 2'h0;
       6'h08:
-          \$59  = 2'h0;
+          \$51  = 2'h0;
       6'h09:
-          \$59  = 2'h1;
+          \$51  = 2'h1;
       6'h0a:
-          \$59  = 2'h1;
+          \$51  = 2'h1;
       6'h0b:
-          \$59  = 2'h1;
+          \$51  = 2'h1;
       6'h0c:
-          \$59  = 2'h1;
+          \$51  = 2'h1;
       6'h0d:
-          \$59  = 2'h1;
+          \$51  = 2'h1;
       6'h0e:
-          \$59  = 2'h1;
+          \$51  = 2'h1;
       6'h0f:
-          \$59  = 2'h1;
+          \$51  = 2'h1;
       6'h10:
-          \$59  = 2'h1;
+          \$51  = 2'h1;
       6'h11:
-          \$59  = 2'h1;
+          \$51  = 2'h1;
       6'h12:
-          \$59  = 2'h2;
+          \$51  = 2'h2;
       6'h13:
-          \$59  = 2'h2;
+          \$51  = 2'h2;
       6'h14:
-          \$59  = 2'h2;
+          \$51  = 2'h2;
       6'h15:
-          \$59  = 2'h2;
+          \$51  = 2'h2;
       6'h16:
-          \$59  = 2'h2;
+          \$51  = 2'h2;
       6'h17:
-          \$59  = 2'h2;
+          \$51  = 2'h2;
       6'h18:
-          \$59  = 2'h2;
+          \$51  = 2'h2;
       6'h19:
-          \$59  = 2'h2;
+          \$51  = 2'h2;
       6'h1a:
-          \$59  = 2'h2;
+          \$51  = 2'h2;
       6'h1b:
-          \$59  = 2'h3;
+          \$51  = 2'h3;
       6'h1c:
-          \$59  = 2'h3;
+          \$51  = 2'h3;
       6'h1d:
-          \$59  = 2'h3;
+          \$51  = 2'h3;
       6'h1e:
-          \$59  = 2'h3;
+          \$51  = 2'h3;
       6'h1f:
-          \$59  = 2'h3;
+          \$51  = 2'h3;
       6'h20:
-          \$59  = 2'h3;
+          \$51  = 2'h3;
       6'h21:
-          \$59  = 2'h3;
+          \$51  = 2'h3;
       6'h22:
-          \$59  = 2'h3;
+          \$51  = 2'h3;
       6'h23:
-          \$59  = 2'h3;
+          \$51  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$105  = t;
-    if (\$42 ) begin
-      \$105  = \$45 [5:0];
+    \$169  = t;
+    if (\$34 ) begin
+      \$169  = \$37 [5:0];
     end
     if (rst) begin
-      \$105  = 6'h00;
+      \$169  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$106  = x_reg;
-    if (\$47 ) begin
-      \$106  = i__payload;
+    \$170  = x_reg;
+    if (\$39 ) begin
+      \$170  = i__payload;
     end
     if (rst) begin
-      \$106  = 64'h0000000000000000;
+      \$170  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$107  = from_input;
-    if (\$47 ) begin
-      \$107  = \$49 ;
+    \$171  = from_input;
+    if (\$39 ) begin
+      \$171  = \$41 ;
     end
     if (rst) begin
-      \$107  = 1'h0;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$108  = v1;
-    if (\$47 ) begin
-      \$108  = \$56 ;
+    \$172  = v1;
+    if (\$39 ) begin
+      \$172  = \$48 ;
     end
     if (rst) begin
-      \$108  = 1'h0;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$109  = first1;
-    if (\$47 ) begin
-      \$109  = \$57 ;
+    \$173  = first1;
+    if (\$39 ) begin
+      \$173  = \$49 ;
     end
     if (rst) begin
-      \$109  = 1'h0;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$110  = last1;
-    if (\$47 ) begin
-      \$110  = \$58 ;
+    \$174  = last1;
+    if (\$39 ) begin
+      \$174  = \$50 ;
     end
     if (rst) begin
-      \$110  = 1'h0;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$111  = nf1;
-    if (\$47 ) begin
-      \$111  = \$59 ;
+    \$175  = nf1;
+    if (\$39 ) begin
+      \$175  = \$51 ;
     end
     if (rst) begin
-      \$111  = 2'h0;
+      \$175  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$112  = v2;
-    if (\$61 ) begin
-      \$112  = v1;
+    \$176  = xoff0;
+    if (\$53 ) begin
+      \$176  = \$55 ;
     end
     if (rst) begin
-      \$112  = 1'h0;
+      \$176  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$113  = first2;
-    if (\$61 ) begin
-      \$113  = first1;
+    \$177  = xoff1;
+    if (\$53 ) begin
+      \$177  = \$57 ;
     end
     if (rst) begin
-      \$113  = 1'h0;
+      \$177  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$114  = last2;
-    if (\$61 ) begin
-      \$114  = last1;
+    \$178  = xoff2;
+    if (\$53 ) begin
+      \$178  = \$59 ;
     end
     if (rst) begin
-      \$114  = 1'h0;
+      \$178  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$115  = nf2;
-    if (\$61 ) begin
-      \$115  = nf1;
+    \$179  = xoff3;
+    if (\$53 ) begin
+      \$179  = \$61 ;
     end
     if (rst) begin
-      \$115  = 2'h0;
+      \$179  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$116  = sum0;
-    if (\$61 ) begin
-      \$116  = { \$68 [19], \$68 [19], \$68 [19], \$68 [19], \$68  };
+    \$180  = xoff4;
+    if (\$53 ) begin
+      \$180  = \$63 ;
     end
     if (rst) begin
-      \$116  = 24'h000000;
+      \$180  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$117  = sum1;
-    if (\$61 ) begin
-      \$117  = { \$75 [19], \$75 [19], \$75 [19], \$75 [19], \$75  };
+    \$181  = xoff5;
+    if (\$53 ) begin
+      \$181  = \$65 ;
     end
     if (rst) begin
-      \$117  = 24'h000000;
+      \$181  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$118  = sum2;
-    if (\$61 ) begin
-      \$118  = { \$82 [19], \$82 [19], \$82 [19], \$82 [19], \$82  };
+    \$182  = xoff6;
+    if (\$53 ) begin
+      \$182  = \$67 ;
     end
     if (rst) begin
-      \$118  = 24'h000000;
+      \$182  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$119  = sum3;
-    if (\$61 ) begin
-      \$119  = { \$89 [19], \$89 [19], \$89 [19], \$89 [19], \$89  };
+    \$183  = xoff7;
+    if (\$53 ) begin
+      \$183  = \$69 ;
     end
     if (rst) begin
-      \$119  = 24'h000000;
+      \$183  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$120  = o__valid;
-    if (\$91 ) begin
-      \$120  = \$92 ;
+    \$184  = w0_0;
+    if (\$53 ) begin
+      \$184  = wrom__data[7:0];
     end
     if (rst) begin
-      \$120  = 1'h0;
+      \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$121  = acc0;
-    if (\$95 ) begin
-      \$121  = \$26 [23:0];
+    \$185  = w0_1;
+    if (\$53 ) begin
+      \$185  = wrom__data[15:8];
     end
     if (rst) begin
-      \$121  = 24'h000000;
+      \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$122  = o__payload;
-    if (\$95 ) begin
-      if (last2) begin
-        \$122 [23:0] = \$26 [23:0];
+    \$186  = w0_2;
+    if (\$53 ) begin
+      \$186  = wrom__data[23:16];
+    end
+    if (rst) begin
+      \$186  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$187  = w0_3;
+    if (\$53 ) begin
+      \$187  = wrom__data[31:24];
+    end
+    if (rst) begin
+      \$187  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$188  = w0_4;
+    if (\$53 ) begin
+      \$188  = wrom__data[39:32];
+    end
+    if (rst) begin
+      \$188  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$189  = w0_5;
+    if (\$53 ) begin
+      \$189  = wrom__data[47:40];
+    end
+    if (rst) begin
+      \$189  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$190  = w0_6;
+    if (\$53 ) begin
+      \$190  = wrom__data[55:48];
+    end
+    if (rst) begin
+      \$190  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$191  = w0_7;
+    if (\$53 ) begin
+      \$191  = wrom__data[63:56];
+    end
+    if (rst) begin
+      \$191  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$192  = w1_0;
+    if (\$53 ) begin
+      \$192  = wrom__data[71:64];
+    end
+    if (rst) begin
+      \$192  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$193  = w1_1;
+    if (\$53 ) begin
+      \$193  = wrom__data[79:72];
+    end
+    if (rst) begin
+      \$193  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$194  = w1_2;
+    if (\$53 ) begin
+      \$194  = wrom__data[87:80];
+    end
+    if (rst) begin
+      \$194  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$195  = w1_3;
+    if (\$53 ) begin
+      \$195  = wrom__data[95:88];
+    end
+    if (rst) begin
+      \$195  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$196  = w1_4;
+    if (\$53 ) begin
+      \$196  = wrom__data[103:96];
+    end
+    if (rst) begin
+      \$196  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$197  = w1_5;
+    if (\$53 ) begin
+      \$197  = wrom__data[111:104];
+    end
+    if (rst) begin
+      \$197  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$198  = w1_6;
+    if (\$53 ) begin
+      \$198  = wrom__data[119:112];
+    end
+    if (rst) begin
+      \$198  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$199  = w1_7;
+    if (\$53 ) begin
+      \$199  = wrom__data[127:120];
+    end
+    if (rst) begin
+      \$199  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$200  = w2_0;
+    if (\$53 ) begin
+      \$200  = wrom__data[135:128];
+    end
+    if (rst) begin
+      \$200  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$201  = w2_1;
+    if (\$53 ) begin
+      \$201  = wrom__data[143:136];
+    end
+    if (rst) begin
+      \$201  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$202  = w2_2;
+    if (\$53 ) begin
+      \$202  = wrom__data[151:144];
+    end
+    if (rst) begin
+      \$202  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$203  = w2_3;
+    if (\$53 ) begin
+      \$203  = wrom__data[159:152];
+    end
+    if (rst) begin
+      \$203  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$204  = w2_4;
+    if (\$53 ) begin
+      \$204  = wrom__data[167:160];
+    end
+    if (rst) begin
+      \$204  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$205  = w2_5;
+    if (\$53 ) begin
+      \$205  = wrom__data[175:168];
+    end
+    if (rst) begin
+      \$205  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$206  = w2_6;
+    if (\$53 ) begin
+      \$206  = wrom__data[183:176];
+    end
+    if (rst) begin
+      \$206  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$207  = w2_7;
+    if (\$53 ) begin
+      \$207  = wrom__data[191:184];
+    end
+    if (rst) begin
+      \$207  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$208  = w3_0;
+    if (\$53 ) begin
+      \$208  = wrom__data[199:192];
+    end
+    if (rst) begin
+      \$208  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$209  = w3_1;
+    if (\$53 ) begin
+      \$209  = wrom__data[207:200];
+    end
+    if (rst) begin
+      \$209  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$210  = w3_2;
+    if (\$53 ) begin
+      \$210  = wrom__data[215:208];
+    end
+    if (rst) begin
+      \$210  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$211  = w3_3;
+    if (\$53 ) begin
+      \$211  = wrom__data[223:216];
+    end
+    if (rst) begin
+      \$211  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$212  = w3_4;
+    if (\$53 ) begin
+      \$212  = wrom__data[231:224];
+    end
+    if (rst) begin
+      \$212  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$213  = w3_5;
+    if (\$53 ) begin
+      \$213  = wrom__data[239:232];
+    end
+    if (rst) begin
+      \$213  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$214  = w3_6;
+    if (\$53 ) begin
+      \$214  = wrom__data[247:240];
+    end
+    if (rst) begin
+      \$214  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$215  = w3_7;
+    if (\$53 ) begin
+      \$215  = wrom__data[255:248];
+    end
+    if (rst) begin
+      \$215  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$216  = prod0_0;
+    if (\$53 ) begin
+      \$216  = \$70 ;
+    end
+    if (rst) begin
+      \$216  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$217  = prod0_1;
+    if (\$53 ) begin
+      \$217  = \$71 ;
+    end
+    if (rst) begin
+      \$217  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$218  = prod0_2;
+    if (\$53 ) begin
+      \$218  = \$72 ;
+    end
+    if (rst) begin
+      \$218  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$219  = prod0_3;
+    if (\$53 ) begin
+      \$219  = \$73 ;
+    end
+    if (rst) begin
+      \$219  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$220  = prod0_4;
+    if (\$53 ) begin
+      \$220  = \$74 ;
+    end
+    if (rst) begin
+      \$220  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$221  = prod0_5;
+    if (\$53 ) begin
+      \$221  = \$75 ;
+    end
+    if (rst) begin
+      \$221  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$222  = prod0_6;
+    if (\$53 ) begin
+      \$222  = \$76 ;
+    end
+    if (rst) begin
+      \$222  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$223  = prod0_7;
+    if (\$53 ) begin
+      \$223  = \$77 ;
+    end
+    if (rst) begin
+      \$223  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$224  = prod1_0;
+    if (\$53 ) begin
+      \$224  = \$78 ;
+    end
+    if (rst) begin
+      \$224  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$225  = prod1_1;
+    if (\$53 ) begin
+      \$225  = \$79 ;
+    end
+    if (rst) begin
+      \$225  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$226  = prod1_2;
+    if (\$53 ) begin
+      \$226  = \$80 ;
+    end
+    if (rst) begin
+      \$226  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$227  = prod1_3;
+    if (\$53 ) begin
+      \$227  = \$81 ;
+    end
+    if (rst) begin
+      \$227  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$228  = prod1_4;
+    if (\$53 ) begin
+      \$228  = \$82 ;
+    end
+    if (rst) begin
+      \$228  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$229  = prod1_5;
+    if (\$53 ) begin
+      \$229  = \$83 ;
+    end
+    if (rst) begin
+      \$229  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$230  = prod1_6;
+    if (\$53 ) begin
+      \$230  = \$84 ;
+    end
+    if (rst) begin
+      \$230  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$231  = prod1_7;
+    if (\$53 ) begin
+      \$231  = \$85 ;
+    end
+    if (rst) begin
+      \$231  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$232  = prod2_0;
+    if (\$53 ) begin
+      \$232  = \$86 ;
+    end
+    if (rst) begin
+      \$232  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$233  = prod2_1;
+    if (\$53 ) begin
+      \$233  = \$87 ;
+    end
+    if (rst) begin
+      \$233  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$234  = prod2_2;
+    if (\$53 ) begin
+      \$234  = \$88 ;
+    end
+    if (rst) begin
+      \$234  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$235  = prod2_3;
+    if (\$53 ) begin
+      \$235  = \$89 ;
+    end
+    if (rst) begin
+      \$235  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$236  = prod2_4;
+    if (\$53 ) begin
+      \$236  = \$90 ;
+    end
+    if (rst) begin
+      \$236  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$237  = prod2_5;
+    if (\$53 ) begin
+      \$237  = \$91 ;
+    end
+    if (rst) begin
+      \$237  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$238  = prod2_6;
+    if (\$53 ) begin
+      \$238  = \$92 ;
+    end
+    if (rst) begin
+      \$238  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$239  = prod2_7;
+    if (\$53 ) begin
+      \$239  = \$93 ;
+    end
+    if (rst) begin
+      \$239  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$240  = prod3_0;
+    if (\$53 ) begin
+      \$240  = \$94 ;
+    end
+    if (rst) begin
+      \$240  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$241  = prod3_1;
+    if (\$53 ) begin
+      \$241  = \$95 ;
+    end
+    if (rst) begin
+      \$241  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$242  = prod3_2;
+    if (\$53 ) begin
+      \$242  = \$96 ;
+    end
+    if (rst) begin
+      \$242  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$243  = prod3_3;
+    if (\$53 ) begin
+      \$243  = \$97 ;
+    end
+    if (rst) begin
+      \$243  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$244  = prod3_4;
+    if (\$53 ) begin
+      \$244  = \$98 ;
+    end
+    if (rst) begin
+      \$244  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$245  = prod3_5;
+    if (\$53 ) begin
+      \$245  = \$99 ;
+    end
+    if (rst) begin
+      \$245  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$246  = prod3_6;
+    if (\$53 ) begin
+      \$246  = \$100 ;
+    end
+    if (rst) begin
+      \$246  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$247  = prod3_7;
+    if (\$53 ) begin
+      \$247  = \$101 ;
+    end
+    if (rst) begin
+      \$247  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$248  = sum0_s0_0;
+    if (\$103 ) begin
+      \$248  = { \$106 [18], \$106 [18], \$106 [18], \$106 [18], \$106 [18], \$106  };
+    end
+    if (rst) begin
+      \$248  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$249  = sum0_s0_1;
+    if (\$103 ) begin
+      \$249  = { \$109 [18], \$109 [18], \$109 [18], \$109 [18], \$109 [18], \$109  };
+    end
+    if (rst) begin
+      \$249  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$250  = sum0_s1_0;
+    if (\$111 ) begin
+      \$250  = \$112 [23:0];
+    end
+    if (rst) begin
+      \$250  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$251  = sum1_s0_0;
+    if (\$114 ) begin
+      \$251  = { \$117 [18], \$117 [18], \$117 [18], \$117 [18], \$117 [18], \$117  };
+    end
+    if (rst) begin
+      \$251  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$252  = sum1_s0_1;
+    if (\$114 ) begin
+      \$252  = { \$120 [18], \$120 [18], \$120 [18], \$120 [18], \$120 [18], \$120  };
+    end
+    if (rst) begin
+      \$252  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$253  = sum1_s1_0;
+    if (\$122 ) begin
+      \$253  = \$123 [23:0];
+    end
+    if (rst) begin
+      \$253  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$254  = sum2_s0_0;
+    if (\$125 ) begin
+      \$254  = { \$128 [18], \$128 [18], \$128 [18], \$128 [18], \$128 [18], \$128  };
+    end
+    if (rst) begin
+      \$254  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$255  = sum2_s0_1;
+    if (\$125 ) begin
+      \$255  = { \$131 [18], \$131 [18], \$131 [18], \$131 [18], \$131 [18], \$131  };
+    end
+    if (rst) begin
+      \$255  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$256  = sum2_s1_0;
+    if (\$133 ) begin
+      \$256  = \$134 [23:0];
+    end
+    if (rst) begin
+      \$256  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$257  = sum3_s0_0;
+    if (\$136 ) begin
+      \$257  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
+    end
+    if (rst) begin
+      \$257  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$258  = sum3_s0_1;
+    if (\$136 ) begin
+      \$258  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
+    end
+    if (rst) begin
+      \$258  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$259  = sum3_s1_0;
+    if (\$144 ) begin
+      \$259  = \$145 [23:0];
+    end
+    if (rst) begin
+      \$259  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$260  = v2;
+    if (\$147 ) begin
+      \$260  = v1;
+    end
+    if (rst) begin
+      \$260  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$261  = first2;
+    if (\$147 ) begin
+      \$261  = first1;
+    end
+    if (rst) begin
+      \$261  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$262  = last2;
+    if (\$147 ) begin
+      \$262  = last1;
+    end
+    if (rst) begin
+      \$262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$263  = nf2;
+    if (\$147 ) begin
+      \$263  = nf1;
+    end
+    if (rst) begin
+      \$263  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$264  = v3;
+    if (\$149 ) begin
+      \$264  = v2;
+    end
+    if (rst) begin
+      \$264  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$265  = first3;
+    if (\$149 ) begin
+      \$265  = first2;
+    end
+    if (rst) begin
+      \$265  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$266  = last3;
+    if (\$149 ) begin
+      \$266  = last2;
+    end
+    if (rst) begin
+      \$266  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$267  = nf3;
+    if (\$149 ) begin
+      \$267  = nf2;
+    end
+    if (rst) begin
+      \$267  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$268  = v4;
+    if (\$151 ) begin
+      \$268  = v3;
+    end
+    if (rst) begin
+      \$268  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$269  = first4;
+    if (\$151 ) begin
+      \$269  = first3;
+    end
+    if (rst) begin
+      \$269  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$270  = last4;
+    if (\$151 ) begin
+      \$270  = last3;
+    end
+    if (rst) begin
+      \$270  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$271  = nf4;
+    if (\$151 ) begin
+      \$271  = nf3;
+    end
+    if (rst) begin
+      \$271  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$272  = v5;
+    if (\$153 ) begin
+      \$272  = v4;
+    end
+    if (rst) begin
+      \$272  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$273  = first5;
+    if (\$153 ) begin
+      \$273  = first4;
+    end
+    if (rst) begin
+      \$273  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$274  = last5;
+    if (\$153 ) begin
+      \$274  = last4;
+    end
+    if (rst) begin
+      \$274  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$275  = nf5;
+    if (\$153 ) begin
+      \$275  = nf4;
+    end
+    if (rst) begin
+      \$275  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$276  = o__valid;
+    if (\$155 ) begin
+      \$276  = \$156 ;
+    end
+    if (rst) begin
+      \$276  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$277  = acc0;
+    if (\$159 ) begin
+      \$277  = \$18 [23:0];
+    end
+    if (rst) begin
+      \$277  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$278  = o__payload;
+    if (\$159 ) begin
+      if (last5) begin
+        \$278 [23:0] = \$18 [23:0];
       end
     end
-    if (\$98 ) begin
-      if (last2) begin
-        \$122 [47:24] = \$29 [23:0];
+    if (\$162 ) begin
+      if (last5) begin
+        \$278 [47:24] = \$21 [23:0];
       end
     end
-    if (\$101 ) begin
-      if (last2) begin
-        \$122 [71:48] = \$32 [23:0];
+    if (\$165 ) begin
+      if (last5) begin
+        \$278 [71:48] = \$24 [23:0];
       end
     end
-    if (\$104 ) begin
-      if (last2) begin
-        \$122 [95:72] = \$35 [23:0];
+    if (\$168 ) begin
+      if (last5) begin
+        \$278 [95:72] = \$27 [23:0];
       end
     end
     if (rst) begin
-      \$122  = 96'h000000000000000000000000;
+      \$278  = 96'h000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$123  = acc1;
-    if (\$98 ) begin
-      \$123  = \$29 [23:0];
+    \$279  = acc1;
+    if (\$162 ) begin
+      \$279  = \$21 [23:0];
     end
     if (rst) begin
-      \$123  = 24'h000000;
+      \$279  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$124  = acc2;
-    if (\$101 ) begin
-      \$124  = \$32 [23:0];
+    \$280  = acc2;
+    if (\$165 ) begin
+      \$280  = \$24 [23:0];
     end
     if (rst) begin
-      \$124  = 24'h000000;
+      \$280  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$125  = acc3;
-    if (\$104 ) begin
-      \$125  = \$35 [23:0];
+    \$281  = acc3;
+    if (\$168 ) begin
+      \$281  = \$27 [23:0];
     end
     if (rst) begin
-      \$125  = 24'h000000;
+      \$281  = 24'h000000;
     end
   end
   assign \$signature__data  = i__payload;
   assign wrom__addr = t;
-  assign acc0_next = \$26 [23:0];
-  assign acc1_next = \$29 [23:0];
-  assign acc2_next = \$32 [23:0];
-  assign acc3_next = \$35 [23:0];
+  assign acc0_next = \$18 [23:0];
+  assign acc1_next = \$21 [23:0];
+  assign acc2_next = \$24 [23:0];
+  assign acc3_next = \$27 [23:0];
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -7820,136 +10628,569 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [51:0] \$100 ;
-  wire [51:0] \$101 ;
-  reg [1:0] \$102 ;
-  reg \$103 ;
-  reg \$104 ;
-  reg [48:0] \$105 ;
-  reg [5:0] \$106 ;
-  reg [32:0] \$107 ;
-  reg [7:0] \$108 ;
-  reg [7:0] \$109 ;
-  wire [47:0] \$11 ;
-  reg [6:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [48:0] \$112 ;
-  reg [5:0] \$113 ;
-  reg [45:0] \$114 ;
-  reg [7:0] \$115 ;
-  reg [7:0] \$116 ;
-  reg [6:0] \$117 ;
-  reg [7:0] \$118 ;
-  reg [48:0] \$119 ;
-  wire [47:0] \$12 ;
-  reg [5:0] \$120 ;
-  reg [48:0] \$121 ;
-  reg [7:0] \$122 ;
-  reg [7:0] \$123 ;
-  reg [6:0] \$124 ;
-  reg [7:0] \$125 ;
-  reg [48:0] \$126 ;
-  reg [5:0] \$127 ;
-  reg [48:0] \$128 ;
-  reg [7:0] \$129 ;
-  wire [50:0] \$13 ;
-  reg [7:0] \$130 ;
-  reg [6:0] \$131 ;
-  reg [7:0] \$132 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  reg [5:0] \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  reg [45:0] \$119 ;
+  wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  reg [24:0] \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  reg [45:0] \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
-  wire [49:0] \$15 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire [33:0] \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire [24:0] \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  wire [50:0] \$17 ;
-  wire [50:0] \$18 ;
-  wire [51:0] \$19 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire [23:0] \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire [14:0] \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire [34:0] \$170 ;
+  wire [35:0] \$171 ;
+  wire [55:0] \$172 ;
+  wire [56:0] \$173 ;
+  wire [54:0] \$174 ;
+  wire [58:0] \$175 ;
+  wire [77:0] \$176 ;
+  wire [78:0] \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire [48:0] \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire [49:0] \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire [50:0] \$198 ;
+  wire \$199 ;
   wire \$2 ;
-  wire [51:0] \$20 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire [50:0] \$204 ;
+  wire [50:0] \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  reg [24:0] \$209 ;
   wire \$21 ;
-  wire [49:0] \$22 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  reg [5:0] \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire \$23 ;
-  wire [50:0] \$24 ;
-  wire [50:0] \$25 ;
-  wire [51:0] \$26 ;
-  wire [51:0] \$27 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire \$24 ;
+  wire \$240 ;
+  reg [48:0] \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  reg [48:0] \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
+  wire \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire [33:0] \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire \$28 ;
+  wire [24:0] \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire [23:0] \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire [14:0] \$288 ;
+  wire \$289 ;
   wire \$29 ;
-  wire [33:0] \$3 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire [34:0] \$292 ;
+  wire [35:0] \$293 ;
+  wire [55:0] \$294 ;
+  wire [56:0] \$295 ;
+  wire [54:0] \$296 ;
+  wire [58:0] \$297 ;
+  wire [77:0] \$298 ;
+  wire [78:0] \$299 ;
+  wire \$3 ;
   wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire [48:0] \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
   wire \$31 ;
-  wire [2:0] \$32 ;
-  wire [2:0] \$33 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire [49:0] \$317 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire [33:0] \$32 ;
+  wire [50:0] \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire [50:0] \$326 ;
+  wire [50:0] \$327 ;
+  wire \$328 ;
+  wire \$329 ;
+  wire \$33 ;
+  wire \$330 ;
+  reg [24:0] \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
   wire \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  reg [5:0] \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
-  wire \$36 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
+  wire [24:0] \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  reg [48:0] \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire \$37 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  reg [48:0] \$379 ;
   wire \$38 ;
-  reg [24:0] \$39 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
+  wire \$39 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire [33:0] \$398 ;
+  wire \$399 ;
   wire \$4 ;
-  wire [48:0] \$40 ;
+  wire [23:0] \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire [24:0] \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire [23:0] \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
+  wire [14:0] \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire [34:0] \$414 ;
+  wire [35:0] \$415 ;
+  wire [55:0] \$416 ;
+  wire [56:0] \$417 ;
+  wire [54:0] \$418 ;
+  wire [58:0] \$419 ;
   wire \$42 ;
+  wire [77:0] \$420 ;
+  wire [78:0] \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire [48:0] \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire \$43 ;
-  wire [51:0] \$44 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire [49:0] \$439 ;
+  wire [14:0] \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire [50:0] \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire [50:0] \$448 ;
+  wire [50:0] \$449 ;
   wire \$45 ;
-  wire [51:0] \$46 ;
+  reg [1:0] \$450 ;
+  reg \$451 ;
+  reg \$452 ;
+  reg \$453 ;
+  reg \$454 ;
+  reg \$455 ;
+  reg \$456 ;
+  reg [24:0] \$457 ;
+  reg [24:0] \$458 ;
+  reg [24:0] \$459 ;
+  wire \$46 ;
+  reg [24:0] \$460 ;
+  reg [24:0] \$461 ;
+  reg [23:0] \$462 ;
+  reg [33:0] \$463 ;
+  reg [24:0] \$464 ;
+  reg [23:0] \$465 ;
+  reg [14:0] \$466 ;
+  reg [48:0] \$467 ;
+  reg [48:0] \$468 ;
+  reg \$469 ;
   wire \$47 ;
-  wire [51:0] \$48 ;
-  wire [51:0] \$49 ;
-  wire [34:0] \$5 ;
-  wire [51:0] \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  reg [24:0] \$54 ;
-  wire [48:0] \$55 ;
-  reg [5:0] \$56 ;
-  reg [45:0] \$57 ;
+  reg \$470 ;
+  reg [50:0] \$471 ;
+  reg [7:0] \$472 ;
+  reg [24:0] \$473 ;
+  reg [24:0] \$474 ;
+  reg [24:0] \$475 ;
+  reg [24:0] \$476 ;
+  reg [24:0] \$477 ;
+  reg [5:0] \$478 ;
+  reg [5:0] \$479 ;
+  wire [34:0] \$48 ;
+  reg [5:0] \$480 ;
+  reg [5:0] \$481 ;
+  reg [5:0] \$482 ;
+  reg [45:0] \$483 ;
+  reg [45:0] \$484 ;
+  reg [45:0] \$485 ;
+  reg [45:0] \$486 ;
+  reg [45:0] \$487 ;
+  reg [45:0] \$488 ;
+  reg [45:0] \$489 ;
+  wire [35:0] \$49 ;
+  reg [45:0] \$490 ;
+  reg [45:0] \$491 ;
+  reg [45:0] \$492 ;
+  reg [23:0] \$493 ;
+  reg [33:0] \$494 ;
+  reg [24:0] \$495 ;
+  reg [23:0] \$496 ;
+  reg [14:0] \$497 ;
+  reg [48:0] \$498 ;
+  reg [48:0] \$499 ;
+  wire \$5 ;
+  wire [55:0] \$50 ;
+  reg \$500 ;
+  reg \$501 ;
+  reg [50:0] \$502 ;
+  reg [7:0] \$503 ;
+  reg [24:0] \$504 ;
+  reg [24:0] \$505 ;
+  reg [24:0] \$506 ;
+  reg [24:0] \$507 ;
+  reg [24:0] \$508 ;
+  reg [5:0] \$509 ;
+  wire [56:0] \$51 ;
+  reg [5:0] \$510 ;
+  reg [5:0] \$511 ;
+  reg [5:0] \$512 ;
+  reg [5:0] \$513 ;
+  reg [48:0] \$514 ;
+  reg [48:0] \$515 ;
+  reg [48:0] \$516 ;
+  reg [48:0] \$517 ;
+  reg [48:0] \$518 ;
+  reg [48:0] \$519 ;
+  wire [54:0] \$52 ;
+  reg [48:0] \$520 ;
+  reg [48:0] \$521 ;
+  reg [48:0] \$522 ;
+  reg [48:0] \$523 ;
+  reg [23:0] \$524 ;
+  reg [33:0] \$525 ;
+  reg [24:0] \$526 ;
+  reg [23:0] \$527 ;
+  reg [14:0] \$528 ;
+  reg [48:0] \$529 ;
+  wire [58:0] \$53 ;
+  reg [48:0] \$530 ;
+  reg \$531 ;
+  reg \$532 ;
+  reg [50:0] \$533 ;
+  reg [7:0] \$534 ;
+  reg [24:0] \$535 ;
+  reg [24:0] \$536 ;
+  reg [24:0] \$537 ;
+  reg [24:0] \$538 ;
+  reg [24:0] \$539 ;
+  wire [77:0] \$54 ;
+  reg [5:0] \$540 ;
+  reg [5:0] \$541 ;
+  reg [5:0] \$542 ;
+  reg [5:0] \$543 ;
+  reg [5:0] \$544 ;
+  reg [48:0] \$545 ;
+  reg [48:0] \$546 ;
+  reg [48:0] \$547 ;
+  reg [48:0] \$548 ;
+  reg [48:0] \$549 ;
+  wire [78:0] \$55 ;
+  reg [48:0] \$550 ;
+  reg [48:0] \$551 ;
+  reg [48:0] \$552 ;
+  reg [48:0] \$553 ;
+  reg [48:0] \$554 ;
+  reg [23:0] \$555 ;
+  reg [33:0] \$556 ;
+  reg [24:0] \$557 ;
+  reg [23:0] \$558 ;
+  reg [14:0] \$559 ;
+  wire \$56 ;
+  reg [48:0] \$560 ;
+  reg [48:0] \$561 ;
+  reg \$562 ;
+  reg \$563 ;
+  reg [50:0] \$564 ;
+  reg [7:0] \$565 ;
+  wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
-  wire [34:0] \$6 ;
+  wire [48:0] \$59 ;
+  wire [2:0] \$6 ;
   wire \$60 ;
-  wire [51:0] \$61 ;
+  wire \$61 ;
   wire \$62 ;
-  wire [51:0] \$63 ;
+  wire \$63 ;
   wire \$64 ;
-  wire [51:0] \$65 ;
-  wire [51:0] \$66 ;
-  wire [51:0] \$67 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire [50:0] \$7 ;
+  wire [2:0] \$7 ;
   wire \$70 ;
-  reg [24:0] \$71 ;
-  wire [48:0] \$72 ;
-  reg [5:0] \$73 ;
-  reg [48:0] \$74 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire [49:0] \$73 ;
+  wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
+  wire [50:0] \$76 ;
   wire \$77 ;
-  wire [51:0] \$78 ;
+  wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire [51:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
-  wire [51:0] \$82 ;
-  wire [51:0] \$83 ;
-  wire [51:0] \$84 ;
+  wire [50:0] \$82 ;
+  wire [50:0] \$83 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
-  reg [24:0] \$88 ;
-  wire [48:0] \$89 ;
-  wire [46:0] \$9 ;
-  reg [5:0] \$90 ;
-  reg [48:0] \$91 ;
+  reg [24:0] \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire [51:0] \$95 ;
+  wire \$95 ;
   wire \$96 ;
-  wire [51:0] \$97 ;
+  wire \$97 ;
   wire \$98 ;
-  wire [51:0] \$99 ;
+  wire \$99 ;
   input clk;
   wire clk;
   reg [1:0] group = 2'h0;
@@ -7973,660 +11214,2124 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [32:0] rq0_half = 33'h000000000;
-  reg [6:0] rq0_hi = 7'h00;
-  reg [7:0] rq0_lo = 8'h00;
+  reg rq0_above = 1'h0;
+  reg [50:0] rq0_code = 51'h0000000000000;
+  reg [48:0] rq0_floor = 49'h0000000000000;
+  reg [24:0] rq0_mult_1 = 25'h0000000;
+  reg [24:0] rq0_mult_2 = 25'h0000000;
+  reg [24:0] rq0_mult_3 = 25'h0000000;
+  reg [24:0] rq0_mult_4 = 25'h0000000;
+  reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [7:0] rq0_out = 8'h00;
+  reg [33:0] rq0_part0_0 = 34'h000000000;
+  reg [24:0] rq0_part0_1 = 25'h0000000;
+  reg [23:0] rq0_part1_0 = 24'h000000;
+  reg [14:0] rq0_part1_1 = 15'h0000;
   reg [48:0] rq0_prod = 49'h0000000000000;
-  wire [50:0] rq0_rounded;
-  reg [5:0] rq0_shift = 6'h00;
-  wire [49:0] rq0_wide;
-  reg [7:0] rq0_zero_point = 8'h00;
-  reg [45:0] rq1_half = 46'h000000000000;
-  reg [6:0] rq1_hi = 7'h00;
-  reg [7:0] rq1_lo = 8'h00;
+  wire [48:0] rq0_rem;
+  reg rq0_tie = 1'h0;
+  reg [23:0] rq0_x = 24'h000000;
+  reg rq1_above = 1'h0;
+  reg [50:0] rq1_code = 51'h0000000000000;
+  reg [48:0] rq1_floor = 49'h0000000000000;
+  reg [45:0] rq1_half_1 = 46'h000000000000;
+  reg [45:0] rq1_half_2 = 46'h000000000000;
+  reg [45:0] rq1_half_3 = 46'h000000000000;
+  reg [45:0] rq1_half_4 = 46'h000000000000;
+  reg [45:0] rq1_half_5 = 46'h000000000000;
+  reg [45:0] rq1_mask_1 = 46'h000000000000;
+  reg [45:0] rq1_mask_2 = 46'h000000000000;
+  reg [45:0] rq1_mask_3 = 46'h000000000000;
+  reg [45:0] rq1_mask_4 = 46'h000000000000;
+  reg [45:0] rq1_mask_5 = 46'h000000000000;
+  reg [24:0] rq1_mult_1 = 25'h0000000;
+  reg [24:0] rq1_mult_2 = 25'h0000000;
+  reg [24:0] rq1_mult_3 = 25'h0000000;
+  reg [24:0] rq1_mult_4 = 25'h0000000;
+  reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [7:0] rq1_out = 8'h00;
+  reg [33:0] rq1_part0_0 = 34'h000000000;
+  reg [24:0] rq1_part0_1 = 25'h0000000;
+  reg [23:0] rq1_part1_0 = 24'h000000;
+  reg [14:0] rq1_part1_1 = 15'h0000;
   reg [48:0] rq1_prod = 49'h0000000000000;
-  wire [50:0] rq1_rounded;
-  reg [5:0] rq1_shift = 6'h00;
-  wire [49:0] rq1_wide;
-  reg [7:0] rq1_zero_point = 8'h00;
-  reg [48:0] rq2_half = 49'h0000000000000;
-  reg [6:0] rq2_hi = 7'h00;
-  reg [7:0] rq2_lo = 8'h00;
+  wire [48:0] rq1_rem;
+  reg [5:0] rq1_shift_1 = 6'h00;
+  reg [5:0] rq1_shift_2 = 6'h00;
+  reg [5:0] rq1_shift_3 = 6'h00;
+  reg [5:0] rq1_shift_4 = 6'h00;
+  reg [5:0] rq1_shift_5 = 6'h00;
+  reg rq1_tie = 1'h0;
+  reg [23:0] rq1_x = 24'h000000;
+  reg rq2_above = 1'h0;
+  reg [50:0] rq2_code = 51'h0000000000000;
+  reg [48:0] rq2_floor = 49'h0000000000000;
+  reg [48:0] rq2_half_1 = 49'h0000000000000;
+  reg [48:0] rq2_half_2 = 49'h0000000000000;
+  reg [48:0] rq2_half_3 = 49'h0000000000000;
+  reg [48:0] rq2_half_4 = 49'h0000000000000;
+  reg [48:0] rq2_half_5 = 49'h0000000000000;
+  reg [48:0] rq2_mask_1 = 49'h0000000000000;
+  reg [48:0] rq2_mask_2 = 49'h0000000000000;
+  reg [48:0] rq2_mask_3 = 49'h0000000000000;
+  reg [48:0] rq2_mask_4 = 49'h0000000000000;
+  reg [48:0] rq2_mask_5 = 49'h0000000000000;
+  reg [24:0] rq2_mult_1 = 25'h0000000;
+  reg [24:0] rq2_mult_2 = 25'h0000000;
+  reg [24:0] rq2_mult_3 = 25'h0000000;
+  reg [24:0] rq2_mult_4 = 25'h0000000;
+  reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [7:0] rq2_out = 8'h00;
+  reg [33:0] rq2_part0_0 = 34'h000000000;
+  reg [24:0] rq2_part0_1 = 25'h0000000;
+  reg [23:0] rq2_part1_0 = 24'h000000;
+  reg [14:0] rq2_part1_1 = 15'h0000;
   reg [48:0] rq2_prod = 49'h0000000000000;
-  wire [50:0] rq2_rounded;
-  reg [5:0] rq2_shift = 6'h00;
-  wire [49:0] rq2_wide;
-  reg [7:0] rq2_zero_point = 8'h00;
-  reg [48:0] rq3_half = 49'h0000000000000;
-  reg [6:0] rq3_hi = 7'h00;
-  reg [7:0] rq3_lo = 8'h00;
+  wire [48:0] rq2_rem;
+  reg [5:0] rq2_shift_1 = 6'h00;
+  reg [5:0] rq2_shift_2 = 6'h00;
+  reg [5:0] rq2_shift_3 = 6'h00;
+  reg [5:0] rq2_shift_4 = 6'h00;
+  reg [5:0] rq2_shift_5 = 6'h00;
+  reg rq2_tie = 1'h0;
+  reg [23:0] rq2_x = 24'h000000;
+  reg rq3_above = 1'h0;
+  reg [50:0] rq3_code = 51'h0000000000000;
+  reg [48:0] rq3_floor = 49'h0000000000000;
+  reg [48:0] rq3_half_1 = 49'h0000000000000;
+  reg [48:0] rq3_half_2 = 49'h0000000000000;
+  reg [48:0] rq3_half_3 = 49'h0000000000000;
+  reg [48:0] rq3_half_4 = 49'h0000000000000;
+  reg [48:0] rq3_half_5 = 49'h0000000000000;
+  reg [48:0] rq3_mask_1 = 49'h0000000000000;
+  reg [48:0] rq3_mask_2 = 49'h0000000000000;
+  reg [48:0] rq3_mask_3 = 49'h0000000000000;
+  reg [48:0] rq3_mask_4 = 49'h0000000000000;
+  reg [48:0] rq3_mask_5 = 49'h0000000000000;
+  reg [24:0] rq3_mult_1 = 25'h0000000;
+  reg [24:0] rq3_mult_2 = 25'h0000000;
+  reg [24:0] rq3_mult_3 = 25'h0000000;
+  reg [24:0] rq3_mult_4 = 25'h0000000;
+  reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [7:0] rq3_out = 8'h00;
+  reg [33:0] rq3_part0_0 = 34'h000000000;
+  reg [24:0] rq3_part0_1 = 25'h0000000;
+  reg [23:0] rq3_part1_0 = 24'h000000;
+  reg [14:0] rq3_part1_1 = 15'h0000;
   reg [48:0] rq3_prod = 49'h0000000000000;
-  wire [50:0] rq3_rounded;
-  reg [5:0] rq3_shift = 6'h00;
-  wire [49:0] rq3_wide;
-  reg [7:0] rq3_zero_point = 8'h00;
+  wire [48:0] rq3_rem;
+  reg [5:0] rq3_shift_1 = 6'h00;
+  reg [5:0] rq3_shift_2 = 6'h00;
+  reg [5:0] rq3_shift_3 = 6'h00;
+  reg [5:0] rq3_shift_4 = 6'h00;
+  reg [5:0] rq3_shift_5 = 6'h00;
+  reg rq3_tie = 1'h0;
+  reg [23:0] rq3_x = 24'h000000;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_2 = 1'h0;
+  reg rq_valid_3 = 1'h0;
+  reg rq_valid_4 = 1'h0;
+  reg rq_valid_5 = 1'h0;
   (* init = 1'h0 *)
-  wire rq_valid_2;
+  wire rq_valid_6;
   input rst;
   wire rst;
+  assign \$430  = ~ o__valid;
+  assign \$431  = \$430  | o__ready;
+  assign \$432  = \$431  & rq_valid_3;
+  assign \$433  = rq3_rem == rq3_half_3;
+  assign \$434  = | rq3_half_3;
+  assign \$435  = \$433  & \$434 ;
+  assign \$436  = ~ o__valid;
+  assign \$437  = \$436  | o__ready;
+  assign \$438  = \$437  & rq_valid_4;
+  assign \$439  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$440  = rq3_tie & rq3_floor[0];
+  assign \$441  = rq3_above | \$440 ;
+  assign \$442  = $signed(\$439 ) + $signed({ 1'h0, \$441  });
+  assign \$443  = ~ o__valid;
+  assign \$444  = \$443  | o__ready;
+  assign \$445  = \$444  & rq_valid_5;
+  assign \$446  = $signed(rq3_code) < $signed(8'h80);
+  assign \$447  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$448  = \$447  ? 51'h000000000007f : rq3_code;
+  assign \$449  = \$446  ? 51'h7ffffffffff80 : \$448 ;
+  always @(posedge clk)
+    group <= \$450 ;
+  always @(posedge clk)
+    rq_valid_1 <= \$451 ;
+  always @(posedge clk)
+    rq_valid_2 <= \$452 ;
+  always @(posedge clk)
+    rq_valid_3 <= \$453 ;
+  always @(posedge clk)
+    rq_valid_4 <= \$454 ;
+  always @(posedge clk)
+    rq_valid_5 <= \$455 ;
+  always @(posedge clk)
+    o__valid <= \$456 ;
+  always @(posedge clk)
+    rq0_mult_1 <= \$457 ;
+  always @(posedge clk)
+    rq0_mult_2 <= \$458 ;
+  always @(posedge clk)
+    rq0_mult_3 <= \$459 ;
+  always @(posedge clk)
+    rq0_mult_4 <= \$460 ;
+  always @(posedge clk)
+    rq0_mult_5 <= \$461 ;
+  always @(posedge clk)
+    rq0_x <= \$462 ;
+  always @(posedge clk)
+    rq0_part0_0 <= \$463 ;
+  always @(posedge clk)
+    rq0_part0_1 <= \$464 ;
+  always @(posedge clk)
+    rq0_part1_0 <= \$465 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$466 ;
+  always @(posedge clk)
+    rq0_prod <= \$467 ;
+  always @(posedge clk)
+    rq0_floor <= \$468 ;
+  always @(posedge clk)
+    rq0_above <= \$469 ;
+  always @(posedge clk)
+    rq0_tie <= \$470 ;
+  always @(posedge clk)
+    rq0_code <= \$471 ;
+  always @(posedge clk)
+    rq0_out <= \$472 ;
+  always @(posedge clk)
+    rq1_mult_1 <= \$473 ;
+  always @(posedge clk)
+    rq1_mult_2 <= \$474 ;
+  always @(posedge clk)
+    rq1_mult_3 <= \$475 ;
+  always @(posedge clk)
+    rq1_mult_4 <= \$476 ;
+  always @(posedge clk)
+    rq1_mult_5 <= \$477 ;
+  always @(posedge clk)
+    rq1_shift_1 <= \$478 ;
+  always @(posedge clk)
+    rq1_shift_2 <= \$479 ;
+  always @(posedge clk)
+    rq1_shift_3 <= \$480 ;
+  always @(posedge clk)
+    rq1_shift_4 <= \$481 ;
+  always @(posedge clk)
+    rq1_shift_5 <= \$482 ;
+  always @(posedge clk)
+    rq1_half_1 <= \$483 ;
+  always @(posedge clk)
+    rq1_half_2 <= \$484 ;
+  always @(posedge clk)
+    rq1_half_3 <= \$485 ;
+  always @(posedge clk)
+    rq1_half_4 <= \$486 ;
+  always @(posedge clk)
+    rq1_half_5 <= \$487 ;
+  always @(posedge clk)
+    rq1_mask_1 <= \$488 ;
+  always @(posedge clk)
+    rq1_mask_2 <= \$489 ;
+  always @(posedge clk)
+    rq1_mask_3 <= \$490 ;
+  always @(posedge clk)
+    rq1_mask_4 <= \$491 ;
+  always @(posedge clk)
+    rq1_mask_5 <= \$492 ;
+  always @(posedge clk)
+    rq1_x <= \$493 ;
+  always @(posedge clk)
+    rq1_part0_0 <= \$494 ;
+  always @(posedge clk)
+    rq1_part0_1 <= \$495 ;
+  always @(posedge clk)
+    rq1_part1_0 <= \$496 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$497 ;
+  always @(posedge clk)
+    rq1_prod <= \$498 ;
+  always @(posedge clk)
+    rq1_floor <= \$499 ;
+  always @(posedge clk)
+    rq1_above <= \$500 ;
+  always @(posedge clk)
+    rq1_tie <= \$501 ;
+  always @(posedge clk)
+    rq1_code <= \$502 ;
+  always @(posedge clk)
+    rq1_out <= \$503 ;
+  always @(posedge clk)
+    rq2_mult_1 <= \$504 ;
+  always @(posedge clk)
+    rq2_mult_2 <= \$505 ;
+  always @(posedge clk)
+    rq2_mult_3 <= \$506 ;
+  always @(posedge clk)
+    rq2_mult_4 <= \$507 ;
+  always @(posedge clk)
+    rq2_mult_5 <= \$508 ;
+  always @(posedge clk)
+    rq2_shift_1 <= \$509 ;
+  always @(posedge clk)
+    rq2_shift_2 <= \$510 ;
+  always @(posedge clk)
+    rq2_shift_3 <= \$511 ;
+  always @(posedge clk)
+    rq2_shift_4 <= \$512 ;
+  always @(posedge clk)
+    rq2_shift_5 <= \$513 ;
+  always @(posedge clk)
+    rq2_half_1 <= \$514 ;
+  always @(posedge clk)
+    rq2_half_2 <= \$515 ;
+  always @(posedge clk)
+    rq2_half_3 <= \$516 ;
+  always @(posedge clk)
+    rq2_half_4 <= \$517 ;
+  always @(posedge clk)
+    rq2_half_5 <= \$518 ;
+  always @(posedge clk)
+    rq2_mask_1 <= \$519 ;
+  always @(posedge clk)
+    rq2_mask_2 <= \$520 ;
+  always @(posedge clk)
+    rq2_mask_3 <= \$521 ;
+  always @(posedge clk)
+    rq2_mask_4 <= \$522 ;
+  always @(posedge clk)
+    rq2_mask_5 <= \$523 ;
+  always @(posedge clk)
+    rq2_x <= \$524 ;
+  always @(posedge clk)
+    rq2_part0_0 <= \$525 ;
+  always @(posedge clk)
+    rq2_part0_1 <= \$526 ;
+  always @(posedge clk)
+    rq2_part1_0 <= \$527 ;
+  always @(posedge clk)
+    rq2_part1_1 <= \$528 ;
+  always @(posedge clk)
+    rq2_prod <= \$529 ;
+  always @(posedge clk)
+    rq2_floor <= \$530 ;
+  always @(posedge clk)
+    rq2_above <= \$531 ;
+  always @(posedge clk)
+    rq2_tie <= \$532 ;
+  always @(posedge clk)
+    rq2_code <= \$533 ;
+  always @(posedge clk)
+    rq2_out <= \$534 ;
+  always @(posedge clk)
+    rq3_mult_1 <= \$535 ;
+  always @(posedge clk)
+    rq3_mult_2 <= \$536 ;
+  always @(posedge clk)
+    rq3_mult_3 <= \$537 ;
+  always @(posedge clk)
+    rq3_mult_4 <= \$538 ;
+  always @(posedge clk)
+    rq3_mult_5 <= \$539 ;
+  always @(posedge clk)
+    rq3_shift_1 <= \$540 ;
+  always @(posedge clk)
+    rq3_shift_2 <= \$541 ;
+  always @(posedge clk)
+    rq3_shift_3 <= \$542 ;
+  always @(posedge clk)
+    rq3_shift_4 <= \$543 ;
+  always @(posedge clk)
+    rq3_shift_5 <= \$544 ;
+  always @(posedge clk)
+    rq3_half_1 <= \$545 ;
+  always @(posedge clk)
+    rq3_half_2 <= \$546 ;
+  always @(posedge clk)
+    rq3_half_3 <= \$547 ;
+  always @(posedge clk)
+    rq3_half_4 <= \$548 ;
+  always @(posedge clk)
+    rq3_half_5 <= \$549 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$550 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$551 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$552 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$553 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$554 ;
+  always @(posedge clk)
+    rq3_x <= \$555 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$556 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$557 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$558 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$559 ;
+  always @(posedge clk)
+    rq3_prod <= \$560 ;
+  always @(posedge clk)
+    rq3_floor <= \$561 ;
+  always @(posedge clk)
+    rq3_above <= \$562 ;
+  always @(posedge clk)
+    rq3_tie <= \$563 ;
+  always @(posedge clk)
+    rq3_code <= \$564 ;
+  always @(posedge clk)
+    rq3_out <= \$565 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign \$2  = ! rq0_shift;
-  assign \$3  = rq0_half - 1'h1;
-  assign \$4  = $signed({ rq0_prod[48], rq0_prod }) >> rq0_shift;
-  assign \$5  = $signed(\$3 ) + $signed({ 1'h0, \$4  });
-  assign \$6  = \$2  ? 35'h000000000 : \$5 ;
-  assign \$7  = $signed(rq0_prod) + $signed(\$6 );
-  assign rq0_rounded = $signed(\$7 ) >>> rq0_shift;
-  assign \$8  = ! rq1_shift;
-  assign \$9  = rq1_half - 1'h1;
-  assign \$10  = $signed({ rq1_prod[48], rq1_prod }) >> rq1_shift;
-  assign \$11  = $signed(\$9 ) + $signed({ 1'h0, \$10  });
-  assign \$12  = \$8  ? 48'h000000000000 : \$11 ;
-  assign \$13  = $signed(rq1_prod) + $signed(\$12 );
-  assign rq1_rounded = $signed(\$13 ) >>> rq1_shift;
-  assign \$14  = ! rq2_shift;
-  assign \$15  = rq2_half - 1'h1;
-  assign \$16  = $signed({ rq2_prod[48], rq2_prod }) >> rq2_shift;
-  assign \$17  = $signed(\$15 ) + $signed({ 1'h0, \$16  });
-  assign \$18  = \$14  ? 51'h0000000000000 : \$17 ;
-  assign \$19  = $signed(rq2_prod) + $signed(\$18 );
-  assign \$20  = $signed(\$19 ) >>> rq2_shift;
-  assign \$21  = ! rq3_shift;
-  assign \$22  = rq3_half - 1'h1;
-  assign \$23  = $signed({ rq3_prod[48], rq3_prod }) >> rq3_shift;
-  assign \$24  = $signed(\$22 ) + $signed({ 1'h0, \$23  });
-  assign \$25  = \$21  ? 51'h0000000000000 : \$24 ;
-  assign \$26  = $signed(rq3_prod) + $signed(\$25 );
-  assign \$27  = $signed(\$26 ) >>> rq3_shift;
-  assign \$28  = ~ o__valid;
-  assign \$29  = \$28  | o__ready;
-  assign \$30  = i__valid & \$29 ;
-  assign \$31  = group == 2'h3;
-  assign \$32  = group + 1'h1;
-  assign \$33  = \$31  ? 3'h0 : \$32 ;
-  assign \$34  = ~ o__valid;
-  assign \$35  = \$34  | o__ready;
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$38  = \$37  & i__valid;
-  assign \$40  = $signed(i__payload[23:0]) * $signed({ 1'h0, \$39  });
+  assign rq1_rem = rq1_prod & { 3'h0, rq1_mask_3 };
+  assign rq2_rem = rq2_prod & rq2_mask_3;
+  assign rq3_rem = rq3_prod & rq3_mask_3;
+  assign \$2  = ~ o__valid;
+  assign \$3  = \$2  | o__ready;
+  assign \$4  = i__valid & \$3 ;
+  assign \$5  = group == 2'h3;
+  assign \$6  = group + 1'h1;
+  assign \$7  = \$5  ? 3'h0 : \$6 ;
+  assign \$8  = ~ o__valid;
+  assign \$9  = \$8  | o__ready;
+  assign \$10  = ~ o__valid;
+  assign \$11  = \$10  | o__ready;
+  assign \$12  = \$11  & i__valid;
+  assign \$14  = ~ o__valid;
+  assign \$15  = \$14  | o__ready;
+  assign \$16  = \$15  & rq_valid_1;
+  assign \$17  = ~ o__valid;
+  assign \$18  = \$17  | o__ready;
+  assign \$19  = \$18  & rq_valid_2;
+  assign \$20  = ~ o__valid;
+  assign \$21  = \$20  | o__ready;
+  assign \$22  = \$21  & rq_valid_3;
+  assign \$23  = ~ o__valid;
+  assign \$24  = \$23  | o__ready;
+  assign \$25  = \$24  & rq_valid_4;
+  assign \$26  = ~ o__valid;
+  assign \$27  = \$26  | o__ready;
+  assign \$28  = \$27  & i__valid;
+  assign \$29  = ~ o__valid;
+  assign \$30  = \$29  | o__ready;
+  assign \$31  = \$30  & rq_valid_1;
+  assign \$32  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$33  = ~ o__valid;
+  assign \$34  = \$33  | o__ready;
+  assign \$35  = \$34  & rq_valid_1;
+  assign \$36  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$37  = ~ o__valid;
+  assign \$38  = \$37  | o__ready;
+  assign \$39  = \$38  & rq_valid_1;
+  assign \$40  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
   assign \$41  = ~ o__valid;
   assign \$42  = \$41  | o__ready;
   assign \$43  = \$42  & rq_valid_1;
-  assign \$44  = $signed(rq0_zero_point) + $signed(rq0_rounded);
-  assign \$45  = $signed(\$44 ) < $signed(rq0_lo);
-  assign \$46  = $signed(rq0_zero_point) + $signed(rq0_rounded);
-  assign \$47  = $signed(\$46 ) > $signed({ 1'h0, rq0_hi });
-  assign \$48  = $signed(rq0_zero_point) + $signed(rq0_rounded);
-  assign \$49  = \$47  ? { 45'h000000000000, rq0_hi } : \$48 ;
-  assign \$50  = \$45  ? { rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo } : \$49 ;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = \$52  & i__valid;
-  assign \$55  = $signed(i__payload[47:24]) * $signed({ 1'h0, \$54  });
-  assign \$58  = ~ o__valid;
-  assign \$59  = \$58  | o__ready;
-  assign \$60  = \$59  & rq_valid_1;
-  assign \$61  = $signed(rq1_zero_point) + $signed(rq1_rounded);
-  assign \$62  = $signed(\$61 ) < $signed(rq1_lo);
-  assign \$63  = $signed(rq1_zero_point) + $signed(rq1_rounded);
-  assign \$64  = $signed(\$63 ) > $signed({ 1'h0, rq1_hi });
-  assign \$65  = $signed(rq1_zero_point) + $signed(rq1_rounded);
-  assign \$66  = \$64  ? { 45'h000000000000, rq1_hi } : \$65 ;
-  assign \$67  = \$62  ? { rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo[7], rq1_lo } : \$66 ;
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
-  assign \$70  = \$69  & i__valid;
-  assign \$72  = $signed(i__payload[71:48]) * $signed({ 1'h0, \$71  });
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = \$76  & rq_valid_1;
-  assign \$78  = $signed(rq2_zero_point) + $signed(\$20 [50:0]);
-  assign \$79  = $signed(\$78 ) < $signed(rq2_lo);
-  assign \$80  = $signed(rq2_zero_point) + $signed(\$20 [50:0]);
-  assign \$81  = $signed(\$80 ) > $signed({ 1'h0, rq2_hi });
-  assign \$82  = $signed(rq2_zero_point) + $signed(\$20 [50:0]);
-  assign \$83  = \$81  ? { 45'h000000000000, rq2_hi } : \$82 ;
-  assign \$84  = \$79  ? { rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo[7], rq2_lo } : \$83 ;
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
-  assign \$87  = \$86  & i__valid;
-  assign \$89  = $signed(i__payload[95:72]) * $signed({ 1'h0, \$88  });
-  assign \$92  = ~ o__valid;
-  assign \$93  = \$92  | o__ready;
-  assign \$94  = \$93  & rq_valid_1;
-  assign \$95  = $signed(rq3_zero_point) + $signed(\$27 [50:0]);
-  assign \$96  = $signed(\$95 ) < $signed(rq3_lo);
-  assign \$97  = $signed(rq3_zero_point) + $signed(\$27 [50:0]);
-  assign \$98  = $signed(\$97 ) > $signed({ 1'h0, rq3_hi });
-  assign \$99  = $signed(rq3_zero_point) + $signed(\$27 [50:0]);
-  assign \$100  = \$98  ? { 45'h000000000000, rq3_hi } : \$99 ;
-  assign \$101  = \$96  ? { rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo[7], rq3_lo } : \$100 ;
-  always @(posedge clk)
-    group <= \$102 ;
-  always @(posedge clk)
-    rq_valid_1 <= \$103 ;
-  always @(posedge clk)
-    o__valid <= \$104 ;
-  always @(posedge clk)
-    rq0_prod <= \$105 ;
-  always @(posedge clk)
-    rq0_shift <= \$106 ;
-  always @(posedge clk)
-    rq0_half <= \$107 ;
-  always @(posedge clk)
-    rq0_zero_point <= \$108 ;
-  always @(posedge clk)
-    rq0_lo <= \$109 ;
-  always @(posedge clk)
-    rq0_hi <= \$110 ;
-  always @(posedge clk)
-    rq0_out <= \$111 ;
-  always @(posedge clk)
-    rq1_prod <= \$112 ;
-  always @(posedge clk)
-    rq1_shift <= \$113 ;
-  always @(posedge clk)
-    rq1_half <= \$114 ;
-  always @(posedge clk)
-    rq1_zero_point <= \$115 ;
-  always @(posedge clk)
-    rq1_lo <= \$116 ;
-  always @(posedge clk)
-    rq1_hi <= \$117 ;
-  always @(posedge clk)
-    rq1_out <= \$118 ;
-  always @(posedge clk)
-    rq2_prod <= \$119 ;
-  always @(posedge clk)
-    rq2_shift <= \$120 ;
-  always @(posedge clk)
-    rq2_half <= \$121 ;
-  always @(posedge clk)
-    rq2_zero_point <= \$122 ;
-  always @(posedge clk)
-    rq2_lo <= \$123 ;
-  always @(posedge clk)
-    rq2_hi <= \$124 ;
-  always @(posedge clk)
-    rq2_out <= \$125 ;
-  always @(posedge clk)
-    rq3_prod <= \$126 ;
-  always @(posedge clk)
-    rq3_shift <= \$127 ;
-  always @(posedge clk)
-    rq3_half <= \$128 ;
-  always @(posedge clk)
-    rq3_zero_point <= \$129 ;
-  always @(posedge clk)
-    rq3_lo <= \$130 ;
-  always @(posedge clk)
-    rq3_hi <= \$131 ;
-  always @(posedge clk)
-    rq3_out <= \$132 ;
+  assign \$44  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$45  = ~ o__valid;
+  assign \$46  = \$45  | o__ready;
+  assign \$47  = \$46  & rq_valid_2;
+  assign \$49  = 1'h0 + \$48 ;
+  assign \$51  = \$49  + \$50 ;
+  assign \$53  = $signed({ 1'h0, \$51  }) + $signed(\$52 );
+  assign \$55  = $signed(\$53 ) + $signed(\$54 );
+  assign \$56  = ~ o__valid;
+  assign \$57  = \$56  | o__ready;
+  assign \$58  = \$57  & rq_valid_3;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = \$61  & rq_valid_3;
+  assign \$63  = rq0_rem > 33'h100000000;
+  assign \$64  = ~ o__valid;
+  assign \$65  = \$64  | o__ready;
+  assign \$66  = \$65  & rq_valid_3;
+  assign \$67  = rq0_rem == 33'h100000000;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = \$71  & rq_valid_4;
+  assign \$73  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$74  = rq0_tie & rq0_floor[0];
+  assign \$75  = rq0_above | \$74 ;
+  assign \$76  = $signed(\$73 ) + $signed({ 1'h0, \$75  });
+  assign \$77  = ~ o__valid;
+  assign \$78  = \$77  | o__ready;
+  assign \$79  = \$78  & rq_valid_5;
+  assign \$80  = $signed(rq0_code) < $signed(8'h80);
+  assign \$81  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$82  = \$81  ? 51'h000000000007f : rq0_code;
+  assign \$83  = \$80  ? 51'h7ffffffffff80 : \$82 ;
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = \$85  & i__valid;
+  assign \$88  = ~ o__valid;
+  assign \$89  = \$88  | o__ready;
+  assign \$90  = \$89  & rq_valid_1;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = \$92  & rq_valid_2;
+  assign \$94  = ~ o__valid;
+  assign \$95  = \$94  | o__ready;
+  assign \$96  = \$95  & rq_valid_3;
+  assign \$97  = ~ o__valid;
+  assign \$98  = \$97  | o__ready;
+  assign \$99  = \$98  & rq_valid_4;
+  assign \$100  = ~ o__valid;
+  assign \$101  = \$100  | o__ready;
+  assign \$102  = \$101  & i__valid;
+  assign \$104  = ~ o__valid;
+  assign \$105  = \$104  | o__ready;
+  assign \$106  = \$105  & rq_valid_1;
+  assign \$107  = ~ o__valid;
+  assign \$108  = \$107  | o__ready;
+  assign \$109  = \$108  & rq_valid_2;
+  assign \$110  = ~ o__valid;
+  assign \$111  = \$110  | o__ready;
+  assign \$112  = \$111  & rq_valid_3;
+  assign \$113  = ~ o__valid;
+  assign \$114  = \$113  | o__ready;
+  assign \$115  = \$114  & rq_valid_4;
+  assign \$116  = ~ o__valid;
+  assign \$117  = \$116  | o__ready;
+  assign \$118  = \$117  & i__valid;
+  assign \$120  = ~ o__valid;
+  assign \$121  = \$120  | o__ready;
+  assign \$122  = \$121  & rq_valid_1;
+  assign \$123  = ~ o__valid;
+  assign \$124  = \$123  | o__ready;
+  assign \$125  = \$124  & rq_valid_2;
+  assign \$126  = ~ o__valid;
+  assign \$127  = \$126  | o__ready;
+  assign \$128  = \$127  & rq_valid_3;
+  assign \$129  = ~ o__valid;
+  assign \$130  = \$129  | o__ready;
+  assign \$131  = \$130  & rq_valid_4;
+  assign \$132  = ~ o__valid;
+  assign \$133  = \$132  | o__ready;
+  assign \$134  = \$133  & i__valid;
+  assign \$136  = ~ o__valid;
+  assign \$137  = \$136  | o__ready;
+  assign \$138  = \$137  & rq_valid_1;
+  assign \$139  = ~ o__valid;
+  assign \$140  = \$139  | o__ready;
+  assign \$141  = \$140  & rq_valid_2;
+  assign \$142  = ~ o__valid;
+  assign \$143  = \$142  | o__ready;
+  assign \$144  = \$143  & rq_valid_3;
+  assign \$145  = ~ o__valid;
+  assign \$146  = \$145  | o__ready;
+  assign \$147  = \$146  & rq_valid_4;
+  assign \$148  = ~ o__valid;
+  assign \$149  = \$148  | o__ready;
+  assign \$150  = \$149  & i__valid;
+  assign \$151  = ~ o__valid;
+  assign \$152  = \$151  | o__ready;
+  assign \$153  = \$152  & rq_valid_1;
+  assign \$154  = rq1_x[16:0] * rq1_mult_1[16:0];
+  assign \$155  = ~ o__valid;
+  assign \$156  = \$155  | o__ready;
+  assign \$157  = \$156  & rq_valid_1;
+  assign \$158  = rq1_x[16:0] * rq1_mult_1[24:17];
+  assign \$159  = ~ o__valid;
+  assign \$160  = \$159  | o__ready;
+  assign \$161  = \$160  & rq_valid_1;
+  assign \$162  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
+  assign \$163  = ~ o__valid;
+  assign \$164  = \$163  | o__ready;
+  assign \$165  = \$164  & rq_valid_1;
+  assign \$166  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$167  = ~ o__valid;
+  assign \$168  = \$167  | o__ready;
+  assign \$169  = \$168  & rq_valid_2;
+  assign \$171  = 1'h0 + \$170 ;
+  assign \$173  = \$171  + \$172 ;
+  assign \$175  = $signed({ 1'h0, \$173  }) + $signed(\$174 );
+  assign \$177  = $signed(\$175 ) + $signed(\$176 );
+  assign \$178  = ~ o__valid;
+  assign \$179  = \$178  | o__ready;
+  assign \$180  = \$179  & rq_valid_3;
+  assign \$181  = $signed(rq1_prod) >>> rq1_shift_3;
+  assign \$182  = ~ o__valid;
+  assign \$183  = \$182  | o__ready;
+  assign \$184  = \$183  & rq_valid_3;
+  assign \$185  = rq1_rem > rq1_half_3;
+  assign \$186  = ~ o__valid;
+  assign \$187  = \$186  | o__ready;
+  assign \$188  = \$187  & rq_valid_3;
+  assign \$189  = rq1_rem == rq1_half_3;
+  assign \$190  = | rq1_half_3;
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = ~ o__valid;
+  assign \$193  = \$192  | o__ready;
+  assign \$194  = \$193  & rq_valid_4;
+  assign \$195  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$196  = rq1_tie & rq1_floor[0];
+  assign \$197  = rq1_above | \$196 ;
+  assign \$198  = $signed(\$195 ) + $signed({ 1'h0, \$197  });
+  assign \$199  = ~ o__valid;
+  assign \$200  = \$199  | o__ready;
+  assign \$201  = \$200  & rq_valid_5;
+  assign \$202  = $signed(rq1_code) < $signed(8'h80);
+  assign \$203  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$204  = \$203  ? 51'h000000000007f : rq1_code;
+  assign \$205  = \$202  ? 51'h7ffffffffff80 : \$204 ;
+  assign \$206  = ~ o__valid;
+  assign \$207  = \$206  | o__ready;
+  assign \$208  = \$207  & i__valid;
+  assign \$210  = ~ o__valid;
+  assign \$211  = \$210  | o__ready;
+  assign \$212  = \$211  & rq_valid_1;
+  assign \$213  = ~ o__valid;
+  assign \$214  = \$213  | o__ready;
+  assign \$215  = \$214  & rq_valid_2;
+  assign \$216  = ~ o__valid;
+  assign \$217  = \$216  | o__ready;
+  assign \$218  = \$217  & rq_valid_3;
+  assign \$219  = ~ o__valid;
+  assign \$220  = \$219  | o__ready;
+  assign \$221  = \$220  & rq_valid_4;
+  assign \$222  = ~ o__valid;
+  assign \$223  = \$222  | o__ready;
+  assign \$224  = \$223  & i__valid;
+  assign \$226  = ~ o__valid;
+  assign \$227  = \$226  | o__ready;
+  assign \$228  = \$227  & rq_valid_1;
+  assign \$229  = ~ o__valid;
+  assign \$230  = \$229  | o__ready;
+  assign \$231  = \$230  & rq_valid_2;
+  assign \$232  = ~ o__valid;
+  assign \$233  = \$232  | o__ready;
+  assign \$234  = \$233  & rq_valid_3;
+  assign \$235  = ~ o__valid;
+  assign \$236  = \$235  | o__ready;
+  assign \$237  = \$236  & rq_valid_4;
+  assign \$238  = ~ o__valid;
+  assign \$239  = \$238  | o__ready;
+  assign \$240  = \$239  & i__valid;
+  assign \$242  = ~ o__valid;
+  assign \$243  = \$242  | o__ready;
+  assign \$244  = \$243  & rq_valid_1;
+  assign \$245  = ~ o__valid;
+  assign \$246  = \$245  | o__ready;
+  assign \$247  = \$246  & rq_valid_2;
+  assign \$248  = ~ o__valid;
+  assign \$249  = \$248  | o__ready;
+  assign \$250  = \$249  & rq_valid_3;
+  assign \$251  = ~ o__valid;
+  assign \$252  = \$251  | o__ready;
+  assign \$253  = \$252  & rq_valid_4;
+  assign \$254  = ~ o__valid;
+  assign \$255  = \$254  | o__ready;
+  assign \$256  = \$255  & i__valid;
+  assign \$258  = ~ o__valid;
+  assign \$259  = \$258  | o__ready;
+  assign \$260  = \$259  & rq_valid_1;
+  assign \$261  = ~ o__valid;
+  assign \$262  = \$261  | o__ready;
+  assign \$263  = \$262  & rq_valid_2;
+  assign \$264  = ~ o__valid;
+  assign \$265  = \$264  | o__ready;
+  assign \$266  = \$265  & rq_valid_3;
+  assign \$267  = ~ o__valid;
+  assign \$268  = \$267  | o__ready;
+  assign \$269  = \$268  & rq_valid_4;
+  assign \$270  = ~ o__valid;
+  assign \$271  = \$270  | o__ready;
+  assign \$272  = \$271  & i__valid;
+  assign \$273  = ~ o__valid;
+  assign \$274  = \$273  | o__ready;
+  assign \$275  = \$274  & rq_valid_1;
+  assign \$276  = rq2_x[16:0] * rq2_mult_1[16:0];
+  assign \$277  = ~ o__valid;
+  assign \$278  = \$277  | o__ready;
+  assign \$279  = \$278  & rq_valid_1;
+  assign \$280  = rq2_x[16:0] * rq2_mult_1[24:17];
+  assign \$281  = ~ o__valid;
+  assign \$282  = \$281  | o__ready;
+  assign \$283  = \$282  & rq_valid_1;
+  assign \$284  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
+  assign \$285  = ~ o__valid;
+  assign \$286  = \$285  | o__ready;
+  assign \$287  = \$286  & rq_valid_1;
+  assign \$288  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$289  = ~ o__valid;
+  assign \$290  = \$289  | o__ready;
+  assign \$291  = \$290  & rq_valid_2;
+  assign \$293  = 1'h0 + \$292 ;
+  assign \$295  = \$293  + \$294 ;
+  assign \$297  = $signed({ 1'h0, \$295  }) + $signed(\$296 );
+  assign \$299  = $signed(\$297 ) + $signed(\$298 );
+  assign \$300  = ~ o__valid;
+  assign \$301  = \$300  | o__ready;
+  assign \$302  = \$301  & rq_valid_3;
+  assign \$303  = $signed(rq2_prod) >>> rq2_shift_3;
+  assign \$304  = ~ o__valid;
+  assign \$305  = \$304  | o__ready;
+  assign \$306  = \$305  & rq_valid_3;
+  assign \$307  = rq2_rem > rq2_half_3;
+  assign \$308  = ~ o__valid;
+  assign \$309  = \$308  | o__ready;
+  assign \$310  = \$309  & rq_valid_3;
+  assign \$311  = rq2_rem == rq2_half_3;
+  assign \$312  = | rq2_half_3;
+  assign \$313  = \$311  & \$312 ;
+  assign \$314  = ~ o__valid;
+  assign \$315  = \$314  | o__ready;
+  assign \$316  = \$315  & rq_valid_4;
+  assign \$317  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$318  = rq2_tie & rq2_floor[0];
+  assign \$319  = rq2_above | \$318 ;
+  assign \$320  = $signed(\$317 ) + $signed({ 1'h0, \$319  });
+  assign \$321  = ~ o__valid;
+  assign \$322  = \$321  | o__ready;
+  assign \$323  = \$322  & rq_valid_5;
+  assign \$324  = $signed(rq2_code) < $signed(8'h80);
+  assign \$325  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$326  = \$325  ? 51'h000000000007f : rq2_code;
+  assign \$327  = \$324  ? 51'h7ffffffffff80 : \$326 ;
+  assign \$328  = ~ o__valid;
+  assign \$329  = \$328  | o__ready;
+  assign \$330  = \$329  & i__valid;
+  assign \$332  = ~ o__valid;
+  assign \$333  = \$332  | o__ready;
+  assign \$334  = \$333  & rq_valid_1;
+  assign \$335  = ~ o__valid;
+  assign \$336  = \$335  | o__ready;
+  assign \$337  = \$336  & rq_valid_2;
+  assign \$338  = ~ o__valid;
+  assign \$339  = \$338  | o__ready;
+  assign \$340  = \$339  & rq_valid_3;
+  assign \$341  = ~ o__valid;
+  assign \$342  = \$341  | o__ready;
+  assign \$343  = \$342  & rq_valid_4;
+  assign \$344  = ~ o__valid;
+  assign \$345  = \$344  | o__ready;
+  assign \$346  = \$345  & i__valid;
+  assign \$348  = ~ o__valid;
+  assign \$349  = \$348  | o__ready;
+  assign \$350  = \$349  & rq_valid_1;
+  assign \$351  = ~ o__valid;
+  assign \$352  = \$351  | o__ready;
+  assign \$353  = \$352  & rq_valid_2;
+  assign \$354  = ~ o__valid;
+  assign \$355  = \$354  | o__ready;
+  assign \$356  = \$355  & rq_valid_3;
+  assign \$357  = ~ o__valid;
+  assign \$358  = \$357  | o__ready;
+  assign \$359  = \$358  & rq_valid_4;
+  assign \$360  = ~ o__valid;
+  assign \$361  = \$360  | o__ready;
+  assign \$362  = \$361  & i__valid;
+  assign \$364  = ~ o__valid;
+  assign \$365  = \$364  | o__ready;
+  assign \$366  = \$365  & rq_valid_1;
+  assign \$367  = ~ o__valid;
+  assign \$368  = \$367  | o__ready;
+  assign \$369  = \$368  & rq_valid_2;
+  assign \$370  = ~ o__valid;
+  assign \$371  = \$370  | o__ready;
+  assign \$372  = \$371  & rq_valid_3;
+  assign \$373  = ~ o__valid;
+  assign \$374  = \$373  | o__ready;
+  assign \$375  = \$374  & rq_valid_4;
+  assign \$376  = ~ o__valid;
+  assign \$377  = \$376  | o__ready;
+  assign \$378  = \$377  & i__valid;
+  assign \$380  = ~ o__valid;
+  assign \$381  = \$380  | o__ready;
+  assign \$382  = \$381  & rq_valid_1;
+  assign \$383  = ~ o__valid;
+  assign \$384  = \$383  | o__ready;
+  assign \$385  = \$384  & rq_valid_2;
+  assign \$386  = ~ o__valid;
+  assign \$387  = \$386  | o__ready;
+  assign \$388  = \$387  & rq_valid_3;
+  assign \$389  = ~ o__valid;
+  assign \$390  = \$389  | o__ready;
+  assign \$391  = \$390  & rq_valid_4;
+  assign \$392  = ~ o__valid;
+  assign \$393  = \$392  | o__ready;
+  assign \$394  = \$393  & i__valid;
+  assign \$395  = ~ o__valid;
+  assign \$396  = \$395  | o__ready;
+  assign \$397  = \$396  & rq_valid_1;
+  assign \$398  = rq3_x[16:0] * rq3_mult_1[16:0];
+  assign \$399  = ~ o__valid;
+  assign \$400  = \$399  | o__ready;
+  assign \$401  = \$400  & rq_valid_1;
+  assign \$402  = rq3_x[16:0] * rq3_mult_1[24:17];
+  assign \$403  = ~ o__valid;
+  assign \$404  = \$403  | o__ready;
+  assign \$405  = \$404  & rq_valid_1;
+  assign \$406  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
+  assign \$407  = ~ o__valid;
+  assign \$408  = \$407  | o__ready;
+  assign \$409  = \$408  & rq_valid_1;
+  assign \$410  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$411  = ~ o__valid;
+  assign \$412  = \$411  | o__ready;
+  assign \$413  = \$412  & rq_valid_2;
+  assign \$415  = 1'h0 + \$414 ;
+  assign \$417  = \$415  + \$416 ;
+  assign \$419  = $signed({ 1'h0, \$417  }) + $signed(\$418 );
+  assign \$421  = $signed(\$419 ) + $signed(\$420 );
+  assign \$422  = ~ o__valid;
+  assign \$423  = \$422  | o__ready;
+  assign \$424  = \$423  & rq_valid_3;
+  assign \$425  = $signed(rq3_prod) >>> rq3_shift_3;
+  assign \$426  = ~ o__valid;
+  assign \$427  = \$426  | o__ready;
+  assign \$428  = \$427  & rq_valid_3;
+  assign \$429  = rq3_rem > rq3_half_3;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$39  = 25'h1984122;
-      2'h1:
-          \$39  = 25'h133ab18;
-      2'h2:
-          \$39  = 25'h113ae97;
-      2'h3:
-          \$39  = 25'h18254b8;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$54  = 25'h10c0c1a;
-      2'h1:
-          \$54  = 25'h14e34f3;
-      2'h2:
-          \$54  = 25'h12d2426;
-      2'h3:
-          \$54  = 25'h1420497;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$56  = 6'h21;
-      2'h1:
-          \$56  = 6'h21;
-      2'h2:
-          \$56  = 6'h21;
-      2'h3:
-          \$56  = 6'h2e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$57  = 46'h000100000000;
-      2'h1:
-          \$57  = 46'h000100000000;
-      2'h2:
-          \$57  = 46'h000100000000;
-      2'h3:
-          \$57  = 46'h200000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$71  = 25'h1da8e2c;
-      2'h1:
-          \$71  = 25'h15786a6;
-      2'h2:
-          \$71  = 25'h194b687;
-      2'h3:
-          \$71  = 25'h18206ca;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$73  = 6'h22;
-      2'h1:
-          \$73  = 6'h21;
-      2'h2:
-          \$73  = 6'h21;
-      2'h3:
-          \$73  = 6'h31;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$74  = 49'h0000200000000;
-      2'h1:
-          \$74  = 49'h0000100000000;
-      2'h2:
-          \$74  = 49'h0000100000000;
-      2'h3:
-          \$74  = 49'h1000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$88  = 25'h1044daa;
-      2'h1:
-          \$88  = 25'h142b60e;
-      2'h2:
-          \$88  = 25'h137c514;
-      2'h3:
-          \$88  = 25'h11af78f;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$90  = 6'h21;
-      2'h1:
-          \$90  = 6'h21;
-      2'h2:
-          \$90  = 6'h21;
-      2'h3:
-          \$90  = 6'h31;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$91  = 49'h0000100000000;
-      2'h1:
-          \$91  = 49'h0000100000000;
-      2'h2:
-          \$91  = 49'h0000100000000;
-      2'h3:
-          \$91  = 49'h1000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$102  = group;
-    if (\$30 ) begin
-      \$102  = \$33 [1:0];
+    \$450  = group;
+    if (\$4 ) begin
+      \$450  = \$7 [1:0];
     end
     if (rst) begin
-      \$102  = 2'h0;
+      \$450  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$103  = rq_valid_1;
+    \$451  = rq_valid_1;
+    if (\$9 ) begin
+      \$451  = i__valid;
+    end
+    if (rst) begin
+      \$451  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$452  = rq_valid_2;
+    if (\$9 ) begin
+      \$452  = rq_valid_1;
+    end
+    if (rst) begin
+      \$452  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$453  = rq_valid_3;
+    if (\$9 ) begin
+      \$453  = rq_valid_2;
+    end
+    if (rst) begin
+      \$453  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$454  = rq_valid_4;
+    if (\$9 ) begin
+      \$454  = rq_valid_3;
+    end
+    if (rst) begin
+      \$454  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$455  = rq_valid_5;
+    if (\$9 ) begin
+      \$455  = rq_valid_4;
+    end
+    if (rst) begin
+      \$455  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$456  = o__valid;
+    if (\$9 ) begin
+      \$456  = rq_valid_5;
+    end
+    if (rst) begin
+      \$456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$457  = rq0_mult_1;
+    if (\$12 ) begin
+      \$457  = \$13 ;
+    end
+    if (rst) begin
+      \$457  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$458  = rq0_mult_2;
+    if (\$16 ) begin
+      \$458  = rq0_mult_1;
+    end
+    if (rst) begin
+      \$458  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$459  = rq0_mult_3;
+    if (\$19 ) begin
+      \$459  = rq0_mult_2;
+    end
+    if (rst) begin
+      \$459  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$460  = rq0_mult_4;
+    if (\$22 ) begin
+      \$460  = rq0_mult_3;
+    end
+    if (rst) begin
+      \$460  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$461  = rq0_mult_5;
+    if (\$25 ) begin
+      \$461  = rq0_mult_4;
+    end
+    if (rst) begin
+      \$461  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$462  = rq0_x;
+    if (\$28 ) begin
+      \$462  = i__payload[23:0];
+    end
+    if (rst) begin
+      \$462  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$463  = rq0_part0_0;
+    if (\$31 ) begin
+      \$463  = \$32 ;
+    end
+    if (rst) begin
+      \$463  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$464  = rq0_part0_1;
     if (\$35 ) begin
-      \$103  = i__valid;
+      \$464  = \$36 ;
     end
     if (rst) begin
-      \$103  = 1'h0;
+      \$464  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$104  = o__valid;
-    if (\$35 ) begin
-      \$104  = rq_valid_1;
+    \$465  = rq0_part1_0;
+    if (\$39 ) begin
+      \$465  = \$40 ;
     end
     if (rst) begin
-      \$104  = 1'h0;
+      \$465  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$105  = rq0_prod;
-    if (\$38 ) begin
-      \$105  = \$40 ;
-    end
-    if (rst) begin
-      \$105  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$106  = rq0_shift;
-    if (\$38 ) begin
-      \$106  = 6'h21;
-    end
-    if (rst) begin
-      \$106  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$107  = rq0_half;
-    if (\$38 ) begin
-      \$107  = 33'h100000000;
-    end
-    if (rst) begin
-      \$107  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$108  = rq0_zero_point;
-    if (\$38 ) begin
-      \$108  = 8'h80;
-    end
-    if (rst) begin
-      \$108  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$109  = rq0_lo;
-    if (\$38 ) begin
-      \$109  = 8'h80;
-    end
-    if (rst) begin
-      \$109  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$110  = rq0_hi;
-    if (\$38 ) begin
-      \$110  = 7'h7f;
-    end
-    if (rst) begin
-      \$110  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$111  = rq0_out;
+    \$466  = rq0_part1_1;
     if (\$43 ) begin
-      \$111  = \$50 [7:0];
+      \$466  = \$44 ;
     end
     if (rst) begin
-      \$111  = 8'h00;
+      \$466  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$112  = rq1_prod;
-    if (\$53 ) begin
-      \$112  = \$55 ;
+    \$467  = rq0_prod;
+    if (\$47 ) begin
+      \$467  = \$55 [48:0];
     end
     if (rst) begin
-      \$112  = 49'h0000000000000;
+      \$467  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$113  = rq1_shift;
-    if (\$53 ) begin
-      \$113  = \$56 ;
+    \$468  = rq0_floor;
+    if (\$58 ) begin
+      \$468  = \$59 ;
     end
     if (rst) begin
-      \$113  = 6'h00;
+      \$468  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$114  = rq1_half;
-    if (\$53 ) begin
-      \$114  = \$57 ;
+    \$469  = rq0_above;
+    if (\$62 ) begin
+      \$469  = \$63 ;
     end
     if (rst) begin
-      \$114  = 46'h000000000000;
+      \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$115  = rq1_zero_point;
-    if (\$53 ) begin
-      \$115  = 8'h80;
+    \$470  = rq0_tie;
+    if (\$66 ) begin
+      \$470  = \$69 ;
     end
     if (rst) begin
-      \$115  = 8'h00;
+      \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$116  = rq1_lo;
-    if (\$53 ) begin
-      \$116  = 8'h80;
+    \$471  = rq0_code;
+    if (\$72 ) begin
+      \$471  = \$76 ;
     end
     if (rst) begin
-      \$116  = 8'h00;
+      \$471  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$117  = rq1_hi;
-    if (\$53 ) begin
-      \$117  = 7'h7f;
+    \$472  = rq0_out;
+    if (\$79 ) begin
+      \$472  = \$83 [7:0];
     end
     if (rst) begin
-      \$117  = 7'h00;
+      \$472  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$118  = rq1_out;
-    if (\$60 ) begin
-      \$118  = \$67 [7:0];
+    \$473  = rq1_mult_1;
+    if (\$86 ) begin
+      \$473  = \$87 ;
     end
     if (rst) begin
-      \$118  = 8'h00;
+      \$473  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$119  = rq2_prod;
-    if (\$70 ) begin
-      \$119  = \$72 ;
+    \$474  = rq1_mult_2;
+    if (\$90 ) begin
+      \$474  = rq1_mult_1;
     end
     if (rst) begin
-      \$119  = 49'h0000000000000;
+      \$474  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$120  = rq2_shift;
-    if (\$70 ) begin
-      \$120  = \$73 ;
+    \$475  = rq1_mult_3;
+    if (\$93 ) begin
+      \$475  = rq1_mult_2;
     end
     if (rst) begin
-      \$120  = 6'h00;
+      \$475  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$121  = rq2_half;
-    if (\$70 ) begin
-      \$121  = \$74 ;
+    \$476  = rq1_mult_4;
+    if (\$96 ) begin
+      \$476  = rq1_mult_3;
     end
     if (rst) begin
-      \$121  = 49'h0000000000000;
+      \$476  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$122  = rq2_zero_point;
-    if (\$70 ) begin
-      \$122  = 8'h80;
+    \$477  = rq1_mult_5;
+    if (\$99 ) begin
+      \$477  = rq1_mult_4;
     end
     if (rst) begin
-      \$122  = 8'h00;
+      \$477  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$123  = rq2_lo;
-    if (\$70 ) begin
-      \$123  = 8'h80;
+    \$478  = rq1_shift_1;
+    if (\$102 ) begin
+      \$478  = \$103 ;
     end
     if (rst) begin
-      \$123  = 8'h00;
+      \$478  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$124  = rq2_hi;
-    if (\$70 ) begin
-      \$124  = 7'h7f;
+    \$479  = rq1_shift_2;
+    if (\$106 ) begin
+      \$479  = rq1_shift_1;
     end
     if (rst) begin
-      \$124  = 7'h00;
+      \$479  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$125  = rq2_out;
-    if (\$77 ) begin
-      \$125  = \$84 [7:0];
+    \$480  = rq1_shift_3;
+    if (\$109 ) begin
+      \$480  = rq1_shift_2;
     end
     if (rst) begin
-      \$125  = 8'h00;
+      \$480  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$126  = rq3_prod;
-    if (\$87 ) begin
-      \$126  = \$89 ;
+    \$481  = rq1_shift_4;
+    if (\$112 ) begin
+      \$481  = rq1_shift_3;
     end
     if (rst) begin
-      \$126  = 49'h0000000000000;
+      \$481  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$127  = rq3_shift;
-    if (\$87 ) begin
-      \$127  = \$90 ;
+    \$482  = rq1_shift_5;
+    if (\$115 ) begin
+      \$482  = rq1_shift_4;
     end
     if (rst) begin
-      \$127  = 6'h00;
+      \$482  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$128  = rq3_half;
-    if (\$87 ) begin
-      \$128  = \$91 ;
+    \$483  = rq1_half_1;
+    if (\$118 ) begin
+      \$483  = \$119 ;
     end
     if (rst) begin
-      \$128  = 49'h0000000000000;
+      \$483  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$129  = rq3_zero_point;
-    if (\$87 ) begin
-      \$129  = 8'h80;
+    \$484  = rq1_half_2;
+    if (\$122 ) begin
+      \$484  = rq1_half_1;
     end
     if (rst) begin
-      \$129  = 8'h00;
+      \$484  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$130  = rq3_lo;
-    if (\$87 ) begin
-      \$130  = 8'h80;
+    \$485  = rq1_half_3;
+    if (\$125 ) begin
+      \$485  = rq1_half_2;
     end
     if (rst) begin
-      \$130  = 8'h00;
+      \$485  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$131  = rq3_hi;
-    if (\$87 ) begin
-      \$131  = 7'h7f;
+    \$486  = rq1_half_4;
+    if (\$128 ) begin
+      \$486  = rq1_half_3;
     end
     if (rst) begin
-      \$131  = 7'h00;
+      \$486  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$132  = rq3_out;
-    if (\$94 ) begin
-      \$132  = \$101 [7:0];
+    \$487  = rq1_half_5;
+    if (\$131 ) begin
+      \$487  = rq1_half_4;
     end
     if (rst) begin
-      \$132  = 8'h00;
+      \$487  = 46'h000000000000;
     end
   end
-  assign rq0_wide = { rq0_prod[48], rq0_prod };
-  assign rq1_wide = { rq1_prod[48], rq1_prod };
-  assign rq2_wide = { rq2_prod[48], rq2_prod };
-  assign rq2_rounded = \$20 [50:0];
-  assign rq3_wide = { rq3_prod[48], rq3_prod };
-  assign rq3_rounded = \$27 [50:0];
-  assign rq_valid_2 = o__valid;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$488  = rq1_mask_1;
+    if (\$134 ) begin
+      \$488  = \$135 ;
+    end
+    if (rst) begin
+      \$488  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$489  = rq1_mask_2;
+    if (\$138 ) begin
+      \$489  = rq1_mask_1;
+    end
+    if (rst) begin
+      \$489  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$490  = rq1_mask_3;
+    if (\$141 ) begin
+      \$490  = rq1_mask_2;
+    end
+    if (rst) begin
+      \$490  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$491  = rq1_mask_4;
+    if (\$144 ) begin
+      \$491  = rq1_mask_3;
+    end
+    if (rst) begin
+      \$491  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$492  = rq1_mask_5;
+    if (\$147 ) begin
+      \$492  = rq1_mask_4;
+    end
+    if (rst) begin
+      \$492  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$493  = rq1_x;
+    if (\$150 ) begin
+      \$493  = i__payload[47:24];
+    end
+    if (rst) begin
+      \$493  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$494  = rq1_part0_0;
+    if (\$153 ) begin
+      \$494  = \$154 ;
+    end
+    if (rst) begin
+      \$494  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$495  = rq1_part0_1;
+    if (\$157 ) begin
+      \$495  = \$158 ;
+    end
+    if (rst) begin
+      \$495  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$496  = rq1_part1_0;
+    if (\$161 ) begin
+      \$496  = \$162 ;
+    end
+    if (rst) begin
+      \$496  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$497  = rq1_part1_1;
+    if (\$165 ) begin
+      \$497  = \$166 ;
+    end
+    if (rst) begin
+      \$497  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$498  = rq1_prod;
+    if (\$169 ) begin
+      \$498  = \$177 [48:0];
+    end
+    if (rst) begin
+      \$498  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$499  = rq1_floor;
+    if (\$180 ) begin
+      \$499  = \$181 ;
+    end
+    if (rst) begin
+      \$499  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$500  = rq1_above;
+    if (\$184 ) begin
+      \$500  = \$185 ;
+    end
+    if (rst) begin
+      \$500  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$501  = rq1_tie;
+    if (\$188 ) begin
+      \$501  = \$191 ;
+    end
+    if (rst) begin
+      \$501  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$502  = rq1_code;
+    if (\$194 ) begin
+      \$502  = \$198 ;
+    end
+    if (rst) begin
+      \$502  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$503  = rq1_out;
+    if (\$201 ) begin
+      \$503  = \$205 [7:0];
+    end
+    if (rst) begin
+      \$503  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$504  = rq2_mult_1;
+    if (\$208 ) begin
+      \$504  = \$209 ;
+    end
+    if (rst) begin
+      \$504  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$505  = rq2_mult_2;
+    if (\$212 ) begin
+      \$505  = rq2_mult_1;
+    end
+    if (rst) begin
+      \$505  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$506  = rq2_mult_3;
+    if (\$215 ) begin
+      \$506  = rq2_mult_2;
+    end
+    if (rst) begin
+      \$506  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$507  = rq2_mult_4;
+    if (\$218 ) begin
+      \$507  = rq2_mult_3;
+    end
+    if (rst) begin
+      \$507  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$508  = rq2_mult_5;
+    if (\$221 ) begin
+      \$508  = rq2_mult_4;
+    end
+    if (rst) begin
+      \$508  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$509  = rq2_shift_1;
+    if (\$224 ) begin
+      \$509  = \$225 ;
+    end
+    if (rst) begin
+      \$509  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$510  = rq2_shift_2;
+    if (\$228 ) begin
+      \$510  = rq2_shift_1;
+    end
+    if (rst) begin
+      \$510  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$511  = rq2_shift_3;
+    if (\$231 ) begin
+      \$511  = rq2_shift_2;
+    end
+    if (rst) begin
+      \$511  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$512  = rq2_shift_4;
+    if (\$234 ) begin
+      \$512  = rq2_shift_3;
+    end
+    if (rst) begin
+      \$512  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$513  = rq2_shift_5;
+    if (\$237 ) begin
+      \$513  = rq2_shift_4;
+    end
+    if (rst) begin
+      \$513  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$514  = rq2_half_1;
+    if (\$240 ) begin
+      \$514  = \$241 ;
+    end
+    if (rst) begin
+      \$514  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$515  = rq2_half_2;
+    if (\$244 ) begin
+      \$515  = rq2_half_1;
+    end
+    if (rst) begin
+      \$515  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$516  = rq2_half_3;
+    if (\$247 ) begin
+      \$516  = rq2_half_2;
+    end
+    if (rst) begin
+      \$516  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$517  = rq2_half_4;
+    if (\$250 ) begin
+      \$517  = rq2_half_3;
+    end
+    if (rst) begin
+      \$517  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$518  = rq2_half_5;
+    if (\$253 ) begin
+      \$518  = rq2_half_4;
+    end
+    if (rst) begin
+      \$518  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$519  = rq2_mask_1;
+    if (\$256 ) begin
+      \$519  = \$257 ;
+    end
+    if (rst) begin
+      \$519  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$520  = rq2_mask_2;
+    if (\$260 ) begin
+      \$520  = rq2_mask_1;
+    end
+    if (rst) begin
+      \$520  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$521  = rq2_mask_3;
+    if (\$263 ) begin
+      \$521  = rq2_mask_2;
+    end
+    if (rst) begin
+      \$521  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$522  = rq2_mask_4;
+    if (\$266 ) begin
+      \$522  = rq2_mask_3;
+    end
+    if (rst) begin
+      \$522  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$523  = rq2_mask_5;
+    if (\$269 ) begin
+      \$523  = rq2_mask_4;
+    end
+    if (rst) begin
+      \$523  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$524  = rq2_x;
+    if (\$272 ) begin
+      \$524  = i__payload[71:48];
+    end
+    if (rst) begin
+      \$524  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$525  = rq2_part0_0;
+    if (\$275 ) begin
+      \$525  = \$276 ;
+    end
+    if (rst) begin
+      \$525  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$526  = rq2_part0_1;
+    if (\$279 ) begin
+      \$526  = \$280 ;
+    end
+    if (rst) begin
+      \$526  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$527  = rq2_part1_0;
+    if (\$283 ) begin
+      \$527  = \$284 ;
+    end
+    if (rst) begin
+      \$527  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$528  = rq2_part1_1;
+    if (\$287 ) begin
+      \$528  = \$288 ;
+    end
+    if (rst) begin
+      \$528  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$529  = rq2_prod;
+    if (\$291 ) begin
+      \$529  = \$299 [48:0];
+    end
+    if (rst) begin
+      \$529  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$530  = rq2_floor;
+    if (\$302 ) begin
+      \$530  = \$303 ;
+    end
+    if (rst) begin
+      \$530  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$531  = rq2_above;
+    if (\$306 ) begin
+      \$531  = \$307 ;
+    end
+    if (rst) begin
+      \$531  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$532  = rq2_tie;
+    if (\$310 ) begin
+      \$532  = \$313 ;
+    end
+    if (rst) begin
+      \$532  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$533  = rq2_code;
+    if (\$316 ) begin
+      \$533  = \$320 ;
+    end
+    if (rst) begin
+      \$533  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$534  = rq2_out;
+    if (\$323 ) begin
+      \$534  = \$327 [7:0];
+    end
+    if (rst) begin
+      \$534  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$535  = rq3_mult_1;
+    if (\$330 ) begin
+      \$535  = \$331 ;
+    end
+    if (rst) begin
+      \$535  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$536  = rq3_mult_2;
+    if (\$334 ) begin
+      \$536  = rq3_mult_1;
+    end
+    if (rst) begin
+      \$536  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$537  = rq3_mult_3;
+    if (\$337 ) begin
+      \$537  = rq3_mult_2;
+    end
+    if (rst) begin
+      \$537  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$538  = rq3_mult_4;
+    if (\$340 ) begin
+      \$538  = rq3_mult_3;
+    end
+    if (rst) begin
+      \$538  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$539  = rq3_mult_5;
+    if (\$343 ) begin
+      \$539  = rq3_mult_4;
+    end
+    if (rst) begin
+      \$539  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$540  = rq3_shift_1;
+    if (\$346 ) begin
+      \$540  = \$347 ;
+    end
+    if (rst) begin
+      \$540  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$541  = rq3_shift_2;
+    if (\$350 ) begin
+      \$541  = rq3_shift_1;
+    end
+    if (rst) begin
+      \$541  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$542  = rq3_shift_3;
+    if (\$353 ) begin
+      \$542  = rq3_shift_2;
+    end
+    if (rst) begin
+      \$542  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$543  = rq3_shift_4;
+    if (\$356 ) begin
+      \$543  = rq3_shift_3;
+    end
+    if (rst) begin
+      \$543  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$544  = rq3_shift_5;
+    if (\$359 ) begin
+      \$544  = rq3_shift_4;
+    end
+    if (rst) begin
+      \$544  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$545  = rq3_half_1;
+    if (\$362 ) begin
+      \$545  = \$363 ;
+    end
+    if (rst) begin
+      \$545  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$546  = rq3_half_2;
+    if (\$366 ) begin
+      \$546  = rq3_half_1;
+    end
+    if (rst) begin
+      \$546  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$547  = rq3_half_3;
+    if (\$369 ) begin
+      \$547  = rq3_half_2;
+    end
+    if (rst) begin
+      \$547  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$548  = rq3_half_4;
+    if (\$372 ) begin
+      \$548  = rq3_half_3;
+    end
+    if (rst) begin
+      \$548  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$549  = rq3_half_5;
+    if (\$375 ) begin
+      \$549  = rq3_half_4;
+    end
+    if (rst) begin
+      \$549  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$550  = rq3_mask_1;
+    if (\$378 ) begin
+      \$550  = \$379 ;
+    end
+    if (rst) begin
+      \$550  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$551  = rq3_mask_2;
+    if (\$382 ) begin
+      \$551  = rq3_mask_1;
+    end
+    if (rst) begin
+      \$551  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$552  = rq3_mask_3;
+    if (\$385 ) begin
+      \$552  = rq3_mask_2;
+    end
+    if (rst) begin
+      \$552  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$553  = rq3_mask_4;
+    if (\$388 ) begin
+      \$553  = rq3_mask_3;
+    end
+    if (rst) begin
+      \$553  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$554  = rq3_mask_5;
+    if (\$391 ) begin
+      \$554  = rq3_mask_4;
+    end
+    if (rst) begin
+      \$554  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$555  = rq3_x;
+    if (\$394 ) begin
+      \$555  = i__payload[95:72];
+    end
+    if (rst) begin
+      \$555  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$556  = rq3_part0_0;
+    if (\$397 ) begin
+      \$556  = \$398 ;
+    end
+    if (rst) begin
+      \$556  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$557  = rq3_part0_1;
+    if (\$401 ) begin
+      \$557  = \$402 ;
+    end
+    if (rst) begin
+      \$557  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$558  = rq3_part1_0;
+    if (\$405 ) begin
+      \$558  = \$406 ;
+    end
+    if (rst) begin
+      \$558  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$559  = rq3_part1_1;
+    if (\$409 ) begin
+      \$559  = \$410 ;
+    end
+    if (rst) begin
+      \$559  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$560  = rq3_prod;
+    if (\$413 ) begin
+      \$560  = \$421 [48:0];
+    end
+    if (rst) begin
+      \$560  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$561  = rq3_floor;
+    if (\$424 ) begin
+      \$561  = \$425 ;
+    end
+    if (rst) begin
+      \$561  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$562  = rq3_above;
+    if (\$428 ) begin
+      \$562  = \$429 ;
+    end
+    if (rst) begin
+      \$562  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$563  = rq3_tie;
+    if (\$432 ) begin
+      \$563  = \$435 ;
+    end
+    if (rst) begin
+      \$563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$564  = rq3_code;
+    if (\$438 ) begin
+      \$564  = \$442 ;
+    end
+    if (rst) begin
+      \$564  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$565  = rq3_out;
+    if (\$445 ) begin
+      \$565  = \$449 [7:0];
+    end
+    if (rst) begin
+      \$565  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$13  = 25'h1984122;
+      2'h1:
+          \$13  = 25'h133ab18;
+      2'h2:
+          \$13  = 25'h113ae97;
+      2'h3:
+          \$13  = 25'h18254b8;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$87  = 25'h10c0c1a;
+      2'h1:
+          \$87  = 25'h14e34f3;
+      2'h2:
+          \$87  = 25'h12d2426;
+      2'h3:
+          \$87  = 25'h1420497;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$103  = 6'h21;
+      2'h1:
+          \$103  = 6'h21;
+      2'h2:
+          \$103  = 6'h21;
+      2'h3:
+          \$103  = 6'h2e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$119  = 46'h000100000000;
+      2'h1:
+          \$119  = 46'h000100000000;
+      2'h2:
+          \$119  = 46'h000100000000;
+      2'h3:
+          \$119  = 46'h200000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$135  = 46'h0001ffffffff;
+      2'h1:
+          \$135  = 46'h0001ffffffff;
+      2'h2:
+          \$135  = 46'h0001ffffffff;
+      2'h3:
+          \$135  = 46'h3fffffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$209  = 25'h1da8e2c;
+      2'h1:
+          \$209  = 25'h15786a6;
+      2'h2:
+          \$209  = 25'h194b687;
+      2'h3:
+          \$209  = 25'h18206ca;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$225  = 6'h22;
+      2'h1:
+          \$225  = 6'h21;
+      2'h2:
+          \$225  = 6'h21;
+      2'h3:
+          \$225  = 6'h31;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$241  = 49'h0000200000000;
+      2'h1:
+          \$241  = 49'h0000100000000;
+      2'h2:
+          \$241  = 49'h0000100000000;
+      2'h3:
+          \$241  = 49'h1000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$257  = 49'h00003ffffffff;
+      2'h1:
+          \$257  = 49'h00001ffffffff;
+      2'h2:
+          \$257  = 49'h00001ffffffff;
+      2'h3:
+          \$257  = 49'h1ffffffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$331  = 25'h1044daa;
+      2'h1:
+          \$331  = 25'h142b60e;
+      2'h2:
+          \$331  = 25'h137c514;
+      2'h3:
+          \$331  = 25'h11af78f;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$347  = 6'h21;
+      2'h1:
+          \$347  = 6'h21;
+      2'h2:
+          \$347  = 6'h21;
+      2'h3:
+          \$347  = 6'h31;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$363  = 49'h0000100000000;
+      2'h1:
+          \$363  = 49'h0000100000000;
+      2'h2:
+          \$363  = 49'h0000100000000;
+      2'h3:
+          \$363  = 49'h1000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$379  = 49'h00001ffffffff;
+      2'h1:
+          \$379  = 49'h00001ffffffff;
+      2'h2:
+          \$379  = 49'h00001ffffffff;
+      2'h3:
+          \$379  = 49'h1ffffffffffff;
+    endcase
+  end
+  assign rq_valid_6 = o__valid;
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
@@ -8639,6 +13344,27 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   assign o__payload[23:16] = rq2_out;
   assign o__payload[15:8] = rq1_out;
   assign o__payload[7:0] = rq0_out;
+  assign rq0_rem[48:33] = 16'h0000;
+  assign rq0_rem[32:0] = rq0_prod[32:0];
+  assign \$48  = { 1'h0, rq0_part0_0 };
+  assign \$50  = { 14'h0000, rq0_part0_1, 17'h00000 };
+  assign \$52  = { rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0, 17'h00000 };
+  assign \$54  = { rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1, 34'h000000000 };
+  assign \$59  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
+  assign \$68  = 1'h1;
+  assign \$69  = \$67 ;
+  assign \$170  = { 1'h0, rq1_part0_0 };
+  assign \$172  = { 14'h0000, rq1_part0_1, 17'h00000 };
+  assign \$174  = { rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0, 17'h00000 };
+  assign \$176  = { rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1, 34'h000000000 };
+  assign \$292  = { 1'h0, rq2_part0_0 };
+  assign \$294  = { 14'h0000, rq2_part0_1, 17'h00000 };
+  assign \$296  = { rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0, 17'h00000 };
+  assign \$298  = { rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1, 34'h000000000 };
+  assign \$414  = { 1'h0, rq3_part0_0 };
+  assign \$416  = { 14'h0000, rq3_part0_1, 17'h00000 };
+  assign \$418  = { rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0, 17'h00000 };
+  assign \$420  = { rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -10056,76 +14782,112 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire \$1 ;
   wire \$10 ;
+  reg \$100 ;
+  reg [3:0] \$101 ;
+  reg \$102 ;
+  reg \$103 ;
+  reg \$104 ;
+  reg [3:0] \$105 ;
+  reg \$106 ;
+  reg [23:0] \$107 ;
+  reg [23:0] \$108 ;
   wire \$11 ;
   reg [3:0] \$12 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
-  wire [31:0] \$16 ;
-  wire [31:0] \$17 ;
-  wire [31:0] \$18 ;
-  wire [31:0] \$19 ;
+  reg [23:0] \$16 ;
+  wire [23:0] \$17 ;
+  wire [24:0] \$18 ;
+  wire \$19 ;
   wire \$2 ;
-  reg [23:0] \$20 ;
-  wire [23:0] \$21 ;
-  wire [24:0] \$22 ;
+  wire \$20 ;
+  reg [3:0] \$21 ;
+  wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  reg [3:0] \$25 ;
+  wire \$25 ;
   wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
+  wire [8:0] \$27 ;
+  wire [8:0] \$28 ;
   wire \$29 ;
   reg [3:0] \$3 ;
   wire \$30 ;
-  wire [8:0] \$31 ;
-  wire [8:0] \$32 ;
+  reg [3:0] \$31 ;
+  wire \$32 ;
   wire \$33 ;
   wire \$34 ;
   reg [3:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
-  reg [3:0] \$39 ;
+  wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
+  reg \$40 ;
+  reg \$41 ;
+  reg [3:0] \$42 ;
   wire \$43 ;
-  reg \$44 ;
-  reg \$45 ;
-  reg [3:0] \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire [17:0] \$49 ;
+  wire \$44 ;
+  wire [31:0] \$45 ;
+  wire [8:0] \$46 ;
+  wire [31:0] \$47 ;
+  wire [8:0] \$48 ;
+  wire [31:0] \$49 ;
   wire \$5 ;
-  wire [17:0] \$50 ;
-  wire [18:0] \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
+  wire [8:0] \$50 ;
+  wire [31:0] \$51 ;
+  wire [8:0] \$52 ;
+  wire [16:0] \$53 ;
+  wire [16:0] \$54 ;
+  wire [16:0] \$55 ;
+  wire [16:0] \$56 ;
   wire \$57 ;
-  reg [7:0] \$58 ;
-  reg [31:0] \$59 ;
+  wire \$58 ;
+  wire [17:0] \$59 ;
   wire \$6 ;
-  reg \$60 ;
-  reg \$61 ;
-  reg \$62 ;
-  reg \$63 ;
-  reg [3:0] \$64 ;
-  reg \$65 ;
-  reg \$66 ;
-  reg \$67 ;
-  reg [3:0] \$68 ;
-  reg [23:0] \$69 ;
+  wire [17:0] \$60 ;
+  wire [18:0] \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   reg [3:0] \$7 ;
-  reg \$70 ;
-  reg [23:0] \$71 ;
-  reg [23:0] \$72 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  reg [7:0] \$74 ;
+  reg [31:0] \$75 ;
+  reg \$76 ;
+  reg \$77 ;
+  reg \$78 ;
+  reg \$79 ;
   wire \$8 ;
+  reg [3:0] \$80 ;
+  reg [8:0] \$81 ;
+  reg [8:0] \$82 ;
+  reg [8:0] \$83 ;
+  reg [8:0] \$84 ;
+  reg [7:0] \$85 ;
+  reg [7:0] \$86 ;
+  reg [7:0] \$87 ;
+  reg [7:0] \$88 ;
+  reg [16:0] \$89 ;
   wire \$9 ;
+  reg [16:0] \$90 ;
+  reg [16:0] \$91 ;
+  reg [16:0] \$92 ;
+  reg [23:0] \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg [3:0] \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr ;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -10135,6 +14897,8 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire clk;
   reg first1 = 1'h0;
   reg first2 = 1'h0;
+  reg first3 = 1'h0;
+  reg first4 = 1'h0;
   reg from_input = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
@@ -10148,8 +14912,12 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire i__valid;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
+  reg last3 = 1'h0;
+  reg last4 = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
+  reg [3:0] nf3 = 4'h0;
+  reg [3:0] nf4 = 4'h0;
   output [23:0] o__payload;
   reg [23:0] o__payload = 24'h000000;
   wire [23:0] \o__payload[0] ;
@@ -10157,28 +14925,34 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  wire [16:0] prod0_0;
-  wire [16:0] prod0_1;
-  wire [16:0] prod0_2;
-  wire [16:0] prod0_3;
+  reg [16:0] prod0_0 = 17'h00000;
+  reg [16:0] prod0_1 = 17'h00000;
+  reg [16:0] prod0_2 = 17'h00000;
+  reg [16:0] prod0_3 = 17'h00000;
   reg [3:0] rport__addr;
   wire [31:0] rport__data;
   wire rport__en;
   input rst;
   wire rst;
-  reg [23:0] sum0 = 24'h000000;
+  reg [23:0] sum0_s0_0 = 24'h000000;
   reg [7:0] t = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
+  reg v3 = 1'h0;
+  reg v4 = 1'h0;
+  reg [7:0] w0_0 = 8'h00;
+  reg [7:0] w0_1 = 8'h00;
+  reg [7:0] w0_2 = 8'h00;
+  reg [7:0] w0_3 = 8'h00;
   (* init = 8'h00 *)
   wire [7:0] wrom__addr;
   wire [31:0] wrom__data;
   wire wrom__en;
   reg [31:0] x_reg = 32'd0;
-  wire [8:0] xoff0;
-  wire [8:0] xoff1;
-  wire [8:0] xoff2;
-  wire [8:0] xoff3;
+  reg [8:0] xoff0 = 9'h000;
+  reg [8:0] xoff1 = 9'h000;
+  reg [8:0] xoff2 = 9'h000;
+  reg [8:0] xoff3 = 9'h000;
   reg [31:0] inbuf [15:0];
   initial begin
     inbuf[0] = 32'd0;
@@ -10378,73 +15152,6 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     end
   end
   assign wrom__data = _1_;
-  assign \$19  = from_input ? x_reg : rport__data;
-  assign xoff3 = $signed(\$19 [31:24]) - $signed(8'h80);
-  assign prod0_0 = $signed(xoff0) * $signed(wrom__data[7:0]);
-  assign prod0_1 = $signed(xoff1) * $signed(wrom__data[15:8]);
-  assign prod0_2 = $signed(xoff2) * $signed(wrom__data[23:16]);
-  assign prod0_3 = $signed(xoff3) * $signed(wrom__data[31:24]);
-  assign \$21  = first2 ? \$20  : acc0;
-  assign \$22  = $signed(\$21 ) + $signed(sum0);
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$26  = ! \$25 ;
-  assign \$27  = ~ \$26 ;
-  assign \$28  = i__valid | \$27 ;
-  assign \$29  = \$24  & \$28 ;
-  assign \$30  = t == 8'h9e;
-  assign \$31  = t + 1'h1;
-  assign \$32  = \$30  ? 9'h000 : \$31 ;
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$36  = ! \$35 ;
-  assign \$37  = ~ o__valid;
-  assign \$38  = \$37  | o__ready;
-  assign \$40  = ! \$39 ;
-  assign \$41  = ~ \$40 ;
-  assign \$42  = i__valid | \$41 ;
-  assign \$43  = \$38  & \$42 ;
-  assign \$47  = ~ o__valid;
-  assign \$48  = \$47  | o__ready;
-  assign \$49  = $signed(prod0_0) + $signed(prod0_1);
-  assign \$50  = $signed(prod0_2) + $signed(prod0_3);
-  assign \$51  = $signed(\$49 ) + $signed(\$50 );
-  assign \$52  = ~ o__valid;
-  assign \$53  = \$52  | o__ready;
-  assign \$54  = v2 & last2;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = \$56  & v2;
-  always @(posedge clk)
-    t <= \$58 ;
-  always @(posedge clk)
-    x_reg <= \$59 ;
-  always @(posedge clk)
-    from_input <= \$60 ;
-  always @(posedge clk)
-    v1 <= \$61 ;
-  always @(posedge clk)
-    first1 <= \$62 ;
-  always @(posedge clk)
-    last1 <= \$63 ;
-  always @(posedge clk)
-    nf1 <= \$64 ;
-  always @(posedge clk)
-    v2 <= \$65 ;
-  always @(posedge clk)
-    first2 <= \$66 ;
-  always @(posedge clk)
-    last2 <= \$67 ;
-  always @(posedge clk)
-    nf2 <= \$68 ;
-  always @(posedge clk)
-    sum0 <= \$69 ;
-  always @(posedge clk)
-    o__valid <= \$70 ;
-  always @(posedge clk)
-    acc0 <= \$71 ;
-  always @(posedge clk)
-    o__payload <= \$72 ;
   assign \$1  = ~ o__valid;
   assign \$2  = \$1  | o__ready;
   assign \$4  = ! \$3 ;
@@ -10461,2134 +15168,127 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign rport__en = \$14  | o__ready;
   assign \$15  = ~ o__valid;
   assign wrom__en = \$15  | o__ready;
-  assign \$16  = from_input ? x_reg : rport__data;
-  assign xoff0 = $signed(\$16 [7:0]) - $signed(8'h80);
-  assign \$17  = from_input ? x_reg : rport__data;
-  assign xoff1 = $signed(\$17 [15:8]) - $signed(8'h80);
-  assign \$18  = from_input ? x_reg : rport__data;
-  assign xoff2 = $signed(\$18 [23:16]) - $signed(8'h80);
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$20  = 24'h000000;
-    casez (nf2)
-      4'h0:
-          \$20  = 24'hffff0f;
-      4'h1:
-          \$20  = 24'hfffe64;
-      4'h2:
-          \$20  = 24'hfffff0;
-      4'h3:
-          \$20  = 24'h0000f3;
-      4'h4:
-          \$20  = 24'h00007c;
-      4'h5:
-          \$20  = 24'hffff7a;
-      4'h6:
-          \$20  = 24'hfffecb;
-      4'h7:
-          \$20  = 24'hfffea9;
-      4'h8:
-          \$20  = 24'h000151;
-      4'h9:
-          \$20  = 24'hfffff0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$25  = 4'h0;
-    casez (t)
-      8'h00:
-          \$25  = 4'h0;
-      8'h01:
-          \$25  = 4'h0;
-      8'h02:
-          \$25  = 4'h0;
-      8'h03:
-          \$25  = 4'h0;
-      8'h04:
-          \$25  = 4'h0;
-      8'h05:
-          \$25  = 4'h0;
-      8'h06:
-          \$25  = 4'h0;
-      8'h07:
-          \$25  = 4'h0;
-      8'h08:
-          \$25  = 4'h0;
-      8'h09:
-          \$25  = 4'h0;
-      8'h0a:
-          \$25  = 4'h0;
-      8'h0b:
-          \$25  = 4'h0;
-      8'h0c:
-          \$25  = 4'h0;
-      8'h0d:
-          \$25  = 4'h0;
-      8'h0e:
-          \$25  = 4'h0;
-      8'h0f:
-          \$25  = 4'h0;
-      8'h10:
-          \$25  = 4'h1;
-      8'h11:
-          \$25  = 4'h1;
-      8'h12:
-          \$25  = 4'h1;
-      8'h13:
-          \$25  = 4'h1;
-      8'h14:
-          \$25  = 4'h1;
-      8'h15:
-          \$25  = 4'h1;
-      8'h16:
-          \$25  = 4'h1;
-      8'h17:
-          \$25  = 4'h1;
-      8'h18:
-          \$25  = 4'h1;
-      8'h19:
-          \$25  = 4'h1;
-      8'h1a:
-          \$25  = 4'h1;
-      8'h1b:
-          \$25  = 4'h1;
-      8'h1c:
-          \$25  = 4'h1;
-      8'h1d:
-          \$25  = 4'h1;
-      8'h1e:
-          \$25  = 4'h1;
-      8'h1f:
-          \$25  = 4'h1;
-      8'h20:
-          \$25  = 4'h2;
-      8'h21:
-          \$25  = 4'h2;
-      8'h22:
-          \$25  = 4'h2;
-      8'h23:
-          \$25  = 4'h2;
-      8'h24:
-          \$25  = 4'h2;
-      8'h25:
-          \$25  = 4'h2;
-      8'h26:
-          \$25  = 4'h2;
-      8'h27:
-          \$25  = 4'h2;
-      8'h28:
-          \$25  = 4'h2;
-      8'h29:
-          \$25  = 4'h2;
-      8'h2a:
-          \$25  = 4'h2;
-      8'h2b:
-          \$25  = 4'h2;
-      8'h2c:
-          \$25  = 4'h2;
-      8'h2d:
-          \$25  = 4'h2;
-      8'h2e:
-          \$25  = 4'h2;
-      8'h2f:
-          \$25  = 4'h2;
-      8'h30:
-          \$25  = 4'h3;
-      8'h31:
-          \$25  = 4'h3;
-      8'h32:
-          \$25  = 4'h3;
-      8'h33:
-          \$25  = 4'h3;
-      8'h34:
-          \$25  = 4'h3;
-      8'h35:
-          \$25  = 4'h3;
-      8'h36:
-          \$25  = 4'h3;
-      8'h37:
-          \$25  = 4'h3;
-      8'h38:
-          \$25  = 4'h3;
-      8'h39:
-          \$25  = 4'h3;
-      8'h3a:
-          \$25  = 4'h3;
-      8'h3b:
-          \$25  = 4'h3;
-      8'h3c:
-          \$25  = 4'h3;
-      8'h3d:
-          \$25  = 4'h3;
-      8'h3e:
-          \$25  = 4'h3;
-      8'h3f:
-          \$25  = 4'h3;
-      8'h40:
-          \$25  = 4'h4;
-      8'h41:
-          \$25  = 4'h4;
-      8'h42:
-          \$25  = 4'h4;
-      8'h43:
-          \$25  = 4'h4;
-      8'h44:
-          \$25  = 4'h4;
-      8'h45:
-          \$25  = 4'h4;
-      8'h46:
-          \$25  = 4'h4;
-      8'h47:
-          \$25  = 4'h4;
-      8'h48:
-          \$25  = 4'h4;
-      8'h49:
-          \$25  = 4'h4;
-      8'h4a:
-          \$25  = 4'h4;
-      8'h4b:
-          \$25  = 4'h4;
-      8'h4c:
-          \$25  = 4'h4;
-      8'h4d:
-          \$25  = 4'h4;
-      8'h4e:
-          \$25  = 4'h4;
-      8'h4f:
-          \$25  = 4'h4;
-      8'h50:
-          \$25  = 4'h5;
-      8'h51:
-          \$25  = 4'h5;
-      8'h52:
-          \$25  = 4'h5;
-      8'h53:
-          \$25  = 4'h5;
-      8'h54:
-          \$25  = 4'h5;
-      8'h55:
-          \$25  = 4'h5;
-      8'h56:
-          \$25  = 4'h5;
-      8'h57:
-          \$25  = 4'h5;
-      8'h58:
-          \$25  = 4'h5;
-      8'h59:
-          \$25  = 4'h5;
-      8'h5a:
-          \$25  = 4'h5;
-      8'h5b:
-          \$25  = 4'h5;
-      8'h5c:
-          \$25  = 4'h5;
-      8'h5d:
-          \$25  = 4'h5;
-      8'h5e:
-          \$25  = 4'h5;
-      8'h5f:
-          \$25  = 4'h5;
-      8'h60:
-          \$25  = 4'h6;
-      8'h61:
-          \$25  = 4'h6;
-      8'h62:
-          \$25  = 4'h6;
-      8'h63:
-          \$25  = 4'h6;
-      8'h64:
-          \$25  = 4'h6;
-      8'h65:
-          \$25  = 4'h6;
-      8'h66:
-          \$25  = 4'h6;
-      8'h67:
-          \$25  = 4'h6;
-      8'h68:
-          \$25  = 4'h6;
-      8'h69:
-          \$25  = 4'h6;
-      8'h6a:
-          \$25  = 4'h6;
-      8'h6b:
-          \$25  = 4'h6;
-      8'h6c:
-          \$25  = 4'h6;
-      8'h6d:
-          \$25  = 4'h6;
-      8'h6e:
-          \$25  = 4'h6;
-      8'h6f:
-          \$25  = 4'h6;
-      8'h70:
-          \$25  = 4'h7;
-      8'h71:
-          \$25  = 4'h7;
-      8'h72:
-          \$25  = 4'h7;
-      8'h73:
-          \$25  = 4'h7;
-      8'h74:
-          \$25  = 4'h7;
-      8'h75:
-          \$25  = 4'h7;
-      8'h76:
-          \$25  = 4'h7;
-      8'h77:
-          \$25  = 4'h7;
-      8'h78:
-          \$25  = 4'h7;
-      8'h79:
-          \$25  = 4'h7;
-      8'h7a:
-          \$25  = 4'h7;
-      8'h7b:
-          \$25  = 4'h7;
-      8'h7c:
-          \$25  = 4'h7;
-      8'h7d:
-          \$25  = 4'h7;
-      8'h7e:
-          \$25  = 4'h7;
-      8'h7f:
-          \$25  = 4'h8;
-      8'h80:
-          \$25  = 4'h8;
-      8'h81:
-          \$25  = 4'h8;
-      8'h82:
-          \$25  = 4'h8;
-      8'h83:
-          \$25  = 4'h8;
-      8'h84:
-          \$25  = 4'h8;
-      8'h85:
-          \$25  = 4'h8;
-      8'h86:
-          \$25  = 4'h8;
-      8'h87:
-          \$25  = 4'h8;
-      8'h88:
-          \$25  = 4'h8;
-      8'h89:
-          \$25  = 4'h8;
-      8'h8a:
-          \$25  = 4'h8;
-      8'h8b:
-          \$25  = 4'h8;
-      8'h8c:
-          \$25  = 4'h8;
-      8'h8d:
-          \$25  = 4'h8;
-      8'h8e:
-          \$25  = 4'h8;
-      8'h8f:
-          \$25  = 4'h9;
-      8'h90:
-          \$25  = 4'h9;
-      8'h91:
-          \$25  = 4'h9;
-      8'h92:
-          \$25  = 4'h9;
-      8'h93:
-          \$25  = 4'h9;
-      8'h94:
-          \$25  = 4'h9;
-      8'h95:
-          \$25  = 4'h9;
-      8'h96:
-          \$25  = 4'h9;
-      8'h97:
-          \$25  = 4'h9;
-      8'h98:
-          \$25  = 4'h9;
-      8'h99:
-          \$25  = 4'h9;
-      8'h9a:
-          \$25  = 4'h9;
-      8'h9b:
-          \$25  = 4'h9;
-      8'h9c:
-          \$25  = 4'h9;
-      8'h9d:
-          \$25  = 4'h9;
-      8'h9e:
-          \$25  = 4'h9;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$35  = 4'h0;
-    casez (t)
-      8'h00:
-          \$35  = 4'h0;
-      8'h01:
-          \$35  = 4'h0;
-      8'h02:
-          \$35  = 4'h0;
-      8'h03:
-          \$35  = 4'h0;
-      8'h04:
-          \$35  = 4'h0;
-      8'h05:
-          \$35  = 4'h0;
-      8'h06:
-          \$35  = 4'h0;
-      8'h07:
-          \$35  = 4'h0;
-      8'h08:
-          \$35  = 4'h0;
-      8'h09:
-          \$35  = 4'h0;
-      8'h0a:
-          \$35  = 4'h0;
-      8'h0b:
-          \$35  = 4'h0;
-      8'h0c:
-          \$35  = 4'h0;
-      8'h0d:
-          \$35  = 4'h0;
-      8'h0e:
-          \$35  = 4'h0;
-      8'h0f:
-          \$35  = 4'h0;
-      8'h10:
-          \$35  = 4'h1;
-      8'h11:
-          \$35  = 4'h1;
-      8'h12:
-          \$35  = 4'h1;
-      8'h13:
-          \$35  = 4'h1;
-      8'h14:
-          \$35  = 4'h1;
-      8'h15:
-          \$35  = 4'h1;
-      8'h16:
-          \$35  = 4'h1;
-      8'h17:
-          \$35  = 4'h1;
-      8'h18:
-          \$35  = 4'h1;
-      8'h19:
-          \$35  = 4'h1;
-      8'h1a:
-          \$35  = 4'h1;
-      8'h1b:
-          \$35  = 4'h1;
-      8'h1c:
-          \$35  = 4'h1;
-      8'h1d:
-          \$35  = 4'h1;
-      8'h1e:
-          \$35  = 4'h1;
-      8'h1f:
-          \$35  = 4'h1;
-      8'h20:
-          \$35  = 4'h2;
-      8'h21:
-          \$35  = 4'h2;
-      8'h22:
-          \$35  = 4'h2;
-      8'h23:
-          \$35  = 4'h2;
-      8'h24:
-          \$35  = 4'h2;
-      8'h25:
-          \$35  = 4'h2;
-      8'h26:
-          \$35  = 4'h2;
-      8'h27:
-          \$35  = 4'h2;
-      8'h28:
-          \$35  = 4'h2;
-      8'h29:
-          \$35  = 4'h2;
-      8'h2a:
-          \$35  = 4'h2;
-      8'h2b:
-          \$35  = 4'h2;
-      8'h2c:
-          \$35  = 4'h2;
-      8'h2d:
-          \$35  = 4'h2;
-      8'h2e:
-          \$35  = 4'h2;
-      8'h2f:
-          \$35  = 4'h2;
-      8'h30:
-          \$35  = 4'h3;
-      8'h31:
-          \$35  = 4'h3;
-      8'h32:
-          \$35  = 4'h3;
-      8'h33:
-          \$35  = 4'h3;
-      8'h34:
-          \$35  = 4'h3;
-      8'h35:
-          \$35  = 4'h3;
-      8'h36:
-          \$35  = 4'h3;
-      8'h37:
-          \$35  = 4'h3;
-      8'h38:
-          \$35  = 4'h3;
-      8'h39:
-          \$35  = 4'h3;
-      8'h3a:
-          \$35  = 4'h3;
-      8'h3b:
-          \$35  = 4'h3;
-      8'h3c:
-          \$35  = 4'h3;
-      8'h3d:
-          \$35  = 4'h3;
-      8'h3e:
-          \$35  = 4'h3;
-      8'h3f:
-          \$35  = 4'h3;
-      8'h40:
-          \$35  = 4'h4;
-      8'h41:
-          \$35  = 4'h4;
-      8'h42:
-          \$35  = 4'h4;
-      8'h43:
-          \$35  = 4'h4;
-      8'h44:
-          \$35  = 4'h4;
-      8'h45:
-          \$35  = 4'h4;
-      8'h46:
-          \$35  = 4'h4;
-      8'h47:
-          \$35  = 4'h4;
-      8'h48:
-          \$35  = 4'h4;
-      8'h49:
-          \$35  = 4'h4;
-      8'h4a:
-          \$35  = 4'h4;
-      8'h4b:
-          \$35  = 4'h4;
-      8'h4c:
-          \$35  = 4'h4;
-      8'h4d:
-          \$35  = 4'h4;
-      8'h4e:
-          \$35  = 4'h4;
-      8'h4f:
-          \$35  = 4'h4;
-      8'h50:
-          \$35  = 4'h5;
-      8'h51:
-          \$35  = 4'h5;
-      8'h52:
-          \$35  = 4'h5;
-      8'h53:
-          \$35  = 4'h5;
-      8'h54:
-          \$35  = 4'h5;
-      8'h55:
-          \$35  = 4'h5;
-      8'h56:
-          \$35  = 4'h5;
-      8'h57:
-          \$35  = 4'h5;
-      8'h58:
-          \$35  = 4'h5;
-      8'h59:
-          \$35  = 4'h5;
-      8'h5a:
-          \$35  = 4'h5;
-      8'h5b:
-          \$35  = 4'h5;
-      8'h5c:
-          \$35  = 4'h5;
-      8'h5d:
-          \$35  = 4'h5;
-      8'h5e:
-          \$35  = 4'h5;
-      8'h5f:
-          \$35  = 4'h5;
-      8'h60:
-          \$35  = 4'h6;
-      8'h61:
-          \$35  = 4'h6;
-      8'h62:
-          \$35  = 4'h6;
-      8'h63:
-          \$35  = 4'h6;
-      8'h64:
-          \$35  = 4'h6;
-      8'h65:
-          \$35  = 4'h6;
-      8'h66:
-          \$35  = 4'h6;
-      8'h67:
-          \$35  = 4'h6;
-      8'h68:
-          \$35  = 4'h6;
-      8'h69:
-          \$35  = 4'h6;
-      8'h6a:
-          \$35  = 4'h6;
-      8'h6b:
-          \$35  = 4'h6;
-      8'h6c:
-          \$35  = 4'h6;
-      8'h6d:
-          \$35  = 4'h6;
-      8'h6e:
-          \$35  = 4'h6;
-      8'h6f:
-          \$35  = 4'h6;
-      8'h70:
-          \$35  = 4'h7;
-      8'h71:
-          \$35  = 4'h7;
-      8'h72:
-          \$35  = 4'h7;
-      8'h73:
-          \$35  = 4'h7;
-      8'h74:
-          \$35  = 4'h7;
-      8'h75:
-          \$35  = 4'h7;
-      8'h76:
-          \$35  = 4'h7;
-      8'h77:
-          \$35  = 4'h7;
-      8'h78:
-          \$35  = 4'h7;
-      8'h79:
-          \$35  = 4'h7;
-      8'h7a:
-          \$35  = 4'h7;
-      8'h7b:
-          \$35  = 4'h7;
-      8'h7c:
-          \$35  = 4'h7;
-      8'h7d:
-          \$35  = 4'h7;
-      8'h7e:
-          \$35  = 4'h7;
-      8'h7f:
-          \$35  = 4'h8;
-      8'h80:
-          \$35  = 4'h8;
-      8'h81:
-          \$35  = 4'h8;
-      8'h82:
-          \$35  = 4'h8;
-      8'h83:
-          \$35  = 4'h8;
-      8'h84:
-          \$35  = 4'h8;
-      8'h85:
-          \$35  = 4'h8;
-      8'h86:
-          \$35  = 4'h8;
-      8'h87:
-          \$35  = 4'h8;
-      8'h88:
-          \$35  = 4'h8;
-      8'h89:
-          \$35  = 4'h8;
-      8'h8a:
-          \$35  = 4'h8;
-      8'h8b:
-          \$35  = 4'h8;
-      8'h8c:
-          \$35  = 4'h8;
-      8'h8d:
-          \$35  = 4'h8;
-      8'h8e:
-          \$35  = 4'h8;
-      8'h8f:
-          \$35  = 4'h9;
-      8'h90:
-          \$35  = 4'h9;
-      8'h91:
-          \$35  = 4'h9;
-      8'h92:
-          \$35  = 4'h9;
-      8'h93:
-          \$35  = 4'h9;
-      8'h94:
-          \$35  = 4'h9;
-      8'h95:
-          \$35  = 4'h9;
-      8'h96:
-          \$35  = 4'h9;
-      8'h97:
-          \$35  = 4'h9;
-      8'h98:
-          \$35  = 4'h9;
-      8'h99:
-          \$35  = 4'h9;
-      8'h9a:
-          \$35  = 4'h9;
-      8'h9b:
-          \$35  = 4'h9;
-      8'h9c:
-          \$35  = 4'h9;
-      8'h9d:
-          \$35  = 4'h9;
-      8'h9e:
-          \$35  = 4'h9;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$39  = 4'h0;
-    casez (t)
-      8'h00:
-          \$39  = 4'h0;
-      8'h01:
-          \$39  = 4'h0;
-      8'h02:
-          \$39  = 4'h0;
-      8'h03:
-          \$39  = 4'h0;
-      8'h04:
-          \$39  = 4'h0;
-      8'h05:
-          \$39  = 4'h0;
-      8'h06:
-          \$39  = 4'h0;
-      8'h07:
-          \$39  = 4'h0;
-      8'h08:
-          \$39  = 4'h0;
-      8'h09:
-          \$39  = 4'h0;
-      8'h0a:
-          \$39  = 4'h0;
-      8'h0b:
-          \$39  = 4'h0;
-      8'h0c:
-          \$39  = 4'h0;
-      8'h0d:
-          \$39  = 4'h0;
-      8'h0e:
-          \$39  = 4'h0;
-      8'h0f:
-          \$39  = 4'h0;
-      8'h10:
-          \$39  = 4'h1;
-      8'h11:
-          \$39  = 4'h1;
-      8'h12:
-          \$39  = 4'h1;
-      8'h13:
-          \$39  = 4'h1;
-      8'h14:
-          \$39  = 4'h1;
-      8'h15:
-          \$39  = 4'h1;
-      8'h16:
-          \$39  = 4'h1;
-      8'h17:
-          \$39  = 4'h1;
-      8'h18:
-          \$39  = 4'h1;
-      8'h19:
-          \$39  = 4'h1;
-      8'h1a:
-          \$39  = 4'h1;
-      8'h1b:
-          \$39  = 4'h1;
-      8'h1c:
-          \$39  = 4'h1;
-      8'h1d:
-          \$39  = 4'h1;
-      8'h1e:
-          \$39  = 4'h1;
-      8'h1f:
-          \$39  = 4'h1;
-      8'h20:
-          \$39  = 4'h2;
-      8'h21:
-          \$39  = 4'h2;
-      8'h22:
-          \$39  = 4'h2;
-      8'h23:
-          \$39  = 4'h2;
-      8'h24:
-          \$39  = 4'h2;
-      8'h25:
-          \$39  = 4'h2;
-      8'h26:
-          \$39  = 4'h2;
-      8'h27:
-          \$39  = 4'h2;
-      8'h28:
-          \$39  = 4'h2;
-      8'h29:
-          \$39  = 4'h2;
-      8'h2a:
-          \$39  = 4'h2;
-      8'h2b:
-          \$39  = 4'h2;
-      8'h2c:
-          \$39  = 4'h2;
-      8'h2d:
-          \$39  = 4'h2;
-      8'h2e:
-          \$39  = 4'h2;
-      8'h2f:
-          \$39  = 4'h2;
-      8'h30:
-          \$39  = 4'h3;
-      8'h31:
-          \$39  = 4'h3;
-      8'h32:
-          \$39  = 4'h3;
-      8'h33:
-          \$39  = 4'h3;
-      8'h34:
-          \$39  = 4'h3;
-      8'h35:
-          \$39  = 4'h3;
-      8'h36:
-          \$39  = 4'h3;
-      8'h37:
-          \$39  = 4'h3;
-      8'h38:
-          \$39  = 4'h3;
-      8'h39:
-          \$39  = 4'h3;
-      8'h3a:
-          \$39  = 4'h3;
-      8'h3b:
-          \$39  = 4'h3;
-      8'h3c:
-          \$39  = 4'h3;
-      8'h3d:
-          \$39  = 4'h3;
-      8'h3e:
-          \$39  = 4'h3;
-      8'h3f:
-          \$39  = 4'h3;
-      8'h40:
-          \$39  = 4'h4;
-      8'h41:
-          \$39  = 4'h4;
-      8'h42:
-          \$39  = 4'h4;
-      8'h43:
-          \$39  = 4'h4;
-      8'h44:
-          \$39  = 4'h4;
-      8'h45:
-          \$39  = 4'h4;
-      8'h46:
-          \$39  = 4'h4;
-      8'h47:
-          \$39  = 4'h4;
-      8'h48:
-          \$39  = 4'h4;
-      8'h49:
-          \$39  = 4'h4;
-      8'h4a:
-          \$39  = 4'h4;
-      8'h4b:
-          \$39  = 4'h4;
-      8'h4c:
-          \$39  = 4'h4;
-      8'h4d:
-          \$39  = 4'h4;
-      8'h4e:
-          \$39  = 4'h4;
-      8'h4f:
-          \$39  = 4'h4;
-      8'h50:
-          \$39  = 4'h5;
-      8'h51:
-          \$39  = 4'h5;
-      8'h52:
-          \$39  = 4'h5;
-      8'h53:
-          \$39  = 4'h5;
-      8'h54:
-          \$39  = 4'h5;
-      8'h55:
-          \$39  = 4'h5;
-      8'h56:
-          \$39  = 4'h5;
-      8'h57:
-          \$39  = 4'h5;
-      8'h58:
-          \$39  = 4'h5;
-      8'h59:
-          \$39  = 4'h5;
-      8'h5a:
-          \$39  = 4'h5;
-      8'h5b:
-          \$39  = 4'h5;
-      8'h5c:
-          \$39  = 4'h5;
-      8'h5d:
-          \$39  = 4'h5;
-      8'h5e:
-          \$39  = 4'h5;
-      8'h5f:
-          \$39  = 4'h5;
-      8'h60:
-          \$39  = 4'h6;
-      8'h61:
-          \$39  = 4'h6;
-      8'h62:
-          \$39  = 4'h6;
-      8'h63:
-          \$39  = 4'h6;
-      8'h64:
-          \$39  = 4'h6;
-      8'h65:
-          \$39  = 4'h6;
-      8'h66:
-          \$39  = 4'h6;
-      8'h67:
-          \$39  = 4'h6;
-      8'h68:
-          \$39  = 4'h6;
-      8'h69:
-          \$39  = 4'h6;
-      8'h6a:
-          \$39  = 4'h6;
-      8'h6b:
-          \$39  = 4'h6;
-      8'h6c:
-          \$39  = 4'h6;
-      8'h6d:
-          \$39  = 4'h6;
-      8'h6e:
-          \$39  = 4'h6;
-      8'h6f:
-          \$39  = 4'h6;
-      8'h70:
-          \$39  = 4'h7;
-      8'h71:
-          \$39  = 4'h7;
-      8'h72:
-          \$39  = 4'h7;
-      8'h73:
-          \$39  = 4'h7;
-      8'h74:
-          \$39  = 4'h7;
-      8'h75:
-          \$39  = 4'h7;
-      8'h76:
-          \$39  = 4'h7;
-      8'h77:
-          \$39  = 4'h7;
-      8'h78:
-          \$39  = 4'h7;
-      8'h79:
-          \$39  = 4'h7;
-      8'h7a:
-          \$39  = 4'h7;
-      8'h7b:
-          \$39  = 4'h7;
-      8'h7c:
-          \$39  = 4'h7;
-      8'h7d:
-          \$39  = 4'h7;
-      8'h7e:
-          \$39  = 4'h7;
-      8'h7f:
-          \$39  = 4'h8;
-      8'h80:
-          \$39  = 4'h8;
-      8'h81:
-          \$39  = 4'h8;
-      8'h82:
-          \$39  = 4'h8;
-      8'h83:
-          \$39  = 4'h8;
-      8'h84:
-          \$39  = 4'h8;
-      8'h85:
-          \$39  = 4'h8;
-      8'h86:
-          \$39  = 4'h8;
-      8'h87:
-          \$39  = 4'h8;
-      8'h88:
-          \$39  = 4'h8;
-      8'h89:
-          \$39  = 4'h8;
-      8'h8a:
-          \$39  = 4'h8;
-      8'h8b:
-          \$39  = 4'h8;
-      8'h8c:
-          \$39  = 4'h8;
-      8'h8d:
-          \$39  = 4'h8;
-      8'h8e:
-          \$39  = 4'h8;
-      8'h8f:
-          \$39  = 4'h9;
-      8'h90:
-          \$39  = 4'h9;
-      8'h91:
-          \$39  = 4'h9;
-      8'h92:
-          \$39  = 4'h9;
-      8'h93:
-          \$39  = 4'h9;
-      8'h94:
-          \$39  = 4'h9;
-      8'h95:
-          \$39  = 4'h9;
-      8'h96:
-          \$39  = 4'h9;
-      8'h97:
-          \$39  = 4'h9;
-      8'h98:
-          \$39  = 4'h9;
-      8'h99:
-          \$39  = 4'h9;
-      8'h9a:
-          \$39  = 4'h9;
-      8'h9b:
-          \$39  = 4'h9;
-      8'h9c:
-          \$39  = 4'h9;
-      8'h9d:
-          \$39  = 4'h9;
-      8'h9e:
-          \$39  = 4'h9;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$44  = 1'h0;
-    casez (t)
-      8'h00:
-          \$44  = 1'h1;
-      8'h01:
-          \$44  = 1'h0;
-      8'h02:
-          \$44  = 1'h0;
-      8'h03:
-          \$44  = 1'h0;
-      8'h04:
-          \$44  = 1'h0;
-      8'h05:
-          \$44  = 1'h0;
-      8'h06:
-          \$44  = 1'h0;
-      8'h07:
-          \$44  = 1'h0;
-      8'h08:
-          \$44  = 1'h0;
-      8'h09:
-          \$44  = 1'h0;
-      8'h0a:
-          \$44  = 1'h0;
-      8'h0b:
-          \$44  = 1'h0;
-      8'h0c:
-          \$44  = 1'h0;
-      8'h0d:
-          \$44  = 1'h0;
-      8'h0e:
-          \$44  = 1'h0;
-      8'h0f:
-          \$44  = 1'h0;
-      8'h10:
-          \$44  = 1'h1;
-      8'h11:
-          \$44  = 1'h0;
-      8'h12:
-          \$44  = 1'h0;
-      8'h13:
-          \$44  = 1'h0;
-      8'h14:
-          \$44  = 1'h0;
-      8'h15:
-          \$44  = 1'h0;
-      8'h16:
-          \$44  = 1'h0;
-      8'h17:
-          \$44  = 1'h0;
-      8'h18:
-          \$44  = 1'h0;
-      8'h19:
-          \$44  = 1'h0;
-      8'h1a:
-          \$44  = 1'h0;
-      8'h1b:
-          \$44  = 1'h0;
-      8'h1c:
-          \$44  = 1'h0;
-      8'h1d:
-          \$44  = 1'h0;
-      8'h1e:
-          \$44  = 1'h0;
-      8'h1f:
-          \$44  = 1'h0;
-      8'h20:
-          \$44  = 1'h1;
-      8'h21:
-          \$44  = 1'h0;
-      8'h22:
-          \$44  = 1'h0;
-      8'h23:
-          \$44  = 1'h0;
-      8'h24:
-          \$44  = 1'h0;
-      8'h25:
-          \$44  = 1'h0;
-      8'h26:
-          \$44  = 1'h0;
-      8'h27:
-          \$44  = 1'h0;
-      8'h28:
-          \$44  = 1'h0;
-      8'h29:
-          \$44  = 1'h0;
-      8'h2a:
-          \$44  = 1'h0;
-      8'h2b:
-          \$44  = 1'h0;
-      8'h2c:
-          \$44  = 1'h0;
-      8'h2d:
-          \$44  = 1'h0;
-      8'h2e:
-          \$44  = 1'h0;
-      8'h2f:
-          \$44  = 1'h0;
-      8'h30:
-          \$44  = 1'h1;
-      8'h31:
-          \$44  = 1'h0;
-      8'h32:
-          \$44  = 1'h0;
-      8'h33:
-          \$44  = 1'h0;
-      8'h34:
-          \$44  = 1'h0;
-      8'h35:
-          \$44  = 1'h0;
-      8'h36:
-          \$44  = 1'h0;
-      8'h37:
-          \$44  = 1'h0;
-      8'h38:
-          \$44  = 1'h0;
-      8'h39:
-          \$44  = 1'h0;
-      8'h3a:
-          \$44  = 1'h0;
-      8'h3b:
-          \$44  = 1'h0;
-      8'h3c:
-          \$44  = 1'h0;
-      8'h3d:
-          \$44  = 1'h0;
-      8'h3e:
-          \$44  = 1'h0;
-      8'h3f:
-          \$44  = 1'h0;
-      8'h40:
-          \$44  = 1'h1;
-      8'h41:
-          \$44  = 1'h0;
-      8'h42:
-          \$44  = 1'h0;
-      8'h43:
-          \$44  = 1'h0;
-      8'h44:
-          \$44  = 1'h0;
-      8'h45:
-          \$44  = 1'h0;
-      8'h46:
-          \$44  = 1'h0;
-      8'h47:
-          \$44  = 1'h0;
-      8'h48:
-          \$44  = 1'h0;
-      8'h49:
-          \$44  = 1'h0;
-      8'h4a:
-          \$44  = 1'h0;
-      8'h4b:
-          \$44  = 1'h0;
-      8'h4c:
-          \$44  = 1'h0;
-      8'h4d:
-          \$44  = 1'h0;
-      8'h4e:
-          \$44  = 1'h0;
-      8'h4f:
-          \$44  = 1'h0;
-      8'h50:
-          \$44  = 1'h1;
-      8'h51:
-          \$44  = 1'h0;
-      8'h52:
-          \$44  = 1'h0;
-      8'h53:
-          \$44  = 1'h0;
-      8'h54:
-          \$44  = 1'h0;
-      8'h55:
-          \$44  = 1'h0;
-      8'h56:
-          \$44  = 1'h0;
-      8'h57:
-          \$44  = 1'h0;
-      8'h58:
-          \$44  = 1'h0;
-      8'h59:
-          \$44  = 1'h0;
-      8'h5a:
-          \$44  = 1'h0;
-      8'h5b:
-          \$44  = 1'h0;
-      8'h5c:
-          \$44  = 1'h0;
-      8'h5d:
-          \$44  = 1'h0;
-      8'h5e:
-          \$44  = 1'h0;
-      8'h5f:
-          \$44  = 1'h0;
-      8'h60:
-          \$44  = 1'h1;
-      8'h61:
-          \$44  = 1'h0;
-      8'h62:
-          \$44  = 1'h0;
-      8'h63:
-          \$44  = 1'h0;
-      8'h64:
-          \$44  = 1'h0;
-      8'h65:
-          \$44  = 1'h0;
-      8'h66:
-          \$44  = 1'h0;
-      8'h67:
-          \$44  = 1'h0;
-      8'h68:
-          \$44  = 1'h0;
-      8'h69:
-          \$44  = 1'h0;
-      8'h6a:
-          \$44  = 1'h0;
-      8'h6b:
-          \$44  = 1'h0;
-      8'h6c:
-          \$44  = 1'h0;
-      8'h6d:
-          \$44  = 1'h0;
-      8'h6e:
-          \$44  = 1'h0;
-      8'h6f:
-          \$44  = 1'h0;
-      8'h70:
-          \$44  = 1'h1;
-      8'h71:
-          \$44  = 1'h0;
-      8'h72:
-          \$44  = 1'h0;
-      8'h73:
-          \$44  = 1'h0;
-      8'h74:
-          \$44  = 1'h0;
-      8'h75:
-          \$44  = 1'h0;
-      8'h76:
-          \$44  = 1'h0;
-      8'h77:
-          \$44  = 1'h0;
-      8'h78:
-          \$44  = 1'h0;
-      8'h79:
-          \$44  = 1'h0;
-      8'h7a:
-          \$44  = 1'h0;
-      8'h7b:
-          \$44  = 1'h0;
-      8'h7c:
-          \$44  = 1'h0;
-      8'h7d:
-          \$44  = 1'h0;
-      8'h7e:
-          \$44  = 1'h0;
-      8'h7f:
-          \$44  = 1'h1;
-      8'h80:
-          \$44  = 1'h0;
-      8'h81:
-          \$44  = 1'h0;
-      8'h82:
-          \$44  = 1'h0;
-      8'h83:
-          \$44  = 1'h0;
-      8'h84:
-          \$44  = 1'h0;
-      8'h85:
-          \$44  = 1'h0;
-      8'h86:
-          \$44  = 1'h0;
-      8'h87:
-          \$44  = 1'h0;
-      8'h88:
-          \$44  = 1'h0;
-      8'h89:
-          \$44  = 1'h0;
-      8'h8a:
-          \$44  = 1'h0;
-      8'h8b:
-          \$44  = 1'h0;
-      8'h8c:
-          \$44  = 1'h0;
-      8'h8d:
-          \$44  = 1'h0;
-      8'h8e:
-          \$44  = 1'h0;
-      8'h8f:
-          \$44  = 1'h1;
-      8'h90:
-          \$44  = 1'h0;
-      8'h91:
-          \$44  = 1'h0;
-      8'h92:
-          \$44  = 1'h0;
-      8'h93:
-          \$44  = 1'h0;
-      8'h94:
-          \$44  = 1'h0;
-      8'h95:
-          \$44  = 1'h0;
-      8'h96:
-          \$44  = 1'h0;
-      8'h97:
-          \$44  = 1'h0;
-      8'h98:
-          \$44  = 1'h0;
-      8'h99:
-          \$44  = 1'h0;
-      8'h9a:
-          \$44  = 1'h0;
-      8'h9b:
-          \$44  = 1'h0;
-      8'h9c:
-          \$44  = 1'h0;
-      8'h9d:
-          \$44  = 1'h0;
-      8'h9e:
-          \$44  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$45  = 1'h0;
-    casez (t)
-      8'h00:
-          \$45  = 1'h0;
-      8'h01:
-          \$45  = 1'h0;
-      8'h02:
-          \$45  = 1'h0;
-      8'h03:
-          \$45  = 1'h0;
-      8'h04:
-          \$45  = 1'h0;
-      8'h05:
-          \$45  = 1'h0;
-      8'h06:
-          \$45  = 1'h0;
-      8'h07:
-          \$45  = 1'h0;
-      8'h08:
-          \$45  = 1'h0;
-      8'h09:
-          \$45  = 1'h0;
-      8'h0a:
-          \$45  = 1'h0;
-      8'h0b:
-          \$45  = 1'h0;
-      8'h0c:
-          \$45  = 1'h0;
-      8'h0d:
-          \$45  = 1'h0;
-      8'h0e:
-          \$45  = 1'h0;
-      8'h0f:
-          \$45  = 1'h1;
-      8'h10:
-          \$45  = 1'h0;
-      8'h11:
-          \$45  = 1'h0;
-      8'h12:
-          \$45  = 1'h0;
-      8'h13:
-          \$45  = 1'h0;
-      8'h14:
-          \$45  = 1'h0;
-      8'h15:
-          \$45  = 1'h0;
-      8'h16:
-          \$45  = 1'h0;
-      8'h17:
-          \$45  = 1'h0;
-      8'h18:
-          \$45  = 1'h0;
-      8'h19:
-          \$45  = 1'h0;
-      8'h1a:
-          \$45  = 1'h0;
-      8'h1b:
-          \$45  = 1'h0;
-      8'h1c:
-          \$45  = 1'h0;
-      8'h1d:
-          \$45  = 1'h0;
-      8'h1e:
-          \$45  = 1'h0;
-      8'h1f:
-          \$45  = 1'h1;
-      8'h20:
-          \$45  = 1'h0;
-      8'h21:
-          \$45  = 1'h0;
-      8'h22:
-          \$45  = 1'h0;
-      8'h23:
-          \$45  = 1'h0;
-      8'h24:
-          \$45  = 1'h0;
-      8'h25:
-          \$45  = 1'h0;
-      8'h26:
-          \$45  = 1'h0;
-      8'h27:
-          \$45  = 1'h0;
-      8'h28:
-          \$45  = 1'h0;
-      8'h29:
-          \$45  = 1'h0;
-      8'h2a:
-          \$45  = 1'h0;
-      8'h2b:
-          \$45  = 1'h0;
-      8'h2c:
-          \$45  = 1'h0;
-      8'h2d:
-          \$45  = 1'h0;
-      8'h2e:
-          \$45  = 1'h0;
-      8'h2f:
-          \$45  = 1'h1;
-      8'h30:
-          \$45  = 1'h0;
-      8'h31:
-          \$45  = 1'h0;
-      8'h32:
-          \$45  = 1'h0;
-      8'h33:
-          \$45  = 1'h0;
-      8'h34:
-          \$45  = 1'h0;
-      8'h35:
-          \$45  = 1'h0;
-      8'h36:
-          \$45  = 1'h0;
-      8'h37:
-          \$45  = 1'h0;
-      8'h38:
-          \$45  = 1'h0;
-      8'h39:
-          \$45  = 1'h0;
-      8'h3a:
-          \$45  = 1'h0;
-      8'h3b:
-          \$45  = 1'h0;
-      8'h3c:
-          \$45  = 1'h0;
-      8'h3d:
-          \$45  = 1'h0;
-      8'h3e:
-          \$45  = 1'h0;
-      8'h3f:
-          \$45  = 1'h1;
-      8'h40:
-          \$45  = 1'h0;
-      8'h41:
-          \$45  = 1'h0;
-      8'h42:
-          \$45  = 1'h0;
-      8'h43:
-          \$45  = 1'h0;
-      8'h44:
-          \$45  = 1'h0;
-      8'h45:
-          \$45  = 1'h0;
-      8'h46:
-          \$45  = 1'h0;
-      8'h47:
-          \$45  = 1'h0;
-      8'h48:
-          \$45  = 1'h0;
-      8'h49:
-          \$45  = 1'h0;
-      8'h4a:
-          \$45  = 1'h0;
-      8'h4b:
-          \$45  = 1'h0;
-      8'h4c:
-          \$45  = 1'h0;
-      8'h4d:
-          \$45  = 1'h0;
-      8'h4e:
-          \$45  = 1'h0;
-      8'h4f:
-          \$45  = 1'h1;
-      8'h50:
-          \$45  = 1'h0;
-      8'h51:
-          \$45  = 1'h0;
-      8'h52:
-          \$45  = 1'h0;
-      8'h53:
-          \$45  = 1'h0;
-      8'h54:
-          \$45  = 1'h0;
-      8'h55:
-          \$45  = 1'h0;
-      8'h56:
-          \$45  = 1'h0;
-      8'h57:
-          \$45  = 1'h0;
-      8'h58:
-          \$45  = 1'h0;
-      8'h59:
-          \$45  = 1'h0;
-      8'h5a:
-          \$45  = 1'h0;
-      8'h5b:
-          \$45  = 1'h0;
-      8'h5c:
-          \$45  = 1'h0;
-      8'h5d:
-          \$45  = 1'h0;
-      8'h5e:
-          \$45  = 1'h0;
-      8'h5f:
-          \$45  = 1'h1;
-      8'h60:
-          \$45  = 1'h0;
-      8'h61:
-          \$45  = 1'h0;
-      8'h62:
-          \$45  = 1'h0;
-      8'h63:
-          \$45  = 1'h0;
-      8'h64:
-          \$45  = 1'h0;
-      8'h65:
-          \$45  = 1'h0;
-      8'h66:
-          \$45  = 1'h0;
-      8'h67:
-          \$45  = 1'h0;
-      8'h68:
-          \$45  = 1'h0;
-      8'h69:
-          \$45  = 1'h0;
-      8'h6a:
-          \$45  = 1'h0;
-      8'h6b:
-          \$45  = 1'h0;
-      8'h6c:
-          \$45  = 1'h0;
-      8'h6d:
-          \$45  = 1'h0;
-      8'h6e:
-          \$45  = 1'h0;
-      8'h6f:
-          \$45  = 1'h1;
-      8'h70:
-          \$45  = 1'h0;
-      8'h71:
-          \$45  = 1'h0;
-      8'h72:
-          \$45  = 1'h0;
-      8'h73:
-          \$45  = 1'h0;
-      8'h74:
-          \$45  = 1'h0;
-      8'h75:
-          \$45  = 1'h0;
-      8'h76:
-          \$45  = 1'h0;
-      8'h77:
-          \$45  = 1'h0;
-      8'h78:
-          \$45  = 1'h0;
-      8'h79:
-          \$45  = 1'h0;
-      8'h7a:
-          \$45  = 1'h0;
-      8'h7b:
-          \$45  = 1'h0;
-      8'h7c:
-          \$45  = 1'h0;
-      8'h7d:
-          \$45  = 1'h0;
-      8'h7e:
-          \$45  = 1'h1;
-      8'h7f:
-          \$45  = 1'h0;
-      8'h80:
-          \$45  = 1'h0;
-      8'h81:
-          \$45  = 1'h0;
-      8'h82:
-          \$45  = 1'h0;
-      8'h83:
-          \$45  = 1'h0;
-      8'h84:
-          \$45  = 1'h0;
-      8'h85:
-          \$45  = 1'h0;
-      8'h86:
-          \$45  = 1'h0;
-      8'h87:
-          \$45  = 1'h0;
-      8'h88:
-          \$45  = 1'h0;
-      8'h89:
-          \$45  = 1'h0;
-      8'h8a:
-          \$45  = 1'h0;
-      8'h8b:
-          \$45  = 1'h0;
-      8'h8c:
-          \$45  = 1'h0;
-      8'h8d:
-          \$45  = 1'h0;
-      8'h8e:
-          \$45  = 1'h1;
-      8'h8f:
-          \$45  = 1'h0;
-      8'h90:
-          \$45  = 1'h0;
-      8'h91:
-          \$45  = 1'h0;
-      8'h92:
-          \$45  = 1'h0;
-      8'h93:
-          \$45  = 1'h0;
-      8'h94:
-          \$45  = 1'h0;
-      8'h95:
-          \$45  = 1'h0;
-      8'h96:
-          \$45  = 1'h0;
-      8'h97:
-          \$45  = 1'h0;
-      8'h98:
-          \$45  = 1'h0;
-      8'h99:
-          \$45  = 1'h0;
-      8'h9a:
-          \$45  = 1'h0;
-      8'h9b:
-          \$45  = 1'h0;
-      8'h9c:
-          \$45  = 1'h0;
-      8'h9d:
-          \$45  = 1'h0;
-      8'h9e:
-          \$45  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$46  = 4'h0;
-    casez (t)
-      8'h00:
-          \$46  = 4'h0;
-      8'h01:
-          \$46  = 4'h0;
-      8'h02:
-          \$46  = 4'h0;
-      8'h03:
-          \$46  = 4'h0;
-      8'h04:
-          \$46  = 4'h0;
-      8'h05:
-          \$46  = 4'h0;
-      8'h06:
-          \$46  = 4'h0;
-      8'h07:
-          \$46  = 4'h0;
-      8'h08:
-          \$46  = 4'h0;
-      8'h09:
-          \$46  = 4'h0;
-      8'h0a:
-          \$46  = 4'h0;
-      8'h0b:
-          \$46  = 4'h0;
-      8'h0c:
-          \$46  = 4'h0;
-      8'h0d:
-          \$46  = 4'h0;
-      8'h0e:
-          \$46  = 4'h0;
-      8'h0f:
-          \$46  = 4'h0;
-      8'h10:
-          \$46  = 4'h1;
-      8'h11:
-          \$46  = 4'h1;
-      8'h12:
-          \$46  = 4'h1;
-      8'h13:
-          \$46  = 4'h1;
-      8'h14:
-          \$46  = 4'h1;
-      8'h15:
-          \$46  = 4'h1;
-      8'h16:
-          \$46  = 4'h1;
-      8'h17:
-          \$46  = 4'h1;
-      8'h18:
-          \$46  = 4'h1;
-      8'h19:
-          \$46  = 4'h1;
-      8'h1a:
-          \$46  = 4'h1;
-      8'h1b:
-          \$46  = 4'h1;
-      8'h1c:
-          \$46  = 4'h1;
-      8'h1d:
-          \$46  = 4'h1;
-      8'h1e:
-          \$46  = 4'h1;
-      8'h1f:
-          \$46  = 4'h1;
-      8'h20:
-          \$46  = 4'h2;
-      8'h21:
-          \$46  = 4'h2;
-      8'h22:
-          \$46  = 4'h2;
-      8'h23:
-          \$46  = 4'h2;
-      8'h24:
-          \$46  = 4'h2;
-      8'h25:
-          \$46  = 4'h2;
-      8'h26:
-          \$46  = 4'h2;
-      8'h27:
-          \$46  = 4'h2;
-      8'h28:
-          \$46  = 4'h2;
-      8'h29:
-          \$46  = 4'h2;
-      8'h2a:
-          \$46  = 4'h2;
-      8'h2b:
-          \$46  = 4'h2;
-      8'h2c:
-          \$46  = 4'h2;
-      8'h2d:
-          \$46  = 4'h2;
-      8'h2e:
-          \$46  = 4'h2;
-      8'h2f:
-          \$46  = 4'h2;
-      8'h30:
-          \$46  = 4'h3;
-      8'h31:
-          \$46  = 4'h3;
-      8'h32:
-          \$46  = 4'h3;
-      8'h33:
-          \$46  = 4'h3;
-      8'h34:
-          \$46  = 4'h3;
-      8'h35:
-          \$46  = 4'h3;
-      8'h36:
-          \$46  = 4'h3;
-      8'h37:
-          \$46  = 4'h3;
-      8'h38:
-          \$46  = 4'h3;
-      8'h39:
-          \$46  = 4'h3;
-      8'h3a:
-          \$46  = 4'h3;
-      8'h3b:
-          \$46  = 4'h3;
-      8'h3c:
-          \$46  = 4'h3;
-      8'h3d:
-          \$46  = 4'h3;
-      8'h3e:
-          \$46  = 4'h3;
-      8'h3f:
-          \$46  = 4'h3;
-      8'h40:
-          \$46  = 4'h4;
-      8'h41:
-          \$46  = 4'h4;
-      8'h42:
-          \$46  = 4'h4;
-      8'h43:
-          \$46  = 4'h4;
-      8'h44:
-          \$46  = 4'h4;
-      8'h45:
-          \$46  = 4'h4;
-      8'h46:
-          \$46  = 4'h4;
-      8'h47:
-          \$46  = 4'h4;
-      8'h48:
-          \$46  = 4'h4;
-      8'h49:
-          \$46  = 4'h4;
-      8'h4a:
-          \$46  = 4'h4;
-      8'h4b:
-          \$46  = 4'h4;
-      8'h4c:
-          \$46  = 4'h4;
-      8'h4d:
-          \$46  = 4'h4;
-      8'h4e:
-          \$46  = 4'h4;
-      8'h4f:
-          \$46  = 4'h4;
-      8'h50:
-          \$46  = 4'h5;
-      8'h51:
-          \$46  = 4'h5;
-      8'h52:
-          \$46  = 4'h5;
-      8'h53:
-          \$46  = 4'h5;
-      8'h54:
-          \$46  = 4'h5;
-      8'h55:
-          \$46  = 4'h5;
-      8'h56:
-          \$46  = 4'h5;
-      8'h57:
-          \$46  = 4'h5;
-      8'h58:
-          \$46  = 4'h5;
-      8'h59:
-          \$46  = 4'h5;
-      8'h5a:
-          \$46  = 4'h5;
-      8'h5b:
-          \$46  = 4'h5;
-      8'h5c:
-          \$46  = 4'h5;
-      8'h5d:
-          \$46  = 4'h5;
-      8'h5e:
-          \$46  = 4'h5;
-      8'h5f:
-          \$46  = 4'h5;
-      8'h60:
-          \$46  = 4'h6;
-      8'h61:
-          \$46  = 4'h6;
-      8'h62:
-          \$46  = 4'h6;
-      8'h63:
-          \$46  = 4'h6;
-      8'h64:
-          \$46  = 4'h6;
-      8'h65:
-          \$46  = 4'h6;
-      8'h66:
-          \$46  = 4'h6;
-      8'h67:
-          \$46  = 4'h6;
-      8'h68:
-          \$46  = 4'h6;
-      8'h69:
-          \$46  = 4'h6;
-      8'h6a:
-          \$46  = 4'h6;
-      8'h6b:
-          \$46  = 4'h6;
-      8'h6c:
-          \$46  = 4'h6;
-      8'h6d:
-          \$46  = 4'h6;
-      8'h6e:
-          \$46  = 4'h6;
-      8'h6f:
-          \$46  = 4'h6;
-      8'h70:
-          \$46  = 4'h7;
-      8'h71:
-          \$46  = 4'h7;
-      8'h72:
-          \$46  = 4'h7;
-      8'h73:
-          \$46  = 4'h7;
-      8'h74:
-          \$46  = 4'h7;
-      8'h75:
-          \$46  = 4'h7;
-      8'h76:
-          \$46  = 4'h7;
-      8'h77:
-          \$46  = 4'h7;
-      8'h78:
-          \$46  = 4'h7;
-      8'h79:
-          \$46  = 4'h7;
-      8'h7a:
-          \$46  = 4'h7;
-      8'h7b:
-          \$46  = 4'h7;
-      8'h7c:
-          \$46  = 4'h7;
-      8'h7d:
-          \$46  = 4'h7;
-      8'h7e:
-          \$46  = 4'h7;
-      8'h7f:
-          \$46  = 4'h8;
-      8'h80:
-          \$46  = 4'h8;
-      8'h81:
-          \$46  = 4'h8;
-      8'h82:
-          \$46  = 4'h8;
-      8'h83:
-          \$46  = 4'h8;
-      8'h84:
-          \$46  = 4'h8;
-      8'h85:
-          \$46  = 4'h8;
-      8'h86:
-          \$46  = 4'h8;
-      8'h87:
-          \$46  = 4'h8;
-      8'h88:
-          \$46  = 4'h8;
-      8'h89:
-          \$46  = 4'h8;
-      8'h8a:
-          \$46  = 4'h8;
-      8'h8b:
-          \$46  = 4'h8;
-      8'h8c:
-          \$46  = 4'h8;
-      8'h8d:
-          \$46  = 4'h8;
-      8'h8e:
-          \$46  = 4'h8;
-      8'h8f:
-          \$46  = 4'h9;
-      8'h90:
-          \$46  = 4'h9;
-      8'h91:
-          \$46  = 4'h9;
-      8'h92:
-          \$46  = 4'h9;
-      8'h93:
-          \$46  = 4'h9;
-      8'h94:
-          \$46  = 4'h9;
-      8'h95:
-          \$46  = 4'h9;
-      8'h96:
-          \$46  = 4'h9;
-      8'h97:
-          \$46  = 4'h9;
-      8'h98:
-          \$46  = 4'h9;
-      8'h99:
-          \$46  = 4'h9;
-      8'h9a:
-          \$46  = 4'h9;
-      8'h9b:
-          \$46  = 4'h9;
-      8'h9c:
-          \$46  = 4'h9;
-      8'h9d:
-          \$46  = 4'h9;
-      8'h9e:
-          \$46  = 4'h9;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$58  = t;
-    if (\$29 ) begin
-      \$58  = \$32 [7:0];
-    end
-    if (rst) begin
-      \$58  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$59  = x_reg;
-    if (\$34 ) begin
-      \$59  = i__payload;
-    end
-    if (rst) begin
-      \$59  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$60  = from_input;
-    if (\$34 ) begin
-      \$60  = \$36 ;
-    end
-    if (rst) begin
-      \$60  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$61  = v1;
-    if (\$34 ) begin
-      \$61  = \$43 ;
-    end
-    if (rst) begin
-      \$61  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$62  = first1;
-    if (\$34 ) begin
-      \$62  = \$44 ;
-    end
-    if (rst) begin
-      \$62  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$63  = last1;
-    if (\$34 ) begin
-      \$63  = \$45 ;
-    end
-    if (rst) begin
-      \$63  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$64  = nf1;
-    if (\$34 ) begin
-      \$64  = \$46 ;
-    end
-    if (rst) begin
-      \$64  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$65  = v2;
-    if (\$48 ) begin
-      \$65  = v1;
-    end
-    if (rst) begin
-      \$65  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$66  = first2;
-    if (\$48 ) begin
-      \$66  = first1;
-    end
-    if (rst) begin
-      \$66  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$67  = last2;
-    if (\$48 ) begin
-      \$67  = last1;
-    end
-    if (rst) begin
-      \$67  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$68  = nf2;
-    if (\$48 ) begin
-      \$68  = nf1;
-    end
-    if (rst) begin
-      \$68  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$69  = sum0;
-    if (\$48 ) begin
-      \$69  = { \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51  };
-    end
-    if (rst) begin
-      \$69  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$70  = o__valid;
-    if (\$53 ) begin
-      \$70  = \$54 ;
-    end
-    if (rst) begin
-      \$70  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$71  = acc0;
-    if (\$57 ) begin
-      \$71  = \$22 [23:0];
-    end
-    if (rst) begin
-      \$71  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$72  = o__payload;
-    if (\$57 ) begin
-      if (last2) begin
-        \$72  = \$22 [23:0];
-      end
-    end
-    if (rst) begin
-      \$72  = 24'h000000;
-    end
-  end
+  assign \$17  = first4 ? \$16  : acc0;
+  assign \$18  = $signed(\$17 ) + $signed(sum0_s0_0);
+  assign \$19  = ~ o__valid;
+  assign \$20  = \$19  | o__ready;
+  assign \$22  = ! \$21 ;
+  assign \$23  = ~ \$22 ;
+  assign \$24  = i__valid | \$23 ;
+  assign \$25  = \$20  & \$24 ;
+  assign \$26  = t == 8'h9e;
+  assign \$27  = t + 1'h1;
+  assign \$28  = \$26  ? 9'h000 : \$27 ;
+  assign \$29  = ~ o__valid;
+  assign \$30  = \$29  | o__ready;
+  assign \$32  = ! \$31 ;
+  assign \$33  = ~ o__valid;
+  assign \$34  = \$33  | o__ready;
+  assign \$36  = ! \$35 ;
+  assign \$37  = ~ \$36 ;
+  assign \$38  = i__valid | \$37 ;
+  assign \$39  = \$34  & \$38 ;
+  assign \$43  = ~ o__valid;
+  assign \$44  = \$43  | o__ready;
+  assign \$45  = from_input ? x_reg : rport__data;
+  assign \$46  = $signed(\$45 [7:0]) - $signed(8'h80);
+  assign \$47  = from_input ? x_reg : rport__data;
+  assign \$48  = $signed(\$47 [15:8]) - $signed(8'h80);
+  assign \$49  = from_input ? x_reg : rport__data;
+  assign \$50  = $signed(\$49 [23:16]) - $signed(8'h80);
+  assign \$51  = from_input ? x_reg : rport__data;
+  assign \$52  = $signed(\$51 [31:24]) - $signed(8'h80);
+  assign \$53  = $signed(xoff0) * $signed(w0_0);
+  assign \$54  = $signed(xoff1) * $signed(w0_1);
+  assign \$55  = $signed(xoff2) * $signed(w0_2);
+  assign \$56  = $signed(xoff3) * $signed(w0_3);
+  assign \$57  = ~ o__valid;
+  assign \$58  = \$57  | o__ready;
+  assign \$59  = $signed(prod0_0) + $signed(prod0_1);
+  assign \$60  = $signed(prod0_2) + $signed(prod0_3);
+  assign \$61  = $signed(\$59 ) + $signed(\$60 );
+  assign \$62  = ~ o__valid;
+  assign \$63  = \$62  | o__ready;
+  assign \$64  = ~ o__valid;
+  assign \$65  = \$64  | o__ready;
+  assign \$66  = ~ o__valid;
+  assign \$67  = \$66  | o__ready;
+  assign \$68  = ~ o__valid;
+  assign \$69  = \$68  | o__ready;
+  assign \$70  = v4 & last4;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = \$72  & v4;
+  always @(posedge clk)
+    t <= \$74 ;
+  always @(posedge clk)
+    x_reg <= \$75 ;
+  always @(posedge clk)
+    from_input <= \$76 ;
+  always @(posedge clk)
+    v1 <= \$77 ;
+  always @(posedge clk)
+    first1 <= \$78 ;
+  always @(posedge clk)
+    last1 <= \$79 ;
+  always @(posedge clk)
+    nf1 <= \$80 ;
+  always @(posedge clk)
+    xoff0 <= \$81 ;
+  always @(posedge clk)
+    xoff1 <= \$82 ;
+  always @(posedge clk)
+    xoff2 <= \$83 ;
+  always @(posedge clk)
+    xoff3 <= \$84 ;
+  always @(posedge clk)
+    w0_0 <= \$85 ;
+  always @(posedge clk)
+    w0_1 <= \$86 ;
+  always @(posedge clk)
+    w0_2 <= \$87 ;
+  always @(posedge clk)
+    w0_3 <= \$88 ;
+  always @(posedge clk)
+    prod0_0 <= \$89 ;
+  always @(posedge clk)
+    prod0_1 <= \$90 ;
+  always @(posedge clk)
+    prod0_2 <= \$91 ;
+  always @(posedge clk)
+    prod0_3 <= \$92 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$93 ;
+  always @(posedge clk)
+    v2 <= \$94 ;
+  always @(posedge clk)
+    first2 <= \$95 ;
+  always @(posedge clk)
+    last2 <= \$96 ;
+  always @(posedge clk)
+    nf2 <= \$97 ;
+  always @(posedge clk)
+    v3 <= \$98 ;
+  always @(posedge clk)
+    first3 <= \$99 ;
+  always @(posedge clk)
+    last3 <= \$100 ;
+  always @(posedge clk)
+    nf3 <= \$101 ;
+  always @(posedge clk)
+    v4 <= \$102 ;
+  always @(posedge clk)
+    first4 <= \$103 ;
+  always @(posedge clk)
+    last4 <= \$104 ;
+  always @(posedge clk)
+    nf4 <= \$105 ;
+  always @(posedge clk)
+    o__valid <= \$106 ;
+  always @(posedge clk)
+    acc0 <= \$107 ;
+  always @(posedge clk)
+    o__payload <= \$108 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$3  = 4'h0;
@@ -14209,9 +16909,2331 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
           rport__addr = 4'hf;
     endcase
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$16  = 24'h000000;
+    casez (nf4)
+      4'h0:
+          \$16  = 24'hffff0f;
+      4'h1:
+          \$16  = 24'hfffe64;
+      4'h2:
+          \$16  = 24'hfffff0;
+      4'h3:
+          \$16  = 24'h0000f3;
+      4'h4:
+          \$16  = 24'h00007c;
+      4'h5:
+          \$16  = 24'hffff7a;
+      4'h6:
+          \$16  = 24'hfffecb;
+      4'h7:
+          \$16  = 24'hfffea9;
+      4'h8:
+          \$16  = 24'h000151;
+      4'h9:
+          \$16  = 24'hfffff0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$21  = 4'h0;
+    casez (t)
+      8'h00:
+          \$21  = 4'h0;
+      8'h01:
+          \$21  = 4'h0;
+      8'h02:
+          \$21  = 4'h0;
+      8'h03:
+          \$21  = 4'h0;
+      8'h04:
+          \$21  = 4'h0;
+      8'h05:
+          \$21  = 4'h0;
+      8'h06:
+          \$21  = 4'h0;
+      8'h07:
+          \$21  = 4'h0;
+      8'h08:
+          \$21  = 4'h0;
+      8'h09:
+          \$21  = 4'h0;
+      8'h0a:
+          \$21  = 4'h0;
+      8'h0b:
+          \$21  = 4'h0;
+      8'h0c:
+          \$21  = 4'h0;
+      8'h0d:
+          \$21  = 4'h0;
+      8'h0e:
+          \$21  = 4'h0;
+      8'h0f:
+          \$21  = 4'h0;
+      8'h10:
+          \$21  = 4'h1;
+      8'h11:
+          \$21  = 4'h1;
+      8'h12:
+          \$21  = 4'h1;
+      8'h13:
+          \$21  = 4'h1;
+      8'h14:
+          \$21  = 4'h1;
+      8'h15:
+          \$21  = 4'h1;
+      8'h16:
+          \$21  = 4'h1;
+      8'h17:
+          \$21  = 4'h1;
+      8'h18:
+          \$21  = 4'h1;
+      8'h19:
+          \$21  = 4'h1;
+      8'h1a:
+          \$21  = 4'h1;
+      8'h1b:
+          \$21  = 4'h1;
+      8'h1c:
+          \$21  = 4'h1;
+      8'h1d:
+          \$21  = 4'h1;
+      8'h1e:
+          \$21  = 4'h1;
+      8'h1f:
+          \$21  = 4'h1;
+      8'h20:
+          \$21  = 4'h2;
+      8'h21:
+          \$21  = 4'h2;
+      8'h22:
+          \$21  = 4'h2;
+      8'h23:
+          \$21  = 4'h2;
+      8'h24:
+          \$21  = 4'h2;
+      8'h25:
+          \$21  = 4'h2;
+      8'h26:
+          \$21  = 4'h2;
+      8'h27:
+          \$21  = 4'h2;
+      8'h28:
+          \$21  = 4'h2;
+      8'h29:
+          \$21  = 4'h2;
+      8'h2a:
+          \$21  = 4'h2;
+      8'h2b:
+          \$21  = 4'h2;
+      8'h2c:
+          \$21  = 4'h2;
+      8'h2d:
+          \$21  = 4'h2;
+      8'h2e:
+          \$21  = 4'h2;
+      8'h2f:
+          \$21  = 4'h2;
+      8'h30:
+          \$21  = 4'h3;
+      8'h31:
+          \$21  = 4'h3;
+      8'h32:
+          \$21  = 4'h3;
+      8'h33:
+          \$21  = 4'h3;
+      8'h34:
+          \$21  = 4'h3;
+      8'h35:
+          \$21  = 4'h3;
+      8'h36:
+          \$21  = 4'h3;
+      8'h37:
+          \$21  = 4'h3;
+      8'h38:
+          \$21  = 4'h3;
+      8'h39:
+          \$21  = 4'h3;
+      8'h3a:
+          \$21  = 4'h3;
+      8'h3b:
+          \$21  = 4'h3;
+      8'h3c:
+          \$21  = 4'h3;
+      8'h3d:
+          \$21  = 4'h3;
+      8'h3e:
+          \$21  = 4'h3;
+      8'h3f:
+          \$21  = 4'h3;
+      8'h40:
+          \$21  = 4'h4;
+      8'h41:
+          \$21  = 4'h4;
+      8'h42:
+          \$21  = 4'h4;
+      8'h43:
+          \$21  = 4'h4;
+      8'h44:
+          \$21  = 4'h4;
+      8'h45:
+          \$21  = 4'h4;
+      8'h46:
+          \$21  = 4'h4;
+      8'h47:
+          \$21  = 4'h4;
+      8'h48:
+          \$21  = 4'h4;
+      8'h49:
+          \$21  = 4'h4;
+      8'h4a:
+          \$21  = 4'h4;
+      8'h4b:
+          \$21  = 4'h4;
+      8'h4c:
+          \$21  = 4'h4;
+      8'h4d:
+          \$21  = 4'h4;
+      8'h4e:
+          \$21  = 4'h4;
+      8'h4f:
+          \$21  = 4'h4;
+      8'h50:
+          \$21  = 4'h5;
+      8'h51:
+          \$21  = 4'h5;
+      8'h52:
+          \$21  = 4'h5;
+      8'h53:
+          \$21  = 4'h5;
+      8'h54:
+          \$21  = 4'h5;
+      8'h55:
+          \$21  = 4'h5;
+      8'h56:
+          \$21  = 4'h5;
+      8'h57:
+          \$21  = 4'h5;
+      8'h58:
+          \$21  = 4'h5;
+      8'h59:
+          \$21  = 4'h5;
+      8'h5a:
+          \$21  = 4'h5;
+      8'h5b:
+          \$21  = 4'h5;
+      8'h5c:
+          \$21  = 4'h5;
+      8'h5d:
+          \$21  = 4'h5;
+      8'h5e:
+          \$21  = 4'h5;
+      8'h5f:
+          \$21  = 4'h5;
+      8'h60:
+          \$21  = 4'h6;
+      8'h61:
+          \$21  = 4'h6;
+      8'h62:
+          \$21  = 4'h6;
+      8'h63:
+          \$21  = 4'h6;
+      8'h64:
+          \$21  = 4'h6;
+      8'h65:
+          \$21  = 4'h6;
+      8'h66:
+          \$21  = 4'h6;
+      8'h67:
+          \$21  = 4'h6;
+      8'h68:
+          \$21  = 4'h6;
+      8'h69:
+          \$21  = 4'h6;
+      8'h6a:
+          \$21  = 4'h6;
+      8'h6b:
+          \$21  = 4'h6;
+      8'h6c:
+          \$21  = 4'h6;
+      8'h6d:
+          \$21  = 4'h6;
+      8'h6e:
+          \$21  = 4'h6;
+      8'h6f:
+          \$21  = 4'h6;
+      8'h70:
+          \$21  = 4'h7;
+      8'h71:
+          \$21  = 4'h7;
+      8'h72:
+          \$21  = 4'h7;
+      8'h73:
+          \$21  = 4'h7;
+      8'h74:
+          \$21  = 4'h7;
+      8'h75:
+          \$21  = 4'h7;
+      8'h76:
+          \$21  = 4'h7;
+      8'h77:
+          \$21  = 4'h7;
+      8'h78:
+          \$21  = 4'h7;
+      8'h79:
+          \$21  = 4'h7;
+      8'h7a:
+          \$21  = 4'h7;
+      8'h7b:
+          \$21  = 4'h7;
+      8'h7c:
+          \$21  = 4'h7;
+      8'h7d:
+          \$21  = 4'h7;
+      8'h7e:
+          \$21  = 4'h7;
+      8'h7f:
+          \$21  = 4'h8;
+      8'h80:
+          \$21  = 4'h8;
+      8'h81:
+          \$21  = 4'h8;
+      8'h82:
+          \$21  = 4'h8;
+      8'h83:
+          \$21  = 4'h8;
+      8'h84:
+          \$21  = 4'h8;
+      8'h85:
+          \$21  = 4'h8;
+      8'h86:
+          \$21  = 4'h8;
+      8'h87:
+          \$21  = 4'h8;
+      8'h88:
+          \$21  = 4'h8;
+      8'h89:
+          \$21  = 4'h8;
+      8'h8a:
+          \$21  = 4'h8;
+      8'h8b:
+          \$21  = 4'h8;
+      8'h8c:
+          \$21  = 4'h8;
+      8'h8d:
+          \$21  = 4'h8;
+      8'h8e:
+          \$21  = 4'h8;
+      8'h8f:
+          \$21  = 4'h9;
+      8'h90:
+          \$21  = 4'h9;
+      8'h91:
+          \$21  = 4'h9;
+      8'h92:
+          \$21  = 4'h9;
+      8'h93:
+          \$21  = 4'h9;
+      8'h94:
+          \$21  = 4'h9;
+      8'h95:
+          \$21  = 4'h9;
+      8'h96:
+          \$21  = 4'h9;
+      8'h97:
+          \$21  = 4'h9;
+      8'h98:
+          \$21  = 4'h9;
+      8'h99:
+          \$21  = 4'h9;
+      8'h9a:
+          \$21  = 4'h9;
+      8'h9b:
+          \$21  = 4'h9;
+      8'h9c:
+          \$21  = 4'h9;
+      8'h9d:
+          \$21  = 4'h9;
+      8'h9e:
+          \$21  = 4'h9;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$31  = 4'h0;
+    casez (t)
+      8'h00:
+          \$31  = 4'h0;
+      8'h01:
+          \$31  = 4'h0;
+      8'h02:
+          \$31  = 4'h0;
+      8'h03:
+          \$31  = 4'h0;
+      8'h04:
+          \$31  = 4'h0;
+      8'h05:
+          \$31  = 4'h0;
+      8'h06:
+          \$31  = 4'h0;
+      8'h07:
+          \$31  = 4'h0;
+      8'h08:
+          \$31  = 4'h0;
+      8'h09:
+          \$31  = 4'h0;
+      8'h0a:
+          \$31  = 4'h0;
+      8'h0b:
+          \$31  = 4'h0;
+      8'h0c:
+          \$31  = 4'h0;
+      8'h0d:
+          \$31  = 4'h0;
+      8'h0e:
+          \$31  = 4'h0;
+      8'h0f:
+          \$31  = 4'h0;
+      8'h10:
+          \$31  = 4'h1;
+      8'h11:
+          \$31  = 4'h1;
+      8'h12:
+          \$31  = 4'h1;
+      8'h13:
+          \$31  = 4'h1;
+      8'h14:
+          \$31  = 4'h1;
+      8'h15:
+          \$31  = 4'h1;
+      8'h16:
+          \$31  = 4'h1;
+      8'h17:
+          \$31  = 4'h1;
+      8'h18:
+          \$31  = 4'h1;
+      8'h19:
+          \$31  = 4'h1;
+      8'h1a:
+          \$31  = 4'h1;
+      8'h1b:
+          \$31  = 4'h1;
+      8'h1c:
+          \$31  = 4'h1;
+      8'h1d:
+          \$31  = 4'h1;
+      8'h1e:
+          \$31  = 4'h1;
+      8'h1f:
+          \$31  = 4'h1;
+      8'h20:
+          \$31  = 4'h2;
+      8'h21:
+          \$31  = 4'h2;
+      8'h22:
+          \$31  = 4'h2;
+      8'h23:
+          \$31  = 4'h2;
+      8'h24:
+          \$31  = 4'h2;
+      8'h25:
+          \$31  = 4'h2;
+      8'h26:
+          \$31  = 4'h2;
+      8'h27:
+          \$31  = 4'h2;
+      8'h28:
+          \$31  = 4'h2;
+      8'h29:
+          \$31  = 4'h2;
+      8'h2a:
+          \$31  = 4'h2;
+      8'h2b:
+          \$31  = 4'h2;
+      8'h2c:
+          \$31  = 4'h2;
+      8'h2d:
+          \$31  = 4'h2;
+      8'h2e:
+          \$31  = 4'h2;
+      8'h2f:
+          \$31  = 4'h2;
+      8'h30:
+          \$31  = 4'h3;
+      8'h31:
+          \$31  = 4'h3;
+      8'h32:
+          \$31  = 4'h3;
+      8'h33:
+          \$31  = 4'h3;
+      8'h34:
+          \$31  = 4'h3;
+      8'h35:
+          \$31  = 4'h3;
+      8'h36:
+          \$31  = 4'h3;
+      8'h37:
+          \$31  = 4'h3;
+      8'h38:
+          \$31  = 4'h3;
+      8'h39:
+          \$31  = 4'h3;
+      8'h3a:
+          \$31  = 4'h3;
+      8'h3b:
+          \$31  = 4'h3;
+      8'h3c:
+          \$31  = 4'h3;
+      8'h3d:
+          \$31  = 4'h3;
+      8'h3e:
+          \$31  = 4'h3;
+      8'h3f:
+          \$31  = 4'h3;
+      8'h40:
+          \$31  = 4'h4;
+      8'h41:
+          \$31  = 4'h4;
+      8'h42:
+          \$31  = 4'h4;
+      8'h43:
+          \$31  = 4'h4;
+      8'h44:
+          \$31  = 4'h4;
+      8'h45:
+          \$31  = 4'h4;
+      8'h46:
+          \$31  = 4'h4;
+      8'h47:
+          \$31  = 4'h4;
+      8'h48:
+          \$31  = 4'h4;
+      8'h49:
+          \$31  = 4'h4;
+      8'h4a:
+          \$31  = 4'h4;
+      8'h4b:
+          \$31  = 4'h4;
+      8'h4c:
+          \$31  = 4'h4;
+      8'h4d:
+          \$31  = 4'h4;
+      8'h4e:
+          \$31  = 4'h4;
+      8'h4f:
+          \$31  = 4'h4;
+      8'h50:
+          \$31  = 4'h5;
+      8'h51:
+          \$31  = 4'h5;
+      8'h52:
+          \$31  = 4'h5;
+      8'h53:
+          \$31  = 4'h5;
+      8'h54:
+          \$31  = 4'h5;
+      8'h55:
+          \$31  = 4'h5;
+      8'h56:
+          \$31  = 4'h5;
+      8'h57:
+          \$31  = 4'h5;
+      8'h58:
+          \$31  = 4'h5;
+      8'h59:
+          \$31  = 4'h5;
+      8'h5a:
+          \$31  = 4'h5;
+      8'h5b:
+          \$31  = 4'h5;
+      8'h5c:
+          \$31  = 4'h5;
+      8'h5d:
+          \$31  = 4'h5;
+      8'h5e:
+          \$31  = 4'h5;
+      8'h5f:
+          \$31  = 4'h5;
+      8'h60:
+          \$31  = 4'h6;
+      8'h61:
+          \$31  = 4'h6;
+      8'h62:
+          \$31  = 4'h6;
+      8'h63:
+          \$31  = 4'h6;
+      8'h64:
+          \$31  = 4'h6;
+      8'h65:
+          \$31  = 4'h6;
+      8'h66:
+          \$31  = 4'h6;
+      8'h67:
+          \$31  = 4'h6;
+      8'h68:
+          \$31  = 4'h6;
+      8'h69:
+          \$31  = 4'h6;
+      8'h6a:
+          \$31  = 4'h6;
+      8'h6b:
+          \$31  = 4'h6;
+      8'h6c:
+          \$31  = 4'h6;
+      8'h6d:
+          \$31  = 4'h6;
+      8'h6e:
+          \$31  = 4'h6;
+      8'h6f:
+          \$31  = 4'h6;
+      8'h70:
+          \$31  = 4'h7;
+      8'h71:
+          \$31  = 4'h7;
+      8'h72:
+          \$31  = 4'h7;
+      8'h73:
+          \$31  = 4'h7;
+      8'h74:
+          \$31  = 4'h7;
+      8'h75:
+          \$31  = 4'h7;
+      8'h76:
+          \$31  = 4'h7;
+      8'h77:
+          \$31  = 4'h7;
+      8'h78:
+          \$31  = 4'h7;
+      8'h79:
+          \$31  = 4'h7;
+      8'h7a:
+          \$31  = 4'h7;
+      8'h7b:
+          \$31  = 4'h7;
+      8'h7c:
+          \$31  = 4'h7;
+      8'h7d:
+          \$31  = 4'h7;
+      8'h7e:
+          \$31  = 4'h7;
+      8'h7f:
+          \$31  = 4'h8;
+      8'h80:
+          \$31  = 4'h8;
+      8'h81:
+          \$31  = 4'h8;
+      8'h82:
+          \$31  = 4'h8;
+      8'h83:
+          \$31  = 4'h8;
+      8'h84:
+          \$31  = 4'h8;
+      8'h85:
+          \$31  = 4'h8;
+      8'h86:
+          \$31  = 4'h8;
+      8'h87:
+          \$31  = 4'h8;
+      8'h88:
+          \$31  = 4'h8;
+      8'h89:
+          \$31  = 4'h8;
+      8'h8a:
+          \$31  = 4'h8;
+      8'h8b:
+          \$31  = 4'h8;
+      8'h8c:
+          \$31  = 4'h8;
+      8'h8d:
+          \$31  = 4'h8;
+      8'h8e:
+          \$31  = 4'h8;
+      8'h8f:
+          \$31  = 4'h9;
+      8'h90:
+          \$31  = 4'h9;
+      8'h91:
+          \$31  = 4'h9;
+      8'h92:
+          \$31  = 4'h9;
+      8'h93:
+          \$31  = 4'h9;
+      8'h94:
+          \$31  = 4'h9;
+      8'h95:
+          \$31  = 4'h9;
+      8'h96:
+          \$31  = 4'h9;
+      8'h97:
+          \$31  = 4'h9;
+      8'h98:
+          \$31  = 4'h9;
+      8'h99:
+          \$31  = 4'h9;
+      8'h9a:
+          \$31  = 4'h9;
+      8'h9b:
+          \$31  = 4'h9;
+      8'h9c:
+          \$31  = 4'h9;
+      8'h9d:
+          \$31  = 4'h9;
+      8'h9e:
+          \$31  = 4'h9;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$35  = 4'h0;
+    casez (t)
+      8'h00:
+          \$35  = 4'h0;
+      8'h01:
+          \$35  = 4'h0;
+      8'h02:
+          \$35  = 4'h0;
+      8'h03:
+          \$35  = 4'h0;
+      8'h04:
+          \$35  = 4'h0;
+      8'h05:
+          \$35  = 4'h0;
+      8'h06:
+          \$35  = 4'h0;
+      8'h07:
+          \$35  = 4'h0;
+      8'h08:
+          \$35  = 4'h0;
+      8'h09:
+          \$35  = 4'h0;
+      8'h0a:
+          \$35  = 4'h0;
+      8'h0b:
+          \$35  = 4'h0;
+      8'h0c:
+          \$35  = 4'h0;
+      8'h0d:
+          \$35  = 4'h0;
+      8'h0e:
+          \$35  = 4'h0;
+      8'h0f:
+          \$35  = 4'h0;
+      8'h10:
+          \$35  = 4'h1;
+      8'h11:
+          \$35  = 4'h1;
+      8'h12:
+          \$35  = 4'h1;
+      8'h13:
+          \$35  = 4'h1;
+      8'h14:
+          \$35  = 4'h1;
+      8'h15:
+          \$35  = 4'h1;
+      8'h16:
+          \$35  = 4'h1;
+      8'h17:
+          \$35  = 4'h1;
+      8'h18:
+          \$35  = 4'h1;
+      8'h19:
+          \$35  = 4'h1;
+      8'h1a:
+          \$35  = 4'h1;
+      8'h1b:
+          \$35  = 4'h1;
+      8'h1c:
+          \$35  = 4'h1;
+      8'h1d:
+          \$35  = 4'h1;
+      8'h1e:
+          \$35  = 4'h1;
+      8'h1f:
+          \$35  = 4'h1;
+      8'h20:
+          \$35  = 4'h2;
+      8'h21:
+          \$35  = 4'h2;
+      8'h22:
+          \$35  = 4'h2;
+      8'h23:
+          \$35  = 4'h2;
+      8'h24:
+          \$35  = 4'h2;
+      8'h25:
+          \$35  = 4'h2;
+      8'h26:
+          \$35  = 4'h2;
+      8'h27:
+          \$35  = 4'h2;
+      8'h28:
+          \$35  = 4'h2;
+      8'h29:
+          \$35  = 4'h2;
+      8'h2a:
+          \$35  = 4'h2;
+      8'h2b:
+          \$35  = 4'h2;
+      8'h2c:
+          \$35  = 4'h2;
+      8'h2d:
+          \$35  = 4'h2;
+      8'h2e:
+          \$35  = 4'h2;
+      8'h2f:
+          \$35  = 4'h2;
+      8'h30:
+          \$35  = 4'h3;
+      8'h31:
+          \$35  = 4'h3;
+      8'h32:
+          \$35  = 4'h3;
+      8'h33:
+          \$35  = 4'h3;
+      8'h34:
+          \$35  = 4'h3;
+      8'h35:
+          \$35  = 4'h3;
+      8'h36:
+          \$35  = 4'h3;
+      8'h37:
+          \$35  = 4'h3;
+      8'h38:
+          \$35  = 4'h3;
+      8'h39:
+          \$35  = 4'h3;
+      8'h3a:
+          \$35  = 4'h3;
+      8'h3b:
+          \$35  = 4'h3;
+      8'h3c:
+          \$35  = 4'h3;
+      8'h3d:
+          \$35  = 4'h3;
+      8'h3e:
+          \$35  = 4'h3;
+      8'h3f:
+          \$35  = 4'h3;
+      8'h40:
+          \$35  = 4'h4;
+      8'h41:
+          \$35  = 4'h4;
+      8'h42:
+          \$35  = 4'h4;
+      8'h43:
+          \$35  = 4'h4;
+      8'h44:
+          \$35  = 4'h4;
+      8'h45:
+          \$35  = 4'h4;
+      8'h46:
+          \$35  = 4'h4;
+      8'h47:
+          \$35  = 4'h4;
+      8'h48:
+          \$35  = 4'h4;
+      8'h49:
+          \$35  = 4'h4;
+      8'h4a:
+          \$35  = 4'h4;
+      8'h4b:
+          \$35  = 4'h4;
+      8'h4c:
+          \$35  = 4'h4;
+      8'h4d:
+          \$35  = 4'h4;
+      8'h4e:
+          \$35  = 4'h4;
+      8'h4f:
+          \$35  = 4'h4;
+      8'h50:
+          \$35  = 4'h5;
+      8'h51:
+          \$35  = 4'h5;
+      8'h52:
+          \$35  = 4'h5;
+      8'h53:
+          \$35  = 4'h5;
+      8'h54:
+          \$35  = 4'h5;
+      8'h55:
+          \$35  = 4'h5;
+      8'h56:
+          \$35  = 4'h5;
+      8'h57:
+          \$35  = 4'h5;
+      8'h58:
+          \$35  = 4'h5;
+      8'h59:
+          \$35  = 4'h5;
+      8'h5a:
+          \$35  = 4'h5;
+      8'h5b:
+          \$35  = 4'h5;
+      8'h5c:
+          \$35  = 4'h5;
+      8'h5d:
+          \$35  = 4'h5;
+      8'h5e:
+          \$35  = 4'h5;
+      8'h5f:
+          \$35  = 4'h5;
+      8'h60:
+          \$35  = 4'h6;
+      8'h61:
+          \$35  = 4'h6;
+      8'h62:
+          \$35  = 4'h6;
+      8'h63:
+          \$35  = 4'h6;
+      8'h64:
+          \$35  = 4'h6;
+      8'h65:
+          \$35  = 4'h6;
+      8'h66:
+          \$35  = 4'h6;
+      8'h67:
+          \$35  = 4'h6;
+      8'h68:
+          \$35  = 4'h6;
+      8'h69:
+          \$35  = 4'h6;
+      8'h6a:
+          \$35  = 4'h6;
+      8'h6b:
+          \$35  = 4'h6;
+      8'h6c:
+          \$35  = 4'h6;
+      8'h6d:
+          \$35  = 4'h6;
+      8'h6e:
+          \$35  = 4'h6;
+      8'h6f:
+          \$35  = 4'h6;
+      8'h70:
+          \$35  = 4'h7;
+      8'h71:
+          \$35  = 4'h7;
+      8'h72:
+          \$35  = 4'h7;
+      8'h73:
+          \$35  = 4'h7;
+      8'h74:
+          \$35  = 4'h7;
+      8'h75:
+          \$35  = 4'h7;
+      8'h76:
+          \$35  = 4'h7;
+      8'h77:
+          \$35  = 4'h7;
+      8'h78:
+          \$35  = 4'h7;
+      8'h79:
+          \$35  = 4'h7;
+      8'h7a:
+          \$35  = 4'h7;
+      8'h7b:
+          \$35  = 4'h7;
+      8'h7c:
+          \$35  = 4'h7;
+      8'h7d:
+          \$35  = 4'h7;
+      8'h7e:
+          \$35  = 4'h7;
+      8'h7f:
+          \$35  = 4'h8;
+      8'h80:
+          \$35  = 4'h8;
+      8'h81:
+          \$35  = 4'h8;
+      8'h82:
+          \$35  = 4'h8;
+      8'h83:
+          \$35  = 4'h8;
+      8'h84:
+          \$35  = 4'h8;
+      8'h85:
+          \$35  = 4'h8;
+      8'h86:
+          \$35  = 4'h8;
+      8'h87:
+          \$35  = 4'h8;
+      8'h88:
+          \$35  = 4'h8;
+      8'h89:
+          \$35  = 4'h8;
+      8'h8a:
+          \$35  = 4'h8;
+      8'h8b:
+          \$35  = 4'h8;
+      8'h8c:
+          \$35  = 4'h8;
+      8'h8d:
+          \$35  = 4'h8;
+      8'h8e:
+          \$35  = 4'h8;
+      8'h8f:
+          \$35  = 4'h9;
+      8'h90:
+          \$35  = 4'h9;
+      8'h91:
+          \$35  = 4'h9;
+      8'h92:
+          \$35  = 4'h9;
+      8'h93:
+          \$35  = 4'h9;
+      8'h94:
+          \$35  = 4'h9;
+      8'h95:
+          \$35  = 4'h9;
+      8'h96:
+          \$35  = 4'h9;
+      8'h97:
+          \$35  = 4'h9;
+      8'h98:
+          \$35  = 4'h9;
+      8'h99:
+          \$35  = 4'h9;
+      8'h9a:
+          \$35  = 4'h9;
+      8'h9b:
+          \$35  = 4'h9;
+      8'h9c:
+          \$35  = 4'h9;
+      8'h9d:
+          \$35  = 4'h9;
+      8'h9e:
+          \$35  = 4'h9;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$40  = 1'h0;
+    casez (t)
+      8'h00:
+          \$40  = 1'h1;
+      8'h01:
+          \$40  = 1'h0;
+      8'h02:
+          \$40  = 1'h0;
+      8'h03:
+          \$40  = 1'h0;
+      8'h04:
+          \$40  = 1'h0;
+      8'h05:
+          \$40  = 1'h0;
+      8'h06:
+          \$40  = 1'h0;
+      8'h07:
+          \$40  = 1'h0;
+      8'h08:
+          \$40  = 1'h0;
+      8'h09:
+          \$40  = 1'h0;
+      8'h0a:
+          \$40  = 1'h0;
+      8'h0b:
+          \$40  = 1'h0;
+      8'h0c:
+          \$40  = 1'h0;
+      8'h0d:
+          \$40  = 1'h0;
+      8'h0e:
+          \$40  = 1'h0;
+      8'h0f:
+          \$40  = 1'h0;
+      8'h10:
+          \$40  = 1'h1;
+      8'h11:
+          \$40  = 1'h0;
+      8'h12:
+          \$40  = 1'h0;
+      8'h13:
+          \$40  = 1'h0;
+      8'h14:
+          \$40  = 1'h0;
+      8'h15:
+          \$40  = 1'h0;
+      8'h16:
+          \$40  = 1'h0;
+      8'h17:
+          \$40  = 1'h0;
+      8'h18:
+          \$40  = 1'h0;
+      8'h19:
+          \$40  = 1'h0;
+      8'h1a:
+          \$40  = 1'h0;
+      8'h1b:
+          \$40  = 1'h0;
+      8'h1c:
+          \$40  = 1'h0;
+      8'h1d:
+          \$40  = 1'h0;
+      8'h1e:
+          \$40  = 1'h0;
+      8'h1f:
+          \$40  = 1'h0;
+      8'h20:
+          \$40  = 1'h1;
+      8'h21:
+          \$40  = 1'h0;
+      8'h22:
+          \$40  = 1'h0;
+      8'h23:
+          \$40  = 1'h0;
+      8'h24:
+          \$40  = 1'h0;
+      8'h25:
+          \$40  = 1'h0;
+      8'h26:
+          \$40  = 1'h0;
+      8'h27:
+          \$40  = 1'h0;
+      8'h28:
+          \$40  = 1'h0;
+      8'h29:
+          \$40  = 1'h0;
+      8'h2a:
+          \$40  = 1'h0;
+      8'h2b:
+          \$40  = 1'h0;
+      8'h2c:
+          \$40  = 1'h0;
+      8'h2d:
+          \$40  = 1'h0;
+      8'h2e:
+          \$40  = 1'h0;
+      8'h2f:
+          \$40  = 1'h0;
+      8'h30:
+          \$40  = 1'h1;
+      8'h31:
+          \$40  = 1'h0;
+      8'h32:
+          \$40  = 1'h0;
+      8'h33:
+          \$40  = 1'h0;
+      8'h34:
+          \$40  = 1'h0;
+      8'h35:
+          \$40  = 1'h0;
+      8'h36:
+          \$40  = 1'h0;
+      8'h37:
+          \$40  = 1'h0;
+      8'h38:
+          \$40  = 1'h0;
+      8'h39:
+          \$40  = 1'h0;
+      8'h3a:
+          \$40  = 1'h0;
+      8'h3b:
+          \$40  = 1'h0;
+      8'h3c:
+          \$40  = 1'h0;
+      8'h3d:
+          \$40  = 1'h0;
+      8'h3e:
+          \$40  = 1'h0;
+      8'h3f:
+          \$40  = 1'h0;
+      8'h40:
+          \$40  = 1'h1;
+      8'h41:
+          \$40  = 1'h0;
+      8'h42:
+          \$40  = 1'h0;
+      8'h43:
+          \$40  = 1'h0;
+      8'h44:
+          \$40  = 1'h0;
+      8'h45:
+          \$40  = 1'h0;
+      8'h46:
+          \$40  = 1'h0;
+      8'h47:
+          \$40  = 1'h0;
+      8'h48:
+          \$40  = 1'h0;
+      8'h49:
+          \$40  = 1'h0;
+      8'h4a:
+          \$40  = 1'h0;
+      8'h4b:
+          \$40  = 1'h0;
+      8'h4c:
+          \$40  = 1'h0;
+      8'h4d:
+          \$40  = 1'h0;
+      8'h4e:
+          \$40  = 1'h0;
+      8'h4f:
+          \$40  = 1'h0;
+      8'h50:
+          \$40  = 1'h1;
+      8'h51:
+          \$40  = 1'h0;
+      8'h52:
+          \$40  = 1'h0;
+      8'h53:
+          \$40  = 1'h0;
+      8'h54:
+          \$40  = 1'h0;
+      8'h55:
+          \$40  = 1'h0;
+      8'h56:
+          \$40  = 1'h0;
+      8'h57:
+          \$40  = 1'h0;
+      8'h58:
+          \$40  = 1'h0;
+      8'h59:
+          \$40  = 1'h0;
+      8'h5a:
+          \$40  = 1'h0;
+      8'h5b:
+          \$40  = 1'h0;
+      8'h5c:
+          \$40  = 1'h0;
+      8'h5d:
+          \$40  = 1'h0;
+      8'h5e:
+          \$40  = 1'h0;
+      8'h5f:
+          \$40  = 1'h0;
+      8'h60:
+          \$40  = 1'h1;
+      8'h61:
+          \$40  = 1'h0;
+      8'h62:
+          \$40  = 1'h0;
+      8'h63:
+          \$40  = 1'h0;
+      8'h64:
+          \$40  = 1'h0;
+      8'h65:
+          \$40  = 1'h0;
+      8'h66:
+          \$40  = 1'h0;
+      8'h67:
+          \$40  = 1'h0;
+      8'h68:
+          \$40  = 1'h0;
+      8'h69:
+          \$40  = 1'h0;
+      8'h6a:
+          \$40  = 1'h0;
+      8'h6b:
+          \$40  = 1'h0;
+      8'h6c:
+          \$40  = 1'h0;
+      8'h6d:
+          \$40  = 1'h0;
+      8'h6e:
+          \$40  = 1'h0;
+      8'h6f:
+          \$40  = 1'h0;
+      8'h70:
+          \$40  = 1'h1;
+      8'h71:
+          \$40  = 1'h0;
+      8'h72:
+          \$40  = 1'h0;
+      8'h73:
+          \$40  = 1'h0;
+      8'h74:
+          \$40  = 1'h0;
+      8'h75:
+          \$40  = 1'h0;
+      8'h76:
+          \$40  = 1'h0;
+      8'h77:
+          \$40  = 1'h0;
+      8'h78:
+          \$40  = 1'h0;
+      8'h79:
+          \$40  = 1'h0;
+      8'h7a:
+          \$40  = 1'h0;
+      8'h7b:
+          \$40  = 1'h0;
+      8'h7c:
+          \$40  = 1'h0;
+      8'h7d:
+          \$40  = 1'h0;
+      8'h7e:
+          \$40  = 1'h0;
+      8'h7f:
+          \$40  = 1'h1;
+      8'h80:
+          \$40  = 1'h0;
+      8'h81:
+          \$40  = 1'h0;
+      8'h82:
+          \$40  = 1'h0;
+      8'h83:
+          \$40  = 1'h0;
+      8'h84:
+          \$40  = 1'h0;
+      8'h85:
+          \$40  = 1'h0;
+      8'h86:
+          \$40  = 1'h0;
+      8'h87:
+          \$40  = 1'h0;
+      8'h88:
+          \$40  = 1'h0;
+      8'h89:
+          \$40  = 1'h0;
+      8'h8a:
+          \$40  = 1'h0;
+      8'h8b:
+          \$40  = 1'h0;
+      8'h8c:
+          \$40  = 1'h0;
+      8'h8d:
+          \$40  = 1'h0;
+      8'h8e:
+          \$40  = 1'h0;
+      8'h8f:
+          \$40  = 1'h1;
+      8'h90:
+          \$40  = 1'h0;
+      8'h91:
+          \$40  = 1'h0;
+      8'h92:
+          \$40  = 1'h0;
+      8'h93:
+          \$40  = 1'h0;
+      8'h94:
+          \$40  = 1'h0;
+      8'h95:
+          \$40  = 1'h0;
+      8'h96:
+          \$40  = 1'h0;
+      8'h97:
+          \$40  = 1'h0;
+      8'h98:
+          \$40  = 1'h0;
+      8'h99:
+          \$40  = 1'h0;
+      8'h9a:
+          \$40  = 1'h0;
+      8'h9b:
+          \$40  = 1'h0;
+      8'h9c:
+          \$40  = 1'h0;
+      8'h9d:
+          \$40  = 1'h0;
+      8'h9e:
+          \$40  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$41  = 1'h0;
+    casez (t)
+      8'h00:
+          \$41  = 1'h0;
+      8'h01:
+          \$41  = 1'h0;
+      8'h02:
+          \$41  = 1'h0;
+      8'h03:
+          \$41  = 1'h0;
+      8'h04:
+          \$41  = 1'h0;
+      8'h05:
+          \$41  = 1'h0;
+      8'h06:
+          \$41  = 1'h0;
+      8'h07:
+          \$41  = 1'h0;
+      8'h08:
+          \$41  = 1'h0;
+      8'h09:
+          \$41  = 1'h0;
+      8'h0a:
+          \$41  = 1'h0;
+      8'h0b:
+          \$41  = 1'h0;
+      8'h0c:
+          \$41  = 1'h0;
+      8'h0d:
+          \$41  = 1'h0;
+      8'h0e:
+          \$41  = 1'h0;
+      8'h0f:
+          \$41  = 1'h1;
+      8'h10:
+          \$41  = 1'h0;
+      8'h11:
+          \$41  = 1'h0;
+      8'h12:
+          \$41  = 1'h0;
+      8'h13:
+          \$41  = 1'h0;
+      8'h14:
+          \$41  = 1'h0;
+      8'h15:
+          \$41  = 1'h0;
+      8'h16:
+          \$41  = 1'h0;
+      8'h17:
+          \$41  = 1'h0;
+      8'h18:
+          \$41  = 1'h0;
+      8'h19:
+          \$41  = 1'h0;
+      8'h1a:
+          \$41  = 1'h0;
+      8'h1b:
+          \$41  = 1'h0;
+      8'h1c:
+          \$41  = 1'h0;
+      8'h1d:
+          \$41  = 1'h0;
+      8'h1e:
+          \$41  = 1'h0;
+      8'h1f:
+          \$41  = 1'h1;
+      8'h20:
+          \$41  = 1'h0;
+      8'h21:
+          \$41  = 1'h0;
+      8'h22:
+          \$41  = 1'h0;
+      8'h23:
+          \$41  = 1'h0;
+      8'h24:
+          \$41  = 1'h0;
+      8'h25:
+          \$41  = 1'h0;
+      8'h26:
+          \$41  = 1'h0;
+      8'h27:
+          \$41  = 1'h0;
+      8'h28:
+          \$41  = 1'h0;
+      8'h29:
+          \$41  = 1'h0;
+      8'h2a:
+          \$41  = 1'h0;
+      8'h2b:
+          \$41  = 1'h0;
+      8'h2c:
+          \$41  = 1'h0;
+      8'h2d:
+          \$41  = 1'h0;
+      8'h2e:
+          \$41  = 1'h0;
+      8'h2f:
+          \$41  = 1'h1;
+      8'h30:
+          \$41  = 1'h0;
+      8'h31:
+          \$41  = 1'h0;
+      8'h32:
+          \$41  = 1'h0;
+      8'h33:
+          \$41  = 1'h0;
+      8'h34:
+          \$41  = 1'h0;
+      8'h35:
+          \$41  = 1'h0;
+      8'h36:
+          \$41  = 1'h0;
+      8'h37:
+          \$41  = 1'h0;
+      8'h38:
+          \$41  = 1'h0;
+      8'h39:
+          \$41  = 1'h0;
+      8'h3a:
+          \$41  = 1'h0;
+      8'h3b:
+          \$41  = 1'h0;
+      8'h3c:
+          \$41  = 1'h0;
+      8'h3d:
+          \$41  = 1'h0;
+      8'h3e:
+          \$41  = 1'h0;
+      8'h3f:
+          \$41  = 1'h1;
+      8'h40:
+          \$41  = 1'h0;
+      8'h41:
+          \$41  = 1'h0;
+      8'h42:
+          \$41  = 1'h0;
+      8'h43:
+          \$41  = 1'h0;
+      8'h44:
+          \$41  = 1'h0;
+      8'h45:
+          \$41  = 1'h0;
+      8'h46:
+          \$41  = 1'h0;
+      8'h47:
+          \$41  = 1'h0;
+      8'h48:
+          \$41  = 1'h0;
+      8'h49:
+          \$41  = 1'h0;
+      8'h4a:
+          \$41  = 1'h0;
+      8'h4b:
+          \$41  = 1'h0;
+      8'h4c:
+          \$41  = 1'h0;
+      8'h4d:
+          \$41  = 1'h0;
+      8'h4e:
+          \$41  = 1'h0;
+      8'h4f:
+          \$41  = 1'h1;
+      8'h50:
+          \$41  = 1'h0;
+      8'h51:
+          \$41  = 1'h0;
+      8'h52:
+          \$41  = 1'h0;
+      8'h53:
+          \$41  = 1'h0;
+      8'h54:
+          \$41  = 1'h0;
+      8'h55:
+          \$41  = 1'h0;
+      8'h56:
+          \$41  = 1'h0;
+      8'h57:
+          \$41  = 1'h0;
+      8'h58:
+          \$41  = 1'h0;
+      8'h59:
+          \$41  = 1'h0;
+      8'h5a:
+          \$41  = 1'h0;
+      8'h5b:
+          \$41  = 1'h0;
+      8'h5c:
+          \$41  = 1'h0;
+      8'h5d:
+          \$41  = 1'h0;
+      8'h5e:
+          \$41  = 1'h0;
+      8'h5f:
+          \$41  = 1'h1;
+      8'h60:
+          \$41  = 1'h0;
+      8'h61:
+          \$41  = 1'h0;
+      8'h62:
+          \$41  = 1'h0;
+      8'h63:
+          \$41  = 1'h0;
+      8'h64:
+          \$41  = 1'h0;
+      8'h65:
+          \$41  = 1'h0;
+      8'h66:
+          \$41  = 1'h0;
+      8'h67:
+          \$41  = 1'h0;
+      8'h68:
+          \$41  = 1'h0;
+      8'h69:
+          \$41  = 1'h0;
+      8'h6a:
+          \$41  = 1'h0;
+      8'h6b:
+          \$41  = 1'h0;
+      8'h6c:
+          \$41  = 1'h0;
+      8'h6d:
+          \$41  = 1'h0;
+      8'h6e:
+          \$41  = 1'h0;
+      8'h6f:
+          \$41  = 1'h1;
+      8'h70:
+          \$41  = 1'h0;
+      8'h71:
+          \$41  = 1'h0;
+      8'h72:
+          \$41  = 1'h0;
+      8'h73:
+          \$41  = 1'h0;
+      8'h74:
+          \$41  = 1'h0;
+      8'h75:
+          \$41  = 1'h0;
+      8'h76:
+          \$41  = 1'h0;
+      8'h77:
+          \$41  = 1'h0;
+      8'h78:
+          \$41  = 1'h0;
+      8'h79:
+          \$41  = 1'h0;
+      8'h7a:
+          \$41  = 1'h0;
+      8'h7b:
+          \$41  = 1'h0;
+      8'h7c:
+          \$41  = 1'h0;
+      8'h7d:
+          \$41  = 1'h0;
+      8'h7e:
+          \$41  = 1'h1;
+      8'h7f:
+          \$41  = 1'h0;
+      8'h80:
+          \$41  = 1'h0;
+      8'h81:
+          \$41  = 1'h0;
+      8'h82:
+          \$41  = 1'h0;
+      8'h83:
+          \$41  = 1'h0;
+      8'h84:
+          \$41  = 1'h0;
+      8'h85:
+          \$41  = 1'h0;
+      8'h86:
+          \$41  = 1'h0;
+      8'h87:
+          \$41  = 1'h0;
+      8'h88:
+          \$41  = 1'h0;
+      8'h89:
+          \$41  = 1'h0;
+      8'h8a:
+          \$41  = 1'h0;
+      8'h8b:
+          \$41  = 1'h0;
+      8'h8c:
+          \$41  = 1'h0;
+      8'h8d:
+          \$41  = 1'h0;
+      8'h8e:
+          \$41  = 1'h1;
+      8'h8f:
+          \$41  = 1'h0;
+      8'h90:
+          \$41  = 1'h0;
+      8'h91:
+          \$41  = 1'h0;
+      8'h92:
+          \$41  = 1'h0;
+      8'h93:
+          \$41  = 1'h0;
+      8'h94:
+          \$41  = 1'h0;
+      8'h95:
+          \$41  = 1'h0;
+      8'h96:
+          \$41  = 1'h0;
+      8'h97:
+          \$41  = 1'h0;
+      8'h98:
+          \$41  = 1'h0;
+      8'h99:
+          \$41  = 1'h0;
+      8'h9a:
+          \$41  = 1'h0;
+      8'h9b:
+          \$41  = 1'h0;
+      8'h9c:
+          \$41  = 1'h0;
+      8'h9d:
+          \$41  = 1'h0;
+      8'h9e:
+          \$41  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$42  = 4'h0;
+    casez (t)
+      8'h00:
+          \$42  = 4'h0;
+      8'h01:
+          \$42  = 4'h0;
+      8'h02:
+          \$42  = 4'h0;
+      8'h03:
+          \$42  = 4'h0;
+      8'h04:
+          \$42  = 4'h0;
+      8'h05:
+          \$42  = 4'h0;
+      8'h06:
+          \$42  = 4'h0;
+      8'h07:
+          \$42  = 4'h0;
+      8'h08:
+          \$42  = 4'h0;
+      8'h09:
+          \$42  = 4'h0;
+      8'h0a:
+          \$42  = 4'h0;
+      8'h0b:
+          \$42  = 4'h0;
+      8'h0c:
+          \$42  = 4'h0;
+      8'h0d:
+          \$42  = 4'h0;
+      8'h0e:
+          \$42  = 4'h0;
+      8'h0f:
+          \$42  = 4'h0;
+      8'h10:
+          \$42  = 4'h1;
+      8'h11:
+          \$42  = 4'h1;
+      8'h12:
+          \$42  = 4'h1;
+      8'h13:
+          \$42  = 4'h1;
+      8'h14:
+          \$42  = 4'h1;
+      8'h15:
+          \$42  = 4'h1;
+      8'h16:
+          \$42  = 4'h1;
+      8'h17:
+          \$42  = 4'h1;
+      8'h18:
+          \$42  = 4'h1;
+      8'h19:
+          \$42  = 4'h1;
+      8'h1a:
+          \$42  = 4'h1;
+      8'h1b:
+          \$42  = 4'h1;
+      8'h1c:
+          \$42  = 4'h1;
+      8'h1d:
+          \$42  = 4'h1;
+      8'h1e:
+          \$42  = 4'h1;
+      8'h1f:
+          \$42  = 4'h1;
+      8'h20:
+          \$42  = 4'h2;
+      8'h21:
+          \$42  = 4'h2;
+      8'h22:
+          \$42  = 4'h2;
+      8'h23:
+          \$42  = 4'h2;
+      8'h24:
+          \$42  = 4'h2;
+      8'h25:
+          \$42  = 4'h2;
+      8'h26:
+          \$42  = 4'h2;
+      8'h27:
+          \$42  = 4'h2;
+      8'h28:
+          \$42  = 4'h2;
+      8'h29:
+          \$42  = 4'h2;
+      8'h2a:
+          \$42  = 4'h2;
+      8'h2b:
+          \$42  = 4'h2;
+      8'h2c:
+          \$42  = 4'h2;
+      8'h2d:
+          \$42  = 4'h2;
+      8'h2e:
+          \$42  = 4'h2;
+      8'h2f:
+          \$42  = 4'h2;
+      8'h30:
+          \$42  = 4'h3;
+      8'h31:
+          \$42  = 4'h3;
+      8'h32:
+          \$42  = 4'h3;
+      8'h33:
+          \$42  = 4'h3;
+      8'h34:
+          \$42  = 4'h3;
+      8'h35:
+          \$42  = 4'h3;
+      8'h36:
+          \$42  = 4'h3;
+      8'h37:
+          \$42  = 4'h3;
+      8'h38:
+          \$42  = 4'h3;
+      8'h39:
+          \$42  = 4'h3;
+      8'h3a:
+          \$42  = 4'h3;
+      8'h3b:
+          \$42  = 4'h3;
+      8'h3c:
+          \$42  = 4'h3;
+      8'h3d:
+          \$42  = 4'h3;
+      8'h3e:
+          \$42  = 4'h3;
+      8'h3f:
+          \$42  = 4'h3;
+      8'h40:
+          \$42  = 4'h4;
+      8'h41:
+          \$42  = 4'h4;
+      8'h42:
+          \$42  = 4'h4;
+      8'h43:
+          \$42  = 4'h4;
+      8'h44:
+          \$42  = 4'h4;
+      8'h45:
+          \$42  = 4'h4;
+      8'h46:
+          \$42  = 4'h4;
+      8'h47:
+          \$42  = 4'h4;
+      8'h48:
+          \$42  = 4'h4;
+      8'h49:
+          \$42  = 4'h4;
+      8'h4a:
+          \$42  = 4'h4;
+      8'h4b:
+          \$42  = 4'h4;
+      8'h4c:
+          \$42  = 4'h4;
+      8'h4d:
+          \$42  = 4'h4;
+      8'h4e:
+          \$42  = 4'h4;
+      8'h4f:
+          \$42  = 4'h4;
+      8'h50:
+          \$42  = 4'h5;
+      8'h51:
+          \$42  = 4'h5;
+      8'h52:
+          \$42  = 4'h5;
+      8'h53:
+          \$42  = 4'h5;
+      8'h54:
+          \$42  = 4'h5;
+      8'h55:
+          \$42  = 4'h5;
+      8'h56:
+          \$42  = 4'h5;
+      8'h57:
+          \$42  = 4'h5;
+      8'h58:
+          \$42  = 4'h5;
+      8'h59:
+          \$42  = 4'h5;
+      8'h5a:
+          \$42  = 4'h5;
+      8'h5b:
+          \$42  = 4'h5;
+      8'h5c:
+          \$42  = 4'h5;
+      8'h5d:
+          \$42  = 4'h5;
+      8'h5e:
+          \$42  = 4'h5;
+      8'h5f:
+          \$42  = 4'h5;
+      8'h60:
+          \$42  = 4'h6;
+      8'h61:
+          \$42  = 4'h6;
+      8'h62:
+          \$42  = 4'h6;
+      8'h63:
+          \$42  = 4'h6;
+      8'h64:
+          \$42  = 4'h6;
+      8'h65:
+          \$42  = 4'h6;
+      8'h66:
+          \$42  = 4'h6;
+      8'h67:
+          \$42  = 4'h6;
+      8'h68:
+          \$42  = 4'h6;
+      8'h69:
+          \$42  = 4'h6;
+      8'h6a:
+          \$42  = 4'h6;
+      8'h6b:
+          \$42  = 4'h6;
+      8'h6c:
+          \$42  = 4'h6;
+      8'h6d:
+          \$42  = 4'h6;
+      8'h6e:
+          \$42  = 4'h6;
+      8'h6f:
+          \$42  = 4'h6;
+      8'h70:
+          \$42  = 4'h7;
+      8'h71:
+          \$42  = 4'h7;
+      8'h72:
+          \$42  = 4'h7;
+      8'h73:
+          \$42  = 4'h7;
+      8'h74:
+          \$42  = 4'h7;
+      8'h75:
+          \$42  = 4'h7;
+      8'h76:
+          \$42  = 4'h7;
+      8'h77:
+          \$42  = 4'h7;
+      8'h78:
+          \$42  = 4'h7;
+      8'h79:
+          \$42  = 4'h7;
+      8'h7a:
+          \$42  = 4'h7;
+      8'h7b:
+          \$42  = 4'h7;
+      8'h7c:
+          \$42  = 4'h7;
+      8'h7d:
+          \$42  = 4'h7;
+      8'h7e:
+          \$42  = 4'h7;
+      8'h7f:
+          \$42  = 4'h8;
+      8'h80:
+          \$42  = 4'h8;
+      8'h81:
+          \$42  = 4'h8;
+      8'h82:
+          \$42  = 4'h8;
+      8'h83:
+          \$42  = 4'h8;
+      8'h84:
+          \$42  = 4'h8;
+      8'h85:
+          \$42  = 4'h8;
+      8'h86:
+          \$42  = 4'h8;
+      8'h87:
+          \$42  = 4'h8;
+      8'h88:
+          \$42  = 4'h8;
+      8'h89:
+          \$42  = 4'h8;
+      8'h8a:
+          \$42  = 4'h8;
+      8'h8b:
+          \$42  = 4'h8;
+      8'h8c:
+          \$42  = 4'h8;
+      8'h8d:
+          \$42  = 4'h8;
+      8'h8e:
+          \$42  = 4'h8;
+      8'h8f:
+          \$42  = 4'h9;
+      8'h90:
+          \$42  = 4'h9;
+      8'h91:
+          \$42  = 4'h9;
+      8'h92:
+          \$42  = 4'h9;
+      8'h93:
+          \$42  = 4'h9;
+      8'h94:
+          \$42  = 4'h9;
+      8'h95:
+          \$42  = 4'h9;
+      8'h96:
+          \$42  = 4'h9;
+      8'h97:
+          \$42  = 4'h9;
+      8'h98:
+          \$42  = 4'h9;
+      8'h99:
+          \$42  = 4'h9;
+      8'h9a:
+          \$42  = 4'h9;
+      8'h9b:
+          \$42  = 4'h9;
+      8'h9c:
+          \$42  = 4'h9;
+      8'h9d:
+          \$42  = 4'h9;
+      8'h9e:
+          \$42  = 4'h9;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$74  = t;
+    if (\$25 ) begin
+      \$74  = \$28 [7:0];
+    end
+    if (rst) begin
+      \$74  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$75  = x_reg;
+    if (\$30 ) begin
+      \$75  = i__payload;
+    end
+    if (rst) begin
+      \$75  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$76  = from_input;
+    if (\$30 ) begin
+      \$76  = \$32 ;
+    end
+    if (rst) begin
+      \$76  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$77  = v1;
+    if (\$30 ) begin
+      \$77  = \$39 ;
+    end
+    if (rst) begin
+      \$77  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$78  = first1;
+    if (\$30 ) begin
+      \$78  = \$40 ;
+    end
+    if (rst) begin
+      \$78  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$79  = last1;
+    if (\$30 ) begin
+      \$79  = \$41 ;
+    end
+    if (rst) begin
+      \$79  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$80  = nf1;
+    if (\$30 ) begin
+      \$80  = \$42 ;
+    end
+    if (rst) begin
+      \$80  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$81  = xoff0;
+    if (\$44 ) begin
+      \$81  = \$46 ;
+    end
+    if (rst) begin
+      \$81  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$82  = xoff1;
+    if (\$44 ) begin
+      \$82  = \$48 ;
+    end
+    if (rst) begin
+      \$82  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$83  = xoff2;
+    if (\$44 ) begin
+      \$83  = \$50 ;
+    end
+    if (rst) begin
+      \$83  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$84  = xoff3;
+    if (\$44 ) begin
+      \$84  = \$52 ;
+    end
+    if (rst) begin
+      \$84  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$85  = w0_0;
+    if (\$44 ) begin
+      \$85  = wrom__data[7:0];
+    end
+    if (rst) begin
+      \$85  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$86  = w0_1;
+    if (\$44 ) begin
+      \$86  = wrom__data[15:8];
+    end
+    if (rst) begin
+      \$86  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$87  = w0_2;
+    if (\$44 ) begin
+      \$87  = wrom__data[23:16];
+    end
+    if (rst) begin
+      \$87  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$88  = w0_3;
+    if (\$44 ) begin
+      \$88  = wrom__data[31:24];
+    end
+    if (rst) begin
+      \$88  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$89  = prod0_0;
+    if (\$44 ) begin
+      \$89  = \$53 ;
+    end
+    if (rst) begin
+      \$89  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$90  = prod0_1;
+    if (\$44 ) begin
+      \$90  = \$54 ;
+    end
+    if (rst) begin
+      \$90  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$91  = prod0_2;
+    if (\$44 ) begin
+      \$91  = \$55 ;
+    end
+    if (rst) begin
+      \$91  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$92  = prod0_3;
+    if (\$44 ) begin
+      \$92  = \$56 ;
+    end
+    if (rst) begin
+      \$92  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$93  = sum0_s0_0;
+    if (\$58 ) begin
+      \$93  = { \$61 [18], \$61 [18], \$61 [18], \$61 [18], \$61 [18], \$61  };
+    end
+    if (rst) begin
+      \$93  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$94  = v2;
+    if (\$63 ) begin
+      \$94  = v1;
+    end
+    if (rst) begin
+      \$94  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$95  = first2;
+    if (\$63 ) begin
+      \$95  = first1;
+    end
+    if (rst) begin
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$96  = last2;
+    if (\$63 ) begin
+      \$96  = last1;
+    end
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$97  = nf2;
+    if (\$63 ) begin
+      \$97  = nf1;
+    end
+    if (rst) begin
+      \$97  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$98  = v3;
+    if (\$65 ) begin
+      \$98  = v2;
+    end
+    if (rst) begin
+      \$98  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$99  = first3;
+    if (\$65 ) begin
+      \$99  = first2;
+    end
+    if (rst) begin
+      \$99  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$100  = last3;
+    if (\$65 ) begin
+      \$100  = last2;
+    end
+    if (rst) begin
+      \$100  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$101  = nf3;
+    if (\$65 ) begin
+      \$101  = nf2;
+    end
+    if (rst) begin
+      \$101  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$102  = v4;
+    if (\$67 ) begin
+      \$102  = v3;
+    end
+    if (rst) begin
+      \$102  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$103  = first4;
+    if (\$67 ) begin
+      \$103  = first3;
+    end
+    if (rst) begin
+      \$103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$104  = last4;
+    if (\$67 ) begin
+      \$104  = last3;
+    end
+    if (rst) begin
+      \$104  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$105  = nf4;
+    if (\$67 ) begin
+      \$105  = nf3;
+    end
+    if (rst) begin
+      \$105  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$106  = o__valid;
+    if (\$69 ) begin
+      \$106  = \$70 ;
+    end
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$107  = acc0;
+    if (\$73 ) begin
+      \$107  = \$18 [23:0];
+    end
+    if (rst) begin
+      \$107  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$108  = o__payload;
+    if (\$73 ) begin
+      if (last4) begin
+        \$108  = \$18 [23:0];
+      end
+    end
+    if (rst) begin
+      \$108  = 24'h000000;
+    end
+  end
   assign \$signature__data  = i__payload;
   assign wrom__addr = t;
-  assign acc0_next = \$22 [23:0];
+  assign acc0_next = \$18 [23:0];
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -14224,46 +19246,173 @@ module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire \$1 ;
   wire \$10 ;
+  wire [54:0] \$100 ;
+  wire [58:0] \$101 ;
+  wire [77:0] \$102 ;
+  wire [78:0] \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire [48:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [4:0] \$12 ;
-  wire [4:0] \$13 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire \$12 ;
+  wire \$120 ;
+  wire [49:0] \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire [50:0] \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  reg [24:0] \$13 ;
+  wire [50:0] \$130 ;
+  wire [50:0] \$131 ;
+  reg [3:0] \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [24:0] \$139 ;
   wire \$14 ;
+  reg [24:0] \$140 ;
+  reg [24:0] \$141 ;
+  reg [24:0] \$142 ;
+  reg [24:0] \$143 ;
+  reg [5:0] \$144 ;
+  reg [5:0] \$145 ;
+  reg [5:0] \$146 ;
+  reg [5:0] \$147 ;
+  reg [5:0] \$148 ;
+  reg [33:0] \$149 ;
   wire \$15 ;
+  reg [33:0] \$150 ;
+  reg [33:0] \$151 ;
+  reg [33:0] \$152 ;
+  reg [33:0] \$153 ;
+  reg [33:0] \$154 ;
+  reg [33:0] \$155 ;
+  reg [33:0] \$156 ;
+  reg [33:0] \$157 ;
+  reg [33:0] \$158 ;
+  reg [23:0] \$159 ;
   wire \$16 ;
+  reg [33:0] \$160 ;
+  reg [24:0] \$161 ;
+  reg [23:0] \$162 ;
+  reg [14:0] \$163 ;
+  reg [48:0] \$164 ;
+  reg [48:0] \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [50:0] \$168 ;
+  reg [7:0] \$169 ;
   wire \$17 ;
   wire \$18 ;
-  reg [24:0] \$19 ;
+  wire \$19 ;
   wire \$2 ;
-  wire [48:0] \$20 ;
-  reg [5:0] \$21 ;
-  reg [33:0] \$22 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [51:0] \$26 ;
+  wire \$26 ;
   wire \$27 ;
-  wire [51:0] \$28 ;
-  wire \$29 ;
-  wire [34:0] \$3 ;
-  wire [51:0] \$30 ;
-  wire [51:0] \$31 ;
-  wire [51:0] \$32 ;
-  reg [3:0] \$33 ;
-  reg \$34 ;
-  reg \$35 ;
-  reg [48:0] \$36 ;
-  reg [5:0] \$37 ;
-  reg [33:0] \$38 ;
-  reg [4:0] \$39 ;
+  wire \$28 ;
+  reg [5:0] \$29 ;
+  wire \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  reg [7:0] \$40 ;
-  reg [6:0] \$41 ;
-  reg [7:0] \$42 ;
-  wire [35:0] \$5 ;
-  wire [35:0] \$6 ;
-  wire [50:0] \$7 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  reg [33:0] \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire [4:0] \$6 ;
+  wire \$60 ;
+  reg [33:0] \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [4:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
+  wire [33:0] \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire [24:0] \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire [23:0] \$88 ;
+  wire \$89 ;
   wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire [14:0] \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire [34:0] \$96 ;
+  wire [35:0] \$97 ;
+  wire [55:0] \$98 ;
+  wire [56:0] \$99 ;
   input clk;
   wire clk;
   reg [3:0] group = 4'h0;
@@ -14281,253 +19430,739 @@ module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [33:0] rq0_half = 34'h000000000;
-  reg [6:0] rq0_hi = 7'h00;
-  reg [7:0] rq0_lo = 8'h00;
+  reg rq0_above = 1'h0;
+  reg [50:0] rq0_code = 51'h0000000000000;
+  reg [48:0] rq0_floor = 49'h0000000000000;
+  reg [33:0] rq0_half_1 = 34'h000000000;
+  reg [33:0] rq0_half_2 = 34'h000000000;
+  reg [33:0] rq0_half_3 = 34'h000000000;
+  reg [33:0] rq0_half_4 = 34'h000000000;
+  reg [33:0] rq0_half_5 = 34'h000000000;
+  reg [33:0] rq0_mask_1 = 34'h000000000;
+  reg [33:0] rq0_mask_2 = 34'h000000000;
+  reg [33:0] rq0_mask_3 = 34'h000000000;
+  reg [33:0] rq0_mask_4 = 34'h000000000;
+  reg [33:0] rq0_mask_5 = 34'h000000000;
+  reg [24:0] rq0_mult_1 = 25'h0000000;
+  reg [24:0] rq0_mult_2 = 25'h0000000;
+  reg [24:0] rq0_mult_3 = 25'h0000000;
+  reg [24:0] rq0_mult_4 = 25'h0000000;
+  reg [24:0] rq0_mult_5 = 25'h0000000;
   (* init = 8'h00 *)
   wire [7:0] rq0_out;
+  reg [33:0] rq0_part0_0 = 34'h000000000;
+  reg [24:0] rq0_part0_1 = 25'h0000000;
+  reg [23:0] rq0_part1_0 = 24'h000000;
+  reg [14:0] rq0_part1_1 = 15'h0000;
   reg [48:0] rq0_prod = 49'h0000000000000;
-  wire [50:0] rq0_rounded;
-  reg [5:0] rq0_shift = 6'h00;
-  wire [49:0] rq0_wide;
-  reg [4:0] rq0_zero_point = 5'h00;
+  wire [48:0] rq0_rem;
+  reg [5:0] rq0_shift_1 = 6'h00;
+  reg [5:0] rq0_shift_2 = 6'h00;
+  reg [5:0] rq0_shift_3 = 6'h00;
+  reg [5:0] rq0_shift_4 = 6'h00;
+  reg [5:0] rq0_shift_5 = 6'h00;
+  reg rq0_tie = 1'h0;
+  reg [23:0] rq0_x = 24'h000000;
   reg rq_valid_1 = 1'h0;
+  reg rq_valid_2 = 1'h0;
+  reg rq_valid_3 = 1'h0;
+  reg rq_valid_4 = 1'h0;
+  reg rq_valid_5 = 1'h0;
   (* init = 1'h0 *)
-  wire rq_valid_2;
+  wire rq_valid_6;
   input rst;
   wire rst;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign \$2  = ! rq0_shift;
-  assign \$3  = rq0_half - 1'h1;
-  assign \$4  = $signed({ rq0_prod[48], rq0_prod }) >> rq0_shift;
-  assign \$5  = $signed(\$3 ) + $signed({ 1'h0, \$4  });
-  assign \$6  = \$2  ? 36'h000000000 : \$5 ;
-  assign \$7  = $signed(rq0_prod) + $signed(\$6 );
-  assign rq0_rounded = $signed(\$7 ) >>> rq0_shift;
+  assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_3 };
+  assign \$2  = ~ o__valid;
+  assign \$3  = \$2  | o__ready;
+  assign \$4  = i__valid & \$3 ;
+  assign \$5  = group == 4'h9;
+  assign \$6  = group + 1'h1;
+  assign \$7  = \$5  ? 5'h00 : \$6 ;
   assign \$8  = ~ o__valid;
   assign \$9  = \$8  | o__ready;
-  assign \$10  = i__valid & \$9 ;
-  assign \$11  = group == 4'h9;
-  assign \$12  = group + 1'h1;
-  assign \$13  = \$11  ? 5'h00 : \$12 ;
+  assign \$10  = ~ o__valid;
+  assign \$11  = \$10  | o__ready;
+  assign \$12  = \$11  & i__valid;
   assign \$14  = ~ o__valid;
   assign \$15  = \$14  | o__ready;
-  assign \$16  = ~ o__valid;
-  assign \$17  = \$16  | o__ready;
-  assign \$18  = \$17  & i__valid;
-  assign \$20  = $signed(i__payload) * $signed({ 1'h0, \$19  });
+  assign \$16  = \$15  & rq_valid_1;
+  assign \$17  = ~ o__valid;
+  assign \$18  = \$17  | o__ready;
+  assign \$19  = \$18  & rq_valid_2;
+  assign \$20  = ~ o__valid;
+  assign \$21  = \$20  | o__ready;
+  assign \$22  = \$21  & rq_valid_3;
   assign \$23  = ~ o__valid;
   assign \$24  = \$23  | o__ready;
-  assign \$25  = \$24  & rq_valid_1;
-  assign \$26  = $signed({ 1'h0, rq0_zero_point }) + $signed(rq0_rounded);
-  assign \$27  = $signed(\$26 ) < $signed(rq0_lo);
-  assign \$28  = $signed({ 1'h0, rq0_zero_point }) + $signed(rq0_rounded);
-  assign \$29  = $signed(\$28 ) > $signed({ 1'h0, rq0_hi });
-  assign \$30  = $signed({ 1'h0, rq0_zero_point }) + $signed(rq0_rounded);
-  assign \$31  = \$29  ? { 45'h000000000000, rq0_hi } : \$30 ;
-  assign \$32  = \$27  ? { rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo[7], rq0_lo } : \$31 ;
+  assign \$25  = \$24  & rq_valid_4;
+  assign \$26  = ~ o__valid;
+  assign \$27  = \$26  | o__ready;
+  assign \$28  = \$27  & i__valid;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = \$31  & rq_valid_1;
+  assign \$33  = ~ o__valid;
+  assign \$34  = \$33  | o__ready;
+  assign \$35  = \$34  & rq_valid_2;
+  assign \$36  = ~ o__valid;
+  assign \$37  = \$36  | o__ready;
+  assign \$38  = \$37  & rq_valid_3;
+  assign \$39  = ~ o__valid;
+  assign \$40  = \$39  | o__ready;
+  assign \$41  = \$40  & rq_valid_4;
+  assign \$42  = ~ o__valid;
+  assign \$43  = \$42  | o__ready;
+  assign \$44  = \$43  & i__valid;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = \$47  & rq_valid_1;
+  assign \$49  = ~ o__valid;
+  assign \$50  = \$49  | o__ready;
+  assign \$51  = \$50  & rq_valid_2;
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = \$53  & rq_valid_3;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = \$56  & rq_valid_4;
+  assign \$58  = ~ o__valid;
+  assign \$59  = \$58  | o__ready;
+  assign \$60  = \$59  & i__valid;
+  assign \$62  = ~ o__valid;
+  assign \$63  = \$62  | o__ready;
+  assign \$64  = \$63  & rq_valid_1;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = \$66  & rq_valid_2;
+  assign \$68  = ~ o__valid;
+  assign \$69  = \$68  | o__ready;
+  assign \$70  = \$69  & rq_valid_3;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = \$72  & rq_valid_4;
+  assign \$74  = ~ o__valid;
+  assign \$75  = \$74  | o__ready;
+  assign \$76  = \$75  & i__valid;
+  assign \$77  = ~ o__valid;
+  assign \$78  = \$77  | o__ready;
+  assign \$79  = \$78  & rq_valid_1;
+  assign \$80  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$81  = ~ o__valid;
+  assign \$82  = \$81  | o__ready;
+  assign \$83  = \$82  & rq_valid_1;
+  assign \$84  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$85  = ~ o__valid;
+  assign \$86  = \$85  | o__ready;
+  assign \$87  = \$86  & rq_valid_1;
+  assign \$88  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$89  = ~ o__valid;
+  assign \$90  = \$89  | o__ready;
+  assign \$91  = \$90  & rq_valid_1;
+  assign \$92  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$93  = ~ o__valid;
+  assign \$94  = \$93  | o__ready;
+  assign \$95  = \$94  & rq_valid_2;
+  assign \$97  = 1'h0 + \$96 ;
+  assign \$99  = \$97  + \$98 ;
+  assign \$101  = $signed({ 1'h0, \$99  }) + $signed(\$100 );
+  assign \$103  = $signed(\$101 ) + $signed(\$102 );
+  assign \$104  = ~ o__valid;
+  assign \$105  = \$104  | o__ready;
+  assign \$106  = \$105  & rq_valid_3;
+  assign \$107  = $signed(rq0_prod) >>> rq0_shift_3;
+  assign \$108  = ~ o__valid;
+  assign \$109  = \$108  | o__ready;
+  assign \$110  = \$109  & rq_valid_3;
+  assign \$111  = rq0_rem > rq0_half_3;
+  assign \$112  = ~ o__valid;
+  assign \$113  = \$112  | o__ready;
+  assign \$114  = \$113  & rq_valid_3;
+  assign \$115  = rq0_rem == rq0_half_3;
+  assign \$116  = | rq0_half_3;
+  assign \$117  = \$115  & \$116 ;
+  assign \$118  = ~ o__valid;
+  assign \$119  = \$118  | o__ready;
+  assign \$120  = \$119  & rq_valid_4;
+  assign \$121  = $signed(6'h10) + $signed(rq0_floor);
+  assign \$122  = rq0_tie & rq0_floor[0];
+  assign \$123  = rq0_above | \$122 ;
+  assign \$124  = $signed(\$121 ) + $signed({ 1'h0, \$123  });
+  assign \$125  = ~ o__valid;
+  assign \$126  = \$125  | o__ready;
+  assign \$127  = \$126  & rq_valid_5;
+  assign \$128  = $signed(rq0_code) < $signed(8'h80);
+  assign \$129  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$130  = \$129  ? 51'h000000000007f : rq0_code;
+  assign \$131  = \$128  ? 51'h7ffffffffff80 : \$130 ;
   always @(posedge clk)
-    group <= \$33 ;
+    group <= \$132 ;
   always @(posedge clk)
-    rq_valid_1 <= \$34 ;
+    rq_valid_1 <= \$133 ;
   always @(posedge clk)
-    o__valid <= \$35 ;
+    rq_valid_2 <= \$134 ;
   always @(posedge clk)
-    rq0_prod <= \$36 ;
+    rq_valid_3 <= \$135 ;
   always @(posedge clk)
-    rq0_shift <= \$37 ;
+    rq_valid_4 <= \$136 ;
   always @(posedge clk)
-    rq0_half <= \$38 ;
+    rq_valid_5 <= \$137 ;
   always @(posedge clk)
-    rq0_zero_point <= \$39 ;
+    o__valid <= \$138 ;
   always @(posedge clk)
-    rq0_lo <= \$40 ;
+    rq0_mult_1 <= \$139 ;
   always @(posedge clk)
-    rq0_hi <= \$41 ;
+    rq0_mult_2 <= \$140 ;
   always @(posedge clk)
-    o__payload <= \$42 ;
+    rq0_mult_3 <= \$141 ;
+  always @(posedge clk)
+    rq0_mult_4 <= \$142 ;
+  always @(posedge clk)
+    rq0_mult_5 <= \$143 ;
+  always @(posedge clk)
+    rq0_shift_1 <= \$144 ;
+  always @(posedge clk)
+    rq0_shift_2 <= \$145 ;
+  always @(posedge clk)
+    rq0_shift_3 <= \$146 ;
+  always @(posedge clk)
+    rq0_shift_4 <= \$147 ;
+  always @(posedge clk)
+    rq0_shift_5 <= \$148 ;
+  always @(posedge clk)
+    rq0_half_1 <= \$149 ;
+  always @(posedge clk)
+    rq0_half_2 <= \$150 ;
+  always @(posedge clk)
+    rq0_half_3 <= \$151 ;
+  always @(posedge clk)
+    rq0_half_4 <= \$152 ;
+  always @(posedge clk)
+    rq0_half_5 <= \$153 ;
+  always @(posedge clk)
+    rq0_mask_1 <= \$154 ;
+  always @(posedge clk)
+    rq0_mask_2 <= \$155 ;
+  always @(posedge clk)
+    rq0_mask_3 <= \$156 ;
+  always @(posedge clk)
+    rq0_mask_4 <= \$157 ;
+  always @(posedge clk)
+    rq0_mask_5 <= \$158 ;
+  always @(posedge clk)
+    rq0_x <= \$159 ;
+  always @(posedge clk)
+    rq0_part0_0 <= \$160 ;
+  always @(posedge clk)
+    rq0_part0_1 <= \$161 ;
+  always @(posedge clk)
+    rq0_part1_0 <= \$162 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$163 ;
+  always @(posedge clk)
+    rq0_prod <= \$164 ;
+  always @(posedge clk)
+    rq0_floor <= \$165 ;
+  always @(posedge clk)
+    rq0_above <= \$166 ;
+  always @(posedge clk)
+    rq0_tie <= \$167 ;
+  always @(posedge clk)
+    rq0_code <= \$168 ;
+  always @(posedge clk)
+    o__payload <= \$169 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$19  = 25'h0000000;
+    \$13  = 25'h0000000;
     casez (group)
       4'h0:
-          \$19  = 25'h125194a;
+          \$13  = 25'h125194a;
       4'h1:
-          \$19  = 25'h15dac9b;
+          \$13  = 25'h15dac9b;
       4'h2:
-          \$19  = 25'h17c24cf;
+          \$13  = 25'h17c24cf;
       4'h3:
-          \$19  = 25'h194e178;
+          \$13  = 25'h194e178;
       4'h4:
-          \$19  = 25'h11284db;
+          \$13  = 25'h11284db;
       4'h5:
-          \$19  = 25'h1da56b9;
+          \$13  = 25'h1da56b9;
       4'h6:
-          \$19  = 25'h1581936;
+          \$13  = 25'h1581936;
       4'h7:
-          \$19  = 25'h17b52d4;
+          \$13  = 25'h17b52d4;
       4'h8:
-          \$19  = 25'h1bd45ef;
+          \$13  = 25'h1bd45ef;
       4'h9:
-          \$19  = 25'h12e16f4;
+          \$13  = 25'h12e16f4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$21  = 6'h00;
+    \$29  = 6'h00;
     casez (group)
       4'h0:
-          \$21  = 6'h22;
+          \$29  = 6'h22;
       4'h1:
-          \$21  = 6'h22;
+          \$29  = 6'h22;
       4'h2:
-          \$21  = 6'h22;
+          \$29  = 6'h22;
       4'h3:
-          \$21  = 6'h22;
+          \$29  = 6'h22;
       4'h4:
-          \$21  = 6'h21;
+          \$29  = 6'h21;
       4'h5:
-          \$21  = 6'h22;
+          \$29  = 6'h22;
       4'h6:
-          \$21  = 6'h22;
+          \$29  = 6'h22;
       4'h7:
-          \$21  = 6'h22;
+          \$29  = 6'h22;
       4'h8:
-          \$21  = 6'h22;
+          \$29  = 6'h22;
       4'h9:
-          \$21  = 6'h21;
+          \$29  = 6'h21;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$22  = 34'h000000000;
+    \$45  = 34'h000000000;
     casez (group)
       4'h0:
-          \$22  = 34'h200000000;
+          \$45  = 34'h200000000;
       4'h1:
-          \$22  = 34'h200000000;
+          \$45  = 34'h200000000;
       4'h2:
-          \$22  = 34'h200000000;
+          \$45  = 34'h200000000;
       4'h3:
-          \$22  = 34'h200000000;
+          \$45  = 34'h200000000;
       4'h4:
-          \$22  = 34'h100000000;
+          \$45  = 34'h100000000;
       4'h5:
-          \$22  = 34'h200000000;
+          \$45  = 34'h200000000;
       4'h6:
-          \$22  = 34'h200000000;
+          \$45  = 34'h200000000;
       4'h7:
-          \$22  = 34'h200000000;
+          \$45  = 34'h200000000;
       4'h8:
-          \$22  = 34'h200000000;
+          \$45  = 34'h200000000;
       4'h9:
-          \$22  = 34'h100000000;
+          \$45  = 34'h100000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$33  = group;
-    if (\$10 ) begin
-      \$33  = \$13 [3:0];
+    \$61  = 34'h000000000;
+    casez (group)
+      4'h0:
+          \$61  = 34'h3ffffffff;
+      4'h1:
+          \$61  = 34'h3ffffffff;
+      4'h2:
+          \$61  = 34'h3ffffffff;
+      4'h3:
+          \$61  = 34'h3ffffffff;
+      4'h4:
+          \$61  = 34'h1ffffffff;
+      4'h5:
+          \$61  = 34'h3ffffffff;
+      4'h6:
+          \$61  = 34'h3ffffffff;
+      4'h7:
+          \$61  = 34'h3ffffffff;
+      4'h8:
+          \$61  = 34'h3ffffffff;
+      4'h9:
+          \$61  = 34'h1ffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$132  = group;
+    if (\$4 ) begin
+      \$132  = \$7 [3:0];
     end
     if (rst) begin
-      \$33  = 4'h0;
+      \$132  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$34  = rq_valid_1;
-    if (\$15 ) begin
-      \$34  = i__valid;
+    \$133  = rq_valid_1;
+    if (\$9 ) begin
+      \$133  = i__valid;
     end
     if (rst) begin
-      \$34  = 1'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$35  = o__valid;
-    if (\$15 ) begin
-      \$35  = rq_valid_1;
+    \$134  = rq_valid_2;
+    if (\$9 ) begin
+      \$134  = rq_valid_1;
     end
     if (rst) begin
-      \$35  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$36  = rq0_prod;
-    if (\$18 ) begin
-      \$36  = \$20 ;
+    \$135  = rq_valid_3;
+    if (\$9 ) begin
+      \$135  = rq_valid_2;
     end
     if (rst) begin
-      \$36  = 49'h0000000000000;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$37  = rq0_shift;
-    if (\$18 ) begin
-      \$37  = \$21 ;
+    \$136  = rq_valid_4;
+    if (\$9 ) begin
+      \$136  = rq_valid_3;
     end
     if (rst) begin
-      \$37  = 6'h00;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$38  = rq0_half;
-    if (\$18 ) begin
-      \$38  = \$22 ;
+    \$137  = rq_valid_5;
+    if (\$9 ) begin
+      \$137  = rq_valid_4;
     end
     if (rst) begin
-      \$38  = 34'h000000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$39  = rq0_zero_point;
-    if (\$18 ) begin
-      \$39  = 5'h10;
+    \$138  = o__valid;
+    if (\$9 ) begin
+      \$138  = rq_valid_5;
     end
     if (rst) begin
-      \$39  = 5'h00;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$40  = rq0_lo;
-    if (\$18 ) begin
-      \$40  = 8'h80;
+    \$139  = rq0_mult_1;
+    if (\$12 ) begin
+      \$139  = \$13 ;
     end
     if (rst) begin
-      \$40  = 8'h00;
+      \$139  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$41  = rq0_hi;
-    if (\$18 ) begin
-      \$41  = 7'h7f;
+    \$140  = rq0_mult_2;
+    if (\$16 ) begin
+      \$140  = rq0_mult_1;
     end
     if (rst) begin
-      \$41  = 7'h00;
+      \$140  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$42  = o__payload;
+    \$141  = rq0_mult_3;
+    if (\$19 ) begin
+      \$141  = rq0_mult_2;
+    end
+    if (rst) begin
+      \$141  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$142  = rq0_mult_4;
+    if (\$22 ) begin
+      \$142  = rq0_mult_3;
+    end
+    if (rst) begin
+      \$142  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$143  = rq0_mult_5;
     if (\$25 ) begin
-      \$42  = \$32 [7:0];
+      \$143  = rq0_mult_4;
     end
     if (rst) begin
-      \$42  = 8'h00;
+      \$143  = 25'h0000000;
     end
   end
-  assign rq0_wide = { rq0_prod[48], rq0_prod };
-  assign rq_valid_2 = o__valid;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$144  = rq0_shift_1;
+    if (\$28 ) begin
+      \$144  = \$29 ;
+    end
+    if (rst) begin
+      \$144  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$145  = rq0_shift_2;
+    if (\$32 ) begin
+      \$145  = rq0_shift_1;
+    end
+    if (rst) begin
+      \$145  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$146  = rq0_shift_3;
+    if (\$35 ) begin
+      \$146  = rq0_shift_2;
+    end
+    if (rst) begin
+      \$146  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$147  = rq0_shift_4;
+    if (\$38 ) begin
+      \$147  = rq0_shift_3;
+    end
+    if (rst) begin
+      \$147  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$148  = rq0_shift_5;
+    if (\$41 ) begin
+      \$148  = rq0_shift_4;
+    end
+    if (rst) begin
+      \$148  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$149  = rq0_half_1;
+    if (\$44 ) begin
+      \$149  = \$45 ;
+    end
+    if (rst) begin
+      \$149  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$150  = rq0_half_2;
+    if (\$48 ) begin
+      \$150  = rq0_half_1;
+    end
+    if (rst) begin
+      \$150  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$151  = rq0_half_3;
+    if (\$51 ) begin
+      \$151  = rq0_half_2;
+    end
+    if (rst) begin
+      \$151  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$152  = rq0_half_4;
+    if (\$54 ) begin
+      \$152  = rq0_half_3;
+    end
+    if (rst) begin
+      \$152  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$153  = rq0_half_5;
+    if (\$57 ) begin
+      \$153  = rq0_half_4;
+    end
+    if (rst) begin
+      \$153  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$154  = rq0_mask_1;
+    if (\$60 ) begin
+      \$154  = \$61 ;
+    end
+    if (rst) begin
+      \$154  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$155  = rq0_mask_2;
+    if (\$64 ) begin
+      \$155  = rq0_mask_1;
+    end
+    if (rst) begin
+      \$155  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$156  = rq0_mask_3;
+    if (\$67 ) begin
+      \$156  = rq0_mask_2;
+    end
+    if (rst) begin
+      \$156  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$157  = rq0_mask_4;
+    if (\$70 ) begin
+      \$157  = rq0_mask_3;
+    end
+    if (rst) begin
+      \$157  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$158  = rq0_mask_5;
+    if (\$73 ) begin
+      \$158  = rq0_mask_4;
+    end
+    if (rst) begin
+      \$158  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$159  = rq0_x;
+    if (\$76 ) begin
+      \$159  = i__payload;
+    end
+    if (rst) begin
+      \$159  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$160  = rq0_part0_0;
+    if (\$79 ) begin
+      \$160  = \$80 ;
+    end
+    if (rst) begin
+      \$160  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$161  = rq0_part0_1;
+    if (\$83 ) begin
+      \$161  = \$84 ;
+    end
+    if (rst) begin
+      \$161  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$162  = rq0_part1_0;
+    if (\$87 ) begin
+      \$162  = \$88 ;
+    end
+    if (rst) begin
+      \$162  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$163  = rq0_part1_1;
+    if (\$91 ) begin
+      \$163  = \$92 ;
+    end
+    if (rst) begin
+      \$163  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$164  = rq0_prod;
+    if (\$95 ) begin
+      \$164  = \$103 [48:0];
+    end
+    if (rst) begin
+      \$164  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$165  = rq0_floor;
+    if (\$106 ) begin
+      \$165  = \$107 ;
+    end
+    if (rst) begin
+      \$165  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$166  = rq0_above;
+    if (\$110 ) begin
+      \$166  = \$111 ;
+    end
+    if (rst) begin
+      \$166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$167  = rq0_tie;
+    if (\$114 ) begin
+      \$167  = \$117 ;
+    end
+    if (rst) begin
+      \$167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$168  = rq0_code;
+    if (\$120 ) begin
+      \$168  = \$124 ;
+    end
+    if (rst) begin
+      \$168  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$169  = o__payload;
+    if (\$127 ) begin
+      \$169  = \$131 [7:0];
+    end
+    if (rst) begin
+      \$169  = 8'h00;
+    end
+  end
+  assign rq_valid_6 = o__valid;
   assign rq0_out = o__payload;
   assign \o__payload[0]  = o__payload;
   assign \i__payload[0]  = i__payload;
+  assign \$96  = { 1'h0, rq0_part0_0 };
+  assign \$98  = { 14'h0000, rq0_part0_1, 17'h00000 };
+  assign \$100  = { rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0, 17'h00000 };
+  assign \$102  = { rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1, 34'h000000000 };
 endmodule
