@@ -1,7 +1,8 @@
 """Performance model: the exact cycle model of a compiled dataflow (:mod:`.model`), the unit control
 models it simulates (:mod:`.units`, :mod:`.network`), and per-unit costs (:mod:`.costs`)."""
 
-from .model import CycleReport, LayerReport, cycle_model, format_report, total_cycles
+from .model import CycleReport, LayerReport, cycle_model, format_report, layer_reports, periodic_run, total_cycles
 from .network import Run, simulate
 
-__all__ = ["CycleReport", "LayerReport", "cycle_model", "format_report", "total_cycles", "Run", "simulate"]
+__all__ = ["CycleReport", "LayerReport", "cycle_model", "format_report", "layer_reports", "periodic_run", "total_cycles",
+           "Run", "simulate"]

@@ -7,10 +7,16 @@ exist (live lanes), one per requant lane, two more per Add lane (the input multi
 ``array_lanes`` is the PE x SIMD array a layer's structure uses, the denominator of MAC
 utilization.
 ``lut_estimate`` is a rough soft-logic figure used only to honour a ``--luts`` budget.
+
+MatVec figures come from one NumPy pass over the weights (:func:`tile_map`, kept per params
+object while it lives): ``fold_lengths`` is the params' ``schedule`` fold by fold and
+``live_lane_count`` is ``len(live_lanes)``, the same definitions without the per-lane Python loops.
 """
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,12 +24,58 @@ import numpy as np
 from ..hw.params import (EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams, RequantParams,
                          WindowParams)
 
-__all__ = ["unit_inputs_per_image", "unit_image_cycles", "multipliers", "mac_multipliers", "array_lanes", "memory_bits",
-           "lut_estimate"]
+__all__ = ["TileMap", "tile_map", "fold_lengths", "live_lane_count", "unit_inputs_per_image", "unit_image_cycles",
+           "multipliers", "mac_multipliers", "array_lanes", "memory_bits", "lut_estimate"]
+
+
+@dataclass(frozen=True)
+class TileMap:
+    """Where a MatVec's non-zero weights lie: per ``(output fold, input fold)`` tile and per ``(p, s)`` lane."""
+
+    tiles: np.ndarray  # (output_folds, input_folds) bool
+    lanes: np.ndarray  # (pe, simd) bool
+
+
+_TILE_MAPS: dict[int, tuple[weakref.ref, TileMap]] = {}
+
+
+def tile_map(params: MatVecParams) -> TileMap:
+    """The :class:`TileMap` of ``params`` (computed once per params object)."""
+    key = id(params)
+    hit = _TILE_MAPS.get(key)
+    if hit is not None and hit[0]() is params:
+        return hit[1]
+    w = np.asarray(params.weights, dtype=np.int64)
+    if params.codebook is not None:
+        w = np.asarray(params.codebook, dtype=np.int64)[w]
+    nz = np.zeros((params.output_folds * params.pe, params.input_folds * params.simd), dtype=bool)
+    nz[:params.out_features, :params.in_features] = w != 0
+    t = nz.reshape(params.output_folds, params.pe, params.input_folds, params.simd)
+    result = TileMap(np.asarray(t.any(axis=(1, 3))), np.asarray(t.any(axis=(0, 2))))
+
+    def forget(_: object) -> None:
+        _TILE_MAPS.pop(key, None)
+
+    _TILE_MAPS[key] = (weakref.ref(params, forget), result)
+    return result
+
+
+def fold_lengths(params: MatVecParams) -> tuple[int, ...]:
+    """Tiles of each output fold in the schedule: every input fold for fold 0, the non-zero tiles
+    (at least one) for the others; ``sum`` is the cycles per vector."""
+    live = tile_map(params).tiles[1:].sum(axis=1)
+    return (params.input_folds,) + tuple(int(n) or 1 for n in live)
+
+
+def live_lane_count(params: MatVecParams) -> int:
+    """Multipliers a MatVec builds: lanes with a non-zero weight in some tile."""
+    return int(tile_map(params).lanes.sum())
 
 
 def _step(params: Any) -> int:
-    """Cycles per unit input in steady state (the closed form's slope)."""
+    """Cycles per unit input in steady state (the closed form's slope; a MatVec's is its schedule length)."""
+    if isinstance(params, MatVecParams):
+        return sum(fold_lengths(params))
     return params.total_cycles(2) - params.total_cycles(1)
 
 
@@ -46,7 +98,7 @@ def unit_image_cycles(params: Any, shape: tuple[int, int, int]) -> int:
 
 def mac_multipliers(params: Any) -> int:
     """MAC multipliers a unit builds (MatVec live lanes; 0 otherwise)."""
-    return len(params.live_lanes) if isinstance(params, MatVecParams) else 0
+    return live_lane_count(params) if isinstance(params, MatVecParams) else 0
 
 
 def array_lanes(params: MatVecParams, groups: int = 1, channels: int | None = None) -> int:
@@ -66,7 +118,7 @@ def array_lanes(params: MatVecParams, groups: int = 1, channels: int | None = No
 def multipliers(params: Any) -> int:
     """DSP-equivalent multipliers of a unit."""
     if isinstance(params, MatVecParams):
-        return len(params.live_lanes)
+        return live_lane_count(params)
     if isinstance(params, RequantParams):
         return params.lanes
     if isinstance(params, PoolParams):
@@ -83,7 +135,7 @@ def memory_bits(params: Any) -> int:
     if isinstance(params, WindowParams):
         return params.buffer_rows * params.width * params.groups * params.simd * params.bits
     if isinstance(params, MatVecParams):
-        rom = len(params.schedule) * len(params.live_lanes) * params.index_bits
+        rom = sum(fold_lengths(params)) * live_lane_count(params) * params.index_bits
         inbuf = params.input_folds * params.simd * params.bits_x if params.output_folds > 1 else 0
         return rom + inbuf
     rq = params.requant if isinstance(params, (PoolParams, EltwiseAddParams)) else params
@@ -97,7 +149,7 @@ def memory_bits(params: Any) -> int:
 def lut_estimate(params: Any) -> int:
     """Rough LUT count of a unit's arithmetic (soft multipliers ~ a*b, adders ~ width)."""
     if isinstance(params, MatVecParams):
-        return len(params.live_lanes) * ((params.bits_x + 1) * params.bits_w + params.acc_bits)
+        return live_lane_count(params) * ((params.bits_x + 1) * params.bits_w + params.acc_bits)
     rq = params.requant if isinstance(params, (PoolParams, EltwiseAddParams)) else params
     if isinstance(rq, RequantParams):
         mult = max(max(abs(m) for m in rq.multipliers).bit_length(), 1)

@@ -19,10 +19,20 @@ the top level must meet (they are how :mod:`hwaccel.ir.dataflow` defines the net
   ``total_cycles`` is the index of the cycle in which the last output beat transfers, plus one
   (the conventions of :mod:`hwaccel.hw.params` and ``sim/harness.py``).
 
-How: a cycle-by-cycle simulation of the control only (:mod:`.network`), run until the state at
-the acceptance of an image's first input beat repeats (period ``P`` cycles every ``k`` images
-from image ``n0`` on). Then ``total(N + k) = total(N) + P`` for ``N > n0``, so any batch costs at
-most ``n0 + k`` simulated images.
+How: one cycle-by-cycle simulation of the control only (:mod:`.network`) with inputs back to
+back, run until the state at the acceptance of an image's first input beat repeats (period ``P``
+cycles every ``k`` images from image ``n0`` on). Everything after the later moment repeats what
+followed the earlier one ``P`` cycles later, so an image that leaves after the earlier moment is
+followed ``k`` images on by one leaving ``P`` cycles later; the run ends once it holds ``k`` such
+images. No unit lets a later beat delay an earlier one, so image ``N`` leaves this endless run in
+the cycle it leaves a run of exactly ``N`` inputs: ``total(N)`` is read off the run or extended by
+whole periods. Any batch costs one run of about ``n0 + k`` images.
+
+Why not a closed form: the units' own closed forms (``hw/params.py``) hold for a unit alone;
+in a network most units are throttled by a neighbour for part of an image (a window waits for
+its MatVec's later output folds, a FIFO fills within a burst), so the first image's latency
+depends on beat-level timing the per-unit figures do not carry. The steady-state interval is
+the slowest unit's only when the FIFOs absorb every burst; the simulation finds out either way.
 """
 
 from __future__ import annotations
@@ -33,9 +43,9 @@ from ..errors import SimulationError
 from ..ir.dataflow import Dataflow
 from ..hw.params import MatVecParams, WindowParams
 from .costs import array_lanes, mac_multipliers, memory_bits, multipliers, unit_image_cycles
-from .network import simulate
+from .network import Run, simulate
 
-__all__ = ["LayerReport", "CycleReport", "cycle_model", "total_cycles", "format_report"]
+__all__ = ["LayerReport", "CycleReport", "cycle_model", "periodic_run", "total_cycles", "layer_reports", "format_report"]
 
 
 @dataclass(frozen=True)
@@ -82,27 +92,47 @@ class CycleReport:
         return asdict(self)
 
 
-def _periodic(df: Dataflow) -> tuple[int, int, int]:
+def periodic_run(df: Dataflow) -> Run:
+    """The endless back-to-back run up to its period, with the images :func:`total_cycles` reads finished."""
     run = simulate(df, None, stop_periodic=True)
     if run.period is None:
         raise SimulationError(f"{df.name}: the control state never repeated; no steady state found")
-    return run.period
+    return run
 
 
-def total_cycles(df: Dataflow, batch: int, period: tuple[int, int, int] | None = None):
-    """``(total cycles, run)`` for ``batch`` inputs: a simulated run of at most ``n0 + k`` inputs, extended by periods."""
-    if not isinstance(batch, int) or batch < 1:
+def total_cycles(df: Dataflow, batch: int, run: Run | None = None) -> tuple[int, Run]:
+    """``(total cycles, run)`` for ``batch`` inputs back to back, from :func:`periodic_run` (or ``run``).
+
+    Image ``N`` leaves the endless run in the cycle it leaves a run of ``N`` inputs (no unit lets a
+    later beat delay an earlier one), so ``total(N) = image_ends[N - 1] + 1`` while the run has
+    it, and ``P`` cycles per ``k`` images more beyond.
+    """
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise SimulationError(f"batch must be a positive integer, not {batch!r}")
-    n0, k, p = period or _periodic(df)
-    if batch <= n0 + k:
-        run = simulate(df, batch)
-        return run.cycles, run
-    simulated = n0 + 1 + (batch - n0 - 1) % k
-    run = simulate(df, simulated)
-    if run.first_output > run.input_done:  # the first output waits for inputs the short run lacks
-        run = simulate(df, batch)
-        return run.cycles, run
-    return run.cycles + (batch - simulated) // k * p, run
+    run = run if run is not None else periodic_run(df)
+    assert run.period is not None
+    _, k, p = run.period
+    known = len(run.image_ends)
+    if batch <= known:
+        return run.image_ends[batch - 1] + 1, run
+    laps = -(-(batch - known) // k)
+    return run.image_ends[batch - 1 - laps * k] + 1 + laps * p, run
+
+
+def layer_reports(df: Dataflow, run: Run) -> list[LayerReport]:
+    """Per-stage figures; latencies from ``run`` (image 1), utilization at its steady-state interval."""
+    assert run.period is not None
+    interval = run.period[2] / run.period[1]
+    layers = []
+    for s in df.stages:
+        mv, window = s.unit(MatVecParams), s.unit(WindowParams)
+        lanes = 0 if mv is None else array_lanes(mv, s.groups, window.channels if window is not None else None)
+        layers.append(LayerReport(
+            s.name, s.kind, list(s.source), s.in_lanes, s.lanes, max(unit_image_cycles(u, s.shape) for u in s.units),
+            run.stage_first_out[s.name] - run.stage_first_in[s.name], s.macs, sum(mac_multipliers(u) for u in s.units),
+            lanes, sum(multipliers(u) for u in s.units), sum(memory_bits(u) for u in s.units),
+            s.macs / (lanes * interval) if lanes else 0.0))
+    return layers
 
 
 def cycle_model(df: Dataflow, batch: int = 1, clock_mhz: float | None = None) -> CycleReport:
@@ -113,18 +143,11 @@ def cycle_model(df: Dataflow, batch: int = 1, clock_mhz: float | None = None) ->
     clock = float(clock_mhz if clock_mhz is not None else df.folding.get("target", {}).get("clock_mhz", 100.0))
     if not clock > 0:
         raise SimulationError(f"clock_mhz must be positive, not {clock_mhz!r}")
-    n0, k, p = _periodic(df)
-    total, run = total_cycles(df, batch, (n0, k, p))
+    total, run = total_cycles(df, batch)
+    assert run.period is not None
+    n0, k, p = run.period
     interval = p / k
-    layers = []
-    for s in df.stages:
-        mv, window = s.unit(MatVecParams), s.unit(WindowParams)
-        lanes = 0 if mv is None else array_lanes(mv, s.groups, window.channels if window is not None else None)
-        layers.append(LayerReport(
-            s.name, s.kind, list(s.source), s.in_lanes, s.lanes, max(unit_image_cycles(u, s.shape) for u in s.units),
-            run.stage_first_out[s.name] - run.stage_first_in[s.name], s.macs, sum(mac_multipliers(u) for u in s.units),
-            lanes, sum(multipliers(u) for u in s.units), sum(memory_bits(u) for u in s.units),
-            s.macs / (lanes * interval) if lanes else 0.0))
+    layers = layer_reports(df, run)
     fifo_bits = sum(memory_bits(e.fifo) for e in df.edges if e.fifo is not None)
     macs = sum(s.macs for s in df.stages)
     lanes = sum(l.array_lanes for l in layers)

@@ -7,6 +7,11 @@ gated by the other branches' ``ready``), (2) every port with ``valid & ready`` t
 model clocks. The top-level input offers the next beat whenever one is left (or, with stalls,
 offers it when a ``valid`` pattern says so) and the output is ready every cycle (or when a
 ``ready`` pattern says so), as the cocotb harness (``sim/harness.py``) drives a design.
+
+For speed the loop is generated Python (one function per dataflow and stall mode, compiled on
+first use and kept while the dataflow object lives): every register a local variable, a signal
+that is another's name used in place, the two ends of a direct connection one transfer, and the
+per-stage first-transfer bookkeeping skipped once every stage has moved.
 """
 
 from __future__ import annotations
@@ -60,6 +65,22 @@ class Netlist:
             if len(branches) > 1 and not all(i >= 0 and isinstance(self.nodes[i].code, FifoCode) for i, _ in branches):
                 raise CompileError(f"every branch of the fork after {name} must start with a FIFO")
 
+    @property
+    def registers(self) -> dict[str, Any]:
+        """Every control register and its reset value, node by node (the state)."""
+        regs: dict[str, Any] = {}
+        for node in self.nodes:
+            regs.update(node.code.registers())
+        return regs
+
+    def stage_ends(self) -> list[tuple[int, int]]:
+        """``(first, last)`` node index of each stage, in stage order."""
+        ends: dict[str, tuple[int, int]] = {}
+        for i, node in enumerate(self.nodes):
+            if node.stage is not None:
+                ends[node.stage] = (ends.get(node.stage, (i, i))[0], i)
+        return list(ends.values())
+
     def _edge(self, src: int, fifo: object, name: str) -> int:
         """The node an edge's consumer is driven by: ``src``, or a FIFO after it."""
         if fifo is None:
@@ -80,7 +101,8 @@ class Netlist:
         (self.nodes[src].sinks if src >= 0 else self.input_sinks).append((dst, port))
 
 
-_COMPILED: "weakref.WeakKeyDictionary[Dataflow, tuple[Netlist, Callable]]" = weakref.WeakKeyDictionary()
+# per dataflow: {stalls: (netlist, compiled loop)}, kept while the dataflow object lives
+_COMPILED: "weakref.WeakKeyDictionary[Dataflow, dict[bool, tuple[Netlist, Callable]]]" = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -94,9 +116,10 @@ class Run:
     out_cycles: list[int]  # cycle of each output beat (only when ``keep_beats``)
     stage_first_in: dict[str, int]
     stage_first_out: dict[str, int]
-    fifo_peaks: dict[str, int]  # highest inner level of each FIFO
-    fifo_blocked: dict[str, int]  # cycles each FIFO refused a beat its producer offered
+    fifo_peaks: dict[str, int]  # highest inner level of each FIFO (only when ``record_blocking``)
+    fifo_blocked: dict[str, int]  # cycles each FIFO refused a beat its producer offered (only when ``record_blocking``)
     period: tuple[int, int, int] | None = None  # (first image n0, images k, cycles P) when periodic
+    image_ends: list[int] = field(default_factory=list)  # cycle of each finished image's last output beat
 
 
 def simulate(df: Dataflow, images: int | None, *, stop_periodic: bool = False,
@@ -106,9 +129,11 @@ def simulate(df: Dataflow, images: int | None, *, stop_periodic: bool = False,
 
     ``valid(cycle)`` / ``ready(cycle)`` model stalls at the top level: whether the input offers
     its next beat (when one is left) and whether the output is ready in that cycle (default:
-    always). With ``stop_periodic`` the run ends when the control state at the acceptance of an
+    always). With ``stop_periodic`` the run detects when the control state at the acceptance of an
     image's first beat repeats that of an earlier image: from then on everything repeats with the
-    recorded ``period`` (only meaningful without stalls).
+    recorded ``period`` ``(n0, k, P)`` (only meaningful without stalls). It goes on until
+    ``image_ends`` holds ``k`` images past the last one that had left at the earlier of the two
+    moments; every later image leaves ``P`` cycles after the image ``k`` before it.
 
     Raises
     ------
@@ -117,102 +142,136 @@ def simulate(df: Dataflow, images: int | None, *, stop_periodic: bool = False,
         beat or had none left and the output was ready; the message names the units holding a
         beat nobody takes) or does not finish within ``max_cycles``.
     """
-    if df not in _COMPILED:
-        _COMPILED[df] = (net := Netlist(df)), _compile(net)
-    net, run_fn = _COMPILED[df]
+    stalls = valid is not None or ready is not None
+    compiled = _COMPILED.setdefault(df, {})
+    if stalls not in compiled:
+        other = compiled.get(not stalls)
+        net = other[0] if other is not None else Netlist(df)
+        compiled[stalls] = net, _compile(net, stalls)
+    net, run_fn = compiled[stalls]
     quiet_limit = 64 + 4 * max(getattr(n.params, "input_folds", 1) + 8 for n in net.nodes)
     total = -1 if images is None else images * df.input.beats
     out_total = -1 if images is None else images * df.output.beats
     status, cycle, *rest = run_fn(total, valid, ready, stop_periodic, keep_beats, record_blocking, df.input.beats,
-                                  out_total, max_cycles, quiet_limit)
+                                  out_total, df.output.beats, max_cycles, quiet_limit)
     if status == "deadlock":
         raise SimulationError(f"deadlock: no stream transferred for {quiet_limit} cycles at cycle {cycle}; "
                               f"blocked: {', '.join(rest[0]) or 'none'}")
     if status == "timeout":
         raise SimulationError(f"simulation did not finish within {max_cycles} cycles")
-    sent, first_output, last_output, input_done, out_cycles, fi, fo, peaks, blocked, period = rest
+    sent, first_output, last_output, input_done, out_cycles, fi, fo, peaks, blocked, period, ends = rest
     stages = [st.name for st in df.stages]
     fifos = [n.name for n in net.nodes if isinstance(n.code, FifoCode)]
     return Run(images if images is not None else sent // df.input.beats, last_output + 1, first_output, input_done,
                out_cycles, dict(zip(stages, fi)), dict(zip(stages, fo)), dict(zip(fifos, peaks)),
-               dict(zip(fifos, blocked)), period)
+               dict(zip(fifos, blocked)), period, ends)
 
 
-def _compile(net: Netlist) -> Callable:
-    """Generate and compile the cycle loop of ``net`` (one function, every register a local)."""
+def _loop_body(net: Netlist, fifos: list[int]) -> list[str]:
+    """One cycle of every node: readies from the sinks back, transfers, bookkeeping, clock edges.
+
+    A signal that is a plain name (a register, or another node's ready) is used in place; a
+    compound one is computed once into ``n<i>_<signal>``. Every use of a signal precedes the
+    first clock edge, so a register read there still holds this cycle's value.
+    """
     nodes = net.nodes
-    consts: dict[str, Any] = {}
-    regs: dict[str, Any] = {}
-    for node in nodes:
-        consts.update(node.code.consts)
-        regs.update(node.code.registers())
-    fifos = [i for i, n in enumerate(nodes) if isinstance(n.code, FifoCode)]
-    stage_names = list(dict.fromkeys(n.stage for n in nodes if n.stage is not None))
-    firsts = {st: min(i for i, n in enumerate(nodes) if n.stage == st) for st in stage_names}
-    lasts = {st: max(i for i, n in enumerate(nodes) if n.stage == st) for st in stage_names}
-
-    def rdy(d: int, p: int) -> str:
-        return "sink_ready" if d < 0 else f"n{d}_r{p}"
-
+    ready: dict[tuple[int, int], str] = {(-1, 0): "sink_ready"}
+    valid: dict[tuple[int, int], str] = {}
+    o_ready: dict[int, str] = {}
     body: list[str] = []
+
+    def named(name: str, expr: str) -> str:
+        if expr.isidentifier():
+            return expr
+        body.append(f"{name} = {expr}")
+        return name
+
     for i in fifos:  # FIFO readies depend on registers only: known before the fork gates need them
-        _, (r,) = nodes[i].code.ready("", [])
-        body.append(f"n{i}_r0 = {r}")
+        ready[i, 0] = named(f"n{i}_r0", nodes[i].code.ready("", [])[1][0])
     for i in range(len(nodes) - 1, -1, -1):
         node = nodes[i]
-        body.append(f"n{i}_or = {' and '.join(rdy(d, p) for d, p in node.sinks)}")
+        o_ready[i] = named(f"n{i}_or", " and ".join(ready[s] for s in node.sinks))
         for p, src in enumerate(node.drivers):
             branch = net.input_sinks if src < 0 else nodes[src].sinks
-            gate = [rdy(d, q) for d, q in branch if (d, q) != (i, p)]
-            body.append(f"n{i}_v{p} = {' and '.join(['offer' if src < 0 else f'n{src}_ov'] + gate)}")
-        lines, readies = node.code.ready(f"n{i}_or", [f"n{i}_v{p}" for p in range(node.code.ports)])
+            gate = [ready[s] for s in branch if s != (i, p)]
+            valid[i, p] = named(f"n{i}_v{p}", " and ".join(["offer" if src < 0 else nodes[src].code.ov] + gate))
+        lines, readies = node.code.ready(o_ready[i], [valid[i, p] for p in range(node.code.ports)])
         body += lines
         if i not in fifos:
-            body += [f"n{i}_r{p} = {r}" for p, r in enumerate(readies)]
-    fires = []
-    for i, node in enumerate(nodes):
-        fires += [f"n{i}_f{p}" for p in range(node.code.ports)] + [f"n{i}_of"]
-        body += [f"n{i}_f{p} = n{i}_v{p} and n{i}_r{p}" for p in range(node.code.ports)]
-        body.append(f"n{i}_of = n{i}_ov and n{i}_or")
-    in_fire = " and ".join(["offer"] + [rdy(d, p) for d, p in net.input_sinks])
-    body += [f"in_fire = {in_fire}",
-             "if in_fire:", "    sent += 1", "    if sent == total: input_done = cycle",
-             f"any_fire = in_fire or {' or '.join(fires)}"]
-    for k, st in enumerate(stage_names):
-        i, j = firsts[st], lasts[st]
-        started = " or ".join(f"n{i}_f{p}" for p in range(nodes[i].code.ports))
-        body += [f"if fi{k} < 0 and ({started}): fi{k} = cycle", f"if fo{k} < 0 and n{j}_of: fo{k} = cycle"]
-    body += [f"if n{net.output}_of:", "    out_count += 1", "    last_output = cycle",
+            for p, r in enumerate(readies):
+                ready[i, p] = named(f"n{i}_r{p}", r)
+    fire: dict[tuple[int, int], str] = {}
+    for i, node in enumerate(nodes):  # a direct connection's two ends transfer together: one name
+        for p, src in enumerate(node.drivers):
+            fire[i, p] = f"n{src}_of" if src >= 0 and len(nodes[src].sinks) == 1 else f"n{i}_f{p}"
+            if fire[i, p] == f"n{i}_f{p}":
+                body.append(f"n{i}_f{p} = {valid[i, p]} and {ready[i, p]}")
+        body.append(f"n{i}_of = {node.code.ov} and {o_ready[i]}")
+    fires = list(dict.fromkeys(fire.values())) + [f"n{i}_of" for i in range(len(nodes))]
+    fires = list(dict.fromkeys(fires))
+    in_fire = fire[net.input_sinks[0]] if len(net.input_sinks) == 1 else \
+        " and ".join(["offer"] + [ready[s] for s in net.input_sinks])
+    body += [f"if {in_fire}:",
+             "    if periodic and sent % beats == 0:",
+             f"        key = ({', '.join(net.registers)},)",
+             "        if key in seen:",
+             "            j_image, j_cycle, j_out = seen[key]",
+             "            period = (j_image, sent // beats - j_image, cycle - j_cycle)",
+             "            in_step = out_count - j_out == period[1] * out_beats",
+             "            out_total = ((j_out // out_beats if in_step else j_image) + period[1]) * out_beats",
+             "            periodic = False",
+             "            if out_count >= out_total: break",
+             "        else:",
+             "            seen[key] = (sent // beats, cycle, out_count)",
+             "    sent += 1",
+             "    if sent == total: input_done = cycle",
+             "    quiet = 0",
+             f"elif {' or '.join(fires)}: quiet = 0",
+             "else:",
+             "    quiet += sink_ready and (offer or sent == total)",
+             "    if quiet > quiet_limit:",
+             f"        return ('deadlock', cycle, [n for n, b in zip({[n.name for n in nodes]!r}, "
+             f"({', '.join(f'{n.code.ov} and not {o_ready[i]}' for i, n in enumerate(nodes))},)) if b])",
+             "if tracking:"]
+    for k, (first, last) in enumerate(net.stage_ends()):
+        started = " or ".join(fire[first, p] for p in range(nodes[first].code.ports))
+        body += [f"    if fi{k} < 0 and ({started}): fi{k} = cycle; pending -= 1",
+                 f"    if fo{k} < 0 and n{last}_of: fo{k} = cycle; pending -= 1"]
+    body += ["    tracking = pending > 0",
+             f"if n{net.output}_of:", "    out_count += 1", "    last_output = cycle",
              "    if first_output < 0: first_output = cycle", "    if keep_beats: out_cycles.append(cycle)",
-             "if record:"] + [f"    n{i}_blk += n{i}_v0 and not n{i}_r0" for i in fifos] + ["    pass"]
+             "    if out_count % out_beats == 0: ends.append(cycle)",
+             "if record:"] + [f"    n{i}_blk += {valid[i, 0]} and not {ready[i, 0]}" for i in fifos] + ["    pass"]
     for i, node in enumerate(nodes):
-        body += node.code.tick([f"n{i}_f{p}" for p in range(node.code.ports)])
-    body += [f"if n{i}_level > n{i}_peak: n{i}_peak = n{i}_level" for i in fifos]
-    body += ["cycle += 1", "if total >= 0 and out_count == out_total: break",
-             "quiet = 0 if any_fire else quiet + (sink_ready and (offer or sent == total))",
-             "if quiet > quiet_limit:",
-             f"    return ('deadlock', cycle, [n for n, b in zip({[n.name for n in nodes]!r}, ({', '.join(f'n{i}_ov and not n{i}_or' for i in range(len(nodes)))},)) if b])"]
-    key = "(" + ", ".join(regs) + ",)"
-    head = ["def _run(total, offer_at, ready_at, stop_periodic, keep_beats, record, beats, out_total, max_cycles, quiet_limit):"]
-    init = [f"    {k} = {v!r}" for k, v in regs.items()]
+        body += node.code.tick([fire[i, p] for p in range(node.code.ports)], f"n{i}_of")
+    body += ["if record:"] + [f"    if n{i}_level > n{i}_peak: n{i}_peak = n{i}_level" for i in fifos] + ["    pass"]
+    return body + ["cycle += 1", "if out_count == out_total: break"]
+
+
+def _compile(net: Netlist, stalls: bool) -> Callable:
+    """Generate and compile the cycle loop of ``net`` (one function, every register a local);
+    ``stalls``: the input and output follow the ``offer_at`` / ``ready_at`` patterns."""
+    consts: dict[str, Any] = {}
+    for node in net.nodes:
+        consts.update(node.code.consts)
+    fifos = [i for i, n in enumerate(net.nodes) if isinstance(n.code, FifoCode)]
+    stages = len(net.stage_ends())
+    head = [f"def _run(total, offer_at, ready_at, periodic, keep_beats, record, beats, out_total, out_beats, max_cycles, "
+            f"quiet_limit{''.join(f', {k}={k}' for k in consts)}):"]
+    init = [f"    {k} = {v!r}" for k, v in net.registers.items()]
     init += [f"    n{i}_peak = 0; n{i}_blk = 0" for i in fifos]
-    init += [f"    fi{k} = -1; fo{k} = -1" for k in range(len(stage_names))]
+    init += [f"    fi{k} = -1; fo{k} = -1" for k in range(stages)]
     init += ["    sent = out_count = quiet = cycle = 0", "    first_output = last_output = input_done = -1",
-             "    out_cycles = []; seen = {}; period = None",
-             "    while cycle < max_cycles:",
-             "        offer = (total < 0 or sent < total) and (offer_at is None or offer_at(cycle))",
-             "        sink_ready = ready_at is None or ready_at(cycle)",
-             "        if stop_periodic and offer and sent % beats == 0:",
-             f"            key = {key}",
-             "            if key in seen:",
-             "                period = (seen[key][0], sent // beats - seen[key][0], cycle - seen[key][1])",
-             "                break",
-             "            seen[key] = (sent // beats, cycle)"]
-    init += ["        " + line for line in body]
+             f"    out_cycles = []; ends = []; seen = {{}}; period = None; tracking = True; pending = {2 * stages}",
+             "    sink_ready = offer = True",
+             "    while cycle < max_cycles:"]
+    init += ["        offer = sent != total and offer_at(cycle)", "        sink_ready = ready_at(cycle)"] if stalls else \
+        ["        offer = sent != total"]
+    init += ["        " + line for line in _loop_body(net, fifos)]
     init += ["    else:", "        return ('timeout', cycle)",
              f"    return ('ok', cycle, sent, first_output, last_output, input_done, out_cycles, "
-             f"[{', '.join(f'fi{k}' for k in range(len(stage_names)))}], [{', '.join(f'fo{k}' for k in range(len(stage_names)))}], "
-             f"[{', '.join(f'n{i}_peak' for i in fifos)}], [{', '.join(f'n{i}_blk' for i in fifos)}], period)"]
+             f"[{', '.join(f'fi{k}' for k in range(stages))}], [{', '.join(f'fo{k}' for k in range(stages))}], "
+             f"[{', '.join(f'n{i}_peak' for i in fifos)}], [{', '.join(f'n{i}_blk' for i in fifos)}], period, ends)"]
     source = "\n".join(head + init) + "\n"
     namespace: dict[str, Any] = dict(consts)
     exec(compile(source, f"<cycle model of {net.df.name}>", "exec"), namespace)  # noqa: S102 - our own generated code

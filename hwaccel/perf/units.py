@@ -9,11 +9,14 @@ each register a local variable named ``<prefix><register>``. One cycle of a mode
 1. ``ready(o_ready, valids)``: lines computing the combinational part from the registers, the
    output's ``ready`` and the input ports' ``valid`` (expressions); returns the lines and one
    ``ready`` expression per input port. The output ``valid`` is the register ``ov``.
-2. ``tick(fires)``: lines of the clock edge, given which input ports transferred (``valid &
-   ready`` expressions); the output transferred iff ``ov and o_ready``.
+2. ``tick(fires, out_fire)``: lines of the clock edge, given which input ports transferred and
+   whether the output did (``valid & ready`` names, computed before any register changes).
 
 ``registers()`` holds every control register and its reset value; a snapshot of all of them is
-the model's state (the cycle model detects periodic operation by comparing snapshots).
+the model's state (the cycle model detects periodic operation by comparing snapshots). A chain
+of pipeline valid registers that advance together is one integer, bit ``k`` the register
+``k + 1`` stages after the entry (the MatVec's chain holds ``valid and last tile of a fold``,
+the only combination its output register reads).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..hw.params import EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams, RequantParams, WindowParams
+from .costs import fold_lengths
 
 __all__ = ["UnitCode", "WindowCode", "MatVecCode", "PipeCode", "FifoCode", "code_for"]
 
@@ -48,8 +52,16 @@ class UnitCode:
     def ready(self, o_ready: str, valids: list[str]) -> tuple[list[str], list[str]]:
         raise NotImplementedError
 
-    def tick(self, fires: list[str]) -> list[str]:
+    def tick(self, fires: list[str], out_fire: str) -> list[str]:
         raise NotImplementedError
+
+    def shift(self, chain: str, stages: int, enter: str) -> list[str]:
+        """Lines (inside ``if adv:``) moving ``enter`` into a chain of ``stages`` valid registers
+        whose last stage loads the output register ``ov``."""
+        if stages == 0:
+            return [f"    {self.ov} = {enter}"]
+        return [f"    {self.ov} = {self.v(chain)} >> {stages - 1} & 1",
+                f"    {self.v(chain)} = ({self.v(chain)} << 1 | {enter}) & {(1 << stages) - 1}"]
 
 
 class WindowCode(UnitCode):
@@ -67,51 +79,48 @@ class WindowCode(UnitCode):
         v = self.v
         return [f"{v('adv')} = not {v('ov')} or {o_ready}"], [f"{v('wl')} != 0"]
 
-    def tick(self, fires: list[str]) -> list[str]:
-        v, f = self.v, fires[0]
+    def tick(self, fires: list[str], out_fire: str) -> list[str]:
+        # a step ends in the cycle its last read and last emission issue are both done
+        v = self.v
         return [
-            f"{v('ef')} = {v('adv')} and {v('el')} != 0",
-            f"if {v('adv')}: {v('ov')} = {v('el')} != 0",
-            f"if ({v('wl')} == 0 or ({v('wl')} == 1 and {f})) and ({v('el')} == 0 or ({v('el')} == 1 and {v('ef')})):",
+            f"if {v('adv')}:",
+            f"    {v('ov')} = {v('el')} != 0",
+            f"    {v('el')} -= {v('ov')}",
+            f"{v('wl')} -= {fires[0]}",
+            f"if not {v('wl')} and not {v('el')}:",
             f"    {v('step')} = 0 if {v('step')} == {self.last_step} else {v('step')} + 1",
             f"    {v('wl')} = {v('READS')}[{v('step')}]",
             f"    {v('el')} = 0 if {v('step')} == 0 else {self.emit}",
-            "else:",
-            f"    {v('wl')} -= {f}",
-            f"    {v('el')} -= {v('ef')}",
         ]
 
 
 class MatVecCode(UnitCode):
-    """MatVec: issue -> operands -> accumulate/output, all stages advancing together."""
+    """MatVec: issue, then ``latency - 1`` pipeline stages, then the output register ``ov``; all
+    advance together. Tile ``t`` of the schedule reads an input beat iff ``t < input_folds``
+    (output fold 0); ``LA[t]`` marks the last tile of an output fold."""
 
     def __init__(self, prefix: str, p: MatVecParams) -> None:
         super().__init__(prefix)
-        sched = p.schedule
-        self.consts[self.v("RI")] = tuple(nf == 0 for nf, _ in sched)
-        self.consts[self.v("LA")] = tuple(i == len(sched) - 1 or sched[i + 1][0] != nf for i, (nf, _) in enumerate(sched))
-        self.n = len(sched)
+        folds = fold_lengths(p)
+        self.consts[self.v("LA")] = tuple(k == n - 1 for n in folds for k in range(n))
+        self.n, self.reads, self.stages = sum(folds), folds[0], p.latency - 1
 
     def registers(self) -> dict[str, Any]:
-        return {self.v(k): val for k, val in (("ov", False), ("t", 0), ("v1", False), ("l1", False), ("v2", False), ("l2", False))}
+        return {self.v("ov"): False, self.v("t"): 0, self.v("pipe"): 0}
 
     def ready(self, o_ready: str, valids: list[str]) -> tuple[list[str], list[str]]:
         v = self.v
-        return [f"{v('adv')} = not {v('ov')} or {o_ready}",
-                f"{v('ri')} = {v('RI')}[{v('t')}]",
-                f"{v('issue')} = {v('adv')} and ({valids[0]} or not {v('ri')})"], [f"({v('adv')} and {v('ri')})"]
+        lines = [f"{v('adv')} = not {v('ov')} or {o_ready}"]
+        if self.reads == self.n:  # every tile reads
+            return lines + [f"{v('issue')} = {v('adv')} and {valids[0]}"], [v("adv")]
+        return lines + [f"{v('ri')} = {v('t')} < {self.reads}",
+                        f"{v('issue')} = {v('adv')} and ({valids[0]} or not {v('ri')})"], [f"({v('adv')} and {v('ri')})"]
 
-    def tick(self, fires: list[str]) -> list[str]:
+    def tick(self, fires: list[str], out_fire: str) -> list[str]:
         v = self.v
-        return [
-            f"if {v('adv')}:",
-            f"    {v('ov')} = {v('v2')} and {v('l2')}",
-            f"    {v('v2')} = {v('v1')}",
-            f"    {v('l2')} = {v('l1')}",
-            f"    {v('v1')} = {v('issue')}",
-            f"    {v('l1')} = {v('LA')}[{v('t')}]",
-            f"    if {v('issue')}: {v('t')} = 0 if {v('t')} == {self.n - 1} else {v('t')} + 1",
-        ]
+        return [f"if {v('adv')}:",
+                *self.shift("pipe", self.stages, f"({v('issue')} and {v('LA')}[{v('t')}])"),
+                f"    if {v('issue')}: {v('t')} = 0 if {v('t')} == {self.n - 1} else {v('t')} + 1"]
 
 
 class PipeCode(UnitCode):
@@ -129,8 +138,9 @@ class PipeCode(UnitCode):
         self.ports = 2 if kind in ("add", "concat") else 1
 
     def registers(self) -> dict[str, Any]:
-        regs = {self.v("ov"): False, self.v("count"): 0}
-        regs.update({self.v(f"q{k}"): False for k in range(1, self.depth)})
+        regs: dict[str, Any] = {self.v("ov"): False, self.v("pipe"): 0}
+        if self.kind in ("pool", "concat"):
+            regs[self.v("count")] = 0
         return regs
 
     def ready(self, o_ready: str, valids: list[str]) -> tuple[list[str], list[str]]:
@@ -144,22 +154,15 @@ class PipeCode(UnitCode):
             return lines, [f"({v('adv')} and {valids[1]})", f"({v('adv')} and {valids[0]})"]
         return lines, [f"({v('adv')} and {v('count')} < {self.split})", f"({v('adv')} and {v('count')} >= {self.split})"]
 
-    def tick(self, fires: list[str]) -> list[str]:
+    def tick(self, fires: list[str], out_fire: str) -> list[str]:
         v = self.v
-        fired = " or ".join(fires)
-        lines = [f"{v('fired')} = {fired}"]
-        if self.kind == "pool":
-            last = (self.window - 1) * self.groups
-            lines += [f"{v('enter')} = {v('fired')} and {v('count')} >= {last}",
-                      f"if {v('fired')}: {v('count')} = 0 if {v('count')} == {self.window * self.groups - 1} else {v('count')} + 1"]
-        elif self.kind == "concat":
-            lines += [f"{v('enter')} = {v('fired')}",
-                      f"if {v('fired')}: {v('count')} = 0 if {v('count')} == {self.groups - 1} else {v('count')} + 1"]
-        else:
-            lines += [f"{v('enter')} = {v('fired')}"]
-        chain = [v("ov")] + [v(f"q{k}") for k in range(self.depth - 1, 0, -1)] + [v("enter")]
-        shift = [f"    {a} = {b}" for a, b in zip(chain, chain[1:])]
-        return lines + [f"if {v('adv')}:"] + shift
+        fired = fires[0] if len(fires) == 1 else f"({' or '.join(fires)})"
+        enter = f"({fired} and {v('count')} >= {(self.window - 1) * self.groups})" if self.kind == "pool" else fired
+        lines = [f"if {v('adv')}:", *self.shift("pipe", self.depth - 1, enter)]
+        beats = {"pool": self.window * self.groups, "concat": self.groups}.get(self.kind)
+        if beats is not None:  # after the shift, which reads the count before this beat
+            lines.append(f"if {fired}: {v('count')} = 0 if {v('count')} == {beats - 1} else {v('count')} + 1")
+        return lines
 
 
 class FifoCode(UnitCode):
@@ -173,20 +176,22 @@ class FifoCode(UnitCode):
         return {self.v("ov"): False, self.v("level"): 0}
 
     def ready(self, o_ready: str, valids: list[str]) -> tuple[list[str], list[str]]:
-        v = self.v
-        return [f"{v('ordy')} = {o_ready}"], [f"{v('level')} == 0" if self.depth == 1 else f"{v('level')} != {self.depth - 1}"]
+        return [], [f"{self.v('level')} == 0" if self.depth == 1 else f"{self.v('level')} != {self.depth - 1}"]
 
-    def tick(self, fires: list[str]) -> list[str]:
+    def tick(self, fires: list[str], out_fire: str) -> list[str]:
+        # ``out_fire`` = ov & o_ready stands for o_ready: they differ only while ov is low, where both uses agree
         v, w = self.v, fires[0]
         if self.depth == 1:
             return [f"if {w}: {v('level')} = 1",
-                    f"elif {v('ov')} and {v('ordy')}: {v('level')} = 0",
+                    f"elif {out_fire}: {v('level')} = 0",
                     f"{v('ov')} = {v('level')} == 1"]
+        # the output register takes the inner FIFO's head when it is free or leaving
         return [
-            f"{v('ir')} = {v('level')} != 0 and (not {v('ov')} or {v('ordy')})",
-            f"{v('level')} += {w} - {v('ir')}",
-            f"if {v('ir')}: {v('ov')} = True",
-            f"elif {v('ordy')}: {v('ov')} = False",
+            f"if not {v('ov')} or {out_fire}:",
+            f"    {v('ov')} = {v('level')} != 0",
+            f"    {v('level')} += {w} - {v('ov')}",
+            "else:",
+            f"    {v('level')} += {w}",
         ]
 
 

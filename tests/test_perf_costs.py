@@ -1,0 +1,71 @@
+"""The NumPy figures of a MatVec (fold lengths, live lanes) against the params' own definitions
+(``schedule``, ``vector_cycles``, ``live_lanes``, per-lane Python loops), on random sparse and
+codebook weights and on every zoo layer."""
+
+from __future__ import annotations
+
+import gc
+import random
+
+import numpy as np
+import pytest
+
+from hwaccel.hw.params import MatVecParams
+from hwaccel.passes.to_dataflow import to_dataflow
+from hwaccel.perf.costs import (_TILE_MAPS, fold_lengths, live_lane_count, memory_bits, multipliers, tile_map,
+                                unit_image_cycles)
+
+from dataflow_cases import ZOO_COMPILED, zoo_fixed
+
+
+def random_matvecs(rng: random.Random, count: int) -> list[MatVecParams]:
+    out = []
+    for _ in range(count):
+        k, n = rng.randint(1, 24), rng.randint(1, 24)
+        pe, simd = rng.randint(1, n), rng.randint(1, k)
+        density = rng.choice([0.0, 0.05, 0.3, 1.0])
+        w = np.array([[rng.choice([-2, 1, 3]) if rng.random() < density else 0 for _ in range(k)] for _ in range(n)])
+        if rng.random() < 0.3:  # whole output folds of zeros: one placeholder tile each
+            w[pe:2 * pe] = 0
+        if rng.random() < 0.4:  # weight sharing: indices into a codebook, with or without a 0 entry
+            book = rng.choice([(0, -3, 5), (-1, 2), (4,)])
+            idx = np.array([[rng.randrange(len(book)) for _ in range(k)] for _ in range(n)])
+            out.append(MatVecParams(k, n, idx, pe=pe, simd=simd, codebook=book))
+        else:
+            out.append(MatVecParams(k, n, w, pe=pe, simd=simd))
+    return out
+
+
+def _check(p: MatVecParams) -> None:
+    folds = fold_lengths(p)
+    per_fold = [sum(nf == f for nf, _ in p.schedule) for f in range(p.output_folds)]
+    assert list(folds) == per_fold and sum(folds) == p.vector_cycles, p
+    assert live_lane_count(p) == len(p.live_lanes) == multipliers(p)
+    assert memory_bits(p) == len(p.schedule) * len(p.live_lanes) * p.index_bits + (
+        p.input_folds * p.simd * p.bits_x if p.output_folds > 1 else 0)
+
+
+def test_random_matvecs_match_the_params_definitions():
+    for p in random_matvecs(random.Random(5), 120):
+        _check(p)
+
+
+@pytest.mark.parametrize("name", ZOO_COMPILED)
+def test_zoo_matvecs_match_the_params_definitions(name):
+    df = to_dataflow(zoo_fixed(name))
+    for s in df.stages:
+        for u in s.units:
+            if isinstance(u, MatVecParams):
+                _check(u)
+                h, w, _ = s.shape
+                assert unit_image_cycles(u, s.shape) == (u.total_cycles(2) - u.total_cycles(1)) * h * w
+
+
+def test_the_tile_map_is_kept_while_its_params_live():
+    p = random_matvecs(random.Random(1), 1)[0]
+    assert tile_map(p) is tile_map(p)
+    key = id(p)
+    assert key in _TILE_MAPS
+    del p
+    gc.collect()
+    assert key not in _TILE_MAPS
