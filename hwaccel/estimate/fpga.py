@@ -1,0 +1,419 @@
+"""FPGA estimate of a build's ``top.v``: Yosys synthesis, nextpnr place and route (YoWASP wheels).
+
+Flow: ``synth_ecp5`` / ``synth_ice40 -dsp`` to a JSON netlist, then nextpnr on the part and
+package of :mod:`.devices` with a target ``--freq``, a fixed ``--seed`` (deterministic),
+``--timing-allow-fail`` and ``--router router2`` (the default router1 took 160 s to over 15 min on
+near-identical netlists of rtl/cnn; router2 about 70 s); resources and per-clock fmax come from
+nextpnr's ``--report``.
+
+Methodology: the accelerator core is placed and routed *out of context*: every top-level port but
+the clock and reset becomes an internal net of the netlist (a "virtual pin", as vendor tools do for
+out-of-context runs), so designs whose stream ports are wider than the package (most of the zoo)
+still get an fmax, and every design is measured the same way. I/O is then judged separately: the
+port bits the top would need as pins against the package's user I/O (``fits`` counts it,
+``core_fits`` does not). When the core exceeds the device, nextpnr stops: the result has the
+counts it reported, ``fits=False`` and no fmax.
+
+Results are cached per design (:mod:`.cache`): the key covers the Verilog, device, target
+frequency, seed, tool versions and :data:`FLOW_VERSION`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from . import cache
+from .devices import YOSYS, Device, device as get_device
+from .tools import EstimateError, last_error, run_tool
+
+__all__ = ["FpgaEstimate", "estimate_fpga", "estimate_fpga_verilog", "multipliers_for_logic", "EstimateError",
+           "DEFAULT_FREQ_MHZ", "DEFAULT_SEED", "FLOW_VERSION"]
+
+DEFAULT_FREQ_MHZ = 150.0  # the issue's fmax target
+DEFAULT_SEED = 1
+FLOW_VERSION = "4"  # bump when the scripts or the parsing below change: part of the cache key
+KEEP_PORTS = ("clk", "rst")  # ports that stay pins: the clock on the global network, the reset
+BASIS = "post-route (nextpnr)"
+_CACHE_KIND = "fpga"
+
+# Two workarounds for Yosys 0.70 (WASI build); both change names or the mapping of a few memories only:
+# * ``rename -hide w:*[*``: ABC reintegration asserts on a wire named like a bit of another wire
+#   (Amaranth emits ``\i__payload[0]`` beside ``i__payload``).
+# * ``memory_map`` of memories with more than MAX_LIBMAP_READ_PORTS read ports (a Requant
+#   activation table read by every lane): ``memory_libmap`` on such a memory ran past WebAssembly's
+#   4 GiB (rtl/dbn: a 256 x 8 table, 16 read ports); such a table becomes logic (LUTs) instead.
+MAX_LIBMAP_READ_PORTS = 4
+# Synthesis runs in two Yosys calls: the first elaborates (to ``prep.json``) and lists the multipliers;
+# when they need more DSP blocks than the device has, the narrowest ones (fewest operand bits,
+# then name: deterministic) are built from logic instead (the generic ``techmap`` of the selected
+# cells: shift-and-add rows that become carry chains; ``alumacc`` is not enough, since synth_ice40's
+# ``maccmap`` turns a lone product back into ``$mul``), as FINN's ``resType="lut"`` does for narrow
+# MACs; the second call synthesizes.
+_PREP_SCRIPT = """\
+read_verilog design.v
+hierarchy -top {top}
+rename -hide w:*[*
+proc
+flatten
+tee -q -o rtl_stat.json stat -json
+opt -fast
+wreduce
+opt_clean
+memory_collect
+memory_map t:$mem_v2 r:RD_PORTS>{ports} %i
+write_json prep.json
+"""
+_SYNTH_SCRIPT = """\
+read_json prep.json
+select -read soft_multipliers.txt
+techmap
+select -clear
+{synth} -top {top} -json netlist.json
+tee -q -o stat.json stat -json
+"""
+
+
+@dataclass(frozen=True)
+class FpgaEstimate:
+    """Resources and post-route fmax of one design on one device (see the module docstring).
+
+    Counts are nextpnr's utilisation after packing (``luts``: LUT4 slots, ``TRELLIS_COMB`` on
+    ECP5 or logic cells ``ICESTORM_LC`` on iCE40; ``dsp``, ``bram``: hard blocks), except ``ffs``
+    (flip-flop cells of the synthesized netlist), ``dist_ram`` (distributed RAM cells of 16x4 bits;
+    None where the family has none) and ``ios`` (top-level port bits). ``soft_multipliers`` counts
+    the multipliers built from logic because the design needs more DSP blocks than the device has
+    (see :func:`multipliers_for_logic`). ``available`` holds the device's capacity for the same keys (``ios``: the package's user I/O). ``yosys_cells`` are the
+    synthesized cell counts, ``rtl_cells`` the coarse cells before technology mapping (``$mul``...).
+    ``fmax_mhz`` is the slowest clock's post-route fmax (None when place and route failed or the
+    design has no clock); ``critical_path`` names its end cells and delay.
+    """
+
+    device: str
+    part: str
+    package: str
+    top: str
+    design_sha256: str
+    target_mhz: float
+    seed: int
+    routed: bool
+    fmax_mhz: float | None
+    clocks_mhz: dict[str, float]
+    critical_path: dict[str, Any] | None
+    luts: int
+    ffs: int
+    dsp: int
+    bram: int
+    dist_ram: int | None
+    ios: int
+    soft_multipliers: int
+    available: dict[str, int]
+    over: list[str]
+    core_fits: bool
+    fits: bool
+    pnr_error: str | None
+    bels: dict[str, dict[str, int]]
+    yosys_cells: dict[str, int]
+    rtl_cells: dict[str, int]
+    tools: dict[str, str]
+    synth_seconds: float
+    pnr_seconds: float
+    seconds: float = 0.0
+    cached: bool = False
+
+    @property
+    def basis(self) -> str:
+        """How the numbers were obtained (every report carries it)."""
+        return BASIS if self.routed else "synthesized (yosys); place and route failed (nextpnr)"
+
+    def utilization(self) -> dict[str, float | None]:
+        """Used / available for ``luts``, ``ffs``, ``dsp``, ``bram``, ``ios``."""
+        used = {"luts": self.luts, "ffs": self.ffs, "dsp": self.dsp, "bram": self.bram, "ios": self.ios}
+        return {k: (v / self.available[k] if self.available.get(k) else None) for k, v in used.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: the fields, plus ``basis`` and ``utilization``."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**out, "basis": self.basis, "utilization": self.utilization()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **changes: Any) -> FpgaEstimate:
+        """Inverse of :meth:`to_dict` (derived keys ignored); ``changes`` replace fields."""
+        return cls(**{**{f.name: data[f.name] for f in fields(cls) if f.name in data}, **changes})
+
+    def format_table(self) -> str:
+        """Readable report: resources against capacity, fmax, fit, cells, time."""
+        dev = get_device(self.device)
+        lines = [f"FPGA estimate, {self.basis}: {self.top} on {self.device} ({self.part} {self.package}), "
+                 f"target {self.target_mhz:g} MHz, seed {self.seed}",
+                 f"  {'resource':<26}{'used':>9}{'available':>11}{'util':>8}"]
+        rows = [(f"LUTs ({dev.lut_bel})", "luts"), (f"FFs ({dev.ff_cell}*)", "ffs"), (f"DSP ({dev.dsp_bel})", "dsp"),
+                (f"BRAM ({dev.bram_bel})", "bram"), ("I/O (port bits as pins)", "ios")]
+        util = self.utilization()
+        for label, key in rows:
+            share = util[key]
+            lines.append(f"  {label:<26}{getattr(self, key):>9}{self.available[key]:>11}"
+                         f"{'' if share is None else f'{share:.1%}':>8}")
+        if self.soft_multipliers:
+            lines.append(f"  multipliers in logic: {self.soft_multipliers} (the narrowest; DSP demand over capacity)")
+        if self.dist_ram is not None:
+            lines.append(f"  {'LUT RAM (16x4 cells)':<26}{self.dist_ram:>9}")
+        if self.fmax_mhz is None:
+            lines.append(f"  fmax: none ({self.pnr_error or 'no clock in the design'})")
+        else:
+            met = "met" if self.fmax_mhz >= self.target_mhz else "not met"
+            lines.append(f"  fmax: {self.fmax_mhz:.1f} MHz (target {self.target_mhz:g} MHz {met})")
+            if self.critical_path:
+                cp = self.critical_path
+                lines.append(f"  critical path: {cp['from']} -> {cp['to']} ({cp['delay_ns']:.2f} ns)")
+        fit = "yes" if self.fits else f"no ({', '.join(self.over) or 'place and route failed'} over capacity)"
+        lines.append(f"  fits: {fit}" + ("; the core fits with its data ports as internal nets"
+                                         if self.core_fits and not self.fits else ""))
+        lines.append("  yosys cells: " + ", ".join(f"{t} {n}" for t, n in self.yosys_cells.items()))
+        lines.append(f"  synthesis {self.synth_seconds:.1f} s, place and route {self.pnr_seconds:.1f} s"
+                     + ("; cached result" if self.cached else ""))
+        return "\n".join(lines)
+
+
+def estimate_fpga(build_dir: str | os.PathLike[str], device: str = "ecp5-85k", freq_mhz: float = DEFAULT_FREQ_MHZ,
+                  progress: bool = True, seed: int = DEFAULT_SEED, force: bool = False) -> FpgaEstimate:
+    """FPGA estimate of the ``top.v`` of a build directory written by ``hwaccel compile``.
+
+    Parameters
+    ----------
+    build_dir
+        The build directory.
+    device
+        ``"ecp5-85k"``, ``"ecp5-25k"`` or ``"ice40-up5k"``.
+    freq_mhz
+        Target clock for nextpnr (timing-driven placement; the result's fmax may be lower or higher).
+    progress
+        Report the tool steps and elapsed time on stderr.
+    seed
+        nextpnr's placement seed.
+    force
+        Run the tools even when the cache holds the result (the new result replaces it).
+
+    Returns
+    -------
+    FpgaEstimate
+
+    Raises
+    ------
+    EstimateError
+        No such build directory or no ``top.v`` in it, an unknown device, a tool missing or failing.
+    """
+    root = Path(build_dir)
+    if not root.is_dir():
+        raise EstimateError(f"build directory must exist, not {str(root)!r} (run `hwaccel compile MODEL -o {root}`)")
+    top = root / "top.v"
+    if not top.is_file():
+        raise EstimateError(f"{root}: not a build with Verilog (no top.v); recompile it with `hwaccel compile`")
+    return estimate_fpga_verilog(top.read_text(), device, "top", freq_mhz, progress=progress, seed=seed, force=force)
+
+
+def estimate_fpga_verilog(verilog: str, device: str = "ecp5-85k", top: str = "top", freq_mhz: float = DEFAULT_FREQ_MHZ,
+                          progress: bool = True, seed: int = DEFAULT_SEED, force: bool = False) -> FpgaEstimate:
+    """FPGA estimate of Verilog text (a whole ``top.v`` or a single unit); see :func:`estimate_fpga`.
+
+    Parameters
+    ----------
+    verilog
+        Verilog source holding module ``top`` and everything it instantiates.
+    top
+        The top module's name.
+    device, freq_mhz, progress, seed, force
+        As for :func:`estimate_fpga`.
+    """
+    dev = get_device(device)
+    if isinstance(freq_mhz, bool) or not isinstance(freq_mhz, (int, float)) or not (0 < freq_mhz < math.inf):
+        raise EstimateError(f"target frequency must be a positive number of MHz, not {freq_mhz!r}")
+    if not top.isidentifier():
+        raise EstimateError(f"top must be a Verilog module name, not {top!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise EstimateError(f"seed must be an integer >= 0, not {seed!r}")
+    freq = float(freq_mhz)
+    tools = {YOSYS.name: YOSYS.version(), dev.nextpnr.name: dev.nextpnr.version()}
+    key = cache.cache_key(FLOW_VERSION, verilog, top, dev.name, repr(freq), str(seed),
+                          json.dumps(tools, sort_keys=True))
+    start = time.monotonic()
+    hit = None if force else cache.load(_CACHE_KIND, key)
+    if hit is not None:
+        try:
+            return FpgaEstimate.from_dict(hit, cached=True, seconds=time.monotonic() - start)
+        except (TypeError, KeyError):
+            pass  # an entry of another layout: recompute
+    with tempfile.TemporaryDirectory(prefix="hwaccel-fpga-") as tmp:
+        work = Path(tmp)
+        try:
+            result = _run_flow(verilog, dev, top, freq, seed, progress, work, tools)
+        except EstimateError as exc:
+            logs = cache.cache_root() / _CACHE_KIND / key / "logs"
+            logs.mkdir(parents=True, exist_ok=True)
+            for log in [*work.glob("*.log"), *work.glob("*.stdout")]:
+                shutil.copy(log, logs / log.name)
+            raise EstimateError(f"{exc} (logs: {logs})") from None
+    result = replace(result, seconds=time.monotonic() - start)
+    cache.store(_CACHE_KIND, key, result.to_dict())
+    return result
+
+
+def _run_flow(verilog: str, dev: Device, top: str, freq: float, seed: int, progress: bool, work: Path,
+              tools: dict[str, str]) -> FpgaEstimate:
+    cells, rtl_cells, port_bits, soft, synth_s = _synthesize(verilog, dev, top, work, progress)
+    routed, report, util, error, pnr_s = _place_and_route(dev, freq, seed, work, progress)
+    counts = {"luts": util[dev.lut_bel]["used"], "ffs": sum(n for t, n in cells.items() if t.startswith(dev.ff_cell)),
+              "dsp": util[dev.dsp_bel]["used"], "bram": util[dev.bram_bel]["used"], "ios": port_bits}
+    available = {"luts": util[dev.lut_bel]["available"], "ffs": util[dev.ff_bel]["available"],
+                 "dsp": util[dev.dsp_bel]["available"], "bram": util[dev.bram_bel]["available"], "ios": dev.package_ios}
+    names = {dev.lut_bel: "luts", dev.dsp_bel: "dsp", dev.bram_bel: "bram"}
+    over = sorted({names.get(b, b) for b, u in util.items() if u["used"] > u["available"]}
+                  | {k for k in ("ffs", "ios") if counts[k] > available[k]})
+    clocks, path = _timing(report)
+    core_fits = routed and not set(over) - {"ios"}
+    return FpgaEstimate(
+        device=dev.name, part=dev.part, package=dev.package, top=top,
+        design_sha256=hashlib.sha256(verilog.encode()).hexdigest(), target_mhz=freq, seed=seed, routed=routed,
+        fmax_mhz=min(clocks.values()) if clocks else None, clocks_mhz=clocks, critical_path=path,
+        luts=counts["luts"], ffs=counts["ffs"], dsp=counts["dsp"], bram=counts["bram"],
+        dist_ram=cells.get(dev.dist_ram_cell, 0) if dev.dist_ram_cell else None, ios=port_bits,
+        soft_multipliers=soft, available=available, over=over, core_fits=core_fits,
+        fits=core_fits and "ios" not in over, pnr_error=error,
+        bels={b: u for b, u in sorted(util.items()) if u["used"]}, yosys_cells=cells, rtl_cells=rtl_cells,
+        tools=tools, synth_seconds=synth_s, pnr_seconds=pnr_s)
+
+
+def _synthesize(verilog: str, dev: Device, top: str, work: Path,
+                progress: bool) -> tuple[dict[str, int], dict[str, int], int, int, float]:
+    """Yosys: mapped cells, coarse cells before mapping, port bits, multipliers moved to logic,
+    seconds; writes ``core.json``."""
+    (work / "design.v").write_text(verilog)
+    (work / "prep.ys").write_text(_PREP_SCRIPT.format(top=top, ports=MAX_LIBMAP_READ_PORTS))
+    (work / "synth.ys").write_text(_SYNTH_SCRIPT.format(top=top, synth=dev.synth))
+    seconds = 0.0
+    for script, step in (("prep", "elaborating (yosys)"), ("synth", "synthesizing (yosys)")):
+        code, took = run_tool(YOSYS, ["-q", "-l", f"yosys-{script}.log", f"{script}.ys"], work, step, progress)
+        seconds += took
+        done = work / ("prep.json" if script == "prep" else "netlist.json")
+        if code != 0 or not done.is_file():
+            raise EstimateError(f"synthesis (yosys) failed: "
+                                f"{last_error(work / f'yosys-{script}.log', work / 'yosys.stdout')}")
+        if script == "prep":
+            soft = multipliers_for_logic(json.loads(done.read_text())["modules"][top]["cells"], dev)
+            (work / "soft_multipliers.txt").write_text("".join(f"{top}/{name}\n" for name in soft))
+    cells, port_bits = _stat(work / "stat.json", top)
+    rtl_cells, _ = _stat(work / "rtl_stat.json", top)
+    _virtual_pins(work / "netlist.json", work / "core.json", top)
+    return cells, rtl_cells, port_bits, len(soft), seconds
+
+
+def multipliers_for_logic(cells: dict[str, Any], dev: Device) -> list[str]:
+    """Names of the ``$mul`` cells (Yosys JSON) to build from logic so that the rest fit the
+    device's DSP blocks: the narrowest first (operand bits a x b, then name); none when all fit."""
+    muls = []
+    for name, cell in cells.items():
+        if cell["type"] == "$mul":
+            a, b = (int(cell["parameters"][k], 2) for k in ("A_WIDTH", "B_WIDTH"))
+            muls.append((a * b, name, dev.dsp_cost(a, b)))
+    demand = sum(cost for _, _, cost in muls)
+    soft = []
+    for _, name, cost in sorted(m for m in muls if m[2]):
+        if demand <= dev.dsp_blocks:
+            break
+        soft.append(name)
+        demand -= cost
+    return soft
+
+
+def _place_and_route(dev: Device, freq: float, seed: int, work: Path,
+                     progress: bool) -> tuple[bool, dict, dict[str, dict[str, int]], str | None, float]:
+    """nextpnr on ``core.json``: routed, its report, utilisation per bel type, its error, seconds.
+
+    A run that stops because the design exceeds the device is a result (not routed, the error
+    kept); any other failure raises :class:`EstimateError`.
+    """
+    args = [*dev.nextpnr_args, "--json", "core.json", "--report", "report.json", "--freq", f"{freq:g}",
+            "--seed", str(seed), "--router", "router2", "--timing-allow-fail", "-q", "-l", "nextpnr.log"]
+    code, seconds = run_tool(dev.nextpnr, args, work, "place and route (nextpnr)", progress)
+    routed = code == 0 and (work / "report.json").is_file()
+    report = json.loads((work / "report.json").read_text()) if routed else {}
+    util = {b: {"used": int(u["used"]), "available": int(u["available"])}
+            for b, u in (report.get("utilization") or _log_utilisation(work / "nextpnr.log")).items()}
+    error = None if routed else last_error(work / "nextpnr.log", work / f"{dev.nextpnr.name}.stdout")
+    exceeded = any(u["used"] > u["available"] for u in util.values())
+    if not routed and not exceeded:
+        raise EstimateError(f"place and route (nextpnr) failed: {error}")
+    missing = [b for b in (dev.lut_bel, dev.ff_bel, dev.dsp_bel, dev.bram_bel) if b not in util]
+    if missing:
+        raise EstimateError(f"place and route (nextpnr): no utilisation of {', '.join(missing)} in its report")
+    return routed, report, util, error, seconds
+
+
+def _stat(path: Path, top: str) -> tuple[dict[str, int], int]:
+    """Cell counts by type (without Yosys's ``$scopeinfo`` markers) and port bits of ``stat -json``."""
+    data = json.loads(path.read_text())
+    design = data.get("design") or data["modules"][f"\\{top}"]
+    cells = {t: int(n) for t, n in sorted(design["num_cells_by_type"].items()) if t != "$scopeinfo"}
+    return cells, int(design.get("num_port_bits", 0))
+
+
+def _virtual_pins(src: Path, dst: Path, top: str) -> None:
+    """Copy the netlist with every port of ``top`` but :data:`KEEP_PORTS` made an internal net."""
+    netlist = json.loads(src.read_text())
+    module = netlist["modules"][top]
+    module["ports"] = {name: port for name, port in module["ports"].items() if name in KEEP_PORTS}
+    dst.write_text(json.dumps(netlist))
+
+
+_UTIL_LINE = re.compile(r"^Info:\s+([A-Za-z0-9_]+):\s+(\d+)/\s*(\d+)\s+\d+%$")
+
+
+def _log_utilisation(log: Path) -> dict[str, dict[str, int]]:
+    """nextpnr's "Device utilisation" table from its log (printed after packing, before placement)."""
+    table: dict[str, dict[str, int]] = {}
+    inside = False
+    for line in log.read_text(errors="replace").splitlines() if log.is_file() else []:
+        if line.startswith("Info: Device utilisation:"):
+            inside, table = True, {}
+            continue
+        match = _UTIL_LINE.match(line.strip()) if inside else None
+        if match:
+            table[match[1]] = {"used": int(match[2]), "available": int(match[3])}
+        elif inside and table:
+            inside = False
+    return table
+
+
+def _clock_name(net: str) -> str | None:
+    """The design's clock behind a nextpnr clock net (``$glbnet$clk$TRELLIS_IO_IN``, ``clk$SB_IO_IN_$glb_clk``
+    -> ``clk``); None for the packer's constant nets (e.g. a DSP's tied-off clock on iCE40)."""
+    net = net.removeprefix("$glbnet$")
+    return None if net.startswith("$") else net.split("$")[0]
+
+
+def _timing(report: dict) -> tuple[dict[str, float], dict[str, Any] | None]:
+    """Post-route fmax per design clock, and the slowest clock's critical path (end cells, delay)."""
+    clocks: dict[str, float] = {}
+    for net, value in report.get("fmax", {}).items():
+        name = _clock_name(net)
+        if name is not None:
+            clocks[name] = min(clocks.get(name, math.inf), float(value["achieved"]))
+    if not clocks:
+        return clocks, None
+    slowest = min(clocks, key=lambda c: clocks[c])
+    paths = [p for p in report.get("critical_paths", []) if p.get("path")
+             and all(_clock_name(p[end].split(" ")[-1]) == slowest for end in ("from", "to"))]
+    if not paths:
+        return clocks, None
+    path = max(paths, key=lambda p: sum(step["delay"] for step in p["path"]))["path"]
+    return clocks, {"clock": slowest, "from": path[0]["from"]["cell"], "to": path[-1]["to"]["cell"],
+                    "delay_ns": round(sum(step["delay"] for step in path), 3)}
