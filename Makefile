@@ -33,7 +33,8 @@ test: $(STAMP) simulators
 HW := $(VENV)/bin/hwaccel
 
 # The main job end to end on the zoo CNN: inspect, quantize, run the engines, compile to RTL,
-# predict cycles, and prove the Verilog bit-exact (and cycle-exact) on 100 digits in Verilator
+# predict cycles, prove the Verilog bit-exact (and cycle-exact) on 100 digits in Verilator, and
+# end with the bench table: onnxruntime and hwaccel cpu measured, FPGA (Yosys + nextpnr) and ASIC estimated
 demo: $(STAMP)
 	@mkdir -p $(DEMO_OUT)
 	$(HW) info models/cnn.onnx
@@ -46,6 +47,8 @@ demo: $(STAMP)
 	$(PY) -c "import numpy as np, sys; sys.path.insert(0, 'models'); import digits_data as d; \
 	  x = d.load_split()[2][:100].reshape(-1, 1, 8, 8); np.savez('$(DEMO_OUT)/digits100.npz', input=x)"
 	$(HW) verify $(DEMO_OUT)/cnn --input $(DEMO_OUT)/digits100.npz --count 100
+	$(HW) bench $(DEMO_OUT)/cnn.qdq.onnx --float-model models/cnn.onnx --input $(DEMO_OUT)/digits100.npz \
+	  --build $(DEMO_OUT)/cnn --fpga ecp5-85k --asic 45nm --plot $(DEMO_OUT)/bench.png --force
 
 rtl: $(STAMP)
 	$(PY) rtl/generate.py

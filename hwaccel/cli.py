@@ -26,6 +26,8 @@ hwaccel: from a trained ONNX network to bit-exact fixed-point hardware.
   compile   compile a quantized model to streaming hardware (manifest, weights, Verilog)
   simulate  cycle model of a compiled build: latency, interval, total cycles
   verify    run a compiled build's RTL on inputs: bit-exact against golden, cycles against the model
+  estimate  FPGA resources and post-route fmax (Yosys + nextpnr), ASIC area and energy (estimates)
+  bench     one table: onnxruntime, hwaccel cpu/gpu (measured) against FPGA/ASIC (estimated)
 
 Example:
   hwaccel info models/cnn.onnx
@@ -115,6 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--waves", help="write the waveform here (Verilator: VCD, Icarus: FST, amaranth: VCD)")
     p.add_argument("--model", help="the model the build was compiled from, when it is not in the build directory")
     p.add_argument("--calib", help="with --model: the calibration data a float model was compiled with")
+
+    from .commands import bench, estimate
+
+    p = add("estimate", estimate.run, "Estimate a compiled build's FPGA resources and fmax (Yosys + nextpnr, no vendor "
+                                      "tools) and/or its ASIC area and energy per inference.")
+    estimate.add_arguments(p)
+
+    p = add("bench", bench.run, "Benchmark one quantized network on every path: onnxruntime float and QDQ, hwaccel cpu "
+                                "(1 and all cores, pipelined), gpu, FPGA and ASIC; measured or estimated, labelled.")
+    bench.add_arguments(p)
     return parser
 
 
