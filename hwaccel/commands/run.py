@@ -7,13 +7,23 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import HwaccelError
 from ..files import load_inputs, save_arrays
 from ..frontend import load_model
 
 
 def execute(model_path: str, engine: str, input_path: str, workers: int | None = None,
-            device: str = "cuda") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Load ``model_path``, read inputs, run ``engine``; returns (feeds, outputs)."""
+            device: str = "cuda", pipeline_stages: int = 1) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Load ``model_path``, read inputs, run ``engine``; returns (feeds, outputs).
+
+    ``workers`` and ``pipeline_stages`` configure the cpu engine (data and model parallelism).
+    """
+    if pipeline_stages != 1 and engine != "cpu":
+        raise HwaccelError(f"--pipeline-stages must come with --engine cpu, not --engine {engine}")
+    if pipeline_stages < 1:
+        raise HwaccelError(f"--pipeline-stages must be a positive integer, not {pipeline_stages!r}")
+    if workers is not None and workers < 1:
+        raise HwaccelError(f"--workers must be a positive integer, not {workers!r}")
     graph = load_model(model_path)
     feeds = load_inputs(input_path, graph)
     if engine == "float":
@@ -29,19 +39,27 @@ def execute(model_path: str, engine: str, input_path: str, workers: int | None =
         fixed = load_quantized(model_path)
         if engine == "gpu":
             return feeds, run_gpu(fixed, feeds, device=device)
-        return feeds, run_golden(fixed, feeds) if engine == "golden" else run_cpu(fixed, feeds, workers)
+        if engine == "golden":
+            return feeds, run_golden(fixed, feeds)
+        if pipeline_stages > len(fixed.nodes):
+            raise HwaccelError(f"--pipeline-stages must be at most the model's {len(fixed.nodes)} layers, not {pipeline_stages}")
+        return feeds, run_cpu(fixed, feeds, workers, pipeline_stages)
     from ..ref.ort import run_onnxruntime
 
     return feeds, run_onnxruntime(model_path, feeds)
 
 
 def run(args: argparse.Namespace) -> tuple[dict, str]:
-    feeds, outputs = execute(args.model, args.engine, args.input, args.workers, args.device)
+    feeds, outputs = execute(args.model, args.engine, args.input, args.workers, args.device, args.pipeline_stages)
     if args.output:
         save_arrays(args.output, outputs, force=args.force)
     batch = next(iter(feeds.values())).shape[0] if feeds else 0
     report: dict[str, Any] = {"model": args.model, "engine": args.engine, "output_file": args.output, "outputs": {}}
-    lines = [f"ran {args.model} on the {args.engine} engine, batch {batch}"]
+    parallel = ""
+    if args.engine == "cpu":
+        report["pipeline_stages"] = args.pipeline_stages
+        parallel = f" ({args.pipeline_stages} pipeline stages)" if args.pipeline_stages > 1 else ""
+    lines = [f"ran {args.model} on the {args.engine} engine{parallel}, batch {batch}"]
     for name, value in outputs.items():
         entry = describe_output(value, include_values=not args.output)
         report["outputs"][name] = entry

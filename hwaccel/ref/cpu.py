@@ -1,137 +1,237 @@
 """The CPU engine: the golden integer semantics, fast.
 
-Convolutions and matrix products run as im2col + BLAS in floating point where that is exact: an
-integer accumulator of ``acc_bits`` bits is exact in float32 when ``acc_bits <= 24`` and in
-float64 when ``acc_bits <= 53`` (every partial sum is an integer below 2**mantissa); wider
-accumulators fall back to the golden int64 kernels. All other ops use the golden kernels. The
-batch is sharded over worker processes (data parallelism), each with a single BLAS thread.
+At construction the graph is compiled into steps (:mod:`.cpu_plan`, :mod:`.cpu_builders`,
+:mod:`.cpu_linear`): activations are float32 arrays of exact integer codes; a convolution or matrix
+product is a few BLAS products (a banded dense Toeplitz matrix, or im2col windows), a following max
+pool is fused onto its accumulators, and requantization is exact float64 arithmetic
+(:mod:`.cpu_requant`). Every float computation is exact by a bound proven from the operand ranges
+(float32 up to ``2**24``, float64 up to ``2**53``; int64 beyond), and nodes without a fast form run
+the golden kernels, so the results are bit-identical to :func:`~hwaccel.golden.fixed.run_golden`.
+
+Parallelism, in threads (NumPy and BLAS release the GIL; BLAS is held at one thread per caller
+through threadpoolctl while an engine is open): the batch is cut into ``workers`` shards (data
+parallel), and each shard into chunks that stream through ``pipeline_stages`` contiguous groups of
+layers (model parallel), one thread per shard and stage, the stages connected by queues. Cutting the
+batch assumes rows are independent, as in any inference graph whose inputs and outputs share a
+symbolic first (batch) axis; other graphs run as one chunk.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ProcessPoolExecutor
-from functools import partial
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import numpy as np
 
-from ..ir.graph import Graph, Node
-from ..golden.fixed import FIXED_KERNELS, run_golden
-from ..golden.fixed_ops.common import extract_windows, spatial_pads
+from ..errors import HwaccelError, ModelError, QuantizationError
+from ..golden.fixed import is_fixed_point
+from ..ir.graph import Graph
+from .cpu_builders import BUILDERS
+from .cpu_plan import Step, compile_stages, node_costs, partition
 
-__all__ = ["exact_float_dtype", "run_cpu", "CPU_KERNELS"]
+__all__ = ["CpuEngine", "run_cpu", "exact_float_dtype", "CHUNK_BYTES"]
+
+CHUNK_BYTES = 1 << 20  # a chunk's widest float32 activation: about a core's L2 cache
+
+Feeds = dict[str, np.ndarray]
 
 
 def exact_float_dtype(acc_bits: int) -> np.dtype | None:
-    """The narrowest float type in which every integer of ``acc_bits`` bits (sign included) is exact."""
-    if acc_bits <= 25:  # |acc| < 2**24
+    """The narrowest float type in which every integer of ``acc_bits`` bits (sign included) is exact.
+
+    float32 represents every integer of magnitude up to ``2**24`` and float64 up to ``2**53``; a
+    ``B``-bit signed accumulator (and every partial sum of it) stays within ``2**(B-1)``.
+    """
+    if acc_bits <= 25:
         return np.dtype(np.float32)
-    if acc_bits <= 54:  # |acc| < 2**53
-        return np.dtype(np.float64)
-    return None
+    return np.dtype(np.float64) if acc_bits <= 54 else None
 
 
-def _fast_conv(node: Node, xs, graph: Graph) -> np.ndarray:
-    dtype = exact_float_dtype(int(node.attr("acc_bits", 64)))
-    x, w = xs[0], xs[1]
-    if dtype is None or x.ndim != 4:
-        return FIXED_KERNELS["QConv"](node, xs, graph)
-    zx = int(node.attr("x_zero_point", 0))
-    m, group = w.shape[0], int(node.attr("group", 1))
-    kernel = tuple(w.shape[2:])
-    windows = extract_windows(
-        x.astype(dtype) - dtype.type(zx), kernel, tuple(node.attr("strides", [1, 1])), tuple(node.attr("dilations", [1, 1])),
-        0, spatial_pads(node.attr("pads"), 2),
-    )  # (N, C, OH, OW, KH, KW)
-    n, c, oh, ow = windows.shape[:4]
-    cg, mg = c // group, m // group
-    zw = np.broadcast_to(np.asarray(node.attr("w_zero_point", 0)).reshape(-1), (m,)).reshape(m, 1, 1, 1)
-    weights = (w.astype(np.int64) - zw).astype(dtype).reshape(group, mg, cg * kernel[0] * kernel[1])
-    cols = windows.reshape(n, group, cg, oh, ow, *kernel).transpose(1, 0, 3, 4, 2, 5, 6).reshape(group, n * oh * ow, -1)
-    acc = np.matmul(cols, weights.transpose(0, 2, 1))  # (group, N*OH*OW, mg)
-    acc = acc.reshape(group, n, oh, ow, mg).transpose(1, 0, 4, 2, 3).reshape(n, m, oh, ow)
-    acc = acc.astype(np.int64) + _bias(xs, m).reshape(1, m, 1, 1)
-    rq = node.attr("requant")
-    return acc if rq is None else rq.apply(acc, channel_axis=1)
+def _count(name: str, value: Any, high: int | None = None) -> int:
+    """``value`` as a positive int (at most ``high``), else the one-line user error."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 1 <= value <= (high or value):
+        return int(value)
+    span = f"an integer in [1, {high}] (the graph has {high} nodes)" if high else "a positive integer"
+    raise HwaccelError(f"{name} must be {span}, not {value!r}")
 
 
-def _fast_matmul(node: Node, xs, graph: Graph) -> np.ndarray:
-    dtype = exact_float_dtype(int(node.attr("acc_bits", 64)))
-    if dtype is None:
-        return FIXED_KERNELS["QMatMul"](node, xs, graph)
-    x, w = xs[0], xs[1]
-    m = w.shape[-1]
-    zw = np.broadcast_to(np.asarray(node.attr("w_zero_point", 0)).reshape(-1), (m,))
-    acc = np.matmul(x.astype(dtype) - dtype.type(int(node.attr("x_zero_point", 0))), (w.astype(np.int64) - zw).astype(dtype))
-    acc = acc.astype(np.int64) + _bias(xs, m)
-    rq = node.attr("requant")
-    return acc if rq is None else rq.apply(acc, channel_axis=acc.ndim - 1)
+_BLAS_LOCK = threading.Lock()
+_BLAS: dict[str, Any] = {"users": 0}  # the threadpoolctl controller (made once: it scans the libraries) and limit
 
 
-def _bias(xs, channels: int) -> np.ndarray:
-    return xs[2].astype(np.int64).reshape(-1) if len(xs) > 2 and xs[2] is not None else np.zeros(channels, np.int64)
-
-
-CPU_KERNELS = {**FIXED_KERNELS, "QConv": _fast_conv, "QMatMul": _fast_matmul}
-
-_WORKER_GRAPH: Graph | None = None
-
-
-def _init_worker(graph: Graph) -> None:
-    global _WORKER_GRAPH
-    _WORKER_GRAPH = graph
+def _hold_one_blas_thread() -> None:
+    """Limit BLAS to one thread per caller until the matching :func:`_release_blas` (counted; a no-op
+    without threadpoolctl). Held for an engine's lifetime: setting and restoring the limit around each
+    call wakes OpenBLAS's own threads, which then spin on the cores the workers need."""
     try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
+        from threadpoolctl import ThreadpoolController
     except ImportError:  # BLAS keeps its own threads; results are the same
-        pass
+        return
+    with _BLAS_LOCK:
+        if _BLAS["users"] == 0:
+            if "controller" not in _BLAS:
+                _BLAS["controller"] = ThreadpoolController()
+            _BLAS["limit"] = _BLAS["controller"].limit(limits=1, user_api="blas")
+        _BLAS["users"] += 1
 
 
-def _run_shard(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    assert _WORKER_GRAPH is not None
-    return run_golden(_WORKER_GRAPH, feeds, kernels=CPU_KERNELS)
+def _release_blas() -> None:
+    with _BLAS_LOCK:
+        if _BLAS["users"] > 0:
+            _BLAS["users"] -= 1
+            if _BLAS["users"] == 0:
+                _BLAS.pop("limit").restore_original_limits()
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    _hold_one_blas_thread()
+    try:
+        yield
+    finally:
+        _release_blas()
+
+
+def _batched(graph: Graph) -> bool:
+    """Whether rows of the inputs are rows of the outputs: every input and output has the same symbolic first axis."""
+    firsts = {t.shape[0] if t.shape else None for t in (*graph.inputs, *graph.outputs)}
+    return len(firsts) == 1 and isinstance(next(iter(firsts)), str)
+
+
+def _widest_row(graph: Graph) -> int:
+    """The most elements one row of any value has (declared static shapes after the first axis)."""
+    sizes = [math.prod(int(d) for d in v.shape[1:]) for v in graph.values.values()
+             if v.shape and all(isinstance(d, int) for d in v.shape[1:])]
+    return max(max(sizes, default=1024), 1)
 
 
 class CpuEngine:
-    """A reusable engine: ``workers`` processes, each running shards of the batch."""
+    """A reusable engine: ``workers`` data-parallel shards x ``pipeline_stages`` layer stages, as threads.
 
-    def __init__(self, graph: Graph, workers: int | None = None) -> None:
+    Parameters
+    ----------
+    graph
+        A fixed-point graph (lowered QDQ model).
+    workers
+        Batch shards run concurrently (default: the cores divided by ``pipeline_stages``, at least 1).
+    pipeline_stages
+        Contiguous groups of layers, balanced by estimated work, each running in its own thread on
+        successive chunks of a shard (1: no pipelining); at most the number of graph nodes.
+
+    Until :meth:`close` (or the end of a ``with`` block) BLAS runs one thread per caller, process-wide.
+    """
+
+    def __init__(self, graph: Graph, workers: int | None = None, pipeline_stages: int = 1) -> None:
+        if not is_fixed_point(graph):
+            raise QuantizationError(f"graph {graph.name!r} is not quantized: the cpu engine runs fixed-point models; "
+                                    "run `hwaccel quantize MODEL --calib DATA` first (or give a QDQ model)")
         self.graph = graph
-        self.workers = max(1, workers or os.cpu_count() or 1)
-        self._pool = None
-        if self.workers > 1:
-            import multiprocessing
+        self.pipeline_stages = _count("pipeline_stages", pipeline_stages, len(graph.nodes))
+        cores = os.cpu_count() or 1
+        self.workers = max(1, cores // self.pipeline_stages) if workers is None else _count("workers", workers)
+        self.stage_nodes = partition(node_costs(graph), self.pipeline_stages)
+        self.stages: list[list[Step]] = compile_stages(graph, self.stage_nodes, BUILDERS)
+        self._batched = _batched(graph)
+        self.chunk_rows = min(1024, max(64, CHUNK_BYTES // (4 * _widest_row(graph))))
+        threads = self.workers * self.pipeline_stages
+        self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(threads, "hwaccel-cpu") if threads > 1 else None
+        self._lock = threading.Lock()  # one run at a time: its stage loops take every pool thread
+        _hold_one_blas_thread()
+        self._holds_blas = True
 
-            context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker, initargs=(graph,))
-        else:
-            _init_worker(graph)
+    def run(self, feeds: Feeds) -> dict[str, np.ndarray]:
+        """Outputs of the graph on ``feeds`` (batch first), bit-identical to the golden model."""
+        for t in self.graph.inputs:
+            if t.name not in feeds:
+                raise ModelError(f"missing input {t.name!r}")
+        inputs = {t.name: np.asarray(feeds[t.name]) for t in self.graph.inputs}
+        sizes = {len(v) if v.ndim else -1 for v in inputs.values()}
+        batch = sizes.pop() if len(sizes) == 1 and self._batched else -1
+        with self._lock, _one_blas_thread():
+            if batch < 1:  # nothing to cut: one chunk through every stage
+                return self._outputs(self._run_chunk(dict(inputs), range(len(self.stages))))
+            shards = np.linspace(0, batch, min(self.workers, batch) + 1).astype(int)
+            lanes = [[{k: v[c] for k, v in inputs.items()} for c in self._chunks(a, b)]
+                     for a, b in zip(shards[:-1], shards[1:])]
+            if self._pool is None:
+                results = [[self._outputs(self._run_chunk(env, range(len(self.stages)))) for env in chunks] for chunks in lanes]
+            else:
+                results = self._run_threads(lanes)
+        parts = [r for lane in results for r in lane]
+        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        batch = len(next(iter(feeds.values())))
-        if self._pool is None or batch < 2:
-            return run_golden(self.graph, feeds, kernels=CPU_KERNELS)
-        shards = min(self.workers, batch)
-        bounds = np.linspace(0, batch, shards + 1).astype(int)
-        parts = [{k: v[a:b] for k, v in feeds.items()} for a, b in zip(bounds[:-1], bounds[1:])]
-        results = list(self._pool.map(_run_shard, parts))
-        return {name: np.concatenate([r[name] for r in results]) for name in results[0]}
+    def _chunks(self, start: int, stop: int) -> list[slice]:
+        """The chunks of a shard: at most ``chunk_rows`` rows, and two per stage to fill the pipeline."""
+        count = max(-(-(stop - start) // self.chunk_rows), min(2 * self.pipeline_stages - 1, stop - start))
+        bounds = np.linspace(start, stop, count + 1).astype(int)
+        return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def _run_chunk(self, env: Feeds, stages: range) -> Feeds:
+        for s in stages:
+            for step in self.stages[s]:
+                step(env)
+        return env
+
+    def _outputs(self, env: Feeds) -> Feeds:
+        return {t.name: env[t.name] for t in self.graph.outputs}
+
+    def _run_threads(self, lanes: list[list[Feeds]]) -> list[list[Feeds]]:
+        """One thread per (shard, stage); stage ``s`` hands each chunk's table to stage ``s + 1`` by a queue."""
+        assert self._pool is not None
+        results: list[list[Feeds]] = [[{} for _ in chunks] for chunks in lanes]
+        futures = []
+        for lane, chunks in enumerate(lanes):
+            queues: list[queue.SimpleQueue[Feeds | None]] = [queue.SimpleQueue() for _ in self.stages]
+            for env in chunks:
+                queues[0].put(env)
+            for s in range(len(self.stages)):
+                outbox = queues[s + 1] if s + 1 < len(queues) else None
+                futures.append(self._pool.submit(self._stage_loop, s, queues[s], outbox, results[lane]))
+        wait(futures)
+        for future in futures:
+            future.result()  # raises the first failure
+        return results
+
+    def _stage_loop(self, s: int, inbox: queue.SimpleQueue, outbox: queue.SimpleQueue | None, results: list[Feeds]) -> None:
+        """Run stage ``s`` on each chunk of a lane in order; a failure is passed on as None (later stages stop)."""
+        for i in range(len(results)):
+            env = inbox.get()
+            if env is not None:
+                try:
+                    self._run_chunk(env, range(s, s + 1))
+                except BaseException:
+                    if outbox is not None:
+                        outbox.put(None)
+                    raise
+            if outbox is not None:
+                outbox.put(env)
+            elif env is not None:
+                results[i] = self._outputs(env)
+            if env is None:
+                return
 
     def close(self) -> None:
+        """Stop the worker threads and give BLAS its threads back (later runs are single-threaded)."""
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+        if self._holds_blas:
+            self._holds_blas = False
+            _release_blas()
 
     def __enter__(self) -> "CpuEngine":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def run_cpu(graph: Graph, feeds: dict[str, np.ndarray], workers: int | None = None) -> dict[str, np.ndarray]:
-    """Run the fixed-point ``graph`` with the CPU engine (bit-identical to :func:`run_golden`)."""
-    with CpuEngine(graph, workers) as engine:
+def run_cpu(graph: Graph, feeds: Feeds, workers: int | None = None, pipeline_stages: int = 1) -> dict[str, np.ndarray]:
+    """Run the fixed-point ``graph`` with the CPU engine (bit-identical to :func:`~hwaccel.golden.fixed.run_golden`)."""
+    with CpuEngine(graph, workers, pipeline_stages) as engine:
         return engine.run(feeds)
