@@ -3,8 +3,11 @@
 Engines: onnxruntime on the QDQ model with 1 intra-op thread and with one per core; the hwaccel cpu
 engine with 1 worker, one worker per core, and 1 worker x 2 pipeline stages. The box is shared, so
 every engine is timed in several interleaved rounds (fresh session or engine each round, one warm-up
-run, then ``RUNS`` timed runs) and its best run counts; the load average is recorded. Bit-exactness
-against golden is checked on every engine's warm-up output. Writes benchmarks/results/cpu_engine.json.
+run, then ``RUNS`` timed runs) and its best run counts; the load average and, per engine, the cores
+its process kept busy while timed (CPU time / wall time) are recorded: a multi-core figure well
+below the core count means the cores were not all free. Bit-exactness against golden is checked on
+every hwaccel engine's warm-up output. BLAS is held at one thread for the whole script (the engine
+does so while open; onnxruntime does not use it). Writes benchmarks/results/cpu_engine.json.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 from typing import Any, Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from common import MODELS, best_time, calibration, split, write_json
 
@@ -64,20 +68,25 @@ def main(batch: int = 1024) -> None:
     cores = os.cpu_count() or 1
     engines = _engines(qdq, fixed, x, cores)
     best = {name: float("inf") for name in engines}
+    busy = {name: [0.0, 0.0] for name in engines}  # CPU seconds, wall seconds
     load_before = os.getloadavg()
-    for _ in range(ROUNDS):
-        for name, make in engines.items():
-            run, close = make()
-            try:
-                out = run()
-                if name.startswith("hwaccel"):
-                    assert np.array_equal(out, golden), f"{name} differs from golden"
-                for _ in range(RUNS):
-                    start = time.perf_counter()
-                    run()
-                    best[name] = min(best[name], time.perf_counter() - start)
-            finally:
-                close()
+    with threadpool_limits(limits=1, user_api="blas"):
+        for _ in range(ROUNDS):
+            for name, make in engines.items():
+                run, close = make()
+                try:
+                    out = run()
+                    if name.startswith("hwaccel"):
+                        assert np.array_equal(out, golden), f"{name} differs from golden"
+                    cpu_start, wall_start = time.process_time(), time.perf_counter()
+                    for _ in range(RUNS):
+                        start = time.perf_counter()
+                        run()
+                        best[name] = min(best[name], time.perf_counter() - start)
+                    busy[name][0] += time.process_time() - cpu_start
+                    busy[name][1] += time.perf_counter() - wall_start
+                finally:
+                    close()
     rates = {name: batch / seconds for name, seconds in best.items()}
     ort_best = max(rates["onnxruntime_qdq_1_thread"], rates[f"onnxruntime_qdq_{cores}_threads"])
     cpu_all = rates[f"hwaccel_cpu_{cores}_workers"]
@@ -86,6 +95,7 @@ def main(batch: int = 1024) -> None:
         "protocol": f"best run of {ROUNDS} interleaved rounds x {RUNS} runs, fresh session/engine per round",
         "load_average_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "images_per_s": {k: round(v) for k, v in rates.items()},
+        "cores_busy_while_timed": {k: round(cpu / wall, 2) for k, (cpu, wall) in busy.items()},
         "ratio_cpu_all_cores_to_onnxruntime_all_threads": cpu_all / rates[f"onnxruntime_qdq_{cores}_threads"],
         "ratio_cpu_all_cores_to_onnxruntime_1_thread": cpu_all / rates["onnxruntime_qdq_1_thread"],
         "ratio_cpu_all_cores_to_onnxruntime_best": cpu_all / ort_best,

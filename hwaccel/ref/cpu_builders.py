@@ -18,7 +18,7 @@ from ..ir.graph import Node
 from .cpu_linear import build_conv, build_matmul, fits, output_flat
 from .cpu_plan import FLOAT32_EXACT, Builder, Built, Context, Flat
 from .cpu_requant import FeatureRequant
-from .cpu_steps import Alias, Combine, Golden, Lut, Pool, Quantize, flat_key
+from .cpu_steps import Alias, Combine, Dequantize, Golden, Lut, Pool, Quantize, flat_key
 from .cpu_windows import pool_sliding
 
 __all__ = ["BUILDERS"]
@@ -38,8 +38,22 @@ def _quantize(ctx: Context, i: int) -> Built | None:
     z = int(zero.reshape(-1)[0])
     if scale.dtype.kind != "f" or not (np.isfinite(scale).all() and (scale > 0).all() and qmin <= z <= qmax):
         return None
-    step = Quantize(node.inputs[0], flat_key(out), shape, np.asarray(scale).reshape(()), qmin - z, qmax - z, Golden(node, ctx.graph))
+    step = Quantize(node.inputs[0], flat_key(out), shape, np.asarray(scale).reshape(()), qmin - z, qmax - z,
+                    Golden(node, ctx.graph))
     return Built([step], {flat_key(out): Flat(shape, zero.dtype, z, qmin - z, qmax - z)})
+
+
+def _dequantize(ctx: Context, i: int) -> Built | None:
+    """Per-tensor DequantizeLinear of flat codes, with a float scale (else golden runs it)."""
+    node = ctx.node(i)
+    found, scale = ctx.flat_input(node.inputs[0]), ctx.initializer(node.inputs[1])
+    zero = ctx.initializer(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else np.zeros(1, np.int64)
+    if found is None or scale is None or zero is None or scale.size != 1 or zero.size != 1 or scale.dtype.kind != "f":
+        return None
+    (key, x), out = found, node.outputs[0]
+    step = Dequantize(key, out, x.shape, x.offset - int(zero.reshape(-1)[0]), float(scale.reshape(-1)[0]), scale.dtype,
+                      x.columns)
+    return Built([step], {}, golden=(out,))
 
 
 def _spatial_input(ctx: Context, node: Node) -> tuple[str, Flat] | None:
@@ -75,8 +89,8 @@ def _average_pool(ctx: Context, i: int) -> Built | None:
         return None
     used: list[Requant] = [requants[int(c)] for c in counts]  # per output position
     first = used[0]
-    if any(r.multiplier.size != 1 or (r.zero_point, r.lo, r.hi, r.rounding) != (first.zero_point, first.lo, first.hi, first.rounding)
-           for r in used):
+    encoding = (first.zero_point, first.lo, first.hi, first.rounding)
+    if any(r.multiplier.size != 1 or (r.zero_point, r.lo, r.hi, r.rounding) != encoding for r in used):
         return None
     shape, taps = (x.shape[0],) + sliding.out_spatial, math.prod(sliding.kernel)
     flat = output_flat(ctx, node.outputs[0], first, shape)
@@ -163,6 +177,7 @@ def _alias(ctx: Context, i: int) -> Built | None:
 
 BUILDERS: dict[str, Builder] = {
     "QuantizeLinear": _quantize,
+    "DequantizeLinear": _dequantize,
     "QConv": build_conv,
     "QMatMul": build_matmul,
     "QMaxPool": _max_pool,

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from ..golden.fixed_ops.common import spatial_pads
 from ..ir.graph import Node
 from .cpu_plan import FLOAT32_EXACT, Built, Context, Flat
 from .cpu_requant import FLOAT64_EXACT, FeatureRequant
@@ -127,7 +126,7 @@ def build_matmul(ctx: Context, i: int) -> Built | None:
     """A QMatMul of (rows, K) codes by a constant (K, M) matrix as a :class:`~.cpu_steps.Linear`."""
     node = ctx.node(i)
     found, w, requant = ctx.flat_input(node.inputs[0]), ctx.initializer(node.inputs[1]), node.attr("requant")
-    if found is None or w is None or requant is None or len(found[1].shape) != 1 or w.ndim != 2 or w.shape[0] != found[1].shape[0]:
+    if found is None or w is None or requant is None or w.ndim != 2 or found[1].shape != (w.shape[0],):
         return None
     operands = _operands(ctx, node, w.shape[1])
     if operands is None or found[1].offset != int(node.attr("x_zero_point", 0)):
@@ -143,8 +142,9 @@ def _fused_pool(ctx: Context, value: str, shape: tuple[int, ...], requant: Any) 
         return None
     sliding = pool_sliding(ctx.node(j), shape[1:])
     pooled = (shape[0],) + sliding.out_spatial
-    if not sliding.windows()[1].any(axis=1).all() or math.prod(sliding.kernel) * math.prod(pooled) > MAX_POOL_GROWTH * math.prod(shape):
-        return None
+    columns = math.prod(sliding.kernel) * math.prod(pooled)
+    if not sliding.windows()[1].any(axis=1).all() or columns > MAX_POOL_GROWTH * math.prod(shape):
+        return None  # a window of padding only, or overlapping windows computing too many columns
     if output_flat(ctx, ctx.node(j).outputs[0], requant, pooled) is None:
         return None
     return j, pooled, pool_members(sliding, shape[0])

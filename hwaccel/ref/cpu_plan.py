@@ -60,11 +60,13 @@ class Flat:
 
 @dataclass
 class Built:
-    """A builder's result: its steps, the flat values they write (by key), later nodes they absorb."""
+    """A builder's result: its steps, the flat values they write (by key), later nodes they absorb,
+    and the values they write in golden form (not integer codes)."""
 
     steps: list[Step]
     outputs: dict[str, Flat]
     fused: set[int] = field(default_factory=set)
+    golden: tuple[str, ...] = ()
 
 
 class Context:
@@ -187,6 +189,7 @@ def _compile_stage(ctx: Context, builders: dict[str, Builder], fused: set[int]) 
                 ctx.flat[key] = flat
             steps += built.steps
             ctx.flat.update(built.outputs)
+            ctx.golden.update((name, None) for name in built.golden)
             fused |= built.fused
             continue
         steps += _golden_inputs(ctx, node.inputs)

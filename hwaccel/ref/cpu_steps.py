@@ -23,8 +23,8 @@ from ..ir.ops import FIXED_DOMAIN
 from .cpu_requant import FeatureRequant
 from .cpu_windows import Sliding
 
-__all__ = ["Env", "flat_key", "Quantize", "Band", "Linear", "Conv", "Pool", "Combine", "Lut", "Alias", "ToFlat", "ToGolden", "Reorder",
-           "Golden"]
+__all__ = ["Env", "flat_key", "Quantize", "Dequantize", "Band", "Linear", "Conv", "Pool", "Combine", "Lut", "Alias",
+           "ToFlat", "ToGolden", "Reorder", "Golden"]
 
 Env = dict[str, np.ndarray]
 
@@ -64,6 +64,29 @@ class Quantize:
             self.golden(env)  # raises the golden error
         np.rint(q, out=q)
         env[self.out] = np.clip(q.reshape(len(q), math.prod(self.shape)), self.lo, self.hi).astype(np.float32, copy=False)
+
+
+@dataclass(frozen=True, eq=False)
+class Dequantize:
+    """Per-tensor DequantizeLinear of flat codes: ``(code - z) * scale`` in float64, cast to the scale's type.
+
+    ``code - z`` is the same exact integer as in :func:`~hwaccel.fixedpoint.dequantize`, so the one
+    rounding (of the product) is the same.
+    """
+
+    x: str
+    out: str
+    shape: tuple[int, ...]
+    offset_minus_zero: int
+    scale: float
+    dtype: np.dtype
+    columns: np.ndarray | None  # the column of each C-order feature (None: C order already)
+
+    def __call__(self, env: Env) -> None:
+        x = env[self.x] if self.columns is None else np.take(env[self.x], self.columns, axis=1)
+        real = np.add(x, self.offset_minus_zero, dtype=np.float64)
+        real *= self.scale
+        env[self.out] = real.astype(self.dtype).reshape((len(x),) + self.shape)
 
 
 @dataclass(frozen=True, eq=False)
