@@ -19,7 +19,7 @@ from .fixed_ops import conv, eltwise, pool, recurrent
 from .fixed_ops.common import as_codes
 from .float_ops.common import required
 
-__all__ = ["FIXED_KERNELS", "CODE_MOVERS", "run_golden", "is_fixed_point"]
+__all__ = ["FIXED_KERNELS", "CODE_MOVERS", "run_golden", "run_node", "is_fixed_point"]
 
 Arrays = list[np.ndarray | None]
 FixedKernel = Callable[[Node, Arrays, Graph], np.ndarray]
@@ -92,6 +92,26 @@ def is_fixed_point(graph: Graph) -> bool:
     return any(node.domain == FIXED_DOMAIN or node.op in BOUNDARY_KERNELS for node in graph.nodes)
 
 
+def run_node(node: Node, xs: list, graph: Graph, kernels: dict | None = None) -> list:
+    """One node of a fixed-point graph on its input arrays (None for an absent optional input):
+    integer kernels give codes, boundary ops convert, host ops run in float; its outputs in order."""
+    from .execute import FLOAT_KERNELS  # execute imports this module
+
+    kernels = FIXED_KERNELS if kernels is None else kernels
+    if node.domain == FIXED_DOMAIN:
+        quant = graph.values[node.outputs[0]].quant if node.outputs[0] in graph.values else None
+        return [as_codes(kernels[node.op](node, xs, graph), quant)]
+    if node.op in BOUNDARY_KERNELS:
+        return [BOUNDARY_KERNELS[node.op](node, xs, graph)]
+    if node.op in FLOAT_KERNELS:
+        results = FLOAT_KERNELS[node.op](node, xs)
+        first = xs[0] if xs else None
+        if node.op in CODE_MOVERS and first is not None and first.dtype.kind in "iu":
+            results = [r.astype(first.dtype) if i == 0 else r for i, r in enumerate(results)]
+        return results
+    raise UnsupportedOpError([(node.name, node.op, graph.opset)], where=graph.name)
+
+
 def run_golden(graph: Graph, feeds: dict[str, np.ndarray], outputs: list[str] | None = None,
                keep_all: bool = False, kernels: dict[str, FixedKernel] | None = None) -> dict[str, np.ndarray]:
     """Execute the fixed-point ``graph`` on float ``feeds``; returns the requested values by name.
@@ -100,8 +120,6 @@ def run_golden(graph: Graph, feeds: dict[str, np.ndarray], outputs: list[str] | 
     ``kernels`` replaces the fixed-point kernel table (the CPU engine's faster, equal kernels).
     """
     kernels = FIXED_KERNELS if kernels is None else kernels
-    from .execute import FLOAT_KERNELS
-
     if not is_fixed_point(graph):
         raise QuantizationError(
             f"graph {graph.name!r} is not quantized: the golden engine runs fixed-point models; "
@@ -113,18 +131,7 @@ def run_golden(graph: Graph, feeds: dict[str, np.ndarray], outputs: list[str] | 
             raise ModelError(f"missing input {t.name!r}")
         env[t.name] = np.asarray(feeds[t.name])
     for node in graph.nodes:
-        xs = [env[name] if name else None for name in node.inputs]
-        if node.domain == FIXED_DOMAIN:
-            quant = graph.values[node.outputs[0]].quant if node.outputs[0] in graph.values else None
-            results = [as_codes(kernels[node.op](node, xs, graph), quant)]
-        elif node.op in BOUNDARY_KERNELS:
-            results = [BOUNDARY_KERNELS[node.op](node, xs, graph)]
-        elif node.op in FLOAT_KERNELS:
-            results = FLOAT_KERNELS[node.op](node, xs)
-            if node.op in CODE_MOVERS and xs[0] is not None and xs[0].dtype.kind in "iu":
-                results = [r.astype(xs[0].dtype) if i == 0 else r for i, r in enumerate(results)]
-        else:
-            raise UnsupportedOpError([(node.name, node.op, graph.opset)], where=graph.name)
+        results = run_node(node, [env[name] if name else None for name in node.inputs], graph, kernels)
         for name, value in zip(node.outputs, results):
             if name:
                 env[name] = value

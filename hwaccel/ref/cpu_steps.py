@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ModelError, UnsupportedOpError
-from ..golden.fixed import BOUNDARY_KERNELS, CODE_MOVERS, FIXED_KERNELS
-from ..golden.fixed_ops.common import as_codes
+from ..golden.fixed import run_node
 from ..ir.graph import Graph, Node
 from ..ir.ops import FIXED_DOMAIN
 from .cpu_requant import FeatureRequant
@@ -284,22 +283,9 @@ class Golden:
     graph: Graph
 
     def __call__(self, env: Env) -> None:
-        from ..golden.execute import FLOAT_KERNELS
-
         node, graph = self.node, self.graph
         xs = [None if not name else env[name] if name in env else graph.initializers[name] for name in node.inputs]
-        if node.domain == FIXED_DOMAIN:
-            quant = graph.values[node.outputs[0]].quant if node.outputs[0] in graph.values else None
-            results = [as_codes(FIXED_KERNELS[node.op](node, xs, graph), quant)]
-        elif node.op in BOUNDARY_KERNELS:
-            results = [BOUNDARY_KERNELS[node.op](node, xs, graph)]
-        elif node.op in FLOAT_KERNELS:
-            results = FLOAT_KERNELS[node.op](node, xs)
-            first = xs[0] if xs else None
-            if node.op in CODE_MOVERS and first is not None and first.dtype.kind in "iu":
-                results = [r.astype(first.dtype) if i == 0 else r for i, r in enumerate(results)]
-        else:
-            raise UnsupportedOpError([(node.name, node.op, graph.opset)], where=graph.name)
+        results = run_node(node, xs, graph)
         for name, value in zip(node.outputs, results):
             if name:
                 env[name] = value
