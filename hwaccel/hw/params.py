@@ -181,8 +181,9 @@ class WindowParams:
 
     @property
     def latency(self) -> int:
-        """Cycles from issuing a buffer read to its beat on the output (the read port register)."""
-        return 1
+        """Cycles from issuing a buffer read to its beat on the output (the read port register, then
+        the output register)."""
+        return 2
 
     @property
     def first_output_cycles(self) -> int:

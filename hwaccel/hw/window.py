@@ -7,7 +7,8 @@ while the reader emits output row ``i - 1`` from rows stored in earlier steps. T
 span at most ``extent_h + stride_h`` consecutive rows, so they never share a slot, and a step
 ends (without a bubble) once both sides are done. The reader walks output column, kernel row,
 kernel column, channel group; a tap outside the image reads nothing and carries ``pad_value``.
-Memory reads are registered: every reader register advances on ``~o.valid | o.ready``.
+A tap takes two registers (the memory's read port, then the output); every reader register
+advances on ``~o.valid | o.ready``.
 """
 
 from __future__ import annotations
@@ -104,10 +105,11 @@ class SlidingWindow(wiring.Component):
 
         pad = (row < 0) | (row >= p.height) | (col < 0) | (col >= p.width)
         addr = slot * row_words + col * p.groups + g
-        pad_reg = Signal()
+        # Two registers: the read port's, then the output (the memory's clock-to-out stays inside).
+        pad_reg, read_valid = Signal(), Signal()
         m.d.comb += [rport.en.eq(advance), rport.addr.eq(addr[:len(rport.addr)])]
-        with m.If(advance):
-            m.d.sync += [self.o.valid.eq(e_left != 0), pad_reg.eq(pad)]
         pad_word = pack_lanes([p.pad_value] * p.simd, p.bits)
-        m.d.comb += self.o.payload.eq(Mux(pad_reg, pad_word, rport.data))
+        with m.If(advance):
+            m.d.sync += [read_valid.eq(e_left != 0), pad_reg.eq(pad), self.o.valid.eq(read_valid),
+                         self.o.payload.eq(Mux(pad_reg, pad_word, rport.data))]
         return m

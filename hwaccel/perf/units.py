@@ -65,7 +65,8 @@ class UnitCode:
 
 
 class WindowCode(UnitCode):
-    """SlidingWindow: a step ends when its reads and emission issues are done; one output register."""
+    """SlidingWindow: a step ends when its reads and emission issues are done; an emission issue
+    passes the read port register (``pipe``) and then the output register ``ov``."""
 
     def __init__(self, prefix: str, p: WindowParams) -> None:
         super().__init__(prefix)
@@ -73,7 +74,7 @@ class WindowCode(UnitCode):
         self.emit, self.last_step, self.reads0 = p.step_emits[-1], p.out_height, p.step_reads[0]
 
     def registers(self) -> dict[str, Any]:
-        return {self.v(k): val for k, val in (("ov", False), ("step", 0), ("wl", self.reads0), ("el", 0))}
+        return {self.v(k): val for k, val in (("ov", False), ("pipe", 0), ("step", 0), ("wl", self.reads0), ("el", 0))}
 
     def ready(self, o_ready: str, valids: list[str]) -> tuple[list[str], list[str]]:
         v = self.v
@@ -84,8 +85,9 @@ class WindowCode(UnitCode):
         v = self.v
         return [
             f"if {v('adv')}:",
-            f"    {v('ov')} = {v('el')} != 0",
-            f"    {v('el')} -= {v('ov')}",
+            f"    {v('ov')} = {v('pipe')}",
+            f"    {v('pipe')} = {v('el')} != 0",
+            f"    {v('el')} -= {v('pipe')}",
             f"{v('wl')} -= {fires[0]}",
             f"if not {v('wl')} and not {v('el')}:",
             f"    {v('step')} = 0 if {v('step')} == {self.last_step} else {v('step')} + 1",

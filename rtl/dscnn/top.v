@@ -3171,7 +3171,7 @@ module \top.fifo_conv5_avgpool6_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__payload, o__ready, o__valid, i__payload);
+module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__payload, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3213,23 +3213,26 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__payload, o__ready, o__
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  reg [4:0] \$135 ;
-  reg [6:0] \$136 ;
-  reg [3:0] \$137 ;
-  reg [4:0] \$138 ;
-  reg [1:0] \$139 ;
+  wire [7:0] \$135 ;
+  reg [4:0] \$136 ;
+  reg [6:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg [4:0] \$139 ;
   wire [7:0] \$14 ;
-  reg [4:0] \$140 ;
-  reg [1:0] \$141 ;
-  reg [4:0] \$142 ;
-  reg [1:0] \$143 ;
-  reg [2:0] \$144 ;
-  reg [4:0] \$145 ;
+  reg [1:0] \$140 ;
+  reg [4:0] \$141 ;
+  reg [1:0] \$142 ;
+  reg [4:0] \$143 ;
+  reg [1:0] \$144 ;
+  reg [2:0] \$145 ;
   reg [4:0] \$146 ;
-  reg [1:0] \$147 ;
-  reg \$148 ;
+  reg [4:0] \$147 ;
+  reg [1:0] \$148 ;
   reg \$149 ;
   wire \$15 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg [7:0] \$152 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -3322,6 +3325,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__payload, o__ready, o__
   wire \$97 ;
   wire [2:0] \$98 ;
   wire [3:0] \$99 ;
+  reg \$signal  = 1'h0;
   reg [4:0] \$signature__addr  = 5'h00;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -3341,14 +3345,14 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__payload, o__ready, o__
   reg [1:0] kx = 2'h0;
   reg [1:0] ky = 2'h0;
   output [7:0] o__payload;
-  wire [7:0] o__payload;
+  reg [7:0] o__payload = 8'h00;
   wire [7:0] \o__payload[0] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
   reg [2:0] ox = 3'h0;
-  reg pad_reg = 1'h0;
+  reg read_valid = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [4:0] rport__addr;
@@ -3417,7 +3421,6 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__payload, o__ready, o__
   assign \$4  = $signed(col) * $signed(2'h1);
   assign \$5  = $signed({ 1'h0, \$3  }) + $signed(\$4 );
   assign \$6  = $signed(\$5 ) + $signed(1'h0);
-  assign o__payload = pad_reg ? 8'h80 : rport__data;
   assign \$7  = | w_left;
   assign \$8  = i__valid & \$7 ;
   assign \$9  = w_left - \$8 ;
@@ -3541,36 +3544,41 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__payload, o__ready, o__
   assign \$132  = \$130  | \$131 ;
   assign \$133  = $signed(col) >= $signed(5'h08);
   assign \$134  = \$132  | \$133 ;
+  assign \$135  = \$signal  ? 8'h80 : rport__data;
   always @(posedge clk)
-    w_left <= \$135 ;
+    w_left <= \$136 ;
   always @(posedge clk)
-    e_left <= \$136 ;
+    e_left <= \$137 ;
   always @(posedge clk)
-    step <= \$137 ;
+    step <= \$138 ;
   always @(posedge clk)
-    \$signature__addr  <= \$138 ;
+    \$signature__addr  <= \$139 ;
   always @(posedge clk)
-    kx <= \$139 ;
+    kx <= \$140 ;
   always @(posedge clk)
-    col <= \$140 ;
+    col <= \$141 ;
   always @(posedge clk)
-    ky <= \$141 ;
+    ky <= \$142 ;
   always @(posedge clk)
-    row <= \$142 ;
+    row <= \$143 ;
   always @(posedge clk)
-    slot <= \$143 ;
+    slot <= \$144 ;
   always @(posedge clk)
-    ox <= \$144 ;
+    ox <= \$145 ;
   always @(posedge clk)
-    col_base <= \$145 ;
+    col_base <= \$146 ;
   always @(posedge clk)
-    row_base <= \$146 ;
+    row_base <= \$147 ;
   always @(posedge clk)
-    slot_base <= \$147 ;
+    slot_base <= \$148 ;
   always @(posedge clk)
-    o__valid <= \$148 ;
+    read_valid <= \$149 ;
   always @(posedge clk)
-    pad_reg <= \$149 ;
+    \$signal  <= \$150 ;
+  always @(posedge clk)
+    o__valid <= \$151 ;
+  always @(posedge clk)
+    o__payload <= \$152 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$36  = 5'h00;
@@ -3597,191 +3605,170 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__payload, o__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$135  = \$9 [4:0];
+    \$136  = \$9 [4:0];
     if (\$29 ) begin
-      \$135  = \$36 ;
+      \$136  = \$36 ;
     end
     if (rst) begin
-      \$135  = 5'h10;
+      \$136  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$136  = \$14 [6:0];
+    \$137  = \$14 [6:0];
     if (\$29 ) begin
-      \$136  = \$41 ;
+      \$137  = \$41 ;
     end
     if (rst) begin
-      \$136  = 7'h00;
+      \$137  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$137  = step;
+    \$138  = step;
     if (\$29 ) begin
-      \$137  = \$32 [3:0];
+      \$138  = \$32 [3:0];
     end
     if (rst) begin
-      \$137  = 4'h0;
+      \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$138  = \$signature__addr ;
+    \$139  = \$signature__addr ;
     if (\$43 ) begin
-      \$138  = \$46 [4:0];
+      \$139  = \$46 [4:0];
     end
     if (\$63 ) begin
-      \$138  = 5'h00;
+      \$139  = 5'h00;
     end
     if (rst) begin
-      \$138  = 5'h00;
+      \$139  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$139  = kx;
+    \$140  = kx;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$139  = \$74 [1:0];
+        \$140  = \$74 [1:0];
       end
     end
     if (rst) begin
-      \$139  = 2'h0;
+      \$140  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$140  = col;
+    \$141  = col;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$140  = \$75 [4:0];
+        \$141  = \$75 [4:0];
         if (\$76 ) begin
-          \$140  = col_base;
+          \$141  = col_base;
           if (\$87 ) begin
-            \$140  = \$92 [4:0];
+            \$141  = \$92 [4:0];
             if (\$93 ) begin
-              \$140  = 5'h1f;
+              \$141  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$140  = 5'h1f;
+      \$141  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$141  = ky;
+    \$142  = ky;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$141  = \$79 [1:0];
+          \$142  = \$79 [1:0];
         end
       end
     end
     if (rst) begin
-      \$141  = 2'h0;
+      \$142  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$142  = row;
+    \$143  = row;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$142  = \$80 [4:0];
+          \$143  = \$80 [4:0];
           if (\$87 ) begin
-            \$142  = row_base;
+            \$143  = row_base;
             if (\$93 ) begin
-              \$142  = \$95 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$142  = 5'h1f;
-    end
-    if (rst) begin
-      \$142  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$143  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$143  = \$86 [1:0];
-          if (\$87 ) begin
-            \$143  = slot_base;
-            if (\$93 ) begin
-              \$143  = \$107 [1:0];
+              \$143  = \$95 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$143  = 2'h3;
+      \$143  = 5'h1f;
     end
     if (rst) begin
-      \$143  = 2'h3;
+      \$143  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$144  = ox;
+    \$144  = slot;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
+          \$144  = \$86 [1:0];
           if (\$87 ) begin
-            \$144  = \$90 [2:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$144  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$145  = col_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$145  = \$91 [4:0];
+            \$144  = slot_base;
             if (\$93 ) begin
-              \$145  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$145  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$146  = row_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$146  = \$94 [4:0];
+              \$144  = \$107 [1:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$146  = 5'h1f;
+      \$144  = 2'h3;
+    end
+    if (rst) begin
+      \$144  = 2'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$145  = ox;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$145  = \$90 [2:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$145  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$146  = col_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$146  = \$91 [4:0];
+            if (\$93 ) begin
+              \$146  = 5'h1f;
+            end
+          end
+        end
+      end
     end
     if (rst) begin
       \$146  = 5'h1f;
@@ -3789,43 +3776,84 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__payload, o__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$147  = slot_base;
+    \$147  = row_base;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
           if (\$87 ) begin
             if (\$93 ) begin
-              \$147  = \$101 [1:0];
+              \$147  = \$94 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$147  = 2'h3;
+      \$147  = 5'h1f;
     end
     if (rst) begin
-      \$147  = 2'h3;
+      \$147  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$148  = o__valid;
-    if (\$126 ) begin
-      \$148  = \$127 ;
+    \$148  = slot_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            if (\$93 ) begin
+              \$148  = \$101 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$148  = 2'h3;
     end
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$149  = pad_reg;
+    \$149  = read_valid;
     if (\$126 ) begin
-      \$149  = \$134 ;
+      \$149  = \$127 ;
     end
     if (rst) begin
       \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$150  = \$signal ;
+    if (\$126 ) begin
+      \$150  = \$134 ;
+    end
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$151  = o__valid;
+    if (\$126 ) begin
+      \$151  = read_valid;
+    end
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$152  = o__payload;
+    if (\$126 ) begin
+      \$152  = \$135 ;
+    end
+    if (rst) begin
+      \$152  = 8'h00;
     end
   end
   assign waddr = \$signature__addr ;
@@ -3840,7 +3868,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__payload, o__ready, o__
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s0_conv0_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid, o__payload, clk);
+module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire [21:0] \$10 ;
@@ -10142,7 +10170,7 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__valid, i__valid, clk);
+module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -10184,23 +10212,26 @@ module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  reg [4:0] \$135 ;
-  reg [6:0] \$136 ;
-  reg [3:0] \$137 ;
-  reg [4:0] \$138 ;
-  reg [1:0] \$139 ;
+  wire [127:0] \$135 ;
+  reg [4:0] \$136 ;
+  reg [6:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg [4:0] \$139 ;
   wire [7:0] \$14 ;
-  reg [4:0] \$140 ;
-  reg [1:0] \$141 ;
-  reg [4:0] \$142 ;
-  reg [1:0] \$143 ;
-  reg [2:0] \$144 ;
-  reg [4:0] \$145 ;
+  reg [1:0] \$140 ;
+  reg [4:0] \$141 ;
+  reg [1:0] \$142 ;
+  reg [4:0] \$143 ;
+  reg [1:0] \$144 ;
+  reg [2:0] \$145 ;
   reg [4:0] \$146 ;
-  reg [1:0] \$147 ;
-  reg \$148 ;
+  reg [4:0] \$147 ;
+  reg [1:0] \$148 ;
   reg \$149 ;
   wire \$15 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg [127:0] \$152 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -10293,6 +10324,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   wire \$97 ;
   wire [2:0] \$98 ;
   wire [3:0] \$99 ;
+  reg \$signal  = 1'h0;
   reg [4:0] \$signature__addr  = 5'h00;
   wire [127:0] \$signature__data ;
   wire \$signature__en ;
@@ -10327,7 +10359,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   reg [1:0] kx = 2'h0;
   reg [1:0] ky = 2'h0;
   output [127:0] o__payload;
-  wire [127:0] o__payload;
+  reg [127:0] o__payload = 128'h00000000000000000000000000000000;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[10] ;
   wire [7:0] \o__payload[11] ;
@@ -10349,7 +10381,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   output o__valid;
   reg o__valid = 1'h0;
   reg [2:0] ox = 3'h0;
-  reg pad_reg = 1'h0;
+  reg read_valid = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [4:0] rport__addr;
@@ -10418,7 +10450,6 @@ module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   assign \$4  = $signed(col) * $signed(2'h1);
   assign \$5  = $signed({ 1'h0, \$3  }) + $signed(\$4 );
   assign \$6  = $signed(\$5 ) + $signed(1'h0);
-  assign o__payload = pad_reg ? 128'h80808080808080808080808080808080 : rport__data;
   assign \$7  = | w_left;
   assign \$8  = i__valid & \$7 ;
   assign \$9  = w_left - \$8 ;
@@ -10542,36 +10573,41 @@ module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   assign \$132  = \$130  | \$131 ;
   assign \$133  = $signed(col) >= $signed(5'h08);
   assign \$134  = \$132  | \$133 ;
+  assign \$135  = \$signal  ? 128'h80808080808080808080808080808080 : rport__data;
   always @(posedge clk)
-    w_left <= \$135 ;
+    w_left <= \$136 ;
   always @(posedge clk)
-    e_left <= \$136 ;
+    e_left <= \$137 ;
   always @(posedge clk)
-    step <= \$137 ;
+    step <= \$138 ;
   always @(posedge clk)
-    \$signature__addr  <= \$138 ;
+    \$signature__addr  <= \$139 ;
   always @(posedge clk)
-    kx <= \$139 ;
+    kx <= \$140 ;
   always @(posedge clk)
-    col <= \$140 ;
+    col <= \$141 ;
   always @(posedge clk)
-    ky <= \$141 ;
+    ky <= \$142 ;
   always @(posedge clk)
-    row <= \$142 ;
+    row <= \$143 ;
   always @(posedge clk)
-    slot <= \$143 ;
+    slot <= \$144 ;
   always @(posedge clk)
-    ox <= \$144 ;
+    ox <= \$145 ;
   always @(posedge clk)
-    col_base <= \$145 ;
+    col_base <= \$146 ;
   always @(posedge clk)
-    row_base <= \$146 ;
+    row_base <= \$147 ;
   always @(posedge clk)
-    slot_base <= \$147 ;
+    slot_base <= \$148 ;
   always @(posedge clk)
-    o__valid <= \$148 ;
+    read_valid <= \$149 ;
   always @(posedge clk)
-    pad_reg <= \$149 ;
+    \$signal  <= \$150 ;
+  always @(posedge clk)
+    o__valid <= \$151 ;
+  always @(posedge clk)
+    o__payload <= \$152 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$36  = 5'h00;
@@ -10598,191 +10634,170 @@ module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$135  = \$9 [4:0];
+    \$136  = \$9 [4:0];
     if (\$29 ) begin
-      \$135  = \$36 ;
+      \$136  = \$36 ;
     end
     if (rst) begin
-      \$135  = 5'h10;
+      \$136  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$136  = \$14 [6:0];
+    \$137  = \$14 [6:0];
     if (\$29 ) begin
-      \$136  = \$41 ;
+      \$137  = \$41 ;
     end
     if (rst) begin
-      \$136  = 7'h00;
+      \$137  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$137  = step;
+    \$138  = step;
     if (\$29 ) begin
-      \$137  = \$32 [3:0];
+      \$138  = \$32 [3:0];
     end
     if (rst) begin
-      \$137  = 4'h0;
+      \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$138  = \$signature__addr ;
+    \$139  = \$signature__addr ;
     if (\$43 ) begin
-      \$138  = \$46 [4:0];
+      \$139  = \$46 [4:0];
     end
     if (\$63 ) begin
-      \$138  = 5'h00;
+      \$139  = 5'h00;
     end
     if (rst) begin
-      \$138  = 5'h00;
+      \$139  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$139  = kx;
+    \$140  = kx;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$139  = \$74 [1:0];
+        \$140  = \$74 [1:0];
       end
     end
     if (rst) begin
-      \$139  = 2'h0;
+      \$140  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$140  = col;
+    \$141  = col;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$140  = \$75 [4:0];
+        \$141  = \$75 [4:0];
         if (\$76 ) begin
-          \$140  = col_base;
+          \$141  = col_base;
           if (\$87 ) begin
-            \$140  = \$92 [4:0];
+            \$141  = \$92 [4:0];
             if (\$93 ) begin
-              \$140  = 5'h1f;
+              \$141  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$140  = 5'h1f;
+      \$141  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$141  = ky;
+    \$142  = ky;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$141  = \$79 [1:0];
+          \$142  = \$79 [1:0];
         end
       end
     end
     if (rst) begin
-      \$141  = 2'h0;
+      \$142  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$142  = row;
+    \$143  = row;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$142  = \$80 [4:0];
+          \$143  = \$80 [4:0];
           if (\$87 ) begin
-            \$142  = row_base;
+            \$143  = row_base;
             if (\$93 ) begin
-              \$142  = \$95 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$142  = 5'h1f;
-    end
-    if (rst) begin
-      \$142  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$143  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$143  = \$86 [1:0];
-          if (\$87 ) begin
-            \$143  = slot_base;
-            if (\$93 ) begin
-              \$143  = \$107 [1:0];
+              \$143  = \$95 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$143  = 2'h3;
+      \$143  = 5'h1f;
     end
     if (rst) begin
-      \$143  = 2'h3;
+      \$143  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$144  = ox;
+    \$144  = slot;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
+          \$144  = \$86 [1:0];
           if (\$87 ) begin
-            \$144  = \$90 [2:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$144  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$145  = col_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$145  = \$91 [4:0];
+            \$144  = slot_base;
             if (\$93 ) begin
-              \$145  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$145  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$146  = row_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$146  = \$94 [4:0];
+              \$144  = \$107 [1:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$146  = 5'h1f;
+      \$144  = 2'h3;
+    end
+    if (rst) begin
+      \$144  = 2'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$145  = ox;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$145  = \$90 [2:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$145  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$146  = col_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$146  = \$91 [4:0];
+            if (\$93 ) begin
+              \$146  = 5'h1f;
+            end
+          end
+        end
+      end
     end
     if (rst) begin
       \$146  = 5'h1f;
@@ -10790,43 +10805,84 @@ module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$147  = slot_base;
+    \$147  = row_base;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
           if (\$87 ) begin
             if (\$93 ) begin
-              \$147  = \$101 [1:0];
+              \$147  = \$94 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$147  = 2'h3;
+      \$147  = 5'h1f;
     end
     if (rst) begin
-      \$147  = 2'h3;
+      \$147  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$148  = o__valid;
-    if (\$126 ) begin
-      \$148  = \$127 ;
+    \$148  = slot_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            if (\$93 ) begin
+              \$148  = \$101 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$148  = 2'h3;
     end
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$149  = pad_reg;
+    \$149  = read_valid;
     if (\$126 ) begin
-      \$149  = \$134 ;
+      \$149  = \$127 ;
     end
     if (rst) begin
       \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$150  = \$signal ;
+    if (\$126 ) begin
+      \$150  = \$134 ;
+    end
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$151  = o__valid;
+    if (\$126 ) begin
+      \$151  = read_valid;
+    end
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$152  = o__payload;
+    if (\$126 ) begin
+      \$152  = \$135 ;
+    end
+    if (rst) begin
+      \$152  = 128'h00000000000000000000000000000000;
     end
   end
   assign waddr = \$signature__addr ;
@@ -10871,7 +10927,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s1_conv1_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid, o__payload, clk);
+module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   wire [25:0] \$10 ;
@@ -29480,7 +29536,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s3_avgpool3_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__valid, i__valid, clk);
+module \top.s3_avgpool3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -29522,24 +29578,27 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  reg [6:0] \$135 ;
+  wire [63:0] \$135 ;
   reg [6:0] \$136 ;
-  reg [2:0] \$137 ;
-  reg [6:0] \$138 ;
-  reg [1:0] \$139 ;
+  reg [6:0] \$137 ;
+  reg [2:0] \$138 ;
+  reg [6:0] \$139 ;
   wire [7:0] \$14 ;
-  reg \$140 ;
-  reg [4:0] \$141 ;
-  reg \$142 ;
-  reg [4:0] \$143 ;
-  reg [1:0] \$144 ;
+  reg [1:0] \$140 ;
+  reg \$141 ;
+  reg [4:0] \$142 ;
+  reg \$143 ;
+  reg [4:0] \$144 ;
   reg [1:0] \$145 ;
-  reg [4:0] \$146 ;
+  reg [1:0] \$146 ;
   reg [4:0] \$147 ;
-  reg [1:0] \$148 ;
-  reg \$149 ;
+  reg [4:0] \$148 ;
+  reg [1:0] \$149 ;
   wire \$15 ;
   reg \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg [63:0] \$153 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -29632,6 +29691,7 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__
   wire \$97 ;
   wire [2:0] \$98 ;
   wire [3:0] \$99 ;
+  reg \$signal  = 1'h0;
   reg [6:0] \$signature__addr  = 7'h00;
   wire [63:0] \$signature__data ;
   wire \$signature__en ;
@@ -29658,7 +29718,7 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__
   reg kx = 1'h0;
   reg ky = 1'h0;
   output [63:0] o__payload;
-  wire [63:0] o__payload;
+  reg [63:0] o__payload = 64'h0000000000000000;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
@@ -29672,7 +29732,7 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__
   output o__valid;
   reg o__valid = 1'h0;
   reg [1:0] ox = 2'h0;
-  reg pad_reg = 1'h0;
+  reg read_valid = 1'h0;
   reg [4:0] row = 5'h00;
   reg [4:0] row_base = 5'h00;
   wire [6:0] rport__addr;
@@ -29837,7 +29897,6 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__
   assign \$4  = $signed(col) * $signed(4'h4);
   assign \$5  = $signed({ 1'h0, \$3  }) + $signed(\$4 );
   assign \$6  = $signed(\$5 ) + $signed({ 1'h0, g });
-  assign o__payload = pad_reg ? 64'h8080808080808080 : rport__data;
   assign \$7  = | w_left;
   assign \$8  = i__valid & \$7 ;
   assign \$9  = w_left - \$8 ;
@@ -29961,38 +30020,43 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__
   assign \$132  = \$130  | \$131 ;
   assign \$133  = $signed(col) >= $signed(5'h08);
   assign \$134  = \$132  | \$133 ;
+  assign \$135  = \$signal  ? 64'h8080808080808080 : rport__data;
   always @(posedge clk)
-    w_left <= \$135 ;
+    w_left <= \$136 ;
   always @(posedge clk)
-    e_left <= \$136 ;
+    e_left <= \$137 ;
   always @(posedge clk)
-    step <= \$137 ;
+    step <= \$138 ;
   always @(posedge clk)
-    \$signature__addr  <= \$138 ;
+    \$signature__addr  <= \$139 ;
   always @(posedge clk)
-    g <= \$139 ;
+    g <= \$140 ;
   always @(posedge clk)
-    kx <= \$140 ;
+    kx <= \$141 ;
   always @(posedge clk)
-    col <= \$141 ;
+    col <= \$142 ;
   always @(posedge clk)
-    ky <= \$142 ;
+    ky <= \$143 ;
   always @(posedge clk)
-    row <= \$143 ;
+    row <= \$144 ;
   always @(posedge clk)
-    slot <= \$144 ;
+    slot <= \$145 ;
   always @(posedge clk)
-    ox <= \$145 ;
+    ox <= \$146 ;
   always @(posedge clk)
-    col_base <= \$146 ;
+    col_base <= \$147 ;
   always @(posedge clk)
-    row_base <= \$147 ;
+    row_base <= \$148 ;
   always @(posedge clk)
-    slot_base <= \$148 ;
+    slot_base <= \$149 ;
   always @(posedge clk)
-    o__valid <= \$149 ;
+    read_valid <= \$150 ;
   always @(posedge clk)
-    pad_reg <= \$150 ;
+    \$signal  <= \$151 ;
+  always @(posedge clk)
+    o__valid <= \$152 ;
+  always @(posedge clk)
+    o__payload <= \$153 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$36  = 7'h00;
@@ -30011,161 +30075,145 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$135  = \$9 [6:0];
+    \$136  = \$9 [6:0];
     if (\$29 ) begin
-      \$135  = \$36 ;
+      \$136  = \$36 ;
     end
     if (rst) begin
-      \$135  = 7'h40;
+      \$136  = 7'h40;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$136  = \$14 [6:0];
+    \$137  = \$14 [6:0];
     if (\$29 ) begin
-      \$136  = \$41 ;
+      \$137  = \$41 ;
     end
     if (rst) begin
-      \$136  = 7'h00;
+      \$137  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$137  = step;
+    \$138  = step;
     if (\$29 ) begin
-      \$137  = \$32 [2:0];
+      \$138  = \$32 [2:0];
     end
     if (rst) begin
-      \$137  = 3'h0;
+      \$138  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$138  = \$signature__addr ;
+    \$139  = \$signature__addr ;
     if (\$43 ) begin
-      \$138  = \$46 [6:0];
+      \$139  = \$46 [6:0];
     end
     if (\$63 ) begin
-      \$138  = 7'h00;
+      \$139  = 7'h00;
     end
     if (rst) begin
-      \$138  = 7'h00;
+      \$139  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$139  = g;
+    \$140  = g;
     if (\$67 ) begin
-      \$139  = \$70 [1:0];
+      \$140  = \$70 [1:0];
     end
     if (rst) begin
-      \$139  = 2'h0;
+      \$140  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$140  = kx;
+    \$141  = kx;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$140  = \$74 [0];
+        \$141  = \$74 [0];
       end
     end
     if (rst) begin
-      \$140  = 1'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$141  = col;
+    \$142  = col;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$141  = \$75 [4:0];
+        \$142  = \$75 [4:0];
         if (\$76 ) begin
-          \$141  = col_base;
+          \$142  = col_base;
           if (\$87 ) begin
-            \$141  = \$92 [4:0];
+            \$142  = \$92 [4:0];
             if (\$93 ) begin
-              \$141  = 5'h00;
+              \$142  = 5'h00;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$141  = 5'h00;
+      \$142  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$142  = ky;
+    \$143  = ky;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$142  = \$79 [0];
+          \$143  = \$79 [0];
         end
       end
     end
     if (rst) begin
-      \$142  = 1'h0;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$143  = row;
+    \$144  = row;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$143  = \$80 [4:0];
+          \$144  = \$80 [4:0];
           if (\$87 ) begin
-            \$143  = row_base;
+            \$144  = row_base;
             if (\$93 ) begin
-              \$143  = \$95 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$143  = 5'h00;
-    end
-    if (rst) begin
-      \$143  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$144  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$144  = \$86 [1:0];
-          if (\$87 ) begin
-            \$144  = slot_base;
-            if (\$93 ) begin
-              \$144  = \$107 [1:0];
+              \$144  = \$95 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$144  = 2'h0;
+      \$144  = 5'h00;
     end
     if (rst) begin
-      \$144  = 2'h0;
+      \$144  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$145  = ox;
+    \$145  = slot;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
+          \$145  = \$86 [1:0];
           if (\$87 ) begin
-            \$145  = \$90 [1:0];
+            \$145  = slot_base;
+            if (\$93 ) begin
+              \$145  = \$107 [1:0];
+            end
           end
         end
       end
+    end
+    if (\$124 ) begin
+      \$145  = 2'h0;
     end
     if (rst) begin
       \$145  = 2'h0;
@@ -30173,39 +30221,34 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$146  = col_base;
+    \$146  = ox;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
           if (\$87 ) begin
-            \$146  = \$91 [4:0];
-            if (\$93 ) begin
-              \$146  = 5'h00;
-            end
+            \$146  = \$90 [1:0];
           end
         end
       end
     end
     if (rst) begin
-      \$146  = 5'h00;
+      \$146  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$147  = row_base;
+    \$147  = col_base;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
           if (\$87 ) begin
+            \$147  = \$91 [4:0];
             if (\$93 ) begin
-              \$147  = \$94 [4:0];
+              \$147  = 5'h00;
             end
           end
         end
       end
-    end
-    if (\$124 ) begin
-      \$147  = 5'h00;
     end
     if (rst) begin
       \$147  = 5'h00;
@@ -30213,43 +30256,84 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$148  = slot_base;
+    \$148  = row_base;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
           if (\$87 ) begin
             if (\$93 ) begin
-              \$148  = \$101 [1:0];
+              \$148  = \$94 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$148  = 2'h0;
+      \$148  = 5'h00;
     end
     if (rst) begin
-      \$148  = 2'h0;
+      \$148  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$149  = o__valid;
-    if (\$126 ) begin
-      \$149  = \$127 ;
+    \$149  = slot_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            if (\$93 ) begin
+              \$149  = \$101 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$149  = 2'h0;
     end
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$150  = pad_reg;
+    \$150  = read_valid;
     if (\$126 ) begin
-      \$150  = \$134 ;
+      \$150  = \$127 ;
     end
     if (rst) begin
       \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$151  = \$signal ;
+    if (\$126 ) begin
+      \$151  = \$134 ;
+    end
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$152  = o__valid;
+    if (\$126 ) begin
+      \$152  = read_valid;
+    end
+    if (rst) begin
+      \$152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$153  = o__payload;
+    if (\$126 ) begin
+      \$153  = \$135 ;
+    end
+    if (rst) begin
+      \$153  = 64'h0000000000000000;
     end
   end
   assign waddr = \$signature__addr ;
@@ -30278,7 +30362,7 @@ module \top.s3_avgpool3_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s3_avgpool3_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid, o__payload, clk);
+module \top.s3_avgpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire \$1 ;
   wire [2:0] \$10 ;
@@ -33202,7 +33286,7 @@ module \top.s3_avgpool3_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__va
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__valid, i__valid, clk);
+module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -33244,24 +33328,27 @@ module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  reg [5:0] \$135 ;
-  reg [7:0] \$136 ;
-  reg [2:0] \$137 ;
-  reg [5:0] \$138 ;
-  reg [1:0] \$139 ;
+  wire [63:0] \$135 ;
+  reg [5:0] \$136 ;
+  reg [7:0] \$137 ;
+  reg [2:0] \$138 ;
+  reg [5:0] \$139 ;
   wire [8:0] \$14 ;
   reg [1:0] \$140 ;
-  reg [4:0] \$141 ;
-  reg [1:0] \$142 ;
-  reg [4:0] \$143 ;
-  reg [1:0] \$144 ;
+  reg [1:0] \$141 ;
+  reg [4:0] \$142 ;
+  reg [1:0] \$143 ;
+  reg [4:0] \$144 ;
   reg [1:0] \$145 ;
-  reg [4:0] \$146 ;
+  reg [1:0] \$146 ;
   reg [4:0] \$147 ;
-  reg [1:0] \$148 ;
-  reg \$149 ;
+  reg [4:0] \$148 ;
+  reg [1:0] \$149 ;
   wire \$15 ;
   reg \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg [63:0] \$153 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -33354,6 +33441,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   wire \$97 ;
   wire [2:0] \$98 ;
   wire [3:0] \$99 ;
+  reg \$signal  = 1'h0;
   reg [5:0] \$signature__addr  = 6'h00;
   wire [63:0] \$signature__data ;
   wire \$signature__en ;
@@ -33380,7 +33468,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   reg [1:0] kx = 2'h0;
   reg [1:0] ky = 2'h0;
   output [63:0] o__payload;
-  wire [63:0] o__payload;
+  reg [63:0] o__payload = 64'h0000000000000000;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
@@ -33394,7 +33482,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   output o__valid;
   reg o__valid = 1'h0;
   reg [1:0] ox = 2'h0;
-  reg pad_reg = 1'h0;
+  reg read_valid = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [5:0] rport__addr;
@@ -33495,7 +33583,6 @@ module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   assign \$4  = $signed(col) * $signed(4'h4);
   assign \$5  = $signed({ 1'h0, \$3  }) + $signed(\$4 );
   assign \$6  = $signed(\$5 ) + $signed({ 1'h0, g });
-  assign o__payload = pad_reg ? 64'h8080808080808080 : rport__data;
   assign \$7  = | w_left;
   assign \$8  = i__valid & \$7 ;
   assign \$9  = w_left - \$8 ;
@@ -33623,38 +33710,43 @@ module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   assign \$132  = \$130  | \$131 ;
   assign \$133  = $signed(col) >= $signed(4'h4);
   assign \$134  = \$132  | \$133 ;
+  assign \$135  = \$signal  ? 64'h8080808080808080 : rport__data;
   always @(posedge clk)
-    w_left <= \$135 ;
+    w_left <= \$136 ;
   always @(posedge clk)
-    e_left <= \$136 ;
+    e_left <= \$137 ;
   always @(posedge clk)
-    step <= \$137 ;
+    step <= \$138 ;
   always @(posedge clk)
-    \$signature__addr  <= \$138 ;
+    \$signature__addr  <= \$139 ;
   always @(posedge clk)
-    g <= \$139 ;
+    g <= \$140 ;
   always @(posedge clk)
-    kx <= \$140 ;
+    kx <= \$141 ;
   always @(posedge clk)
-    col <= \$141 ;
+    col <= \$142 ;
   always @(posedge clk)
-    ky <= \$142 ;
+    ky <= \$143 ;
   always @(posedge clk)
-    row <= \$143 ;
+    row <= \$144 ;
   always @(posedge clk)
-    slot <= \$144 ;
+    slot <= \$145 ;
   always @(posedge clk)
-    ox <= \$145 ;
+    ox <= \$146 ;
   always @(posedge clk)
-    col_base <= \$146 ;
+    col_base <= \$147 ;
   always @(posedge clk)
-    row_base <= \$147 ;
+    row_base <= \$148 ;
   always @(posedge clk)
-    slot_base <= \$148 ;
+    slot_base <= \$149 ;
   always @(posedge clk)
-    o__valid <= \$149 ;
+    read_valid <= \$150 ;
   always @(posedge clk)
-    pad_reg <= \$150 ;
+    \$signal  <= \$151 ;
+  always @(posedge clk)
+    o__valid <= \$152 ;
+  always @(posedge clk)
+    o__payload <= \$153 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$36  = 6'h00;
@@ -33673,64 +33765,52 @@ module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$135  = \$9 [5:0];
+    \$136  = \$9 [5:0];
     if (\$29 ) begin
-      \$135  = \$36 ;
+      \$136  = \$36 ;
     end
     if (rst) begin
-      \$135  = 6'h20;
+      \$136  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$136  = \$14 [7:0];
+    \$137  = \$14 [7:0];
     if (\$29 ) begin
-      \$136  = \$41 ;
+      \$137  = \$41 ;
     end
     if (rst) begin
-      \$136  = 8'h00;
+      \$137  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$137  = step;
+    \$138  = step;
     if (\$29 ) begin
-      \$137  = \$32 [2:0];
+      \$138  = \$32 [2:0];
     end
     if (rst) begin
-      \$137  = 3'h0;
+      \$138  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$138  = \$signature__addr ;
+    \$139  = \$signature__addr ;
     if (\$43 ) begin
-      \$138  = \$46 [5:0];
+      \$139  = \$46 [5:0];
     end
     if (\$63 ) begin
-      \$138  = 6'h00;
+      \$139  = 6'h00;
     end
     if (rst) begin
-      \$138  = 6'h00;
+      \$139  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$139  = g;
+    \$140  = g;
     if (\$67 ) begin
-      \$139  = \$70 [1:0];
-    end
-    if (rst) begin
-      \$139  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$140  = kx;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        \$140  = \$74 [1:0];
-      end
+      \$140  = \$70 [1:0];
     end
     if (rst) begin
       \$140  = 2'h0;
@@ -33738,136 +33818,127 @@ module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$141  = col;
+    \$141  = kx;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$141  = \$75 [4:0];
+        \$141  = \$74 [1:0];
+      end
+    end
+    if (rst) begin
+      \$141  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$142  = col;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        \$142  = \$75 [4:0];
         if (\$76 ) begin
-          \$141  = col_base;
+          \$142  = col_base;
           if (\$87 ) begin
-            \$141  = \$92 [4:0];
+            \$142  = \$92 [4:0];
             if (\$93 ) begin
-              \$141  = 5'h1f;
+              \$142  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$141  = 5'h1f;
+      \$142  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$142  = ky;
+    \$143  = ky;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$142  = \$79 [1:0];
+          \$143  = \$79 [1:0];
         end
       end
     end
     if (rst) begin
-      \$142  = 2'h0;
+      \$143  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$143  = row;
+    \$144  = row;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$143  = \$80 [4:0];
+          \$144  = \$80 [4:0];
           if (\$87 ) begin
-            \$143  = row_base;
+            \$144  = row_base;
             if (\$93 ) begin
-              \$143  = \$95 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$143  = 5'h1f;
-    end
-    if (rst) begin
-      \$143  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$144  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$144  = \$86 [1:0];
-          if (\$87 ) begin
-            \$144  = slot_base;
-            if (\$93 ) begin
-              \$144  = \$107 [1:0];
+              \$144  = \$95 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$144  = 2'h3;
+      \$144  = 5'h1f;
     end
     if (rst) begin
-      \$144  = 2'h3;
+      \$144  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$145  = ox;
+    \$145  = slot;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
+          \$145  = \$86 [1:0];
           if (\$87 ) begin
-            \$145  = \$90 [1:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$145  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$146  = col_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$146  = \$91 [4:0];
+            \$145  = slot_base;
             if (\$93 ) begin
-              \$146  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$146  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$147  = row_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$147  = \$94 [4:0];
+              \$145  = \$107 [1:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$147  = 5'h1f;
+      \$145  = 2'h3;
+    end
+    if (rst) begin
+      \$145  = 2'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$146  = ox;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$146  = \$90 [1:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$146  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$147  = col_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$147  = \$91 [4:0];
+            if (\$93 ) begin
+              \$147  = 5'h1f;
+            end
+          end
+        end
+      end
     end
     if (rst) begin
       \$147  = 5'h1f;
@@ -33875,43 +33946,84 @@ module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$148  = slot_base;
+    \$148  = row_base;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
           if (\$87 ) begin
             if (\$93 ) begin
-              \$148  = \$101 [1:0];
+              \$148  = \$94 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$148  = 2'h3;
+      \$148  = 5'h1f;
     end
     if (rst) begin
-      \$148  = 2'h3;
+      \$148  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$149  = o__valid;
-    if (\$126 ) begin
-      \$149  = \$127 ;
+    \$149  = slot_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            if (\$93 ) begin
+              \$149  = \$101 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$149  = 2'h3;
     end
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$150  = pad_reg;
+    \$150  = read_valid;
     if (\$126 ) begin
-      \$150  = \$134 ;
+      \$150  = \$127 ;
     end
     if (rst) begin
       \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$151  = \$signal ;
+    if (\$126 ) begin
+      \$151  = \$134 ;
+    end
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$152  = o__valid;
+    if (\$126 ) begin
+      \$152  = read_valid;
+    end
+    if (rst) begin
+      \$152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$153  = o__payload;
+    if (\$126 ) begin
+      \$153  = \$135 ;
+    end
+    if (rst) begin
+      \$153  = 64'h0000000000000000;
     end
   end
   assign waddr = \$signature__addr ;
@@ -33936,7 +34048,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s4_conv4_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid, o__payload, clk);
+module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -47513,7 +47625,7 @@ module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s6_avgpool6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__valid, i__valid, clk);
+module \top.s6_avgpool6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -47555,23 +47667,26 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  reg [8:0] \$135 ;
+  wire [15:0] \$135 ;
   reg [8:0] \$136 ;
-  reg \$137 ;
-  reg [7:0] \$138 ;
-  reg [3:0] \$139 ;
+  reg [8:0] \$137 ;
+  reg \$138 ;
+  reg [7:0] \$139 ;
   wire [9:0] \$14 ;
-  reg [1:0] \$140 ;
-  reg [4:0] \$141 ;
-  reg [1:0] \$142 ;
-  reg [4:0] \$143 ;
-  reg [1:0] \$144 ;
-  reg [4:0] \$145 ;
+  reg [3:0] \$140 ;
+  reg [1:0] \$141 ;
+  reg [4:0] \$142 ;
+  reg [1:0] \$143 ;
+  reg [4:0] \$144 ;
+  reg [1:0] \$145 ;
   reg [4:0] \$146 ;
-  reg [1:0] \$147 ;
-  reg \$148 ;
+  reg [4:0] \$147 ;
+  reg [1:0] \$148 ;
   reg \$149 ;
   wire \$15 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg [15:0] \$152 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -47664,6 +47779,7 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__
   wire \$97 ;
   wire [2:0] \$98 ;
   wire [3:0] \$99 ;
+  reg \$signal  = 1'h0;
   reg [7:0] \$signature__addr  = 8'h00;
   wire [15:0] \$signature__data ;
   wire \$signature__en ;
@@ -47684,7 +47800,7 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__
   reg [1:0] kx = 2'h0;
   reg [1:0] ky = 2'h0;
   output [15:0] o__payload;
-  wire [15:0] o__payload;
+  reg [15:0] o__payload = 16'h0000;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   input o__ready;
@@ -47692,7 +47808,7 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__
   output o__valid;
   reg o__valid = 1'h0;
   wire [-1:0] ox;
-  reg pad_reg = 1'h0;
+  reg read_valid = 1'h0;
   reg [4:0] row = 5'h00;
   reg [4:0] row_base = 5'h00;
   wire [7:0] rport__addr;
@@ -47985,7 +48101,6 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__
   assign \$4  = $signed(col) * $signed(6'h10);
   assign \$5  = $signed({ 1'h0, \$3  }) + $signed(\$4 );
   assign \$6  = $signed(\$5 ) + $signed({ 1'h0, g });
-  assign o__payload = pad_reg ? 16'h8080 : rport__data;
   assign \$7  = | w_left;
   assign \$8  = i__valid & \$7 ;
   assign \$9  = w_left - \$8 ;
@@ -48104,36 +48219,41 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__
   assign \$132  = \$130  | \$131 ;
   assign \$133  = $signed(col) >= $signed(4'h4);
   assign \$134  = \$132  | \$133 ;
+  assign \$135  = \$signal  ? 16'h8080 : rport__data;
   always @(posedge clk)
-    w_left <= \$135 ;
+    w_left <= \$136 ;
   always @(posedge clk)
-    e_left <= \$136 ;
+    e_left <= \$137 ;
   always @(posedge clk)
-    step <= \$137 ;
+    step <= \$138 ;
   always @(posedge clk)
-    \$signature__addr  <= \$138 ;
+    \$signature__addr  <= \$139 ;
   always @(posedge clk)
-    g <= \$139 ;
+    g <= \$140 ;
   always @(posedge clk)
-    kx <= \$140 ;
+    kx <= \$141 ;
   always @(posedge clk)
-    col <= \$141 ;
+    col <= \$142 ;
   always @(posedge clk)
-    ky <= \$142 ;
+    ky <= \$143 ;
   always @(posedge clk)
-    row <= \$143 ;
+    row <= \$144 ;
   always @(posedge clk)
-    slot <= \$144 ;
+    slot <= \$145 ;
   always @(posedge clk)
-    col_base <= \$145 ;
+    col_base <= \$146 ;
   always @(posedge clk)
-    row_base <= \$146 ;
+    row_base <= \$147 ;
   always @(posedge clk)
-    slot_base <= \$147 ;
+    slot_base <= \$148 ;
   always @(posedge clk)
-    o__valid <= \$148 ;
+    read_valid <= \$149 ;
   always @(posedge clk)
-    pad_reg <= \$149 ;
+    \$signal  <= \$150 ;
+  always @(posedge clk)
+    o__valid <= \$151 ;
+  always @(posedge clk)
+    o__payload <= \$152 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$36  = 9'h000;
@@ -48146,185 +48266,164 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$135  = \$9 [8:0];
+    \$136  = \$9 [8:0];
     if (\$29 ) begin
-      \$135  = \$36 ;
+      \$136  = \$36 ;
     end
     if (rst) begin
-      \$135  = 9'h100;
+      \$136  = 9'h100;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$136  = \$14 [8:0];
+    \$137  = \$14 [8:0];
     if (\$29 ) begin
-      \$136  = \$41 ;
+      \$137  = \$41 ;
     end
     if (rst) begin
-      \$136  = 9'h000;
+      \$137  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$137  = step;
+    \$138  = step;
     if (\$29 ) begin
-      \$137  = \$32 [0];
+      \$138  = \$32 [0];
     end
     if (rst) begin
-      \$137  = 1'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$138  = \$signature__addr ;
+    \$139  = \$signature__addr ;
     if (\$43 ) begin
-      \$138  = \$46 [7:0];
+      \$139  = \$46 [7:0];
     end
     if (\$63 ) begin
-      \$138  = 8'h00;
+      \$139  = 8'h00;
     end
     if (rst) begin
-      \$138  = 8'h00;
+      \$139  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$139  = g;
+    \$140  = g;
     if (\$67 ) begin
-      \$139  = \$70 [3:0];
+      \$140  = \$70 [3:0];
     end
     if (rst) begin
-      \$139  = 4'h0;
+      \$140  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$140  = kx;
+    \$141  = kx;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$140  = \$74 [1:0];
+        \$141  = \$74 [1:0];
       end
     end
     if (rst) begin
-      \$140  = 2'h0;
+      \$141  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$141  = col;
+    \$142  = col;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$141  = \$75 [4:0];
+        \$142  = \$75 [4:0];
         if (\$76 ) begin
-          \$141  = col_base;
+          \$142  = col_base;
           if (\$87 ) begin
-            \$141  = \$92 [4:0];
+            \$142  = \$92 [4:0];
             if (\$93 ) begin
-              \$141  = 5'h00;
+              \$142  = 5'h00;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$141  = 5'h00;
+      \$142  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$142  = ky;
+    \$143  = ky;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$142  = \$79 [1:0];
+          \$143  = \$79 [1:0];
         end
       end
     end
     if (rst) begin
-      \$142  = 2'h0;
+      \$143  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$143  = row;
+    \$144  = row;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$143  = \$80 [4:0];
+          \$144  = \$80 [4:0];
           if (\$87 ) begin
-            \$143  = row_base;
+            \$144  = row_base;
             if (\$93 ) begin
-              \$143  = \$95 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$143  = 5'h00;
-    end
-    if (rst) begin
-      \$143  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$144  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$144  = \$86 [1:0];
-          if (\$87 ) begin
-            \$144  = slot_base;
-            if (\$93 ) begin
-              \$144  = \$107 [1:0];
+              \$144  = \$95 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$144  = 2'h0;
+      \$144  = 5'h00;
     end
     if (rst) begin
-      \$144  = 2'h0;
+      \$144  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$145  = col_base;
+    \$145  = slot;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
+          \$145  = \$86 [1:0];
           if (\$87 ) begin
-            \$145  = \$91 [4:0];
+            \$145  = slot_base;
             if (\$93 ) begin
-              \$145  = 5'h00;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$145  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$146  = row_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$146  = \$94 [4:0];
+              \$145  = \$107 [1:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$146  = 5'h00;
+      \$145  = 2'h0;
+    end
+    if (rst) begin
+      \$145  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$146  = col_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$146  = \$91 [4:0];
+            if (\$93 ) begin
+              \$146  = 5'h00;
+            end
+          end
+        end
+      end
     end
     if (rst) begin
       \$146  = 5'h00;
@@ -48332,43 +48431,84 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$147  = slot_base;
+    \$147  = row_base;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
           if (\$87 ) begin
             if (\$93 ) begin
-              \$147  = \$101 [1:0];
+              \$147  = \$94 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$147  = 2'h0;
+      \$147  = 5'h00;
     end
     if (rst) begin
-      \$147  = 2'h0;
+      \$147  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$148  = o__valid;
-    if (\$126 ) begin
-      \$148  = \$127 ;
+    \$148  = slot_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            if (\$93 ) begin
+              \$148  = \$101 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$148  = 2'h0;
     end
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$149  = pad_reg;
+    \$149  = read_valid;
     if (\$126 ) begin
-      \$149  = \$134 ;
+      \$149  = \$127 ;
     end
     if (rst) begin
       \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$150  = \$signal ;
+    if (\$126 ) begin
+      \$150  = \$134 ;
+    end
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$151  = o__valid;
+    if (\$126 ) begin
+      \$151  = read_valid;
+    end
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$152  = o__payload;
+    if (\$126 ) begin
+      \$152  = \$135 ;
+    end
+    if (rst) begin
+      \$152  = 16'h0000;
     end
   end
   assign waddr = \$signature__addr ;
@@ -48390,7 +48530,7 @@ module \top.s6_avgpool6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s6_avgpool6_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid, o__payload, clk);
+module \top.s6_avgpool6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
   wire \$1 ;
   wire [4:0] \$10 ;

@@ -4513,7 +4513,7 @@ module \top.fork_conv0 (o1__ready, i__ready, o0__valid, o1__valid, o0__payload, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__payload, o__ready, o__valid, i__payload);
+module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__payload, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4555,23 +4555,26 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__payload, o__ready, o__
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  reg [4:0] \$135 ;
-  reg [6:0] \$136 ;
-  reg [3:0] \$137 ;
-  reg [4:0] \$138 ;
-  reg [1:0] \$139 ;
+  wire [7:0] \$135 ;
+  reg [4:0] \$136 ;
+  reg [6:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg [4:0] \$139 ;
   wire [7:0] \$14 ;
-  reg [4:0] \$140 ;
-  reg [1:0] \$141 ;
-  reg [4:0] \$142 ;
-  reg [1:0] \$143 ;
-  reg [2:0] \$144 ;
-  reg [4:0] \$145 ;
+  reg [1:0] \$140 ;
+  reg [4:0] \$141 ;
+  reg [1:0] \$142 ;
+  reg [4:0] \$143 ;
+  reg [1:0] \$144 ;
+  reg [2:0] \$145 ;
   reg [4:0] \$146 ;
-  reg [1:0] \$147 ;
-  reg \$148 ;
+  reg [4:0] \$147 ;
+  reg [1:0] \$148 ;
   reg \$149 ;
   wire \$15 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg [7:0] \$152 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -4664,6 +4667,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__payload, o__ready, o__
   wire \$97 ;
   wire [2:0] \$98 ;
   wire [3:0] \$99 ;
+  reg \$signal  = 1'h0;
   reg [4:0] \$signature__addr  = 5'h00;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -4683,14 +4687,14 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__payload, o__ready, o__
   reg [1:0] kx = 2'h0;
   reg [1:0] ky = 2'h0;
   output [7:0] o__payload;
-  wire [7:0] o__payload;
+  reg [7:0] o__payload = 8'h00;
   wire [7:0] \o__payload[0] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
   reg [2:0] ox = 3'h0;
-  reg pad_reg = 1'h0;
+  reg read_valid = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [4:0] rport__addr;
@@ -4759,7 +4763,6 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__payload, o__ready, o__
   assign \$4  = $signed(col) * $signed(2'h1);
   assign \$5  = $signed({ 1'h0, \$3  }) + $signed(\$4 );
   assign \$6  = $signed(\$5 ) + $signed(1'h0);
-  assign o__payload = pad_reg ? 8'h80 : rport__data;
   assign \$7  = | w_left;
   assign \$8  = i__valid & \$7 ;
   assign \$9  = w_left - \$8 ;
@@ -4883,36 +4886,41 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__payload, o__ready, o__
   assign \$132  = \$130  | \$131 ;
   assign \$133  = $signed(col) >= $signed(5'h08);
   assign \$134  = \$132  | \$133 ;
+  assign \$135  = \$signal  ? 8'h80 : rport__data;
   always @(posedge clk)
-    w_left <= \$135 ;
+    w_left <= \$136 ;
   always @(posedge clk)
-    e_left <= \$136 ;
+    e_left <= \$137 ;
   always @(posedge clk)
-    step <= \$137 ;
+    step <= \$138 ;
   always @(posedge clk)
-    \$signature__addr  <= \$138 ;
+    \$signature__addr  <= \$139 ;
   always @(posedge clk)
-    kx <= \$139 ;
+    kx <= \$140 ;
   always @(posedge clk)
-    col <= \$140 ;
+    col <= \$141 ;
   always @(posedge clk)
-    ky <= \$141 ;
+    ky <= \$142 ;
   always @(posedge clk)
-    row <= \$142 ;
+    row <= \$143 ;
   always @(posedge clk)
-    slot <= \$143 ;
+    slot <= \$144 ;
   always @(posedge clk)
-    ox <= \$144 ;
+    ox <= \$145 ;
   always @(posedge clk)
-    col_base <= \$145 ;
+    col_base <= \$146 ;
   always @(posedge clk)
-    row_base <= \$146 ;
+    row_base <= \$147 ;
   always @(posedge clk)
-    slot_base <= \$147 ;
+    slot_base <= \$148 ;
   always @(posedge clk)
-    o__valid <= \$148 ;
+    read_valid <= \$149 ;
   always @(posedge clk)
-    pad_reg <= \$149 ;
+    \$signal  <= \$150 ;
+  always @(posedge clk)
+    o__valid <= \$151 ;
+  always @(posedge clk)
+    o__payload <= \$152 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$36  = 5'h00;
@@ -4939,191 +4947,170 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__payload, o__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$135  = \$9 [4:0];
+    \$136  = \$9 [4:0];
     if (\$29 ) begin
-      \$135  = \$36 ;
+      \$136  = \$36 ;
     end
     if (rst) begin
-      \$135  = 5'h10;
+      \$136  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$136  = \$14 [6:0];
+    \$137  = \$14 [6:0];
     if (\$29 ) begin
-      \$136  = \$41 ;
+      \$137  = \$41 ;
     end
     if (rst) begin
-      \$136  = 7'h00;
+      \$137  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$137  = step;
+    \$138  = step;
     if (\$29 ) begin
-      \$137  = \$32 [3:0];
+      \$138  = \$32 [3:0];
     end
     if (rst) begin
-      \$137  = 4'h0;
+      \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$138  = \$signature__addr ;
+    \$139  = \$signature__addr ;
     if (\$43 ) begin
-      \$138  = \$46 [4:0];
+      \$139  = \$46 [4:0];
     end
     if (\$63 ) begin
-      \$138  = 5'h00;
+      \$139  = 5'h00;
     end
     if (rst) begin
-      \$138  = 5'h00;
+      \$139  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$139  = kx;
+    \$140  = kx;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$139  = \$74 [1:0];
+        \$140  = \$74 [1:0];
       end
     end
     if (rst) begin
-      \$139  = 2'h0;
+      \$140  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$140  = col;
+    \$141  = col;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$140  = \$75 [4:0];
+        \$141  = \$75 [4:0];
         if (\$76 ) begin
-          \$140  = col_base;
+          \$141  = col_base;
           if (\$87 ) begin
-            \$140  = \$92 [4:0];
+            \$141  = \$92 [4:0];
             if (\$93 ) begin
-              \$140  = 5'h1f;
+              \$141  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$140  = 5'h1f;
+      \$141  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$141  = ky;
+    \$142  = ky;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$141  = \$79 [1:0];
+          \$142  = \$79 [1:0];
         end
       end
     end
     if (rst) begin
-      \$141  = 2'h0;
+      \$142  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$142  = row;
+    \$143  = row;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$142  = \$80 [4:0];
+          \$143  = \$80 [4:0];
           if (\$87 ) begin
-            \$142  = row_base;
+            \$143  = row_base;
             if (\$93 ) begin
-              \$142  = \$95 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$142  = 5'h1f;
-    end
-    if (rst) begin
-      \$142  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$143  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$143  = \$86 [1:0];
-          if (\$87 ) begin
-            \$143  = slot_base;
-            if (\$93 ) begin
-              \$143  = \$107 [1:0];
+              \$143  = \$95 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$143  = 2'h3;
+      \$143  = 5'h1f;
     end
     if (rst) begin
-      \$143  = 2'h3;
+      \$143  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$144  = ox;
+    \$144  = slot;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
+          \$144  = \$86 [1:0];
           if (\$87 ) begin
-            \$144  = \$90 [2:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$144  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$145  = col_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$145  = \$91 [4:0];
+            \$144  = slot_base;
             if (\$93 ) begin
-              \$145  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$145  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$146  = row_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$146  = \$94 [4:0];
+              \$144  = \$107 [1:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$146  = 5'h1f;
+      \$144  = 2'h3;
+    end
+    if (rst) begin
+      \$144  = 2'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$145  = ox;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$145  = \$90 [2:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$145  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$146  = col_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$146  = \$91 [4:0];
+            if (\$93 ) begin
+              \$146  = 5'h1f;
+            end
+          end
+        end
+      end
     end
     if (rst) begin
       \$146  = 5'h1f;
@@ -5131,43 +5118,84 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__payload, o__ready, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$147  = slot_base;
+    \$147  = row_base;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
           if (\$87 ) begin
             if (\$93 ) begin
-              \$147  = \$101 [1:0];
+              \$147  = \$94 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$147  = 2'h3;
+      \$147  = 5'h1f;
     end
     if (rst) begin
-      \$147  = 2'h3;
+      \$147  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$148  = o__valid;
-    if (\$126 ) begin
-      \$148  = \$127 ;
+    \$148  = slot_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            if (\$93 ) begin
+              \$148  = \$101 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$148  = 2'h3;
     end
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$149  = pad_reg;
+    \$149  = read_valid;
     if (\$126 ) begin
-      \$149  = \$134 ;
+      \$149  = \$127 ;
     end
     if (rst) begin
       \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$150  = \$signal ;
+    if (\$126 ) begin
+      \$150  = \$134 ;
+    end
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$151  = o__valid;
+    if (\$126 ) begin
+      \$151  = read_valid;
+    end
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$152  = o__payload;
+    if (\$126 ) begin
+      \$152  = \$135 ;
+    end
+    if (rst) begin
+      \$152  = 8'h00;
     end
   end
   assign waddr = \$signature__addr ;
@@ -5182,7 +5210,7 @@ module \top.s0_conv0_u0 (i__valid, clk, rst, i__ready, o__payload, o__ready, o__
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s0_conv0_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid, o__payload, clk);
+module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -8860,7 +8888,7 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__valid, i__valid, clk);
+module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -8902,24 +8930,27 @@ module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  reg [5:0] \$135 ;
-  reg [7:0] \$136 ;
-  reg [3:0] \$137 ;
-  reg [5:0] \$138 ;
-  reg \$139 ;
+  wire [31:0] \$135 ;
+  reg [5:0] \$136 ;
+  reg [7:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg [5:0] \$139 ;
   wire [8:0] \$14 ;
-  reg [1:0] \$140 ;
-  reg [4:0] \$141 ;
-  reg [1:0] \$142 ;
-  reg [4:0] \$143 ;
-  reg [1:0] \$144 ;
-  reg [2:0] \$145 ;
-  reg [4:0] \$146 ;
+  reg \$140 ;
+  reg [1:0] \$141 ;
+  reg [4:0] \$142 ;
+  reg [1:0] \$143 ;
+  reg [4:0] \$144 ;
+  reg [1:0] \$145 ;
+  reg [2:0] \$146 ;
   reg [4:0] \$147 ;
-  reg [1:0] \$148 ;
-  reg \$149 ;
+  reg [4:0] \$148 ;
+  reg [1:0] \$149 ;
   wire \$15 ;
   reg \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg [31:0] \$153 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -9012,6 +9043,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   wire \$97 ;
   wire [2:0] \$98 ;
   wire [3:0] \$99 ;
+  reg \$signal  = 1'h0;
   reg [5:0] \$signature__addr  = 6'h00;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -9034,7 +9066,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   reg [1:0] kx = 2'h0;
   reg [1:0] ky = 2'h0;
   output [31:0] o__payload;
-  wire [31:0] o__payload;
+  reg [31:0] o__payload = 32'd0;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
@@ -9044,7 +9076,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   output o__valid;
   reg o__valid = 1'h0;
   reg [2:0] ox = 3'h0;
-  reg pad_reg = 1'h0;
+  reg read_valid = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [5:0] rport__addr;
@@ -9145,7 +9177,6 @@ module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   assign \$4  = $signed(col) * $signed(3'h2);
   assign \$5  = $signed({ 1'h0, \$3  }) + $signed(\$4 );
   assign \$6  = $signed(\$5 ) + $signed({ 1'h0, g });
-  assign o__payload = pad_reg ? 32'd2155905152 : rport__data;
   assign \$7  = | w_left;
   assign \$8  = i__valid & \$7 ;
   assign \$9  = w_left - \$8 ;
@@ -9271,38 +9302,43 @@ module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   assign \$132  = \$130  | \$131 ;
   assign \$133  = $signed(col) >= $signed(5'h08);
   assign \$134  = \$132  | \$133 ;
+  assign \$135  = \$signal  ? 32'd2155905152 : rport__data;
   always @(posedge clk)
-    w_left <= \$135 ;
+    w_left <= \$136 ;
   always @(posedge clk)
-    e_left <= \$136 ;
+    e_left <= \$137 ;
   always @(posedge clk)
-    step <= \$137 ;
+    step <= \$138 ;
   always @(posedge clk)
-    \$signature__addr  <= \$138 ;
+    \$signature__addr  <= \$139 ;
   always @(posedge clk)
-    g <= \$139 ;
+    g <= \$140 ;
   always @(posedge clk)
-    kx <= \$140 ;
+    kx <= \$141 ;
   always @(posedge clk)
-    col <= \$141 ;
+    col <= \$142 ;
   always @(posedge clk)
-    ky <= \$142 ;
+    ky <= \$143 ;
   always @(posedge clk)
-    row <= \$143 ;
+    row <= \$144 ;
   always @(posedge clk)
-    slot <= \$144 ;
+    slot <= \$145 ;
   always @(posedge clk)
-    ox <= \$145 ;
+    ox <= \$146 ;
   always @(posedge clk)
-    col_base <= \$146 ;
+    col_base <= \$147 ;
   always @(posedge clk)
-    row_base <= \$147 ;
+    row_base <= \$148 ;
   always @(posedge clk)
-    slot_base <= \$148 ;
+    slot_base <= \$149 ;
   always @(posedge clk)
-    o__valid <= \$149 ;
+    read_valid <= \$150 ;
   always @(posedge clk)
-    pad_reg <= \$150 ;
+    \$signal  <= \$151 ;
+  always @(posedge clk)
+    o__valid <= \$152 ;
+  always @(posedge clk)
+    o__payload <= \$153 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$36  = 6'h00;
@@ -9329,201 +9365,180 @@ module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$135  = \$9 [5:0];
+    \$136  = \$9 [5:0];
     if (\$29 ) begin
-      \$135  = \$36 ;
+      \$136  = \$36 ;
     end
     if (rst) begin
-      \$135  = 6'h20;
+      \$136  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$136  = \$14 [7:0];
+    \$137  = \$14 [7:0];
     if (\$29 ) begin
-      \$136  = \$41 ;
+      \$137  = \$41 ;
     end
     if (rst) begin
-      \$136  = 8'h00;
+      \$137  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$137  = step;
+    \$138  = step;
     if (\$29 ) begin
-      \$137  = \$32 [3:0];
+      \$138  = \$32 [3:0];
     end
     if (rst) begin
-      \$137  = 4'h0;
+      \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$138  = \$signature__addr ;
+    \$139  = \$signature__addr ;
     if (\$43 ) begin
-      \$138  = \$46 [5:0];
+      \$139  = \$46 [5:0];
     end
     if (\$63 ) begin
-      \$138  = 6'h00;
+      \$139  = 6'h00;
     end
     if (rst) begin
-      \$138  = 6'h00;
+      \$139  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$139  = g;
+    \$140  = g;
     if (\$67 ) begin
-      \$139  = \$70 [0];
+      \$140  = \$70 [0];
     end
     if (rst) begin
-      \$139  = 1'h0;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$140  = kx;
+    \$141  = kx;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$140  = \$74 [1:0];
+        \$141  = \$74 [1:0];
       end
     end
     if (rst) begin
-      \$140  = 2'h0;
+      \$141  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$141  = col;
+    \$142  = col;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$141  = \$75 [4:0];
+        \$142  = \$75 [4:0];
         if (\$76 ) begin
-          \$141  = col_base;
+          \$142  = col_base;
           if (\$87 ) begin
-            \$141  = \$92 [4:0];
+            \$142  = \$92 [4:0];
             if (\$93 ) begin
-              \$141  = 5'h1f;
+              \$142  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$141  = 5'h1f;
+      \$142  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$142  = ky;
+    \$143  = ky;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$142  = \$79 [1:0];
+          \$143  = \$79 [1:0];
         end
       end
     end
     if (rst) begin
-      \$142  = 2'h0;
+      \$143  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$143  = row;
+    \$144  = row;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$143  = \$80 [4:0];
+          \$144  = \$80 [4:0];
           if (\$87 ) begin
-            \$143  = row_base;
+            \$144  = row_base;
             if (\$93 ) begin
-              \$143  = \$95 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$143  = 5'h1f;
-    end
-    if (rst) begin
-      \$143  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$144  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$144  = \$86 [1:0];
-          if (\$87 ) begin
-            \$144  = slot_base;
-            if (\$93 ) begin
-              \$144  = \$107 [1:0];
+              \$144  = \$95 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$144  = 2'h3;
+      \$144  = 5'h1f;
     end
     if (rst) begin
-      \$144  = 2'h3;
+      \$144  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$145  = ox;
+    \$145  = slot;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
+          \$145  = \$86 [1:0];
           if (\$87 ) begin
-            \$145  = \$90 [2:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$145  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$146  = col_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$146  = \$91 [4:0];
+            \$145  = slot_base;
             if (\$93 ) begin
-              \$146  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$146  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$147  = row_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$147  = \$94 [4:0];
+              \$145  = \$107 [1:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$147  = 5'h1f;
+      \$145  = 2'h3;
+    end
+    if (rst) begin
+      \$145  = 2'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$146  = ox;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$146  = \$90 [2:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$146  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$147  = col_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$147  = \$91 [4:0];
+            if (\$93 ) begin
+              \$147  = 5'h1f;
+            end
+          end
+        end
+      end
     end
     if (rst) begin
       \$147  = 5'h1f;
@@ -9531,43 +9546,84 @@ module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$148  = slot_base;
+    \$148  = row_base;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
           if (\$87 ) begin
             if (\$93 ) begin
-              \$148  = \$101 [1:0];
+              \$148  = \$94 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$148  = 2'h3;
+      \$148  = 5'h1f;
     end
     if (rst) begin
-      \$148  = 2'h3;
+      \$148  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$149  = o__valid;
-    if (\$126 ) begin
-      \$149  = \$127 ;
+    \$149  = slot_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            if (\$93 ) begin
+              \$149  = \$101 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$149  = 2'h3;
     end
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$150  = pad_reg;
+    \$150  = read_valid;
     if (\$126 ) begin
-      \$150  = \$134 ;
+      \$150  = \$127 ;
     end
     if (rst) begin
       \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$151  = \$signal ;
+    if (\$126 ) begin
+      \$151  = \$134 ;
+    end
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$152  = o__valid;
+    if (\$126 ) begin
+      \$152  = read_valid;
+    end
+    if (rst) begin
+      \$152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$153  = o__payload;
+    if (\$126 ) begin
+      \$153  = \$135 ;
+    end
+    if (rst) begin
+      \$153  = 32'd0;
     end
   end
   assign waddr = \$signature__addr ;
@@ -9586,7 +9642,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s1_conv1_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid, o__payload, clk);
+module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire \$1 ;
   wire [24:0] \$10 ;
@@ -13883,7 +13939,7 @@ module \top.s1_conv1_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s2_conv2_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__valid, i__valid, clk);
+module \top.s2_conv2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -13925,23 +13981,26 @@ module \top.s2_conv2_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  reg [4:0] \$135 ;
-  reg [6:0] \$136 ;
-  reg [3:0] \$137 ;
-  reg [4:0] \$138 ;
-  reg [1:0] \$139 ;
+  wire [63:0] \$135 ;
+  reg [4:0] \$136 ;
+  reg [6:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg [4:0] \$139 ;
   wire [7:0] \$14 ;
-  reg [4:0] \$140 ;
-  reg [1:0] \$141 ;
-  reg [4:0] \$142 ;
-  reg [1:0] \$143 ;
-  reg [2:0] \$144 ;
-  reg [4:0] \$145 ;
+  reg [1:0] \$140 ;
+  reg [4:0] \$141 ;
+  reg [1:0] \$142 ;
+  reg [4:0] \$143 ;
+  reg [1:0] \$144 ;
+  reg [2:0] \$145 ;
   reg [4:0] \$146 ;
-  reg [1:0] \$147 ;
-  reg \$148 ;
+  reg [4:0] \$147 ;
+  reg [1:0] \$148 ;
   reg \$149 ;
   wire \$15 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg [63:0] \$152 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -14034,6 +14093,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   wire \$97 ;
   wire [2:0] \$98 ;
   wire [3:0] \$99 ;
+  reg \$signal  = 1'h0;
   reg [4:0] \$signature__addr  = 5'h00;
   wire [63:0] \$signature__data ;
   wire \$signature__en ;
@@ -14060,7 +14120,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   reg [1:0] kx = 2'h0;
   reg [1:0] ky = 2'h0;
   output [63:0] o__payload;
-  wire [63:0] o__payload;
+  reg [63:0] o__payload = 64'h0000000000000000;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
@@ -14074,7 +14134,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   output o__valid;
   reg o__valid = 1'h0;
   reg [2:0] ox = 3'h0;
-  reg pad_reg = 1'h0;
+  reg read_valid = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [4:0] rport__addr;
@@ -14143,7 +14203,6 @@ module \top.s2_conv2_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   assign \$4  = $signed(col) * $signed(2'h1);
   assign \$5  = $signed({ 1'h0, \$3  }) + $signed(\$4 );
   assign \$6  = $signed(\$5 ) + $signed(1'h0);
-  assign o__payload = pad_reg ? 64'h8080808080808080 : rport__data;
   assign \$7  = | w_left;
   assign \$8  = i__valid & \$7 ;
   assign \$9  = w_left - \$8 ;
@@ -14267,36 +14326,41 @@ module \top.s2_conv2_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   assign \$132  = \$130  | \$131 ;
   assign \$133  = $signed(col) >= $signed(5'h08);
   assign \$134  = \$132  | \$133 ;
+  assign \$135  = \$signal  ? 64'h8080808080808080 : rport__data;
   always @(posedge clk)
-    w_left <= \$135 ;
+    w_left <= \$136 ;
   always @(posedge clk)
-    e_left <= \$136 ;
+    e_left <= \$137 ;
   always @(posedge clk)
-    step <= \$137 ;
+    step <= \$138 ;
   always @(posedge clk)
-    \$signature__addr  <= \$138 ;
+    \$signature__addr  <= \$139 ;
   always @(posedge clk)
-    kx <= \$139 ;
+    kx <= \$140 ;
   always @(posedge clk)
-    col <= \$140 ;
+    col <= \$141 ;
   always @(posedge clk)
-    ky <= \$141 ;
+    ky <= \$142 ;
   always @(posedge clk)
-    row <= \$142 ;
+    row <= \$143 ;
   always @(posedge clk)
-    slot <= \$143 ;
+    slot <= \$144 ;
   always @(posedge clk)
-    ox <= \$144 ;
+    ox <= \$145 ;
   always @(posedge clk)
-    col_base <= \$145 ;
+    col_base <= \$146 ;
   always @(posedge clk)
-    row_base <= \$146 ;
+    row_base <= \$147 ;
   always @(posedge clk)
-    slot_base <= \$147 ;
+    slot_base <= \$148 ;
   always @(posedge clk)
-    o__valid <= \$148 ;
+    read_valid <= \$149 ;
   always @(posedge clk)
-    pad_reg <= \$149 ;
+    \$signal  <= \$150 ;
+  always @(posedge clk)
+    o__valid <= \$151 ;
+  always @(posedge clk)
+    o__payload <= \$152 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$36  = 5'h00;
@@ -14323,191 +14387,170 @@ module \top.s2_conv2_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$135  = \$9 [4:0];
+    \$136  = \$9 [4:0];
     if (\$29 ) begin
-      \$135  = \$36 ;
+      \$136  = \$36 ;
     end
     if (rst) begin
-      \$135  = 5'h10;
+      \$136  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$136  = \$14 [6:0];
+    \$137  = \$14 [6:0];
     if (\$29 ) begin
-      \$136  = \$41 ;
+      \$137  = \$41 ;
     end
     if (rst) begin
-      \$136  = 7'h00;
+      \$137  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$137  = step;
+    \$138  = step;
     if (\$29 ) begin
-      \$137  = \$32 [3:0];
+      \$138  = \$32 [3:0];
     end
     if (rst) begin
-      \$137  = 4'h0;
+      \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$138  = \$signature__addr ;
+    \$139  = \$signature__addr ;
     if (\$43 ) begin
-      \$138  = \$46 [4:0];
+      \$139  = \$46 [4:0];
     end
     if (\$63 ) begin
-      \$138  = 5'h00;
+      \$139  = 5'h00;
     end
     if (rst) begin
-      \$138  = 5'h00;
+      \$139  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$139  = kx;
+    \$140  = kx;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$139  = \$74 [1:0];
+        \$140  = \$74 [1:0];
       end
     end
     if (rst) begin
-      \$139  = 2'h0;
+      \$140  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$140  = col;
+    \$141  = col;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$140  = \$75 [4:0];
+        \$141  = \$75 [4:0];
         if (\$76 ) begin
-          \$140  = col_base;
+          \$141  = col_base;
           if (\$87 ) begin
-            \$140  = \$92 [4:0];
+            \$141  = \$92 [4:0];
             if (\$93 ) begin
-              \$140  = 5'h1f;
+              \$141  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$140  = 5'h1f;
+      \$141  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$141  = ky;
+    \$142  = ky;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$141  = \$79 [1:0];
+          \$142  = \$79 [1:0];
         end
       end
     end
     if (rst) begin
-      \$141  = 2'h0;
+      \$142  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$142  = row;
+    \$143  = row;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$142  = \$80 [4:0];
+          \$143  = \$80 [4:0];
           if (\$87 ) begin
-            \$142  = row_base;
+            \$143  = row_base;
             if (\$93 ) begin
-              \$142  = \$95 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$142  = 5'h1f;
-    end
-    if (rst) begin
-      \$142  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$143  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$143  = \$86 [1:0];
-          if (\$87 ) begin
-            \$143  = slot_base;
-            if (\$93 ) begin
-              \$143  = \$107 [1:0];
+              \$143  = \$95 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$143  = 2'h3;
+      \$143  = 5'h1f;
     end
     if (rst) begin
-      \$143  = 2'h3;
+      \$143  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$144  = ox;
+    \$144  = slot;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
+          \$144  = \$86 [1:0];
           if (\$87 ) begin
-            \$144  = \$90 [2:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$144  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$145  = col_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$145  = \$91 [4:0];
+            \$144  = slot_base;
             if (\$93 ) begin
-              \$145  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$145  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$146  = row_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$146  = \$94 [4:0];
+              \$144  = \$107 [1:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$146  = 5'h1f;
+      \$144  = 2'h3;
+    end
+    if (rst) begin
+      \$144  = 2'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$145  = ox;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$145  = \$90 [2:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$145  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$146  = col_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$146  = \$91 [4:0];
+            if (\$93 ) begin
+              \$146  = 5'h1f;
+            end
+          end
+        end
+      end
     end
     if (rst) begin
       \$146  = 5'h1f;
@@ -14515,43 +14558,84 @@ module \top.s2_conv2_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$147  = slot_base;
+    \$147  = row_base;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
           if (\$87 ) begin
             if (\$93 ) begin
-              \$147  = \$101 [1:0];
+              \$147  = \$94 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$147  = 2'h3;
+      \$147  = 5'h1f;
     end
     if (rst) begin
-      \$147  = 2'h3;
+      \$147  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$148  = o__valid;
-    if (\$126 ) begin
-      \$148  = \$127 ;
+    \$148  = slot_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            if (\$93 ) begin
+              \$148  = \$101 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$148  = 2'h3;
     end
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$149  = pad_reg;
+    \$149  = read_valid;
     if (\$126 ) begin
-      \$149  = \$134 ;
+      \$149  = \$127 ;
     end
     if (rst) begin
       \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$150  = \$signal ;
+    if (\$126 ) begin
+      \$150  = \$134 ;
+    end
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$151  = o__valid;
+    if (\$126 ) begin
+      \$151  = read_valid;
+    end
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$152  = o__payload;
+    if (\$126 ) begin
+      \$152  = \$135 ;
+    end
+    if (rst) begin
+      \$152  = 64'h0000000000000000;
     end
   end
   assign waddr = \$signature__addr ;
@@ -14580,7 +14664,7 @@ module \top.s2_conv2_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s2_conv2_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid, o__payload, clk);
+module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -21056,7 +21140,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__valid, i__valid, clk);
+module \top.s4_conv4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$22  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -21098,24 +21182,27 @@ module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  reg [5:0] \$135 ;
-  reg [6:0] \$136 ;
-  reg [2:0] \$137 ;
-  reg [6:0] \$138 ;
-  reg \$139 ;
+  wire [31:0] \$135 ;
+  reg [5:0] \$136 ;
+  reg [6:0] \$137 ;
+  reg [2:0] \$138 ;
+  reg [6:0] \$139 ;
   wire [7:0] \$14 ;
-  reg [1:0] \$140 ;
-  reg [4:0] \$141 ;
-  reg [1:0] \$142 ;
-  reg [4:0] \$143 ;
-  reg [2:0] \$144 ;
-  reg [1:0] \$145 ;
-  reg [4:0] \$146 ;
+  reg \$140 ;
+  reg [1:0] \$141 ;
+  reg [4:0] \$142 ;
+  reg [1:0] \$143 ;
+  reg [4:0] \$144 ;
+  reg [2:0] \$145 ;
+  reg [1:0] \$146 ;
   reg [4:0] \$147 ;
-  reg [2:0] \$148 ;
-  reg \$149 ;
+  reg [4:0] \$148 ;
+  reg [2:0] \$149 ;
   wire \$15 ;
   reg \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg [31:0] \$153 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -21208,6 +21295,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   wire \$97 ;
   wire [3:0] \$98 ;
   wire [4:0] \$99 ;
+  reg \$signal  = 1'h0;
   reg [6:0] \$signature__addr  = 7'h00;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -21230,7 +21318,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   reg [1:0] kx = 2'h0;
   reg [1:0] ky = 2'h0;
   output [31:0] o__payload;
-  wire [31:0] o__payload;
+  reg [31:0] o__payload = 32'd0;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
@@ -21240,7 +21328,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   output o__valid;
   reg o__valid = 1'h0;
   reg [1:0] ox = 2'h0;
-  reg pad_reg = 1'h0;
+  reg read_valid = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [6:0] rport__addr;
@@ -21357,7 +21445,6 @@ module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   assign \$4  = $signed(col) * $signed(3'h2);
   assign \$5  = $signed({ 1'h0, \$3  }) + $signed(\$4 );
   assign \$6  = $signed(\$5 ) + $signed({ 1'h0, g });
-  assign o__payload = pad_reg ? 32'd2155905152 : rport__data;
   assign \$7  = | w_left;
   assign \$8  = i__valid & \$7 ;
   assign \$9  = w_left - \$8 ;
@@ -21483,38 +21570,43 @@ module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   assign \$132  = \$130  | \$131 ;
   assign \$133  = $signed(col) >= $signed(5'h08);
   assign \$134  = \$132  | \$133 ;
+  assign \$135  = \$signal  ? 32'd2155905152 : rport__data;
   always @(posedge clk)
-    w_left <= \$135 ;
+    w_left <= \$136 ;
   always @(posedge clk)
-    e_left <= \$136 ;
+    e_left <= \$137 ;
   always @(posedge clk)
-    step <= \$137 ;
+    step <= \$138 ;
   always @(posedge clk)
-    \$signature__addr  <= \$138 ;
+    \$signature__addr  <= \$139 ;
   always @(posedge clk)
-    g <= \$139 ;
+    g <= \$140 ;
   always @(posedge clk)
-    kx <= \$140 ;
+    kx <= \$141 ;
   always @(posedge clk)
-    col <= \$141 ;
+    col <= \$142 ;
   always @(posedge clk)
-    ky <= \$142 ;
+    ky <= \$143 ;
   always @(posedge clk)
-    row <= \$143 ;
+    row <= \$144 ;
   always @(posedge clk)
-    slot <= \$144 ;
+    slot <= \$145 ;
   always @(posedge clk)
-    ox <= \$145 ;
+    ox <= \$146 ;
   always @(posedge clk)
-    col_base <= \$146 ;
+    col_base <= \$147 ;
   always @(posedge clk)
-    row_base <= \$147 ;
+    row_base <= \$148 ;
   always @(posedge clk)
-    slot_base <= \$148 ;
+    slot_base <= \$149 ;
   always @(posedge clk)
-    o__valid <= \$149 ;
+    read_valid <= \$150 ;
   always @(posedge clk)
-    pad_reg <= \$150 ;
+    \$signal  <= \$151 ;
+  always @(posedge clk)
+    o__valid <= \$152 ;
+  always @(posedge clk)
+    o__payload <= \$153 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
     \$36  = 6'h00;
@@ -21533,201 +21625,180 @@ module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$135  = \$9 [5:0];
+    \$136  = \$9 [5:0];
     if (\$29 ) begin
-      \$135  = \$36 ;
+      \$136  = \$36 ;
     end
     if (rst) begin
-      \$135  = 6'h20;
+      \$136  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$136  = \$14 [6:0];
+    \$137  = \$14 [6:0];
     if (\$29 ) begin
-      \$136  = \$41 ;
+      \$137  = \$41 ;
     end
     if (rst) begin
-      \$136  = 7'h00;
+      \$137  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$137  = step;
+    \$138  = step;
     if (\$29 ) begin
-      \$137  = \$32 [2:0];
+      \$138  = \$32 [2:0];
     end
     if (rst) begin
-      \$137  = 3'h0;
+      \$138  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$138  = \$signature__addr ;
+    \$139  = \$signature__addr ;
     if (\$43 ) begin
-      \$138  = \$46 [6:0];
+      \$139  = \$46 [6:0];
     end
     if (\$63 ) begin
-      \$138  = 7'h00;
+      \$139  = 7'h00;
     end
     if (rst) begin
-      \$138  = 7'h00;
+      \$139  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$139  = g;
+    \$140  = g;
     if (\$67 ) begin
-      \$139  = \$70 [0];
+      \$140  = \$70 [0];
     end
     if (rst) begin
-      \$139  = 1'h0;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$140  = kx;
+    \$141  = kx;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$140  = \$74 [1:0];
+        \$141  = \$74 [1:0];
       end
     end
     if (rst) begin
-      \$140  = 2'h0;
+      \$141  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$141  = col;
+    \$142  = col;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$141  = \$75 [4:0];
+        \$142  = \$75 [4:0];
         if (\$76 ) begin
-          \$141  = col_base;
+          \$142  = col_base;
           if (\$87 ) begin
-            \$141  = \$92 [4:0];
+            \$142  = \$92 [4:0];
             if (\$93 ) begin
-              \$141  = 5'h1f;
+              \$142  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$141  = 5'h1f;
+      \$142  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$142  = ky;
+    \$143  = ky;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$142  = \$79 [1:0];
+          \$143  = \$79 [1:0];
         end
       end
     end
     if (rst) begin
-      \$142  = 2'h0;
+      \$143  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$143  = row;
+    \$144  = row;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$143  = \$80 [4:0];
+          \$144  = \$80 [4:0];
           if (\$87 ) begin
-            \$143  = row_base;
+            \$144  = row_base;
             if (\$93 ) begin
-              \$143  = \$95 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$143  = 5'h1f;
-    end
-    if (rst) begin
-      \$143  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$144  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$144  = \$86 [2:0];
-          if (\$87 ) begin
-            \$144  = slot_base;
-            if (\$93 ) begin
-              \$144  = \$107 [2:0];
+              \$144  = \$95 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$144  = 3'h4;
+      \$144  = 5'h1f;
     end
     if (rst) begin
-      \$144  = 3'h4;
+      \$144  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$145  = ox;
+    \$145  = slot;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
+          \$145  = \$86 [2:0];
           if (\$87 ) begin
-            \$145  = \$90 [1:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$145  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$146  = col_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$146  = \$91 [4:0];
+            \$145  = slot_base;
             if (\$93 ) begin
-              \$146  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$146  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$147  = row_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$147  = \$94 [4:0];
+              \$145  = \$107 [2:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$147  = 5'h1f;
+      \$145  = 3'h4;
+    end
+    if (rst) begin
+      \$145  = 3'h4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$146  = ox;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$146  = \$90 [1:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$146  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$147  = col_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$147  = \$91 [4:0];
+            if (\$93 ) begin
+              \$147  = 5'h1f;
+            end
+          end
+        end
+      end
     end
     if (rst) begin
       \$147  = 5'h1f;
@@ -21735,43 +21806,84 @@ module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$148  = slot_base;
+    \$148  = row_base;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
           if (\$87 ) begin
             if (\$93 ) begin
-              \$148  = \$101 [2:0];
+              \$148  = \$94 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$148  = 3'h4;
+      \$148  = 5'h1f;
     end
     if (rst) begin
-      \$148  = 3'h4;
+      \$148  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$149  = o__valid;
-    if (\$126 ) begin
-      \$149  = \$127 ;
+    \$149  = slot_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            if (\$93 ) begin
+              \$149  = \$101 [2:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$149  = 3'h4;
     end
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 3'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$150  = pad_reg;
+    \$150  = read_valid;
     if (\$126 ) begin
-      \$150  = \$134 ;
+      \$150  = \$127 ;
     end
     if (rst) begin
       \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$151  = \$signal ;
+    if (\$126 ) begin
+      \$151  = \$134 ;
+    end
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$152  = o__valid;
+    if (\$126 ) begin
+      \$152  = read_valid;
+    end
+    if (rst) begin
+      \$152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$153  = o__payload;
+    if (\$126 ) begin
+      \$153  = \$135 ;
+    end
+    if (rst) begin
+      \$153  = 32'd0;
     end
   end
   assign waddr = \$signature__addr ;
@@ -21790,7 +21902,7 @@ module \top.s4_conv4_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s4_conv4_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid, o__payload, clk);
+module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -29639,7 +29751,7 @@ module \top.s4_conv4_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s5_conv5_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__valid, i__valid, clk);
+module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$25  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -29681,24 +29793,27 @@ module \top.s5_conv5_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  reg [4:0] \$135 ;
-  reg [6:0] \$136 ;
-  reg [2:0] \$137 ;
-  reg [4:0] \$138 ;
-  reg \$139 ;
+  wire [63:0] \$135 ;
+  reg [4:0] \$136 ;
+  reg [6:0] \$137 ;
+  reg [2:0] \$138 ;
+  reg [4:0] \$139 ;
   wire [7:0] \$14 ;
-  reg [1:0] \$140 ;
-  reg [4:0] \$141 ;
-  reg [1:0] \$142 ;
-  reg [4:0] \$143 ;
-  reg [1:0] \$144 ;
+  reg \$140 ;
+  reg [1:0] \$141 ;
+  reg [4:0] \$142 ;
+  reg [1:0] \$143 ;
+  reg [4:0] \$144 ;
   reg [1:0] \$145 ;
-  reg [4:0] \$146 ;
+  reg [1:0] \$146 ;
   reg [4:0] \$147 ;
-  reg [1:0] \$148 ;
-  reg \$149 ;
+  reg [4:0] \$148 ;
+  reg [1:0] \$149 ;
   wire \$15 ;
   reg \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg [63:0] \$153 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -29791,6 +29906,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   wire \$97 ;
   wire [2:0] \$98 ;
   wire [3:0] \$99 ;
+  reg \$signal  = 1'h0;
   reg [4:0] \$signature__addr  = 5'h00;
   wire [63:0] \$signature__data ;
   wire \$signature__en ;
@@ -29817,7 +29933,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   reg [1:0] kx = 2'h0;
   reg [1:0] ky = 2'h0;
   output [63:0] o__payload;
-  wire [63:0] o__payload;
+  reg [63:0] o__payload = 64'h0000000000000000;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
@@ -29831,7 +29947,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   output o__valid;
   reg o__valid = 1'h0;
   reg [1:0] ox = 2'h0;
-  reg pad_reg = 1'h0;
+  reg read_valid = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
   wire [4:0] rport__addr;
@@ -29900,7 +30016,6 @@ module \top.s5_conv5_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   assign \$4  = $signed(col) * $signed(3'h2);
   assign \$5  = $signed({ 1'h0, \$3  }) + $signed(\$4 );
   assign \$6  = $signed(\$5 ) + $signed({ 1'h0, g });
-  assign o__payload = pad_reg ? 64'h8080808080808080 : rport__data;
   assign \$7  = | w_left;
   assign \$8  = i__valid & \$7 ;
   assign \$9  = w_left - \$8 ;
@@ -30026,38 +30141,43 @@ module \top.s5_conv5_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   assign \$132  = \$130  | \$131 ;
   assign \$133  = $signed(col) >= $signed(4'h4);
   assign \$134  = \$132  | \$133 ;
+  assign \$135  = \$signal  ? 64'h8080808080808080 : rport__data;
   always @(posedge clk)
-    w_left <= \$135 ;
+    w_left <= \$136 ;
   always @(posedge clk)
-    e_left <= \$136 ;
+    e_left <= \$137 ;
   always @(posedge clk)
-    step <= \$137 ;
+    step <= \$138 ;
   always @(posedge clk)
-    \$signature__addr  <= \$138 ;
+    \$signature__addr  <= \$139 ;
   always @(posedge clk)
-    g <= \$139 ;
+    g <= \$140 ;
   always @(posedge clk)
-    kx <= \$140 ;
+    kx <= \$141 ;
   always @(posedge clk)
-    col <= \$141 ;
+    col <= \$142 ;
   always @(posedge clk)
-    ky <= \$142 ;
+    ky <= \$143 ;
   always @(posedge clk)
-    row <= \$143 ;
+    row <= \$144 ;
   always @(posedge clk)
-    slot <= \$144 ;
+    slot <= \$145 ;
   always @(posedge clk)
-    ox <= \$145 ;
+    ox <= \$146 ;
   always @(posedge clk)
-    col_base <= \$146 ;
+    col_base <= \$147 ;
   always @(posedge clk)
-    row_base <= \$147 ;
+    row_base <= \$148 ;
   always @(posedge clk)
-    slot_base <= \$148 ;
+    slot_base <= \$149 ;
   always @(posedge clk)
-    o__valid <= \$149 ;
+    read_valid <= \$150 ;
   always @(posedge clk)
-    pad_reg <= \$150 ;
+    \$signal  <= \$151 ;
+  always @(posedge clk)
+    o__valid <= \$152 ;
+  always @(posedge clk)
+    o__payload <= \$153 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$36  = 5'h00;
@@ -30076,201 +30196,180 @@ module \top.s5_conv5_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$135  = \$9 [4:0];
+    \$136  = \$9 [4:0];
     if (\$29 ) begin
-      \$135  = \$36 ;
+      \$136  = \$36 ;
     end
     if (rst) begin
-      \$135  = 5'h10;
+      \$136  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$136  = \$14 [6:0];
+    \$137  = \$14 [6:0];
     if (\$29 ) begin
-      \$136  = \$41 ;
+      \$137  = \$41 ;
     end
     if (rst) begin
-      \$136  = 7'h00;
+      \$137  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$137  = step;
+    \$138  = step;
     if (\$29 ) begin
-      \$137  = \$32 [2:0];
+      \$138  = \$32 [2:0];
     end
     if (rst) begin
-      \$137  = 3'h0;
+      \$138  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$138  = \$signature__addr ;
+    \$139  = \$signature__addr ;
     if (\$43 ) begin
-      \$138  = \$46 [4:0];
+      \$139  = \$46 [4:0];
     end
     if (\$63 ) begin
-      \$138  = 5'h00;
+      \$139  = 5'h00;
     end
     if (rst) begin
-      \$138  = 5'h00;
+      \$139  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$139  = g;
+    \$140  = g;
     if (\$67 ) begin
-      \$139  = \$70 [0];
+      \$140  = \$70 [0];
     end
     if (rst) begin
-      \$139  = 1'h0;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$140  = kx;
+    \$141  = kx;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$140  = \$74 [1:0];
+        \$141  = \$74 [1:0];
       end
     end
     if (rst) begin
-      \$140  = 2'h0;
+      \$141  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$141  = col;
+    \$142  = col;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$141  = \$75 [4:0];
+        \$142  = \$75 [4:0];
         if (\$76 ) begin
-          \$141  = col_base;
+          \$142  = col_base;
           if (\$87 ) begin
-            \$141  = \$92 [4:0];
+            \$142  = \$92 [4:0];
             if (\$93 ) begin
-              \$141  = 5'h1f;
+              \$142  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$141  = 5'h1f;
+      \$142  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$142  = ky;
+    \$143  = ky;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$142  = \$79 [1:0];
+          \$143  = \$79 [1:0];
         end
       end
     end
     if (rst) begin
-      \$142  = 2'h0;
+      \$143  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$143  = row;
+    \$144  = row;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$143  = \$80 [4:0];
+          \$144  = \$80 [4:0];
           if (\$87 ) begin
-            \$143  = row_base;
+            \$144  = row_base;
             if (\$93 ) begin
-              \$143  = \$95 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$143  = 5'h1f;
-    end
-    if (rst) begin
-      \$143  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$144  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$144  = \$86 [1:0];
-          if (\$87 ) begin
-            \$144  = slot_base;
-            if (\$93 ) begin
-              \$144  = \$107 [1:0];
+              \$144  = \$95 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$144  = 2'h3;
+      \$144  = 5'h1f;
     end
     if (rst) begin
-      \$144  = 2'h3;
+      \$144  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$145  = ox;
+    \$145  = slot;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
+          \$145  = \$86 [1:0];
           if (\$87 ) begin
-            \$145  = \$90 [1:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$145  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$146  = col_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$146  = \$91 [4:0];
+            \$145  = slot_base;
             if (\$93 ) begin
-              \$146  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$146  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$147  = row_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$147  = \$94 [4:0];
+              \$145  = \$107 [1:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$147  = 5'h1f;
+      \$145  = 2'h3;
+    end
+    if (rst) begin
+      \$145  = 2'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$146  = ox;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$146  = \$90 [1:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$146  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$147  = col_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$147  = \$91 [4:0];
+            if (\$93 ) begin
+              \$147  = 5'h1f;
+            end
+          end
+        end
+      end
     end
     if (rst) begin
       \$147  = 5'h1f;
@@ -30278,43 +30377,84 @@ module \top.s5_conv5_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$148  = slot_base;
+    \$148  = row_base;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
           if (\$87 ) begin
             if (\$93 ) begin
-              \$148  = \$101 [1:0];
+              \$148  = \$94 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$148  = 2'h3;
+      \$148  = 5'h1f;
     end
     if (rst) begin
-      \$148  = 2'h3;
+      \$148  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$149  = o__valid;
-    if (\$126 ) begin
-      \$149  = \$127 ;
+    \$149  = slot_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            if (\$93 ) begin
+              \$149  = \$101 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$149  = 2'h3;
     end
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$150  = pad_reg;
+    \$150  = read_valid;
     if (\$126 ) begin
-      \$150  = \$134 ;
+      \$150  = \$127 ;
     end
     if (rst) begin
       \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$151  = \$signal ;
+    if (\$126 ) begin
+      \$151  = \$134 ;
+    end
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$152  = o__valid;
+    if (\$126 ) begin
+      \$152  = read_valid;
+    end
+    if (rst) begin
+      \$152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$153  = o__payload;
+    if (\$126 ) begin
+      \$153  = \$135 ;
+    end
+    if (rst) begin
+      \$153  = 64'h0000000000000000;
     end
   end
   assign waddr = \$signature__addr ;
@@ -30341,7 +30481,7 @@ module \top.s5_conv5_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s5_conv5_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid, o__payload, clk);
+module \top.s5_conv5_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -36894,7 +37034,7 @@ module \top.s5_conv5_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s6_conv6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__valid, i__valid, clk);
+module \top.s6_conv6_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$28  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -36936,22 +37076,25 @@ module \top.s6_conv6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  reg [5:0] \$135 ;
-  reg [3:0] \$136 ;
-  reg [2:0] \$137 ;
-  reg [5:0] \$138 ;
-  reg \$139 ;
+  wire [31:0] \$135 ;
+  reg [5:0] \$136 ;
+  reg [3:0] \$137 ;
+  reg [2:0] \$138 ;
+  reg [5:0] \$139 ;
   wire [4:0] \$14 ;
-  reg [4:0] \$140 ;
+  reg \$140 ;
   reg [4:0] \$141 ;
-  reg [1:0] \$142 ;
+  reg [4:0] \$142 ;
   reg [1:0] \$143 ;
-  reg [4:0] \$144 ;
+  reg [1:0] \$144 ;
   reg [4:0] \$145 ;
-  reg [1:0] \$146 ;
-  reg \$147 ;
+  reg [4:0] \$146 ;
+  reg [1:0] \$147 ;
   reg \$148 ;
+  reg \$149 ;
   wire \$15 ;
+  reg \$150 ;
+  reg [31:0] \$151 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -37044,6 +37187,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   wire \$97 ;
   wire [2:0] \$98 ;
   wire [3:0] \$99 ;
+  reg \$signal  = 1'h0;
   reg [5:0] \$signature__addr  = 6'h00;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
@@ -37066,7 +37210,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   wire [-1:0] kx;
   wire [-1:0] ky;
   output [31:0] o__payload;
-  wire [31:0] o__payload;
+  reg [31:0] o__payload = 32'd0;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
@@ -37076,7 +37220,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   output o__valid;
   reg o__valid = 1'h0;
   reg [1:0] ox = 2'h0;
-  reg pad_reg = 1'h0;
+  reg read_valid = 1'h0;
   reg [4:0] row = 5'h00;
   reg [4:0] row_base = 5'h00;
   wire [5:0] rport__addr;
@@ -37161,7 +37305,6 @@ module \top.s6_conv6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   assign \$4  = $signed(col) * $signed(3'h2);
   assign \$5  = $signed({ 1'h0, \$3  }) + $signed(\$4 );
   assign \$6  = $signed(\$5 ) + $signed({ 1'h0, g });
-  assign o__payload = pad_reg ? 32'd2155905152 : rport__data;
   assign \$7  = | w_left;
   assign \$8  = i__valid & \$7 ;
   assign \$9  = w_left - \$8 ;
@@ -37279,34 +37422,39 @@ module \top.s6_conv6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   assign \$132  = \$130  | \$131 ;
   assign \$133  = $signed(col) >= $signed(5'h08);
   assign \$134  = \$132  | \$133 ;
+  assign \$135  = \$signal  ? 32'd2155905152 : rport__data;
   always @(posedge clk)
-    w_left <= \$135 ;
+    w_left <= \$136 ;
   always @(posedge clk)
-    e_left <= \$136 ;
+    e_left <= \$137 ;
   always @(posedge clk)
-    step <= \$137 ;
+    step <= \$138 ;
   always @(posedge clk)
-    \$signature__addr  <= \$138 ;
+    \$signature__addr  <= \$139 ;
   always @(posedge clk)
-    g <= \$139 ;
+    g <= \$140 ;
   always @(posedge clk)
-    col <= \$140 ;
+    col <= \$141 ;
   always @(posedge clk)
-    row <= \$141 ;
+    row <= \$142 ;
   always @(posedge clk)
-    slot <= \$142 ;
+    slot <= \$143 ;
   always @(posedge clk)
-    ox <= \$143 ;
+    ox <= \$144 ;
   always @(posedge clk)
-    col_base <= \$144 ;
+    col_base <= \$145 ;
   always @(posedge clk)
-    row_base <= \$145 ;
+    row_base <= \$146 ;
   always @(posedge clk)
-    slot_base <= \$146 ;
+    slot_base <= \$147 ;
   always @(posedge clk)
-    o__valid <= \$147 ;
+    read_valid <= \$148 ;
   always @(posedge clk)
-    pad_reg <= \$148 ;
+    \$signal  <= \$149 ;
+  always @(posedge clk)
+    o__valid <= \$150 ;
+  always @(posedge clk)
+    o__payload <= \$151 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
     \$36  = 6'h00;
@@ -37325,96 +37473,73 @@ module \top.s6_conv6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$135  = \$9 [5:0];
+    \$136  = \$9 [5:0];
     if (\$29 ) begin
-      \$135  = \$36 ;
+      \$136  = \$36 ;
     end
     if (rst) begin
-      \$135  = 6'h10;
+      \$136  = 6'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$136  = \$14 [3:0];
+    \$137  = \$14 [3:0];
     if (\$29 ) begin
-      \$136  = \$41 ;
+      \$137  = \$41 ;
     end
     if (rst) begin
-      \$136  = 4'h0;
+      \$137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$137  = step;
+    \$138  = step;
     if (\$29 ) begin
-      \$137  = \$32 [2:0];
+      \$138  = \$32 [2:0];
     end
     if (rst) begin
-      \$137  = 3'h0;
+      \$138  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$138  = \$signature__addr ;
+    \$139  = \$signature__addr ;
     if (\$43 ) begin
-      \$138  = \$46 [5:0];
+      \$139  = \$46 [5:0];
     end
     if (\$63 ) begin
-      \$138  = 6'h00;
+      \$139  = 6'h00;
     end
     if (rst) begin
-      \$138  = 6'h00;
+      \$139  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$139  = g;
+    \$140  = g;
     if (\$67 ) begin
-      \$139  = \$70 [0];
+      \$140  = \$70 [0];
     end
     if (rst) begin
-      \$139  = 1'h0;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$140  = col;
+    \$141  = col;
     if (\$67 ) begin
       if (\$71 ) begin
-        \$140  = \$75 [4:0];
+        \$141  = \$75 [4:0];
         if (\$76 ) begin
-          \$140  = col_base;
+          \$141  = col_base;
           if (\$87 ) begin
-            \$140  = \$92 [4:0];
+            \$141  = \$92 [4:0];
             if (\$93 ) begin
-              \$140  = 5'h00;
+              \$141  = 5'h00;
             end
           end
         end
       end
-    end
-    if (rst) begin
-      \$140  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$141  = row;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$141  = \$80 [4:0];
-          if (\$87 ) begin
-            \$141  = row_base;
-            if (\$93 ) begin
-              \$141  = \$95 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$124 ) begin
-      \$141  = 5'h00;
     end
     if (rst) begin
       \$141  = 5'h00;
@@ -37422,38 +37547,45 @@ module \top.s6_conv6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$142  = slot;
+    \$142  = row;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
-          \$142  = \$86 [1:0];
+          \$142  = \$80 [4:0];
           if (\$87 ) begin
-            \$142  = slot_base;
+            \$142  = row_base;
             if (\$93 ) begin
-              \$142  = \$107 [1:0];
+              \$142  = \$95 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$142  = 2'h0;
+      \$142  = 5'h00;
     end
     if (rst) begin
-      \$142  = 2'h0;
+      \$142  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$143  = ox;
+    \$143  = slot;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
+          \$143  = \$86 [1:0];
           if (\$87 ) begin
-            \$143  = \$90 [1:0];
+            \$143  = slot_base;
+            if (\$93 ) begin
+              \$143  = \$107 [1:0];
+            end
           end
         end
       end
+    end
+    if (\$124 ) begin
+      \$143  = 2'h0;
     end
     if (rst) begin
       \$143  = 2'h0;
@@ -37461,39 +37593,34 @@ module \top.s6_conv6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$144  = col_base;
+    \$144  = ox;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
           if (\$87 ) begin
-            \$144  = \$91 [4:0];
-            if (\$93 ) begin
-              \$144  = 5'h00;
-            end
+            \$144  = \$90 [1:0];
           end
         end
       end
     end
     if (rst) begin
-      \$144  = 5'h00;
+      \$144  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$145  = row_base;
+    \$145  = col_base;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
           if (\$87 ) begin
+            \$145  = \$91 [4:0];
             if (\$93 ) begin
-              \$145  = \$94 [4:0];
+              \$145  = 5'h00;
             end
           end
         end
       end
-    end
-    if (\$124 ) begin
-      \$145  = 5'h00;
     end
     if (rst) begin
       \$145  = 5'h00;
@@ -37501,43 +37628,84 @@ module \top.s6_conv6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$146  = slot_base;
+    \$146  = row_base;
     if (\$67 ) begin
       if (\$71 ) begin
         if (\$76 ) begin
           if (\$87 ) begin
             if (\$93 ) begin
-              \$146  = \$101 [1:0];
+              \$146  = \$94 [4:0];
             end
           end
         end
       end
     end
     if (\$124 ) begin
-      \$146  = 2'h0;
+      \$146  = 5'h00;
     end
     if (rst) begin
-      \$146  = 2'h0;
+      \$146  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$147  = o__valid;
-    if (\$126 ) begin
-      \$147  = \$127 ;
+    \$147  = slot_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            if (\$93 ) begin
+              \$147  = \$101 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$124 ) begin
+      \$147  = 2'h0;
     end
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$148  = pad_reg;
+    \$148  = read_valid;
     if (\$126 ) begin
-      \$148  = \$134 ;
+      \$148  = \$127 ;
     end
     if (rst) begin
       \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$149  = \$signal ;
+    if (\$126 ) begin
+      \$149  = \$134 ;
+    end
+    if (rst) begin
+      \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$150  = o__valid;
+    if (\$126 ) begin
+      \$150  = read_valid;
+    end
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$151  = o__payload;
+    if (\$126 ) begin
+      \$151  = \$135 ;
+    end
+    if (rst) begin
+      \$151  = 32'd0;
     end
   end
   assign waddr = \$signature__addr ;
@@ -37564,7 +37732,7 @@ module \top.s6_conv6_u0 (rst, i__ready, o__payload, o__ready, i__payload, o__val
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s6_conv6_u1 (rst, i__payload, i__ready, o__ready, i__valid, o__valid, o__payload, clk);
+module \top.s6_conv6_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$29  = 0;
   wire \$1 ;
   wire \$10 ;
