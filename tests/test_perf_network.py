@@ -62,7 +62,7 @@ def test_every_batch_with_random_fifo_depths(name, seed):
         check_every_batch(random_depths(to_dataflow(GRAPHS[name](), fifos=False), 10 * seed + variant))
 
 
-@pytest.mark.parametrize("name, target", [("resnet", FoldTarget(dsp=40)), ("resnet", FoldTarget(dsp=100)),
+@pytest.mark.parametrize("name, target", [("resnet", FoldTarget(dsp=50)), ("resnet", FoldTarget(dsp=100)),
                                           ("dbn", FoldTarget(dsp=64)), ("dscnn", FoldTarget(luts=20_000)),
                                           ("autoencoder", FoldTarget(fps=20_000))])
 def test_every_batch_under_other_foldings(name, target):

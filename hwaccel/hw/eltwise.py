@@ -5,15 +5,38 @@ requant). Both feed :func:`~.requant.requant_pipeline`.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, Value
+from amaranth.hdl import Module, Mux, Shape, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import EltwiseAddParams, EltwiseConcatParams
-from .requant import requant_pipeline
+from .requant import requant_pipeline, requant_products
 from .stream import code_shape, lanes_stream
 
-__all__ = ["EltwiseAdd", "EltwiseConcat"]
+__all__ = ["EltwiseAdd", "EltwiseConcat", "eltwise_products"]
+
+
+def rescaled_sum(p: EltwiseAddParams, a: Value, b: Value) -> Value:
+    """``(a - a_zero_point) * a_multiplier + (b - b_zero_point) * b_multiplier``."""
+    return (a - p.a_zero_point) * p.a_multiplier + (b - p.b_zero_point) * p.b_multiplier
+
+
+def concat_value(p: EltwiseConcatParams, from_b: Value, a: Value, b: Value) -> Value:
+    """The offset code of the beat's side, for the requant."""
+    return Mux(from_b, b - p.b_zero_point, a - p.a_zero_point)
+
+
+def eltwise_products(p: EltwiseAddParams | EltwiseConcatParams) -> list[tuple[Shape, Shape | int]]:
+    """The multiplies an Add or Concat builds (:func:`~.requant.requant_products` pairs)."""
+    a, b = Signal(code_shape(p.a_bits, p.a_signed)), Signal(code_shape(p.b_bits, p.b_signed))
+    if isinstance(p, EltwiseAddParams):
+        terms: list[tuple[Shape, Shape | int]] = [((a - p.a_zero_point).shape(), p.a_multiplier),
+                                                  ((b - p.b_zero_point).shape(), p.b_multiplier)]
+        entries = [list(row) for row in p.requant.entries()]
+        return terms * p.lanes + requant_products(rescaled_sum(p, a, b).shape(), entries)
+    ra, rb = p.side("a"), p.side("b")
+    entries = [list(ea) + list(eb) for ea, eb in zip(ra.entries(), rb.entries())]
+    return requant_products(concat_value(p, Signal(), a, b).shape(), entries)
 
 
 class EltwiseAdd(wiring.Component):
@@ -33,10 +56,7 @@ class EltwiseAdd(wiring.Component):
         m = Module()
         advance = ~self.o.valid | self.o.ready
         m.d.comb += [self.a.ready.eq(advance & self.b.valid), self.b.ready.eq(advance & self.a.valid)]
-        sums: list[Value] = [
-            (self.a.p[lane] - p.a_zero_point) * p.a_multiplier + (self.b.p[lane] - p.b_zero_point) * p.b_multiplier
-            for lane in range(p.lanes)
-        ]
+        sums = [rescaled_sum(p, self.a.p[lane], self.b.p[lane]) for lane in range(p.lanes)]
         entries = [list(row) for row in p.requant.entries()]
         valid, outs = requant_pipeline(m, advance, self.a.valid & self.b.valid, sums, entries, None, p.requant)
         m.d.comb += self.o.valid.eq(valid)
@@ -67,9 +87,7 @@ class EltwiseConcat(wiring.Component):
         with m.If(valid & advance):
             m.d.sync += beat.eq(Mux(beat == ga + gb - 1, 0, beat + 1))
         m.d.comb += [self.a.ready.eq(advance & ~from_b), self.b.ready.eq(advance & from_b)]
-        values: list[Value] = [
-            Mux(from_b, self.b.p[lane] - p.b_zero_point, self.a.p[lane] - p.a_zero_point) for lane in range(p.lanes)
-        ]
+        values = [concat_value(p, from_b, self.a.p[lane], self.b.p[lane]) for lane in range(p.lanes)]
         entries = [list(ea) + list(eb) for ea, eb in zip(ra.entries(), rb.entries())]
         width = max(ra.product_bits, rb.product_bits)
         valid_out, outs = requant_pipeline(m, advance, valid, values, entries, beat, ra, product_bits=width)

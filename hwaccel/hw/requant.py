@@ -27,7 +27,7 @@ from amaranth.lib.wiring import In, Out
 from .params import REQUANT_LATENCY, RequantEntry, RequantParams
 from .stream import code_shape, counter, lanes_stream
 
-__all__ = ["Requant", "requant_pipeline"]
+__all__ = ["Requant", "requant_pipeline", "requant_products", "chunk_layout"]
 
 
 def _pick(values: list[int], select: Value | None, shape: Shape) -> Value:
@@ -45,16 +45,40 @@ def _width(values: list[int]) -> Shape:
 CHUNK_BITS = 17  # unsigned low chunks of a split multiply; with the signed top chunk each fits 18x18
 
 
-def _chunks(value: Value) -> list[tuple[Value, int]]:
-    """``value`` as ``sum(chunk << offset)``: unsigned ``CHUNK_BITS``-bit low chunks, a signed (or
-    unsigned) top chunk; one chunk when the value fits an 18x18 multiplier as it is."""
-    shape = value.shape()
+def chunk_layout(shape: Shape) -> list[tuple[int, Shape]]:
+    """``(offset, shape)`` of the chunks of a value of ``shape``: unsigned ``CHUNK_BITS``-bit low
+    chunks, a signed (or unsigned) top chunk; one chunk when the value fits an 18x18 multiplier as it is."""
     if shape.width <= CHUNK_BITS + int(shape.signed):
-        return [(value, 0)]
-    low = [(value[k:k + CHUNK_BITS], k) for k in range(0, shape.width - CHUNK_BITS, CHUNK_BITS)]
+        return [(0, shape)]
+    low = [(k, unsigned(CHUNK_BITS)) for k in range(0, shape.width - CHUNK_BITS, CHUNK_BITS)]
     top = len(low) * CHUNK_BITS
-    high = value[top:]
-    return low + [(high.as_signed() if shape.signed else high, top)]
+    return low + [(top, Shape(shape.width - top, shape.signed))]
+
+
+def _chunks(value: Value) -> list[tuple[Value, int]]:
+    """``value`` as ``sum(chunk << offset)`` (:func:`chunk_layout`)."""
+    layout = chunk_layout(value.shape())
+    if len(layout) == 1:
+        return [(value, 0)]
+    return [(value[k:k + shape.width].as_signed() if shape.signed else value[k:k + shape.width], k) for k, shape in layout]
+
+
+def requant_products(x_shape: Shape, entries: list[list[RequantEntry]]) -> list[tuple[Shape, Shape | int]]:
+    """The multiplies :func:`requant_pipeline` builds for values of ``x_shape``: one ``(x chunk,
+    multiplier chunk)`` pair per partial product of each lane, the multiplier chunk a constant
+    (``int``) when the lane has one setting."""
+    products: list[tuple[Shape, Shape | int]] = []
+    for table in entries:
+        mults = [e.mult for e in table]
+        m_shape = _width(mults)
+        for _, x_chunk in chunk_layout(x_shape):
+            for offset, m_chunk in chunk_layout(m_shape):
+                if len(set(mults)) > 1:
+                    products.append((x_chunk, m_chunk))
+                    continue
+                bits = (mults[0] >> offset) & ((1 << m_chunk.width) - 1)  # the constant's chunk, two's complement
+                products.append((x_chunk, bits - (bits >> (m_chunk.width - 1) << m_chunk.width) if m_chunk.signed else bits))
+    return products
 
 
 def _clamp_shape(params: RequantParams) -> Shape:

@@ -4,7 +4,8 @@ Streams joined by a stage that is not a MatVec (pools, eltwise, tables) or by an
 same lanes (no width converters), so the free choices are *lane classes*: sets of ports that
 must agree. A class may take any common divisor of its streams' channel counts. A stage's cost
 is its units' standalone interval (:func:`~hwaccel.perf.costs.unit_image_cycles`, the params'
-closed forms) and multipliers (:func:`~hwaccel.perf.costs.multipliers`).
+closed forms) and DSP multipliers (:func:`~hwaccel.perf.costs.multipliers`: the 18 x 18 blocks
+Yosys maps its multiplies to, so a ``dsp`` budget is a device's DSP block count).
 
 Targets: ``fps`` (interval <= clock / fps with the fewest multipliers), ``dsp`` or ``luts``
 budgets (the smallest interval within the budget, then the fewest multipliers); none given
@@ -27,7 +28,7 @@ from .lower_stages import StageSpec
 __all__ = ["FoldTarget", "LaneClasses", "choose_lanes"]
 
 EXHAUSTIVE_LIMIT = 50_000
-DEFAULT_DSP = 256  # the budget when no target is given
+DEFAULT_DSP = 156  # the budget when no target is given: the MULT18X18D blocks of an ECP5-85k
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,12 @@
 
 ``unit_image_cycles`` is the standalone initiation interval of a unit (input always valid, output
 always ready): ``total_cycles(n + 1) - total_cycles(n)`` per unit input, times the unit inputs
-per image. Multipliers are what ``--dsp`` budgets (DSP-equivalent): MatVec multipliers that
-exist (live lanes), one per requant lane, two more per Add lane (the input multipliers).
+per image. Multipliers are what ``--dsp`` budgets: the 18 x 18 DSP blocks that Yosys maps the
+unit's multiplies to (:func:`products`, :func:`mul_blocks`; a test checks the count against
+Yosys): one per live MatVec lane, one per partial product of a requant lane's 17-bit chunks, the
+input multipliers of an Add.
 ``array_lanes`` is the PE x SIMD array a layer's structure uses, the denominator of MAC
-utilization.
+utilization; ``scheduled_mac_fraction`` the share of the MACs the schedule performs, the numerator's.
 ``lut_estimate`` is a rough soft-logic figure used only to honour a ``--luts`` budget.
 
 MatVec figures come from one NumPy pass over the weights (:func:`tile_map`, kept per params
@@ -20,12 +22,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from amaranth.hdl import Shape, signed
 
+from ..hw.eltwise import eltwise_products
+from ..hw.requant import requant_products
 from ..hw.params import (EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams, RequantParams,
-                         WindowParams)
+                         WindowParams, signed_width)
 
 __all__ = ["TileMap", "tile_map", "fold_lengths", "live_lane_count", "unit_inputs_per_image", "unit_image_cycles",
-           "multipliers", "mac_multipliers", "array_lanes", "memory_bits", "lut_estimate"]
+           "multipliers", "mac_multipliers", "products", "mul_blocks", "dsp_blocks", "DSP_WIDTH", "array_lanes", "scheduled_mac_fraction", "memory_bits", "lut_estimate"]
 
 
 @dataclass(frozen=True)
@@ -101,22 +106,42 @@ def mac_multipliers(params: Any) -> int:
     return live_lane_count(params) if isinstance(params, MatVecParams) else 0
 
 
-def array_lanes(params: MatVecParams, groups: int = 1, channels: int | None = None) -> int:
-    """Lanes of the PE x SIMD array that the layer's structure uses: every ``(p, s)`` that meets a
-    weight of its output's own group in some tile, whatever the weight's value (quantization zeros
-    count, the block-diagonal zeros of a grouped convolution do not). Input ``k`` is channel
-    ``k % channels`` (window taps are ``channels`` apart)."""
+def _structure(params: MatVecParams, groups: int, channels: int | None) -> np.ndarray:
+    """``(output_folds, pe, input_folds, simd)`` mask of the weights the layer's structure has
+    (quantization zeros count, the block-diagonal zeros of a grouped convolution do not). Input
+    ``k`` is channel ``k % channels`` (window taps are ``channels`` apart)."""
     out, k = params.out_features, params.in_features
     channels = k if channels is None else channels
     o = np.arange(params.output_folds * params.pe)[:, None]
     i = np.arange(params.input_folds * params.simd)[None, :]
     mask = (o < out) & (i < k) & (o * groups // out == (i % channels) * groups // channels)
-    tiles = mask.reshape(params.output_folds, params.pe, params.input_folds, params.simd)
-    return int(tiles.any(axis=(0, 2)).sum())
+    return mask.reshape(params.output_folds, params.pe, params.input_folds, params.simd)
+
+
+def array_lanes(params: MatVecParams, groups: int = 1, channels: int | None = None) -> int:
+    """Lanes of the PE x SIMD array that the layer's structure uses: every ``(p, s)`` that meets a
+    weight of its output's own group in some tile, whatever the weight's value."""
+    return int(_structure(params, groups, channels).any(axis=(0, 2)).sum())
+
+
+def scheduled_mac_fraction(params: MatVecParams, groups: int = 1, channels: int | None = None) -> float:
+    """The share of the layer's MACs that fall in tiles the schedule visits (:func:`fold_lengths`:
+    all of output fold 0, the non-zero tiles of the others). The rest are pruned away and take no
+    cycle, so they do not count as work done by the array."""
+    t = _structure(params, groups, channels)
+    visited = tile_map(params).tiles.copy()
+    visited[0] = True
+    total = int(t.sum())
+    return float(t.sum(axis=(1, 3))[visited].sum()) / total if total else 0.0
 
 
 def multipliers(params: Any) -> int:
-    """DSP-equivalent multipliers of a unit."""
+    """DSP multipliers (18 x 18) of a unit: what Yosys maps its multiplies to (:func:`dsp_blocks`)."""
+    return dsp_blocks(params)
+
+
+def _multiplying_lanes(params: Any) -> int:
+    """Lanes of a unit that multiply (a MatVec's live lanes; three products per Add lane)."""
     if isinstance(params, MatVecParams):
         return live_lane_count(params)
     if isinstance(params, RequantParams):
@@ -128,6 +153,42 @@ def multipliers(params: Any) -> int:
     if isinstance(params, EltwiseConcatParams):
         return params.lanes
     return 0
+
+
+DSP_WIDTH = 18  # signed operand width of the DSP multipliers counted (ECP5 MULT18X18D, iCE40 is 16)
+
+
+def products(params: Any) -> list[tuple[Shape, Shape | int]]:
+    """The multiplies a unit builds: ``(a, b)`` operand shapes, ``b`` an ``int`` when constant."""
+    if isinstance(params, MatVecParams):
+        return [(signed(params.bits_x + 1), signed(params.bits_w))] * live_lane_count(params)
+    if isinstance(params, RequantParams):
+        return requant_products(signed(params.acc_bits), [list(row) for row in params.entries()])
+    if isinstance(params, PoolParams) and params.requant is not None:
+        return requant_products(signed(params.sum_bits), [list(row) for row in params.requant.entries()])
+    if isinstance(params, (EltwiseAddParams, EltwiseConcatParams)):
+        return eltwise_products(params)
+    return []
+
+
+def mul_blocks(a: Shape, b: Shape | int, width: int = DSP_WIDTH) -> int:
+    """DSP multipliers of ``width`` x ``width`` signed operands that Yosys maps ``a * b`` to: none
+    for a constant 0 or power of two (a shift), otherwise ``ceil(a/width) * ceil(b/width)`` of the
+    operand widths as signed (an unsigned operand beside a signed one gains a bit; a constant has
+    its shortest width); none for a product narrower than 2 x 2 (Yosys keeps it in logic)."""
+    if isinstance(b, int):
+        if b == 0 or (b > 0 and b & (b - 1) == 0):
+            return 0
+        b = Shape(signed_width(b, b), True) if b < 0 or a.signed else Shape(b.bit_length(), False)
+    widths = [s.width + int(not s.signed and (a.signed or b.signed)) for s in (a, b)]
+    if min(widths) < 2:
+        return 0
+    return -(-widths[0] // width) * -(-widths[1] // width)
+
+
+def dsp_blocks(params: Any, width: int = DSP_WIDTH) -> int:
+    """DSP multipliers (``width`` x ``width``) a unit needs (:func:`products`, :func:`mul_blocks`)."""
+    return sum(mul_blocks(a, b, width) for a, b in products(params))
 
 
 def memory_bits(params: Any) -> int:
@@ -153,5 +214,5 @@ def lut_estimate(params: Any) -> int:
     rq = params.requant if isinstance(params, (PoolParams, EltwiseAddParams)) else params
     if isinstance(rq, RequantParams):
         mult = max(max(abs(m) for m in rq.multipliers).bit_length(), 1)
-        return multipliers(params) * (rq.acc_bits * mult // 2 + rq.acc_bits)
+        return _multiplying_lanes(params) * (rq.acc_bits * mult // 2 + rq.acc_bits)
     return 0

@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass
 from ..errors import SimulationError
 from ..ir.dataflow import Dataflow
 from ..hw.params import MatVecParams, WindowParams
-from .costs import array_lanes, mac_multipliers, memory_bits, multipliers, unit_image_cycles
+from .costs import array_lanes, mac_multipliers, memory_bits, multipliers, scheduled_mac_fraction, unit_image_cycles
 from .network import Run, simulate
 
 __all__ = ["LayerReport", "CycleReport", "cycle_model", "periodic_run", "total_cycles", "layer_reports", "format_report"]
@@ -62,9 +62,9 @@ class LayerReport:
     macs: int
     mac_multipliers: int  # MatVec multipliers built (lanes whose weights are all zero are not)
     array_lanes: int  # PE x SIMD lanes the layer's structure uses (see perf.costs.array_lanes)
-    multipliers: int  # DSP-equivalent
+    multipliers: int  # DSP blocks (18 x 18)
     memory_bits: int
-    mac_utilization: float  # macs / (array_lanes * network interval); 0 without MACs
+    mac_utilization: float  # scheduled macs / (array_lanes * network interval); 0 without MACs
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class CycleReport:
     total_cycles: int  # cycles for the whole batch (last output beat + 1)
     throughput_fps: float  # steady state, at the clock
     latency_us: float
-    mac_utilization: float  # steady state: macs / (array lanes * interval)
+    mac_utilization: float  # steady state: scheduled macs / (array lanes * interval), pruned tiles not counted
     macs: int
     multipliers: int
     mac_multipliers: int
@@ -126,12 +126,14 @@ def layer_reports(df: Dataflow, run: Run) -> list[LayerReport]:
     layers = []
     for s in df.stages:
         mv, window = s.unit(MatVecParams), s.unit(WindowParams)
-        lanes = 0 if mv is None else array_lanes(mv, s.groups, window.channels if window is not None else None)
+        channels = window.channels if window is not None else None
+        lanes = 0 if mv is None else array_lanes(mv, s.groups, channels)
+        done = 0.0 if mv is None else s.macs * scheduled_mac_fraction(mv, s.groups, channels)
         layers.append(LayerReport(
             s.name, s.kind, list(s.source), s.in_lanes, s.lanes, max(unit_image_cycles(u, s.shape) for u in s.units),
             run.stage_first_out[s.name] - run.stage_first_in[s.name], s.macs, sum(mac_multipliers(u) for u in s.units),
             lanes, sum(multipliers(u) for u in s.units), sum(memory_bits(u) for u in s.units),
-            s.macs / (lanes * interval) if lanes else 0.0))
+            done / (lanes * interval) if lanes else 0.0))
     return layers
 
 
@@ -153,7 +155,7 @@ def cycle_model(df: Dataflow, batch: int = 1, clock_mhz: float | None = None) ->
     lanes = sum(l.array_lanes for l in layers)
     mm = sum(l.mac_multipliers for l in layers)
     return CycleReport(batch, clock, run.first_output, interval, total, clock * 1e6 / interval,
-                       run.first_output / clock, macs / (lanes * interval) if lanes else 0.0, macs,
+                       run.first_output / clock, sum(l.mac_utilization * l.array_lanes for l in layers) / lanes if lanes else 0.0, macs,
                        sum(l.multipliers for l in layers), mm, sum(l.memory_bits for l in layers) + fifo_bits,
                        n0, k, p, layers)
 
@@ -171,6 +173,6 @@ def format_report(r: CycleReport) -> str:
         f"interval {r.interval_cycles:g} cycles ({r.throughput_fps:,.0f} inferences/s), total {r.total_cycles} cycles",
         f"MAC utilization {r.mac_utilization:.1%} ({r.macs} MACs per input on {sum(l.array_lanes for l in r.layers)} "
         f"PE x SIMD lanes, {r.mac_multipliers} multipliers built); "
-        f"{r.multipliers} DSP-equivalent multipliers, {r.memory_bits} memory bits",
+        f"{r.multipliers} DSP multipliers (18x18), {r.memory_bits} memory bits",
     ]
     return "\n".join(lines)

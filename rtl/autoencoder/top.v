@@ -5,19 +5,16 @@
 module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, i__payload);
   input clk;
   wire clk;
-  input [63:0] i__payload;
-  wire [63:0] i__payload;
-  wire [22:0] \i__payload$15 ;
+  input [127:0] i__payload;
+  wire [127:0] i__payload;
+  wire [45:0] \i__payload$15 ;
   wire [22:0] \i__payload$15[0] ;
-  wire [167:0] \i__payload$21 ;
+  wire [22:0] \i__payload$15[1] ;
+  wire [83:0] \i__payload$21 ;
   wire [20:0] \i__payload$21[0] ;
   wire [20:0] \i__payload$21[1] ;
   wire [20:0] \i__payload$21[2] ;
   wire [20:0] \i__payload$21[3] ;
-  wire [20:0] \i__payload$21[4] ;
-  wire [20:0] \i__payload$21[5] ;
-  wire [20:0] \i__payload$21[6] ;
-  wire [20:0] \i__payload$21[7] ;
   wire [183:0] \i__payload$27 ;
   wire [22:0] \i__payload$27[0] ;
   wire [22:0] \i__payload$27[1] ;
@@ -27,28 +24,25 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [22:0] \i__payload$27[5] ;
   wire [22:0] \i__payload$27[6] ;
   wire [22:0] \i__payload$27[7] ;
-  wire [63:0] \i__payload$33 ;
+  wire [15:0] \i__payload$33 ;
   wire [7:0] \i__payload$33[0] ;
   wire [7:0] \i__payload$33[1] ;
-  wire [7:0] \i__payload$33[2] ;
-  wire [7:0] \i__payload$33[3] ;
-  wire [7:0] \i__payload$33[4] ;
-  wire [7:0] \i__payload$33[5] ;
-  wire [7:0] \i__payload$33[6] ;
-  wire [7:0] \i__payload$33[7] ;
-  wire [7:0] \i__payload$39 ;
+  wire [15:0] \i__payload$39 ;
   wire [7:0] \i__payload$39[0] ;
-  wire [63:0] \i__payload$45 ;
+  wire [7:0] \i__payload$39[1] ;
+  wire [31:0] \i__payload$45 ;
   wire [7:0] \i__payload$45[0] ;
   wire [7:0] \i__payload$45[1] ;
   wire [7:0] \i__payload$45[2] ;
   wire [7:0] \i__payload$45[3] ;
-  wire [7:0] \i__payload$45[4] ;
-  wire [7:0] \i__payload$45[5] ;
-  wire [7:0] \i__payload$45[6] ;
-  wire [7:0] \i__payload$45[7] ;
-  wire [63:0] \i__payload$51 ;
+  wire [127:0] \i__payload$51 ;
   wire [7:0] \i__payload$51[0] ;
+  wire [7:0] \i__payload$51[10] ;
+  wire [7:0] \i__payload$51[11] ;
+  wire [7:0] \i__payload$51[12] ;
+  wire [7:0] \i__payload$51[13] ;
+  wire [7:0] \i__payload$51[14] ;
+  wire [7:0] \i__payload$51[15] ;
   wire [7:0] \i__payload$51[1] ;
   wire [7:0] \i__payload$51[2] ;
   wire [7:0] \i__payload$51[3] ;
@@ -56,36 +50,29 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$51[5] ;
   wire [7:0] \i__payload$51[6] ;
   wire [7:0] \i__payload$51[7] ;
-  wire [63:0] \i__payload$54 ;
+  wire [7:0] \i__payload$51[8] ;
+  wire [7:0] \i__payload$51[9] ;
+  wire [15:0] \i__payload$54 ;
   wire [7:0] \i__payload$54[0] ;
   wire [7:0] \i__payload$54[1] ;
-  wire [7:0] \i__payload$54[2] ;
-  wire [7:0] \i__payload$54[3] ;
-  wire [7:0] \i__payload$54[4] ;
-  wire [7:0] \i__payload$54[5] ;
-  wire [7:0] \i__payload$54[6] ;
-  wire [7:0] \i__payload$54[7] ;
-  wire [7:0] \i__payload$60 ;
+  wire [15:0] \i__payload$60 ;
   wire [7:0] \i__payload$60[0] ;
-  wire [63:0] \i__payload$66 ;
+  wire [7:0] \i__payload$60[1] ;
+  wire [31:0] \i__payload$66 ;
   wire [7:0] \i__payload$66[0] ;
   wire [7:0] \i__payload$66[1] ;
   wire [7:0] \i__payload$66[2] ;
   wire [7:0] \i__payload$66[3] ;
-  wire [7:0] \i__payload$66[4] ;
-  wire [7:0] \i__payload$66[5] ;
-  wire [7:0] \i__payload$66[6] ;
-  wire [7:0] \i__payload$66[7] ;
-  wire [191:0] \i__payload$9 ;
+  wire [47:0] \i__payload$9 ;
   wire [23:0] \i__payload$9[0] ;
   wire [23:0] \i__payload$9[1] ;
-  wire [23:0] \i__payload$9[2] ;
-  wire [23:0] \i__payload$9[3] ;
-  wire [23:0] \i__payload$9[4] ;
-  wire [23:0] \i__payload$9[5] ;
-  wire [23:0] \i__payload$9[6] ;
-  wire [23:0] \i__payload$9[7] ;
   wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[10] ;
+  wire [7:0] \i__payload[11] ;
+  wire [7:0] \i__payload[12] ;
+  wire [7:0] \i__payload[13] ;
+  wire [7:0] \i__payload[14] ;
+  wire [7:0] \i__payload[15] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
@@ -93,6 +80,8 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload[5] ;
   wire [7:0] \i__payload[6] ;
   wire [7:0] \i__payload[7] ;
+  wire [7:0] \i__payload[8] ;
+  wire [7:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   wire \i__ready$12 ;
@@ -121,26 +110,17 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \i__valid$70 ;
   output [63:0] o__payload;
   wire [63:0] o__payload;
-  wire [191:0] \o__payload$10 ;
+  wire [47:0] \o__payload$10 ;
   wire [23:0] \o__payload$10[0] ;
   wire [23:0] \o__payload$10[1] ;
-  wire [23:0] \o__payload$10[2] ;
-  wire [23:0] \o__payload$10[3] ;
-  wire [23:0] \o__payload$10[4] ;
-  wire [23:0] \o__payload$10[5] ;
-  wire [23:0] \o__payload$10[6] ;
-  wire [23:0] \o__payload$10[7] ;
-  wire [22:0] \o__payload$16 ;
+  wire [45:0] \o__payload$16 ;
   wire [22:0] \o__payload$16[0] ;
-  wire [167:0] \o__payload$22 ;
+  wire [22:0] \o__payload$16[1] ;
+  wire [83:0] \o__payload$22 ;
   wire [20:0] \o__payload$22[0] ;
   wire [20:0] \o__payload$22[1] ;
   wire [20:0] \o__payload$22[2] ;
   wire [20:0] \o__payload$22[3] ;
-  wire [20:0] \o__payload$22[4] ;
-  wire [20:0] \o__payload$22[5] ;
-  wire [20:0] \o__payload$22[6] ;
-  wire [20:0] \o__payload$22[7] ;
   wire [183:0] \o__payload$28 ;
   wire [22:0] \o__payload$28[0] ;
   wire [22:0] \o__payload$28[1] ;
@@ -150,46 +130,28 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [22:0] \o__payload$28[5] ;
   wire [22:0] \o__payload$28[6] ;
   wire [22:0] \o__payload$28[7] ;
-  wire [63:0] \o__payload$34 ;
+  wire [15:0] \o__payload$34 ;
   wire [7:0] \o__payload$34[0] ;
   wire [7:0] \o__payload$34[1] ;
-  wire [7:0] \o__payload$34[2] ;
-  wire [7:0] \o__payload$34[3] ;
-  wire [7:0] \o__payload$34[4] ;
-  wire [7:0] \o__payload$34[5] ;
-  wire [7:0] \o__payload$34[6] ;
-  wire [7:0] \o__payload$34[7] ;
-  wire [7:0] \o__payload$40 ;
+  wire [15:0] \o__payload$40 ;
   wire [7:0] \o__payload$40[0] ;
-  wire [63:0] \o__payload$46 ;
+  wire [7:0] \o__payload$40[1] ;
+  wire [31:0] \o__payload$46 ;
   wire [7:0] \o__payload$46[0] ;
   wire [7:0] \o__payload$46[1] ;
   wire [7:0] \o__payload$46[2] ;
   wire [7:0] \o__payload$46[3] ;
-  wire [7:0] \o__payload$46[4] ;
-  wire [7:0] \o__payload$46[5] ;
-  wire [7:0] \o__payload$46[6] ;
-  wire [7:0] \o__payload$46[7] ;
-  wire [63:0] \o__payload$55 ;
+  wire [15:0] \o__payload$55 ;
   wire [7:0] \o__payload$55[0] ;
   wire [7:0] \o__payload$55[1] ;
-  wire [7:0] \o__payload$55[2] ;
-  wire [7:0] \o__payload$55[3] ;
-  wire [7:0] \o__payload$55[4] ;
-  wire [7:0] \o__payload$55[5] ;
-  wire [7:0] \o__payload$55[6] ;
-  wire [7:0] \o__payload$55[7] ;
-  wire [7:0] \o__payload$61 ;
+  wire [15:0] \o__payload$61 ;
   wire [7:0] \o__payload$61[0] ;
-  wire [63:0] \o__payload$67 ;
+  wire [7:0] \o__payload$61[1] ;
+  wire [31:0] \o__payload$67 ;
   wire [7:0] \o__payload$67[0] ;
   wire [7:0] \o__payload$67[1] ;
   wire [7:0] \o__payload$67[2] ;
   wire [7:0] \o__payload$67[3] ;
-  wire [7:0] \o__payload$67[4] ;
-  wire [7:0] \o__payload$67[5] ;
-  wire [7:0] \o__payload$67[6] ;
-  wire [7:0] \o__payload$67[7] ;
   wire [63:0] \o__payload$72 ;
   wire [7:0] \o__payload$72[0] ;
   wire [7:0] \o__payload$72[1] ;
@@ -391,6 +353,14 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
+  assign \i__payload[8]  = i__payload[71:64];
+  assign \i__payload[9]  = i__payload[79:72];
+  assign \i__payload[10]  = i__payload[87:80];
+  assign \i__payload[11]  = i__payload[95:88];
+  assign \i__payload[12]  = i__payload[103:96];
+  assign \i__payload[13]  = i__payload[111:104];
+  assign \i__payload[14]  = i__payload[119:112];
+  assign \i__payload[15]  = i__payload[127:120];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
@@ -401,38 +371,20 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload[7]  = o__payload[63:56];
   assign \i__payload$9[0]  = \i__payload$9 [23:0];
   assign \i__payload$9[1]  = \i__payload$9 [47:24];
-  assign \i__payload$9[2]  = \i__payload$9 [71:48];
-  assign \i__payload$9[3]  = \i__payload$9 [95:72];
-  assign \i__payload$9[4]  = \i__payload$9 [119:96];
-  assign \i__payload$9[5]  = \i__payload$9 [143:120];
-  assign \i__payload$9[6]  = \i__payload$9 [167:144];
-  assign \i__payload$9[7]  = \i__payload$9 [191:168];
   assign \o__payload$10[0]  = \i__payload$9 [23:0];
   assign \o__payload$10[1]  = \i__payload$9 [47:24];
-  assign \o__payload$10[2]  = \i__payload$9 [71:48];
-  assign \o__payload$10[3]  = \i__payload$9 [95:72];
-  assign \o__payload$10[4]  = \i__payload$9 [119:96];
-  assign \o__payload$10[5]  = \i__payload$9 [143:120];
-  assign \o__payload$10[6]  = \i__payload$9 [167:144];
-  assign \o__payload$10[7]  = \i__payload$9 [191:168];
-  assign \i__payload$15[0]  = \i__payload$15 ;
-  assign \o__payload$16[0]  = \i__payload$15 ;
+  assign \i__payload$15[0]  = \i__payload$15 [22:0];
+  assign \i__payload$15[1]  = \i__payload$15 [45:23];
+  assign \o__payload$16[0]  = \i__payload$15 [22:0];
+  assign \o__payload$16[1]  = \i__payload$15 [45:23];
   assign \i__payload$21[0]  = \i__payload$21 [20:0];
   assign \i__payload$21[1]  = \i__payload$21 [41:21];
   assign \i__payload$21[2]  = \i__payload$21 [62:42];
   assign \i__payload$21[3]  = \i__payload$21 [83:63];
-  assign \i__payload$21[4]  = \i__payload$21 [104:84];
-  assign \i__payload$21[5]  = \i__payload$21 [125:105];
-  assign \i__payload$21[6]  = \i__payload$21 [146:126];
-  assign \i__payload$21[7]  = \i__payload$21 [167:147];
   assign \o__payload$22[0]  = \i__payload$21 [20:0];
   assign \o__payload$22[1]  = \i__payload$21 [41:21];
   assign \o__payload$22[2]  = \i__payload$21 [62:42];
   assign \o__payload$22[3]  = \i__payload$21 [83:63];
-  assign \o__payload$22[4]  = \i__payload$21 [104:84];
-  assign \o__payload$22[5]  = \i__payload$21 [125:105];
-  assign \o__payload$22[6]  = \i__payload$21 [146:126];
-  assign \o__payload$22[7]  = \i__payload$21 [167:147];
   assign \i__payload$27[0]  = \i__payload$27 [22:0];
   assign \i__payload$27[1]  = \i__payload$27 [45:23];
   assign \i__payload$27[2]  = \i__payload$27 [68:46];
@@ -451,38 +403,20 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$28[7]  = \i__payload$27 [183:161];
   assign \i__payload$33[0]  = \i__payload$33 [7:0];
   assign \i__payload$33[1]  = \i__payload$33 [15:8];
-  assign \i__payload$33[2]  = \i__payload$33 [23:16];
-  assign \i__payload$33[3]  = \i__payload$33 [31:24];
-  assign \i__payload$33[4]  = \i__payload$33 [39:32];
-  assign \i__payload$33[5]  = \i__payload$33 [47:40];
-  assign \i__payload$33[6]  = \i__payload$33 [55:48];
-  assign \i__payload$33[7]  = \i__payload$33 [63:56];
   assign \o__payload$34[0]  = \i__payload$33 [7:0];
   assign \o__payload$34[1]  = \i__payload$33 [15:8];
-  assign \o__payload$34[2]  = \i__payload$33 [23:16];
-  assign \o__payload$34[3]  = \i__payload$33 [31:24];
-  assign \o__payload$34[4]  = \i__payload$33 [39:32];
-  assign \o__payload$34[5]  = \i__payload$33 [47:40];
-  assign \o__payload$34[6]  = \i__payload$33 [55:48];
-  assign \o__payload$34[7]  = \i__payload$33 [63:56];
-  assign \i__payload$39[0]  = \i__payload$39 ;
-  assign \o__payload$40[0]  = \i__payload$39 ;
+  assign \i__payload$39[0]  = \i__payload$39 [7:0];
+  assign \i__payload$39[1]  = \i__payload$39 [15:8];
+  assign \o__payload$40[0]  = \i__payload$39 [7:0];
+  assign \o__payload$40[1]  = \i__payload$39 [15:8];
   assign \i__payload$45[0]  = \i__payload$45 [7:0];
   assign \i__payload$45[1]  = \i__payload$45 [15:8];
   assign \i__payload$45[2]  = \i__payload$45 [23:16];
   assign \i__payload$45[3]  = \i__payload$45 [31:24];
-  assign \i__payload$45[4]  = \i__payload$45 [39:32];
-  assign \i__payload$45[5]  = \i__payload$45 [47:40];
-  assign \i__payload$45[6]  = \i__payload$45 [55:48];
-  assign \i__payload$45[7]  = \i__payload$45 [63:56];
   assign \o__payload$46[0]  = \i__payload$45 [7:0];
   assign \o__payload$46[1]  = \i__payload$45 [15:8];
   assign \o__payload$46[2]  = \i__payload$45 [23:16];
   assign \o__payload$46[3]  = \i__payload$45 [31:24];
-  assign \o__payload$46[4]  = \i__payload$45 [39:32];
-  assign \o__payload$46[5]  = \i__payload$45 [47:40];
-  assign \o__payload$46[6]  = \i__payload$45 [55:48];
-  assign \o__payload$46[7]  = \i__payload$45 [63:56];
   assign \i__payload$51[0]  = i__payload[7:0];
   assign \i__payload$51[1]  = i__payload[15:8];
   assign \i__payload$51[2]  = i__payload[23:16];
@@ -491,40 +425,30 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload$51[5]  = i__payload[47:40];
   assign \i__payload$51[6]  = i__payload[55:48];
   assign \i__payload$51[7]  = i__payload[63:56];
+  assign \i__payload$51[8]  = i__payload[71:64];
+  assign \i__payload$51[9]  = i__payload[79:72];
+  assign \i__payload$51[10]  = i__payload[87:80];
+  assign \i__payload$51[11]  = i__payload[95:88];
+  assign \i__payload$51[12]  = i__payload[103:96];
+  assign \i__payload$51[13]  = i__payload[111:104];
+  assign \i__payload$51[14]  = i__payload[119:112];
+  assign \i__payload$51[15]  = i__payload[127:120];
   assign \i__payload$54[0]  = \i__payload$54 [7:0];
   assign \i__payload$54[1]  = \i__payload$54 [15:8];
-  assign \i__payload$54[2]  = \i__payload$54 [23:16];
-  assign \i__payload$54[3]  = \i__payload$54 [31:24];
-  assign \i__payload$54[4]  = \i__payload$54 [39:32];
-  assign \i__payload$54[5]  = \i__payload$54 [47:40];
-  assign \i__payload$54[6]  = \i__payload$54 [55:48];
-  assign \i__payload$54[7]  = \i__payload$54 [63:56];
   assign \o__payload$55[0]  = \i__payload$54 [7:0];
   assign \o__payload$55[1]  = \i__payload$54 [15:8];
-  assign \o__payload$55[2]  = \i__payload$54 [23:16];
-  assign \o__payload$55[3]  = \i__payload$54 [31:24];
-  assign \o__payload$55[4]  = \i__payload$54 [39:32];
-  assign \o__payload$55[5]  = \i__payload$54 [47:40];
-  assign \o__payload$55[6]  = \i__payload$54 [55:48];
-  assign \o__payload$55[7]  = \i__payload$54 [63:56];
-  assign \i__payload$60[0]  = \i__payload$60 ;
-  assign \o__payload$61[0]  = \i__payload$60 ;
+  assign \i__payload$60[0]  = \i__payload$60 [7:0];
+  assign \i__payload$60[1]  = \i__payload$60 [15:8];
+  assign \o__payload$61[0]  = \i__payload$60 [7:0];
+  assign \o__payload$61[1]  = \i__payload$60 [15:8];
   assign \i__payload$66[0]  = \i__payload$66 [7:0];
   assign \i__payload$66[1]  = \i__payload$66 [15:8];
   assign \i__payload$66[2]  = \i__payload$66 [23:16];
   assign \i__payload$66[3]  = \i__payload$66 [31:24];
-  assign \i__payload$66[4]  = \i__payload$66 [39:32];
-  assign \i__payload$66[5]  = \i__payload$66 [47:40];
-  assign \i__payload$66[6]  = \i__payload$66 [55:48];
-  assign \i__payload$66[7]  = \i__payload$66 [63:56];
   assign \o__payload$67[0]  = \i__payload$66 [7:0];
   assign \o__payload$67[1]  = \i__payload$66 [15:8];
   assign \o__payload$67[2]  = \i__payload$66 [23:16];
   assign \o__payload$67[3]  = \i__payload$66 [31:24];
-  assign \o__payload$67[4]  = \i__payload$66 [39:32];
-  assign \o__payload$67[5]  = \i__payload$66 [47:40];
-  assign \o__payload$67[6]  = \i__payload$66 [55:48];
-  assign \o__payload$67[7]  = \i__payload$66 [63:56];
   assign \o__payload$72[0]  = o__payload[7:0];
   assign \o__payload$72[1]  = o__payload[15:8];
   assign \o__payload$72[2]  = o__payload[23:16];
@@ -561,39 +485,27 @@ endmodule
 module \top.fifo_dense0_dense1_0 (rst, r_en, i__ready, o__payload, w_data, w_en, o__valid, clk);
   input clk;
   wire clk;
-  wire [63:0] i__payload;
+  wire [15:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
-  wire [7:0] \i__payload[6] ;
-  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   wire i__valid;
-  output [63:0] o__payload;
-  wire [63:0] o__payload;
+  output [15:0] o__payload;
+  wire [15:0] o__payload;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
   wire o__ready;
   output o__valid;
   wire o__valid;
-  wire [63:0] r_data;
+  wire [15:0] r_data;
   input r_en;
   wire r_en;
   wire r_rdy;
   input rst;
   wire rst;
-  input [63:0] w_data;
-  wire [63:0] w_data;
+  input [15:0] w_data;
+  wire [15:0] w_data;
   input w_en;
   wire w_en;
   wire w_rdy;
@@ -615,20 +527,8 @@ module \top.fifo_dense0_dense1_0 (rst, r_en, i__ready, o__payload, w_data, w_en,
   assign o__ready = r_en;
   assign \i__payload[0]  = w_data[7:0];
   assign \i__payload[1]  = w_data[15:8];
-  assign \i__payload[2]  = w_data[23:16];
-  assign \i__payload[3]  = w_data[31:24];
-  assign \i__payload[4]  = w_data[39:32];
-  assign \i__payload[5]  = w_data[47:40];
-  assign \i__payload[6]  = w_data[55:48];
-  assign \i__payload[7]  = w_data[63:56];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -641,7 +541,7 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
-  wire [3:0] \$16 ;
+  wire [5:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
@@ -649,71 +549,83 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
-  wire [3:0] \$23 ;
+  wire [5:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  reg [1:0] \$27 ;
-  reg [1:0] \$28 ;
-  reg [2:0] \$29 ;
-  wire [3:0] \$3 ;
+  reg [3:0] \$27 ;
+  reg [3:0] \$28 ;
+  reg [4:0] \$29 ;
+  wire [5:0] \$3 ;
   reg \$30 ;
   wire \$4 ;
-  wire [2:0] \$5 ;
+  wire [4:0] \$5 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire [2:0] \$9 ;
+  wire [4:0] \$9 ;
   input clk;
   wire clk;
-  (* init = 2'h0 *)
-  wire [1:0] consume;
-  reg [2:0] inner_level = 3'h0;
+  (* init = 4'h0 *)
+  wire [3:0] consume;
+  reg [4:0] inner_level = 5'h00;
   wire inner_r_rdy;
-  wire [2:0] level;
-  (* init = 2'h0 *)
-  wire [1:0] produce;
-  output [63:0] r_data;
-  wire [63:0] r_data;
+  wire [4:0] level;
+  (* init = 4'h0 *)
+  wire [3:0] produce;
+  output [15:0] r_data;
+  wire [15:0] r_data;
   input r_en;
   wire r_en;
-  wire [2:0] r_level;
-  reg [1:0] r_port__addr = 2'h0;
-  wire [63:0] r_port__data;
+  wire [4:0] r_level;
+  reg [3:0] r_port__addr = 4'h0;
+  wire [15:0] r_port__data;
   wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  wire [63:0] w_data;
+  wire [15:0] w_data;
   input w_en;
   wire w_en;
-  wire [2:0] w_level;
-  reg [1:0] w_port__addr = 2'h0;
-  input [63:0] w_port__data;
-  wire [63:0] w_port__data;
+  wire [4:0] w_level;
+  reg [3:0] w_port__addr = 4'h0;
+  input [15:0] w_port__data;
+  wire [15:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [63:0] storage [3:0];
+  reg [15:0] storage [15:0];
   initial begin
-    storage[0] = 64'h0000000000000000;
-    storage[1] = 64'h0000000000000000;
-    storage[2] = 64'h0000000000000000;
-    storage[3] = 64'h0000000000000000;
+    storage[0] = 16'h0000;
+    storage[1] = 16'h0000;
+    storage[2] = 16'h0000;
+    storage[3] = 16'h0000;
+    storage[4] = 16'h0000;
+    storage[5] = 16'h0000;
+    storage[6] = 16'h0000;
+    storage[7] = 16'h0000;
+    storage[8] = 16'h0000;
+    storage[9] = 16'h0000;
+    storage[10] = 16'h0000;
+    storage[11] = 16'h0000;
+    storage[12] = 16'h0000;
+    storage[13] = 16'h0000;
+    storage[14] = 16'h0000;
+    storage[15] = 16'h0000;
   end
   always @(posedge clk) begin
     if (w_port__en)
       storage[w_port__addr] <= w_port__data;
   end
-  reg [63:0] _0_;
+  reg [15:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
       _0_ <= storage[r_port__addr];
     end
   end
   assign r_data = _0_;
-  assign w_rdy = inner_level != 3'h4;
+  assign w_rdy = inner_level != 5'h10;
   assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
@@ -755,33 +667,33 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$27  = w_port__addr;
     if (\$4 ) begin
-      \$27  = \$5 [1:0];
+      \$27  = \$5 [3:0];
     end
     if (rst) begin
-      \$27  = 2'h0;
+      \$27  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$28  = r_port__addr;
     if (\$8 ) begin
-      \$28  = \$9 [1:0];
+      \$28  = \$9 [3:0];
     end
     if (rst) begin
-      \$28  = 2'h0;
+      \$28  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$29  = inner_level;
     if (\$15 ) begin
-      \$29  = \$16 [2:0];
+      \$29  = \$16 [4:0];
     end
     if (\$22 ) begin
-      \$29  = \$23 [2:0];
+      \$29  = \$23 [4:0];
     end
     if (rst) begin
-      \$29  = 3'h0;
+      \$29  = 5'h00;
     end
   end
   always @* begin
@@ -796,9 +708,9 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
       \$30  = 1'h0;
     end
   end
-  assign w_level = \$3 [2:0];
-  assign level = \$3 [2:0];
-  assign r_level = \$3 [2:0];
+  assign w_level = \$3 [4:0];
+  assign level = \$3 [4:0];
+  assign r_level = \$3 [4:0];
   assign produce = w_port__addr;
   assign w_data = w_port__data;
   assign consume = r_port__addr;
@@ -806,28 +718,30 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.fifo_dense1_dense2_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
+module \top.fifo_dense1_dense2_0 (rst, r_en, i__ready, o__payload, w_data, w_en, o__valid, clk);
   input clk;
   wire clk;
-  wire [7:0] i__payload;
+  wire [15:0] i__payload;
   wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
   output i__ready;
   wire i__ready;
   wire i__valid;
-  output [7:0] o__payload;
-  wire [7:0] o__payload;
+  output [15:0] o__payload;
+  wire [15:0] o__payload;
   wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
   wire o__ready;
   output o__valid;
   wire o__valid;
-  wire [7:0] r_data;
+  wire [15:0] r_data;
   input r_en;
   wire r_en;
   wire r_rdy;
   input rst;
   wire rst;
-  input [7:0] w_data;
-  wire [7:0] w_data;
+  input [15:0] w_data;
+  wire [15:0] w_data;
   input w_en;
   wire w_en;
   wire w_rdy;
@@ -847,13 +761,212 @@ module \top.fifo_dense1_dense2_0 (rst, r_en, i__ready, o__payload, w_en, w_data,
   assign r_data = o__payload;
   assign r_rdy = o__valid;
   assign o__ready = r_en;
-  assign \i__payload[0]  = w_data;
-  assign \o__payload[0]  = o__payload;
+  assign \i__payload[0]  = w_data[7:0];
+  assign \i__payload[1]  = w_data[15:8];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
+module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w_en, r_rdy, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire [1:0] \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire [1:0] \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  reg \$26 ;
+  reg \$27 ;
+  wire \$3 ;
+  wire [1:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire \$7 ;
+  wire [1:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  wire [-1:0] consume;
+  reg inner_level = 1'h0;
+  wire inner_r_rdy;
+  wire [1:0] level;
+  wire [-1:0] produce;
+  output [15:0] r_data;
+  wire [15:0] r_data;
+  input r_en;
+  wire r_en;
+  wire [1:0] r_level;
+  wire [-1:0] r_port__addr;
+  wire [15:0] r_port__data;
+  wire r_port__en;
+  output r_rdy;
+  reg r_rdy = 1'h0;
+  input rst;
+  wire rst;
+  wire [15:0] w_data;
+  input w_en;
+  wire w_en;
+  wire [1:0] w_level;
+  wire [-1:0] w_port__addr;
+  input [15:0] w_port__data;
+  wire [15:0] w_port__data;
+  wire w_port__en;
+  output w_rdy;
+  wire w_rdy;
+  reg [15:0] storage [0:0];
+  initial begin
+    storage[0] = 16'h0000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[1'h0] <= w_port__data;
+  end
+  reg [15:0] _0_;
+  always @(posedge clk) begin
+    if (r_port__en) begin
+      _0_ <= storage[1'h0];
+    end
+  end
+  assign r_data = _0_;
+  assign w_rdy = ~ inner_level;
+  assign w_port__en = w_rdy & w_en;
+  assign \$1  = ~ r_rdy;
+  assign \$2  = \$1  | r_en;
+  assign r_port__en = inner_r_rdy & \$2 ;
+  assign w_level = inner_level + r_rdy;
+  assign \$3  = w_rdy & w_en;
+  assign \$5  = ~ r_rdy;
+  assign \$6  = \$5  | r_en;
+  assign \$7  = inner_r_rdy & \$6 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$10  = ~ r_rdy;
+  assign \$11  = \$10  | r_en;
+  assign \$12  = inner_r_rdy & \$11 ;
+  assign \$13  = ~ \$12 ;
+  assign \$14  = \$9  & \$13 ;
+  assign \$15  = inner_level + 1'h1;
+  assign \$16  = ~ r_rdy;
+  assign \$17  = \$16  | r_en;
+  assign \$18  = inner_r_rdy & \$17 ;
+  assign \$19  = w_rdy & w_en;
+  assign \$20  = ~ \$19 ;
+  assign \$21  = \$18  & \$20 ;
+  assign \$22  = inner_level - 1'h1;
+  assign \$23  = ~ r_rdy;
+  assign \$24  = \$23  | r_en;
+  assign \$25  = inner_r_rdy & \$24 ;
+  always @(posedge clk)
+    inner_level <= \$26 ;
+  always @(posedge clk)
+    r_rdy <= \$27 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$26  = inner_level;
+    if (\$14 ) begin
+      \$26  = \$15 [0];
+    end
+    if (\$21 ) begin
+      \$26  = \$22 [0];
+    end
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$27  = r_rdy;
+    if (\$25 ) begin
+      \$27  = 1'h1;
+    end else if (r_en) begin
+      \$27  = 1'h0;
+    end
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
+  assign level = w_level;
+  assign r_level = w_level;
+  assign w_data = w_port__data;
+  assign r_port__data = r_data;
+  assign \$4  = 2'h1;
+  assign \$8  = 2'h1;
+  assign inner_r_rdy = inner_level;
+endmodule
+
+(* generator = "Amaranth" *)
+module \top.fifo_dense2_dense3_0 (rst, r_en, i__ready, o__payload, w_data, w_en, o__valid, clk);
+  input clk;
+  wire clk;
+  wire [31:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  output i__ready;
+  wire i__ready;
+  wire i__valid;
+  output [31:0] o__payload;
+  wire [31:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [31:0] r_data;
+  input r_en;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  input [31:0] w_data;
+  wire [31:0] w_data;
+  input w_en;
+  wire w_en;
+  wire w_rdy;
+  \top.fifo_dense2_dense3_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(r_en),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data),
+    .w_rdy(i__ready)
+  );
+  assign i__payload = w_data;
+  assign i__valid = w_en;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign o__ready = r_en;
+  assign \i__payload[0]  = w_data[7:0];
+  assign \i__payload[1]  = w_data[15:8];
+  assign \i__payload[2]  = w_data[23:16];
+  assign \i__payload[3]  = w_data[31:24];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+endmodule
+
+(* generator = "Amaranth" *)
+module \top.fifo_dense2_dense3_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w_en, r_rdy, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
   wire [3:0] \$11 ;
@@ -896,43 +1009,43 @@ module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
   wire [3:0] level;
   (* init = 3'h0 *)
   wire [2:0] produce;
-  output [7:0] r_data;
-  wire [7:0] r_data;
+  output [31:0] r_data;
+  wire [31:0] r_data;
   input r_en;
   wire r_en;
   wire [3:0] r_level;
   reg [2:0] r_port__addr = 3'h0;
-  wire [7:0] r_port__data;
+  wire [31:0] r_port__data;
   wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  wire [7:0] w_data;
+  wire [31:0] w_data;
   input w_en;
   wire w_en;
   wire [3:0] w_level;
   reg [2:0] w_port__addr = 3'h0;
-  input [7:0] w_port__data;
-  wire [7:0] w_port__data;
+  input [31:0] w_port__data;
+  wire [31:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [7:0] storage [6:0];
+  reg [31:0] storage [6:0];
   initial begin
-    storage[0] = 8'h00;
-    storage[1] = 8'h00;
-    storage[2] = 8'h00;
-    storage[3] = 8'h00;
-    storage[4] = 8'h00;
-    storage[5] = 8'h00;
-    storage[6] = 8'h00;
+    storage[0] = 32'd0;
+    storage[1] = 32'd0;
+    storage[2] = 32'd0;
+    storage[3] = 32'd0;
+    storage[4] = 32'd0;
+    storage[5] = 32'd0;
+    storage[6] = 32'd0;
   end
   always @(posedge clk) begin
     if (w_port__en)
       storage[w_port__addr] <= w_port__data;
   end
-  reg [7:0] _0_;
+  reg [31:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
       _0_ <= storage[r_port__addr];
@@ -982,7 +1095,7 @@ module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
   always @(posedge clk)
     r_rdy <= \$33 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$30  = w_port__addr;
     if (\$3 ) begin
       \$30  = \$6 [2:0];
@@ -992,7 +1105,7 @@ module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$31  = r_port__addr;
     if (\$9 ) begin
       \$31  = \$12 [2:0];
@@ -1002,7 +1115,7 @@ module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$32  = inner_level;
     if (\$18 ) begin
       \$32  = \$19 [2:0];
@@ -1015,7 +1128,7 @@ module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$33  = r_rdy;
     if (\$29 ) begin
       \$33  = 1'h1;
@@ -1028,252 +1141,6 @@ module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
   end
   assign level = w_level;
   assign r_level = w_level;
-  assign produce = w_port__addr;
-  assign w_data = w_port__data;
-  assign consume = r_port__addr;
-  assign r_port__data = r_data;
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_dense2_dense3_0 (rst, r_en, i__ready, o__payload, w_data, w_en, o__valid, clk);
-  input clk;
-  wire clk;
-  wire [63:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
-  wire [7:0] \i__payload[6] ;
-  wire [7:0] \i__payload[7] ;
-  output i__ready;
-  wire i__ready;
-  wire i__valid;
-  output [63:0] o__payload;
-  wire [63:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [63:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [63:0] w_data;
-  wire [63:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_dense2_dense3_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data[7:0];
-  assign \i__payload[1]  = w_data[15:8];
-  assign \i__payload[2]  = w_data[23:16];
-  assign \i__payload[3]  = w_data[31:24];
-  assign \i__payload[4]  = w_data[39:32];
-  assign \i__payload[5]  = w_data[47:40];
-  assign \i__payload[6]  = w_data[55:48];
-  assign \i__payload[7]  = w_data[63:56];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_dense2_dense3_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w_en, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire [2:0] \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire [2:0] \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  reg \$27 ;
-  reg \$28 ;
-  reg [1:0] \$29 ;
-  wire [2:0] \$3 ;
-  reg \$30 ;
-  wire \$4 ;
-  wire [1:0] \$5 ;
-  wire \$6 ;
-  wire \$7 ;
-  wire \$8 ;
-  wire [1:0] \$9 ;
-  input clk;
-  wire clk;
-  (* init = 1'h0 *)
-  wire consume;
-  reg [1:0] inner_level = 2'h0;
-  wire inner_r_rdy;
-  wire [1:0] level;
-  (* init = 1'h0 *)
-  wire produce;
-  output [63:0] r_data;
-  wire [63:0] r_data;
-  input r_en;
-  wire r_en;
-  wire [1:0] r_level;
-  reg r_port__addr = 1'h0;
-  wire [63:0] r_port__data;
-  wire r_port__en;
-  output r_rdy;
-  reg r_rdy = 1'h0;
-  input rst;
-  wire rst;
-  wire [63:0] w_data;
-  input w_en;
-  wire w_en;
-  wire [1:0] w_level;
-  reg w_port__addr = 1'h0;
-  input [63:0] w_port__data;
-  wire [63:0] w_port__data;
-  wire w_port__en;
-  output w_rdy;
-  wire w_rdy;
-  reg [63:0] storage [1:0];
-  initial begin
-    storage[0] = 64'h0000000000000000;
-    storage[1] = 64'h0000000000000000;
-  end
-  always @(posedge clk) begin
-    if (w_port__en)
-      storage[w_port__addr] <= w_port__data;
-  end
-  reg [63:0] _0_;
-  always @(posedge clk) begin
-    if (r_port__en) begin
-      _0_ <= storage[r_port__addr];
-    end
-  end
-  assign r_data = _0_;
-  assign w_rdy = inner_level != 2'h2;
-  assign inner_r_rdy = | inner_level;
-  assign w_port__en = w_rdy & w_en;
-  assign \$1  = ~ r_rdy;
-  assign \$2  = \$1  | r_en;
-  assign r_port__en = inner_r_rdy & \$2 ;
-  assign \$3  = inner_level + r_rdy;
-  assign \$4  = w_rdy & w_en;
-  assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = ~ r_rdy;
-  assign \$7  = \$6  | r_en;
-  assign \$8  = inner_r_rdy & \$7 ;
-  assign \$9  = r_port__addr + 1'h1;
-  assign \$10  = w_rdy & w_en;
-  assign \$11  = ~ r_rdy;
-  assign \$12  = \$11  | r_en;
-  assign \$13  = inner_r_rdy & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = \$10  & \$14 ;
-  assign \$16  = inner_level + 1'h1;
-  assign \$17  = ~ r_rdy;
-  assign \$18  = \$17  | r_en;
-  assign \$19  = inner_r_rdy & \$18 ;
-  assign \$20  = w_rdy & w_en;
-  assign \$21  = ~ \$20 ;
-  assign \$22  = \$19  & \$21 ;
-  assign \$23  = inner_level - 1'h1;
-  assign \$24  = ~ r_rdy;
-  assign \$25  = \$24  | r_en;
-  assign \$26  = inner_r_rdy & \$25 ;
-  always @(posedge clk)
-    w_port__addr <= \$27 ;
-  always @(posedge clk)
-    r_port__addr <= \$28 ;
-  always @(posedge clk)
-    inner_level <= \$29 ;
-  always @(posedge clk)
-    r_rdy <= \$30 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$27  = w_port__addr;
-    if (\$4 ) begin
-      \$27  = \$5 [0];
-    end
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$28  = r_port__addr;
-    if (\$8 ) begin
-      \$28  = \$9 [0];
-    end
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$29  = inner_level;
-    if (\$15 ) begin
-      \$29  = \$16 [1:0];
-    end
-    if (\$22 ) begin
-      \$29  = \$23 [1:0];
-    end
-    if (rst) begin
-      \$29  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$30  = r_rdy;
-    if (\$26 ) begin
-      \$30  = 1'h1;
-    end else if (r_en) begin
-      \$30  = 1'h0;
-    end
-    if (rst) begin
-      \$30  = 1'h0;
-    end
-  end
-  assign w_level = \$3 [1:0];
-  assign level = \$3 [1:0];
-  assign r_level = \$3 [1:0];
   assign produce = w_port__addr;
   assign w_data = w_port__data;
   assign consume = r_port__addr;
@@ -1298,433 +1165,255 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire \$11 ;
   wire [16:0] \$110 ;
   wire [16:0] \$111 ;
-  wire [16:0] \$112 ;
-  wire [16:0] \$113 ;
-  wire [16:0] \$114 ;
-  wire [16:0] \$115 ;
-  wire [16:0] \$116 ;
-  wire [16:0] \$117 ;
-  wire [16:0] \$118 ;
-  wire [16:0] \$119 ;
-  reg [1:0] \$12 ;
-  wire [16:0] \$120 ;
-  wire [16:0] \$121 ;
-  wire [16:0] \$122 ;
-  wire [16:0] \$123 ;
-  wire [16:0] \$124 ;
-  wire [16:0] \$125 ;
-  wire [16:0] \$126 ;
-  wire [16:0] \$127 ;
-  wire [16:0] \$128 ;
-  wire [16:0] \$129 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire [17:0] \$114 ;
+  wire [17:0] \$115 ;
+  wire [18:0] \$116 ;
+  wire [17:0] \$117 ;
+  wire [17:0] \$118 ;
+  wire [18:0] \$119 ;
+  reg [3:0] \$12 ;
+  wire [17:0] \$120 ;
+  wire [17:0] \$121 ;
+  wire [18:0] \$122 ;
+  wire [17:0] \$123 ;
+  wire [17:0] \$124 ;
+  wire [18:0] \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire [24:0] \$128 ;
+  wire [24:0] \$129 ;
   wire \$13 ;
-  wire [16:0] \$130 ;
-  wire [16:0] \$131 ;
-  wire [16:0] \$132 ;
-  wire [16:0] \$133 ;
-  wire [16:0] \$134 ;
-  wire [16:0] \$135 ;
-  wire [16:0] \$136 ;
-  wire [16:0] \$137 ;
-  wire [16:0] \$138 ;
-  wire [16:0] \$139 ;
+  wire [25:0] \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire [17:0] \$133 ;
+  wire [17:0] \$134 ;
+  wire [18:0] \$135 ;
+  wire [17:0] \$136 ;
+  wire [17:0] \$137 ;
+  wire [18:0] \$138 ;
+  wire [17:0] \$139 ;
   wire \$14 ;
-  wire [16:0] \$140 ;
-  wire [16:0] \$141 ;
-  wire [16:0] \$142 ;
-  wire [16:0] \$143 ;
-  wire [16:0] \$144 ;
-  wire [16:0] \$145 ;
+  wire [17:0] \$140 ;
+  wire [18:0] \$141 ;
+  wire [17:0] \$142 ;
+  wire [17:0] \$143 ;
+  wire [18:0] \$144 ;
+  wire \$145 ;
   wire \$146 ;
-  wire \$147 ;
-  wire [17:0] \$148 ;
-  wire [17:0] \$149 ;
+  wire [24:0] \$147 ;
+  wire [24:0] \$148 ;
+  wire [25:0] \$149 ;
   wire \$15 ;
-  wire [18:0] \$150 ;
-  wire [17:0] \$151 ;
-  wire [17:0] \$152 ;
-  wire [18:0] \$153 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire [24:0] \$156 ;
+  wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire [17:0] \$159 ;
+  wire \$159 ;
   reg [23:0] \$16 ;
-  wire [17:0] \$160 ;
-  wire [18:0] \$161 ;
-  wire [17:0] \$162 ;
-  wire [17:0] \$163 ;
-  wire [18:0] \$164 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
   wire \$165 ;
   wire \$166 ;
-  wire [24:0] \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  reg [5:0] \$167 ;
+  reg [127:0] \$168 ;
+  reg \$169 ;
   wire [23:0] \$17 ;
-  wire [17:0] \$170 ;
-  wire [17:0] \$171 ;
-  wire [18:0] \$172 ;
-  wire [17:0] \$173 ;
-  wire [17:0] \$174 ;
-  wire [18:0] \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire [24:0] \$178 ;
-  wire \$179 ;
+  reg \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg [3:0] \$173 ;
+  reg [8:0] \$174 ;
+  reg [8:0] \$175 ;
+  reg [8:0] \$176 ;
+  reg [8:0] \$177 ;
+  reg [8:0] \$178 ;
+  reg [8:0] \$179 ;
   wire [24:0] \$18 ;
-  wire \$180 ;
-  wire [17:0] \$181 ;
-  wire [17:0] \$182 ;
-  wire [18:0] \$183 ;
-  wire [17:0] \$184 ;
-  wire [17:0] \$185 ;
-  wire [18:0] \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire [24:0] \$189 ;
+  reg [8:0] \$180 ;
+  reg [8:0] \$181 ;
+  reg [8:0] \$182 ;
+  reg [8:0] \$183 ;
+  reg [8:0] \$184 ;
+  reg [8:0] \$185 ;
+  reg [8:0] \$186 ;
+  reg [8:0] \$187 ;
+  reg [8:0] \$188 ;
+  reg [8:0] \$189 ;
   reg [23:0] \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire [17:0] \$192 ;
-  wire [17:0] \$193 ;
-  wire [18:0] \$194 ;
-  wire [17:0] \$195 ;
-  wire [17:0] \$196 ;
-  wire [18:0] \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  reg [7:0] \$190 ;
+  reg [7:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [7:0] \$193 ;
+  reg [7:0] \$194 ;
+  reg [7:0] \$195 ;
+  reg [7:0] \$196 ;
+  reg [7:0] \$197 ;
+  reg [7:0] \$198 ;
+  reg [7:0] \$199 ;
   wire \$2 ;
   wire [23:0] \$20 ;
-  wire [24:0] \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire [17:0] \$203 ;
-  wire [17:0] \$204 ;
-  wire [18:0] \$205 ;
-  wire [17:0] \$206 ;
-  wire [17:0] \$207 ;
-  wire [18:0] \$208 ;
-  wire \$209 ;
+  reg [7:0] \$200 ;
+  reg [7:0] \$201 ;
+  reg [7:0] \$202 ;
+  reg [7:0] \$203 ;
+  reg [7:0] \$204 ;
+  reg [7:0] \$205 ;
+  reg [7:0] \$206 ;
+  reg [7:0] \$207 ;
+  reg [7:0] \$208 ;
+  reg [7:0] \$209 ;
   wire [24:0] \$21 ;
-  wire \$210 ;
-  wire [24:0] \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire [17:0] \$214 ;
-  wire [17:0] \$215 ;
-  wire [18:0] \$216 ;
-  wire [17:0] \$217 ;
-  wire [17:0] \$218 ;
-  wire [18:0] \$219 ;
-  reg [23:0] \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire [24:0] \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire [17:0] \$225 ;
-  wire [17:0] \$226 ;
-  wire [18:0] \$227 ;
-  wire [17:0] \$228 ;
-  wire [17:0] \$229 ;
-  wire [23:0] \$23 ;
-  wire [18:0] \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire [24:0] \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
-  wire [24:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
-  reg [23:0] \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
-  wire [23:0] \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  reg [4:0] \$269 ;
-  wire [24:0] \$27 ;
-  reg [63:0] \$270 ;
-  reg \$271 ;
+  reg [7:0] \$210 ;
+  reg [7:0] \$211 ;
+  reg [7:0] \$212 ;
+  reg [7:0] \$213 ;
+  reg [7:0] \$214 ;
+  reg [7:0] \$215 ;
+  reg [7:0] \$216 ;
+  reg [7:0] \$217 ;
+  reg [7:0] \$218 ;
+  reg [7:0] \$219 ;
+  wire \$22 ;
+  reg [7:0] \$220 ;
+  reg [7:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [16:0] \$223 ;
+  reg [16:0] \$224 ;
+  reg [16:0] \$225 ;
+  reg [16:0] \$226 ;
+  reg [16:0] \$227 ;
+  reg [16:0] \$228 ;
+  reg [16:0] \$229 ;
+  wire \$23 ;
+  reg [16:0] \$230 ;
+  reg [16:0] \$231 ;
+  reg [16:0] \$232 ;
+  reg [16:0] \$233 ;
+  reg [16:0] \$234 ;
+  reg [16:0] \$235 ;
+  reg [16:0] \$236 ;
+  reg [16:0] \$237 ;
+  reg [16:0] \$238 ;
+  reg [16:0] \$239 ;
+  reg [3:0] \$24 ;
+  reg [16:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [16:0] \$242 ;
+  reg [16:0] \$243 ;
+  reg [16:0] \$244 ;
+  reg [16:0] \$245 ;
+  reg [16:0] \$246 ;
+  reg [16:0] \$247 ;
+  reg [16:0] \$248 ;
+  reg [16:0] \$249 ;
+  wire \$25 ;
+  reg [16:0] \$250 ;
+  reg [16:0] \$251 ;
+  reg [16:0] \$252 ;
+  reg [16:0] \$253 ;
+  reg [23:0] \$254 ;
+  reg [23:0] \$255 ;
+  reg [23:0] \$256 ;
+  reg [23:0] \$257 ;
+  reg [23:0] \$258 ;
+  reg [23:0] \$259 ;
+  wire \$26 ;
+  reg [23:0] \$260 ;
+  reg [23:0] \$261 ;
+  reg [23:0] \$262 ;
+  reg [23:0] \$263 ;
+  reg \$264 ;
+  reg \$265 ;
+  reg \$266 ;
+  reg [3:0] \$267 ;
+  reg \$268 ;
+  reg \$269 ;
+  wire \$27 ;
+  reg \$270 ;
+  reg [3:0] \$271 ;
   reg \$272 ;
   reg \$273 ;
   reg \$274 ;
-  reg [1:0] \$275 ;
-  reg [8:0] \$276 ;
-  reg [8:0] \$277 ;
-  reg [8:0] \$278 ;
-  reg [8:0] \$279 ;
-  reg [23:0] \$28 ;
-  reg [8:0] \$280 ;
-  reg [8:0] \$281 ;
-  reg [8:0] \$282 ;
-  reg [8:0] \$283 ;
-  reg [7:0] \$284 ;
-  reg [7:0] \$285 ;
-  reg [7:0] \$286 ;
-  reg [7:0] \$287 ;
-  reg [7:0] \$288 ;
-  reg [7:0] \$289 ;
-  wire [23:0] \$29 ;
-  reg [7:0] \$290 ;
-  reg [7:0] \$291 ;
-  reg [7:0] \$292 ;
-  reg [7:0] \$293 ;
-  reg [7:0] \$294 ;
-  reg [7:0] \$295 ;
-  reg [7:0] \$296 ;
-  reg [7:0] \$297 ;
-  reg [7:0] \$298 ;
-  reg [7:0] \$299 ;
-  reg [1:0] \$3 ;
-  wire [24:0] \$30 ;
-  reg [7:0] \$300 ;
-  reg [7:0] \$301 ;
-  reg [7:0] \$302 ;
-  reg [7:0] \$303 ;
-  reg [7:0] \$304 ;
-  reg [7:0] \$305 ;
-  reg [7:0] \$306 ;
-  reg [7:0] \$307 ;
-  reg [7:0] \$308 ;
-  reg [7:0] \$309 ;
-  reg [23:0] \$31 ;
-  reg [7:0] \$310 ;
-  reg [7:0] \$311 ;
-  reg [7:0] \$312 ;
-  reg [7:0] \$313 ;
-  reg [7:0] \$314 ;
-  reg [7:0] \$315 ;
-  reg [7:0] \$316 ;
-  reg [7:0] \$317 ;
-  reg [7:0] \$318 ;
-  reg [7:0] \$319 ;
-  wire [23:0] \$32 ;
-  reg [7:0] \$320 ;
-  reg [7:0] \$321 ;
-  reg [7:0] \$322 ;
-  reg [7:0] \$323 ;
-  reg [7:0] \$324 ;
-  reg [7:0] \$325 ;
-  reg [7:0] \$326 ;
-  reg [7:0] \$327 ;
-  reg [7:0] \$328 ;
-  reg [7:0] \$329 ;
-  wire [24:0] \$33 ;
-  reg [7:0] \$330 ;
-  reg [7:0] \$331 ;
-  reg [7:0] \$332 ;
-  reg [7:0] \$333 ;
-  reg [7:0] \$334 ;
-  reg [7:0] \$335 ;
-  reg [7:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [7:0] \$338 ;
-  reg [7:0] \$339 ;
-  reg [23:0] \$34 ;
-  reg [7:0] \$340 ;
-  reg [7:0] \$341 ;
-  reg [7:0] \$342 ;
-  reg [7:0] \$343 ;
-  reg [7:0] \$344 ;
-  reg [7:0] \$345 ;
-  reg [7:0] \$346 ;
-  reg [7:0] \$347 ;
-  reg [16:0] \$348 ;
-  reg [16:0] \$349 ;
-  wire [23:0] \$35 ;
-  reg [16:0] \$350 ;
-  reg [16:0] \$351 ;
-  reg [16:0] \$352 ;
-  reg [16:0] \$353 ;
-  reg [16:0] \$354 ;
-  reg [16:0] \$355 ;
-  reg [16:0] \$356 ;
-  reg [16:0] \$357 ;
-  reg [16:0] \$358 ;
-  reg [16:0] \$359 ;
-  wire [24:0] \$36 ;
-  reg [16:0] \$360 ;
-  reg [16:0] \$361 ;
-  reg [16:0] \$362 ;
-  reg [16:0] \$363 ;
-  reg [16:0] \$364 ;
-  reg [16:0] \$365 ;
-  reg [16:0] \$366 ;
-  reg [16:0] \$367 ;
-  reg [16:0] \$368 ;
-  reg [16:0] \$369 ;
-  reg [23:0] \$37 ;
-  reg [16:0] \$370 ;
-  reg [16:0] \$371 ;
-  reg [16:0] \$372 ;
-  reg [16:0] \$373 ;
-  reg [16:0] \$374 ;
-  reg [16:0] \$375 ;
-  reg [16:0] \$376 ;
-  reg [16:0] \$377 ;
-  reg [16:0] \$378 ;
-  reg [16:0] \$379 ;
-  wire [23:0] \$38 ;
-  reg [16:0] \$380 ;
-  reg [16:0] \$381 ;
-  reg [16:0] \$382 ;
-  reg [16:0] \$383 ;
-  reg [16:0] \$384 ;
-  reg [16:0] \$385 ;
-  reg [16:0] \$386 ;
-  reg [16:0] \$387 ;
-  reg [16:0] \$388 ;
-  reg [16:0] \$389 ;
-  wire [24:0] \$39 ;
-  reg [16:0] \$390 ;
-  reg [16:0] \$391 ;
-  reg [16:0] \$392 ;
-  reg [16:0] \$393 ;
-  reg [16:0] \$394 ;
-  reg [16:0] \$395 ;
-  reg [16:0] \$396 ;
-  reg [16:0] \$397 ;
-  reg [16:0] \$398 ;
-  reg [16:0] \$399 ;
+  reg [3:0] \$275 ;
+  reg \$276 ;
+  reg \$277 ;
+  reg \$278 ;
+  reg [3:0] \$279 ;
+  wire \$28 ;
+  reg \$280 ;
+  reg [23:0] \$281 ;
+  reg [47:0] \$282 ;
+  reg [23:0] \$283 ;
+  wire \$29 ;
+  reg [3:0] \$3 ;
+  wire [6:0] \$30 ;
+  wire [6:0] \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  reg [3:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  reg [3:0] \$38 ;
+  wire \$39 ;
   wire \$4 ;
   wire \$40 ;
-  reg [16:0] \$400 ;
-  reg [16:0] \$401 ;
-  reg [16:0] \$402 ;
-  reg [16:0] \$403 ;
-  reg [16:0] \$404 ;
-  reg [16:0] \$405 ;
-  reg [16:0] \$406 ;
-  reg [16:0] \$407 ;
-  reg [16:0] \$408 ;
-  reg [16:0] \$409 ;
   wire \$41 ;
-  reg [16:0] \$410 ;
-  reg [16:0] \$411 ;
-  reg [23:0] \$412 ;
-  reg [23:0] \$413 ;
-  reg [23:0] \$414 ;
-  reg [23:0] \$415 ;
-  reg [23:0] \$416 ;
-  reg [23:0] \$417 ;
-  reg [23:0] \$418 ;
-  reg [23:0] \$419 ;
-  reg [1:0] \$42 ;
-  reg [23:0] \$420 ;
-  reg [23:0] \$421 ;
-  reg [23:0] \$422 ;
-  reg [23:0] \$423 ;
-  reg [23:0] \$424 ;
-  reg [23:0] \$425 ;
-  reg [23:0] \$426 ;
-  reg [23:0] \$427 ;
-  reg [23:0] \$428 ;
-  reg [23:0] \$429 ;
-  wire \$43 ;
-  reg [23:0] \$430 ;
-  reg [23:0] \$431 ;
-  reg [23:0] \$432 ;
-  reg [23:0] \$433 ;
-  reg [23:0] \$434 ;
-  reg [23:0] \$435 ;
-  reg \$436 ;
-  reg \$437 ;
-  reg \$438 ;
-  reg [1:0] \$439 ;
-  wire \$44 ;
-  reg \$440 ;
-  reg \$441 ;
-  reg \$442 ;
-  reg [1:0] \$443 ;
-  reg \$444 ;
-  reg \$445 ;
-  reg \$446 ;
-  reg [1:0] \$447 ;
-  reg \$448 ;
-  reg \$449 ;
-  wire \$45 ;
-  reg \$450 ;
-  reg [1:0] \$451 ;
-  reg \$452 ;
-  reg [23:0] \$453 ;
-  reg [191:0] \$454 ;
-  reg [23:0] \$455 ;
-  reg [23:0] \$456 ;
-  reg [23:0] \$457 ;
-  reg [23:0] \$458 ;
-  reg [23:0] \$459 ;
+  wire \$42 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg [3:0] \$45 ;
   wire \$46 ;
-  reg [23:0] \$460 ;
-  reg [23:0] \$461 ;
   wire \$47 ;
-  wire [5:0] \$48 ;
-  wire [5:0] \$49 ;
+  wire [127:0] \$48 ;
+  wire [8:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  reg [1:0] \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  reg [1:0] \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [127:0] \$50 ;
+  wire [8:0] \$51 ;
+  wire [127:0] \$52 ;
+  wire [8:0] \$53 ;
+  wire [127:0] \$54 ;
+  wire [8:0] \$55 ;
+  wire [127:0] \$56 ;
+  wire [8:0] \$57 ;
+  wire [127:0] \$58 ;
+  wire [8:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  reg \$61 ;
-  reg \$62 ;
-  reg [1:0] \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire [63:0] \$66 ;
+  wire [127:0] \$60 ;
+  wire [8:0] \$61 ;
+  wire [127:0] \$62 ;
+  wire [8:0] \$63 ;
+  wire [127:0] \$64 ;
+  wire [8:0] \$65 ;
+  wire [127:0] \$66 ;
   wire [8:0] \$67 ;
-  wire [63:0] \$68 ;
+  wire [127:0] \$68 ;
   wire [8:0] \$69 ;
-  reg [1:0] \$7 ;
-  wire [63:0] \$70 ;
+  reg [3:0] \$7 ;
+  wire [127:0] \$70 ;
   wire [8:0] \$71 ;
-  wire [63:0] \$72 ;
+  wire [127:0] \$72 ;
   wire [8:0] \$73 ;
-  wire [63:0] \$74 ;
+  wire [127:0] \$74 ;
   wire [8:0] \$75 ;
-  wire [63:0] \$76 ;
+  wire [127:0] \$76 ;
   wire [8:0] \$77 ;
-  wire [63:0] \$78 ;
+  wire [127:0] \$78 ;
   wire [8:0] \$79 ;
   wire \$8 ;
-  wire [63:0] \$80 ;
-  wire [8:0] \$81 ;
+  wire [16:0] \$80 ;
+  wire [16:0] \$81 ;
   wire [16:0] \$82 ;
   wire [16:0] \$83 ;
   wire [16:0] \$84 ;
@@ -1744,25 +1433,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$97 ;
   wire [16:0] \$98 ;
   wire [16:0] \$99 ;
-  reg [2:0] \$signature__addr ;
-  wire [63:0] \$signature__data ;
+  reg [1:0] \$signature__addr ;
+  wire [127:0] \$signature__data ;
   wire \$signature__en ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
   wire [23:0] acc1_next;
-  reg [23:0] acc2 = 24'h000000;
-  wire [23:0] acc2_next;
-  reg [23:0] acc3 = 24'h000000;
-  wire [23:0] acc3_next;
-  reg [23:0] acc4 = 24'h000000;
-  wire [23:0] acc4_next;
-  reg [23:0] acc5 = 24'h000000;
-  wire [23:0] acc5_next;
-  reg [23:0] acc6 = 24'h000000;
-  wire [23:0] acc6_next;
-  reg [23:0] acc7 = 24'h000000;
-  wire [23:0] acc7_next;
   input clk;
   wire clk;
   reg first1 = 1'h0;
@@ -1771,9 +1448,15 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg from_input = 1'h0;
-  input [63:0] i__payload;
-  wire [63:0] i__payload;
+  input [127:0] i__payload;
+  wire [127:0] i__payload;
   wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[10] ;
+  wire [7:0] \i__payload[11] ;
+  wire [7:0] \i__payload[12] ;
+  wire [7:0] \i__payload[13] ;
+  wire [7:0] \i__payload[14] ;
+  wire [7:0] \i__payload[15] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
@@ -1781,6 +1464,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [7:0] \i__payload[5] ;
   wire [7:0] \i__payload[6] ;
   wire [7:0] \i__payload[7] ;
+  wire [7:0] \i__payload[8] ;
+  wire [7:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   input i__valid;
@@ -1790,119 +1475,67 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
-  reg [1:0] nf1 = 2'h0;
-  reg [1:0] nf2 = 2'h0;
-  reg [1:0] nf3 = 2'h0;
-  reg [1:0] nf4 = 2'h0;
-  reg [1:0] nf5 = 2'h0;
-  output [191:0] o__payload;
-  reg [191:0] o__payload = 192'h000000000000000000000000000000000000000000000000;
+  reg [3:0] nf1 = 4'h0;
+  reg [3:0] nf2 = 4'h0;
+  reg [3:0] nf3 = 4'h0;
+  reg [3:0] nf4 = 4'h0;
+  reg [3:0] nf5 = 4'h0;
+  output [47:0] o__payload;
+  reg [47:0] o__payload = 48'h000000000000;
   wire [23:0] \o__payload[0] ;
   wire [23:0] \o__payload[1] ;
-  wire [23:0] \o__payload[2] ;
-  wire [23:0] \o__payload[3] ;
-  wire [23:0] \o__payload[4] ;
-  wire [23:0] \o__payload[5] ;
-  wire [23:0] \o__payload[6] ;
-  wire [23:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
+  reg [16:0] prod0_10 = 17'h00000;
+  reg [16:0] prod0_11 = 17'h00000;
+  reg [16:0] prod0_12 = 17'h00000;
+  reg [16:0] prod0_13 = 17'h00000;
+  reg [16:0] prod0_14 = 17'h00000;
+  reg [16:0] prod0_15 = 17'h00000;
   reg [16:0] prod0_2 = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
   reg [16:0] prod0_4 = 17'h00000;
   reg [16:0] prod0_5 = 17'h00000;
   reg [16:0] prod0_6 = 17'h00000;
   reg [16:0] prod0_7 = 17'h00000;
+  reg [16:0] prod0_8 = 17'h00000;
+  reg [16:0] prod0_9 = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
   reg [16:0] prod1_1 = 17'h00000;
+  reg [16:0] prod1_10 = 17'h00000;
+  reg [16:0] prod1_11 = 17'h00000;
+  reg [16:0] prod1_12 = 17'h00000;
+  reg [16:0] prod1_13 = 17'h00000;
+  reg [16:0] prod1_14 = 17'h00000;
+  reg [16:0] prod1_15 = 17'h00000;
   reg [16:0] prod1_2 = 17'h00000;
   reg [16:0] prod1_3 = 17'h00000;
   reg [16:0] prod1_4 = 17'h00000;
   reg [16:0] prod1_5 = 17'h00000;
   reg [16:0] prod1_6 = 17'h00000;
   reg [16:0] prod1_7 = 17'h00000;
-  reg [16:0] prod2_0 = 17'h00000;
-  reg [16:0] prod2_1 = 17'h00000;
-  reg [16:0] prod2_2 = 17'h00000;
-  reg [16:0] prod2_3 = 17'h00000;
-  reg [16:0] prod2_4 = 17'h00000;
-  reg [16:0] prod2_5 = 17'h00000;
-  reg [16:0] prod2_6 = 17'h00000;
-  reg [16:0] prod2_7 = 17'h00000;
-  reg [16:0] prod3_0 = 17'h00000;
-  reg [16:0] prod3_1 = 17'h00000;
-  reg [16:0] prod3_2 = 17'h00000;
-  reg [16:0] prod3_3 = 17'h00000;
-  reg [16:0] prod3_4 = 17'h00000;
-  reg [16:0] prod3_5 = 17'h00000;
-  reg [16:0] prod3_6 = 17'h00000;
-  reg [16:0] prod3_7 = 17'h00000;
-  reg [16:0] prod4_0 = 17'h00000;
-  reg [16:0] prod4_1 = 17'h00000;
-  reg [16:0] prod4_2 = 17'h00000;
-  reg [16:0] prod4_3 = 17'h00000;
-  reg [16:0] prod4_4 = 17'h00000;
-  reg [16:0] prod4_5 = 17'h00000;
-  reg [16:0] prod4_6 = 17'h00000;
-  reg [16:0] prod4_7 = 17'h00000;
-  reg [16:0] prod5_0 = 17'h00000;
-  reg [16:0] prod5_1 = 17'h00000;
-  reg [16:0] prod5_2 = 17'h00000;
-  reg [16:0] prod5_3 = 17'h00000;
-  reg [16:0] prod5_4 = 17'h00000;
-  reg [16:0] prod5_5 = 17'h00000;
-  reg [16:0] prod5_6 = 17'h00000;
-  reg [16:0] prod5_7 = 17'h00000;
-  reg [16:0] prod6_0 = 17'h00000;
-  reg [16:0] prod6_1 = 17'h00000;
-  reg [16:0] prod6_2 = 17'h00000;
-  reg [16:0] prod6_3 = 17'h00000;
-  reg [16:0] prod6_4 = 17'h00000;
-  reg [16:0] prod6_5 = 17'h00000;
-  reg [16:0] prod6_6 = 17'h00000;
-  reg [16:0] prod6_7 = 17'h00000;
-  reg [16:0] prod7_0 = 17'h00000;
-  reg [16:0] prod7_1 = 17'h00000;
-  reg [16:0] prod7_2 = 17'h00000;
-  reg [16:0] prod7_3 = 17'h00000;
-  reg [16:0] prod7_4 = 17'h00000;
-  reg [16:0] prod7_5 = 17'h00000;
-  reg [16:0] prod7_6 = 17'h00000;
-  reg [16:0] prod7_7 = 17'h00000;
-  reg [2:0] rport__addr;
-  wire [63:0] rport__data;
+  reg [16:0] prod1_8 = 17'h00000;
+  reg [16:0] prod1_9 = 17'h00000;
+  reg [1:0] rport__addr;
+  wire [127:0] rport__data;
   wire rport__en;
   input rst;
   wire rst;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
+  reg [23:0] sum0_s0_2 = 24'h000000;
+  reg [23:0] sum0_s0_3 = 24'h000000;
   reg [23:0] sum0_s1_0 = 24'h000000;
   reg [23:0] sum1_s0_0 = 24'h000000;
   reg [23:0] sum1_s0_1 = 24'h000000;
+  reg [23:0] sum1_s0_2 = 24'h000000;
+  reg [23:0] sum1_s0_3 = 24'h000000;
   reg [23:0] sum1_s1_0 = 24'h000000;
-  reg [23:0] sum2_s0_0 = 24'h000000;
-  reg [23:0] sum2_s0_1 = 24'h000000;
-  reg [23:0] sum2_s1_0 = 24'h000000;
-  reg [23:0] sum3_s0_0 = 24'h000000;
-  reg [23:0] sum3_s0_1 = 24'h000000;
-  reg [23:0] sum3_s1_0 = 24'h000000;
-  reg [23:0] sum4_s0_0 = 24'h000000;
-  reg [23:0] sum4_s0_1 = 24'h000000;
-  reg [23:0] sum4_s1_0 = 24'h000000;
-  reg [23:0] sum5_s0_0 = 24'h000000;
-  reg [23:0] sum5_s0_1 = 24'h000000;
-  reg [23:0] sum5_s1_0 = 24'h000000;
-  reg [23:0] sum6_s0_0 = 24'h000000;
-  reg [23:0] sum6_s0_1 = 24'h000000;
-  reg [23:0] sum6_s1_0 = 24'h000000;
-  reg [23:0] sum7_s0_0 = 24'h000000;
-  reg [23:0] sum7_s0_1 = 24'h000000;
-  reg [23:0] sum7_s1_0 = 24'h000000;
-  reg [4:0] t = 5'h00;
+  reg [5:0] t = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -1910,273 +1543,149 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg v5 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
+  reg [7:0] w0_10 = 8'h00;
+  reg [7:0] w0_11 = 8'h00;
+  reg [7:0] w0_12 = 8'h00;
+  reg [7:0] w0_13 = 8'h00;
+  reg [7:0] w0_14 = 8'h00;
+  reg [7:0] w0_15 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
   reg [7:0] w0_4 = 8'h00;
   reg [7:0] w0_5 = 8'h00;
   reg [7:0] w0_6 = 8'h00;
   reg [7:0] w0_7 = 8'h00;
+  reg [7:0] w0_8 = 8'h00;
+  reg [7:0] w0_9 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
+  reg [7:0] w1_10 = 8'h00;
+  reg [7:0] w1_11 = 8'h00;
+  reg [7:0] w1_12 = 8'h00;
+  reg [7:0] w1_13 = 8'h00;
+  reg [7:0] w1_14 = 8'h00;
+  reg [7:0] w1_15 = 8'h00;
   reg [7:0] w1_2 = 8'h00;
   reg [7:0] w1_3 = 8'h00;
   reg [7:0] w1_4 = 8'h00;
   reg [7:0] w1_5 = 8'h00;
   reg [7:0] w1_6 = 8'h00;
   reg [7:0] w1_7 = 8'h00;
-  reg [7:0] w2_0 = 8'h00;
-  reg [7:0] w2_1 = 8'h00;
-  reg [7:0] w2_2 = 8'h00;
-  reg [7:0] w2_3 = 8'h00;
-  reg [7:0] w2_4 = 8'h00;
-  reg [7:0] w2_5 = 8'h00;
-  reg [7:0] w2_6 = 8'h00;
-  reg [7:0] w2_7 = 8'h00;
-  reg [7:0] w3_0 = 8'h00;
-  reg [7:0] w3_1 = 8'h00;
-  reg [7:0] w3_2 = 8'h00;
-  reg [7:0] w3_3 = 8'h00;
-  reg [7:0] w3_4 = 8'h00;
-  reg [7:0] w3_5 = 8'h00;
-  reg [7:0] w3_6 = 8'h00;
-  reg [7:0] w3_7 = 8'h00;
-  reg [7:0] w4_0 = 8'h00;
-  reg [7:0] w4_1 = 8'h00;
-  reg [7:0] w4_2 = 8'h00;
-  reg [7:0] w4_3 = 8'h00;
-  reg [7:0] w4_4 = 8'h00;
-  reg [7:0] w4_5 = 8'h00;
-  reg [7:0] w4_6 = 8'h00;
-  reg [7:0] w4_7 = 8'h00;
-  reg [7:0] w5_0 = 8'h00;
-  reg [7:0] w5_1 = 8'h00;
-  reg [7:0] w5_2 = 8'h00;
-  reg [7:0] w5_3 = 8'h00;
-  reg [7:0] w5_4 = 8'h00;
-  reg [7:0] w5_5 = 8'h00;
-  reg [7:0] w5_6 = 8'h00;
-  reg [7:0] w5_7 = 8'h00;
-  reg [7:0] w6_0 = 8'h00;
-  reg [7:0] w6_1 = 8'h00;
-  reg [7:0] w6_2 = 8'h00;
-  reg [7:0] w6_3 = 8'h00;
-  reg [7:0] w6_4 = 8'h00;
-  reg [7:0] w6_5 = 8'h00;
-  reg [7:0] w6_6 = 8'h00;
-  reg [7:0] w6_7 = 8'h00;
-  reg [7:0] w7_0 = 8'h00;
-  reg [7:0] w7_1 = 8'h00;
-  reg [7:0] w7_2 = 8'h00;
-  reg [7:0] w7_3 = 8'h00;
-  reg [7:0] w7_4 = 8'h00;
-  reg [7:0] w7_5 = 8'h00;
-  reg [7:0] w7_6 = 8'h00;
-  reg [7:0] w7_7 = 8'h00;
-  (* init = 5'h00 *)
-  wire [4:0] wrom__addr;
-  wire [511:0] wrom__data;
+  reg [7:0] w1_8 = 8'h00;
+  reg [7:0] w1_9 = 8'h00;
+  (* init = 6'h00 *)
+  wire [5:0] wrom__addr;
+  wire [255:0] wrom__data;
   wire wrom__en;
-  reg [63:0] x_reg = 64'h0000000000000000;
+  reg [127:0] x_reg = 128'h00000000000000000000000000000000;
   reg [8:0] xoff0 = 9'h000;
   reg [8:0] xoff1 = 9'h000;
+  reg [8:0] xoff10 = 9'h000;
+  reg [8:0] xoff11 = 9'h000;
+  reg [8:0] xoff12 = 9'h000;
+  reg [8:0] xoff13 = 9'h000;
+  reg [8:0] xoff14 = 9'h000;
+  reg [8:0] xoff15 = 9'h000;
   reg [8:0] xoff2 = 9'h000;
   reg [8:0] xoff3 = 9'h000;
   reg [8:0] xoff4 = 9'h000;
   reg [8:0] xoff5 = 9'h000;
   reg [8:0] xoff6 = 9'h000;
   reg [8:0] xoff7 = 9'h000;
-  reg [63:0] inbuf [7:0];
+  reg [8:0] xoff8 = 9'h000;
+  reg [8:0] xoff9 = 9'h000;
+  reg [127:0] inbuf [3:0];
   initial begin
-    inbuf[0] = 64'h0000000000000000;
-    inbuf[1] = 64'h0000000000000000;
-    inbuf[2] = 64'h0000000000000000;
-    inbuf[3] = 64'h0000000000000000;
-    inbuf[4] = 64'h0000000000000000;
-    inbuf[5] = 64'h0000000000000000;
-    inbuf[6] = 64'h0000000000000000;
-    inbuf[7] = 64'h0000000000000000;
+    inbuf[0] = 128'h00000000000000000000000000000000;
+    inbuf[1] = 128'h00000000000000000000000000000000;
+    inbuf[2] = 128'h00000000000000000000000000000000;
+    inbuf[3] = 128'h00000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       inbuf[\$signature__addr ] <= i__payload;
   end
-  reg [63:0] _0_;
+  reg [127:0] _0_;
   always @(posedge clk) begin
     if (rport__en) begin
       _0_ <= inbuf[rport__addr];
     end
   end
   assign rport__data = _0_;
-  reg [511:0] rom [31:0];
+  reg [255:0] rom [63:0];
   initial begin
-    rom[0] = 512'h06f6fc09fcff2700bad4fec01a0b2d1c040af1f51415420115fafa938e9beea6fea2f4a2a598e2c2f715d19ce9c399e1c78f04efd4c9c1284afe19b693b332ff;
-    rom[1] = 512'he9f80703fdf800811198cd1f1e95a7d003e1e903f7f0331ba59cde17eaafa7214ab714a399930f04d82a0e290ee8cf029dca85dd0407071c03d9c281c6bc19f8;
-    rom[2] = 512'hdbef0a05fbf513ca1d21980936aedd37f0e4e21a0ad611faf2bf8c1d98bcfeaa0bd6c2e2c4d5e120b68492aad512acb1dfc6c0f181fb03bc46ed4e22b0993825;
-    rom[3] = 512'h1a0cfe06f706fe03e3d9e72ed6a807e16321f805f4f00ffc1ba519da17b0e30302f62dd08f1da8bbdcc4910d810506eed182e0feecda981c51dcc19ea92de3f1;
-    rom[4] = 512'h031301f4ff0309fc29d6a6e52fdfeae9021e04f8110e21ffc8b4e0e5e48bc5eb49d7c9b8bd9702b421afd7c88a87c7efeeaaf407a78cd8242d0229a28197adc3;
-    rom[5] = 512'hd322d9eafffa14d3209bfdbca2c5812bde16ffdd4cfa120c15d3fca2a8e9813f1ab397fd9e0c25ed3887f625b223d4b12bb3d3b88aa4dbbb3713a8bca9e8a905;
-    rom[6] = 512'h0f0af3df09f7eb02ac079ef4c6a0dd4929ecb6d31df11681fbb7da06f5d68112b7408103d6ba1b1def15c3df8f1cd9f6e1e4d9af861618d4c917e5fe3514fdd7;
-    rom[7] = 512'h20fd1a18fbf3dc1b1bcc29911ecc85ad45efc4e5ec3021f80525ebb609e6a420dfccbe1fe2aaf101121c058dc3c11f2ab5cfb589e6b2dc1c1ca2fe02a89ab811;
-    rom[8] = 512'hf142ec848225eac2171b180fe4e7dcbce5f0fdebf6e50c0104f400000208fdfd0303050007fd0afee1eef7f80703f4fcf08487b112e586e61b1911e71b1723fe;
-    rom[9] = 512'h2dc71331ecf31413fff8aad0b896f63601f50008f7eef9e3dffc08000a050ff4ff0901f90c00fef638f2e3f90404052d8bbc0204e4d5a1fae6f2eaf2fc1d1581;
-    rom[10] = 512'hf51083bd0681232c20ee958df719ed0cf62404170bea04b7ecf6fc0f03f4fadc0af902fafe04fad4ce17e8f10806053647100d82e8e913b9b3e6d2f4e904061d;
-    rom[11] = 512'h44fc11bcd1969e0cc4f7890102918b251c2f120801020a007f06f91005000b047f000206040e0802c5feecf2e6100c01dcf0a3a51092acbeeec7e1df12f9f6fe;
-    rom[12] = 512'hefe3c1eae018be102f1502838120f03aff19101d15170e06fe07f90e0dfe0002fff2ff050d0e0800fe19f703001715ff44e3a40a8abfbfdaf8f3f4f808f5ec01;
-    rom[13] = 512'hc59a0bc690dca8f90eb9a1de860d9433bbf2fb2402ed19f602faf20602fb03ee0bebfd0b0302fafef111fe07161a210cb4d812a5d205d2469c2214eceef3f7fc;
-    rom[14] = 512'h07d09b06e5e5c0ebe2adb8ee848df4e281c4def5fbcb22f00409f30200fb06f7fefef2fc07f6f4e9ff0e0304ff24160ee4fbc381b9088fea1ffc3ef6dd11fef5;
-    rom[15] = 512'hfda4a00af1a4d14b03f8b2e3f5fca3c2bef70300d6d405da05f9fdf8fe06f90ffef3f9fa08faf6e007130a1211002d81f59181a9b3e2ce192d0d0e15251e3c0d;
-    rom[16] = 512'h433fb48b8cae2e58a320eee8faf1130222a61dd68b0fb7e3111c1e01040822fcd6c0f108fbe8db0401c82eac854d01adc7b50cb40fb8a1fbf7c0feeaecff02ff;
-    rom[17] = 512'hf1042233a4db2355c200e4040ee7adefe6eab5aa15c415480911fdfbfe0804e7ead8ecf103f3fc92d7e891012ba8e1a21a1bc5cfced68802dad20af2fdddd985;
-    rom[18] = 512'h5b9b870a0416e246c3ebca202ee0e1ffbff1fde7f59c192c0101fb0808ffe0d9e5aff802fa06fd76dbbababa28bcc8d8adafd8f18fbc28c60202e8db0bf603b9;
-    rom[19] = 512'hdfec9421d82d8dee1404c6e80fe4ed040ecbc18100a712c01ae9f80f1bfafb0422bbe1080b04dcf8a027b1c79de8031bdf8e99e283881ddf1d13f20d0b04ecf8;
-    rom[20] = 512'hf2e520cc0bbdcddb000df6dfffed08fde1cc9d20dfc7eb07010a06ff01fdfb0004f4f629291af9083ad6832e25c8b0c1c4aacb86dc9eb2f208ee02fffc17ca06;
-    rom[21] = 512'hd5ceddd087be91eea1e2fc2d24fe11f34cc80da3aec90f59f30216fdf3f702f5542003043833102de833b7199bfd502bd6c325e70896be228140fdf610f3e8d4;
-    rom[22] = 512'hbb812818b4bf133df2f1fb162ffbdf81d0f3abe5970a192e0907190ff7f8fee4f43120e11f0d0d7f5ec1b497815b582ad4a8fdd1811800f8fd30eae918e2e0fd;
-    rom[23] = 512'h98c5d824cb26bbf82ff3fa2717dc15e5a909d0dfeb819c0702f70aff040d0f7f1d263024fddbdd869fa4aa00a3d4bff7ae0d8d0294eb852a3e141d07fb01dd24;
-    rom[24] = 512'hd1e2e3f1fd0ae803fff10e020df501ff09ecf10515142504cedffc00e5f01307220b0b05080c0f0131e7d8fc0c9eeae9d4ddc9d9ce0219d94ffa9a2ad3fdf3e3;
-    rom[25] = 512'ha008e707f704fa81e60b0b14fa0dffb41815faf7fa0cea960508191c03f613ad2104011300120ed6c191b40fb8dbcbd7e783e2badfd8e6d315b2f7a694d71cf1;
-    rom[26] = 512'hb724ed240df5080b37140602e4eafb20fd18f51defe8f51efaf720130dfafd7732f0f806fdf809da24b4a3c796a803bf149e90dceaa0d50db6be8ca3ecce1e56;
-    rom[27] = 512'hfed00b0b00e0d6fe7ffb16f9d5cfcbfffdfcfe0cefd90e0447e2091811fef6077fe5f10007f103034406a4ecc8fbedcbf7c4070400110a37b6f1a40581db1112;
-    rom[28] = 512'hfeddf7f70cf3090002130918f2faea03feef1307d2efb3fdf7fcf51326fa07f704f2e40714e9ebfee5eb8cd7c08107110c1c1eff9ea7d335e7b6a918a8ae25cf;
-    rom[29] = 512'h9dc6e6fb04f015d0fdf3f01711fbf0ee81130c00fcdd06f9d7fff900ff0cf2f403e7e704160b040c10fbe9bd93e38e003602dd0b879f81332894e6d0fa09c625;
-    rom[30] = 512'hdf0306141913f22c10fbfa020ef6ef50012415ff0505150c17121df5fb06f76a0901f6f9010520ed8effe307d4eeaae66641b19fe4f69ee4f7ffc70ff98ef521;
-    rom[31] = 512'h11170804fe0c0237382004f503fdff66f51b01f2090fd9135b2d2816e1e71f7ffff9f3fb0616f8669f05d5bbc9b7a639503cd1a4e7fdb106ba02d090d62dd2dd;
+    rom[0] = 256'h9dca85dd0407071cc78f04efd4c9c12803d9c281c6bc19f84afe19b693b332ff;
+    rom[1] = 256'hd182e0feecda981cdfc6c0f181fb03bc51dcc19ea92de3f146ed4e22b0993825;
+    rom[2] = 256'h2bb3d3b88aa4dbbbeeaaf407a78cd8243713a8bca9e8a9052d0229a28197adc3;
+    rom[3] = 256'hb5cfb589e6b2dc1ce1e4d9af861618d41ca2fe02a89ab811c917e5fe3514fdd7;
+    rom[4] = 256'h4ab714a399930f04fea2f4a2a598e2c2d82a0e290ee8cf02f715d19ce9c399e1;
+    rom[5] = 256'h02f62dd08f1da8bb0bd6c2e2c4d5e120dcc4910d810506eeb68492aad512acb1;
+    rom[6] = 256'h1ab397fd9e0c25ed49d7c9b8bd9702b43887f625b223d4b121afd7c88a87c7ef;
+    rom[7] = 256'hdfccbe1fe2aaf101b7408103d6ba1b1d121c058dc3c11f2aef15c3df8f1cd9f6;
+    rom[8] = 256'h03e1e903f7f0331b040af1f514154201a59cde17eaafa72115fafa938e9beea6;
+    rom[9] = 256'h6321f805f4f00ffcf0e4e21a0ad611fa1ba519da17b0e303f2bf8c1d98bcfeaa;
+    rom[10] = 256'hde16ffdd4cfa120c021e04f8110e21ff15d3fca2a8e9813fc8b4e0e5e48bc5eb;
+    rom[11] = 256'h45efc4e5ec3021f829ecb6d31df116810525ebb609e6a420fbb7da06f5d68112;
+    rom[12] = 256'he9f80703fdf8008106f6fc09fcff27001198cd1f1e95a7d0bad4fec01a0b2d1c;
+    rom[13] = 256'h1a0cfe06f706fe03dbef0a05fbf513cae3d9e72ed6a807e11d21980936aedd37;
+    rom[14] = 256'hd322d9eafffa14d3031301f4ff0309fc209bfdbca2c5812b29d6a6e52fdfeae9;
+    rom[15] = 256'h20fd1a18fbf3dc1b0f0af3df09f7eb021bcc29911ecc85adac079ef4c6a0dd49;
+    rom[16] = 256'h8bbc0204e4d5a1faf08487b112e586e6e6f2eaf2fc1d15811b1911e71b1723fe;
+    rom[17] = 256'hdcf0a3a51092acbe47100d82e8e913b9eec7e1df12f9f6feb3e6d2f4e904061d;
+    rom[18] = 256'hb4d812a5d205d24644e3a40a8abfbfda9c2214eceef3f7fcf8f3f4f808f5ec01;
+    rom[19] = 256'hf59181a9b3e2ce19e4fbc381b9088fea2d0d0e15251e3c0d1ffc3ef6dd11fef5;
+    rom[20] = 256'hff0901f90c00fef60303050007fd0afe38f2e3f90404052de1eef7f80703f4fc;
+    rom[21] = 256'h7f000206040e08020af902fafe04fad4c5feecf2e6100c01ce17e8f108060536;
+    rom[22] = 256'h0bebfd0b0302fafefff2ff050d0e0800f111fe07161a210cfe19f703001715ff;
+    rom[23] = 256'hfef3f9fa08faf6e0fefef2fc07f6f4e907130a1211002d81ff0e0304ff24160e;
+    rom[24] = 256'h01f50008f7eef9e3e5f0fdebf6e50c01dffc08000a050ff404f400000208fdfd;
+    rom[25] = 256'h1c2f120801020a00f62404170bea04b77f06f91005000b04ecf6fc0f03f4fadc;
+    rom[26] = 256'hbbf2fb2402ed19f6ff19101d15170e0602faf20602fb03eefe07f90e0dfe0002;
+    rom[27] = 256'hbef70300d6d405da81c4def5fbcb22f005f9fdf8fe06f90f0409f30200fb06f7;
+    rom[28] = 256'h2dc71331ecf31413f142ec848225eac2fff8aad0b896f636171b180fe4e7dcbc;
+    rom[29] = 256'h44fc11bcd1969e0cf51083bd0681232cc4f7890102918b2520ee958df719ed0c;
+    rom[30] = 256'hc59a0bc690dca8f9efe3c1eae018be100eb9a1de860d94332f1502838120f03a;
+    rom[31] = 256'hfda4a00af1a4d14b07d09b06e5e5c0eb03f8b2e3f5fca3c2e2adb8ee848df4e2;
+    rom[32] = 256'h1a1bc5cfced68802c7b50cb40fb8a1fbdad20af2fdddd985f7c0feeaecff02ff;
+    rom[33] = 256'hdf8e99e283881ddfadafd8f18fbc28c61d13f20d0b04ecf80202e8db0bf603b9;
+    rom[34] = 256'hd6c325e70896be22c4aacb86dc9eb2f28140fdf610f3e8d408ee02fffc17ca06;
+    rom[35] = 256'hae0d8d0294eb852ad4a8fdd1811800f83e141d07fb01dd24fd30eae918e2e0fd;
+    rom[36] = 256'head8ecf103f3fc92d6c0f108fbe8db04d7e891012ba8e1a201c82eac854d01ad;
+    rom[37] = 256'h22bbe1080b04dcf8e5aff802fa06fd76a027b1c79de8031bdbbababa28bcc8d8;
+    rom[38] = 256'h542003043833102d04f4f629291af908e833b7199bfd502b3ad6832e25c8b0c1;
+    rom[39] = 256'h1d263024fddbdd86f43120e11f0d0d7f9fa4aa00a3d4bff75ec1b497815b582a;
+    rom[40] = 256'he6eab5aa15c4154822a61dd68b0fb7e30911fdfbfe0804e7111c1e01040822fc;
+    rom[41] = 256'h0ecbc18100a712c0bff1fde7f59c192c1ae9f80f1bfafb040101fb0808ffe0d9;
+    rom[42] = 256'h4cc80da3aec90f59e1cc9d20dfc7eb07f30216fdf3f702f5010a06ff01fdfb00;
+    rom[43] = 256'ha909d0dfeb819c07d0f3abe5970a192e02f70aff040d0f7f0907190ff7f8fee4;
+    rom[44] = 256'hf1042233a4db2355433fb48b8cae2e58c200e4040ee7adefa320eee8faf11302;
+    rom[45] = 256'hdfec9421d82d8dee5b9b870a0416e2461404c6e80fe4ed04c3ebca202ee0e1ff;
+    rom[46] = 256'hd5ceddd087be91eef2e520cc0bbdcddba1e2fc2d24fe11f3000df6dfffed08fd;
+    rom[47] = 256'h98c5d824cb26bbf8bb812818b4bf133d2ff3fa2717dc15e5f2f1fb162ffbdf81;
+    rom[48] = 256'he783e2badfd8e6d3d4ddc9d9ce0219d915b2f7a694d71cf14ffa9a2ad3fdf3e3;
+    rom[49] = 256'hf7c4070400110a37149e90dceaa0d50db6f1a40581db1112b6be8ca3ecce1e56;
+    rom[50] = 256'h3602dd0b879f81330c1c1eff9ea7d3352894e6d0fa09c625e7b6a918a8ae25cf;
+    rom[51] = 256'h503cd1a4e7fdb1066641b19fe4f69ee4ba02d090d62dd2ddf7ffc70ff98ef521;
+    rom[52] = 256'h2104011300120ed6220b0b05080c0f01c191b40fb8dbcbd731e7d8fc0c9eeae9;
+    rom[53] = 256'h7fe5f10007f1030332f0f806fdf809da4406a4ecc8fbedcb24b4a3c796a803bf;
+    rom[54] = 256'h03e7e704160b040c04f2e40714e9ebfe10fbe9bd93e38e00e5eb8cd7c0810711;
+    rom[55] = 256'hfff9f3fb0616f8660901f6f9010520ed9f05d5bbc9b7a6398effe307d4eeaae6;
+    rom[56] = 256'h1815faf7fa0cea9609ecf105151425040508191c03f613adcedffc00e5f01307;
+    rom[57] = 256'hfdfcfe0cefd90e04fd18f51defe8f51e47e2091811fef607faf720130dfafd77;
+    rom[58] = 256'h81130c00fcdd06f9feef1307d2efb3fdd7fff900ff0cf2f4f7fcf51326fa07f7;
+    rom[59] = 256'hf51b01f2090fd913012415ff0505150c5b2d2816e1e71f7f17121df5fb06f76a;
+    rom[60] = 256'ha008e707f704fa81d1e2e3f1fd0ae803e60b0b14fa0dffb4fff10e020df501ff;
+    rom[61] = 256'hfed00b0b00e0d6feb724ed240df5080b7ffb16f9d5cfcbff37140602e4eafb20;
+    rom[62] = 256'h9dc6e6fb04f015d0feddf7f70cf30900fdf3f01711fbf0ee02130918f2faea03;
+    rom[63] = 256'h11170804fe0c0237df0306141913f22c382004f503fdff6610fbfa020ef6ef50;
   end
-  reg [511:0] _1_;
+  reg [255:0] _1_;
   always @(posedge clk) begin
     if (wrom__en) begin
       _1_ <= rom[t];
     end
   end
   assign wrom__data = _1_;
-  always @(posedge clk)
-    prod6_2 <= \$398 ;
-  always @(posedge clk)
-    prod6_3 <= \$399 ;
-  always @(posedge clk)
-    prod6_4 <= \$400 ;
-  always @(posedge clk)
-    prod6_5 <= \$401 ;
-  always @(posedge clk)
-    prod6_6 <= \$402 ;
-  always @(posedge clk)
-    prod6_7 <= \$403 ;
-  always @(posedge clk)
-    prod7_0 <= \$404 ;
-  always @(posedge clk)
-    prod7_1 <= \$405 ;
-  always @(posedge clk)
-    prod7_2 <= \$406 ;
-  always @(posedge clk)
-    prod7_3 <= \$407 ;
-  always @(posedge clk)
-    prod7_4 <= \$408 ;
-  always @(posedge clk)
-    prod7_5 <= \$409 ;
-  always @(posedge clk)
-    prod7_6 <= \$410 ;
-  always @(posedge clk)
-    prod7_7 <= \$411 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$412 ;
-  always @(posedge clk)
-    sum0_s0_1 <= \$413 ;
-  always @(posedge clk)
-    sum0_s1_0 <= \$414 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$415 ;
-  always @(posedge clk)
-    sum1_s0_1 <= \$416 ;
-  always @(posedge clk)
-    sum1_s1_0 <= \$417 ;
-  always @(posedge clk)
-    sum2_s0_0 <= \$418 ;
-  always @(posedge clk)
-    sum2_s0_1 <= \$419 ;
-  always @(posedge clk)
-    sum2_s1_0 <= \$420 ;
-  always @(posedge clk)
-    sum3_s0_0 <= \$421 ;
-  always @(posedge clk)
-    sum3_s0_1 <= \$422 ;
-  always @(posedge clk)
-    sum3_s1_0 <= \$423 ;
-  always @(posedge clk)
-    sum4_s0_0 <= \$424 ;
-  always @(posedge clk)
-    sum4_s0_1 <= \$425 ;
-  always @(posedge clk)
-    sum4_s1_0 <= \$426 ;
-  always @(posedge clk)
-    sum5_s0_0 <= \$427 ;
-  always @(posedge clk)
-    sum5_s0_1 <= \$428 ;
-  always @(posedge clk)
-    sum5_s1_0 <= \$429 ;
-  always @(posedge clk)
-    sum6_s0_0 <= \$430 ;
-  always @(posedge clk)
-    sum6_s0_1 <= \$431 ;
-  always @(posedge clk)
-    sum6_s1_0 <= \$432 ;
-  always @(posedge clk)
-    sum7_s0_0 <= \$433 ;
-  always @(posedge clk)
-    sum7_s0_1 <= \$434 ;
-  always @(posedge clk)
-    sum7_s1_0 <= \$435 ;
-  always @(posedge clk)
-    v2 <= \$436 ;
-  always @(posedge clk)
-    first2 <= \$437 ;
-  always @(posedge clk)
-    last2 <= \$438 ;
-  always @(posedge clk)
-    nf2 <= \$439 ;
-  always @(posedge clk)
-    v3 <= \$440 ;
-  always @(posedge clk)
-    first3 <= \$441 ;
-  always @(posedge clk)
-    last3 <= \$442 ;
-  always @(posedge clk)
-    nf3 <= \$443 ;
-  always @(posedge clk)
-    v4 <= \$444 ;
-  always @(posedge clk)
-    first4 <= \$445 ;
-  always @(posedge clk)
-    last4 <= \$446 ;
-  always @(posedge clk)
-    nf4 <= \$447 ;
-  always @(posedge clk)
-    v5 <= \$448 ;
-  always @(posedge clk)
-    first5 <= \$449 ;
-  always @(posedge clk)
-    last5 <= \$450 ;
-  always @(posedge clk)
-    nf5 <= \$451 ;
-  always @(posedge clk)
-    o__valid <= \$452 ;
-  always @(posedge clk)
-    acc0 <= \$453 ;
-  always @(posedge clk)
-    o__payload <= \$454 ;
-  always @(posedge clk)
-    acc1 <= \$455 ;
-  always @(posedge clk)
-    acc2 <= \$456 ;
-  always @(posedge clk)
-    acc3 <= \$457 ;
-  always @(posedge clk)
-    acc4 <= \$458 ;
-  always @(posedge clk)
-    acc5 <= \$459 ;
-  always @(posedge clk)
-    acc6 <= \$460 ;
-  always @(posedge clk)
-    acc7 <= \$461 ;
   assign \$1  = ~ o__valid;
   assign \$2  = \$1  | o__ready;
   assign \$4  = ! \$3 ;
@@ -2197,2083 +1706,2984 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$18  = $signed(\$17 ) + $signed(sum0_s1_0);
   assign \$20  = first5 ? \$19  : acc1;
   assign \$21  = $signed(\$20 ) + $signed(sum1_s1_0);
-  assign \$23  = first5 ? \$22  : acc2;
-  assign \$24  = $signed(\$23 ) + $signed(sum2_s1_0);
-  assign \$26  = first5 ? \$25  : acc3;
-  assign \$27  = $signed(\$26 ) + $signed(sum3_s1_0);
-  assign \$29  = first5 ? \$28  : acc4;
-  assign \$30  = $signed(\$29 ) + $signed(sum4_s1_0);
-  assign \$32  = first5 ? \$31  : acc5;
-  assign \$33  = $signed(\$32 ) + $signed(sum5_s1_0);
-  assign \$35  = first5 ? \$34  : acc6;
-  assign \$36  = $signed(\$35 ) + $signed(sum6_s1_0);
-  assign \$38  = first5 ? \$37  : acc7;
-  assign \$39  = $signed(\$38 ) + $signed(sum7_s1_0);
-  assign \$40  = ~ o__valid;
-  assign \$41  = \$40  | o__ready;
-  assign \$43  = ! \$42 ;
-  assign \$44  = ~ \$43 ;
-  assign \$45  = i__valid | \$44 ;
-  assign \$46  = \$41  & \$45 ;
-  assign \$47  = t == 5'h1f;
-  assign \$48  = t + 1'h1;
-  assign \$49  = \$47  ? 6'h00 : \$48 ;
-  assign \$50  = ~ o__valid;
-  assign \$51  = \$50  | o__ready;
-  assign \$53  = ! \$52 ;
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$57  = ! \$56 ;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = i__valid | \$58 ;
-  assign \$60  = \$55  & \$59 ;
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
+  assign \$22  = ~ o__valid;
+  assign \$23  = \$22  | o__ready;
+  assign \$25  = ! \$24 ;
+  assign \$26  = ~ \$25 ;
+  assign \$27  = i__valid | \$26 ;
+  assign \$28  = \$23  & \$27 ;
+  assign \$29  = t == 6'h3f;
+  assign \$30  = t + 1'h1;
+  assign \$31  = \$29  ? 7'h00 : \$30 ;
+  assign \$32  = ~ o__valid;
+  assign \$33  = \$32  | o__ready;
+  assign \$35  = ! \$34 ;
+  assign \$36  = ~ o__valid;
+  assign \$37  = \$36  | o__ready;
+  assign \$39  = ! \$38 ;
+  assign \$40  = ~ \$39 ;
+  assign \$41  = i__valid | \$40 ;
+  assign \$42  = \$37  & \$41 ;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = from_input ? x_reg : rport__data;
+  assign \$49  = $signed(\$48 [7:0]) - $signed(8'h80);
+  assign \$50  = from_input ? x_reg : rport__data;
+  assign \$51  = $signed(\$50 [15:8]) - $signed(8'h80);
+  assign \$52  = from_input ? x_reg : rport__data;
+  assign \$53  = $signed(\$52 [23:16]) - $signed(8'h80);
+  assign \$54  = from_input ? x_reg : rport__data;
+  assign \$55  = $signed(\$54 [31:24]) - $signed(8'h80);
+  assign \$56  = from_input ? x_reg : rport__data;
+  assign \$57  = $signed(\$56 [39:32]) - $signed(8'h80);
+  assign \$58  = from_input ? x_reg : rport__data;
+  assign \$59  = $signed(\$58 [47:40]) - $signed(8'h80);
+  assign \$60  = from_input ? x_reg : rport__data;
+  assign \$61  = $signed(\$60 [55:48]) - $signed(8'h80);
+  assign \$62  = from_input ? x_reg : rport__data;
+  assign \$63  = $signed(\$62 [63:56]) - $signed(8'h80);
+  assign \$64  = from_input ? x_reg : rport__data;
+  assign \$65  = $signed(\$64 [71:64]) - $signed(8'h80);
   assign \$66  = from_input ? x_reg : rport__data;
-  assign \$67  = $signed(\$66 [7:0]) - $signed(8'h80);
+  assign \$67  = $signed(\$66 [79:72]) - $signed(8'h80);
   assign \$68  = from_input ? x_reg : rport__data;
-  assign \$69  = $signed(\$68 [15:8]) - $signed(8'h80);
+  assign \$69  = $signed(\$68 [87:80]) - $signed(8'h80);
   assign \$70  = from_input ? x_reg : rport__data;
-  assign \$71  = $signed(\$70 [23:16]) - $signed(8'h80);
+  assign \$71  = $signed(\$70 [95:88]) - $signed(8'h80);
   assign \$72  = from_input ? x_reg : rport__data;
-  assign \$73  = $signed(\$72 [31:24]) - $signed(8'h80);
+  assign \$73  = $signed(\$72 [103:96]) - $signed(8'h80);
   assign \$74  = from_input ? x_reg : rport__data;
-  assign \$75  = $signed(\$74 [39:32]) - $signed(8'h80);
+  assign \$75  = $signed(\$74 [111:104]) - $signed(8'h80);
   assign \$76  = from_input ? x_reg : rport__data;
-  assign \$77  = $signed(\$76 [47:40]) - $signed(8'h80);
+  assign \$77  = $signed(\$76 [119:112]) - $signed(8'h80);
   assign \$78  = from_input ? x_reg : rport__data;
-  assign \$79  = $signed(\$78 [55:48]) - $signed(8'h80);
-  assign \$80  = from_input ? x_reg : rport__data;
-  assign \$81  = $signed(\$80 [63:56]) - $signed(8'h80);
-  assign \$82  = $signed(xoff0) * $signed(w0_0);
-  assign \$83  = $signed(xoff1) * $signed(w0_1);
-  assign \$84  = $signed(xoff2) * $signed(w0_2);
-  assign \$85  = $signed(xoff3) * $signed(w0_3);
-  assign \$86  = $signed(xoff4) * $signed(w0_4);
-  assign \$87  = $signed(xoff5) * $signed(w0_5);
-  assign \$88  = $signed(xoff6) * $signed(w0_6);
-  assign \$89  = $signed(xoff7) * $signed(w0_7);
-  assign \$90  = $signed(xoff0) * $signed(w1_0);
-  assign \$91  = $signed(xoff1) * $signed(w1_1);
-  assign \$92  = $signed(xoff2) * $signed(w1_2);
-  assign \$93  = $signed(xoff3) * $signed(w1_3);
-  assign \$94  = $signed(xoff4) * $signed(w1_4);
-  assign \$95  = $signed(xoff5) * $signed(w1_5);
-  assign \$96  = $signed(xoff6) * $signed(w1_6);
-  assign \$97  = $signed(xoff7) * $signed(w1_7);
-  assign \$98  = $signed(xoff0) * $signed(w2_0);
-  assign \$99  = $signed(xoff1) * $signed(w2_1);
-  assign \$100  = $signed(xoff2) * $signed(w2_2);
-  assign \$101  = $signed(xoff3) * $signed(w2_3);
-  assign \$102  = $signed(xoff4) * $signed(w2_4);
-  assign \$103  = $signed(xoff5) * $signed(w2_5);
-  assign \$104  = $signed(xoff6) * $signed(w2_6);
-  assign \$105  = $signed(xoff7) * $signed(w2_7);
-  assign \$106  = $signed(xoff0) * $signed(w3_0);
-  assign \$107  = $signed(xoff1) * $signed(w3_1);
-  assign \$108  = $signed(xoff2) * $signed(w3_2);
-  assign \$109  = $signed(xoff3) * $signed(w3_3);
-  assign \$110  = $signed(xoff4) * $signed(w3_4);
-  assign \$111  = $signed(xoff5) * $signed(w3_5);
-  assign \$112  = $signed(xoff6) * $signed(w3_6);
-  assign \$113  = $signed(xoff7) * $signed(w3_7);
-  assign \$114  = $signed(xoff0) * $signed(w4_0);
-  assign \$115  = $signed(xoff1) * $signed(w4_1);
-  assign \$116  = $signed(xoff2) * $signed(w4_2);
-  assign \$117  = $signed(xoff3) * $signed(w4_3);
-  assign \$118  = $signed(xoff4) * $signed(w4_4);
-  assign \$119  = $signed(xoff5) * $signed(w4_5);
-  assign \$120  = $signed(xoff6) * $signed(w4_6);
-  assign \$121  = $signed(xoff7) * $signed(w4_7);
-  assign \$122  = $signed(xoff0) * $signed(w5_0);
-  assign \$123  = $signed(xoff1) * $signed(w5_1);
-  assign \$124  = $signed(xoff2) * $signed(w5_2);
-  assign \$125  = $signed(xoff3) * $signed(w5_3);
-  assign \$126  = $signed(xoff4) * $signed(w5_4);
-  assign \$127  = $signed(xoff5) * $signed(w5_5);
-  assign \$128  = $signed(xoff6) * $signed(w5_6);
-  assign \$129  = $signed(xoff7) * $signed(w5_7);
-  assign \$130  = $signed(xoff0) * $signed(w6_0);
-  assign \$131  = $signed(xoff1) * $signed(w6_1);
-  assign \$132  = $signed(xoff2) * $signed(w6_2);
-  assign \$133  = $signed(xoff3) * $signed(w6_3);
-  assign \$134  = $signed(xoff4) * $signed(w6_4);
-  assign \$135  = $signed(xoff5) * $signed(w6_5);
-  assign \$136  = $signed(xoff6) * $signed(w6_6);
-  assign \$137  = $signed(xoff7) * $signed(w6_7);
-  assign \$138  = $signed(xoff0) * $signed(w7_0);
-  assign \$139  = $signed(xoff1) * $signed(w7_1);
-  assign \$140  = $signed(xoff2) * $signed(w7_2);
-  assign \$141  = $signed(xoff3) * $signed(w7_3);
-  assign \$142  = $signed(xoff4) * $signed(w7_4);
-  assign \$143  = $signed(xoff5) * $signed(w7_5);
-  assign \$144  = $signed(xoff6) * $signed(w7_6);
-  assign \$145  = $signed(xoff7) * $signed(w7_7);
-  assign \$146  = ~ o__valid;
-  assign \$147  = \$146  | o__ready;
-  assign \$148  = $signed(prod0_0) + $signed(prod0_1);
-  assign \$149  = $signed(prod0_2) + $signed(prod0_3);
-  assign \$150  = $signed(\$148 ) + $signed(\$149 );
-  assign \$151  = $signed(prod0_4) + $signed(prod0_5);
-  assign \$152  = $signed(prod0_6) + $signed(prod0_7);
-  assign \$153  = $signed(\$151 ) + $signed(\$152 );
+  assign \$79  = $signed(\$78 [127:120]) - $signed(8'h80);
+  assign \$80  = $signed(xoff0) * $signed(w0_0);
+  assign \$81  = $signed(xoff1) * $signed(w0_1);
+  assign \$82  = $signed(xoff2) * $signed(w0_2);
+  assign \$83  = $signed(xoff3) * $signed(w0_3);
+  assign \$84  = $signed(xoff4) * $signed(w0_4);
+  assign \$85  = $signed(xoff5) * $signed(w0_5);
+  assign \$86  = $signed(xoff6) * $signed(w0_6);
+  assign \$87  = $signed(xoff7) * $signed(w0_7);
+  assign \$88  = $signed(xoff8) * $signed(w0_8);
+  assign \$89  = $signed(xoff9) * $signed(w0_9);
+  assign \$90  = $signed(xoff10) * $signed(w0_10);
+  assign \$91  = $signed(xoff11) * $signed(w0_11);
+  assign \$92  = $signed(xoff12) * $signed(w0_12);
+  assign \$93  = $signed(xoff13) * $signed(w0_13);
+  assign \$94  = $signed(xoff14) * $signed(w0_14);
+  assign \$95  = $signed(xoff15) * $signed(w0_15);
+  assign \$96  = $signed(xoff0) * $signed(w1_0);
+  assign \$97  = $signed(xoff1) * $signed(w1_1);
+  assign \$98  = $signed(xoff2) * $signed(w1_2);
+  assign \$99  = $signed(xoff3) * $signed(w1_3);
+  assign \$100  = $signed(xoff4) * $signed(w1_4);
+  assign \$101  = $signed(xoff5) * $signed(w1_5);
+  assign \$102  = $signed(xoff6) * $signed(w1_6);
+  assign \$103  = $signed(xoff7) * $signed(w1_7);
+  assign \$104  = $signed(xoff8) * $signed(w1_8);
+  assign \$105  = $signed(xoff9) * $signed(w1_9);
+  assign \$106  = $signed(xoff10) * $signed(w1_10);
+  assign \$107  = $signed(xoff11) * $signed(w1_11);
+  assign \$108  = $signed(xoff12) * $signed(w1_12);
+  assign \$109  = $signed(xoff13) * $signed(w1_13);
+  assign \$110  = $signed(xoff14) * $signed(w1_14);
+  assign \$111  = $signed(xoff15) * $signed(w1_15);
+  assign \$112  = ~ o__valid;
+  assign \$113  = \$112  | o__ready;
+  assign \$114  = $signed(prod0_0) + $signed(prod0_1);
+  assign \$115  = $signed(prod0_2) + $signed(prod0_3);
+  assign \$116  = $signed(\$114 ) + $signed(\$115 );
+  assign \$117  = $signed(prod0_4) + $signed(prod0_5);
+  assign \$118  = $signed(prod0_6) + $signed(prod0_7);
+  assign \$119  = $signed(\$117 ) + $signed(\$118 );
+  assign \$120  = $signed(prod0_8) + $signed(prod0_9);
+  assign \$121  = $signed(prod0_10) + $signed(prod0_11);
+  assign \$122  = $signed(\$120 ) + $signed(\$121 );
+  assign \$123  = $signed(prod0_12) + $signed(prod0_13);
+  assign \$124  = $signed(prod0_14) + $signed(prod0_15);
+  assign \$125  = $signed(\$123 ) + $signed(\$124 );
+  assign \$126  = ~ o__valid;
+  assign \$127  = \$126  | o__ready;
+  assign \$128  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$129  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
+  assign \$130  = $signed(\$128 ) + $signed(\$129 );
+  assign \$131  = ~ o__valid;
+  assign \$132  = \$131  | o__ready;
+  assign \$133  = $signed(prod1_0) + $signed(prod1_1);
+  assign \$134  = $signed(prod1_2) + $signed(prod1_3);
+  assign \$135  = $signed(\$133 ) + $signed(\$134 );
+  assign \$136  = $signed(prod1_4) + $signed(prod1_5);
+  assign \$137  = $signed(prod1_6) + $signed(prod1_7);
+  assign \$138  = $signed(\$136 ) + $signed(\$137 );
+  assign \$139  = $signed(prod1_8) + $signed(prod1_9);
+  assign \$140  = $signed(prod1_10) + $signed(prod1_11);
+  assign \$141  = $signed(\$139 ) + $signed(\$140 );
+  assign \$142  = $signed(prod1_12) + $signed(prod1_13);
+  assign \$143  = $signed(prod1_14) + $signed(prod1_15);
+  assign \$144  = $signed(\$142 ) + $signed(\$143 );
+  assign \$145  = ~ o__valid;
+  assign \$146  = \$145  | o__ready;
+  assign \$147  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$148  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
+  assign \$149  = $signed(\$147 ) + $signed(\$148 );
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = ~ o__valid;
+  assign \$153  = \$152  | o__ready;
   assign \$154  = ~ o__valid;
   assign \$155  = \$154  | o__ready;
-  assign \$156  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$157  = ~ o__valid;
-  assign \$158  = \$157  | o__ready;
-  assign \$159  = $signed(prod1_0) + $signed(prod1_1);
-  assign \$160  = $signed(prod1_2) + $signed(prod1_3);
-  assign \$161  = $signed(\$159 ) + $signed(\$160 );
-  assign \$162  = $signed(prod1_4) + $signed(prod1_5);
-  assign \$163  = $signed(prod1_6) + $signed(prod1_7);
-  assign \$164  = $signed(\$162 ) + $signed(\$163 );
-  assign \$165  = ~ o__valid;
-  assign \$166  = \$165  | o__ready;
-  assign \$167  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$168  = ~ o__valid;
-  assign \$169  = \$168  | o__ready;
-  assign \$170  = $signed(prod2_0) + $signed(prod2_1);
-  assign \$171  = $signed(prod2_2) + $signed(prod2_3);
-  assign \$172  = $signed(\$170 ) + $signed(\$171 );
-  assign \$173  = $signed(prod2_4) + $signed(prod2_5);
-  assign \$174  = $signed(prod2_6) + $signed(prod2_7);
-  assign \$175  = $signed(\$173 ) + $signed(\$174 );
-  assign \$176  = ~ o__valid;
-  assign \$177  = \$176  | o__ready;
-  assign \$178  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$179  = ~ o__valid;
-  assign \$180  = \$179  | o__ready;
-  assign \$181  = $signed(prod3_0) + $signed(prod3_1);
-  assign \$182  = $signed(prod3_2) + $signed(prod3_3);
-  assign \$183  = $signed(\$181 ) + $signed(\$182 );
-  assign \$184  = $signed(prod3_4) + $signed(prod3_5);
-  assign \$185  = $signed(prod3_6) + $signed(prod3_7);
-  assign \$186  = $signed(\$184 ) + $signed(\$185 );
-  assign \$187  = ~ o__valid;
-  assign \$188  = \$187  | o__ready;
-  assign \$189  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$190  = ~ o__valid;
-  assign \$191  = \$190  | o__ready;
-  assign \$192  = $signed(prod4_0) + $signed(prod4_1);
-  assign \$193  = $signed(prod4_2) + $signed(prod4_3);
-  assign \$194  = $signed(\$192 ) + $signed(\$193 );
-  assign \$195  = $signed(prod4_4) + $signed(prod4_5);
-  assign \$196  = $signed(prod4_6) + $signed(prod4_7);
-  assign \$197  = $signed(\$195 ) + $signed(\$196 );
-  assign \$198  = ~ o__valid;
-  assign \$199  = \$198  | o__ready;
-  assign \$200  = $signed(sum4_s0_0) + $signed(sum4_s0_1);
-  assign \$201  = ~ o__valid;
-  assign \$202  = \$201  | o__ready;
-  assign \$203  = $signed(prod5_0) + $signed(prod5_1);
-  assign \$204  = $signed(prod5_2) + $signed(prod5_3);
-  assign \$205  = $signed(\$203 ) + $signed(\$204 );
-  assign \$206  = $signed(prod5_4) + $signed(prod5_5);
-  assign \$207  = $signed(prod5_6) + $signed(prod5_7);
-  assign \$208  = $signed(\$206 ) + $signed(\$207 );
-  assign \$209  = ~ o__valid;
-  assign \$210  = \$209  | o__ready;
-  assign \$211  = $signed(sum5_s0_0) + $signed(sum5_s0_1);
-  assign \$212  = ~ o__valid;
-  assign \$213  = \$212  | o__ready;
-  assign \$214  = $signed(prod6_0) + $signed(prod6_1);
-  assign \$215  = $signed(prod6_2) + $signed(prod6_3);
-  assign \$216  = $signed(\$214 ) + $signed(\$215 );
-  assign \$217  = $signed(prod6_4) + $signed(prod6_5);
-  assign \$218  = $signed(prod6_6) + $signed(prod6_7);
-  assign \$219  = $signed(\$217 ) + $signed(\$218 );
-  assign \$220  = ~ o__valid;
-  assign \$221  = \$220  | o__ready;
-  assign \$222  = $signed(sum6_s0_0) + $signed(sum6_s0_1);
-  assign \$223  = ~ o__valid;
-  assign \$224  = \$223  | o__ready;
-  assign \$225  = $signed(prod7_0) + $signed(prod7_1);
-  assign \$226  = $signed(prod7_2) + $signed(prod7_3);
-  assign \$227  = $signed(\$225 ) + $signed(\$226 );
-  assign \$228  = $signed(prod7_4) + $signed(prod7_5);
-  assign \$229  = $signed(prod7_6) + $signed(prod7_7);
-  assign \$230  = $signed(\$228 ) + $signed(\$229 );
-  assign \$231  = ~ o__valid;
-  assign \$232  = \$231  | o__ready;
-  assign \$233  = $signed(sum7_s0_0) + $signed(sum7_s0_1);
-  assign \$234  = ~ o__valid;
-  assign \$235  = \$234  | o__ready;
-  assign \$236  = ~ o__valid;
-  assign \$237  = \$236  | o__ready;
-  assign \$238  = ~ o__valid;
-  assign \$239  = \$238  | o__ready;
-  assign \$240  = ~ o__valid;
-  assign \$241  = \$240  | o__ready;
-  assign \$242  = ~ o__valid;
-  assign \$243  = \$242  | o__ready;
-  assign \$244  = v5 & last5;
-  assign \$245  = ~ o__valid;
-  assign \$246  = \$245  | o__ready;
-  assign \$247  = \$246  & v5;
-  assign \$248  = ~ o__valid;
-  assign \$249  = \$248  | o__ready;
-  assign \$250  = \$249  & v5;
-  assign \$251  = ~ o__valid;
-  assign \$252  = \$251  | o__ready;
-  assign \$253  = \$252  & v5;
-  assign \$254  = ~ o__valid;
-  assign \$255  = \$254  | o__ready;
-  assign \$256  = \$255  & v5;
-  assign \$257  = ~ o__valid;
-  assign \$258  = \$257  | o__ready;
-  assign \$259  = \$258  & v5;
-  assign \$260  = ~ o__valid;
-  assign \$261  = \$260  | o__ready;
-  assign \$262  = \$261  & v5;
-  assign \$263  = ~ o__valid;
-  assign \$264  = \$263  | o__ready;
-  assign \$265  = \$264  & v5;
-  assign \$266  = ~ o__valid;
-  assign \$267  = \$266  | o__ready;
-  assign \$268  = \$267  & v5;
+  assign \$156  = ~ o__valid;
+  assign \$157  = \$156  | o__ready;
+  assign \$158  = ~ o__valid;
+  assign \$159  = \$158  | o__ready;
+  assign \$160  = v5 & last5;
+  assign \$161  = ~ o__valid;
+  assign \$162  = \$161  | o__ready;
+  assign \$163  = \$162  & v5;
+  assign \$164  = ~ o__valid;
+  assign \$165  = \$164  | o__ready;
+  assign \$166  = \$165  & v5;
   always @(posedge clk)
-    t <= \$269 ;
+    t <= \$167 ;
   always @(posedge clk)
-    x_reg <= \$270 ;
+    x_reg <= \$168 ;
   always @(posedge clk)
-    from_input <= \$271 ;
+    from_input <= \$169 ;
   always @(posedge clk)
-    v1 <= \$272 ;
+    v1 <= \$170 ;
   always @(posedge clk)
-    first1 <= \$273 ;
+    first1 <= \$171 ;
   always @(posedge clk)
-    last1 <= \$274 ;
+    last1 <= \$172 ;
   always @(posedge clk)
-    nf1 <= \$275 ;
+    nf1 <= \$173 ;
   always @(posedge clk)
-    xoff0 <= \$276 ;
+    xoff0 <= \$174 ;
   always @(posedge clk)
-    xoff1 <= \$277 ;
+    xoff1 <= \$175 ;
   always @(posedge clk)
-    xoff2 <= \$278 ;
+    xoff2 <= \$176 ;
   always @(posedge clk)
-    xoff3 <= \$279 ;
+    xoff3 <= \$177 ;
   always @(posedge clk)
-    xoff4 <= \$280 ;
+    xoff4 <= \$178 ;
   always @(posedge clk)
-    xoff5 <= \$281 ;
+    xoff5 <= \$179 ;
   always @(posedge clk)
-    xoff6 <= \$282 ;
+    xoff6 <= \$180 ;
   always @(posedge clk)
-    xoff7 <= \$283 ;
+    xoff7 <= \$181 ;
   always @(posedge clk)
-    w0_0 <= \$284 ;
+    xoff8 <= \$182 ;
   always @(posedge clk)
-    w0_1 <= \$285 ;
+    xoff9 <= \$183 ;
   always @(posedge clk)
-    w0_2 <= \$286 ;
+    xoff10 <= \$184 ;
   always @(posedge clk)
-    w0_3 <= \$287 ;
+    xoff11 <= \$185 ;
   always @(posedge clk)
-    w0_4 <= \$288 ;
+    xoff12 <= \$186 ;
   always @(posedge clk)
-    w0_5 <= \$289 ;
+    xoff13 <= \$187 ;
   always @(posedge clk)
-    w0_6 <= \$290 ;
+    xoff14 <= \$188 ;
   always @(posedge clk)
-    w0_7 <= \$291 ;
+    xoff15 <= \$189 ;
   always @(posedge clk)
-    w1_0 <= \$292 ;
+    w0_0 <= \$190 ;
   always @(posedge clk)
-    w1_1 <= \$293 ;
+    w0_1 <= \$191 ;
   always @(posedge clk)
-    w1_2 <= \$294 ;
+    w0_2 <= \$192 ;
   always @(posedge clk)
-    w1_3 <= \$295 ;
+    w0_3 <= \$193 ;
   always @(posedge clk)
-    w1_4 <= \$296 ;
+    w0_4 <= \$194 ;
   always @(posedge clk)
-    w1_5 <= \$297 ;
+    w0_5 <= \$195 ;
   always @(posedge clk)
-    w1_6 <= \$298 ;
+    w0_6 <= \$196 ;
   always @(posedge clk)
-    w1_7 <= \$299 ;
+    w0_7 <= \$197 ;
   always @(posedge clk)
-    w2_0 <= \$300 ;
+    w0_8 <= \$198 ;
   always @(posedge clk)
-    w2_1 <= \$301 ;
+    w0_9 <= \$199 ;
   always @(posedge clk)
-    w2_2 <= \$302 ;
+    w0_10 <= \$200 ;
   always @(posedge clk)
-    w2_3 <= \$303 ;
+    w0_11 <= \$201 ;
   always @(posedge clk)
-    w2_4 <= \$304 ;
+    w0_12 <= \$202 ;
   always @(posedge clk)
-    w2_5 <= \$305 ;
+    w0_13 <= \$203 ;
   always @(posedge clk)
-    w2_6 <= \$306 ;
+    w0_14 <= \$204 ;
   always @(posedge clk)
-    w2_7 <= \$307 ;
+    w0_15 <= \$205 ;
   always @(posedge clk)
-    w3_0 <= \$308 ;
+    w1_0 <= \$206 ;
   always @(posedge clk)
-    w3_1 <= \$309 ;
+    w1_1 <= \$207 ;
   always @(posedge clk)
-    w3_2 <= \$310 ;
+    w1_2 <= \$208 ;
   always @(posedge clk)
-    w3_3 <= \$311 ;
+    w1_3 <= \$209 ;
   always @(posedge clk)
-    w3_4 <= \$312 ;
+    w1_4 <= \$210 ;
   always @(posedge clk)
-    w3_5 <= \$313 ;
+    w1_5 <= \$211 ;
   always @(posedge clk)
-    w3_6 <= \$314 ;
+    w1_6 <= \$212 ;
   always @(posedge clk)
-    w3_7 <= \$315 ;
+    w1_7 <= \$213 ;
   always @(posedge clk)
-    w4_0 <= \$316 ;
+    w1_8 <= \$214 ;
   always @(posedge clk)
-    w4_1 <= \$317 ;
+    w1_9 <= \$215 ;
   always @(posedge clk)
-    w4_2 <= \$318 ;
+    w1_10 <= \$216 ;
   always @(posedge clk)
-    w4_3 <= \$319 ;
+    w1_11 <= \$217 ;
   always @(posedge clk)
-    w4_4 <= \$320 ;
+    w1_12 <= \$218 ;
   always @(posedge clk)
-    w4_5 <= \$321 ;
+    w1_13 <= \$219 ;
   always @(posedge clk)
-    w4_6 <= \$322 ;
+    w1_14 <= \$220 ;
   always @(posedge clk)
-    w4_7 <= \$323 ;
+    w1_15 <= \$221 ;
   always @(posedge clk)
-    w5_0 <= \$324 ;
+    prod0_0 <= \$222 ;
   always @(posedge clk)
-    w5_1 <= \$325 ;
+    prod0_1 <= \$223 ;
   always @(posedge clk)
-    w5_2 <= \$326 ;
+    prod0_2 <= \$224 ;
   always @(posedge clk)
-    w5_3 <= \$327 ;
+    prod0_3 <= \$225 ;
   always @(posedge clk)
-    w5_4 <= \$328 ;
+    prod0_4 <= \$226 ;
   always @(posedge clk)
-    w5_5 <= \$329 ;
+    prod0_5 <= \$227 ;
   always @(posedge clk)
-    w5_6 <= \$330 ;
+    prod0_6 <= \$228 ;
   always @(posedge clk)
-    w5_7 <= \$331 ;
+    prod0_7 <= \$229 ;
   always @(posedge clk)
-    w6_0 <= \$332 ;
+    prod0_8 <= \$230 ;
   always @(posedge clk)
-    w6_1 <= \$333 ;
+    prod0_9 <= \$231 ;
   always @(posedge clk)
-    w6_2 <= \$334 ;
+    prod0_10 <= \$232 ;
   always @(posedge clk)
-    w6_3 <= \$335 ;
+    prod0_11 <= \$233 ;
   always @(posedge clk)
-    w6_4 <= \$336 ;
+    prod0_12 <= \$234 ;
   always @(posedge clk)
-    w6_5 <= \$337 ;
+    prod0_13 <= \$235 ;
   always @(posedge clk)
-    w6_6 <= \$338 ;
+    prod0_14 <= \$236 ;
   always @(posedge clk)
-    w6_7 <= \$339 ;
+    prod0_15 <= \$237 ;
   always @(posedge clk)
-    w7_0 <= \$340 ;
+    prod1_0 <= \$238 ;
   always @(posedge clk)
-    w7_1 <= \$341 ;
+    prod1_1 <= \$239 ;
   always @(posedge clk)
-    w7_2 <= \$342 ;
+    prod1_2 <= \$240 ;
   always @(posedge clk)
-    w7_3 <= \$343 ;
+    prod1_3 <= \$241 ;
   always @(posedge clk)
-    w7_4 <= \$344 ;
+    prod1_4 <= \$242 ;
   always @(posedge clk)
-    w7_5 <= \$345 ;
+    prod1_5 <= \$243 ;
   always @(posedge clk)
-    w7_6 <= \$346 ;
+    prod1_6 <= \$244 ;
   always @(posedge clk)
-    w7_7 <= \$347 ;
+    prod1_7 <= \$245 ;
   always @(posedge clk)
-    prod0_0 <= \$348 ;
+    prod1_8 <= \$246 ;
   always @(posedge clk)
-    prod0_1 <= \$349 ;
+    prod1_9 <= \$247 ;
   always @(posedge clk)
-    prod0_2 <= \$350 ;
+    prod1_10 <= \$248 ;
   always @(posedge clk)
-    prod0_3 <= \$351 ;
+    prod1_11 <= \$249 ;
   always @(posedge clk)
-    prod0_4 <= \$352 ;
+    prod1_12 <= \$250 ;
   always @(posedge clk)
-    prod0_5 <= \$353 ;
+    prod1_13 <= \$251 ;
   always @(posedge clk)
-    prod0_6 <= \$354 ;
+    prod1_14 <= \$252 ;
   always @(posedge clk)
-    prod0_7 <= \$355 ;
+    prod1_15 <= \$253 ;
   always @(posedge clk)
-    prod1_0 <= \$356 ;
+    sum0_s0_0 <= \$254 ;
   always @(posedge clk)
-    prod1_1 <= \$357 ;
+    sum0_s0_1 <= \$255 ;
   always @(posedge clk)
-    prod1_2 <= \$358 ;
+    sum0_s0_2 <= \$256 ;
   always @(posedge clk)
-    prod1_3 <= \$359 ;
+    sum0_s0_3 <= \$257 ;
   always @(posedge clk)
-    prod1_4 <= \$360 ;
+    sum0_s1_0 <= \$258 ;
   always @(posedge clk)
-    prod1_5 <= \$361 ;
+    sum1_s0_0 <= \$259 ;
   always @(posedge clk)
-    prod1_6 <= \$362 ;
+    sum1_s0_1 <= \$260 ;
   always @(posedge clk)
-    prod1_7 <= \$363 ;
+    sum1_s0_2 <= \$261 ;
   always @(posedge clk)
-    prod2_0 <= \$364 ;
+    sum1_s0_3 <= \$262 ;
   always @(posedge clk)
-    prod2_1 <= \$365 ;
+    sum1_s1_0 <= \$263 ;
   always @(posedge clk)
-    prod2_2 <= \$366 ;
+    v2 <= \$264 ;
   always @(posedge clk)
-    prod2_3 <= \$367 ;
+    first2 <= \$265 ;
   always @(posedge clk)
-    prod2_4 <= \$368 ;
+    last2 <= \$266 ;
   always @(posedge clk)
-    prod2_5 <= \$369 ;
+    nf2 <= \$267 ;
   always @(posedge clk)
-    prod2_6 <= \$370 ;
+    v3 <= \$268 ;
   always @(posedge clk)
-    prod2_7 <= \$371 ;
+    first3 <= \$269 ;
   always @(posedge clk)
-    prod3_0 <= \$372 ;
+    last3 <= \$270 ;
   always @(posedge clk)
-    prod3_1 <= \$373 ;
+    nf3 <= \$271 ;
   always @(posedge clk)
-    prod3_2 <= \$374 ;
+    v4 <= \$272 ;
   always @(posedge clk)
-    prod3_3 <= \$375 ;
+    first4 <= \$273 ;
   always @(posedge clk)
-    prod3_4 <= \$376 ;
+    last4 <= \$274 ;
   always @(posedge clk)
-    prod3_5 <= \$377 ;
+    nf4 <= \$275 ;
   always @(posedge clk)
-    prod3_6 <= \$378 ;
+    v5 <= \$276 ;
   always @(posedge clk)
-    prod3_7 <= \$379 ;
+    first5 <= \$277 ;
   always @(posedge clk)
-    prod4_0 <= \$380 ;
+    last5 <= \$278 ;
   always @(posedge clk)
-    prod4_1 <= \$381 ;
+    nf5 <= \$279 ;
   always @(posedge clk)
-    prod4_2 <= \$382 ;
+    o__valid <= \$280 ;
   always @(posedge clk)
-    prod4_3 <= \$383 ;
+    acc0 <= \$281 ;
   always @(posedge clk)
-    prod4_4 <= \$384 ;
+    o__payload <= \$282 ;
   always @(posedge clk)
-    prod4_5 <= \$385 ;
-  always @(posedge clk)
-    prod4_6 <= \$386 ;
-  always @(posedge clk)
-    prod4_7 <= \$387 ;
-  always @(posedge clk)
-    prod5_0 <= \$388 ;
-  always @(posedge clk)
-    prod5_1 <= \$389 ;
-  always @(posedge clk)
-    prod5_2 <= \$390 ;
-  always @(posedge clk)
-    prod5_3 <= \$391 ;
-  always @(posedge clk)
-    prod5_4 <= \$392 ;
-  always @(posedge clk)
-    prod5_5 <= \$393 ;
-  always @(posedge clk)
-    prod5_6 <= \$394 ;
-  always @(posedge clk)
-    prod5_7 <= \$395 ;
-  always @(posedge clk)
-    prod6_0 <= \$396 ;
-  always @(posedge clk)
-    prod6_1 <= \$397 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$399  = prod6_3;
-    if (\$65 ) begin
-      \$399  = \$133 ;
-    end
-    if (rst) begin
-      \$399  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$400  = prod6_4;
-    if (\$65 ) begin
-      \$400  = \$134 ;
-    end
-    if (rst) begin
-      \$400  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$401  = prod6_5;
-    if (\$65 ) begin
-      \$401  = \$135 ;
-    end
-    if (rst) begin
-      \$401  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$402  = prod6_6;
-    if (\$65 ) begin
-      \$402  = \$136 ;
-    end
-    if (rst) begin
-      \$402  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$403  = prod6_7;
-    if (\$65 ) begin
-      \$403  = \$137 ;
-    end
-    if (rst) begin
-      \$403  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$404  = prod7_0;
-    if (\$65 ) begin
-      \$404  = \$138 ;
-    end
-    if (rst) begin
-      \$404  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$405  = prod7_1;
-    if (\$65 ) begin
-      \$405  = \$139 ;
-    end
-    if (rst) begin
-      \$405  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$406  = prod7_2;
-    if (\$65 ) begin
-      \$406  = \$140 ;
-    end
-    if (rst) begin
-      \$406  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$407  = prod7_3;
-    if (\$65 ) begin
-      \$407  = \$141 ;
-    end
-    if (rst) begin
-      \$407  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$408  = prod7_4;
-    if (\$65 ) begin
-      \$408  = \$142 ;
-    end
-    if (rst) begin
-      \$408  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$409  = prod7_5;
-    if (\$65 ) begin
-      \$409  = \$143 ;
-    end
-    if (rst) begin
-      \$409  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$410  = prod7_6;
-    if (\$65 ) begin
-      \$410  = \$144 ;
-    end
-    if (rst) begin
-      \$410  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$411  = prod7_7;
-    if (\$65 ) begin
-      \$411  = \$145 ;
-    end
-    if (rst) begin
-      \$411  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$412  = sum0_s0_0;
-    if (\$147 ) begin
-      \$412  = { \$150 [18], \$150 [18], \$150 [18], \$150 [18], \$150 [18], \$150  };
-    end
-    if (rst) begin
-      \$412  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$413  = sum0_s0_1;
-    if (\$147 ) begin
-      \$413  = { \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153  };
-    end
-    if (rst) begin
-      \$413  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$414  = sum0_s1_0;
-    if (\$155 ) begin
-      \$414  = \$156 [23:0];
-    end
-    if (rst) begin
-      \$414  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$415  = sum1_s0_0;
-    if (\$158 ) begin
-      \$415  = { \$161 [18], \$161 [18], \$161 [18], \$161 [18], \$161 [18], \$161  };
-    end
-    if (rst) begin
-      \$415  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$416  = sum1_s0_1;
-    if (\$158 ) begin
-      \$416  = { \$164 [18], \$164 [18], \$164 [18], \$164 [18], \$164 [18], \$164  };
-    end
-    if (rst) begin
-      \$416  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$417  = sum1_s1_0;
-    if (\$166 ) begin
-      \$417  = \$167 [23:0];
-    end
-    if (rst) begin
-      \$417  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$418  = sum2_s0_0;
-    if (\$169 ) begin
-      \$418  = { \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172  };
-    end
-    if (rst) begin
-      \$418  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$419  = sum2_s0_1;
-    if (\$169 ) begin
-      \$419  = { \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175  };
-    end
-    if (rst) begin
-      \$419  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$420  = sum2_s1_0;
-    if (\$177 ) begin
-      \$420  = \$178 [23:0];
-    end
-    if (rst) begin
-      \$420  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$421  = sum3_s0_0;
-    if (\$180 ) begin
-      \$421  = { \$183 [18], \$183 [18], \$183 [18], \$183 [18], \$183 [18], \$183  };
-    end
-    if (rst) begin
-      \$421  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$422  = sum3_s0_1;
-    if (\$180 ) begin
-      \$422  = { \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186  };
-    end
-    if (rst) begin
-      \$422  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$423  = sum3_s1_0;
-    if (\$188 ) begin
-      \$423  = \$189 [23:0];
-    end
-    if (rst) begin
-      \$423  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$424  = sum4_s0_0;
-    if (\$191 ) begin
-      \$424  = { \$194 [18], \$194 [18], \$194 [18], \$194 [18], \$194 [18], \$194  };
-    end
-    if (rst) begin
-      \$424  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$425  = sum4_s0_1;
-    if (\$191 ) begin
-      \$425  = { \$197 [18], \$197 [18], \$197 [18], \$197 [18], \$197 [18], \$197  };
-    end
-    if (rst) begin
-      \$425  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$426  = sum4_s1_0;
-    if (\$199 ) begin
-      \$426  = \$200 [23:0];
-    end
-    if (rst) begin
-      \$426  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$427  = sum5_s0_0;
-    if (\$202 ) begin
-      \$427  = { \$205 [18], \$205 [18], \$205 [18], \$205 [18], \$205 [18], \$205  };
-    end
-    if (rst) begin
-      \$427  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$428  = sum5_s0_1;
-    if (\$202 ) begin
-      \$428  = { \$208 [18], \$208 [18], \$208 [18], \$208 [18], \$208 [18], \$208  };
-    end
-    if (rst) begin
-      \$428  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$429  = sum5_s1_0;
-    if (\$210 ) begin
-      \$429  = \$211 [23:0];
-    end
-    if (rst) begin
-      \$429  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$430  = sum6_s0_0;
-    if (\$213 ) begin
-      \$430  = { \$216 [18], \$216 [18], \$216 [18], \$216 [18], \$216 [18], \$216  };
-    end
-    if (rst) begin
-      \$430  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$431  = sum6_s0_1;
-    if (\$213 ) begin
-      \$431  = { \$219 [18], \$219 [18], \$219 [18], \$219 [18], \$219 [18], \$219  };
-    end
-    if (rst) begin
-      \$431  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$432  = sum6_s1_0;
-    if (\$221 ) begin
-      \$432  = \$222 [23:0];
-    end
-    if (rst) begin
-      \$432  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$433  = sum7_s0_0;
-    if (\$224 ) begin
-      \$433  = { \$227 [18], \$227 [18], \$227 [18], \$227 [18], \$227 [18], \$227  };
-    end
-    if (rst) begin
-      \$433  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$434  = sum7_s0_1;
-    if (\$224 ) begin
-      \$434  = { \$230 [18], \$230 [18], \$230 [18], \$230 [18], \$230 [18], \$230  };
-    end
-    if (rst) begin
-      \$434  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$435  = sum7_s1_0;
-    if (\$232 ) begin
-      \$435  = \$233 [23:0];
-    end
-    if (rst) begin
-      \$435  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$436  = v2;
-    if (\$235 ) begin
-      \$436  = v1;
-    end
-    if (rst) begin
-      \$436  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$437  = first2;
-    if (\$235 ) begin
-      \$437  = first1;
-    end
-    if (rst) begin
-      \$437  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$438  = last2;
-    if (\$235 ) begin
-      \$438  = last1;
-    end
-    if (rst) begin
-      \$438  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$439  = nf2;
-    if (\$235 ) begin
-      \$439  = nf1;
-    end
-    if (rst) begin
-      \$439  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$440  = v3;
-    if (\$237 ) begin
-      \$440  = v2;
-    end
-    if (rst) begin
-      \$440  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$441  = first3;
-    if (\$237 ) begin
-      \$441  = first2;
-    end
-    if (rst) begin
-      \$441  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$442  = last3;
-    if (\$237 ) begin
-      \$442  = last2;
-    end
-    if (rst) begin
-      \$442  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$443  = nf3;
-    if (\$237 ) begin
-      \$443  = nf2;
-    end
-    if (rst) begin
-      \$443  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$444  = v4;
-    if (\$239 ) begin
-      \$444  = v3;
-    end
-    if (rst) begin
-      \$444  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$445  = first4;
-    if (\$239 ) begin
-      \$445  = first3;
-    end
-    if (rst) begin
-      \$445  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$446  = last4;
-    if (\$239 ) begin
-      \$446  = last3;
-    end
-    if (rst) begin
-      \$446  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$447  = nf4;
-    if (\$239 ) begin
-      \$447  = nf3;
-    end
-    if (rst) begin
-      \$447  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$448  = v5;
-    if (\$241 ) begin
-      \$448  = v4;
-    end
-    if (rst) begin
-      \$448  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$449  = first5;
-    if (\$241 ) begin
-      \$449  = first4;
-    end
-    if (rst) begin
-      \$449  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$450  = last5;
-    if (\$241 ) begin
-      \$450  = last4;
-    end
-    if (rst) begin
-      \$450  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$451  = nf5;
-    if (\$241 ) begin
-      \$451  = nf4;
-    end
-    if (rst) begin
-      \$451  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$452  = o__valid;
-    if (\$243 ) begin
-      \$452  = \$244 ;
-    end
-    if (rst) begin
-      \$452  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$453  = acc0;
-    if (\$247 ) begin
-      \$453  = \$18 [23:0];
-    end
-    if (rst) begin
-      \$453  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$454  = o__payload;
-    if (\$247 ) begin
-      if (last5) begin
-        \$454 [23:0] = \$18 [23:0];
-      end
-    end
-    if (\$250 ) begin
-      if (last5) begin
-        \$454 [47:24] = \$21 [23:0];
-      end
-    end
-    if (\$253 ) begin
-      if (last5) begin
-        \$454 [71:48] = \$24 [23:0];
-      end
-    end
-    if (\$256 ) begin
-      if (last5) begin
-        \$454 [95:72] = \$27 [23:0];
-      end
-    end
-    if (\$259 ) begin
-      if (last5) begin
-        \$454 [119:96] = \$30 [23:0];
-      end
-    end
-    if (\$262 ) begin
-      if (last5) begin
-        \$454 [143:120] = \$33 [23:0];
-      end
-    end
-    if (\$265 ) begin
-      if (last5) begin
-        \$454 [167:144] = \$36 [23:0];
-      end
-    end
-    if (\$268 ) begin
-      if (last5) begin
-        \$454 [191:168] = \$39 [23:0];
-      end
-    end
-    if (rst) begin
-      \$454  = 192'h000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$455  = acc1;
-    if (\$250 ) begin
-      \$455  = \$21 [23:0];
-    end
-    if (rst) begin
-      \$455  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$456  = acc2;
-    if (\$253 ) begin
-      \$456  = \$24 [23:0];
-    end
-    if (rst) begin
-      \$456  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$457  = acc3;
-    if (\$256 ) begin
-      \$457  = \$27 [23:0];
-    end
-    if (rst) begin
-      \$457  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$458  = acc4;
-    if (\$259 ) begin
-      \$458  = \$30 [23:0];
-    end
-    if (rst) begin
-      \$458  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$459  = acc5;
-    if (\$262 ) begin
-      \$459  = \$33 [23:0];
-    end
-    if (rst) begin
-      \$459  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$460  = acc6;
-    if (\$265 ) begin
-      \$460  = \$36 [23:0];
-    end
-    if (rst) begin
-      \$460  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$461  = acc7;
-    if (\$268 ) begin
-      \$461  = \$39 [23:0];
-    end
-    if (rst) begin
-      \$461  = 24'h000000;
-    end
-  end
+    acc1 <= \$283 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$3  = 2'h0;
-      5'h01:
-          \$3  = 2'h0;
-      5'h02:
-          \$3  = 2'h0;
-      5'h03:
-          \$3  = 2'h0;
-      5'h04:
-          \$3  = 2'h0;
-      5'h05:
-          \$3  = 2'h0;
-      5'h06:
-          \$3  = 2'h0;
-      5'h07:
-          \$3  = 2'h0;
-      5'h08:
-          \$3  = 2'h1;
-      5'h09:
-          \$3  = 2'h1;
-      5'h0a:
-          \$3  = 2'h1;
-      5'h0b:
-          \$3  = 2'h1;
-      5'h0c:
-          \$3  = 2'h1;
-      5'h0d:
-          \$3  = 2'h1;
-      5'h0e:
-          \$3  = 2'h1;
-      5'h0f:
-          \$3  = 2'h1;
-      5'h10:
-          \$3  = 2'h2;
-      5'h11:
-          \$3  = 2'h2;
-      5'h12:
-          \$3  = 2'h2;
-      5'h13:
-          \$3  = 2'h2;
-      5'h14:
-          \$3  = 2'h2;
-      5'h15:
-          \$3  = 2'h2;
-      5'h16:
-          \$3  = 2'h2;
-      5'h17:
-          \$3  = 2'h2;
-      5'h18:
-          \$3  = 2'h3;
-      5'h19:
-          \$3  = 2'h3;
-      5'h1a:
-          \$3  = 2'h3;
-      5'h1b:
-          \$3  = 2'h3;
-      5'h1c:
-          \$3  = 2'h3;
-      5'h1d:
-          \$3  = 2'h3;
-      5'h1e:
-          \$3  = 2'h3;
-      5'h1f:
-          \$3  = 2'h3;
+      6'h00:
+          \$3  = 4'h0;
+      6'h01:
+          \$3  = 4'h0;
+      6'h02:
+          \$3  = 4'h0;
+      6'h03:
+          \$3  = 4'h0;
+      6'h04:
+          \$3  = 4'h1;
+      6'h05:
+          \$3  = 4'h1;
+      6'h06:
+          \$3  = 4'h1;
+      6'h07:
+          \$3  = 4'h1;
+      6'h08:
+          \$3  = 4'h2;
+      6'h09:
+          \$3  = 4'h2;
+      6'h0a:
+          \$3  = 4'h2;
+      6'h0b:
+          \$3  = 4'h2;
+      6'h0c:
+          \$3  = 4'h3;
+      6'h0d:
+          \$3  = 4'h3;
+      6'h0e:
+          \$3  = 4'h3;
+      6'h0f:
+          \$3  = 4'h3;
+      6'h10:
+          \$3  = 4'h4;
+      6'h11:
+          \$3  = 4'h4;
+      6'h12:
+          \$3  = 4'h4;
+      6'h13:
+          \$3  = 4'h4;
+      6'h14:
+          \$3  = 4'h5;
+      6'h15:
+          \$3  = 4'h5;
+      6'h16:
+          \$3  = 4'h5;
+      6'h17:
+          \$3  = 4'h5;
+      6'h18:
+          \$3  = 4'h6;
+      6'h19:
+          \$3  = 4'h6;
+      6'h1a:
+          \$3  = 4'h6;
+      6'h1b:
+          \$3  = 4'h6;
+      6'h1c:
+          \$3  = 4'h7;
+      6'h1d:
+          \$3  = 4'h7;
+      6'h1e:
+          \$3  = 4'h7;
+      6'h1f:
+          \$3  = 4'h7;
+      6'h20:
+          \$3  = 4'h8;
+      6'h21:
+          \$3  = 4'h8;
+      6'h22:
+          \$3  = 4'h8;
+      6'h23:
+          \$3  = 4'h8;
+      6'h24:
+          \$3  = 4'h9;
+      6'h25:
+          \$3  = 4'h9;
+      6'h26:
+          \$3  = 4'h9;
+      6'h27:
+          \$3  = 4'h9;
+      6'h28:
+          \$3  = 4'ha;
+      6'h29:
+          \$3  = 4'ha;
+      6'h2a:
+          \$3  = 4'ha;
+      6'h2b:
+          \$3  = 4'ha;
+      6'h2c:
+          \$3  = 4'hb;
+      6'h2d:
+          \$3  = 4'hb;
+      6'h2e:
+          \$3  = 4'hb;
+      6'h2f:
+          \$3  = 4'hb;
+      6'h30:
+          \$3  = 4'hc;
+      6'h31:
+          \$3  = 4'hc;
+      6'h32:
+          \$3  = 4'hc;
+      6'h33:
+          \$3  = 4'hc;
+      6'h34:
+          \$3  = 4'hd;
+      6'h35:
+          \$3  = 4'hd;
+      6'h36:
+          \$3  = 4'hd;
+      6'h37:
+          \$3  = 4'hd;
+      6'h38:
+          \$3  = 4'he;
+      6'h39:
+          \$3  = 4'he;
+      6'h3a:
+          \$3  = 4'he;
+      6'h3b:
+          \$3  = 4'he;
+      6'h3c:
+          \$3  = 4'hf;
+      6'h3d:
+          \$3  = 4'hf;
+      6'h3e:
+          \$3  = 4'hf;
+      6'h3f:
+          \$3  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$7  = 2'h0;
-      5'h01:
-          \$7  = 2'h0;
-      5'h02:
-          \$7  = 2'h0;
-      5'h03:
-          \$7  = 2'h0;
-      5'h04:
-          \$7  = 2'h0;
-      5'h05:
-          \$7  = 2'h0;
-      5'h06:
-          \$7  = 2'h0;
-      5'h07:
-          \$7  = 2'h0;
-      5'h08:
-          \$7  = 2'h1;
-      5'h09:
-          \$7  = 2'h1;
-      5'h0a:
-          \$7  = 2'h1;
-      5'h0b:
-          \$7  = 2'h1;
-      5'h0c:
-          \$7  = 2'h1;
-      5'h0d:
-          \$7  = 2'h1;
-      5'h0e:
-          \$7  = 2'h1;
-      5'h0f:
-          \$7  = 2'h1;
-      5'h10:
-          \$7  = 2'h2;
-      5'h11:
-          \$7  = 2'h2;
-      5'h12:
-          \$7  = 2'h2;
-      5'h13:
-          \$7  = 2'h2;
-      5'h14:
-          \$7  = 2'h2;
-      5'h15:
-          \$7  = 2'h2;
-      5'h16:
-          \$7  = 2'h2;
-      5'h17:
-          \$7  = 2'h2;
-      5'h18:
-          \$7  = 2'h3;
-      5'h19:
-          \$7  = 2'h3;
-      5'h1a:
-          \$7  = 2'h3;
-      5'h1b:
-          \$7  = 2'h3;
-      5'h1c:
-          \$7  = 2'h3;
-      5'h1d:
-          \$7  = 2'h3;
-      5'h1e:
-          \$7  = 2'h3;
-      5'h1f:
-          \$7  = 2'h3;
+      6'h00:
+          \$7  = 4'h0;
+      6'h01:
+          \$7  = 4'h0;
+      6'h02:
+          \$7  = 4'h0;
+      6'h03:
+          \$7  = 4'h0;
+      6'h04:
+          \$7  = 4'h1;
+      6'h05:
+          \$7  = 4'h1;
+      6'h06:
+          \$7  = 4'h1;
+      6'h07:
+          \$7  = 4'h1;
+      6'h08:
+          \$7  = 4'h2;
+      6'h09:
+          \$7  = 4'h2;
+      6'h0a:
+          \$7  = 4'h2;
+      6'h0b:
+          \$7  = 4'h2;
+      6'h0c:
+          \$7  = 4'h3;
+      6'h0d:
+          \$7  = 4'h3;
+      6'h0e:
+          \$7  = 4'h3;
+      6'h0f:
+          \$7  = 4'h3;
+      6'h10:
+          \$7  = 4'h4;
+      6'h11:
+          \$7  = 4'h4;
+      6'h12:
+          \$7  = 4'h4;
+      6'h13:
+          \$7  = 4'h4;
+      6'h14:
+          \$7  = 4'h5;
+      6'h15:
+          \$7  = 4'h5;
+      6'h16:
+          \$7  = 4'h5;
+      6'h17:
+          \$7  = 4'h5;
+      6'h18:
+          \$7  = 4'h6;
+      6'h19:
+          \$7  = 4'h6;
+      6'h1a:
+          \$7  = 4'h6;
+      6'h1b:
+          \$7  = 4'h6;
+      6'h1c:
+          \$7  = 4'h7;
+      6'h1d:
+          \$7  = 4'h7;
+      6'h1e:
+          \$7  = 4'h7;
+      6'h1f:
+          \$7  = 4'h7;
+      6'h20:
+          \$7  = 4'h8;
+      6'h21:
+          \$7  = 4'h8;
+      6'h22:
+          \$7  = 4'h8;
+      6'h23:
+          \$7  = 4'h8;
+      6'h24:
+          \$7  = 4'h9;
+      6'h25:
+          \$7  = 4'h9;
+      6'h26:
+          \$7  = 4'h9;
+      6'h27:
+          \$7  = 4'h9;
+      6'h28:
+          \$7  = 4'ha;
+      6'h29:
+          \$7  = 4'ha;
+      6'h2a:
+          \$7  = 4'ha;
+      6'h2b:
+          \$7  = 4'ha;
+      6'h2c:
+          \$7  = 4'hb;
+      6'h2d:
+          \$7  = 4'hb;
+      6'h2e:
+          \$7  = 4'hb;
+      6'h2f:
+          \$7  = 4'hb;
+      6'h30:
+          \$7  = 4'hc;
+      6'h31:
+          \$7  = 4'hc;
+      6'h32:
+          \$7  = 4'hc;
+      6'h33:
+          \$7  = 4'hc;
+      6'h34:
+          \$7  = 4'hd;
+      6'h35:
+          \$7  = 4'hd;
+      6'h36:
+          \$7  = 4'hd;
+      6'h37:
+          \$7  = 4'hd;
+      6'h38:
+          \$7  = 4'he;
+      6'h39:
+          \$7  = 4'he;
+      6'h3a:
+          \$7  = 4'he;
+      6'h3b:
+          \$7  = 4'he;
+      6'h3c:
+          \$7  = 4'hf;
+      6'h3d:
+          \$7  = 4'hf;
+      6'h3e:
+          \$7  = 4'hf;
+      6'h3f:
+          \$7  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$12  = 2'h0;
-      5'h01:
-          \$12  = 2'h0;
-      5'h02:
-          \$12  = 2'h0;
-      5'h03:
-          \$12  = 2'h0;
-      5'h04:
-          \$12  = 2'h0;
-      5'h05:
-          \$12  = 2'h0;
-      5'h06:
-          \$12  = 2'h0;
-      5'h07:
-          \$12  = 2'h0;
-      5'h08:
-          \$12  = 2'h1;
-      5'h09:
-          \$12  = 2'h1;
-      5'h0a:
-          \$12  = 2'h1;
-      5'h0b:
-          \$12  = 2'h1;
-      5'h0c:
-          \$12  = 2'h1;
-      5'h0d:
-          \$12  = 2'h1;
-      5'h0e:
-          \$12  = 2'h1;
-      5'h0f:
-          \$12  = 2'h1;
-      5'h10:
-          \$12  = 2'h2;
-      5'h11:
-          \$12  = 2'h2;
-      5'h12:
-          \$12  = 2'h2;
-      5'h13:
-          \$12  = 2'h2;
-      5'h14:
-          \$12  = 2'h2;
-      5'h15:
-          \$12  = 2'h2;
-      5'h16:
-          \$12  = 2'h2;
-      5'h17:
-          \$12  = 2'h2;
-      5'h18:
-          \$12  = 2'h3;
-      5'h19:
-          \$12  = 2'h3;
-      5'h1a:
-          \$12  = 2'h3;
-      5'h1b:
-          \$12  = 2'h3;
-      5'h1c:
-          \$12  = 2'h3;
-      5'h1d:
-          \$12  = 2'h3;
-      5'h1e:
-          \$12  = 2'h3;
-      5'h1f:
-          \$12  = 2'h3;
+      6'h00:
+          \$12  = 4'h0;
+      6'h01:
+          \$12  = 4'h0;
+      6'h02:
+          \$12  = 4'h0;
+      6'h03:
+          \$12  = 4'h0;
+      6'h04:
+          \$12  = 4'h1;
+      6'h05:
+          \$12  = 4'h1;
+      6'h06:
+          \$12  = 4'h1;
+      6'h07:
+          \$12  = 4'h1;
+      6'h08:
+          \$12  = 4'h2;
+      6'h09:
+          \$12  = 4'h2;
+      6'h0a:
+          \$12  = 4'h2;
+      6'h0b:
+          \$12  = 4'h2;
+      6'h0c:
+          \$12  = 4'h3;
+      6'h0d:
+          \$12  = 4'h3;
+      6'h0e:
+          \$12  = 4'h3;
+      6'h0f:
+          \$12  = 4'h3;
+      6'h10:
+          \$12  = 4'h4;
+      6'h11:
+          \$12  = 4'h4;
+      6'h12:
+          \$12  = 4'h4;
+      6'h13:
+          \$12  = 4'h4;
+      6'h14:
+          \$12  = 4'h5;
+      6'h15:
+          \$12  = 4'h5;
+      6'h16:
+          \$12  = 4'h5;
+      6'h17:
+          \$12  = 4'h5;
+      6'h18:
+          \$12  = 4'h6;
+      6'h19:
+          \$12  = 4'h6;
+      6'h1a:
+          \$12  = 4'h6;
+      6'h1b:
+          \$12  = 4'h6;
+      6'h1c:
+          \$12  = 4'h7;
+      6'h1d:
+          \$12  = 4'h7;
+      6'h1e:
+          \$12  = 4'h7;
+      6'h1f:
+          \$12  = 4'h7;
+      6'h20:
+          \$12  = 4'h8;
+      6'h21:
+          \$12  = 4'h8;
+      6'h22:
+          \$12  = 4'h8;
+      6'h23:
+          \$12  = 4'h8;
+      6'h24:
+          \$12  = 4'h9;
+      6'h25:
+          \$12  = 4'h9;
+      6'h26:
+          \$12  = 4'h9;
+      6'h27:
+          \$12  = 4'h9;
+      6'h28:
+          \$12  = 4'ha;
+      6'h29:
+          \$12  = 4'ha;
+      6'h2a:
+          \$12  = 4'ha;
+      6'h2b:
+          \$12  = 4'ha;
+      6'h2c:
+          \$12  = 4'hb;
+      6'h2d:
+          \$12  = 4'hb;
+      6'h2e:
+          \$12  = 4'hb;
+      6'h2f:
+          \$12  = 4'hb;
+      6'h30:
+          \$12  = 4'hc;
+      6'h31:
+          \$12  = 4'hc;
+      6'h32:
+          \$12  = 4'hc;
+      6'h33:
+          \$12  = 4'hc;
+      6'h34:
+          \$12  = 4'hd;
+      6'h35:
+          \$12  = 4'hd;
+      6'h36:
+          \$12  = 4'hd;
+      6'h37:
+          \$12  = 4'hd;
+      6'h38:
+          \$12  = 4'he;
+      6'h39:
+          \$12  = 4'he;
+      6'h3a:
+          \$12  = 4'he;
+      6'h3b:
+          \$12  = 4'he;
+      6'h3c:
+          \$12  = 4'hf;
+      6'h3d:
+          \$12  = 4'hf;
+      6'h3e:
+          \$12  = 4'hf;
+      6'h3f:
+          \$12  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$signature__addr  = 3'h0;
-      5'h01:
-          \$signature__addr  = 3'h1;
-      5'h02:
-          \$signature__addr  = 3'h2;
-      5'h03:
-          \$signature__addr  = 3'h3;
-      5'h04:
-          \$signature__addr  = 3'h4;
-      5'h05:
-          \$signature__addr  = 3'h5;
-      5'h06:
-          \$signature__addr  = 3'h6;
-      5'h07:
-          \$signature__addr  = 3'h7;
-      5'h08:
-          \$signature__addr  = 3'h0;
-      5'h09:
-          \$signature__addr  = 3'h1;
-      5'h0a:
-          \$signature__addr  = 3'h2;
-      5'h0b:
-          \$signature__addr  = 3'h3;
-      5'h0c:
-          \$signature__addr  = 3'h4;
-      5'h0d:
-          \$signature__addr  = 3'h5;
-      5'h0e:
-          \$signature__addr  = 3'h6;
-      5'h0f:
-          \$signature__addr  = 3'h7;
-      5'h10:
-          \$signature__addr  = 3'h0;
-      5'h11:
-          \$signature__addr  = 3'h1;
-      5'h12:
-          \$signature__addr  = 3'h2;
-      5'h13:
-          \$signature__addr  = 3'h3;
-      5'h14:
-          \$signature__addr  = 3'h4;
-      5'h15:
-          \$signature__addr  = 3'h5;
-      5'h16:
-          \$signature__addr  = 3'h6;
-      5'h17:
-          \$signature__addr  = 3'h7;
-      5'h18:
-          \$signature__addr  = 3'h0;
-      5'h19:
-          \$signature__addr  = 3'h1;
-      5'h1a:
-          \$signature__addr  = 3'h2;
-      5'h1b:
-          \$signature__addr  = 3'h3;
-      5'h1c:
-          \$signature__addr  = 3'h4;
-      5'h1d:
-          \$signature__addr  = 3'h5;
-      5'h1e:
-          \$signature__addr  = 3'h6;
-      5'h1f:
-          \$signature__addr  = 3'h7;
+      6'h00:
+          \$signature__addr  = 2'h0;
+      6'h01:
+          \$signature__addr  = 2'h1;
+      6'h02:
+          \$signature__addr  = 2'h2;
+      6'h03:
+          \$signature__addr  = 2'h3;
+      6'h04:
+          \$signature__addr  = 2'h0;
+      6'h05:
+          \$signature__addr  = 2'h1;
+      6'h06:
+          \$signature__addr  = 2'h2;
+      6'h07:
+          \$signature__addr  = 2'h3;
+      6'h08:
+          \$signature__addr  = 2'h0;
+      6'h09:
+          \$signature__addr  = 2'h1;
+      6'h0a:
+          \$signature__addr  = 2'h2;
+      6'h0b:
+          \$signature__addr  = 2'h3;
+      6'h0c:
+          \$signature__addr  = 2'h0;
+      6'h0d:
+          \$signature__addr  = 2'h1;
+      6'h0e:
+          \$signature__addr  = 2'h2;
+      6'h0f:
+          \$signature__addr  = 2'h3;
+      6'h10:
+          \$signature__addr  = 2'h0;
+      6'h11:
+          \$signature__addr  = 2'h1;
+      6'h12:
+          \$signature__addr  = 2'h2;
+      6'h13:
+          \$signature__addr  = 2'h3;
+      6'h14:
+          \$signature__addr  = 2'h0;
+      6'h15:
+          \$signature__addr  = 2'h1;
+      6'h16:
+          \$signature__addr  = 2'h2;
+      6'h17:
+          \$signature__addr  = 2'h3;
+      6'h18:
+          \$signature__addr  = 2'h0;
+      6'h19:
+          \$signature__addr  = 2'h1;
+      6'h1a:
+          \$signature__addr  = 2'h2;
+      6'h1b:
+          \$signature__addr  = 2'h3;
+      6'h1c:
+          \$signature__addr  = 2'h0;
+      6'h1d:
+          \$signature__addr  = 2'h1;
+      6'h1e:
+          \$signature__addr  = 2'h2;
+      6'h1f:
+          \$signature__addr  = 2'h3;
+      6'h20:
+          \$signature__addr  = 2'h0;
+      6'h21:
+          \$signature__addr  = 2'h1;
+      6'h22:
+          \$signature__addr  = 2'h2;
+      6'h23:
+          \$signature__addr  = 2'h3;
+      6'h24:
+          \$signature__addr  = 2'h0;
+      6'h25:
+          \$signature__addr  = 2'h1;
+      6'h26:
+          \$signature__addr  = 2'h2;
+      6'h27:
+          \$signature__addr  = 2'h3;
+      6'h28:
+          \$signature__addr  = 2'h0;
+      6'h29:
+          \$signature__addr  = 2'h1;
+      6'h2a:
+          \$signature__addr  = 2'h2;
+      6'h2b:
+          \$signature__addr  = 2'h3;
+      6'h2c:
+          \$signature__addr  = 2'h0;
+      6'h2d:
+          \$signature__addr  = 2'h1;
+      6'h2e:
+          \$signature__addr  = 2'h2;
+      6'h2f:
+          \$signature__addr  = 2'h3;
+      6'h30:
+          \$signature__addr  = 2'h0;
+      6'h31:
+          \$signature__addr  = 2'h1;
+      6'h32:
+          \$signature__addr  = 2'h2;
+      6'h33:
+          \$signature__addr  = 2'h3;
+      6'h34:
+          \$signature__addr  = 2'h0;
+      6'h35:
+          \$signature__addr  = 2'h1;
+      6'h36:
+          \$signature__addr  = 2'h2;
+      6'h37:
+          \$signature__addr  = 2'h3;
+      6'h38:
+          \$signature__addr  = 2'h0;
+      6'h39:
+          \$signature__addr  = 2'h1;
+      6'h3a:
+          \$signature__addr  = 2'h2;
+      6'h3b:
+          \$signature__addr  = 2'h3;
+      6'h3c:
+          \$signature__addr  = 2'h0;
+      6'h3d:
+          \$signature__addr  = 2'h1;
+      6'h3e:
+          \$signature__addr  = 2'h2;
+      6'h3f:
+          \$signature__addr  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          rport__addr = 3'h0;
-      5'h01:
-          rport__addr = 3'h1;
-      5'h02:
-          rport__addr = 3'h2;
-      5'h03:
-          rport__addr = 3'h3;
-      5'h04:
-          rport__addr = 3'h4;
-      5'h05:
-          rport__addr = 3'h5;
-      5'h06:
-          rport__addr = 3'h6;
-      5'h07:
-          rport__addr = 3'h7;
-      5'h08:
-          rport__addr = 3'h0;
-      5'h09:
-          rport__addr = 3'h1;
-      5'h0a:
-          rport__addr = 3'h2;
-      5'h0b:
-          rport__addr = 3'h3;
-      5'h0c:
-          rport__addr = 3'h4;
-      5'h0d:
-          rport__addr = 3'h5;
-      5'h0e:
-          rport__addr = 3'h6;
-      5'h0f:
-          rport__addr = 3'h7;
-      5'h10:
-          rport__addr = 3'h0;
-      5'h11:
-          rport__addr = 3'h1;
-      5'h12:
-          rport__addr = 3'h2;
-      5'h13:
-          rport__addr = 3'h3;
-      5'h14:
-          rport__addr = 3'h4;
-      5'h15:
-          rport__addr = 3'h5;
-      5'h16:
-          rport__addr = 3'h6;
-      5'h17:
-          rport__addr = 3'h7;
-      5'h18:
-          rport__addr = 3'h0;
-      5'h19:
-          rport__addr = 3'h1;
-      5'h1a:
-          rport__addr = 3'h2;
-      5'h1b:
-          rport__addr = 3'h3;
-      5'h1c:
-          rport__addr = 3'h4;
-      5'h1d:
-          rport__addr = 3'h5;
-      5'h1e:
-          rport__addr = 3'h6;
-      5'h1f:
-          rport__addr = 3'h7;
+      6'h00:
+          rport__addr = 2'h0;
+      6'h01:
+          rport__addr = 2'h1;
+      6'h02:
+          rport__addr = 2'h2;
+      6'h03:
+          rport__addr = 2'h3;
+      6'h04:
+          rport__addr = 2'h0;
+      6'h05:
+          rport__addr = 2'h1;
+      6'h06:
+          rport__addr = 2'h2;
+      6'h07:
+          rport__addr = 2'h3;
+      6'h08:
+          rport__addr = 2'h0;
+      6'h09:
+          rport__addr = 2'h1;
+      6'h0a:
+          rport__addr = 2'h2;
+      6'h0b:
+          rport__addr = 2'h3;
+      6'h0c:
+          rport__addr = 2'h0;
+      6'h0d:
+          rport__addr = 2'h1;
+      6'h0e:
+          rport__addr = 2'h2;
+      6'h0f:
+          rport__addr = 2'h3;
+      6'h10:
+          rport__addr = 2'h0;
+      6'h11:
+          rport__addr = 2'h1;
+      6'h12:
+          rport__addr = 2'h2;
+      6'h13:
+          rport__addr = 2'h3;
+      6'h14:
+          rport__addr = 2'h0;
+      6'h15:
+          rport__addr = 2'h1;
+      6'h16:
+          rport__addr = 2'h2;
+      6'h17:
+          rport__addr = 2'h3;
+      6'h18:
+          rport__addr = 2'h0;
+      6'h19:
+          rport__addr = 2'h1;
+      6'h1a:
+          rport__addr = 2'h2;
+      6'h1b:
+          rport__addr = 2'h3;
+      6'h1c:
+          rport__addr = 2'h0;
+      6'h1d:
+          rport__addr = 2'h1;
+      6'h1e:
+          rport__addr = 2'h2;
+      6'h1f:
+          rport__addr = 2'h3;
+      6'h20:
+          rport__addr = 2'h0;
+      6'h21:
+          rport__addr = 2'h1;
+      6'h22:
+          rport__addr = 2'h2;
+      6'h23:
+          rport__addr = 2'h3;
+      6'h24:
+          rport__addr = 2'h0;
+      6'h25:
+          rport__addr = 2'h1;
+      6'h26:
+          rport__addr = 2'h2;
+      6'h27:
+          rport__addr = 2'h3;
+      6'h28:
+          rport__addr = 2'h0;
+      6'h29:
+          rport__addr = 2'h1;
+      6'h2a:
+          rport__addr = 2'h2;
+      6'h2b:
+          rport__addr = 2'h3;
+      6'h2c:
+          rport__addr = 2'h0;
+      6'h2d:
+          rport__addr = 2'h1;
+      6'h2e:
+          rport__addr = 2'h2;
+      6'h2f:
+          rport__addr = 2'h3;
+      6'h30:
+          rport__addr = 2'h0;
+      6'h31:
+          rport__addr = 2'h1;
+      6'h32:
+          rport__addr = 2'h2;
+      6'h33:
+          rport__addr = 2'h3;
+      6'h34:
+          rport__addr = 2'h0;
+      6'h35:
+          rport__addr = 2'h1;
+      6'h36:
+          rport__addr = 2'h2;
+      6'h37:
+          rport__addr = 2'h3;
+      6'h38:
+          rport__addr = 2'h0;
+      6'h39:
+          rport__addr = 2'h1;
+      6'h3a:
+          rport__addr = 2'h2;
+      6'h3b:
+          rport__addr = 2'h3;
+      6'h3c:
+          rport__addr = 2'h0;
+      6'h3d:
+          rport__addr = 2'h1;
+      6'h3e:
+          rport__addr = 2'h2;
+      6'h3f:
+          rport__addr = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (nf5)
-      2'h0:
+      4'h0:
           \$16  = 24'hffa7a9;
-      2'h1:
+      4'h1:
+          \$16  = 24'hff9d3a;
+      4'h2:
+          \$16  = 24'hffd4b4;
+      4'h3:
+          \$16  = 24'hffd918;
+      4'h4:
           \$16  = 24'h0047e9;
-      2'h2:
+      4'h5:
+          \$16  = 24'h00082e;
+      4'h6:
+          \$16  = 24'h00152f;
+      4'h7:
+          \$16  = 24'hffc6b0;
+      4'h8:
           \$16  = 24'h003221;
-      2'h3:
+      4'h9:
+          \$16  = 24'hff7a84;
+      4'ha:
+          \$16  = 24'h0002d2;
+      4'hb:
+          \$16  = 24'h000ae3;
+      4'hc:
           \$16  = 24'hff941c;
+      4'hd:
+          \$16  = 24'h00034b;
+      4'he:
+          \$16  = 24'h004677;
+      4'hf:
+          \$16  = 24'h000f55;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (nf5)
-      2'h0:
+      4'h0:
           \$19  = 24'hffb046;
-      2'h1:
+      4'h1:
+          \$19  = 24'hfffbae;
+      4'h2:
+          \$19  = 24'h002b9d;
+      4'h3:
+          \$19  = 24'h001994;
+      4'h4:
           \$19  = 24'h000bcb;
-      2'h2:
+      4'h5:
+          \$19  = 24'h001413;
+      4'h6:
+          \$19  = 24'h00357d;
+      4'h7:
+          \$19  = 24'hffeeb7;
+      4'h8:
           \$19  = 24'h002a52;
-      2'h3:
+      4'h9:
+          \$19  = 24'h0043da;
+      4'ha:
+          \$19  = 24'hffa5de;
+      4'hb:
+          \$19  = 24'h000fc3;
+      4'hc:
           \$19  = 24'h000a77;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
-          \$22  = 24'hff9d3a;
-      2'h1:
-          \$22  = 24'h00082e;
-      2'h2:
-          \$22  = 24'hff7a84;
-      2'h3:
-          \$22  = 24'h00034b;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
-          \$25  = 24'hfffbae;
-      2'h1:
-          \$25  = 24'h001413;
-      2'h2:
-          \$25  = 24'h0043da;
-      2'h3:
-          \$25  = 24'h001aed;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
-          \$28  = 24'hffd4b4;
-      2'h1:
-          \$28  = 24'h00152f;
-      2'h2:
-          \$28  = 24'h0002d2;
-      2'h3:
-          \$28  = 24'h004677;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
-          \$31  = 24'h002b9d;
-      2'h1:
-          \$31  = 24'h00357d;
-      2'h2:
-          \$31  = 24'hffa5de;
-      2'h3:
-          \$31  = 24'h000162;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
-          \$34  = 24'hffd918;
-      2'h1:
-          \$34  = 24'hffc6b0;
-      2'h2:
-          \$34  = 24'h000ae3;
-      2'h3:
-          \$34  = 24'h000f55;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
-          \$37  = 24'h001994;
-      2'h1:
-          \$37  = 24'hffeeb7;
-      2'h2:
-          \$37  = 24'h000fc3;
-      2'h3:
-          \$37  = 24'h002d8d;
+      4'hd:
+          \$19  = 24'h001aed;
+      4'he:
+          \$19  = 24'h000162;
+      4'hf:
+          \$19  = 24'h002d8d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$42  = 2'h0;
-      5'h01:
-          \$42  = 2'h0;
-      5'h02:
-          \$42  = 2'h0;
-      5'h03:
-          \$42  = 2'h0;
-      5'h04:
-          \$42  = 2'h0;
-      5'h05:
-          \$42  = 2'h0;
-      5'h06:
-          \$42  = 2'h0;
-      5'h07:
-          \$42  = 2'h0;
-      5'h08:
-          \$42  = 2'h1;
-      5'h09:
-          \$42  = 2'h1;
-      5'h0a:
-          \$42  = 2'h1;
-      5'h0b:
-          \$42  = 2'h1;
-      5'h0c:
-          \$42  = 2'h1;
-      5'h0d:
-          \$42  = 2'h1;
-      5'h0e:
-          \$42  = 2'h1;
-      5'h0f:
-          \$42  = 2'h1;
-      5'h10:
-          \$42  = 2'h2;
-      5'h11:
-          \$42  = 2'h2;
-      5'h12:
-          \$42  = 2'h2;
-      5'h13:
-          \$42  = 2'h2;
-      5'h14:
-          \$42  = 2'h2;
-      5'h15:
-          \$42  = 2'h2;
-      5'h16:
-          \$42  = 2'h2;
-      5'h17:
-          \$42  = 2'h2;
-      5'h18:
-          \$42  = 2'h3;
-      5'h19:
-          \$42  = 2'h3;
-      5'h1a:
-          \$42  = 2'h3;
-      5'h1b:
-          \$42  = 2'h3;
-      5'h1c:
-          \$42  = 2'h3;
-      5'h1d:
-          \$42  = 2'h3;
-      5'h1e:
-          \$42  = 2'h3;
-      5'h1f:
-          \$42  = 2'h3;
+      6'h00:
+          \$24  = 4'h0;
+      6'h01:
+          \$24  = 4'h0;
+      6'h02:
+          \$24  = 4'h0;
+      6'h03:
+          \$24  = 4'h0;
+      6'h04:
+          \$24  = 4'h1;
+      6'h05:
+          \$24  = 4'h1;
+      6'h06:
+          \$24  = 4'h1;
+      6'h07:
+          \$24  = 4'h1;
+      6'h08:
+          \$24  = 4'h2;
+      6'h09:
+          \$24  = 4'h2;
+      6'h0a:
+          \$24  = 4'h2;
+      6'h0b:
+          \$24  = 4'h2;
+      6'h0c:
+          \$24  = 4'h3;
+      6'h0d:
+          \$24  = 4'h3;
+      6'h0e:
+          \$24  = 4'h3;
+      6'h0f:
+          \$24  = 4'h3;
+      6'h10:
+          \$24  = 4'h4;
+      6'h11:
+          \$24  = 4'h4;
+      6'h12:
+          \$24  = 4'h4;
+      6'h13:
+          \$24  = 4'h4;
+      6'h14:
+          \$24  = 4'h5;
+      6'h15:
+          \$24  = 4'h5;
+      6'h16:
+          \$24  = 4'h5;
+      6'h17:
+          \$24  = 4'h5;
+      6'h18:
+          \$24  = 4'h6;
+      6'h19:
+          \$24  = 4'h6;
+      6'h1a:
+          \$24  = 4'h6;
+      6'h1b:
+          \$24  = 4'h6;
+      6'h1c:
+          \$24  = 4'h7;
+      6'h1d:
+          \$24  = 4'h7;
+      6'h1e:
+          \$24  = 4'h7;
+      6'h1f:
+          \$24  = 4'h7;
+      6'h20:
+          \$24  = 4'h8;
+      6'h21:
+          \$24  = 4'h8;
+      6'h22:
+          \$24  = 4'h8;
+      6'h23:
+          \$24  = 4'h8;
+      6'h24:
+          \$24  = 4'h9;
+      6'h25:
+          \$24  = 4'h9;
+      6'h26:
+          \$24  = 4'h9;
+      6'h27:
+          \$24  = 4'h9;
+      6'h28:
+          \$24  = 4'ha;
+      6'h29:
+          \$24  = 4'ha;
+      6'h2a:
+          \$24  = 4'ha;
+      6'h2b:
+          \$24  = 4'ha;
+      6'h2c:
+          \$24  = 4'hb;
+      6'h2d:
+          \$24  = 4'hb;
+      6'h2e:
+          \$24  = 4'hb;
+      6'h2f:
+          \$24  = 4'hb;
+      6'h30:
+          \$24  = 4'hc;
+      6'h31:
+          \$24  = 4'hc;
+      6'h32:
+          \$24  = 4'hc;
+      6'h33:
+          \$24  = 4'hc;
+      6'h34:
+          \$24  = 4'hd;
+      6'h35:
+          \$24  = 4'hd;
+      6'h36:
+          \$24  = 4'hd;
+      6'h37:
+          \$24  = 4'hd;
+      6'h38:
+          \$24  = 4'he;
+      6'h39:
+          \$24  = 4'he;
+      6'h3a:
+          \$24  = 4'he;
+      6'h3b:
+          \$24  = 4'he;
+      6'h3c:
+          \$24  = 4'hf;
+      6'h3d:
+          \$24  = 4'hf;
+      6'h3e:
+          \$24  = 4'hf;
+      6'h3f:
+          \$24  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$52  = 2'h0;
-      5'h01:
-          \$52  = 2'h0;
-      5'h02:
-          \$52  = 2'h0;
-      5'h03:
-          \$52  = 2'h0;
-      5'h04:
-          \$52  = 2'h0;
-      5'h05:
-          \$52  = 2'h0;
-      5'h06:
-          \$52  = 2'h0;
-      5'h07:
-          \$52  = 2'h0;
-      5'h08:
-          \$52  = 2'h1;
-      5'h09:
-          \$52  = 2'h1;
-      5'h0a:
-          \$52  = 2'h1;
-      5'h0b:
-          \$52  = 2'h1;
-      5'h0c:
-          \$52  = 2'h1;
-      5'h0d:
-          \$52  = 2'h1;
-      5'h0e:
-          \$52  = 2'h1;
-      5'h0f:
-          \$52  = 2'h1;
-      5'h10:
-          \$52  = 2'h2;
-      5'h11:
-          \$52  = 2'h2;
-      5'h12:
-          \$52  = 2'h2;
-      5'h13:
-          \$52  = 2'h2;
-      5'h14:
-          \$52  = 2'h2;
-      5'h15:
-          \$52  = 2'h2;
-      5'h16:
-          \$52  = 2'h2;
-      5'h17:
-          \$52  = 2'h2;
-      5'h18:
-          \$52  = 2'h3;
-      5'h19:
-          \$52  = 2'h3;
-      5'h1a:
-          \$52  = 2'h3;
-      5'h1b:
-          \$52  = 2'h3;
-      5'h1c:
-          \$52  = 2'h3;
-      5'h1d:
-          \$52  = 2'h3;
-      5'h1e:
-          \$52  = 2'h3;
-      5'h1f:
-          \$52  = 2'h3;
+      6'h00:
+          \$34  = 4'h0;
+      6'h01:
+          \$34  = 4'h0;
+      6'h02:
+          \$34  = 4'h0;
+      6'h03:
+          \$34  = 4'h0;
+      6'h04:
+          \$34  = 4'h1;
+      6'h05:
+          \$34  = 4'h1;
+      6'h06:
+          \$34  = 4'h1;
+      6'h07:
+          \$34  = 4'h1;
+      6'h08:
+          \$34  = 4'h2;
+      6'h09:
+          \$34  = 4'h2;
+      6'h0a:
+          \$34  = 4'h2;
+      6'h0b:
+          \$34  = 4'h2;
+      6'h0c:
+          \$34  = 4'h3;
+      6'h0d:
+          \$34  = 4'h3;
+      6'h0e:
+          \$34  = 4'h3;
+      6'h0f:
+          \$34  = 4'h3;
+      6'h10:
+          \$34  = 4'h4;
+      6'h11:
+          \$34  = 4'h4;
+      6'h12:
+          \$34  = 4'h4;
+      6'h13:
+          \$34  = 4'h4;
+      6'h14:
+          \$34  = 4'h5;
+      6'h15:
+          \$34  = 4'h5;
+      6'h16:
+          \$34  = 4'h5;
+      6'h17:
+          \$34  = 4'h5;
+      6'h18:
+          \$34  = 4'h6;
+      6'h19:
+          \$34  = 4'h6;
+      6'h1a:
+          \$34  = 4'h6;
+      6'h1b:
+          \$34  = 4'h6;
+      6'h1c:
+          \$34  = 4'h7;
+      6'h1d:
+          \$34  = 4'h7;
+      6'h1e:
+          \$34  = 4'h7;
+      6'h1f:
+          \$34  = 4'h7;
+      6'h20:
+          \$34  = 4'h8;
+      6'h21:
+          \$34  = 4'h8;
+      6'h22:
+          \$34  = 4'h8;
+      6'h23:
+          \$34  = 4'h8;
+      6'h24:
+          \$34  = 4'h9;
+      6'h25:
+          \$34  = 4'h9;
+      6'h26:
+          \$34  = 4'h9;
+      6'h27:
+          \$34  = 4'h9;
+      6'h28:
+          \$34  = 4'ha;
+      6'h29:
+          \$34  = 4'ha;
+      6'h2a:
+          \$34  = 4'ha;
+      6'h2b:
+          \$34  = 4'ha;
+      6'h2c:
+          \$34  = 4'hb;
+      6'h2d:
+          \$34  = 4'hb;
+      6'h2e:
+          \$34  = 4'hb;
+      6'h2f:
+          \$34  = 4'hb;
+      6'h30:
+          \$34  = 4'hc;
+      6'h31:
+          \$34  = 4'hc;
+      6'h32:
+          \$34  = 4'hc;
+      6'h33:
+          \$34  = 4'hc;
+      6'h34:
+          \$34  = 4'hd;
+      6'h35:
+          \$34  = 4'hd;
+      6'h36:
+          \$34  = 4'hd;
+      6'h37:
+          \$34  = 4'hd;
+      6'h38:
+          \$34  = 4'he;
+      6'h39:
+          \$34  = 4'he;
+      6'h3a:
+          \$34  = 4'he;
+      6'h3b:
+          \$34  = 4'he;
+      6'h3c:
+          \$34  = 4'hf;
+      6'h3d:
+          \$34  = 4'hf;
+      6'h3e:
+          \$34  = 4'hf;
+      6'h3f:
+          \$34  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$56  = 2'h0;
-      5'h01:
-          \$56  = 2'h0;
-      5'h02:
-          \$56  = 2'h0;
-      5'h03:
-          \$56  = 2'h0;
-      5'h04:
-          \$56  = 2'h0;
-      5'h05:
-          \$56  = 2'h0;
-      5'h06:
-          \$56  = 2'h0;
-      5'h07:
-          \$56  = 2'h0;
-      5'h08:
-          \$56  = 2'h1;
-      5'h09:
-          \$56  = 2'h1;
-      5'h0a:
-          \$56  = 2'h1;
-      5'h0b:
-          \$56  = 2'h1;
-      5'h0c:
-          \$56  = 2'h1;
-      5'h0d:
-          \$56  = 2'h1;
-      5'h0e:
-          \$56  = 2'h1;
-      5'h0f:
-          \$56  = 2'h1;
-      5'h10:
-          \$56  = 2'h2;
-      5'h11:
-          \$56  = 2'h2;
-      5'h12:
-          \$56  = 2'h2;
-      5'h13:
-          \$56  = 2'h2;
-      5'h14:
-          \$56  = 2'h2;
-      5'h15:
-          \$56  = 2'h2;
-      5'h16:
-          \$56  = 2'h2;
-      5'h17:
-          \$56  = 2'h2;
-      5'h18:
-          \$56  = 2'h3;
-      5'h19:
-          \$56  = 2'h3;
-      5'h1a:
-          \$56  = 2'h3;
-      5'h1b:
-          \$56  = 2'h3;
-      5'h1c:
-          \$56  = 2'h3;
-      5'h1d:
-          \$56  = 2'h3;
-      5'h1e:
-          \$56  = 2'h3;
-      5'h1f:
-          \$56  = 2'h3;
+      6'h00:
+          \$38  = 4'h0;
+      6'h01:
+          \$38  = 4'h0;
+      6'h02:
+          \$38  = 4'h0;
+      6'h03:
+          \$38  = 4'h0;
+      6'h04:
+          \$38  = 4'h1;
+      6'h05:
+          \$38  = 4'h1;
+      6'h06:
+          \$38  = 4'h1;
+      6'h07:
+          \$38  = 4'h1;
+      6'h08:
+          \$38  = 4'h2;
+      6'h09:
+          \$38  = 4'h2;
+      6'h0a:
+          \$38  = 4'h2;
+      6'h0b:
+          \$38  = 4'h2;
+      6'h0c:
+          \$38  = 4'h3;
+      6'h0d:
+          \$38  = 4'h3;
+      6'h0e:
+          \$38  = 4'h3;
+      6'h0f:
+          \$38  = 4'h3;
+      6'h10:
+          \$38  = 4'h4;
+      6'h11:
+          \$38  = 4'h4;
+      6'h12:
+          \$38  = 4'h4;
+      6'h13:
+          \$38  = 4'h4;
+      6'h14:
+          \$38  = 4'h5;
+      6'h15:
+          \$38  = 4'h5;
+      6'h16:
+          \$38  = 4'h5;
+      6'h17:
+          \$38  = 4'h5;
+      6'h18:
+          \$38  = 4'h6;
+      6'h19:
+          \$38  = 4'h6;
+      6'h1a:
+          \$38  = 4'h6;
+      6'h1b:
+          \$38  = 4'h6;
+      6'h1c:
+          \$38  = 4'h7;
+      6'h1d:
+          \$38  = 4'h7;
+      6'h1e:
+          \$38  = 4'h7;
+      6'h1f:
+          \$38  = 4'h7;
+      6'h20:
+          \$38  = 4'h8;
+      6'h21:
+          \$38  = 4'h8;
+      6'h22:
+          \$38  = 4'h8;
+      6'h23:
+          \$38  = 4'h8;
+      6'h24:
+          \$38  = 4'h9;
+      6'h25:
+          \$38  = 4'h9;
+      6'h26:
+          \$38  = 4'h9;
+      6'h27:
+          \$38  = 4'h9;
+      6'h28:
+          \$38  = 4'ha;
+      6'h29:
+          \$38  = 4'ha;
+      6'h2a:
+          \$38  = 4'ha;
+      6'h2b:
+          \$38  = 4'ha;
+      6'h2c:
+          \$38  = 4'hb;
+      6'h2d:
+          \$38  = 4'hb;
+      6'h2e:
+          \$38  = 4'hb;
+      6'h2f:
+          \$38  = 4'hb;
+      6'h30:
+          \$38  = 4'hc;
+      6'h31:
+          \$38  = 4'hc;
+      6'h32:
+          \$38  = 4'hc;
+      6'h33:
+          \$38  = 4'hc;
+      6'h34:
+          \$38  = 4'hd;
+      6'h35:
+          \$38  = 4'hd;
+      6'h36:
+          \$38  = 4'hd;
+      6'h37:
+          \$38  = 4'hd;
+      6'h38:
+          \$38  = 4'he;
+      6'h39:
+          \$38  = 4'he;
+      6'h3a:
+          \$38  = 4'he;
+      6'h3b:
+          \$38  = 4'he;
+      6'h3c:
+          \$38  = 4'hf;
+      6'h3d:
+          \$38  = 4'hf;
+      6'h3e:
+          \$38  = 4'hf;
+      6'h3f:
+          \$38  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$61  = 1'h1;
-      5'h01:
-          \$61  = 1'h0;
-      5'h02:
-          \$61  = 1'h0;
-      5'h03:
-          \$61  = 1'h0;
-      5'h04:
-          \$61  = 1'h0;
-      5'h05:
-          \$61  = 1'h0;
-      5'h06:
-          \$61  = 1'h0;
-      5'h07:
-          \$61  = 1'h0;
-      5'h08:
-          \$61  = 1'h1;
-      5'h09:
-          \$61  = 1'h0;
-      5'h0a:
-          \$61  = 1'h0;
-      5'h0b:
-          \$61  = 1'h0;
-      5'h0c:
-          \$61  = 1'h0;
-      5'h0d:
-          \$61  = 1'h0;
-      5'h0e:
-          \$61  = 1'h0;
-      5'h0f:
-          \$61  = 1'h0;
-      5'h10:
-          \$61  = 1'h1;
-      5'h11:
-          \$61  = 1'h0;
-      5'h12:
-          \$61  = 1'h0;
-      5'h13:
-          \$61  = 1'h0;
-      5'h14:
-          \$61  = 1'h0;
-      5'h15:
-          \$61  = 1'h0;
-      5'h16:
-          \$61  = 1'h0;
-      5'h17:
-          \$61  = 1'h0;
-      5'h18:
-          \$61  = 1'h1;
-      5'h19:
-          \$61  = 1'h0;
-      5'h1a:
-          \$61  = 1'h0;
-      5'h1b:
-          \$61  = 1'h0;
-      5'h1c:
-          \$61  = 1'h0;
-      5'h1d:
-          \$61  = 1'h0;
-      5'h1e:
-          \$61  = 1'h0;
-      5'h1f:
-          \$61  = 1'h0;
+      6'h00:
+          \$43  = 1'h1;
+      6'h01:
+          \$43  = 1'h0;
+      6'h02:
+          \$43  = 1'h0;
+      6'h03:
+          \$43  = 1'h0;
+      6'h04:
+          \$43  = 1'h1;
+      6'h05:
+          \$43  = 1'h0;
+      6'h06:
+          \$43  = 1'h0;
+      6'h07:
+          \$43  = 1'h0;
+      6'h08:
+          \$43  = 1'h1;
+      6'h09:
+          \$43  = 1'h0;
+      6'h0a:
+          \$43  = 1'h0;
+      6'h0b:
+          \$43  = 1'h0;
+      6'h0c:
+          \$43  = 1'h1;
+      6'h0d:
+          \$43  = 1'h0;
+      6'h0e:
+          \$43  = 1'h0;
+      6'h0f:
+          \$43  = 1'h0;
+      6'h10:
+          \$43  = 1'h1;
+      6'h11:
+          \$43  = 1'h0;
+      6'h12:
+          \$43  = 1'h0;
+      6'h13:
+          \$43  = 1'h0;
+      6'h14:
+          \$43  = 1'h1;
+      6'h15:
+          \$43  = 1'h0;
+      6'h16:
+          \$43  = 1'h0;
+      6'h17:
+          \$43  = 1'h0;
+      6'h18:
+          \$43  = 1'h1;
+      6'h19:
+          \$43  = 1'h0;
+      6'h1a:
+          \$43  = 1'h0;
+      6'h1b:
+          \$43  = 1'h0;
+      6'h1c:
+          \$43  = 1'h1;
+      6'h1d:
+          \$43  = 1'h0;
+      6'h1e:
+          \$43  = 1'h0;
+      6'h1f:
+          \$43  = 1'h0;
+      6'h20:
+          \$43  = 1'h1;
+      6'h21:
+          \$43  = 1'h0;
+      6'h22:
+          \$43  = 1'h0;
+      6'h23:
+          \$43  = 1'h0;
+      6'h24:
+          \$43  = 1'h1;
+      6'h25:
+          \$43  = 1'h0;
+      6'h26:
+          \$43  = 1'h0;
+      6'h27:
+          \$43  = 1'h0;
+      6'h28:
+          \$43  = 1'h1;
+      6'h29:
+          \$43  = 1'h0;
+      6'h2a:
+          \$43  = 1'h0;
+      6'h2b:
+          \$43  = 1'h0;
+      6'h2c:
+          \$43  = 1'h1;
+      6'h2d:
+          \$43  = 1'h0;
+      6'h2e:
+          \$43  = 1'h0;
+      6'h2f:
+          \$43  = 1'h0;
+      6'h30:
+          \$43  = 1'h1;
+      6'h31:
+          \$43  = 1'h0;
+      6'h32:
+          \$43  = 1'h0;
+      6'h33:
+          \$43  = 1'h0;
+      6'h34:
+          \$43  = 1'h1;
+      6'h35:
+          \$43  = 1'h0;
+      6'h36:
+          \$43  = 1'h0;
+      6'h37:
+          \$43  = 1'h0;
+      6'h38:
+          \$43  = 1'h1;
+      6'h39:
+          \$43  = 1'h0;
+      6'h3a:
+          \$43  = 1'h0;
+      6'h3b:
+          \$43  = 1'h0;
+      6'h3c:
+          \$43  = 1'h1;
+      6'h3d:
+          \$43  = 1'h0;
+      6'h3e:
+          \$43  = 1'h0;
+      6'h3f:
+          \$43  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$62  = 1'h0;
-      5'h01:
-          \$62  = 1'h0;
-      5'h02:
-          \$62  = 1'h0;
-      5'h03:
-          \$62  = 1'h0;
-      5'h04:
-          \$62  = 1'h0;
-      5'h05:
-          \$62  = 1'h0;
-      5'h06:
-          \$62  = 1'h0;
-      5'h07:
-          \$62  = 1'h1;
-      5'h08:
-          \$62  = 1'h0;
-      5'h09:
-          \$62  = 1'h0;
-      5'h0a:
-          \$62  = 1'h0;
-      5'h0b:
-          \$62  = 1'h0;
-      5'h0c:
-          \$62  = 1'h0;
-      5'h0d:
-          \$62  = 1'h0;
-      5'h0e:
-          \$62  = 1'h0;
-      5'h0f:
-          \$62  = 1'h1;
-      5'h10:
-          \$62  = 1'h0;
-      5'h11:
-          \$62  = 1'h0;
-      5'h12:
-          \$62  = 1'h0;
-      5'h13:
-          \$62  = 1'h0;
-      5'h14:
-          \$62  = 1'h0;
-      5'h15:
-          \$62  = 1'h0;
-      5'h16:
-          \$62  = 1'h0;
-      5'h17:
-          \$62  = 1'h1;
-      5'h18:
-          \$62  = 1'h0;
-      5'h19:
-          \$62  = 1'h0;
-      5'h1a:
-          \$62  = 1'h0;
-      5'h1b:
-          \$62  = 1'h0;
-      5'h1c:
-          \$62  = 1'h0;
-      5'h1d:
-          \$62  = 1'h0;
-      5'h1e:
-          \$62  = 1'h0;
-      5'h1f:
-          \$62  = 1'h1;
+      6'h00:
+          \$44  = 1'h0;
+      6'h01:
+          \$44  = 1'h0;
+      6'h02:
+          \$44  = 1'h0;
+      6'h03:
+          \$44  = 1'h1;
+      6'h04:
+          \$44  = 1'h0;
+      6'h05:
+          \$44  = 1'h0;
+      6'h06:
+          \$44  = 1'h0;
+      6'h07:
+          \$44  = 1'h1;
+      6'h08:
+          \$44  = 1'h0;
+      6'h09:
+          \$44  = 1'h0;
+      6'h0a:
+          \$44  = 1'h0;
+      6'h0b:
+          \$44  = 1'h1;
+      6'h0c:
+          \$44  = 1'h0;
+      6'h0d:
+          \$44  = 1'h0;
+      6'h0e:
+          \$44  = 1'h0;
+      6'h0f:
+          \$44  = 1'h1;
+      6'h10:
+          \$44  = 1'h0;
+      6'h11:
+          \$44  = 1'h0;
+      6'h12:
+          \$44  = 1'h0;
+      6'h13:
+          \$44  = 1'h1;
+      6'h14:
+          \$44  = 1'h0;
+      6'h15:
+          \$44  = 1'h0;
+      6'h16:
+          \$44  = 1'h0;
+      6'h17:
+          \$44  = 1'h1;
+      6'h18:
+          \$44  = 1'h0;
+      6'h19:
+          \$44  = 1'h0;
+      6'h1a:
+          \$44  = 1'h0;
+      6'h1b:
+          \$44  = 1'h1;
+      6'h1c:
+          \$44  = 1'h0;
+      6'h1d:
+          \$44  = 1'h0;
+      6'h1e:
+          \$44  = 1'h0;
+      6'h1f:
+          \$44  = 1'h1;
+      6'h20:
+          \$44  = 1'h0;
+      6'h21:
+          \$44  = 1'h0;
+      6'h22:
+          \$44  = 1'h0;
+      6'h23:
+          \$44  = 1'h1;
+      6'h24:
+          \$44  = 1'h0;
+      6'h25:
+          \$44  = 1'h0;
+      6'h26:
+          \$44  = 1'h0;
+      6'h27:
+          \$44  = 1'h1;
+      6'h28:
+          \$44  = 1'h0;
+      6'h29:
+          \$44  = 1'h0;
+      6'h2a:
+          \$44  = 1'h0;
+      6'h2b:
+          \$44  = 1'h1;
+      6'h2c:
+          \$44  = 1'h0;
+      6'h2d:
+          \$44  = 1'h0;
+      6'h2e:
+          \$44  = 1'h0;
+      6'h2f:
+          \$44  = 1'h1;
+      6'h30:
+          \$44  = 1'h0;
+      6'h31:
+          \$44  = 1'h0;
+      6'h32:
+          \$44  = 1'h0;
+      6'h33:
+          \$44  = 1'h1;
+      6'h34:
+          \$44  = 1'h0;
+      6'h35:
+          \$44  = 1'h0;
+      6'h36:
+          \$44  = 1'h0;
+      6'h37:
+          \$44  = 1'h1;
+      6'h38:
+          \$44  = 1'h0;
+      6'h39:
+          \$44  = 1'h0;
+      6'h3a:
+          \$44  = 1'h0;
+      6'h3b:
+          \$44  = 1'h1;
+      6'h3c:
+          \$44  = 1'h0;
+      6'h3d:
+          \$44  = 1'h0;
+      6'h3e:
+          \$44  = 1'h0;
+      6'h3f:
+          \$44  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$63  = 2'h0;
-      5'h01:
-          \$63  = 2'h0;
-      5'h02:
-          \$63  = 2'h0;
-      5'h03:
-          \$63  = 2'h0;
-      5'h04:
-          \$63  = 2'h0;
-      5'h05:
-          \$63  = 2'h0;
-      5'h06:
-          \$63  = 2'h0;
-      5'h07:
-          \$63  = 2'h0;
-      5'h08:
-          \$63  = 2'h1;
-      5'h09:
-          \$63  = 2'h1;
-      5'h0a:
-          \$63  = 2'h1;
-      5'h0b:
-          \$63  = 2'h1;
-      5'h0c:
-          \$63  = 2'h1;
-      5'h0d:
-          \$63  = 2'h1;
-      5'h0e:
-          \$63  = 2'h1;
-      5'h0f:
-          \$63  = 2'h1;
-      5'h10:
-          \$63  = 2'h2;
-      5'h11:
-          \$63  = 2'h2;
-      5'h12:
-          \$63  = 2'h2;
-      5'h13:
-          \$63  = 2'h2;
-      5'h14:
-          \$63  = 2'h2;
-      5'h15:
-          \$63  = 2'h2;
-      5'h16:
-          \$63  = 2'h2;
-      5'h17:
-          \$63  = 2'h2;
-      5'h18:
-          \$63  = 2'h3;
-      5'h19:
-          \$63  = 2'h3;
-      5'h1a:
-          \$63  = 2'h3;
-      5'h1b:
-          \$63  = 2'h3;
-      5'h1c:
-          \$63  = 2'h3;
-      5'h1d:
-          \$63  = 2'h3;
-      5'h1e:
-          \$63  = 2'h3;
-      5'h1f:
-          \$63  = 2'h3;
+      6'h00:
+          \$45  = 4'h0;
+      6'h01:
+          \$45  = 4'h0;
+      6'h02:
+          \$45  = 4'h0;
+      6'h03:
+          \$45  = 4'h0;
+      6'h04:
+          \$45  = 4'h1;
+      6'h05:
+          \$45  = 4'h1;
+      6'h06:
+          \$45  = 4'h1;
+      6'h07:
+          \$45  = 4'h1;
+      6'h08:
+          \$45  = 4'h2;
+      6'h09:
+          \$45  = 4'h2;
+      6'h0a:
+          \$45  = 4'h2;
+      6'h0b:
+          \$45  = 4'h2;
+      6'h0c:
+          \$45  = 4'h3;
+      6'h0d:
+          \$45  = 4'h3;
+      6'h0e:
+          \$45  = 4'h3;
+      6'h0f:
+          \$45  = 4'h3;
+      6'h10:
+          \$45  = 4'h4;
+      6'h11:
+          \$45  = 4'h4;
+      6'h12:
+          \$45  = 4'h4;
+      6'h13:
+          \$45  = 4'h4;
+      6'h14:
+          \$45  = 4'h5;
+      6'h15:
+          \$45  = 4'h5;
+      6'h16:
+          \$45  = 4'h5;
+      6'h17:
+          \$45  = 4'h5;
+      6'h18:
+          \$45  = 4'h6;
+      6'h19:
+          \$45  = 4'h6;
+      6'h1a:
+          \$45  = 4'h6;
+      6'h1b:
+          \$45  = 4'h6;
+      6'h1c:
+          \$45  = 4'h7;
+      6'h1d:
+          \$45  = 4'h7;
+      6'h1e:
+          \$45  = 4'h7;
+      6'h1f:
+          \$45  = 4'h7;
+      6'h20:
+          \$45  = 4'h8;
+      6'h21:
+          \$45  = 4'h8;
+      6'h22:
+          \$45  = 4'h8;
+      6'h23:
+          \$45  = 4'h8;
+      6'h24:
+          \$45  = 4'h9;
+      6'h25:
+          \$45  = 4'h9;
+      6'h26:
+          \$45  = 4'h9;
+      6'h27:
+          \$45  = 4'h9;
+      6'h28:
+          \$45  = 4'ha;
+      6'h29:
+          \$45  = 4'ha;
+      6'h2a:
+          \$45  = 4'ha;
+      6'h2b:
+          \$45  = 4'ha;
+      6'h2c:
+          \$45  = 4'hb;
+      6'h2d:
+          \$45  = 4'hb;
+      6'h2e:
+          \$45  = 4'hb;
+      6'h2f:
+          \$45  = 4'hb;
+      6'h30:
+          \$45  = 4'hc;
+      6'h31:
+          \$45  = 4'hc;
+      6'h32:
+          \$45  = 4'hc;
+      6'h33:
+          \$45  = 4'hc;
+      6'h34:
+          \$45  = 4'hd;
+      6'h35:
+          \$45  = 4'hd;
+      6'h36:
+          \$45  = 4'hd;
+      6'h37:
+          \$45  = 4'hd;
+      6'h38:
+          \$45  = 4'he;
+      6'h39:
+          \$45  = 4'he;
+      6'h3a:
+          \$45  = 4'he;
+      6'h3b:
+          \$45  = 4'he;
+      6'h3c:
+          \$45  = 4'hf;
+      6'h3d:
+          \$45  = 4'hf;
+      6'h3e:
+          \$45  = 4'hf;
+      6'h3f:
+          \$45  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$269  = t;
-    if (\$46 ) begin
-      \$269  = \$49 [4:0];
+    \$167  = t;
+    if (\$28 ) begin
+      \$167  = \$31 [5:0];
     end
     if (rst) begin
-      \$269  = 5'h00;
+      \$167  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$270  = x_reg;
-    if (\$51 ) begin
-      \$270  = i__payload;
+    \$168  = x_reg;
+    if (\$33 ) begin
+      \$168  = i__payload;
     end
     if (rst) begin
-      \$270  = 64'h0000000000000000;
+      \$168  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$271  = from_input;
-    if (\$51 ) begin
-      \$271  = \$53 ;
+    \$169  = from_input;
+    if (\$33 ) begin
+      \$169  = \$35 ;
     end
     if (rst) begin
-      \$271  = 1'h0;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$272  = v1;
-    if (\$51 ) begin
-      \$272  = \$60 ;
+    \$170  = v1;
+    if (\$33 ) begin
+      \$170  = \$42 ;
+    end
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$171  = first1;
+    if (\$33 ) begin
+      \$171  = \$43 ;
+    end
+    if (rst) begin
+      \$171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$172  = last1;
+    if (\$33 ) begin
+      \$172  = \$44 ;
+    end
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$173  = nf1;
+    if (\$33 ) begin
+      \$173  = \$45 ;
+    end
+    if (rst) begin
+      \$173  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$174  = xoff0;
+    if (\$47 ) begin
+      \$174  = \$49 ;
+    end
+    if (rst) begin
+      \$174  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$175  = xoff1;
+    if (\$47 ) begin
+      \$175  = \$51 ;
+    end
+    if (rst) begin
+      \$175  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$176  = xoff2;
+    if (\$47 ) begin
+      \$176  = \$53 ;
+    end
+    if (rst) begin
+      \$176  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$177  = xoff3;
+    if (\$47 ) begin
+      \$177  = \$55 ;
+    end
+    if (rst) begin
+      \$177  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$178  = xoff4;
+    if (\$47 ) begin
+      \$178  = \$57 ;
+    end
+    if (rst) begin
+      \$178  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$179  = xoff5;
+    if (\$47 ) begin
+      \$179  = \$59 ;
+    end
+    if (rst) begin
+      \$179  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$180  = xoff6;
+    if (\$47 ) begin
+      \$180  = \$61 ;
+    end
+    if (rst) begin
+      \$180  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$181  = xoff7;
+    if (\$47 ) begin
+      \$181  = \$63 ;
+    end
+    if (rst) begin
+      \$181  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$182  = xoff8;
+    if (\$47 ) begin
+      \$182  = \$65 ;
+    end
+    if (rst) begin
+      \$182  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$183  = xoff9;
+    if (\$47 ) begin
+      \$183  = \$67 ;
+    end
+    if (rst) begin
+      \$183  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$184  = xoff10;
+    if (\$47 ) begin
+      \$184  = \$69 ;
+    end
+    if (rst) begin
+      \$184  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$185  = xoff11;
+    if (\$47 ) begin
+      \$185  = \$71 ;
+    end
+    if (rst) begin
+      \$185  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$186  = xoff12;
+    if (\$47 ) begin
+      \$186  = \$73 ;
+    end
+    if (rst) begin
+      \$186  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$187  = xoff13;
+    if (\$47 ) begin
+      \$187  = \$75 ;
+    end
+    if (rst) begin
+      \$187  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$188  = xoff14;
+    if (\$47 ) begin
+      \$188  = \$77 ;
+    end
+    if (rst) begin
+      \$188  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$189  = xoff15;
+    if (\$47 ) begin
+      \$189  = \$79 ;
+    end
+    if (rst) begin
+      \$189  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$190  = w0_0;
+    if (\$47 ) begin
+      \$190  = wrom__data[7:0];
+    end
+    if (rst) begin
+      \$190  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$191  = w0_1;
+    if (\$47 ) begin
+      \$191  = wrom__data[15:8];
+    end
+    if (rst) begin
+      \$191  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$192  = w0_2;
+    if (\$47 ) begin
+      \$192  = wrom__data[23:16];
+    end
+    if (rst) begin
+      \$192  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$193  = w0_3;
+    if (\$47 ) begin
+      \$193  = wrom__data[31:24];
+    end
+    if (rst) begin
+      \$193  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$194  = w0_4;
+    if (\$47 ) begin
+      \$194  = wrom__data[39:32];
+    end
+    if (rst) begin
+      \$194  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$195  = w0_5;
+    if (\$47 ) begin
+      \$195  = wrom__data[47:40];
+    end
+    if (rst) begin
+      \$195  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$196  = w0_6;
+    if (\$47 ) begin
+      \$196  = wrom__data[55:48];
+    end
+    if (rst) begin
+      \$196  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$197  = w0_7;
+    if (\$47 ) begin
+      \$197  = wrom__data[63:56];
+    end
+    if (rst) begin
+      \$197  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$198  = w0_8;
+    if (\$47 ) begin
+      \$198  = wrom__data[71:64];
+    end
+    if (rst) begin
+      \$198  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$199  = w0_9;
+    if (\$47 ) begin
+      \$199  = wrom__data[79:72];
+    end
+    if (rst) begin
+      \$199  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$200  = w0_10;
+    if (\$47 ) begin
+      \$200  = wrom__data[87:80];
+    end
+    if (rst) begin
+      \$200  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$201  = w0_11;
+    if (\$47 ) begin
+      \$201  = wrom__data[95:88];
+    end
+    if (rst) begin
+      \$201  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$202  = w0_12;
+    if (\$47 ) begin
+      \$202  = wrom__data[103:96];
+    end
+    if (rst) begin
+      \$202  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$203  = w0_13;
+    if (\$47 ) begin
+      \$203  = wrom__data[111:104];
+    end
+    if (rst) begin
+      \$203  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$204  = w0_14;
+    if (\$47 ) begin
+      \$204  = wrom__data[119:112];
+    end
+    if (rst) begin
+      \$204  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$205  = w0_15;
+    if (\$47 ) begin
+      \$205  = wrom__data[127:120];
+    end
+    if (rst) begin
+      \$205  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$206  = w1_0;
+    if (\$47 ) begin
+      \$206  = wrom__data[135:128];
+    end
+    if (rst) begin
+      \$206  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$207  = w1_1;
+    if (\$47 ) begin
+      \$207  = wrom__data[143:136];
+    end
+    if (rst) begin
+      \$207  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$208  = w1_2;
+    if (\$47 ) begin
+      \$208  = wrom__data[151:144];
+    end
+    if (rst) begin
+      \$208  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$209  = w1_3;
+    if (\$47 ) begin
+      \$209  = wrom__data[159:152];
+    end
+    if (rst) begin
+      \$209  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$210  = w1_4;
+    if (\$47 ) begin
+      \$210  = wrom__data[167:160];
+    end
+    if (rst) begin
+      \$210  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$211  = w1_5;
+    if (\$47 ) begin
+      \$211  = wrom__data[175:168];
+    end
+    if (rst) begin
+      \$211  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$212  = w1_6;
+    if (\$47 ) begin
+      \$212  = wrom__data[183:176];
+    end
+    if (rst) begin
+      \$212  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$213  = w1_7;
+    if (\$47 ) begin
+      \$213  = wrom__data[191:184];
+    end
+    if (rst) begin
+      \$213  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$214  = w1_8;
+    if (\$47 ) begin
+      \$214  = wrom__data[199:192];
+    end
+    if (rst) begin
+      \$214  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$215  = w1_9;
+    if (\$47 ) begin
+      \$215  = wrom__data[207:200];
+    end
+    if (rst) begin
+      \$215  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$216  = w1_10;
+    if (\$47 ) begin
+      \$216  = wrom__data[215:208];
+    end
+    if (rst) begin
+      \$216  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$217  = w1_11;
+    if (\$47 ) begin
+      \$217  = wrom__data[223:216];
+    end
+    if (rst) begin
+      \$217  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$218  = w1_12;
+    if (\$47 ) begin
+      \$218  = wrom__data[231:224];
+    end
+    if (rst) begin
+      \$218  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$219  = w1_13;
+    if (\$47 ) begin
+      \$219  = wrom__data[239:232];
+    end
+    if (rst) begin
+      \$219  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$220  = w1_14;
+    if (\$47 ) begin
+      \$220  = wrom__data[247:240];
+    end
+    if (rst) begin
+      \$220  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$221  = w1_15;
+    if (\$47 ) begin
+      \$221  = wrom__data[255:248];
+    end
+    if (rst) begin
+      \$221  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$222  = prod0_0;
+    if (\$47 ) begin
+      \$222  = \$80 ;
+    end
+    if (rst) begin
+      \$222  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$223  = prod0_1;
+    if (\$47 ) begin
+      \$223  = \$81 ;
+    end
+    if (rst) begin
+      \$223  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$224  = prod0_2;
+    if (\$47 ) begin
+      \$224  = \$82 ;
+    end
+    if (rst) begin
+      \$224  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$225  = prod0_3;
+    if (\$47 ) begin
+      \$225  = \$83 ;
+    end
+    if (rst) begin
+      \$225  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$226  = prod0_4;
+    if (\$47 ) begin
+      \$226  = \$84 ;
+    end
+    if (rst) begin
+      \$226  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$227  = prod0_5;
+    if (\$47 ) begin
+      \$227  = \$85 ;
+    end
+    if (rst) begin
+      \$227  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$228  = prod0_6;
+    if (\$47 ) begin
+      \$228  = \$86 ;
+    end
+    if (rst) begin
+      \$228  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$229  = prod0_7;
+    if (\$47 ) begin
+      \$229  = \$87 ;
+    end
+    if (rst) begin
+      \$229  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$230  = prod0_8;
+    if (\$47 ) begin
+      \$230  = \$88 ;
+    end
+    if (rst) begin
+      \$230  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$231  = prod0_9;
+    if (\$47 ) begin
+      \$231  = \$89 ;
+    end
+    if (rst) begin
+      \$231  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$232  = prod0_10;
+    if (\$47 ) begin
+      \$232  = \$90 ;
+    end
+    if (rst) begin
+      \$232  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$233  = prod0_11;
+    if (\$47 ) begin
+      \$233  = \$91 ;
+    end
+    if (rst) begin
+      \$233  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$234  = prod0_12;
+    if (\$47 ) begin
+      \$234  = \$92 ;
+    end
+    if (rst) begin
+      \$234  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$235  = prod0_13;
+    if (\$47 ) begin
+      \$235  = \$93 ;
+    end
+    if (rst) begin
+      \$235  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$236  = prod0_14;
+    if (\$47 ) begin
+      \$236  = \$94 ;
+    end
+    if (rst) begin
+      \$236  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$237  = prod0_15;
+    if (\$47 ) begin
+      \$237  = \$95 ;
+    end
+    if (rst) begin
+      \$237  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$238  = prod1_0;
+    if (\$47 ) begin
+      \$238  = \$96 ;
+    end
+    if (rst) begin
+      \$238  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$239  = prod1_1;
+    if (\$47 ) begin
+      \$239  = \$97 ;
+    end
+    if (rst) begin
+      \$239  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$240  = prod1_2;
+    if (\$47 ) begin
+      \$240  = \$98 ;
+    end
+    if (rst) begin
+      \$240  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$241  = prod1_3;
+    if (\$47 ) begin
+      \$241  = \$99 ;
+    end
+    if (rst) begin
+      \$241  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$242  = prod1_4;
+    if (\$47 ) begin
+      \$242  = \$100 ;
+    end
+    if (rst) begin
+      \$242  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$243  = prod1_5;
+    if (\$47 ) begin
+      \$243  = \$101 ;
+    end
+    if (rst) begin
+      \$243  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$244  = prod1_6;
+    if (\$47 ) begin
+      \$244  = \$102 ;
+    end
+    if (rst) begin
+      \$244  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$245  = prod1_7;
+    if (\$47 ) begin
+      \$245  = \$103 ;
+    end
+    if (rst) begin
+      \$245  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$246  = prod1_8;
+    if (\$47 ) begin
+      \$246  = \$104 ;
+    end
+    if (rst) begin
+      \$246  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$247  = prod1_9;
+    if (\$47 ) begin
+      \$247  = \$105 ;
+    end
+    if (rst) begin
+      \$247  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$248  = prod1_10;
+    if (\$47 ) begin
+      \$248  = \$106 ;
+    end
+    if (rst) begin
+      \$248  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$249  = prod1_11;
+    if (\$47 ) begin
+      \$249  = \$107 ;
+    end
+    if (rst) begin
+      \$249  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$250  = prod1_12;
+    if (\$47 ) begin
+      \$250  = \$108 ;
+    end
+    if (rst) begin
+      \$250  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$251  = prod1_13;
+    if (\$47 ) begin
+      \$251  = \$109 ;
+    end
+    if (rst) begin
+      \$251  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$252  = prod1_14;
+    if (\$47 ) begin
+      \$252  = \$110 ;
+    end
+    if (rst) begin
+      \$252  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$253  = prod1_15;
+    if (\$47 ) begin
+      \$253  = \$111 ;
+    end
+    if (rst) begin
+      \$253  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$254  = sum0_s0_0;
+    if (\$113 ) begin
+      \$254  = { \$116 [18], \$116 [18], \$116 [18], \$116 [18], \$116 [18], \$116  };
+    end
+    if (rst) begin
+      \$254  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$255  = sum0_s0_1;
+    if (\$113 ) begin
+      \$255  = { \$119 [18], \$119 [18], \$119 [18], \$119 [18], \$119 [18], \$119  };
+    end
+    if (rst) begin
+      \$255  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$256  = sum0_s0_2;
+    if (\$113 ) begin
+      \$256  = { \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122  };
+    end
+    if (rst) begin
+      \$256  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$257  = sum0_s0_3;
+    if (\$113 ) begin
+      \$257  = { \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125  };
+    end
+    if (rst) begin
+      \$257  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$258  = sum0_s1_0;
+    if (\$127 ) begin
+      \$258  = \$130 [23:0];
+    end
+    if (rst) begin
+      \$258  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$259  = sum1_s0_0;
+    if (\$132 ) begin
+      \$259  = { \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135  };
+    end
+    if (rst) begin
+      \$259  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$260  = sum1_s0_1;
+    if (\$132 ) begin
+      \$260  = { \$138 [18], \$138 [18], \$138 [18], \$138 [18], \$138 [18], \$138  };
+    end
+    if (rst) begin
+      \$260  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$261  = sum1_s0_2;
+    if (\$132 ) begin
+      \$261  = { \$141 [18], \$141 [18], \$141 [18], \$141 [18], \$141 [18], \$141  };
+    end
+    if (rst) begin
+      \$261  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$262  = sum1_s0_3;
+    if (\$132 ) begin
+      \$262  = { \$144 [18], \$144 [18], \$144 [18], \$144 [18], \$144 [18], \$144  };
+    end
+    if (rst) begin
+      \$262  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$263  = sum1_s1_0;
+    if (\$146 ) begin
+      \$263  = \$149 [23:0];
+    end
+    if (rst) begin
+      \$263  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$264  = v2;
+    if (\$151 ) begin
+      \$264  = v1;
+    end
+    if (rst) begin
+      \$264  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$265  = first2;
+    if (\$151 ) begin
+      \$265  = first1;
+    end
+    if (rst) begin
+      \$265  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$266  = last2;
+    if (\$151 ) begin
+      \$266  = last1;
+    end
+    if (rst) begin
+      \$266  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$267  = nf2;
+    if (\$151 ) begin
+      \$267  = nf1;
+    end
+    if (rst) begin
+      \$267  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$268  = v3;
+    if (\$153 ) begin
+      \$268  = v2;
+    end
+    if (rst) begin
+      \$268  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$269  = first3;
+    if (\$153 ) begin
+      \$269  = first2;
+    end
+    if (rst) begin
+      \$269  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$270  = last3;
+    if (\$153 ) begin
+      \$270  = last2;
+    end
+    if (rst) begin
+      \$270  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$271  = nf3;
+    if (\$153 ) begin
+      \$271  = nf2;
+    end
+    if (rst) begin
+      \$271  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$272  = v4;
+    if (\$155 ) begin
+      \$272  = v3;
     end
     if (rst) begin
       \$272  = 1'h0;
@@ -4281,9 +4691,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$273  = first1;
-    if (\$51 ) begin
-      \$273  = \$61 ;
+    \$273  = first4;
+    if (\$155 ) begin
+      \$273  = first3;
     end
     if (rst) begin
       \$273  = 1'h0;
@@ -4291,9 +4701,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$274  = last1;
-    if (\$51 ) begin
-      \$274  = \$62 ;
+    \$274  = last4;
+    if (\$155 ) begin
+      \$274  = last3;
     end
     if (rst) begin
       \$274  = 1'h0;
@@ -4301,1254 +4711,105 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$275  = nf1;
-    if (\$51 ) begin
-      \$275  = \$63 ;
+    \$275  = nf4;
+    if (\$155 ) begin
+      \$275  = nf3;
     end
     if (rst) begin
-      \$275  = 2'h0;
+      \$275  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$276  = xoff0;
-    if (\$65 ) begin
-      \$276  = \$67 ;
+    \$276  = v5;
+    if (\$157 ) begin
+      \$276  = v4;
     end
     if (rst) begin
-      \$276  = 9'h000;
+      \$276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$277  = xoff1;
-    if (\$65 ) begin
-      \$277  = \$69 ;
+    \$277  = first5;
+    if (\$157 ) begin
+      \$277  = first4;
     end
     if (rst) begin
-      \$277  = 9'h000;
+      \$277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$278  = xoff2;
-    if (\$65 ) begin
-      \$278  = \$71 ;
+    \$278  = last5;
+    if (\$157 ) begin
+      \$278  = last4;
     end
     if (rst) begin
-      \$278  = 9'h000;
+      \$278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$279  = xoff3;
-    if (\$65 ) begin
-      \$279  = \$73 ;
+    \$279  = nf5;
+    if (\$157 ) begin
+      \$279  = nf4;
     end
     if (rst) begin
-      \$279  = 9'h000;
+      \$279  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$280  = xoff4;
-    if (\$65 ) begin
-      \$280  = \$75 ;
+    \$280  = o__valid;
+    if (\$159 ) begin
+      \$280  = \$160 ;
     end
     if (rst) begin
-      \$280  = 9'h000;
+      \$280  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$281  = xoff5;
-    if (\$65 ) begin
-      \$281  = \$77 ;
+    \$281  = acc0;
+    if (\$163 ) begin
+      \$281  = \$18 [23:0];
     end
     if (rst) begin
-      \$281  = 9'h000;
+      \$281  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$282  = xoff6;
-    if (\$65 ) begin
-      \$282  = \$79 ;
+    \$282  = o__payload;
+    if (\$163 ) begin
+      if (last5) begin
+        \$282 [23:0] = \$18 [23:0];
+      end
     end
-    if (rst) begin
-      \$282  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$283  = xoff7;
-    if (\$65 ) begin
-      \$283  = \$81 ;
-    end
-    if (rst) begin
-      \$283  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$284  = w0_0;
-    if (\$65 ) begin
-      \$284  = wrom__data[7:0];
-    end
-    if (rst) begin
-      \$284  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$285  = w0_1;
-    if (\$65 ) begin
-      \$285  = wrom__data[15:8];
-    end
-    if (rst) begin
-      \$285  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$286  = w0_2;
-    if (\$65 ) begin
-      \$286  = wrom__data[23:16];
-    end
-    if (rst) begin
-      \$286  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$287  = w0_3;
-    if (\$65 ) begin
-      \$287  = wrom__data[31:24];
-    end
-    if (rst) begin
-      \$287  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$288  = w0_4;
-    if (\$65 ) begin
-      \$288  = wrom__data[39:32];
-    end
-    if (rst) begin
-      \$288  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$289  = w0_5;
-    if (\$65 ) begin
-      \$289  = wrom__data[47:40];
-    end
-    if (rst) begin
-      \$289  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$290  = w0_6;
-    if (\$65 ) begin
-      \$290  = wrom__data[55:48];
-    end
-    if (rst) begin
-      \$290  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$291  = w0_7;
-    if (\$65 ) begin
-      \$291  = wrom__data[63:56];
-    end
-    if (rst) begin
-      \$291  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$292  = w1_0;
-    if (\$65 ) begin
-      \$292  = wrom__data[71:64];
-    end
-    if (rst) begin
-      \$292  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$293  = w1_1;
-    if (\$65 ) begin
-      \$293  = wrom__data[79:72];
-    end
-    if (rst) begin
-      \$293  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$294  = w1_2;
-    if (\$65 ) begin
-      \$294  = wrom__data[87:80];
-    end
-    if (rst) begin
-      \$294  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$295  = w1_3;
-    if (\$65 ) begin
-      \$295  = wrom__data[95:88];
-    end
-    if (rst) begin
-      \$295  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$296  = w1_4;
-    if (\$65 ) begin
-      \$296  = wrom__data[103:96];
-    end
-    if (rst) begin
-      \$296  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$297  = w1_5;
-    if (\$65 ) begin
-      \$297  = wrom__data[111:104];
-    end
-    if (rst) begin
-      \$297  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$298  = w1_6;
-    if (\$65 ) begin
-      \$298  = wrom__data[119:112];
-    end
-    if (rst) begin
-      \$298  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$299  = w1_7;
-    if (\$65 ) begin
-      \$299  = wrom__data[127:120];
-    end
-    if (rst) begin
-      \$299  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$300  = w2_0;
-    if (\$65 ) begin
-      \$300  = wrom__data[135:128];
-    end
-    if (rst) begin
-      \$300  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$301  = w2_1;
-    if (\$65 ) begin
-      \$301  = wrom__data[143:136];
-    end
-    if (rst) begin
-      \$301  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$302  = w2_2;
-    if (\$65 ) begin
-      \$302  = wrom__data[151:144];
-    end
-    if (rst) begin
-      \$302  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$303  = w2_3;
-    if (\$65 ) begin
-      \$303  = wrom__data[159:152];
-    end
-    if (rst) begin
-      \$303  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$304  = w2_4;
-    if (\$65 ) begin
-      \$304  = wrom__data[167:160];
-    end
-    if (rst) begin
-      \$304  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$305  = w2_5;
-    if (\$65 ) begin
-      \$305  = wrom__data[175:168];
-    end
-    if (rst) begin
-      \$305  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$306  = w2_6;
-    if (\$65 ) begin
-      \$306  = wrom__data[183:176];
-    end
-    if (rst) begin
-      \$306  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$307  = w2_7;
-    if (\$65 ) begin
-      \$307  = wrom__data[191:184];
-    end
-    if (rst) begin
-      \$307  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$308  = w3_0;
-    if (\$65 ) begin
-      \$308  = wrom__data[199:192];
-    end
-    if (rst) begin
-      \$308  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$309  = w3_1;
-    if (\$65 ) begin
-      \$309  = wrom__data[207:200];
-    end
-    if (rst) begin
-      \$309  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$310  = w3_2;
-    if (\$65 ) begin
-      \$310  = wrom__data[215:208];
-    end
-    if (rst) begin
-      \$310  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$311  = w3_3;
-    if (\$65 ) begin
-      \$311  = wrom__data[223:216];
-    end
-    if (rst) begin
-      \$311  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$312  = w3_4;
-    if (\$65 ) begin
-      \$312  = wrom__data[231:224];
-    end
-    if (rst) begin
-      \$312  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$313  = w3_5;
-    if (\$65 ) begin
-      \$313  = wrom__data[239:232];
-    end
-    if (rst) begin
-      \$313  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$314  = w3_6;
-    if (\$65 ) begin
-      \$314  = wrom__data[247:240];
-    end
-    if (rst) begin
-      \$314  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$315  = w3_7;
-    if (\$65 ) begin
-      \$315  = wrom__data[255:248];
-    end
-    if (rst) begin
-      \$315  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$316  = w4_0;
-    if (\$65 ) begin
-      \$316  = wrom__data[263:256];
-    end
-    if (rst) begin
-      \$316  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$317  = w4_1;
-    if (\$65 ) begin
-      \$317  = wrom__data[271:264];
-    end
-    if (rst) begin
-      \$317  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$318  = w4_2;
-    if (\$65 ) begin
-      \$318  = wrom__data[279:272];
-    end
-    if (rst) begin
-      \$318  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$319  = w4_3;
-    if (\$65 ) begin
-      \$319  = wrom__data[287:280];
-    end
-    if (rst) begin
-      \$319  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$320  = w4_4;
-    if (\$65 ) begin
-      \$320  = wrom__data[295:288];
-    end
-    if (rst) begin
-      \$320  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$321  = w4_5;
-    if (\$65 ) begin
-      \$321  = wrom__data[303:296];
-    end
-    if (rst) begin
-      \$321  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$322  = w4_6;
-    if (\$65 ) begin
-      \$322  = wrom__data[311:304];
-    end
-    if (rst) begin
-      \$322  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$323  = w4_7;
-    if (\$65 ) begin
-      \$323  = wrom__data[319:312];
-    end
-    if (rst) begin
-      \$323  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$324  = w5_0;
-    if (\$65 ) begin
-      \$324  = wrom__data[327:320];
-    end
-    if (rst) begin
-      \$324  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$325  = w5_1;
-    if (\$65 ) begin
-      \$325  = wrom__data[335:328];
-    end
-    if (rst) begin
-      \$325  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$326  = w5_2;
-    if (\$65 ) begin
-      \$326  = wrom__data[343:336];
-    end
-    if (rst) begin
-      \$326  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$327  = w5_3;
-    if (\$65 ) begin
-      \$327  = wrom__data[351:344];
-    end
-    if (rst) begin
-      \$327  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$328  = w5_4;
-    if (\$65 ) begin
-      \$328  = wrom__data[359:352];
-    end
-    if (rst) begin
-      \$328  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$329  = w5_5;
-    if (\$65 ) begin
-      \$329  = wrom__data[367:360];
-    end
-    if (rst) begin
-      \$329  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$330  = w5_6;
-    if (\$65 ) begin
-      \$330  = wrom__data[375:368];
-    end
-    if (rst) begin
-      \$330  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$331  = w5_7;
-    if (\$65 ) begin
-      \$331  = wrom__data[383:376];
-    end
-    if (rst) begin
-      \$331  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$332  = w6_0;
-    if (\$65 ) begin
-      \$332  = wrom__data[391:384];
-    end
-    if (rst) begin
-      \$332  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$333  = w6_1;
-    if (\$65 ) begin
-      \$333  = wrom__data[399:392];
-    end
-    if (rst) begin
-      \$333  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$334  = w6_2;
-    if (\$65 ) begin
-      \$334  = wrom__data[407:400];
-    end
-    if (rst) begin
-      \$334  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$335  = w6_3;
-    if (\$65 ) begin
-      \$335  = wrom__data[415:408];
-    end
-    if (rst) begin
-      \$335  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$336  = w6_4;
-    if (\$65 ) begin
-      \$336  = wrom__data[423:416];
-    end
-    if (rst) begin
-      \$336  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$337  = w6_5;
-    if (\$65 ) begin
-      \$337  = wrom__data[431:424];
-    end
-    if (rst) begin
-      \$337  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$338  = w6_6;
-    if (\$65 ) begin
-      \$338  = wrom__data[439:432];
-    end
-    if (rst) begin
-      \$338  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$339  = w6_7;
-    if (\$65 ) begin
-      \$339  = wrom__data[447:440];
-    end
-    if (rst) begin
-      \$339  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$340  = w7_0;
-    if (\$65 ) begin
-      \$340  = wrom__data[455:448];
-    end
-    if (rst) begin
-      \$340  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$341  = w7_1;
-    if (\$65 ) begin
-      \$341  = wrom__data[463:456];
-    end
-    if (rst) begin
-      \$341  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$342  = w7_2;
-    if (\$65 ) begin
-      \$342  = wrom__data[471:464];
-    end
-    if (rst) begin
-      \$342  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$343  = w7_3;
-    if (\$65 ) begin
-      \$343  = wrom__data[479:472];
-    end
-    if (rst) begin
-      \$343  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$344  = w7_4;
-    if (\$65 ) begin
-      \$344  = wrom__data[487:480];
-    end
-    if (rst) begin
-      \$344  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$345  = w7_5;
-    if (\$65 ) begin
-      \$345  = wrom__data[495:488];
-    end
-    if (rst) begin
-      \$345  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$346  = w7_6;
-    if (\$65 ) begin
-      \$346  = wrom__data[503:496];
-    end
-    if (rst) begin
-      \$346  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$347  = w7_7;
-    if (\$65 ) begin
-      \$347  = wrom__data[511:504];
-    end
-    if (rst) begin
-      \$347  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$348  = prod0_0;
-    if (\$65 ) begin
-      \$348  = \$82 ;
-    end
-    if (rst) begin
-      \$348  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$349  = prod0_1;
-    if (\$65 ) begin
-      \$349  = \$83 ;
-    end
-    if (rst) begin
-      \$349  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$350  = prod0_2;
-    if (\$65 ) begin
-      \$350  = \$84 ;
-    end
-    if (rst) begin
-      \$350  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$351  = prod0_3;
-    if (\$65 ) begin
-      \$351  = \$85 ;
-    end
-    if (rst) begin
-      \$351  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$352  = prod0_4;
-    if (\$65 ) begin
-      \$352  = \$86 ;
-    end
-    if (rst) begin
-      \$352  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$353  = prod0_5;
-    if (\$65 ) begin
-      \$353  = \$87 ;
-    end
-    if (rst) begin
-      \$353  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$354  = prod0_6;
-    if (\$65 ) begin
-      \$354  = \$88 ;
-    end
-    if (rst) begin
-      \$354  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$355  = prod0_7;
-    if (\$65 ) begin
-      \$355  = \$89 ;
-    end
-    if (rst) begin
-      \$355  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$356  = prod1_0;
-    if (\$65 ) begin
-      \$356  = \$90 ;
-    end
-    if (rst) begin
-      \$356  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$357  = prod1_1;
-    if (\$65 ) begin
-      \$357  = \$91 ;
-    end
-    if (rst) begin
-      \$357  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$358  = prod1_2;
-    if (\$65 ) begin
-      \$358  = \$92 ;
-    end
-    if (rst) begin
-      \$358  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$359  = prod1_3;
-    if (\$65 ) begin
-      \$359  = \$93 ;
-    end
-    if (rst) begin
-      \$359  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$360  = prod1_4;
-    if (\$65 ) begin
-      \$360  = \$94 ;
-    end
-    if (rst) begin
-      \$360  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$361  = prod1_5;
-    if (\$65 ) begin
-      \$361  = \$95 ;
-    end
-    if (rst) begin
-      \$361  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$362  = prod1_6;
-    if (\$65 ) begin
-      \$362  = \$96 ;
-    end
-    if (rst) begin
-      \$362  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$363  = prod1_7;
-    if (\$65 ) begin
-      \$363  = \$97 ;
-    end
-    if (rst) begin
-      \$363  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$364  = prod2_0;
-    if (\$65 ) begin
-      \$364  = \$98 ;
-    end
-    if (rst) begin
-      \$364  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$365  = prod2_1;
-    if (\$65 ) begin
-      \$365  = \$99 ;
-    end
-    if (rst) begin
-      \$365  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$366  = prod2_2;
-    if (\$65 ) begin
-      \$366  = \$100 ;
-    end
-    if (rst) begin
-      \$366  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$367  = prod2_3;
-    if (\$65 ) begin
-      \$367  = \$101 ;
-    end
-    if (rst) begin
-      \$367  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$368  = prod2_4;
-    if (\$65 ) begin
-      \$368  = \$102 ;
-    end
-    if (rst) begin
-      \$368  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$369  = prod2_5;
-    if (\$65 ) begin
-      \$369  = \$103 ;
-    end
-    if (rst) begin
-      \$369  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$370  = prod2_6;
-    if (\$65 ) begin
-      \$370  = \$104 ;
-    end
-    if (rst) begin
-      \$370  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$371  = prod2_7;
-    if (\$65 ) begin
-      \$371  = \$105 ;
-    end
-    if (rst) begin
-      \$371  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$372  = prod3_0;
-    if (\$65 ) begin
-      \$372  = \$106 ;
-    end
-    if (rst) begin
-      \$372  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$373  = prod3_1;
-    if (\$65 ) begin
-      \$373  = \$107 ;
-    end
-    if (rst) begin
-      \$373  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$374  = prod3_2;
-    if (\$65 ) begin
-      \$374  = \$108 ;
-    end
-    if (rst) begin
-      \$374  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$375  = prod3_3;
-    if (\$65 ) begin
-      \$375  = \$109 ;
-    end
-    if (rst) begin
-      \$375  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$376  = prod3_4;
-    if (\$65 ) begin
-      \$376  = \$110 ;
-    end
-    if (rst) begin
-      \$376  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$377  = prod3_5;
-    if (\$65 ) begin
-      \$377  = \$111 ;
-    end
-    if (rst) begin
-      \$377  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$378  = prod3_6;
-    if (\$65 ) begin
-      \$378  = \$112 ;
-    end
-    if (rst) begin
-      \$378  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$379  = prod3_7;
-    if (\$65 ) begin
-      \$379  = \$113 ;
-    end
-    if (rst) begin
-      \$379  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$380  = prod4_0;
-    if (\$65 ) begin
-      \$380  = \$114 ;
-    end
-    if (rst) begin
-      \$380  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$381  = prod4_1;
-    if (\$65 ) begin
-      \$381  = \$115 ;
-    end
-    if (rst) begin
-      \$381  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$382  = prod4_2;
-    if (\$65 ) begin
-      \$382  = \$116 ;
-    end
-    if (rst) begin
-      \$382  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$383  = prod4_3;
-    if (\$65 ) begin
-      \$383  = \$117 ;
-    end
-    if (rst) begin
-      \$383  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$384  = prod4_4;
-    if (\$65 ) begin
-      \$384  = \$118 ;
-    end
-    if (rst) begin
-      \$384  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$385  = prod4_5;
-    if (\$65 ) begin
-      \$385  = \$119 ;
-    end
-    if (rst) begin
-      \$385  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$386  = prod4_6;
-    if (\$65 ) begin
-      \$386  = \$120 ;
-    end
-    if (rst) begin
-      \$386  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$387  = prod4_7;
-    if (\$65 ) begin
-      \$387  = \$121 ;
-    end
-    if (rst) begin
-      \$387  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$388  = prod5_0;
-    if (\$65 ) begin
-      \$388  = \$122 ;
-    end
-    if (rst) begin
-      \$388  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$389  = prod5_1;
-    if (\$65 ) begin
-      \$389  = \$123 ;
-    end
-    if (rst) begin
-      \$389  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$390  = prod5_2;
-    if (\$65 ) begin
-      \$390  = \$124 ;
-    end
-    if (rst) begin
-      \$390  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$391  = prod5_3;
-    if (\$65 ) begin
-      \$391  = \$125 ;
-    end
-    if (rst) begin
-      \$391  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$392  = prod5_4;
-    if (\$65 ) begin
-      \$392  = \$126 ;
-    end
-    if (rst) begin
-      \$392  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$393  = prod5_5;
-    if (\$65 ) begin
-      \$393  = \$127 ;
-    end
-    if (rst) begin
-      \$393  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$394  = prod5_6;
-    if (\$65 ) begin
-      \$394  = \$128 ;
-    end
-    if (rst) begin
-      \$394  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$395  = prod5_7;
-    if (\$65 ) begin
-      \$395  = \$129 ;
-    end
-    if (rst) begin
-      \$395  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$396  = prod6_0;
-    if (\$65 ) begin
-      \$396  = \$130 ;
-    end
-    if (rst) begin
-      \$396  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$397  = prod6_1;
-    if (\$65 ) begin
-      \$397  = \$131 ;
+    if (\$166 ) begin
+      if (last5) begin
+        \$282 [47:24] = \$21 [23:0];
+      end
     end
     if (rst) begin
-      \$397  = 17'h00000;
+      \$282  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$398  = prod6_2;
-    if (\$65 ) begin
-      \$398  = \$132 ;
+    \$283  = acc1;
+    if (\$166 ) begin
+      \$283  = \$21 [23:0];
     end
     if (rst) begin
-      \$398  = 17'h00000;
+      \$283  = 24'h000000;
     end
   end
   assign \$signature__data  = i__payload;
   assign wrom__addr = t;
   assign acc0_next = \$18 [23:0];
   assign acc1_next = \$21 [23:0];
-  assign acc2_next = \$24 [23:0];
-  assign acc3_next = \$27 [23:0];
-  assign acc4_next = \$30 [23:0];
-  assign acc5_next = \$33 [23:0];
-  assign acc6_next = \$36 [23:0];
-  assign acc7_next = \$39 [23:0];
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -5557,14 +4818,16 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
+  assign \i__payload[8]  = i__payload[71:64];
+  assign \i__payload[9]  = i__payload[79:72];
+  assign \i__payload[10]  = i__payload[87:80];
+  assign \i__payload[11]  = i__payload[95:88];
+  assign \i__payload[12]  = i__payload[103:96];
+  assign \i__payload[13]  = i__payload[111:104];
+  assign \i__payload[14]  = i__payload[119:112];
+  assign \i__payload[15]  = i__payload[127:120];
   assign \o__payload[0]  = o__payload[23:0];
   assign \o__payload[1]  = o__payload[47:24];
-  assign \o__payload[2]  = o__payload[71:48];
-  assign \o__payload[3]  = o__payload[95:72];
-  assign \o__payload[4]  = o__payload[119:96];
-  assign \o__payload[5]  = o__payload[143:120];
-  assign \o__payload[6]  = o__payload[167:144];
-  assign \o__payload[7]  = o__payload[191:168];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -5573,273 +4836,32 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$1 ;
   wire \$10 ;
   wire [54:0] \$100 ;
-  reg [5:0] \$1000 ;
-  reg [5:0] \$1001 ;
-  reg [5:0] \$1002 ;
-  reg [36:0] \$1003 ;
-  reg [36:0] \$1004 ;
-  reg [36:0] \$1005 ;
-  reg [36:0] \$1006 ;
-  reg [36:0] \$1007 ;
-  reg [36:0] \$1008 ;
-  reg [36:0] \$1009 ;
   wire [58:0] \$101 ;
-  reg [36:0] \$1010 ;
-  reg [36:0] \$1011 ;
-  reg [36:0] \$1012 ;
-  reg [23:0] \$1013 ;
-  reg [33:0] \$1014 ;
-  reg [24:0] \$1015 ;
-  reg [23:0] \$1016 ;
-  reg [14:0] \$1017 ;
-  reg [48:0] \$1018 ;
-  reg [48:0] \$1019 ;
   wire [77:0] \$102 ;
-  reg \$1020 ;
-  reg \$1021 ;
-  reg [50:0] \$1022 ;
-  reg [7:0] \$1023 ;
-  reg [24:0] \$1024 ;
-  reg [24:0] \$1025 ;
-  reg [24:0] \$1026 ;
-  reg [24:0] \$1027 ;
-  reg [24:0] \$1028 ;
-  reg [5:0] \$1029 ;
   wire [78:0] \$103 ;
-  reg [5:0] \$1030 ;
-  reg [5:0] \$1031 ;
-  reg [5:0] \$1032 ;
-  reg [5:0] \$1033 ;
-  reg [36:0] \$1034 ;
-  reg [36:0] \$1035 ;
-  reg [36:0] \$1036 ;
-  reg [36:0] \$1037 ;
-  reg [36:0] \$1038 ;
-  reg [36:0] \$1039 ;
   wire \$104 ;
-  reg [36:0] \$1040 ;
-  reg [36:0] \$1041 ;
-  reg [36:0] \$1042 ;
-  reg [36:0] \$1043 ;
-  reg [23:0] \$1044 ;
-  reg [33:0] \$1045 ;
-  reg [24:0] \$1046 ;
-  reg [23:0] \$1047 ;
-  reg [14:0] \$1048 ;
-  reg [48:0] \$1049 ;
   wire \$105 ;
-  reg [48:0] \$1050 ;
-  reg \$1051 ;
-  reg \$1052 ;
-  reg [50:0] \$1053 ;
-  reg [7:0] \$1054 ;
-  reg [24:0] \$1055 ;
-  reg [24:0] \$1056 ;
-  reg [24:0] \$1057 ;
-  reg [24:0] \$1058 ;
-  reg [24:0] \$1059 ;
   wire \$106 ;
-  reg [5:0] \$1060 ;
-  reg [5:0] \$1061 ;
-  reg [5:0] \$1062 ;
-  reg [5:0] \$1063 ;
-  reg [5:0] \$1064 ;
-  reg [36:0] \$1065 ;
-  reg [36:0] \$1066 ;
-  reg [36:0] \$1067 ;
-  reg [36:0] \$1068 ;
-  reg [36:0] \$1069 ;
   wire [48:0] \$107 ;
-  reg [36:0] \$1070 ;
-  reg [36:0] \$1071 ;
-  reg [36:0] \$1072 ;
-  reg [36:0] \$1073 ;
-  reg [36:0] \$1074 ;
-  reg [23:0] \$1075 ;
-  reg [33:0] \$1076 ;
-  reg [24:0] \$1077 ;
-  reg [23:0] \$1078 ;
-  reg [14:0] \$1079 ;
   wire \$108 ;
-  reg [48:0] \$1080 ;
-  reg [48:0] \$1081 ;
-  reg \$1082 ;
-  reg \$1083 ;
-  reg [50:0] \$1084 ;
-  reg [7:0] \$1085 ;
-  reg [24:0] \$1086 ;
-  reg [24:0] \$1087 ;
-  reg [24:0] \$1088 ;
-  reg [24:0] \$1089 ;
   wire \$109 ;
-  reg [24:0] \$1090 ;
-  reg [5:0] \$1091 ;
-  reg [5:0] \$1092 ;
-  reg [5:0] \$1093 ;
-  reg [5:0] \$1094 ;
-  reg [5:0] \$1095 ;
-  reg [36:0] \$1096 ;
-  reg [36:0] \$1097 ;
-  reg [36:0] \$1098 ;
-  reg [36:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg [36:0] \$1100 ;
-  reg [36:0] \$1101 ;
-  reg [36:0] \$1102 ;
-  reg [36:0] \$1103 ;
-  reg [36:0] \$1104 ;
-  reg [36:0] \$1105 ;
-  reg [23:0] \$1106 ;
-  reg [33:0] \$1107 ;
-  reg [24:0] \$1108 ;
-  reg [23:0] \$1109 ;
   wire \$111 ;
-  reg [14:0] \$1110 ;
-  reg [48:0] \$1111 ;
-  reg [48:0] \$1112 ;
-  reg \$1113 ;
-  reg \$1114 ;
-  reg [50:0] \$1115 ;
-  reg [7:0] \$1116 ;
-  reg [24:0] \$1117 ;
-  reg [24:0] \$1118 ;
-  reg [24:0] \$1119 ;
   wire \$112 ;
-  reg [24:0] \$1120 ;
-  reg [24:0] \$1121 ;
-  reg [5:0] \$1122 ;
-  reg [5:0] \$1123 ;
-  reg [5:0] \$1124 ;
-  reg [5:0] \$1125 ;
-  reg [5:0] \$1126 ;
-  reg [36:0] \$1127 ;
-  reg [36:0] \$1128 ;
-  reg [36:0] \$1129 ;
   wire \$113 ;
-  reg [36:0] \$1130 ;
-  reg [36:0] \$1131 ;
-  reg [36:0] \$1132 ;
-  reg [36:0] \$1133 ;
-  reg [36:0] \$1134 ;
-  reg [36:0] \$1135 ;
-  reg [36:0] \$1136 ;
-  reg [23:0] \$1137 ;
-  reg [33:0] \$1138 ;
-  reg [24:0] \$1139 ;
   wire \$114 ;
-  reg [23:0] \$1140 ;
-  reg [14:0] \$1141 ;
-  reg [48:0] \$1142 ;
-  reg [48:0] \$1143 ;
-  reg \$1144 ;
-  reg \$1145 ;
-  reg [50:0] \$1146 ;
-  reg [7:0] \$1147 ;
-  reg [24:0] \$1148 ;
-  reg [24:0] \$1149 ;
   wire \$115 ;
-  reg [24:0] \$1150 ;
-  reg [24:0] \$1151 ;
-  reg [24:0] \$1152 ;
-  reg [5:0] \$1153 ;
-  reg [5:0] \$1154 ;
-  reg [5:0] \$1155 ;
-  reg [5:0] \$1156 ;
-  reg [5:0] \$1157 ;
-  reg [35:0] \$1158 ;
-  reg [35:0] \$1159 ;
   wire \$116 ;
-  reg [35:0] \$1160 ;
-  reg [35:0] \$1161 ;
-  reg [35:0] \$1162 ;
-  reg [35:0] \$1163 ;
-  reg [35:0] \$1164 ;
-  reg [35:0] \$1165 ;
-  reg [35:0] \$1166 ;
-  reg [35:0] \$1167 ;
-  reg [23:0] \$1168 ;
-  reg [33:0] \$1169 ;
   wire \$117 ;
-  reg [24:0] \$1170 ;
-  reg [23:0] \$1171 ;
-  reg [14:0] \$1172 ;
-  reg [48:0] \$1173 ;
-  reg [48:0] \$1174 ;
-  reg \$1175 ;
-  reg \$1176 ;
-  reg [50:0] \$1177 ;
-  reg [7:0] \$1178 ;
-  reg [24:0] \$1179 ;
   wire \$118 ;
-  reg [24:0] \$1180 ;
-  reg [24:0] \$1181 ;
-  reg [24:0] \$1182 ;
-  reg [24:0] \$1183 ;
-  reg [5:0] \$1184 ;
-  reg [5:0] \$1185 ;
-  reg [5:0] \$1186 ;
-  reg [5:0] \$1187 ;
-  reg [5:0] \$1188 ;
-  reg [36:0] \$1189 ;
   wire \$119 ;
-  reg [36:0] \$1190 ;
-  reg [36:0] \$1191 ;
-  reg [36:0] \$1192 ;
-  reg [36:0] \$1193 ;
-  reg [36:0] \$1194 ;
-  reg [36:0] \$1195 ;
-  reg [36:0] \$1196 ;
-  reg [36:0] \$1197 ;
-  reg [36:0] \$1198 ;
-  reg [23:0] \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  reg [33:0] \$1200 ;
-  reg [24:0] \$1201 ;
-  reg [23:0] \$1202 ;
-  reg [14:0] \$1203 ;
-  reg [48:0] \$1204 ;
-  reg [48:0] \$1205 ;
-  reg \$1206 ;
-  reg \$1207 ;
-  reg [50:0] \$1208 ;
-  reg [7:0] \$1209 ;
   wire [49:0] \$121 ;
-  reg [24:0] \$1210 ;
-  reg [24:0] \$1211 ;
-  reg [24:0] \$1212 ;
-  reg [24:0] \$1213 ;
-  reg [24:0] \$1214 ;
-  reg [5:0] \$1215 ;
-  reg [5:0] \$1216 ;
-  reg [5:0] \$1217 ;
-  reg [5:0] \$1218 ;
-  reg [5:0] \$1219 ;
   wire \$122 ;
-  reg [36:0] \$1220 ;
-  reg [36:0] \$1221 ;
-  reg [36:0] \$1222 ;
-  reg [36:0] \$1223 ;
-  reg [36:0] \$1224 ;
-  reg [36:0] \$1225 ;
-  reg [36:0] \$1226 ;
-  reg [36:0] \$1227 ;
-  reg [36:0] \$1228 ;
-  reg [36:0] \$1229 ;
   wire \$123 ;
-  reg [23:0] \$1230 ;
-  reg [33:0] \$1231 ;
-  reg [24:0] \$1232 ;
-  reg [23:0] \$1233 ;
-  reg [14:0] \$1234 ;
-  reg [48:0] \$1235 ;
-  reg [48:0] \$1236 ;
-  reg \$1237 ;
-  reg \$1238 ;
-  reg [50:0] \$1239 ;
   wire [50:0] \$124 ;
-  reg [7:0] \$1240 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
@@ -5983,860 +5005,171 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$251 ;
   wire [50:0] \$252 ;
   wire [50:0] \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  reg [24:0] \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  reg [3:0] \$254 ;
+  reg \$255 ;
+  reg \$256 ;
+  reg \$257 ;
+  reg \$258 ;
+  reg \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  reg \$260 ;
+  reg [24:0] \$261 ;
+  reg [24:0] \$262 ;
+  reg [24:0] \$263 ;
+  reg [24:0] \$264 ;
+  reg [24:0] \$265 ;
+  reg [5:0] \$266 ;
+  reg [5:0] \$267 ;
+  reg [5:0] \$268 ;
+  reg [5:0] \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  reg [5:0] \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  reg [5:0] \$270 ;
+  reg [36:0] \$271 ;
+  reg [36:0] \$272 ;
+  reg [36:0] \$273 ;
+  reg [36:0] \$274 ;
+  reg [36:0] \$275 ;
+  reg [36:0] \$276 ;
+  reg [36:0] \$277 ;
+  reg [36:0] \$278 ;
+  reg [36:0] \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  reg [36:0] \$289 ;
+  reg [36:0] \$280 ;
+  reg [23:0] \$281 ;
+  reg [33:0] \$282 ;
+  reg [24:0] \$283 ;
+  reg [23:0] \$284 ;
+  reg [14:0] \$285 ;
+  reg [48:0] \$286 ;
+  reg [48:0] \$287 ;
+  reg \$288 ;
+  reg \$289 ;
   reg [5:0] \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  reg [50:0] \$290 ;
+  reg [7:0] \$291 ;
+  reg [24:0] \$292 ;
+  reg [24:0] \$293 ;
+  reg [24:0] \$294 ;
+  reg [24:0] \$295 ;
+  reg [24:0] \$296 ;
+  reg [5:0] \$297 ;
+  reg [5:0] \$298 ;
+  reg [5:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
+  reg [5:0] \$300 ;
+  reg [5:0] \$301 ;
+  reg [36:0] \$302 ;
+  reg [36:0] \$303 ;
+  reg [36:0] \$304 ;
   reg [36:0] \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
+  reg [36:0] \$306 ;
+  reg [36:0] \$307 ;
+  reg [36:0] \$308 ;
+  reg [36:0] \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  reg [36:0] \$310 ;
+  reg [36:0] \$311 ;
+  reg [23:0] \$312 ;
+  reg [33:0] \$313 ;
+  reg [24:0] \$314 ;
+  reg [23:0] \$315 ;
+  reg [14:0] \$316 ;
+  reg [48:0] \$317 ;
+  reg [48:0] \$318 ;
+  reg \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire [33:0] \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire [24:0] \$328 ;
-  wire \$329 ;
+  reg \$320 ;
+  reg [50:0] \$321 ;
+  reg [7:0] \$322 ;
   wire \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire [23:0] \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire [14:0] \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
   wire \$34 ;
-  wire [34:0] \$340 ;
-  wire [35:0] \$341 ;
-  wire [55:0] \$342 ;
-  wire [56:0] \$343 ;
-  wire [54:0] \$344 ;
-  wire [58:0] \$345 ;
-  wire [77:0] \$346 ;
-  wire [78:0] \$347 ;
-  wire \$348 ;
-  wire \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  wire [48:0] \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
   wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire [49:0] \$365 ;
-  wire \$366 ;
-  wire \$367 ;
-  wire [50:0] \$368 ;
-  wire \$369 ;
   wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire [50:0] \$374 ;
-  wire [50:0] \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  reg [24:0] \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
   wire \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  reg [5:0] \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
   wire \$41 ;
-  wire \$410 ;
-  reg [36:0] \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  reg [36:0] \$427 ;
-  wire \$428 ;
-  wire \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire [33:0] \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
   reg [36:0] \$45 ;
-  wire [24:0] \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire [23:0] \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire [14:0] \$458 ;
-  wire \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire [34:0] \$462 ;
-  wire [35:0] \$463 ;
-  wire [55:0] \$464 ;
-  wire [56:0] \$465 ;
-  wire [54:0] \$466 ;
-  wire [58:0] \$467 ;
-  wire [77:0] \$468 ;
-  wire [78:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire [48:0] \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
   wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire [49:0] \$487 ;
-  wire \$488 ;
-  wire \$489 ;
   wire \$49 ;
-  wire [50:0] \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire [50:0] \$496 ;
-  wire [50:0] \$497 ;
-  wire \$498 ;
-  wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
-  reg [24:0] \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  reg [5:0] \$517 ;
-  wire \$518 ;
-  wire \$519 ;
   wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire \$527 ;
-  wire \$528 ;
-  wire \$529 ;
   wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  reg [36:0] \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire \$536 ;
-  wire \$537 ;
-  wire \$538 ;
-  wire \$539 ;
   wire \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  reg [36:0] \$549 ;
   wire \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
   wire \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire [33:0] \$568 ;
-  wire \$569 ;
   wire \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire [24:0] \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  wire \$575 ;
-  wire [23:0] \$576 ;
-  wire \$577 ;
-  wire \$578 ;
-  wire \$579 ;
   wire \$58 ;
-  wire [14:0] \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire [34:0] \$584 ;
-  wire [35:0] \$585 ;
-  wire [55:0] \$586 ;
-  wire [56:0] \$587 ;
-  wire [54:0] \$588 ;
-  wire [58:0] \$589 ;
   wire \$59 ;
-  wire [77:0] \$590 ;
-  wire [78:0] \$591 ;
-  wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire [48:0] \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
-  wire \$599 ;
-  wire [2:0] \$6 ;
+  wire [4:0] \$6 ;
   wire \$60 ;
-  wire \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire \$607 ;
-  wire \$608 ;
-  wire [49:0] \$609 ;
   reg [36:0] \$61 ;
-  wire \$610 ;
-  wire \$611 ;
-  wire [50:0] \$612 ;
-  wire \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire [50:0] \$618 ;
-  wire [50:0] \$619 ;
   wire \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  reg [24:0] \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
   wire \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  reg [5:0] \$639 ;
   wire \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
   wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  reg [35:0] \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
   wire \$66 ;
-  wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire \$669 ;
   wire \$67 ;
-  wire \$670 ;
-  reg [35:0] \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
   wire \$68 ;
-  wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
   wire \$69 ;
-  wire [33:0] \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire [24:0] \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire [23:0] \$698 ;
-  wire \$699 ;
-  wire [2:0] \$7 ;
+  wire [4:0] \$7 ;
   wire \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire [14:0] \$702 ;
-  wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire [34:0] \$706 ;
-  wire [35:0] \$707 ;
-  wire [55:0] \$708 ;
-  wire [56:0] \$709 ;
   wire \$71 ;
-  wire [54:0] \$710 ;
-  wire [58:0] \$711 ;
-  wire [77:0] \$712 ;
-  wire [78:0] \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire [48:0] \$717 ;
-  wire \$718 ;
-  wire \$719 ;
   wire \$72 ;
-  wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
-  wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
   wire \$73 ;
-  wire \$730 ;
-  wire [49:0] \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire [50:0] \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
-  wire \$738 ;
-  wire \$739 ;
   wire \$74 ;
-  wire [50:0] \$740 ;
-  wire [50:0] \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  reg [24:0] \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
   wire \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire \$755 ;
-  wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
-  wire \$759 ;
   wire \$76 ;
-  wire \$760 ;
-  reg [5:0] \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
   wire \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire \$776 ;
-  reg [36:0] \$777 ;
-  wire \$778 ;
-  wire \$779 ;
   wire \$78 ;
-  wire \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire \$783 ;
-  wire \$784 ;
-  wire \$785 ;
-  wire \$786 ;
-  wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
   wire \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  reg [36:0] \$793 ;
-  wire \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire \$799 ;
   wire \$8 ;
   wire [33:0] \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
   wire \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire [33:0] \$812 ;
-  wire \$813 ;
-  wire \$814 ;
-  wire \$815 ;
-  wire [24:0] \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire \$819 ;
   wire \$82 ;
-  wire [23:0] \$820 ;
-  wire \$821 ;
-  wire \$822 ;
-  wire \$823 ;
-  wire [14:0] \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire \$827 ;
-  wire [34:0] \$828 ;
-  wire [35:0] \$829 ;
   wire \$83 ;
-  wire [55:0] \$830 ;
-  wire [56:0] \$831 ;
-  wire [54:0] \$832 ;
-  wire [58:0] \$833 ;
-  wire [77:0] \$834 ;
-  wire [78:0] \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire \$838 ;
-  wire [48:0] \$839 ;
   wire [24:0] \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
-  wire \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
   wire \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire \$852 ;
-  wire [49:0] \$853 ;
-  wire \$854 ;
-  wire \$855 ;
-  wire [50:0] \$856 ;
-  wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
   wire \$86 ;
-  wire \$860 ;
-  wire \$861 ;
-  wire [50:0] \$862 ;
-  wire [50:0] \$863 ;
-  wire \$864 ;
-  wire \$865 ;
-  wire \$866 ;
-  reg [24:0] \$867 ;
-  wire \$868 ;
-  wire \$869 ;
   wire \$87 ;
-  wire \$870 ;
-  wire \$871 ;
-  wire \$872 ;
-  wire \$873 ;
-  wire \$874 ;
-  wire \$875 ;
-  wire \$876 ;
-  wire \$877 ;
-  wire \$878 ;
-  wire \$879 ;
   wire [23:0] \$88 ;
-  wire \$880 ;
-  wire \$881 ;
-  wire \$882 ;
-  reg [5:0] \$883 ;
-  wire \$884 ;
-  wire \$885 ;
-  wire \$886 ;
-  wire \$887 ;
-  wire \$888 ;
-  wire \$889 ;
   wire \$89 ;
-  wire \$890 ;
-  wire \$891 ;
-  wire \$892 ;
-  wire \$893 ;
-  wire \$894 ;
-  wire \$895 ;
-  wire \$896 ;
-  wire \$897 ;
-  wire \$898 ;
-  reg [36:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$900 ;
-  wire \$901 ;
-  wire \$902 ;
-  wire \$903 ;
-  wire \$904 ;
-  wire \$905 ;
-  wire \$906 ;
-  wire \$907 ;
-  wire \$908 ;
-  wire \$909 ;
   wire \$91 ;
-  wire \$910 ;
-  wire \$911 ;
-  wire \$912 ;
-  wire \$913 ;
-  wire \$914 ;
-  reg [36:0] \$915 ;
-  wire \$916 ;
-  wire \$917 ;
-  wire \$918 ;
-  wire \$919 ;
   wire [14:0] \$92 ;
-  wire \$920 ;
-  wire \$921 ;
-  wire \$922 ;
-  wire \$923 ;
-  wire \$924 ;
-  wire \$925 ;
-  wire \$926 ;
-  wire \$927 ;
-  wire \$928 ;
-  wire \$929 ;
   wire \$93 ;
-  wire \$930 ;
-  wire \$931 ;
-  wire \$932 ;
-  wire \$933 ;
-  wire [33:0] \$934 ;
-  wire \$935 ;
-  wire \$936 ;
-  wire \$937 ;
-  wire [24:0] \$938 ;
-  wire \$939 ;
   wire \$94 ;
-  wire \$940 ;
-  wire \$941 ;
-  wire [23:0] \$942 ;
-  wire \$943 ;
-  wire \$944 ;
-  wire \$945 ;
-  wire [14:0] \$946 ;
-  wire \$947 ;
-  wire \$948 ;
-  wire \$949 ;
   wire \$95 ;
-  wire [34:0] \$950 ;
-  wire [35:0] \$951 ;
-  wire [55:0] \$952 ;
-  wire [56:0] \$953 ;
-  wire [54:0] \$954 ;
-  wire [58:0] \$955 ;
-  wire [77:0] \$956 ;
-  wire [78:0] \$957 ;
-  wire \$958 ;
-  wire \$959 ;
   wire [34:0] \$96 ;
-  wire \$960 ;
-  wire [48:0] \$961 ;
-  wire \$962 ;
-  wire \$963 ;
-  wire \$964 ;
-  wire \$965 ;
-  wire \$966 ;
-  wire \$967 ;
-  wire \$968 ;
-  wire \$969 ;
   wire [35:0] \$97 ;
-  wire \$970 ;
-  wire \$971 ;
-  wire \$972 ;
-  wire \$973 ;
-  wire \$974 ;
-  wire [49:0] \$975 ;
-  wire \$976 ;
-  wire \$977 ;
-  wire [50:0] \$978 ;
-  wire \$979 ;
   wire [55:0] \$98 ;
-  wire \$980 ;
-  wire \$981 ;
-  wire \$982 ;
-  wire \$983 ;
-  wire [50:0] \$984 ;
-  wire [50:0] \$985 ;
-  reg [1:0] \$986 ;
-  reg \$987 ;
-  reg \$988 ;
-  reg \$989 ;
   wire [56:0] \$99 ;
-  reg \$990 ;
-  reg \$991 ;
-  reg \$992 ;
-  reg [24:0] \$993 ;
-  reg [24:0] \$994 ;
-  reg [24:0] \$995 ;
-  reg [24:0] \$996 ;
-  reg [24:0] \$997 ;
-  reg [5:0] \$998 ;
-  reg [5:0] \$999 ;
   input clk;
   wire clk;
-  reg [1:0] group = 2'h0;
-  input [191:0] i__payload;
-  wire [191:0] i__payload;
+  reg [3:0] group = 4'h0;
+  input [47:0] i__payload;
+  wire [47:0] i__payload;
   wire [23:0] \i__payload[0] ;
   wire [23:0] \i__payload[1] ;
-  wire [23:0] \i__payload[2] ;
-  wire [23:0] \i__payload[3] ;
-  wire [23:0] \i__payload[4] ;
-  wire [23:0] \i__payload[5] ;
-  wire [23:0] \i__payload[6] ;
-  wire [23:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  output [63:0] o__payload;
-  wire [63:0] o__payload;
+  output [15:0] o__payload;
+  wire [15:0] o__payload;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -6905,198 +5238,6 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [5:0] rq1_shift_5 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
-  reg rq2_above = 1'h0;
-  reg [50:0] rq2_code = 51'h0000000000000;
-  reg [48:0] rq2_floor = 49'h0000000000000;
-  reg [36:0] rq2_half_1 = 37'h0000000000;
-  reg [36:0] rq2_half_2 = 37'h0000000000;
-  reg [36:0] rq2_half_3 = 37'h0000000000;
-  reg [36:0] rq2_half_4 = 37'h0000000000;
-  reg [36:0] rq2_half_5 = 37'h0000000000;
-  reg [36:0] rq2_mask_1 = 37'h0000000000;
-  reg [36:0] rq2_mask_2 = 37'h0000000000;
-  reg [36:0] rq2_mask_3 = 37'h0000000000;
-  reg [36:0] rq2_mask_4 = 37'h0000000000;
-  reg [36:0] rq2_mask_5 = 37'h0000000000;
-  reg [24:0] rq2_mult_1 = 25'h0000000;
-  reg [24:0] rq2_mult_2 = 25'h0000000;
-  reg [24:0] rq2_mult_3 = 25'h0000000;
-  reg [24:0] rq2_mult_4 = 25'h0000000;
-  reg [24:0] rq2_mult_5 = 25'h0000000;
-  reg [7:0] rq2_out = 8'h00;
-  reg [33:0] rq2_part0_0 = 34'h000000000;
-  reg [24:0] rq2_part0_1 = 25'h0000000;
-  reg [23:0] rq2_part1_0 = 24'h000000;
-  reg [14:0] rq2_part1_1 = 15'h0000;
-  reg [48:0] rq2_prod = 49'h0000000000000;
-  wire [48:0] rq2_rem;
-  reg [5:0] rq2_shift_1 = 6'h00;
-  reg [5:0] rq2_shift_2 = 6'h00;
-  reg [5:0] rq2_shift_3 = 6'h00;
-  reg [5:0] rq2_shift_4 = 6'h00;
-  reg [5:0] rq2_shift_5 = 6'h00;
-  reg rq2_tie = 1'h0;
-  reg [23:0] rq2_x = 24'h000000;
-  reg rq3_above = 1'h0;
-  reg [50:0] rq3_code = 51'h0000000000000;
-  reg [48:0] rq3_floor = 49'h0000000000000;
-  reg [36:0] rq3_half_1 = 37'h0000000000;
-  reg [36:0] rq3_half_2 = 37'h0000000000;
-  reg [36:0] rq3_half_3 = 37'h0000000000;
-  reg [36:0] rq3_half_4 = 37'h0000000000;
-  reg [36:0] rq3_half_5 = 37'h0000000000;
-  reg [36:0] rq3_mask_1 = 37'h0000000000;
-  reg [36:0] rq3_mask_2 = 37'h0000000000;
-  reg [36:0] rq3_mask_3 = 37'h0000000000;
-  reg [36:0] rq3_mask_4 = 37'h0000000000;
-  reg [36:0] rq3_mask_5 = 37'h0000000000;
-  reg [24:0] rq3_mult_1 = 25'h0000000;
-  reg [24:0] rq3_mult_2 = 25'h0000000;
-  reg [24:0] rq3_mult_3 = 25'h0000000;
-  reg [24:0] rq3_mult_4 = 25'h0000000;
-  reg [24:0] rq3_mult_5 = 25'h0000000;
-  reg [7:0] rq3_out = 8'h00;
-  reg [33:0] rq3_part0_0 = 34'h000000000;
-  reg [24:0] rq3_part0_1 = 25'h0000000;
-  reg [23:0] rq3_part1_0 = 24'h000000;
-  reg [14:0] rq3_part1_1 = 15'h0000;
-  reg [48:0] rq3_prod = 49'h0000000000000;
-  wire [48:0] rq3_rem;
-  reg [5:0] rq3_shift_1 = 6'h00;
-  reg [5:0] rq3_shift_2 = 6'h00;
-  reg [5:0] rq3_shift_3 = 6'h00;
-  reg [5:0] rq3_shift_4 = 6'h00;
-  reg [5:0] rq3_shift_5 = 6'h00;
-  reg rq3_tie = 1'h0;
-  reg [23:0] rq3_x = 24'h000000;
-  reg rq4_above = 1'h0;
-  reg [50:0] rq4_code = 51'h0000000000000;
-  reg [48:0] rq4_floor = 49'h0000000000000;
-  reg [36:0] rq4_half_1 = 37'h0000000000;
-  reg [36:0] rq4_half_2 = 37'h0000000000;
-  reg [36:0] rq4_half_3 = 37'h0000000000;
-  reg [36:0] rq4_half_4 = 37'h0000000000;
-  reg [36:0] rq4_half_5 = 37'h0000000000;
-  reg [36:0] rq4_mask_1 = 37'h0000000000;
-  reg [36:0] rq4_mask_2 = 37'h0000000000;
-  reg [36:0] rq4_mask_3 = 37'h0000000000;
-  reg [36:0] rq4_mask_4 = 37'h0000000000;
-  reg [36:0] rq4_mask_5 = 37'h0000000000;
-  reg [24:0] rq4_mult_1 = 25'h0000000;
-  reg [24:0] rq4_mult_2 = 25'h0000000;
-  reg [24:0] rq4_mult_3 = 25'h0000000;
-  reg [24:0] rq4_mult_4 = 25'h0000000;
-  reg [24:0] rq4_mult_5 = 25'h0000000;
-  reg [7:0] rq4_out = 8'h00;
-  reg [33:0] rq4_part0_0 = 34'h000000000;
-  reg [24:0] rq4_part0_1 = 25'h0000000;
-  reg [23:0] rq4_part1_0 = 24'h000000;
-  reg [14:0] rq4_part1_1 = 15'h0000;
-  reg [48:0] rq4_prod = 49'h0000000000000;
-  wire [48:0] rq4_rem;
-  reg [5:0] rq4_shift_1 = 6'h00;
-  reg [5:0] rq4_shift_2 = 6'h00;
-  reg [5:0] rq4_shift_3 = 6'h00;
-  reg [5:0] rq4_shift_4 = 6'h00;
-  reg [5:0] rq4_shift_5 = 6'h00;
-  reg rq4_tie = 1'h0;
-  reg [23:0] rq4_x = 24'h000000;
-  reg rq5_above = 1'h0;
-  reg [50:0] rq5_code = 51'h0000000000000;
-  reg [48:0] rq5_floor = 49'h0000000000000;
-  reg [35:0] rq5_half_1 = 36'h000000000;
-  reg [35:0] rq5_half_2 = 36'h000000000;
-  reg [35:0] rq5_half_3 = 36'h000000000;
-  reg [35:0] rq5_half_4 = 36'h000000000;
-  reg [35:0] rq5_half_5 = 36'h000000000;
-  reg [35:0] rq5_mask_1 = 36'h000000000;
-  reg [35:0] rq5_mask_2 = 36'h000000000;
-  reg [35:0] rq5_mask_3 = 36'h000000000;
-  reg [35:0] rq5_mask_4 = 36'h000000000;
-  reg [35:0] rq5_mask_5 = 36'h000000000;
-  reg [24:0] rq5_mult_1 = 25'h0000000;
-  reg [24:0] rq5_mult_2 = 25'h0000000;
-  reg [24:0] rq5_mult_3 = 25'h0000000;
-  reg [24:0] rq5_mult_4 = 25'h0000000;
-  reg [24:0] rq5_mult_5 = 25'h0000000;
-  reg [7:0] rq5_out = 8'h00;
-  reg [33:0] rq5_part0_0 = 34'h000000000;
-  reg [24:0] rq5_part0_1 = 25'h0000000;
-  reg [23:0] rq5_part1_0 = 24'h000000;
-  reg [14:0] rq5_part1_1 = 15'h0000;
-  reg [48:0] rq5_prod = 49'h0000000000000;
-  wire [48:0] rq5_rem;
-  reg [5:0] rq5_shift_1 = 6'h00;
-  reg [5:0] rq5_shift_2 = 6'h00;
-  reg [5:0] rq5_shift_3 = 6'h00;
-  reg [5:0] rq5_shift_4 = 6'h00;
-  reg [5:0] rq5_shift_5 = 6'h00;
-  reg rq5_tie = 1'h0;
-  reg [23:0] rq5_x = 24'h000000;
-  reg rq6_above = 1'h0;
-  reg [50:0] rq6_code = 51'h0000000000000;
-  reg [48:0] rq6_floor = 49'h0000000000000;
-  reg [36:0] rq6_half_1 = 37'h0000000000;
-  reg [36:0] rq6_half_2 = 37'h0000000000;
-  reg [36:0] rq6_half_3 = 37'h0000000000;
-  reg [36:0] rq6_half_4 = 37'h0000000000;
-  reg [36:0] rq6_half_5 = 37'h0000000000;
-  reg [36:0] rq6_mask_1 = 37'h0000000000;
-  reg [36:0] rq6_mask_2 = 37'h0000000000;
-  reg [36:0] rq6_mask_3 = 37'h0000000000;
-  reg [36:0] rq6_mask_4 = 37'h0000000000;
-  reg [36:0] rq6_mask_5 = 37'h0000000000;
-  reg [24:0] rq6_mult_1 = 25'h0000000;
-  reg [24:0] rq6_mult_2 = 25'h0000000;
-  reg [24:0] rq6_mult_3 = 25'h0000000;
-  reg [24:0] rq6_mult_4 = 25'h0000000;
-  reg [24:0] rq6_mult_5 = 25'h0000000;
-  reg [7:0] rq6_out = 8'h00;
-  reg [33:0] rq6_part0_0 = 34'h000000000;
-  reg [24:0] rq6_part0_1 = 25'h0000000;
-  reg [23:0] rq6_part1_0 = 24'h000000;
-  reg [14:0] rq6_part1_1 = 15'h0000;
-  reg [48:0] rq6_prod = 49'h0000000000000;
-  wire [48:0] rq6_rem;
-  reg [5:0] rq6_shift_1 = 6'h00;
-  reg [5:0] rq6_shift_2 = 6'h00;
-  reg [5:0] rq6_shift_3 = 6'h00;
-  reg [5:0] rq6_shift_4 = 6'h00;
-  reg [5:0] rq6_shift_5 = 6'h00;
-  reg rq6_tie = 1'h0;
-  reg [23:0] rq6_x = 24'h000000;
-  reg rq7_above = 1'h0;
-  reg [50:0] rq7_code = 51'h0000000000000;
-  reg [48:0] rq7_floor = 49'h0000000000000;
-  reg [36:0] rq7_half_1 = 37'h0000000000;
-  reg [36:0] rq7_half_2 = 37'h0000000000;
-  reg [36:0] rq7_half_3 = 37'h0000000000;
-  reg [36:0] rq7_half_4 = 37'h0000000000;
-  reg [36:0] rq7_half_5 = 37'h0000000000;
-  reg [36:0] rq7_mask_1 = 37'h0000000000;
-  reg [36:0] rq7_mask_2 = 37'h0000000000;
-  reg [36:0] rq7_mask_3 = 37'h0000000000;
-  reg [36:0] rq7_mask_4 = 37'h0000000000;
-  reg [36:0] rq7_mask_5 = 37'h0000000000;
-  reg [24:0] rq7_mult_1 = 25'h0000000;
-  reg [24:0] rq7_mult_2 = 25'h0000000;
-  reg [24:0] rq7_mult_3 = 25'h0000000;
-  reg [24:0] rq7_mult_4 = 25'h0000000;
-  reg [24:0] rq7_mult_5 = 25'h0000000;
-  reg [7:0] rq7_out = 8'h00;
-  reg [33:0] rq7_part0_0 = 34'h000000000;
-  reg [24:0] rq7_part0_1 = 25'h0000000;
-  reg [23:0] rq7_part1_0 = 24'h000000;
-  reg [14:0] rq7_part1_1 = 15'h0000;
-  reg [48:0] rq7_prod = 49'h0000000000000;
-  wire [48:0] rq7_rem;
-  reg [5:0] rq7_shift_1 = 6'h00;
-  reg [5:0] rq7_shift_2 = 6'h00;
-  reg [5:0] rq7_shift_3 = 6'h00;
-  reg [5:0] rq7_shift_4 = 6'h00;
-  reg [5:0] rq7_shift_5 = 6'h00;
-  reg rq7_tie = 1'h0;
-  reg [23:0] rq7_x = 24'h000000;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -7110,18 +5251,12 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   assign i__ready = \$1  | o__ready;
   assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_3 };
   assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_3 };
-  assign rq2_rem = rq2_prod & { 12'h000, rq2_mask_3 };
-  assign rq3_rem = rq3_prod & { 12'h000, rq3_mask_3 };
-  assign rq4_rem = rq4_prod & { 12'h000, rq4_mask_3 };
-  assign rq5_rem = rq5_prod & { 13'h0000, rq5_mask_3 };
-  assign rq6_rem = rq6_prod & { 12'h000, rq6_mask_3 };
-  assign rq7_rem = rq7_prod & { 12'h000, rq7_mask_3 };
   assign \$2  = ~ o__valid;
   assign \$3  = \$2  | o__ready;
   assign \$4  = i__valid & \$3 ;
-  assign \$5  = group == 2'h3;
+  assign \$5  = group == 4'hf;
   assign \$6  = group + 1'h1;
-  assign \$7  = \$5  ? 3'h0 : \$6 ;
+  assign \$7  = \$5  ? 5'h00 : \$6 ;
   assign \$8  = ~ o__valid;
   assign \$9  = \$8  | o__ready;
   assign \$10  = ~ o__valid;
@@ -7352,4221 +5487,1143 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   assign \$251  = $signed(rq1_code) > $signed(8'h7f);
   assign \$252  = \$251  ? 51'h000000000007f : rq1_code;
   assign \$253  = \$250  ? 51'h7ffffffffff80 : \$252 ;
-  assign \$254  = ~ o__valid;
-  assign \$255  = \$254  | o__ready;
-  assign \$256  = \$255  & i__valid;
-  assign \$258  = ~ o__valid;
-  assign \$259  = \$258  | o__ready;
-  assign \$260  = \$259  & rq_valid_1;
-  assign \$261  = ~ o__valid;
-  assign \$262  = \$261  | o__ready;
-  assign \$263  = \$262  & rq_valid_2;
-  assign \$264  = ~ o__valid;
-  assign \$265  = \$264  | o__ready;
-  assign \$266  = \$265  & rq_valid_3;
-  assign \$267  = ~ o__valid;
-  assign \$268  = \$267  | o__ready;
-  assign \$269  = \$268  & rq_valid_4;
-  assign \$270  = ~ o__valid;
-  assign \$271  = \$270  | o__ready;
-  assign \$272  = \$271  & i__valid;
-  assign \$274  = ~ o__valid;
-  assign \$275  = \$274  | o__ready;
-  assign \$276  = \$275  & rq_valid_1;
-  assign \$277  = ~ o__valid;
-  assign \$278  = \$277  | o__ready;
-  assign \$279  = \$278  & rq_valid_2;
-  assign \$280  = ~ o__valid;
-  assign \$281  = \$280  | o__ready;
-  assign \$282  = \$281  & rq_valid_3;
-  assign \$283  = ~ o__valid;
-  assign \$284  = \$283  | o__ready;
-  assign \$285  = \$284  & rq_valid_4;
-  assign \$286  = ~ o__valid;
-  assign \$287  = \$286  | o__ready;
-  assign \$288  = \$287  & i__valid;
-  assign \$290  = ~ o__valid;
-  assign \$291  = \$290  | o__ready;
-  assign \$292  = \$291  & rq_valid_1;
-  assign \$293  = ~ o__valid;
-  assign \$294  = \$293  | o__ready;
-  assign \$295  = \$294  & rq_valid_2;
-  assign \$296  = ~ o__valid;
-  assign \$297  = \$296  | o__ready;
-  assign \$298  = \$297  & rq_valid_3;
-  assign \$299  = ~ o__valid;
-  assign \$300  = \$299  | o__ready;
-  assign \$301  = \$300  & rq_valid_4;
-  assign \$302  = ~ o__valid;
-  assign \$303  = \$302  | o__ready;
-  assign \$304  = \$303  & i__valid;
-  assign \$306  = ~ o__valid;
-  assign \$307  = \$306  | o__ready;
-  assign \$308  = \$307  & rq_valid_1;
-  assign \$309  = ~ o__valid;
-  assign \$310  = \$309  | o__ready;
-  assign \$311  = \$310  & rq_valid_2;
-  assign \$312  = ~ o__valid;
-  assign \$313  = \$312  | o__ready;
-  assign \$314  = \$313  & rq_valid_3;
-  assign \$315  = ~ o__valid;
-  assign \$316  = \$315  | o__ready;
-  assign \$317  = \$316  & rq_valid_4;
-  assign \$318  = ~ o__valid;
-  assign \$319  = \$318  | o__ready;
-  assign \$320  = \$319  & i__valid;
-  assign \$321  = ~ o__valid;
-  assign \$322  = \$321  | o__ready;
-  assign \$323  = \$322  & rq_valid_1;
-  assign \$324  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$325  = ~ o__valid;
-  assign \$326  = \$325  | o__ready;
-  assign \$327  = \$326  & rq_valid_1;
-  assign \$328  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$329  = ~ o__valid;
-  assign \$330  = \$329  | o__ready;
-  assign \$331  = \$330  & rq_valid_1;
-  assign \$332  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$333  = ~ o__valid;
-  assign \$334  = \$333  | o__ready;
-  assign \$335  = \$334  & rq_valid_1;
-  assign \$336  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
-  assign \$337  = ~ o__valid;
-  assign \$338  = \$337  | o__ready;
-  assign \$339  = \$338  & rq_valid_2;
-  assign \$341  = 1'h0 + \$340 ;
-  assign \$343  = \$341  + \$342 ;
-  assign \$345  = $signed({ 1'h0, \$343  }) + $signed(\$344 );
-  assign \$347  = $signed(\$345 ) + $signed(\$346 );
-  assign \$348  = ~ o__valid;
-  assign \$349  = \$348  | o__ready;
-  assign \$350  = \$349  & rq_valid_3;
-  assign \$351  = $signed(rq2_prod) >>> rq2_shift_3;
-  assign \$352  = ~ o__valid;
-  assign \$353  = \$352  | o__ready;
-  assign \$354  = \$353  & rq_valid_3;
-  assign \$355  = rq2_rem > rq2_half_3;
-  assign \$356  = ~ o__valid;
-  assign \$357  = \$356  | o__ready;
-  assign \$358  = \$357  & rq_valid_3;
-  assign \$359  = rq2_rem == rq2_half_3;
-  assign \$360  = | rq2_half_3;
-  assign \$361  = \$359  & \$360 ;
-  assign \$362  = ~ o__valid;
-  assign \$363  = \$362  | o__ready;
-  assign \$364  = \$363  & rq_valid_4;
-  assign \$365  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$366  = rq2_tie & rq2_floor[0];
-  assign \$367  = rq2_above | \$366 ;
-  assign \$368  = $signed(\$365 ) + $signed({ 1'h0, \$367  });
-  assign \$369  = ~ o__valid;
-  assign \$370  = \$369  | o__ready;
-  assign \$371  = \$370  & rq_valid_5;
-  assign \$372  = $signed(rq2_code) < $signed(8'h80);
-  assign \$373  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$374  = \$373  ? 51'h000000000007f : rq2_code;
-  assign \$375  = \$372  ? 51'h7ffffffffff80 : \$374 ;
-  assign \$376  = ~ o__valid;
-  assign \$377  = \$376  | o__ready;
-  assign \$378  = \$377  & i__valid;
-  assign \$380  = ~ o__valid;
-  assign \$381  = \$380  | o__ready;
-  assign \$382  = \$381  & rq_valid_1;
-  assign \$383  = ~ o__valid;
-  assign \$384  = \$383  | o__ready;
-  assign \$385  = \$384  & rq_valid_2;
-  assign \$386  = ~ o__valid;
-  assign \$387  = \$386  | o__ready;
-  assign \$388  = \$387  & rq_valid_3;
-  assign \$389  = ~ o__valid;
-  assign \$390  = \$389  | o__ready;
-  assign \$391  = \$390  & rq_valid_4;
-  assign \$392  = ~ o__valid;
-  assign \$393  = \$392  | o__ready;
-  assign \$394  = \$393  & i__valid;
-  assign \$396  = ~ o__valid;
-  assign \$397  = \$396  | o__ready;
-  assign \$398  = \$397  & rq_valid_1;
-  assign \$399  = ~ o__valid;
-  assign \$400  = \$399  | o__ready;
-  assign \$401  = \$400  & rq_valid_2;
-  assign \$402  = ~ o__valid;
-  assign \$403  = \$402  | o__ready;
-  assign \$404  = \$403  & rq_valid_3;
-  assign \$405  = ~ o__valid;
-  assign \$406  = \$405  | o__ready;
-  assign \$407  = \$406  & rq_valid_4;
-  assign \$408  = ~ o__valid;
-  assign \$409  = \$408  | o__ready;
-  assign \$410  = \$409  & i__valid;
-  assign \$412  = ~ o__valid;
-  assign \$413  = \$412  | o__ready;
-  assign \$414  = \$413  & rq_valid_1;
-  assign \$415  = ~ o__valid;
-  assign \$416  = \$415  | o__ready;
-  assign \$417  = \$416  & rq_valid_2;
-  assign \$418  = ~ o__valid;
-  assign \$419  = \$418  | o__ready;
-  assign \$420  = \$419  & rq_valid_3;
-  assign \$421  = ~ o__valid;
-  assign \$422  = \$421  | o__ready;
-  assign \$423  = \$422  & rq_valid_4;
-  assign \$424  = ~ o__valid;
-  assign \$425  = \$424  | o__ready;
-  assign \$426  = \$425  & i__valid;
-  assign \$428  = ~ o__valid;
-  assign \$429  = \$428  | o__ready;
-  assign \$430  = \$429  & rq_valid_1;
-  assign \$431  = ~ o__valid;
-  assign \$432  = \$431  | o__ready;
-  assign \$433  = \$432  & rq_valid_2;
-  assign \$434  = ~ o__valid;
-  assign \$435  = \$434  | o__ready;
-  assign \$436  = \$435  & rq_valid_3;
-  assign \$437  = ~ o__valid;
-  assign \$438  = \$437  | o__ready;
-  assign \$439  = \$438  & rq_valid_4;
-  assign \$440  = ~ o__valid;
-  assign \$441  = \$440  | o__ready;
-  assign \$442  = \$441  & i__valid;
-  assign \$443  = ~ o__valid;
-  assign \$444  = \$443  | o__ready;
-  assign \$445  = \$444  & rq_valid_1;
-  assign \$446  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$447  = ~ o__valid;
-  assign \$448  = \$447  | o__ready;
-  assign \$449  = \$448  & rq_valid_1;
-  assign \$450  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$451  = ~ o__valid;
-  assign \$452  = \$451  | o__ready;
-  assign \$453  = \$452  & rq_valid_1;
-  assign \$454  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$455  = ~ o__valid;
-  assign \$456  = \$455  | o__ready;
-  assign \$457  = \$456  & rq_valid_1;
-  assign \$458  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
-  assign \$459  = ~ o__valid;
-  assign \$460  = \$459  | o__ready;
-  assign \$461  = \$460  & rq_valid_2;
-  assign \$463  = 1'h0 + \$462 ;
-  assign \$465  = \$463  + \$464 ;
-  assign \$467  = $signed({ 1'h0, \$465  }) + $signed(\$466 );
-  assign \$469  = $signed(\$467 ) + $signed(\$468 );
-  assign \$470  = ~ o__valid;
-  assign \$471  = \$470  | o__ready;
-  assign \$472  = \$471  & rq_valid_3;
-  assign \$473  = $signed(rq3_prod) >>> rq3_shift_3;
-  assign \$474  = ~ o__valid;
-  assign \$475  = \$474  | o__ready;
-  assign \$476  = \$475  & rq_valid_3;
-  assign \$477  = rq3_rem > rq3_half_3;
-  assign \$478  = ~ o__valid;
-  assign \$479  = \$478  | o__ready;
-  assign \$480  = \$479  & rq_valid_3;
-  assign \$481  = rq3_rem == rq3_half_3;
-  assign \$482  = | rq3_half_3;
-  assign \$483  = \$481  & \$482 ;
-  assign \$484  = ~ o__valid;
-  assign \$485  = \$484  | o__ready;
-  assign \$486  = \$485  & rq_valid_4;
-  assign \$487  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$488  = rq3_tie & rq3_floor[0];
-  assign \$489  = rq3_above | \$488 ;
-  assign \$490  = $signed(\$487 ) + $signed({ 1'h0, \$489  });
-  assign \$491  = ~ o__valid;
-  assign \$492  = \$491  | o__ready;
-  assign \$493  = \$492  & rq_valid_5;
-  assign \$494  = $signed(rq3_code) < $signed(8'h80);
-  assign \$495  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$496  = \$495  ? 51'h000000000007f : rq3_code;
-  assign \$497  = \$494  ? 51'h7ffffffffff80 : \$496 ;
-  assign \$498  = ~ o__valid;
-  assign \$499  = \$498  | o__ready;
-  assign \$500  = \$499  & i__valid;
-  assign \$502  = ~ o__valid;
-  assign \$503  = \$502  | o__ready;
-  assign \$504  = \$503  & rq_valid_1;
-  assign \$505  = ~ o__valid;
-  assign \$506  = \$505  | o__ready;
-  assign \$507  = \$506  & rq_valid_2;
-  assign \$508  = ~ o__valid;
-  assign \$509  = \$508  | o__ready;
-  assign \$510  = \$509  & rq_valid_3;
-  assign \$511  = ~ o__valid;
-  assign \$512  = \$511  | o__ready;
-  assign \$513  = \$512  & rq_valid_4;
-  assign \$514  = ~ o__valid;
-  assign \$515  = \$514  | o__ready;
-  assign \$516  = \$515  & i__valid;
-  assign \$518  = ~ o__valid;
-  assign \$519  = \$518  | o__ready;
-  assign \$520  = \$519  & rq_valid_1;
-  assign \$521  = ~ o__valid;
-  assign \$522  = \$521  | o__ready;
-  assign \$523  = \$522  & rq_valid_2;
-  assign \$524  = ~ o__valid;
-  assign \$525  = \$524  | o__ready;
-  assign \$526  = \$525  & rq_valid_3;
-  assign \$527  = ~ o__valid;
-  assign \$528  = \$527  | o__ready;
-  assign \$529  = \$528  & rq_valid_4;
-  assign \$530  = ~ o__valid;
-  assign \$531  = \$530  | o__ready;
-  assign \$532  = \$531  & i__valid;
-  assign \$534  = ~ o__valid;
-  assign \$535  = \$534  | o__ready;
-  assign \$536  = \$535  & rq_valid_1;
-  assign \$537  = ~ o__valid;
-  assign \$538  = \$537  | o__ready;
-  assign \$539  = \$538  & rq_valid_2;
-  assign \$540  = ~ o__valid;
-  assign \$541  = \$540  | o__ready;
-  assign \$542  = \$541  & rq_valid_3;
-  assign \$543  = ~ o__valid;
-  assign \$544  = \$543  | o__ready;
-  assign \$545  = \$544  & rq_valid_4;
-  assign \$546  = ~ o__valid;
-  assign \$547  = \$546  | o__ready;
-  assign \$548  = \$547  & i__valid;
-  assign \$550  = ~ o__valid;
-  assign \$551  = \$550  | o__ready;
-  assign \$552  = \$551  & rq_valid_1;
-  assign \$553  = ~ o__valid;
-  assign \$554  = \$553  | o__ready;
-  assign \$555  = \$554  & rq_valid_2;
-  assign \$556  = ~ o__valid;
-  assign \$557  = \$556  | o__ready;
-  assign \$558  = \$557  & rq_valid_3;
-  assign \$559  = ~ o__valid;
-  assign \$560  = \$559  | o__ready;
-  assign \$561  = \$560  & rq_valid_4;
-  assign \$562  = ~ o__valid;
-  assign \$563  = \$562  | o__ready;
-  assign \$564  = \$563  & i__valid;
-  assign \$565  = ~ o__valid;
-  assign \$566  = \$565  | o__ready;
-  assign \$567  = \$566  & rq_valid_1;
-  assign \$568  = rq4_x[16:0] * rq4_mult_1[16:0];
-  assign \$569  = ~ o__valid;
-  assign \$570  = \$569  | o__ready;
-  assign \$571  = \$570  & rq_valid_1;
-  assign \$572  = rq4_x[16:0] * rq4_mult_1[24:17];
-  assign \$573  = ~ o__valid;
-  assign \$574  = \$573  | o__ready;
-  assign \$575  = \$574  & rq_valid_1;
-  assign \$576  = $signed(rq4_x[23:17]) * $signed({ 1'h0, rq4_mult_1[16:0] });
-  assign \$577  = ~ o__valid;
-  assign \$578  = \$577  | o__ready;
-  assign \$579  = \$578  & rq_valid_1;
-  assign \$580  = $signed(rq4_x[23:17]) * $signed({ 1'h0, rq4_mult_1[24:17] });
-  assign \$581  = ~ o__valid;
-  assign \$582  = \$581  | o__ready;
-  assign \$583  = \$582  & rq_valid_2;
-  assign \$585  = 1'h0 + \$584 ;
-  assign \$587  = \$585  + \$586 ;
-  assign \$589  = $signed({ 1'h0, \$587  }) + $signed(\$588 );
-  assign \$591  = $signed(\$589 ) + $signed(\$590 );
-  assign \$592  = ~ o__valid;
-  assign \$593  = \$592  | o__ready;
-  assign \$594  = \$593  & rq_valid_3;
-  assign \$595  = $signed(rq4_prod) >>> rq4_shift_3;
-  assign \$596  = ~ o__valid;
-  assign \$597  = \$596  | o__ready;
-  assign \$598  = \$597  & rq_valid_3;
-  assign \$599  = rq4_rem > rq4_half_3;
-  assign \$600  = ~ o__valid;
-  assign \$601  = \$600  | o__ready;
-  assign \$602  = \$601  & rq_valid_3;
-  assign \$603  = rq4_rem == rq4_half_3;
-  assign \$604  = | rq4_half_3;
-  assign \$605  = \$603  & \$604 ;
-  assign \$606  = ~ o__valid;
-  assign \$607  = \$606  | o__ready;
-  assign \$608  = \$607  & rq_valid_4;
-  assign \$609  = $signed(8'h80) + $signed(rq4_floor);
-  assign \$610  = rq4_tie & rq4_floor[0];
-  assign \$611  = rq4_above | \$610 ;
-  assign \$612  = $signed(\$609 ) + $signed({ 1'h0, \$611  });
-  assign \$613  = ~ o__valid;
-  assign \$614  = \$613  | o__ready;
-  assign \$615  = \$614  & rq_valid_5;
-  assign \$616  = $signed(rq4_code) < $signed(8'h80);
-  assign \$617  = $signed(rq4_code) > $signed(8'h7f);
-  assign \$618  = \$617  ? 51'h000000000007f : rq4_code;
-  assign \$619  = \$616  ? 51'h7ffffffffff80 : \$618 ;
-  assign \$620  = ~ o__valid;
-  assign \$621  = \$620  | o__ready;
-  assign \$622  = \$621  & i__valid;
-  assign \$624  = ~ o__valid;
-  assign \$625  = \$624  | o__ready;
-  assign \$626  = \$625  & rq_valid_1;
-  assign \$627  = ~ o__valid;
-  assign \$628  = \$627  | o__ready;
-  assign \$629  = \$628  & rq_valid_2;
-  assign \$630  = ~ o__valid;
-  assign \$631  = \$630  | o__ready;
-  assign \$632  = \$631  & rq_valid_3;
-  assign \$633  = ~ o__valid;
-  assign \$634  = \$633  | o__ready;
-  assign \$635  = \$634  & rq_valid_4;
-  assign \$636  = ~ o__valid;
-  assign \$637  = \$636  | o__ready;
-  assign \$638  = \$637  & i__valid;
-  assign \$640  = ~ o__valid;
-  assign \$641  = \$640  | o__ready;
-  assign \$642  = \$641  & rq_valid_1;
-  assign \$643  = ~ o__valid;
-  assign \$644  = \$643  | o__ready;
-  assign \$645  = \$644  & rq_valid_2;
-  assign \$646  = ~ o__valid;
-  assign \$647  = \$646  | o__ready;
-  assign \$648  = \$647  & rq_valid_3;
-  assign \$649  = ~ o__valid;
-  assign \$650  = \$649  | o__ready;
-  assign \$651  = \$650  & rq_valid_4;
-  assign \$652  = ~ o__valid;
-  assign \$653  = \$652  | o__ready;
-  assign \$654  = \$653  & i__valid;
-  assign \$656  = ~ o__valid;
-  assign \$657  = \$656  | o__ready;
-  assign \$658  = \$657  & rq_valid_1;
-  assign \$659  = ~ o__valid;
-  assign \$660  = \$659  | o__ready;
-  assign \$661  = \$660  & rq_valid_2;
-  assign \$662  = ~ o__valid;
-  assign \$663  = \$662  | o__ready;
-  assign \$664  = \$663  & rq_valid_3;
-  assign \$665  = ~ o__valid;
-  assign \$666  = \$665  | o__ready;
-  assign \$667  = \$666  & rq_valid_4;
-  assign \$668  = ~ o__valid;
-  assign \$669  = \$668  | o__ready;
-  assign \$670  = \$669  & i__valid;
-  assign \$672  = ~ o__valid;
-  assign \$673  = \$672  | o__ready;
-  assign \$674  = \$673  & rq_valid_1;
-  assign \$675  = ~ o__valid;
-  assign \$676  = \$675  | o__ready;
-  assign \$677  = \$676  & rq_valid_2;
-  assign \$678  = ~ o__valid;
-  assign \$679  = \$678  | o__ready;
-  assign \$680  = \$679  & rq_valid_3;
-  assign \$681  = ~ o__valid;
-  assign \$682  = \$681  | o__ready;
-  assign \$683  = \$682  & rq_valid_4;
-  assign \$684  = ~ o__valid;
-  assign \$685  = \$684  | o__ready;
-  assign \$686  = \$685  & i__valid;
-  assign \$687  = ~ o__valid;
-  assign \$688  = \$687  | o__ready;
-  assign \$689  = \$688  & rq_valid_1;
-  assign \$690  = rq5_x[16:0] * rq5_mult_1[16:0];
-  assign \$691  = ~ o__valid;
-  assign \$692  = \$691  | o__ready;
-  assign \$693  = \$692  & rq_valid_1;
-  assign \$694  = rq5_x[16:0] * rq5_mult_1[24:17];
-  assign \$695  = ~ o__valid;
-  assign \$696  = \$695  | o__ready;
-  assign \$697  = \$696  & rq_valid_1;
-  assign \$698  = $signed(rq5_x[23:17]) * $signed({ 1'h0, rq5_mult_1[16:0] });
-  assign \$699  = ~ o__valid;
-  assign \$700  = \$699  | o__ready;
-  assign \$701  = \$700  & rq_valid_1;
-  assign \$702  = $signed(rq5_x[23:17]) * $signed({ 1'h0, rq5_mult_1[24:17] });
-  assign \$703  = ~ o__valid;
-  assign \$704  = \$703  | o__ready;
-  assign \$705  = \$704  & rq_valid_2;
-  assign \$707  = 1'h0 + \$706 ;
-  assign \$709  = \$707  + \$708 ;
-  assign \$711  = $signed({ 1'h0, \$709  }) + $signed(\$710 );
-  assign \$713  = $signed(\$711 ) + $signed(\$712 );
-  assign \$714  = ~ o__valid;
-  assign \$715  = \$714  | o__ready;
-  assign \$716  = \$715  & rq_valid_3;
-  assign \$717  = $signed(rq5_prod) >>> rq5_shift_3;
-  assign \$718  = ~ o__valid;
-  assign \$719  = \$718  | o__ready;
-  assign \$720  = \$719  & rq_valid_3;
-  assign \$721  = rq5_rem > rq5_half_3;
-  assign \$722  = ~ o__valid;
-  assign \$723  = \$722  | o__ready;
-  assign \$724  = \$723  & rq_valid_3;
-  assign \$725  = rq5_rem == rq5_half_3;
-  assign \$726  = | rq5_half_3;
-  assign \$727  = \$725  & \$726 ;
-  assign \$728  = ~ o__valid;
-  assign \$729  = \$728  | o__ready;
-  assign \$730  = \$729  & rq_valid_4;
-  assign \$731  = $signed(8'h80) + $signed(rq5_floor);
-  assign \$732  = rq5_tie & rq5_floor[0];
-  assign \$733  = rq5_above | \$732 ;
-  assign \$734  = $signed(\$731 ) + $signed({ 1'h0, \$733  });
-  assign \$735  = ~ o__valid;
-  assign \$736  = \$735  | o__ready;
-  assign \$737  = \$736  & rq_valid_5;
-  assign \$738  = $signed(rq5_code) < $signed(8'h80);
-  assign \$739  = $signed(rq5_code) > $signed(8'h7f);
-  assign \$740  = \$739  ? 51'h000000000007f : rq5_code;
-  assign \$741  = \$738  ? 51'h7ffffffffff80 : \$740 ;
-  assign \$742  = ~ o__valid;
-  assign \$743  = \$742  | o__ready;
-  assign \$744  = \$743  & i__valid;
-  assign \$746  = ~ o__valid;
-  assign \$747  = \$746  | o__ready;
-  assign \$748  = \$747  & rq_valid_1;
-  assign \$749  = ~ o__valid;
-  assign \$750  = \$749  | o__ready;
-  assign \$751  = \$750  & rq_valid_2;
-  assign \$752  = ~ o__valid;
-  assign \$753  = \$752  | o__ready;
-  assign \$754  = \$753  & rq_valid_3;
-  assign \$755  = ~ o__valid;
-  assign \$756  = \$755  | o__ready;
-  assign \$757  = \$756  & rq_valid_4;
-  assign \$758  = ~ o__valid;
-  assign \$759  = \$758  | o__ready;
-  assign \$760  = \$759  & i__valid;
-  assign \$762  = ~ o__valid;
-  assign \$763  = \$762  | o__ready;
-  assign \$764  = \$763  & rq_valid_1;
-  assign \$765  = ~ o__valid;
-  assign \$766  = \$765  | o__ready;
-  assign \$767  = \$766  & rq_valid_2;
-  assign \$768  = ~ o__valid;
-  assign \$769  = \$768  | o__ready;
-  assign \$770  = \$769  & rq_valid_3;
-  assign \$771  = ~ o__valid;
-  assign \$772  = \$771  | o__ready;
-  assign \$773  = \$772  & rq_valid_4;
-  assign \$774  = ~ o__valid;
-  assign \$775  = \$774  | o__ready;
-  assign \$776  = \$775  & i__valid;
-  assign \$778  = ~ o__valid;
-  assign \$779  = \$778  | o__ready;
-  assign \$780  = \$779  & rq_valid_1;
-  assign \$781  = ~ o__valid;
-  assign \$782  = \$781  | o__ready;
-  assign \$783  = \$782  & rq_valid_2;
-  assign \$784  = ~ o__valid;
-  assign \$785  = \$784  | o__ready;
-  assign \$786  = \$785  & rq_valid_3;
-  assign \$787  = ~ o__valid;
-  assign \$788  = \$787  | o__ready;
-  assign \$789  = \$788  & rq_valid_4;
-  assign \$790  = ~ o__valid;
-  assign \$791  = \$790  | o__ready;
-  assign \$792  = \$791  & i__valid;
-  assign \$794  = ~ o__valid;
-  assign \$795  = \$794  | o__ready;
-  assign \$796  = \$795  & rq_valid_1;
-  assign \$797  = ~ o__valid;
-  assign \$798  = \$797  | o__ready;
-  assign \$799  = \$798  & rq_valid_2;
-  assign \$800  = ~ o__valid;
-  assign \$801  = \$800  | o__ready;
-  assign \$802  = \$801  & rq_valid_3;
-  assign \$803  = ~ o__valid;
-  assign \$804  = \$803  | o__ready;
-  assign \$805  = \$804  & rq_valid_4;
-  assign \$806  = ~ o__valid;
-  assign \$807  = \$806  | o__ready;
-  assign \$808  = \$807  & i__valid;
-  assign \$809  = ~ o__valid;
-  assign \$810  = \$809  | o__ready;
-  assign \$811  = \$810  & rq_valid_1;
-  assign \$812  = rq6_x[16:0] * rq6_mult_1[16:0];
-  assign \$813  = ~ o__valid;
-  assign \$814  = \$813  | o__ready;
-  assign \$815  = \$814  & rq_valid_1;
-  assign \$816  = rq6_x[16:0] * rq6_mult_1[24:17];
-  assign \$817  = ~ o__valid;
-  assign \$818  = \$817  | o__ready;
-  assign \$819  = \$818  & rq_valid_1;
-  assign \$820  = $signed(rq6_x[23:17]) * $signed({ 1'h0, rq6_mult_1[16:0] });
-  assign \$821  = ~ o__valid;
-  assign \$822  = \$821  | o__ready;
-  assign \$823  = \$822  & rq_valid_1;
-  assign \$824  = $signed(rq6_x[23:17]) * $signed({ 1'h0, rq6_mult_1[24:17] });
-  assign \$825  = ~ o__valid;
-  assign \$826  = \$825  | o__ready;
-  assign \$827  = \$826  & rq_valid_2;
-  assign \$829  = 1'h0 + \$828 ;
-  assign \$831  = \$829  + \$830 ;
-  assign \$833  = $signed({ 1'h0, \$831  }) + $signed(\$832 );
-  assign \$835  = $signed(\$833 ) + $signed(\$834 );
-  assign \$836  = ~ o__valid;
-  assign \$837  = \$836  | o__ready;
-  assign \$838  = \$837  & rq_valid_3;
-  assign \$839  = $signed(rq6_prod) >>> rq6_shift_3;
-  assign \$840  = ~ o__valid;
-  assign \$841  = \$840  | o__ready;
-  assign \$842  = \$841  & rq_valid_3;
-  assign \$843  = rq6_rem > rq6_half_3;
-  assign \$844  = ~ o__valid;
-  assign \$845  = \$844  | o__ready;
-  assign \$846  = \$845  & rq_valid_3;
-  assign \$847  = rq6_rem == rq6_half_3;
-  assign \$848  = | rq6_half_3;
-  assign \$849  = \$847  & \$848 ;
-  assign \$850  = ~ o__valid;
-  assign \$851  = \$850  | o__ready;
-  assign \$852  = \$851  & rq_valid_4;
-  assign \$853  = $signed(8'h80) + $signed(rq6_floor);
-  assign \$854  = rq6_tie & rq6_floor[0];
-  assign \$855  = rq6_above | \$854 ;
-  assign \$856  = $signed(\$853 ) + $signed({ 1'h0, \$855  });
-  assign \$857  = ~ o__valid;
-  assign \$858  = \$857  | o__ready;
-  assign \$859  = \$858  & rq_valid_5;
-  assign \$860  = $signed(rq6_code) < $signed(8'h80);
-  assign \$861  = $signed(rq6_code) > $signed(8'h7f);
-  assign \$862  = \$861  ? 51'h000000000007f : rq6_code;
-  assign \$863  = \$860  ? 51'h7ffffffffff80 : \$862 ;
-  assign \$864  = ~ o__valid;
-  assign \$865  = \$864  | o__ready;
-  assign \$866  = \$865  & i__valid;
-  assign \$868  = ~ o__valid;
-  assign \$869  = \$868  | o__ready;
-  assign \$870  = \$869  & rq_valid_1;
-  assign \$871  = ~ o__valid;
-  assign \$872  = \$871  | o__ready;
-  assign \$873  = \$872  & rq_valid_2;
-  assign \$874  = ~ o__valid;
-  assign \$875  = \$874  | o__ready;
-  assign \$876  = \$875  & rq_valid_3;
-  assign \$877  = ~ o__valid;
-  assign \$878  = \$877  | o__ready;
-  assign \$879  = \$878  & rq_valid_4;
-  assign \$880  = ~ o__valid;
-  assign \$881  = \$880  | o__ready;
-  assign \$882  = \$881  & i__valid;
-  assign \$884  = ~ o__valid;
-  assign \$885  = \$884  | o__ready;
-  assign \$886  = \$885  & rq_valid_1;
-  assign \$887  = ~ o__valid;
-  assign \$888  = \$887  | o__ready;
-  assign \$889  = \$888  & rq_valid_2;
-  assign \$890  = ~ o__valid;
-  assign \$891  = \$890  | o__ready;
-  assign \$892  = \$891  & rq_valid_3;
-  assign \$893  = ~ o__valid;
-  assign \$894  = \$893  | o__ready;
-  assign \$895  = \$894  & rq_valid_4;
-  assign \$896  = ~ o__valid;
-  assign \$897  = \$896  | o__ready;
-  assign \$898  = \$897  & i__valid;
-  assign \$900  = ~ o__valid;
-  assign \$901  = \$900  | o__ready;
-  assign \$902  = \$901  & rq_valid_1;
-  assign \$903  = ~ o__valid;
-  assign \$904  = \$903  | o__ready;
-  assign \$905  = \$904  & rq_valid_2;
-  assign \$906  = ~ o__valid;
-  assign \$907  = \$906  | o__ready;
-  assign \$908  = \$907  & rq_valid_3;
-  assign \$909  = ~ o__valid;
-  assign \$910  = \$909  | o__ready;
-  assign \$911  = \$910  & rq_valid_4;
-  assign \$912  = ~ o__valid;
-  assign \$913  = \$912  | o__ready;
-  assign \$914  = \$913  & i__valid;
-  assign \$916  = ~ o__valid;
-  assign \$917  = \$916  | o__ready;
-  assign \$918  = \$917  & rq_valid_1;
-  assign \$919  = ~ o__valid;
-  assign \$920  = \$919  | o__ready;
-  assign \$921  = \$920  & rq_valid_2;
-  assign \$922  = ~ o__valid;
-  assign \$923  = \$922  | o__ready;
-  assign \$924  = \$923  & rq_valid_3;
-  assign \$925  = ~ o__valid;
-  assign \$926  = \$925  | o__ready;
-  assign \$927  = \$926  & rq_valid_4;
-  assign \$928  = ~ o__valid;
-  assign \$929  = \$928  | o__ready;
-  assign \$930  = \$929  & i__valid;
-  assign \$931  = ~ o__valid;
-  assign \$932  = \$931  | o__ready;
-  assign \$933  = \$932  & rq_valid_1;
-  assign \$934  = rq7_x[16:0] * rq7_mult_1[16:0];
-  assign \$935  = ~ o__valid;
-  assign \$936  = \$935  | o__ready;
-  assign \$937  = \$936  & rq_valid_1;
-  assign \$938  = rq7_x[16:0] * rq7_mult_1[24:17];
-  assign \$939  = ~ o__valid;
-  assign \$940  = \$939  | o__ready;
-  assign \$941  = \$940  & rq_valid_1;
-  assign \$942  = $signed(rq7_x[23:17]) * $signed({ 1'h0, rq7_mult_1[16:0] });
-  assign \$943  = ~ o__valid;
-  assign \$944  = \$943  | o__ready;
-  assign \$945  = \$944  & rq_valid_1;
-  assign \$946  = $signed(rq7_x[23:17]) * $signed({ 1'h0, rq7_mult_1[24:17] });
-  assign \$947  = ~ o__valid;
-  assign \$948  = \$947  | o__ready;
-  assign \$949  = \$948  & rq_valid_2;
-  assign \$951  = 1'h0 + \$950 ;
-  assign \$953  = \$951  + \$952 ;
-  assign \$955  = $signed({ 1'h0, \$953  }) + $signed(\$954 );
-  assign \$957  = $signed(\$955 ) + $signed(\$956 );
-  assign \$958  = ~ o__valid;
-  assign \$959  = \$958  | o__ready;
-  assign \$960  = \$959  & rq_valid_3;
-  assign \$961  = $signed(rq7_prod) >>> rq7_shift_3;
-  assign \$962  = ~ o__valid;
-  assign \$963  = \$962  | o__ready;
-  assign \$964  = \$963  & rq_valid_3;
-  assign \$965  = rq7_rem > rq7_half_3;
-  assign \$966  = ~ o__valid;
-  assign \$967  = \$966  | o__ready;
-  assign \$968  = \$967  & rq_valid_3;
-  assign \$969  = rq7_rem == rq7_half_3;
-  assign \$970  = | rq7_half_3;
-  assign \$971  = \$969  & \$970 ;
-  assign \$972  = ~ o__valid;
-  assign \$973  = \$972  | o__ready;
-  assign \$974  = \$973  & rq_valid_4;
-  assign \$975  = $signed(8'h80) + $signed(rq7_floor);
-  assign \$976  = rq7_tie & rq7_floor[0];
-  assign \$977  = rq7_above | \$976 ;
-  assign \$978  = $signed(\$975 ) + $signed({ 1'h0, \$977  });
-  assign \$979  = ~ o__valid;
-  assign \$980  = \$979  | o__ready;
-  assign \$981  = \$980  & rq_valid_5;
-  assign \$982  = $signed(rq7_code) < $signed(8'h80);
-  assign \$983  = $signed(rq7_code) > $signed(8'h7f);
-  assign \$984  = \$983  ? 51'h000000000007f : rq7_code;
-  assign \$985  = \$982  ? 51'h7ffffffffff80 : \$984 ;
-  always @(posedge clk)
-    group <= \$986 ;
-  always @(posedge clk)
-    rq_valid_1 <= \$987 ;
-  always @(posedge clk)
-    rq_valid_2 <= \$988 ;
-  always @(posedge clk)
-    rq_valid_3 <= \$989 ;
-  always @(posedge clk)
-    rq_valid_4 <= \$990 ;
-  always @(posedge clk)
-    rq_valid_5 <= \$991 ;
-  always @(posedge clk)
-    o__valid <= \$992 ;
-  always @(posedge clk)
-    rq0_mult_1 <= \$993 ;
-  always @(posedge clk)
-    rq0_mult_2 <= \$994 ;
-  always @(posedge clk)
-    rq0_mult_3 <= \$995 ;
-  always @(posedge clk)
-    rq0_mult_4 <= \$996 ;
-  always @(posedge clk)
-    rq0_mult_5 <= \$997 ;
-  always @(posedge clk)
-    rq0_shift_1 <= \$998 ;
-  always @(posedge clk)
-    rq0_shift_2 <= \$999 ;
-  always @(posedge clk)
-    rq0_shift_3 <= \$1000 ;
-  always @(posedge clk)
-    rq0_shift_4 <= \$1001 ;
-  always @(posedge clk)
-    rq0_shift_5 <= \$1002 ;
-  always @(posedge clk)
-    rq0_half_1 <= \$1003 ;
-  always @(posedge clk)
-    rq0_half_2 <= \$1004 ;
-  always @(posedge clk)
-    rq0_half_3 <= \$1005 ;
-  always @(posedge clk)
-    rq0_half_4 <= \$1006 ;
-  always @(posedge clk)
-    rq0_half_5 <= \$1007 ;
-  always @(posedge clk)
-    rq0_mask_1 <= \$1008 ;
-  always @(posedge clk)
-    rq0_mask_2 <= \$1009 ;
-  always @(posedge clk)
-    rq0_mask_3 <= \$1010 ;
-  always @(posedge clk)
-    rq0_mask_4 <= \$1011 ;
-  always @(posedge clk)
-    rq0_mask_5 <= \$1012 ;
-  always @(posedge clk)
-    rq0_x <= \$1013 ;
-  always @(posedge clk)
-    rq0_part0_0 <= \$1014 ;
-  always @(posedge clk)
-    rq0_part0_1 <= \$1015 ;
-  always @(posedge clk)
-    rq0_part1_0 <= \$1016 ;
-  always @(posedge clk)
-    rq0_part1_1 <= \$1017 ;
-  always @(posedge clk)
-    rq0_prod <= \$1018 ;
-  always @(posedge clk)
-    rq0_floor <= \$1019 ;
-  always @(posedge clk)
-    rq0_above <= \$1020 ;
-  always @(posedge clk)
-    rq0_tie <= \$1021 ;
-  always @(posedge clk)
-    rq0_code <= \$1022 ;
-  always @(posedge clk)
-    rq0_out <= \$1023 ;
-  always @(posedge clk)
-    rq1_mult_1 <= \$1024 ;
-  always @(posedge clk)
-    rq1_mult_2 <= \$1025 ;
-  always @(posedge clk)
-    rq1_mult_3 <= \$1026 ;
-  always @(posedge clk)
-    rq1_mult_4 <= \$1027 ;
-  always @(posedge clk)
-    rq1_mult_5 <= \$1028 ;
-  always @(posedge clk)
-    rq1_shift_1 <= \$1029 ;
-  always @(posedge clk)
-    rq1_shift_2 <= \$1030 ;
-  always @(posedge clk)
-    rq1_shift_3 <= \$1031 ;
-  always @(posedge clk)
-    rq1_shift_4 <= \$1032 ;
-  always @(posedge clk)
-    rq1_shift_5 <= \$1033 ;
-  always @(posedge clk)
-    rq1_half_1 <= \$1034 ;
-  always @(posedge clk)
-    rq1_half_2 <= \$1035 ;
-  always @(posedge clk)
-    rq1_half_3 <= \$1036 ;
-  always @(posedge clk)
-    rq1_half_4 <= \$1037 ;
-  always @(posedge clk)
-    rq1_half_5 <= \$1038 ;
-  always @(posedge clk)
-    rq1_mask_1 <= \$1039 ;
-  always @(posedge clk)
-    rq1_mask_2 <= \$1040 ;
-  always @(posedge clk)
-    rq1_mask_3 <= \$1041 ;
-  always @(posedge clk)
-    rq1_mask_4 <= \$1042 ;
-  always @(posedge clk)
-    rq1_mask_5 <= \$1043 ;
-  always @(posedge clk)
-    rq1_x <= \$1044 ;
-  always @(posedge clk)
-    rq1_part0_0 <= \$1045 ;
-  always @(posedge clk)
-    rq1_part0_1 <= \$1046 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$1047 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$1048 ;
-  always @(posedge clk)
-    rq1_prod <= \$1049 ;
-  always @(posedge clk)
-    rq1_floor <= \$1050 ;
-  always @(posedge clk)
-    rq1_above <= \$1051 ;
-  always @(posedge clk)
-    rq1_tie <= \$1052 ;
-  always @(posedge clk)
-    rq1_code <= \$1053 ;
-  always @(posedge clk)
-    rq1_out <= \$1054 ;
-  always @(posedge clk)
-    rq2_mult_1 <= \$1055 ;
-  always @(posedge clk)
-    rq2_mult_2 <= \$1056 ;
-  always @(posedge clk)
-    rq2_mult_3 <= \$1057 ;
-  always @(posedge clk)
-    rq2_mult_4 <= \$1058 ;
-  always @(posedge clk)
-    rq2_mult_5 <= \$1059 ;
-  always @(posedge clk)
-    rq2_shift_1 <= \$1060 ;
-  always @(posedge clk)
-    rq2_shift_2 <= \$1061 ;
-  always @(posedge clk)
-    rq2_shift_3 <= \$1062 ;
-  always @(posedge clk)
-    rq2_shift_4 <= \$1063 ;
-  always @(posedge clk)
-    rq2_shift_5 <= \$1064 ;
-  always @(posedge clk)
-    rq2_half_1 <= \$1065 ;
-  always @(posedge clk)
-    rq2_half_2 <= \$1066 ;
-  always @(posedge clk)
-    rq2_half_3 <= \$1067 ;
-  always @(posedge clk)
-    rq2_half_4 <= \$1068 ;
-  always @(posedge clk)
-    rq2_half_5 <= \$1069 ;
-  always @(posedge clk)
-    rq2_mask_1 <= \$1070 ;
-  always @(posedge clk)
-    rq2_mask_2 <= \$1071 ;
-  always @(posedge clk)
-    rq2_mask_3 <= \$1072 ;
-  always @(posedge clk)
-    rq2_mask_4 <= \$1073 ;
-  always @(posedge clk)
-    rq2_mask_5 <= \$1074 ;
-  always @(posedge clk)
-    rq2_x <= \$1075 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$1076 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$1077 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$1078 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$1079 ;
-  always @(posedge clk)
-    rq2_prod <= \$1080 ;
-  always @(posedge clk)
-    rq2_floor <= \$1081 ;
-  always @(posedge clk)
-    rq2_above <= \$1082 ;
-  always @(posedge clk)
-    rq2_tie <= \$1083 ;
-  always @(posedge clk)
-    rq2_code <= \$1084 ;
-  always @(posedge clk)
-    rq2_out <= \$1085 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$1086 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$1087 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$1088 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$1089 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$1090 ;
-  always @(posedge clk)
-    rq3_shift_1 <= \$1091 ;
-  always @(posedge clk)
-    rq3_shift_2 <= \$1092 ;
-  always @(posedge clk)
-    rq3_shift_3 <= \$1093 ;
-  always @(posedge clk)
-    rq3_shift_4 <= \$1094 ;
-  always @(posedge clk)
-    rq3_shift_5 <= \$1095 ;
-  always @(posedge clk)
-    rq3_half_1 <= \$1096 ;
-  always @(posedge clk)
-    rq3_half_2 <= \$1097 ;
-  always @(posedge clk)
-    rq3_half_3 <= \$1098 ;
-  always @(posedge clk)
-    rq3_half_4 <= \$1099 ;
-  always @(posedge clk)
-    rq3_half_5 <= \$1100 ;
-  always @(posedge clk)
-    rq3_mask_1 <= \$1101 ;
-  always @(posedge clk)
-    rq3_mask_2 <= \$1102 ;
-  always @(posedge clk)
-    rq3_mask_3 <= \$1103 ;
-  always @(posedge clk)
-    rq3_mask_4 <= \$1104 ;
-  always @(posedge clk)
-    rq3_mask_5 <= \$1105 ;
-  always @(posedge clk)
-    rq3_x <= \$1106 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$1107 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$1108 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$1109 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$1110 ;
-  always @(posedge clk)
-    rq3_prod <= \$1111 ;
-  always @(posedge clk)
-    rq3_floor <= \$1112 ;
-  always @(posedge clk)
-    rq3_above <= \$1113 ;
-  always @(posedge clk)
-    rq3_tie <= \$1114 ;
-  always @(posedge clk)
-    rq3_code <= \$1115 ;
-  always @(posedge clk)
-    rq3_out <= \$1116 ;
-  always @(posedge clk)
-    rq4_mult_1 <= \$1117 ;
-  always @(posedge clk)
-    rq4_mult_2 <= \$1118 ;
-  always @(posedge clk)
-    rq4_mult_3 <= \$1119 ;
-  always @(posedge clk)
-    rq4_mult_4 <= \$1120 ;
-  always @(posedge clk)
-    rq4_mult_5 <= \$1121 ;
-  always @(posedge clk)
-    rq4_shift_1 <= \$1122 ;
-  always @(posedge clk)
-    rq4_shift_2 <= \$1123 ;
-  always @(posedge clk)
-    rq4_shift_3 <= \$1124 ;
-  always @(posedge clk)
-    rq4_shift_4 <= \$1125 ;
-  always @(posedge clk)
-    rq4_shift_5 <= \$1126 ;
-  always @(posedge clk)
-    rq4_half_1 <= \$1127 ;
-  always @(posedge clk)
-    rq4_half_2 <= \$1128 ;
-  always @(posedge clk)
-    rq4_half_3 <= \$1129 ;
-  always @(posedge clk)
-    rq4_half_4 <= \$1130 ;
-  always @(posedge clk)
-    rq4_half_5 <= \$1131 ;
-  always @(posedge clk)
-    rq4_mask_1 <= \$1132 ;
-  always @(posedge clk)
-    rq4_mask_2 <= \$1133 ;
-  always @(posedge clk)
-    rq4_mask_3 <= \$1134 ;
-  always @(posedge clk)
-    rq4_mask_4 <= \$1135 ;
-  always @(posedge clk)
-    rq4_mask_5 <= \$1136 ;
-  always @(posedge clk)
-    rq4_x <= \$1137 ;
-  always @(posedge clk)
-    rq4_part0_0 <= \$1138 ;
-  always @(posedge clk)
-    rq4_part0_1 <= \$1139 ;
-  always @(posedge clk)
-    rq4_part1_0 <= \$1140 ;
-  always @(posedge clk)
-    rq4_part1_1 <= \$1141 ;
-  always @(posedge clk)
-    rq4_prod <= \$1142 ;
-  always @(posedge clk)
-    rq4_floor <= \$1143 ;
-  always @(posedge clk)
-    rq4_above <= \$1144 ;
-  always @(posedge clk)
-    rq4_tie <= \$1145 ;
-  always @(posedge clk)
-    rq4_code <= \$1146 ;
-  always @(posedge clk)
-    rq4_out <= \$1147 ;
-  always @(posedge clk)
-    rq5_mult_1 <= \$1148 ;
-  always @(posedge clk)
-    rq5_mult_2 <= \$1149 ;
-  always @(posedge clk)
-    rq5_mult_3 <= \$1150 ;
-  always @(posedge clk)
-    rq5_mult_4 <= \$1151 ;
-  always @(posedge clk)
-    rq5_mult_5 <= \$1152 ;
-  always @(posedge clk)
-    rq5_shift_1 <= \$1153 ;
-  always @(posedge clk)
-    rq5_shift_2 <= \$1154 ;
-  always @(posedge clk)
-    rq5_shift_3 <= \$1155 ;
-  always @(posedge clk)
-    rq5_shift_4 <= \$1156 ;
-  always @(posedge clk)
-    rq5_shift_5 <= \$1157 ;
-  always @(posedge clk)
-    rq5_half_1 <= \$1158 ;
-  always @(posedge clk)
-    rq5_half_2 <= \$1159 ;
-  always @(posedge clk)
-    rq5_half_3 <= \$1160 ;
-  always @(posedge clk)
-    rq5_half_4 <= \$1161 ;
-  always @(posedge clk)
-    rq5_half_5 <= \$1162 ;
-  always @(posedge clk)
-    rq5_mask_1 <= \$1163 ;
-  always @(posedge clk)
-    rq5_mask_2 <= \$1164 ;
-  always @(posedge clk)
-    rq5_mask_3 <= \$1165 ;
-  always @(posedge clk)
-    rq5_mask_4 <= \$1166 ;
-  always @(posedge clk)
-    rq5_mask_5 <= \$1167 ;
-  always @(posedge clk)
-    rq5_x <= \$1168 ;
-  always @(posedge clk)
-    rq5_part0_0 <= \$1169 ;
-  always @(posedge clk)
-    rq5_part0_1 <= \$1170 ;
-  always @(posedge clk)
-    rq5_part1_0 <= \$1171 ;
-  always @(posedge clk)
-    rq5_part1_1 <= \$1172 ;
-  always @(posedge clk)
-    rq5_prod <= \$1173 ;
-  always @(posedge clk)
-    rq5_floor <= \$1174 ;
-  always @(posedge clk)
-    rq5_above <= \$1175 ;
-  always @(posedge clk)
-    rq5_tie <= \$1176 ;
-  always @(posedge clk)
-    rq5_code <= \$1177 ;
-  always @(posedge clk)
-    rq5_out <= \$1178 ;
-  always @(posedge clk)
-    rq6_mult_1 <= \$1179 ;
-  always @(posedge clk)
-    rq6_mult_2 <= \$1180 ;
-  always @(posedge clk)
-    rq6_mult_3 <= \$1181 ;
-  always @(posedge clk)
-    rq6_mult_4 <= \$1182 ;
-  always @(posedge clk)
-    rq6_mult_5 <= \$1183 ;
-  always @(posedge clk)
-    rq6_shift_1 <= \$1184 ;
-  always @(posedge clk)
-    rq6_shift_2 <= \$1185 ;
-  always @(posedge clk)
-    rq6_shift_3 <= \$1186 ;
-  always @(posedge clk)
-    rq6_shift_4 <= \$1187 ;
-  always @(posedge clk)
-    rq6_shift_5 <= \$1188 ;
-  always @(posedge clk)
-    rq6_half_1 <= \$1189 ;
-  always @(posedge clk)
-    rq6_half_2 <= \$1190 ;
-  always @(posedge clk)
-    rq6_half_3 <= \$1191 ;
-  always @(posedge clk)
-    rq6_half_4 <= \$1192 ;
-  always @(posedge clk)
-    rq6_half_5 <= \$1193 ;
-  always @(posedge clk)
-    rq6_mask_1 <= \$1194 ;
-  always @(posedge clk)
-    rq6_mask_2 <= \$1195 ;
-  always @(posedge clk)
-    rq6_mask_3 <= \$1196 ;
-  always @(posedge clk)
-    rq6_mask_4 <= \$1197 ;
-  always @(posedge clk)
-    rq6_mask_5 <= \$1198 ;
-  always @(posedge clk)
-    rq6_x <= \$1199 ;
-  always @(posedge clk)
-    rq6_part0_0 <= \$1200 ;
-  always @(posedge clk)
-    rq6_part0_1 <= \$1201 ;
-  always @(posedge clk)
-    rq6_part1_0 <= \$1202 ;
-  always @(posedge clk)
-    rq6_part1_1 <= \$1203 ;
-  always @(posedge clk)
-    rq6_prod <= \$1204 ;
-  always @(posedge clk)
-    rq6_floor <= \$1205 ;
-  always @(posedge clk)
-    rq6_above <= \$1206 ;
-  always @(posedge clk)
-    rq6_tie <= \$1207 ;
-  always @(posedge clk)
-    rq6_code <= \$1208 ;
-  always @(posedge clk)
-    rq6_out <= \$1209 ;
-  always @(posedge clk)
-    rq7_mult_1 <= \$1210 ;
-  always @(posedge clk)
-    rq7_mult_2 <= \$1211 ;
-  always @(posedge clk)
-    rq7_mult_3 <= \$1212 ;
-  always @(posedge clk)
-    rq7_mult_4 <= \$1213 ;
-  always @(posedge clk)
-    rq7_mult_5 <= \$1214 ;
-  always @(posedge clk)
-    rq7_shift_1 <= \$1215 ;
-  always @(posedge clk)
-    rq7_shift_2 <= \$1216 ;
-  always @(posedge clk)
-    rq7_shift_3 <= \$1217 ;
-  always @(posedge clk)
-    rq7_shift_4 <= \$1218 ;
-  always @(posedge clk)
-    rq7_shift_5 <= \$1219 ;
-  always @(posedge clk)
-    rq7_half_1 <= \$1220 ;
-  always @(posedge clk)
-    rq7_half_2 <= \$1221 ;
-  always @(posedge clk)
-    rq7_half_3 <= \$1222 ;
-  always @(posedge clk)
-    rq7_half_4 <= \$1223 ;
-  always @(posedge clk)
-    rq7_half_5 <= \$1224 ;
-  always @(posedge clk)
-    rq7_mask_1 <= \$1225 ;
-  always @(posedge clk)
-    rq7_mask_2 <= \$1226 ;
-  always @(posedge clk)
-    rq7_mask_3 <= \$1227 ;
-  always @(posedge clk)
-    rq7_mask_4 <= \$1228 ;
-  always @(posedge clk)
-    rq7_mask_5 <= \$1229 ;
-  always @(posedge clk)
-    rq7_x <= \$1230 ;
-  always @(posedge clk)
-    rq7_part0_0 <= \$1231 ;
-  always @(posedge clk)
-    rq7_part0_1 <= \$1232 ;
-  always @(posedge clk)
-    rq7_part1_0 <= \$1233 ;
-  always @(posedge clk)
-    rq7_part1_1 <= \$1234 ;
-  always @(posedge clk)
-    rq7_prod <= \$1235 ;
-  always @(posedge clk)
-    rq7_floor <= \$1236 ;
-  always @(posedge clk)
-    rq7_above <= \$1237 ;
-  always @(posedge clk)
-    rq7_tie <= \$1238 ;
-  always @(posedge clk)
-    rq7_code <= \$1239 ;
-  always @(posedge clk)
-    rq7_out <= \$1240 ;
+  always @(posedge clk)
+    group <= \$254 ;
+  always @(posedge clk)
+    rq_valid_1 <= \$255 ;
+  always @(posedge clk)
+    rq_valid_2 <= \$256 ;
+  always @(posedge clk)
+    rq_valid_3 <= \$257 ;
+  always @(posedge clk)
+    rq_valid_4 <= \$258 ;
+  always @(posedge clk)
+    rq_valid_5 <= \$259 ;
+  always @(posedge clk)
+    o__valid <= \$260 ;
+  always @(posedge clk)
+    rq0_mult_1 <= \$261 ;
+  always @(posedge clk)
+    rq0_mult_2 <= \$262 ;
+  always @(posedge clk)
+    rq0_mult_3 <= \$263 ;
+  always @(posedge clk)
+    rq0_mult_4 <= \$264 ;
+  always @(posedge clk)
+    rq0_mult_5 <= \$265 ;
+  always @(posedge clk)
+    rq0_shift_1 <= \$266 ;
+  always @(posedge clk)
+    rq0_shift_2 <= \$267 ;
+  always @(posedge clk)
+    rq0_shift_3 <= \$268 ;
+  always @(posedge clk)
+    rq0_shift_4 <= \$269 ;
+  always @(posedge clk)
+    rq0_shift_5 <= \$270 ;
+  always @(posedge clk)
+    rq0_half_1 <= \$271 ;
+  always @(posedge clk)
+    rq0_half_2 <= \$272 ;
+  always @(posedge clk)
+    rq0_half_3 <= \$273 ;
+  always @(posedge clk)
+    rq0_half_4 <= \$274 ;
+  always @(posedge clk)
+    rq0_half_5 <= \$275 ;
+  always @(posedge clk)
+    rq0_mask_1 <= \$276 ;
+  always @(posedge clk)
+    rq0_mask_2 <= \$277 ;
+  always @(posedge clk)
+    rq0_mask_3 <= \$278 ;
+  always @(posedge clk)
+    rq0_mask_4 <= \$279 ;
+  always @(posedge clk)
+    rq0_mask_5 <= \$280 ;
+  always @(posedge clk)
+    rq0_x <= \$281 ;
+  always @(posedge clk)
+    rq0_part0_0 <= \$282 ;
+  always @(posedge clk)
+    rq0_part0_1 <= \$283 ;
+  always @(posedge clk)
+    rq0_part1_0 <= \$284 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$285 ;
+  always @(posedge clk)
+    rq0_prod <= \$286 ;
+  always @(posedge clk)
+    rq0_floor <= \$287 ;
+  always @(posedge clk)
+    rq0_above <= \$288 ;
+  always @(posedge clk)
+    rq0_tie <= \$289 ;
+  always @(posedge clk)
+    rq0_code <= \$290 ;
+  always @(posedge clk)
+    rq0_out <= \$291 ;
+  always @(posedge clk)
+    rq1_mult_1 <= \$292 ;
+  always @(posedge clk)
+    rq1_mult_2 <= \$293 ;
+  always @(posedge clk)
+    rq1_mult_3 <= \$294 ;
+  always @(posedge clk)
+    rq1_mult_4 <= \$295 ;
+  always @(posedge clk)
+    rq1_mult_5 <= \$296 ;
+  always @(posedge clk)
+    rq1_shift_1 <= \$297 ;
+  always @(posedge clk)
+    rq1_shift_2 <= \$298 ;
+  always @(posedge clk)
+    rq1_shift_3 <= \$299 ;
+  always @(posedge clk)
+    rq1_shift_4 <= \$300 ;
+  always @(posedge clk)
+    rq1_shift_5 <= \$301 ;
+  always @(posedge clk)
+    rq1_half_1 <= \$302 ;
+  always @(posedge clk)
+    rq1_half_2 <= \$303 ;
+  always @(posedge clk)
+    rq1_half_3 <= \$304 ;
+  always @(posedge clk)
+    rq1_half_4 <= \$305 ;
+  always @(posedge clk)
+    rq1_half_5 <= \$306 ;
+  always @(posedge clk)
+    rq1_mask_1 <= \$307 ;
+  always @(posedge clk)
+    rq1_mask_2 <= \$308 ;
+  always @(posedge clk)
+    rq1_mask_3 <= \$309 ;
+  always @(posedge clk)
+    rq1_mask_4 <= \$310 ;
+  always @(posedge clk)
+    rq1_mask_5 <= \$311 ;
+  always @(posedge clk)
+    rq1_x <= \$312 ;
+  always @(posedge clk)
+    rq1_part0_0 <= \$313 ;
+  always @(posedge clk)
+    rq1_part0_1 <= \$314 ;
+  always @(posedge clk)
+    rq1_part1_0 <= \$315 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$316 ;
+  always @(posedge clk)
+    rq1_prod <= \$317 ;
+  always @(posedge clk)
+    rq1_floor <= \$318 ;
+  always @(posedge clk)
+    rq1_above <= \$319 ;
+  always @(posedge clk)
+    rq1_tie <= \$320 ;
+  always @(posedge clk)
+    rq1_code <= \$321 ;
+  always @(posedge clk)
+    rq1_out <= \$322 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
+      4'h0:
           \$13  = 25'h1c12fb1;
-      2'h1:
+      4'h1:
+          \$13  = 25'h1dd5f74;
+      4'h2:
+          \$13  = 25'h1ce0732;
+      4'h3:
+          \$13  = 25'h1e91e37;
+      4'h4:
           \$13  = 25'h141b65f;
-      2'h2:
+      4'h5:
+          \$13  = 25'h184d80b;
+      4'h6:
+          \$13  = 25'h15f3b92;
+      4'h7:
+          \$13  = 25'h112b48a;
+      4'h8:
           \$13  = 25'h14bcb98;
-      2'h3:
+      4'h9:
+          \$13  = 25'h1abb571;
+      4'ha:
+          \$13  = 25'h1c7dcd6;
+      4'hb:
+          \$13  = 25'h1a9bfe2;
+      4'hc:
           \$13  = 25'h1defa80;
+      4'hd:
+          \$13  = 25'h12aaffe;
+      4'he:
+          \$13  = 25'h1251078;
+      4'hf:
+          \$13  = 25'h169373d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
+      4'h0:
           \$29  = 6'h25;
-      2'h1:
-          \$29  = 6'h21;
-      2'h2:
-          \$29  = 6'h21;
-      2'h3:
+      4'h1:
           \$29  = 6'h25;
+      4'h2:
+          \$29  = 6'h25;
+      4'h3:
+          \$29  = 6'h25;
+      4'h4:
+          \$29  = 6'h21;
+      4'h5:
+          \$29  = 6'h21;
+      4'h6:
+          \$29  = 6'h20;
+      4'h7:
+          \$29  = 6'h24;
+      4'h8:
+          \$29  = 6'h21;
+      4'h9:
+          \$29  = 6'h25;
+      4'ha:
+          \$29  = 6'h21;
+      4'hb:
+          \$29  = 6'h21;
+      4'hc:
+          \$29  = 6'h25;
+      4'hd:
+          \$29  = 6'h24;
+      4'he:
+          \$29  = 6'h21;
+      4'hf:
+          \$29  = 6'h20;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
+      4'h0:
           \$45  = 37'h1000000000;
-      2'h1:
-          \$45  = 37'h0100000000;
-      2'h2:
-          \$45  = 37'h0100000000;
-      2'h3:
+      4'h1:
           \$45  = 37'h1000000000;
+      4'h2:
+          \$45  = 37'h1000000000;
+      4'h3:
+          \$45  = 37'h1000000000;
+      4'h4:
+          \$45  = 37'h0100000000;
+      4'h5:
+          \$45  = 37'h0100000000;
+      4'h6:
+          \$45  = 37'h0080000000;
+      4'h7:
+          \$45  = 37'h0800000000;
+      4'h8:
+          \$45  = 37'h0100000000;
+      4'h9:
+          \$45  = 37'h1000000000;
+      4'ha:
+          \$45  = 37'h0100000000;
+      4'hb:
+          \$45  = 37'h0100000000;
+      4'hc:
+          \$45  = 37'h1000000000;
+      4'hd:
+          \$45  = 37'h0800000000;
+      4'he:
+          \$45  = 37'h0100000000;
+      4'hf:
+          \$45  = 37'h0080000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
+      4'h0:
           \$61  = 37'h1fffffffff;
-      2'h1:
-          \$61  = 37'h01ffffffff;
-      2'h2:
-          \$61  = 37'h01ffffffff;
-      2'h3:
+      4'h1:
           \$61  = 37'h1fffffffff;
+      4'h2:
+          \$61  = 37'h1fffffffff;
+      4'h3:
+          \$61  = 37'h1fffffffff;
+      4'h4:
+          \$61  = 37'h01ffffffff;
+      4'h5:
+          \$61  = 37'h01ffffffff;
+      4'h6:
+          \$61  = 37'h00ffffffff;
+      4'h7:
+          \$61  = 37'h0fffffffff;
+      4'h8:
+          \$61  = 37'h01ffffffff;
+      4'h9:
+          \$61  = 37'h1fffffffff;
+      4'ha:
+          \$61  = 37'h01ffffffff;
+      4'hb:
+          \$61  = 37'h01ffffffff;
+      4'hc:
+          \$61  = 37'h1fffffffff;
+      4'hd:
+          \$61  = 37'h0fffffffff;
+      4'he:
+          \$61  = 37'h01ffffffff;
+      4'hf:
+          \$61  = 37'h00ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
+      4'h0:
           \$135  = 25'h121d6fa;
-      2'h1:
+      4'h1:
+          \$135  = 25'h1dbcc0b;
+      4'h2:
+          \$135  = 25'h182f826;
+      4'h3:
+          \$135  = 25'h1fcbd58;
+      4'h4:
           \$135  = 25'h10cbce8;
-      2'h2:
+      4'h5:
+          \$135  = 25'h15f05f6;
+      4'h6:
+          \$135  = 25'h190d914;
+      4'h7:
+          \$135  = 25'h1e38adf;
+      4'h8:
           \$135  = 25'h1e7ad2a;
-      2'h3:
+      4'h9:
+          \$135  = 25'h10193d9;
+      4'ha:
+          \$135  = 25'h1045ec5;
+      4'hb:
+          \$135  = 25'h1da6679;
+      4'hc:
           \$135  = 25'h11d1cf0;
+      4'hd:
+          \$135  = 25'h14efef8;
+      4'he:
+          \$135  = 25'h10754cc;
+      4'hf:
+          \$135  = 25'h110b309;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
+      4'h0:
           \$151  = 6'h24;
-      2'h1:
-          \$151  = 6'h24;
-      2'h2:
+      4'h1:
           \$151  = 6'h25;
-      2'h3:
+      4'h2:
+          \$151  = 6'h21;
+      4'h3:
+          \$151  = 6'h21;
+      4'h4:
           \$151  = 6'h24;
+      4'h5:
+          \$151  = 6'h20;
+      4'h6:
+          \$151  = 6'h21;
+      4'h7:
+          \$151  = 6'h25;
+      4'h8:
+          \$151  = 6'h25;
+      4'h9:
+          \$151  = 6'h21;
+      4'ha:
+          \$151  = 6'h24;
+      4'hb:
+          \$151  = 6'h25;
+      4'hc:
+          \$151  = 6'h24;
+      4'hd:
+          \$151  = 6'h20;
+      4'he:
+          \$151  = 6'h20;
+      4'hf:
+          \$151  = 6'h20;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
+      4'h0:
           \$167  = 37'h0800000000;
-      2'h1:
-          \$167  = 37'h0800000000;
-      2'h2:
+      4'h1:
           \$167  = 37'h1000000000;
-      2'h3:
+      4'h2:
+          \$167  = 37'h0100000000;
+      4'h3:
+          \$167  = 37'h0100000000;
+      4'h4:
           \$167  = 37'h0800000000;
+      4'h5:
+          \$167  = 37'h0080000000;
+      4'h6:
+          \$167  = 37'h0100000000;
+      4'h7:
+          \$167  = 37'h1000000000;
+      4'h8:
+          \$167  = 37'h1000000000;
+      4'h9:
+          \$167  = 37'h0100000000;
+      4'ha:
+          \$167  = 37'h0800000000;
+      4'hb:
+          \$167  = 37'h1000000000;
+      4'hc:
+          \$167  = 37'h0800000000;
+      4'hd:
+          \$167  = 37'h0080000000;
+      4'he:
+          \$167  = 37'h0080000000;
+      4'hf:
+          \$167  = 37'h0080000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
+      4'h0:
           \$183  = 37'h0fffffffff;
-      2'h1:
-          \$183  = 37'h0fffffffff;
-      2'h2:
+      4'h1:
           \$183  = 37'h1fffffffff;
-      2'h3:
+      4'h2:
+          \$183  = 37'h01ffffffff;
+      4'h3:
+          \$183  = 37'h01ffffffff;
+      4'h4:
           \$183  = 37'h0fffffffff;
+      4'h5:
+          \$183  = 37'h00ffffffff;
+      4'h6:
+          \$183  = 37'h01ffffffff;
+      4'h7:
+          \$183  = 37'h1fffffffff;
+      4'h8:
+          \$183  = 37'h1fffffffff;
+      4'h9:
+          \$183  = 37'h01ffffffff;
+      4'ha:
+          \$183  = 37'h0fffffffff;
+      4'hb:
+          \$183  = 37'h1fffffffff;
+      4'hc:
+          \$183  = 37'h0fffffffff;
+      4'hd:
+          \$183  = 37'h00ffffffff;
+      4'he:
+          \$183  = 37'h00ffffffff;
+      4'hf:
+          \$183  = 37'h00ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$257  = 25'h1dd5f74;
-      2'h1:
-          \$257  = 25'h184d80b;
-      2'h2:
-          \$257  = 25'h1abb571;
-      2'h3:
-          \$257  = 25'h12aaffe;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$273  = 6'h25;
-      2'h1:
-          \$273  = 6'h21;
-      2'h2:
-          \$273  = 6'h25;
-      2'h3:
-          \$273  = 6'h24;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$289  = 37'h1000000000;
-      2'h1:
-          \$289  = 37'h0100000000;
-      2'h2:
-          \$289  = 37'h1000000000;
-      2'h3:
-          \$289  = 37'h0800000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$305  = 37'h1fffffffff;
-      2'h1:
-          \$305  = 37'h01ffffffff;
-      2'h2:
-          \$305  = 37'h1fffffffff;
-      2'h3:
-          \$305  = 37'h0fffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$379  = 25'h1dbcc0b;
-      2'h1:
-          \$379  = 25'h15f05f6;
-      2'h2:
-          \$379  = 25'h10193d9;
-      2'h3:
-          \$379  = 25'h14efef8;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$395  = 6'h25;
-      2'h1:
-          \$395  = 6'h20;
-      2'h2:
-          \$395  = 6'h21;
-      2'h3:
-          \$395  = 6'h20;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$411  = 37'h1000000000;
-      2'h1:
-          \$411  = 37'h0080000000;
-      2'h2:
-          \$411  = 37'h0100000000;
-      2'h3:
-          \$411  = 37'h0080000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$427  = 37'h1fffffffff;
-      2'h1:
-          \$427  = 37'h00ffffffff;
-      2'h2:
-          \$427  = 37'h01ffffffff;
-      2'h3:
-          \$427  = 37'h00ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$501  = 25'h1ce0732;
-      2'h1:
-          \$501  = 25'h15f3b92;
-      2'h2:
-          \$501  = 25'h1c7dcd6;
-      2'h3:
-          \$501  = 25'h1251078;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$517  = 6'h25;
-      2'h1:
-          \$517  = 6'h20;
-      2'h2:
-          \$517  = 6'h21;
-      2'h3:
-          \$517  = 6'h21;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$533  = 37'h1000000000;
-      2'h1:
-          \$533  = 37'h0080000000;
-      2'h2:
-          \$533  = 37'h0100000000;
-      2'h3:
-          \$533  = 37'h0100000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$549  = 37'h1fffffffff;
-      2'h1:
-          \$549  = 37'h00ffffffff;
-      2'h2:
-          \$549  = 37'h01ffffffff;
-      2'h3:
-          \$549  = 37'h01ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$623  = 25'h182f826;
-      2'h1:
-          \$623  = 25'h190d914;
-      2'h2:
-          \$623  = 25'h1045ec5;
-      2'h3:
-          \$623  = 25'h10754cc;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$639  = 6'h21;
-      2'h1:
-          \$639  = 6'h21;
-      2'h2:
-          \$639  = 6'h24;
-      2'h3:
-          \$639  = 6'h20;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$655  = 36'h100000000;
-      2'h1:
-          \$655  = 36'h100000000;
-      2'h2:
-          \$655  = 36'h800000000;
-      2'h3:
-          \$655  = 36'h080000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$671  = 36'h1ffffffff;
-      2'h1:
-          \$671  = 36'h1ffffffff;
-      2'h2:
-          \$671  = 36'hfffffffff;
-      2'h3:
-          \$671  = 36'h0ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$745  = 25'h1e91e37;
-      2'h1:
-          \$745  = 25'h112b48a;
-      2'h2:
-          \$745  = 25'h1a9bfe2;
-      2'h3:
-          \$745  = 25'h169373d;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$761  = 6'h25;
-      2'h1:
-          \$761  = 6'h24;
-      2'h2:
-          \$761  = 6'h21;
-      2'h3:
-          \$761  = 6'h20;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$777  = 37'h1000000000;
-      2'h1:
-          \$777  = 37'h0800000000;
-      2'h2:
-          \$777  = 37'h0100000000;
-      2'h3:
-          \$777  = 37'h0080000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$793  = 37'h1fffffffff;
-      2'h1:
-          \$793  = 37'h0fffffffff;
-      2'h2:
-          \$793  = 37'h01ffffffff;
-      2'h3:
-          \$793  = 37'h00ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$867  = 25'h1fcbd58;
-      2'h1:
-          \$867  = 25'h1e38adf;
-      2'h2:
-          \$867  = 25'h1da6679;
-      2'h3:
-          \$867  = 25'h110b309;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$883  = 6'h21;
-      2'h1:
-          \$883  = 6'h25;
-      2'h2:
-          \$883  = 6'h25;
-      2'h3:
-          \$883  = 6'h20;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$899  = 37'h0100000000;
-      2'h1:
-          \$899  = 37'h1000000000;
-      2'h2:
-          \$899  = 37'h1000000000;
-      2'h3:
-          \$899  = 37'h0080000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$915  = 37'h01ffffffff;
-      2'h1:
-          \$915  = 37'h1fffffffff;
-      2'h2:
-          \$915  = 37'h1fffffffff;
-      2'h3:
-          \$915  = 37'h00ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$986  = group;
+    \$254  = group;
     if (\$4 ) begin
-      \$986  = \$7 [1:0];
+      \$254  = \$7 [3:0];
     end
     if (rst) begin
-      \$986  = 2'h0;
+      \$254  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$987  = rq_valid_1;
+    \$255  = rq_valid_1;
     if (\$9 ) begin
-      \$987  = i__valid;
+      \$255  = i__valid;
     end
     if (rst) begin
-      \$987  = 1'h0;
+      \$255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$988  = rq_valid_2;
+    \$256  = rq_valid_2;
     if (\$9 ) begin
-      \$988  = rq_valid_1;
+      \$256  = rq_valid_1;
     end
     if (rst) begin
-      \$988  = 1'h0;
+      \$256  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$989  = rq_valid_3;
+    \$257  = rq_valid_3;
     if (\$9 ) begin
-      \$989  = rq_valid_2;
+      \$257  = rq_valid_2;
     end
     if (rst) begin
-      \$989  = 1'h0;
+      \$257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$990  = rq_valid_4;
+    \$258  = rq_valid_4;
     if (\$9 ) begin
-      \$990  = rq_valid_3;
+      \$258  = rq_valid_3;
     end
     if (rst) begin
-      \$990  = 1'h0;
+      \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$991  = rq_valid_5;
+    \$259  = rq_valid_5;
     if (\$9 ) begin
-      \$991  = rq_valid_4;
+      \$259  = rq_valid_4;
     end
     if (rst) begin
-      \$991  = 1'h0;
+      \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$992  = o__valid;
+    \$260  = o__valid;
     if (\$9 ) begin
-      \$992  = rq_valid_5;
+      \$260  = rq_valid_5;
     end
     if (rst) begin
-      \$992  = 1'h0;
+      \$260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$993  = rq0_mult_1;
+    \$261  = rq0_mult_1;
     if (\$12 ) begin
-      \$993  = \$13 ;
+      \$261  = \$13 ;
     end
     if (rst) begin
-      \$993  = 25'h0000000;
+      \$261  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$994  = rq0_mult_2;
+    \$262  = rq0_mult_2;
     if (\$16 ) begin
-      \$994  = rq0_mult_1;
+      \$262  = rq0_mult_1;
     end
     if (rst) begin
-      \$994  = 25'h0000000;
+      \$262  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$995  = rq0_mult_3;
+    \$263  = rq0_mult_3;
     if (\$19 ) begin
-      \$995  = rq0_mult_2;
+      \$263  = rq0_mult_2;
     end
     if (rst) begin
-      \$995  = 25'h0000000;
+      \$263  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$996  = rq0_mult_4;
+    \$264  = rq0_mult_4;
     if (\$22 ) begin
-      \$996  = rq0_mult_3;
+      \$264  = rq0_mult_3;
     end
     if (rst) begin
-      \$996  = 25'h0000000;
+      \$264  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$997  = rq0_mult_5;
+    \$265  = rq0_mult_5;
     if (\$25 ) begin
-      \$997  = rq0_mult_4;
+      \$265  = rq0_mult_4;
     end
     if (rst) begin
-      \$997  = 25'h0000000;
+      \$265  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$998  = rq0_shift_1;
+    \$266  = rq0_shift_1;
     if (\$28 ) begin
-      \$998  = \$29 ;
+      \$266  = \$29 ;
     end
     if (rst) begin
-      \$998  = 6'h00;
+      \$266  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$999  = rq0_shift_2;
+    \$267  = rq0_shift_2;
     if (\$32 ) begin
-      \$999  = rq0_shift_1;
+      \$267  = rq0_shift_1;
     end
     if (rst) begin
-      \$999  = 6'h00;
+      \$267  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1000  = rq0_shift_3;
+    \$268  = rq0_shift_3;
     if (\$35 ) begin
-      \$1000  = rq0_shift_2;
+      \$268  = rq0_shift_2;
     end
     if (rst) begin
-      \$1000  = 6'h00;
+      \$268  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1001  = rq0_shift_4;
+    \$269  = rq0_shift_4;
     if (\$38 ) begin
-      \$1001  = rq0_shift_3;
+      \$269  = rq0_shift_3;
     end
     if (rst) begin
-      \$1001  = 6'h00;
+      \$269  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1002  = rq0_shift_5;
+    \$270  = rq0_shift_5;
     if (\$41 ) begin
-      \$1002  = rq0_shift_4;
+      \$270  = rq0_shift_4;
     end
     if (rst) begin
-      \$1002  = 6'h00;
+      \$270  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1003  = rq0_half_1;
+    \$271  = rq0_half_1;
     if (\$44 ) begin
-      \$1003  = \$45 ;
+      \$271  = \$45 ;
     end
     if (rst) begin
-      \$1003  = 37'h0000000000;
+      \$271  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1004  = rq0_half_2;
+    \$272  = rq0_half_2;
     if (\$48 ) begin
-      \$1004  = rq0_half_1;
+      \$272  = rq0_half_1;
     end
     if (rst) begin
-      \$1004  = 37'h0000000000;
+      \$272  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1005  = rq0_half_3;
+    \$273  = rq0_half_3;
     if (\$51 ) begin
-      \$1005  = rq0_half_2;
+      \$273  = rq0_half_2;
     end
     if (rst) begin
-      \$1005  = 37'h0000000000;
+      \$273  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1006  = rq0_half_4;
+    \$274  = rq0_half_4;
     if (\$54 ) begin
-      \$1006  = rq0_half_3;
+      \$274  = rq0_half_3;
     end
     if (rst) begin
-      \$1006  = 37'h0000000000;
+      \$274  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1007  = rq0_half_5;
+    \$275  = rq0_half_5;
     if (\$57 ) begin
-      \$1007  = rq0_half_4;
+      \$275  = rq0_half_4;
     end
     if (rst) begin
-      \$1007  = 37'h0000000000;
+      \$275  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1008  = rq0_mask_1;
+    \$276  = rq0_mask_1;
     if (\$60 ) begin
-      \$1008  = \$61 ;
+      \$276  = \$61 ;
     end
     if (rst) begin
-      \$1008  = 37'h0000000000;
+      \$276  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1009  = rq0_mask_2;
+    \$277  = rq0_mask_2;
     if (\$64 ) begin
-      \$1009  = rq0_mask_1;
+      \$277  = rq0_mask_1;
     end
     if (rst) begin
-      \$1009  = 37'h0000000000;
+      \$277  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1010  = rq0_mask_3;
+    \$278  = rq0_mask_3;
     if (\$67 ) begin
-      \$1010  = rq0_mask_2;
+      \$278  = rq0_mask_2;
     end
     if (rst) begin
-      \$1010  = 37'h0000000000;
+      \$278  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1011  = rq0_mask_4;
+    \$279  = rq0_mask_4;
     if (\$70 ) begin
-      \$1011  = rq0_mask_3;
+      \$279  = rq0_mask_3;
     end
     if (rst) begin
-      \$1011  = 37'h0000000000;
+      \$279  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1012  = rq0_mask_5;
+    \$280  = rq0_mask_5;
     if (\$73 ) begin
-      \$1012  = rq0_mask_4;
+      \$280  = rq0_mask_4;
     end
     if (rst) begin
-      \$1012  = 37'h0000000000;
+      \$280  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1013  = rq0_x;
+    \$281  = rq0_x;
     if (\$76 ) begin
-      \$1013  = i__payload[23:0];
+      \$281  = i__payload[23:0];
     end
     if (rst) begin
-      \$1013  = 24'h000000;
+      \$281  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1014  = rq0_part0_0;
+    \$282  = rq0_part0_0;
     if (\$79 ) begin
-      \$1014  = \$80 ;
+      \$282  = \$80 ;
     end
     if (rst) begin
-      \$1014  = 34'h000000000;
+      \$282  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1015  = rq0_part0_1;
+    \$283  = rq0_part0_1;
     if (\$83 ) begin
-      \$1015  = \$84 ;
+      \$283  = \$84 ;
     end
     if (rst) begin
-      \$1015  = 25'h0000000;
+      \$283  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1016  = rq0_part1_0;
+    \$284  = rq0_part1_0;
     if (\$87 ) begin
-      \$1016  = \$88 ;
+      \$284  = \$88 ;
     end
     if (rst) begin
-      \$1016  = 24'h000000;
+      \$284  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1017  = rq0_part1_1;
+    \$285  = rq0_part1_1;
     if (\$91 ) begin
-      \$1017  = \$92 ;
+      \$285  = \$92 ;
     end
     if (rst) begin
-      \$1017  = 15'h0000;
+      \$285  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1018  = rq0_prod;
+    \$286  = rq0_prod;
     if (\$95 ) begin
-      \$1018  = \$103 [48:0];
+      \$286  = \$103 [48:0];
     end
     if (rst) begin
-      \$1018  = 49'h0000000000000;
+      \$286  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1019  = rq0_floor;
+    \$287  = rq0_floor;
     if (\$106 ) begin
-      \$1019  = \$107 ;
+      \$287  = \$107 ;
     end
     if (rst) begin
-      \$1019  = 49'h0000000000000;
+      \$287  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1020  = rq0_above;
+    \$288  = rq0_above;
     if (\$110 ) begin
-      \$1020  = \$111 ;
+      \$288  = \$111 ;
     end
     if (rst) begin
-      \$1020  = 1'h0;
+      \$288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1021  = rq0_tie;
+    \$289  = rq0_tie;
     if (\$114 ) begin
-      \$1021  = \$117 ;
+      \$289  = \$117 ;
     end
     if (rst) begin
-      \$1021  = 1'h0;
+      \$289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1022  = rq0_code;
+    \$290  = rq0_code;
     if (\$120 ) begin
-      \$1022  = \$124 ;
+      \$290  = \$124 ;
     end
     if (rst) begin
-      \$1022  = 51'h0000000000000;
+      \$290  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1023  = rq0_out;
+    \$291  = rq0_out;
     if (\$127 ) begin
-      \$1023  = \$131 [7:0];
+      \$291  = \$131 [7:0];
     end
     if (rst) begin
-      \$1023  = 8'h00;
+      \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1024  = rq1_mult_1;
+    \$292  = rq1_mult_1;
     if (\$134 ) begin
-      \$1024  = \$135 ;
+      \$292  = \$135 ;
     end
     if (rst) begin
-      \$1024  = 25'h0000000;
+      \$292  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1025  = rq1_mult_2;
+    \$293  = rq1_mult_2;
     if (\$138 ) begin
-      \$1025  = rq1_mult_1;
+      \$293  = rq1_mult_1;
     end
     if (rst) begin
-      \$1025  = 25'h0000000;
+      \$293  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1026  = rq1_mult_3;
+    \$294  = rq1_mult_3;
     if (\$141 ) begin
-      \$1026  = rq1_mult_2;
+      \$294  = rq1_mult_2;
     end
     if (rst) begin
-      \$1026  = 25'h0000000;
+      \$294  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1027  = rq1_mult_4;
+    \$295  = rq1_mult_4;
     if (\$144 ) begin
-      \$1027  = rq1_mult_3;
+      \$295  = rq1_mult_3;
     end
     if (rst) begin
-      \$1027  = 25'h0000000;
+      \$295  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1028  = rq1_mult_5;
+    \$296  = rq1_mult_5;
     if (\$147 ) begin
-      \$1028  = rq1_mult_4;
+      \$296  = rq1_mult_4;
     end
     if (rst) begin
-      \$1028  = 25'h0000000;
+      \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1029  = rq1_shift_1;
+    \$297  = rq1_shift_1;
     if (\$150 ) begin
-      \$1029  = \$151 ;
+      \$297  = \$151 ;
     end
     if (rst) begin
-      \$1029  = 6'h00;
+      \$297  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1030  = rq1_shift_2;
+    \$298  = rq1_shift_2;
     if (\$154 ) begin
-      \$1030  = rq1_shift_1;
+      \$298  = rq1_shift_1;
     end
     if (rst) begin
-      \$1030  = 6'h00;
+      \$298  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1031  = rq1_shift_3;
+    \$299  = rq1_shift_3;
     if (\$157 ) begin
-      \$1031  = rq1_shift_2;
+      \$299  = rq1_shift_2;
     end
     if (rst) begin
-      \$1031  = 6'h00;
+      \$299  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1032  = rq1_shift_4;
+    \$300  = rq1_shift_4;
     if (\$160 ) begin
-      \$1032  = rq1_shift_3;
+      \$300  = rq1_shift_3;
     end
     if (rst) begin
-      \$1032  = 6'h00;
+      \$300  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1033  = rq1_shift_5;
+    \$301  = rq1_shift_5;
     if (\$163 ) begin
-      \$1033  = rq1_shift_4;
+      \$301  = rq1_shift_4;
     end
     if (rst) begin
-      \$1033  = 6'h00;
+      \$301  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1034  = rq1_half_1;
+    \$302  = rq1_half_1;
     if (\$166 ) begin
-      \$1034  = \$167 ;
+      \$302  = \$167 ;
     end
     if (rst) begin
-      \$1034  = 37'h0000000000;
+      \$302  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1035  = rq1_half_2;
+    \$303  = rq1_half_2;
     if (\$170 ) begin
-      \$1035  = rq1_half_1;
+      \$303  = rq1_half_1;
     end
     if (rst) begin
-      \$1035  = 37'h0000000000;
+      \$303  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1036  = rq1_half_3;
+    \$304  = rq1_half_3;
     if (\$173 ) begin
-      \$1036  = rq1_half_2;
+      \$304  = rq1_half_2;
     end
     if (rst) begin
-      \$1036  = 37'h0000000000;
+      \$304  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1037  = rq1_half_4;
+    \$305  = rq1_half_4;
     if (\$176 ) begin
-      \$1037  = rq1_half_3;
+      \$305  = rq1_half_3;
     end
     if (rst) begin
-      \$1037  = 37'h0000000000;
+      \$305  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1038  = rq1_half_5;
+    \$306  = rq1_half_5;
     if (\$179 ) begin
-      \$1038  = rq1_half_4;
+      \$306  = rq1_half_4;
     end
     if (rst) begin
-      \$1038  = 37'h0000000000;
+      \$306  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1039  = rq1_mask_1;
+    \$307  = rq1_mask_1;
     if (\$182 ) begin
-      \$1039  = \$183 ;
+      \$307  = \$183 ;
     end
     if (rst) begin
-      \$1039  = 37'h0000000000;
+      \$307  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1040  = rq1_mask_2;
+    \$308  = rq1_mask_2;
     if (\$186 ) begin
-      \$1040  = rq1_mask_1;
+      \$308  = rq1_mask_1;
     end
     if (rst) begin
-      \$1040  = 37'h0000000000;
+      \$308  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1041  = rq1_mask_3;
+    \$309  = rq1_mask_3;
     if (\$189 ) begin
-      \$1041  = rq1_mask_2;
+      \$309  = rq1_mask_2;
     end
     if (rst) begin
-      \$1041  = 37'h0000000000;
+      \$309  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1042  = rq1_mask_4;
+    \$310  = rq1_mask_4;
     if (\$192 ) begin
-      \$1042  = rq1_mask_3;
+      \$310  = rq1_mask_3;
     end
     if (rst) begin
-      \$1042  = 37'h0000000000;
+      \$310  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1043  = rq1_mask_5;
+    \$311  = rq1_mask_5;
     if (\$195 ) begin
-      \$1043  = rq1_mask_4;
+      \$311  = rq1_mask_4;
     end
     if (rst) begin
-      \$1043  = 37'h0000000000;
+      \$311  = 37'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1044  = rq1_x;
+    \$312  = rq1_x;
     if (\$198 ) begin
-      \$1044  = i__payload[47:24];
+      \$312  = i__payload[47:24];
     end
     if (rst) begin
-      \$1044  = 24'h000000;
+      \$312  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1045  = rq1_part0_0;
+    \$313  = rq1_part0_0;
     if (\$201 ) begin
-      \$1045  = \$202 ;
+      \$313  = \$202 ;
     end
     if (rst) begin
-      \$1045  = 34'h000000000;
+      \$313  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1046  = rq1_part0_1;
+    \$314  = rq1_part0_1;
     if (\$205 ) begin
-      \$1046  = \$206 ;
+      \$314  = \$206 ;
     end
     if (rst) begin
-      \$1046  = 25'h0000000;
+      \$314  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1047  = rq1_part1_0;
+    \$315  = rq1_part1_0;
     if (\$209 ) begin
-      \$1047  = \$210 ;
+      \$315  = \$210 ;
     end
     if (rst) begin
-      \$1047  = 24'h000000;
+      \$315  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1048  = rq1_part1_1;
+    \$316  = rq1_part1_1;
     if (\$213 ) begin
-      \$1048  = \$214 ;
+      \$316  = \$214 ;
     end
     if (rst) begin
-      \$1048  = 15'h0000;
+      \$316  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1049  = rq1_prod;
+    \$317  = rq1_prod;
     if (\$217 ) begin
-      \$1049  = \$225 [48:0];
+      \$317  = \$225 [48:0];
     end
     if (rst) begin
-      \$1049  = 49'h0000000000000;
+      \$317  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1050  = rq1_floor;
+    \$318  = rq1_floor;
     if (\$228 ) begin
-      \$1050  = \$229 ;
+      \$318  = \$229 ;
     end
     if (rst) begin
-      \$1050  = 49'h0000000000000;
+      \$318  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1051  = rq1_above;
+    \$319  = rq1_above;
     if (\$232 ) begin
-      \$1051  = \$233 ;
+      \$319  = \$233 ;
     end
     if (rst) begin
-      \$1051  = 1'h0;
+      \$319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1052  = rq1_tie;
+    \$320  = rq1_tie;
     if (\$236 ) begin
-      \$1052  = \$239 ;
+      \$320  = \$239 ;
     end
     if (rst) begin
-      \$1052  = 1'h0;
+      \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1053  = rq1_code;
+    \$321  = rq1_code;
     if (\$242 ) begin
-      \$1053  = \$246 ;
+      \$321  = \$246 ;
     end
     if (rst) begin
-      \$1053  = 51'h0000000000000;
+      \$321  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1054  = rq1_out;
+    \$322  = rq1_out;
     if (\$249 ) begin
-      \$1054  = \$253 [7:0];
+      \$322  = \$253 [7:0];
     end
     if (rst) begin
-      \$1054  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1055  = rq2_mult_1;
-    if (\$256 ) begin
-      \$1055  = \$257 ;
-    end
-    if (rst) begin
-      \$1055  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1056  = rq2_mult_2;
-    if (\$260 ) begin
-      \$1056  = rq2_mult_1;
-    end
-    if (rst) begin
-      \$1056  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1057  = rq2_mult_3;
-    if (\$263 ) begin
-      \$1057  = rq2_mult_2;
-    end
-    if (rst) begin
-      \$1057  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1058  = rq2_mult_4;
-    if (\$266 ) begin
-      \$1058  = rq2_mult_3;
-    end
-    if (rst) begin
-      \$1058  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1059  = rq2_mult_5;
-    if (\$269 ) begin
-      \$1059  = rq2_mult_4;
-    end
-    if (rst) begin
-      \$1059  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1060  = rq2_shift_1;
-    if (\$272 ) begin
-      \$1060  = \$273 ;
-    end
-    if (rst) begin
-      \$1060  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1061  = rq2_shift_2;
-    if (\$276 ) begin
-      \$1061  = rq2_shift_1;
-    end
-    if (rst) begin
-      \$1061  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1062  = rq2_shift_3;
-    if (\$279 ) begin
-      \$1062  = rq2_shift_2;
-    end
-    if (rst) begin
-      \$1062  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1063  = rq2_shift_4;
-    if (\$282 ) begin
-      \$1063  = rq2_shift_3;
-    end
-    if (rst) begin
-      \$1063  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1064  = rq2_shift_5;
-    if (\$285 ) begin
-      \$1064  = rq2_shift_4;
-    end
-    if (rst) begin
-      \$1064  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1065  = rq2_half_1;
-    if (\$288 ) begin
-      \$1065  = \$289 ;
-    end
-    if (rst) begin
-      \$1065  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1066  = rq2_half_2;
-    if (\$292 ) begin
-      \$1066  = rq2_half_1;
-    end
-    if (rst) begin
-      \$1066  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1067  = rq2_half_3;
-    if (\$295 ) begin
-      \$1067  = rq2_half_2;
-    end
-    if (rst) begin
-      \$1067  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1068  = rq2_half_4;
-    if (\$298 ) begin
-      \$1068  = rq2_half_3;
-    end
-    if (rst) begin
-      \$1068  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1069  = rq2_half_5;
-    if (\$301 ) begin
-      \$1069  = rq2_half_4;
-    end
-    if (rst) begin
-      \$1069  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1070  = rq2_mask_1;
-    if (\$304 ) begin
-      \$1070  = \$305 ;
-    end
-    if (rst) begin
-      \$1070  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1071  = rq2_mask_2;
-    if (\$308 ) begin
-      \$1071  = rq2_mask_1;
-    end
-    if (rst) begin
-      \$1071  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1072  = rq2_mask_3;
-    if (\$311 ) begin
-      \$1072  = rq2_mask_2;
-    end
-    if (rst) begin
-      \$1072  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1073  = rq2_mask_4;
-    if (\$314 ) begin
-      \$1073  = rq2_mask_3;
-    end
-    if (rst) begin
-      \$1073  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1074  = rq2_mask_5;
-    if (\$317 ) begin
-      \$1074  = rq2_mask_4;
-    end
-    if (rst) begin
-      \$1074  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1075  = rq2_x;
-    if (\$320 ) begin
-      \$1075  = i__payload[71:48];
-    end
-    if (rst) begin
-      \$1075  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1076  = rq2_part0_0;
-    if (\$323 ) begin
-      \$1076  = \$324 ;
-    end
-    if (rst) begin
-      \$1076  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1077  = rq2_part0_1;
-    if (\$327 ) begin
-      \$1077  = \$328 ;
-    end
-    if (rst) begin
-      \$1077  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1078  = rq2_part1_0;
-    if (\$331 ) begin
-      \$1078  = \$332 ;
-    end
-    if (rst) begin
-      \$1078  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1079  = rq2_part1_1;
-    if (\$335 ) begin
-      \$1079  = \$336 ;
-    end
-    if (rst) begin
-      \$1079  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1080  = rq2_prod;
-    if (\$339 ) begin
-      \$1080  = \$347 [48:0];
-    end
-    if (rst) begin
-      \$1080  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1081  = rq2_floor;
-    if (\$350 ) begin
-      \$1081  = \$351 ;
-    end
-    if (rst) begin
-      \$1081  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1082  = rq2_above;
-    if (\$354 ) begin
-      \$1082  = \$355 ;
-    end
-    if (rst) begin
-      \$1082  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1083  = rq2_tie;
-    if (\$358 ) begin
-      \$1083  = \$361 ;
-    end
-    if (rst) begin
-      \$1083  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1084  = rq2_code;
-    if (\$364 ) begin
-      \$1084  = \$368 ;
-    end
-    if (rst) begin
-      \$1084  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1085  = rq2_out;
-    if (\$371 ) begin
-      \$1085  = \$375 [7:0];
-    end
-    if (rst) begin
-      \$1085  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1086  = rq3_mult_1;
-    if (\$378 ) begin
-      \$1086  = \$379 ;
-    end
-    if (rst) begin
-      \$1086  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1087  = rq3_mult_2;
-    if (\$382 ) begin
-      \$1087  = rq3_mult_1;
-    end
-    if (rst) begin
-      \$1087  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1088  = rq3_mult_3;
-    if (\$385 ) begin
-      \$1088  = rq3_mult_2;
-    end
-    if (rst) begin
-      \$1088  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1089  = rq3_mult_4;
-    if (\$388 ) begin
-      \$1089  = rq3_mult_3;
-    end
-    if (rst) begin
-      \$1089  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1090  = rq3_mult_5;
-    if (\$391 ) begin
-      \$1090  = rq3_mult_4;
-    end
-    if (rst) begin
-      \$1090  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1091  = rq3_shift_1;
-    if (\$394 ) begin
-      \$1091  = \$395 ;
-    end
-    if (rst) begin
-      \$1091  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1092  = rq3_shift_2;
-    if (\$398 ) begin
-      \$1092  = rq3_shift_1;
-    end
-    if (rst) begin
-      \$1092  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1093  = rq3_shift_3;
-    if (\$401 ) begin
-      \$1093  = rq3_shift_2;
-    end
-    if (rst) begin
-      \$1093  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1094  = rq3_shift_4;
-    if (\$404 ) begin
-      \$1094  = rq3_shift_3;
-    end
-    if (rst) begin
-      \$1094  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1095  = rq3_shift_5;
-    if (\$407 ) begin
-      \$1095  = rq3_shift_4;
-    end
-    if (rst) begin
-      \$1095  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1096  = rq3_half_1;
-    if (\$410 ) begin
-      \$1096  = \$411 ;
-    end
-    if (rst) begin
-      \$1096  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1097  = rq3_half_2;
-    if (\$414 ) begin
-      \$1097  = rq3_half_1;
-    end
-    if (rst) begin
-      \$1097  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1098  = rq3_half_3;
-    if (\$417 ) begin
-      \$1098  = rq3_half_2;
-    end
-    if (rst) begin
-      \$1098  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1099  = rq3_half_4;
-    if (\$420 ) begin
-      \$1099  = rq3_half_3;
-    end
-    if (rst) begin
-      \$1099  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1100  = rq3_half_5;
-    if (\$423 ) begin
-      \$1100  = rq3_half_4;
-    end
-    if (rst) begin
-      \$1100  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1101  = rq3_mask_1;
-    if (\$426 ) begin
-      \$1101  = \$427 ;
-    end
-    if (rst) begin
-      \$1101  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1102  = rq3_mask_2;
-    if (\$430 ) begin
-      \$1102  = rq3_mask_1;
-    end
-    if (rst) begin
-      \$1102  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1103  = rq3_mask_3;
-    if (\$433 ) begin
-      \$1103  = rq3_mask_2;
-    end
-    if (rst) begin
-      \$1103  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1104  = rq3_mask_4;
-    if (\$436 ) begin
-      \$1104  = rq3_mask_3;
-    end
-    if (rst) begin
-      \$1104  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1105  = rq3_mask_5;
-    if (\$439 ) begin
-      \$1105  = rq3_mask_4;
-    end
-    if (rst) begin
-      \$1105  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1106  = rq3_x;
-    if (\$442 ) begin
-      \$1106  = i__payload[95:72];
-    end
-    if (rst) begin
-      \$1106  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1107  = rq3_part0_0;
-    if (\$445 ) begin
-      \$1107  = \$446 ;
-    end
-    if (rst) begin
-      \$1107  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1108  = rq3_part0_1;
-    if (\$449 ) begin
-      \$1108  = \$450 ;
-    end
-    if (rst) begin
-      \$1108  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1109  = rq3_part1_0;
-    if (\$453 ) begin
-      \$1109  = \$454 ;
-    end
-    if (rst) begin
-      \$1109  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1110  = rq3_part1_1;
-    if (\$457 ) begin
-      \$1110  = \$458 ;
-    end
-    if (rst) begin
-      \$1110  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1111  = rq3_prod;
-    if (\$461 ) begin
-      \$1111  = \$469 [48:0];
-    end
-    if (rst) begin
-      \$1111  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1112  = rq3_floor;
-    if (\$472 ) begin
-      \$1112  = \$473 ;
-    end
-    if (rst) begin
-      \$1112  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1113  = rq3_above;
-    if (\$476 ) begin
-      \$1113  = \$477 ;
-    end
-    if (rst) begin
-      \$1113  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1114  = rq3_tie;
-    if (\$480 ) begin
-      \$1114  = \$483 ;
-    end
-    if (rst) begin
-      \$1114  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1115  = rq3_code;
-    if (\$486 ) begin
-      \$1115  = \$490 ;
-    end
-    if (rst) begin
-      \$1115  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1116  = rq3_out;
-    if (\$493 ) begin
-      \$1116  = \$497 [7:0];
-    end
-    if (rst) begin
-      \$1116  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1117  = rq4_mult_1;
-    if (\$500 ) begin
-      \$1117  = \$501 ;
-    end
-    if (rst) begin
-      \$1117  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1118  = rq4_mult_2;
-    if (\$504 ) begin
-      \$1118  = rq4_mult_1;
-    end
-    if (rst) begin
-      \$1118  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1119  = rq4_mult_3;
-    if (\$507 ) begin
-      \$1119  = rq4_mult_2;
-    end
-    if (rst) begin
-      \$1119  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1120  = rq4_mult_4;
-    if (\$510 ) begin
-      \$1120  = rq4_mult_3;
-    end
-    if (rst) begin
-      \$1120  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1121  = rq4_mult_5;
-    if (\$513 ) begin
-      \$1121  = rq4_mult_4;
-    end
-    if (rst) begin
-      \$1121  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1122  = rq4_shift_1;
-    if (\$516 ) begin
-      \$1122  = \$517 ;
-    end
-    if (rst) begin
-      \$1122  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1123  = rq4_shift_2;
-    if (\$520 ) begin
-      \$1123  = rq4_shift_1;
-    end
-    if (rst) begin
-      \$1123  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1124  = rq4_shift_3;
-    if (\$523 ) begin
-      \$1124  = rq4_shift_2;
-    end
-    if (rst) begin
-      \$1124  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1125  = rq4_shift_4;
-    if (\$526 ) begin
-      \$1125  = rq4_shift_3;
-    end
-    if (rst) begin
-      \$1125  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1126  = rq4_shift_5;
-    if (\$529 ) begin
-      \$1126  = rq4_shift_4;
-    end
-    if (rst) begin
-      \$1126  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1127  = rq4_half_1;
-    if (\$532 ) begin
-      \$1127  = \$533 ;
-    end
-    if (rst) begin
-      \$1127  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1128  = rq4_half_2;
-    if (\$536 ) begin
-      \$1128  = rq4_half_1;
-    end
-    if (rst) begin
-      \$1128  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1129  = rq4_half_3;
-    if (\$539 ) begin
-      \$1129  = rq4_half_2;
-    end
-    if (rst) begin
-      \$1129  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1130  = rq4_half_4;
-    if (\$542 ) begin
-      \$1130  = rq4_half_3;
-    end
-    if (rst) begin
-      \$1130  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1131  = rq4_half_5;
-    if (\$545 ) begin
-      \$1131  = rq4_half_4;
-    end
-    if (rst) begin
-      \$1131  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1132  = rq4_mask_1;
-    if (\$548 ) begin
-      \$1132  = \$549 ;
-    end
-    if (rst) begin
-      \$1132  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1133  = rq4_mask_2;
-    if (\$552 ) begin
-      \$1133  = rq4_mask_1;
-    end
-    if (rst) begin
-      \$1133  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1134  = rq4_mask_3;
-    if (\$555 ) begin
-      \$1134  = rq4_mask_2;
-    end
-    if (rst) begin
-      \$1134  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1135  = rq4_mask_4;
-    if (\$558 ) begin
-      \$1135  = rq4_mask_3;
-    end
-    if (rst) begin
-      \$1135  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1136  = rq4_mask_5;
-    if (\$561 ) begin
-      \$1136  = rq4_mask_4;
-    end
-    if (rst) begin
-      \$1136  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1137  = rq4_x;
-    if (\$564 ) begin
-      \$1137  = i__payload[119:96];
-    end
-    if (rst) begin
-      \$1137  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1138  = rq4_part0_0;
-    if (\$567 ) begin
-      \$1138  = \$568 ;
-    end
-    if (rst) begin
-      \$1138  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1139  = rq4_part0_1;
-    if (\$571 ) begin
-      \$1139  = \$572 ;
-    end
-    if (rst) begin
-      \$1139  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1140  = rq4_part1_0;
-    if (\$575 ) begin
-      \$1140  = \$576 ;
-    end
-    if (rst) begin
-      \$1140  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1141  = rq4_part1_1;
-    if (\$579 ) begin
-      \$1141  = \$580 ;
-    end
-    if (rst) begin
-      \$1141  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1142  = rq4_prod;
-    if (\$583 ) begin
-      \$1142  = \$591 [48:0];
-    end
-    if (rst) begin
-      \$1142  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1143  = rq4_floor;
-    if (\$594 ) begin
-      \$1143  = \$595 ;
-    end
-    if (rst) begin
-      \$1143  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1144  = rq4_above;
-    if (\$598 ) begin
-      \$1144  = \$599 ;
-    end
-    if (rst) begin
-      \$1144  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1145  = rq4_tie;
-    if (\$602 ) begin
-      \$1145  = \$605 ;
-    end
-    if (rst) begin
-      \$1145  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1146  = rq4_code;
-    if (\$608 ) begin
-      \$1146  = \$612 ;
-    end
-    if (rst) begin
-      \$1146  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1147  = rq4_out;
-    if (\$615 ) begin
-      \$1147  = \$619 [7:0];
-    end
-    if (rst) begin
-      \$1147  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1148  = rq5_mult_1;
-    if (\$622 ) begin
-      \$1148  = \$623 ;
-    end
-    if (rst) begin
-      \$1148  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1149  = rq5_mult_2;
-    if (\$626 ) begin
-      \$1149  = rq5_mult_1;
-    end
-    if (rst) begin
-      \$1149  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1150  = rq5_mult_3;
-    if (\$629 ) begin
-      \$1150  = rq5_mult_2;
-    end
-    if (rst) begin
-      \$1150  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1151  = rq5_mult_4;
-    if (\$632 ) begin
-      \$1151  = rq5_mult_3;
-    end
-    if (rst) begin
-      \$1151  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1152  = rq5_mult_5;
-    if (\$635 ) begin
-      \$1152  = rq5_mult_4;
-    end
-    if (rst) begin
-      \$1152  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1153  = rq5_shift_1;
-    if (\$638 ) begin
-      \$1153  = \$639 ;
-    end
-    if (rst) begin
-      \$1153  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1154  = rq5_shift_2;
-    if (\$642 ) begin
-      \$1154  = rq5_shift_1;
-    end
-    if (rst) begin
-      \$1154  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1155  = rq5_shift_3;
-    if (\$645 ) begin
-      \$1155  = rq5_shift_2;
-    end
-    if (rst) begin
-      \$1155  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1156  = rq5_shift_4;
-    if (\$648 ) begin
-      \$1156  = rq5_shift_3;
-    end
-    if (rst) begin
-      \$1156  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1157  = rq5_shift_5;
-    if (\$651 ) begin
-      \$1157  = rq5_shift_4;
-    end
-    if (rst) begin
-      \$1157  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1158  = rq5_half_1;
-    if (\$654 ) begin
-      \$1158  = \$655 ;
-    end
-    if (rst) begin
-      \$1158  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1159  = rq5_half_2;
-    if (\$658 ) begin
-      \$1159  = rq5_half_1;
-    end
-    if (rst) begin
-      \$1159  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1160  = rq5_half_3;
-    if (\$661 ) begin
-      \$1160  = rq5_half_2;
-    end
-    if (rst) begin
-      \$1160  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1161  = rq5_half_4;
-    if (\$664 ) begin
-      \$1161  = rq5_half_3;
-    end
-    if (rst) begin
-      \$1161  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1162  = rq5_half_5;
-    if (\$667 ) begin
-      \$1162  = rq5_half_4;
-    end
-    if (rst) begin
-      \$1162  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1163  = rq5_mask_1;
-    if (\$670 ) begin
-      \$1163  = \$671 ;
-    end
-    if (rst) begin
-      \$1163  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1164  = rq5_mask_2;
-    if (\$674 ) begin
-      \$1164  = rq5_mask_1;
-    end
-    if (rst) begin
-      \$1164  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1165  = rq5_mask_3;
-    if (\$677 ) begin
-      \$1165  = rq5_mask_2;
-    end
-    if (rst) begin
-      \$1165  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1166  = rq5_mask_4;
-    if (\$680 ) begin
-      \$1166  = rq5_mask_3;
-    end
-    if (rst) begin
-      \$1166  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1167  = rq5_mask_5;
-    if (\$683 ) begin
-      \$1167  = rq5_mask_4;
-    end
-    if (rst) begin
-      \$1167  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1168  = rq5_x;
-    if (\$686 ) begin
-      \$1168  = i__payload[143:120];
-    end
-    if (rst) begin
-      \$1168  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1169  = rq5_part0_0;
-    if (\$689 ) begin
-      \$1169  = \$690 ;
-    end
-    if (rst) begin
-      \$1169  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1170  = rq5_part0_1;
-    if (\$693 ) begin
-      \$1170  = \$694 ;
-    end
-    if (rst) begin
-      \$1170  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1171  = rq5_part1_0;
-    if (\$697 ) begin
-      \$1171  = \$698 ;
-    end
-    if (rst) begin
-      \$1171  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1172  = rq5_part1_1;
-    if (\$701 ) begin
-      \$1172  = \$702 ;
-    end
-    if (rst) begin
-      \$1172  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1173  = rq5_prod;
-    if (\$705 ) begin
-      \$1173  = \$713 [48:0];
-    end
-    if (rst) begin
-      \$1173  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1174  = rq5_floor;
-    if (\$716 ) begin
-      \$1174  = \$717 ;
-    end
-    if (rst) begin
-      \$1174  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1175  = rq5_above;
-    if (\$720 ) begin
-      \$1175  = \$721 ;
-    end
-    if (rst) begin
-      \$1175  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1176  = rq5_tie;
-    if (\$724 ) begin
-      \$1176  = \$727 ;
-    end
-    if (rst) begin
-      \$1176  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1177  = rq5_code;
-    if (\$730 ) begin
-      \$1177  = \$734 ;
-    end
-    if (rst) begin
-      \$1177  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1178  = rq5_out;
-    if (\$737 ) begin
-      \$1178  = \$741 [7:0];
-    end
-    if (rst) begin
-      \$1178  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1179  = rq6_mult_1;
-    if (\$744 ) begin
-      \$1179  = \$745 ;
-    end
-    if (rst) begin
-      \$1179  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1180  = rq6_mult_2;
-    if (\$748 ) begin
-      \$1180  = rq6_mult_1;
-    end
-    if (rst) begin
-      \$1180  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1181  = rq6_mult_3;
-    if (\$751 ) begin
-      \$1181  = rq6_mult_2;
-    end
-    if (rst) begin
-      \$1181  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1182  = rq6_mult_4;
-    if (\$754 ) begin
-      \$1182  = rq6_mult_3;
-    end
-    if (rst) begin
-      \$1182  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1183  = rq6_mult_5;
-    if (\$757 ) begin
-      \$1183  = rq6_mult_4;
-    end
-    if (rst) begin
-      \$1183  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1184  = rq6_shift_1;
-    if (\$760 ) begin
-      \$1184  = \$761 ;
-    end
-    if (rst) begin
-      \$1184  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1185  = rq6_shift_2;
-    if (\$764 ) begin
-      \$1185  = rq6_shift_1;
-    end
-    if (rst) begin
-      \$1185  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1186  = rq6_shift_3;
-    if (\$767 ) begin
-      \$1186  = rq6_shift_2;
-    end
-    if (rst) begin
-      \$1186  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1187  = rq6_shift_4;
-    if (\$770 ) begin
-      \$1187  = rq6_shift_3;
-    end
-    if (rst) begin
-      \$1187  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1188  = rq6_shift_5;
-    if (\$773 ) begin
-      \$1188  = rq6_shift_4;
-    end
-    if (rst) begin
-      \$1188  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1189  = rq6_half_1;
-    if (\$776 ) begin
-      \$1189  = \$777 ;
-    end
-    if (rst) begin
-      \$1189  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1190  = rq6_half_2;
-    if (\$780 ) begin
-      \$1190  = rq6_half_1;
-    end
-    if (rst) begin
-      \$1190  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1191  = rq6_half_3;
-    if (\$783 ) begin
-      \$1191  = rq6_half_2;
-    end
-    if (rst) begin
-      \$1191  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1192  = rq6_half_4;
-    if (\$786 ) begin
-      \$1192  = rq6_half_3;
-    end
-    if (rst) begin
-      \$1192  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1193  = rq6_half_5;
-    if (\$789 ) begin
-      \$1193  = rq6_half_4;
-    end
-    if (rst) begin
-      \$1193  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1194  = rq6_mask_1;
-    if (\$792 ) begin
-      \$1194  = \$793 ;
-    end
-    if (rst) begin
-      \$1194  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1195  = rq6_mask_2;
-    if (\$796 ) begin
-      \$1195  = rq6_mask_1;
-    end
-    if (rst) begin
-      \$1195  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1196  = rq6_mask_3;
-    if (\$799 ) begin
-      \$1196  = rq6_mask_2;
-    end
-    if (rst) begin
-      \$1196  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1197  = rq6_mask_4;
-    if (\$802 ) begin
-      \$1197  = rq6_mask_3;
-    end
-    if (rst) begin
-      \$1197  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1198  = rq6_mask_5;
-    if (\$805 ) begin
-      \$1198  = rq6_mask_4;
-    end
-    if (rst) begin
-      \$1198  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1199  = rq6_x;
-    if (\$808 ) begin
-      \$1199  = i__payload[167:144];
-    end
-    if (rst) begin
-      \$1199  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1200  = rq6_part0_0;
-    if (\$811 ) begin
-      \$1200  = \$812 ;
-    end
-    if (rst) begin
-      \$1200  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1201  = rq6_part0_1;
-    if (\$815 ) begin
-      \$1201  = \$816 ;
-    end
-    if (rst) begin
-      \$1201  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1202  = rq6_part1_0;
-    if (\$819 ) begin
-      \$1202  = \$820 ;
-    end
-    if (rst) begin
-      \$1202  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1203  = rq6_part1_1;
-    if (\$823 ) begin
-      \$1203  = \$824 ;
-    end
-    if (rst) begin
-      \$1203  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1204  = rq6_prod;
-    if (\$827 ) begin
-      \$1204  = \$835 [48:0];
-    end
-    if (rst) begin
-      \$1204  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1205  = rq6_floor;
-    if (\$838 ) begin
-      \$1205  = \$839 ;
-    end
-    if (rst) begin
-      \$1205  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1206  = rq6_above;
-    if (\$842 ) begin
-      \$1206  = \$843 ;
-    end
-    if (rst) begin
-      \$1206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1207  = rq6_tie;
-    if (\$846 ) begin
-      \$1207  = \$849 ;
-    end
-    if (rst) begin
-      \$1207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1208  = rq6_code;
-    if (\$852 ) begin
-      \$1208  = \$856 ;
-    end
-    if (rst) begin
-      \$1208  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1209  = rq6_out;
-    if (\$859 ) begin
-      \$1209  = \$863 [7:0];
-    end
-    if (rst) begin
-      \$1209  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1210  = rq7_mult_1;
-    if (\$866 ) begin
-      \$1210  = \$867 ;
-    end
-    if (rst) begin
-      \$1210  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1211  = rq7_mult_2;
-    if (\$870 ) begin
-      \$1211  = rq7_mult_1;
-    end
-    if (rst) begin
-      \$1211  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1212  = rq7_mult_3;
-    if (\$873 ) begin
-      \$1212  = rq7_mult_2;
-    end
-    if (rst) begin
-      \$1212  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1213  = rq7_mult_4;
-    if (\$876 ) begin
-      \$1213  = rq7_mult_3;
-    end
-    if (rst) begin
-      \$1213  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1214  = rq7_mult_5;
-    if (\$879 ) begin
-      \$1214  = rq7_mult_4;
-    end
-    if (rst) begin
-      \$1214  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1215  = rq7_shift_1;
-    if (\$882 ) begin
-      \$1215  = \$883 ;
-    end
-    if (rst) begin
-      \$1215  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1216  = rq7_shift_2;
-    if (\$886 ) begin
-      \$1216  = rq7_shift_1;
-    end
-    if (rst) begin
-      \$1216  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1217  = rq7_shift_3;
-    if (\$889 ) begin
-      \$1217  = rq7_shift_2;
-    end
-    if (rst) begin
-      \$1217  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1218  = rq7_shift_4;
-    if (\$892 ) begin
-      \$1218  = rq7_shift_3;
-    end
-    if (rst) begin
-      \$1218  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1219  = rq7_shift_5;
-    if (\$895 ) begin
-      \$1219  = rq7_shift_4;
-    end
-    if (rst) begin
-      \$1219  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1220  = rq7_half_1;
-    if (\$898 ) begin
-      \$1220  = \$899 ;
-    end
-    if (rst) begin
-      \$1220  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1221  = rq7_half_2;
-    if (\$902 ) begin
-      \$1221  = rq7_half_1;
-    end
-    if (rst) begin
-      \$1221  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1222  = rq7_half_3;
-    if (\$905 ) begin
-      \$1222  = rq7_half_2;
-    end
-    if (rst) begin
-      \$1222  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1223  = rq7_half_4;
-    if (\$908 ) begin
-      \$1223  = rq7_half_3;
-    end
-    if (rst) begin
-      \$1223  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1224  = rq7_half_5;
-    if (\$911 ) begin
-      \$1224  = rq7_half_4;
-    end
-    if (rst) begin
-      \$1224  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1225  = rq7_mask_1;
-    if (\$914 ) begin
-      \$1225  = \$915 ;
-    end
-    if (rst) begin
-      \$1225  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1226  = rq7_mask_2;
-    if (\$918 ) begin
-      \$1226  = rq7_mask_1;
-    end
-    if (rst) begin
-      \$1226  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1227  = rq7_mask_3;
-    if (\$921 ) begin
-      \$1227  = rq7_mask_2;
-    end
-    if (rst) begin
-      \$1227  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1228  = rq7_mask_4;
-    if (\$924 ) begin
-      \$1228  = rq7_mask_3;
-    end
-    if (rst) begin
-      \$1228  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1229  = rq7_mask_5;
-    if (\$927 ) begin
-      \$1229  = rq7_mask_4;
-    end
-    if (rst) begin
-      \$1229  = 37'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1230  = rq7_x;
-    if (\$930 ) begin
-      \$1230  = i__payload[191:168];
-    end
-    if (rst) begin
-      \$1230  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1231  = rq7_part0_0;
-    if (\$933 ) begin
-      \$1231  = \$934 ;
-    end
-    if (rst) begin
-      \$1231  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1232  = rq7_part0_1;
-    if (\$937 ) begin
-      \$1232  = \$938 ;
-    end
-    if (rst) begin
-      \$1232  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1233  = rq7_part1_0;
-    if (\$941 ) begin
-      \$1233  = \$942 ;
-    end
-    if (rst) begin
-      \$1233  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1234  = rq7_part1_1;
-    if (\$945 ) begin
-      \$1234  = \$946 ;
-    end
-    if (rst) begin
-      \$1234  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1235  = rq7_prod;
-    if (\$949 ) begin
-      \$1235  = \$957 [48:0];
-    end
-    if (rst) begin
-      \$1235  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1236  = rq7_floor;
-    if (\$960 ) begin
-      \$1236  = \$961 ;
-    end
-    if (rst) begin
-      \$1236  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1237  = rq7_above;
-    if (\$964 ) begin
-      \$1237  = \$965 ;
-    end
-    if (rst) begin
-      \$1237  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1238  = rq7_tie;
-    if (\$968 ) begin
-      \$1238  = \$971 ;
-    end
-    if (rst) begin
-      \$1238  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1239  = rq7_code;
-    if (\$974 ) begin
-      \$1239  = \$978 ;
-    end
-    if (rst) begin
-      \$1239  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1240  = rq7_out;
-    if (\$981 ) begin
-      \$1240  = \$985 [7:0];
-    end
-    if (rst) begin
-      \$1240  = 8'h00;
+      \$322  = 8'h00;
     end
   end
   assign rq_valid_6 = o__valid;
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
   assign \i__payload[0]  = i__payload[23:0];
   assign \i__payload[1]  = i__payload[47:24];
-  assign \i__payload[2]  = i__payload[71:48];
-  assign \i__payload[3]  = i__payload[95:72];
-  assign \i__payload[4]  = i__payload[119:96];
-  assign \i__payload[5]  = i__payload[143:120];
-  assign \i__payload[6]  = i__payload[167:144];
-  assign \i__payload[7]  = i__payload[191:168];
-  assign o__payload[63:56] = rq7_out;
-  assign o__payload[55:48] = rq6_out;
-  assign o__payload[47:40] = rq5_out;
-  assign o__payload[39:32] = rq4_out;
-  assign o__payload[31:24] = rq3_out;
-  assign o__payload[23:16] = rq2_out;
   assign o__payload[15:8] = rq1_out;
   assign o__payload[7:0] = rq0_out;
   assign \$96  = { 1'h0, rq0_part0_0 };
@@ -11577,30 +6634,6 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   assign \$220  = { 14'h0000, rq1_part0_1, 17'h00000 };
   assign \$222  = { rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0, 17'h00000 };
   assign \$224  = { rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1, 34'h000000000 };
-  assign \$340  = { 1'h0, rq2_part0_0 };
-  assign \$342  = { 14'h0000, rq2_part0_1, 17'h00000 };
-  assign \$344  = { rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0, 17'h00000 };
-  assign \$346  = { rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1, 34'h000000000 };
-  assign \$462  = { 1'h0, rq3_part0_0 };
-  assign \$464  = { 14'h0000, rq3_part0_1, 17'h00000 };
-  assign \$466  = { rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0, 17'h00000 };
-  assign \$468  = { rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1, 34'h000000000 };
-  assign \$584  = { 1'h0, rq4_part0_0 };
-  assign \$586  = { 14'h0000, rq4_part0_1, 17'h00000 };
-  assign \$588  = { rq4_part1_0[23], rq4_part1_0[23], rq4_part1_0[23], rq4_part1_0[23], rq4_part1_0[23], rq4_part1_0[23], rq4_part1_0[23], rq4_part1_0[23], rq4_part1_0[23], rq4_part1_0[23], rq4_part1_0[23], rq4_part1_0[23], rq4_part1_0[23], rq4_part1_0[23], rq4_part1_0, 17'h00000 };
-  assign \$590  = { rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1[14], rq4_part1_1, 34'h000000000 };
-  assign \$706  = { 1'h0, rq5_part0_0 };
-  assign \$708  = { 14'h0000, rq5_part0_1, 17'h00000 };
-  assign \$710  = { rq5_part1_0[23], rq5_part1_0[23], rq5_part1_0[23], rq5_part1_0[23], rq5_part1_0[23], rq5_part1_0[23], rq5_part1_0[23], rq5_part1_0[23], rq5_part1_0[23], rq5_part1_0[23], rq5_part1_0[23], rq5_part1_0[23], rq5_part1_0[23], rq5_part1_0[23], rq5_part1_0, 17'h00000 };
-  assign \$712  = { rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1[14], rq5_part1_1, 34'h000000000 };
-  assign \$828  = { 1'h0, rq6_part0_0 };
-  assign \$830  = { 14'h0000, rq6_part0_1, 17'h00000 };
-  assign \$832  = { rq6_part1_0[23], rq6_part1_0[23], rq6_part1_0[23], rq6_part1_0[23], rq6_part1_0[23], rq6_part1_0[23], rq6_part1_0[23], rq6_part1_0[23], rq6_part1_0[23], rq6_part1_0[23], rq6_part1_0[23], rq6_part1_0[23], rq6_part1_0[23], rq6_part1_0[23], rq6_part1_0, 17'h00000 };
-  assign \$834  = { rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1[14], rq6_part1_1, 34'h000000000 };
-  assign \$950  = { 1'h0, rq7_part0_0 };
-  assign \$952  = { 14'h0000, rq7_part0_1, 17'h00000 };
-  assign \$954  = { rq7_part1_0[23], rq7_part1_0[23], rq7_part1_0[23], rq7_part1_0[23], rq7_part1_0[23], rq7_part1_0[23], rq7_part1_0[23], rq7_part1_0[23], rq7_part1_0[23], rq7_part1_0[23], rq7_part1_0[23], rq7_part1_0[23], rq7_part1_0[23], rq7_part1_0[23], rq7_part1_0, 17'h00000 };
-  assign \$956  = { rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1[14], rq7_part1_1, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -11608,173 +6641,133 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [2:0] \$100 ;
-  reg [8:0] \$101 ;
-  reg [8:0] \$102 ;
-  reg [8:0] \$103 ;
-  reg [8:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [8:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [7:0] \$109 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg [1:0] \$103 ;
+  reg \$104 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg [1:0] \$107 ;
+  reg \$108 ;
+  reg [22:0] \$109 ;
   wire \$11 ;
-  reg [7:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [7:0] \$113 ;
-  reg [7:0] \$114 ;
-  reg [7:0] \$115 ;
-  reg [7:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [16:0] \$118 ;
-  reg [16:0] \$119 ;
-  reg [2:0] \$12 ;
-  reg [16:0] \$120 ;
-  reg [16:0] \$121 ;
-  reg [16:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [16:0] \$124 ;
-  reg [22:0] \$125 ;
-  reg [22:0] \$126 ;
-  reg [22:0] \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  reg [45:0] \$110 ;
+  reg [22:0] \$111 ;
+  reg [1:0] \$12 ;
   wire \$13 ;
-  reg \$130 ;
-  reg [2:0] \$131 ;
-  reg \$132 ;
-  reg \$133 ;
-  reg \$134 ;
-  reg [2:0] \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg [2:0] \$139 ;
   wire \$14 ;
-  reg \$140 ;
-  reg \$141 ;
-  reg \$142 ;
-  reg [2:0] \$143 ;
-  reg \$144 ;
-  reg [22:0] \$145 ;
-  reg [22:0] \$146 ;
   wire \$15 ;
   reg [22:0] \$16 ;
   wire [22:0] \$17 ;
   wire [23:0] \$18 ;
-  wire \$19 ;
+  reg [22:0] \$19 ;
   wire \$2 ;
-  wire \$20 ;
-  reg [2:0] \$21 ;
+  wire [22:0] \$20 ;
+  wire [23:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
-  wire \$24 ;
+  reg [1:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire [5:0] \$27 ;
-  wire [5:0] \$28 ;
+  wire \$27 ;
+  wire \$28 ;
   wire \$29 ;
-  reg [2:0] \$3 ;
-  wire \$30 ;
-  reg [2:0] \$31 ;
+  reg [1:0] \$3 ;
+  wire [6:0] \$30 ;
+  wire [6:0] \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
-  reg [2:0] \$35 ;
+  reg [1:0] \$34 ;
+  wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
+  reg [1:0] \$38 ;
   wire \$39 ;
   wire \$4 ;
-  reg \$40 ;
-  reg \$41 ;
-  reg [2:0] \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire [63:0] \$45 ;
-  wire [8:0] \$46 ;
-  wire [63:0] \$47 ;
-  wire [8:0] \$48 ;
-  wire [63:0] \$49 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg [1:0] \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire [15:0] \$48 ;
+  wire [8:0] \$49 ;
   wire \$5 ;
-  wire [8:0] \$50 ;
-  wire [63:0] \$51 ;
-  wire [8:0] \$52 ;
-  wire [63:0] \$53 ;
-  wire [8:0] \$54 ;
-  wire [63:0] \$55 ;
-  wire [8:0] \$56 ;
-  wire [63:0] \$57 ;
-  wire [8:0] \$58 ;
-  wire [63:0] \$59 ;
+  wire [15:0] \$50 ;
+  wire [8:0] \$51 ;
+  wire [16:0] \$52 ;
+  wire [16:0] \$53 ;
+  wire [16:0] \$54 ;
+  wire [16:0] \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire [17:0] \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [8:0] \$60 ;
-  wire [16:0] \$61 ;
-  wire [16:0] \$62 ;
-  wire [16:0] \$63 ;
-  wire [16:0] \$64 ;
-  wire [16:0] \$65 ;
-  wire [16:0] \$66 ;
-  wire [16:0] \$67 ;
-  wire [16:0] \$68 ;
+  wire \$60 ;
+  wire [17:0] \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
   wire \$69 ;
-  reg [2:0] \$7 ;
+  reg [1:0] \$7 ;
   wire \$70 ;
-  wire [17:0] \$71 ;
-  wire [17:0] \$72 ;
-  wire [18:0] \$73 ;
-  wire [17:0] \$74 ;
-  wire [17:0] \$75 ;
-  wire [18:0] \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire [23:0] \$79 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  reg [5:0] \$77 ;
+  reg [15:0] \$78 ;
+  reg \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  reg \$80 ;
+  reg \$81 ;
+  reg \$82 ;
+  reg [1:0] \$83 ;
+  reg [8:0] \$84 ;
+  reg [8:0] \$85 ;
+  reg [7:0] \$86 ;
+  reg [7:0] \$87 ;
+  reg [7:0] \$88 ;
+  reg [7:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  reg [4:0] \$94 ;
-  reg [63:0] \$95 ;
+  reg [16:0] \$90 ;
+  reg [16:0] \$91 ;
+  reg [16:0] \$92 ;
+  reg [16:0] \$93 ;
+  reg [22:0] \$94 ;
+  reg [22:0] \$95 ;
   reg \$96 ;
   reg \$97 ;
   reg \$98 ;
-  reg \$99 ;
-  reg [1:0] \$signature__addr ;
-  wire [63:0] \$signature__data ;
+  reg [1:0] \$99 ;
+  reg [3:0] \$signature__addr ;
+  wire [15:0] \$signature__data ;
   wire \$signature__en ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
+  reg [22:0] acc1 = 23'h000000;
+  wire [22:0] acc1_next;
   input clk;
   wire clk;
   reg first1 = 1'h0;
   reg first2 = 1'h0;
   reg first3 = 1'h0;
   reg first4 = 1'h0;
-  reg first5 = 1'h0;
   reg from_input = 1'h0;
-  input [63:0] i__payload;
-  wire [63:0] i__payload;
+  input [15:0] i__payload;
+  wire [15:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
-  wire [7:0] \i__payload[6] ;
-  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
@@ -11783,116 +6776,143 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last2 = 1'h0;
   reg last3 = 1'h0;
   reg last4 = 1'h0;
-  reg last5 = 1'h0;
-  reg [2:0] nf1 = 3'h0;
-  reg [2:0] nf2 = 3'h0;
-  reg [2:0] nf3 = 3'h0;
-  reg [2:0] nf4 = 3'h0;
-  reg [2:0] nf5 = 3'h0;
-  output [22:0] o__payload;
-  reg [22:0] o__payload = 23'h000000;
+  reg [1:0] nf1 = 2'h0;
+  reg [1:0] nf2 = 2'h0;
+  reg [1:0] nf3 = 2'h0;
+  reg [1:0] nf4 = 2'h0;
+  output [45:0] o__payload;
+  reg [45:0] o__payload = 46'h000000000000;
   wire [22:0] \o__payload[0] ;
+  wire [22:0] \o__payload[1] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
-  reg [16:0] prod0_2 = 17'h00000;
-  reg [16:0] prod0_3 = 17'h00000;
-  reg [16:0] prod0_4 = 17'h00000;
-  reg [16:0] prod0_5 = 17'h00000;
-  reg [16:0] prod0_6 = 17'h00000;
-  reg [16:0] prod0_7 = 17'h00000;
-  reg [1:0] rport__addr;
-  wire [63:0] rport__data;
+  reg [16:0] prod1_0 = 17'h00000;
+  reg [16:0] prod1_1 = 17'h00000;
+  reg [3:0] rport__addr;
+  wire [15:0] rport__data;
   wire rport__en;
   input rst;
   wire rst;
   reg [22:0] sum0_s0_0 = 23'h000000;
-  reg [22:0] sum0_s0_1 = 23'h000000;
-  reg [22:0] sum0_s1_0 = 23'h000000;
-  reg [4:0] t = 5'h00;
+  reg [22:0] sum1_s0_0 = 23'h000000;
+  reg [5:0] t = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
-  reg v5 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
-  reg [7:0] w0_2 = 8'h00;
-  reg [7:0] w0_3 = 8'h00;
-  reg [7:0] w0_4 = 8'h00;
-  reg [7:0] w0_5 = 8'h00;
-  reg [7:0] w0_6 = 8'h00;
-  reg [7:0] w0_7 = 8'h00;
-  (* init = 5'h00 *)
-  wire [4:0] wrom__addr;
-  wire [63:0] wrom__data;
+  reg [7:0] w1_0 = 8'h00;
+  reg [7:0] w1_1 = 8'h00;
+  (* init = 6'h00 *)
+  wire [5:0] wrom__addr;
+  wire [31:0] wrom__data;
   wire wrom__en;
-  reg [63:0] x_reg = 64'h0000000000000000;
+  reg [15:0] x_reg = 16'h0000;
   reg [8:0] xoff0 = 9'h000;
   reg [8:0] xoff1 = 9'h000;
-  reg [8:0] xoff2 = 9'h000;
-  reg [8:0] xoff3 = 9'h000;
-  reg [8:0] xoff4 = 9'h000;
-  reg [8:0] xoff5 = 9'h000;
-  reg [8:0] xoff6 = 9'h000;
-  reg [8:0] xoff7 = 9'h000;
-  reg [63:0] inbuf [3:0];
+  reg [15:0] inbuf [15:0];
   initial begin
-    inbuf[0] = 64'h0000000000000000;
-    inbuf[1] = 64'h0000000000000000;
-    inbuf[2] = 64'h0000000000000000;
-    inbuf[3] = 64'h0000000000000000;
+    inbuf[0] = 16'h0000;
+    inbuf[1] = 16'h0000;
+    inbuf[2] = 16'h0000;
+    inbuf[3] = 16'h0000;
+    inbuf[4] = 16'h0000;
+    inbuf[5] = 16'h0000;
+    inbuf[6] = 16'h0000;
+    inbuf[7] = 16'h0000;
+    inbuf[8] = 16'h0000;
+    inbuf[9] = 16'h0000;
+    inbuf[10] = 16'h0000;
+    inbuf[11] = 16'h0000;
+    inbuf[12] = 16'h0000;
+    inbuf[13] = 16'h0000;
+    inbuf[14] = 16'h0000;
+    inbuf[15] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       inbuf[\$signature__addr ] <= i__payload;
   end
-  reg [63:0] _0_;
+  reg [15:0] _0_;
   always @(posedge clk) begin
     if (rport__en) begin
       _0_ <= inbuf[rport__addr];
     end
   end
   assign rport__data = _0_;
-  reg [63:0] rom [31:0];
+  reg [31:0] rom [63:0];
   initial begin
-    rom[0] = 64'h15fbe4183bdbc9f7;
-    rom[1] = 64'hfb18d31c9ea701b1;
-    rom[2] = 64'h12d0278126b319fd;
-    rom[3] = 64'hc9e80818bd254032;
-    rom[4] = 64'h0a0cf4dff0f91001;
-    rom[5] = 64'h091128dbd1ea01c1;
-    rom[6] = 64'h032bfe1a25f6dc0b;
-    rom[7] = 64'h217f2e5d260fde0e;
-    rom[8] = 64'h192409f4f8050cfb;
-    rom[9] = 64'h02fdc93613251151;
-    rom[10] = 64'h0d7004d536fbff7f;
-    rom[11] = 64'h5e0b2842f2f922fd;
-    rom[12] = 64'h811bcc03eed2c843;
-    rom[13] = 64'h20d4c024f1e92fca;
-    rom[14] = 64'h9cd490f6f50fd2be;
-    rom[15] = 64'hd4922d830d33923a;
-    rom[16] = 64'h0d193c17f702fafa;
-    rom[17] = 64'hfb07f42811e70530;
-    rom[18] = 64'h07fbfe0d0d15f70b;
-    rom[19] = 64'h3f7f4c183ff5090c;
-    rom[20] = 64'hc0fe7f05f8e5f905;
-    rom[21] = 64'h0a08580f27f8fde3;
-    rom[22] = 64'h1268fbf743fd00f4;
-    rom[23] = 64'h5557f629480df80a;
-    rom[24] = 64'hfe27a4cd3a02f81d;
-    rom[25] = 64'h26a192fbd8d3d507;
-    rom[26] = 64'hd7f9ef22ee1cf7a9;
-    rom[27] = 64'h1ed785b68125060f;
-    rom[28] = 64'h26f4ef1be81783a7;
-    rom[29] = 64'hd6bab8eb98f21881;
-    rom[30] = 64'h16dcd889c75132ac;
-    rom[31] = 64'hf1d681989df0f2e3;
+    rom[0] = 32'd268552695;
+    rom[1] = 32'd4042865627;
+    rom[2] = 32'd4108313624;
+    rom[3] = 32'd168564219;
+    rom[4] = 32'd29426097;
+    rom[5] = 32'd3521814183;
+    rom[6] = 32'd685495068;
+    rom[7] = 32'd152173336;
+    rom[8] = 32'd3691715069;
+    rom[9] = 32'd636888755;
+    rom[10] = 32'd4263126913;
+    rom[11] = 32'd53154512;
+    rom[12] = 32'd3725475890;
+    rom[13] = 32'd638565669;
+    rom[14] = 32'd777848856;
+    rom[15] = 32'd562022888;
+    rom[16] = 32'd3359837435;
+    rom[17] = 32'd4006803461;
+    rom[18] = 32'd3422751220;
+    rom[19] = 32'd2166036772;
+    rom[20] = 32'd801771857;
+    rom[21] = 32'd4058583845;
+    rom[22] = 32'd3223636278;
+    rom[23] = 32'd550765309;
+    rom[24] = 32'd3535732607;
+    rom[25] = 32'd4111415035;
+    rom[26] = 32'd2432042197;
+    rom[27] = 32'd2631142768;
+    rom[28] = 32'd2453283581;
+    rom[29] = 32'd221508345;
+    rom[30] = 32'd763570242;
+    rom[31] = 32'd3566362123;
+    rom[32] = 32'd4177918714;
+    rom[33] = 32'd4175820546;
+    rom[34] = 32'd2131049495;
+    rom[35] = 32'd3237874969;
+    rom[36] = 32'd4259513648;
+    rom[37] = 32'd670568935;
+    rom[38] = 32'd1477440552;
+    rom[39] = 32'd168360711;
+    rom[40] = 32'd16054027;
+    rom[41] = 32'd1140657429;
+    rom[42] = 32'd4227333645;
+    rom[43] = 32'd308807675;
+    rom[44] = 32'd4161407244;
+    rom[45] = 32'd1208827893;
+    rom[46] = 32'd4129901592;
+    rom[47] = 32'd1431781247;
+    rom[48] = 32'd2208823325;
+    rom[49] = 32'd3893836290;
+    rom[50] = 32'd4011566285;
+    rom[51] = 32'd653590055;
+    rom[52] = 32'd411161863;
+    rom[53] = 32'd2566052051;
+    rom[54] = 32'd3102446331;
+    rom[55] = 32'd3602523809;
+    rom[56] = 32'd850196393;
+    rom[57] = 32'd3344035356;
+    rom[58] = 32'd3632918306;
+    rom[59] = 32'd383571961;
+    rom[60] = 32'd4074964495;
+    rom[61] = 32'd2649784613;
+    rom[62] = 32'd2174256566;
+    rom[63] = 32'd4057341655;
   end
-  reg [63:0] _1_;
+  reg [31:0] _1_;
   always @(posedge clk) begin
     if (wrom__en) begin
       _1_ <= rom[t];
@@ -11915,1000 +6935,1826 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign rport__en = \$14  | o__ready;
   assign \$15  = ~ o__valid;
   assign wrom__en = \$15  | o__ready;
-  assign \$17  = first5 ? \$16  : acc0;
-  assign \$18  = $signed(\$17 ) + $signed(sum0_s1_0);
-  assign \$19  = ~ o__valid;
-  assign \$20  = \$19  | o__ready;
-  assign \$22  = ! \$21 ;
-  assign \$23  = ~ \$22 ;
-  assign \$24  = i__valid | \$23 ;
-  assign \$25  = \$20  & \$24 ;
-  assign \$26  = t == 5'h1f;
-  assign \$27  = t + 1'h1;
-  assign \$28  = \$26  ? 6'h00 : \$27 ;
-  assign \$29  = ~ o__valid;
-  assign \$30  = \$29  | o__ready;
-  assign \$32  = ! \$31 ;
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$36  = ! \$35 ;
-  assign \$37  = ~ \$36 ;
-  assign \$38  = i__valid | \$37 ;
-  assign \$39  = \$34  & \$38 ;
-  assign \$43  = ~ o__valid;
-  assign \$44  = \$43  | o__ready;
-  assign \$45  = from_input ? x_reg : rport__data;
-  assign \$46  = $signed(\$45 [7:0]) - $signed(8'h80);
-  assign \$47  = from_input ? x_reg : rport__data;
-  assign \$48  = $signed(\$47 [15:8]) - $signed(8'h80);
-  assign \$49  = from_input ? x_reg : rport__data;
-  assign \$50  = $signed(\$49 [23:16]) - $signed(8'h80);
-  assign \$51  = from_input ? x_reg : rport__data;
-  assign \$52  = $signed(\$51 [31:24]) - $signed(8'h80);
-  assign \$53  = from_input ? x_reg : rport__data;
-  assign \$54  = $signed(\$53 [39:32]) - $signed(8'h80);
-  assign \$55  = from_input ? x_reg : rport__data;
-  assign \$56  = $signed(\$55 [47:40]) - $signed(8'h80);
-  assign \$57  = from_input ? x_reg : rport__data;
-  assign \$58  = $signed(\$57 [55:48]) - $signed(8'h80);
-  assign \$59  = from_input ? x_reg : rport__data;
-  assign \$60  = $signed(\$59 [63:56]) - $signed(8'h80);
-  assign \$61  = $signed(xoff0) * $signed(w0_0);
-  assign \$62  = $signed(xoff1) * $signed(w0_1);
-  assign \$63  = $signed(xoff2) * $signed(w0_2);
-  assign \$64  = $signed(xoff3) * $signed(w0_3);
-  assign \$65  = $signed(xoff4) * $signed(w0_4);
-  assign \$66  = $signed(xoff5) * $signed(w0_5);
-  assign \$67  = $signed(xoff6) * $signed(w0_6);
-  assign \$68  = $signed(xoff7) * $signed(w0_7);
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = $signed(prod0_0) + $signed(prod0_1);
-  assign \$72  = $signed(prod0_2) + $signed(prod0_3);
-  assign \$73  = $signed(\$71 ) + $signed(\$72 );
-  assign \$74  = $signed(prod0_4) + $signed(prod0_5);
-  assign \$75  = $signed(prod0_6) + $signed(prod0_7);
-  assign \$76  = $signed(\$74 ) + $signed(\$75 );
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$80  = ~ o__valid;
-  assign \$81  = \$80  | o__ready;
-  assign \$82  = ~ o__valid;
-  assign \$83  = \$82  | o__ready;
-  assign \$84  = ~ o__valid;
-  assign \$85  = \$84  | o__ready;
-  assign \$86  = ~ o__valid;
-  assign \$87  = \$86  | o__ready;
-  assign \$88  = ~ o__valid;
-  assign \$89  = \$88  | o__ready;
-  assign \$90  = v5 & last5;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = \$92  & v5;
+  assign \$17  = first4 ? \$16  : acc0;
+  assign \$18  = $signed(\$17 ) + $signed(sum0_s0_0);
+  assign \$20  = first4 ? \$19  : acc1;
+  assign \$21  = $signed(\$20 ) + $signed(sum1_s0_0);
+  assign \$22  = ~ o__valid;
+  assign \$23  = \$22  | o__ready;
+  assign \$25  = ! \$24 ;
+  assign \$26  = ~ \$25 ;
+  assign \$27  = i__valid | \$26 ;
+  assign \$28  = \$23  & \$27 ;
+  assign \$29  = t == 6'h3f;
+  assign \$30  = t + 1'h1;
+  assign \$31  = \$29  ? 7'h00 : \$30 ;
+  assign \$32  = ~ o__valid;
+  assign \$33  = \$32  | o__ready;
+  assign \$35  = ! \$34 ;
+  assign \$36  = ~ o__valid;
+  assign \$37  = \$36  | o__ready;
+  assign \$39  = ! \$38 ;
+  assign \$40  = ~ \$39 ;
+  assign \$41  = i__valid | \$40 ;
+  assign \$42  = \$37  & \$41 ;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = from_input ? x_reg : rport__data;
+  assign \$49  = $signed(\$48 [7:0]) - $signed(8'h80);
+  assign \$50  = from_input ? x_reg : rport__data;
+  assign \$51  = $signed(\$50 [15:8]) - $signed(8'h80);
+  assign \$52  = $signed(xoff0) * $signed(w0_0);
+  assign \$53  = $signed(xoff1) * $signed(w0_1);
+  assign \$54  = $signed(xoff0) * $signed(w1_0);
+  assign \$55  = $signed(xoff1) * $signed(w1_1);
+  assign \$56  = ~ o__valid;
+  assign \$57  = \$56  | o__ready;
+  assign \$58  = $signed(prod0_0) + $signed(prod0_1);
+  assign \$59  = ~ o__valid;
+  assign \$60  = \$59  | o__ready;
+  assign \$61  = $signed(prod1_0) + $signed(prod1_1);
+  assign \$62  = ~ o__valid;
+  assign \$63  = \$62  | o__ready;
+  assign \$64  = ~ o__valid;
+  assign \$65  = \$64  | o__ready;
+  assign \$66  = ~ o__valid;
+  assign \$67  = \$66  | o__ready;
+  assign \$68  = ~ o__valid;
+  assign \$69  = \$68  | o__ready;
+  assign \$70  = v4 & last4;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = \$72  & v4;
+  assign \$74  = ~ o__valid;
+  assign \$75  = \$74  | o__ready;
+  assign \$76  = \$75  & v4;
   always @(posedge clk)
-    t <= \$94 ;
+    t <= \$77 ;
   always @(posedge clk)
-    x_reg <= \$95 ;
+    x_reg <= \$78 ;
   always @(posedge clk)
-    from_input <= \$96 ;
+    from_input <= \$79 ;
   always @(posedge clk)
-    v1 <= \$97 ;
+    v1 <= \$80 ;
   always @(posedge clk)
-    first1 <= \$98 ;
+    first1 <= \$81 ;
   always @(posedge clk)
-    last1 <= \$99 ;
+    last1 <= \$82 ;
   always @(posedge clk)
-    nf1 <= \$100 ;
+    nf1 <= \$83 ;
   always @(posedge clk)
-    xoff0 <= \$101 ;
+    xoff0 <= \$84 ;
   always @(posedge clk)
-    xoff1 <= \$102 ;
+    xoff1 <= \$85 ;
   always @(posedge clk)
-    xoff2 <= \$103 ;
+    w0_0 <= \$86 ;
   always @(posedge clk)
-    xoff3 <= \$104 ;
+    w0_1 <= \$87 ;
   always @(posedge clk)
-    xoff4 <= \$105 ;
+    w1_0 <= \$88 ;
   always @(posedge clk)
-    xoff5 <= \$106 ;
+    w1_1 <= \$89 ;
   always @(posedge clk)
-    xoff6 <= \$107 ;
+    prod0_0 <= \$90 ;
   always @(posedge clk)
-    xoff7 <= \$108 ;
+    prod0_1 <= \$91 ;
   always @(posedge clk)
-    w0_0 <= \$109 ;
+    prod1_0 <= \$92 ;
   always @(posedge clk)
-    w0_1 <= \$110 ;
+    prod1_1 <= \$93 ;
   always @(posedge clk)
-    w0_2 <= \$111 ;
+    sum0_s0_0 <= \$94 ;
   always @(posedge clk)
-    w0_3 <= \$112 ;
+    sum1_s0_0 <= \$95 ;
   always @(posedge clk)
-    w0_4 <= \$113 ;
+    v2 <= \$96 ;
   always @(posedge clk)
-    w0_5 <= \$114 ;
+    first2 <= \$97 ;
   always @(posedge clk)
-    w0_6 <= \$115 ;
+    last2 <= \$98 ;
   always @(posedge clk)
-    w0_7 <= \$116 ;
+    nf2 <= \$99 ;
   always @(posedge clk)
-    prod0_0 <= \$117 ;
+    v3 <= \$100 ;
   always @(posedge clk)
-    prod0_1 <= \$118 ;
+    first3 <= \$101 ;
   always @(posedge clk)
-    prod0_2 <= \$119 ;
+    last3 <= \$102 ;
   always @(posedge clk)
-    prod0_3 <= \$120 ;
+    nf3 <= \$103 ;
   always @(posedge clk)
-    prod0_4 <= \$121 ;
+    v4 <= \$104 ;
   always @(posedge clk)
-    prod0_5 <= \$122 ;
+    first4 <= \$105 ;
   always @(posedge clk)
-    prod0_6 <= \$123 ;
+    last4 <= \$106 ;
   always @(posedge clk)
-    prod0_7 <= \$124 ;
+    nf4 <= \$107 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$125 ;
+    o__valid <= \$108 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$126 ;
+    acc0 <= \$109 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$127 ;
+    o__payload <= \$110 ;
   always @(posedge clk)
-    v2 <= \$128 ;
-  always @(posedge clk)
-    first2 <= \$129 ;
-  always @(posedge clk)
-    last2 <= \$130 ;
-  always @(posedge clk)
-    nf2 <= \$131 ;
-  always @(posedge clk)
-    v3 <= \$132 ;
-  always @(posedge clk)
-    first3 <= \$133 ;
-  always @(posedge clk)
-    last3 <= \$134 ;
-  always @(posedge clk)
-    nf3 <= \$135 ;
-  always @(posedge clk)
-    v4 <= \$136 ;
-  always @(posedge clk)
-    first4 <= \$137 ;
-  always @(posedge clk)
-    last4 <= \$138 ;
-  always @(posedge clk)
-    nf4 <= \$139 ;
-  always @(posedge clk)
-    v5 <= \$140 ;
-  always @(posedge clk)
-    first5 <= \$141 ;
-  always @(posedge clk)
-    last5 <= \$142 ;
-  always @(posedge clk)
-    nf5 <= \$143 ;
-  always @(posedge clk)
-    o__valid <= \$144 ;
-  always @(posedge clk)
-    acc0 <= \$145 ;
-  always @(posedge clk)
-    o__payload <= \$146 ;
+    acc1 <= \$111 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$3  = 3'h0;
-      5'h01:
-          \$3  = 3'h0;
-      5'h02:
-          \$3  = 3'h0;
-      5'h03:
-          \$3  = 3'h0;
-      5'h04:
-          \$3  = 3'h1;
-      5'h05:
-          \$3  = 3'h1;
-      5'h06:
-          \$3  = 3'h1;
-      5'h07:
-          \$3  = 3'h1;
-      5'h08:
-          \$3  = 3'h2;
-      5'h09:
-          \$3  = 3'h2;
-      5'h0a:
-          \$3  = 3'h2;
-      5'h0b:
-          \$3  = 3'h2;
-      5'h0c:
-          \$3  = 3'h3;
-      5'h0d:
-          \$3  = 3'h3;
-      5'h0e:
-          \$3  = 3'h3;
-      5'h0f:
-          \$3  = 3'h3;
-      5'h10:
-          \$3  = 3'h4;
-      5'h11:
-          \$3  = 3'h4;
-      5'h12:
-          \$3  = 3'h4;
-      5'h13:
-          \$3  = 3'h4;
-      5'h14:
-          \$3  = 3'h5;
-      5'h15:
-          \$3  = 3'h5;
-      5'h16:
-          \$3  = 3'h5;
-      5'h17:
-          \$3  = 3'h5;
-      5'h18:
-          \$3  = 3'h6;
-      5'h19:
-          \$3  = 3'h6;
-      5'h1a:
-          \$3  = 3'h6;
-      5'h1b:
-          \$3  = 3'h6;
-      5'h1c:
-          \$3  = 3'h7;
-      5'h1d:
-          \$3  = 3'h7;
-      5'h1e:
-          \$3  = 3'h7;
-      5'h1f:
-          \$3  = 3'h7;
+      6'h00:
+          \$3  = 2'h0;
+      6'h01:
+          \$3  = 2'h0;
+      6'h02:
+          \$3  = 2'h0;
+      6'h03:
+          \$3  = 2'h0;
+      6'h04:
+          \$3  = 2'h0;
+      6'h05:
+          \$3  = 2'h0;
+      6'h06:
+          \$3  = 2'h0;
+      6'h07:
+          \$3  = 2'h0;
+      6'h08:
+          \$3  = 2'h0;
+      6'h09:
+          \$3  = 2'h0;
+      6'h0a:
+          \$3  = 2'h0;
+      6'h0b:
+          \$3  = 2'h0;
+      6'h0c:
+          \$3  = 2'h0;
+      6'h0d:
+          \$3  = 2'h0;
+      6'h0e:
+          \$3  = 2'h0;
+      6'h0f:
+          \$3  = 2'h0;
+      6'h10:
+          \$3  = 2'h1;
+      6'h11:
+          \$3  = 2'h1;
+      6'h12:
+          \$3  = 2'h1;
+      6'h13:
+          \$3  = 2'h1;
+      6'h14:
+          \$3  = 2'h1;
+      6'h15:
+          \$3  = 2'h1;
+      6'h16:
+          \$3  = 2'h1;
+      6'h17:
+          \$3  = 2'h1;
+      6'h18:
+          \$3  = 2'h1;
+      6'h19:
+          \$3  = 2'h1;
+      6'h1a:
+          \$3  = 2'h1;
+      6'h1b:
+          \$3  = 2'h1;
+      6'h1c:
+          \$3  = 2'h1;
+      6'h1d:
+          \$3  = 2'h1;
+      6'h1e:
+          \$3  = 2'h1;
+      6'h1f:
+          \$3  = 2'h1;
+      6'h20:
+          \$3  = 2'h2;
+      6'h21:
+          \$3  = 2'h2;
+      6'h22:
+          \$3  = 2'h2;
+      6'h23:
+          \$3  = 2'h2;
+      6'h24:
+          \$3  = 2'h2;
+      6'h25:
+          \$3  = 2'h2;
+      6'h26:
+          \$3  = 2'h2;
+      6'h27:
+          \$3  = 2'h2;
+      6'h28:
+          \$3  = 2'h2;
+      6'h29:
+          \$3  = 2'h2;
+      6'h2a:
+          \$3  = 2'h2;
+      6'h2b:
+          \$3  = 2'h2;
+      6'h2c:
+          \$3  = 2'h2;
+      6'h2d:
+          \$3  = 2'h2;
+      6'h2e:
+          \$3  = 2'h2;
+      6'h2f:
+          \$3  = 2'h2;
+      6'h30:
+          \$3  = 2'h3;
+      6'h31:
+          \$3  = 2'h3;
+      6'h32:
+          \$3  = 2'h3;
+      6'h33:
+          \$3  = 2'h3;
+      6'h34:
+          \$3  = 2'h3;
+      6'h35:
+          \$3  = 2'h3;
+      6'h36:
+          \$3  = 2'h3;
+      6'h37:
+          \$3  = 2'h3;
+      6'h38:
+          \$3  = 2'h3;
+      6'h39:
+          \$3  = 2'h3;
+      6'h3a:
+          \$3  = 2'h3;
+      6'h3b:
+          \$3  = 2'h3;
+      6'h3c:
+          \$3  = 2'h3;
+      6'h3d:
+          \$3  = 2'h3;
+      6'h3e:
+          \$3  = 2'h3;
+      6'h3f:
+          \$3  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$7  = 3'h0;
-      5'h01:
-          \$7  = 3'h0;
-      5'h02:
-          \$7  = 3'h0;
-      5'h03:
-          \$7  = 3'h0;
-      5'h04:
-          \$7  = 3'h1;
-      5'h05:
-          \$7  = 3'h1;
-      5'h06:
-          \$7  = 3'h1;
-      5'h07:
-          \$7  = 3'h1;
-      5'h08:
-          \$7  = 3'h2;
-      5'h09:
-          \$7  = 3'h2;
-      5'h0a:
-          \$7  = 3'h2;
-      5'h0b:
-          \$7  = 3'h2;
-      5'h0c:
-          \$7  = 3'h3;
-      5'h0d:
-          \$7  = 3'h3;
-      5'h0e:
-          \$7  = 3'h3;
-      5'h0f:
-          \$7  = 3'h3;
-      5'h10:
-          \$7  = 3'h4;
-      5'h11:
-          \$7  = 3'h4;
-      5'h12:
-          \$7  = 3'h4;
-      5'h13:
-          \$7  = 3'h4;
-      5'h14:
-          \$7  = 3'h5;
-      5'h15:
-          \$7  = 3'h5;
-      5'h16:
-          \$7  = 3'h5;
-      5'h17:
-          \$7  = 3'h5;
-      5'h18:
-          \$7  = 3'h6;
-      5'h19:
-          \$7  = 3'h6;
-      5'h1a:
-          \$7  = 3'h6;
-      5'h1b:
-          \$7  = 3'h6;
-      5'h1c:
-          \$7  = 3'h7;
-      5'h1d:
-          \$7  = 3'h7;
-      5'h1e:
-          \$7  = 3'h7;
-      5'h1f:
-          \$7  = 3'h7;
+      6'h00:
+          \$7  = 2'h0;
+      6'h01:
+          \$7  = 2'h0;
+      6'h02:
+          \$7  = 2'h0;
+      6'h03:
+          \$7  = 2'h0;
+      6'h04:
+          \$7  = 2'h0;
+      6'h05:
+          \$7  = 2'h0;
+      6'h06:
+          \$7  = 2'h0;
+      6'h07:
+          \$7  = 2'h0;
+      6'h08:
+          \$7  = 2'h0;
+      6'h09:
+          \$7  = 2'h0;
+      6'h0a:
+          \$7  = 2'h0;
+      6'h0b:
+          \$7  = 2'h0;
+      6'h0c:
+          \$7  = 2'h0;
+      6'h0d:
+          \$7  = 2'h0;
+      6'h0e:
+          \$7  = 2'h0;
+      6'h0f:
+          \$7  = 2'h0;
+      6'h10:
+          \$7  = 2'h1;
+      6'h11:
+          \$7  = 2'h1;
+      6'h12:
+          \$7  = 2'h1;
+      6'h13:
+          \$7  = 2'h1;
+      6'h14:
+          \$7  = 2'h1;
+      6'h15:
+          \$7  = 2'h1;
+      6'h16:
+          \$7  = 2'h1;
+      6'h17:
+          \$7  = 2'h1;
+      6'h18:
+          \$7  = 2'h1;
+      6'h19:
+          \$7  = 2'h1;
+      6'h1a:
+          \$7  = 2'h1;
+      6'h1b:
+          \$7  = 2'h1;
+      6'h1c:
+          \$7  = 2'h1;
+      6'h1d:
+          \$7  = 2'h1;
+      6'h1e:
+          \$7  = 2'h1;
+      6'h1f:
+          \$7  = 2'h1;
+      6'h20:
+          \$7  = 2'h2;
+      6'h21:
+          \$7  = 2'h2;
+      6'h22:
+          \$7  = 2'h2;
+      6'h23:
+          \$7  = 2'h2;
+      6'h24:
+          \$7  = 2'h2;
+      6'h25:
+          \$7  = 2'h2;
+      6'h26:
+          \$7  = 2'h2;
+      6'h27:
+          \$7  = 2'h2;
+      6'h28:
+          \$7  = 2'h2;
+      6'h29:
+          \$7  = 2'h2;
+      6'h2a:
+          \$7  = 2'h2;
+      6'h2b:
+          \$7  = 2'h2;
+      6'h2c:
+          \$7  = 2'h2;
+      6'h2d:
+          \$7  = 2'h2;
+      6'h2e:
+          \$7  = 2'h2;
+      6'h2f:
+          \$7  = 2'h2;
+      6'h30:
+          \$7  = 2'h3;
+      6'h31:
+          \$7  = 2'h3;
+      6'h32:
+          \$7  = 2'h3;
+      6'h33:
+          \$7  = 2'h3;
+      6'h34:
+          \$7  = 2'h3;
+      6'h35:
+          \$7  = 2'h3;
+      6'h36:
+          \$7  = 2'h3;
+      6'h37:
+          \$7  = 2'h3;
+      6'h38:
+          \$7  = 2'h3;
+      6'h39:
+          \$7  = 2'h3;
+      6'h3a:
+          \$7  = 2'h3;
+      6'h3b:
+          \$7  = 2'h3;
+      6'h3c:
+          \$7  = 2'h3;
+      6'h3d:
+          \$7  = 2'h3;
+      6'h3e:
+          \$7  = 2'h3;
+      6'h3f:
+          \$7  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$12  = 3'h0;
-      5'h01:
-          \$12  = 3'h0;
-      5'h02:
-          \$12  = 3'h0;
-      5'h03:
-          \$12  = 3'h0;
-      5'h04:
-          \$12  = 3'h1;
-      5'h05:
-          \$12  = 3'h1;
-      5'h06:
-          \$12  = 3'h1;
-      5'h07:
-          \$12  = 3'h1;
-      5'h08:
-          \$12  = 3'h2;
-      5'h09:
-          \$12  = 3'h2;
-      5'h0a:
-          \$12  = 3'h2;
-      5'h0b:
-          \$12  = 3'h2;
-      5'h0c:
-          \$12  = 3'h3;
-      5'h0d:
-          \$12  = 3'h3;
-      5'h0e:
-          \$12  = 3'h3;
-      5'h0f:
-          \$12  = 3'h3;
-      5'h10:
-          \$12  = 3'h4;
-      5'h11:
-          \$12  = 3'h4;
-      5'h12:
-          \$12  = 3'h4;
-      5'h13:
-          \$12  = 3'h4;
-      5'h14:
-          \$12  = 3'h5;
-      5'h15:
-          \$12  = 3'h5;
-      5'h16:
-          \$12  = 3'h5;
-      5'h17:
-          \$12  = 3'h5;
-      5'h18:
-          \$12  = 3'h6;
-      5'h19:
-          \$12  = 3'h6;
-      5'h1a:
-          \$12  = 3'h6;
-      5'h1b:
-          \$12  = 3'h6;
-      5'h1c:
-          \$12  = 3'h7;
-      5'h1d:
-          \$12  = 3'h7;
-      5'h1e:
-          \$12  = 3'h7;
-      5'h1f:
-          \$12  = 3'h7;
+      6'h00:
+          \$12  = 2'h0;
+      6'h01:
+          \$12  = 2'h0;
+      6'h02:
+          \$12  = 2'h0;
+      6'h03:
+          \$12  = 2'h0;
+      6'h04:
+          \$12  = 2'h0;
+      6'h05:
+          \$12  = 2'h0;
+      6'h06:
+          \$12  = 2'h0;
+      6'h07:
+          \$12  = 2'h0;
+      6'h08:
+          \$12  = 2'h0;
+      6'h09:
+          \$12  = 2'h0;
+      6'h0a:
+          \$12  = 2'h0;
+      6'h0b:
+          \$12  = 2'h0;
+      6'h0c:
+          \$12  = 2'h0;
+      6'h0d:
+          \$12  = 2'h0;
+      6'h0e:
+          \$12  = 2'h0;
+      6'h0f:
+          \$12  = 2'h0;
+      6'h10:
+          \$12  = 2'h1;
+      6'h11:
+          \$12  = 2'h1;
+      6'h12:
+          \$12  = 2'h1;
+      6'h13:
+          \$12  = 2'h1;
+      6'h14:
+          \$12  = 2'h1;
+      6'h15:
+          \$12  = 2'h1;
+      6'h16:
+          \$12  = 2'h1;
+      6'h17:
+          \$12  = 2'h1;
+      6'h18:
+          \$12  = 2'h1;
+      6'h19:
+          \$12  = 2'h1;
+      6'h1a:
+          \$12  = 2'h1;
+      6'h1b:
+          \$12  = 2'h1;
+      6'h1c:
+          \$12  = 2'h1;
+      6'h1d:
+          \$12  = 2'h1;
+      6'h1e:
+          \$12  = 2'h1;
+      6'h1f:
+          \$12  = 2'h1;
+      6'h20:
+          \$12  = 2'h2;
+      6'h21:
+          \$12  = 2'h2;
+      6'h22:
+          \$12  = 2'h2;
+      6'h23:
+          \$12  = 2'h2;
+      6'h24:
+          \$12  = 2'h2;
+      6'h25:
+          \$12  = 2'h2;
+      6'h26:
+          \$12  = 2'h2;
+      6'h27:
+          \$12  = 2'h2;
+      6'h28:
+          \$12  = 2'h2;
+      6'h29:
+          \$12  = 2'h2;
+      6'h2a:
+          \$12  = 2'h2;
+      6'h2b:
+          \$12  = 2'h2;
+      6'h2c:
+          \$12  = 2'h2;
+      6'h2d:
+          \$12  = 2'h2;
+      6'h2e:
+          \$12  = 2'h2;
+      6'h2f:
+          \$12  = 2'h2;
+      6'h30:
+          \$12  = 2'h3;
+      6'h31:
+          \$12  = 2'h3;
+      6'h32:
+          \$12  = 2'h3;
+      6'h33:
+          \$12  = 2'h3;
+      6'h34:
+          \$12  = 2'h3;
+      6'h35:
+          \$12  = 2'h3;
+      6'h36:
+          \$12  = 2'h3;
+      6'h37:
+          \$12  = 2'h3;
+      6'h38:
+          \$12  = 2'h3;
+      6'h39:
+          \$12  = 2'h3;
+      6'h3a:
+          \$12  = 2'h3;
+      6'h3b:
+          \$12  = 2'h3;
+      6'h3c:
+          \$12  = 2'h3;
+      6'h3d:
+          \$12  = 2'h3;
+      6'h3e:
+          \$12  = 2'h3;
+      6'h3f:
+          \$12  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$signature__addr  = 2'h0;
-      5'h01:
-          \$signature__addr  = 2'h1;
-      5'h02:
-          \$signature__addr  = 2'h2;
-      5'h03:
-          \$signature__addr  = 2'h3;
-      5'h04:
-          \$signature__addr  = 2'h0;
-      5'h05:
-          \$signature__addr  = 2'h1;
-      5'h06:
-          \$signature__addr  = 2'h2;
-      5'h07:
-          \$signature__addr  = 2'h3;
-      5'h08:
-          \$signature__addr  = 2'h0;
-      5'h09:
-          \$signature__addr  = 2'h1;
-      5'h0a:
-          \$signature__addr  = 2'h2;
-      5'h0b:
-          \$signature__addr  = 2'h3;
-      5'h0c:
-          \$signature__addr  = 2'h0;
-      5'h0d:
-          \$signature__addr  = 2'h1;
-      5'h0e:
-          \$signature__addr  = 2'h2;
-      5'h0f:
-          \$signature__addr  = 2'h3;
-      5'h10:
-          \$signature__addr  = 2'h0;
-      5'h11:
-          \$signature__addr  = 2'h1;
-      5'h12:
-          \$signature__addr  = 2'h2;
-      5'h13:
-          \$signature__addr  = 2'h3;
-      5'h14:
-          \$signature__addr  = 2'h0;
-      5'h15:
-          \$signature__addr  = 2'h1;
-      5'h16:
-          \$signature__addr  = 2'h2;
-      5'h17:
-          \$signature__addr  = 2'h3;
-      5'h18:
-          \$signature__addr  = 2'h0;
-      5'h19:
-          \$signature__addr  = 2'h1;
-      5'h1a:
-          \$signature__addr  = 2'h2;
-      5'h1b:
-          \$signature__addr  = 2'h3;
-      5'h1c:
-          \$signature__addr  = 2'h0;
-      5'h1d:
-          \$signature__addr  = 2'h1;
-      5'h1e:
-          \$signature__addr  = 2'h2;
-      5'h1f:
-          \$signature__addr  = 2'h3;
+      6'h00:
+          \$signature__addr  = 4'h0;
+      6'h01:
+          \$signature__addr  = 4'h1;
+      6'h02:
+          \$signature__addr  = 4'h2;
+      6'h03:
+          \$signature__addr  = 4'h3;
+      6'h04:
+          \$signature__addr  = 4'h4;
+      6'h05:
+          \$signature__addr  = 4'h5;
+      6'h06:
+          \$signature__addr  = 4'h6;
+      6'h07:
+          \$signature__addr  = 4'h7;
+      6'h08:
+          \$signature__addr  = 4'h8;
+      6'h09:
+          \$signature__addr  = 4'h9;
+      6'h0a:
+          \$signature__addr  = 4'ha;
+      6'h0b:
+          \$signature__addr  = 4'hb;
+      6'h0c:
+          \$signature__addr  = 4'hc;
+      6'h0d:
+          \$signature__addr  = 4'hd;
+      6'h0e:
+          \$signature__addr  = 4'he;
+      6'h0f:
+          \$signature__addr  = 4'hf;
+      6'h10:
+          \$signature__addr  = 4'h0;
+      6'h11:
+          \$signature__addr  = 4'h1;
+      6'h12:
+          \$signature__addr  = 4'h2;
+      6'h13:
+          \$signature__addr  = 4'h3;
+      6'h14:
+          \$signature__addr  = 4'h4;
+      6'h15:
+          \$signature__addr  = 4'h5;
+      6'h16:
+          \$signature__addr  = 4'h6;
+      6'h17:
+          \$signature__addr  = 4'h7;
+      6'h18:
+          \$signature__addr  = 4'h8;
+      6'h19:
+          \$signature__addr  = 4'h9;
+      6'h1a:
+          \$signature__addr  = 4'ha;
+      6'h1b:
+          \$signature__addr  = 4'hb;
+      6'h1c:
+          \$signature__addr  = 4'hc;
+      6'h1d:
+          \$signature__addr  = 4'hd;
+      6'h1e:
+          \$signature__addr  = 4'he;
+      6'h1f:
+          \$signature__addr  = 4'hf;
+      6'h20:
+          \$signature__addr  = 4'h0;
+      6'h21:
+          \$signature__addr  = 4'h1;
+      6'h22:
+          \$signature__addr  = 4'h2;
+      6'h23:
+          \$signature__addr  = 4'h3;
+      6'h24:
+          \$signature__addr  = 4'h4;
+      6'h25:
+          \$signature__addr  = 4'h5;
+      6'h26:
+          \$signature__addr  = 4'h6;
+      6'h27:
+          \$signature__addr  = 4'h7;
+      6'h28:
+          \$signature__addr  = 4'h8;
+      6'h29:
+          \$signature__addr  = 4'h9;
+      6'h2a:
+          \$signature__addr  = 4'ha;
+      6'h2b:
+          \$signature__addr  = 4'hb;
+      6'h2c:
+          \$signature__addr  = 4'hc;
+      6'h2d:
+          \$signature__addr  = 4'hd;
+      6'h2e:
+          \$signature__addr  = 4'he;
+      6'h2f:
+          \$signature__addr  = 4'hf;
+      6'h30:
+          \$signature__addr  = 4'h0;
+      6'h31:
+          \$signature__addr  = 4'h1;
+      6'h32:
+          \$signature__addr  = 4'h2;
+      6'h33:
+          \$signature__addr  = 4'h3;
+      6'h34:
+          \$signature__addr  = 4'h4;
+      6'h35:
+          \$signature__addr  = 4'h5;
+      6'h36:
+          \$signature__addr  = 4'h6;
+      6'h37:
+          \$signature__addr  = 4'h7;
+      6'h38:
+          \$signature__addr  = 4'h8;
+      6'h39:
+          \$signature__addr  = 4'h9;
+      6'h3a:
+          \$signature__addr  = 4'ha;
+      6'h3b:
+          \$signature__addr  = 4'hb;
+      6'h3c:
+          \$signature__addr  = 4'hc;
+      6'h3d:
+          \$signature__addr  = 4'hd;
+      6'h3e:
+          \$signature__addr  = 4'he;
+      6'h3f:
+          \$signature__addr  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          rport__addr = 2'h0;
-      5'h01:
-          rport__addr = 2'h1;
-      5'h02:
-          rport__addr = 2'h2;
-      5'h03:
-          rport__addr = 2'h3;
-      5'h04:
-          rport__addr = 2'h0;
-      5'h05:
-          rport__addr = 2'h1;
-      5'h06:
-          rport__addr = 2'h2;
-      5'h07:
-          rport__addr = 2'h3;
-      5'h08:
-          rport__addr = 2'h0;
-      5'h09:
-          rport__addr = 2'h1;
-      5'h0a:
-          rport__addr = 2'h2;
-      5'h0b:
-          rport__addr = 2'h3;
-      5'h0c:
-          rport__addr = 2'h0;
-      5'h0d:
-          rport__addr = 2'h1;
-      5'h0e:
-          rport__addr = 2'h2;
-      5'h0f:
-          rport__addr = 2'h3;
-      5'h10:
-          rport__addr = 2'h0;
-      5'h11:
-          rport__addr = 2'h1;
-      5'h12:
-          rport__addr = 2'h2;
-      5'h13:
-          rport__addr = 2'h3;
-      5'h14:
-          rport__addr = 2'h0;
-      5'h15:
-          rport__addr = 2'h1;
-      5'h16:
-          rport__addr = 2'h2;
-      5'h17:
-          rport__addr = 2'h3;
-      5'h18:
-          rport__addr = 2'h0;
-      5'h19:
-          rport__addr = 2'h1;
-      5'h1a:
-          rport__addr = 2'h2;
-      5'h1b:
-          rport__addr = 2'h3;
-      5'h1c:
-          rport__addr = 2'h0;
-      5'h1d:
-          rport__addr = 2'h1;
-      5'h1e:
-          rport__addr = 2'h2;
-      5'h1f:
-          rport__addr = 2'h3;
+      6'h00:
+          rport__addr = 4'h0;
+      6'h01:
+          rport__addr = 4'h1;
+      6'h02:
+          rport__addr = 4'h2;
+      6'h03:
+          rport__addr = 4'h3;
+      6'h04:
+          rport__addr = 4'h4;
+      6'h05:
+          rport__addr = 4'h5;
+      6'h06:
+          rport__addr = 4'h6;
+      6'h07:
+          rport__addr = 4'h7;
+      6'h08:
+          rport__addr = 4'h8;
+      6'h09:
+          rport__addr = 4'h9;
+      6'h0a:
+          rport__addr = 4'ha;
+      6'h0b:
+          rport__addr = 4'hb;
+      6'h0c:
+          rport__addr = 4'hc;
+      6'h0d:
+          rport__addr = 4'hd;
+      6'h0e:
+          rport__addr = 4'he;
+      6'h0f:
+          rport__addr = 4'hf;
+      6'h10:
+          rport__addr = 4'h0;
+      6'h11:
+          rport__addr = 4'h1;
+      6'h12:
+          rport__addr = 4'h2;
+      6'h13:
+          rport__addr = 4'h3;
+      6'h14:
+          rport__addr = 4'h4;
+      6'h15:
+          rport__addr = 4'h5;
+      6'h16:
+          rport__addr = 4'h6;
+      6'h17:
+          rport__addr = 4'h7;
+      6'h18:
+          rport__addr = 4'h8;
+      6'h19:
+          rport__addr = 4'h9;
+      6'h1a:
+          rport__addr = 4'ha;
+      6'h1b:
+          rport__addr = 4'hb;
+      6'h1c:
+          rport__addr = 4'hc;
+      6'h1d:
+          rport__addr = 4'hd;
+      6'h1e:
+          rport__addr = 4'he;
+      6'h1f:
+          rport__addr = 4'hf;
+      6'h20:
+          rport__addr = 4'h0;
+      6'h21:
+          rport__addr = 4'h1;
+      6'h22:
+          rport__addr = 4'h2;
+      6'h23:
+          rport__addr = 4'h3;
+      6'h24:
+          rport__addr = 4'h4;
+      6'h25:
+          rport__addr = 4'h5;
+      6'h26:
+          rport__addr = 4'h6;
+      6'h27:
+          rport__addr = 4'h7;
+      6'h28:
+          rport__addr = 4'h8;
+      6'h29:
+          rport__addr = 4'h9;
+      6'h2a:
+          rport__addr = 4'ha;
+      6'h2b:
+          rport__addr = 4'hb;
+      6'h2c:
+          rport__addr = 4'hc;
+      6'h2d:
+          rport__addr = 4'hd;
+      6'h2e:
+          rport__addr = 4'he;
+      6'h2f:
+          rport__addr = 4'hf;
+      6'h30:
+          rport__addr = 4'h0;
+      6'h31:
+          rport__addr = 4'h1;
+      6'h32:
+          rport__addr = 4'h2;
+      6'h33:
+          rport__addr = 4'h3;
+      6'h34:
+          rport__addr = 4'h4;
+      6'h35:
+          rport__addr = 4'h5;
+      6'h36:
+          rport__addr = 4'h6;
+      6'h37:
+          rport__addr = 4'h7;
+      6'h38:
+          rport__addr = 4'h8;
+      6'h39:
+          rport__addr = 4'h9;
+      6'h3a:
+          rport__addr = 4'ha;
+      6'h3b:
+          rport__addr = 4'hb;
+      6'h3c:
+          rport__addr = 4'hc;
+      6'h3d:
+          rport__addr = 4'hd;
+      6'h3e:
+          rport__addr = 4'he;
+      6'h3f:
+          rport__addr = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
-      3'h0:
+    casez (nf4)
+      2'h0:
           \$16  = 23'h7ffc76;
-      3'h1:
-          \$16  = 23'h001657;
-      3'h2:
+      2'h1:
           \$16  = 23'h000d2e;
-      3'h3:
-          \$16  = 23'h7fee76;
-      3'h4:
+      2'h2:
           \$16  = 23'h00009b;
-      3'h5:
-          \$16  = 23'h000266;
-      3'h6:
+      2'h3:
           \$16  = 23'h7ff8ae;
-      3'h7:
-          \$16  = 23'h000722;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf4)
+      2'h0:
+          \$19  = 23'h001657;
+      2'h1:
+          \$19  = 23'h7fee76;
+      2'h2:
+          \$19  = 23'h000266;
+      2'h3:
+          \$19  = 23'h000722;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$21  = 3'h0;
-      5'h01:
-          \$21  = 3'h0;
-      5'h02:
-          \$21  = 3'h0;
-      5'h03:
-          \$21  = 3'h0;
-      5'h04:
-          \$21  = 3'h1;
-      5'h05:
-          \$21  = 3'h1;
-      5'h06:
-          \$21  = 3'h1;
-      5'h07:
-          \$21  = 3'h1;
-      5'h08:
-          \$21  = 3'h2;
-      5'h09:
-          \$21  = 3'h2;
-      5'h0a:
-          \$21  = 3'h2;
-      5'h0b:
-          \$21  = 3'h2;
-      5'h0c:
-          \$21  = 3'h3;
-      5'h0d:
-          \$21  = 3'h3;
-      5'h0e:
-          \$21  = 3'h3;
-      5'h0f:
-          \$21  = 3'h3;
-      5'h10:
-          \$21  = 3'h4;
-      5'h11:
-          \$21  = 3'h4;
-      5'h12:
-          \$21  = 3'h4;
-      5'h13:
-          \$21  = 3'h4;
-      5'h14:
-          \$21  = 3'h5;
-      5'h15:
-          \$21  = 3'h5;
-      5'h16:
-          \$21  = 3'h5;
-      5'h17:
-          \$21  = 3'h5;
-      5'h18:
-          \$21  = 3'h6;
-      5'h19:
-          \$21  = 3'h6;
-      5'h1a:
-          \$21  = 3'h6;
-      5'h1b:
-          \$21  = 3'h6;
-      5'h1c:
-          \$21  = 3'h7;
-      5'h1d:
-          \$21  = 3'h7;
-      5'h1e:
-          \$21  = 3'h7;
-      5'h1f:
-          \$21  = 3'h7;
+      6'h00:
+          \$24  = 2'h0;
+      6'h01:
+          \$24  = 2'h0;
+      6'h02:
+          \$24  = 2'h0;
+      6'h03:
+          \$24  = 2'h0;
+      6'h04:
+          \$24  = 2'h0;
+      6'h05:
+          \$24  = 2'h0;
+      6'h06:
+          \$24  = 2'h0;
+      6'h07:
+          \$24  = 2'h0;
+      6'h08:
+          \$24  = 2'h0;
+      6'h09:
+          \$24  = 2'h0;
+      6'h0a:
+          \$24  = 2'h0;
+      6'h0b:
+          \$24  = 2'h0;
+      6'h0c:
+          \$24  = 2'h0;
+      6'h0d:
+          \$24  = 2'h0;
+      6'h0e:
+          \$24  = 2'h0;
+      6'h0f:
+          \$24  = 2'h0;
+      6'h10:
+          \$24  = 2'h1;
+      6'h11:
+          \$24  = 2'h1;
+      6'h12:
+          \$24  = 2'h1;
+      6'h13:
+          \$24  = 2'h1;
+      6'h14:
+          \$24  = 2'h1;
+      6'h15:
+          \$24  = 2'h1;
+      6'h16:
+          \$24  = 2'h1;
+      6'h17:
+          \$24  = 2'h1;
+      6'h18:
+          \$24  = 2'h1;
+      6'h19:
+          \$24  = 2'h1;
+      6'h1a:
+          \$24  = 2'h1;
+      6'h1b:
+          \$24  = 2'h1;
+      6'h1c:
+          \$24  = 2'h1;
+      6'h1d:
+          \$24  = 2'h1;
+      6'h1e:
+          \$24  = 2'h1;
+      6'h1f:
+          \$24  = 2'h1;
+      6'h20:
+          \$24  = 2'h2;
+      6'h21:
+          \$24  = 2'h2;
+      6'h22:
+          \$24  = 2'h2;
+      6'h23:
+          \$24  = 2'h2;
+      6'h24:
+          \$24  = 2'h2;
+      6'h25:
+          \$24  = 2'h2;
+      6'h26:
+          \$24  = 2'h2;
+      6'h27:
+          \$24  = 2'h2;
+      6'h28:
+          \$24  = 2'h2;
+      6'h29:
+          \$24  = 2'h2;
+      6'h2a:
+          \$24  = 2'h2;
+      6'h2b:
+          \$24  = 2'h2;
+      6'h2c:
+          \$24  = 2'h2;
+      6'h2d:
+          \$24  = 2'h2;
+      6'h2e:
+          \$24  = 2'h2;
+      6'h2f:
+          \$24  = 2'h2;
+      6'h30:
+          \$24  = 2'h3;
+      6'h31:
+          \$24  = 2'h3;
+      6'h32:
+          \$24  = 2'h3;
+      6'h33:
+          \$24  = 2'h3;
+      6'h34:
+          \$24  = 2'h3;
+      6'h35:
+          \$24  = 2'h3;
+      6'h36:
+          \$24  = 2'h3;
+      6'h37:
+          \$24  = 2'h3;
+      6'h38:
+          \$24  = 2'h3;
+      6'h39:
+          \$24  = 2'h3;
+      6'h3a:
+          \$24  = 2'h3;
+      6'h3b:
+          \$24  = 2'h3;
+      6'h3c:
+          \$24  = 2'h3;
+      6'h3d:
+          \$24  = 2'h3;
+      6'h3e:
+          \$24  = 2'h3;
+      6'h3f:
+          \$24  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$31  = 3'h0;
-      5'h01:
-          \$31  = 3'h0;
-      5'h02:
-          \$31  = 3'h0;
-      5'h03:
-          \$31  = 3'h0;
-      5'h04:
-          \$31  = 3'h1;
-      5'h05:
-          \$31  = 3'h1;
-      5'h06:
-          \$31  = 3'h1;
-      5'h07:
-          \$31  = 3'h1;
-      5'h08:
-          \$31  = 3'h2;
-      5'h09:
-          \$31  = 3'h2;
-      5'h0a:
-          \$31  = 3'h2;
-      5'h0b:
-          \$31  = 3'h2;
-      5'h0c:
-          \$31  = 3'h3;
-      5'h0d:
-          \$31  = 3'h3;
-      5'h0e:
-          \$31  = 3'h3;
-      5'h0f:
-          \$31  = 3'h3;
-      5'h10:
-          \$31  = 3'h4;
-      5'h11:
-          \$31  = 3'h4;
-      5'h12:
-          \$31  = 3'h4;
-      5'h13:
-          \$31  = 3'h4;
-      5'h14:
-          \$31  = 3'h5;
-      5'h15:
-          \$31  = 3'h5;
-      5'h16:
-          \$31  = 3'h5;
-      5'h17:
-          \$31  = 3'h5;
-      5'h18:
-          \$31  = 3'h6;
-      5'h19:
-          \$31  = 3'h6;
-      5'h1a:
-          \$31  = 3'h6;
-      5'h1b:
-          \$31  = 3'h6;
-      5'h1c:
-          \$31  = 3'h7;
-      5'h1d:
-          \$31  = 3'h7;
-      5'h1e:
-          \$31  = 3'h7;
-      5'h1f:
-          \$31  = 3'h7;
+      6'h00:
+          \$34  = 2'h0;
+      6'h01:
+          \$34  = 2'h0;
+      6'h02:
+          \$34  = 2'h0;
+      6'h03:
+          \$34  = 2'h0;
+      6'h04:
+          \$34  = 2'h0;
+      6'h05:
+          \$34  = 2'h0;
+      6'h06:
+          \$34  = 2'h0;
+      6'h07:
+          \$34  = 2'h0;
+      6'h08:
+          \$34  = 2'h0;
+      6'h09:
+          \$34  = 2'h0;
+      6'h0a:
+          \$34  = 2'h0;
+      6'h0b:
+          \$34  = 2'h0;
+      6'h0c:
+          \$34  = 2'h0;
+      6'h0d:
+          \$34  = 2'h0;
+      6'h0e:
+          \$34  = 2'h0;
+      6'h0f:
+          \$34  = 2'h0;
+      6'h10:
+          \$34  = 2'h1;
+      6'h11:
+          \$34  = 2'h1;
+      6'h12:
+          \$34  = 2'h1;
+      6'h13:
+          \$34  = 2'h1;
+      6'h14:
+          \$34  = 2'h1;
+      6'h15:
+          \$34  = 2'h1;
+      6'h16:
+          \$34  = 2'h1;
+      6'h17:
+          \$34  = 2'h1;
+      6'h18:
+          \$34  = 2'h1;
+      6'h19:
+          \$34  = 2'h1;
+      6'h1a:
+          \$34  = 2'h1;
+      6'h1b:
+          \$34  = 2'h1;
+      6'h1c:
+          \$34  = 2'h1;
+      6'h1d:
+          \$34  = 2'h1;
+      6'h1e:
+          \$34  = 2'h1;
+      6'h1f:
+          \$34  = 2'h1;
+      6'h20:
+          \$34  = 2'h2;
+      6'h21:
+          \$34  = 2'h2;
+      6'h22:
+          \$34  = 2'h2;
+      6'h23:
+          \$34  = 2'h2;
+      6'h24:
+          \$34  = 2'h2;
+      6'h25:
+          \$34  = 2'h2;
+      6'h26:
+          \$34  = 2'h2;
+      6'h27:
+          \$34  = 2'h2;
+      6'h28:
+          \$34  = 2'h2;
+      6'h29:
+          \$34  = 2'h2;
+      6'h2a:
+          \$34  = 2'h2;
+      6'h2b:
+          \$34  = 2'h2;
+      6'h2c:
+          \$34  = 2'h2;
+      6'h2d:
+          \$34  = 2'h2;
+      6'h2e:
+          \$34  = 2'h2;
+      6'h2f:
+          \$34  = 2'h2;
+      6'h30:
+          \$34  = 2'h3;
+      6'h31:
+          \$34  = 2'h3;
+      6'h32:
+          \$34  = 2'h3;
+      6'h33:
+          \$34  = 2'h3;
+      6'h34:
+          \$34  = 2'h3;
+      6'h35:
+          \$34  = 2'h3;
+      6'h36:
+          \$34  = 2'h3;
+      6'h37:
+          \$34  = 2'h3;
+      6'h38:
+          \$34  = 2'h3;
+      6'h39:
+          \$34  = 2'h3;
+      6'h3a:
+          \$34  = 2'h3;
+      6'h3b:
+          \$34  = 2'h3;
+      6'h3c:
+          \$34  = 2'h3;
+      6'h3d:
+          \$34  = 2'h3;
+      6'h3e:
+          \$34  = 2'h3;
+      6'h3f:
+          \$34  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$35  = 3'h0;
-      5'h01:
-          \$35  = 3'h0;
-      5'h02:
-          \$35  = 3'h0;
-      5'h03:
-          \$35  = 3'h0;
-      5'h04:
-          \$35  = 3'h1;
-      5'h05:
-          \$35  = 3'h1;
-      5'h06:
-          \$35  = 3'h1;
-      5'h07:
-          \$35  = 3'h1;
-      5'h08:
-          \$35  = 3'h2;
-      5'h09:
-          \$35  = 3'h2;
-      5'h0a:
-          \$35  = 3'h2;
-      5'h0b:
-          \$35  = 3'h2;
-      5'h0c:
-          \$35  = 3'h3;
-      5'h0d:
-          \$35  = 3'h3;
-      5'h0e:
-          \$35  = 3'h3;
-      5'h0f:
-          \$35  = 3'h3;
-      5'h10:
-          \$35  = 3'h4;
-      5'h11:
-          \$35  = 3'h4;
-      5'h12:
-          \$35  = 3'h4;
-      5'h13:
-          \$35  = 3'h4;
-      5'h14:
-          \$35  = 3'h5;
-      5'h15:
-          \$35  = 3'h5;
-      5'h16:
-          \$35  = 3'h5;
-      5'h17:
-          \$35  = 3'h5;
-      5'h18:
-          \$35  = 3'h6;
-      5'h19:
-          \$35  = 3'h6;
-      5'h1a:
-          \$35  = 3'h6;
-      5'h1b:
-          \$35  = 3'h6;
-      5'h1c:
-          \$35  = 3'h7;
-      5'h1d:
-          \$35  = 3'h7;
-      5'h1e:
-          \$35  = 3'h7;
-      5'h1f:
-          \$35  = 3'h7;
+      6'h00:
+          \$38  = 2'h0;
+      6'h01:
+          \$38  = 2'h0;
+      6'h02:
+          \$38  = 2'h0;
+      6'h03:
+          \$38  = 2'h0;
+      6'h04:
+          \$38  = 2'h0;
+      6'h05:
+          \$38  = 2'h0;
+      6'h06:
+          \$38  = 2'h0;
+      6'h07:
+          \$38  = 2'h0;
+      6'h08:
+          \$38  = 2'h0;
+      6'h09:
+          \$38  = 2'h0;
+      6'h0a:
+          \$38  = 2'h0;
+      6'h0b:
+          \$38  = 2'h0;
+      6'h0c:
+          \$38  = 2'h0;
+      6'h0d:
+          \$38  = 2'h0;
+      6'h0e:
+          \$38  = 2'h0;
+      6'h0f:
+          \$38  = 2'h0;
+      6'h10:
+          \$38  = 2'h1;
+      6'h11:
+          \$38  = 2'h1;
+      6'h12:
+          \$38  = 2'h1;
+      6'h13:
+          \$38  = 2'h1;
+      6'h14:
+          \$38  = 2'h1;
+      6'h15:
+          \$38  = 2'h1;
+      6'h16:
+          \$38  = 2'h1;
+      6'h17:
+          \$38  = 2'h1;
+      6'h18:
+          \$38  = 2'h1;
+      6'h19:
+          \$38  = 2'h1;
+      6'h1a:
+          \$38  = 2'h1;
+      6'h1b:
+          \$38  = 2'h1;
+      6'h1c:
+          \$38  = 2'h1;
+      6'h1d:
+          \$38  = 2'h1;
+      6'h1e:
+          \$38  = 2'h1;
+      6'h1f:
+          \$38  = 2'h1;
+      6'h20:
+          \$38  = 2'h2;
+      6'h21:
+          \$38  = 2'h2;
+      6'h22:
+          \$38  = 2'h2;
+      6'h23:
+          \$38  = 2'h2;
+      6'h24:
+          \$38  = 2'h2;
+      6'h25:
+          \$38  = 2'h2;
+      6'h26:
+          \$38  = 2'h2;
+      6'h27:
+          \$38  = 2'h2;
+      6'h28:
+          \$38  = 2'h2;
+      6'h29:
+          \$38  = 2'h2;
+      6'h2a:
+          \$38  = 2'h2;
+      6'h2b:
+          \$38  = 2'h2;
+      6'h2c:
+          \$38  = 2'h2;
+      6'h2d:
+          \$38  = 2'h2;
+      6'h2e:
+          \$38  = 2'h2;
+      6'h2f:
+          \$38  = 2'h2;
+      6'h30:
+          \$38  = 2'h3;
+      6'h31:
+          \$38  = 2'h3;
+      6'h32:
+          \$38  = 2'h3;
+      6'h33:
+          \$38  = 2'h3;
+      6'h34:
+          \$38  = 2'h3;
+      6'h35:
+          \$38  = 2'h3;
+      6'h36:
+          \$38  = 2'h3;
+      6'h37:
+          \$38  = 2'h3;
+      6'h38:
+          \$38  = 2'h3;
+      6'h39:
+          \$38  = 2'h3;
+      6'h3a:
+          \$38  = 2'h3;
+      6'h3b:
+          \$38  = 2'h3;
+      6'h3c:
+          \$38  = 2'h3;
+      6'h3d:
+          \$38  = 2'h3;
+      6'h3e:
+          \$38  = 2'h3;
+      6'h3f:
+          \$38  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$40  = 1'h1;
-      5'h01:
-          \$40  = 1'h0;
-      5'h02:
-          \$40  = 1'h0;
-      5'h03:
-          \$40  = 1'h0;
-      5'h04:
-          \$40  = 1'h1;
-      5'h05:
-          \$40  = 1'h0;
-      5'h06:
-          \$40  = 1'h0;
-      5'h07:
-          \$40  = 1'h0;
-      5'h08:
-          \$40  = 1'h1;
-      5'h09:
-          \$40  = 1'h0;
-      5'h0a:
-          \$40  = 1'h0;
-      5'h0b:
-          \$40  = 1'h0;
-      5'h0c:
-          \$40  = 1'h1;
-      5'h0d:
-          \$40  = 1'h0;
-      5'h0e:
-          \$40  = 1'h0;
-      5'h0f:
-          \$40  = 1'h0;
-      5'h10:
-          \$40  = 1'h1;
-      5'h11:
-          \$40  = 1'h0;
-      5'h12:
-          \$40  = 1'h0;
-      5'h13:
-          \$40  = 1'h0;
-      5'h14:
-          \$40  = 1'h1;
-      5'h15:
-          \$40  = 1'h0;
-      5'h16:
-          \$40  = 1'h0;
-      5'h17:
-          \$40  = 1'h0;
-      5'h18:
-          \$40  = 1'h1;
-      5'h19:
-          \$40  = 1'h0;
-      5'h1a:
-          \$40  = 1'h0;
-      5'h1b:
-          \$40  = 1'h0;
-      5'h1c:
-          \$40  = 1'h1;
-      5'h1d:
-          \$40  = 1'h0;
-      5'h1e:
-          \$40  = 1'h0;
-      5'h1f:
-          \$40  = 1'h0;
+      6'h00:
+          \$43  = 1'h1;
+      6'h01:
+          \$43  = 1'h0;
+      6'h02:
+          \$43  = 1'h0;
+      6'h03:
+          \$43  = 1'h0;
+      6'h04:
+          \$43  = 1'h0;
+      6'h05:
+          \$43  = 1'h0;
+      6'h06:
+          \$43  = 1'h0;
+      6'h07:
+          \$43  = 1'h0;
+      6'h08:
+          \$43  = 1'h0;
+      6'h09:
+          \$43  = 1'h0;
+      6'h0a:
+          \$43  = 1'h0;
+      6'h0b:
+          \$43  = 1'h0;
+      6'h0c:
+          \$43  = 1'h0;
+      6'h0d:
+          \$43  = 1'h0;
+      6'h0e:
+          \$43  = 1'h0;
+      6'h0f:
+          \$43  = 1'h0;
+      6'h10:
+          \$43  = 1'h1;
+      6'h11:
+          \$43  = 1'h0;
+      6'h12:
+          \$43  = 1'h0;
+      6'h13:
+          \$43  = 1'h0;
+      6'h14:
+          \$43  = 1'h0;
+      6'h15:
+          \$43  = 1'h0;
+      6'h16:
+          \$43  = 1'h0;
+      6'h17:
+          \$43  = 1'h0;
+      6'h18:
+          \$43  = 1'h0;
+      6'h19:
+          \$43  = 1'h0;
+      6'h1a:
+          \$43  = 1'h0;
+      6'h1b:
+          \$43  = 1'h0;
+      6'h1c:
+          \$43  = 1'h0;
+      6'h1d:
+          \$43  = 1'h0;
+      6'h1e:
+          \$43  = 1'h0;
+      6'h1f:
+          \$43  = 1'h0;
+      6'h20:
+          \$43  = 1'h1;
+      6'h21:
+          \$43  = 1'h0;
+      6'h22:
+          \$43  = 1'h0;
+      6'h23:
+          \$43  = 1'h0;
+      6'h24:
+          \$43  = 1'h0;
+      6'h25:
+          \$43  = 1'h0;
+      6'h26:
+          \$43  = 1'h0;
+      6'h27:
+          \$43  = 1'h0;
+      6'h28:
+          \$43  = 1'h0;
+      6'h29:
+          \$43  = 1'h0;
+      6'h2a:
+          \$43  = 1'h0;
+      6'h2b:
+          \$43  = 1'h0;
+      6'h2c:
+          \$43  = 1'h0;
+      6'h2d:
+          \$43  = 1'h0;
+      6'h2e:
+          \$43  = 1'h0;
+      6'h2f:
+          \$43  = 1'h0;
+      6'h30:
+          \$43  = 1'h1;
+      6'h31:
+          \$43  = 1'h0;
+      6'h32:
+          \$43  = 1'h0;
+      6'h33:
+          \$43  = 1'h0;
+      6'h34:
+          \$43  = 1'h0;
+      6'h35:
+          \$43  = 1'h0;
+      6'h36:
+          \$43  = 1'h0;
+      6'h37:
+          \$43  = 1'h0;
+      6'h38:
+          \$43  = 1'h0;
+      6'h39:
+          \$43  = 1'h0;
+      6'h3a:
+          \$43  = 1'h0;
+      6'h3b:
+          \$43  = 1'h0;
+      6'h3c:
+          \$43  = 1'h0;
+      6'h3d:
+          \$43  = 1'h0;
+      6'h3e:
+          \$43  = 1'h0;
+      6'h3f:
+          \$43  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$41  = 1'h0;
-      5'h01:
-          \$41  = 1'h0;
-      5'h02:
-          \$41  = 1'h0;
-      5'h03:
-          \$41  = 1'h1;
-      5'h04:
-          \$41  = 1'h0;
-      5'h05:
-          \$41  = 1'h0;
-      5'h06:
-          \$41  = 1'h0;
-      5'h07:
-          \$41  = 1'h1;
-      5'h08:
-          \$41  = 1'h0;
-      5'h09:
-          \$41  = 1'h0;
-      5'h0a:
-          \$41  = 1'h0;
-      5'h0b:
-          \$41  = 1'h1;
-      5'h0c:
-          \$41  = 1'h0;
-      5'h0d:
-          \$41  = 1'h0;
-      5'h0e:
-          \$41  = 1'h0;
-      5'h0f:
-          \$41  = 1'h1;
-      5'h10:
-          \$41  = 1'h0;
-      5'h11:
-          \$41  = 1'h0;
-      5'h12:
-          \$41  = 1'h0;
-      5'h13:
-          \$41  = 1'h1;
-      5'h14:
-          \$41  = 1'h0;
-      5'h15:
-          \$41  = 1'h0;
-      5'h16:
-          \$41  = 1'h0;
-      5'h17:
-          \$41  = 1'h1;
-      5'h18:
-          \$41  = 1'h0;
-      5'h19:
-          \$41  = 1'h0;
-      5'h1a:
-          \$41  = 1'h0;
-      5'h1b:
-          \$41  = 1'h1;
-      5'h1c:
-          \$41  = 1'h0;
-      5'h1d:
-          \$41  = 1'h0;
-      5'h1e:
-          \$41  = 1'h0;
-      5'h1f:
-          \$41  = 1'h1;
+      6'h00:
+          \$44  = 1'h0;
+      6'h01:
+          \$44  = 1'h0;
+      6'h02:
+          \$44  = 1'h0;
+      6'h03:
+          \$44  = 1'h0;
+      6'h04:
+          \$44  = 1'h0;
+      6'h05:
+          \$44  = 1'h0;
+      6'h06:
+          \$44  = 1'h0;
+      6'h07:
+          \$44  = 1'h0;
+      6'h08:
+          \$44  = 1'h0;
+      6'h09:
+          \$44  = 1'h0;
+      6'h0a:
+          \$44  = 1'h0;
+      6'h0b:
+          \$44  = 1'h0;
+      6'h0c:
+          \$44  = 1'h0;
+      6'h0d:
+          \$44  = 1'h0;
+      6'h0e:
+          \$44  = 1'h0;
+      6'h0f:
+          \$44  = 1'h1;
+      6'h10:
+          \$44  = 1'h0;
+      6'h11:
+          \$44  = 1'h0;
+      6'h12:
+          \$44  = 1'h0;
+      6'h13:
+          \$44  = 1'h0;
+      6'h14:
+          \$44  = 1'h0;
+      6'h15:
+          \$44  = 1'h0;
+      6'h16:
+          \$44  = 1'h0;
+      6'h17:
+          \$44  = 1'h0;
+      6'h18:
+          \$44  = 1'h0;
+      6'h19:
+          \$44  = 1'h0;
+      6'h1a:
+          \$44  = 1'h0;
+      6'h1b:
+          \$44  = 1'h0;
+      6'h1c:
+          \$44  = 1'h0;
+      6'h1d:
+          \$44  = 1'h0;
+      6'h1e:
+          \$44  = 1'h0;
+      6'h1f:
+          \$44  = 1'h1;
+      6'h20:
+          \$44  = 1'h0;
+      6'h21:
+          \$44  = 1'h0;
+      6'h22:
+          \$44  = 1'h0;
+      6'h23:
+          \$44  = 1'h0;
+      6'h24:
+          \$44  = 1'h0;
+      6'h25:
+          \$44  = 1'h0;
+      6'h26:
+          \$44  = 1'h0;
+      6'h27:
+          \$44  = 1'h0;
+      6'h28:
+          \$44  = 1'h0;
+      6'h29:
+          \$44  = 1'h0;
+      6'h2a:
+          \$44  = 1'h0;
+      6'h2b:
+          \$44  = 1'h0;
+      6'h2c:
+          \$44  = 1'h0;
+      6'h2d:
+          \$44  = 1'h0;
+      6'h2e:
+          \$44  = 1'h0;
+      6'h2f:
+          \$44  = 1'h1;
+      6'h30:
+          \$44  = 1'h0;
+      6'h31:
+          \$44  = 1'h0;
+      6'h32:
+          \$44  = 1'h0;
+      6'h33:
+          \$44  = 1'h0;
+      6'h34:
+          \$44  = 1'h0;
+      6'h35:
+          \$44  = 1'h0;
+      6'h36:
+          \$44  = 1'h0;
+      6'h37:
+          \$44  = 1'h0;
+      6'h38:
+          \$44  = 1'h0;
+      6'h39:
+          \$44  = 1'h0;
+      6'h3a:
+          \$44  = 1'h0;
+      6'h3b:
+          \$44  = 1'h0;
+      6'h3c:
+          \$44  = 1'h0;
+      6'h3d:
+          \$44  = 1'h0;
+      6'h3e:
+          \$44  = 1'h0;
+      6'h3f:
+          \$44  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$42  = 3'h0;
-      5'h01:
-          \$42  = 3'h0;
-      5'h02:
-          \$42  = 3'h0;
-      5'h03:
-          \$42  = 3'h0;
-      5'h04:
-          \$42  = 3'h1;
-      5'h05:
-          \$42  = 3'h1;
-      5'h06:
-          \$42  = 3'h1;
-      5'h07:
-          \$42  = 3'h1;
-      5'h08:
-          \$42  = 3'h2;
-      5'h09:
-          \$42  = 3'h2;
-      5'h0a:
-          \$42  = 3'h2;
-      5'h0b:
-          \$42  = 3'h2;
-      5'h0c:
-          \$42  = 3'h3;
-      5'h0d:
-          \$42  = 3'h3;
-      5'h0e:
-          \$42  = 3'h3;
-      5'h0f:
-          \$42  = 3'h3;
-      5'h10:
-          \$42  = 3'h4;
-      5'h11:
-          \$42  = 3'h4;
-      5'h12:
-          \$42  = 3'h4;
-      5'h13:
-          \$42  = 3'h4;
-      5'h14:
-          \$42  = 3'h5;
-      5'h15:
-          \$42  = 3'h5;
-      5'h16:
-          \$42  = 3'h5;
-      5'h17:
-          \$42  = 3'h5;
-      5'h18:
-          \$42  = 3'h6;
-      5'h19:
-          \$42  = 3'h6;
-      5'h1a:
-          \$42  = 3'h6;
-      5'h1b:
-          \$42  = 3'h6;
-      5'h1c:
-          \$42  = 3'h7;
-      5'h1d:
-          \$42  = 3'h7;
-      5'h1e:
-          \$42  = 3'h7;
-      5'h1f:
-          \$42  = 3'h7;
+      6'h00:
+          \$45  = 2'h0;
+      6'h01:
+          \$45  = 2'h0;
+      6'h02:
+          \$45  = 2'h0;
+      6'h03:
+          \$45  = 2'h0;
+      6'h04:
+          \$45  = 2'h0;
+      6'h05:
+          \$45  = 2'h0;
+      6'h06:
+          \$45  = 2'h0;
+      6'h07:
+          \$45  = 2'h0;
+      6'h08:
+          \$45  = 2'h0;
+      6'h09:
+          \$45  = 2'h0;
+      6'h0a:
+          \$45  = 2'h0;
+      6'h0b:
+          \$45  = 2'h0;
+      6'h0c:
+          \$45  = 2'h0;
+      6'h0d:
+          \$45  = 2'h0;
+      6'h0e:
+          \$45  = 2'h0;
+      6'h0f:
+          \$45  = 2'h0;
+      6'h10:
+          \$45  = 2'h1;
+      6'h11:
+          \$45  = 2'h1;
+      6'h12:
+          \$45  = 2'h1;
+      6'h13:
+          \$45  = 2'h1;
+      6'h14:
+          \$45  = 2'h1;
+      6'h15:
+          \$45  = 2'h1;
+      6'h16:
+          \$45  = 2'h1;
+      6'h17:
+          \$45  = 2'h1;
+      6'h18:
+          \$45  = 2'h1;
+      6'h19:
+          \$45  = 2'h1;
+      6'h1a:
+          \$45  = 2'h1;
+      6'h1b:
+          \$45  = 2'h1;
+      6'h1c:
+          \$45  = 2'h1;
+      6'h1d:
+          \$45  = 2'h1;
+      6'h1e:
+          \$45  = 2'h1;
+      6'h1f:
+          \$45  = 2'h1;
+      6'h20:
+          \$45  = 2'h2;
+      6'h21:
+          \$45  = 2'h2;
+      6'h22:
+          \$45  = 2'h2;
+      6'h23:
+          \$45  = 2'h2;
+      6'h24:
+          \$45  = 2'h2;
+      6'h25:
+          \$45  = 2'h2;
+      6'h26:
+          \$45  = 2'h2;
+      6'h27:
+          \$45  = 2'h2;
+      6'h28:
+          \$45  = 2'h2;
+      6'h29:
+          \$45  = 2'h2;
+      6'h2a:
+          \$45  = 2'h2;
+      6'h2b:
+          \$45  = 2'h2;
+      6'h2c:
+          \$45  = 2'h2;
+      6'h2d:
+          \$45  = 2'h2;
+      6'h2e:
+          \$45  = 2'h2;
+      6'h2f:
+          \$45  = 2'h2;
+      6'h30:
+          \$45  = 2'h3;
+      6'h31:
+          \$45  = 2'h3;
+      6'h32:
+          \$45  = 2'h3;
+      6'h33:
+          \$45  = 2'h3;
+      6'h34:
+          \$45  = 2'h3;
+      6'h35:
+          \$45  = 2'h3;
+      6'h36:
+          \$45  = 2'h3;
+      6'h37:
+          \$45  = 2'h3;
+      6'h38:
+          \$45  = 2'h3;
+      6'h39:
+          \$45  = 2'h3;
+      6'h3a:
+          \$45  = 2'h3;
+      6'h3b:
+          \$45  = 2'h3;
+      6'h3c:
+          \$45  = 2'h3;
+      6'h3d:
+          \$45  = 2'h3;
+      6'h3e:
+          \$45  = 2'h3;
+      6'h3f:
+          \$45  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$94  = t;
-    if (\$25 ) begin
-      \$94  = \$28 [4:0];
+    \$77  = t;
+    if (\$28 ) begin
+      \$77  = \$31 [5:0];
     end
     if (rst) begin
-      \$94  = 5'h00;
+      \$77  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$95  = x_reg;
-    if (\$30 ) begin
-      \$95  = i__payload;
+    \$78  = x_reg;
+    if (\$33 ) begin
+      \$78  = i__payload;
     end
     if (rst) begin
-      \$95  = 64'h0000000000000000;
+      \$78  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$96  = from_input;
-    if (\$30 ) begin
-      \$96  = \$32 ;
+    \$79  = from_input;
+    if (\$33 ) begin
+      \$79  = \$35 ;
+    end
+    if (rst) begin
+      \$79  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$80  = v1;
+    if (\$33 ) begin
+      \$80  = \$42 ;
+    end
+    if (rst) begin
+      \$80  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$81  = first1;
+    if (\$33 ) begin
+      \$81  = \$43 ;
+    end
+    if (rst) begin
+      \$81  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$82  = last1;
+    if (\$33 ) begin
+      \$82  = \$44 ;
+    end
+    if (rst) begin
+      \$82  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$83  = nf1;
+    if (\$33 ) begin
+      \$83  = \$45 ;
+    end
+    if (rst) begin
+      \$83  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$84  = xoff0;
+    if (\$47 ) begin
+      \$84  = \$49 ;
+    end
+    if (rst) begin
+      \$84  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$85  = xoff1;
+    if (\$47 ) begin
+      \$85  = \$51 ;
+    end
+    if (rst) begin
+      \$85  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$86  = w0_0;
+    if (\$47 ) begin
+      \$86  = wrom__data[7:0];
+    end
+    if (rst) begin
+      \$86  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$87  = w0_1;
+    if (\$47 ) begin
+      \$87  = wrom__data[15:8];
+    end
+    if (rst) begin
+      \$87  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$88  = w1_0;
+    if (\$47 ) begin
+      \$88  = wrom__data[23:16];
+    end
+    if (rst) begin
+      \$88  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$89  = w1_1;
+    if (\$47 ) begin
+      \$89  = wrom__data[31:24];
+    end
+    if (rst) begin
+      \$89  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$90  = prod0_0;
+    if (\$47 ) begin
+      \$90  = \$52 ;
+    end
+    if (rst) begin
+      \$90  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$91  = prod0_1;
+    if (\$47 ) begin
+      \$91  = \$53 ;
+    end
+    if (rst) begin
+      \$91  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$92  = prod1_0;
+    if (\$47 ) begin
+      \$92  = \$54 ;
+    end
+    if (rst) begin
+      \$92  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$93  = prod1_1;
+    if (\$47 ) begin
+      \$93  = \$55 ;
+    end
+    if (rst) begin
+      \$93  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$94  = sum0_s0_0;
+    if (\$57 ) begin
+      \$94  = { \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58  };
+    end
+    if (rst) begin
+      \$94  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$95  = sum1_s0_0;
+    if (\$60 ) begin
+      \$95  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
+    end
+    if (rst) begin
+      \$95  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$96  = v2;
+    if (\$63 ) begin
+      \$96  = v1;
     end
     if (rst) begin
       \$96  = 1'h0;
@@ -12916,9 +8762,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$97  = v1;
-    if (\$30 ) begin
-      \$97  = \$39 ;
+    \$97  = first2;
+    if (\$63 ) begin
+      \$97  = first1;
     end
     if (rst) begin
       \$97  = 1'h0;
@@ -12926,9 +8772,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$98  = first1;
-    if (\$30 ) begin
-      \$98  = \$40 ;
+    \$98  = last2;
+    if (\$63 ) begin
+      \$98  = last1;
     end
     if (rst) begin
       \$98  = 1'h0;
@@ -12936,502 +8782,153 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$99  = last1;
-    if (\$30 ) begin
-      \$99  = \$41 ;
+    \$99  = nf2;
+    if (\$63 ) begin
+      \$99  = nf1;
     end
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$100  = nf1;
-    if (\$30 ) begin
-      \$100  = \$42 ;
+    \$100  = v3;
+    if (\$65 ) begin
+      \$100  = v2;
     end
     if (rst) begin
-      \$100  = 3'h0;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$101  = xoff0;
-    if (\$44 ) begin
-      \$101  = \$46 ;
+    \$101  = first3;
+    if (\$65 ) begin
+      \$101  = first2;
     end
     if (rst) begin
-      \$101  = 9'h000;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = xoff1;
-    if (\$44 ) begin
-      \$102  = \$48 ;
+    \$102  = last3;
+    if (\$65 ) begin
+      \$102  = last2;
     end
     if (rst) begin
-      \$102  = 9'h000;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = xoff2;
-    if (\$44 ) begin
-      \$103  = \$50 ;
+    \$103  = nf3;
+    if (\$65 ) begin
+      \$103  = nf2;
     end
     if (rst) begin
-      \$103  = 9'h000;
+      \$103  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = xoff3;
-    if (\$44 ) begin
-      \$104  = \$52 ;
+    \$104  = v4;
+    if (\$67 ) begin
+      \$104  = v3;
     end
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = xoff4;
-    if (\$44 ) begin
-      \$105  = \$54 ;
+    \$105  = first4;
+    if (\$67 ) begin
+      \$105  = first3;
     end
     if (rst) begin
-      \$105  = 9'h000;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = xoff5;
-    if (\$44 ) begin
-      \$106  = \$56 ;
+    \$106  = last4;
+    if (\$67 ) begin
+      \$106  = last3;
     end
     if (rst) begin
-      \$106  = 9'h000;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = xoff6;
-    if (\$44 ) begin
-      \$107  = \$58 ;
+    \$107  = nf4;
+    if (\$67 ) begin
+      \$107  = nf3;
     end
     if (rst) begin
-      \$107  = 9'h000;
+      \$107  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = xoff7;
-    if (\$44 ) begin
-      \$108  = \$60 ;
+    \$108  = o__valid;
+    if (\$69 ) begin
+      \$108  = \$70 ;
     end
     if (rst) begin
-      \$108  = 9'h000;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = w0_0;
-    if (\$44 ) begin
-      \$109  = wrom__data[7:0];
+    \$109  = acc0;
+    if (\$73 ) begin
+      \$109  = \$18 [22:0];
     end
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = w0_1;
-    if (\$44 ) begin
-      \$110  = wrom__data[15:8];
-    end
-    if (rst) begin
-      \$110  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = w0_2;
-    if (\$44 ) begin
-      \$111  = wrom__data[23:16];
-    end
-    if (rst) begin
-      \$111  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = w0_3;
-    if (\$44 ) begin
-      \$112  = wrom__data[31:24];
-    end
-    if (rst) begin
-      \$112  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = w0_4;
-    if (\$44 ) begin
-      \$113  = wrom__data[39:32];
-    end
-    if (rst) begin
-      \$113  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = w0_5;
-    if (\$44 ) begin
-      \$114  = wrom__data[47:40];
-    end
-    if (rst) begin
-      \$114  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = w0_6;
-    if (\$44 ) begin
-      \$115  = wrom__data[55:48];
-    end
-    if (rst) begin
-      \$115  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = w0_7;
-    if (\$44 ) begin
-      \$116  = wrom__data[63:56];
-    end
-    if (rst) begin
-      \$116  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = prod0_0;
-    if (\$44 ) begin
-      \$117  = \$61 ;
-    end
-    if (rst) begin
-      \$117  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = prod0_1;
-    if (\$44 ) begin
-      \$118  = \$62 ;
-    end
-    if (rst) begin
-      \$118  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = prod0_2;
-    if (\$44 ) begin
-      \$119  = \$63 ;
-    end
-    if (rst) begin
-      \$119  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = prod0_3;
-    if (\$44 ) begin
-      \$120  = \$64 ;
-    end
-    if (rst) begin
-      \$120  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = prod0_4;
-    if (\$44 ) begin
-      \$121  = \$65 ;
-    end
-    if (rst) begin
-      \$121  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = prod0_5;
-    if (\$44 ) begin
-      \$122  = \$66 ;
-    end
-    if (rst) begin
-      \$122  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = prod0_6;
-    if (\$44 ) begin
-      \$123  = \$67 ;
-    end
-    if (rst) begin
-      \$123  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = prod0_7;
-    if (\$44 ) begin
-      \$124  = \$68 ;
-    end
-    if (rst) begin
-      \$124  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = sum0_s0_0;
-    if (\$70 ) begin
-      \$125  = { \$73 [18], \$73 [18], \$73 [18], \$73 [18], \$73  };
-    end
-    if (rst) begin
-      \$125  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = sum0_s0_1;
-    if (\$70 ) begin
-      \$126  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
-    end
-    if (rst) begin
-      \$126  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = sum0_s1_0;
-    if (\$78 ) begin
-      \$127  = \$79 [22:0];
-    end
-    if (rst) begin
-      \$127  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = v2;
-    if (\$81 ) begin
-      \$128  = v1;
-    end
-    if (rst) begin
-      \$128  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = first2;
-    if (\$81 ) begin
-      \$129  = first1;
-    end
-    if (rst) begin
-      \$129  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = last2;
-    if (\$81 ) begin
-      \$130  = last1;
-    end
-    if (rst) begin
-      \$130  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = nf2;
-    if (\$81 ) begin
-      \$131  = nf1;
-    end
-    if (rst) begin
-      \$131  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = v3;
-    if (\$83 ) begin
-      \$132  = v2;
-    end
-    if (rst) begin
-      \$132  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = first3;
-    if (\$83 ) begin
-      \$133  = first2;
-    end
-    if (rst) begin
-      \$133  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = last3;
-    if (\$83 ) begin
-      \$134  = last2;
-    end
-    if (rst) begin
-      \$134  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = nf3;
-    if (\$83 ) begin
-      \$135  = nf2;
-    end
-    if (rst) begin
-      \$135  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = v4;
-    if (\$85 ) begin
-      \$136  = v3;
-    end
-    if (rst) begin
-      \$136  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = first4;
-    if (\$85 ) begin
-      \$137  = first3;
-    end
-    if (rst) begin
-      \$137  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$138  = last4;
-    if (\$85 ) begin
-      \$138  = last3;
-    end
-    if (rst) begin
-      \$138  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$139  = nf4;
-    if (\$85 ) begin
-      \$139  = nf3;
-    end
-    if (rst) begin
-      \$139  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$140  = v5;
-    if (\$87 ) begin
-      \$140  = v4;
-    end
-    if (rst) begin
-      \$140  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$141  = first5;
-    if (\$87 ) begin
-      \$141  = first4;
-    end
-    if (rst) begin
-      \$141  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$142  = last5;
-    if (\$87 ) begin
-      \$142  = last4;
-    end
-    if (rst) begin
-      \$142  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$143  = nf5;
-    if (\$87 ) begin
-      \$143  = nf4;
-    end
-    if (rst) begin
-      \$143  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$144  = o__valid;
-    if (\$89 ) begin
-      \$144  = \$90 ;
-    end
-    if (rst) begin
-      \$144  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$145  = acc0;
-    if (\$93 ) begin
-      \$145  = \$18 [22:0];
-    end
-    if (rst) begin
-      \$145  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$146  = o__payload;
-    if (\$93 ) begin
-      if (last5) begin
-        \$146  = \$18 [22:0];
+    \$110  = o__payload;
+    if (\$73 ) begin
+      if (last4) begin
+        \$110 [22:0] = \$18 [22:0];
+      end
+    end
+    if (\$76 ) begin
+      if (last4) begin
+        \$110 [45:23] = \$21 [22:0];
       end
     end
     if (rst) begin
-      \$146  = 23'h000000;
+      \$110  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$111  = acc1;
+    if (\$76 ) begin
+      \$111  = \$21 [22:0];
+    end
+    if (rst) begin
+      \$111  = 23'h000000;
     end
   end
   assign \$signature__data  = i__payload;
   assign wrom__addr = t;
   assign acc0_next = \$18 [22:0];
+  assign acc1_next = \$21 [22:0];
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
-  assign \i__payload[4]  = i__payload[39:32];
-  assign \i__payload[5]  = i__payload[47:40];
-  assign \i__payload[6]  = i__payload[55:48];
-  assign \i__payload[7]  = i__payload[63:56];
-  assign \o__payload[0]  = o__payload;
+  assign \o__payload[0]  = o__payload[22:0];
+  assign \o__payload[1]  = o__payload[45:23];
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
+module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payload, o__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -13470,65 +8967,218 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__vali
   reg [24:0] \$13 ;
   wire [49:0] \$130 ;
   wire [49:0] \$131 ;
-  reg [2:0] \$132 ;
-  reg \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg [24:0] \$139 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  reg [24:0] \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
-  reg [24:0] \$140 ;
-  reg [24:0] \$141 ;
-  reg [24:0] \$142 ;
-  reg [24:0] \$143 ;
-  reg [5:0] \$144 ;
-  reg [5:0] \$145 ;
-  reg [5:0] \$146 ;
-  reg [5:0] \$147 ;
-  reg [5:0] \$148 ;
-  reg [34:0] \$149 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  reg [34:0] \$150 ;
-  reg [34:0] \$151 ;
-  reg [34:0] \$152 ;
-  reg [34:0] \$153 ;
-  reg [34:0] \$154 ;
-  reg [34:0] \$155 ;
-  reg [34:0] \$156 ;
-  reg [34:0] \$157 ;
-  reg [34:0] \$158 ;
-  reg [22:0] \$159 ;
+  wire \$150 ;
+  reg [5:0] \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  reg [33:0] \$160 ;
-  reg [24:0] \$161 ;
-  reg [22:0] \$162 ;
-  reg [13:0] \$163 ;
-  reg [47:0] \$164 ;
-  reg [47:0] \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg [49:0] \$168 ;
-  reg [7:0] \$169 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  reg [34:0] \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  reg [34:0] \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire [33:0] \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire [24:0] \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire \$21 ;
+  wire [22:0] \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire [13:0] \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire [34:0] \$218 ;
+  wire [35:0] \$219 ;
   wire \$22 ;
+  wire [55:0] \$220 ;
+  wire [56:0] \$221 ;
+  wire [53:0] \$222 ;
+  wire [58:0] \$223 ;
+  wire [76:0] \$224 ;
+  wire [77:0] \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire [47:0] \$229 ;
   wire \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire [48:0] \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire [49:0] \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
   wire \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire [49:0] \$252 ;
+  wire [49:0] \$253 ;
+  reg [1:0] \$254 ;
+  reg \$255 ;
+  reg \$256 ;
+  reg \$257 ;
+  reg \$258 ;
+  reg \$259 ;
   wire \$26 ;
+  reg \$260 ;
+  reg [24:0] \$261 ;
+  reg [24:0] \$262 ;
+  reg [24:0] \$263 ;
+  reg [24:0] \$264 ;
+  reg [24:0] \$265 ;
+  reg [5:0] \$266 ;
+  reg [5:0] \$267 ;
+  reg [5:0] \$268 ;
+  reg [5:0] \$269 ;
   wire \$27 ;
+  reg [5:0] \$270 ;
+  reg [34:0] \$271 ;
+  reg [34:0] \$272 ;
+  reg [34:0] \$273 ;
+  reg [34:0] \$274 ;
+  reg [34:0] \$275 ;
+  reg [34:0] \$276 ;
+  reg [34:0] \$277 ;
+  reg [34:0] \$278 ;
+  reg [34:0] \$279 ;
   wire \$28 ;
+  reg [34:0] \$280 ;
+  reg [22:0] \$281 ;
+  reg [33:0] \$282 ;
+  reg [24:0] \$283 ;
+  reg [22:0] \$284 ;
+  reg [13:0] \$285 ;
+  reg [47:0] \$286 ;
+  reg [47:0] \$287 ;
+  reg \$288 ;
+  reg \$289 ;
   reg [5:0] \$29 ;
+  reg [49:0] \$290 ;
+  reg [7:0] \$291 ;
+  reg [24:0] \$292 ;
+  reg [24:0] \$293 ;
+  reg [24:0] \$294 ;
+  reg [24:0] \$295 ;
+  reg [24:0] \$296 ;
+  reg [5:0] \$297 ;
+  reg [5:0] \$298 ;
+  reg [5:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
+  reg [5:0] \$300 ;
+  reg [5:0] \$301 ;
+  reg [34:0] \$302 ;
+  reg [34:0] \$303 ;
+  reg [34:0] \$304 ;
+  reg [34:0] \$305 ;
+  reg [34:0] \$306 ;
+  reg [34:0] \$307 ;
+  reg [34:0] \$308 ;
+  reg [34:0] \$309 ;
   wire \$31 ;
+  reg [34:0] \$310 ;
+  reg [34:0] \$311 ;
+  reg [22:0] \$312 ;
+  reg [33:0] \$313 ;
+  reg [24:0] \$314 ;
+  reg [22:0] \$315 ;
+  reg [13:0] \$316 ;
+  reg [47:0] \$317 ;
+  reg [47:0] \$318 ;
+  reg \$319 ;
   wire \$32 ;
+  reg \$320 ;
+  reg [49:0] \$321 ;
+  reg [7:0] \$322 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
@@ -13558,7 +9208,7 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__vali
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [3:0] \$6 ;
+  wire [2:0] \$6 ;
   wire \$60 ;
   reg [34:0] \$61 ;
   wire \$62 ;
@@ -13569,7 +9219,7 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__vali
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire [3:0] \$7 ;
+  wire [2:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
@@ -13604,17 +9254,19 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__vali
   wire [56:0] \$99 ;
   input clk;
   wire clk;
-  reg [2:0] group = 3'h0;
-  input [22:0] i__payload;
-  wire [22:0] i__payload;
+  reg [1:0] group = 2'h0;
+  input [45:0] i__payload;
+  wire [45:0] i__payload;
   wire [22:0] \i__payload[0] ;
+  wire [22:0] \i__payload[1] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  output [7:0] o__payload;
-  reg [7:0] o__payload = 8'h00;
+  output [15:0] o__payload;
+  wire [15:0] o__payload;
   wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -13637,8 +9289,7 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__vali
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
-  (* init = 8'h00 *)
-  wire [7:0] rq0_out;
+  reg [7:0] rq0_out = 8'h00;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [22:0] rq0_part1_0 = 23'h000000;
@@ -13652,6 +9303,38 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__vali
   reg [5:0] rq0_shift_5 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
+  reg rq1_above = 1'h0;
+  reg [49:0] rq1_code = 50'h0000000000000;
+  reg [47:0] rq1_floor = 48'h000000000000;
+  reg [34:0] rq1_half_1 = 35'h000000000;
+  reg [34:0] rq1_half_2 = 35'h000000000;
+  reg [34:0] rq1_half_3 = 35'h000000000;
+  reg [34:0] rq1_half_4 = 35'h000000000;
+  reg [34:0] rq1_half_5 = 35'h000000000;
+  reg [34:0] rq1_mask_1 = 35'h000000000;
+  reg [34:0] rq1_mask_2 = 35'h000000000;
+  reg [34:0] rq1_mask_3 = 35'h000000000;
+  reg [34:0] rq1_mask_4 = 35'h000000000;
+  reg [34:0] rq1_mask_5 = 35'h000000000;
+  reg [24:0] rq1_mult_1 = 25'h0000000;
+  reg [24:0] rq1_mult_2 = 25'h0000000;
+  reg [24:0] rq1_mult_3 = 25'h0000000;
+  reg [24:0] rq1_mult_4 = 25'h0000000;
+  reg [24:0] rq1_mult_5 = 25'h0000000;
+  reg [7:0] rq1_out = 8'h00;
+  reg [33:0] rq1_part0_0 = 34'h000000000;
+  reg [24:0] rq1_part0_1 = 25'h0000000;
+  reg [22:0] rq1_part1_0 = 23'h000000;
+  reg [13:0] rq1_part1_1 = 14'h0000;
+  reg [47:0] rq1_prod = 48'h000000000000;
+  wire [47:0] rq1_rem;
+  reg [5:0] rq1_shift_1 = 6'h00;
+  reg [5:0] rq1_shift_2 = 6'h00;
+  reg [5:0] rq1_shift_3 = 6'h00;
+  reg [5:0] rq1_shift_4 = 6'h00;
+  reg [5:0] rq1_shift_5 = 6'h00;
+  reg rq1_tie = 1'h0;
+  reg [22:0] rq1_x = 23'h000000;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -13664,12 +9347,13 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__vali
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_3 };
+  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_3 };
   assign \$2  = ~ o__valid;
   assign \$3  = \$2  | o__ready;
   assign \$4  = i__valid & \$3 ;
-  assign \$5  = group == 3'h7;
+  assign \$5  = group == 2'h3;
   assign \$6  = group + 1'h1;
-  assign \$7  = \$5  ? 4'h0 : \$6 ;
+  assign \$7  = \$5  ? 3'h0 : \$6 ;
   assign \$8  = ~ o__valid;
   assign \$9  = \$8  | o__ready;
   assign \$10  = ~ o__valid;
@@ -13786,123 +9470,283 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__vali
   assign \$129  = $signed(rq0_code) > $signed(8'h7f);
   assign \$130  = \$129  ? 50'h000000000007f : rq0_code;
   assign \$131  = \$128  ? 50'h3ffffffffff80 : \$130 ;
+  assign \$132  = ~ o__valid;
+  assign \$133  = \$132  | o__ready;
+  assign \$134  = \$133  & i__valid;
+  assign \$136  = ~ o__valid;
+  assign \$137  = \$136  | o__ready;
+  assign \$138  = \$137  & rq_valid_1;
+  assign \$139  = ~ o__valid;
+  assign \$140  = \$139  | o__ready;
+  assign \$141  = \$140  & rq_valid_2;
+  assign \$142  = ~ o__valid;
+  assign \$143  = \$142  | o__ready;
+  assign \$144  = \$143  & rq_valid_3;
+  assign \$145  = ~ o__valid;
+  assign \$146  = \$145  | o__ready;
+  assign \$147  = \$146  & rq_valid_4;
+  assign \$148  = ~ o__valid;
+  assign \$149  = \$148  | o__ready;
+  assign \$150  = \$149  & i__valid;
+  assign \$152  = ~ o__valid;
+  assign \$153  = \$152  | o__ready;
+  assign \$154  = \$153  & rq_valid_1;
+  assign \$155  = ~ o__valid;
+  assign \$156  = \$155  | o__ready;
+  assign \$157  = \$156  & rq_valid_2;
+  assign \$158  = ~ o__valid;
+  assign \$159  = \$158  | o__ready;
+  assign \$160  = \$159  & rq_valid_3;
+  assign \$161  = ~ o__valid;
+  assign \$162  = \$161  | o__ready;
+  assign \$163  = \$162  & rq_valid_4;
+  assign \$164  = ~ o__valid;
+  assign \$165  = \$164  | o__ready;
+  assign \$166  = \$165  & i__valid;
+  assign \$168  = ~ o__valid;
+  assign \$169  = \$168  | o__ready;
+  assign \$170  = \$169  & rq_valid_1;
+  assign \$171  = ~ o__valid;
+  assign \$172  = \$171  | o__ready;
+  assign \$173  = \$172  & rq_valid_2;
+  assign \$174  = ~ o__valid;
+  assign \$175  = \$174  | o__ready;
+  assign \$176  = \$175  & rq_valid_3;
+  assign \$177  = ~ o__valid;
+  assign \$178  = \$177  | o__ready;
+  assign \$179  = \$178  & rq_valid_4;
+  assign \$180  = ~ o__valid;
+  assign \$181  = \$180  | o__ready;
+  assign \$182  = \$181  & i__valid;
+  assign \$184  = ~ o__valid;
+  assign \$185  = \$184  | o__ready;
+  assign \$186  = \$185  & rq_valid_1;
+  assign \$187  = ~ o__valid;
+  assign \$188  = \$187  | o__ready;
+  assign \$189  = \$188  & rq_valid_2;
+  assign \$190  = ~ o__valid;
+  assign \$191  = \$190  | o__ready;
+  assign \$192  = \$191  & rq_valid_3;
+  assign \$193  = ~ o__valid;
+  assign \$194  = \$193  | o__ready;
+  assign \$195  = \$194  & rq_valid_4;
+  assign \$196  = ~ o__valid;
+  assign \$197  = \$196  | o__ready;
+  assign \$198  = \$197  & i__valid;
+  assign \$199  = ~ o__valid;
+  assign \$200  = \$199  | o__ready;
+  assign \$201  = \$200  & rq_valid_1;
+  assign \$202  = rq1_x[16:0] * rq1_mult_1[16:0];
+  assign \$203  = ~ o__valid;
+  assign \$204  = \$203  | o__ready;
+  assign \$205  = \$204  & rq_valid_1;
+  assign \$206  = rq1_x[16:0] * rq1_mult_1[24:17];
+  assign \$207  = ~ o__valid;
+  assign \$208  = \$207  | o__ready;
+  assign \$209  = \$208  & rq_valid_1;
+  assign \$210  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
+  assign \$211  = ~ o__valid;
+  assign \$212  = \$211  | o__ready;
+  assign \$213  = \$212  & rq_valid_1;
+  assign \$214  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$215  = ~ o__valid;
+  assign \$216  = \$215  | o__ready;
+  assign \$217  = \$216  & rq_valid_2;
+  assign \$219  = 1'h0 + \$218 ;
+  assign \$221  = \$219  + \$220 ;
+  assign \$223  = $signed({ 1'h0, \$221  }) + $signed(\$222 );
+  assign \$225  = $signed(\$223 ) + $signed(\$224 );
+  assign \$226  = ~ o__valid;
+  assign \$227  = \$226  | o__ready;
+  assign \$228  = \$227  & rq_valid_3;
+  assign \$229  = $signed(rq1_prod) >>> rq1_shift_3;
+  assign \$230  = ~ o__valid;
+  assign \$231  = \$230  | o__ready;
+  assign \$232  = \$231  & rq_valid_3;
+  assign \$233  = rq1_rem > rq1_half_3;
+  assign \$234  = ~ o__valid;
+  assign \$235  = \$234  | o__ready;
+  assign \$236  = \$235  & rq_valid_3;
+  assign \$237  = rq1_rem == rq1_half_3;
+  assign \$238  = | rq1_half_3;
+  assign \$239  = \$237  & \$238 ;
+  assign \$240  = ~ o__valid;
+  assign \$241  = \$240  | o__ready;
+  assign \$242  = \$241  & rq_valid_4;
+  assign \$243  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$244  = rq1_tie & rq1_floor[0];
+  assign \$245  = rq1_above | \$244 ;
+  assign \$246  = $signed(\$243 ) + $signed({ 1'h0, \$245  });
+  assign \$247  = ~ o__valid;
+  assign \$248  = \$247  | o__ready;
+  assign \$249  = \$248  & rq_valid_5;
+  assign \$250  = $signed(rq1_code) < $signed(8'h80);
+  assign \$251  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$252  = \$251  ? 50'h000000000007f : rq1_code;
+  assign \$253  = \$250  ? 50'h3ffffffffff80 : \$252 ;
   always @(posedge clk)
-    group <= \$132 ;
+    group <= \$254 ;
   always @(posedge clk)
-    rq_valid_1 <= \$133 ;
+    rq_valid_1 <= \$255 ;
   always @(posedge clk)
-    rq_valid_2 <= \$134 ;
+    rq_valid_2 <= \$256 ;
   always @(posedge clk)
-    rq_valid_3 <= \$135 ;
+    rq_valid_3 <= \$257 ;
   always @(posedge clk)
-    rq_valid_4 <= \$136 ;
+    rq_valid_4 <= \$258 ;
   always @(posedge clk)
-    rq_valid_5 <= \$137 ;
+    rq_valid_5 <= \$259 ;
   always @(posedge clk)
-    o__valid <= \$138 ;
+    o__valid <= \$260 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$139 ;
+    rq0_mult_1 <= \$261 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$140 ;
+    rq0_mult_2 <= \$262 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$141 ;
+    rq0_mult_3 <= \$263 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$142 ;
+    rq0_mult_4 <= \$264 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$143 ;
+    rq0_mult_5 <= \$265 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$144 ;
+    rq0_shift_1 <= \$266 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$145 ;
+    rq0_shift_2 <= \$267 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$146 ;
+    rq0_shift_3 <= \$268 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$147 ;
+    rq0_shift_4 <= \$269 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$148 ;
+    rq0_shift_5 <= \$270 ;
   always @(posedge clk)
-    rq0_half_1 <= \$149 ;
+    rq0_half_1 <= \$271 ;
   always @(posedge clk)
-    rq0_half_2 <= \$150 ;
+    rq0_half_2 <= \$272 ;
   always @(posedge clk)
-    rq0_half_3 <= \$151 ;
+    rq0_half_3 <= \$273 ;
   always @(posedge clk)
-    rq0_half_4 <= \$152 ;
+    rq0_half_4 <= \$274 ;
   always @(posedge clk)
-    rq0_half_5 <= \$153 ;
+    rq0_half_5 <= \$275 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$154 ;
+    rq0_mask_1 <= \$276 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$155 ;
+    rq0_mask_2 <= \$277 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$156 ;
+    rq0_mask_3 <= \$278 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$157 ;
+    rq0_mask_4 <= \$279 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$158 ;
+    rq0_mask_5 <= \$280 ;
   always @(posedge clk)
-    rq0_x <= \$159 ;
+    rq0_x <= \$281 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$160 ;
+    rq0_part0_0 <= \$282 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$161 ;
+    rq0_part0_1 <= \$283 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$162 ;
+    rq0_part1_0 <= \$284 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$163 ;
+    rq0_part1_1 <= \$285 ;
   always @(posedge clk)
-    rq0_prod <= \$164 ;
+    rq0_prod <= \$286 ;
   always @(posedge clk)
-    rq0_floor <= \$165 ;
+    rq0_floor <= \$287 ;
   always @(posedge clk)
-    rq0_above <= \$166 ;
+    rq0_above <= \$288 ;
   always @(posedge clk)
-    rq0_tie <= \$167 ;
+    rq0_tie <= \$289 ;
   always @(posedge clk)
-    rq0_code <= \$168 ;
+    rq0_code <= \$290 ;
   always @(posedge clk)
-    o__payload <= \$169 ;
+    rq0_out <= \$291 ;
+  always @(posedge clk)
+    rq1_mult_1 <= \$292 ;
+  always @(posedge clk)
+    rq1_mult_2 <= \$293 ;
+  always @(posedge clk)
+    rq1_mult_3 <= \$294 ;
+  always @(posedge clk)
+    rq1_mult_4 <= \$295 ;
+  always @(posedge clk)
+    rq1_mult_5 <= \$296 ;
+  always @(posedge clk)
+    rq1_shift_1 <= \$297 ;
+  always @(posedge clk)
+    rq1_shift_2 <= \$298 ;
+  always @(posedge clk)
+    rq1_shift_3 <= \$299 ;
+  always @(posedge clk)
+    rq1_shift_4 <= \$300 ;
+  always @(posedge clk)
+    rq1_shift_5 <= \$301 ;
+  always @(posedge clk)
+    rq1_half_1 <= \$302 ;
+  always @(posedge clk)
+    rq1_half_2 <= \$303 ;
+  always @(posedge clk)
+    rq1_half_3 <= \$304 ;
+  always @(posedge clk)
+    rq1_half_4 <= \$305 ;
+  always @(posedge clk)
+    rq1_half_5 <= \$306 ;
+  always @(posedge clk)
+    rq1_mask_1 <= \$307 ;
+  always @(posedge clk)
+    rq1_mask_2 <= \$308 ;
+  always @(posedge clk)
+    rq1_mask_3 <= \$309 ;
+  always @(posedge clk)
+    rq1_mask_4 <= \$310 ;
+  always @(posedge clk)
+    rq1_mask_5 <= \$311 ;
+  always @(posedge clk)
+    rq1_x <= \$312 ;
+  always @(posedge clk)
+    rq1_part0_0 <= \$313 ;
+  always @(posedge clk)
+    rq1_part0_1 <= \$314 ;
+  always @(posedge clk)
+    rq1_part1_0 <= \$315 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$316 ;
+  always @(posedge clk)
+    rq1_prod <= \$317 ;
+  always @(posedge clk)
+    rq1_floor <= \$318 ;
+  always @(posedge clk)
+    rq1_above <= \$319 ;
+  always @(posedge clk)
+    rq1_tie <= \$320 ;
+  always @(posedge clk)
+    rq1_code <= \$321 ;
+  always @(posedge clk)
+    rq1_out <= \$322 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
+      2'h0:
           \$13  = 25'h10d42be;
-      3'h1:
-          \$13  = 25'h14f35a0;
-      3'h2:
+      2'h1:
           \$13  = 25'h16be61d;
-      3'h3:
-          \$13  = 25'h165cdd6;
-      3'h4:
+      2'h2:
           \$13  = 25'h104a9b6;
-      3'h5:
-          \$13  = 25'h1baa65f;
-      3'h6:
+      2'h3:
           \$13  = 25'h1860c5f;
-      3'h7:
-          \$13  = 25'h1a4ba96;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
+      2'h0:
           \$29  = 6'h22;
-      3'h1:
+      2'h1:
           \$29  = 6'h21;
-      3'h2:
-          \$29  = 6'h21;
-      3'h3:
-          \$29  = 6'h23;
-      3'h4:
+      2'h2:
           \$29  = 6'h20;
-      3'h5:
-          \$29  = 6'h21;
-      3'h6:
-          \$29  = 6'h23;
-      3'h7:
+      2'h3:
           \$29  = 6'h23;
     endcase
   end
@@ -13910,21 +9754,13 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__vali
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
+      2'h0:
           \$45  = 35'h200000000;
-      3'h1:
+      2'h1:
           \$45  = 35'h100000000;
-      3'h2:
-          \$45  = 35'h100000000;
-      3'h3:
-          \$45  = 35'h400000000;
-      3'h4:
+      2'h2:
           \$45  = 35'h080000000;
-      3'h5:
-          \$45  = 35'h100000000;
-      3'h6:
-          \$45  = 35'h400000000;
-      3'h7:
+      2'h3:
           \$45  = 35'h400000000;
     endcase
   end
@@ -13932,412 +9768,777 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__vali
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
+      2'h0:
           \$61  = 35'h3ffffffff;
-      3'h1:
+      2'h1:
           \$61  = 35'h1ffffffff;
-      3'h2:
-          \$61  = 35'h1ffffffff;
-      3'h3:
-          \$61  = 35'h7ffffffff;
-      3'h4:
+      2'h2:
           \$61  = 35'h0ffffffff;
-      3'h5:
-          \$61  = 35'h1ffffffff;
-      3'h6:
-          \$61  = 35'h7ffffffff;
-      3'h7:
+      2'h3:
           \$61  = 35'h7ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = group;
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$135  = 25'h14f35a0;
+      2'h1:
+          \$135  = 25'h165cdd6;
+      2'h2:
+          \$135  = 25'h1baa65f;
+      2'h3:
+          \$135  = 25'h1a4ba96;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$151  = 6'h21;
+      2'h1:
+          \$151  = 6'h23;
+      2'h2:
+          \$151  = 6'h21;
+      2'h3:
+          \$151  = 6'h23;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$167  = 35'h100000000;
+      2'h1:
+          \$167  = 35'h400000000;
+      2'h2:
+          \$167  = 35'h100000000;
+      2'h3:
+          \$167  = 35'h400000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$183  = 35'h1ffffffff;
+      2'h1:
+          \$183  = 35'h7ffffffff;
+      2'h2:
+          \$183  = 35'h1ffffffff;
+      2'h3:
+          \$183  = 35'h7ffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$254  = group;
     if (\$4 ) begin
-      \$132  = \$7 [2:0];
+      \$254  = \$7 [1:0];
     end
     if (rst) begin
-      \$132  = 3'h0;
+      \$254  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = rq_valid_1;
+    \$255  = rq_valid_1;
     if (\$9 ) begin
-      \$133  = i__valid;
+      \$255  = i__valid;
     end
     if (rst) begin
-      \$133  = 1'h0;
+      \$255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = rq_valid_2;
+    \$256  = rq_valid_2;
     if (\$9 ) begin
-      \$134  = rq_valid_1;
+      \$256  = rq_valid_1;
     end
     if (rst) begin
-      \$134  = 1'h0;
+      \$256  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = rq_valid_3;
+    \$257  = rq_valid_3;
     if (\$9 ) begin
-      \$135  = rq_valid_2;
+      \$257  = rq_valid_2;
     end
     if (rst) begin
-      \$135  = 1'h0;
+      \$257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = rq_valid_4;
+    \$258  = rq_valid_4;
     if (\$9 ) begin
-      \$136  = rq_valid_3;
+      \$258  = rq_valid_3;
     end
     if (rst) begin
-      \$136  = 1'h0;
+      \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = rq_valid_5;
+    \$259  = rq_valid_5;
     if (\$9 ) begin
-      \$137  = rq_valid_4;
+      \$259  = rq_valid_4;
     end
     if (rst) begin
-      \$137  = 1'h0;
+      \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = o__valid;
+    \$260  = o__valid;
     if (\$9 ) begin
-      \$138  = rq_valid_5;
+      \$260  = rq_valid_5;
     end
     if (rst) begin
-      \$138  = 1'h0;
+      \$260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = rq0_mult_1;
+    \$261  = rq0_mult_1;
     if (\$12 ) begin
-      \$139  = \$13 ;
+      \$261  = \$13 ;
     end
     if (rst) begin
-      \$139  = 25'h0000000;
+      \$261  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = rq0_mult_2;
+    \$262  = rq0_mult_2;
     if (\$16 ) begin
-      \$140  = rq0_mult_1;
+      \$262  = rq0_mult_1;
     end
     if (rst) begin
-      \$140  = 25'h0000000;
+      \$262  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = rq0_mult_3;
+    \$263  = rq0_mult_3;
     if (\$19 ) begin
-      \$141  = rq0_mult_2;
+      \$263  = rq0_mult_2;
     end
     if (rst) begin
-      \$141  = 25'h0000000;
+      \$263  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = rq0_mult_4;
+    \$264  = rq0_mult_4;
     if (\$22 ) begin
-      \$142  = rq0_mult_3;
+      \$264  = rq0_mult_3;
     end
     if (rst) begin
-      \$142  = 25'h0000000;
+      \$264  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = rq0_mult_5;
+    \$265  = rq0_mult_5;
     if (\$25 ) begin
-      \$143  = rq0_mult_4;
+      \$265  = rq0_mult_4;
     end
     if (rst) begin
-      \$143  = 25'h0000000;
+      \$265  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$144  = rq0_shift_1;
+    \$266  = rq0_shift_1;
     if (\$28 ) begin
-      \$144  = \$29 ;
+      \$266  = \$29 ;
     end
     if (rst) begin
-      \$144  = 6'h00;
+      \$266  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$145  = rq0_shift_2;
+    \$267  = rq0_shift_2;
     if (\$32 ) begin
-      \$145  = rq0_shift_1;
+      \$267  = rq0_shift_1;
     end
     if (rst) begin
-      \$145  = 6'h00;
+      \$267  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = rq0_shift_3;
+    \$268  = rq0_shift_3;
     if (\$35 ) begin
-      \$146  = rq0_shift_2;
+      \$268  = rq0_shift_2;
     end
     if (rst) begin
-      \$146  = 6'h00;
+      \$268  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$147  = rq0_shift_4;
+    \$269  = rq0_shift_4;
     if (\$38 ) begin
-      \$147  = rq0_shift_3;
+      \$269  = rq0_shift_3;
     end
     if (rst) begin
-      \$147  = 6'h00;
+      \$269  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$148  = rq0_shift_5;
+    \$270  = rq0_shift_5;
     if (\$41 ) begin
-      \$148  = rq0_shift_4;
+      \$270  = rq0_shift_4;
     end
     if (rst) begin
-      \$148  = 6'h00;
+      \$270  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$149  = rq0_half_1;
+    \$271  = rq0_half_1;
     if (\$44 ) begin
-      \$149  = \$45 ;
+      \$271  = \$45 ;
     end
     if (rst) begin
-      \$149  = 35'h000000000;
+      \$271  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = rq0_half_2;
+    \$272  = rq0_half_2;
     if (\$48 ) begin
-      \$150  = rq0_half_1;
+      \$272  = rq0_half_1;
     end
     if (rst) begin
-      \$150  = 35'h000000000;
+      \$272  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$151  = rq0_half_3;
+    \$273  = rq0_half_3;
     if (\$51 ) begin
-      \$151  = rq0_half_2;
+      \$273  = rq0_half_2;
     end
     if (rst) begin
-      \$151  = 35'h000000000;
+      \$273  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$152  = rq0_half_4;
+    \$274  = rq0_half_4;
     if (\$54 ) begin
-      \$152  = rq0_half_3;
+      \$274  = rq0_half_3;
     end
     if (rst) begin
-      \$152  = 35'h000000000;
+      \$274  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$153  = rq0_half_5;
+    \$275  = rq0_half_5;
     if (\$57 ) begin
-      \$153  = rq0_half_4;
+      \$275  = rq0_half_4;
     end
     if (rst) begin
-      \$153  = 35'h000000000;
+      \$275  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$154  = rq0_mask_1;
+    \$276  = rq0_mask_1;
     if (\$60 ) begin
-      \$154  = \$61 ;
+      \$276  = \$61 ;
     end
     if (rst) begin
-      \$154  = 35'h000000000;
+      \$276  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$155  = rq0_mask_2;
+    \$277  = rq0_mask_2;
     if (\$64 ) begin
-      \$155  = rq0_mask_1;
+      \$277  = rq0_mask_1;
     end
     if (rst) begin
-      \$155  = 35'h000000000;
+      \$277  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$156  = rq0_mask_3;
+    \$278  = rq0_mask_3;
     if (\$67 ) begin
-      \$156  = rq0_mask_2;
+      \$278  = rq0_mask_2;
     end
     if (rst) begin
-      \$156  = 35'h000000000;
+      \$278  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$157  = rq0_mask_4;
+    \$279  = rq0_mask_4;
     if (\$70 ) begin
-      \$157  = rq0_mask_3;
+      \$279  = rq0_mask_3;
     end
     if (rst) begin
-      \$157  = 35'h000000000;
+      \$279  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$158  = rq0_mask_5;
+    \$280  = rq0_mask_5;
     if (\$73 ) begin
-      \$158  = rq0_mask_4;
+      \$280  = rq0_mask_4;
     end
     if (rst) begin
-      \$158  = 35'h000000000;
+      \$280  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$159  = rq0_x;
+    \$281  = rq0_x;
     if (\$76 ) begin
-      \$159  = i__payload;
+      \$281  = i__payload[22:0];
     end
     if (rst) begin
-      \$159  = 23'h000000;
+      \$281  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$160  = rq0_part0_0;
+    \$282  = rq0_part0_0;
     if (\$79 ) begin
-      \$160  = \$80 ;
+      \$282  = \$80 ;
     end
     if (rst) begin
-      \$160  = 34'h000000000;
+      \$282  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$161  = rq0_part0_1;
+    \$283  = rq0_part0_1;
     if (\$83 ) begin
-      \$161  = \$84 ;
+      \$283  = \$84 ;
     end
     if (rst) begin
-      \$161  = 25'h0000000;
+      \$283  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$162  = rq0_part1_0;
+    \$284  = rq0_part1_0;
     if (\$87 ) begin
-      \$162  = \$88 ;
+      \$284  = \$88 ;
     end
     if (rst) begin
-      \$162  = 23'h000000;
+      \$284  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$163  = rq0_part1_1;
+    \$285  = rq0_part1_1;
     if (\$91 ) begin
-      \$163  = \$92 ;
+      \$285  = \$92 ;
     end
     if (rst) begin
-      \$163  = 14'h0000;
+      \$285  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$164  = rq0_prod;
+    \$286  = rq0_prod;
     if (\$95 ) begin
-      \$164  = \$103 [47:0];
+      \$286  = \$103 [47:0];
     end
     if (rst) begin
-      \$164  = 48'h000000000000;
+      \$286  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$165  = rq0_floor;
+    \$287  = rq0_floor;
     if (\$106 ) begin
-      \$165  = \$107 ;
+      \$287  = \$107 ;
     end
     if (rst) begin
-      \$165  = 48'h000000000000;
+      \$287  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$166  = rq0_above;
+    \$288  = rq0_above;
     if (\$110 ) begin
-      \$166  = \$111 ;
+      \$288  = \$111 ;
     end
     if (rst) begin
-      \$166  = 1'h0;
+      \$288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$167  = rq0_tie;
+    \$289  = rq0_tie;
     if (\$114 ) begin
-      \$167  = \$117 ;
+      \$289  = \$117 ;
     end
     if (rst) begin
-      \$167  = 1'h0;
+      \$289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$168  = rq0_code;
+    \$290  = rq0_code;
     if (\$120 ) begin
-      \$168  = \$124 ;
+      \$290  = \$124 ;
     end
     if (rst) begin
-      \$168  = 50'h0000000000000;
+      \$290  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$169  = o__payload;
+    \$291  = rq0_out;
     if (\$127 ) begin
-      \$169  = \$131 [7:0];
+      \$291  = \$131 [7:0];
     end
     if (rst) begin
-      \$169  = 8'h00;
+      \$291  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$292  = rq1_mult_1;
+    if (\$134 ) begin
+      \$292  = \$135 ;
+    end
+    if (rst) begin
+      \$292  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$293  = rq1_mult_2;
+    if (\$138 ) begin
+      \$293  = rq1_mult_1;
+    end
+    if (rst) begin
+      \$293  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$294  = rq1_mult_3;
+    if (\$141 ) begin
+      \$294  = rq1_mult_2;
+    end
+    if (rst) begin
+      \$294  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$295  = rq1_mult_4;
+    if (\$144 ) begin
+      \$295  = rq1_mult_3;
+    end
+    if (rst) begin
+      \$295  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$296  = rq1_mult_5;
+    if (\$147 ) begin
+      \$296  = rq1_mult_4;
+    end
+    if (rst) begin
+      \$296  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$297  = rq1_shift_1;
+    if (\$150 ) begin
+      \$297  = \$151 ;
+    end
+    if (rst) begin
+      \$297  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$298  = rq1_shift_2;
+    if (\$154 ) begin
+      \$298  = rq1_shift_1;
+    end
+    if (rst) begin
+      \$298  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$299  = rq1_shift_3;
+    if (\$157 ) begin
+      \$299  = rq1_shift_2;
+    end
+    if (rst) begin
+      \$299  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$300  = rq1_shift_4;
+    if (\$160 ) begin
+      \$300  = rq1_shift_3;
+    end
+    if (rst) begin
+      \$300  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$301  = rq1_shift_5;
+    if (\$163 ) begin
+      \$301  = rq1_shift_4;
+    end
+    if (rst) begin
+      \$301  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$302  = rq1_half_1;
+    if (\$166 ) begin
+      \$302  = \$167 ;
+    end
+    if (rst) begin
+      \$302  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$303  = rq1_half_2;
+    if (\$170 ) begin
+      \$303  = rq1_half_1;
+    end
+    if (rst) begin
+      \$303  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$304  = rq1_half_3;
+    if (\$173 ) begin
+      \$304  = rq1_half_2;
+    end
+    if (rst) begin
+      \$304  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$305  = rq1_half_4;
+    if (\$176 ) begin
+      \$305  = rq1_half_3;
+    end
+    if (rst) begin
+      \$305  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$306  = rq1_half_5;
+    if (\$179 ) begin
+      \$306  = rq1_half_4;
+    end
+    if (rst) begin
+      \$306  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$307  = rq1_mask_1;
+    if (\$182 ) begin
+      \$307  = \$183 ;
+    end
+    if (rst) begin
+      \$307  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$308  = rq1_mask_2;
+    if (\$186 ) begin
+      \$308  = rq1_mask_1;
+    end
+    if (rst) begin
+      \$308  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$309  = rq1_mask_3;
+    if (\$189 ) begin
+      \$309  = rq1_mask_2;
+    end
+    if (rst) begin
+      \$309  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$310  = rq1_mask_4;
+    if (\$192 ) begin
+      \$310  = rq1_mask_3;
+    end
+    if (rst) begin
+      \$310  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$311  = rq1_mask_5;
+    if (\$195 ) begin
+      \$311  = rq1_mask_4;
+    end
+    if (rst) begin
+      \$311  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$312  = rq1_x;
+    if (\$198 ) begin
+      \$312  = i__payload[45:23];
+    end
+    if (rst) begin
+      \$312  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$313  = rq1_part0_0;
+    if (\$201 ) begin
+      \$313  = \$202 ;
+    end
+    if (rst) begin
+      \$313  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$314  = rq1_part0_1;
+    if (\$205 ) begin
+      \$314  = \$206 ;
+    end
+    if (rst) begin
+      \$314  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$315  = rq1_part1_0;
+    if (\$209 ) begin
+      \$315  = \$210 ;
+    end
+    if (rst) begin
+      \$315  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$316  = rq1_part1_1;
+    if (\$213 ) begin
+      \$316  = \$214 ;
+    end
+    if (rst) begin
+      \$316  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$317  = rq1_prod;
+    if (\$217 ) begin
+      \$317  = \$225 [47:0];
+    end
+    if (rst) begin
+      \$317  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$318  = rq1_floor;
+    if (\$228 ) begin
+      \$318  = \$229 ;
+    end
+    if (rst) begin
+      \$318  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$319  = rq1_above;
+    if (\$232 ) begin
+      \$319  = \$233 ;
+    end
+    if (rst) begin
+      \$319  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$320  = rq1_tie;
+    if (\$236 ) begin
+      \$320  = \$239 ;
+    end
+    if (rst) begin
+      \$320  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$321  = rq1_code;
+    if (\$242 ) begin
+      \$321  = \$246 ;
+    end
+    if (rst) begin
+      \$321  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$322  = rq1_out;
+    if (\$249 ) begin
+      \$322  = \$253 [7:0];
+    end
+    if (rst) begin
+      \$322  = 8'h00;
     end
   end
   assign rq_valid_6 = o__valid;
-  assign rq0_out = o__payload;
-  assign \o__payload[0]  = o__payload;
-  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \i__payload[0]  = i__payload[22:0];
+  assign \i__payload[1]  = i__payload[45:23];
+  assign o__payload[15:8] = rq1_out;
+  assign o__payload[7:0] = rq0_out;
   assign \$96  = { 1'h0, rq0_part0_0 };
   assign \$98  = { 14'h0000, rq0_part0_1, 17'h00000 };
   assign \$100  = { rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0, 17'h00000 };
   assign \$102  = { rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1, 34'h000000000 };
+  assign \$218  = { 1'h0, rq1_part0_0 };
+  assign \$220  = { 14'h0000, rq1_part0_1, 17'h00000 };
+  assign \$222  = { rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0, 17'h00000 };
+  assign \$224  = { rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -14345,92 +10546,59 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  reg [15:0] \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg \$103 ;
+  reg \$104 ;
+  reg [2:0] \$105 ;
+  reg [8:0] \$106 ;
+  reg [8:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [7:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
-  reg [1:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  reg [4:0] \$125 ;
-  reg [7:0] \$126 ;
-  reg \$127 ;
+  reg [7:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [7:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [7:0] \$115 ;
+  reg [16:0] \$116 ;
+  reg [16:0] \$117 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
+  reg [2:0] \$12 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [20:0] \$124 ;
+  reg [20:0] \$125 ;
+  reg [20:0] \$126 ;
+  reg [20:0] \$127 ;
   reg \$128 ;
   reg \$129 ;
   wire \$13 ;
   reg \$130 ;
-  reg [1:0] \$131 ;
-  reg [8:0] \$132 ;
-  reg [7:0] \$133 ;
-  reg [7:0] \$134 ;
-  reg [7:0] \$135 ;
-  reg [7:0] \$136 ;
-  reg [7:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [7:0] \$139 ;
+  reg [2:0] \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg [2:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [2:0] \$139 ;
   wire \$14 ;
-  reg [7:0] \$140 ;
-  reg [16:0] \$141 ;
-  reg [16:0] \$142 ;
-  reg [16:0] \$143 ;
-  reg [16:0] \$144 ;
-  reg [16:0] \$145 ;
-  reg [16:0] \$146 ;
-  reg [16:0] \$147 ;
-  reg [16:0] \$148 ;
-  reg [20:0] \$149 ;
+  reg \$140 ;
+  reg [20:0] \$141 ;
+  reg [83:0] \$142 ;
+  reg [20:0] \$143 ;
+  reg [20:0] \$144 ;
+  reg [20:0] \$145 ;
   wire \$15 ;
-  reg [20:0] \$150 ;
-  reg [20:0] \$151 ;
-  reg [20:0] \$152 ;
-  reg [20:0] \$153 ;
-  reg [20:0] \$154 ;
-  reg [20:0] \$155 ;
-  reg [20:0] \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg \$159 ;
   reg [20:0] \$16 ;
-  reg [1:0] \$160 ;
-  reg \$161 ;
-  reg \$162 ;
-  reg \$163 ;
-  reg [1:0] \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg [1:0] \$168 ;
-  reg \$169 ;
   wire [20:0] \$17 ;
-  reg [20:0] \$170 ;
-  reg [167:0] \$171 ;
-  reg [20:0] \$172 ;
-  reg [20:0] \$173 ;
-  reg [20:0] \$174 ;
-  reg [20:0] \$175 ;
-  reg [20:0] \$176 ;
-  reg [20:0] \$177 ;
-  reg [20:0] \$178 ;
   wire [21:0] \$18 ;
   reg [20:0] \$19 ;
   wire \$2 ;
@@ -14442,61 +10610,61 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [20:0] \$25 ;
   wire [20:0] \$26 ;
   wire [21:0] \$27 ;
-  reg [20:0] \$28 ;
-  wire [20:0] \$29 ;
-  reg [1:0] \$3 ;
-  wire [21:0] \$30 ;
-  reg [20:0] \$31 ;
-  wire [20:0] \$32 ;
-  wire [21:0] \$33 ;
-  reg [20:0] \$34 ;
-  wire [20:0] \$35 ;
-  wire [21:0] \$36 ;
-  reg [20:0] \$37 ;
-  wire [20:0] \$38 ;
-  wire [21:0] \$39 ;
+  wire \$28 ;
+  wire \$29 ;
+  reg [2:0] \$3 ;
+  reg [2:0] \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire [5:0] \$36 ;
+  wire [5:0] \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
+  reg [2:0] \$40 ;
   wire \$41 ;
-  reg [1:0] \$42 ;
+  wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
+  reg [2:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire [5:0] \$48 ;
-  wire [5:0] \$49 ;
+  wire \$48 ;
+  reg \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  reg [1:0] \$52 ;
+  reg \$50 ;
+  reg [2:0] \$51 ;
+  wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  reg [1:0] \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [15:0] \$54 ;
+  wire [8:0] \$55 ;
+  wire [15:0] \$56 ;
+  wire [8:0] \$57 ;
+  wire [16:0] \$58 ;
+  wire [16:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  reg \$61 ;
-  reg \$62 ;
-  reg [1:0] \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire [7:0] \$66 ;
-  wire [8:0] \$67 ;
-  wire [16:0] \$68 ;
-  wire [16:0] \$69 ;
-  reg [1:0] \$7 ;
-  wire [16:0] \$70 ;
-  wire [16:0] \$71 ;
-  wire [16:0] \$72 ;
-  wire [16:0] \$73 ;
-  wire [16:0] \$74 ;
-  wire [16:0] \$75 ;
+  wire [16:0] \$60 ;
+  wire [16:0] \$61 ;
+  wire [16:0] \$62 ;
+  wire [16:0] \$63 ;
+  wire [16:0] \$64 ;
+  wire [16:0] \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire [17:0] \$68 ;
+  wire \$69 ;
+  reg [2:0] \$7 ;
+  wire \$70 ;
+  wire [17:0] \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire [17:0] \$74 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [17:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
@@ -14520,9 +10688,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
-  reg [2:0] \$signature__addr ;
-  wire [7:0] \$signature__data ;
+  reg [4:0] \$99 ;
+  reg [1:0] \$signature__addr ;
+  wire [15:0] \$signature__data ;
   wire \$signature__en ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
@@ -14532,14 +10700,6 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [20:0] acc2_next;
   reg [20:0] acc3 = 21'h000000;
   wire [20:0] acc3_next;
-  reg [20:0] acc4 = 21'h000000;
-  wire [20:0] acc4_next;
-  reg [20:0] acc5 = 21'h000000;
-  wire [20:0] acc5_next;
-  reg [20:0] acc6 = 21'h000000;
-  wire [20:0] acc6_next;
-  reg [20:0] acc7 = 21'h000000;
-  wire [20:0] acc7_next;
   input clk;
   wire clk;
   reg first1 = 1'h0;
@@ -14547,9 +10707,10 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg from_input = 1'h0;
-  input [7:0] i__payload;
-  wire [7:0] i__payload;
+  input [15:0] i__payload;
+  wire [15:0] i__payload;
   wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
   output i__ready;
   wire i__ready;
   input i__valid;
@@ -14558,34 +10719,30 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last2 = 1'h0;
   reg last3 = 1'h0;
   reg last4 = 1'h0;
-  reg [1:0] nf1 = 2'h0;
-  reg [1:0] nf2 = 2'h0;
-  reg [1:0] nf3 = 2'h0;
-  reg [1:0] nf4 = 2'h0;
-  output [167:0] o__payload;
-  reg [167:0] o__payload = 168'h000000000000000000000000000000000000000000;
+  reg [2:0] nf1 = 3'h0;
+  reg [2:0] nf2 = 3'h0;
+  reg [2:0] nf3 = 3'h0;
+  reg [2:0] nf4 = 3'h0;
+  output [83:0] o__payload;
+  reg [83:0] o__payload = 84'h000000000000000000000;
   wire [20:0] \o__payload[0] ;
   wire [20:0] \o__payload[1] ;
   wire [20:0] \o__payload[2] ;
   wire [20:0] \o__payload[3] ;
-  wire [20:0] \o__payload[4] ;
-  wire [20:0] \o__payload[5] ;
-  wire [20:0] \o__payload[6] ;
-  wire [20:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
   reg [16:0] prod0_0 = 17'h00000;
+  reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
+  reg [16:0] prod1_1 = 17'h00000;
   reg [16:0] prod2_0 = 17'h00000;
+  reg [16:0] prod2_1 = 17'h00000;
   reg [16:0] prod3_0 = 17'h00000;
-  reg [16:0] prod4_0 = 17'h00000;
-  reg [16:0] prod5_0 = 17'h00000;
-  reg [16:0] prod6_0 = 17'h00000;
-  reg [16:0] prod7_0 = 17'h00000;
-  reg [2:0] rport__addr;
-  wire [7:0] rport__data;
+  reg [16:0] prod3_1 = 17'h00000;
+  reg [1:0] rport__addr;
+  wire [15:0] rport__data;
   wire rport__en;
   input rst;
   wire rst;
@@ -14593,45 +10750,38 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [20:0] sum1_s0_0 = 21'h000000;
   reg [20:0] sum2_s0_0 = 21'h000000;
   reg [20:0] sum3_s0_0 = 21'h000000;
-  reg [20:0] sum4_s0_0 = 21'h000000;
-  reg [20:0] sum5_s0_0 = 21'h000000;
-  reg [20:0] sum6_s0_0 = 21'h000000;
-  reg [20:0] sum7_s0_0 = 21'h000000;
   reg [4:0] t = 5'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
+  reg [7:0] w0_1 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
+  reg [7:0] w1_1 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
+  reg [7:0] w2_1 = 8'h00;
   reg [7:0] w3_0 = 8'h00;
-  reg [7:0] w4_0 = 8'h00;
-  reg [7:0] w5_0 = 8'h00;
-  reg [7:0] w6_0 = 8'h00;
-  reg [7:0] w7_0 = 8'h00;
+  reg [7:0] w3_1 = 8'h00;
   (* init = 5'h00 *)
   wire [4:0] wrom__addr;
   wire [63:0] wrom__data;
   wire wrom__en;
-  reg [7:0] x_reg = 8'h00;
+  reg [15:0] x_reg = 16'h0000;
   reg [8:0] xoff0 = 9'h000;
-  reg [7:0] inbuf [7:0];
+  reg [8:0] xoff1 = 9'h000;
+  reg [15:0] inbuf [3:0];
   initial begin
-    inbuf[0] = 8'h00;
-    inbuf[1] = 8'h00;
-    inbuf[2] = 8'h00;
-    inbuf[3] = 8'h00;
-    inbuf[4] = 8'h00;
-    inbuf[5] = 8'h00;
-    inbuf[6] = 8'h00;
-    inbuf[7] = 8'h00;
+    inbuf[0] = 16'h0000;
+    inbuf[1] = 16'h0000;
+    inbuf[2] = 16'h0000;
+    inbuf[3] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       inbuf[\$signature__addr ] <= i__payload;
   end
-  reg [7:0] _0_;
+  reg [15:0] _0_;
   always @(posedge clk) begin
     if (rport__en) begin
       _0_ <= inbuf[rport__addr];
@@ -14640,38 +10790,38 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign rport__data = _0_;
   reg [63:0] rom [31:0];
   initial begin
-    rom[0] = 64'h7fda386d37fe35f3;
-    rom[1] = 64'h019181df7f00ac62;
-    rom[2] = 64'hb19f311ed47f1c33;
-    rom[3] = 64'h4cc1be7fe4bcede5;
-    rom[4] = 64'he57fb74968dc07fa;
-    rom[5] = 64'h09450c25d71d7f81;
-    rom[6] = 64'hbcde07d7e5de1dfa;
-    rom[7] = 64'h91dae8de1c052c01;
-    rom[8] = 64'h32cb81081928bfaa;
-    rom[9] = 64'h2fed954f86ef30f2;
-    rom[10] = 64'hd57fd79e728193a3;
-    rom[11] = 64'h071427df31d0407f;
-    rom[12] = 64'hbd1aa1817f000b01;
-    rom[13] = 64'h7f30aa6e9dee95cf;
-    rom[14] = 64'h1c3b63f2f2158133;
-    rom[15] = 64'hd6d18af9080f288e;
-    rom[16] = 64'h1dfe51f530b7ace9;
-    rom[17] = 64'hb0d70a048181ea2b;
-    rom[18] = 64'h7c888131999bd545;
-    rom[19] = 64'hddc8d5182110f5f0;
-    rom[20] = 64'h817f0681e4f787f7;
-    rom[21] = 64'h5296a9177f538181;
-    rom[22] = 64'h4e640ffde2953ce3;
-    rom[23] = 64'hd9bcbf0923cbf00e;
-    rom[24] = 64'hf0038116d2f79bb9;
-    rom[25] = 64'h007ffa81430c812a;
-    rom[26] = 64'h81f53e337f1dc9fb;
-    rom[27] = 64'h141298ffeb1a559f;
-    rom[28] = 64'hfbd08d16c4818388;
-    rom[29] = 64'h490b4efccecdb681;
-    rom[30] = 64'h0a0eed09d805fe9c;
-    rom[31] = 64'h070b000506f744c3;
+    rom[0] = 64'h7f3700feac3562f3;
+    rom[1] = 64'he4d4bc7fed1ce533;
+    rom[2] = 64'hd7681ddc7f0781fa;
+    rom[3] = 64'h1ce505de2c1d01fa;
+    rom[4] = 64'h017f91da8138df6d;
+    rom[5] = 64'h4cb1c19fbe317f1e;
+    rom[6] = 64'h09e5457f0cb72549;
+    rom[7] = 64'h91bcdadee807ded7;
+    rom[8] = 64'h8619ef2830bff2aa;
+    rom[9] = 64'h3172d08140937fa3;
+    rom[10] = 64'h9d7fee00950bcf01;
+    rom[11] = 64'h08f20f1528818e33;
+    rom[12] = 64'h2f32edcb95814f08;
+    rom[13] = 64'h07d5147f27d7df9e;
+    rom[14] = 64'h7fbd301aaaa16e81;
+    rom[15] = 64'hd61cd13b8a63f9f2;
+    rom[16] = 64'h813081b7eaac2be9;
+    rom[17] = 64'h2199109bf5d5f045;
+    rom[18] = 64'h7fe453f7818781f7;
+    rom[19] = 64'h23e2cb95f03c0ee3;
+    rom[20] = 64'hb01dd7fe0a5104f5;
+    rom[21] = 64'hdd7cc888d5811831;
+    rom[22] = 64'h5281967fa9061781;
+    rom[23] = 64'hd94ebc64bf0f09fd;
+    rom[24] = 64'h43d20cf7819b2ab9;
+    rom[25] = 64'heb7f1a1d55c99ffb;
+    rom[26] = 64'hcec4cd81b6838188;
+    rom[27] = 64'h06d8f70544fec39c;
+    rom[28] = 64'h00f07f03fa818116;
+    rom[29] = 64'h148112f5983eff33;
+    rom[30] = 64'h49fb0bd04e8dfc16;
+    rom[31] = 64'h070a0b0e00ed0509;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
@@ -14704,46 +10854,50 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$24  = $signed(\$23 ) + $signed(sum2_s0_0);
   assign \$26  = first4 ? \$25  : acc3;
   assign \$27  = $signed(\$26 ) + $signed(sum3_s0_0);
-  assign \$29  = first4 ? \$28  : acc4;
-  assign \$30  = $signed(\$29 ) + $signed(sum4_s0_0);
-  assign \$32  = first4 ? \$31  : acc5;
-  assign \$33  = $signed(\$32 ) + $signed(sum5_s0_0);
-  assign \$35  = first4 ? \$34  : acc6;
-  assign \$36  = $signed(\$35 ) + $signed(sum6_s0_0);
-  assign \$38  = first4 ? \$37  : acc7;
-  assign \$39  = $signed(\$38 ) + $signed(sum7_s0_0);
-  assign \$40  = ~ o__valid;
-  assign \$41  = \$40  | o__ready;
-  assign \$43  = ! \$42 ;
-  assign \$44  = ~ \$43 ;
-  assign \$45  = i__valid | \$44 ;
-  assign \$46  = \$41  & \$45 ;
-  assign \$47  = t == 5'h1f;
-  assign \$48  = t + 1'h1;
-  assign \$49  = \$47  ? 6'h00 : \$48 ;
-  assign \$50  = ~ o__valid;
-  assign \$51  = \$50  | o__ready;
-  assign \$53  = ! \$52 ;
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$57  = ! \$56 ;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = i__valid | \$58 ;
-  assign \$60  = \$55  & \$59 ;
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
-  assign \$66  = from_input ? x_reg : rport__data;
-  assign \$67  = $signed(\$66 ) - $signed(8'h80);
-  assign \$68  = $signed(xoff0) * $signed(w0_0);
-  assign \$69  = $signed(xoff0) * $signed(w1_0);
-  assign \$70  = $signed(xoff0) * $signed(w2_0);
-  assign \$71  = $signed(xoff0) * $signed(w3_0);
-  assign \$72  = $signed(xoff0) * $signed(w4_0);
-  assign \$73  = $signed(xoff0) * $signed(w5_0);
-  assign \$74  = $signed(xoff0) * $signed(w6_0);
-  assign \$75  = $signed(xoff0) * $signed(w7_0);
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
+  assign \$28  = ~ o__valid;
+  assign \$29  = \$28  | o__ready;
+  assign \$31  = ! \$30 ;
+  assign \$32  = ~ \$31 ;
+  assign \$33  = i__valid | \$32 ;
+  assign \$34  = \$29  & \$33 ;
+  assign \$35  = t == 5'h1f;
+  assign \$36  = t + 1'h1;
+  assign \$37  = \$35  ? 6'h00 : \$36 ;
+  assign \$38  = ~ o__valid;
+  assign \$39  = \$38  | o__ready;
+  assign \$41  = ! \$40 ;
+  assign \$42  = ~ o__valid;
+  assign \$43  = \$42  | o__ready;
+  assign \$45  = ! \$44 ;
+  assign \$46  = ~ \$45 ;
+  assign \$47  = i__valid | \$46 ;
+  assign \$48  = \$43  & \$47 ;
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = from_input ? x_reg : rport__data;
+  assign \$55  = $signed(\$54 [7:0]) - $signed(8'h80);
+  assign \$56  = from_input ? x_reg : rport__data;
+  assign \$57  = $signed(\$56 [15:8]) - $signed(8'h80);
+  assign \$58  = $signed(xoff0) * $signed(w0_0);
+  assign \$59  = $signed(xoff1) * $signed(w0_1);
+  assign \$60  = $signed(xoff0) * $signed(w1_0);
+  assign \$61  = $signed(xoff1) * $signed(w1_1);
+  assign \$62  = $signed(xoff0) * $signed(w2_0);
+  assign \$63  = $signed(xoff1) * $signed(w2_1);
+  assign \$64  = $signed(xoff0) * $signed(w3_0);
+  assign \$65  = $signed(xoff1) * $signed(w3_1);
+  assign \$66  = ~ o__valid;
+  assign \$67  = \$66  | o__ready;
+  assign \$68  = $signed(prod0_0) + $signed(prod0_1);
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = $signed(prod1_0) + $signed(prod1_1);
+  assign \$72  = ~ o__valid;
+  assign \$73  = \$72  | o__ready;
+  assign \$74  = $signed(prod2_0) + $signed(prod2_1);
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = $signed(prod3_0) + $signed(prod3_1);
   assign \$78  = ~ o__valid;
   assign \$79  = \$78  | o__ready;
   assign \$80  = ~ o__valid;
@@ -14752,221 +10906,181 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$83  = \$82  | o__ready;
   assign \$84  = ~ o__valid;
   assign \$85  = \$84  | o__ready;
-  assign \$86  = ~ o__valid;
-  assign \$87  = \$86  | o__ready;
-  assign \$88  = ~ o__valid;
-  assign \$89  = \$88  | o__ready;
+  assign \$86  = v4 & last4;
+  assign \$87  = ~ o__valid;
+  assign \$88  = \$87  | o__ready;
+  assign \$89  = \$88  & v4;
   assign \$90  = ~ o__valid;
   assign \$91  = \$90  | o__ready;
-  assign \$92  = ~ o__valid;
-  assign \$93  = \$92  | o__ready;
-  assign \$94  = ~ o__valid;
-  assign \$95  = \$94  | o__ready;
+  assign \$92  = \$91  & v4;
+  assign \$93  = ~ o__valid;
+  assign \$94  = \$93  | o__ready;
+  assign \$95  = \$94  & v4;
   assign \$96  = ~ o__valid;
   assign \$97  = \$96  | o__ready;
-  assign \$98  = ~ o__valid;
-  assign \$99  = \$98  | o__ready;
-  assign \$100  = v4 & last4;
-  assign \$101  = ~ o__valid;
-  assign \$102  = \$101  | o__ready;
-  assign \$103  = \$102  & v4;
-  assign \$104  = ~ o__valid;
-  assign \$105  = \$104  | o__ready;
-  assign \$106  = \$105  & v4;
-  assign \$107  = ~ o__valid;
-  assign \$108  = \$107  | o__ready;
-  assign \$109  = \$108  & v4;
-  assign \$110  = ~ o__valid;
-  assign \$111  = \$110  | o__ready;
-  assign \$112  = \$111  & v4;
-  assign \$113  = ~ o__valid;
-  assign \$114  = \$113  | o__ready;
-  assign \$115  = \$114  & v4;
-  assign \$116  = ~ o__valid;
-  assign \$117  = \$116  | o__ready;
-  assign \$118  = \$117  & v4;
-  assign \$119  = ~ o__valid;
-  assign \$120  = \$119  | o__ready;
-  assign \$121  = \$120  & v4;
-  assign \$122  = ~ o__valid;
-  assign \$123  = \$122  | o__ready;
-  assign \$124  = \$123  & v4;
+  assign \$98  = \$97  & v4;
   always @(posedge clk)
-    t <= \$125 ;
+    t <= \$99 ;
   always @(posedge clk)
-    x_reg <= \$126 ;
+    x_reg <= \$100 ;
   always @(posedge clk)
-    from_input <= \$127 ;
+    from_input <= \$101 ;
   always @(posedge clk)
-    v1 <= \$128 ;
+    v1 <= \$102 ;
   always @(posedge clk)
-    first1 <= \$129 ;
+    first1 <= \$103 ;
   always @(posedge clk)
-    last1 <= \$130 ;
+    last1 <= \$104 ;
   always @(posedge clk)
-    nf1 <= \$131 ;
+    nf1 <= \$105 ;
   always @(posedge clk)
-    xoff0 <= \$132 ;
+    xoff0 <= \$106 ;
   always @(posedge clk)
-    w0_0 <= \$133 ;
+    xoff1 <= \$107 ;
   always @(posedge clk)
-    w1_0 <= \$134 ;
+    w0_0 <= \$108 ;
   always @(posedge clk)
-    w2_0 <= \$135 ;
+    w0_1 <= \$109 ;
   always @(posedge clk)
-    w3_0 <= \$136 ;
+    w1_0 <= \$110 ;
   always @(posedge clk)
-    w4_0 <= \$137 ;
+    w1_1 <= \$111 ;
   always @(posedge clk)
-    w5_0 <= \$138 ;
+    w2_0 <= \$112 ;
   always @(posedge clk)
-    w6_0 <= \$139 ;
+    w2_1 <= \$113 ;
   always @(posedge clk)
-    w7_0 <= \$140 ;
+    w3_0 <= \$114 ;
   always @(posedge clk)
-    prod0_0 <= \$141 ;
+    w3_1 <= \$115 ;
   always @(posedge clk)
-    prod1_0 <= \$142 ;
+    prod0_0 <= \$116 ;
   always @(posedge clk)
-    prod2_0 <= \$143 ;
+    prod0_1 <= \$117 ;
   always @(posedge clk)
-    prod3_0 <= \$144 ;
+    prod1_0 <= \$118 ;
   always @(posedge clk)
-    prod4_0 <= \$145 ;
+    prod1_1 <= \$119 ;
   always @(posedge clk)
-    prod5_0 <= \$146 ;
+    prod2_0 <= \$120 ;
   always @(posedge clk)
-    prod6_0 <= \$147 ;
+    prod2_1 <= \$121 ;
   always @(posedge clk)
-    prod7_0 <= \$148 ;
+    prod3_0 <= \$122 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$149 ;
+    prod3_1 <= \$123 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$150 ;
+    sum0_s0_0 <= \$124 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$151 ;
+    sum1_s0_0 <= \$125 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$152 ;
+    sum2_s0_0 <= \$126 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$153 ;
+    sum3_s0_0 <= \$127 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$154 ;
+    v2 <= \$128 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$155 ;
+    first2 <= \$129 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$156 ;
+    last2 <= \$130 ;
   always @(posedge clk)
-    v2 <= \$157 ;
+    nf2 <= \$131 ;
   always @(posedge clk)
-    first2 <= \$158 ;
+    v3 <= \$132 ;
   always @(posedge clk)
-    last2 <= \$159 ;
+    first3 <= \$133 ;
   always @(posedge clk)
-    nf2 <= \$160 ;
+    last3 <= \$134 ;
   always @(posedge clk)
-    v3 <= \$161 ;
+    nf3 <= \$135 ;
   always @(posedge clk)
-    first3 <= \$162 ;
+    v4 <= \$136 ;
   always @(posedge clk)
-    last3 <= \$163 ;
+    first4 <= \$137 ;
   always @(posedge clk)
-    nf3 <= \$164 ;
+    last4 <= \$138 ;
   always @(posedge clk)
-    v4 <= \$165 ;
+    nf4 <= \$139 ;
   always @(posedge clk)
-    first4 <= \$166 ;
+    o__valid <= \$140 ;
   always @(posedge clk)
-    last4 <= \$167 ;
+    acc0 <= \$141 ;
   always @(posedge clk)
-    nf4 <= \$168 ;
+    o__payload <= \$142 ;
   always @(posedge clk)
-    o__valid <= \$169 ;
+    acc1 <= \$143 ;
   always @(posedge clk)
-    acc0 <= \$170 ;
+    acc2 <= \$144 ;
   always @(posedge clk)
-    o__payload <= \$171 ;
-  always @(posedge clk)
-    acc1 <= \$172 ;
-  always @(posedge clk)
-    acc2 <= \$173 ;
-  always @(posedge clk)
-    acc3 <= \$174 ;
-  always @(posedge clk)
-    acc4 <= \$175 ;
-  always @(posedge clk)
-    acc5 <= \$176 ;
-  always @(posedge clk)
-    acc6 <= \$177 ;
-  always @(posedge clk)
-    acc7 <= \$178 ;
+    acc3 <= \$145 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
-          \$3  = 2'h0;
+          \$3  = 3'h0;
       5'h01:
-          \$3  = 2'h0;
+          \$3  = 3'h0;
       5'h02:
-          \$3  = 2'h0;
+          \$3  = 3'h0;
       5'h03:
-          \$3  = 2'h0;
+          \$3  = 3'h0;
       5'h04:
-          \$3  = 2'h0;
+          \$3  = 3'h1;
       5'h05:
-          \$3  = 2'h0;
+          \$3  = 3'h1;
       5'h06:
-          \$3  = 2'h0;
+          \$3  = 3'h1;
       5'h07:
-          \$3  = 2'h0;
+          \$3  = 3'h1;
       5'h08:
-          \$3  = 2'h1;
+          \$3  = 3'h2;
       5'h09:
-          \$3  = 2'h1;
+          \$3  = 3'h2;
       5'h0a:
-          \$3  = 2'h1;
+          \$3  = 3'h2;
       5'h0b:
-          \$3  = 2'h1;
+          \$3  = 3'h2;
       5'h0c:
-          \$3  = 2'h1;
+          \$3  = 3'h3;
       5'h0d:
-          \$3  = 2'h1;
+          \$3  = 3'h3;
       5'h0e:
-          \$3  = 2'h1;
+          \$3  = 3'h3;
       5'h0f:
-          \$3  = 2'h1;
+          \$3  = 3'h3;
       5'h10:
-          \$3  = 2'h2;
+          \$3  = 3'h4;
       5'h11:
-          \$3  = 2'h2;
+          \$3  = 3'h4;
       5'h12:
-          \$3  = 2'h2;
+          \$3  = 3'h4;
       5'h13:
-          \$3  = 2'h2;
+          \$3  = 3'h4;
       5'h14:
-          \$3  = 2'h2;
+          \$3  = 3'h5;
       5'h15:
-          \$3  = 2'h2;
+          \$3  = 3'h5;
       5'h16:
-          \$3  = 2'h2;
+          \$3  = 3'h5;
       5'h17:
-          \$3  = 2'h2;
+          \$3  = 3'h5;
       5'h18:
-          \$3  = 2'h3;
+          \$3  = 3'h6;
       5'h19:
-          \$3  = 2'h3;
+          \$3  = 3'h6;
       5'h1a:
-          \$3  = 2'h3;
+          \$3  = 3'h6;
       5'h1b:
-          \$3  = 2'h3;
+          \$3  = 3'h6;
       5'h1c:
-          \$3  = 2'h3;
+          \$3  = 3'h7;
       5'h1d:
-          \$3  = 2'h3;
+          \$3  = 3'h7;
       5'h1e:
-          \$3  = 2'h3;
+          \$3  = 3'h7;
       5'h1f:
-          \$3  = 2'h3;
+          \$3  = 3'h7;
     endcase
   end
   always @* begin
@@ -14974,69 +11088,69 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
-          \$7  = 2'h0;
+          \$7  = 3'h0;
       5'h01:
-          \$7  = 2'h0;
+          \$7  = 3'h0;
       5'h02:
-          \$7  = 2'h0;
+          \$7  = 3'h0;
       5'h03:
-          \$7  = 2'h0;
+          \$7  = 3'h0;
       5'h04:
-          \$7  = 2'h0;
+          \$7  = 3'h1;
       5'h05:
-          \$7  = 2'h0;
+          \$7  = 3'h1;
       5'h06:
-          \$7  = 2'h0;
+          \$7  = 3'h1;
       5'h07:
-          \$7  = 2'h0;
+          \$7  = 3'h1;
       5'h08:
-          \$7  = 2'h1;
+          \$7  = 3'h2;
       5'h09:
-          \$7  = 2'h1;
+          \$7  = 3'h2;
       5'h0a:
-          \$7  = 2'h1;
+          \$7  = 3'h2;
       5'h0b:
-          \$7  = 2'h1;
+          \$7  = 3'h2;
       5'h0c:
-          \$7  = 2'h1;
+          \$7  = 3'h3;
       5'h0d:
-          \$7  = 2'h1;
+          \$7  = 3'h3;
       5'h0e:
-          \$7  = 2'h1;
+          \$7  = 3'h3;
       5'h0f:
-          \$7  = 2'h1;
+          \$7  = 3'h3;
       5'h10:
-          \$7  = 2'h2;
+          \$7  = 3'h4;
       5'h11:
-          \$7  = 2'h2;
+          \$7  = 3'h4;
       5'h12:
-          \$7  = 2'h2;
+          \$7  = 3'h4;
       5'h13:
-          \$7  = 2'h2;
+          \$7  = 3'h4;
       5'h14:
-          \$7  = 2'h2;
+          \$7  = 3'h5;
       5'h15:
-          \$7  = 2'h2;
+          \$7  = 3'h5;
       5'h16:
-          \$7  = 2'h2;
+          \$7  = 3'h5;
       5'h17:
-          \$7  = 2'h2;
+          \$7  = 3'h5;
       5'h18:
-          \$7  = 2'h3;
+          \$7  = 3'h6;
       5'h19:
-          \$7  = 2'h3;
+          \$7  = 3'h6;
       5'h1a:
-          \$7  = 2'h3;
+          \$7  = 3'h6;
       5'h1b:
-          \$7  = 2'h3;
+          \$7  = 3'h6;
       5'h1c:
-          \$7  = 2'h3;
+          \$7  = 3'h7;
       5'h1d:
-          \$7  = 2'h3;
+          \$7  = 3'h7;
       5'h1e:
-          \$7  = 2'h3;
+          \$7  = 3'h7;
       5'h1f:
-          \$7  = 2'h3;
+          \$7  = 3'h7;
     endcase
   end
   always @* begin
@@ -15044,69 +11158,69 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
-          \$12  = 2'h0;
+          \$12  = 3'h0;
       5'h01:
-          \$12  = 2'h0;
+          \$12  = 3'h0;
       5'h02:
-          \$12  = 2'h0;
+          \$12  = 3'h0;
       5'h03:
-          \$12  = 2'h0;
+          \$12  = 3'h0;
       5'h04:
-          \$12  = 2'h0;
+          \$12  = 3'h1;
       5'h05:
-          \$12  = 2'h0;
+          \$12  = 3'h1;
       5'h06:
-          \$12  = 2'h0;
+          \$12  = 3'h1;
       5'h07:
-          \$12  = 2'h0;
+          \$12  = 3'h1;
       5'h08:
-          \$12  = 2'h1;
+          \$12  = 3'h2;
       5'h09:
-          \$12  = 2'h1;
+          \$12  = 3'h2;
       5'h0a:
-          \$12  = 2'h1;
+          \$12  = 3'h2;
       5'h0b:
-          \$12  = 2'h1;
+          \$12  = 3'h2;
       5'h0c:
-          \$12  = 2'h1;
+          \$12  = 3'h3;
       5'h0d:
-          \$12  = 2'h1;
+          \$12  = 3'h3;
       5'h0e:
-          \$12  = 2'h1;
+          \$12  = 3'h3;
       5'h0f:
-          \$12  = 2'h1;
+          \$12  = 3'h3;
       5'h10:
-          \$12  = 2'h2;
+          \$12  = 3'h4;
       5'h11:
-          \$12  = 2'h2;
+          \$12  = 3'h4;
       5'h12:
-          \$12  = 2'h2;
+          \$12  = 3'h4;
       5'h13:
-          \$12  = 2'h2;
+          \$12  = 3'h4;
       5'h14:
-          \$12  = 2'h2;
+          \$12  = 3'h5;
       5'h15:
-          \$12  = 2'h2;
+          \$12  = 3'h5;
       5'h16:
-          \$12  = 2'h2;
+          \$12  = 3'h5;
       5'h17:
-          \$12  = 2'h2;
+          \$12  = 3'h5;
       5'h18:
-          \$12  = 2'h3;
+          \$12  = 3'h6;
       5'h19:
-          \$12  = 2'h3;
+          \$12  = 3'h6;
       5'h1a:
-          \$12  = 2'h3;
+          \$12  = 3'h6;
       5'h1b:
-          \$12  = 2'h3;
+          \$12  = 3'h6;
       5'h1c:
-          \$12  = 2'h3;
+          \$12  = 3'h7;
       5'h1d:
-          \$12  = 2'h3;
+          \$12  = 3'h7;
       5'h1e:
-          \$12  = 2'h3;
+          \$12  = 3'h7;
       5'h1f:
-          \$12  = 2'h3;
+          \$12  = 3'h7;
     endcase
   end
   always @* begin
@@ -15114,69 +11228,69 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
-          \$signature__addr  = 3'h0;
+          \$signature__addr  = 2'h0;
       5'h01:
-          \$signature__addr  = 3'h1;
+          \$signature__addr  = 2'h1;
       5'h02:
-          \$signature__addr  = 3'h2;
+          \$signature__addr  = 2'h2;
       5'h03:
-          \$signature__addr  = 3'h3;
+          \$signature__addr  = 2'h3;
       5'h04:
-          \$signature__addr  = 3'h4;
+          \$signature__addr  = 2'h0;
       5'h05:
-          \$signature__addr  = 3'h5;
+          \$signature__addr  = 2'h1;
       5'h06:
-          \$signature__addr  = 3'h6;
+          \$signature__addr  = 2'h2;
       5'h07:
-          \$signature__addr  = 3'h7;
+          \$signature__addr  = 2'h3;
       5'h08:
-          \$signature__addr  = 3'h0;
+          \$signature__addr  = 2'h0;
       5'h09:
-          \$signature__addr  = 3'h1;
+          \$signature__addr  = 2'h1;
       5'h0a:
-          \$signature__addr  = 3'h2;
+          \$signature__addr  = 2'h2;
       5'h0b:
-          \$signature__addr  = 3'h3;
+          \$signature__addr  = 2'h3;
       5'h0c:
-          \$signature__addr  = 3'h4;
+          \$signature__addr  = 2'h0;
       5'h0d:
-          \$signature__addr  = 3'h5;
+          \$signature__addr  = 2'h1;
       5'h0e:
-          \$signature__addr  = 3'h6;
+          \$signature__addr  = 2'h2;
       5'h0f:
-          \$signature__addr  = 3'h7;
+          \$signature__addr  = 2'h3;
       5'h10:
-          \$signature__addr  = 3'h0;
+          \$signature__addr  = 2'h0;
       5'h11:
-          \$signature__addr  = 3'h1;
+          \$signature__addr  = 2'h1;
       5'h12:
-          \$signature__addr  = 3'h2;
+          \$signature__addr  = 2'h2;
       5'h13:
-          \$signature__addr  = 3'h3;
+          \$signature__addr  = 2'h3;
       5'h14:
-          \$signature__addr  = 3'h4;
+          \$signature__addr  = 2'h0;
       5'h15:
-          \$signature__addr  = 3'h5;
+          \$signature__addr  = 2'h1;
       5'h16:
-          \$signature__addr  = 3'h6;
+          \$signature__addr  = 2'h2;
       5'h17:
-          \$signature__addr  = 3'h7;
+          \$signature__addr  = 2'h3;
       5'h18:
-          \$signature__addr  = 3'h0;
+          \$signature__addr  = 2'h0;
       5'h19:
-          \$signature__addr  = 3'h1;
+          \$signature__addr  = 2'h1;
       5'h1a:
-          \$signature__addr  = 3'h2;
+          \$signature__addr  = 2'h2;
       5'h1b:
-          \$signature__addr  = 3'h3;
+          \$signature__addr  = 2'h3;
       5'h1c:
-          \$signature__addr  = 3'h4;
+          \$signature__addr  = 2'h0;
       5'h1d:
-          \$signature__addr  = 3'h5;
+          \$signature__addr  = 2'h1;
       5'h1e:
-          \$signature__addr  = 3'h6;
+          \$signature__addr  = 2'h2;
       5'h1f:
-          \$signature__addr  = 3'h7;
+          \$signature__addr  = 2'h3;
     endcase
   end
   always @* begin
@@ -15184,181 +11298,157 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
-          rport__addr = 3'h0;
+          rport__addr = 2'h0;
       5'h01:
-          rport__addr = 3'h1;
+          rport__addr = 2'h1;
       5'h02:
-          rport__addr = 3'h2;
+          rport__addr = 2'h2;
       5'h03:
-          rport__addr = 3'h3;
+          rport__addr = 2'h3;
       5'h04:
-          rport__addr = 3'h4;
+          rport__addr = 2'h0;
       5'h05:
-          rport__addr = 3'h5;
+          rport__addr = 2'h1;
       5'h06:
-          rport__addr = 3'h6;
+          rport__addr = 2'h2;
       5'h07:
-          rport__addr = 3'h7;
+          rport__addr = 2'h3;
       5'h08:
-          rport__addr = 3'h0;
+          rport__addr = 2'h0;
       5'h09:
-          rport__addr = 3'h1;
+          rport__addr = 2'h1;
       5'h0a:
-          rport__addr = 3'h2;
+          rport__addr = 2'h2;
       5'h0b:
-          rport__addr = 3'h3;
+          rport__addr = 2'h3;
       5'h0c:
-          rport__addr = 3'h4;
+          rport__addr = 2'h0;
       5'h0d:
-          rport__addr = 3'h5;
+          rport__addr = 2'h1;
       5'h0e:
-          rport__addr = 3'h6;
+          rport__addr = 2'h2;
       5'h0f:
-          rport__addr = 3'h7;
+          rport__addr = 2'h3;
       5'h10:
-          rport__addr = 3'h0;
+          rport__addr = 2'h0;
       5'h11:
-          rport__addr = 3'h1;
+          rport__addr = 2'h1;
       5'h12:
-          rport__addr = 3'h2;
+          rport__addr = 2'h2;
       5'h13:
-          rport__addr = 3'h3;
+          rport__addr = 2'h3;
       5'h14:
-          rport__addr = 3'h4;
+          rport__addr = 2'h0;
       5'h15:
-          rport__addr = 3'h5;
+          rport__addr = 2'h1;
       5'h16:
-          rport__addr = 3'h6;
+          rport__addr = 2'h2;
       5'h17:
-          rport__addr = 3'h7;
+          rport__addr = 2'h3;
       5'h18:
-          rport__addr = 3'h0;
+          rport__addr = 2'h0;
       5'h19:
-          rport__addr = 3'h1;
+          rport__addr = 2'h1;
       5'h1a:
-          rport__addr = 3'h2;
+          rport__addr = 2'h2;
       5'h1b:
-          rport__addr = 3'h3;
+          rport__addr = 2'h3;
       5'h1c:
-          rport__addr = 3'h4;
+          rport__addr = 2'h0;
       5'h1d:
-          rport__addr = 3'h5;
+          rport__addr = 2'h1;
       5'h1e:
-          rport__addr = 3'h6;
+          rport__addr = 2'h2;
       5'h1f:
-          rport__addr = 3'h7;
+          rport__addr = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (nf4)
-      2'h0:
+      3'h0:
           \$16  = 21'h000fff;
-      2'h1:
+      3'h1:
+          \$16  = 21'h1ff6c9;
+      3'h2:
           \$16  = 21'h1ffefc;
-      2'h2:
+      3'h3:
+          \$16  = 21'h000317;
+      3'h4:
           \$16  = 21'h1fffeb;
-      2'h3:
+      3'h5:
+          \$16  = 21'h00021e;
+      3'h6:
           \$16  = 21'h1ffeb1;
+      3'h7:
+          \$16  = 21'h000018;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (nf4)
-      2'h0:
+      3'h0:
           \$19  = 21'h1fe8cd;
-      2'h1:
+      3'h1:
+          \$19  = 21'h001d50;
+      3'h2:
           \$19  = 21'h1ff8ce;
-      2'h2:
+      3'h3:
+          \$19  = 21'h000049;
+      3'h4:
           \$19  = 21'h1ff6fc;
-      2'h3:
+      3'h5:
+          \$19  = 21'h00006e;
+      3'h6:
           \$19  = 21'h1ff042;
+      3'h7:
+          \$19  = 21'h0028ab;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (nf4)
-      2'h0:
+      3'h0:
           \$22  = 21'h000094;
-      2'h1:
+      3'h1:
+          \$22  = 21'h000a0f;
+      3'h2:
           \$22  = 21'h1ff825;
-      2'h2:
+      3'h3:
+          \$22  = 21'h1fca7a;
+      3'h4:
           \$22  = 21'h004074;
-      2'h3:
+      3'h5:
+          \$22  = 21'h00332d;
+      3'h6:
           \$22  = 21'h000df0;
+      3'h7:
+          \$22  = 21'h000040;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (nf4)
-      2'h0:
+      3'h0:
           \$25  = 21'h1ff7c9;
-      2'h1:
+      3'h1:
+          \$25  = 21'h1ff9c3;
+      3'h2:
           \$25  = 21'h0006d6;
-      2'h2:
+      3'h3:
+          \$25  = 21'h1feca9;
+      3'h4:
           \$25  = 21'h001558;
-      2'h3:
+      3'h5:
+          \$25  = 21'h000119;
+      3'h6:
           \$25  = 21'h1fe69e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf4)
-      2'h0:
-          \$28  = 21'h1ff6c9;
-      2'h1:
-          \$28  = 21'h000317;
-      2'h2:
-          \$28  = 21'h00021e;
-      2'h3:
-          \$28  = 21'h000018;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf4)
-      2'h0:
-          \$31  = 21'h001d50;
-      2'h1:
-          \$31  = 21'h000049;
-      2'h2:
-          \$31  = 21'h00006e;
-      2'h3:
-          \$31  = 21'h0028ab;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf4)
-      2'h0:
-          \$34  = 21'h000a0f;
-      2'h1:
-          \$34  = 21'h1fca7a;
-      2'h2:
-          \$34  = 21'h00332d;
-      2'h3:
-          \$34  = 21'h000040;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf4)
-      2'h0:
-          \$37  = 21'h1ff9c3;
-      2'h1:
-          \$37  = 21'h1feca9;
-      2'h2:
-          \$37  = 21'h000119;
-      2'h3:
-          \$37  = 21'h1ffd84;
+      3'h7:
+          \$25  = 21'h1ffd84;
     endcase
   end
   always @* begin
@@ -15366,69 +11456,69 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
-          \$42  = 2'h0;
+          \$30  = 3'h0;
       5'h01:
-          \$42  = 2'h0;
+          \$30  = 3'h0;
       5'h02:
-          \$42  = 2'h0;
+          \$30  = 3'h0;
       5'h03:
-          \$42  = 2'h0;
+          \$30  = 3'h0;
       5'h04:
-          \$42  = 2'h0;
+          \$30  = 3'h1;
       5'h05:
-          \$42  = 2'h0;
+          \$30  = 3'h1;
       5'h06:
-          \$42  = 2'h0;
+          \$30  = 3'h1;
       5'h07:
-          \$42  = 2'h0;
+          \$30  = 3'h1;
       5'h08:
-          \$42  = 2'h1;
+          \$30  = 3'h2;
       5'h09:
-          \$42  = 2'h1;
+          \$30  = 3'h2;
       5'h0a:
-          \$42  = 2'h1;
+          \$30  = 3'h2;
       5'h0b:
-          \$42  = 2'h1;
+          \$30  = 3'h2;
       5'h0c:
-          \$42  = 2'h1;
+          \$30  = 3'h3;
       5'h0d:
-          \$42  = 2'h1;
+          \$30  = 3'h3;
       5'h0e:
-          \$42  = 2'h1;
+          \$30  = 3'h3;
       5'h0f:
-          \$42  = 2'h1;
+          \$30  = 3'h3;
       5'h10:
-          \$42  = 2'h2;
+          \$30  = 3'h4;
       5'h11:
-          \$42  = 2'h2;
+          \$30  = 3'h4;
       5'h12:
-          \$42  = 2'h2;
+          \$30  = 3'h4;
       5'h13:
-          \$42  = 2'h2;
+          \$30  = 3'h4;
       5'h14:
-          \$42  = 2'h2;
+          \$30  = 3'h5;
       5'h15:
-          \$42  = 2'h2;
+          \$30  = 3'h5;
       5'h16:
-          \$42  = 2'h2;
+          \$30  = 3'h5;
       5'h17:
-          \$42  = 2'h2;
+          \$30  = 3'h5;
       5'h18:
-          \$42  = 2'h3;
+          \$30  = 3'h6;
       5'h19:
-          \$42  = 2'h3;
+          \$30  = 3'h6;
       5'h1a:
-          \$42  = 2'h3;
+          \$30  = 3'h6;
       5'h1b:
-          \$42  = 2'h3;
+          \$30  = 3'h6;
       5'h1c:
-          \$42  = 2'h3;
+          \$30  = 3'h7;
       5'h1d:
-          \$42  = 2'h3;
+          \$30  = 3'h7;
       5'h1e:
-          \$42  = 2'h3;
+          \$30  = 3'h7;
       5'h1f:
-          \$42  = 2'h3;
+          \$30  = 3'h7;
     endcase
   end
   always @* begin
@@ -15436,69 +11526,69 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
-          \$52  = 2'h0;
+          \$40  = 3'h0;
       5'h01:
-          \$52  = 2'h0;
+          \$40  = 3'h0;
       5'h02:
-          \$52  = 2'h0;
+          \$40  = 3'h0;
       5'h03:
-          \$52  = 2'h0;
+          \$40  = 3'h0;
       5'h04:
-          \$52  = 2'h0;
+          \$40  = 3'h1;
       5'h05:
-          \$52  = 2'h0;
+          \$40  = 3'h1;
       5'h06:
-          \$52  = 2'h0;
+          \$40  = 3'h1;
       5'h07:
-          \$52  = 2'h0;
+          \$40  = 3'h1;
       5'h08:
-          \$52  = 2'h1;
+          \$40  = 3'h2;
       5'h09:
-          \$52  = 2'h1;
+          \$40  = 3'h2;
       5'h0a:
-          \$52  = 2'h1;
+          \$40  = 3'h2;
       5'h0b:
-          \$52  = 2'h1;
+          \$40  = 3'h2;
       5'h0c:
-          \$52  = 2'h1;
+          \$40  = 3'h3;
       5'h0d:
-          \$52  = 2'h1;
+          \$40  = 3'h3;
       5'h0e:
-          \$52  = 2'h1;
+          \$40  = 3'h3;
       5'h0f:
-          \$52  = 2'h1;
+          \$40  = 3'h3;
       5'h10:
-          \$52  = 2'h2;
+          \$40  = 3'h4;
       5'h11:
-          \$52  = 2'h2;
+          \$40  = 3'h4;
       5'h12:
-          \$52  = 2'h2;
+          \$40  = 3'h4;
       5'h13:
-          \$52  = 2'h2;
+          \$40  = 3'h4;
       5'h14:
-          \$52  = 2'h2;
+          \$40  = 3'h5;
       5'h15:
-          \$52  = 2'h2;
+          \$40  = 3'h5;
       5'h16:
-          \$52  = 2'h2;
+          \$40  = 3'h5;
       5'h17:
-          \$52  = 2'h2;
+          \$40  = 3'h5;
       5'h18:
-          \$52  = 2'h3;
+          \$40  = 3'h6;
       5'h19:
-          \$52  = 2'h3;
+          \$40  = 3'h6;
       5'h1a:
-          \$52  = 2'h3;
+          \$40  = 3'h6;
       5'h1b:
-          \$52  = 2'h3;
+          \$40  = 3'h6;
       5'h1c:
-          \$52  = 2'h3;
+          \$40  = 3'h7;
       5'h1d:
-          \$52  = 2'h3;
+          \$40  = 3'h7;
       5'h1e:
-          \$52  = 2'h3;
+          \$40  = 3'h7;
       5'h1f:
-          \$52  = 2'h3;
+          \$40  = 3'h7;
     endcase
   end
   always @* begin
@@ -15506,69 +11596,69 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
-          \$56  = 2'h0;
+          \$44  = 3'h0;
       5'h01:
-          \$56  = 2'h0;
+          \$44  = 3'h0;
       5'h02:
-          \$56  = 2'h0;
+          \$44  = 3'h0;
       5'h03:
-          \$56  = 2'h0;
+          \$44  = 3'h0;
       5'h04:
-          \$56  = 2'h0;
+          \$44  = 3'h1;
       5'h05:
-          \$56  = 2'h0;
+          \$44  = 3'h1;
       5'h06:
-          \$56  = 2'h0;
+          \$44  = 3'h1;
       5'h07:
-          \$56  = 2'h0;
+          \$44  = 3'h1;
       5'h08:
-          \$56  = 2'h1;
+          \$44  = 3'h2;
       5'h09:
-          \$56  = 2'h1;
+          \$44  = 3'h2;
       5'h0a:
-          \$56  = 2'h1;
+          \$44  = 3'h2;
       5'h0b:
-          \$56  = 2'h1;
+          \$44  = 3'h2;
       5'h0c:
-          \$56  = 2'h1;
+          \$44  = 3'h3;
       5'h0d:
-          \$56  = 2'h1;
+          \$44  = 3'h3;
       5'h0e:
-          \$56  = 2'h1;
+          \$44  = 3'h3;
       5'h0f:
-          \$56  = 2'h1;
+          \$44  = 3'h3;
       5'h10:
-          \$56  = 2'h2;
+          \$44  = 3'h4;
       5'h11:
-          \$56  = 2'h2;
+          \$44  = 3'h4;
       5'h12:
-          \$56  = 2'h2;
+          \$44  = 3'h4;
       5'h13:
-          \$56  = 2'h2;
+          \$44  = 3'h4;
       5'h14:
-          \$56  = 2'h2;
+          \$44  = 3'h5;
       5'h15:
-          \$56  = 2'h2;
+          \$44  = 3'h5;
       5'h16:
-          \$56  = 2'h2;
+          \$44  = 3'h5;
       5'h17:
-          \$56  = 2'h2;
+          \$44  = 3'h5;
       5'h18:
-          \$56  = 2'h3;
+          \$44  = 3'h6;
       5'h19:
-          \$56  = 2'h3;
+          \$44  = 3'h6;
       5'h1a:
-          \$56  = 2'h3;
+          \$44  = 3'h6;
       5'h1b:
-          \$56  = 2'h3;
+          \$44  = 3'h6;
       5'h1c:
-          \$56  = 2'h3;
+          \$44  = 3'h7;
       5'h1d:
-          \$56  = 2'h3;
+          \$44  = 3'h7;
       5'h1e:
-          \$56  = 2'h3;
+          \$44  = 3'h7;
       5'h1f:
-          \$56  = 2'h3;
+          \$44  = 3'h7;
     endcase
   end
   always @* begin
@@ -15576,69 +11666,69 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
-          \$61  = 1'h1;
+          \$49  = 1'h1;
       5'h01:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h02:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h03:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h04:
-          \$61  = 1'h0;
+          \$49  = 1'h1;
       5'h05:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h06:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h07:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h08:
-          \$61  = 1'h1;
+          \$49  = 1'h1;
       5'h09:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h0a:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h0b:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h0c:
-          \$61  = 1'h0;
+          \$49  = 1'h1;
       5'h0d:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h0e:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h0f:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h10:
-          \$61  = 1'h1;
+          \$49  = 1'h1;
       5'h11:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h12:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h13:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h14:
-          \$61  = 1'h0;
+          \$49  = 1'h1;
       5'h15:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h16:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h17:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h18:
-          \$61  = 1'h1;
+          \$49  = 1'h1;
       5'h19:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h1a:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h1b:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h1c:
-          \$61  = 1'h0;
+          \$49  = 1'h1;
       5'h1d:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h1e:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
       5'h1f:
-          \$61  = 1'h0;
+          \$49  = 1'h0;
     endcase
   end
   always @* begin
@@ -15646,69 +11736,69 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h01:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h02:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h03:
-          \$62  = 1'h0;
+          \$50  = 1'h1;
       5'h04:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h05:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h06:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h07:
-          \$62  = 1'h1;
+          \$50  = 1'h1;
       5'h08:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h09:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h0a:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h0b:
-          \$62  = 1'h0;
+          \$50  = 1'h1;
       5'h0c:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h0d:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h0e:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h0f:
-          \$62  = 1'h1;
+          \$50  = 1'h1;
       5'h10:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h11:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h12:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h13:
-          \$62  = 1'h0;
+          \$50  = 1'h1;
       5'h14:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h15:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h16:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h17:
-          \$62  = 1'h1;
+          \$50  = 1'h1;
       5'h18:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h19:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h1a:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h1b:
-          \$62  = 1'h0;
+          \$50  = 1'h1;
       5'h1c:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h1d:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h1e:
-          \$62  = 1'h0;
+          \$50  = 1'h0;
       5'h1f:
-          \$62  = 1'h1;
+          \$50  = 1'h1;
     endcase
   end
   always @* begin
@@ -15716,106 +11806,366 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (t)
       5'h00:
-          \$63  = 2'h0;
+          \$51  = 3'h0;
       5'h01:
-          \$63  = 2'h0;
+          \$51  = 3'h0;
       5'h02:
-          \$63  = 2'h0;
+          \$51  = 3'h0;
       5'h03:
-          \$63  = 2'h0;
+          \$51  = 3'h0;
       5'h04:
-          \$63  = 2'h0;
+          \$51  = 3'h1;
       5'h05:
-          \$63  = 2'h0;
+          \$51  = 3'h1;
       5'h06:
-          \$63  = 2'h0;
+          \$51  = 3'h1;
       5'h07:
-          \$63  = 2'h0;
+          \$51  = 3'h1;
       5'h08:
-          \$63  = 2'h1;
+          \$51  = 3'h2;
       5'h09:
-          \$63  = 2'h1;
+          \$51  = 3'h2;
       5'h0a:
-          \$63  = 2'h1;
+          \$51  = 3'h2;
       5'h0b:
-          \$63  = 2'h1;
+          \$51  = 3'h2;
       5'h0c:
-          \$63  = 2'h1;
+          \$51  = 3'h3;
       5'h0d:
-          \$63  = 2'h1;
+          \$51  = 3'h3;
       5'h0e:
-          \$63  = 2'h1;
+          \$51  = 3'h3;
       5'h0f:
-          \$63  = 2'h1;
+          \$51  = 3'h3;
       5'h10:
-          \$63  = 2'h2;
+          \$51  = 3'h4;
       5'h11:
-          \$63  = 2'h2;
+          \$51  = 3'h4;
       5'h12:
-          \$63  = 2'h2;
+          \$51  = 3'h4;
       5'h13:
-          \$63  = 2'h2;
+          \$51  = 3'h4;
       5'h14:
-          \$63  = 2'h2;
+          \$51  = 3'h5;
       5'h15:
-          \$63  = 2'h2;
+          \$51  = 3'h5;
       5'h16:
-          \$63  = 2'h2;
+          \$51  = 3'h5;
       5'h17:
-          \$63  = 2'h2;
+          \$51  = 3'h5;
       5'h18:
-          \$63  = 2'h3;
+          \$51  = 3'h6;
       5'h19:
-          \$63  = 2'h3;
+          \$51  = 3'h6;
       5'h1a:
-          \$63  = 2'h3;
+          \$51  = 3'h6;
       5'h1b:
-          \$63  = 2'h3;
+          \$51  = 3'h6;
       5'h1c:
-          \$63  = 2'h3;
+          \$51  = 3'h7;
       5'h1d:
-          \$63  = 2'h3;
+          \$51  = 3'h7;
       5'h1e:
-          \$63  = 2'h3;
+          \$51  = 3'h7;
       5'h1f:
-          \$63  = 2'h3;
+          \$51  = 3'h7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$125  = t;
-    if (\$46 ) begin
-      \$125  = \$49 [4:0];
+    \$99  = t;
+    if (\$34 ) begin
+      \$99  = \$37 [4:0];
     end
     if (rst) begin
-      \$125  = 5'h00;
+      \$99  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$126  = x_reg;
-    if (\$51 ) begin
-      \$126  = i__payload;
+    \$100  = x_reg;
+    if (\$39 ) begin
+      \$100  = i__payload;
     end
     if (rst) begin
-      \$126  = 8'h00;
+      \$100  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$127  = from_input;
-    if (\$51 ) begin
-      \$127  = \$53 ;
+    \$101  = from_input;
+    if (\$39 ) begin
+      \$101  = \$41 ;
     end
     if (rst) begin
-      \$127  = 1'h0;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$128  = v1;
-    if (\$51 ) begin
-      \$128  = \$60 ;
+    \$102  = v1;
+    if (\$39 ) begin
+      \$102  = \$48 ;
+    end
+    if (rst) begin
+      \$102  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$103  = first1;
+    if (\$39 ) begin
+      \$103  = \$49 ;
+    end
+    if (rst) begin
+      \$103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$104  = last1;
+    if (\$39 ) begin
+      \$104  = \$50 ;
+    end
+    if (rst) begin
+      \$104  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$105  = nf1;
+    if (\$39 ) begin
+      \$105  = \$51 ;
+    end
+    if (rst) begin
+      \$105  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$106  = xoff0;
+    if (\$53 ) begin
+      \$106  = \$55 ;
+    end
+    if (rst) begin
+      \$106  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$107  = xoff1;
+    if (\$53 ) begin
+      \$107  = \$57 ;
+    end
+    if (rst) begin
+      \$107  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$108  = w0_0;
+    if (\$53 ) begin
+      \$108  = wrom__data[7:0];
+    end
+    if (rst) begin
+      \$108  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$109  = w0_1;
+    if (\$53 ) begin
+      \$109  = wrom__data[15:8];
+    end
+    if (rst) begin
+      \$109  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$110  = w1_0;
+    if (\$53 ) begin
+      \$110  = wrom__data[23:16];
+    end
+    if (rst) begin
+      \$110  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$111  = w1_1;
+    if (\$53 ) begin
+      \$111  = wrom__data[31:24];
+    end
+    if (rst) begin
+      \$111  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$112  = w2_0;
+    if (\$53 ) begin
+      \$112  = wrom__data[39:32];
+    end
+    if (rst) begin
+      \$112  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$113  = w2_1;
+    if (\$53 ) begin
+      \$113  = wrom__data[47:40];
+    end
+    if (rst) begin
+      \$113  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$114  = w3_0;
+    if (\$53 ) begin
+      \$114  = wrom__data[55:48];
+    end
+    if (rst) begin
+      \$114  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$115  = w3_1;
+    if (\$53 ) begin
+      \$115  = wrom__data[63:56];
+    end
+    if (rst) begin
+      \$115  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$116  = prod0_0;
+    if (\$53 ) begin
+      \$116  = \$58 ;
+    end
+    if (rst) begin
+      \$116  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$117  = prod0_1;
+    if (\$53 ) begin
+      \$117  = \$59 ;
+    end
+    if (rst) begin
+      \$117  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$118  = prod1_0;
+    if (\$53 ) begin
+      \$118  = \$60 ;
+    end
+    if (rst) begin
+      \$118  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$119  = prod1_1;
+    if (\$53 ) begin
+      \$119  = \$61 ;
+    end
+    if (rst) begin
+      \$119  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$120  = prod2_0;
+    if (\$53 ) begin
+      \$120  = \$62 ;
+    end
+    if (rst) begin
+      \$120  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$121  = prod2_1;
+    if (\$53 ) begin
+      \$121  = \$63 ;
+    end
+    if (rst) begin
+      \$121  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$122  = prod3_0;
+    if (\$53 ) begin
+      \$122  = \$64 ;
+    end
+    if (rst) begin
+      \$122  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$123  = prod3_1;
+    if (\$53 ) begin
+      \$123  = \$65 ;
+    end
+    if (rst) begin
+      \$123  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$124  = sum0_s0_0;
+    if (\$67 ) begin
+      \$124  = { \$68 [17], \$68 [17], \$68 [17], \$68  };
+    end
+    if (rst) begin
+      \$124  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$125  = sum1_s0_0;
+    if (\$70 ) begin
+      \$125  = { \$71 [17], \$71 [17], \$71 [17], \$71  };
+    end
+    if (rst) begin
+      \$125  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$126  = sum2_s0_0;
+    if (\$73 ) begin
+      \$126  = { \$74 [17], \$74 [17], \$74 [17], \$74  };
+    end
+    if (rst) begin
+      \$126  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$127  = sum3_s0_0;
+    if (\$76 ) begin
+      \$127  = { \$77 [17], \$77 [17], \$77 [17], \$77  };
+    end
+    if (rst) begin
+      \$127  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$128  = v2;
+    if (\$79 ) begin
+      \$128  = v1;
     end
     if (rst) begin
       \$128  = 1'h0;
@@ -15823,9 +12173,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$129  = first1;
-    if (\$51 ) begin
-      \$129  = \$61 ;
+    \$129  = first2;
+    if (\$79 ) begin
+      \$129  = first1;
     end
     if (rst) begin
       \$129  = 1'h0;
@@ -15833,9 +12183,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$130  = last1;
-    if (\$51 ) begin
-      \$130  = \$62 ;
+    \$130  = last2;
+    if (\$79 ) begin
+      \$130  = last1;
     end
     if (rst) begin
       \$130  = 1'h0;
@@ -15843,519 +12193,169 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$131  = nf1;
-    if (\$51 ) begin
-      \$131  = \$63 ;
-    end
-    if (rst) begin
-      \$131  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$132  = xoff0;
-    if (\$65 ) begin
-      \$132  = \$67 ;
-    end
-    if (rst) begin
-      \$132  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$133  = w0_0;
-    if (\$65 ) begin
-      \$133  = wrom__data[7:0];
-    end
-    if (rst) begin
-      \$133  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$134  = w1_0;
-    if (\$65 ) begin
-      \$134  = wrom__data[15:8];
-    end
-    if (rst) begin
-      \$134  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$135  = w2_0;
-    if (\$65 ) begin
-      \$135  = wrom__data[23:16];
-    end
-    if (rst) begin
-      \$135  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$136  = w3_0;
-    if (\$65 ) begin
-      \$136  = wrom__data[31:24];
-    end
-    if (rst) begin
-      \$136  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$137  = w4_0;
-    if (\$65 ) begin
-      \$137  = wrom__data[39:32];
-    end
-    if (rst) begin
-      \$137  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$138  = w5_0;
-    if (\$65 ) begin
-      \$138  = wrom__data[47:40];
-    end
-    if (rst) begin
-      \$138  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$139  = w6_0;
-    if (\$65 ) begin
-      \$139  = wrom__data[55:48];
-    end
-    if (rst) begin
-      \$139  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$140  = w7_0;
-    if (\$65 ) begin
-      \$140  = wrom__data[63:56];
-    end
-    if (rst) begin
-      \$140  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$141  = prod0_0;
-    if (\$65 ) begin
-      \$141  = \$68 ;
-    end
-    if (rst) begin
-      \$141  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$142  = prod1_0;
-    if (\$65 ) begin
-      \$142  = \$69 ;
-    end
-    if (rst) begin
-      \$142  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$143  = prod2_0;
-    if (\$65 ) begin
-      \$143  = \$70 ;
-    end
-    if (rst) begin
-      \$143  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$144  = prod3_0;
-    if (\$65 ) begin
-      \$144  = \$71 ;
-    end
-    if (rst) begin
-      \$144  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$145  = prod4_0;
-    if (\$65 ) begin
-      \$145  = \$72 ;
-    end
-    if (rst) begin
-      \$145  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$146  = prod5_0;
-    if (\$65 ) begin
-      \$146  = \$73 ;
-    end
-    if (rst) begin
-      \$146  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$147  = prod6_0;
-    if (\$65 ) begin
-      \$147  = \$74 ;
-    end
-    if (rst) begin
-      \$147  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$148  = prod7_0;
-    if (\$65 ) begin
-      \$148  = \$75 ;
-    end
-    if (rst) begin
-      \$148  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$149  = sum0_s0_0;
-    if (\$77 ) begin
-      \$149  = { prod0_0[16], prod0_0[16], prod0_0[16], prod0_0[16], prod0_0 };
-    end
-    if (rst) begin
-      \$149  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$150  = sum1_s0_0;
+    \$131  = nf2;
     if (\$79 ) begin
-      \$150  = { prod1_0[16], prod1_0[16], prod1_0[16], prod1_0[16], prod1_0 };
+      \$131  = nf1;
     end
     if (rst) begin
-      \$150  = 21'h000000;
+      \$131  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$151  = sum2_s0_0;
+    \$132  = v3;
     if (\$81 ) begin
-      \$151  = { prod2_0[16], prod2_0[16], prod2_0[16], prod2_0[16], prod2_0 };
+      \$132  = v2;
     end
     if (rst) begin
-      \$151  = 21'h000000;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$152  = sum3_s0_0;
+    \$133  = first3;
+    if (\$81 ) begin
+      \$133  = first2;
+    end
+    if (rst) begin
+      \$133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$134  = last3;
+    if (\$81 ) begin
+      \$134  = last2;
+    end
+    if (rst) begin
+      \$134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$135  = nf3;
+    if (\$81 ) begin
+      \$135  = nf2;
+    end
+    if (rst) begin
+      \$135  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$136  = v4;
     if (\$83 ) begin
-      \$152  = { prod3_0[16], prod3_0[16], prod3_0[16], prod3_0[16], prod3_0 };
+      \$136  = v3;
     end
     if (rst) begin
-      \$152  = 21'h000000;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$153  = sum4_s0_0;
+    \$137  = first4;
+    if (\$83 ) begin
+      \$137  = first3;
+    end
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$138  = last4;
+    if (\$83 ) begin
+      \$138  = last3;
+    end
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$139  = nf4;
+    if (\$83 ) begin
+      \$139  = nf3;
+    end
+    if (rst) begin
+      \$139  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$140  = o__valid;
     if (\$85 ) begin
-      \$153  = { prod4_0[16], prod4_0[16], prod4_0[16], prod4_0[16], prod4_0 };
+      \$140  = \$86 ;
     end
     if (rst) begin
-      \$153  = 21'h000000;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$154  = sum5_s0_0;
-    if (\$87 ) begin
-      \$154  = { prod5_0[16], prod5_0[16], prod5_0[16], prod5_0[16], prod5_0 };
-    end
-    if (rst) begin
-      \$154  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$155  = sum6_s0_0;
+    \$141  = acc0;
     if (\$89 ) begin
-      \$155  = { prod6_0[16], prod6_0[16], prod6_0[16], prod6_0[16], prod6_0 };
+      \$141  = \$18 [20:0];
     end
     if (rst) begin
-      \$155  = 21'h000000;
+      \$141  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$156  = sum7_s0_0;
-    if (\$91 ) begin
-      \$156  = { prod7_0[16], prod7_0[16], prod7_0[16], prod7_0[16], prod7_0 };
+    \$142  = o__payload;
+    if (\$89 ) begin
+      if (last4) begin
+        \$142 [20:0] = \$18 [20:0];
+      end
     end
-    if (rst) begin
-      \$156  = 21'h000000;
+    if (\$92 ) begin
+      if (last4) begin
+        \$142 [41:21] = \$21 [20:0];
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$157  = v2;
-    if (\$93 ) begin
-      \$157  = v1;
-    end
-    if (rst) begin
-      \$157  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$158  = first2;
-    if (\$93 ) begin
-      \$158  = first1;
-    end
-    if (rst) begin
-      \$158  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$159  = last2;
-    if (\$93 ) begin
-      \$159  = last1;
-    end
-    if (rst) begin
-      \$159  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$160  = nf2;
-    if (\$93 ) begin
-      \$160  = nf1;
-    end
-    if (rst) begin
-      \$160  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$161  = v3;
     if (\$95 ) begin
-      \$161  = v2;
+      if (last4) begin
+        \$142 [62:42] = \$24 [20:0];
+      end
+    end
+    if (\$98 ) begin
+      if (last4) begin
+        \$142 [83:63] = \$27 [20:0];
+      end
     end
     if (rst) begin
-      \$161  = 1'h0;
+      \$142  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$162  = first3;
+    \$143  = acc1;
+    if (\$92 ) begin
+      \$143  = \$21 [20:0];
+    end
+    if (rst) begin
+      \$143  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$144  = acc2;
     if (\$95 ) begin
-      \$162  = first2;
+      \$144  = \$24 [20:0];
     end
     if (rst) begin
-      \$162  = 1'h0;
+      \$144  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$163  = last3;
-    if (\$95 ) begin
-      \$163  = last2;
+    \$145  = acc3;
+    if (\$98 ) begin
+      \$145  = \$27 [20:0];
     end
     if (rst) begin
-      \$163  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$164  = nf3;
-    if (\$95 ) begin
-      \$164  = nf2;
-    end
-    if (rst) begin
-      \$164  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$165  = v4;
-    if (\$97 ) begin
-      \$165  = v3;
-    end
-    if (rst) begin
-      \$165  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$166  = first4;
-    if (\$97 ) begin
-      \$166  = first3;
-    end
-    if (rst) begin
-      \$166  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$167  = last4;
-    if (\$97 ) begin
-      \$167  = last3;
-    end
-    if (rst) begin
-      \$167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$168  = nf4;
-    if (\$97 ) begin
-      \$168  = nf3;
-    end
-    if (rst) begin
-      \$168  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$169  = o__valid;
-    if (\$99 ) begin
-      \$169  = \$100 ;
-    end
-    if (rst) begin
-      \$169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$170  = acc0;
-    if (\$103 ) begin
-      \$170  = \$18 [20:0];
-    end
-    if (rst) begin
-      \$170  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$171  = o__payload;
-    if (\$103 ) begin
-      if (last4) begin
-        \$171 [20:0] = \$18 [20:0];
-      end
-    end
-    if (\$106 ) begin
-      if (last4) begin
-        \$171 [41:21] = \$21 [20:0];
-      end
-    end
-    if (\$109 ) begin
-      if (last4) begin
-        \$171 [62:42] = \$24 [20:0];
-      end
-    end
-    if (\$112 ) begin
-      if (last4) begin
-        \$171 [83:63] = \$27 [20:0];
-      end
-    end
-    if (\$115 ) begin
-      if (last4) begin
-        \$171 [104:84] = \$30 [20:0];
-      end
-    end
-    if (\$118 ) begin
-      if (last4) begin
-        \$171 [125:105] = \$33 [20:0];
-      end
-    end
-    if (\$121 ) begin
-      if (last4) begin
-        \$171 [146:126] = \$36 [20:0];
-      end
-    end
-    if (\$124 ) begin
-      if (last4) begin
-        \$171 [167:147] = \$39 [20:0];
-      end
-    end
-    if (rst) begin
-      \$171  = 168'h000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$172  = acc1;
-    if (\$106 ) begin
-      \$172  = \$21 [20:0];
-    end
-    if (rst) begin
-      \$172  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$173  = acc2;
-    if (\$109 ) begin
-      \$173  = \$24 [20:0];
-    end
-    if (rst) begin
-      \$173  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$174  = acc3;
-    if (\$112 ) begin
-      \$174  = \$27 [20:0];
-    end
-    if (rst) begin
-      \$174  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$175  = acc4;
-    if (\$115 ) begin
-      \$175  = \$30 [20:0];
-    end
-    if (rst) begin
-      \$175  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$176  = acc5;
-    if (\$118 ) begin
-      \$176  = \$33 [20:0];
-    end
-    if (rst) begin
-      \$176  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$177  = acc6;
-    if (\$121 ) begin
-      \$177  = \$36 [20:0];
-    end
-    if (rst) begin
-      \$177  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$178  = acc7;
-    if (\$124 ) begin
-      \$178  = \$39 [20:0];
-    end
-    if (rst) begin
-      \$178  = 21'h000000;
+      \$145  = 21'h000000;
     end
   end
   assign \$signature__data  = i__payload;
@@ -16364,19 +12364,12 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign acc1_next = \$21 [20:0];
   assign acc2_next = \$24 [20:0];
   assign acc3_next = \$27 [20:0];
-  assign acc4_next = \$30 [20:0];
-  assign acc5_next = \$33 [20:0];
-  assign acc6_next = \$36 [20:0];
-  assign acc7_next = \$39 [20:0];
-  assign \i__payload[0]  = i__payload;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
   assign \o__payload[0]  = o__payload[20:0];
   assign \o__payload[1]  = o__payload[41:21];
   assign \o__payload[2]  = o__payload[62:42];
   assign \o__payload[3]  = o__payload[83:63];
-  assign \o__payload[4]  = o__payload[104:84];
-  assign \o__payload[5]  = o__payload[125:105];
-  assign \o__payload[6]  = o__payload[146:126];
-  assign \o__payload[7]  = o__payload[167:147];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -16385,202 +12378,24 @@ module \top.s2_dense2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$1 ;
   wire \$10 ;
   wire [51:0] \$100 ;
-  reg [11:0] \$1000 ;
-  reg [45:0] \$1001 ;
-  reg [45:0] \$1002 ;
-  reg \$1003 ;
-  reg \$1004 ;
-  reg [47:0] \$1005 ;
-  reg [7:0] \$1006 ;
-  reg [24:0] \$1007 ;
-  reg [24:0] \$1008 ;
-  reg [24:0] \$1009 ;
   wire [58:0] \$101 ;
-  reg [24:0] \$1010 ;
-  reg [24:0] \$1011 ;
-  reg [5:0] \$1012 ;
-  reg [5:0] \$1013 ;
-  reg [5:0] \$1014 ;
-  reg [5:0] \$1015 ;
-  reg [5:0] \$1016 ;
-  reg [32:0] \$1017 ;
-  reg [32:0] \$1018 ;
-  reg [32:0] \$1019 ;
   wire [74:0] \$102 ;
-  reg [32:0] \$1020 ;
-  reg [32:0] \$1021 ;
-  reg [32:0] \$1022 ;
-  reg [32:0] \$1023 ;
-  reg [32:0] \$1024 ;
-  reg [32:0] \$1025 ;
-  reg [32:0] \$1026 ;
-  reg [20:0] \$1027 ;
-  reg [33:0] \$1028 ;
-  reg [24:0] \$1029 ;
   wire [75:0] \$103 ;
-  reg [20:0] \$1030 ;
-  reg [11:0] \$1031 ;
-  reg [45:0] \$1032 ;
-  reg [45:0] \$1033 ;
-  reg \$1034 ;
-  reg \$1035 ;
-  reg [47:0] \$1036 ;
-  reg [7:0] \$1037 ;
-  reg [24:0] \$1038 ;
-  reg [24:0] \$1039 ;
   wire \$104 ;
-  reg [24:0] \$1040 ;
-  reg [24:0] \$1041 ;
-  reg [24:0] \$1042 ;
-  reg [20:0] \$1043 ;
-  reg [33:0] \$1044 ;
-  reg [24:0] \$1045 ;
-  reg [20:0] \$1046 ;
-  reg [11:0] \$1047 ;
-  reg [45:0] \$1048 ;
-  reg [45:0] \$1049 ;
   wire \$105 ;
-  reg \$1050 ;
-  reg \$1051 ;
-  reg [47:0] \$1052 ;
-  reg [7:0] \$1053 ;
-  reg [24:0] \$1054 ;
-  reg [24:0] \$1055 ;
-  reg [24:0] \$1056 ;
-  reg [24:0] \$1057 ;
-  reg [24:0] \$1058 ;
-  reg [5:0] \$1059 ;
   wire \$106 ;
-  reg [5:0] \$1060 ;
-  reg [5:0] \$1061 ;
-  reg [5:0] \$1062 ;
-  reg [5:0] \$1063 ;
-  reg [32:0] \$1064 ;
-  reg [32:0] \$1065 ;
-  reg [32:0] \$1066 ;
-  reg [32:0] \$1067 ;
-  reg [32:0] \$1068 ;
-  reg [32:0] \$1069 ;
   wire [45:0] \$107 ;
-  reg [32:0] \$1070 ;
-  reg [32:0] \$1071 ;
-  reg [32:0] \$1072 ;
-  reg [32:0] \$1073 ;
-  reg [20:0] \$1074 ;
-  reg [33:0] \$1075 ;
-  reg [24:0] \$1076 ;
-  reg [20:0] \$1077 ;
-  reg [11:0] \$1078 ;
-  reg [45:0] \$1079 ;
   wire \$108 ;
-  reg [45:0] \$1080 ;
-  reg \$1081 ;
-  reg \$1082 ;
-  reg [47:0] \$1083 ;
-  reg [7:0] \$1084 ;
-  reg [24:0] \$1085 ;
-  reg [24:0] \$1086 ;
-  reg [24:0] \$1087 ;
-  reg [24:0] \$1088 ;
-  reg [24:0] \$1089 ;
   wire \$109 ;
-  reg [5:0] \$1090 ;
-  reg [5:0] \$1091 ;
-  reg [5:0] \$1092 ;
-  reg [5:0] \$1093 ;
-  reg [5:0] \$1094 ;
-  reg [32:0] \$1095 ;
-  reg [32:0] \$1096 ;
-  reg [32:0] \$1097 ;
-  reg [32:0] \$1098 ;
-  reg [32:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg [32:0] \$1100 ;
-  reg [32:0] \$1101 ;
-  reg [32:0] \$1102 ;
-  reg [32:0] \$1103 ;
-  reg [32:0] \$1104 ;
-  reg [20:0] \$1105 ;
-  reg [33:0] \$1106 ;
-  reg [24:0] \$1107 ;
-  reg [20:0] \$1108 ;
-  reg [11:0] \$1109 ;
   wire \$111 ;
-  reg [45:0] \$1110 ;
-  reg [45:0] \$1111 ;
-  reg \$1112 ;
-  reg \$1113 ;
-  reg [47:0] \$1114 ;
-  reg [7:0] \$1115 ;
-  reg [24:0] \$1116 ;
-  reg [24:0] \$1117 ;
-  reg [24:0] \$1118 ;
-  reg [24:0] \$1119 ;
   wire \$112 ;
-  reg [24:0] \$1120 ;
-  reg [5:0] \$1121 ;
-  reg [5:0] \$1122 ;
-  reg [5:0] \$1123 ;
-  reg [5:0] \$1124 ;
-  reg [5:0] \$1125 ;
-  reg [31:0] \$1126 ;
-  reg [31:0] \$1127 ;
-  reg [31:0] \$1128 ;
-  reg [31:0] \$1129 ;
   wire \$113 ;
-  reg [31:0] \$1130 ;
-  reg [31:0] \$1131 ;
-  reg [31:0] \$1132 ;
-  reg [31:0] \$1133 ;
-  reg [31:0] \$1134 ;
-  reg [31:0] \$1135 ;
-  reg [20:0] \$1136 ;
-  reg [33:0] \$1137 ;
-  reg [24:0] \$1138 ;
-  reg [20:0] \$1139 ;
   wire \$114 ;
-  reg [11:0] \$1140 ;
-  reg [45:0] \$1141 ;
-  reg [45:0] \$1142 ;
-  reg \$1143 ;
-  reg \$1144 ;
-  reg [47:0] \$1145 ;
-  reg [7:0] \$1146 ;
-  reg [24:0] \$1147 ;
-  reg [24:0] \$1148 ;
-  reg [24:0] \$1149 ;
   wire \$115 ;
-  reg [24:0] \$1150 ;
-  reg [24:0] \$1151 ;
-  reg [5:0] \$1152 ;
-  reg [5:0] \$1153 ;
-  reg [5:0] \$1154 ;
-  reg [5:0] \$1155 ;
-  reg [5:0] \$1156 ;
-  reg [31:0] \$1157 ;
-  reg [31:0] \$1158 ;
-  reg [31:0] \$1159 ;
   wire \$116 ;
-  reg [31:0] \$1160 ;
-  reg [31:0] \$1161 ;
-  reg [31:0] \$1162 ;
-  reg [31:0] \$1163 ;
-  reg [31:0] \$1164 ;
-  reg [31:0] \$1165 ;
-  reg [31:0] \$1166 ;
-  reg [20:0] \$1167 ;
-  reg [33:0] \$1168 ;
-  reg [24:0] \$1169 ;
   wire \$117 ;
-  reg [20:0] \$1170 ;
-  reg [11:0] \$1171 ;
-  reg [45:0] \$1172 ;
-  reg [45:0] \$1173 ;
-  reg \$1174 ;
-  reg \$1175 ;
-  reg [47:0] \$1176 ;
-  reg [7:0] \$1177 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
@@ -16635,7 +12450,7 @@ module \top.s2_dense2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
-  reg [31:0] \$167 ;
+  reg [32:0] \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
@@ -16653,7 +12468,7 @@ module \top.s2_dense2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
-  reg [31:0] \$183 ;
+  reg [32:0] \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
@@ -16888,43 +12703,43 @@ module \top.s2_dense2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$392 ;
   wire \$393 ;
   wire \$394 ;
-  wire \$395 ;
+  reg [5:0] \$395 ;
   wire \$396 ;
   wire \$397 ;
-  wire [33:0] \$398 ;
+  wire \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire \$40 ;
   wire \$400 ;
   wire \$401 ;
-  wire [24:0] \$402 ;
+  wire \$402 ;
   wire \$403 ;
   wire \$404 ;
   wire \$405 ;
-  wire [20:0] \$406 ;
+  wire \$406 ;
   wire \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire \$41 ;
-  wire [11:0] \$410 ;
-  wire \$411 ;
+  wire \$410 ;
+  reg [31:0] \$411 ;
   wire \$412 ;
   wire \$413 ;
-  wire [34:0] \$414 ;
-  wire [35:0] \$415 ;
-  wire [55:0] \$416 ;
-  wire [56:0] \$417 ;
-  wire [51:0] \$418 ;
-  wire [58:0] \$419 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire \$42 ;
-  wire [74:0] \$420 ;
-  wire [75:0] \$421 ;
+  wire \$420 ;
+  wire \$421 ;
   wire \$422 ;
   wire \$423 ;
   wire \$424 ;
-  wire [45:0] \$425 ;
+  wire \$425 ;
   wire \$426 ;
-  wire \$427 ;
+  reg [31:0] \$427 ;
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
@@ -16937,45 +12752,45 @@ module \top.s2_dense2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$436 ;
   wire \$437 ;
   wire \$438 ;
-  wire [46:0] \$439 ;
+  wire \$439 ;
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
-  wire [47:0] \$442 ;
+  wire \$442 ;
   wire \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire \$446 ;
+  wire [33:0] \$446 ;
   wire \$447 ;
-  wire [47:0] \$448 ;
-  wire [47:0] \$449 ;
-  reg [31:0] \$45 ;
-  wire \$450 ;
+  wire \$448 ;
+  wire \$449 ;
+  reg [32:0] \$45 ;
+  wire [24:0] \$450 ;
   wire \$451 ;
   wire \$452 ;
-  reg [24:0] \$453 ;
-  wire \$454 ;
+  wire \$453 ;
+  wire [20:0] \$454 ;
   wire \$455 ;
   wire \$456 ;
   wire \$457 ;
-  wire \$458 ;
+  wire [11:0] \$458 ;
   wire \$459 ;
   wire \$46 ;
   wire \$460 ;
   wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  reg [5:0] \$469 ;
+  wire [34:0] \$462 ;
+  wire [35:0] \$463 ;
+  wire [55:0] \$464 ;
+  wire [56:0] \$465 ;
+  wire [51:0] \$466 ;
+  wire [58:0] \$467 ;
+  wire [74:0] \$468 ;
+  wire [75:0] \$469 ;
   wire \$47 ;
   wire \$470 ;
   wire \$471 ;
   wire \$472 ;
-  wire \$473 ;
+  wire [45:0] \$473 ;
   wire \$474 ;
   wire \$475 ;
   wire \$476 ;
@@ -16988,604 +12803,225 @@ module \top.s2_dense2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
-  reg [32:0] \$485 ;
+  wire \$485 ;
   wire \$486 ;
-  wire \$487 ;
+  wire [46:0] \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire \$490 ;
+  wire [47:0] \$490 ;
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
   wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  wire [47:0] \$496 ;
+  wire [47:0] \$497 ;
+  reg [2:0] \$498 ;
+  reg \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
-  reg [32:0] \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
+  reg \$500 ;
+  reg \$501 ;
+  reg \$502 ;
+  reg \$503 ;
+  reg \$504 ;
+  reg [24:0] \$505 ;
+  reg [24:0] \$506 ;
+  reg [24:0] \$507 ;
+  reg [24:0] \$508 ;
+  reg [24:0] \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
+  reg [5:0] \$510 ;
+  reg [5:0] \$511 ;
+  reg [5:0] \$512 ;
+  reg [5:0] \$513 ;
+  reg [5:0] \$514 ;
+  reg [32:0] \$515 ;
+  reg [32:0] \$516 ;
+  reg [32:0] \$517 ;
+  reg [32:0] \$518 ;
+  reg [32:0] \$519 ;
   wire \$52 ;
-  wire [33:0] \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire [24:0] \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire \$527 ;
-  wire [20:0] \$528 ;
-  wire \$529 ;
+  reg [32:0] \$520 ;
+  reg [32:0] \$521 ;
+  reg [32:0] \$522 ;
+  reg [32:0] \$523 ;
+  reg [32:0] \$524 ;
+  reg [20:0] \$525 ;
+  reg [33:0] \$526 ;
+  reg [24:0] \$527 ;
+  reg [20:0] \$528 ;
+  reg [11:0] \$529 ;
   wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire [11:0] \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire [34:0] \$536 ;
-  wire [35:0] \$537 ;
-  wire [55:0] \$538 ;
-  wire [56:0] \$539 ;
+  reg [45:0] \$530 ;
+  reg [45:0] \$531 ;
+  reg \$532 ;
+  reg \$533 ;
+  reg [47:0] \$534 ;
+  reg [7:0] \$535 ;
+  reg [24:0] \$536 ;
+  reg [24:0] \$537 ;
+  reg [24:0] \$538 ;
+  reg [24:0] \$539 ;
   wire \$54 ;
-  wire [51:0] \$540 ;
-  wire [58:0] \$541 ;
-  wire [74:0] \$542 ;
-  wire [75:0] \$543 ;
-  wire \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire [45:0] \$547 ;
-  wire \$548 ;
-  wire \$549 ;
+  reg [24:0] \$540 ;
+  reg [5:0] \$541 ;
+  reg [5:0] \$542 ;
+  reg [5:0] \$543 ;
+  reg [5:0] \$544 ;
+  reg [5:0] \$545 ;
+  reg [32:0] \$546 ;
+  reg [32:0] \$547 ;
+  reg [32:0] \$548 ;
+  reg [32:0] \$549 ;
   wire \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
+  reg [32:0] \$550 ;
+  reg [32:0] \$551 ;
+  reg [32:0] \$552 ;
+  reg [32:0] \$553 ;
+  reg [32:0] \$554 ;
+  reg [32:0] \$555 ;
+  reg [20:0] \$556 ;
+  reg [33:0] \$557 ;
+  reg [24:0] \$558 ;
+  reg [20:0] \$559 ;
   wire \$56 ;
-  wire \$560 ;
-  wire [46:0] \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire [47:0] \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire \$568 ;
-  wire \$569 ;
+  reg [11:0] \$560 ;
+  reg [45:0] \$561 ;
+  reg [45:0] \$562 ;
+  reg \$563 ;
+  reg \$564 ;
+  reg [47:0] \$565 ;
+  reg [7:0] \$566 ;
+  reg [24:0] \$567 ;
+  reg [24:0] \$568 ;
+  reg [24:0] \$569 ;
   wire \$57 ;
-  wire [47:0] \$570 ;
-  wire [47:0] \$571 ;
-  wire \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  reg [24:0] \$575 ;
-  wire \$576 ;
-  wire \$577 ;
-  wire \$578 ;
-  wire \$579 ;
+  reg [24:0] \$570 ;
+  reg [24:0] \$571 ;
+  reg [5:0] \$572 ;
+  reg [5:0] \$573 ;
+  reg [5:0] \$574 ;
+  reg [5:0] \$575 ;
+  reg [5:0] \$576 ;
+  reg [32:0] \$577 ;
+  reg [32:0] \$578 ;
+  reg [32:0] \$579 ;
   wire \$58 ;
-  wire \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
+  reg [32:0] \$580 ;
+  reg [32:0] \$581 ;
+  reg [32:0] \$582 ;
+  reg [32:0] \$583 ;
+  reg [32:0] \$584 ;
+  reg [32:0] \$585 ;
+  reg [32:0] \$586 ;
+  reg [20:0] \$587 ;
+  reg [33:0] \$588 ;
+  reg [24:0] \$589 ;
   wire \$59 ;
-  wire \$590 ;
-  reg [5:0] \$591 ;
-  wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
-  wire \$599 ;
-  wire [2:0] \$6 ;
+  reg [20:0] \$590 ;
+  reg [11:0] \$591 ;
+  reg [45:0] \$592 ;
+  reg [45:0] \$593 ;
+  reg \$594 ;
+  reg \$595 ;
+  reg [47:0] \$596 ;
+  reg [7:0] \$597 ;
+  reg [24:0] \$598 ;
+  reg [24:0] \$599 ;
+  wire [3:0] \$6 ;
   wire \$60 ;
-  wire \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  reg [32:0] \$607 ;
-  wire \$608 ;
-  wire \$609 ;
-  reg [31:0] \$61 ;
-  wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire \$618 ;
-  wire \$619 ;
+  reg [24:0] \$600 ;
+  reg [24:0] \$601 ;
+  reg [24:0] \$602 ;
+  reg [5:0] \$603 ;
+  reg [5:0] \$604 ;
+  reg [5:0] \$605 ;
+  reg [5:0] \$606 ;
+  reg [5:0] \$607 ;
+  reg [31:0] \$608 ;
+  reg [31:0] \$609 ;
+  reg [32:0] \$61 ;
+  reg [31:0] \$610 ;
+  reg [31:0] \$611 ;
+  reg [31:0] \$612 ;
+  reg [31:0] \$613 ;
+  reg [31:0] \$614 ;
+  reg [31:0] \$615 ;
+  reg [31:0] \$616 ;
+  reg [31:0] \$617 ;
+  reg [20:0] \$618 ;
+  reg [33:0] \$619 ;
   wire \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  reg [32:0] \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
+  reg [24:0] \$620 ;
+  reg [20:0] \$621 ;
+  reg [11:0] \$622 ;
+  reg [45:0] \$623 ;
+  reg [45:0] \$624 ;
+  reg \$625 ;
+  reg \$626 ;
+  reg [47:0] \$627 ;
+  reg [7:0] \$628 ;
   wire \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
   wire \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire [33:0] \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire [24:0] \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
   wire \$65 ;
-  wire [20:0] \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
-  wire [11:0] \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire [34:0] \$658 ;
-  wire [35:0] \$659 ;
   wire \$66 ;
-  wire [55:0] \$660 ;
-  wire [56:0] \$661 ;
-  wire [51:0] \$662 ;
-  wire [58:0] \$663 ;
-  wire [74:0] \$664 ;
-  wire [75:0] \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire [45:0] \$669 ;
   wire \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
   wire \$68 ;
-  wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire [46:0] \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire [47:0] \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
   wire \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire [47:0] \$692 ;
-  wire [47:0] \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  reg [24:0] \$697 ;
-  wire \$698 ;
-  wire \$699 ;
-  wire [2:0] \$7 ;
+  wire [3:0] \$7 ;
   wire \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
-  wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire \$709 ;
   wire \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  reg [5:0] \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
-  wire \$719 ;
   wire \$72 ;
-  wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
-  wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
-  wire \$728 ;
-  reg [31:0] \$729 ;
   wire \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
-  wire \$738 ;
-  wire \$739 ;
   wire \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  reg [31:0] \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
   wire \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire \$755 ;
-  wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
-  wire \$759 ;
   wire \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire [33:0] \$764 ;
-  wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire [24:0] \$768 ;
-  wire \$769 ;
   wire \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire [20:0] \$772 ;
-  wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire [11:0] \$776 ;
-  wire \$777 ;
-  wire \$778 ;
-  wire \$779 ;
   wire \$78 ;
-  wire [34:0] \$780 ;
-  wire [35:0] \$781 ;
-  wire [55:0] \$782 ;
-  wire [56:0] \$783 ;
-  wire [51:0] \$784 ;
-  wire [58:0] \$785 ;
-  wire [74:0] \$786 ;
-  wire [75:0] \$787 ;
-  wire \$788 ;
-  wire \$789 ;
   wire \$79 ;
-  wire \$790 ;
-  wire [45:0] \$791 ;
-  wire \$792 ;
-  wire \$793 ;
-  wire \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire \$799 ;
   wire \$8 ;
   wire [33:0] \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire [46:0] \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire [47:0] \$808 ;
-  wire \$809 ;
   wire \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire \$812 ;
-  wire \$813 ;
-  wire [47:0] \$814 ;
-  wire [47:0] \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  reg [24:0] \$819 ;
   wire \$82 ;
-  wire \$820 ;
-  wire \$821 ;
-  wire \$822 ;
-  wire \$823 ;
-  wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire \$827 ;
-  wire \$828 ;
-  wire \$829 ;
   wire \$83 ;
-  wire \$830 ;
-  wire \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  reg [5:0] \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire \$838 ;
-  wire \$839 ;
   wire [24:0] \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
-  wire \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
   wire \$85 ;
-  wire \$850 ;
-  reg [31:0] \$851 ;
-  wire \$852 ;
-  wire \$853 ;
-  wire \$854 ;
-  wire \$855 ;
-  wire \$856 ;
-  wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
   wire \$86 ;
-  wire \$860 ;
-  wire \$861 ;
-  wire \$862 ;
-  wire \$863 ;
-  wire \$864 ;
-  wire \$865 ;
-  wire \$866 ;
-  reg [31:0] \$867 ;
-  wire \$868 ;
-  wire \$869 ;
   wire \$87 ;
-  wire \$870 ;
-  wire \$871 ;
-  wire \$872 ;
-  wire \$873 ;
-  wire \$874 ;
-  wire \$875 ;
-  wire \$876 ;
-  wire \$877 ;
-  wire \$878 ;
-  wire \$879 ;
   wire [20:0] \$88 ;
-  wire \$880 ;
-  wire \$881 ;
-  wire \$882 ;
-  wire \$883 ;
-  wire \$884 ;
-  wire \$885 ;
-  wire [33:0] \$886 ;
-  wire \$887 ;
-  wire \$888 ;
-  wire \$889 ;
   wire \$89 ;
-  wire [24:0] \$890 ;
-  wire \$891 ;
-  wire \$892 ;
-  wire \$893 ;
-  wire [20:0] \$894 ;
-  wire \$895 ;
-  wire \$896 ;
-  wire \$897 ;
-  wire [11:0] \$898 ;
-  wire \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$900 ;
-  wire \$901 ;
-  wire [34:0] \$902 ;
-  wire [35:0] \$903 ;
-  wire [55:0] \$904 ;
-  wire [56:0] \$905 ;
-  wire [51:0] \$906 ;
-  wire [58:0] \$907 ;
-  wire [74:0] \$908 ;
-  wire [75:0] \$909 ;
   wire \$91 ;
-  wire \$910 ;
-  wire \$911 ;
-  wire \$912 ;
-  wire [45:0] \$913 ;
-  wire \$914 ;
-  wire \$915 ;
-  wire \$916 ;
-  wire \$917 ;
-  wire \$918 ;
-  wire \$919 ;
   wire [11:0] \$92 ;
-  wire \$920 ;
-  wire \$921 ;
-  wire \$922 ;
-  wire \$923 ;
-  wire \$924 ;
-  wire \$925 ;
-  wire \$926 ;
-  wire [46:0] \$927 ;
-  wire \$928 ;
-  wire \$929 ;
   wire \$93 ;
-  wire [47:0] \$930 ;
-  wire \$931 ;
-  wire \$932 ;
-  wire \$933 ;
-  wire \$934 ;
-  wire \$935 ;
-  wire [47:0] \$936 ;
-  wire [47:0] \$937 ;
-  reg [1:0] \$938 ;
-  reg \$939 ;
   wire \$94 ;
-  reg \$940 ;
-  reg \$941 ;
-  reg \$942 ;
-  reg \$943 ;
-  reg \$944 ;
-  reg [24:0] \$945 ;
-  reg [24:0] \$946 ;
-  reg [24:0] \$947 ;
-  reg [24:0] \$948 ;
-  reg [24:0] \$949 ;
   wire \$95 ;
-  reg [5:0] \$950 ;
-  reg [5:0] \$951 ;
-  reg [5:0] \$952 ;
-  reg [5:0] \$953 ;
-  reg [5:0] \$954 ;
-  reg [31:0] \$955 ;
-  reg [31:0] \$956 ;
-  reg [31:0] \$957 ;
-  reg [31:0] \$958 ;
-  reg [31:0] \$959 ;
   wire [34:0] \$96 ;
-  reg [31:0] \$960 ;
-  reg [31:0] \$961 ;
-  reg [31:0] \$962 ;
-  reg [31:0] \$963 ;
-  reg [31:0] \$964 ;
-  reg [20:0] \$965 ;
-  reg [33:0] \$966 ;
-  reg [24:0] \$967 ;
-  reg [20:0] \$968 ;
-  reg [11:0] \$969 ;
   wire [35:0] \$97 ;
-  reg [45:0] \$970 ;
-  reg [45:0] \$971 ;
-  reg \$972 ;
-  reg \$973 ;
-  reg [47:0] \$974 ;
-  reg [7:0] \$975 ;
-  reg [24:0] \$976 ;
-  reg [24:0] \$977 ;
-  reg [24:0] \$978 ;
-  reg [24:0] \$979 ;
   wire [55:0] \$98 ;
-  reg [24:0] \$980 ;
-  reg [5:0] \$981 ;
-  reg [5:0] \$982 ;
-  reg [5:0] \$983 ;
-  reg [5:0] \$984 ;
-  reg [5:0] \$985 ;
-  reg [31:0] \$986 ;
-  reg [31:0] \$987 ;
-  reg [31:0] \$988 ;
-  reg [31:0] \$989 ;
   wire [56:0] \$99 ;
-  reg [31:0] \$990 ;
-  reg [31:0] \$991 ;
-  reg [31:0] \$992 ;
-  reg [31:0] \$993 ;
-  reg [31:0] \$994 ;
-  reg [31:0] \$995 ;
-  reg [20:0] \$996 ;
-  reg [33:0] \$997 ;
-  reg [24:0] \$998 ;
-  reg [20:0] \$999 ;
   input clk;
   wire clk;
-  reg [1:0] group = 2'h0;
-  input [167:0] i__payload;
-  wire [167:0] i__payload;
+  reg [2:0] group = 3'h0;
+  input [83:0] i__payload;
+  wire [83:0] i__payload;
   wire [20:0] \i__payload[0] ;
   wire [20:0] \i__payload[1] ;
   wire [20:0] \i__payload[2] ;
   wire [20:0] \i__payload[3] ;
-  wire [20:0] \i__payload[4] ;
-  wire [20:0] \i__payload[5] ;
-  wire [20:0] \i__payload[6] ;
-  wire [20:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  output [63:0] o__payload;
-  wire [63:0] o__payload;
+  output [31:0] o__payload;
+  wire [31:0] o__payload;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -17593,16 +13029,16 @@ module \top.s2_dense2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg rq0_above = 1'h0;
   reg [47:0] rq0_code = 48'h000000000000;
   reg [45:0] rq0_floor = 46'h000000000000;
-  reg [31:0] rq0_half_1 = 32'd0;
-  reg [31:0] rq0_half_2 = 32'd0;
-  reg [31:0] rq0_half_3 = 32'd0;
-  reg [31:0] rq0_half_4 = 32'd0;
-  reg [31:0] rq0_half_5 = 32'd0;
-  reg [31:0] rq0_mask_1 = 32'd0;
-  reg [31:0] rq0_mask_2 = 32'd0;
-  reg [31:0] rq0_mask_3 = 32'd0;
-  reg [31:0] rq0_mask_4 = 32'd0;
-  reg [31:0] rq0_mask_5 = 32'd0;
+  reg [32:0] rq0_half_1 = 33'h000000000;
+  reg [32:0] rq0_half_2 = 33'h000000000;
+  reg [32:0] rq0_half_3 = 33'h000000000;
+  reg [32:0] rq0_half_4 = 33'h000000000;
+  reg [32:0] rq0_half_5 = 33'h000000000;
+  reg [32:0] rq0_mask_1 = 33'h000000000;
+  reg [32:0] rq0_mask_2 = 33'h000000000;
+  reg [32:0] rq0_mask_3 = 33'h000000000;
+  reg [32:0] rq0_mask_4 = 33'h000000000;
+  reg [32:0] rq0_mask_5 = 33'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -17625,16 +13061,16 @@ module \top.s2_dense2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg rq1_above = 1'h0;
   reg [47:0] rq1_code = 48'h000000000000;
   reg [45:0] rq1_floor = 46'h000000000000;
-  reg [31:0] rq1_half_1 = 32'd0;
-  reg [31:0] rq1_half_2 = 32'd0;
-  reg [31:0] rq1_half_3 = 32'd0;
-  reg [31:0] rq1_half_4 = 32'd0;
-  reg [31:0] rq1_half_5 = 32'd0;
-  reg [31:0] rq1_mask_1 = 32'd0;
-  reg [31:0] rq1_mask_2 = 32'd0;
-  reg [31:0] rq1_mask_3 = 32'd0;
-  reg [31:0] rq1_mask_4 = 32'd0;
-  reg [31:0] rq1_mask_5 = 32'd0;
+  reg [32:0] rq1_half_1 = 33'h000000000;
+  reg [32:0] rq1_half_2 = 33'h000000000;
+  reg [32:0] rq1_half_3 = 33'h000000000;
+  reg [32:0] rq1_half_4 = 33'h000000000;
+  reg [32:0] rq1_half_5 = 33'h000000000;
+  reg [32:0] rq1_mask_1 = 33'h000000000;
+  reg [32:0] rq1_mask_2 = 33'h000000000;
+  reg [32:0] rq1_mask_3 = 33'h000000000;
+  reg [32:0] rq1_mask_4 = 33'h000000000;
+  reg [32:0] rq1_mask_5 = 33'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -17689,6 +13125,16 @@ module \top.s2_dense2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg rq3_above = 1'h0;
   reg [47:0] rq3_code = 48'h000000000000;
   reg [45:0] rq3_floor = 46'h000000000000;
+  reg [31:0] rq3_half_1 = 32'd0;
+  reg [31:0] rq3_half_2 = 32'd0;
+  reg [31:0] rq3_half_3 = 32'd0;
+  reg [31:0] rq3_half_4 = 32'd0;
+  reg [31:0] rq3_half_5 = 32'd0;
+  reg [31:0] rq3_mask_1 = 32'd0;
+  reg [31:0] rq3_mask_2 = 32'd0;
+  reg [31:0] rq3_mask_3 = 32'd0;
+  reg [31:0] rq3_mask_4 = 32'd0;
+  reg [31:0] rq3_mask_5 = 32'd0;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
@@ -17701,136 +13147,13 @@ module \top.s2_dense2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [11:0] rq3_part1_1 = 12'h000;
   reg [45:0] rq3_prod = 46'h000000000000;
   wire [45:0] rq3_rem;
+  reg [5:0] rq3_shift_1 = 6'h00;
+  reg [5:0] rq3_shift_2 = 6'h00;
+  reg [5:0] rq3_shift_3 = 6'h00;
+  reg [5:0] rq3_shift_4 = 6'h00;
+  reg [5:0] rq3_shift_5 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [20:0] rq3_x = 21'h000000;
-  reg rq4_above = 1'h0;
-  reg [47:0] rq4_code = 48'h000000000000;
-  reg [45:0] rq4_floor = 46'h000000000000;
-  reg [32:0] rq4_half_1 = 33'h000000000;
-  reg [32:0] rq4_half_2 = 33'h000000000;
-  reg [32:0] rq4_half_3 = 33'h000000000;
-  reg [32:0] rq4_half_4 = 33'h000000000;
-  reg [32:0] rq4_half_5 = 33'h000000000;
-  reg [32:0] rq4_mask_1 = 33'h000000000;
-  reg [32:0] rq4_mask_2 = 33'h000000000;
-  reg [32:0] rq4_mask_3 = 33'h000000000;
-  reg [32:0] rq4_mask_4 = 33'h000000000;
-  reg [32:0] rq4_mask_5 = 33'h000000000;
-  reg [24:0] rq4_mult_1 = 25'h0000000;
-  reg [24:0] rq4_mult_2 = 25'h0000000;
-  reg [24:0] rq4_mult_3 = 25'h0000000;
-  reg [24:0] rq4_mult_4 = 25'h0000000;
-  reg [24:0] rq4_mult_5 = 25'h0000000;
-  reg [7:0] rq4_out = 8'h00;
-  reg [33:0] rq4_part0_0 = 34'h000000000;
-  reg [24:0] rq4_part0_1 = 25'h0000000;
-  reg [20:0] rq4_part1_0 = 21'h000000;
-  reg [11:0] rq4_part1_1 = 12'h000;
-  reg [45:0] rq4_prod = 46'h000000000000;
-  wire [45:0] rq4_rem;
-  reg [5:0] rq4_shift_1 = 6'h00;
-  reg [5:0] rq4_shift_2 = 6'h00;
-  reg [5:0] rq4_shift_3 = 6'h00;
-  reg [5:0] rq4_shift_4 = 6'h00;
-  reg [5:0] rq4_shift_5 = 6'h00;
-  reg rq4_tie = 1'h0;
-  reg [20:0] rq4_x = 21'h000000;
-  reg rq5_above = 1'h0;
-  reg [47:0] rq5_code = 48'h000000000000;
-  reg [45:0] rq5_floor = 46'h000000000000;
-  reg [32:0] rq5_half_1 = 33'h000000000;
-  reg [32:0] rq5_half_2 = 33'h000000000;
-  reg [32:0] rq5_half_3 = 33'h000000000;
-  reg [32:0] rq5_half_4 = 33'h000000000;
-  reg [32:0] rq5_half_5 = 33'h000000000;
-  reg [32:0] rq5_mask_1 = 33'h000000000;
-  reg [32:0] rq5_mask_2 = 33'h000000000;
-  reg [32:0] rq5_mask_3 = 33'h000000000;
-  reg [32:0] rq5_mask_4 = 33'h000000000;
-  reg [32:0] rq5_mask_5 = 33'h000000000;
-  reg [24:0] rq5_mult_1 = 25'h0000000;
-  reg [24:0] rq5_mult_2 = 25'h0000000;
-  reg [24:0] rq5_mult_3 = 25'h0000000;
-  reg [24:0] rq5_mult_4 = 25'h0000000;
-  reg [24:0] rq5_mult_5 = 25'h0000000;
-  reg [7:0] rq5_out = 8'h00;
-  reg [33:0] rq5_part0_0 = 34'h000000000;
-  reg [24:0] rq5_part0_1 = 25'h0000000;
-  reg [20:0] rq5_part1_0 = 21'h000000;
-  reg [11:0] rq5_part1_1 = 12'h000;
-  reg [45:0] rq5_prod = 46'h000000000000;
-  wire [45:0] rq5_rem;
-  reg [5:0] rq5_shift_1 = 6'h00;
-  reg [5:0] rq5_shift_2 = 6'h00;
-  reg [5:0] rq5_shift_3 = 6'h00;
-  reg [5:0] rq5_shift_4 = 6'h00;
-  reg [5:0] rq5_shift_5 = 6'h00;
-  reg rq5_tie = 1'h0;
-  reg [20:0] rq5_x = 21'h000000;
-  reg rq6_above = 1'h0;
-  reg [47:0] rq6_code = 48'h000000000000;
-  reg [45:0] rq6_floor = 46'h000000000000;
-  reg [31:0] rq6_half_1 = 32'd0;
-  reg [31:0] rq6_half_2 = 32'd0;
-  reg [31:0] rq6_half_3 = 32'd0;
-  reg [31:0] rq6_half_4 = 32'd0;
-  reg [31:0] rq6_half_5 = 32'd0;
-  reg [31:0] rq6_mask_1 = 32'd0;
-  reg [31:0] rq6_mask_2 = 32'd0;
-  reg [31:0] rq6_mask_3 = 32'd0;
-  reg [31:0] rq6_mask_4 = 32'd0;
-  reg [31:0] rq6_mask_5 = 32'd0;
-  reg [24:0] rq6_mult_1 = 25'h0000000;
-  reg [24:0] rq6_mult_2 = 25'h0000000;
-  reg [24:0] rq6_mult_3 = 25'h0000000;
-  reg [24:0] rq6_mult_4 = 25'h0000000;
-  reg [24:0] rq6_mult_5 = 25'h0000000;
-  reg [7:0] rq6_out = 8'h00;
-  reg [33:0] rq6_part0_0 = 34'h000000000;
-  reg [24:0] rq6_part0_1 = 25'h0000000;
-  reg [20:0] rq6_part1_0 = 21'h000000;
-  reg [11:0] rq6_part1_1 = 12'h000;
-  reg [45:0] rq6_prod = 46'h000000000000;
-  wire [45:0] rq6_rem;
-  reg [5:0] rq6_shift_1 = 6'h00;
-  reg [5:0] rq6_shift_2 = 6'h00;
-  reg [5:0] rq6_shift_3 = 6'h00;
-  reg [5:0] rq6_shift_4 = 6'h00;
-  reg [5:0] rq6_shift_5 = 6'h00;
-  reg rq6_tie = 1'h0;
-  reg [20:0] rq6_x = 21'h000000;
-  reg rq7_above = 1'h0;
-  reg [47:0] rq7_code = 48'h000000000000;
-  reg [45:0] rq7_floor = 46'h000000000000;
-  reg [31:0] rq7_half_1 = 32'd0;
-  reg [31:0] rq7_half_2 = 32'd0;
-  reg [31:0] rq7_half_3 = 32'd0;
-  reg [31:0] rq7_half_4 = 32'd0;
-  reg [31:0] rq7_half_5 = 32'd0;
-  reg [31:0] rq7_mask_1 = 32'd0;
-  reg [31:0] rq7_mask_2 = 32'd0;
-  reg [31:0] rq7_mask_3 = 32'd0;
-  reg [31:0] rq7_mask_4 = 32'd0;
-  reg [31:0] rq7_mask_5 = 32'd0;
-  reg [24:0] rq7_mult_1 = 25'h0000000;
-  reg [24:0] rq7_mult_2 = 25'h0000000;
-  reg [24:0] rq7_mult_3 = 25'h0000000;
-  reg [24:0] rq7_mult_4 = 25'h0000000;
-  reg [24:0] rq7_mult_5 = 25'h0000000;
-  reg [7:0] rq7_out = 8'h00;
-  reg [33:0] rq7_part0_0 = 34'h000000000;
-  reg [24:0] rq7_part0_1 = 25'h0000000;
-  reg [20:0] rq7_part1_0 = 21'h000000;
-  reg [11:0] rq7_part1_1 = 12'h000;
-  reg [45:0] rq7_prod = 46'h000000000000;
-  wire [45:0] rq7_rem;
-  reg [5:0] rq7_shift_1 = 6'h00;
-  reg [5:0] rq7_shift_2 = 6'h00;
-  reg [5:0] rq7_shift_3 = 6'h00;
-  reg [5:0] rq7_shift_4 = 6'h00;
-  reg [5:0] rq7_shift_5 = 6'h00;
-  reg rq7_tie = 1'h0;
-  reg [20:0] rq7_x = 21'h000000;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -17840,21 +13163,403 @@ module \top.s2_dense2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire rq_valid_6;
   input rst;
   wire rst;
+  assign \$367  = rq2_above | \$366 ;
+  assign \$368  = $signed(\$365 ) + $signed({ 1'h0, \$367  });
+  assign \$369  = ~ o__valid;
+  assign \$370  = \$369  | o__ready;
+  assign \$371  = \$370  & rq_valid_5;
+  assign \$372  = $signed(rq2_code) < $signed(8'h80);
+  assign \$373  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$374  = \$373  ? 48'h00000000007f : rq2_code;
+  assign \$375  = \$372  ? 48'hffffffffff80 : \$374 ;
+  assign \$376  = ~ o__valid;
+  assign \$377  = \$376  | o__ready;
+  assign \$378  = \$377  & i__valid;
+  assign \$380  = ~ o__valid;
+  assign \$381  = \$380  | o__ready;
+  assign \$382  = \$381  & rq_valid_1;
+  assign \$383  = ~ o__valid;
+  assign \$384  = \$383  | o__ready;
+  assign \$385  = \$384  & rq_valid_2;
+  assign \$386  = ~ o__valid;
+  assign \$387  = \$386  | o__ready;
+  assign \$388  = \$387  & rq_valid_3;
+  assign \$389  = ~ o__valid;
+  assign \$390  = \$389  | o__ready;
+  assign \$391  = \$390  & rq_valid_4;
+  assign \$392  = ~ o__valid;
+  assign \$393  = \$392  | o__ready;
+  assign \$394  = \$393  & i__valid;
+  assign \$396  = ~ o__valid;
+  assign \$397  = \$396  | o__ready;
+  assign \$398  = \$397  & rq_valid_1;
+  assign \$399  = ~ o__valid;
+  assign \$400  = \$399  | o__ready;
+  assign \$401  = \$400  & rq_valid_2;
+  assign \$402  = ~ o__valid;
+  assign \$403  = \$402  | o__ready;
+  assign \$404  = \$403  & rq_valid_3;
+  assign \$405  = ~ o__valid;
+  assign \$406  = \$405  | o__ready;
+  assign \$407  = \$406  & rq_valid_4;
+  assign \$408  = ~ o__valid;
+  assign \$409  = \$408  | o__ready;
+  assign \$410  = \$409  & i__valid;
+  assign \$412  = ~ o__valid;
+  assign \$413  = \$412  | o__ready;
+  assign \$414  = \$413  & rq_valid_1;
+  assign \$415  = ~ o__valid;
+  assign \$416  = \$415  | o__ready;
+  assign \$417  = \$416  & rq_valid_2;
+  assign \$418  = ~ o__valid;
+  assign \$419  = \$418  | o__ready;
+  assign \$420  = \$419  & rq_valid_3;
+  assign \$421  = ~ o__valid;
+  assign \$422  = \$421  | o__ready;
+  assign \$423  = \$422  & rq_valid_4;
+  assign \$424  = ~ o__valid;
+  assign \$425  = \$424  | o__ready;
+  assign \$426  = \$425  & i__valid;
+  assign \$428  = ~ o__valid;
+  assign \$429  = \$428  | o__ready;
+  assign \$430  = \$429  & rq_valid_1;
+  assign \$431  = ~ o__valid;
+  assign \$432  = \$431  | o__ready;
+  assign \$433  = \$432  & rq_valid_2;
+  assign \$434  = ~ o__valid;
+  assign \$435  = \$434  | o__ready;
+  assign \$436  = \$435  & rq_valid_3;
+  assign \$437  = ~ o__valid;
+  assign \$438  = \$437  | o__ready;
+  assign \$439  = \$438  & rq_valid_4;
+  assign \$440  = ~ o__valid;
+  assign \$441  = \$440  | o__ready;
+  assign \$442  = \$441  & i__valid;
+  assign \$443  = ~ o__valid;
+  assign \$444  = \$443  | o__ready;
+  assign \$445  = \$444  & rq_valid_1;
+  assign \$446  = rq3_x[16:0] * rq3_mult_1[16:0];
+  assign \$447  = ~ o__valid;
+  assign \$448  = \$447  | o__ready;
+  assign \$449  = \$448  & rq_valid_1;
+  assign \$450  = rq3_x[16:0] * rq3_mult_1[24:17];
+  assign \$451  = ~ o__valid;
+  assign \$452  = \$451  | o__ready;
+  assign \$453  = \$452  & rq_valid_1;
+  assign \$454  = $signed(rq3_x[20:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
+  assign \$455  = ~ o__valid;
+  assign \$456  = \$455  | o__ready;
+  assign \$457  = \$456  & rq_valid_1;
+  assign \$458  = $signed(rq3_x[20:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$459  = ~ o__valid;
+  assign \$460  = \$459  | o__ready;
+  assign \$461  = \$460  & rq_valid_2;
+  assign \$463  = 1'h0 + \$462 ;
+  assign \$465  = \$463  + \$464 ;
+  assign \$467  = $signed({ 1'h0, \$465  }) + $signed(\$466 );
+  assign \$469  = $signed(\$467 ) + $signed(\$468 );
+  assign \$470  = ~ o__valid;
+  assign \$471  = \$470  | o__ready;
+  assign \$472  = \$471  & rq_valid_3;
+  assign \$473  = $signed(rq3_prod) >>> rq3_shift_3;
+  assign \$474  = ~ o__valid;
+  assign \$475  = \$474  | o__ready;
+  assign \$476  = \$475  & rq_valid_3;
+  assign \$477  = rq3_rem > rq3_half_3;
+  assign \$478  = ~ o__valid;
+  assign \$479  = \$478  | o__ready;
+  assign \$480  = \$479  & rq_valid_3;
+  assign \$481  = rq3_rem == rq3_half_3;
+  assign \$482  = | rq3_half_3;
+  assign \$483  = \$481  & \$482 ;
+  assign \$484  = ~ o__valid;
+  assign \$485  = \$484  | o__ready;
+  assign \$486  = \$485  & rq_valid_4;
+  assign \$487  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$488  = rq3_tie & rq3_floor[0];
+  assign \$489  = rq3_above | \$488 ;
+  assign \$490  = $signed(\$487 ) + $signed({ 1'h0, \$489  });
+  assign \$491  = ~ o__valid;
+  assign \$492  = \$491  | o__ready;
+  assign \$493  = \$492  & rq_valid_5;
+  assign \$494  = $signed(rq3_code) < $signed(8'h80);
+  assign \$495  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$496  = \$495  ? 48'h00000000007f : rq3_code;
+  assign \$497  = \$494  ? 48'hffffffffff80 : \$496 ;
+  always @(posedge clk)
+    group <= \$498 ;
+  always @(posedge clk)
+    rq_valid_1 <= \$499 ;
+  always @(posedge clk)
+    rq_valid_2 <= \$500 ;
+  always @(posedge clk)
+    rq_valid_3 <= \$501 ;
+  always @(posedge clk)
+    rq_valid_4 <= \$502 ;
+  always @(posedge clk)
+    rq_valid_5 <= \$503 ;
+  always @(posedge clk)
+    o__valid <= \$504 ;
+  always @(posedge clk)
+    rq0_mult_1 <= \$505 ;
+  always @(posedge clk)
+    rq0_mult_2 <= \$506 ;
+  always @(posedge clk)
+    rq0_mult_3 <= \$507 ;
+  always @(posedge clk)
+    rq0_mult_4 <= \$508 ;
+  always @(posedge clk)
+    rq0_mult_5 <= \$509 ;
+  always @(posedge clk)
+    rq0_shift_1 <= \$510 ;
+  always @(posedge clk)
+    rq0_shift_2 <= \$511 ;
+  always @(posedge clk)
+    rq0_shift_3 <= \$512 ;
+  always @(posedge clk)
+    rq0_shift_4 <= \$513 ;
+  always @(posedge clk)
+    rq0_shift_5 <= \$514 ;
+  always @(posedge clk)
+    rq0_half_1 <= \$515 ;
+  always @(posedge clk)
+    rq0_half_2 <= \$516 ;
+  always @(posedge clk)
+    rq0_half_3 <= \$517 ;
+  always @(posedge clk)
+    rq0_half_4 <= \$518 ;
+  always @(posedge clk)
+    rq0_half_5 <= \$519 ;
+  always @(posedge clk)
+    rq0_mask_1 <= \$520 ;
+  always @(posedge clk)
+    rq0_mask_2 <= \$521 ;
+  always @(posedge clk)
+    rq0_mask_3 <= \$522 ;
+  always @(posedge clk)
+    rq0_mask_4 <= \$523 ;
+  always @(posedge clk)
+    rq0_mask_5 <= \$524 ;
+  always @(posedge clk)
+    rq0_x <= \$525 ;
+  always @(posedge clk)
+    rq0_part0_0 <= \$526 ;
+  always @(posedge clk)
+    rq0_part0_1 <= \$527 ;
+  always @(posedge clk)
+    rq0_part1_0 <= \$528 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$529 ;
+  always @(posedge clk)
+    rq0_prod <= \$530 ;
+  always @(posedge clk)
+    rq0_floor <= \$531 ;
+  always @(posedge clk)
+    rq0_above <= \$532 ;
+  always @(posedge clk)
+    rq0_tie <= \$533 ;
+  always @(posedge clk)
+    rq0_code <= \$534 ;
+  always @(posedge clk)
+    rq0_out <= \$535 ;
+  always @(posedge clk)
+    rq1_mult_1 <= \$536 ;
+  always @(posedge clk)
+    rq1_mult_2 <= \$537 ;
+  always @(posedge clk)
+    rq1_mult_3 <= \$538 ;
+  always @(posedge clk)
+    rq1_mult_4 <= \$539 ;
+  always @(posedge clk)
+    rq1_mult_5 <= \$540 ;
+  always @(posedge clk)
+    rq1_shift_1 <= \$541 ;
+  always @(posedge clk)
+    rq1_shift_2 <= \$542 ;
+  always @(posedge clk)
+    rq1_shift_3 <= \$543 ;
+  always @(posedge clk)
+    rq1_shift_4 <= \$544 ;
+  always @(posedge clk)
+    rq1_shift_5 <= \$545 ;
+  always @(posedge clk)
+    rq1_half_1 <= \$546 ;
+  always @(posedge clk)
+    rq1_half_2 <= \$547 ;
+  always @(posedge clk)
+    rq1_half_3 <= \$548 ;
+  always @(posedge clk)
+    rq1_half_4 <= \$549 ;
+  always @(posedge clk)
+    rq1_half_5 <= \$550 ;
+  always @(posedge clk)
+    rq1_mask_1 <= \$551 ;
+  always @(posedge clk)
+    rq1_mask_2 <= \$552 ;
+  always @(posedge clk)
+    rq1_mask_3 <= \$553 ;
+  always @(posedge clk)
+    rq1_mask_4 <= \$554 ;
+  always @(posedge clk)
+    rq1_mask_5 <= \$555 ;
+  always @(posedge clk)
+    rq1_x <= \$556 ;
+  always @(posedge clk)
+    rq1_part0_0 <= \$557 ;
+  always @(posedge clk)
+    rq1_part0_1 <= \$558 ;
+  always @(posedge clk)
+    rq1_part1_0 <= \$559 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$560 ;
+  always @(posedge clk)
+    rq1_prod <= \$561 ;
+  always @(posedge clk)
+    rq1_floor <= \$562 ;
+  always @(posedge clk)
+    rq1_above <= \$563 ;
+  always @(posedge clk)
+    rq1_tie <= \$564 ;
+  always @(posedge clk)
+    rq1_code <= \$565 ;
+  always @(posedge clk)
+    rq1_out <= \$566 ;
+  always @(posedge clk)
+    rq2_mult_1 <= \$567 ;
+  always @(posedge clk)
+    rq2_mult_2 <= \$568 ;
+  always @(posedge clk)
+    rq2_mult_3 <= \$569 ;
+  always @(posedge clk)
+    rq2_mult_4 <= \$570 ;
+  always @(posedge clk)
+    rq2_mult_5 <= \$571 ;
+  always @(posedge clk)
+    rq2_shift_1 <= \$572 ;
+  always @(posedge clk)
+    rq2_shift_2 <= \$573 ;
+  always @(posedge clk)
+    rq2_shift_3 <= \$574 ;
+  always @(posedge clk)
+    rq2_shift_4 <= \$575 ;
+  always @(posedge clk)
+    rq2_shift_5 <= \$576 ;
+  always @(posedge clk)
+    rq2_half_1 <= \$577 ;
+  always @(posedge clk)
+    rq2_half_2 <= \$578 ;
+  always @(posedge clk)
+    rq2_half_3 <= \$579 ;
+  always @(posedge clk)
+    rq2_half_4 <= \$580 ;
+  always @(posedge clk)
+    rq2_half_5 <= \$581 ;
+  always @(posedge clk)
+    rq2_mask_1 <= \$582 ;
+  always @(posedge clk)
+    rq2_mask_2 <= \$583 ;
+  always @(posedge clk)
+    rq2_mask_3 <= \$584 ;
+  always @(posedge clk)
+    rq2_mask_4 <= \$585 ;
+  always @(posedge clk)
+    rq2_mask_5 <= \$586 ;
+  always @(posedge clk)
+    rq2_x <= \$587 ;
+  always @(posedge clk)
+    rq2_part0_0 <= \$588 ;
+  always @(posedge clk)
+    rq2_part0_1 <= \$589 ;
+  always @(posedge clk)
+    rq2_part1_0 <= \$590 ;
+  always @(posedge clk)
+    rq2_part1_1 <= \$591 ;
+  always @(posedge clk)
+    rq2_prod <= \$592 ;
+  always @(posedge clk)
+    rq2_floor <= \$593 ;
+  always @(posedge clk)
+    rq2_above <= \$594 ;
+  always @(posedge clk)
+    rq2_tie <= \$595 ;
+  always @(posedge clk)
+    rq2_code <= \$596 ;
+  always @(posedge clk)
+    rq2_out <= \$597 ;
+  always @(posedge clk)
+    rq3_mult_1 <= \$598 ;
+  always @(posedge clk)
+    rq3_mult_2 <= \$599 ;
+  always @(posedge clk)
+    rq3_mult_3 <= \$600 ;
+  always @(posedge clk)
+    rq3_mult_4 <= \$601 ;
+  always @(posedge clk)
+    rq3_mult_5 <= \$602 ;
+  always @(posedge clk)
+    rq3_shift_1 <= \$603 ;
+  always @(posedge clk)
+    rq3_shift_2 <= \$604 ;
+  always @(posedge clk)
+    rq3_shift_3 <= \$605 ;
+  always @(posedge clk)
+    rq3_shift_4 <= \$606 ;
+  always @(posedge clk)
+    rq3_shift_5 <= \$607 ;
+  always @(posedge clk)
+    rq3_half_1 <= \$608 ;
+  always @(posedge clk)
+    rq3_half_2 <= \$609 ;
+  always @(posedge clk)
+    rq3_half_3 <= \$610 ;
+  always @(posedge clk)
+    rq3_half_4 <= \$611 ;
+  always @(posedge clk)
+    rq3_half_5 <= \$612 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$613 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$614 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$615 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$616 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$617 ;
+  always @(posedge clk)
+    rq3_x <= \$618 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$619 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$620 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$621 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$622 ;
+  always @(posedge clk)
+    rq3_prod <= \$623 ;
+  always @(posedge clk)
+    rq3_floor <= \$624 ;
+  always @(posedge clk)
+    rq3_above <= \$625 ;
+  always @(posedge clk)
+    rq3_tie <= \$626 ;
+  always @(posedge clk)
+    rq3_code <= \$627 ;
+  always @(posedge clk)
+    rq3_out <= \$628 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign rq0_rem = rq0_prod & { 14'h0000, rq0_mask_3 };
-  assign rq1_rem = rq1_prod & { 14'h0000, rq1_mask_3 };
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_3 };
+  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_3 };
   assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_3 };
-  assign rq4_rem = rq4_prod & { 13'h0000, rq4_mask_3 };
-  assign rq5_rem = rq5_prod & { 13'h0000, rq5_mask_3 };
-  assign rq6_rem = rq6_prod & { 14'h0000, rq6_mask_3 };
-  assign rq7_rem = rq7_prod & { 14'h0000, rq7_mask_3 };
+  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_3 };
   assign \$2  = ~ o__valid;
   assign \$3  = \$2  | o__ready;
   assign \$4  = i__valid & \$3 ;
-  assign \$5  = group == 2'h3;
+  assign \$5  = group == 3'h7;
   assign \$6  = group + 1'h1;
-  assign \$7  = \$5  ? 3'h0 : \$6 ;
+  assign \$7  = \$5  ? 4'h0 : \$6 ;
   assign \$8  = ~ o__valid;
   assign \$9  = \$8  | o__ready;
   assign \$10  = ~ o__valid;
@@ -18190,1154 +13895,1621 @@ module \top.s2_dense2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   assign \$364  = \$363  & rq_valid_4;
   assign \$365  = $signed(8'h80) + $signed(rq2_floor);
   assign \$366  = rq2_tie & rq2_floor[0];
-  assign \$367  = rq2_above | \$366 ;
-  assign \$368  = $signed(\$365 ) + $signed({ 1'h0, \$367  });
-  assign \$369  = ~ o__valid;
-  assign \$370  = \$369  | o__ready;
-  assign \$371  = \$370  & rq_valid_5;
-  assign \$372  = $signed(rq2_code) < $signed(8'h80);
-  assign \$373  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$374  = \$373  ? 48'h00000000007f : rq2_code;
-  assign \$375  = \$372  ? 48'hffffffffff80 : \$374 ;
-  assign \$376  = ~ o__valid;
-  assign \$377  = \$376  | o__ready;
-  assign \$378  = \$377  & i__valid;
-  assign \$380  = ~ o__valid;
-  assign \$381  = \$380  | o__ready;
-  assign \$382  = \$381  & rq_valid_1;
-  assign \$383  = ~ o__valid;
-  assign \$384  = \$383  | o__ready;
-  assign \$385  = \$384  & rq_valid_2;
-  assign \$386  = ~ o__valid;
-  assign \$387  = \$386  | o__ready;
-  assign \$388  = \$387  & rq_valid_3;
-  assign \$389  = ~ o__valid;
-  assign \$390  = \$389  | o__ready;
-  assign \$391  = \$390  & rq_valid_4;
-  assign \$392  = ~ o__valid;
-  assign \$393  = \$392  | o__ready;
-  assign \$394  = \$393  & i__valid;
-  assign \$395  = ~ o__valid;
-  assign \$396  = \$395  | o__ready;
-  assign \$397  = \$396  & rq_valid_1;
-  assign \$398  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$399  = ~ o__valid;
-  assign \$400  = \$399  | o__ready;
-  assign \$401  = \$400  & rq_valid_1;
-  assign \$402  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$403  = ~ o__valid;
-  assign \$404  = \$403  | o__ready;
-  assign \$405  = \$404  & rq_valid_1;
-  assign \$406  = $signed(rq3_x[20:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$407  = ~ o__valid;
-  assign \$408  = \$407  | o__ready;
-  assign \$409  = \$408  & rq_valid_1;
-  assign \$410  = $signed(rq3_x[20:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
-  assign \$411  = ~ o__valid;
-  assign \$412  = \$411  | o__ready;
-  assign \$413  = \$412  & rq_valid_2;
-  assign \$415  = 1'h0 + \$414 ;
-  assign \$417  = \$415  + \$416 ;
-  assign \$419  = $signed({ 1'h0, \$417  }) + $signed(\$418 );
-  assign \$421  = $signed(\$419 ) + $signed(\$420 );
-  assign \$422  = ~ o__valid;
-  assign \$423  = \$422  | o__ready;
-  assign \$424  = \$423  & rq_valid_3;
-  assign \$426  = ~ o__valid;
-  assign \$427  = \$426  | o__ready;
-  assign \$428  = \$427  & rq_valid_3;
-  assign \$429  = rq3_rem > 31'h40000000;
-  assign \$430  = ~ o__valid;
-  assign \$431  = \$430  | o__ready;
-  assign \$432  = \$431  & rq_valid_3;
-  assign \$433  = rq3_rem == 31'h40000000;
-  assign \$436  = ~ o__valid;
-  assign \$437  = \$436  | o__ready;
-  assign \$438  = \$437  & rq_valid_4;
-  assign \$439  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$440  = rq3_tie & rq3_floor[0];
-  assign \$441  = rq3_above | \$440 ;
-  assign \$442  = $signed(\$439 ) + $signed({ 1'h0, \$441  });
-  assign \$443  = ~ o__valid;
-  assign \$444  = \$443  | o__ready;
-  assign \$445  = \$444  & rq_valid_5;
-  assign \$446  = $signed(rq3_code) < $signed(8'h80);
-  assign \$447  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$448  = \$447  ? 48'h00000000007f : rq3_code;
-  assign \$449  = \$446  ? 48'hffffffffff80 : \$448 ;
-  assign \$450  = ~ o__valid;
-  assign \$451  = \$450  | o__ready;
-  assign \$452  = \$451  & i__valid;
-  assign \$454  = ~ o__valid;
-  assign \$455  = \$454  | o__ready;
-  assign \$456  = \$455  & rq_valid_1;
-  assign \$457  = ~ o__valid;
-  assign \$458  = \$457  | o__ready;
-  assign \$459  = \$458  & rq_valid_2;
-  assign \$460  = ~ o__valid;
-  assign \$461  = \$460  | o__ready;
-  assign \$462  = \$461  & rq_valid_3;
-  assign \$463  = ~ o__valid;
-  assign \$464  = \$463  | o__ready;
-  assign \$465  = \$464  & rq_valid_4;
-  assign \$466  = ~ o__valid;
-  assign \$467  = \$466  | o__ready;
-  assign \$468  = \$467  & i__valid;
-  assign \$470  = ~ o__valid;
-  assign \$471  = \$470  | o__ready;
-  assign \$472  = \$471  & rq_valid_1;
-  assign \$473  = ~ o__valid;
-  assign \$474  = \$473  | o__ready;
-  assign \$475  = \$474  & rq_valid_2;
-  assign \$476  = ~ o__valid;
-  assign \$477  = \$476  | o__ready;
-  assign \$478  = \$477  & rq_valid_3;
-  assign \$479  = ~ o__valid;
-  assign \$480  = \$479  | o__ready;
-  assign \$481  = \$480  & rq_valid_4;
-  assign \$482  = ~ o__valid;
-  assign \$483  = \$482  | o__ready;
-  assign \$484  = \$483  & i__valid;
-  assign \$486  = ~ o__valid;
-  assign \$487  = \$486  | o__ready;
-  assign \$488  = \$487  & rq_valid_1;
-  assign \$489  = ~ o__valid;
-  assign \$490  = \$489  | o__ready;
-  assign \$491  = \$490  & rq_valid_2;
-  assign \$492  = ~ o__valid;
-  assign \$493  = \$492  | o__ready;
-  assign \$494  = \$493  & rq_valid_3;
-  assign \$495  = ~ o__valid;
-  assign \$496  = \$495  | o__ready;
-  assign \$497  = \$496  & rq_valid_4;
-  assign \$498  = ~ o__valid;
-  assign \$499  = \$498  | o__ready;
-  assign \$500  = \$499  & i__valid;
-  assign \$502  = ~ o__valid;
-  assign \$503  = \$502  | o__ready;
-  assign \$504  = \$503  & rq_valid_1;
-  assign \$505  = ~ o__valid;
-  assign \$506  = \$505  | o__ready;
-  assign \$507  = \$506  & rq_valid_2;
-  assign \$508  = ~ o__valid;
-  assign \$509  = \$508  | o__ready;
-  assign \$510  = \$509  & rq_valid_3;
-  assign \$511  = ~ o__valid;
-  assign \$512  = \$511  | o__ready;
-  assign \$513  = \$512  & rq_valid_4;
-  assign \$514  = ~ o__valid;
-  assign \$515  = \$514  | o__ready;
-  assign \$516  = \$515  & i__valid;
-  assign \$517  = ~ o__valid;
-  assign \$518  = \$517  | o__ready;
-  assign \$519  = \$518  & rq_valid_1;
-  assign \$520  = rq4_x[16:0] * rq4_mult_1[16:0];
-  assign \$521  = ~ o__valid;
-  assign \$522  = \$521  | o__ready;
-  assign \$523  = \$522  & rq_valid_1;
-  assign \$524  = rq4_x[16:0] * rq4_mult_1[24:17];
-  assign \$525  = ~ o__valid;
-  assign \$526  = \$525  | o__ready;
-  assign \$527  = \$526  & rq_valid_1;
-  assign \$528  = $signed(rq4_x[20:17]) * $signed({ 1'h0, rq4_mult_1[16:0] });
-  assign \$529  = ~ o__valid;
-  assign \$530  = \$529  | o__ready;
-  assign \$531  = \$530  & rq_valid_1;
-  assign \$532  = $signed(rq4_x[20:17]) * $signed({ 1'h0, rq4_mult_1[24:17] });
-  assign \$533  = ~ o__valid;
-  assign \$534  = \$533  | o__ready;
-  assign \$535  = \$534  & rq_valid_2;
-  assign \$537  = 1'h0 + \$536 ;
-  assign \$539  = \$537  + \$538 ;
-  assign \$541  = $signed({ 1'h0, \$539  }) + $signed(\$540 );
-  assign \$543  = $signed(\$541 ) + $signed(\$542 );
-  assign \$544  = ~ o__valid;
-  assign \$545  = \$544  | o__ready;
-  assign \$546  = \$545  & rq_valid_3;
-  assign \$547  = $signed(rq4_prod) >>> rq4_shift_3;
-  assign \$548  = ~ o__valid;
-  assign \$549  = \$548  | o__ready;
-  assign \$550  = \$549  & rq_valid_3;
-  assign \$551  = rq4_rem > rq4_half_3;
-  assign \$552  = ~ o__valid;
-  assign \$553  = \$552  | o__ready;
-  assign \$554  = \$553  & rq_valid_3;
-  assign \$555  = rq4_rem == rq4_half_3;
-  assign \$556  = | rq4_half_3;
-  assign \$557  = \$555  & \$556 ;
-  assign \$558  = ~ o__valid;
-  assign \$559  = \$558  | o__ready;
-  assign \$560  = \$559  & rq_valid_4;
-  assign \$561  = $signed(8'h80) + $signed(rq4_floor);
-  assign \$562  = rq4_tie & rq4_floor[0];
-  assign \$563  = rq4_above | \$562 ;
-  assign \$564  = $signed(\$561 ) + $signed({ 1'h0, \$563  });
-  assign \$565  = ~ o__valid;
-  assign \$566  = \$565  | o__ready;
-  assign \$567  = \$566  & rq_valid_5;
-  assign \$568  = $signed(rq4_code) < $signed(8'h80);
-  assign \$569  = $signed(rq4_code) > $signed(8'h7f);
-  assign \$570  = \$569  ? 48'h00000000007f : rq4_code;
-  assign \$571  = \$568  ? 48'hffffffffff80 : \$570 ;
-  assign \$572  = ~ o__valid;
-  assign \$573  = \$572  | o__ready;
-  assign \$574  = \$573  & i__valid;
-  assign \$576  = ~ o__valid;
-  assign \$577  = \$576  | o__ready;
-  assign \$578  = \$577  & rq_valid_1;
-  assign \$579  = ~ o__valid;
-  assign \$580  = \$579  | o__ready;
-  assign \$581  = \$580  & rq_valid_2;
-  assign \$582  = ~ o__valid;
-  assign \$583  = \$582  | o__ready;
-  assign \$584  = \$583  & rq_valid_3;
-  assign \$585  = ~ o__valid;
-  assign \$586  = \$585  | o__ready;
-  assign \$587  = \$586  & rq_valid_4;
-  assign \$588  = ~ o__valid;
-  assign \$589  = \$588  | o__ready;
-  assign \$590  = \$589  & i__valid;
-  assign \$592  = ~ o__valid;
-  assign \$593  = \$592  | o__ready;
-  assign \$594  = \$593  & rq_valid_1;
-  assign \$595  = ~ o__valid;
-  assign \$596  = \$595  | o__ready;
-  assign \$597  = \$596  & rq_valid_2;
-  assign \$598  = ~ o__valid;
-  assign \$599  = \$598  | o__ready;
-  assign \$600  = \$599  & rq_valid_3;
-  assign \$601  = ~ o__valid;
-  assign \$602  = \$601  | o__ready;
-  assign \$603  = \$602  & rq_valid_4;
-  assign \$604  = ~ o__valid;
-  assign \$605  = \$604  | o__ready;
-  assign \$606  = \$605  & i__valid;
-  assign \$608  = ~ o__valid;
-  assign \$609  = \$608  | o__ready;
-  assign \$610  = \$609  & rq_valid_1;
-  assign \$611  = ~ o__valid;
-  assign \$612  = \$611  | o__ready;
-  assign \$613  = \$612  & rq_valid_2;
-  assign \$614  = ~ o__valid;
-  assign \$615  = \$614  | o__ready;
-  assign \$616  = \$615  & rq_valid_3;
-  assign \$617  = ~ o__valid;
-  assign \$618  = \$617  | o__ready;
-  assign \$619  = \$618  & rq_valid_4;
-  assign \$620  = ~ o__valid;
-  assign \$621  = \$620  | o__ready;
-  assign \$622  = \$621  & i__valid;
-  assign \$624  = ~ o__valid;
-  assign \$625  = \$624  | o__ready;
-  assign \$626  = \$625  & rq_valid_1;
-  assign \$627  = ~ o__valid;
-  assign \$628  = \$627  | o__ready;
-  assign \$629  = \$628  & rq_valid_2;
-  assign \$630  = ~ o__valid;
-  assign \$631  = \$630  | o__ready;
-  assign \$632  = \$631  & rq_valid_3;
-  assign \$633  = ~ o__valid;
-  assign \$634  = \$633  | o__ready;
-  assign \$635  = \$634  & rq_valid_4;
-  assign \$636  = ~ o__valid;
-  assign \$637  = \$636  | o__ready;
-  assign \$638  = \$637  & i__valid;
-  assign \$639  = ~ o__valid;
-  assign \$640  = \$639  | o__ready;
-  assign \$641  = \$640  & rq_valid_1;
-  assign \$642  = rq5_x[16:0] * rq5_mult_1[16:0];
-  assign \$643  = ~ o__valid;
-  assign \$644  = \$643  | o__ready;
-  assign \$645  = \$644  & rq_valid_1;
-  assign \$646  = rq5_x[16:0] * rq5_mult_1[24:17];
-  assign \$647  = ~ o__valid;
-  assign \$648  = \$647  | o__ready;
-  assign \$649  = \$648  & rq_valid_1;
-  assign \$650  = $signed(rq5_x[20:17]) * $signed({ 1'h0, rq5_mult_1[16:0] });
-  assign \$651  = ~ o__valid;
-  assign \$652  = \$651  | o__ready;
-  assign \$653  = \$652  & rq_valid_1;
-  assign \$654  = $signed(rq5_x[20:17]) * $signed({ 1'h0, rq5_mult_1[24:17] });
-  assign \$655  = ~ o__valid;
-  assign \$656  = \$655  | o__ready;
-  assign \$657  = \$656  & rq_valid_2;
-  assign \$659  = 1'h0 + \$658 ;
-  assign \$661  = \$659  + \$660 ;
-  assign \$663  = $signed({ 1'h0, \$661  }) + $signed(\$662 );
-  assign \$665  = $signed(\$663 ) + $signed(\$664 );
-  assign \$666  = ~ o__valid;
-  assign \$667  = \$666  | o__ready;
-  assign \$668  = \$667  & rq_valid_3;
-  assign \$669  = $signed(rq5_prod) >>> rq5_shift_3;
-  assign \$670  = ~ o__valid;
-  assign \$671  = \$670  | o__ready;
-  assign \$672  = \$671  & rq_valid_3;
-  assign \$673  = rq5_rem > rq5_half_3;
-  assign \$674  = ~ o__valid;
-  assign \$675  = \$674  | o__ready;
-  assign \$676  = \$675  & rq_valid_3;
-  assign \$677  = rq5_rem == rq5_half_3;
-  assign \$678  = | rq5_half_3;
-  assign \$679  = \$677  & \$678 ;
-  assign \$680  = ~ o__valid;
-  assign \$681  = \$680  | o__ready;
-  assign \$682  = \$681  & rq_valid_4;
-  assign \$683  = $signed(8'h80) + $signed(rq5_floor);
-  assign \$684  = rq5_tie & rq5_floor[0];
-  assign \$685  = rq5_above | \$684 ;
-  assign \$686  = $signed(\$683 ) + $signed({ 1'h0, \$685  });
-  assign \$687  = ~ o__valid;
-  assign \$688  = \$687  | o__ready;
-  assign \$689  = \$688  & rq_valid_5;
-  assign \$690  = $signed(rq5_code) < $signed(8'h80);
-  assign \$691  = $signed(rq5_code) > $signed(8'h7f);
-  assign \$692  = \$691  ? 48'h00000000007f : rq5_code;
-  assign \$693  = \$690  ? 48'hffffffffff80 : \$692 ;
-  assign \$694  = ~ o__valid;
-  assign \$695  = \$694  | o__ready;
-  assign \$696  = \$695  & i__valid;
-  assign \$698  = ~ o__valid;
-  assign \$699  = \$698  | o__ready;
-  assign \$700  = \$699  & rq_valid_1;
-  assign \$701  = ~ o__valid;
-  assign \$702  = \$701  | o__ready;
-  assign \$703  = \$702  & rq_valid_2;
-  assign \$704  = ~ o__valid;
-  assign \$705  = \$704  | o__ready;
-  assign \$706  = \$705  & rq_valid_3;
-  assign \$707  = ~ o__valid;
-  assign \$708  = \$707  | o__ready;
-  assign \$709  = \$708  & rq_valid_4;
-  assign \$710  = ~ o__valid;
-  assign \$711  = \$710  | o__ready;
-  assign \$712  = \$711  & i__valid;
-  assign \$714  = ~ o__valid;
-  assign \$715  = \$714  | o__ready;
-  assign \$716  = \$715  & rq_valid_1;
-  assign \$717  = ~ o__valid;
-  assign \$718  = \$717  | o__ready;
-  assign \$719  = \$718  & rq_valid_2;
-  assign \$720  = ~ o__valid;
-  assign \$721  = \$720  | o__ready;
-  assign \$722  = \$721  & rq_valid_3;
-  assign \$723  = ~ o__valid;
-  assign \$724  = \$723  | o__ready;
-  assign \$725  = \$724  & rq_valid_4;
-  assign \$726  = ~ o__valid;
-  assign \$727  = \$726  | o__ready;
-  assign \$728  = \$727  & i__valid;
-  assign \$730  = ~ o__valid;
-  assign \$731  = \$730  | o__ready;
-  assign \$732  = \$731  & rq_valid_1;
-  assign \$733  = ~ o__valid;
-  assign \$734  = \$733  | o__ready;
-  assign \$735  = \$734  & rq_valid_2;
-  assign \$736  = ~ o__valid;
-  assign \$737  = \$736  | o__ready;
-  assign \$738  = \$737  & rq_valid_3;
-  assign \$739  = ~ o__valid;
-  assign \$740  = \$739  | o__ready;
-  assign \$741  = \$740  & rq_valid_4;
-  assign \$742  = ~ o__valid;
-  assign \$743  = \$742  | o__ready;
-  assign \$744  = \$743  & i__valid;
-  assign \$746  = ~ o__valid;
-  assign \$747  = \$746  | o__ready;
-  assign \$748  = \$747  & rq_valid_1;
-  assign \$749  = ~ o__valid;
-  assign \$750  = \$749  | o__ready;
-  assign \$751  = \$750  & rq_valid_2;
-  assign \$752  = ~ o__valid;
-  assign \$753  = \$752  | o__ready;
-  assign \$754  = \$753  & rq_valid_3;
-  assign \$755  = ~ o__valid;
-  assign \$756  = \$755  | o__ready;
-  assign \$757  = \$756  & rq_valid_4;
-  assign \$758  = ~ o__valid;
-  assign \$759  = \$758  | o__ready;
-  assign \$760  = \$759  & i__valid;
-  assign \$761  = ~ o__valid;
-  assign \$762  = \$761  | o__ready;
-  assign \$763  = \$762  & rq_valid_1;
-  assign \$764  = rq6_x[16:0] * rq6_mult_1[16:0];
-  assign \$765  = ~ o__valid;
-  assign \$766  = \$765  | o__ready;
-  assign \$767  = \$766  & rq_valid_1;
-  assign \$768  = rq6_x[16:0] * rq6_mult_1[24:17];
-  assign \$769  = ~ o__valid;
-  assign \$770  = \$769  | o__ready;
-  assign \$771  = \$770  & rq_valid_1;
-  assign \$772  = $signed(rq6_x[20:17]) * $signed({ 1'h0, rq6_mult_1[16:0] });
-  assign \$773  = ~ o__valid;
-  assign \$774  = \$773  | o__ready;
-  assign \$775  = \$774  & rq_valid_1;
-  assign \$776  = $signed(rq6_x[20:17]) * $signed({ 1'h0, rq6_mult_1[24:17] });
-  assign \$777  = ~ o__valid;
-  assign \$778  = \$777  | o__ready;
-  assign \$779  = \$778  & rq_valid_2;
-  assign \$781  = 1'h0 + \$780 ;
-  assign \$783  = \$781  + \$782 ;
-  assign \$785  = $signed({ 1'h0, \$783  }) + $signed(\$784 );
-  assign \$787  = $signed(\$785 ) + $signed(\$786 );
-  assign \$788  = ~ o__valid;
-  assign \$789  = \$788  | o__ready;
-  assign \$790  = \$789  & rq_valid_3;
-  assign \$791  = $signed(rq6_prod) >>> rq6_shift_3;
-  assign \$792  = ~ o__valid;
-  assign \$793  = \$792  | o__ready;
-  assign \$794  = \$793  & rq_valid_3;
-  assign \$795  = rq6_rem > rq6_half_3;
-  assign \$796  = ~ o__valid;
-  assign \$797  = \$796  | o__ready;
-  assign \$798  = \$797  & rq_valid_3;
-  assign \$799  = rq6_rem == rq6_half_3;
-  assign \$800  = | rq6_half_3;
-  assign \$801  = \$799  & \$800 ;
-  assign \$802  = ~ o__valid;
-  assign \$803  = \$802  | o__ready;
-  assign \$804  = \$803  & rq_valid_4;
-  assign \$805  = $signed(8'h80) + $signed(rq6_floor);
-  assign \$806  = rq6_tie & rq6_floor[0];
-  assign \$807  = rq6_above | \$806 ;
-  assign \$808  = $signed(\$805 ) + $signed({ 1'h0, \$807  });
-  assign \$809  = ~ o__valid;
-  assign \$810  = \$809  | o__ready;
-  assign \$811  = \$810  & rq_valid_5;
-  assign \$812  = $signed(rq6_code) < $signed(8'h80);
-  assign \$813  = $signed(rq6_code) > $signed(8'h7f);
-  assign \$814  = \$813  ? 48'h00000000007f : rq6_code;
-  assign \$815  = \$812  ? 48'hffffffffff80 : \$814 ;
-  assign \$816  = ~ o__valid;
-  assign \$817  = \$816  | o__ready;
-  assign \$818  = \$817  & i__valid;
-  assign \$820  = ~ o__valid;
-  assign \$821  = \$820  | o__ready;
-  assign \$822  = \$821  & rq_valid_1;
-  assign \$823  = ~ o__valid;
-  assign \$824  = \$823  | o__ready;
-  assign \$825  = \$824  & rq_valid_2;
-  assign \$826  = ~ o__valid;
-  assign \$827  = \$826  | o__ready;
-  assign \$828  = \$827  & rq_valid_3;
-  assign \$829  = ~ o__valid;
-  assign \$830  = \$829  | o__ready;
-  assign \$831  = \$830  & rq_valid_4;
-  assign \$832  = ~ o__valid;
-  assign \$833  = \$832  | o__ready;
-  assign \$834  = \$833  & i__valid;
-  assign \$836  = ~ o__valid;
-  assign \$837  = \$836  | o__ready;
-  assign \$838  = \$837  & rq_valid_1;
-  assign \$839  = ~ o__valid;
-  assign \$840  = \$839  | o__ready;
-  assign \$841  = \$840  & rq_valid_2;
-  assign \$842  = ~ o__valid;
-  assign \$843  = \$842  | o__ready;
-  assign \$844  = \$843  & rq_valid_3;
-  assign \$845  = ~ o__valid;
-  assign \$846  = \$845  | o__ready;
-  assign \$847  = \$846  & rq_valid_4;
-  assign \$848  = ~ o__valid;
-  assign \$849  = \$848  | o__ready;
-  assign \$850  = \$849  & i__valid;
-  assign \$852  = ~ o__valid;
-  assign \$853  = \$852  | o__ready;
-  assign \$854  = \$853  & rq_valid_1;
-  assign \$855  = ~ o__valid;
-  assign \$856  = \$855  | o__ready;
-  assign \$857  = \$856  & rq_valid_2;
-  assign \$858  = ~ o__valid;
-  assign \$859  = \$858  | o__ready;
-  assign \$860  = \$859  & rq_valid_3;
-  assign \$861  = ~ o__valid;
-  assign \$862  = \$861  | o__ready;
-  assign \$863  = \$862  & rq_valid_4;
-  assign \$864  = ~ o__valid;
-  assign \$865  = \$864  | o__ready;
-  assign \$866  = \$865  & i__valid;
-  assign \$868  = ~ o__valid;
-  assign \$869  = \$868  | o__ready;
-  assign \$870  = \$869  & rq_valid_1;
-  assign \$871  = ~ o__valid;
-  assign \$872  = \$871  | o__ready;
-  assign \$873  = \$872  & rq_valid_2;
-  assign \$874  = ~ o__valid;
-  assign \$875  = \$874  | o__ready;
-  assign \$876  = \$875  & rq_valid_3;
-  assign \$877  = ~ o__valid;
-  assign \$878  = \$877  | o__ready;
-  assign \$879  = \$878  & rq_valid_4;
-  assign \$880  = ~ o__valid;
-  assign \$881  = \$880  | o__ready;
-  assign \$882  = \$881  & i__valid;
-  assign \$883  = ~ o__valid;
-  assign \$884  = \$883  | o__ready;
-  assign \$885  = \$884  & rq_valid_1;
-  assign \$886  = rq7_x[16:0] * rq7_mult_1[16:0];
-  assign \$887  = ~ o__valid;
-  assign \$888  = \$887  | o__ready;
-  assign \$889  = \$888  & rq_valid_1;
-  assign \$890  = rq7_x[16:0] * rq7_mult_1[24:17];
-  assign \$891  = ~ o__valid;
-  assign \$892  = \$891  | o__ready;
-  assign \$893  = \$892  & rq_valid_1;
-  assign \$894  = $signed(rq7_x[20:17]) * $signed({ 1'h0, rq7_mult_1[16:0] });
-  assign \$895  = ~ o__valid;
-  assign \$896  = \$895  | o__ready;
-  assign \$897  = \$896  & rq_valid_1;
-  assign \$898  = $signed(rq7_x[20:17]) * $signed({ 1'h0, rq7_mult_1[24:17] });
-  assign \$899  = ~ o__valid;
-  assign \$900  = \$899  | o__ready;
-  assign \$901  = \$900  & rq_valid_2;
-  assign \$903  = 1'h0 + \$902 ;
-  assign \$905  = \$903  + \$904 ;
-  assign \$907  = $signed({ 1'h0, \$905  }) + $signed(\$906 );
-  assign \$909  = $signed(\$907 ) + $signed(\$908 );
-  assign \$910  = ~ o__valid;
-  assign \$911  = \$910  | o__ready;
-  assign \$912  = \$911  & rq_valid_3;
-  assign \$913  = $signed(rq7_prod) >>> rq7_shift_3;
-  assign \$914  = ~ o__valid;
-  assign \$915  = \$914  | o__ready;
-  assign \$916  = \$915  & rq_valid_3;
-  assign \$917  = rq7_rem > rq7_half_3;
-  assign \$918  = ~ o__valid;
-  assign \$919  = \$918  | o__ready;
-  assign \$920  = \$919  & rq_valid_3;
-  assign \$921  = rq7_rem == rq7_half_3;
-  assign \$922  = | rq7_half_3;
-  assign \$923  = \$921  & \$922 ;
-  assign \$924  = ~ o__valid;
-  assign \$925  = \$924  | o__ready;
-  assign \$926  = \$925  & rq_valid_4;
-  assign \$927  = $signed(8'h80) + $signed(rq7_floor);
-  assign \$928  = rq7_tie & rq7_floor[0];
-  assign \$929  = rq7_above | \$928 ;
-  assign \$930  = $signed(\$927 ) + $signed({ 1'h0, \$929  });
-  assign \$931  = ~ o__valid;
-  assign \$932  = \$931  | o__ready;
-  assign \$933  = \$932  & rq_valid_5;
-  assign \$934  = $signed(rq7_code) < $signed(8'h80);
-  assign \$935  = $signed(rq7_code) > $signed(8'h7f);
-  assign \$936  = \$935  ? 48'h00000000007f : rq7_code;
-  assign \$937  = \$934  ? 48'hffffffffff80 : \$936 ;
-  always @(posedge clk)
-    group <= \$938 ;
-  always @(posedge clk)
-    rq_valid_1 <= \$939 ;
-  always @(posedge clk)
-    rq_valid_2 <= \$940 ;
-  always @(posedge clk)
-    rq_valid_3 <= \$941 ;
-  always @(posedge clk)
-    rq_valid_4 <= \$942 ;
-  always @(posedge clk)
-    rq_valid_5 <= \$943 ;
-  always @(posedge clk)
-    o__valid <= \$944 ;
-  always @(posedge clk)
-    rq0_mult_1 <= \$945 ;
-  always @(posedge clk)
-    rq0_mult_2 <= \$946 ;
-  always @(posedge clk)
-    rq0_mult_3 <= \$947 ;
-  always @(posedge clk)
-    rq0_mult_4 <= \$948 ;
-  always @(posedge clk)
-    rq0_mult_5 <= \$949 ;
-  always @(posedge clk)
-    rq0_shift_1 <= \$950 ;
-  always @(posedge clk)
-    rq0_shift_2 <= \$951 ;
-  always @(posedge clk)
-    rq0_shift_3 <= \$952 ;
-  always @(posedge clk)
-    rq0_shift_4 <= \$953 ;
-  always @(posedge clk)
-    rq0_shift_5 <= \$954 ;
-  always @(posedge clk)
-    rq0_half_1 <= \$955 ;
-  always @(posedge clk)
-    rq0_half_2 <= \$956 ;
-  always @(posedge clk)
-    rq0_half_3 <= \$957 ;
-  always @(posedge clk)
-    rq0_half_4 <= \$958 ;
-  always @(posedge clk)
-    rq0_half_5 <= \$959 ;
-  always @(posedge clk)
-    rq0_mask_1 <= \$960 ;
-  always @(posedge clk)
-    rq0_mask_2 <= \$961 ;
-  always @(posedge clk)
-    rq0_mask_3 <= \$962 ;
-  always @(posedge clk)
-    rq0_mask_4 <= \$963 ;
-  always @(posedge clk)
-    rq0_mask_5 <= \$964 ;
-  always @(posedge clk)
-    rq0_x <= \$965 ;
-  always @(posedge clk)
-    rq0_part0_0 <= \$966 ;
-  always @(posedge clk)
-    rq0_part0_1 <= \$967 ;
-  always @(posedge clk)
-    rq0_part1_0 <= \$968 ;
-  always @(posedge clk)
-    rq0_part1_1 <= \$969 ;
-  always @(posedge clk)
-    rq0_prod <= \$970 ;
-  always @(posedge clk)
-    rq0_floor <= \$971 ;
-  always @(posedge clk)
-    rq0_above <= \$972 ;
-  always @(posedge clk)
-    rq0_tie <= \$973 ;
-  always @(posedge clk)
-    rq0_code <= \$974 ;
-  always @(posedge clk)
-    rq0_out <= \$975 ;
-  always @(posedge clk)
-    rq1_mult_1 <= \$976 ;
-  always @(posedge clk)
-    rq1_mult_2 <= \$977 ;
-  always @(posedge clk)
-    rq1_mult_3 <= \$978 ;
-  always @(posedge clk)
-    rq1_mult_4 <= \$979 ;
-  always @(posedge clk)
-    rq1_mult_5 <= \$980 ;
-  always @(posedge clk)
-    rq1_shift_1 <= \$981 ;
-  always @(posedge clk)
-    rq1_shift_2 <= \$982 ;
-  always @(posedge clk)
-    rq1_shift_3 <= \$983 ;
-  always @(posedge clk)
-    rq1_shift_4 <= \$984 ;
-  always @(posedge clk)
-    rq1_shift_5 <= \$985 ;
-  always @(posedge clk)
-    rq1_half_1 <= \$986 ;
-  always @(posedge clk)
-    rq1_half_2 <= \$987 ;
-  always @(posedge clk)
-    rq1_half_3 <= \$988 ;
-  always @(posedge clk)
-    rq1_half_4 <= \$989 ;
-  always @(posedge clk)
-    rq1_half_5 <= \$990 ;
-  always @(posedge clk)
-    rq1_mask_1 <= \$991 ;
-  always @(posedge clk)
-    rq1_mask_2 <= \$992 ;
-  always @(posedge clk)
-    rq1_mask_3 <= \$993 ;
-  always @(posedge clk)
-    rq1_mask_4 <= \$994 ;
-  always @(posedge clk)
-    rq1_mask_5 <= \$995 ;
-  always @(posedge clk)
-    rq1_x <= \$996 ;
-  always @(posedge clk)
-    rq1_part0_0 <= \$997 ;
-  always @(posedge clk)
-    rq1_part0_1 <= \$998 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$999 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$1000 ;
-  always @(posedge clk)
-    rq1_prod <= \$1001 ;
-  always @(posedge clk)
-    rq1_floor <= \$1002 ;
-  always @(posedge clk)
-    rq1_above <= \$1003 ;
-  always @(posedge clk)
-    rq1_tie <= \$1004 ;
-  always @(posedge clk)
-    rq1_code <= \$1005 ;
-  always @(posedge clk)
-    rq1_out <= \$1006 ;
-  always @(posedge clk)
-    rq2_mult_1 <= \$1007 ;
-  always @(posedge clk)
-    rq2_mult_2 <= \$1008 ;
-  always @(posedge clk)
-    rq2_mult_3 <= \$1009 ;
-  always @(posedge clk)
-    rq2_mult_4 <= \$1010 ;
-  always @(posedge clk)
-    rq2_mult_5 <= \$1011 ;
-  always @(posedge clk)
-    rq2_shift_1 <= \$1012 ;
-  always @(posedge clk)
-    rq2_shift_2 <= \$1013 ;
-  always @(posedge clk)
-    rq2_shift_3 <= \$1014 ;
-  always @(posedge clk)
-    rq2_shift_4 <= \$1015 ;
-  always @(posedge clk)
-    rq2_shift_5 <= \$1016 ;
-  always @(posedge clk)
-    rq2_half_1 <= \$1017 ;
-  always @(posedge clk)
-    rq2_half_2 <= \$1018 ;
-  always @(posedge clk)
-    rq2_half_3 <= \$1019 ;
-  always @(posedge clk)
-    rq2_half_4 <= \$1020 ;
-  always @(posedge clk)
-    rq2_half_5 <= \$1021 ;
-  always @(posedge clk)
-    rq2_mask_1 <= \$1022 ;
-  always @(posedge clk)
-    rq2_mask_2 <= \$1023 ;
-  always @(posedge clk)
-    rq2_mask_3 <= \$1024 ;
-  always @(posedge clk)
-    rq2_mask_4 <= \$1025 ;
-  always @(posedge clk)
-    rq2_mask_5 <= \$1026 ;
-  always @(posedge clk)
-    rq2_x <= \$1027 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$1028 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$1029 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$1030 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$1031 ;
-  always @(posedge clk)
-    rq2_prod <= \$1032 ;
-  always @(posedge clk)
-    rq2_floor <= \$1033 ;
-  always @(posedge clk)
-    rq2_above <= \$1034 ;
-  always @(posedge clk)
-    rq2_tie <= \$1035 ;
-  always @(posedge clk)
-    rq2_code <= \$1036 ;
-  always @(posedge clk)
-    rq2_out <= \$1037 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$1038 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$1039 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$1040 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$1041 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$1042 ;
-  always @(posedge clk)
-    rq3_x <= \$1043 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$1044 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$1045 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$1046 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$1047 ;
-  always @(posedge clk)
-    rq3_prod <= \$1048 ;
-  always @(posedge clk)
-    rq3_floor <= \$1049 ;
-  always @(posedge clk)
-    rq3_above <= \$1050 ;
-  always @(posedge clk)
-    rq3_tie <= \$1051 ;
-  always @(posedge clk)
-    rq3_code <= \$1052 ;
-  always @(posedge clk)
-    rq3_out <= \$1053 ;
-  always @(posedge clk)
-    rq4_mult_1 <= \$1054 ;
-  always @(posedge clk)
-    rq4_mult_2 <= \$1055 ;
-  always @(posedge clk)
-    rq4_mult_3 <= \$1056 ;
-  always @(posedge clk)
-    rq4_mult_4 <= \$1057 ;
-  always @(posedge clk)
-    rq4_mult_5 <= \$1058 ;
-  always @(posedge clk)
-    rq4_shift_1 <= \$1059 ;
-  always @(posedge clk)
-    rq4_shift_2 <= \$1060 ;
-  always @(posedge clk)
-    rq4_shift_3 <= \$1061 ;
-  always @(posedge clk)
-    rq4_shift_4 <= \$1062 ;
-  always @(posedge clk)
-    rq4_shift_5 <= \$1063 ;
-  always @(posedge clk)
-    rq4_half_1 <= \$1064 ;
-  always @(posedge clk)
-    rq4_half_2 <= \$1065 ;
-  always @(posedge clk)
-    rq4_half_3 <= \$1066 ;
-  always @(posedge clk)
-    rq4_half_4 <= \$1067 ;
-  always @(posedge clk)
-    rq4_half_5 <= \$1068 ;
-  always @(posedge clk)
-    rq4_mask_1 <= \$1069 ;
-  always @(posedge clk)
-    rq4_mask_2 <= \$1070 ;
-  always @(posedge clk)
-    rq4_mask_3 <= \$1071 ;
-  always @(posedge clk)
-    rq4_mask_4 <= \$1072 ;
-  always @(posedge clk)
-    rq4_mask_5 <= \$1073 ;
-  always @(posedge clk)
-    rq4_x <= \$1074 ;
-  always @(posedge clk)
-    rq4_part0_0 <= \$1075 ;
-  always @(posedge clk)
-    rq4_part0_1 <= \$1076 ;
-  always @(posedge clk)
-    rq4_part1_0 <= \$1077 ;
-  always @(posedge clk)
-    rq4_part1_1 <= \$1078 ;
-  always @(posedge clk)
-    rq4_prod <= \$1079 ;
-  always @(posedge clk)
-    rq4_floor <= \$1080 ;
-  always @(posedge clk)
-    rq4_above <= \$1081 ;
-  always @(posedge clk)
-    rq4_tie <= \$1082 ;
-  always @(posedge clk)
-    rq4_code <= \$1083 ;
-  always @(posedge clk)
-    rq4_out <= \$1084 ;
-  always @(posedge clk)
-    rq5_mult_1 <= \$1085 ;
-  always @(posedge clk)
-    rq5_mult_2 <= \$1086 ;
-  always @(posedge clk)
-    rq5_mult_3 <= \$1087 ;
-  always @(posedge clk)
-    rq5_mult_4 <= \$1088 ;
-  always @(posedge clk)
-    rq5_mult_5 <= \$1089 ;
-  always @(posedge clk)
-    rq5_shift_1 <= \$1090 ;
-  always @(posedge clk)
-    rq5_shift_2 <= \$1091 ;
-  always @(posedge clk)
-    rq5_shift_3 <= \$1092 ;
-  always @(posedge clk)
-    rq5_shift_4 <= \$1093 ;
-  always @(posedge clk)
-    rq5_shift_5 <= \$1094 ;
-  always @(posedge clk)
-    rq5_half_1 <= \$1095 ;
-  always @(posedge clk)
-    rq5_half_2 <= \$1096 ;
-  always @(posedge clk)
-    rq5_half_3 <= \$1097 ;
-  always @(posedge clk)
-    rq5_half_4 <= \$1098 ;
-  always @(posedge clk)
-    rq5_half_5 <= \$1099 ;
-  always @(posedge clk)
-    rq5_mask_1 <= \$1100 ;
-  always @(posedge clk)
-    rq5_mask_2 <= \$1101 ;
-  always @(posedge clk)
-    rq5_mask_3 <= \$1102 ;
-  always @(posedge clk)
-    rq5_mask_4 <= \$1103 ;
-  always @(posedge clk)
-    rq5_mask_5 <= \$1104 ;
-  always @(posedge clk)
-    rq5_x <= \$1105 ;
-  always @(posedge clk)
-    rq5_part0_0 <= \$1106 ;
-  always @(posedge clk)
-    rq5_part0_1 <= \$1107 ;
-  always @(posedge clk)
-    rq5_part1_0 <= \$1108 ;
-  always @(posedge clk)
-    rq5_part1_1 <= \$1109 ;
-  always @(posedge clk)
-    rq5_prod <= \$1110 ;
-  always @(posedge clk)
-    rq5_floor <= \$1111 ;
-  always @(posedge clk)
-    rq5_above <= \$1112 ;
-  always @(posedge clk)
-    rq5_tie <= \$1113 ;
-  always @(posedge clk)
-    rq5_code <= \$1114 ;
-  always @(posedge clk)
-    rq5_out <= \$1115 ;
-  always @(posedge clk)
-    rq6_mult_1 <= \$1116 ;
-  always @(posedge clk)
-    rq6_mult_2 <= \$1117 ;
-  always @(posedge clk)
-    rq6_mult_3 <= \$1118 ;
-  always @(posedge clk)
-    rq6_mult_4 <= \$1119 ;
-  always @(posedge clk)
-    rq6_mult_5 <= \$1120 ;
-  always @(posedge clk)
-    rq6_shift_1 <= \$1121 ;
-  always @(posedge clk)
-    rq6_shift_2 <= \$1122 ;
-  always @(posedge clk)
-    rq6_shift_3 <= \$1123 ;
-  always @(posedge clk)
-    rq6_shift_4 <= \$1124 ;
-  always @(posedge clk)
-    rq6_shift_5 <= \$1125 ;
-  always @(posedge clk)
-    rq6_half_1 <= \$1126 ;
-  always @(posedge clk)
-    rq6_half_2 <= \$1127 ;
-  always @(posedge clk)
-    rq6_half_3 <= \$1128 ;
-  always @(posedge clk)
-    rq6_half_4 <= \$1129 ;
-  always @(posedge clk)
-    rq6_half_5 <= \$1130 ;
-  always @(posedge clk)
-    rq6_mask_1 <= \$1131 ;
-  always @(posedge clk)
-    rq6_mask_2 <= \$1132 ;
-  always @(posedge clk)
-    rq6_mask_3 <= \$1133 ;
-  always @(posedge clk)
-    rq6_mask_4 <= \$1134 ;
-  always @(posedge clk)
-    rq6_mask_5 <= \$1135 ;
-  always @(posedge clk)
-    rq6_x <= \$1136 ;
-  always @(posedge clk)
-    rq6_part0_0 <= \$1137 ;
-  always @(posedge clk)
-    rq6_part0_1 <= \$1138 ;
-  always @(posedge clk)
-    rq6_part1_0 <= \$1139 ;
-  always @(posedge clk)
-    rq6_part1_1 <= \$1140 ;
-  always @(posedge clk)
-    rq6_prod <= \$1141 ;
-  always @(posedge clk)
-    rq6_floor <= \$1142 ;
-  always @(posedge clk)
-    rq6_above <= \$1143 ;
-  always @(posedge clk)
-    rq6_tie <= \$1144 ;
-  always @(posedge clk)
-    rq6_code <= \$1145 ;
-  always @(posedge clk)
-    rq6_out <= \$1146 ;
-  always @(posedge clk)
-    rq7_mult_1 <= \$1147 ;
-  always @(posedge clk)
-    rq7_mult_2 <= \$1148 ;
-  always @(posedge clk)
-    rq7_mult_3 <= \$1149 ;
-  always @(posedge clk)
-    rq7_mult_4 <= \$1150 ;
-  always @(posedge clk)
-    rq7_mult_5 <= \$1151 ;
-  always @(posedge clk)
-    rq7_shift_1 <= \$1152 ;
-  always @(posedge clk)
-    rq7_shift_2 <= \$1153 ;
-  always @(posedge clk)
-    rq7_shift_3 <= \$1154 ;
-  always @(posedge clk)
-    rq7_shift_4 <= \$1155 ;
-  always @(posedge clk)
-    rq7_shift_5 <= \$1156 ;
-  always @(posedge clk)
-    rq7_half_1 <= \$1157 ;
-  always @(posedge clk)
-    rq7_half_2 <= \$1158 ;
-  always @(posedge clk)
-    rq7_half_3 <= \$1159 ;
-  always @(posedge clk)
-    rq7_half_4 <= \$1160 ;
-  always @(posedge clk)
-    rq7_half_5 <= \$1161 ;
-  always @(posedge clk)
-    rq7_mask_1 <= \$1162 ;
-  always @(posedge clk)
-    rq7_mask_2 <= \$1163 ;
-  always @(posedge clk)
-    rq7_mask_3 <= \$1164 ;
-  always @(posedge clk)
-    rq7_mask_4 <= \$1165 ;
-  always @(posedge clk)
-    rq7_mask_5 <= \$1166 ;
-  always @(posedge clk)
-    rq7_x <= \$1167 ;
-  always @(posedge clk)
-    rq7_part0_0 <= \$1168 ;
-  always @(posedge clk)
-    rq7_part0_1 <= \$1169 ;
-  always @(posedge clk)
-    rq7_part1_0 <= \$1170 ;
-  always @(posedge clk)
-    rq7_part1_1 <= \$1171 ;
-  always @(posedge clk)
-    rq7_prod <= \$1172 ;
-  always @(posedge clk)
-    rq7_floor <= \$1173 ;
-  always @(posedge clk)
-    rq7_above <= \$1174 ;
-  always @(posedge clk)
-    rq7_tie <= \$1175 ;
-  always @(posedge clk)
-    rq7_code <= \$1176 ;
-  always @(posedge clk)
-    rq7_out <= \$1177 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
+      3'h0:
+          \$379  = 25'h141e9f6;
+      3'h1:
+          \$379  = 25'h13088df;
+      3'h2:
+          \$379  = 25'h10d5898;
+      3'h3:
+          \$379  = 25'h1723939;
+      3'h4:
+          \$379  = 25'h167b5f4;
+      3'h5:
+          \$379  = 25'h10373b0;
+      3'h6:
+          \$379  = 25'h136e67e;
+      3'h7:
+          \$379  = 25'h14f16f9;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$395  = 6'h1f;
+      3'h1:
+          \$395  = 6'h20;
+      3'h2:
+          \$395  = 6'h1f;
+      3'h3:
+          \$395  = 6'h1f;
+      3'h4:
+          \$395  = 6'h1f;
+      3'h5:
+          \$395  = 6'h1f;
+      3'h6:
+          \$395  = 6'h1f;
+      3'h7:
+          \$395  = 6'h1e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$411  = 32'd1073741824;
+      3'h1:
+          \$411  = 32'd2147483648;
+      3'h2:
+          \$411  = 32'd1073741824;
+      3'h3:
+          \$411  = 32'd1073741824;
+      3'h4:
+          \$411  = 32'd1073741824;
+      3'h5:
+          \$411  = 32'd1073741824;
+      3'h6:
+          \$411  = 32'd1073741824;
+      3'h7:
+          \$411  = 32'd536870912;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$427  = 32'd2147483647;
+      3'h1:
+          \$427  = 32'd4294967295;
+      3'h2:
+          \$427  = 32'd2147483647;
+      3'h3:
+          \$427  = 32'd2147483647;
+      3'h4:
+          \$427  = 32'd2147483647;
+      3'h5:
+          \$427  = 32'd2147483647;
+      3'h6:
+          \$427  = 32'd2147483647;
+      3'h7:
+          \$427  = 32'd1073741823;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$498  = group;
+    if (\$4 ) begin
+      \$498  = \$7 [2:0];
+    end
+    if (rst) begin
+      \$498  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$499  = rq_valid_1;
+    if (\$9 ) begin
+      \$499  = i__valid;
+    end
+    if (rst) begin
+      \$499  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$500  = rq_valid_2;
+    if (\$9 ) begin
+      \$500  = rq_valid_1;
+    end
+    if (rst) begin
+      \$500  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$501  = rq_valid_3;
+    if (\$9 ) begin
+      \$501  = rq_valid_2;
+    end
+    if (rst) begin
+      \$501  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$502  = rq_valid_4;
+    if (\$9 ) begin
+      \$502  = rq_valid_3;
+    end
+    if (rst) begin
+      \$502  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$503  = rq_valid_5;
+    if (\$9 ) begin
+      \$503  = rq_valid_4;
+    end
+    if (rst) begin
+      \$503  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$504  = o__valid;
+    if (\$9 ) begin
+      \$504  = rq_valid_5;
+    end
+    if (rst) begin
+      \$504  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$505  = rq0_mult_1;
+    if (\$12 ) begin
+      \$505  = \$13 ;
+    end
+    if (rst) begin
+      \$505  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$506  = rq0_mult_2;
+    if (\$16 ) begin
+      \$506  = rq0_mult_1;
+    end
+    if (rst) begin
+      \$506  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$507  = rq0_mult_3;
+    if (\$19 ) begin
+      \$507  = rq0_mult_2;
+    end
+    if (rst) begin
+      \$507  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$508  = rq0_mult_4;
+    if (\$22 ) begin
+      \$508  = rq0_mult_3;
+    end
+    if (rst) begin
+      \$508  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$509  = rq0_mult_5;
+    if (\$25 ) begin
+      \$509  = rq0_mult_4;
+    end
+    if (rst) begin
+      \$509  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$510  = rq0_shift_1;
+    if (\$28 ) begin
+      \$510  = \$29 ;
+    end
+    if (rst) begin
+      \$510  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$511  = rq0_shift_2;
+    if (\$32 ) begin
+      \$511  = rq0_shift_1;
+    end
+    if (rst) begin
+      \$511  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$512  = rq0_shift_3;
+    if (\$35 ) begin
+      \$512  = rq0_shift_2;
+    end
+    if (rst) begin
+      \$512  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$513  = rq0_shift_4;
+    if (\$38 ) begin
+      \$513  = rq0_shift_3;
+    end
+    if (rst) begin
+      \$513  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$514  = rq0_shift_5;
+    if (\$41 ) begin
+      \$514  = rq0_shift_4;
+    end
+    if (rst) begin
+      \$514  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$515  = rq0_half_1;
+    if (\$44 ) begin
+      \$515  = \$45 ;
+    end
+    if (rst) begin
+      \$515  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$516  = rq0_half_2;
+    if (\$48 ) begin
+      \$516  = rq0_half_1;
+    end
+    if (rst) begin
+      \$516  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$517  = rq0_half_3;
+    if (\$51 ) begin
+      \$517  = rq0_half_2;
+    end
+    if (rst) begin
+      \$517  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$518  = rq0_half_4;
+    if (\$54 ) begin
+      \$518  = rq0_half_3;
+    end
+    if (rst) begin
+      \$518  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$519  = rq0_half_5;
+    if (\$57 ) begin
+      \$519  = rq0_half_4;
+    end
+    if (rst) begin
+      \$519  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$520  = rq0_mask_1;
+    if (\$60 ) begin
+      \$520  = \$61 ;
+    end
+    if (rst) begin
+      \$520  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$521  = rq0_mask_2;
+    if (\$64 ) begin
+      \$521  = rq0_mask_1;
+    end
+    if (rst) begin
+      \$521  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$522  = rq0_mask_3;
+    if (\$67 ) begin
+      \$522  = rq0_mask_2;
+    end
+    if (rst) begin
+      \$522  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$523  = rq0_mask_4;
+    if (\$70 ) begin
+      \$523  = rq0_mask_3;
+    end
+    if (rst) begin
+      \$523  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$524  = rq0_mask_5;
+    if (\$73 ) begin
+      \$524  = rq0_mask_4;
+    end
+    if (rst) begin
+      \$524  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$525  = rq0_x;
+    if (\$76 ) begin
+      \$525  = i__payload[20:0];
+    end
+    if (rst) begin
+      \$525  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$526  = rq0_part0_0;
+    if (\$79 ) begin
+      \$526  = \$80 ;
+    end
+    if (rst) begin
+      \$526  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$527  = rq0_part0_1;
+    if (\$83 ) begin
+      \$527  = \$84 ;
+    end
+    if (rst) begin
+      \$527  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$528  = rq0_part1_0;
+    if (\$87 ) begin
+      \$528  = \$88 ;
+    end
+    if (rst) begin
+      \$528  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$529  = rq0_part1_1;
+    if (\$91 ) begin
+      \$529  = \$92 ;
+    end
+    if (rst) begin
+      \$529  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$530  = rq0_prod;
+    if (\$95 ) begin
+      \$530  = \$103 [45:0];
+    end
+    if (rst) begin
+      \$530  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$531  = rq0_floor;
+    if (\$106 ) begin
+      \$531  = \$107 ;
+    end
+    if (rst) begin
+      \$531  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$532  = rq0_above;
+    if (\$110 ) begin
+      \$532  = \$111 ;
+    end
+    if (rst) begin
+      \$532  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$533  = rq0_tie;
+    if (\$114 ) begin
+      \$533  = \$117 ;
+    end
+    if (rst) begin
+      \$533  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$534  = rq0_code;
+    if (\$120 ) begin
+      \$534  = \$124 ;
+    end
+    if (rst) begin
+      \$534  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$535  = rq0_out;
+    if (\$127 ) begin
+      \$535  = \$131 [7:0];
+    end
+    if (rst) begin
+      \$535  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$536  = rq1_mult_1;
+    if (\$134 ) begin
+      \$536  = \$135 ;
+    end
+    if (rst) begin
+      \$536  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$537  = rq1_mult_2;
+    if (\$138 ) begin
+      \$537  = rq1_mult_1;
+    end
+    if (rst) begin
+      \$537  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$538  = rq1_mult_3;
+    if (\$141 ) begin
+      \$538  = rq1_mult_2;
+    end
+    if (rst) begin
+      \$538  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$539  = rq1_mult_4;
+    if (\$144 ) begin
+      \$539  = rq1_mult_3;
+    end
+    if (rst) begin
+      \$539  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$540  = rq1_mult_5;
+    if (\$147 ) begin
+      \$540  = rq1_mult_4;
+    end
+    if (rst) begin
+      \$540  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$541  = rq1_shift_1;
+    if (\$150 ) begin
+      \$541  = \$151 ;
+    end
+    if (rst) begin
+      \$541  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$542  = rq1_shift_2;
+    if (\$154 ) begin
+      \$542  = rq1_shift_1;
+    end
+    if (rst) begin
+      \$542  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$543  = rq1_shift_3;
+    if (\$157 ) begin
+      \$543  = rq1_shift_2;
+    end
+    if (rst) begin
+      \$543  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$544  = rq1_shift_4;
+    if (\$160 ) begin
+      \$544  = rq1_shift_3;
+    end
+    if (rst) begin
+      \$544  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$545  = rq1_shift_5;
+    if (\$163 ) begin
+      \$545  = rq1_shift_4;
+    end
+    if (rst) begin
+      \$545  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$546  = rq1_half_1;
+    if (\$166 ) begin
+      \$546  = \$167 ;
+    end
+    if (rst) begin
+      \$546  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$547  = rq1_half_2;
+    if (\$170 ) begin
+      \$547  = rq1_half_1;
+    end
+    if (rst) begin
+      \$547  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$548  = rq1_half_3;
+    if (\$173 ) begin
+      \$548  = rq1_half_2;
+    end
+    if (rst) begin
+      \$548  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$549  = rq1_half_4;
+    if (\$176 ) begin
+      \$549  = rq1_half_3;
+    end
+    if (rst) begin
+      \$549  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$550  = rq1_half_5;
+    if (\$179 ) begin
+      \$550  = rq1_half_4;
+    end
+    if (rst) begin
+      \$550  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$551  = rq1_mask_1;
+    if (\$182 ) begin
+      \$551  = \$183 ;
+    end
+    if (rst) begin
+      \$551  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$552  = rq1_mask_2;
+    if (\$186 ) begin
+      \$552  = rq1_mask_1;
+    end
+    if (rst) begin
+      \$552  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$553  = rq1_mask_3;
+    if (\$189 ) begin
+      \$553  = rq1_mask_2;
+    end
+    if (rst) begin
+      \$553  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$554  = rq1_mask_4;
+    if (\$192 ) begin
+      \$554  = rq1_mask_3;
+    end
+    if (rst) begin
+      \$554  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$555  = rq1_mask_5;
+    if (\$195 ) begin
+      \$555  = rq1_mask_4;
+    end
+    if (rst) begin
+      \$555  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$556  = rq1_x;
+    if (\$198 ) begin
+      \$556  = i__payload[41:21];
+    end
+    if (rst) begin
+      \$556  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$557  = rq1_part0_0;
+    if (\$201 ) begin
+      \$557  = \$202 ;
+    end
+    if (rst) begin
+      \$557  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$558  = rq1_part0_1;
+    if (\$205 ) begin
+      \$558  = \$206 ;
+    end
+    if (rst) begin
+      \$558  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$559  = rq1_part1_0;
+    if (\$209 ) begin
+      \$559  = \$210 ;
+    end
+    if (rst) begin
+      \$559  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$560  = rq1_part1_1;
+    if (\$213 ) begin
+      \$560  = \$214 ;
+    end
+    if (rst) begin
+      \$560  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$561  = rq1_prod;
+    if (\$217 ) begin
+      \$561  = \$225 [45:0];
+    end
+    if (rst) begin
+      \$561  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$562  = rq1_floor;
+    if (\$228 ) begin
+      \$562  = \$229 ;
+    end
+    if (rst) begin
+      \$562  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$563  = rq1_above;
+    if (\$232 ) begin
+      \$563  = \$233 ;
+    end
+    if (rst) begin
+      \$563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$564  = rq1_tie;
+    if (\$236 ) begin
+      \$564  = \$239 ;
+    end
+    if (rst) begin
+      \$564  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$565  = rq1_code;
+    if (\$242 ) begin
+      \$565  = \$246 ;
+    end
+    if (rst) begin
+      \$565  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$566  = rq1_out;
+    if (\$249 ) begin
+      \$566  = \$253 [7:0];
+    end
+    if (rst) begin
+      \$566  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$567  = rq2_mult_1;
+    if (\$256 ) begin
+      \$567  = \$257 ;
+    end
+    if (rst) begin
+      \$567  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$568  = rq2_mult_2;
+    if (\$260 ) begin
+      \$568  = rq2_mult_1;
+    end
+    if (rst) begin
+      \$568  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$569  = rq2_mult_3;
+    if (\$263 ) begin
+      \$569  = rq2_mult_2;
+    end
+    if (rst) begin
+      \$569  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$570  = rq2_mult_4;
+    if (\$266 ) begin
+      \$570  = rq2_mult_3;
+    end
+    if (rst) begin
+      \$570  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$571  = rq2_mult_5;
+    if (\$269 ) begin
+      \$571  = rq2_mult_4;
+    end
+    if (rst) begin
+      \$571  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$572  = rq2_shift_1;
+    if (\$272 ) begin
+      \$572  = \$273 ;
+    end
+    if (rst) begin
+      \$572  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$573  = rq2_shift_2;
+    if (\$276 ) begin
+      \$573  = rq2_shift_1;
+    end
+    if (rst) begin
+      \$573  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$574  = rq2_shift_3;
+    if (\$279 ) begin
+      \$574  = rq2_shift_2;
+    end
+    if (rst) begin
+      \$574  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$575  = rq2_shift_4;
+    if (\$282 ) begin
+      \$575  = rq2_shift_3;
+    end
+    if (rst) begin
+      \$575  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$576  = rq2_shift_5;
+    if (\$285 ) begin
+      \$576  = rq2_shift_4;
+    end
+    if (rst) begin
+      \$576  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$577  = rq2_half_1;
+    if (\$288 ) begin
+      \$577  = \$289 ;
+    end
+    if (rst) begin
+      \$577  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$578  = rq2_half_2;
+    if (\$292 ) begin
+      \$578  = rq2_half_1;
+    end
+    if (rst) begin
+      \$578  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$579  = rq2_half_3;
+    if (\$295 ) begin
+      \$579  = rq2_half_2;
+    end
+    if (rst) begin
+      \$579  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$580  = rq2_half_4;
+    if (\$298 ) begin
+      \$580  = rq2_half_3;
+    end
+    if (rst) begin
+      \$580  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$581  = rq2_half_5;
+    if (\$301 ) begin
+      \$581  = rq2_half_4;
+    end
+    if (rst) begin
+      \$581  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$582  = rq2_mask_1;
+    if (\$304 ) begin
+      \$582  = \$305 ;
+    end
+    if (rst) begin
+      \$582  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$583  = rq2_mask_2;
+    if (\$308 ) begin
+      \$583  = rq2_mask_1;
+    end
+    if (rst) begin
+      \$583  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$584  = rq2_mask_3;
+    if (\$311 ) begin
+      \$584  = rq2_mask_2;
+    end
+    if (rst) begin
+      \$584  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$585  = rq2_mask_4;
+    if (\$314 ) begin
+      \$585  = rq2_mask_3;
+    end
+    if (rst) begin
+      \$585  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$586  = rq2_mask_5;
+    if (\$317 ) begin
+      \$586  = rq2_mask_4;
+    end
+    if (rst) begin
+      \$586  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$587  = rq2_x;
+    if (\$320 ) begin
+      \$587  = i__payload[62:42];
+    end
+    if (rst) begin
+      \$587  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$588  = rq2_part0_0;
+    if (\$323 ) begin
+      \$588  = \$324 ;
+    end
+    if (rst) begin
+      \$588  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$589  = rq2_part0_1;
+    if (\$327 ) begin
+      \$589  = \$328 ;
+    end
+    if (rst) begin
+      \$589  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$590  = rq2_part1_0;
+    if (\$331 ) begin
+      \$590  = \$332 ;
+    end
+    if (rst) begin
+      \$590  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$591  = rq2_part1_1;
+    if (\$335 ) begin
+      \$591  = \$336 ;
+    end
+    if (rst) begin
+      \$591  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$592  = rq2_prod;
+    if (\$339 ) begin
+      \$592  = \$347 [45:0];
+    end
+    if (rst) begin
+      \$592  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$593  = rq2_floor;
+    if (\$350 ) begin
+      \$593  = \$351 ;
+    end
+    if (rst) begin
+      \$593  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$594  = rq2_above;
+    if (\$354 ) begin
+      \$594  = \$355 ;
+    end
+    if (rst) begin
+      \$594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$595  = rq2_tie;
+    if (\$358 ) begin
+      \$595  = \$361 ;
+    end
+    if (rst) begin
+      \$595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$596  = rq2_code;
+    if (\$364 ) begin
+      \$596  = \$368 ;
+    end
+    if (rst) begin
+      \$596  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$597  = rq2_out;
+    if (\$371 ) begin
+      \$597  = \$375 [7:0];
+    end
+    if (rst) begin
+      \$597  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$598  = rq3_mult_1;
+    if (\$378 ) begin
+      \$598  = \$379 ;
+    end
+    if (rst) begin
+      \$598  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$599  = rq3_mult_2;
+    if (\$382 ) begin
+      \$599  = rq3_mult_1;
+    end
+    if (rst) begin
+      \$599  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$600  = rq3_mult_3;
+    if (\$385 ) begin
+      \$600  = rq3_mult_2;
+    end
+    if (rst) begin
+      \$600  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$601  = rq3_mult_4;
+    if (\$388 ) begin
+      \$601  = rq3_mult_3;
+    end
+    if (rst) begin
+      \$601  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$602  = rq3_mult_5;
+    if (\$391 ) begin
+      \$602  = rq3_mult_4;
+    end
+    if (rst) begin
+      \$602  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$603  = rq3_shift_1;
+    if (\$394 ) begin
+      \$603  = \$395 ;
+    end
+    if (rst) begin
+      \$603  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$604  = rq3_shift_2;
+    if (\$398 ) begin
+      \$604  = rq3_shift_1;
+    end
+    if (rst) begin
+      \$604  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$605  = rq3_shift_3;
+    if (\$401 ) begin
+      \$605  = rq3_shift_2;
+    end
+    if (rst) begin
+      \$605  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$606  = rq3_shift_4;
+    if (\$404 ) begin
+      \$606  = rq3_shift_3;
+    end
+    if (rst) begin
+      \$606  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$607  = rq3_shift_5;
+    if (\$407 ) begin
+      \$607  = rq3_shift_4;
+    end
+    if (rst) begin
+      \$607  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$608  = rq3_half_1;
+    if (\$410 ) begin
+      \$608  = \$411 ;
+    end
+    if (rst) begin
+      \$608  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$609  = rq3_half_2;
+    if (\$414 ) begin
+      \$609  = rq3_half_1;
+    end
+    if (rst) begin
+      \$609  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$610  = rq3_half_3;
+    if (\$417 ) begin
+      \$610  = rq3_half_2;
+    end
+    if (rst) begin
+      \$610  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$611  = rq3_half_4;
+    if (\$420 ) begin
+      \$611  = rq3_half_3;
+    end
+    if (rst) begin
+      \$611  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$612  = rq3_half_5;
+    if (\$423 ) begin
+      \$612  = rq3_half_4;
+    end
+    if (rst) begin
+      \$612  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$613  = rq3_mask_1;
+    if (\$426 ) begin
+      \$613  = \$427 ;
+    end
+    if (rst) begin
+      \$613  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$614  = rq3_mask_2;
+    if (\$430 ) begin
+      \$614  = rq3_mask_1;
+    end
+    if (rst) begin
+      \$614  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$615  = rq3_mask_3;
+    if (\$433 ) begin
+      \$615  = rq3_mask_2;
+    end
+    if (rst) begin
+      \$615  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$616  = rq3_mask_4;
+    if (\$436 ) begin
+      \$616  = rq3_mask_3;
+    end
+    if (rst) begin
+      \$616  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$617  = rq3_mask_5;
+    if (\$439 ) begin
+      \$617  = rq3_mask_4;
+    end
+    if (rst) begin
+      \$617  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$618  = rq3_x;
+    if (\$442 ) begin
+      \$618  = i__payload[83:63];
+    end
+    if (rst) begin
+      \$618  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$619  = rq3_part0_0;
+    if (\$445 ) begin
+      \$619  = \$446 ;
+    end
+    if (rst) begin
+      \$619  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$620  = rq3_part0_1;
+    if (\$449 ) begin
+      \$620  = \$450 ;
+    end
+    if (rst) begin
+      \$620  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$621  = rq3_part1_0;
+    if (\$453 ) begin
+      \$621  = \$454 ;
+    end
+    if (rst) begin
+      \$621  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$622  = rq3_part1_1;
+    if (\$457 ) begin
+      \$622  = \$458 ;
+    end
+    if (rst) begin
+      \$622  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$623  = rq3_prod;
+    if (\$461 ) begin
+      \$623  = \$469 [45:0];
+    end
+    if (rst) begin
+      \$623  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$624  = rq3_floor;
+    if (\$472 ) begin
+      \$624  = \$473 ;
+    end
+    if (rst) begin
+      \$624  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$625  = rq3_above;
+    if (\$476 ) begin
+      \$625  = \$477 ;
+    end
+    if (rst) begin
+      \$625  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$626  = rq3_tie;
+    if (\$480 ) begin
+      \$626  = \$483 ;
+    end
+    if (rst) begin
+      \$626  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$627  = rq3_code;
+    if (\$486 ) begin
+      \$627  = \$490 ;
+    end
+    if (rst) begin
+      \$627  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$628  = rq3_out;
+    if (\$493 ) begin
+      \$628  = \$497 [7:0];
+    end
+    if (rst) begin
+      \$628  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
           \$13  = 25'h18c8a09;
-      2'h1:
+      3'h1:
+          \$13  = 25'h162f05d;
+      3'h2:
           \$13  = 25'h1369da5;
-      2'h2:
+      3'h3:
+          \$13  = 25'h181e7ff;
+      3'h4:
           \$13  = 25'h139e0e5;
-      2'h3:
+      3'h5:
+          \$13  = 25'h1606e85;
+      3'h6:
           \$13  = 25'h117d4ff;
+      3'h7:
+          \$13  = 25'h1bb47b7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
+      3'h0:
           \$29  = 6'h1f;
-      2'h1:
+      3'h1:
+          \$29  = 6'h21;
+      3'h2:
           \$29  = 6'h20;
-      2'h2:
+      3'h3:
+          \$29  = 6'h1f;
+      3'h4:
           \$29  = 6'h1e;
-      2'h3:
+      3'h5:
+          \$29  = 6'h1e;
+      3'h6:
           \$29  = 6'h20;
+      3'h7:
+          \$29  = 6'h1e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$45  = 32'd1073741824;
-      2'h1:
-          \$45  = 32'd2147483648;
-      2'h2:
-          \$45  = 32'd536870912;
-      2'h3:
-          \$45  = 32'd2147483648;
+      3'h0:
+          \$45  = 33'h040000000;
+      3'h1:
+          \$45  = 33'h100000000;
+      3'h2:
+          \$45  = 33'h080000000;
+      3'h3:
+          \$45  = 33'h040000000;
+      3'h4:
+          \$45  = 33'h020000000;
+      3'h5:
+          \$45  = 33'h020000000;
+      3'h6:
+          \$45  = 33'h080000000;
+      3'h7:
+          \$45  = 33'h020000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$61  = 32'd2147483647;
-      2'h1:
-          \$61  = 32'd4294967295;
-      2'h2:
-          \$61  = 32'd1073741823;
-      2'h3:
-          \$61  = 32'd4294967295;
+      3'h0:
+          \$61  = 33'h07fffffff;
+      3'h1:
+          \$61  = 33'h1ffffffff;
+      3'h2:
+          \$61  = 33'h0ffffffff;
+      3'h3:
+          \$61  = 33'h07fffffff;
+      3'h4:
+          \$61  = 33'h03fffffff;
+      3'h5:
+          \$61  = 33'h03fffffff;
+      3'h6:
+          \$61  = 33'h0ffffffff;
+      3'h7:
+          \$61  = 33'h03fffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
+      3'h0:
           \$135  = 25'h112803b;
-      2'h1:
+      3'h1:
+          \$135  = 25'h125707b;
+      3'h2:
           \$135  = 25'h138c427;
-      2'h2:
+      3'h3:
+          \$135  = 25'h1001e85;
+      3'h4:
           \$135  = 25'h1210e9d;
-      2'h3:
+      3'h5:
+          \$135  = 25'h1b1f7c7;
+      3'h6:
           \$135  = 25'h114772b;
+      3'h7:
+          \$135  = 25'h198834d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
+      3'h0:
           \$151  = 6'h1f;
-      2'h1:
+      3'h1:
+          \$151  = 6'h1f;
+      3'h2:
           \$151  = 6'h20;
-      2'h2:
+      3'h3:
           \$151  = 6'h20;
-      2'h3:
+      3'h4:
           \$151  = 6'h20;
+      3'h5:
+          \$151  = 6'h20;
+      3'h6:
+          \$151  = 6'h20;
+      3'h7:
+          \$151  = 6'h21;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$167  = 32'd1073741824;
-      2'h1:
-          \$167  = 32'd2147483648;
-      2'h2:
-          \$167  = 32'd2147483648;
-      2'h3:
-          \$167  = 32'd2147483648;
+      3'h0:
+          \$167  = 33'h040000000;
+      3'h1:
+          \$167  = 33'h040000000;
+      3'h2:
+          \$167  = 33'h080000000;
+      3'h3:
+          \$167  = 33'h080000000;
+      3'h4:
+          \$167  = 33'h080000000;
+      3'h5:
+          \$167  = 33'h080000000;
+      3'h6:
+          \$167  = 33'h080000000;
+      3'h7:
+          \$167  = 33'h100000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$183  = 32'd2147483647;
-      2'h1:
-          \$183  = 32'd4294967295;
-      2'h2:
-          \$183  = 32'd4294967295;
-      2'h3:
-          \$183  = 32'd4294967295;
+      3'h0:
+          \$183  = 33'h07fffffff;
+      3'h1:
+          \$183  = 33'h07fffffff;
+      3'h2:
+          \$183  = 33'h0ffffffff;
+      3'h3:
+          \$183  = 33'h0ffffffff;
+      3'h4:
+          \$183  = 33'h0ffffffff;
+      3'h5:
+          \$183  = 33'h0ffffffff;
+      3'h6:
+          \$183  = 33'h0ffffffff;
+      3'h7:
+          \$183  = 33'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
+      3'h0:
           \$257  = 25'h1d8094c;
-      2'h1:
+      3'h1:
+          \$257  = 25'h1020487;
+      3'h2:
           \$257  = 25'h1de9e6c;
-      2'h2:
+      3'h3:
+          \$257  = 25'h1a8ea8a;
+      3'h4:
           \$257  = 25'h1ee408f;
-      2'h3:
+      3'h5:
+          \$257  = 25'h150cec3;
+      3'h6:
           \$257  = 25'h14e3a9e;
+      3'h7:
+          \$257  = 25'h15644f0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
+      3'h0:
           \$273  = 6'h20;
-      2'h1:
+      3'h1:
+          \$273  = 6'h1f;
+      3'h2:
           \$273  = 6'h20;
-      2'h2:
+      3'h3:
+          \$273  = 6'h20;
+      3'h4:
           \$273  = 6'h21;
-      2'h3:
+      3'h5:
+          \$273  = 6'h20;
+      3'h6:
+          \$273  = 6'h1e;
+      3'h7:
           \$273  = 6'h1e;
     endcase
   end
@@ -19345,13 +15517,21 @@ module \top.s2_dense2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
+      3'h0:
           \$289  = 33'h080000000;
-      2'h1:
+      3'h1:
+          \$289  = 33'h040000000;
+      3'h2:
           \$289  = 33'h080000000;
-      2'h2:
+      3'h3:
+          \$289  = 33'h080000000;
+      3'h4:
           \$289  = 33'h100000000;
-      2'h3:
+      3'h5:
+          \$289  = 33'h080000000;
+      3'h6:
+          \$289  = 33'h020000000;
+      3'h7:
           \$289  = 33'h020000000;
     endcase
   end
@@ -19359,2681 +15539,37 @@ module \top.s2_dense2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
+      3'h0:
           \$305  = 33'h0ffffffff;
-      2'h1:
+      3'h1:
+          \$305  = 33'h07fffffff;
+      3'h2:
           \$305  = 33'h0ffffffff;
-      2'h2:
+      3'h3:
+          \$305  = 33'h0ffffffff;
+      3'h4:
           \$305  = 33'h1ffffffff;
-      2'h3:
+      3'h5:
+          \$305  = 33'h0ffffffff;
+      3'h6:
+          \$305  = 33'h03fffffff;
+      3'h7:
           \$305  = 33'h03fffffff;
     endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$379  = 25'h141e9f6;
-      2'h1:
-          \$379  = 25'h10d5898;
-      2'h2:
-          \$379  = 25'h167b5f4;
-      2'h3:
-          \$379  = 25'h136e67e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$453  = 25'h162f05d;
-      2'h1:
-          \$453  = 25'h181e7ff;
-      2'h2:
-          \$453  = 25'h1606e85;
-      2'h3:
-          \$453  = 25'h1bb47b7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$469  = 6'h21;
-      2'h1:
-          \$469  = 6'h1f;
-      2'h2:
-          \$469  = 6'h1e;
-      2'h3:
-          \$469  = 6'h1e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$485  = 33'h100000000;
-      2'h1:
-          \$485  = 33'h040000000;
-      2'h2:
-          \$485  = 33'h020000000;
-      2'h3:
-          \$485  = 33'h020000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$501  = 33'h1ffffffff;
-      2'h1:
-          \$501  = 33'h07fffffff;
-      2'h2:
-          \$501  = 33'h03fffffff;
-      2'h3:
-          \$501  = 33'h03fffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$575  = 25'h125707b;
-      2'h1:
-          \$575  = 25'h1001e85;
-      2'h2:
-          \$575  = 25'h1b1f7c7;
-      2'h3:
-          \$575  = 25'h198834d;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$591  = 6'h1f;
-      2'h1:
-          \$591  = 6'h20;
-      2'h2:
-          \$591  = 6'h20;
-      2'h3:
-          \$591  = 6'h21;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$607  = 33'h040000000;
-      2'h1:
-          \$607  = 33'h080000000;
-      2'h2:
-          \$607  = 33'h080000000;
-      2'h3:
-          \$607  = 33'h100000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$623  = 33'h07fffffff;
-      2'h1:
-          \$623  = 33'h0ffffffff;
-      2'h2:
-          \$623  = 33'h0ffffffff;
-      2'h3:
-          \$623  = 33'h1ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$697  = 25'h1020487;
-      2'h1:
-          \$697  = 25'h1a8ea8a;
-      2'h2:
-          \$697  = 25'h150cec3;
-      2'h3:
-          \$697  = 25'h15644f0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$713  = 6'h1f;
-      2'h1:
-          \$713  = 6'h20;
-      2'h2:
-          \$713  = 6'h20;
-      2'h3:
-          \$713  = 6'h1e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$729  = 32'd1073741824;
-      2'h1:
-          \$729  = 32'd2147483648;
-      2'h2:
-          \$729  = 32'd2147483648;
-      2'h3:
-          \$729  = 32'd536870912;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$745  = 32'd2147483647;
-      2'h1:
-          \$745  = 32'd4294967295;
-      2'h2:
-          \$745  = 32'd4294967295;
-      2'h3:
-          \$745  = 32'd1073741823;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$819  = 25'h13088df;
-      2'h1:
-          \$819  = 25'h1723939;
-      2'h2:
-          \$819  = 25'h10373b0;
-      2'h3:
-          \$819  = 25'h14f16f9;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$835  = 6'h20;
-      2'h1:
-          \$835  = 6'h1f;
-      2'h2:
-          \$835  = 6'h1f;
-      2'h3:
-          \$835  = 6'h1e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$851  = 32'd2147483648;
-      2'h1:
-          \$851  = 32'd1073741824;
-      2'h2:
-          \$851  = 32'd1073741824;
-      2'h3:
-          \$851  = 32'd536870912;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$867  = 32'd4294967295;
-      2'h1:
-          \$867  = 32'd2147483647;
-      2'h2:
-          \$867  = 32'd2147483647;
-      2'h3:
-          \$867  = 32'd1073741823;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$938  = group;
-    if (\$4 ) begin
-      \$938  = \$7 [1:0];
-    end
-    if (rst) begin
-      \$938  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$939  = rq_valid_1;
-    if (\$9 ) begin
-      \$939  = i__valid;
-    end
-    if (rst) begin
-      \$939  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$940  = rq_valid_2;
-    if (\$9 ) begin
-      \$940  = rq_valid_1;
-    end
-    if (rst) begin
-      \$940  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$941  = rq_valid_3;
-    if (\$9 ) begin
-      \$941  = rq_valid_2;
-    end
-    if (rst) begin
-      \$941  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$942  = rq_valid_4;
-    if (\$9 ) begin
-      \$942  = rq_valid_3;
-    end
-    if (rst) begin
-      \$942  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$943  = rq_valid_5;
-    if (\$9 ) begin
-      \$943  = rq_valid_4;
-    end
-    if (rst) begin
-      \$943  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$944  = o__valid;
-    if (\$9 ) begin
-      \$944  = rq_valid_5;
-    end
-    if (rst) begin
-      \$944  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$945  = rq0_mult_1;
-    if (\$12 ) begin
-      \$945  = \$13 ;
-    end
-    if (rst) begin
-      \$945  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$946  = rq0_mult_2;
-    if (\$16 ) begin
-      \$946  = rq0_mult_1;
-    end
-    if (rst) begin
-      \$946  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$947  = rq0_mult_3;
-    if (\$19 ) begin
-      \$947  = rq0_mult_2;
-    end
-    if (rst) begin
-      \$947  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$948  = rq0_mult_4;
-    if (\$22 ) begin
-      \$948  = rq0_mult_3;
-    end
-    if (rst) begin
-      \$948  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$949  = rq0_mult_5;
-    if (\$25 ) begin
-      \$949  = rq0_mult_4;
-    end
-    if (rst) begin
-      \$949  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$950  = rq0_shift_1;
-    if (\$28 ) begin
-      \$950  = \$29 ;
-    end
-    if (rst) begin
-      \$950  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$951  = rq0_shift_2;
-    if (\$32 ) begin
-      \$951  = rq0_shift_1;
-    end
-    if (rst) begin
-      \$951  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$952  = rq0_shift_3;
-    if (\$35 ) begin
-      \$952  = rq0_shift_2;
-    end
-    if (rst) begin
-      \$952  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$953  = rq0_shift_4;
-    if (\$38 ) begin
-      \$953  = rq0_shift_3;
-    end
-    if (rst) begin
-      \$953  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$954  = rq0_shift_5;
-    if (\$41 ) begin
-      \$954  = rq0_shift_4;
-    end
-    if (rst) begin
-      \$954  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$955  = rq0_half_1;
-    if (\$44 ) begin
-      \$955  = \$45 ;
-    end
-    if (rst) begin
-      \$955  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$956  = rq0_half_2;
-    if (\$48 ) begin
-      \$956  = rq0_half_1;
-    end
-    if (rst) begin
-      \$956  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$957  = rq0_half_3;
-    if (\$51 ) begin
-      \$957  = rq0_half_2;
-    end
-    if (rst) begin
-      \$957  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$958  = rq0_half_4;
-    if (\$54 ) begin
-      \$958  = rq0_half_3;
-    end
-    if (rst) begin
-      \$958  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$959  = rq0_half_5;
-    if (\$57 ) begin
-      \$959  = rq0_half_4;
-    end
-    if (rst) begin
-      \$959  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$960  = rq0_mask_1;
-    if (\$60 ) begin
-      \$960  = \$61 ;
-    end
-    if (rst) begin
-      \$960  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$961  = rq0_mask_2;
-    if (\$64 ) begin
-      \$961  = rq0_mask_1;
-    end
-    if (rst) begin
-      \$961  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$962  = rq0_mask_3;
-    if (\$67 ) begin
-      \$962  = rq0_mask_2;
-    end
-    if (rst) begin
-      \$962  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$963  = rq0_mask_4;
-    if (\$70 ) begin
-      \$963  = rq0_mask_3;
-    end
-    if (rst) begin
-      \$963  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$964  = rq0_mask_5;
-    if (\$73 ) begin
-      \$964  = rq0_mask_4;
-    end
-    if (rst) begin
-      \$964  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$965  = rq0_x;
-    if (\$76 ) begin
-      \$965  = i__payload[20:0];
-    end
-    if (rst) begin
-      \$965  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$966  = rq0_part0_0;
-    if (\$79 ) begin
-      \$966  = \$80 ;
-    end
-    if (rst) begin
-      \$966  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$967  = rq0_part0_1;
-    if (\$83 ) begin
-      \$967  = \$84 ;
-    end
-    if (rst) begin
-      \$967  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$968  = rq0_part1_0;
-    if (\$87 ) begin
-      \$968  = \$88 ;
-    end
-    if (rst) begin
-      \$968  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$969  = rq0_part1_1;
-    if (\$91 ) begin
-      \$969  = \$92 ;
-    end
-    if (rst) begin
-      \$969  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$970  = rq0_prod;
-    if (\$95 ) begin
-      \$970  = \$103 [45:0];
-    end
-    if (rst) begin
-      \$970  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$971  = rq0_floor;
-    if (\$106 ) begin
-      \$971  = \$107 ;
-    end
-    if (rst) begin
-      \$971  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$972  = rq0_above;
-    if (\$110 ) begin
-      \$972  = \$111 ;
-    end
-    if (rst) begin
-      \$972  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$973  = rq0_tie;
-    if (\$114 ) begin
-      \$973  = \$117 ;
-    end
-    if (rst) begin
-      \$973  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$974  = rq0_code;
-    if (\$120 ) begin
-      \$974  = \$124 ;
-    end
-    if (rst) begin
-      \$974  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$975  = rq0_out;
-    if (\$127 ) begin
-      \$975  = \$131 [7:0];
-    end
-    if (rst) begin
-      \$975  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$976  = rq1_mult_1;
-    if (\$134 ) begin
-      \$976  = \$135 ;
-    end
-    if (rst) begin
-      \$976  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$977  = rq1_mult_2;
-    if (\$138 ) begin
-      \$977  = rq1_mult_1;
-    end
-    if (rst) begin
-      \$977  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$978  = rq1_mult_3;
-    if (\$141 ) begin
-      \$978  = rq1_mult_2;
-    end
-    if (rst) begin
-      \$978  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$979  = rq1_mult_4;
-    if (\$144 ) begin
-      \$979  = rq1_mult_3;
-    end
-    if (rst) begin
-      \$979  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$980  = rq1_mult_5;
-    if (\$147 ) begin
-      \$980  = rq1_mult_4;
-    end
-    if (rst) begin
-      \$980  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$981  = rq1_shift_1;
-    if (\$150 ) begin
-      \$981  = \$151 ;
-    end
-    if (rst) begin
-      \$981  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$982  = rq1_shift_2;
-    if (\$154 ) begin
-      \$982  = rq1_shift_1;
-    end
-    if (rst) begin
-      \$982  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$983  = rq1_shift_3;
-    if (\$157 ) begin
-      \$983  = rq1_shift_2;
-    end
-    if (rst) begin
-      \$983  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$984  = rq1_shift_4;
-    if (\$160 ) begin
-      \$984  = rq1_shift_3;
-    end
-    if (rst) begin
-      \$984  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$985  = rq1_shift_5;
-    if (\$163 ) begin
-      \$985  = rq1_shift_4;
-    end
-    if (rst) begin
-      \$985  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$986  = rq1_half_1;
-    if (\$166 ) begin
-      \$986  = \$167 ;
-    end
-    if (rst) begin
-      \$986  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$987  = rq1_half_2;
-    if (\$170 ) begin
-      \$987  = rq1_half_1;
-    end
-    if (rst) begin
-      \$987  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$988  = rq1_half_3;
-    if (\$173 ) begin
-      \$988  = rq1_half_2;
-    end
-    if (rst) begin
-      \$988  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$989  = rq1_half_4;
-    if (\$176 ) begin
-      \$989  = rq1_half_3;
-    end
-    if (rst) begin
-      \$989  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$990  = rq1_half_5;
-    if (\$179 ) begin
-      \$990  = rq1_half_4;
-    end
-    if (rst) begin
-      \$990  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$991  = rq1_mask_1;
-    if (\$182 ) begin
-      \$991  = \$183 ;
-    end
-    if (rst) begin
-      \$991  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$992  = rq1_mask_2;
-    if (\$186 ) begin
-      \$992  = rq1_mask_1;
-    end
-    if (rst) begin
-      \$992  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$993  = rq1_mask_3;
-    if (\$189 ) begin
-      \$993  = rq1_mask_2;
-    end
-    if (rst) begin
-      \$993  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$994  = rq1_mask_4;
-    if (\$192 ) begin
-      \$994  = rq1_mask_3;
-    end
-    if (rst) begin
-      \$994  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$995  = rq1_mask_5;
-    if (\$195 ) begin
-      \$995  = rq1_mask_4;
-    end
-    if (rst) begin
-      \$995  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$996  = rq1_x;
-    if (\$198 ) begin
-      \$996  = i__payload[41:21];
-    end
-    if (rst) begin
-      \$996  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$997  = rq1_part0_0;
-    if (\$201 ) begin
-      \$997  = \$202 ;
-    end
-    if (rst) begin
-      \$997  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$998  = rq1_part0_1;
-    if (\$205 ) begin
-      \$998  = \$206 ;
-    end
-    if (rst) begin
-      \$998  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$999  = rq1_part1_0;
-    if (\$209 ) begin
-      \$999  = \$210 ;
-    end
-    if (rst) begin
-      \$999  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1000  = rq1_part1_1;
-    if (\$213 ) begin
-      \$1000  = \$214 ;
-    end
-    if (rst) begin
-      \$1000  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1001  = rq1_prod;
-    if (\$217 ) begin
-      \$1001  = \$225 [45:0];
-    end
-    if (rst) begin
-      \$1001  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1002  = rq1_floor;
-    if (\$228 ) begin
-      \$1002  = \$229 ;
-    end
-    if (rst) begin
-      \$1002  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1003  = rq1_above;
-    if (\$232 ) begin
-      \$1003  = \$233 ;
-    end
-    if (rst) begin
-      \$1003  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1004  = rq1_tie;
-    if (\$236 ) begin
-      \$1004  = \$239 ;
-    end
-    if (rst) begin
-      \$1004  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1005  = rq1_code;
-    if (\$242 ) begin
-      \$1005  = \$246 ;
-    end
-    if (rst) begin
-      \$1005  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1006  = rq1_out;
-    if (\$249 ) begin
-      \$1006  = \$253 [7:0];
-    end
-    if (rst) begin
-      \$1006  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1007  = rq2_mult_1;
-    if (\$256 ) begin
-      \$1007  = \$257 ;
-    end
-    if (rst) begin
-      \$1007  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1008  = rq2_mult_2;
-    if (\$260 ) begin
-      \$1008  = rq2_mult_1;
-    end
-    if (rst) begin
-      \$1008  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1009  = rq2_mult_3;
-    if (\$263 ) begin
-      \$1009  = rq2_mult_2;
-    end
-    if (rst) begin
-      \$1009  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1010  = rq2_mult_4;
-    if (\$266 ) begin
-      \$1010  = rq2_mult_3;
-    end
-    if (rst) begin
-      \$1010  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1011  = rq2_mult_5;
-    if (\$269 ) begin
-      \$1011  = rq2_mult_4;
-    end
-    if (rst) begin
-      \$1011  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1012  = rq2_shift_1;
-    if (\$272 ) begin
-      \$1012  = \$273 ;
-    end
-    if (rst) begin
-      \$1012  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1013  = rq2_shift_2;
-    if (\$276 ) begin
-      \$1013  = rq2_shift_1;
-    end
-    if (rst) begin
-      \$1013  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1014  = rq2_shift_3;
-    if (\$279 ) begin
-      \$1014  = rq2_shift_2;
-    end
-    if (rst) begin
-      \$1014  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1015  = rq2_shift_4;
-    if (\$282 ) begin
-      \$1015  = rq2_shift_3;
-    end
-    if (rst) begin
-      \$1015  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1016  = rq2_shift_5;
-    if (\$285 ) begin
-      \$1016  = rq2_shift_4;
-    end
-    if (rst) begin
-      \$1016  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1017  = rq2_half_1;
-    if (\$288 ) begin
-      \$1017  = \$289 ;
-    end
-    if (rst) begin
-      \$1017  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1018  = rq2_half_2;
-    if (\$292 ) begin
-      \$1018  = rq2_half_1;
-    end
-    if (rst) begin
-      \$1018  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1019  = rq2_half_3;
-    if (\$295 ) begin
-      \$1019  = rq2_half_2;
-    end
-    if (rst) begin
-      \$1019  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1020  = rq2_half_4;
-    if (\$298 ) begin
-      \$1020  = rq2_half_3;
-    end
-    if (rst) begin
-      \$1020  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1021  = rq2_half_5;
-    if (\$301 ) begin
-      \$1021  = rq2_half_4;
-    end
-    if (rst) begin
-      \$1021  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1022  = rq2_mask_1;
-    if (\$304 ) begin
-      \$1022  = \$305 ;
-    end
-    if (rst) begin
-      \$1022  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1023  = rq2_mask_2;
-    if (\$308 ) begin
-      \$1023  = rq2_mask_1;
-    end
-    if (rst) begin
-      \$1023  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1024  = rq2_mask_3;
-    if (\$311 ) begin
-      \$1024  = rq2_mask_2;
-    end
-    if (rst) begin
-      \$1024  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1025  = rq2_mask_4;
-    if (\$314 ) begin
-      \$1025  = rq2_mask_3;
-    end
-    if (rst) begin
-      \$1025  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1026  = rq2_mask_5;
-    if (\$317 ) begin
-      \$1026  = rq2_mask_4;
-    end
-    if (rst) begin
-      \$1026  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1027  = rq2_x;
-    if (\$320 ) begin
-      \$1027  = i__payload[62:42];
-    end
-    if (rst) begin
-      \$1027  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1028  = rq2_part0_0;
-    if (\$323 ) begin
-      \$1028  = \$324 ;
-    end
-    if (rst) begin
-      \$1028  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1029  = rq2_part0_1;
-    if (\$327 ) begin
-      \$1029  = \$328 ;
-    end
-    if (rst) begin
-      \$1029  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1030  = rq2_part1_0;
-    if (\$331 ) begin
-      \$1030  = \$332 ;
-    end
-    if (rst) begin
-      \$1030  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1031  = rq2_part1_1;
-    if (\$335 ) begin
-      \$1031  = \$336 ;
-    end
-    if (rst) begin
-      \$1031  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1032  = rq2_prod;
-    if (\$339 ) begin
-      \$1032  = \$347 [45:0];
-    end
-    if (rst) begin
-      \$1032  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1033  = rq2_floor;
-    if (\$350 ) begin
-      \$1033  = \$351 ;
-    end
-    if (rst) begin
-      \$1033  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1034  = rq2_above;
-    if (\$354 ) begin
-      \$1034  = \$355 ;
-    end
-    if (rst) begin
-      \$1034  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1035  = rq2_tie;
-    if (\$358 ) begin
-      \$1035  = \$361 ;
-    end
-    if (rst) begin
-      \$1035  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1036  = rq2_code;
-    if (\$364 ) begin
-      \$1036  = \$368 ;
-    end
-    if (rst) begin
-      \$1036  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1037  = rq2_out;
-    if (\$371 ) begin
-      \$1037  = \$375 [7:0];
-    end
-    if (rst) begin
-      \$1037  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1038  = rq3_mult_1;
-    if (\$378 ) begin
-      \$1038  = \$379 ;
-    end
-    if (rst) begin
-      \$1038  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1039  = rq3_mult_2;
-    if (\$382 ) begin
-      \$1039  = rq3_mult_1;
-    end
-    if (rst) begin
-      \$1039  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1040  = rq3_mult_3;
-    if (\$385 ) begin
-      \$1040  = rq3_mult_2;
-    end
-    if (rst) begin
-      \$1040  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1041  = rq3_mult_4;
-    if (\$388 ) begin
-      \$1041  = rq3_mult_3;
-    end
-    if (rst) begin
-      \$1041  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1042  = rq3_mult_5;
-    if (\$391 ) begin
-      \$1042  = rq3_mult_4;
-    end
-    if (rst) begin
-      \$1042  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1043  = rq3_x;
-    if (\$394 ) begin
-      \$1043  = i__payload[83:63];
-    end
-    if (rst) begin
-      \$1043  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1044  = rq3_part0_0;
-    if (\$397 ) begin
-      \$1044  = \$398 ;
-    end
-    if (rst) begin
-      \$1044  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1045  = rq3_part0_1;
-    if (\$401 ) begin
-      \$1045  = \$402 ;
-    end
-    if (rst) begin
-      \$1045  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1046  = rq3_part1_0;
-    if (\$405 ) begin
-      \$1046  = \$406 ;
-    end
-    if (rst) begin
-      \$1046  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1047  = rq3_part1_1;
-    if (\$409 ) begin
-      \$1047  = \$410 ;
-    end
-    if (rst) begin
-      \$1047  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1048  = rq3_prod;
-    if (\$413 ) begin
-      \$1048  = \$421 [45:0];
-    end
-    if (rst) begin
-      \$1048  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1049  = rq3_floor;
-    if (\$424 ) begin
-      \$1049  = \$425 ;
-    end
-    if (rst) begin
-      \$1049  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1050  = rq3_above;
-    if (\$428 ) begin
-      \$1050  = \$429 ;
-    end
-    if (rst) begin
-      \$1050  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1051  = rq3_tie;
-    if (\$432 ) begin
-      \$1051  = \$435 ;
-    end
-    if (rst) begin
-      \$1051  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1052  = rq3_code;
-    if (\$438 ) begin
-      \$1052  = \$442 ;
-    end
-    if (rst) begin
-      \$1052  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1053  = rq3_out;
-    if (\$445 ) begin
-      \$1053  = \$449 [7:0];
-    end
-    if (rst) begin
-      \$1053  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1054  = rq4_mult_1;
-    if (\$452 ) begin
-      \$1054  = \$453 ;
-    end
-    if (rst) begin
-      \$1054  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1055  = rq4_mult_2;
-    if (\$456 ) begin
-      \$1055  = rq4_mult_1;
-    end
-    if (rst) begin
-      \$1055  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1056  = rq4_mult_3;
-    if (\$459 ) begin
-      \$1056  = rq4_mult_2;
-    end
-    if (rst) begin
-      \$1056  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1057  = rq4_mult_4;
-    if (\$462 ) begin
-      \$1057  = rq4_mult_3;
-    end
-    if (rst) begin
-      \$1057  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1058  = rq4_mult_5;
-    if (\$465 ) begin
-      \$1058  = rq4_mult_4;
-    end
-    if (rst) begin
-      \$1058  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1059  = rq4_shift_1;
-    if (\$468 ) begin
-      \$1059  = \$469 ;
-    end
-    if (rst) begin
-      \$1059  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1060  = rq4_shift_2;
-    if (\$472 ) begin
-      \$1060  = rq4_shift_1;
-    end
-    if (rst) begin
-      \$1060  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1061  = rq4_shift_3;
-    if (\$475 ) begin
-      \$1061  = rq4_shift_2;
-    end
-    if (rst) begin
-      \$1061  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1062  = rq4_shift_4;
-    if (\$478 ) begin
-      \$1062  = rq4_shift_3;
-    end
-    if (rst) begin
-      \$1062  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1063  = rq4_shift_5;
-    if (\$481 ) begin
-      \$1063  = rq4_shift_4;
-    end
-    if (rst) begin
-      \$1063  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1064  = rq4_half_1;
-    if (\$484 ) begin
-      \$1064  = \$485 ;
-    end
-    if (rst) begin
-      \$1064  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1065  = rq4_half_2;
-    if (\$488 ) begin
-      \$1065  = rq4_half_1;
-    end
-    if (rst) begin
-      \$1065  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1066  = rq4_half_3;
-    if (\$491 ) begin
-      \$1066  = rq4_half_2;
-    end
-    if (rst) begin
-      \$1066  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1067  = rq4_half_4;
-    if (\$494 ) begin
-      \$1067  = rq4_half_3;
-    end
-    if (rst) begin
-      \$1067  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1068  = rq4_half_5;
-    if (\$497 ) begin
-      \$1068  = rq4_half_4;
-    end
-    if (rst) begin
-      \$1068  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1069  = rq4_mask_1;
-    if (\$500 ) begin
-      \$1069  = \$501 ;
-    end
-    if (rst) begin
-      \$1069  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1070  = rq4_mask_2;
-    if (\$504 ) begin
-      \$1070  = rq4_mask_1;
-    end
-    if (rst) begin
-      \$1070  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1071  = rq4_mask_3;
-    if (\$507 ) begin
-      \$1071  = rq4_mask_2;
-    end
-    if (rst) begin
-      \$1071  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1072  = rq4_mask_4;
-    if (\$510 ) begin
-      \$1072  = rq4_mask_3;
-    end
-    if (rst) begin
-      \$1072  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1073  = rq4_mask_5;
-    if (\$513 ) begin
-      \$1073  = rq4_mask_4;
-    end
-    if (rst) begin
-      \$1073  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1074  = rq4_x;
-    if (\$516 ) begin
-      \$1074  = i__payload[104:84];
-    end
-    if (rst) begin
-      \$1074  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1075  = rq4_part0_0;
-    if (\$519 ) begin
-      \$1075  = \$520 ;
-    end
-    if (rst) begin
-      \$1075  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1076  = rq4_part0_1;
-    if (\$523 ) begin
-      \$1076  = \$524 ;
-    end
-    if (rst) begin
-      \$1076  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1077  = rq4_part1_0;
-    if (\$527 ) begin
-      \$1077  = \$528 ;
-    end
-    if (rst) begin
-      \$1077  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1078  = rq4_part1_1;
-    if (\$531 ) begin
-      \$1078  = \$532 ;
-    end
-    if (rst) begin
-      \$1078  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1079  = rq4_prod;
-    if (\$535 ) begin
-      \$1079  = \$543 [45:0];
-    end
-    if (rst) begin
-      \$1079  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1080  = rq4_floor;
-    if (\$546 ) begin
-      \$1080  = \$547 ;
-    end
-    if (rst) begin
-      \$1080  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1081  = rq4_above;
-    if (\$550 ) begin
-      \$1081  = \$551 ;
-    end
-    if (rst) begin
-      \$1081  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1082  = rq4_tie;
-    if (\$554 ) begin
-      \$1082  = \$557 ;
-    end
-    if (rst) begin
-      \$1082  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1083  = rq4_code;
-    if (\$560 ) begin
-      \$1083  = \$564 ;
-    end
-    if (rst) begin
-      \$1083  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1084  = rq4_out;
-    if (\$567 ) begin
-      \$1084  = \$571 [7:0];
-    end
-    if (rst) begin
-      \$1084  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1085  = rq5_mult_1;
-    if (\$574 ) begin
-      \$1085  = \$575 ;
-    end
-    if (rst) begin
-      \$1085  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1086  = rq5_mult_2;
-    if (\$578 ) begin
-      \$1086  = rq5_mult_1;
-    end
-    if (rst) begin
-      \$1086  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1087  = rq5_mult_3;
-    if (\$581 ) begin
-      \$1087  = rq5_mult_2;
-    end
-    if (rst) begin
-      \$1087  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1088  = rq5_mult_4;
-    if (\$584 ) begin
-      \$1088  = rq5_mult_3;
-    end
-    if (rst) begin
-      \$1088  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1089  = rq5_mult_5;
-    if (\$587 ) begin
-      \$1089  = rq5_mult_4;
-    end
-    if (rst) begin
-      \$1089  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1090  = rq5_shift_1;
-    if (\$590 ) begin
-      \$1090  = \$591 ;
-    end
-    if (rst) begin
-      \$1090  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1091  = rq5_shift_2;
-    if (\$594 ) begin
-      \$1091  = rq5_shift_1;
-    end
-    if (rst) begin
-      \$1091  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1092  = rq5_shift_3;
-    if (\$597 ) begin
-      \$1092  = rq5_shift_2;
-    end
-    if (rst) begin
-      \$1092  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1093  = rq5_shift_4;
-    if (\$600 ) begin
-      \$1093  = rq5_shift_3;
-    end
-    if (rst) begin
-      \$1093  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1094  = rq5_shift_5;
-    if (\$603 ) begin
-      \$1094  = rq5_shift_4;
-    end
-    if (rst) begin
-      \$1094  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1095  = rq5_half_1;
-    if (\$606 ) begin
-      \$1095  = \$607 ;
-    end
-    if (rst) begin
-      \$1095  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1096  = rq5_half_2;
-    if (\$610 ) begin
-      \$1096  = rq5_half_1;
-    end
-    if (rst) begin
-      \$1096  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1097  = rq5_half_3;
-    if (\$613 ) begin
-      \$1097  = rq5_half_2;
-    end
-    if (rst) begin
-      \$1097  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1098  = rq5_half_4;
-    if (\$616 ) begin
-      \$1098  = rq5_half_3;
-    end
-    if (rst) begin
-      \$1098  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1099  = rq5_half_5;
-    if (\$619 ) begin
-      \$1099  = rq5_half_4;
-    end
-    if (rst) begin
-      \$1099  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1100  = rq5_mask_1;
-    if (\$622 ) begin
-      \$1100  = \$623 ;
-    end
-    if (rst) begin
-      \$1100  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1101  = rq5_mask_2;
-    if (\$626 ) begin
-      \$1101  = rq5_mask_1;
-    end
-    if (rst) begin
-      \$1101  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1102  = rq5_mask_3;
-    if (\$629 ) begin
-      \$1102  = rq5_mask_2;
-    end
-    if (rst) begin
-      \$1102  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1103  = rq5_mask_4;
-    if (\$632 ) begin
-      \$1103  = rq5_mask_3;
-    end
-    if (rst) begin
-      \$1103  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1104  = rq5_mask_5;
-    if (\$635 ) begin
-      \$1104  = rq5_mask_4;
-    end
-    if (rst) begin
-      \$1104  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1105  = rq5_x;
-    if (\$638 ) begin
-      \$1105  = i__payload[125:105];
-    end
-    if (rst) begin
-      \$1105  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1106  = rq5_part0_0;
-    if (\$641 ) begin
-      \$1106  = \$642 ;
-    end
-    if (rst) begin
-      \$1106  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1107  = rq5_part0_1;
-    if (\$645 ) begin
-      \$1107  = \$646 ;
-    end
-    if (rst) begin
-      \$1107  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1108  = rq5_part1_0;
-    if (\$649 ) begin
-      \$1108  = \$650 ;
-    end
-    if (rst) begin
-      \$1108  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1109  = rq5_part1_1;
-    if (\$653 ) begin
-      \$1109  = \$654 ;
-    end
-    if (rst) begin
-      \$1109  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1110  = rq5_prod;
-    if (\$657 ) begin
-      \$1110  = \$665 [45:0];
-    end
-    if (rst) begin
-      \$1110  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1111  = rq5_floor;
-    if (\$668 ) begin
-      \$1111  = \$669 ;
-    end
-    if (rst) begin
-      \$1111  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1112  = rq5_above;
-    if (\$672 ) begin
-      \$1112  = \$673 ;
-    end
-    if (rst) begin
-      \$1112  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1113  = rq5_tie;
-    if (\$676 ) begin
-      \$1113  = \$679 ;
-    end
-    if (rst) begin
-      \$1113  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1114  = rq5_code;
-    if (\$682 ) begin
-      \$1114  = \$686 ;
-    end
-    if (rst) begin
-      \$1114  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1115  = rq5_out;
-    if (\$689 ) begin
-      \$1115  = \$693 [7:0];
-    end
-    if (rst) begin
-      \$1115  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1116  = rq6_mult_1;
-    if (\$696 ) begin
-      \$1116  = \$697 ;
-    end
-    if (rst) begin
-      \$1116  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1117  = rq6_mult_2;
-    if (\$700 ) begin
-      \$1117  = rq6_mult_1;
-    end
-    if (rst) begin
-      \$1117  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1118  = rq6_mult_3;
-    if (\$703 ) begin
-      \$1118  = rq6_mult_2;
-    end
-    if (rst) begin
-      \$1118  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1119  = rq6_mult_4;
-    if (\$706 ) begin
-      \$1119  = rq6_mult_3;
-    end
-    if (rst) begin
-      \$1119  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1120  = rq6_mult_5;
-    if (\$709 ) begin
-      \$1120  = rq6_mult_4;
-    end
-    if (rst) begin
-      \$1120  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1121  = rq6_shift_1;
-    if (\$712 ) begin
-      \$1121  = \$713 ;
-    end
-    if (rst) begin
-      \$1121  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1122  = rq6_shift_2;
-    if (\$716 ) begin
-      \$1122  = rq6_shift_1;
-    end
-    if (rst) begin
-      \$1122  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1123  = rq6_shift_3;
-    if (\$719 ) begin
-      \$1123  = rq6_shift_2;
-    end
-    if (rst) begin
-      \$1123  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1124  = rq6_shift_4;
-    if (\$722 ) begin
-      \$1124  = rq6_shift_3;
-    end
-    if (rst) begin
-      \$1124  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1125  = rq6_shift_5;
-    if (\$725 ) begin
-      \$1125  = rq6_shift_4;
-    end
-    if (rst) begin
-      \$1125  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1126  = rq6_half_1;
-    if (\$728 ) begin
-      \$1126  = \$729 ;
-    end
-    if (rst) begin
-      \$1126  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1127  = rq6_half_2;
-    if (\$732 ) begin
-      \$1127  = rq6_half_1;
-    end
-    if (rst) begin
-      \$1127  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1128  = rq6_half_3;
-    if (\$735 ) begin
-      \$1128  = rq6_half_2;
-    end
-    if (rst) begin
-      \$1128  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1129  = rq6_half_4;
-    if (\$738 ) begin
-      \$1129  = rq6_half_3;
-    end
-    if (rst) begin
-      \$1129  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1130  = rq6_half_5;
-    if (\$741 ) begin
-      \$1130  = rq6_half_4;
-    end
-    if (rst) begin
-      \$1130  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1131  = rq6_mask_1;
-    if (\$744 ) begin
-      \$1131  = \$745 ;
-    end
-    if (rst) begin
-      \$1131  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1132  = rq6_mask_2;
-    if (\$748 ) begin
-      \$1132  = rq6_mask_1;
-    end
-    if (rst) begin
-      \$1132  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1133  = rq6_mask_3;
-    if (\$751 ) begin
-      \$1133  = rq6_mask_2;
-    end
-    if (rst) begin
-      \$1133  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1134  = rq6_mask_4;
-    if (\$754 ) begin
-      \$1134  = rq6_mask_3;
-    end
-    if (rst) begin
-      \$1134  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1135  = rq6_mask_5;
-    if (\$757 ) begin
-      \$1135  = rq6_mask_4;
-    end
-    if (rst) begin
-      \$1135  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1136  = rq6_x;
-    if (\$760 ) begin
-      \$1136  = i__payload[146:126];
-    end
-    if (rst) begin
-      \$1136  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1137  = rq6_part0_0;
-    if (\$763 ) begin
-      \$1137  = \$764 ;
-    end
-    if (rst) begin
-      \$1137  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1138  = rq6_part0_1;
-    if (\$767 ) begin
-      \$1138  = \$768 ;
-    end
-    if (rst) begin
-      \$1138  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1139  = rq6_part1_0;
-    if (\$771 ) begin
-      \$1139  = \$772 ;
-    end
-    if (rst) begin
-      \$1139  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1140  = rq6_part1_1;
-    if (\$775 ) begin
-      \$1140  = \$776 ;
-    end
-    if (rst) begin
-      \$1140  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1141  = rq6_prod;
-    if (\$779 ) begin
-      \$1141  = \$787 [45:0];
-    end
-    if (rst) begin
-      \$1141  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1142  = rq6_floor;
-    if (\$790 ) begin
-      \$1142  = \$791 ;
-    end
-    if (rst) begin
-      \$1142  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1143  = rq6_above;
-    if (\$794 ) begin
-      \$1143  = \$795 ;
-    end
-    if (rst) begin
-      \$1143  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1144  = rq6_tie;
-    if (\$798 ) begin
-      \$1144  = \$801 ;
-    end
-    if (rst) begin
-      \$1144  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1145  = rq6_code;
-    if (\$804 ) begin
-      \$1145  = \$808 ;
-    end
-    if (rst) begin
-      \$1145  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1146  = rq6_out;
-    if (\$811 ) begin
-      \$1146  = \$815 [7:0];
-    end
-    if (rst) begin
-      \$1146  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1147  = rq7_mult_1;
-    if (\$818 ) begin
-      \$1147  = \$819 ;
-    end
-    if (rst) begin
-      \$1147  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1148  = rq7_mult_2;
-    if (\$822 ) begin
-      \$1148  = rq7_mult_1;
-    end
-    if (rst) begin
-      \$1148  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1149  = rq7_mult_3;
-    if (\$825 ) begin
-      \$1149  = rq7_mult_2;
-    end
-    if (rst) begin
-      \$1149  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1150  = rq7_mult_4;
-    if (\$828 ) begin
-      \$1150  = rq7_mult_3;
-    end
-    if (rst) begin
-      \$1150  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1151  = rq7_mult_5;
-    if (\$831 ) begin
-      \$1151  = rq7_mult_4;
-    end
-    if (rst) begin
-      \$1151  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1152  = rq7_shift_1;
-    if (\$834 ) begin
-      \$1152  = \$835 ;
-    end
-    if (rst) begin
-      \$1152  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1153  = rq7_shift_2;
-    if (\$838 ) begin
-      \$1153  = rq7_shift_1;
-    end
-    if (rst) begin
-      \$1153  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1154  = rq7_shift_3;
-    if (\$841 ) begin
-      \$1154  = rq7_shift_2;
-    end
-    if (rst) begin
-      \$1154  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1155  = rq7_shift_4;
-    if (\$844 ) begin
-      \$1155  = rq7_shift_3;
-    end
-    if (rst) begin
-      \$1155  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1156  = rq7_shift_5;
-    if (\$847 ) begin
-      \$1156  = rq7_shift_4;
-    end
-    if (rst) begin
-      \$1156  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1157  = rq7_half_1;
-    if (\$850 ) begin
-      \$1157  = \$851 ;
-    end
-    if (rst) begin
-      \$1157  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1158  = rq7_half_2;
-    if (\$854 ) begin
-      \$1158  = rq7_half_1;
-    end
-    if (rst) begin
-      \$1158  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1159  = rq7_half_3;
-    if (\$857 ) begin
-      \$1159  = rq7_half_2;
-    end
-    if (rst) begin
-      \$1159  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1160  = rq7_half_4;
-    if (\$860 ) begin
-      \$1160  = rq7_half_3;
-    end
-    if (rst) begin
-      \$1160  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1161  = rq7_half_5;
-    if (\$863 ) begin
-      \$1161  = rq7_half_4;
-    end
-    if (rst) begin
-      \$1161  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1162  = rq7_mask_1;
-    if (\$866 ) begin
-      \$1162  = \$867 ;
-    end
-    if (rst) begin
-      \$1162  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1163  = rq7_mask_2;
-    if (\$870 ) begin
-      \$1163  = rq7_mask_1;
-    end
-    if (rst) begin
-      \$1163  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1164  = rq7_mask_3;
-    if (\$873 ) begin
-      \$1164  = rq7_mask_2;
-    end
-    if (rst) begin
-      \$1164  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1165  = rq7_mask_4;
-    if (\$876 ) begin
-      \$1165  = rq7_mask_3;
-    end
-    if (rst) begin
-      \$1165  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1166  = rq7_mask_5;
-    if (\$879 ) begin
-      \$1166  = rq7_mask_4;
-    end
-    if (rst) begin
-      \$1166  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1167  = rq7_x;
-    if (\$882 ) begin
-      \$1167  = i__payload[167:147];
-    end
-    if (rst) begin
-      \$1167  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1168  = rq7_part0_0;
-    if (\$885 ) begin
-      \$1168  = \$886 ;
-    end
-    if (rst) begin
-      \$1168  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1169  = rq7_part0_1;
-    if (\$889 ) begin
-      \$1169  = \$890 ;
-    end
-    if (rst) begin
-      \$1169  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1170  = rq7_part1_0;
-    if (\$893 ) begin
-      \$1170  = \$894 ;
-    end
-    if (rst) begin
-      \$1170  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1171  = rq7_part1_1;
-    if (\$897 ) begin
-      \$1171  = \$898 ;
-    end
-    if (rst) begin
-      \$1171  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1172  = rq7_prod;
-    if (\$901 ) begin
-      \$1172  = \$909 [45:0];
-    end
-    if (rst) begin
-      \$1172  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1173  = rq7_floor;
-    if (\$912 ) begin
-      \$1173  = \$913 ;
-    end
-    if (rst) begin
-      \$1173  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1174  = rq7_above;
-    if (\$916 ) begin
-      \$1174  = \$917 ;
-    end
-    if (rst) begin
-      \$1174  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1175  = rq7_tie;
-    if (\$920 ) begin
-      \$1175  = \$923 ;
-    end
-    if (rst) begin
-      \$1175  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1176  = rq7_code;
-    if (\$926 ) begin
-      \$1176  = \$930 ;
-    end
-    if (rst) begin
-      \$1176  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$1177  = rq7_out;
-    if (\$933 ) begin
-      \$1177  = \$937 [7:0];
-    end
-    if (rst) begin
-      \$1177  = 8'h00;
-    end
   end
   assign rq_valid_6 = o__valid;
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
   assign \i__payload[0]  = i__payload[20:0];
   assign \i__payload[1]  = i__payload[41:21];
   assign \i__payload[2]  = i__payload[62:42];
   assign \i__payload[3]  = i__payload[83:63];
-  assign \i__payload[4]  = i__payload[104:84];
-  assign \i__payload[5]  = i__payload[125:105];
-  assign \i__payload[6]  = i__payload[146:126];
-  assign \i__payload[7]  = i__payload[167:147];
-  assign o__payload[63:56] = rq7_out;
-  assign o__payload[55:48] = rq6_out;
-  assign o__payload[47:40] = rq5_out;
-  assign o__payload[39:32] = rq4_out;
   assign o__payload[31:24] = rq3_out;
   assign o__payload[23:16] = rq2_out;
   assign o__payload[15:8] = rq1_out;
   assign o__payload[7:0] = rq0_out;
-  assign rq3_rem[45:31] = 15'h0000;
-  assign rq3_rem[30:0] = rq3_prod[30:0];
   assign \$96  = { 1'h0, rq0_part0_0 };
   assign \$98  = { 14'h0000, rq0_part0_1, 17'h00000 };
   assign \$100  = { rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0, 17'h00000 };
@@ -22046,29 +15582,10 @@ module \top.s2_dense2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   assign \$342  = { 14'h0000, rq2_part0_1, 17'h00000 };
   assign \$344  = { rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0, 17'h00000 };
   assign \$346  = { rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1, 34'h000000000 };
-  assign \$414  = { 1'h0, rq3_part0_0 };
-  assign \$416  = { 14'h0000, rq3_part0_1, 17'h00000 };
-  assign \$418  = { rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0, 17'h00000 };
-  assign \$420  = { rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1, 34'h000000000 };
-  assign \$425  = { rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45:31] };
-  assign \$434  = 1'h1;
-  assign \$435  = \$433 ;
-  assign \$536  = { 1'h0, rq4_part0_0 };
-  assign \$538  = { 14'h0000, rq4_part0_1, 17'h00000 };
-  assign \$540  = { rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0, 17'h00000 };
-  assign \$542  = { rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1, 34'h000000000 };
-  assign \$658  = { 1'h0, rq5_part0_0 };
-  assign \$660  = { 14'h0000, rq5_part0_1, 17'h00000 };
-  assign \$662  = { rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0, 17'h00000 };
-  assign \$664  = { rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1, 34'h000000000 };
-  assign \$780  = { 1'h0, rq6_part0_0 };
-  assign \$782  = { 14'h0000, rq6_part0_1, 17'h00000 };
-  assign \$784  = { rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0, 17'h00000 };
-  assign \$786  = { rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1, 34'h000000000 };
-  assign \$902  = { 1'h0, rq7_part0_0 };
-  assign \$904  = { 14'h0000, rq7_part0_1, 17'h00000 };
-  assign \$906  = { rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0, 17'h00000 };
-  assign \$908  = { rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1, 34'h000000000 };
+  assign \$462  = { 1'h0, rq3_part0_0 };
+  assign \$464  = { 14'h0000, rq3_part0_1, 17'h00000 };
+  assign \$466  = { rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0, 17'h00000 };
+  assign \$468  = { rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -22082,404 +15599,226 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [16:0] \$103 ;
   wire [16:0] \$104 ;
   wire [16:0] \$105 ;
-  wire [16:0] \$106 ;
-  wire [16:0] \$107 ;
-  wire [16:0] \$108 ;
-  wire [16:0] \$109 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire [17:0] \$108 ;
+  wire [17:0] \$109 ;
   wire \$11 ;
-  wire [16:0] \$110 ;
-  wire [16:0] \$111 ;
-  wire [16:0] \$112 ;
-  wire [16:0] \$113 ;
-  wire [16:0] \$114 ;
-  wire [16:0] \$115 ;
-  wire [16:0] \$116 ;
-  wire [16:0] \$117 ;
-  wire [16:0] \$118 ;
-  wire [16:0] \$119 ;
+  wire [18:0] \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire [17:0] \$113 ;
+  wire [17:0] \$114 ;
+  wire [18:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire [17:0] \$118 ;
+  wire [17:0] \$119 ;
   reg [2:0] \$12 ;
-  wire [16:0] \$120 ;
-  wire [16:0] \$121 ;
-  wire [16:0] \$122 ;
-  wire [16:0] \$123 ;
-  wire [16:0] \$124 ;
-  wire [16:0] \$125 ;
-  wire [16:0] \$126 ;
-  wire [16:0] \$127 ;
-  wire [16:0] \$128 ;
-  wire [16:0] \$129 ;
+  wire [18:0] \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire [17:0] \$123 ;
+  wire [17:0] \$124 ;
+  wire [18:0] \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire [17:0] \$128 ;
+  wire [17:0] \$129 ;
   wire \$13 ;
-  wire [16:0] \$130 ;
-  wire [16:0] \$131 ;
-  wire [16:0] \$132 ;
-  wire [16:0] \$133 ;
-  wire [16:0] \$134 ;
-  wire [16:0] \$135 ;
-  wire [16:0] \$136 ;
-  wire [16:0] \$137 ;
-  wire [16:0] \$138 ;
-  wire [16:0] \$139 ;
+  wire [18:0] \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire [17:0] \$133 ;
+  wire [17:0] \$134 ;
+  wire [18:0] \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire [17:0] \$138 ;
+  wire [17:0] \$139 ;
   wire \$14 ;
-  wire [16:0] \$140 ;
-  wire [16:0] \$141 ;
-  wire [16:0] \$142 ;
-  wire [16:0] \$143 ;
-  wire [16:0] \$144 ;
-  wire [16:0] \$145 ;
+  wire [18:0] \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire [17:0] \$143 ;
+  wire [17:0] \$144 ;
+  wire [18:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire [17:0] \$148 ;
-  wire [17:0] \$149 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [18:0] \$150 ;
-  wire [17:0] \$151 ;
-  wire [17:0] \$152 ;
-  wire [18:0] \$153 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire [23:0] \$156 ;
+  wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire [17:0] \$159 ;
+  wire \$159 ;
   reg [22:0] \$16 ;
-  wire [17:0] \$160 ;
-  wire [18:0] \$161 ;
-  wire [17:0] \$162 ;
-  wire [17:0] \$163 ;
-  wire [18:0] \$164 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
   wire \$165 ;
   wire \$166 ;
-  wire [23:0] \$167 ;
+  wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire [22:0] \$17 ;
-  wire [17:0] \$170 ;
-  wire [17:0] \$171 ;
-  wire [18:0] \$172 ;
-  wire [17:0] \$173 ;
-  wire [17:0] \$174 ;
-  wire [18:0] \$175 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire [23:0] \$178 ;
-  wire \$179 ;
+  wire \$178 ;
+  reg [5:0] \$179 ;
   wire [23:0] \$18 ;
-  wire \$180 ;
-  wire [17:0] \$181 ;
-  wire [17:0] \$182 ;
-  wire [18:0] \$183 ;
-  wire [17:0] \$184 ;
-  wire [17:0] \$185 ;
-  wire [18:0] \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire [23:0] \$189 ;
+  reg [31:0] \$180 ;
+  reg \$181 ;
+  reg \$182 ;
+  reg \$183 ;
+  reg \$184 ;
+  reg [2:0] \$185 ;
+  reg [8:0] \$186 ;
+  reg [8:0] \$187 ;
+  reg [8:0] \$188 ;
+  reg [8:0] \$189 ;
   reg [22:0] \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire [17:0] \$192 ;
-  wire [17:0] \$193 ;
-  wire [18:0] \$194 ;
-  wire [17:0] \$195 ;
-  wire [17:0] \$196 ;
-  wire [18:0] \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  reg [7:0] \$190 ;
+  reg [7:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [7:0] \$193 ;
+  reg [7:0] \$194 ;
+  reg [7:0] \$195 ;
+  reg [7:0] \$196 ;
+  reg [7:0] \$197 ;
+  reg [7:0] \$198 ;
+  reg [7:0] \$199 ;
   wire \$2 ;
   wire [22:0] \$20 ;
-  wire [23:0] \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire [17:0] \$203 ;
-  wire [17:0] \$204 ;
-  wire [18:0] \$205 ;
-  wire [17:0] \$206 ;
-  wire [17:0] \$207 ;
-  wire [18:0] \$208 ;
-  wire \$209 ;
+  reg [7:0] \$200 ;
+  reg [7:0] \$201 ;
+  reg [7:0] \$202 ;
+  reg [7:0] \$203 ;
+  reg [7:0] \$204 ;
+  reg [7:0] \$205 ;
+  reg [7:0] \$206 ;
+  reg [7:0] \$207 ;
+  reg [7:0] \$208 ;
+  reg [7:0] \$209 ;
   wire [23:0] \$21 ;
-  wire \$210 ;
-  wire [23:0] \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire [17:0] \$214 ;
-  wire [17:0] \$215 ;
-  wire [18:0] \$216 ;
-  wire [17:0] \$217 ;
-  wire [17:0] \$218 ;
-  wire [18:0] \$219 ;
+  reg [7:0] \$210 ;
+  reg [7:0] \$211 ;
+  reg [7:0] \$212 ;
+  reg [7:0] \$213 ;
+  reg [7:0] \$214 ;
+  reg [7:0] \$215 ;
+  reg [7:0] \$216 ;
+  reg [7:0] \$217 ;
+  reg [7:0] \$218 ;
+  reg [7:0] \$219 ;
   reg [22:0] \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire [23:0] \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire [17:0] \$225 ;
-  wire [17:0] \$226 ;
-  wire [18:0] \$227 ;
-  wire [17:0] \$228 ;
-  wire [17:0] \$229 ;
+  reg [7:0] \$220 ;
+  reg [7:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [16:0] \$223 ;
+  reg [16:0] \$224 ;
+  reg [16:0] \$225 ;
+  reg [16:0] \$226 ;
+  reg [16:0] \$227 ;
+  reg [16:0] \$228 ;
+  reg [16:0] \$229 ;
   wire [22:0] \$23 ;
-  wire [18:0] \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire [23:0] \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  reg [16:0] \$230 ;
+  reg [16:0] \$231 ;
+  reg [16:0] \$232 ;
+  reg [16:0] \$233 ;
+  reg [16:0] \$234 ;
+  reg [16:0] \$235 ;
+  reg [16:0] \$236 ;
+  reg [16:0] \$237 ;
+  reg [16:0] \$238 ;
+  reg [16:0] \$239 ;
   wire [23:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  reg [16:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [16:0] \$242 ;
+  reg [16:0] \$243 ;
+  reg [16:0] \$244 ;
+  reg [16:0] \$245 ;
+  reg [16:0] \$246 ;
+  reg [16:0] \$247 ;
+  reg [16:0] \$248 ;
+  reg [16:0] \$249 ;
   reg [22:0] \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  reg [16:0] \$250 ;
+  reg [16:0] \$251 ;
+  reg [16:0] \$252 ;
+  reg [16:0] \$253 ;
+  reg [22:0] \$254 ;
+  reg [22:0] \$255 ;
+  reg [22:0] \$256 ;
+  reg [22:0] \$257 ;
+  reg [22:0] \$258 ;
+  reg [22:0] \$259 ;
   wire [22:0] \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  reg [4:0] \$269 ;
+  reg [22:0] \$260 ;
+  reg [22:0] \$261 ;
+  reg \$262 ;
+  reg \$263 ;
+  reg \$264 ;
+  reg [2:0] \$265 ;
+  reg \$266 ;
+  reg \$267 ;
+  reg \$268 ;
+  reg [2:0] \$269 ;
   wire [23:0] \$27 ;
-  reg [63:0] \$270 ;
+  reg \$270 ;
   reg \$271 ;
   reg \$272 ;
-  reg \$273 ;
+  reg [2:0] \$273 ;
   reg \$274 ;
-  reg [2:0] \$275 ;
-  reg [8:0] \$276 ;
-  reg [8:0] \$277 ;
-  reg [8:0] \$278 ;
-  reg [8:0] \$279 ;
+  reg [22:0] \$275 ;
+  reg [183:0] \$276 ;
+  reg [22:0] \$277 ;
+  reg [22:0] \$278 ;
+  reg [22:0] \$279 ;
   reg [22:0] \$28 ;
-  reg [8:0] \$280 ;
-  reg [8:0] \$281 ;
-  reg [8:0] \$282 ;
-  reg [8:0] \$283 ;
-  reg [7:0] \$284 ;
-  reg [7:0] \$285 ;
-  reg [7:0] \$286 ;
-  reg [7:0] \$287 ;
-  reg [7:0] \$288 ;
-  reg [7:0] \$289 ;
+  reg [22:0] \$280 ;
+  reg [22:0] \$281 ;
+  reg [22:0] \$282 ;
+  reg [22:0] \$283 ;
   wire [22:0] \$29 ;
-  reg [7:0] \$290 ;
-  reg [7:0] \$291 ;
-  reg [7:0] \$292 ;
-  reg [7:0] \$293 ;
-  reg [7:0] \$294 ;
-  reg [7:0] \$295 ;
-  reg [7:0] \$296 ;
-  reg [7:0] \$297 ;
-  reg [7:0] \$298 ;
-  reg [7:0] \$299 ;
   reg [2:0] \$3 ;
   wire [23:0] \$30 ;
-  reg [7:0] \$300 ;
-  reg [7:0] \$301 ;
-  reg [7:0] \$302 ;
-  reg [7:0] \$303 ;
-  reg [7:0] \$304 ;
-  reg [7:0] \$305 ;
-  reg [7:0] \$306 ;
-  reg [7:0] \$307 ;
-  reg [7:0] \$308 ;
-  reg [7:0] \$309 ;
   reg [22:0] \$31 ;
-  reg [7:0] \$310 ;
-  reg [7:0] \$311 ;
-  reg [7:0] \$312 ;
-  reg [7:0] \$313 ;
-  reg [7:0] \$314 ;
-  reg [7:0] \$315 ;
-  reg [7:0] \$316 ;
-  reg [7:0] \$317 ;
-  reg [7:0] \$318 ;
-  reg [7:0] \$319 ;
   wire [22:0] \$32 ;
-  reg [7:0] \$320 ;
-  reg [7:0] \$321 ;
-  reg [7:0] \$322 ;
-  reg [7:0] \$323 ;
-  reg [7:0] \$324 ;
-  reg [7:0] \$325 ;
-  reg [7:0] \$326 ;
-  reg [7:0] \$327 ;
-  reg [7:0] \$328 ;
-  reg [7:0] \$329 ;
   wire [23:0] \$33 ;
-  reg [7:0] \$330 ;
-  reg [7:0] \$331 ;
-  reg [7:0] \$332 ;
-  reg [7:0] \$333 ;
-  reg [7:0] \$334 ;
-  reg [7:0] \$335 ;
-  reg [7:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [7:0] \$338 ;
-  reg [7:0] \$339 ;
   reg [22:0] \$34 ;
-  reg [7:0] \$340 ;
-  reg [7:0] \$341 ;
-  reg [7:0] \$342 ;
-  reg [7:0] \$343 ;
-  reg [7:0] \$344 ;
-  reg [7:0] \$345 ;
-  reg [7:0] \$346 ;
-  reg [7:0] \$347 ;
-  reg [16:0] \$348 ;
-  reg [16:0] \$349 ;
   wire [22:0] \$35 ;
-  reg [16:0] \$350 ;
-  reg [16:0] \$351 ;
-  reg [16:0] \$352 ;
-  reg [16:0] \$353 ;
-  reg [16:0] \$354 ;
-  reg [16:0] \$355 ;
-  reg [16:0] \$356 ;
-  reg [16:0] \$357 ;
-  reg [16:0] \$358 ;
-  reg [16:0] \$359 ;
   wire [23:0] \$36 ;
-  reg [16:0] \$360 ;
-  reg [16:0] \$361 ;
-  reg [16:0] \$362 ;
-  reg [16:0] \$363 ;
-  reg [16:0] \$364 ;
-  reg [16:0] \$365 ;
-  reg [16:0] \$366 ;
-  reg [16:0] \$367 ;
-  reg [16:0] \$368 ;
-  reg [16:0] \$369 ;
   reg [22:0] \$37 ;
-  reg [16:0] \$370 ;
-  reg [16:0] \$371 ;
-  reg [16:0] \$372 ;
-  reg [16:0] \$373 ;
-  reg [16:0] \$374 ;
-  reg [16:0] \$375 ;
-  reg [16:0] \$376 ;
-  reg [16:0] \$377 ;
-  reg [16:0] \$378 ;
-  reg [16:0] \$379 ;
   wire [22:0] \$38 ;
-  reg [16:0] \$380 ;
-  reg [16:0] \$381 ;
-  reg [16:0] \$382 ;
-  reg [16:0] \$383 ;
-  reg [16:0] \$384 ;
-  reg [16:0] \$385 ;
-  reg [16:0] \$386 ;
-  reg [16:0] \$387 ;
-  reg [16:0] \$388 ;
-  reg [16:0] \$389 ;
   wire [23:0] \$39 ;
-  reg [16:0] \$390 ;
-  reg [16:0] \$391 ;
-  reg [16:0] \$392 ;
-  reg [16:0] \$393 ;
-  reg [16:0] \$394 ;
-  reg [16:0] \$395 ;
-  reg [16:0] \$396 ;
-  reg [16:0] \$397 ;
-  reg [16:0] \$398 ;
-  reg [16:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  reg [16:0] \$400 ;
-  reg [16:0] \$401 ;
-  reg [16:0] \$402 ;
-  reg [16:0] \$403 ;
-  reg [16:0] \$404 ;
-  reg [16:0] \$405 ;
-  reg [16:0] \$406 ;
-  reg [16:0] \$407 ;
-  reg [16:0] \$408 ;
-  reg [16:0] \$409 ;
   wire \$41 ;
-  reg [16:0] \$410 ;
-  reg [16:0] \$411 ;
-  reg [22:0] \$412 ;
-  reg [22:0] \$413 ;
-  reg [22:0] \$414 ;
-  reg [22:0] \$415 ;
-  reg [22:0] \$416 ;
-  reg [22:0] \$417 ;
-  reg [22:0] \$418 ;
-  reg [22:0] \$419 ;
   reg [2:0] \$42 ;
-  reg [22:0] \$420 ;
-  reg [22:0] \$421 ;
-  reg [22:0] \$422 ;
-  reg [22:0] \$423 ;
-  reg [22:0] \$424 ;
-  reg [22:0] \$425 ;
-  reg [22:0] \$426 ;
-  reg [22:0] \$427 ;
-  reg [22:0] \$428 ;
-  reg [22:0] \$429 ;
   wire \$43 ;
-  reg [22:0] \$430 ;
-  reg [22:0] \$431 ;
-  reg [22:0] \$432 ;
-  reg [22:0] \$433 ;
-  reg [22:0] \$434 ;
-  reg [22:0] \$435 ;
-  reg \$436 ;
-  reg \$437 ;
-  reg \$438 ;
-  reg [2:0] \$439 ;
   wire \$44 ;
-  reg \$440 ;
-  reg \$441 ;
-  reg \$442 ;
-  reg [2:0] \$443 ;
-  reg \$444 ;
-  reg \$445 ;
-  reg \$446 ;
-  reg [2:0] \$447 ;
-  reg \$448 ;
-  reg \$449 ;
   wire \$45 ;
-  reg \$450 ;
-  reg [2:0] \$451 ;
-  reg \$452 ;
-  reg [22:0] \$453 ;
-  reg [183:0] \$454 ;
-  reg [22:0] \$455 ;
-  reg [22:0] \$456 ;
-  reg [22:0] \$457 ;
-  reg [22:0] \$458 ;
-  reg [22:0] \$459 ;
   wire \$46 ;
-  reg [22:0] \$460 ;
-  reg [22:0] \$461 ;
   wire \$47 ;
-  wire [5:0] \$48 ;
-  wire [5:0] \$49 ;
+  wire [6:0] \$48 ;
+  wire [6:0] \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
@@ -22498,24 +15837,24 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [2:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [63:0] \$66 ;
+  wire [31:0] \$66 ;
   wire [8:0] \$67 ;
-  wire [63:0] \$68 ;
+  wire [31:0] \$68 ;
   wire [8:0] \$69 ;
   reg [2:0] \$7 ;
-  wire [63:0] \$70 ;
+  wire [31:0] \$70 ;
   wire [8:0] \$71 ;
-  wire [63:0] \$72 ;
+  wire [31:0] \$72 ;
   wire [8:0] \$73 ;
-  wire [63:0] \$74 ;
-  wire [8:0] \$75 ;
-  wire [63:0] \$76 ;
-  wire [8:0] \$77 ;
-  wire [63:0] \$78 ;
-  wire [8:0] \$79 ;
+  wire [16:0] \$74 ;
+  wire [16:0] \$75 ;
+  wire [16:0] \$76 ;
+  wire [16:0] \$77 ;
+  wire [16:0] \$78 ;
+  wire [16:0] \$79 ;
   wire \$8 ;
-  wire [63:0] \$80 ;
-  wire [8:0] \$81 ;
+  wire [16:0] \$80 ;
+  wire [16:0] \$81 ;
   wire [16:0] \$82 ;
   wire [16:0] \$83 ;
   wire [16:0] \$84 ;
@@ -22535,8 +15874,8 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [16:0] \$97 ;
   wire [16:0] \$98 ;
   wire [16:0] \$99 ;
-  reg [1:0] \$signature__addr ;
-  wire [63:0] \$signature__data ;
+  reg [2:0] \$signature__addr ;
+  wire [31:0] \$signature__data ;
   wire \$signature__en ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
@@ -22560,18 +15899,13 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first2 = 1'h0;
   reg first3 = 1'h0;
   reg first4 = 1'h0;
-  reg first5 = 1'h0;
   reg from_input = 1'h0;
-  input [63:0] i__payload;
-  wire [63:0] i__payload;
+  input [31:0] i__payload;
+  wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
-  wire [7:0] \i__payload[6] ;
-  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
@@ -22580,12 +15914,10 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last2 = 1'h0;
   reg last3 = 1'h0;
   reg last4 = 1'h0;
-  reg last5 = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
   reg [2:0] nf3 = 3'h0;
   reg [2:0] nf4 = 3'h0;
-  reg [2:0] nf5 = 3'h0;
   output [183:0] o__payload;
   reg [183:0] o__payload = 184'h0000000000000000000000000000000000000000000000;
   wire [22:0] \o__payload[0] ;
@@ -22604,366 +15936,189 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod0_2 = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
-  reg [16:0] prod0_4 = 17'h00000;
-  reg [16:0] prod0_5 = 17'h00000;
-  reg [16:0] prod0_6 = 17'h00000;
-  reg [16:0] prod0_7 = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
   reg [16:0] prod1_1 = 17'h00000;
   reg [16:0] prod1_2 = 17'h00000;
   reg [16:0] prod1_3 = 17'h00000;
-  reg [16:0] prod1_4 = 17'h00000;
-  reg [16:0] prod1_5 = 17'h00000;
-  reg [16:0] prod1_6 = 17'h00000;
-  reg [16:0] prod1_7 = 17'h00000;
   reg [16:0] prod2_0 = 17'h00000;
   reg [16:0] prod2_1 = 17'h00000;
   reg [16:0] prod2_2 = 17'h00000;
   reg [16:0] prod2_3 = 17'h00000;
-  reg [16:0] prod2_4 = 17'h00000;
-  reg [16:0] prod2_5 = 17'h00000;
-  reg [16:0] prod2_6 = 17'h00000;
-  reg [16:0] prod2_7 = 17'h00000;
   reg [16:0] prod3_0 = 17'h00000;
   reg [16:0] prod3_1 = 17'h00000;
   reg [16:0] prod3_2 = 17'h00000;
   reg [16:0] prod3_3 = 17'h00000;
-  reg [16:0] prod3_4 = 17'h00000;
-  reg [16:0] prod3_5 = 17'h00000;
-  reg [16:0] prod3_6 = 17'h00000;
-  reg [16:0] prod3_7 = 17'h00000;
   reg [16:0] prod4_0 = 17'h00000;
   reg [16:0] prod4_1 = 17'h00000;
   reg [16:0] prod4_2 = 17'h00000;
   reg [16:0] prod4_3 = 17'h00000;
-  reg [16:0] prod4_4 = 17'h00000;
-  reg [16:0] prod4_5 = 17'h00000;
-  reg [16:0] prod4_6 = 17'h00000;
-  reg [16:0] prod4_7 = 17'h00000;
   reg [16:0] prod5_0 = 17'h00000;
   reg [16:0] prod5_1 = 17'h00000;
   reg [16:0] prod5_2 = 17'h00000;
   reg [16:0] prod5_3 = 17'h00000;
-  reg [16:0] prod5_4 = 17'h00000;
-  reg [16:0] prod5_5 = 17'h00000;
-  reg [16:0] prod5_6 = 17'h00000;
-  reg [16:0] prod5_7 = 17'h00000;
   reg [16:0] prod6_0 = 17'h00000;
   reg [16:0] prod6_1 = 17'h00000;
   reg [16:0] prod6_2 = 17'h00000;
   reg [16:0] prod6_3 = 17'h00000;
-  reg [16:0] prod6_4 = 17'h00000;
-  reg [16:0] prod6_5 = 17'h00000;
-  reg [16:0] prod6_6 = 17'h00000;
-  reg [16:0] prod6_7 = 17'h00000;
   reg [16:0] prod7_0 = 17'h00000;
   reg [16:0] prod7_1 = 17'h00000;
   reg [16:0] prod7_2 = 17'h00000;
   reg [16:0] prod7_3 = 17'h00000;
-  reg [16:0] prod7_4 = 17'h00000;
-  reg [16:0] prod7_5 = 17'h00000;
-  reg [16:0] prod7_6 = 17'h00000;
-  reg [16:0] prod7_7 = 17'h00000;
-  reg [1:0] rport__addr;
-  wire [63:0] rport__data;
+  reg [2:0] rport__addr;
+  wire [31:0] rport__data;
   wire rport__en;
   input rst;
   wire rst;
   reg [22:0] sum0_s0_0 = 23'h000000;
-  reg [22:0] sum0_s0_1 = 23'h000000;
-  reg [22:0] sum0_s1_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
-  reg [22:0] sum1_s0_1 = 23'h000000;
-  reg [22:0] sum1_s1_0 = 23'h000000;
   reg [22:0] sum2_s0_0 = 23'h000000;
-  reg [22:0] sum2_s0_1 = 23'h000000;
-  reg [22:0] sum2_s1_0 = 23'h000000;
   reg [22:0] sum3_s0_0 = 23'h000000;
-  reg [22:0] sum3_s0_1 = 23'h000000;
-  reg [22:0] sum3_s1_0 = 23'h000000;
   reg [22:0] sum4_s0_0 = 23'h000000;
-  reg [22:0] sum4_s0_1 = 23'h000000;
-  reg [22:0] sum4_s1_0 = 23'h000000;
   reg [22:0] sum5_s0_0 = 23'h000000;
-  reg [22:0] sum5_s0_1 = 23'h000000;
-  reg [22:0] sum5_s1_0 = 23'h000000;
   reg [22:0] sum6_s0_0 = 23'h000000;
-  reg [22:0] sum6_s0_1 = 23'h000000;
-  reg [22:0] sum6_s1_0 = 23'h000000;
   reg [22:0] sum7_s0_0 = 23'h000000;
-  reg [22:0] sum7_s0_1 = 23'h000000;
-  reg [22:0] sum7_s1_0 = 23'h000000;
-  reg [4:0] t = 5'h00;
+  reg [5:0] t = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
-  reg v5 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
-  reg [7:0] w0_4 = 8'h00;
-  reg [7:0] w0_5 = 8'h00;
-  reg [7:0] w0_6 = 8'h00;
-  reg [7:0] w0_7 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
   reg [7:0] w1_2 = 8'h00;
   reg [7:0] w1_3 = 8'h00;
-  reg [7:0] w1_4 = 8'h00;
-  reg [7:0] w1_5 = 8'h00;
-  reg [7:0] w1_6 = 8'h00;
-  reg [7:0] w1_7 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
   reg [7:0] w2_1 = 8'h00;
   reg [7:0] w2_2 = 8'h00;
   reg [7:0] w2_3 = 8'h00;
-  reg [7:0] w2_4 = 8'h00;
-  reg [7:0] w2_5 = 8'h00;
-  reg [7:0] w2_6 = 8'h00;
-  reg [7:0] w2_7 = 8'h00;
   reg [7:0] w3_0 = 8'h00;
   reg [7:0] w3_1 = 8'h00;
   reg [7:0] w3_2 = 8'h00;
   reg [7:0] w3_3 = 8'h00;
-  reg [7:0] w3_4 = 8'h00;
-  reg [7:0] w3_5 = 8'h00;
-  reg [7:0] w3_6 = 8'h00;
-  reg [7:0] w3_7 = 8'h00;
   reg [7:0] w4_0 = 8'h00;
   reg [7:0] w4_1 = 8'h00;
   reg [7:0] w4_2 = 8'h00;
   reg [7:0] w4_3 = 8'h00;
-  reg [7:0] w4_4 = 8'h00;
-  reg [7:0] w4_5 = 8'h00;
-  reg [7:0] w4_6 = 8'h00;
-  reg [7:0] w4_7 = 8'h00;
   reg [7:0] w5_0 = 8'h00;
   reg [7:0] w5_1 = 8'h00;
   reg [7:0] w5_2 = 8'h00;
   reg [7:0] w5_3 = 8'h00;
-  reg [7:0] w5_4 = 8'h00;
-  reg [7:0] w5_5 = 8'h00;
-  reg [7:0] w5_6 = 8'h00;
-  reg [7:0] w5_7 = 8'h00;
   reg [7:0] w6_0 = 8'h00;
   reg [7:0] w6_1 = 8'h00;
   reg [7:0] w6_2 = 8'h00;
   reg [7:0] w6_3 = 8'h00;
-  reg [7:0] w6_4 = 8'h00;
-  reg [7:0] w6_5 = 8'h00;
-  reg [7:0] w6_6 = 8'h00;
-  reg [7:0] w6_7 = 8'h00;
   reg [7:0] w7_0 = 8'h00;
   reg [7:0] w7_1 = 8'h00;
   reg [7:0] w7_2 = 8'h00;
   reg [7:0] w7_3 = 8'h00;
-  reg [7:0] w7_4 = 8'h00;
-  reg [7:0] w7_5 = 8'h00;
-  reg [7:0] w7_6 = 8'h00;
-  reg [7:0] w7_7 = 8'h00;
-  (* init = 5'h00 *)
-  wire [4:0] wrom__addr;
-  wire [511:0] wrom__data;
+  (* init = 6'h00 *)
+  wire [5:0] wrom__addr;
+  wire [255:0] wrom__data;
   wire wrom__en;
-  reg [63:0] x_reg = 64'h0000000000000000;
+  reg [31:0] x_reg = 32'd0;
   reg [8:0] xoff0 = 9'h000;
   reg [8:0] xoff1 = 9'h000;
   reg [8:0] xoff2 = 9'h000;
   reg [8:0] xoff3 = 9'h000;
-  reg [8:0] xoff4 = 9'h000;
-  reg [8:0] xoff5 = 9'h000;
-  reg [8:0] xoff6 = 9'h000;
-  reg [8:0] xoff7 = 9'h000;
-  reg [63:0] inbuf [3:0];
+  reg [31:0] inbuf [7:0];
   initial begin
-    inbuf[0] = 64'h0000000000000000;
-    inbuf[1] = 64'h0000000000000000;
-    inbuf[2] = 64'h0000000000000000;
-    inbuf[3] = 64'h0000000000000000;
+    inbuf[0] = 32'd0;
+    inbuf[1] = 32'd0;
+    inbuf[2] = 32'd0;
+    inbuf[3] = 32'd0;
+    inbuf[4] = 32'd0;
+    inbuf[5] = 32'd0;
+    inbuf[6] = 32'd0;
+    inbuf[7] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       inbuf[\$signature__addr ] <= i__payload;
   end
-  reg [63:0] _0_;
+  reg [31:0] _0_;
   always @(posedge clk) begin
     if (rport__en) begin
       _0_ <= inbuf[rport__addr];
     end
   end
   assign rport__data = _0_;
-  reg [511:0] rom [31:0];
+  reg [255:0] rom [63:0];
   initial begin
-    rom[0] = 512'h01020cfc0281fc080000ddf3f9a509edfafccdf8f1d308ca16380b26c1f8d6d2ea102f202bf61e2de108dc0b27aa7f1100fde1fb0dd40bf4fbf0f4ed8b81f6e1;
-    rom[1] = 512'hf7fefb16dd05fe02eacafe15feff080429a700d9fe0df5f94fb9158150ecff05e719f4952237e7e8fafe098d2ac4fee11407fe8105f70202f6f704acebfbfffd;
-    rom[2] = 512'h0404fdc6070201f0e833f9810809f9f6077f09cbf40804f6f3511b360a040efd4cfa19fa3107f9050934cfa7ce0a0efa0efefee203e4fd09eec4f2edf4f202f7;
-    rom[3] = 512'h19d8f7f7fdef01ff0df9f70cf7f6fb00ed2e012d5d0cf6f2e85af2c5f2e41dfc1dd1f8da810b2dfdd88ec625103c0cecede6d71cf1f5fe03f5f8f1e801edfcfe;
-    rom[4] = 512'hfe04faf8f681ec07faff96e80ba4e6c60404e80414f51ef5f463901b8116c62ffcffd903fd479df8effa1dfe0ff242f20a05f80009f0060306f4f6f4a481f2fa;
-    rom[5] = 512'hf1f9fa1bf100fd0581b2f746f51411f30b81f7e5fef707047e3806be55edf007c279ff81b30def04a2031bad1d1ff310ec03fa810fff0108fbfafec7f404fb00;
-    rom[6] = 512'hfa06f93304f701fe634ef49bfe1105fb020308a4e7210601a5eff14fe7eaf8c63925f23f68f0fdf9dcf40cfee839093103dc00d510f50514eeddfbdff0f5fef2;
-    rom[7] = 512'h1debeef7fdfffe0239f205ebc153eb0fda1c0fe4f7560c0be5621bd0875c1bf511222430c701201922dc1a0c81e82211f9e6df07b6fffbfdf6eff8ef00f4f905;
-    rom[8] = 512'h00fbeef581a2faf6f2f60aed1c81a82e0e210e0718e5241aff0581fef802304309ed81fed017fbff03e77fe8f5fc03d804032601e6010bf202f5eef1b381f3f4;
-    rom[9] = 512'h08fe0330f4fe0700fec3fc4fa20b01f1c4980103d6080d055b14ee4316e00dfe342af413f10408fe883310c6e20004058108f61716e70d00f1f2ffcbf2fff9f9;
-    rom[10] = 512'hf2d703fefffb02f4ff2c00482bed05270abafe9cf131f33dfff9ffb5ec1bf8db1157f6220207f3e6feff14dc361af543e3c6feb426e50b20f4e901e2f9f2fff8;
-    rom[11] = 512'h15ecf2f9faeffffa20cdc3f10c17fef6c6201a8f81370bf5b4d412c1ca2de6f3bc08170e1d0c0d0ce12912109dba120cba1ae604c21af8faf3fbf0f9fbf104fa;
-    rom[12] = 512'hfff7f4f0a581f5f8f503f5d0eaa42c6cf21361ed04bbfa52f91c0407f214e81bf7fc81fba631fff7fef07ff38118c6d6e50f20118105e1eb08f1f5f48581eef2;
-    rom[13] = 512'hf3f4fccaf0fe00051fa4fc249f15faefe2480f08bc28f2f83d160b0803ec03f949f506eb26e807f4ed01f3f8e3f5f2f80597030dd7c81814f9f105c3f50602fe;
-    rom[14] = 512'hf3e5f8e5fbf0fff2b1ddf57f1807fe31cdc70903072cf22cf3fb05c3f51105ffd75808eee52bf8ebe4f9e3b34558f41df6c9fcab19ef1833ecdaf8e3f6e8faf7;
-    rom[15] = 512'hf5f3f3fef4f507ff4fc3e211e902faf4161801cfb28106f3eaeb10d10b81040105fb3ae63faeff0ee6063c1433951de7ca05f233ed1613f0ffeff2f701ecff08;
-    rom[16] = 512'hfef8f4eb9281f9ee032548ebd8a12d7f09f1350113d68f7ff8322e1a2e2488fe0054120fc81df70009f052f0c2170aca15e74ded99f337e509e9eeed9981f6f5;
-    rom[17] = 512'hf1f4fabff0fb070862a0f000d23bf80b5e4d1029f1cff4fb56d80e020001080925b3fedc2a1408fc32a2f5c61a29fe054881ecd1f2fbf5fef4f9fbc0f30007fb;
-    rom[18] = 512'hfbd8fee5eeee05ec28ebed3ae5a41623e4d1052426030ea428b10bc0000305c31a86fabfd911f5e2f48ffc7ff71806f8d796090800f2fb12eed301e8eee705ee;
-    rom[19] = 512'hf9f2f0f1f3f501ff3afd90f3dce6e4123fe3e9050fafdaf2f6ed0bfd45810d045d0720dc218119f57f0b130df4d0f7fc3f05fb1afa2c040bfaf6edfaf3e8fb02;
-    rom[20] = 512'hf7f2e9f28181f6def40fecdace01d65a0ac4fbff0501f834fefa140b3518c2810b39be0a070e05cf060ff001001afdd105990005232c44bc04f2f1f5af81f8fb;
-    rom[21] = 512'hfbefefb2f1f309fb0bf108172e2e11ec2bec0a11120cfef625dcfa0ff00ff7faf100febecff204090daef6a906fe02f62687ff00de0215f1f8f9facbf203fdfa;
-    rom[22] = 512'hecc9fde1f2ec02ee11d0fe50aa811004f42a092ccd20f7812a2d00f51bf3fed71caef27f030f041c1881f870d8150707ebb40955f5cf0a31f3eaffe1f4fc04f4;
-    rom[23] = 512'hece7ecf6f4e404f561049e04cbf3ccf419f401fb01f5ef09bc0603124f241dfdee05221bd2ee03f916041cfac760f90638cfe025815ef9faf7f6f7f2f6f10502;
-    rom[24] = 512'hf7dad2e0a181f8dd03fdf0fffe10000c06f407f7ef000a02ffef1cff04f6f79d0628f90af911f226f3e6bffc061024fdfce1b3f11510f2d002f3f4fa8c81f4ed;
-    rom[25] = 512'he2eb0984e605f9f4dbf8f21b0df4fdfde5f9064123fe06f90d1ff9431a1af604043ef981d4e20afcfce6038114e406fa1a02f2cee4d80801f7edffbcf1ff0701;
-    rom[26] = 512'heca4ed9ae5edf3e103d9ff1a81ca08161a1f01f68104fadd157f0c08effcffdffcde043d46e103f1e7a9ec52ed2a0f0ceb05075df2f60323f5d7f7ecebf5fce8;
-    rom[27] = 512'hdfe5d3e2eddb0d0def0be50bf5f1ff030d1200efd10bf9fcae21f8f7fc472900f817fe16c80817f5ebf71707ac731b10a8e7f32e81131306edf4f0edf3e406fc;
-    rom[28] = 512'hf8c1fff029fcf2ff0ab61bfe2812220500b508e4013df41cf2f6f304e651cdef04f24e193924f6d10917dd1c18bc721bfefed6fe12c60ff60bf8efe89a81eaf1;
-    rom[29] = 512'h9c31038aeaf8fef8b22b0534eff80201b02aed7f320701f1fa02fe282d070ef5f4ed13ea011c0bf006fef28118cb15ef0c130581f70109fffbf7fbb2ed00fd06;
-    rom[30] = 512'hf3c1f9e2db8101c2f1a804e7b681091111a70b958799ee0e3b1ffd0accdeee455a7ffbc1fceff91cf840fbfed41de5f213fffde6fee5fe07f1beffebeeef05f4;
-    rom[31] = 512'hf307ba2436c2f702fa18d90e02061a0b0446f4ff0cfef015081d07e681e301fdf5d0eee0d10c0bf1d79ebf1b1719d0fddeddce29e9e6f900fef6e7f3faedfafb;
+    rom[0] = 256'h0281fc08f9a509edf1d308cac1f8d6d22bf61e2d27aa7f110dd40bf48b81f6e1;
+    rom[1] = 256'h01020cfc0000ddf3fafccdf816380b26ea102f20e108dc0b00fde1fbfbf0f4ed;
+    rom[2] = 256'hdd05fe02feff0804fe0df5f950ecff052237e7e82ac4fee105f70202ebfbfffd;
+    rom[3] = 256'hf7fefb16eacafe1529a700d94fb91581e719f495fafe098d1407fe81f6f704ac;
+    rom[4] = 256'h070201f00809f9f6f40804f60a040efd3107f905ce0a0efa03e4fd09f4f202f7;
+    rom[5] = 256'h0404fdc6e833f981077f09cbf3511b364cfa19fa0934cfa70efefee2eec4f2ed;
+    rom[6] = 256'hfdef01fff7f6fb005d0cf6f2f2e41dfc810b2dfd103c0cecf1f5fe0301edfcfe;
+    rom[7] = 256'h19d8f7f70df9f70ced2e012de85af2c51dd1f8dad88ec625ede6d71cf5f8f1e8;
+    rom[8] = 256'hf681ec070ba4e6c614f51ef58116c62ffd479df80ff242f209f00603a481f2fa;
+    rom[9] = 256'hfe04faf8faff96e80404e804f463901bfcffd903effa1dfe0a05f80006f4f6f4;
+    rom[10] = 256'hf100fd05f51411f3fef7070455edf007b30def041d1ff3100fff0108f404fb00;
+    rom[11] = 256'hf1f9fa1b81b2f7460b81f7e57e3806bec279ff81a2031badec03fa81fbfafec7;
+    rom[12] = 256'h04f701fefe1105fbe7210601e7eaf8c668f0fdf9e839093110f50514f0f5fef2;
+    rom[13] = 256'hfa06f933634ef49b020308a4a5eff14f3925f23fdcf40cfe03dc00d5eeddfbdf;
+    rom[14] = 256'hfdfffe02c153eb0ff7560c0b875c1bf5c701201981e82211b6fffbfd00f4f905;
+    rom[15] = 256'h1debeef739f205ebda1c0fe4e5621bd01122243022dc1a0cf9e6df07f6eff8ef;
+    rom[16] = 256'h81a2faf61c81a82e18e5241af8023043d017fbfff5fc03d8e6010bf2b381f3f4;
+    rom[17] = 256'h00fbeef5f2f60aed0e210e07ff0581fe09ed81fe03e77fe80403260102f5eef1;
+    rom[18] = 256'hf4fe0700a20b01f1d6080d0516e00dfef10408fee200040516e70d00f2fff9f9;
+    rom[19] = 256'h08fe0330fec3fc4fc49801035b14ee43342af413883310c68108f617f1f2ffcb;
+    rom[20] = 256'hfffb02f42bed0527f131f33dec1bf8db0207f3e6361af54326e50b20f9f2fff8;
+    rom[21] = 256'hf2d703feff2c00480abafe9cfff9ffb51157f622feff14dce3c6feb4f4e901e2;
+    rom[22] = 256'hfaeffffa0c17fef681370bf5ca2de6f31d0c0d0c9dba120cc21af8fafbf104fa;
+    rom[23] = 256'h15ecf2f920cdc3f1c6201a8fb4d412c1bc08170ee1291210ba1ae604f3fbf0f9;
+    rom[24] = 256'ha581f5f8eaa42c6c04bbfa52f214e81ba631fff78118c6d68105e1eb8581eef2;
+    rom[25] = 256'hfff7f4f0f503f5d0f21361edf91c0407f7fc81fbfef07ff3e50f201108f1f5f4;
+    rom[26] = 256'hf0fe00059f15faefbc28f2f803ec03f926e807f4e3f5f2f8d7c81814f50602fe;
+    rom[27] = 256'hf3f4fcca1fa4fc24e2480f083d160b0849f506ebed01f3f80597030df9f105c3;
+    rom[28] = 256'hfbf0fff21807fe31072cf22cf51105ffe52bf8eb4558f41d19ef1833f6e8faf7;
+    rom[29] = 256'hf3e5f8e5b1ddf57fcdc70903f3fb05c3d75808eee4f9e3b3f6c9fcabecdaf8e3;
+    rom[30] = 256'hf4f507ffe902faf4b28106f30b8104013faeff0e33951de7ed1613f001ecff08;
+    rom[31] = 256'hf5f3f3fe4fc3e211161801cfeaeb10d105fb3ae6e6063c14ca05f233ffeff2f7;
+    rom[32] = 256'h9281f9eed8a12d7f13d68f7f2e2488fec81df700c2170aca99f337e59981f6f5;
+    rom[33] = 256'hfef8f4eb032548eb09f13501f8322e1a0054120f09f052f015e74ded09e9eeed;
+    rom[34] = 256'hf0fb0708d23bf80bf1cff4fb000108092a1408fc1a29fe05f2fbf5fef30007fb;
+    rom[35] = 256'hf1f4fabf62a0f0005e4d102956d80e0225b3fedc32a2f5c64881ecd1f4f9fbc0;
+    rom[36] = 256'heeee05ece5a4162326030ea4000305c3d911f5e2f71806f800f2fb12eee705ee;
+    rom[37] = 256'hfbd8fee528ebed3ae4d1052428b10bc01a86fabff48ffc7fd7960908eed301e8;
+    rom[38] = 256'hf3f501ffdce6e4120fafdaf245810d04218119f5f4d0f7fcfa2c040bf3e8fb02;
+    rom[39] = 256'hf9f2f0f13afd90f33fe3e905f6ed0bfd5d0720dc7f0b130d3f05fb1afaf6edfa;
+    rom[40] = 256'h8181f6dece01d65a0501f8343518c281070e05cf001afdd1232c44bcaf81f8fb;
+    rom[41] = 256'hf7f2e9f2f40fecda0ac4fbfffefa140b0b39be0a060ff0010599000504f2f1f5;
+    rom[42] = 256'hf1f309fb2e2e11ec120cfef6f00ff7facff2040906fe02f6de0215f1f203fdfa;
+    rom[43] = 256'hfbefefb20bf108172bec0a1125dcfa0ff100febe0daef6a92687ff00f8f9facb;
+    rom[44] = 256'hf2ec02eeaa811004cd20f7811bf3fed7030f041cd8150707f5cf0a31f4fc04f4;
+    rom[45] = 256'hecc9fde111d0fe50f42a092c2a2d00f51caef27f1881f870ebb40955f3eaffe1;
+    rom[46] = 256'hf4e404f5cbf3ccf401f5ef094f241dfdd2ee03f9c760f906815ef9faf6f10502;
+    rom[47] = 256'hece7ecf661049e0419f401fbbc060312ee05221b16041cfa38cfe025f7f6f7f2;
+    rom[48] = 256'ha181f8ddfe10000cef000a0204f6f79df911f226061024fd1510f2d08c81f4ed;
+    rom[49] = 256'hf7dad2e003fdf0ff06f407f7ffef1cff0628f90af3e6bffcfce1b3f102f3f4fa;
+    rom[50] = 256'he605f9f40df4fdfd23fe06f91a1af604d4e20afc14e406fae4d80801f1ff0701;
+    rom[51] = 256'he2eb0984dbf8f21be5f906410d1ff943043ef981fce603811a02f2cef7edffbc;
+    rom[52] = 256'he5edf3e181ca08168104faddeffcffdf46e103f1ed2a0f0cf2f60323ebf5fce8;
+    rom[53] = 256'heca4ed9a03d9ff1a1a1f01f6157f0c08fcde043de7a9ec52eb05075df5d7f7ec;
+    rom[54] = 256'heddb0d0df5f1ff03d10bf9fcfc472900c80817f5ac731b1081131306f3e406fc;
+    rom[55] = 256'hdfe5d3e2ef0be50b0d1200efae21f8f7f817fe16ebf71707a8e7f32eedf4f0ed;
+    rom[56] = 256'h29fcf2ff28122205013df41ce651cdef3924f6d118bc721b12c60ff69a81eaf1;
+    rom[57] = 256'hf8c1fff00ab61bfe00b508e4f2f6f30404f24e190917dd1cfefed6fe0bf8efe8;
+    rom[58] = 256'heaf8fef8eff80201320701f12d070ef5011c0bf018cb15eff70109ffed00fd06;
+    rom[59] = 256'h9c31038ab22b0534b02aed7ffa02fe28f4ed13ea06fef2810c130581fbf7fbb2;
+    rom[60] = 256'hdb8101c2b68109118799ee0eccdeee45fceff91cd41de5f2fee5fe07eeef05f4;
+    rom[61] = 256'hf3c1f9e2f1a804e711a70b953b1ffd0a5a7ffbc1f840fbfe13fffde6f1beffeb;
+    rom[62] = 256'h36c2f70202061a0b0cfef01581e301fdd10c0bf11719d0fde9e6f900faedfafb;
+    rom[63] = 256'hf307ba24fa18d90e0446f4ff081d07e6f5d0eee0d79ebf1bdeddce29fef6e7f3;
   end
-  reg [511:0] _1_;
+  reg [255:0] _1_;
   always @(posedge clk) begin
     if (wrom__en) begin
       _1_ <= rom[t];
     end
   end
   assign wrom__data = _1_;
-  always @(posedge clk)
-    prod6_2 <= \$398 ;
-  always @(posedge clk)
-    prod6_3 <= \$399 ;
-  always @(posedge clk)
-    prod6_4 <= \$400 ;
-  always @(posedge clk)
-    prod6_5 <= \$401 ;
-  always @(posedge clk)
-    prod6_6 <= \$402 ;
-  always @(posedge clk)
-    prod6_7 <= \$403 ;
-  always @(posedge clk)
-    prod7_0 <= \$404 ;
-  always @(posedge clk)
-    prod7_1 <= \$405 ;
-  always @(posedge clk)
-    prod7_2 <= \$406 ;
-  always @(posedge clk)
-    prod7_3 <= \$407 ;
-  always @(posedge clk)
-    prod7_4 <= \$408 ;
-  always @(posedge clk)
-    prod7_5 <= \$409 ;
-  always @(posedge clk)
-    prod7_6 <= \$410 ;
-  always @(posedge clk)
-    prod7_7 <= \$411 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$412 ;
-  always @(posedge clk)
-    sum0_s0_1 <= \$413 ;
-  always @(posedge clk)
-    sum0_s1_0 <= \$414 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$415 ;
-  always @(posedge clk)
-    sum1_s0_1 <= \$416 ;
-  always @(posedge clk)
-    sum1_s1_0 <= \$417 ;
-  always @(posedge clk)
-    sum2_s0_0 <= \$418 ;
-  always @(posedge clk)
-    sum2_s0_1 <= \$419 ;
-  always @(posedge clk)
-    sum2_s1_0 <= \$420 ;
-  always @(posedge clk)
-    sum3_s0_0 <= \$421 ;
-  always @(posedge clk)
-    sum3_s0_1 <= \$422 ;
-  always @(posedge clk)
-    sum3_s1_0 <= \$423 ;
-  always @(posedge clk)
-    sum4_s0_0 <= \$424 ;
-  always @(posedge clk)
-    sum4_s0_1 <= \$425 ;
-  always @(posedge clk)
-    sum4_s1_0 <= \$426 ;
-  always @(posedge clk)
-    sum5_s0_0 <= \$427 ;
-  always @(posedge clk)
-    sum5_s0_1 <= \$428 ;
-  always @(posedge clk)
-    sum5_s1_0 <= \$429 ;
-  always @(posedge clk)
-    sum6_s0_0 <= \$430 ;
-  always @(posedge clk)
-    sum6_s0_1 <= \$431 ;
-  always @(posedge clk)
-    sum6_s1_0 <= \$432 ;
-  always @(posedge clk)
-    sum7_s0_0 <= \$433 ;
-  always @(posedge clk)
-    sum7_s0_1 <= \$434 ;
-  always @(posedge clk)
-    sum7_s1_0 <= \$435 ;
-  always @(posedge clk)
-    v2 <= \$436 ;
-  always @(posedge clk)
-    first2 <= \$437 ;
-  always @(posedge clk)
-    last2 <= \$438 ;
-  always @(posedge clk)
-    nf2 <= \$439 ;
-  always @(posedge clk)
-    v3 <= \$440 ;
-  always @(posedge clk)
-    first3 <= \$441 ;
-  always @(posedge clk)
-    last3 <= \$442 ;
-  always @(posedge clk)
-    nf3 <= \$443 ;
-  always @(posedge clk)
-    v4 <= \$444 ;
-  always @(posedge clk)
-    first4 <= \$445 ;
-  always @(posedge clk)
-    last4 <= \$446 ;
-  always @(posedge clk)
-    nf4 <= \$447 ;
-  always @(posedge clk)
-    v5 <= \$448 ;
-  always @(posedge clk)
-    first5 <= \$449 ;
-  always @(posedge clk)
-    last5 <= \$450 ;
-  always @(posedge clk)
-    nf5 <= \$451 ;
-  always @(posedge clk)
-    o__valid <= \$452 ;
-  always @(posedge clk)
-    acc0 <= \$453 ;
-  always @(posedge clk)
-    o__payload <= \$454 ;
-  always @(posedge clk)
-    acc1 <= \$455 ;
-  always @(posedge clk)
-    acc2 <= \$456 ;
-  always @(posedge clk)
-    acc3 <= \$457 ;
-  always @(posedge clk)
-    acc4 <= \$458 ;
-  always @(posedge clk)
-    acc5 <= \$459 ;
-  always @(posedge clk)
-    acc6 <= \$460 ;
-  always @(posedge clk)
-    acc7 <= \$461 ;
   assign \$1  = ~ o__valid;
   assign \$2  = \$1  | o__ready;
   assign \$4  = ! \$3 ;
@@ -22980,31 +16135,31 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign rport__en = \$14  | o__ready;
   assign \$15  = ~ o__valid;
   assign wrom__en = \$15  | o__ready;
-  assign \$17  = first5 ? \$16  : acc0;
-  assign \$18  = $signed(\$17 ) + $signed(sum0_s1_0);
-  assign \$20  = first5 ? \$19  : acc1;
-  assign \$21  = $signed(\$20 ) + $signed(sum1_s1_0);
-  assign \$23  = first5 ? \$22  : acc2;
-  assign \$24  = $signed(\$23 ) + $signed(sum2_s1_0);
-  assign \$26  = first5 ? \$25  : acc3;
-  assign \$27  = $signed(\$26 ) + $signed(sum3_s1_0);
-  assign \$29  = first5 ? \$28  : acc4;
-  assign \$30  = $signed(\$29 ) + $signed(sum4_s1_0);
-  assign \$32  = first5 ? \$31  : acc5;
-  assign \$33  = $signed(\$32 ) + $signed(sum5_s1_0);
-  assign \$35  = first5 ? \$34  : acc6;
-  assign \$36  = $signed(\$35 ) + $signed(sum6_s1_0);
-  assign \$38  = first5 ? \$37  : acc7;
-  assign \$39  = $signed(\$38 ) + $signed(sum7_s1_0);
+  assign \$17  = first4 ? \$16  : acc0;
+  assign \$18  = $signed(\$17 ) + $signed(sum0_s0_0);
+  assign \$20  = first4 ? \$19  : acc1;
+  assign \$21  = $signed(\$20 ) + $signed(sum1_s0_0);
+  assign \$23  = first4 ? \$22  : acc2;
+  assign \$24  = $signed(\$23 ) + $signed(sum2_s0_0);
+  assign \$26  = first4 ? \$25  : acc3;
+  assign \$27  = $signed(\$26 ) + $signed(sum3_s0_0);
+  assign \$29  = first4 ? \$28  : acc4;
+  assign \$30  = $signed(\$29 ) + $signed(sum4_s0_0);
+  assign \$32  = first4 ? \$31  : acc5;
+  assign \$33  = $signed(\$32 ) + $signed(sum5_s0_0);
+  assign \$35  = first4 ? \$34  : acc6;
+  assign \$36  = $signed(\$35 ) + $signed(sum6_s0_0);
+  assign \$38  = first4 ? \$37  : acc7;
+  assign \$39  = $signed(\$38 ) + $signed(sum7_s0_0);
   assign \$40  = ~ o__valid;
   assign \$41  = \$40  | o__ready;
   assign \$43  = ! \$42 ;
   assign \$44  = ~ \$43 ;
   assign \$45  = i__valid | \$44 ;
   assign \$46  = \$41  & \$45 ;
-  assign \$47  = t == 5'h1f;
+  assign \$47  = t == 6'h3f;
   assign \$48  = t + 1'h1;
-  assign \$49  = \$47  ? 6'h00 : \$48 ;
+  assign \$49  = \$47  ? 7'h00 : \$48 ;
   assign \$50  = ~ o__valid;
   assign \$51  = \$50  | o__ready;
   assign \$53  = ! \$52 ;
@@ -23024,1193 +16179,452 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$71  = $signed(\$70 [23:16]) - $signed(8'h80);
   assign \$72  = from_input ? x_reg : rport__data;
   assign \$73  = $signed(\$72 [31:24]) - $signed(8'h80);
-  assign \$74  = from_input ? x_reg : rport__data;
-  assign \$75  = $signed(\$74 [39:32]) - $signed(8'h80);
-  assign \$76  = from_input ? x_reg : rport__data;
-  assign \$77  = $signed(\$76 [47:40]) - $signed(8'h80);
-  assign \$78  = from_input ? x_reg : rport__data;
-  assign \$79  = $signed(\$78 [55:48]) - $signed(8'h80);
-  assign \$80  = from_input ? x_reg : rport__data;
-  assign \$81  = $signed(\$80 [63:56]) - $signed(8'h80);
-  assign \$82  = $signed(xoff0) * $signed(w0_0);
-  assign \$83  = $signed(xoff1) * $signed(w0_1);
-  assign \$84  = $signed(xoff2) * $signed(w0_2);
-  assign \$85  = $signed(xoff3) * $signed(w0_3);
-  assign \$86  = $signed(xoff4) * $signed(w0_4);
-  assign \$87  = $signed(xoff5) * $signed(w0_5);
-  assign \$88  = $signed(xoff6) * $signed(w0_6);
-  assign \$89  = $signed(xoff7) * $signed(w0_7);
-  assign \$90  = $signed(xoff0) * $signed(w1_0);
-  assign \$91  = $signed(xoff1) * $signed(w1_1);
-  assign \$92  = $signed(xoff2) * $signed(w1_2);
-  assign \$93  = $signed(xoff3) * $signed(w1_3);
-  assign \$94  = $signed(xoff4) * $signed(w1_4);
-  assign \$95  = $signed(xoff5) * $signed(w1_5);
-  assign \$96  = $signed(xoff6) * $signed(w1_6);
-  assign \$97  = $signed(xoff7) * $signed(w1_7);
-  assign \$98  = $signed(xoff0) * $signed(w2_0);
-  assign \$99  = $signed(xoff1) * $signed(w2_1);
-  assign \$100  = $signed(xoff2) * $signed(w2_2);
-  assign \$101  = $signed(xoff3) * $signed(w2_3);
-  assign \$102  = $signed(xoff4) * $signed(w2_4);
-  assign \$103  = $signed(xoff5) * $signed(w2_5);
-  assign \$104  = $signed(xoff6) * $signed(w2_6);
-  assign \$105  = $signed(xoff7) * $signed(w2_7);
-  assign \$106  = $signed(xoff0) * $signed(w3_0);
-  assign \$107  = $signed(xoff1) * $signed(w3_1);
-  assign \$108  = $signed(xoff2) * $signed(w3_2);
-  assign \$109  = $signed(xoff3) * $signed(w3_3);
-  assign \$110  = $signed(xoff4) * $signed(w3_4);
-  assign \$111  = $signed(xoff5) * $signed(w3_5);
-  assign \$112  = $signed(xoff6) * $signed(w3_6);
-  assign \$113  = $signed(xoff7) * $signed(w3_7);
-  assign \$114  = $signed(xoff0) * $signed(w4_0);
-  assign \$115  = $signed(xoff1) * $signed(w4_1);
-  assign \$116  = $signed(xoff2) * $signed(w4_2);
-  assign \$117  = $signed(xoff3) * $signed(w4_3);
-  assign \$118  = $signed(xoff4) * $signed(w4_4);
-  assign \$119  = $signed(xoff5) * $signed(w4_5);
-  assign \$120  = $signed(xoff6) * $signed(w4_6);
-  assign \$121  = $signed(xoff7) * $signed(w4_7);
-  assign \$122  = $signed(xoff0) * $signed(w5_0);
-  assign \$123  = $signed(xoff1) * $signed(w5_1);
-  assign \$124  = $signed(xoff2) * $signed(w5_2);
-  assign \$125  = $signed(xoff3) * $signed(w5_3);
-  assign \$126  = $signed(xoff4) * $signed(w5_4);
-  assign \$127  = $signed(xoff5) * $signed(w5_5);
-  assign \$128  = $signed(xoff6) * $signed(w5_6);
-  assign \$129  = $signed(xoff7) * $signed(w5_7);
-  assign \$130  = $signed(xoff0) * $signed(w6_0);
-  assign \$131  = $signed(xoff1) * $signed(w6_1);
-  assign \$132  = $signed(xoff2) * $signed(w6_2);
-  assign \$133  = $signed(xoff3) * $signed(w6_3);
-  assign \$134  = $signed(xoff4) * $signed(w6_4);
-  assign \$135  = $signed(xoff5) * $signed(w6_5);
-  assign \$136  = $signed(xoff6) * $signed(w6_6);
-  assign \$137  = $signed(xoff7) * $signed(w6_7);
-  assign \$138  = $signed(xoff0) * $signed(w7_0);
-  assign \$139  = $signed(xoff1) * $signed(w7_1);
-  assign \$140  = $signed(xoff2) * $signed(w7_2);
-  assign \$141  = $signed(xoff3) * $signed(w7_3);
-  assign \$142  = $signed(xoff4) * $signed(w7_4);
-  assign \$143  = $signed(xoff5) * $signed(w7_5);
-  assign \$144  = $signed(xoff6) * $signed(w7_6);
-  assign \$145  = $signed(xoff7) * $signed(w7_7);
+  assign \$74  = $signed(xoff0) * $signed(w0_0);
+  assign \$75  = $signed(xoff1) * $signed(w0_1);
+  assign \$76  = $signed(xoff2) * $signed(w0_2);
+  assign \$77  = $signed(xoff3) * $signed(w0_3);
+  assign \$78  = $signed(xoff0) * $signed(w1_0);
+  assign \$79  = $signed(xoff1) * $signed(w1_1);
+  assign \$80  = $signed(xoff2) * $signed(w1_2);
+  assign \$81  = $signed(xoff3) * $signed(w1_3);
+  assign \$82  = $signed(xoff0) * $signed(w2_0);
+  assign \$83  = $signed(xoff1) * $signed(w2_1);
+  assign \$84  = $signed(xoff2) * $signed(w2_2);
+  assign \$85  = $signed(xoff3) * $signed(w2_3);
+  assign \$86  = $signed(xoff0) * $signed(w3_0);
+  assign \$87  = $signed(xoff1) * $signed(w3_1);
+  assign \$88  = $signed(xoff2) * $signed(w3_2);
+  assign \$89  = $signed(xoff3) * $signed(w3_3);
+  assign \$90  = $signed(xoff0) * $signed(w4_0);
+  assign \$91  = $signed(xoff1) * $signed(w4_1);
+  assign \$92  = $signed(xoff2) * $signed(w4_2);
+  assign \$93  = $signed(xoff3) * $signed(w4_3);
+  assign \$94  = $signed(xoff0) * $signed(w5_0);
+  assign \$95  = $signed(xoff1) * $signed(w5_1);
+  assign \$96  = $signed(xoff2) * $signed(w5_2);
+  assign \$97  = $signed(xoff3) * $signed(w5_3);
+  assign \$98  = $signed(xoff0) * $signed(w6_0);
+  assign \$99  = $signed(xoff1) * $signed(w6_1);
+  assign \$100  = $signed(xoff2) * $signed(w6_2);
+  assign \$101  = $signed(xoff3) * $signed(w6_3);
+  assign \$102  = $signed(xoff0) * $signed(w7_0);
+  assign \$103  = $signed(xoff1) * $signed(w7_1);
+  assign \$104  = $signed(xoff2) * $signed(w7_2);
+  assign \$105  = $signed(xoff3) * $signed(w7_3);
+  assign \$106  = ~ o__valid;
+  assign \$107  = \$106  | o__ready;
+  assign \$108  = $signed(prod0_0) + $signed(prod0_1);
+  assign \$109  = $signed(prod0_2) + $signed(prod0_3);
+  assign \$110  = $signed(\$108 ) + $signed(\$109 );
+  assign \$111  = ~ o__valid;
+  assign \$112  = \$111  | o__ready;
+  assign \$113  = $signed(prod1_0) + $signed(prod1_1);
+  assign \$114  = $signed(prod1_2) + $signed(prod1_3);
+  assign \$115  = $signed(\$113 ) + $signed(\$114 );
+  assign \$116  = ~ o__valid;
+  assign \$117  = \$116  | o__ready;
+  assign \$118  = $signed(prod2_0) + $signed(prod2_1);
+  assign \$119  = $signed(prod2_2) + $signed(prod2_3);
+  assign \$120  = $signed(\$118 ) + $signed(\$119 );
+  assign \$121  = ~ o__valid;
+  assign \$122  = \$121  | o__ready;
+  assign \$123  = $signed(prod3_0) + $signed(prod3_1);
+  assign \$124  = $signed(prod3_2) + $signed(prod3_3);
+  assign \$125  = $signed(\$123 ) + $signed(\$124 );
+  assign \$126  = ~ o__valid;
+  assign \$127  = \$126  | o__ready;
+  assign \$128  = $signed(prod4_0) + $signed(prod4_1);
+  assign \$129  = $signed(prod4_2) + $signed(prod4_3);
+  assign \$130  = $signed(\$128 ) + $signed(\$129 );
+  assign \$131  = ~ o__valid;
+  assign \$132  = \$131  | o__ready;
+  assign \$133  = $signed(prod5_0) + $signed(prod5_1);
+  assign \$134  = $signed(prod5_2) + $signed(prod5_3);
+  assign \$135  = $signed(\$133 ) + $signed(\$134 );
+  assign \$136  = ~ o__valid;
+  assign \$137  = \$136  | o__ready;
+  assign \$138  = $signed(prod6_0) + $signed(prod6_1);
+  assign \$139  = $signed(prod6_2) + $signed(prod6_3);
+  assign \$140  = $signed(\$138 ) + $signed(\$139 );
+  assign \$141  = ~ o__valid;
+  assign \$142  = \$141  | o__ready;
+  assign \$143  = $signed(prod7_0) + $signed(prod7_1);
+  assign \$144  = $signed(prod7_2) + $signed(prod7_3);
+  assign \$145  = $signed(\$143 ) + $signed(\$144 );
   assign \$146  = ~ o__valid;
   assign \$147  = \$146  | o__ready;
-  assign \$148  = $signed(prod0_0) + $signed(prod0_1);
-  assign \$149  = $signed(prod0_2) + $signed(prod0_3);
-  assign \$150  = $signed(\$148 ) + $signed(\$149 );
-  assign \$151  = $signed(prod0_4) + $signed(prod0_5);
-  assign \$152  = $signed(prod0_6) + $signed(prod0_7);
-  assign \$153  = $signed(\$151 ) + $signed(\$152 );
-  assign \$154  = ~ o__valid;
-  assign \$155  = \$154  | o__ready;
-  assign \$156  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$157  = ~ o__valid;
-  assign \$158  = \$157  | o__ready;
-  assign \$159  = $signed(prod1_0) + $signed(prod1_1);
-  assign \$160  = $signed(prod1_2) + $signed(prod1_3);
-  assign \$161  = $signed(\$159 ) + $signed(\$160 );
-  assign \$162  = $signed(prod1_4) + $signed(prod1_5);
-  assign \$163  = $signed(prod1_6) + $signed(prod1_7);
-  assign \$164  = $signed(\$162 ) + $signed(\$163 );
-  assign \$165  = ~ o__valid;
-  assign \$166  = \$165  | o__ready;
-  assign \$167  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$168  = ~ o__valid;
-  assign \$169  = \$168  | o__ready;
-  assign \$170  = $signed(prod2_0) + $signed(prod2_1);
-  assign \$171  = $signed(prod2_2) + $signed(prod2_3);
-  assign \$172  = $signed(\$170 ) + $signed(\$171 );
-  assign \$173  = $signed(prod2_4) + $signed(prod2_5);
-  assign \$174  = $signed(prod2_6) + $signed(prod2_7);
-  assign \$175  = $signed(\$173 ) + $signed(\$174 );
+  assign \$148  = ~ o__valid;
+  assign \$149  = \$148  | o__ready;
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = ~ o__valid;
+  assign \$153  = \$152  | o__ready;
+  assign \$154  = v4 & last4;
+  assign \$155  = ~ o__valid;
+  assign \$156  = \$155  | o__ready;
+  assign \$157  = \$156  & v4;
+  assign \$158  = ~ o__valid;
+  assign \$159  = \$158  | o__ready;
+  assign \$160  = \$159  & v4;
+  assign \$161  = ~ o__valid;
+  assign \$162  = \$161  | o__ready;
+  assign \$163  = \$162  & v4;
+  assign \$164  = ~ o__valid;
+  assign \$165  = \$164  | o__ready;
+  assign \$166  = \$165  & v4;
+  assign \$167  = ~ o__valid;
+  assign \$168  = \$167  | o__ready;
+  assign \$169  = \$168  & v4;
+  assign \$170  = ~ o__valid;
+  assign \$171  = \$170  | o__ready;
+  assign \$172  = \$171  & v4;
+  assign \$173  = ~ o__valid;
+  assign \$174  = \$173  | o__ready;
+  assign \$175  = \$174  & v4;
   assign \$176  = ~ o__valid;
   assign \$177  = \$176  | o__ready;
-  assign \$178  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$179  = ~ o__valid;
-  assign \$180  = \$179  | o__ready;
-  assign \$181  = $signed(prod3_0) + $signed(prod3_1);
-  assign \$182  = $signed(prod3_2) + $signed(prod3_3);
-  assign \$183  = $signed(\$181 ) + $signed(\$182 );
-  assign \$184  = $signed(prod3_4) + $signed(prod3_5);
-  assign \$185  = $signed(prod3_6) + $signed(prod3_7);
-  assign \$186  = $signed(\$184 ) + $signed(\$185 );
-  assign \$187  = ~ o__valid;
-  assign \$188  = \$187  | o__ready;
-  assign \$189  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$190  = ~ o__valid;
-  assign \$191  = \$190  | o__ready;
-  assign \$192  = $signed(prod4_0) + $signed(prod4_1);
-  assign \$193  = $signed(prod4_2) + $signed(prod4_3);
-  assign \$194  = $signed(\$192 ) + $signed(\$193 );
-  assign \$195  = $signed(prod4_4) + $signed(prod4_5);
-  assign \$196  = $signed(prod4_6) + $signed(prod4_7);
-  assign \$197  = $signed(\$195 ) + $signed(\$196 );
-  assign \$198  = ~ o__valid;
-  assign \$199  = \$198  | o__ready;
-  assign \$200  = $signed(sum4_s0_0) + $signed(sum4_s0_1);
-  assign \$201  = ~ o__valid;
-  assign \$202  = \$201  | o__ready;
-  assign \$203  = $signed(prod5_0) + $signed(prod5_1);
-  assign \$204  = $signed(prod5_2) + $signed(prod5_3);
-  assign \$205  = $signed(\$203 ) + $signed(\$204 );
-  assign \$206  = $signed(prod5_4) + $signed(prod5_5);
-  assign \$207  = $signed(prod5_6) + $signed(prod5_7);
-  assign \$208  = $signed(\$206 ) + $signed(\$207 );
-  assign \$209  = ~ o__valid;
-  assign \$210  = \$209  | o__ready;
-  assign \$211  = $signed(sum5_s0_0) + $signed(sum5_s0_1);
-  assign \$212  = ~ o__valid;
-  assign \$213  = \$212  | o__ready;
-  assign \$214  = $signed(prod6_0) + $signed(prod6_1);
-  assign \$215  = $signed(prod6_2) + $signed(prod6_3);
-  assign \$216  = $signed(\$214 ) + $signed(\$215 );
-  assign \$217  = $signed(prod6_4) + $signed(prod6_5);
-  assign \$218  = $signed(prod6_6) + $signed(prod6_7);
-  assign \$219  = $signed(\$217 ) + $signed(\$218 );
-  assign \$220  = ~ o__valid;
-  assign \$221  = \$220  | o__ready;
-  assign \$222  = $signed(sum6_s0_0) + $signed(sum6_s0_1);
-  assign \$223  = ~ o__valid;
-  assign \$224  = \$223  | o__ready;
-  assign \$225  = $signed(prod7_0) + $signed(prod7_1);
-  assign \$226  = $signed(prod7_2) + $signed(prod7_3);
-  assign \$227  = $signed(\$225 ) + $signed(\$226 );
-  assign \$228  = $signed(prod7_4) + $signed(prod7_5);
-  assign \$229  = $signed(prod7_6) + $signed(prod7_7);
-  assign \$230  = $signed(\$228 ) + $signed(\$229 );
-  assign \$231  = ~ o__valid;
-  assign \$232  = \$231  | o__ready;
-  assign \$233  = $signed(sum7_s0_0) + $signed(sum7_s0_1);
-  assign \$234  = ~ o__valid;
-  assign \$235  = \$234  | o__ready;
-  assign \$236  = ~ o__valid;
-  assign \$237  = \$236  | o__ready;
-  assign \$238  = ~ o__valid;
-  assign \$239  = \$238  | o__ready;
-  assign \$240  = ~ o__valid;
-  assign \$241  = \$240  | o__ready;
-  assign \$242  = ~ o__valid;
-  assign \$243  = \$242  | o__ready;
-  assign \$244  = v5 & last5;
-  assign \$245  = ~ o__valid;
-  assign \$246  = \$245  | o__ready;
-  assign \$247  = \$246  & v5;
-  assign \$248  = ~ o__valid;
-  assign \$249  = \$248  | o__ready;
-  assign \$250  = \$249  & v5;
-  assign \$251  = ~ o__valid;
-  assign \$252  = \$251  | o__ready;
-  assign \$253  = \$252  & v5;
-  assign \$254  = ~ o__valid;
-  assign \$255  = \$254  | o__ready;
-  assign \$256  = \$255  & v5;
-  assign \$257  = ~ o__valid;
-  assign \$258  = \$257  | o__ready;
-  assign \$259  = \$258  & v5;
-  assign \$260  = ~ o__valid;
-  assign \$261  = \$260  | o__ready;
-  assign \$262  = \$261  & v5;
-  assign \$263  = ~ o__valid;
-  assign \$264  = \$263  | o__ready;
-  assign \$265  = \$264  & v5;
-  assign \$266  = ~ o__valid;
-  assign \$267  = \$266  | o__ready;
-  assign \$268  = \$267  & v5;
+  assign \$178  = \$177  & v4;
   always @(posedge clk)
-    t <= \$269 ;
+    t <= \$179 ;
   always @(posedge clk)
-    x_reg <= \$270 ;
+    x_reg <= \$180 ;
   always @(posedge clk)
-    from_input <= \$271 ;
+    from_input <= \$181 ;
   always @(posedge clk)
-    v1 <= \$272 ;
+    v1 <= \$182 ;
   always @(posedge clk)
-    first1 <= \$273 ;
+    first1 <= \$183 ;
   always @(posedge clk)
-    last1 <= \$274 ;
+    last1 <= \$184 ;
   always @(posedge clk)
-    nf1 <= \$275 ;
+    nf1 <= \$185 ;
   always @(posedge clk)
-    xoff0 <= \$276 ;
+    xoff0 <= \$186 ;
   always @(posedge clk)
-    xoff1 <= \$277 ;
+    xoff1 <= \$187 ;
   always @(posedge clk)
-    xoff2 <= \$278 ;
+    xoff2 <= \$188 ;
   always @(posedge clk)
-    xoff3 <= \$279 ;
+    xoff3 <= \$189 ;
   always @(posedge clk)
-    xoff4 <= \$280 ;
+    w0_0 <= \$190 ;
   always @(posedge clk)
-    xoff5 <= \$281 ;
+    w0_1 <= \$191 ;
   always @(posedge clk)
-    xoff6 <= \$282 ;
+    w0_2 <= \$192 ;
   always @(posedge clk)
-    xoff7 <= \$283 ;
+    w0_3 <= \$193 ;
   always @(posedge clk)
-    w0_0 <= \$284 ;
+    w1_0 <= \$194 ;
   always @(posedge clk)
-    w0_1 <= \$285 ;
+    w1_1 <= \$195 ;
   always @(posedge clk)
-    w0_2 <= \$286 ;
+    w1_2 <= \$196 ;
   always @(posedge clk)
-    w0_3 <= \$287 ;
+    w1_3 <= \$197 ;
   always @(posedge clk)
-    w0_4 <= \$288 ;
+    w2_0 <= \$198 ;
   always @(posedge clk)
-    w0_5 <= \$289 ;
+    w2_1 <= \$199 ;
   always @(posedge clk)
-    w0_6 <= \$290 ;
+    w2_2 <= \$200 ;
   always @(posedge clk)
-    w0_7 <= \$291 ;
+    w2_3 <= \$201 ;
   always @(posedge clk)
-    w1_0 <= \$292 ;
+    w3_0 <= \$202 ;
   always @(posedge clk)
-    w1_1 <= \$293 ;
+    w3_1 <= \$203 ;
   always @(posedge clk)
-    w1_2 <= \$294 ;
+    w3_2 <= \$204 ;
   always @(posedge clk)
-    w1_3 <= \$295 ;
+    w3_3 <= \$205 ;
   always @(posedge clk)
-    w1_4 <= \$296 ;
+    w4_0 <= \$206 ;
   always @(posedge clk)
-    w1_5 <= \$297 ;
+    w4_1 <= \$207 ;
   always @(posedge clk)
-    w1_6 <= \$298 ;
+    w4_2 <= \$208 ;
   always @(posedge clk)
-    w1_7 <= \$299 ;
+    w4_3 <= \$209 ;
   always @(posedge clk)
-    w2_0 <= \$300 ;
+    w5_0 <= \$210 ;
   always @(posedge clk)
-    w2_1 <= \$301 ;
+    w5_1 <= \$211 ;
   always @(posedge clk)
-    w2_2 <= \$302 ;
+    w5_2 <= \$212 ;
   always @(posedge clk)
-    w2_3 <= \$303 ;
+    w5_3 <= \$213 ;
   always @(posedge clk)
-    w2_4 <= \$304 ;
+    w6_0 <= \$214 ;
   always @(posedge clk)
-    w2_5 <= \$305 ;
+    w6_1 <= \$215 ;
   always @(posedge clk)
-    w2_6 <= \$306 ;
+    w6_2 <= \$216 ;
   always @(posedge clk)
-    w2_7 <= \$307 ;
+    w6_3 <= \$217 ;
   always @(posedge clk)
-    w3_0 <= \$308 ;
+    w7_0 <= \$218 ;
   always @(posedge clk)
-    w3_1 <= \$309 ;
+    w7_1 <= \$219 ;
   always @(posedge clk)
-    w3_2 <= \$310 ;
+    w7_2 <= \$220 ;
   always @(posedge clk)
-    w3_3 <= \$311 ;
+    w7_3 <= \$221 ;
   always @(posedge clk)
-    w3_4 <= \$312 ;
+    prod0_0 <= \$222 ;
   always @(posedge clk)
-    w3_5 <= \$313 ;
+    prod0_1 <= \$223 ;
   always @(posedge clk)
-    w3_6 <= \$314 ;
+    prod0_2 <= \$224 ;
   always @(posedge clk)
-    w3_7 <= \$315 ;
+    prod0_3 <= \$225 ;
   always @(posedge clk)
-    w4_0 <= \$316 ;
+    prod1_0 <= \$226 ;
   always @(posedge clk)
-    w4_1 <= \$317 ;
+    prod1_1 <= \$227 ;
   always @(posedge clk)
-    w4_2 <= \$318 ;
+    prod1_2 <= \$228 ;
   always @(posedge clk)
-    w4_3 <= \$319 ;
+    prod1_3 <= \$229 ;
   always @(posedge clk)
-    w4_4 <= \$320 ;
+    prod2_0 <= \$230 ;
   always @(posedge clk)
-    w4_5 <= \$321 ;
+    prod2_1 <= \$231 ;
   always @(posedge clk)
-    w4_6 <= \$322 ;
+    prod2_2 <= \$232 ;
   always @(posedge clk)
-    w4_7 <= \$323 ;
+    prod2_3 <= \$233 ;
   always @(posedge clk)
-    w5_0 <= \$324 ;
+    prod3_0 <= \$234 ;
   always @(posedge clk)
-    w5_1 <= \$325 ;
+    prod3_1 <= \$235 ;
   always @(posedge clk)
-    w5_2 <= \$326 ;
+    prod3_2 <= \$236 ;
   always @(posedge clk)
-    w5_3 <= \$327 ;
+    prod3_3 <= \$237 ;
   always @(posedge clk)
-    w5_4 <= \$328 ;
+    prod4_0 <= \$238 ;
   always @(posedge clk)
-    w5_5 <= \$329 ;
+    prod4_1 <= \$239 ;
   always @(posedge clk)
-    w5_6 <= \$330 ;
+    prod4_2 <= \$240 ;
   always @(posedge clk)
-    w5_7 <= \$331 ;
+    prod4_3 <= \$241 ;
   always @(posedge clk)
-    w6_0 <= \$332 ;
+    prod5_0 <= \$242 ;
   always @(posedge clk)
-    w6_1 <= \$333 ;
+    prod5_1 <= \$243 ;
   always @(posedge clk)
-    w6_2 <= \$334 ;
+    prod5_2 <= \$244 ;
   always @(posedge clk)
-    w6_3 <= \$335 ;
+    prod5_3 <= \$245 ;
   always @(posedge clk)
-    w6_4 <= \$336 ;
+    prod6_0 <= \$246 ;
   always @(posedge clk)
-    w6_5 <= \$337 ;
+    prod6_1 <= \$247 ;
   always @(posedge clk)
-    w6_6 <= \$338 ;
+    prod6_2 <= \$248 ;
   always @(posedge clk)
-    w6_7 <= \$339 ;
+    prod6_3 <= \$249 ;
   always @(posedge clk)
-    w7_0 <= \$340 ;
+    prod7_0 <= \$250 ;
   always @(posedge clk)
-    w7_1 <= \$341 ;
+    prod7_1 <= \$251 ;
   always @(posedge clk)
-    w7_2 <= \$342 ;
+    prod7_2 <= \$252 ;
   always @(posedge clk)
-    w7_3 <= \$343 ;
+    prod7_3 <= \$253 ;
   always @(posedge clk)
-    w7_4 <= \$344 ;
+    sum0_s0_0 <= \$254 ;
   always @(posedge clk)
-    w7_5 <= \$345 ;
+    sum1_s0_0 <= \$255 ;
   always @(posedge clk)
-    w7_6 <= \$346 ;
+    sum2_s0_0 <= \$256 ;
   always @(posedge clk)
-    w7_7 <= \$347 ;
+    sum3_s0_0 <= \$257 ;
   always @(posedge clk)
-    prod0_0 <= \$348 ;
+    sum4_s0_0 <= \$258 ;
   always @(posedge clk)
-    prod0_1 <= \$349 ;
+    sum5_s0_0 <= \$259 ;
   always @(posedge clk)
-    prod0_2 <= \$350 ;
+    sum6_s0_0 <= \$260 ;
   always @(posedge clk)
-    prod0_3 <= \$351 ;
+    sum7_s0_0 <= \$261 ;
   always @(posedge clk)
-    prod0_4 <= \$352 ;
+    v2 <= \$262 ;
   always @(posedge clk)
-    prod0_5 <= \$353 ;
+    first2 <= \$263 ;
   always @(posedge clk)
-    prod0_6 <= \$354 ;
+    last2 <= \$264 ;
   always @(posedge clk)
-    prod0_7 <= \$355 ;
+    nf2 <= \$265 ;
   always @(posedge clk)
-    prod1_0 <= \$356 ;
+    v3 <= \$266 ;
   always @(posedge clk)
-    prod1_1 <= \$357 ;
+    first3 <= \$267 ;
   always @(posedge clk)
-    prod1_2 <= \$358 ;
+    last3 <= \$268 ;
   always @(posedge clk)
-    prod1_3 <= \$359 ;
+    nf3 <= \$269 ;
   always @(posedge clk)
-    prod1_4 <= \$360 ;
+    v4 <= \$270 ;
   always @(posedge clk)
-    prod1_5 <= \$361 ;
+    first4 <= \$271 ;
   always @(posedge clk)
-    prod1_6 <= \$362 ;
+    last4 <= \$272 ;
   always @(posedge clk)
-    prod1_7 <= \$363 ;
+    nf4 <= \$273 ;
   always @(posedge clk)
-    prod2_0 <= \$364 ;
+    o__valid <= \$274 ;
   always @(posedge clk)
-    prod2_1 <= \$365 ;
+    acc0 <= \$275 ;
   always @(posedge clk)
-    prod2_2 <= \$366 ;
+    o__payload <= \$276 ;
   always @(posedge clk)
-    prod2_3 <= \$367 ;
+    acc1 <= \$277 ;
   always @(posedge clk)
-    prod2_4 <= \$368 ;
+    acc2 <= \$278 ;
   always @(posedge clk)
-    prod2_5 <= \$369 ;
+    acc3 <= \$279 ;
   always @(posedge clk)
-    prod2_6 <= \$370 ;
+    acc4 <= \$280 ;
   always @(posedge clk)
-    prod2_7 <= \$371 ;
+    acc5 <= \$281 ;
   always @(posedge clk)
-    prod3_0 <= \$372 ;
+    acc6 <= \$282 ;
   always @(posedge clk)
-    prod3_1 <= \$373 ;
-  always @(posedge clk)
-    prod3_2 <= \$374 ;
-  always @(posedge clk)
-    prod3_3 <= \$375 ;
-  always @(posedge clk)
-    prod3_4 <= \$376 ;
-  always @(posedge clk)
-    prod3_5 <= \$377 ;
-  always @(posedge clk)
-    prod3_6 <= \$378 ;
-  always @(posedge clk)
-    prod3_7 <= \$379 ;
-  always @(posedge clk)
-    prod4_0 <= \$380 ;
-  always @(posedge clk)
-    prod4_1 <= \$381 ;
-  always @(posedge clk)
-    prod4_2 <= \$382 ;
-  always @(posedge clk)
-    prod4_3 <= \$383 ;
-  always @(posedge clk)
-    prod4_4 <= \$384 ;
-  always @(posedge clk)
-    prod4_5 <= \$385 ;
-  always @(posedge clk)
-    prod4_6 <= \$386 ;
-  always @(posedge clk)
-    prod4_7 <= \$387 ;
-  always @(posedge clk)
-    prod5_0 <= \$388 ;
-  always @(posedge clk)
-    prod5_1 <= \$389 ;
-  always @(posedge clk)
-    prod5_2 <= \$390 ;
-  always @(posedge clk)
-    prod5_3 <= \$391 ;
-  always @(posedge clk)
-    prod5_4 <= \$392 ;
-  always @(posedge clk)
-    prod5_5 <= \$393 ;
-  always @(posedge clk)
-    prod5_6 <= \$394 ;
-  always @(posedge clk)
-    prod5_7 <= \$395 ;
-  always @(posedge clk)
-    prod6_0 <= \$396 ;
-  always @(posedge clk)
-    prod6_1 <= \$397 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$399  = prod6_3;
-    if (\$65 ) begin
-      \$399  = \$133 ;
-    end
-    if (rst) begin
-      \$399  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$400  = prod6_4;
-    if (\$65 ) begin
-      \$400  = \$134 ;
-    end
-    if (rst) begin
-      \$400  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$401  = prod6_5;
-    if (\$65 ) begin
-      \$401  = \$135 ;
-    end
-    if (rst) begin
-      \$401  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$402  = prod6_6;
-    if (\$65 ) begin
-      \$402  = \$136 ;
-    end
-    if (rst) begin
-      \$402  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$403  = prod6_7;
-    if (\$65 ) begin
-      \$403  = \$137 ;
-    end
-    if (rst) begin
-      \$403  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$404  = prod7_0;
-    if (\$65 ) begin
-      \$404  = \$138 ;
-    end
-    if (rst) begin
-      \$404  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$405  = prod7_1;
-    if (\$65 ) begin
-      \$405  = \$139 ;
-    end
-    if (rst) begin
-      \$405  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$406  = prod7_2;
-    if (\$65 ) begin
-      \$406  = \$140 ;
-    end
-    if (rst) begin
-      \$406  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$407  = prod7_3;
-    if (\$65 ) begin
-      \$407  = \$141 ;
-    end
-    if (rst) begin
-      \$407  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$408  = prod7_4;
-    if (\$65 ) begin
-      \$408  = \$142 ;
-    end
-    if (rst) begin
-      \$408  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$409  = prod7_5;
-    if (\$65 ) begin
-      \$409  = \$143 ;
-    end
-    if (rst) begin
-      \$409  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$410  = prod7_6;
-    if (\$65 ) begin
-      \$410  = \$144 ;
-    end
-    if (rst) begin
-      \$410  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$411  = prod7_7;
-    if (\$65 ) begin
-      \$411  = \$145 ;
-    end
-    if (rst) begin
-      \$411  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$412  = sum0_s0_0;
-    if (\$147 ) begin
-      \$412  = { \$150 [18], \$150 [18], \$150 [18], \$150 [18], \$150  };
-    end
-    if (rst) begin
-      \$412  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$413  = sum0_s0_1;
-    if (\$147 ) begin
-      \$413  = { \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153  };
-    end
-    if (rst) begin
-      \$413  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$414  = sum0_s1_0;
-    if (\$155 ) begin
-      \$414  = \$156 [22:0];
-    end
-    if (rst) begin
-      \$414  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$415  = sum1_s0_0;
-    if (\$158 ) begin
-      \$415  = { \$161 [18], \$161 [18], \$161 [18], \$161 [18], \$161  };
-    end
-    if (rst) begin
-      \$415  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$416  = sum1_s0_1;
-    if (\$158 ) begin
-      \$416  = { \$164 [18], \$164 [18], \$164 [18], \$164 [18], \$164  };
-    end
-    if (rst) begin
-      \$416  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$417  = sum1_s1_0;
-    if (\$166 ) begin
-      \$417  = \$167 [22:0];
-    end
-    if (rst) begin
-      \$417  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$418  = sum2_s0_0;
-    if (\$169 ) begin
-      \$418  = { \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172  };
-    end
-    if (rst) begin
-      \$418  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$419  = sum2_s0_1;
-    if (\$169 ) begin
-      \$419  = { \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175  };
-    end
-    if (rst) begin
-      \$419  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$420  = sum2_s1_0;
-    if (\$177 ) begin
-      \$420  = \$178 [22:0];
-    end
-    if (rst) begin
-      \$420  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$421  = sum3_s0_0;
-    if (\$180 ) begin
-      \$421  = { \$183 [18], \$183 [18], \$183 [18], \$183 [18], \$183  };
-    end
-    if (rst) begin
-      \$421  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$422  = sum3_s0_1;
-    if (\$180 ) begin
-      \$422  = { \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186  };
-    end
-    if (rst) begin
-      \$422  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$423  = sum3_s1_0;
-    if (\$188 ) begin
-      \$423  = \$189 [22:0];
-    end
-    if (rst) begin
-      \$423  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$424  = sum4_s0_0;
-    if (\$191 ) begin
-      \$424  = { \$194 [18], \$194 [18], \$194 [18], \$194 [18], \$194  };
-    end
-    if (rst) begin
-      \$424  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$425  = sum4_s0_1;
-    if (\$191 ) begin
-      \$425  = { \$197 [18], \$197 [18], \$197 [18], \$197 [18], \$197  };
-    end
-    if (rst) begin
-      \$425  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$426  = sum4_s1_0;
-    if (\$199 ) begin
-      \$426  = \$200 [22:0];
-    end
-    if (rst) begin
-      \$426  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$427  = sum5_s0_0;
-    if (\$202 ) begin
-      \$427  = { \$205 [18], \$205 [18], \$205 [18], \$205 [18], \$205  };
-    end
-    if (rst) begin
-      \$427  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$428  = sum5_s0_1;
-    if (\$202 ) begin
-      \$428  = { \$208 [18], \$208 [18], \$208 [18], \$208 [18], \$208  };
-    end
-    if (rst) begin
-      \$428  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$429  = sum5_s1_0;
-    if (\$210 ) begin
-      \$429  = \$211 [22:0];
-    end
-    if (rst) begin
-      \$429  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$430  = sum6_s0_0;
-    if (\$213 ) begin
-      \$430  = { \$216 [18], \$216 [18], \$216 [18], \$216 [18], \$216  };
-    end
-    if (rst) begin
-      \$430  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$431  = sum6_s0_1;
-    if (\$213 ) begin
-      \$431  = { \$219 [18], \$219 [18], \$219 [18], \$219 [18], \$219  };
-    end
-    if (rst) begin
-      \$431  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$432  = sum6_s1_0;
-    if (\$221 ) begin
-      \$432  = \$222 [22:0];
-    end
-    if (rst) begin
-      \$432  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$433  = sum7_s0_0;
-    if (\$224 ) begin
-      \$433  = { \$227 [18], \$227 [18], \$227 [18], \$227 [18], \$227  };
-    end
-    if (rst) begin
-      \$433  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$434  = sum7_s0_1;
-    if (\$224 ) begin
-      \$434  = { \$230 [18], \$230 [18], \$230 [18], \$230 [18], \$230  };
-    end
-    if (rst) begin
-      \$434  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$435  = sum7_s1_0;
-    if (\$232 ) begin
-      \$435  = \$233 [22:0];
-    end
-    if (rst) begin
-      \$435  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$436  = v2;
-    if (\$235 ) begin
-      \$436  = v1;
-    end
-    if (rst) begin
-      \$436  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$437  = first2;
-    if (\$235 ) begin
-      \$437  = first1;
-    end
-    if (rst) begin
-      \$437  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$438  = last2;
-    if (\$235 ) begin
-      \$438  = last1;
-    end
-    if (rst) begin
-      \$438  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$439  = nf2;
-    if (\$235 ) begin
-      \$439  = nf1;
-    end
-    if (rst) begin
-      \$439  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$440  = v3;
-    if (\$237 ) begin
-      \$440  = v2;
-    end
-    if (rst) begin
-      \$440  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$441  = first3;
-    if (\$237 ) begin
-      \$441  = first2;
-    end
-    if (rst) begin
-      \$441  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$442  = last3;
-    if (\$237 ) begin
-      \$442  = last2;
-    end
-    if (rst) begin
-      \$442  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$443  = nf3;
-    if (\$237 ) begin
-      \$443  = nf2;
-    end
-    if (rst) begin
-      \$443  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$444  = v4;
-    if (\$239 ) begin
-      \$444  = v3;
-    end
-    if (rst) begin
-      \$444  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$445  = first4;
-    if (\$239 ) begin
-      \$445  = first3;
-    end
-    if (rst) begin
-      \$445  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$446  = last4;
-    if (\$239 ) begin
-      \$446  = last3;
-    end
-    if (rst) begin
-      \$446  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$447  = nf4;
-    if (\$239 ) begin
-      \$447  = nf3;
-    end
-    if (rst) begin
-      \$447  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$448  = v5;
-    if (\$241 ) begin
-      \$448  = v4;
-    end
-    if (rst) begin
-      \$448  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$449  = first5;
-    if (\$241 ) begin
-      \$449  = first4;
-    end
-    if (rst) begin
-      \$449  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$450  = last5;
-    if (\$241 ) begin
-      \$450  = last4;
-    end
-    if (rst) begin
-      \$450  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$451  = nf5;
-    if (\$241 ) begin
-      \$451  = nf4;
-    end
-    if (rst) begin
-      \$451  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$452  = o__valid;
-    if (\$243 ) begin
-      \$452  = \$244 ;
-    end
-    if (rst) begin
-      \$452  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$453  = acc0;
-    if (\$247 ) begin
-      \$453  = \$18 [22:0];
-    end
-    if (rst) begin
-      \$453  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$454  = o__payload;
-    if (\$247 ) begin
-      if (last5) begin
-        \$454 [22:0] = \$18 [22:0];
-      end
-    end
-    if (\$250 ) begin
-      if (last5) begin
-        \$454 [45:23] = \$21 [22:0];
-      end
-    end
-    if (\$253 ) begin
-      if (last5) begin
-        \$454 [68:46] = \$24 [22:0];
-      end
-    end
-    if (\$256 ) begin
-      if (last5) begin
-        \$454 [91:69] = \$27 [22:0];
-      end
-    end
-    if (\$259 ) begin
-      if (last5) begin
-        \$454 [114:92] = \$30 [22:0];
-      end
-    end
-    if (\$262 ) begin
-      if (last5) begin
-        \$454 [137:115] = \$33 [22:0];
-      end
-    end
-    if (\$265 ) begin
-      if (last5) begin
-        \$454 [160:138] = \$36 [22:0];
-      end
-    end
-    if (\$268 ) begin
-      if (last5) begin
-        \$454 [183:161] = \$39 [22:0];
-      end
-    end
-    if (rst) begin
-      \$454  = 184'h0000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$455  = acc1;
-    if (\$250 ) begin
-      \$455  = \$21 [22:0];
-    end
-    if (rst) begin
-      \$455  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$456  = acc2;
-    if (\$253 ) begin
-      \$456  = \$24 [22:0];
-    end
-    if (rst) begin
-      \$456  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$457  = acc3;
-    if (\$256 ) begin
-      \$457  = \$27 [22:0];
-    end
-    if (rst) begin
-      \$457  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$458  = acc4;
-    if (\$259 ) begin
-      \$458  = \$30 [22:0];
-    end
-    if (rst) begin
-      \$458  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$459  = acc5;
-    if (\$262 ) begin
-      \$459  = \$33 [22:0];
-    end
-    if (rst) begin
-      \$459  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$460  = acc6;
-    if (\$265 ) begin
-      \$460  = \$36 [22:0];
-    end
-    if (rst) begin
-      \$460  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$461  = acc7;
-    if (\$268 ) begin
-      \$461  = \$39 [22:0];
-    end
-    if (rst) begin
-      \$461  = 23'h000000;
-    end
-  end
+    acc7 <= \$283 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
+      6'h00:
           \$3  = 3'h0;
-      5'h01:
+      6'h01:
           \$3  = 3'h0;
-      5'h02:
+      6'h02:
           \$3  = 3'h0;
-      5'h03:
+      6'h03:
           \$3  = 3'h0;
-      5'h04:
+      6'h04:
+          \$3  = 3'h0;
+      6'h05:
+          \$3  = 3'h0;
+      6'h06:
+          \$3  = 3'h0;
+      6'h07:
+          \$3  = 3'h0;
+      6'h08:
           \$3  = 3'h1;
-      5'h05:
+      6'h09:
           \$3  = 3'h1;
-      5'h06:
+      6'h0a:
           \$3  = 3'h1;
-      5'h07:
+      6'h0b:
           \$3  = 3'h1;
-      5'h08:
+      6'h0c:
+          \$3  = 3'h1;
+      6'h0d:
+          \$3  = 3'h1;
+      6'h0e:
+          \$3  = 3'h1;
+      6'h0f:
+          \$3  = 3'h1;
+      6'h10:
           \$3  = 3'h2;
-      5'h09:
+      6'h11:
           \$3  = 3'h2;
-      5'h0a:
+      6'h12:
           \$3  = 3'h2;
-      5'h0b:
+      6'h13:
           \$3  = 3'h2;
-      5'h0c:
+      6'h14:
+          \$3  = 3'h2;
+      6'h15:
+          \$3  = 3'h2;
+      6'h16:
+          \$3  = 3'h2;
+      6'h17:
+          \$3  = 3'h2;
+      6'h18:
           \$3  = 3'h3;
-      5'h0d:
+      6'h19:
           \$3  = 3'h3;
-      5'h0e:
+      6'h1a:
           \$3  = 3'h3;
-      5'h0f:
+      6'h1b:
           \$3  = 3'h3;
-      5'h10:
+      6'h1c:
+          \$3  = 3'h3;
+      6'h1d:
+          \$3  = 3'h3;
+      6'h1e:
+          \$3  = 3'h3;
+      6'h1f:
+          \$3  = 3'h3;
+      6'h20:
           \$3  = 3'h4;
-      5'h11:
+      6'h21:
           \$3  = 3'h4;
-      5'h12:
+      6'h22:
           \$3  = 3'h4;
-      5'h13:
+      6'h23:
           \$3  = 3'h4;
-      5'h14:
+      6'h24:
+          \$3  = 3'h4;
+      6'h25:
+          \$3  = 3'h4;
+      6'h26:
+          \$3  = 3'h4;
+      6'h27:
+          \$3  = 3'h4;
+      6'h28:
           \$3  = 3'h5;
-      5'h15:
+      6'h29:
           \$3  = 3'h5;
-      5'h16:
+      6'h2a:
           \$3  = 3'h5;
-      5'h17:
+      6'h2b:
           \$3  = 3'h5;
-      5'h18:
+      6'h2c:
+          \$3  = 3'h5;
+      6'h2d:
+          \$3  = 3'h5;
+      6'h2e:
+          \$3  = 3'h5;
+      6'h2f:
+          \$3  = 3'h5;
+      6'h30:
           \$3  = 3'h6;
-      5'h19:
+      6'h31:
           \$3  = 3'h6;
-      5'h1a:
+      6'h32:
           \$3  = 3'h6;
-      5'h1b:
+      6'h33:
           \$3  = 3'h6;
-      5'h1c:
+      6'h34:
+          \$3  = 3'h6;
+      6'h35:
+          \$3  = 3'h6;
+      6'h36:
+          \$3  = 3'h6;
+      6'h37:
+          \$3  = 3'h6;
+      6'h38:
           \$3  = 3'h7;
-      5'h1d:
+      6'h39:
           \$3  = 3'h7;
-      5'h1e:
+      6'h3a:
           \$3  = 3'h7;
-      5'h1f:
+      6'h3b:
+          \$3  = 3'h7;
+      6'h3c:
+          \$3  = 3'h7;
+      6'h3d:
+          \$3  = 3'h7;
+      6'h3e:
+          \$3  = 3'h7;
+      6'h3f:
           \$3  = 3'h7;
     endcase
   end
@@ -24218,69 +16632,133 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
+      6'h00:
           \$7  = 3'h0;
-      5'h01:
+      6'h01:
           \$7  = 3'h0;
-      5'h02:
+      6'h02:
           \$7  = 3'h0;
-      5'h03:
+      6'h03:
           \$7  = 3'h0;
-      5'h04:
+      6'h04:
+          \$7  = 3'h0;
+      6'h05:
+          \$7  = 3'h0;
+      6'h06:
+          \$7  = 3'h0;
+      6'h07:
+          \$7  = 3'h0;
+      6'h08:
           \$7  = 3'h1;
-      5'h05:
+      6'h09:
           \$7  = 3'h1;
-      5'h06:
+      6'h0a:
           \$7  = 3'h1;
-      5'h07:
+      6'h0b:
           \$7  = 3'h1;
-      5'h08:
+      6'h0c:
+          \$7  = 3'h1;
+      6'h0d:
+          \$7  = 3'h1;
+      6'h0e:
+          \$7  = 3'h1;
+      6'h0f:
+          \$7  = 3'h1;
+      6'h10:
           \$7  = 3'h2;
-      5'h09:
+      6'h11:
           \$7  = 3'h2;
-      5'h0a:
+      6'h12:
           \$7  = 3'h2;
-      5'h0b:
+      6'h13:
           \$7  = 3'h2;
-      5'h0c:
+      6'h14:
+          \$7  = 3'h2;
+      6'h15:
+          \$7  = 3'h2;
+      6'h16:
+          \$7  = 3'h2;
+      6'h17:
+          \$7  = 3'h2;
+      6'h18:
           \$7  = 3'h3;
-      5'h0d:
+      6'h19:
           \$7  = 3'h3;
-      5'h0e:
+      6'h1a:
           \$7  = 3'h3;
-      5'h0f:
+      6'h1b:
           \$7  = 3'h3;
-      5'h10:
+      6'h1c:
+          \$7  = 3'h3;
+      6'h1d:
+          \$7  = 3'h3;
+      6'h1e:
+          \$7  = 3'h3;
+      6'h1f:
+          \$7  = 3'h3;
+      6'h20:
           \$7  = 3'h4;
-      5'h11:
+      6'h21:
           \$7  = 3'h4;
-      5'h12:
+      6'h22:
           \$7  = 3'h4;
-      5'h13:
+      6'h23:
           \$7  = 3'h4;
-      5'h14:
+      6'h24:
+          \$7  = 3'h4;
+      6'h25:
+          \$7  = 3'h4;
+      6'h26:
+          \$7  = 3'h4;
+      6'h27:
+          \$7  = 3'h4;
+      6'h28:
           \$7  = 3'h5;
-      5'h15:
+      6'h29:
           \$7  = 3'h5;
-      5'h16:
+      6'h2a:
           \$7  = 3'h5;
-      5'h17:
+      6'h2b:
           \$7  = 3'h5;
-      5'h18:
+      6'h2c:
+          \$7  = 3'h5;
+      6'h2d:
+          \$7  = 3'h5;
+      6'h2e:
+          \$7  = 3'h5;
+      6'h2f:
+          \$7  = 3'h5;
+      6'h30:
           \$7  = 3'h6;
-      5'h19:
+      6'h31:
           \$7  = 3'h6;
-      5'h1a:
+      6'h32:
           \$7  = 3'h6;
-      5'h1b:
+      6'h33:
           \$7  = 3'h6;
-      5'h1c:
+      6'h34:
+          \$7  = 3'h6;
+      6'h35:
+          \$7  = 3'h6;
+      6'h36:
+          \$7  = 3'h6;
+      6'h37:
+          \$7  = 3'h6;
+      6'h38:
           \$7  = 3'h7;
-      5'h1d:
+      6'h39:
           \$7  = 3'h7;
-      5'h1e:
+      6'h3a:
           \$7  = 3'h7;
-      5'h1f:
+      6'h3b:
+          \$7  = 3'h7;
+      6'h3c:
+          \$7  = 3'h7;
+      6'h3d:
+          \$7  = 3'h7;
+      6'h3e:
+          \$7  = 3'h7;
+      6'h3f:
           \$7  = 3'h7;
     endcase
   end
@@ -24288,69 +16766,133 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
+      6'h00:
           \$12  = 3'h0;
-      5'h01:
+      6'h01:
           \$12  = 3'h0;
-      5'h02:
+      6'h02:
           \$12  = 3'h0;
-      5'h03:
+      6'h03:
           \$12  = 3'h0;
-      5'h04:
+      6'h04:
+          \$12  = 3'h0;
+      6'h05:
+          \$12  = 3'h0;
+      6'h06:
+          \$12  = 3'h0;
+      6'h07:
+          \$12  = 3'h0;
+      6'h08:
           \$12  = 3'h1;
-      5'h05:
+      6'h09:
           \$12  = 3'h1;
-      5'h06:
+      6'h0a:
           \$12  = 3'h1;
-      5'h07:
+      6'h0b:
           \$12  = 3'h1;
-      5'h08:
+      6'h0c:
+          \$12  = 3'h1;
+      6'h0d:
+          \$12  = 3'h1;
+      6'h0e:
+          \$12  = 3'h1;
+      6'h0f:
+          \$12  = 3'h1;
+      6'h10:
           \$12  = 3'h2;
-      5'h09:
+      6'h11:
           \$12  = 3'h2;
-      5'h0a:
+      6'h12:
           \$12  = 3'h2;
-      5'h0b:
+      6'h13:
           \$12  = 3'h2;
-      5'h0c:
+      6'h14:
+          \$12  = 3'h2;
+      6'h15:
+          \$12  = 3'h2;
+      6'h16:
+          \$12  = 3'h2;
+      6'h17:
+          \$12  = 3'h2;
+      6'h18:
           \$12  = 3'h3;
-      5'h0d:
+      6'h19:
           \$12  = 3'h3;
-      5'h0e:
+      6'h1a:
           \$12  = 3'h3;
-      5'h0f:
+      6'h1b:
           \$12  = 3'h3;
-      5'h10:
+      6'h1c:
+          \$12  = 3'h3;
+      6'h1d:
+          \$12  = 3'h3;
+      6'h1e:
+          \$12  = 3'h3;
+      6'h1f:
+          \$12  = 3'h3;
+      6'h20:
           \$12  = 3'h4;
-      5'h11:
+      6'h21:
           \$12  = 3'h4;
-      5'h12:
+      6'h22:
           \$12  = 3'h4;
-      5'h13:
+      6'h23:
           \$12  = 3'h4;
-      5'h14:
+      6'h24:
+          \$12  = 3'h4;
+      6'h25:
+          \$12  = 3'h4;
+      6'h26:
+          \$12  = 3'h4;
+      6'h27:
+          \$12  = 3'h4;
+      6'h28:
           \$12  = 3'h5;
-      5'h15:
+      6'h29:
           \$12  = 3'h5;
-      5'h16:
+      6'h2a:
           \$12  = 3'h5;
-      5'h17:
+      6'h2b:
           \$12  = 3'h5;
-      5'h18:
+      6'h2c:
+          \$12  = 3'h5;
+      6'h2d:
+          \$12  = 3'h5;
+      6'h2e:
+          \$12  = 3'h5;
+      6'h2f:
+          \$12  = 3'h5;
+      6'h30:
           \$12  = 3'h6;
-      5'h19:
+      6'h31:
           \$12  = 3'h6;
-      5'h1a:
+      6'h32:
           \$12  = 3'h6;
-      5'h1b:
+      6'h33:
           \$12  = 3'h6;
-      5'h1c:
+      6'h34:
+          \$12  = 3'h6;
+      6'h35:
+          \$12  = 3'h6;
+      6'h36:
+          \$12  = 3'h6;
+      6'h37:
+          \$12  = 3'h6;
+      6'h38:
           \$12  = 3'h7;
-      5'h1d:
+      6'h39:
           \$12  = 3'h7;
-      5'h1e:
+      6'h3a:
           \$12  = 3'h7;
-      5'h1f:
+      6'h3b:
+          \$12  = 3'h7;
+      6'h3c:
+          \$12  = 3'h7;
+      6'h3d:
+          \$12  = 3'h7;
+      6'h3e:
+          \$12  = 3'h7;
+      6'h3f:
           \$12  = 3'h7;
     endcase
   end
@@ -24358,146 +16900,274 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$signature__addr  = 2'h0;
-      5'h01:
-          \$signature__addr  = 2'h1;
-      5'h02:
-          \$signature__addr  = 2'h2;
-      5'h03:
-          \$signature__addr  = 2'h3;
-      5'h04:
-          \$signature__addr  = 2'h0;
-      5'h05:
-          \$signature__addr  = 2'h1;
-      5'h06:
-          \$signature__addr  = 2'h2;
-      5'h07:
-          \$signature__addr  = 2'h3;
-      5'h08:
-          \$signature__addr  = 2'h0;
-      5'h09:
-          \$signature__addr  = 2'h1;
-      5'h0a:
-          \$signature__addr  = 2'h2;
-      5'h0b:
-          \$signature__addr  = 2'h3;
-      5'h0c:
-          \$signature__addr  = 2'h0;
-      5'h0d:
-          \$signature__addr  = 2'h1;
-      5'h0e:
-          \$signature__addr  = 2'h2;
-      5'h0f:
-          \$signature__addr  = 2'h3;
-      5'h10:
-          \$signature__addr  = 2'h0;
-      5'h11:
-          \$signature__addr  = 2'h1;
-      5'h12:
-          \$signature__addr  = 2'h2;
-      5'h13:
-          \$signature__addr  = 2'h3;
-      5'h14:
-          \$signature__addr  = 2'h0;
-      5'h15:
-          \$signature__addr  = 2'h1;
-      5'h16:
-          \$signature__addr  = 2'h2;
-      5'h17:
-          \$signature__addr  = 2'h3;
-      5'h18:
-          \$signature__addr  = 2'h0;
-      5'h19:
-          \$signature__addr  = 2'h1;
-      5'h1a:
-          \$signature__addr  = 2'h2;
-      5'h1b:
-          \$signature__addr  = 2'h3;
-      5'h1c:
-          \$signature__addr  = 2'h0;
-      5'h1d:
-          \$signature__addr  = 2'h1;
-      5'h1e:
-          \$signature__addr  = 2'h2;
-      5'h1f:
-          \$signature__addr  = 2'h3;
+      6'h00:
+          \$signature__addr  = 3'h0;
+      6'h01:
+          \$signature__addr  = 3'h1;
+      6'h02:
+          \$signature__addr  = 3'h2;
+      6'h03:
+          \$signature__addr  = 3'h3;
+      6'h04:
+          \$signature__addr  = 3'h4;
+      6'h05:
+          \$signature__addr  = 3'h5;
+      6'h06:
+          \$signature__addr  = 3'h6;
+      6'h07:
+          \$signature__addr  = 3'h7;
+      6'h08:
+          \$signature__addr  = 3'h0;
+      6'h09:
+          \$signature__addr  = 3'h1;
+      6'h0a:
+          \$signature__addr  = 3'h2;
+      6'h0b:
+          \$signature__addr  = 3'h3;
+      6'h0c:
+          \$signature__addr  = 3'h4;
+      6'h0d:
+          \$signature__addr  = 3'h5;
+      6'h0e:
+          \$signature__addr  = 3'h6;
+      6'h0f:
+          \$signature__addr  = 3'h7;
+      6'h10:
+          \$signature__addr  = 3'h0;
+      6'h11:
+          \$signature__addr  = 3'h1;
+      6'h12:
+          \$signature__addr  = 3'h2;
+      6'h13:
+          \$signature__addr  = 3'h3;
+      6'h14:
+          \$signature__addr  = 3'h4;
+      6'h15:
+          \$signature__addr  = 3'h5;
+      6'h16:
+          \$signature__addr  = 3'h6;
+      6'h17:
+          \$signature__addr  = 3'h7;
+      6'h18:
+          \$signature__addr  = 3'h0;
+      6'h19:
+          \$signature__addr  = 3'h1;
+      6'h1a:
+          \$signature__addr  = 3'h2;
+      6'h1b:
+          \$signature__addr  = 3'h3;
+      6'h1c:
+          \$signature__addr  = 3'h4;
+      6'h1d:
+          \$signature__addr  = 3'h5;
+      6'h1e:
+          \$signature__addr  = 3'h6;
+      6'h1f:
+          \$signature__addr  = 3'h7;
+      6'h20:
+          \$signature__addr  = 3'h0;
+      6'h21:
+          \$signature__addr  = 3'h1;
+      6'h22:
+          \$signature__addr  = 3'h2;
+      6'h23:
+          \$signature__addr  = 3'h3;
+      6'h24:
+          \$signature__addr  = 3'h4;
+      6'h25:
+          \$signature__addr  = 3'h5;
+      6'h26:
+          \$signature__addr  = 3'h6;
+      6'h27:
+          \$signature__addr  = 3'h7;
+      6'h28:
+          \$signature__addr  = 3'h0;
+      6'h29:
+          \$signature__addr  = 3'h1;
+      6'h2a:
+          \$signature__addr  = 3'h2;
+      6'h2b:
+          \$signature__addr  = 3'h3;
+      6'h2c:
+          \$signature__addr  = 3'h4;
+      6'h2d:
+          \$signature__addr  = 3'h5;
+      6'h2e:
+          \$signature__addr  = 3'h6;
+      6'h2f:
+          \$signature__addr  = 3'h7;
+      6'h30:
+          \$signature__addr  = 3'h0;
+      6'h31:
+          \$signature__addr  = 3'h1;
+      6'h32:
+          \$signature__addr  = 3'h2;
+      6'h33:
+          \$signature__addr  = 3'h3;
+      6'h34:
+          \$signature__addr  = 3'h4;
+      6'h35:
+          \$signature__addr  = 3'h5;
+      6'h36:
+          \$signature__addr  = 3'h6;
+      6'h37:
+          \$signature__addr  = 3'h7;
+      6'h38:
+          \$signature__addr  = 3'h0;
+      6'h39:
+          \$signature__addr  = 3'h1;
+      6'h3a:
+          \$signature__addr  = 3'h2;
+      6'h3b:
+          \$signature__addr  = 3'h3;
+      6'h3c:
+          \$signature__addr  = 3'h4;
+      6'h3d:
+          \$signature__addr  = 3'h5;
+      6'h3e:
+          \$signature__addr  = 3'h6;
+      6'h3f:
+          \$signature__addr  = 3'h7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          rport__addr = 2'h0;
-      5'h01:
-          rport__addr = 2'h1;
-      5'h02:
-          rport__addr = 2'h2;
-      5'h03:
-          rport__addr = 2'h3;
-      5'h04:
-          rport__addr = 2'h0;
-      5'h05:
-          rport__addr = 2'h1;
-      5'h06:
-          rport__addr = 2'h2;
-      5'h07:
-          rport__addr = 2'h3;
-      5'h08:
-          rport__addr = 2'h0;
-      5'h09:
-          rport__addr = 2'h1;
-      5'h0a:
-          rport__addr = 2'h2;
-      5'h0b:
-          rport__addr = 2'h3;
-      5'h0c:
-          rport__addr = 2'h0;
-      5'h0d:
-          rport__addr = 2'h1;
-      5'h0e:
-          rport__addr = 2'h2;
-      5'h0f:
-          rport__addr = 2'h3;
-      5'h10:
-          rport__addr = 2'h0;
-      5'h11:
-          rport__addr = 2'h1;
-      5'h12:
-          rport__addr = 2'h2;
-      5'h13:
-          rport__addr = 2'h3;
-      5'h14:
-          rport__addr = 2'h0;
-      5'h15:
-          rport__addr = 2'h1;
-      5'h16:
-          rport__addr = 2'h2;
-      5'h17:
-          rport__addr = 2'h3;
-      5'h18:
-          rport__addr = 2'h0;
-      5'h19:
-          rport__addr = 2'h1;
-      5'h1a:
-          rport__addr = 2'h2;
-      5'h1b:
-          rport__addr = 2'h3;
-      5'h1c:
-          rport__addr = 2'h0;
-      5'h1d:
-          rport__addr = 2'h1;
-      5'h1e:
-          rport__addr = 2'h2;
-      5'h1f:
-          rport__addr = 2'h3;
+      6'h00:
+          rport__addr = 3'h0;
+      6'h01:
+          rport__addr = 3'h1;
+      6'h02:
+          rport__addr = 3'h2;
+      6'h03:
+          rport__addr = 3'h3;
+      6'h04:
+          rport__addr = 3'h4;
+      6'h05:
+          rport__addr = 3'h5;
+      6'h06:
+          rport__addr = 3'h6;
+      6'h07:
+          rport__addr = 3'h7;
+      6'h08:
+          rport__addr = 3'h0;
+      6'h09:
+          rport__addr = 3'h1;
+      6'h0a:
+          rport__addr = 3'h2;
+      6'h0b:
+          rport__addr = 3'h3;
+      6'h0c:
+          rport__addr = 3'h4;
+      6'h0d:
+          rport__addr = 3'h5;
+      6'h0e:
+          rport__addr = 3'h6;
+      6'h0f:
+          rport__addr = 3'h7;
+      6'h10:
+          rport__addr = 3'h0;
+      6'h11:
+          rport__addr = 3'h1;
+      6'h12:
+          rport__addr = 3'h2;
+      6'h13:
+          rport__addr = 3'h3;
+      6'h14:
+          rport__addr = 3'h4;
+      6'h15:
+          rport__addr = 3'h5;
+      6'h16:
+          rport__addr = 3'h6;
+      6'h17:
+          rport__addr = 3'h7;
+      6'h18:
+          rport__addr = 3'h0;
+      6'h19:
+          rport__addr = 3'h1;
+      6'h1a:
+          rport__addr = 3'h2;
+      6'h1b:
+          rport__addr = 3'h3;
+      6'h1c:
+          rport__addr = 3'h4;
+      6'h1d:
+          rport__addr = 3'h5;
+      6'h1e:
+          rport__addr = 3'h6;
+      6'h1f:
+          rport__addr = 3'h7;
+      6'h20:
+          rport__addr = 3'h0;
+      6'h21:
+          rport__addr = 3'h1;
+      6'h22:
+          rport__addr = 3'h2;
+      6'h23:
+          rport__addr = 3'h3;
+      6'h24:
+          rport__addr = 3'h4;
+      6'h25:
+          rport__addr = 3'h5;
+      6'h26:
+          rport__addr = 3'h6;
+      6'h27:
+          rport__addr = 3'h7;
+      6'h28:
+          rport__addr = 3'h0;
+      6'h29:
+          rport__addr = 3'h1;
+      6'h2a:
+          rport__addr = 3'h2;
+      6'h2b:
+          rport__addr = 3'h3;
+      6'h2c:
+          rport__addr = 3'h4;
+      6'h2d:
+          rport__addr = 3'h5;
+      6'h2e:
+          rport__addr = 3'h6;
+      6'h2f:
+          rport__addr = 3'h7;
+      6'h30:
+          rport__addr = 3'h0;
+      6'h31:
+          rport__addr = 3'h1;
+      6'h32:
+          rport__addr = 3'h2;
+      6'h33:
+          rport__addr = 3'h3;
+      6'h34:
+          rport__addr = 3'h4;
+      6'h35:
+          rport__addr = 3'h5;
+      6'h36:
+          rport__addr = 3'h6;
+      6'h37:
+          rport__addr = 3'h7;
+      6'h38:
+          rport__addr = 3'h0;
+      6'h39:
+          rport__addr = 3'h1;
+      6'h3a:
+          rport__addr = 3'h2;
+      6'h3b:
+          rport__addr = 3'h3;
+      6'h3c:
+          rport__addr = 3'h4;
+      6'h3d:
+          rport__addr = 3'h5;
+      6'h3e:
+          rport__addr = 3'h6;
+      6'h3f:
+          rport__addr = 3'h7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf4)
       3'h0:
           \$16  = 23'h7ffe71;
       3'h1:
@@ -24519,7 +17189,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf4)
       3'h0:
           \$19  = 23'h7ffd0b;
       3'h1:
@@ -24541,7 +17211,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf4)
       3'h0:
           \$22  = 23'h7ff881;
       3'h1:
@@ -24563,7 +17233,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf4)
       3'h0:
           \$25  = 23'h7ffe34;
       3'h1:
@@ -24585,7 +17255,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf4)
       3'h0:
           \$28  = 23'h7ffeb7;
       3'h1:
@@ -24607,7 +17277,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf4)
       3'h0:
           \$31  = 23'h7fff3e;
       3'h1:
@@ -24629,7 +17299,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf4)
       3'h0:
           \$34  = 23'h7fffb1;
       3'h1:
@@ -24651,7 +17321,7 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf4)
       3'h0:
           \$37  = 23'h7fffc9;
       3'h1:
@@ -24674,69 +17344,133 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
+      6'h00:
           \$42  = 3'h0;
-      5'h01:
+      6'h01:
           \$42  = 3'h0;
-      5'h02:
+      6'h02:
           \$42  = 3'h0;
-      5'h03:
+      6'h03:
           \$42  = 3'h0;
-      5'h04:
+      6'h04:
+          \$42  = 3'h0;
+      6'h05:
+          \$42  = 3'h0;
+      6'h06:
+          \$42  = 3'h0;
+      6'h07:
+          \$42  = 3'h0;
+      6'h08:
           \$42  = 3'h1;
-      5'h05:
+      6'h09:
           \$42  = 3'h1;
-      5'h06:
+      6'h0a:
           \$42  = 3'h1;
-      5'h07:
+      6'h0b:
           \$42  = 3'h1;
-      5'h08:
+      6'h0c:
+          \$42  = 3'h1;
+      6'h0d:
+          \$42  = 3'h1;
+      6'h0e:
+          \$42  = 3'h1;
+      6'h0f:
+          \$42  = 3'h1;
+      6'h10:
           \$42  = 3'h2;
-      5'h09:
+      6'h11:
           \$42  = 3'h2;
-      5'h0a:
+      6'h12:
           \$42  = 3'h2;
-      5'h0b:
+      6'h13:
           \$42  = 3'h2;
-      5'h0c:
+      6'h14:
+          \$42  = 3'h2;
+      6'h15:
+          \$42  = 3'h2;
+      6'h16:
+          \$42  = 3'h2;
+      6'h17:
+          \$42  = 3'h2;
+      6'h18:
           \$42  = 3'h3;
-      5'h0d:
+      6'h19:
           \$42  = 3'h3;
-      5'h0e:
+      6'h1a:
           \$42  = 3'h3;
-      5'h0f:
+      6'h1b:
           \$42  = 3'h3;
-      5'h10:
+      6'h1c:
+          \$42  = 3'h3;
+      6'h1d:
+          \$42  = 3'h3;
+      6'h1e:
+          \$42  = 3'h3;
+      6'h1f:
+          \$42  = 3'h3;
+      6'h20:
           \$42  = 3'h4;
-      5'h11:
+      6'h21:
           \$42  = 3'h4;
-      5'h12:
+      6'h22:
           \$42  = 3'h4;
-      5'h13:
+      6'h23:
           \$42  = 3'h4;
-      5'h14:
+      6'h24:
+          \$42  = 3'h4;
+      6'h25:
+          \$42  = 3'h4;
+      6'h26:
+          \$42  = 3'h4;
+      6'h27:
+          \$42  = 3'h4;
+      6'h28:
           \$42  = 3'h5;
-      5'h15:
+      6'h29:
           \$42  = 3'h5;
-      5'h16:
+      6'h2a:
           \$42  = 3'h5;
-      5'h17:
+      6'h2b:
           \$42  = 3'h5;
-      5'h18:
+      6'h2c:
+          \$42  = 3'h5;
+      6'h2d:
+          \$42  = 3'h5;
+      6'h2e:
+          \$42  = 3'h5;
+      6'h2f:
+          \$42  = 3'h5;
+      6'h30:
           \$42  = 3'h6;
-      5'h19:
+      6'h31:
           \$42  = 3'h6;
-      5'h1a:
+      6'h32:
           \$42  = 3'h6;
-      5'h1b:
+      6'h33:
           \$42  = 3'h6;
-      5'h1c:
+      6'h34:
+          \$42  = 3'h6;
+      6'h35:
+          \$42  = 3'h6;
+      6'h36:
+          \$42  = 3'h6;
+      6'h37:
+          \$42  = 3'h6;
+      6'h38:
           \$42  = 3'h7;
-      5'h1d:
+      6'h39:
           \$42  = 3'h7;
-      5'h1e:
+      6'h3a:
           \$42  = 3'h7;
-      5'h1f:
+      6'h3b:
+          \$42  = 3'h7;
+      6'h3c:
+          \$42  = 3'h7;
+      6'h3d:
+          \$42  = 3'h7;
+      6'h3e:
+          \$42  = 3'h7;
+      6'h3f:
           \$42  = 3'h7;
     endcase
   end
@@ -24744,69 +17478,133 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
+      6'h00:
           \$52  = 3'h0;
-      5'h01:
+      6'h01:
           \$52  = 3'h0;
-      5'h02:
+      6'h02:
           \$52  = 3'h0;
-      5'h03:
+      6'h03:
           \$52  = 3'h0;
-      5'h04:
+      6'h04:
+          \$52  = 3'h0;
+      6'h05:
+          \$52  = 3'h0;
+      6'h06:
+          \$52  = 3'h0;
+      6'h07:
+          \$52  = 3'h0;
+      6'h08:
           \$52  = 3'h1;
-      5'h05:
+      6'h09:
           \$52  = 3'h1;
-      5'h06:
+      6'h0a:
           \$52  = 3'h1;
-      5'h07:
+      6'h0b:
           \$52  = 3'h1;
-      5'h08:
+      6'h0c:
+          \$52  = 3'h1;
+      6'h0d:
+          \$52  = 3'h1;
+      6'h0e:
+          \$52  = 3'h1;
+      6'h0f:
+          \$52  = 3'h1;
+      6'h10:
           \$52  = 3'h2;
-      5'h09:
+      6'h11:
           \$52  = 3'h2;
-      5'h0a:
+      6'h12:
           \$52  = 3'h2;
-      5'h0b:
+      6'h13:
           \$52  = 3'h2;
-      5'h0c:
+      6'h14:
+          \$52  = 3'h2;
+      6'h15:
+          \$52  = 3'h2;
+      6'h16:
+          \$52  = 3'h2;
+      6'h17:
+          \$52  = 3'h2;
+      6'h18:
           \$52  = 3'h3;
-      5'h0d:
+      6'h19:
           \$52  = 3'h3;
-      5'h0e:
+      6'h1a:
           \$52  = 3'h3;
-      5'h0f:
+      6'h1b:
           \$52  = 3'h3;
-      5'h10:
+      6'h1c:
+          \$52  = 3'h3;
+      6'h1d:
+          \$52  = 3'h3;
+      6'h1e:
+          \$52  = 3'h3;
+      6'h1f:
+          \$52  = 3'h3;
+      6'h20:
           \$52  = 3'h4;
-      5'h11:
+      6'h21:
           \$52  = 3'h4;
-      5'h12:
+      6'h22:
           \$52  = 3'h4;
-      5'h13:
+      6'h23:
           \$52  = 3'h4;
-      5'h14:
+      6'h24:
+          \$52  = 3'h4;
+      6'h25:
+          \$52  = 3'h4;
+      6'h26:
+          \$52  = 3'h4;
+      6'h27:
+          \$52  = 3'h4;
+      6'h28:
           \$52  = 3'h5;
-      5'h15:
+      6'h29:
           \$52  = 3'h5;
-      5'h16:
+      6'h2a:
           \$52  = 3'h5;
-      5'h17:
+      6'h2b:
           \$52  = 3'h5;
-      5'h18:
+      6'h2c:
+          \$52  = 3'h5;
+      6'h2d:
+          \$52  = 3'h5;
+      6'h2e:
+          \$52  = 3'h5;
+      6'h2f:
+          \$52  = 3'h5;
+      6'h30:
           \$52  = 3'h6;
-      5'h19:
+      6'h31:
           \$52  = 3'h6;
-      5'h1a:
+      6'h32:
           \$52  = 3'h6;
-      5'h1b:
+      6'h33:
           \$52  = 3'h6;
-      5'h1c:
+      6'h34:
+          \$52  = 3'h6;
+      6'h35:
+          \$52  = 3'h6;
+      6'h36:
+          \$52  = 3'h6;
+      6'h37:
+          \$52  = 3'h6;
+      6'h38:
           \$52  = 3'h7;
-      5'h1d:
+      6'h39:
           \$52  = 3'h7;
-      5'h1e:
+      6'h3a:
           \$52  = 3'h7;
-      5'h1f:
+      6'h3b:
+          \$52  = 3'h7;
+      6'h3c:
+          \$52  = 3'h7;
+      6'h3d:
+          \$52  = 3'h7;
+      6'h3e:
+          \$52  = 3'h7;
+      6'h3f:
           \$52  = 3'h7;
     endcase
   end
@@ -24814,69 +17612,133 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
+      6'h00:
           \$56  = 3'h0;
-      5'h01:
+      6'h01:
           \$56  = 3'h0;
-      5'h02:
+      6'h02:
           \$56  = 3'h0;
-      5'h03:
+      6'h03:
           \$56  = 3'h0;
-      5'h04:
+      6'h04:
+          \$56  = 3'h0;
+      6'h05:
+          \$56  = 3'h0;
+      6'h06:
+          \$56  = 3'h0;
+      6'h07:
+          \$56  = 3'h0;
+      6'h08:
           \$56  = 3'h1;
-      5'h05:
+      6'h09:
           \$56  = 3'h1;
-      5'h06:
+      6'h0a:
           \$56  = 3'h1;
-      5'h07:
+      6'h0b:
           \$56  = 3'h1;
-      5'h08:
+      6'h0c:
+          \$56  = 3'h1;
+      6'h0d:
+          \$56  = 3'h1;
+      6'h0e:
+          \$56  = 3'h1;
+      6'h0f:
+          \$56  = 3'h1;
+      6'h10:
           \$56  = 3'h2;
-      5'h09:
+      6'h11:
           \$56  = 3'h2;
-      5'h0a:
+      6'h12:
           \$56  = 3'h2;
-      5'h0b:
+      6'h13:
           \$56  = 3'h2;
-      5'h0c:
+      6'h14:
+          \$56  = 3'h2;
+      6'h15:
+          \$56  = 3'h2;
+      6'h16:
+          \$56  = 3'h2;
+      6'h17:
+          \$56  = 3'h2;
+      6'h18:
           \$56  = 3'h3;
-      5'h0d:
+      6'h19:
           \$56  = 3'h3;
-      5'h0e:
+      6'h1a:
           \$56  = 3'h3;
-      5'h0f:
+      6'h1b:
           \$56  = 3'h3;
-      5'h10:
+      6'h1c:
+          \$56  = 3'h3;
+      6'h1d:
+          \$56  = 3'h3;
+      6'h1e:
+          \$56  = 3'h3;
+      6'h1f:
+          \$56  = 3'h3;
+      6'h20:
           \$56  = 3'h4;
-      5'h11:
+      6'h21:
           \$56  = 3'h4;
-      5'h12:
+      6'h22:
           \$56  = 3'h4;
-      5'h13:
+      6'h23:
           \$56  = 3'h4;
-      5'h14:
+      6'h24:
+          \$56  = 3'h4;
+      6'h25:
+          \$56  = 3'h4;
+      6'h26:
+          \$56  = 3'h4;
+      6'h27:
+          \$56  = 3'h4;
+      6'h28:
           \$56  = 3'h5;
-      5'h15:
+      6'h29:
           \$56  = 3'h5;
-      5'h16:
+      6'h2a:
           \$56  = 3'h5;
-      5'h17:
+      6'h2b:
           \$56  = 3'h5;
-      5'h18:
+      6'h2c:
+          \$56  = 3'h5;
+      6'h2d:
+          \$56  = 3'h5;
+      6'h2e:
+          \$56  = 3'h5;
+      6'h2f:
+          \$56  = 3'h5;
+      6'h30:
           \$56  = 3'h6;
-      5'h19:
+      6'h31:
           \$56  = 3'h6;
-      5'h1a:
+      6'h32:
           \$56  = 3'h6;
-      5'h1b:
+      6'h33:
           \$56  = 3'h6;
-      5'h1c:
+      6'h34:
+          \$56  = 3'h6;
+      6'h35:
+          \$56  = 3'h6;
+      6'h36:
+          \$56  = 3'h6;
+      6'h37:
+          \$56  = 3'h6;
+      6'h38:
           \$56  = 3'h7;
-      5'h1d:
+      6'h39:
           \$56  = 3'h7;
-      5'h1e:
+      6'h3a:
           \$56  = 3'h7;
-      5'h1f:
+      6'h3b:
+          \$56  = 3'h7;
+      6'h3c:
+          \$56  = 3'h7;
+      6'h3d:
+          \$56  = 3'h7;
+      6'h3e:
+          \$56  = 3'h7;
+      6'h3f:
           \$56  = 3'h7;
     endcase
   end
@@ -24884,69 +17746,133 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
+      6'h00:
           \$61  = 1'h1;
-      5'h01:
+      6'h01:
           \$61  = 1'h0;
-      5'h02:
+      6'h02:
           \$61  = 1'h0;
-      5'h03:
+      6'h03:
           \$61  = 1'h0;
-      5'h04:
+      6'h04:
+          \$61  = 1'h0;
+      6'h05:
+          \$61  = 1'h0;
+      6'h06:
+          \$61  = 1'h0;
+      6'h07:
+          \$61  = 1'h0;
+      6'h08:
           \$61  = 1'h1;
-      5'h05:
+      6'h09:
           \$61  = 1'h0;
-      5'h06:
+      6'h0a:
           \$61  = 1'h0;
-      5'h07:
+      6'h0b:
           \$61  = 1'h0;
-      5'h08:
+      6'h0c:
+          \$61  = 1'h0;
+      6'h0d:
+          \$61  = 1'h0;
+      6'h0e:
+          \$61  = 1'h0;
+      6'h0f:
+          \$61  = 1'h0;
+      6'h10:
           \$61  = 1'h1;
-      5'h09:
+      6'h11:
           \$61  = 1'h0;
-      5'h0a:
+      6'h12:
           \$61  = 1'h0;
-      5'h0b:
+      6'h13:
           \$61  = 1'h0;
-      5'h0c:
+      6'h14:
+          \$61  = 1'h0;
+      6'h15:
+          \$61  = 1'h0;
+      6'h16:
+          \$61  = 1'h0;
+      6'h17:
+          \$61  = 1'h0;
+      6'h18:
           \$61  = 1'h1;
-      5'h0d:
+      6'h19:
           \$61  = 1'h0;
-      5'h0e:
+      6'h1a:
           \$61  = 1'h0;
-      5'h0f:
+      6'h1b:
           \$61  = 1'h0;
-      5'h10:
+      6'h1c:
+          \$61  = 1'h0;
+      6'h1d:
+          \$61  = 1'h0;
+      6'h1e:
+          \$61  = 1'h0;
+      6'h1f:
+          \$61  = 1'h0;
+      6'h20:
           \$61  = 1'h1;
-      5'h11:
+      6'h21:
           \$61  = 1'h0;
-      5'h12:
+      6'h22:
           \$61  = 1'h0;
-      5'h13:
+      6'h23:
           \$61  = 1'h0;
-      5'h14:
+      6'h24:
+          \$61  = 1'h0;
+      6'h25:
+          \$61  = 1'h0;
+      6'h26:
+          \$61  = 1'h0;
+      6'h27:
+          \$61  = 1'h0;
+      6'h28:
           \$61  = 1'h1;
-      5'h15:
+      6'h29:
           \$61  = 1'h0;
-      5'h16:
+      6'h2a:
           \$61  = 1'h0;
-      5'h17:
+      6'h2b:
           \$61  = 1'h0;
-      5'h18:
+      6'h2c:
+          \$61  = 1'h0;
+      6'h2d:
+          \$61  = 1'h0;
+      6'h2e:
+          \$61  = 1'h0;
+      6'h2f:
+          \$61  = 1'h0;
+      6'h30:
           \$61  = 1'h1;
-      5'h19:
+      6'h31:
           \$61  = 1'h0;
-      5'h1a:
+      6'h32:
           \$61  = 1'h0;
-      5'h1b:
+      6'h33:
           \$61  = 1'h0;
-      5'h1c:
+      6'h34:
+          \$61  = 1'h0;
+      6'h35:
+          \$61  = 1'h0;
+      6'h36:
+          \$61  = 1'h0;
+      6'h37:
+          \$61  = 1'h0;
+      6'h38:
           \$61  = 1'h1;
-      5'h1d:
+      6'h39:
           \$61  = 1'h0;
-      5'h1e:
+      6'h3a:
           \$61  = 1'h0;
-      5'h1f:
+      6'h3b:
+          \$61  = 1'h0;
+      6'h3c:
+          \$61  = 1'h0;
+      6'h3d:
+          \$61  = 1'h0;
+      6'h3e:
+          \$61  = 1'h0;
+      6'h3f:
           \$61  = 1'h0;
     endcase
   end
@@ -24954,69 +17880,133 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
+      6'h00:
           \$62  = 1'h0;
-      5'h01:
+      6'h01:
           \$62  = 1'h0;
-      5'h02:
+      6'h02:
           \$62  = 1'h0;
-      5'h03:
+      6'h03:
+          \$62  = 1'h0;
+      6'h04:
+          \$62  = 1'h0;
+      6'h05:
+          \$62  = 1'h0;
+      6'h06:
+          \$62  = 1'h0;
+      6'h07:
           \$62  = 1'h1;
-      5'h04:
+      6'h08:
           \$62  = 1'h0;
-      5'h05:
+      6'h09:
           \$62  = 1'h0;
-      5'h06:
+      6'h0a:
           \$62  = 1'h0;
-      5'h07:
+      6'h0b:
+          \$62  = 1'h0;
+      6'h0c:
+          \$62  = 1'h0;
+      6'h0d:
+          \$62  = 1'h0;
+      6'h0e:
+          \$62  = 1'h0;
+      6'h0f:
           \$62  = 1'h1;
-      5'h08:
+      6'h10:
           \$62  = 1'h0;
-      5'h09:
+      6'h11:
           \$62  = 1'h0;
-      5'h0a:
+      6'h12:
           \$62  = 1'h0;
-      5'h0b:
+      6'h13:
+          \$62  = 1'h0;
+      6'h14:
+          \$62  = 1'h0;
+      6'h15:
+          \$62  = 1'h0;
+      6'h16:
+          \$62  = 1'h0;
+      6'h17:
           \$62  = 1'h1;
-      5'h0c:
+      6'h18:
           \$62  = 1'h0;
-      5'h0d:
+      6'h19:
           \$62  = 1'h0;
-      5'h0e:
+      6'h1a:
           \$62  = 1'h0;
-      5'h0f:
+      6'h1b:
+          \$62  = 1'h0;
+      6'h1c:
+          \$62  = 1'h0;
+      6'h1d:
+          \$62  = 1'h0;
+      6'h1e:
+          \$62  = 1'h0;
+      6'h1f:
           \$62  = 1'h1;
-      5'h10:
+      6'h20:
           \$62  = 1'h0;
-      5'h11:
+      6'h21:
           \$62  = 1'h0;
-      5'h12:
+      6'h22:
           \$62  = 1'h0;
-      5'h13:
+      6'h23:
+          \$62  = 1'h0;
+      6'h24:
+          \$62  = 1'h0;
+      6'h25:
+          \$62  = 1'h0;
+      6'h26:
+          \$62  = 1'h0;
+      6'h27:
           \$62  = 1'h1;
-      5'h14:
+      6'h28:
           \$62  = 1'h0;
-      5'h15:
+      6'h29:
           \$62  = 1'h0;
-      5'h16:
+      6'h2a:
           \$62  = 1'h0;
-      5'h17:
+      6'h2b:
+          \$62  = 1'h0;
+      6'h2c:
+          \$62  = 1'h0;
+      6'h2d:
+          \$62  = 1'h0;
+      6'h2e:
+          \$62  = 1'h0;
+      6'h2f:
           \$62  = 1'h1;
-      5'h18:
+      6'h30:
           \$62  = 1'h0;
-      5'h19:
+      6'h31:
           \$62  = 1'h0;
-      5'h1a:
+      6'h32:
           \$62  = 1'h0;
-      5'h1b:
+      6'h33:
+          \$62  = 1'h0;
+      6'h34:
+          \$62  = 1'h0;
+      6'h35:
+          \$62  = 1'h0;
+      6'h36:
+          \$62  = 1'h0;
+      6'h37:
           \$62  = 1'h1;
-      5'h1c:
+      6'h38:
           \$62  = 1'h0;
-      5'h1d:
+      6'h39:
           \$62  = 1'h0;
-      5'h1e:
+      6'h3a:
           \$62  = 1'h0;
-      5'h1f:
+      6'h3b:
+          \$62  = 1'h0;
+      6'h3c:
+          \$62  = 1'h0;
+      6'h3d:
+          \$62  = 1'h0;
+      6'h3e:
+          \$62  = 1'h0;
+      6'h3f:
           \$62  = 1'h1;
     endcase
   end
@@ -25024,97 +18014,1061 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
+      6'h00:
           \$63  = 3'h0;
-      5'h01:
+      6'h01:
           \$63  = 3'h0;
-      5'h02:
+      6'h02:
           \$63  = 3'h0;
-      5'h03:
+      6'h03:
           \$63  = 3'h0;
-      5'h04:
+      6'h04:
+          \$63  = 3'h0;
+      6'h05:
+          \$63  = 3'h0;
+      6'h06:
+          \$63  = 3'h0;
+      6'h07:
+          \$63  = 3'h0;
+      6'h08:
           \$63  = 3'h1;
-      5'h05:
+      6'h09:
           \$63  = 3'h1;
-      5'h06:
+      6'h0a:
           \$63  = 3'h1;
-      5'h07:
+      6'h0b:
           \$63  = 3'h1;
-      5'h08:
+      6'h0c:
+          \$63  = 3'h1;
+      6'h0d:
+          \$63  = 3'h1;
+      6'h0e:
+          \$63  = 3'h1;
+      6'h0f:
+          \$63  = 3'h1;
+      6'h10:
           \$63  = 3'h2;
-      5'h09:
+      6'h11:
           \$63  = 3'h2;
-      5'h0a:
+      6'h12:
           \$63  = 3'h2;
-      5'h0b:
+      6'h13:
           \$63  = 3'h2;
-      5'h0c:
+      6'h14:
+          \$63  = 3'h2;
+      6'h15:
+          \$63  = 3'h2;
+      6'h16:
+          \$63  = 3'h2;
+      6'h17:
+          \$63  = 3'h2;
+      6'h18:
           \$63  = 3'h3;
-      5'h0d:
+      6'h19:
           \$63  = 3'h3;
-      5'h0e:
+      6'h1a:
           \$63  = 3'h3;
-      5'h0f:
+      6'h1b:
           \$63  = 3'h3;
-      5'h10:
+      6'h1c:
+          \$63  = 3'h3;
+      6'h1d:
+          \$63  = 3'h3;
+      6'h1e:
+          \$63  = 3'h3;
+      6'h1f:
+          \$63  = 3'h3;
+      6'h20:
           \$63  = 3'h4;
-      5'h11:
+      6'h21:
           \$63  = 3'h4;
-      5'h12:
+      6'h22:
           \$63  = 3'h4;
-      5'h13:
+      6'h23:
           \$63  = 3'h4;
-      5'h14:
+      6'h24:
+          \$63  = 3'h4;
+      6'h25:
+          \$63  = 3'h4;
+      6'h26:
+          \$63  = 3'h4;
+      6'h27:
+          \$63  = 3'h4;
+      6'h28:
           \$63  = 3'h5;
-      5'h15:
+      6'h29:
           \$63  = 3'h5;
-      5'h16:
+      6'h2a:
           \$63  = 3'h5;
-      5'h17:
+      6'h2b:
           \$63  = 3'h5;
-      5'h18:
+      6'h2c:
+          \$63  = 3'h5;
+      6'h2d:
+          \$63  = 3'h5;
+      6'h2e:
+          \$63  = 3'h5;
+      6'h2f:
+          \$63  = 3'h5;
+      6'h30:
           \$63  = 3'h6;
-      5'h19:
+      6'h31:
           \$63  = 3'h6;
-      5'h1a:
+      6'h32:
           \$63  = 3'h6;
-      5'h1b:
+      6'h33:
           \$63  = 3'h6;
-      5'h1c:
+      6'h34:
+          \$63  = 3'h6;
+      6'h35:
+          \$63  = 3'h6;
+      6'h36:
+          \$63  = 3'h6;
+      6'h37:
+          \$63  = 3'h6;
+      6'h38:
           \$63  = 3'h7;
-      5'h1d:
+      6'h39:
           \$63  = 3'h7;
-      5'h1e:
+      6'h3a:
           \$63  = 3'h7;
-      5'h1f:
+      6'h3b:
+          \$63  = 3'h7;
+      6'h3c:
+          \$63  = 3'h7;
+      6'h3d:
+          \$63  = 3'h7;
+      6'h3e:
+          \$63  = 3'h7;
+      6'h3f:
           \$63  = 3'h7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$269  = t;
+    \$179  = t;
     if (\$46 ) begin
-      \$269  = \$49 [4:0];
+      \$179  = \$49 [5:0];
     end
     if (rst) begin
-      \$269  = 5'h00;
+      \$179  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$270  = x_reg;
+    \$180  = x_reg;
     if (\$51 ) begin
-      \$270  = i__payload;
+      \$180  = i__payload;
     end
     if (rst) begin
-      \$270  = 64'h0000000000000000;
+      \$180  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$271  = from_input;
+    \$181  = from_input;
     if (\$51 ) begin
-      \$271  = \$53 ;
+      \$181  = \$53 ;
+    end
+    if (rst) begin
+      \$181  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$182  = v1;
+    if (\$51 ) begin
+      \$182  = \$60 ;
+    end
+    if (rst) begin
+      \$182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$183  = first1;
+    if (\$51 ) begin
+      \$183  = \$61 ;
+    end
+    if (rst) begin
+      \$183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$184  = last1;
+    if (\$51 ) begin
+      \$184  = \$62 ;
+    end
+    if (rst) begin
+      \$184  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$185  = nf1;
+    if (\$51 ) begin
+      \$185  = \$63 ;
+    end
+    if (rst) begin
+      \$185  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$186  = xoff0;
+    if (\$65 ) begin
+      \$186  = \$67 ;
+    end
+    if (rst) begin
+      \$186  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$187  = xoff1;
+    if (\$65 ) begin
+      \$187  = \$69 ;
+    end
+    if (rst) begin
+      \$187  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$188  = xoff2;
+    if (\$65 ) begin
+      \$188  = \$71 ;
+    end
+    if (rst) begin
+      \$188  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$189  = xoff3;
+    if (\$65 ) begin
+      \$189  = \$73 ;
+    end
+    if (rst) begin
+      \$189  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$190  = w0_0;
+    if (\$65 ) begin
+      \$190  = wrom__data[7:0];
+    end
+    if (rst) begin
+      \$190  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$191  = w0_1;
+    if (\$65 ) begin
+      \$191  = wrom__data[15:8];
+    end
+    if (rst) begin
+      \$191  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$192  = w0_2;
+    if (\$65 ) begin
+      \$192  = wrom__data[23:16];
+    end
+    if (rst) begin
+      \$192  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$193  = w0_3;
+    if (\$65 ) begin
+      \$193  = wrom__data[31:24];
+    end
+    if (rst) begin
+      \$193  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$194  = w1_0;
+    if (\$65 ) begin
+      \$194  = wrom__data[39:32];
+    end
+    if (rst) begin
+      \$194  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$195  = w1_1;
+    if (\$65 ) begin
+      \$195  = wrom__data[47:40];
+    end
+    if (rst) begin
+      \$195  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$196  = w1_2;
+    if (\$65 ) begin
+      \$196  = wrom__data[55:48];
+    end
+    if (rst) begin
+      \$196  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$197  = w1_3;
+    if (\$65 ) begin
+      \$197  = wrom__data[63:56];
+    end
+    if (rst) begin
+      \$197  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$198  = w2_0;
+    if (\$65 ) begin
+      \$198  = wrom__data[71:64];
+    end
+    if (rst) begin
+      \$198  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$199  = w2_1;
+    if (\$65 ) begin
+      \$199  = wrom__data[79:72];
+    end
+    if (rst) begin
+      \$199  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$200  = w2_2;
+    if (\$65 ) begin
+      \$200  = wrom__data[87:80];
+    end
+    if (rst) begin
+      \$200  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$201  = w2_3;
+    if (\$65 ) begin
+      \$201  = wrom__data[95:88];
+    end
+    if (rst) begin
+      \$201  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$202  = w3_0;
+    if (\$65 ) begin
+      \$202  = wrom__data[103:96];
+    end
+    if (rst) begin
+      \$202  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$203  = w3_1;
+    if (\$65 ) begin
+      \$203  = wrom__data[111:104];
+    end
+    if (rst) begin
+      \$203  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$204  = w3_2;
+    if (\$65 ) begin
+      \$204  = wrom__data[119:112];
+    end
+    if (rst) begin
+      \$204  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$205  = w3_3;
+    if (\$65 ) begin
+      \$205  = wrom__data[127:120];
+    end
+    if (rst) begin
+      \$205  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$206  = w4_0;
+    if (\$65 ) begin
+      \$206  = wrom__data[135:128];
+    end
+    if (rst) begin
+      \$206  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$207  = w4_1;
+    if (\$65 ) begin
+      \$207  = wrom__data[143:136];
+    end
+    if (rst) begin
+      \$207  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$208  = w4_2;
+    if (\$65 ) begin
+      \$208  = wrom__data[151:144];
+    end
+    if (rst) begin
+      \$208  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$209  = w4_3;
+    if (\$65 ) begin
+      \$209  = wrom__data[159:152];
+    end
+    if (rst) begin
+      \$209  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$210  = w5_0;
+    if (\$65 ) begin
+      \$210  = wrom__data[167:160];
+    end
+    if (rst) begin
+      \$210  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$211  = w5_1;
+    if (\$65 ) begin
+      \$211  = wrom__data[175:168];
+    end
+    if (rst) begin
+      \$211  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$212  = w5_2;
+    if (\$65 ) begin
+      \$212  = wrom__data[183:176];
+    end
+    if (rst) begin
+      \$212  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$213  = w5_3;
+    if (\$65 ) begin
+      \$213  = wrom__data[191:184];
+    end
+    if (rst) begin
+      \$213  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$214  = w6_0;
+    if (\$65 ) begin
+      \$214  = wrom__data[199:192];
+    end
+    if (rst) begin
+      \$214  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$215  = w6_1;
+    if (\$65 ) begin
+      \$215  = wrom__data[207:200];
+    end
+    if (rst) begin
+      \$215  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$216  = w6_2;
+    if (\$65 ) begin
+      \$216  = wrom__data[215:208];
+    end
+    if (rst) begin
+      \$216  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$217  = w6_3;
+    if (\$65 ) begin
+      \$217  = wrom__data[223:216];
+    end
+    if (rst) begin
+      \$217  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$218  = w7_0;
+    if (\$65 ) begin
+      \$218  = wrom__data[231:224];
+    end
+    if (rst) begin
+      \$218  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$219  = w7_1;
+    if (\$65 ) begin
+      \$219  = wrom__data[239:232];
+    end
+    if (rst) begin
+      \$219  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$220  = w7_2;
+    if (\$65 ) begin
+      \$220  = wrom__data[247:240];
+    end
+    if (rst) begin
+      \$220  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$221  = w7_3;
+    if (\$65 ) begin
+      \$221  = wrom__data[255:248];
+    end
+    if (rst) begin
+      \$221  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$222  = prod0_0;
+    if (\$65 ) begin
+      \$222  = \$74 ;
+    end
+    if (rst) begin
+      \$222  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$223  = prod0_1;
+    if (\$65 ) begin
+      \$223  = \$75 ;
+    end
+    if (rst) begin
+      \$223  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$224  = prod0_2;
+    if (\$65 ) begin
+      \$224  = \$76 ;
+    end
+    if (rst) begin
+      \$224  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$225  = prod0_3;
+    if (\$65 ) begin
+      \$225  = \$77 ;
+    end
+    if (rst) begin
+      \$225  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$226  = prod1_0;
+    if (\$65 ) begin
+      \$226  = \$78 ;
+    end
+    if (rst) begin
+      \$226  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$227  = prod1_1;
+    if (\$65 ) begin
+      \$227  = \$79 ;
+    end
+    if (rst) begin
+      \$227  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$228  = prod1_2;
+    if (\$65 ) begin
+      \$228  = \$80 ;
+    end
+    if (rst) begin
+      \$228  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$229  = prod1_3;
+    if (\$65 ) begin
+      \$229  = \$81 ;
+    end
+    if (rst) begin
+      \$229  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$230  = prod2_0;
+    if (\$65 ) begin
+      \$230  = \$82 ;
+    end
+    if (rst) begin
+      \$230  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$231  = prod2_1;
+    if (\$65 ) begin
+      \$231  = \$83 ;
+    end
+    if (rst) begin
+      \$231  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$232  = prod2_2;
+    if (\$65 ) begin
+      \$232  = \$84 ;
+    end
+    if (rst) begin
+      \$232  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$233  = prod2_3;
+    if (\$65 ) begin
+      \$233  = \$85 ;
+    end
+    if (rst) begin
+      \$233  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$234  = prod3_0;
+    if (\$65 ) begin
+      \$234  = \$86 ;
+    end
+    if (rst) begin
+      \$234  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$235  = prod3_1;
+    if (\$65 ) begin
+      \$235  = \$87 ;
+    end
+    if (rst) begin
+      \$235  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$236  = prod3_2;
+    if (\$65 ) begin
+      \$236  = \$88 ;
+    end
+    if (rst) begin
+      \$236  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$237  = prod3_3;
+    if (\$65 ) begin
+      \$237  = \$89 ;
+    end
+    if (rst) begin
+      \$237  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$238  = prod4_0;
+    if (\$65 ) begin
+      \$238  = \$90 ;
+    end
+    if (rst) begin
+      \$238  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$239  = prod4_1;
+    if (\$65 ) begin
+      \$239  = \$91 ;
+    end
+    if (rst) begin
+      \$239  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$240  = prod4_2;
+    if (\$65 ) begin
+      \$240  = \$92 ;
+    end
+    if (rst) begin
+      \$240  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$241  = prod4_3;
+    if (\$65 ) begin
+      \$241  = \$93 ;
+    end
+    if (rst) begin
+      \$241  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$242  = prod5_0;
+    if (\$65 ) begin
+      \$242  = \$94 ;
+    end
+    if (rst) begin
+      \$242  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$243  = prod5_1;
+    if (\$65 ) begin
+      \$243  = \$95 ;
+    end
+    if (rst) begin
+      \$243  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$244  = prod5_2;
+    if (\$65 ) begin
+      \$244  = \$96 ;
+    end
+    if (rst) begin
+      \$244  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$245  = prod5_3;
+    if (\$65 ) begin
+      \$245  = \$97 ;
+    end
+    if (rst) begin
+      \$245  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$246  = prod6_0;
+    if (\$65 ) begin
+      \$246  = \$98 ;
+    end
+    if (rst) begin
+      \$246  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$247  = prod6_1;
+    if (\$65 ) begin
+      \$247  = \$99 ;
+    end
+    if (rst) begin
+      \$247  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$248  = prod6_2;
+    if (\$65 ) begin
+      \$248  = \$100 ;
+    end
+    if (rst) begin
+      \$248  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$249  = prod6_3;
+    if (\$65 ) begin
+      \$249  = \$101 ;
+    end
+    if (rst) begin
+      \$249  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$250  = prod7_0;
+    if (\$65 ) begin
+      \$250  = \$102 ;
+    end
+    if (rst) begin
+      \$250  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$251  = prod7_1;
+    if (\$65 ) begin
+      \$251  = \$103 ;
+    end
+    if (rst) begin
+      \$251  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$252  = prod7_2;
+    if (\$65 ) begin
+      \$252  = \$104 ;
+    end
+    if (rst) begin
+      \$252  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$253  = prod7_3;
+    if (\$65 ) begin
+      \$253  = \$105 ;
+    end
+    if (rst) begin
+      \$253  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$254  = sum0_s0_0;
+    if (\$107 ) begin
+      \$254  = { \$110 [18], \$110 [18], \$110 [18], \$110 [18], \$110  };
+    end
+    if (rst) begin
+      \$254  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$255  = sum1_s0_0;
+    if (\$112 ) begin
+      \$255  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
+    end
+    if (rst) begin
+      \$255  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$256  = sum2_s0_0;
+    if (\$117 ) begin
+      \$256  = { \$120 [18], \$120 [18], \$120 [18], \$120 [18], \$120  };
+    end
+    if (rst) begin
+      \$256  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$257  = sum3_s0_0;
+    if (\$122 ) begin
+      \$257  = { \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125  };
+    end
+    if (rst) begin
+      \$257  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$258  = sum4_s0_0;
+    if (\$127 ) begin
+      \$258  = { \$130 [18], \$130 [18], \$130 [18], \$130 [18], \$130  };
+    end
+    if (rst) begin
+      \$258  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$259  = sum5_s0_0;
+    if (\$132 ) begin
+      \$259  = { \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135  };
+    end
+    if (rst) begin
+      \$259  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$260  = sum6_s0_0;
+    if (\$137 ) begin
+      \$260  = { \$140 [18], \$140 [18], \$140 [18], \$140 [18], \$140  };
+    end
+    if (rst) begin
+      \$260  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$261  = sum7_s0_0;
+    if (\$142 ) begin
+      \$261  = { \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145  };
+    end
+    if (rst) begin
+      \$261  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$262  = v2;
+    if (\$147 ) begin
+      \$262  = v1;
+    end
+    if (rst) begin
+      \$262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$263  = first2;
+    if (\$147 ) begin
+      \$263  = first1;
+    end
+    if (rst) begin
+      \$263  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$264  = last2;
+    if (\$147 ) begin
+      \$264  = last1;
+    end
+    if (rst) begin
+      \$264  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$265  = nf2;
+    if (\$147 ) begin
+      \$265  = nf1;
+    end
+    if (rst) begin
+      \$265  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$266  = v3;
+    if (\$149 ) begin
+      \$266  = v2;
+    end
+    if (rst) begin
+      \$266  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$267  = first3;
+    if (\$149 ) begin
+      \$267  = first2;
+    end
+    if (rst) begin
+      \$267  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$268  = last3;
+    if (\$149 ) begin
+      \$268  = last2;
+    end
+    if (rst) begin
+      \$268  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$269  = nf3;
+    if (\$149 ) begin
+      \$269  = nf2;
+    end
+    if (rst) begin
+      \$269  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$270  = v4;
+    if (\$151 ) begin
+      \$270  = v3;
+    end
+    if (rst) begin
+      \$270  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$271  = first4;
+    if (\$151 ) begin
+      \$271  = first3;
     end
     if (rst) begin
       \$271  = 1'h0;
@@ -25122,9 +19076,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$272  = v1;
-    if (\$51 ) begin
-      \$272  = \$60 ;
+    \$272  = last4;
+    if (\$151 ) begin
+      \$272  = last3;
     end
     if (rst) begin
       \$272  = 1'h0;
@@ -25132,19 +19086,19 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$273  = first1;
-    if (\$51 ) begin
-      \$273  = \$61 ;
+    \$273  = nf4;
+    if (\$151 ) begin
+      \$273  = nf3;
     end
     if (rst) begin
-      \$273  = 1'h0;
+      \$273  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$274  = last1;
-    if (\$51 ) begin
-      \$274  = \$62 ;
+    \$274  = o__valid;
+    if (\$153 ) begin
+      \$274  = \$154 ;
     end
     if (rst) begin
       \$274  = 1'h0;
@@ -25152,1242 +19106,129 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$275  = nf1;
-    if (\$51 ) begin
-      \$275  = \$63 ;
+    \$275  = acc0;
+    if (\$157 ) begin
+      \$275  = \$18 [22:0];
     end
     if (rst) begin
-      \$275  = 3'h0;
+      \$275  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$276  = xoff0;
-    if (\$65 ) begin
-      \$276  = \$67 ;
+    \$276  = o__payload;
+    if (\$157 ) begin
+      if (last4) begin
+        \$276 [22:0] = \$18 [22:0];
+      end
     end
-    if (rst) begin
-      \$276  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$277  = xoff1;
-    if (\$65 ) begin
-      \$277  = \$69 ;
-    end
-    if (rst) begin
-      \$277  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$278  = xoff2;
-    if (\$65 ) begin
-      \$278  = \$71 ;
-    end
-    if (rst) begin
-      \$278  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$279  = xoff3;
-    if (\$65 ) begin
-      \$279  = \$73 ;
-    end
-    if (rst) begin
-      \$279  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$280  = xoff4;
-    if (\$65 ) begin
-      \$280  = \$75 ;
-    end
-    if (rst) begin
-      \$280  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$281  = xoff5;
-    if (\$65 ) begin
-      \$281  = \$77 ;
-    end
-    if (rst) begin
-      \$281  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$282  = xoff6;
-    if (\$65 ) begin
-      \$282  = \$79 ;
-    end
-    if (rst) begin
-      \$282  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$283  = xoff7;
-    if (\$65 ) begin
-      \$283  = \$81 ;
-    end
-    if (rst) begin
-      \$283  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$284  = w0_0;
-    if (\$65 ) begin
-      \$284  = wrom__data[7:0];
-    end
-    if (rst) begin
-      \$284  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$285  = w0_1;
-    if (\$65 ) begin
-      \$285  = wrom__data[15:8];
-    end
-    if (rst) begin
-      \$285  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$286  = w0_2;
-    if (\$65 ) begin
-      \$286  = wrom__data[23:16];
-    end
-    if (rst) begin
-      \$286  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$287  = w0_3;
-    if (\$65 ) begin
-      \$287  = wrom__data[31:24];
-    end
-    if (rst) begin
-      \$287  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$288  = w0_4;
-    if (\$65 ) begin
-      \$288  = wrom__data[39:32];
-    end
-    if (rst) begin
-      \$288  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$289  = w0_5;
-    if (\$65 ) begin
-      \$289  = wrom__data[47:40];
-    end
-    if (rst) begin
-      \$289  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$290  = w0_6;
-    if (\$65 ) begin
-      \$290  = wrom__data[55:48];
-    end
-    if (rst) begin
-      \$290  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$291  = w0_7;
-    if (\$65 ) begin
-      \$291  = wrom__data[63:56];
-    end
-    if (rst) begin
-      \$291  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$292  = w1_0;
-    if (\$65 ) begin
-      \$292  = wrom__data[71:64];
-    end
-    if (rst) begin
-      \$292  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$293  = w1_1;
-    if (\$65 ) begin
-      \$293  = wrom__data[79:72];
-    end
-    if (rst) begin
-      \$293  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$294  = w1_2;
-    if (\$65 ) begin
-      \$294  = wrom__data[87:80];
-    end
-    if (rst) begin
-      \$294  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$295  = w1_3;
-    if (\$65 ) begin
-      \$295  = wrom__data[95:88];
-    end
-    if (rst) begin
-      \$295  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$296  = w1_4;
-    if (\$65 ) begin
-      \$296  = wrom__data[103:96];
-    end
-    if (rst) begin
-      \$296  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$297  = w1_5;
-    if (\$65 ) begin
-      \$297  = wrom__data[111:104];
-    end
-    if (rst) begin
-      \$297  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$298  = w1_6;
-    if (\$65 ) begin
-      \$298  = wrom__data[119:112];
-    end
-    if (rst) begin
-      \$298  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$299  = w1_7;
-    if (\$65 ) begin
-      \$299  = wrom__data[127:120];
-    end
-    if (rst) begin
-      \$299  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$300  = w2_0;
-    if (\$65 ) begin
-      \$300  = wrom__data[135:128];
-    end
-    if (rst) begin
-      \$300  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$301  = w2_1;
-    if (\$65 ) begin
-      \$301  = wrom__data[143:136];
-    end
-    if (rst) begin
-      \$301  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$302  = w2_2;
-    if (\$65 ) begin
-      \$302  = wrom__data[151:144];
-    end
-    if (rst) begin
-      \$302  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$303  = w2_3;
-    if (\$65 ) begin
-      \$303  = wrom__data[159:152];
-    end
-    if (rst) begin
-      \$303  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$304  = w2_4;
-    if (\$65 ) begin
-      \$304  = wrom__data[167:160];
-    end
-    if (rst) begin
-      \$304  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$305  = w2_5;
-    if (\$65 ) begin
-      \$305  = wrom__data[175:168];
-    end
-    if (rst) begin
-      \$305  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$306  = w2_6;
-    if (\$65 ) begin
-      \$306  = wrom__data[183:176];
-    end
-    if (rst) begin
-      \$306  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$307  = w2_7;
-    if (\$65 ) begin
-      \$307  = wrom__data[191:184];
-    end
-    if (rst) begin
-      \$307  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$308  = w3_0;
-    if (\$65 ) begin
-      \$308  = wrom__data[199:192];
-    end
-    if (rst) begin
-      \$308  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$309  = w3_1;
-    if (\$65 ) begin
-      \$309  = wrom__data[207:200];
-    end
-    if (rst) begin
-      \$309  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$310  = w3_2;
-    if (\$65 ) begin
-      \$310  = wrom__data[215:208];
-    end
-    if (rst) begin
-      \$310  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$311  = w3_3;
-    if (\$65 ) begin
-      \$311  = wrom__data[223:216];
-    end
-    if (rst) begin
-      \$311  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$312  = w3_4;
-    if (\$65 ) begin
-      \$312  = wrom__data[231:224];
-    end
-    if (rst) begin
-      \$312  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$313  = w3_5;
-    if (\$65 ) begin
-      \$313  = wrom__data[239:232];
-    end
-    if (rst) begin
-      \$313  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$314  = w3_6;
-    if (\$65 ) begin
-      \$314  = wrom__data[247:240];
-    end
-    if (rst) begin
-      \$314  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$315  = w3_7;
-    if (\$65 ) begin
-      \$315  = wrom__data[255:248];
-    end
-    if (rst) begin
-      \$315  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$316  = w4_0;
-    if (\$65 ) begin
-      \$316  = wrom__data[263:256];
-    end
-    if (rst) begin
-      \$316  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$317  = w4_1;
-    if (\$65 ) begin
-      \$317  = wrom__data[271:264];
-    end
-    if (rst) begin
-      \$317  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$318  = w4_2;
-    if (\$65 ) begin
-      \$318  = wrom__data[279:272];
-    end
-    if (rst) begin
-      \$318  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$319  = w4_3;
-    if (\$65 ) begin
-      \$319  = wrom__data[287:280];
-    end
-    if (rst) begin
-      \$319  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$320  = w4_4;
-    if (\$65 ) begin
-      \$320  = wrom__data[295:288];
-    end
-    if (rst) begin
-      \$320  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$321  = w4_5;
-    if (\$65 ) begin
-      \$321  = wrom__data[303:296];
-    end
-    if (rst) begin
-      \$321  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$322  = w4_6;
-    if (\$65 ) begin
-      \$322  = wrom__data[311:304];
-    end
-    if (rst) begin
-      \$322  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$323  = w4_7;
-    if (\$65 ) begin
-      \$323  = wrom__data[319:312];
-    end
-    if (rst) begin
-      \$323  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$324  = w5_0;
-    if (\$65 ) begin
-      \$324  = wrom__data[327:320];
-    end
-    if (rst) begin
-      \$324  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$325  = w5_1;
-    if (\$65 ) begin
-      \$325  = wrom__data[335:328];
-    end
-    if (rst) begin
-      \$325  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$326  = w5_2;
-    if (\$65 ) begin
-      \$326  = wrom__data[343:336];
-    end
-    if (rst) begin
-      \$326  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$327  = w5_3;
-    if (\$65 ) begin
-      \$327  = wrom__data[351:344];
-    end
-    if (rst) begin
-      \$327  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$328  = w5_4;
-    if (\$65 ) begin
-      \$328  = wrom__data[359:352];
-    end
-    if (rst) begin
-      \$328  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$329  = w5_5;
-    if (\$65 ) begin
-      \$329  = wrom__data[367:360];
-    end
-    if (rst) begin
-      \$329  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$330  = w5_6;
-    if (\$65 ) begin
-      \$330  = wrom__data[375:368];
-    end
-    if (rst) begin
-      \$330  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$331  = w5_7;
-    if (\$65 ) begin
-      \$331  = wrom__data[383:376];
-    end
-    if (rst) begin
-      \$331  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$332  = w6_0;
-    if (\$65 ) begin
-      \$332  = wrom__data[391:384];
-    end
-    if (rst) begin
-      \$332  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$333  = w6_1;
-    if (\$65 ) begin
-      \$333  = wrom__data[399:392];
-    end
-    if (rst) begin
-      \$333  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$334  = w6_2;
-    if (\$65 ) begin
-      \$334  = wrom__data[407:400];
-    end
-    if (rst) begin
-      \$334  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$335  = w6_3;
-    if (\$65 ) begin
-      \$335  = wrom__data[415:408];
-    end
-    if (rst) begin
-      \$335  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$336  = w6_4;
-    if (\$65 ) begin
-      \$336  = wrom__data[423:416];
-    end
-    if (rst) begin
-      \$336  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$337  = w6_5;
-    if (\$65 ) begin
-      \$337  = wrom__data[431:424];
-    end
-    if (rst) begin
-      \$337  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$338  = w6_6;
-    if (\$65 ) begin
-      \$338  = wrom__data[439:432];
-    end
-    if (rst) begin
-      \$338  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$339  = w6_7;
-    if (\$65 ) begin
-      \$339  = wrom__data[447:440];
-    end
-    if (rst) begin
-      \$339  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$340  = w7_0;
-    if (\$65 ) begin
-      \$340  = wrom__data[455:448];
-    end
-    if (rst) begin
-      \$340  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$341  = w7_1;
-    if (\$65 ) begin
-      \$341  = wrom__data[463:456];
-    end
-    if (rst) begin
-      \$341  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$342  = w7_2;
-    if (\$65 ) begin
-      \$342  = wrom__data[471:464];
-    end
-    if (rst) begin
-      \$342  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$343  = w7_3;
-    if (\$65 ) begin
-      \$343  = wrom__data[479:472];
-    end
-    if (rst) begin
-      \$343  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$344  = w7_4;
-    if (\$65 ) begin
-      \$344  = wrom__data[487:480];
-    end
-    if (rst) begin
-      \$344  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$345  = w7_5;
-    if (\$65 ) begin
-      \$345  = wrom__data[495:488];
-    end
-    if (rst) begin
-      \$345  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$346  = w7_6;
-    if (\$65 ) begin
-      \$346  = wrom__data[503:496];
-    end
-    if (rst) begin
-      \$346  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$347  = w7_7;
-    if (\$65 ) begin
-      \$347  = wrom__data[511:504];
-    end
-    if (rst) begin
-      \$347  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$348  = prod0_0;
-    if (\$65 ) begin
-      \$348  = \$82 ;
-    end
-    if (rst) begin
-      \$348  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$349  = prod0_1;
-    if (\$65 ) begin
-      \$349  = \$83 ;
-    end
-    if (rst) begin
-      \$349  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$350  = prod0_2;
-    if (\$65 ) begin
-      \$350  = \$84 ;
-    end
-    if (rst) begin
-      \$350  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$351  = prod0_3;
-    if (\$65 ) begin
-      \$351  = \$85 ;
-    end
-    if (rst) begin
-      \$351  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$352  = prod0_4;
-    if (\$65 ) begin
-      \$352  = \$86 ;
-    end
-    if (rst) begin
-      \$352  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$353  = prod0_5;
-    if (\$65 ) begin
-      \$353  = \$87 ;
-    end
-    if (rst) begin
-      \$353  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$354  = prod0_6;
-    if (\$65 ) begin
-      \$354  = \$88 ;
-    end
-    if (rst) begin
-      \$354  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$355  = prod0_7;
-    if (\$65 ) begin
-      \$355  = \$89 ;
-    end
-    if (rst) begin
-      \$355  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$356  = prod1_0;
-    if (\$65 ) begin
-      \$356  = \$90 ;
-    end
-    if (rst) begin
-      \$356  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$357  = prod1_1;
-    if (\$65 ) begin
-      \$357  = \$91 ;
-    end
-    if (rst) begin
-      \$357  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$358  = prod1_2;
-    if (\$65 ) begin
-      \$358  = \$92 ;
-    end
-    if (rst) begin
-      \$358  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$359  = prod1_3;
-    if (\$65 ) begin
-      \$359  = \$93 ;
-    end
-    if (rst) begin
-      \$359  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$360  = prod1_4;
-    if (\$65 ) begin
-      \$360  = \$94 ;
-    end
-    if (rst) begin
-      \$360  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$361  = prod1_5;
-    if (\$65 ) begin
-      \$361  = \$95 ;
-    end
-    if (rst) begin
-      \$361  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$362  = prod1_6;
-    if (\$65 ) begin
-      \$362  = \$96 ;
-    end
-    if (rst) begin
-      \$362  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$363  = prod1_7;
-    if (\$65 ) begin
-      \$363  = \$97 ;
-    end
-    if (rst) begin
-      \$363  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$364  = prod2_0;
-    if (\$65 ) begin
-      \$364  = \$98 ;
-    end
-    if (rst) begin
-      \$364  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$365  = prod2_1;
-    if (\$65 ) begin
-      \$365  = \$99 ;
-    end
-    if (rst) begin
-      \$365  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$366  = prod2_2;
-    if (\$65 ) begin
-      \$366  = \$100 ;
-    end
-    if (rst) begin
-      \$366  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$367  = prod2_3;
-    if (\$65 ) begin
-      \$367  = \$101 ;
-    end
-    if (rst) begin
-      \$367  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$368  = prod2_4;
-    if (\$65 ) begin
-      \$368  = \$102 ;
-    end
-    if (rst) begin
-      \$368  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$369  = prod2_5;
-    if (\$65 ) begin
-      \$369  = \$103 ;
-    end
-    if (rst) begin
-      \$369  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$370  = prod2_6;
-    if (\$65 ) begin
-      \$370  = \$104 ;
-    end
-    if (rst) begin
-      \$370  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$371  = prod2_7;
-    if (\$65 ) begin
-      \$371  = \$105 ;
-    end
-    if (rst) begin
-      \$371  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$372  = prod3_0;
-    if (\$65 ) begin
-      \$372  = \$106 ;
-    end
-    if (rst) begin
-      \$372  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$373  = prod3_1;
-    if (\$65 ) begin
-      \$373  = \$107 ;
-    end
-    if (rst) begin
-      \$373  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$374  = prod3_2;
-    if (\$65 ) begin
-      \$374  = \$108 ;
-    end
-    if (rst) begin
-      \$374  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$375  = prod3_3;
-    if (\$65 ) begin
-      \$375  = \$109 ;
-    end
-    if (rst) begin
-      \$375  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$376  = prod3_4;
-    if (\$65 ) begin
-      \$376  = \$110 ;
-    end
-    if (rst) begin
-      \$376  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$377  = prod3_5;
-    if (\$65 ) begin
-      \$377  = \$111 ;
-    end
-    if (rst) begin
-      \$377  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$378  = prod3_6;
-    if (\$65 ) begin
-      \$378  = \$112 ;
-    end
-    if (rst) begin
-      \$378  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$379  = prod3_7;
-    if (\$65 ) begin
-      \$379  = \$113 ;
-    end
-    if (rst) begin
-      \$379  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$380  = prod4_0;
-    if (\$65 ) begin
-      \$380  = \$114 ;
-    end
-    if (rst) begin
-      \$380  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$381  = prod4_1;
-    if (\$65 ) begin
-      \$381  = \$115 ;
-    end
-    if (rst) begin
-      \$381  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$382  = prod4_2;
-    if (\$65 ) begin
-      \$382  = \$116 ;
-    end
-    if (rst) begin
-      \$382  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$383  = prod4_3;
-    if (\$65 ) begin
-      \$383  = \$117 ;
-    end
-    if (rst) begin
-      \$383  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$384  = prod4_4;
-    if (\$65 ) begin
-      \$384  = \$118 ;
-    end
-    if (rst) begin
-      \$384  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$385  = prod4_5;
-    if (\$65 ) begin
-      \$385  = \$119 ;
-    end
-    if (rst) begin
-      \$385  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$386  = prod4_6;
-    if (\$65 ) begin
-      \$386  = \$120 ;
-    end
-    if (rst) begin
-      \$386  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$387  = prod4_7;
-    if (\$65 ) begin
-      \$387  = \$121 ;
-    end
-    if (rst) begin
-      \$387  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$388  = prod5_0;
-    if (\$65 ) begin
-      \$388  = \$122 ;
+    if (\$160 ) begin
+      if (last4) begin
+        \$276 [45:23] = \$21 [22:0];
+      end
     end
-    if (rst) begin
-      \$388  = 17'h00000;
+    if (\$163 ) begin
+      if (last4) begin
+        \$276 [68:46] = \$24 [22:0];
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$389  = prod5_1;
-    if (\$65 ) begin
-      \$389  = \$123 ;
+    if (\$166 ) begin
+      if (last4) begin
+        \$276 [91:69] = \$27 [22:0];
+      end
     end
-    if (rst) begin
-      \$389  = 17'h00000;
+    if (\$169 ) begin
+      if (last4) begin
+        \$276 [114:92] = \$30 [22:0];
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$390  = prod5_2;
-    if (\$65 ) begin
-      \$390  = \$124 ;
+    if (\$172 ) begin
+      if (last4) begin
+        \$276 [137:115] = \$33 [22:0];
+      end
     end
-    if (rst) begin
-      \$390  = 17'h00000;
+    if (\$175 ) begin
+      if (last4) begin
+        \$276 [160:138] = \$36 [22:0];
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$391  = prod5_3;
-    if (\$65 ) begin
-      \$391  = \$125 ;
+    if (\$178 ) begin
+      if (last4) begin
+        \$276 [183:161] = \$39 [22:0];
+      end
     end
     if (rst) begin
-      \$391  = 17'h00000;
+      \$276  = 184'h0000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$392  = prod5_4;
-    if (\$65 ) begin
-      \$392  = \$126 ;
+    \$277  = acc1;
+    if (\$160 ) begin
+      \$277  = \$21 [22:0];
     end
     if (rst) begin
-      \$392  = 17'h00000;
+      \$277  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$393  = prod5_5;
-    if (\$65 ) begin
-      \$393  = \$127 ;
+    \$278  = acc2;
+    if (\$163 ) begin
+      \$278  = \$24 [22:0];
     end
     if (rst) begin
-      \$393  = 17'h00000;
+      \$278  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$394  = prod5_6;
-    if (\$65 ) begin
-      \$394  = \$128 ;
+    \$279  = acc3;
+    if (\$166 ) begin
+      \$279  = \$27 [22:0];
     end
     if (rst) begin
-      \$394  = 17'h00000;
+      \$279  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$395  = prod5_7;
-    if (\$65 ) begin
-      \$395  = \$129 ;
+    \$280  = acc4;
+    if (\$169 ) begin
+      \$280  = \$30 [22:0];
     end
     if (rst) begin
-      \$395  = 17'h00000;
+      \$280  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$396  = prod6_0;
-    if (\$65 ) begin
-      \$396  = \$130 ;
+    \$281  = acc5;
+    if (\$172 ) begin
+      \$281  = \$33 [22:0];
     end
     if (rst) begin
-      \$396  = 17'h00000;
+      \$281  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$397  = prod6_1;
-    if (\$65 ) begin
-      \$397  = \$131 ;
+    \$282  = acc6;
+    if (\$175 ) begin
+      \$282  = \$36 [22:0];
     end
     if (rst) begin
-      \$397  = 17'h00000;
+      \$282  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$398  = prod6_2;
-    if (\$65 ) begin
-      \$398  = \$132 ;
+    \$283  = acc7;
+    if (\$178 ) begin
+      \$283  = \$39 [22:0];
     end
     if (rst) begin
-      \$398  = 17'h00000;
+      \$283  = 23'h000000;
     end
   end
   assign \$signature__data  = i__payload;
@@ -26404,10 +19245,6 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
-  assign \i__payload[4]  = i__payload[39:32];
-  assign \i__payload[5]  = i__payload[47:40];
-  assign \i__payload[6]  = i__payload[55:48];
-  assign \i__payload[7]  = i__payload[63:56];
   assign \o__payload[0]  = o__payload[22:0];
   assign \o__payload[1]  = o__payload[45:23];
   assign \o__payload[2]  = o__payload[68:46];

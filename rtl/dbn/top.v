@@ -5,16 +5,10 @@
 module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, i__payload);
   input clk;
   wire clk;
-  input [255:0] i__payload;
-  wire [255:0] i__payload;
-  wire [367:0] \i__payload$15 ;
+  input [127:0] i__payload;
+  wire [127:0] i__payload;
+  wire [183:0] \i__payload$15 ;
   wire [22:0] \i__payload$15[0] ;
-  wire [22:0] \i__payload$15[10] ;
-  wire [22:0] \i__payload$15[11] ;
-  wire [22:0] \i__payload$15[12] ;
-  wire [22:0] \i__payload$15[13] ;
-  wire [22:0] \i__payload$15[14] ;
-  wire [22:0] \i__payload$15[15] ;
   wire [22:0] \i__payload$15[1] ;
   wire [22:0] \i__payload$15[2] ;
   wire [22:0] \i__payload$15[3] ;
@@ -22,8 +16,6 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [22:0] \i__payload$15[5] ;
   wire [22:0] \i__payload$15[6] ;
   wire [22:0] \i__payload$15[7] ;
-  wire [22:0] \i__payload$15[8] ;
-  wire [22:0] \i__payload$15[9] ;
   wire [22:0] \i__payload$21 ;
   wire [22:0] \i__payload$21[0] ;
   wire [31:0] \i__payload$27 ;
@@ -31,14 +23,8 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$27[1] ;
   wire [7:0] \i__payload$27[2] ;
   wire [7:0] \i__payload$27[3] ;
-  wire [127:0] \i__payload$33 ;
+  wire [63:0] \i__payload$33 ;
   wire [7:0] \i__payload$33[0] ;
-  wire [7:0] \i__payload$33[10] ;
-  wire [7:0] \i__payload$33[11] ;
-  wire [7:0] \i__payload$33[12] ;
-  wire [7:0] \i__payload$33[13] ;
-  wire [7:0] \i__payload$33[14] ;
-  wire [7:0] \i__payload$33[15] ;
   wire [7:0] \i__payload$33[1] ;
   wire [7:0] \i__payload$33[2] ;
   wire [7:0] \i__payload$33[3] ;
@@ -46,9 +32,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$33[5] ;
   wire [7:0] \i__payload$33[6] ;
   wire [7:0] \i__payload$33[7] ;
-  wire [7:0] \i__payload$33[8] ;
-  wire [7:0] \i__payload$33[9] ;
-  wire [255:0] \i__payload$39 ;
+  wire [127:0] \i__payload$39 ;
   wire [7:0] \i__payload$39[0] ;
   wire [7:0] \i__payload$39[10] ;
   wire [7:0] \i__payload$39[11] ;
@@ -56,24 +40,8 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$39[13] ;
   wire [7:0] \i__payload$39[14] ;
   wire [7:0] \i__payload$39[15] ;
-  wire [7:0] \i__payload$39[16] ;
-  wire [7:0] \i__payload$39[17] ;
-  wire [7:0] \i__payload$39[18] ;
-  wire [7:0] \i__payload$39[19] ;
   wire [7:0] \i__payload$39[1] ;
-  wire [7:0] \i__payload$39[20] ;
-  wire [7:0] \i__payload$39[21] ;
-  wire [7:0] \i__payload$39[22] ;
-  wire [7:0] \i__payload$39[23] ;
-  wire [7:0] \i__payload$39[24] ;
-  wire [7:0] \i__payload$39[25] ;
-  wire [7:0] \i__payload$39[26] ;
-  wire [7:0] \i__payload$39[27] ;
-  wire [7:0] \i__payload$39[28] ;
-  wire [7:0] \i__payload$39[29] ;
   wire [7:0] \i__payload$39[2] ;
-  wire [7:0] \i__payload$39[30] ;
-  wire [7:0] \i__payload$39[31] ;
   wire [7:0] \i__payload$39[3] ;
   wire [7:0] \i__payload$39[4] ;
   wire [7:0] \i__payload$39[5] ;
@@ -86,14 +54,8 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$42[1] ;
   wire [7:0] \i__payload$42[2] ;
   wire [7:0] \i__payload$42[3] ;
-  wire [127:0] \i__payload$48 ;
+  wire [63:0] \i__payload$48 ;
   wire [7:0] \i__payload$48[0] ;
-  wire [7:0] \i__payload$48[10] ;
-  wire [7:0] \i__payload$48[11] ;
-  wire [7:0] \i__payload$48[12] ;
-  wire [7:0] \i__payload$48[13] ;
-  wire [7:0] \i__payload$48[14] ;
-  wire [7:0] \i__payload$48[15] ;
   wire [7:0] \i__payload$48[1] ;
   wire [7:0] \i__payload$48[2] ;
   wire [7:0] \i__payload$48[3] ;
@@ -101,8 +63,6 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$48[5] ;
   wire [7:0] \i__payload$48[6] ;
   wire [7:0] \i__payload$48[7] ;
-  wire [7:0] \i__payload$48[8] ;
-  wire [7:0] \i__payload$48[9] ;
   wire [95:0] \i__payload$9 ;
   wire [23:0] \i__payload$9[0] ;
   wire [23:0] \i__payload$9[1] ;
@@ -115,24 +75,8 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload[13] ;
   wire [7:0] \i__payload[14] ;
   wire [7:0] \i__payload[15] ;
-  wire [7:0] \i__payload[16] ;
-  wire [7:0] \i__payload[17] ;
-  wire [7:0] \i__payload[18] ;
-  wire [7:0] \i__payload[19] ;
   wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[20] ;
-  wire [7:0] \i__payload[21] ;
-  wire [7:0] \i__payload[22] ;
-  wire [7:0] \i__payload[23] ;
-  wire [7:0] \i__payload[24] ;
-  wire [7:0] \i__payload[25] ;
-  wire [7:0] \i__payload[26] ;
-  wire [7:0] \i__payload[27] ;
-  wire [7:0] \i__payload[28] ;
-  wire [7:0] \i__payload[29] ;
   wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[30] ;
-  wire [7:0] \i__payload[31] ;
   wire [7:0] \i__payload[3] ;
   wire [7:0] \i__payload[4] ;
   wire [7:0] \i__payload[5] ;
@@ -167,14 +111,8 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [23:0] \o__payload$10[1] ;
   wire [23:0] \o__payload$10[2] ;
   wire [23:0] \o__payload$10[3] ;
-  wire [367:0] \o__payload$16 ;
+  wire [183:0] \o__payload$16 ;
   wire [22:0] \o__payload$16[0] ;
-  wire [22:0] \o__payload$16[10] ;
-  wire [22:0] \o__payload$16[11] ;
-  wire [22:0] \o__payload$16[12] ;
-  wire [22:0] \o__payload$16[13] ;
-  wire [22:0] \o__payload$16[14] ;
-  wire [22:0] \o__payload$16[15] ;
   wire [22:0] \o__payload$16[1] ;
   wire [22:0] \o__payload$16[2] ;
   wire [22:0] \o__payload$16[3] ;
@@ -182,8 +120,6 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [22:0] \o__payload$16[5] ;
   wire [22:0] \o__payload$16[6] ;
   wire [22:0] \o__payload$16[7] ;
-  wire [22:0] \o__payload$16[8] ;
-  wire [22:0] \o__payload$16[9] ;
   wire [22:0] \o__payload$22 ;
   wire [22:0] \o__payload$22[0] ;
   wire [31:0] \o__payload$28 ;
@@ -191,14 +127,8 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \o__payload$28[1] ;
   wire [7:0] \o__payload$28[2] ;
   wire [7:0] \o__payload$28[3] ;
-  wire [127:0] \o__payload$34 ;
+  wire [63:0] \o__payload$34 ;
   wire [7:0] \o__payload$34[0] ;
-  wire [7:0] \o__payload$34[10] ;
-  wire [7:0] \o__payload$34[11] ;
-  wire [7:0] \o__payload$34[12] ;
-  wire [7:0] \o__payload$34[13] ;
-  wire [7:0] \o__payload$34[14] ;
-  wire [7:0] \o__payload$34[15] ;
   wire [7:0] \o__payload$34[1] ;
   wire [7:0] \o__payload$34[2] ;
   wire [7:0] \o__payload$34[3] ;
@@ -206,21 +136,13 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \o__payload$34[5] ;
   wire [7:0] \o__payload$34[6] ;
   wire [7:0] \o__payload$34[7] ;
-  wire [7:0] \o__payload$34[8] ;
-  wire [7:0] \o__payload$34[9] ;
   wire [31:0] \o__payload$43 ;
   wire [7:0] \o__payload$43[0] ;
   wire [7:0] \o__payload$43[1] ;
   wire [7:0] \o__payload$43[2] ;
   wire [7:0] \o__payload$43[3] ;
-  wire [127:0] \o__payload$49 ;
+  wire [63:0] \o__payload$49 ;
   wire [7:0] \o__payload$49[0] ;
-  wire [7:0] \o__payload$49[10] ;
-  wire [7:0] \o__payload$49[11] ;
-  wire [7:0] \o__payload$49[12] ;
-  wire [7:0] \o__payload$49[13] ;
-  wire [7:0] \o__payload$49[14] ;
-  wire [7:0] \o__payload$49[15] ;
   wire [7:0] \o__payload$49[1] ;
   wire [7:0] \o__payload$49[2] ;
   wire [7:0] \o__payload$49[3] ;
@@ -228,8 +150,6 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \o__payload$49[5] ;
   wire [7:0] \o__payload$49[6] ;
   wire [7:0] \o__payload$49[7] ;
-  wire [7:0] \o__payload$49[8] ;
-  wire [7:0] \o__payload$49[9] ;
   wire [7:0] \o__payload$54 ;
   wire [7:0] \o__payload$54[0] ;
   wire [7:0] \o__payload[0] ;
@@ -380,22 +300,6 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload[13]  = i__payload[111:104];
   assign \i__payload[14]  = i__payload[119:112];
   assign \i__payload[15]  = i__payload[127:120];
-  assign \i__payload[16]  = i__payload[135:128];
-  assign \i__payload[17]  = i__payload[143:136];
-  assign \i__payload[18]  = i__payload[151:144];
-  assign \i__payload[19]  = i__payload[159:152];
-  assign \i__payload[20]  = i__payload[167:160];
-  assign \i__payload[21]  = i__payload[175:168];
-  assign \i__payload[22]  = i__payload[183:176];
-  assign \i__payload[23]  = i__payload[191:184];
-  assign \i__payload[24]  = i__payload[199:192];
-  assign \i__payload[25]  = i__payload[207:200];
-  assign \i__payload[26]  = i__payload[215:208];
-  assign \i__payload[27]  = i__payload[223:216];
-  assign \i__payload[28]  = i__payload[231:224];
-  assign \i__payload[29]  = i__payload[239:232];
-  assign \i__payload[30]  = i__payload[247:240];
-  assign \i__payload[31]  = i__payload[255:248];
   assign \o__payload[0]  = o__payload;
   assign \i__payload$9[0]  = \i__payload$9 [23:0];
   assign \i__payload$9[1]  = \i__payload$9 [47:24];
@@ -413,14 +317,6 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload$15[5]  = \i__payload$15 [137:115];
   assign \i__payload$15[6]  = \i__payload$15 [160:138];
   assign \i__payload$15[7]  = \i__payload$15 [183:161];
-  assign \i__payload$15[8]  = \i__payload$15 [206:184];
-  assign \i__payload$15[9]  = \i__payload$15 [229:207];
-  assign \i__payload$15[10]  = \i__payload$15 [252:230];
-  assign \i__payload$15[11]  = \i__payload$15 [275:253];
-  assign \i__payload$15[12]  = \i__payload$15 [298:276];
-  assign \i__payload$15[13]  = \i__payload$15 [321:299];
-  assign \i__payload$15[14]  = \i__payload$15 [344:322];
-  assign \i__payload$15[15]  = \i__payload$15 [367:345];
   assign \o__payload$16[0]  = \i__payload$15 [22:0];
   assign \o__payload$16[1]  = \i__payload$15 [45:23];
   assign \o__payload$16[2]  = \i__payload$15 [68:46];
@@ -429,14 +325,6 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$16[5]  = \i__payload$15 [137:115];
   assign \o__payload$16[6]  = \i__payload$15 [160:138];
   assign \o__payload$16[7]  = \i__payload$15 [183:161];
-  assign \o__payload$16[8]  = \i__payload$15 [206:184];
-  assign \o__payload$16[9]  = \i__payload$15 [229:207];
-  assign \o__payload$16[10]  = \i__payload$15 [252:230];
-  assign \o__payload$16[11]  = \i__payload$15 [275:253];
-  assign \o__payload$16[12]  = \i__payload$15 [298:276];
-  assign \o__payload$16[13]  = \i__payload$15 [321:299];
-  assign \o__payload$16[14]  = \i__payload$15 [344:322];
-  assign \o__payload$16[15]  = \i__payload$15 [367:345];
   assign \i__payload$21[0]  = \i__payload$21 ;
   assign \o__payload$22[0]  = \i__payload$21 ;
   assign \i__payload$27[0]  = \i__payload$27 [7:0];
@@ -455,14 +343,6 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload$33[5]  = \i__payload$33 [47:40];
   assign \i__payload$33[6]  = \i__payload$33 [55:48];
   assign \i__payload$33[7]  = \i__payload$33 [63:56];
-  assign \i__payload$33[8]  = \i__payload$33 [71:64];
-  assign \i__payload$33[9]  = \i__payload$33 [79:72];
-  assign \i__payload$33[10]  = \i__payload$33 [87:80];
-  assign \i__payload$33[11]  = \i__payload$33 [95:88];
-  assign \i__payload$33[12]  = \i__payload$33 [103:96];
-  assign \i__payload$33[13]  = \i__payload$33 [111:104];
-  assign \i__payload$33[14]  = \i__payload$33 [119:112];
-  assign \i__payload$33[15]  = \i__payload$33 [127:120];
   assign \o__payload$34[0]  = \i__payload$33 [7:0];
   assign \o__payload$34[1]  = \i__payload$33 [15:8];
   assign \o__payload$34[2]  = \i__payload$33 [23:16];
@@ -471,14 +351,6 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$34[5]  = \i__payload$33 [47:40];
   assign \o__payload$34[6]  = \i__payload$33 [55:48];
   assign \o__payload$34[7]  = \i__payload$33 [63:56];
-  assign \o__payload$34[8]  = \i__payload$33 [71:64];
-  assign \o__payload$34[9]  = \i__payload$33 [79:72];
-  assign \o__payload$34[10]  = \i__payload$33 [87:80];
-  assign \o__payload$34[11]  = \i__payload$33 [95:88];
-  assign \o__payload$34[12]  = \i__payload$33 [103:96];
-  assign \o__payload$34[13]  = \i__payload$33 [111:104];
-  assign \o__payload$34[14]  = \i__payload$33 [119:112];
-  assign \o__payload$34[15]  = \i__payload$33 [127:120];
   assign \i__payload$39[0]  = i__payload[7:0];
   assign \i__payload$39[1]  = i__payload[15:8];
   assign \i__payload$39[2]  = i__payload[23:16];
@@ -495,22 +367,6 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload$39[13]  = i__payload[111:104];
   assign \i__payload$39[14]  = i__payload[119:112];
   assign \i__payload$39[15]  = i__payload[127:120];
-  assign \i__payload$39[16]  = i__payload[135:128];
-  assign \i__payload$39[17]  = i__payload[143:136];
-  assign \i__payload$39[18]  = i__payload[151:144];
-  assign \i__payload$39[19]  = i__payload[159:152];
-  assign \i__payload$39[20]  = i__payload[167:160];
-  assign \i__payload$39[21]  = i__payload[175:168];
-  assign \i__payload$39[22]  = i__payload[183:176];
-  assign \i__payload$39[23]  = i__payload[191:184];
-  assign \i__payload$39[24]  = i__payload[199:192];
-  assign \i__payload$39[25]  = i__payload[207:200];
-  assign \i__payload$39[26]  = i__payload[215:208];
-  assign \i__payload$39[27]  = i__payload[223:216];
-  assign \i__payload$39[28]  = i__payload[231:224];
-  assign \i__payload$39[29]  = i__payload[239:232];
-  assign \i__payload$39[30]  = i__payload[247:240];
-  assign \i__payload$39[31]  = i__payload[255:248];
   assign \i__payload$42[0]  = \i__payload$42 [7:0];
   assign \i__payload$42[1]  = \i__payload$42 [15:8];
   assign \i__payload$42[2]  = \i__payload$42 [23:16];
@@ -527,14 +383,6 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload$48[5]  = \i__payload$48 [47:40];
   assign \i__payload$48[6]  = \i__payload$48 [55:48];
   assign \i__payload$48[7]  = \i__payload$48 [63:56];
-  assign \i__payload$48[8]  = \i__payload$48 [71:64];
-  assign \i__payload$48[9]  = \i__payload$48 [79:72];
-  assign \i__payload$48[10]  = \i__payload$48 [87:80];
-  assign \i__payload$48[11]  = \i__payload$48 [95:88];
-  assign \i__payload$48[12]  = \i__payload$48 [103:96];
-  assign \i__payload$48[13]  = \i__payload$48 [111:104];
-  assign \i__payload$48[14]  = \i__payload$48 [119:112];
-  assign \i__payload$48[15]  = \i__payload$48 [127:120];
   assign \o__payload$49[0]  = \i__payload$48 [7:0];
   assign \o__payload$49[1]  = \i__payload$48 [15:8];
   assign \o__payload$49[2]  = \i__payload$48 [23:16];
@@ -543,14 +391,6 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$49[5]  = \i__payload$48 [47:40];
   assign \o__payload$49[6]  = \i__payload$48 [55:48];
   assign \o__payload$49[7]  = \i__payload$48 [63:56];
-  assign \o__payload$49[8]  = \i__payload$48 [71:64];
-  assign \o__payload$49[9]  = \i__payload$48 [79:72];
-  assign \o__payload$49[10]  = \i__payload$48 [87:80];
-  assign \o__payload$49[11]  = \i__payload$48 [95:88];
-  assign \o__payload$49[12]  = \i__payload$48 [103:96];
-  assign \o__payload$49[13]  = \i__payload$48 [111:104];
-  assign \o__payload$49[14]  = \i__payload$48 [119:112];
-  assign \o__payload$49[15]  = \i__payload$48 [127:120];
   assign \o__payload$54[0]  = o__payload;
   assign probe[15] = o__ready;
   assign probe[7] = o__valid;
@@ -633,42 +473,39 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [3:0] \$11 ;
-  wire [3:0] \$12 ;
+  wire \$11 ;
+  wire \$12 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
-  wire \$16 ;
+  wire [4:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire [3:0] \$19 ;
+  wire \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
-  wire \$23 ;
+  wire [4:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [3:0] \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
-  wire \$3 ;
-  reg [2:0] \$30 ;
-  reg [2:0] \$31 ;
-  reg [2:0] \$32 ;
-  reg \$33 ;
+  wire \$26 ;
+  reg [2:0] \$27 ;
+  reg [2:0] \$28 ;
+  reg [3:0] \$29 ;
+  wire [4:0] \$3 ;
+  reg \$30 ;
   wire \$4 ;
   wire [3:0] \$5 ;
-  wire [3:0] \$6 ;
+  wire \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire \$9 ;
+  wire [3:0] \$9 ;
   input clk;
   wire clk;
   (* init = 3'h0 *)
   wire [2:0] consume;
-  reg [2:0] inner_level = 3'h0;
+  reg [3:0] inner_level = 4'h0;
   wire inner_r_rdy;
   wire [3:0] level;
   (* init = 3'h0 *)
@@ -695,7 +532,7 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [31:0] storage [6:0];
+  reg [31:0] storage [7:0];
   initial begin
     storage[0] = 32'd0;
     storage[1] = 32'd0;
@@ -704,6 +541,7 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
     storage[4] = 32'd0;
     storage[5] = 32'd0;
     storage[6] = 32'd0;
+    storage[7] = 32'd0;
   end
   always @(posedge clk) begin
     if (w_port__en)
@@ -716,95 +554,92 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
     end
   end
   assign r_data = _0_;
-  assign w_rdy = inner_level != 3'h7;
+  assign w_rdy = inner_level != 4'h8;
   assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
   assign \$2  = \$1  | r_en;
   assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$4  = w_port__addr == 3'h6;
+  assign \$3  = inner_level + r_rdy;
+  assign \$4  = w_rdy & w_en;
   assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = \$4  ? 4'h0 : \$5 ;
-  assign \$7  = ~ r_rdy;
-  assign \$8  = \$7  | r_en;
-  assign \$9  = inner_r_rdy & \$8 ;
-  assign \$10  = r_port__addr == 3'h6;
-  assign \$11  = r_port__addr + 1'h1;
-  assign \$12  = \$10  ? 4'h0 : \$11 ;
-  assign \$13  = w_rdy & w_en;
-  assign \$14  = ~ r_rdy;
-  assign \$15  = \$14  | r_en;
-  assign \$16  = inner_r_rdy & \$15 ;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$13  & \$17 ;
-  assign \$19  = inner_level + 1'h1;
-  assign \$20  = ~ r_rdy;
-  assign \$21  = \$20  | r_en;
-  assign \$22  = inner_r_rdy & \$21 ;
-  assign \$23  = w_rdy & w_en;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = inner_level - 1'h1;
-  assign \$27  = ~ r_rdy;
-  assign \$28  = \$27  | r_en;
-  assign \$29  = inner_r_rdy & \$28 ;
+  assign \$6  = ~ r_rdy;
+  assign \$7  = \$6  | r_en;
+  assign \$8  = inner_r_rdy & \$7 ;
+  assign \$9  = r_port__addr + 1'h1;
+  assign \$10  = w_rdy & w_en;
+  assign \$11  = ~ r_rdy;
+  assign \$12  = \$11  | r_en;
+  assign \$13  = inner_r_rdy & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = \$10  & \$14 ;
+  assign \$16  = inner_level + 1'h1;
+  assign \$17  = ~ r_rdy;
+  assign \$18  = \$17  | r_en;
+  assign \$19  = inner_r_rdy & \$18 ;
+  assign \$20  = w_rdy & w_en;
+  assign \$21  = ~ \$20 ;
+  assign \$22  = \$19  & \$21 ;
+  assign \$23  = inner_level - 1'h1;
+  assign \$24  = ~ r_rdy;
+  assign \$25  = \$24  | r_en;
+  assign \$26  = inner_r_rdy & \$25 ;
   always @(posedge clk)
-    w_port__addr <= \$30 ;
+    w_port__addr <= \$27 ;
   always @(posedge clk)
-    r_port__addr <= \$31 ;
+    r_port__addr <= \$28 ;
   always @(posedge clk)
-    inner_level <= \$32 ;
+    inner_level <= \$29 ;
   always @(posedge clk)
-    r_rdy <= \$33 ;
+    r_rdy <= \$30 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = w_port__addr;
-    if (\$3 ) begin
-      \$30  = \$6 [2:0];
+    \$27  = w_port__addr;
+    if (\$4 ) begin
+      \$27  = \$5 [2:0];
     end
     if (rst) begin
-      \$30  = 3'h0;
+      \$27  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = r_port__addr;
-    if (\$9 ) begin
-      \$31  = \$12 [2:0];
+    \$28  = r_port__addr;
+    if (\$8 ) begin
+      \$28  = \$9 [2:0];
     end
     if (rst) begin
-      \$31  = 3'h0;
+      \$28  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = inner_level;
-    if (\$18 ) begin
-      \$32  = \$19 [2:0];
+    \$29  = inner_level;
+    if (\$15 ) begin
+      \$29  = \$16 [3:0];
     end
-    if (\$25 ) begin
-      \$32  = \$26 [2:0];
+    if (\$22 ) begin
+      \$29  = \$23 [3:0];
     end
     if (rst) begin
-      \$32  = 3'h0;
+      \$29  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = r_rdy;
-    if (\$29 ) begin
-      \$33  = 1'h1;
+    \$30  = r_rdy;
+    if (\$26 ) begin
+      \$30  = 1'h1;
     end else if (r_en) begin
-      \$33  = 1'h0;
+      \$30  = 1'h0;
     end
     if (rst) begin
-      \$33  = 1'h0;
+      \$30  = 1'h0;
     end
   end
-  assign level = w_level;
-  assign r_level = w_level;
+  assign w_level = \$3 [3:0];
+  assign level = \$3 [3:0];
+  assign r_level = \$3 [3:0];
   assign produce = w_port__addr;
   assign w_data = w_port__data;
   assign consume = r_port__addr;
@@ -815,14 +650,8 @@ endmodule
 module \top.fifo_dense1_dense2_0 (rst, r_en, i__ready, o__payload, w_data, w_en, o__valid, clk);
   input clk;
   wire clk;
-  wire [127:0] i__payload;
+  wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[10] ;
-  wire [7:0] \i__payload[11] ;
-  wire [7:0] \i__payload[12] ;
-  wire [7:0] \i__payload[13] ;
-  wire [7:0] \i__payload[14] ;
-  wire [7:0] \i__payload[15] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
@@ -830,20 +659,12 @@ module \top.fifo_dense1_dense2_0 (rst, r_en, i__ready, o__payload, w_data, w_en,
   wire [7:0] \i__payload[5] ;
   wire [7:0] \i__payload[6] ;
   wire [7:0] \i__payload[7] ;
-  wire [7:0] \i__payload[8] ;
-  wire [7:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   wire i__valid;
-  output [127:0] o__payload;
-  wire [127:0] o__payload;
+  output [63:0] o__payload;
+  wire [63:0] o__payload;
   wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[10] ;
-  wire [7:0] \o__payload[11] ;
-  wire [7:0] \o__payload[12] ;
-  wire [7:0] \o__payload[13] ;
-  wire [7:0] \o__payload[14] ;
-  wire [7:0] \o__payload[15] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
@@ -851,19 +672,17 @@ module \top.fifo_dense1_dense2_0 (rst, r_en, i__ready, o__payload, w_data, w_en,
   wire [7:0] \o__payload[5] ;
   wire [7:0] \o__payload[6] ;
   wire [7:0] \o__payload[7] ;
-  wire [7:0] \o__payload[8] ;
-  wire [7:0] \o__payload[9] ;
   wire o__ready;
   output o__valid;
   wire o__valid;
-  wire [127:0] r_data;
+  wire [63:0] r_data;
   input r_en;
   wire r_en;
   wire r_rdy;
   input rst;
   wire rst;
-  input [127:0] w_data;
-  wire [127:0] w_data;
+  input [63:0] w_data;
+  wire [63:0] w_data;
   input w_en;
   wire w_en;
   wire w_rdy;
@@ -891,14 +710,6 @@ module \top.fifo_dense1_dense2_0 (rst, r_en, i__ready, o__payload, w_data, w_en,
   assign \i__payload[5]  = w_data[47:40];
   assign \i__payload[6]  = w_data[55:48];
   assign \i__payload[7]  = w_data[63:56];
-  assign \i__payload[8]  = w_data[71:64];
-  assign \i__payload[9]  = w_data[79:72];
-  assign \i__payload[10]  = w_data[87:80];
-  assign \i__payload[11]  = w_data[95:88];
-  assign \i__payload[12]  = w_data[103:96];
-  assign \i__payload[13]  = w_data[111:104];
-  assign \i__payload[14]  = w_data[119:112];
-  assign \i__payload[15]  = w_data[127:120];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
@@ -907,14 +718,6 @@ module \top.fifo_dense1_dense2_0 (rst, r_en, i__ready, o__payload, w_data, w_en,
   assign \o__payload[5]  = o__payload[47:40];
   assign \o__payload[6]  = o__payload[55:48];
   assign \o__payload[7]  = o__payload[63:56];
-  assign \o__payload[8]  = o__payload[71:64];
-  assign \o__payload[9]  = o__payload[79:72];
-  assign \o__payload[10]  = o__payload[87:80];
-  assign \o__payload[11]  = o__payload[95:88];
-  assign \o__payload[12]  = o__payload[103:96];
-  assign \o__payload[13]  = o__payload[111:104];
-  assign \o__payload[14]  = o__payload[119:112];
-  assign \o__payload[15]  = o__payload[127:120];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -954,37 +757,37 @@ module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
   wire inner_r_rdy;
   wire [1:0] level;
   wire [-1:0] produce;
-  output [127:0] r_data;
-  wire [127:0] r_data;
+  output [63:0] r_data;
+  wire [63:0] r_data;
   input r_en;
   wire r_en;
   wire [1:0] r_level;
   wire [-1:0] r_port__addr;
-  wire [127:0] r_port__data;
+  wire [63:0] r_port__data;
   wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  wire [127:0] w_data;
+  wire [63:0] w_data;
   input w_en;
   wire w_en;
   wire [1:0] w_level;
   wire [-1:0] w_port__addr;
-  input [127:0] w_port__data;
-  wire [127:0] w_port__data;
+  input [63:0] w_port__data;
+  wire [63:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [127:0] storage [0:0];
+  reg [63:0] storage [0:0];
   initial begin
-    storage[0] = 128'h00000000000000000000000000000000;
+    storage[0] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
       storage[1'h0] <= w_port__data;
   end
-  reg [127:0] _0_;
+  reg [63:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
       _0_ <= storage[1'h0];
@@ -1061,25 +864,25 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [255:0] \$100 ;
-  wire [8:0] \$101 ;
-  wire [255:0] \$102 ;
-  wire [8:0] \$103 ;
-  wire [255:0] \$104 ;
-  wire [8:0] \$105 ;
-  wire [255:0] \$106 ;
-  wire [8:0] \$107 ;
-  wire [255:0] \$108 ;
-  wire [8:0] \$109 ;
+  wire [16:0] \$100 ;
+  wire [16:0] \$101 ;
+  wire [16:0] \$102 ;
+  wire [16:0] \$103 ;
+  wire [16:0] \$104 ;
+  wire [16:0] \$105 ;
+  wire [16:0] \$106 ;
+  wire [16:0] \$107 ;
+  wire [16:0] \$108 ;
+  wire [16:0] \$109 ;
   wire \$11 ;
-  wire [255:0] \$110 ;
-  wire [8:0] \$111 ;
-  wire [255:0] \$112 ;
-  wire [8:0] \$113 ;
-  wire [255:0] \$114 ;
-  wire [8:0] \$115 ;
-  wire [255:0] \$116 ;
-  wire [8:0] \$117 ;
+  wire [16:0] \$110 ;
+  wire [16:0] \$111 ;
+  wire [16:0] \$112 ;
+  wire [16:0] \$113 ;
+  wire [16:0] \$114 ;
+  wire [16:0] \$115 ;
+  wire [16:0] \$116 ;
+  wire [16:0] \$117 ;
   wire [16:0] \$118 ;
   wire [16:0] \$119 ;
   reg [3:0] \$12 ;
@@ -1116,718 +919,392 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$148 ;
   wire [16:0] \$149 ;
   wire \$15 ;
-  wire [16:0] \$150 ;
-  wire [16:0] \$151 ;
-  wire [16:0] \$152 ;
-  wire [16:0] \$153 ;
-  wire [16:0] \$154 ;
-  wire [16:0] \$155 ;
-  wire [16:0] \$156 ;
-  wire [16:0] \$157 ;
-  wire [16:0] \$158 ;
-  wire [16:0] \$159 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire [17:0] \$152 ;
+  wire [17:0] \$153 ;
+  wire [18:0] \$154 ;
+  wire [17:0] \$155 ;
+  wire [17:0] \$156 ;
+  wire [18:0] \$157 ;
+  wire [17:0] \$158 ;
+  wire [17:0] \$159 ;
   reg [23:0] \$16 ;
-  wire [16:0] \$160 ;
-  wire [16:0] \$161 ;
-  wire [16:0] \$162 ;
-  wire [16:0] \$163 ;
-  wire [16:0] \$164 ;
-  wire [16:0] \$165 ;
-  wire [16:0] \$166 ;
-  wire [16:0] \$167 ;
-  wire [16:0] \$168 ;
-  wire [16:0] \$169 ;
+  wire [18:0] \$160 ;
+  wire [17:0] \$161 ;
+  wire [17:0] \$162 ;
+  wire [18:0] \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire [24:0] \$166 ;
+  wire [24:0] \$167 ;
+  wire [25:0] \$168 ;
+  wire \$169 ;
   wire [23:0] \$17 ;
-  wire [16:0] \$170 ;
-  wire [16:0] \$171 ;
-  wire [16:0] \$172 ;
-  wire [16:0] \$173 ;
-  wire [16:0] \$174 ;
-  wire [16:0] \$175 ;
-  wire [16:0] \$176 ;
-  wire [16:0] \$177 ;
-  wire [16:0] \$178 ;
-  wire [16:0] \$179 ;
+  wire \$170 ;
+  wire [17:0] \$171 ;
+  wire [17:0] \$172 ;
+  wire [18:0] \$173 ;
+  wire [17:0] \$174 ;
+  wire [17:0] \$175 ;
+  wire [18:0] \$176 ;
+  wire [17:0] \$177 ;
+  wire [17:0] \$178 ;
+  wire [18:0] \$179 ;
   wire [24:0] \$18 ;
-  wire [16:0] \$180 ;
-  wire [16:0] \$181 ;
-  wire [16:0] \$182 ;
-  wire [16:0] \$183 ;
-  wire [16:0] \$184 ;
-  wire [16:0] \$185 ;
-  wire [16:0] \$186 ;
-  wire [16:0] \$187 ;
-  wire [16:0] \$188 ;
-  wire [16:0] \$189 ;
+  wire [17:0] \$180 ;
+  wire [17:0] \$181 ;
+  wire [18:0] \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire [24:0] \$185 ;
+  wire [24:0] \$186 ;
+  wire [25:0] \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   reg [23:0] \$19 ;
-  wire [16:0] \$190 ;
-  wire [16:0] \$191 ;
-  wire [16:0] \$192 ;
-  wire [16:0] \$193 ;
-  wire [16:0] \$194 ;
-  wire [16:0] \$195 ;
-  wire [16:0] \$196 ;
-  wire [16:0] \$197 ;
-  wire [16:0] \$198 ;
-  wire [16:0] \$199 ;
+  wire [17:0] \$190 ;
+  wire [17:0] \$191 ;
+  wire [18:0] \$192 ;
+  wire [17:0] \$193 ;
+  wire [17:0] \$194 ;
+  wire [18:0] \$195 ;
+  wire [17:0] \$196 ;
+  wire [17:0] \$197 ;
+  wire [18:0] \$198 ;
+  wire [17:0] \$199 ;
   wire \$2 ;
   wire [23:0] \$20 ;
-  wire [16:0] \$200 ;
-  wire [16:0] \$201 ;
-  wire [16:0] \$202 ;
-  wire [16:0] \$203 ;
-  wire [16:0] \$204 ;
-  wire [16:0] \$205 ;
-  wire [16:0] \$206 ;
-  wire [16:0] \$207 ;
-  wire [16:0] \$208 ;
-  wire [16:0] \$209 ;
+  wire [17:0] \$200 ;
+  wire [18:0] \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire [24:0] \$204 ;
+  wire [24:0] \$205 ;
+  wire [25:0] \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire [17:0] \$209 ;
   wire [24:0] \$21 ;
-  wire [16:0] \$210 ;
-  wire [16:0] \$211 ;
-  wire [16:0] \$212 ;
-  wire [16:0] \$213 ;
-  wire [16:0] \$214 ;
-  wire [16:0] \$215 ;
-  wire [16:0] \$216 ;
-  wire [16:0] \$217 ;
-  wire [16:0] \$218 ;
-  wire [16:0] \$219 ;
+  wire [17:0] \$210 ;
+  wire [18:0] \$211 ;
+  wire [17:0] \$212 ;
+  wire [17:0] \$213 ;
+  wire [18:0] \$214 ;
+  wire [17:0] \$215 ;
+  wire [17:0] \$216 ;
+  wire [18:0] \$217 ;
+  wire [17:0] \$218 ;
+  wire [17:0] \$219 ;
   reg [23:0] \$22 ;
-  wire [16:0] \$220 ;
-  wire [16:0] \$221 ;
-  wire [16:0] \$222 ;
-  wire [16:0] \$223 ;
-  wire [16:0] \$224 ;
-  wire [16:0] \$225 ;
-  wire [16:0] \$226 ;
-  wire [16:0] \$227 ;
-  wire [16:0] \$228 ;
-  wire [16:0] \$229 ;
+  wire [18:0] \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire [24:0] \$223 ;
+  wire [24:0] \$224 ;
+  wire [25:0] \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire [23:0] \$23 ;
-  wire [16:0] \$230 ;
-  wire [16:0] \$231 ;
-  wire [16:0] \$232 ;
-  wire [16:0] \$233 ;
-  wire [16:0] \$234 ;
-  wire [16:0] \$235 ;
-  wire [16:0] \$236 ;
-  wire [16:0] \$237 ;
-  wire [16:0] \$238 ;
-  wire [16:0] \$239 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire [24:0] \$24 ;
-  wire [16:0] \$240 ;
-  wire [16:0] \$241 ;
+  wire \$240 ;
+  wire \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire [17:0] \$244 ;
-  wire [17:0] \$245 ;
-  wire [18:0] \$246 ;
-  wire [17:0] \$247 ;
-  wire [17:0] \$248 ;
-  wire [18:0] \$249 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  reg [5:0] \$249 ;
   reg [23:0] \$25 ;
-  wire [17:0] \$250 ;
-  wire [17:0] \$251 ;
-  wire [18:0] \$252 ;
-  wire [17:0] \$253 ;
-  wire [17:0] \$254 ;
-  wire [18:0] \$255 ;
-  wire [17:0] \$256 ;
-  wire [17:0] \$257 ;
-  wire [18:0] \$258 ;
-  wire [17:0] \$259 ;
+  reg [127:0] \$250 ;
+  reg \$251 ;
+  reg \$252 ;
+  reg \$253 ;
+  reg \$254 ;
+  reg [3:0] \$255 ;
+  reg [8:0] \$256 ;
+  reg [8:0] \$257 ;
+  reg [8:0] \$258 ;
+  reg [8:0] \$259 ;
   wire [23:0] \$26 ;
-  wire [17:0] \$260 ;
-  wire [18:0] \$261 ;
-  wire [17:0] \$262 ;
-  wire [17:0] \$263 ;
-  wire [18:0] \$264 ;
-  wire [17:0] \$265 ;
-  wire [18:0] \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire [24:0] \$269 ;
+  reg [8:0] \$260 ;
+  reg [8:0] \$261 ;
+  reg [8:0] \$262 ;
+  reg [8:0] \$263 ;
+  reg [8:0] \$264 ;
+  reg [8:0] \$265 ;
+  reg [8:0] \$266 ;
+  reg [8:0] \$267 ;
+  reg [8:0] \$268 ;
+  reg [8:0] \$269 ;
   wire [24:0] \$27 ;
-  wire [24:0] \$270 ;
-  wire [25:0] \$271 ;
-  wire [24:0] \$272 ;
-  wire [24:0] \$273 ;
-  wire [25:0] \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire [24:0] \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  reg [8:0] \$270 ;
+  reg [8:0] \$271 ;
+  reg [7:0] \$272 ;
+  reg [7:0] \$273 ;
+  reg [7:0] \$274 ;
+  reg [7:0] \$275 ;
+  reg [7:0] \$276 ;
+  reg [7:0] \$277 ;
+  reg [7:0] \$278 ;
+  reg [7:0] \$279 ;
   wire \$28 ;
-  wire [17:0] \$280 ;
-  wire [17:0] \$281 ;
-  wire [18:0] \$282 ;
-  wire [17:0] \$283 ;
-  wire [17:0] \$284 ;
-  wire [18:0] \$285 ;
-  wire [17:0] \$286 ;
-  wire [17:0] \$287 ;
-  wire [18:0] \$288 ;
-  wire [17:0] \$289 ;
+  reg [7:0] \$280 ;
+  reg [7:0] \$281 ;
+  reg [7:0] \$282 ;
+  reg [7:0] \$283 ;
+  reg [7:0] \$284 ;
+  reg [7:0] \$285 ;
+  reg [7:0] \$286 ;
+  reg [7:0] \$287 ;
+  reg [7:0] \$288 ;
+  reg [7:0] \$289 ;
   wire \$29 ;
-  wire [17:0] \$290 ;
-  wire [18:0] \$291 ;
-  wire [17:0] \$292 ;
-  wire [17:0] \$293 ;
-  wire [18:0] \$294 ;
-  wire [17:0] \$295 ;
-  wire [17:0] \$296 ;
-  wire [18:0] \$297 ;
-  wire [17:0] \$298 ;
-  wire [17:0] \$299 ;
+  reg [7:0] \$290 ;
+  reg [7:0] \$291 ;
+  reg [7:0] \$292 ;
+  reg [7:0] \$293 ;
+  reg [7:0] \$294 ;
+  reg [7:0] \$295 ;
+  reg [7:0] \$296 ;
+  reg [7:0] \$297 ;
+  reg [7:0] \$298 ;
+  reg [7:0] \$299 ;
   reg [3:0] \$3 ;
   reg [3:0] \$30 ;
-  wire [18:0] \$300 ;
-  wire [17:0] \$301 ;
-  wire [18:0] \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire [24:0] \$305 ;
-  wire [24:0] \$306 ;
-  wire [25:0] \$307 ;
-  wire [24:0] \$308 ;
-  wire [24:0] \$309 ;
+  reg [7:0] \$300 ;
+  reg [7:0] \$301 ;
+  reg [7:0] \$302 ;
+  reg [7:0] \$303 ;
+  reg [7:0] \$304 ;
+  reg [7:0] \$305 ;
+  reg [7:0] \$306 ;
+  reg [7:0] \$307 ;
+  reg [7:0] \$308 ;
+  reg [7:0] \$309 ;
   wire \$31 ;
-  wire [25:0] \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire [24:0] \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire [17:0] \$316 ;
-  wire [17:0] \$317 ;
-  wire [18:0] \$318 ;
-  wire [17:0] \$319 ;
+  reg [7:0] \$310 ;
+  reg [7:0] \$311 ;
+  reg [7:0] \$312 ;
+  reg [7:0] \$313 ;
+  reg [7:0] \$314 ;
+  reg [7:0] \$315 ;
+  reg [7:0] \$316 ;
+  reg [7:0] \$317 ;
+  reg [7:0] \$318 ;
+  reg [7:0] \$319 ;
   wire \$32 ;
-  wire [17:0] \$320 ;
-  wire [18:0] \$321 ;
-  wire [17:0] \$322 ;
-  wire [17:0] \$323 ;
-  wire [18:0] \$324 ;
-  wire [17:0] \$325 ;
-  wire [17:0] \$326 ;
-  wire [18:0] \$327 ;
-  wire [17:0] \$328 ;
-  wire [17:0] \$329 ;
+  reg [7:0] \$320 ;
+  reg [7:0] \$321 ;
+  reg [7:0] \$322 ;
+  reg [7:0] \$323 ;
+  reg [7:0] \$324 ;
+  reg [7:0] \$325 ;
+  reg [7:0] \$326 ;
+  reg [7:0] \$327 ;
+  reg [7:0] \$328 ;
+  reg [7:0] \$329 ;
   wire \$33 ;
-  wire [18:0] \$330 ;
-  wire [17:0] \$331 ;
-  wire [17:0] \$332 ;
-  wire [18:0] \$333 ;
-  wire [17:0] \$334 ;
-  wire [17:0] \$335 ;
-  wire [18:0] \$336 ;
-  wire [17:0] \$337 ;
-  wire [18:0] \$338 ;
-  wire \$339 ;
+  reg [7:0] \$330 ;
+  reg [7:0] \$331 ;
+  reg [7:0] \$332 ;
+  reg [7:0] \$333 ;
+  reg [7:0] \$334 ;
+  reg [7:0] \$335 ;
+  reg [16:0] \$336 ;
+  reg [16:0] \$337 ;
+  reg [16:0] \$338 ;
+  reg [16:0] \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire [24:0] \$341 ;
-  wire [24:0] \$342 ;
-  wire [25:0] \$343 ;
-  wire [24:0] \$344 ;
-  wire [24:0] \$345 ;
-  wire [25:0] \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire [24:0] \$349 ;
+  reg [16:0] \$340 ;
+  reg [16:0] \$341 ;
+  reg [16:0] \$342 ;
+  reg [16:0] \$343 ;
+  reg [16:0] \$344 ;
+  reg [16:0] \$345 ;
+  reg [16:0] \$346 ;
+  reg [16:0] \$347 ;
+  reg [16:0] \$348 ;
+  reg [16:0] \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire [17:0] \$352 ;
-  wire [17:0] \$353 ;
-  wire [18:0] \$354 ;
-  wire [17:0] \$355 ;
-  wire [17:0] \$356 ;
-  wire [18:0] \$357 ;
-  wire [17:0] \$358 ;
-  wire [17:0] \$359 ;
-  wire [5:0] \$36 ;
-  wire [18:0] \$360 ;
-  wire [17:0] \$361 ;
-  wire [17:0] \$362 ;
-  wire [18:0] \$363 ;
-  wire [17:0] \$364 ;
-  wire [17:0] \$365 ;
-  wire [18:0] \$366 ;
-  wire [17:0] \$367 ;
-  wire [17:0] \$368 ;
-  wire [18:0] \$369 ;
-  wire [5:0] \$37 ;
-  wire [17:0] \$370 ;
-  wire [17:0] \$371 ;
-  wire [18:0] \$372 ;
-  wire [17:0] \$373 ;
-  wire [18:0] \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire [24:0] \$377 ;
-  wire [24:0] \$378 ;
-  wire [25:0] \$379 ;
+  reg [16:0] \$350 ;
+  reg [16:0] \$351 ;
+  reg [16:0] \$352 ;
+  reg [16:0] \$353 ;
+  reg [16:0] \$354 ;
+  reg [16:0] \$355 ;
+  reg [16:0] \$356 ;
+  reg [16:0] \$357 ;
+  reg [16:0] \$358 ;
+  reg [16:0] \$359 ;
+  wire [6:0] \$36 ;
+  reg [16:0] \$360 ;
+  reg [16:0] \$361 ;
+  reg [16:0] \$362 ;
+  reg [16:0] \$363 ;
+  reg [16:0] \$364 ;
+  reg [16:0] \$365 ;
+  reg [16:0] \$366 ;
+  reg [16:0] \$367 ;
+  reg [16:0] \$368 ;
+  reg [16:0] \$369 ;
+  wire [6:0] \$37 ;
+  reg [16:0] \$370 ;
+  reg [16:0] \$371 ;
+  reg [16:0] \$372 ;
+  reg [16:0] \$373 ;
+  reg [16:0] \$374 ;
+  reg [16:0] \$375 ;
+  reg [16:0] \$376 ;
+  reg [16:0] \$377 ;
+  reg [16:0] \$378 ;
+  reg [16:0] \$379 ;
   wire \$38 ;
-  wire [24:0] \$380 ;
-  wire [24:0] \$381 ;
-  wire [25:0] \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire [24:0] \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
+  reg [16:0] \$380 ;
+  reg [16:0] \$381 ;
+  reg [16:0] \$382 ;
+  reg [16:0] \$383 ;
+  reg [16:0] \$384 ;
+  reg [16:0] \$385 ;
+  reg [16:0] \$386 ;
+  reg [16:0] \$387 ;
+  reg [16:0] \$388 ;
+  reg [16:0] \$389 ;
   wire \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  reg [16:0] \$390 ;
+  reg [16:0] \$391 ;
+  reg [16:0] \$392 ;
+  reg [16:0] \$393 ;
+  reg [16:0] \$394 ;
+  reg [16:0] \$395 ;
+  reg [16:0] \$396 ;
+  reg [16:0] \$397 ;
+  reg [16:0] \$398 ;
+  reg [16:0] \$399 ;
   wire \$4 ;
   reg [3:0] \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  reg [23:0] \$400 ;
+  reg [23:0] \$401 ;
+  reg [23:0] \$402 ;
+  reg [23:0] \$403 ;
+  reg [23:0] \$404 ;
+  reg [23:0] \$405 ;
+  reg [23:0] \$406 ;
+  reg [23:0] \$407 ;
+  reg [23:0] \$408 ;
+  reg [23:0] \$409 ;
   wire \$41 ;
-  wire \$410 ;
-  reg [4:0] \$411 ;
-  reg [255:0] \$412 ;
-  reg \$413 ;
-  reg \$414 ;
-  reg \$415 ;
-  reg \$416 ;
-  reg [3:0] \$417 ;
-  reg [8:0] \$418 ;
-  reg [8:0] \$419 ;
+  reg [23:0] \$410 ;
+  reg [23:0] \$411 ;
+  reg [23:0] \$412 ;
+  reg [23:0] \$413 ;
+  reg [23:0] \$414 ;
+  reg [23:0] \$415 ;
+  reg [23:0] \$416 ;
+  reg [23:0] \$417 ;
+  reg [23:0] \$418 ;
+  reg [23:0] \$419 ;
   wire \$42 ;
-  reg [8:0] \$420 ;
-  reg [8:0] \$421 ;
-  reg [8:0] \$422 ;
-  reg [8:0] \$423 ;
-  reg [8:0] \$424 ;
-  reg [8:0] \$425 ;
-  reg [8:0] \$426 ;
-  reg [8:0] \$427 ;
-  reg [8:0] \$428 ;
-  reg [8:0] \$429 ;
+  reg \$420 ;
+  reg \$421 ;
+  reg \$422 ;
+  reg [3:0] \$423 ;
+  reg \$424 ;
+  reg \$425 ;
+  reg \$426 ;
+  reg [3:0] \$427 ;
+  reg \$428 ;
+  reg \$429 ;
   wire \$43 ;
-  reg [8:0] \$430 ;
-  reg [8:0] \$431 ;
-  reg [8:0] \$432 ;
-  reg [8:0] \$433 ;
-  reg [8:0] \$434 ;
-  reg [8:0] \$435 ;
-  reg [8:0] \$436 ;
-  reg [8:0] \$437 ;
-  reg [8:0] \$438 ;
-  reg [8:0] \$439 ;
+  reg \$430 ;
+  reg [3:0] \$431 ;
+  reg \$432 ;
+  reg \$433 ;
+  reg \$434 ;
+  reg [3:0] \$435 ;
+  reg \$436 ;
+  reg [23:0] \$437 ;
+  reg [95:0] \$438 ;
+  reg [23:0] \$439 ;
   reg [3:0] \$44 ;
-  reg [8:0] \$440 ;
-  reg [8:0] \$441 ;
-  reg [8:0] \$442 ;
-  reg [8:0] \$443 ;
-  reg [8:0] \$444 ;
-  reg [8:0] \$445 ;
-  reg [8:0] \$446 ;
-  reg [8:0] \$447 ;
-  reg [8:0] \$448 ;
-  reg [8:0] \$449 ;
+  reg [23:0] \$440 ;
+  reg [23:0] \$441 ;
   wire \$45 ;
-  reg [7:0] \$450 ;
-  reg [7:0] \$451 ;
-  reg [7:0] \$452 ;
-  reg [7:0] \$453 ;
-  reg [7:0] \$454 ;
-  reg [7:0] \$455 ;
-  reg [7:0] \$456 ;
-  reg [7:0] \$457 ;
-  reg [7:0] \$458 ;
-  reg [7:0] \$459 ;
   wire \$46 ;
-  reg [7:0] \$460 ;
-  reg [7:0] \$461 ;
-  reg [7:0] \$462 ;
-  reg [7:0] \$463 ;
-  reg [7:0] \$464 ;
-  reg [7:0] \$465 ;
-  reg [7:0] \$466 ;
-  reg [7:0] \$467 ;
-  reg [7:0] \$468 ;
-  reg [7:0] \$469 ;
   wire \$47 ;
-  reg [7:0] \$470 ;
-  reg [7:0] \$471 ;
-  reg [7:0] \$472 ;
-  reg [7:0] \$473 ;
-  reg [7:0] \$474 ;
-  reg [7:0] \$475 ;
-  reg [7:0] \$476 ;
-  reg [7:0] \$477 ;
-  reg [7:0] \$478 ;
-  reg [7:0] \$479 ;
   wire \$48 ;
-  reg [7:0] \$480 ;
-  reg [7:0] \$481 ;
-  reg [7:0] \$482 ;
-  reg [7:0] \$483 ;
-  reg [7:0] \$484 ;
-  reg [7:0] \$485 ;
-  reg [7:0] \$486 ;
-  reg [7:0] \$487 ;
-  reg [7:0] \$488 ;
-  reg [7:0] \$489 ;
   reg \$49 ;
-  reg [7:0] \$490 ;
-  reg [7:0] \$491 ;
-  reg [7:0] \$492 ;
-  reg [7:0] \$493 ;
-  reg [7:0] \$494 ;
-  reg [7:0] \$495 ;
-  reg [7:0] \$496 ;
-  reg [7:0] \$497 ;
-  reg [7:0] \$498 ;
-  reg [7:0] \$499 ;
   wire \$5 ;
   reg \$50 ;
-  reg [7:0] \$500 ;
-  reg [7:0] \$501 ;
-  reg [7:0] \$502 ;
-  reg [7:0] \$503 ;
-  reg [7:0] \$504 ;
-  reg [7:0] \$505 ;
-  reg [7:0] \$506 ;
-  reg [7:0] \$507 ;
-  reg [7:0] \$508 ;
-  reg [7:0] \$509 ;
   reg [3:0] \$51 ;
-  reg [7:0] \$510 ;
-  reg [7:0] \$511 ;
-  reg [7:0] \$512 ;
-  reg [7:0] \$513 ;
-  reg [7:0] \$514 ;
-  reg [7:0] \$515 ;
-  reg [7:0] \$516 ;
-  reg [7:0] \$517 ;
-  reg [7:0] \$518 ;
-  reg [7:0] \$519 ;
   wire \$52 ;
-  reg [7:0] \$520 ;
-  reg [7:0] \$521 ;
-  reg [7:0] \$522 ;
-  reg [7:0] \$523 ;
-  reg [7:0] \$524 ;
-  reg [7:0] \$525 ;
-  reg [7:0] \$526 ;
-  reg [7:0] \$527 ;
-  reg [7:0] \$528 ;
-  reg [7:0] \$529 ;
   wire \$53 ;
-  reg [7:0] \$530 ;
-  reg [7:0] \$531 ;
-  reg [7:0] \$532 ;
-  reg [7:0] \$533 ;
-  reg [7:0] \$534 ;
-  reg [7:0] \$535 ;
-  reg [7:0] \$536 ;
-  reg [7:0] \$537 ;
-  reg [7:0] \$538 ;
-  reg [7:0] \$539 ;
-  wire [255:0] \$54 ;
-  reg [7:0] \$540 ;
-  reg [7:0] \$541 ;
-  reg [7:0] \$542 ;
-  reg [7:0] \$543 ;
-  reg [7:0] \$544 ;
-  reg [7:0] \$545 ;
-  reg [7:0] \$546 ;
-  reg [7:0] \$547 ;
-  reg [7:0] \$548 ;
-  reg [7:0] \$549 ;
+  wire [127:0] \$54 ;
   wire [8:0] \$55 ;
-  reg [7:0] \$550 ;
-  reg [7:0] \$551 ;
-  reg [7:0] \$552 ;
-  reg [7:0] \$553 ;
-  reg [7:0] \$554 ;
-  reg [7:0] \$555 ;
-  reg [7:0] \$556 ;
-  reg [7:0] \$557 ;
-  reg [7:0] \$558 ;
-  reg [7:0] \$559 ;
-  wire [255:0] \$56 ;
-  reg [7:0] \$560 ;
-  reg [7:0] \$561 ;
-  reg [7:0] \$562 ;
-  reg [7:0] \$563 ;
-  reg [7:0] \$564 ;
-  reg [7:0] \$565 ;
-  reg [7:0] \$566 ;
-  reg [7:0] \$567 ;
-  reg [7:0] \$568 ;
-  reg [7:0] \$569 ;
+  wire [127:0] \$56 ;
   wire [8:0] \$57 ;
-  reg [7:0] \$570 ;
-  reg [7:0] \$571 ;
-  reg [7:0] \$572 ;
-  reg [7:0] \$573 ;
-  reg [16:0] \$574 ;
-  reg [16:0] \$575 ;
-  reg [16:0] \$576 ;
-  reg [16:0] \$577 ;
-  reg [16:0] \$578 ;
-  reg [16:0] \$579 ;
-  wire [255:0] \$58 ;
-  reg [16:0] \$580 ;
-  reg [16:0] \$581 ;
-  reg [16:0] \$582 ;
-  reg [16:0] \$583 ;
-  reg [16:0] \$584 ;
-  reg [16:0] \$585 ;
-  reg [16:0] \$586 ;
-  reg [16:0] \$587 ;
-  reg [16:0] \$588 ;
-  reg [16:0] \$589 ;
+  wire [127:0] \$58 ;
   wire [8:0] \$59 ;
-  reg [16:0] \$590 ;
-  reg [16:0] \$591 ;
-  reg [16:0] \$592 ;
-  reg [16:0] \$593 ;
-  reg [16:0] \$594 ;
-  reg [16:0] \$595 ;
-  reg [16:0] \$596 ;
-  reg [16:0] \$597 ;
-  reg [16:0] \$598 ;
-  reg [16:0] \$599 ;
   wire \$6 ;
-  wire [255:0] \$60 ;
-  reg [16:0] \$600 ;
-  reg [16:0] \$601 ;
-  reg [16:0] \$602 ;
-  reg [16:0] \$603 ;
-  reg [16:0] \$604 ;
-  reg [16:0] \$605 ;
-  reg [16:0] \$606 ;
-  reg [16:0] \$607 ;
-  reg [16:0] \$608 ;
-  reg [16:0] \$609 ;
+  wire [127:0] \$60 ;
   wire [8:0] \$61 ;
-  reg [16:0] \$610 ;
-  reg [16:0] \$611 ;
-  reg [16:0] \$612 ;
-  reg [16:0] \$613 ;
-  reg [16:0] \$614 ;
-  reg [16:0] \$615 ;
-  reg [16:0] \$616 ;
-  reg [16:0] \$617 ;
-  reg [16:0] \$618 ;
-  reg [16:0] \$619 ;
-  wire [255:0] \$62 ;
-  reg [16:0] \$620 ;
-  reg [16:0] \$621 ;
-  reg [16:0] \$622 ;
-  reg [16:0] \$623 ;
-  reg [16:0] \$624 ;
-  reg [16:0] \$625 ;
-  reg [16:0] \$626 ;
-  reg [16:0] \$627 ;
-  reg [16:0] \$628 ;
-  reg [16:0] \$629 ;
+  wire [127:0] \$62 ;
   wire [8:0] \$63 ;
-  reg [16:0] \$630 ;
-  reg [16:0] \$631 ;
-  reg [16:0] \$632 ;
-  reg [16:0] \$633 ;
-  reg [16:0] \$634 ;
-  reg [16:0] \$635 ;
-  reg [16:0] \$636 ;
-  reg [16:0] \$637 ;
-  reg [16:0] \$638 ;
-  reg [16:0] \$639 ;
-  wire [255:0] \$64 ;
-  reg [16:0] \$640 ;
-  reg [16:0] \$641 ;
-  reg [16:0] \$642 ;
-  reg [16:0] \$643 ;
-  reg [16:0] \$644 ;
-  reg [16:0] \$645 ;
-  reg [16:0] \$646 ;
-  reg [16:0] \$647 ;
-  reg [16:0] \$648 ;
-  reg [16:0] \$649 ;
+  wire [127:0] \$64 ;
   wire [8:0] \$65 ;
-  reg [16:0] \$650 ;
-  reg [16:0] \$651 ;
-  reg [16:0] \$652 ;
-  reg [16:0] \$653 ;
-  reg [16:0] \$654 ;
-  reg [16:0] \$655 ;
-  reg [16:0] \$656 ;
-  reg [16:0] \$657 ;
-  reg [16:0] \$658 ;
-  reg [16:0] \$659 ;
-  wire [255:0] \$66 ;
-  reg [16:0] \$660 ;
-  reg [16:0] \$661 ;
-  reg [16:0] \$662 ;
-  reg [16:0] \$663 ;
-  reg [16:0] \$664 ;
-  reg [16:0] \$665 ;
-  reg [16:0] \$666 ;
-  reg [16:0] \$667 ;
-  reg [16:0] \$668 ;
-  reg [16:0] \$669 ;
+  wire [127:0] \$66 ;
   wire [8:0] \$67 ;
-  reg [16:0] \$670 ;
-  reg [16:0] \$671 ;
-  reg [16:0] \$672 ;
-  reg [16:0] \$673 ;
-  reg [16:0] \$674 ;
-  reg [16:0] \$675 ;
-  reg [16:0] \$676 ;
-  reg [16:0] \$677 ;
-  reg [16:0] \$678 ;
-  reg [16:0] \$679 ;
-  wire [255:0] \$68 ;
-  reg [16:0] \$680 ;
-  reg [16:0] \$681 ;
-  reg [16:0] \$682 ;
-  reg [16:0] \$683 ;
-  reg [16:0] \$684 ;
-  reg [16:0] \$685 ;
-  reg [16:0] \$686 ;
-  reg [16:0] \$687 ;
-  reg [16:0] \$688 ;
-  reg [16:0] \$689 ;
+  wire [127:0] \$68 ;
   wire [8:0] \$69 ;
-  reg [16:0] \$690 ;
-  reg [16:0] \$691 ;
-  reg [16:0] \$692 ;
-  reg [16:0] \$693 ;
-  reg [16:0] \$694 ;
-  reg [16:0] \$695 ;
-  reg [16:0] \$696 ;
-  reg [16:0] \$697 ;
-  reg [23:0] \$698 ;
-  reg [23:0] \$699 ;
   reg [3:0] \$7 ;
-  wire [255:0] \$70 ;
-  reg [23:0] \$700 ;
-  reg [23:0] \$701 ;
-  reg [23:0] \$702 ;
-  reg [23:0] \$703 ;
-  reg [23:0] \$704 ;
-  reg [23:0] \$705 ;
-  reg [23:0] \$706 ;
-  reg [23:0] \$707 ;
-  reg [23:0] \$708 ;
-  reg [23:0] \$709 ;
+  wire [127:0] \$70 ;
   wire [8:0] \$71 ;
-  reg [23:0] \$710 ;
-  reg [23:0] \$711 ;
-  reg [23:0] \$712 ;
-  reg [23:0] \$713 ;
-  reg [23:0] \$714 ;
-  reg [23:0] \$715 ;
-  reg [23:0] \$716 ;
-  reg [23:0] \$717 ;
-  reg [23:0] \$718 ;
-  reg [23:0] \$719 ;
-  wire [255:0] \$72 ;
-  reg [23:0] \$720 ;
-  reg [23:0] \$721 ;
-  reg [23:0] \$722 ;
-  reg [23:0] \$723 ;
-  reg [23:0] \$724 ;
-  reg [23:0] \$725 ;
-  reg [23:0] \$726 ;
-  reg [23:0] \$727 ;
-  reg [23:0] \$728 ;
-  reg [23:0] \$729 ;
+  wire [127:0] \$72 ;
   wire [8:0] \$73 ;
-  reg [23:0] \$730 ;
-  reg [23:0] \$731 ;
-  reg [23:0] \$732 ;
-  reg [23:0] \$733 ;
-  reg [23:0] \$734 ;
-  reg [23:0] \$735 ;
-  reg [23:0] \$736 ;
-  reg [23:0] \$737 ;
-  reg [23:0] \$738 ;
-  reg [23:0] \$739 ;
-  wire [255:0] \$74 ;
-  reg [23:0] \$740 ;
-  reg [23:0] \$741 ;
-  reg \$742 ;
-  reg \$743 ;
-  reg \$744 ;
-  reg [3:0] \$745 ;
-  reg \$746 ;
-  reg \$747 ;
-  reg \$748 ;
-  reg [3:0] \$749 ;
+  wire [127:0] \$74 ;
   wire [8:0] \$75 ;
-  reg \$750 ;
-  reg \$751 ;
-  reg \$752 ;
-  reg [3:0] \$753 ;
-  reg \$754 ;
-  reg \$755 ;
-  reg \$756 ;
-  reg [3:0] \$757 ;
-  reg \$758 ;
-  reg \$759 ;
-  wire [255:0] \$76 ;
-  reg \$760 ;
-  reg [3:0] \$761 ;
-  reg \$762 ;
-  reg [23:0] \$763 ;
-  reg [95:0] \$764 ;
-  reg [23:0] \$765 ;
-  reg [23:0] \$766 ;
-  reg [23:0] \$767 ;
+  wire [127:0] \$76 ;
   wire [8:0] \$77 ;
-  wire [255:0] \$78 ;
+  wire [127:0] \$78 ;
   wire [8:0] \$79 ;
   wire \$8 ;
-  wire [255:0] \$80 ;
+  wire [127:0] \$80 ;
   wire [8:0] \$81 ;
-  wire [255:0] \$82 ;
+  wire [127:0] \$82 ;
   wire [8:0] \$83 ;
-  wire [255:0] \$84 ;
+  wire [127:0] \$84 ;
   wire [8:0] \$85 ;
-  wire [255:0] \$86 ;
-  wire [8:0] \$87 ;
-  wire [255:0] \$88 ;
-  wire [8:0] \$89 ;
+  wire [16:0] \$86 ;
+  wire [16:0] \$87 ;
+  wire [16:0] \$88 ;
+  wire [16:0] \$89 ;
   wire \$9 ;
-  wire [255:0] \$90 ;
-  wire [8:0] \$91 ;
-  wire [255:0] \$92 ;
-  wire [8:0] \$93 ;
-  wire [255:0] \$94 ;
-  wire [8:0] \$95 ;
-  wire [255:0] \$96 ;
-  wire [8:0] \$97 ;
-  wire [255:0] \$98 ;
-  wire [8:0] \$99 ;
-  reg \$signature__addr ;
-  wire [255:0] \$signature__data ;
+  wire [16:0] \$90 ;
+  wire [16:0] \$91 ;
+  wire [16:0] \$92 ;
+  wire [16:0] \$93 ;
+  wire [16:0] \$94 ;
+  wire [16:0] \$95 ;
+  wire [16:0] \$96 ;
+  wire [16:0] \$97 ;
+  wire [16:0] \$98 ;
+  wire [16:0] \$99 ;
+  reg [1:0] \$signature__addr ;
+  wire [127:0] \$signature__data ;
   wire \$signature__en ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
@@ -1844,10 +1321,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
-  reg first6 = 1'h0;
   reg from_input = 1'h0;
-  input [255:0] i__payload;
-  wire [255:0] i__payload;
+  input [127:0] i__payload;
+  wire [127:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[10] ;
   wire [7:0] \i__payload[11] ;
@@ -1855,24 +1331,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [7:0] \i__payload[13] ;
   wire [7:0] \i__payload[14] ;
   wire [7:0] \i__payload[15] ;
-  wire [7:0] \i__payload[16] ;
-  wire [7:0] \i__payload[17] ;
-  wire [7:0] \i__payload[18] ;
-  wire [7:0] \i__payload[19] ;
   wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[20] ;
-  wire [7:0] \i__payload[21] ;
-  wire [7:0] \i__payload[22] ;
-  wire [7:0] \i__payload[23] ;
-  wire [7:0] \i__payload[24] ;
-  wire [7:0] \i__payload[25] ;
-  wire [7:0] \i__payload[26] ;
-  wire [7:0] \i__payload[27] ;
-  wire [7:0] \i__payload[28] ;
-  wire [7:0] \i__payload[29] ;
   wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[30] ;
-  wire [7:0] \i__payload[31] ;
   wire [7:0] \i__payload[3] ;
   wire [7:0] \i__payload[4] ;
   wire [7:0] \i__payload[5] ;
@@ -1889,13 +1349,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
-  reg last6 = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
-  reg [3:0] nf6 = 4'h0;
   output [95:0] o__payload;
   reg [95:0] o__payload = 96'h000000000000000000000000;
   wire [23:0] \o__payload[0] ;
@@ -1906,6 +1364,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod0_10 = 17'h00000;
   reg [16:0] prod0_11 = 17'h00000;
@@ -1913,30 +1372,15 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] prod0_13 = 17'h00000;
   reg [16:0] prod0_14 = 17'h00000;
   reg [16:0] prod0_15 = 17'h00000;
-  reg [16:0] prod0_16 = 17'h00000;
-  reg [16:0] prod0_17 = 17'h00000;
-  reg [16:0] prod0_18 = 17'h00000;
-  reg [16:0] prod0_19 = 17'h00000;
   reg [16:0] prod0_2 = 17'h00000;
-  reg [16:0] prod0_20 = 17'h00000;
-  reg [16:0] prod0_21 = 17'h00000;
-  reg [16:0] prod0_22 = 17'h00000;
-  reg [16:0] prod0_23 = 17'h00000;
-  reg [16:0] prod0_24 = 17'h00000;
-  reg [16:0] prod0_25 = 17'h00000;
-  reg [16:0] prod0_26 = 17'h00000;
-  reg [16:0] prod0_27 = 17'h00000;
-  reg [16:0] prod0_28 = 17'h00000;
-  reg [16:0] prod0_29 = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
-  reg [16:0] prod0_30 = 17'h00000;
-  reg [16:0] prod0_31 = 17'h00000;
   reg [16:0] prod0_4 = 17'h00000;
   reg [16:0] prod0_5 = 17'h00000;
   reg [16:0] prod0_6 = 17'h00000;
   reg [16:0] prod0_7 = 17'h00000;
   reg [16:0] prod0_8 = 17'h00000;
   reg [16:0] prod0_9 = 17'h00000;
+  reg [16:0] prod1_0 = 17'h00000;
   reg [16:0] prod1_1 = 17'h00000;
   reg [16:0] prod1_10 = 17'h00000;
   reg [16:0] prod1_11 = 17'h00000;
@@ -1944,30 +1388,15 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] prod1_13 = 17'h00000;
   reg [16:0] prod1_14 = 17'h00000;
   reg [16:0] prod1_15 = 17'h00000;
-  reg [16:0] prod1_16 = 17'h00000;
-  reg [16:0] prod1_17 = 17'h00000;
-  reg [16:0] prod1_18 = 17'h00000;
-  reg [16:0] prod1_19 = 17'h00000;
   reg [16:0] prod1_2 = 17'h00000;
-  reg [16:0] prod1_20 = 17'h00000;
-  reg [16:0] prod1_21 = 17'h00000;
-  reg [16:0] prod1_22 = 17'h00000;
-  reg [16:0] prod1_23 = 17'h00000;
-  reg [16:0] prod1_24 = 17'h00000;
-  reg [16:0] prod1_25 = 17'h00000;
-  reg [16:0] prod1_26 = 17'h00000;
-  reg [16:0] prod1_27 = 17'h00000;
-  reg [16:0] prod1_28 = 17'h00000;
-  reg [16:0] prod1_29 = 17'h00000;
   reg [16:0] prod1_3 = 17'h00000;
-  reg [16:0] prod1_30 = 17'h00000;
-  reg [16:0] prod1_31 = 17'h00000;
   reg [16:0] prod1_4 = 17'h00000;
   reg [16:0] prod1_5 = 17'h00000;
   reg [16:0] prod1_6 = 17'h00000;
   reg [16:0] prod1_7 = 17'h00000;
   reg [16:0] prod1_8 = 17'h00000;
   reg [16:0] prod1_9 = 17'h00000;
+  reg [16:0] prod2_0 = 17'h00000;
   reg [16:0] prod2_1 = 17'h00000;
   reg [16:0] prod2_10 = 17'h00000;
   reg [16:0] prod2_11 = 17'h00000;
@@ -1975,30 +1404,15 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] prod2_13 = 17'h00000;
   reg [16:0] prod2_14 = 17'h00000;
   reg [16:0] prod2_15 = 17'h00000;
-  reg [16:0] prod2_16 = 17'h00000;
-  reg [16:0] prod2_17 = 17'h00000;
-  reg [16:0] prod2_18 = 17'h00000;
-  reg [16:0] prod2_19 = 17'h00000;
   reg [16:0] prod2_2 = 17'h00000;
-  reg [16:0] prod2_20 = 17'h00000;
-  reg [16:0] prod2_21 = 17'h00000;
-  reg [16:0] prod2_22 = 17'h00000;
-  reg [16:0] prod2_23 = 17'h00000;
-  reg [16:0] prod2_24 = 17'h00000;
-  reg [16:0] prod2_25 = 17'h00000;
-  reg [16:0] prod2_26 = 17'h00000;
-  reg [16:0] prod2_27 = 17'h00000;
-  reg [16:0] prod2_28 = 17'h00000;
-  reg [16:0] prod2_29 = 17'h00000;
   reg [16:0] prod2_3 = 17'h00000;
-  reg [16:0] prod2_30 = 17'h00000;
-  reg [16:0] prod2_31 = 17'h00000;
   reg [16:0] prod2_4 = 17'h00000;
   reg [16:0] prod2_5 = 17'h00000;
   reg [16:0] prod2_6 = 17'h00000;
   reg [16:0] prod2_7 = 17'h00000;
   reg [16:0] prod2_8 = 17'h00000;
   reg [16:0] prod2_9 = 17'h00000;
+  reg [16:0] prod3_0 = 17'h00000;
   reg [16:0] prod3_1 = 17'h00000;
   reg [16:0] prod3_10 = 17'h00000;
   reg [16:0] prod3_11 = 17'h00000;
@@ -2006,32 +1420,16 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] prod3_13 = 17'h00000;
   reg [16:0] prod3_14 = 17'h00000;
   reg [16:0] prod3_15 = 17'h00000;
-  reg [16:0] prod3_16 = 17'h00000;
-  reg [16:0] prod3_17 = 17'h00000;
-  reg [16:0] prod3_18 = 17'h00000;
-  reg [16:0] prod3_19 = 17'h00000;
   reg [16:0] prod3_2 = 17'h00000;
-  reg [16:0] prod3_20 = 17'h00000;
-  reg [16:0] prod3_21 = 17'h00000;
-  reg [16:0] prod3_22 = 17'h00000;
-  reg [16:0] prod3_23 = 17'h00000;
-  reg [16:0] prod3_24 = 17'h00000;
-  reg [16:0] prod3_25 = 17'h00000;
-  reg [16:0] prod3_26 = 17'h00000;
-  reg [16:0] prod3_27 = 17'h00000;
-  reg [16:0] prod3_28 = 17'h00000;
-  reg [16:0] prod3_29 = 17'h00000;
   reg [16:0] prod3_3 = 17'h00000;
-  reg [16:0] prod3_30 = 17'h00000;
-  reg [16:0] prod3_31 = 17'h00000;
   reg [16:0] prod3_4 = 17'h00000;
   reg [16:0] prod3_5 = 17'h00000;
   reg [16:0] prod3_6 = 17'h00000;
   reg [16:0] prod3_7 = 17'h00000;
   reg [16:0] prod3_8 = 17'h00000;
   reg [16:0] prod3_9 = 17'h00000;
-  reg rport__addr;
-  wire [255:0] rport__data;
+  reg [1:0] rport__addr;
+  wire [127:0] rport__data;
   wire rport__en;
   input rst;
   wire rst;
@@ -2039,53 +1437,29 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] sum0_s0_1 = 24'h000000;
   reg [23:0] sum0_s0_2 = 24'h000000;
   reg [23:0] sum0_s0_3 = 24'h000000;
-  reg [23:0] sum0_s0_4 = 24'h000000;
-  reg [23:0] sum0_s0_5 = 24'h000000;
-  reg [23:0] sum0_s0_6 = 24'h000000;
-  reg [23:0] sum0_s0_7 = 24'h000000;
   reg [23:0] sum0_s1_0 = 24'h000000;
-  reg [23:0] sum0_s1_1 = 24'h000000;
-  reg [23:0] sum0_s2_0 = 24'h000000;
   reg [23:0] sum1_s0_0 = 24'h000000;
   reg [23:0] sum1_s0_1 = 24'h000000;
   reg [23:0] sum1_s0_2 = 24'h000000;
   reg [23:0] sum1_s0_3 = 24'h000000;
-  reg [23:0] sum1_s0_4 = 24'h000000;
-  reg [23:0] sum1_s0_5 = 24'h000000;
-  reg [23:0] sum1_s0_6 = 24'h000000;
-  reg [23:0] sum1_s0_7 = 24'h000000;
   reg [23:0] sum1_s1_0 = 24'h000000;
-  reg [23:0] sum1_s1_1 = 24'h000000;
-  reg [23:0] sum1_s2_0 = 24'h000000;
   reg [23:0] sum2_s0_0 = 24'h000000;
   reg [23:0] sum2_s0_1 = 24'h000000;
   reg [23:0] sum2_s0_2 = 24'h000000;
   reg [23:0] sum2_s0_3 = 24'h000000;
-  reg [23:0] sum2_s0_4 = 24'h000000;
-  reg [23:0] sum2_s0_5 = 24'h000000;
-  reg [23:0] sum2_s0_6 = 24'h000000;
-  reg [23:0] sum2_s0_7 = 24'h000000;
   reg [23:0] sum2_s1_0 = 24'h000000;
-  reg [23:0] sum2_s1_1 = 24'h000000;
-  reg [23:0] sum2_s2_0 = 24'h000000;
   reg [23:0] sum3_s0_0 = 24'h000000;
   reg [23:0] sum3_s0_1 = 24'h000000;
   reg [23:0] sum3_s0_2 = 24'h000000;
   reg [23:0] sum3_s0_3 = 24'h000000;
-  reg [23:0] sum3_s0_4 = 24'h000000;
-  reg [23:0] sum3_s0_5 = 24'h000000;
-  reg [23:0] sum3_s0_6 = 24'h000000;
-  reg [23:0] sum3_s0_7 = 24'h000000;
   reg [23:0] sum3_s1_0 = 24'h000000;
-  reg [23:0] sum3_s1_1 = 24'h000000;
-  reg [23:0] sum3_s2_0 = 24'h000000;
-  reg [4:0] t = 5'h00;
+  reg [5:0] t = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
-  reg v6 = 1'h0;
+  reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_10 = 8'h00;
   reg [7:0] w0_11 = 8'h00;
@@ -2093,30 +1467,15 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] w0_13 = 8'h00;
   reg [7:0] w0_14 = 8'h00;
   reg [7:0] w0_15 = 8'h00;
-  reg [7:0] w0_16 = 8'h00;
-  reg [7:0] w0_17 = 8'h00;
-  reg [7:0] w0_18 = 8'h00;
-  reg [7:0] w0_19 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
-  reg [7:0] w0_20 = 8'h00;
-  reg [7:0] w0_21 = 8'h00;
-  reg [7:0] w0_22 = 8'h00;
-  reg [7:0] w0_23 = 8'h00;
-  reg [7:0] w0_24 = 8'h00;
-  reg [7:0] w0_25 = 8'h00;
-  reg [7:0] w0_26 = 8'h00;
-  reg [7:0] w0_27 = 8'h00;
-  reg [7:0] w0_28 = 8'h00;
-  reg [7:0] w0_29 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
-  reg [7:0] w0_30 = 8'h00;
-  reg [7:0] w0_31 = 8'h00;
   reg [7:0] w0_4 = 8'h00;
   reg [7:0] w0_5 = 8'h00;
   reg [7:0] w0_6 = 8'h00;
   reg [7:0] w0_7 = 8'h00;
   reg [7:0] w0_8 = 8'h00;
   reg [7:0] w0_9 = 8'h00;
+  reg [7:0] w1_0 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
   reg [7:0] w1_10 = 8'h00;
   reg [7:0] w1_11 = 8'h00;
@@ -2124,30 +1483,15 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] w1_13 = 8'h00;
   reg [7:0] w1_14 = 8'h00;
   reg [7:0] w1_15 = 8'h00;
-  reg [7:0] w1_16 = 8'h00;
-  reg [7:0] w1_17 = 8'h00;
-  reg [7:0] w1_18 = 8'h00;
-  reg [7:0] w1_19 = 8'h00;
   reg [7:0] w1_2 = 8'h00;
-  reg [7:0] w1_20 = 8'h00;
-  reg [7:0] w1_21 = 8'h00;
-  reg [7:0] w1_22 = 8'h00;
-  reg [7:0] w1_23 = 8'h00;
-  reg [7:0] w1_24 = 8'h00;
-  reg [7:0] w1_25 = 8'h00;
-  reg [7:0] w1_26 = 8'h00;
-  reg [7:0] w1_27 = 8'h00;
-  reg [7:0] w1_28 = 8'h00;
-  reg [7:0] w1_29 = 8'h00;
   reg [7:0] w1_3 = 8'h00;
-  reg [7:0] w1_30 = 8'h00;
-  reg [7:0] w1_31 = 8'h00;
   reg [7:0] w1_4 = 8'h00;
   reg [7:0] w1_5 = 8'h00;
   reg [7:0] w1_6 = 8'h00;
   reg [7:0] w1_7 = 8'h00;
   reg [7:0] w1_8 = 8'h00;
   reg [7:0] w1_9 = 8'h00;
+  reg [7:0] w2_0 = 8'h00;
   reg [7:0] w2_1 = 8'h00;
   reg [7:0] w2_10 = 8'h00;
   reg [7:0] w2_11 = 8'h00;
@@ -2155,30 +1499,15 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] w2_13 = 8'h00;
   reg [7:0] w2_14 = 8'h00;
   reg [7:0] w2_15 = 8'h00;
-  reg [7:0] w2_16 = 8'h00;
-  reg [7:0] w2_17 = 8'h00;
-  reg [7:0] w2_18 = 8'h00;
-  reg [7:0] w2_19 = 8'h00;
   reg [7:0] w2_2 = 8'h00;
-  reg [7:0] w2_20 = 8'h00;
-  reg [7:0] w2_21 = 8'h00;
-  reg [7:0] w2_22 = 8'h00;
-  reg [7:0] w2_23 = 8'h00;
-  reg [7:0] w2_24 = 8'h00;
-  reg [7:0] w2_25 = 8'h00;
-  reg [7:0] w2_26 = 8'h00;
-  reg [7:0] w2_27 = 8'h00;
-  reg [7:0] w2_28 = 8'h00;
-  reg [7:0] w2_29 = 8'h00;
   reg [7:0] w2_3 = 8'h00;
-  reg [7:0] w2_30 = 8'h00;
-  reg [7:0] w2_31 = 8'h00;
   reg [7:0] w2_4 = 8'h00;
   reg [7:0] w2_5 = 8'h00;
   reg [7:0] w2_6 = 8'h00;
   reg [7:0] w2_7 = 8'h00;
   reg [7:0] w2_8 = 8'h00;
   reg [7:0] w2_9 = 8'h00;
+  reg [7:0] w3_0 = 8'h00;
   reg [7:0] w3_1 = 8'h00;
   reg [7:0] w3_10 = 8'h00;
   reg [7:0] w3_11 = 8'h00;
@@ -2186,35 +1515,19 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] w3_13 = 8'h00;
   reg [7:0] w3_14 = 8'h00;
   reg [7:0] w3_15 = 8'h00;
-  reg [7:0] w3_16 = 8'h00;
-  reg [7:0] w3_17 = 8'h00;
-  reg [7:0] w3_18 = 8'h00;
-  reg [7:0] w3_19 = 8'h00;
   reg [7:0] w3_2 = 8'h00;
-  reg [7:0] w3_20 = 8'h00;
-  reg [7:0] w3_21 = 8'h00;
-  reg [7:0] w3_22 = 8'h00;
-  reg [7:0] w3_23 = 8'h00;
-  reg [7:0] w3_24 = 8'h00;
-  reg [7:0] w3_25 = 8'h00;
-  reg [7:0] w3_26 = 8'h00;
-  reg [7:0] w3_27 = 8'h00;
-  reg [7:0] w3_28 = 8'h00;
-  reg [7:0] w3_29 = 8'h00;
   reg [7:0] w3_3 = 8'h00;
-  reg [7:0] w3_30 = 8'h00;
-  reg [7:0] w3_31 = 8'h00;
   reg [7:0] w3_4 = 8'h00;
   reg [7:0] w3_5 = 8'h00;
   reg [7:0] w3_6 = 8'h00;
   reg [7:0] w3_7 = 8'h00;
   reg [7:0] w3_8 = 8'h00;
   reg [7:0] w3_9 = 8'h00;
-  (* init = 5'h00 *)
-  wire [4:0] wrom__addr;
-  wire [991:0] wrom__data;
+  (* init = 6'h00 *)
+  wire [5:0] wrom__addr;
+  wire [511:0] wrom__data;
   wire wrom__en;
-  reg [255:0] x_reg = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [127:0] x_reg = 128'h00000000000000000000000000000000;
   reg [8:0] xoff0 = 9'h000;
   reg [8:0] xoff1 = 9'h000;
   reg [8:0] xoff10 = 9'h000;
@@ -2223,978 +1536,178 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [8:0] xoff13 = 9'h000;
   reg [8:0] xoff14 = 9'h000;
   reg [8:0] xoff15 = 9'h000;
-  reg [8:0] xoff16 = 9'h000;
-  reg [8:0] xoff17 = 9'h000;
-  reg [8:0] xoff18 = 9'h000;
-  reg [8:0] xoff19 = 9'h000;
   reg [8:0] xoff2 = 9'h000;
-  reg [8:0] xoff20 = 9'h000;
-  reg [8:0] xoff21 = 9'h000;
-  reg [8:0] xoff22 = 9'h000;
-  reg [8:0] xoff23 = 9'h000;
-  reg [8:0] xoff24 = 9'h000;
-  reg [8:0] xoff25 = 9'h000;
-  reg [8:0] xoff26 = 9'h000;
-  reg [8:0] xoff27 = 9'h000;
-  reg [8:0] xoff28 = 9'h000;
-  reg [8:0] xoff29 = 9'h000;
   reg [8:0] xoff3 = 9'h000;
-  reg [8:0] xoff30 = 9'h000;
-  reg [8:0] xoff31 = 9'h000;
   reg [8:0] xoff4 = 9'h000;
   reg [8:0] xoff5 = 9'h000;
   reg [8:0] xoff6 = 9'h000;
   reg [8:0] xoff7 = 9'h000;
   reg [8:0] xoff8 = 9'h000;
   reg [8:0] xoff9 = 9'h000;
-  reg [255:0] inbuf [1:0];
+  reg [127:0] inbuf [3:0];
   initial begin
-    inbuf[0] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    inbuf[1] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    inbuf[0] = 128'h00000000000000000000000000000000;
+    inbuf[1] = 128'h00000000000000000000000000000000;
+    inbuf[2] = 128'h00000000000000000000000000000000;
+    inbuf[3] = 128'h00000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       inbuf[\$signature__addr ] <= i__payload;
   end
-  reg [255:0] _0_;
+  reg [127:0] _0_;
   always @(posedge clk) begin
     if (rport__en) begin
       _0_ <= inbuf[rport__addr];
     end
   end
   assign rport__data = _0_;
-  reg [991:0] rom [23:0];
+  reg [511:0] rom [47:0];
   initial begin
-    rom[0] = 992'h017f38a190102200072f390813fd16000af81916e9d2010016d6d7e0dadcf601d2d6f3ea2b2e0004e0f0e73d7f3100edd61cd90802f601f1bbf9b0d2f6e6ff8ef37f32f6da00f7d0fb209c240700011bd1271f7c5200eb4c323d15341c0042eaa1980a0f0001eff4eb12f9d000f9bdc700feafd800f8839c1edca2fc;
-    rom[1] = 992'h0103e9e9ded1f40004d7e12601d4270001fd0047150e5400003e2ae79f083d1838381e10dbf60005f532372541070003b507244151040000a8ca0ed3de13a7bcd1fb0c421e01e8f6f6d3b00f0902f8f3f3a2c6adcc0000d3c10b39b6c0e01c4428c9c0fe00ee5919182c4d14010a6335c0c54b3700005377a5811d32;
-    rom[2] = 992'h00ff30e0a2e4f100fef1f89a81f2e9ff0505f307123c3dfe0307f5482b172000f40b4a0bbcd900fe21127f15b9eeff08f61a3b06eef3fd01f313f3330c0400ed0a05747f1b0000dec9f062380c01fff903f4f9ded902004f4808d8f2fd00f02d3c1aa3b700fe2c677fecde0500102a483504251c000a1513e8211101;
-    rom[3] = 992'hc8f810f1182f1b01d52a1ae6440b0104044109c91dfdef00002f320308f603362b2aeb1010fe000f23f4fdf2f2e5fff8dcbbcacabdc70000edf20f3300e410e5d8e6ebebfaff19e7d8c3fbc6edfcfff636321bd2d90000f83008262fe931150de90b0cfd0015f3f4ec0611f700efb0beeaffd5c50000a8d32a3cb4b3;
-    rom[4] = 992'hffe10ed144e4e000f8337baae904f901fd4e3ada1827f403ee12f22125dcf000d9fc2e7f5f4a00ffd3f815550f2800e5dcf5ddd6dbc501e9cefbf0fce0ee00380de2f1cde700ff335ff4e410070103f31f07072d1302049d81072decf200c5ed0e273d2200ffa5819f2a41e400eef2a2b10b10e9ffe93310c4ff1f0c;
-    rom[5] = 992'hcdb3c8223dcdfe00f5c30bf0da2df50100d905e6812de30000b9a391f3e9bbe5b4f2270adaecfffff42c13c4e2f3feff245d1bb2d6f400001112f5194c01ea12edec08f0ff00fc2cf3ba0829f301071b0ad9164f070000f7f7f200dfe8f5f9f7f521270400fb03fd000ee1d3000513fed8ebc8bc00001827e9fb1613;
-    rom[6] = 992'h001dfeebe7f0fc00fff4e6482f81eeff03f90d7e1ad508fd03382413110e19001803230128070002c88aa910fdfa0003259ef212f00900037f4633e42011023634e891f1ea000b13f42c62ebcd00fedfcd151085d8ff0ec2c493e1caf900dcbcd38196e400ffdfd6ec8b9aceff1513182d15160bfe183e395406f617;
-    rom[7] = 992'h12e0c9ebf21c050008e1f93e0ae9f900fbea1207cabeff00002f18eedb3128f7d5aff2f52a0100fea5ba24cfca1a0000e61f27f4d8240000303af0ca1c16675114d3e5c1f5001afef3617a8e2a0000c0db7f78cd1e0000094f4fadfa19f512fdf107150501e71cf82030f00a0403200c1be1f11700002a2d38d8010d;
-    rom[8] = 992'h013e07d0b00f09000933fdfaee21ed000cf2d1fcfbe2060010b2addbfefbf900e5eb1b785afa0000e993a9330cd9020315d1b30aedbd0606473bebd7fdeaffcc14effecc0100fb357f5001113e00fd2b5521fa0e0b00f3ddf4e808dfec0010ed02f4fb0400ff141110f8f1ef00fcfef801fedde800feddde17fdc503;
-    rom[9] = 992'h2f1d042a02ed040011eb214b47230e0008d6b2fb7f5e230000e7d6e9f9283d16b6baecebdde8ff0ec1d3aed505d6fb01ee34774036e50000dd327f775209f2ff2b5411d0f500fc00623ac221f700fcce02dab8e8d200009cbab105b1c6dbf72c22e0dbff00f0350edbc305f40002463fe281f1f400001a3806f724f3;
-    rom[10] = 992'h00e9f4503c030000fcfd0d4614ec1200f0101cfbe1dff2ffed0110f1f2e40401e0db25fe20180005bf81e31019e6fffcdaabd607eae9fefd141df8f915030081970961ccd400fffadd3f23c1f600fef433c6d4c5c70001983001c7d0eb002123d1fc2f3500feed2ab2e93b0600ee01fa0c2128fc00eb17d70f300f00;
-    rom[11] = 992'h00fa141cf7f5fb000b091808c7dbfa00fa0d11e48182d00000fd03f0f9d1be07f3f81515170000fdeff40c28f8070001ffecfd4ef806000019170ce60f27fbc642550ba8f2ffe7124bfec228c0fd001e3322fe55e6ff00a1e7643ffed4cae2d8042c18ff0005dee80bf3e8ec0000f2eebc81c7be000006dc87f322fa;
-    rom[12] = 992'h0081aed7d6aae100ffd4b39db9faeb000c1527e1283a14000c3f683ef5030f0094ce0c46fe1300fbd6e1c8dd2f1f00e4f716f21728e300d9e612262af9ef00193844f803070001ebfa2cf7dae7ff03f7e1110dfd0dfeff39050b2a151e0087bb18b5c70000ffad8107d6abe2fd0aebd122ff0c2bf70b513329293f2f;
-    rom[13] = 992'hcee70afd1d060e01ce074b271222ed02030248f3fb13cc0000c6d4310ab3d8044368655ef5fe0102577f3afe30ce0202fd06ad84f0950000acb7c313d7ce263af4dc052a03001810c4f619d3fc00f9efe810ce81e2000038351bd5f3f1302b2108255e1902f30e317140fe1305fbe4e4d7f992d30000ebdd13cac30f;
-    rom[14] = 992'h00e9fbe73ce20f0000f713344c252e00ede13904f7d6dd00e7a40407fde8e000cf147f29feef00ffef2852d7f626000612240beb332700043f4b0628320700a39f1def97a00000d98ee6b8babc001404f8f21713ff00102b3b101819170016dcdfe8d8df000232fe262381de0015f527f5f4a0df0120cc0136fac401;
-    rom[15] = 992'h061f515647dbef00021c5553383bf80000e0e4cad015e10000cbcc81a9dbf11e06f3f11430060014f0edfddcdaf900f2ced8fbf89ece0000c8d74d24ccc523f0080533231300ed0f26f02435ea0000091c064b52d4ff00d3f47f4deedb1f071c04d5cdfbff042be9cafffde9feff2b48743664520000f5547f444a1a;
-    rom[16] = 992'h005500001c30f3000406e83a3fddfc0009f1ed22fed508000f0502fddfe50201cc37336569150004e80403587f2d01dfd5e4add2d8d702e2d2e9aec4e0d4005577ca3039db0001517fd35c39ea01f6f817d1febacc02f5a7b5b7f8d5d90092f3303608fa00fdd5c902e6e80900fbe9210204f4e100f6ef360209f1f7;
-    rom[17] = 992'h03ba9aafb1eef9ff049f81e41cd811fdfedacb3f51f33901002f0d13022b2321232c5209aae0ff0fd3f323c8dd0dfefcbcc14f1de2050000c7e627f401e332313739e9b2e9002804e2e715f110ff01e3b21f20262a0000f304dcfc2bff0c3d7f5a2ee8fc00044e39f711f2e70100fec0cae2bdab0000bed30959efce;
-    rom[18] = 992'hff10f90ba0aef700fdde0ce683d3fcff0f0c1e1d347867fffd240f555e4a26005a2ffb577f100000fa18b409640702fef3fac3f031da06fe01d31f1300e7004e4e269e03f70007202b44fef0eb0013eefe38f7d7ffff1a00f4f7dbdd0800fbe0caca6a470002ae8981f9570200e8ddbad0fb17eb00e31a0c01d71307;
-    rom[19] = 992'hd2f2c5d45e7f2501f408f8f6132d05050211f19aa7e6e700003f06ccd2defecdafc4f8ffe0f4ff03cb9786e70ff0fe07f606151865190000220ed92b6a1bf4f3d9ceaacf0000fdb68ce31dbd3300fde2ba267ff445000030253be4fd3abfd4e7fffb1a0300ebe2222dfc18020103093b16f0222300002912c28b2b5f;
-    rom[20] = 992'hffdd19a71fdbf300fb3d70cfe5070201003b330912f2e80103b1bc172e81eb0010e0c3bfdcea000410001418e8d9000fed0e12f4ede80117dcf9e1f200fe00732f4f7f724a00011677654e262a020205380a0b09ea050501c5f305ebf6ff0527ef31171100fbe759d3f2232c01faf54b2516430002ee19222c050308;
-    rom[21] = 992'hb7d3342f1488f600e25a38d917e5b801053aeb97e023a80000bddfc562edc515051709fee90300f7e42d321a1ff00001e51f4f707f390000f0102af41647d49c81c2facbf5fe0ebdc5bfbdc0f0fbf903701fabe93000004742c40b5429d1e4f0e910060700efe2fcc0aec8ea00fd114ef981b1d300001a10fe13e1c5;
-    rom[22] = 992'h00d2f7aaf0f3f600fec6e7bb0654d9ffebd7081b3414effee2dffdfa181ff90016f2120e231a0000e300cec9fdf601fe14d1d7122bf502fd18c2101bff0b00542fc20d27fe00ff407ff708503201020d38fbfc2b0f0402e6d8fb0700e8003414e71b07e8000444330e2045130108001adcd300ee040db2dedfdee6e0;
-    rom[23] = 992'hed25142738210401ed021b534f19f30306f0b79c0a17bd0000edc981d4f90dc7c1c10c1b060500e9f2e8e2bffa070005407f21aafc2000003841450714fff1c7d6dbeef4f8ff07c7d8ceb81804fe00d6e6f2ce27f50000e0dcaa1606c303dd0807d2c7f70002ddf3c5eb29f5ff03ebfe197f75260000d300fa2200fb;
+    rom[0] = 512'h0af81916e9d2010016d6d7e0dadcf600edd61cd90802f601f1bbf9b0d2f6e600011bd1271f7c5200eb4c323d15341c00f9bdc700feafd800f8839c1edca2fc00;
+    rom[1] = 512'h017f38a190102200072f390813fd160001d2d6f3ea2b2e0004e0f0e73d7f3100ff8ef37f32f6da00f7d0fb209c2407000042eaa1980a0f0001eff4eb12f9d000;
+    rom[2] = 512'h01fd0047150e5400003e2ae79f083d0003b507244151040000a8ca0ed3de1300f8f3f3a2c6adcc0000d3c10b39b6c0000a6335c0c54b3700005377a5811d3200;
+    rom[3] = 512'h0103e9e9ded1f40004d7e12601d427001838381e10dbf60005f5323725410700a7bcd1fb0c421e01e8f6f6d3b00f0902e01c4428c9c0fe00ee5919182c4d1401;
+    rom[4] = 512'h0505f307123c3dfe0307f5482b17200008f61a3b06eef3fd01f313f3330c0400fff903f4f9ded902004f4808d8f2fd00102a483504251c000a1513e821110100;
+    rom[5] = 512'h00ff30e0a2e4f100fef1f89a81f2e9ff00f40b4a0bbcd900fe21127f15b9eeff00ed0a05747f1b0000dec9f062380c0100f02d3c1aa3b700fe2c677fecde0500;
+    rom[6] = 512'h044109c91dfdef00002f320308f60300f8dcbbcacabdc70000edf20f3300e400fff636321bd2d90000f83008262fe900efb0beeaffd5c50000a8d32a3cb4b300;
+    rom[7] = 512'hc8f810f1182f1b01d52a1ae6440b0104362b2aeb1010fe000f23f4fdf2f2e5ff10e5d8e6ebebfaff19e7d8c3fbc6edfc31150de90b0cfd0015f3f4ec0611f700;
+    rom[8] = 512'hfd4e3ada1827f403ee12f22125dcf000e5dcf5ddd6dbc501e9cefbf0fce0ee0003f31f07072d1302049d81072decf200eef2a2b10b10e9ffe93310c4ff1f0c00;
+    rom[9] = 512'hffe10ed144e4e000f8337baae904f90100d9fc2e7f5f4a00ffd3f815550f280000380de2f1cde700ff335ff4e410070100c5ed0e273d2200ffa5819f2a41e400;
+    rom[10] = 512'h00d905e6812de30000b9a391f3e9bb00ff245d1bb2d6f400001112f5194c0100071b0ad9164f070000f7f7f200dfe8000513fed8ebc8bc00001827e9fb161300;
+    rom[11] = 512'hcdb3c8223dcdfe00f5c30bf0da2df501e5b4f2270adaecfffff42c13c4e2f3feea12edec08f0ff00fc2cf3ba0829f301f5f9f7f521270400fb03fd000ee1d300;
+    rom[12] = 512'h03f90d7e1ad508fd03382413110e190003259ef212f00900037f4633e4201100fedfcd151085d8ff0ec2c493e1caf9001513182d15160bfe183e395406f61700;
+    rom[13] = 512'h001dfeebe7f0fc00fff4e6482f81eeff001803230128070002c88aa910fdfa00023634e891f1ea000b13f42c62ebcd0000dcbcd38196e400ffdfd6ec8b9aceff;
+    rom[14] = 512'hfbea1207cabeff00002f18eedb31280000e61f27f4d8240000303af0ca1c160000c0db7f78cd1e0000094f4fadfa190003200c1be1f11700002a2d38d8010d00;
+    rom[15] = 512'h12e0c9ebf21c050008e1f93e0ae9f900f7d5aff2f52a0100fea5ba24cfca1a00675114d3e5c1f5001afef3617a8e2a00f512fdf107150501e71cf82030f00a04;
+    rom[16] = 512'h0cf2d1fcfbe2060010b2addbfefbf9000315d1b30aedbd0606473bebd7fdea00fd2b5521fa0e0b00f3ddf4e808dfec00fcfef801fedde800feddde17fdc50300;
+    rom[17] = 512'h013e07d0b00f09000933fdfaee21ed0000e5eb1b785afa0000e993a9330cd902ffcc14effecc0100fb357f5001113e000010ed02f4fb0400ff141110f8f1ef00;
+    rom[18] = 512'h08d6b2fb7f5e230000e7d6e9f9283d0001ee34774036e50000dd327f77520900fcce02dab8e8d200009cbab105b1c60002463fe281f1f400001a3806f724f300;
+    rom[19] = 512'h2f1d042a02ed040011eb214b47230e0016b6baecebdde8ff0ec1d3aed505d6fbf2ff2b5411d0f500fc00623ac221f700dbf72c22e0dbff00f0350edbc305f400;
+    rom[20] = 512'hf0101cfbe1dff2ffed0110f1f2e40400fcdaabd607eae9fefd141df8f9150300fef433c6d4c5c70001983001c7d0eb00ee01fa0c2128fc00eb17d70f300f0000;
+    rom[21] = 512'h00e9f4503c030000fcfd0d4614ec120001e0db25fe20180005bf81e31019e6ff0081970961ccd400fffadd3f23c1f600002123d1fc2f3500feed2ab2e93b0600;
+    rom[22] = 512'hfa0d11e48182d00000fd03f0f9d1be0001ffecfd4ef806000019170ce60f2700001e3322fe55e6ff00a1e7643ffed40000f2eebc81c7be000006dc87f322fa00;
+    rom[23] = 512'h00fa141cf7f5fb000b091808c7dbfa0007f3f81515170000fdeff40c28f80700fbc642550ba8f2ffe7124bfec228c0fdcae2d8042c18ff0005dee80bf3e8ec00;
+    rom[24] = 512'h0c1527e1283a14000c3f683ef5030f00e4f716f21728e300d9e612262af9ef0003f7e1110dfd0dfeff39050b2a151e000aebd122ff0c2bf70b513329293f2f00;
+    rom[25] = 512'h0081aed7d6aae100ffd4b39db9faeb000094ce0c46fe1300fbd6e1c8dd2f1f0000193844f803070001ebfa2cf7dae7ff0087bb18b5c70000ffad8107d6abe2fd;
+    rom[26] = 512'h030248f3fb13cc0000c6d4310ab3d80002fd06ad84f0950000acb7c313d7ce00f9efe810ce81e2000038351bd5f3f100fbe4e4d7f992d30000ebdd13cac30f00;
+    rom[27] = 512'hcee70afd1d060e01ce074b271222ed02044368655ef5fe0102577f3afe30ce02263af4dc052a03001810c4f619d3fc00302b2108255e1902f30e317140fe1305;
+    rom[28] = 512'hede13904f7d6dd00e7a40407fde8e0000612240beb332700043f4b06283207001404f8f21713ff00102b3b101819170015f527f5f4a0df0120cc0136fac40100;
+    rom[29] = 512'h00e9fbe73ce20f0000f713344c252e0000cf147f29feef00ffef2852d7f6260000a39f1def97a00000d98ee6b8babc000016dcdfe8d8df000232fe262381de00;
+    rom[30] = 512'h00e0e4cad015e10000cbcc81a9dbf100f2ced8fbf89ece0000c8d74d24ccc50000091c064b52d4ff00d3f47f4deedb00ff2b48743664520000f5547f444a1a00;
+    rom[31] = 512'h061f515647dbef00021c5553383bf8001e06f3f11430060014f0edfddcdaf90023f0080533231300ed0f26f02435ea001f071c04d5cdfbff042be9cafffde9fe;
+    rom[32] = 512'h09f1ed22fed508000f0502fddfe50200dfd5e4add2d8d702e2d2e9aec4e0d400f6f817d1febacc02f5a7b5b7f8d5d900fbe9210204f4e100f6ef360209f1f700;
+    rom[33] = 512'h005500001c30f3000406e83a3fddfc0001cc37336569150004e80403587f2d01005577ca3039db0001517fd35c39ea010092f3303608fa00fdd5c902e6e80900;
+    rom[34] = 512'hfedacb3f51f33901002f0d13022b2300fcbcc14f1de2050000c7e627f401e30001e3b21f20262a0000f304dcfc2bff0000fec0cae2bdab0000bed30959efce00;
+    rom[35] = 512'h03ba9aafb1eef9ff049f81e41cd811fd21232c5209aae0ff0fd3f323c8dd0dfe32313739e9b2e9002804e2e715f110ff0c3d7f5a2ee8fc00044e39f711f2e701;
+    rom[36] = 512'h0f0c1e1d347867fffd240f555e4a2600fef3fac3f031da06fe01d31f1300e70013eefe38f7d7ffff1a00f4f7dbdd0800e8ddbad0fb17eb00e31a0c01d7130700;
+    rom[37] = 512'hff10f90ba0aef700fdde0ce683d3fcff005a2ffb577f100000fa18b409640702004e4e269e03f70007202b44fef0eb0000fbe0caca6a470002ae8981f9570200;
+    rom[38] = 512'h0211f19aa7e6e700003f06ccd2defe0007f606151865190000220ed92b6a1b00fde2ba267ff445000030253be4fd3a0003093b16f0222300002912c28b2b5f00;
+    rom[39] = 512'hd2f2c5d45e7f2501f408f8f6132d0505cdafc4f8ffe0f4ff03cb9786e70ff0fef4f3d9ceaacf0000fdb68ce31dbd3300bfd4e7fffb1a0300ebe2222dfc180201;
+    rom[40] = 512'h003b330912f2e80103b1bc172e81eb000fed0e12f4ede80117dcf9e1f200fe000205380a0b09ea050501c5f305ebf600faf54b2516430002ee19222c05030800;
+    rom[41] = 512'hffdd19a71fdbf300fb3d70cfe50702010010e0c3bfdcea000410001418e8d90000732f4f7f724a00011677654e262a02ff0527ef31171100fbe759d3f2232c01;
+    rom[42] = 512'h053aeb97e023a80000bddfc562edc50001e51f4f707f390000f0102af4164700f903701fabe93000004742c40b542900fd114ef981b1d300001a10fe13e1c500;
+    rom[43] = 512'hb7d3342f1488f600e25a38d917e5b80115051709fee90300f7e42d321a1ff000d49c81c2facbf5fe0ebdc5bfbdc0f0fbd1e4f0e910060700efe2fcc0aec8ea00;
+    rom[44] = 512'hebd7081b3414effee2dffdfa181ff900fe14d1d7122bf502fd18c2101bff0b00020d38fbfc2b0f0402e6d8fb0700e80008001adcd300ee040db2dedfdee6e000;
+    rom[45] = 512'h00d2f7aaf0f3f600fec6e7bb0654d9ff0016f2120e231a0000e300cec9fdf60100542fc20d27fe00ff407ff708503201003414e71b07e8000444330e20451301;
+    rom[46] = 512'h06f0b79c0a17bd0000edc981d4f90d0005407f21aafc2000003841450714ff0000d6e6f2ce27f50000e0dcaa1606c30003ebfe197f75260000d300fa2200fb00;
+    rom[47] = 512'hed25142738210401ed021b534f19f303c7c1c10c1b060500e9f2e8e2bffa0700f1c7d6dbeef4f8ff07c7d8ceb81804fe03dd0807d2c7f70002ddf3c5eb29f5ff;
   end
-  reg [991:0] _1_;
+  reg [511:0] _1_;
   always @(posedge clk) begin
     if (wrom__en) begin
       _1_ <= rom[t];
     end
   end
   assign wrom__data = _1_;
-  assign \$227  = $signed(xoff17) * $signed(w3_17);
-  assign \$228  = $signed(xoff18) * $signed(w3_18);
-  assign \$229  = $signed(xoff19) * $signed(w3_19);
-  assign \$230  = $signed(xoff20) * $signed(w3_20);
-  assign \$231  = $signed(xoff21) * $signed(w3_21);
-  assign \$232  = $signed(xoff22) * $signed(w3_22);
-  assign \$233  = $signed(xoff23) * $signed(w3_23);
-  assign \$234  = $signed(xoff24) * $signed(w3_24);
-  assign \$235  = $signed(xoff25) * $signed(w3_25);
-  assign \$236  = $signed(xoff26) * $signed(w3_26);
-  assign \$237  = $signed(xoff27) * $signed(w3_27);
-  assign \$238  = $signed(xoff28) * $signed(w3_28);
-  assign \$239  = $signed(xoff29) * $signed(w3_29);
-  assign \$240  = $signed(xoff30) * $signed(w3_30);
-  assign \$241  = $signed(xoff31) * $signed(w3_31);
-  assign \$242  = ~ o__valid;
-  assign \$243  = \$242  | o__ready;
-  assign \$244  = $signed(prod0_1) + $signed(prod0_2);
-  assign \$245  = $signed(prod0_3) + $signed(prod0_4);
-  assign \$246  = $signed(\$244 ) + $signed(\$245 );
-  assign \$247  = $signed(prod0_5) + $signed(prod0_6);
-  assign \$248  = $signed(prod0_7) + $signed(prod0_8);
-  assign \$249  = $signed(\$247 ) + $signed(\$248 );
-  assign \$250  = $signed(prod0_9) + $signed(prod0_10);
-  assign \$251  = $signed(prod0_11) + $signed(prod0_12);
-  assign \$252  = $signed(\$250 ) + $signed(\$251 );
-  assign \$253  = $signed(prod0_13) + $signed(prod0_14);
-  assign \$254  = $signed(prod0_15) + $signed(prod0_16);
-  assign \$255  = $signed(\$253 ) + $signed(\$254 );
-  assign \$256  = $signed(prod0_17) + $signed(prod0_18);
-  assign \$257  = $signed(prod0_19) + $signed(prod0_20);
-  assign \$258  = $signed(\$256 ) + $signed(\$257 );
-  assign \$259  = $signed(prod0_21) + $signed(prod0_22);
-  assign \$260  = $signed(prod0_23) + $signed(prod0_24);
-  assign \$261  = $signed(\$259 ) + $signed(\$260 );
-  assign \$262  = $signed(prod0_25) + $signed(prod0_26);
-  assign \$263  = $signed(prod0_27) + $signed(prod0_28);
-  assign \$264  = $signed(\$262 ) + $signed(\$263 );
-  assign \$265  = $signed(prod0_29) + $signed(prod0_30);
-  assign \$266  = $signed(\$265 ) + $signed(prod0_31);
-  assign \$267  = ~ o__valid;
-  assign \$268  = \$267  | o__ready;
-  assign \$269  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$270  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
-  assign \$271  = $signed(\$269 ) + $signed(\$270 );
-  assign \$272  = $signed(sum0_s0_4) + $signed(sum0_s0_5);
-  assign \$273  = $signed(sum0_s0_6) + $signed(sum0_s0_7);
-  assign \$274  = $signed(\$272 ) + $signed(\$273 );
-  assign \$275  = ~ o__valid;
-  assign \$276  = \$275  | o__ready;
-  assign \$277  = $signed(sum0_s1_0) + $signed(sum0_s1_1);
-  assign \$278  = ~ o__valid;
-  assign \$279  = \$278  | o__ready;
-  assign \$280  = $signed(prod1_1) + $signed(prod1_2);
-  assign \$281  = $signed(prod1_3) + $signed(prod1_4);
-  assign \$282  = $signed(\$280 ) + $signed(\$281 );
-  assign \$283  = $signed(prod1_5) + $signed(prod1_6);
-  assign \$284  = $signed(prod1_7) + $signed(prod1_8);
-  assign \$285  = $signed(\$283 ) + $signed(\$284 );
-  assign \$286  = $signed(prod1_9) + $signed(prod1_10);
-  assign \$287  = $signed(prod1_11) + $signed(prod1_12);
-  assign \$288  = $signed(\$286 ) + $signed(\$287 );
-  assign \$289  = $signed(prod1_13) + $signed(prod1_14);
-  assign \$290  = $signed(prod1_15) + $signed(prod1_16);
-  assign \$291  = $signed(\$289 ) + $signed(\$290 );
-  assign \$292  = $signed(prod1_17) + $signed(prod1_18);
-  assign \$293  = $signed(prod1_19) + $signed(prod1_20);
-  assign \$294  = $signed(\$292 ) + $signed(\$293 );
-  assign \$295  = $signed(prod1_21) + $signed(prod1_22);
-  assign \$296  = $signed(prod1_23) + $signed(prod1_24);
-  assign \$297  = $signed(\$295 ) + $signed(\$296 );
-  assign \$298  = $signed(prod1_25) + $signed(prod1_26);
-  assign \$299  = $signed(prod1_27) + $signed(prod1_28);
-  assign \$300  = $signed(\$298 ) + $signed(\$299 );
-  assign \$301  = $signed(prod1_29) + $signed(prod1_30);
-  assign \$302  = $signed(\$301 ) + $signed(prod1_31);
-  assign \$303  = ~ o__valid;
-  assign \$304  = \$303  | o__ready;
-  assign \$305  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$306  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
-  assign \$307  = $signed(\$305 ) + $signed(\$306 );
-  assign \$308  = $signed(sum1_s0_4) + $signed(sum1_s0_5);
-  assign \$309  = $signed(sum1_s0_6) + $signed(sum1_s0_7);
-  assign \$310  = $signed(\$308 ) + $signed(\$309 );
-  assign \$311  = ~ o__valid;
-  assign \$312  = \$311  | o__ready;
-  assign \$313  = $signed(sum1_s1_0) + $signed(sum1_s1_1);
-  assign \$314  = ~ o__valid;
-  assign \$315  = \$314  | o__ready;
-  assign \$316  = $signed(prod2_1) + $signed(prod2_2);
-  assign \$317  = $signed(prod2_3) + $signed(prod2_4);
-  assign \$318  = $signed(\$316 ) + $signed(\$317 );
-  assign \$319  = $signed(prod2_5) + $signed(prod2_6);
-  assign \$320  = $signed(prod2_7) + $signed(prod2_8);
-  assign \$321  = $signed(\$319 ) + $signed(\$320 );
-  assign \$322  = $signed(prod2_9) + $signed(prod2_10);
-  assign \$323  = $signed(prod2_11) + $signed(prod2_12);
-  assign \$324  = $signed(\$322 ) + $signed(\$323 );
-  assign \$325  = $signed(prod2_13) + $signed(prod2_14);
-  assign \$326  = $signed(prod2_15) + $signed(prod2_16);
-  assign \$327  = $signed(\$325 ) + $signed(\$326 );
-  assign \$328  = $signed(prod2_17) + $signed(prod2_18);
-  assign \$329  = $signed(prod2_19) + $signed(prod2_20);
-  assign \$330  = $signed(\$328 ) + $signed(\$329 );
-  assign \$331  = $signed(prod2_21) + $signed(prod2_22);
-  assign \$332  = $signed(prod2_23) + $signed(prod2_24);
-  assign \$333  = $signed(\$331 ) + $signed(\$332 );
-  assign \$334  = $signed(prod2_25) + $signed(prod2_26);
-  assign \$335  = $signed(prod2_27) + $signed(prod2_28);
-  assign \$336  = $signed(\$334 ) + $signed(\$335 );
-  assign \$337  = $signed(prod2_29) + $signed(prod2_30);
-  assign \$338  = $signed(\$337 ) + $signed(prod2_31);
-  assign \$339  = ~ o__valid;
-  assign \$340  = \$339  | o__ready;
-  assign \$341  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$342  = $signed(sum2_s0_2) + $signed(sum2_s0_3);
-  assign \$343  = $signed(\$341 ) + $signed(\$342 );
-  assign \$344  = $signed(sum2_s0_4) + $signed(sum2_s0_5);
-  assign \$345  = $signed(sum2_s0_6) + $signed(sum2_s0_7);
-  assign \$346  = $signed(\$344 ) + $signed(\$345 );
-  assign \$347  = ~ o__valid;
-  assign \$348  = \$347  | o__ready;
-  assign \$349  = $signed(sum2_s1_0) + $signed(sum2_s1_1);
-  assign \$350  = ~ o__valid;
-  assign \$351  = \$350  | o__ready;
-  assign \$352  = $signed(prod3_1) + $signed(prod3_2);
-  assign \$353  = $signed(prod3_3) + $signed(prod3_4);
-  assign \$354  = $signed(\$352 ) + $signed(\$353 );
-  assign \$355  = $signed(prod3_5) + $signed(prod3_6);
-  assign \$356  = $signed(prod3_7) + $signed(prod3_8);
-  assign \$357  = $signed(\$355 ) + $signed(\$356 );
-  assign \$358  = $signed(prod3_9) + $signed(prod3_10);
-  assign \$359  = $signed(prod3_11) + $signed(prod3_12);
-  assign \$360  = $signed(\$358 ) + $signed(\$359 );
-  assign \$361  = $signed(prod3_13) + $signed(prod3_14);
-  assign \$362  = $signed(prod3_15) + $signed(prod3_16);
-  assign \$363  = $signed(\$361 ) + $signed(\$362 );
-  assign \$364  = $signed(prod3_17) + $signed(prod3_18);
-  assign \$365  = $signed(prod3_19) + $signed(prod3_20);
-  assign \$366  = $signed(\$364 ) + $signed(\$365 );
-  assign \$367  = $signed(prod3_21) + $signed(prod3_22);
-  assign \$368  = $signed(prod3_23) + $signed(prod3_24);
-  assign \$369  = $signed(\$367 ) + $signed(\$368 );
-  assign \$370  = $signed(prod3_25) + $signed(prod3_26);
-  assign \$371  = $signed(prod3_27) + $signed(prod3_28);
-  assign \$372  = $signed(\$370 ) + $signed(\$371 );
-  assign \$373  = $signed(prod3_29) + $signed(prod3_30);
-  assign \$374  = $signed(\$373 ) + $signed(prod3_31);
-  assign \$375  = ~ o__valid;
-  assign \$376  = \$375  | o__ready;
-  assign \$377  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$378  = $signed(sum3_s0_2) + $signed(sum3_s0_3);
-  assign \$379  = $signed(\$377 ) + $signed(\$378 );
-  assign \$380  = $signed(sum3_s0_4) + $signed(sum3_s0_5);
-  assign \$381  = $signed(sum3_s0_6) + $signed(sum3_s0_7);
-  assign \$382  = $signed(\$380 ) + $signed(\$381 );
-  assign \$383  = ~ o__valid;
-  assign \$384  = \$383  | o__ready;
-  assign \$385  = $signed(sum3_s1_0) + $signed(sum3_s1_1);
-  assign \$386  = ~ o__valid;
-  assign \$387  = \$386  | o__ready;
-  assign \$388  = ~ o__valid;
-  assign \$389  = \$388  | o__ready;
-  assign \$390  = ~ o__valid;
-  assign \$391  = \$390  | o__ready;
-  assign \$392  = ~ o__valid;
-  assign \$393  = \$392  | o__ready;
-  assign \$394  = ~ o__valid;
-  assign \$395  = \$394  | o__ready;
-  assign \$396  = ~ o__valid;
-  assign \$397  = \$396  | o__ready;
-  assign \$398  = v6 & last6;
-  assign \$399  = ~ o__valid;
-  assign \$400  = \$399  | o__ready;
-  assign \$401  = \$400  & v6;
-  assign \$402  = ~ o__valid;
-  assign \$403  = \$402  | o__ready;
-  assign \$404  = \$403  & v6;
-  assign \$405  = ~ o__valid;
-  assign \$406  = \$405  | o__ready;
-  assign \$407  = \$406  & v6;
-  assign \$408  = ~ o__valid;
-  assign \$409  = \$408  | o__ready;
-  assign \$410  = \$409  & v6;
   always @(posedge clk)
-    t <= \$411 ;
+    prod3_14 <= \$398 ;
   always @(posedge clk)
-    x_reg <= \$412 ;
+    prod3_15 <= \$399 ;
   always @(posedge clk)
-    from_input <= \$413 ;
+    sum0_s0_0 <= \$400 ;
   always @(posedge clk)
-    v1 <= \$414 ;
+    sum0_s0_1 <= \$401 ;
   always @(posedge clk)
-    first1 <= \$415 ;
+    sum0_s0_2 <= \$402 ;
   always @(posedge clk)
-    last1 <= \$416 ;
+    sum0_s0_3 <= \$403 ;
   always @(posedge clk)
-    nf1 <= \$417 ;
+    sum0_s1_0 <= \$404 ;
   always @(posedge clk)
-    xoff0 <= \$418 ;
+    sum1_s0_0 <= \$405 ;
   always @(posedge clk)
-    xoff1 <= \$419 ;
+    sum1_s0_1 <= \$406 ;
   always @(posedge clk)
-    xoff2 <= \$420 ;
+    sum1_s0_2 <= \$407 ;
   always @(posedge clk)
-    xoff3 <= \$421 ;
+    sum1_s0_3 <= \$408 ;
   always @(posedge clk)
-    xoff4 <= \$422 ;
+    sum1_s1_0 <= \$409 ;
   always @(posedge clk)
-    xoff5 <= \$423 ;
+    sum2_s0_0 <= \$410 ;
   always @(posedge clk)
-    xoff6 <= \$424 ;
+    sum2_s0_1 <= \$411 ;
   always @(posedge clk)
-    xoff7 <= \$425 ;
+    sum2_s0_2 <= \$412 ;
   always @(posedge clk)
-    xoff8 <= \$426 ;
+    sum2_s0_3 <= \$413 ;
   always @(posedge clk)
-    xoff9 <= \$427 ;
+    sum2_s1_0 <= \$414 ;
   always @(posedge clk)
-    xoff10 <= \$428 ;
+    sum3_s0_0 <= \$415 ;
   always @(posedge clk)
-    xoff11 <= \$429 ;
+    sum3_s0_1 <= \$416 ;
   always @(posedge clk)
-    xoff12 <= \$430 ;
+    sum3_s0_2 <= \$417 ;
   always @(posedge clk)
-    xoff13 <= \$431 ;
+    sum3_s0_3 <= \$418 ;
   always @(posedge clk)
-    xoff14 <= \$432 ;
+    sum3_s1_0 <= \$419 ;
   always @(posedge clk)
-    xoff15 <= \$433 ;
+    v2 <= \$420 ;
   always @(posedge clk)
-    xoff16 <= \$434 ;
+    first2 <= \$421 ;
   always @(posedge clk)
-    xoff17 <= \$435 ;
+    last2 <= \$422 ;
   always @(posedge clk)
-    xoff18 <= \$436 ;
+    nf2 <= \$423 ;
   always @(posedge clk)
-    xoff19 <= \$437 ;
+    v3 <= \$424 ;
   always @(posedge clk)
-    xoff20 <= \$438 ;
+    first3 <= \$425 ;
   always @(posedge clk)
-    xoff21 <= \$439 ;
+    last3 <= \$426 ;
   always @(posedge clk)
-    xoff22 <= \$440 ;
+    nf3 <= \$427 ;
   always @(posedge clk)
-    xoff23 <= \$441 ;
+    v4 <= \$428 ;
   always @(posedge clk)
-    xoff24 <= \$442 ;
+    first4 <= \$429 ;
   always @(posedge clk)
-    xoff25 <= \$443 ;
+    last4 <= \$430 ;
   always @(posedge clk)
-    xoff26 <= \$444 ;
+    nf4 <= \$431 ;
   always @(posedge clk)
-    xoff27 <= \$445 ;
+    v5 <= \$432 ;
   always @(posedge clk)
-    xoff28 <= \$446 ;
+    first5 <= \$433 ;
   always @(posedge clk)
-    xoff29 <= \$447 ;
+    last5 <= \$434 ;
   always @(posedge clk)
-    xoff30 <= \$448 ;
+    nf5 <= \$435 ;
   always @(posedge clk)
-    xoff31 <= \$449 ;
+    o__valid <= \$436 ;
   always @(posedge clk)
-    w0_1 <= \$450 ;
+    acc0 <= \$437 ;
   always @(posedge clk)
-    w0_2 <= \$451 ;
+    o__payload <= \$438 ;
   always @(posedge clk)
-    w0_3 <= \$452 ;
+    acc1 <= \$439 ;
   always @(posedge clk)
-    w0_4 <= \$453 ;
+    acc2 <= \$440 ;
   always @(posedge clk)
-    w0_5 <= \$454 ;
-  always @(posedge clk)
-    w0_6 <= \$455 ;
-  always @(posedge clk)
-    w0_7 <= \$456 ;
-  always @(posedge clk)
-    w0_8 <= \$457 ;
-  always @(posedge clk)
-    w0_9 <= \$458 ;
-  always @(posedge clk)
-    w0_10 <= \$459 ;
-  always @(posedge clk)
-    w0_11 <= \$460 ;
-  always @(posedge clk)
-    w0_12 <= \$461 ;
-  always @(posedge clk)
-    w0_13 <= \$462 ;
-  always @(posedge clk)
-    w0_14 <= \$463 ;
-  always @(posedge clk)
-    w0_15 <= \$464 ;
-  always @(posedge clk)
-    w0_16 <= \$465 ;
-  always @(posedge clk)
-    w0_17 <= \$466 ;
-  always @(posedge clk)
-    w0_18 <= \$467 ;
-  always @(posedge clk)
-    w0_19 <= \$468 ;
-  always @(posedge clk)
-    w0_20 <= \$469 ;
-  always @(posedge clk)
-    w0_21 <= \$470 ;
-  always @(posedge clk)
-    w0_22 <= \$471 ;
-  always @(posedge clk)
-    w0_23 <= \$472 ;
-  always @(posedge clk)
-    w0_24 <= \$473 ;
-  always @(posedge clk)
-    w0_25 <= \$474 ;
-  always @(posedge clk)
-    w0_26 <= \$475 ;
-  always @(posedge clk)
-    w0_27 <= \$476 ;
-  always @(posedge clk)
-    w0_28 <= \$477 ;
-  always @(posedge clk)
-    w0_29 <= \$478 ;
-  always @(posedge clk)
-    w0_30 <= \$479 ;
-  always @(posedge clk)
-    w0_31 <= \$480 ;
-  always @(posedge clk)
-    w1_1 <= \$481 ;
-  always @(posedge clk)
-    w1_2 <= \$482 ;
-  always @(posedge clk)
-    w1_3 <= \$483 ;
-  always @(posedge clk)
-    w1_4 <= \$484 ;
-  always @(posedge clk)
-    w1_5 <= \$485 ;
-  always @(posedge clk)
-    w1_6 <= \$486 ;
-  always @(posedge clk)
-    w1_7 <= \$487 ;
-  always @(posedge clk)
-    w1_8 <= \$488 ;
-  always @(posedge clk)
-    w1_9 <= \$489 ;
-  always @(posedge clk)
-    w1_10 <= \$490 ;
-  always @(posedge clk)
-    w1_11 <= \$491 ;
-  always @(posedge clk)
-    w1_12 <= \$492 ;
-  always @(posedge clk)
-    w1_13 <= \$493 ;
-  always @(posedge clk)
-    w1_14 <= \$494 ;
-  always @(posedge clk)
-    w1_15 <= \$495 ;
-  always @(posedge clk)
-    w1_16 <= \$496 ;
-  always @(posedge clk)
-    w1_17 <= \$497 ;
-  always @(posedge clk)
-    w1_18 <= \$498 ;
-  always @(posedge clk)
-    w1_19 <= \$499 ;
-  always @(posedge clk)
-    w1_20 <= \$500 ;
-  always @(posedge clk)
-    w1_21 <= \$501 ;
-  always @(posedge clk)
-    w1_22 <= \$502 ;
-  always @(posedge clk)
-    w1_23 <= \$503 ;
-  always @(posedge clk)
-    w1_24 <= \$504 ;
-  always @(posedge clk)
-    w1_25 <= \$505 ;
-  always @(posedge clk)
-    w1_26 <= \$506 ;
-  always @(posedge clk)
-    w1_27 <= \$507 ;
-  always @(posedge clk)
-    w1_28 <= \$508 ;
-  always @(posedge clk)
-    w1_29 <= \$509 ;
-  always @(posedge clk)
-    w1_30 <= \$510 ;
-  always @(posedge clk)
-    w1_31 <= \$511 ;
-  always @(posedge clk)
-    w2_1 <= \$512 ;
-  always @(posedge clk)
-    w2_2 <= \$513 ;
-  always @(posedge clk)
-    w2_3 <= \$514 ;
-  always @(posedge clk)
-    w2_4 <= \$515 ;
-  always @(posedge clk)
-    w2_5 <= \$516 ;
-  always @(posedge clk)
-    w2_6 <= \$517 ;
-  always @(posedge clk)
-    w2_7 <= \$518 ;
-  always @(posedge clk)
-    w2_8 <= \$519 ;
-  always @(posedge clk)
-    w2_9 <= \$520 ;
-  always @(posedge clk)
-    w2_10 <= \$521 ;
-  always @(posedge clk)
-    w2_11 <= \$522 ;
-  always @(posedge clk)
-    w2_12 <= \$523 ;
-  always @(posedge clk)
-    w2_13 <= \$524 ;
-  always @(posedge clk)
-    w2_14 <= \$525 ;
-  always @(posedge clk)
-    w2_15 <= \$526 ;
-  always @(posedge clk)
-    w2_16 <= \$527 ;
-  always @(posedge clk)
-    w2_17 <= \$528 ;
-  always @(posedge clk)
-    w2_18 <= \$529 ;
-  always @(posedge clk)
-    w2_19 <= \$530 ;
-  always @(posedge clk)
-    w2_20 <= \$531 ;
-  always @(posedge clk)
-    w2_21 <= \$532 ;
-  always @(posedge clk)
-    w2_22 <= \$533 ;
-  always @(posedge clk)
-    w2_23 <= \$534 ;
-  always @(posedge clk)
-    w2_24 <= \$535 ;
-  always @(posedge clk)
-    w2_25 <= \$536 ;
-  always @(posedge clk)
-    w2_26 <= \$537 ;
-  always @(posedge clk)
-    w2_27 <= \$538 ;
-  always @(posedge clk)
-    w2_28 <= \$539 ;
-  always @(posedge clk)
-    w2_29 <= \$540 ;
-  always @(posedge clk)
-    w2_30 <= \$541 ;
-  always @(posedge clk)
-    w2_31 <= \$542 ;
-  always @(posedge clk)
-    w3_1 <= \$543 ;
-  always @(posedge clk)
-    w3_2 <= \$544 ;
-  always @(posedge clk)
-    w3_3 <= \$545 ;
-  always @(posedge clk)
-    w3_4 <= \$546 ;
-  always @(posedge clk)
-    w3_5 <= \$547 ;
-  always @(posedge clk)
-    w3_6 <= \$548 ;
-  always @(posedge clk)
-    w3_7 <= \$549 ;
-  always @(posedge clk)
-    w3_8 <= \$550 ;
-  always @(posedge clk)
-    w3_9 <= \$551 ;
-  always @(posedge clk)
-    w3_10 <= \$552 ;
-  always @(posedge clk)
-    w3_11 <= \$553 ;
-  always @(posedge clk)
-    w3_12 <= \$554 ;
-  always @(posedge clk)
-    w3_13 <= \$555 ;
-  always @(posedge clk)
-    w3_14 <= \$556 ;
-  always @(posedge clk)
-    w3_15 <= \$557 ;
-  always @(posedge clk)
-    w3_16 <= \$558 ;
-  always @(posedge clk)
-    w3_17 <= \$559 ;
-  always @(posedge clk)
-    w3_18 <= \$560 ;
-  always @(posedge clk)
-    w3_19 <= \$561 ;
-  always @(posedge clk)
-    w3_20 <= \$562 ;
-  always @(posedge clk)
-    w3_21 <= \$563 ;
-  always @(posedge clk)
-    w3_22 <= \$564 ;
-  always @(posedge clk)
-    w3_23 <= \$565 ;
-  always @(posedge clk)
-    w3_24 <= \$566 ;
-  always @(posedge clk)
-    w3_25 <= \$567 ;
-  always @(posedge clk)
-    w3_26 <= \$568 ;
-  always @(posedge clk)
-    w3_27 <= \$569 ;
-  always @(posedge clk)
-    w3_28 <= \$570 ;
-  always @(posedge clk)
-    w3_29 <= \$571 ;
-  always @(posedge clk)
-    w3_30 <= \$572 ;
-  always @(posedge clk)
-    w3_31 <= \$573 ;
-  always @(posedge clk)
-    prod0_1 <= \$574 ;
-  always @(posedge clk)
-    prod0_2 <= \$575 ;
-  always @(posedge clk)
-    prod0_3 <= \$576 ;
-  always @(posedge clk)
-    prod0_4 <= \$577 ;
-  always @(posedge clk)
-    prod0_5 <= \$578 ;
-  always @(posedge clk)
-    prod0_6 <= \$579 ;
-  always @(posedge clk)
-    prod0_7 <= \$580 ;
-  always @(posedge clk)
-    prod0_8 <= \$581 ;
-  always @(posedge clk)
-    prod0_9 <= \$582 ;
-  always @(posedge clk)
-    prod0_10 <= \$583 ;
-  always @(posedge clk)
-    prod0_11 <= \$584 ;
-  always @(posedge clk)
-    prod0_12 <= \$585 ;
-  always @(posedge clk)
-    prod0_13 <= \$586 ;
-  always @(posedge clk)
-    prod0_14 <= \$587 ;
-  always @(posedge clk)
-    prod0_15 <= \$588 ;
-  always @(posedge clk)
-    prod0_16 <= \$589 ;
-  always @(posedge clk)
-    prod0_17 <= \$590 ;
-  always @(posedge clk)
-    prod0_18 <= \$591 ;
-  always @(posedge clk)
-    prod0_19 <= \$592 ;
-  always @(posedge clk)
-    prod0_20 <= \$593 ;
-  always @(posedge clk)
-    prod0_21 <= \$594 ;
-  always @(posedge clk)
-    prod0_22 <= \$595 ;
-  always @(posedge clk)
-    prod0_23 <= \$596 ;
-  always @(posedge clk)
-    prod0_24 <= \$597 ;
-  always @(posedge clk)
-    prod0_25 <= \$598 ;
-  always @(posedge clk)
-    prod0_26 <= \$599 ;
-  always @(posedge clk)
-    prod0_27 <= \$600 ;
-  always @(posedge clk)
-    prod0_28 <= \$601 ;
-  always @(posedge clk)
-    prod0_29 <= \$602 ;
-  always @(posedge clk)
-    prod0_30 <= \$603 ;
-  always @(posedge clk)
-    prod0_31 <= \$604 ;
-  always @(posedge clk)
-    prod1_1 <= \$605 ;
-  always @(posedge clk)
-    prod1_2 <= \$606 ;
-  always @(posedge clk)
-    prod1_3 <= \$607 ;
-  always @(posedge clk)
-    prod1_4 <= \$608 ;
-  always @(posedge clk)
-    prod1_5 <= \$609 ;
-  always @(posedge clk)
-    prod1_6 <= \$610 ;
-  always @(posedge clk)
-    prod1_7 <= \$611 ;
-  always @(posedge clk)
-    prod1_8 <= \$612 ;
-  always @(posedge clk)
-    prod1_9 <= \$613 ;
-  always @(posedge clk)
-    prod1_10 <= \$614 ;
-  always @(posedge clk)
-    prod1_11 <= \$615 ;
-  always @(posedge clk)
-    prod1_12 <= \$616 ;
-  always @(posedge clk)
-    prod1_13 <= \$617 ;
-  always @(posedge clk)
-    prod1_14 <= \$618 ;
-  always @(posedge clk)
-    prod1_15 <= \$619 ;
-  always @(posedge clk)
-    prod1_16 <= \$620 ;
-  always @(posedge clk)
-    prod1_17 <= \$621 ;
-  always @(posedge clk)
-    prod1_18 <= \$622 ;
-  always @(posedge clk)
-    prod1_19 <= \$623 ;
-  always @(posedge clk)
-    prod1_20 <= \$624 ;
-  always @(posedge clk)
-    prod1_21 <= \$625 ;
-  always @(posedge clk)
-    prod1_22 <= \$626 ;
-  always @(posedge clk)
-    prod1_23 <= \$627 ;
-  always @(posedge clk)
-    prod1_24 <= \$628 ;
-  always @(posedge clk)
-    prod1_25 <= \$629 ;
-  always @(posedge clk)
-    prod1_26 <= \$630 ;
-  always @(posedge clk)
-    prod1_27 <= \$631 ;
-  always @(posedge clk)
-    prod1_28 <= \$632 ;
-  always @(posedge clk)
-    prod1_29 <= \$633 ;
-  always @(posedge clk)
-    prod1_30 <= \$634 ;
-  always @(posedge clk)
-    prod1_31 <= \$635 ;
-  always @(posedge clk)
-    prod2_1 <= \$636 ;
-  always @(posedge clk)
-    prod2_2 <= \$637 ;
-  always @(posedge clk)
-    prod2_3 <= \$638 ;
-  always @(posedge clk)
-    prod2_4 <= \$639 ;
-  always @(posedge clk)
-    prod2_5 <= \$640 ;
-  always @(posedge clk)
-    prod2_6 <= \$641 ;
-  always @(posedge clk)
-    prod2_7 <= \$642 ;
-  always @(posedge clk)
-    prod2_8 <= \$643 ;
-  always @(posedge clk)
-    prod2_9 <= \$644 ;
-  always @(posedge clk)
-    prod2_10 <= \$645 ;
-  always @(posedge clk)
-    prod2_11 <= \$646 ;
-  always @(posedge clk)
-    prod2_12 <= \$647 ;
-  always @(posedge clk)
-    prod2_13 <= \$648 ;
-  always @(posedge clk)
-    prod2_14 <= \$649 ;
-  always @(posedge clk)
-    prod2_15 <= \$650 ;
-  always @(posedge clk)
-    prod2_16 <= \$651 ;
-  always @(posedge clk)
-    prod2_17 <= \$652 ;
-  always @(posedge clk)
-    prod2_18 <= \$653 ;
-  always @(posedge clk)
-    prod2_19 <= \$654 ;
-  always @(posedge clk)
-    prod2_20 <= \$655 ;
-  always @(posedge clk)
-    prod2_21 <= \$656 ;
-  always @(posedge clk)
-    prod2_22 <= \$657 ;
-  always @(posedge clk)
-    prod2_23 <= \$658 ;
-  always @(posedge clk)
-    prod2_24 <= \$659 ;
-  always @(posedge clk)
-    prod2_25 <= \$660 ;
-  always @(posedge clk)
-    prod2_26 <= \$661 ;
-  always @(posedge clk)
-    prod2_27 <= \$662 ;
-  always @(posedge clk)
-    prod2_28 <= \$663 ;
-  always @(posedge clk)
-    prod2_29 <= \$664 ;
-  always @(posedge clk)
-    prod2_30 <= \$665 ;
-  always @(posedge clk)
-    prod2_31 <= \$666 ;
-  always @(posedge clk)
-    prod3_1 <= \$667 ;
-  always @(posedge clk)
-    prod3_2 <= \$668 ;
-  always @(posedge clk)
-    prod3_3 <= \$669 ;
-  always @(posedge clk)
-    prod3_4 <= \$670 ;
-  always @(posedge clk)
-    prod3_5 <= \$671 ;
-  always @(posedge clk)
-    prod3_6 <= \$672 ;
-  always @(posedge clk)
-    prod3_7 <= \$673 ;
-  always @(posedge clk)
-    prod3_8 <= \$674 ;
-  always @(posedge clk)
-    prod3_9 <= \$675 ;
-  always @(posedge clk)
-    prod3_10 <= \$676 ;
-  always @(posedge clk)
-    prod3_11 <= \$677 ;
-  always @(posedge clk)
-    prod3_12 <= \$678 ;
-  always @(posedge clk)
-    prod3_13 <= \$679 ;
-  always @(posedge clk)
-    prod3_14 <= \$680 ;
-  always @(posedge clk)
-    prod3_15 <= \$681 ;
-  always @(posedge clk)
-    prod3_16 <= \$682 ;
-  always @(posedge clk)
-    prod3_17 <= \$683 ;
-  always @(posedge clk)
-    prod3_18 <= \$684 ;
-  always @(posedge clk)
-    prod3_19 <= \$685 ;
-  always @(posedge clk)
-    prod3_20 <= \$686 ;
-  always @(posedge clk)
-    prod3_21 <= \$687 ;
-  always @(posedge clk)
-    prod3_22 <= \$688 ;
-  always @(posedge clk)
-    prod3_23 <= \$689 ;
-  always @(posedge clk)
-    prod3_24 <= \$690 ;
-  always @(posedge clk)
-    prod3_25 <= \$691 ;
-  always @(posedge clk)
-    prod3_26 <= \$692 ;
-  always @(posedge clk)
-    prod3_27 <= \$693 ;
-  always @(posedge clk)
-    prod3_28 <= \$694 ;
-  always @(posedge clk)
-    prod3_29 <= \$695 ;
-  always @(posedge clk)
-    prod3_30 <= \$696 ;
-  always @(posedge clk)
-    prod3_31 <= \$697 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$698 ;
-  always @(posedge clk)
-    sum0_s0_1 <= \$699 ;
-  always @(posedge clk)
-    sum0_s0_2 <= \$700 ;
-  always @(posedge clk)
-    sum0_s0_3 <= \$701 ;
-  always @(posedge clk)
-    sum0_s0_4 <= \$702 ;
-  always @(posedge clk)
-    sum0_s0_5 <= \$703 ;
-  always @(posedge clk)
-    sum0_s0_6 <= \$704 ;
-  always @(posedge clk)
-    sum0_s0_7 <= \$705 ;
-  always @(posedge clk)
-    sum0_s1_0 <= \$706 ;
-  always @(posedge clk)
-    sum0_s1_1 <= \$707 ;
-  always @(posedge clk)
-    sum0_s2_0 <= \$708 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$709 ;
-  always @(posedge clk)
-    sum1_s0_1 <= \$710 ;
-  always @(posedge clk)
-    sum1_s0_2 <= \$711 ;
-  always @(posedge clk)
-    sum1_s0_3 <= \$712 ;
-  always @(posedge clk)
-    sum1_s0_4 <= \$713 ;
-  always @(posedge clk)
-    sum1_s0_5 <= \$714 ;
-  always @(posedge clk)
-    sum1_s0_6 <= \$715 ;
-  always @(posedge clk)
-    sum1_s0_7 <= \$716 ;
-  always @(posedge clk)
-    sum1_s1_0 <= \$717 ;
-  always @(posedge clk)
-    sum1_s1_1 <= \$718 ;
-  always @(posedge clk)
-    sum1_s2_0 <= \$719 ;
-  always @(posedge clk)
-    sum2_s0_0 <= \$720 ;
-  always @(posedge clk)
-    sum2_s0_1 <= \$721 ;
-  always @(posedge clk)
-    sum2_s0_2 <= \$722 ;
-  always @(posedge clk)
-    sum2_s0_3 <= \$723 ;
-  always @(posedge clk)
-    sum2_s0_4 <= \$724 ;
-  always @(posedge clk)
-    sum2_s0_5 <= \$725 ;
-  always @(posedge clk)
-    sum2_s0_6 <= \$726 ;
-  always @(posedge clk)
-    sum2_s0_7 <= \$727 ;
-  always @(posedge clk)
-    sum2_s1_0 <= \$728 ;
-  always @(posedge clk)
-    sum2_s1_1 <= \$729 ;
-  always @(posedge clk)
-    sum2_s2_0 <= \$730 ;
-  always @(posedge clk)
-    sum3_s0_0 <= \$731 ;
-  always @(posedge clk)
-    sum3_s0_1 <= \$732 ;
-  always @(posedge clk)
-    sum3_s0_2 <= \$733 ;
-  always @(posedge clk)
-    sum3_s0_3 <= \$734 ;
-  always @(posedge clk)
-    sum3_s0_4 <= \$735 ;
-  always @(posedge clk)
-    sum3_s0_5 <= \$736 ;
-  always @(posedge clk)
-    sum3_s0_6 <= \$737 ;
-  always @(posedge clk)
-    sum3_s0_7 <= \$738 ;
-  always @(posedge clk)
-    sum3_s1_0 <= \$739 ;
-  always @(posedge clk)
-    sum3_s1_1 <= \$740 ;
-  always @(posedge clk)
-    sum3_s2_0 <= \$741 ;
-  always @(posedge clk)
-    v2 <= \$742 ;
-  always @(posedge clk)
-    first2 <= \$743 ;
-  always @(posedge clk)
-    last2 <= \$744 ;
-  always @(posedge clk)
-    nf2 <= \$745 ;
-  always @(posedge clk)
-    v3 <= \$746 ;
-  always @(posedge clk)
-    first3 <= \$747 ;
-  always @(posedge clk)
-    last3 <= \$748 ;
-  always @(posedge clk)
-    nf3 <= \$749 ;
-  always @(posedge clk)
-    v4 <= \$750 ;
-  always @(posedge clk)
-    first4 <= \$751 ;
-  always @(posedge clk)
-    last4 <= \$752 ;
-  always @(posedge clk)
-    nf4 <= \$753 ;
-  always @(posedge clk)
-    v5 <= \$754 ;
-  always @(posedge clk)
-    first5 <= \$755 ;
-  always @(posedge clk)
-    last5 <= \$756 ;
-  always @(posedge clk)
-    nf5 <= \$757 ;
-  always @(posedge clk)
-    v6 <= \$758 ;
-  always @(posedge clk)
-    first6 <= \$759 ;
-  always @(posedge clk)
-    last6 <= \$760 ;
-  always @(posedge clk)
-    nf6 <= \$761 ;
-  always @(posedge clk)
-    o__valid <= \$762 ;
-  always @(posedge clk)
-    acc0 <= \$763 ;
-  always @(posedge clk)
-    o__payload <= \$764 ;
-  always @(posedge clk)
-    acc1 <= \$765 ;
-  always @(posedge clk)
-    acc2 <= \$766 ;
-  always @(posedge clk)
-    acc3 <= \$767 ;
+    acc3 <= \$441 ;
   assign \$1  = ~ o__valid;
   assign \$2  = \$1  | o__ready;
   assign \$4  = ! \$3 ;
@@ -3211,23 +1724,23 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign rport__en = \$14  | o__ready;
   assign \$15  = ~ o__valid;
   assign wrom__en = \$15  | o__ready;
-  assign \$17  = first6 ? \$16  : acc0;
-  assign \$18  = $signed(\$17 ) + $signed(sum0_s2_0);
-  assign \$20  = first6 ? \$19  : acc1;
-  assign \$21  = $signed(\$20 ) + $signed(sum1_s2_0);
-  assign \$23  = first6 ? \$22  : acc2;
-  assign \$24  = $signed(\$23 ) + $signed(sum2_s2_0);
-  assign \$26  = first6 ? \$25  : acc3;
-  assign \$27  = $signed(\$26 ) + $signed(sum3_s2_0);
+  assign \$17  = first5 ? \$16  : acc0;
+  assign \$18  = $signed(\$17 ) + $signed(sum0_s1_0);
+  assign \$20  = first5 ? \$19  : acc1;
+  assign \$21  = $signed(\$20 ) + $signed(sum1_s1_0);
+  assign \$23  = first5 ? \$22  : acc2;
+  assign \$24  = $signed(\$23 ) + $signed(sum2_s1_0);
+  assign \$26  = first5 ? \$25  : acc3;
+  assign \$27  = $signed(\$26 ) + $signed(sum3_s1_0);
   assign \$28  = ~ o__valid;
   assign \$29  = \$28  | o__ready;
   assign \$31  = ! \$30 ;
   assign \$32  = ~ \$31 ;
   assign \$33  = i__valid | \$32 ;
   assign \$34  = \$29  & \$33 ;
-  assign \$35  = t == 5'h17;
+  assign \$35  = t == 6'h2f;
   assign \$36  = t + 1'h1;
-  assign \$37  = \$35  ? 6'h00 : \$36 ;
+  assign \$37  = \$35  ? 7'h00 : \$36 ;
   assign \$38  = ~ o__valid;
   assign \$39  = \$38  | o__ready;
   assign \$41  = ! \$40 ;
@@ -3271,3785 +1784,1013 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$83  = $signed(\$82 [119:112]) - $signed(8'h80);
   assign \$84  = from_input ? x_reg : rport__data;
   assign \$85  = $signed(\$84 [127:120]) - $signed(8'h80);
-  assign \$86  = from_input ? x_reg : rport__data;
-  assign \$87  = $signed(\$86 [135:128]) - $signed(8'h80);
-  assign \$88  = from_input ? x_reg : rport__data;
-  assign \$89  = $signed(\$88 [143:136]) - $signed(8'h80);
-  assign \$90  = from_input ? x_reg : rport__data;
-  assign \$91  = $signed(\$90 [151:144]) - $signed(8'h80);
-  assign \$92  = from_input ? x_reg : rport__data;
-  assign \$93  = $signed(\$92 [159:152]) - $signed(8'h80);
-  assign \$94  = from_input ? x_reg : rport__data;
-  assign \$95  = $signed(\$94 [167:160]) - $signed(8'h80);
-  assign \$96  = from_input ? x_reg : rport__data;
-  assign \$97  = $signed(\$96 [175:168]) - $signed(8'h80);
-  assign \$98  = from_input ? x_reg : rport__data;
-  assign \$99  = $signed(\$98 [183:176]) - $signed(8'h80);
-  assign \$100  = from_input ? x_reg : rport__data;
-  assign \$101  = $signed(\$100 [191:184]) - $signed(8'h80);
-  assign \$102  = from_input ? x_reg : rport__data;
-  assign \$103  = $signed(\$102 [199:192]) - $signed(8'h80);
-  assign \$104  = from_input ? x_reg : rport__data;
-  assign \$105  = $signed(\$104 [207:200]) - $signed(8'h80);
-  assign \$106  = from_input ? x_reg : rport__data;
-  assign \$107  = $signed(\$106 [215:208]) - $signed(8'h80);
-  assign \$108  = from_input ? x_reg : rport__data;
-  assign \$109  = $signed(\$108 [223:216]) - $signed(8'h80);
-  assign \$110  = from_input ? x_reg : rport__data;
-  assign \$111  = $signed(\$110 [231:224]) - $signed(8'h80);
-  assign \$112  = from_input ? x_reg : rport__data;
-  assign \$113  = $signed(\$112 [239:232]) - $signed(8'h80);
-  assign \$114  = from_input ? x_reg : rport__data;
-  assign \$115  = $signed(\$114 [247:240]) - $signed(8'h80);
-  assign \$116  = from_input ? x_reg : rport__data;
-  assign \$117  = $signed(\$116 [255:248]) - $signed(8'h80);
-  assign \$118  = $signed(xoff1) * $signed(w0_1);
-  assign \$119  = $signed(xoff2) * $signed(w0_2);
-  assign \$120  = $signed(xoff3) * $signed(w0_3);
-  assign \$121  = $signed(xoff4) * $signed(w0_4);
-  assign \$122  = $signed(xoff5) * $signed(w0_5);
-  assign \$123  = $signed(xoff6) * $signed(w0_6);
-  assign \$124  = $signed(xoff7) * $signed(w0_7);
-  assign \$125  = $signed(xoff8) * $signed(w0_8);
-  assign \$126  = $signed(xoff9) * $signed(w0_9);
-  assign \$127  = $signed(xoff10) * $signed(w0_10);
-  assign \$128  = $signed(xoff11) * $signed(w0_11);
-  assign \$129  = $signed(xoff12) * $signed(w0_12);
-  assign \$130  = $signed(xoff13) * $signed(w0_13);
-  assign \$131  = $signed(xoff14) * $signed(w0_14);
-  assign \$132  = $signed(xoff15) * $signed(w0_15);
-  assign \$133  = $signed(xoff16) * $signed(w0_16);
-  assign \$134  = $signed(xoff17) * $signed(w0_17);
-  assign \$135  = $signed(xoff18) * $signed(w0_18);
-  assign \$136  = $signed(xoff19) * $signed(w0_19);
-  assign \$137  = $signed(xoff20) * $signed(w0_20);
-  assign \$138  = $signed(xoff21) * $signed(w0_21);
-  assign \$139  = $signed(xoff22) * $signed(w0_22);
-  assign \$140  = $signed(xoff23) * $signed(w0_23);
-  assign \$141  = $signed(xoff24) * $signed(w0_24);
-  assign \$142  = $signed(xoff25) * $signed(w0_25);
-  assign \$143  = $signed(xoff26) * $signed(w0_26);
-  assign \$144  = $signed(xoff27) * $signed(w0_27);
-  assign \$145  = $signed(xoff28) * $signed(w0_28);
-  assign \$146  = $signed(xoff29) * $signed(w0_29);
-  assign \$147  = $signed(xoff30) * $signed(w0_30);
-  assign \$148  = $signed(xoff31) * $signed(w0_31);
-  assign \$149  = $signed(xoff1) * $signed(w1_1);
-  assign \$150  = $signed(xoff2) * $signed(w1_2);
-  assign \$151  = $signed(xoff3) * $signed(w1_3);
-  assign \$152  = $signed(xoff4) * $signed(w1_4);
-  assign \$153  = $signed(xoff5) * $signed(w1_5);
-  assign \$154  = $signed(xoff6) * $signed(w1_6);
-  assign \$155  = $signed(xoff7) * $signed(w1_7);
-  assign \$156  = $signed(xoff8) * $signed(w1_8);
-  assign \$157  = $signed(xoff9) * $signed(w1_9);
-  assign \$158  = $signed(xoff10) * $signed(w1_10);
-  assign \$159  = $signed(xoff11) * $signed(w1_11);
-  assign \$160  = $signed(xoff12) * $signed(w1_12);
-  assign \$161  = $signed(xoff13) * $signed(w1_13);
-  assign \$162  = $signed(xoff14) * $signed(w1_14);
-  assign \$163  = $signed(xoff15) * $signed(w1_15);
-  assign \$164  = $signed(xoff16) * $signed(w1_16);
-  assign \$165  = $signed(xoff17) * $signed(w1_17);
-  assign \$166  = $signed(xoff18) * $signed(w1_18);
-  assign \$167  = $signed(xoff19) * $signed(w1_19);
-  assign \$168  = $signed(xoff20) * $signed(w1_20);
-  assign \$169  = $signed(xoff21) * $signed(w1_21);
-  assign \$170  = $signed(xoff22) * $signed(w1_22);
-  assign \$171  = $signed(xoff23) * $signed(w1_23);
-  assign \$172  = $signed(xoff24) * $signed(w1_24);
-  assign \$173  = $signed(xoff25) * $signed(w1_25);
-  assign \$174  = $signed(xoff26) * $signed(w1_26);
-  assign \$175  = $signed(xoff27) * $signed(w1_27);
-  assign \$176  = $signed(xoff28) * $signed(w1_28);
-  assign \$177  = $signed(xoff29) * $signed(w1_29);
-  assign \$178  = $signed(xoff30) * $signed(w1_30);
-  assign \$179  = $signed(xoff31) * $signed(w1_31);
-  assign \$180  = $signed(xoff1) * $signed(w2_1);
-  assign \$181  = $signed(xoff2) * $signed(w2_2);
-  assign \$182  = $signed(xoff3) * $signed(w2_3);
-  assign \$183  = $signed(xoff4) * $signed(w2_4);
-  assign \$184  = $signed(xoff5) * $signed(w2_5);
-  assign \$185  = $signed(xoff6) * $signed(w2_6);
-  assign \$186  = $signed(xoff7) * $signed(w2_7);
-  assign \$187  = $signed(xoff8) * $signed(w2_8);
-  assign \$188  = $signed(xoff9) * $signed(w2_9);
-  assign \$189  = $signed(xoff10) * $signed(w2_10);
-  assign \$190  = $signed(xoff11) * $signed(w2_11);
-  assign \$191  = $signed(xoff12) * $signed(w2_12);
-  assign \$192  = $signed(xoff13) * $signed(w2_13);
-  assign \$193  = $signed(xoff14) * $signed(w2_14);
-  assign \$194  = $signed(xoff15) * $signed(w2_15);
-  assign \$195  = $signed(xoff16) * $signed(w2_16);
-  assign \$196  = $signed(xoff17) * $signed(w2_17);
-  assign \$197  = $signed(xoff18) * $signed(w2_18);
-  assign \$198  = $signed(xoff19) * $signed(w2_19);
-  assign \$199  = $signed(xoff20) * $signed(w2_20);
-  assign \$200  = $signed(xoff21) * $signed(w2_21);
-  assign \$201  = $signed(xoff22) * $signed(w2_22);
-  assign \$202  = $signed(xoff23) * $signed(w2_23);
-  assign \$203  = $signed(xoff24) * $signed(w2_24);
-  assign \$204  = $signed(xoff25) * $signed(w2_25);
-  assign \$205  = $signed(xoff26) * $signed(w2_26);
-  assign \$206  = $signed(xoff27) * $signed(w2_27);
-  assign \$207  = $signed(xoff28) * $signed(w2_28);
-  assign \$208  = $signed(xoff29) * $signed(w2_29);
-  assign \$209  = $signed(xoff30) * $signed(w2_30);
-  assign \$210  = $signed(xoff31) * $signed(w2_31);
-  assign \$211  = $signed(xoff1) * $signed(w3_1);
-  assign \$212  = $signed(xoff2) * $signed(w3_2);
-  assign \$213  = $signed(xoff3) * $signed(w3_3);
-  assign \$214  = $signed(xoff4) * $signed(w3_4);
-  assign \$215  = $signed(xoff5) * $signed(w3_5);
-  assign \$216  = $signed(xoff6) * $signed(w3_6);
-  assign \$217  = $signed(xoff7) * $signed(w3_7);
-  assign \$218  = $signed(xoff8) * $signed(w3_8);
-  assign \$219  = $signed(xoff9) * $signed(w3_9);
-  assign \$220  = $signed(xoff10) * $signed(w3_10);
-  assign \$221  = $signed(xoff11) * $signed(w3_11);
-  assign \$222  = $signed(xoff12) * $signed(w3_12);
-  assign \$223  = $signed(xoff13) * $signed(w3_13);
-  assign \$224  = $signed(xoff14) * $signed(w3_14);
-  assign \$225  = $signed(xoff15) * $signed(w3_15);
-  assign \$226  = $signed(xoff16) * $signed(w3_16);
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$411  = t;
-    if (\$34 ) begin
-      \$411  = \$37 [4:0];
-    end
-    if (rst) begin
-      \$411  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$412  = x_reg;
-    if (\$39 ) begin
-      \$412  = i__payload;
-    end
-    if (rst) begin
-      \$412  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$413  = from_input;
-    if (\$39 ) begin
-      \$413  = \$41 ;
-    end
-    if (rst) begin
-      \$413  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$414  = v1;
-    if (\$39 ) begin
-      \$414  = \$48 ;
-    end
-    if (rst) begin
-      \$414  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$415  = first1;
-    if (\$39 ) begin
-      \$415  = \$49 ;
-    end
-    if (rst) begin
-      \$415  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$416  = last1;
-    if (\$39 ) begin
-      \$416  = \$50 ;
-    end
-    if (rst) begin
-      \$416  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$417  = nf1;
-    if (\$39 ) begin
-      \$417  = \$51 ;
-    end
-    if (rst) begin
-      \$417  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$418  = xoff0;
-    if (\$53 ) begin
-      \$418  = \$55 ;
-    end
-    if (rst) begin
-      \$418  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$419  = xoff1;
-    if (\$53 ) begin
-      \$419  = \$57 ;
-    end
-    if (rst) begin
-      \$419  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$420  = xoff2;
-    if (\$53 ) begin
-      \$420  = \$59 ;
-    end
-    if (rst) begin
-      \$420  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$421  = xoff3;
-    if (\$53 ) begin
-      \$421  = \$61 ;
-    end
-    if (rst) begin
-      \$421  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$422  = xoff4;
-    if (\$53 ) begin
-      \$422  = \$63 ;
-    end
-    if (rst) begin
-      \$422  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$423  = xoff5;
-    if (\$53 ) begin
-      \$423  = \$65 ;
-    end
-    if (rst) begin
-      \$423  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$424  = xoff6;
-    if (\$53 ) begin
-      \$424  = \$67 ;
-    end
-    if (rst) begin
-      \$424  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$425  = xoff7;
-    if (\$53 ) begin
-      \$425  = \$69 ;
-    end
-    if (rst) begin
-      \$425  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$426  = xoff8;
-    if (\$53 ) begin
-      \$426  = \$71 ;
-    end
-    if (rst) begin
-      \$426  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$427  = xoff9;
-    if (\$53 ) begin
-      \$427  = \$73 ;
-    end
-    if (rst) begin
-      \$427  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$428  = xoff10;
-    if (\$53 ) begin
-      \$428  = \$75 ;
-    end
-    if (rst) begin
-      \$428  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$429  = xoff11;
-    if (\$53 ) begin
-      \$429  = \$77 ;
-    end
-    if (rst) begin
-      \$429  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$430  = xoff12;
-    if (\$53 ) begin
-      \$430  = \$79 ;
-    end
-    if (rst) begin
-      \$430  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$431  = xoff13;
-    if (\$53 ) begin
-      \$431  = \$81 ;
-    end
-    if (rst) begin
-      \$431  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$432  = xoff14;
-    if (\$53 ) begin
-      \$432  = \$83 ;
-    end
-    if (rst) begin
-      \$432  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$433  = xoff15;
-    if (\$53 ) begin
-      \$433  = \$85 ;
-    end
-    if (rst) begin
-      \$433  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$434  = xoff16;
-    if (\$53 ) begin
-      \$434  = \$87 ;
-    end
-    if (rst) begin
-      \$434  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$435  = xoff17;
-    if (\$53 ) begin
-      \$435  = \$89 ;
-    end
-    if (rst) begin
-      \$435  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$436  = xoff18;
-    if (\$53 ) begin
-      \$436  = \$91 ;
-    end
-    if (rst) begin
-      \$436  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$437  = xoff19;
-    if (\$53 ) begin
-      \$437  = \$93 ;
-    end
-    if (rst) begin
-      \$437  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$438  = xoff20;
-    if (\$53 ) begin
-      \$438  = \$95 ;
-    end
-    if (rst) begin
-      \$438  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$439  = xoff21;
-    if (\$53 ) begin
-      \$439  = \$97 ;
-    end
-    if (rst) begin
-      \$439  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$440  = xoff22;
-    if (\$53 ) begin
-      \$440  = \$99 ;
-    end
-    if (rst) begin
-      \$440  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$441  = xoff23;
-    if (\$53 ) begin
-      \$441  = \$101 ;
-    end
-    if (rst) begin
-      \$441  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$442  = xoff24;
-    if (\$53 ) begin
-      \$442  = \$103 ;
-    end
-    if (rst) begin
-      \$442  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$443  = xoff25;
-    if (\$53 ) begin
-      \$443  = \$105 ;
-    end
-    if (rst) begin
-      \$443  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$444  = xoff26;
-    if (\$53 ) begin
-      \$444  = \$107 ;
-    end
-    if (rst) begin
-      \$444  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$445  = xoff27;
-    if (\$53 ) begin
-      \$445  = \$109 ;
-    end
-    if (rst) begin
-      \$445  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$446  = xoff28;
-    if (\$53 ) begin
-      \$446  = \$111 ;
-    end
-    if (rst) begin
-      \$446  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$447  = xoff29;
-    if (\$53 ) begin
-      \$447  = \$113 ;
-    end
-    if (rst) begin
-      \$447  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$448  = xoff30;
-    if (\$53 ) begin
-      \$448  = \$115 ;
-    end
-    if (rst) begin
-      \$448  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$449  = xoff31;
-    if (\$53 ) begin
-      \$449  = \$117 ;
-    end
-    if (rst) begin
-      \$449  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$450  = w0_1;
-    if (\$53 ) begin
-      \$450  = wrom__data[7:0];
-    end
-    if (rst) begin
-      \$450  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$451  = w0_2;
-    if (\$53 ) begin
-      \$451  = wrom__data[15:8];
-    end
-    if (rst) begin
-      \$451  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$452  = w0_3;
-    if (\$53 ) begin
-      \$452  = wrom__data[23:16];
-    end
-    if (rst) begin
-      \$452  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$453  = w0_4;
-    if (\$53 ) begin
-      \$453  = wrom__data[31:24];
-    end
-    if (rst) begin
-      \$453  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$454  = w0_5;
-    if (\$53 ) begin
-      \$454  = wrom__data[39:32];
-    end
-    if (rst) begin
-      \$454  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$455  = w0_6;
-    if (\$53 ) begin
-      \$455  = wrom__data[47:40];
-    end
-    if (rst) begin
-      \$455  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$456  = w0_7;
-    if (\$53 ) begin
-      \$456  = wrom__data[55:48];
-    end
-    if (rst) begin
-      \$456  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$457  = w0_8;
-    if (\$53 ) begin
-      \$457  = wrom__data[63:56];
-    end
-    if (rst) begin
-      \$457  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$458  = w0_9;
-    if (\$53 ) begin
-      \$458  = wrom__data[71:64];
-    end
-    if (rst) begin
-      \$458  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$459  = w0_10;
-    if (\$53 ) begin
-      \$459  = wrom__data[79:72];
-    end
-    if (rst) begin
-      \$459  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$460  = w0_11;
-    if (\$53 ) begin
-      \$460  = wrom__data[87:80];
-    end
-    if (rst) begin
-      \$460  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$461  = w0_12;
-    if (\$53 ) begin
-      \$461  = wrom__data[95:88];
-    end
-    if (rst) begin
-      \$461  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$462  = w0_13;
-    if (\$53 ) begin
-      \$462  = wrom__data[103:96];
-    end
-    if (rst) begin
-      \$462  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$463  = w0_14;
-    if (\$53 ) begin
-      \$463  = wrom__data[111:104];
-    end
-    if (rst) begin
-      \$463  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$464  = w0_15;
-    if (\$53 ) begin
-      \$464  = wrom__data[119:112];
-    end
-    if (rst) begin
-      \$464  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$465  = w0_16;
-    if (\$53 ) begin
-      \$465  = wrom__data[127:120];
-    end
-    if (rst) begin
-      \$465  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$466  = w0_17;
-    if (\$53 ) begin
-      \$466  = wrom__data[135:128];
-    end
-    if (rst) begin
-      \$466  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$467  = w0_18;
-    if (\$53 ) begin
-      \$467  = wrom__data[143:136];
-    end
-    if (rst) begin
-      \$467  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$468  = w0_19;
-    if (\$53 ) begin
-      \$468  = wrom__data[151:144];
-    end
-    if (rst) begin
-      \$468  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$469  = w0_20;
-    if (\$53 ) begin
-      \$469  = wrom__data[159:152];
-    end
-    if (rst) begin
-      \$469  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$470  = w0_21;
-    if (\$53 ) begin
-      \$470  = wrom__data[167:160];
-    end
-    if (rst) begin
-      \$470  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$471  = w0_22;
-    if (\$53 ) begin
-      \$471  = wrom__data[175:168];
-    end
-    if (rst) begin
-      \$471  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$472  = w0_23;
-    if (\$53 ) begin
-      \$472  = wrom__data[183:176];
-    end
-    if (rst) begin
-      \$472  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$473  = w0_24;
-    if (\$53 ) begin
-      \$473  = wrom__data[191:184];
-    end
-    if (rst) begin
-      \$473  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$474  = w0_25;
-    if (\$53 ) begin
-      \$474  = wrom__data[199:192];
-    end
-    if (rst) begin
-      \$474  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$475  = w0_26;
-    if (\$53 ) begin
-      \$475  = wrom__data[207:200];
-    end
-    if (rst) begin
-      \$475  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$476  = w0_27;
-    if (\$53 ) begin
-      \$476  = wrom__data[215:208];
-    end
-    if (rst) begin
-      \$476  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$477  = w0_28;
-    if (\$53 ) begin
-      \$477  = wrom__data[223:216];
-    end
-    if (rst) begin
-      \$477  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$478  = w0_29;
-    if (\$53 ) begin
-      \$478  = wrom__data[231:224];
-    end
-    if (rst) begin
-      \$478  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$479  = w0_30;
-    if (\$53 ) begin
-      \$479  = wrom__data[239:232];
-    end
-    if (rst) begin
-      \$479  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$480  = w0_31;
-    if (\$53 ) begin
-      \$480  = wrom__data[247:240];
-    end
-    if (rst) begin
-      \$480  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$481  = w1_1;
-    if (\$53 ) begin
-      \$481  = wrom__data[255:248];
-    end
-    if (rst) begin
-      \$481  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$482  = w1_2;
-    if (\$53 ) begin
-      \$482  = wrom__data[263:256];
-    end
-    if (rst) begin
-      \$482  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$483  = w1_3;
-    if (\$53 ) begin
-      \$483  = wrom__data[271:264];
-    end
-    if (rst) begin
-      \$483  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$484  = w1_4;
-    if (\$53 ) begin
-      \$484  = wrom__data[279:272];
-    end
-    if (rst) begin
-      \$484  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$485  = w1_5;
-    if (\$53 ) begin
-      \$485  = wrom__data[287:280];
-    end
-    if (rst) begin
-      \$485  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$486  = w1_6;
-    if (\$53 ) begin
-      \$486  = wrom__data[295:288];
-    end
-    if (rst) begin
-      \$486  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$487  = w1_7;
-    if (\$53 ) begin
-      \$487  = wrom__data[303:296];
-    end
-    if (rst) begin
-      \$487  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$488  = w1_8;
-    if (\$53 ) begin
-      \$488  = wrom__data[311:304];
-    end
-    if (rst) begin
-      \$488  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$489  = w1_9;
-    if (\$53 ) begin
-      \$489  = wrom__data[319:312];
-    end
-    if (rst) begin
-      \$489  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$490  = w1_10;
-    if (\$53 ) begin
-      \$490  = wrom__data[327:320];
-    end
-    if (rst) begin
-      \$490  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$491  = w1_11;
-    if (\$53 ) begin
-      \$491  = wrom__data[335:328];
-    end
-    if (rst) begin
-      \$491  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$492  = w1_12;
-    if (\$53 ) begin
-      \$492  = wrom__data[343:336];
-    end
-    if (rst) begin
-      \$492  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$493  = w1_13;
-    if (\$53 ) begin
-      \$493  = wrom__data[351:344];
-    end
-    if (rst) begin
-      \$493  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$494  = w1_14;
-    if (\$53 ) begin
-      \$494  = wrom__data[359:352];
-    end
-    if (rst) begin
-      \$494  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$495  = w1_15;
-    if (\$53 ) begin
-      \$495  = wrom__data[367:360];
-    end
-    if (rst) begin
-      \$495  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$496  = w1_16;
-    if (\$53 ) begin
-      \$496  = wrom__data[375:368];
-    end
-    if (rst) begin
-      \$496  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$497  = w1_17;
-    if (\$53 ) begin
-      \$497  = wrom__data[383:376];
-    end
-    if (rst) begin
-      \$497  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$498  = w1_18;
-    if (\$53 ) begin
-      \$498  = wrom__data[391:384];
-    end
-    if (rst) begin
-      \$498  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$499  = w1_19;
-    if (\$53 ) begin
-      \$499  = wrom__data[399:392];
-    end
-    if (rst) begin
-      \$499  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$500  = w1_20;
-    if (\$53 ) begin
-      \$500  = wrom__data[407:400];
-    end
-    if (rst) begin
-      \$500  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$501  = w1_21;
-    if (\$53 ) begin
-      \$501  = wrom__data[415:408];
-    end
-    if (rst) begin
-      \$501  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$502  = w1_22;
-    if (\$53 ) begin
-      \$502  = wrom__data[423:416];
-    end
-    if (rst) begin
-      \$502  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$503  = w1_23;
-    if (\$53 ) begin
-      \$503  = wrom__data[431:424];
-    end
-    if (rst) begin
-      \$503  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$504  = w1_24;
-    if (\$53 ) begin
-      \$504  = wrom__data[439:432];
-    end
-    if (rst) begin
-      \$504  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$505  = w1_25;
-    if (\$53 ) begin
-      \$505  = wrom__data[447:440];
-    end
-    if (rst) begin
-      \$505  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$506  = w1_26;
-    if (\$53 ) begin
-      \$506  = wrom__data[455:448];
-    end
-    if (rst) begin
-      \$506  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$507  = w1_27;
-    if (\$53 ) begin
-      \$507  = wrom__data[463:456];
-    end
-    if (rst) begin
-      \$507  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$508  = w1_28;
-    if (\$53 ) begin
-      \$508  = wrom__data[471:464];
-    end
-    if (rst) begin
-      \$508  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$509  = w1_29;
-    if (\$53 ) begin
-      \$509  = wrom__data[479:472];
-    end
-    if (rst) begin
-      \$509  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$510  = w1_30;
-    if (\$53 ) begin
-      \$510  = wrom__data[487:480];
-    end
-    if (rst) begin
-      \$510  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$511  = w1_31;
-    if (\$53 ) begin
-      \$511  = wrom__data[495:488];
-    end
-    if (rst) begin
-      \$511  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$512  = w2_1;
-    if (\$53 ) begin
-      \$512  = wrom__data[503:496];
-    end
-    if (rst) begin
-      \$512  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$513  = w2_2;
-    if (\$53 ) begin
-      \$513  = wrom__data[511:504];
-    end
-    if (rst) begin
-      \$513  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$514  = w2_3;
-    if (\$53 ) begin
-      \$514  = wrom__data[519:512];
-    end
-    if (rst) begin
-      \$514  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$515  = w2_4;
-    if (\$53 ) begin
-      \$515  = wrom__data[527:520];
-    end
-    if (rst) begin
-      \$515  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$516  = w2_5;
-    if (\$53 ) begin
-      \$516  = wrom__data[535:528];
-    end
-    if (rst) begin
-      \$516  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$517  = w2_6;
-    if (\$53 ) begin
-      \$517  = wrom__data[543:536];
-    end
-    if (rst) begin
-      \$517  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$518  = w2_7;
-    if (\$53 ) begin
-      \$518  = wrom__data[551:544];
-    end
-    if (rst) begin
-      \$518  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$519  = w2_8;
-    if (\$53 ) begin
-      \$519  = wrom__data[559:552];
-    end
-    if (rst) begin
-      \$519  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$520  = w2_9;
-    if (\$53 ) begin
-      \$520  = wrom__data[567:560];
-    end
-    if (rst) begin
-      \$520  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$521  = w2_10;
-    if (\$53 ) begin
-      \$521  = wrom__data[575:568];
-    end
-    if (rst) begin
-      \$521  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$522  = w2_11;
-    if (\$53 ) begin
-      \$522  = wrom__data[583:576];
-    end
-    if (rst) begin
-      \$522  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$523  = w2_12;
-    if (\$53 ) begin
-      \$523  = wrom__data[591:584];
-    end
-    if (rst) begin
-      \$523  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$524  = w2_13;
-    if (\$53 ) begin
-      \$524  = wrom__data[599:592];
-    end
-    if (rst) begin
-      \$524  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$525  = w2_14;
-    if (\$53 ) begin
-      \$525  = wrom__data[607:600];
-    end
-    if (rst) begin
-      \$525  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$526  = w2_15;
-    if (\$53 ) begin
-      \$526  = wrom__data[615:608];
-    end
-    if (rst) begin
-      \$526  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$527  = w2_16;
-    if (\$53 ) begin
-      \$527  = wrom__data[623:616];
-    end
-    if (rst) begin
-      \$527  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$528  = w2_17;
-    if (\$53 ) begin
-      \$528  = wrom__data[631:624];
-    end
-    if (rst) begin
-      \$528  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$529  = w2_18;
-    if (\$53 ) begin
-      \$529  = wrom__data[639:632];
-    end
-    if (rst) begin
-      \$529  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$530  = w2_19;
-    if (\$53 ) begin
-      \$530  = wrom__data[647:640];
-    end
-    if (rst) begin
-      \$530  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$531  = w2_20;
-    if (\$53 ) begin
-      \$531  = wrom__data[655:648];
-    end
-    if (rst) begin
-      \$531  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$532  = w2_21;
-    if (\$53 ) begin
-      \$532  = wrom__data[663:656];
-    end
-    if (rst) begin
-      \$532  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$533  = w2_22;
-    if (\$53 ) begin
-      \$533  = wrom__data[671:664];
-    end
-    if (rst) begin
-      \$533  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$534  = w2_23;
-    if (\$53 ) begin
-      \$534  = wrom__data[679:672];
-    end
-    if (rst) begin
-      \$534  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$535  = w2_24;
-    if (\$53 ) begin
-      \$535  = wrom__data[687:680];
-    end
-    if (rst) begin
-      \$535  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$536  = w2_25;
-    if (\$53 ) begin
-      \$536  = wrom__data[695:688];
-    end
-    if (rst) begin
-      \$536  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$537  = w2_26;
-    if (\$53 ) begin
-      \$537  = wrom__data[703:696];
-    end
-    if (rst) begin
-      \$537  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$538  = w2_27;
-    if (\$53 ) begin
-      \$538  = wrom__data[711:704];
-    end
-    if (rst) begin
-      \$538  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$539  = w2_28;
-    if (\$53 ) begin
-      \$539  = wrom__data[719:712];
-    end
-    if (rst) begin
-      \$539  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$540  = w2_29;
-    if (\$53 ) begin
-      \$540  = wrom__data[727:720];
-    end
-    if (rst) begin
-      \$540  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$541  = w2_30;
-    if (\$53 ) begin
-      \$541  = wrom__data[735:728];
-    end
-    if (rst) begin
-      \$541  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$542  = w2_31;
-    if (\$53 ) begin
-      \$542  = wrom__data[743:736];
-    end
-    if (rst) begin
-      \$542  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$543  = w3_1;
-    if (\$53 ) begin
-      \$543  = wrom__data[751:744];
-    end
-    if (rst) begin
-      \$543  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$544  = w3_2;
-    if (\$53 ) begin
-      \$544  = wrom__data[759:752];
-    end
-    if (rst) begin
-      \$544  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$545  = w3_3;
-    if (\$53 ) begin
-      \$545  = wrom__data[767:760];
-    end
-    if (rst) begin
-      \$545  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$546  = w3_4;
-    if (\$53 ) begin
-      \$546  = wrom__data[775:768];
-    end
-    if (rst) begin
-      \$546  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$547  = w3_5;
-    if (\$53 ) begin
-      \$547  = wrom__data[783:776];
-    end
-    if (rst) begin
-      \$547  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$548  = w3_6;
-    if (\$53 ) begin
-      \$548  = wrom__data[791:784];
-    end
-    if (rst) begin
-      \$548  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$549  = w3_7;
-    if (\$53 ) begin
-      \$549  = wrom__data[799:792];
-    end
-    if (rst) begin
-      \$549  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$550  = w3_8;
-    if (\$53 ) begin
-      \$550  = wrom__data[807:800];
-    end
-    if (rst) begin
-      \$550  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$551  = w3_9;
-    if (\$53 ) begin
-      \$551  = wrom__data[815:808];
-    end
-    if (rst) begin
-      \$551  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$552  = w3_10;
-    if (\$53 ) begin
-      \$552  = wrom__data[823:816];
-    end
-    if (rst) begin
-      \$552  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$553  = w3_11;
-    if (\$53 ) begin
-      \$553  = wrom__data[831:824];
-    end
-    if (rst) begin
-      \$553  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$554  = w3_12;
-    if (\$53 ) begin
-      \$554  = wrom__data[839:832];
-    end
-    if (rst) begin
-      \$554  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$555  = w3_13;
-    if (\$53 ) begin
-      \$555  = wrom__data[847:840];
-    end
-    if (rst) begin
-      \$555  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$556  = w3_14;
-    if (\$53 ) begin
-      \$556  = wrom__data[855:848];
-    end
-    if (rst) begin
-      \$556  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$557  = w3_15;
-    if (\$53 ) begin
-      \$557  = wrom__data[863:856];
-    end
-    if (rst) begin
-      \$557  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$558  = w3_16;
-    if (\$53 ) begin
-      \$558  = wrom__data[871:864];
-    end
-    if (rst) begin
-      \$558  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$559  = w3_17;
-    if (\$53 ) begin
-      \$559  = wrom__data[879:872];
-    end
-    if (rst) begin
-      \$559  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$560  = w3_18;
-    if (\$53 ) begin
-      \$560  = wrom__data[887:880];
-    end
-    if (rst) begin
-      \$560  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$561  = w3_19;
-    if (\$53 ) begin
-      \$561  = wrom__data[895:888];
-    end
-    if (rst) begin
-      \$561  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$562  = w3_20;
-    if (\$53 ) begin
-      \$562  = wrom__data[903:896];
-    end
-    if (rst) begin
-      \$562  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$563  = w3_21;
-    if (\$53 ) begin
-      \$563  = wrom__data[911:904];
-    end
-    if (rst) begin
-      \$563  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$564  = w3_22;
-    if (\$53 ) begin
-      \$564  = wrom__data[919:912];
-    end
-    if (rst) begin
-      \$564  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$565  = w3_23;
-    if (\$53 ) begin
-      \$565  = wrom__data[927:920];
-    end
-    if (rst) begin
-      \$565  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$566  = w3_24;
-    if (\$53 ) begin
-      \$566  = wrom__data[935:928];
-    end
-    if (rst) begin
-      \$566  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$567  = w3_25;
-    if (\$53 ) begin
-      \$567  = wrom__data[943:936];
-    end
-    if (rst) begin
-      \$567  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$568  = w3_26;
-    if (\$53 ) begin
-      \$568  = wrom__data[951:944];
-    end
-    if (rst) begin
-      \$568  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$569  = w3_27;
-    if (\$53 ) begin
-      \$569  = wrom__data[959:952];
-    end
-    if (rst) begin
-      \$569  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$570  = w3_28;
-    if (\$53 ) begin
-      \$570  = wrom__data[967:960];
-    end
-    if (rst) begin
-      \$570  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$571  = w3_29;
-    if (\$53 ) begin
-      \$571  = wrom__data[975:968];
-    end
-    if (rst) begin
-      \$571  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$572  = w3_30;
-    if (\$53 ) begin
-      \$572  = wrom__data[983:976];
-    end
-    if (rst) begin
-      \$572  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$573  = w3_31;
-    if (\$53 ) begin
-      \$573  = wrom__data[991:984];
-    end
-    if (rst) begin
-      \$573  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$574  = prod0_1;
-    if (\$53 ) begin
-      \$574  = \$118 ;
-    end
-    if (rst) begin
-      \$574  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$575  = prod0_2;
-    if (\$53 ) begin
-      \$575  = \$119 ;
-    end
-    if (rst) begin
-      \$575  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$576  = prod0_3;
-    if (\$53 ) begin
-      \$576  = \$120 ;
-    end
-    if (rst) begin
-      \$576  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$577  = prod0_4;
-    if (\$53 ) begin
-      \$577  = \$121 ;
-    end
-    if (rst) begin
-      \$577  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$578  = prod0_5;
-    if (\$53 ) begin
-      \$578  = \$122 ;
-    end
-    if (rst) begin
-      \$578  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$579  = prod0_6;
-    if (\$53 ) begin
-      \$579  = \$123 ;
-    end
-    if (rst) begin
-      \$579  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$580  = prod0_7;
-    if (\$53 ) begin
-      \$580  = \$124 ;
-    end
-    if (rst) begin
-      \$580  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$581  = prod0_8;
-    if (\$53 ) begin
-      \$581  = \$125 ;
-    end
-    if (rst) begin
-      \$581  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$582  = prod0_9;
-    if (\$53 ) begin
-      \$582  = \$126 ;
-    end
-    if (rst) begin
-      \$582  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$583  = prod0_10;
-    if (\$53 ) begin
-      \$583  = \$127 ;
-    end
-    if (rst) begin
-      \$583  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$584  = prod0_11;
-    if (\$53 ) begin
-      \$584  = \$128 ;
-    end
-    if (rst) begin
-      \$584  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$585  = prod0_12;
-    if (\$53 ) begin
-      \$585  = \$129 ;
-    end
-    if (rst) begin
-      \$585  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$586  = prod0_13;
-    if (\$53 ) begin
-      \$586  = \$130 ;
-    end
-    if (rst) begin
-      \$586  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$587  = prod0_14;
-    if (\$53 ) begin
-      \$587  = \$131 ;
-    end
-    if (rst) begin
-      \$587  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$588  = prod0_15;
-    if (\$53 ) begin
-      \$588  = \$132 ;
-    end
-    if (rst) begin
-      \$588  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$589  = prod0_16;
-    if (\$53 ) begin
-      \$589  = \$133 ;
-    end
-    if (rst) begin
-      \$589  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$590  = prod0_17;
-    if (\$53 ) begin
-      \$590  = \$134 ;
-    end
-    if (rst) begin
-      \$590  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$591  = prod0_18;
-    if (\$53 ) begin
-      \$591  = \$135 ;
-    end
-    if (rst) begin
-      \$591  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$592  = prod0_19;
-    if (\$53 ) begin
-      \$592  = \$136 ;
-    end
-    if (rst) begin
-      \$592  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$593  = prod0_20;
-    if (\$53 ) begin
-      \$593  = \$137 ;
-    end
-    if (rst) begin
-      \$593  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$594  = prod0_21;
-    if (\$53 ) begin
-      \$594  = \$138 ;
-    end
-    if (rst) begin
-      \$594  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$595  = prod0_22;
-    if (\$53 ) begin
-      \$595  = \$139 ;
-    end
-    if (rst) begin
-      \$595  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$596  = prod0_23;
-    if (\$53 ) begin
-      \$596  = \$140 ;
-    end
-    if (rst) begin
-      \$596  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$597  = prod0_24;
-    if (\$53 ) begin
-      \$597  = \$141 ;
-    end
-    if (rst) begin
-      \$597  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$598  = prod0_25;
-    if (\$53 ) begin
-      \$598  = \$142 ;
-    end
-    if (rst) begin
-      \$598  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$599  = prod0_26;
-    if (\$53 ) begin
-      \$599  = \$143 ;
-    end
-    if (rst) begin
-      \$599  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$600  = prod0_27;
-    if (\$53 ) begin
-      \$600  = \$144 ;
-    end
-    if (rst) begin
-      \$600  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$601  = prod0_28;
-    if (\$53 ) begin
-      \$601  = \$145 ;
-    end
-    if (rst) begin
-      \$601  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$602  = prod0_29;
-    if (\$53 ) begin
-      \$602  = \$146 ;
-    end
-    if (rst) begin
-      \$602  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$603  = prod0_30;
-    if (\$53 ) begin
-      \$603  = \$147 ;
-    end
-    if (rst) begin
-      \$603  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$604  = prod0_31;
-    if (\$53 ) begin
-      \$604  = \$148 ;
-    end
-    if (rst) begin
-      \$604  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$605  = prod1_1;
-    if (\$53 ) begin
-      \$605  = \$149 ;
-    end
-    if (rst) begin
-      \$605  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$606  = prod1_2;
-    if (\$53 ) begin
-      \$606  = \$150 ;
-    end
-    if (rst) begin
-      \$606  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$607  = prod1_3;
-    if (\$53 ) begin
-      \$607  = \$151 ;
-    end
-    if (rst) begin
-      \$607  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$608  = prod1_4;
-    if (\$53 ) begin
-      \$608  = \$152 ;
-    end
-    if (rst) begin
-      \$608  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$609  = prod1_5;
-    if (\$53 ) begin
-      \$609  = \$153 ;
-    end
-    if (rst) begin
-      \$609  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$610  = prod1_6;
-    if (\$53 ) begin
-      \$610  = \$154 ;
-    end
-    if (rst) begin
-      \$610  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$611  = prod1_7;
-    if (\$53 ) begin
-      \$611  = \$155 ;
-    end
-    if (rst) begin
-      \$611  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$612  = prod1_8;
-    if (\$53 ) begin
-      \$612  = \$156 ;
-    end
-    if (rst) begin
-      \$612  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$613  = prod1_9;
-    if (\$53 ) begin
-      \$613  = \$157 ;
-    end
-    if (rst) begin
-      \$613  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$614  = prod1_10;
-    if (\$53 ) begin
-      \$614  = \$158 ;
-    end
-    if (rst) begin
-      \$614  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$615  = prod1_11;
-    if (\$53 ) begin
-      \$615  = \$159 ;
-    end
-    if (rst) begin
-      \$615  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$616  = prod1_12;
-    if (\$53 ) begin
-      \$616  = \$160 ;
-    end
-    if (rst) begin
-      \$616  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$617  = prod1_13;
-    if (\$53 ) begin
-      \$617  = \$161 ;
-    end
-    if (rst) begin
-      \$617  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$618  = prod1_14;
-    if (\$53 ) begin
-      \$618  = \$162 ;
-    end
-    if (rst) begin
-      \$618  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$619  = prod1_15;
-    if (\$53 ) begin
-      \$619  = \$163 ;
-    end
-    if (rst) begin
-      \$619  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$620  = prod1_16;
-    if (\$53 ) begin
-      \$620  = \$164 ;
-    end
-    if (rst) begin
-      \$620  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$621  = prod1_17;
-    if (\$53 ) begin
-      \$621  = \$165 ;
-    end
-    if (rst) begin
-      \$621  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$622  = prod1_18;
-    if (\$53 ) begin
-      \$622  = \$166 ;
-    end
-    if (rst) begin
-      \$622  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$623  = prod1_19;
-    if (\$53 ) begin
-      \$623  = \$167 ;
-    end
-    if (rst) begin
-      \$623  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$624  = prod1_20;
-    if (\$53 ) begin
-      \$624  = \$168 ;
-    end
-    if (rst) begin
-      \$624  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$625  = prod1_21;
-    if (\$53 ) begin
-      \$625  = \$169 ;
-    end
-    if (rst) begin
-      \$625  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$626  = prod1_22;
-    if (\$53 ) begin
-      \$626  = \$170 ;
-    end
-    if (rst) begin
-      \$626  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$627  = prod1_23;
-    if (\$53 ) begin
-      \$627  = \$171 ;
-    end
-    if (rst) begin
-      \$627  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$628  = prod1_24;
-    if (\$53 ) begin
-      \$628  = \$172 ;
-    end
-    if (rst) begin
-      \$628  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$629  = prod1_25;
-    if (\$53 ) begin
-      \$629  = \$173 ;
-    end
-    if (rst) begin
-      \$629  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$630  = prod1_26;
-    if (\$53 ) begin
-      \$630  = \$174 ;
-    end
-    if (rst) begin
-      \$630  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$631  = prod1_27;
-    if (\$53 ) begin
-      \$631  = \$175 ;
-    end
-    if (rst) begin
-      \$631  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$632  = prod1_28;
-    if (\$53 ) begin
-      \$632  = \$176 ;
-    end
-    if (rst) begin
-      \$632  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$633  = prod1_29;
-    if (\$53 ) begin
-      \$633  = \$177 ;
-    end
-    if (rst) begin
-      \$633  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$634  = prod1_30;
-    if (\$53 ) begin
-      \$634  = \$178 ;
-    end
-    if (rst) begin
-      \$634  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$635  = prod1_31;
-    if (\$53 ) begin
-      \$635  = \$179 ;
-    end
-    if (rst) begin
-      \$635  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$636  = prod2_1;
-    if (\$53 ) begin
-      \$636  = \$180 ;
-    end
-    if (rst) begin
-      \$636  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$637  = prod2_2;
-    if (\$53 ) begin
-      \$637  = \$181 ;
-    end
-    if (rst) begin
-      \$637  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$638  = prod2_3;
-    if (\$53 ) begin
-      \$638  = \$182 ;
-    end
-    if (rst) begin
-      \$638  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$639  = prod2_4;
-    if (\$53 ) begin
-      \$639  = \$183 ;
-    end
-    if (rst) begin
-      \$639  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$640  = prod2_5;
-    if (\$53 ) begin
-      \$640  = \$184 ;
-    end
-    if (rst) begin
-      \$640  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$641  = prod2_6;
-    if (\$53 ) begin
-      \$641  = \$185 ;
-    end
-    if (rst) begin
-      \$641  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$642  = prod2_7;
-    if (\$53 ) begin
-      \$642  = \$186 ;
-    end
-    if (rst) begin
-      \$642  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$643  = prod2_8;
-    if (\$53 ) begin
-      \$643  = \$187 ;
-    end
-    if (rst) begin
-      \$643  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$644  = prod2_9;
-    if (\$53 ) begin
-      \$644  = \$188 ;
-    end
-    if (rst) begin
-      \$644  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$645  = prod2_10;
-    if (\$53 ) begin
-      \$645  = \$189 ;
-    end
-    if (rst) begin
-      \$645  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$646  = prod2_11;
-    if (\$53 ) begin
-      \$646  = \$190 ;
-    end
-    if (rst) begin
-      \$646  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$647  = prod2_12;
-    if (\$53 ) begin
-      \$647  = \$191 ;
-    end
-    if (rst) begin
-      \$647  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$648  = prod2_13;
-    if (\$53 ) begin
-      \$648  = \$192 ;
-    end
-    if (rst) begin
-      \$648  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$649  = prod2_14;
-    if (\$53 ) begin
-      \$649  = \$193 ;
-    end
-    if (rst) begin
-      \$649  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$650  = prod2_15;
-    if (\$53 ) begin
-      \$650  = \$194 ;
-    end
-    if (rst) begin
-      \$650  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$651  = prod2_16;
-    if (\$53 ) begin
-      \$651  = \$195 ;
-    end
-    if (rst) begin
-      \$651  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$652  = prod2_17;
-    if (\$53 ) begin
-      \$652  = \$196 ;
-    end
-    if (rst) begin
-      \$652  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$653  = prod2_18;
-    if (\$53 ) begin
-      \$653  = \$197 ;
-    end
-    if (rst) begin
-      \$653  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$654  = prod2_19;
-    if (\$53 ) begin
-      \$654  = \$198 ;
-    end
-    if (rst) begin
-      \$654  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$655  = prod2_20;
-    if (\$53 ) begin
-      \$655  = \$199 ;
-    end
-    if (rst) begin
-      \$655  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$656  = prod2_21;
-    if (\$53 ) begin
-      \$656  = \$200 ;
-    end
-    if (rst) begin
-      \$656  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$657  = prod2_22;
-    if (\$53 ) begin
-      \$657  = \$201 ;
-    end
-    if (rst) begin
-      \$657  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$658  = prod2_23;
-    if (\$53 ) begin
-      \$658  = \$202 ;
-    end
-    if (rst) begin
-      \$658  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$659  = prod2_24;
-    if (\$53 ) begin
-      \$659  = \$203 ;
-    end
-    if (rst) begin
-      \$659  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$660  = prod2_25;
-    if (\$53 ) begin
-      \$660  = \$204 ;
-    end
-    if (rst) begin
-      \$660  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$661  = prod2_26;
-    if (\$53 ) begin
-      \$661  = \$205 ;
-    end
-    if (rst) begin
-      \$661  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$662  = prod2_27;
-    if (\$53 ) begin
-      \$662  = \$206 ;
-    end
-    if (rst) begin
-      \$662  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$663  = prod2_28;
-    if (\$53 ) begin
-      \$663  = \$207 ;
-    end
-    if (rst) begin
-      \$663  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$664  = prod2_29;
-    if (\$53 ) begin
-      \$664  = \$208 ;
-    end
-    if (rst) begin
-      \$664  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$665  = prod2_30;
-    if (\$53 ) begin
-      \$665  = \$209 ;
-    end
-    if (rst) begin
-      \$665  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$666  = prod2_31;
-    if (\$53 ) begin
-      \$666  = \$210 ;
-    end
-    if (rst) begin
-      \$666  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$667  = prod3_1;
-    if (\$53 ) begin
-      \$667  = \$211 ;
-    end
-    if (rst) begin
-      \$667  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$668  = prod3_2;
-    if (\$53 ) begin
-      \$668  = \$212 ;
-    end
-    if (rst) begin
-      \$668  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$669  = prod3_3;
-    if (\$53 ) begin
-      \$669  = \$213 ;
-    end
-    if (rst) begin
-      \$669  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$670  = prod3_4;
-    if (\$53 ) begin
-      \$670  = \$214 ;
-    end
-    if (rst) begin
-      \$670  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$671  = prod3_5;
-    if (\$53 ) begin
-      \$671  = \$215 ;
-    end
-    if (rst) begin
-      \$671  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$672  = prod3_6;
-    if (\$53 ) begin
-      \$672  = \$216 ;
-    end
-    if (rst) begin
-      \$672  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$673  = prod3_7;
-    if (\$53 ) begin
-      \$673  = \$217 ;
-    end
-    if (rst) begin
-      \$673  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$674  = prod3_8;
-    if (\$53 ) begin
-      \$674  = \$218 ;
-    end
-    if (rst) begin
-      \$674  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$675  = prod3_9;
-    if (\$53 ) begin
-      \$675  = \$219 ;
-    end
-    if (rst) begin
-      \$675  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$676  = prod3_10;
-    if (\$53 ) begin
-      \$676  = \$220 ;
-    end
-    if (rst) begin
-      \$676  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$677  = prod3_11;
-    if (\$53 ) begin
-      \$677  = \$221 ;
-    end
-    if (rst) begin
-      \$677  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$678  = prod3_12;
-    if (\$53 ) begin
-      \$678  = \$222 ;
-    end
-    if (rst) begin
-      \$678  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$679  = prod3_13;
-    if (\$53 ) begin
-      \$679  = \$223 ;
-    end
-    if (rst) begin
-      \$679  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$680  = prod3_14;
-    if (\$53 ) begin
-      \$680  = \$224 ;
-    end
-    if (rst) begin
-      \$680  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$681  = prod3_15;
-    if (\$53 ) begin
-      \$681  = \$225 ;
-    end
-    if (rst) begin
-      \$681  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$682  = prod3_16;
-    if (\$53 ) begin
-      \$682  = \$226 ;
-    end
-    if (rst) begin
-      \$682  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$683  = prod3_17;
-    if (\$53 ) begin
-      \$683  = \$227 ;
-    end
-    if (rst) begin
-      \$683  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$684  = prod3_18;
-    if (\$53 ) begin
-      \$684  = \$228 ;
-    end
-    if (rst) begin
-      \$684  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$685  = prod3_19;
-    if (\$53 ) begin
-      \$685  = \$229 ;
-    end
-    if (rst) begin
-      \$685  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$686  = prod3_20;
-    if (\$53 ) begin
-      \$686  = \$230 ;
-    end
-    if (rst) begin
-      \$686  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$687  = prod3_21;
-    if (\$53 ) begin
-      \$687  = \$231 ;
-    end
-    if (rst) begin
-      \$687  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$688  = prod3_22;
-    if (\$53 ) begin
-      \$688  = \$232 ;
-    end
-    if (rst) begin
-      \$688  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$689  = prod3_23;
-    if (\$53 ) begin
-      \$689  = \$233 ;
-    end
-    if (rst) begin
-      \$689  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$690  = prod3_24;
-    if (\$53 ) begin
-      \$690  = \$234 ;
-    end
-    if (rst) begin
-      \$690  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$691  = prod3_25;
-    if (\$53 ) begin
-      \$691  = \$235 ;
-    end
-    if (rst) begin
-      \$691  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$692  = prod3_26;
-    if (\$53 ) begin
-      \$692  = \$236 ;
-    end
-    if (rst) begin
-      \$692  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$693  = prod3_27;
-    if (\$53 ) begin
-      \$693  = \$237 ;
-    end
-    if (rst) begin
-      \$693  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$694  = prod3_28;
-    if (\$53 ) begin
-      \$694  = \$238 ;
-    end
-    if (rst) begin
-      \$694  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$695  = prod3_29;
-    if (\$53 ) begin
-      \$695  = \$239 ;
-    end
-    if (rst) begin
-      \$695  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$696  = prod3_30;
-    if (\$53 ) begin
-      \$696  = \$240 ;
-    end
-    if (rst) begin
-      \$696  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$697  = prod3_31;
-    if (\$53 ) begin
-      \$697  = \$241 ;
-    end
-    if (rst) begin
-      \$697  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$698  = sum0_s0_0;
-    if (\$243 ) begin
-      \$698  = { \$246 [18], \$246 [18], \$246 [18], \$246 [18], \$246 [18], \$246  };
-    end
-    if (rst) begin
-      \$698  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$699  = sum0_s0_1;
-    if (\$243 ) begin
-      \$699  = { \$249 [18], \$249 [18], \$249 [18], \$249 [18], \$249 [18], \$249  };
-    end
-    if (rst) begin
-      \$699  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$700  = sum0_s0_2;
-    if (\$243 ) begin
-      \$700  = { \$252 [18], \$252 [18], \$252 [18], \$252 [18], \$252 [18], \$252  };
-    end
-    if (rst) begin
-      \$700  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$701  = sum0_s0_3;
-    if (\$243 ) begin
-      \$701  = { \$255 [18], \$255 [18], \$255 [18], \$255 [18], \$255 [18], \$255  };
-    end
-    if (rst) begin
-      \$701  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$702  = sum0_s0_4;
-    if (\$243 ) begin
-      \$702  = { \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258  };
-    end
-    if (rst) begin
-      \$702  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$703  = sum0_s0_5;
-    if (\$243 ) begin
-      \$703  = { \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261  };
-    end
-    if (rst) begin
-      \$703  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$704  = sum0_s0_6;
-    if (\$243 ) begin
-      \$704  = { \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264  };
-    end
-    if (rst) begin
-      \$704  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$705  = sum0_s0_7;
-    if (\$243 ) begin
-      \$705  = { \$266 [18], \$266 [18], \$266 [18], \$266 [18], \$266 [18], \$266  };
-    end
-    if (rst) begin
-      \$705  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$706  = sum0_s1_0;
-    if (\$268 ) begin
-      \$706  = \$271 [23:0];
-    end
-    if (rst) begin
-      \$706  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$707  = sum0_s1_1;
-    if (\$268 ) begin
-      \$707  = \$274 [23:0];
-    end
-    if (rst) begin
-      \$707  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$708  = sum0_s2_0;
-    if (\$276 ) begin
-      \$708  = \$277 [23:0];
-    end
-    if (rst) begin
-      \$708  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$709  = sum1_s0_0;
-    if (\$279 ) begin
-      \$709  = { \$282 [18], \$282 [18], \$282 [18], \$282 [18], \$282 [18], \$282  };
-    end
-    if (rst) begin
-      \$709  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$710  = sum1_s0_1;
-    if (\$279 ) begin
-      \$710  = { \$285 [18], \$285 [18], \$285 [18], \$285 [18], \$285 [18], \$285  };
-    end
-    if (rst) begin
-      \$710  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$711  = sum1_s0_2;
-    if (\$279 ) begin
-      \$711  = { \$288 [18], \$288 [18], \$288 [18], \$288 [18], \$288 [18], \$288  };
-    end
-    if (rst) begin
-      \$711  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$712  = sum1_s0_3;
-    if (\$279 ) begin
-      \$712  = { \$291 [18], \$291 [18], \$291 [18], \$291 [18], \$291 [18], \$291  };
-    end
-    if (rst) begin
-      \$712  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$713  = sum1_s0_4;
-    if (\$279 ) begin
-      \$713  = { \$294 [18], \$294 [18], \$294 [18], \$294 [18], \$294 [18], \$294  };
-    end
-    if (rst) begin
-      \$713  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$714  = sum1_s0_5;
-    if (\$279 ) begin
-      \$714  = { \$297 [18], \$297 [18], \$297 [18], \$297 [18], \$297 [18], \$297  };
-    end
-    if (rst) begin
-      \$714  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$715  = sum1_s0_6;
-    if (\$279 ) begin
-      \$715  = { \$300 [18], \$300 [18], \$300 [18], \$300 [18], \$300 [18], \$300  };
-    end
-    if (rst) begin
-      \$715  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$716  = sum1_s0_7;
-    if (\$279 ) begin
-      \$716  = { \$302 [18], \$302 [18], \$302 [18], \$302 [18], \$302 [18], \$302  };
-    end
-    if (rst) begin
-      \$716  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$717  = sum1_s1_0;
-    if (\$304 ) begin
-      \$717  = \$307 [23:0];
-    end
-    if (rst) begin
-      \$717  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$718  = sum1_s1_1;
-    if (\$304 ) begin
-      \$718  = \$310 [23:0];
-    end
-    if (rst) begin
-      \$718  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$719  = sum1_s2_0;
-    if (\$312 ) begin
-      \$719  = \$313 [23:0];
-    end
-    if (rst) begin
-      \$719  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$720  = sum2_s0_0;
-    if (\$315 ) begin
-      \$720  = { \$318 [18], \$318 [18], \$318 [18], \$318 [18], \$318 [18], \$318  };
-    end
-    if (rst) begin
-      \$720  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$721  = sum2_s0_1;
-    if (\$315 ) begin
-      \$721  = { \$321 [18], \$321 [18], \$321 [18], \$321 [18], \$321 [18], \$321  };
-    end
-    if (rst) begin
-      \$721  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$722  = sum2_s0_2;
-    if (\$315 ) begin
-      \$722  = { \$324 [18], \$324 [18], \$324 [18], \$324 [18], \$324 [18], \$324  };
-    end
-    if (rst) begin
-      \$722  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$723  = sum2_s0_3;
-    if (\$315 ) begin
-      \$723  = { \$327 [18], \$327 [18], \$327 [18], \$327 [18], \$327 [18], \$327  };
-    end
-    if (rst) begin
-      \$723  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$724  = sum2_s0_4;
-    if (\$315 ) begin
-      \$724  = { \$330 [18], \$330 [18], \$330 [18], \$330 [18], \$330 [18], \$330  };
-    end
-    if (rst) begin
-      \$724  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$725  = sum2_s0_5;
-    if (\$315 ) begin
-      \$725  = { \$333 [18], \$333 [18], \$333 [18], \$333 [18], \$333 [18], \$333  };
-    end
-    if (rst) begin
-      \$725  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$726  = sum2_s0_6;
-    if (\$315 ) begin
-      \$726  = { \$336 [18], \$336 [18], \$336 [18], \$336 [18], \$336 [18], \$336  };
-    end
-    if (rst) begin
-      \$726  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$727  = sum2_s0_7;
-    if (\$315 ) begin
-      \$727  = { \$338 [18], \$338 [18], \$338 [18], \$338 [18], \$338 [18], \$338  };
-    end
-    if (rst) begin
-      \$727  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$728  = sum2_s1_0;
-    if (\$340 ) begin
-      \$728  = \$343 [23:0];
-    end
-    if (rst) begin
-      \$728  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$729  = sum2_s1_1;
-    if (\$340 ) begin
-      \$729  = \$346 [23:0];
-    end
-    if (rst) begin
-      \$729  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$730  = sum2_s2_0;
-    if (\$348 ) begin
-      \$730  = \$349 [23:0];
-    end
-    if (rst) begin
-      \$730  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$731  = sum3_s0_0;
-    if (\$351 ) begin
-      \$731  = { \$354 [18], \$354 [18], \$354 [18], \$354 [18], \$354 [18], \$354  };
-    end
-    if (rst) begin
-      \$731  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$732  = sum3_s0_1;
-    if (\$351 ) begin
-      \$732  = { \$357 [18], \$357 [18], \$357 [18], \$357 [18], \$357 [18], \$357  };
-    end
-    if (rst) begin
-      \$732  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$733  = sum3_s0_2;
-    if (\$351 ) begin
-      \$733  = { \$360 [18], \$360 [18], \$360 [18], \$360 [18], \$360 [18], \$360  };
-    end
-    if (rst) begin
-      \$733  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$734  = sum3_s0_3;
-    if (\$351 ) begin
-      \$734  = { \$363 [18], \$363 [18], \$363 [18], \$363 [18], \$363 [18], \$363  };
-    end
-    if (rst) begin
-      \$734  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$735  = sum3_s0_4;
-    if (\$351 ) begin
-      \$735  = { \$366 [18], \$366 [18], \$366 [18], \$366 [18], \$366 [18], \$366  };
-    end
-    if (rst) begin
-      \$735  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$736  = sum3_s0_5;
-    if (\$351 ) begin
-      \$736  = { \$369 [18], \$369 [18], \$369 [18], \$369 [18], \$369 [18], \$369  };
-    end
-    if (rst) begin
-      \$736  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$737  = sum3_s0_6;
-    if (\$351 ) begin
-      \$737  = { \$372 [18], \$372 [18], \$372 [18], \$372 [18], \$372 [18], \$372  };
-    end
-    if (rst) begin
-      \$737  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$738  = sum3_s0_7;
-    if (\$351 ) begin
-      \$738  = { \$374 [18], \$374 [18], \$374 [18], \$374 [18], \$374 [18], \$374  };
-    end
-    if (rst) begin
-      \$738  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$739  = sum3_s1_0;
-    if (\$376 ) begin
-      \$739  = \$379 [23:0];
-    end
-    if (rst) begin
-      \$739  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$740  = sum3_s1_1;
-    if (\$376 ) begin
-      \$740  = \$382 [23:0];
-    end
-    if (rst) begin
-      \$740  = 24'h000000;
+  assign \$86  = $signed(xoff0) * $signed(w0_0);
+  assign \$87  = $signed(xoff1) * $signed(w0_1);
+  assign \$88  = $signed(xoff2) * $signed(w0_2);
+  assign \$89  = $signed(xoff3) * $signed(w0_3);
+  assign \$90  = $signed(xoff4) * $signed(w0_4);
+  assign \$91  = $signed(xoff5) * $signed(w0_5);
+  assign \$92  = $signed(xoff6) * $signed(w0_6);
+  assign \$93  = $signed(xoff7) * $signed(w0_7);
+  assign \$94  = $signed(xoff8) * $signed(w0_8);
+  assign \$95  = $signed(xoff9) * $signed(w0_9);
+  assign \$96  = $signed(xoff10) * $signed(w0_10);
+  assign \$97  = $signed(xoff11) * $signed(w0_11);
+  assign \$98  = $signed(xoff12) * $signed(w0_12);
+  assign \$99  = $signed(xoff13) * $signed(w0_13);
+  assign \$100  = $signed(xoff14) * $signed(w0_14);
+  assign \$101  = $signed(xoff15) * $signed(w0_15);
+  assign \$102  = $signed(xoff0) * $signed(w1_0);
+  assign \$103  = $signed(xoff1) * $signed(w1_1);
+  assign \$104  = $signed(xoff2) * $signed(w1_2);
+  assign \$105  = $signed(xoff3) * $signed(w1_3);
+  assign \$106  = $signed(xoff4) * $signed(w1_4);
+  assign \$107  = $signed(xoff5) * $signed(w1_5);
+  assign \$108  = $signed(xoff6) * $signed(w1_6);
+  assign \$109  = $signed(xoff7) * $signed(w1_7);
+  assign \$110  = $signed(xoff8) * $signed(w1_8);
+  assign \$111  = $signed(xoff9) * $signed(w1_9);
+  assign \$112  = $signed(xoff10) * $signed(w1_10);
+  assign \$113  = $signed(xoff11) * $signed(w1_11);
+  assign \$114  = $signed(xoff12) * $signed(w1_12);
+  assign \$115  = $signed(xoff13) * $signed(w1_13);
+  assign \$116  = $signed(xoff14) * $signed(w1_14);
+  assign \$117  = $signed(xoff15) * $signed(w1_15);
+  assign \$118  = $signed(xoff0) * $signed(w2_0);
+  assign \$119  = $signed(xoff1) * $signed(w2_1);
+  assign \$120  = $signed(xoff2) * $signed(w2_2);
+  assign \$121  = $signed(xoff3) * $signed(w2_3);
+  assign \$122  = $signed(xoff4) * $signed(w2_4);
+  assign \$123  = $signed(xoff5) * $signed(w2_5);
+  assign \$124  = $signed(xoff6) * $signed(w2_6);
+  assign \$125  = $signed(xoff7) * $signed(w2_7);
+  assign \$126  = $signed(xoff8) * $signed(w2_8);
+  assign \$127  = $signed(xoff9) * $signed(w2_9);
+  assign \$128  = $signed(xoff10) * $signed(w2_10);
+  assign \$129  = $signed(xoff11) * $signed(w2_11);
+  assign \$130  = $signed(xoff12) * $signed(w2_12);
+  assign \$131  = $signed(xoff13) * $signed(w2_13);
+  assign \$132  = $signed(xoff14) * $signed(w2_14);
+  assign \$133  = $signed(xoff15) * $signed(w2_15);
+  assign \$134  = $signed(xoff0) * $signed(w3_0);
+  assign \$135  = $signed(xoff1) * $signed(w3_1);
+  assign \$136  = $signed(xoff2) * $signed(w3_2);
+  assign \$137  = $signed(xoff3) * $signed(w3_3);
+  assign \$138  = $signed(xoff4) * $signed(w3_4);
+  assign \$139  = $signed(xoff5) * $signed(w3_5);
+  assign \$140  = $signed(xoff6) * $signed(w3_6);
+  assign \$141  = $signed(xoff7) * $signed(w3_7);
+  assign \$142  = $signed(xoff8) * $signed(w3_8);
+  assign \$143  = $signed(xoff9) * $signed(w3_9);
+  assign \$144  = $signed(xoff10) * $signed(w3_10);
+  assign \$145  = $signed(xoff11) * $signed(w3_11);
+  assign \$146  = $signed(xoff12) * $signed(w3_12);
+  assign \$147  = $signed(xoff13) * $signed(w3_13);
+  assign \$148  = $signed(xoff14) * $signed(w3_14);
+  assign \$149  = $signed(xoff15) * $signed(w3_15);
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = $signed(prod0_0) + $signed(prod0_1);
+  assign \$153  = $signed(prod0_2) + $signed(prod0_3);
+  assign \$154  = $signed(\$152 ) + $signed(\$153 );
+  assign \$155  = $signed(prod0_4) + $signed(prod0_5);
+  assign \$156  = $signed(prod0_6) + $signed(prod0_7);
+  assign \$157  = $signed(\$155 ) + $signed(\$156 );
+  assign \$158  = $signed(prod0_8) + $signed(prod0_9);
+  assign \$159  = $signed(prod0_10) + $signed(prod0_11);
+  assign \$160  = $signed(\$158 ) + $signed(\$159 );
+  assign \$161  = $signed(prod0_12) + $signed(prod0_13);
+  assign \$162  = $signed(prod0_14) + $signed(prod0_15);
+  assign \$163  = $signed(\$161 ) + $signed(\$162 );
+  assign \$164  = ~ o__valid;
+  assign \$165  = \$164  | o__ready;
+  assign \$166  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$167  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
+  assign \$168  = $signed(\$166 ) + $signed(\$167 );
+  assign \$169  = ~ o__valid;
+  assign \$170  = \$169  | o__ready;
+  assign \$171  = $signed(prod1_0) + $signed(prod1_1);
+  assign \$172  = $signed(prod1_2) + $signed(prod1_3);
+  assign \$173  = $signed(\$171 ) + $signed(\$172 );
+  assign \$174  = $signed(prod1_4) + $signed(prod1_5);
+  assign \$175  = $signed(prod1_6) + $signed(prod1_7);
+  assign \$176  = $signed(\$174 ) + $signed(\$175 );
+  assign \$177  = $signed(prod1_8) + $signed(prod1_9);
+  assign \$178  = $signed(prod1_10) + $signed(prod1_11);
+  assign \$179  = $signed(\$177 ) + $signed(\$178 );
+  assign \$180  = $signed(prod1_12) + $signed(prod1_13);
+  assign \$181  = $signed(prod1_14) + $signed(prod1_15);
+  assign \$182  = $signed(\$180 ) + $signed(\$181 );
+  assign \$183  = ~ o__valid;
+  assign \$184  = \$183  | o__ready;
+  assign \$185  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$186  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
+  assign \$187  = $signed(\$185 ) + $signed(\$186 );
+  assign \$188  = ~ o__valid;
+  assign \$189  = \$188  | o__ready;
+  assign \$190  = $signed(prod2_0) + $signed(prod2_1);
+  assign \$191  = $signed(prod2_2) + $signed(prod2_3);
+  assign \$192  = $signed(\$190 ) + $signed(\$191 );
+  assign \$193  = $signed(prod2_4) + $signed(prod2_5);
+  assign \$194  = $signed(prod2_6) + $signed(prod2_7);
+  assign \$195  = $signed(\$193 ) + $signed(\$194 );
+  assign \$196  = $signed(prod2_8) + $signed(prod2_9);
+  assign \$197  = $signed(prod2_10) + $signed(prod2_11);
+  assign \$198  = $signed(\$196 ) + $signed(\$197 );
+  assign \$199  = $signed(prod2_12) + $signed(prod2_13);
+  assign \$200  = $signed(prod2_14) + $signed(prod2_15);
+  assign \$201  = $signed(\$199 ) + $signed(\$200 );
+  assign \$202  = ~ o__valid;
+  assign \$203  = \$202  | o__ready;
+  assign \$204  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$205  = $signed(sum2_s0_2) + $signed(sum2_s0_3);
+  assign \$206  = $signed(\$204 ) + $signed(\$205 );
+  assign \$207  = ~ o__valid;
+  assign \$208  = \$207  | o__ready;
+  assign \$209  = $signed(prod3_0) + $signed(prod3_1);
+  assign \$210  = $signed(prod3_2) + $signed(prod3_3);
+  assign \$211  = $signed(\$209 ) + $signed(\$210 );
+  assign \$212  = $signed(prod3_4) + $signed(prod3_5);
+  assign \$213  = $signed(prod3_6) + $signed(prod3_7);
+  assign \$214  = $signed(\$212 ) + $signed(\$213 );
+  assign \$215  = $signed(prod3_8) + $signed(prod3_9);
+  assign \$216  = $signed(prod3_10) + $signed(prod3_11);
+  assign \$217  = $signed(\$215 ) + $signed(\$216 );
+  assign \$218  = $signed(prod3_12) + $signed(prod3_13);
+  assign \$219  = $signed(prod3_14) + $signed(prod3_15);
+  assign \$220  = $signed(\$218 ) + $signed(\$219 );
+  assign \$221  = ~ o__valid;
+  assign \$222  = \$221  | o__ready;
+  assign \$223  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
+  assign \$224  = $signed(sum3_s0_2) + $signed(sum3_s0_3);
+  assign \$225  = $signed(\$223 ) + $signed(\$224 );
+  assign \$226  = ~ o__valid;
+  assign \$227  = \$226  | o__ready;
+  assign \$228  = ~ o__valid;
+  assign \$229  = \$228  | o__ready;
+  assign \$230  = ~ o__valid;
+  assign \$231  = \$230  | o__ready;
+  assign \$232  = ~ o__valid;
+  assign \$233  = \$232  | o__ready;
+  assign \$234  = ~ o__valid;
+  assign \$235  = \$234  | o__ready;
+  assign \$236  = v5 & last5;
+  assign \$237  = ~ o__valid;
+  assign \$238  = \$237  | o__ready;
+  assign \$239  = \$238  & v5;
+  assign \$240  = ~ o__valid;
+  assign \$241  = \$240  | o__ready;
+  assign \$242  = \$241  & v5;
+  assign \$243  = ~ o__valid;
+  assign \$244  = \$243  | o__ready;
+  assign \$245  = \$244  & v5;
+  assign \$246  = ~ o__valid;
+  assign \$247  = \$246  | o__ready;
+  assign \$248  = \$247  & v5;
+  always @(posedge clk)
+    t <= \$249 ;
+  always @(posedge clk)
+    x_reg <= \$250 ;
+  always @(posedge clk)
+    from_input <= \$251 ;
+  always @(posedge clk)
+    v1 <= \$252 ;
+  always @(posedge clk)
+    first1 <= \$253 ;
+  always @(posedge clk)
+    last1 <= \$254 ;
+  always @(posedge clk)
+    nf1 <= \$255 ;
+  always @(posedge clk)
+    xoff0 <= \$256 ;
+  always @(posedge clk)
+    xoff1 <= \$257 ;
+  always @(posedge clk)
+    xoff2 <= \$258 ;
+  always @(posedge clk)
+    xoff3 <= \$259 ;
+  always @(posedge clk)
+    xoff4 <= \$260 ;
+  always @(posedge clk)
+    xoff5 <= \$261 ;
+  always @(posedge clk)
+    xoff6 <= \$262 ;
+  always @(posedge clk)
+    xoff7 <= \$263 ;
+  always @(posedge clk)
+    xoff8 <= \$264 ;
+  always @(posedge clk)
+    xoff9 <= \$265 ;
+  always @(posedge clk)
+    xoff10 <= \$266 ;
+  always @(posedge clk)
+    xoff11 <= \$267 ;
+  always @(posedge clk)
+    xoff12 <= \$268 ;
+  always @(posedge clk)
+    xoff13 <= \$269 ;
+  always @(posedge clk)
+    xoff14 <= \$270 ;
+  always @(posedge clk)
+    xoff15 <= \$271 ;
+  always @(posedge clk)
+    w0_0 <= \$272 ;
+  always @(posedge clk)
+    w0_1 <= \$273 ;
+  always @(posedge clk)
+    w0_2 <= \$274 ;
+  always @(posedge clk)
+    w0_3 <= \$275 ;
+  always @(posedge clk)
+    w0_4 <= \$276 ;
+  always @(posedge clk)
+    w0_5 <= \$277 ;
+  always @(posedge clk)
+    w0_6 <= \$278 ;
+  always @(posedge clk)
+    w0_7 <= \$279 ;
+  always @(posedge clk)
+    w0_8 <= \$280 ;
+  always @(posedge clk)
+    w0_9 <= \$281 ;
+  always @(posedge clk)
+    w0_10 <= \$282 ;
+  always @(posedge clk)
+    w0_11 <= \$283 ;
+  always @(posedge clk)
+    w0_12 <= \$284 ;
+  always @(posedge clk)
+    w0_13 <= \$285 ;
+  always @(posedge clk)
+    w0_14 <= \$286 ;
+  always @(posedge clk)
+    w0_15 <= \$287 ;
+  always @(posedge clk)
+    w1_0 <= \$288 ;
+  always @(posedge clk)
+    w1_1 <= \$289 ;
+  always @(posedge clk)
+    w1_2 <= \$290 ;
+  always @(posedge clk)
+    w1_3 <= \$291 ;
+  always @(posedge clk)
+    w1_4 <= \$292 ;
+  always @(posedge clk)
+    w1_5 <= \$293 ;
+  always @(posedge clk)
+    w1_6 <= \$294 ;
+  always @(posedge clk)
+    w1_7 <= \$295 ;
+  always @(posedge clk)
+    w1_8 <= \$296 ;
+  always @(posedge clk)
+    w1_9 <= \$297 ;
+  always @(posedge clk)
+    w1_10 <= \$298 ;
+  always @(posedge clk)
+    w1_11 <= \$299 ;
+  always @(posedge clk)
+    w1_12 <= \$300 ;
+  always @(posedge clk)
+    w1_13 <= \$301 ;
+  always @(posedge clk)
+    w1_14 <= \$302 ;
+  always @(posedge clk)
+    w1_15 <= \$303 ;
+  always @(posedge clk)
+    w2_0 <= \$304 ;
+  always @(posedge clk)
+    w2_1 <= \$305 ;
+  always @(posedge clk)
+    w2_2 <= \$306 ;
+  always @(posedge clk)
+    w2_3 <= \$307 ;
+  always @(posedge clk)
+    w2_4 <= \$308 ;
+  always @(posedge clk)
+    w2_5 <= \$309 ;
+  always @(posedge clk)
+    w2_6 <= \$310 ;
+  always @(posedge clk)
+    w2_7 <= \$311 ;
+  always @(posedge clk)
+    w2_8 <= \$312 ;
+  always @(posedge clk)
+    w2_9 <= \$313 ;
+  always @(posedge clk)
+    w2_10 <= \$314 ;
+  always @(posedge clk)
+    w2_11 <= \$315 ;
+  always @(posedge clk)
+    w2_12 <= \$316 ;
+  always @(posedge clk)
+    w2_13 <= \$317 ;
+  always @(posedge clk)
+    w2_14 <= \$318 ;
+  always @(posedge clk)
+    w2_15 <= \$319 ;
+  always @(posedge clk)
+    w3_0 <= \$320 ;
+  always @(posedge clk)
+    w3_1 <= \$321 ;
+  always @(posedge clk)
+    w3_2 <= \$322 ;
+  always @(posedge clk)
+    w3_3 <= \$323 ;
+  always @(posedge clk)
+    w3_4 <= \$324 ;
+  always @(posedge clk)
+    w3_5 <= \$325 ;
+  always @(posedge clk)
+    w3_6 <= \$326 ;
+  always @(posedge clk)
+    w3_7 <= \$327 ;
+  always @(posedge clk)
+    w3_8 <= \$328 ;
+  always @(posedge clk)
+    w3_9 <= \$329 ;
+  always @(posedge clk)
+    w3_10 <= \$330 ;
+  always @(posedge clk)
+    w3_11 <= \$331 ;
+  always @(posedge clk)
+    w3_12 <= \$332 ;
+  always @(posedge clk)
+    w3_13 <= \$333 ;
+  always @(posedge clk)
+    w3_14 <= \$334 ;
+  always @(posedge clk)
+    w3_15 <= \$335 ;
+  always @(posedge clk)
+    prod0_0 <= \$336 ;
+  always @(posedge clk)
+    prod0_1 <= \$337 ;
+  always @(posedge clk)
+    prod0_2 <= \$338 ;
+  always @(posedge clk)
+    prod0_3 <= \$339 ;
+  always @(posedge clk)
+    prod0_4 <= \$340 ;
+  always @(posedge clk)
+    prod0_5 <= \$341 ;
+  always @(posedge clk)
+    prod0_6 <= \$342 ;
+  always @(posedge clk)
+    prod0_7 <= \$343 ;
+  always @(posedge clk)
+    prod0_8 <= \$344 ;
+  always @(posedge clk)
+    prod0_9 <= \$345 ;
+  always @(posedge clk)
+    prod0_10 <= \$346 ;
+  always @(posedge clk)
+    prod0_11 <= \$347 ;
+  always @(posedge clk)
+    prod0_12 <= \$348 ;
+  always @(posedge clk)
+    prod0_13 <= \$349 ;
+  always @(posedge clk)
+    prod0_14 <= \$350 ;
+  always @(posedge clk)
+    prod0_15 <= \$351 ;
+  always @(posedge clk)
+    prod1_0 <= \$352 ;
+  always @(posedge clk)
+    prod1_1 <= \$353 ;
+  always @(posedge clk)
+    prod1_2 <= \$354 ;
+  always @(posedge clk)
+    prod1_3 <= \$355 ;
+  always @(posedge clk)
+    prod1_4 <= \$356 ;
+  always @(posedge clk)
+    prod1_5 <= \$357 ;
+  always @(posedge clk)
+    prod1_6 <= \$358 ;
+  always @(posedge clk)
+    prod1_7 <= \$359 ;
+  always @(posedge clk)
+    prod1_8 <= \$360 ;
+  always @(posedge clk)
+    prod1_9 <= \$361 ;
+  always @(posedge clk)
+    prod1_10 <= \$362 ;
+  always @(posedge clk)
+    prod1_11 <= \$363 ;
+  always @(posedge clk)
+    prod1_12 <= \$364 ;
+  always @(posedge clk)
+    prod1_13 <= \$365 ;
+  always @(posedge clk)
+    prod1_14 <= \$366 ;
+  always @(posedge clk)
+    prod1_15 <= \$367 ;
+  always @(posedge clk)
+    prod2_0 <= \$368 ;
+  always @(posedge clk)
+    prod2_1 <= \$369 ;
+  always @(posedge clk)
+    prod2_2 <= \$370 ;
+  always @(posedge clk)
+    prod2_3 <= \$371 ;
+  always @(posedge clk)
+    prod2_4 <= \$372 ;
+  always @(posedge clk)
+    prod2_5 <= \$373 ;
+  always @(posedge clk)
+    prod2_6 <= \$374 ;
+  always @(posedge clk)
+    prod2_7 <= \$375 ;
+  always @(posedge clk)
+    prod2_8 <= \$376 ;
+  always @(posedge clk)
+    prod2_9 <= \$377 ;
+  always @(posedge clk)
+    prod2_10 <= \$378 ;
+  always @(posedge clk)
+    prod2_11 <= \$379 ;
+  always @(posedge clk)
+    prod2_12 <= \$380 ;
+  always @(posedge clk)
+    prod2_13 <= \$381 ;
+  always @(posedge clk)
+    prod2_14 <= \$382 ;
+  always @(posedge clk)
+    prod2_15 <= \$383 ;
+  always @(posedge clk)
+    prod3_0 <= \$384 ;
+  always @(posedge clk)
+    prod3_1 <= \$385 ;
+  always @(posedge clk)
+    prod3_2 <= \$386 ;
+  always @(posedge clk)
+    prod3_3 <= \$387 ;
+  always @(posedge clk)
+    prod3_4 <= \$388 ;
+  always @(posedge clk)
+    prod3_5 <= \$389 ;
+  always @(posedge clk)
+    prod3_6 <= \$390 ;
+  always @(posedge clk)
+    prod3_7 <= \$391 ;
+  always @(posedge clk)
+    prod3_8 <= \$392 ;
+  always @(posedge clk)
+    prod3_9 <= \$393 ;
+  always @(posedge clk)
+    prod3_10 <= \$394 ;
+  always @(posedge clk)
+    prod3_11 <= \$395 ;
+  always @(posedge clk)
+    prod3_12 <= \$396 ;
+  always @(posedge clk)
+    prod3_13 <= \$397 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$399  = prod3_15;
+    if (\$53 ) begin
+      \$399  = \$149 ;
+    end
+    if (rst) begin
+      \$399  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$400  = sum0_s0_0;
+    if (\$151 ) begin
+      \$400  = { \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154  };
+    end
+    if (rst) begin
+      \$400  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$401  = sum0_s0_1;
+    if (\$151 ) begin
+      \$401  = { \$157 [18], \$157 [18], \$157 [18], \$157 [18], \$157 [18], \$157  };
+    end
+    if (rst) begin
+      \$401  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$402  = sum0_s0_2;
+    if (\$151 ) begin
+      \$402  = { \$160 [18], \$160 [18], \$160 [18], \$160 [18], \$160 [18], \$160  };
+    end
+    if (rst) begin
+      \$402  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$403  = sum0_s0_3;
+    if (\$151 ) begin
+      \$403  = { \$163 [18], \$163 [18], \$163 [18], \$163 [18], \$163 [18], \$163  };
+    end
+    if (rst) begin
+      \$403  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$404  = sum0_s1_0;
+    if (\$165 ) begin
+      \$404  = \$168 [23:0];
+    end
+    if (rst) begin
+      \$404  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$405  = sum1_s0_0;
+    if (\$170 ) begin
+      \$405  = { \$173 [18], \$173 [18], \$173 [18], \$173 [18], \$173 [18], \$173  };
+    end
+    if (rst) begin
+      \$405  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$406  = sum1_s0_1;
+    if (\$170 ) begin
+      \$406  = { \$176 [18], \$176 [18], \$176 [18], \$176 [18], \$176 [18], \$176  };
+    end
+    if (rst) begin
+      \$406  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$407  = sum1_s0_2;
+    if (\$170 ) begin
+      \$407  = { \$179 [18], \$179 [18], \$179 [18], \$179 [18], \$179 [18], \$179  };
+    end
+    if (rst) begin
+      \$407  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$408  = sum1_s0_3;
+    if (\$170 ) begin
+      \$408  = { \$182 [18], \$182 [18], \$182 [18], \$182 [18], \$182 [18], \$182  };
+    end
+    if (rst) begin
+      \$408  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$409  = sum1_s1_0;
+    if (\$184 ) begin
+      \$409  = \$187 [23:0];
+    end
+    if (rst) begin
+      \$409  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$410  = sum2_s0_0;
+    if (\$189 ) begin
+      \$410  = { \$192 [18], \$192 [18], \$192 [18], \$192 [18], \$192 [18], \$192  };
+    end
+    if (rst) begin
+      \$410  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$411  = sum2_s0_1;
+    if (\$189 ) begin
+      \$411  = { \$195 [18], \$195 [18], \$195 [18], \$195 [18], \$195 [18], \$195  };
+    end
+    if (rst) begin
+      \$411  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$412  = sum2_s0_2;
+    if (\$189 ) begin
+      \$412  = { \$198 [18], \$198 [18], \$198 [18], \$198 [18], \$198 [18], \$198  };
+    end
+    if (rst) begin
+      \$412  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$413  = sum2_s0_3;
+    if (\$189 ) begin
+      \$413  = { \$201 [18], \$201 [18], \$201 [18], \$201 [18], \$201 [18], \$201  };
+    end
+    if (rst) begin
+      \$413  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$414  = sum2_s1_0;
+    if (\$203 ) begin
+      \$414  = \$206 [23:0];
+    end
+    if (rst) begin
+      \$414  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$741  = sum3_s2_0;
-    if (\$384 ) begin
-      \$741  = \$385 [23:0];
+    \$415  = sum3_s0_0;
+    if (\$208 ) begin
+      \$415  = { \$211 [18], \$211 [18], \$211 [18], \$211 [18], \$211 [18], \$211  };
     end
     if (rst) begin
-      \$741  = 24'h000000;
+      \$415  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$742  = v2;
-    if (\$387 ) begin
-      \$742  = v1;
+    \$416  = sum3_s0_1;
+    if (\$208 ) begin
+      \$416  = { \$214 [18], \$214 [18], \$214 [18], \$214 [18], \$214 [18], \$214  };
     end
     if (rst) begin
-      \$742  = 1'h0;
+      \$416  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$743  = first2;
-    if (\$387 ) begin
-      \$743  = first1;
+    \$417  = sum3_s0_2;
+    if (\$208 ) begin
+      \$417  = { \$217 [18], \$217 [18], \$217 [18], \$217 [18], \$217 [18], \$217  };
     end
     if (rst) begin
-      \$743  = 1'h0;
+      \$417  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$744  = last2;
-    if (\$387 ) begin
-      \$744  = last1;
+    \$418  = sum3_s0_3;
+    if (\$208 ) begin
+      \$418  = { \$220 [18], \$220 [18], \$220 [18], \$220 [18], \$220 [18], \$220  };
     end
     if (rst) begin
-      \$744  = 1'h0;
+      \$418  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$745  = nf2;
-    if (\$387 ) begin
-      \$745  = nf1;
+    \$419  = sum3_s1_0;
+    if (\$222 ) begin
+      \$419  = \$225 [23:0];
     end
     if (rst) begin
-      \$745  = 4'h0;
+      \$419  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$746  = v3;
-    if (\$389 ) begin
-      \$746  = v2;
+    \$420  = v2;
+    if (\$227 ) begin
+      \$420  = v1;
     end
     if (rst) begin
-      \$746  = 1'h0;
+      \$420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$747  = first3;
-    if (\$389 ) begin
-      \$747  = first2;
+    \$421  = first2;
+    if (\$227 ) begin
+      \$421  = first1;
     end
     if (rst) begin
-      \$747  = 1'h0;
+      \$421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$748  = last3;
-    if (\$389 ) begin
-      \$748  = last2;
+    \$422  = last2;
+    if (\$227 ) begin
+      \$422  = last1;
     end
     if (rst) begin
-      \$748  = 1'h0;
+      \$422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$749  = nf3;
-    if (\$389 ) begin
-      \$749  = nf2;
+    \$423  = nf2;
+    if (\$227 ) begin
+      \$423  = nf1;
     end
     if (rst) begin
-      \$749  = 4'h0;
+      \$423  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$750  = v4;
-    if (\$391 ) begin
-      \$750  = v3;
+    \$424  = v3;
+    if (\$229 ) begin
+      \$424  = v2;
     end
     if (rst) begin
-      \$750  = 1'h0;
+      \$424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$751  = first4;
-    if (\$391 ) begin
-      \$751  = first3;
+    \$425  = first3;
+    if (\$229 ) begin
+      \$425  = first2;
     end
     if (rst) begin
-      \$751  = 1'h0;
+      \$425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$752  = last4;
-    if (\$391 ) begin
-      \$752  = last3;
+    \$426  = last3;
+    if (\$229 ) begin
+      \$426  = last2;
     end
     if (rst) begin
-      \$752  = 1'h0;
+      \$426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$753  = nf4;
-    if (\$391 ) begin
-      \$753  = nf3;
+    \$427  = nf3;
+    if (\$229 ) begin
+      \$427  = nf2;
     end
     if (rst) begin
-      \$753  = 4'h0;
+      \$427  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$754  = v5;
-    if (\$393 ) begin
-      \$754  = v4;
+    \$428  = v4;
+    if (\$231 ) begin
+      \$428  = v3;
     end
     if (rst) begin
-      \$754  = 1'h0;
+      \$428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$755  = first5;
-    if (\$393 ) begin
-      \$755  = first4;
+    \$429  = first4;
+    if (\$231 ) begin
+      \$429  = first3;
     end
     if (rst) begin
-      \$755  = 1'h0;
+      \$429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$756  = last5;
-    if (\$393 ) begin
-      \$756  = last4;
+    \$430  = last4;
+    if (\$231 ) begin
+      \$430  = last3;
     end
     if (rst) begin
-      \$756  = 1'h0;
+      \$430  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$757  = nf5;
-    if (\$393 ) begin
-      \$757  = nf4;
+    \$431  = nf4;
+    if (\$231 ) begin
+      \$431  = nf3;
     end
     if (rst) begin
-      \$757  = 4'h0;
+      \$431  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$758  = v6;
-    if (\$395 ) begin
-      \$758  = v5;
+    \$432  = v5;
+    if (\$233 ) begin
+      \$432  = v4;
     end
     if (rst) begin
-      \$758  = 1'h0;
+      \$432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$759  = first6;
-    if (\$395 ) begin
-      \$759  = first5;
+    \$433  = first5;
+    if (\$233 ) begin
+      \$433  = first4;
     end
     if (rst) begin
-      \$759  = 1'h0;
+      \$433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$760  = last6;
-    if (\$395 ) begin
-      \$760  = last5;
+    \$434  = last5;
+    if (\$233 ) begin
+      \$434  = last4;
     end
     if (rst) begin
-      \$760  = 1'h0;
+      \$434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$761  = nf6;
-    if (\$395 ) begin
-      \$761  = nf5;
+    \$435  = nf5;
+    if (\$233 ) begin
+      \$435  = nf4;
     end
     if (rst) begin
-      \$761  = 4'h0;
+      \$435  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$762  = o__valid;
-    if (\$397 ) begin
-      \$762  = \$398 ;
+    \$436  = o__valid;
+    if (\$235 ) begin
+      \$436  = \$236 ;
     end
     if (rst) begin
-      \$762  = 1'h0;
+      \$436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$763  = acc0;
-    if (\$401 ) begin
-      \$763  = \$18 [23:0];
+    \$437  = acc0;
+    if (\$239 ) begin
+      \$437  = \$18 [23:0];
     end
     if (rst) begin
-      \$763  = 24'h000000;
+      \$437  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$764  = o__payload;
-    if (\$401 ) begin
-      if (last6) begin
-        \$764 [23:0] = \$18 [23:0];
+    \$438  = o__payload;
+    if (\$239 ) begin
+      if (last5) begin
+        \$438 [23:0] = \$18 [23:0];
       end
     end
-    if (\$404 ) begin
-      if (last6) begin
-        \$764 [47:24] = \$21 [23:0];
+    if (\$242 ) begin
+      if (last5) begin
+        \$438 [47:24] = \$21 [23:0];
       end
     end
-    if (\$407 ) begin
-      if (last6) begin
-        \$764 [71:48] = \$24 [23:0];
+    if (\$245 ) begin
+      if (last5) begin
+        \$438 [71:48] = \$24 [23:0];
       end
     end
-    if (\$410 ) begin
-      if (last6) begin
-        \$764 [95:72] = \$27 [23:0];
+    if (\$248 ) begin
+      if (last5) begin
+        \$438 [95:72] = \$27 [23:0];
       end
     end
     if (rst) begin
-      \$764  = 96'h000000000000000000000000;
+      \$438  = 96'h000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$765  = acc1;
-    if (\$404 ) begin
-      \$765  = \$21 [23:0];
+    \$439  = acc1;
+    if (\$242 ) begin
+      \$439  = \$21 [23:0];
     end
     if (rst) begin
-      \$765  = 24'h000000;
+      \$439  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$766  = acc2;
-    if (\$407 ) begin
-      \$766  = \$24 [23:0];
+    \$440  = acc2;
+    if (\$245 ) begin
+      \$440  = \$24 [23:0];
     end
     if (rst) begin
-      \$766  = 24'h000000;
+      \$440  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$767  = acc3;
-    if (\$410 ) begin
-      \$767  = \$27 [23:0];
+    \$441  = acc3;
+    if (\$248 ) begin
+      \$441  = \$27 [23:0];
     end
     if (rst) begin
-      \$767  = 24'h000000;
+      \$441  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$3  = 4'h0;
     casez (t)
-      5'h00:
+      6'h00:
           \$3  = 4'h0;
-      5'h01:
+      6'h01:
           \$3  = 4'h0;
-      5'h02:
+      6'h02:
+          \$3  = 4'h0;
+      6'h03:
+          \$3  = 4'h0;
+      6'h04:
           \$3  = 4'h1;
-      5'h03:
+      6'h05:
           \$3  = 4'h1;
-      5'h04:
+      6'h06:
+          \$3  = 4'h1;
+      6'h07:
+          \$3  = 4'h1;
+      6'h08:
           \$3  = 4'h2;
-      5'h05:
+      6'h09:
           \$3  = 4'h2;
-      5'h06:
+      6'h0a:
+          \$3  = 4'h2;
+      6'h0b:
+          \$3  = 4'h2;
+      6'h0c:
           \$3  = 4'h3;
-      5'h07:
+      6'h0d:
           \$3  = 4'h3;
-      5'h08:
+      6'h0e:
+          \$3  = 4'h3;
+      6'h0f:
+          \$3  = 4'h3;
+      6'h10:
           \$3  = 4'h4;
-      5'h09:
+      6'h11:
           \$3  = 4'h4;
-      5'h0a:
+      6'h12:
+          \$3  = 4'h4;
+      6'h13:
+          \$3  = 4'h4;
+      6'h14:
           \$3  = 4'h5;
-      5'h0b:
+      6'h15:
           \$3  = 4'h5;
-      5'h0c:
+      6'h16:
+          \$3  = 4'h5;
+      6'h17:
+          \$3  = 4'h5;
+      6'h18:
           \$3  = 4'h6;
-      5'h0d:
+      6'h19:
           \$3  = 4'h6;
-      5'h0e:
+      6'h1a:
+          \$3  = 4'h6;
+      6'h1b:
+          \$3  = 4'h6;
+      6'h1c:
           \$3  = 4'h7;
-      5'h0f:
+      6'h1d:
           \$3  = 4'h7;
-      5'h10:
+      6'h1e:
+          \$3  = 4'h7;
+      6'h1f:
+          \$3  = 4'h7;
+      6'h20:
           \$3  = 4'h8;
-      5'h11:
+      6'h21:
           \$3  = 4'h8;
-      5'h12:
+      6'h22:
+          \$3  = 4'h8;
+      6'h23:
+          \$3  = 4'h8;
+      6'h24:
           \$3  = 4'h9;
-      5'h13:
+      6'h25:
           \$3  = 4'h9;
-      5'h14:
+      6'h26:
+          \$3  = 4'h9;
+      6'h27:
+          \$3  = 4'h9;
+      6'h28:
           \$3  = 4'ha;
-      5'h15:
+      6'h29:
           \$3  = 4'ha;
-      5'h16:
+      6'h2a:
+          \$3  = 4'ha;
+      6'h2b:
+          \$3  = 4'ha;
+      6'h2c:
           \$3  = 4'hb;
-      5'h17:
+      6'h2d:
+          \$3  = 4'hb;
+      6'h2e:
+          \$3  = 4'hb;
+      6'h2f:
           \$3  = 4'hb;
     endcase
   end
@@ -7057,53 +2798,101 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$7  = 4'h0;
     casez (t)
-      5'h00:
+      6'h00:
           \$7  = 4'h0;
-      5'h01:
+      6'h01:
           \$7  = 4'h0;
-      5'h02:
+      6'h02:
+          \$7  = 4'h0;
+      6'h03:
+          \$7  = 4'h0;
+      6'h04:
           \$7  = 4'h1;
-      5'h03:
+      6'h05:
           \$7  = 4'h1;
-      5'h04:
+      6'h06:
+          \$7  = 4'h1;
+      6'h07:
+          \$7  = 4'h1;
+      6'h08:
           \$7  = 4'h2;
-      5'h05:
+      6'h09:
           \$7  = 4'h2;
-      5'h06:
+      6'h0a:
+          \$7  = 4'h2;
+      6'h0b:
+          \$7  = 4'h2;
+      6'h0c:
           \$7  = 4'h3;
-      5'h07:
+      6'h0d:
           \$7  = 4'h3;
-      5'h08:
+      6'h0e:
+          \$7  = 4'h3;
+      6'h0f:
+          \$7  = 4'h3;
+      6'h10:
           \$7  = 4'h4;
-      5'h09:
+      6'h11:
           \$7  = 4'h4;
-      5'h0a:
+      6'h12:
+          \$7  = 4'h4;
+      6'h13:
+          \$7  = 4'h4;
+      6'h14:
           \$7  = 4'h5;
-      5'h0b:
+      6'h15:
           \$7  = 4'h5;
-      5'h0c:
+      6'h16:
+          \$7  = 4'h5;
+      6'h17:
+          \$7  = 4'h5;
+      6'h18:
           \$7  = 4'h6;
-      5'h0d:
+      6'h19:
           \$7  = 4'h6;
-      5'h0e:
+      6'h1a:
+          \$7  = 4'h6;
+      6'h1b:
+          \$7  = 4'h6;
+      6'h1c:
           \$7  = 4'h7;
-      5'h0f:
+      6'h1d:
           \$7  = 4'h7;
-      5'h10:
+      6'h1e:
+          \$7  = 4'h7;
+      6'h1f:
+          \$7  = 4'h7;
+      6'h20:
           \$7  = 4'h8;
-      5'h11:
+      6'h21:
           \$7  = 4'h8;
-      5'h12:
+      6'h22:
+          \$7  = 4'h8;
+      6'h23:
+          \$7  = 4'h8;
+      6'h24:
           \$7  = 4'h9;
-      5'h13:
+      6'h25:
           \$7  = 4'h9;
-      5'h14:
+      6'h26:
+          \$7  = 4'h9;
+      6'h27:
+          \$7  = 4'h9;
+      6'h28:
           \$7  = 4'ha;
-      5'h15:
+      6'h29:
           \$7  = 4'ha;
-      5'h16:
+      6'h2a:
+          \$7  = 4'ha;
+      6'h2b:
+          \$7  = 4'ha;
+      6'h2c:
           \$7  = 4'hb;
-      5'h17:
+      6'h2d:
+          \$7  = 4'hb;
+      6'h2e:
+          \$7  = 4'hb;
+      6'h2f:
           \$7  = 4'hb;
     endcase
   end
@@ -7111,168 +2900,312 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$12  = 4'h0;
     casez (t)
-      5'h00:
+      6'h00:
           \$12  = 4'h0;
-      5'h01:
+      6'h01:
           \$12  = 4'h0;
-      5'h02:
+      6'h02:
+          \$12  = 4'h0;
+      6'h03:
+          \$12  = 4'h0;
+      6'h04:
           \$12  = 4'h1;
-      5'h03:
+      6'h05:
           \$12  = 4'h1;
-      5'h04:
+      6'h06:
+          \$12  = 4'h1;
+      6'h07:
+          \$12  = 4'h1;
+      6'h08:
           \$12  = 4'h2;
-      5'h05:
+      6'h09:
           \$12  = 4'h2;
-      5'h06:
+      6'h0a:
+          \$12  = 4'h2;
+      6'h0b:
+          \$12  = 4'h2;
+      6'h0c:
           \$12  = 4'h3;
-      5'h07:
+      6'h0d:
           \$12  = 4'h3;
-      5'h08:
+      6'h0e:
+          \$12  = 4'h3;
+      6'h0f:
+          \$12  = 4'h3;
+      6'h10:
           \$12  = 4'h4;
-      5'h09:
+      6'h11:
           \$12  = 4'h4;
-      5'h0a:
+      6'h12:
+          \$12  = 4'h4;
+      6'h13:
+          \$12  = 4'h4;
+      6'h14:
           \$12  = 4'h5;
-      5'h0b:
+      6'h15:
           \$12  = 4'h5;
-      5'h0c:
+      6'h16:
+          \$12  = 4'h5;
+      6'h17:
+          \$12  = 4'h5;
+      6'h18:
           \$12  = 4'h6;
-      5'h0d:
+      6'h19:
           \$12  = 4'h6;
-      5'h0e:
+      6'h1a:
+          \$12  = 4'h6;
+      6'h1b:
+          \$12  = 4'h6;
+      6'h1c:
           \$12  = 4'h7;
-      5'h0f:
+      6'h1d:
           \$12  = 4'h7;
-      5'h10:
+      6'h1e:
+          \$12  = 4'h7;
+      6'h1f:
+          \$12  = 4'h7;
+      6'h20:
           \$12  = 4'h8;
-      5'h11:
+      6'h21:
           \$12  = 4'h8;
-      5'h12:
+      6'h22:
+          \$12  = 4'h8;
+      6'h23:
+          \$12  = 4'h8;
+      6'h24:
           \$12  = 4'h9;
-      5'h13:
+      6'h25:
           \$12  = 4'h9;
-      5'h14:
+      6'h26:
+          \$12  = 4'h9;
+      6'h27:
+          \$12  = 4'h9;
+      6'h28:
           \$12  = 4'ha;
-      5'h15:
+      6'h29:
           \$12  = 4'ha;
-      5'h16:
+      6'h2a:
+          \$12  = 4'ha;
+      6'h2b:
+          \$12  = 4'ha;
+      6'h2c:
           \$12  = 4'hb;
-      5'h17:
+      6'h2d:
+          \$12  = 4'hb;
+      6'h2e:
+          \$12  = 4'hb;
+      6'h2f:
           \$12  = 4'hb;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signature__addr  = 1'h0;
+    \$signature__addr  = 2'h0;
     casez (t)
-      5'h00:
-          \$signature__addr  = 1'h0;
-      5'h01:
-          \$signature__addr  = 1'h1;
-      5'h02:
-          \$signature__addr  = 1'h0;
-      5'h03:
-          \$signature__addr  = 1'h1;
-      5'h04:
-          \$signature__addr  = 1'h0;
-      5'h05:
-          \$signature__addr  = 1'h1;
-      5'h06:
-          \$signature__addr  = 1'h0;
-      5'h07:
-          \$signature__addr  = 1'h1;
-      5'h08:
-          \$signature__addr  = 1'h0;
-      5'h09:
-          \$signature__addr  = 1'h1;
-      5'h0a:
-          \$signature__addr  = 1'h0;
-      5'h0b:
-          \$signature__addr  = 1'h1;
-      5'h0c:
-          \$signature__addr  = 1'h0;
-      5'h0d:
-          \$signature__addr  = 1'h1;
-      5'h0e:
-          \$signature__addr  = 1'h0;
-      5'h0f:
-          \$signature__addr  = 1'h1;
-      5'h10:
-          \$signature__addr  = 1'h0;
-      5'h11:
-          \$signature__addr  = 1'h1;
-      5'h12:
-          \$signature__addr  = 1'h0;
-      5'h13:
-          \$signature__addr  = 1'h1;
-      5'h14:
-          \$signature__addr  = 1'h0;
-      5'h15:
-          \$signature__addr  = 1'h1;
-      5'h16:
-          \$signature__addr  = 1'h0;
-      5'h17:
-          \$signature__addr  = 1'h1;
+      6'h00:
+          \$signature__addr  = 2'h0;
+      6'h01:
+          \$signature__addr  = 2'h1;
+      6'h02:
+          \$signature__addr  = 2'h2;
+      6'h03:
+          \$signature__addr  = 2'h3;
+      6'h04:
+          \$signature__addr  = 2'h0;
+      6'h05:
+          \$signature__addr  = 2'h1;
+      6'h06:
+          \$signature__addr  = 2'h2;
+      6'h07:
+          \$signature__addr  = 2'h3;
+      6'h08:
+          \$signature__addr  = 2'h0;
+      6'h09:
+          \$signature__addr  = 2'h1;
+      6'h0a:
+          \$signature__addr  = 2'h2;
+      6'h0b:
+          \$signature__addr  = 2'h3;
+      6'h0c:
+          \$signature__addr  = 2'h0;
+      6'h0d:
+          \$signature__addr  = 2'h1;
+      6'h0e:
+          \$signature__addr  = 2'h2;
+      6'h0f:
+          \$signature__addr  = 2'h3;
+      6'h10:
+          \$signature__addr  = 2'h0;
+      6'h11:
+          \$signature__addr  = 2'h1;
+      6'h12:
+          \$signature__addr  = 2'h2;
+      6'h13:
+          \$signature__addr  = 2'h3;
+      6'h14:
+          \$signature__addr  = 2'h0;
+      6'h15:
+          \$signature__addr  = 2'h1;
+      6'h16:
+          \$signature__addr  = 2'h2;
+      6'h17:
+          \$signature__addr  = 2'h3;
+      6'h18:
+          \$signature__addr  = 2'h0;
+      6'h19:
+          \$signature__addr  = 2'h1;
+      6'h1a:
+          \$signature__addr  = 2'h2;
+      6'h1b:
+          \$signature__addr  = 2'h3;
+      6'h1c:
+          \$signature__addr  = 2'h0;
+      6'h1d:
+          \$signature__addr  = 2'h1;
+      6'h1e:
+          \$signature__addr  = 2'h2;
+      6'h1f:
+          \$signature__addr  = 2'h3;
+      6'h20:
+          \$signature__addr  = 2'h0;
+      6'h21:
+          \$signature__addr  = 2'h1;
+      6'h22:
+          \$signature__addr  = 2'h2;
+      6'h23:
+          \$signature__addr  = 2'h3;
+      6'h24:
+          \$signature__addr  = 2'h0;
+      6'h25:
+          \$signature__addr  = 2'h1;
+      6'h26:
+          \$signature__addr  = 2'h2;
+      6'h27:
+          \$signature__addr  = 2'h3;
+      6'h28:
+          \$signature__addr  = 2'h0;
+      6'h29:
+          \$signature__addr  = 2'h1;
+      6'h2a:
+          \$signature__addr  = 2'h2;
+      6'h2b:
+          \$signature__addr  = 2'h3;
+      6'h2c:
+          \$signature__addr  = 2'h0;
+      6'h2d:
+          \$signature__addr  = 2'h1;
+      6'h2e:
+          \$signature__addr  = 2'h2;
+      6'h2f:
+          \$signature__addr  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    rport__addr = 1'h0;
+    rport__addr = 2'h0;
     casez (t)
-      5'h00:
-          rport__addr = 1'h0;
-      5'h01:
-          rport__addr = 1'h1;
-      5'h02:
-          rport__addr = 1'h0;
-      5'h03:
-          rport__addr = 1'h1;
-      5'h04:
-          rport__addr = 1'h0;
-      5'h05:
-          rport__addr = 1'h1;
-      5'h06:
-          rport__addr = 1'h0;
-      5'h07:
-          rport__addr = 1'h1;
-      5'h08:
-          rport__addr = 1'h0;
-      5'h09:
-          rport__addr = 1'h1;
-      5'h0a:
-          rport__addr = 1'h0;
-      5'h0b:
-          rport__addr = 1'h1;
-      5'h0c:
-          rport__addr = 1'h0;
-      5'h0d:
-          rport__addr = 1'h1;
-      5'h0e:
-          rport__addr = 1'h0;
-      5'h0f:
-          rport__addr = 1'h1;
-      5'h10:
-          rport__addr = 1'h0;
-      5'h11:
-          rport__addr = 1'h1;
-      5'h12:
-          rport__addr = 1'h0;
-      5'h13:
-          rport__addr = 1'h1;
-      5'h14:
-          rport__addr = 1'h0;
-      5'h15:
-          rport__addr = 1'h1;
-      5'h16:
-          rport__addr = 1'h0;
-      5'h17:
-          rport__addr = 1'h1;
+      6'h00:
+          rport__addr = 2'h0;
+      6'h01:
+          rport__addr = 2'h1;
+      6'h02:
+          rport__addr = 2'h2;
+      6'h03:
+          rport__addr = 2'h3;
+      6'h04:
+          rport__addr = 2'h0;
+      6'h05:
+          rport__addr = 2'h1;
+      6'h06:
+          rport__addr = 2'h2;
+      6'h07:
+          rport__addr = 2'h3;
+      6'h08:
+          rport__addr = 2'h0;
+      6'h09:
+          rport__addr = 2'h1;
+      6'h0a:
+          rport__addr = 2'h2;
+      6'h0b:
+          rport__addr = 2'h3;
+      6'h0c:
+          rport__addr = 2'h0;
+      6'h0d:
+          rport__addr = 2'h1;
+      6'h0e:
+          rport__addr = 2'h2;
+      6'h0f:
+          rport__addr = 2'h3;
+      6'h10:
+          rport__addr = 2'h0;
+      6'h11:
+          rport__addr = 2'h1;
+      6'h12:
+          rport__addr = 2'h2;
+      6'h13:
+          rport__addr = 2'h3;
+      6'h14:
+          rport__addr = 2'h0;
+      6'h15:
+          rport__addr = 2'h1;
+      6'h16:
+          rport__addr = 2'h2;
+      6'h17:
+          rport__addr = 2'h3;
+      6'h18:
+          rport__addr = 2'h0;
+      6'h19:
+          rport__addr = 2'h1;
+      6'h1a:
+          rport__addr = 2'h2;
+      6'h1b:
+          rport__addr = 2'h3;
+      6'h1c:
+          rport__addr = 2'h0;
+      6'h1d:
+          rport__addr = 2'h1;
+      6'h1e:
+          rport__addr = 2'h2;
+      6'h1f:
+          rport__addr = 2'h3;
+      6'h20:
+          rport__addr = 2'h0;
+      6'h21:
+          rport__addr = 2'h1;
+      6'h22:
+          rport__addr = 2'h2;
+      6'h23:
+          rport__addr = 2'h3;
+      6'h24:
+          rport__addr = 2'h0;
+      6'h25:
+          rport__addr = 2'h1;
+      6'h26:
+          rport__addr = 2'h2;
+      6'h27:
+          rport__addr = 2'h3;
+      6'h28:
+          rport__addr = 2'h0;
+      6'h29:
+          rport__addr = 2'h1;
+      6'h2a:
+          rport__addr = 2'h2;
+      6'h2b:
+          rport__addr = 2'h3;
+      6'h2c:
+          rport__addr = 2'h0;
+      6'h2d:
+          rport__addr = 2'h1;
+      6'h2e:
+          rport__addr = 2'h2;
+      6'h2f:
+          rport__addr = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$16  = 24'h000000;
-    casez (nf6)
+    casez (nf5)
       4'h0:
           \$16  = 24'h00386c;
       4'h1:
@@ -7302,7 +3235,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$19  = 24'h000000;
-    casez (nf6)
+    casez (nf5)
       4'h0:
           \$19  = 24'h001e1e;
       4'h1:
@@ -7332,7 +3265,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$22  = 24'h000000;
-    casez (nf6)
+    casez (nf5)
       4'h0:
           \$22  = 24'hffea46;
       4'h1:
@@ -7362,7 +3295,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$25  = 24'h000000;
-    casez (nf6)
+    casez (nf5)
       4'h0:
           \$25  = 24'h000d00;
       4'h1:
@@ -7393,53 +3326,101 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$30  = 4'h0;
     casez (t)
-      5'h00:
+      6'h00:
           \$30  = 4'h0;
-      5'h01:
+      6'h01:
           \$30  = 4'h0;
-      5'h02:
+      6'h02:
+          \$30  = 4'h0;
+      6'h03:
+          \$30  = 4'h0;
+      6'h04:
           \$30  = 4'h1;
-      5'h03:
+      6'h05:
           \$30  = 4'h1;
-      5'h04:
+      6'h06:
+          \$30  = 4'h1;
+      6'h07:
+          \$30  = 4'h1;
+      6'h08:
           \$30  = 4'h2;
-      5'h05:
+      6'h09:
           \$30  = 4'h2;
-      5'h06:
+      6'h0a:
+          \$30  = 4'h2;
+      6'h0b:
+          \$30  = 4'h2;
+      6'h0c:
           \$30  = 4'h3;
-      5'h07:
+      6'h0d:
           \$30  = 4'h3;
-      5'h08:
+      6'h0e:
+          \$30  = 4'h3;
+      6'h0f:
+          \$30  = 4'h3;
+      6'h10:
           \$30  = 4'h4;
-      5'h09:
+      6'h11:
           \$30  = 4'h4;
-      5'h0a:
+      6'h12:
+          \$30  = 4'h4;
+      6'h13:
+          \$30  = 4'h4;
+      6'h14:
           \$30  = 4'h5;
-      5'h0b:
+      6'h15:
           \$30  = 4'h5;
-      5'h0c:
+      6'h16:
+          \$30  = 4'h5;
+      6'h17:
+          \$30  = 4'h5;
+      6'h18:
           \$30  = 4'h6;
-      5'h0d:
+      6'h19:
           \$30  = 4'h6;
-      5'h0e:
+      6'h1a:
+          \$30  = 4'h6;
+      6'h1b:
+          \$30  = 4'h6;
+      6'h1c:
           \$30  = 4'h7;
-      5'h0f:
+      6'h1d:
           \$30  = 4'h7;
-      5'h10:
+      6'h1e:
+          \$30  = 4'h7;
+      6'h1f:
+          \$30  = 4'h7;
+      6'h20:
           \$30  = 4'h8;
-      5'h11:
+      6'h21:
           \$30  = 4'h8;
-      5'h12:
+      6'h22:
+          \$30  = 4'h8;
+      6'h23:
+          \$30  = 4'h8;
+      6'h24:
           \$30  = 4'h9;
-      5'h13:
+      6'h25:
           \$30  = 4'h9;
-      5'h14:
+      6'h26:
+          \$30  = 4'h9;
+      6'h27:
+          \$30  = 4'h9;
+      6'h28:
           \$30  = 4'ha;
-      5'h15:
+      6'h29:
           \$30  = 4'ha;
-      5'h16:
+      6'h2a:
+          \$30  = 4'ha;
+      6'h2b:
+          \$30  = 4'ha;
+      6'h2c:
           \$30  = 4'hb;
-      5'h17:
+      6'h2d:
+          \$30  = 4'hb;
+      6'h2e:
+          \$30  = 4'hb;
+      6'h2f:
           \$30  = 4'hb;
     endcase
   end
@@ -7447,53 +3428,101 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$40  = 4'h0;
     casez (t)
-      5'h00:
+      6'h00:
           \$40  = 4'h0;
-      5'h01:
+      6'h01:
           \$40  = 4'h0;
-      5'h02:
+      6'h02:
+          \$40  = 4'h0;
+      6'h03:
+          \$40  = 4'h0;
+      6'h04:
           \$40  = 4'h1;
-      5'h03:
+      6'h05:
           \$40  = 4'h1;
-      5'h04:
+      6'h06:
+          \$40  = 4'h1;
+      6'h07:
+          \$40  = 4'h1;
+      6'h08:
           \$40  = 4'h2;
-      5'h05:
+      6'h09:
           \$40  = 4'h2;
-      5'h06:
+      6'h0a:
+          \$40  = 4'h2;
+      6'h0b:
+          \$40  = 4'h2;
+      6'h0c:
           \$40  = 4'h3;
-      5'h07:
+      6'h0d:
           \$40  = 4'h3;
-      5'h08:
+      6'h0e:
+          \$40  = 4'h3;
+      6'h0f:
+          \$40  = 4'h3;
+      6'h10:
           \$40  = 4'h4;
-      5'h09:
+      6'h11:
           \$40  = 4'h4;
-      5'h0a:
+      6'h12:
+          \$40  = 4'h4;
+      6'h13:
+          \$40  = 4'h4;
+      6'h14:
           \$40  = 4'h5;
-      5'h0b:
+      6'h15:
           \$40  = 4'h5;
-      5'h0c:
+      6'h16:
+          \$40  = 4'h5;
+      6'h17:
+          \$40  = 4'h5;
+      6'h18:
           \$40  = 4'h6;
-      5'h0d:
+      6'h19:
           \$40  = 4'h6;
-      5'h0e:
+      6'h1a:
+          \$40  = 4'h6;
+      6'h1b:
+          \$40  = 4'h6;
+      6'h1c:
           \$40  = 4'h7;
-      5'h0f:
+      6'h1d:
           \$40  = 4'h7;
-      5'h10:
+      6'h1e:
+          \$40  = 4'h7;
+      6'h1f:
+          \$40  = 4'h7;
+      6'h20:
           \$40  = 4'h8;
-      5'h11:
+      6'h21:
           \$40  = 4'h8;
-      5'h12:
+      6'h22:
+          \$40  = 4'h8;
+      6'h23:
+          \$40  = 4'h8;
+      6'h24:
           \$40  = 4'h9;
-      5'h13:
+      6'h25:
           \$40  = 4'h9;
-      5'h14:
+      6'h26:
+          \$40  = 4'h9;
+      6'h27:
+          \$40  = 4'h9;
+      6'h28:
           \$40  = 4'ha;
-      5'h15:
+      6'h29:
           \$40  = 4'ha;
-      5'h16:
+      6'h2a:
+          \$40  = 4'ha;
+      6'h2b:
+          \$40  = 4'ha;
+      6'h2c:
           \$40  = 4'hb;
-      5'h17:
+      6'h2d:
+          \$40  = 4'hb;
+      6'h2e:
+          \$40  = 4'hb;
+      6'h2f:
           \$40  = 4'hb;
     endcase
   end
@@ -7501,53 +3530,101 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$44  = 4'h0;
     casez (t)
-      5'h00:
+      6'h00:
           \$44  = 4'h0;
-      5'h01:
+      6'h01:
           \$44  = 4'h0;
-      5'h02:
+      6'h02:
+          \$44  = 4'h0;
+      6'h03:
+          \$44  = 4'h0;
+      6'h04:
           \$44  = 4'h1;
-      5'h03:
+      6'h05:
           \$44  = 4'h1;
-      5'h04:
+      6'h06:
+          \$44  = 4'h1;
+      6'h07:
+          \$44  = 4'h1;
+      6'h08:
           \$44  = 4'h2;
-      5'h05:
+      6'h09:
           \$44  = 4'h2;
-      5'h06:
+      6'h0a:
+          \$44  = 4'h2;
+      6'h0b:
+          \$44  = 4'h2;
+      6'h0c:
           \$44  = 4'h3;
-      5'h07:
+      6'h0d:
           \$44  = 4'h3;
-      5'h08:
+      6'h0e:
+          \$44  = 4'h3;
+      6'h0f:
+          \$44  = 4'h3;
+      6'h10:
           \$44  = 4'h4;
-      5'h09:
+      6'h11:
           \$44  = 4'h4;
-      5'h0a:
+      6'h12:
+          \$44  = 4'h4;
+      6'h13:
+          \$44  = 4'h4;
+      6'h14:
           \$44  = 4'h5;
-      5'h0b:
+      6'h15:
           \$44  = 4'h5;
-      5'h0c:
+      6'h16:
+          \$44  = 4'h5;
+      6'h17:
+          \$44  = 4'h5;
+      6'h18:
           \$44  = 4'h6;
-      5'h0d:
+      6'h19:
           \$44  = 4'h6;
-      5'h0e:
+      6'h1a:
+          \$44  = 4'h6;
+      6'h1b:
+          \$44  = 4'h6;
+      6'h1c:
           \$44  = 4'h7;
-      5'h0f:
+      6'h1d:
           \$44  = 4'h7;
-      5'h10:
+      6'h1e:
+          \$44  = 4'h7;
+      6'h1f:
+          \$44  = 4'h7;
+      6'h20:
           \$44  = 4'h8;
-      5'h11:
+      6'h21:
           \$44  = 4'h8;
-      5'h12:
+      6'h22:
+          \$44  = 4'h8;
+      6'h23:
+          \$44  = 4'h8;
+      6'h24:
           \$44  = 4'h9;
-      5'h13:
+      6'h25:
           \$44  = 4'h9;
-      5'h14:
+      6'h26:
+          \$44  = 4'h9;
+      6'h27:
+          \$44  = 4'h9;
+      6'h28:
           \$44  = 4'ha;
-      5'h15:
+      6'h29:
           \$44  = 4'ha;
-      5'h16:
+      6'h2a:
+          \$44  = 4'ha;
+      6'h2b:
+          \$44  = 4'ha;
+      6'h2c:
           \$44  = 4'hb;
-      5'h17:
+      6'h2d:
+          \$44  = 4'hb;
+      6'h2e:
+          \$44  = 4'hb;
+      6'h2f:
           \$44  = 4'hb;
     endcase
   end
@@ -7555,53 +3632,101 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$49  = 1'h0;
     casez (t)
-      5'h00:
+      6'h00:
           \$49  = 1'h1;
-      5'h01:
+      6'h01:
           \$49  = 1'h0;
-      5'h02:
-          \$49  = 1'h1;
-      5'h03:
+      6'h02:
           \$49  = 1'h0;
-      5'h04:
-          \$49  = 1'h1;
-      5'h05:
+      6'h03:
           \$49  = 1'h0;
-      5'h06:
+      6'h04:
           \$49  = 1'h1;
-      5'h07:
+      6'h05:
           \$49  = 1'h0;
-      5'h08:
-          \$49  = 1'h1;
-      5'h09:
+      6'h06:
           \$49  = 1'h0;
-      5'h0a:
-          \$49  = 1'h1;
-      5'h0b:
+      6'h07:
           \$49  = 1'h0;
-      5'h0c:
+      6'h08:
           \$49  = 1'h1;
-      5'h0d:
+      6'h09:
           \$49  = 1'h0;
-      5'h0e:
-          \$49  = 1'h1;
-      5'h0f:
+      6'h0a:
           \$49  = 1'h0;
-      5'h10:
-          \$49  = 1'h1;
-      5'h11:
+      6'h0b:
           \$49  = 1'h0;
-      5'h12:
+      6'h0c:
           \$49  = 1'h1;
-      5'h13:
+      6'h0d:
           \$49  = 1'h0;
-      5'h14:
-          \$49  = 1'h1;
-      5'h15:
+      6'h0e:
           \$49  = 1'h0;
-      5'h16:
+      6'h0f:
+          \$49  = 1'h0;
+      6'h10:
           \$49  = 1'h1;
-      5'h17:
+      6'h11:
+          \$49  = 1'h0;
+      6'h12:
+          \$49  = 1'h0;
+      6'h13:
+          \$49  = 1'h0;
+      6'h14:
+          \$49  = 1'h1;
+      6'h15:
+          \$49  = 1'h0;
+      6'h16:
+          \$49  = 1'h0;
+      6'h17:
+          \$49  = 1'h0;
+      6'h18:
+          \$49  = 1'h1;
+      6'h19:
+          \$49  = 1'h0;
+      6'h1a:
+          \$49  = 1'h0;
+      6'h1b:
+          \$49  = 1'h0;
+      6'h1c:
+          \$49  = 1'h1;
+      6'h1d:
+          \$49  = 1'h0;
+      6'h1e:
+          \$49  = 1'h0;
+      6'h1f:
+          \$49  = 1'h0;
+      6'h20:
+          \$49  = 1'h1;
+      6'h21:
+          \$49  = 1'h0;
+      6'h22:
+          \$49  = 1'h0;
+      6'h23:
+          \$49  = 1'h0;
+      6'h24:
+          \$49  = 1'h1;
+      6'h25:
+          \$49  = 1'h0;
+      6'h26:
+          \$49  = 1'h0;
+      6'h27:
+          \$49  = 1'h0;
+      6'h28:
+          \$49  = 1'h1;
+      6'h29:
+          \$49  = 1'h0;
+      6'h2a:
+          \$49  = 1'h0;
+      6'h2b:
+          \$49  = 1'h0;
+      6'h2c:
+          \$49  = 1'h1;
+      6'h2d:
+          \$49  = 1'h0;
+      6'h2e:
+          \$49  = 1'h0;
+      6'h2f:
           \$49  = 1'h0;
     endcase
   end
@@ -7609,53 +3734,101 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$50  = 1'h0;
     casez (t)
-      5'h00:
+      6'h00:
           \$50  = 1'h0;
-      5'h01:
+      6'h01:
+          \$50  = 1'h0;
+      6'h02:
+          \$50  = 1'h0;
+      6'h03:
           \$50  = 1'h1;
-      5'h02:
+      6'h04:
           \$50  = 1'h0;
-      5'h03:
+      6'h05:
+          \$50  = 1'h0;
+      6'h06:
+          \$50  = 1'h0;
+      6'h07:
           \$50  = 1'h1;
-      5'h04:
+      6'h08:
           \$50  = 1'h0;
-      5'h05:
+      6'h09:
+          \$50  = 1'h0;
+      6'h0a:
+          \$50  = 1'h0;
+      6'h0b:
           \$50  = 1'h1;
-      5'h06:
+      6'h0c:
           \$50  = 1'h0;
-      5'h07:
+      6'h0d:
+          \$50  = 1'h0;
+      6'h0e:
+          \$50  = 1'h0;
+      6'h0f:
           \$50  = 1'h1;
-      5'h08:
+      6'h10:
           \$50  = 1'h0;
-      5'h09:
+      6'h11:
+          \$50  = 1'h0;
+      6'h12:
+          \$50  = 1'h0;
+      6'h13:
           \$50  = 1'h1;
-      5'h0a:
+      6'h14:
           \$50  = 1'h0;
-      5'h0b:
+      6'h15:
+          \$50  = 1'h0;
+      6'h16:
+          \$50  = 1'h0;
+      6'h17:
           \$50  = 1'h1;
-      5'h0c:
+      6'h18:
           \$50  = 1'h0;
-      5'h0d:
+      6'h19:
+          \$50  = 1'h0;
+      6'h1a:
+          \$50  = 1'h0;
+      6'h1b:
           \$50  = 1'h1;
-      5'h0e:
+      6'h1c:
           \$50  = 1'h0;
-      5'h0f:
+      6'h1d:
+          \$50  = 1'h0;
+      6'h1e:
+          \$50  = 1'h0;
+      6'h1f:
           \$50  = 1'h1;
-      5'h10:
+      6'h20:
           \$50  = 1'h0;
-      5'h11:
+      6'h21:
+          \$50  = 1'h0;
+      6'h22:
+          \$50  = 1'h0;
+      6'h23:
           \$50  = 1'h1;
-      5'h12:
+      6'h24:
           \$50  = 1'h0;
-      5'h13:
+      6'h25:
+          \$50  = 1'h0;
+      6'h26:
+          \$50  = 1'h0;
+      6'h27:
           \$50  = 1'h1;
-      5'h14:
+      6'h28:
           \$50  = 1'h0;
-      5'h15:
+      6'h29:
+          \$50  = 1'h0;
+      6'h2a:
+          \$50  = 1'h0;
+      6'h2b:
           \$50  = 1'h1;
-      5'h16:
+      6'h2c:
           \$50  = 1'h0;
-      5'h17:
+      6'h2d:
+          \$50  = 1'h0;
+      6'h2e:
+          \$50  = 1'h0;
+      6'h2f:
           \$50  = 1'h1;
     endcase
   end
@@ -7663,55 +3836,1603 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$51  = 4'h0;
     casez (t)
-      5'h00:
+      6'h00:
           \$51  = 4'h0;
-      5'h01:
+      6'h01:
           \$51  = 4'h0;
-      5'h02:
+      6'h02:
+          \$51  = 4'h0;
+      6'h03:
+          \$51  = 4'h0;
+      6'h04:
           \$51  = 4'h1;
-      5'h03:
+      6'h05:
           \$51  = 4'h1;
-      5'h04:
+      6'h06:
+          \$51  = 4'h1;
+      6'h07:
+          \$51  = 4'h1;
+      6'h08:
           \$51  = 4'h2;
-      5'h05:
+      6'h09:
           \$51  = 4'h2;
-      5'h06:
+      6'h0a:
+          \$51  = 4'h2;
+      6'h0b:
+          \$51  = 4'h2;
+      6'h0c:
           \$51  = 4'h3;
-      5'h07:
+      6'h0d:
           \$51  = 4'h3;
-      5'h08:
+      6'h0e:
+          \$51  = 4'h3;
+      6'h0f:
+          \$51  = 4'h3;
+      6'h10:
           \$51  = 4'h4;
-      5'h09:
+      6'h11:
           \$51  = 4'h4;
-      5'h0a:
+      6'h12:
+          \$51  = 4'h4;
+      6'h13:
+          \$51  = 4'h4;
+      6'h14:
           \$51  = 4'h5;
-      5'h0b:
+      6'h15:
           \$51  = 4'h5;
-      5'h0c:
+      6'h16:
+          \$51  = 4'h5;
+      6'h17:
+          \$51  = 4'h5;
+      6'h18:
           \$51  = 4'h6;
-      5'h0d:
+      6'h19:
           \$51  = 4'h6;
-      5'h0e:
+      6'h1a:
+          \$51  = 4'h6;
+      6'h1b:
+          \$51  = 4'h6;
+      6'h1c:
           \$51  = 4'h7;
-      5'h0f:
+      6'h1d:
           \$51  = 4'h7;
-      5'h10:
+      6'h1e:
+          \$51  = 4'h7;
+      6'h1f:
+          \$51  = 4'h7;
+      6'h20:
           \$51  = 4'h8;
-      5'h11:
+      6'h21:
           \$51  = 4'h8;
-      5'h12:
+      6'h22:
+          \$51  = 4'h8;
+      6'h23:
+          \$51  = 4'h8;
+      6'h24:
           \$51  = 4'h9;
-      5'h13:
+      6'h25:
           \$51  = 4'h9;
-      5'h14:
+      6'h26:
+          \$51  = 4'h9;
+      6'h27:
+          \$51  = 4'h9;
+      6'h28:
           \$51  = 4'ha;
-      5'h15:
+      6'h29:
           \$51  = 4'ha;
-      5'h16:
+      6'h2a:
+          \$51  = 4'ha;
+      6'h2b:
+          \$51  = 4'ha;
+      6'h2c:
           \$51  = 4'hb;
-      5'h17:
+      6'h2d:
+          \$51  = 4'hb;
+      6'h2e:
+          \$51  = 4'hb;
+      6'h2f:
           \$51  = 4'hb;
     endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$249  = t;
+    if (\$34 ) begin
+      \$249  = \$37 [5:0];
+    end
+    if (rst) begin
+      \$249  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$250  = x_reg;
+    if (\$39 ) begin
+      \$250  = i__payload;
+    end
+    if (rst) begin
+      \$250  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$251  = from_input;
+    if (\$39 ) begin
+      \$251  = \$41 ;
+    end
+    if (rst) begin
+      \$251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$252  = v1;
+    if (\$39 ) begin
+      \$252  = \$48 ;
+    end
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$253  = first1;
+    if (\$39 ) begin
+      \$253  = \$49 ;
+    end
+    if (rst) begin
+      \$253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$254  = last1;
+    if (\$39 ) begin
+      \$254  = \$50 ;
+    end
+    if (rst) begin
+      \$254  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$255  = nf1;
+    if (\$39 ) begin
+      \$255  = \$51 ;
+    end
+    if (rst) begin
+      \$255  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$256  = xoff0;
+    if (\$53 ) begin
+      \$256  = \$55 ;
+    end
+    if (rst) begin
+      \$256  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$257  = xoff1;
+    if (\$53 ) begin
+      \$257  = \$57 ;
+    end
+    if (rst) begin
+      \$257  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$258  = xoff2;
+    if (\$53 ) begin
+      \$258  = \$59 ;
+    end
+    if (rst) begin
+      \$258  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$259  = xoff3;
+    if (\$53 ) begin
+      \$259  = \$61 ;
+    end
+    if (rst) begin
+      \$259  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$260  = xoff4;
+    if (\$53 ) begin
+      \$260  = \$63 ;
+    end
+    if (rst) begin
+      \$260  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$261  = xoff5;
+    if (\$53 ) begin
+      \$261  = \$65 ;
+    end
+    if (rst) begin
+      \$261  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$262  = xoff6;
+    if (\$53 ) begin
+      \$262  = \$67 ;
+    end
+    if (rst) begin
+      \$262  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$263  = xoff7;
+    if (\$53 ) begin
+      \$263  = \$69 ;
+    end
+    if (rst) begin
+      \$263  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$264  = xoff8;
+    if (\$53 ) begin
+      \$264  = \$71 ;
+    end
+    if (rst) begin
+      \$264  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$265  = xoff9;
+    if (\$53 ) begin
+      \$265  = \$73 ;
+    end
+    if (rst) begin
+      \$265  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$266  = xoff10;
+    if (\$53 ) begin
+      \$266  = \$75 ;
+    end
+    if (rst) begin
+      \$266  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$267  = xoff11;
+    if (\$53 ) begin
+      \$267  = \$77 ;
+    end
+    if (rst) begin
+      \$267  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$268  = xoff12;
+    if (\$53 ) begin
+      \$268  = \$79 ;
+    end
+    if (rst) begin
+      \$268  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$269  = xoff13;
+    if (\$53 ) begin
+      \$269  = \$81 ;
+    end
+    if (rst) begin
+      \$269  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$270  = xoff14;
+    if (\$53 ) begin
+      \$270  = \$83 ;
+    end
+    if (rst) begin
+      \$270  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$271  = xoff15;
+    if (\$53 ) begin
+      \$271  = \$85 ;
+    end
+    if (rst) begin
+      \$271  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$272  = w0_0;
+    if (\$53 ) begin
+      \$272  = wrom__data[7:0];
+    end
+    if (rst) begin
+      \$272  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$273  = w0_1;
+    if (\$53 ) begin
+      \$273  = wrom__data[15:8];
+    end
+    if (rst) begin
+      \$273  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$274  = w0_2;
+    if (\$53 ) begin
+      \$274  = wrom__data[23:16];
+    end
+    if (rst) begin
+      \$274  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$275  = w0_3;
+    if (\$53 ) begin
+      \$275  = wrom__data[31:24];
+    end
+    if (rst) begin
+      \$275  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$276  = w0_4;
+    if (\$53 ) begin
+      \$276  = wrom__data[39:32];
+    end
+    if (rst) begin
+      \$276  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$277  = w0_5;
+    if (\$53 ) begin
+      \$277  = wrom__data[47:40];
+    end
+    if (rst) begin
+      \$277  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$278  = w0_6;
+    if (\$53 ) begin
+      \$278  = wrom__data[55:48];
+    end
+    if (rst) begin
+      \$278  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$279  = w0_7;
+    if (\$53 ) begin
+      \$279  = wrom__data[63:56];
+    end
+    if (rst) begin
+      \$279  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$280  = w0_8;
+    if (\$53 ) begin
+      \$280  = wrom__data[71:64];
+    end
+    if (rst) begin
+      \$280  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$281  = w0_9;
+    if (\$53 ) begin
+      \$281  = wrom__data[79:72];
+    end
+    if (rst) begin
+      \$281  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$282  = w0_10;
+    if (\$53 ) begin
+      \$282  = wrom__data[87:80];
+    end
+    if (rst) begin
+      \$282  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$283  = w0_11;
+    if (\$53 ) begin
+      \$283  = wrom__data[95:88];
+    end
+    if (rst) begin
+      \$283  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$284  = w0_12;
+    if (\$53 ) begin
+      \$284  = wrom__data[103:96];
+    end
+    if (rst) begin
+      \$284  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$285  = w0_13;
+    if (\$53 ) begin
+      \$285  = wrom__data[111:104];
+    end
+    if (rst) begin
+      \$285  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$286  = w0_14;
+    if (\$53 ) begin
+      \$286  = wrom__data[119:112];
+    end
+    if (rst) begin
+      \$286  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$287  = w0_15;
+    if (\$53 ) begin
+      \$287  = wrom__data[127:120];
+    end
+    if (rst) begin
+      \$287  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$288  = w1_0;
+    if (\$53 ) begin
+      \$288  = wrom__data[135:128];
+    end
+    if (rst) begin
+      \$288  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$289  = w1_1;
+    if (\$53 ) begin
+      \$289  = wrom__data[143:136];
+    end
+    if (rst) begin
+      \$289  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$290  = w1_2;
+    if (\$53 ) begin
+      \$290  = wrom__data[151:144];
+    end
+    if (rst) begin
+      \$290  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$291  = w1_3;
+    if (\$53 ) begin
+      \$291  = wrom__data[159:152];
+    end
+    if (rst) begin
+      \$291  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$292  = w1_4;
+    if (\$53 ) begin
+      \$292  = wrom__data[167:160];
+    end
+    if (rst) begin
+      \$292  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$293  = w1_5;
+    if (\$53 ) begin
+      \$293  = wrom__data[175:168];
+    end
+    if (rst) begin
+      \$293  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$294  = w1_6;
+    if (\$53 ) begin
+      \$294  = wrom__data[183:176];
+    end
+    if (rst) begin
+      \$294  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$295  = w1_7;
+    if (\$53 ) begin
+      \$295  = wrom__data[191:184];
+    end
+    if (rst) begin
+      \$295  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$296  = w1_8;
+    if (\$53 ) begin
+      \$296  = wrom__data[199:192];
+    end
+    if (rst) begin
+      \$296  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$297  = w1_9;
+    if (\$53 ) begin
+      \$297  = wrom__data[207:200];
+    end
+    if (rst) begin
+      \$297  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$298  = w1_10;
+    if (\$53 ) begin
+      \$298  = wrom__data[215:208];
+    end
+    if (rst) begin
+      \$298  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$299  = w1_11;
+    if (\$53 ) begin
+      \$299  = wrom__data[223:216];
+    end
+    if (rst) begin
+      \$299  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$300  = w1_12;
+    if (\$53 ) begin
+      \$300  = wrom__data[231:224];
+    end
+    if (rst) begin
+      \$300  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$301  = w1_13;
+    if (\$53 ) begin
+      \$301  = wrom__data[239:232];
+    end
+    if (rst) begin
+      \$301  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$302  = w1_14;
+    if (\$53 ) begin
+      \$302  = wrom__data[247:240];
+    end
+    if (rst) begin
+      \$302  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$303  = w1_15;
+    if (\$53 ) begin
+      \$303  = wrom__data[255:248];
+    end
+    if (rst) begin
+      \$303  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$304  = w2_0;
+    if (\$53 ) begin
+      \$304  = wrom__data[263:256];
+    end
+    if (rst) begin
+      \$304  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$305  = w2_1;
+    if (\$53 ) begin
+      \$305  = wrom__data[271:264];
+    end
+    if (rst) begin
+      \$305  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$306  = w2_2;
+    if (\$53 ) begin
+      \$306  = wrom__data[279:272];
+    end
+    if (rst) begin
+      \$306  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$307  = w2_3;
+    if (\$53 ) begin
+      \$307  = wrom__data[287:280];
+    end
+    if (rst) begin
+      \$307  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$308  = w2_4;
+    if (\$53 ) begin
+      \$308  = wrom__data[295:288];
+    end
+    if (rst) begin
+      \$308  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$309  = w2_5;
+    if (\$53 ) begin
+      \$309  = wrom__data[303:296];
+    end
+    if (rst) begin
+      \$309  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$310  = w2_6;
+    if (\$53 ) begin
+      \$310  = wrom__data[311:304];
+    end
+    if (rst) begin
+      \$310  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$311  = w2_7;
+    if (\$53 ) begin
+      \$311  = wrom__data[319:312];
+    end
+    if (rst) begin
+      \$311  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$312  = w2_8;
+    if (\$53 ) begin
+      \$312  = wrom__data[327:320];
+    end
+    if (rst) begin
+      \$312  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$313  = w2_9;
+    if (\$53 ) begin
+      \$313  = wrom__data[335:328];
+    end
+    if (rst) begin
+      \$313  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$314  = w2_10;
+    if (\$53 ) begin
+      \$314  = wrom__data[343:336];
+    end
+    if (rst) begin
+      \$314  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$315  = w2_11;
+    if (\$53 ) begin
+      \$315  = wrom__data[351:344];
+    end
+    if (rst) begin
+      \$315  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$316  = w2_12;
+    if (\$53 ) begin
+      \$316  = wrom__data[359:352];
+    end
+    if (rst) begin
+      \$316  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$317  = w2_13;
+    if (\$53 ) begin
+      \$317  = wrom__data[367:360];
+    end
+    if (rst) begin
+      \$317  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$318  = w2_14;
+    if (\$53 ) begin
+      \$318  = wrom__data[375:368];
+    end
+    if (rst) begin
+      \$318  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$319  = w2_15;
+    if (\$53 ) begin
+      \$319  = wrom__data[383:376];
+    end
+    if (rst) begin
+      \$319  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$320  = w3_0;
+    if (\$53 ) begin
+      \$320  = wrom__data[391:384];
+    end
+    if (rst) begin
+      \$320  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$321  = w3_1;
+    if (\$53 ) begin
+      \$321  = wrom__data[399:392];
+    end
+    if (rst) begin
+      \$321  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$322  = w3_2;
+    if (\$53 ) begin
+      \$322  = wrom__data[407:400];
+    end
+    if (rst) begin
+      \$322  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$323  = w3_3;
+    if (\$53 ) begin
+      \$323  = wrom__data[415:408];
+    end
+    if (rst) begin
+      \$323  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$324  = w3_4;
+    if (\$53 ) begin
+      \$324  = wrom__data[423:416];
+    end
+    if (rst) begin
+      \$324  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$325  = w3_5;
+    if (\$53 ) begin
+      \$325  = wrom__data[431:424];
+    end
+    if (rst) begin
+      \$325  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$326  = w3_6;
+    if (\$53 ) begin
+      \$326  = wrom__data[439:432];
+    end
+    if (rst) begin
+      \$326  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$327  = w3_7;
+    if (\$53 ) begin
+      \$327  = wrom__data[447:440];
+    end
+    if (rst) begin
+      \$327  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$328  = w3_8;
+    if (\$53 ) begin
+      \$328  = wrom__data[455:448];
+    end
+    if (rst) begin
+      \$328  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$329  = w3_9;
+    if (\$53 ) begin
+      \$329  = wrom__data[463:456];
+    end
+    if (rst) begin
+      \$329  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$330  = w3_10;
+    if (\$53 ) begin
+      \$330  = wrom__data[471:464];
+    end
+    if (rst) begin
+      \$330  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$331  = w3_11;
+    if (\$53 ) begin
+      \$331  = wrom__data[479:472];
+    end
+    if (rst) begin
+      \$331  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$332  = w3_12;
+    if (\$53 ) begin
+      \$332  = wrom__data[487:480];
+    end
+    if (rst) begin
+      \$332  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$333  = w3_13;
+    if (\$53 ) begin
+      \$333  = wrom__data[495:488];
+    end
+    if (rst) begin
+      \$333  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$334  = w3_14;
+    if (\$53 ) begin
+      \$334  = wrom__data[503:496];
+    end
+    if (rst) begin
+      \$334  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$335  = w3_15;
+    if (\$53 ) begin
+      \$335  = wrom__data[511:504];
+    end
+    if (rst) begin
+      \$335  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$336  = prod0_0;
+    if (\$53 ) begin
+      \$336  = \$86 ;
+    end
+    if (rst) begin
+      \$336  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$337  = prod0_1;
+    if (\$53 ) begin
+      \$337  = \$87 ;
+    end
+    if (rst) begin
+      \$337  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$338  = prod0_2;
+    if (\$53 ) begin
+      \$338  = \$88 ;
+    end
+    if (rst) begin
+      \$338  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$339  = prod0_3;
+    if (\$53 ) begin
+      \$339  = \$89 ;
+    end
+    if (rst) begin
+      \$339  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$340  = prod0_4;
+    if (\$53 ) begin
+      \$340  = \$90 ;
+    end
+    if (rst) begin
+      \$340  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$341  = prod0_5;
+    if (\$53 ) begin
+      \$341  = \$91 ;
+    end
+    if (rst) begin
+      \$341  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$342  = prod0_6;
+    if (\$53 ) begin
+      \$342  = \$92 ;
+    end
+    if (rst) begin
+      \$342  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$343  = prod0_7;
+    if (\$53 ) begin
+      \$343  = \$93 ;
+    end
+    if (rst) begin
+      \$343  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$344  = prod0_8;
+    if (\$53 ) begin
+      \$344  = \$94 ;
+    end
+    if (rst) begin
+      \$344  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$345  = prod0_9;
+    if (\$53 ) begin
+      \$345  = \$95 ;
+    end
+    if (rst) begin
+      \$345  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$346  = prod0_10;
+    if (\$53 ) begin
+      \$346  = \$96 ;
+    end
+    if (rst) begin
+      \$346  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$347  = prod0_11;
+    if (\$53 ) begin
+      \$347  = \$97 ;
+    end
+    if (rst) begin
+      \$347  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$348  = prod0_12;
+    if (\$53 ) begin
+      \$348  = \$98 ;
+    end
+    if (rst) begin
+      \$348  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$349  = prod0_13;
+    if (\$53 ) begin
+      \$349  = \$99 ;
+    end
+    if (rst) begin
+      \$349  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$350  = prod0_14;
+    if (\$53 ) begin
+      \$350  = \$100 ;
+    end
+    if (rst) begin
+      \$350  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$351  = prod0_15;
+    if (\$53 ) begin
+      \$351  = \$101 ;
+    end
+    if (rst) begin
+      \$351  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$352  = prod1_0;
+    if (\$53 ) begin
+      \$352  = \$102 ;
+    end
+    if (rst) begin
+      \$352  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$353  = prod1_1;
+    if (\$53 ) begin
+      \$353  = \$103 ;
+    end
+    if (rst) begin
+      \$353  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$354  = prod1_2;
+    if (\$53 ) begin
+      \$354  = \$104 ;
+    end
+    if (rst) begin
+      \$354  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$355  = prod1_3;
+    if (\$53 ) begin
+      \$355  = \$105 ;
+    end
+    if (rst) begin
+      \$355  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$356  = prod1_4;
+    if (\$53 ) begin
+      \$356  = \$106 ;
+    end
+    if (rst) begin
+      \$356  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$357  = prod1_5;
+    if (\$53 ) begin
+      \$357  = \$107 ;
+    end
+    if (rst) begin
+      \$357  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$358  = prod1_6;
+    if (\$53 ) begin
+      \$358  = \$108 ;
+    end
+    if (rst) begin
+      \$358  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$359  = prod1_7;
+    if (\$53 ) begin
+      \$359  = \$109 ;
+    end
+    if (rst) begin
+      \$359  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$360  = prod1_8;
+    if (\$53 ) begin
+      \$360  = \$110 ;
+    end
+    if (rst) begin
+      \$360  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$361  = prod1_9;
+    if (\$53 ) begin
+      \$361  = \$111 ;
+    end
+    if (rst) begin
+      \$361  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$362  = prod1_10;
+    if (\$53 ) begin
+      \$362  = \$112 ;
+    end
+    if (rst) begin
+      \$362  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$363  = prod1_11;
+    if (\$53 ) begin
+      \$363  = \$113 ;
+    end
+    if (rst) begin
+      \$363  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$364  = prod1_12;
+    if (\$53 ) begin
+      \$364  = \$114 ;
+    end
+    if (rst) begin
+      \$364  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$365  = prod1_13;
+    if (\$53 ) begin
+      \$365  = \$115 ;
+    end
+    if (rst) begin
+      \$365  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$366  = prod1_14;
+    if (\$53 ) begin
+      \$366  = \$116 ;
+    end
+    if (rst) begin
+      \$366  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$367  = prod1_15;
+    if (\$53 ) begin
+      \$367  = \$117 ;
+    end
+    if (rst) begin
+      \$367  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$368  = prod2_0;
+    if (\$53 ) begin
+      \$368  = \$118 ;
+    end
+    if (rst) begin
+      \$368  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$369  = prod2_1;
+    if (\$53 ) begin
+      \$369  = \$119 ;
+    end
+    if (rst) begin
+      \$369  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$370  = prod2_2;
+    if (\$53 ) begin
+      \$370  = \$120 ;
+    end
+    if (rst) begin
+      \$370  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$371  = prod2_3;
+    if (\$53 ) begin
+      \$371  = \$121 ;
+    end
+    if (rst) begin
+      \$371  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$372  = prod2_4;
+    if (\$53 ) begin
+      \$372  = \$122 ;
+    end
+    if (rst) begin
+      \$372  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$373  = prod2_5;
+    if (\$53 ) begin
+      \$373  = \$123 ;
+    end
+    if (rst) begin
+      \$373  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$374  = prod2_6;
+    if (\$53 ) begin
+      \$374  = \$124 ;
+    end
+    if (rst) begin
+      \$374  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$375  = prod2_7;
+    if (\$53 ) begin
+      \$375  = \$125 ;
+    end
+    if (rst) begin
+      \$375  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$376  = prod2_8;
+    if (\$53 ) begin
+      \$376  = \$126 ;
+    end
+    if (rst) begin
+      \$376  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$377  = prod2_9;
+    if (\$53 ) begin
+      \$377  = \$127 ;
+    end
+    if (rst) begin
+      \$377  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$378  = prod2_10;
+    if (\$53 ) begin
+      \$378  = \$128 ;
+    end
+    if (rst) begin
+      \$378  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$379  = prod2_11;
+    if (\$53 ) begin
+      \$379  = \$129 ;
+    end
+    if (rst) begin
+      \$379  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$380  = prod2_12;
+    if (\$53 ) begin
+      \$380  = \$130 ;
+    end
+    if (rst) begin
+      \$380  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$381  = prod2_13;
+    if (\$53 ) begin
+      \$381  = \$131 ;
+    end
+    if (rst) begin
+      \$381  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$382  = prod2_14;
+    if (\$53 ) begin
+      \$382  = \$132 ;
+    end
+    if (rst) begin
+      \$382  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$383  = prod2_15;
+    if (\$53 ) begin
+      \$383  = \$133 ;
+    end
+    if (rst) begin
+      \$383  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$384  = prod3_0;
+    if (\$53 ) begin
+      \$384  = \$134 ;
+    end
+    if (rst) begin
+      \$384  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$385  = prod3_1;
+    if (\$53 ) begin
+      \$385  = \$135 ;
+    end
+    if (rst) begin
+      \$385  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$386  = prod3_2;
+    if (\$53 ) begin
+      \$386  = \$136 ;
+    end
+    if (rst) begin
+      \$386  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$387  = prod3_3;
+    if (\$53 ) begin
+      \$387  = \$137 ;
+    end
+    if (rst) begin
+      \$387  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$388  = prod3_4;
+    if (\$53 ) begin
+      \$388  = \$138 ;
+    end
+    if (rst) begin
+      \$388  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$389  = prod3_5;
+    if (\$53 ) begin
+      \$389  = \$139 ;
+    end
+    if (rst) begin
+      \$389  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$390  = prod3_6;
+    if (\$53 ) begin
+      \$390  = \$140 ;
+    end
+    if (rst) begin
+      \$390  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$391  = prod3_7;
+    if (\$53 ) begin
+      \$391  = \$141 ;
+    end
+    if (rst) begin
+      \$391  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$392  = prod3_8;
+    if (\$53 ) begin
+      \$392  = \$142 ;
+    end
+    if (rst) begin
+      \$392  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$393  = prod3_9;
+    if (\$53 ) begin
+      \$393  = \$143 ;
+    end
+    if (rst) begin
+      \$393  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$394  = prod3_10;
+    if (\$53 ) begin
+      \$394  = \$144 ;
+    end
+    if (rst) begin
+      \$394  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$395  = prod3_11;
+    if (\$53 ) begin
+      \$395  = \$145 ;
+    end
+    if (rst) begin
+      \$395  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$396  = prod3_12;
+    if (\$53 ) begin
+      \$396  = \$146 ;
+    end
+    if (rst) begin
+      \$396  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$397  = prod3_13;
+    if (\$53 ) begin
+      \$397  = \$147 ;
+    end
+    if (rst) begin
+      \$397  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$398  = prod3_14;
+    if (\$53 ) begin
+      \$398  = \$148 ;
+    end
+    if (rst) begin
+      \$398  = 17'h00000;
+    end
   end
   assign \$signature__data  = i__payload;
   assign wrom__addr = t;
@@ -7735,22 +5456,6 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \i__payload[13]  = i__payload[111:104];
   assign \i__payload[14]  = i__payload[119:112];
   assign \i__payload[15]  = i__payload[127:120];
-  assign \i__payload[16]  = i__payload[135:128];
-  assign \i__payload[17]  = i__payload[143:136];
-  assign \i__payload[18]  = i__payload[151:144];
-  assign \i__payload[19]  = i__payload[159:152];
-  assign \i__payload[20]  = i__payload[167:160];
-  assign \i__payload[21]  = i__payload[175:168];
-  assign \i__payload[22]  = i__payload[183:176];
-  assign \i__payload[23]  = i__payload[191:184];
-  assign \i__payload[24]  = i__payload[199:192];
-  assign \i__payload[25]  = i__payload[207:200];
-  assign \i__payload[26]  = i__payload[215:208];
-  assign \i__payload[27]  = i__payload[223:216];
-  assign \i__payload[28]  = i__payload[231:224];
-  assign \i__payload[29]  = i__payload[239:232];
-  assign \i__payload[30]  = i__payload[247:240];
-  assign \i__payload[31]  = i__payload[255:248];
   assign \o__payload[0]  = o__payload[23:0];
   assign \o__payload[1]  = o__payload[47:24];
   assign \o__payload[2]  = o__payload[71:48];
@@ -11067,7 +8772,6 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   assign o__payload[23:16] = lut2_out;
   assign o__payload[15:8] = lut1_out;
   assign o__payload[7:0] = lut0_out;
-  assign \$174  = { 1'h0, rq1_part0_0 };
   assign rq0_rem[48:35] = 14'h0000;
   assign rq0_rem[34:0] = rq0_prod[34:0];
   assign \$52  = { 1'h0, rq0_part0_0 };
@@ -11077,6 +8781,7 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   assign \$63  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:35] };
   assign \$72  = 1'h1;
   assign \$73  = \$71 ;
+  assign \$174  = { 1'h0, rq1_part0_0 };
   assign \$176  = { 14'h0000, rq1_part0_1, 17'h00000 };
   assign \$178  = { rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0, 17'h00000 };
   assign \$180  = { rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1, 34'h000000000 };
@@ -11101,479 +8806,279 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [16:0] \$103 ;
   wire [16:0] \$104 ;
   wire [16:0] \$105 ;
-  wire [16:0] \$106 ;
-  wire [16:0] \$107 ;
-  wire [16:0] \$108 ;
-  wire [16:0] \$109 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire [17:0] \$108 ;
+  wire [17:0] \$109 ;
   wire \$11 ;
-  wire [16:0] \$110 ;
-  wire [16:0] \$111 ;
-  wire [16:0] \$112 ;
-  wire [16:0] \$113 ;
-  wire [16:0] \$114 ;
-  wire [16:0] \$115 ;
-  wire [16:0] \$116 ;
-  wire [16:0] \$117 ;
-  wire [16:0] \$118 ;
-  wire [16:0] \$119 ;
-  reg \$12 ;
-  wire [16:0] \$120 ;
-  wire [16:0] \$121 ;
-  wire [16:0] \$122 ;
-  wire [16:0] \$123 ;
-  wire [16:0] \$124 ;
-  wire [16:0] \$125 ;
-  wire [16:0] \$126 ;
-  wire [16:0] \$127 ;
-  wire [16:0] \$128 ;
-  wire [16:0] \$129 ;
+  wire [18:0] \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire [17:0] \$113 ;
+  wire [17:0] \$114 ;
+  wire [18:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire [17:0] \$118 ;
+  wire [17:0] \$119 ;
+  reg [1:0] \$12 ;
+  wire [18:0] \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire [17:0] \$123 ;
+  wire [17:0] \$124 ;
+  wire [18:0] \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire [17:0] \$128 ;
+  wire [17:0] \$129 ;
   wire \$13 ;
-  wire [16:0] \$130 ;
-  wire [16:0] \$131 ;
-  wire [16:0] \$132 ;
-  wire [16:0] \$133 ;
-  wire [16:0] \$134 ;
-  wire [16:0] \$135 ;
-  wire [16:0] \$136 ;
-  wire [16:0] \$137 ;
-  wire [16:0] \$138 ;
-  wire [16:0] \$139 ;
+  wire [18:0] \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire [17:0] \$133 ;
+  wire [17:0] \$134 ;
+  wire [18:0] \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire [17:0] \$138 ;
+  wire [17:0] \$139 ;
   wire \$14 ;
-  wire [16:0] \$140 ;
-  wire [16:0] \$141 ;
-  wire [16:0] \$142 ;
-  wire [16:0] \$143 ;
-  wire [16:0] \$144 ;
-  wire [16:0] \$145 ;
-  wire [16:0] \$146 ;
-  wire [16:0] \$147 ;
-  wire [16:0] \$148 ;
-  wire [16:0] \$149 ;
+  wire [18:0] \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire [17:0] \$143 ;
+  wire [17:0] \$144 ;
+  wire [18:0] \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [16:0] \$150 ;
-  wire [16:0] \$151 ;
-  wire [16:0] \$152 ;
-  wire [16:0] \$153 ;
-  wire [16:0] \$154 ;
-  wire [16:0] \$155 ;
-  wire [16:0] \$156 ;
-  wire [16:0] \$157 ;
-  wire [16:0] \$158 ;
-  wire [16:0] \$159 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   reg [22:0] \$16 ;
-  wire [16:0] \$160 ;
-  wire [16:0] \$161 ;
+  wire \$160 ;
+  wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire [17:0] \$164 ;
-  wire [17:0] \$165 ;
-  wire [18:0] \$166 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire [17:0] \$169 ;
+  wire \$169 ;
   wire [22:0] \$17 ;
-  wire [17:0] \$170 ;
-  wire [18:0] \$171 ;
+  wire \$170 ;
+  wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [17:0] \$174 ;
-  wire [17:0] \$175 ;
-  wire [18:0] \$176 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire [17:0] \$179 ;
+  reg [5:0] \$179 ;
   wire [23:0] \$18 ;
-  wire [17:0] \$180 ;
-  wire [18:0] \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire [17:0] \$184 ;
-  wire [17:0] \$185 ;
-  wire [18:0] \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire [17:0] \$189 ;
+  reg [31:0] \$180 ;
+  reg \$181 ;
+  reg \$182 ;
+  reg \$183 ;
+  reg \$184 ;
+  reg [1:0] \$185 ;
+  reg [8:0] \$186 ;
+  reg [8:0] \$187 ;
+  reg [8:0] \$188 ;
+  reg [8:0] \$189 ;
   reg [22:0] \$19 ;
-  wire [17:0] \$190 ;
-  wire [18:0] \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire [17:0] \$194 ;
-  wire [17:0] \$195 ;
-  wire [18:0] \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire [17:0] \$199 ;
+  reg [7:0] \$190 ;
+  reg [7:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [7:0] \$193 ;
+  reg [7:0] \$194 ;
+  reg [7:0] \$195 ;
+  reg [7:0] \$196 ;
+  reg [7:0] \$197 ;
+  reg [7:0] \$198 ;
+  reg [7:0] \$199 ;
   wire \$2 ;
   wire [22:0] \$20 ;
-  wire [17:0] \$200 ;
-  wire [18:0] \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire [17:0] \$204 ;
-  wire [17:0] \$205 ;
-  wire [18:0] \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire [17:0] \$209 ;
+  reg [7:0] \$200 ;
+  reg [7:0] \$201 ;
+  reg [7:0] \$202 ;
+  reg [7:0] \$203 ;
+  reg [7:0] \$204 ;
+  reg [7:0] \$205 ;
+  reg [7:0] \$206 ;
+  reg [7:0] \$207 ;
+  reg [7:0] \$208 ;
+  reg [7:0] \$209 ;
   wire [23:0] \$21 ;
-  wire [17:0] \$210 ;
-  wire [18:0] \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire [17:0] \$214 ;
-  wire [17:0] \$215 ;
-  wire [18:0] \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire [17:0] \$219 ;
+  reg [7:0] \$210 ;
+  reg [7:0] \$211 ;
+  reg [7:0] \$212 ;
+  reg [7:0] \$213 ;
+  reg [7:0] \$214 ;
+  reg [7:0] \$215 ;
+  reg [7:0] \$216 ;
+  reg [7:0] \$217 ;
+  reg [7:0] \$218 ;
+  reg [7:0] \$219 ;
   reg [22:0] \$22 ;
-  wire [17:0] \$220 ;
-  wire [18:0] \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire [17:0] \$224 ;
-  wire [17:0] \$225 ;
-  wire [18:0] \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire [17:0] \$229 ;
+  reg [7:0] \$220 ;
+  reg [7:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [16:0] \$223 ;
+  reg [16:0] \$224 ;
+  reg [16:0] \$225 ;
+  reg [16:0] \$226 ;
+  reg [16:0] \$227 ;
+  reg [16:0] \$228 ;
+  reg [16:0] \$229 ;
   wire [22:0] \$23 ;
-  wire [17:0] \$230 ;
-  wire [18:0] \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire [17:0] \$234 ;
-  wire [17:0] \$235 ;
-  wire [18:0] \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire [17:0] \$239 ;
+  reg [16:0] \$230 ;
+  reg [16:0] \$231 ;
+  reg [16:0] \$232 ;
+  reg [16:0] \$233 ;
+  reg [16:0] \$234 ;
+  reg [16:0] \$235 ;
+  reg [16:0] \$236 ;
+  reg [16:0] \$237 ;
+  reg [16:0] \$238 ;
+  reg [16:0] \$239 ;
   wire [23:0] \$24 ;
-  wire [17:0] \$240 ;
-  wire [18:0] \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  reg [16:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [16:0] \$242 ;
+  reg [16:0] \$243 ;
+  reg [16:0] \$244 ;
+  reg [16:0] \$245 ;
+  reg [16:0] \$246 ;
+  reg [16:0] \$247 ;
+  reg [16:0] \$248 ;
+  reg [16:0] \$249 ;
   reg [22:0] \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  reg [16:0] \$250 ;
+  reg [16:0] \$251 ;
+  reg [16:0] \$252 ;
+  reg [16:0] \$253 ;
+  reg [22:0] \$254 ;
+  reg [22:0] \$255 ;
+  reg [22:0] \$256 ;
+  reg [22:0] \$257 ;
+  reg [22:0] \$258 ;
+  reg [22:0] \$259 ;
   wire [22:0] \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  reg [22:0] \$260 ;
+  reg [22:0] \$261 ;
+  reg \$262 ;
+  reg \$263 ;
+  reg \$264 ;
+  reg [1:0] \$265 ;
+  reg \$266 ;
+  reg \$267 ;
+  reg \$268 ;
+  reg [1:0] \$269 ;
   wire [23:0] \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  reg \$270 ;
+  reg \$271 ;
+  reg \$272 ;
+  reg [1:0] \$273 ;
+  reg \$274 ;
+  reg [22:0] \$275 ;
+  reg [183:0] \$276 ;
+  reg [22:0] \$277 ;
+  reg [22:0] \$278 ;
+  reg [22:0] \$279 ;
   reg [22:0] \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  reg [22:0] \$280 ;
+  reg [22:0] \$281 ;
+  reg [22:0] \$282 ;
+  reg [22:0] \$283 ;
   wire [22:0] \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  reg [4:0] \$299 ;
-  reg \$3 ;
+  reg [1:0] \$3 ;
   wire [23:0] \$30 ;
-  reg [31:0] \$300 ;
-  reg \$301 ;
-  reg \$302 ;
-  reg \$303 ;
-  reg \$304 ;
-  reg \$305 ;
-  reg [8:0] \$306 ;
-  reg [8:0] \$307 ;
-  reg [8:0] \$308 ;
-  reg [8:0] \$309 ;
   reg [22:0] \$31 ;
-  reg [7:0] \$310 ;
-  reg [7:0] \$311 ;
-  reg [7:0] \$312 ;
-  reg [7:0] \$313 ;
-  reg [7:0] \$314 ;
-  reg [7:0] \$315 ;
-  reg [7:0] \$316 ;
-  reg [7:0] \$317 ;
-  reg [7:0] \$318 ;
-  reg [7:0] \$319 ;
   wire [22:0] \$32 ;
-  reg [7:0] \$320 ;
-  reg [7:0] \$321 ;
-  reg [7:0] \$322 ;
-  reg [7:0] \$323 ;
-  reg [7:0] \$324 ;
-  reg [7:0] \$325 ;
-  reg [7:0] \$326 ;
-  reg [7:0] \$327 ;
-  reg [7:0] \$328 ;
-  reg [7:0] \$329 ;
   wire [23:0] \$33 ;
-  reg [7:0] \$330 ;
-  reg [7:0] \$331 ;
-  reg [7:0] \$332 ;
-  reg [7:0] \$333 ;
-  reg [7:0] \$334 ;
-  reg [7:0] \$335 ;
-  reg [7:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [7:0] \$338 ;
-  reg [7:0] \$339 ;
   reg [22:0] \$34 ;
-  reg [7:0] \$340 ;
-  reg [7:0] \$341 ;
-  reg [7:0] \$342 ;
-  reg [7:0] \$343 ;
-  reg [7:0] \$344 ;
-  reg [7:0] \$345 ;
-  reg [7:0] \$346 ;
-  reg [7:0] \$347 ;
-  reg [7:0] \$348 ;
-  reg [7:0] \$349 ;
   wire [22:0] \$35 ;
-  reg [7:0] \$350 ;
-  reg [7:0] \$351 ;
-  reg [7:0] \$352 ;
-  reg [7:0] \$353 ;
-  reg [7:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg [7:0] \$356 ;
-  reg [7:0] \$357 ;
-  reg [7:0] \$358 ;
-  reg [7:0] \$359 ;
   wire [23:0] \$36 ;
-  reg [7:0] \$360 ;
-  reg [7:0] \$361 ;
-  reg [7:0] \$362 ;
-  reg [7:0] \$363 ;
-  reg [7:0] \$364 ;
-  reg [7:0] \$365 ;
-  reg [7:0] \$366 ;
-  reg [7:0] \$367 ;
-  reg [7:0] \$368 ;
-  reg [7:0] \$369 ;
   reg [22:0] \$37 ;
-  reg [7:0] \$370 ;
-  reg [7:0] \$371 ;
-  reg [7:0] \$372 ;
-  reg [7:0] \$373 ;
-  reg [16:0] \$374 ;
-  reg [16:0] \$375 ;
-  reg [16:0] \$376 ;
-  reg [16:0] \$377 ;
-  reg [16:0] \$378 ;
-  reg [16:0] \$379 ;
   wire [22:0] \$38 ;
-  reg [16:0] \$380 ;
-  reg [16:0] \$381 ;
-  reg [16:0] \$382 ;
-  reg [16:0] \$383 ;
-  reg [16:0] \$384 ;
-  reg [16:0] \$385 ;
-  reg [16:0] \$386 ;
-  reg [16:0] \$387 ;
-  reg [16:0] \$388 ;
-  reg [16:0] \$389 ;
   wire [23:0] \$39 ;
-  reg [16:0] \$390 ;
-  reg [16:0] \$391 ;
-  reg [16:0] \$392 ;
-  reg [16:0] \$393 ;
-  reg [16:0] \$394 ;
-  reg [16:0] \$395 ;
-  reg [16:0] \$396 ;
-  reg [16:0] \$397 ;
-  reg [16:0] \$398 ;
-  reg [16:0] \$399 ;
   wire \$4 ;
-  reg [22:0] \$40 ;
-  reg [16:0] \$400 ;
-  reg [16:0] \$401 ;
-  reg [16:0] \$402 ;
-  reg [16:0] \$403 ;
-  reg [16:0] \$404 ;
-  reg [16:0] \$405 ;
-  reg [16:0] \$406 ;
-  reg [16:0] \$407 ;
-  reg [16:0] \$408 ;
-  reg [16:0] \$409 ;
-  wire [22:0] \$41 ;
-  reg [16:0] \$410 ;
-  reg [16:0] \$411 ;
-  reg [16:0] \$412 ;
-  reg [16:0] \$413 ;
-  reg [16:0] \$414 ;
-  reg [16:0] \$415 ;
-  reg [16:0] \$416 ;
-  reg [16:0] \$417 ;
-  reg [16:0] \$418 ;
-  reg [16:0] \$419 ;
-  wire [23:0] \$42 ;
-  reg [16:0] \$420 ;
-  reg [16:0] \$421 ;
-  reg [16:0] \$422 ;
-  reg [16:0] \$423 ;
-  reg [16:0] \$424 ;
-  reg [16:0] \$425 ;
-  reg [16:0] \$426 ;
-  reg [16:0] \$427 ;
-  reg [16:0] \$428 ;
-  reg [16:0] \$429 ;
-  reg [22:0] \$43 ;
-  reg [16:0] \$430 ;
-  reg [16:0] \$431 ;
-  reg [16:0] \$432 ;
-  reg [16:0] \$433 ;
-  reg [16:0] \$434 ;
-  reg [16:0] \$435 ;
-  reg [16:0] \$436 ;
-  reg [16:0] \$437 ;
-  reg [22:0] \$438 ;
-  reg [22:0] \$439 ;
-  wire [22:0] \$44 ;
-  reg [22:0] \$440 ;
-  reg [22:0] \$441 ;
-  reg [22:0] \$442 ;
-  reg [22:0] \$443 ;
-  reg [22:0] \$444 ;
-  reg [22:0] \$445 ;
-  reg [22:0] \$446 ;
-  reg [22:0] \$447 ;
-  reg [22:0] \$448 ;
-  reg [22:0] \$449 ;
-  wire [23:0] \$45 ;
-  reg [22:0] \$450 ;
-  reg [22:0] \$451 ;
-  reg [22:0] \$452 ;
-  reg [22:0] \$453 ;
-  reg \$454 ;
-  reg \$455 ;
-  reg \$456 ;
-  reg \$457 ;
-  reg \$458 ;
-  reg \$459 ;
-  reg [22:0] \$46 ;
-  reg \$460 ;
-  reg \$461 ;
-  reg \$462 ;
-  reg \$463 ;
-  reg \$464 ;
-  reg \$465 ;
-  reg \$466 ;
-  reg [22:0] \$467 ;
-  reg [367:0] \$468 ;
-  reg [22:0] \$469 ;
-  wire [22:0] \$47 ;
-  reg [22:0] \$470 ;
-  reg [22:0] \$471 ;
-  reg [22:0] \$472 ;
-  reg [22:0] \$473 ;
-  reg [22:0] \$474 ;
-  reg [22:0] \$475 ;
-  reg [22:0] \$476 ;
-  reg [22:0] \$477 ;
-  reg [22:0] \$478 ;
-  reg [22:0] \$479 ;
-  wire [23:0] \$48 ;
-  reg [22:0] \$480 ;
-  reg [22:0] \$481 ;
-  reg [22:0] \$482 ;
-  reg [22:0] \$483 ;
-  reg [22:0] \$49 ;
+  wire \$40 ;
+  wire \$41 ;
+  reg [1:0] \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire [6:0] \$48 ;
+  wire [6:0] \$49 ;
   wire \$5 ;
-  wire [22:0] \$50 ;
-  wire [23:0] \$51 ;
-  reg [22:0] \$52 ;
-  wire [22:0] \$53 ;
-  wire [23:0] \$54 ;
-  reg [22:0] \$55 ;
-  wire [22:0] \$56 ;
-  wire [23:0] \$57 ;
-  reg [22:0] \$58 ;
-  wire [22:0] \$59 ;
+  wire \$50 ;
+  wire \$51 ;
+  reg [1:0] \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  reg [1:0] \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [23:0] \$60 ;
-  reg [22:0] \$61 ;
-  wire [22:0] \$62 ;
-  wire [23:0] \$63 ;
+  wire \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg [1:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
-  reg \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  reg \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire [5:0] \$72 ;
-  wire [5:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  reg \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire [31:0] \$66 ;
+  wire [8:0] \$67 ;
+  wire [31:0] \$68 ;
+  wire [8:0] \$69 ;
+  reg [1:0] \$7 ;
+  wire [31:0] \$70 ;
+  wire [8:0] \$71 ;
+  wire [31:0] \$72 ;
+  wire [8:0] \$73 ;
+  wire [16:0] \$74 ;
+  wire [16:0] \$75 ;
+  wire [16:0] \$76 ;
+  wire [16:0] \$77 ;
+  wire [16:0] \$78 ;
+  wire [16:0] \$79 ;
   wire \$8 ;
-  reg \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire [16:0] \$80 ;
+  wire [16:0] \$81 ;
+  wire [16:0] \$82 ;
+  wire [16:0] \$83 ;
+  wire [16:0] \$84 ;
+  wire [16:0] \$85 ;
+  wire [16:0] \$86 ;
+  wire [16:0] \$87 ;
+  wire [16:0] \$88 ;
+  wire [16:0] \$89 ;
   wire \$9 ;
-  wire [31:0] \$90 ;
-  wire [8:0] \$91 ;
-  wire [31:0] \$92 ;
-  wire [8:0] \$93 ;
-  wire [31:0] \$94 ;
-  wire [8:0] \$95 ;
-  wire [31:0] \$96 ;
-  wire [8:0] \$97 ;
+  wire [16:0] \$90 ;
+  wire [16:0] \$91 ;
+  wire [16:0] \$92 ;
+  wire [16:0] \$93 ;
+  wire [16:0] \$94 ;
+  wire [16:0] \$95 ;
+  wire [16:0] \$96 ;
+  wire [16:0] \$97 ;
   wire [16:0] \$98 ;
   wire [16:0] \$99 ;
   reg [3:0] \$signature__addr ;
@@ -11582,18 +9087,6 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
-  reg [22:0] acc10 = 23'h000000;
-  wire [22:0] acc10_next;
-  reg [22:0] acc11 = 23'h000000;
-  wire [22:0] acc11_next;
-  reg [22:0] acc12 = 23'h000000;
-  wire [22:0] acc12_next;
-  reg [22:0] acc13 = 23'h000000;
-  wire [22:0] acc13_next;
-  reg [22:0] acc14 = 23'h000000;
-  wire [22:0] acc14_next;
-  reg [22:0] acc15 = 23'h000000;
-  wire [22:0] acc15_next;
   wire [22:0] acc1_next;
   reg [22:0] acc2 = 23'h000000;
   wire [22:0] acc2_next;
@@ -11607,10 +9100,6 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [22:0] acc6_next;
   reg [22:0] acc7 = 23'h000000;
   wire [22:0] acc7_next;
-  reg [22:0] acc8 = 23'h000000;
-  wire [22:0] acc8_next;
-  reg [22:0] acc9 = 23'h000000;
-  wire [22:0] acc9_next;
   input clk;
   wire clk;
   reg first1 = 1'h0;
@@ -11632,19 +9121,13 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last2 = 1'h0;
   reg last3 = 1'h0;
   reg last4 = 1'h0;
-  reg nf1 = 1'h0;
-  reg nf2 = 1'h0;
-  reg nf3 = 1'h0;
-  reg nf4 = 1'h0;
-  output [367:0] o__payload;
-  reg [367:0] o__payload = 368'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg [1:0] nf1 = 2'h0;
+  reg [1:0] nf2 = 2'h0;
+  reg [1:0] nf3 = 2'h0;
+  reg [1:0] nf4 = 2'h0;
+  output [183:0] o__payload;
+  reg [183:0] o__payload = 184'h0000000000000000000000000000000000000000000000;
   wire [22:0] \o__payload[0] ;
-  wire [22:0] \o__payload[10] ;
-  wire [22:0] \o__payload[11] ;
-  wire [22:0] \o__payload[12] ;
-  wire [22:0] \o__payload[13] ;
-  wire [22:0] \o__payload[14] ;
-  wire [22:0] \o__payload[15] ;
   wire [22:0] \o__payload[1] ;
   wire [22:0] \o__payload[2] ;
   wire [22:0] \o__payload[3] ;
@@ -11652,8 +9135,6 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [22:0] \o__payload[5] ;
   wire [22:0] \o__payload[6] ;
   wire [22:0] \o__payload[7] ;
-  wire [22:0] \o__payload[8] ;
-  wire [22:0] \o__payload[9] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -11662,30 +9143,6 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod0_2 = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
-  reg [16:0] prod10_0 = 17'h00000;
-  reg [16:0] prod10_1 = 17'h00000;
-  reg [16:0] prod10_2 = 17'h00000;
-  reg [16:0] prod10_3 = 17'h00000;
-  reg [16:0] prod11_0 = 17'h00000;
-  reg [16:0] prod11_1 = 17'h00000;
-  reg [16:0] prod11_2 = 17'h00000;
-  reg [16:0] prod11_3 = 17'h00000;
-  reg [16:0] prod12_0 = 17'h00000;
-  reg [16:0] prod12_1 = 17'h00000;
-  reg [16:0] prod12_2 = 17'h00000;
-  reg [16:0] prod12_3 = 17'h00000;
-  reg [16:0] prod13_0 = 17'h00000;
-  reg [16:0] prod13_1 = 17'h00000;
-  reg [16:0] prod13_2 = 17'h00000;
-  reg [16:0] prod13_3 = 17'h00000;
-  reg [16:0] prod14_0 = 17'h00000;
-  reg [16:0] prod14_1 = 17'h00000;
-  reg [16:0] prod14_2 = 17'h00000;
-  reg [16:0] prod14_3 = 17'h00000;
-  reg [16:0] prod15_0 = 17'h00000;
-  reg [16:0] prod15_1 = 17'h00000;
-  reg [16:0] prod15_2 = 17'h00000;
-  reg [16:0] prod15_3 = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
   reg [16:0] prod1_1 = 17'h00000;
   reg [16:0] prod1_2 = 17'h00000;
@@ -11714,26 +9171,12 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] prod7_1 = 17'h00000;
   reg [16:0] prod7_2 = 17'h00000;
   reg [16:0] prod7_3 = 17'h00000;
-  reg [16:0] prod8_0 = 17'h00000;
-  reg [16:0] prod8_1 = 17'h00000;
-  reg [16:0] prod8_2 = 17'h00000;
-  reg [16:0] prod8_3 = 17'h00000;
-  reg [16:0] prod9_0 = 17'h00000;
-  reg [16:0] prod9_1 = 17'h00000;
-  reg [16:0] prod9_2 = 17'h00000;
-  reg [16:0] prod9_3 = 17'h00000;
   reg [3:0] rport__addr;
   wire [31:0] rport__data;
   wire rport__en;
   input rst;
   wire rst;
   reg [22:0] sum0_s0_0 = 23'h000000;
-  reg [22:0] sum10_s0_0 = 23'h000000;
-  reg [22:0] sum11_s0_0 = 23'h000000;
-  reg [22:0] sum12_s0_0 = 23'h000000;
-  reg [22:0] sum13_s0_0 = 23'h000000;
-  reg [22:0] sum14_s0_0 = 23'h000000;
-  reg [22:0] sum15_s0_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
   reg [22:0] sum2_s0_0 = 23'h000000;
   reg [22:0] sum3_s0_0 = 23'h000000;
@@ -11741,9 +9184,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [22:0] sum5_s0_0 = 23'h000000;
   reg [22:0] sum6_s0_0 = 23'h000000;
   reg [22:0] sum7_s0_0 = 23'h000000;
-  reg [22:0] sum8_s0_0 = 23'h000000;
-  reg [22:0] sum9_s0_0 = 23'h000000;
-  reg [4:0] t = 5'h00;
+  reg [5:0] t = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -11752,30 +9193,6 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
-  reg [7:0] w10_0 = 8'h00;
-  reg [7:0] w10_1 = 8'h00;
-  reg [7:0] w10_2 = 8'h00;
-  reg [7:0] w10_3 = 8'h00;
-  reg [7:0] w11_0 = 8'h00;
-  reg [7:0] w11_1 = 8'h00;
-  reg [7:0] w11_2 = 8'h00;
-  reg [7:0] w11_3 = 8'h00;
-  reg [7:0] w12_0 = 8'h00;
-  reg [7:0] w12_1 = 8'h00;
-  reg [7:0] w12_2 = 8'h00;
-  reg [7:0] w12_3 = 8'h00;
-  reg [7:0] w13_0 = 8'h00;
-  reg [7:0] w13_1 = 8'h00;
-  reg [7:0] w13_2 = 8'h00;
-  reg [7:0] w13_3 = 8'h00;
-  reg [7:0] w14_0 = 8'h00;
-  reg [7:0] w14_1 = 8'h00;
-  reg [7:0] w14_2 = 8'h00;
-  reg [7:0] w14_3 = 8'h00;
-  reg [7:0] w15_0 = 8'h00;
-  reg [7:0] w15_1 = 8'h00;
-  reg [7:0] w15_2 = 8'h00;
-  reg [7:0] w15_3 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
   reg [7:0] w1_2 = 8'h00;
@@ -11804,17 +9221,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] w7_1 = 8'h00;
   reg [7:0] w7_2 = 8'h00;
   reg [7:0] w7_3 = 8'h00;
-  reg [7:0] w8_0 = 8'h00;
-  reg [7:0] w8_1 = 8'h00;
-  reg [7:0] w8_2 = 8'h00;
-  reg [7:0] w8_3 = 8'h00;
-  reg [7:0] w9_0 = 8'h00;
-  reg [7:0] w9_1 = 8'h00;
-  reg [7:0] w9_2 = 8'h00;
-  reg [7:0] w9_3 = 8'h00;
-  (* init = 5'h00 *)
-  wire [4:0] wrom__addr;
-  wire [511:0] wrom__data;
+  (* init = 6'h00 *)
+  wire [5:0] wrom__addr;
+  wire [255:0] wrom__data;
   wire wrom__en;
   reg [31:0] x_reg = 32'd0;
   reg [8:0] xoff0 = 9'h000;
@@ -11847,204 +9256,64 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     end
   end
   assign rport__data = _0_;
-  reg [511:0] rom [23:0];
+  reg [255:0] rom [47:0];
   initial begin
-    rom[0] = 512'h5deeb439f3def6f439e809df2507b821a9f0789a0fe9cff4c82d11f65bef040108f4c205541ab95fda0fedf0e708f4d9fd37e5003d569a37c6043dc9a7310327;
-    rom[1] = 512'h5ad102ac2dda0b1d440e9f3ae119f5e4ef410a7f1834e0471ddce6e3bdf50e49c90d500f5995298103091ec0a3f27fe927bfebd9e8ce2db1bd3bd97fd927cb35;
-    rom[2] = 512'hf2dd191736f979bf41c763a5e04d232305fbdc08c2df1dcb07ead8381b1f4a8cca0df0f8f0d20c09a325cc68084ecd2e24c11ad4fa181bd2f80b01c63535ff0d;
-    rom[3] = 512'h26245c5fd6d6d3cb24e8d7653ada64ba06efbff9fba93c27e708f423fbd90eace5e840e4c02e433604332fc7084c0196d5b6e3feddca3ad2eea7e1affba8cad2;
-    rom[4] = 512'h2f16b301154af10432f32ccc59eee702b60138cd3c3a00f5010d0af6f30c1815087fbd162f22ae3a261fcbebde7fcfee4df22fd74634f01fe5d56201f8d07344;
-    rom[5] = 512'h811bc722a7c4f2039cadf9e81916da173decf2cbc70b5285dd183adf0b97e4faf4213fa9a80fdd1e187f07ee2416fc0087df0004af0c4edc54b52bba76cb6716;
-    rom[6] = 512'h0ec815efe2feb0812aeed23a810935f61513393b03dfe90d6243c945a1aef781dfc6f69f15d3e0dbdd0d2a22d7df06c3484a81fa0b1a819df01d0b072a7fb4eb;
-    rom[7] = 512'he4ca0225d3e61612fdfd3d1647ae98cff97a40eee61d7f4efbfb6dfbe31baa1cd208225cb0bfe11100f723deed28e20427e223f42bb3f73d174603105ee2eb05;
-    rom[8] = 512'h13c110c905dd23e0d689b3c1591d3cd602f6cf3603f80414810bbc16520839c648304800eb0f38e51333f80e443933f2bbf6fb0de43f45eae828122f9727132f;
-    rom[9] = 512'h27173852267afac07fd402e6f60e331433e9fdc8e7d63bb30eccab3efe5847a6a3333fcdf54f2c4cf5f01742d36ae50d05f7cf19b02dd01ed1caf582cec583d3;
-    rom[10] = 512'hef33f6f533003800fb5ef0eef12122a1ebe40a2c1248dfb5ef2cbf10fcfc6d1d08122cd601f0ff1dcff0ddbbe6ed521e2f2fd7051535fced30f70a0867f3e518;
-    rom[11] = 512'h042cf3eff0173f4e0819151135f8181406cd06e4c8f6c739000ac5ecd82a5538b9080746d944d60e0cfbc0f1ee173e0a2fcc1c28e9f50943edca0b092be304fb;
-    rom[12] = 512'h11e5eb1f30ec28d9376aa5278b6d1ead96d4234d4f292603f87fe9c09607390a1d1fe35506e42ff900f86cce4903f4f61b3bf7d9c29d2b2292b951c72cea3a0d;
-    rom[13] = 512'he63aea4822df37c483e328ede6f226d321ec00b711e2e7faa0092f2459e8bfd07ff3a7d24201fef64ef4bb4cf9221d4d0981699bf92de4211ef7330bb6ed2e08;
-    rom[14] = 512'haad2b6c3deefd6242d4e1dc7b429cd55103eed4f18f90619d902bff8580444ed08af4f1fdac9cb187fd04aafadc8e3fa41031cfe0b23f4ee34fcf0103055f0b8;
-    rom[15] = 512'h3bc34c75147f1415f39f3b89e3d7d2affc40c202ff5029e1ecb81c97e7f9a211e2a227053353fd7f0a0fb04eebf758f1da70ccc61a15cd25e32898f2444ddd05;
-    rom[16] = 512'hf7d5160ede3f9dd929033e061147ffbab512d0761da615de3c2441a4f6ee281d739105ffe7caede1e9a56dd224e2f1e0ee6cc0d081e202558143f805911b2a30;
-    rom[17] = 512'h21fe2f8bcd33a8f422ea3615fb614ec158110d2cf306904f04384794f4d1063ea215be61db27d4eed484a849e322c5d89d1ac21a5dac04050ccfecf664a50812;
-    rom[18] = 512'h28d83546f6a0420ac214a199376c903bfd3923f6f006361423359f093978d3e7e351fd0f3bdb416a4a2fef20e0bf4a162bdbbea2ddf257f92a070fddfddf0ac4;
-    rom[19] = 512'h082e5b5ab73c0cd874c9810d2b1e69d1e9bff9ef23fd81b46b2d0cdf16c516d73295cabce43b3b021933f4d2f23ae6ffd11114cfe606ed17b14536ebfa27bf0d;
-    rom[20] = 512'h1ae4d81f4fefdac510616ee2854cba3fdbf4dbfb0a2c1bf1cf7c1b37a2e7c718a7ed402c08b2ad08bfafcce8443042140605fcc011dbe301f8deeb1428fde0b6;
-    rom[21] = 512'hd7814da922324c479a34dbefece8814f202a811b220932338cc7cffe5712811f31faf70d45c0392c72feddede6fb7fc52972d77818ee03a21e4dc1d30828edfa;
-    rom[22] = 512'hee2ee4f19ce9171a061a2cdcd844bdd9209e1328e5ebf60ef049bfbe42f9ed2954f6a7b8d916da130f080454eff9f3e7ba0f325316b3222c06b21c72cef27f64;
-    rom[23] = 512'he6cdb4c4da31fcf40ef0522a28f5b6060852ccd433ed1edd259002372d21fc0053adf70a01f2ceb32efc47f801acfffff959452bd620e8ccd9210be6c06841e8;
+    rom[0] = 256'h08f4c205541ab95fda0fedf0e708f4d9fd37e5003d569a37c6043dc9a7310327;
+    rom[1] = 256'hc90d500f5995298103091ec0a3f27fe927bfebd9e8ce2db1bd3bd97fd927cb35;
+    rom[2] = 256'hca0df0f8f0d20c09a325cc68084ecd2e24c11ad4fa181bd2f80b01c63535ff0d;
+    rom[3] = 256'he5e840e4c02e433604332fc7084c0196d5b6e3feddca3ad2eea7e1affba8cad2;
+    rom[4] = 256'h087fbd162f22ae3a261fcbebde7fcfee4df22fd74634f01fe5d56201f8d07344;
+    rom[5] = 256'hf4213fa9a80fdd1e187f07ee2416fc0087df0004af0c4edc54b52bba76cb6716;
+    rom[6] = 256'hdfc6f69f15d3e0dbdd0d2a22d7df06c3484a81fa0b1a819df01d0b072a7fb4eb;
+    rom[7] = 256'hd208225cb0bfe11100f723deed28e20427e223f42bb3f73d174603105ee2eb05;
+    rom[8] = 256'h48304800eb0f38e51333f80e443933f2bbf6fb0de43f45eae828122f9727132f;
+    rom[9] = 256'ha3333fcdf54f2c4cf5f01742d36ae50d05f7cf19b02dd01ed1caf582cec583d3;
+    rom[10] = 256'h08122cd601f0ff1dcff0ddbbe6ed521e2f2fd7051535fced30f70a0867f3e518;
+    rom[11] = 256'hb9080746d944d60e0cfbc0f1ee173e0a2fcc1c28e9f50943edca0b092be304fb;
+    rom[12] = 256'h5deeb439f3def6f439e809df2507b821a9f0789a0fe9cff4c82d11f65bef0401;
+    rom[13] = 256'h5ad102ac2dda0b1d440e9f3ae119f5e4ef410a7f1834e0471ddce6e3bdf50e49;
+    rom[14] = 256'hf2dd191736f979bf41c763a5e04d232305fbdc08c2df1dcb07ead8381b1f4a8c;
+    rom[15] = 256'h26245c5fd6d6d3cb24e8d7653ada64ba06efbff9fba93c27e708f423fbd90eac;
+    rom[16] = 256'h2f16b301154af10432f32ccc59eee702b60138cd3c3a00f5010d0af6f30c1815;
+    rom[17] = 256'h811bc722a7c4f2039cadf9e81916da173decf2cbc70b5285dd183adf0b97e4fa;
+    rom[18] = 256'h0ec815efe2feb0812aeed23a810935f61513393b03dfe90d6243c945a1aef781;
+    rom[19] = 256'he4ca0225d3e61612fdfd3d1647ae98cff97a40eee61d7f4efbfb6dfbe31baa1c;
+    rom[20] = 256'h13c110c905dd23e0d689b3c1591d3cd602f6cf3603f80414810bbc16520839c6;
+    rom[21] = 256'h27173852267afac07fd402e6f60e331433e9fdc8e7d63bb30eccab3efe5847a6;
+    rom[22] = 256'hef33f6f533003800fb5ef0eef12122a1ebe40a2c1248dfb5ef2cbf10fcfc6d1d;
+    rom[23] = 256'h042cf3eff0173f4e0819151135f8181406cd06e4c8f6c739000ac5ecd82a5538;
+    rom[24] = 256'h1d1fe35506e42ff900f86cce4903f4f61b3bf7d9c29d2b2292b951c72cea3a0d;
+    rom[25] = 256'h7ff3a7d24201fef64ef4bb4cf9221d4d0981699bf92de4211ef7330bb6ed2e08;
+    rom[26] = 256'h08af4f1fdac9cb187fd04aafadc8e3fa41031cfe0b23f4ee34fcf0103055f0b8;
+    rom[27] = 256'he2a227053353fd7f0a0fb04eebf758f1da70ccc61a15cd25e32898f2444ddd05;
+    rom[28] = 256'h739105ffe7caede1e9a56dd224e2f1e0ee6cc0d081e202558143f805911b2a30;
+    rom[29] = 256'ha215be61db27d4eed484a849e322c5d89d1ac21a5dac04050ccfecf664a50812;
+    rom[30] = 256'he351fd0f3bdb416a4a2fef20e0bf4a162bdbbea2ddf257f92a070fddfddf0ac4;
+    rom[31] = 256'h3295cabce43b3b021933f4d2f23ae6ffd11114cfe606ed17b14536ebfa27bf0d;
+    rom[32] = 256'ha7ed402c08b2ad08bfafcce8443042140605fcc011dbe301f8deeb1428fde0b6;
+    rom[33] = 256'h31faf70d45c0392c72feddede6fb7fc52972d77818ee03a21e4dc1d30828edfa;
+    rom[34] = 256'h54f6a7b8d916da130f080454eff9f3e7ba0f325316b3222c06b21c72cef27f64;
+    rom[35] = 256'h53adf70a01f2ceb32efc47f801acfffff959452bd620e8ccd9210be6c06841e8;
+    rom[36] = 256'h11e5eb1f30ec28d9376aa5278b6d1ead96d4234d4f292603f87fe9c09607390a;
+    rom[37] = 256'he63aea4822df37c483e328ede6f226d321ec00b711e2e7faa0092f2459e8bfd0;
+    rom[38] = 256'haad2b6c3deefd6242d4e1dc7b429cd55103eed4f18f90619d902bff8580444ed;
+    rom[39] = 256'h3bc34c75147f1415f39f3b89e3d7d2affc40c202ff5029e1ecb81c97e7f9a211;
+    rom[40] = 256'hf7d5160ede3f9dd929033e061147ffbab512d0761da615de3c2441a4f6ee281d;
+    rom[41] = 256'h21fe2f8bcd33a8f422ea3615fb614ec158110d2cf306904f04384794f4d1063e;
+    rom[42] = 256'h28d83546f6a0420ac214a199376c903bfd3923f6f006361423359f093978d3e7;
+    rom[43] = 256'h082e5b5ab73c0cd874c9810d2b1e69d1e9bff9ef23fd81b46b2d0cdf16c516d7;
+    rom[44] = 256'h1ae4d81f4fefdac510616ee2854cba3fdbf4dbfb0a2c1bf1cf7c1b37a2e7c718;
+    rom[45] = 256'hd7814da922324c479a34dbefece8814f202a811b220932338cc7cffe5712811f;
+    rom[46] = 256'hee2ee4f19ce9171a061a2cdcd844bdd9209e1328e5ebf60ef049bfbe42f9ed29;
+    rom[47] = 256'he6cdb4c4da31fcf40ef0522a28f5b6060852ccd433ed1edd259002372d21fc00;
   end
-  reg [511:0] _1_;
+  reg [255:0] _1_;
   always @(posedge clk) begin
     if (wrom__en) begin
       _1_ <= rom[t];
     end
   end
   assign wrom__data = _1_;
-  always @(posedge clk)
-    prod7_0 <= \$402 ;
-  always @(posedge clk)
-    prod7_1 <= \$403 ;
-  always @(posedge clk)
-    prod7_2 <= \$404 ;
-  always @(posedge clk)
-    prod7_3 <= \$405 ;
-  always @(posedge clk)
-    prod8_0 <= \$406 ;
-  always @(posedge clk)
-    prod8_1 <= \$407 ;
-  always @(posedge clk)
-    prod8_2 <= \$408 ;
-  always @(posedge clk)
-    prod8_3 <= \$409 ;
-  always @(posedge clk)
-    prod9_0 <= \$410 ;
-  always @(posedge clk)
-    prod9_1 <= \$411 ;
-  always @(posedge clk)
-    prod9_2 <= \$412 ;
-  always @(posedge clk)
-    prod9_3 <= \$413 ;
-  always @(posedge clk)
-    prod10_0 <= \$414 ;
-  always @(posedge clk)
-    prod10_1 <= \$415 ;
-  always @(posedge clk)
-    prod10_2 <= \$416 ;
-  always @(posedge clk)
-    prod10_3 <= \$417 ;
-  always @(posedge clk)
-    prod11_0 <= \$418 ;
-  always @(posedge clk)
-    prod11_1 <= \$419 ;
-  always @(posedge clk)
-    prod11_2 <= \$420 ;
-  always @(posedge clk)
-    prod11_3 <= \$421 ;
-  always @(posedge clk)
-    prod12_0 <= \$422 ;
-  always @(posedge clk)
-    prod12_1 <= \$423 ;
-  always @(posedge clk)
-    prod12_2 <= \$424 ;
-  always @(posedge clk)
-    prod12_3 <= \$425 ;
-  always @(posedge clk)
-    prod13_0 <= \$426 ;
-  always @(posedge clk)
-    prod13_1 <= \$427 ;
-  always @(posedge clk)
-    prod13_2 <= \$428 ;
-  always @(posedge clk)
-    prod13_3 <= \$429 ;
-  always @(posedge clk)
-    prod14_0 <= \$430 ;
-  always @(posedge clk)
-    prod14_1 <= \$431 ;
-  always @(posedge clk)
-    prod14_2 <= \$432 ;
-  always @(posedge clk)
-    prod14_3 <= \$433 ;
-  always @(posedge clk)
-    prod15_0 <= \$434 ;
-  always @(posedge clk)
-    prod15_1 <= \$435 ;
-  always @(posedge clk)
-    prod15_2 <= \$436 ;
-  always @(posedge clk)
-    prod15_3 <= \$437 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$438 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$439 ;
-  always @(posedge clk)
-    sum2_s0_0 <= \$440 ;
-  always @(posedge clk)
-    sum3_s0_0 <= \$441 ;
-  always @(posedge clk)
-    sum4_s0_0 <= \$442 ;
-  always @(posedge clk)
-    sum5_s0_0 <= \$443 ;
-  always @(posedge clk)
-    sum6_s0_0 <= \$444 ;
-  always @(posedge clk)
-    sum7_s0_0 <= \$445 ;
-  always @(posedge clk)
-    sum8_s0_0 <= \$446 ;
-  always @(posedge clk)
-    sum9_s0_0 <= \$447 ;
-  always @(posedge clk)
-    sum10_s0_0 <= \$448 ;
-  always @(posedge clk)
-    sum11_s0_0 <= \$449 ;
-  always @(posedge clk)
-    sum12_s0_0 <= \$450 ;
-  always @(posedge clk)
-    sum13_s0_0 <= \$451 ;
-  always @(posedge clk)
-    sum14_s0_0 <= \$452 ;
-  always @(posedge clk)
-    sum15_s0_0 <= \$453 ;
-  always @(posedge clk)
-    v2 <= \$454 ;
-  always @(posedge clk)
-    first2 <= \$455 ;
-  always @(posedge clk)
-    last2 <= \$456 ;
-  always @(posedge clk)
-    nf2 <= \$457 ;
-  always @(posedge clk)
-    v3 <= \$458 ;
-  always @(posedge clk)
-    first3 <= \$459 ;
-  always @(posedge clk)
-    last3 <= \$460 ;
-  always @(posedge clk)
-    nf3 <= \$461 ;
-  always @(posedge clk)
-    v4 <= \$462 ;
-  always @(posedge clk)
-    first4 <= \$463 ;
-  always @(posedge clk)
-    last4 <= \$464 ;
-  always @(posedge clk)
-    nf4 <= \$465 ;
-  always @(posedge clk)
-    o__valid <= \$466 ;
-  always @(posedge clk)
-    acc0 <= \$467 ;
-  always @(posedge clk)
-    o__payload <= \$468 ;
-  always @(posedge clk)
-    acc1 <= \$469 ;
-  always @(posedge clk)
-    acc2 <= \$470 ;
-  always @(posedge clk)
-    acc3 <= \$471 ;
-  always @(posedge clk)
-    acc4 <= \$472 ;
-  always @(posedge clk)
-    acc5 <= \$473 ;
-  always @(posedge clk)
-    acc6 <= \$474 ;
-  always @(posedge clk)
-    acc7 <= \$475 ;
-  always @(posedge clk)
-    acc8 <= \$476 ;
-  always @(posedge clk)
-    acc9 <= \$477 ;
-  always @(posedge clk)
-    acc10 <= \$478 ;
-  always @(posedge clk)
-    acc11 <= \$479 ;
-  always @(posedge clk)
-    acc12 <= \$480 ;
-  always @(posedge clk)
-    acc13 <= \$481 ;
-  always @(posedge clk)
-    acc14 <= \$482 ;
-  always @(posedge clk)
-    acc15 <= \$483 ;
   assign \$1  = ~ o__valid;
   assign \$2  = \$1  | o__ready;
   assign \$4  = ! \$3 ;
@@ -12052,6 +9321,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$5  = ~ o__valid;
   assign \$6  = \$5  | o__ready;
   assign \$8  = ! \$7 ;
+  assign \$9  = ~ \$8 ;
   assign \$10  = i__valid | \$9 ;
   assign \$11  = \$6  & \$10 ;
   assign \$13  = ! \$12 ;
@@ -12076,1555 +9346,754 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$36  = $signed(\$35 ) + $signed(sum6_s0_0);
   assign \$38  = first4 ? \$37  : acc7;
   assign \$39  = $signed(\$38 ) + $signed(sum7_s0_0);
-  assign \$41  = first4 ? \$40  : acc8;
-  assign \$42  = $signed(\$41 ) + $signed(sum8_s0_0);
-  assign \$44  = first4 ? \$43  : acc9;
-  assign \$45  = $signed(\$44 ) + $signed(sum9_s0_0);
-  assign \$47  = first4 ? \$46  : acc10;
-  assign \$48  = $signed(\$47 ) + $signed(sum10_s0_0);
-  assign \$50  = first4 ? \$49  : acc11;
-  assign \$51  = $signed(\$50 ) + $signed(sum11_s0_0);
-  assign \$53  = first4 ? \$52  : acc12;
-  assign \$54  = $signed(\$53 ) + $signed(sum12_s0_0);
-  assign \$56  = first4 ? \$55  : acc13;
-  assign \$57  = $signed(\$56 ) + $signed(sum13_s0_0);
-  assign \$59  = first4 ? \$58  : acc14;
-  assign \$60  = $signed(\$59 ) + $signed(sum14_s0_0);
-  assign \$62  = first4 ? \$61  : acc15;
-  assign \$63  = $signed(\$62 ) + $signed(sum15_s0_0);
+  assign \$40  = ~ o__valid;
+  assign \$41  = \$40  | o__ready;
+  assign \$43  = ! \$42 ;
+  assign \$44  = ~ \$43 ;
+  assign \$45  = i__valid | \$44 ;
+  assign \$46  = \$41  & \$45 ;
+  assign \$47  = t == 6'h2f;
+  assign \$48  = t + 1'h1;
+  assign \$49  = \$47  ? 7'h00 : \$48 ;
+  assign \$50  = ~ o__valid;
+  assign \$51  = \$50  | o__ready;
+  assign \$53  = ! \$52 ;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$57  = ! \$56 ;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = i__valid | \$58 ;
+  assign \$60  = \$55  & \$59 ;
   assign \$64  = ~ o__valid;
   assign \$65  = \$64  | o__ready;
-  assign \$67  = ! \$66 ;
-  assign \$69  = i__valid | \$68 ;
-  assign \$70  = \$65  & \$69 ;
-  assign \$71  = t == 5'h17;
-  assign \$72  = t + 1'h1;
-  assign \$73  = \$71  ? 6'h00 : \$72 ;
-  assign \$74  = ~ o__valid;
-  assign \$75  = \$74  | o__ready;
-  assign \$77  = ! \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$81  = ! \$80 ;
-  assign \$83  = i__valid | \$82 ;
-  assign \$84  = \$79  & \$83 ;
-  assign \$88  = ~ o__valid;
-  assign \$89  = \$88  | o__ready;
-  assign \$90  = from_input ? x_reg : rport__data;
-  assign \$91  = $signed(\$90 [7:0]) - $signed(8'h80);
-  assign \$92  = from_input ? x_reg : rport__data;
-  assign \$93  = $signed(\$92 [15:8]) - $signed(8'h80);
-  assign \$94  = from_input ? x_reg : rport__data;
-  assign \$95  = $signed(\$94 [23:16]) - $signed(8'h80);
-  assign \$96  = from_input ? x_reg : rport__data;
-  assign \$97  = $signed(\$96 [31:24]) - $signed(8'h80);
-  assign \$98  = $signed(xoff0) * $signed(w0_0);
-  assign \$99  = $signed(xoff1) * $signed(w0_1);
-  assign \$100  = $signed(xoff2) * $signed(w0_2);
-  assign \$101  = $signed(xoff3) * $signed(w0_3);
-  assign \$102  = $signed(xoff0) * $signed(w1_0);
-  assign \$103  = $signed(xoff1) * $signed(w1_1);
-  assign \$104  = $signed(xoff2) * $signed(w1_2);
-  assign \$105  = $signed(xoff3) * $signed(w1_3);
-  assign \$106  = $signed(xoff0) * $signed(w2_0);
-  assign \$107  = $signed(xoff1) * $signed(w2_1);
-  assign \$108  = $signed(xoff2) * $signed(w2_2);
-  assign \$109  = $signed(xoff3) * $signed(w2_3);
-  assign \$110  = $signed(xoff0) * $signed(w3_0);
-  assign \$111  = $signed(xoff1) * $signed(w3_1);
-  assign \$112  = $signed(xoff2) * $signed(w3_2);
-  assign \$113  = $signed(xoff3) * $signed(w3_3);
-  assign \$114  = $signed(xoff0) * $signed(w4_0);
-  assign \$115  = $signed(xoff1) * $signed(w4_1);
-  assign \$116  = $signed(xoff2) * $signed(w4_2);
-  assign \$117  = $signed(xoff3) * $signed(w4_3);
-  assign \$118  = $signed(xoff0) * $signed(w5_0);
-  assign \$119  = $signed(xoff1) * $signed(w5_1);
-  assign \$120  = $signed(xoff2) * $signed(w5_2);
-  assign \$121  = $signed(xoff3) * $signed(w5_3);
-  assign \$122  = $signed(xoff0) * $signed(w6_0);
-  assign \$123  = $signed(xoff1) * $signed(w6_1);
-  assign \$124  = $signed(xoff2) * $signed(w6_2);
-  assign \$125  = $signed(xoff3) * $signed(w6_3);
-  assign \$126  = $signed(xoff0) * $signed(w7_0);
-  assign \$127  = $signed(xoff1) * $signed(w7_1);
-  assign \$128  = $signed(xoff2) * $signed(w7_2);
-  assign \$129  = $signed(xoff3) * $signed(w7_3);
-  assign \$130  = $signed(xoff0) * $signed(w8_0);
-  assign \$131  = $signed(xoff1) * $signed(w8_1);
-  assign \$132  = $signed(xoff2) * $signed(w8_2);
-  assign \$133  = $signed(xoff3) * $signed(w8_3);
-  assign \$134  = $signed(xoff0) * $signed(w9_0);
-  assign \$135  = $signed(xoff1) * $signed(w9_1);
-  assign \$136  = $signed(xoff2) * $signed(w9_2);
-  assign \$137  = $signed(xoff3) * $signed(w9_3);
-  assign \$138  = $signed(xoff0) * $signed(w10_0);
-  assign \$139  = $signed(xoff1) * $signed(w10_1);
-  assign \$140  = $signed(xoff2) * $signed(w10_2);
-  assign \$141  = $signed(xoff3) * $signed(w10_3);
-  assign \$142  = $signed(xoff0) * $signed(w11_0);
-  assign \$143  = $signed(xoff1) * $signed(w11_1);
-  assign \$144  = $signed(xoff2) * $signed(w11_2);
-  assign \$145  = $signed(xoff3) * $signed(w11_3);
-  assign \$146  = $signed(xoff0) * $signed(w12_0);
-  assign \$147  = $signed(xoff1) * $signed(w12_1);
-  assign \$148  = $signed(xoff2) * $signed(w12_2);
-  assign \$149  = $signed(xoff3) * $signed(w12_3);
-  assign \$150  = $signed(xoff0) * $signed(w13_0);
-  assign \$151  = $signed(xoff1) * $signed(w13_1);
-  assign \$152  = $signed(xoff2) * $signed(w13_2);
-  assign \$153  = $signed(xoff3) * $signed(w13_3);
-  assign \$154  = $signed(xoff0) * $signed(w14_0);
-  assign \$155  = $signed(xoff1) * $signed(w14_1);
-  assign \$156  = $signed(xoff2) * $signed(w14_2);
-  assign \$157  = $signed(xoff3) * $signed(w14_3);
-  assign \$158  = $signed(xoff0) * $signed(w15_0);
-  assign \$159  = $signed(xoff1) * $signed(w15_1);
-  assign \$160  = $signed(xoff2) * $signed(w15_2);
-  assign \$161  = $signed(xoff3) * $signed(w15_3);
-  assign \$162  = ~ o__valid;
-  assign \$163  = \$162  | o__ready;
-  assign \$164  = $signed(prod0_0) + $signed(prod0_1);
-  assign \$165  = $signed(prod0_2) + $signed(prod0_3);
-  assign \$166  = $signed(\$164 ) + $signed(\$165 );
+  assign \$66  = from_input ? x_reg : rport__data;
+  assign \$67  = $signed(\$66 [7:0]) - $signed(8'h80);
+  assign \$68  = from_input ? x_reg : rport__data;
+  assign \$69  = $signed(\$68 [15:8]) - $signed(8'h80);
+  assign \$70  = from_input ? x_reg : rport__data;
+  assign \$71  = $signed(\$70 [23:16]) - $signed(8'h80);
+  assign \$72  = from_input ? x_reg : rport__data;
+  assign \$73  = $signed(\$72 [31:24]) - $signed(8'h80);
+  assign \$74  = $signed(xoff0) * $signed(w0_0);
+  assign \$75  = $signed(xoff1) * $signed(w0_1);
+  assign \$76  = $signed(xoff2) * $signed(w0_2);
+  assign \$77  = $signed(xoff3) * $signed(w0_3);
+  assign \$78  = $signed(xoff0) * $signed(w1_0);
+  assign \$79  = $signed(xoff1) * $signed(w1_1);
+  assign \$80  = $signed(xoff2) * $signed(w1_2);
+  assign \$81  = $signed(xoff3) * $signed(w1_3);
+  assign \$82  = $signed(xoff0) * $signed(w2_0);
+  assign \$83  = $signed(xoff1) * $signed(w2_1);
+  assign \$84  = $signed(xoff2) * $signed(w2_2);
+  assign \$85  = $signed(xoff3) * $signed(w2_3);
+  assign \$86  = $signed(xoff0) * $signed(w3_0);
+  assign \$87  = $signed(xoff1) * $signed(w3_1);
+  assign \$88  = $signed(xoff2) * $signed(w3_2);
+  assign \$89  = $signed(xoff3) * $signed(w3_3);
+  assign \$90  = $signed(xoff0) * $signed(w4_0);
+  assign \$91  = $signed(xoff1) * $signed(w4_1);
+  assign \$92  = $signed(xoff2) * $signed(w4_2);
+  assign \$93  = $signed(xoff3) * $signed(w4_3);
+  assign \$94  = $signed(xoff0) * $signed(w5_0);
+  assign \$95  = $signed(xoff1) * $signed(w5_1);
+  assign \$96  = $signed(xoff2) * $signed(w5_2);
+  assign \$97  = $signed(xoff3) * $signed(w5_3);
+  assign \$98  = $signed(xoff0) * $signed(w6_0);
+  assign \$99  = $signed(xoff1) * $signed(w6_1);
+  assign \$100  = $signed(xoff2) * $signed(w6_2);
+  assign \$101  = $signed(xoff3) * $signed(w6_3);
+  assign \$102  = $signed(xoff0) * $signed(w7_0);
+  assign \$103  = $signed(xoff1) * $signed(w7_1);
+  assign \$104  = $signed(xoff2) * $signed(w7_2);
+  assign \$105  = $signed(xoff3) * $signed(w7_3);
+  assign \$106  = ~ o__valid;
+  assign \$107  = \$106  | o__ready;
+  assign \$108  = $signed(prod0_0) + $signed(prod0_1);
+  assign \$109  = $signed(prod0_2) + $signed(prod0_3);
+  assign \$110  = $signed(\$108 ) + $signed(\$109 );
+  assign \$111  = ~ o__valid;
+  assign \$112  = \$111  | o__ready;
+  assign \$113  = $signed(prod1_0) + $signed(prod1_1);
+  assign \$114  = $signed(prod1_2) + $signed(prod1_3);
+  assign \$115  = $signed(\$113 ) + $signed(\$114 );
+  assign \$116  = ~ o__valid;
+  assign \$117  = \$116  | o__ready;
+  assign \$118  = $signed(prod2_0) + $signed(prod2_1);
+  assign \$119  = $signed(prod2_2) + $signed(prod2_3);
+  assign \$120  = $signed(\$118 ) + $signed(\$119 );
+  assign \$121  = ~ o__valid;
+  assign \$122  = \$121  | o__ready;
+  assign \$123  = $signed(prod3_0) + $signed(prod3_1);
+  assign \$124  = $signed(prod3_2) + $signed(prod3_3);
+  assign \$125  = $signed(\$123 ) + $signed(\$124 );
+  assign \$126  = ~ o__valid;
+  assign \$127  = \$126  | o__ready;
+  assign \$128  = $signed(prod4_0) + $signed(prod4_1);
+  assign \$129  = $signed(prod4_2) + $signed(prod4_3);
+  assign \$130  = $signed(\$128 ) + $signed(\$129 );
+  assign \$131  = ~ o__valid;
+  assign \$132  = \$131  | o__ready;
+  assign \$133  = $signed(prod5_0) + $signed(prod5_1);
+  assign \$134  = $signed(prod5_2) + $signed(prod5_3);
+  assign \$135  = $signed(\$133 ) + $signed(\$134 );
+  assign \$136  = ~ o__valid;
+  assign \$137  = \$136  | o__ready;
+  assign \$138  = $signed(prod6_0) + $signed(prod6_1);
+  assign \$139  = $signed(prod6_2) + $signed(prod6_3);
+  assign \$140  = $signed(\$138 ) + $signed(\$139 );
+  assign \$141  = ~ o__valid;
+  assign \$142  = \$141  | o__ready;
+  assign \$143  = $signed(prod7_0) + $signed(prod7_1);
+  assign \$144  = $signed(prod7_2) + $signed(prod7_3);
+  assign \$145  = $signed(\$143 ) + $signed(\$144 );
+  assign \$146  = ~ o__valid;
+  assign \$147  = \$146  | o__ready;
+  assign \$148  = ~ o__valid;
+  assign \$149  = \$148  | o__ready;
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = ~ o__valid;
+  assign \$153  = \$152  | o__ready;
+  assign \$154  = v4 & last4;
+  assign \$155  = ~ o__valid;
+  assign \$156  = \$155  | o__ready;
+  assign \$157  = \$156  & v4;
+  assign \$158  = ~ o__valid;
+  assign \$159  = \$158  | o__ready;
+  assign \$160  = \$159  & v4;
+  assign \$161  = ~ o__valid;
+  assign \$162  = \$161  | o__ready;
+  assign \$163  = \$162  & v4;
+  assign \$164  = ~ o__valid;
+  assign \$165  = \$164  | o__ready;
+  assign \$166  = \$165  & v4;
   assign \$167  = ~ o__valid;
   assign \$168  = \$167  | o__ready;
-  assign \$169  = $signed(prod1_0) + $signed(prod1_1);
-  assign \$170  = $signed(prod1_2) + $signed(prod1_3);
-  assign \$171  = $signed(\$169 ) + $signed(\$170 );
-  assign \$172  = ~ o__valid;
-  assign \$173  = \$172  | o__ready;
-  assign \$174  = $signed(prod2_0) + $signed(prod2_1);
-  assign \$175  = $signed(prod2_2) + $signed(prod2_3);
-  assign \$176  = $signed(\$174 ) + $signed(\$175 );
-  assign \$177  = ~ o__valid;
-  assign \$178  = \$177  | o__ready;
-  assign \$179  = $signed(prod3_0) + $signed(prod3_1);
-  assign \$180  = $signed(prod3_2) + $signed(prod3_3);
-  assign \$181  = $signed(\$179 ) + $signed(\$180 );
-  assign \$182  = ~ o__valid;
-  assign \$183  = \$182  | o__ready;
-  assign \$184  = $signed(prod4_0) + $signed(prod4_1);
-  assign \$185  = $signed(prod4_2) + $signed(prod4_3);
-  assign \$186  = $signed(\$184 ) + $signed(\$185 );
-  assign \$187  = ~ o__valid;
-  assign \$188  = \$187  | o__ready;
-  assign \$189  = $signed(prod5_0) + $signed(prod5_1);
-  assign \$190  = $signed(prod5_2) + $signed(prod5_3);
-  assign \$191  = $signed(\$189 ) + $signed(\$190 );
-  assign \$192  = ~ o__valid;
-  assign \$193  = \$192  | o__ready;
-  assign \$194  = $signed(prod6_0) + $signed(prod6_1);
-  assign \$195  = $signed(prod6_2) + $signed(prod6_3);
-  assign \$196  = $signed(\$194 ) + $signed(\$195 );
-  assign \$197  = ~ o__valid;
-  assign \$198  = \$197  | o__ready;
-  assign \$199  = $signed(prod7_0) + $signed(prod7_1);
-  assign \$200  = $signed(prod7_2) + $signed(prod7_3);
-  assign \$201  = $signed(\$199 ) + $signed(\$200 );
-  assign \$202  = ~ o__valid;
-  assign \$203  = \$202  | o__ready;
-  assign \$204  = $signed(prod8_0) + $signed(prod8_1);
-  assign \$205  = $signed(prod8_2) + $signed(prod8_3);
-  assign \$206  = $signed(\$204 ) + $signed(\$205 );
-  assign \$207  = ~ o__valid;
-  assign \$208  = \$207  | o__ready;
-  assign \$209  = $signed(prod9_0) + $signed(prod9_1);
-  assign \$210  = $signed(prod9_2) + $signed(prod9_3);
-  assign \$211  = $signed(\$209 ) + $signed(\$210 );
-  assign \$212  = ~ o__valid;
-  assign \$213  = \$212  | o__ready;
-  assign \$214  = $signed(prod10_0) + $signed(prod10_1);
-  assign \$215  = $signed(prod10_2) + $signed(prod10_3);
-  assign \$216  = $signed(\$214 ) + $signed(\$215 );
-  assign \$217  = ~ o__valid;
-  assign \$218  = \$217  | o__ready;
-  assign \$219  = $signed(prod11_0) + $signed(prod11_1);
-  assign \$220  = $signed(prod11_2) + $signed(prod11_3);
-  assign \$221  = $signed(\$219 ) + $signed(\$220 );
-  assign \$222  = ~ o__valid;
-  assign \$223  = \$222  | o__ready;
-  assign \$224  = $signed(prod12_0) + $signed(prod12_1);
-  assign \$225  = $signed(prod12_2) + $signed(prod12_3);
-  assign \$226  = $signed(\$224 ) + $signed(\$225 );
-  assign \$227  = ~ o__valid;
-  assign \$228  = \$227  | o__ready;
-  assign \$229  = $signed(prod13_0) + $signed(prod13_1);
-  assign \$230  = $signed(prod13_2) + $signed(prod13_3);
-  assign \$231  = $signed(\$229 ) + $signed(\$230 );
-  assign \$232  = ~ o__valid;
-  assign \$233  = \$232  | o__ready;
-  assign \$234  = $signed(prod14_0) + $signed(prod14_1);
-  assign \$235  = $signed(prod14_2) + $signed(prod14_3);
-  assign \$236  = $signed(\$234 ) + $signed(\$235 );
-  assign \$237  = ~ o__valid;
-  assign \$238  = \$237  | o__ready;
-  assign \$239  = $signed(prod15_0) + $signed(prod15_1);
-  assign \$240  = $signed(prod15_2) + $signed(prod15_3);
-  assign \$241  = $signed(\$239 ) + $signed(\$240 );
-  assign \$242  = ~ o__valid;
-  assign \$243  = \$242  | o__ready;
-  assign \$244  = ~ o__valid;
-  assign \$245  = \$244  | o__ready;
-  assign \$246  = ~ o__valid;
-  assign \$247  = \$246  | o__ready;
-  assign \$248  = ~ o__valid;
-  assign \$249  = \$248  | o__ready;
-  assign \$250  = v4 & last4;
-  assign \$251  = ~ o__valid;
-  assign \$252  = \$251  | o__ready;
-  assign \$253  = \$252  & v4;
-  assign \$254  = ~ o__valid;
-  assign \$255  = \$254  | o__ready;
-  assign \$256  = \$255  & v4;
-  assign \$257  = ~ o__valid;
-  assign \$258  = \$257  | o__ready;
-  assign \$259  = \$258  & v4;
-  assign \$260  = ~ o__valid;
-  assign \$261  = \$260  | o__ready;
-  assign \$262  = \$261  & v4;
-  assign \$263  = ~ o__valid;
-  assign \$264  = \$263  | o__ready;
-  assign \$265  = \$264  & v4;
-  assign \$266  = ~ o__valid;
-  assign \$267  = \$266  | o__ready;
-  assign \$268  = \$267  & v4;
-  assign \$269  = ~ o__valid;
-  assign \$270  = \$269  | o__ready;
-  assign \$271  = \$270  & v4;
-  assign \$272  = ~ o__valid;
-  assign \$273  = \$272  | o__ready;
-  assign \$274  = \$273  & v4;
-  assign \$275  = ~ o__valid;
-  assign \$276  = \$275  | o__ready;
-  assign \$277  = \$276  & v4;
-  assign \$278  = ~ o__valid;
-  assign \$279  = \$278  | o__ready;
-  assign \$280  = \$279  & v4;
-  assign \$281  = ~ o__valid;
-  assign \$282  = \$281  | o__ready;
-  assign \$283  = \$282  & v4;
-  assign \$284  = ~ o__valid;
-  assign \$285  = \$284  | o__ready;
-  assign \$286  = \$285  & v4;
-  assign \$287  = ~ o__valid;
-  assign \$288  = \$287  | o__ready;
-  assign \$289  = \$288  & v4;
-  assign \$290  = ~ o__valid;
-  assign \$291  = \$290  | o__ready;
-  assign \$292  = \$291  & v4;
-  assign \$293  = ~ o__valid;
-  assign \$294  = \$293  | o__ready;
-  assign \$295  = \$294  & v4;
-  assign \$296  = ~ o__valid;
-  assign \$297  = \$296  | o__ready;
-  assign \$298  = \$297  & v4;
+  assign \$169  = \$168  & v4;
+  assign \$170  = ~ o__valid;
+  assign \$171  = \$170  | o__ready;
+  assign \$172  = \$171  & v4;
+  assign \$173  = ~ o__valid;
+  assign \$174  = \$173  | o__ready;
+  assign \$175  = \$174  & v4;
+  assign \$176  = ~ o__valid;
+  assign \$177  = \$176  | o__ready;
+  assign \$178  = \$177  & v4;
   always @(posedge clk)
-    t <= \$299 ;
+    t <= \$179 ;
   always @(posedge clk)
-    x_reg <= \$300 ;
+    x_reg <= \$180 ;
   always @(posedge clk)
-    from_input <= \$301 ;
+    from_input <= \$181 ;
   always @(posedge clk)
-    v1 <= \$302 ;
+    v1 <= \$182 ;
   always @(posedge clk)
-    first1 <= \$303 ;
+    first1 <= \$183 ;
   always @(posedge clk)
-    last1 <= \$304 ;
+    last1 <= \$184 ;
   always @(posedge clk)
-    nf1 <= \$305 ;
+    nf1 <= \$185 ;
   always @(posedge clk)
-    xoff0 <= \$306 ;
+    xoff0 <= \$186 ;
   always @(posedge clk)
-    xoff1 <= \$307 ;
+    xoff1 <= \$187 ;
   always @(posedge clk)
-    xoff2 <= \$308 ;
+    xoff2 <= \$188 ;
   always @(posedge clk)
-    xoff3 <= \$309 ;
+    xoff3 <= \$189 ;
   always @(posedge clk)
-    w0_0 <= \$310 ;
+    w0_0 <= \$190 ;
   always @(posedge clk)
-    w0_1 <= \$311 ;
+    w0_1 <= \$191 ;
   always @(posedge clk)
-    w0_2 <= \$312 ;
+    w0_2 <= \$192 ;
   always @(posedge clk)
-    w0_3 <= \$313 ;
+    w0_3 <= \$193 ;
   always @(posedge clk)
-    w1_0 <= \$314 ;
+    w1_0 <= \$194 ;
   always @(posedge clk)
-    w1_1 <= \$315 ;
+    w1_1 <= \$195 ;
   always @(posedge clk)
-    w1_2 <= \$316 ;
+    w1_2 <= \$196 ;
   always @(posedge clk)
-    w1_3 <= \$317 ;
+    w1_3 <= \$197 ;
   always @(posedge clk)
-    w2_0 <= \$318 ;
+    w2_0 <= \$198 ;
   always @(posedge clk)
-    w2_1 <= \$319 ;
+    w2_1 <= \$199 ;
   always @(posedge clk)
-    w2_2 <= \$320 ;
+    w2_2 <= \$200 ;
   always @(posedge clk)
-    w2_3 <= \$321 ;
+    w2_3 <= \$201 ;
   always @(posedge clk)
-    w3_0 <= \$322 ;
+    w3_0 <= \$202 ;
   always @(posedge clk)
-    w3_1 <= \$323 ;
+    w3_1 <= \$203 ;
   always @(posedge clk)
-    w3_2 <= \$324 ;
+    w3_2 <= \$204 ;
   always @(posedge clk)
-    w3_3 <= \$325 ;
+    w3_3 <= \$205 ;
   always @(posedge clk)
-    w4_0 <= \$326 ;
+    w4_0 <= \$206 ;
   always @(posedge clk)
-    w4_1 <= \$327 ;
+    w4_1 <= \$207 ;
   always @(posedge clk)
-    w4_2 <= \$328 ;
+    w4_2 <= \$208 ;
   always @(posedge clk)
-    w4_3 <= \$329 ;
+    w4_3 <= \$209 ;
   always @(posedge clk)
-    w5_0 <= \$330 ;
+    w5_0 <= \$210 ;
   always @(posedge clk)
-    w5_1 <= \$331 ;
+    w5_1 <= \$211 ;
   always @(posedge clk)
-    w5_2 <= \$332 ;
+    w5_2 <= \$212 ;
   always @(posedge clk)
-    w5_3 <= \$333 ;
+    w5_3 <= \$213 ;
   always @(posedge clk)
-    w6_0 <= \$334 ;
+    w6_0 <= \$214 ;
   always @(posedge clk)
-    w6_1 <= \$335 ;
+    w6_1 <= \$215 ;
   always @(posedge clk)
-    w6_2 <= \$336 ;
+    w6_2 <= \$216 ;
   always @(posedge clk)
-    w6_3 <= \$337 ;
+    w6_3 <= \$217 ;
   always @(posedge clk)
-    w7_0 <= \$338 ;
+    w7_0 <= \$218 ;
   always @(posedge clk)
-    w7_1 <= \$339 ;
+    w7_1 <= \$219 ;
   always @(posedge clk)
-    w7_2 <= \$340 ;
+    w7_2 <= \$220 ;
   always @(posedge clk)
-    w7_3 <= \$341 ;
+    w7_3 <= \$221 ;
   always @(posedge clk)
-    w8_0 <= \$342 ;
+    prod0_0 <= \$222 ;
   always @(posedge clk)
-    w8_1 <= \$343 ;
+    prod0_1 <= \$223 ;
   always @(posedge clk)
-    w8_2 <= \$344 ;
+    prod0_2 <= \$224 ;
   always @(posedge clk)
-    w8_3 <= \$345 ;
+    prod0_3 <= \$225 ;
   always @(posedge clk)
-    w9_0 <= \$346 ;
+    prod1_0 <= \$226 ;
   always @(posedge clk)
-    w9_1 <= \$347 ;
+    prod1_1 <= \$227 ;
   always @(posedge clk)
-    w9_2 <= \$348 ;
+    prod1_2 <= \$228 ;
   always @(posedge clk)
-    w9_3 <= \$349 ;
+    prod1_3 <= \$229 ;
   always @(posedge clk)
-    w10_0 <= \$350 ;
+    prod2_0 <= \$230 ;
   always @(posedge clk)
-    w10_1 <= \$351 ;
+    prod2_1 <= \$231 ;
   always @(posedge clk)
-    w10_2 <= \$352 ;
+    prod2_2 <= \$232 ;
   always @(posedge clk)
-    w10_3 <= \$353 ;
+    prod2_3 <= \$233 ;
   always @(posedge clk)
-    w11_0 <= \$354 ;
+    prod3_0 <= \$234 ;
   always @(posedge clk)
-    w11_1 <= \$355 ;
+    prod3_1 <= \$235 ;
   always @(posedge clk)
-    w11_2 <= \$356 ;
+    prod3_2 <= \$236 ;
   always @(posedge clk)
-    w11_3 <= \$357 ;
+    prod3_3 <= \$237 ;
   always @(posedge clk)
-    w12_0 <= \$358 ;
+    prod4_0 <= \$238 ;
   always @(posedge clk)
-    w12_1 <= \$359 ;
+    prod4_1 <= \$239 ;
   always @(posedge clk)
-    w12_2 <= \$360 ;
+    prod4_2 <= \$240 ;
   always @(posedge clk)
-    w12_3 <= \$361 ;
+    prod4_3 <= \$241 ;
   always @(posedge clk)
-    w13_0 <= \$362 ;
+    prod5_0 <= \$242 ;
   always @(posedge clk)
-    w13_1 <= \$363 ;
+    prod5_1 <= \$243 ;
   always @(posedge clk)
-    w13_2 <= \$364 ;
+    prod5_2 <= \$244 ;
   always @(posedge clk)
-    w13_3 <= \$365 ;
+    prod5_3 <= \$245 ;
   always @(posedge clk)
-    w14_0 <= \$366 ;
+    prod6_0 <= \$246 ;
   always @(posedge clk)
-    w14_1 <= \$367 ;
+    prod6_1 <= \$247 ;
   always @(posedge clk)
-    w14_2 <= \$368 ;
+    prod6_2 <= \$248 ;
   always @(posedge clk)
-    w14_3 <= \$369 ;
+    prod6_3 <= \$249 ;
   always @(posedge clk)
-    w15_0 <= \$370 ;
+    prod7_0 <= \$250 ;
   always @(posedge clk)
-    w15_1 <= \$371 ;
+    prod7_1 <= \$251 ;
   always @(posedge clk)
-    w15_2 <= \$372 ;
+    prod7_2 <= \$252 ;
   always @(posedge clk)
-    w15_3 <= \$373 ;
+    prod7_3 <= \$253 ;
   always @(posedge clk)
-    prod0_0 <= \$374 ;
+    sum0_s0_0 <= \$254 ;
   always @(posedge clk)
-    prod0_1 <= \$375 ;
+    sum1_s0_0 <= \$255 ;
   always @(posedge clk)
-    prod0_2 <= \$376 ;
+    sum2_s0_0 <= \$256 ;
   always @(posedge clk)
-    prod0_3 <= \$377 ;
+    sum3_s0_0 <= \$257 ;
   always @(posedge clk)
-    prod1_0 <= \$378 ;
+    sum4_s0_0 <= \$258 ;
   always @(posedge clk)
-    prod1_1 <= \$379 ;
+    sum5_s0_0 <= \$259 ;
   always @(posedge clk)
-    prod1_2 <= \$380 ;
+    sum6_s0_0 <= \$260 ;
   always @(posedge clk)
-    prod1_3 <= \$381 ;
+    sum7_s0_0 <= \$261 ;
   always @(posedge clk)
-    prod2_0 <= \$382 ;
+    v2 <= \$262 ;
   always @(posedge clk)
-    prod2_1 <= \$383 ;
+    first2 <= \$263 ;
   always @(posedge clk)
-    prod2_2 <= \$384 ;
+    last2 <= \$264 ;
   always @(posedge clk)
-    prod2_3 <= \$385 ;
+    nf2 <= \$265 ;
   always @(posedge clk)
-    prod3_0 <= \$386 ;
+    v3 <= \$266 ;
   always @(posedge clk)
-    prod3_1 <= \$387 ;
+    first3 <= \$267 ;
   always @(posedge clk)
-    prod3_2 <= \$388 ;
+    last3 <= \$268 ;
   always @(posedge clk)
-    prod3_3 <= \$389 ;
+    nf3 <= \$269 ;
   always @(posedge clk)
-    prod4_0 <= \$390 ;
+    v4 <= \$270 ;
   always @(posedge clk)
-    prod4_1 <= \$391 ;
+    first4 <= \$271 ;
   always @(posedge clk)
-    prod4_2 <= \$392 ;
+    last4 <= \$272 ;
   always @(posedge clk)
-    prod4_3 <= \$393 ;
+    nf4 <= \$273 ;
   always @(posedge clk)
-    prod5_0 <= \$394 ;
+    o__valid <= \$274 ;
   always @(posedge clk)
-    prod5_1 <= \$395 ;
+    acc0 <= \$275 ;
   always @(posedge clk)
-    prod5_2 <= \$396 ;
+    o__payload <= \$276 ;
   always @(posedge clk)
-    prod5_3 <= \$397 ;
+    acc1 <= \$277 ;
   always @(posedge clk)
-    prod6_0 <= \$398 ;
+    acc2 <= \$278 ;
   always @(posedge clk)
-    prod6_1 <= \$399 ;
+    acc3 <= \$279 ;
   always @(posedge clk)
-    prod6_2 <= \$400 ;
+    acc4 <= \$280 ;
   always @(posedge clk)
-    prod6_3 <= \$401 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$403  = prod7_1;
-    if (\$89 ) begin
-      \$403  = \$127 ;
-    end
-    if (rst) begin
-      \$403  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$404  = prod7_2;
-    if (\$89 ) begin
-      \$404  = \$128 ;
-    end
-    if (rst) begin
-      \$404  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$405  = prod7_3;
-    if (\$89 ) begin
-      \$405  = \$129 ;
-    end
-    if (rst) begin
-      \$405  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$406  = prod8_0;
-    if (\$89 ) begin
-      \$406  = \$130 ;
-    end
-    if (rst) begin
-      \$406  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$407  = prod8_1;
-    if (\$89 ) begin
-      \$407  = \$131 ;
-    end
-    if (rst) begin
-      \$407  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$408  = prod8_2;
-    if (\$89 ) begin
-      \$408  = \$132 ;
-    end
-    if (rst) begin
-      \$408  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$409  = prod8_3;
-    if (\$89 ) begin
-      \$409  = \$133 ;
-    end
-    if (rst) begin
-      \$409  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$410  = prod9_0;
-    if (\$89 ) begin
-      \$410  = \$134 ;
-    end
-    if (rst) begin
-      \$410  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$411  = prod9_1;
-    if (\$89 ) begin
-      \$411  = \$135 ;
-    end
-    if (rst) begin
-      \$411  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$412  = prod9_2;
-    if (\$89 ) begin
-      \$412  = \$136 ;
-    end
-    if (rst) begin
-      \$412  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$413  = prod9_3;
-    if (\$89 ) begin
-      \$413  = \$137 ;
-    end
-    if (rst) begin
-      \$413  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$414  = prod10_0;
-    if (\$89 ) begin
-      \$414  = \$138 ;
-    end
-    if (rst) begin
-      \$414  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$415  = prod10_1;
-    if (\$89 ) begin
-      \$415  = \$139 ;
-    end
-    if (rst) begin
-      \$415  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$416  = prod10_2;
-    if (\$89 ) begin
-      \$416  = \$140 ;
-    end
-    if (rst) begin
-      \$416  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$417  = prod10_3;
-    if (\$89 ) begin
-      \$417  = \$141 ;
-    end
-    if (rst) begin
-      \$417  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$418  = prod11_0;
-    if (\$89 ) begin
-      \$418  = \$142 ;
-    end
-    if (rst) begin
-      \$418  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$419  = prod11_1;
-    if (\$89 ) begin
-      \$419  = \$143 ;
-    end
-    if (rst) begin
-      \$419  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$420  = prod11_2;
-    if (\$89 ) begin
-      \$420  = \$144 ;
-    end
-    if (rst) begin
-      \$420  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$421  = prod11_3;
-    if (\$89 ) begin
-      \$421  = \$145 ;
-    end
-    if (rst) begin
-      \$421  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$422  = prod12_0;
-    if (\$89 ) begin
-      \$422  = \$146 ;
-    end
-    if (rst) begin
-      \$422  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$423  = prod12_1;
-    if (\$89 ) begin
-      \$423  = \$147 ;
-    end
-    if (rst) begin
-      \$423  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$424  = prod12_2;
-    if (\$89 ) begin
-      \$424  = \$148 ;
-    end
-    if (rst) begin
-      \$424  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$425  = prod12_3;
-    if (\$89 ) begin
-      \$425  = \$149 ;
-    end
-    if (rst) begin
-      \$425  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$426  = prod13_0;
-    if (\$89 ) begin
-      \$426  = \$150 ;
-    end
-    if (rst) begin
-      \$426  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$427  = prod13_1;
-    if (\$89 ) begin
-      \$427  = \$151 ;
-    end
-    if (rst) begin
-      \$427  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$428  = prod13_2;
-    if (\$89 ) begin
-      \$428  = \$152 ;
-    end
-    if (rst) begin
-      \$428  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$429  = prod13_3;
-    if (\$89 ) begin
-      \$429  = \$153 ;
-    end
-    if (rst) begin
-      \$429  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$430  = prod14_0;
-    if (\$89 ) begin
-      \$430  = \$154 ;
-    end
-    if (rst) begin
-      \$430  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$431  = prod14_1;
-    if (\$89 ) begin
-      \$431  = \$155 ;
-    end
-    if (rst) begin
-      \$431  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$432  = prod14_2;
-    if (\$89 ) begin
-      \$432  = \$156 ;
-    end
-    if (rst) begin
-      \$432  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$433  = prod14_3;
-    if (\$89 ) begin
-      \$433  = \$157 ;
-    end
-    if (rst) begin
-      \$433  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$434  = prod15_0;
-    if (\$89 ) begin
-      \$434  = \$158 ;
-    end
-    if (rst) begin
-      \$434  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$435  = prod15_1;
-    if (\$89 ) begin
-      \$435  = \$159 ;
-    end
-    if (rst) begin
-      \$435  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$436  = prod15_2;
-    if (\$89 ) begin
-      \$436  = \$160 ;
-    end
-    if (rst) begin
-      \$436  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$437  = prod15_3;
-    if (\$89 ) begin
-      \$437  = \$161 ;
-    end
-    if (rst) begin
-      \$437  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$438  = sum0_s0_0;
-    if (\$163 ) begin
-      \$438  = { \$166 [18], \$166 [18], \$166 [18], \$166 [18], \$166  };
-    end
-    if (rst) begin
-      \$438  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$439  = sum1_s0_0;
-    if (\$168 ) begin
-      \$439  = { \$171 [18], \$171 [18], \$171 [18], \$171 [18], \$171  };
-    end
-    if (rst) begin
-      \$439  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$440  = sum2_s0_0;
-    if (\$173 ) begin
-      \$440  = { \$176 [18], \$176 [18], \$176 [18], \$176 [18], \$176  };
-    end
-    if (rst) begin
-      \$440  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$441  = sum3_s0_0;
-    if (\$178 ) begin
-      \$441  = { \$181 [18], \$181 [18], \$181 [18], \$181 [18], \$181  };
-    end
-    if (rst) begin
-      \$441  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$442  = sum4_s0_0;
-    if (\$183 ) begin
-      \$442  = { \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186  };
-    end
-    if (rst) begin
-      \$442  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$443  = sum5_s0_0;
-    if (\$188 ) begin
-      \$443  = { \$191 [18], \$191 [18], \$191 [18], \$191 [18], \$191  };
-    end
-    if (rst) begin
-      \$443  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$444  = sum6_s0_0;
-    if (\$193 ) begin
-      \$444  = { \$196 [18], \$196 [18], \$196 [18], \$196 [18], \$196  };
-    end
-    if (rst) begin
-      \$444  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$445  = sum7_s0_0;
-    if (\$198 ) begin
-      \$445  = { \$201 [18], \$201 [18], \$201 [18], \$201 [18], \$201  };
-    end
-    if (rst) begin
-      \$445  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$446  = sum8_s0_0;
-    if (\$203 ) begin
-      \$446  = { \$206 [18], \$206 [18], \$206 [18], \$206 [18], \$206  };
-    end
-    if (rst) begin
-      \$446  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$447  = sum9_s0_0;
-    if (\$208 ) begin
-      \$447  = { \$211 [18], \$211 [18], \$211 [18], \$211 [18], \$211  };
-    end
-    if (rst) begin
-      \$447  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$448  = sum10_s0_0;
-    if (\$213 ) begin
-      \$448  = { \$216 [18], \$216 [18], \$216 [18], \$216 [18], \$216  };
-    end
-    if (rst) begin
-      \$448  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$449  = sum11_s0_0;
-    if (\$218 ) begin
-      \$449  = { \$221 [18], \$221 [18], \$221 [18], \$221 [18], \$221  };
-    end
-    if (rst) begin
-      \$449  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$450  = sum12_s0_0;
-    if (\$223 ) begin
-      \$450  = { \$226 [18], \$226 [18], \$226 [18], \$226 [18], \$226  };
-    end
-    if (rst) begin
-      \$450  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$451  = sum13_s0_0;
-    if (\$228 ) begin
-      \$451  = { \$231 [18], \$231 [18], \$231 [18], \$231 [18], \$231  };
-    end
-    if (rst) begin
-      \$451  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$452  = sum14_s0_0;
-    if (\$233 ) begin
-      \$452  = { \$236 [18], \$236 [18], \$236 [18], \$236 [18], \$236  };
-    end
-    if (rst) begin
-      \$452  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$453  = sum15_s0_0;
-    if (\$238 ) begin
-      \$453  = { \$241 [18], \$241 [18], \$241 [18], \$241 [18], \$241  };
-    end
-    if (rst) begin
-      \$453  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$454  = v2;
-    if (\$243 ) begin
-      \$454  = v1;
-    end
-    if (rst) begin
-      \$454  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$455  = first2;
-    if (\$243 ) begin
-      \$455  = first1;
-    end
-    if (rst) begin
-      \$455  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$456  = last2;
-    if (\$243 ) begin
-      \$456  = last1;
-    end
-    if (rst) begin
-      \$456  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$457  = nf2;
-    if (\$243 ) begin
-      \$457  = nf1;
-    end
-    if (rst) begin
-      \$457  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$458  = v3;
-    if (\$245 ) begin
-      \$458  = v2;
-    end
-    if (rst) begin
-      \$458  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$459  = first3;
-    if (\$245 ) begin
-      \$459  = first2;
-    end
-    if (rst) begin
-      \$459  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$460  = last3;
-    if (\$245 ) begin
-      \$460  = last2;
-    end
-    if (rst) begin
-      \$460  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$461  = nf3;
-    if (\$245 ) begin
-      \$461  = nf2;
-    end
-    if (rst) begin
-      \$461  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$462  = v4;
-    if (\$247 ) begin
-      \$462  = v3;
-    end
-    if (rst) begin
-      \$462  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$463  = first4;
-    if (\$247 ) begin
-      \$463  = first3;
-    end
-    if (rst) begin
-      \$463  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$464  = last4;
-    if (\$247 ) begin
-      \$464  = last3;
-    end
-    if (rst) begin
-      \$464  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$465  = nf4;
-    if (\$247 ) begin
-      \$465  = nf3;
-    end
-    if (rst) begin
-      \$465  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$466  = o__valid;
-    if (\$249 ) begin
-      \$466  = \$250 ;
-    end
-    if (rst) begin
-      \$466  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$467  = acc0;
-    if (\$253 ) begin
-      \$467  = \$18 [22:0];
-    end
-    if (rst) begin
-      \$467  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$468  = o__payload;
-    if (\$253 ) begin
-      if (last4) begin
-        \$468 [22:0] = \$18 [22:0];
-      end
-    end
-    if (\$256 ) begin
-      if (last4) begin
-        \$468 [45:23] = \$21 [22:0];
-      end
-    end
-    if (\$259 ) begin
-      if (last4) begin
-        \$468 [68:46] = \$24 [22:0];
-      end
-    end
-    if (\$262 ) begin
-      if (last4) begin
-        \$468 [91:69] = \$27 [22:0];
-      end
-    end
-    if (\$265 ) begin
-      if (last4) begin
-        \$468 [114:92] = \$30 [22:0];
-      end
-    end
-    if (\$268 ) begin
-      if (last4) begin
-        \$468 [137:115] = \$33 [22:0];
-      end
-    end
-    if (\$271 ) begin
-      if (last4) begin
-        \$468 [160:138] = \$36 [22:0];
-      end
-    end
-    if (\$274 ) begin
-      if (last4) begin
-        \$468 [183:161] = \$39 [22:0];
-      end
-    end
-    if (\$277 ) begin
-      if (last4) begin
-        \$468 [206:184] = \$42 [22:0];
-      end
-    end
-    if (\$280 ) begin
-      if (last4) begin
-        \$468 [229:207] = \$45 [22:0];
-      end
-    end
-    if (\$283 ) begin
-      if (last4) begin
-        \$468 [252:230] = \$48 [22:0];
-      end
-    end
-    if (\$286 ) begin
-      if (last4) begin
-        \$468 [275:253] = \$51 [22:0];
-      end
-    end
-    if (\$289 ) begin
-      if (last4) begin
-        \$468 [298:276] = \$54 [22:0];
-      end
-    end
-    if (\$292 ) begin
-      if (last4) begin
-        \$468 [321:299] = \$57 [22:0];
-      end
-    end
-    if (\$295 ) begin
-      if (last4) begin
-        \$468 [344:322] = \$60 [22:0];
-      end
-    end
-    if (\$298 ) begin
-      if (last4) begin
-        \$468 [367:345] = \$63 [22:0];
-      end
-    end
-    if (rst) begin
-      \$468  = 368'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$469  = acc1;
-    if (\$256 ) begin
-      \$469  = \$21 [22:0];
-    end
-    if (rst) begin
-      \$469  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$470  = acc2;
-    if (\$259 ) begin
-      \$470  = \$24 [22:0];
-    end
-    if (rst) begin
-      \$470  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$471  = acc3;
-    if (\$262 ) begin
-      \$471  = \$27 [22:0];
-    end
-    if (rst) begin
-      \$471  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$472  = acc4;
-    if (\$265 ) begin
-      \$472  = \$30 [22:0];
-    end
-    if (rst) begin
-      \$472  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$473  = acc5;
-    if (\$268 ) begin
-      \$473  = \$33 [22:0];
-    end
-    if (rst) begin
-      \$473  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$474  = acc6;
-    if (\$271 ) begin
-      \$474  = \$36 [22:0];
-    end
-    if (rst) begin
-      \$474  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$475  = acc7;
-    if (\$274 ) begin
-      \$475  = \$39 [22:0];
-    end
-    if (rst) begin
-      \$475  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$476  = acc8;
-    if (\$277 ) begin
-      \$476  = \$42 [22:0];
-    end
-    if (rst) begin
-      \$476  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$477  = acc9;
-    if (\$280 ) begin
-      \$477  = \$45 [22:0];
-    end
-    if (rst) begin
-      \$477  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$478  = acc10;
-    if (\$283 ) begin
-      \$478  = \$48 [22:0];
-    end
-    if (rst) begin
-      \$478  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$479  = acc11;
-    if (\$286 ) begin
-      \$479  = \$51 [22:0];
-    end
-    if (rst) begin
-      \$479  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$480  = acc12;
-    if (\$289 ) begin
-      \$480  = \$54 [22:0];
-    end
-    if (rst) begin
-      \$480  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$481  = acc13;
-    if (\$292 ) begin
-      \$481  = \$57 [22:0];
-    end
-    if (rst) begin
-      \$481  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$482  = acc14;
-    if (\$295 ) begin
-      \$482  = \$60 [22:0];
-    end
-    if (rst) begin
-      \$482  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$483  = acc15;
-    if (\$298 ) begin
-      \$483  = \$63 [22:0];
-    end
-    if (rst) begin
-      \$483  = 23'h000000;
-    end
-  end
+    acc5 <= \$281 ;
+  always @(posedge clk)
+    acc6 <= \$282 ;
+  always @(posedge clk)
+    acc7 <= \$283 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3  = 1'h0;
+    \$3  = 2'h0;
     casez (t)
-      5'h00:
-          \$3  = 1'h0;
-      5'h01:
-          \$3  = 1'h0;
-      5'h02:
-          \$3  = 1'h0;
-      5'h03:
-          \$3  = 1'h0;
-      5'h04:
-          \$3  = 1'h0;
-      5'h05:
-          \$3  = 1'h0;
-      5'h06:
-          \$3  = 1'h0;
-      5'h07:
-          \$3  = 1'h0;
-      5'h08:
-          \$3  = 1'h0;
-      5'h09:
-          \$3  = 1'h0;
-      5'h0a:
-          \$3  = 1'h0;
-      5'h0b:
-          \$3  = 1'h0;
-      5'h0c:
-          \$3  = 1'h1;
-      5'h0d:
-          \$3  = 1'h1;
-      5'h0e:
-          \$3  = 1'h1;
-      5'h0f:
-          \$3  = 1'h1;
-      5'h10:
-          \$3  = 1'h1;
-      5'h11:
-          \$3  = 1'h1;
-      5'h12:
-          \$3  = 1'h1;
-      5'h13:
-          \$3  = 1'h1;
-      5'h14:
-          \$3  = 1'h1;
-      5'h15:
-          \$3  = 1'h1;
-      5'h16:
-          \$3  = 1'h1;
-      5'h17:
-          \$3  = 1'h1;
+      6'h00:
+          \$3  = 2'h0;
+      6'h01:
+          \$3  = 2'h0;
+      6'h02:
+          \$3  = 2'h0;
+      6'h03:
+          \$3  = 2'h0;
+      6'h04:
+          \$3  = 2'h0;
+      6'h05:
+          \$3  = 2'h0;
+      6'h06:
+          \$3  = 2'h0;
+      6'h07:
+          \$3  = 2'h0;
+      6'h08:
+          \$3  = 2'h0;
+      6'h09:
+          \$3  = 2'h0;
+      6'h0a:
+          \$3  = 2'h0;
+      6'h0b:
+          \$3  = 2'h0;
+      6'h0c:
+          \$3  = 2'h1;
+      6'h0d:
+          \$3  = 2'h1;
+      6'h0e:
+          \$3  = 2'h1;
+      6'h0f:
+          \$3  = 2'h1;
+      6'h10:
+          \$3  = 2'h1;
+      6'h11:
+          \$3  = 2'h1;
+      6'h12:
+          \$3  = 2'h1;
+      6'h13:
+          \$3  = 2'h1;
+      6'h14:
+          \$3  = 2'h1;
+      6'h15:
+          \$3  = 2'h1;
+      6'h16:
+          \$3  = 2'h1;
+      6'h17:
+          \$3  = 2'h1;
+      6'h18:
+          \$3  = 2'h2;
+      6'h19:
+          \$3  = 2'h2;
+      6'h1a:
+          \$3  = 2'h2;
+      6'h1b:
+          \$3  = 2'h2;
+      6'h1c:
+          \$3  = 2'h2;
+      6'h1d:
+          \$3  = 2'h2;
+      6'h1e:
+          \$3  = 2'h2;
+      6'h1f:
+          \$3  = 2'h2;
+      6'h20:
+          \$3  = 2'h2;
+      6'h21:
+          \$3  = 2'h2;
+      6'h22:
+          \$3  = 2'h2;
+      6'h23:
+          \$3  = 2'h2;
+      6'h24:
+          \$3  = 2'h3;
+      6'h25:
+          \$3  = 2'h3;
+      6'h26:
+          \$3  = 2'h3;
+      6'h27:
+          \$3  = 2'h3;
+      6'h28:
+          \$3  = 2'h3;
+      6'h29:
+          \$3  = 2'h3;
+      6'h2a:
+          \$3  = 2'h3;
+      6'h2b:
+          \$3  = 2'h3;
+      6'h2c:
+          \$3  = 2'h3;
+      6'h2d:
+          \$3  = 2'h3;
+      6'h2e:
+          \$3  = 2'h3;
+      6'h2f:
+          \$3  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$7  = 1'h0;
+    \$7  = 2'h0;
     casez (t)
-      5'h00:
-          \$7  = 1'h0;
-      5'h01:
-          \$7  = 1'h0;
-      5'h02:
-          \$7  = 1'h0;
-      5'h03:
-          \$7  = 1'h0;
-      5'h04:
-          \$7  = 1'h0;
-      5'h05:
-          \$7  = 1'h0;
-      5'h06:
-          \$7  = 1'h0;
-      5'h07:
-          \$7  = 1'h0;
-      5'h08:
-          \$7  = 1'h0;
-      5'h09:
-          \$7  = 1'h0;
-      5'h0a:
-          \$7  = 1'h0;
-      5'h0b:
-          \$7  = 1'h0;
-      5'h0c:
-          \$7  = 1'h1;
-      5'h0d:
-          \$7  = 1'h1;
-      5'h0e:
-          \$7  = 1'h1;
-      5'h0f:
-          \$7  = 1'h1;
-      5'h10:
-          \$7  = 1'h1;
-      5'h11:
-          \$7  = 1'h1;
-      5'h12:
-          \$7  = 1'h1;
-      5'h13:
-          \$7  = 1'h1;
-      5'h14:
-          \$7  = 1'h1;
-      5'h15:
-          \$7  = 1'h1;
-      5'h16:
-          \$7  = 1'h1;
-      5'h17:
-          \$7  = 1'h1;
+      6'h00:
+          \$7  = 2'h0;
+      6'h01:
+          \$7  = 2'h0;
+      6'h02:
+          \$7  = 2'h0;
+      6'h03:
+          \$7  = 2'h0;
+      6'h04:
+          \$7  = 2'h0;
+      6'h05:
+          \$7  = 2'h0;
+      6'h06:
+          \$7  = 2'h0;
+      6'h07:
+          \$7  = 2'h0;
+      6'h08:
+          \$7  = 2'h0;
+      6'h09:
+          \$7  = 2'h0;
+      6'h0a:
+          \$7  = 2'h0;
+      6'h0b:
+          \$7  = 2'h0;
+      6'h0c:
+          \$7  = 2'h1;
+      6'h0d:
+          \$7  = 2'h1;
+      6'h0e:
+          \$7  = 2'h1;
+      6'h0f:
+          \$7  = 2'h1;
+      6'h10:
+          \$7  = 2'h1;
+      6'h11:
+          \$7  = 2'h1;
+      6'h12:
+          \$7  = 2'h1;
+      6'h13:
+          \$7  = 2'h1;
+      6'h14:
+          \$7  = 2'h1;
+      6'h15:
+          \$7  = 2'h1;
+      6'h16:
+          \$7  = 2'h1;
+      6'h17:
+          \$7  = 2'h1;
+      6'h18:
+          \$7  = 2'h2;
+      6'h19:
+          \$7  = 2'h2;
+      6'h1a:
+          \$7  = 2'h2;
+      6'h1b:
+          \$7  = 2'h2;
+      6'h1c:
+          \$7  = 2'h2;
+      6'h1d:
+          \$7  = 2'h2;
+      6'h1e:
+          \$7  = 2'h2;
+      6'h1f:
+          \$7  = 2'h2;
+      6'h20:
+          \$7  = 2'h2;
+      6'h21:
+          \$7  = 2'h2;
+      6'h22:
+          \$7  = 2'h2;
+      6'h23:
+          \$7  = 2'h2;
+      6'h24:
+          \$7  = 2'h3;
+      6'h25:
+          \$7  = 2'h3;
+      6'h26:
+          \$7  = 2'h3;
+      6'h27:
+          \$7  = 2'h3;
+      6'h28:
+          \$7  = 2'h3;
+      6'h29:
+          \$7  = 2'h3;
+      6'h2a:
+          \$7  = 2'h3;
+      6'h2b:
+          \$7  = 2'h3;
+      6'h2c:
+          \$7  = 2'h3;
+      6'h2d:
+          \$7  = 2'h3;
+      6'h2e:
+          \$7  = 2'h3;
+      6'h2f:
+          \$7  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$12  = 1'h0;
+    \$12  = 2'h0;
     casez (t)
-      5'h00:
-          \$12  = 1'h0;
-      5'h01:
-          \$12  = 1'h0;
-      5'h02:
-          \$12  = 1'h0;
-      5'h03:
-          \$12  = 1'h0;
-      5'h04:
-          \$12  = 1'h0;
-      5'h05:
-          \$12  = 1'h0;
-      5'h06:
-          \$12  = 1'h0;
-      5'h07:
-          \$12  = 1'h0;
-      5'h08:
-          \$12  = 1'h0;
-      5'h09:
-          \$12  = 1'h0;
-      5'h0a:
-          \$12  = 1'h0;
-      5'h0b:
-          \$12  = 1'h0;
-      5'h0c:
-          \$12  = 1'h1;
-      5'h0d:
-          \$12  = 1'h1;
-      5'h0e:
-          \$12  = 1'h1;
-      5'h0f:
-          \$12  = 1'h1;
-      5'h10:
-          \$12  = 1'h1;
-      5'h11:
-          \$12  = 1'h1;
-      5'h12:
-          \$12  = 1'h1;
-      5'h13:
-          \$12  = 1'h1;
-      5'h14:
-          \$12  = 1'h1;
-      5'h15:
-          \$12  = 1'h1;
-      5'h16:
-          \$12  = 1'h1;
-      5'h17:
-          \$12  = 1'h1;
+      6'h00:
+          \$12  = 2'h0;
+      6'h01:
+          \$12  = 2'h0;
+      6'h02:
+          \$12  = 2'h0;
+      6'h03:
+          \$12  = 2'h0;
+      6'h04:
+          \$12  = 2'h0;
+      6'h05:
+          \$12  = 2'h0;
+      6'h06:
+          \$12  = 2'h0;
+      6'h07:
+          \$12  = 2'h0;
+      6'h08:
+          \$12  = 2'h0;
+      6'h09:
+          \$12  = 2'h0;
+      6'h0a:
+          \$12  = 2'h0;
+      6'h0b:
+          \$12  = 2'h0;
+      6'h0c:
+          \$12  = 2'h1;
+      6'h0d:
+          \$12  = 2'h1;
+      6'h0e:
+          \$12  = 2'h1;
+      6'h0f:
+          \$12  = 2'h1;
+      6'h10:
+          \$12  = 2'h1;
+      6'h11:
+          \$12  = 2'h1;
+      6'h12:
+          \$12  = 2'h1;
+      6'h13:
+          \$12  = 2'h1;
+      6'h14:
+          \$12  = 2'h1;
+      6'h15:
+          \$12  = 2'h1;
+      6'h16:
+          \$12  = 2'h1;
+      6'h17:
+          \$12  = 2'h1;
+      6'h18:
+          \$12  = 2'h2;
+      6'h19:
+          \$12  = 2'h2;
+      6'h1a:
+          \$12  = 2'h2;
+      6'h1b:
+          \$12  = 2'h2;
+      6'h1c:
+          \$12  = 2'h2;
+      6'h1d:
+          \$12  = 2'h2;
+      6'h1e:
+          \$12  = 2'h2;
+      6'h1f:
+          \$12  = 2'h2;
+      6'h20:
+          \$12  = 2'h2;
+      6'h21:
+          \$12  = 2'h2;
+      6'h22:
+          \$12  = 2'h2;
+      6'h23:
+          \$12  = 2'h2;
+      6'h24:
+          \$12  = 2'h3;
+      6'h25:
+          \$12  = 2'h3;
+      6'h26:
+          \$12  = 2'h3;
+      6'h27:
+          \$12  = 2'h3;
+      6'h28:
+          \$12  = 2'h3;
+      6'h29:
+          \$12  = 2'h3;
+      6'h2a:
+          \$12  = 2'h3;
+      6'h2b:
+          \$12  = 2'h3;
+      6'h2c:
+          \$12  = 2'h3;
+      6'h2d:
+          \$12  = 2'h3;
+      6'h2e:
+          \$12  = 2'h3;
+      6'h2f:
+          \$12  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$signature__addr  = 4'h0;
     casez (t)
-      5'h00:
+      6'h00:
           \$signature__addr  = 4'h0;
-      5'h01:
+      6'h01:
           \$signature__addr  = 4'h1;
-      5'h02:
+      6'h02:
           \$signature__addr  = 4'h2;
-      5'h03:
+      6'h03:
           \$signature__addr  = 4'h3;
-      5'h04:
+      6'h04:
           \$signature__addr  = 4'h4;
-      5'h05:
+      6'h05:
           \$signature__addr  = 4'h5;
-      5'h06:
+      6'h06:
           \$signature__addr  = 4'h6;
-      5'h07:
+      6'h07:
           \$signature__addr  = 4'h7;
-      5'h08:
+      6'h08:
           \$signature__addr  = 4'h8;
-      5'h09:
+      6'h09:
           \$signature__addr  = 4'h9;
-      5'h0a:
+      6'h0a:
           \$signature__addr  = 4'ha;
-      5'h0b:
+      6'h0b:
           \$signature__addr  = 4'hb;
-      5'h0c:
+      6'h0c:
           \$signature__addr  = 4'h0;
-      5'h0d:
+      6'h0d:
           \$signature__addr  = 4'h1;
-      5'h0e:
+      6'h0e:
           \$signature__addr  = 4'h2;
-      5'h0f:
+      6'h0f:
           \$signature__addr  = 4'h3;
-      5'h10:
+      6'h10:
           \$signature__addr  = 4'h4;
-      5'h11:
+      6'h11:
           \$signature__addr  = 4'h5;
-      5'h12:
+      6'h12:
           \$signature__addr  = 4'h6;
-      5'h13:
+      6'h13:
           \$signature__addr  = 4'h7;
-      5'h14:
+      6'h14:
           \$signature__addr  = 4'h8;
-      5'h15:
+      6'h15:
           \$signature__addr  = 4'h9;
-      5'h16:
+      6'h16:
           \$signature__addr  = 4'ha;
-      5'h17:
+      6'h17:
+          \$signature__addr  = 4'hb;
+      6'h18:
+          \$signature__addr  = 4'h0;
+      6'h19:
+          \$signature__addr  = 4'h1;
+      6'h1a:
+          \$signature__addr  = 4'h2;
+      6'h1b:
+          \$signature__addr  = 4'h3;
+      6'h1c:
+          \$signature__addr  = 4'h4;
+      6'h1d:
+          \$signature__addr  = 4'h5;
+      6'h1e:
+          \$signature__addr  = 4'h6;
+      6'h1f:
+          \$signature__addr  = 4'h7;
+      6'h20:
+          \$signature__addr  = 4'h8;
+      6'h21:
+          \$signature__addr  = 4'h9;
+      6'h22:
+          \$signature__addr  = 4'ha;
+      6'h23:
+          \$signature__addr  = 4'hb;
+      6'h24:
+          \$signature__addr  = 4'h0;
+      6'h25:
+          \$signature__addr  = 4'h1;
+      6'h26:
+          \$signature__addr  = 4'h2;
+      6'h27:
+          \$signature__addr  = 4'h3;
+      6'h28:
+          \$signature__addr  = 4'h4;
+      6'h29:
+          \$signature__addr  = 4'h5;
+      6'h2a:
+          \$signature__addr  = 4'h6;
+      6'h2b:
+          \$signature__addr  = 4'h7;
+      6'h2c:
+          \$signature__addr  = 4'h8;
+      6'h2d:
+          \$signature__addr  = 4'h9;
+      6'h2e:
+          \$signature__addr  = 4'ha;
+      6'h2f:
           \$signature__addr  = 4'hb;
     endcase
   end
@@ -13632,53 +10101,101 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     rport__addr = 4'h0;
     casez (t)
-      5'h00:
+      6'h00:
           rport__addr = 4'h0;
-      5'h01:
+      6'h01:
           rport__addr = 4'h1;
-      5'h02:
+      6'h02:
           rport__addr = 4'h2;
-      5'h03:
+      6'h03:
           rport__addr = 4'h3;
-      5'h04:
+      6'h04:
           rport__addr = 4'h4;
-      5'h05:
+      6'h05:
           rport__addr = 4'h5;
-      5'h06:
+      6'h06:
           rport__addr = 4'h6;
-      5'h07:
+      6'h07:
           rport__addr = 4'h7;
-      5'h08:
+      6'h08:
           rport__addr = 4'h8;
-      5'h09:
+      6'h09:
           rport__addr = 4'h9;
-      5'h0a:
+      6'h0a:
           rport__addr = 4'ha;
-      5'h0b:
+      6'h0b:
           rport__addr = 4'hb;
-      5'h0c:
+      6'h0c:
           rport__addr = 4'h0;
-      5'h0d:
+      6'h0d:
           rport__addr = 4'h1;
-      5'h0e:
+      6'h0e:
           rport__addr = 4'h2;
-      5'h0f:
+      6'h0f:
           rport__addr = 4'h3;
-      5'h10:
+      6'h10:
           rport__addr = 4'h4;
-      5'h11:
+      6'h11:
           rport__addr = 4'h5;
-      5'h12:
+      6'h12:
           rport__addr = 4'h6;
-      5'h13:
+      6'h13:
           rport__addr = 4'h7;
-      5'h14:
+      6'h14:
           rport__addr = 4'h8;
-      5'h15:
+      6'h15:
           rport__addr = 4'h9;
-      5'h16:
+      6'h16:
           rport__addr = 4'ha;
-      5'h17:
+      6'h17:
+          rport__addr = 4'hb;
+      6'h18:
+          rport__addr = 4'h0;
+      6'h19:
+          rport__addr = 4'h1;
+      6'h1a:
+          rport__addr = 4'h2;
+      6'h1b:
+          rport__addr = 4'h3;
+      6'h1c:
+          rport__addr = 4'h4;
+      6'h1d:
+          rport__addr = 4'h5;
+      6'h1e:
+          rport__addr = 4'h6;
+      6'h1f:
+          rport__addr = 4'h7;
+      6'h20:
+          rport__addr = 4'h8;
+      6'h21:
+          rport__addr = 4'h9;
+      6'h22:
+          rport__addr = 4'ha;
+      6'h23:
+          rport__addr = 4'hb;
+      6'h24:
+          rport__addr = 4'h0;
+      6'h25:
+          rport__addr = 4'h1;
+      6'h26:
+          rport__addr = 4'h2;
+      6'h27:
+          rport__addr = 4'h3;
+      6'h28:
+          rport__addr = 4'h4;
+      6'h29:
+          rport__addr = 4'h5;
+      6'h2a:
+          rport__addr = 4'h6;
+      6'h2b:
+          rport__addr = 4'h7;
+      6'h2c:
+          rport__addr = 4'h8;
+      6'h2d:
+          rport__addr = 4'h9;
+      6'h2e:
+          rport__addr = 4'ha;
+      6'h2f:
           rport__addr = 4'hb;
     endcase
   end
@@ -13686,1524 +10203,1811 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (nf4)
-      1'h0:
+      2'h0:
           \$16  = 23'h000276;
-      1'h1:
+      2'h1:
+          \$16  = 23'h7ff682;
+      2'h2:
           \$16  = 23'h7ffd60;
+      2'h3:
+          \$16  = 23'h000179;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (nf4)
-      1'h0:
+      2'h0:
           \$19  = 23'h7ffd1b;
-      1'h1:
+      2'h1:
+          \$19  = 23'h00053e;
+      2'h2:
           \$19  = 23'h7ff10d;
+      2'h3:
+          \$19  = 23'h7fdf88;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (nf4)
-      1'h0:
+      2'h0:
           \$22  = 23'h7ff5f9;
-      1'h1:
+      2'h1:
+          \$22  = 23'h7fff38;
+      2'h2:
           \$22  = 23'h7ff3ef;
+      2'h3:
+          \$22  = 23'h000d7e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (nf4)
-      1'h0:
+      2'h0:
           \$25  = 23'h7ff47a;
-      1'h1:
+      2'h1:
+          \$25  = 23'h7ffc38;
+      2'h2:
           \$25  = 23'h7ffe7c;
+      2'h3:
+          \$25  = 23'h7ff3d8;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (nf4)
-      1'h0:
+      2'h0:
           \$28  = 23'h7feeb8;
-      1'h1:
+      2'h1:
+          \$28  = 23'h7ffbd6;
+      2'h2:
           \$28  = 23'h00062a;
+      2'h3:
+          \$28  = 23'h7fcb5f;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (nf4)
-      1'h0:
+      2'h0:
           \$31  = 23'h7fff55;
-      1'h1:
+      2'h1:
+          \$31  = 23'h7ff763;
+      2'h2:
           \$31  = 23'h000e9b;
+      2'h3:
+          \$31  = 23'h7ff302;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (nf4)
-      1'h0:
+      2'h0:
           \$34  = 23'h7ff3f2;
-      1'h1:
+      2'h1:
+          \$34  = 23'h7ff237;
+      2'h2:
           \$34  = 23'h000366;
+      2'h3:
+          \$34  = 23'h7ff902;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (nf4)
-      1'h0:
+      2'h0:
           \$37  = 23'h7ff29e;
-      1'h1:
+      2'h1:
+          \$37  = 23'h000053;
+      2'h2:
           \$37  = 23'h000a3f;
+      2'h3:
+          \$37  = 23'h7fffb4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf4)
-      1'h0:
-          \$40  = 23'h7ff682;
-      1'h1:
-          \$40  = 23'h000179;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf4)
-      1'h0:
-          \$43  = 23'h00053e;
-      1'h1:
-          \$43  = 23'h7fdf88;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf4)
-      1'h0:
-          \$46  = 23'h7fff38;
-      1'h1:
-          \$46  = 23'h000d7e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf4)
-      1'h0:
-          \$49  = 23'h7ffc38;
-      1'h1:
-          \$49  = 23'h7ff3d8;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf4)
-      1'h0:
-          \$52  = 23'h7ffbd6;
-      1'h1:
-          \$52  = 23'h7fcb5f;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf4)
-      1'h0:
-          \$55  = 23'h7ff763;
-      1'h1:
-          \$55  = 23'h7ff302;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf4)
-      1'h0:
-          \$58  = 23'h7ff237;
-      1'h1:
-          \$58  = 23'h7ff902;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf4)
-      1'h0:
-          \$61  = 23'h000053;
-      1'h1:
-          \$61  = 23'h7fffb4;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$66  = 1'h0;
+    \$42  = 2'h0;
     casez (t)
-      5'h00:
-          \$66  = 1'h0;
-      5'h01:
-          \$66  = 1'h0;
-      5'h02:
-          \$66  = 1'h0;
-      5'h03:
-          \$66  = 1'h0;
-      5'h04:
-          \$66  = 1'h0;
-      5'h05:
-          \$66  = 1'h0;
-      5'h06:
-          \$66  = 1'h0;
-      5'h07:
-          \$66  = 1'h0;
-      5'h08:
-          \$66  = 1'h0;
-      5'h09:
-          \$66  = 1'h0;
-      5'h0a:
-          \$66  = 1'h0;
-      5'h0b:
-          \$66  = 1'h0;
-      5'h0c:
-          \$66  = 1'h1;
-      5'h0d:
-          \$66  = 1'h1;
-      5'h0e:
-          \$66  = 1'h1;
-      5'h0f:
-          \$66  = 1'h1;
-      5'h10:
-          \$66  = 1'h1;
-      5'h11:
-          \$66  = 1'h1;
-      5'h12:
-          \$66  = 1'h1;
-      5'h13:
-          \$66  = 1'h1;
-      5'h14:
-          \$66  = 1'h1;
-      5'h15:
-          \$66  = 1'h1;
-      5'h16:
-          \$66  = 1'h1;
-      5'h17:
-          \$66  = 1'h1;
+      6'h00:
+          \$42  = 2'h0;
+      6'h01:
+          \$42  = 2'h0;
+      6'h02:
+          \$42  = 2'h0;
+      6'h03:
+          \$42  = 2'h0;
+      6'h04:
+          \$42  = 2'h0;
+      6'h05:
+          \$42  = 2'h0;
+      6'h06:
+          \$42  = 2'h0;
+      6'h07:
+          \$42  = 2'h0;
+      6'h08:
+          \$42  = 2'h0;
+      6'h09:
+          \$42  = 2'h0;
+      6'h0a:
+          \$42  = 2'h0;
+      6'h0b:
+          \$42  = 2'h0;
+      6'h0c:
+          \$42  = 2'h1;
+      6'h0d:
+          \$42  = 2'h1;
+      6'h0e:
+          \$42  = 2'h1;
+      6'h0f:
+          \$42  = 2'h1;
+      6'h10:
+          \$42  = 2'h1;
+      6'h11:
+          \$42  = 2'h1;
+      6'h12:
+          \$42  = 2'h1;
+      6'h13:
+          \$42  = 2'h1;
+      6'h14:
+          \$42  = 2'h1;
+      6'h15:
+          \$42  = 2'h1;
+      6'h16:
+          \$42  = 2'h1;
+      6'h17:
+          \$42  = 2'h1;
+      6'h18:
+          \$42  = 2'h2;
+      6'h19:
+          \$42  = 2'h2;
+      6'h1a:
+          \$42  = 2'h2;
+      6'h1b:
+          \$42  = 2'h2;
+      6'h1c:
+          \$42  = 2'h2;
+      6'h1d:
+          \$42  = 2'h2;
+      6'h1e:
+          \$42  = 2'h2;
+      6'h1f:
+          \$42  = 2'h2;
+      6'h20:
+          \$42  = 2'h2;
+      6'h21:
+          \$42  = 2'h2;
+      6'h22:
+          \$42  = 2'h2;
+      6'h23:
+          \$42  = 2'h2;
+      6'h24:
+          \$42  = 2'h3;
+      6'h25:
+          \$42  = 2'h3;
+      6'h26:
+          \$42  = 2'h3;
+      6'h27:
+          \$42  = 2'h3;
+      6'h28:
+          \$42  = 2'h3;
+      6'h29:
+          \$42  = 2'h3;
+      6'h2a:
+          \$42  = 2'h3;
+      6'h2b:
+          \$42  = 2'h3;
+      6'h2c:
+          \$42  = 2'h3;
+      6'h2d:
+          \$42  = 2'h3;
+      6'h2e:
+          \$42  = 2'h3;
+      6'h2f:
+          \$42  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$76  = 1'h0;
+    \$52  = 2'h0;
     casez (t)
-      5'h00:
-          \$76  = 1'h0;
-      5'h01:
-          \$76  = 1'h0;
-      5'h02:
-          \$76  = 1'h0;
-      5'h03:
-          \$76  = 1'h0;
-      5'h04:
-          \$76  = 1'h0;
-      5'h05:
-          \$76  = 1'h0;
-      5'h06:
-          \$76  = 1'h0;
-      5'h07:
-          \$76  = 1'h0;
-      5'h08:
-          \$76  = 1'h0;
-      5'h09:
-          \$76  = 1'h0;
-      5'h0a:
-          \$76  = 1'h0;
-      5'h0b:
-          \$76  = 1'h0;
-      5'h0c:
-          \$76  = 1'h1;
-      5'h0d:
-          \$76  = 1'h1;
-      5'h0e:
-          \$76  = 1'h1;
-      5'h0f:
-          \$76  = 1'h1;
-      5'h10:
-          \$76  = 1'h1;
-      5'h11:
-          \$76  = 1'h1;
-      5'h12:
-          \$76  = 1'h1;
-      5'h13:
-          \$76  = 1'h1;
-      5'h14:
-          \$76  = 1'h1;
-      5'h15:
-          \$76  = 1'h1;
-      5'h16:
-          \$76  = 1'h1;
-      5'h17:
-          \$76  = 1'h1;
+      6'h00:
+          \$52  = 2'h0;
+      6'h01:
+          \$52  = 2'h0;
+      6'h02:
+          \$52  = 2'h0;
+      6'h03:
+          \$52  = 2'h0;
+      6'h04:
+          \$52  = 2'h0;
+      6'h05:
+          \$52  = 2'h0;
+      6'h06:
+          \$52  = 2'h0;
+      6'h07:
+          \$52  = 2'h0;
+      6'h08:
+          \$52  = 2'h0;
+      6'h09:
+          \$52  = 2'h0;
+      6'h0a:
+          \$52  = 2'h0;
+      6'h0b:
+          \$52  = 2'h0;
+      6'h0c:
+          \$52  = 2'h1;
+      6'h0d:
+          \$52  = 2'h1;
+      6'h0e:
+          \$52  = 2'h1;
+      6'h0f:
+          \$52  = 2'h1;
+      6'h10:
+          \$52  = 2'h1;
+      6'h11:
+          \$52  = 2'h1;
+      6'h12:
+          \$52  = 2'h1;
+      6'h13:
+          \$52  = 2'h1;
+      6'h14:
+          \$52  = 2'h1;
+      6'h15:
+          \$52  = 2'h1;
+      6'h16:
+          \$52  = 2'h1;
+      6'h17:
+          \$52  = 2'h1;
+      6'h18:
+          \$52  = 2'h2;
+      6'h19:
+          \$52  = 2'h2;
+      6'h1a:
+          \$52  = 2'h2;
+      6'h1b:
+          \$52  = 2'h2;
+      6'h1c:
+          \$52  = 2'h2;
+      6'h1d:
+          \$52  = 2'h2;
+      6'h1e:
+          \$52  = 2'h2;
+      6'h1f:
+          \$52  = 2'h2;
+      6'h20:
+          \$52  = 2'h2;
+      6'h21:
+          \$52  = 2'h2;
+      6'h22:
+          \$52  = 2'h2;
+      6'h23:
+          \$52  = 2'h2;
+      6'h24:
+          \$52  = 2'h3;
+      6'h25:
+          \$52  = 2'h3;
+      6'h26:
+          \$52  = 2'h3;
+      6'h27:
+          \$52  = 2'h3;
+      6'h28:
+          \$52  = 2'h3;
+      6'h29:
+          \$52  = 2'h3;
+      6'h2a:
+          \$52  = 2'h3;
+      6'h2b:
+          \$52  = 2'h3;
+      6'h2c:
+          \$52  = 2'h3;
+      6'h2d:
+          \$52  = 2'h3;
+      6'h2e:
+          \$52  = 2'h3;
+      6'h2f:
+          \$52  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$80  = 1'h0;
+    \$56  = 2'h0;
     casez (t)
-      5'h00:
-          \$80  = 1'h0;
-      5'h01:
-          \$80  = 1'h0;
-      5'h02:
-          \$80  = 1'h0;
-      5'h03:
-          \$80  = 1'h0;
-      5'h04:
-          \$80  = 1'h0;
-      5'h05:
-          \$80  = 1'h0;
-      5'h06:
-          \$80  = 1'h0;
-      5'h07:
-          \$80  = 1'h0;
-      5'h08:
-          \$80  = 1'h0;
-      5'h09:
-          \$80  = 1'h0;
-      5'h0a:
-          \$80  = 1'h0;
-      5'h0b:
-          \$80  = 1'h0;
-      5'h0c:
-          \$80  = 1'h1;
-      5'h0d:
-          \$80  = 1'h1;
-      5'h0e:
-          \$80  = 1'h1;
-      5'h0f:
-          \$80  = 1'h1;
-      5'h10:
-          \$80  = 1'h1;
-      5'h11:
-          \$80  = 1'h1;
-      5'h12:
-          \$80  = 1'h1;
-      5'h13:
-          \$80  = 1'h1;
-      5'h14:
-          \$80  = 1'h1;
-      5'h15:
-          \$80  = 1'h1;
-      5'h16:
-          \$80  = 1'h1;
-      5'h17:
-          \$80  = 1'h1;
+      6'h00:
+          \$56  = 2'h0;
+      6'h01:
+          \$56  = 2'h0;
+      6'h02:
+          \$56  = 2'h0;
+      6'h03:
+          \$56  = 2'h0;
+      6'h04:
+          \$56  = 2'h0;
+      6'h05:
+          \$56  = 2'h0;
+      6'h06:
+          \$56  = 2'h0;
+      6'h07:
+          \$56  = 2'h0;
+      6'h08:
+          \$56  = 2'h0;
+      6'h09:
+          \$56  = 2'h0;
+      6'h0a:
+          \$56  = 2'h0;
+      6'h0b:
+          \$56  = 2'h0;
+      6'h0c:
+          \$56  = 2'h1;
+      6'h0d:
+          \$56  = 2'h1;
+      6'h0e:
+          \$56  = 2'h1;
+      6'h0f:
+          \$56  = 2'h1;
+      6'h10:
+          \$56  = 2'h1;
+      6'h11:
+          \$56  = 2'h1;
+      6'h12:
+          \$56  = 2'h1;
+      6'h13:
+          \$56  = 2'h1;
+      6'h14:
+          \$56  = 2'h1;
+      6'h15:
+          \$56  = 2'h1;
+      6'h16:
+          \$56  = 2'h1;
+      6'h17:
+          \$56  = 2'h1;
+      6'h18:
+          \$56  = 2'h2;
+      6'h19:
+          \$56  = 2'h2;
+      6'h1a:
+          \$56  = 2'h2;
+      6'h1b:
+          \$56  = 2'h2;
+      6'h1c:
+          \$56  = 2'h2;
+      6'h1d:
+          \$56  = 2'h2;
+      6'h1e:
+          \$56  = 2'h2;
+      6'h1f:
+          \$56  = 2'h2;
+      6'h20:
+          \$56  = 2'h2;
+      6'h21:
+          \$56  = 2'h2;
+      6'h22:
+          \$56  = 2'h2;
+      6'h23:
+          \$56  = 2'h2;
+      6'h24:
+          \$56  = 2'h3;
+      6'h25:
+          \$56  = 2'h3;
+      6'h26:
+          \$56  = 2'h3;
+      6'h27:
+          \$56  = 2'h3;
+      6'h28:
+          \$56  = 2'h3;
+      6'h29:
+          \$56  = 2'h3;
+      6'h2a:
+          \$56  = 2'h3;
+      6'h2b:
+          \$56  = 2'h3;
+      6'h2c:
+          \$56  = 2'h3;
+      6'h2d:
+          \$56  = 2'h3;
+      6'h2e:
+          \$56  = 2'h3;
+      6'h2f:
+          \$56  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$85  = 1'h0;
+    \$61  = 1'h0;
     casez (t)
-      5'h00:
-          \$85  = 1'h1;
-      5'h01:
-          \$85  = 1'h0;
-      5'h02:
-          \$85  = 1'h0;
-      5'h03:
-          \$85  = 1'h0;
-      5'h04:
-          \$85  = 1'h0;
-      5'h05:
-          \$85  = 1'h0;
-      5'h06:
-          \$85  = 1'h0;
-      5'h07:
-          \$85  = 1'h0;
-      5'h08:
-          \$85  = 1'h0;
-      5'h09:
-          \$85  = 1'h0;
-      5'h0a:
-          \$85  = 1'h0;
-      5'h0b:
-          \$85  = 1'h0;
-      5'h0c:
-          \$85  = 1'h1;
-      5'h0d:
-          \$85  = 1'h0;
-      5'h0e:
-          \$85  = 1'h0;
-      5'h0f:
-          \$85  = 1'h0;
-      5'h10:
-          \$85  = 1'h0;
-      5'h11:
-          \$85  = 1'h0;
-      5'h12:
-          \$85  = 1'h0;
-      5'h13:
-          \$85  = 1'h0;
-      5'h14:
-          \$85  = 1'h0;
-      5'h15:
-          \$85  = 1'h0;
-      5'h16:
-          \$85  = 1'h0;
-      5'h17:
-          \$85  = 1'h0;
+      6'h00:
+          \$61  = 1'h1;
+      6'h01:
+          \$61  = 1'h0;
+      6'h02:
+          \$61  = 1'h0;
+      6'h03:
+          \$61  = 1'h0;
+      6'h04:
+          \$61  = 1'h0;
+      6'h05:
+          \$61  = 1'h0;
+      6'h06:
+          \$61  = 1'h0;
+      6'h07:
+          \$61  = 1'h0;
+      6'h08:
+          \$61  = 1'h0;
+      6'h09:
+          \$61  = 1'h0;
+      6'h0a:
+          \$61  = 1'h0;
+      6'h0b:
+          \$61  = 1'h0;
+      6'h0c:
+          \$61  = 1'h1;
+      6'h0d:
+          \$61  = 1'h0;
+      6'h0e:
+          \$61  = 1'h0;
+      6'h0f:
+          \$61  = 1'h0;
+      6'h10:
+          \$61  = 1'h0;
+      6'h11:
+          \$61  = 1'h0;
+      6'h12:
+          \$61  = 1'h0;
+      6'h13:
+          \$61  = 1'h0;
+      6'h14:
+          \$61  = 1'h0;
+      6'h15:
+          \$61  = 1'h0;
+      6'h16:
+          \$61  = 1'h0;
+      6'h17:
+          \$61  = 1'h0;
+      6'h18:
+          \$61  = 1'h1;
+      6'h19:
+          \$61  = 1'h0;
+      6'h1a:
+          \$61  = 1'h0;
+      6'h1b:
+          \$61  = 1'h0;
+      6'h1c:
+          \$61  = 1'h0;
+      6'h1d:
+          \$61  = 1'h0;
+      6'h1e:
+          \$61  = 1'h0;
+      6'h1f:
+          \$61  = 1'h0;
+      6'h20:
+          \$61  = 1'h0;
+      6'h21:
+          \$61  = 1'h0;
+      6'h22:
+          \$61  = 1'h0;
+      6'h23:
+          \$61  = 1'h0;
+      6'h24:
+          \$61  = 1'h1;
+      6'h25:
+          \$61  = 1'h0;
+      6'h26:
+          \$61  = 1'h0;
+      6'h27:
+          \$61  = 1'h0;
+      6'h28:
+          \$61  = 1'h0;
+      6'h29:
+          \$61  = 1'h0;
+      6'h2a:
+          \$61  = 1'h0;
+      6'h2b:
+          \$61  = 1'h0;
+      6'h2c:
+          \$61  = 1'h0;
+      6'h2d:
+          \$61  = 1'h0;
+      6'h2e:
+          \$61  = 1'h0;
+      6'h2f:
+          \$61  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$86  = 1'h0;
+    \$62  = 1'h0;
     casez (t)
-      5'h00:
-          \$86  = 1'h0;
-      5'h01:
-          \$86  = 1'h0;
-      5'h02:
-          \$86  = 1'h0;
-      5'h03:
-          \$86  = 1'h0;
-      5'h04:
-          \$86  = 1'h0;
-      5'h05:
-          \$86  = 1'h0;
-      5'h06:
-          \$86  = 1'h0;
-      5'h07:
-          \$86  = 1'h0;
-      5'h08:
-          \$86  = 1'h0;
-      5'h09:
-          \$86  = 1'h0;
-      5'h0a:
-          \$86  = 1'h0;
-      5'h0b:
-          \$86  = 1'h1;
-      5'h0c:
-          \$86  = 1'h0;
-      5'h0d:
-          \$86  = 1'h0;
-      5'h0e:
-          \$86  = 1'h0;
-      5'h0f:
-          \$86  = 1'h0;
-      5'h10:
-          \$86  = 1'h0;
-      5'h11:
-          \$86  = 1'h0;
-      5'h12:
-          \$86  = 1'h0;
-      5'h13:
-          \$86  = 1'h0;
-      5'h14:
-          \$86  = 1'h0;
-      5'h15:
-          \$86  = 1'h0;
-      5'h16:
-          \$86  = 1'h0;
-      5'h17:
-          \$86  = 1'h1;
+      6'h00:
+          \$62  = 1'h0;
+      6'h01:
+          \$62  = 1'h0;
+      6'h02:
+          \$62  = 1'h0;
+      6'h03:
+          \$62  = 1'h0;
+      6'h04:
+          \$62  = 1'h0;
+      6'h05:
+          \$62  = 1'h0;
+      6'h06:
+          \$62  = 1'h0;
+      6'h07:
+          \$62  = 1'h0;
+      6'h08:
+          \$62  = 1'h0;
+      6'h09:
+          \$62  = 1'h0;
+      6'h0a:
+          \$62  = 1'h0;
+      6'h0b:
+          \$62  = 1'h1;
+      6'h0c:
+          \$62  = 1'h0;
+      6'h0d:
+          \$62  = 1'h0;
+      6'h0e:
+          \$62  = 1'h0;
+      6'h0f:
+          \$62  = 1'h0;
+      6'h10:
+          \$62  = 1'h0;
+      6'h11:
+          \$62  = 1'h0;
+      6'h12:
+          \$62  = 1'h0;
+      6'h13:
+          \$62  = 1'h0;
+      6'h14:
+          \$62  = 1'h0;
+      6'h15:
+          \$62  = 1'h0;
+      6'h16:
+          \$62  = 1'h0;
+      6'h17:
+          \$62  = 1'h1;
+      6'h18:
+          \$62  = 1'h0;
+      6'h19:
+          \$62  = 1'h0;
+      6'h1a:
+          \$62  = 1'h0;
+      6'h1b:
+          \$62  = 1'h0;
+      6'h1c:
+          \$62  = 1'h0;
+      6'h1d:
+          \$62  = 1'h0;
+      6'h1e:
+          \$62  = 1'h0;
+      6'h1f:
+          \$62  = 1'h0;
+      6'h20:
+          \$62  = 1'h0;
+      6'h21:
+          \$62  = 1'h0;
+      6'h22:
+          \$62  = 1'h0;
+      6'h23:
+          \$62  = 1'h1;
+      6'h24:
+          \$62  = 1'h0;
+      6'h25:
+          \$62  = 1'h0;
+      6'h26:
+          \$62  = 1'h0;
+      6'h27:
+          \$62  = 1'h0;
+      6'h28:
+          \$62  = 1'h0;
+      6'h29:
+          \$62  = 1'h0;
+      6'h2a:
+          \$62  = 1'h0;
+      6'h2b:
+          \$62  = 1'h0;
+      6'h2c:
+          \$62  = 1'h0;
+      6'h2d:
+          \$62  = 1'h0;
+      6'h2e:
+          \$62  = 1'h0;
+      6'h2f:
+          \$62  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$87  = 1'h0;
+    \$63  = 2'h0;
     casez (t)
-      5'h00:
-          \$87  = 1'h0;
-      5'h01:
-          \$87  = 1'h0;
-      5'h02:
-          \$87  = 1'h0;
-      5'h03:
-          \$87  = 1'h0;
-      5'h04:
-          \$87  = 1'h0;
-      5'h05:
-          \$87  = 1'h0;
-      5'h06:
-          \$87  = 1'h0;
-      5'h07:
-          \$87  = 1'h0;
-      5'h08:
-          \$87  = 1'h0;
-      5'h09:
-          \$87  = 1'h0;
-      5'h0a:
-          \$87  = 1'h0;
-      5'h0b:
-          \$87  = 1'h0;
-      5'h0c:
-          \$87  = 1'h1;
-      5'h0d:
-          \$87  = 1'h1;
-      5'h0e:
-          \$87  = 1'h1;
-      5'h0f:
-          \$87  = 1'h1;
-      5'h10:
-          \$87  = 1'h1;
-      5'h11:
-          \$87  = 1'h1;
-      5'h12:
-          \$87  = 1'h1;
-      5'h13:
-          \$87  = 1'h1;
-      5'h14:
-          \$87  = 1'h1;
-      5'h15:
-          \$87  = 1'h1;
-      5'h16:
-          \$87  = 1'h1;
-      5'h17:
-          \$87  = 1'h1;
+      6'h00:
+          \$63  = 2'h0;
+      6'h01:
+          \$63  = 2'h0;
+      6'h02:
+          \$63  = 2'h0;
+      6'h03:
+          \$63  = 2'h0;
+      6'h04:
+          \$63  = 2'h0;
+      6'h05:
+          \$63  = 2'h0;
+      6'h06:
+          \$63  = 2'h0;
+      6'h07:
+          \$63  = 2'h0;
+      6'h08:
+          \$63  = 2'h0;
+      6'h09:
+          \$63  = 2'h0;
+      6'h0a:
+          \$63  = 2'h0;
+      6'h0b:
+          \$63  = 2'h0;
+      6'h0c:
+          \$63  = 2'h1;
+      6'h0d:
+          \$63  = 2'h1;
+      6'h0e:
+          \$63  = 2'h1;
+      6'h0f:
+          \$63  = 2'h1;
+      6'h10:
+          \$63  = 2'h1;
+      6'h11:
+          \$63  = 2'h1;
+      6'h12:
+          \$63  = 2'h1;
+      6'h13:
+          \$63  = 2'h1;
+      6'h14:
+          \$63  = 2'h1;
+      6'h15:
+          \$63  = 2'h1;
+      6'h16:
+          \$63  = 2'h1;
+      6'h17:
+          \$63  = 2'h1;
+      6'h18:
+          \$63  = 2'h2;
+      6'h19:
+          \$63  = 2'h2;
+      6'h1a:
+          \$63  = 2'h2;
+      6'h1b:
+          \$63  = 2'h2;
+      6'h1c:
+          \$63  = 2'h2;
+      6'h1d:
+          \$63  = 2'h2;
+      6'h1e:
+          \$63  = 2'h2;
+      6'h1f:
+          \$63  = 2'h2;
+      6'h20:
+          \$63  = 2'h2;
+      6'h21:
+          \$63  = 2'h2;
+      6'h22:
+          \$63  = 2'h2;
+      6'h23:
+          \$63  = 2'h2;
+      6'h24:
+          \$63  = 2'h3;
+      6'h25:
+          \$63  = 2'h3;
+      6'h26:
+          \$63  = 2'h3;
+      6'h27:
+          \$63  = 2'h3;
+      6'h28:
+          \$63  = 2'h3;
+      6'h29:
+          \$63  = 2'h3;
+      6'h2a:
+          \$63  = 2'h3;
+      6'h2b:
+          \$63  = 2'h3;
+      6'h2c:
+          \$63  = 2'h3;
+      6'h2d:
+          \$63  = 2'h3;
+      6'h2e:
+          \$63  = 2'h3;
+      6'h2f:
+          \$63  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$299  = t;
-    if (\$70 ) begin
-      \$299  = \$73 [4:0];
+    \$179  = t;
+    if (\$46 ) begin
+      \$179  = \$49 [5:0];
     end
     if (rst) begin
-      \$299  = 5'h00;
+      \$179  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$300  = x_reg;
-    if (\$75 ) begin
-      \$300  = i__payload;
+    \$180  = x_reg;
+    if (\$51 ) begin
+      \$180  = i__payload;
     end
     if (rst) begin
-      \$300  = 32'd0;
+      \$180  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$301  = from_input;
-    if (\$75 ) begin
-      \$301  = \$77 ;
+    \$181  = from_input;
+    if (\$51 ) begin
+      \$181  = \$53 ;
     end
     if (rst) begin
-      \$301  = 1'h0;
+      \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$302  = v1;
-    if (\$75 ) begin
-      \$302  = \$84 ;
+    \$182  = v1;
+    if (\$51 ) begin
+      \$182  = \$60 ;
     end
     if (rst) begin
-      \$302  = 1'h0;
+      \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$303  = first1;
-    if (\$75 ) begin
-      \$303  = \$85 ;
+    \$183  = first1;
+    if (\$51 ) begin
+      \$183  = \$61 ;
     end
     if (rst) begin
-      \$303  = 1'h0;
+      \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$304  = last1;
-    if (\$75 ) begin
-      \$304  = \$86 ;
+    \$184  = last1;
+    if (\$51 ) begin
+      \$184  = \$62 ;
     end
     if (rst) begin
-      \$304  = 1'h0;
+      \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$305  = nf1;
-    if (\$75 ) begin
-      \$305  = \$87 ;
+    \$185  = nf1;
+    if (\$51 ) begin
+      \$185  = \$63 ;
     end
     if (rst) begin
-      \$305  = 1'h0;
+      \$185  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$306  = xoff0;
-    if (\$89 ) begin
-      \$306  = \$91 ;
+    \$186  = xoff0;
+    if (\$65 ) begin
+      \$186  = \$67 ;
     end
     if (rst) begin
-      \$306  = 9'h000;
+      \$186  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$307  = xoff1;
-    if (\$89 ) begin
-      \$307  = \$93 ;
+    \$187  = xoff1;
+    if (\$65 ) begin
+      \$187  = \$69 ;
     end
     if (rst) begin
-      \$307  = 9'h000;
+      \$187  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$308  = xoff2;
-    if (\$89 ) begin
-      \$308  = \$95 ;
+    \$188  = xoff2;
+    if (\$65 ) begin
+      \$188  = \$71 ;
     end
     if (rst) begin
-      \$308  = 9'h000;
+      \$188  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$309  = xoff3;
-    if (\$89 ) begin
-      \$309  = \$97 ;
+    \$189  = xoff3;
+    if (\$65 ) begin
+      \$189  = \$73 ;
     end
     if (rst) begin
-      \$309  = 9'h000;
+      \$189  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$310  = w0_0;
-    if (\$89 ) begin
-      \$310  = wrom__data[7:0];
+    \$190  = w0_0;
+    if (\$65 ) begin
+      \$190  = wrom__data[7:0];
     end
     if (rst) begin
-      \$310  = 8'h00;
+      \$190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$311  = w0_1;
-    if (\$89 ) begin
-      \$311  = wrom__data[15:8];
+    \$191  = w0_1;
+    if (\$65 ) begin
+      \$191  = wrom__data[15:8];
     end
     if (rst) begin
-      \$311  = 8'h00;
+      \$191  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$312  = w0_2;
-    if (\$89 ) begin
-      \$312  = wrom__data[23:16];
+    \$192  = w0_2;
+    if (\$65 ) begin
+      \$192  = wrom__data[23:16];
     end
     if (rst) begin
-      \$312  = 8'h00;
+      \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$313  = w0_3;
-    if (\$89 ) begin
-      \$313  = wrom__data[31:24];
+    \$193  = w0_3;
+    if (\$65 ) begin
+      \$193  = wrom__data[31:24];
     end
     if (rst) begin
-      \$313  = 8'h00;
+      \$193  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$314  = w1_0;
-    if (\$89 ) begin
-      \$314  = wrom__data[39:32];
+    \$194  = w1_0;
+    if (\$65 ) begin
+      \$194  = wrom__data[39:32];
     end
     if (rst) begin
-      \$314  = 8'h00;
+      \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$315  = w1_1;
-    if (\$89 ) begin
-      \$315  = wrom__data[47:40];
+    \$195  = w1_1;
+    if (\$65 ) begin
+      \$195  = wrom__data[47:40];
     end
     if (rst) begin
-      \$315  = 8'h00;
+      \$195  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$316  = w1_2;
-    if (\$89 ) begin
-      \$316  = wrom__data[55:48];
+    \$196  = w1_2;
+    if (\$65 ) begin
+      \$196  = wrom__data[55:48];
     end
     if (rst) begin
-      \$316  = 8'h00;
+      \$196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$317  = w1_3;
-    if (\$89 ) begin
-      \$317  = wrom__data[63:56];
+    \$197  = w1_3;
+    if (\$65 ) begin
+      \$197  = wrom__data[63:56];
     end
     if (rst) begin
-      \$317  = 8'h00;
+      \$197  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$318  = w2_0;
-    if (\$89 ) begin
-      \$318  = wrom__data[71:64];
+    \$198  = w2_0;
+    if (\$65 ) begin
+      \$198  = wrom__data[71:64];
     end
     if (rst) begin
-      \$318  = 8'h00;
+      \$198  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$319  = w2_1;
-    if (\$89 ) begin
-      \$319  = wrom__data[79:72];
+    \$199  = w2_1;
+    if (\$65 ) begin
+      \$199  = wrom__data[79:72];
     end
     if (rst) begin
-      \$319  = 8'h00;
+      \$199  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$320  = w2_2;
-    if (\$89 ) begin
-      \$320  = wrom__data[87:80];
+    \$200  = w2_2;
+    if (\$65 ) begin
+      \$200  = wrom__data[87:80];
     end
     if (rst) begin
-      \$320  = 8'h00;
+      \$200  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$321  = w2_3;
-    if (\$89 ) begin
-      \$321  = wrom__data[95:88];
+    \$201  = w2_3;
+    if (\$65 ) begin
+      \$201  = wrom__data[95:88];
     end
     if (rst) begin
-      \$321  = 8'h00;
+      \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$322  = w3_0;
-    if (\$89 ) begin
-      \$322  = wrom__data[103:96];
+    \$202  = w3_0;
+    if (\$65 ) begin
+      \$202  = wrom__data[103:96];
     end
     if (rst) begin
-      \$322  = 8'h00;
+      \$202  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$323  = w3_1;
-    if (\$89 ) begin
-      \$323  = wrom__data[111:104];
+    \$203  = w3_1;
+    if (\$65 ) begin
+      \$203  = wrom__data[111:104];
     end
     if (rst) begin
-      \$323  = 8'h00;
+      \$203  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$324  = w3_2;
-    if (\$89 ) begin
-      \$324  = wrom__data[119:112];
+    \$204  = w3_2;
+    if (\$65 ) begin
+      \$204  = wrom__data[119:112];
     end
     if (rst) begin
-      \$324  = 8'h00;
+      \$204  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$325  = w3_3;
-    if (\$89 ) begin
-      \$325  = wrom__data[127:120];
+    \$205  = w3_3;
+    if (\$65 ) begin
+      \$205  = wrom__data[127:120];
     end
     if (rst) begin
-      \$325  = 8'h00;
+      \$205  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$326  = w4_0;
-    if (\$89 ) begin
-      \$326  = wrom__data[135:128];
+    \$206  = w4_0;
+    if (\$65 ) begin
+      \$206  = wrom__data[135:128];
     end
     if (rst) begin
-      \$326  = 8'h00;
+      \$206  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$327  = w4_1;
-    if (\$89 ) begin
-      \$327  = wrom__data[143:136];
+    \$207  = w4_1;
+    if (\$65 ) begin
+      \$207  = wrom__data[143:136];
     end
     if (rst) begin
-      \$327  = 8'h00;
+      \$207  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$328  = w4_2;
-    if (\$89 ) begin
-      \$328  = wrom__data[151:144];
+    \$208  = w4_2;
+    if (\$65 ) begin
+      \$208  = wrom__data[151:144];
     end
     if (rst) begin
-      \$328  = 8'h00;
+      \$208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$329  = w4_3;
-    if (\$89 ) begin
-      \$329  = wrom__data[159:152];
+    \$209  = w4_3;
+    if (\$65 ) begin
+      \$209  = wrom__data[159:152];
     end
     if (rst) begin
-      \$329  = 8'h00;
+      \$209  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$330  = w5_0;
-    if (\$89 ) begin
-      \$330  = wrom__data[167:160];
+    \$210  = w5_0;
+    if (\$65 ) begin
+      \$210  = wrom__data[167:160];
     end
     if (rst) begin
-      \$330  = 8'h00;
+      \$210  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$331  = w5_1;
-    if (\$89 ) begin
-      \$331  = wrom__data[175:168];
+    \$211  = w5_1;
+    if (\$65 ) begin
+      \$211  = wrom__data[175:168];
     end
     if (rst) begin
-      \$331  = 8'h00;
+      \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$332  = w5_2;
-    if (\$89 ) begin
-      \$332  = wrom__data[183:176];
+    \$212  = w5_2;
+    if (\$65 ) begin
+      \$212  = wrom__data[183:176];
     end
     if (rst) begin
-      \$332  = 8'h00;
+      \$212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$333  = w5_3;
-    if (\$89 ) begin
-      \$333  = wrom__data[191:184];
+    \$213  = w5_3;
+    if (\$65 ) begin
+      \$213  = wrom__data[191:184];
     end
     if (rst) begin
-      \$333  = 8'h00;
+      \$213  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$334  = w6_0;
-    if (\$89 ) begin
-      \$334  = wrom__data[199:192];
+    \$214  = w6_0;
+    if (\$65 ) begin
+      \$214  = wrom__data[199:192];
     end
     if (rst) begin
-      \$334  = 8'h00;
+      \$214  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$335  = w6_1;
-    if (\$89 ) begin
-      \$335  = wrom__data[207:200];
+    \$215  = w6_1;
+    if (\$65 ) begin
+      \$215  = wrom__data[207:200];
     end
     if (rst) begin
-      \$335  = 8'h00;
+      \$215  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$336  = w6_2;
-    if (\$89 ) begin
-      \$336  = wrom__data[215:208];
+    \$216  = w6_2;
+    if (\$65 ) begin
+      \$216  = wrom__data[215:208];
     end
     if (rst) begin
-      \$336  = 8'h00;
+      \$216  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$337  = w6_3;
-    if (\$89 ) begin
-      \$337  = wrom__data[223:216];
+    \$217  = w6_3;
+    if (\$65 ) begin
+      \$217  = wrom__data[223:216];
     end
     if (rst) begin
-      \$337  = 8'h00;
+      \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$338  = w7_0;
-    if (\$89 ) begin
-      \$338  = wrom__data[231:224];
+    \$218  = w7_0;
+    if (\$65 ) begin
+      \$218  = wrom__data[231:224];
     end
     if (rst) begin
-      \$338  = 8'h00;
+      \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$339  = w7_1;
-    if (\$89 ) begin
-      \$339  = wrom__data[239:232];
+    \$219  = w7_1;
+    if (\$65 ) begin
+      \$219  = wrom__data[239:232];
     end
     if (rst) begin
-      \$339  = 8'h00;
+      \$219  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$340  = w7_2;
-    if (\$89 ) begin
-      \$340  = wrom__data[247:240];
+    \$220  = w7_2;
+    if (\$65 ) begin
+      \$220  = wrom__data[247:240];
     end
     if (rst) begin
-      \$340  = 8'h00;
+      \$220  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$341  = w7_3;
-    if (\$89 ) begin
-      \$341  = wrom__data[255:248];
+    \$221  = w7_3;
+    if (\$65 ) begin
+      \$221  = wrom__data[255:248];
     end
     if (rst) begin
-      \$341  = 8'h00;
+      \$221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$342  = w8_0;
-    if (\$89 ) begin
-      \$342  = wrom__data[263:256];
+    \$222  = prod0_0;
+    if (\$65 ) begin
+      \$222  = \$74 ;
     end
     if (rst) begin
-      \$342  = 8'h00;
+      \$222  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$343  = w8_1;
-    if (\$89 ) begin
-      \$343  = wrom__data[271:264];
+    \$223  = prod0_1;
+    if (\$65 ) begin
+      \$223  = \$75 ;
     end
     if (rst) begin
-      \$343  = 8'h00;
+      \$223  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$344  = w8_2;
-    if (\$89 ) begin
-      \$344  = wrom__data[279:272];
+    \$224  = prod0_2;
+    if (\$65 ) begin
+      \$224  = \$76 ;
     end
     if (rst) begin
-      \$344  = 8'h00;
+      \$224  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$345  = w8_3;
-    if (\$89 ) begin
-      \$345  = wrom__data[287:280];
+    \$225  = prod0_3;
+    if (\$65 ) begin
+      \$225  = \$77 ;
     end
     if (rst) begin
-      \$345  = 8'h00;
+      \$225  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$346  = w9_0;
-    if (\$89 ) begin
-      \$346  = wrom__data[295:288];
+    \$226  = prod1_0;
+    if (\$65 ) begin
+      \$226  = \$78 ;
     end
     if (rst) begin
-      \$346  = 8'h00;
+      \$226  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$347  = w9_1;
-    if (\$89 ) begin
-      \$347  = wrom__data[303:296];
+    \$227  = prod1_1;
+    if (\$65 ) begin
+      \$227  = \$79 ;
     end
     if (rst) begin
-      \$347  = 8'h00;
+      \$227  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$348  = w9_2;
-    if (\$89 ) begin
-      \$348  = wrom__data[311:304];
+    \$228  = prod1_2;
+    if (\$65 ) begin
+      \$228  = \$80 ;
     end
     if (rst) begin
-      \$348  = 8'h00;
+      \$228  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$349  = w9_3;
-    if (\$89 ) begin
-      \$349  = wrom__data[319:312];
+    \$229  = prod1_3;
+    if (\$65 ) begin
+      \$229  = \$81 ;
     end
     if (rst) begin
-      \$349  = 8'h00;
+      \$229  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$350  = w10_0;
-    if (\$89 ) begin
-      \$350  = wrom__data[327:320];
+    \$230  = prod2_0;
+    if (\$65 ) begin
+      \$230  = \$82 ;
     end
     if (rst) begin
-      \$350  = 8'h00;
+      \$230  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$351  = w10_1;
-    if (\$89 ) begin
-      \$351  = wrom__data[335:328];
+    \$231  = prod2_1;
+    if (\$65 ) begin
+      \$231  = \$83 ;
     end
     if (rst) begin
-      \$351  = 8'h00;
+      \$231  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$352  = w10_2;
-    if (\$89 ) begin
-      \$352  = wrom__data[343:336];
+    \$232  = prod2_2;
+    if (\$65 ) begin
+      \$232  = \$84 ;
     end
     if (rst) begin
-      \$352  = 8'h00;
+      \$232  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$353  = w10_3;
-    if (\$89 ) begin
-      \$353  = wrom__data[351:344];
+    \$233  = prod2_3;
+    if (\$65 ) begin
+      \$233  = \$85 ;
     end
     if (rst) begin
-      \$353  = 8'h00;
+      \$233  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$354  = w11_0;
-    if (\$89 ) begin
-      \$354  = wrom__data[359:352];
+    \$234  = prod3_0;
+    if (\$65 ) begin
+      \$234  = \$86 ;
     end
     if (rst) begin
-      \$354  = 8'h00;
+      \$234  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$355  = w11_1;
-    if (\$89 ) begin
-      \$355  = wrom__data[367:360];
+    \$235  = prod3_1;
+    if (\$65 ) begin
+      \$235  = \$87 ;
     end
     if (rst) begin
-      \$355  = 8'h00;
+      \$235  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$356  = w11_2;
-    if (\$89 ) begin
-      \$356  = wrom__data[375:368];
+    \$236  = prod3_2;
+    if (\$65 ) begin
+      \$236  = \$88 ;
     end
     if (rst) begin
-      \$356  = 8'h00;
+      \$236  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$357  = w11_3;
-    if (\$89 ) begin
-      \$357  = wrom__data[383:376];
+    \$237  = prod3_3;
+    if (\$65 ) begin
+      \$237  = \$89 ;
     end
     if (rst) begin
-      \$357  = 8'h00;
+      \$237  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$358  = w12_0;
-    if (\$89 ) begin
-      \$358  = wrom__data[391:384];
+    \$238  = prod4_0;
+    if (\$65 ) begin
+      \$238  = \$90 ;
     end
     if (rst) begin
-      \$358  = 8'h00;
+      \$238  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$359  = w12_1;
-    if (\$89 ) begin
-      \$359  = wrom__data[399:392];
+    \$239  = prod4_1;
+    if (\$65 ) begin
+      \$239  = \$91 ;
     end
     if (rst) begin
-      \$359  = 8'h00;
+      \$239  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$360  = w12_2;
-    if (\$89 ) begin
-      \$360  = wrom__data[407:400];
+    \$240  = prod4_2;
+    if (\$65 ) begin
+      \$240  = \$92 ;
     end
     if (rst) begin
-      \$360  = 8'h00;
+      \$240  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$361  = w12_3;
-    if (\$89 ) begin
-      \$361  = wrom__data[415:408];
+    \$241  = prod4_3;
+    if (\$65 ) begin
+      \$241  = \$93 ;
     end
     if (rst) begin
-      \$361  = 8'h00;
+      \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$362  = w13_0;
-    if (\$89 ) begin
-      \$362  = wrom__data[423:416];
+    \$242  = prod5_0;
+    if (\$65 ) begin
+      \$242  = \$94 ;
     end
     if (rst) begin
-      \$362  = 8'h00;
+      \$242  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$363  = w13_1;
-    if (\$89 ) begin
-      \$363  = wrom__data[431:424];
+    \$243  = prod5_1;
+    if (\$65 ) begin
+      \$243  = \$95 ;
     end
     if (rst) begin
-      \$363  = 8'h00;
+      \$243  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$364  = w13_2;
-    if (\$89 ) begin
-      \$364  = wrom__data[439:432];
+    \$244  = prod5_2;
+    if (\$65 ) begin
+      \$244  = \$96 ;
     end
     if (rst) begin
-      \$364  = 8'h00;
+      \$244  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$365  = w13_3;
-    if (\$89 ) begin
-      \$365  = wrom__data[447:440];
+    \$245  = prod5_3;
+    if (\$65 ) begin
+      \$245  = \$97 ;
     end
     if (rst) begin
-      \$365  = 8'h00;
+      \$245  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$366  = w14_0;
-    if (\$89 ) begin
-      \$366  = wrom__data[455:448];
+    \$246  = prod6_0;
+    if (\$65 ) begin
+      \$246  = \$98 ;
     end
     if (rst) begin
-      \$366  = 8'h00;
+      \$246  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$367  = w14_1;
-    if (\$89 ) begin
-      \$367  = wrom__data[463:456];
+    \$247  = prod6_1;
+    if (\$65 ) begin
+      \$247  = \$99 ;
     end
     if (rst) begin
-      \$367  = 8'h00;
+      \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$368  = w14_2;
-    if (\$89 ) begin
-      \$368  = wrom__data[471:464];
+    \$248  = prod6_2;
+    if (\$65 ) begin
+      \$248  = \$100 ;
     end
     if (rst) begin
-      \$368  = 8'h00;
+      \$248  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$369  = w14_3;
-    if (\$89 ) begin
-      \$369  = wrom__data[479:472];
+    \$249  = prod6_3;
+    if (\$65 ) begin
+      \$249  = \$101 ;
     end
     if (rst) begin
-      \$369  = 8'h00;
+      \$249  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$370  = w15_0;
-    if (\$89 ) begin
-      \$370  = wrom__data[487:480];
+    \$250  = prod7_0;
+    if (\$65 ) begin
+      \$250  = \$102 ;
     end
     if (rst) begin
-      \$370  = 8'h00;
+      \$250  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$371  = w15_1;
-    if (\$89 ) begin
-      \$371  = wrom__data[495:488];
+    \$251  = prod7_1;
+    if (\$65 ) begin
+      \$251  = \$103 ;
     end
     if (rst) begin
-      \$371  = 8'h00;
+      \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$372  = w15_2;
-    if (\$89 ) begin
-      \$372  = wrom__data[503:496];
+    \$252  = prod7_2;
+    if (\$65 ) begin
+      \$252  = \$104 ;
     end
     if (rst) begin
-      \$372  = 8'h00;
+      \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$373  = w15_3;
-    if (\$89 ) begin
-      \$373  = wrom__data[511:504];
+    \$253  = prod7_3;
+    if (\$65 ) begin
+      \$253  = \$105 ;
     end
     if (rst) begin
-      \$373  = 8'h00;
+      \$253  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$374  = prod0_0;
-    if (\$89 ) begin
-      \$374  = \$98 ;
+    \$254  = sum0_s0_0;
+    if (\$107 ) begin
+      \$254  = { \$110 [18], \$110 [18], \$110 [18], \$110 [18], \$110  };
     end
     if (rst) begin
-      \$374  = 17'h00000;
+      \$254  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$375  = prod0_1;
-    if (\$89 ) begin
-      \$375  = \$99 ;
+    \$255  = sum1_s0_0;
+    if (\$112 ) begin
+      \$255  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
     end
     if (rst) begin
-      \$375  = 17'h00000;
+      \$255  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$376  = prod0_2;
-    if (\$89 ) begin
-      \$376  = \$100 ;
+    \$256  = sum2_s0_0;
+    if (\$117 ) begin
+      \$256  = { \$120 [18], \$120 [18], \$120 [18], \$120 [18], \$120  };
     end
     if (rst) begin
-      \$376  = 17'h00000;
+      \$256  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$377  = prod0_3;
-    if (\$89 ) begin
-      \$377  = \$101 ;
+    \$257  = sum3_s0_0;
+    if (\$122 ) begin
+      \$257  = { \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125  };
     end
     if (rst) begin
-      \$377  = 17'h00000;
+      \$257  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$378  = prod1_0;
-    if (\$89 ) begin
-      \$378  = \$102 ;
+    \$258  = sum4_s0_0;
+    if (\$127 ) begin
+      \$258  = { \$130 [18], \$130 [18], \$130 [18], \$130 [18], \$130  };
     end
     if (rst) begin
-      \$378  = 17'h00000;
+      \$258  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$379  = prod1_1;
-    if (\$89 ) begin
-      \$379  = \$103 ;
+    \$259  = sum5_s0_0;
+    if (\$132 ) begin
+      \$259  = { \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135  };
     end
     if (rst) begin
-      \$379  = 17'h00000;
+      \$259  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$380  = prod1_2;
-    if (\$89 ) begin
-      \$380  = \$104 ;
+    \$260  = sum6_s0_0;
+    if (\$137 ) begin
+      \$260  = { \$140 [18], \$140 [18], \$140 [18], \$140 [18], \$140  };
     end
     if (rst) begin
-      \$380  = 17'h00000;
+      \$260  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$381  = prod1_3;
-    if (\$89 ) begin
-      \$381  = \$105 ;
+    \$261  = sum7_s0_0;
+    if (\$142 ) begin
+      \$261  = { \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145  };
     end
     if (rst) begin
-      \$381  = 17'h00000;
+      \$261  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$382  = prod2_0;
-    if (\$89 ) begin
-      \$382  = \$106 ;
+    \$262  = v2;
+    if (\$147 ) begin
+      \$262  = v1;
     end
     if (rst) begin
-      \$382  = 17'h00000;
+      \$262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$383  = prod2_1;
-    if (\$89 ) begin
-      \$383  = \$107 ;
+    \$263  = first2;
+    if (\$147 ) begin
+      \$263  = first1;
     end
     if (rst) begin
-      \$383  = 17'h00000;
+      \$263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$384  = prod2_2;
-    if (\$89 ) begin
-      \$384  = \$108 ;
+    \$264  = last2;
+    if (\$147 ) begin
+      \$264  = last1;
     end
     if (rst) begin
-      \$384  = 17'h00000;
+      \$264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$385  = prod2_3;
-    if (\$89 ) begin
-      \$385  = \$109 ;
+    \$265  = nf2;
+    if (\$147 ) begin
+      \$265  = nf1;
     end
     if (rst) begin
-      \$385  = 17'h00000;
+      \$265  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$386  = prod3_0;
-    if (\$89 ) begin
-      \$386  = \$110 ;
+    \$266  = v3;
+    if (\$149 ) begin
+      \$266  = v2;
     end
     if (rst) begin
-      \$386  = 17'h00000;
+      \$266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$387  = prod3_1;
-    if (\$89 ) begin
-      \$387  = \$111 ;
+    \$267  = first3;
+    if (\$149 ) begin
+      \$267  = first2;
     end
     if (rst) begin
-      \$387  = 17'h00000;
+      \$267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$388  = prod3_2;
-    if (\$89 ) begin
-      \$388  = \$112 ;
+    \$268  = last3;
+    if (\$149 ) begin
+      \$268  = last2;
     end
     if (rst) begin
-      \$388  = 17'h00000;
+      \$268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$389  = prod3_3;
-    if (\$89 ) begin
-      \$389  = \$113 ;
+    \$269  = nf3;
+    if (\$149 ) begin
+      \$269  = nf2;
     end
     if (rst) begin
-      \$389  = 17'h00000;
+      \$269  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$390  = prod4_0;
-    if (\$89 ) begin
-      \$390  = \$114 ;
+    \$270  = v4;
+    if (\$151 ) begin
+      \$270  = v3;
     end
     if (rst) begin
-      \$390  = 17'h00000;
+      \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$391  = prod4_1;
-    if (\$89 ) begin
-      \$391  = \$115 ;
+    \$271  = first4;
+    if (\$151 ) begin
+      \$271  = first3;
     end
     if (rst) begin
-      \$391  = 17'h00000;
+      \$271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$392  = prod4_2;
-    if (\$89 ) begin
-      \$392  = \$116 ;
+    \$272  = last4;
+    if (\$151 ) begin
+      \$272  = last3;
     end
     if (rst) begin
-      \$392  = 17'h00000;
+      \$272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$393  = prod4_3;
-    if (\$89 ) begin
-      \$393  = \$117 ;
+    \$273  = nf4;
+    if (\$151 ) begin
+      \$273  = nf3;
     end
     if (rst) begin
-      \$393  = 17'h00000;
+      \$273  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$394  = prod5_0;
-    if (\$89 ) begin
-      \$394  = \$118 ;
+    \$274  = o__valid;
+    if (\$153 ) begin
+      \$274  = \$154 ;
     end
     if (rst) begin
-      \$394  = 17'h00000;
+      \$274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$395  = prod5_1;
-    if (\$89 ) begin
-      \$395  = \$119 ;
+    \$275  = acc0;
+    if (\$157 ) begin
+      \$275  = \$18 [22:0];
     end
     if (rst) begin
-      \$395  = 17'h00000;
+      \$275  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$396  = prod5_2;
-    if (\$89 ) begin
-      \$396  = \$120 ;
+    \$276  = o__payload;
+    if (\$157 ) begin
+      if (last4) begin
+        \$276 [22:0] = \$18 [22:0];
+      end
     end
+    if (\$160 ) begin
+      if (last4) begin
+        \$276 [45:23] = \$21 [22:0];
+      end
+    end
+    if (\$163 ) begin
+      if (last4) begin
+        \$276 [68:46] = \$24 [22:0];
+      end
+    end
+    if (\$166 ) begin
+      if (last4) begin
+        \$276 [91:69] = \$27 [22:0];
+      end
+    end
+    if (\$169 ) begin
+      if (last4) begin
+        \$276 [114:92] = \$30 [22:0];
+      end
+    end
+    if (\$172 ) begin
+      if (last4) begin
+        \$276 [137:115] = \$33 [22:0];
+      end
+    end
+    if (\$175 ) begin
+      if (last4) begin
+        \$276 [160:138] = \$36 [22:0];
+      end
+    end
+    if (\$178 ) begin
+      if (last4) begin
+        \$276 [183:161] = \$39 [22:0];
+      end
+    end
+    if (rst) begin
+      \$276  = 184'h0000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$277  = acc1;
+    if (\$160 ) begin
+      \$277  = \$21 [22:0];
+    end
     if (rst) begin
-      \$396  = 17'h00000;
+      \$277  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$397  = prod5_3;
-    if (\$89 ) begin
-      \$397  = \$121 ;
+    \$278  = acc2;
+    if (\$163 ) begin
+      \$278  = \$24 [22:0];
     end
     if (rst) begin
-      \$397  = 17'h00000;
+      \$278  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$398  = prod6_0;
-    if (\$89 ) begin
-      \$398  = \$122 ;
+    \$279  = acc3;
+    if (\$166 ) begin
+      \$279  = \$27 [22:0];
     end
     if (rst) begin
-      \$398  = 17'h00000;
+      \$279  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$399  = prod6_1;
-    if (\$89 ) begin
-      \$399  = \$123 ;
+    \$280  = acc4;
+    if (\$169 ) begin
+      \$280  = \$30 [22:0];
     end
     if (rst) begin
-      \$399  = 17'h00000;
+      \$280  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$400  = prod6_2;
-    if (\$89 ) begin
-      \$400  = \$124 ;
+    \$281  = acc5;
+    if (\$172 ) begin
+      \$281  = \$33 [22:0];
     end
     if (rst) begin
-      \$400  = 17'h00000;
+      \$281  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$401  = prod6_3;
-    if (\$89 ) begin
-      \$401  = \$125 ;
+    \$282  = acc6;
+    if (\$175 ) begin
+      \$282  = \$36 [22:0];
     end
     if (rst) begin
-      \$401  = 17'h00000;
+      \$282  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$402  = prod7_0;
-    if (\$89 ) begin
-      \$402  = \$126 ;
+    \$283  = acc7;
+    if (\$178 ) begin
+      \$283  = \$39 [22:0];
     end
     if (rst) begin
-      \$402  = 17'h00000;
+      \$283  = 23'h000000;
     end
   end
   assign \$signature__data  = i__payload;
@@ -15216,14 +12020,6 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign acc5_next = \$33 [22:0];
   assign acc6_next = \$36 [22:0];
   assign acc7_next = \$39 [22:0];
-  assign acc8_next = \$42 [22:0];
-  assign acc9_next = \$45 [22:0];
-  assign acc10_next = \$48 [22:0];
-  assign acc11_next = \$51 [22:0];
-  assign acc12_next = \$54 [22:0];
-  assign acc13_next = \$57 [22:0];
-  assign acc14_next = \$60 [22:0];
-  assign acc15_next = \$63 [22:0];
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -15236,712 +12032,98 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \o__payload[5]  = o__payload[137:115];
   assign \o__payload[6]  = o__payload[160:138];
   assign \o__payload[7]  = o__payload[183:161];
-  assign \o__payload[8]  = o__payload[206:184];
-  assign \o__payload[9]  = o__payload[229:207];
-  assign \o__payload[10]  = o__payload[252:230];
-  assign \o__payload[11]  = o__payload[275:253];
-  assign \o__payload[12]  = o__payload[298:276];
-  assign \o__payload[13]  = o__payload[321:299];
-  assign \o__payload[14]  = o__payload[344:322];
-  assign \o__payload[15]  = o__payload[367:345];
-  assign \$9  = \$7 ;
-  assign \$68  = \$66 ;
-  assign \$82  = \$80 ;
 endmodule
 
 (* generator = "Amaranth" *)
 module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payload, o__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
-  wire [8:0] \$10 ;
+  wire \$10 ;
   wire \$100 ;
-  wire [34:0] \$1000 ;
-  wire [35:0] \$1001 ;
-  wire [55:0] \$1002 ;
-  wire [56:0] \$1003 ;
-  wire [53:0] \$1004 ;
-  wire [58:0] \$1005 ;
-  wire [76:0] \$1006 ;
-  wire [77:0] \$1007 ;
-  wire \$1008 ;
-  wire \$1009 ;
   wire \$101 ;
-  wire \$1010 ;
-  wire [47:0] \$1011 ;
-  wire \$1012 ;
-  wire \$1013 ;
-  wire \$1014 ;
-  wire \$1015 ;
-  wire \$1016 ;
-  wire \$1017 ;
-  wire \$1018 ;
-  wire \$1019 ;
   wire \$102 ;
-  wire \$1020 ;
-  wire \$1021 ;
-  wire \$1022 ;
-  wire \$1023 ;
-  wire \$1024 ;
-  wire [48:0] \$1025 ;
-  wire \$1026 ;
-  wire \$1027 ;
-  wire [49:0] \$1028 ;
-  wire \$1029 ;
-  reg [24:0] \$103 ;
-  wire \$1030 ;
-  wire \$1031 ;
-  wire \$1032 ;
-  wire \$1033 ;
-  wire [49:0] \$1034 ;
-  wire [49:0] \$1035 ;
-  wire \$1036 ;
-  wire \$1037 ;
-  wire \$1038 ;
-  reg [24:0] \$1039 ;
+  wire \$103 ;
   wire \$104 ;
-  wire \$1040 ;
-  wire \$1041 ;
-  wire \$1042 ;
-  wire \$1043 ;
-  wire \$1044 ;
-  wire \$1045 ;
-  wire \$1046 ;
-  wire \$1047 ;
-  wire \$1048 ;
-  wire \$1049 ;
   wire \$105 ;
-  wire \$1050 ;
-  wire \$1051 ;
-  wire \$1052 ;
-  wire \$1053 ;
-  wire \$1054 ;
-  wire \$1055 ;
-  wire \$1056 ;
-  wire \$1057 ;
-  wire [33:0] \$1058 ;
-  wire \$1059 ;
   wire \$106 ;
-  wire \$1060 ;
-  wire \$1061 ;
-  wire [24:0] \$1062 ;
-  wire \$1063 ;
-  wire \$1064 ;
-  wire \$1065 ;
-  wire [22:0] \$1066 ;
-  wire \$1067 ;
-  wire \$1068 ;
-  wire \$1069 ;
   wire \$107 ;
-  wire [13:0] \$1070 ;
-  wire \$1071 ;
-  wire \$1072 ;
-  wire \$1073 ;
-  wire [34:0] \$1074 ;
-  wire [35:0] \$1075 ;
-  wire [55:0] \$1076 ;
-  wire [56:0] \$1077 ;
-  wire [53:0] \$1078 ;
-  wire [58:0] \$1079 ;
   wire \$108 ;
-  wire [76:0] \$1080 ;
-  wire [77:0] \$1081 ;
-  wire \$1082 ;
-  wire \$1083 ;
-  wire \$1084 ;
-  wire [47:0] \$1085 ;
-  wire \$1086 ;
-  wire \$1087 ;
-  wire \$1088 ;
-  wire \$1089 ;
   wire \$109 ;
-  wire \$1090 ;
-  wire \$1091 ;
-  wire \$1092 ;
-  wire \$1093 ;
-  wire \$1094 ;
-  wire \$1095 ;
-  wire \$1096 ;
-  wire \$1097 ;
-  wire \$1098 ;
-  wire [48:0] \$1099 ;
-  wire [8:0] \$11 ;
+  wire \$11 ;
   wire \$110 ;
-  wire \$1100 ;
-  wire \$1101 ;
-  wire [49:0] \$1102 ;
-  wire \$1103 ;
-  wire \$1104 ;
-  wire \$1105 ;
-  wire \$1106 ;
-  wire \$1107 ;
-  wire [49:0] \$1108 ;
-  wire [49:0] \$1109 ;
   wire \$111 ;
-  wire \$1110 ;
-  wire \$1111 ;
-  wire \$1112 ;
-  reg [24:0] \$1113 ;
-  wire \$1114 ;
-  wire \$1115 ;
-  wire \$1116 ;
-  wire \$1117 ;
-  wire \$1118 ;
-  wire \$1119 ;
   wire \$112 ;
-  wire \$1120 ;
-  wire \$1121 ;
-  wire \$1122 ;
-  wire \$1123 ;
-  wire \$1124 ;
-  wire \$1125 ;
-  wire \$1126 ;
-  wire \$1127 ;
-  wire \$1128 ;
-  wire \$1129 ;
   wire \$113 ;
-  wire \$1130 ;
-  wire \$1131 ;
-  wire [33:0] \$1132 ;
-  wire \$1133 ;
-  wire \$1134 ;
-  wire \$1135 ;
-  wire [24:0] \$1136 ;
-  wire \$1137 ;
-  wire \$1138 ;
-  wire \$1139 ;
-  wire \$114 ;
-  wire [22:0] \$1140 ;
-  wire \$1141 ;
-  wire \$1142 ;
-  wire \$1143 ;
-  wire [13:0] \$1144 ;
-  wire \$1145 ;
-  wire \$1146 ;
-  wire \$1147 ;
-  wire [34:0] \$1148 ;
-  wire [35:0] \$1149 ;
+  wire [33:0] \$114 ;
   wire \$115 ;
-  wire [55:0] \$1150 ;
-  wire [56:0] \$1151 ;
-  wire [53:0] \$1152 ;
-  wire [58:0] \$1153 ;
-  wire [76:0] \$1154 ;
-  wire [77:0] \$1155 ;
-  wire \$1156 ;
-  wire \$1157 ;
-  wire \$1158 ;
-  wire [47:0] \$1159 ;
   wire \$116 ;
-  wire \$1160 ;
-  wire \$1161 ;
-  wire \$1162 ;
-  wire \$1163 ;
-  wire \$1164 ;
-  wire \$1165 ;
-  wire \$1166 ;
-  wire \$1167 ;
-  wire \$1168 ;
-  wire \$1169 ;
   wire \$117 ;
-  wire \$1170 ;
-  wire \$1171 ;
-  wire \$1172 ;
-  wire [48:0] \$1173 ;
-  wire \$1174 ;
-  wire \$1175 ;
-  wire [49:0] \$1176 ;
-  wire \$1177 ;
-  wire \$1178 ;
-  wire \$1179 ;
-  wire \$118 ;
-  wire \$1180 ;
-  wire \$1181 ;
-  wire [49:0] \$1182 ;
-  wire [49:0] \$1183 ;
-  wire \$1184 ;
-  wire \$1185 ;
-  wire \$1186 ;
-  reg [24:0] \$1187 ;
-  wire \$1188 ;
-  wire \$1189 ;
+  wire [24:0] \$118 ;
   wire \$119 ;
-  wire \$1190 ;
-  wire \$1191 ;
-  wire \$1192 ;
-  wire \$1193 ;
-  wire \$1194 ;
-  wire \$1195 ;
-  wire \$1196 ;
-  wire \$1197 ;
-  wire \$1198 ;
-  wire \$1199 ;
-  wire [8:0] \$12 ;
+  wire \$12 ;
   wire \$120 ;
-  wire \$1200 ;
-  wire \$1201 ;
-  wire \$1202 ;
-  wire \$1203 ;
-  wire \$1204 ;
-  wire \$1205 ;
-  wire [33:0] \$1206 ;
-  wire \$1207 ;
-  wire \$1208 ;
-  wire \$1209 ;
   wire \$121 ;
-  wire [24:0] \$1210 ;
-  wire \$1211 ;
-  wire \$1212 ;
-  wire \$1213 ;
-  wire [22:0] \$1214 ;
-  wire \$1215 ;
-  wire \$1216 ;
-  wire \$1217 ;
-  wire [13:0] \$1218 ;
-  wire \$1219 ;
-  wire [33:0] \$122 ;
-  wire \$1220 ;
-  wire \$1221 ;
-  wire [34:0] \$1222 ;
-  wire [35:0] \$1223 ;
-  wire [55:0] \$1224 ;
-  wire [56:0] \$1225 ;
-  wire [53:0] \$1226 ;
-  wire [58:0] \$1227 ;
-  wire [76:0] \$1228 ;
-  wire [77:0] \$1229 ;
+  wire [22:0] \$122 ;
   wire \$123 ;
-  wire \$1230 ;
-  wire \$1231 ;
-  wire \$1232 ;
-  wire [47:0] \$1233 ;
-  wire \$1234 ;
-  wire \$1235 ;
-  wire \$1236 ;
-  wire \$1237 ;
-  wire \$1238 ;
-  wire \$1239 ;
   wire \$124 ;
-  wire \$1240 ;
-  wire \$1241 ;
-  wire \$1242 ;
-  wire \$1243 ;
-  wire \$1244 ;
-  wire \$1245 ;
-  wire \$1246 ;
-  wire [48:0] \$1247 ;
-  wire \$1248 ;
-  wire \$1249 ;
   wire \$125 ;
-  wire [49:0] \$1250 ;
-  wire \$1251 ;
-  wire \$1252 ;
-  wire \$1253 ;
-  wire \$1254 ;
-  wire \$1255 ;
-  wire [49:0] \$1256 ;
-  wire [49:0] \$1257 ;
-  wire \$1258 ;
-  wire \$1259 ;
-  wire [24:0] \$126 ;
-  wire \$1260 ;
-  wire \$1261 ;
-  wire \$1262 ;
-  wire \$1263 ;
-  wire \$1264 ;
-  wire \$1265 ;
-  wire \$1266 ;
-  wire \$1267 ;
-  wire \$1268 ;
-  wire \$1269 ;
+  wire [13:0] \$126 ;
   wire \$127 ;
-  wire \$1270 ;
-  wire \$1271 ;
-  wire \$1272 ;
-  wire \$1273 ;
-  wire \$1274 ;
-  wire \$1275 ;
-  wire \$1276 ;
-  wire \$1277 ;
-  wire \$1278 ;
-  wire \$1279 ;
   wire \$128 ;
-  wire \$1280 ;
-  wire \$1281 ;
-  wire \$1282 ;
-  wire \$1283 ;
-  wire \$1284 ;
-  wire \$1285 ;
-  wire \$1286 ;
-  wire \$1287 ;
-  wire \$1288 ;
-  wire \$1289 ;
   wire \$129 ;
-  wire \$1290 ;
-  wire \$1291 ;
-  wire \$1292 ;
-  wire \$1293 ;
-  wire \$1294 ;
-  wire \$1295 ;
-  wire \$1296 ;
-  wire \$1297 ;
-  wire \$1298 ;
-  wire \$1299 ;
-  wire [8:0] \$13 ;
-  wire [22:0] \$130 ;
-  wire \$1300 ;
-  wire \$1301 ;
-  wire \$1302 ;
-  wire \$1303 ;
-  wire \$1304 ;
-  wire \$1305 ;
-  wire \$1306 ;
-  wire \$1307 ;
-  reg \$1308 ;
-  reg \$1309 ;
-  wire \$131 ;
-  reg \$1310 ;
-  reg \$1311 ;
-  reg \$1312 ;
-  reg \$1313 ;
-  reg \$1314 ;
-  reg [24:0] \$1315 ;
-  reg [24:0] \$1316 ;
-  reg [24:0] \$1317 ;
-  reg [24:0] \$1318 ;
-  reg [24:0] \$1319 ;
-  wire \$132 ;
-  reg [22:0] \$1320 ;
-  reg [33:0] \$1321 ;
-  reg [24:0] \$1322 ;
-  reg [22:0] \$1323 ;
-  reg [13:0] \$1324 ;
-  reg [47:0] \$1325 ;
-  reg [47:0] \$1326 ;
-  reg \$1327 ;
-  reg \$1328 ;
-  reg [49:0] \$1329 ;
-  wire \$133 ;
-  reg [7:0] \$1330 ;
-  reg [24:0] \$1331 ;
-  reg [24:0] \$1332 ;
-  reg [24:0] \$1333 ;
-  reg [24:0] \$1334 ;
-  reg [24:0] \$1335 ;
-  reg [22:0] \$1336 ;
-  reg [33:0] \$1337 ;
-  reg [24:0] \$1338 ;
-  reg [22:0] \$1339 ;
-  wire [13:0] \$134 ;
-  reg [13:0] \$1340 ;
-  reg [47:0] \$1341 ;
-  reg [47:0] \$1342 ;
-  reg \$1343 ;
-  reg \$1344 ;
-  reg [49:0] \$1345 ;
-  reg [7:0] \$1346 ;
-  reg [24:0] \$1347 ;
-  reg [24:0] \$1348 ;
-  reg [24:0] \$1349 ;
-  wire \$135 ;
-  reg [24:0] \$1350 ;
-  reg [24:0] \$1351 ;
-  reg [22:0] \$1352 ;
-  reg [33:0] \$1353 ;
-  reg [24:0] \$1354 ;
-  reg [22:0] \$1355 ;
-  reg [13:0] \$1356 ;
-  reg [47:0] \$1357 ;
-  reg [47:0] \$1358 ;
-  reg \$1359 ;
-  wire \$136 ;
-  reg \$1360 ;
-  reg [49:0] \$1361 ;
-  reg [7:0] \$1362 ;
-  reg [24:0] \$1363 ;
-  reg [24:0] \$1364 ;
-  reg [24:0] \$1365 ;
-  reg [24:0] \$1366 ;
-  reg [24:0] \$1367 ;
-  reg [22:0] \$1368 ;
-  reg [33:0] \$1369 ;
-  wire \$137 ;
-  reg [24:0] \$1370 ;
-  reg [22:0] \$1371 ;
-  reg [13:0] \$1372 ;
-  reg [47:0] \$1373 ;
-  reg [47:0] \$1374 ;
-  reg \$1375 ;
-  reg \$1376 ;
-  reg [49:0] \$1377 ;
-  reg [7:0] \$1378 ;
-  reg [24:0] \$1379 ;
-  wire [34:0] \$138 ;
-  reg [24:0] \$1380 ;
-  reg [24:0] \$1381 ;
-  reg [24:0] \$1382 ;
-  reg [24:0] \$1383 ;
-  reg [22:0] \$1384 ;
-  reg [33:0] \$1385 ;
-  reg [24:0] \$1386 ;
-  reg [22:0] \$1387 ;
-  reg [13:0] \$1388 ;
-  reg [47:0] \$1389 ;
-  wire [35:0] \$139 ;
-  reg [47:0] \$1390 ;
-  reg \$1391 ;
-  reg \$1392 ;
-  reg [49:0] \$1393 ;
-  reg [7:0] \$1394 ;
-  reg [24:0] \$1395 ;
-  reg [24:0] \$1396 ;
-  reg [24:0] \$1397 ;
-  reg [24:0] \$1398 ;
-  reg [24:0] \$1399 ;
-  wire [8:0] \$14 ;
-  wire [55:0] \$140 ;
-  reg [22:0] \$1400 ;
-  reg [33:0] \$1401 ;
-  reg [24:0] \$1402 ;
-  reg [22:0] \$1403 ;
-  reg [13:0] \$1404 ;
-  reg [47:0] \$1405 ;
-  reg [47:0] \$1406 ;
-  reg \$1407 ;
-  reg \$1408 ;
-  reg [49:0] \$1409 ;
-  wire [56:0] \$141 ;
-  reg [7:0] \$1410 ;
-  reg [24:0] \$1411 ;
-  reg [24:0] \$1412 ;
-  reg [24:0] \$1413 ;
-  reg [24:0] \$1414 ;
-  reg [24:0] \$1415 ;
-  reg [22:0] \$1416 ;
-  reg [33:0] \$1417 ;
-  reg [24:0] \$1418 ;
-  reg [22:0] \$1419 ;
-  wire [53:0] \$142 ;
-  reg [13:0] \$1420 ;
-  reg [47:0] \$1421 ;
-  reg [47:0] \$1422 ;
-  reg \$1423 ;
-  reg \$1424 ;
-  reg [49:0] \$1425 ;
-  reg [7:0] \$1426 ;
-  reg [24:0] \$1427 ;
-  reg [24:0] \$1428 ;
-  reg [24:0] \$1429 ;
-  wire [58:0] \$143 ;
-  reg [24:0] \$1430 ;
-  reg [24:0] \$1431 ;
-  reg [22:0] \$1432 ;
-  reg [33:0] \$1433 ;
-  reg [24:0] \$1434 ;
-  reg [22:0] \$1435 ;
-  reg [13:0] \$1436 ;
-  reg [47:0] \$1437 ;
-  reg [47:0] \$1438 ;
-  reg \$1439 ;
-  wire [76:0] \$144 ;
-  reg \$1440 ;
-  reg [49:0] \$1441 ;
-  reg [7:0] \$1442 ;
-  reg [24:0] \$1443 ;
-  reg [24:0] \$1444 ;
-  reg [24:0] \$1445 ;
-  reg [24:0] \$1446 ;
-  reg [24:0] \$1447 ;
-  reg [22:0] \$1448 ;
-  reg [33:0] \$1449 ;
-  wire [77:0] \$145 ;
-  reg [24:0] \$1450 ;
-  reg [22:0] \$1451 ;
-  reg [13:0] \$1452 ;
-  reg [47:0] \$1453 ;
-  reg [47:0] \$1454 ;
-  reg \$1455 ;
-  reg \$1456 ;
-  reg [49:0] \$1457 ;
-  reg [7:0] \$1458 ;
-  reg [24:0] \$1459 ;
+  wire \$13 ;
+  wire [34:0] \$130 ;
+  wire [35:0] \$131 ;
+  wire [55:0] \$132 ;
+  wire [56:0] \$133 ;
+  wire [53:0] \$134 ;
+  wire [58:0] \$135 ;
+  wire [76:0] \$136 ;
+  wire [77:0] \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire [2:0] \$14 ;
+  wire \$140 ;
+  wire [47:0] \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
   wire \$146 ;
-  reg [24:0] \$1460 ;
-  reg [24:0] \$1461 ;
-  reg [24:0] \$1462 ;
-  reg [24:0] \$1463 ;
-  reg [22:0] \$1464 ;
-  reg [33:0] \$1465 ;
-  reg [24:0] \$1466 ;
-  reg [22:0] \$1467 ;
-  reg [13:0] \$1468 ;
-  reg [47:0] \$1469 ;
   wire \$147 ;
-  reg [47:0] \$1470 ;
-  reg \$1471 ;
-  reg \$1472 ;
-  reg [49:0] \$1473 ;
-  reg [7:0] \$1474 ;
-  reg [24:0] \$1475 ;
-  reg [24:0] \$1476 ;
-  reg [24:0] \$1477 ;
-  reg [24:0] \$1478 ;
-  reg [24:0] \$1479 ;
   wire \$148 ;
-  reg [22:0] \$1480 ;
-  reg [33:0] \$1481 ;
-  reg [24:0] \$1482 ;
-  reg [22:0] \$1483 ;
-  reg [13:0] \$1484 ;
-  reg [47:0] \$1485 ;
-  reg [47:0] \$1486 ;
-  reg \$1487 ;
-  reg \$1488 ;
-  reg [49:0] \$1489 ;
-  wire [47:0] \$149 ;
-  reg [7:0] \$1490 ;
-  reg [24:0] \$1491 ;
-  reg [24:0] \$1492 ;
-  reg [24:0] \$1493 ;
-  reg [24:0] \$1494 ;
-  reg [24:0] \$1495 ;
-  reg [22:0] \$1496 ;
-  reg [33:0] \$1497 ;
-  reg [24:0] \$1498 ;
-  reg [22:0] \$1499 ;
-  wire [8:0] \$15 ;
+  wire \$149 ;
+  wire [2:0] \$15 ;
   wire \$150 ;
-  reg [13:0] \$1500 ;
-  reg [47:0] \$1501 ;
-  reg [47:0] \$1502 ;
-  reg \$1503 ;
-  reg \$1504 ;
-  reg [49:0] \$1505 ;
-  reg [7:0] \$1506 ;
-  reg [24:0] \$1507 ;
-  reg [24:0] \$1508 ;
-  reg [24:0] \$1509 ;
   wire \$151 ;
-  reg [24:0] \$1510 ;
-  reg [24:0] \$1511 ;
-  reg [5:0] \$1512 ;
-  reg [5:0] \$1513 ;
-  reg [5:0] \$1514 ;
-  reg [5:0] \$1515 ;
-  reg [5:0] \$1516 ;
-  reg [35:0] \$1517 ;
-  reg [35:0] \$1518 ;
-  reg [35:0] \$1519 ;
   wire \$152 ;
-  reg [35:0] \$1520 ;
-  reg [35:0] \$1521 ;
-  reg [35:0] \$1522 ;
-  reg [35:0] \$1523 ;
-  reg [35:0] \$1524 ;
-  reg [35:0] \$1525 ;
-  reg [35:0] \$1526 ;
-  reg [22:0] \$1527 ;
-  reg [33:0] \$1528 ;
-  reg [24:0] \$1529 ;
   wire \$153 ;
-  reg [22:0] \$1530 ;
-  reg [13:0] \$1531 ;
-  reg [47:0] \$1532 ;
-  reg [47:0] \$1533 ;
-  reg \$1534 ;
-  reg \$1535 ;
-  reg [49:0] \$1536 ;
-  reg [7:0] \$1537 ;
-  reg [24:0] \$1538 ;
-  reg [24:0] \$1539 ;
   wire \$154 ;
-  reg [24:0] \$1540 ;
-  reg [24:0] \$1541 ;
-  reg [24:0] \$1542 ;
-  reg [22:0] \$1543 ;
-  reg [33:0] \$1544 ;
-  reg [24:0] \$1545 ;
-  reg [22:0] \$1546 ;
-  reg [13:0] \$1547 ;
-  reg [47:0] \$1548 ;
-  reg [47:0] \$1549 ;
-  wire \$155 ;
-  reg \$1550 ;
-  reg \$1551 ;
-  reg [49:0] \$1552 ;
-  reg [7:0] \$1553 ;
-  reg [24:0] \$1554 ;
-  reg [24:0] \$1555 ;
-  reg [24:0] \$1556 ;
-  reg [24:0] \$1557 ;
-  reg [24:0] \$1558 ;
-  reg [22:0] \$1559 ;
+  wire [48:0] \$155 ;
   wire \$156 ;
-  reg [33:0] \$1560 ;
-  reg [24:0] \$1561 ;
-  reg [22:0] \$1562 ;
-  reg [13:0] \$1563 ;
-  reg [47:0] \$1564 ;
-  reg [47:0] \$1565 ;
-  reg \$1566 ;
-  reg \$1567 ;
-  reg [49:0] \$1568 ;
-  reg [7:0] \$1569 ;
   wire \$157 ;
-  reg [24:0] \$1570 ;
-  reg [24:0] \$1571 ;
-  reg [24:0] \$1572 ;
-  reg [24:0] \$1573 ;
-  reg [24:0] \$1574 ;
-  reg [22:0] \$1575 ;
-  reg [33:0] \$1576 ;
-  reg [24:0] \$1577 ;
-  reg [22:0] \$1578 ;
-  reg [13:0] \$1579 ;
-  wire \$158 ;
-  reg [47:0] \$1580 ;
-  reg [47:0] \$1581 ;
-  reg \$1582 ;
-  reg \$1583 ;
-  reg [49:0] \$1584 ;
-  reg [7:0] \$1585 ;
-  reg \$1586 ;
-  reg [7:0] \$1587 ;
-  reg [7:0] \$1588 ;
-  reg [7:0] \$1589 ;
+  wire [49:0] \$158 ;
   wire \$159 ;
-  reg [7:0] \$1590 ;
-  reg [7:0] \$1591 ;
-  reg [7:0] \$1592 ;
-  reg [7:0] \$1593 ;
-  reg [7:0] \$1594 ;
-  reg [7:0] \$1595 ;
-  reg [7:0] \$1596 ;
-  reg [7:0] \$1597 ;
-  reg [7:0] \$1598 ;
-  reg [7:0] \$1599 ;
-  wire [8:0] \$16 ;
+  wire \$16 ;
   wire \$160 ;
-  reg [7:0] \$1600 ;
-  reg [7:0] \$1601 ;
-  reg [7:0] \$1602 ;
   wire \$161 ;
   wire \$162 ;
-  wire [48:0] \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire [49:0] \$166 ;
+  wire \$163 ;
+  wire [49:0] \$164 ;
+  wire [49:0] \$165 ;
+  wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire \$169 ;
-  wire [8:0] \$17 ;
+  reg [24:0] \$169 ;
+  wire \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire [49:0] \$172 ;
-  wire [49:0] \$173 ;
+  wire \$172 ;
+  wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  reg [24:0] \$177 ;
+  wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
@@ -15953,78 +12135,78 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
+  wire [33:0] \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire \$192 ;
+  wire [24:0] \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
-  wire [33:0] \$196 ;
+  wire [22:0] \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire [8:0] \$2 ;
   wire \$20 ;
-  wire [24:0] \$200 ;
+  wire [13:0] \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire [22:0] \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire [13:0] \$208 ;
-  wire \$209 ;
-  wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire [34:0] \$212 ;
-  wire [35:0] \$213 ;
-  wire [55:0] \$214 ;
-  wire [56:0] \$215 ;
-  wire [53:0] \$216 ;
-  wire [58:0] \$217 ;
-  wire [76:0] \$218 ;
-  wire [77:0] \$219 ;
-  wire [1:0] \$22 ;
+  wire [34:0] \$204 ;
+  wire [35:0] \$205 ;
+  wire [55:0] \$206 ;
+  wire [56:0] \$207 ;
+  wire [53:0] \$208 ;
+  wire [58:0] \$209 ;
+  reg [24:0] \$21 ;
+  wire [76:0] \$210 ;
+  wire [77:0] \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire [47:0] \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
-  wire [47:0] \$223 ;
+  wire \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire \$229 ;
-  wire [1:0] \$23 ;
+  wire [48:0] \$229 ;
+  wire \$23 ;
   wire \$230 ;
   wire \$231 ;
-  wire \$232 ;
+  wire [49:0] \$232 ;
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
-  wire [48:0] \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire \$237 ;
+  wire [49:0] \$238 ;
+  wire [49:0] \$239 ;
   wire \$24 ;
-  wire [49:0] \$240 ;
+  wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire \$243 ;
+  reg [24:0] \$243 ;
   wire \$244 ;
   wire \$245 ;
-  wire [49:0] \$246 ;
-  wire [49:0] \$247 ;
+  wire \$246 ;
+  wire \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
-  reg [24:0] \$251 ;
+  wire \$251 ;
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
@@ -16036,45 +12218,45 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
-  wire \$262 ;
+  wire [33:0] \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
-  wire \$266 ;
+  wire [24:0] \$266 ;
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire [33:0] \$270 ;
+  wire [22:0] \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
-  wire [24:0] \$274 ;
+  wire [13:0] \$274 ;
   wire \$275 ;
   wire \$276 ;
   wire \$277 ;
-  wire [22:0] \$278 ;
-  wire \$279 ;
+  wire [34:0] \$278 ;
+  wire [35:0] \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire [13:0] \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire [34:0] \$286 ;
-  wire [35:0] \$287 ;
-  wire [55:0] \$288 ;
-  wire [56:0] \$289 ;
-  reg [24:0] \$29 ;
-  wire [53:0] \$290 ;
-  wire [58:0] \$291 ;
-  wire [76:0] \$292 ;
-  wire [77:0] \$293 ;
+  wire [55:0] \$280 ;
+  wire [56:0] \$281 ;
+  wire [53:0] \$282 ;
+  wire [58:0] \$283 ;
+  wire [76:0] \$284 ;
+  wire [77:0] \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire [47:0] \$289 ;
+  wire \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
   wire \$294 ;
   wire \$295 ;
   wire \$296 ;
-  wire [47:0] \$297 ;
+  wire \$297 ;
   wire \$298 ;
   wire \$299 ;
   wire [8:0] \$3 ;
@@ -16082,31 +12264,31 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
-  wire \$303 ;
+  wire [48:0] \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire \$306 ;
+  wire [49:0] \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
   wire \$310 ;
-  wire [48:0] \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire [49:0] \$314 ;
+  wire \$311 ;
+  wire [49:0] \$312 ;
+  wire [49:0] \$313 ;
+  wire \$314 ;
   wire \$315 ;
   wire \$316 ;
-  wire \$317 ;
+  reg [24:0] \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
-  wire [49:0] \$320 ;
-  wire [49:0] \$321 ;
+  wire \$320 ;
+  wire \$321 ;
   wire \$322 ;
   wire \$323 ;
   wire \$324 ;
-  reg [24:0] \$325 ;
+  wire \$325 ;
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
@@ -16115,7 +12297,7 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
-  wire \$333 ;
+  reg [5:0] \$333 ;
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
@@ -16127,37 +12309,37 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
-  wire [33:0] \$344 ;
+  wire \$344 ;
   wire \$345 ;
   wire \$346 ;
   wire \$347 ;
-  wire [24:0] \$348 ;
-  wire \$349 ;
+  wire \$348 ;
+  reg [35:0] \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
-  wire [22:0] \$352 ;
+  wire \$352 ;
   wire \$353 ;
   wire \$354 ;
   wire \$355 ;
-  wire [13:0] \$356 ;
+  wire \$356 ;
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
   wire \$36 ;
-  wire [34:0] \$360 ;
-  wire [35:0] \$361 ;
-  wire [55:0] \$362 ;
-  wire [56:0] \$363 ;
-  wire [53:0] \$364 ;
-  wire [58:0] \$365 ;
-  wire [76:0] \$366 ;
-  wire [77:0] \$367 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  reg [35:0] \$365 ;
+  wire \$366 ;
+  wire \$367 ;
   wire \$368 ;
   wire \$369 ;
   wire \$37 ;
   wire \$370 ;
-  wire [47:0] \$371 ;
+  wire \$371 ;
   wire \$372 ;
   wire \$373 ;
   wire \$374 ;
@@ -16171,75 +12353,75 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$381 ;
   wire \$382 ;
   wire \$383 ;
-  wire \$384 ;
-  wire [48:0] \$385 ;
+  wire [33:0] \$384 ;
+  wire \$385 ;
   wire \$386 ;
   wire \$387 ;
-  wire [49:0] \$388 ;
+  wire [24:0] \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
-  wire \$392 ;
+  wire [22:0] \$392 ;
   wire \$393 ;
-  wire [49:0] \$394 ;
-  wire [49:0] \$395 ;
-  wire \$396 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire [13:0] \$396 ;
   wire \$397 ;
   wire \$398 ;
-  reg [24:0] \$399 ;
+  wire \$399 ;
   wire [8:0] \$4 ;
-  wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
+  wire [33:0] \$40 ;
+  wire [34:0] \$400 ;
+  wire [35:0] \$401 ;
+  wire [55:0] \$402 ;
+  wire [56:0] \$403 ;
+  wire [53:0] \$404 ;
+  wire [58:0] \$405 ;
+  wire [76:0] \$406 ;
+  wire [77:0] \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire \$41 ;
   wire \$410 ;
-  wire \$411 ;
+  wire [47:0] \$411 ;
   wire \$412 ;
   wire \$413 ;
   wire \$414 ;
   wire \$415 ;
   wire \$416 ;
   wire \$417 ;
-  wire [33:0] \$418 ;
+  wire \$418 ;
   wire \$419 ;
   wire \$42 ;
   wire \$420 ;
   wire \$421 ;
-  wire [24:0] \$422 ;
+  wire \$422 ;
   wire \$423 ;
   wire \$424 ;
-  wire \$425 ;
-  wire [22:0] \$426 ;
+  wire [48:0] \$425 ;
+  wire \$426 ;
   wire \$427 ;
-  wire \$428 ;
+  wire [49:0] \$428 ;
   wire \$429 ;
   wire \$43 ;
-  wire [13:0] \$430 ;
+  wire \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
-  wire [34:0] \$434 ;
-  wire [35:0] \$435 ;
-  wire [55:0] \$436 ;
-  wire [56:0] \$437 ;
-  wire [53:0] \$438 ;
-  wire [58:0] \$439 ;
-  wire \$44 ;
-  wire [76:0] \$440 ;
-  wire [77:0] \$441 ;
+  wire [49:0] \$434 ;
+  wire [49:0] \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  reg [24:0] \$439 ;
+  wire [24:0] \$44 ;
+  wire \$440 ;
+  wire \$441 ;
   wire \$442 ;
   wire \$443 ;
   wire \$444 ;
-  wire [47:0] \$445 ;
+  wire \$445 ;
   wire \$446 ;
   wire \$447 ;
   wire \$448 ;
@@ -16253,37 +12435,37 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$455 ;
   wire \$456 ;
   wire \$457 ;
-  wire \$458 ;
-  wire [48:0] \$459 ;
+  wire [33:0] \$458 ;
+  wire \$459 ;
   wire \$46 ;
   wire \$460 ;
   wire \$461 ;
-  wire [49:0] \$462 ;
+  wire [24:0] \$462 ;
   wire \$463 ;
   wire \$464 ;
   wire \$465 ;
-  wire \$466 ;
+  wire [22:0] \$466 ;
   wire \$467 ;
-  wire [49:0] \$468 ;
-  wire [49:0] \$469 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
-  wire \$470 ;
+  wire [13:0] \$470 ;
   wire \$471 ;
   wire \$472 ;
-  reg [24:0] \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
-  wire [33:0] \$48 ;
-  wire \$480 ;
-  wire \$481 ;
+  wire \$473 ;
+  wire [34:0] \$474 ;
+  wire [35:0] \$475 ;
+  wire [55:0] \$476 ;
+  wire [56:0] \$477 ;
+  wire [53:0] \$478 ;
+  wire [58:0] \$479 ;
+  wire [22:0] \$48 ;
+  wire [76:0] \$480 ;
+  wire [77:0] \$481 ;
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
-  wire \$485 ;
+  wire [47:0] \$485 ;
   wire \$486 ;
   wire \$487 ;
   wire \$488 ;
@@ -16291,38 +12473,38 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$49 ;
   wire \$490 ;
   wire \$491 ;
-  wire [33:0] \$492 ;
+  wire \$492 ;
   wire \$493 ;
   wire \$494 ;
   wire \$495 ;
-  wire [24:0] \$496 ;
+  wire \$496 ;
   wire \$497 ;
   wire \$498 ;
-  wire \$499 ;
+  wire [48:0] \$499 ;
   wire [8:0] \$5 ;
   wire \$50 ;
-  wire [22:0] \$500 ;
+  wire \$500 ;
   wire \$501 ;
-  wire \$502 ;
+  wire [49:0] \$502 ;
   wire \$503 ;
-  wire [13:0] \$504 ;
+  wire \$504 ;
   wire \$505 ;
   wire \$506 ;
   wire \$507 ;
-  wire [34:0] \$508 ;
-  wire [35:0] \$509 ;
+  wire [49:0] \$508 ;
+  wire [49:0] \$509 ;
   wire \$51 ;
-  wire [55:0] \$510 ;
-  wire [56:0] \$511 ;
-  wire [53:0] \$512 ;
-  wire [58:0] \$513 ;
-  wire [76:0] \$514 ;
-  wire [77:0] \$515 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  reg [24:0] \$513 ;
+  wire \$514 ;
+  wire \$515 ;
   wire \$516 ;
   wire \$517 ;
   wire \$518 ;
-  wire [47:0] \$519 ;
-  wire [24:0] \$52 ;
+  wire \$519 ;
+  wire [13:0] \$52 ;
   wire \$520 ;
   wire \$521 ;
   wire \$522 ;
@@ -16336,74 +12518,74 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$53 ;
   wire \$530 ;
   wire \$531 ;
-  wire \$532 ;
-  wire [48:0] \$533 ;
+  wire [33:0] \$532 ;
+  wire \$533 ;
   wire \$534 ;
   wire \$535 ;
-  wire [49:0] \$536 ;
+  wire [24:0] \$536 ;
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
   wire \$54 ;
-  wire \$540 ;
+  wire [22:0] \$540 ;
   wire \$541 ;
-  wire [49:0] \$542 ;
-  wire [49:0] \$543 ;
-  wire \$544 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire [13:0] \$544 ;
   wire \$545 ;
   wire \$546 ;
-  reg [24:0] \$547 ;
-  wire \$548 ;
-  wire \$549 ;
+  wire \$547 ;
+  wire [34:0] \$548 ;
+  wire [35:0] \$549 ;
   wire \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
+  wire [55:0] \$550 ;
+  wire [56:0] \$551 ;
+  wire [53:0] \$552 ;
+  wire [58:0] \$553 ;
+  wire [76:0] \$554 ;
+  wire [77:0] \$555 ;
   wire \$556 ;
   wire \$557 ;
   wire \$558 ;
-  wire \$559 ;
-  wire [22:0] \$56 ;
+  wire [47:0] \$559 ;
+  wire [34:0] \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
   wire \$563 ;
   wire \$564 ;
   wire \$565 ;
-  wire [33:0] \$566 ;
+  wire \$566 ;
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
-  wire \$57 ;
-  wire [24:0] \$570 ;
+  wire [35:0] \$57 ;
+  wire \$570 ;
   wire \$571 ;
   wire \$572 ;
-  wire \$573 ;
-  wire [22:0] \$574 ;
+  wire [48:0] \$573 ;
+  wire \$574 ;
   wire \$575 ;
-  wire \$576 ;
+  wire [49:0] \$576 ;
   wire \$577 ;
-  wire [13:0] \$578 ;
+  wire \$578 ;
   wire \$579 ;
-  wire \$58 ;
+  wire [55:0] \$58 ;
   wire \$580 ;
   wire \$581 ;
-  wire [34:0] \$582 ;
-  wire [35:0] \$583 ;
-  wire [55:0] \$584 ;
-  wire [56:0] \$585 ;
-  wire [53:0] \$586 ;
-  wire [58:0] \$587 ;
-  wire [76:0] \$588 ;
-  wire [77:0] \$589 ;
-  wire \$59 ;
+  wire [49:0] \$582 ;
+  wire [49:0] \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  reg [24:0] \$587 ;
+  wire \$588 ;
+  wire \$589 ;
+  wire [56:0] \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
-  wire [47:0] \$593 ;
+  wire \$593 ;
   wire \$594 ;
   wire \$595 ;
   wire \$596 ;
@@ -16411,84 +12593,84 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$598 ;
   wire \$599 ;
   wire [8:0] \$6 ;
-  wire [13:0] \$60 ;
+  wire [53:0] \$60 ;
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
   wire \$603 ;
   wire \$604 ;
   wire \$605 ;
-  wire \$606 ;
-  wire [48:0] \$607 ;
+  wire [33:0] \$606 ;
+  wire \$607 ;
   wire \$608 ;
   wire \$609 ;
-  wire \$61 ;
-  wire [49:0] \$610 ;
+  wire [58:0] \$61 ;
+  wire [24:0] \$610 ;
   wire \$611 ;
   wire \$612 ;
   wire \$613 ;
-  wire \$614 ;
+  wire [22:0] \$614 ;
   wire \$615 ;
-  wire [49:0] \$616 ;
-  wire [49:0] \$617 ;
-  wire \$618 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire [13:0] \$618 ;
   wire \$619 ;
-  wire \$62 ;
+  wire [76:0] \$62 ;
   wire \$620 ;
-  reg [24:0] \$621 ;
-  wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
-  wire \$63 ;
+  wire \$621 ;
+  wire [34:0] \$622 ;
+  wire [35:0] \$623 ;
+  wire [55:0] \$624 ;
+  wire [56:0] \$625 ;
+  wire [53:0] \$626 ;
+  wire [58:0] \$627 ;
+  wire [76:0] \$628 ;
+  wire [77:0] \$629 ;
+  wire [77:0] \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
-  wire \$633 ;
+  wire [47:0] \$633 ;
   wire \$634 ;
   wire \$635 ;
   wire \$636 ;
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
-  wire [34:0] \$64 ;
-  wire [33:0] \$640 ;
+  wire \$64 ;
+  wire \$640 ;
   wire \$641 ;
   wire \$642 ;
   wire \$643 ;
-  wire [24:0] \$644 ;
+  wire \$644 ;
   wire \$645 ;
   wire \$646 ;
-  wire \$647 ;
-  wire [22:0] \$648 ;
+  wire [48:0] \$647 ;
+  wire \$648 ;
   wire \$649 ;
-  wire [35:0] \$65 ;
-  wire \$650 ;
+  wire \$65 ;
+  wire [49:0] \$650 ;
   wire \$651 ;
-  wire [13:0] \$652 ;
+  wire \$652 ;
   wire \$653 ;
   wire \$654 ;
   wire \$655 ;
-  wire [34:0] \$656 ;
-  wire [35:0] \$657 ;
-  wire [55:0] \$658 ;
-  wire [56:0] \$659 ;
-  wire [55:0] \$66 ;
-  wire [53:0] \$660 ;
-  wire [58:0] \$661 ;
-  wire [76:0] \$662 ;
-  wire [77:0] \$663 ;
+  wire [49:0] \$656 ;
+  wire [49:0] \$657 ;
+  wire \$658 ;
+  wire \$659 ;
+  wire \$66 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
   wire \$664 ;
   wire \$665 ;
   wire \$666 ;
-  wire [47:0] \$667 ;
+  wire \$667 ;
   wire \$668 ;
   wire \$669 ;
-  wire [56:0] \$67 ;
+  wire [47:0] \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
@@ -16499,373 +12681,210 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
-  wire [53:0] \$68 ;
+  wire \$68 ;
   wire \$680 ;
-  wire [48:0] \$681 ;
+  wire \$681 ;
   wire \$682 ;
   wire \$683 ;
-  wire [49:0] \$684 ;
-  wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
-  wire [58:0] \$69 ;
-  wire [49:0] \$690 ;
-  wire [49:0] \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
+  reg [1:0] \$684 ;
+  reg \$685 ;
+  reg \$686 ;
+  reg \$687 ;
+  reg \$688 ;
+  reg \$689 ;
+  wire \$69 ;
+  reg \$690 ;
+  reg [24:0] \$691 ;
+  reg [24:0] \$692 ;
+  reg [24:0] \$693 ;
+  reg [24:0] \$694 ;
   reg [24:0] \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire \$698 ;
-  wire \$699 ;
+  reg [22:0] \$696 ;
+  reg [33:0] \$697 ;
+  reg [24:0] \$698 ;
+  reg [22:0] \$699 ;
   wire [8:0] \$7 ;
-  wire [76:0] \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
-  wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire \$709 ;
-  wire [77:0] \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire [33:0] \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire [24:0] \$718 ;
-  wire \$719 ;
+  wire \$70 ;
+  reg [13:0] \$700 ;
+  reg [47:0] \$701 ;
+  reg [47:0] \$702 ;
+  reg \$703 ;
+  reg \$704 ;
+  reg [49:0] \$705 ;
+  reg [7:0] \$706 ;
+  reg [24:0] \$707 ;
+  reg [24:0] \$708 ;
+  reg [24:0] \$709 ;
+  wire \$71 ;
+  reg [24:0] \$710 ;
+  reg [24:0] \$711 ;
+  reg [22:0] \$712 ;
+  reg [33:0] \$713 ;
+  reg [24:0] \$714 ;
+  reg [22:0] \$715 ;
+  reg [13:0] \$716 ;
+  reg [47:0] \$717 ;
+  reg [47:0] \$718 ;
+  reg \$719 ;
   wire \$72 ;
-  wire \$720 ;
-  wire \$721 ;
-  wire [22:0] \$722 ;
-  wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire [13:0] \$726 ;
-  wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
+  reg \$720 ;
+  reg [49:0] \$721 ;
+  reg [7:0] \$722 ;
+  reg [24:0] \$723 ;
+  reg [24:0] \$724 ;
+  reg [24:0] \$725 ;
+  reg [24:0] \$726 ;
+  reg [24:0] \$727 ;
+  reg [22:0] \$728 ;
+  reg [33:0] \$729 ;
   wire \$73 ;
-  wire [34:0] \$730 ;
-  wire [35:0] \$731 ;
-  wire [55:0] \$732 ;
-  wire [56:0] \$733 ;
-  wire [53:0] \$734 ;
-  wire [58:0] \$735 ;
-  wire [76:0] \$736 ;
-  wire [77:0] \$737 ;
-  wire \$738 ;
-  wire \$739 ;
+  reg [24:0] \$730 ;
+  reg [22:0] \$731 ;
+  reg [13:0] \$732 ;
+  reg [47:0] \$733 ;
+  reg [47:0] \$734 ;
+  reg \$735 ;
+  reg \$736 ;
+  reg [49:0] \$737 ;
+  reg [7:0] \$738 ;
+  reg [24:0] \$739 ;
   wire \$74 ;
-  wire \$740 ;
-  wire [47:0] \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
-  wire [47:0] \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire [48:0] \$755 ;
-  wire \$756 ;
-  wire \$757 ;
-  wire [49:0] \$758 ;
-  wire \$759 ;
+  reg [24:0] \$740 ;
+  reg [24:0] \$741 ;
+  reg [24:0] \$742 ;
+  reg [24:0] \$743 ;
+  reg [22:0] \$744 ;
+  reg [33:0] \$745 ;
+  reg [24:0] \$746 ;
+  reg [22:0] \$747 ;
+  reg [13:0] \$748 ;
+  reg [47:0] \$749 ;
+  wire \$75 ;
+  reg [47:0] \$750 ;
+  reg \$751 ;
+  reg \$752 ;
+  reg [49:0] \$753 ;
+  reg [7:0] \$754 ;
+  reg [24:0] \$755 ;
+  reg [24:0] \$756 ;
+  reg [24:0] \$757 ;
+  reg [24:0] \$758 ;
+  reg [24:0] \$759 ;
   wire \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire [49:0] \$764 ;
-  wire [49:0] \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire \$768 ;
-  reg [24:0] \$769 ;
+  reg [5:0] \$760 ;
+  reg [5:0] \$761 ;
+  reg [5:0] \$762 ;
+  reg [5:0] \$763 ;
+  reg [5:0] \$764 ;
+  reg [35:0] \$765 ;
+  reg [35:0] \$766 ;
+  reg [35:0] \$767 ;
+  reg [35:0] \$768 ;
+  reg [35:0] \$769 ;
   wire \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire \$776 ;
-  wire \$777 ;
-  wire \$778 ;
-  wire \$779 ;
+  reg [35:0] \$770 ;
+  reg [35:0] \$771 ;
+  reg [35:0] \$772 ;
+  reg [35:0] \$773 ;
+  reg [35:0] \$774 ;
+  reg [22:0] \$775 ;
+  reg [33:0] \$776 ;
+  reg [24:0] \$777 ;
+  reg [22:0] \$778 ;
+  reg [13:0] \$779 ;
   wire \$78 ;
-  wire \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire \$783 ;
-  wire \$784 ;
-  wire \$785 ;
-  wire \$786 ;
-  wire \$787 ;
-  wire [33:0] \$788 ;
-  wire \$789 ;
+  reg [47:0] \$780 ;
+  reg [47:0] \$781 ;
+  reg \$782 ;
+  reg \$783 ;
+  reg [49:0] \$784 ;
+  reg [7:0] \$785 ;
+  reg [24:0] \$786 ;
+  reg [24:0] \$787 ;
+  reg [24:0] \$788 ;
+  reg [24:0] \$789 ;
   wire \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire [24:0] \$792 ;
-  wire \$793 ;
-  wire \$794 ;
-  wire \$795 ;
-  wire [22:0] \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire \$799 ;
+  reg [24:0] \$790 ;
+  reg [22:0] \$791 ;
+  reg [33:0] \$792 ;
+  reg [24:0] \$793 ;
+  reg [22:0] \$794 ;
+  reg [13:0] \$795 ;
+  reg [47:0] \$796 ;
+  reg [47:0] \$797 ;
+  reg \$798 ;
+  reg \$799 ;
   wire [8:0] \$8 ;
   wire \$80 ;
-  wire [13:0] \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire [34:0] \$804 ;
-  wire [35:0] \$805 ;
-  wire [55:0] \$806 ;
-  wire [56:0] \$807 ;
-  wire [53:0] \$808 ;
-  wire [58:0] \$809 ;
-  wire \$81 ;
-  wire [76:0] \$810 ;
-  wire [77:0] \$811 ;
-  wire \$812 ;
-  wire \$813 ;
-  wire \$814 ;
-  wire [47:0] \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire \$819 ;
+  reg [49:0] \$800 ;
+  reg [7:0] \$801 ;
+  reg [24:0] \$802 ;
+  reg [24:0] \$803 ;
+  reg [24:0] \$804 ;
+  reg [24:0] \$805 ;
+  reg [24:0] \$806 ;
+  reg [22:0] \$807 ;
+  reg [33:0] \$808 ;
+  reg [24:0] \$809 ;
+  wire [48:0] \$81 ;
+  reg [22:0] \$810 ;
+  reg [13:0] \$811 ;
+  reg [47:0] \$812 ;
+  reg [47:0] \$813 ;
+  reg \$814 ;
+  reg \$815 ;
+  reg [49:0] \$816 ;
+  reg [7:0] \$817 ;
+  reg [24:0] \$818 ;
+  reg [24:0] \$819 ;
   wire \$82 ;
-  wire \$820 ;
-  wire \$821 ;
-  wire \$822 ;
-  wire \$823 ;
-  wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire \$827 ;
-  wire \$828 ;
-  wire [48:0] \$829 ;
+  reg [24:0] \$820 ;
+  reg [24:0] \$821 ;
+  reg [24:0] \$822 ;
+  reg [22:0] \$823 ;
+  reg [33:0] \$824 ;
+  reg [24:0] \$825 ;
+  reg [22:0] \$826 ;
+  reg [13:0] \$827 ;
+  reg [47:0] \$828 ;
+  reg [47:0] \$829 ;
   wire \$83 ;
-  wire \$830 ;
-  wire \$831 ;
-  wire [49:0] \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire [49:0] \$838 ;
-  wire [49:0] \$839 ;
-  wire \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
-  reg [24:0] \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
+  reg \$830 ;
+  reg \$831 ;
+  reg [49:0] \$832 ;
+  reg [7:0] \$833 ;
+  reg \$834 ;
+  reg [7:0] \$835 ;
+  reg [7:0] \$836 ;
+  reg [7:0] \$837 ;
+  reg [7:0] \$838 ;
+  reg [7:0] \$839 ;
+  wire [49:0] \$84 ;
+  reg [7:0] \$840 ;
+  reg [7:0] \$841 ;
+  reg [7:0] \$842 ;
   wire \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire \$852 ;
-  wire \$853 ;
-  wire \$854 ;
-  wire \$855 ;
-  wire \$856 ;
-  wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
   wire \$86 ;
-  wire \$860 ;
-  wire \$861 ;
-  wire [33:0] \$862 ;
-  wire \$863 ;
-  wire \$864 ;
-  wire \$865 ;
-  wire [24:0] \$866 ;
-  wire \$867 ;
-  wire \$868 ;
-  wire \$869 ;
   wire \$87 ;
-  wire [22:0] \$870 ;
-  wire \$871 ;
-  wire \$872 ;
-  wire \$873 ;
-  wire [13:0] \$874 ;
-  wire \$875 ;
-  wire \$876 ;
-  wire \$877 ;
-  wire [34:0] \$878 ;
-  wire [35:0] \$879 ;
   wire \$88 ;
-  wire [55:0] \$880 ;
-  wire [56:0] \$881 ;
-  wire [53:0] \$882 ;
-  wire [58:0] \$883 ;
-  wire [76:0] \$884 ;
-  wire [77:0] \$885 ;
-  wire \$886 ;
-  wire \$887 ;
-  wire \$888 ;
-  wire [47:0] \$889 ;
-  wire [48:0] \$89 ;
-  wire \$890 ;
-  wire \$891 ;
-  wire \$892 ;
-  wire \$893 ;
-  wire \$894 ;
-  wire \$895 ;
-  wire \$896 ;
-  wire \$897 ;
-  wire \$898 ;
-  wire \$899 ;
+  wire \$89 ;
   wire [8:0] \$9 ;
-  wire \$90 ;
-  wire \$900 ;
-  wire \$901 ;
-  wire \$902 ;
-  wire [48:0] \$903 ;
-  wire \$904 ;
-  wire \$905 ;
-  wire [49:0] \$906 ;
-  wire \$907 ;
-  wire \$908 ;
-  wire \$909 ;
-  wire \$91 ;
-  wire \$910 ;
-  wire \$911 ;
-  wire [49:0] \$912 ;
-  wire [49:0] \$913 ;
-  wire \$914 ;
-  wire \$915 ;
-  wire \$916 ;
-  reg [24:0] \$917 ;
-  wire \$918 ;
-  wire \$919 ;
-  wire [49:0] \$92 ;
-  wire \$920 ;
-  wire \$921 ;
-  wire \$922 ;
-  wire \$923 ;
-  wire \$924 ;
-  wire \$925 ;
-  wire \$926 ;
-  wire \$927 ;
-  wire \$928 ;
-  wire \$929 ;
+  wire [49:0] \$90 ;
+  wire [49:0] \$91 ;
+  wire \$92 ;
   wire \$93 ;
-  wire \$930 ;
-  wire \$931 ;
-  wire \$932 ;
-  reg [5:0] \$933 ;
-  wire \$934 ;
-  wire \$935 ;
-  wire \$936 ;
-  wire \$937 ;
-  wire \$938 ;
-  wire \$939 ;
   wire \$94 ;
-  wire \$940 ;
-  wire \$941 ;
-  wire \$942 ;
-  wire \$943 ;
-  wire \$944 ;
-  wire \$945 ;
-  wire \$946 ;
-  wire \$947 ;
-  wire \$948 ;
-  reg [35:0] \$949 ;
-  wire \$95 ;
-  wire \$950 ;
-  wire \$951 ;
-  wire \$952 ;
-  wire \$953 ;
-  wire \$954 ;
-  wire \$955 ;
-  wire \$956 ;
-  wire \$957 ;
-  wire \$958 ;
-  wire \$959 ;
+  reg [24:0] \$95 ;
   wire \$96 ;
-  wire \$960 ;
-  wire \$961 ;
-  wire \$962 ;
-  wire \$963 ;
-  wire \$964 ;
-  reg [35:0] \$965 ;
-  wire \$966 ;
-  wire \$967 ;
-  wire \$968 ;
-  wire \$969 ;
   wire \$97 ;
-  wire \$970 ;
-  wire \$971 ;
-  wire \$972 ;
-  wire \$973 ;
-  wire \$974 ;
-  wire \$975 ;
-  wire \$976 ;
-  wire \$977 ;
-  wire \$978 ;
-  wire \$979 ;
-  wire [49:0] \$98 ;
-  wire \$980 ;
-  wire \$981 ;
-  wire \$982 ;
-  wire \$983 ;
-  wire [33:0] \$984 ;
-  wire \$985 ;
-  wire \$986 ;
-  wire \$987 ;
-  wire [24:0] \$988 ;
-  wire \$989 ;
-  wire [49:0] \$99 ;
-  wire \$990 ;
-  wire \$991 ;
-  wire [22:0] \$992 ;
-  wire \$993 ;
-  wire \$994 ;
-  wire \$995 ;
-  wire [13:0] \$996 ;
-  wire \$997 ;
-  wire \$998 ;
-  wire \$999 ;
+  wire \$98 ;
+  wire \$99 ;
   input clk;
   wire clk;
-  reg group = 1'h0;
-  input [367:0] i__payload;
-  wire [367:0] i__payload;
+  reg [1:0] group = 2'h0;
+  input [183:0] i__payload;
+  wire [183:0] i__payload;
   wire [22:0] \i__payload[0] ;
-  wire [22:0] \i__payload[10] ;
-  wire [22:0] \i__payload[11] ;
-  wire [22:0] \i__payload[12] ;
-  wire [22:0] \i__payload[13] ;
-  wire [22:0] \i__payload[14] ;
-  wire [22:0] \i__payload[15] ;
   wire [22:0] \i__payload[1] ;
   wire [22:0] \i__payload[2] ;
   wire [22:0] \i__payload[3] ;
@@ -16873,19 +12892,11 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire [22:0] \i__payload[5] ;
   wire [22:0] \i__payload[6] ;
   wire [22:0] \i__payload[7] ;
-  wire [22:0] \i__payload[8] ;
-  wire [22:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
   reg [7:0] lut0_out = 8'h00;
-  reg [7:0] lut10_out = 8'h00;
-  reg [7:0] lut11_out = 8'h00;
-  reg [7:0] lut12_out = 8'h00;
-  reg [7:0] lut13_out = 8'h00;
-  reg [7:0] lut14_out = 8'h00;
-  reg [7:0] lut15_out = 8'h00;
   reg [7:0] lut1_out = 8'h00;
   reg [7:0] lut2_out = 8'h00;
   reg [7:0] lut3_out = 8'h00;
@@ -16893,19 +12904,11 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [7:0] lut5_out = 8'h00;
   reg [7:0] lut6_out = 8'h00;
   reg [7:0] lut7_out = 8'h00;
-  reg [7:0] lut8_out = 8'h00;
-  reg [7:0] lut9_out = 8'h00;
   (* init = 1'h0 *)
   wire lut_valid;
-  output [127:0] o__payload;
-  wire [127:0] o__payload;
+  output [63:0] o__payload;
+  wire [63:0] o__payload;
   wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[10] ;
-  wire [7:0] \o__payload[11] ;
-  wire [7:0] \o__payload[12] ;
-  wire [7:0] \o__payload[13] ;
-  wire [7:0] \o__payload[14] ;
-  wire [7:0] \o__payload[15] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
@@ -16913,44 +12916,26 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire [7:0] \o__payload[5] ;
   wire [7:0] \o__payload[6] ;
   wire [7:0] \o__payload[7] ;
-  wire [7:0] \o__payload[8] ;
-  wire [7:0] \o__payload[9] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
   wire [7:0] port__addr;
-  wire [7:0] \port__addr$38 ;
-  wire [7:0] \port__addr$40 ;
-  wire [7:0] \port__addr$42 ;
-  wire [7:0] \port__addr$44 ;
-  wire [7:0] \port__addr$46 ;
-  wire [7:0] \port__addr$48 ;
-  wire [7:0] \port__addr$50 ;
-  wire [7:0] \port__addr$52 ;
-  wire [7:0] \port__addr$54 ;
-  wire [7:0] \port__addr$56 ;
-  wire [7:0] \port__addr$58 ;
-  wire [7:0] \port__addr$60 ;
-  wire [7:0] \port__addr$62 ;
-  wire [7:0] \port__addr$64 ;
-  wire [7:0] \port__addr$66 ;
+  wire [7:0] \port__addr$22 ;
+  wire [7:0] \port__addr$24 ;
+  wire [7:0] \port__addr$26 ;
+  wire [7:0] \port__addr$28 ;
+  wire [7:0] \port__addr$30 ;
+  wire [7:0] \port__addr$32 ;
+  wire [7:0] \port__addr$34 ;
   wire [7:0] port__data;
-  wire [7:0] \port__data$336 ;
-  wire [7:0] \port__data$337 ;
-  wire [7:0] \port__data$338 ;
-  wire [7:0] \port__data$339 ;
-  wire [7:0] \port__data$340 ;
-  wire [7:0] \port__data$341 ;
-  wire [7:0] \port__data$342 ;
-  wire [7:0] \port__data$343 ;
-  wire [7:0] \port__data$344 ;
-  wire [7:0] \port__data$345 ;
-  wire [7:0] \port__data$346 ;
-  wire [7:0] \port__data$347 ;
-  wire [7:0] \port__data$348 ;
-  wire [7:0] \port__data$349 ;
-  wire [7:0] \port__data$350 ;
+  wire [7:0] \port__data$184 ;
+  wire [7:0] \port__data$185 ;
+  wire [7:0] \port__data$186 ;
+  wire [7:0] \port__data$187 ;
+  wire [7:0] \port__data$188 ;
+  wire [7:0] \port__data$189 ;
+  wire [7:0] \port__data$190 ;
   reg rq0_above = 1'h0;
   reg [49:0] rq0_code = 50'h0000000000000;
   reg [47:0] rq0_floor = 48'h000000000000;
@@ -16968,123 +12953,6 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire [47:0] rq0_rem;
   reg rq0_tie = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
-  reg rq10_above = 1'h0;
-  reg [49:0] rq10_code = 50'h0000000000000;
-  reg [47:0] rq10_floor = 48'h000000000000;
-  reg [24:0] rq10_mult_1 = 25'h0000000;
-  reg [24:0] rq10_mult_2 = 25'h0000000;
-  reg [24:0] rq10_mult_3 = 25'h0000000;
-  reg [24:0] rq10_mult_4 = 25'h0000000;
-  reg [24:0] rq10_mult_5 = 25'h0000000;
-  reg [7:0] rq10_out = 8'h00;
-  reg [33:0] rq10_part0_0 = 34'h000000000;
-  reg [24:0] rq10_part0_1 = 25'h0000000;
-  reg [22:0] rq10_part1_0 = 23'h000000;
-  reg [13:0] rq10_part1_1 = 14'h0000;
-  reg [47:0] rq10_prod = 48'h000000000000;
-  wire [47:0] rq10_rem;
-  reg rq10_tie = 1'h0;
-  reg [22:0] rq10_x = 23'h000000;
-  reg rq11_above = 1'h0;
-  reg [49:0] rq11_code = 50'h0000000000000;
-  reg [47:0] rq11_floor = 48'h000000000000;
-  reg [24:0] rq11_mult_1 = 25'h0000000;
-  reg [24:0] rq11_mult_2 = 25'h0000000;
-  reg [24:0] rq11_mult_3 = 25'h0000000;
-  reg [24:0] rq11_mult_4 = 25'h0000000;
-  reg [24:0] rq11_mult_5 = 25'h0000000;
-  reg [7:0] rq11_out = 8'h00;
-  reg [33:0] rq11_part0_0 = 34'h000000000;
-  reg [24:0] rq11_part0_1 = 25'h0000000;
-  reg [22:0] rq11_part1_0 = 23'h000000;
-  reg [13:0] rq11_part1_1 = 14'h0000;
-  reg [47:0] rq11_prod = 48'h000000000000;
-  wire [47:0] rq11_rem;
-  reg rq11_tie = 1'h0;
-  reg [22:0] rq11_x = 23'h000000;
-  reg rq12_above = 1'h0;
-  reg [49:0] rq12_code = 50'h0000000000000;
-  reg [47:0] rq12_floor = 48'h000000000000;
-  reg [35:0] rq12_half_1 = 36'h000000000;
-  reg [35:0] rq12_half_2 = 36'h000000000;
-  reg [35:0] rq12_half_3 = 36'h000000000;
-  reg [35:0] rq12_half_4 = 36'h000000000;
-  reg [35:0] rq12_half_5 = 36'h000000000;
-  reg [35:0] rq12_mask_1 = 36'h000000000;
-  reg [35:0] rq12_mask_2 = 36'h000000000;
-  reg [35:0] rq12_mask_3 = 36'h000000000;
-  reg [35:0] rq12_mask_4 = 36'h000000000;
-  reg [35:0] rq12_mask_5 = 36'h000000000;
-  reg [24:0] rq12_mult_1 = 25'h0000000;
-  reg [24:0] rq12_mult_2 = 25'h0000000;
-  reg [24:0] rq12_mult_3 = 25'h0000000;
-  reg [24:0] rq12_mult_4 = 25'h0000000;
-  reg [24:0] rq12_mult_5 = 25'h0000000;
-  reg [7:0] rq12_out = 8'h00;
-  reg [33:0] rq12_part0_0 = 34'h000000000;
-  reg [24:0] rq12_part0_1 = 25'h0000000;
-  reg [22:0] rq12_part1_0 = 23'h000000;
-  reg [13:0] rq12_part1_1 = 14'h0000;
-  reg [47:0] rq12_prod = 48'h000000000000;
-  wire [47:0] rq12_rem;
-  reg [5:0] rq12_shift_1 = 6'h00;
-  reg [5:0] rq12_shift_2 = 6'h00;
-  reg [5:0] rq12_shift_3 = 6'h00;
-  reg [5:0] rq12_shift_4 = 6'h00;
-  reg [5:0] rq12_shift_5 = 6'h00;
-  reg rq12_tie = 1'h0;
-  reg [22:0] rq12_x = 23'h000000;
-  reg rq13_above = 1'h0;
-  reg [49:0] rq13_code = 50'h0000000000000;
-  reg [47:0] rq13_floor = 48'h000000000000;
-  reg [24:0] rq13_mult_1 = 25'h0000000;
-  reg [24:0] rq13_mult_2 = 25'h0000000;
-  reg [24:0] rq13_mult_3 = 25'h0000000;
-  reg [24:0] rq13_mult_4 = 25'h0000000;
-  reg [24:0] rq13_mult_5 = 25'h0000000;
-  reg [7:0] rq13_out = 8'h00;
-  reg [33:0] rq13_part0_0 = 34'h000000000;
-  reg [24:0] rq13_part0_1 = 25'h0000000;
-  reg [22:0] rq13_part1_0 = 23'h000000;
-  reg [13:0] rq13_part1_1 = 14'h0000;
-  reg [47:0] rq13_prod = 48'h000000000000;
-  wire [47:0] rq13_rem;
-  reg rq13_tie = 1'h0;
-  reg [22:0] rq13_x = 23'h000000;
-  reg rq14_above = 1'h0;
-  reg [49:0] rq14_code = 50'h0000000000000;
-  reg [47:0] rq14_floor = 48'h000000000000;
-  reg [24:0] rq14_mult_1 = 25'h0000000;
-  reg [24:0] rq14_mult_2 = 25'h0000000;
-  reg [24:0] rq14_mult_3 = 25'h0000000;
-  reg [24:0] rq14_mult_4 = 25'h0000000;
-  reg [24:0] rq14_mult_5 = 25'h0000000;
-  reg [7:0] rq14_out = 8'h00;
-  reg [33:0] rq14_part0_0 = 34'h000000000;
-  reg [24:0] rq14_part0_1 = 25'h0000000;
-  reg [22:0] rq14_part1_0 = 23'h000000;
-  reg [13:0] rq14_part1_1 = 14'h0000;
-  reg [47:0] rq14_prod = 48'h000000000000;
-  wire [47:0] rq14_rem;
-  reg rq14_tie = 1'h0;
-  reg [22:0] rq14_x = 23'h000000;
-  reg rq15_above = 1'h0;
-  reg [49:0] rq15_code = 50'h0000000000000;
-  reg [47:0] rq15_floor = 48'h000000000000;
-  reg [24:0] rq15_mult_1 = 25'h0000000;
-  reg [24:0] rq15_mult_2 = 25'h0000000;
-  reg [24:0] rq15_mult_3 = 25'h0000000;
-  reg [24:0] rq15_mult_4 = 25'h0000000;
-  reg [24:0] rq15_mult_5 = 25'h0000000;
-  reg [7:0] rq15_out = 8'h00;
-  reg [33:0] rq15_part0_0 = 34'h000000000;
-  reg [24:0] rq15_part0_1 = 25'h0000000;
-  reg [22:0] rq15_part1_0 = 23'h000000;
-  reg [13:0] rq15_part1_1 = 14'h0000;
-  reg [47:0] rq15_prod = 48'h000000000000;
-  wire [47:0] rq15_rem;
-  reg rq15_tie = 1'h0;
-  reg [22:0] rq15_x = 23'h000000;
   reg rq1_above = 1'h0;
   reg [49:0] rq1_code = 50'h0000000000000;
   reg [47:0] rq1_floor = 48'h000000000000;
@@ -17139,6 +13007,16 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg rq4_above = 1'h0;
   reg [49:0] rq4_code = 50'h0000000000000;
   reg [47:0] rq4_floor = 48'h000000000000;
+  reg [35:0] rq4_half_1 = 36'h000000000;
+  reg [35:0] rq4_half_2 = 36'h000000000;
+  reg [35:0] rq4_half_3 = 36'h000000000;
+  reg [35:0] rq4_half_4 = 36'h000000000;
+  reg [35:0] rq4_half_5 = 36'h000000000;
+  reg [35:0] rq4_mask_1 = 36'h000000000;
+  reg [35:0] rq4_mask_2 = 36'h000000000;
+  reg [35:0] rq4_mask_3 = 36'h000000000;
+  reg [35:0] rq4_mask_4 = 36'h000000000;
+  reg [35:0] rq4_mask_5 = 36'h000000000;
   reg [24:0] rq4_mult_1 = 25'h0000000;
   reg [24:0] rq4_mult_2 = 25'h0000000;
   reg [24:0] rq4_mult_3 = 25'h0000000;
@@ -17151,6 +13029,11 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [13:0] rq4_part1_1 = 14'h0000;
   reg [47:0] rq4_prod = 48'h000000000000;
   wire [47:0] rq4_rem;
+  reg [5:0] rq4_shift_1 = 6'h00;
+  reg [5:0] rq4_shift_2 = 6'h00;
+  reg [5:0] rq4_shift_3 = 6'h00;
+  reg [5:0] rq4_shift_4 = 6'h00;
+  reg [5:0] rq4_shift_5 = 6'h00;
   reg rq4_tie = 1'h0;
   reg [22:0] rq4_x = 23'h000000;
   reg rq5_above = 1'h0;
@@ -17204,40 +13087,6 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire [47:0] rq7_rem;
   reg rq7_tie = 1'h0;
   reg [22:0] rq7_x = 23'h000000;
-  reg rq8_above = 1'h0;
-  reg [49:0] rq8_code = 50'h0000000000000;
-  reg [47:0] rq8_floor = 48'h000000000000;
-  reg [24:0] rq8_mult_1 = 25'h0000000;
-  reg [24:0] rq8_mult_2 = 25'h0000000;
-  reg [24:0] rq8_mult_3 = 25'h0000000;
-  reg [24:0] rq8_mult_4 = 25'h0000000;
-  reg [24:0] rq8_mult_5 = 25'h0000000;
-  reg [7:0] rq8_out = 8'h00;
-  reg [33:0] rq8_part0_0 = 34'h000000000;
-  reg [24:0] rq8_part0_1 = 25'h0000000;
-  reg [22:0] rq8_part1_0 = 23'h000000;
-  reg [13:0] rq8_part1_1 = 14'h0000;
-  reg [47:0] rq8_prod = 48'h000000000000;
-  wire [47:0] rq8_rem;
-  reg rq8_tie = 1'h0;
-  reg [22:0] rq8_x = 23'h000000;
-  reg rq9_above = 1'h0;
-  reg [49:0] rq9_code = 50'h0000000000000;
-  reg [47:0] rq9_floor = 48'h000000000000;
-  reg [24:0] rq9_mult_1 = 25'h0000000;
-  reg [24:0] rq9_mult_2 = 25'h0000000;
-  reg [24:0] rq9_mult_3 = 25'h0000000;
-  reg [24:0] rq9_mult_4 = 25'h0000000;
-  reg [24:0] rq9_mult_5 = 25'h0000000;
-  reg [7:0] rq9_out = 8'h00;
-  reg [33:0] rq9_part0_0 = 34'h000000000;
-  reg [24:0] rq9_part0_1 = 25'h0000000;
-  reg [22:0] rq9_part1_0 = 23'h000000;
-  reg [13:0] rq9_part1_1 = 14'h0000;
-  reg [47:0] rq9_prod = 48'h000000000000;
-  wire [47:0] rq9_rem;
-  reg rq9_tie = 1'h0;
-  reg [22:0] rq9_x = 23'h000000;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -17505,25 +13354,820 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
     lut[254] = 8'h7f;
     lut[255] = 8'h7f;
   end
-  assign \port__data$350  = lut[\$17 [7:0]];
-  assign \port__data$349  = lut[\$16 [7:0]];
-  assign \port__data$348  = lut[\$15 [7:0]];
-  assign \port__data$347  = lut[\$14 [7:0]];
-  assign \port__data$346  = lut[\$13 [7:0]];
-  assign \port__data$345  = lut[\$12 [7:0]];
-  assign \port__data$344  = lut[\$11 [7:0]];
-  assign \port__data$343  = lut[\$10 [7:0]];
-  assign \port__data$342  = lut[\$9 [7:0]];
-  assign \port__data$341  = lut[\$8 [7:0]];
-  assign \port__data$340  = lut[\$7 [7:0]];
-  assign \port__data$339  = lut[\$6 [7:0]];
-  assign \port__data$338  = lut[\$5 [7:0]];
-  assign \port__data$337  = lut[\$4 [7:0]];
-  assign \port__data$336  = lut[\$3 [7:0]];
+  assign \port__data$190  = lut[\$9 [7:0]];
+  assign \port__data$189  = lut[\$8 [7:0]];
+  assign \port__data$188  = lut[\$7 [7:0]];
+  assign \port__data$187  = lut[\$6 [7:0]];
+  assign \port__data$186  = lut[\$5 [7:0]];
+  assign \port__data$185  = lut[\$4 [7:0]];
+  assign \port__data$184  = lut[\$3 [7:0]];
   assign port__data = lut[\$2 [7:0]];
+  assign \$149  = rq1_rem == 35'h400000000;
+  assign \$152  = ~ o__valid;
+  assign \$153  = \$152  | o__ready;
+  assign \$154  = \$153  & rq_valid_4;
+  assign \$155  = $signed(3'h5) + $signed(rq1_floor);
+  assign \$156  = rq1_tie & rq1_floor[0];
+  assign \$157  = rq1_above | \$156 ;
+  assign \$158  = $signed(\$155 ) + $signed({ 1'h0, \$157  });
+  assign \$159  = ~ o__valid;
+  assign \$160  = \$159  | o__ready;
+  assign \$161  = \$160  & rq_valid_5;
+  assign \$162  = $signed(rq1_code) < $signed(8'h80);
+  assign \$163  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$164  = \$163  ? 50'h000000000007f : rq1_code;
+  assign \$165  = \$162  ? 50'h3ffffffffff80 : \$164 ;
+  assign \$166  = ~ o__valid;
+  assign \$167  = \$166  | o__ready;
+  assign \$168  = \$167  & i__valid;
+  assign \$170  = ~ o__valid;
+  assign \$171  = \$170  | o__ready;
+  assign \$172  = \$171  & rq_valid_1;
+  assign \$173  = ~ o__valid;
+  assign \$174  = \$173  | o__ready;
+  assign \$175  = \$174  & rq_valid_2;
+  assign \$176  = ~ o__valid;
+  assign \$177  = \$176  | o__ready;
+  assign \$178  = \$177  & rq_valid_3;
+  assign \$179  = ~ o__valid;
+  assign \$180  = \$179  | o__ready;
+  assign \$181  = \$180  & rq_valid_4;
+  assign \$182  = ~ o__valid;
+  assign \$183  = \$182  | o__ready;
+  assign \$184  = \$183  & i__valid;
+  assign \$185  = ~ o__valid;
+  assign \$186  = \$185  | o__ready;
+  assign \$187  = \$186  & rq_valid_1;
+  assign \$188  = rq2_x[16:0] * rq2_mult_1[16:0];
+  assign \$189  = ~ o__valid;
+  assign \$190  = \$189  | o__ready;
+  assign \$191  = \$190  & rq_valid_1;
+  assign \$192  = rq2_x[16:0] * rq2_mult_1[24:17];
+  assign \$193  = ~ o__valid;
+  assign \$194  = \$193  | o__ready;
+  assign \$195  = \$194  & rq_valid_1;
+  assign \$196  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
+  assign \$197  = ~ o__valid;
+  assign \$198  = \$197  | o__ready;
+  assign \$199  = \$198  & rq_valid_1;
+  assign \$200  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$201  = ~ o__valid;
+  assign \$202  = \$201  | o__ready;
+  assign \$203  = \$202  & rq_valid_2;
+  assign \$205  = 1'h0 + \$204 ;
+  assign \$207  = \$205  + \$206 ;
+  assign \$209  = $signed({ 1'h0, \$207  }) + $signed(\$208 );
+  assign \$211  = $signed(\$209 ) + $signed(\$210 );
+  assign \$212  = ~ o__valid;
+  assign \$213  = \$212  | o__ready;
+  assign \$214  = \$213  & rq_valid_3;
+  assign \$216  = ~ o__valid;
+  assign \$217  = \$216  | o__ready;
+  assign \$218  = \$217  & rq_valid_3;
+  assign \$219  = rq2_rem > 35'h400000000;
+  assign \$220  = ~ o__valid;
+  assign \$221  = \$220  | o__ready;
+  assign \$222  = \$221  & rq_valid_3;
+  assign \$223  = rq2_rem == 35'h400000000;
+  assign \$226  = ~ o__valid;
+  assign \$227  = \$226  | o__ready;
+  assign \$228  = \$227  & rq_valid_4;
+  assign \$229  = $signed(3'h5) + $signed(rq2_floor);
+  assign \$230  = rq2_tie & rq2_floor[0];
+  assign \$231  = rq2_above | \$230 ;
+  assign \$232  = $signed(\$229 ) + $signed({ 1'h0, \$231  });
+  assign \$233  = ~ o__valid;
+  assign \$234  = \$233  | o__ready;
+  assign \$235  = \$234  & rq_valid_5;
+  assign \$236  = $signed(rq2_code) < $signed(8'h80);
+  assign \$237  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$238  = \$237  ? 50'h000000000007f : rq2_code;
+  assign \$239  = \$236  ? 50'h3ffffffffff80 : \$238 ;
+  assign \$240  = ~ o__valid;
+  assign \$241  = \$240  | o__ready;
+  assign \$242  = \$241  & i__valid;
+  assign \$244  = ~ o__valid;
+  assign \$245  = \$244  | o__ready;
+  assign \$246  = \$245  & rq_valid_1;
+  assign \$247  = ~ o__valid;
+  assign \$248  = \$247  | o__ready;
+  assign \$249  = \$248  & rq_valid_2;
+  assign \$250  = ~ o__valid;
+  assign \$251  = \$250  | o__ready;
+  assign \$252  = \$251  & rq_valid_3;
+  assign \$253  = ~ o__valid;
+  assign \$254  = \$253  | o__ready;
+  assign \$255  = \$254  & rq_valid_4;
+  assign \$256  = ~ o__valid;
+  assign \$257  = \$256  | o__ready;
+  assign \$258  = \$257  & i__valid;
+  assign \$259  = ~ o__valid;
+  assign \$260  = \$259  | o__ready;
+  assign \$261  = \$260  & rq_valid_1;
+  assign \$262  = rq3_x[16:0] * rq3_mult_1[16:0];
+  assign \$263  = ~ o__valid;
+  assign \$264  = \$263  | o__ready;
+  assign \$265  = \$264  & rq_valid_1;
+  assign \$266  = rq3_x[16:0] * rq3_mult_1[24:17];
+  assign \$267  = ~ o__valid;
+  assign \$268  = \$267  | o__ready;
+  assign \$269  = \$268  & rq_valid_1;
+  assign \$270  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
+  assign \$271  = ~ o__valid;
+  assign \$272  = \$271  | o__ready;
+  assign \$273  = \$272  & rq_valid_1;
+  assign \$274  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$275  = ~ o__valid;
+  assign \$276  = \$275  | o__ready;
+  assign \$277  = \$276  & rq_valid_2;
+  assign \$279  = 1'h0 + \$278 ;
+  assign \$281  = \$279  + \$280 ;
+  assign \$283  = $signed({ 1'h0, \$281  }) + $signed(\$282 );
+  assign \$285  = $signed(\$283 ) + $signed(\$284 );
+  assign \$286  = ~ o__valid;
+  assign \$287  = \$286  | o__ready;
+  assign \$288  = \$287  & rq_valid_3;
+  assign \$290  = ~ o__valid;
+  assign \$291  = \$290  | o__ready;
+  assign \$292  = \$291  & rq_valid_3;
+  assign \$293  = rq3_rem > 35'h400000000;
+  assign \$294  = ~ o__valid;
+  assign \$295  = \$294  | o__ready;
+  assign \$296  = \$295  & rq_valid_3;
+  assign \$297  = rq3_rem == 35'h400000000;
+  assign \$300  = ~ o__valid;
+  assign \$301  = \$300  | o__ready;
+  assign \$302  = \$301  & rq_valid_4;
+  assign \$303  = $signed(3'h5) + $signed(rq3_floor);
+  assign \$304  = rq3_tie & rq3_floor[0];
+  assign \$305  = rq3_above | \$304 ;
+  assign \$306  = $signed(\$303 ) + $signed({ 1'h0, \$305  });
+  assign \$307  = ~ o__valid;
+  assign \$308  = \$307  | o__ready;
+  assign \$309  = \$308  & rq_valid_5;
+  assign \$310  = $signed(rq3_code) < $signed(8'h80);
+  assign \$311  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$312  = \$311  ? 50'h000000000007f : rq3_code;
+  assign \$313  = \$310  ? 50'h3ffffffffff80 : \$312 ;
+  assign \$314  = ~ o__valid;
+  assign \$315  = \$314  | o__ready;
+  assign \$316  = \$315  & i__valid;
+  assign \$318  = ~ o__valid;
+  assign \$319  = \$318  | o__ready;
+  assign \$320  = \$319  & rq_valid_1;
+  assign \$321  = ~ o__valid;
+  assign \$322  = \$321  | o__ready;
+  assign \$323  = \$322  & rq_valid_2;
+  assign \$324  = ~ o__valid;
+  assign \$325  = \$324  | o__ready;
+  assign \$326  = \$325  & rq_valid_3;
+  assign \$327  = ~ o__valid;
+  assign \$328  = \$327  | o__ready;
+  assign \$329  = \$328  & rq_valid_4;
+  assign \$330  = ~ o__valid;
+  assign \$331  = \$330  | o__ready;
+  assign \$332  = \$331  & i__valid;
+  assign \$334  = ~ o__valid;
+  assign \$335  = \$334  | o__ready;
+  assign \$336  = \$335  & rq_valid_1;
+  assign \$337  = ~ o__valid;
+  assign \$338  = \$337  | o__ready;
+  assign \$339  = \$338  & rq_valid_2;
+  assign \$340  = ~ o__valid;
+  assign \$341  = \$340  | o__ready;
+  assign \$342  = \$341  & rq_valid_3;
+  assign \$343  = ~ o__valid;
+  assign \$344  = \$343  | o__ready;
+  assign \$345  = \$344  & rq_valid_4;
+  assign \$346  = ~ o__valid;
+  assign \$347  = \$346  | o__ready;
+  assign \$348  = \$347  & i__valid;
+  assign \$350  = ~ o__valid;
+  assign \$351  = \$350  | o__ready;
+  assign \$352  = \$351  & rq_valid_1;
+  assign \$353  = ~ o__valid;
+  assign \$354  = \$353  | o__ready;
+  assign \$355  = \$354  & rq_valid_2;
+  assign \$356  = ~ o__valid;
+  assign \$357  = \$356  | o__ready;
+  assign \$358  = \$357  & rq_valid_3;
+  assign \$359  = ~ o__valid;
+  assign \$360  = \$359  | o__ready;
+  assign \$361  = \$360  & rq_valid_4;
+  assign \$362  = ~ o__valid;
+  assign \$363  = \$362  | o__ready;
+  assign \$364  = \$363  & i__valid;
+  assign \$366  = ~ o__valid;
+  assign \$367  = \$366  | o__ready;
+  assign \$368  = \$367  & rq_valid_1;
+  assign \$369  = ~ o__valid;
+  assign \$370  = \$369  | o__ready;
+  assign \$371  = \$370  & rq_valid_2;
+  assign \$372  = ~ o__valid;
+  assign \$373  = \$372  | o__ready;
+  assign \$374  = \$373  & rq_valid_3;
+  assign \$375  = ~ o__valid;
+  assign \$376  = \$375  | o__ready;
+  assign \$377  = \$376  & rq_valid_4;
+  assign \$378  = ~ o__valid;
+  assign \$379  = \$378  | o__ready;
+  assign \$380  = \$379  & i__valid;
+  assign \$381  = ~ o__valid;
+  assign \$382  = \$381  | o__ready;
+  assign \$383  = \$382  & rq_valid_1;
+  assign \$384  = rq4_x[16:0] * rq4_mult_1[16:0];
+  assign \$385  = ~ o__valid;
+  assign \$386  = \$385  | o__ready;
+  assign \$387  = \$386  & rq_valid_1;
+  assign \$388  = rq4_x[16:0] * rq4_mult_1[24:17];
+  assign \$389  = ~ o__valid;
+  assign \$390  = \$389  | o__ready;
+  assign \$391  = \$390  & rq_valid_1;
+  assign \$392  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[16:0] });
+  assign \$393  = ~ o__valid;
+  assign \$394  = \$393  | o__ready;
+  assign \$395  = \$394  & rq_valid_1;
+  assign \$396  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[24:17] });
+  assign \$397  = ~ o__valid;
+  assign \$398  = \$397  | o__ready;
+  assign \$399  = \$398  & rq_valid_2;
+  assign \$401  = 1'h0 + \$400 ;
+  assign \$403  = \$401  + \$402 ;
+  assign \$405  = $signed({ 1'h0, \$403  }) + $signed(\$404 );
+  assign \$407  = $signed(\$405 ) + $signed(\$406 );
+  assign \$408  = ~ o__valid;
+  assign \$409  = \$408  | o__ready;
+  assign \$410  = \$409  & rq_valid_3;
+  assign \$411  = $signed(rq4_prod) >>> rq4_shift_3;
+  assign \$412  = ~ o__valid;
+  assign \$413  = \$412  | o__ready;
+  assign \$414  = \$413  & rq_valid_3;
+  assign \$415  = rq4_rem > rq4_half_3;
+  assign \$416  = ~ o__valid;
+  assign \$417  = \$416  | o__ready;
+  assign \$418  = \$417  & rq_valid_3;
+  assign \$419  = rq4_rem == rq4_half_3;
+  assign \$420  = | rq4_half_3;
+  assign \$421  = \$419  & \$420 ;
+  assign \$422  = ~ o__valid;
+  assign \$423  = \$422  | o__ready;
+  assign \$424  = \$423  & rq_valid_4;
+  assign \$425  = $signed(3'h5) + $signed(rq4_floor);
+  assign \$426  = rq4_tie & rq4_floor[0];
+  assign \$427  = rq4_above | \$426 ;
+  assign \$428  = $signed(\$425 ) + $signed({ 1'h0, \$427  });
+  assign \$429  = ~ o__valid;
+  assign \$430  = \$429  | o__ready;
+  assign \$431  = \$430  & rq_valid_5;
+  assign \$432  = $signed(rq4_code) < $signed(8'h80);
+  assign \$433  = $signed(rq4_code) > $signed(8'h7f);
+  assign \$434  = \$433  ? 50'h000000000007f : rq4_code;
+  assign \$435  = \$432  ? 50'h3ffffffffff80 : \$434 ;
+  assign \$436  = ~ o__valid;
+  assign \$437  = \$436  | o__ready;
+  assign \$438  = \$437  & i__valid;
+  assign \$440  = ~ o__valid;
+  assign \$441  = \$440  | o__ready;
+  assign \$442  = \$441  & rq_valid_1;
+  assign \$443  = ~ o__valid;
+  assign \$444  = \$443  | o__ready;
+  assign \$445  = \$444  & rq_valid_2;
+  assign \$446  = ~ o__valid;
+  assign \$447  = \$446  | o__ready;
+  assign \$448  = \$447  & rq_valid_3;
+  assign \$449  = ~ o__valid;
+  assign \$450  = \$449  | o__ready;
+  assign \$451  = \$450  & rq_valid_4;
+  assign \$452  = ~ o__valid;
+  assign \$453  = \$452  | o__ready;
+  assign \$454  = \$453  & i__valid;
+  assign \$455  = ~ o__valid;
+  assign \$456  = \$455  | o__ready;
+  assign \$457  = \$456  & rq_valid_1;
+  assign \$458  = rq5_x[16:0] * rq5_mult_1[16:0];
+  assign \$459  = ~ o__valid;
+  assign \$460  = \$459  | o__ready;
+  assign \$461  = \$460  & rq_valid_1;
+  assign \$462  = rq5_x[16:0] * rq5_mult_1[24:17];
+  assign \$463  = ~ o__valid;
+  assign \$464  = \$463  | o__ready;
+  assign \$465  = \$464  & rq_valid_1;
+  assign \$466  = $signed(rq5_x[22:17]) * $signed({ 1'h0, rq5_mult_1[16:0] });
+  assign \$467  = ~ o__valid;
+  assign \$468  = \$467  | o__ready;
+  assign \$469  = \$468  & rq_valid_1;
+  assign \$470  = $signed(rq5_x[22:17]) * $signed({ 1'h0, rq5_mult_1[24:17] });
+  assign \$471  = ~ o__valid;
+  assign \$472  = \$471  | o__ready;
+  assign \$473  = \$472  & rq_valid_2;
+  assign \$475  = 1'h0 + \$474 ;
+  assign \$477  = \$475  + \$476 ;
+  assign \$479  = $signed({ 1'h0, \$477  }) + $signed(\$478 );
+  assign \$481  = $signed(\$479 ) + $signed(\$480 );
+  assign \$482  = ~ o__valid;
+  assign \$483  = \$482  | o__ready;
+  assign \$484  = \$483  & rq_valid_3;
+  assign \$486  = ~ o__valid;
+  assign \$487  = \$486  | o__ready;
+  assign \$488  = \$487  & rq_valid_3;
+  assign \$489  = rq5_rem > 35'h400000000;
+  assign \$490  = ~ o__valid;
+  assign \$491  = \$490  | o__ready;
+  assign \$492  = \$491  & rq_valid_3;
+  assign \$493  = rq5_rem == 35'h400000000;
+  assign \$496  = ~ o__valid;
+  assign \$497  = \$496  | o__ready;
+  assign \$498  = \$497  & rq_valid_4;
+  assign \$499  = $signed(3'h5) + $signed(rq5_floor);
+  assign \$500  = rq5_tie & rq5_floor[0];
+  assign \$501  = rq5_above | \$500 ;
+  assign \$502  = $signed(\$499 ) + $signed({ 1'h0, \$501  });
+  assign \$503  = ~ o__valid;
+  assign \$504  = \$503  | o__ready;
+  assign \$505  = \$504  & rq_valid_5;
+  assign \$506  = $signed(rq5_code) < $signed(8'h80);
+  assign \$507  = $signed(rq5_code) > $signed(8'h7f);
+  assign \$508  = \$507  ? 50'h000000000007f : rq5_code;
+  assign \$509  = \$506  ? 50'h3ffffffffff80 : \$508 ;
+  assign \$510  = ~ o__valid;
+  assign \$511  = \$510  | o__ready;
+  assign \$512  = \$511  & i__valid;
+  assign \$514  = ~ o__valid;
+  assign \$515  = \$514  | o__ready;
+  assign \$516  = \$515  & rq_valid_1;
+  assign \$517  = ~ o__valid;
+  assign \$518  = \$517  | o__ready;
+  assign \$519  = \$518  & rq_valid_2;
+  assign \$520  = ~ o__valid;
+  assign \$521  = \$520  | o__ready;
+  assign \$522  = \$521  & rq_valid_3;
+  assign \$523  = ~ o__valid;
+  assign \$524  = \$523  | o__ready;
+  assign \$525  = \$524  & rq_valid_4;
+  assign \$526  = ~ o__valid;
+  assign \$527  = \$526  | o__ready;
+  assign \$528  = \$527  & i__valid;
+  assign \$529  = ~ o__valid;
+  assign \$530  = \$529  | o__ready;
+  assign \$531  = \$530  & rq_valid_1;
+  assign \$532  = rq6_x[16:0] * rq6_mult_1[16:0];
+  assign \$533  = ~ o__valid;
+  assign \$534  = \$533  | o__ready;
+  assign \$535  = \$534  & rq_valid_1;
+  assign \$536  = rq6_x[16:0] * rq6_mult_1[24:17];
+  assign \$537  = ~ o__valid;
+  assign \$538  = \$537  | o__ready;
+  assign \$539  = \$538  & rq_valid_1;
+  assign \$540  = $signed(rq6_x[22:17]) * $signed({ 1'h0, rq6_mult_1[16:0] });
+  assign \$541  = ~ o__valid;
+  assign \$542  = \$541  | o__ready;
+  assign \$543  = \$542  & rq_valid_1;
+  assign \$544  = $signed(rq6_x[22:17]) * $signed({ 1'h0, rq6_mult_1[24:17] });
+  assign \$545  = ~ o__valid;
+  assign \$546  = \$545  | o__ready;
+  assign \$547  = \$546  & rq_valid_2;
+  assign \$549  = 1'h0 + \$548 ;
+  assign \$551  = \$549  + \$550 ;
+  assign \$553  = $signed({ 1'h0, \$551  }) + $signed(\$552 );
+  assign \$555  = $signed(\$553 ) + $signed(\$554 );
+  assign \$556  = ~ o__valid;
+  assign \$557  = \$556  | o__ready;
+  assign \$558  = \$557  & rq_valid_3;
+  assign \$560  = ~ o__valid;
+  assign \$561  = \$560  | o__ready;
+  assign \$562  = \$561  & rq_valid_3;
+  assign \$563  = rq6_rem > 35'h400000000;
+  assign \$564  = ~ o__valid;
+  assign \$565  = \$564  | o__ready;
+  assign \$566  = \$565  & rq_valid_3;
+  assign \$567  = rq6_rem == 35'h400000000;
+  assign \$570  = ~ o__valid;
+  assign \$571  = \$570  | o__ready;
+  assign \$572  = \$571  & rq_valid_4;
+  assign \$573  = $signed(3'h5) + $signed(rq6_floor);
+  assign \$574  = rq6_tie & rq6_floor[0];
+  assign \$575  = rq6_above | \$574 ;
+  assign \$576  = $signed(\$573 ) + $signed({ 1'h0, \$575  });
+  assign \$577  = ~ o__valid;
+  assign \$578  = \$577  | o__ready;
+  assign \$579  = \$578  & rq_valid_5;
+  assign \$580  = $signed(rq6_code) < $signed(8'h80);
+  assign \$581  = $signed(rq6_code) > $signed(8'h7f);
+  assign \$582  = \$581  ? 50'h000000000007f : rq6_code;
+  assign \$583  = \$580  ? 50'h3ffffffffff80 : \$582 ;
+  assign \$584  = ~ o__valid;
+  assign \$585  = \$584  | o__ready;
+  assign \$586  = \$585  & i__valid;
+  assign \$588  = ~ o__valid;
+  assign \$589  = \$588  | o__ready;
+  assign \$590  = \$589  & rq_valid_1;
+  assign \$591  = ~ o__valid;
+  assign \$592  = \$591  | o__ready;
+  assign \$593  = \$592  & rq_valid_2;
+  assign \$594  = ~ o__valid;
+  assign \$595  = \$594  | o__ready;
+  assign \$596  = \$595  & rq_valid_3;
+  assign \$597  = ~ o__valid;
+  assign \$598  = \$597  | o__ready;
+  assign \$599  = \$598  & rq_valid_4;
+  assign \$600  = ~ o__valid;
+  assign \$601  = \$600  | o__ready;
+  assign \$602  = \$601  & i__valid;
+  assign \$603  = ~ o__valid;
+  assign \$604  = \$603  | o__ready;
+  assign \$605  = \$604  & rq_valid_1;
+  assign \$606  = rq7_x[16:0] * rq7_mult_1[16:0];
+  assign \$607  = ~ o__valid;
+  assign \$608  = \$607  | o__ready;
+  assign \$609  = \$608  & rq_valid_1;
+  assign \$610  = rq7_x[16:0] * rq7_mult_1[24:17];
+  assign \$611  = ~ o__valid;
+  assign \$612  = \$611  | o__ready;
+  assign \$613  = \$612  & rq_valid_1;
+  assign \$614  = $signed(rq7_x[22:17]) * $signed({ 1'h0, rq7_mult_1[16:0] });
+  assign \$615  = ~ o__valid;
+  assign \$616  = \$615  | o__ready;
+  assign \$617  = \$616  & rq_valid_1;
+  assign \$618  = $signed(rq7_x[22:17]) * $signed({ 1'h0, rq7_mult_1[24:17] });
+  assign \$619  = ~ o__valid;
+  assign \$620  = \$619  | o__ready;
+  assign \$621  = \$620  & rq_valid_2;
+  assign \$623  = 1'h0 + \$622 ;
+  assign \$625  = \$623  + \$624 ;
+  assign \$627  = $signed({ 1'h0, \$625  }) + $signed(\$626 );
+  assign \$629  = $signed(\$627 ) + $signed(\$628 );
+  assign \$630  = ~ o__valid;
+  assign \$631  = \$630  | o__ready;
+  assign \$632  = \$631  & rq_valid_3;
+  assign \$634  = ~ o__valid;
+  assign \$635  = \$634  | o__ready;
+  assign \$636  = \$635  & rq_valid_3;
+  assign \$637  = rq7_rem > 35'h400000000;
+  assign \$638  = ~ o__valid;
+  assign \$639  = \$638  | o__ready;
+  assign \$640  = \$639  & rq_valid_3;
+  assign \$641  = rq7_rem == 35'h400000000;
+  assign \$644  = ~ o__valid;
+  assign \$645  = \$644  | o__ready;
+  assign \$646  = \$645  & rq_valid_4;
+  assign \$647  = $signed(3'h5) + $signed(rq7_floor);
+  assign \$648  = rq7_tie & rq7_floor[0];
+  assign \$649  = rq7_above | \$648 ;
+  assign \$650  = $signed(\$647 ) + $signed({ 1'h0, \$649  });
+  assign \$651  = ~ o__valid;
+  assign \$652  = \$651  | o__ready;
+  assign \$653  = \$652  & rq_valid_5;
+  assign \$654  = $signed(rq7_code) < $signed(8'h80);
+  assign \$655  = $signed(rq7_code) > $signed(8'h7f);
+  assign \$656  = \$655  ? 50'h000000000007f : rq7_code;
+  assign \$657  = \$654  ? 50'h3ffffffffff80 : \$656 ;
+  assign \$658  = ~ o__valid;
+  assign \$659  = \$658  | o__ready;
+  assign \$660  = ~ o__valid;
+  assign \$661  = \$660  | o__ready;
+  assign \$662  = \$661  & rq_valid_6;
+  assign \$663  = ~ o__valid;
+  assign \$664  = \$663  | o__ready;
+  assign \$665  = \$664  & rq_valid_6;
+  assign \$666  = ~ o__valid;
+  assign \$667  = \$666  | o__ready;
+  assign \$668  = \$667  & rq_valid_6;
+  assign \$669  = ~ o__valid;
+  assign \$670  = \$669  | o__ready;
+  assign \$671  = \$670  & rq_valid_6;
+  assign \$672  = ~ o__valid;
+  assign \$673  = \$672  | o__ready;
+  assign \$674  = \$673  & rq_valid_6;
+  assign \$675  = ~ o__valid;
+  assign \$676  = \$675  | o__ready;
+  assign \$677  = \$676  & rq_valid_6;
+  assign \$678  = ~ o__valid;
+  assign \$679  = \$678  | o__ready;
+  assign \$680  = \$679  & rq_valid_6;
+  assign \$681  = ~ o__valid;
+  assign \$682  = \$681  | o__ready;
+  assign \$683  = \$682  & rq_valid_6;
+  always @(posedge clk)
+    group <= \$684 ;
+  always @(posedge clk)
+    rq_valid_1 <= \$685 ;
+  always @(posedge clk)
+    rq_valid_2 <= \$686 ;
+  always @(posedge clk)
+    rq_valid_3 <= \$687 ;
+  always @(posedge clk)
+    rq_valid_4 <= \$688 ;
+  always @(posedge clk)
+    rq_valid_5 <= \$689 ;
+  always @(posedge clk)
+    rq_valid_6 <= \$690 ;
+  always @(posedge clk)
+    rq0_mult_1 <= \$691 ;
+  always @(posedge clk)
+    rq0_mult_2 <= \$692 ;
+  always @(posedge clk)
+    rq0_mult_3 <= \$693 ;
+  always @(posedge clk)
+    rq0_mult_4 <= \$694 ;
+  always @(posedge clk)
+    rq0_mult_5 <= \$695 ;
+  always @(posedge clk)
+    rq0_x <= \$696 ;
+  always @(posedge clk)
+    rq0_part0_0 <= \$697 ;
+  always @(posedge clk)
+    rq0_part0_1 <= \$698 ;
+  always @(posedge clk)
+    rq0_part1_0 <= \$699 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$700 ;
+  always @(posedge clk)
+    rq0_prod <= \$701 ;
+  always @(posedge clk)
+    rq0_floor <= \$702 ;
+  always @(posedge clk)
+    rq0_above <= \$703 ;
+  always @(posedge clk)
+    rq0_tie <= \$704 ;
+  always @(posedge clk)
+    rq0_code <= \$705 ;
+  always @(posedge clk)
+    rq0_out <= \$706 ;
+  always @(posedge clk)
+    rq1_mult_1 <= \$707 ;
+  always @(posedge clk)
+    rq1_mult_2 <= \$708 ;
+  always @(posedge clk)
+    rq1_mult_3 <= \$709 ;
+  always @(posedge clk)
+    rq1_mult_4 <= \$710 ;
+  always @(posedge clk)
+    rq1_mult_5 <= \$711 ;
+  always @(posedge clk)
+    rq1_x <= \$712 ;
+  always @(posedge clk)
+    rq1_part0_0 <= \$713 ;
+  always @(posedge clk)
+    rq1_part0_1 <= \$714 ;
+  always @(posedge clk)
+    rq1_part1_0 <= \$715 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$716 ;
+  always @(posedge clk)
+    rq1_prod <= \$717 ;
+  always @(posedge clk)
+    rq1_floor <= \$718 ;
+  always @(posedge clk)
+    rq1_above <= \$719 ;
+  always @(posedge clk)
+    rq1_tie <= \$720 ;
+  always @(posedge clk)
+    rq1_code <= \$721 ;
+  always @(posedge clk)
+    rq1_out <= \$722 ;
+  always @(posedge clk)
+    rq2_mult_1 <= \$723 ;
+  always @(posedge clk)
+    rq2_mult_2 <= \$724 ;
+  always @(posedge clk)
+    rq2_mult_3 <= \$725 ;
+  always @(posedge clk)
+    rq2_mult_4 <= \$726 ;
+  always @(posedge clk)
+    rq2_mult_5 <= \$727 ;
+  always @(posedge clk)
+    rq2_x <= \$728 ;
+  always @(posedge clk)
+    rq2_part0_0 <= \$729 ;
+  always @(posedge clk)
+    rq2_part0_1 <= \$730 ;
+  always @(posedge clk)
+    rq2_part1_0 <= \$731 ;
+  always @(posedge clk)
+    rq2_part1_1 <= \$732 ;
+  always @(posedge clk)
+    rq2_prod <= \$733 ;
+  always @(posedge clk)
+    rq2_floor <= \$734 ;
+  always @(posedge clk)
+    rq2_above <= \$735 ;
+  always @(posedge clk)
+    rq2_tie <= \$736 ;
+  always @(posedge clk)
+    rq2_code <= \$737 ;
+  always @(posedge clk)
+    rq2_out <= \$738 ;
+  always @(posedge clk)
+    rq3_mult_1 <= \$739 ;
+  always @(posedge clk)
+    rq3_mult_2 <= \$740 ;
+  always @(posedge clk)
+    rq3_mult_3 <= \$741 ;
+  always @(posedge clk)
+    rq3_mult_4 <= \$742 ;
+  always @(posedge clk)
+    rq3_mult_5 <= \$743 ;
+  always @(posedge clk)
+    rq3_x <= \$744 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$745 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$746 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$747 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$748 ;
+  always @(posedge clk)
+    rq3_prod <= \$749 ;
+  always @(posedge clk)
+    rq3_floor <= \$750 ;
+  always @(posedge clk)
+    rq3_above <= \$751 ;
+  always @(posedge clk)
+    rq3_tie <= \$752 ;
+  always @(posedge clk)
+    rq3_code <= \$753 ;
+  always @(posedge clk)
+    rq3_out <= \$754 ;
+  always @(posedge clk)
+    rq4_mult_1 <= \$755 ;
+  always @(posedge clk)
+    rq4_mult_2 <= \$756 ;
+  always @(posedge clk)
+    rq4_mult_3 <= \$757 ;
+  always @(posedge clk)
+    rq4_mult_4 <= \$758 ;
+  always @(posedge clk)
+    rq4_mult_5 <= \$759 ;
+  always @(posedge clk)
+    rq4_shift_1 <= \$760 ;
+  always @(posedge clk)
+    rq4_shift_2 <= \$761 ;
+  always @(posedge clk)
+    rq4_shift_3 <= \$762 ;
+  always @(posedge clk)
+    rq4_shift_4 <= \$763 ;
+  always @(posedge clk)
+    rq4_shift_5 <= \$764 ;
+  always @(posedge clk)
+    rq4_half_1 <= \$765 ;
+  always @(posedge clk)
+    rq4_half_2 <= \$766 ;
+  always @(posedge clk)
+    rq4_half_3 <= \$767 ;
+  always @(posedge clk)
+    rq4_half_4 <= \$768 ;
+  always @(posedge clk)
+    rq4_half_5 <= \$769 ;
+  always @(posedge clk)
+    rq4_mask_1 <= \$770 ;
+  always @(posedge clk)
+    rq4_mask_2 <= \$771 ;
+  always @(posedge clk)
+    rq4_mask_3 <= \$772 ;
+  always @(posedge clk)
+    rq4_mask_4 <= \$773 ;
+  always @(posedge clk)
+    rq4_mask_5 <= \$774 ;
+  always @(posedge clk)
+    rq4_x <= \$775 ;
+  always @(posedge clk)
+    rq4_part0_0 <= \$776 ;
+  always @(posedge clk)
+    rq4_part0_1 <= \$777 ;
+  always @(posedge clk)
+    rq4_part1_0 <= \$778 ;
+  always @(posedge clk)
+    rq4_part1_1 <= \$779 ;
+  always @(posedge clk)
+    rq4_prod <= \$780 ;
+  always @(posedge clk)
+    rq4_floor <= \$781 ;
+  always @(posedge clk)
+    rq4_above <= \$782 ;
+  always @(posedge clk)
+    rq4_tie <= \$783 ;
+  always @(posedge clk)
+    rq4_code <= \$784 ;
+  always @(posedge clk)
+    rq4_out <= \$785 ;
+  always @(posedge clk)
+    rq5_mult_1 <= \$786 ;
+  always @(posedge clk)
+    rq5_mult_2 <= \$787 ;
+  always @(posedge clk)
+    rq5_mult_3 <= \$788 ;
+  always @(posedge clk)
+    rq5_mult_4 <= \$789 ;
+  always @(posedge clk)
+    rq5_mult_5 <= \$790 ;
+  always @(posedge clk)
+    rq5_x <= \$791 ;
+  always @(posedge clk)
+    rq5_part0_0 <= \$792 ;
+  always @(posedge clk)
+    rq5_part0_1 <= \$793 ;
+  always @(posedge clk)
+    rq5_part1_0 <= \$794 ;
+  always @(posedge clk)
+    rq5_part1_1 <= \$795 ;
+  always @(posedge clk)
+    rq5_prod <= \$796 ;
+  always @(posedge clk)
+    rq5_floor <= \$797 ;
+  always @(posedge clk)
+    rq5_above <= \$798 ;
+  always @(posedge clk)
+    rq5_tie <= \$799 ;
+  always @(posedge clk)
+    rq5_code <= \$800 ;
+  always @(posedge clk)
+    rq5_out <= \$801 ;
+  always @(posedge clk)
+    rq6_mult_1 <= \$802 ;
+  always @(posedge clk)
+    rq6_mult_2 <= \$803 ;
+  always @(posedge clk)
+    rq6_mult_3 <= \$804 ;
+  always @(posedge clk)
+    rq6_mult_4 <= \$805 ;
+  always @(posedge clk)
+    rq6_mult_5 <= \$806 ;
+  always @(posedge clk)
+    rq6_x <= \$807 ;
+  always @(posedge clk)
+    rq6_part0_0 <= \$808 ;
+  always @(posedge clk)
+    rq6_part0_1 <= \$809 ;
+  always @(posedge clk)
+    rq6_part1_0 <= \$810 ;
+  always @(posedge clk)
+    rq6_part1_1 <= \$811 ;
+  always @(posedge clk)
+    rq6_prod <= \$812 ;
+  always @(posedge clk)
+    rq6_floor <= \$813 ;
+  always @(posedge clk)
+    rq6_above <= \$814 ;
+  always @(posedge clk)
+    rq6_tie <= \$815 ;
+  always @(posedge clk)
+    rq6_code <= \$816 ;
+  always @(posedge clk)
+    rq6_out <= \$817 ;
+  always @(posedge clk)
+    rq7_mult_1 <= \$818 ;
+  always @(posedge clk)
+    rq7_mult_2 <= \$819 ;
+  always @(posedge clk)
+    rq7_mult_3 <= \$820 ;
+  always @(posedge clk)
+    rq7_mult_4 <= \$821 ;
+  always @(posedge clk)
+    rq7_mult_5 <= \$822 ;
+  always @(posedge clk)
+    rq7_x <= \$823 ;
+  always @(posedge clk)
+    rq7_part0_0 <= \$824 ;
+  always @(posedge clk)
+    rq7_part0_1 <= \$825 ;
+  always @(posedge clk)
+    rq7_part1_0 <= \$826 ;
+  always @(posedge clk)
+    rq7_part1_1 <= \$827 ;
+  always @(posedge clk)
+    rq7_prod <= \$828 ;
+  always @(posedge clk)
+    rq7_floor <= \$829 ;
+  always @(posedge clk)
+    rq7_above <= \$830 ;
+  always @(posedge clk)
+    rq7_tie <= \$831 ;
+  always @(posedge clk)
+    rq7_code <= \$832 ;
+  always @(posedge clk)
+    rq7_out <= \$833 ;
+  always @(posedge clk)
+    o__valid <= \$834 ;
+  always @(posedge clk)
+    lut0_out <= \$835 ;
+  always @(posedge clk)
+    lut1_out <= \$836 ;
+  always @(posedge clk)
+    lut2_out <= \$837 ;
+  always @(posedge clk)
+    lut3_out <= \$838 ;
+  always @(posedge clk)
+    lut4_out <= \$839 ;
+  always @(posedge clk)
+    lut5_out <= \$840 ;
+  always @(posedge clk)
+    lut6_out <= \$841 ;
+  always @(posedge clk)
+    lut7_out <= \$842 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign rq12_rem = rq12_prod & { 12'h000, rq12_mask_3 };
+  assign rq4_rem = rq4_prod & { 12'h000, rq4_mask_3 };
   assign \$2  = $signed(rq0_out) - $signed(8'h80);
   assign \$3  = $signed(rq1_out) - $signed(8'h80);
   assign \$4  = $signed(rq2_out) - $signed(8'h80);
@@ -17532,4921 +14176,1883 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   assign \$7  = $signed(rq5_out) - $signed(8'h80);
   assign \$8  = $signed(rq6_out) - $signed(8'h80);
   assign \$9  = $signed(rq7_out) - $signed(8'h80);
-  assign \$10  = $signed(rq8_out) - $signed(8'h80);
-  assign \$11  = $signed(rq9_out) - $signed(8'h80);
-  assign \$12  = $signed(rq10_out) - $signed(8'h80);
-  assign \$13  = $signed(rq11_out) - $signed(8'h80);
-  assign \$14  = $signed(rq12_out) - $signed(8'h80);
-  assign \$15  = $signed(rq13_out) - $signed(8'h80);
-  assign \$16  = $signed(rq14_out) - $signed(8'h80);
-  assign \$17  = $signed(rq15_out) - $signed(8'h80);
+  assign \$10  = ~ o__valid;
+  assign \$11  = \$10  | o__ready;
+  assign \$12  = i__valid & \$11 ;
+  assign \$13  = group == 2'h3;
+  assign \$14  = group + 1'h1;
+  assign \$15  = \$13  ? 3'h0 : \$14 ;
+  assign \$16  = ~ o__valid;
+  assign \$17  = \$16  | o__ready;
   assign \$18  = ~ o__valid;
   assign \$19  = \$18  | o__ready;
-  assign \$20  = i__valid & \$19 ;
-  assign \$22  = group + 1'h1;
-  assign \$23  = \$21  ? 2'h0 : \$22 ;
-  assign \$24  = ~ o__valid;
-  assign \$25  = \$24  | o__ready;
-  assign \$26  = ~ o__valid;
-  assign \$27  = \$26  | o__ready;
-  assign \$28  = \$27  & i__valid;
-  assign \$30  = ~ o__valid;
-  assign \$31  = \$30  | o__ready;
-  assign \$32  = \$31  & rq_valid_1;
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$35  = \$34  & rq_valid_2;
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$38  = \$37  & rq_valid_3;
-  assign \$39  = ~ o__valid;
-  assign \$40  = \$39  | o__ready;
-  assign \$41  = \$40  & rq_valid_4;
-  assign \$42  = ~ o__valid;
-  assign \$43  = \$42  | o__ready;
-  assign \$44  = \$43  & i__valid;
+  assign \$20  = \$19  & i__valid;
+  assign \$22  = ~ o__valid;
+  assign \$23  = \$22  | o__ready;
+  assign \$24  = \$23  & rq_valid_1;
+  assign \$25  = ~ o__valid;
+  assign \$26  = \$25  | o__ready;
+  assign \$27  = \$26  & rq_valid_2;
+  assign \$28  = ~ o__valid;
+  assign \$29  = \$28  | o__ready;
+  assign \$30  = \$29  & rq_valid_3;
+  assign \$31  = ~ o__valid;
+  assign \$32  = \$31  | o__ready;
+  assign \$33  = \$32  & rq_valid_4;
+  assign \$34  = ~ o__valid;
+  assign \$35  = \$34  | o__ready;
+  assign \$36  = \$35  & i__valid;
+  assign \$37  = ~ o__valid;
+  assign \$38  = \$37  | o__ready;
+  assign \$39  = \$38  & rq_valid_1;
+  assign \$40  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$41  = ~ o__valid;
+  assign \$42  = \$41  | o__ready;
+  assign \$43  = \$42  & rq_valid_1;
+  assign \$44  = rq0_x[16:0] * rq0_mult_1[24:17];
   assign \$45  = ~ o__valid;
   assign \$46  = \$45  | o__ready;
   assign \$47  = \$46  & rq_valid_1;
-  assign \$48  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$48  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
   assign \$49  = ~ o__valid;
   assign \$50  = \$49  | o__ready;
   assign \$51  = \$50  & rq_valid_1;
-  assign \$52  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$52  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
   assign \$53  = ~ o__valid;
   assign \$54  = \$53  | o__ready;
-  assign \$55  = \$54  & rq_valid_1;
-  assign \$56  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$57  = ~ o__valid;
-  assign \$58  = \$57  | o__ready;
-  assign \$59  = \$58  & rq_valid_1;
-  assign \$60  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = \$62  & rq_valid_2;
-  assign \$65  = 1'h0 + \$64 ;
-  assign \$67  = \$65  + \$66 ;
-  assign \$69  = $signed({ 1'h0, \$67  }) + $signed(\$68 );
-  assign \$71  = $signed(\$69 ) + $signed(\$70 );
+  assign \$55  = \$54  & rq_valid_2;
+  assign \$57  = 1'h0 + \$56 ;
+  assign \$59  = \$57  + \$58 ;
+  assign \$61  = $signed({ 1'h0, \$59  }) + $signed(\$60 );
+  assign \$63  = $signed(\$61 ) + $signed(\$62 );
+  assign \$64  = ~ o__valid;
+  assign \$65  = \$64  | o__ready;
+  assign \$66  = \$65  & rq_valid_3;
+  assign \$68  = ~ o__valid;
+  assign \$69  = \$68  | o__ready;
+  assign \$70  = \$69  & rq_valid_3;
+  assign \$71  = rq0_rem > 35'h400000000;
   assign \$72  = ~ o__valid;
   assign \$73  = \$72  | o__ready;
   assign \$74  = \$73  & rq_valid_3;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = \$77  & rq_valid_3;
-  assign \$79  = rq0_rem > 35'h400000000;
-  assign \$80  = ~ o__valid;
-  assign \$81  = \$80  | o__ready;
-  assign \$82  = \$81  & rq_valid_3;
-  assign \$83  = rq0_rem == 35'h400000000;
-  assign \$86  = ~ o__valid;
-  assign \$87  = \$86  | o__ready;
-  assign \$88  = \$87  & rq_valid_4;
-  assign \$89  = $signed(3'h5) + $signed(rq0_floor);
-  assign \$90  = rq0_tie & rq0_floor[0];
-  assign \$91  = rq0_above | \$90 ;
-  assign \$92  = $signed(\$89 ) + $signed({ 1'h0, \$91  });
-  assign \$93  = ~ o__valid;
-  assign \$94  = \$93  | o__ready;
-  assign \$95  = \$94  & rq_valid_5;
-  assign \$96  = $signed(rq0_code) < $signed(8'h80);
-  assign \$97  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$98  = \$97  ? 50'h000000000007f : rq0_code;
-  assign \$99  = \$96  ? 50'h3ffffffffff80 : \$98 ;
-  assign \$100  = ~ o__valid;
-  assign \$101  = \$100  | o__ready;
-  assign \$102  = \$101  & i__valid;
-  assign \$104  = ~ o__valid;
-  assign \$105  = \$104  | o__ready;
-  assign \$106  = \$105  & rq_valid_1;
-  assign \$107  = ~ o__valid;
-  assign \$108  = \$107  | o__ready;
-  assign \$109  = \$108  & rq_valid_2;
-  assign \$110  = ~ o__valid;
-  assign \$111  = \$110  | o__ready;
-  assign \$112  = \$111  & rq_valid_3;
-  assign \$113  = ~ o__valid;
-  assign \$114  = \$113  | o__ready;
-  assign \$115  = \$114  & rq_valid_4;
-  assign \$116  = ~ o__valid;
-  assign \$117  = \$116  | o__ready;
-  assign \$118  = \$117  & i__valid;
+  assign \$75  = rq0_rem == 35'h400000000;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
+  assign \$80  = \$79  & rq_valid_4;
+  assign \$81  = $signed(3'h5) + $signed(rq0_floor);
+  assign \$82  = rq0_tie & rq0_floor[0];
+  assign \$83  = rq0_above | \$82 ;
+  assign \$84  = $signed(\$81 ) + $signed({ 1'h0, \$83  });
+  assign \$85  = ~ o__valid;
+  assign \$86  = \$85  | o__ready;
+  assign \$87  = \$86  & rq_valid_5;
+  assign \$88  = $signed(rq0_code) < $signed(8'h80);
+  assign \$89  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$90  = \$89  ? 50'h000000000007f : rq0_code;
+  assign \$91  = \$88  ? 50'h3ffffffffff80 : \$90 ;
+  assign \$92  = ~ o__valid;
+  assign \$93  = \$92  | o__ready;
+  assign \$94  = \$93  & i__valid;
+  assign \$96  = ~ o__valid;
+  assign \$97  = \$96  | o__ready;
+  assign \$98  = \$97  & rq_valid_1;
+  assign \$99  = ~ o__valid;
+  assign \$100  = \$99  | o__ready;
+  assign \$101  = \$100  & rq_valid_2;
+  assign \$102  = ~ o__valid;
+  assign \$103  = \$102  | o__ready;
+  assign \$104  = \$103  & rq_valid_3;
+  assign \$105  = ~ o__valid;
+  assign \$106  = \$105  | o__ready;
+  assign \$107  = \$106  & rq_valid_4;
+  assign \$108  = ~ o__valid;
+  assign \$109  = \$108  | o__ready;
+  assign \$110  = \$109  & i__valid;
+  assign \$111  = ~ o__valid;
+  assign \$112  = \$111  | o__ready;
+  assign \$113  = \$112  & rq_valid_1;
+  assign \$114  = rq1_x[16:0] * rq1_mult_1[16:0];
+  assign \$115  = ~ o__valid;
+  assign \$116  = \$115  | o__ready;
+  assign \$117  = \$116  & rq_valid_1;
+  assign \$118  = rq1_x[16:0] * rq1_mult_1[24:17];
   assign \$119  = ~ o__valid;
   assign \$120  = \$119  | o__ready;
   assign \$121  = \$120  & rq_valid_1;
-  assign \$122  = rq1_x[16:0] * rq1_mult_1[16:0];
+  assign \$122  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
   assign \$123  = ~ o__valid;
   assign \$124  = \$123  | o__ready;
   assign \$125  = \$124  & rq_valid_1;
-  assign \$126  = rq1_x[16:0] * rq1_mult_1[24:17];
+  assign \$126  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
   assign \$127  = ~ o__valid;
   assign \$128  = \$127  | o__ready;
-  assign \$129  = \$128  & rq_valid_1;
-  assign \$130  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$131  = ~ o__valid;
-  assign \$132  = \$131  | o__ready;
-  assign \$133  = \$132  & rq_valid_1;
-  assign \$134  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
-  assign \$135  = ~ o__valid;
-  assign \$136  = \$135  | o__ready;
-  assign \$137  = \$136  & rq_valid_2;
-  assign \$139  = 1'h0 + \$138 ;
-  assign \$141  = \$139  + \$140 ;
-  assign \$143  = $signed({ 1'h0, \$141  }) + $signed(\$142 );
-  assign \$145  = $signed(\$143 ) + $signed(\$144 );
+  assign \$129  = \$128  & rq_valid_2;
+  assign \$131  = 1'h0 + \$130 ;
+  assign \$133  = \$131  + \$132 ;
+  assign \$135  = $signed({ 1'h0, \$133  }) + $signed(\$134 );
+  assign \$137  = $signed(\$135 ) + $signed(\$136 );
+  assign \$138  = ~ o__valid;
+  assign \$139  = \$138  | o__ready;
+  assign \$140  = \$139  & rq_valid_3;
+  assign \$142  = ~ o__valid;
+  assign \$143  = \$142  | o__ready;
+  assign \$144  = \$143  & rq_valid_3;
+  assign \$145  = rq1_rem > 35'h400000000;
   assign \$146  = ~ o__valid;
   assign \$147  = \$146  | o__ready;
   assign \$148  = \$147  & rq_valid_3;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = \$151  & rq_valid_3;
-  assign \$153  = rq1_rem > 35'h400000000;
-  assign \$154  = ~ o__valid;
-  assign \$155  = \$154  | o__ready;
-  assign \$156  = \$155  & rq_valid_3;
-  assign \$157  = rq1_rem == 35'h400000000;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = \$161  & rq_valid_4;
-  assign \$163  = $signed(3'h5) + $signed(rq1_floor);
-  assign \$164  = rq1_tie & rq1_floor[0];
-  assign \$165  = rq1_above | \$164 ;
-  assign \$166  = $signed(\$163 ) + $signed({ 1'h0, \$165  });
-  assign \$167  = ~ o__valid;
-  assign \$168  = \$167  | o__ready;
-  assign \$169  = \$168  & rq_valid_5;
-  assign \$170  = $signed(rq1_code) < $signed(8'h80);
-  assign \$171  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$172  = \$171  ? 50'h000000000007f : rq1_code;
-  assign \$173  = \$170  ? 50'h3ffffffffff80 : \$172 ;
-  assign \$174  = ~ o__valid;
-  assign \$175  = \$174  | o__ready;
-  assign \$176  = \$175  & i__valid;
-  assign \$178  = ~ o__valid;
-  assign \$179  = \$178  | o__ready;
-  assign \$180  = \$179  & rq_valid_1;
-  assign \$181  = ~ o__valid;
-  assign \$182  = \$181  | o__ready;
-  assign \$183  = \$182  & rq_valid_2;
-  assign \$184  = ~ o__valid;
-  assign \$185  = \$184  | o__ready;
-  assign \$186  = \$185  & rq_valid_3;
-  assign \$187  = ~ o__valid;
-  assign \$188  = \$187  | o__ready;
-  assign \$189  = \$188  & rq_valid_4;
-  assign \$190  = ~ o__valid;
-  assign \$191  = \$190  | o__ready;
-  assign \$192  = \$191  & i__valid;
-  assign \$193  = ~ o__valid;
-  assign \$194  = \$193  | o__ready;
-  assign \$195  = \$194  & rq_valid_1;
-  assign \$196  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$197  = ~ o__valid;
-  assign \$198  = \$197  | o__ready;
-  assign \$199  = \$198  & rq_valid_1;
-  assign \$200  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$201  = ~ o__valid;
-  assign \$202  = \$201  | o__ready;
-  assign \$203  = \$202  & rq_valid_1;
-  assign \$204  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$205  = ~ o__valid;
-  assign \$206  = \$205  | o__ready;
-  assign \$207  = \$206  & rq_valid_1;
-  assign \$208  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
-  assign \$209  = ~ o__valid;
-  assign \$210  = \$209  | o__ready;
-  assign \$211  = \$210  & rq_valid_2;
-  assign \$213  = 1'h0 + \$212 ;
-  assign \$215  = \$213  + \$214 ;
-  assign \$217  = $signed({ 1'h0, \$215  }) + $signed(\$216 );
-  assign \$219  = $signed(\$217 ) + $signed(\$218 );
-  assign \$220  = ~ o__valid;
-  assign \$221  = \$220  | o__ready;
-  assign \$222  = \$221  & rq_valid_3;
-  assign \$224  = ~ o__valid;
-  assign \$225  = \$224  | o__ready;
-  assign \$226  = \$225  & rq_valid_3;
-  assign \$227  = rq2_rem > 35'h400000000;
-  assign \$228  = ~ o__valid;
-  assign \$229  = \$228  | o__ready;
-  assign \$230  = \$229  & rq_valid_3;
-  assign \$231  = rq2_rem == 35'h400000000;
-  assign \$234  = ~ o__valid;
-  assign \$235  = \$234  | o__ready;
-  assign \$236  = \$235  & rq_valid_4;
-  assign \$237  = $signed(3'h5) + $signed(rq2_floor);
-  assign \$238  = rq2_tie & rq2_floor[0];
-  assign \$239  = rq2_above | \$238 ;
-  assign \$240  = $signed(\$237 ) + $signed({ 1'h0, \$239  });
-  assign \$241  = ~ o__valid;
-  assign \$242  = \$241  | o__ready;
-  assign \$243  = \$242  & rq_valid_5;
-  assign \$244  = $signed(rq2_code) < $signed(8'h80);
-  assign \$245  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$246  = \$245  ? 50'h000000000007f : rq2_code;
-  assign \$247  = \$244  ? 50'h3ffffffffff80 : \$246 ;
-  assign \$248  = ~ o__valid;
-  assign \$249  = \$248  | o__ready;
-  assign \$250  = \$249  & i__valid;
-  assign \$252  = ~ o__valid;
-  assign \$253  = \$252  | o__ready;
-  assign \$254  = \$253  & rq_valid_1;
-  assign \$255  = ~ o__valid;
-  assign \$256  = \$255  | o__ready;
-  assign \$257  = \$256  & rq_valid_2;
-  assign \$258  = ~ o__valid;
-  assign \$259  = \$258  | o__ready;
-  assign \$260  = \$259  & rq_valid_3;
-  assign \$261  = ~ o__valid;
-  assign \$262  = \$261  | o__ready;
-  assign \$263  = \$262  & rq_valid_4;
-  assign \$264  = ~ o__valid;
-  assign \$265  = \$264  | o__ready;
-  assign \$266  = \$265  & i__valid;
-  assign \$267  = ~ o__valid;
-  assign \$268  = \$267  | o__ready;
-  assign \$269  = \$268  & rq_valid_1;
-  assign \$270  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$271  = ~ o__valid;
-  assign \$272  = \$271  | o__ready;
-  assign \$273  = \$272  & rq_valid_1;
-  assign \$274  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$275  = ~ o__valid;
-  assign \$276  = \$275  | o__ready;
-  assign \$277  = \$276  & rq_valid_1;
-  assign \$278  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$279  = ~ o__valid;
-  assign \$280  = \$279  | o__ready;
-  assign \$281  = \$280  & rq_valid_1;
-  assign \$282  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
-  assign \$283  = ~ o__valid;
-  assign \$284  = \$283  | o__ready;
-  assign \$285  = \$284  & rq_valid_2;
-  assign \$287  = 1'h0 + \$286 ;
-  assign \$289  = \$287  + \$288 ;
-  assign \$291  = $signed({ 1'h0, \$289  }) + $signed(\$290 );
-  assign \$293  = $signed(\$291 ) + $signed(\$292 );
-  assign \$294  = ~ o__valid;
-  assign \$295  = \$294  | o__ready;
-  assign \$296  = \$295  & rq_valid_3;
-  assign \$298  = ~ o__valid;
-  assign \$299  = \$298  | o__ready;
-  assign \$300  = \$299  & rq_valid_3;
-  assign \$301  = rq3_rem > 35'h400000000;
-  assign \$302  = ~ o__valid;
-  assign \$303  = \$302  | o__ready;
-  assign \$304  = \$303  & rq_valid_3;
-  assign \$305  = rq3_rem == 35'h400000000;
-  assign \$308  = ~ o__valid;
-  assign \$309  = \$308  | o__ready;
-  assign \$310  = \$309  & rq_valid_4;
-  assign \$311  = $signed(3'h5) + $signed(rq3_floor);
-  assign \$312  = rq3_tie & rq3_floor[0];
-  assign \$313  = rq3_above | \$312 ;
-  assign \$314  = $signed(\$311 ) + $signed({ 1'h0, \$313  });
-  assign \$315  = ~ o__valid;
-  assign \$316  = \$315  | o__ready;
-  assign \$317  = \$316  & rq_valid_5;
-  assign \$318  = $signed(rq3_code) < $signed(8'h80);
-  assign \$319  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$320  = \$319  ? 50'h000000000007f : rq3_code;
-  assign \$321  = \$318  ? 50'h3ffffffffff80 : \$320 ;
-  assign \$322  = ~ o__valid;
-  assign \$323  = \$322  | o__ready;
-  assign \$324  = \$323  & i__valid;
-  assign \$326  = ~ o__valid;
-  assign \$327  = \$326  | o__ready;
-  assign \$328  = \$327  & rq_valid_1;
-  assign \$329  = ~ o__valid;
-  assign \$330  = \$329  | o__ready;
-  assign \$331  = \$330  & rq_valid_2;
-  assign \$332  = ~ o__valid;
-  assign \$333  = \$332  | o__ready;
-  assign \$334  = \$333  & rq_valid_3;
-  assign \$335  = ~ o__valid;
-  assign \$336  = \$335  | o__ready;
-  assign \$337  = \$336  & rq_valid_4;
-  assign \$338  = ~ o__valid;
-  assign \$339  = \$338  | o__ready;
-  assign \$340  = \$339  & i__valid;
-  assign \$341  = ~ o__valid;
-  assign \$342  = \$341  | o__ready;
-  assign \$343  = \$342  & rq_valid_1;
-  assign \$344  = rq4_x[16:0] * rq4_mult_1[16:0];
-  assign \$345  = ~ o__valid;
-  assign \$346  = \$345  | o__ready;
-  assign \$347  = \$346  & rq_valid_1;
-  assign \$348  = rq4_x[16:0] * rq4_mult_1[24:17];
-  assign \$349  = ~ o__valid;
-  assign \$350  = \$349  | o__ready;
-  assign \$351  = \$350  & rq_valid_1;
-  assign \$352  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[16:0] });
-  assign \$353  = ~ o__valid;
-  assign \$354  = \$353  | o__ready;
-  assign \$355  = \$354  & rq_valid_1;
-  assign \$356  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[24:17] });
-  assign \$357  = ~ o__valid;
-  assign \$358  = \$357  | o__ready;
-  assign \$359  = \$358  & rq_valid_2;
-  assign \$361  = 1'h0 + \$360 ;
-  assign \$363  = \$361  + \$362 ;
-  assign \$365  = $signed({ 1'h0, \$363  }) + $signed(\$364 );
-  assign \$367  = $signed(\$365 ) + $signed(\$366 );
-  assign \$368  = ~ o__valid;
-  assign \$369  = \$368  | o__ready;
-  assign \$370  = \$369  & rq_valid_3;
-  assign \$372  = ~ o__valid;
-  assign \$373  = \$372  | o__ready;
-  assign \$374  = \$373  & rq_valid_3;
-  assign \$375  = rq4_rem > 35'h400000000;
-  assign \$376  = ~ o__valid;
-  assign \$377  = \$376  | o__ready;
-  assign \$378  = \$377  & rq_valid_3;
-  assign \$379  = rq4_rem == 35'h400000000;
-  assign \$382  = ~ o__valid;
-  assign \$383  = \$382  | o__ready;
-  assign \$384  = \$383  & rq_valid_4;
-  assign \$385  = $signed(3'h5) + $signed(rq4_floor);
-  assign \$386  = rq4_tie & rq4_floor[0];
-  assign \$387  = rq4_above | \$386 ;
-  assign \$388  = $signed(\$385 ) + $signed({ 1'h0, \$387  });
-  assign \$389  = ~ o__valid;
-  assign \$390  = \$389  | o__ready;
-  assign \$391  = \$390  & rq_valid_5;
-  assign \$392  = $signed(rq4_code) < $signed(8'h80);
-  assign \$393  = $signed(rq4_code) > $signed(8'h7f);
-  assign \$394  = \$393  ? 50'h000000000007f : rq4_code;
-  assign \$395  = \$392  ? 50'h3ffffffffff80 : \$394 ;
-  assign \$396  = ~ o__valid;
-  assign \$397  = \$396  | o__ready;
-  assign \$398  = \$397  & i__valid;
-  assign \$400  = ~ o__valid;
-  assign \$401  = \$400  | o__ready;
-  assign \$402  = \$401  & rq_valid_1;
-  assign \$403  = ~ o__valid;
-  assign \$404  = \$403  | o__ready;
-  assign \$405  = \$404  & rq_valid_2;
-  assign \$406  = ~ o__valid;
-  assign \$407  = \$406  | o__ready;
-  assign \$408  = \$407  & rq_valid_3;
-  assign \$409  = ~ o__valid;
-  assign \$410  = \$409  | o__ready;
-  assign \$411  = \$410  & rq_valid_4;
-  assign \$412  = ~ o__valid;
-  assign \$413  = \$412  | o__ready;
-  assign \$414  = \$413  & i__valid;
-  assign \$415  = ~ o__valid;
-  assign \$416  = \$415  | o__ready;
-  assign \$417  = \$416  & rq_valid_1;
-  assign \$418  = rq5_x[16:0] * rq5_mult_1[16:0];
-  assign \$419  = ~ o__valid;
-  assign \$420  = \$419  | o__ready;
-  assign \$421  = \$420  & rq_valid_1;
-  assign \$422  = rq5_x[16:0] * rq5_mult_1[24:17];
-  assign \$423  = ~ o__valid;
-  assign \$424  = \$423  | o__ready;
-  assign \$425  = \$424  & rq_valid_1;
-  assign \$426  = $signed(rq5_x[22:17]) * $signed({ 1'h0, rq5_mult_1[16:0] });
-  assign \$427  = ~ o__valid;
-  assign \$428  = \$427  | o__ready;
-  assign \$429  = \$428  & rq_valid_1;
-  assign \$430  = $signed(rq5_x[22:17]) * $signed({ 1'h0, rq5_mult_1[24:17] });
-  assign \$431  = ~ o__valid;
-  assign \$432  = \$431  | o__ready;
-  assign \$433  = \$432  & rq_valid_2;
-  assign \$435  = 1'h0 + \$434 ;
-  assign \$437  = \$435  + \$436 ;
-  assign \$439  = $signed({ 1'h0, \$437  }) + $signed(\$438 );
-  assign \$441  = $signed(\$439 ) + $signed(\$440 );
-  assign \$442  = ~ o__valid;
-  assign \$443  = \$442  | o__ready;
-  assign \$444  = \$443  & rq_valid_3;
-  assign \$446  = ~ o__valid;
-  assign \$447  = \$446  | o__ready;
-  assign \$448  = \$447  & rq_valid_3;
-  assign \$449  = rq5_rem > 35'h400000000;
-  assign \$450  = ~ o__valid;
-  assign \$451  = \$450  | o__ready;
-  assign \$452  = \$451  & rq_valid_3;
-  assign \$453  = rq5_rem == 35'h400000000;
-  assign \$456  = ~ o__valid;
-  assign \$457  = \$456  | o__ready;
-  assign \$458  = \$457  & rq_valid_4;
-  assign \$459  = $signed(3'h5) + $signed(rq5_floor);
-  assign \$460  = rq5_tie & rq5_floor[0];
-  assign \$461  = rq5_above | \$460 ;
-  assign \$462  = $signed(\$459 ) + $signed({ 1'h0, \$461  });
-  assign \$463  = ~ o__valid;
-  assign \$464  = \$463  | o__ready;
-  assign \$465  = \$464  & rq_valid_5;
-  assign \$466  = $signed(rq5_code) < $signed(8'h80);
-  assign \$467  = $signed(rq5_code) > $signed(8'h7f);
-  assign \$468  = \$467  ? 50'h000000000007f : rq5_code;
-  assign \$469  = \$466  ? 50'h3ffffffffff80 : \$468 ;
-  assign \$470  = ~ o__valid;
-  assign \$471  = \$470  | o__ready;
-  assign \$472  = \$471  & i__valid;
-  assign \$474  = ~ o__valid;
-  assign \$475  = \$474  | o__ready;
-  assign \$476  = \$475  & rq_valid_1;
-  assign \$477  = ~ o__valid;
-  assign \$478  = \$477  | o__ready;
-  assign \$479  = \$478  & rq_valid_2;
-  assign \$480  = ~ o__valid;
-  assign \$481  = \$480  | o__ready;
-  assign \$482  = \$481  & rq_valid_3;
-  assign \$483  = ~ o__valid;
-  assign \$484  = \$483  | o__ready;
-  assign \$485  = \$484  & rq_valid_4;
-  assign \$486  = ~ o__valid;
-  assign \$487  = \$486  | o__ready;
-  assign \$488  = \$487  & i__valid;
-  assign \$489  = ~ o__valid;
-  assign \$490  = \$489  | o__ready;
-  assign \$491  = \$490  & rq_valid_1;
-  assign \$492  = rq6_x[16:0] * rq6_mult_1[16:0];
-  assign \$493  = ~ o__valid;
-  assign \$494  = \$493  | o__ready;
-  assign \$495  = \$494  & rq_valid_1;
-  assign \$496  = rq6_x[16:0] * rq6_mult_1[24:17];
-  assign \$497  = ~ o__valid;
-  assign \$498  = \$497  | o__ready;
-  assign \$499  = \$498  & rq_valid_1;
-  assign \$500  = $signed(rq6_x[22:17]) * $signed({ 1'h0, rq6_mult_1[16:0] });
-  assign \$501  = ~ o__valid;
-  assign \$502  = \$501  | o__ready;
-  assign \$503  = \$502  & rq_valid_1;
-  assign \$504  = $signed(rq6_x[22:17]) * $signed({ 1'h0, rq6_mult_1[24:17] });
-  assign \$505  = ~ o__valid;
-  assign \$506  = \$505  | o__ready;
-  assign \$507  = \$506  & rq_valid_2;
-  assign \$509  = 1'h0 + \$508 ;
-  assign \$511  = \$509  + \$510 ;
-  assign \$513  = $signed({ 1'h0, \$511  }) + $signed(\$512 );
-  assign \$515  = $signed(\$513 ) + $signed(\$514 );
-  assign \$516  = ~ o__valid;
-  assign \$517  = \$516  | o__ready;
-  assign \$518  = \$517  & rq_valid_3;
-  assign \$520  = ~ o__valid;
-  assign \$521  = \$520  | o__ready;
-  assign \$522  = \$521  & rq_valid_3;
-  assign \$523  = rq6_rem > 35'h400000000;
-  assign \$524  = ~ o__valid;
-  assign \$525  = \$524  | o__ready;
-  assign \$526  = \$525  & rq_valid_3;
-  assign \$527  = rq6_rem == 35'h400000000;
-  assign \$530  = ~ o__valid;
-  assign \$531  = \$530  | o__ready;
-  assign \$532  = \$531  & rq_valid_4;
-  assign \$533  = $signed(3'h5) + $signed(rq6_floor);
-  assign \$534  = rq6_tie & rq6_floor[0];
-  assign \$535  = rq6_above | \$534 ;
-  assign \$536  = $signed(\$533 ) + $signed({ 1'h0, \$535  });
-  assign \$537  = ~ o__valid;
-  assign \$538  = \$537  | o__ready;
-  assign \$539  = \$538  & rq_valid_5;
-  assign \$540  = $signed(rq6_code) < $signed(8'h80);
-  assign \$541  = $signed(rq6_code) > $signed(8'h7f);
-  assign \$542  = \$541  ? 50'h000000000007f : rq6_code;
-  assign \$543  = \$540  ? 50'h3ffffffffff80 : \$542 ;
-  assign \$544  = ~ o__valid;
-  assign \$545  = \$544  | o__ready;
-  assign \$546  = \$545  & i__valid;
-  assign \$548  = ~ o__valid;
-  assign \$549  = \$548  | o__ready;
-  assign \$550  = \$549  & rq_valid_1;
-  assign \$551  = ~ o__valid;
-  assign \$552  = \$551  | o__ready;
-  assign \$553  = \$552  & rq_valid_2;
-  assign \$554  = ~ o__valid;
-  assign \$555  = \$554  | o__ready;
-  assign \$556  = \$555  & rq_valid_3;
-  assign \$557  = ~ o__valid;
-  assign \$558  = \$557  | o__ready;
-  assign \$559  = \$558  & rq_valid_4;
-  assign \$560  = ~ o__valid;
-  assign \$561  = \$560  | o__ready;
-  assign \$562  = \$561  & i__valid;
-  assign \$563  = ~ o__valid;
-  assign \$564  = \$563  | o__ready;
-  assign \$565  = \$564  & rq_valid_1;
-  assign \$566  = rq7_x[16:0] * rq7_mult_1[16:0];
-  assign \$567  = ~ o__valid;
-  assign \$568  = \$567  | o__ready;
-  assign \$569  = \$568  & rq_valid_1;
-  assign \$570  = rq7_x[16:0] * rq7_mult_1[24:17];
-  assign \$571  = ~ o__valid;
-  assign \$572  = \$571  | o__ready;
-  assign \$573  = \$572  & rq_valid_1;
-  assign \$574  = $signed(rq7_x[22:17]) * $signed({ 1'h0, rq7_mult_1[16:0] });
-  assign \$575  = ~ o__valid;
-  assign \$576  = \$575  | o__ready;
-  assign \$577  = \$576  & rq_valid_1;
-  assign \$578  = $signed(rq7_x[22:17]) * $signed({ 1'h0, rq7_mult_1[24:17] });
-  assign \$579  = ~ o__valid;
-  assign \$580  = \$579  | o__ready;
-  assign \$581  = \$580  & rq_valid_2;
-  assign \$583  = 1'h0 + \$582 ;
-  assign \$585  = \$583  + \$584 ;
-  assign \$587  = $signed({ 1'h0, \$585  }) + $signed(\$586 );
-  assign \$589  = $signed(\$587 ) + $signed(\$588 );
-  assign \$590  = ~ o__valid;
-  assign \$591  = \$590  | o__ready;
-  assign \$592  = \$591  & rq_valid_3;
-  assign \$594  = ~ o__valid;
-  assign \$595  = \$594  | o__ready;
-  assign \$596  = \$595  & rq_valid_3;
-  assign \$597  = rq7_rem > 35'h400000000;
-  assign \$598  = ~ o__valid;
-  assign \$599  = \$598  | o__ready;
-  assign \$600  = \$599  & rq_valid_3;
-  assign \$601  = rq7_rem == 35'h400000000;
-  assign \$604  = ~ o__valid;
-  assign \$605  = \$604  | o__ready;
-  assign \$606  = \$605  & rq_valid_4;
-  assign \$607  = $signed(3'h5) + $signed(rq7_floor);
-  assign \$608  = rq7_tie & rq7_floor[0];
-  assign \$609  = rq7_above | \$608 ;
-  assign \$610  = $signed(\$607 ) + $signed({ 1'h0, \$609  });
-  assign \$611  = ~ o__valid;
-  assign \$612  = \$611  | o__ready;
-  assign \$613  = \$612  & rq_valid_5;
-  assign \$614  = $signed(rq7_code) < $signed(8'h80);
-  assign \$615  = $signed(rq7_code) > $signed(8'h7f);
-  assign \$616  = \$615  ? 50'h000000000007f : rq7_code;
-  assign \$617  = \$614  ? 50'h3ffffffffff80 : \$616 ;
-  assign \$618  = ~ o__valid;
-  assign \$619  = \$618  | o__ready;
-  assign \$620  = \$619  & i__valid;
-  assign \$622  = ~ o__valid;
-  assign \$623  = \$622  | o__ready;
-  assign \$624  = \$623  & rq_valid_1;
-  assign \$625  = ~ o__valid;
-  assign \$626  = \$625  | o__ready;
-  assign \$627  = \$626  & rq_valid_2;
-  assign \$628  = ~ o__valid;
-  assign \$629  = \$628  | o__ready;
-  assign \$630  = \$629  & rq_valid_3;
-  assign \$631  = ~ o__valid;
-  assign \$632  = \$631  | o__ready;
-  assign \$633  = \$632  & rq_valid_4;
-  assign \$634  = ~ o__valid;
-  assign \$635  = \$634  | o__ready;
-  assign \$636  = \$635  & i__valid;
-  assign \$637  = ~ o__valid;
-  assign \$638  = \$637  | o__ready;
-  assign \$639  = \$638  & rq_valid_1;
-  assign \$640  = rq8_x[16:0] * rq8_mult_1[16:0];
-  assign \$641  = ~ o__valid;
-  assign \$642  = \$641  | o__ready;
-  assign \$643  = \$642  & rq_valid_1;
-  assign \$644  = rq8_x[16:0] * rq8_mult_1[24:17];
-  assign \$645  = ~ o__valid;
-  assign \$646  = \$645  | o__ready;
-  assign \$647  = \$646  & rq_valid_1;
-  assign \$648  = $signed(rq8_x[22:17]) * $signed({ 1'h0, rq8_mult_1[16:0] });
-  assign \$649  = ~ o__valid;
-  assign \$650  = \$649  | o__ready;
-  assign \$651  = \$650  & rq_valid_1;
-  assign \$652  = $signed(rq8_x[22:17]) * $signed({ 1'h0, rq8_mult_1[24:17] });
-  assign \$653  = ~ o__valid;
-  assign \$654  = \$653  | o__ready;
-  assign \$655  = \$654  & rq_valid_2;
-  assign \$657  = 1'h0 + \$656 ;
-  assign \$659  = \$657  + \$658 ;
-  assign \$661  = $signed({ 1'h0, \$659  }) + $signed(\$660 );
-  assign \$663  = $signed(\$661 ) + $signed(\$662 );
-  assign \$664  = ~ o__valid;
-  assign \$665  = \$664  | o__ready;
-  assign \$666  = \$665  & rq_valid_3;
-  assign \$668  = ~ o__valid;
-  assign \$669  = \$668  | o__ready;
-  assign \$670  = \$669  & rq_valid_3;
-  assign \$671  = rq8_rem > 35'h400000000;
-  assign \$672  = ~ o__valid;
-  assign \$673  = \$672  | o__ready;
-  assign \$674  = \$673  & rq_valid_3;
-  assign \$675  = rq8_rem == 35'h400000000;
-  assign \$678  = ~ o__valid;
-  assign \$679  = \$678  | o__ready;
-  assign \$680  = \$679  & rq_valid_4;
-  assign \$681  = $signed(3'h5) + $signed(rq8_floor);
-  assign \$682  = rq8_tie & rq8_floor[0];
-  assign \$683  = rq8_above | \$682 ;
-  assign \$684  = $signed(\$681 ) + $signed({ 1'h0, \$683  });
-  assign \$685  = ~ o__valid;
-  assign \$686  = \$685  | o__ready;
-  assign \$687  = \$686  & rq_valid_5;
-  assign \$688  = $signed(rq8_code) < $signed(8'h80);
-  assign \$689  = $signed(rq8_code) > $signed(8'h7f);
-  assign \$690  = \$689  ? 50'h000000000007f : rq8_code;
-  assign \$691  = \$688  ? 50'h3ffffffffff80 : \$690 ;
-  assign \$692  = ~ o__valid;
-  assign \$693  = \$692  | o__ready;
-  assign \$694  = \$693  & i__valid;
-  assign \$696  = ~ o__valid;
-  assign \$697  = \$696  | o__ready;
-  assign \$698  = \$697  & rq_valid_1;
-  assign \$699  = ~ o__valid;
-  assign \$700  = \$699  | o__ready;
-  assign \$701  = \$700  & rq_valid_2;
-  assign \$702  = ~ o__valid;
-  assign \$703  = \$702  | o__ready;
-  assign \$704  = \$703  & rq_valid_3;
-  assign \$705  = ~ o__valid;
-  assign \$706  = \$705  | o__ready;
-  assign \$707  = \$706  & rq_valid_4;
-  assign \$708  = ~ o__valid;
-  assign \$709  = \$708  | o__ready;
-  assign \$710  = \$709  & i__valid;
-  assign \$711  = ~ o__valid;
-  assign \$712  = \$711  | o__ready;
-  assign \$713  = \$712  & rq_valid_1;
-  assign \$714  = rq9_x[16:0] * rq9_mult_1[16:0];
-  assign \$715  = ~ o__valid;
-  assign \$716  = \$715  | o__ready;
-  assign \$717  = \$716  & rq_valid_1;
-  assign \$718  = rq9_x[16:0] * rq9_mult_1[24:17];
-  assign \$719  = ~ o__valid;
-  assign \$720  = \$719  | o__ready;
-  assign \$721  = \$720  & rq_valid_1;
-  assign \$722  = $signed(rq9_x[22:17]) * $signed({ 1'h0, rq9_mult_1[16:0] });
-  assign \$723  = ~ o__valid;
-  assign \$724  = \$723  | o__ready;
-  assign \$725  = \$724  & rq_valid_1;
-  assign \$726  = $signed(rq9_x[22:17]) * $signed({ 1'h0, rq9_mult_1[24:17] });
-  assign \$727  = ~ o__valid;
-  assign \$728  = \$727  | o__ready;
-  assign \$729  = \$728  & rq_valid_2;
-  assign \$731  = 1'h0 + \$730 ;
-  assign \$733  = \$731  + \$732 ;
-  assign \$735  = $signed({ 1'h0, \$733  }) + $signed(\$734 );
-  assign \$737  = $signed(\$735 ) + $signed(\$736 );
-  assign \$738  = ~ o__valid;
-  assign \$739  = \$738  | o__ready;
-  assign \$740  = \$739  & rq_valid_3;
-  assign \$742  = ~ o__valid;
-  assign \$743  = \$742  | o__ready;
-  assign \$744  = \$743  & rq_valid_3;
-  assign \$745  = rq9_rem > 35'h400000000;
-  assign \$746  = ~ o__valid;
-  assign \$747  = \$746  | o__ready;
-  assign \$748  = \$747  & rq_valid_3;
-  assign \$749  = rq9_rem == 35'h400000000;
-  assign \$752  = ~ o__valid;
-  assign \$753  = \$752  | o__ready;
-  assign \$754  = \$753  & rq_valid_4;
-  assign \$755  = $signed(3'h5) + $signed(rq9_floor);
-  assign \$756  = rq9_tie & rq9_floor[0];
-  assign \$757  = rq9_above | \$756 ;
-  assign \$758  = $signed(\$755 ) + $signed({ 1'h0, \$757  });
-  assign \$759  = ~ o__valid;
-  assign \$760  = \$759  | o__ready;
-  assign \$761  = \$760  & rq_valid_5;
-  assign \$762  = $signed(rq9_code) < $signed(8'h80);
-  assign \$763  = $signed(rq9_code) > $signed(8'h7f);
-  assign \$764  = \$763  ? 50'h000000000007f : rq9_code;
-  assign \$765  = \$762  ? 50'h3ffffffffff80 : \$764 ;
-  assign \$766  = ~ o__valid;
-  assign \$767  = \$766  | o__ready;
-  assign \$768  = \$767  & i__valid;
-  assign \$770  = ~ o__valid;
-  assign \$771  = \$770  | o__ready;
-  assign \$772  = \$771  & rq_valid_1;
-  assign \$773  = ~ o__valid;
-  assign \$774  = \$773  | o__ready;
-  assign \$775  = \$774  & rq_valid_2;
-  assign \$776  = ~ o__valid;
-  assign \$777  = \$776  | o__ready;
-  assign \$778  = \$777  & rq_valid_3;
-  assign \$779  = ~ o__valid;
-  assign \$780  = \$779  | o__ready;
-  assign \$781  = \$780  & rq_valid_4;
-  assign \$782  = ~ o__valid;
-  assign \$783  = \$782  | o__ready;
-  assign \$784  = \$783  & i__valid;
-  assign \$785  = ~ o__valid;
-  assign \$786  = \$785  | o__ready;
-  assign \$787  = \$786  & rq_valid_1;
-  assign \$788  = rq10_x[16:0] * rq10_mult_1[16:0];
-  assign \$789  = ~ o__valid;
-  assign \$790  = \$789  | o__ready;
-  assign \$791  = \$790  & rq_valid_1;
-  assign \$792  = rq10_x[16:0] * rq10_mult_1[24:17];
-  assign \$793  = ~ o__valid;
-  assign \$794  = \$793  | o__ready;
-  assign \$795  = \$794  & rq_valid_1;
-  assign \$796  = $signed(rq10_x[22:17]) * $signed({ 1'h0, rq10_mult_1[16:0] });
-  assign \$797  = ~ o__valid;
-  assign \$798  = \$797  | o__ready;
-  assign \$799  = \$798  & rq_valid_1;
-  assign \$800  = $signed(rq10_x[22:17]) * $signed({ 1'h0, rq10_mult_1[24:17] });
-  assign \$801  = ~ o__valid;
-  assign \$802  = \$801  | o__ready;
-  assign \$803  = \$802  & rq_valid_2;
-  assign \$805  = 1'h0 + \$804 ;
-  assign \$807  = \$805  + \$806 ;
-  assign \$809  = $signed({ 1'h0, \$807  }) + $signed(\$808 );
-  assign \$811  = $signed(\$809 ) + $signed(\$810 );
-  assign \$812  = ~ o__valid;
-  assign \$813  = \$812  | o__ready;
-  assign \$814  = \$813  & rq_valid_3;
-  assign \$816  = ~ o__valid;
-  assign \$817  = \$816  | o__ready;
-  assign \$818  = \$817  & rq_valid_3;
-  assign \$819  = rq10_rem > 35'h400000000;
-  assign \$820  = ~ o__valid;
-  assign \$821  = \$820  | o__ready;
-  assign \$822  = \$821  & rq_valid_3;
-  assign \$823  = rq10_rem == 35'h400000000;
-  assign \$826  = ~ o__valid;
-  assign \$827  = \$826  | o__ready;
-  assign \$828  = \$827  & rq_valid_4;
-  assign \$829  = $signed(3'h5) + $signed(rq10_floor);
-  assign \$830  = rq10_tie & rq10_floor[0];
-  assign \$831  = rq10_above | \$830 ;
-  assign \$832  = $signed(\$829 ) + $signed({ 1'h0, \$831  });
-  assign \$833  = ~ o__valid;
-  assign \$834  = \$833  | o__ready;
-  assign \$835  = \$834  & rq_valid_5;
-  assign \$836  = $signed(rq10_code) < $signed(8'h80);
-  assign \$837  = $signed(rq10_code) > $signed(8'h7f);
-  assign \$838  = \$837  ? 50'h000000000007f : rq10_code;
-  assign \$839  = \$836  ? 50'h3ffffffffff80 : \$838 ;
-  assign \$840  = ~ o__valid;
-  assign \$841  = \$840  | o__ready;
-  assign \$842  = \$841  & i__valid;
-  assign \$844  = ~ o__valid;
-  assign \$845  = \$844  | o__ready;
-  assign \$846  = \$845  & rq_valid_1;
-  assign \$847  = ~ o__valid;
-  assign \$848  = \$847  | o__ready;
-  assign \$849  = \$848  & rq_valid_2;
-  assign \$850  = ~ o__valid;
-  assign \$851  = \$850  | o__ready;
-  assign \$852  = \$851  & rq_valid_3;
-  assign \$853  = ~ o__valid;
-  assign \$854  = \$853  | o__ready;
-  assign \$855  = \$854  & rq_valid_4;
-  assign \$856  = ~ o__valid;
-  assign \$857  = \$856  | o__ready;
-  assign \$858  = \$857  & i__valid;
-  assign \$859  = ~ o__valid;
-  assign \$860  = \$859  | o__ready;
-  assign \$861  = \$860  & rq_valid_1;
-  assign \$862  = rq11_x[16:0] * rq11_mult_1[16:0];
-  assign \$863  = ~ o__valid;
-  assign \$864  = \$863  | o__ready;
-  assign \$865  = \$864  & rq_valid_1;
-  assign \$866  = rq11_x[16:0] * rq11_mult_1[24:17];
-  assign \$867  = ~ o__valid;
-  assign \$868  = \$867  | o__ready;
-  assign \$869  = \$868  & rq_valid_1;
-  assign \$870  = $signed(rq11_x[22:17]) * $signed({ 1'h0, rq11_mult_1[16:0] });
-  assign \$871  = ~ o__valid;
-  assign \$872  = \$871  | o__ready;
-  assign \$873  = \$872  & rq_valid_1;
-  assign \$874  = $signed(rq11_x[22:17]) * $signed({ 1'h0, rq11_mult_1[24:17] });
-  assign \$875  = ~ o__valid;
-  assign \$876  = \$875  | o__ready;
-  assign \$877  = \$876  & rq_valid_2;
-  assign \$879  = 1'h0 + \$878 ;
-  assign \$881  = \$879  + \$880 ;
-  assign \$883  = $signed({ 1'h0, \$881  }) + $signed(\$882 );
-  assign \$885  = $signed(\$883 ) + $signed(\$884 );
-  assign \$886  = ~ o__valid;
-  assign \$887  = \$886  | o__ready;
-  assign \$888  = \$887  & rq_valid_3;
-  assign \$890  = ~ o__valid;
-  assign \$891  = \$890  | o__ready;
-  assign \$892  = \$891  & rq_valid_3;
-  assign \$893  = rq11_rem > 35'h400000000;
-  assign \$894  = ~ o__valid;
-  assign \$895  = \$894  | o__ready;
-  assign \$896  = \$895  & rq_valid_3;
-  assign \$897  = rq11_rem == 35'h400000000;
-  assign \$900  = ~ o__valid;
-  assign \$901  = \$900  | o__ready;
-  assign \$902  = \$901  & rq_valid_4;
-  assign \$903  = $signed(3'h5) + $signed(rq11_floor);
-  assign \$904  = rq11_tie & rq11_floor[0];
-  assign \$905  = rq11_above | \$904 ;
-  assign \$906  = $signed(\$903 ) + $signed({ 1'h0, \$905  });
-  assign \$907  = ~ o__valid;
-  assign \$908  = \$907  | o__ready;
-  assign \$909  = \$908  & rq_valid_5;
-  assign \$910  = $signed(rq11_code) < $signed(8'h80);
-  assign \$911  = $signed(rq11_code) > $signed(8'h7f);
-  assign \$912  = \$911  ? 50'h000000000007f : rq11_code;
-  assign \$913  = \$910  ? 50'h3ffffffffff80 : \$912 ;
-  assign \$914  = ~ o__valid;
-  assign \$915  = \$914  | o__ready;
-  assign \$916  = \$915  & i__valid;
-  assign \$918  = ~ o__valid;
-  assign \$919  = \$918  | o__ready;
-  assign \$920  = \$919  & rq_valid_1;
-  assign \$921  = ~ o__valid;
-  assign \$922  = \$921  | o__ready;
-  assign \$923  = \$922  & rq_valid_2;
-  assign \$924  = ~ o__valid;
-  assign \$925  = \$924  | o__ready;
-  assign \$926  = \$925  & rq_valid_3;
-  assign \$927  = ~ o__valid;
-  assign \$928  = \$927  | o__ready;
-  assign \$929  = \$928  & rq_valid_4;
-  assign \$930  = ~ o__valid;
-  assign \$931  = \$930  | o__ready;
-  assign \$932  = \$931  & i__valid;
-  assign \$934  = ~ o__valid;
-  assign \$935  = \$934  | o__ready;
-  assign \$936  = \$935  & rq_valid_1;
-  assign \$937  = ~ o__valid;
-  assign \$938  = \$937  | o__ready;
-  assign \$939  = \$938  & rq_valid_2;
-  assign \$940  = ~ o__valid;
-  assign \$941  = \$940  | o__ready;
-  assign \$942  = \$941  & rq_valid_3;
-  assign \$943  = ~ o__valid;
-  assign \$944  = \$943  | o__ready;
-  assign \$945  = \$944  & rq_valid_4;
-  assign \$946  = ~ o__valid;
-  assign \$947  = \$946  | o__ready;
-  assign \$948  = \$947  & i__valid;
-  assign \$950  = ~ o__valid;
-  assign \$951  = \$950  | o__ready;
-  assign \$952  = \$951  & rq_valid_1;
-  assign \$953  = ~ o__valid;
-  assign \$954  = \$953  | o__ready;
-  assign \$955  = \$954  & rq_valid_2;
-  assign \$956  = ~ o__valid;
-  assign \$957  = \$956  | o__ready;
-  assign \$958  = \$957  & rq_valid_3;
-  assign \$959  = ~ o__valid;
-  assign \$960  = \$959  | o__ready;
-  assign \$961  = \$960  & rq_valid_4;
-  assign \$962  = ~ o__valid;
-  assign \$963  = \$962  | o__ready;
-  assign \$964  = \$963  & i__valid;
-  assign \$966  = ~ o__valid;
-  assign \$967  = \$966  | o__ready;
-  assign \$968  = \$967  & rq_valid_1;
-  assign \$969  = ~ o__valid;
-  assign \$970  = \$969  | o__ready;
-  assign \$971  = \$970  & rq_valid_2;
-  assign \$972  = ~ o__valid;
-  assign \$973  = \$972  | o__ready;
-  assign \$974  = \$973  & rq_valid_3;
-  assign \$975  = ~ o__valid;
-  assign \$976  = \$975  | o__ready;
-  assign \$977  = \$976  & rq_valid_4;
-  assign \$978  = ~ o__valid;
-  assign \$979  = \$978  | o__ready;
-  assign \$980  = \$979  & i__valid;
-  assign \$981  = ~ o__valid;
-  assign \$982  = \$981  | o__ready;
-  assign \$983  = \$982  & rq_valid_1;
-  assign \$984  = rq12_x[16:0] * rq12_mult_1[16:0];
-  assign \$985  = ~ o__valid;
-  assign \$986  = \$985  | o__ready;
-  assign \$987  = \$986  & rq_valid_1;
-  assign \$988  = rq12_x[16:0] * rq12_mult_1[24:17];
-  assign \$989  = ~ o__valid;
-  assign \$990  = \$989  | o__ready;
-  assign \$991  = \$990  & rq_valid_1;
-  assign \$992  = $signed(rq12_x[22:17]) * $signed({ 1'h0, rq12_mult_1[16:0] });
-  assign \$993  = ~ o__valid;
-  assign \$994  = \$993  | o__ready;
-  assign \$995  = \$994  & rq_valid_1;
-  assign \$996  = $signed(rq12_x[22:17]) * $signed({ 1'h0, rq12_mult_1[24:17] });
-  assign \$997  = ~ o__valid;
-  assign \$998  = \$997  | o__ready;
-  assign \$999  = \$998  & rq_valid_2;
-  assign \$1001  = 1'h0 + \$1000 ;
-  assign \$1003  = \$1001  + \$1002 ;
-  assign \$1005  = $signed({ 1'h0, \$1003  }) + $signed(\$1004 );
-  assign \$1007  = $signed(\$1005 ) + $signed(\$1006 );
-  assign \$1008  = ~ o__valid;
-  assign \$1009  = \$1008  | o__ready;
-  assign \$1010  = \$1009  & rq_valid_3;
-  assign \$1011  = $signed(rq12_prod) >>> rq12_shift_3;
-  assign \$1012  = ~ o__valid;
-  assign \$1013  = \$1012  | o__ready;
-  assign \$1014  = \$1013  & rq_valid_3;
-  assign \$1015  = rq12_rem > rq12_half_3;
-  assign \$1016  = ~ o__valid;
-  assign \$1017  = \$1016  | o__ready;
-  assign \$1018  = \$1017  & rq_valid_3;
-  assign \$1019  = rq12_rem == rq12_half_3;
-  assign \$1020  = | rq12_half_3;
-  assign \$1021  = \$1019  & \$1020 ;
-  assign \$1022  = ~ o__valid;
-  assign \$1023  = \$1022  | o__ready;
-  assign \$1024  = \$1023  & rq_valid_4;
-  assign \$1025  = $signed(3'h5) + $signed(rq12_floor);
-  assign \$1026  = rq12_tie & rq12_floor[0];
-  assign \$1027  = rq12_above | \$1026 ;
-  assign \$1028  = $signed(\$1025 ) + $signed({ 1'h0, \$1027  });
-  assign \$1029  = ~ o__valid;
-  assign \$1030  = \$1029  | o__ready;
-  assign \$1031  = \$1030  & rq_valid_5;
-  assign \$1032  = $signed(rq12_code) < $signed(8'h80);
-  assign \$1033  = $signed(rq12_code) > $signed(8'h7f);
-  assign \$1034  = \$1033  ? 50'h000000000007f : rq12_code;
-  assign \$1035  = \$1032  ? 50'h3ffffffffff80 : \$1034 ;
-  assign \$1036  = ~ o__valid;
-  assign \$1037  = \$1036  | o__ready;
-  assign \$1038  = \$1037  & i__valid;
-  assign \$1040  = ~ o__valid;
-  assign \$1041  = \$1040  | o__ready;
-  assign \$1042  = \$1041  & rq_valid_1;
-  assign \$1043  = ~ o__valid;
-  assign \$1044  = \$1043  | o__ready;
-  assign \$1045  = \$1044  & rq_valid_2;
-  assign \$1046  = ~ o__valid;
-  assign \$1047  = \$1046  | o__ready;
-  assign \$1048  = \$1047  & rq_valid_3;
-  assign \$1049  = ~ o__valid;
-  assign \$1050  = \$1049  | o__ready;
-  assign \$1051  = \$1050  & rq_valid_4;
-  assign \$1052  = ~ o__valid;
-  assign \$1053  = \$1052  | o__ready;
-  assign \$1054  = \$1053  & i__valid;
-  assign \$1055  = ~ o__valid;
-  assign \$1056  = \$1055  | o__ready;
-  assign \$1057  = \$1056  & rq_valid_1;
-  assign \$1058  = rq13_x[16:0] * rq13_mult_1[16:0];
-  assign \$1059  = ~ o__valid;
-  assign \$1060  = \$1059  | o__ready;
-  assign \$1061  = \$1060  & rq_valid_1;
-  assign \$1062  = rq13_x[16:0] * rq13_mult_1[24:17];
-  assign \$1063  = ~ o__valid;
-  assign \$1064  = \$1063  | o__ready;
-  assign \$1065  = \$1064  & rq_valid_1;
-  assign \$1066  = $signed(rq13_x[22:17]) * $signed({ 1'h0, rq13_mult_1[16:0] });
-  assign \$1067  = ~ o__valid;
-  assign \$1068  = \$1067  | o__ready;
-  assign \$1069  = \$1068  & rq_valid_1;
-  assign \$1070  = $signed(rq13_x[22:17]) * $signed({ 1'h0, rq13_mult_1[24:17] });
-  assign \$1071  = ~ o__valid;
-  assign \$1072  = \$1071  | o__ready;
-  assign \$1073  = \$1072  & rq_valid_2;
-  assign \$1075  = 1'h0 + \$1074 ;
-  assign \$1077  = \$1075  + \$1076 ;
-  assign \$1079  = $signed({ 1'h0, \$1077  }) + $signed(\$1078 );
-  assign \$1081  = $signed(\$1079 ) + $signed(\$1080 );
-  assign \$1082  = ~ o__valid;
-  assign \$1083  = \$1082  | o__ready;
-  assign \$1084  = \$1083  & rq_valid_3;
-  assign \$1086  = ~ o__valid;
-  assign \$1087  = \$1086  | o__ready;
-  assign \$1088  = \$1087  & rq_valid_3;
-  assign \$1089  = rq13_rem > 35'h400000000;
-  assign \$1090  = ~ o__valid;
-  assign \$1091  = \$1090  | o__ready;
-  assign \$1092  = \$1091  & rq_valid_3;
-  assign \$1093  = rq13_rem == 35'h400000000;
-  assign \$1096  = ~ o__valid;
-  assign \$1097  = \$1096  | o__ready;
-  assign \$1098  = \$1097  & rq_valid_4;
-  assign \$1099  = $signed(3'h5) + $signed(rq13_floor);
-  assign \$1100  = rq13_tie & rq13_floor[0];
-  assign \$1101  = rq13_above | \$1100 ;
-  assign \$1102  = $signed(\$1099 ) + $signed({ 1'h0, \$1101  });
-  assign \$1103  = ~ o__valid;
-  assign \$1104  = \$1103  | o__ready;
-  assign \$1105  = \$1104  & rq_valid_5;
-  assign \$1106  = $signed(rq13_code) < $signed(8'h80);
-  assign \$1107  = $signed(rq13_code) > $signed(8'h7f);
-  assign \$1108  = \$1107  ? 50'h000000000007f : rq13_code;
-  assign \$1109  = \$1106  ? 50'h3ffffffffff80 : \$1108 ;
-  assign \$1110  = ~ o__valid;
-  assign \$1111  = \$1110  | o__ready;
-  assign \$1112  = \$1111  & i__valid;
-  assign \$1114  = ~ o__valid;
-  assign \$1115  = \$1114  | o__ready;
-  assign \$1116  = \$1115  & rq_valid_1;
-  assign \$1117  = ~ o__valid;
-  assign \$1118  = \$1117  | o__ready;
-  assign \$1119  = \$1118  & rq_valid_2;
-  assign \$1120  = ~ o__valid;
-  assign \$1121  = \$1120  | o__ready;
-  assign \$1122  = \$1121  & rq_valid_3;
-  assign \$1123  = ~ o__valid;
-  assign \$1124  = \$1123  | o__ready;
-  assign \$1125  = \$1124  & rq_valid_4;
-  assign \$1126  = ~ o__valid;
-  assign \$1127  = \$1126  | o__ready;
-  assign \$1128  = \$1127  & i__valid;
-  assign \$1129  = ~ o__valid;
-  assign \$1130  = \$1129  | o__ready;
-  assign \$1131  = \$1130  & rq_valid_1;
-  assign \$1132  = rq14_x[16:0] * rq14_mult_1[16:0];
-  assign \$1133  = ~ o__valid;
-  assign \$1134  = \$1133  | o__ready;
-  assign \$1135  = \$1134  & rq_valid_1;
-  assign \$1136  = rq14_x[16:0] * rq14_mult_1[24:17];
-  assign \$1137  = ~ o__valid;
-  assign \$1138  = \$1137  | o__ready;
-  assign \$1139  = \$1138  & rq_valid_1;
-  assign \$1140  = $signed(rq14_x[22:17]) * $signed({ 1'h0, rq14_mult_1[16:0] });
-  assign \$1141  = ~ o__valid;
-  assign \$1142  = \$1141  | o__ready;
-  assign \$1143  = \$1142  & rq_valid_1;
-  assign \$1144  = $signed(rq14_x[22:17]) * $signed({ 1'h0, rq14_mult_1[24:17] });
-  assign \$1145  = ~ o__valid;
-  assign \$1146  = \$1145  | o__ready;
-  assign \$1147  = \$1146  & rq_valid_2;
-  assign \$1149  = 1'h0 + \$1148 ;
-  assign \$1151  = \$1149  + \$1150 ;
-  assign \$1153  = $signed({ 1'h0, \$1151  }) + $signed(\$1152 );
-  assign \$1155  = $signed(\$1153 ) + $signed(\$1154 );
-  assign \$1156  = ~ o__valid;
-  assign \$1157  = \$1156  | o__ready;
-  assign \$1158  = \$1157  & rq_valid_3;
-  assign \$1160  = ~ o__valid;
-  assign \$1161  = \$1160  | o__ready;
-  assign \$1162  = \$1161  & rq_valid_3;
-  assign \$1163  = rq14_rem > 35'h400000000;
-  assign \$1164  = ~ o__valid;
-  assign \$1165  = \$1164  | o__ready;
-  assign \$1166  = \$1165  & rq_valid_3;
-  assign \$1167  = rq14_rem == 35'h400000000;
-  assign \$1170  = ~ o__valid;
-  assign \$1171  = \$1170  | o__ready;
-  assign \$1172  = \$1171  & rq_valid_4;
-  assign \$1173  = $signed(3'h5) + $signed(rq14_floor);
-  assign \$1174  = rq14_tie & rq14_floor[0];
-  assign \$1175  = rq14_above | \$1174 ;
-  assign \$1176  = $signed(\$1173 ) + $signed({ 1'h0, \$1175  });
-  assign \$1177  = ~ o__valid;
-  assign \$1178  = \$1177  | o__ready;
-  assign \$1179  = \$1178  & rq_valid_5;
-  assign \$1180  = $signed(rq14_code) < $signed(8'h80);
-  assign \$1181  = $signed(rq14_code) > $signed(8'h7f);
-  assign \$1182  = \$1181  ? 50'h000000000007f : rq14_code;
-  assign \$1183  = \$1180  ? 50'h3ffffffffff80 : \$1182 ;
-  assign \$1184  = ~ o__valid;
-  assign \$1185  = \$1184  | o__ready;
-  assign \$1186  = \$1185  & i__valid;
-  assign \$1188  = ~ o__valid;
-  assign \$1189  = \$1188  | o__ready;
-  assign \$1190  = \$1189  & rq_valid_1;
-  assign \$1191  = ~ o__valid;
-  assign \$1192  = \$1191  | o__ready;
-  assign \$1193  = \$1192  & rq_valid_2;
-  assign \$1194  = ~ o__valid;
-  assign \$1195  = \$1194  | o__ready;
-  assign \$1196  = \$1195  & rq_valid_3;
-  assign \$1197  = ~ o__valid;
-  assign \$1198  = \$1197  | o__ready;
-  assign \$1199  = \$1198  & rq_valid_4;
-  assign \$1200  = ~ o__valid;
-  assign \$1201  = \$1200  | o__ready;
-  assign \$1202  = \$1201  & i__valid;
-  assign \$1203  = ~ o__valid;
-  assign \$1204  = \$1203  | o__ready;
-  assign \$1205  = \$1204  & rq_valid_1;
-  assign \$1206  = rq15_x[16:0] * rq15_mult_1[16:0];
-  assign \$1207  = ~ o__valid;
-  assign \$1208  = \$1207  | o__ready;
-  assign \$1209  = \$1208  & rq_valid_1;
-  assign \$1210  = rq15_x[16:0] * rq15_mult_1[24:17];
-  assign \$1211  = ~ o__valid;
-  assign \$1212  = \$1211  | o__ready;
-  assign \$1213  = \$1212  & rq_valid_1;
-  assign \$1214  = $signed(rq15_x[22:17]) * $signed({ 1'h0, rq15_mult_1[16:0] });
-  assign \$1215  = ~ o__valid;
-  assign \$1216  = \$1215  | o__ready;
-  assign \$1217  = \$1216  & rq_valid_1;
-  assign \$1218  = $signed(rq15_x[22:17]) * $signed({ 1'h0, rq15_mult_1[24:17] });
-  assign \$1219  = ~ o__valid;
-  assign \$1220  = \$1219  | o__ready;
-  assign \$1221  = \$1220  & rq_valid_2;
-  assign \$1223  = 1'h0 + \$1222 ;
-  assign \$1225  = \$1223  + \$1224 ;
-  assign \$1227  = $signed({ 1'h0, \$1225  }) + $signed(\$1226 );
-  assign \$1229  = $signed(\$1227 ) + $signed(\$1228 );
-  assign \$1230  = ~ o__valid;
-  assign \$1231  = \$1230  | o__ready;
-  assign \$1232  = \$1231  & rq_valid_3;
-  assign \$1234  = ~ o__valid;
-  assign \$1235  = \$1234  | o__ready;
-  assign \$1236  = \$1235  & rq_valid_3;
-  assign \$1237  = rq15_rem > 35'h400000000;
-  assign \$1238  = ~ o__valid;
-  assign \$1239  = \$1238  | o__ready;
-  assign \$1240  = \$1239  & rq_valid_3;
-  assign \$1241  = rq15_rem == 35'h400000000;
-  assign \$1244  = ~ o__valid;
-  assign \$1245  = \$1244  | o__ready;
-  assign \$1246  = \$1245  & rq_valid_4;
-  assign \$1247  = $signed(3'h5) + $signed(rq15_floor);
-  assign \$1248  = rq15_tie & rq15_floor[0];
-  assign \$1249  = rq15_above | \$1248 ;
-  assign \$1250  = $signed(\$1247 ) + $signed({ 1'h0, \$1249  });
-  assign \$1251  = ~ o__valid;
-  assign \$1252  = \$1251  | o__ready;
-  assign \$1253  = \$1252  & rq_valid_5;
-  assign \$1254  = $signed(rq15_code) < $signed(8'h80);
-  assign \$1255  = $signed(rq15_code) > $signed(8'h7f);
-  assign \$1256  = \$1255  ? 50'h000000000007f : rq15_code;
-  assign \$1257  = \$1254  ? 50'h3ffffffffff80 : \$1256 ;
-  assign \$1258  = ~ o__valid;
-  assign \$1259  = \$1258  | o__ready;
-  assign \$1260  = ~ o__valid;
-  assign \$1261  = \$1260  | o__ready;
-  assign \$1262  = \$1261  & rq_valid_6;
-  assign \$1263  = ~ o__valid;
-  assign \$1264  = \$1263  | o__ready;
-  assign \$1265  = \$1264  & rq_valid_6;
-  assign \$1266  = ~ o__valid;
-  assign \$1267  = \$1266  | o__ready;
-  assign \$1268  = \$1267  & rq_valid_6;
-  assign \$1269  = ~ o__valid;
-  assign \$1270  = \$1269  | o__ready;
-  assign \$1271  = \$1270  & rq_valid_6;
-  assign \$1272  = ~ o__valid;
-  assign \$1273  = \$1272  | o__ready;
-  assign \$1274  = \$1273  & rq_valid_6;
-  assign \$1275  = ~ o__valid;
-  assign \$1276  = \$1275  | o__ready;
-  assign \$1277  = \$1276  & rq_valid_6;
-  assign \$1278  = ~ o__valid;
-  assign \$1279  = \$1278  | o__ready;
-  assign \$1280  = \$1279  & rq_valid_6;
-  assign \$1281  = ~ o__valid;
-  assign \$1282  = \$1281  | o__ready;
-  assign \$1283  = \$1282  & rq_valid_6;
-  assign \$1284  = ~ o__valid;
-  assign \$1285  = \$1284  | o__ready;
-  assign \$1286  = \$1285  & rq_valid_6;
-  assign \$1287  = ~ o__valid;
-  assign \$1288  = \$1287  | o__ready;
-  assign \$1289  = \$1288  & rq_valid_6;
-  assign \$1290  = ~ o__valid;
-  assign \$1291  = \$1290  | o__ready;
-  assign \$1292  = \$1291  & rq_valid_6;
-  assign \$1293  = ~ o__valid;
-  assign \$1294  = \$1293  | o__ready;
-  assign \$1295  = \$1294  & rq_valid_6;
-  assign \$1296  = ~ o__valid;
-  assign \$1297  = \$1296  | o__ready;
-  assign \$1298  = \$1297  & rq_valid_6;
-  assign \$1299  = ~ o__valid;
-  assign \$1300  = \$1299  | o__ready;
-  assign \$1301  = \$1300  & rq_valid_6;
-  assign \$1302  = ~ o__valid;
-  assign \$1303  = \$1302  | o__ready;
-  assign \$1304  = \$1303  & rq_valid_6;
-  assign \$1305  = ~ o__valid;
-  assign \$1306  = \$1305  | o__ready;
-  assign \$1307  = \$1306  & rq_valid_6;
-  always @(posedge clk)
-    group <= \$1308 ;
-  always @(posedge clk)
-    rq_valid_1 <= \$1309 ;
-  always @(posedge clk)
-    rq_valid_2 <= \$1310 ;
-  always @(posedge clk)
-    rq_valid_3 <= \$1311 ;
-  always @(posedge clk)
-    rq_valid_4 <= \$1312 ;
-  always @(posedge clk)
-    rq_valid_5 <= \$1313 ;
-  always @(posedge clk)
-    rq_valid_6 <= \$1314 ;
-  always @(posedge clk)
-    rq0_mult_1 <= \$1315 ;
-  always @(posedge clk)
-    rq0_mult_2 <= \$1316 ;
-  always @(posedge clk)
-    rq0_mult_3 <= \$1317 ;
-  always @(posedge clk)
-    rq0_mult_4 <= \$1318 ;
-  always @(posedge clk)
-    rq0_mult_5 <= \$1319 ;
-  always @(posedge clk)
-    rq0_x <= \$1320 ;
-  always @(posedge clk)
-    rq0_part0_0 <= \$1321 ;
-  always @(posedge clk)
-    rq0_part0_1 <= \$1322 ;
-  always @(posedge clk)
-    rq0_part1_0 <= \$1323 ;
-  always @(posedge clk)
-    rq0_part1_1 <= \$1324 ;
-  always @(posedge clk)
-    rq0_prod <= \$1325 ;
-  always @(posedge clk)
-    rq0_floor <= \$1326 ;
-  always @(posedge clk)
-    rq0_above <= \$1327 ;
-  always @(posedge clk)
-    rq0_tie <= \$1328 ;
-  always @(posedge clk)
-    rq0_code <= \$1329 ;
-  always @(posedge clk)
-    rq0_out <= \$1330 ;
-  always @(posedge clk)
-    rq1_mult_1 <= \$1331 ;
-  always @(posedge clk)
-    rq1_mult_2 <= \$1332 ;
-  always @(posedge clk)
-    rq1_mult_3 <= \$1333 ;
-  always @(posedge clk)
-    rq1_mult_4 <= \$1334 ;
-  always @(posedge clk)
-    rq1_mult_5 <= \$1335 ;
-  always @(posedge clk)
-    rq1_x <= \$1336 ;
-  always @(posedge clk)
-    rq1_part0_0 <= \$1337 ;
-  always @(posedge clk)
-    rq1_part0_1 <= \$1338 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$1339 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$1340 ;
-  always @(posedge clk)
-    rq1_prod <= \$1341 ;
-  always @(posedge clk)
-    rq1_floor <= \$1342 ;
-  always @(posedge clk)
-    rq1_above <= \$1343 ;
-  always @(posedge clk)
-    rq1_tie <= \$1344 ;
-  always @(posedge clk)
-    rq1_code <= \$1345 ;
-  always @(posedge clk)
-    rq1_out <= \$1346 ;
-  always @(posedge clk)
-    rq2_mult_1 <= \$1347 ;
-  always @(posedge clk)
-    rq2_mult_2 <= \$1348 ;
-  always @(posedge clk)
-    rq2_mult_3 <= \$1349 ;
-  always @(posedge clk)
-    rq2_mult_4 <= \$1350 ;
-  always @(posedge clk)
-    rq2_mult_5 <= \$1351 ;
-  always @(posedge clk)
-    rq2_x <= \$1352 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$1353 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$1354 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$1355 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$1356 ;
-  always @(posedge clk)
-    rq2_prod <= \$1357 ;
-  always @(posedge clk)
-    rq2_floor <= \$1358 ;
-  always @(posedge clk)
-    rq2_above <= \$1359 ;
-  always @(posedge clk)
-    rq2_tie <= \$1360 ;
-  always @(posedge clk)
-    rq2_code <= \$1361 ;
-  always @(posedge clk)
-    rq2_out <= \$1362 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$1363 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$1364 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$1365 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$1366 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$1367 ;
-  always @(posedge clk)
-    rq3_x <= \$1368 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$1369 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$1370 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$1371 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$1372 ;
-  always @(posedge clk)
-    rq3_prod <= \$1373 ;
-  always @(posedge clk)
-    rq3_floor <= \$1374 ;
-  always @(posedge clk)
-    rq3_above <= \$1375 ;
-  always @(posedge clk)
-    rq3_tie <= \$1376 ;
-  always @(posedge clk)
-    rq3_code <= \$1377 ;
-  always @(posedge clk)
-    rq3_out <= \$1378 ;
-  always @(posedge clk)
-    rq4_mult_1 <= \$1379 ;
-  always @(posedge clk)
-    rq4_mult_2 <= \$1380 ;
-  always @(posedge clk)
-    rq4_mult_3 <= \$1381 ;
-  always @(posedge clk)
-    rq4_mult_4 <= \$1382 ;
-  always @(posedge clk)
-    rq4_mult_5 <= \$1383 ;
-  always @(posedge clk)
-    rq4_x <= \$1384 ;
-  always @(posedge clk)
-    rq4_part0_0 <= \$1385 ;
-  always @(posedge clk)
-    rq4_part0_1 <= \$1386 ;
-  always @(posedge clk)
-    rq4_part1_0 <= \$1387 ;
-  always @(posedge clk)
-    rq4_part1_1 <= \$1388 ;
-  always @(posedge clk)
-    rq4_prod <= \$1389 ;
-  always @(posedge clk)
-    rq4_floor <= \$1390 ;
-  always @(posedge clk)
-    rq4_above <= \$1391 ;
-  always @(posedge clk)
-    rq4_tie <= \$1392 ;
-  always @(posedge clk)
-    rq4_code <= \$1393 ;
-  always @(posedge clk)
-    rq4_out <= \$1394 ;
-  always @(posedge clk)
-    rq5_mult_1 <= \$1395 ;
-  always @(posedge clk)
-    rq5_mult_2 <= \$1396 ;
-  always @(posedge clk)
-    rq5_mult_3 <= \$1397 ;
-  always @(posedge clk)
-    rq5_mult_4 <= \$1398 ;
-  always @(posedge clk)
-    rq5_mult_5 <= \$1399 ;
-  always @(posedge clk)
-    rq5_x <= \$1400 ;
-  always @(posedge clk)
-    rq5_part0_0 <= \$1401 ;
-  always @(posedge clk)
-    rq5_part0_1 <= \$1402 ;
-  always @(posedge clk)
-    rq5_part1_0 <= \$1403 ;
-  always @(posedge clk)
-    rq5_part1_1 <= \$1404 ;
-  always @(posedge clk)
-    rq5_prod <= \$1405 ;
-  always @(posedge clk)
-    rq5_floor <= \$1406 ;
-  always @(posedge clk)
-    rq5_above <= \$1407 ;
-  always @(posedge clk)
-    rq5_tie <= \$1408 ;
-  always @(posedge clk)
-    rq5_code <= \$1409 ;
-  always @(posedge clk)
-    rq5_out <= \$1410 ;
-  always @(posedge clk)
-    rq6_mult_1 <= \$1411 ;
-  always @(posedge clk)
-    rq6_mult_2 <= \$1412 ;
-  always @(posedge clk)
-    rq6_mult_3 <= \$1413 ;
-  always @(posedge clk)
-    rq6_mult_4 <= \$1414 ;
-  always @(posedge clk)
-    rq6_mult_5 <= \$1415 ;
-  always @(posedge clk)
-    rq6_x <= \$1416 ;
-  always @(posedge clk)
-    rq6_part0_0 <= \$1417 ;
-  always @(posedge clk)
-    rq6_part0_1 <= \$1418 ;
-  always @(posedge clk)
-    rq6_part1_0 <= \$1419 ;
-  always @(posedge clk)
-    rq6_part1_1 <= \$1420 ;
-  always @(posedge clk)
-    rq6_prod <= \$1421 ;
-  always @(posedge clk)
-    rq6_floor <= \$1422 ;
-  always @(posedge clk)
-    rq6_above <= \$1423 ;
-  always @(posedge clk)
-    rq6_tie <= \$1424 ;
-  always @(posedge clk)
-    rq6_code <= \$1425 ;
-  always @(posedge clk)
-    rq6_out <= \$1426 ;
-  always @(posedge clk)
-    rq7_mult_1 <= \$1427 ;
-  always @(posedge clk)
-    rq7_mult_2 <= \$1428 ;
-  always @(posedge clk)
-    rq7_mult_3 <= \$1429 ;
-  always @(posedge clk)
-    rq7_mult_4 <= \$1430 ;
-  always @(posedge clk)
-    rq7_mult_5 <= \$1431 ;
-  always @(posedge clk)
-    rq7_x <= \$1432 ;
-  always @(posedge clk)
-    rq7_part0_0 <= \$1433 ;
-  always @(posedge clk)
-    rq7_part0_1 <= \$1434 ;
-  always @(posedge clk)
-    rq7_part1_0 <= \$1435 ;
-  always @(posedge clk)
-    rq7_part1_1 <= \$1436 ;
-  always @(posedge clk)
-    rq7_prod <= \$1437 ;
-  always @(posedge clk)
-    rq7_floor <= \$1438 ;
-  always @(posedge clk)
-    rq7_above <= \$1439 ;
-  always @(posedge clk)
-    rq7_tie <= \$1440 ;
-  always @(posedge clk)
-    rq7_code <= \$1441 ;
-  always @(posedge clk)
-    rq7_out <= \$1442 ;
-  always @(posedge clk)
-    rq8_mult_1 <= \$1443 ;
-  always @(posedge clk)
-    rq8_mult_2 <= \$1444 ;
-  always @(posedge clk)
-    rq8_mult_3 <= \$1445 ;
-  always @(posedge clk)
-    rq8_mult_4 <= \$1446 ;
-  always @(posedge clk)
-    rq8_mult_5 <= \$1447 ;
-  always @(posedge clk)
-    rq8_x <= \$1448 ;
-  always @(posedge clk)
-    rq8_part0_0 <= \$1449 ;
-  always @(posedge clk)
-    rq8_part0_1 <= \$1450 ;
-  always @(posedge clk)
-    rq8_part1_0 <= \$1451 ;
-  always @(posedge clk)
-    rq8_part1_1 <= \$1452 ;
-  always @(posedge clk)
-    rq8_prod <= \$1453 ;
-  always @(posedge clk)
-    rq8_floor <= \$1454 ;
-  always @(posedge clk)
-    rq8_above <= \$1455 ;
-  always @(posedge clk)
-    rq8_tie <= \$1456 ;
-  always @(posedge clk)
-    rq8_code <= \$1457 ;
-  always @(posedge clk)
-    rq8_out <= \$1458 ;
-  always @(posedge clk)
-    rq9_mult_1 <= \$1459 ;
-  always @(posedge clk)
-    rq9_mult_2 <= \$1460 ;
-  always @(posedge clk)
-    rq9_mult_3 <= \$1461 ;
-  always @(posedge clk)
-    rq9_mult_4 <= \$1462 ;
-  always @(posedge clk)
-    rq9_mult_5 <= \$1463 ;
-  always @(posedge clk)
-    rq9_x <= \$1464 ;
-  always @(posedge clk)
-    rq9_part0_0 <= \$1465 ;
-  always @(posedge clk)
-    rq9_part0_1 <= \$1466 ;
-  always @(posedge clk)
-    rq9_part1_0 <= \$1467 ;
-  always @(posedge clk)
-    rq9_part1_1 <= \$1468 ;
-  always @(posedge clk)
-    rq9_prod <= \$1469 ;
-  always @(posedge clk)
-    rq9_floor <= \$1470 ;
-  always @(posedge clk)
-    rq9_above <= \$1471 ;
-  always @(posedge clk)
-    rq9_tie <= \$1472 ;
-  always @(posedge clk)
-    rq9_code <= \$1473 ;
-  always @(posedge clk)
-    rq9_out <= \$1474 ;
-  always @(posedge clk)
-    rq10_mult_1 <= \$1475 ;
-  always @(posedge clk)
-    rq10_mult_2 <= \$1476 ;
-  always @(posedge clk)
-    rq10_mult_3 <= \$1477 ;
-  always @(posedge clk)
-    rq10_mult_4 <= \$1478 ;
-  always @(posedge clk)
-    rq10_mult_5 <= \$1479 ;
-  always @(posedge clk)
-    rq10_x <= \$1480 ;
-  always @(posedge clk)
-    rq10_part0_0 <= \$1481 ;
-  always @(posedge clk)
-    rq10_part0_1 <= \$1482 ;
-  always @(posedge clk)
-    rq10_part1_0 <= \$1483 ;
-  always @(posedge clk)
-    rq10_part1_1 <= \$1484 ;
-  always @(posedge clk)
-    rq10_prod <= \$1485 ;
-  always @(posedge clk)
-    rq10_floor <= \$1486 ;
-  always @(posedge clk)
-    rq10_above <= \$1487 ;
-  always @(posedge clk)
-    rq10_tie <= \$1488 ;
-  always @(posedge clk)
-    rq10_code <= \$1489 ;
-  always @(posedge clk)
-    rq10_out <= \$1490 ;
-  always @(posedge clk)
-    rq11_mult_1 <= \$1491 ;
-  always @(posedge clk)
-    rq11_mult_2 <= \$1492 ;
-  always @(posedge clk)
-    rq11_mult_3 <= \$1493 ;
-  always @(posedge clk)
-    rq11_mult_4 <= \$1494 ;
-  always @(posedge clk)
-    rq11_mult_5 <= \$1495 ;
-  always @(posedge clk)
-    rq11_x <= \$1496 ;
-  always @(posedge clk)
-    rq11_part0_0 <= \$1497 ;
-  always @(posedge clk)
-    rq11_part0_1 <= \$1498 ;
-  always @(posedge clk)
-    rq11_part1_0 <= \$1499 ;
-  always @(posedge clk)
-    rq11_part1_1 <= \$1500 ;
-  always @(posedge clk)
-    rq11_prod <= \$1501 ;
-  always @(posedge clk)
-    rq11_floor <= \$1502 ;
-  always @(posedge clk)
-    rq11_above <= \$1503 ;
-  always @(posedge clk)
-    rq11_tie <= \$1504 ;
-  always @(posedge clk)
-    rq11_code <= \$1505 ;
-  always @(posedge clk)
-    rq11_out <= \$1506 ;
-  always @(posedge clk)
-    rq12_mult_1 <= \$1507 ;
-  always @(posedge clk)
-    rq12_mult_2 <= \$1508 ;
-  always @(posedge clk)
-    rq12_mult_3 <= \$1509 ;
-  always @(posedge clk)
-    rq12_mult_4 <= \$1510 ;
-  always @(posedge clk)
-    rq12_mult_5 <= \$1511 ;
-  always @(posedge clk)
-    rq12_shift_1 <= \$1512 ;
-  always @(posedge clk)
-    rq12_shift_2 <= \$1513 ;
-  always @(posedge clk)
-    rq12_shift_3 <= \$1514 ;
-  always @(posedge clk)
-    rq12_shift_4 <= \$1515 ;
-  always @(posedge clk)
-    rq12_shift_5 <= \$1516 ;
-  always @(posedge clk)
-    rq12_half_1 <= \$1517 ;
-  always @(posedge clk)
-    rq12_half_2 <= \$1518 ;
-  always @(posedge clk)
-    rq12_half_3 <= \$1519 ;
-  always @(posedge clk)
-    rq12_half_4 <= \$1520 ;
-  always @(posedge clk)
-    rq12_half_5 <= \$1521 ;
-  always @(posedge clk)
-    rq12_mask_1 <= \$1522 ;
-  always @(posedge clk)
-    rq12_mask_2 <= \$1523 ;
-  always @(posedge clk)
-    rq12_mask_3 <= \$1524 ;
-  always @(posedge clk)
-    rq12_mask_4 <= \$1525 ;
-  always @(posedge clk)
-    rq12_mask_5 <= \$1526 ;
-  always @(posedge clk)
-    rq12_x <= \$1527 ;
-  always @(posedge clk)
-    rq12_part0_0 <= \$1528 ;
-  always @(posedge clk)
-    rq12_part0_1 <= \$1529 ;
-  always @(posedge clk)
-    rq12_part1_0 <= \$1530 ;
-  always @(posedge clk)
-    rq12_part1_1 <= \$1531 ;
-  always @(posedge clk)
-    rq12_prod <= \$1532 ;
-  always @(posedge clk)
-    rq12_floor <= \$1533 ;
-  always @(posedge clk)
-    rq12_above <= \$1534 ;
-  always @(posedge clk)
-    rq12_tie <= \$1535 ;
-  always @(posedge clk)
-    rq12_code <= \$1536 ;
-  always @(posedge clk)
-    rq12_out <= \$1537 ;
-  always @(posedge clk)
-    rq13_mult_1 <= \$1538 ;
-  always @(posedge clk)
-    rq13_mult_2 <= \$1539 ;
-  always @(posedge clk)
-    rq13_mult_3 <= \$1540 ;
-  always @(posedge clk)
-    rq13_mult_4 <= \$1541 ;
-  always @(posedge clk)
-    rq13_mult_5 <= \$1542 ;
-  always @(posedge clk)
-    rq13_x <= \$1543 ;
-  always @(posedge clk)
-    rq13_part0_0 <= \$1544 ;
-  always @(posedge clk)
-    rq13_part0_1 <= \$1545 ;
-  always @(posedge clk)
-    rq13_part1_0 <= \$1546 ;
-  always @(posedge clk)
-    rq13_part1_1 <= \$1547 ;
-  always @(posedge clk)
-    rq13_prod <= \$1548 ;
-  always @(posedge clk)
-    rq13_floor <= \$1549 ;
-  always @(posedge clk)
-    rq13_above <= \$1550 ;
-  always @(posedge clk)
-    rq13_tie <= \$1551 ;
-  always @(posedge clk)
-    rq13_code <= \$1552 ;
-  always @(posedge clk)
-    rq13_out <= \$1553 ;
-  always @(posedge clk)
-    rq14_mult_1 <= \$1554 ;
-  always @(posedge clk)
-    rq14_mult_2 <= \$1555 ;
-  always @(posedge clk)
-    rq14_mult_3 <= \$1556 ;
-  always @(posedge clk)
-    rq14_mult_4 <= \$1557 ;
-  always @(posedge clk)
-    rq14_mult_5 <= \$1558 ;
-  always @(posedge clk)
-    rq14_x <= \$1559 ;
-  always @(posedge clk)
-    rq14_part0_0 <= \$1560 ;
-  always @(posedge clk)
-    rq14_part0_1 <= \$1561 ;
-  always @(posedge clk)
-    rq14_part1_0 <= \$1562 ;
-  always @(posedge clk)
-    rq14_part1_1 <= \$1563 ;
-  always @(posedge clk)
-    rq14_prod <= \$1564 ;
-  always @(posedge clk)
-    rq14_floor <= \$1565 ;
-  always @(posedge clk)
-    rq14_above <= \$1566 ;
-  always @(posedge clk)
-    rq14_tie <= \$1567 ;
-  always @(posedge clk)
-    rq14_code <= \$1568 ;
-  always @(posedge clk)
-    rq14_out <= \$1569 ;
-  always @(posedge clk)
-    rq15_mult_1 <= \$1570 ;
-  always @(posedge clk)
-    rq15_mult_2 <= \$1571 ;
-  always @(posedge clk)
-    rq15_mult_3 <= \$1572 ;
-  always @(posedge clk)
-    rq15_mult_4 <= \$1573 ;
-  always @(posedge clk)
-    rq15_mult_5 <= \$1574 ;
-  always @(posedge clk)
-    rq15_x <= \$1575 ;
-  always @(posedge clk)
-    rq15_part0_0 <= \$1576 ;
-  always @(posedge clk)
-    rq15_part0_1 <= \$1577 ;
-  always @(posedge clk)
-    rq15_part1_0 <= \$1578 ;
-  always @(posedge clk)
-    rq15_part1_1 <= \$1579 ;
-  always @(posedge clk)
-    rq15_prod <= \$1580 ;
-  always @(posedge clk)
-    rq15_floor <= \$1581 ;
-  always @(posedge clk)
-    rq15_above <= \$1582 ;
-  always @(posedge clk)
-    rq15_tie <= \$1583 ;
-  always @(posedge clk)
-    rq15_code <= \$1584 ;
-  always @(posedge clk)
-    rq15_out <= \$1585 ;
-  always @(posedge clk)
-    o__valid <= \$1586 ;
-  always @(posedge clk)
-    lut0_out <= \$1587 ;
-  always @(posedge clk)
-    lut1_out <= \$1588 ;
-  always @(posedge clk)
-    lut2_out <= \$1589 ;
-  always @(posedge clk)
-    lut3_out <= \$1590 ;
-  always @(posedge clk)
-    lut4_out <= \$1591 ;
-  always @(posedge clk)
-    lut5_out <= \$1592 ;
-  always @(posedge clk)
-    lut6_out <= \$1593 ;
-  always @(posedge clk)
-    lut7_out <= \$1594 ;
-  always @(posedge clk)
-    lut8_out <= \$1595 ;
-  always @(posedge clk)
-    lut9_out <= \$1596 ;
-  always @(posedge clk)
-    lut10_out <= \$1597 ;
-  always @(posedge clk)
-    lut11_out <= \$1598 ;
-  always @(posedge clk)
-    lut12_out <= \$1599 ;
-  always @(posedge clk)
-    lut13_out <= \$1600 ;
-  always @(posedge clk)
-    lut14_out <= \$1601 ;
-  always @(posedge clk)
-    lut15_out <= \$1602 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$29  = 25'h1159cbc;
-      1'h1:
-          \$29  = 25'h13b2c9f;
+      2'h0:
+          \$169  = 25'h1481b24;
+      2'h1:
+          \$169  = 25'h1805606;
+      2'h2:
+          \$169  = 25'h18a16e7;
+      2'h3:
+          \$169  = 25'h1be4a43;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$103  = 25'h17a8cde;
-      1'h1:
-          \$103  = 25'h186a361;
+      2'h0:
+          \$243  = 25'h163d374;
+      2'h1:
+          \$243  = 25'h1758aca;
+      2'h2:
+          \$243  = 25'h102438f;
+      2'h3:
+          \$243  = 25'h15bef06;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$177  = 25'h1481b24;
-      1'h1:
-          \$177  = 25'h18a16e7;
+      2'h0:
+          \$317  = 25'h160b082;
+      2'h1:
+          \$317  = 25'h13649e8;
+      2'h2:
+          \$317  = 25'h178abe0;
+      2'h3:
+          \$317  = 25'h1f7a684;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$251  = 25'h163d374;
-      1'h1:
-          \$251  = 25'h102438f;
+      2'h0:
+          \$333  = 6'h23;
+      2'h1:
+          \$333  = 6'h23;
+      2'h2:
+          \$333  = 6'h23;
+      2'h3:
+          \$333  = 6'h24;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$325  = 25'h160b082;
-      1'h1:
-          \$325  = 25'h178abe0;
+      2'h0:
+          \$349  = 36'h400000000;
+      2'h1:
+          \$349  = 36'h400000000;
+      2'h2:
+          \$349  = 36'h400000000;
+      2'h3:
+          \$349  = 36'h800000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$399  = 25'h1d0c89f;
-      1'h1:
-          \$399  = 25'h12151b8;
+      2'h0:
+          \$365  = 36'h7ffffffff;
+      2'h1:
+          \$365  = 36'h7ffffffff;
+      2'h2:
+          \$365  = 36'h7ffffffff;
+      2'h3:
+          \$365  = 36'hfffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$473  = 25'h134bafa;
-      1'h1:
-          \$473  = 25'h15de1ba;
+      2'h0:
+          \$439  = 25'h1d0c89f;
+      2'h1:
+          \$439  = 25'h14ff41d;
+      2'h2:
+          \$439  = 25'h12151b8;
+      2'h3:
+          \$439  = 25'h109eeaf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$547  = 25'h14e5d33;
-      1'h1:
-          \$547  = 25'h14d9907;
+      2'h0:
+          \$513  = 25'h134bafa;
+      2'h1:
+          \$513  = 25'h172ff59;
+      2'h2:
+          \$513  = 25'h15de1ba;
+      2'h3:
+          \$513  = 25'h15ee734;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$621  = 25'h1572e43;
-      1'h1:
-          \$621  = 25'h1519840;
+      2'h0:
+          \$587  = 25'h14e5d33;
+      2'h1:
+          \$587  = 25'h17cdb8c;
+      2'h2:
+          \$587  = 25'h14d9907;
+      2'h3:
+          \$587  = 25'h1521e58;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$695  = 25'h1931a08;
-      1'h1:
-          \$695  = 25'h11d254d;
-    endcase
+    \$684  = group;
+    if (\$12 ) begin
+      \$684  = \$15 [1:0];
+    end
+    if (rst) begin
+      \$684  = 2'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$769  = 25'h1805606;
-      1'h1:
-          \$769  = 25'h1be4a43;
-    endcase
+    \$685  = rq_valid_1;
+    if (\$17 ) begin
+      \$685  = i__valid;
+    end
+    if (rst) begin
+      \$685  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$843  = 25'h1758aca;
-      1'h1:
-          \$843  = 25'h15bef06;
-    endcase
+    \$686  = rq_valid_2;
+    if (\$17 ) begin
+      \$686  = rq_valid_1;
+    end
+    if (rst) begin
+      \$686  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$917  = 25'h13649e8;
-      1'h1:
-          \$917  = 25'h1f7a684;
-    endcase
+    \$687  = rq_valid_3;
+    if (\$17 ) begin
+      \$687  = rq_valid_2;
+    end
+    if (rst) begin
+      \$687  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$933  = 6'h23;
-      1'h1:
-          \$933  = 6'h24;
-    endcase
+    \$688  = rq_valid_4;
+    if (\$17 ) begin
+      \$688  = rq_valid_3;
+    end
+    if (rst) begin
+      \$688  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$949  = 36'h400000000;
-      1'h1:
-          \$949  = 36'h800000000;
-    endcase
+    \$689  = rq_valid_5;
+    if (\$17 ) begin
+      \$689  = rq_valid_4;
+    end
+    if (rst) begin
+      \$689  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$965  = 36'h7ffffffff;
-      1'h1:
-          \$965  = 36'hfffffffff;
-    endcase
+    \$690  = rq_valid_6;
+    if (\$17 ) begin
+      \$690  = rq_valid_5;
+    end
+    if (rst) begin
+      \$690  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$1039  = 25'h14ff41d;
-      1'h1:
-          \$1039  = 25'h109eeaf;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$1113  = 25'h172ff59;
-      1'h1:
-          \$1113  = 25'h15ee734;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$1187  = 25'h17cdb8c;
-      1'h1:
-          \$1187  = 25'h1521e58;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1308  = group;
+    \$691  = rq0_mult_1;
     if (\$20 ) begin
-      \$1308  = \$23 [0];
+      \$691  = \$21 ;
     end
     if (rst) begin
-      \$1308  = 1'h0;
+      \$691  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1309  = rq_valid_1;
-    if (\$25 ) begin
-      \$1309  = i__valid;
+    \$692  = rq0_mult_2;
+    if (\$24 ) begin
+      \$692  = rq0_mult_1;
     end
     if (rst) begin
-      \$1309  = 1'h0;
+      \$692  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1310  = rq_valid_2;
-    if (\$25 ) begin
-      \$1310  = rq_valid_1;
+    \$693  = rq0_mult_3;
+    if (\$27 ) begin
+      \$693  = rq0_mult_2;
     end
     if (rst) begin
-      \$1310  = 1'h0;
+      \$693  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1311  = rq_valid_3;
-    if (\$25 ) begin
-      \$1311  = rq_valid_2;
+    \$694  = rq0_mult_4;
+    if (\$30 ) begin
+      \$694  = rq0_mult_3;
     end
     if (rst) begin
-      \$1311  = 1'h0;
+      \$694  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1312  = rq_valid_4;
-    if (\$25 ) begin
-      \$1312  = rq_valid_3;
+    \$695  = rq0_mult_5;
+    if (\$33 ) begin
+      \$695  = rq0_mult_4;
     end
     if (rst) begin
-      \$1312  = 1'h0;
+      \$695  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1313  = rq_valid_5;
-    if (\$25 ) begin
-      \$1313  = rq_valid_4;
+    \$696  = rq0_x;
+    if (\$36 ) begin
+      \$696  = i__payload[22:0];
     end
     if (rst) begin
-      \$1313  = 1'h0;
+      \$696  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1314  = rq_valid_6;
-    if (\$25 ) begin
-      \$1314  = rq_valid_5;
+    \$697  = rq0_part0_0;
+    if (\$39 ) begin
+      \$697  = \$40 ;
     end
     if (rst) begin
-      \$1314  = 1'h0;
+      \$697  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1315  = rq0_mult_1;
-    if (\$28 ) begin
-      \$1315  = \$29 ;
+    \$698  = rq0_part0_1;
+    if (\$43 ) begin
+      \$698  = \$44 ;
     end
     if (rst) begin
-      \$1315  = 25'h0000000;
+      \$698  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1316  = rq0_mult_2;
-    if (\$32 ) begin
-      \$1316  = rq0_mult_1;
-    end
-    if (rst) begin
-      \$1316  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1317  = rq0_mult_3;
-    if (\$35 ) begin
-      \$1317  = rq0_mult_2;
-    end
-    if (rst) begin
-      \$1317  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1318  = rq0_mult_4;
-    if (\$38 ) begin
-      \$1318  = rq0_mult_3;
-    end
-    if (rst) begin
-      \$1318  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1319  = rq0_mult_5;
-    if (\$41 ) begin
-      \$1319  = rq0_mult_4;
-    end
-    if (rst) begin
-      \$1319  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1320  = rq0_x;
-    if (\$44 ) begin
-      \$1320  = i__payload[22:0];
-    end
-    if (rst) begin
-      \$1320  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1321  = rq0_part0_0;
+    \$699  = rq0_part1_0;
     if (\$47 ) begin
-      \$1321  = \$48 ;
+      \$699  = \$48 ;
     end
     if (rst) begin
-      \$1321  = 34'h000000000;
+      \$699  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1322  = rq0_part0_1;
+    \$700  = rq0_part1_1;
     if (\$51 ) begin
-      \$1322  = \$52 ;
+      \$700  = \$52 ;
     end
     if (rst) begin
-      \$1322  = 25'h0000000;
+      \$700  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1323  = rq0_part1_0;
+    \$701  = rq0_prod;
     if (\$55 ) begin
-      \$1323  = \$56 ;
+      \$701  = \$63 [47:0];
     end
     if (rst) begin
-      \$1323  = 23'h000000;
+      \$701  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1324  = rq0_part1_1;
-    if (\$59 ) begin
-      \$1324  = \$60 ;
+    \$702  = rq0_floor;
+    if (\$66 ) begin
+      \$702  = \$67 ;
     end
     if (rst) begin
-      \$1324  = 14'h0000;
+      \$702  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1325  = rq0_prod;
-    if (\$63 ) begin
-      \$1325  = \$71 [47:0];
+    \$703  = rq0_above;
+    if (\$70 ) begin
+      \$703  = \$71 ;
     end
     if (rst) begin
-      \$1325  = 48'h000000000000;
+      \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1326  = rq0_floor;
+    \$704  = rq0_tie;
     if (\$74 ) begin
-      \$1326  = \$75 ;
+      \$704  = \$77 ;
     end
     if (rst) begin
-      \$1326  = 48'h000000000000;
+      \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1327  = rq0_above;
-    if (\$78 ) begin
-      \$1327  = \$79 ;
+    \$705  = rq0_code;
+    if (\$80 ) begin
+      \$705  = \$84 ;
     end
     if (rst) begin
-      \$1327  = 1'h0;
+      \$705  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1328  = rq0_tie;
-    if (\$82 ) begin
-      \$1328  = \$85 ;
+    \$706  = rq0_out;
+    if (\$87 ) begin
+      \$706  = \$91 [7:0];
     end
     if (rst) begin
-      \$1328  = 1'h0;
+      \$706  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1329  = rq0_code;
-    if (\$88 ) begin
-      \$1329  = \$92 ;
+    \$707  = rq1_mult_1;
+    if (\$94 ) begin
+      \$707  = \$95 ;
     end
     if (rst) begin
-      \$1329  = 50'h0000000000000;
+      \$707  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1330  = rq0_out;
-    if (\$95 ) begin
-      \$1330  = \$99 [7:0];
+    \$708  = rq1_mult_2;
+    if (\$98 ) begin
+      \$708  = rq1_mult_1;
     end
     if (rst) begin
-      \$1330  = 8'h00;
+      \$708  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1331  = rq1_mult_1;
-    if (\$102 ) begin
-      \$1331  = \$103 ;
+    \$709  = rq1_mult_3;
+    if (\$101 ) begin
+      \$709  = rq1_mult_2;
     end
     if (rst) begin
-      \$1331  = 25'h0000000;
+      \$709  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1332  = rq1_mult_2;
-    if (\$106 ) begin
-      \$1332  = rq1_mult_1;
+    \$710  = rq1_mult_4;
+    if (\$104 ) begin
+      \$710  = rq1_mult_3;
     end
     if (rst) begin
-      \$1332  = 25'h0000000;
+      \$710  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1333  = rq1_mult_3;
-    if (\$109 ) begin
-      \$1333  = rq1_mult_2;
+    \$711  = rq1_mult_5;
+    if (\$107 ) begin
+      \$711  = rq1_mult_4;
     end
     if (rst) begin
-      \$1333  = 25'h0000000;
+      \$711  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1334  = rq1_mult_4;
-    if (\$112 ) begin
-      \$1334  = rq1_mult_3;
+    \$712  = rq1_x;
+    if (\$110 ) begin
+      \$712  = i__payload[45:23];
     end
     if (rst) begin
-      \$1334  = 25'h0000000;
+      \$712  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1335  = rq1_mult_5;
-    if (\$115 ) begin
-      \$1335  = rq1_mult_4;
+    \$713  = rq1_part0_0;
+    if (\$113 ) begin
+      \$713  = \$114 ;
     end
     if (rst) begin
-      \$1335  = 25'h0000000;
+      \$713  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1336  = rq1_x;
-    if (\$118 ) begin
-      \$1336  = i__payload[45:23];
+    \$714  = rq1_part0_1;
+    if (\$117 ) begin
+      \$714  = \$118 ;
     end
     if (rst) begin
-      \$1336  = 23'h000000;
+      \$714  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1337  = rq1_part0_0;
+    \$715  = rq1_part1_0;
     if (\$121 ) begin
-      \$1337  = \$122 ;
+      \$715  = \$122 ;
     end
     if (rst) begin
-      \$1337  = 34'h000000000;
+      \$715  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1338  = rq1_part0_1;
+    \$716  = rq1_part1_1;
     if (\$125 ) begin
-      \$1338  = \$126 ;
+      \$716  = \$126 ;
     end
     if (rst) begin
-      \$1338  = 25'h0000000;
+      \$716  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1339  = rq1_part1_0;
+    \$717  = rq1_prod;
     if (\$129 ) begin
-      \$1339  = \$130 ;
+      \$717  = \$137 [47:0];
     end
     if (rst) begin
-      \$1339  = 23'h000000;
+      \$717  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1340  = rq1_part1_1;
-    if (\$133 ) begin
-      \$1340  = \$134 ;
+    \$718  = rq1_floor;
+    if (\$140 ) begin
+      \$718  = \$141 ;
     end
     if (rst) begin
-      \$1340  = 14'h0000;
+      \$718  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1341  = rq1_prod;
-    if (\$137 ) begin
-      \$1341  = \$145 [47:0];
+    \$719  = rq1_above;
+    if (\$144 ) begin
+      \$719  = \$145 ;
     end
     if (rst) begin
-      \$1341  = 48'h000000000000;
+      \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1342  = rq1_floor;
+    \$720  = rq1_tie;
     if (\$148 ) begin
-      \$1342  = \$149 ;
+      \$720  = \$151 ;
     end
     if (rst) begin
-      \$1342  = 48'h000000000000;
+      \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1343  = rq1_above;
-    if (\$152 ) begin
-      \$1343  = \$153 ;
+    \$721  = rq1_code;
+    if (\$154 ) begin
+      \$721  = \$158 ;
     end
     if (rst) begin
-      \$1343  = 1'h0;
+      \$721  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1344  = rq1_tie;
-    if (\$156 ) begin
-      \$1344  = \$159 ;
+    \$722  = rq1_out;
+    if (\$161 ) begin
+      \$722  = \$165 [7:0];
     end
     if (rst) begin
-      \$1344  = 1'h0;
+      \$722  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1345  = rq1_code;
-    if (\$162 ) begin
-      \$1345  = \$166 ;
+    \$723  = rq2_mult_1;
+    if (\$168 ) begin
+      \$723  = \$169 ;
     end
     if (rst) begin
-      \$1345  = 50'h0000000000000;
+      \$723  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1346  = rq1_out;
-    if (\$169 ) begin
-      \$1346  = \$173 [7:0];
+    \$724  = rq2_mult_2;
+    if (\$172 ) begin
+      \$724  = rq2_mult_1;
     end
     if (rst) begin
-      \$1346  = 8'h00;
+      \$724  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1347  = rq2_mult_1;
-    if (\$176 ) begin
-      \$1347  = \$177 ;
+    \$725  = rq2_mult_3;
+    if (\$175 ) begin
+      \$725  = rq2_mult_2;
     end
     if (rst) begin
-      \$1347  = 25'h0000000;
+      \$725  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1348  = rq2_mult_2;
-    if (\$180 ) begin
-      \$1348  = rq2_mult_1;
+    \$726  = rq2_mult_4;
+    if (\$178 ) begin
+      \$726  = rq2_mult_3;
     end
     if (rst) begin
-      \$1348  = 25'h0000000;
+      \$726  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1349  = rq2_mult_3;
-    if (\$183 ) begin
-      \$1349  = rq2_mult_2;
+    \$727  = rq2_mult_5;
+    if (\$181 ) begin
+      \$727  = rq2_mult_4;
     end
     if (rst) begin
-      \$1349  = 25'h0000000;
+      \$727  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1350  = rq2_mult_4;
-    if (\$186 ) begin
-      \$1350  = rq2_mult_3;
+    \$728  = rq2_x;
+    if (\$184 ) begin
+      \$728  = i__payload[68:46];
     end
     if (rst) begin
-      \$1350  = 25'h0000000;
+      \$728  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1351  = rq2_mult_5;
-    if (\$189 ) begin
-      \$1351  = rq2_mult_4;
+    \$729  = rq2_part0_0;
+    if (\$187 ) begin
+      \$729  = \$188 ;
     end
     if (rst) begin
-      \$1351  = 25'h0000000;
+      \$729  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1352  = rq2_x;
-    if (\$192 ) begin
-      \$1352  = i__payload[68:46];
+    \$730  = rq2_part0_1;
+    if (\$191 ) begin
+      \$730  = \$192 ;
     end
     if (rst) begin
-      \$1352  = 23'h000000;
+      \$730  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1353  = rq2_part0_0;
+    \$731  = rq2_part1_0;
     if (\$195 ) begin
-      \$1353  = \$196 ;
+      \$731  = \$196 ;
     end
     if (rst) begin
-      \$1353  = 34'h000000000;
+      \$731  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1354  = rq2_part0_1;
+    \$732  = rq2_part1_1;
     if (\$199 ) begin
-      \$1354  = \$200 ;
+      \$732  = \$200 ;
     end
     if (rst) begin
-      \$1354  = 25'h0000000;
+      \$732  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1355  = rq2_part1_0;
+    \$733  = rq2_prod;
     if (\$203 ) begin
-      \$1355  = \$204 ;
+      \$733  = \$211 [47:0];
     end
     if (rst) begin
-      \$1355  = 23'h000000;
+      \$733  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1356  = rq2_part1_1;
-    if (\$207 ) begin
-      \$1356  = \$208 ;
+    \$734  = rq2_floor;
+    if (\$214 ) begin
+      \$734  = \$215 ;
     end
     if (rst) begin
-      \$1356  = 14'h0000;
+      \$734  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1357  = rq2_prod;
-    if (\$211 ) begin
-      \$1357  = \$219 [47:0];
+    \$735  = rq2_above;
+    if (\$218 ) begin
+      \$735  = \$219 ;
     end
     if (rst) begin
-      \$1357  = 48'h000000000000;
+      \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1358  = rq2_floor;
+    \$736  = rq2_tie;
     if (\$222 ) begin
-      \$1358  = \$223 ;
+      \$736  = \$225 ;
     end
     if (rst) begin
-      \$1358  = 48'h000000000000;
+      \$736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1359  = rq2_above;
-    if (\$226 ) begin
-      \$1359  = \$227 ;
+    \$737  = rq2_code;
+    if (\$228 ) begin
+      \$737  = \$232 ;
     end
     if (rst) begin
-      \$1359  = 1'h0;
+      \$737  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1360  = rq2_tie;
-    if (\$230 ) begin
-      \$1360  = \$233 ;
+    \$738  = rq2_out;
+    if (\$235 ) begin
+      \$738  = \$239 [7:0];
     end
     if (rst) begin
-      \$1360  = 1'h0;
+      \$738  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1361  = rq2_code;
-    if (\$236 ) begin
-      \$1361  = \$240 ;
+    \$739  = rq3_mult_1;
+    if (\$242 ) begin
+      \$739  = \$243 ;
     end
     if (rst) begin
-      \$1361  = 50'h0000000000000;
+      \$739  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1362  = rq2_out;
-    if (\$243 ) begin
-      \$1362  = \$247 [7:0];
+    \$740  = rq3_mult_2;
+    if (\$246 ) begin
+      \$740  = rq3_mult_1;
     end
     if (rst) begin
-      \$1362  = 8'h00;
+      \$740  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1363  = rq3_mult_1;
-    if (\$250 ) begin
-      \$1363  = \$251 ;
+    \$741  = rq3_mult_3;
+    if (\$249 ) begin
+      \$741  = rq3_mult_2;
     end
     if (rst) begin
-      \$1363  = 25'h0000000;
+      \$741  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1364  = rq3_mult_2;
-    if (\$254 ) begin
-      \$1364  = rq3_mult_1;
+    \$742  = rq3_mult_4;
+    if (\$252 ) begin
+      \$742  = rq3_mult_3;
     end
     if (rst) begin
-      \$1364  = 25'h0000000;
+      \$742  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1365  = rq3_mult_3;
-    if (\$257 ) begin
-      \$1365  = rq3_mult_2;
+    \$743  = rq3_mult_5;
+    if (\$255 ) begin
+      \$743  = rq3_mult_4;
     end
     if (rst) begin
-      \$1365  = 25'h0000000;
+      \$743  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1366  = rq3_mult_4;
-    if (\$260 ) begin
-      \$1366  = rq3_mult_3;
+    \$744  = rq3_x;
+    if (\$258 ) begin
+      \$744  = i__payload[91:69];
     end
     if (rst) begin
-      \$1366  = 25'h0000000;
+      \$744  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1367  = rq3_mult_5;
-    if (\$263 ) begin
-      \$1367  = rq3_mult_4;
+    \$745  = rq3_part0_0;
+    if (\$261 ) begin
+      \$745  = \$262 ;
     end
     if (rst) begin
-      \$1367  = 25'h0000000;
+      \$745  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1368  = rq3_x;
-    if (\$266 ) begin
-      \$1368  = i__payload[91:69];
+    \$746  = rq3_part0_1;
+    if (\$265 ) begin
+      \$746  = \$266 ;
     end
     if (rst) begin
-      \$1368  = 23'h000000;
+      \$746  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1369  = rq3_part0_0;
+    \$747  = rq3_part1_0;
     if (\$269 ) begin
-      \$1369  = \$270 ;
+      \$747  = \$270 ;
     end
     if (rst) begin
-      \$1369  = 34'h000000000;
+      \$747  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1370  = rq3_part0_1;
+    \$748  = rq3_part1_1;
     if (\$273 ) begin
-      \$1370  = \$274 ;
+      \$748  = \$274 ;
     end
     if (rst) begin
-      \$1370  = 25'h0000000;
+      \$748  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1371  = rq3_part1_0;
+    \$749  = rq3_prod;
     if (\$277 ) begin
-      \$1371  = \$278 ;
+      \$749  = \$285 [47:0];
     end
     if (rst) begin
-      \$1371  = 23'h000000;
+      \$749  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1372  = rq3_part1_1;
-    if (\$281 ) begin
-      \$1372  = \$282 ;
+    \$750  = rq3_floor;
+    if (\$288 ) begin
+      \$750  = \$289 ;
     end
     if (rst) begin
-      \$1372  = 14'h0000;
+      \$750  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1373  = rq3_prod;
-    if (\$285 ) begin
-      \$1373  = \$293 [47:0];
+    \$751  = rq3_above;
+    if (\$292 ) begin
+      \$751  = \$293 ;
     end
     if (rst) begin
-      \$1373  = 48'h000000000000;
+      \$751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1374  = rq3_floor;
+    \$752  = rq3_tie;
     if (\$296 ) begin
-      \$1374  = \$297 ;
+      \$752  = \$299 ;
     end
     if (rst) begin
-      \$1374  = 48'h000000000000;
+      \$752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1375  = rq3_above;
-    if (\$300 ) begin
-      \$1375  = \$301 ;
+    \$753  = rq3_code;
+    if (\$302 ) begin
+      \$753  = \$306 ;
     end
     if (rst) begin
-      \$1375  = 1'h0;
+      \$753  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1376  = rq3_tie;
-    if (\$304 ) begin
-      \$1376  = \$307 ;
+    \$754  = rq3_out;
+    if (\$309 ) begin
+      \$754  = \$313 [7:0];
     end
     if (rst) begin
-      \$1376  = 1'h0;
+      \$754  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1377  = rq3_code;
-    if (\$310 ) begin
-      \$1377  = \$314 ;
+    \$755  = rq4_mult_1;
+    if (\$316 ) begin
+      \$755  = \$317 ;
     end
     if (rst) begin
-      \$1377  = 50'h0000000000000;
+      \$755  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1378  = rq3_out;
-    if (\$317 ) begin
-      \$1378  = \$321 [7:0];
+    \$756  = rq4_mult_2;
+    if (\$320 ) begin
+      \$756  = rq4_mult_1;
     end
     if (rst) begin
-      \$1378  = 8'h00;
+      \$756  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1379  = rq4_mult_1;
-    if (\$324 ) begin
-      \$1379  = \$325 ;
+    \$757  = rq4_mult_3;
+    if (\$323 ) begin
+      \$757  = rq4_mult_2;
     end
     if (rst) begin
-      \$1379  = 25'h0000000;
+      \$757  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1380  = rq4_mult_2;
-    if (\$328 ) begin
-      \$1380  = rq4_mult_1;
+    \$758  = rq4_mult_4;
+    if (\$326 ) begin
+      \$758  = rq4_mult_3;
     end
     if (rst) begin
-      \$1380  = 25'h0000000;
+      \$758  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1381  = rq4_mult_3;
-    if (\$331 ) begin
-      \$1381  = rq4_mult_2;
+    \$759  = rq4_mult_5;
+    if (\$329 ) begin
+      \$759  = rq4_mult_4;
     end
     if (rst) begin
-      \$1381  = 25'h0000000;
+      \$759  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1382  = rq4_mult_4;
-    if (\$334 ) begin
-      \$1382  = rq4_mult_3;
+    \$760  = rq4_shift_1;
+    if (\$332 ) begin
+      \$760  = \$333 ;
     end
     if (rst) begin
-      \$1382  = 25'h0000000;
+      \$760  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1383  = rq4_mult_5;
-    if (\$337 ) begin
-      \$1383  = rq4_mult_4;
+    \$761  = rq4_shift_2;
+    if (\$336 ) begin
+      \$761  = rq4_shift_1;
     end
     if (rst) begin
-      \$1383  = 25'h0000000;
+      \$761  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1384  = rq4_x;
-    if (\$340 ) begin
-      \$1384  = i__payload[114:92];
+    \$762  = rq4_shift_3;
+    if (\$339 ) begin
+      \$762  = rq4_shift_2;
     end
     if (rst) begin
-      \$1384  = 23'h000000;
+      \$762  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1385  = rq4_part0_0;
-    if (\$343 ) begin
-      \$1385  = \$344 ;
+    \$763  = rq4_shift_4;
+    if (\$342 ) begin
+      \$763  = rq4_shift_3;
     end
     if (rst) begin
-      \$1385  = 34'h000000000;
+      \$763  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1386  = rq4_part0_1;
-    if (\$347 ) begin
-      \$1386  = \$348 ;
+    \$764  = rq4_shift_5;
+    if (\$345 ) begin
+      \$764  = rq4_shift_4;
     end
     if (rst) begin
-      \$1386  = 25'h0000000;
+      \$764  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1387  = rq4_part1_0;
-    if (\$351 ) begin
-      \$1387  = \$352 ;
+    \$765  = rq4_half_1;
+    if (\$348 ) begin
+      \$765  = \$349 ;
     end
     if (rst) begin
-      \$1387  = 23'h000000;
+      \$765  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1388  = rq4_part1_1;
+    \$766  = rq4_half_2;
+    if (\$352 ) begin
+      \$766  = rq4_half_1;
+    end
+    if (rst) begin
+      \$766  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$767  = rq4_half_3;
     if (\$355 ) begin
-      \$1388  = \$356 ;
+      \$767  = rq4_half_2;
     end
     if (rst) begin
-      \$1388  = 14'h0000;
+      \$767  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1389  = rq4_prod;
-    if (\$359 ) begin
-      \$1389  = \$367 [47:0];
+    \$768  = rq4_half_4;
+    if (\$358 ) begin
+      \$768  = rq4_half_3;
     end
     if (rst) begin
-      \$1389  = 48'h000000000000;
+      \$768  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1390  = rq4_floor;
-    if (\$370 ) begin
-      \$1390  = \$371 ;
+    \$769  = rq4_half_5;
+    if (\$361 ) begin
+      \$769  = rq4_half_4;
     end
     if (rst) begin
-      \$1390  = 48'h000000000000;
+      \$769  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1391  = rq4_above;
+    \$770  = rq4_mask_1;
+    if (\$364 ) begin
+      \$770  = \$365 ;
+    end
+    if (rst) begin
+      \$770  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$771  = rq4_mask_2;
+    if (\$368 ) begin
+      \$771  = rq4_mask_1;
+    end
+    if (rst) begin
+      \$771  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$772  = rq4_mask_3;
+    if (\$371 ) begin
+      \$772  = rq4_mask_2;
+    end
+    if (rst) begin
+      \$772  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$773  = rq4_mask_4;
     if (\$374 ) begin
-      \$1391  = \$375 ;
+      \$773  = rq4_mask_3;
     end
     if (rst) begin
-      \$1391  = 1'h0;
+      \$773  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1392  = rq4_tie;
-    if (\$378 ) begin
-      \$1392  = \$381 ;
+    \$774  = rq4_mask_5;
+    if (\$377 ) begin
+      \$774  = rq4_mask_4;
     end
     if (rst) begin
-      \$1392  = 1'h0;
+      \$774  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1393  = rq4_code;
-    if (\$384 ) begin
-      \$1393  = \$388 ;
+    \$775  = rq4_x;
+    if (\$380 ) begin
+      \$775  = i__payload[114:92];
     end
     if (rst) begin
-      \$1393  = 50'h0000000000000;
+      \$775  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1394  = rq4_out;
+    \$776  = rq4_part0_0;
+    if (\$383 ) begin
+      \$776  = \$384 ;
+    end
+    if (rst) begin
+      \$776  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$777  = rq4_part0_1;
+    if (\$387 ) begin
+      \$777  = \$388 ;
+    end
+    if (rst) begin
+      \$777  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$778  = rq4_part1_0;
     if (\$391 ) begin
-      \$1394  = \$395 [7:0];
+      \$778  = \$392 ;
     end
     if (rst) begin
-      \$1394  = 8'h00;
+      \$778  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1395  = rq5_mult_1;
-    if (\$398 ) begin
-      \$1395  = \$399 ;
+    \$779  = rq4_part1_1;
+    if (\$395 ) begin
+      \$779  = \$396 ;
     end
     if (rst) begin
-      \$1395  = 25'h0000000;
+      \$779  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1396  = rq5_mult_2;
-    if (\$402 ) begin
-      \$1396  = rq5_mult_1;
+    \$780  = rq4_prod;
+    if (\$399 ) begin
+      \$780  = \$407 [47:0];
     end
     if (rst) begin
-      \$1396  = 25'h0000000;
+      \$780  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1397  = rq5_mult_3;
-    if (\$405 ) begin
-      \$1397  = rq5_mult_2;
+    \$781  = rq4_floor;
+    if (\$410 ) begin
+      \$781  = \$411 ;
     end
     if (rst) begin
-      \$1397  = 25'h0000000;
+      \$781  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1398  = rq5_mult_4;
-    if (\$408 ) begin
-      \$1398  = rq5_mult_3;
-    end
-    if (rst) begin
-      \$1398  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1399  = rq5_mult_5;
-    if (\$411 ) begin
-      \$1399  = rq5_mult_4;
-    end
-    if (rst) begin
-      \$1399  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1400  = rq5_x;
+    \$782  = rq4_above;
     if (\$414 ) begin
-      \$1400  = i__payload[137:115];
+      \$782  = \$415 ;
     end
     if (rst) begin
-      \$1400  = 23'h000000;
+      \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1401  = rq5_part0_0;
-    if (\$417 ) begin
-      \$1401  = \$418 ;
+    \$783  = rq4_tie;
+    if (\$418 ) begin
+      \$783  = \$421 ;
     end
     if (rst) begin
-      \$1401  = 34'h000000000;
+      \$783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1402  = rq5_part0_1;
-    if (\$421 ) begin
-      \$1402  = \$422 ;
+    \$784  = rq4_code;
+    if (\$424 ) begin
+      \$784  = \$428 ;
     end
     if (rst) begin
-      \$1402  = 25'h0000000;
+      \$784  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1403  = rq5_part1_0;
-    if (\$425 ) begin
-      \$1403  = \$426 ;
+    \$785  = rq4_out;
+    if (\$431 ) begin
+      \$785  = \$435 [7:0];
     end
     if (rst) begin
-      \$1403  = 23'h000000;
+      \$785  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1404  = rq5_part1_1;
-    if (\$429 ) begin
-      \$1404  = \$430 ;
+    \$786  = rq5_mult_1;
+    if (\$438 ) begin
+      \$786  = \$439 ;
     end
     if (rst) begin
-      \$1404  = 14'h0000;
+      \$786  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1405  = rq5_prod;
-    if (\$433 ) begin
-      \$1405  = \$441 [47:0];
+    \$787  = rq5_mult_2;
+    if (\$442 ) begin
+      \$787  = rq5_mult_1;
     end
     if (rst) begin
-      \$1405  = 48'h000000000000;
+      \$787  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1406  = rq5_floor;
-    if (\$444 ) begin
-      \$1406  = \$445 ;
+    \$788  = rq5_mult_3;
+    if (\$445 ) begin
+      \$788  = rq5_mult_2;
     end
     if (rst) begin
-      \$1406  = 48'h000000000000;
+      \$788  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1407  = rq5_above;
+    \$789  = rq5_mult_4;
     if (\$448 ) begin
-      \$1407  = \$449 ;
+      \$789  = rq5_mult_3;
     end
     if (rst) begin
-      \$1407  = 1'h0;
+      \$789  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1408  = rq5_tie;
-    if (\$452 ) begin
-      \$1408  = \$455 ;
+    \$790  = rq5_mult_5;
+    if (\$451 ) begin
+      \$790  = rq5_mult_4;
     end
     if (rst) begin
-      \$1408  = 1'h0;
+      \$790  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1409  = rq5_code;
-    if (\$458 ) begin
-      \$1409  = \$462 ;
+    \$791  = rq5_x;
+    if (\$454 ) begin
+      \$791  = i__payload[137:115];
     end
     if (rst) begin
-      \$1409  = 50'h0000000000000;
+      \$791  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1410  = rq5_out;
+    \$792  = rq5_part0_0;
+    if (\$457 ) begin
+      \$792  = \$458 ;
+    end
+    if (rst) begin
+      \$792  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$793  = rq5_part0_1;
+    if (\$461 ) begin
+      \$793  = \$462 ;
+    end
+    if (rst) begin
+      \$793  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$794  = rq5_part1_0;
     if (\$465 ) begin
-      \$1410  = \$469 [7:0];
+      \$794  = \$466 ;
     end
     if (rst) begin
-      \$1410  = 8'h00;
+      \$794  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1411  = rq6_mult_1;
-    if (\$472 ) begin
-      \$1411  = \$473 ;
+    \$795  = rq5_part1_1;
+    if (\$469 ) begin
+      \$795  = \$470 ;
     end
     if (rst) begin
-      \$1411  = 25'h0000000;
+      \$795  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1412  = rq6_mult_2;
-    if (\$476 ) begin
-      \$1412  = rq6_mult_1;
+    \$796  = rq5_prod;
+    if (\$473 ) begin
+      \$796  = \$481 [47:0];
     end
     if (rst) begin
-      \$1412  = 25'h0000000;
+      \$796  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1413  = rq6_mult_3;
-    if (\$479 ) begin
-      \$1413  = rq6_mult_2;
+    \$797  = rq5_floor;
+    if (\$484 ) begin
+      \$797  = \$485 ;
     end
     if (rst) begin
-      \$1413  = 25'h0000000;
+      \$797  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1414  = rq6_mult_4;
-    if (\$482 ) begin
-      \$1414  = rq6_mult_3;
-    end
-    if (rst) begin
-      \$1414  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1415  = rq6_mult_5;
-    if (\$485 ) begin
-      \$1415  = rq6_mult_4;
-    end
-    if (rst) begin
-      \$1415  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1416  = rq6_x;
+    \$798  = rq5_above;
     if (\$488 ) begin
-      \$1416  = i__payload[160:138];
+      \$798  = \$489 ;
     end
     if (rst) begin
-      \$1416  = 23'h000000;
+      \$798  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1417  = rq6_part0_0;
-    if (\$491 ) begin
-      \$1417  = \$492 ;
+    \$799  = rq5_tie;
+    if (\$492 ) begin
+      \$799  = \$495 ;
     end
     if (rst) begin
-      \$1417  = 34'h000000000;
+      \$799  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1418  = rq6_part0_1;
-    if (\$495 ) begin
-      \$1418  = \$496 ;
+    \$800  = rq5_code;
+    if (\$498 ) begin
+      \$800  = \$502 ;
     end
     if (rst) begin
-      \$1418  = 25'h0000000;
+      \$800  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1419  = rq6_part1_0;
-    if (\$499 ) begin
-      \$1419  = \$500 ;
+    \$801  = rq5_out;
+    if (\$505 ) begin
+      \$801  = \$509 [7:0];
     end
     if (rst) begin
-      \$1419  = 23'h000000;
+      \$801  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1420  = rq6_part1_1;
-    if (\$503 ) begin
-      \$1420  = \$504 ;
+    \$802  = rq6_mult_1;
+    if (\$512 ) begin
+      \$802  = \$513 ;
     end
     if (rst) begin
-      \$1420  = 14'h0000;
+      \$802  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1421  = rq6_prod;
-    if (\$507 ) begin
-      \$1421  = \$515 [47:0];
+    \$803  = rq6_mult_2;
+    if (\$516 ) begin
+      \$803  = rq6_mult_1;
     end
     if (rst) begin
-      \$1421  = 48'h000000000000;
+      \$803  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1422  = rq6_floor;
-    if (\$518 ) begin
-      \$1422  = \$519 ;
+    \$804  = rq6_mult_3;
+    if (\$519 ) begin
+      \$804  = rq6_mult_2;
     end
     if (rst) begin
-      \$1422  = 48'h000000000000;
+      \$804  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1423  = rq6_above;
+    \$805  = rq6_mult_4;
     if (\$522 ) begin
-      \$1423  = \$523 ;
+      \$805  = rq6_mult_3;
     end
     if (rst) begin
-      \$1423  = 1'h0;
+      \$805  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1424  = rq6_tie;
-    if (\$526 ) begin
-      \$1424  = \$529 ;
+    \$806  = rq6_mult_5;
+    if (\$525 ) begin
+      \$806  = rq6_mult_4;
     end
     if (rst) begin
-      \$1424  = 1'h0;
+      \$806  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1425  = rq6_code;
-    if (\$532 ) begin
-      \$1425  = \$536 ;
+    \$807  = rq6_x;
+    if (\$528 ) begin
+      \$807  = i__payload[160:138];
     end
     if (rst) begin
-      \$1425  = 50'h0000000000000;
+      \$807  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1426  = rq6_out;
+    \$808  = rq6_part0_0;
+    if (\$531 ) begin
+      \$808  = \$532 ;
+    end
+    if (rst) begin
+      \$808  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$809  = rq6_part0_1;
+    if (\$535 ) begin
+      \$809  = \$536 ;
+    end
+    if (rst) begin
+      \$809  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$810  = rq6_part1_0;
     if (\$539 ) begin
-      \$1426  = \$543 [7:0];
+      \$810  = \$540 ;
     end
     if (rst) begin
-      \$1426  = 8'h00;
+      \$810  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1427  = rq7_mult_1;
-    if (\$546 ) begin
-      \$1427  = \$547 ;
+    \$811  = rq6_part1_1;
+    if (\$543 ) begin
+      \$811  = \$544 ;
     end
     if (rst) begin
-      \$1427  = 25'h0000000;
+      \$811  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1428  = rq7_mult_2;
-    if (\$550 ) begin
-      \$1428  = rq7_mult_1;
+    \$812  = rq6_prod;
+    if (\$547 ) begin
+      \$812  = \$555 [47:0];
     end
     if (rst) begin
-      \$1428  = 25'h0000000;
+      \$812  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1429  = rq7_mult_3;
-    if (\$553 ) begin
-      \$1429  = rq7_mult_2;
+    \$813  = rq6_floor;
+    if (\$558 ) begin
+      \$813  = \$559 ;
     end
     if (rst) begin
-      \$1429  = 25'h0000000;
+      \$813  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1430  = rq7_mult_4;
-    if (\$556 ) begin
-      \$1430  = rq7_mult_3;
-    end
-    if (rst) begin
-      \$1430  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1431  = rq7_mult_5;
-    if (\$559 ) begin
-      \$1431  = rq7_mult_4;
-    end
-    if (rst) begin
-      \$1431  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1432  = rq7_x;
+    \$814  = rq6_above;
     if (\$562 ) begin
-      \$1432  = i__payload[183:161];
+      \$814  = \$563 ;
     end
     if (rst) begin
-      \$1432  = 23'h000000;
+      \$814  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1433  = rq7_part0_0;
-    if (\$565 ) begin
-      \$1433  = \$566 ;
+    \$815  = rq6_tie;
+    if (\$566 ) begin
+      \$815  = \$569 ;
     end
     if (rst) begin
-      \$1433  = 34'h000000000;
+      \$815  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1434  = rq7_part0_1;
-    if (\$569 ) begin
-      \$1434  = \$570 ;
+    \$816  = rq6_code;
+    if (\$572 ) begin
+      \$816  = \$576 ;
     end
     if (rst) begin
-      \$1434  = 25'h0000000;
+      \$816  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1435  = rq7_part1_0;
-    if (\$573 ) begin
-      \$1435  = \$574 ;
+    \$817  = rq6_out;
+    if (\$579 ) begin
+      \$817  = \$583 [7:0];
     end
     if (rst) begin
-      \$1435  = 23'h000000;
+      \$817  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1436  = rq7_part1_1;
-    if (\$577 ) begin
-      \$1436  = \$578 ;
+    \$818  = rq7_mult_1;
+    if (\$586 ) begin
+      \$818  = \$587 ;
     end
     if (rst) begin
-      \$1436  = 14'h0000;
+      \$818  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1437  = rq7_prod;
-    if (\$581 ) begin
-      \$1437  = \$589 [47:0];
+    \$819  = rq7_mult_2;
+    if (\$590 ) begin
+      \$819  = rq7_mult_1;
     end
     if (rst) begin
-      \$1437  = 48'h000000000000;
+      \$819  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1438  = rq7_floor;
-    if (\$592 ) begin
-      \$1438  = \$593 ;
+    \$820  = rq7_mult_3;
+    if (\$593 ) begin
+      \$820  = rq7_mult_2;
     end
     if (rst) begin
-      \$1438  = 48'h000000000000;
+      \$820  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1439  = rq7_above;
+    \$821  = rq7_mult_4;
     if (\$596 ) begin
-      \$1439  = \$597 ;
+      \$821  = rq7_mult_3;
     end
     if (rst) begin
-      \$1439  = 1'h0;
+      \$821  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1440  = rq7_tie;
-    if (\$600 ) begin
-      \$1440  = \$603 ;
+    \$822  = rq7_mult_5;
+    if (\$599 ) begin
+      \$822  = rq7_mult_4;
     end
     if (rst) begin
-      \$1440  = 1'h0;
+      \$822  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1441  = rq7_code;
-    if (\$606 ) begin
-      \$1441  = \$610 ;
+    \$823  = rq7_x;
+    if (\$602 ) begin
+      \$823  = i__payload[183:161];
     end
     if (rst) begin
-      \$1441  = 50'h0000000000000;
+      \$823  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1442  = rq7_out;
+    \$824  = rq7_part0_0;
+    if (\$605 ) begin
+      \$824  = \$606 ;
+    end
+    if (rst) begin
+      \$824  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$825  = rq7_part0_1;
+    if (\$609 ) begin
+      \$825  = \$610 ;
+    end
+    if (rst) begin
+      \$825  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$826  = rq7_part1_0;
     if (\$613 ) begin
-      \$1442  = \$617 [7:0];
+      \$826  = \$614 ;
     end
     if (rst) begin
-      \$1442  = 8'h00;
+      \$826  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1443  = rq8_mult_1;
-    if (\$620 ) begin
-      \$1443  = \$621 ;
+    \$827  = rq7_part1_1;
+    if (\$617 ) begin
+      \$827  = \$618 ;
     end
     if (rst) begin
-      \$1443  = 25'h0000000;
+      \$827  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1444  = rq8_mult_2;
-    if (\$624 ) begin
-      \$1444  = rq8_mult_1;
+    \$828  = rq7_prod;
+    if (\$621 ) begin
+      \$828  = \$629 [47:0];
     end
     if (rst) begin
-      \$1444  = 25'h0000000;
+      \$828  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1445  = rq8_mult_3;
-    if (\$627 ) begin
-      \$1445  = rq8_mult_2;
+    \$829  = rq7_floor;
+    if (\$632 ) begin
+      \$829  = \$633 ;
     end
     if (rst) begin
-      \$1445  = 25'h0000000;
+      \$829  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1446  = rq8_mult_4;
-    if (\$630 ) begin
-      \$1446  = rq8_mult_3;
-    end
-    if (rst) begin
-      \$1446  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1447  = rq8_mult_5;
-    if (\$633 ) begin
-      \$1447  = rq8_mult_4;
-    end
-    if (rst) begin
-      \$1447  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1448  = rq8_x;
+    \$830  = rq7_above;
     if (\$636 ) begin
-      \$1448  = i__payload[206:184];
+      \$830  = \$637 ;
     end
     if (rst) begin
-      \$1448  = 23'h000000;
+      \$830  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1449  = rq8_part0_0;
-    if (\$639 ) begin
-      \$1449  = \$640 ;
+    \$831  = rq7_tie;
+    if (\$640 ) begin
+      \$831  = \$643 ;
     end
     if (rst) begin
-      \$1449  = 34'h000000000;
+      \$831  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1450  = rq8_part0_1;
-    if (\$643 ) begin
-      \$1450  = \$644 ;
+    \$832  = rq7_code;
+    if (\$646 ) begin
+      \$832  = \$650 ;
     end
     if (rst) begin
-      \$1450  = 25'h0000000;
+      \$832  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1451  = rq8_part1_0;
-    if (\$647 ) begin
-      \$1451  = \$648 ;
+    \$833  = rq7_out;
+    if (\$653 ) begin
+      \$833  = \$657 [7:0];
     end
     if (rst) begin
-      \$1451  = 23'h000000;
+      \$833  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1452  = rq8_part1_1;
-    if (\$651 ) begin
-      \$1452  = \$652 ;
+    \$834  = o__valid;
+    if (\$659 ) begin
+      \$834  = rq_valid_6;
     end
     if (rst) begin
-      \$1452  = 14'h0000;
+      \$834  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1453  = rq8_prod;
-    if (\$655 ) begin
-      \$1453  = \$663 [47:0];
+    \$835  = lut0_out;
+    if (\$662 ) begin
+      \$835  = port__data;
     end
     if (rst) begin
-      \$1453  = 48'h000000000000;
+      \$835  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1454  = rq8_floor;
-    if (\$666 ) begin
-      \$1454  = \$667 ;
+    \$836  = lut1_out;
+    if (\$665 ) begin
+      \$836  = \port__data$184 ;
     end
     if (rst) begin
-      \$1454  = 48'h000000000000;
+      \$836  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1455  = rq8_above;
-    if (\$670 ) begin
-      \$1455  = \$671 ;
+    \$837  = lut2_out;
+    if (\$668 ) begin
+      \$837  = \port__data$185 ;
     end
     if (rst) begin
-      \$1455  = 1'h0;
+      \$837  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1456  = rq8_tie;
+    \$838  = lut3_out;
+    if (\$671 ) begin
+      \$838  = \port__data$186 ;
+    end
+    if (rst) begin
+      \$838  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$839  = lut4_out;
     if (\$674 ) begin
-      \$1456  = \$677 ;
+      \$839  = \port__data$187 ;
     end
     if (rst) begin
-      \$1456  = 1'h0;
+      \$839  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1457  = rq8_code;
+    \$840  = lut5_out;
+    if (\$677 ) begin
+      \$840  = \port__data$188 ;
+    end
+    if (rst) begin
+      \$840  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$841  = lut6_out;
     if (\$680 ) begin
-      \$1457  = \$684 ;
+      \$841  = \port__data$189 ;
     end
     if (rst) begin
-      \$1457  = 50'h0000000000000;
+      \$841  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1458  = rq8_out;
-    if (\$687 ) begin
-      \$1458  = \$691 [7:0];
+    \$842  = lut7_out;
+    if (\$683 ) begin
+      \$842  = \port__data$190 ;
     end
     if (rst) begin
-      \$1458  = 8'h00;
+      \$842  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1459  = rq9_mult_1;
-    if (\$694 ) begin
-      \$1459  = \$695 ;
-    end
-    if (rst) begin
-      \$1459  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1460  = rq9_mult_2;
-    if (\$698 ) begin
-      \$1460  = rq9_mult_1;
-    end
-    if (rst) begin
-      \$1460  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1461  = rq9_mult_3;
-    if (\$701 ) begin
-      \$1461  = rq9_mult_2;
-    end
-    if (rst) begin
-      \$1461  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1462  = rq9_mult_4;
-    if (\$704 ) begin
-      \$1462  = rq9_mult_3;
-    end
-    if (rst) begin
-      \$1462  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1463  = rq9_mult_5;
-    if (\$707 ) begin
-      \$1463  = rq9_mult_4;
-    end
-    if (rst) begin
-      \$1463  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1464  = rq9_x;
-    if (\$710 ) begin
-      \$1464  = i__payload[229:207];
-    end
-    if (rst) begin
-      \$1464  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1465  = rq9_part0_0;
-    if (\$713 ) begin
-      \$1465  = \$714 ;
-    end
-    if (rst) begin
-      \$1465  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1466  = rq9_part0_1;
-    if (\$717 ) begin
-      \$1466  = \$718 ;
-    end
-    if (rst) begin
-      \$1466  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1467  = rq9_part1_0;
-    if (\$721 ) begin
-      \$1467  = \$722 ;
-    end
-    if (rst) begin
-      \$1467  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1468  = rq9_part1_1;
-    if (\$725 ) begin
-      \$1468  = \$726 ;
-    end
-    if (rst) begin
-      \$1468  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1469  = rq9_prod;
-    if (\$729 ) begin
-      \$1469  = \$737 [47:0];
-    end
-    if (rst) begin
-      \$1469  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1470  = rq9_floor;
-    if (\$740 ) begin
-      \$1470  = \$741 ;
-    end
-    if (rst) begin
-      \$1470  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1471  = rq9_above;
-    if (\$744 ) begin
-      \$1471  = \$745 ;
-    end
-    if (rst) begin
-      \$1471  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1472  = rq9_tie;
-    if (\$748 ) begin
-      \$1472  = \$751 ;
-    end
-    if (rst) begin
-      \$1472  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1473  = rq9_code;
-    if (\$754 ) begin
-      \$1473  = \$758 ;
-    end
-    if (rst) begin
-      \$1473  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1474  = rq9_out;
-    if (\$761 ) begin
-      \$1474  = \$765 [7:0];
-    end
-    if (rst) begin
-      \$1474  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1475  = rq10_mult_1;
-    if (\$768 ) begin
-      \$1475  = \$769 ;
-    end
-    if (rst) begin
-      \$1475  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1476  = rq10_mult_2;
-    if (\$772 ) begin
-      \$1476  = rq10_mult_1;
-    end
-    if (rst) begin
-      \$1476  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1477  = rq10_mult_3;
-    if (\$775 ) begin
-      \$1477  = rq10_mult_2;
-    end
-    if (rst) begin
-      \$1477  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1478  = rq10_mult_4;
-    if (\$778 ) begin
-      \$1478  = rq10_mult_3;
-    end
-    if (rst) begin
-      \$1478  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1479  = rq10_mult_5;
-    if (\$781 ) begin
-      \$1479  = rq10_mult_4;
-    end
-    if (rst) begin
-      \$1479  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1480  = rq10_x;
-    if (\$784 ) begin
-      \$1480  = i__payload[252:230];
-    end
-    if (rst) begin
-      \$1480  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1481  = rq10_part0_0;
-    if (\$787 ) begin
-      \$1481  = \$788 ;
-    end
-    if (rst) begin
-      \$1481  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1482  = rq10_part0_1;
-    if (\$791 ) begin
-      \$1482  = \$792 ;
-    end
-    if (rst) begin
-      \$1482  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1483  = rq10_part1_0;
-    if (\$795 ) begin
-      \$1483  = \$796 ;
-    end
-    if (rst) begin
-      \$1483  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1484  = rq10_part1_1;
-    if (\$799 ) begin
-      \$1484  = \$800 ;
-    end
-    if (rst) begin
-      \$1484  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1485  = rq10_prod;
-    if (\$803 ) begin
-      \$1485  = \$811 [47:0];
-    end
-    if (rst) begin
-      \$1485  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1486  = rq10_floor;
-    if (\$814 ) begin
-      \$1486  = \$815 ;
-    end
-    if (rst) begin
-      \$1486  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1487  = rq10_above;
-    if (\$818 ) begin
-      \$1487  = \$819 ;
-    end
-    if (rst) begin
-      \$1487  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1488  = rq10_tie;
-    if (\$822 ) begin
-      \$1488  = \$825 ;
-    end
-    if (rst) begin
-      \$1488  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1489  = rq10_code;
-    if (\$828 ) begin
-      \$1489  = \$832 ;
-    end
-    if (rst) begin
-      \$1489  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1490  = rq10_out;
-    if (\$835 ) begin
-      \$1490  = \$839 [7:0];
-    end
-    if (rst) begin
-      \$1490  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1491  = rq11_mult_1;
-    if (\$842 ) begin
-      \$1491  = \$843 ;
-    end
-    if (rst) begin
-      \$1491  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1492  = rq11_mult_2;
-    if (\$846 ) begin
-      \$1492  = rq11_mult_1;
-    end
-    if (rst) begin
-      \$1492  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1493  = rq11_mult_3;
-    if (\$849 ) begin
-      \$1493  = rq11_mult_2;
-    end
-    if (rst) begin
-      \$1493  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1494  = rq11_mult_4;
-    if (\$852 ) begin
-      \$1494  = rq11_mult_3;
-    end
-    if (rst) begin
-      \$1494  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1495  = rq11_mult_5;
-    if (\$855 ) begin
-      \$1495  = rq11_mult_4;
-    end
-    if (rst) begin
-      \$1495  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1496  = rq11_x;
-    if (\$858 ) begin
-      \$1496  = i__payload[275:253];
-    end
-    if (rst) begin
-      \$1496  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1497  = rq11_part0_0;
-    if (\$861 ) begin
-      \$1497  = \$862 ;
-    end
-    if (rst) begin
-      \$1497  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1498  = rq11_part0_1;
-    if (\$865 ) begin
-      \$1498  = \$866 ;
-    end
-    if (rst) begin
-      \$1498  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1499  = rq11_part1_0;
-    if (\$869 ) begin
-      \$1499  = \$870 ;
-    end
-    if (rst) begin
-      \$1499  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1500  = rq11_part1_1;
-    if (\$873 ) begin
-      \$1500  = \$874 ;
-    end
-    if (rst) begin
-      \$1500  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1501  = rq11_prod;
-    if (\$877 ) begin
-      \$1501  = \$885 [47:0];
-    end
-    if (rst) begin
-      \$1501  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1502  = rq11_floor;
-    if (\$888 ) begin
-      \$1502  = \$889 ;
-    end
-    if (rst) begin
-      \$1502  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1503  = rq11_above;
-    if (\$892 ) begin
-      \$1503  = \$893 ;
-    end
-    if (rst) begin
-      \$1503  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1504  = rq11_tie;
-    if (\$896 ) begin
-      \$1504  = \$899 ;
-    end
-    if (rst) begin
-      \$1504  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1505  = rq11_code;
-    if (\$902 ) begin
-      \$1505  = \$906 ;
-    end
-    if (rst) begin
-      \$1505  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1506  = rq11_out;
-    if (\$909 ) begin
-      \$1506  = \$913 [7:0];
-    end
-    if (rst) begin
-      \$1506  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1507  = rq12_mult_1;
-    if (\$916 ) begin
-      \$1507  = \$917 ;
-    end
-    if (rst) begin
-      \$1507  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1508  = rq12_mult_2;
-    if (\$920 ) begin
-      \$1508  = rq12_mult_1;
-    end
-    if (rst) begin
-      \$1508  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1509  = rq12_mult_3;
-    if (\$923 ) begin
-      \$1509  = rq12_mult_2;
-    end
-    if (rst) begin
-      \$1509  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1510  = rq12_mult_4;
-    if (\$926 ) begin
-      \$1510  = rq12_mult_3;
-    end
-    if (rst) begin
-      \$1510  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1511  = rq12_mult_5;
-    if (\$929 ) begin
-      \$1511  = rq12_mult_4;
-    end
-    if (rst) begin
-      \$1511  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1512  = rq12_shift_1;
-    if (\$932 ) begin
-      \$1512  = \$933 ;
-    end
-    if (rst) begin
-      \$1512  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1513  = rq12_shift_2;
-    if (\$936 ) begin
-      \$1513  = rq12_shift_1;
-    end
-    if (rst) begin
-      \$1513  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1514  = rq12_shift_3;
-    if (\$939 ) begin
-      \$1514  = rq12_shift_2;
-    end
-    if (rst) begin
-      \$1514  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1515  = rq12_shift_4;
-    if (\$942 ) begin
-      \$1515  = rq12_shift_3;
-    end
-    if (rst) begin
-      \$1515  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1516  = rq12_shift_5;
-    if (\$945 ) begin
-      \$1516  = rq12_shift_4;
-    end
-    if (rst) begin
-      \$1516  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1517  = rq12_half_1;
-    if (\$948 ) begin
-      \$1517  = \$949 ;
-    end
-    if (rst) begin
-      \$1517  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1518  = rq12_half_2;
-    if (\$952 ) begin
-      \$1518  = rq12_half_1;
-    end
-    if (rst) begin
-      \$1518  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1519  = rq12_half_3;
-    if (\$955 ) begin
-      \$1519  = rq12_half_2;
-    end
-    if (rst) begin
-      \$1519  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1520  = rq12_half_4;
-    if (\$958 ) begin
-      \$1520  = rq12_half_3;
-    end
-    if (rst) begin
-      \$1520  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1521  = rq12_half_5;
-    if (\$961 ) begin
-      \$1521  = rq12_half_4;
-    end
-    if (rst) begin
-      \$1521  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1522  = rq12_mask_1;
-    if (\$964 ) begin
-      \$1522  = \$965 ;
-    end
-    if (rst) begin
-      \$1522  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1523  = rq12_mask_2;
-    if (\$968 ) begin
-      \$1523  = rq12_mask_1;
-    end
-    if (rst) begin
-      \$1523  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1524  = rq12_mask_3;
-    if (\$971 ) begin
-      \$1524  = rq12_mask_2;
-    end
-    if (rst) begin
-      \$1524  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1525  = rq12_mask_4;
-    if (\$974 ) begin
-      \$1525  = rq12_mask_3;
-    end
-    if (rst) begin
-      \$1525  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1526  = rq12_mask_5;
-    if (\$977 ) begin
-      \$1526  = rq12_mask_4;
-    end
-    if (rst) begin
-      \$1526  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1527  = rq12_x;
-    if (\$980 ) begin
-      \$1527  = i__payload[298:276];
-    end
-    if (rst) begin
-      \$1527  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1528  = rq12_part0_0;
-    if (\$983 ) begin
-      \$1528  = \$984 ;
-    end
-    if (rst) begin
-      \$1528  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1529  = rq12_part0_1;
-    if (\$987 ) begin
-      \$1529  = \$988 ;
-    end
-    if (rst) begin
-      \$1529  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1530  = rq12_part1_0;
-    if (\$991 ) begin
-      \$1530  = \$992 ;
-    end
-    if (rst) begin
-      \$1530  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1531  = rq12_part1_1;
-    if (\$995 ) begin
-      \$1531  = \$996 ;
-    end
-    if (rst) begin
-      \$1531  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1532  = rq12_prod;
-    if (\$999 ) begin
-      \$1532  = \$1007 [47:0];
-    end
-    if (rst) begin
-      \$1532  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1533  = rq12_floor;
-    if (\$1010 ) begin
-      \$1533  = \$1011 ;
-    end
-    if (rst) begin
-      \$1533  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1534  = rq12_above;
-    if (\$1014 ) begin
-      \$1534  = \$1015 ;
-    end
-    if (rst) begin
-      \$1534  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1535  = rq12_tie;
-    if (\$1018 ) begin
-      \$1535  = \$1021 ;
-    end
-    if (rst) begin
-      \$1535  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1536  = rq12_code;
-    if (\$1024 ) begin
-      \$1536  = \$1028 ;
-    end
-    if (rst) begin
-      \$1536  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1537  = rq12_out;
-    if (\$1031 ) begin
-      \$1537  = \$1035 [7:0];
-    end
-    if (rst) begin
-      \$1537  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1538  = rq13_mult_1;
-    if (\$1038 ) begin
-      \$1538  = \$1039 ;
-    end
-    if (rst) begin
-      \$1538  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1539  = rq13_mult_2;
-    if (\$1042 ) begin
-      \$1539  = rq13_mult_1;
-    end
-    if (rst) begin
-      \$1539  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1540  = rq13_mult_3;
-    if (\$1045 ) begin
-      \$1540  = rq13_mult_2;
-    end
-    if (rst) begin
-      \$1540  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1541  = rq13_mult_4;
-    if (\$1048 ) begin
-      \$1541  = rq13_mult_3;
-    end
-    if (rst) begin
-      \$1541  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1542  = rq13_mult_5;
-    if (\$1051 ) begin
-      \$1542  = rq13_mult_4;
-    end
-    if (rst) begin
-      \$1542  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1543  = rq13_x;
-    if (\$1054 ) begin
-      \$1543  = i__payload[321:299];
-    end
-    if (rst) begin
-      \$1543  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1544  = rq13_part0_0;
-    if (\$1057 ) begin
-      \$1544  = \$1058 ;
-    end
-    if (rst) begin
-      \$1544  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1545  = rq13_part0_1;
-    if (\$1061 ) begin
-      \$1545  = \$1062 ;
-    end
-    if (rst) begin
-      \$1545  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1546  = rq13_part1_0;
-    if (\$1065 ) begin
-      \$1546  = \$1066 ;
-    end
-    if (rst) begin
-      \$1546  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1547  = rq13_part1_1;
-    if (\$1069 ) begin
-      \$1547  = \$1070 ;
-    end
-    if (rst) begin
-      \$1547  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1548  = rq13_prod;
-    if (\$1073 ) begin
-      \$1548  = \$1081 [47:0];
-    end
-    if (rst) begin
-      \$1548  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1549  = rq13_floor;
-    if (\$1084 ) begin
-      \$1549  = \$1085 ;
-    end
-    if (rst) begin
-      \$1549  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1550  = rq13_above;
-    if (\$1088 ) begin
-      \$1550  = \$1089 ;
-    end
-    if (rst) begin
-      \$1550  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1551  = rq13_tie;
-    if (\$1092 ) begin
-      \$1551  = \$1095 ;
-    end
-    if (rst) begin
-      \$1551  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1552  = rq13_code;
-    if (\$1098 ) begin
-      \$1552  = \$1102 ;
-    end
-    if (rst) begin
-      \$1552  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1553  = rq13_out;
-    if (\$1105 ) begin
-      \$1553  = \$1109 [7:0];
-    end
-    if (rst) begin
-      \$1553  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1554  = rq14_mult_1;
-    if (\$1112 ) begin
-      \$1554  = \$1113 ;
-    end
-    if (rst) begin
-      \$1554  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1555  = rq14_mult_2;
-    if (\$1116 ) begin
-      \$1555  = rq14_mult_1;
-    end
-    if (rst) begin
-      \$1555  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1556  = rq14_mult_3;
-    if (\$1119 ) begin
-      \$1556  = rq14_mult_2;
-    end
-    if (rst) begin
-      \$1556  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1557  = rq14_mult_4;
-    if (\$1122 ) begin
-      \$1557  = rq14_mult_3;
-    end
-    if (rst) begin
-      \$1557  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1558  = rq14_mult_5;
-    if (\$1125 ) begin
-      \$1558  = rq14_mult_4;
-    end
-    if (rst) begin
-      \$1558  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1559  = rq14_x;
-    if (\$1128 ) begin
-      \$1559  = i__payload[344:322];
-    end
-    if (rst) begin
-      \$1559  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1560  = rq14_part0_0;
-    if (\$1131 ) begin
-      \$1560  = \$1132 ;
-    end
-    if (rst) begin
-      \$1560  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1561  = rq14_part0_1;
-    if (\$1135 ) begin
-      \$1561  = \$1136 ;
-    end
-    if (rst) begin
-      \$1561  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1562  = rq14_part1_0;
-    if (\$1139 ) begin
-      \$1562  = \$1140 ;
-    end
-    if (rst) begin
-      \$1562  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1563  = rq14_part1_1;
-    if (\$1143 ) begin
-      \$1563  = \$1144 ;
-    end
-    if (rst) begin
-      \$1563  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1564  = rq14_prod;
-    if (\$1147 ) begin
-      \$1564  = \$1155 [47:0];
-    end
-    if (rst) begin
-      \$1564  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1565  = rq14_floor;
-    if (\$1158 ) begin
-      \$1565  = \$1159 ;
-    end
-    if (rst) begin
-      \$1565  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1566  = rq14_above;
-    if (\$1162 ) begin
-      \$1566  = \$1163 ;
-    end
-    if (rst) begin
-      \$1566  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1567  = rq14_tie;
-    if (\$1166 ) begin
-      \$1567  = \$1169 ;
-    end
-    if (rst) begin
-      \$1567  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1568  = rq14_code;
-    if (\$1172 ) begin
-      \$1568  = \$1176 ;
-    end
-    if (rst) begin
-      \$1568  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1569  = rq14_out;
-    if (\$1179 ) begin
-      \$1569  = \$1183 [7:0];
-    end
-    if (rst) begin
-      \$1569  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1570  = rq15_mult_1;
-    if (\$1186 ) begin
-      \$1570  = \$1187 ;
-    end
-    if (rst) begin
-      \$1570  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1571  = rq15_mult_2;
-    if (\$1190 ) begin
-      \$1571  = rq15_mult_1;
-    end
-    if (rst) begin
-      \$1571  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1572  = rq15_mult_3;
-    if (\$1193 ) begin
-      \$1572  = rq15_mult_2;
-    end
-    if (rst) begin
-      \$1572  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1573  = rq15_mult_4;
-    if (\$1196 ) begin
-      \$1573  = rq15_mult_3;
-    end
-    if (rst) begin
-      \$1573  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1574  = rq15_mult_5;
-    if (\$1199 ) begin
-      \$1574  = rq15_mult_4;
-    end
-    if (rst) begin
-      \$1574  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1575  = rq15_x;
-    if (\$1202 ) begin
-      \$1575  = i__payload[367:345];
-    end
-    if (rst) begin
-      \$1575  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1576  = rq15_part0_0;
-    if (\$1205 ) begin
-      \$1576  = \$1206 ;
-    end
-    if (rst) begin
-      \$1576  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1577  = rq15_part0_1;
-    if (\$1209 ) begin
-      \$1577  = \$1210 ;
-    end
-    if (rst) begin
-      \$1577  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1578  = rq15_part1_0;
-    if (\$1213 ) begin
-      \$1578  = \$1214 ;
-    end
-    if (rst) begin
-      \$1578  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1579  = rq15_part1_1;
-    if (\$1217 ) begin
-      \$1579  = \$1218 ;
-    end
-    if (rst) begin
-      \$1579  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1580  = rq15_prod;
-    if (\$1221 ) begin
-      \$1580  = \$1229 [47:0];
-    end
-    if (rst) begin
-      \$1580  = 48'h000000000000;
-    end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$21  = 25'h1159cbc;
+      2'h1:
+          \$21  = 25'h1572e43;
+      2'h2:
+          \$21  = 25'h13b2c9f;
+      2'h3:
+          \$21  = 25'h1519840;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1581  = rq15_floor;
-    if (\$1232 ) begin
-      \$1581  = \$1233 ;
-    end
-    if (rst) begin
-      \$1581  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1582  = rq15_above;
-    if (\$1236 ) begin
-      \$1582  = \$1237 ;
-    end
-    if (rst) begin
-      \$1582  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1583  = rq15_tie;
-    if (\$1240 ) begin
-      \$1583  = \$1243 ;
-    end
-    if (rst) begin
-      \$1583  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1584  = rq15_code;
-    if (\$1246 ) begin
-      \$1584  = \$1250 ;
-    end
-    if (rst) begin
-      \$1584  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1585  = rq15_out;
-    if (\$1253 ) begin
-      \$1585  = \$1257 [7:0];
-    end
-    if (rst) begin
-      \$1585  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1586  = o__valid;
-    if (\$1259 ) begin
-      \$1586  = rq_valid_6;
-    end
-    if (rst) begin
-      \$1586  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1587  = lut0_out;
-    if (\$1262 ) begin
-      \$1587  = port__data;
-    end
-    if (rst) begin
-      \$1587  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1588  = lut1_out;
-    if (\$1265 ) begin
-      \$1588  = \port__data$336 ;
-    end
-    if (rst) begin
-      \$1588  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1589  = lut2_out;
-    if (\$1268 ) begin
-      \$1589  = \port__data$337 ;
-    end
-    if (rst) begin
-      \$1589  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1590  = lut3_out;
-    if (\$1271 ) begin
-      \$1590  = \port__data$338 ;
-    end
-    if (rst) begin
-      \$1590  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1591  = lut4_out;
-    if (\$1274 ) begin
-      \$1591  = \port__data$339 ;
-    end
-    if (rst) begin
-      \$1591  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1592  = lut5_out;
-    if (\$1277 ) begin
-      \$1592  = \port__data$340 ;
-    end
-    if (rst) begin
-      \$1592  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1593  = lut6_out;
-    if (\$1280 ) begin
-      \$1593  = \port__data$341 ;
-    end
-    if (rst) begin
-      \$1593  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1594  = lut7_out;
-    if (\$1283 ) begin
-      \$1594  = \port__data$342 ;
-    end
-    if (rst) begin
-      \$1594  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1595  = lut8_out;
-    if (\$1286 ) begin
-      \$1595  = \port__data$343 ;
-    end
-    if (rst) begin
-      \$1595  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1596  = lut9_out;
-    if (\$1289 ) begin
-      \$1596  = \port__data$344 ;
-    end
-    if (rst) begin
-      \$1596  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1597  = lut10_out;
-    if (\$1292 ) begin
-      \$1597  = \port__data$345 ;
-    end
-    if (rst) begin
-      \$1597  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1598  = lut11_out;
-    if (\$1295 ) begin
-      \$1598  = \port__data$346 ;
-    end
-    if (rst) begin
-      \$1598  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1599  = lut12_out;
-    if (\$1298 ) begin
-      \$1599  = \port__data$347 ;
-    end
-    if (rst) begin
-      \$1599  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1600  = lut13_out;
-    if (\$1301 ) begin
-      \$1600  = \port__data$348 ;
-    end
-    if (rst) begin
-      \$1600  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1601  = lut14_out;
-    if (\$1304 ) begin
-      \$1601  = \port__data$349 ;
-    end
-    if (rst) begin
-      \$1601  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1602  = lut15_out;
-    if (\$1307 ) begin
-      \$1602  = \port__data$350 ;
-    end
-    if (rst) begin
-      \$1602  = 8'h00;
-    end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$95  = 25'h17a8cde;
+      2'h1:
+          \$95  = 25'h1931a08;
+      2'h2:
+          \$95  = 25'h186a361;
+      2'h3:
+          \$95  = 25'h11d254d;
+    endcase
   end
   assign port__addr = \$2 [7:0];
-  assign \port__addr$38  = \$3 [7:0];
-  assign \port__addr$40  = \$4 [7:0];
-  assign \port__addr$42  = \$5 [7:0];
-  assign \port__addr$44  = \$6 [7:0];
-  assign \port__addr$46  = \$7 [7:0];
-  assign \port__addr$48  = \$8 [7:0];
-  assign \port__addr$50  = \$9 [7:0];
-  assign \port__addr$52  = \$10 [7:0];
-  assign \port__addr$54  = \$11 [7:0];
-  assign \port__addr$56  = \$12 [7:0];
-  assign \port__addr$58  = \$13 [7:0];
-  assign \port__addr$60  = \$14 [7:0];
-  assign \port__addr$62  = \$15 [7:0];
-  assign \port__addr$64  = \$16 [7:0];
-  assign \port__addr$66  = \$17 [7:0];
+  assign \port__addr$22  = \$3 [7:0];
+  assign \port__addr$24  = \$4 [7:0];
+  assign \port__addr$26  = \$5 [7:0];
+  assign \port__addr$28  = \$6 [7:0];
+  assign \port__addr$30  = \$7 [7:0];
+  assign \port__addr$32  = \$8 [7:0];
+  assign \port__addr$34  = \$9 [7:0];
   assign lut_valid = o__valid;
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
@@ -22456,14 +16062,6 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   assign \o__payload[5]  = o__payload[47:40];
   assign \o__payload[6]  = o__payload[55:48];
   assign \o__payload[7]  = o__payload[63:56];
-  assign \o__payload[8]  = o__payload[71:64];
-  assign \o__payload[9]  = o__payload[79:72];
-  assign \o__payload[10]  = o__payload[87:80];
-  assign \o__payload[11]  = o__payload[95:88];
-  assign \o__payload[12]  = o__payload[103:96];
-  assign \o__payload[13]  = o__payload[111:104];
-  assign \o__payload[14]  = o__payload[119:112];
-  assign \o__payload[15]  = o__payload[127:120];
   assign \i__payload[0]  = i__payload[22:0];
   assign \i__payload[1]  = i__payload[45:23];
   assign \i__payload[2]  = i__payload[68:46];
@@ -22472,22 +16070,6 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   assign \i__payload[5]  = i__payload[137:115];
   assign \i__payload[6]  = i__payload[160:138];
   assign \i__payload[7]  = i__payload[183:161];
-  assign \i__payload[8]  = i__payload[206:184];
-  assign \i__payload[9]  = i__payload[229:207];
-  assign \i__payload[10]  = i__payload[252:230];
-  assign \i__payload[11]  = i__payload[275:253];
-  assign \i__payload[12]  = i__payload[298:276];
-  assign \i__payload[13]  = i__payload[321:299];
-  assign \i__payload[14]  = i__payload[344:322];
-  assign \i__payload[15]  = i__payload[367:345];
-  assign o__payload[127:120] = lut15_out;
-  assign o__payload[119:112] = lut14_out;
-  assign o__payload[111:104] = lut13_out;
-  assign o__payload[103:96] = lut12_out;
-  assign o__payload[95:88] = lut11_out;
-  assign o__payload[87:80] = lut10_out;
-  assign o__payload[79:72] = lut9_out;
-  assign o__payload[71:64] = lut8_out;
   assign o__payload[63:56] = lut7_out;
   assign o__payload[55:48] = lut6_out;
   assign o__payload[47:40] = lut5_out;
@@ -22504,138 +16086,65 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   assign rq2_rem[34:0] = rq2_prod[34:0];
   assign rq3_rem[47:35] = 13'h0000;
   assign rq3_rem[34:0] = rq3_prod[34:0];
-  assign rq4_rem[47:35] = 13'h0000;
-  assign rq4_rem[34:0] = rq4_prod[34:0];
   assign rq5_rem[47:35] = 13'h0000;
   assign rq5_rem[34:0] = rq5_prod[34:0];
   assign rq6_rem[47:35] = 13'h0000;
   assign rq6_rem[34:0] = rq6_prod[34:0];
   assign rq7_rem[47:35] = 13'h0000;
   assign rq7_rem[34:0] = rq7_prod[34:0];
-  assign rq8_rem[47:35] = 13'h0000;
-  assign rq8_rem[34:0] = rq8_prod[34:0];
-  assign rq9_rem[47:35] = 13'h0000;
-  assign rq9_rem[34:0] = rq9_prod[34:0];
-  assign rq10_rem[47:35] = 13'h0000;
-  assign rq10_rem[34:0] = rq10_prod[34:0];
-  assign rq11_rem[47:35] = 13'h0000;
-  assign rq11_rem[34:0] = rq11_prod[34:0];
-  assign rq13_rem[47:35] = 13'h0000;
-  assign rq13_rem[34:0] = rq13_prod[34:0];
-  assign rq14_rem[47:35] = 13'h0000;
-  assign rq14_rem[34:0] = rq14_prod[34:0];
-  assign rq15_rem[47:35] = 13'h0000;
-  assign rq15_rem[34:0] = rq15_prod[34:0];
-  assign \$21  = group;
-  assign \$64  = { 1'h0, rq0_part0_0 };
-  assign \$66  = { 14'h0000, rq0_part0_1, 17'h00000 };
-  assign \$68  = { rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0, 17'h00000 };
-  assign \$70  = { rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1, 34'h000000000 };
-  assign \$75  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:35] };
-  assign \$84  = 1'h1;
-  assign \$85  = \$83 ;
-  assign \$138  = { 1'h0, rq1_part0_0 };
-  assign \$140  = { 14'h0000, rq1_part0_1, 17'h00000 };
-  assign \$142  = { rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0, 17'h00000 };
-  assign \$144  = { rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1, 34'h000000000 };
-  assign \$149  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:35] };
-  assign \$158  = 1'h1;
-  assign \$159  = \$157 ;
-  assign \$212  = { 1'h0, rq2_part0_0 };
-  assign \$214  = { 14'h0000, rq2_part0_1, 17'h00000 };
-  assign \$216  = { rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0, 17'h00000 };
-  assign \$218  = { rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1, 34'h000000000 };
-  assign \$223  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:35] };
-  assign \$232  = 1'h1;
-  assign \$233  = \$231 ;
-  assign \$286  = { 1'h0, rq3_part0_0 };
-  assign \$288  = { 14'h0000, rq3_part0_1, 17'h00000 };
-  assign \$290  = { rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0, 17'h00000 };
-  assign \$292  = { rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1, 34'h000000000 };
-  assign \$297  = { rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47:35] };
-  assign \$306  = 1'h1;
-  assign \$307  = \$305 ;
-  assign \$360  = { 1'h0, rq4_part0_0 };
-  assign \$362  = { 14'h0000, rq4_part0_1, 17'h00000 };
-  assign \$364  = { rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0, 17'h00000 };
-  assign \$366  = { rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1, 34'h000000000 };
-  assign \$371  = { rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47:35] };
-  assign \$380  = 1'h1;
-  assign \$381  = \$379 ;
-  assign \$434  = { 1'h0, rq5_part0_0 };
-  assign \$436  = { 14'h0000, rq5_part0_1, 17'h00000 };
-  assign \$438  = { rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0, 17'h00000 };
-  assign \$440  = { rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1, 34'h000000000 };
-  assign \$445  = { rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47:35] };
-  assign \$454  = 1'h1;
-  assign \$455  = \$453 ;
-  assign \$508  = { 1'h0, rq6_part0_0 };
-  assign \$510  = { 14'h0000, rq6_part0_1, 17'h00000 };
-  assign \$512  = { rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0, 17'h00000 };
-  assign \$514  = { rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1, 34'h000000000 };
-  assign \$519  = { rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47:35] };
-  assign \$528  = 1'h1;
-  assign \$529  = \$527 ;
-  assign \$582  = { 1'h0, rq7_part0_0 };
-  assign \$584  = { 14'h0000, rq7_part0_1, 17'h00000 };
-  assign \$586  = { rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0, 17'h00000 };
-  assign \$588  = { rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1, 34'h000000000 };
-  assign \$593  = { rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47:35] };
-  assign \$602  = 1'h1;
-  assign \$603  = \$601 ;
-  assign \$656  = { 1'h0, rq8_part0_0 };
-  assign \$658  = { 14'h0000, rq8_part0_1, 17'h00000 };
-  assign \$660  = { rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0, 17'h00000 };
-  assign \$662  = { rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1, 34'h000000000 };
-  assign \$667  = { rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47:35] };
-  assign \$676  = 1'h1;
-  assign \$677  = \$675 ;
-  assign \$730  = { 1'h0, rq9_part0_0 };
-  assign \$732  = { 14'h0000, rq9_part0_1, 17'h00000 };
-  assign \$734  = { rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0, 17'h00000 };
-  assign \$736  = { rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1, 34'h000000000 };
-  assign \$741  = { rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47:35] };
-  assign \$750  = 1'h1;
-  assign \$751  = \$749 ;
-  assign \$804  = { 1'h0, rq10_part0_0 };
-  assign \$806  = { 14'h0000, rq10_part0_1, 17'h00000 };
-  assign \$808  = { rq10_part1_0[22], rq10_part1_0[22], rq10_part1_0[22], rq10_part1_0[22], rq10_part1_0[22], rq10_part1_0[22], rq10_part1_0[22], rq10_part1_0[22], rq10_part1_0[22], rq10_part1_0[22], rq10_part1_0[22], rq10_part1_0[22], rq10_part1_0[22], rq10_part1_0[22], rq10_part1_0, 17'h00000 };
-  assign \$810  = { rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1[13], rq10_part1_1, 34'h000000000 };
-  assign \$815  = { rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47], rq10_prod[47:35] };
-  assign \$824  = 1'h1;
-  assign \$825  = \$823 ;
-  assign \$878  = { 1'h0, rq11_part0_0 };
-  assign \$880  = { 14'h0000, rq11_part0_1, 17'h00000 };
-  assign \$882  = { rq11_part1_0[22], rq11_part1_0[22], rq11_part1_0[22], rq11_part1_0[22], rq11_part1_0[22], rq11_part1_0[22], rq11_part1_0[22], rq11_part1_0[22], rq11_part1_0[22], rq11_part1_0[22], rq11_part1_0[22], rq11_part1_0[22], rq11_part1_0[22], rq11_part1_0[22], rq11_part1_0, 17'h00000 };
-  assign \$884  = { rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1[13], rq11_part1_1, 34'h000000000 };
-  assign \$889  = { rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47], rq11_prod[47:35] };
-  assign \$898  = 1'h1;
-  assign \$899  = \$897 ;
-  assign \$1000  = { 1'h0, rq12_part0_0 };
-  assign \$1002  = { 14'h0000, rq12_part0_1, 17'h00000 };
-  assign \$1004  = { rq12_part1_0[22], rq12_part1_0[22], rq12_part1_0[22], rq12_part1_0[22], rq12_part1_0[22], rq12_part1_0[22], rq12_part1_0[22], rq12_part1_0[22], rq12_part1_0[22], rq12_part1_0[22], rq12_part1_0[22], rq12_part1_0[22], rq12_part1_0[22], rq12_part1_0[22], rq12_part1_0, 17'h00000 };
-  assign \$1006  = { rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1[13], rq12_part1_1, 34'h000000000 };
-  assign \$1074  = { 1'h0, rq13_part0_0 };
-  assign \$1076  = { 14'h0000, rq13_part0_1, 17'h00000 };
-  assign \$1078  = { rq13_part1_0[22], rq13_part1_0[22], rq13_part1_0[22], rq13_part1_0[22], rq13_part1_0[22], rq13_part1_0[22], rq13_part1_0[22], rq13_part1_0[22], rq13_part1_0[22], rq13_part1_0[22], rq13_part1_0[22], rq13_part1_0[22], rq13_part1_0[22], rq13_part1_0[22], rq13_part1_0, 17'h00000 };
-  assign \$1080  = { rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1[13], rq13_part1_1, 34'h000000000 };
-  assign \$1085  = { rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47], rq13_prod[47:35] };
-  assign \$1094  = 1'h1;
-  assign \$1095  = \$1093 ;
-  assign \$1148  = { 1'h0, rq14_part0_0 };
-  assign \$1150  = { 14'h0000, rq14_part0_1, 17'h00000 };
-  assign \$1152  = { rq14_part1_0[22], rq14_part1_0[22], rq14_part1_0[22], rq14_part1_0[22], rq14_part1_0[22], rq14_part1_0[22], rq14_part1_0[22], rq14_part1_0[22], rq14_part1_0[22], rq14_part1_0[22], rq14_part1_0[22], rq14_part1_0[22], rq14_part1_0[22], rq14_part1_0[22], rq14_part1_0, 17'h00000 };
-  assign \$1154  = { rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1[13], rq14_part1_1, 34'h000000000 };
-  assign \$1159  = { rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47], rq14_prod[47:35] };
-  assign \$1168  = 1'h1;
-  assign \$1169  = \$1167 ;
-  assign \$1222  = { 1'h0, rq15_part0_0 };
-  assign \$1224  = { 14'h0000, rq15_part0_1, 17'h00000 };
-  assign \$1226  = { rq15_part1_0[22], rq15_part1_0[22], rq15_part1_0[22], rq15_part1_0[22], rq15_part1_0[22], rq15_part1_0[22], rq15_part1_0[22], rq15_part1_0[22], rq15_part1_0[22], rq15_part1_0[22], rq15_part1_0[22], rq15_part1_0[22], rq15_part1_0[22], rq15_part1_0[22], rq15_part1_0, 17'h00000 };
-  assign \$1228  = { rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1[13], rq15_part1_1, 34'h000000000 };
-  assign \$1233  = { rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47], rq15_prod[47:35] };
-  assign \$1242  = 1'h1;
-  assign \$1243  = \$1241 ;
+  assign \$56  = { 1'h0, rq0_part0_0 };
+  assign \$58  = { 14'h0000, rq0_part0_1, 17'h00000 };
+  assign \$60  = { rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0, 17'h00000 };
+  assign \$62  = { rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1, 34'h000000000 };
+  assign \$67  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:35] };
+  assign \$76  = 1'h1;
+  assign \$77  = \$75 ;
+  assign \$130  = { 1'h0, rq1_part0_0 };
+  assign \$132  = { 14'h0000, rq1_part0_1, 17'h00000 };
+  assign \$134  = { rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0, 17'h00000 };
+  assign \$136  = { rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1, 34'h000000000 };
+  assign \$141  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:35] };
+  assign \$150  = 1'h1;
+  assign \$151  = \$149 ;
+  assign \$204  = { 1'h0, rq2_part0_0 };
+  assign \$206  = { 14'h0000, rq2_part0_1, 17'h00000 };
+  assign \$208  = { rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0, 17'h00000 };
+  assign \$210  = { rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1, 34'h000000000 };
+  assign \$215  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:35] };
+  assign \$224  = 1'h1;
+  assign \$225  = \$223 ;
+  assign \$278  = { 1'h0, rq3_part0_0 };
+  assign \$280  = { 14'h0000, rq3_part0_1, 17'h00000 };
+  assign \$282  = { rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0, 17'h00000 };
+  assign \$284  = { rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1, 34'h000000000 };
+  assign \$289  = { rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47:35] };
+  assign \$298  = 1'h1;
+  assign \$299  = \$297 ;
+  assign \$400  = { 1'h0, rq4_part0_0 };
+  assign \$402  = { 14'h0000, rq4_part0_1, 17'h00000 };
+  assign \$404  = { rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0, 17'h00000 };
+  assign \$406  = { rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1, 34'h000000000 };
+  assign \$474  = { 1'h0, rq5_part0_0 };
+  assign \$476  = { 14'h0000, rq5_part0_1, 17'h00000 };
+  assign \$478  = { rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0, 17'h00000 };
+  assign \$480  = { rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1, 34'h000000000 };
+  assign \$485  = { rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47:35] };
+  assign \$494  = 1'h1;
+  assign \$495  = \$493 ;
+  assign \$548  = { 1'h0, rq6_part0_0 };
+  assign \$550  = { 14'h0000, rq6_part0_1, 17'h00000 };
+  assign \$552  = { rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0, 17'h00000 };
+  assign \$554  = { rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1, 34'h000000000 };
+  assign \$559  = { rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47:35] };
+  assign \$568  = 1'h1;
+  assign \$569  = \$567 ;
+  assign \$622  = { 1'h0, rq7_part0_0 };
+  assign \$624  = { 14'h0000, rq7_part0_1, 17'h00000 };
+  assign \$626  = { rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0, 17'h00000 };
+  assign \$628  = { rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1, 34'h000000000 };
+  assign \$633  = { rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47:35] };
+  assign \$642  = 1'h1;
+  assign \$643  = \$641 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -22643,130 +16152,72 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [18:0] \$100 ;
-  wire [17:0] \$101 ;
-  wire [17:0] \$102 ;
-  wire [18:0] \$103 ;
-  wire [17:0] \$104 ;
-  wire [17:0] \$105 ;
-  wire [18:0] \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire [23:0] \$109 ;
+  reg [3:0] \$100 ;
+  reg [8:0] \$101 ;
+  reg [8:0] \$102 ;
+  reg [8:0] \$103 ;
+  reg [8:0] \$104 ;
+  reg [8:0] \$105 ;
+  reg [8:0] \$106 ;
+  reg [8:0] \$107 ;
+  reg [8:0] \$108 ;
+  reg [7:0] \$109 ;
   wire \$11 ;
-  wire [23:0] \$110 ;
-  wire [24:0] \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  reg [7:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [7:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [7:0] \$115 ;
+  reg [7:0] \$116 ;
+  reg [16:0] \$117 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   reg [3:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  reg [4:0] \$126 ;
-  reg [127:0] \$127 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [22:0] \$125 ;
+  reg [22:0] \$126 ;
+  reg [22:0] \$127 ;
   reg \$128 ;
   reg \$129 ;
   wire \$13 ;
   reg \$130 ;
-  reg \$131 ;
-  reg [3:0] \$132 ;
-  reg [8:0] \$133 ;
-  reg [8:0] \$134 ;
-  reg [8:0] \$135 ;
-  reg [8:0] \$136 ;
-  reg [8:0] \$137 ;
-  reg [8:0] \$138 ;
-  reg [8:0] \$139 ;
+  reg [3:0] \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg [3:0] \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg [3:0] \$139 ;
   wire \$14 ;
-  reg [8:0] \$140 ;
-  reg [8:0] \$141 ;
-  reg [8:0] \$142 ;
-  reg [8:0] \$143 ;
-  reg [8:0] \$144 ;
-  reg [8:0] \$145 ;
-  reg [8:0] \$146 ;
-  reg [8:0] \$147 ;
-  reg [8:0] \$148 ;
-  reg [7:0] \$149 ;
+  reg \$140 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg [3:0] \$143 ;
+  reg \$144 ;
+  reg [22:0] \$145 ;
+  reg [22:0] \$146 ;
   wire \$15 ;
-  reg [7:0] \$150 ;
-  reg [7:0] \$151 ;
-  reg [7:0] \$152 ;
-  reg [7:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [7:0] \$155 ;
-  reg [7:0] \$156 ;
-  reg [7:0] \$157 ;
-  reg [7:0] \$158 ;
-  reg [7:0] \$159 ;
   reg [22:0] \$16 ;
-  reg [7:0] \$160 ;
-  reg [7:0] \$161 ;
-  reg [7:0] \$162 ;
-  reg [7:0] \$163 ;
-  reg [7:0] \$164 ;
-  reg [16:0] \$165 ;
-  reg [16:0] \$166 ;
-  reg [16:0] \$167 ;
-  reg [16:0] \$168 ;
-  reg [16:0] \$169 ;
   wire [22:0] \$17 ;
-  reg [16:0] \$170 ;
-  reg [16:0] \$171 ;
-  reg [16:0] \$172 ;
-  reg [16:0] \$173 ;
-  reg [16:0] \$174 ;
-  reg [16:0] \$175 ;
-  reg [16:0] \$176 ;
-  reg [16:0] \$177 ;
-  reg [16:0] \$178 ;
-  reg [16:0] \$179 ;
   wire [23:0] \$18 ;
-  reg [16:0] \$180 ;
-  reg [22:0] \$181 ;
-  reg [22:0] \$182 ;
-  reg [22:0] \$183 ;
-  reg [22:0] \$184 ;
-  reg [22:0] \$185 ;
-  reg \$186 ;
-  reg \$187 ;
-  reg \$188 ;
-  reg [3:0] \$189 ;
   wire \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg [3:0] \$193 ;
-  reg \$194 ;
-  reg \$195 ;
-  reg \$196 ;
-  reg [3:0] \$197 ;
-  reg \$198 ;
-  reg \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg \$200 ;
-  reg [3:0] \$201 ;
-  reg \$202 ;
-  reg [22:0] \$203 ;
-  reg [22:0] \$204 ;
   reg [3:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire [5:0] \$27 ;
-  wire [5:0] \$28 ;
+  wire [6:0] \$27 ;
+  wire [6:0] \$28 ;
   wire \$29 ;
   reg [3:0] \$3 ;
   wire \$30 ;
@@ -22785,68 +16236,68 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [3:0] \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire [127:0] \$45 ;
+  wire [63:0] \$45 ;
   wire [8:0] \$46 ;
-  wire [127:0] \$47 ;
+  wire [63:0] \$47 ;
   wire [8:0] \$48 ;
-  wire [127:0] \$49 ;
+  wire [63:0] \$49 ;
   wire \$5 ;
   wire [8:0] \$50 ;
-  wire [127:0] \$51 ;
+  wire [63:0] \$51 ;
   wire [8:0] \$52 ;
-  wire [127:0] \$53 ;
+  wire [63:0] \$53 ;
   wire [8:0] \$54 ;
-  wire [127:0] \$55 ;
+  wire [63:0] \$55 ;
   wire [8:0] \$56 ;
-  wire [127:0] \$57 ;
+  wire [63:0] \$57 ;
   wire [8:0] \$58 ;
-  wire [127:0] \$59 ;
+  wire [63:0] \$59 ;
   wire \$6 ;
   wire [8:0] \$60 ;
-  wire [127:0] \$61 ;
-  wire [8:0] \$62 ;
-  wire [127:0] \$63 ;
-  wire [8:0] \$64 ;
-  wire [127:0] \$65 ;
-  wire [8:0] \$66 ;
-  wire [127:0] \$67 ;
-  wire [8:0] \$68 ;
-  wire [127:0] \$69 ;
+  wire [16:0] \$61 ;
+  wire [16:0] \$62 ;
+  wire [16:0] \$63 ;
+  wire [16:0] \$64 ;
+  wire [16:0] \$65 ;
+  wire [16:0] \$66 ;
+  wire [16:0] \$67 ;
+  wire [16:0] \$68 ;
+  wire \$69 ;
   reg [3:0] \$7 ;
-  wire [8:0] \$70 ;
-  wire [127:0] \$71 ;
-  wire [8:0] \$72 ;
-  wire [127:0] \$73 ;
-  wire [8:0] \$74 ;
-  wire [127:0] \$75 ;
-  wire [8:0] \$76 ;
-  wire [16:0] \$77 ;
-  wire [16:0] \$78 ;
-  wire [16:0] \$79 ;
+  wire \$70 ;
+  wire [17:0] \$71 ;
+  wire [17:0] \$72 ;
+  wire [18:0] \$73 ;
+  wire [17:0] \$74 ;
+  wire [17:0] \$75 ;
+  wire [18:0] \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire [23:0] \$79 ;
   wire \$8 ;
-  wire [16:0] \$80 ;
-  wire [16:0] \$81 ;
-  wire [16:0] \$82 ;
-  wire [16:0] \$83 ;
-  wire [16:0] \$84 ;
-  wire [16:0] \$85 ;
-  wire [16:0] \$86 ;
-  wire [16:0] \$87 ;
-  wire [16:0] \$88 ;
-  wire [16:0] \$89 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [16:0] \$90 ;
-  wire [16:0] \$91 ;
-  wire [16:0] \$92 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
-  wire [17:0] \$95 ;
-  wire [17:0] \$96 ;
-  wire [18:0] \$97 ;
-  wire [17:0] \$98 ;
-  wire [17:0] \$99 ;
-  reg \$signature__addr ;
-  wire [127:0] \$signature__data ;
+  reg [5:0] \$94 ;
+  reg [63:0] \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg \$99 ;
+  reg [1:0] \$signature__addr ;
+  wire [63:0] \$signature__data ;
   wire \$signature__en ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
@@ -22858,15 +16309,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first4 = 1'h0;
   reg first5 = 1'h0;
   reg from_input = 1'h0;
-  input [127:0] i__payload;
-  wire [127:0] i__payload;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[10] ;
-  wire [7:0] \i__payload[11] ;
-  wire [7:0] \i__payload[12] ;
-  wire [7:0] \i__payload[13] ;
-  wire [7:0] \i__payload[14] ;
-  wire [7:0] \i__payload[15] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
@@ -22874,8 +16319,6 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [7:0] \i__payload[5] ;
   wire [7:0] \i__payload[6] ;
   wire [7:0] \i__payload[7] ;
-  wire [7:0] \i__payload[8] ;
-  wire [7:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   input i__valid;
@@ -22899,31 +16342,21 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg o__valid = 1'h0;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
-  reg [16:0] prod0_10 = 17'h00000;
-  reg [16:0] prod0_11 = 17'h00000;
-  reg [16:0] prod0_12 = 17'h00000;
-  reg [16:0] prod0_13 = 17'h00000;
-  reg [16:0] prod0_14 = 17'h00000;
-  reg [16:0] prod0_15 = 17'h00000;
   reg [16:0] prod0_2 = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
   reg [16:0] prod0_4 = 17'h00000;
   reg [16:0] prod0_5 = 17'h00000;
   reg [16:0] prod0_6 = 17'h00000;
   reg [16:0] prod0_7 = 17'h00000;
-  reg [16:0] prod0_8 = 17'h00000;
-  reg [16:0] prod0_9 = 17'h00000;
-  reg rport__addr;
-  wire [127:0] rport__data;
+  reg [1:0] rport__addr;
+  wire [63:0] rport__data;
   wire rport__en;
   input rst;
   wire rst;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum0_s0_1 = 23'h000000;
-  reg [22:0] sum0_s0_2 = 23'h000000;
-  reg [22:0] sum0_s0_3 = 23'h000000;
   reg [22:0] sum0_s1_0 = 23'h000000;
-  reg [4:0] t = 5'h00;
+  reg [5:0] t = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -22931,81 +16364,87 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg v5 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
-  reg [7:0] w0_10 = 8'h00;
-  reg [7:0] w0_11 = 8'h00;
-  reg [7:0] w0_12 = 8'h00;
-  reg [7:0] w0_13 = 8'h00;
-  reg [7:0] w0_14 = 8'h00;
-  reg [7:0] w0_15 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
   reg [7:0] w0_4 = 8'h00;
   reg [7:0] w0_5 = 8'h00;
   reg [7:0] w0_6 = 8'h00;
   reg [7:0] w0_7 = 8'h00;
-  reg [7:0] w0_8 = 8'h00;
-  reg [7:0] w0_9 = 8'h00;
-  (* init = 5'h00 *)
-  wire [4:0] wrom__addr;
-  wire [127:0] wrom__data;
+  (* init = 6'h00 *)
+  wire [5:0] wrom__addr;
+  wire [63:0] wrom__data;
   wire wrom__en;
-  reg [127:0] x_reg = 128'h00000000000000000000000000000000;
+  reg [63:0] x_reg = 64'h0000000000000000;
   reg [8:0] xoff0 = 9'h000;
   reg [8:0] xoff1 = 9'h000;
-  reg [8:0] xoff10 = 9'h000;
-  reg [8:0] xoff11 = 9'h000;
-  reg [8:0] xoff12 = 9'h000;
-  reg [8:0] xoff13 = 9'h000;
-  reg [8:0] xoff14 = 9'h000;
-  reg [8:0] xoff15 = 9'h000;
   reg [8:0] xoff2 = 9'h000;
   reg [8:0] xoff3 = 9'h000;
   reg [8:0] xoff4 = 9'h000;
   reg [8:0] xoff5 = 9'h000;
   reg [8:0] xoff6 = 9'h000;
   reg [8:0] xoff7 = 9'h000;
-  reg [8:0] xoff8 = 9'h000;
-  reg [8:0] xoff9 = 9'h000;
-  reg [127:0] inbuf [1:0];
+  reg [63:0] inbuf [3:0];
   initial begin
-    inbuf[0] = 128'h00000000000000000000000000000000;
-    inbuf[1] = 128'h00000000000000000000000000000000;
+    inbuf[0] = 64'h0000000000000000;
+    inbuf[1] = 64'h0000000000000000;
+    inbuf[2] = 64'h0000000000000000;
+    inbuf[3] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       inbuf[\$signature__addr ] <= i__payload;
   end
-  reg [127:0] _0_;
+  reg [63:0] _0_;
   always @(posedge clk) begin
     if (rport__en) begin
       _0_ <= inbuf[rport__addr];
     end
   end
   assign rport__data = _0_;
-  reg [127:0] rom [19:0];
+  reg [63:0] rom [39:0];
   initial begin
-    rom[0] = 128'h473827388185e320902d86ed5f2f8e16;
-    rom[1] = 128'ha4a639c41139912142b931a013a09f0f;
-    rom[2] = 128'ha6b686303c1dc612329e4741ca113515;
-    rom[3] = 128'h50b03e1eacc64481c0d5a34cbef19ff3;
-    rom[4] = 128'he6de40dd054633b9abe20e8454bf2417;
-    rom[5] = 128'h30b9b721912344176a383521918b9281;
-    rom[6] = 128'hb0af4a9814154eadb9c9c49fd2b93915;
-    rom[7] = 128'h73c281f93898a0398a5610908f6e3041;
-    rom[8] = 128'h41f38628a426b532214f5110813dc090;
-    rom[9] = 128'hb26937c6de2af398c1b4a3393faca11e;
-    rom[10] = 128'hf1ab8bcb158149a58e007a47d5ad9de7;
-    rom[11] = 128'h8d5a8b444c45ee40be64149f5aec3b05;
-    rom[12] = 128'h4b1b9e0f871c4b9039314c0e221c9626;
-    rom[13] = 128'hb5961b3d46810e1440ae9ba6fdbda5a1;
-    rom[14] = 128'h3f424bdd24408539350d9f179887c689;
-    rom[15] = 128'h325b818d97b788b0b05e243a20f74110;
-    rom[16] = 128'h87480fae091e28191ed281272b2b2714;
-    rom[17] = 128'hbdaa0b3fc69b371d87901cd6189b2e10;
-    rom[18] = 128'h813dc1f4229a925cd5d7c307ad815716;
-    rom[19] = 128'h98e11299413eb62a15af14fcdb4c4826;
+    rom[0] = 64'h902d86ed5f2f8e16;
+    rom[1] = 64'h473827388185e320;
+    rom[2] = 64'h42b931a013a09f0f;
+    rom[3] = 64'ha4a639c411399121;
+    rom[4] = 64'h329e4741ca113515;
+    rom[5] = 64'ha6b686303c1dc612;
+    rom[6] = 64'hc0d5a34cbef19ff3;
+    rom[7] = 64'h50b03e1eacc64481;
+    rom[8] = 64'habe20e8454bf2417;
+    rom[9] = 64'he6de40dd054633b9;
+    rom[10] = 64'h6a383521918b9281;
+    rom[11] = 64'h30b9b72191234417;
+    rom[12] = 64'hb9c9c49fd2b93915;
+    rom[13] = 64'hb0af4a9814154ead;
+    rom[14] = 64'h8a5610908f6e3041;
+    rom[15] = 64'h73c281f93898a039;
+    rom[16] = 64'h214f5110813dc090;
+    rom[17] = 64'h41f38628a426b532;
+    rom[18] = 64'hc1b4a3393faca11e;
+    rom[19] = 64'hb26937c6de2af398;
+    rom[20] = 64'h8e007a47d5ad9de7;
+    rom[21] = 64'hf1ab8bcb158149a5;
+    rom[22] = 64'hbe64149f5aec3b05;
+    rom[23] = 64'h8d5a8b444c45ee40;
+    rom[24] = 64'h39314c0e221c9626;
+    rom[25] = 64'h4b1b9e0f871c4b90;
+    rom[26] = 64'h40ae9ba6fdbda5a1;
+    rom[27] = 64'hb5961b3d46810e14;
+    rom[28] = 64'h350d9f179887c689;
+    rom[29] = 64'h3f424bdd24408539;
+    rom[30] = 64'hb05e243a20f74110;
+    rom[31] = 64'h325b818d97b788b0;
+    rom[32] = 64'h1ed281272b2b2714;
+    rom[33] = 64'h87480fae091e2819;
+    rom[34] = 64'h87901cd6189b2e10;
+    rom[35] = 64'hbdaa0b3fc69b371d;
+    rom[36] = 64'hd5d7c307ad815716;
+    rom[37] = 64'h813dc1f4229a925c;
+    rom[38] = 64'h15af14fcdb4c4826;
+    rom[39] = 64'h98e11299413eb62a;
   end
-  reg [127:0] _1_;
+  reg [63:0] _1_;
   always @(posedge clk) begin
     if (wrom__en) begin
       _1_ <= rom[t];
@@ -23036,9 +16475,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$23  = ~ \$22 ;
   assign \$24  = i__valid | \$23 ;
   assign \$25  = \$20  & \$24 ;
-  assign \$26  = t == 5'h13;
+  assign \$26  = t == 6'h27;
   assign \$27  = t + 1'h1;
-  assign \$28  = \$26  ? 6'h00 : \$27 ;
+  assign \$28  = \$26  ? 7'h00 : \$27 ;
   assign \$29  = ~ o__valid;
   assign \$30  = \$29  | o__ready;
   assign \$32  = ! \$31 ;
@@ -23066,272 +16505,228 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$58  = $signed(\$57 [55:48]) - $signed(8'h80);
   assign \$59  = from_input ? x_reg : rport__data;
   assign \$60  = $signed(\$59 [63:56]) - $signed(8'h80);
-  assign \$61  = from_input ? x_reg : rport__data;
-  assign \$62  = $signed(\$61 [71:64]) - $signed(8'h80);
-  assign \$63  = from_input ? x_reg : rport__data;
-  assign \$64  = $signed(\$63 [79:72]) - $signed(8'h80);
-  assign \$65  = from_input ? x_reg : rport__data;
-  assign \$66  = $signed(\$65 [87:80]) - $signed(8'h80);
-  assign \$67  = from_input ? x_reg : rport__data;
-  assign \$68  = $signed(\$67 [95:88]) - $signed(8'h80);
-  assign \$69  = from_input ? x_reg : rport__data;
-  assign \$70  = $signed(\$69 [103:96]) - $signed(8'h80);
-  assign \$71  = from_input ? x_reg : rport__data;
-  assign \$72  = $signed(\$71 [111:104]) - $signed(8'h80);
-  assign \$73  = from_input ? x_reg : rport__data;
-  assign \$74  = $signed(\$73 [119:112]) - $signed(8'h80);
-  assign \$75  = from_input ? x_reg : rport__data;
-  assign \$76  = $signed(\$75 [127:120]) - $signed(8'h80);
-  assign \$77  = $signed(xoff0) * $signed(w0_0);
-  assign \$78  = $signed(xoff1) * $signed(w0_1);
-  assign \$79  = $signed(xoff2) * $signed(w0_2);
-  assign \$80  = $signed(xoff3) * $signed(w0_3);
-  assign \$81  = $signed(xoff4) * $signed(w0_4);
-  assign \$82  = $signed(xoff5) * $signed(w0_5);
-  assign \$83  = $signed(xoff6) * $signed(w0_6);
-  assign \$84  = $signed(xoff7) * $signed(w0_7);
-  assign \$85  = $signed(xoff8) * $signed(w0_8);
-  assign \$86  = $signed(xoff9) * $signed(w0_9);
-  assign \$87  = $signed(xoff10) * $signed(w0_10);
-  assign \$88  = $signed(xoff11) * $signed(w0_11);
-  assign \$89  = $signed(xoff12) * $signed(w0_12);
-  assign \$90  = $signed(xoff13) * $signed(w0_13);
-  assign \$91  = $signed(xoff14) * $signed(w0_14);
-  assign \$92  = $signed(xoff15) * $signed(w0_15);
-  assign \$93  = ~ o__valid;
-  assign \$94  = \$93  | o__ready;
-  assign \$95  = $signed(prod0_0) + $signed(prod0_1);
-  assign \$96  = $signed(prod0_2) + $signed(prod0_3);
-  assign \$97  = $signed(\$95 ) + $signed(\$96 );
-  assign \$98  = $signed(prod0_4) + $signed(prod0_5);
-  assign \$99  = $signed(prod0_6) + $signed(prod0_7);
-  assign \$100  = $signed(\$98 ) + $signed(\$99 );
-  assign \$101  = $signed(prod0_8) + $signed(prod0_9);
-  assign \$102  = $signed(prod0_10) + $signed(prod0_11);
-  assign \$103  = $signed(\$101 ) + $signed(\$102 );
-  assign \$104  = $signed(prod0_12) + $signed(prod0_13);
-  assign \$105  = $signed(prod0_14) + $signed(prod0_15);
-  assign \$106  = $signed(\$104 ) + $signed(\$105 );
-  assign \$107  = ~ o__valid;
-  assign \$108  = \$107  | o__ready;
-  assign \$109  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$110  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
-  assign \$111  = $signed(\$109 ) + $signed(\$110 );
-  assign \$112  = ~ o__valid;
-  assign \$113  = \$112  | o__ready;
-  assign \$114  = ~ o__valid;
-  assign \$115  = \$114  | o__ready;
-  assign \$116  = ~ o__valid;
-  assign \$117  = \$116  | o__ready;
-  assign \$118  = ~ o__valid;
-  assign \$119  = \$118  | o__ready;
-  assign \$120  = ~ o__valid;
-  assign \$121  = \$120  | o__ready;
-  assign \$122  = v5 & last5;
-  assign \$123  = ~ o__valid;
-  assign \$124  = \$123  | o__ready;
-  assign \$125  = \$124  & v5;
+  assign \$61  = $signed(xoff0) * $signed(w0_0);
+  assign \$62  = $signed(xoff1) * $signed(w0_1);
+  assign \$63  = $signed(xoff2) * $signed(w0_2);
+  assign \$64  = $signed(xoff3) * $signed(w0_3);
+  assign \$65  = $signed(xoff4) * $signed(w0_4);
+  assign \$66  = $signed(xoff5) * $signed(w0_5);
+  assign \$67  = $signed(xoff6) * $signed(w0_6);
+  assign \$68  = $signed(xoff7) * $signed(w0_7);
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = $signed(prod0_0) + $signed(prod0_1);
+  assign \$72  = $signed(prod0_2) + $signed(prod0_3);
+  assign \$73  = $signed(\$71 ) + $signed(\$72 );
+  assign \$74  = $signed(prod0_4) + $signed(prod0_5);
+  assign \$75  = $signed(prod0_6) + $signed(prod0_7);
+  assign \$76  = $signed(\$74 ) + $signed(\$75 );
+  assign \$77  = ~ o__valid;
+  assign \$78  = \$77  | o__ready;
+  assign \$79  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = ~ o__valid;
+  assign \$83  = \$82  | o__ready;
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = ~ o__valid;
+  assign \$89  = \$88  | o__ready;
+  assign \$90  = v5 & last5;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = \$92  & v5;
   always @(posedge clk)
-    t <= \$126 ;
+    t <= \$94 ;
   always @(posedge clk)
-    x_reg <= \$127 ;
+    x_reg <= \$95 ;
   always @(posedge clk)
-    from_input <= \$128 ;
+    from_input <= \$96 ;
   always @(posedge clk)
-    v1 <= \$129 ;
+    v1 <= \$97 ;
   always @(posedge clk)
-    first1 <= \$130 ;
+    first1 <= \$98 ;
   always @(posedge clk)
-    last1 <= \$131 ;
+    last1 <= \$99 ;
   always @(posedge clk)
-    nf1 <= \$132 ;
+    nf1 <= \$100 ;
   always @(posedge clk)
-    xoff0 <= \$133 ;
+    xoff0 <= \$101 ;
   always @(posedge clk)
-    xoff1 <= \$134 ;
+    xoff1 <= \$102 ;
   always @(posedge clk)
-    xoff2 <= \$135 ;
+    xoff2 <= \$103 ;
   always @(posedge clk)
-    xoff3 <= \$136 ;
+    xoff3 <= \$104 ;
   always @(posedge clk)
-    xoff4 <= \$137 ;
+    xoff4 <= \$105 ;
   always @(posedge clk)
-    xoff5 <= \$138 ;
+    xoff5 <= \$106 ;
   always @(posedge clk)
-    xoff6 <= \$139 ;
+    xoff6 <= \$107 ;
   always @(posedge clk)
-    xoff7 <= \$140 ;
+    xoff7 <= \$108 ;
   always @(posedge clk)
-    xoff8 <= \$141 ;
+    w0_0 <= \$109 ;
   always @(posedge clk)
-    xoff9 <= \$142 ;
+    w0_1 <= \$110 ;
   always @(posedge clk)
-    xoff10 <= \$143 ;
+    w0_2 <= \$111 ;
   always @(posedge clk)
-    xoff11 <= \$144 ;
+    w0_3 <= \$112 ;
   always @(posedge clk)
-    xoff12 <= \$145 ;
+    w0_4 <= \$113 ;
   always @(posedge clk)
-    xoff13 <= \$146 ;
+    w0_5 <= \$114 ;
   always @(posedge clk)
-    xoff14 <= \$147 ;
+    w0_6 <= \$115 ;
   always @(posedge clk)
-    xoff15 <= \$148 ;
+    w0_7 <= \$116 ;
   always @(posedge clk)
-    w0_0 <= \$149 ;
+    prod0_0 <= \$117 ;
   always @(posedge clk)
-    w0_1 <= \$150 ;
+    prod0_1 <= \$118 ;
   always @(posedge clk)
-    w0_2 <= \$151 ;
+    prod0_2 <= \$119 ;
   always @(posedge clk)
-    w0_3 <= \$152 ;
+    prod0_3 <= \$120 ;
   always @(posedge clk)
-    w0_4 <= \$153 ;
+    prod0_4 <= \$121 ;
   always @(posedge clk)
-    w0_5 <= \$154 ;
+    prod0_5 <= \$122 ;
   always @(posedge clk)
-    w0_6 <= \$155 ;
+    prod0_6 <= \$123 ;
   always @(posedge clk)
-    w0_7 <= \$156 ;
+    prod0_7 <= \$124 ;
   always @(posedge clk)
-    w0_8 <= \$157 ;
+    sum0_s0_0 <= \$125 ;
   always @(posedge clk)
-    w0_9 <= \$158 ;
+    sum0_s0_1 <= \$126 ;
   always @(posedge clk)
-    w0_10 <= \$159 ;
+    sum0_s1_0 <= \$127 ;
   always @(posedge clk)
-    w0_11 <= \$160 ;
+    v2 <= \$128 ;
   always @(posedge clk)
-    w0_12 <= \$161 ;
+    first2 <= \$129 ;
   always @(posedge clk)
-    w0_13 <= \$162 ;
+    last2 <= \$130 ;
   always @(posedge clk)
-    w0_14 <= \$163 ;
+    nf2 <= \$131 ;
   always @(posedge clk)
-    w0_15 <= \$164 ;
+    v3 <= \$132 ;
   always @(posedge clk)
-    prod0_0 <= \$165 ;
+    first3 <= \$133 ;
   always @(posedge clk)
-    prod0_1 <= \$166 ;
+    last3 <= \$134 ;
   always @(posedge clk)
-    prod0_2 <= \$167 ;
+    nf3 <= \$135 ;
   always @(posedge clk)
-    prod0_3 <= \$168 ;
+    v4 <= \$136 ;
   always @(posedge clk)
-    prod0_4 <= \$169 ;
+    first4 <= \$137 ;
   always @(posedge clk)
-    prod0_5 <= \$170 ;
+    last4 <= \$138 ;
   always @(posedge clk)
-    prod0_6 <= \$171 ;
+    nf4 <= \$139 ;
   always @(posedge clk)
-    prod0_7 <= \$172 ;
+    v5 <= \$140 ;
   always @(posedge clk)
-    prod0_8 <= \$173 ;
+    first5 <= \$141 ;
   always @(posedge clk)
-    prod0_9 <= \$174 ;
+    last5 <= \$142 ;
   always @(posedge clk)
-    prod0_10 <= \$175 ;
+    nf5 <= \$143 ;
   always @(posedge clk)
-    prod0_11 <= \$176 ;
+    o__valid <= \$144 ;
   always @(posedge clk)
-    prod0_12 <= \$177 ;
+    acc0 <= \$145 ;
   always @(posedge clk)
-    prod0_13 <= \$178 ;
-  always @(posedge clk)
-    prod0_14 <= \$179 ;
-  always @(posedge clk)
-    prod0_15 <= \$180 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$181 ;
-  always @(posedge clk)
-    sum0_s0_1 <= \$182 ;
-  always @(posedge clk)
-    sum0_s0_2 <= \$183 ;
-  always @(posedge clk)
-    sum0_s0_3 <= \$184 ;
-  always @(posedge clk)
-    sum0_s1_0 <= \$185 ;
-  always @(posedge clk)
-    v2 <= \$186 ;
-  always @(posedge clk)
-    first2 <= \$187 ;
-  always @(posedge clk)
-    last2 <= \$188 ;
-  always @(posedge clk)
-    nf2 <= \$189 ;
-  always @(posedge clk)
-    v3 <= \$190 ;
-  always @(posedge clk)
-    first3 <= \$191 ;
-  always @(posedge clk)
-    last3 <= \$192 ;
-  always @(posedge clk)
-    nf3 <= \$193 ;
-  always @(posedge clk)
-    v4 <= \$194 ;
-  always @(posedge clk)
-    first4 <= \$195 ;
-  always @(posedge clk)
-    last4 <= \$196 ;
-  always @(posedge clk)
-    nf4 <= \$197 ;
-  always @(posedge clk)
-    v5 <= \$198 ;
-  always @(posedge clk)
-    first5 <= \$199 ;
-  always @(posedge clk)
-    last5 <= \$200 ;
-  always @(posedge clk)
-    nf5 <= \$201 ;
-  always @(posedge clk)
-    o__valid <= \$202 ;
-  always @(posedge clk)
-    acc0 <= \$203 ;
-  always @(posedge clk)
-    o__payload <= \$204 ;
+    o__payload <= \$146 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$3  = 4'h0;
     casez (t)
-      5'h00:
+      6'h00:
           \$3  = 4'h0;
-      5'h01:
+      6'h01:
           \$3  = 4'h0;
-      5'h02:
+      6'h02:
+          \$3  = 4'h0;
+      6'h03:
+          \$3  = 4'h0;
+      6'h04:
           \$3  = 4'h1;
-      5'h03:
+      6'h05:
           \$3  = 4'h1;
-      5'h04:
+      6'h06:
+          \$3  = 4'h1;
+      6'h07:
+          \$3  = 4'h1;
+      6'h08:
           \$3  = 4'h2;
-      5'h05:
+      6'h09:
           \$3  = 4'h2;
-      5'h06:
+      6'h0a:
+          \$3  = 4'h2;
+      6'h0b:
+          \$3  = 4'h2;
+      6'h0c:
           \$3  = 4'h3;
-      5'h07:
+      6'h0d:
           \$3  = 4'h3;
-      5'h08:
+      6'h0e:
+          \$3  = 4'h3;
+      6'h0f:
+          \$3  = 4'h3;
+      6'h10:
           \$3  = 4'h4;
-      5'h09:
+      6'h11:
           \$3  = 4'h4;
-      5'h0a:
+      6'h12:
+          \$3  = 4'h4;
+      6'h13:
+          \$3  = 4'h4;
+      6'h14:
           \$3  = 4'h5;
-      5'h0b:
+      6'h15:
           \$3  = 4'h5;
-      5'h0c:
+      6'h16:
+          \$3  = 4'h5;
+      6'h17:
+          \$3  = 4'h5;
+      6'h18:
           \$3  = 4'h6;
-      5'h0d:
+      6'h19:
           \$3  = 4'h6;
-      5'h0e:
+      6'h1a:
+          \$3  = 4'h6;
+      6'h1b:
+          \$3  = 4'h6;
+      6'h1c:
           \$3  = 4'h7;
-      5'h0f:
+      6'h1d:
           \$3  = 4'h7;
-      5'h10:
+      6'h1e:
+          \$3  = 4'h7;
+      6'h1f:
+          \$3  = 4'h7;
+      6'h20:
           \$3  = 4'h8;
-      5'h11:
+      6'h21:
           \$3  = 4'h8;
-      5'h12:
+      6'h22:
+          \$3  = 4'h8;
+      6'h23:
+          \$3  = 4'h8;
+      6'h24:
           \$3  = 4'h9;
-      5'h13:
+      6'h25:
+          \$3  = 4'h9;
+      6'h26:
+          \$3  = 4'h9;
+      6'h27:
           \$3  = 4'h9;
     endcase
   end
@@ -23339,45 +16734,85 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$7  = 4'h0;
     casez (t)
-      5'h00:
+      6'h00:
           \$7  = 4'h0;
-      5'h01:
+      6'h01:
           \$7  = 4'h0;
-      5'h02:
+      6'h02:
+          \$7  = 4'h0;
+      6'h03:
+          \$7  = 4'h0;
+      6'h04:
           \$7  = 4'h1;
-      5'h03:
+      6'h05:
           \$7  = 4'h1;
-      5'h04:
+      6'h06:
+          \$7  = 4'h1;
+      6'h07:
+          \$7  = 4'h1;
+      6'h08:
           \$7  = 4'h2;
-      5'h05:
+      6'h09:
           \$7  = 4'h2;
-      5'h06:
+      6'h0a:
+          \$7  = 4'h2;
+      6'h0b:
+          \$7  = 4'h2;
+      6'h0c:
           \$7  = 4'h3;
-      5'h07:
+      6'h0d:
           \$7  = 4'h3;
-      5'h08:
+      6'h0e:
+          \$7  = 4'h3;
+      6'h0f:
+          \$7  = 4'h3;
+      6'h10:
           \$7  = 4'h4;
-      5'h09:
+      6'h11:
           \$7  = 4'h4;
-      5'h0a:
+      6'h12:
+          \$7  = 4'h4;
+      6'h13:
+          \$7  = 4'h4;
+      6'h14:
           \$7  = 4'h5;
-      5'h0b:
+      6'h15:
           \$7  = 4'h5;
-      5'h0c:
+      6'h16:
+          \$7  = 4'h5;
+      6'h17:
+          \$7  = 4'h5;
+      6'h18:
           \$7  = 4'h6;
-      5'h0d:
+      6'h19:
           \$7  = 4'h6;
-      5'h0e:
+      6'h1a:
+          \$7  = 4'h6;
+      6'h1b:
+          \$7  = 4'h6;
+      6'h1c:
           \$7  = 4'h7;
-      5'h0f:
+      6'h1d:
           \$7  = 4'h7;
-      5'h10:
+      6'h1e:
+          \$7  = 4'h7;
+      6'h1f:
+          \$7  = 4'h7;
+      6'h20:
           \$7  = 4'h8;
-      5'h11:
+      6'h21:
           \$7  = 4'h8;
-      5'h12:
+      6'h22:
+          \$7  = 4'h8;
+      6'h23:
+          \$7  = 4'h8;
+      6'h24:
           \$7  = 4'h9;
-      5'h13:
+      6'h25:
+          \$7  = 4'h9;
+      6'h26:
+          \$7  = 4'h9;
+      6'h27:
           \$7  = 4'h9;
     endcase
   end
@@ -23385,138 +16820,258 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$12  = 4'h0;
     casez (t)
-      5'h00:
+      6'h00:
           \$12  = 4'h0;
-      5'h01:
+      6'h01:
           \$12  = 4'h0;
-      5'h02:
+      6'h02:
+          \$12  = 4'h0;
+      6'h03:
+          \$12  = 4'h0;
+      6'h04:
           \$12  = 4'h1;
-      5'h03:
+      6'h05:
           \$12  = 4'h1;
-      5'h04:
+      6'h06:
+          \$12  = 4'h1;
+      6'h07:
+          \$12  = 4'h1;
+      6'h08:
           \$12  = 4'h2;
-      5'h05:
+      6'h09:
           \$12  = 4'h2;
-      5'h06:
+      6'h0a:
+          \$12  = 4'h2;
+      6'h0b:
+          \$12  = 4'h2;
+      6'h0c:
           \$12  = 4'h3;
-      5'h07:
+      6'h0d:
           \$12  = 4'h3;
-      5'h08:
+      6'h0e:
+          \$12  = 4'h3;
+      6'h0f:
+          \$12  = 4'h3;
+      6'h10:
           \$12  = 4'h4;
-      5'h09:
+      6'h11:
           \$12  = 4'h4;
-      5'h0a:
+      6'h12:
+          \$12  = 4'h4;
+      6'h13:
+          \$12  = 4'h4;
+      6'h14:
           \$12  = 4'h5;
-      5'h0b:
+      6'h15:
           \$12  = 4'h5;
-      5'h0c:
+      6'h16:
+          \$12  = 4'h5;
+      6'h17:
+          \$12  = 4'h5;
+      6'h18:
           \$12  = 4'h6;
-      5'h0d:
+      6'h19:
           \$12  = 4'h6;
-      5'h0e:
+      6'h1a:
+          \$12  = 4'h6;
+      6'h1b:
+          \$12  = 4'h6;
+      6'h1c:
           \$12  = 4'h7;
-      5'h0f:
+      6'h1d:
           \$12  = 4'h7;
-      5'h10:
+      6'h1e:
+          \$12  = 4'h7;
+      6'h1f:
+          \$12  = 4'h7;
+      6'h20:
           \$12  = 4'h8;
-      5'h11:
+      6'h21:
           \$12  = 4'h8;
-      5'h12:
+      6'h22:
+          \$12  = 4'h8;
+      6'h23:
+          \$12  = 4'h8;
+      6'h24:
           \$12  = 4'h9;
-      5'h13:
+      6'h25:
+          \$12  = 4'h9;
+      6'h26:
+          \$12  = 4'h9;
+      6'h27:
           \$12  = 4'h9;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$signature__addr  = 1'h0;
+    \$signature__addr  = 2'h0;
     casez (t)
-      5'h00:
-          \$signature__addr  = 1'h0;
-      5'h01:
-          \$signature__addr  = 1'h1;
-      5'h02:
-          \$signature__addr  = 1'h0;
-      5'h03:
-          \$signature__addr  = 1'h1;
-      5'h04:
-          \$signature__addr  = 1'h0;
-      5'h05:
-          \$signature__addr  = 1'h1;
-      5'h06:
-          \$signature__addr  = 1'h0;
-      5'h07:
-          \$signature__addr  = 1'h1;
-      5'h08:
-          \$signature__addr  = 1'h0;
-      5'h09:
-          \$signature__addr  = 1'h1;
-      5'h0a:
-          \$signature__addr  = 1'h0;
-      5'h0b:
-          \$signature__addr  = 1'h1;
-      5'h0c:
-          \$signature__addr  = 1'h0;
-      5'h0d:
-          \$signature__addr  = 1'h1;
-      5'h0e:
-          \$signature__addr  = 1'h0;
-      5'h0f:
-          \$signature__addr  = 1'h1;
-      5'h10:
-          \$signature__addr  = 1'h0;
-      5'h11:
-          \$signature__addr  = 1'h1;
-      5'h12:
-          \$signature__addr  = 1'h0;
-      5'h13:
-          \$signature__addr  = 1'h1;
+      6'h00:
+          \$signature__addr  = 2'h0;
+      6'h01:
+          \$signature__addr  = 2'h1;
+      6'h02:
+          \$signature__addr  = 2'h2;
+      6'h03:
+          \$signature__addr  = 2'h3;
+      6'h04:
+          \$signature__addr  = 2'h0;
+      6'h05:
+          \$signature__addr  = 2'h1;
+      6'h06:
+          \$signature__addr  = 2'h2;
+      6'h07:
+          \$signature__addr  = 2'h3;
+      6'h08:
+          \$signature__addr  = 2'h0;
+      6'h09:
+          \$signature__addr  = 2'h1;
+      6'h0a:
+          \$signature__addr  = 2'h2;
+      6'h0b:
+          \$signature__addr  = 2'h3;
+      6'h0c:
+          \$signature__addr  = 2'h0;
+      6'h0d:
+          \$signature__addr  = 2'h1;
+      6'h0e:
+          \$signature__addr  = 2'h2;
+      6'h0f:
+          \$signature__addr  = 2'h3;
+      6'h10:
+          \$signature__addr  = 2'h0;
+      6'h11:
+          \$signature__addr  = 2'h1;
+      6'h12:
+          \$signature__addr  = 2'h2;
+      6'h13:
+          \$signature__addr  = 2'h3;
+      6'h14:
+          \$signature__addr  = 2'h0;
+      6'h15:
+          \$signature__addr  = 2'h1;
+      6'h16:
+          \$signature__addr  = 2'h2;
+      6'h17:
+          \$signature__addr  = 2'h3;
+      6'h18:
+          \$signature__addr  = 2'h0;
+      6'h19:
+          \$signature__addr  = 2'h1;
+      6'h1a:
+          \$signature__addr  = 2'h2;
+      6'h1b:
+          \$signature__addr  = 2'h3;
+      6'h1c:
+          \$signature__addr  = 2'h0;
+      6'h1d:
+          \$signature__addr  = 2'h1;
+      6'h1e:
+          \$signature__addr  = 2'h2;
+      6'h1f:
+          \$signature__addr  = 2'h3;
+      6'h20:
+          \$signature__addr  = 2'h0;
+      6'h21:
+          \$signature__addr  = 2'h1;
+      6'h22:
+          \$signature__addr  = 2'h2;
+      6'h23:
+          \$signature__addr  = 2'h3;
+      6'h24:
+          \$signature__addr  = 2'h0;
+      6'h25:
+          \$signature__addr  = 2'h1;
+      6'h26:
+          \$signature__addr  = 2'h2;
+      6'h27:
+          \$signature__addr  = 2'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    rport__addr = 1'h0;
+    rport__addr = 2'h0;
     casez (t)
-      5'h00:
-          rport__addr = 1'h0;
-      5'h01:
-          rport__addr = 1'h1;
-      5'h02:
-          rport__addr = 1'h0;
-      5'h03:
-          rport__addr = 1'h1;
-      5'h04:
-          rport__addr = 1'h0;
-      5'h05:
-          rport__addr = 1'h1;
-      5'h06:
-          rport__addr = 1'h0;
-      5'h07:
-          rport__addr = 1'h1;
-      5'h08:
-          rport__addr = 1'h0;
-      5'h09:
-          rport__addr = 1'h1;
-      5'h0a:
-          rport__addr = 1'h0;
-      5'h0b:
-          rport__addr = 1'h1;
-      5'h0c:
-          rport__addr = 1'h0;
-      5'h0d:
-          rport__addr = 1'h1;
-      5'h0e:
-          rport__addr = 1'h0;
-      5'h0f:
-          rport__addr = 1'h1;
-      5'h10:
-          rport__addr = 1'h0;
-      5'h11:
-          rport__addr = 1'h1;
-      5'h12:
-          rport__addr = 1'h0;
-      5'h13:
-          rport__addr = 1'h1;
+      6'h00:
+          rport__addr = 2'h0;
+      6'h01:
+          rport__addr = 2'h1;
+      6'h02:
+          rport__addr = 2'h2;
+      6'h03:
+          rport__addr = 2'h3;
+      6'h04:
+          rport__addr = 2'h0;
+      6'h05:
+          rport__addr = 2'h1;
+      6'h06:
+          rport__addr = 2'h2;
+      6'h07:
+          rport__addr = 2'h3;
+      6'h08:
+          rport__addr = 2'h0;
+      6'h09:
+          rport__addr = 2'h1;
+      6'h0a:
+          rport__addr = 2'h2;
+      6'h0b:
+          rport__addr = 2'h3;
+      6'h0c:
+          rport__addr = 2'h0;
+      6'h0d:
+          rport__addr = 2'h1;
+      6'h0e:
+          rport__addr = 2'h2;
+      6'h0f:
+          rport__addr = 2'h3;
+      6'h10:
+          rport__addr = 2'h0;
+      6'h11:
+          rport__addr = 2'h1;
+      6'h12:
+          rport__addr = 2'h2;
+      6'h13:
+          rport__addr = 2'h3;
+      6'h14:
+          rport__addr = 2'h0;
+      6'h15:
+          rport__addr = 2'h1;
+      6'h16:
+          rport__addr = 2'h2;
+      6'h17:
+          rport__addr = 2'h3;
+      6'h18:
+          rport__addr = 2'h0;
+      6'h19:
+          rport__addr = 2'h1;
+      6'h1a:
+          rport__addr = 2'h2;
+      6'h1b:
+          rport__addr = 2'h3;
+      6'h1c:
+          rport__addr = 2'h0;
+      6'h1d:
+          rport__addr = 2'h1;
+      6'h1e:
+          rport__addr = 2'h2;
+      6'h1f:
+          rport__addr = 2'h3;
+      6'h20:
+          rport__addr = 2'h0;
+      6'h21:
+          rport__addr = 2'h1;
+      6'h22:
+          rport__addr = 2'h2;
+      6'h23:
+          rport__addr = 2'h3;
+      6'h24:
+          rport__addr = 2'h0;
+      6'h25:
+          rport__addr = 2'h1;
+      6'h26:
+          rport__addr = 2'h2;
+      6'h27:
+          rport__addr = 2'h3;
     endcase
   end
   always @* begin
@@ -23549,45 +17104,85 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$21  = 4'h0;
     casez (t)
-      5'h00:
+      6'h00:
           \$21  = 4'h0;
-      5'h01:
+      6'h01:
           \$21  = 4'h0;
-      5'h02:
+      6'h02:
+          \$21  = 4'h0;
+      6'h03:
+          \$21  = 4'h0;
+      6'h04:
           \$21  = 4'h1;
-      5'h03:
+      6'h05:
           \$21  = 4'h1;
-      5'h04:
+      6'h06:
+          \$21  = 4'h1;
+      6'h07:
+          \$21  = 4'h1;
+      6'h08:
           \$21  = 4'h2;
-      5'h05:
+      6'h09:
           \$21  = 4'h2;
-      5'h06:
+      6'h0a:
+          \$21  = 4'h2;
+      6'h0b:
+          \$21  = 4'h2;
+      6'h0c:
           \$21  = 4'h3;
-      5'h07:
+      6'h0d:
           \$21  = 4'h3;
-      5'h08:
+      6'h0e:
+          \$21  = 4'h3;
+      6'h0f:
+          \$21  = 4'h3;
+      6'h10:
           \$21  = 4'h4;
-      5'h09:
+      6'h11:
           \$21  = 4'h4;
-      5'h0a:
+      6'h12:
+          \$21  = 4'h4;
+      6'h13:
+          \$21  = 4'h4;
+      6'h14:
           \$21  = 4'h5;
-      5'h0b:
+      6'h15:
           \$21  = 4'h5;
-      5'h0c:
+      6'h16:
+          \$21  = 4'h5;
+      6'h17:
+          \$21  = 4'h5;
+      6'h18:
           \$21  = 4'h6;
-      5'h0d:
+      6'h19:
           \$21  = 4'h6;
-      5'h0e:
+      6'h1a:
+          \$21  = 4'h6;
+      6'h1b:
+          \$21  = 4'h6;
+      6'h1c:
           \$21  = 4'h7;
-      5'h0f:
+      6'h1d:
           \$21  = 4'h7;
-      5'h10:
+      6'h1e:
+          \$21  = 4'h7;
+      6'h1f:
+          \$21  = 4'h7;
+      6'h20:
           \$21  = 4'h8;
-      5'h11:
+      6'h21:
           \$21  = 4'h8;
-      5'h12:
+      6'h22:
+          \$21  = 4'h8;
+      6'h23:
+          \$21  = 4'h8;
+      6'h24:
           \$21  = 4'h9;
-      5'h13:
+      6'h25:
+          \$21  = 4'h9;
+      6'h26:
+          \$21  = 4'h9;
+      6'h27:
           \$21  = 4'h9;
     endcase
   end
@@ -23595,45 +17190,85 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$31  = 4'h0;
     casez (t)
-      5'h00:
+      6'h00:
           \$31  = 4'h0;
-      5'h01:
+      6'h01:
           \$31  = 4'h0;
-      5'h02:
+      6'h02:
+          \$31  = 4'h0;
+      6'h03:
+          \$31  = 4'h0;
+      6'h04:
           \$31  = 4'h1;
-      5'h03:
+      6'h05:
           \$31  = 4'h1;
-      5'h04:
+      6'h06:
+          \$31  = 4'h1;
+      6'h07:
+          \$31  = 4'h1;
+      6'h08:
           \$31  = 4'h2;
-      5'h05:
+      6'h09:
           \$31  = 4'h2;
-      5'h06:
+      6'h0a:
+          \$31  = 4'h2;
+      6'h0b:
+          \$31  = 4'h2;
+      6'h0c:
           \$31  = 4'h3;
-      5'h07:
+      6'h0d:
           \$31  = 4'h3;
-      5'h08:
+      6'h0e:
+          \$31  = 4'h3;
+      6'h0f:
+          \$31  = 4'h3;
+      6'h10:
           \$31  = 4'h4;
-      5'h09:
+      6'h11:
           \$31  = 4'h4;
-      5'h0a:
+      6'h12:
+          \$31  = 4'h4;
+      6'h13:
+          \$31  = 4'h4;
+      6'h14:
           \$31  = 4'h5;
-      5'h0b:
+      6'h15:
           \$31  = 4'h5;
-      5'h0c:
+      6'h16:
+          \$31  = 4'h5;
+      6'h17:
+          \$31  = 4'h5;
+      6'h18:
           \$31  = 4'h6;
-      5'h0d:
+      6'h19:
           \$31  = 4'h6;
-      5'h0e:
+      6'h1a:
+          \$31  = 4'h6;
+      6'h1b:
+          \$31  = 4'h6;
+      6'h1c:
           \$31  = 4'h7;
-      5'h0f:
+      6'h1d:
           \$31  = 4'h7;
-      5'h10:
+      6'h1e:
+          \$31  = 4'h7;
+      6'h1f:
+          \$31  = 4'h7;
+      6'h20:
           \$31  = 4'h8;
-      5'h11:
+      6'h21:
           \$31  = 4'h8;
-      5'h12:
+      6'h22:
+          \$31  = 4'h8;
+      6'h23:
+          \$31  = 4'h8;
+      6'h24:
           \$31  = 4'h9;
-      5'h13:
+      6'h25:
+          \$31  = 4'h9;
+      6'h26:
+          \$31  = 4'h9;
+      6'h27:
           \$31  = 4'h9;
     endcase
   end
@@ -23641,45 +17276,85 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$35  = 4'h0;
     casez (t)
-      5'h00:
+      6'h00:
           \$35  = 4'h0;
-      5'h01:
+      6'h01:
           \$35  = 4'h0;
-      5'h02:
+      6'h02:
+          \$35  = 4'h0;
+      6'h03:
+          \$35  = 4'h0;
+      6'h04:
           \$35  = 4'h1;
-      5'h03:
+      6'h05:
           \$35  = 4'h1;
-      5'h04:
+      6'h06:
+          \$35  = 4'h1;
+      6'h07:
+          \$35  = 4'h1;
+      6'h08:
           \$35  = 4'h2;
-      5'h05:
+      6'h09:
           \$35  = 4'h2;
-      5'h06:
+      6'h0a:
+          \$35  = 4'h2;
+      6'h0b:
+          \$35  = 4'h2;
+      6'h0c:
           \$35  = 4'h3;
-      5'h07:
+      6'h0d:
           \$35  = 4'h3;
-      5'h08:
+      6'h0e:
+          \$35  = 4'h3;
+      6'h0f:
+          \$35  = 4'h3;
+      6'h10:
           \$35  = 4'h4;
-      5'h09:
+      6'h11:
           \$35  = 4'h4;
-      5'h0a:
+      6'h12:
+          \$35  = 4'h4;
+      6'h13:
+          \$35  = 4'h4;
+      6'h14:
           \$35  = 4'h5;
-      5'h0b:
+      6'h15:
           \$35  = 4'h5;
-      5'h0c:
+      6'h16:
+          \$35  = 4'h5;
+      6'h17:
+          \$35  = 4'h5;
+      6'h18:
           \$35  = 4'h6;
-      5'h0d:
+      6'h19:
           \$35  = 4'h6;
-      5'h0e:
+      6'h1a:
+          \$35  = 4'h6;
+      6'h1b:
+          \$35  = 4'h6;
+      6'h1c:
           \$35  = 4'h7;
-      5'h0f:
+      6'h1d:
           \$35  = 4'h7;
-      5'h10:
+      6'h1e:
+          \$35  = 4'h7;
+      6'h1f:
+          \$35  = 4'h7;
+      6'h20:
           \$35  = 4'h8;
-      5'h11:
+      6'h21:
           \$35  = 4'h8;
-      5'h12:
+      6'h22:
+          \$35  = 4'h8;
+      6'h23:
+          \$35  = 4'h8;
+      6'h24:
           \$35  = 4'h9;
-      5'h13:
+      6'h25:
+          \$35  = 4'h9;
+      6'h26:
+          \$35  = 4'h9;
+      6'h27:
           \$35  = 4'h9;
     endcase
   end
@@ -23687,45 +17362,85 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$40  = 1'h0;
     casez (t)
-      5'h00:
+      6'h00:
           \$40  = 1'h1;
-      5'h01:
+      6'h01:
           \$40  = 1'h0;
-      5'h02:
-          \$40  = 1'h1;
-      5'h03:
+      6'h02:
           \$40  = 1'h0;
-      5'h04:
-          \$40  = 1'h1;
-      5'h05:
+      6'h03:
           \$40  = 1'h0;
-      5'h06:
+      6'h04:
           \$40  = 1'h1;
-      5'h07:
+      6'h05:
           \$40  = 1'h0;
-      5'h08:
-          \$40  = 1'h1;
-      5'h09:
+      6'h06:
           \$40  = 1'h0;
-      5'h0a:
-          \$40  = 1'h1;
-      5'h0b:
+      6'h07:
           \$40  = 1'h0;
-      5'h0c:
+      6'h08:
           \$40  = 1'h1;
-      5'h0d:
+      6'h09:
           \$40  = 1'h0;
-      5'h0e:
-          \$40  = 1'h1;
-      5'h0f:
+      6'h0a:
           \$40  = 1'h0;
-      5'h10:
-          \$40  = 1'h1;
-      5'h11:
+      6'h0b:
           \$40  = 1'h0;
-      5'h12:
+      6'h0c:
           \$40  = 1'h1;
-      5'h13:
+      6'h0d:
+          \$40  = 1'h0;
+      6'h0e:
+          \$40  = 1'h0;
+      6'h0f:
+          \$40  = 1'h0;
+      6'h10:
+          \$40  = 1'h1;
+      6'h11:
+          \$40  = 1'h0;
+      6'h12:
+          \$40  = 1'h0;
+      6'h13:
+          \$40  = 1'h0;
+      6'h14:
+          \$40  = 1'h1;
+      6'h15:
+          \$40  = 1'h0;
+      6'h16:
+          \$40  = 1'h0;
+      6'h17:
+          \$40  = 1'h0;
+      6'h18:
+          \$40  = 1'h1;
+      6'h19:
+          \$40  = 1'h0;
+      6'h1a:
+          \$40  = 1'h0;
+      6'h1b:
+          \$40  = 1'h0;
+      6'h1c:
+          \$40  = 1'h1;
+      6'h1d:
+          \$40  = 1'h0;
+      6'h1e:
+          \$40  = 1'h0;
+      6'h1f:
+          \$40  = 1'h0;
+      6'h20:
+          \$40  = 1'h1;
+      6'h21:
+          \$40  = 1'h0;
+      6'h22:
+          \$40  = 1'h0;
+      6'h23:
+          \$40  = 1'h0;
+      6'h24:
+          \$40  = 1'h1;
+      6'h25:
+          \$40  = 1'h0;
+      6'h26:
+          \$40  = 1'h0;
+      6'h27:
           \$40  = 1'h0;
     endcase
   end
@@ -23733,45 +17448,85 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$41  = 1'h0;
     casez (t)
-      5'h00:
+      6'h00:
           \$41  = 1'h0;
-      5'h01:
+      6'h01:
+          \$41  = 1'h0;
+      6'h02:
+          \$41  = 1'h0;
+      6'h03:
           \$41  = 1'h1;
-      5'h02:
+      6'h04:
           \$41  = 1'h0;
-      5'h03:
+      6'h05:
+          \$41  = 1'h0;
+      6'h06:
+          \$41  = 1'h0;
+      6'h07:
           \$41  = 1'h1;
-      5'h04:
+      6'h08:
           \$41  = 1'h0;
-      5'h05:
+      6'h09:
+          \$41  = 1'h0;
+      6'h0a:
+          \$41  = 1'h0;
+      6'h0b:
           \$41  = 1'h1;
-      5'h06:
+      6'h0c:
           \$41  = 1'h0;
-      5'h07:
+      6'h0d:
+          \$41  = 1'h0;
+      6'h0e:
+          \$41  = 1'h0;
+      6'h0f:
           \$41  = 1'h1;
-      5'h08:
+      6'h10:
           \$41  = 1'h0;
-      5'h09:
+      6'h11:
+          \$41  = 1'h0;
+      6'h12:
+          \$41  = 1'h0;
+      6'h13:
           \$41  = 1'h1;
-      5'h0a:
+      6'h14:
           \$41  = 1'h0;
-      5'h0b:
+      6'h15:
+          \$41  = 1'h0;
+      6'h16:
+          \$41  = 1'h0;
+      6'h17:
           \$41  = 1'h1;
-      5'h0c:
+      6'h18:
           \$41  = 1'h0;
-      5'h0d:
+      6'h19:
+          \$41  = 1'h0;
+      6'h1a:
+          \$41  = 1'h0;
+      6'h1b:
           \$41  = 1'h1;
-      5'h0e:
+      6'h1c:
           \$41  = 1'h0;
-      5'h0f:
+      6'h1d:
+          \$41  = 1'h0;
+      6'h1e:
+          \$41  = 1'h0;
+      6'h1f:
           \$41  = 1'h1;
-      5'h10:
+      6'h20:
           \$41  = 1'h0;
-      5'h11:
+      6'h21:
+          \$41  = 1'h0;
+      6'h22:
+          \$41  = 1'h0;
+      6'h23:
           \$41  = 1'h1;
-      5'h12:
+      6'h24:
           \$41  = 1'h0;
-      5'h13:
+      6'h25:
+          \$41  = 1'h0;
+      6'h26:
+          \$41  = 1'h0;
+      6'h27:
           \$41  = 1'h1;
     endcase
   end
@@ -23779,73 +17534,433 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$42  = 4'h0;
     casez (t)
-      5'h00:
+      6'h00:
           \$42  = 4'h0;
-      5'h01:
+      6'h01:
           \$42  = 4'h0;
-      5'h02:
+      6'h02:
+          \$42  = 4'h0;
+      6'h03:
+          \$42  = 4'h0;
+      6'h04:
           \$42  = 4'h1;
-      5'h03:
+      6'h05:
           \$42  = 4'h1;
-      5'h04:
+      6'h06:
+          \$42  = 4'h1;
+      6'h07:
+          \$42  = 4'h1;
+      6'h08:
           \$42  = 4'h2;
-      5'h05:
+      6'h09:
           \$42  = 4'h2;
-      5'h06:
+      6'h0a:
+          \$42  = 4'h2;
+      6'h0b:
+          \$42  = 4'h2;
+      6'h0c:
           \$42  = 4'h3;
-      5'h07:
+      6'h0d:
           \$42  = 4'h3;
-      5'h08:
+      6'h0e:
+          \$42  = 4'h3;
+      6'h0f:
+          \$42  = 4'h3;
+      6'h10:
           \$42  = 4'h4;
-      5'h09:
+      6'h11:
           \$42  = 4'h4;
-      5'h0a:
+      6'h12:
+          \$42  = 4'h4;
+      6'h13:
+          \$42  = 4'h4;
+      6'h14:
           \$42  = 4'h5;
-      5'h0b:
+      6'h15:
           \$42  = 4'h5;
-      5'h0c:
+      6'h16:
+          \$42  = 4'h5;
+      6'h17:
+          \$42  = 4'h5;
+      6'h18:
           \$42  = 4'h6;
-      5'h0d:
+      6'h19:
           \$42  = 4'h6;
-      5'h0e:
+      6'h1a:
+          \$42  = 4'h6;
+      6'h1b:
+          \$42  = 4'h6;
+      6'h1c:
           \$42  = 4'h7;
-      5'h0f:
+      6'h1d:
           \$42  = 4'h7;
-      5'h10:
+      6'h1e:
+          \$42  = 4'h7;
+      6'h1f:
+          \$42  = 4'h7;
+      6'h20:
           \$42  = 4'h8;
-      5'h11:
+      6'h21:
           \$42  = 4'h8;
-      5'h12:
+      6'h22:
+          \$42  = 4'h8;
+      6'h23:
+          \$42  = 4'h8;
+      6'h24:
           \$42  = 4'h9;
-      5'h13:
+      6'h25:
+          \$42  = 4'h9;
+      6'h26:
+          \$42  = 4'h9;
+      6'h27:
           \$42  = 4'h9;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = t;
+    \$94  = t;
     if (\$25 ) begin
-      \$126  = \$28 [4:0];
+      \$94  = \$28 [5:0];
     end
     if (rst) begin
-      \$126  = 5'h00;
+      \$94  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = x_reg;
+    \$95  = x_reg;
     if (\$30 ) begin
-      \$127  = i__payload;
+      \$95  = i__payload;
     end
     if (rst) begin
-      \$127  = 128'h00000000000000000000000000000000;
+      \$95  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = from_input;
+    \$96  = from_input;
     if (\$30 ) begin
-      \$128  = \$32 ;
+      \$96  = \$32 ;
+    end
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$97  = v1;
+    if (\$30 ) begin
+      \$97  = \$39 ;
+    end
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$98  = first1;
+    if (\$30 ) begin
+      \$98  = \$40 ;
+    end
+    if (rst) begin
+      \$98  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$99  = last1;
+    if (\$30 ) begin
+      \$99  = \$41 ;
+    end
+    if (rst) begin
+      \$99  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$100  = nf1;
+    if (\$30 ) begin
+      \$100  = \$42 ;
+    end
+    if (rst) begin
+      \$100  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$101  = xoff0;
+    if (\$44 ) begin
+      \$101  = \$46 ;
+    end
+    if (rst) begin
+      \$101  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$102  = xoff1;
+    if (\$44 ) begin
+      \$102  = \$48 ;
+    end
+    if (rst) begin
+      \$102  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$103  = xoff2;
+    if (\$44 ) begin
+      \$103  = \$50 ;
+    end
+    if (rst) begin
+      \$103  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$104  = xoff3;
+    if (\$44 ) begin
+      \$104  = \$52 ;
+    end
+    if (rst) begin
+      \$104  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$105  = xoff4;
+    if (\$44 ) begin
+      \$105  = \$54 ;
+    end
+    if (rst) begin
+      \$105  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$106  = xoff5;
+    if (\$44 ) begin
+      \$106  = \$56 ;
+    end
+    if (rst) begin
+      \$106  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$107  = xoff6;
+    if (\$44 ) begin
+      \$107  = \$58 ;
+    end
+    if (rst) begin
+      \$107  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$108  = xoff7;
+    if (\$44 ) begin
+      \$108  = \$60 ;
+    end
+    if (rst) begin
+      \$108  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$109  = w0_0;
+    if (\$44 ) begin
+      \$109  = wrom__data[7:0];
+    end
+    if (rst) begin
+      \$109  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$110  = w0_1;
+    if (\$44 ) begin
+      \$110  = wrom__data[15:8];
+    end
+    if (rst) begin
+      \$110  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$111  = w0_2;
+    if (\$44 ) begin
+      \$111  = wrom__data[23:16];
+    end
+    if (rst) begin
+      \$111  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$112  = w0_3;
+    if (\$44 ) begin
+      \$112  = wrom__data[31:24];
+    end
+    if (rst) begin
+      \$112  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$113  = w0_4;
+    if (\$44 ) begin
+      \$113  = wrom__data[39:32];
+    end
+    if (rst) begin
+      \$113  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$114  = w0_5;
+    if (\$44 ) begin
+      \$114  = wrom__data[47:40];
+    end
+    if (rst) begin
+      \$114  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$115  = w0_6;
+    if (\$44 ) begin
+      \$115  = wrom__data[55:48];
+    end
+    if (rst) begin
+      \$115  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$116  = w0_7;
+    if (\$44 ) begin
+      \$116  = wrom__data[63:56];
+    end
+    if (rst) begin
+      \$116  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$117  = prod0_0;
+    if (\$44 ) begin
+      \$117  = \$61 ;
+    end
+    if (rst) begin
+      \$117  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$118  = prod0_1;
+    if (\$44 ) begin
+      \$118  = \$62 ;
+    end
+    if (rst) begin
+      \$118  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$119  = prod0_2;
+    if (\$44 ) begin
+      \$119  = \$63 ;
+    end
+    if (rst) begin
+      \$119  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$120  = prod0_3;
+    if (\$44 ) begin
+      \$120  = \$64 ;
+    end
+    if (rst) begin
+      \$120  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$121  = prod0_4;
+    if (\$44 ) begin
+      \$121  = \$65 ;
+    end
+    if (rst) begin
+      \$121  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$122  = prod0_5;
+    if (\$44 ) begin
+      \$122  = \$66 ;
+    end
+    if (rst) begin
+      \$122  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$123  = prod0_6;
+    if (\$44 ) begin
+      \$123  = \$67 ;
+    end
+    if (rst) begin
+      \$123  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$124  = prod0_7;
+    if (\$44 ) begin
+      \$124  = \$68 ;
+    end
+    if (rst) begin
+      \$124  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$125  = sum0_s0_0;
+    if (\$70 ) begin
+      \$125  = { \$73 [18], \$73 [18], \$73 [18], \$73 [18], \$73  };
+    end
+    if (rst) begin
+      \$125  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$126  = sum0_s0_1;
+    if (\$70 ) begin
+      \$126  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
+    end
+    if (rst) begin
+      \$126  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$127  = sum0_s1_0;
+    if (\$78 ) begin
+      \$127  = \$79 [22:0];
+    end
+    if (rst) begin
+      \$127  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$128  = v2;
+    if (\$81 ) begin
+      \$128  = v1;
     end
     if (rst) begin
       \$128  = 1'h0;
@@ -23853,9 +17968,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = v1;
-    if (\$30 ) begin
-      \$129  = \$39 ;
+    \$129  = first2;
+    if (\$81 ) begin
+      \$129  = first1;
     end
     if (rst) begin
       \$129  = 1'h0;
@@ -23863,9 +17978,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = first1;
-    if (\$30 ) begin
-      \$130  = \$40 ;
+    \$130  = last2;
+    if (\$81 ) begin
+      \$130  = last1;
     end
     if (rst) begin
       \$130  = 1'h0;
@@ -23873,744 +17988,164 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = last1;
-    if (\$30 ) begin
-      \$131  = \$41 ;
+    \$131  = nf2;
+    if (\$81 ) begin
+      \$131  = nf1;
     end
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = nf1;
-    if (\$30 ) begin
-      \$132  = \$42 ;
+    \$132  = v3;
+    if (\$83 ) begin
+      \$132  = v2;
     end
     if (rst) begin
-      \$132  = 4'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = xoff0;
-    if (\$44 ) begin
-      \$133  = \$46 ;
+    \$133  = first3;
+    if (\$83 ) begin
+      \$133  = first2;
     end
     if (rst) begin
-      \$133  = 9'h000;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = xoff1;
-    if (\$44 ) begin
-      \$134  = \$48 ;
+    \$134  = last3;
+    if (\$83 ) begin
+      \$134  = last2;
     end
     if (rst) begin
-      \$134  = 9'h000;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = xoff2;
-    if (\$44 ) begin
-      \$135  = \$50 ;
+    \$135  = nf3;
+    if (\$83 ) begin
+      \$135  = nf2;
     end
     if (rst) begin
-      \$135  = 9'h000;
+      \$135  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = xoff3;
-    if (\$44 ) begin
-      \$136  = \$52 ;
+    \$136  = v4;
+    if (\$85 ) begin
+      \$136  = v3;
     end
     if (rst) begin
-      \$136  = 9'h000;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = xoff4;
-    if (\$44 ) begin
-      \$137  = \$54 ;
+    \$137  = first4;
+    if (\$85 ) begin
+      \$137  = first3;
     end
     if (rst) begin
-      \$137  = 9'h000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = xoff5;
-    if (\$44 ) begin
-      \$138  = \$56 ;
+    \$138  = last4;
+    if (\$85 ) begin
+      \$138  = last3;
     end
     if (rst) begin
-      \$138  = 9'h000;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = xoff6;
-    if (\$44 ) begin
-      \$139  = \$58 ;
+    \$139  = nf4;
+    if (\$85 ) begin
+      \$139  = nf3;
     end
     if (rst) begin
-      \$139  = 9'h000;
+      \$139  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = xoff7;
-    if (\$44 ) begin
-      \$140  = \$60 ;
+    \$140  = v5;
+    if (\$87 ) begin
+      \$140  = v4;
     end
     if (rst) begin
-      \$140  = 9'h000;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = xoff8;
-    if (\$44 ) begin
-      \$141  = \$62 ;
+    \$141  = first5;
+    if (\$87 ) begin
+      \$141  = first4;
     end
     if (rst) begin
-      \$141  = 9'h000;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = xoff9;
-    if (\$44 ) begin
-      \$142  = \$64 ;
+    \$142  = last5;
+    if (\$87 ) begin
+      \$142  = last4;
     end
     if (rst) begin
-      \$142  = 9'h000;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = xoff10;
-    if (\$44 ) begin
-      \$143  = \$66 ;
+    \$143  = nf5;
+    if (\$87 ) begin
+      \$143  = nf4;
     end
     if (rst) begin
-      \$143  = 9'h000;
+      \$143  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$144  = xoff11;
-    if (\$44 ) begin
-      \$144  = \$68 ;
+    \$144  = o__valid;
+    if (\$89 ) begin
+      \$144  = \$90 ;
     end
     if (rst) begin
-      \$144  = 9'h000;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$145  = xoff12;
-    if (\$44 ) begin
-      \$145  = \$70 ;
+    \$145  = acc0;
+    if (\$93 ) begin
+      \$145  = \$18 [22:0];
     end
     if (rst) begin
-      \$145  = 9'h000;
+      \$145  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = xoff13;
-    if (\$44 ) begin
-      \$146  = \$72 ;
-    end
-    if (rst) begin
-      \$146  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$147  = xoff14;
-    if (\$44 ) begin
-      \$147  = \$74 ;
-    end
-    if (rst) begin
-      \$147  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$148  = xoff15;
-    if (\$44 ) begin
-      \$148  = \$76 ;
-    end
-    if (rst) begin
-      \$148  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$149  = w0_0;
-    if (\$44 ) begin
-      \$149  = wrom__data[7:0];
-    end
-    if (rst) begin
-      \$149  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = w0_1;
-    if (\$44 ) begin
-      \$150  = wrom__data[15:8];
-    end
-    if (rst) begin
-      \$150  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$151  = w0_2;
-    if (\$44 ) begin
-      \$151  = wrom__data[23:16];
-    end
-    if (rst) begin
-      \$151  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$152  = w0_3;
-    if (\$44 ) begin
-      \$152  = wrom__data[31:24];
-    end
-    if (rst) begin
-      \$152  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$153  = w0_4;
-    if (\$44 ) begin
-      \$153  = wrom__data[39:32];
-    end
-    if (rst) begin
-      \$153  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$154  = w0_5;
-    if (\$44 ) begin
-      \$154  = wrom__data[47:40];
-    end
-    if (rst) begin
-      \$154  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$155  = w0_6;
-    if (\$44 ) begin
-      \$155  = wrom__data[55:48];
-    end
-    if (rst) begin
-      \$155  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$156  = w0_7;
-    if (\$44 ) begin
-      \$156  = wrom__data[63:56];
-    end
-    if (rst) begin
-      \$156  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$157  = w0_8;
-    if (\$44 ) begin
-      \$157  = wrom__data[71:64];
-    end
-    if (rst) begin
-      \$157  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$158  = w0_9;
-    if (\$44 ) begin
-      \$158  = wrom__data[79:72];
-    end
-    if (rst) begin
-      \$158  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$159  = w0_10;
-    if (\$44 ) begin
-      \$159  = wrom__data[87:80];
-    end
-    if (rst) begin
-      \$159  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$160  = w0_11;
-    if (\$44 ) begin
-      \$160  = wrom__data[95:88];
-    end
-    if (rst) begin
-      \$160  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$161  = w0_12;
-    if (\$44 ) begin
-      \$161  = wrom__data[103:96];
-    end
-    if (rst) begin
-      \$161  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$162  = w0_13;
-    if (\$44 ) begin
-      \$162  = wrom__data[111:104];
-    end
-    if (rst) begin
-      \$162  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$163  = w0_14;
-    if (\$44 ) begin
-      \$163  = wrom__data[119:112];
-    end
-    if (rst) begin
-      \$163  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$164  = w0_15;
-    if (\$44 ) begin
-      \$164  = wrom__data[127:120];
-    end
-    if (rst) begin
-      \$164  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$165  = prod0_0;
-    if (\$44 ) begin
-      \$165  = \$77 ;
-    end
-    if (rst) begin
-      \$165  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$166  = prod0_1;
-    if (\$44 ) begin
-      \$166  = \$78 ;
-    end
-    if (rst) begin
-      \$166  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$167  = prod0_2;
-    if (\$44 ) begin
-      \$167  = \$79 ;
-    end
-    if (rst) begin
-      \$167  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$168  = prod0_3;
-    if (\$44 ) begin
-      \$168  = \$80 ;
-    end
-    if (rst) begin
-      \$168  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$169  = prod0_4;
-    if (\$44 ) begin
-      \$169  = \$81 ;
-    end
-    if (rst) begin
-      \$169  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$170  = prod0_5;
-    if (\$44 ) begin
-      \$170  = \$82 ;
-    end
-    if (rst) begin
-      \$170  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$171  = prod0_6;
-    if (\$44 ) begin
-      \$171  = \$83 ;
-    end
-    if (rst) begin
-      \$171  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$172  = prod0_7;
-    if (\$44 ) begin
-      \$172  = \$84 ;
-    end
-    if (rst) begin
-      \$172  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$173  = prod0_8;
-    if (\$44 ) begin
-      \$173  = \$85 ;
-    end
-    if (rst) begin
-      \$173  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$174  = prod0_9;
-    if (\$44 ) begin
-      \$174  = \$86 ;
-    end
-    if (rst) begin
-      \$174  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$175  = prod0_10;
-    if (\$44 ) begin
-      \$175  = \$87 ;
-    end
-    if (rst) begin
-      \$175  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$176  = prod0_11;
-    if (\$44 ) begin
-      \$176  = \$88 ;
-    end
-    if (rst) begin
-      \$176  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$177  = prod0_12;
-    if (\$44 ) begin
-      \$177  = \$89 ;
-    end
-    if (rst) begin
-      \$177  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$178  = prod0_13;
-    if (\$44 ) begin
-      \$178  = \$90 ;
-    end
-    if (rst) begin
-      \$178  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$179  = prod0_14;
-    if (\$44 ) begin
-      \$179  = \$91 ;
-    end
-    if (rst) begin
-      \$179  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$180  = prod0_15;
-    if (\$44 ) begin
-      \$180  = \$92 ;
-    end
-    if (rst) begin
-      \$180  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$181  = sum0_s0_0;
-    if (\$94 ) begin
-      \$181  = { \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97  };
-    end
-    if (rst) begin
-      \$181  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$182  = sum0_s0_1;
-    if (\$94 ) begin
-      \$182  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
-    end
-    if (rst) begin
-      \$182  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$183  = sum0_s0_2;
-    if (\$94 ) begin
-      \$183  = { \$103 [18], \$103 [18], \$103 [18], \$103 [18], \$103  };
-    end
-    if (rst) begin
-      \$183  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$184  = sum0_s0_3;
-    if (\$94 ) begin
-      \$184  = { \$106 [18], \$106 [18], \$106 [18], \$106 [18], \$106  };
-    end
-    if (rst) begin
-      \$184  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$185  = sum0_s1_0;
-    if (\$108 ) begin
-      \$185  = \$111 [22:0];
-    end
-    if (rst) begin
-      \$185  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$186  = v2;
-    if (\$113 ) begin
-      \$186  = v1;
-    end
-    if (rst) begin
-      \$186  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$187  = first2;
-    if (\$113 ) begin
-      \$187  = first1;
-    end
-    if (rst) begin
-      \$187  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$188  = last2;
-    if (\$113 ) begin
-      \$188  = last1;
-    end
-    if (rst) begin
-      \$188  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$189  = nf2;
-    if (\$113 ) begin
-      \$189  = nf1;
-    end
-    if (rst) begin
-      \$189  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$190  = v3;
-    if (\$115 ) begin
-      \$190  = v2;
-    end
-    if (rst) begin
-      \$190  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$191  = first3;
-    if (\$115 ) begin
-      \$191  = first2;
-    end
-    if (rst) begin
-      \$191  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$192  = last3;
-    if (\$115 ) begin
-      \$192  = last2;
-    end
-    if (rst) begin
-      \$192  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$193  = nf3;
-    if (\$115 ) begin
-      \$193  = nf2;
-    end
-    if (rst) begin
-      \$193  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$194  = v4;
-    if (\$117 ) begin
-      \$194  = v3;
-    end
-    if (rst) begin
-      \$194  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$195  = first4;
-    if (\$117 ) begin
-      \$195  = first3;
-    end
-    if (rst) begin
-      \$195  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$196  = last4;
-    if (\$117 ) begin
-      \$196  = last3;
-    end
-    if (rst) begin
-      \$196  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$197  = nf4;
-    if (\$117 ) begin
-      \$197  = nf3;
-    end
-    if (rst) begin
-      \$197  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$198  = v5;
-    if (\$119 ) begin
-      \$198  = v4;
-    end
-    if (rst) begin
-      \$198  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$199  = first5;
-    if (\$119 ) begin
-      \$199  = first4;
-    end
-    if (rst) begin
-      \$199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$200  = last5;
-    if (\$119 ) begin
-      \$200  = last4;
-    end
-    if (rst) begin
-      \$200  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$201  = nf5;
-    if (\$119 ) begin
-      \$201  = nf4;
-    end
-    if (rst) begin
-      \$201  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$202  = o__valid;
-    if (\$121 ) begin
-      \$202  = \$122 ;
-    end
-    if (rst) begin
-      \$202  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$203  = acc0;
-    if (\$125 ) begin
-      \$203  = \$18 [22:0];
-    end
-    if (rst) begin
-      \$203  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$204  = o__payload;
-    if (\$125 ) begin
+    \$146  = o__payload;
+    if (\$93 ) begin
       if (last5) begin
-        \$204  = \$18 [22:0];
+        \$146  = \$18 [22:0];
       end
     end
     if (rst) begin
-      \$204  = 23'h000000;
+      \$146  = 23'h000000;
     end
   end
   assign \$signature__data  = i__payload;
@@ -24624,14 +18159,6 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
-  assign \i__payload[8]  = i__payload[71:64];
-  assign \i__payload[9]  = i__payload[79:72];
-  assign \i__payload[10]  = i__payload[87:80];
-  assign \i__payload[11]  = i__payload[95:88];
-  assign \i__payload[12]  = i__payload[103:96];
-  assign \i__payload[13]  = i__payload[111:104];
-  assign \i__payload[14]  = i__payload[119:112];
-  assign \i__payload[15]  = i__payload[127:120];
   assign \o__payload[0]  = o__payload;
 endmodule
 

@@ -7,17 +7,12 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire clk;
   input [511:0] i__payload;
   wire [511:0] i__payload;
-  wire [229:0] \i__payload$15 ;
+  wire [114:0] \i__payload$15 ;
   wire [22:0] \i__payload$15[0] ;
   wire [22:0] \i__payload$15[1] ;
   wire [22:0] \i__payload$15[2] ;
   wire [22:0] \i__payload$15[3] ;
   wire [22:0] \i__payload$15[4] ;
-  wire [22:0] \i__payload$15[5] ;
-  wire [22:0] \i__payload$15[6] ;
-  wire [22:0] \i__payload$15[7] ;
-  wire [22:0] \i__payload$15[8] ;
-  wire [22:0] \i__payload$15[9] ;
   wire [15:0] \i__payload$21 ;
   wire [7:0] \i__payload$21[0] ;
   wire [7:0] \i__payload$21[1] ;
@@ -170,49 +165,34 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \i__valid$25 ;
   wire \i__valid$29 ;
   wire \i__valid$34 ;
-  output [79:0] o__payload;
-  wire [79:0] o__payload;
+  output [39:0] o__payload;
+  wire [39:0] o__payload;
   wire [47:0] \o__payload$10 ;
   wire [23:0] \o__payload$10[0] ;
   wire [23:0] \o__payload$10[1] ;
-  wire [229:0] \o__payload$16 ;
+  wire [114:0] \o__payload$16 ;
   wire [22:0] \o__payload$16[0] ;
   wire [22:0] \o__payload$16[1] ;
   wire [22:0] \o__payload$16[2] ;
   wire [22:0] \o__payload$16[3] ;
   wire [22:0] \o__payload$16[4] ;
-  wire [22:0] \o__payload$16[5] ;
-  wire [22:0] \o__payload$16[6] ;
-  wire [22:0] \o__payload$16[7] ;
-  wire [22:0] \o__payload$16[8] ;
-  wire [22:0] \o__payload$16[9] ;
   wire [15:0] \o__payload$22 ;
   wire [7:0] \o__payload$22[0] ;
   wire [7:0] \o__payload$22[1] ;
   wire [15:0] \o__payload$31 ;
   wire [7:0] \o__payload$31[0] ;
   wire [7:0] \o__payload$31[1] ;
-  wire [79:0] \o__payload$36 ;
+  wire [39:0] \o__payload$36 ;
   wire [7:0] \o__payload$36[0] ;
   wire [7:0] \o__payload$36[1] ;
   wire [7:0] \o__payload$36[2] ;
   wire [7:0] \o__payload$36[3] ;
   wire [7:0] \o__payload$36[4] ;
-  wire [7:0] \o__payload$36[5] ;
-  wire [7:0] \o__payload$36[6] ;
-  wire [7:0] \o__payload$36[7] ;
-  wire [7:0] \o__payload$36[8] ;
-  wire [7:0] \o__payload$36[9] ;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
   wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
-  wire [7:0] \o__payload[8] ;
-  wire [7:0] \o__payload[9] ;
   input o__ready;
   wire o__ready;
   wire \o__ready$11 ;
@@ -368,11 +348,6 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
   assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
-  assign \o__payload[8]  = o__payload[71:64];
-  assign \o__payload[9]  = o__payload[79:72];
   assign \i__payload$9[0]  = \i__payload$9 [23:0];
   assign \i__payload$9[1]  = \i__payload$9 [47:24];
   assign \o__payload$10[0]  = \i__payload$9 [23:0];
@@ -382,21 +357,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload$15[2]  = \i__payload$15 [68:46];
   assign \i__payload$15[3]  = \i__payload$15 [91:69];
   assign \i__payload$15[4]  = \i__payload$15 [114:92];
-  assign \i__payload$15[5]  = \i__payload$15 [137:115];
-  assign \i__payload$15[6]  = \i__payload$15 [160:138];
-  assign \i__payload$15[7]  = \i__payload$15 [183:161];
-  assign \i__payload$15[8]  = \i__payload$15 [206:184];
-  assign \i__payload$15[9]  = \i__payload$15 [229:207];
   assign \o__payload$16[0]  = \i__payload$15 [22:0];
   assign \o__payload$16[1]  = \i__payload$15 [45:23];
   assign \o__payload$16[2]  = \i__payload$15 [68:46];
   assign \o__payload$16[3]  = \i__payload$15 [91:69];
   assign \o__payload$16[4]  = \i__payload$15 [114:92];
-  assign \o__payload$16[5]  = \i__payload$15 [137:115];
-  assign \o__payload$16[6]  = \i__payload$15 [160:138];
-  assign \o__payload$16[7]  = \i__payload$15 [183:161];
-  assign \o__payload$16[8]  = \i__payload$15 [206:184];
-  assign \o__payload$16[9]  = \i__payload$15 [229:207];
   assign \i__payload$21[0]  = \i__payload$21 [7:0];
   assign \i__payload$21[1]  = \i__payload$21 [15:8];
   assign \o__payload$22[0]  = \i__payload$21 [7:0];
@@ -474,11 +439,6 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$36[2]  = o__payload[23:16];
   assign \o__payload$36[3]  = o__payload[31:24];
   assign \o__payload$36[4]  = o__payload[39:32];
-  assign \o__payload$36[5]  = o__payload[47:40];
-  assign \o__payload$36[6]  = o__payload[55:48];
-  assign \o__payload$36[7]  = o__payload[63:56];
-  assign \o__payload$36[8]  = o__payload[71:64];
-  assign \o__payload$36[9]  = o__payload[79:72];
   assign probe[9] = o__ready;
   assign probe[4] = o__valid;
   assign probe[8] = \o__ready$17 ;
@@ -9081,7 +9041,7 @@ endmodule
 module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
-  wire [23:0] \$10 ;
+  wire \$10 ;
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
@@ -9092,168 +9052,114 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
-  wire [22:0] \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
-  wire [23:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  wire [22:0] \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  reg [3:0] \$138 ;
-  reg [15:0] \$139 ;
-  wire [23:0] \$14 ;
-  reg \$140 ;
-  reg \$141 ;
-  reg \$142 ;
-  reg \$143 ;
-  reg [8:0] \$144 ;
-  reg [8:0] \$145 ;
-  reg [7:0] \$146 ;
-  reg [7:0] \$147 ;
-  reg [7:0] \$148 ;
-  reg [7:0] \$149 ;
-  wire [22:0] \$15 ;
-  reg [7:0] \$150 ;
-  reg [7:0] \$151 ;
-  reg [7:0] \$152 ;
-  reg [7:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [7:0] \$155 ;
-  reg [7:0] \$156 ;
-  reg [7:0] \$157 ;
-  reg [7:0] \$158 ;
-  reg [7:0] \$159 ;
-  wire [23:0] \$16 ;
-  reg [7:0] \$160 ;
-  reg [7:0] \$161 ;
-  reg [7:0] \$162 ;
-  reg [7:0] \$163 ;
-  reg [7:0] \$164 ;
-  reg [7:0] \$165 ;
-  reg [16:0] \$166 ;
-  reg [16:0] \$167 ;
-  reg [16:0] \$168 ;
-  reg [16:0] \$169 ;
+  wire \$11 ;
+  reg [4:0] \$110 ;
+  reg [15:0] \$111 ;
+  reg \$112 ;
+  reg \$113 ;
+  reg \$114 ;
+  reg \$115 ;
+  reg \$116 ;
+  reg [8:0] \$117 ;
+  reg [8:0] \$118 ;
+  reg [7:0] \$119 ;
+  reg \$12 ;
+  reg [7:0] \$120 ;
+  reg [7:0] \$121 ;
+  reg [7:0] \$122 ;
+  reg [7:0] \$123 ;
+  reg [7:0] \$124 ;
+  reg [7:0] \$125 ;
+  reg [7:0] \$126 ;
+  reg [7:0] \$127 ;
+  reg [7:0] \$128 ;
+  reg [16:0] \$129 ;
+  wire \$13 ;
+  reg [16:0] \$130 ;
+  reg [16:0] \$131 ;
+  reg [16:0] \$132 ;
+  reg [16:0] \$133 ;
+  reg [16:0] \$134 ;
+  reg [16:0] \$135 ;
+  reg [16:0] \$136 ;
+  reg [16:0] \$137 ;
+  reg [16:0] \$138 ;
+  reg [22:0] \$139 ;
+  wire \$14 ;
+  reg [22:0] \$140 ;
+  reg [22:0] \$141 ;
+  reg [22:0] \$142 ;
+  reg [22:0] \$143 ;
+  reg \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg \$148 ;
+  reg \$149 ;
+  wire \$15 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg [22:0] \$157 ;
+  reg [114:0] \$158 ;
+  reg [22:0] \$159 ;
+  reg [22:0] \$16 ;
+  reg [22:0] \$160 ;
+  reg [22:0] \$161 ;
+  reg [22:0] \$162 ;
   wire [22:0] \$17 ;
-  reg [16:0] \$170 ;
-  reg [16:0] \$171 ;
-  reg [16:0] \$172 ;
-  reg [16:0] \$173 ;
-  reg [16:0] \$174 ;
-  reg [16:0] \$175 ;
-  reg [16:0] \$176 ;
-  reg [16:0] \$177 ;
-  reg [16:0] \$178 ;
-  reg [16:0] \$179 ;
   wire [23:0] \$18 ;
-  reg [16:0] \$180 ;
-  reg [16:0] \$181 ;
-  reg [16:0] \$182 ;
-  reg [16:0] \$183 ;
-  reg [16:0] \$184 ;
-  reg [16:0] \$185 ;
-  reg [22:0] \$186 ;
-  reg [22:0] \$187 ;
-  reg [22:0] \$188 ;
-  reg [22:0] \$189 ;
-  wire [22:0] \$19 ;
-  reg [22:0] \$190 ;
-  reg [22:0] \$191 ;
-  reg [22:0] \$192 ;
-  reg [22:0] \$193 ;
-  reg [22:0] \$194 ;
-  reg [22:0] \$195 ;
-  reg \$196 ;
-  reg \$197 ;
-  reg \$198 ;
-  reg \$199 ;
+  reg [22:0] \$19 ;
   wire \$2 ;
-  wire [23:0] \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg \$202 ;
-  reg \$203 ;
-  reg \$204 ;
-  reg \$205 ;
-  reg [22:0] \$206 ;
-  reg [229:0] \$207 ;
-  reg [22:0] \$208 ;
-  reg [22:0] \$209 ;
-  wire [22:0] \$21 ;
-  reg [22:0] \$210 ;
-  reg [22:0] \$211 ;
-  reg [22:0] \$212 ;
-  reg [22:0] \$213 ;
-  reg [22:0] \$214 ;
-  reg [22:0] \$215 ;
-  reg [22:0] \$216 ;
-  wire [23:0] \$22 ;
+  wire [22:0] \$20 ;
+  wire [23:0] \$21 ;
+  reg [22:0] \$22 ;
   wire [22:0] \$23 ;
   wire [23:0] \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
-  wire \$3 ;
-  wire \$30 ;
+  reg [22:0] \$25 ;
+  wire [22:0] \$26 ;
+  wire [23:0] \$27 ;
+  reg [22:0] \$28 ;
+  wire [22:0] \$29 ;
+  reg \$3 ;
+  wire [23:0] \$30 ;
   wire \$31 ;
-  wire [4:0] \$32 ;
-  wire [4:0] \$33 ;
+  wire \$32 ;
+  reg \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
-  wire \$39 ;
+  wire [5:0] \$39 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [5:0] \$40 ;
   wire \$41 ;
   wire \$42 ;
   reg \$43 ;
-  reg \$44 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [8:0] \$47 ;
-  wire [8:0] \$48 ;
-  wire [16:0] \$49 ;
-  wire [22:0] \$5 ;
-  wire [16:0] \$50 ;
-  wire [16:0] \$51 ;
-  wire [16:0] \$52 ;
-  wire [16:0] \$53 ;
-  wire [16:0] \$54 ;
-  wire [16:0] \$55 ;
-  wire [16:0] \$56 ;
-  wire [16:0] \$57 ;
-  wire [16:0] \$58 ;
-  wire [16:0] \$59 ;
-  wire [23:0] \$6 ;
-  wire [16:0] \$60 ;
+  reg \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  reg \$52 ;
+  reg \$53 ;
+  reg \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire [15:0] \$57 ;
+  wire [8:0] \$58 ;
+  wire [15:0] \$59 ;
+  wire \$6 ;
+  wire [8:0] \$60 ;
   wire [16:0] \$61 ;
   wire [16:0] \$62 ;
   wire [16:0] \$63 ;
@@ -9262,40 +9168,43 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [16:0] \$66 ;
   wire [16:0] \$67 ;
   wire [16:0] \$68 ;
-  wire \$69 ;
-  wire [22:0] \$7 ;
-  wire \$70 ;
-  wire [17:0] \$71 ;
+  wire [16:0] \$69 ;
+  reg \$7 ;
+  wire [16:0] \$70 ;
+  wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
-  wire [17:0] \$74 ;
+  wire [17:0] \$73 ;
+  wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
-  wire [17:0] \$77 ;
+  wire [17:0] \$76 ;
+  wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
-  wire [23:0] \$8 ;
-  wire [17:0] \$80 ;
+  wire [17:0] \$79 ;
+  wire \$8 ;
+  wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
-  wire [17:0] \$83 ;
+  wire [17:0] \$82 ;
+  wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
-  wire [17:0] \$86 ;
+  wire [17:0] \$85 ;
+  wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [17:0] \$89 ;
-  wire [22:0] \$9 ;
+  wire \$89 ;
+  wire \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire [17:0] \$92 ;
+  wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire [17:0] \$95 ;
+  wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire [17:0] \$98 ;
+  wire \$98 ;
   wire \$99 ;
+  reg [3:0] \$signature__addr ;
+  wire [15:0] \$signature__data ;
+  wire \$signature__en ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -9306,16 +9215,6 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [22:0] acc3_next;
   reg [22:0] acc4 = 23'h000000;
   wire [22:0] acc4_next;
-  reg [22:0] acc5 = 23'h000000;
-  wire [22:0] acc5_next;
-  reg [22:0] acc6 = 23'h000000;
-  wire [22:0] acc6_next;
-  reg [22:0] acc7 = 23'h000000;
-  wire [22:0] acc7_next;
-  reg [22:0] acc8 = 23'h000000;
-  wire [22:0] acc8_next;
-  reg [22:0] acc9 = 23'h000000;
-  wire [22:0] acc9_next;
   input clk;
   wire clk;
   reg first1 = 1'h0;
@@ -9335,22 +9234,17 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last2 = 1'h0;
   reg last3 = 1'h0;
   reg last4 = 1'h0;
-  wire [-1:0] nf1;
-  wire [-1:0] nf2;
-  wire [-1:0] nf3;
-  wire [-1:0] nf4;
-  output [229:0] o__payload;
-  reg [229:0] o__payload = 230'h0000000000000000000000000000000000000000000000000000000000;
+  reg nf1 = 1'h0;
+  reg nf2 = 1'h0;
+  reg nf3 = 1'h0;
+  reg nf4 = 1'h0;
+  output [114:0] o__payload;
+  reg [114:0] o__payload = 115'h00000000000000000000000000000;
   wire [22:0] \o__payload[0] ;
   wire [22:0] \o__payload[1] ;
   wire [22:0] \o__payload[2] ;
   wire [22:0] \o__payload[3] ;
   wire [22:0] \o__payload[4] ;
-  wire [22:0] \o__payload[5] ;
-  wire [22:0] \o__payload[6] ;
-  wire [22:0] \o__payload[7] ;
-  wire [22:0] \o__payload[8] ;
-  wire [22:0] \o__payload[9] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -9365,16 +9259,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] prod3_1 = 17'h00000;
   reg [16:0] prod4_0 = 17'h00000;
   reg [16:0] prod4_1 = 17'h00000;
-  reg [16:0] prod5_0 = 17'h00000;
-  reg [16:0] prod5_1 = 17'h00000;
-  reg [16:0] prod6_0 = 17'h00000;
-  reg [16:0] prod6_1 = 17'h00000;
-  reg [16:0] prod7_0 = 17'h00000;
-  reg [16:0] prod7_1 = 17'h00000;
-  reg [16:0] prod8_0 = 17'h00000;
-  reg [16:0] prod8_1 = 17'h00000;
-  reg [16:0] prod9_0 = 17'h00000;
-  reg [16:0] prod9_1 = 17'h00000;
+  reg [3:0] rport__addr;
+  wire [15:0] rport__data;
+  wire rport__en;
   input rst;
   wire rst;
   reg [22:0] sum0_s0_0 = 23'h000000;
@@ -9382,13 +9269,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [22:0] sum2_s0_0 = 23'h000000;
   reg [22:0] sum3_s0_0 = 23'h000000;
   reg [22:0] sum4_s0_0 = 23'h000000;
-  reg [22:0] sum5_s0_0 = 23'h000000;
-  reg [22:0] sum6_s0_0 = 23'h000000;
-  reg [22:0] sum7_s0_0 = 23'h000000;
-  reg [22:0] sum8_s0_0 = 23'h000000;
-  reg [22:0] sum9_s0_0 = 23'h000000;
-  (* init = 4'h0 *)
-  wire [3:0] t;
+  reg [4:0] t = 5'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -9403,1258 +9284,1643 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] w3_1 = 8'h00;
   reg [7:0] w4_0 = 8'h00;
   reg [7:0] w4_1 = 8'h00;
-  reg [7:0] w5_0 = 8'h00;
-  reg [7:0] w5_1 = 8'h00;
-  reg [7:0] w6_0 = 8'h00;
-  reg [7:0] w6_1 = 8'h00;
-  reg [7:0] w7_0 = 8'h00;
-  reg [7:0] w7_1 = 8'h00;
-  reg [7:0] w8_0 = 8'h00;
-  reg [7:0] w8_1 = 8'h00;
-  reg [7:0] w9_0 = 8'h00;
-  reg [7:0] w9_1 = 8'h00;
-  reg [3:0] wrom__addr = 4'h0;
-  wire [159:0] wrom__data;
+  (* init = 5'h00 *)
+  wire [4:0] wrom__addr;
+  wire [79:0] wrom__data;
   wire wrom__en;
   reg [15:0] x_reg = 16'h0000;
   reg [8:0] xoff0 = 9'h000;
   reg [8:0] xoff1 = 9'h000;
-  reg [159:0] rom [15:0];
+  reg [15:0] inbuf [15:0];
   initial begin
-    rom[0] = 160'h2f3f37098bb2d129ebf5d3a50a100ddf02b9810c;
-    rom[1] = 160'hf194b6edd92d2517cab43d2f14e3c921913558c7;
-    rom[2] = 160'h3e2eb3ec494acab64ed6defaf631b5b5cdc9ddad;
-    rom[3] = 160'h01bb0be13c270efedfb01138ae152c29d7463db3;
-    rom[4] = 160'he8b530053681e83b8124d64b1dda2ce3c6f404ce;
-    rom[5] = 160'h3a4a1500ce1bfe814303b3d7140eb12c8fbeff81;
-    rom[6] = 160'h2713b5090413fff02402141fe316b8e76b81a547;
-    rom[7] = 160'h9afd01ec120c08d9f032e10c11c80c8a540ccb49;
-    rom[8] = 160'h074d03f303bbfdb7051a00bbfcf403eff629fc27;
-    rom[9] = 160'hbddfe80ee837200c14f28a45f8e33181f4fe5bc6;
-    rom[10] = 160'hef003a0081002300af001800be00d7003f000f00;
-    rom[11] = 160'heb81190ef5bde73e1c651ad4d0f1aa0c58e3c1ba;
-    rom[12] = 160'h0000000000000000000000000000000000000000;
-    rom[13] = 160'ha2028115ebacb34549160082442820ce01fce3e1;
-    rom[14] = 160'h0e1702e6b106d6e7b6d8d43c1a813b0938129e40;
-    rom[15] = 160'hca00e8000200e40021008100f3005c00e8003b00;
+    inbuf[0] = 16'h0000;
+    inbuf[1] = 16'h0000;
+    inbuf[2] = 16'h0000;
+    inbuf[3] = 16'h0000;
+    inbuf[4] = 16'h0000;
+    inbuf[5] = 16'h0000;
+    inbuf[6] = 16'h0000;
+    inbuf[7] = 16'h0000;
+    inbuf[8] = 16'h0000;
+    inbuf[9] = 16'h0000;
+    inbuf[10] = 16'h0000;
+    inbuf[11] = 16'h0000;
+    inbuf[12] = 16'h0000;
+    inbuf[13] = 16'h0000;
+    inbuf[14] = 16'h0000;
+    inbuf[15] = 16'h0000;
   end
-  reg [159:0] _0_;
+  always @(posedge clk) begin
+    if (\$signature__en )
+      inbuf[\$signature__addr ] <= i__payload;
+  end
+  reg [15:0] _0_;
+  always @(posedge clk) begin
+    if (rport__en) begin
+      _0_ <= inbuf[rport__addr];
+    end
+  end
+  assign rport__data = _0_;
+  reg [79:0] rom [30:0];
+  initial begin
+    rom[0] = 80'hd3a50a100ddf02b9810c;
+    rom[1] = 80'h3d2f14e3c921913558c7;
+    rom[2] = 80'hdefaf631b5b5cdc9ddad;
+    rom[3] = 80'h1138ae152c29d7463db3;
+    rom[4] = 80'hd64b1dda2ce3c6f404ce;
+    rom[5] = 80'hb3d7140eb12c8fbeff81;
+    rom[6] = 80'h141fe316b8e76b81a547;
+    rom[7] = 80'he10c11c80c8a540ccb49;
+    rom[8] = 80'h00bbfcf403eff629fc27;
+    rom[9] = 80'h8a45f8e33181f4fe5bc6;
+    rom[10] = 80'h1800be00d7003f000f00;
+    rom[11] = 80'h1ad4d0f1aa0c58e3c1ba;
+    rom[12] = 80'h00000000000000000000;
+    rom[13] = 80'h0082442820ce01fce3e1;
+    rom[14] = 80'hd43c1a813b0938129e40;
+    rom[15] = 80'h8100f3005c00e8003b00;
+    rom[16] = 80'h2f3f37098bb2d129ebf5;
+    rom[17] = 80'hf194b6edd92d2517cab4;
+    rom[18] = 80'h3e2eb3ec494acab64ed6;
+    rom[19] = 80'h01bb0be13c270efedfb0;
+    rom[20] = 80'he8b530053681e83b8124;
+    rom[21] = 80'h3a4a1500ce1bfe814303;
+    rom[22] = 80'h2713b5090413fff02402;
+    rom[23] = 80'h9afd01ec120c08d9f032;
+    rom[24] = 80'h074d03f303bbfdb7051a;
+    rom[25] = 80'hbddfe80ee837200c14f2;
+    rom[26] = 80'hef003a0081002300af00;
+    rom[27] = 80'heb81190ef5bde73e1c65;
+    rom[28] = 80'ha2028115ebacb3454916;
+    rom[29] = 80'h0e1702e6b106d6e7b6d8;
+    rom[30] = 80'hca00e8000200e4002100;
+  end
+  reg [79:0] _1_;
   always @(posedge clk) begin
     if (wrom__en) begin
-      _0_ <= rom[wrom__addr];
+      _1_ <= rom[t];
     end
   end
-  assign wrom__data = _0_;
+  assign wrom__data = _1_;
   assign \$1  = ~ o__valid;
   assign \$2  = \$1  | o__ready;
-  assign \$4  = ~ o__valid;
-  assign wrom__en = \$4  | o__ready;
-  assign \$5  = first4 ? 23'h000215 : acc0;
-  assign \$6  = $signed(\$5 ) + $signed(sum0_s0_0);
-  assign \$7  = first4 ? 23'h7ffa43 : acc1;
-  assign \$8  = $signed(\$7 ) + $signed(sum1_s0_0);
-  assign \$9  = first4 ? 23'h7fff5c : acc2;
-  assign \$10  = $signed(\$9 ) + $signed(sum2_s0_0);
-  assign \$11  = first4 ? 23'h0000d6 : acc3;
-  assign \$12  = $signed(\$11 ) + $signed(sum3_s0_0);
-  assign \$13  = first4 ? 23'h000291 : acc4;
-  assign \$14  = $signed(\$13 ) + $signed(sum4_s0_0);
-  assign \$15  = first4 ? 23'h7ffd2e : acc5;
-  assign \$16  = $signed(\$15 ) + $signed(sum5_s0_0);
-  assign \$17  = first4 ? 23'h7fffa8 : acc6;
-  assign \$18  = $signed(\$17 ) + $signed(sum6_s0_0);
-  assign \$19  = first4 ? 23'h000036 : acc7;
-  assign \$20  = $signed(\$19 ) + $signed(sum7_s0_0);
-  assign \$21  = first4 ? 23'h000047 : acc8;
-  assign \$22  = $signed(\$21 ) + $signed(sum8_s0_0);
-  assign \$23  = first4 ? 23'h7ffe52 : acc9;
-  assign \$24  = $signed(\$23 ) + $signed(sum9_s0_0);
-  assign \$25  = ~ o__valid;
-  assign \$26  = \$25  | o__ready;
-  assign \$30  = \$26  & \$29 ;
-  assign \$31  = wrom__addr == 4'hf;
-  assign \$32  = wrom__addr + 1'h1;
-  assign \$33  = \$31  ? 5'h00 : \$32 ;
-  assign \$34  = ~ o__valid;
-  assign \$35  = \$34  | o__ready;
-  assign \$37  = ~ o__valid;
-  assign \$38  = \$37  | o__ready;
-  assign \$42  = \$38  & \$41 ;
+  assign \$4  = ! \$3 ;
+  assign i__ready = \$2  & \$4 ;
+  assign \$5  = ~ o__valid;
+  assign \$6  = \$5  | o__ready;
+  assign \$8  = ! \$7 ;
+  assign \$10  = i__valid | \$9 ;
+  assign \$11  = \$6  & \$10 ;
+  assign \$13  = ! \$12 ;
+  assign \$signature__en  = \$11  & \$13 ;
+  assign \$14  = ~ o__valid;
+  assign rport__en = \$14  | o__ready;
+  assign \$15  = ~ o__valid;
+  assign wrom__en = \$15  | o__ready;
+  assign \$17  = first4 ? \$16  : acc0;
+  assign \$18  = $signed(\$17 ) + $signed(sum0_s0_0);
+  assign \$20  = first4 ? \$19  : acc1;
+  assign \$21  = $signed(\$20 ) + $signed(sum1_s0_0);
+  assign \$23  = first4 ? \$22  : acc2;
+  assign \$24  = $signed(\$23 ) + $signed(sum2_s0_0);
+  assign \$26  = first4 ? \$25  : acc3;
+  assign \$27  = $signed(\$26 ) + $signed(sum3_s0_0);
+  assign \$29  = first4 ? \$28  : acc4;
+  assign \$30  = $signed(\$29 ) + $signed(sum4_s0_0);
+  assign \$31  = ~ o__valid;
+  assign \$32  = \$31  | o__ready;
+  assign \$34  = ! \$33 ;
+  assign \$36  = i__valid | \$35 ;
+  assign \$37  = \$32  & \$36 ;
+  assign \$38  = t == 5'h1e;
+  assign \$39  = t + 1'h1;
+  assign \$40  = \$38  ? 6'h00 : \$39 ;
+  assign \$41  = ~ o__valid;
+  assign \$42  = \$41  | o__ready;
+  assign \$44  = ! \$43 ;
   assign \$45  = ~ o__valid;
   assign \$46  = \$45  | o__ready;
-  assign \$47  = $signed(x_reg[7:0]) - $signed(8'h80);
-  assign \$48  = $signed(x_reg[15:8]) - $signed(8'h80);
-  assign \$49  = $signed(xoff0) * $signed(w0_0);
-  assign \$50  = $signed(xoff1) * $signed(w0_1);
-  assign \$51  = $signed(xoff0) * $signed(w1_0);
-  assign \$52  = $signed(xoff1) * $signed(w1_1);
-  assign \$53  = $signed(xoff0) * $signed(w2_0);
-  assign \$54  = $signed(xoff1) * $signed(w2_1);
-  assign \$55  = $signed(xoff0) * $signed(w3_0);
-  assign \$56  = $signed(xoff1) * $signed(w3_1);
-  assign \$57  = $signed(xoff0) * $signed(w4_0);
-  assign \$58  = $signed(xoff1) * $signed(w4_1);
-  assign \$59  = $signed(xoff0) * $signed(w5_0);
-  assign \$60  = $signed(xoff1) * $signed(w5_1);
-  assign \$61  = $signed(xoff0) * $signed(w6_0);
-  assign \$62  = $signed(xoff1) * $signed(w6_1);
-  assign \$63  = $signed(xoff0) * $signed(w7_0);
-  assign \$64  = $signed(xoff1) * $signed(w7_1);
-  assign \$65  = $signed(xoff0) * $signed(w8_0);
-  assign \$66  = $signed(xoff1) * $signed(w8_1);
-  assign \$67  = $signed(xoff0) * $signed(w9_0);
-  assign \$68  = $signed(xoff1) * $signed(w9_1);
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = $signed(prod0_0) + $signed(prod0_1);
-  assign \$72  = ~ o__valid;
-  assign \$73  = \$72  | o__ready;
-  assign \$74  = $signed(prod1_0) + $signed(prod1_1);
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = $signed(prod2_0) + $signed(prod2_1);
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = $signed(prod3_0) + $signed(prod3_1);
-  assign \$81  = ~ o__valid;
-  assign \$82  = \$81  | o__ready;
-  assign \$83  = $signed(prod4_0) + $signed(prod4_1);
-  assign \$84  = ~ o__valid;
-  assign \$85  = \$84  | o__ready;
-  assign \$86  = $signed(prod5_0) + $signed(prod5_1);
-  assign \$87  = ~ o__valid;
-  assign \$88  = \$87  | o__ready;
-  assign \$89  = $signed(prod6_0) + $signed(prod6_1);
+  assign \$48  = ! \$47 ;
+  assign \$50  = i__valid | \$49 ;
+  assign \$51  = \$46  & \$50 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = from_input ? x_reg : rport__data;
+  assign \$58  = $signed(\$57 [7:0]) - $signed(8'h80);
+  assign \$59  = from_input ? x_reg : rport__data;
+  assign \$60  = $signed(\$59 [15:8]) - $signed(8'h80);
+  assign \$61  = $signed(xoff0) * $signed(w0_0);
+  assign \$62  = $signed(xoff1) * $signed(w0_1);
+  assign \$63  = $signed(xoff0) * $signed(w1_0);
+  assign \$64  = $signed(xoff1) * $signed(w1_1);
+  assign \$65  = $signed(xoff0) * $signed(w2_0);
+  assign \$66  = $signed(xoff1) * $signed(w2_1);
+  assign \$67  = $signed(xoff0) * $signed(w3_0);
+  assign \$68  = $signed(xoff1) * $signed(w3_1);
+  assign \$69  = $signed(xoff0) * $signed(w4_0);
+  assign \$70  = $signed(xoff1) * $signed(w4_1);
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = $signed(prod0_0) + $signed(prod0_1);
+  assign \$74  = ~ o__valid;
+  assign \$75  = \$74  | o__ready;
+  assign \$76  = $signed(prod1_0) + $signed(prod1_1);
+  assign \$77  = ~ o__valid;
+  assign \$78  = \$77  | o__ready;
+  assign \$79  = $signed(prod2_0) + $signed(prod2_1);
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = $signed(prod3_0) + $signed(prod3_1);
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = $signed(prod4_0) + $signed(prod4_1);
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = ~ o__valid;
+  assign \$89  = \$88  | o__ready;
   assign \$90  = ~ o__valid;
   assign \$91  = \$90  | o__ready;
-  assign \$92  = $signed(prod7_0) + $signed(prod7_1);
-  assign \$93  = ~ o__valid;
-  assign \$94  = \$93  | o__ready;
-  assign \$95  = $signed(prod8_0) + $signed(prod8_1);
-  assign \$96  = ~ o__valid;
-  assign \$97  = \$96  | o__ready;
-  assign \$98  = $signed(prod9_0) + $signed(prod9_1);
-  assign \$99  = ~ o__valid;
-  assign \$100  = \$99  | o__ready;
+  assign \$92  = ~ o__valid;
+  assign \$93  = \$92  | o__ready;
+  assign \$94  = v4 & last4;
+  assign \$95  = ~ o__valid;
+  assign \$96  = \$95  | o__ready;
+  assign \$97  = \$96  & v4;
+  assign \$98  = ~ o__valid;
+  assign \$99  = \$98  | o__ready;
+  assign \$100  = \$99  & v4;
   assign \$101  = ~ o__valid;
   assign \$102  = \$101  | o__ready;
-  assign \$103  = ~ o__valid;
-  assign \$104  = \$103  | o__ready;
-  assign \$105  = ~ o__valid;
-  assign \$106  = \$105  | o__ready;
-  assign \$107  = v4 & last4;
-  assign \$108  = ~ o__valid;
-  assign \$109  = \$108  | o__ready;
-  assign \$110  = \$109  & v4;
-  assign \$111  = ~ o__valid;
-  assign \$112  = \$111  | o__ready;
-  assign \$113  = \$112  & v4;
-  assign \$114  = ~ o__valid;
-  assign \$115  = \$114  | o__ready;
-  assign \$116  = \$115  & v4;
-  assign \$117  = ~ o__valid;
-  assign \$118  = \$117  | o__ready;
-  assign \$119  = \$118  & v4;
-  assign \$120  = ~ o__valid;
-  assign \$121  = \$120  | o__ready;
-  assign \$122  = \$121  & v4;
-  assign \$123  = ~ o__valid;
-  assign \$124  = \$123  | o__ready;
-  assign \$125  = \$124  & v4;
-  assign \$126  = ~ o__valid;
-  assign \$127  = \$126  | o__ready;
-  assign \$128  = \$127  & v4;
-  assign \$129  = ~ o__valid;
-  assign \$130  = \$129  | o__ready;
-  assign \$131  = \$130  & v4;
-  assign \$132  = ~ o__valid;
-  assign \$133  = \$132  | o__ready;
-  assign \$134  = \$133  & v4;
-  assign \$135  = ~ o__valid;
-  assign \$136  = \$135  | o__ready;
-  assign \$137  = \$136  & v4;
+  assign \$103  = \$102  & v4;
+  assign \$104  = ~ o__valid;
+  assign \$105  = \$104  | o__ready;
+  assign \$106  = \$105  & v4;
+  assign \$107  = ~ o__valid;
+  assign \$108  = \$107  | o__ready;
+  assign \$109  = \$108  & v4;
   always @(posedge clk)
-    wrom__addr <= \$138 ;
+    t <= \$110 ;
   always @(posedge clk)
-    x_reg <= \$139 ;
+    x_reg <= \$111 ;
   always @(posedge clk)
-    from_input <= \$140 ;
+    from_input <= \$112 ;
   always @(posedge clk)
-    v1 <= \$141 ;
+    v1 <= \$113 ;
   always @(posedge clk)
-    first1 <= \$142 ;
+    first1 <= \$114 ;
   always @(posedge clk)
-    last1 <= \$143 ;
+    last1 <= \$115 ;
   always @(posedge clk)
-    xoff0 <= \$144 ;
+    nf1 <= \$116 ;
   always @(posedge clk)
-    xoff1 <= \$145 ;
+    xoff0 <= \$117 ;
   always @(posedge clk)
-    w0_0 <= \$146 ;
+    xoff1 <= \$118 ;
   always @(posedge clk)
-    w0_1 <= \$147 ;
+    w0_0 <= \$119 ;
   always @(posedge clk)
-    w1_0 <= \$148 ;
+    w0_1 <= \$120 ;
   always @(posedge clk)
-    w1_1 <= \$149 ;
+    w1_0 <= \$121 ;
   always @(posedge clk)
-    w2_0 <= \$150 ;
+    w1_1 <= \$122 ;
   always @(posedge clk)
-    w2_1 <= \$151 ;
+    w2_0 <= \$123 ;
   always @(posedge clk)
-    w3_0 <= \$152 ;
+    w2_1 <= \$124 ;
   always @(posedge clk)
-    w3_1 <= \$153 ;
+    w3_0 <= \$125 ;
   always @(posedge clk)
-    w4_0 <= \$154 ;
+    w3_1 <= \$126 ;
   always @(posedge clk)
-    w4_1 <= \$155 ;
+    w4_0 <= \$127 ;
   always @(posedge clk)
-    w5_0 <= \$156 ;
+    w4_1 <= \$128 ;
   always @(posedge clk)
-    w5_1 <= \$157 ;
+    prod0_0 <= \$129 ;
   always @(posedge clk)
-    w6_0 <= \$158 ;
+    prod0_1 <= \$130 ;
   always @(posedge clk)
-    w6_1 <= \$159 ;
+    prod1_0 <= \$131 ;
   always @(posedge clk)
-    w7_0 <= \$160 ;
+    prod1_1 <= \$132 ;
   always @(posedge clk)
-    w7_1 <= \$161 ;
+    prod2_0 <= \$133 ;
   always @(posedge clk)
-    w8_0 <= \$162 ;
+    prod2_1 <= \$134 ;
   always @(posedge clk)
-    w8_1 <= \$163 ;
+    prod3_0 <= \$135 ;
   always @(posedge clk)
-    w9_0 <= \$164 ;
+    prod3_1 <= \$136 ;
   always @(posedge clk)
-    w9_1 <= \$165 ;
+    prod4_0 <= \$137 ;
   always @(posedge clk)
-    prod0_0 <= \$166 ;
+    prod4_1 <= \$138 ;
   always @(posedge clk)
-    prod0_1 <= \$167 ;
+    sum0_s0_0 <= \$139 ;
   always @(posedge clk)
-    prod1_0 <= \$168 ;
+    sum1_s0_0 <= \$140 ;
   always @(posedge clk)
-    prod1_1 <= \$169 ;
+    sum2_s0_0 <= \$141 ;
   always @(posedge clk)
-    prod2_0 <= \$170 ;
+    sum3_s0_0 <= \$142 ;
   always @(posedge clk)
-    prod2_1 <= \$171 ;
+    sum4_s0_0 <= \$143 ;
   always @(posedge clk)
-    prod3_0 <= \$172 ;
+    v2 <= \$144 ;
   always @(posedge clk)
-    prod3_1 <= \$173 ;
+    first2 <= \$145 ;
   always @(posedge clk)
-    prod4_0 <= \$174 ;
+    last2 <= \$146 ;
   always @(posedge clk)
-    prod4_1 <= \$175 ;
+    nf2 <= \$147 ;
   always @(posedge clk)
-    prod5_0 <= \$176 ;
+    v3 <= \$148 ;
   always @(posedge clk)
-    prod5_1 <= \$177 ;
+    first3 <= \$149 ;
   always @(posedge clk)
-    prod6_0 <= \$178 ;
+    last3 <= \$150 ;
   always @(posedge clk)
-    prod6_1 <= \$179 ;
+    nf3 <= \$151 ;
   always @(posedge clk)
-    prod7_0 <= \$180 ;
+    v4 <= \$152 ;
   always @(posedge clk)
-    prod7_1 <= \$181 ;
+    first4 <= \$153 ;
   always @(posedge clk)
-    prod8_0 <= \$182 ;
+    last4 <= \$154 ;
   always @(posedge clk)
-    prod8_1 <= \$183 ;
+    nf4 <= \$155 ;
   always @(posedge clk)
-    prod9_0 <= \$184 ;
-  always @(posedge clk)
-    prod9_1 <= \$185 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$186 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$187 ;
-  always @(posedge clk)
-    sum2_s0_0 <= \$188 ;
-  always @(posedge clk)
-    sum3_s0_0 <= \$189 ;
-  always @(posedge clk)
-    sum4_s0_0 <= \$190 ;
-  always @(posedge clk)
-    sum5_s0_0 <= \$191 ;
-  always @(posedge clk)
-    sum6_s0_0 <= \$192 ;
-  always @(posedge clk)
-    sum7_s0_0 <= \$193 ;
-  always @(posedge clk)
-    sum8_s0_0 <= \$194 ;
-  always @(posedge clk)
-    sum9_s0_0 <= \$195 ;
-  always @(posedge clk)
-    v2 <= \$196 ;
-  always @(posedge clk)
-    first2 <= \$197 ;
-  always @(posedge clk)
-    last2 <= \$198 ;
-  always @(posedge clk)
-    v3 <= \$199 ;
-  always @(posedge clk)
-    first3 <= \$200 ;
-  always @(posedge clk)
-    last3 <= \$201 ;
-  always @(posedge clk)
-    v4 <= \$202 ;
-  always @(posedge clk)
-    first4 <= \$203 ;
-  always @(posedge clk)
-    last4 <= \$204 ;
-  always @(posedge clk)
-    o__valid <= \$205 ;
-  always @(posedge clk)
-    acc0 <= \$206 ;
-  always @(posedge clk)
-    o__payload <= \$207 ;
-  always @(posedge clk)
-    acc1 <= \$208 ;
-  always @(posedge clk)
-    acc2 <= \$209 ;
-  always @(posedge clk)
-    acc3 <= \$210 ;
-  always @(posedge clk)
-    acc4 <= \$211 ;
-  always @(posedge clk)
-    acc5 <= \$212 ;
-  always @(posedge clk)
-    acc6 <= \$213 ;
-  always @(posedge clk)
-    acc7 <= \$214 ;
-  always @(posedge clk)
-    acc8 <= \$215 ;
-  always @(posedge clk)
-    acc9 <= \$216 ;
+    o__valid <= \$156 ;
+  always @(posedge clk)
+    acc0 <= \$157 ;
+  always @(posedge clk)
+    o__payload <= \$158 ;
+  always @(posedge clk)
+    acc1 <= \$159 ;
+  always @(posedge clk)
+    acc2 <= \$160 ;
+  always @(posedge clk)
+    acc3 <= \$161 ;
+  always @(posedge clk)
+    acc4 <= \$162 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$3  = 1'h0;
+    casez (t)
+      5'h00:
+          \$3  = 1'h0;
+      5'h01:
+          \$3  = 1'h0;
+      5'h02:
+          \$3  = 1'h0;
+      5'h03:
+          \$3  = 1'h0;
+      5'h04:
+          \$3  = 1'h0;
+      5'h05:
+          \$3  = 1'h0;
+      5'h06:
+          \$3  = 1'h0;
+      5'h07:
+          \$3  = 1'h0;
+      5'h08:
+          \$3  = 1'h0;
+      5'h09:
+          \$3  = 1'h0;
+      5'h0a:
+          \$3  = 1'h0;
+      5'h0b:
+          \$3  = 1'h0;
+      5'h0c:
+          \$3  = 1'h0;
+      5'h0d:
+          \$3  = 1'h0;
+      5'h0e:
+          \$3  = 1'h0;
+      5'h0f:
+          \$3  = 1'h0;
+      5'h10:
+          \$3  = 1'h1;
+      5'h11:
+          \$3  = 1'h1;
+      5'h12:
+          \$3  = 1'h1;
+      5'h13:
+          \$3  = 1'h1;
+      5'h14:
+          \$3  = 1'h1;
+      5'h15:
+          \$3  = 1'h1;
+      5'h16:
+          \$3  = 1'h1;
+      5'h17:
+          \$3  = 1'h1;
+      5'h18:
+          \$3  = 1'h1;
+      5'h19:
+          \$3  = 1'h1;
+      5'h1a:
+          \$3  = 1'h1;
+      5'h1b:
+          \$3  = 1'h1;
+      5'h1c:
+          \$3  = 1'h1;
+      5'h1d:
+          \$3  = 1'h1;
+      5'h1e:
+          \$3  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$7  = 1'h0;
+    casez (t)
+      5'h00:
+          \$7  = 1'h0;
+      5'h01:
+          \$7  = 1'h0;
+      5'h02:
+          \$7  = 1'h0;
+      5'h03:
+          \$7  = 1'h0;
+      5'h04:
+          \$7  = 1'h0;
+      5'h05:
+          \$7  = 1'h0;
+      5'h06:
+          \$7  = 1'h0;
+      5'h07:
+          \$7  = 1'h0;
+      5'h08:
+          \$7  = 1'h0;
+      5'h09:
+          \$7  = 1'h0;
+      5'h0a:
+          \$7  = 1'h0;
+      5'h0b:
+          \$7  = 1'h0;
+      5'h0c:
+          \$7  = 1'h0;
+      5'h0d:
+          \$7  = 1'h0;
+      5'h0e:
+          \$7  = 1'h0;
+      5'h0f:
+          \$7  = 1'h0;
+      5'h10:
+          \$7  = 1'h1;
+      5'h11:
+          \$7  = 1'h1;
+      5'h12:
+          \$7  = 1'h1;
+      5'h13:
+          \$7  = 1'h1;
+      5'h14:
+          \$7  = 1'h1;
+      5'h15:
+          \$7  = 1'h1;
+      5'h16:
+          \$7  = 1'h1;
+      5'h17:
+          \$7  = 1'h1;
+      5'h18:
+          \$7  = 1'h1;
+      5'h19:
+          \$7  = 1'h1;
+      5'h1a:
+          \$7  = 1'h1;
+      5'h1b:
+          \$7  = 1'h1;
+      5'h1c:
+          \$7  = 1'h1;
+      5'h1d:
+          \$7  = 1'h1;
+      5'h1e:
+          \$7  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$12  = 1'h0;
+    casez (t)
+      5'h00:
+          \$12  = 1'h0;
+      5'h01:
+          \$12  = 1'h0;
+      5'h02:
+          \$12  = 1'h0;
+      5'h03:
+          \$12  = 1'h0;
+      5'h04:
+          \$12  = 1'h0;
+      5'h05:
+          \$12  = 1'h0;
+      5'h06:
+          \$12  = 1'h0;
+      5'h07:
+          \$12  = 1'h0;
+      5'h08:
+          \$12  = 1'h0;
+      5'h09:
+          \$12  = 1'h0;
+      5'h0a:
+          \$12  = 1'h0;
+      5'h0b:
+          \$12  = 1'h0;
+      5'h0c:
+          \$12  = 1'h0;
+      5'h0d:
+          \$12  = 1'h0;
+      5'h0e:
+          \$12  = 1'h0;
+      5'h0f:
+          \$12  = 1'h0;
+      5'h10:
+          \$12  = 1'h1;
+      5'h11:
+          \$12  = 1'h1;
+      5'h12:
+          \$12  = 1'h1;
+      5'h13:
+          \$12  = 1'h1;
+      5'h14:
+          \$12  = 1'h1;
+      5'h15:
+          \$12  = 1'h1;
+      5'h16:
+          \$12  = 1'h1;
+      5'h17:
+          \$12  = 1'h1;
+      5'h18:
+          \$12  = 1'h1;
+      5'h19:
+          \$12  = 1'h1;
+      5'h1a:
+          \$12  = 1'h1;
+      5'h1b:
+          \$12  = 1'h1;
+      5'h1c:
+          \$12  = 1'h1;
+      5'h1d:
+          \$12  = 1'h1;
+      5'h1e:
+          \$12  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$signature__addr  = 4'h0;
+    casez (t)
+      5'h00:
+          \$signature__addr  = 4'h0;
+      5'h01:
+          \$signature__addr  = 4'h1;
+      5'h02:
+          \$signature__addr  = 4'h2;
+      5'h03:
+          \$signature__addr  = 4'h3;
+      5'h04:
+          \$signature__addr  = 4'h4;
+      5'h05:
+          \$signature__addr  = 4'h5;
+      5'h06:
+          \$signature__addr  = 4'h6;
+      5'h07:
+          \$signature__addr  = 4'h7;
+      5'h08:
+          \$signature__addr  = 4'h8;
+      5'h09:
+          \$signature__addr  = 4'h9;
+      5'h0a:
+          \$signature__addr  = 4'ha;
+      5'h0b:
+          \$signature__addr  = 4'hb;
+      5'h0c:
+          \$signature__addr  = 4'hc;
+      5'h0d:
+          \$signature__addr  = 4'hd;
+      5'h0e:
+          \$signature__addr  = 4'he;
+      5'h0f:
+          \$signature__addr  = 4'hf;
+      5'h10:
+          \$signature__addr  = 4'h0;
+      5'h11:
+          \$signature__addr  = 4'h1;
+      5'h12:
+          \$signature__addr  = 4'h2;
+      5'h13:
+          \$signature__addr  = 4'h3;
+      5'h14:
+          \$signature__addr  = 4'h4;
+      5'h15:
+          \$signature__addr  = 4'h5;
+      5'h16:
+          \$signature__addr  = 4'h6;
+      5'h17:
+          \$signature__addr  = 4'h7;
+      5'h18:
+          \$signature__addr  = 4'h8;
+      5'h19:
+          \$signature__addr  = 4'h9;
+      5'h1a:
+          \$signature__addr  = 4'ha;
+      5'h1b:
+          \$signature__addr  = 4'hb;
+      5'h1c:
+          \$signature__addr  = 4'hd;
+      5'h1d:
+          \$signature__addr  = 4'he;
+      5'h1e:
+          \$signature__addr  = 4'hf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    rport__addr = 4'h0;
+    casez (t)
+      5'h00:
+          rport__addr = 4'h0;
+      5'h01:
+          rport__addr = 4'h1;
+      5'h02:
+          rport__addr = 4'h2;
+      5'h03:
+          rport__addr = 4'h3;
+      5'h04:
+          rport__addr = 4'h4;
+      5'h05:
+          rport__addr = 4'h5;
+      5'h06:
+          rport__addr = 4'h6;
+      5'h07:
+          rport__addr = 4'h7;
+      5'h08:
+          rport__addr = 4'h8;
+      5'h09:
+          rport__addr = 4'h9;
+      5'h0a:
+          rport__addr = 4'ha;
+      5'h0b:
+          rport__addr = 4'hb;
+      5'h0c:
+          rport__addr = 4'hc;
+      5'h0d:
+          rport__addr = 4'hd;
+      5'h0e:
+          rport__addr = 4'he;
+      5'h0f:
+          rport__addr = 4'hf;
+      5'h10:
+          rport__addr = 4'h0;
+      5'h11:
+          rport__addr = 4'h1;
+      5'h12:
+          rport__addr = 4'h2;
+      5'h13:
+          rport__addr = 4'h3;
+      5'h14:
+          rport__addr = 4'h4;
+      5'h15:
+          rport__addr = 4'h5;
+      5'h16:
+          rport__addr = 4'h6;
+      5'h17:
+          rport__addr = 4'h7;
+      5'h18:
+          rport__addr = 4'h8;
+      5'h19:
+          rport__addr = 4'h9;
+      5'h1a:
+          rport__addr = 4'ha;
+      5'h1b:
+          rport__addr = 4'hb;
+      5'h1c:
+          rport__addr = 4'hd;
+      5'h1d:
+          rport__addr = 4'he;
+      5'h1e:
+          rport__addr = 4'hf;
+    endcase
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (wrom__addr)
-      4'h0:
+    casez (nf4)
+      1'h0:
+          \$16  = 23'h000215;
+      1'h1:
+          \$16  = 23'h7ffd2e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf4)
+      1'h0:
+          \$19  = 23'h7ffa43;
+      1'h1:
+          \$19  = 23'h7fffa8;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf4)
+      1'h0:
+          \$22  = 23'h7fff5c;
+      1'h1:
+          \$22  = 23'h000036;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf4)
+      1'h0:
+          \$25  = 23'h0000d6;
+      1'h1:
+          \$25  = 23'h000047;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf4)
+      1'h0:
+          \$28  = 23'h000291;
+      1'h1:
+          \$28  = 23'h7ffe52;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$33  = 1'h0;
+    casez (t)
+      5'h00:
+          \$33  = 1'h0;
+      5'h01:
+          \$33  = 1'h0;
+      5'h02:
+          \$33  = 1'h0;
+      5'h03:
+          \$33  = 1'h0;
+      5'h04:
+          \$33  = 1'h0;
+      5'h05:
+          \$33  = 1'h0;
+      5'h06:
+          \$33  = 1'h0;
+      5'h07:
+          \$33  = 1'h0;
+      5'h08:
+          \$33  = 1'h0;
+      5'h09:
+          \$33  = 1'h0;
+      5'h0a:
+          \$33  = 1'h0;
+      5'h0b:
+          \$33  = 1'h0;
+      5'h0c:
+          \$33  = 1'h0;
+      5'h0d:
+          \$33  = 1'h0;
+      5'h0e:
+          \$33  = 1'h0;
+      5'h0f:
+          \$33  = 1'h0;
+      5'h10:
+          \$33  = 1'h1;
+      5'h11:
+          \$33  = 1'h1;
+      5'h12:
+          \$33  = 1'h1;
+      5'h13:
+          \$33  = 1'h1;
+      5'h14:
+          \$33  = 1'h1;
+      5'h15:
+          \$33  = 1'h1;
+      5'h16:
+          \$33  = 1'h1;
+      5'h17:
+          \$33  = 1'h1;
+      5'h18:
+          \$33  = 1'h1;
+      5'h19:
+          \$33  = 1'h1;
+      5'h1a:
+          \$33  = 1'h1;
+      5'h1b:
+          \$33  = 1'h1;
+      5'h1c:
+          \$33  = 1'h1;
+      5'h1d:
+          \$33  = 1'h1;
+      5'h1e:
+          \$33  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$43  = 1'h0;
+    casez (t)
+      5'h00:
+          \$43  = 1'h0;
+      5'h01:
+          \$43  = 1'h0;
+      5'h02:
+          \$43  = 1'h0;
+      5'h03:
+          \$43  = 1'h0;
+      5'h04:
+          \$43  = 1'h0;
+      5'h05:
+          \$43  = 1'h0;
+      5'h06:
+          \$43  = 1'h0;
+      5'h07:
+          \$43  = 1'h0;
+      5'h08:
+          \$43  = 1'h0;
+      5'h09:
+          \$43  = 1'h0;
+      5'h0a:
+          \$43  = 1'h0;
+      5'h0b:
+          \$43  = 1'h0;
+      5'h0c:
+          \$43  = 1'h0;
+      5'h0d:
+          \$43  = 1'h0;
+      5'h0e:
+          \$43  = 1'h0;
+      5'h0f:
+          \$43  = 1'h0;
+      5'h10:
           \$43  = 1'h1;
-      4'h1:
-          \$43  = 1'h0;
-      4'h2:
-          \$43  = 1'h0;
-      4'h3:
-          \$43  = 1'h0;
-      4'h4:
-          \$43  = 1'h0;
-      4'h5:
-          \$43  = 1'h0;
-      4'h6:
-          \$43  = 1'h0;
-      4'h7:
-          \$43  = 1'h0;
-      4'h8:
-          \$43  = 1'h0;
-      4'h9:
-          \$43  = 1'h0;
-      4'ha:
-          \$43  = 1'h0;
-      4'hb:
-          \$43  = 1'h0;
-      4'hc:
-          \$43  = 1'h0;
-      4'hd:
-          \$43  = 1'h0;
-      4'he:
-          \$43  = 1'h0;
-      4'hf:
-          \$43  = 1'h0;
+      5'h11:
+          \$43  = 1'h1;
+      5'h12:
+          \$43  = 1'h1;
+      5'h13:
+          \$43  = 1'h1;
+      5'h14:
+          \$43  = 1'h1;
+      5'h15:
+          \$43  = 1'h1;
+      5'h16:
+          \$43  = 1'h1;
+      5'h17:
+          \$43  = 1'h1;
+      5'h18:
+          \$43  = 1'h1;
+      5'h19:
+          \$43  = 1'h1;
+      5'h1a:
+          \$43  = 1'h1;
+      5'h1b:
+          \$43  = 1'h1;
+      5'h1c:
+          \$43  = 1'h1;
+      5'h1d:
+          \$43  = 1'h1;
+      5'h1e:
+          \$43  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (wrom__addr)
-      4'h0:
-          \$44  = 1'h0;
-      4'h1:
-          \$44  = 1'h0;
-      4'h2:
-          \$44  = 1'h0;
-      4'h3:
-          \$44  = 1'h0;
-      4'h4:
-          \$44  = 1'h0;
-      4'h5:
-          \$44  = 1'h0;
-      4'h6:
-          \$44  = 1'h0;
-      4'h7:
-          \$44  = 1'h0;
-      4'h8:
-          \$44  = 1'h0;
-      4'h9:
-          \$44  = 1'h0;
-      4'ha:
-          \$44  = 1'h0;
-      4'hb:
-          \$44  = 1'h0;
-      4'hc:
-          \$44  = 1'h0;
-      4'hd:
-          \$44  = 1'h0;
-      4'he:
-          \$44  = 1'h0;
-      4'hf:
-          \$44  = 1'h1;
+    \$47  = 1'h0;
+    casez (t)
+      5'h00:
+          \$47  = 1'h0;
+      5'h01:
+          \$47  = 1'h0;
+      5'h02:
+          \$47  = 1'h0;
+      5'h03:
+          \$47  = 1'h0;
+      5'h04:
+          \$47  = 1'h0;
+      5'h05:
+          \$47  = 1'h0;
+      5'h06:
+          \$47  = 1'h0;
+      5'h07:
+          \$47  = 1'h0;
+      5'h08:
+          \$47  = 1'h0;
+      5'h09:
+          \$47  = 1'h0;
+      5'h0a:
+          \$47  = 1'h0;
+      5'h0b:
+          \$47  = 1'h0;
+      5'h0c:
+          \$47  = 1'h0;
+      5'h0d:
+          \$47  = 1'h0;
+      5'h0e:
+          \$47  = 1'h0;
+      5'h0f:
+          \$47  = 1'h0;
+      5'h10:
+          \$47  = 1'h1;
+      5'h11:
+          \$47  = 1'h1;
+      5'h12:
+          \$47  = 1'h1;
+      5'h13:
+          \$47  = 1'h1;
+      5'h14:
+          \$47  = 1'h1;
+      5'h15:
+          \$47  = 1'h1;
+      5'h16:
+          \$47  = 1'h1;
+      5'h17:
+          \$47  = 1'h1;
+      5'h18:
+          \$47  = 1'h1;
+      5'h19:
+          \$47  = 1'h1;
+      5'h1a:
+          \$47  = 1'h1;
+      5'h1b:
+          \$47  = 1'h1;
+      5'h1c:
+          \$47  = 1'h1;
+      5'h1d:
+          \$47  = 1'h1;
+      5'h1e:
+          \$47  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = wrom__addr;
-    if (\$30 ) begin
-      \$138  = \$33 [3:0];
+    \$52  = 1'h0;
+    casez (t)
+      5'h00:
+          \$52  = 1'h1;
+      5'h01:
+          \$52  = 1'h0;
+      5'h02:
+          \$52  = 1'h0;
+      5'h03:
+          \$52  = 1'h0;
+      5'h04:
+          \$52  = 1'h0;
+      5'h05:
+          \$52  = 1'h0;
+      5'h06:
+          \$52  = 1'h0;
+      5'h07:
+          \$52  = 1'h0;
+      5'h08:
+          \$52  = 1'h0;
+      5'h09:
+          \$52  = 1'h0;
+      5'h0a:
+          \$52  = 1'h0;
+      5'h0b:
+          \$52  = 1'h0;
+      5'h0c:
+          \$52  = 1'h0;
+      5'h0d:
+          \$52  = 1'h0;
+      5'h0e:
+          \$52  = 1'h0;
+      5'h0f:
+          \$52  = 1'h0;
+      5'h10:
+          \$52  = 1'h1;
+      5'h11:
+          \$52  = 1'h0;
+      5'h12:
+          \$52  = 1'h0;
+      5'h13:
+          \$52  = 1'h0;
+      5'h14:
+          \$52  = 1'h0;
+      5'h15:
+          \$52  = 1'h0;
+      5'h16:
+          \$52  = 1'h0;
+      5'h17:
+          \$52  = 1'h0;
+      5'h18:
+          \$52  = 1'h0;
+      5'h19:
+          \$52  = 1'h0;
+      5'h1a:
+          \$52  = 1'h0;
+      5'h1b:
+          \$52  = 1'h0;
+      5'h1c:
+          \$52  = 1'h0;
+      5'h1d:
+          \$52  = 1'h0;
+      5'h1e:
+          \$52  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$53  = 1'h0;
+    casez (t)
+      5'h00:
+          \$53  = 1'h0;
+      5'h01:
+          \$53  = 1'h0;
+      5'h02:
+          \$53  = 1'h0;
+      5'h03:
+          \$53  = 1'h0;
+      5'h04:
+          \$53  = 1'h0;
+      5'h05:
+          \$53  = 1'h0;
+      5'h06:
+          \$53  = 1'h0;
+      5'h07:
+          \$53  = 1'h0;
+      5'h08:
+          \$53  = 1'h0;
+      5'h09:
+          \$53  = 1'h0;
+      5'h0a:
+          \$53  = 1'h0;
+      5'h0b:
+          \$53  = 1'h0;
+      5'h0c:
+          \$53  = 1'h0;
+      5'h0d:
+          \$53  = 1'h0;
+      5'h0e:
+          \$53  = 1'h0;
+      5'h0f:
+          \$53  = 1'h1;
+      5'h10:
+          \$53  = 1'h0;
+      5'h11:
+          \$53  = 1'h0;
+      5'h12:
+          \$53  = 1'h0;
+      5'h13:
+          \$53  = 1'h0;
+      5'h14:
+          \$53  = 1'h0;
+      5'h15:
+          \$53  = 1'h0;
+      5'h16:
+          \$53  = 1'h0;
+      5'h17:
+          \$53  = 1'h0;
+      5'h18:
+          \$53  = 1'h0;
+      5'h19:
+          \$53  = 1'h0;
+      5'h1a:
+          \$53  = 1'h0;
+      5'h1b:
+          \$53  = 1'h0;
+      5'h1c:
+          \$53  = 1'h0;
+      5'h1d:
+          \$53  = 1'h0;
+      5'h1e:
+          \$53  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$54  = 1'h0;
+    casez (t)
+      5'h00:
+          \$54  = 1'h0;
+      5'h01:
+          \$54  = 1'h0;
+      5'h02:
+          \$54  = 1'h0;
+      5'h03:
+          \$54  = 1'h0;
+      5'h04:
+          \$54  = 1'h0;
+      5'h05:
+          \$54  = 1'h0;
+      5'h06:
+          \$54  = 1'h0;
+      5'h07:
+          \$54  = 1'h0;
+      5'h08:
+          \$54  = 1'h0;
+      5'h09:
+          \$54  = 1'h0;
+      5'h0a:
+          \$54  = 1'h0;
+      5'h0b:
+          \$54  = 1'h0;
+      5'h0c:
+          \$54  = 1'h0;
+      5'h0d:
+          \$54  = 1'h0;
+      5'h0e:
+          \$54  = 1'h0;
+      5'h0f:
+          \$54  = 1'h0;
+      5'h10:
+          \$54  = 1'h1;
+      5'h11:
+          \$54  = 1'h1;
+      5'h12:
+          \$54  = 1'h1;
+      5'h13:
+          \$54  = 1'h1;
+      5'h14:
+          \$54  = 1'h1;
+      5'h15:
+          \$54  = 1'h1;
+      5'h16:
+          \$54  = 1'h1;
+      5'h17:
+          \$54  = 1'h1;
+      5'h18:
+          \$54  = 1'h1;
+      5'h19:
+          \$54  = 1'h1;
+      5'h1a:
+          \$54  = 1'h1;
+      5'h1b:
+          \$54  = 1'h1;
+      5'h1c:
+          \$54  = 1'h1;
+      5'h1d:
+          \$54  = 1'h1;
+      5'h1e:
+          \$54  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$110  = t;
+    if (\$37 ) begin
+      \$110  = \$40 [4:0];
     end
     if (rst) begin
-      \$138  = 4'h0;
+      \$110  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = x_reg;
-    if (\$35 ) begin
-      \$139  = i__payload;
+    \$111  = x_reg;
+    if (\$42 ) begin
+      \$111  = i__payload;
     end
     if (rst) begin
-      \$139  = 16'h0000;
+      \$111  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = from_input;
-    if (\$35 ) begin
-      \$140  = \$36 ;
+    \$112  = from_input;
+    if (\$42 ) begin
+      \$112  = \$44 ;
     end
     if (rst) begin
-      \$140  = 1'h0;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = v1;
-    if (\$35 ) begin
-      \$141  = \$42 ;
+    \$113  = v1;
+    if (\$42 ) begin
+      \$113  = \$51 ;
     end
     if (rst) begin
-      \$141  = 1'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = first1;
-    if (\$35 ) begin
-      \$142  = \$43 ;
+    \$114  = first1;
+    if (\$42 ) begin
+      \$114  = \$52 ;
     end
     if (rst) begin
-      \$142  = 1'h0;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = last1;
-    if (\$35 ) begin
-      \$143  = \$44 ;
+    \$115  = last1;
+    if (\$42 ) begin
+      \$115  = \$53 ;
     end
     if (rst) begin
-      \$143  = 1'h0;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = xoff0;
-    if (\$46 ) begin
-      \$144  = \$47 ;
+    \$116  = nf1;
+    if (\$42 ) begin
+      \$116  = \$54 ;
     end
     if (rst) begin
-      \$144  = 9'h000;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = xoff1;
-    if (\$46 ) begin
-      \$145  = \$48 ;
+    \$117  = xoff0;
+    if (\$56 ) begin
+      \$117  = \$58 ;
     end
     if (rst) begin
-      \$145  = 9'h000;
+      \$117  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = w0_0;
-    if (\$46 ) begin
-      \$146  = wrom__data[7:0];
+    \$118  = xoff1;
+    if (\$56 ) begin
+      \$118  = \$60 ;
     end
     if (rst) begin
-      \$146  = 8'h00;
+      \$118  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = w0_1;
-    if (\$46 ) begin
-      \$147  = wrom__data[15:8];
+    \$119  = w0_0;
+    if (\$56 ) begin
+      \$119  = wrom__data[7:0];
     end
     if (rst) begin
-      \$147  = 8'h00;
+      \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = w1_0;
-    if (\$46 ) begin
-      \$148  = wrom__data[23:16];
+    \$120  = w0_1;
+    if (\$56 ) begin
+      \$120  = wrom__data[15:8];
     end
     if (rst) begin
-      \$148  = 8'h00;
+      \$120  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = w1_1;
-    if (\$46 ) begin
-      \$149  = wrom__data[31:24];
+    \$121  = w1_0;
+    if (\$56 ) begin
+      \$121  = wrom__data[23:16];
     end
     if (rst) begin
-      \$149  = 8'h00;
+      \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = w2_0;
-    if (\$46 ) begin
-      \$150  = wrom__data[39:32];
+    \$122  = w1_1;
+    if (\$56 ) begin
+      \$122  = wrom__data[31:24];
     end
     if (rst) begin
-      \$150  = 8'h00;
+      \$122  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = w2_1;
-    if (\$46 ) begin
-      \$151  = wrom__data[47:40];
+    \$123  = w2_0;
+    if (\$56 ) begin
+      \$123  = wrom__data[39:32];
     end
     if (rst) begin
-      \$151  = 8'h00;
+      \$123  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = w3_0;
-    if (\$46 ) begin
-      \$152  = wrom__data[55:48];
+    \$124  = w2_1;
+    if (\$56 ) begin
+      \$124  = wrom__data[47:40];
     end
     if (rst) begin
-      \$152  = 8'h00;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = w3_1;
-    if (\$46 ) begin
-      \$153  = wrom__data[63:56];
+    \$125  = w3_0;
+    if (\$56 ) begin
+      \$125  = wrom__data[55:48];
     end
     if (rst) begin
-      \$153  = 8'h00;
+      \$125  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = w4_0;
-    if (\$46 ) begin
-      \$154  = wrom__data[71:64];
+    \$126  = w3_1;
+    if (\$56 ) begin
+      \$126  = wrom__data[63:56];
     end
     if (rst) begin
-      \$154  = 8'h00;
+      \$126  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = w4_1;
-    if (\$46 ) begin
-      \$155  = wrom__data[79:72];
+    \$127  = w4_0;
+    if (\$56 ) begin
+      \$127  = wrom__data[71:64];
     end
     if (rst) begin
-      \$155  = 8'h00;
+      \$127  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = w5_0;
-    if (\$46 ) begin
-      \$156  = wrom__data[87:80];
+    \$128  = w4_1;
+    if (\$56 ) begin
+      \$128  = wrom__data[79:72];
     end
     if (rst) begin
-      \$156  = 8'h00;
+      \$128  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = w5_1;
-    if (\$46 ) begin
-      \$157  = wrom__data[95:88];
+    \$129  = prod0_0;
+    if (\$56 ) begin
+      \$129  = \$61 ;
     end
     if (rst) begin
-      \$157  = 8'h00;
+      \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = w6_0;
-    if (\$46 ) begin
-      \$158  = wrom__data[103:96];
+    \$130  = prod0_1;
+    if (\$56 ) begin
+      \$130  = \$62 ;
     end
     if (rst) begin
-      \$158  = 8'h00;
+      \$130  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = w6_1;
-    if (\$46 ) begin
-      \$159  = wrom__data[111:104];
+    \$131  = prod1_0;
+    if (\$56 ) begin
+      \$131  = \$63 ;
     end
     if (rst) begin
-      \$159  = 8'h00;
+      \$131  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = w7_0;
-    if (\$46 ) begin
-      \$160  = wrom__data[119:112];
+    \$132  = prod1_1;
+    if (\$56 ) begin
+      \$132  = \$64 ;
     end
     if (rst) begin
-      \$160  = 8'h00;
+      \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = w7_1;
-    if (\$46 ) begin
-      \$161  = wrom__data[127:120];
+    \$133  = prod2_0;
+    if (\$56 ) begin
+      \$133  = \$65 ;
     end
     if (rst) begin
-      \$161  = 8'h00;
+      \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = w8_0;
-    if (\$46 ) begin
-      \$162  = wrom__data[135:128];
+    \$134  = prod2_1;
+    if (\$56 ) begin
+      \$134  = \$66 ;
     end
     if (rst) begin
-      \$162  = 8'h00;
+      \$134  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = w8_1;
-    if (\$46 ) begin
-      \$163  = wrom__data[143:136];
+    \$135  = prod3_0;
+    if (\$56 ) begin
+      \$135  = \$67 ;
     end
     if (rst) begin
-      \$163  = 8'h00;
+      \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = w9_0;
-    if (\$46 ) begin
-      \$164  = wrom__data[151:144];
+    \$136  = prod3_1;
+    if (\$56 ) begin
+      \$136  = \$68 ;
     end
     if (rst) begin
-      \$164  = 8'h00;
+      \$136  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = w9_1;
-    if (\$46 ) begin
-      \$165  = wrom__data[159:152];
+    \$137  = prod4_0;
+    if (\$56 ) begin
+      \$137  = \$69 ;
     end
     if (rst) begin
-      \$165  = 8'h00;
+      \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = prod0_0;
-    if (\$46 ) begin
-      \$166  = \$49 ;
+    \$138  = prod4_1;
+    if (\$56 ) begin
+      \$138  = \$70 ;
     end
     if (rst) begin
-      \$166  = 17'h00000;
+      \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = prod0_1;
-    if (\$46 ) begin
-      \$167  = \$50 ;
+    \$139  = sum0_s0_0;
+    if (\$72 ) begin
+      \$139  = { \$73 [17], \$73 [17], \$73 [17], \$73 [17], \$73 [17], \$73  };
     end
     if (rst) begin
-      \$167  = 17'h00000;
+      \$139  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = prod1_0;
-    if (\$46 ) begin
-      \$168  = \$51 ;
+    \$140  = sum1_s0_0;
+    if (\$75 ) begin
+      \$140  = { \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76  };
     end
     if (rst) begin
-      \$168  = 17'h00000;
+      \$140  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = prod1_1;
-    if (\$46 ) begin
-      \$169  = \$52 ;
+    \$141  = sum2_s0_0;
+    if (\$78 ) begin
+      \$141  = { \$79 [17], \$79 [17], \$79 [17], \$79 [17], \$79 [17], \$79  };
     end
     if (rst) begin
-      \$169  = 17'h00000;
+      \$141  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = prod2_0;
-    if (\$46 ) begin
-      \$170  = \$53 ;
+    \$142  = sum3_s0_0;
+    if (\$81 ) begin
+      \$142  = { \$82 [17], \$82 [17], \$82 [17], \$82 [17], \$82 [17], \$82  };
     end
     if (rst) begin
-      \$170  = 17'h00000;
+      \$142  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = prod2_1;
-    if (\$46 ) begin
-      \$171  = \$54 ;
+    \$143  = sum4_s0_0;
+    if (\$84 ) begin
+      \$143  = { \$85 [17], \$85 [17], \$85 [17], \$85 [17], \$85 [17], \$85  };
     end
     if (rst) begin
-      \$171  = 17'h00000;
+      \$143  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = prod3_0;
-    if (\$46 ) begin
-      \$172  = \$55 ;
+    \$144  = v2;
+    if (\$87 ) begin
+      \$144  = v1;
     end
     if (rst) begin
-      \$172  = 17'h00000;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = prod3_1;
-    if (\$46 ) begin
-      \$173  = \$56 ;
+    \$145  = first2;
+    if (\$87 ) begin
+      \$145  = first1;
     end
     if (rst) begin
-      \$173  = 17'h00000;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = prod4_0;
-    if (\$46 ) begin
-      \$174  = \$57 ;
+    \$146  = last2;
+    if (\$87 ) begin
+      \$146  = last1;
     end
     if (rst) begin
-      \$174  = 17'h00000;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = prod4_1;
-    if (\$46 ) begin
-      \$175  = \$58 ;
+    \$147  = nf2;
+    if (\$87 ) begin
+      \$147  = nf1;
     end
     if (rst) begin
-      \$175  = 17'h00000;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = prod5_0;
-    if (\$46 ) begin
-      \$176  = \$59 ;
+    \$148  = v3;
+    if (\$89 ) begin
+      \$148  = v2;
     end
     if (rst) begin
-      \$176  = 17'h00000;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = prod5_1;
-    if (\$46 ) begin
-      \$177  = \$60 ;
+    \$149  = first3;
+    if (\$89 ) begin
+      \$149  = first2;
     end
     if (rst) begin
-      \$177  = 17'h00000;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = prod6_0;
-    if (\$46 ) begin
-      \$178  = \$61 ;
+    \$150  = last3;
+    if (\$89 ) begin
+      \$150  = last2;
     end
     if (rst) begin
-      \$178  = 17'h00000;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = prod6_1;
-    if (\$46 ) begin
-      \$179  = \$62 ;
+    \$151  = nf3;
+    if (\$89 ) begin
+      \$151  = nf2;
     end
     if (rst) begin
-      \$179  = 17'h00000;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = prod7_0;
-    if (\$46 ) begin
-      \$180  = \$63 ;
-    end
-    if (rst) begin
-      \$180  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = prod7_1;
-    if (\$46 ) begin
-      \$181  = \$64 ;
-    end
-    if (rst) begin
-      \$181  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = prod8_0;
-    if (\$46 ) begin
-      \$182  = \$65 ;
-    end
-    if (rst) begin
-      \$182  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = prod8_1;
-    if (\$46 ) begin
-      \$183  = \$66 ;
-    end
-    if (rst) begin
-      \$183  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = prod9_0;
-    if (\$46 ) begin
-      \$184  = \$67 ;
-    end
-    if (rst) begin
-      \$184  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = prod9_1;
-    if (\$46 ) begin
-      \$185  = \$68 ;
-    end
-    if (rst) begin
-      \$185  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = sum0_s0_0;
-    if (\$70 ) begin
-      \$186  = { \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71  };
-    end
-    if (rst) begin
-      \$186  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = sum1_s0_0;
-    if (\$73 ) begin
-      \$187  = { \$74 [17], \$74 [17], \$74 [17], \$74 [17], \$74 [17], \$74  };
-    end
-    if (rst) begin
-      \$187  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = sum2_s0_0;
-    if (\$76 ) begin
-      \$188  = { \$77 [17], \$77 [17], \$77 [17], \$77 [17], \$77 [17], \$77  };
-    end
-    if (rst) begin
-      \$188  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = sum3_s0_0;
-    if (\$79 ) begin
-      \$189  = { \$80 [17], \$80 [17], \$80 [17], \$80 [17], \$80 [17], \$80  };
-    end
-    if (rst) begin
-      \$189  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = sum4_s0_0;
-    if (\$82 ) begin
-      \$190  = { \$83 [17], \$83 [17], \$83 [17], \$83 [17], \$83 [17], \$83  };
-    end
-    if (rst) begin
-      \$190  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = sum5_s0_0;
-    if (\$85 ) begin
-      \$191  = { \$86 [17], \$86 [17], \$86 [17], \$86 [17], \$86 [17], \$86  };
-    end
-    if (rst) begin
-      \$191  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = sum6_s0_0;
-    if (\$88 ) begin
-      \$192  = { \$89 [17], \$89 [17], \$89 [17], \$89 [17], \$89 [17], \$89  };
-    end
-    if (rst) begin
-      \$192  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = sum7_s0_0;
+    \$152  = v4;
     if (\$91 ) begin
-      \$193  = { \$92 [17], \$92 [17], \$92 [17], \$92 [17], \$92 [17], \$92  };
+      \$152  = v3;
     end
     if (rst) begin
-      \$193  = 23'h000000;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = sum8_s0_0;
-    if (\$94 ) begin
-      \$194  = { \$95 [17], \$95 [17], \$95 [17], \$95 [17], \$95 [17], \$95  };
+    \$153  = first4;
+    if (\$91 ) begin
+      \$153  = first3;
     end
     if (rst) begin
-      \$194  = 23'h000000;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = sum9_s0_0;
+    \$154  = last4;
+    if (\$91 ) begin
+      \$154  = last3;
+    end
+    if (rst) begin
+      \$154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$155  = nf4;
+    if (\$91 ) begin
+      \$155  = nf3;
+    end
+    if (rst) begin
+      \$155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$156  = o__valid;
+    if (\$93 ) begin
+      \$156  = \$94 ;
+    end
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$157  = acc0;
     if (\$97 ) begin
-      \$195  = { \$98 [17], \$98 [17], \$98 [17], \$98 [17], \$98 [17], \$98  };
+      \$157  = \$18 [22:0];
     end
     if (rst) begin
-      \$195  = 23'h000000;
+      \$157  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = v2;
+    \$158  = o__payload;
+    if (\$97 ) begin
+      if (last4) begin
+        \$158 [22:0] = \$18 [22:0];
+      end
+    end
     if (\$100 ) begin
-      \$196  = v1;
+      if (last4) begin
+        \$158 [45:23] = \$21 [22:0];
+      end
     end
-    if (rst) begin
-      \$196  = 1'h0;
+    if (\$103 ) begin
+      if (last4) begin
+        \$158 [68:46] = \$24 [22:0];
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = first2;
-    if (\$100 ) begin
-      \$197  = first1;
-    end
-    if (rst) begin
-      \$197  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = last2;
-    if (\$100 ) begin
-      \$198  = last1;
-    end
-    if (rst) begin
-      \$198  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = v3;
-    if (\$102 ) begin
-      \$199  = v2;
-    end
-    if (rst) begin
-      \$199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = first3;
-    if (\$102 ) begin
-      \$200  = first2;
-    end
-    if (rst) begin
-      \$200  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = last3;
-    if (\$102 ) begin
-      \$201  = last2;
-    end
-    if (rst) begin
-      \$201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = v4;
-    if (\$104 ) begin
-      \$202  = v3;
-    end
-    if (rst) begin
-      \$202  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = first4;
-    if (\$104 ) begin
-      \$203  = first3;
-    end
-    if (rst) begin
-      \$203  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = last4;
-    if (\$104 ) begin
-      \$204  = last3;
-    end
-    if (rst) begin
-      \$204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = o__valid;
     if (\$106 ) begin
-      \$205  = \$107 ;
-    end
-    if (rst) begin
-      \$205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = acc0;
-    if (\$110 ) begin
-      \$206  = \$6 [22:0];
-    end
-    if (rst) begin
-      \$206  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = o__payload;
-    if (\$110 ) begin
       if (last4) begin
-        \$207 [22:0] = \$6 [22:0];
+        \$158 [91:69] = \$27 [22:0];
       end
     end
-    if (\$113 ) begin
+    if (\$109 ) begin
       if (last4) begin
-        \$207 [45:23] = \$8 [22:0];
-      end
-    end
-    if (\$116 ) begin
-      if (last4) begin
-        \$207 [68:46] = \$10 [22:0];
-      end
-    end
-    if (\$119 ) begin
-      if (last4) begin
-        \$207 [91:69] = \$12 [22:0];
-      end
-    end
-    if (\$122 ) begin
-      if (last4) begin
-        \$207 [114:92] = \$14 [22:0];
-      end
-    end
-    if (\$125 ) begin
-      if (last4) begin
-        \$207 [137:115] = \$16 [22:0];
-      end
-    end
-    if (\$128 ) begin
-      if (last4) begin
-        \$207 [160:138] = \$18 [22:0];
-      end
-    end
-    if (\$131 ) begin
-      if (last4) begin
-        \$207 [183:161] = \$20 [22:0];
-      end
-    end
-    if (\$134 ) begin
-      if (last4) begin
-        \$207 [206:184] = \$22 [22:0];
-      end
-    end
-    if (\$137 ) begin
-      if (last4) begin
-        \$207 [229:207] = \$24 [22:0];
+        \$158 [114:92] = \$30 [22:0];
       end
     end
     if (rst) begin
-      \$207  = 230'h0000000000000000000000000000000000000000000000000000000000;
+      \$158  = 115'h00000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = acc1;
-    if (\$113 ) begin
-      \$208  = \$8 [22:0];
+    \$159  = acc1;
+    if (\$100 ) begin
+      \$159  = \$21 [22:0];
     end
     if (rst) begin
-      \$208  = 23'h000000;
+      \$159  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = acc2;
-    if (\$116 ) begin
-      \$209  = \$10 [22:0];
+    \$160  = acc2;
+    if (\$103 ) begin
+      \$160  = \$24 [22:0];
     end
     if (rst) begin
-      \$209  = 23'h000000;
+      \$160  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = acc3;
-    if (\$119 ) begin
-      \$210  = \$12 [22:0];
+    \$161  = acc3;
+    if (\$106 ) begin
+      \$161  = \$27 [22:0];
     end
     if (rst) begin
-      \$210  = 23'h000000;
+      \$161  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = acc4;
-    if (\$122 ) begin
-      \$211  = \$14 [22:0];
+    \$162  = acc4;
+    if (\$109 ) begin
+      \$162  = \$30 [22:0];
     end
     if (rst) begin
-      \$211  = 23'h000000;
+      \$162  = 23'h000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = acc5;
-    if (\$125 ) begin
-      \$212  = \$16 [22:0];
-    end
-    if (rst) begin
-      \$212  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = acc6;
-    if (\$128 ) begin
-      \$213  = \$18 [22:0];
-    end
-    if (rst) begin
-      \$213  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = acc7;
-    if (\$131 ) begin
-      \$214  = \$20 [22:0];
-    end
-    if (rst) begin
-      \$214  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = acc8;
-    if (\$134 ) begin
-      \$215  = \$22 [22:0];
-    end
-    if (rst) begin
-      \$215  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = acc9;
-    if (\$137 ) begin
-      \$216  = \$24 [22:0];
-    end
-    if (rst) begin
-      \$216  = 23'h000000;
-    end
-  end
-  assign t = wrom__addr;
-  assign acc0_next = \$6 [22:0];
-  assign acc1_next = \$8 [22:0];
-  assign acc2_next = \$10 [22:0];
-  assign acc3_next = \$12 [22:0];
-  assign acc4_next = \$14 [22:0];
-  assign acc5_next = \$16 [22:0];
-  assign acc6_next = \$18 [22:0];
-  assign acc7_next = \$20 [22:0];
-  assign acc8_next = \$22 [22:0];
-  assign acc9_next = \$24 [22:0];
+  assign \$signature__data  = i__payload;
+  assign wrom__addr = t;
+  assign acc0_next = \$18 [22:0];
+  assign acc1_next = \$21 [22:0];
+  assign acc2_next = \$24 [22:0];
+  assign acc3_next = \$27 [22:0];
+  assign acc4_next = \$30 [22:0];
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \o__payload[0]  = o__payload[22:0];
@@ -10662,20 +10928,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \o__payload[2]  = o__payload[68:46];
   assign \o__payload[3]  = o__payload[91:69];
   assign \o__payload[4]  = o__payload[114:92];
-  assign \o__payload[5]  = o__payload[137:115];
-  assign \o__payload[6]  = o__payload[160:138];
-  assign \o__payload[7]  = o__payload[183:161];
-  assign \o__payload[8]  = o__payload[206:184];
-  assign \o__payload[9]  = o__payload[229:207];
-  assign \$3  = 1'h1;
-  assign i__ready = \$2 ;
-  assign \$27  = 1'h1;
-  assign \$28  = 1'h0;
-  assign \$29  = i__valid;
-  assign \$36  = 1'h1;
-  assign \$39  = 1'h1;
-  assign \$40  = 1'h0;
-  assign \$41  = i__valid;
+  assign \$9  = \$7 ;
+  assign \$35  = \$33 ;
+  assign \$49  = \$47 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -10684,73 +10939,73 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [47:0] \$101 ;
+  wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
+  wire [33:0] \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
+  wire [24:0] \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire \$114 ;
-  wire [48:0] \$115 ;
+  wire [22:0] \$114 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire [49:0] \$118 ;
+  wire [13:0] \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire [49:0] \$124 ;
-  wire [49:0] \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  wire \$13 ;
+  wire [34:0] \$122 ;
+  wire [35:0] \$123 ;
+  wire [55:0] \$124 ;
+  wire [56:0] \$125 ;
+  wire [53:0] \$126 ;
+  wire [58:0] \$127 ;
+  wire [76:0] \$128 ;
+  wire [77:0] \$129 ;
+  reg [24:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire [33:0] \$132 ;
-  wire \$133 ;
+  wire \$132 ;
+  wire [47:0] \$133 ;
   wire \$134 ;
   wire \$135 ;
-  wire [24:0] \$136 ;
+  wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire [22:0] \$140 ;
+  wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire [13:0] \$144 ;
+  wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire \$147 ;
-  wire [34:0] \$148 ;
-  wire [35:0] \$149 ;
+  wire [48:0] \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [55:0] \$150 ;
-  wire [56:0] \$151 ;
-  wire [53:0] \$152 ;
-  wire [58:0] \$153 ;
-  wire [76:0] \$154 ;
-  wire [77:0] \$155 ;
-  wire \$156 ;
-  wire \$157 ;
+  wire [49:0] \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire [49:0] \$156 ;
+  wire [49:0] \$157 ;
   wire \$158 ;
-  wire [47:0] \$159 ;
-  wire [33:0] \$16 ;
+  wire \$159 ;
+  wire \$16 ;
   wire \$160 ;
-  wire \$161 ;
+  reg [24:0] \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
@@ -10763,661 +11018,474 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire [48:0] \$173 ;
+  wire \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire [49:0] \$176 ;
+  wire \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
+  wire [33:0] \$180 ;
   wire \$181 ;
-  wire [49:0] \$182 ;
-  wire [49:0] \$183 ;
-  wire \$184 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire [24:0] \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
+  wire [22:0] \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire [33:0] \$190 ;
+  wire \$190 ;
   wire \$191 ;
-  wire \$192 ;
+  wire [13:0] \$192 ;
   wire \$193 ;
-  wire [24:0] \$194 ;
+  wire \$194 ;
   wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire [22:0] \$198 ;
-  wire \$199 ;
+  wire [34:0] \$196 ;
+  wire [35:0] \$197 ;
+  wire [55:0] \$198 ;
+  wire [56:0] \$199 ;
   wire \$2 ;
-  wire [24:0] \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire [13:0] \$202 ;
-  wire \$203 ;
+  wire \$20 ;
+  wire [53:0] \$200 ;
+  wire [58:0] \$201 ;
+  wire [76:0] \$202 ;
+  wire [77:0] \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire [34:0] \$206 ;
-  wire [35:0] \$207 ;
-  wire [55:0] \$208 ;
-  wire [56:0] \$209 ;
+  wire \$206 ;
+  wire [47:0] \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire \$21 ;
-  wire [53:0] \$210 ;
-  wire [58:0] \$211 ;
-  wire [76:0] \$212 ;
-  wire [77:0] \$213 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire [47:0] \$217 ;
+  wire \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
-  wire \$221 ;
+  wire [48:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire \$224 ;
+  wire [49:0] \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire [48:0] \$231 ;
+  wire [49:0] \$230 ;
+  wire [49:0] \$231 ;
   wire \$232 ;
   wire \$233 ;
-  wire [49:0] \$234 ;
-  wire \$235 ;
+  wire \$234 ;
+  reg [24:0] \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire [22:0] \$24 ;
-  wire [49:0] \$240 ;
-  wire [49:0] \$241 ;
+  wire \$24 ;
+  wire \$240 ;
+  wire \$241 ;
   wire \$242 ;
   wire \$243 ;
   wire \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
-  wire [33:0] \$248 ;
+  wire \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
-  wire \$251 ;
-  wire [24:0] \$252 ;
+  reg [5:0] \$251 ;
+  wire \$252 ;
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
-  wire [22:0] \$256 ;
+  wire \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire \$26 ;
-  wire [13:0] \$260 ;
+  wire \$260 ;
   wire \$261 ;
   wire \$262 ;
   wire \$263 ;
-  wire [34:0] \$264 ;
-  wire [35:0] \$265 ;
-  wire [55:0] \$266 ;
-  wire [56:0] \$267 ;
-  wire [53:0] \$268 ;
-  wire [58:0] \$269 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  reg [33:0] \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
-  wire [76:0] \$270 ;
-  wire [77:0] \$271 ;
+  wire \$270 ;
+  wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
-  wire [47:0] \$275 ;
+  wire \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
   wire \$279 ;
-  wire [13:0] \$28 ;
+  wire \$28 ;
   wire \$280 ;
   wire \$281 ;
   wire \$282 ;
-  wire \$283 ;
+  reg [33:0] \$283 ;
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
-  wire [48:0] \$289 ;
+  wire \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire [49:0] \$292 ;
+  wire \$292 ;
   wire \$293 ;
   wire \$294 ;
   wire \$295 ;
   wire \$296 ;
   wire \$297 ;
-  wire [49:0] \$298 ;
-  wire [49:0] \$299 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
   wire \$301 ;
-  wire \$302 ;
+  wire [33:0] \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire [33:0] \$306 ;
+  wire [24:0] \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
-  wire [24:0] \$310 ;
+  wire [22:0] \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire [22:0] \$314 ;
+  wire [13:0] \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
-  wire [13:0] \$318 ;
-  wire \$319 ;
-  wire [34:0] \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire [34:0] \$322 ;
-  wire [35:0] \$323 ;
-  wire [55:0] \$324 ;
-  wire [56:0] \$325 ;
-  wire [53:0] \$326 ;
-  wire [58:0] \$327 ;
-  wire [76:0] \$328 ;
-  wire [77:0] \$329 ;
-  wire [35:0] \$33 ;
+  wire [34:0] \$318 ;
+  wire [35:0] \$319 ;
+  wire [33:0] \$32 ;
+  wire [55:0] \$320 ;
+  wire [56:0] \$321 ;
+  wire [53:0] \$322 ;
+  wire [58:0] \$323 ;
+  wire [76:0] \$324 ;
+  wire [77:0] \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire [47:0] \$329 ;
+  wire \$33 ;
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
-  wire [47:0] \$333 ;
+  wire \$333 ;
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
-  wire [55:0] \$34 ;
+  wire \$34 ;
   wire \$340 ;
   wire \$341 ;
   wire \$342 ;
-  wire \$343 ;
+  wire [48:0] \$343 ;
   wire \$344 ;
   wire \$345 ;
-  wire \$346 ;
-  wire [48:0] \$347 ;
+  wire [49:0] \$346 ;
+  wire \$347 ;
   wire \$348 ;
   wire \$349 ;
-  wire [56:0] \$35 ;
-  wire [49:0] \$350 ;
+  wire \$35 ;
+  wire \$350 ;
   wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
+  wire [49:0] \$352 ;
+  wire [49:0] \$353 ;
   wire \$354 ;
   wire \$355 ;
-  wire [49:0] \$356 ;
-  wire [49:0] \$357 ;
+  wire \$356 ;
+  reg [24:0] \$357 ;
   wire \$358 ;
   wire \$359 ;
-  wire [53:0] \$36 ;
+  wire [24:0] \$36 ;
   wire \$360 ;
   wire \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire [33:0] \$364 ;
+  wire \$364 ;
   wire \$365 ;
   wire \$366 ;
   wire \$367 ;
-  wire [24:0] \$368 ;
+  wire \$368 ;
   wire \$369 ;
-  wire [58:0] \$37 ;
+  wire \$37 ;
   wire \$370 ;
   wire \$371 ;
-  wire [22:0] \$372 ;
+  wire \$372 ;
   wire \$373 ;
   wire \$374 ;
   wire \$375 ;
-  wire [13:0] \$376 ;
+  wire [33:0] \$376 ;
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
-  wire [76:0] \$38 ;
-  wire [34:0] \$380 ;
-  wire [35:0] \$381 ;
-  wire [55:0] \$382 ;
-  wire [56:0] \$383 ;
-  wire [53:0] \$384 ;
-  wire [58:0] \$385 ;
-  wire [76:0] \$386 ;
-  wire [77:0] \$387 ;
-  wire \$388 ;
+  wire \$38 ;
+  wire [24:0] \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire [22:0] \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire [13:0] \$388 ;
   wire \$389 ;
-  wire [77:0] \$39 ;
+  wire \$39 ;
   wire \$390 ;
-  wire [47:0] \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  wire \$391 ;
+  wire [34:0] \$392 ;
+  wire [35:0] \$393 ;
+  wire [55:0] \$394 ;
+  wire [56:0] \$395 ;
+  wire [53:0] \$396 ;
+  wire [58:0] \$397 ;
+  wire [76:0] \$398 ;
+  wire [77:0] \$399 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [22:0] \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
-  wire \$403 ;
+  wire [47:0] \$403 ;
   wire \$404 ;
-  wire [48:0] \$405 ;
+  wire \$405 ;
   wire \$406 ;
   wire \$407 ;
-  wire [49:0] \$408 ;
+  wire \$408 ;
   wire \$409 ;
   wire \$41 ;
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
   wire \$413 ;
-  wire [49:0] \$414 ;
-  wire [49:0] \$415 ;
+  wire \$414 ;
+  wire \$415 ;
   wire \$416 ;
-  wire \$417 ;
+  wire [48:0] \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire \$42 ;
-  wire \$420 ;
+  wire [49:0] \$420 ;
   wire \$421 ;
-  wire [33:0] \$422 ;
+  wire \$422 ;
   wire \$423 ;
   wire \$424 ;
   wire \$425 ;
-  wire [24:0] \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
-  wire [47:0] \$43 ;
-  wire [22:0] \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire [13:0] \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire [34:0] \$438 ;
-  wire [35:0] \$439 ;
-  wire \$44 ;
-  wire [55:0] \$440 ;
-  wire [56:0] \$441 ;
-  wire [53:0] \$442 ;
-  wire [58:0] \$443 ;
-  wire [76:0] \$444 ;
-  wire [77:0] \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire [47:0] \$449 ;
+  wire [49:0] \$426 ;
+  wire [49:0] \$427 ;
+  reg \$428 ;
+  reg \$429 ;
+  wire \$43 ;
+  reg \$430 ;
+  reg \$431 ;
+  reg \$432 ;
+  reg \$433 ;
+  reg \$434 ;
+  reg [24:0] \$435 ;
+  reg [24:0] \$436 ;
+  reg [24:0] \$437 ;
+  reg [24:0] \$438 ;
+  reg [24:0] \$439 ;
+  wire [13:0] \$44 ;
+  reg [22:0] \$440 ;
+  reg [33:0] \$441 ;
+  reg [24:0] \$442 ;
+  reg [22:0] \$443 ;
+  reg [13:0] \$444 ;
+  reg [47:0] \$445 ;
+  reg [47:0] \$446 ;
+  reg \$447 ;
+  reg \$448 ;
+  reg [49:0] \$449 ;
   wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
+  reg [7:0] \$450 ;
+  reg [24:0] \$451 ;
+  reg [24:0] \$452 ;
+  reg [24:0] \$453 ;
+  reg [24:0] \$454 ;
+  reg [24:0] \$455 ;
+  reg [22:0] \$456 ;
+  reg [33:0] \$457 ;
+  reg [24:0] \$458 ;
+  reg [22:0] \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire [48:0] \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire [49:0] \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  reg [13:0] \$460 ;
+  reg [47:0] \$461 ;
+  reg [47:0] \$462 ;
+  reg \$463 ;
+  reg \$464 ;
+  reg [49:0] \$465 ;
+  reg [7:0] \$466 ;
+  reg [24:0] \$467 ;
+  reg [24:0] \$468 ;
+  reg [24:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire [49:0] \$472 ;
-  wire [49:0] \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
-  wire \$48 ;
-  wire [33:0] \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire [24:0] \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire [22:0] \$488 ;
-  wire \$489 ;
-  wire \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire [13:0] \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire [34:0] \$496 ;
-  wire [35:0] \$497 ;
-  wire [55:0] \$498 ;
-  wire [56:0] \$499 ;
+  reg [24:0] \$470 ;
+  reg [24:0] \$471 ;
+  reg [22:0] \$472 ;
+  reg [33:0] \$473 ;
+  reg [24:0] \$474 ;
+  reg [22:0] \$475 ;
+  reg [13:0] \$476 ;
+  reg [47:0] \$477 ;
+  reg [47:0] \$478 ;
+  reg \$479 ;
+  wire [34:0] \$48 ;
+  reg \$480 ;
+  reg [49:0] \$481 ;
+  reg [7:0] \$482 ;
+  reg [24:0] \$483 ;
+  reg [24:0] \$484 ;
+  reg [24:0] \$485 ;
+  reg [24:0] \$486 ;
+  reg [24:0] \$487 ;
+  reg [5:0] \$488 ;
+  reg [5:0] \$489 ;
+  wire [35:0] \$49 ;
+  reg [5:0] \$490 ;
+  reg [5:0] \$491 ;
+  reg [5:0] \$492 ;
+  reg [33:0] \$493 ;
+  reg [33:0] \$494 ;
+  reg [33:0] \$495 ;
+  reg [33:0] \$496 ;
+  reg [33:0] \$497 ;
+  reg [33:0] \$498 ;
+  reg [33:0] \$499 ;
   wire \$5 ;
-  wire \$50 ;
-  wire [53:0] \$500 ;
-  wire [58:0] \$501 ;
-  wire [76:0] \$502 ;
-  wire [77:0] \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire [47:0] \$507 ;
-  wire \$508 ;
-  wire \$509 ;
-  wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
-  wire \$52 ;
-  wire \$520 ;
-  wire [48:0] \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire [49:0] \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire \$527 ;
-  wire \$528 ;
-  wire \$529 ;
-  wire \$53 ;
-  wire [49:0] \$530 ;
-  wire [49:0] \$531 ;
-  wire \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire \$536 ;
-  wire \$537 ;
-  wire [33:0] \$538 ;
-  wire \$539 ;
-  wire \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire [24:0] \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire \$545 ;
-  wire [22:0] \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
-  wire \$55 ;
-  wire [13:0] \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire [34:0] \$554 ;
-  wire [35:0] \$555 ;
-  wire [55:0] \$556 ;
-  wire [56:0] \$557 ;
-  wire [53:0] \$558 ;
-  wire [58:0] \$559 ;
+  wire [55:0] \$50 ;
+  reg [33:0] \$500 ;
+  reg [33:0] \$501 ;
+  reg [33:0] \$502 ;
+  reg [22:0] \$503 ;
+  reg [33:0] \$504 ;
+  reg [24:0] \$505 ;
+  reg [22:0] \$506 ;
+  reg [13:0] \$507 ;
+  reg [47:0] \$508 ;
+  reg [47:0] \$509 ;
+  wire [56:0] \$51 ;
+  reg \$510 ;
+  reg \$511 ;
+  reg [49:0] \$512 ;
+  reg [7:0] \$513 ;
+  reg [24:0] \$514 ;
+  reg [24:0] \$515 ;
+  reg [24:0] \$516 ;
+  reg [24:0] \$517 ;
+  reg [24:0] \$518 ;
+  reg [22:0] \$519 ;
+  wire [53:0] \$52 ;
+  reg [33:0] \$520 ;
+  reg [24:0] \$521 ;
+  reg [22:0] \$522 ;
+  reg [13:0] \$523 ;
+  reg [47:0] \$524 ;
+  reg [47:0] \$525 ;
+  reg \$526 ;
+  reg \$527 ;
+  reg [49:0] \$528 ;
+  reg [7:0] \$529 ;
+  wire [58:0] \$53 ;
+  wire [76:0] \$54 ;
+  wire [77:0] \$55 ;
   wire \$56 ;
-  wire [76:0] \$560 ;
-  wire [77:0] \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire [47:0] \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire \$568 ;
-  wire \$569 ;
-  wire [48:0] \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  wire \$575 ;
-  wire \$576 ;
-  wire \$577 ;
-  wire \$578 ;
-  wire [48:0] \$579 ;
+  wire \$57 ;
   wire \$58 ;
-  wire \$580 ;
-  wire \$581 ;
-  wire [49:0] \$582 ;
-  wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire \$587 ;
-  wire [49:0] \$588 ;
-  wire [49:0] \$589 ;
-  wire \$59 ;
-  reg \$590 ;
-  reg \$591 ;
-  reg \$592 ;
-  reg \$593 ;
-  reg \$594 ;
-  reg \$595 ;
-  reg \$596 ;
-  reg [22:0] \$597 ;
-  reg [33:0] \$598 ;
-  reg [24:0] \$599 ;
+  wire [47:0] \$59 ;
   wire [1:0] \$6 ;
-  wire [49:0] \$60 ;
-  reg [22:0] \$600 ;
-  reg [13:0] \$601 ;
-  reg [47:0] \$602 ;
-  reg [47:0] \$603 ;
-  reg \$604 ;
-  reg \$605 ;
-  reg [49:0] \$606 ;
-  reg [7:0] \$607 ;
-  reg [22:0] \$608 ;
-  reg [33:0] \$609 ;
+  wire \$60 ;
   wire \$61 ;
-  reg [24:0] \$610 ;
-  reg [22:0] \$611 ;
-  reg [13:0] \$612 ;
-  reg [47:0] \$613 ;
-  reg [47:0] \$614 ;
-  reg \$615 ;
-  reg \$616 ;
-  reg [49:0] \$617 ;
-  reg [7:0] \$618 ;
-  reg [22:0] \$619 ;
   wire \$62 ;
-  reg [33:0] \$620 ;
-  reg [24:0] \$621 ;
-  reg [22:0] \$622 ;
-  reg [13:0] \$623 ;
-  reg [47:0] \$624 ;
-  reg [47:0] \$625 ;
-  reg \$626 ;
-  reg \$627 ;
-  reg [49:0] \$628 ;
-  reg [7:0] \$629 ;
   wire \$63 ;
-  reg [22:0] \$630 ;
-  reg [33:0] \$631 ;
-  reg [24:0] \$632 ;
-  reg [22:0] \$633 ;
-  reg [13:0] \$634 ;
-  reg [47:0] \$635 ;
-  reg [47:0] \$636 ;
-  reg \$637 ;
-  reg \$638 ;
-  reg [49:0] \$639 ;
   wire \$64 ;
-  reg [7:0] \$640 ;
-  reg [22:0] \$641 ;
-  reg [33:0] \$642 ;
-  reg [24:0] \$643 ;
-  reg [22:0] \$644 ;
-  reg [13:0] \$645 ;
-  reg [47:0] \$646 ;
-  reg [47:0] \$647 ;
-  reg \$648 ;
-  reg \$649 ;
   wire \$65 ;
-  reg [49:0] \$650 ;
-  reg [7:0] \$651 ;
-  reg [22:0] \$652 ;
-  reg [33:0] \$653 ;
-  reg [24:0] \$654 ;
-  reg [22:0] \$655 ;
-  reg [13:0] \$656 ;
-  reg [47:0] \$657 ;
-  reg [47:0] \$658 ;
-  reg \$659 ;
-  wire [49:0] \$66 ;
-  reg \$660 ;
-  reg [49:0] \$661 ;
-  reg [7:0] \$662 ;
-  reg [22:0] \$663 ;
-  reg [33:0] \$664 ;
-  reg [24:0] \$665 ;
-  reg [22:0] \$666 ;
-  reg [13:0] \$667 ;
-  reg [47:0] \$668 ;
-  reg [47:0] \$669 ;
-  wire [49:0] \$67 ;
-  reg \$670 ;
-  reg \$671 ;
-  reg [49:0] \$672 ;
-  reg [7:0] \$673 ;
-  reg [22:0] \$674 ;
-  reg [33:0] \$675 ;
-  reg [24:0] \$676 ;
-  reg [22:0] \$677 ;
-  reg [13:0] \$678 ;
-  reg [47:0] \$679 ;
+  wire \$66 ;
+  wire \$67 ;
   wire \$68 ;
-  reg [47:0] \$680 ;
-  reg \$681 ;
-  reg \$682 ;
-  reg [49:0] \$683 ;
-  reg [7:0] \$684 ;
-  reg [22:0] \$685 ;
-  reg [33:0] \$686 ;
-  reg [24:0] \$687 ;
-  reg [22:0] \$688 ;
-  reg [13:0] \$689 ;
   wire \$69 ;
-  reg [47:0] \$690 ;
-  reg [47:0] \$691 ;
-  reg \$692 ;
-  reg \$693 ;
-  reg [49:0] \$694 ;
-  reg [7:0] \$695 ;
-  reg [22:0] \$696 ;
-  reg [33:0] \$697 ;
-  reg [24:0] \$698 ;
-  reg [22:0] \$699 ;
   wire [1:0] \$7 ;
   wire \$70 ;
-  reg [13:0] \$700 ;
-  reg [47:0] \$701 ;
-  reg [47:0] \$702 ;
-  reg \$703 ;
-  reg \$704 ;
-  reg [49:0] \$705 ;
-  reg [7:0] \$706 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
-  wire [33:0] \$74 ;
+  wire [48:0] \$73 ;
+  wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
+  wire [49:0] \$76 ;
   wire \$77 ;
-  wire [24:0] \$78 ;
+  wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [22:0] \$82 ;
-  wire \$83 ;
+  wire [49:0] \$82 ;
+  wire [49:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [13:0] \$86 ;
-  wire \$87 ;
+  wire \$86 ;
+  reg [24:0] \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire [34:0] \$90 ;
-  wire [35:0] \$91 ;
-  wire [55:0] \$92 ;
-  wire [56:0] \$93 ;
-  wire [53:0] \$94 ;
-  wire [58:0] \$95 ;
-  wire [76:0] \$96 ;
-  wire [77:0] \$97 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   input clk;
   wire clk;
   reg group = 1'h0;
-  input [229:0] i__payload;
-  wire [229:0] i__payload;
+  input [114:0] i__payload;
+  wire [114:0] i__payload;
   wire [22:0] \i__payload[0] ;
   wire [22:0] \i__payload[1] ;
   wire [22:0] \i__payload[2] ;
   wire [22:0] \i__payload[3] ;
   wire [22:0] \i__payload[4] ;
-  wire [22:0] \i__payload[5] ;
-  wire [22:0] \i__payload[6] ;
-  wire [22:0] \i__payload[7] ;
-  wire [22:0] \i__payload[8] ;
-  wire [22:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  output [79:0] o__payload;
-  wire [79:0] o__payload;
+  output [39:0] o__payload;
+  wire [39:0] o__payload;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
   wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
-  wire [7:0] \o__payload[8] ;
-  wire [7:0] \o__payload[9] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -11425,6 +11493,11 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   reg rq0_above = 1'h0;
   reg [49:0] rq0_code = 50'h0000000000000;
   reg [47:0] rq0_floor = 48'h000000000000;
+  reg [24:0] rq0_mult_1 = 25'h0000000;
+  reg [24:0] rq0_mult_2 = 25'h0000000;
+  reg [24:0] rq0_mult_3 = 25'h0000000;
+  reg [24:0] rq0_mult_4 = 25'h0000000;
+  reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [7:0] rq0_out = 8'h00;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -11437,6 +11510,11 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   reg rq1_above = 1'h0;
   reg [49:0] rq1_code = 50'h0000000000000;
   reg [47:0] rq1_floor = 48'h000000000000;
+  reg [24:0] rq1_mult_1 = 25'h0000000;
+  reg [24:0] rq1_mult_2 = 25'h0000000;
+  reg [24:0] rq1_mult_3 = 25'h0000000;
+  reg [24:0] rq1_mult_4 = 25'h0000000;
+  reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [7:0] rq1_out = 8'h00;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
@@ -11449,6 +11527,11 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   reg rq2_above = 1'h0;
   reg [49:0] rq2_code = 50'h0000000000000;
   reg [47:0] rq2_floor = 48'h000000000000;
+  reg [24:0] rq2_mult_1 = 25'h0000000;
+  reg [24:0] rq2_mult_2 = 25'h0000000;
+  reg [24:0] rq2_mult_3 = 25'h0000000;
+  reg [24:0] rq2_mult_4 = 25'h0000000;
+  reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [7:0] rq2_out = 8'h00;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
@@ -11461,6 +11544,21 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   reg rq3_above = 1'h0;
   reg [49:0] rq3_code = 50'h0000000000000;
   reg [47:0] rq3_floor = 48'h000000000000;
+  reg [33:0] rq3_half_1 = 34'h000000000;
+  reg [33:0] rq3_half_2 = 34'h000000000;
+  reg [33:0] rq3_half_3 = 34'h000000000;
+  reg [33:0] rq3_half_4 = 34'h000000000;
+  reg [33:0] rq3_half_5 = 34'h000000000;
+  reg [33:0] rq3_mask_1 = 34'h000000000;
+  reg [33:0] rq3_mask_2 = 34'h000000000;
+  reg [33:0] rq3_mask_3 = 34'h000000000;
+  reg [33:0] rq3_mask_4 = 34'h000000000;
+  reg [33:0] rq3_mask_5 = 34'h000000000;
+  reg [24:0] rq3_mult_1 = 25'h0000000;
+  reg [24:0] rq3_mult_2 = 25'h0000000;
+  reg [24:0] rq3_mult_3 = 25'h0000000;
+  reg [24:0] rq3_mult_4 = 25'h0000000;
+  reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [7:0] rq3_out = 8'h00;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
@@ -11468,11 +11566,21 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   reg [13:0] rq3_part1_1 = 14'h0000;
   reg [47:0] rq3_prod = 48'h000000000000;
   wire [47:0] rq3_rem;
+  reg [5:0] rq3_shift_1 = 6'h00;
+  reg [5:0] rq3_shift_2 = 6'h00;
+  reg [5:0] rq3_shift_3 = 6'h00;
+  reg [5:0] rq3_shift_4 = 6'h00;
+  reg [5:0] rq3_shift_5 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [22:0] rq3_x = 23'h000000;
   reg rq4_above = 1'h0;
   reg [49:0] rq4_code = 50'h0000000000000;
   reg [47:0] rq4_floor = 48'h000000000000;
+  reg [24:0] rq4_mult_1 = 25'h0000000;
+  reg [24:0] rq4_mult_2 = 25'h0000000;
+  reg [24:0] rq4_mult_3 = 25'h0000000;
+  reg [24:0] rq4_mult_4 = 25'h0000000;
+  reg [24:0] rq4_mult_5 = 25'h0000000;
   reg [7:0] rq4_out = 8'h00;
   reg [33:0] rq4_part0_0 = 34'h000000000;
   reg [24:0] rq4_part0_1 = 25'h0000000;
@@ -11482,66 +11590,6 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   wire [47:0] rq4_rem;
   reg rq4_tie = 1'h0;
   reg [22:0] rq4_x = 23'h000000;
-  reg rq5_above = 1'h0;
-  reg [49:0] rq5_code = 50'h0000000000000;
-  reg [47:0] rq5_floor = 48'h000000000000;
-  reg [7:0] rq5_out = 8'h00;
-  reg [33:0] rq5_part0_0 = 34'h000000000;
-  reg [24:0] rq5_part0_1 = 25'h0000000;
-  reg [22:0] rq5_part1_0 = 23'h000000;
-  reg [13:0] rq5_part1_1 = 14'h0000;
-  reg [47:0] rq5_prod = 48'h000000000000;
-  wire [47:0] rq5_rem;
-  reg rq5_tie = 1'h0;
-  reg [22:0] rq5_x = 23'h000000;
-  reg rq6_above = 1'h0;
-  reg [49:0] rq6_code = 50'h0000000000000;
-  reg [47:0] rq6_floor = 48'h000000000000;
-  reg [7:0] rq6_out = 8'h00;
-  reg [33:0] rq6_part0_0 = 34'h000000000;
-  reg [24:0] rq6_part0_1 = 25'h0000000;
-  reg [22:0] rq6_part1_0 = 23'h000000;
-  reg [13:0] rq6_part1_1 = 14'h0000;
-  reg [47:0] rq6_prod = 48'h000000000000;
-  wire [47:0] rq6_rem;
-  reg rq6_tie = 1'h0;
-  reg [22:0] rq6_x = 23'h000000;
-  reg rq7_above = 1'h0;
-  reg [49:0] rq7_code = 50'h0000000000000;
-  reg [47:0] rq7_floor = 48'h000000000000;
-  reg [7:0] rq7_out = 8'h00;
-  reg [33:0] rq7_part0_0 = 34'h000000000;
-  reg [24:0] rq7_part0_1 = 25'h0000000;
-  reg [22:0] rq7_part1_0 = 23'h000000;
-  reg [13:0] rq7_part1_1 = 14'h0000;
-  reg [47:0] rq7_prod = 48'h000000000000;
-  wire [47:0] rq7_rem;
-  reg rq7_tie = 1'h0;
-  reg [22:0] rq7_x = 23'h000000;
-  reg rq8_above = 1'h0;
-  reg [49:0] rq8_code = 50'h0000000000000;
-  reg [47:0] rq8_floor = 48'h000000000000;
-  reg [7:0] rq8_out = 8'h00;
-  reg [33:0] rq8_part0_0 = 34'h000000000;
-  reg [24:0] rq8_part0_1 = 25'h0000000;
-  reg [22:0] rq8_part1_0 = 23'h000000;
-  reg [13:0] rq8_part1_1 = 14'h0000;
-  reg [47:0] rq8_prod = 48'h000000000000;
-  wire [47:0] rq8_rem;
-  reg rq8_tie = 1'h0;
-  reg [22:0] rq8_x = 23'h000000;
-  reg rq9_above = 1'h0;
-  reg [49:0] rq9_code = 50'h0000000000000;
-  reg [47:0] rq9_floor = 48'h000000000000;
-  reg [7:0] rq9_out = 8'h00;
-  reg [33:0] rq9_part0_0 = 34'h000000000;
-  reg [24:0] rq9_part0_1 = 25'h0000000;
-  reg [22:0] rq9_part1_0 = 23'h000000;
-  reg [13:0] rq9_part1_1 = 14'h0000;
-  reg [47:0] rq9_prod = 48'h000000000000;
-  wire [47:0] rq9_rem;
-  reg rq9_tie = 1'h0;
-  reg [22:0] rq9_x = 23'h000000;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -11551,1928 +11599,1696 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   wire rq_valid_6;
   input rst;
   wire rst;
-  assign \$283  = rq4_rem == 34'h200000000;
-  assign \$286  = ~ o__valid;
-  assign \$287  = \$286  | o__ready;
-  assign \$288  = \$287  & rq_valid_4;
-  assign \$289  = $signed(6'h18) + $signed(rq4_floor);
-  assign \$290  = rq4_tie & rq4_floor[0];
-  assign \$291  = rq4_above | \$290 ;
-  assign \$292  = $signed(\$289 ) + $signed({ 1'h0, \$291  });
-  assign \$293  = ~ o__valid;
-  assign \$294  = \$293  | o__ready;
-  assign \$295  = \$294  & rq_valid_5;
-  assign \$296  = $signed(rq4_code) < $signed(8'h80);
-  assign \$297  = $signed(rq4_code) > $signed(8'h7f);
-  assign \$298  = \$297  ? 50'h000000000007f : rq4_code;
-  assign \$299  = \$296  ? 50'h3ffffffffff80 : \$298 ;
-  assign \$300  = ~ o__valid;
-  assign \$301  = \$300  | o__ready;
-  assign \$302  = \$301  & i__valid;
-  assign \$303  = ~ o__valid;
-  assign \$304  = \$303  | o__ready;
-  assign \$305  = \$304  & rq_valid_1;
-  assign \$306  = rq5_x[16:0] * 16'ha50d;
-  assign \$307  = ~ o__valid;
-  assign \$308  = \$307  | o__ready;
-  assign \$309  = \$308  & rq_valid_1;
-  assign \$310  = rq5_x[16:0] * 8'hb6;
-  assign \$311  = ~ o__valid;
-  assign \$312  = \$311  | o__ready;
-  assign \$313  = \$312  & rq_valid_1;
-  assign \$314  = $signed(rq5_x[22:17]) * $signed(17'h0a50d);
-  assign \$315  = ~ o__valid;
-  assign \$316  = \$315  | o__ready;
-  assign \$317  = \$316  & rq_valid_1;
-  assign \$318  = $signed(rq5_x[22:17]) * $signed(9'h0b6);
-  assign \$319  = ~ o__valid;
-  assign \$320  = \$319  | o__ready;
-  assign \$321  = \$320  & rq_valid_2;
-  assign \$323  = 1'h0 + \$322 ;
-  assign \$325  = \$323  + \$324 ;
-  assign \$327  = $signed({ 1'h0, \$325  }) + $signed(\$326 );
-  assign \$329  = $signed(\$327 ) + $signed(\$328 );
-  assign \$330  = ~ o__valid;
-  assign \$331  = \$330  | o__ready;
-  assign \$332  = \$331  & rq_valid_3;
-  assign \$334  = ~ o__valid;
-  assign \$335  = \$334  | o__ready;
-  assign \$336  = \$335  & rq_valid_3;
-  assign \$337  = rq5_rem > 34'h200000000;
-  assign \$338  = ~ o__valid;
-  assign \$339  = \$338  | o__ready;
-  assign \$340  = \$339  & rq_valid_3;
-  assign \$341  = rq5_rem == 34'h200000000;
-  assign \$344  = ~ o__valid;
-  assign \$345  = \$344  | o__ready;
-  assign \$346  = \$345  & rq_valid_4;
-  assign \$347  = $signed(6'h18) + $signed(rq5_floor);
-  assign \$348  = rq5_tie & rq5_floor[0];
-  assign \$349  = rq5_above | \$348 ;
-  assign \$350  = $signed(\$347 ) + $signed({ 1'h0, \$349  });
-  assign \$351  = ~ o__valid;
-  assign \$352  = \$351  | o__ready;
-  assign \$353  = \$352  & rq_valid_5;
-  assign \$354  = $signed(rq5_code) < $signed(8'h80);
-  assign \$355  = $signed(rq5_code) > $signed(8'h7f);
-  assign \$356  = \$355  ? 50'h000000000007f : rq5_code;
-  assign \$357  = \$354  ? 50'h3ffffffffff80 : \$356 ;
-  assign \$358  = ~ o__valid;
-  assign \$359  = \$358  | o__ready;
-  assign \$360  = \$359  & i__valid;
-  assign \$361  = ~ o__valid;
-  assign \$362  = \$361  | o__ready;
-  assign \$363  = \$362  & rq_valid_1;
-  assign \$364  = rq6_x[16:0] * 17'h1ae02;
-  assign \$365  = ~ o__valid;
-  assign \$366  = \$365  | o__ready;
-  assign \$367  = \$366  & rq_valid_1;
-  assign \$368  = rq6_x[16:0] * 8'hc5;
-  assign \$369  = ~ o__valid;
-  assign \$370  = \$369  | o__ready;
-  assign \$371  = \$370  & rq_valid_1;
-  assign \$372  = $signed(rq6_x[22:17]) * $signed(18'h1ae02);
-  assign \$373  = ~ o__valid;
-  assign \$374  = \$373  | o__ready;
-  assign \$375  = \$374  & rq_valid_1;
-  assign \$376  = $signed(rq6_x[22:17]) * $signed(9'h0c5);
-  assign \$377  = ~ o__valid;
-  assign \$378  = \$377  | o__ready;
-  assign \$379  = \$378  & rq_valid_2;
-  assign \$381  = 1'h0 + \$380 ;
-  assign \$383  = \$381  + \$382 ;
-  assign \$385  = $signed({ 1'h0, \$383  }) + $signed(\$384 );
-  assign \$387  = $signed(\$385 ) + $signed(\$386 );
-  assign \$388  = ~ o__valid;
-  assign \$389  = \$388  | o__ready;
-  assign \$390  = \$389  & rq_valid_3;
-  assign \$392  = ~ o__valid;
-  assign \$393  = \$392  | o__ready;
-  assign \$394  = \$393  & rq_valid_3;
-  assign \$395  = rq6_rem > 34'h200000000;
-  assign \$396  = ~ o__valid;
-  assign \$397  = \$396  | o__ready;
-  assign \$398  = \$397  & rq_valid_3;
-  assign \$399  = rq6_rem == 34'h200000000;
-  assign \$402  = ~ o__valid;
-  assign \$403  = \$402  | o__ready;
-  assign \$404  = \$403  & rq_valid_4;
-  assign \$405  = $signed(6'h18) + $signed(rq6_floor);
-  assign \$406  = rq6_tie & rq6_floor[0];
-  assign \$407  = rq6_above | \$406 ;
-  assign \$408  = $signed(\$405 ) + $signed({ 1'h0, \$407  });
-  assign \$409  = ~ o__valid;
-  assign \$410  = \$409  | o__ready;
-  assign \$411  = \$410  & rq_valid_5;
-  assign \$412  = $signed(rq6_code) < $signed(8'h80);
-  assign \$413  = $signed(rq6_code) > $signed(8'h7f);
-  assign \$414  = \$413  ? 50'h000000000007f : rq6_code;
-  assign \$415  = \$412  ? 50'h3ffffffffff80 : \$414 ;
-  assign \$416  = ~ o__valid;
-  assign \$417  = \$416  | o__ready;
-  assign \$418  = \$417  & i__valid;
-  assign \$419  = ~ o__valid;
-  assign \$420  = \$419  | o__ready;
-  assign \$421  = \$420  & rq_valid_1;
-  assign \$422  = rq7_x[16:0] * 17'h1f81e;
-  assign \$423  = ~ o__valid;
-  assign \$424  = \$423  | o__ready;
-  assign \$425  = \$424  & rq_valid_1;
-  assign \$426  = rq7_x[16:0] * 8'hb9;
-  assign \$427  = ~ o__valid;
-  assign \$428  = \$427  | o__ready;
-  assign \$429  = \$428  & rq_valid_1;
-  assign \$430  = $signed(rq7_x[22:17]) * $signed(18'h1f81e);
-  assign \$431  = ~ o__valid;
-  assign \$432  = \$431  | o__ready;
-  assign \$433  = \$432  & rq_valid_1;
-  assign \$434  = $signed(rq7_x[22:17]) * $signed(9'h0b9);
-  assign \$435  = ~ o__valid;
-  assign \$436  = \$435  | o__ready;
-  assign \$437  = \$436  & rq_valid_2;
-  assign \$439  = 1'h0 + \$438 ;
-  assign \$441  = \$439  + \$440 ;
-  assign \$443  = $signed({ 1'h0, \$441  }) + $signed(\$442 );
-  assign \$445  = $signed(\$443 ) + $signed(\$444 );
-  assign \$446  = ~ o__valid;
-  assign \$447  = \$446  | o__ready;
-  assign \$448  = \$447  & rq_valid_3;
-  assign \$450  = ~ o__valid;
-  assign \$451  = \$450  | o__ready;
-  assign \$452  = \$451  & rq_valid_3;
-  assign \$453  = rq7_rem > 34'h200000000;
-  assign \$454  = ~ o__valid;
-  assign \$455  = \$454  | o__ready;
-  assign \$456  = \$455  & rq_valid_3;
-  assign \$457  = rq7_rem == 34'h200000000;
-  assign \$460  = ~ o__valid;
-  assign \$461  = \$460  | o__ready;
-  assign \$462  = \$461  & rq_valid_4;
-  assign \$463  = $signed(6'h18) + $signed(rq7_floor);
-  assign \$464  = rq7_tie & rq7_floor[0];
-  assign \$465  = rq7_above | \$464 ;
-  assign \$466  = $signed(\$463 ) + $signed({ 1'h0, \$465  });
-  assign \$467  = ~ o__valid;
-  assign \$468  = \$467  | o__ready;
-  assign \$469  = \$468  & rq_valid_5;
-  assign \$470  = $signed(rq7_code) < $signed(8'h80);
-  assign \$471  = $signed(rq7_code) > $signed(8'h7f);
-  assign \$472  = \$471  ? 50'h000000000007f : rq7_code;
-  assign \$473  = \$470  ? 50'h3ffffffffff80 : \$472 ;
-  assign \$474  = ~ o__valid;
-  assign \$475  = \$474  | o__ready;
-  assign \$476  = \$475  & i__valid;
-  assign \$477  = ~ o__valid;
-  assign \$478  = \$477  | o__ready;
-  assign \$479  = \$478  & rq_valid_1;
-  assign \$480  = rq8_x[16:0] * 17'h16458;
-  assign \$481  = ~ o__valid;
-  assign \$482  = \$481  | o__ready;
-  assign \$483  = \$482  & rq_valid_1;
-  assign \$484  = rq8_x[16:0] * 8'hdb;
-  assign \$485  = ~ o__valid;
-  assign \$486  = \$485  | o__ready;
-  assign \$487  = \$486  & rq_valid_1;
-  assign \$488  = $signed(rq8_x[22:17]) * $signed(18'h16458);
-  assign \$489  = ~ o__valid;
-  assign \$490  = \$489  | o__ready;
-  assign \$491  = \$490  & rq_valid_1;
-  assign \$492  = $signed(rq8_x[22:17]) * $signed(9'h0db);
-  assign \$493  = ~ o__valid;
-  assign \$494  = \$493  | o__ready;
-  assign \$495  = \$494  & rq_valid_2;
-  assign \$497  = 1'h0 + \$496 ;
-  assign \$499  = \$497  + \$498 ;
-  assign \$501  = $signed({ 1'h0, \$499  }) + $signed(\$500 );
-  assign \$503  = $signed(\$501 ) + $signed(\$502 );
-  assign \$504  = ~ o__valid;
-  assign \$505  = \$504  | o__ready;
-  assign \$506  = \$505  & rq_valid_3;
-  assign \$508  = ~ o__valid;
-  assign \$509  = \$508  | o__ready;
-  assign \$510  = \$509  & rq_valid_3;
-  assign \$511  = rq8_rem > 34'h200000000;
-  assign \$512  = ~ o__valid;
-  assign \$513  = \$512  | o__ready;
-  assign \$514  = \$513  & rq_valid_3;
-  assign \$515  = rq8_rem == 34'h200000000;
-  assign \$518  = ~ o__valid;
-  assign \$519  = \$518  | o__ready;
-  assign \$520  = \$519  & rq_valid_4;
-  assign \$521  = $signed(6'h18) + $signed(rq8_floor);
-  assign \$522  = rq8_tie & rq8_floor[0];
-  assign \$523  = rq8_above | \$522 ;
-  assign \$524  = $signed(\$521 ) + $signed({ 1'h0, \$523  });
-  assign \$525  = ~ o__valid;
-  assign \$526  = \$525  | o__ready;
-  assign \$527  = \$526  & rq_valid_5;
-  assign \$528  = $signed(rq8_code) < $signed(8'h80);
-  assign \$529  = $signed(rq8_code) > $signed(8'h7f);
-  assign \$530  = \$529  ? 50'h000000000007f : rq8_code;
-  assign \$531  = \$528  ? 50'h3ffffffffff80 : \$530 ;
-  assign \$532  = ~ o__valid;
-  assign \$533  = \$532  | o__ready;
-  assign \$534  = \$533  & i__valid;
-  assign \$535  = ~ o__valid;
-  assign \$536  = \$535  | o__ready;
-  assign \$537  = \$536  & rq_valid_1;
-  assign \$538  = rq9_x[16:0] * 17'h13c6a;
-  assign \$539  = ~ o__valid;
-  assign \$540  = \$539  | o__ready;
-  assign \$541  = \$540  & rq_valid_1;
-  assign \$542  = rq9_x[16:0] * 8'ha0;
-  assign \$543  = ~ o__valid;
-  assign \$544  = \$543  | o__ready;
-  assign \$545  = \$544  & rq_valid_1;
-  assign \$546  = $signed(rq9_x[22:17]) * $signed(18'h13c6a);
-  assign \$547  = ~ o__valid;
-  assign \$548  = \$547  | o__ready;
-  assign \$549  = \$548  & rq_valid_1;
-  assign \$550  = $signed(rq9_x[22:17]) * $signed(9'h0a0);
-  assign \$551  = ~ o__valid;
-  assign \$552  = \$551  | o__ready;
-  assign \$553  = \$552  & rq_valid_2;
-  assign \$555  = 1'h0 + \$554 ;
-  assign \$557  = \$555  + \$556 ;
-  assign \$559  = $signed({ 1'h0, \$557  }) + $signed(\$558 );
-  assign \$561  = $signed(\$559 ) + $signed(\$560 );
-  assign \$562  = ~ o__valid;
-  assign \$563  = \$562  | o__ready;
-  assign \$564  = \$563  & rq_valid_3;
-  assign \$566  = ~ o__valid;
-  assign \$567  = \$566  | o__ready;
-  assign \$568  = \$567  & rq_valid_3;
-  assign \$569  = rq9_rem > 34'h200000000;
-  assign \$570  = ~ o__valid;
-  assign \$571  = \$570  | o__ready;
-  assign \$572  = \$571  & rq_valid_3;
-  assign \$573  = rq9_rem == 34'h200000000;
-  assign \$576  = ~ o__valid;
-  assign \$577  = \$576  | o__ready;
-  assign \$578  = \$577  & rq_valid_4;
-  assign \$579  = $signed(6'h18) + $signed(rq9_floor);
-  assign \$580  = rq9_tie & rq9_floor[0];
-  assign \$581  = rq9_above | \$580 ;
-  assign \$582  = $signed(\$579 ) + $signed({ 1'h0, \$581  });
-  assign \$583  = ~ o__valid;
-  assign \$584  = \$583  | o__ready;
-  assign \$585  = \$584  & rq_valid_5;
-  assign \$586  = $signed(rq9_code) < $signed(8'h80);
-  assign \$587  = $signed(rq9_code) > $signed(8'h7f);
-  assign \$588  = \$587  ? 50'h000000000007f : rq9_code;
-  assign \$589  = \$586  ? 50'h3ffffffffff80 : \$588 ;
-  always @(posedge clk)
-    group <= \$590 ;
-  always @(posedge clk)
-    rq_valid_1 <= \$591 ;
-  always @(posedge clk)
-    rq_valid_2 <= \$592 ;
-  always @(posedge clk)
-    rq_valid_3 <= \$593 ;
-  always @(posedge clk)
-    rq_valid_4 <= \$594 ;
-  always @(posedge clk)
-    rq_valid_5 <= \$595 ;
-  always @(posedge clk)
-    o__valid <= \$596 ;
-  always @(posedge clk)
-    rq0_x <= \$597 ;
-  always @(posedge clk)
-    rq0_part0_0 <= \$598 ;
-  always @(posedge clk)
-    rq0_part0_1 <= \$599 ;
-  always @(posedge clk)
-    rq0_part1_0 <= \$600 ;
-  always @(posedge clk)
-    rq0_part1_1 <= \$601 ;
-  always @(posedge clk)
-    rq0_prod <= \$602 ;
-  always @(posedge clk)
-    rq0_floor <= \$603 ;
-  always @(posedge clk)
-    rq0_above <= \$604 ;
-  always @(posedge clk)
-    rq0_tie <= \$605 ;
-  always @(posedge clk)
-    rq0_code <= \$606 ;
-  always @(posedge clk)
-    rq0_out <= \$607 ;
-  always @(posedge clk)
-    rq1_x <= \$608 ;
-  always @(posedge clk)
-    rq1_part0_0 <= \$609 ;
-  always @(posedge clk)
-    rq1_part0_1 <= \$610 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$611 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$612 ;
-  always @(posedge clk)
-    rq1_prod <= \$613 ;
-  always @(posedge clk)
-    rq1_floor <= \$614 ;
-  always @(posedge clk)
-    rq1_above <= \$615 ;
-  always @(posedge clk)
-    rq1_tie <= \$616 ;
-  always @(posedge clk)
-    rq1_code <= \$617 ;
-  always @(posedge clk)
-    rq1_out <= \$618 ;
-  always @(posedge clk)
-    rq2_x <= \$619 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$620 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$621 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$622 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$623 ;
-  always @(posedge clk)
-    rq2_prod <= \$624 ;
   always @(posedge clk)
-    rq2_floor <= \$625 ;
+    rq0_floor <= \$446 ;
   always @(posedge clk)
-    rq2_above <= \$626 ;
+    rq0_above <= \$447 ;
   always @(posedge clk)
-    rq2_tie <= \$627 ;
+    rq0_tie <= \$448 ;
   always @(posedge clk)
-    rq2_code <= \$628 ;
+    rq0_code <= \$449 ;
   always @(posedge clk)
-    rq2_out <= \$629 ;
+    rq0_out <= \$450 ;
   always @(posedge clk)
-    rq3_x <= \$630 ;
+    rq1_mult_1 <= \$451 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$631 ;
+    rq1_mult_2 <= \$452 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$632 ;
+    rq1_mult_3 <= \$453 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$633 ;
+    rq1_mult_4 <= \$454 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$634 ;
+    rq1_mult_5 <= \$455 ;
   always @(posedge clk)
-    rq3_prod <= \$635 ;
+    rq1_x <= \$456 ;
   always @(posedge clk)
-    rq3_floor <= \$636 ;
+    rq1_part0_0 <= \$457 ;
   always @(posedge clk)
-    rq3_above <= \$637 ;
+    rq1_part0_1 <= \$458 ;
   always @(posedge clk)
-    rq3_tie <= \$638 ;
+    rq1_part1_0 <= \$459 ;
   always @(posedge clk)
-    rq3_code <= \$639 ;
+    rq1_part1_1 <= \$460 ;
   always @(posedge clk)
-    rq3_out <= \$640 ;
+    rq1_prod <= \$461 ;
   always @(posedge clk)
-    rq4_x <= \$641 ;
+    rq1_floor <= \$462 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$642 ;
+    rq1_above <= \$463 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$643 ;
+    rq1_tie <= \$464 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$644 ;
+    rq1_code <= \$465 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$645 ;
+    rq1_out <= \$466 ;
   always @(posedge clk)
-    rq4_prod <= \$646 ;
+    rq2_mult_1 <= \$467 ;
   always @(posedge clk)
-    rq4_floor <= \$647 ;
+    rq2_mult_2 <= \$468 ;
   always @(posedge clk)
-    rq4_above <= \$648 ;
+    rq2_mult_3 <= \$469 ;
   always @(posedge clk)
-    rq4_tie <= \$649 ;
+    rq2_mult_4 <= \$470 ;
   always @(posedge clk)
-    rq4_code <= \$650 ;
+    rq2_mult_5 <= \$471 ;
   always @(posedge clk)
-    rq4_out <= \$651 ;
+    rq2_x <= \$472 ;
   always @(posedge clk)
-    rq5_x <= \$652 ;
+    rq2_part0_0 <= \$473 ;
   always @(posedge clk)
-    rq5_part0_0 <= \$653 ;
+    rq2_part0_1 <= \$474 ;
   always @(posedge clk)
-    rq5_part0_1 <= \$654 ;
+    rq2_part1_0 <= \$475 ;
   always @(posedge clk)
-    rq5_part1_0 <= \$655 ;
+    rq2_part1_1 <= \$476 ;
   always @(posedge clk)
-    rq5_part1_1 <= \$656 ;
+    rq2_prod <= \$477 ;
   always @(posedge clk)
-    rq5_prod <= \$657 ;
+    rq2_floor <= \$478 ;
   always @(posedge clk)
-    rq5_floor <= \$658 ;
+    rq2_above <= \$479 ;
   always @(posedge clk)
-    rq5_above <= \$659 ;
+    rq2_tie <= \$480 ;
   always @(posedge clk)
-    rq5_tie <= \$660 ;
+    rq2_code <= \$481 ;
   always @(posedge clk)
-    rq5_code <= \$661 ;
+    rq2_out <= \$482 ;
   always @(posedge clk)
-    rq5_out <= \$662 ;
+    rq3_mult_1 <= \$483 ;
   always @(posedge clk)
-    rq6_x <= \$663 ;
+    rq3_mult_2 <= \$484 ;
   always @(posedge clk)
-    rq6_part0_0 <= \$664 ;
+    rq3_mult_3 <= \$485 ;
   always @(posedge clk)
-    rq6_part0_1 <= \$665 ;
+    rq3_mult_4 <= \$486 ;
   always @(posedge clk)
-    rq6_part1_0 <= \$666 ;
+    rq3_mult_5 <= \$487 ;
   always @(posedge clk)
-    rq6_part1_1 <= \$667 ;
+    rq3_shift_1 <= \$488 ;
   always @(posedge clk)
-    rq6_prod <= \$668 ;
+    rq3_shift_2 <= \$489 ;
   always @(posedge clk)
-    rq6_floor <= \$669 ;
+    rq3_shift_3 <= \$490 ;
   always @(posedge clk)
-    rq6_above <= \$670 ;
+    rq3_shift_4 <= \$491 ;
   always @(posedge clk)
-    rq6_tie <= \$671 ;
+    rq3_shift_5 <= \$492 ;
   always @(posedge clk)
-    rq6_code <= \$672 ;
+    rq3_half_1 <= \$493 ;
   always @(posedge clk)
-    rq6_out <= \$673 ;
+    rq3_half_2 <= \$494 ;
   always @(posedge clk)
-    rq7_x <= \$674 ;
+    rq3_half_3 <= \$495 ;
   always @(posedge clk)
-    rq7_part0_0 <= \$675 ;
+    rq3_half_4 <= \$496 ;
   always @(posedge clk)
-    rq7_part0_1 <= \$676 ;
+    rq3_half_5 <= \$497 ;
   always @(posedge clk)
-    rq7_part1_0 <= \$677 ;
+    rq3_mask_1 <= \$498 ;
   always @(posedge clk)
-    rq7_part1_1 <= \$678 ;
+    rq3_mask_2 <= \$499 ;
   always @(posedge clk)
-    rq7_prod <= \$679 ;
+    rq3_mask_3 <= \$500 ;
   always @(posedge clk)
-    rq7_floor <= \$680 ;
+    rq3_mask_4 <= \$501 ;
   always @(posedge clk)
-    rq7_above <= \$681 ;
+    rq3_mask_5 <= \$502 ;
   always @(posedge clk)
-    rq7_tie <= \$682 ;
+    rq3_x <= \$503 ;
   always @(posedge clk)
-    rq7_code <= \$683 ;
+    rq3_part0_0 <= \$504 ;
   always @(posedge clk)
-    rq7_out <= \$684 ;
+    rq3_part0_1 <= \$505 ;
   always @(posedge clk)
-    rq8_x <= \$685 ;
+    rq3_part1_0 <= \$506 ;
   always @(posedge clk)
-    rq8_part0_0 <= \$686 ;
+    rq3_part1_1 <= \$507 ;
   always @(posedge clk)
-    rq8_part0_1 <= \$687 ;
+    rq3_prod <= \$508 ;
   always @(posedge clk)
-    rq8_part1_0 <= \$688 ;
+    rq3_floor <= \$509 ;
   always @(posedge clk)
-    rq8_part1_1 <= \$689 ;
+    rq3_above <= \$510 ;
   always @(posedge clk)
-    rq8_prod <= \$690 ;
+    rq3_tie <= \$511 ;
   always @(posedge clk)
-    rq8_floor <= \$691 ;
+    rq3_code <= \$512 ;
   always @(posedge clk)
-    rq8_above <= \$692 ;
+    rq3_out <= \$513 ;
   always @(posedge clk)
-    rq8_tie <= \$693 ;
+    rq4_mult_1 <= \$514 ;
   always @(posedge clk)
-    rq8_code <= \$694 ;
+    rq4_mult_2 <= \$515 ;
   always @(posedge clk)
-    rq8_out <= \$695 ;
+    rq4_mult_3 <= \$516 ;
   always @(posedge clk)
-    rq9_x <= \$696 ;
+    rq4_mult_4 <= \$517 ;
   always @(posedge clk)
-    rq9_part0_0 <= \$697 ;
+    rq4_mult_5 <= \$518 ;
   always @(posedge clk)
-    rq9_part0_1 <= \$698 ;
+    rq4_x <= \$519 ;
   always @(posedge clk)
-    rq9_part1_0 <= \$699 ;
+    rq4_part0_0 <= \$520 ;
   always @(posedge clk)
-    rq9_part1_1 <= \$700 ;
+    rq4_part0_1 <= \$521 ;
   always @(posedge clk)
-    rq9_prod <= \$701 ;
+    rq4_part1_0 <= \$522 ;
   always @(posedge clk)
-    rq9_floor <= \$702 ;
+    rq4_part1_1 <= \$523 ;
   always @(posedge clk)
-    rq9_above <= \$703 ;
+    rq4_prod <= \$524 ;
   always @(posedge clk)
-    rq9_tie <= \$704 ;
+    rq4_floor <= \$525 ;
   always @(posedge clk)
-    rq9_code <= \$705 ;
+    rq4_above <= \$526 ;
   always @(posedge clk)
-    rq9_out <= \$706 ;
+    rq4_tie <= \$527 ;
+  always @(posedge clk)
+    rq4_code <= \$528 ;
+  always @(posedge clk)
+    rq4_out <= \$529 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
+  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_3 };
   assign \$2  = ~ o__valid;
   assign \$3  = \$2  | o__ready;
   assign \$4  = i__valid & \$3 ;
-  assign \$5  = ! group;
   assign \$6  = group + 1'h1;
-  assign \$7  = group ? \$6  : 2'h0;
+  assign \$7  = \$5  ? 2'h0 : \$6 ;
   assign \$8  = ~ o__valid;
   assign \$9  = \$8  | o__ready;
   assign \$10  = ~ o__valid;
   assign \$11  = \$10  | o__ready;
   assign \$12  = \$11  & i__valid;
-  assign \$13  = ~ o__valid;
-  assign \$14  = \$13  | o__ready;
-  assign \$15  = \$14  & rq_valid_1;
-  assign \$16  = rq0_x[16:0] * 17'h1a2c5;
+  assign \$14  = ~ o__valid;
+  assign \$15  = \$14  | o__ready;
+  assign \$16  = \$15  & rq_valid_1;
   assign \$17  = ~ o__valid;
   assign \$18  = \$17  | o__ready;
-  assign \$19  = \$18  & rq_valid_1;
-  assign \$20  = rq0_x[16:0] * 8'h95;
-  assign \$21  = ~ o__valid;
-  assign \$22  = \$21  | o__ready;
-  assign \$23  = \$22  & rq_valid_1;
-  assign \$24  = $signed(rq0_x[22:17]) * $signed(18'h1a2c5);
-  assign \$25  = ~ o__valid;
-  assign \$26  = \$25  | o__ready;
-  assign \$27  = \$26  & rq_valid_1;
-  assign \$28  = $signed(rq0_x[22:17]) * $signed(9'h095);
+  assign \$19  = \$18  & rq_valid_2;
+  assign \$20  = ~ o__valid;
+  assign \$21  = \$20  | o__ready;
+  assign \$22  = \$21  & rq_valid_3;
+  assign \$23  = ~ o__valid;
+  assign \$24  = \$23  | o__ready;
+  assign \$25  = \$24  & rq_valid_4;
+  assign \$26  = ~ o__valid;
+  assign \$27  = \$26  | o__ready;
+  assign \$28  = \$27  & i__valid;
   assign \$29  = ~ o__valid;
   assign \$30  = \$29  | o__ready;
-  assign \$31  = \$30  & rq_valid_2;
-  assign \$33  = 1'h0 + \$32 ;
-  assign \$35  = \$33  + \$34 ;
-  assign \$37  = $signed({ 1'h0, \$35  }) + $signed(\$36 );
-  assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = ~ o__valid;
-  assign \$41  = \$40  | o__ready;
-  assign \$42  = \$41  & rq_valid_3;
-  assign \$44  = ~ o__valid;
-  assign \$45  = \$44  | o__ready;
-  assign \$46  = \$45  & rq_valid_3;
-  assign \$47  = rq0_rem > 34'h200000000;
-  assign \$48  = ~ o__valid;
-  assign \$49  = \$48  | o__ready;
-  assign \$50  = \$49  & rq_valid_3;
-  assign \$51  = rq0_rem == 34'h200000000;
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$56  = \$55  & rq_valid_4;
-  assign \$57  = $signed(6'h18) + $signed(rq0_floor);
-  assign \$58  = rq0_tie & rq0_floor[0];
-  assign \$59  = rq0_above | \$58 ;
-  assign \$60  = $signed(\$57 ) + $signed({ 1'h0, \$59  });
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = \$62  & rq_valid_5;
-  assign \$64  = $signed(rq0_code) < $signed(8'h80);
-  assign \$65  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$66  = \$65  ? 50'h000000000007f : rq0_code;
-  assign \$67  = \$64  ? 50'h3ffffffffff80 : \$66 ;
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
-  assign \$70  = \$69  & i__valid;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = \$72  & rq_valid_1;
-  assign \$74  = rq1_x[16:0] * 17'h1825c;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = \$76  & rq_valid_1;
-  assign \$78  = rq1_x[16:0] * 8'h92;
-  assign \$79  = ~ o__valid;
-  assign \$80  = \$79  | o__ready;
-  assign \$81  = \$80  & rq_valid_1;
-  assign \$82  = $signed(rq1_x[22:17]) * $signed(18'h1825c);
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = \$84  & rq_valid_1;
-  assign \$86  = $signed(rq1_x[22:17]) * $signed(9'h092);
-  assign \$87  = ~ o__valid;
-  assign \$88  = \$87  | o__ready;
-  assign \$89  = \$88  & rq_valid_2;
-  assign \$91  = 1'h0 + \$90 ;
-  assign \$93  = \$91  + \$92 ;
-  assign \$95  = $signed({ 1'h0, \$93  }) + $signed(\$94 );
-  assign \$97  = $signed(\$95 ) + $signed(\$96 );
-  assign \$98  = ~ o__valid;
-  assign \$99  = \$98  | o__ready;
-  assign \$100  = \$99  & rq_valid_3;
-  assign \$102  = ~ o__valid;
-  assign \$103  = \$102  | o__ready;
-  assign \$104  = \$103  & rq_valid_3;
-  assign \$105  = rq1_rem > 34'h200000000;
-  assign \$106  = ~ o__valid;
-  assign \$107  = \$106  | o__ready;
-  assign \$108  = \$107  & rq_valid_3;
-  assign \$109  = rq1_rem == 34'h200000000;
-  assign \$112  = ~ o__valid;
-  assign \$113  = \$112  | o__ready;
-  assign \$114  = \$113  & rq_valid_4;
-  assign \$115  = $signed(6'h18) + $signed(rq1_floor);
-  assign \$116  = rq1_tie & rq1_floor[0];
-  assign \$117  = rq1_above | \$116 ;
-  assign \$118  = $signed(\$115 ) + $signed({ 1'h0, \$117  });
+  assign \$31  = \$30  & rq_valid_1;
+  assign \$32  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$33  = ~ o__valid;
+  assign \$34  = \$33  | o__ready;
+  assign \$35  = \$34  & rq_valid_1;
+  assign \$36  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$37  = ~ o__valid;
+  assign \$38  = \$37  | o__ready;
+  assign \$39  = \$38  & rq_valid_1;
+  assign \$40  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$41  = ~ o__valid;
+  assign \$42  = \$41  | o__ready;
+  assign \$43  = \$42  & rq_valid_1;
+  assign \$44  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$45  = ~ o__valid;
+  assign \$46  = \$45  | o__ready;
+  assign \$47  = \$46  & rq_valid_2;
+  assign \$49  = 1'h0 + \$48 ;
+  assign \$51  = \$49  + \$50 ;
+  assign \$53  = $signed({ 1'h0, \$51  }) + $signed(\$52 );
+  assign \$55  = $signed(\$53 ) + $signed(\$54 );
+  assign \$56  = ~ o__valid;
+  assign \$57  = \$56  | o__ready;
+  assign \$58  = \$57  & rq_valid_3;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = \$61  & rq_valid_3;
+  assign \$63  = rq0_rem > 34'h200000000;
+  assign \$64  = ~ o__valid;
+  assign \$65  = \$64  | o__ready;
+  assign \$66  = \$65  & rq_valid_3;
+  assign \$67  = rq0_rem == 34'h200000000;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = \$71  & rq_valid_4;
+  assign \$73  = $signed(6'h18) + $signed(rq0_floor);
+  assign \$74  = rq0_tie & rq0_floor[0];
+  assign \$75  = rq0_above | \$74 ;
+  assign \$76  = $signed(\$73 ) + $signed({ 1'h0, \$75  });
+  assign \$77  = ~ o__valid;
+  assign \$78  = \$77  | o__ready;
+  assign \$79  = \$78  & rq_valid_5;
+  assign \$80  = $signed(rq0_code) < $signed(8'h80);
+  assign \$81  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$82  = \$81  ? 50'h000000000007f : rq0_code;
+  assign \$83  = \$80  ? 50'h3ffffffffff80 : \$82 ;
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = \$85  & i__valid;
+  assign \$88  = ~ o__valid;
+  assign \$89  = \$88  | o__ready;
+  assign \$90  = \$89  & rq_valid_1;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = \$92  & rq_valid_2;
+  assign \$94  = ~ o__valid;
+  assign \$95  = \$94  | o__ready;
+  assign \$96  = \$95  & rq_valid_3;
+  assign \$97  = ~ o__valid;
+  assign \$98  = \$97  | o__ready;
+  assign \$99  = \$98  & rq_valid_4;
+  assign \$100  = ~ o__valid;
+  assign \$101  = \$100  | o__ready;
+  assign \$102  = \$101  & i__valid;
+  assign \$103  = ~ o__valid;
+  assign \$104  = \$103  | o__ready;
+  assign \$105  = \$104  & rq_valid_1;
+  assign \$106  = rq1_x[16:0] * rq1_mult_1[16:0];
+  assign \$107  = ~ o__valid;
+  assign \$108  = \$107  | o__ready;
+  assign \$109  = \$108  & rq_valid_1;
+  assign \$110  = rq1_x[16:0] * rq1_mult_1[24:17];
+  assign \$111  = ~ o__valid;
+  assign \$112  = \$111  | o__ready;
+  assign \$113  = \$112  & rq_valid_1;
+  assign \$114  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
+  assign \$115  = ~ o__valid;
+  assign \$116  = \$115  | o__ready;
+  assign \$117  = \$116  & rq_valid_1;
+  assign \$118  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
   assign \$119  = ~ o__valid;
   assign \$120  = \$119  | o__ready;
-  assign \$121  = \$120  & rq_valid_5;
-  assign \$122  = $signed(rq1_code) < $signed(8'h80);
-  assign \$123  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$124  = \$123  ? 50'h000000000007f : rq1_code;
-  assign \$125  = \$122  ? 50'h3ffffffffff80 : \$124 ;
-  assign \$126  = ~ o__valid;
-  assign \$127  = \$126  | o__ready;
-  assign \$128  = \$127  & i__valid;
-  assign \$129  = ~ o__valid;
-  assign \$130  = \$129  | o__ready;
-  assign \$131  = \$130  & rq_valid_1;
-  assign \$132  = rq2_x[16:0] * 13'h1e7a;
-  assign \$133  = ~ o__valid;
-  assign \$134  = \$133  | o__ready;
-  assign \$135  = \$134  & rq_valid_1;
-  assign \$136  = rq2_x[16:0] * 8'hda;
-  assign \$137  = ~ o__valid;
-  assign \$138  = \$137  | o__ready;
-  assign \$139  = \$138  & rq_valid_1;
-  assign \$140  = $signed(rq2_x[22:17]) * $signed(14'h1e7a);
-  assign \$141  = ~ o__valid;
-  assign \$142  = \$141  | o__ready;
-  assign \$143  = \$142  & rq_valid_1;
-  assign \$144  = $signed(rq2_x[22:17]) * $signed(9'h0da);
-  assign \$145  = ~ o__valid;
-  assign \$146  = \$145  | o__ready;
-  assign \$147  = \$146  & rq_valid_2;
-  assign \$149  = 1'h0 + \$148 ;
-  assign \$151  = \$149  + \$150 ;
-  assign \$153  = $signed({ 1'h0, \$151  }) + $signed(\$152 );
-  assign \$155  = $signed(\$153 ) + $signed(\$154 );
-  assign \$156  = ~ o__valid;
-  assign \$157  = \$156  | o__ready;
-  assign \$158  = \$157  & rq_valid_3;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = \$161  & rq_valid_3;
-  assign \$163  = rq2_rem > 34'h200000000;
-  assign \$164  = ~ o__valid;
-  assign \$165  = \$164  | o__ready;
-  assign \$166  = \$165  & rq_valid_3;
-  assign \$167  = rq2_rem == 34'h200000000;
-  assign \$170  = ~ o__valid;
-  assign \$171  = \$170  | o__ready;
-  assign \$172  = \$171  & rq_valid_4;
-  assign \$173  = $signed(6'h18) + $signed(rq2_floor);
-  assign \$174  = rq2_tie & rq2_floor[0];
-  assign \$175  = rq2_above | \$174 ;
-  assign \$176  = $signed(\$173 ) + $signed({ 1'h0, \$175  });
+  assign \$121  = \$120  & rq_valid_2;
+  assign \$123  = 1'h0 + \$122 ;
+  assign \$125  = \$123  + \$124 ;
+  assign \$127  = $signed({ 1'h0, \$125  }) + $signed(\$126 );
+  assign \$129  = $signed(\$127 ) + $signed(\$128 );
+  assign \$130  = ~ o__valid;
+  assign \$131  = \$130  | o__ready;
+  assign \$132  = \$131  & rq_valid_3;
+  assign \$134  = ~ o__valid;
+  assign \$135  = \$134  | o__ready;
+  assign \$136  = \$135  & rq_valid_3;
+  assign \$137  = rq1_rem > 34'h200000000;
+  assign \$138  = ~ o__valid;
+  assign \$139  = \$138  | o__ready;
+  assign \$140  = \$139  & rq_valid_3;
+  assign \$141  = rq1_rem == 34'h200000000;
+  assign \$144  = ~ o__valid;
+  assign \$145  = \$144  | o__ready;
+  assign \$146  = \$145  & rq_valid_4;
+  assign \$147  = $signed(6'h18) + $signed(rq1_floor);
+  assign \$148  = rq1_tie & rq1_floor[0];
+  assign \$149  = rq1_above | \$148 ;
+  assign \$150  = $signed(\$147 ) + $signed({ 1'h0, \$149  });
+  assign \$151  = ~ o__valid;
+  assign \$152  = \$151  | o__ready;
+  assign \$153  = \$152  & rq_valid_5;
+  assign \$154  = $signed(rq1_code) < $signed(8'h80);
+  assign \$155  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$156  = \$155  ? 50'h000000000007f : rq1_code;
+  assign \$157  = \$154  ? 50'h3ffffffffff80 : \$156 ;
+  assign \$158  = ~ o__valid;
+  assign \$159  = \$158  | o__ready;
+  assign \$160  = \$159  & i__valid;
+  assign \$162  = ~ o__valid;
+  assign \$163  = \$162  | o__ready;
+  assign \$164  = \$163  & rq_valid_1;
+  assign \$165  = ~ o__valid;
+  assign \$166  = \$165  | o__ready;
+  assign \$167  = \$166  & rq_valid_2;
+  assign \$168  = ~ o__valid;
+  assign \$169  = \$168  | o__ready;
+  assign \$170  = \$169  & rq_valid_3;
+  assign \$171  = ~ o__valid;
+  assign \$172  = \$171  | o__ready;
+  assign \$173  = \$172  & rq_valid_4;
+  assign \$174  = ~ o__valid;
+  assign \$175  = \$174  | o__ready;
+  assign \$176  = \$175  & i__valid;
   assign \$177  = ~ o__valid;
   assign \$178  = \$177  | o__ready;
-  assign \$179  = \$178  & rq_valid_5;
-  assign \$180  = $signed(rq2_code) < $signed(8'h80);
-  assign \$181  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$182  = \$181  ? 50'h000000000007f : rq2_code;
-  assign \$183  = \$180  ? 50'h3ffffffffff80 : \$182 ;
-  assign \$184  = ~ o__valid;
-  assign \$185  = \$184  | o__ready;
-  assign \$186  = \$185  & i__valid;
-  assign \$187  = ~ o__valid;
-  assign \$188  = \$187  | o__ready;
-  assign \$189  = \$188  & rq_valid_1;
-  assign \$190  = rq3_x[16:0] * 16'ha972;
-  assign \$191  = ~ o__valid;
-  assign \$192  = \$191  | o__ready;
-  assign \$193  = \$192  & rq_valid_1;
-  assign \$194  = rq3_x[16:0] * 8'h8a;
-  assign \$195  = ~ o__valid;
-  assign \$196  = \$195  | o__ready;
-  assign \$197  = \$196  & rq_valid_1;
-  assign \$198  = $signed(rq3_x[22:17]) * $signed(17'h0a972);
-  assign \$199  = ~ o__valid;
-  assign \$200  = \$199  | o__ready;
-  assign \$201  = \$200  & rq_valid_1;
-  assign \$202  = $signed(rq3_x[22:17]) * $signed(9'h08a);
-  assign \$203  = ~ o__valid;
-  assign \$204  = \$203  | o__ready;
-  assign \$205  = \$204  & rq_valid_2;
-  assign \$207  = 1'h0 + \$206 ;
-  assign \$209  = \$207  + \$208 ;
-  assign \$211  = $signed({ 1'h0, \$209  }) + $signed(\$210 );
-  assign \$213  = $signed(\$211 ) + $signed(\$212 );
-  assign \$214  = ~ o__valid;
-  assign \$215  = \$214  | o__ready;
-  assign \$216  = \$215  & rq_valid_3;
+  assign \$179  = \$178  & rq_valid_1;
+  assign \$180  = rq2_x[16:0] * rq2_mult_1[16:0];
+  assign \$181  = ~ o__valid;
+  assign \$182  = \$181  | o__ready;
+  assign \$183  = \$182  & rq_valid_1;
+  assign \$184  = rq2_x[16:0] * rq2_mult_1[24:17];
+  assign \$185  = ~ o__valid;
+  assign \$186  = \$185  | o__ready;
+  assign \$187  = \$186  & rq_valid_1;
+  assign \$188  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
+  assign \$189  = ~ o__valid;
+  assign \$190  = \$189  | o__ready;
+  assign \$191  = \$190  & rq_valid_1;
+  assign \$192  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$193  = ~ o__valid;
+  assign \$194  = \$193  | o__ready;
+  assign \$195  = \$194  & rq_valid_2;
+  assign \$197  = 1'h0 + \$196 ;
+  assign \$199  = \$197  + \$198 ;
+  assign \$201  = $signed({ 1'h0, \$199  }) + $signed(\$200 );
+  assign \$203  = $signed(\$201 ) + $signed(\$202 );
+  assign \$204  = ~ o__valid;
+  assign \$205  = \$204  | o__ready;
+  assign \$206  = \$205  & rq_valid_3;
+  assign \$208  = ~ o__valid;
+  assign \$209  = \$208  | o__ready;
+  assign \$210  = \$209  & rq_valid_3;
+  assign \$211  = rq2_rem > 34'h200000000;
+  assign \$212  = ~ o__valid;
+  assign \$213  = \$212  | o__ready;
+  assign \$214  = \$213  & rq_valid_3;
+  assign \$215  = rq2_rem == 34'h200000000;
   assign \$218  = ~ o__valid;
   assign \$219  = \$218  | o__ready;
-  assign \$220  = \$219  & rq_valid_3;
-  assign \$221  = rq3_rem > 33'h100000000;
-  assign \$222  = ~ o__valid;
-  assign \$223  = \$222  | o__ready;
-  assign \$224  = \$223  & rq_valid_3;
-  assign \$225  = rq3_rem == 33'h100000000;
-  assign \$228  = ~ o__valid;
-  assign \$229  = \$228  | o__ready;
-  assign \$230  = \$229  & rq_valid_4;
-  assign \$231  = $signed(6'h18) + $signed(rq3_floor);
-  assign \$232  = rq3_tie & rq3_floor[0];
-  assign \$233  = rq3_above | \$232 ;
-  assign \$234  = $signed(\$231 ) + $signed({ 1'h0, \$233  });
-  assign \$235  = ~ o__valid;
-  assign \$236  = \$235  | o__ready;
-  assign \$237  = \$236  & rq_valid_5;
-  assign \$238  = $signed(rq3_code) < $signed(8'h80);
-  assign \$239  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$240  = \$239  ? 50'h000000000007f : rq3_code;
-  assign \$241  = \$238  ? 50'h3ffffffffff80 : \$240 ;
+  assign \$220  = \$219  & rq_valid_4;
+  assign \$221  = $signed(6'h18) + $signed(rq2_floor);
+  assign \$222  = rq2_tie & rq2_floor[0];
+  assign \$223  = rq2_above | \$222 ;
+  assign \$224  = $signed(\$221 ) + $signed({ 1'h0, \$223  });
+  assign \$225  = ~ o__valid;
+  assign \$226  = \$225  | o__ready;
+  assign \$227  = \$226  & rq_valid_5;
+  assign \$228  = $signed(rq2_code) < $signed(8'h80);
+  assign \$229  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$230  = \$229  ? 50'h000000000007f : rq2_code;
+  assign \$231  = \$228  ? 50'h3ffffffffff80 : \$230 ;
+  assign \$232  = ~ o__valid;
+  assign \$233  = \$232  | o__ready;
+  assign \$234  = \$233  & i__valid;
+  assign \$236  = ~ o__valid;
+  assign \$237  = \$236  | o__ready;
+  assign \$238  = \$237  & rq_valid_1;
+  assign \$239  = ~ o__valid;
+  assign \$240  = \$239  | o__ready;
+  assign \$241  = \$240  & rq_valid_2;
   assign \$242  = ~ o__valid;
   assign \$243  = \$242  | o__ready;
-  assign \$244  = \$243  & i__valid;
+  assign \$244  = \$243  & rq_valid_3;
   assign \$245  = ~ o__valid;
   assign \$246  = \$245  | o__ready;
-  assign \$247  = \$246  & rq_valid_1;
-  assign \$248  = rq4_x[16:0] * 17'h1231a;
-  assign \$249  = ~ o__valid;
-  assign \$250  = \$249  | o__ready;
-  assign \$251  = \$250  & rq_valid_1;
-  assign \$252  = rq4_x[16:0] * 8'hc6;
-  assign \$253  = ~ o__valid;
-  assign \$254  = \$253  | o__ready;
-  assign \$255  = \$254  & rq_valid_1;
-  assign \$256  = $signed(rq4_x[22:17]) * $signed(18'h1231a);
-  assign \$257  = ~ o__valid;
-  assign \$258  = \$257  | o__ready;
-  assign \$259  = \$258  & rq_valid_1;
-  assign \$260  = $signed(rq4_x[22:17]) * $signed(9'h0c6);
+  assign \$247  = \$246  & rq_valid_4;
+  assign \$248  = ~ o__valid;
+  assign \$249  = \$248  | o__ready;
+  assign \$250  = \$249  & i__valid;
+  assign \$252  = ~ o__valid;
+  assign \$253  = \$252  | o__ready;
+  assign \$254  = \$253  & rq_valid_1;
+  assign \$255  = ~ o__valid;
+  assign \$256  = \$255  | o__ready;
+  assign \$257  = \$256  & rq_valid_2;
+  assign \$258  = ~ o__valid;
+  assign \$259  = \$258  | o__ready;
+  assign \$260  = \$259  & rq_valid_3;
   assign \$261  = ~ o__valid;
   assign \$262  = \$261  | o__ready;
-  assign \$263  = \$262  & rq_valid_2;
-  assign \$265  = 1'h0 + \$264 ;
-  assign \$267  = \$265  + \$266 ;
-  assign \$269  = $signed({ 1'h0, \$267  }) + $signed(\$268 );
-  assign \$271  = $signed(\$269 ) + $signed(\$270 );
-  assign \$272  = ~ o__valid;
-  assign \$273  = \$272  | o__ready;
-  assign \$274  = \$273  & rq_valid_3;
-  assign \$276  = ~ o__valid;
-  assign \$277  = \$276  | o__ready;
-  assign \$278  = \$277  & rq_valid_3;
-  assign \$279  = rq4_rem > 34'h200000000;
+  assign \$263  = \$262  & rq_valid_4;
+  assign \$264  = ~ o__valid;
+  assign \$265  = \$264  | o__ready;
+  assign \$266  = \$265  & i__valid;
+  assign \$268  = ~ o__valid;
+  assign \$269  = \$268  | o__ready;
+  assign \$270  = \$269  & rq_valid_1;
+  assign \$271  = ~ o__valid;
+  assign \$272  = \$271  | o__ready;
+  assign \$273  = \$272  & rq_valid_2;
+  assign \$274  = ~ o__valid;
+  assign \$275  = \$274  | o__ready;
+  assign \$276  = \$275  & rq_valid_3;
+  assign \$277  = ~ o__valid;
+  assign \$278  = \$277  | o__ready;
+  assign \$279  = \$278  & rq_valid_4;
   assign \$280  = ~ o__valid;
   assign \$281  = \$280  | o__ready;
-  assign \$282  = \$281  & rq_valid_3;
+  assign \$282  = \$281  & i__valid;
+  assign \$284  = ~ o__valid;
+  assign \$285  = \$284  | o__ready;
+  assign \$286  = \$285  & rq_valid_1;
+  assign \$287  = ~ o__valid;
+  assign \$288  = \$287  | o__ready;
+  assign \$289  = \$288  & rq_valid_2;
+  assign \$290  = ~ o__valid;
+  assign \$291  = \$290  | o__ready;
+  assign \$292  = \$291  & rq_valid_3;
+  assign \$293  = ~ o__valid;
+  assign \$294  = \$293  | o__ready;
+  assign \$295  = \$294  & rq_valid_4;
+  assign \$296  = ~ o__valid;
+  assign \$297  = \$296  | o__ready;
+  assign \$298  = \$297  & i__valid;
+  assign \$299  = ~ o__valid;
+  assign \$300  = \$299  | o__ready;
+  assign \$301  = \$300  & rq_valid_1;
+  assign \$302  = rq3_x[16:0] * rq3_mult_1[16:0];
+  assign \$303  = ~ o__valid;
+  assign \$304  = \$303  | o__ready;
+  assign \$305  = \$304  & rq_valid_1;
+  assign \$306  = rq3_x[16:0] * rq3_mult_1[24:17];
+  assign \$307  = ~ o__valid;
+  assign \$308  = \$307  | o__ready;
+  assign \$309  = \$308  & rq_valid_1;
+  assign \$310  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
+  assign \$311  = ~ o__valid;
+  assign \$312  = \$311  | o__ready;
+  assign \$313  = \$312  & rq_valid_1;
+  assign \$314  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$315  = ~ o__valid;
+  assign \$316  = \$315  | o__ready;
+  assign \$317  = \$316  & rq_valid_2;
+  assign \$319  = 1'h0 + \$318 ;
+  assign \$321  = \$319  + \$320 ;
+  assign \$323  = $signed({ 1'h0, \$321  }) + $signed(\$322 );
+  assign \$325  = $signed(\$323 ) + $signed(\$324 );
+  assign \$326  = ~ o__valid;
+  assign \$327  = \$326  | o__ready;
+  assign \$328  = \$327  & rq_valid_3;
+  assign \$329  = $signed(rq3_prod) >>> rq3_shift_3;
+  assign \$330  = ~ o__valid;
+  assign \$331  = \$330  | o__ready;
+  assign \$332  = \$331  & rq_valid_3;
+  assign \$333  = rq3_rem > rq3_half_3;
+  assign \$334  = ~ o__valid;
+  assign \$335  = \$334  | o__ready;
+  assign \$336  = \$335  & rq_valid_3;
+  assign \$337  = rq3_rem == rq3_half_3;
+  assign \$338  = | rq3_half_3;
+  assign \$339  = \$337  & \$338 ;
+  assign \$340  = ~ o__valid;
+  assign \$341  = \$340  | o__ready;
+  assign \$342  = \$341  & rq_valid_4;
+  assign \$343  = $signed(6'h18) + $signed(rq3_floor);
+  assign \$344  = rq3_tie & rq3_floor[0];
+  assign \$345  = rq3_above | \$344 ;
+  assign \$346  = $signed(\$343 ) + $signed({ 1'h0, \$345  });
+  assign \$347  = ~ o__valid;
+  assign \$348  = \$347  | o__ready;
+  assign \$349  = \$348  & rq_valid_5;
+  assign \$350  = $signed(rq3_code) < $signed(8'h80);
+  assign \$351  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$352  = \$351  ? 50'h000000000007f : rq3_code;
+  assign \$353  = \$350  ? 50'h3ffffffffff80 : \$352 ;
+  assign \$354  = ~ o__valid;
+  assign \$355  = \$354  | o__ready;
+  assign \$356  = \$355  & i__valid;
+  assign \$358  = ~ o__valid;
+  assign \$359  = \$358  | o__ready;
+  assign \$360  = \$359  & rq_valid_1;
+  assign \$361  = ~ o__valid;
+  assign \$362  = \$361  | o__ready;
+  assign \$363  = \$362  & rq_valid_2;
+  assign \$364  = ~ o__valid;
+  assign \$365  = \$364  | o__ready;
+  assign \$366  = \$365  & rq_valid_3;
+  assign \$367  = ~ o__valid;
+  assign \$368  = \$367  | o__ready;
+  assign \$369  = \$368  & rq_valid_4;
+  assign \$370  = ~ o__valid;
+  assign \$371  = \$370  | o__ready;
+  assign \$372  = \$371  & i__valid;
+  assign \$373  = ~ o__valid;
+  assign \$374  = \$373  | o__ready;
+  assign \$375  = \$374  & rq_valid_1;
+  assign \$376  = rq4_x[16:0] * rq4_mult_1[16:0];
+  assign \$377  = ~ o__valid;
+  assign \$378  = \$377  | o__ready;
+  assign \$379  = \$378  & rq_valid_1;
+  assign \$380  = rq4_x[16:0] * rq4_mult_1[24:17];
+  assign \$381  = ~ o__valid;
+  assign \$382  = \$381  | o__ready;
+  assign \$383  = \$382  & rq_valid_1;
+  assign \$384  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[16:0] });
+  assign \$385  = ~ o__valid;
+  assign \$386  = \$385  | o__ready;
+  assign \$387  = \$386  & rq_valid_1;
+  assign \$388  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[24:17] });
+  assign \$389  = ~ o__valid;
+  assign \$390  = \$389  | o__ready;
+  assign \$391  = \$390  & rq_valid_2;
+  assign \$393  = 1'h0 + \$392 ;
+  assign \$395  = \$393  + \$394 ;
+  assign \$397  = $signed({ 1'h0, \$395  }) + $signed(\$396 );
+  assign \$399  = $signed(\$397 ) + $signed(\$398 );
+  assign \$400  = ~ o__valid;
+  assign \$401  = \$400  | o__ready;
+  assign \$402  = \$401  & rq_valid_3;
+  assign \$404  = ~ o__valid;
+  assign \$405  = \$404  | o__ready;
+  assign \$406  = \$405  & rq_valid_3;
+  assign \$407  = rq4_rem > 34'h200000000;
+  assign \$408  = ~ o__valid;
+  assign \$409  = \$408  | o__ready;
+  assign \$410  = \$409  & rq_valid_3;
+  assign \$411  = rq4_rem == 34'h200000000;
+  assign \$414  = ~ o__valid;
+  assign \$415  = \$414  | o__ready;
+  assign \$416  = \$415  & rq_valid_4;
+  assign \$417  = $signed(6'h18) + $signed(rq4_floor);
+  assign \$418  = rq4_tie & rq4_floor[0];
+  assign \$419  = rq4_above | \$418 ;
+  assign \$420  = $signed(\$417 ) + $signed({ 1'h0, \$419  });
+  assign \$421  = ~ o__valid;
+  assign \$422  = \$421  | o__ready;
+  assign \$423  = \$422  & rq_valid_5;
+  assign \$424  = $signed(rq4_code) < $signed(8'h80);
+  assign \$425  = $signed(rq4_code) > $signed(8'h7f);
+  assign \$426  = \$425  ? 50'h000000000007f : rq4_code;
+  assign \$427  = \$424  ? 50'h3ffffffffff80 : \$426 ;
+  always @(posedge clk)
+    group <= \$428 ;
+  always @(posedge clk)
+    rq_valid_1 <= \$429 ;
+  always @(posedge clk)
+    rq_valid_2 <= \$430 ;
+  always @(posedge clk)
+    rq_valid_3 <= \$431 ;
+  always @(posedge clk)
+    rq_valid_4 <= \$432 ;
+  always @(posedge clk)
+    rq_valid_5 <= \$433 ;
+  always @(posedge clk)
+    o__valid <= \$434 ;
+  always @(posedge clk)
+    rq0_mult_1 <= \$435 ;
+  always @(posedge clk)
+    rq0_mult_2 <= \$436 ;
+  always @(posedge clk)
+    rq0_mult_3 <= \$437 ;
+  always @(posedge clk)
+    rq0_mult_4 <= \$438 ;
+  always @(posedge clk)
+    rq0_mult_5 <= \$439 ;
+  always @(posedge clk)
+    rq0_x <= \$440 ;
+  always @(posedge clk)
+    rq0_part0_0 <= \$441 ;
+  always @(posedge clk)
+    rq0_part0_1 <= \$442 ;
+  always @(posedge clk)
+    rq0_part1_0 <= \$443 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$444 ;
+  always @(posedge clk)
+    rq0_prod <= \$445 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$590  = group;
-    if (\$4 ) begin
-      \$590  = \$7 [0];
+    \$446  = rq0_floor;
+    if (\$58 ) begin
+      \$446  = \$59 ;
     end
     if (rst) begin
-      \$590  = 1'h0;
+      \$446  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$591  = rq_valid_1;
-    if (\$9 ) begin
-      \$591  = i__valid;
+    \$447  = rq0_above;
+    if (\$62 ) begin
+      \$447  = \$63 ;
     end
     if (rst) begin
-      \$591  = 1'h0;
+      \$447  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$592  = rq_valid_2;
-    if (\$9 ) begin
-      \$592  = rq_valid_1;
+    \$448  = rq0_tie;
+    if (\$66 ) begin
+      \$448  = \$69 ;
     end
     if (rst) begin
-      \$592  = 1'h0;
+      \$448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$593  = rq_valid_3;
-    if (\$9 ) begin
-      \$593  = rq_valid_2;
+    \$449  = rq0_code;
+    if (\$72 ) begin
+      \$449  = \$76 ;
     end
     if (rst) begin
-      \$593  = 1'h0;
+      \$449  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$594  = rq_valid_4;
-    if (\$9 ) begin
-      \$594  = rq_valid_3;
+    \$450  = rq0_out;
+    if (\$79 ) begin
+      \$450  = \$83 [7:0];
     end
     if (rst) begin
-      \$594  = 1'h0;
+      \$450  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$595  = rq_valid_5;
-    if (\$9 ) begin
-      \$595  = rq_valid_4;
+    \$451  = rq1_mult_1;
+    if (\$86 ) begin
+      \$451  = \$87 ;
     end
     if (rst) begin
-      \$595  = 1'h0;
+      \$451  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$596  = o__valid;
-    if (\$9 ) begin
-      \$596  = rq_valid_5;
+    \$452  = rq1_mult_2;
+    if (\$90 ) begin
+      \$452  = rq1_mult_1;
     end
     if (rst) begin
-      \$596  = 1'h0;
+      \$452  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$597  = rq0_x;
-    if (\$12 ) begin
-      \$597  = i__payload[22:0];
+    \$453  = rq1_mult_3;
+    if (\$93 ) begin
+      \$453  = rq1_mult_2;
     end
     if (rst) begin
-      \$597  = 23'h000000;
+      \$453  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$598  = rq0_part0_0;
-    if (\$15 ) begin
-      \$598  = \$16 ;
+    \$454  = rq1_mult_4;
+    if (\$96 ) begin
+      \$454  = rq1_mult_3;
     end
     if (rst) begin
-      \$598  = 34'h000000000;
+      \$454  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$599  = rq0_part0_1;
-    if (\$19 ) begin
-      \$599  = \$20 ;
+    \$455  = rq1_mult_5;
+    if (\$99 ) begin
+      \$455  = rq1_mult_4;
     end
     if (rst) begin
-      \$599  = 25'h0000000;
+      \$455  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$600  = rq0_part1_0;
-    if (\$23 ) begin
-      \$600  = \$24 ;
+    \$456  = rq1_x;
+    if (\$102 ) begin
+      \$456  = i__payload[45:23];
     end
     if (rst) begin
-      \$600  = 23'h000000;
+      \$456  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$601  = rq0_part1_1;
-    if (\$27 ) begin
-      \$601  = \$28 ;
+    \$457  = rq1_part0_0;
+    if (\$105 ) begin
+      \$457  = \$106 ;
     end
     if (rst) begin
-      \$601  = 14'h0000;
+      \$457  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$602  = rq0_prod;
-    if (\$31 ) begin
-      \$602  = \$39 [47:0];
+    \$458  = rq1_part0_1;
+    if (\$109 ) begin
+      \$458  = \$110 ;
     end
     if (rst) begin
-      \$602  = 48'h000000000000;
+      \$458  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$603  = rq0_floor;
-    if (\$42 ) begin
-      \$603  = \$43 ;
+    \$459  = rq1_part1_0;
+    if (\$113 ) begin
+      \$459  = \$114 ;
     end
     if (rst) begin
-      \$603  = 48'h000000000000;
+      \$459  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$604  = rq0_above;
-    if (\$46 ) begin
-      \$604  = \$47 ;
+    \$460  = rq1_part1_1;
+    if (\$117 ) begin
+      \$460  = \$118 ;
     end
     if (rst) begin
-      \$604  = 1'h0;
+      \$460  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$605  = rq0_tie;
-    if (\$50 ) begin
-      \$605  = \$53 ;
-    end
-    if (rst) begin
-      \$605  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$606  = rq0_code;
-    if (\$56 ) begin
-      \$606  = \$60 ;
-    end
-    if (rst) begin
-      \$606  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$607  = rq0_out;
-    if (\$63 ) begin
-      \$607  = \$67 [7:0];
-    end
-    if (rst) begin
-      \$607  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$608  = rq1_x;
-    if (\$70 ) begin
-      \$608  = i__payload[45:23];
-    end
-    if (rst) begin
-      \$608  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$609  = rq1_part0_0;
-    if (\$73 ) begin
-      \$609  = \$74 ;
-    end
-    if (rst) begin
-      \$609  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$610  = rq1_part0_1;
-    if (\$77 ) begin
-      \$610  = \$78 ;
-    end
-    if (rst) begin
-      \$610  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$611  = rq1_part1_0;
-    if (\$81 ) begin
-      \$611  = \$82 ;
-    end
-    if (rst) begin
-      \$611  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$612  = rq1_part1_1;
-    if (\$85 ) begin
-      \$612  = \$86 ;
-    end
-    if (rst) begin
-      \$612  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$613  = rq1_prod;
-    if (\$89 ) begin
-      \$613  = \$97 [47:0];
-    end
-    if (rst) begin
-      \$613  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$614  = rq1_floor;
-    if (\$100 ) begin
-      \$614  = \$101 ;
-    end
-    if (rst) begin
-      \$614  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$615  = rq1_above;
-    if (\$104 ) begin
-      \$615  = \$105 ;
-    end
-    if (rst) begin
-      \$615  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$616  = rq1_tie;
-    if (\$108 ) begin
-      \$616  = \$111 ;
-    end
-    if (rst) begin
-      \$616  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$617  = rq1_code;
-    if (\$114 ) begin
-      \$617  = \$118 ;
-    end
-    if (rst) begin
-      \$617  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$618  = rq1_out;
+    \$461  = rq1_prod;
     if (\$121 ) begin
-      \$618  = \$125 [7:0];
+      \$461  = \$129 [47:0];
     end
     if (rst) begin
-      \$618  = 8'h00;
+      \$461  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$619  = rq2_x;
-    if (\$128 ) begin
-      \$619  = i__payload[68:46];
+    \$462  = rq1_floor;
+    if (\$132 ) begin
+      \$462  = \$133 ;
     end
     if (rst) begin
-      \$619  = 23'h000000;
+      \$462  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$620  = rq2_part0_0;
-    if (\$131 ) begin
-      \$620  = \$132 ;
+    \$463  = rq1_above;
+    if (\$136 ) begin
+      \$463  = \$137 ;
     end
     if (rst) begin
-      \$620  = 34'h000000000;
+      \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$621  = rq2_part0_1;
-    if (\$135 ) begin
-      \$621  = \$136 ;
+    \$464  = rq1_tie;
+    if (\$140 ) begin
+      \$464  = \$143 ;
     end
     if (rst) begin
-      \$621  = 25'h0000000;
+      \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$622  = rq2_part1_0;
-    if (\$139 ) begin
-      \$622  = \$140 ;
+    \$465  = rq1_code;
+    if (\$146 ) begin
+      \$465  = \$150 ;
     end
     if (rst) begin
-      \$622  = 23'h000000;
+      \$465  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$623  = rq2_part1_1;
-    if (\$143 ) begin
-      \$623  = \$144 ;
+    \$466  = rq1_out;
+    if (\$153 ) begin
+      \$466  = \$157 [7:0];
     end
     if (rst) begin
-      \$623  = 14'h0000;
+      \$466  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$624  = rq2_prod;
-    if (\$147 ) begin
-      \$624  = \$155 [47:0];
+    \$467  = rq2_mult_1;
+    if (\$160 ) begin
+      \$467  = \$161 ;
     end
     if (rst) begin
-      \$624  = 48'h000000000000;
+      \$467  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$625  = rq2_floor;
-    if (\$158 ) begin
-      \$625  = \$159 ;
+    \$468  = rq2_mult_2;
+    if (\$164 ) begin
+      \$468  = rq2_mult_1;
     end
     if (rst) begin
-      \$625  = 48'h000000000000;
+      \$468  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$626  = rq2_above;
-    if (\$162 ) begin
-      \$626  = \$163 ;
+    \$469  = rq2_mult_3;
+    if (\$167 ) begin
+      \$469  = rq2_mult_2;
     end
     if (rst) begin
-      \$626  = 1'h0;
+      \$469  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$627  = rq2_tie;
-    if (\$166 ) begin
-      \$627  = \$169 ;
+    \$470  = rq2_mult_4;
+    if (\$170 ) begin
+      \$470  = rq2_mult_3;
     end
     if (rst) begin
-      \$627  = 1'h0;
+      \$470  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$628  = rq2_code;
-    if (\$172 ) begin
-      \$628  = \$176 ;
+    \$471  = rq2_mult_5;
+    if (\$173 ) begin
+      \$471  = rq2_mult_4;
     end
     if (rst) begin
-      \$628  = 50'h0000000000000;
+      \$471  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$629  = rq2_out;
+    \$472  = rq2_x;
+    if (\$176 ) begin
+      \$472  = i__payload[68:46];
+    end
+    if (rst) begin
+      \$472  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$473  = rq2_part0_0;
     if (\$179 ) begin
-      \$629  = \$183 [7:0];
+      \$473  = \$180 ;
     end
     if (rst) begin
-      \$629  = 8'h00;
+      \$473  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$630  = rq3_x;
-    if (\$186 ) begin
-      \$630  = i__payload[91:69];
+    \$474  = rq2_part0_1;
+    if (\$183 ) begin
+      \$474  = \$184 ;
     end
     if (rst) begin
-      \$630  = 23'h000000;
+      \$474  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$631  = rq3_part0_0;
-    if (\$189 ) begin
-      \$631  = \$190 ;
+    \$475  = rq2_part1_0;
+    if (\$187 ) begin
+      \$475  = \$188 ;
     end
     if (rst) begin
-      \$631  = 34'h000000000;
+      \$475  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$632  = rq3_part0_1;
-    if (\$193 ) begin
-      \$632  = \$194 ;
+    \$476  = rq2_part1_1;
+    if (\$191 ) begin
+      \$476  = \$192 ;
     end
     if (rst) begin
-      \$632  = 25'h0000000;
+      \$476  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$633  = rq3_part1_0;
-    if (\$197 ) begin
-      \$633  = \$198 ;
+    \$477  = rq2_prod;
+    if (\$195 ) begin
+      \$477  = \$203 [47:0];
     end
     if (rst) begin
-      \$633  = 23'h000000;
+      \$477  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$634  = rq3_part1_1;
-    if (\$201 ) begin
-      \$634  = \$202 ;
+    \$478  = rq2_floor;
+    if (\$206 ) begin
+      \$478  = \$207 ;
     end
     if (rst) begin
-      \$634  = 14'h0000;
+      \$478  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$635  = rq3_prod;
-    if (\$205 ) begin
-      \$635  = \$213 [47:0];
+    \$479  = rq2_above;
+    if (\$210 ) begin
+      \$479  = \$211 ;
     end
     if (rst) begin
-      \$635  = 48'h000000000000;
+      \$479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$636  = rq3_floor;
-    if (\$216 ) begin
-      \$636  = \$217 ;
+    \$480  = rq2_tie;
+    if (\$214 ) begin
+      \$480  = \$217 ;
     end
     if (rst) begin
-      \$636  = 48'h000000000000;
+      \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$637  = rq3_above;
+    \$481  = rq2_code;
     if (\$220 ) begin
-      \$637  = \$221 ;
+      \$481  = \$224 ;
     end
     if (rst) begin
-      \$637  = 1'h0;
+      \$481  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$638  = rq3_tie;
-    if (\$224 ) begin
-      \$638  = \$227 ;
+    \$482  = rq2_out;
+    if (\$227 ) begin
+      \$482  = \$231 [7:0];
     end
     if (rst) begin
-      \$638  = 1'h0;
+      \$482  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$639  = rq3_code;
-    if (\$230 ) begin
-      \$639  = \$234 ;
+    \$483  = rq3_mult_1;
+    if (\$234 ) begin
+      \$483  = \$235 ;
     end
     if (rst) begin
-      \$639  = 50'h0000000000000;
+      \$483  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$640  = rq3_out;
-    if (\$237 ) begin
-      \$640  = \$241 [7:0];
+    \$484  = rq3_mult_2;
+    if (\$238 ) begin
+      \$484  = rq3_mult_1;
     end
     if (rst) begin
-      \$640  = 8'h00;
+      \$484  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$641  = rq4_x;
+    \$485  = rq3_mult_3;
+    if (\$241 ) begin
+      \$485  = rq3_mult_2;
+    end
+    if (rst) begin
+      \$485  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$486  = rq3_mult_4;
     if (\$244 ) begin
-      \$641  = i__payload[114:92];
+      \$486  = rq3_mult_3;
     end
     if (rst) begin
-      \$641  = 23'h000000;
+      \$486  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$642  = rq4_part0_0;
+    \$487  = rq3_mult_5;
     if (\$247 ) begin
-      \$642  = \$248 ;
+      \$487  = rq3_mult_4;
     end
     if (rst) begin
-      \$642  = 34'h000000000;
+      \$487  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$643  = rq4_part0_1;
-    if (\$251 ) begin
-      \$643  = \$252 ;
+    \$488  = rq3_shift_1;
+    if (\$250 ) begin
+      \$488  = \$251 ;
     end
     if (rst) begin
-      \$643  = 25'h0000000;
+      \$488  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$644  = rq4_part1_0;
-    if (\$255 ) begin
-      \$644  = \$256 ;
+    \$489  = rq3_shift_2;
+    if (\$254 ) begin
+      \$489  = rq3_shift_1;
     end
     if (rst) begin
-      \$644  = 23'h000000;
+      \$489  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$645  = rq4_part1_1;
-    if (\$259 ) begin
-      \$645  = \$260 ;
+    \$490  = rq3_shift_3;
+    if (\$257 ) begin
+      \$490  = rq3_shift_2;
     end
     if (rst) begin
-      \$645  = 14'h0000;
+      \$490  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$646  = rq4_prod;
+    \$491  = rq3_shift_4;
+    if (\$260 ) begin
+      \$491  = rq3_shift_3;
+    end
+    if (rst) begin
+      \$491  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$492  = rq3_shift_5;
     if (\$263 ) begin
-      \$646  = \$271 [47:0];
+      \$492  = rq3_shift_4;
     end
     if (rst) begin
-      \$646  = 48'h000000000000;
+      \$492  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$647  = rq4_floor;
-    if (\$274 ) begin
-      \$647  = \$275 ;
+    \$493  = rq3_half_1;
+    if (\$266 ) begin
+      \$493  = \$267 ;
     end
     if (rst) begin
-      \$647  = 48'h000000000000;
+      \$493  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$648  = rq4_above;
-    if (\$278 ) begin
-      \$648  = \$279 ;
+    \$494  = rq3_half_2;
+    if (\$270 ) begin
+      \$494  = rq3_half_1;
     end
     if (rst) begin
-      \$648  = 1'h0;
+      \$494  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$649  = rq4_tie;
+    \$495  = rq3_half_3;
+    if (\$273 ) begin
+      \$495  = rq3_half_2;
+    end
+    if (rst) begin
+      \$495  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$496  = rq3_half_4;
+    if (\$276 ) begin
+      \$496  = rq3_half_3;
+    end
+    if (rst) begin
+      \$496  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$497  = rq3_half_5;
+    if (\$279 ) begin
+      \$497  = rq3_half_4;
+    end
+    if (rst) begin
+      \$497  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$498  = rq3_mask_1;
     if (\$282 ) begin
-      \$649  = \$285 ;
+      \$498  = \$283 ;
     end
     if (rst) begin
-      \$649  = 1'h0;
+      \$498  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$650  = rq4_code;
-    if (\$288 ) begin
-      \$650  = \$292 ;
+    \$499  = rq3_mask_2;
+    if (\$286 ) begin
+      \$499  = rq3_mask_1;
     end
     if (rst) begin
-      \$650  = 50'h0000000000000;
+      \$499  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$651  = rq4_out;
+    \$500  = rq3_mask_3;
+    if (\$289 ) begin
+      \$500  = rq3_mask_2;
+    end
+    if (rst) begin
+      \$500  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$501  = rq3_mask_4;
+    if (\$292 ) begin
+      \$501  = rq3_mask_3;
+    end
+    if (rst) begin
+      \$501  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$502  = rq3_mask_5;
     if (\$295 ) begin
-      \$651  = \$299 [7:0];
+      \$502  = rq3_mask_4;
     end
     if (rst) begin
-      \$651  = 8'h00;
+      \$502  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$652  = rq5_x;
-    if (\$302 ) begin
-      \$652  = i__payload[137:115];
+    \$503  = rq3_x;
+    if (\$298 ) begin
+      \$503  = i__payload[91:69];
     end
     if (rst) begin
-      \$652  = 23'h000000;
+      \$503  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$653  = rq5_part0_0;
+    \$504  = rq3_part0_0;
+    if (\$301 ) begin
+      \$504  = \$302 ;
+    end
+    if (rst) begin
+      \$504  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$505  = rq3_part0_1;
     if (\$305 ) begin
-      \$653  = \$306 ;
+      \$505  = \$306 ;
     end
     if (rst) begin
-      \$653  = 34'h000000000;
+      \$505  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$654  = rq5_part0_1;
+    \$506  = rq3_part1_0;
     if (\$309 ) begin
-      \$654  = \$310 ;
+      \$506  = \$310 ;
     end
     if (rst) begin
-      \$654  = 25'h0000000;
+      \$506  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$655  = rq5_part1_0;
+    \$507  = rq3_part1_1;
     if (\$313 ) begin
-      \$655  = \$314 ;
+      \$507  = \$314 ;
     end
     if (rst) begin
-      \$655  = 23'h000000;
+      \$507  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$656  = rq5_part1_1;
+    \$508  = rq3_prod;
     if (\$317 ) begin
-      \$656  = \$318 ;
+      \$508  = \$325 [47:0];
     end
     if (rst) begin
-      \$656  = 14'h0000;
+      \$508  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$657  = rq5_prod;
-    if (\$321 ) begin
-      \$657  = \$329 [47:0];
+    \$509  = rq3_floor;
+    if (\$328 ) begin
+      \$509  = \$329 ;
     end
     if (rst) begin
-      \$657  = 48'h000000000000;
+      \$509  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$658  = rq5_floor;
+    \$510  = rq3_above;
     if (\$332 ) begin
-      \$658  = \$333 ;
+      \$510  = \$333 ;
     end
     if (rst) begin
-      \$658  = 48'h000000000000;
+      \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$659  = rq5_above;
+    \$511  = rq3_tie;
     if (\$336 ) begin
-      \$659  = \$337 ;
+      \$511  = \$339 ;
     end
     if (rst) begin
-      \$659  = 1'h0;
+      \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$660  = rq5_tie;
-    if (\$340 ) begin
-      \$660  = \$343 ;
+    \$512  = rq3_code;
+    if (\$342 ) begin
+      \$512  = \$346 ;
     end
     if (rst) begin
-      \$660  = 1'h0;
+      \$512  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$661  = rq5_code;
-    if (\$346 ) begin
-      \$661  = \$350 ;
+    \$513  = rq3_out;
+    if (\$349 ) begin
+      \$513  = \$353 [7:0];
     end
     if (rst) begin
-      \$661  = 50'h0000000000000;
+      \$513  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$662  = rq5_out;
-    if (\$353 ) begin
-      \$662  = \$357 [7:0];
+    \$514  = rq4_mult_1;
+    if (\$356 ) begin
+      \$514  = \$357 ;
     end
     if (rst) begin
-      \$662  = 8'h00;
+      \$514  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$663  = rq6_x;
+    \$515  = rq4_mult_2;
     if (\$360 ) begin
-      \$663  = i__payload[160:138];
+      \$515  = rq4_mult_1;
     end
     if (rst) begin
-      \$663  = 23'h000000;
+      \$515  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$664  = rq6_part0_0;
+    \$516  = rq4_mult_3;
     if (\$363 ) begin
-      \$664  = \$364 ;
+      \$516  = rq4_mult_2;
     end
     if (rst) begin
-      \$664  = 34'h000000000;
+      \$516  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$665  = rq6_part0_1;
-    if (\$367 ) begin
-      \$665  = \$368 ;
+    \$517  = rq4_mult_4;
+    if (\$366 ) begin
+      \$517  = rq4_mult_3;
     end
     if (rst) begin
-      \$665  = 25'h0000000;
+      \$517  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$666  = rq6_part1_0;
-    if (\$371 ) begin
-      \$666  = \$372 ;
+    \$518  = rq4_mult_5;
+    if (\$369 ) begin
+      \$518  = rq4_mult_4;
     end
     if (rst) begin
-      \$666  = 23'h000000;
+      \$518  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$667  = rq6_part1_1;
+    \$519  = rq4_x;
+    if (\$372 ) begin
+      \$519  = i__payload[114:92];
+    end
+    if (rst) begin
+      \$519  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$520  = rq4_part0_0;
     if (\$375 ) begin
-      \$667  = \$376 ;
+      \$520  = \$376 ;
     end
     if (rst) begin
-      \$667  = 14'h0000;
+      \$520  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$668  = rq6_prod;
+    \$521  = rq4_part0_1;
     if (\$379 ) begin
-      \$668  = \$387 [47:0];
+      \$521  = \$380 ;
     end
     if (rst) begin
-      \$668  = 48'h000000000000;
+      \$521  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$669  = rq6_floor;
-    if (\$390 ) begin
-      \$669  = \$391 ;
+    \$522  = rq4_part1_0;
+    if (\$383 ) begin
+      \$522  = \$384 ;
     end
     if (rst) begin
-      \$669  = 48'h000000000000;
+      \$522  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$670  = rq6_above;
-    if (\$394 ) begin
-      \$670  = \$395 ;
+    \$523  = rq4_part1_1;
+    if (\$387 ) begin
+      \$523  = \$388 ;
     end
     if (rst) begin
-      \$670  = 1'h0;
+      \$523  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$671  = rq6_tie;
-    if (\$398 ) begin
-      \$671  = \$401 ;
+    \$524  = rq4_prod;
+    if (\$391 ) begin
+      \$524  = \$399 [47:0];
     end
     if (rst) begin
-      \$671  = 1'h0;
+      \$524  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$672  = rq6_code;
-    if (\$404 ) begin
-      \$672  = \$408 ;
+    \$525  = rq4_floor;
+    if (\$402 ) begin
+      \$525  = \$403 ;
     end
     if (rst) begin
-      \$672  = 50'h0000000000000;
+      \$525  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$673  = rq6_out;
-    if (\$411 ) begin
-      \$673  = \$415 [7:0];
+    \$526  = rq4_above;
+    if (\$406 ) begin
+      \$526  = \$407 ;
     end
     if (rst) begin
-      \$673  = 8'h00;
+      \$526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$674  = rq7_x;
-    if (\$418 ) begin
-      \$674  = i__payload[183:161];
+    \$527  = rq4_tie;
+    if (\$410 ) begin
+      \$527  = \$413 ;
     end
     if (rst) begin
-      \$674  = 23'h000000;
+      \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$675  = rq7_part0_0;
-    if (\$421 ) begin
-      \$675  = \$422 ;
+    \$528  = rq4_code;
+    if (\$416 ) begin
+      \$528  = \$420 ;
     end
     if (rst) begin
-      \$675  = 34'h000000000;
+      \$528  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$676  = rq7_part0_1;
-    if (\$425 ) begin
-      \$676  = \$426 ;
+    \$529  = rq4_out;
+    if (\$423 ) begin
+      \$529  = \$427 [7:0];
     end
     if (rst) begin
-      \$676  = 25'h0000000;
+      \$529  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$677  = rq7_part1_0;
-    if (\$429 ) begin
-      \$677  = \$430 ;
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$13  = 25'h12ba2c5;
+      1'h1:
+          \$13  = 25'h16ca50d;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$87  = 25'h125825c;
+      1'h1:
+          \$87  = 25'h18bae02;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$161  = 25'h1b41e7a;
+      1'h1:
+          \$161  = 25'h173f81e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$235  = 25'h114a972;
+      1'h1:
+          \$235  = 25'h1b76458;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$251  = 6'h21;
+      1'h1:
+          \$251  = 6'h22;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$267  = 34'h100000000;
+      1'h1:
+          \$267  = 34'h200000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$283  = 34'h1ffffffff;
+      1'h1:
+          \$283  = 34'h3ffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$357  = 25'h18d231a;
+      1'h1:
+          \$357  = 25'h1413c6a;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$428  = group;
+    if (\$4 ) begin
+      \$428  = \$7 [0];
     end
     if (rst) begin
-      \$677  = 23'h000000;
+      \$428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$678  = rq7_part1_1;
-    if (\$433 ) begin
-      \$678  = \$434 ;
+    \$429  = rq_valid_1;
+    if (\$9 ) begin
+      \$429  = i__valid;
     end
     if (rst) begin
-      \$678  = 14'h0000;
+      \$429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$679  = rq7_prod;
-    if (\$437 ) begin
-      \$679  = \$445 [47:0];
+    \$430  = rq_valid_2;
+    if (\$9 ) begin
+      \$430  = rq_valid_1;
     end
     if (rst) begin
-      \$679  = 48'h000000000000;
+      \$430  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$680  = rq7_floor;
-    if (\$448 ) begin
-      \$680  = \$449 ;
+    \$431  = rq_valid_3;
+    if (\$9 ) begin
+      \$431  = rq_valid_2;
     end
     if (rst) begin
-      \$680  = 48'h000000000000;
+      \$431  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$681  = rq7_above;
-    if (\$452 ) begin
-      \$681  = \$453 ;
+    \$432  = rq_valid_4;
+    if (\$9 ) begin
+      \$432  = rq_valid_3;
     end
     if (rst) begin
-      \$681  = 1'h0;
+      \$432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$682  = rq7_tie;
-    if (\$456 ) begin
-      \$682  = \$459 ;
+    \$433  = rq_valid_5;
+    if (\$9 ) begin
+      \$433  = rq_valid_4;
     end
     if (rst) begin
-      \$682  = 1'h0;
+      \$433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$683  = rq7_code;
-    if (\$462 ) begin
-      \$683  = \$466 ;
+    \$434  = o__valid;
+    if (\$9 ) begin
+      \$434  = rq_valid_5;
     end
     if (rst) begin
-      \$683  = 50'h0000000000000;
+      \$434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$684  = rq7_out;
-    if (\$469 ) begin
-      \$684  = \$473 [7:0];
+    \$435  = rq0_mult_1;
+    if (\$12 ) begin
+      \$435  = \$13 ;
     end
     if (rst) begin
-      \$684  = 8'h00;
+      \$435  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$685  = rq8_x;
-    if (\$476 ) begin
-      \$685  = i__payload[206:184];
+    \$436  = rq0_mult_2;
+    if (\$16 ) begin
+      \$436  = rq0_mult_1;
     end
     if (rst) begin
-      \$685  = 23'h000000;
+      \$436  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$686  = rq8_part0_0;
-    if (\$479 ) begin
-      \$686  = \$480 ;
+    \$437  = rq0_mult_3;
+    if (\$19 ) begin
+      \$437  = rq0_mult_2;
     end
     if (rst) begin
-      \$686  = 34'h000000000;
+      \$437  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$687  = rq8_part0_1;
-    if (\$483 ) begin
-      \$687  = \$484 ;
+    \$438  = rq0_mult_4;
+    if (\$22 ) begin
+      \$438  = rq0_mult_3;
     end
     if (rst) begin
-      \$687  = 25'h0000000;
+      \$438  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$688  = rq8_part1_0;
-    if (\$487 ) begin
-      \$688  = \$488 ;
+    \$439  = rq0_mult_5;
+    if (\$25 ) begin
+      \$439  = rq0_mult_4;
     end
     if (rst) begin
-      \$688  = 23'h000000;
+      \$439  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$689  = rq8_part1_1;
-    if (\$491 ) begin
-      \$689  = \$492 ;
+    \$440  = rq0_x;
+    if (\$28 ) begin
+      \$440  = i__payload[22:0];
     end
     if (rst) begin
-      \$689  = 14'h0000;
+      \$440  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$690  = rq8_prod;
-    if (\$495 ) begin
-      \$690  = \$503 [47:0];
+    \$441  = rq0_part0_0;
+    if (\$31 ) begin
+      \$441  = \$32 ;
     end
     if (rst) begin
-      \$690  = 48'h000000000000;
+      \$441  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$691  = rq8_floor;
-    if (\$506 ) begin
-      \$691  = \$507 ;
+    \$442  = rq0_part0_1;
+    if (\$35 ) begin
+      \$442  = \$36 ;
     end
     if (rst) begin
-      \$691  = 48'h000000000000;
+      \$442  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$692  = rq8_above;
-    if (\$510 ) begin
-      \$692  = \$511 ;
+    \$443  = rq0_part1_0;
+    if (\$39 ) begin
+      \$443  = \$40 ;
     end
     if (rst) begin
-      \$692  = 1'h0;
+      \$443  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$693  = rq8_tie;
-    if (\$514 ) begin
-      \$693  = \$517 ;
+    \$444  = rq0_part1_1;
+    if (\$43 ) begin
+      \$444  = \$44 ;
     end
     if (rst) begin
-      \$693  = 1'h0;
+      \$444  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$694  = rq8_code;
-    if (\$520 ) begin
-      \$694  = \$524 ;
+    \$445  = rq0_prod;
+    if (\$47 ) begin
+      \$445  = \$55 [47:0];
     end
     if (rst) begin
-      \$694  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$695  = rq8_out;
-    if (\$527 ) begin
-      \$695  = \$531 [7:0];
-    end
-    if (rst) begin
-      \$695  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$696  = rq9_x;
-    if (\$534 ) begin
-      \$696  = i__payload[229:207];
-    end
-    if (rst) begin
-      \$696  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$697  = rq9_part0_0;
-    if (\$537 ) begin
-      \$697  = \$538 ;
-    end
-    if (rst) begin
-      \$697  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$698  = rq9_part0_1;
-    if (\$541 ) begin
-      \$698  = \$542 ;
-    end
-    if (rst) begin
-      \$698  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$699  = rq9_part1_0;
-    if (\$545 ) begin
-      \$699  = \$546 ;
-    end
-    if (rst) begin
-      \$699  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$700  = rq9_part1_1;
-    if (\$549 ) begin
-      \$700  = \$550 ;
-    end
-    if (rst) begin
-      \$700  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$701  = rq9_prod;
-    if (\$553 ) begin
-      \$701  = \$561 [47:0];
-    end
-    if (rst) begin
-      \$701  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$702  = rq9_floor;
-    if (\$564 ) begin
-      \$702  = \$565 ;
-    end
-    if (rst) begin
-      \$702  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$703  = rq9_above;
-    if (\$568 ) begin
-      \$703  = \$569 ;
-    end
-    if (rst) begin
-      \$703  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$704  = rq9_tie;
-    if (\$572 ) begin
-      \$704  = \$575 ;
-    end
-    if (rst) begin
-      \$704  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$705  = rq9_code;
-    if (\$578 ) begin
-      \$705  = \$582 ;
-    end
-    if (rst) begin
-      \$705  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$706  = rq9_out;
-    if (\$585 ) begin
-      \$706  = \$589 [7:0];
-    end
-    if (rst) begin
-      \$706  = 8'h00;
+      \$445  = 48'h000000000000;
     end
   end
   assign rq_valid_6 = o__valid;
@@ -13481,26 +13297,11 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
   assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
-  assign \o__payload[8]  = o__payload[71:64];
-  assign \o__payload[9]  = o__payload[79:72];
   assign \i__payload[0]  = i__payload[22:0];
   assign \i__payload[1]  = i__payload[45:23];
   assign \i__payload[2]  = i__payload[68:46];
   assign \i__payload[3]  = i__payload[91:69];
   assign \i__payload[4]  = i__payload[114:92];
-  assign \i__payload[5]  = i__payload[137:115];
-  assign \i__payload[6]  = i__payload[160:138];
-  assign \i__payload[7]  = i__payload[183:161];
-  assign \i__payload[8]  = i__payload[206:184];
-  assign \i__payload[9]  = i__payload[229:207];
-  assign o__payload[79:72] = rq9_out;
-  assign o__payload[71:64] = rq8_out;
-  assign o__payload[63:56] = rq7_out;
-  assign o__payload[55:48] = rq6_out;
-  assign o__payload[47:40] = rq5_out;
   assign o__payload[39:32] = rq4_out;
   assign o__payload[31:24] = rq3_out;
   assign o__payload[23:16] = rq2_out;
@@ -13512,88 +13313,39 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   assign rq1_rem[33:0] = rq1_prod[33:0];
   assign rq2_rem[47:34] = 14'h0000;
   assign rq2_rem[33:0] = rq2_prod[33:0];
-  assign rq3_rem[47:33] = 15'h0000;
-  assign rq3_rem[32:0] = rq3_prod[32:0];
   assign rq4_rem[47:34] = 14'h0000;
   assign rq4_rem[33:0] = rq4_prod[33:0];
-  assign rq5_rem[47:34] = 14'h0000;
-  assign rq5_rem[33:0] = rq5_prod[33:0];
-  assign rq6_rem[47:34] = 14'h0000;
-  assign rq6_rem[33:0] = rq6_prod[33:0];
-  assign rq7_rem[47:34] = 14'h0000;
-  assign rq7_rem[33:0] = rq7_prod[33:0];
-  assign rq8_rem[47:34] = 14'h0000;
-  assign rq8_rem[33:0] = rq8_prod[33:0];
-  assign rq9_rem[47:34] = 14'h0000;
-  assign rq9_rem[33:0] = rq9_prod[33:0];
-  assign \$32  = { 1'h0, rq0_part0_0 };
-  assign \$34  = { 14'h0000, rq0_part0_1, 17'h00000 };
-  assign \$36  = { rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0, 17'h00000 };
-  assign \$38  = { rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1, 34'h000000000 };
-  assign \$43  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:34] };
-  assign \$52  = 1'h1;
-  assign \$53  = \$51 ;
-  assign \$90  = { 1'h0, rq1_part0_0 };
-  assign \$92  = { 14'h0000, rq1_part0_1, 17'h00000 };
-  assign \$94  = { rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0, 17'h00000 };
-  assign \$96  = { rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1, 34'h000000000 };
-  assign \$101  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:34] };
-  assign \$110  = 1'h1;
-  assign \$111  = \$109 ;
-  assign \$148  = { 1'h0, rq2_part0_0 };
-  assign \$150  = { 14'h0000, rq2_part0_1, 17'h00000 };
-  assign \$152  = { rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0, 17'h00000 };
-  assign \$154  = { rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1, 34'h000000000 };
-  assign \$159  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:34] };
-  assign \$168  = 1'h1;
-  assign \$169  = \$167 ;
-  assign \$206  = { 1'h0, rq3_part0_0 };
-  assign \$208  = { 14'h0000, rq3_part0_1, 17'h00000 };
-  assign \$210  = { rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0, 17'h00000 };
-  assign \$212  = { rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1, 34'h000000000 };
-  assign \$217  = { rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47:33] };
-  assign \$226  = 1'h1;
-  assign \$227  = \$225 ;
-  assign \$264  = { 1'h0, rq4_part0_0 };
-  assign \$266  = { 14'h0000, rq4_part0_1, 17'h00000 };
-  assign \$268  = { rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0, 17'h00000 };
-  assign \$270  = { rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1, 34'h000000000 };
-  assign \$275  = { rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47:34] };
-  assign \$284  = 1'h1;
-  assign \$285  = \$283 ;
-  assign \$322  = { 1'h0, rq5_part0_0 };
-  assign \$324  = { 14'h0000, rq5_part0_1, 17'h00000 };
-  assign \$326  = { rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0, 17'h00000 };
-  assign \$328  = { rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1, 34'h000000000 };
-  assign \$333  = { rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47:34] };
-  assign \$342  = 1'h1;
-  assign \$343  = \$341 ;
-  assign \$380  = { 1'h0, rq6_part0_0 };
-  assign \$382  = { 14'h0000, rq6_part0_1, 17'h00000 };
-  assign \$384  = { rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0, 17'h00000 };
-  assign \$386  = { rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1, 34'h000000000 };
-  assign \$391  = { rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47:34] };
-  assign \$400  = 1'h1;
-  assign \$401  = \$399 ;
-  assign \$438  = { 1'h0, rq7_part0_0 };
-  assign \$440  = { 14'h0000, rq7_part0_1, 17'h00000 };
-  assign \$442  = { rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0, 17'h00000 };
-  assign \$444  = { rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1, 34'h000000000 };
-  assign \$449  = { rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47:34] };
-  assign \$458  = 1'h1;
-  assign \$459  = \$457 ;
-  assign \$496  = { 1'h0, rq8_part0_0 };
-  assign \$498  = { 14'h0000, rq8_part0_1, 17'h00000 };
-  assign \$500  = { rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0[22], rq8_part1_0, 17'h00000 };
-  assign \$502  = { rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1[13], rq8_part1_1, 34'h000000000 };
-  assign \$507  = { rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47], rq8_prod[47:34] };
-  assign \$516  = 1'h1;
-  assign \$517  = \$515 ;
-  assign \$554  = { 1'h0, rq9_part0_0 };
-  assign \$556  = { 14'h0000, rq9_part0_1, 17'h00000 };
-  assign \$558  = { rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0[22], rq9_part1_0, 17'h00000 };
-  assign \$560  = { rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1[13], rq9_part1_1, 34'h000000000 };
-  assign \$565  = { rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47], rq9_prod[47:34] };
-  assign \$574  = 1'h1;
-  assign \$575  = \$573 ;
+  assign \$5  = group;
+  assign \$48  = { 1'h0, rq0_part0_0 };
+  assign \$50  = { 14'h0000, rq0_part0_1, 17'h00000 };
+  assign \$52  = { rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0, 17'h00000 };
+  assign \$54  = { rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1, 34'h000000000 };
+  assign \$59  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:34] };
+  assign \$68  = 1'h1;
+  assign \$69  = \$67 ;
+  assign \$122  = { 1'h0, rq1_part0_0 };
+  assign \$124  = { 14'h0000, rq1_part0_1, 17'h00000 };
+  assign \$126  = { rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0, 17'h00000 };
+  assign \$128  = { rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1, 34'h000000000 };
+  assign \$133  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:34] };
+  assign \$142  = 1'h1;
+  assign \$143  = \$141 ;
+  assign \$196  = { 1'h0, rq2_part0_0 };
+  assign \$198  = { 14'h0000, rq2_part0_1, 17'h00000 };
+  assign \$200  = { rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0, 17'h00000 };
+  assign \$202  = { rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1, 34'h000000000 };
+  assign \$207  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:34] };
+  assign \$216  = 1'h1;
+  assign \$217  = \$215 ;
+  assign \$318  = { 1'h0, rq3_part0_0 };
+  assign \$320  = { 14'h0000, rq3_part0_1, 17'h00000 };
+  assign \$322  = { rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0, 17'h00000 };
+  assign \$324  = { rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1, 34'h000000000 };
+  assign \$392  = { 1'h0, rq4_part0_0 };
+  assign \$394  = { 14'h0000, rq4_part0_1, 17'h00000 };
+  assign \$396  = { rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0, 17'h00000 };
+  assign \$398  = { rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1, 34'h000000000 };
+  assign \$403  = { rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47:34] };
+  assign \$412  = 1'h1;
+  assign \$413  = \$411 ;
 endmodule
