@@ -42,10 +42,10 @@ MODELS = ["cnn", "mlp", "autoencoder", "dbn", "resnet", "dscnn"]
 IMAGES = 100
 
 
-def _verify_row(build: Path, inputs: Path) -> dict:
-    """The verify figures of ``build`` on the first :data:`IMAGES` inputs, with the cold cycle-model time."""
-    report = verify(build, str(inputs), count=IMAGES, simulator="verilator", progress=False)
-    model = cold_seconds(build, IMAGES)
+def _verify_row(build: Path, inputs: Path, count: int = IMAGES) -> dict:
+    """The verify figures of ``build`` on the first ``count`` inputs, with the cold cycle-model time."""
+    report = verify(build, str(inputs), count=count, simulator="verilator", progress=False)
+    model = cold_seconds(build, count)
     return {
         "bit_exact": report["bit_exact"], "mismatches": report["mismatches"], "count": report["count"],
         "cycles_rtl": report["cycles_rtl"], "cycles_model": report["cycles_model"],
