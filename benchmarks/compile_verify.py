@@ -42,7 +42,7 @@ MODELS = ["cnn", "mlp", "autoencoder", "dbn", "resnet", "dscnn"]
 IMAGES = 100
 
 
-def _verify_row(build: Path, inputs: Path, count: int = IMAGES) -> dict:
+def verify_row(build: Path, inputs: Path, count: int = IMAGES) -> dict:
     """The verify figures of ``build`` on the first ``count`` inputs, with the cold cycle-model time."""
     report = verify(build, str(inputs), count=count, simulator="verilator", progress=False)
     model = cold_seconds(build, count)
@@ -65,7 +65,7 @@ def zoo(names: list[str], tmp: Path) -> dict:
         compile_s = time.perf_counter() - start
         inputs = tmp / f"{name}.npz"
         np.savez(inputs, input=split(name)[2][:IMAGES])
-        results[name] = {"compile_seconds": compile_s, **_verify_row(build, inputs)}
+        results[name] = {"compile_seconds": compile_s, **verify_row(build, inputs)}
         print(name, results[name])
     return results
 
@@ -82,7 +82,7 @@ def torch(tmp: Path) -> dict:
         build, inputs, compiled = torch_build(work, model, flavour, IMAGES)
         row = {"quantize_seconds": compiled["quantize_seconds"], "compile_seconds": compiled["compile_seconds"],
                "stages": compiled["stages"], "interval_cycles": compiled["interval_cycles"],
-               "latency_cycles": compiled["latency_cycles"], **_verify_row(build, inputs)}
+               "latency_cycles": compiled["latency_cycles"], **verify_row(build, inputs)}
         results[f"{model}/{flavour}"] = row
         print(model, flavour, row)
     return {"machine": machine(), "images": IMAGES, "onnxruntime": onnxruntime.__version__,

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from common import RESULTS, ROOT, split, write_json
-from compile_verify import _verify_row
+from compile_verify import verify_row
 from cycle_model_speed import MODELS, TARGET
 
 MARGIN = 2.0  # the box is shared: 1.25 left dbn and autoencoder at 0.7-0.9e4 under load
@@ -46,7 +46,7 @@ def main(names: list[str], margin: float = MARGIN) -> None:
             test = split(name)[2]
             inputs = Path(tmp) / f"{name}.npz"
             np.savez(inputs, input=np.resize(test, (batch, *test.shape[1:])))
-            row = _verify_row(ROOT / "rtl" / name, inputs, batch)
+            row = verify_row(ROOT / "rtl" / name, inputs, batch)
             results[name] = {"images": batch, "margin": margin, "meets_target": row["rtl_to_model_time_ratio"] >= TARGET, **row}
             print(name, json.dumps(results[name]), flush=True)
             write_json("cycle_model_ratio", {"builds": "rtl/<model>", "simulator": "verilator (through cocotb)",
