@@ -45,6 +45,7 @@ class Device:
     dsp_blocks: int  # hard multipliers on the die (data sheets above)
     dsp_width: int  # operand bits of one block; a wider product takes several
     dsp_min_product_bits: int = 0  # products narrower than this stay in logic (Yosys's DSP_Y_MINWIDTH)
+    fanout_drivers: tuple[tuple[str, str], ...] = ()  # (cell type, output port) that :mod:`.fanout` may copy
 
     def dsp_cost(self, a_bits: int, b_bits: int) -> int:
         """DSP blocks Yosys's ``mul2dsp`` mapping gives an ``a_bits`` x ``b_bits`` multiplier."""
@@ -56,8 +57,11 @@ class Device:
 def _ecp5(name: str, part: str, package: str, package_ios: int, size: str, dsp_blocks: int) -> Device:
     return Device(name, part, package, package_ios, "synth_ecp5", _NEXTPNR_ECP5, (size, "--package", package),
                   lut_bel="TRELLIS_COMB", ff_bel="TRELLIS_FF", ff_cell="TRELLIS_FF", dsp_bel="MULT18X18D",
-                  bram_bel="DP16KD", dist_ram_cell="TRELLIS_DPR16X4", dsp_blocks=dsp_blocks, dsp_width=18)
+                  bram_bel="DP16KD", dist_ram_cell="TRELLIS_DPR16X4", dsp_blocks=dsp_blocks, dsp_width=18,
+                  fanout_drivers=(("LUT4", "Z"), ("TRELLIS_FF", "Q")))
 
+
+_ICE40_FF_VARIANTS = ("", "E", "R", "ER", "S", "ES", "SR", "ESR", "SS", "ESS")
 
 DEVICES: dict[str, Device] = {
     "ecp5-85k": _ecp5("ecp5-85k", "LFE5U-85F", "CABGA381", 205, "--85k", 156),
@@ -65,7 +69,8 @@ DEVICES: dict[str, Device] = {
     "ice40-up5k": Device("ice40-up5k", "iCE40UP5K", "SG48", 39, synth="synth_ice40 -dsp", nextpnr=_NEXTPNR_ICE40,
                          nextpnr_args=("--up5k", "--package", "sg48"), lut_bel="ICESTORM_LC", ff_bel="ICESTORM_LC",
                          ff_cell="SB_DFF", dsp_bel="ICESTORM_DSP", bram_bel="ICESTORM_RAM", dist_ram_cell=None,
-                         dsp_blocks=8, dsp_width=16, dsp_min_product_bits=11),
+                         dsp_blocks=8, dsp_width=16, dsp_min_product_bits=11,
+                         fanout_drivers=(("SB_LUT4", "O"),) + tuple((f"SB_DFF{v}", "Q") for v in _ICE40_FF_VARIANTS)),
 }
 
 

@@ -12,7 +12,9 @@ out-of-context runs), so designs whose stream ports are wider than the package (
 still get an fmax, and every design is measured the same way. I/O is then judged separately: the
 port bits the top would need as pins against the package's user I/O (``fits`` counts it,
 ``core_fits`` does not). When the core exceeds the device, nextpnr stops: the result has the
-counts it reported, ``fits=False`` and no fmax.
+counts it reported, ``fits=False`` and no fmax. Before place and route the synthesized netlist gets
+the fan-out replication vendor flows do (:mod:`.fanout`: a driver per 32 loads), and registers
+the RTL marks ``keep`` stay separate copies (Yosys would merge twins with the same input).
 
 Results are cached per design (:mod:`.cache`): the key covers the Verilog, device, target
 frequency, seed, tool versions and :data:`FLOW_VERSION`.
@@ -34,6 +36,7 @@ from typing import Any
 
 from . import cache
 from .devices import YOSYS, Device, device as get_device
+from .fanout import replicate_fanout
 from .tools import EstimateError, last_error, run_tool
 
 __all__ = ["FpgaEstimate", "estimate_fpga", "estimate_fpga_verilog", "multipliers_for_logic", "EstimateError",
@@ -41,7 +44,7 @@ __all__ = ["FpgaEstimate", "estimate_fpga", "estimate_fpga_verilog", "multiplier
 
 DEFAULT_FREQ_MHZ = 150.0  # the issue's fmax target
 DEFAULT_SEED = 1
-FLOW_VERSION = "4"  # bump when the scripts or the parsing below change: part of the cache key
+FLOW_VERSION = "7"  # bump when the scripts or the parsing below change: part of the cache key
 KEEP_PORTS = ("clk", "rst")  # ports that stay pins: the clock on the global network, the reset
 BASIS = "post-route (nextpnr)"
 _CACHE_KIND = "fpga"
@@ -64,6 +67,8 @@ read_verilog design.v
 hierarchy -top {top}
 rename -hide w:*[*
 proc
+select -set kept_regs a:keep w:* %i %ci1 t:$*dff* %i
+setattr -set keep 1 @kept_regs
 flatten
 tee -q -o rtl_stat.json stat -json
 opt -fast
@@ -127,6 +132,7 @@ class FpgaEstimate:
     tools: dict[str, str]
     synth_seconds: float
     pnr_seconds: float
+    fanout_copies: int = 0
     seconds: float = 0.0
     cached: bool = False
 
@@ -174,7 +180,8 @@ class FpgaEstimate:
             lines.append(f"  fmax: {self.fmax_mhz:.1f} MHz (target {self.target_mhz:g} MHz {met})")
             if self.critical_path:
                 cp = self.critical_path
-                lines.append(f"  critical path: {cp['from']} -> {cp['to']} ({cp['delay_ns']:.2f} ns)")
+                routing = f", {cp['routing_ns']:.2f} ns of it routing" if "routing_ns" in cp else ""
+                lines.append(f"  critical path: {cp['from']} -> {cp['to']} ({cp['delay_ns']:.2f} ns{routing})")
         fit = "yes" if self.fits else f"no ({', '.join(self.over) or 'place and route failed'} over capacity)"
         lines.append(f"  fits: {fit}" + ("; the core fits with its data ports as internal nets"
                                          if self.core_fits and not self.fits else ""))
@@ -269,7 +276,7 @@ def estimate_fpga_verilog(verilog: str, device: str = "ecp5-85k", top: str = "to
 
 def _run_flow(verilog: str, dev: Device, top: str, freq: float, seed: int, progress: bool, work: Path,
               tools: dict[str, str]) -> FpgaEstimate:
-    cells, rtl_cells, port_bits, soft, synth_s = _synthesize(verilog, dev, top, work, progress)
+    cells, rtl_cells, port_bits, soft, copies, synth_s = _synthesize(verilog, dev, top, work, progress)
     routed, report, util, error, pnr_s = _place_and_route(dev, freq, seed, work, progress)
     counts = {"luts": util[dev.lut_bel]["used"], "ffs": sum(n for t, n in cells.items() if t.startswith(dev.ff_cell)),
               "dsp": util[dev.dsp_bel]["used"], "bram": util[dev.bram_bel]["used"], "ios": port_bits}
@@ -286,16 +293,16 @@ def _run_flow(verilog: str, dev: Device, top: str, freq: float, seed: int, progr
         fmax_mhz=min(clocks.values()) if clocks else None, clocks_mhz=clocks, critical_path=path,
         luts=counts["luts"], ffs=counts["ffs"], dsp=counts["dsp"], bram=counts["bram"],
         dist_ram=cells.get(dev.dist_ram_cell, 0) if dev.dist_ram_cell else None, ios=port_bits,
-        soft_multipliers=soft, available=available, over=over, core_fits=core_fits,
+        soft_multipliers=soft, fanout_copies=copies, available=available, over=over, core_fits=core_fits,
         fits=core_fits and "ios" not in over, pnr_error=error,
         bels={b: u for b, u in sorted(util.items()) if u["used"]}, yosys_cells=cells, rtl_cells=rtl_cells,
         tools=tools, synth_seconds=synth_s, pnr_seconds=pnr_s)
 
 
 def _synthesize(verilog: str, dev: Device, top: str, work: Path,
-                progress: bool) -> tuple[dict[str, int], dict[str, int], int, int, float]:
+                progress: bool) -> tuple[dict[str, int], dict[str, int], int, int, int, float]:
     """Yosys: mapped cells, coarse cells before mapping, port bits, multipliers moved to logic,
-    seconds; writes ``core.json``."""
+    fan-out copies, seconds; writes ``core.json``."""
     (work / "design.v").write_text(verilog)
     (work / "prep.ys").write_text(_PREP_SCRIPT.format(top=top, ports=MAX_LIBMAP_READ_PORTS))
     (work / "synth.ys").write_text(_SYNTH_SCRIPT.format(top=top, synth=dev.synth))
@@ -312,8 +319,8 @@ def _synthesize(verilog: str, dev: Device, top: str, work: Path,
             (work / "soft_multipliers.txt").write_text("".join(f"{top}/{name}\n" for name in soft))
     cells, port_bits = _stat(work / "stat.json", top)
     rtl_cells, _ = _stat(work / "rtl_stat.json", top)
-    _virtual_pins(work / "netlist.json", work / "core.json", top)
-    return cells, rtl_cells, port_bits, len(soft), seconds
+    copies = _virtual_pins(work / "netlist.json", work / "core.json", top, dev)
+    return cells, rtl_cells, port_bits, len(soft), copies, seconds
 
 
 def multipliers_for_logic(cells: dict[str, Any], dev: Device) -> list[str]:
@@ -366,12 +373,15 @@ def _stat(path: Path, top: str) -> tuple[dict[str, int], int]:
     return cells, int(design.get("num_port_bits", 0))
 
 
-def _virtual_pins(src: Path, dst: Path, top: str) -> None:
-    """Copy the netlist with every port of ``top`` but :data:`KEEP_PORTS` made an internal net."""
+def _virtual_pins(src: Path, dst: Path, top: str, dev: Device) -> int:
+    """Copy the netlist with every port of ``top`` but :data:`KEEP_PORTS` made an internal net and
+    its high-fan-out drivers replicated (:mod:`.fanout`); returns the driver copies added."""
     netlist = json.loads(src.read_text())
     module = netlist["modules"][top]
     module["ports"] = {name: port for name, port in module["ports"].items() if name in KEEP_PORTS}
+    copies = replicate_fanout(module, dict(dev.fanout_drivers))
     dst.write_text(json.dumps(netlist))
+    return copies
 
 
 _UTIL_LINE = re.compile(r"^Info:\s+([A-Za-z0-9_]+):\s+(\d+)/\s*(\d+)\s+\d+%$")
@@ -415,5 +425,20 @@ def _timing(report: dict) -> tuple[dict[str, float], dict[str, Any] | None]:
     if not paths:
         return clocks, None
     path = max(paths, key=lambda p: sum(step["delay"] for step in p["path"]))["path"]
+    kinds: dict[str, float] = {}  # nextpnr's step types: clk-to-q, source, logic, routing, setup
+    for step in path:
+        kinds[step["type"]] = kinds.get(step["type"], 0.0) + step["delay"]
     return clocks, {"clock": slowest, "from": path[0]["from"]["cell"], "to": path[-1]["to"]["cell"],
-                    "delay_ns": round(sum(step["delay"] for step in path), 3)}
+                    "delay_ns": round(sum(step["delay"] for step in path), 3),
+                    "routing_ns": round(kinds.get("routing", 0.0), 3), "cells": _path_cells(path)}
+
+
+def _path_cells(path: list[dict[str, Any]]) -> list[str]:
+    """The cells a critical path passes through, in order (a cell listed once)."""
+    cells: list[str] = []
+    for step in path:
+        for end in ("from", "to"):
+            cell = step[end]["cell"]
+            if not cells or cells[-1] != cell:
+                cells.append(cell)
+    return cells
