@@ -24,6 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"FPGA: nextpnr's target frequency (default {DEFAULT_FREQ_MHZ:g}); ASIC: the clock for "
                         "throughput and power (default: the build's compile clock)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"nextpnr placement seed (default {DEFAULT_SEED})")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="place and route with this many seeds (--seed, --seed + 1, ...) and keep the best fmax (default 1)")
     p.add_argument("--force-rerun", action="store_true", help="run the FPGA tools even if the result is cached")
 
 
@@ -41,7 +43,8 @@ def run(args: argparse.Namespace) -> tuple[dict, str]:
     asic = estimate_asic(args.build, args.asic, clock_mhz=args.clock_mhz) if args.asic else None
     if args.fpga:
         freq = DEFAULT_FREQ_MHZ if args.clock_mhz is None else args.clock_mhz
-        fpga = estimate_fpga(args.build, args.fpga, freq, progress=True, seed=args.seed, force=args.force_rerun)
+        fpga = estimate_fpga(args.build, args.fpga, freq, progress=True, seed=args.seed, force=args.force_rerun,
+                            seeds=args.seeds)
         report["fpga"] = fpga.to_dict()
         texts.append(fpga.format_table())
     if asic is not None:

@@ -13,8 +13,10 @@ still get an fmax, and every design is measured the same way. I/O is then judged
 port bits the top would need as pins against the package's user I/O (``fits`` counts it,
 ``core_fits`` does not). When the core exceeds the device, nextpnr stops: the result has the
 counts it reported, ``fits=False`` and no fmax. Before place and route the synthesized netlist gets
-the fan-out replication vendor flows do (:mod:`.fanout`: a driver per 32 loads), and registers
-the RTL marks ``keep`` stay separate copies (Yosys would merge twins with the same input).
+two steps vendor flows do and Yosys does not: on ECP5 the product registers go into the multiplier
+blocks' output registers (:mod:`.dsp_registers`), then high fan-out nets are split (:mod:`.fanout`:
+a driver per 32 loads); registers the RTL marks ``keep`` stay separate copies (Yosys would merge
+twins with the same input).
 
 Results are cached per design (:mod:`.cache`): the key covers the Verilog, device, target
 frequency, seed, tool versions and :data:`FLOW_VERSION`.
@@ -30,23 +32,25 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from . import cache
 from .devices import YOSYS, Device, device as get_device
+from .dsp_registers import pack_output_registers
 from .fanout import replicate_fanout
+from .fpga_result import FpgaEstimate
 from .tools import EstimateError, last_error, run_tool
 
 __all__ = ["FpgaEstimate", "estimate_fpga", "estimate_fpga_verilog", "multipliers_for_logic", "EstimateError",
-           "DEFAULT_FREQ_MHZ", "DEFAULT_SEED", "FLOW_VERSION"]
+           "DEFAULT_FREQ_MHZ", "DEFAULT_SEED", "FLOW_VERSION", "MAX_SEEDS"]
 
 DEFAULT_FREQ_MHZ = 150.0  # the issue's fmax target
 DEFAULT_SEED = 1
-FLOW_VERSION = "7"  # bump when the scripts or the parsing below change: part of the cache key
+FLOW_VERSION = "8"
+MAX_SEEDS = 16  # bump when the scripts or the parsing below change: part of the cache key
 KEEP_PORTS = ("clk", "rst")  # ports that stay pins: the clock on the global network, the reset
-BASIS = "post-route (nextpnr)"
 _CACHE_KIND = "fpga"
 
 # Two workarounds for Yosys 0.70 (WASI build); both change names or the mapping of a few memories only:
@@ -88,111 +92,8 @@ tee -q -o stat.json stat -json
 """
 
 
-@dataclass(frozen=True)
-class FpgaEstimate:
-    """Resources and post-route fmax of one design on one device (see the module docstring).
-
-    Counts are nextpnr's utilisation after packing (``luts``: LUT4 slots, ``TRELLIS_COMB`` on
-    ECP5 or logic cells ``ICESTORM_LC`` on iCE40; ``dsp``, ``bram``: hard blocks), except ``ffs``
-    (flip-flop cells of the synthesized netlist), ``dist_ram`` (distributed RAM cells of 16x4 bits;
-    None where the family has none) and ``ios`` (top-level port bits). ``soft_multipliers`` counts
-    the multipliers built from logic because the design needs more DSP blocks than the device has
-    (see :func:`multipliers_for_logic`). ``available`` holds the device's capacity for the same keys (``ios``: the package's user I/O). ``yosys_cells`` are the
-    synthesized cell counts, ``rtl_cells`` the coarse cells before technology mapping (``$mul``...).
-    ``fmax_mhz`` is the slowest clock's post-route fmax (None when place and route failed or the
-    design has no clock); ``critical_path`` names its end cells and delay.
-    """
-
-    device: str
-    part: str
-    package: str
-    top: str
-    design_sha256: str
-    target_mhz: float
-    seed: int
-    routed: bool
-    fmax_mhz: float | None
-    clocks_mhz: dict[str, float]
-    critical_path: dict[str, Any] | None
-    luts: int
-    ffs: int
-    dsp: int
-    bram: int
-    dist_ram: int | None
-    ios: int
-    soft_multipliers: int
-    available: dict[str, int]
-    over: list[str]
-    core_fits: bool
-    fits: bool
-    pnr_error: str | None
-    bels: dict[str, dict[str, int]]
-    yosys_cells: dict[str, int]
-    rtl_cells: dict[str, int]
-    tools: dict[str, str]
-    synth_seconds: float
-    pnr_seconds: float
-    fanout_copies: int = 0
-    seconds: float = 0.0
-    cached: bool = False
-
-    @property
-    def basis(self) -> str:
-        """How the numbers were obtained (every report carries it)."""
-        return BASIS if self.routed else "synthesized (yosys); place and route failed (nextpnr)"
-
-    def utilization(self) -> dict[str, float | None]:
-        """Used / available for ``luts``, ``ffs``, ``dsp``, ``bram``, ``ios``."""
-        used = {"luts": self.luts, "ffs": self.ffs, "dsp": self.dsp, "bram": self.bram, "ios": self.ios}
-        return {k: (v / self.available[k] if self.available.get(k) else None) for k, v in used.items()}
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: the fields, plus ``basis`` and ``utilization``."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        return {**out, "basis": self.basis, "utilization": self.utilization()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], **changes: Any) -> FpgaEstimate:
-        """Inverse of :meth:`to_dict` (derived keys ignored); ``changes`` replace fields."""
-        return cls(**{**{f.name: data[f.name] for f in fields(cls) if f.name in data}, **changes})
-
-    def format_table(self) -> str:
-        """Readable report: resources against capacity, fmax, fit, cells, time."""
-        dev = get_device(self.device)
-        lines = [f"FPGA estimate, {self.basis}: {self.top} on {self.device} ({self.part} {self.package}), "
-                 f"target {self.target_mhz:g} MHz, seed {self.seed}",
-                 f"  {'resource':<26}{'used':>9}{'available':>11}{'util':>8}"]
-        rows = [(f"LUTs ({dev.lut_bel})", "luts"), (f"FFs ({dev.ff_cell}*)", "ffs"), (f"DSP ({dev.dsp_bel})", "dsp"),
-                (f"BRAM ({dev.bram_bel})", "bram"), ("I/O (port bits as pins)", "ios")]
-        util = self.utilization()
-        for label, key in rows:
-            share = util[key]
-            lines.append(f"  {label:<26}{getattr(self, key):>9}{self.available[key]:>11}"
-                         f"{'' if share is None else f'{share:.1%}':>8}")
-        if self.soft_multipliers:
-            lines.append(f"  multipliers in logic: {self.soft_multipliers} (the narrowest; DSP demand over capacity)")
-        if self.dist_ram is not None:
-            lines.append(f"  {'LUT RAM (16x4 cells)':<26}{self.dist_ram:>9}")
-        if self.fmax_mhz is None:
-            lines.append(f"  fmax: none ({self.pnr_error or 'no clock in the design'})")
-        else:
-            met = "met" if self.fmax_mhz >= self.target_mhz else "not met"
-            lines.append(f"  fmax: {self.fmax_mhz:.1f} MHz (target {self.target_mhz:g} MHz {met})")
-            if self.critical_path:
-                cp = self.critical_path
-                routing = f", {cp['routing_ns']:.2f} ns of it routing" if "routing_ns" in cp else ""
-                lines.append(f"  critical path: {cp['from']} -> {cp['to']} ({cp['delay_ns']:.2f} ns{routing})")
-        fit = "yes" if self.fits else f"no ({', '.join(self.over) or 'place and route failed'} over capacity)"
-        lines.append(f"  fits: {fit}" + ("; the core fits with its data ports as internal nets"
-                                         if self.core_fits and not self.fits else ""))
-        lines.append("  yosys cells: " + ", ".join(f"{t} {n}" for t, n in self.yosys_cells.items()))
-        lines.append(f"  synthesis {self.synth_seconds:.1f} s, place and route {self.pnr_seconds:.1f} s"
-                     + ("; cached result" if self.cached else ""))
-        return "\n".join(lines)
-
-
 def estimate_fpga(build_dir: str | os.PathLike[str], device: str = "ecp5-85k", freq_mhz: float = DEFAULT_FREQ_MHZ,
-                  progress: bool = True, seed: int = DEFAULT_SEED, force: bool = False) -> FpgaEstimate:
+                  progress: bool = True, seed: int = DEFAULT_SEED, force: bool = False, seeds: int = 1) -> FpgaEstimate:
     """FPGA estimate of the ``top.v`` of a build directory written by ``hwaccel compile``.
 
     Parameters
@@ -206,9 +107,12 @@ def estimate_fpga(build_dir: str | os.PathLike[str], device: str = "ecp5-85k", f
     progress
         Report the tool steps and elapsed time on stderr.
     seed
-        nextpnr's placement seed.
+        nextpnr's placement seed (the first of ``seeds``).
     force
         Run the tools even when the cache holds the result (the new result replaces it).
+    seeds
+        Place and route this many times, with seeds ``seed, seed + 1, ...``, and keep the run with
+        the highest fmax (a seed sweep, as vendor flows offer); every seed's fmax is in the result.
 
     Returns
     -------
@@ -225,11 +129,13 @@ def estimate_fpga(build_dir: str | os.PathLike[str], device: str = "ecp5-85k", f
     top = root / "top.v"
     if not top.is_file():
         raise EstimateError(f"{root}: not a build with Verilog (no top.v); recompile it with `hwaccel compile`")
-    return estimate_fpga_verilog(top.read_text(), device, "top", freq_mhz, progress=progress, seed=seed, force=force)
+    return estimate_fpga_verilog(top.read_text(), device, "top", freq_mhz, progress=progress, seed=seed, force=force,
+                                 seeds=seeds)
 
 
 def estimate_fpga_verilog(verilog: str, device: str = "ecp5-85k", top: str = "top", freq_mhz: float = DEFAULT_FREQ_MHZ,
-                          progress: bool = True, seed: int = DEFAULT_SEED, force: bool = False) -> FpgaEstimate:
+                          progress: bool = True, seed: int = DEFAULT_SEED, force: bool = False,
+                          seeds: int = 1) -> FpgaEstimate:
     """FPGA estimate of Verilog text (a whole ``top.v`` or a single unit); see :func:`estimate_fpga`.
 
     Parameters
@@ -238,7 +144,7 @@ def estimate_fpga_verilog(verilog: str, device: str = "ecp5-85k", top: str = "to
         Verilog source holding module ``top`` and everything it instantiates.
     top
         The top module's name.
-    device, freq_mhz, progress, seed, force
+    device, freq_mhz, progress, seed, force, seeds
         As for :func:`estimate_fpga`.
     """
     dev = get_device(device)
@@ -248,9 +154,11 @@ def estimate_fpga_verilog(verilog: str, device: str = "ecp5-85k", top: str = "to
         raise EstimateError(f"top must be a Verilog module name, not {top!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise EstimateError(f"seed must be an integer >= 0, not {seed!r}")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
+        raise EstimateError(f"seeds must be an integer in [1, {MAX_SEEDS}], not {seeds!r}")
     freq = float(freq_mhz)
     tools = {YOSYS.name: YOSYS.version(), dev.nextpnr.name: dev.nextpnr.version()}
-    key = cache.cache_key(FLOW_VERSION, verilog, top, dev.name, repr(freq), str(seed),
+    key = cache.cache_key(FLOW_VERSION, verilog, top, dev.name, repr(freq), str(seed), str(seeds),
                           json.dumps(tools, sort_keys=True))
     start = time.monotonic()
     hit = None if force else cache.load(_CACHE_KIND, key)
@@ -262,7 +170,7 @@ def estimate_fpga_verilog(verilog: str, device: str = "ecp5-85k", top: str = "to
     with tempfile.TemporaryDirectory(prefix="hwaccel-fpga-") as tmp:
         work = Path(tmp)
         try:
-            result = _run_flow(verilog, dev, top, freq, seed, progress, work, tools)
+            result = _run_flow(verilog, dev, top, freq, list(range(seed, seed + seeds)), progress, work, tools)
         except EstimateError as exc:
             logs = cache.cache_root() / _CACHE_KIND / key / "logs"
             logs.mkdir(parents=True, exist_ok=True)
@@ -274,10 +182,19 @@ def estimate_fpga_verilog(verilog: str, device: str = "ecp5-85k", top: str = "to
     return result
 
 
-def _run_flow(verilog: str, dev: Device, top: str, freq: float, seed: int, progress: bool, work: Path,
+def _run_flow(verilog: str, dev: Device, top: str, freq: float, seeds: list[int], progress: bool, work: Path,
               tools: dict[str, str]) -> FpgaEstimate:
-    cells, rtl_cells, port_bits, soft, copies, synth_s = _synthesize(verilog, dev, top, work, progress)
-    routed, report, util, error, pnr_s = _place_and_route(dev, freq, seed, work, progress)
+    cells, rtl_cells, port_bits, soft, copies, packed, synth_s = _synthesize(verilog, dev, top, work, progress)
+    runs: list[tuple[float, int, tuple]] = []
+    for seed in seeds:
+        run = _place_and_route(dev, freq, seed, work, progress)
+        fmax = min(_timing(run[1])[0].values(), default=0.0)
+        runs.append((fmax, seed, run))
+        if not run[0]:
+            break  # over capacity: every seed stops the same way
+    fmax, seed, (routed, report, util, error, _) = max(runs, key=lambda r: (r[0], -r[1]))
+    pnr_s = sum(run[4] for _, _, run in runs)
+    seed_fmax = {str(s): (f if run[0] else None) for f, s, run in runs}
     counts = {"luts": util[dev.lut_bel]["used"], "ffs": sum(n for t, n in cells.items() if t.startswith(dev.ff_cell)),
               "dsp": util[dev.dsp_bel]["used"], "bram": util[dev.bram_bel]["used"], "ios": port_bits}
     available = {"luts": util[dev.lut_bel]["available"], "ffs": util[dev.ff_bel]["available"],
@@ -293,16 +210,16 @@ def _run_flow(verilog: str, dev: Device, top: str, freq: float, seed: int, progr
         fmax_mhz=min(clocks.values()) if clocks else None, clocks_mhz=clocks, critical_path=path,
         luts=counts["luts"], ffs=counts["ffs"], dsp=counts["dsp"], bram=counts["bram"],
         dist_ram=cells.get(dev.dist_ram_cell, 0) if dev.dist_ram_cell else None, ios=port_bits,
-        soft_multipliers=soft, fanout_copies=copies, available=available, over=over, core_fits=core_fits,
+        soft_multipliers=soft, fanout_copies=copies, dsp_packed_ffs=packed, available=available, over=over, core_fits=core_fits,
         fits=core_fits and "ios" not in over, pnr_error=error,
         bels={b: u for b, u in sorted(util.items()) if u["used"]}, yosys_cells=cells, rtl_cells=rtl_cells,
-        tools=tools, synth_seconds=synth_s, pnr_seconds=pnr_s)
+        tools=tools, synth_seconds=synth_s, pnr_seconds=pnr_s, seed_fmax_mhz=seed_fmax)
 
 
 def _synthesize(verilog: str, dev: Device, top: str, work: Path,
-                progress: bool) -> tuple[dict[str, int], dict[str, int], int, int, int, float]:
+                progress: bool) -> tuple[dict[str, int], dict[str, int], int, int, int, int, float]:
     """Yosys: mapped cells, coarse cells before mapping, port bits, multipliers moved to logic,
-    fan-out copies, seconds; writes ``core.json``."""
+    fan-out copies, flip-flops packed into DSP blocks, seconds; writes ``core.json``."""
     (work / "design.v").write_text(verilog)
     (work / "prep.ys").write_text(_PREP_SCRIPT.format(top=top, ports=MAX_LIBMAP_READ_PORTS))
     (work / "synth.ys").write_text(_SYNTH_SCRIPT.format(top=top, synth=dev.synth))
@@ -319,8 +236,8 @@ def _synthesize(verilog: str, dev: Device, top: str, work: Path,
             (work / "soft_multipliers.txt").write_text("".join(f"{top}/{name}\n" for name in soft))
     cells, port_bits = _stat(work / "stat.json", top)
     rtl_cells, _ = _stat(work / "rtl_stat.json", top)
-    copies = _virtual_pins(work / "netlist.json", work / "core.json", top, dev)
-    return cells, rtl_cells, port_bits, len(soft), copies, seconds
+    copies, packed = _virtual_pins(work / "netlist.json", work / "core.json", top, dev)
+    return cells, rtl_cells, port_bits, len(soft), copies, packed, seconds
 
 
 def multipliers_for_logic(cells: dict[str, Any], dev: Device) -> list[str]:
@@ -373,15 +290,18 @@ def _stat(path: Path, top: str) -> tuple[dict[str, int], int]:
     return cells, int(design.get("num_port_bits", 0))
 
 
-def _virtual_pins(src: Path, dst: Path, top: str, dev: Device) -> int:
-    """Copy the netlist with every port of ``top`` but :data:`KEEP_PORTS` made an internal net and
-    its high-fan-out drivers replicated (:mod:`.fanout`); returns the driver copies added."""
+def _virtual_pins(src: Path, dst: Path, top: str, dev: Device) -> tuple[int, int]:
+    """Copy the netlist with every port of ``top`` but :data:`KEEP_PORTS` made an internal net, the
+    product registers packed into the DSP blocks where the family has them (:mod:`.dsp_registers`)
+    and the high-fan-out drivers replicated (:mod:`.fanout`); returns the driver copies added and
+    the flip-flops packed."""
     netlist = json.loads(src.read_text())
     module = netlist["modules"][top]
     module["ports"] = {name: port for name, port in module["ports"].items() if name in KEEP_PORTS}
+    packed = pack_output_registers(module) if dev.dsp_output_registers else 0
     copies = replicate_fanout(module, dict(dev.fanout_drivers))
     dst.write_text(json.dumps(netlist))
-    return copies
+    return copies, packed
 
 
 _UTIL_LINE = re.compile(r"^Info:\s+([A-Za-z0-9_]+):\s+(\d+)/\s*(\d+)\s+\d+%$")
