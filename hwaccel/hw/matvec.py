@@ -6,11 +6,12 @@ most one multiply or two adder levels, for post-route >= 100 MHz on ECP5:
 
 0. issue: tile ``t``; output fold 0 takes the input beat (and stores it in the input buffer for
    the later folds), later folds read the buffer; the weight ROM is read at address ``t``.
-1. operands: ``x - x_zero_point`` per input lane and each live lane's weight (codebook looked up).
-2. products, one per live lane.
-3. adder trees, one per output lane: :func:`~.params.adder_tree_stages` stages of
+1. operands: ``x - x_zero_point`` and the weight (codebook looked up), per live lane;
+2. products, one per live lane (the DSP block's output register);
+3. the products again, in registers next to the adder trees (the route from a DSP block gets a cycle);
+4. adder trees, one per output lane: :func:`~.params.adder_tree_stages` stages of
    ``ADDER_LEVELS_PER_STAGE`` pairwise levels.
-4. accumulate: the fold's first tile loads ``bias + sum``, later tiles add; the last tile of a
+5. accumulate: the fold's first tile loads ``bias + sum``, later tiles add; the last tile of a
    fold puts the accumulators on the output.
 
 Only *live* lanes (``MatVecParams.live_lanes``: non-zero weight in some tile) get a multiplier and
@@ -53,6 +54,17 @@ def adder_tree(m: Module, en: Value, values: list[Value], stages: int, width: in
     return values[0]
 
 
+def _tile_register(m: Module, values: list[int], t: Value, issue: Value, name: str) -> Value:
+    """``values[t]`` for the tile counter ``t``: a constant when all agree, else a register that
+    loads the next tile's value whenever ``issue`` advances ``t``."""
+    if len(set(values)) == 1:
+        return Const(values[0])
+    reg = Signal(range(max(values) + 1), init=values[0], name=name)
+    with m.If(issue):
+        m.d.sync += reg.eq(_table(values[1:] + values[:1], t))
+    return reg
+
+
 class MatVec(wiring.Component):
     """Stream unit: ``simd`` input codes a beat (``i``), ``pe`` accumulators a beat (``o``)."""
 
@@ -75,15 +87,19 @@ class MatVec(wiring.Component):
         lanes = p.live_lanes
         advance = ~self.o.valid | self.o.ready
 
-        # Stage 0: issue one tile.
+        # Stage 0: issue one tile. What the schedule says of tile ``t`` is held in registers that load
+        # the next tile's values on issue: ``i.ready`` and the buffer addresses start at flip-flops,
+        # not at table lookups on ``t``.
         t = Signal(range(len(sched)))
-        nf_t = _table([nf for nf, _ in sched], t)
-        sf_t = _table([sf for _, sf in sched], t)
-        reads_input = nf_t == 0
-        first_t = _table([int(i == 0 or sched[i - 1][0] != nf) for i, (nf, _) in enumerate(sched)], t)
-        last_t = _table([int(i == len(sched) - 1 or sched[i + 1][0] != nf) for i, (nf, _) in enumerate(sched)], t)
+        issue = Signal()
+        tables = {"nf": [nf for nf, _ in sched], "sf": [sf for _, sf in sched],
+                  "reads_input": [int(nf == 0) for nf, _ in sched],
+                  "first": [int(i == 0 or sched[i - 1][0] != nf) for i, (nf, _) in enumerate(sched)],
+                  "last": [int(i == len(sched) - 1 or sched[i + 1][0] != nf) for i, (nf, _) in enumerate(sched)]}
+        now = {name: _tile_register(m, values, t, issue, f"{name}_t") for name, values in tables.items()}
+        nf_t, sf_t, reads_input, first_t, last_t = (now[k] for k in ("nf", "sf", "reads_input", "first", "last"))
         m.d.comb += self.i.ready.eq(advance & reads_input)
-        issue = advance & (self.i.valid | ~reads_input)
+        m.d.comb += issue.eq(advance & (self.i.valid | ~reads_input))
         with m.If(issue):
             m.d.sync += t.eq(Mux(t == len(sched) - 1, 0, t + 1))
 
@@ -112,25 +128,36 @@ class MatVec(wiring.Component):
         # Stage 1: operands (offset inputs, weights of the live lanes); stage 2: products.
         fields = [x_bits[s * p.bits_x:(s + 1) * p.bits_x] for s in range(p.simd)]
         xs = [f.as_signed() if p.signed_x else f for f in fields]
-        offset = [Signal(signed(p.bits_x + 1), name=f"xoff{s}") for s in range(p.simd)]
+        # One offset-input register per live lane (``keep``: synthesis must not merge the twins), so
+        # that place and route can put each next to its multiplier (DSP blocks sit in rows).
+        offset = {(pe, s): Signal(signed(p.bits_x + 1), name=f"xoff{pe}_{s}", attrs={"keep": 1}) for pe, s in lanes}
         book = p.stored_codebook
         weights = [Signal(signed(p.bits_w), name=f"w{pe}_{s}") for pe, s in lanes]
         products: list[list[Value]] = [[] for _ in range(p.pe)]
         with m.If(advance):
-            m.d.sync += [offset[s].eq(xs[s] - p.x_zero_point) for s in range(p.simd)]
+            m.d.sync += [offset[lane].eq(xs[lane[1]] - p.x_zero_point) for lane in lanes]
             for j, w in enumerate(weights):
                 field = weight_fields[j]
                 m.d.sync += w.eq(field.as_signed() if book is None else _table(list(book), field, signed(p.bits_w)))
             for (pe, s), w in zip(lanes, weights):
                 prod = Signal(signed(p.bits_x + 1 + p.bits_w), name=f"prod{pe}_{s}")
-                m.d.sync += prod.eq(offset[s] * w)
+                m.d.sync += prod.eq(offset[pe, s] * w)
                 products[pe].append(prod)
-        # Stage 3: one pipelined adder tree per output lane.
+        # Stage 3: the products again. ``prod`` becomes the DSP block's own output register, placed at
+        # the block (DSP blocks sit in rows); this copy sits by the adder tree, and the route between
+        # them gets a cycle to itself.
+        carried: list[list[Value]] = []
+        for pe in range(p.pe):
+            copies = [Signal.like(prod, name=f"{prod.name}_r") for prod in products[pe]]
+            with m.If(advance):
+                m.d.sync += [c.eq(prod) for c, prod in zip(copies, products[pe])]
+            carried.append(copies)
+        # Stage 4: one pipelined adder tree per output lane.
         tree_stages = adder_tree_stages(p.simd)
-        sums = [adder_tree(m, advance, products[pe], tree_stages, p.acc_bits, f"sum{pe}") for pe in range(p.pe)]
-        # The control of each tile, delayed to the accumulate stage (operands, products, tree).
+        sums = [adder_tree(m, advance, carried[pe], tree_stages, p.acc_bits, f"sum{pe}") for pe in range(p.pe)]
+        # The control of each tile, delayed to the accumulate stage (operands, products, copies, tree).
         ctl: tuple[Value, ...] = (v1, first1, last1, nf1)
-        for k in range(2 + tree_stages):
+        for k in range(3 + tree_stages):
             nxt = (Signal(name=f"v{k + 2}"), Signal(name=f"first{k + 2}"), Signal(name=f"last{k + 2}"),
                    Signal(range(p.output_folds), name=f"nf{k + 2}"))
             with m.If(advance):
@@ -138,7 +165,7 @@ class MatVec(wiring.Component):
             ctl = nxt
         valid, first, last, nf = ctl
 
-        # Stage 4: accumulate; the fold's last tile sends the accumulators.
+        # Stage 5: accumulate; the fold's last tile sends the accumulators.
         with m.If(advance):
             m.d.sync += self.o.valid.eq(valid & last)
         for pe in range(p.pe):

@@ -343,8 +343,9 @@ class MatVecParams:
 
     @property
     def latency(self) -> int:
-        """Issue -> operand registers -> offset/weight -> product -> adder tree stages -> accumulator/output."""
-        return 4 + adder_tree_stages(self.simd)
+        """Issue -> operand registers -> offset/weight -> product -> product copy -> adder tree stages ->
+        accumulator/output."""
+        return 5 + adder_tree_stages(self.simd)
 
     @property
     def first_output_cycles(self) -> int:
@@ -396,7 +397,7 @@ class FifoParams:
 
 __all__ += ["REQUANT_LATENCY", "RequantEntry", "RequantParams", "PoolParams", "EltwiseAddParams", "EltwiseConcatParams", "signed_width"]
 
-REQUANT_LATENCY = 6  # operands, partial products, product, rounding, shift, clamp (+1 for the table's read register)
+REQUANT_LATENCY = 7  # operands, partial products, their copies, product, rounding, shift, clamp (+1 for the table's read register)
 
 
 def signed_width(lo: int, hi: int) -> int:

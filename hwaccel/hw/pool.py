@@ -9,7 +9,7 @@ even while the output stalls.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -38,20 +38,23 @@ class Pool(wiring.Component):
         element, element_last = counter(m, self.i.valid & self.i.ready & group_last, p.window, "element")
         first = element == 0
         m.d.comb += self.i.ready.eq(advance | ~element_last)
-        store = self.i.valid & self.i.ready & ~element_last
+        accept = self.i.valid & self.i.ready
         acc_shape = code_shape(p.bits, p.signed) if p.kind == "max" else signed(p.sum_bits)
         folded: list[Value] = []
         for lane in range(p.lanes):
-            accs = Array(Signal(acc_shape, name=f"acc{lane}_{g}") for g in range(p.groups))
+            # Groups arrive in turn, so the accumulators rotate as a shift register: the current
+            # group's is always accs[0] (no read multiplexer), and the updated value goes to the back.
+            # A window's last beat writes its result back too; the next beat of that group loads anew.
+            accs = [Signal(acc_shape, name=f"acc{lane}_{g}") for g in range(p.groups)]
             x = self.i.p[lane]
             if p.kind == "max":
-                new = Mux(first | (x > accs[group]), x, accs[group])
+                new = Mux(first | (x > accs[0]), x, accs[0])
             else:
-                new = Mux(first, 0, accs[group]) + (x - p.x_zero_point)
+                new = Mux(first, 0, accs[0]) + (x - p.x_zero_point)
             value = Signal(acc_shape, name=f"new{lane}")
             m.d.comb += value.eq(new)
-            with m.If(store):
-                m.d.sync += accs[group].eq(value)
+            with m.If(accept):
+                m.d.sync += [a.eq(b) for a, b in zip(accs, accs[1:] + [value])]
             folded.append(value)
         done = self.i.valid & element_last
         if p.requant is None:

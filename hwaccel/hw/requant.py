@@ -1,16 +1,19 @@
 """Requant unit: ``clamp(z + round(acc * M0 * 2**-n), lo, hi)`` per lane, then an optional table.
 
-:func:`requant_pipeline` is the datapath shared with Pool and Eltwise, six register stages so that
-no stage holds more than one wide operation (post-route >= 100 MHz on ECP5):
+:func:`requant_pipeline` is the datapath shared with Pool and Eltwise, seven register stages so
+that no stage holds more than one wide operation or one route from a DSP block (post-route
+>= 100 MHz on ECP5):
 
 1. operands: the lane's value and its setting (multiplier, shift, ...) for the beat's ``select``;
-2. partial products of ``value * mult`` split into 17-bit chunks (one 18x18 DSP multiplier each);
-3. the product: the sum of the partial products;
-4. arithmetic shift right by ``n`` (the floor ``q``), and the remainder ``r = x mod 2**n``
+2. partial products of ``value * mult`` split into 17-bit chunks (one 18x18 DSP multiplier each,
+   this register its output register);
+3. the partial products again, in registers next to the adder (the route from the DSP blocks);
+4. the product: the sum of the partial products;
+5. arithmetic shift right by ``n`` (the floor ``q``), and the remainder ``r = x mod 2**n``
    compared with ``half = 2**(n-1)``;
-5. ``zero_point + q + up``: rounding up when ``r > half``, or on a tie ``r == half`` (``n > 0``)
+6. ``zero_point + q + up``: rounding up when ``r > half``, or on a tie ``r == half`` (``n > 0``)
    always (``half_up``) or when ``q`` is odd (``half_even``);
-6. clamp;
+7. clamp;
 
 and a table (LUT) stage when the params have one. Settings that are the same for every beat are
 constants, not registers. Every stage register advances together on ``en``, so a stall holds the
@@ -127,21 +130,25 @@ def requant_pipeline(
             setting[f] = [Const(0, shape)] + chain
         x = reg(1, values[lane], Shape.cast(values[lane].shape()), f"rq{lane}_x")
         mult = setting["mult"][1]
-        partials = [(reg(2, a * b, Shape.cast((a * b).shape()), f"rq{lane}_part{i}_{j}"), oa + ob)
-                    for i, (a, oa) in enumerate(_chunks(x)) for j, (b, ob) in enumerate(_chunks(mult))]
-        total = sum((part << offset for part, offset in partials), Const(0))
-        prod = reg(3, total, signed(width), f"rq{lane}_prod")
-        shift, half, mask = setting["shift"][3], setting["half"][3], setting["mask"][3]
-        floor = reg(4, prod >> shift, signed(width), f"rq{lane}_floor")
+        copies = []
+        for i, (a, oa) in enumerate(_chunks(x)):
+            for j, (b, ob) in enumerate(_chunks(mult)):
+                shape = Shape.cast((a * b).shape())
+                part = reg(2, a * b, shape, f"rq{lane}_part{i}_{j}")
+                copies.append((reg(3, part, shape, f"rq{lane}_part{i}_{j}_r"), oa + ob))
+        total = sum((part << offset for part, offset in copies), Const(0))
+        prod = reg(4, total, signed(width), f"rq{lane}_prod")
+        shift, half, mask = setting["shift"][4], setting["half"][4], setting["mask"][4]
+        floor = reg(5, prod >> shift, signed(width), f"rq{lane}_floor")
         remainder = Signal(unsigned(width), name=f"rq{lane}_rem")
         m.d.comb += remainder.eq(prod.as_unsigned() & mask)
-        above = reg(4, remainder > half, unsigned(1), f"rq{lane}_above")
-        tie = reg(4, (remainder == half) & (half != 0), unsigned(1), f"rq{lane}_tie")
+        above = reg(5, remainder > half, unsigned(1), f"rq{lane}_above")
+        tie = reg(5, (remainder == half) & (half != 0), unsigned(1), f"rq{lane}_tie")
         up = above | (tie & (1 if params.rounding == "half_up" else floor[0]))
-        code = reg(5, setting["zero_point"][4] + floor + up, signed(width + 2), f"rq{lane}_code")
-        lo, hi = setting["lo"][5], setting["hi"][5]
+        code = reg(6, setting["zero_point"][5] + floor + up, signed(width + 2), f"rq{lane}_code")
+        lo, hi = setting["lo"][6], setting["hi"][6]
         clamped = Mux(code < lo, lo, Mux(code > hi, hi, code))
-        outs.append(reg(6, clamped, _clamp_shape(params), f"rq{lane}_out"))
+        outs.append(reg(7, clamped, _clamp_shape(params), f"rq{lane}_out"))
     valid_out = valids[REQUANT_LATENCY]
     if params.lut is None:
         return valid_out, outs

@@ -2218,80 +2218,117 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
-  wire \$1 ;
-  wire [21:0] \$10 ;
+  reg [3:0] \$1 ;
+  wire \$10 ;
   wire \$100 ;
-  reg [3:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg \$103 ;
-  reg \$104 ;
-  reg \$105 ;
-  reg \$106 ;
-  reg [8:0] \$107 ;
-  reg [7:0] \$108 ;
-  reg [7:0] \$109 ;
-  wire [20:0] \$11 ;
-  reg [7:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [7:0] \$113 ;
-  reg [7:0] \$114 ;
-  reg [7:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [16:0] \$118 ;
-  reg [16:0] \$119 ;
-  wire [21:0] \$12 ;
-  reg [16:0] \$120 ;
-  reg [16:0] \$121 ;
-  reg [16:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [20:0] \$124 ;
-  reg [20:0] \$125 ;
-  reg [20:0] \$126 ;
-  reg [20:0] \$127 ;
-  reg [20:0] \$128 ;
-  reg [20:0] \$129 ;
-  wire [20:0] \$13 ;
-  reg [20:0] \$130 ;
-  reg [20:0] \$131 ;
-  reg \$132 ;
-  reg \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg \$139 ;
-  wire [21:0] \$14 ;
-  reg \$140 ;
-  reg \$141 ;
-  reg [20:0] \$142 ;
-  reg [167:0] \$143 ;
-  reg [20:0] \$144 ;
-  reg [20:0] \$145 ;
-  reg [20:0] \$146 ;
-  reg [20:0] \$147 ;
-  reg [20:0] \$148 ;
-  reg [20:0] \$149 ;
-  wire [20:0] \$15 ;
-  reg [20:0] \$150 ;
-  wire [21:0] \$16 ;
-  wire [20:0] \$17 ;
-  wire [21:0] \$18 ;
-  wire [20:0] \$19 ;
-  wire \$2 ;
-  wire [21:0] \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
+  wire [20:0] \$101 ;
+  wire [21:0] \$102 ;
+  wire [20:0] \$103 ;
+  wire [21:0] \$104 ;
+  wire [20:0] \$105 ;
+  wire [21:0] \$106 ;
+  wire [20:0] \$107 ;
+  wire [21:0] \$108 ;
+  wire [20:0] \$109 ;
+  wire [8:0] \$11 ;
+  wire [21:0] \$110 ;
+  wire [20:0] \$111 ;
+  wire [21:0] \$112 ;
+  wire [20:0] \$113 ;
+  wire [21:0] \$114 ;
+  wire [20:0] \$115 ;
+  wire [21:0] \$116 ;
+  reg [3:0] \$117 ;
+  reg \$118 ;
+  reg \$119 ;
+  wire [8:0] \$12 ;
+  reg [3:0] \$120 ;
+  reg [7:0] \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg [8:0] \$126 ;
+  reg [8:0] \$127 ;
+  reg [8:0] \$128 ;
+  reg [8:0] \$129 ;
+  wire [8:0] \$13 ;
+  reg [8:0] \$130 ;
+  reg [8:0] \$131 ;
+  reg [8:0] \$132 ;
+  reg [8:0] \$133 ;
+  reg [7:0] \$134 ;
+  reg [7:0] \$135 ;
+  reg [7:0] \$136 ;
+  reg [7:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [7:0] \$139 ;
+  wire [8:0] \$14 ;
+  reg [7:0] \$140 ;
+  reg [7:0] \$141 ;
+  reg [16:0] \$142 ;
+  reg [16:0] \$143 ;
+  reg [16:0] \$144 ;
+  reg [16:0] \$145 ;
+  reg [16:0] \$146 ;
+  reg [16:0] \$147 ;
+  reg [16:0] \$148 ;
+  reg [16:0] \$149 ;
+  wire [8:0] \$15 ;
+  reg [16:0] \$150 ;
+  reg [16:0] \$151 ;
+  reg [16:0] \$152 ;
+  reg [16:0] \$153 ;
+  reg [16:0] \$154 ;
+  reg [16:0] \$155 ;
+  reg [16:0] \$156 ;
+  reg [16:0] \$157 ;
+  reg [20:0] \$158 ;
+  reg [20:0] \$159 ;
+  wire [8:0] \$16 ;
+  reg [20:0] \$160 ;
+  reg [20:0] \$161 ;
+  reg [20:0] \$162 ;
+  reg [20:0] \$163 ;
+  reg [20:0] \$164 ;
+  reg [20:0] \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg \$168 ;
+  reg \$169 ;
+  wire [8:0] \$17 ;
+  reg \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg \$177 ;
+  reg \$178 ;
+  reg [20:0] \$179 ;
+  wire [8:0] \$18 ;
+  reg [167:0] \$180 ;
+  reg [20:0] \$181 ;
+  reg [20:0] \$182 ;
+  reg [20:0] \$183 ;
+  reg [20:0] \$184 ;
+  reg [20:0] \$185 ;
+  reg [20:0] \$186 ;
+  reg [20:0] \$187 ;
+  wire [16:0] \$19 ;
+  reg \$2 ;
+  wire [16:0] \$20 ;
+  wire [16:0] \$21 ;
+  wire [16:0] \$22 ;
+  wire [16:0] \$23 ;
+  wire [16:0] \$24 ;
+  wire [16:0] \$25 ;
+  wire [16:0] \$26 ;
   wire \$27 ;
-  wire [4:0] \$28 ;
-  wire [4:0] \$29 ;
-  wire \$3 ;
+  wire \$28 ;
+  wire \$29 ;
+  reg \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
@@ -2301,21 +2338,21 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
-  reg \$39 ;
+  wire \$39 ;
   wire \$4 ;
-  reg \$40 ;
+  wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire [8:0] \$43 ;
-  wire [16:0] \$44 ;
-  wire [16:0] \$45 ;
-  wire [16:0] \$46 ;
-  wire [16:0] \$47 ;
-  wire [16:0] \$48 ;
-  wire [16:0] \$49 ;
-  wire [20:0] \$5 ;
-  wire [16:0] \$50 ;
-  wire [16:0] \$51 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire [4:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
@@ -2324,7 +2361,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [21:0] \$6 ;
+  wire [4:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
@@ -2335,7 +2372,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire [20:0] \$7 ;
+  wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
@@ -2346,7 +2383,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [21:0] \$8 ;
+  wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
@@ -2357,7 +2394,7 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire [20:0] \$9 ;
+  wire \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
@@ -2390,6 +2427,8 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first2 = 1'h0;
   reg first3 = 1'h0;
   reg first4 = 1'h0;
+  reg first5 = 1'h0;
+  reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [7:0] i__payload;
   wire [7:0] i__payload;
@@ -2398,14 +2437,18 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire i__ready;
   input i__valid;
   wire i__valid;
+  wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
   reg last3 = 1'h0;
   reg last4 = 1'h0;
+  reg last5 = 1'h0;
+  reg last_t = 1'h0;
   wire [-1:0] nf1;
   wire [-1:0] nf2;
   wire [-1:0] nf3;
   wire [-1:0] nf4;
+  wire [-1:0] nf5;
   output [167:0] o__payload;
   reg [167:0] o__payload = 168'h000000000000000000000000000000000000000000;
   wire [20:0] \o__payload[0] ;
@@ -2421,15 +2464,24 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   output o__valid;
   reg o__valid = 1'h0;
   reg [16:0] prod0_0 = 17'h00000;
+  reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
+  reg [16:0] prod1_0_r = 17'h00000;
   reg [16:0] prod2_0 = 17'h00000;
+  reg [16:0] prod2_0_r = 17'h00000;
   reg [16:0] prod3_0 = 17'h00000;
+  reg [16:0] prod3_0_r = 17'h00000;
   reg [16:0] prod4_0 = 17'h00000;
+  reg [16:0] prod4_0_r = 17'h00000;
   reg [16:0] prod5_0 = 17'h00000;
+  reg [16:0] prod5_0_r = 17'h00000;
   reg [16:0] prod6_0 = 17'h00000;
+  reg [16:0] prod6_0_r = 17'h00000;
   reg [16:0] prod7_0 = 17'h00000;
+  reg [16:0] prod7_0_r = 17'h00000;
   input rst;
   wire rst;
+  reg [3:0] sf_t = 4'h0;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [20:0] sum1_s0_0 = 21'h000000;
   reg [20:0] sum2_s0_0 = 21'h000000;
@@ -2438,12 +2490,12 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [20:0] sum5_s0_0 = 21'h000000;
   reg [20:0] sum6_s0_0 = 21'h000000;
   reg [20:0] sum7_s0_0 = 21'h000000;
-  (* init = 4'h0 *)
-  wire [3:0] t;
+  reg [3:0] t = 4'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
+  reg v5 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
@@ -2452,11 +2504,27 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] w5_0 = 8'h00;
   reg [7:0] w6_0 = 8'h00;
   reg [7:0] w7_0 = 8'h00;
-  reg [3:0] wrom__addr = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] wrom__addr;
   wire [63:0] wrom__data;
   wire wrom__en;
   reg [7:0] x_reg = 8'h00;
-  reg [8:0] xoff0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_0 = 9'h000;
   reg [63:0] rom [8:0];
   initial begin
     rom[0] = 64'h23358fda83a0f4d4;
@@ -2472,795 +2540,1093 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [63:0] _0_;
   always @(posedge clk) begin
     if (wrom__en) begin
-      _0_ <= rom[wrom__addr];
+      _0_ <= rom[t];
     end
   end
   assign wrom__data = _0_;
-  assign \$1  = ~ o__valid;
-  assign \$2  = \$1  | o__ready;
-  assign \$4  = ~ o__valid;
-  assign wrom__en = \$4  | o__ready;
-  assign \$5  = first4 ? 21'h002b35 : acc0;
-  assign \$6  = $signed(\$5 ) + $signed(sum0_s0_0);
-  assign \$7  = first4 ? 21'h005a90 : acc1;
-  assign \$8  = $signed(\$7 ) + $signed(sum1_s0_0);
-  assign \$9  = first4 ? 21'h00134d : acc2;
-  assign \$10  = $signed(\$9 ) + $signed(sum2_s0_0);
-  assign \$11  = first4 ? 21'h005551 : acc3;
-  assign \$12  = $signed(\$11 ) + $signed(sum3_s0_0);
-  assign \$13  = first4 ? 21'h00042b : acc4;
-  assign \$14  = $signed(\$13 ) + $signed(sum4_s0_0);
-  assign \$15  = first4 ? 21'h1ff01d : acc5;
-  assign \$16  = $signed(\$15 ) + $signed(sum5_s0_0);
-  assign \$17  = first4 ? 21'h003653 : acc6;
-  assign \$18  = $signed(\$17 ) + $signed(sum6_s0_0);
-  assign \$19  = first4 ? 21'h1fe66a : acc7;
-  assign \$20  = $signed(\$19 ) + $signed(sum7_s0_0);
-  assign \$21  = ~ o__valid;
-  assign \$22  = \$21  | o__ready;
-  assign \$26  = \$22  & \$25 ;
-  assign \$27  = wrom__addr == 4'h8;
-  assign \$28  = wrom__addr + 1'h1;
-  assign \$29  = \$27  ? 5'h00 : \$28 ;
-  assign \$30  = ~ o__valid;
-  assign \$31  = \$30  | o__ready;
+  assign \$4  = t == 4'h8;
+  assign \$5  = t + 1'h1;
+  assign \$6  = \$4  ? 5'h00 : \$5 ;
+  assign \$7  = ~ o__valid;
+  assign \$8  = \$7  | o__ready;
+  assign \$9  = ~ o__valid;
+  assign \$10  = \$9  | o__ready;
+  assign \$11  = $signed(x_reg) - $signed(8'h80);
+  assign \$12  = $signed(x_reg) - $signed(8'h80);
+  assign \$13  = $signed(x_reg) - $signed(8'h80);
+  assign \$14  = $signed(x_reg) - $signed(8'h80);
+  assign \$15  = $signed(x_reg) - $signed(8'h80);
+  assign \$16  = $signed(x_reg) - $signed(8'h80);
+  assign \$17  = $signed(x_reg) - $signed(8'h80);
+  assign \$18  = $signed(x_reg) - $signed(8'h80);
+  assign \$19  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$20  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$21  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$22  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$23  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$24  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$25  = $signed(xoff6_0) * $signed(w6_0);
+  assign \$26  = $signed(xoff7_0) * $signed(w7_0);
+  assign \$27  = ~ o__valid;
+  assign \$28  = \$27  | o__ready;
+  assign \$29  = ~ o__valid;
+  assign \$30  = \$29  | o__ready;
+  assign \$31  = ~ o__valid;
+  assign \$32  = \$31  | o__ready;
   assign \$33  = ~ o__valid;
   assign \$34  = \$33  | o__ready;
-  assign \$38  = \$34  & \$37 ;
+  assign \$35  = ~ o__valid;
+  assign \$36  = \$35  | o__ready;
+  assign \$37  = ~ o__valid;
+  assign \$38  = \$37  | o__ready;
+  assign \$39  = ~ o__valid;
+  assign \$40  = \$39  | o__ready;
   assign \$41  = ~ o__valid;
   assign \$42  = \$41  | o__ready;
-  assign \$43  = $signed(x_reg) - $signed(8'h80);
-  assign \$44  = $signed(xoff0) * $signed(w0_0);
-  assign \$45  = $signed(xoff0) * $signed(w1_0);
-  assign \$46  = $signed(xoff0) * $signed(w2_0);
-  assign \$47  = $signed(xoff0) * $signed(w3_0);
-  assign \$48  = $signed(xoff0) * $signed(w4_0);
-  assign \$49  = $signed(xoff0) * $signed(w5_0);
-  assign \$50  = $signed(xoff0) * $signed(w6_0);
-  assign \$51  = $signed(xoff0) * $signed(w7_0);
-  assign \$52  = ~ o__valid;
-  assign \$53  = \$52  | o__ready;
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = ~ o__valid;
-  assign \$59  = \$58  | o__ready;
-  assign \$60  = ~ o__valid;
-  assign \$61  = \$60  | o__ready;
-  assign \$62  = ~ o__valid;
-  assign \$63  = \$62  | o__ready;
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
-  assign \$66  = ~ o__valid;
-  assign \$67  = \$66  | o__ready;
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
+  assign \$43  = ~ o__valid;
+  assign \$44  = \$43  | o__ready;
+  assign \$45  = ~ o__valid;
+  assign \$46  = \$45  | o__ready;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = ~ o__valid;
+  assign \$50  = \$49  | o__ready;
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = ~ o__valid;
+  assign \$54  = \$53  | o__ready;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = ~ o__valid;
+  assign \$58  = \$57  | o__ready;
+  assign \$59  = ~ o__valid;
+  assign \$60  = \$59  | o__ready;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = ~ o__valid;
+  assign \$64  = \$63  | o__ready;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = ~ o__valid;
+  assign \$68  = \$67  | o__ready;
+  assign \$69  = v5 & last5;
   assign \$70  = ~ o__valid;
   assign \$71  = \$70  | o__ready;
-  assign \$72  = ~ o__valid;
-  assign \$73  = \$72  | o__ready;
-  assign \$74  = ~ o__valid;
-  assign \$75  = \$74  | o__ready;
-  assign \$76  = v4 & last4;
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = \$78  & v4;
-  assign \$80  = ~ o__valid;
-  assign \$81  = \$80  | o__ready;
-  assign \$82  = \$81  & v4;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = \$84  & v4;
-  assign \$86  = ~ o__valid;
-  assign \$87  = \$86  | o__ready;
-  assign \$88  = \$87  & v4;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = \$90  & v4;
-  assign \$92  = ~ o__valid;
-  assign \$93  = \$92  | o__ready;
-  assign \$94  = \$93  & v4;
-  assign \$95  = ~ o__valid;
-  assign \$96  = \$95  | o__ready;
-  assign \$97  = \$96  & v4;
-  assign \$98  = ~ o__valid;
-  assign \$99  = \$98  | o__ready;
-  assign \$100  = \$99  & v4;
+  assign \$72  = \$71  & v5;
+  assign \$73  = ~ o__valid;
+  assign \$74  = \$73  | o__ready;
+  assign \$75  = \$74  & v5;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = \$77  & v5;
+  assign \$79  = ~ o__valid;
+  assign \$80  = \$79  | o__ready;
+  assign \$81  = \$80  & v5;
+  assign \$82  = ~ o__valid;
+  assign \$83  = \$82  | o__ready;
+  assign \$84  = \$83  & v5;
+  assign \$85  = ~ o__valid;
+  assign \$86  = \$85  | o__ready;
+  assign \$87  = \$86  & v5;
+  assign \$88  = ~ o__valid;
+  assign \$89  = \$88  | o__ready;
+  assign \$90  = \$89  & v5;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = \$92  & v5;
+  assign \$94  = ~ o__valid;
+  assign \$95  = \$94  | o__ready;
+  assign \$96  = ~ o__valid;
+  assign \$97  = \$96  | o__ready;
+  assign issue = \$97  & \$99 ;
+  assign \$100  = ~ o__valid;
+  assign wrom__en = \$100  | o__ready;
+  assign \$101  = first5 ? 21'h002b35 : acc0;
+  assign \$102  = $signed(\$101 ) + $signed(sum0_s0_0);
+  assign \$103  = first5 ? 21'h005a90 : acc1;
+  assign \$104  = $signed(\$103 ) + $signed(sum1_s0_0);
+  assign \$105  = first5 ? 21'h00134d : acc2;
+  assign \$106  = $signed(\$105 ) + $signed(sum2_s0_0);
+  assign \$107  = first5 ? 21'h005551 : acc3;
+  assign \$108  = $signed(\$107 ) + $signed(sum3_s0_0);
+  assign \$109  = first5 ? 21'h00042b : acc4;
+  assign \$110  = $signed(\$109 ) + $signed(sum4_s0_0);
+  assign \$111  = first5 ? 21'h1ff01d : acc5;
+  assign \$112  = $signed(\$111 ) + $signed(sum5_s0_0);
+  assign \$113  = first5 ? 21'h003653 : acc6;
+  assign \$114  = $signed(\$113 ) + $signed(sum6_s0_0);
+  assign \$115  = first5 ? 21'h1fe66a : acc7;
+  assign \$116  = $signed(\$115 ) + $signed(sum7_s0_0);
   always @(posedge clk)
-    wrom__addr <= \$101 ;
+    sf_t <= \$117 ;
   always @(posedge clk)
-    x_reg <= \$102 ;
+    first_t <= \$118 ;
   always @(posedge clk)
-    from_input <= \$103 ;
+    last_t <= \$119 ;
   always @(posedge clk)
-    v1 <= \$104 ;
+    t <= \$120 ;
   always @(posedge clk)
-    first1 <= \$105 ;
+    x_reg <= \$121 ;
   always @(posedge clk)
-    last1 <= \$106 ;
+    from_input <= \$122 ;
   always @(posedge clk)
-    xoff0 <= \$107 ;
+    v1 <= \$123 ;
   always @(posedge clk)
-    w0_0 <= \$108 ;
+    first1 <= \$124 ;
   always @(posedge clk)
-    w1_0 <= \$109 ;
+    last1 <= \$125 ;
   always @(posedge clk)
-    w2_0 <= \$110 ;
+    xoff0_0 <= \$126 ;
   always @(posedge clk)
-    w3_0 <= \$111 ;
+    xoff1_0 <= \$127 ;
   always @(posedge clk)
-    w4_0 <= \$112 ;
+    xoff2_0 <= \$128 ;
   always @(posedge clk)
-    w5_0 <= \$113 ;
+    xoff3_0 <= \$129 ;
   always @(posedge clk)
-    w6_0 <= \$114 ;
+    xoff4_0 <= \$130 ;
   always @(posedge clk)
-    w7_0 <= \$115 ;
+    xoff5_0 <= \$131 ;
   always @(posedge clk)
-    prod0_0 <= \$116 ;
+    xoff6_0 <= \$132 ;
   always @(posedge clk)
-    prod1_0 <= \$117 ;
+    xoff7_0 <= \$133 ;
   always @(posedge clk)
-    prod2_0 <= \$118 ;
+    w0_0 <= \$134 ;
   always @(posedge clk)
-    prod3_0 <= \$119 ;
+    w1_0 <= \$135 ;
   always @(posedge clk)
-    prod4_0 <= \$120 ;
+    w2_0 <= \$136 ;
   always @(posedge clk)
-    prod5_0 <= \$121 ;
+    w3_0 <= \$137 ;
   always @(posedge clk)
-    prod6_0 <= \$122 ;
+    w4_0 <= \$138 ;
   always @(posedge clk)
-    prod7_0 <= \$123 ;
+    w5_0 <= \$139 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$124 ;
+    w6_0 <= \$140 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$125 ;
+    w7_0 <= \$141 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$126 ;
+    prod0_0 <= \$142 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$127 ;
+    prod1_0 <= \$143 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$128 ;
+    prod2_0 <= \$144 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$129 ;
+    prod3_0 <= \$145 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$130 ;
+    prod4_0 <= \$146 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$131 ;
+    prod5_0 <= \$147 ;
   always @(posedge clk)
-    v2 <= \$132 ;
+    prod6_0 <= \$148 ;
   always @(posedge clk)
-    first2 <= \$133 ;
+    prod7_0 <= \$149 ;
   always @(posedge clk)
-    last2 <= \$134 ;
+    prod0_0_r <= \$150 ;
   always @(posedge clk)
-    v3 <= \$135 ;
+    prod1_0_r <= \$151 ;
   always @(posedge clk)
-    first3 <= \$136 ;
+    prod2_0_r <= \$152 ;
   always @(posedge clk)
-    last3 <= \$137 ;
+    prod3_0_r <= \$153 ;
   always @(posedge clk)
-    v4 <= \$138 ;
+    prod4_0_r <= \$154 ;
   always @(posedge clk)
-    first4 <= \$139 ;
+    prod5_0_r <= \$155 ;
   always @(posedge clk)
-    last4 <= \$140 ;
+    prod6_0_r <= \$156 ;
   always @(posedge clk)
-    o__valid <= \$141 ;
+    prod7_0_r <= \$157 ;
   always @(posedge clk)
-    acc0 <= \$142 ;
+    sum0_s0_0 <= \$158 ;
   always @(posedge clk)
-    o__payload <= \$143 ;
+    sum1_s0_0 <= \$159 ;
   always @(posedge clk)
-    acc1 <= \$144 ;
+    sum2_s0_0 <= \$160 ;
   always @(posedge clk)
-    acc2 <= \$145 ;
+    sum3_s0_0 <= \$161 ;
   always @(posedge clk)
-    acc3 <= \$146 ;
+    sum4_s0_0 <= \$162 ;
   always @(posedge clk)
-    acc4 <= \$147 ;
+    sum5_s0_0 <= \$163 ;
   always @(posedge clk)
-    acc5 <= \$148 ;
+    sum6_s0_0 <= \$164 ;
   always @(posedge clk)
-    acc6 <= \$149 ;
+    sum7_s0_0 <= \$165 ;
   always @(posedge clk)
-    acc7 <= \$150 ;
+    v2 <= \$166 ;
+  always @(posedge clk)
+    first2 <= \$167 ;
+  always @(posedge clk)
+    last2 <= \$168 ;
+  always @(posedge clk)
+    v3 <= \$169 ;
+  always @(posedge clk)
+    first3 <= \$170 ;
+  always @(posedge clk)
+    last3 <= \$171 ;
+  always @(posedge clk)
+    v4 <= \$172 ;
+  always @(posedge clk)
+    first4 <= \$173 ;
+  always @(posedge clk)
+    last4 <= \$174 ;
+  always @(posedge clk)
+    v5 <= \$175 ;
+  always @(posedge clk)
+    first5 <= \$176 ;
+  always @(posedge clk)
+    last5 <= \$177 ;
+  always @(posedge clk)
+    o__valid <= \$178 ;
+  always @(posedge clk)
+    acc0 <= \$179 ;
+  always @(posedge clk)
+    o__payload <= \$180 ;
+  always @(posedge clk)
+    acc1 <= \$181 ;
+  always @(posedge clk)
+    acc2 <= \$182 ;
+  always @(posedge clk)
+    acc3 <= \$183 ;
+  always @(posedge clk)
+    acc4 <= \$184 ;
+  always @(posedge clk)
+    acc5 <= \$185 ;
+  always @(posedge clk)
+    acc6 <= \$186 ;
+  always @(posedge clk)
+    acc7 <= \$187 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$39  = 1'h0;
-    casez (wrom__addr)
+    \$1  = 4'h0;
+    casez (t)
       4'h0:
-          \$39  = 1'h1;
+          \$1  = 4'h1;
       4'h1:
-          \$39  = 1'h0;
+          \$1  = 4'h2;
       4'h2:
-          \$39  = 1'h0;
+          \$1  = 4'h3;
       4'h3:
-          \$39  = 1'h0;
+          \$1  = 4'h4;
       4'h4:
-          \$39  = 1'h0;
+          \$1  = 4'h5;
       4'h5:
-          \$39  = 1'h0;
+          \$1  = 4'h6;
       4'h6:
-          \$39  = 1'h0;
+          \$1  = 4'h7;
       4'h7:
-          \$39  = 1'h0;
+          \$1  = 4'h8;
       4'h8:
-          \$39  = 1'h0;
+          \$1  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$40  = 1'h0;
-    casez (wrom__addr)
+    \$2  = 1'h0;
+    casez (t)
       4'h0:
-          \$40  = 1'h0;
+          \$2  = 1'h0;
       4'h1:
-          \$40  = 1'h0;
+          \$2  = 1'h0;
       4'h2:
-          \$40  = 1'h0;
+          \$2  = 1'h0;
       4'h3:
-          \$40  = 1'h0;
+          \$2  = 1'h0;
       4'h4:
-          \$40  = 1'h0;
+          \$2  = 1'h0;
       4'h5:
-          \$40  = 1'h0;
+          \$2  = 1'h0;
       4'h6:
-          \$40  = 1'h0;
+          \$2  = 1'h0;
       4'h7:
-          \$40  = 1'h0;
+          \$2  = 1'h0;
       4'h8:
-          \$40  = 1'h1;
+          \$2  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$101  = wrom__addr;
-    if (\$26 ) begin
-      \$101  = \$29 [3:0];
+    \$3  = 1'h0;
+    casez (t)
+      4'h0:
+          \$3  = 1'h0;
+      4'h1:
+          \$3  = 1'h0;
+      4'h2:
+          \$3  = 1'h0;
+      4'h3:
+          \$3  = 1'h0;
+      4'h4:
+          \$3  = 1'h0;
+      4'h5:
+          \$3  = 1'h0;
+      4'h6:
+          \$3  = 1'h0;
+      4'h7:
+          \$3  = 1'h1;
+      4'h8:
+          \$3  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$117  = sf_t;
+    if (issue) begin
+      \$117  = \$1 ;
     end
     if (rst) begin
-      \$101  = 4'h0;
+      \$117  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = x_reg;
-    if (\$31 ) begin
-      \$102  = i__payload;
+    \$118  = first_t;
+    if (issue) begin
+      \$118  = \$2 ;
     end
     if (rst) begin
-      \$102  = 8'h00;
+      \$118  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = from_input;
-    if (\$31 ) begin
-      \$103  = \$32 ;
+    \$119  = last_t;
+    if (issue) begin
+      \$119  = \$3 ;
     end
     if (rst) begin
-      \$103  = 1'h0;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = v1;
-    if (\$31 ) begin
-      \$104  = \$38 ;
+    \$120  = t;
+    if (issue) begin
+      \$120  = \$6 [3:0];
     end
     if (rst) begin
-      \$104  = 1'h0;
+      \$120  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = first1;
-    if (\$31 ) begin
-      \$105  = \$39 ;
+    \$121  = x_reg;
+    if (\$8 ) begin
+      \$121  = i__payload;
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = last1;
-    if (\$31 ) begin
-      \$106  = \$40 ;
+    \$122  = from_input;
+    if (\$8 ) begin
+      \$122  = 1'h1;
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = xoff0;
+    \$123  = v1;
+    if (\$8 ) begin
+      \$123  = issue;
+    end
+    if (rst) begin
+      \$123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$124  = first1;
+    if (\$8 ) begin
+      \$124  = first_t;
+    end
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$125  = last1;
+    if (\$8 ) begin
+      \$125  = last_t;
+    end
+    if (rst) begin
+      \$125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$126  = xoff0_0;
+    if (\$10 ) begin
+      \$126  = \$11 ;
+    end
+    if (rst) begin
+      \$126  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$127  = xoff1_0;
+    if (\$10 ) begin
+      \$127  = \$12 ;
+    end
+    if (rst) begin
+      \$127  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$128  = xoff2_0;
+    if (\$10 ) begin
+      \$128  = \$13 ;
+    end
+    if (rst) begin
+      \$128  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$129  = xoff3_0;
+    if (\$10 ) begin
+      \$129  = \$14 ;
+    end
+    if (rst) begin
+      \$129  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$130  = xoff4_0;
+    if (\$10 ) begin
+      \$130  = \$15 ;
+    end
+    if (rst) begin
+      \$130  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$131  = xoff5_0;
+    if (\$10 ) begin
+      \$131  = \$16 ;
+    end
+    if (rst) begin
+      \$131  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$132  = xoff6_0;
+    if (\$10 ) begin
+      \$132  = \$17 ;
+    end
+    if (rst) begin
+      \$132  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$133  = xoff7_0;
+    if (\$10 ) begin
+      \$133  = \$18 ;
+    end
+    if (rst) begin
+      \$133  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$134  = w0_0;
+    if (\$10 ) begin
+      \$134  = wrom__data[7:0];
+    end
+    if (rst) begin
+      \$134  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$135  = w1_0;
+    if (\$10 ) begin
+      \$135  = wrom__data[15:8];
+    end
+    if (rst) begin
+      \$135  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$136  = w2_0;
+    if (\$10 ) begin
+      \$136  = wrom__data[23:16];
+    end
+    if (rst) begin
+      \$136  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$137  = w3_0;
+    if (\$10 ) begin
+      \$137  = wrom__data[31:24];
+    end
+    if (rst) begin
+      \$137  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$138  = w4_0;
+    if (\$10 ) begin
+      \$138  = wrom__data[39:32];
+    end
+    if (rst) begin
+      \$138  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$139  = w5_0;
+    if (\$10 ) begin
+      \$139  = wrom__data[47:40];
+    end
+    if (rst) begin
+      \$139  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$140  = w6_0;
+    if (\$10 ) begin
+      \$140  = wrom__data[55:48];
+    end
+    if (rst) begin
+      \$140  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$141  = w7_0;
+    if (\$10 ) begin
+      \$141  = wrom__data[63:56];
+    end
+    if (rst) begin
+      \$141  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$142  = prod0_0;
+    if (\$10 ) begin
+      \$142  = \$19 ;
+    end
+    if (rst) begin
+      \$142  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$143  = prod1_0;
+    if (\$10 ) begin
+      \$143  = \$20 ;
+    end
+    if (rst) begin
+      \$143  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$144  = prod2_0;
+    if (\$10 ) begin
+      \$144  = \$21 ;
+    end
+    if (rst) begin
+      \$144  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$145  = prod3_0;
+    if (\$10 ) begin
+      \$145  = \$22 ;
+    end
+    if (rst) begin
+      \$145  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$146  = prod4_0;
+    if (\$10 ) begin
+      \$146  = \$23 ;
+    end
+    if (rst) begin
+      \$146  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$147  = prod5_0;
+    if (\$10 ) begin
+      \$147  = \$24 ;
+    end
+    if (rst) begin
+      \$147  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$148  = prod6_0;
+    if (\$10 ) begin
+      \$148  = \$25 ;
+    end
+    if (rst) begin
+      \$148  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$149  = prod7_0;
+    if (\$10 ) begin
+      \$149  = \$26 ;
+    end
+    if (rst) begin
+      \$149  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$150  = prod0_0_r;
+    if (\$28 ) begin
+      \$150  = prod0_0;
+    end
+    if (rst) begin
+      \$150  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$151  = prod1_0_r;
+    if (\$30 ) begin
+      \$151  = prod1_0;
+    end
+    if (rst) begin
+      \$151  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$152  = prod2_0_r;
+    if (\$32 ) begin
+      \$152  = prod2_0;
+    end
+    if (rst) begin
+      \$152  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$153  = prod3_0_r;
+    if (\$34 ) begin
+      \$153  = prod3_0;
+    end
+    if (rst) begin
+      \$153  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$154  = prod4_0_r;
+    if (\$36 ) begin
+      \$154  = prod4_0;
+    end
+    if (rst) begin
+      \$154  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$155  = prod5_0_r;
+    if (\$38 ) begin
+      \$155  = prod5_0;
+    end
+    if (rst) begin
+      \$155  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$156  = prod6_0_r;
+    if (\$40 ) begin
+      \$156  = prod6_0;
+    end
+    if (rst) begin
+      \$156  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$157  = prod7_0_r;
     if (\$42 ) begin
-      \$107  = \$43 ;
+      \$157  = prod7_0;
     end
     if (rst) begin
-      \$107  = 9'h000;
+      \$157  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = w0_0;
-    if (\$42 ) begin
-      \$108  = wrom__data[7:0];
+    \$158  = sum0_s0_0;
+    if (\$44 ) begin
+      \$158  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     end
     if (rst) begin
-      \$108  = 8'h00;
+      \$158  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = w1_0;
-    if (\$42 ) begin
-      \$109  = wrom__data[15:8];
+    \$159  = sum1_s0_0;
+    if (\$46 ) begin
+      \$159  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     end
     if (rst) begin
-      \$109  = 8'h00;
+      \$159  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = w2_0;
-    if (\$42 ) begin
-      \$110  = wrom__data[23:16];
+    \$160  = sum2_s0_0;
+    if (\$48 ) begin
+      \$160  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     end
     if (rst) begin
-      \$110  = 8'h00;
+      \$160  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = w3_0;
-    if (\$42 ) begin
-      \$111  = wrom__data[31:24];
+    \$161  = sum3_s0_0;
+    if (\$50 ) begin
+      \$161  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     end
     if (rst) begin
-      \$111  = 8'h00;
+      \$161  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = w4_0;
-    if (\$42 ) begin
-      \$112  = wrom__data[39:32];
+    \$162  = sum4_s0_0;
+    if (\$52 ) begin
+      \$162  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
     end
     if (rst) begin
-      \$112  = 8'h00;
+      \$162  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = w5_0;
-    if (\$42 ) begin
-      \$113  = wrom__data[47:40];
+    \$163  = sum5_s0_0;
+    if (\$54 ) begin
+      \$163  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
     end
     if (rst) begin
-      \$113  = 8'h00;
+      \$163  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = w6_0;
-    if (\$42 ) begin
-      \$114  = wrom__data[55:48];
+    \$164  = sum6_s0_0;
+    if (\$56 ) begin
+      \$164  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
     end
     if (rst) begin
-      \$114  = 8'h00;
+      \$164  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = w7_0;
-    if (\$42 ) begin
-      \$115  = wrom__data[63:56];
+    \$165  = sum7_s0_0;
+    if (\$58 ) begin
+      \$165  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
     end
     if (rst) begin
-      \$115  = 8'h00;
+      \$165  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = prod0_0;
-    if (\$42 ) begin
-      \$116  = \$44 ;
+    \$166  = v2;
+    if (\$60 ) begin
+      \$166  = v1;
     end
     if (rst) begin
-      \$116  = 17'h00000;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = prod1_0;
-    if (\$42 ) begin
-      \$117  = \$45 ;
+    \$167  = first2;
+    if (\$60 ) begin
+      \$167  = first1;
     end
     if (rst) begin
-      \$117  = 17'h00000;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = prod2_0;
-    if (\$42 ) begin
-      \$118  = \$46 ;
+    \$168  = last2;
+    if (\$60 ) begin
+      \$168  = last1;
     end
     if (rst) begin
-      \$118  = 17'h00000;
+      \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = prod3_0;
-    if (\$42 ) begin
-      \$119  = \$47 ;
+    \$169  = v3;
+    if (\$62 ) begin
+      \$169  = v2;
     end
     if (rst) begin
-      \$119  = 17'h00000;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = prod4_0;
-    if (\$42 ) begin
-      \$120  = \$48 ;
+    \$170  = first3;
+    if (\$62 ) begin
+      \$170  = first2;
     end
     if (rst) begin
-      \$120  = 17'h00000;
+      \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = prod5_0;
-    if (\$42 ) begin
-      \$121  = \$49 ;
+    \$171  = last3;
+    if (\$62 ) begin
+      \$171  = last2;
     end
     if (rst) begin
-      \$121  = 17'h00000;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = prod6_0;
-    if (\$42 ) begin
-      \$122  = \$50 ;
+    \$172  = v4;
+    if (\$64 ) begin
+      \$172  = v3;
     end
     if (rst) begin
-      \$122  = 17'h00000;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = prod7_0;
-    if (\$42 ) begin
-      \$123  = \$51 ;
+    \$173  = first4;
+    if (\$64 ) begin
+      \$173  = first3;
     end
     if (rst) begin
-      \$123  = 17'h00000;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = sum0_s0_0;
-    if (\$53 ) begin
-      \$124  = { prod0_0[16], prod0_0[16], prod0_0[16], prod0_0[16], prod0_0 };
+    \$174  = last4;
+    if (\$64 ) begin
+      \$174  = last3;
     end
     if (rst) begin
-      \$124  = 21'h000000;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = sum1_s0_0;
-    if (\$55 ) begin
-      \$125  = { prod1_0[16], prod1_0[16], prod1_0[16], prod1_0[16], prod1_0 };
+    \$175  = v5;
+    if (\$66 ) begin
+      \$175  = v4;
     end
     if (rst) begin
-      \$125  = 21'h000000;
+      \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = sum2_s0_0;
-    if (\$57 ) begin
-      \$126  = { prod2_0[16], prod2_0[16], prod2_0[16], prod2_0[16], prod2_0 };
+    \$176  = first5;
+    if (\$66 ) begin
+      \$176  = first4;
     end
     if (rst) begin
-      \$126  = 21'h000000;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = sum3_s0_0;
-    if (\$59 ) begin
-      \$127  = { prod3_0[16], prod3_0[16], prod3_0[16], prod3_0[16], prod3_0 };
+    \$177  = last5;
+    if (\$66 ) begin
+      \$177  = last4;
     end
     if (rst) begin
-      \$127  = 21'h000000;
+      \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = sum4_s0_0;
-    if (\$61 ) begin
-      \$128  = { prod4_0[16], prod4_0[16], prod4_0[16], prod4_0[16], prod4_0 };
+    \$178  = o__valid;
+    if (\$68 ) begin
+      \$178  = \$69 ;
     end
     if (rst) begin
-      \$128  = 21'h000000;
+      \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = sum5_s0_0;
-    if (\$63 ) begin
-      \$129  = { prod5_0[16], prod5_0[16], prod5_0[16], prod5_0[16], prod5_0 };
+    \$179  = acc0;
+    if (\$72 ) begin
+      \$179  = \$102 [20:0];
     end
     if (rst) begin
-      \$129  = 21'h000000;
+      \$179  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = sum6_s0_0;
-    if (\$65 ) begin
-      \$130  = { prod6_0[16], prod6_0[16], prod6_0[16], prod6_0[16], prod6_0 };
+    \$180  = o__payload;
+    if (\$72 ) begin
+      if (last5) begin
+        \$180 [20:0] = \$102 [20:0];
+      end
     end
-    if (rst) begin
-      \$130  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = sum7_s0_0;
-    if (\$67 ) begin
-      \$131  = { prod7_0[16], prod7_0[16], prod7_0[16], prod7_0[16], prod7_0 };
-    end
-    if (rst) begin
-      \$131  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = v2;
-    if (\$69 ) begin
-      \$132  = v1;
-    end
-    if (rst) begin
-      \$132  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = first2;
-    if (\$69 ) begin
-      \$133  = first1;
-    end
-    if (rst) begin
-      \$133  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = last2;
-    if (\$69 ) begin
-      \$134  = last1;
-    end
-    if (rst) begin
-      \$134  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = v3;
-    if (\$71 ) begin
-      \$135  = v2;
-    end
-    if (rst) begin
-      \$135  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = first3;
-    if (\$71 ) begin
-      \$136  = first2;
-    end
-    if (rst) begin
-      \$136  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = last3;
-    if (\$71 ) begin
-      \$137  = last2;
-    end
-    if (rst) begin
-      \$137  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$138  = v4;
-    if (\$73 ) begin
-      \$138  = v3;
-    end
-    if (rst) begin
-      \$138  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$139  = first4;
-    if (\$73 ) begin
-      \$139  = first3;
-    end
-    if (rst) begin
-      \$139  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$140  = last4;
-    if (\$73 ) begin
-      \$140  = last3;
-    end
-    if (rst) begin
-      \$140  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$141  = o__valid;
     if (\$75 ) begin
-      \$141  = \$76 ;
-    end
-    if (rst) begin
-      \$141  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$142  = acc0;
-    if (\$79 ) begin
-      \$142  = \$6 [20:0];
-    end
-    if (rst) begin
-      \$142  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$143  = o__payload;
-    if (\$79 ) begin
-      if (last4) begin
-        \$143 [20:0] = \$6 [20:0];
+      if (last5) begin
+        \$180 [41:21] = \$104 [20:0];
       end
     end
-    if (\$82 ) begin
-      if (last4) begin
-        \$143 [41:21] = \$8 [20:0];
+    if (\$78 ) begin
+      if (last5) begin
+        \$180 [62:42] = \$106 [20:0];
       end
     end
-    if (\$85 ) begin
-      if (last4) begin
-        \$143 [62:42] = \$10 [20:0];
+    if (\$81 ) begin
+      if (last5) begin
+        \$180 [83:63] = \$108 [20:0];
       end
     end
-    if (\$88 ) begin
-      if (last4) begin
-        \$143 [83:63] = \$12 [20:0];
+    if (\$84 ) begin
+      if (last5) begin
+        \$180 [104:84] = \$110 [20:0];
       end
     end
-    if (\$91 ) begin
-      if (last4) begin
-        \$143 [104:84] = \$14 [20:0];
+    if (\$87 ) begin
+      if (last5) begin
+        \$180 [125:105] = \$112 [20:0];
       end
     end
-    if (\$94 ) begin
-      if (last4) begin
-        \$143 [125:105] = \$16 [20:0];
+    if (\$90 ) begin
+      if (last5) begin
+        \$180 [146:126] = \$114 [20:0];
       end
     end
-    if (\$97 ) begin
-      if (last4) begin
-        \$143 [146:126] = \$18 [20:0];
-      end
-    end
-    if (\$100 ) begin
-      if (last4) begin
-        \$143 [167:147] = \$20 [20:0];
+    if (\$93 ) begin
+      if (last5) begin
+        \$180 [167:147] = \$116 [20:0];
       end
     end
     if (rst) begin
-      \$143  = 168'h000000000000000000000000000000000000000000;
+      \$180  = 168'h000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$144  = acc1;
-    if (\$82 ) begin
-      \$144  = \$8 [20:0];
+    \$181  = acc1;
+    if (\$75 ) begin
+      \$181  = \$104 [20:0];
     end
     if (rst) begin
-      \$144  = 21'h000000;
+      \$181  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$145  = acc2;
-    if (\$85 ) begin
-      \$145  = \$10 [20:0];
+    \$182  = acc2;
+    if (\$78 ) begin
+      \$182  = \$106 [20:0];
     end
     if (rst) begin
-      \$145  = 21'h000000;
+      \$182  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$146  = acc3;
-    if (\$88 ) begin
-      \$146  = \$12 [20:0];
+    \$183  = acc3;
+    if (\$81 ) begin
+      \$183  = \$108 [20:0];
     end
     if (rst) begin
-      \$146  = 21'h000000;
+      \$183  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$147  = acc4;
-    if (\$91 ) begin
-      \$147  = \$14 [20:0];
+    \$184  = acc4;
+    if (\$84 ) begin
+      \$184  = \$110 [20:0];
     end
     if (rst) begin
-      \$147  = 21'h000000;
+      \$184  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$148  = acc5;
-    if (\$94 ) begin
-      \$148  = \$16 [20:0];
+    \$185  = acc5;
+    if (\$87 ) begin
+      \$185  = \$112 [20:0];
     end
     if (rst) begin
-      \$148  = 21'h000000;
+      \$185  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$149  = acc6;
-    if (\$97 ) begin
-      \$149  = \$18 [20:0];
+    \$186  = acc6;
+    if (\$90 ) begin
+      \$186  = \$114 [20:0];
     end
     if (rst) begin
-      \$149  = 21'h000000;
+      \$186  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$150  = acc7;
-    if (\$100 ) begin
-      \$150  = \$20 [20:0];
+    \$187  = acc7;
+    if (\$93 ) begin
+      \$187  = \$116 [20:0];
     end
     if (rst) begin
-      \$150  = 21'h000000;
+      \$187  = 21'h000000;
     end
   end
-  assign t = wrom__addr;
-  assign acc0_next = \$6 [20:0];
-  assign acc1_next = \$8 [20:0];
-  assign acc2_next = \$10 [20:0];
-  assign acc3_next = \$12 [20:0];
-  assign acc4_next = \$14 [20:0];
-  assign acc5_next = \$16 [20:0];
-  assign acc6_next = \$18 [20:0];
-  assign acc7_next = \$20 [20:0];
+  assign acc0_next = \$102 [20:0];
+  assign acc1_next = \$104 [20:0];
+  assign acc2_next = \$106 [20:0];
+  assign acc3_next = \$108 [20:0];
+  assign acc4_next = \$110 [20:0];
+  assign acc5_next = \$112 [20:0];
+  assign acc6_next = \$114 [20:0];
+  assign acc7_next = \$116 [20:0];
+  assign wrom__addr = t;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload[20:0];
   assign \o__payload[1]  = o__payload[41:21];
@@ -3270,15 +3636,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \o__payload[5]  = o__payload[125:105];
   assign \o__payload[6]  = o__payload[146:126];
   assign \o__payload[7]  = o__payload[167:147];
-  assign \$3  = 1'h1;
-  assign i__ready = \$2 ;
-  assign \$23  = 1'h1;
-  assign \$24  = 1'h0;
-  assign \$25  = i__valid;
-  assign \$32  = 1'h1;
-  assign \$35  = 1'h1;
-  assign \$36  = 1'h0;
-  assign \$37  = i__valid;
+  assign i__ready = \$95 ;
+  assign \$98  = 1'h0;
+  assign \$99  = i__valid;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -3286,14 +3646,14 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire [45:0] \$101 ;
+  wire [20:0] \$100 ;
+  wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire \$107 ;
+  wire [11:0] \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
@@ -3301,19 +3661,19 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire \$114 ;
-  wire [46:0] \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire [47:0] \$118 ;
-  wire \$119 ;
+  wire [34:0] \$114 ;
+  wire [35:0] \$115 ;
+  wire [55:0] \$116 ;
+  wire [56:0] \$117 ;
+  wire [51:0] \$118 ;
+  wire [58:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
+  wire [74:0] \$120 ;
+  wire [75:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire [47:0] \$124 ;
-  wire [47:0] \$125 ;
+  wire \$124 ;
+  wire [45:0] \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
@@ -3321,41 +3681,41 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire [33:0] \$132 ;
+  wire \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
-  wire [24:0] \$136 ;
+  wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire \$139 ;
+  wire [46:0] \$139 ;
   wire \$14 ;
-  wire [20:0] \$140 ;
+  wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
+  wire [47:0] \$142 ;
   wire \$143 ;
-  wire [11:0] \$144 ;
+  wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire [34:0] \$148 ;
-  wire [35:0] \$149 ;
+  wire [47:0] \$148 ;
+  wire [47:0] \$149 ;
   wire \$15 ;
-  wire [55:0] \$150 ;
-  wire [56:0] \$151 ;
-  wire [51:0] \$152 ;
-  wire [58:0] \$153 ;
-  wire [74:0] \$154 ;
-  wire [75:0] \$155 ;
-  wire \$156 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire [33:0] \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire [45:0] \$159 ;
+  wire \$159 ;
   wire [33:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire \$163 ;
+  wire [24:0] \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
@@ -3363,61 +3723,61 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
+  wire [20:0] \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire [46:0] \$173 ;
+  wire \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire [47:0] \$176 ;
-  wire \$177 ;
+  wire \$176 ;
+  wire [11:0] \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
-  wire [47:0] \$182 ;
-  wire [47:0] \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire [34:0] \$184 ;
+  wire [35:0] \$185 ;
+  wire [55:0] \$186 ;
+  wire [56:0] \$187 ;
+  wire [51:0] \$188 ;
+  wire [58:0] \$189 ;
   wire \$19 ;
-  wire [33:0] \$190 ;
-  wire \$191 ;
+  wire [74:0] \$190 ;
+  wire [75:0] \$191 ;
   wire \$192 ;
   wire \$193 ;
-  wire [24:0] \$194 ;
-  wire \$195 ;
+  wire \$194 ;
+  wire [45:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire [20:0] \$198 ;
+  wire \$198 ;
   wire \$199 ;
   wire \$2 ;
-  wire [24:0] \$20 ;
+  wire \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire [11:0] \$202 ;
+  wire \$202 ;
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire [34:0] \$206 ;
-  wire [35:0] \$207 ;
-  wire [55:0] \$208 ;
-  wire [56:0] \$209 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire [46:0] \$209 ;
   wire \$21 ;
-  wire [51:0] \$210 ;
-  wire [58:0] \$211 ;
-  wire [74:0] \$212 ;
-  wire [75:0] \$213 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire [47:0] \$212 ;
+  wire \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire [45:0] \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire \$217 ;
+  wire [47:0] \$218 ;
+  wire [47:0] \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
@@ -3425,133 +3785,133 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire \$226 ;
+  wire [33:0] \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
-  wire \$23 ;
+  wire [24:0] \$23 ;
   wire \$230 ;
-  wire [46:0] \$231 ;
+  wire \$231 ;
   wire \$232 ;
-  wire \$233 ;
-  wire [47:0] \$234 ;
+  wire [24:0] \$233 ;
+  wire \$234 ;
   wire \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire [20:0] \$24 ;
-  wire [47:0] \$240 ;
-  wire [47:0] \$241 ;
+  wire \$24 ;
+  wire [20:0] \$240 ;
+  wire \$241 ;
   wire \$242 ;
   wire \$243 ;
   wire \$244 ;
   wire \$245 ;
   wire \$246 ;
-  wire \$247 ;
-  wire [33:0] \$248 ;
+  wire [11:0] \$247 ;
+  wire \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
   wire \$251 ;
-  wire [24:0] \$252 ;
+  wire \$252 ;
   wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire [20:0] \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire [34:0] \$254 ;
+  wire [35:0] \$255 ;
+  wire [55:0] \$256 ;
+  wire [56:0] \$257 ;
+  wire [51:0] \$258 ;
+  wire [58:0] \$259 ;
   wire \$26 ;
-  wire [11:0] \$260 ;
-  wire \$261 ;
+  wire [74:0] \$260 ;
+  wire [75:0] \$261 ;
   wire \$262 ;
   wire \$263 ;
-  wire [34:0] \$264 ;
-  wire [35:0] \$265 ;
-  wire [55:0] \$266 ;
-  wire [56:0] \$267 ;
-  wire [51:0] \$268 ;
-  wire [58:0] \$269 ;
+  wire \$264 ;
+  wire [45:0] \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
-  wire [74:0] \$270 ;
-  wire [75:0] \$271 ;
+  wire \$270 ;
+  wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
-  wire [45:0] \$275 ;
+  wire \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
-  wire \$279 ;
-  wire [11:0] \$28 ;
+  wire [46:0] \$279 ;
+  wire \$28 ;
   wire \$280 ;
   wire \$281 ;
-  wire \$282 ;
+  wire [47:0] \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
-  wire \$288 ;
-  wire [46:0] \$289 ;
+  wire [47:0] \$288 ;
+  wire [47:0] \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire [47:0] \$292 ;
+  wire \$292 ;
   wire \$293 ;
   wire \$294 ;
   wire \$295 ;
-  wire \$296 ;
+  wire [33:0] \$296 ;
   wire \$297 ;
-  wire [47:0] \$298 ;
-  wire [47:0] \$299 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
-  wire \$30 ;
+  wire [20:0] \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
-  wire \$303 ;
+  wire [24:0] \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire [33:0] \$306 ;
+  wire \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
-  wire [24:0] \$310 ;
+  wire [20:0] \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire [20:0] \$314 ;
+  wire \$314 ;
   wire \$315 ;
   wire \$316 ;
-  wire \$317 ;
-  wire [11:0] \$318 ;
+  wire [11:0] \$317 ;
+  wire \$318 ;
   wire \$319 ;
-  wire [34:0] \$32 ;
+  wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire [34:0] \$322 ;
-  wire [35:0] \$323 ;
-  wire [55:0] \$324 ;
-  wire [56:0] \$325 ;
-  wire [51:0] \$326 ;
-  wire [58:0] \$327 ;
-  wire [74:0] \$328 ;
-  wire [75:0] \$329 ;
-  wire [35:0] \$33 ;
-  wire \$330 ;
-  wire \$331 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire [34:0] \$324 ;
+  wire [35:0] \$325 ;
+  wire [55:0] \$326 ;
+  wire [56:0] \$327 ;
+  wire [51:0] \$328 ;
+  wire [58:0] \$329 ;
+  wire \$33 ;
+  wire [74:0] \$330 ;
+  wire [75:0] \$331 ;
   wire \$332 ;
-  wire [45:0] \$333 ;
+  wire \$333 ;
   wire \$334 ;
-  wire \$335 ;
+  wire [45:0] \$335 ;
   wire \$336 ;
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
-  wire [55:0] \$34 ;
+  wire \$34 ;
   wire \$340 ;
   wire \$341 ;
   wire \$342 ;
@@ -3559,297 +3919,426 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
-  wire [46:0] \$347 ;
+  wire \$347 ;
   wire \$348 ;
-  wire \$349 ;
-  wire [56:0] \$35 ;
-  wire [47:0] \$350 ;
+  wire [46:0] \$349 ;
+  wire \$35 ;
+  wire \$350 ;
   wire \$351 ;
-  wire \$352 ;
+  wire [47:0] \$352 ;
   wire \$353 ;
   wire \$354 ;
   wire \$355 ;
-  wire [47:0] \$356 ;
-  wire [47:0] \$357 ;
-  wire \$358 ;
-  wire \$359 ;
-  wire [51:0] \$36 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire [47:0] \$358 ;
+  wire [47:0] \$359 ;
+  wire \$36 ;
   wire \$360 ;
   wire \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire [33:0] \$364 ;
+  wire \$364 ;
   wire \$365 ;
-  wire \$366 ;
+  wire [33:0] \$366 ;
   wire \$367 ;
-  wire [24:0] \$368 ;
+  wire \$368 ;
   wire \$369 ;
-  wire [58:0] \$37 ;
+  wire [11:0] \$37 ;
   wire \$370 ;
   wire \$371 ;
-  wire [20:0] \$372 ;
-  wire \$373 ;
+  wire \$372 ;
+  wire [24:0] \$373 ;
   wire \$374 ;
   wire \$375 ;
-  wire [11:0] \$376 ;
+  wire \$376 ;
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
-  wire [74:0] \$38 ;
-  wire [34:0] \$380 ;
-  wire [35:0] \$381 ;
-  wire [55:0] \$382 ;
-  wire [56:0] \$383 ;
-  wire [51:0] \$384 ;
-  wire [58:0] \$385 ;
-  wire [74:0] \$386 ;
-  wire [75:0] \$387 ;
+  wire \$38 ;
+  wire [20:0] \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire [11:0] \$387 ;
   wire \$388 ;
   wire \$389 ;
-  wire [75:0] \$39 ;
+  wire \$39 ;
   wire \$390 ;
-  wire [45:0] \$391 ;
+  wire \$391 ;
   wire \$392 ;
   wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  wire [34:0] \$394 ;
+  wire [35:0] \$395 ;
+  wire [55:0] \$396 ;
+  wire [56:0] \$397 ;
+  wire [51:0] \$398 ;
+  wire [58:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
+  wire [74:0] \$400 ;
+  wire [75:0] \$401 ;
   wire \$402 ;
   wire \$403 ;
   wire \$404 ;
-  wire [46:0] \$405 ;
+  wire [45:0] \$405 ;
   wire \$406 ;
   wire \$407 ;
-  wire [47:0] \$408 ;
+  wire \$408 ;
   wire \$409 ;
   wire \$41 ;
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
   wire \$413 ;
-  wire [47:0] \$414 ;
-  wire [47:0] \$415 ;
+  wire \$414 ;
+  wire \$415 ;
   wire \$416 ;
   wire \$417 ;
   wire \$418 ;
-  wire \$419 ;
+  wire [46:0] \$419 ;
   wire \$42 ;
   wire \$420 ;
   wire \$421 ;
-  wire [33:0] \$422 ;
+  wire [47:0] \$422 ;
   wire \$423 ;
   wire \$424 ;
   wire \$425 ;
-  wire [24:0] \$426 ;
+  wire \$426 ;
   wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
-  wire [45:0] \$43 ;
-  wire [20:0] \$430 ;
+  wire [47:0] \$428 ;
+  wire [47:0] \$429 ;
+  wire \$43 ;
+  wire \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
-  wire [11:0] \$434 ;
+  wire \$434 ;
   wire \$435 ;
-  wire \$436 ;
+  wire [33:0] \$436 ;
   wire \$437 ;
-  wire [34:0] \$438 ;
-  wire [35:0] \$439 ;
-  wire \$44 ;
-  wire [55:0] \$440 ;
-  wire [56:0] \$441 ;
-  wire [51:0] \$442 ;
-  wire [58:0] \$443 ;
-  wire [74:0] \$444 ;
-  wire [75:0] \$445 ;
+  wire \$438 ;
+  wire \$439 ;
+  wire [34:0] \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire [24:0] \$443 ;
+  wire \$444 ;
+  wire \$445 ;
   wire \$446 ;
   wire \$447 ;
   wire \$448 ;
-  wire [45:0] \$449 ;
-  wire \$45 ;
-  wire \$450 ;
+  wire \$449 ;
+  wire [35:0] \$45 ;
+  wire [20:0] \$450 ;
   wire \$451 ;
   wire \$452 ;
   wire \$453 ;
   wire \$454 ;
   wire \$455 ;
   wire \$456 ;
-  wire \$457 ;
+  wire [11:0] \$457 ;
   wire \$458 ;
   wire \$459 ;
-  wire \$46 ;
+  wire [55:0] \$46 ;
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
-  wire [46:0] \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire [47:0] \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
-  wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire [47:0] \$472 ;
-  wire [47:0] \$473 ;
-  reg \$474 ;
-  reg \$475 ;
-  reg \$476 ;
-  reg \$477 ;
-  reg \$478 ;
-  reg \$479 ;
-  wire \$48 ;
-  reg \$480 ;
-  reg [20:0] \$481 ;
-  reg [33:0] \$482 ;
-  reg [24:0] \$483 ;
-  reg [20:0] \$484 ;
-  reg [11:0] \$485 ;
-  reg [45:0] \$486 ;
-  reg [45:0] \$487 ;
-  reg \$488 ;
-  reg \$489 ;
-  wire \$49 ;
-  reg [47:0] \$490 ;
-  reg [7:0] \$491 ;
-  reg [20:0] \$492 ;
-  reg [33:0] \$493 ;
-  reg [24:0] \$494 ;
-  reg [20:0] \$495 ;
-  reg [11:0] \$496 ;
-  reg [45:0] \$497 ;
-  reg [45:0] \$498 ;
-  reg \$499 ;
+  wire \$463 ;
+  wire [34:0] \$464 ;
+  wire [35:0] \$465 ;
+  wire [55:0] \$466 ;
+  wire [56:0] \$467 ;
+  wire [51:0] \$468 ;
+  wire [58:0] \$469 ;
+  wire [56:0] \$47 ;
+  wire [74:0] \$470 ;
+  wire [75:0] \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire [45:0] \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
+  wire [51:0] \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire [46:0] \$489 ;
+  wire [58:0] \$49 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire [47:0] \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire [47:0] \$498 ;
+  wire [47:0] \$499 ;
   wire \$5 ;
-  wire \$50 ;
-  reg \$500 ;
-  reg [47:0] \$501 ;
-  reg [7:0] \$502 ;
-  reg [20:0] \$503 ;
-  reg [33:0] \$504 ;
-  reg [24:0] \$505 ;
-  reg [20:0] \$506 ;
-  reg [11:0] \$507 ;
-  reg [45:0] \$508 ;
-  reg [45:0] \$509 ;
-  wire \$51 ;
-  reg \$510 ;
-  reg \$511 ;
-  reg [47:0] \$512 ;
-  reg [7:0] \$513 ;
-  reg [20:0] \$514 ;
-  reg [33:0] \$515 ;
-  reg [24:0] \$516 ;
-  reg [20:0] \$517 ;
-  reg [11:0] \$518 ;
-  reg [45:0] \$519 ;
+  wire [74:0] \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire [33:0] \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
+  wire [75:0] \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire [24:0] \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
-  reg [45:0] \$520 ;
-  reg \$521 ;
-  reg \$522 ;
-  reg [47:0] \$523 ;
-  reg [7:0] \$524 ;
-  reg [20:0] \$525 ;
-  reg [33:0] \$526 ;
-  reg [24:0] \$527 ;
-  reg [20:0] \$528 ;
-  reg [11:0] \$529 ;
+  wire [20:0] \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire [11:0] \$527 ;
+  wire \$528 ;
+  wire \$529 ;
   wire \$53 ;
-  reg [45:0] \$530 ;
-  reg [45:0] \$531 ;
-  reg \$532 ;
-  reg \$533 ;
-  reg [47:0] \$534 ;
-  reg [7:0] \$535 ;
-  reg [20:0] \$536 ;
-  reg [33:0] \$537 ;
-  reg [24:0] \$538 ;
-  reg [20:0] \$539 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire [34:0] \$534 ;
+  wire [35:0] \$535 ;
+  wire [55:0] \$536 ;
+  wire [56:0] \$537 ;
+  wire [51:0] \$538 ;
+  wire [58:0] \$539 ;
   wire \$54 ;
-  reg [11:0] \$540 ;
-  reg [45:0] \$541 ;
-  reg [45:0] \$542 ;
-  reg \$543 ;
-  reg \$544 ;
-  reg [47:0] \$545 ;
-  reg [7:0] \$546 ;
-  reg [20:0] \$547 ;
-  reg [33:0] \$548 ;
-  reg [24:0] \$549 ;
-  wire \$55 ;
-  reg [20:0] \$550 ;
-  reg [11:0] \$551 ;
-  reg [45:0] \$552 ;
-  reg [45:0] \$553 ;
-  reg \$554 ;
-  reg \$555 ;
-  reg [47:0] \$556 ;
-  reg [7:0] \$557 ;
-  reg [20:0] \$558 ;
-  reg [33:0] \$559 ;
+  wire [74:0] \$540 ;
+  wire [75:0] \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire [45:0] \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
+  wire [45:0] \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire [46:0] \$559 ;
   wire \$56 ;
-  reg [24:0] \$560 ;
-  reg [20:0] \$561 ;
-  reg [11:0] \$562 ;
-  reg [45:0] \$563 ;
-  reg [45:0] \$564 ;
-  reg \$565 ;
-  reg \$566 ;
-  reg [47:0] \$567 ;
-  reg [7:0] \$568 ;
-  wire [46:0] \$57 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire [47:0] \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire [47:0] \$568 ;
+  wire [47:0] \$569 ;
+  wire \$57 ;
+  reg \$570 ;
+  reg \$571 ;
+  reg \$572 ;
+  reg \$573 ;
+  reg \$574 ;
+  reg \$575 ;
+  reg \$576 ;
+  reg \$577 ;
+  reg [20:0] \$578 ;
+  reg [33:0] \$579 ;
   wire \$58 ;
+  reg [33:0] \$580 ;
+  reg [24:0] \$581 ;
+  reg [24:0] \$582 ;
+  reg [20:0] \$583 ;
+  reg [20:0] \$584 ;
+  reg [11:0] \$585 ;
+  reg [11:0] \$586 ;
+  reg [45:0] \$587 ;
+  reg [45:0] \$588 ;
+  reg \$589 ;
   wire \$59 ;
+  reg \$590 ;
+  reg [47:0] \$591 ;
+  reg [7:0] \$592 ;
+  reg [20:0] \$593 ;
+  reg [33:0] \$594 ;
+  reg [33:0] \$595 ;
+  reg [24:0] \$596 ;
+  reg [24:0] \$597 ;
+  reg [20:0] \$598 ;
+  reg [20:0] \$599 ;
   wire [1:0] \$6 ;
-  wire [47:0] \$60 ;
+  wire \$60 ;
+  reg [11:0] \$600 ;
+  reg [11:0] \$601 ;
+  reg [45:0] \$602 ;
+  reg [45:0] \$603 ;
+  reg \$604 ;
+  reg \$605 ;
+  reg [47:0] \$606 ;
+  reg [7:0] \$607 ;
+  reg [20:0] \$608 ;
+  reg [33:0] \$609 ;
   wire \$61 ;
+  reg [33:0] \$610 ;
+  reg [24:0] \$611 ;
+  reg [24:0] \$612 ;
+  reg [20:0] \$613 ;
+  reg [20:0] \$614 ;
+  reg [11:0] \$615 ;
+  reg [11:0] \$616 ;
+  reg [45:0] \$617 ;
+  reg [45:0] \$618 ;
+  reg \$619 ;
   wire \$62 ;
+  reg \$620 ;
+  reg [47:0] \$621 ;
+  reg [7:0] \$622 ;
+  reg [20:0] \$623 ;
+  reg [33:0] \$624 ;
+  reg [33:0] \$625 ;
+  reg [24:0] \$626 ;
+  reg [24:0] \$627 ;
+  reg [20:0] \$628 ;
+  reg [20:0] \$629 ;
   wire \$63 ;
+  reg [11:0] \$630 ;
+  reg [11:0] \$631 ;
+  reg [45:0] \$632 ;
+  reg [45:0] \$633 ;
+  reg \$634 ;
+  reg \$635 ;
+  reg [47:0] \$636 ;
+  reg [7:0] \$637 ;
+  reg [20:0] \$638 ;
+  reg [33:0] \$639 ;
   wire \$64 ;
+  reg [33:0] \$640 ;
+  reg [24:0] \$641 ;
+  reg [24:0] \$642 ;
+  reg [20:0] \$643 ;
+  reg [20:0] \$644 ;
+  reg [11:0] \$645 ;
+  reg [11:0] \$646 ;
+  reg [45:0] \$647 ;
+  reg [45:0] \$648 ;
+  reg \$649 ;
   wire \$65 ;
-  wire [47:0] \$66 ;
-  wire [47:0] \$67 ;
+  reg \$650 ;
+  reg [47:0] \$651 ;
+  reg [7:0] \$652 ;
+  reg [20:0] \$653 ;
+  reg [33:0] \$654 ;
+  reg [33:0] \$655 ;
+  reg [24:0] \$656 ;
+  reg [24:0] \$657 ;
+  reg [20:0] \$658 ;
+  reg [20:0] \$659 ;
+  wire \$66 ;
+  reg [11:0] \$660 ;
+  reg [11:0] \$661 ;
+  reg [45:0] \$662 ;
+  reg [45:0] \$663 ;
+  reg \$664 ;
+  reg \$665 ;
+  reg [47:0] \$666 ;
+  reg [7:0] \$667 ;
+  reg [20:0] \$668 ;
+  reg [33:0] \$669 ;
+  wire \$67 ;
+  reg [33:0] \$670 ;
+  reg [24:0] \$671 ;
+  reg [24:0] \$672 ;
+  reg [20:0] \$673 ;
+  reg [20:0] \$674 ;
+  reg [11:0] \$675 ;
+  reg [11:0] \$676 ;
+  reg [45:0] \$677 ;
+  reg [45:0] \$678 ;
+  reg \$679 ;
   wire \$68 ;
-  wire \$69 ;
+  reg \$680 ;
+  reg [47:0] \$681 ;
+  reg [7:0] \$682 ;
+  reg [20:0] \$683 ;
+  reg [33:0] \$684 ;
+  reg [33:0] \$685 ;
+  reg [24:0] \$686 ;
+  reg [24:0] \$687 ;
+  reg [20:0] \$688 ;
+  reg [20:0] \$689 ;
+  wire [46:0] \$69 ;
+  reg [11:0] \$690 ;
+  reg [11:0] \$691 ;
+  reg [45:0] \$692 ;
+  reg [45:0] \$693 ;
+  reg \$694 ;
+  reg \$695 ;
+  reg [47:0] \$696 ;
+  reg [7:0] \$697 ;
   wire [1:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
+  wire [47:0] \$72 ;
   wire \$73 ;
-  wire [33:0] \$74 ;
+  wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire [24:0] \$78 ;
-  wire \$79 ;
+  wire [47:0] \$78 ;
+  wire [47:0] \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [20:0] \$82 ;
+  wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [11:0] \$86 ;
+  wire [33:0] \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire [34:0] \$90 ;
-  wire [35:0] \$91 ;
-  wire [55:0] \$92 ;
-  wire [56:0] \$93 ;
-  wire [51:0] \$94 ;
-  wire [58:0] \$95 ;
-  wire [74:0] \$96 ;
-  wire [75:0] \$97 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire [24:0] \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   input clk;
@@ -3888,9 +4377,13 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg [45:0] rq0_floor = 46'h000000000000;
   reg [7:0] rq0_out = 8'h00;
   reg [33:0] rq0_part0_0 = 34'h000000000;
+  reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
+  reg [24:0] rq0_part0_1_r = 25'h0000000;
   reg [20:0] rq0_part1_0 = 21'h000000;
+  reg [20:0] rq0_part1_0_r = 21'h000000;
   reg [11:0] rq0_part1_1 = 12'h000;
+  reg [11:0] rq0_part1_1_r = 12'h000;
   reg [45:0] rq0_prod = 46'h000000000000;
   wire [45:0] rq0_rem;
   reg rq0_tie = 1'h0;
@@ -3900,9 +4393,13 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg [45:0] rq1_floor = 46'h000000000000;
   reg [7:0] rq1_out = 8'h00;
   reg [33:0] rq1_part0_0 = 34'h000000000;
+  reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
+  reg [24:0] rq1_part0_1_r = 25'h0000000;
   reg [20:0] rq1_part1_0 = 21'h000000;
+  reg [20:0] rq1_part1_0_r = 21'h000000;
   reg [11:0] rq1_part1_1 = 12'h000;
+  reg [11:0] rq1_part1_1_r = 12'h000;
   reg [45:0] rq1_prod = 46'h000000000000;
   wire [45:0] rq1_rem;
   reg rq1_tie = 1'h0;
@@ -3912,9 +4409,13 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg [45:0] rq2_floor = 46'h000000000000;
   reg [7:0] rq2_out = 8'h00;
   reg [33:0] rq2_part0_0 = 34'h000000000;
+  reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
+  reg [24:0] rq2_part0_1_r = 25'h0000000;
   reg [20:0] rq2_part1_0 = 21'h000000;
+  reg [20:0] rq2_part1_0_r = 21'h000000;
   reg [11:0] rq2_part1_1 = 12'h000;
+  reg [11:0] rq2_part1_1_r = 12'h000;
   reg [45:0] rq2_prod = 46'h000000000000;
   wire [45:0] rq2_rem;
   reg rq2_tie = 1'h0;
@@ -3924,9 +4425,13 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg [45:0] rq3_floor = 46'h000000000000;
   reg [7:0] rq3_out = 8'h00;
   reg [33:0] rq3_part0_0 = 34'h000000000;
+  reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
+  reg [24:0] rq3_part0_1_r = 25'h0000000;
   reg [20:0] rq3_part1_0 = 21'h000000;
+  reg [20:0] rq3_part1_0_r = 21'h000000;
   reg [11:0] rq3_part1_1 = 12'h000;
+  reg [11:0] rq3_part1_1_r = 12'h000;
   reg [45:0] rq3_prod = 46'h000000000000;
   wire [45:0] rq3_rem;
   reg rq3_tie = 1'h0;
@@ -3936,9 +4441,13 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg [45:0] rq4_floor = 46'h000000000000;
   reg [7:0] rq4_out = 8'h00;
   reg [33:0] rq4_part0_0 = 34'h000000000;
+  reg [33:0] rq4_part0_0_r = 34'h000000000;
   reg [24:0] rq4_part0_1 = 25'h0000000;
+  reg [24:0] rq4_part0_1_r = 25'h0000000;
   reg [20:0] rq4_part1_0 = 21'h000000;
+  reg [20:0] rq4_part1_0_r = 21'h000000;
   reg [11:0] rq4_part1_1 = 12'h000;
+  reg [11:0] rq4_part1_1_r = 12'h000;
   reg [45:0] rq4_prod = 46'h000000000000;
   wire [45:0] rq4_rem;
   reg rq4_tie = 1'h0;
@@ -3948,9 +4457,13 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg [45:0] rq5_floor = 46'h000000000000;
   reg [7:0] rq5_out = 8'h00;
   reg [33:0] rq5_part0_0 = 34'h000000000;
+  reg [33:0] rq5_part0_0_r = 34'h000000000;
   reg [24:0] rq5_part0_1 = 25'h0000000;
+  reg [24:0] rq5_part0_1_r = 25'h0000000;
   reg [20:0] rq5_part1_0 = 21'h000000;
+  reg [20:0] rq5_part1_0_r = 21'h000000;
   reg [11:0] rq5_part1_1 = 12'h000;
+  reg [11:0] rq5_part1_1_r = 12'h000;
   reg [45:0] rq5_prod = 46'h000000000000;
   wire [45:0] rq5_rem;
   reg rq5_tie = 1'h0;
@@ -3960,9 +4473,13 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg [45:0] rq6_floor = 46'h000000000000;
   reg [7:0] rq6_out = 8'h00;
   reg [33:0] rq6_part0_0 = 34'h000000000;
+  reg [33:0] rq6_part0_0_r = 34'h000000000;
   reg [24:0] rq6_part0_1 = 25'h0000000;
+  reg [24:0] rq6_part0_1_r = 25'h0000000;
   reg [20:0] rq6_part1_0 = 21'h000000;
+  reg [20:0] rq6_part1_0_r = 21'h000000;
   reg [11:0] rq6_part1_1 = 12'h000;
+  reg [11:0] rq6_part1_1_r = 12'h000;
   reg [45:0] rq6_prod = 46'h000000000000;
   wire [45:0] rq6_rem;
   reg rq6_tie = 1'h0;
@@ -3972,9 +4489,13 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg [45:0] rq7_floor = 46'h000000000000;
   reg [7:0] rq7_out = 8'h00;
   reg [33:0] rq7_part0_0 = 34'h000000000;
+  reg [33:0] rq7_part0_0_r = 34'h000000000;
   reg [24:0] rq7_part0_1 = 25'h0000000;
+  reg [24:0] rq7_part0_1_r = 25'h0000000;
   reg [20:0] rq7_part1_0 = 21'h000000;
+  reg [20:0] rq7_part1_0_r = 21'h000000;
   reg [11:0] rq7_part1_1 = 12'h000;
+  reg [11:0] rq7_part1_1_r = 12'h000;
   reg [45:0] rq7_prod = 46'h000000000000;
   wire [45:0] rq7_rem;
   reg rq7_tie = 1'h0;
@@ -3984,244 +4505,515 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
   reg rq_valid_5 = 1'h0;
+  reg rq_valid_6 = 1'h0;
   (* init = 1'h0 *)
-  wire rq_valid_6;
+  wire rq_valid_7;
   input rst;
   wire rst;
+  assign \$294  = \$293  | o__ready;
+  assign \$295  = \$294  & rq_valid_1;
+  assign \$296  = rq4_x[16:0] * 17'h14f68;
+  assign \$297  = ~ o__valid;
+  assign \$298  = \$297  | o__ready;
+  assign \$299  = \$298  & rq_valid_2;
+  assign \$300  = ~ o__valid;
+  assign \$301  = \$300  | o__ready;
+  assign \$302  = \$301  & rq_valid_1;
+  assign \$303  = rq4_x[16:0] * 8'h82;
+  assign \$304  = ~ o__valid;
+  assign \$305  = \$304  | o__ready;
+  assign \$306  = \$305  & rq_valid_2;
+  assign \$307  = ~ o__valid;
+  assign \$308  = \$307  | o__ready;
+  assign \$309  = \$308  & rq_valid_1;
+  assign \$310  = $signed(rq4_x[20:17]) * $signed(18'h14f68);
+  assign \$311  = ~ o__valid;
+  assign \$312  = \$311  | o__ready;
+  assign \$313  = \$312  & rq_valid_2;
+  assign \$314  = ~ o__valid;
+  assign \$315  = \$314  | o__ready;
+  assign \$316  = \$315  & rq_valid_1;
+  assign \$317  = $signed(rq4_x[20:17]) * $signed(9'h082);
+  assign \$318  = ~ o__valid;
+  assign \$319  = \$318  | o__ready;
+  assign \$320  = \$319  & rq_valid_2;
+  assign \$321  = ~ o__valid;
+  assign \$322  = \$321  | o__ready;
+  assign \$323  = \$322  & rq_valid_3;
+  assign \$325  = 1'h0 + \$324 ;
+  assign \$327  = \$325  + \$326 ;
+  assign \$329  = $signed({ 1'h0, \$327  }) + $signed(\$328 );
+  assign \$331  = $signed(\$329 ) + $signed(\$330 );
+  assign \$332  = ~ o__valid;
+  assign \$333  = \$332  | o__ready;
+  assign \$334  = \$333  & rq_valid_4;
+  assign \$336  = ~ o__valid;
+  assign \$337  = \$336  | o__ready;
+  assign \$338  = \$337  & rq_valid_4;
+  assign \$339  = rq4_rem > 33'h100000000;
+  assign \$340  = ~ o__valid;
+  assign \$341  = \$340  | o__ready;
+  assign \$342  = \$341  & rq_valid_4;
+  assign \$343  = rq4_rem == 33'h100000000;
+  assign \$346  = ~ o__valid;
+  assign \$347  = \$346  | o__ready;
+  assign \$348  = \$347  & rq_valid_5;
+  assign \$349  = $signed(8'h80) + $signed(rq4_floor);
+  assign \$350  = rq4_tie & rq4_floor[0];
+  assign \$351  = rq4_above | \$350 ;
+  assign \$352  = $signed(\$349 ) + $signed({ 1'h0, \$351  });
+  assign \$353  = ~ o__valid;
+  assign \$354  = \$353  | o__ready;
+  assign \$355  = \$354  & rq_valid_6;
+  assign \$356  = $signed(rq4_code) < $signed(8'h80);
+  assign \$357  = $signed(rq4_code) > $signed(8'h7f);
+  assign \$358  = \$357  ? 48'h00000000007f : rq4_code;
+  assign \$359  = \$356  ? 48'hffffffffff80 : \$358 ;
+  assign \$360  = ~ o__valid;
+  assign \$361  = \$360  | o__ready;
+  assign \$362  = \$361  & i__valid;
+  assign \$363  = ~ o__valid;
+  assign \$364  = \$363  | o__ready;
+  assign \$365  = \$364  & rq_valid_1;
+  assign \$366  = rq5_x[16:0] * 17'h1bc3b;
+  assign \$367  = ~ o__valid;
+  assign \$368  = \$367  | o__ready;
+  assign \$369  = \$368  & rq_valid_2;
+  assign \$370  = ~ o__valid;
+  assign \$371  = \$370  | o__ready;
+  assign \$372  = \$371  & rq_valid_1;
+  assign \$373  = rq5_x[16:0] * 8'hb8;
+  assign \$374  = ~ o__valid;
+  assign \$375  = \$374  | o__ready;
+  assign \$376  = \$375  & rq_valid_2;
+  assign \$377  = ~ o__valid;
+  assign \$378  = \$377  | o__ready;
+  assign \$379  = \$378  & rq_valid_1;
+  assign \$380  = $signed(rq5_x[20:17]) * $signed(18'h1bc3b);
+  assign \$381  = ~ o__valid;
+  assign \$382  = \$381  | o__ready;
+  assign \$383  = \$382  & rq_valid_2;
+  assign \$384  = ~ o__valid;
+  assign \$385  = \$384  | o__ready;
+  assign \$386  = \$385  & rq_valid_1;
+  assign \$387  = $signed(rq5_x[20:17]) * $signed(9'h0b8);
+  assign \$388  = ~ o__valid;
+  assign \$389  = \$388  | o__ready;
+  assign \$390  = \$389  & rq_valid_2;
+  assign \$391  = ~ o__valid;
+  assign \$392  = \$391  | o__ready;
+  assign \$393  = \$392  & rq_valid_3;
+  assign \$395  = 1'h0 + \$394 ;
+  assign \$397  = \$395  + \$396 ;
+  assign \$399  = $signed({ 1'h0, \$397  }) + $signed(\$398 );
+  assign \$401  = $signed(\$399 ) + $signed(\$400 );
+  assign \$402  = ~ o__valid;
+  assign \$403  = \$402  | o__ready;
+  assign \$404  = \$403  & rq_valid_4;
+  assign \$406  = ~ o__valid;
+  assign \$407  = \$406  | o__ready;
+  assign \$408  = \$407  & rq_valid_4;
+  assign \$409  = rq5_rem > 34'h200000000;
+  assign \$410  = ~ o__valid;
+  assign \$411  = \$410  | o__ready;
+  assign \$412  = \$411  & rq_valid_4;
+  assign \$413  = rq5_rem == 34'h200000000;
+  assign \$416  = ~ o__valid;
+  assign \$417  = \$416  | o__ready;
+  assign \$418  = \$417  & rq_valid_5;
+  assign \$419  = $signed(8'h80) + $signed(rq5_floor);
+  assign \$420  = rq5_tie & rq5_floor[0];
+  assign \$421  = rq5_above | \$420 ;
+  assign \$422  = $signed(\$419 ) + $signed({ 1'h0, \$421  });
   assign \$423  = ~ o__valid;
   assign \$424  = \$423  | o__ready;
-  assign \$425  = \$424  & rq_valid_1;
-  assign \$426  = rq7_x[16:0] * 8'hea;
-  assign \$427  = ~ o__valid;
-  assign \$428  = \$427  | o__ready;
-  assign \$429  = \$428  & rq_valid_1;
-  assign \$430  = $signed(rq7_x[20:17]) * $signed(18'h1fcc3);
-  assign \$431  = ~ o__valid;
-  assign \$432  = \$431  | o__ready;
-  assign \$433  = \$432  & rq_valid_1;
-  assign \$434  = $signed(rq7_x[20:17]) * $signed(9'h0ea);
-  assign \$435  = ~ o__valid;
-  assign \$436  = \$435  | o__ready;
-  assign \$437  = \$436  & rq_valid_2;
-  assign \$439  = 1'h0 + \$438 ;
-  assign \$441  = \$439  + \$440 ;
-  assign \$443  = $signed({ 1'h0, \$441  }) + $signed(\$442 );
-  assign \$445  = $signed(\$443 ) + $signed(\$444 );
-  assign \$446  = ~ o__valid;
-  assign \$447  = \$446  | o__ready;
-  assign \$448  = \$447  & rq_valid_3;
-  assign \$450  = ~ o__valid;
-  assign \$451  = \$450  | o__ready;
-  assign \$452  = \$451  & rq_valid_3;
-  assign \$453  = rq7_rem > 34'h200000000;
+  assign \$425  = \$424  & rq_valid_6;
+  assign \$426  = $signed(rq5_code) < $signed(8'h80);
+  assign \$427  = $signed(rq5_code) > $signed(8'h7f);
+  assign \$428  = \$427  ? 48'h00000000007f : rq5_code;
+  assign \$429  = \$426  ? 48'hffffffffff80 : \$428 ;
+  assign \$430  = ~ o__valid;
+  assign \$431  = \$430  | o__ready;
+  assign \$432  = \$431  & i__valid;
+  assign \$433  = ~ o__valid;
+  assign \$434  = \$433  | o__ready;
+  assign \$435  = \$434  & rq_valid_1;
+  assign \$436  = rq6_x[16:0] * 17'h14d51;
+  assign \$437  = ~ o__valid;
+  assign \$438  = \$437  | o__ready;
+  assign \$439  = \$438  & rq_valid_2;
+  assign \$440  = ~ o__valid;
+  assign \$441  = \$440  | o__ready;
+  assign \$442  = \$441  & rq_valid_1;
+  assign \$443  = rq6_x[16:0] * 8'h84;
+  assign \$444  = ~ o__valid;
+  assign \$445  = \$444  | o__ready;
+  assign \$446  = \$445  & rq_valid_2;
+  assign \$447  = ~ o__valid;
+  assign \$448  = \$447  | o__ready;
+  assign \$449  = \$448  & rq_valid_1;
+  assign \$450  = $signed(rq6_x[20:17]) * $signed(18'h14d51);
+  assign \$451  = ~ o__valid;
+  assign \$452  = \$451  | o__ready;
+  assign \$453  = \$452  & rq_valid_2;
   assign \$454  = ~ o__valid;
   assign \$455  = \$454  | o__ready;
-  assign \$456  = \$455  & rq_valid_3;
-  assign \$457  = rq7_rem == 34'h200000000;
-  assign \$460  = ~ o__valid;
-  assign \$461  = \$460  | o__ready;
-  assign \$462  = \$461  & rq_valid_4;
-  assign \$463  = $signed(8'h80) + $signed(rq7_floor);
-  assign \$464  = rq7_tie & rq7_floor[0];
-  assign \$465  = rq7_above | \$464 ;
-  assign \$466  = $signed(\$463 ) + $signed({ 1'h0, \$465  });
-  assign \$467  = ~ o__valid;
-  assign \$468  = \$467  | o__ready;
-  assign \$469  = \$468  & rq_valid_5;
-  assign \$470  = $signed(rq7_code) < $signed(8'h80);
-  assign \$471  = $signed(rq7_code) > $signed(8'h7f);
-  assign \$472  = \$471  ? 48'h00000000007f : rq7_code;
-  assign \$473  = \$470  ? 48'hffffffffff80 : \$472 ;
+  assign \$456  = \$455  & rq_valid_1;
+  assign \$457  = $signed(rq6_x[20:17]) * $signed(9'h084);
+  assign \$458  = ~ o__valid;
+  assign \$459  = \$458  | o__ready;
+  assign \$460  = \$459  & rq_valid_2;
+  assign \$461  = ~ o__valid;
+  assign \$462  = \$461  | o__ready;
+  assign \$463  = \$462  & rq_valid_3;
+  assign \$465  = 1'h0 + \$464 ;
+  assign \$467  = \$465  + \$466 ;
+  assign \$469  = $signed({ 1'h0, \$467  }) + $signed(\$468 );
+  assign \$471  = $signed(\$469 ) + $signed(\$470 );
+  assign \$472  = ~ o__valid;
+  assign \$473  = \$472  | o__ready;
+  assign \$474  = \$473  & rq_valid_4;
+  assign \$476  = ~ o__valid;
+  assign \$477  = \$476  | o__ready;
+  assign \$478  = \$477  & rq_valid_4;
+  assign \$479  = rq6_rem > 33'h100000000;
+  assign \$480  = ~ o__valid;
+  assign \$481  = \$480  | o__ready;
+  assign \$482  = \$481  & rq_valid_4;
+  assign \$483  = rq6_rem == 33'h100000000;
+  assign \$486  = ~ o__valid;
+  assign \$487  = \$486  | o__ready;
+  assign \$488  = \$487  & rq_valid_5;
+  assign \$489  = $signed(8'h80) + $signed(rq6_floor);
+  assign \$490  = rq6_tie & rq6_floor[0];
+  assign \$491  = rq6_above | \$490 ;
+  assign \$492  = $signed(\$489 ) + $signed({ 1'h0, \$491  });
+  assign \$493  = ~ o__valid;
+  assign \$494  = \$493  | o__ready;
+  assign \$495  = \$494  & rq_valid_6;
+  assign \$496  = $signed(rq6_code) < $signed(8'h80);
+  assign \$497  = $signed(rq6_code) > $signed(8'h7f);
+  assign \$498  = \$497  ? 48'h00000000007f : rq6_code;
+  assign \$499  = \$496  ? 48'hffffffffff80 : \$498 ;
+  assign \$500  = ~ o__valid;
+  assign \$501  = \$500  | o__ready;
+  assign \$502  = \$501  & i__valid;
+  assign \$503  = ~ o__valid;
+  assign \$504  = \$503  | o__ready;
+  assign \$505  = \$504  & rq_valid_1;
+  assign \$506  = rq7_x[16:0] * 17'h1fcc3;
+  assign \$507  = ~ o__valid;
+  assign \$508  = \$507  | o__ready;
+  assign \$509  = \$508  & rq_valid_2;
+  assign \$510  = ~ o__valid;
+  assign \$511  = \$510  | o__ready;
+  assign \$512  = \$511  & rq_valid_1;
+  assign \$513  = rq7_x[16:0] * 8'hea;
+  assign \$514  = ~ o__valid;
+  assign \$515  = \$514  | o__ready;
+  assign \$516  = \$515  & rq_valid_2;
+  assign \$517  = ~ o__valid;
+  assign \$518  = \$517  | o__ready;
+  assign \$519  = \$518  & rq_valid_1;
+  assign \$520  = $signed(rq7_x[20:17]) * $signed(18'h1fcc3);
+  assign \$521  = ~ o__valid;
+  assign \$522  = \$521  | o__ready;
+  assign \$523  = \$522  & rq_valid_2;
+  assign \$524  = ~ o__valid;
+  assign \$525  = \$524  | o__ready;
+  assign \$526  = \$525  & rq_valid_1;
+  assign \$527  = $signed(rq7_x[20:17]) * $signed(9'h0ea);
+  assign \$528  = ~ o__valid;
+  assign \$529  = \$528  | o__ready;
+  assign \$530  = \$529  & rq_valid_2;
+  assign \$531  = ~ o__valid;
+  assign \$532  = \$531  | o__ready;
+  assign \$533  = \$532  & rq_valid_3;
+  assign \$535  = 1'h0 + \$534 ;
+  assign \$537  = \$535  + \$536 ;
+  assign \$539  = $signed({ 1'h0, \$537  }) + $signed(\$538 );
+  assign \$541  = $signed(\$539 ) + $signed(\$540 );
+  assign \$542  = ~ o__valid;
+  assign \$543  = \$542  | o__ready;
+  assign \$544  = \$543  & rq_valid_4;
+  assign \$546  = ~ o__valid;
+  assign \$547  = \$546  | o__ready;
+  assign \$548  = \$547  & rq_valid_4;
+  assign \$549  = rq7_rem > 34'h200000000;
+  assign \$550  = ~ o__valid;
+  assign \$551  = \$550  | o__ready;
+  assign \$552  = \$551  & rq_valid_4;
+  assign \$553  = rq7_rem == 34'h200000000;
+  assign \$556  = ~ o__valid;
+  assign \$557  = \$556  | o__ready;
+  assign \$558  = \$557  & rq_valid_5;
+  assign \$559  = $signed(8'h80) + $signed(rq7_floor);
+  assign \$560  = rq7_tie & rq7_floor[0];
+  assign \$561  = rq7_above | \$560 ;
+  assign \$562  = $signed(\$559 ) + $signed({ 1'h0, \$561  });
+  assign \$563  = ~ o__valid;
+  assign \$564  = \$563  | o__ready;
+  assign \$565  = \$564  & rq_valid_6;
+  assign \$566  = $signed(rq7_code) < $signed(8'h80);
+  assign \$567  = $signed(rq7_code) > $signed(8'h7f);
+  assign \$568  = \$567  ? 48'h00000000007f : rq7_code;
+  assign \$569  = \$566  ? 48'hffffffffff80 : \$568 ;
   always @(posedge clk)
-    group <= \$474 ;
+    group <= \$570 ;
   always @(posedge clk)
-    rq_valid_1 <= \$475 ;
+    rq_valid_1 <= \$571 ;
   always @(posedge clk)
-    rq_valid_2 <= \$476 ;
+    rq_valid_2 <= \$572 ;
   always @(posedge clk)
-    rq_valid_3 <= \$477 ;
+    rq_valid_3 <= \$573 ;
   always @(posedge clk)
-    rq_valid_4 <= \$478 ;
+    rq_valid_4 <= \$574 ;
   always @(posedge clk)
-    rq_valid_5 <= \$479 ;
+    rq_valid_5 <= \$575 ;
   always @(posedge clk)
-    o__valid <= \$480 ;
+    rq_valid_6 <= \$576 ;
   always @(posedge clk)
-    rq0_x <= \$481 ;
+    o__valid <= \$577 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$482 ;
+    rq0_x <= \$578 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$483 ;
+    rq0_part0_0 <= \$579 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$484 ;
+    rq0_part0_0_r <= \$580 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$485 ;
+    rq0_part0_1 <= \$581 ;
   always @(posedge clk)
-    rq0_prod <= \$486 ;
+    rq0_part0_1_r <= \$582 ;
   always @(posedge clk)
-    rq0_floor <= \$487 ;
+    rq0_part1_0 <= \$583 ;
   always @(posedge clk)
-    rq0_above <= \$488 ;
+    rq0_part1_0_r <= \$584 ;
   always @(posedge clk)
-    rq0_tie <= \$489 ;
+    rq0_part1_1 <= \$585 ;
   always @(posedge clk)
-    rq0_code <= \$490 ;
+    rq0_part1_1_r <= \$586 ;
   always @(posedge clk)
-    rq0_out <= \$491 ;
+    rq0_prod <= \$587 ;
   always @(posedge clk)
-    rq1_x <= \$492 ;
+    rq0_floor <= \$588 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$493 ;
+    rq0_above <= \$589 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$494 ;
+    rq0_tie <= \$590 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$495 ;
+    rq0_code <= \$591 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$496 ;
+    rq0_out <= \$592 ;
   always @(posedge clk)
-    rq1_prod <= \$497 ;
+    rq1_x <= \$593 ;
   always @(posedge clk)
-    rq1_floor <= \$498 ;
+    rq1_part0_0 <= \$594 ;
   always @(posedge clk)
-    rq1_above <= \$499 ;
+    rq1_part0_0_r <= \$595 ;
   always @(posedge clk)
-    rq1_tie <= \$500 ;
+    rq1_part0_1 <= \$596 ;
   always @(posedge clk)
-    rq1_code <= \$501 ;
+    rq1_part0_1_r <= \$597 ;
   always @(posedge clk)
-    rq1_out <= \$502 ;
+    rq1_part1_0 <= \$598 ;
   always @(posedge clk)
-    rq2_x <= \$503 ;
+    rq1_part1_0_r <= \$599 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$504 ;
+    rq1_part1_1 <= \$600 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$505 ;
+    rq1_part1_1_r <= \$601 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$506 ;
+    rq1_prod <= \$602 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$507 ;
+    rq1_floor <= \$603 ;
   always @(posedge clk)
-    rq2_prod <= \$508 ;
+    rq1_above <= \$604 ;
   always @(posedge clk)
-    rq2_floor <= \$509 ;
+    rq1_tie <= \$605 ;
   always @(posedge clk)
-    rq2_above <= \$510 ;
+    rq1_code <= \$606 ;
   always @(posedge clk)
-    rq2_tie <= \$511 ;
+    rq1_out <= \$607 ;
   always @(posedge clk)
-    rq2_code <= \$512 ;
+    rq2_x <= \$608 ;
   always @(posedge clk)
-    rq2_out <= \$513 ;
+    rq2_part0_0 <= \$609 ;
   always @(posedge clk)
-    rq3_x <= \$514 ;
+    rq2_part0_0_r <= \$610 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$515 ;
+    rq2_part0_1 <= \$611 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$516 ;
+    rq2_part0_1_r <= \$612 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$517 ;
+    rq2_part1_0 <= \$613 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$518 ;
+    rq2_part1_0_r <= \$614 ;
   always @(posedge clk)
-    rq3_prod <= \$519 ;
+    rq2_part1_1 <= \$615 ;
   always @(posedge clk)
-    rq3_floor <= \$520 ;
+    rq2_part1_1_r <= \$616 ;
   always @(posedge clk)
-    rq3_above <= \$521 ;
+    rq2_prod <= \$617 ;
   always @(posedge clk)
-    rq3_tie <= \$522 ;
+    rq2_floor <= \$618 ;
   always @(posedge clk)
-    rq3_code <= \$523 ;
+    rq2_above <= \$619 ;
   always @(posedge clk)
-    rq3_out <= \$524 ;
+    rq2_tie <= \$620 ;
   always @(posedge clk)
-    rq4_x <= \$525 ;
+    rq2_code <= \$621 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$526 ;
+    rq2_out <= \$622 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$527 ;
+    rq3_x <= \$623 ;
   always @(posedge clk)
-    rq4_part1_0 <= \$528 ;
+    rq3_part0_0 <= \$624 ;
   always @(posedge clk)
-    rq4_part1_1 <= \$529 ;
+    rq3_part0_0_r <= \$625 ;
   always @(posedge clk)
-    rq4_prod <= \$530 ;
+    rq3_part0_1 <= \$626 ;
   always @(posedge clk)
-    rq4_floor <= \$531 ;
+    rq3_part0_1_r <= \$627 ;
   always @(posedge clk)
-    rq4_above <= \$532 ;
+    rq3_part1_0 <= \$628 ;
   always @(posedge clk)
-    rq4_tie <= \$533 ;
+    rq3_part1_0_r <= \$629 ;
   always @(posedge clk)
-    rq4_code <= \$534 ;
+    rq3_part1_1 <= \$630 ;
   always @(posedge clk)
-    rq4_out <= \$535 ;
+    rq3_part1_1_r <= \$631 ;
   always @(posedge clk)
-    rq5_x <= \$536 ;
+    rq3_prod <= \$632 ;
   always @(posedge clk)
-    rq5_part0_0 <= \$537 ;
+    rq3_floor <= \$633 ;
   always @(posedge clk)
-    rq5_part0_1 <= \$538 ;
+    rq3_above <= \$634 ;
   always @(posedge clk)
-    rq5_part1_0 <= \$539 ;
+    rq3_tie <= \$635 ;
   always @(posedge clk)
-    rq5_part1_1 <= \$540 ;
+    rq3_code <= \$636 ;
   always @(posedge clk)
-    rq5_prod <= \$541 ;
+    rq3_out <= \$637 ;
   always @(posedge clk)
-    rq5_floor <= \$542 ;
+    rq4_x <= \$638 ;
   always @(posedge clk)
-    rq5_above <= \$543 ;
+    rq4_part0_0 <= \$639 ;
   always @(posedge clk)
-    rq5_tie <= \$544 ;
+    rq4_part0_0_r <= \$640 ;
   always @(posedge clk)
-    rq5_code <= \$545 ;
+    rq4_part0_1 <= \$641 ;
   always @(posedge clk)
-    rq5_out <= \$546 ;
+    rq4_part0_1_r <= \$642 ;
   always @(posedge clk)
-    rq6_x <= \$547 ;
+    rq4_part1_0 <= \$643 ;
   always @(posedge clk)
-    rq6_part0_0 <= \$548 ;
+    rq4_part1_0_r <= \$644 ;
   always @(posedge clk)
-    rq6_part0_1 <= \$549 ;
+    rq4_part1_1 <= \$645 ;
   always @(posedge clk)
-    rq6_part1_0 <= \$550 ;
+    rq4_part1_1_r <= \$646 ;
   always @(posedge clk)
-    rq6_part1_1 <= \$551 ;
+    rq4_prod <= \$647 ;
   always @(posedge clk)
-    rq6_prod <= \$552 ;
+    rq4_floor <= \$648 ;
   always @(posedge clk)
-    rq6_floor <= \$553 ;
+    rq4_above <= \$649 ;
   always @(posedge clk)
-    rq6_above <= \$554 ;
+    rq4_tie <= \$650 ;
   always @(posedge clk)
-    rq6_tie <= \$555 ;
+    rq4_code <= \$651 ;
   always @(posedge clk)
-    rq6_code <= \$556 ;
+    rq4_out <= \$652 ;
   always @(posedge clk)
-    rq6_out <= \$557 ;
+    rq5_x <= \$653 ;
   always @(posedge clk)
-    rq7_x <= \$558 ;
+    rq5_part0_0 <= \$654 ;
   always @(posedge clk)
-    rq7_part0_0 <= \$559 ;
+    rq5_part0_0_r <= \$655 ;
   always @(posedge clk)
-    rq7_part0_1 <= \$560 ;
+    rq5_part0_1 <= \$656 ;
   always @(posedge clk)
-    rq7_part1_0 <= \$561 ;
+    rq5_part0_1_r <= \$657 ;
   always @(posedge clk)
-    rq7_part1_1 <= \$562 ;
+    rq5_part1_0 <= \$658 ;
   always @(posedge clk)
-    rq7_prod <= \$563 ;
+    rq5_part1_0_r <= \$659 ;
   always @(posedge clk)
-    rq7_floor <= \$564 ;
+    rq5_part1_1 <= \$660 ;
   always @(posedge clk)
-    rq7_above <= \$565 ;
+    rq5_part1_1_r <= \$661 ;
   always @(posedge clk)
-    rq7_tie <= \$566 ;
+    rq5_prod <= \$662 ;
   always @(posedge clk)
-    rq7_code <= \$567 ;
+    rq5_floor <= \$663 ;
   always @(posedge clk)
-    rq7_out <= \$568 ;
+    rq5_above <= \$664 ;
+  always @(posedge clk)
+    rq5_tie <= \$665 ;
+  always @(posedge clk)
+    rq5_code <= \$666 ;
+  always @(posedge clk)
+    rq5_out <= \$667 ;
+  always @(posedge clk)
+    rq6_x <= \$668 ;
+  always @(posedge clk)
+    rq6_part0_0 <= \$669 ;
+  always @(posedge clk)
+    rq6_part0_0_r <= \$670 ;
+  always @(posedge clk)
+    rq6_part0_1 <= \$671 ;
+  always @(posedge clk)
+    rq6_part0_1_r <= \$672 ;
+  always @(posedge clk)
+    rq6_part1_0 <= \$673 ;
+  always @(posedge clk)
+    rq6_part1_0_r <= \$674 ;
+  always @(posedge clk)
+    rq6_part1_1 <= \$675 ;
+  always @(posedge clk)
+    rq6_part1_1_r <= \$676 ;
+  always @(posedge clk)
+    rq6_prod <= \$677 ;
+  always @(posedge clk)
+    rq6_floor <= \$678 ;
+  always @(posedge clk)
+    rq6_above <= \$679 ;
+  always @(posedge clk)
+    rq6_tie <= \$680 ;
+  always @(posedge clk)
+    rq6_code <= \$681 ;
+  always @(posedge clk)
+    rq6_out <= \$682 ;
+  always @(posedge clk)
+    rq7_x <= \$683 ;
+  always @(posedge clk)
+    rq7_part0_0 <= \$684 ;
+  always @(posedge clk)
+    rq7_part0_0_r <= \$685 ;
+  always @(posedge clk)
+    rq7_part0_1 <= \$686 ;
+  always @(posedge clk)
+    rq7_part0_1_r <= \$687 ;
+  always @(posedge clk)
+    rq7_part1_0 <= \$688 ;
+  always @(posedge clk)
+    rq7_part1_0_r <= \$689 ;
+  always @(posedge clk)
+    rq7_part1_1 <= \$690 ;
+  always @(posedge clk)
+    rq7_part1_1_r <= \$691 ;
+  always @(posedge clk)
+    rq7_prod <= \$692 ;
+  always @(posedge clk)
+    rq7_floor <= \$693 ;
+  always @(posedge clk)
+    rq7_above <= \$694 ;
+  always @(posedge clk)
+    rq7_tie <= \$695 ;
+  always @(posedge clk)
+    rq7_code <= \$696 ;
+  always @(posedge clk)
+    rq7_out <= \$697 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = ~ o__valid;
@@ -4241,1312 +5033,1534 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   assign \$16  = rq0_x[16:0] * 10'h3fc;
   assign \$17  = ~ o__valid;
   assign \$18  = \$17  | o__ready;
-  assign \$19  = \$18  & rq_valid_1;
-  assign \$20  = rq0_x[16:0] * 8'hca;
-  assign \$21  = ~ o__valid;
-  assign \$22  = \$21  | o__ready;
-  assign \$23  = \$22  & rq_valid_1;
-  assign \$24  = $signed(rq0_x[20:17]) * $signed(11'h3fc);
-  assign \$25  = ~ o__valid;
-  assign \$26  = \$25  | o__ready;
-  assign \$27  = \$26  & rq_valid_1;
-  assign \$28  = $signed(rq0_x[20:17]) * $signed(9'h0ca);
-  assign \$29  = ~ o__valid;
-  assign \$30  = \$29  | o__ready;
-  assign \$31  = \$30  & rq_valid_2;
-  assign \$33  = 1'h0 + \$32 ;
-  assign \$35  = \$33  + \$34 ;
-  assign \$37  = $signed({ 1'h0, \$35  }) + $signed(\$36 );
-  assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = ~ o__valid;
-  assign \$41  = \$40  | o__ready;
-  assign \$42  = \$41  & rq_valid_3;
-  assign \$44  = ~ o__valid;
-  assign \$45  = \$44  | o__ready;
-  assign \$46  = \$45  & rq_valid_3;
-  assign \$47  = rq0_rem > 34'h200000000;
-  assign \$48  = ~ o__valid;
-  assign \$49  = \$48  | o__ready;
-  assign \$50  = \$49  & rq_valid_3;
-  assign \$51  = rq0_rem == 34'h200000000;
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$56  = \$55  & rq_valid_4;
-  assign \$57  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$58  = rq0_tie & rq0_floor[0];
-  assign \$59  = rq0_above | \$58 ;
-  assign \$60  = $signed(\$57 ) + $signed({ 1'h0, \$59  });
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = \$62  & rq_valid_5;
-  assign \$64  = $signed(rq0_code) < $signed(8'h80);
-  assign \$65  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$66  = \$65  ? 48'h00000000007f : rq0_code;
-  assign \$67  = \$64  ? 48'hffffffffff80 : \$66 ;
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
-  assign \$70  = \$69  & i__valid;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = \$72  & rq_valid_1;
-  assign \$74  = rq1_x[16:0] * 17'h181bb;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = \$76  & rq_valid_1;
-  assign \$78  = rq1_x[16:0] * 8'h8c;
-  assign \$79  = ~ o__valid;
-  assign \$80  = \$79  | o__ready;
-  assign \$81  = \$80  & rq_valid_1;
-  assign \$82  = $signed(rq1_x[20:17]) * $signed(18'h181bb);
+  assign \$19  = \$18  & rq_valid_2;
+  assign \$20  = ~ o__valid;
+  assign \$21  = \$20  | o__ready;
+  assign \$22  = \$21  & rq_valid_1;
+  assign \$23  = rq0_x[16:0] * 8'hca;
+  assign \$24  = ~ o__valid;
+  assign \$25  = \$24  | o__ready;
+  assign \$26  = \$25  & rq_valid_2;
+  assign \$27  = ~ o__valid;
+  assign \$28  = \$27  | o__ready;
+  assign \$29  = \$28  & rq_valid_1;
+  assign \$30  = $signed(rq0_x[20:17]) * $signed(11'h3fc);
+  assign \$31  = ~ o__valid;
+  assign \$32  = \$31  | o__ready;
+  assign \$33  = \$32  & rq_valid_2;
+  assign \$34  = ~ o__valid;
+  assign \$35  = \$34  | o__ready;
+  assign \$36  = \$35  & rq_valid_1;
+  assign \$37  = $signed(rq0_x[20:17]) * $signed(9'h0ca);
+  assign \$38  = ~ o__valid;
+  assign \$39  = \$38  | o__ready;
+  assign \$40  = \$39  & rq_valid_2;
+  assign \$41  = ~ o__valid;
+  assign \$42  = \$41  | o__ready;
+  assign \$43  = \$42  & rq_valid_3;
+  assign \$45  = 1'h0 + \$44 ;
+  assign \$47  = \$45  + \$46 ;
+  assign \$49  = $signed({ 1'h0, \$47  }) + $signed(\$48 );
+  assign \$51  = $signed(\$49 ) + $signed(\$50 );
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = \$53  & rq_valid_4;
+  assign \$56  = ~ o__valid;
+  assign \$57  = \$56  | o__ready;
+  assign \$58  = \$57  & rq_valid_4;
+  assign \$59  = rq0_rem > 34'h200000000;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = \$61  & rq_valid_4;
+  assign \$63  = rq0_rem == 34'h200000000;
+  assign \$66  = ~ o__valid;
+  assign \$67  = \$66  | o__ready;
+  assign \$68  = \$67  & rq_valid_5;
+  assign \$69  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$70  = rq0_tie & rq0_floor[0];
+  assign \$71  = rq0_above | \$70 ;
+  assign \$72  = $signed(\$69 ) + $signed({ 1'h0, \$71  });
+  assign \$73  = ~ o__valid;
+  assign \$74  = \$73  | o__ready;
+  assign \$75  = \$74  & rq_valid_6;
+  assign \$76  = $signed(rq0_code) < $signed(8'h80);
+  assign \$77  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$78  = \$77  ? 48'h00000000007f : rq0_code;
+  assign \$79  = \$76  ? 48'hffffffffff80 : \$78 ;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = \$81  & i__valid;
   assign \$83  = ~ o__valid;
   assign \$84  = \$83  | o__ready;
   assign \$85  = \$84  & rq_valid_1;
-  assign \$86  = $signed(rq1_x[20:17]) * $signed(9'h08c);
+  assign \$86  = rq1_x[16:0] * 17'h181bb;
   assign \$87  = ~ o__valid;
   assign \$88  = \$87  | o__ready;
   assign \$89  = \$88  & rq_valid_2;
-  assign \$91  = 1'h0 + \$90 ;
-  assign \$93  = \$91  + \$92 ;
-  assign \$95  = $signed({ 1'h0, \$93  }) + $signed(\$94 );
-  assign \$97  = $signed(\$95 ) + $signed(\$96 );
-  assign \$98  = ~ o__valid;
-  assign \$99  = \$98  | o__ready;
-  assign \$100  = \$99  & rq_valid_3;
-  assign \$102  = ~ o__valid;
-  assign \$103  = \$102  | o__ready;
-  assign \$104  = \$103  & rq_valid_3;
-  assign \$105  = rq1_rem > 33'h100000000;
-  assign \$106  = ~ o__valid;
-  assign \$107  = \$106  | o__ready;
-  assign \$108  = \$107  & rq_valid_3;
-  assign \$109  = rq1_rem == 33'h100000000;
-  assign \$112  = ~ o__valid;
-  assign \$113  = \$112  | o__ready;
-  assign \$114  = \$113  & rq_valid_4;
-  assign \$115  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$116  = rq1_tie & rq1_floor[0];
-  assign \$117  = rq1_above | \$116 ;
-  assign \$118  = $signed(\$115 ) + $signed({ 1'h0, \$117  });
-  assign \$119  = ~ o__valid;
-  assign \$120  = \$119  | o__ready;
-  assign \$121  = \$120  & rq_valid_5;
-  assign \$122  = $signed(rq1_code) < $signed(8'h80);
-  assign \$123  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$124  = \$123  ? 48'h00000000007f : rq1_code;
-  assign \$125  = \$122  ? 48'hffffffffff80 : \$124 ;
+  assign \$90  = ~ o__valid;
+  assign \$91  = \$90  | o__ready;
+  assign \$92  = \$91  & rq_valid_1;
+  assign \$93  = rq1_x[16:0] * 8'h8c;
+  assign \$94  = ~ o__valid;
+  assign \$95  = \$94  | o__ready;
+  assign \$96  = \$95  & rq_valid_2;
+  assign \$97  = ~ o__valid;
+  assign \$98  = \$97  | o__ready;
+  assign \$99  = \$98  & rq_valid_1;
+  assign \$100  = $signed(rq1_x[20:17]) * $signed(18'h181bb);
+  assign \$101  = ~ o__valid;
+  assign \$102  = \$101  | o__ready;
+  assign \$103  = \$102  & rq_valid_2;
+  assign \$104  = ~ o__valid;
+  assign \$105  = \$104  | o__ready;
+  assign \$106  = \$105  & rq_valid_1;
+  assign \$107  = $signed(rq1_x[20:17]) * $signed(9'h08c);
+  assign \$108  = ~ o__valid;
+  assign \$109  = \$108  | o__ready;
+  assign \$110  = \$109  & rq_valid_2;
+  assign \$111  = ~ o__valid;
+  assign \$112  = \$111  | o__ready;
+  assign \$113  = \$112  & rq_valid_3;
+  assign \$115  = 1'h0 + \$114 ;
+  assign \$117  = \$115  + \$116 ;
+  assign \$119  = $signed({ 1'h0, \$117  }) + $signed(\$118 );
+  assign \$121  = $signed(\$119 ) + $signed(\$120 );
+  assign \$122  = ~ o__valid;
+  assign \$123  = \$122  | o__ready;
+  assign \$124  = \$123  & rq_valid_4;
   assign \$126  = ~ o__valid;
   assign \$127  = \$126  | o__ready;
-  assign \$128  = \$127  & i__valid;
-  assign \$129  = ~ o__valid;
-  assign \$130  = \$129  | o__ready;
-  assign \$131  = \$130  & rq_valid_1;
-  assign \$132  = rq2_x[16:0] * 14'h3b93;
-  assign \$133  = ~ o__valid;
-  assign \$134  = \$133  | o__ready;
-  assign \$135  = \$134  & rq_valid_1;
-  assign \$136  = rq2_x[16:0] * 8'h92;
-  assign \$137  = ~ o__valid;
-  assign \$138  = \$137  | o__ready;
-  assign \$139  = \$138  & rq_valid_1;
-  assign \$140  = $signed(rq2_x[20:17]) * $signed(15'h3b93);
-  assign \$141  = ~ o__valid;
-  assign \$142  = \$141  | o__ready;
-  assign \$143  = \$142  & rq_valid_1;
-  assign \$144  = $signed(rq2_x[20:17]) * $signed(9'h092);
-  assign \$145  = ~ o__valid;
-  assign \$146  = \$145  | o__ready;
-  assign \$147  = \$146  & rq_valid_2;
-  assign \$149  = 1'h0 + \$148 ;
-  assign \$151  = \$149  + \$150 ;
-  assign \$153  = $signed({ 1'h0, \$151  }) + $signed(\$152 );
-  assign \$155  = $signed(\$153 ) + $signed(\$154 );
-  assign \$156  = ~ o__valid;
-  assign \$157  = \$156  | o__ready;
-  assign \$158  = \$157  & rq_valid_3;
+  assign \$128  = \$127  & rq_valid_4;
+  assign \$129  = rq1_rem > 33'h100000000;
+  assign \$130  = ~ o__valid;
+  assign \$131  = \$130  | o__ready;
+  assign \$132  = \$131  & rq_valid_4;
+  assign \$133  = rq1_rem == 33'h100000000;
+  assign \$136  = ~ o__valid;
+  assign \$137  = \$136  | o__ready;
+  assign \$138  = \$137  & rq_valid_5;
+  assign \$139  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$140  = rq1_tie & rq1_floor[0];
+  assign \$141  = rq1_above | \$140 ;
+  assign \$142  = $signed(\$139 ) + $signed({ 1'h0, \$141  });
+  assign \$143  = ~ o__valid;
+  assign \$144  = \$143  | o__ready;
+  assign \$145  = \$144  & rq_valid_6;
+  assign \$146  = $signed(rq1_code) < $signed(8'h80);
+  assign \$147  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$148  = \$147  ? 48'h00000000007f : rq1_code;
+  assign \$149  = \$146  ? 48'hffffffffff80 : \$148 ;
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = \$151  & i__valid;
+  assign \$153  = ~ o__valid;
+  assign \$154  = \$153  | o__ready;
+  assign \$155  = \$154  & rq_valid_1;
+  assign \$156  = rq2_x[16:0] * 14'h3b93;
+  assign \$157  = ~ o__valid;
+  assign \$158  = \$157  | o__ready;
+  assign \$159  = \$158  & rq_valid_2;
   assign \$160  = ~ o__valid;
   assign \$161  = \$160  | o__ready;
-  assign \$162  = \$161  & rq_valid_3;
-  assign \$163  = rq2_rem > 33'h100000000;
+  assign \$162  = \$161  & rq_valid_1;
+  assign \$163  = rq2_x[16:0] * 8'h92;
   assign \$164  = ~ o__valid;
   assign \$165  = \$164  | o__ready;
-  assign \$166  = \$165  & rq_valid_3;
-  assign \$167  = rq2_rem == 33'h100000000;
-  assign \$170  = ~ o__valid;
-  assign \$171  = \$170  | o__ready;
-  assign \$172  = \$171  & rq_valid_4;
-  assign \$173  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$174  = rq2_tie & rq2_floor[0];
-  assign \$175  = rq2_above | \$174 ;
-  assign \$176  = $signed(\$173 ) + $signed({ 1'h0, \$175  });
-  assign \$177  = ~ o__valid;
-  assign \$178  = \$177  | o__ready;
-  assign \$179  = \$178  & rq_valid_5;
-  assign \$180  = $signed(rq2_code) < $signed(8'h80);
-  assign \$181  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$182  = \$181  ? 48'h00000000007f : rq2_code;
-  assign \$183  = \$180  ? 48'hffffffffff80 : \$182 ;
-  assign \$184  = ~ o__valid;
-  assign \$185  = \$184  | o__ready;
-  assign \$186  = \$185  & i__valid;
-  assign \$187  = ~ o__valid;
-  assign \$188  = \$187  | o__ready;
-  assign \$189  = \$188  & rq_valid_1;
-  assign \$190  = rq3_x[16:0] * 16'hdb30;
-  assign \$191  = ~ o__valid;
-  assign \$192  = \$191  | o__ready;
-  assign \$193  = \$192  & rq_valid_1;
-  assign \$194  = rq3_x[16:0] * 8'he7;
-  assign \$195  = ~ o__valid;
-  assign \$196  = \$195  | o__ready;
-  assign \$197  = \$196  & rq_valid_1;
-  assign \$198  = $signed(rq3_x[20:17]) * $signed(17'h0db30);
-  assign \$199  = ~ o__valid;
-  assign \$200  = \$199  | o__ready;
-  assign \$201  = \$200  & rq_valid_1;
-  assign \$202  = $signed(rq3_x[20:17]) * $signed(9'h0e7);
-  assign \$203  = ~ o__valid;
-  assign \$204  = \$203  | o__ready;
-  assign \$205  = \$204  & rq_valid_2;
-  assign \$207  = 1'h0 + \$206 ;
-  assign \$209  = \$207  + \$208 ;
-  assign \$211  = $signed({ 1'h0, \$209  }) + $signed(\$210 );
-  assign \$213  = $signed(\$211 ) + $signed(\$212 );
-  assign \$214  = ~ o__valid;
-  assign \$215  = \$214  | o__ready;
-  assign \$216  = \$215  & rq_valid_3;
-  assign \$218  = ~ o__valid;
-  assign \$219  = \$218  | o__ready;
-  assign \$220  = \$219  & rq_valid_3;
-  assign \$221  = rq3_rem > 34'h200000000;
-  assign \$222  = ~ o__valid;
-  assign \$223  = \$222  | o__ready;
-  assign \$224  = \$223  & rq_valid_3;
-  assign \$225  = rq3_rem == 34'h200000000;
-  assign \$228  = ~ o__valid;
-  assign \$229  = \$228  | o__ready;
-  assign \$230  = \$229  & rq_valid_4;
-  assign \$231  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$232  = rq3_tie & rq3_floor[0];
-  assign \$233  = rq3_above | \$232 ;
-  assign \$234  = $signed(\$231 ) + $signed({ 1'h0, \$233  });
-  assign \$235  = ~ o__valid;
-  assign \$236  = \$235  | o__ready;
-  assign \$237  = \$236  & rq_valid_5;
-  assign \$238  = $signed(rq3_code) < $signed(8'h80);
-  assign \$239  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$240  = \$239  ? 48'h00000000007f : rq3_code;
-  assign \$241  = \$238  ? 48'hffffffffff80 : \$240 ;
-  assign \$242  = ~ o__valid;
-  assign \$243  = \$242  | o__ready;
-  assign \$244  = \$243  & i__valid;
-  assign \$245  = ~ o__valid;
-  assign \$246  = \$245  | o__ready;
-  assign \$247  = \$246  & rq_valid_1;
-  assign \$248  = rq4_x[16:0] * 17'h14f68;
-  assign \$249  = ~ o__valid;
-  assign \$250  = \$249  | o__ready;
-  assign \$251  = \$250  & rq_valid_1;
-  assign \$252  = rq4_x[16:0] * 8'h82;
-  assign \$253  = ~ o__valid;
-  assign \$254  = \$253  | o__ready;
-  assign \$255  = \$254  & rq_valid_1;
-  assign \$256  = $signed(rq4_x[20:17]) * $signed(18'h14f68);
-  assign \$257  = ~ o__valid;
-  assign \$258  = \$257  | o__ready;
-  assign \$259  = \$258  & rq_valid_1;
-  assign \$260  = $signed(rq4_x[20:17]) * $signed(9'h082);
-  assign \$261  = ~ o__valid;
-  assign \$262  = \$261  | o__ready;
-  assign \$263  = \$262  & rq_valid_2;
-  assign \$265  = 1'h0 + \$264 ;
-  assign \$267  = \$265  + \$266 ;
-  assign \$269  = $signed({ 1'h0, \$267  }) + $signed(\$268 );
-  assign \$271  = $signed(\$269 ) + $signed(\$270 );
-  assign \$272  = ~ o__valid;
-  assign \$273  = \$272  | o__ready;
-  assign \$274  = \$273  & rq_valid_3;
+  assign \$166  = \$165  & rq_valid_2;
+  assign \$167  = ~ o__valid;
+  assign \$168  = \$167  | o__ready;
+  assign \$169  = \$168  & rq_valid_1;
+  assign \$170  = $signed(rq2_x[20:17]) * $signed(15'h3b93);
+  assign \$171  = ~ o__valid;
+  assign \$172  = \$171  | o__ready;
+  assign \$173  = \$172  & rq_valid_2;
+  assign \$174  = ~ o__valid;
+  assign \$175  = \$174  | o__ready;
+  assign \$176  = \$175  & rq_valid_1;
+  assign \$177  = $signed(rq2_x[20:17]) * $signed(9'h092);
+  assign \$178  = ~ o__valid;
+  assign \$179  = \$178  | o__ready;
+  assign \$180  = \$179  & rq_valid_2;
+  assign \$181  = ~ o__valid;
+  assign \$182  = \$181  | o__ready;
+  assign \$183  = \$182  & rq_valid_3;
+  assign \$185  = 1'h0 + \$184 ;
+  assign \$187  = \$185  + \$186 ;
+  assign \$189  = $signed({ 1'h0, \$187  }) + $signed(\$188 );
+  assign \$191  = $signed(\$189 ) + $signed(\$190 );
+  assign \$192  = ~ o__valid;
+  assign \$193  = \$192  | o__ready;
+  assign \$194  = \$193  & rq_valid_4;
+  assign \$196  = ~ o__valid;
+  assign \$197  = \$196  | o__ready;
+  assign \$198  = \$197  & rq_valid_4;
+  assign \$199  = rq2_rem > 33'h100000000;
+  assign \$200  = ~ o__valid;
+  assign \$201  = \$200  | o__ready;
+  assign \$202  = \$201  & rq_valid_4;
+  assign \$203  = rq2_rem == 33'h100000000;
+  assign \$206  = ~ o__valid;
+  assign \$207  = \$206  | o__ready;
+  assign \$208  = \$207  & rq_valid_5;
+  assign \$209  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$210  = rq2_tie & rq2_floor[0];
+  assign \$211  = rq2_above | \$210 ;
+  assign \$212  = $signed(\$209 ) + $signed({ 1'h0, \$211  });
+  assign \$213  = ~ o__valid;
+  assign \$214  = \$213  | o__ready;
+  assign \$215  = \$214  & rq_valid_6;
+  assign \$216  = $signed(rq2_code) < $signed(8'h80);
+  assign \$217  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$218  = \$217  ? 48'h00000000007f : rq2_code;
+  assign \$219  = \$216  ? 48'hffffffffff80 : \$218 ;
+  assign \$220  = ~ o__valid;
+  assign \$221  = \$220  | o__ready;
+  assign \$222  = \$221  & i__valid;
+  assign \$223  = ~ o__valid;
+  assign \$224  = \$223  | o__ready;
+  assign \$225  = \$224  & rq_valid_1;
+  assign \$226  = rq3_x[16:0] * 16'hdb30;
+  assign \$227  = ~ o__valid;
+  assign \$228  = \$227  | o__ready;
+  assign \$229  = \$228  & rq_valid_2;
+  assign \$230  = ~ o__valid;
+  assign \$231  = \$230  | o__ready;
+  assign \$232  = \$231  & rq_valid_1;
+  assign \$233  = rq3_x[16:0] * 8'he7;
+  assign \$234  = ~ o__valid;
+  assign \$235  = \$234  | o__ready;
+  assign \$236  = \$235  & rq_valid_2;
+  assign \$237  = ~ o__valid;
+  assign \$238  = \$237  | o__ready;
+  assign \$239  = \$238  & rq_valid_1;
+  assign \$240  = $signed(rq3_x[20:17]) * $signed(17'h0db30);
+  assign \$241  = ~ o__valid;
+  assign \$242  = \$241  | o__ready;
+  assign \$243  = \$242  & rq_valid_2;
+  assign \$244  = ~ o__valid;
+  assign \$245  = \$244  | o__ready;
+  assign \$246  = \$245  & rq_valid_1;
+  assign \$247  = $signed(rq3_x[20:17]) * $signed(9'h0e7);
+  assign \$248  = ~ o__valid;
+  assign \$249  = \$248  | o__ready;
+  assign \$250  = \$249  & rq_valid_2;
+  assign \$251  = ~ o__valid;
+  assign \$252  = \$251  | o__ready;
+  assign \$253  = \$252  & rq_valid_3;
+  assign \$255  = 1'h0 + \$254 ;
+  assign \$257  = \$255  + \$256 ;
+  assign \$259  = $signed({ 1'h0, \$257  }) + $signed(\$258 );
+  assign \$261  = $signed(\$259 ) + $signed(\$260 );
+  assign \$262  = ~ o__valid;
+  assign \$263  = \$262  | o__ready;
+  assign \$264  = \$263  & rq_valid_4;
+  assign \$266  = ~ o__valid;
+  assign \$267  = \$266  | o__ready;
+  assign \$268  = \$267  & rq_valid_4;
+  assign \$269  = rq3_rem > 34'h200000000;
+  assign \$270  = ~ o__valid;
+  assign \$271  = \$270  | o__ready;
+  assign \$272  = \$271  & rq_valid_4;
+  assign \$273  = rq3_rem == 34'h200000000;
   assign \$276  = ~ o__valid;
   assign \$277  = \$276  | o__ready;
-  assign \$278  = \$277  & rq_valid_3;
-  assign \$279  = rq4_rem > 33'h100000000;
-  assign \$280  = ~ o__valid;
-  assign \$281  = \$280  | o__ready;
-  assign \$282  = \$281  & rq_valid_3;
-  assign \$283  = rq4_rem == 33'h100000000;
-  assign \$286  = ~ o__valid;
-  assign \$287  = \$286  | o__ready;
-  assign \$288  = \$287  & rq_valid_4;
-  assign \$289  = $signed(8'h80) + $signed(rq4_floor);
-  assign \$290  = rq4_tie & rq4_floor[0];
-  assign \$291  = rq4_above | \$290 ;
-  assign \$292  = $signed(\$289 ) + $signed({ 1'h0, \$291  });
+  assign \$278  = \$277  & rq_valid_5;
+  assign \$279  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$280  = rq3_tie & rq3_floor[0];
+  assign \$281  = rq3_above | \$280 ;
+  assign \$282  = $signed(\$279 ) + $signed({ 1'h0, \$281  });
+  assign \$283  = ~ o__valid;
+  assign \$284  = \$283  | o__ready;
+  assign \$285  = \$284  & rq_valid_6;
+  assign \$286  = $signed(rq3_code) < $signed(8'h80);
+  assign \$287  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$288  = \$287  ? 48'h00000000007f : rq3_code;
+  assign \$289  = \$286  ? 48'hffffffffff80 : \$288 ;
+  assign \$290  = ~ o__valid;
+  assign \$291  = \$290  | o__ready;
+  assign \$292  = \$291  & i__valid;
   assign \$293  = ~ o__valid;
-  assign \$294  = \$293  | o__ready;
-  assign \$295  = \$294  & rq_valid_5;
-  assign \$296  = $signed(rq4_code) < $signed(8'h80);
-  assign \$297  = $signed(rq4_code) > $signed(8'h7f);
-  assign \$298  = \$297  ? 48'h00000000007f : rq4_code;
-  assign \$299  = \$296  ? 48'hffffffffff80 : \$298 ;
-  assign \$300  = ~ o__valid;
-  assign \$301  = \$300  | o__ready;
-  assign \$302  = \$301  & i__valid;
-  assign \$303  = ~ o__valid;
-  assign \$304  = \$303  | o__ready;
-  assign \$305  = \$304  & rq_valid_1;
-  assign \$306  = rq5_x[16:0] * 17'h1bc3b;
-  assign \$307  = ~ o__valid;
-  assign \$308  = \$307  | o__ready;
-  assign \$309  = \$308  & rq_valid_1;
-  assign \$310  = rq5_x[16:0] * 8'hb8;
-  assign \$311  = ~ o__valid;
-  assign \$312  = \$311  | o__ready;
-  assign \$313  = \$312  & rq_valid_1;
-  assign \$314  = $signed(rq5_x[20:17]) * $signed(18'h1bc3b);
-  assign \$315  = ~ o__valid;
-  assign \$316  = \$315  | o__ready;
-  assign \$317  = \$316  & rq_valid_1;
-  assign \$318  = $signed(rq5_x[20:17]) * $signed(9'h0b8);
-  assign \$319  = ~ o__valid;
-  assign \$320  = \$319  | o__ready;
-  assign \$321  = \$320  & rq_valid_2;
-  assign \$323  = 1'h0 + \$322 ;
-  assign \$325  = \$323  + \$324 ;
-  assign \$327  = $signed({ 1'h0, \$325  }) + $signed(\$326 );
-  assign \$329  = $signed(\$327 ) + $signed(\$328 );
-  assign \$330  = ~ o__valid;
-  assign \$331  = \$330  | o__ready;
-  assign \$332  = \$331  & rq_valid_3;
-  assign \$334  = ~ o__valid;
-  assign \$335  = \$334  | o__ready;
-  assign \$336  = \$335  & rq_valid_3;
-  assign \$337  = rq5_rem > 34'h200000000;
-  assign \$338  = ~ o__valid;
-  assign \$339  = \$338  | o__ready;
-  assign \$340  = \$339  & rq_valid_3;
-  assign \$341  = rq5_rem == 34'h200000000;
-  assign \$344  = ~ o__valid;
-  assign \$345  = \$344  | o__ready;
-  assign \$346  = \$345  & rq_valid_4;
-  assign \$347  = $signed(8'h80) + $signed(rq5_floor);
-  assign \$348  = rq5_tie & rq5_floor[0];
-  assign \$349  = rq5_above | \$348 ;
-  assign \$350  = $signed(\$347 ) + $signed({ 1'h0, \$349  });
-  assign \$351  = ~ o__valid;
-  assign \$352  = \$351  | o__ready;
-  assign \$353  = \$352  & rq_valid_5;
-  assign \$354  = $signed(rq5_code) < $signed(8'h80);
-  assign \$355  = $signed(rq5_code) > $signed(8'h7f);
-  assign \$356  = \$355  ? 48'h00000000007f : rq5_code;
-  assign \$357  = \$354  ? 48'hffffffffff80 : \$356 ;
-  assign \$358  = ~ o__valid;
-  assign \$359  = \$358  | o__ready;
-  assign \$360  = \$359  & i__valid;
-  assign \$361  = ~ o__valid;
-  assign \$362  = \$361  | o__ready;
-  assign \$363  = \$362  & rq_valid_1;
-  assign \$364  = rq6_x[16:0] * 17'h14d51;
-  assign \$365  = ~ o__valid;
-  assign \$366  = \$365  | o__ready;
-  assign \$367  = \$366  & rq_valid_1;
-  assign \$368  = rq6_x[16:0] * 8'h84;
-  assign \$369  = ~ o__valid;
-  assign \$370  = \$369  | o__ready;
-  assign \$371  = \$370  & rq_valid_1;
-  assign \$372  = $signed(rq6_x[20:17]) * $signed(18'h14d51);
-  assign \$373  = ~ o__valid;
-  assign \$374  = \$373  | o__ready;
-  assign \$375  = \$374  & rq_valid_1;
-  assign \$376  = $signed(rq6_x[20:17]) * $signed(9'h084);
-  assign \$377  = ~ o__valid;
-  assign \$378  = \$377  | o__ready;
-  assign \$379  = \$378  & rq_valid_2;
-  assign \$381  = 1'h0 + \$380 ;
-  assign \$383  = \$381  + \$382 ;
-  assign \$385  = $signed({ 1'h0, \$383  }) + $signed(\$384 );
-  assign \$387  = $signed(\$385 ) + $signed(\$386 );
-  assign \$388  = ~ o__valid;
-  assign \$389  = \$388  | o__ready;
-  assign \$390  = \$389  & rq_valid_3;
-  assign \$392  = ~ o__valid;
-  assign \$393  = \$392  | o__ready;
-  assign \$394  = \$393  & rq_valid_3;
-  assign \$395  = rq6_rem > 33'h100000000;
-  assign \$396  = ~ o__valid;
-  assign \$397  = \$396  | o__ready;
-  assign \$398  = \$397  & rq_valid_3;
-  assign \$399  = rq6_rem == 33'h100000000;
-  assign \$402  = ~ o__valid;
-  assign \$403  = \$402  | o__ready;
-  assign \$404  = \$403  & rq_valid_4;
-  assign \$405  = $signed(8'h80) + $signed(rq6_floor);
-  assign \$406  = rq6_tie & rq6_floor[0];
-  assign \$407  = rq6_above | \$406 ;
-  assign \$408  = $signed(\$405 ) + $signed({ 1'h0, \$407  });
-  assign \$409  = ~ o__valid;
-  assign \$410  = \$409  | o__ready;
-  assign \$411  = \$410  & rq_valid_5;
-  assign \$412  = $signed(rq6_code) < $signed(8'h80);
-  assign \$413  = $signed(rq6_code) > $signed(8'h7f);
-  assign \$414  = \$413  ? 48'h00000000007f : rq6_code;
-  assign \$415  = \$412  ? 48'hffffffffff80 : \$414 ;
-  assign \$416  = ~ o__valid;
-  assign \$417  = \$416  | o__ready;
-  assign \$418  = \$417  & i__valid;
-  assign \$419  = ~ o__valid;
-  assign \$420  = \$419  | o__ready;
-  assign \$421  = \$420  & rq_valid_1;
-  assign \$422  = rq7_x[16:0] * 17'h1fcc3;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$474  = group;
+    \$570  = group;
     if (\$4 ) begin
-      \$474  = \$7 [0];
+      \$570  = \$7 [0];
     end
     if (rst) begin
-      \$474  = 1'h0;
+      \$570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$475  = rq_valid_1;
+    \$571  = rq_valid_1;
     if (\$9 ) begin
-      \$475  = i__valid;
+      \$571  = i__valid;
     end
     if (rst) begin
-      \$475  = 1'h0;
+      \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$476  = rq_valid_2;
+    \$572  = rq_valid_2;
     if (\$9 ) begin
-      \$476  = rq_valid_1;
+      \$572  = rq_valid_1;
     end
     if (rst) begin
-      \$476  = 1'h0;
+      \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$477  = rq_valid_3;
+    \$573  = rq_valid_3;
     if (\$9 ) begin
-      \$477  = rq_valid_2;
+      \$573  = rq_valid_2;
     end
     if (rst) begin
-      \$477  = 1'h0;
+      \$573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$478  = rq_valid_4;
+    \$574  = rq_valid_4;
     if (\$9 ) begin
-      \$478  = rq_valid_3;
+      \$574  = rq_valid_3;
     end
     if (rst) begin
-      \$478  = 1'h0;
+      \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$479  = rq_valid_5;
+    \$575  = rq_valid_5;
     if (\$9 ) begin
-      \$479  = rq_valid_4;
+      \$575  = rq_valid_4;
     end
     if (rst) begin
-      \$479  = 1'h0;
+      \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$480  = o__valid;
+    \$576  = rq_valid_6;
     if (\$9 ) begin
-      \$480  = rq_valid_5;
+      \$576  = rq_valid_5;
     end
     if (rst) begin
-      \$480  = 1'h0;
+      \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$481  = rq0_x;
+    \$577  = o__valid;
+    if (\$9 ) begin
+      \$577  = rq_valid_6;
+    end
+    if (rst) begin
+      \$577  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$578  = rq0_x;
     if (\$12 ) begin
-      \$481  = i__payload[20:0];
+      \$578  = i__payload[20:0];
     end
     if (rst) begin
-      \$481  = 21'h000000;
+      \$578  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$482  = rq0_part0_0;
+    \$579  = rq0_part0_0;
     if (\$15 ) begin
-      \$482  = \$16 ;
+      \$579  = \$16 ;
     end
     if (rst) begin
-      \$482  = 34'h000000000;
+      \$579  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$483  = rq0_part0_1;
+    \$580  = rq0_part0_0_r;
     if (\$19 ) begin
-      \$483  = \$20 ;
+      \$580  = rq0_part0_0;
     end
     if (rst) begin
-      \$483  = 25'h0000000;
+      \$580  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$484  = rq0_part1_0;
-    if (\$23 ) begin
-      \$484  = \$24 ;
+    \$581  = rq0_part0_1;
+    if (\$22 ) begin
+      \$581  = \$23 ;
     end
     if (rst) begin
-      \$484  = 21'h000000;
+      \$581  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$485  = rq0_part1_1;
-    if (\$27 ) begin
-      \$485  = \$28 ;
+    \$582  = rq0_part0_1_r;
+    if (\$26 ) begin
+      \$582  = rq0_part0_1;
     end
     if (rst) begin
-      \$485  = 12'h000;
+      \$582  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$486  = rq0_prod;
-    if (\$31 ) begin
-      \$486  = \$39 [45:0];
+    \$583  = rq0_part1_0;
+    if (\$29 ) begin
+      \$583  = \$30 ;
     end
     if (rst) begin
-      \$486  = 46'h000000000000;
+      \$583  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$487  = rq0_floor;
-    if (\$42 ) begin
-      \$487  = \$43 ;
+    \$584  = rq0_part1_0_r;
+    if (\$33 ) begin
+      \$584  = rq0_part1_0;
     end
     if (rst) begin
-      \$487  = 46'h000000000000;
+      \$584  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$488  = rq0_above;
-    if (\$46 ) begin
-      \$488  = \$47 ;
+    \$585  = rq0_part1_1;
+    if (\$36 ) begin
+      \$585  = \$37 ;
     end
     if (rst) begin
-      \$488  = 1'h0;
+      \$585  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$489  = rq0_tie;
-    if (\$50 ) begin
-      \$489  = \$53 ;
+    \$586  = rq0_part1_1_r;
+    if (\$40 ) begin
+      \$586  = rq0_part1_1;
     end
     if (rst) begin
-      \$489  = 1'h0;
+      \$586  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$490  = rq0_code;
-    if (\$56 ) begin
-      \$490  = \$60 ;
+    \$587  = rq0_prod;
+    if (\$43 ) begin
+      \$587  = \$51 [45:0];
     end
     if (rst) begin
-      \$490  = 48'h000000000000;
+      \$587  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$491  = rq0_out;
-    if (\$63 ) begin
-      \$491  = \$67 [7:0];
+    \$588  = rq0_floor;
+    if (\$54 ) begin
+      \$588  = \$55 ;
     end
     if (rst) begin
-      \$491  = 8'h00;
+      \$588  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$492  = rq1_x;
-    if (\$70 ) begin
-      \$492  = i__payload[41:21];
+    \$589  = rq0_above;
+    if (\$58 ) begin
+      \$589  = \$59 ;
     end
     if (rst) begin
-      \$492  = 21'h000000;
+      \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$493  = rq1_part0_0;
-    if (\$73 ) begin
-      \$493  = \$74 ;
+    \$590  = rq0_tie;
+    if (\$62 ) begin
+      \$590  = \$65 ;
     end
     if (rst) begin
-      \$493  = 34'h000000000;
+      \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$494  = rq1_part0_1;
-    if (\$77 ) begin
-      \$494  = \$78 ;
+    \$591  = rq0_code;
+    if (\$68 ) begin
+      \$591  = \$72 ;
     end
     if (rst) begin
-      \$494  = 25'h0000000;
+      \$591  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$495  = rq1_part1_0;
-    if (\$81 ) begin
-      \$495  = \$82 ;
+    \$592  = rq0_out;
+    if (\$75 ) begin
+      \$592  = \$79 [7:0];
     end
     if (rst) begin
-      \$495  = 21'h000000;
+      \$592  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$496  = rq1_part1_1;
+    \$593  = rq1_x;
+    if (\$82 ) begin
+      \$593  = i__payload[41:21];
+    end
+    if (rst) begin
+      \$593  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$594  = rq1_part0_0;
     if (\$85 ) begin
-      \$496  = \$86 ;
+      \$594  = \$86 ;
     end
     if (rst) begin
-      \$496  = 12'h000;
+      \$594  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$497  = rq1_prod;
+    \$595  = rq1_part0_0_r;
     if (\$89 ) begin
-      \$497  = \$97 [45:0];
+      \$595  = rq1_part0_0;
     end
     if (rst) begin
-      \$497  = 46'h000000000000;
+      \$595  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$498  = rq1_floor;
-    if (\$100 ) begin
-      \$498  = \$101 ;
+    \$596  = rq1_part0_1;
+    if (\$92 ) begin
+      \$596  = \$93 ;
     end
     if (rst) begin
-      \$498  = 46'h000000000000;
+      \$596  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$499  = rq1_above;
-    if (\$104 ) begin
-      \$499  = \$105 ;
+    \$597  = rq1_part0_1_r;
+    if (\$96 ) begin
+      \$597  = rq1_part0_1;
     end
     if (rst) begin
-      \$499  = 1'h0;
+      \$597  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$500  = rq1_tie;
-    if (\$108 ) begin
-      \$500  = \$111 ;
+    \$598  = rq1_part1_0;
+    if (\$99 ) begin
+      \$598  = \$100 ;
     end
     if (rst) begin
-      \$500  = 1'h0;
+      \$598  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$501  = rq1_code;
-    if (\$114 ) begin
-      \$501  = \$118 ;
+    \$599  = rq1_part1_0_r;
+    if (\$103 ) begin
+      \$599  = rq1_part1_0;
     end
     if (rst) begin
-      \$501  = 48'h000000000000;
+      \$599  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$502  = rq1_out;
-    if (\$121 ) begin
-      \$502  = \$125 [7:0];
+    \$600  = rq1_part1_1;
+    if (\$106 ) begin
+      \$600  = \$107 ;
     end
     if (rst) begin
-      \$502  = 8'h00;
+      \$600  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$503  = rq2_x;
+    \$601  = rq1_part1_1_r;
+    if (\$110 ) begin
+      \$601  = rq1_part1_1;
+    end
+    if (rst) begin
+      \$601  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$602  = rq1_prod;
+    if (\$113 ) begin
+      \$602  = \$121 [45:0];
+    end
+    if (rst) begin
+      \$602  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$603  = rq1_floor;
+    if (\$124 ) begin
+      \$603  = \$125 ;
+    end
+    if (rst) begin
+      \$603  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$604  = rq1_above;
     if (\$128 ) begin
-      \$503  = i__payload[62:42];
+      \$604  = \$129 ;
     end
     if (rst) begin
-      \$503  = 21'h000000;
+      \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$504  = rq2_part0_0;
-    if (\$131 ) begin
-      \$504  = \$132 ;
+    \$605  = rq1_tie;
+    if (\$132 ) begin
+      \$605  = \$135 ;
     end
     if (rst) begin
-      \$504  = 34'h000000000;
+      \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$505  = rq2_part0_1;
-    if (\$135 ) begin
-      \$505  = \$136 ;
+    \$606  = rq1_code;
+    if (\$138 ) begin
+      \$606  = \$142 ;
     end
     if (rst) begin
-      \$505  = 25'h0000000;
+      \$606  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$506  = rq2_part1_0;
-    if (\$139 ) begin
-      \$506  = \$140 ;
+    \$607  = rq1_out;
+    if (\$145 ) begin
+      \$607  = \$149 [7:0];
     end
     if (rst) begin
-      \$506  = 21'h000000;
+      \$607  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$507  = rq2_part1_1;
-    if (\$143 ) begin
-      \$507  = \$144 ;
+    \$608  = rq2_x;
+    if (\$152 ) begin
+      \$608  = i__payload[62:42];
     end
     if (rst) begin
-      \$507  = 12'h000;
+      \$608  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$508  = rq2_prod;
-    if (\$147 ) begin
-      \$508  = \$155 [45:0];
+    \$609  = rq2_part0_0;
+    if (\$155 ) begin
+      \$609  = \$156 ;
     end
     if (rst) begin
-      \$508  = 46'h000000000000;
+      \$609  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$509  = rq2_floor;
-    if (\$158 ) begin
-      \$509  = \$159 ;
+    \$610  = rq2_part0_0_r;
+    if (\$159 ) begin
+      \$610  = rq2_part0_0;
     end
     if (rst) begin
-      \$509  = 46'h000000000000;
+      \$610  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$510  = rq2_above;
+    \$611  = rq2_part0_1;
     if (\$162 ) begin
-      \$510  = \$163 ;
+      \$611  = \$163 ;
     end
     if (rst) begin
-      \$510  = 1'h0;
+      \$611  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$511  = rq2_tie;
+    \$612  = rq2_part0_1_r;
     if (\$166 ) begin
-      \$511  = \$169 ;
+      \$612  = rq2_part0_1;
     end
     if (rst) begin
-      \$511  = 1'h0;
+      \$612  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$512  = rq2_code;
-    if (\$172 ) begin
-      \$512  = \$176 ;
+    \$613  = rq2_part1_0;
+    if (\$169 ) begin
+      \$613  = \$170 ;
     end
     if (rst) begin
-      \$512  = 48'h000000000000;
+      \$613  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$513  = rq2_out;
-    if (\$179 ) begin
-      \$513  = \$183 [7:0];
+    \$614  = rq2_part1_0_r;
+    if (\$173 ) begin
+      \$614  = rq2_part1_0;
     end
     if (rst) begin
-      \$513  = 8'h00;
+      \$614  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$514  = rq3_x;
-    if (\$186 ) begin
-      \$514  = i__payload[83:63];
+    \$615  = rq2_part1_1;
+    if (\$176 ) begin
+      \$615  = \$177 ;
     end
     if (rst) begin
-      \$514  = 21'h000000;
+      \$615  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$515  = rq3_part0_0;
-    if (\$189 ) begin
-      \$515  = \$190 ;
+    \$616  = rq2_part1_1_r;
+    if (\$180 ) begin
+      \$616  = rq2_part1_1;
     end
     if (rst) begin
-      \$515  = 34'h000000000;
+      \$616  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$516  = rq3_part0_1;
-    if (\$193 ) begin
-      \$516  = \$194 ;
+    \$617  = rq2_prod;
+    if (\$183 ) begin
+      \$617  = \$191 [45:0];
     end
     if (rst) begin
-      \$516  = 25'h0000000;
+      \$617  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$517  = rq3_part1_0;
-    if (\$197 ) begin
-      \$517  = \$198 ;
+    \$618  = rq2_floor;
+    if (\$194 ) begin
+      \$618  = \$195 ;
     end
     if (rst) begin
-      \$517  = 21'h000000;
+      \$618  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$518  = rq3_part1_1;
-    if (\$201 ) begin
-      \$518  = \$202 ;
+    \$619  = rq2_above;
+    if (\$198 ) begin
+      \$619  = \$199 ;
     end
     if (rst) begin
-      \$518  = 12'h000;
+      \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$519  = rq3_prod;
-    if (\$205 ) begin
-      \$519  = \$213 [45:0];
+    \$620  = rq2_tie;
+    if (\$202 ) begin
+      \$620  = \$205 ;
     end
     if (rst) begin
-      \$519  = 46'h000000000000;
+      \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$520  = rq3_floor;
-    if (\$216 ) begin
-      \$520  = \$217 ;
+    \$621  = rq2_code;
+    if (\$208 ) begin
+      \$621  = \$212 ;
     end
     if (rst) begin
-      \$520  = 46'h000000000000;
+      \$621  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$521  = rq3_above;
-    if (\$220 ) begin
-      \$521  = \$221 ;
+    \$622  = rq2_out;
+    if (\$215 ) begin
+      \$622  = \$219 [7:0];
     end
     if (rst) begin
-      \$521  = 1'h0;
+      \$622  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$522  = rq3_tie;
-    if (\$224 ) begin
-      \$522  = \$227 ;
+    \$623  = rq3_x;
+    if (\$222 ) begin
+      \$623  = i__payload[83:63];
     end
     if (rst) begin
-      \$522  = 1'h0;
+      \$623  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$523  = rq3_code;
-    if (\$230 ) begin
-      \$523  = \$234 ;
+    \$624  = rq3_part0_0;
+    if (\$225 ) begin
+      \$624  = \$226 ;
     end
     if (rst) begin
-      \$523  = 48'h000000000000;
+      \$624  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$524  = rq3_out;
-    if (\$237 ) begin
-      \$524  = \$241 [7:0];
+    \$625  = rq3_part0_0_r;
+    if (\$229 ) begin
+      \$625  = rq3_part0_0;
     end
     if (rst) begin
-      \$524  = 8'h00;
+      \$625  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$525  = rq4_x;
-    if (\$244 ) begin
-      \$525  = i__payload[104:84];
+    \$626  = rq3_part0_1;
+    if (\$232 ) begin
+      \$626  = \$233 ;
     end
     if (rst) begin
-      \$525  = 21'h000000;
+      \$626  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$526  = rq4_part0_0;
-    if (\$247 ) begin
-      \$526  = \$248 ;
+    \$627  = rq3_part0_1_r;
+    if (\$236 ) begin
+      \$627  = rq3_part0_1;
     end
     if (rst) begin
-      \$526  = 34'h000000000;
+      \$627  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$527  = rq4_part0_1;
-    if (\$251 ) begin
-      \$527  = \$252 ;
+    \$628  = rq3_part1_0;
+    if (\$239 ) begin
+      \$628  = \$240 ;
     end
     if (rst) begin
-      \$527  = 25'h0000000;
+      \$628  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$528  = rq4_part1_0;
-    if (\$255 ) begin
-      \$528  = \$256 ;
+    \$629  = rq3_part1_0_r;
+    if (\$243 ) begin
+      \$629  = rq3_part1_0;
     end
     if (rst) begin
-      \$528  = 21'h000000;
+      \$629  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$529  = rq4_part1_1;
-    if (\$259 ) begin
-      \$529  = \$260 ;
+    \$630  = rq3_part1_1;
+    if (\$246 ) begin
+      \$630  = \$247 ;
     end
     if (rst) begin
-      \$529  = 12'h000;
+      \$630  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$530  = rq4_prod;
-    if (\$263 ) begin
-      \$530  = \$271 [45:0];
+    \$631  = rq3_part1_1_r;
+    if (\$250 ) begin
+      \$631  = rq3_part1_1;
     end
     if (rst) begin
-      \$530  = 46'h000000000000;
+      \$631  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$531  = rq4_floor;
-    if (\$274 ) begin
-      \$531  = \$275 ;
+    \$632  = rq3_prod;
+    if (\$253 ) begin
+      \$632  = \$261 [45:0];
     end
     if (rst) begin
-      \$531  = 46'h000000000000;
+      \$632  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$532  = rq4_above;
+    \$633  = rq3_floor;
+    if (\$264 ) begin
+      \$633  = \$265 ;
+    end
+    if (rst) begin
+      \$633  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$634  = rq3_above;
+    if (\$268 ) begin
+      \$634  = \$269 ;
+    end
+    if (rst) begin
+      \$634  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$635  = rq3_tie;
+    if (\$272 ) begin
+      \$635  = \$275 ;
+    end
+    if (rst) begin
+      \$635  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$636  = rq3_code;
     if (\$278 ) begin
-      \$532  = \$279 ;
+      \$636  = \$282 ;
     end
     if (rst) begin
-      \$532  = 1'h0;
+      \$636  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$533  = rq4_tie;
-    if (\$282 ) begin
-      \$533  = \$285 ;
+    \$637  = rq3_out;
+    if (\$285 ) begin
+      \$637  = \$289 [7:0];
     end
     if (rst) begin
-      \$533  = 1'h0;
+      \$637  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$534  = rq4_code;
-    if (\$288 ) begin
-      \$534  = \$292 ;
+    \$638  = rq4_x;
+    if (\$292 ) begin
+      \$638  = i__payload[104:84];
     end
     if (rst) begin
-      \$534  = 48'h000000000000;
+      \$638  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$535  = rq4_out;
+    \$639  = rq4_part0_0;
     if (\$295 ) begin
-      \$535  = \$299 [7:0];
+      \$639  = \$296 ;
     end
     if (rst) begin
-      \$535  = 8'h00;
+      \$639  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$536  = rq5_x;
+    \$640  = rq4_part0_0_r;
+    if (\$299 ) begin
+      \$640  = rq4_part0_0;
+    end
+    if (rst) begin
+      \$640  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$641  = rq4_part0_1;
     if (\$302 ) begin
-      \$536  = i__payload[125:105];
+      \$641  = \$303 ;
     end
     if (rst) begin
-      \$536  = 21'h000000;
+      \$641  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$537  = rq5_part0_0;
-    if (\$305 ) begin
-      \$537  = \$306 ;
+    \$642  = rq4_part0_1_r;
+    if (\$306 ) begin
+      \$642  = rq4_part0_1;
     end
     if (rst) begin
-      \$537  = 34'h000000000;
+      \$642  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$538  = rq5_part0_1;
+    \$643  = rq4_part1_0;
     if (\$309 ) begin
-      \$538  = \$310 ;
+      \$643  = \$310 ;
     end
     if (rst) begin
-      \$538  = 25'h0000000;
+      \$643  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$539  = rq5_part1_0;
+    \$644  = rq4_part1_0_r;
     if (\$313 ) begin
-      \$539  = \$314 ;
+      \$644  = rq4_part1_0;
     end
     if (rst) begin
-      \$539  = 21'h000000;
+      \$644  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$540  = rq5_part1_1;
-    if (\$317 ) begin
-      \$540  = \$318 ;
+    \$645  = rq4_part1_1;
+    if (\$316 ) begin
+      \$645  = \$317 ;
     end
     if (rst) begin
-      \$540  = 12'h000;
+      \$645  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$541  = rq5_prod;
-    if (\$321 ) begin
-      \$541  = \$329 [45:0];
+    \$646  = rq4_part1_1_r;
+    if (\$320 ) begin
+      \$646  = rq4_part1_1;
     end
     if (rst) begin
-      \$541  = 46'h000000000000;
+      \$646  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$542  = rq5_floor;
-    if (\$332 ) begin
-      \$542  = \$333 ;
+    \$647  = rq4_prod;
+    if (\$323 ) begin
+      \$647  = \$331 [45:0];
     end
     if (rst) begin
-      \$542  = 46'h000000000000;
+      \$647  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$543  = rq5_above;
-    if (\$336 ) begin
-      \$543  = \$337 ;
+    \$648  = rq4_floor;
+    if (\$334 ) begin
+      \$648  = \$335 ;
     end
     if (rst) begin
-      \$543  = 1'h0;
+      \$648  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$544  = rq5_tie;
-    if (\$340 ) begin
-      \$544  = \$343 ;
+    \$649  = rq4_above;
+    if (\$338 ) begin
+      \$649  = \$339 ;
     end
     if (rst) begin
-      \$544  = 1'h0;
+      \$649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$545  = rq5_code;
-    if (\$346 ) begin
-      \$545  = \$350 ;
+    \$650  = rq4_tie;
+    if (\$342 ) begin
+      \$650  = \$345 ;
     end
     if (rst) begin
-      \$545  = 48'h000000000000;
+      \$650  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$546  = rq5_out;
-    if (\$353 ) begin
-      \$546  = \$357 [7:0];
+    \$651  = rq4_code;
+    if (\$348 ) begin
+      \$651  = \$352 ;
     end
     if (rst) begin
-      \$546  = 8'h00;
+      \$651  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$547  = rq6_x;
-    if (\$360 ) begin
-      \$547  = i__payload[146:126];
+    \$652  = rq4_out;
+    if (\$355 ) begin
+      \$652  = \$359 [7:0];
     end
     if (rst) begin
-      \$547  = 21'h000000;
+      \$652  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$548  = rq6_part0_0;
-    if (\$363 ) begin
-      \$548  = \$364 ;
+    \$653  = rq5_x;
+    if (\$362 ) begin
+      \$653  = i__payload[125:105];
     end
     if (rst) begin
-      \$548  = 34'h000000000;
+      \$653  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$549  = rq6_part0_1;
-    if (\$367 ) begin
-      \$549  = \$368 ;
+    \$654  = rq5_part0_0;
+    if (\$365 ) begin
+      \$654  = \$366 ;
     end
     if (rst) begin
-      \$549  = 25'h0000000;
+      \$654  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$550  = rq6_part1_0;
-    if (\$371 ) begin
-      \$550  = \$372 ;
+    \$655  = rq5_part0_0_r;
+    if (\$369 ) begin
+      \$655  = rq5_part0_0;
     end
     if (rst) begin
-      \$550  = 21'h000000;
+      \$655  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$551  = rq6_part1_1;
-    if (\$375 ) begin
-      \$551  = \$376 ;
+    \$656  = rq5_part0_1;
+    if (\$372 ) begin
+      \$656  = \$373 ;
     end
     if (rst) begin
-      \$551  = 12'h000;
+      \$656  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$552  = rq6_prod;
+    \$657  = rq5_part0_1_r;
+    if (\$376 ) begin
+      \$657  = rq5_part0_1;
+    end
+    if (rst) begin
+      \$657  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$658  = rq5_part1_0;
     if (\$379 ) begin
-      \$552  = \$387 [45:0];
+      \$658  = \$380 ;
     end
     if (rst) begin
-      \$552  = 46'h000000000000;
+      \$658  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$553  = rq6_floor;
+    \$659  = rq5_part1_0_r;
+    if (\$383 ) begin
+      \$659  = rq5_part1_0;
+    end
+    if (rst) begin
+      \$659  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$660  = rq5_part1_1;
+    if (\$386 ) begin
+      \$660  = \$387 ;
+    end
+    if (rst) begin
+      \$660  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$661  = rq5_part1_1_r;
     if (\$390 ) begin
-      \$553  = \$391 ;
+      \$661  = rq5_part1_1;
     end
     if (rst) begin
-      \$553  = 46'h000000000000;
+      \$661  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$554  = rq6_above;
-    if (\$394 ) begin
-      \$554  = \$395 ;
+    \$662  = rq5_prod;
+    if (\$393 ) begin
+      \$662  = \$401 [45:0];
     end
     if (rst) begin
-      \$554  = 1'h0;
+      \$662  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$555  = rq6_tie;
-    if (\$398 ) begin
-      \$555  = \$401 ;
-    end
-    if (rst) begin
-      \$555  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$556  = rq6_code;
+    \$663  = rq5_floor;
     if (\$404 ) begin
-      \$556  = \$408 ;
+      \$663  = \$405 ;
     end
     if (rst) begin
-      \$556  = 48'h000000000000;
+      \$663  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$557  = rq6_out;
-    if (\$411 ) begin
-      \$557  = \$415 [7:0];
+    \$664  = rq5_above;
+    if (\$408 ) begin
+      \$664  = \$409 ;
     end
     if (rst) begin
-      \$557  = 8'h00;
+      \$664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$558  = rq7_x;
+    \$665  = rq5_tie;
+    if (\$412 ) begin
+      \$665  = \$415 ;
+    end
+    if (rst) begin
+      \$665  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$666  = rq5_code;
     if (\$418 ) begin
-      \$558  = i__payload[167:147];
+      \$666  = \$422 ;
     end
     if (rst) begin
-      \$558  = 21'h000000;
+      \$666  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$559  = rq7_part0_0;
-    if (\$421 ) begin
-      \$559  = \$422 ;
-    end
-    if (rst) begin
-      \$559  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$560  = rq7_part0_1;
+    \$667  = rq5_out;
     if (\$425 ) begin
-      \$560  = \$426 ;
+      \$667  = \$429 [7:0];
     end
     if (rst) begin
-      \$560  = 25'h0000000;
+      \$667  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$561  = rq7_part1_0;
-    if (\$429 ) begin
-      \$561  = \$430 ;
+    \$668  = rq6_x;
+    if (\$432 ) begin
+      \$668  = i__payload[146:126];
     end
     if (rst) begin
-      \$561  = 21'h000000;
+      \$668  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$562  = rq7_part1_1;
-    if (\$433 ) begin
-      \$562  = \$434 ;
+    \$669  = rq6_part0_0;
+    if (\$435 ) begin
+      \$669  = \$436 ;
     end
     if (rst) begin
-      \$562  = 12'h000;
+      \$669  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$563  = rq7_prod;
-    if (\$437 ) begin
-      \$563  = \$445 [45:0];
+    \$670  = rq6_part0_0_r;
+    if (\$439 ) begin
+      \$670  = rq6_part0_0;
     end
     if (rst) begin
-      \$563  = 46'h000000000000;
+      \$670  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$564  = rq7_floor;
-    if (\$448 ) begin
-      \$564  = \$449 ;
+    \$671  = rq6_part0_1;
+    if (\$442 ) begin
+      \$671  = \$443 ;
     end
     if (rst) begin
-      \$564  = 46'h000000000000;
+      \$671  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$565  = rq7_above;
-    if (\$452 ) begin
-      \$565  = \$453 ;
+    \$672  = rq6_part0_1_r;
+    if (\$446 ) begin
+      \$672  = rq6_part0_1;
     end
     if (rst) begin
-      \$565  = 1'h0;
+      \$672  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$566  = rq7_tie;
+    \$673  = rq6_part1_0;
+    if (\$449 ) begin
+      \$673  = \$450 ;
+    end
+    if (rst) begin
+      \$673  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$674  = rq6_part1_0_r;
+    if (\$453 ) begin
+      \$674  = rq6_part1_0;
+    end
+    if (rst) begin
+      \$674  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$675  = rq6_part1_1;
     if (\$456 ) begin
-      \$566  = \$459 ;
+      \$675  = \$457 ;
     end
     if (rst) begin
-      \$566  = 1'h0;
+      \$675  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$567  = rq7_code;
-    if (\$462 ) begin
-      \$567  = \$466 ;
+    \$676  = rq6_part1_1_r;
+    if (\$460 ) begin
+      \$676  = rq6_part1_1;
     end
     if (rst) begin
-      \$567  = 48'h000000000000;
+      \$676  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$568  = rq7_out;
-    if (\$469 ) begin
-      \$568  = \$473 [7:0];
+    \$677  = rq6_prod;
+    if (\$463 ) begin
+      \$677  = \$471 [45:0];
     end
     if (rst) begin
-      \$568  = 8'h00;
+      \$677  = 46'h000000000000;
     end
   end
-  assign rq_valid_6 = o__valid;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$678  = rq6_floor;
+    if (\$474 ) begin
+      \$678  = \$475 ;
+    end
+    if (rst) begin
+      \$678  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$679  = rq6_above;
+    if (\$478 ) begin
+      \$679  = \$479 ;
+    end
+    if (rst) begin
+      \$679  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$680  = rq6_tie;
+    if (\$482 ) begin
+      \$680  = \$485 ;
+    end
+    if (rst) begin
+      \$680  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$681  = rq6_code;
+    if (\$488 ) begin
+      \$681  = \$492 ;
+    end
+    if (rst) begin
+      \$681  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$682  = rq6_out;
+    if (\$495 ) begin
+      \$682  = \$499 [7:0];
+    end
+    if (rst) begin
+      \$682  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$683  = rq7_x;
+    if (\$502 ) begin
+      \$683  = i__payload[167:147];
+    end
+    if (rst) begin
+      \$683  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$684  = rq7_part0_0;
+    if (\$505 ) begin
+      \$684  = \$506 ;
+    end
+    if (rst) begin
+      \$684  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$685  = rq7_part0_0_r;
+    if (\$509 ) begin
+      \$685  = rq7_part0_0;
+    end
+    if (rst) begin
+      \$685  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$686  = rq7_part0_1;
+    if (\$512 ) begin
+      \$686  = \$513 ;
+    end
+    if (rst) begin
+      \$686  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$687  = rq7_part0_1_r;
+    if (\$516 ) begin
+      \$687  = rq7_part0_1;
+    end
+    if (rst) begin
+      \$687  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$688  = rq7_part1_0;
+    if (\$519 ) begin
+      \$688  = \$520 ;
+    end
+    if (rst) begin
+      \$688  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$689  = rq7_part1_0_r;
+    if (\$523 ) begin
+      \$689  = rq7_part1_0;
+    end
+    if (rst) begin
+      \$689  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$690  = rq7_part1_1;
+    if (\$526 ) begin
+      \$690  = \$527 ;
+    end
+    if (rst) begin
+      \$690  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$691  = rq7_part1_1_r;
+    if (\$530 ) begin
+      \$691  = rq7_part1_1;
+    end
+    if (rst) begin
+      \$691  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$692  = rq7_prod;
+    if (\$533 ) begin
+      \$692  = \$541 [45:0];
+    end
+    if (rst) begin
+      \$692  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$693  = rq7_floor;
+    if (\$544 ) begin
+      \$693  = \$545 ;
+    end
+    if (rst) begin
+      \$693  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$694  = rq7_above;
+    if (\$548 ) begin
+      \$694  = \$549 ;
+    end
+    if (rst) begin
+      \$694  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$695  = rq7_tie;
+    if (\$552 ) begin
+      \$695  = \$555 ;
+    end
+    if (rst) begin
+      \$695  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$696  = rq7_code;
+    if (\$558 ) begin
+      \$696  = \$562 ;
+    end
+    if (rst) begin
+      \$696  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$697  = rq7_out;
+    if (\$565 ) begin
+      \$697  = \$569 [7:0];
+    end
+    if (rst) begin
+      \$697  = 8'h00;
+    end
+  end
+  assign rq_valid_7 = o__valid;
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
@@ -5587,62 +6601,62 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   assign rq6_rem[32:0] = rq6_prod[32:0];
   assign rq7_rem[45:34] = 12'h000;
   assign rq7_rem[33:0] = rq7_prod[33:0];
-  assign \$32  = { 1'h0, rq0_part0_0 };
-  assign \$34  = { 14'h0000, rq0_part0_1, 17'h00000 };
-  assign \$36  = { rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0[20], rq0_part1_0, 17'h00000 };
-  assign \$38  = { rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1[11], rq0_part1_1, 34'h000000000 };
-  assign \$43  = { rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45:34] };
-  assign \$52  = 1'h1;
-  assign \$53  = \$51 ;
-  assign \$90  = { 1'h0, rq1_part0_0 };
-  assign \$92  = { 14'h0000, rq1_part0_1, 17'h00000 };
-  assign \$94  = { rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0[20], rq1_part1_0, 17'h00000 };
-  assign \$96  = { rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1[11], rq1_part1_1, 34'h000000000 };
-  assign \$101  = { rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45:33] };
-  assign \$110  = 1'h1;
-  assign \$111  = \$109 ;
-  assign \$148  = { 1'h0, rq2_part0_0 };
-  assign \$150  = { 14'h0000, rq2_part0_1, 17'h00000 };
-  assign \$152  = { rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0[20], rq2_part1_0, 17'h00000 };
-  assign \$154  = { rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1[11], rq2_part1_1, 34'h000000000 };
-  assign \$159  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
-  assign \$168  = 1'h1;
-  assign \$169  = \$167 ;
-  assign \$206  = { 1'h0, rq3_part0_0 };
-  assign \$208  = { 14'h0000, rq3_part0_1, 17'h00000 };
-  assign \$210  = { rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0[20], rq3_part1_0, 17'h00000 };
-  assign \$212  = { rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1[11], rq3_part1_1, 34'h000000000 };
-  assign \$217  = { rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45:34] };
-  assign \$226  = 1'h1;
-  assign \$227  = \$225 ;
-  assign \$264  = { 1'h0, rq4_part0_0 };
-  assign \$266  = { 14'h0000, rq4_part0_1, 17'h00000 };
-  assign \$268  = { rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0[20], rq4_part1_0, 17'h00000 };
-  assign \$270  = { rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1[11], rq4_part1_1, 34'h000000000 };
-  assign \$275  = { rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45:33] };
-  assign \$284  = 1'h1;
-  assign \$285  = \$283 ;
-  assign \$322  = { 1'h0, rq5_part0_0 };
-  assign \$324  = { 14'h0000, rq5_part0_1, 17'h00000 };
-  assign \$326  = { rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0[20], rq5_part1_0, 17'h00000 };
-  assign \$328  = { rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1[11], rq5_part1_1, 34'h000000000 };
-  assign \$333  = { rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45:34] };
-  assign \$342  = 1'h1;
-  assign \$343  = \$341 ;
-  assign \$380  = { 1'h0, rq6_part0_0 };
-  assign \$382  = { 14'h0000, rq6_part0_1, 17'h00000 };
-  assign \$384  = { rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0[20], rq6_part1_0, 17'h00000 };
-  assign \$386  = { rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1[11], rq6_part1_1, 34'h000000000 };
-  assign \$391  = { rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45:33] };
-  assign \$400  = 1'h1;
-  assign \$401  = \$399 ;
-  assign \$438  = { 1'h0, rq7_part0_0 };
-  assign \$440  = { 14'h0000, rq7_part0_1, 17'h00000 };
-  assign \$442  = { rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0[20], rq7_part1_0, 17'h00000 };
-  assign \$444  = { rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1[11], rq7_part1_1, 34'h000000000 };
-  assign \$449  = { rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45:34] };
-  assign \$458  = 1'h1;
-  assign \$459  = \$457 ;
+  assign \$44  = { 1'h0, rq0_part0_0_r };
+  assign \$46  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$48  = { rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r, 17'h00000 };
+  assign \$50  = { rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r, 34'h000000000 };
+  assign \$55  = { rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45:34] };
+  assign \$64  = 1'h1;
+  assign \$65  = \$63 ;
+  assign \$114  = { 1'h0, rq1_part0_0_r };
+  assign \$116  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
+  assign \$118  = { rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r, 17'h00000 };
+  assign \$120  = { rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r, 34'h000000000 };
+  assign \$125  = { rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45:33] };
+  assign \$134  = 1'h1;
+  assign \$135  = \$133 ;
+  assign \$184  = { 1'h0, rq2_part0_0_r };
+  assign \$186  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
+  assign \$188  = { rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r, 17'h00000 };
+  assign \$190  = { rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r, 34'h000000000 };
+  assign \$195  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
+  assign \$204  = 1'h1;
+  assign \$205  = \$203 ;
+  assign \$254  = { 1'h0, rq3_part0_0_r };
+  assign \$256  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
+  assign \$258  = { rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r, 17'h00000 };
+  assign \$260  = { rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r, 34'h000000000 };
+  assign \$265  = { rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45:34] };
+  assign \$274  = 1'h1;
+  assign \$275  = \$273 ;
+  assign \$324  = { 1'h0, rq4_part0_0_r };
+  assign \$326  = { 14'h0000, rq4_part0_1_r, 17'h00000 };
+  assign \$328  = { rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r, 17'h00000 };
+  assign \$330  = { rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r, 34'h000000000 };
+  assign \$335  = { rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45:33] };
+  assign \$344  = 1'h1;
+  assign \$345  = \$343 ;
+  assign \$394  = { 1'h0, rq5_part0_0_r };
+  assign \$396  = { 14'h0000, rq5_part0_1_r, 17'h00000 };
+  assign \$398  = { rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r, 17'h00000 };
+  assign \$400  = { rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r, 34'h000000000 };
+  assign \$405  = { rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45:34] };
+  assign \$414  = 1'h1;
+  assign \$415  = \$413 ;
+  assign \$464  = { 1'h0, rq6_part0_0_r };
+  assign \$466  = { 14'h0000, rq6_part0_1_r, 17'h00000 };
+  assign \$468  = { rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r, 17'h00000 };
+  assign \$470  = { rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r, 34'h000000000 };
+  assign \$475  = { rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45:33] };
+  assign \$484  = 1'h1;
+  assign \$485  = \$483 ;
+  assign \$534  = { 1'h0, rq7_part0_0_r };
+  assign \$536  = { 14'h0000, rq7_part0_1_r, 17'h00000 };
+  assign \$538  = { rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r, 17'h00000 };
+  assign \$540  = { rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r, 34'h000000000 };
+  assign \$545  = { rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45:34] };
+  assign \$554  = 1'h1;
+  assign \$555  = \$553 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -6367,22 +7381,7 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire [2:0] \$10 ;
-  reg [7:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg \$106 ;
-  reg [7:0] \$107 ;
-  reg [7:0] \$108 ;
-  reg [7:0] \$109 ;
   wire \$11 ;
-  reg [7:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [7:0] \$113 ;
-  reg [7:0] \$114 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
@@ -6431,54 +7430,29 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
-  reg [7:0] \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  reg \$56 ;
+  reg [1:0] \$57 ;
+  reg [7:0] \$58 ;
+  reg [7:0] \$59 ;
   wire \$6 ;
   reg [7:0] \$60 ;
-  wire \$61 ;
+  reg [7:0] \$61 ;
   reg [7:0] \$62 ;
-  wire \$63 ;
-  wire \$64 ;
+  reg [7:0] \$63 ;
+  reg [7:0] \$64 ;
   reg [7:0] \$65 ;
-  wire \$66 ;
+  reg \$66 ;
   reg [7:0] \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  reg [7:0] \$68 ;
+  reg [7:0] \$69 ;
   wire \$7 ;
   reg [7:0] \$70 ;
-  wire \$71 ;
+  reg [7:0] \$71 ;
   reg [7:0] \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  reg [7:0] \$75 ;
-  wire \$76 ;
-  reg [7:0] \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  reg [7:0] \$73 ;
+  reg [7:0] \$74 ;
   wire \$8 ;
-  reg [7:0] \$80 ;
-  wire \$81 ;
-  reg [7:0] \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  reg [7:0] \$85 ;
-  wire \$86 ;
-  reg [7:0] \$87 ;
-  wire \$88 ;
-  wire \$89 ;
   wire [2:0] \$9 ;
-  reg [7:0] \$90 ;
-  wire \$91 ;
-  reg [7:0] \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  reg [7:0] \$95 ;
-  reg \$96 ;
-  reg [1:0] \$97 ;
-  reg [7:0] \$98 ;
-  reg [7:0] \$99 ;
   reg [7:0] acc0_0 = 8'h00;
   reg [7:0] acc1_0 = 8'h00;
   reg [7:0] acc2_0 = 8'h00;
@@ -6539,6 +7513,83 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire rst;
   (* init = 1'h0 *)
   wire valid;
+  assign \$26  = i__valid & \$25 ;
+  assign \$27  = \$24  & \$26 ;
+  assign \$28  = ~ o__valid;
+  assign \$29  = \$28  | o__ready;
+  assign \$30  = element == 2'h3;
+  assign \$31  = ~ \$30 ;
+  assign i__ready = \$29  | \$31 ;
+  assign \$32  = ! element;
+  assign \$33  = $signed(i__payload[7:0]) > $signed(acc0_0);
+  assign \$34  = \$32  | \$33 ;
+  assign new0 = \$34  ? i__payload[7:0] : acc0_0;
+  assign \$35  = ! element;
+  assign \$36  = $signed(i__payload[15:8]) > $signed(acc1_0);
+  assign \$37  = \$35  | \$36 ;
+  assign new1 = \$37  ? i__payload[15:8] : acc1_0;
+  assign \$38  = ! element;
+  assign \$39  = $signed(i__payload[23:16]) > $signed(acc2_0);
+  assign \$40  = \$38  | \$39 ;
+  assign new2 = \$40  ? i__payload[23:16] : acc2_0;
+  assign \$41  = ! element;
+  assign \$42  = $signed(i__payload[31:24]) > $signed(acc3_0);
+  assign \$43  = \$41  | \$42 ;
+  assign new3 = \$43  ? i__payload[31:24] : acc3_0;
+  assign \$44  = ! element;
+  assign \$45  = $signed(i__payload[39:32]) > $signed(acc4_0);
+  assign \$46  = \$44  | \$45 ;
+  assign new4 = \$46  ? i__payload[39:32] : acc4_0;
+  assign \$47  = ! element;
+  assign \$48  = $signed(i__payload[47:40]) > $signed(acc5_0);
+  assign \$49  = \$47  | \$48 ;
+  assign new5 = \$49  ? i__payload[47:40] : acc5_0;
+  assign \$50  = ! element;
+  assign \$51  = $signed(i__payload[55:48]) > $signed(acc6_0);
+  assign \$52  = \$50  | \$51 ;
+  assign new6 = \$52  ? i__payload[55:48] : acc6_0;
+  assign \$53  = ! element;
+  assign \$54  = $signed(i__payload[63:56]) > $signed(acc7_0);
+  assign \$55  = \$53  | \$54 ;
+  assign new7 = \$55  ? i__payload[63:56] : acc7_0;
+  always @(posedge clk)
+    group <= \$56 ;
+  always @(posedge clk)
+    element <= \$57 ;
+  always @(posedge clk)
+    acc0_0 <= \$58 ;
+  always @(posedge clk)
+    acc1_0 <= \$59 ;
+  always @(posedge clk)
+    acc2_0 <= \$60 ;
+  always @(posedge clk)
+    acc3_0 <= \$61 ;
+  always @(posedge clk)
+    acc4_0 <= \$62 ;
+  always @(posedge clk)
+    acc5_0 <= \$63 ;
+  always @(posedge clk)
+    acc6_0 <= \$64 ;
+  always @(posedge clk)
+    acc7_0 <= \$65 ;
+  always @(posedge clk)
+    o__valid <= \$66 ;
+  always @(posedge clk)
+    out0 <= \$67 ;
+  always @(posedge clk)
+    out1 <= \$68 ;
+  always @(posedge clk)
+    out2 <= \$69 ;
+  always @(posedge clk)
+    out3 <= \$70 ;
+  always @(posedge clk)
+    out4 <= \$71 ;
+  always @(posedge clk)
+    out5 <= \$72 ;
+  always @(posedge clk)
+    out6 <= \$73 ;
+  always @(posedge clk)
+    out7 <= \$74 ;
   assign \$1  = i__valid & i__ready;
   assign \$2  = ! group;
   assign \$3  = group + 1'h1;
@@ -6550,461 +7601,208 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$9  = element + 1'h1;
   assign \$10  = \$8  ? 3'h0 : \$9 ;
   assign \$11  = i__valid & i__ready;
-  assign \$12  = element == 2'h3;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$11  & \$13 ;
+  assign \$12  = i__valid & i__ready;
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = i__valid & i__ready;
   assign \$15  = i__valid & i__ready;
-  assign \$16  = element == 2'h3;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$15  & \$17 ;
-  assign \$19  = i__valid & i__ready;
-  assign \$20  = element == 2'h3;
-  assign \$21  = ~ \$20 ;
-  assign \$22  = \$19  & \$21 ;
-  assign \$23  = i__valid & i__ready;
-  assign \$24  = element == 2'h3;
-  assign \$25  = ~ \$24 ;
-  assign \$26  = \$23  & \$25 ;
-  assign \$27  = i__valid & i__ready;
-  assign \$28  = element == 2'h3;
-  assign \$29  = ~ \$28 ;
-  assign \$30  = \$27  & \$29 ;
-  assign \$31  = i__valid & i__ready;
-  assign \$32  = element == 2'h3;
-  assign \$33  = ~ \$32 ;
-  assign \$34  = \$31  & \$33 ;
-  assign \$35  = i__valid & i__ready;
-  assign \$36  = element == 2'h3;
-  assign \$37  = ~ \$36 ;
-  assign \$38  = \$35  & \$37 ;
-  assign \$39  = i__valid & i__ready;
-  assign \$40  = element == 2'h3;
-  assign \$41  = ~ \$40 ;
-  assign \$42  = \$39  & \$41 ;
-  assign \$43  = ~ o__valid;
-  assign \$44  = \$43  | o__ready;
-  assign \$45  = element == 2'h3;
-  assign \$46  = i__valid & \$45 ;
-  assign \$47  = ~ o__valid;
-  assign \$48  = \$47  | o__ready;
-  assign \$49  = element == 2'h3;
-  assign \$50  = i__valid & \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = ~ o__valid;
-  assign \$53  = \$52  | o__ready;
-  assign \$54  = element == 2'h3;
-  assign \$55  = ~ \$54 ;
-  assign i__ready = \$53  | \$55 ;
-  assign \$56  = ! element;
-  assign \$58  = $signed(\$57 ) < $signed(i__payload[7:0]);
-  assign \$59  = \$56  | \$58 ;
-  assign new0 = \$59  ? i__payload[7:0] : \$60 ;
-  assign \$61  = ! element;
-  assign \$63  = $signed(\$62 ) < $signed(i__payload[15:8]);
-  assign \$64  = \$61  | \$63 ;
-  assign new1 = \$64  ? i__payload[15:8] : \$65 ;
-  assign \$66  = ! element;
-  assign \$68  = $signed(\$67 ) < $signed(i__payload[23:16]);
-  assign \$69  = \$66  | \$68 ;
-  assign new2 = \$69  ? i__payload[23:16] : \$70 ;
-  assign \$71  = ! element;
-  assign \$73  = $signed(\$72 ) < $signed(i__payload[31:24]);
-  assign \$74  = \$71  | \$73 ;
-  assign new3 = \$74  ? i__payload[31:24] : \$75 ;
-  assign \$76  = ! element;
-  assign \$78  = $signed(\$77 ) < $signed(i__payload[39:32]);
-  assign \$79  = \$76  | \$78 ;
-  assign new4 = \$79  ? i__payload[39:32] : \$80 ;
-  assign \$81  = ! element;
-  assign \$83  = $signed(\$82 ) < $signed(i__payload[47:40]);
-  assign \$84  = \$81  | \$83 ;
-  assign new5 = \$84  ? i__payload[47:40] : \$85 ;
-  assign \$86  = ! element;
-  assign \$88  = $signed(\$87 ) < $signed(i__payload[55:48]);
-  assign \$89  = \$86  | \$88 ;
-  assign new6 = \$89  ? i__payload[55:48] : \$90 ;
-  assign \$91  = ! element;
-  assign \$93  = $signed(\$92 ) < $signed(i__payload[63:56]);
-  assign \$94  = \$91  | \$93 ;
-  assign new7 = \$94  ? i__payload[63:56] : \$95 ;
-  always @(posedge clk)
-    group <= \$96 ;
-  always @(posedge clk)
-    element <= \$97 ;
-  always @(posedge clk)
-    acc0_0 <= \$98 ;
-  always @(posedge clk)
-    acc1_0 <= \$99 ;
-  always @(posedge clk)
-    acc2_0 <= \$100 ;
-  always @(posedge clk)
-    acc3_0 <= \$101 ;
-  always @(posedge clk)
-    acc4_0 <= \$102 ;
-  always @(posedge clk)
-    acc5_0 <= \$103 ;
-  always @(posedge clk)
-    acc6_0 <= \$104 ;
-  always @(posedge clk)
-    acc7_0 <= \$105 ;
-  always @(posedge clk)
-    o__valid <= \$106 ;
-  always @(posedge clk)
-    out0 <= \$107 ;
-  always @(posedge clk)
-    out1 <= \$108 ;
-  always @(posedge clk)
-    out2 <= \$109 ;
-  always @(posedge clk)
-    out3 <= \$110 ;
-  always @(posedge clk)
-    out4 <= \$111 ;
-  always @(posedge clk)
-    out5 <= \$112 ;
-  always @(posedge clk)
-    out6 <= \$113 ;
-  always @(posedge clk)
-    out7 <= \$114 ;
+  assign \$16  = i__valid & i__ready;
+  assign \$17  = i__valid & i__ready;
+  assign \$18  = i__valid & i__ready;
+  assign \$19  = ~ o__valid;
+  assign \$20  = \$19  | o__ready;
+  assign \$21  = element == 2'h3;
+  assign \$22  = i__valid & \$21 ;
+  assign \$23  = ~ o__valid;
+  assign \$24  = \$23  | o__ready;
+  assign \$25  = element == 2'h3;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$57  = 8'h00;
-    casez (group)
-      1'h0:
-          \$57  = acc0_0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$60  = 8'h00;
-    casez (group)
-      1'h0:
-          \$60  = acc0_0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$62  = 8'h00;
-    casez (group)
-      1'h0:
-          \$62  = acc1_0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$65  = 8'h00;
-    casez (group)
-      1'h0:
-          \$65  = acc1_0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$67  = 8'h00;
-    casez (group)
-      1'h0:
-          \$67  = acc2_0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$70  = 8'h00;
-    casez (group)
-      1'h0:
-          \$70  = acc2_0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$72  = 8'h00;
-    casez (group)
-      1'h0:
-          \$72  = acc3_0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$75  = 8'h00;
-    casez (group)
-      1'h0:
-          \$75  = acc3_0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$77  = 8'h00;
-    casez (group)
-      1'h0:
-          \$77  = acc4_0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$80  = 8'h00;
-    casez (group)
-      1'h0:
-          \$80  = acc4_0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$82  = 8'h00;
-    casez (group)
-      1'h0:
-          \$82  = acc5_0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$85  = 8'h00;
-    casez (group)
-      1'h0:
-          \$85  = acc5_0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$87  = 8'h00;
-    casez (group)
-      1'h0:
-          \$87  = acc6_0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$90  = 8'h00;
-    casez (group)
-      1'h0:
-          \$90  = acc6_0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$92  = 8'h00;
-    casez (group)
-      1'h0:
-          \$92  = acc7_0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$95  = 8'h00;
-    casez (group)
-      1'h0:
-          \$95  = acc7_0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$96  = group;
+    \$56  = group;
     if (\$1 ) begin
-      \$96  = \$4 [0];
+      \$56  = \$4 [0];
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$56  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$97  = element;
+    \$57  = element;
     if (\$7 ) begin
-      \$97  = \$10 [1:0];
+      \$57  = \$10 [1:0];
     end
     if (rst) begin
-      \$97  = 2'h0;
+      \$57  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$98  = acc0_0;
+    \$58  = acc0_0;
+    if (\$11 ) begin
+      \$58  = new0;
+    end
+    if (rst) begin
+      \$58  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$59  = acc1_0;
+    if (\$12 ) begin
+      \$59  = new1;
+    end
+    if (rst) begin
+      \$59  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$60  = acc2_0;
+    if (\$13 ) begin
+      \$60  = new2;
+    end
+    if (rst) begin
+      \$60  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$61  = acc3_0;
     if (\$14 ) begin
-      casez (group)
-        1'h0:
-            \$98  = new0;
-      endcase
+      \$61  = new3;
     end
     if (rst) begin
-      \$98  = 8'h00;
+      \$61  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$99  = acc1_0;
+    \$62  = acc4_0;
+    if (\$15 ) begin
+      \$62  = new4;
+    end
+    if (rst) begin
+      \$62  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$63  = acc5_0;
+    if (\$16 ) begin
+      \$63  = new5;
+    end
+    if (rst) begin
+      \$63  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$64  = acc6_0;
+    if (\$17 ) begin
+      \$64  = new6;
+    end
+    if (rst) begin
+      \$64  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$65  = acc7_0;
     if (\$18 ) begin
-      casez (group)
-        1'h0:
-            \$99  = new1;
-      endcase
+      \$65  = new7;
     end
     if (rst) begin
-      \$99  = 8'h00;
+      \$65  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$100  = acc2_0;
-    if (\$22 ) begin
-      casez (group)
-        1'h0:
-            \$100  = new2;
-      endcase
+    \$66  = o__valid;
+    if (\$20 ) begin
+      \$66  = \$22 ;
     end
     if (rst) begin
-      \$100  = 8'h00;
+      \$66  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$101  = acc3_0;
-    if (\$26 ) begin
-      casez (group)
-        1'h0:
-            \$101  = new3;
-      endcase
+    \$67  = out0;
+    if (\$27 ) begin
+      \$67  = new0;
     end
     if (rst) begin
-      \$101  = 8'h00;
+      \$67  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$102  = acc4_0;
-    if (\$30 ) begin
-      casez (group)
-        1'h0:
-            \$102  = new4;
-      endcase
+    \$68  = out1;
+    if (\$27 ) begin
+      \$68  = new1;
     end
     if (rst) begin
-      \$102  = 8'h00;
+      \$68  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$103  = acc5_0;
-    if (\$34 ) begin
-      casez (group)
-        1'h0:
-            \$103  = new5;
-      endcase
+    \$69  = out2;
+    if (\$27 ) begin
+      \$69  = new2;
     end
     if (rst) begin
-      \$103  = 8'h00;
+      \$69  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$104  = acc6_0;
-    if (\$38 ) begin
-      casez (group)
-        1'h0:
-            \$104  = new6;
-      endcase
+    \$70  = out3;
+    if (\$27 ) begin
+      \$70  = new3;
     end
     if (rst) begin
-      \$104  = 8'h00;
+      \$70  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$105  = acc7_0;
-    if (\$42 ) begin
-      casez (group)
-        1'h0:
-            \$105  = new7;
-      endcase
+    \$71  = out4;
+    if (\$27 ) begin
+      \$71  = new4;
     end
     if (rst) begin
-      \$105  = 8'h00;
+      \$71  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$106  = o__valid;
-    if (\$44 ) begin
-      \$106  = \$46 ;
+    \$72  = out5;
+    if (\$27 ) begin
+      \$72  = new5;
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$72  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$107  = out0;
-    if (\$51 ) begin
-      \$107  = new0;
+    \$73  = out6;
+    if (\$27 ) begin
+      \$73  = new6;
     end
     if (rst) begin
-      \$107  = 8'h00;
+      \$73  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$108  = out1;
-    if (\$51 ) begin
-      \$108  = new1;
+    \$74  = out7;
+    if (\$27 ) begin
+      \$74  = new7;
     end
     if (rst) begin
-      \$108  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$109  = out2;
-    if (\$51 ) begin
-      \$109  = new2;
-    end
-    if (rst) begin
-      \$109  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$110  = out3;
-    if (\$51 ) begin
-      \$110  = new3;
-    end
-    if (rst) begin
-      \$110  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$111  = out4;
-    if (\$51 ) begin
-      \$111  = new4;
-    end
-    if (rst) begin
-      \$111  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$112  = out5;
-    if (\$51 ) begin
-      \$112  = new5;
-    end
-    if (rst) begin
-      \$112  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$113  = out6;
-    if (\$51 ) begin
-      \$113  = new6;
-    end
-    if (rst) begin
-      \$113  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$114  = out7;
-    if (\$51 ) begin
-      \$114  = new7;
-    end
-    if (rst) begin
-      \$114  = 8'h00;
+      \$74  = 8'h00;
     end
   end
   assign valid = o__valid;
@@ -7738,75 +8536,75 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
-  wire \$1 ;
+  reg [1:0] \$1 ;
   wire \$10 ;
   wire [16:0] \$100 ;
   wire [16:0] \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire [17:0] \$104 ;
-  wire [17:0] \$105 ;
-  wire [18:0] \$106 ;
-  wire [17:0] \$107 ;
-  wire [17:0] \$108 ;
-  wire [18:0] \$109 ;
+  wire [16:0] \$102 ;
+  wire [16:0] \$103 ;
+  wire [16:0] \$104 ;
+  wire [16:0] \$105 ;
+  wire [16:0] \$106 ;
+  wire [16:0] \$107 ;
+  wire [16:0] \$108 ;
+  wire \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
-  wire [24:0] \$112 ;
+  wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire [17:0] \$115 ;
-  wire [17:0] \$116 ;
-  wire [18:0] \$117 ;
-  wire [17:0] \$118 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
   wire [17:0] \$119 ;
-  reg [1:0] \$12 ;
-  wire [18:0] \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire [24:0] \$123 ;
-  wire \$124 ;
+  wire \$12 ;
+  wire [17:0] \$120 ;
+  wire [18:0] \$121 ;
+  wire [17:0] \$122 ;
+  wire [17:0] \$123 ;
+  wire [18:0] \$124 ;
   wire \$125 ;
-  wire [17:0] \$126 ;
-  wire [17:0] \$127 ;
-  wire [18:0] \$128 ;
-  wire [17:0] \$129 ;
-  wire \$13 ;
+  wire \$126 ;
+  wire [24:0] \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire [63:0] \$13 ;
   wire [17:0] \$130 ;
-  wire [18:0] \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire [24:0] \$134 ;
-  wire \$135 ;
+  wire [17:0] \$131 ;
+  wire [18:0] \$132 ;
+  wire [17:0] \$133 ;
+  wire [17:0] \$134 ;
+  wire [18:0] \$135 ;
   wire \$136 ;
-  wire [17:0] \$137 ;
-  wire [17:0] \$138 ;
-  wire [18:0] \$139 ;
-  wire \$14 ;
-  wire [17:0] \$140 ;
+  wire \$137 ;
+  wire [24:0] \$138 ;
+  wire \$139 ;
+  wire [8:0] \$14 ;
+  wire \$140 ;
   wire [17:0] \$141 ;
-  wire [18:0] \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire [24:0] \$145 ;
-  wire \$146 ;
+  wire [17:0] \$142 ;
+  wire [18:0] \$143 ;
+  wire [17:0] \$144 ;
+  wire [17:0] \$145 ;
+  wire [18:0] \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
-  wire \$15 ;
+  wire [24:0] \$149 ;
+  wire [63:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
+  wire [17:0] \$152 ;
+  wire [17:0] \$153 ;
+  wire [18:0] \$154 ;
+  wire [17:0] \$155 ;
+  wire [17:0] \$156 ;
+  wire [18:0] \$157 ;
   wire \$158 ;
   wire \$159 ;
-  reg [23:0] \$16 ;
-  wire \$160 ;
+  wire [8:0] \$16 ;
+  wire [24:0] \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
@@ -7815,189 +8613,291 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  reg [5:0] \$169 ;
-  wire [23:0] \$17 ;
-  reg [63:0] \$170 ;
-  reg \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg [1:0] \$175 ;
-  reg [8:0] \$176 ;
-  reg [8:0] \$177 ;
-  reg [8:0] \$178 ;
-  reg [8:0] \$179 ;
-  wire [24:0] \$18 ;
-  reg [8:0] \$180 ;
-  reg [8:0] \$181 ;
-  reg [8:0] \$182 ;
-  reg [8:0] \$183 ;
-  reg [7:0] \$184 ;
-  reg [7:0] \$185 ;
-  reg [7:0] \$186 ;
-  reg [7:0] \$187 ;
-  reg [7:0] \$188 ;
-  reg [7:0] \$189 ;
-  reg [23:0] \$19 ;
-  reg [7:0] \$190 ;
-  reg [7:0] \$191 ;
-  reg [7:0] \$192 ;
-  reg [7:0] \$193 ;
-  reg [7:0] \$194 ;
-  reg [7:0] \$195 ;
-  reg [7:0] \$196 ;
-  reg [7:0] \$197 ;
-  reg [7:0] \$198 ;
-  reg [7:0] \$199 ;
-  wire \$2 ;
-  wire [23:0] \$20 ;
-  reg [7:0] \$200 ;
-  reg [7:0] \$201 ;
-  reg [7:0] \$202 ;
-  reg [7:0] \$203 ;
-  reg [7:0] \$204 ;
-  reg [7:0] \$205 ;
-  reg [7:0] \$206 ;
-  reg [7:0] \$207 ;
-  reg [7:0] \$208 ;
-  reg [7:0] \$209 ;
-  wire [24:0] \$21 ;
-  reg [7:0] \$210 ;
-  reg [7:0] \$211 ;
-  reg [7:0] \$212 ;
-  reg [7:0] \$213 ;
-  reg [7:0] \$214 ;
-  reg [7:0] \$215 ;
-  reg [16:0] \$216 ;
-  reg [16:0] \$217 ;
-  reg [16:0] \$218 ;
-  reg [16:0] \$219 ;
-  reg [23:0] \$22 ;
-  reg [16:0] \$220 ;
-  reg [16:0] \$221 ;
-  reg [16:0] \$222 ;
-  reg [16:0] \$223 ;
-  reg [16:0] \$224 ;
-  reg [16:0] \$225 ;
-  reg [16:0] \$226 ;
-  reg [16:0] \$227 ;
-  reg [16:0] \$228 ;
-  reg [16:0] \$229 ;
-  wire [23:0] \$23 ;
-  reg [16:0] \$230 ;
-  reg [16:0] \$231 ;
-  reg [16:0] \$232 ;
-  reg [16:0] \$233 ;
-  reg [16:0] \$234 ;
-  reg [16:0] \$235 ;
-  reg [16:0] \$236 ;
-  reg [16:0] \$237 ;
-  reg [16:0] \$238 ;
-  reg [16:0] \$239 ;
-  wire [24:0] \$24 ;
-  reg [16:0] \$240 ;
-  reg [16:0] \$241 ;
-  reg [16:0] \$242 ;
-  reg [16:0] \$243 ;
-  reg [16:0] \$244 ;
-  reg [16:0] \$245 ;
-  reg [16:0] \$246 ;
-  reg [16:0] \$247 ;
-  reg [23:0] \$248 ;
-  reg [23:0] \$249 ;
-  reg [23:0] \$25 ;
-  reg [23:0] \$250 ;
-  reg [23:0] \$251 ;
-  reg [23:0] \$252 ;
-  reg [23:0] \$253 ;
-  reg [23:0] \$254 ;
-  reg [23:0] \$255 ;
-  reg [23:0] \$256 ;
-  reg [23:0] \$257 ;
-  reg [23:0] \$258 ;
-  reg [23:0] \$259 ;
-  wire [23:0] \$26 ;
-  reg \$260 ;
-  reg \$261 ;
-  reg \$262 ;
-  reg [1:0] \$263 ;
-  reg \$264 ;
-  reg \$265 ;
-  reg \$266 ;
-  reg [1:0] \$267 ;
-  reg \$268 ;
-  reg \$269 ;
-  wire [24:0] \$27 ;
-  reg \$270 ;
-  reg [1:0] \$271 ;
-  reg \$272 ;
-  reg \$273 ;
-  reg \$274 ;
-  reg [1:0] \$275 ;
-  reg \$276 ;
-  reg [23:0] \$277 ;
-  reg [95:0] \$278 ;
-  reg [23:0] \$279 ;
-  wire \$28 ;
-  reg [23:0] \$280 ;
-  reg [23:0] \$281 ;
-  wire \$29 ;
-  reg [1:0] \$3 ;
-  reg [1:0] \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire [6:0] \$36 ;
-  wire [6:0] \$37 ;
-  wire \$38 ;
-  wire \$39 ;
-  wire \$4 ;
-  reg [1:0] \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  reg [1:0] \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  reg \$49 ;
-  wire \$5 ;
-  reg \$50 ;
-  reg [1:0] \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire [63:0] \$54 ;
-  wire [8:0] \$55 ;
-  wire [63:0] \$56 ;
-  wire [8:0] \$57 ;
-  wire [63:0] \$58 ;
-  wire [8:0] \$59 ;
+  wire \$169 ;
+  wire [63:0] \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire [8:0] \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire [63:0] \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  reg [23:0] \$194 ;
+  wire [23:0] \$195 ;
+  wire [24:0] \$196 ;
+  reg [23:0] \$197 ;
+  wire [23:0] \$198 ;
+  wire [24:0] \$199 ;
+  reg [3:0] \$2 ;
+  wire [8:0] \$20 ;
+  reg [23:0] \$200 ;
+  wire [23:0] \$201 ;
+  wire [24:0] \$202 ;
+  reg [23:0] \$203 ;
+  wire [23:0] \$204 ;
+  wire [24:0] \$205 ;
+  reg [1:0] \$206 ;
+  reg [3:0] \$207 ;
+  reg \$208 ;
+  reg \$209 ;
+  wire [63:0] \$21 ;
+  reg \$210 ;
+  reg [5:0] \$211 ;
+  reg [63:0] \$212 ;
+  reg \$213 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg [1:0] \$217 ;
+  reg [8:0] \$218 ;
+  reg [8:0] \$219 ;
+  wire [8:0] \$22 ;
+  reg [8:0] \$220 ;
+  reg [8:0] \$221 ;
+  reg [8:0] \$222 ;
+  reg [8:0] \$223 ;
+  reg [8:0] \$224 ;
+  reg [8:0] \$225 ;
+  reg [8:0] \$226 ;
+  reg [8:0] \$227 ;
+  reg [8:0] \$228 ;
+  reg [8:0] \$229 ;
+  wire [63:0] \$23 ;
+  reg [8:0] \$230 ;
+  reg [8:0] \$231 ;
+  reg [8:0] \$232 ;
+  reg [8:0] \$233 ;
+  reg [8:0] \$234 ;
+  reg [8:0] \$235 ;
+  reg [8:0] \$236 ;
+  reg [8:0] \$237 ;
+  reg [8:0] \$238 ;
+  reg [8:0] \$239 ;
+  wire [8:0] \$24 ;
+  reg [8:0] \$240 ;
+  reg [8:0] \$241 ;
+  reg [8:0] \$242 ;
+  reg [8:0] \$243 ;
+  reg [8:0] \$244 ;
+  reg [8:0] \$245 ;
+  reg [8:0] \$246 ;
+  reg [8:0] \$247 ;
+  reg [8:0] \$248 ;
+  reg [8:0] \$249 ;
+  wire [63:0] \$25 ;
+  reg [7:0] \$250 ;
+  reg [7:0] \$251 ;
+  reg [7:0] \$252 ;
+  reg [7:0] \$253 ;
+  reg [7:0] \$254 ;
+  reg [7:0] \$255 ;
+  reg [7:0] \$256 ;
+  reg [7:0] \$257 ;
+  reg [7:0] \$258 ;
+  reg [7:0] \$259 ;
+  wire [8:0] \$26 ;
+  reg [7:0] \$260 ;
+  reg [7:0] \$261 ;
+  reg [7:0] \$262 ;
+  reg [7:0] \$263 ;
+  reg [7:0] \$264 ;
+  reg [7:0] \$265 ;
+  reg [7:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [7:0] \$268 ;
+  reg [7:0] \$269 ;
+  wire [63:0] \$27 ;
+  reg [7:0] \$270 ;
+  reg [7:0] \$271 ;
+  reg [7:0] \$272 ;
+  reg [7:0] \$273 ;
+  reg [7:0] \$274 ;
+  reg [7:0] \$275 ;
+  reg [7:0] \$276 ;
+  reg [7:0] \$277 ;
+  reg [7:0] \$278 ;
+  reg [7:0] \$279 ;
+  wire [8:0] \$28 ;
+  reg [7:0] \$280 ;
+  reg [7:0] \$281 ;
+  reg [16:0] \$282 ;
+  reg [16:0] \$283 ;
+  reg [16:0] \$284 ;
+  reg [16:0] \$285 ;
+  reg [16:0] \$286 ;
+  reg [16:0] \$287 ;
+  reg [16:0] \$288 ;
+  reg [16:0] \$289 ;
+  wire [63:0] \$29 ;
+  reg [16:0] \$290 ;
+  reg [16:0] \$291 ;
+  reg [16:0] \$292 ;
+  reg [16:0] \$293 ;
+  reg [16:0] \$294 ;
+  reg [16:0] \$295 ;
+  reg [16:0] \$296 ;
+  reg [16:0] \$297 ;
+  reg [16:0] \$298 ;
+  reg [16:0] \$299 ;
+  reg \$3 ;
+  wire [8:0] \$30 ;
+  reg [16:0] \$300 ;
+  reg [16:0] \$301 ;
+  reg [16:0] \$302 ;
+  reg [16:0] \$303 ;
+  reg [16:0] \$304 ;
+  reg [16:0] \$305 ;
+  reg [16:0] \$306 ;
+  reg [16:0] \$307 ;
+  reg [16:0] \$308 ;
+  reg [16:0] \$309 ;
+  wire [63:0] \$31 ;
+  reg [16:0] \$310 ;
+  reg [16:0] \$311 ;
+  reg [16:0] \$312 ;
+  reg [16:0] \$313 ;
+  reg [16:0] \$314 ;
+  reg [16:0] \$315 ;
+  reg [16:0] \$316 ;
+  reg [16:0] \$317 ;
+  reg [16:0] \$318 ;
+  reg [16:0] \$319 ;
+  wire [8:0] \$32 ;
+  reg [16:0] \$320 ;
+  reg [16:0] \$321 ;
+  reg [16:0] \$322 ;
+  reg [16:0] \$323 ;
+  reg [16:0] \$324 ;
+  reg [16:0] \$325 ;
+  reg [16:0] \$326 ;
+  reg [16:0] \$327 ;
+  reg [16:0] \$328 ;
+  reg [16:0] \$329 ;
+  wire [63:0] \$33 ;
+  reg [16:0] \$330 ;
+  reg [16:0] \$331 ;
+  reg [16:0] \$332 ;
+  reg [16:0] \$333 ;
+  reg [16:0] \$334 ;
+  reg [16:0] \$335 ;
+  reg [16:0] \$336 ;
+  reg [16:0] \$337 ;
+  reg [16:0] \$338 ;
+  reg [16:0] \$339 ;
+  wire [8:0] \$34 ;
+  reg [16:0] \$340 ;
+  reg [16:0] \$341 ;
+  reg [16:0] \$342 ;
+  reg [16:0] \$343 ;
+  reg [16:0] \$344 ;
+  reg [16:0] \$345 ;
+  reg [23:0] \$346 ;
+  reg [23:0] \$347 ;
+  reg [23:0] \$348 ;
+  reg [23:0] \$349 ;
+  wire [63:0] \$35 ;
+  reg [23:0] \$350 ;
+  reg [23:0] \$351 ;
+  reg [23:0] \$352 ;
+  reg [23:0] \$353 ;
+  reg [23:0] \$354 ;
+  reg [23:0] \$355 ;
+  reg [23:0] \$356 ;
+  reg [23:0] \$357 ;
+  reg \$358 ;
+  reg \$359 ;
+  wire [8:0] \$36 ;
+  reg \$360 ;
+  reg [1:0] \$361 ;
+  reg \$362 ;
+  reg \$363 ;
+  reg \$364 ;
+  reg [1:0] \$365 ;
+  reg \$366 ;
+  reg \$367 ;
+  reg \$368 ;
+  reg [1:0] \$369 ;
+  wire [63:0] \$37 ;
+  reg \$370 ;
+  reg \$371 ;
+  reg \$372 ;
+  reg [1:0] \$373 ;
+  reg \$374 ;
+  reg \$375 ;
+  reg \$376 ;
+  reg [1:0] \$377 ;
+  reg \$378 ;
+  reg [23:0] \$379 ;
+  wire [8:0] \$38 ;
+  reg [95:0] \$380 ;
+  reg [23:0] \$381 ;
+  reg [23:0] \$382 ;
+  reg [23:0] \$383 ;
+  wire [63:0] \$39 ;
+  reg \$4 ;
+  wire [8:0] \$40 ;
+  wire [63:0] \$41 ;
+  wire [8:0] \$42 ;
+  wire [63:0] \$43 ;
+  wire [8:0] \$44 ;
+  wire [63:0] \$45 ;
+  wire [8:0] \$46 ;
+  wire [63:0] \$47 ;
+  wire [8:0] \$48 ;
+  wire [63:0] \$49 ;
+  reg \$5 ;
+  wire [8:0] \$50 ;
+  wire [63:0] \$51 ;
+  wire [8:0] \$52 ;
+  wire [63:0] \$53 ;
+  wire [8:0] \$54 ;
+  wire [63:0] \$55 ;
+  wire [8:0] \$56 ;
+  wire [63:0] \$57 ;
+  wire [8:0] \$58 ;
+  wire [63:0] \$59 ;
   wire \$6 ;
-  wire [63:0] \$60 ;
-  wire [8:0] \$61 ;
-  wire [63:0] \$62 ;
-  wire [8:0] \$63 ;
-  wire [63:0] \$64 ;
-  wire [8:0] \$65 ;
-  wire [63:0] \$66 ;
-  wire [8:0] \$67 ;
-  wire [63:0] \$68 ;
-  wire [8:0] \$69 ;
-  reg [1:0] \$7 ;
-  wire [16:0] \$70 ;
-  wire [16:0] \$71 ;
-  wire [16:0] \$72 ;
-  wire [16:0] \$73 ;
-  wire [16:0] \$74 ;
-  wire [16:0] \$75 ;
-  wire [16:0] \$76 ;
+  wire [8:0] \$60 ;
+  wire [63:0] \$61 ;
+  wire [8:0] \$62 ;
+  wire [63:0] \$63 ;
+  wire [8:0] \$64 ;
+  wire [63:0] \$65 ;
+  wire [8:0] \$66 ;
+  wire [63:0] \$67 ;
+  wire [8:0] \$68 ;
+  wire [63:0] \$69 ;
+  wire [6:0] \$7 ;
+  wire [8:0] \$70 ;
+  wire [63:0] \$71 ;
+  wire [8:0] \$72 ;
+  wire [63:0] \$73 ;
+  wire [8:0] \$74 ;
+  wire [63:0] \$75 ;
+  wire [8:0] \$76 ;
   wire [16:0] \$77 ;
   wire [16:0] \$78 ;
   wire [16:0] \$79 ;
-  wire \$8 ;
+  wire [6:0] \$8 ;
   wire [16:0] \$80 ;
   wire [16:0] \$81 ;
   wire [16:0] \$82 ;
@@ -8019,7 +8919,8 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [16:0] \$97 ;
   wire [16:0] \$98 ;
   wire [16:0] \$99 ;
-  reg [3:0] \$signature__addr ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr ;
   wire [63:0] \$signature__data ;
   wire \$signature__en ;
   reg [23:0] acc0 = 24'h000000;
@@ -8037,6 +8938,8 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
+  reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [63:0] i__payload;
   wire [63:0] i__payload;
@@ -8052,16 +8955,21 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire i__ready;
   input i__valid;
   wire i__valid;
+  wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
+  reg last_t = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
   reg [1:0] nf3 = 2'h0;
   reg [1:0] nf4 = 2'h0;
   reg [1:0] nf5 = 2'h0;
+  reg [1:0] nf6 = 2'h0;
+  reg [1:0] nf_t = 2'h0;
   output [95:0] o__payload;
   reg [95:0] o__payload = 96'h000000000000000000000000;
   wire [23:0] \o__payload[0] ;
@@ -8073,42 +8981,77 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   output o__valid;
   reg o__valid = 1'h0;
   reg [16:0] prod0_0 = 17'h00000;
+  reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
+  reg [16:0] prod0_1_r = 17'h00000;
   reg [16:0] prod0_2 = 17'h00000;
+  reg [16:0] prod0_2_r = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
+  reg [16:0] prod0_3_r = 17'h00000;
   reg [16:0] prod0_4 = 17'h00000;
+  reg [16:0] prod0_4_r = 17'h00000;
   reg [16:0] prod0_5 = 17'h00000;
+  reg [16:0] prod0_5_r = 17'h00000;
   reg [16:0] prod0_6 = 17'h00000;
+  reg [16:0] prod0_6_r = 17'h00000;
   reg [16:0] prod0_7 = 17'h00000;
+  reg [16:0] prod0_7_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
+  reg [16:0] prod1_0_r = 17'h00000;
   reg [16:0] prod1_1 = 17'h00000;
+  reg [16:0] prod1_1_r = 17'h00000;
   reg [16:0] prod1_2 = 17'h00000;
+  reg [16:0] prod1_2_r = 17'h00000;
   reg [16:0] prod1_3 = 17'h00000;
+  reg [16:0] prod1_3_r = 17'h00000;
   reg [16:0] prod1_4 = 17'h00000;
+  reg [16:0] prod1_4_r = 17'h00000;
   reg [16:0] prod1_5 = 17'h00000;
+  reg [16:0] prod1_5_r = 17'h00000;
   reg [16:0] prod1_6 = 17'h00000;
+  reg [16:0] prod1_6_r = 17'h00000;
   reg [16:0] prod1_7 = 17'h00000;
+  reg [16:0] prod1_7_r = 17'h00000;
   reg [16:0] prod2_0 = 17'h00000;
+  reg [16:0] prod2_0_r = 17'h00000;
   reg [16:0] prod2_1 = 17'h00000;
+  reg [16:0] prod2_1_r = 17'h00000;
   reg [16:0] prod2_2 = 17'h00000;
+  reg [16:0] prod2_2_r = 17'h00000;
   reg [16:0] prod2_3 = 17'h00000;
+  reg [16:0] prod2_3_r = 17'h00000;
   reg [16:0] prod2_4 = 17'h00000;
+  reg [16:0] prod2_4_r = 17'h00000;
   reg [16:0] prod2_5 = 17'h00000;
+  reg [16:0] prod2_5_r = 17'h00000;
   reg [16:0] prod2_6 = 17'h00000;
+  reg [16:0] prod2_6_r = 17'h00000;
   reg [16:0] prod2_7 = 17'h00000;
+  reg [16:0] prod2_7_r = 17'h00000;
   reg [16:0] prod3_0 = 17'h00000;
+  reg [16:0] prod3_0_r = 17'h00000;
   reg [16:0] prod3_1 = 17'h00000;
+  reg [16:0] prod3_1_r = 17'h00000;
   reg [16:0] prod3_2 = 17'h00000;
+  reg [16:0] prod3_2_r = 17'h00000;
   reg [16:0] prod3_3 = 17'h00000;
+  reg [16:0] prod3_3_r = 17'h00000;
   reg [16:0] prod3_4 = 17'h00000;
+  reg [16:0] prod3_4_r = 17'h00000;
   reg [16:0] prod3_5 = 17'h00000;
+  reg [16:0] prod3_5_r = 17'h00000;
   reg [16:0] prod3_6 = 17'h00000;
+  reg [16:0] prod3_6_r = 17'h00000;
   reg [16:0] prod3_7 = 17'h00000;
-  reg [3:0] rport__addr;
+  reg [16:0] prod3_7_r = 17'h00000;
+  reg reads_input_t = 1'h1;
+  (* init = 4'h0 *)
+  wire [3:0] rport__addr;
   wire [63:0] rport__data;
   wire rport__en;
   input rst;
   wire rst;
+  reg [3:0] sf_t = 4'h0;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
   reg [23:0] sum0_s1_0 = 24'h000000;
@@ -8127,6 +9070,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -8164,14 +9108,70 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [255:0] wrom__data;
   wire wrom__en;
   reg [63:0] x_reg = 64'h0000000000000000;
-  reg [8:0] xoff0 = 9'h000;
-  reg [8:0] xoff1 = 9'h000;
-  reg [8:0] xoff2 = 9'h000;
-  reg [8:0] xoff3 = 9'h000;
-  reg [8:0] xoff4 = 9'h000;
-  reg [8:0] xoff5 = 9'h000;
-  reg [8:0] xoff6 = 9'h000;
-  reg [8:0] xoff7 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_7 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_7 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_7 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_7 = 9'h000;
   reg [63:0] inbuf [8:0];
   initial begin
     inbuf[0] = 64'h0000000000000000;
@@ -8186,12 +9186,12 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[\$signature__addr ] <= i__payload;
+      inbuf[sf_t] <= i__payload;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
     if (rport__en) begin
-      _0_ <= inbuf[rport__addr];
+      _0_ <= inbuf[sf_t];
     end
   end
   assign rport__data = _0_;
@@ -8241,2458 +9241,2814 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     end
   end
   assign wrom__data = _1_;
-  assign \$1  = ~ o__valid;
-  assign \$2  = \$1  | o__ready;
-  assign \$4  = ! \$3 ;
-  assign i__ready = \$2  & \$4 ;
-  assign \$5  = ~ o__valid;
-  assign \$6  = \$5  | o__ready;
-  assign \$8  = ! \$7 ;
-  assign \$9  = ~ \$8 ;
-  assign \$10  = i__valid | \$9 ;
-  assign \$11  = \$6  & \$10 ;
-  assign \$13  = ! \$12 ;
-  assign \$signature__en  = \$11  & \$13 ;
-  assign \$14  = ~ o__valid;
-  assign rport__en = \$14  | o__ready;
-  assign \$15  = ~ o__valid;
-  assign wrom__en = \$15  | o__ready;
-  assign \$17  = first5 ? \$16  : acc0;
-  assign \$18  = $signed(\$17 ) + $signed(sum0_s1_0);
-  assign \$20  = first5 ? \$19  : acc1;
-  assign \$21  = $signed(\$20 ) + $signed(sum1_s1_0);
-  assign \$23  = first5 ? \$22  : acc2;
-  assign \$24  = $signed(\$23 ) + $signed(sum2_s1_0);
-  assign \$26  = first5 ? \$25  : acc3;
-  assign \$27  = $signed(\$26 ) + $signed(sum3_s1_0);
-  assign \$28  = ~ o__valid;
-  assign \$29  = \$28  | o__ready;
-  assign \$31  = ! \$30 ;
-  assign \$32  = ~ \$31 ;
-  assign \$33  = i__valid | \$32 ;
-  assign \$34  = \$29  & \$33 ;
-  assign \$35  = t == 6'h23;
-  assign \$36  = t + 1'h1;
-  assign \$37  = \$35  ? 7'h00 : \$36 ;
-  assign \$38  = ~ o__valid;
-  assign \$39  = \$38  | o__ready;
-  assign \$41  = ! \$40 ;
-  assign \$42  = ~ o__valid;
-  assign \$43  = \$42  | o__ready;
-  assign \$45  = ! \$44 ;
-  assign \$46  = ~ \$45 ;
-  assign \$47  = i__valid | \$46 ;
-  assign \$48  = \$43  & \$47 ;
-  assign \$52  = ~ o__valid;
-  assign \$53  = \$52  | o__ready;
-  assign \$54  = from_input ? x_reg : rport__data;
-  assign \$55  = $signed(\$54 [7:0]) - $signed(8'h80);
-  assign \$56  = from_input ? x_reg : rport__data;
-  assign \$57  = $signed(\$56 [15:8]) - $signed(8'h80);
-  assign \$58  = from_input ? x_reg : rport__data;
-  assign \$59  = $signed(\$58 [23:16]) - $signed(8'h80);
-  assign \$60  = from_input ? x_reg : rport__data;
-  assign \$61  = $signed(\$60 [31:24]) - $signed(8'h80);
-  assign \$62  = from_input ? x_reg : rport__data;
-  assign \$63  = $signed(\$62 [39:32]) - $signed(8'h80);
-  assign \$64  = from_input ? x_reg : rport__data;
-  assign \$65  = $signed(\$64 [47:40]) - $signed(8'h80);
-  assign \$66  = from_input ? x_reg : rport__data;
-  assign \$67  = $signed(\$66 [55:48]) - $signed(8'h80);
-  assign \$68  = from_input ? x_reg : rport__data;
-  assign \$69  = $signed(\$68 [63:56]) - $signed(8'h80);
-  assign \$70  = $signed(xoff0) * $signed(w0_0);
-  assign \$71  = $signed(xoff1) * $signed(w0_1);
-  assign \$72  = $signed(xoff2) * $signed(w0_2);
-  assign \$73  = $signed(xoff3) * $signed(w0_3);
-  assign \$74  = $signed(xoff4) * $signed(w0_4);
-  assign \$75  = $signed(xoff5) * $signed(w0_5);
-  assign \$76  = $signed(xoff6) * $signed(w0_6);
-  assign \$77  = $signed(xoff7) * $signed(w0_7);
-  assign \$78  = $signed(xoff0) * $signed(w1_0);
-  assign \$79  = $signed(xoff1) * $signed(w1_1);
-  assign \$80  = $signed(xoff2) * $signed(w1_2);
-  assign \$81  = $signed(xoff3) * $signed(w1_3);
-  assign \$82  = $signed(xoff4) * $signed(w1_4);
-  assign \$83  = $signed(xoff5) * $signed(w1_5);
-  assign \$84  = $signed(xoff6) * $signed(w1_6);
-  assign \$85  = $signed(xoff7) * $signed(w1_7);
-  assign \$86  = $signed(xoff0) * $signed(w2_0);
-  assign \$87  = $signed(xoff1) * $signed(w2_1);
-  assign \$88  = $signed(xoff2) * $signed(w2_2);
-  assign \$89  = $signed(xoff3) * $signed(w2_3);
-  assign \$90  = $signed(xoff4) * $signed(w2_4);
-  assign \$91  = $signed(xoff5) * $signed(w2_5);
-  assign \$92  = $signed(xoff6) * $signed(w2_6);
-  assign \$93  = $signed(xoff7) * $signed(w2_7);
-  assign \$94  = $signed(xoff0) * $signed(w3_0);
-  assign \$95  = $signed(xoff1) * $signed(w3_1);
-  assign \$96  = $signed(xoff2) * $signed(w3_2);
-  assign \$97  = $signed(xoff3) * $signed(w3_3);
-  assign \$98  = $signed(xoff4) * $signed(w3_4);
-  assign \$99  = $signed(xoff5) * $signed(w3_5);
-  assign \$100  = $signed(xoff6) * $signed(w3_6);
-  assign \$101  = $signed(xoff7) * $signed(w3_7);
-  assign \$102  = ~ o__valid;
-  assign \$103  = \$102  | o__ready;
-  assign \$104  = $signed(prod0_0) + $signed(prod0_1);
-  assign \$105  = $signed(prod0_2) + $signed(prod0_3);
-  assign \$106  = $signed(\$104 ) + $signed(\$105 );
-  assign \$107  = $signed(prod0_4) + $signed(prod0_5);
-  assign \$108  = $signed(prod0_6) + $signed(prod0_7);
-  assign \$109  = $signed(\$107 ) + $signed(\$108 );
-  assign \$110  = ~ o__valid;
-  assign \$111  = \$110  | o__ready;
-  assign \$112  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$6  = t == 6'h23;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 7'h00 : \$7 ;
+  assign \$9  = ~ o__valid;
+  assign \$10  = \$9  | o__ready;
+  assign \$11  = ~ o__valid;
+  assign \$12  = \$11  | o__ready;
+  assign \$13  = from_input ? x_reg : rport__data;
+  assign \$14  = $signed(\$13 [7:0]) - $signed(8'h80);
+  assign \$15  = from_input ? x_reg : rport__data;
+  assign \$16  = $signed(\$15 [15:8]) - $signed(8'h80);
+  assign \$17  = from_input ? x_reg : rport__data;
+  assign \$18  = $signed(\$17 [23:16]) - $signed(8'h80);
+  assign \$19  = from_input ? x_reg : rport__data;
+  assign \$20  = $signed(\$19 [31:24]) - $signed(8'h80);
+  assign \$21  = from_input ? x_reg : rport__data;
+  assign \$22  = $signed(\$21 [39:32]) - $signed(8'h80);
+  assign \$23  = from_input ? x_reg : rport__data;
+  assign \$24  = $signed(\$23 [47:40]) - $signed(8'h80);
+  assign \$25  = from_input ? x_reg : rport__data;
+  assign \$26  = $signed(\$25 [55:48]) - $signed(8'h80);
+  assign \$27  = from_input ? x_reg : rport__data;
+  assign \$28  = $signed(\$27 [63:56]) - $signed(8'h80);
+  assign \$29  = from_input ? x_reg : rport__data;
+  assign \$30  = $signed(\$29 [7:0]) - $signed(8'h80);
+  assign \$31  = from_input ? x_reg : rport__data;
+  assign \$32  = $signed(\$31 [15:8]) - $signed(8'h80);
+  assign \$33  = from_input ? x_reg : rport__data;
+  assign \$34  = $signed(\$33 [23:16]) - $signed(8'h80);
+  assign \$35  = from_input ? x_reg : rport__data;
+  assign \$36  = $signed(\$35 [31:24]) - $signed(8'h80);
+  assign \$37  = from_input ? x_reg : rport__data;
+  assign \$38  = $signed(\$37 [39:32]) - $signed(8'h80);
+  assign \$39  = from_input ? x_reg : rport__data;
+  assign \$40  = $signed(\$39 [47:40]) - $signed(8'h80);
+  assign \$41  = from_input ? x_reg : rport__data;
+  assign \$42  = $signed(\$41 [55:48]) - $signed(8'h80);
+  assign \$43  = from_input ? x_reg : rport__data;
+  assign \$44  = $signed(\$43 [63:56]) - $signed(8'h80);
+  assign \$45  = from_input ? x_reg : rport__data;
+  assign \$46  = $signed(\$45 [7:0]) - $signed(8'h80);
+  assign \$47  = from_input ? x_reg : rport__data;
+  assign \$48  = $signed(\$47 [15:8]) - $signed(8'h80);
+  assign \$49  = from_input ? x_reg : rport__data;
+  assign \$50  = $signed(\$49 [23:16]) - $signed(8'h80);
+  assign \$51  = from_input ? x_reg : rport__data;
+  assign \$52  = $signed(\$51 [31:24]) - $signed(8'h80);
+  assign \$53  = from_input ? x_reg : rport__data;
+  assign \$54  = $signed(\$53 [39:32]) - $signed(8'h80);
+  assign \$55  = from_input ? x_reg : rport__data;
+  assign \$56  = $signed(\$55 [47:40]) - $signed(8'h80);
+  assign \$57  = from_input ? x_reg : rport__data;
+  assign \$58  = $signed(\$57 [55:48]) - $signed(8'h80);
+  assign \$59  = from_input ? x_reg : rport__data;
+  assign \$60  = $signed(\$59 [63:56]) - $signed(8'h80);
+  assign \$61  = from_input ? x_reg : rport__data;
+  assign \$62  = $signed(\$61 [7:0]) - $signed(8'h80);
+  assign \$63  = from_input ? x_reg : rport__data;
+  assign \$64  = $signed(\$63 [15:8]) - $signed(8'h80);
+  assign \$65  = from_input ? x_reg : rport__data;
+  assign \$66  = $signed(\$65 [23:16]) - $signed(8'h80);
+  assign \$67  = from_input ? x_reg : rport__data;
+  assign \$68  = $signed(\$67 [31:24]) - $signed(8'h80);
+  assign \$69  = from_input ? x_reg : rport__data;
+  assign \$70  = $signed(\$69 [39:32]) - $signed(8'h80);
+  assign \$71  = from_input ? x_reg : rport__data;
+  assign \$72  = $signed(\$71 [47:40]) - $signed(8'h80);
+  assign \$73  = from_input ? x_reg : rport__data;
+  assign \$74  = $signed(\$73 [55:48]) - $signed(8'h80);
+  assign \$75  = from_input ? x_reg : rport__data;
+  assign \$76  = $signed(\$75 [63:56]) - $signed(8'h80);
+  assign \$77  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$78  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$79  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$80  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$81  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$82  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$83  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$84  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$85  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$86  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$87  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$88  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$89  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$90  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$91  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$92  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$93  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$94  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$95  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$96  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$97  = $signed(xoff2_4) * $signed(w2_4);
+  assign \$98  = $signed(xoff2_5) * $signed(w2_5);
+  assign \$99  = $signed(xoff2_6) * $signed(w2_6);
+  assign \$100  = $signed(xoff2_7) * $signed(w2_7);
+  assign \$101  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$102  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$103  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$104  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$105  = $signed(xoff3_4) * $signed(w3_4);
+  assign \$106  = $signed(xoff3_5) * $signed(w3_5);
+  assign \$107  = $signed(xoff3_6) * $signed(w3_6);
+  assign \$108  = $signed(xoff3_7) * $signed(w3_7);
+  assign \$109  = ~ o__valid;
+  assign \$110  = \$109  | o__ready;
+  assign \$111  = ~ o__valid;
+  assign \$112  = \$111  | o__ready;
   assign \$113  = ~ o__valid;
   assign \$114  = \$113  | o__ready;
-  assign \$115  = $signed(prod1_0) + $signed(prod1_1);
-  assign \$116  = $signed(prod1_2) + $signed(prod1_3);
-  assign \$117  = $signed(\$115 ) + $signed(\$116 );
-  assign \$118  = $signed(prod1_4) + $signed(prod1_5);
-  assign \$119  = $signed(prod1_6) + $signed(prod1_7);
-  assign \$120  = $signed(\$118 ) + $signed(\$119 );
-  assign \$121  = ~ o__valid;
-  assign \$122  = \$121  | o__ready;
-  assign \$123  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$124  = ~ o__valid;
-  assign \$125  = \$124  | o__ready;
-  assign \$126  = $signed(prod2_0) + $signed(prod2_1);
-  assign \$127  = $signed(prod2_2) + $signed(prod2_3);
-  assign \$128  = $signed(\$126 ) + $signed(\$127 );
-  assign \$129  = $signed(prod2_4) + $signed(prod2_5);
-  assign \$130  = $signed(prod2_6) + $signed(prod2_7);
-  assign \$131  = $signed(\$129 ) + $signed(\$130 );
-  assign \$132  = ~ o__valid;
-  assign \$133  = \$132  | o__ready;
-  assign \$134  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$135  = ~ o__valid;
-  assign \$136  = \$135  | o__ready;
-  assign \$137  = $signed(prod3_0) + $signed(prod3_1);
-  assign \$138  = $signed(prod3_2) + $signed(prod3_3);
-  assign \$139  = $signed(\$137 ) + $signed(\$138 );
-  assign \$140  = $signed(prod3_4) + $signed(prod3_5);
-  assign \$141  = $signed(prod3_6) + $signed(prod3_7);
-  assign \$142  = $signed(\$140 ) + $signed(\$141 );
-  assign \$143  = ~ o__valid;
-  assign \$144  = \$143  | o__ready;
-  assign \$145  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$146  = ~ o__valid;
-  assign \$147  = \$146  | o__ready;
-  assign \$148  = ~ o__valid;
-  assign \$149  = \$148  | o__ready;
+  assign \$115  = ~ o__valid;
+  assign \$116  = \$115  | o__ready;
+  assign \$117  = ~ o__valid;
+  assign \$118  = \$117  | o__ready;
+  assign \$119  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$120  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$121  = $signed(\$119 ) + $signed(\$120 );
+  assign \$122  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$123  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$124  = $signed(\$122 ) + $signed(\$123 );
+  assign \$125  = ~ o__valid;
+  assign \$126  = \$125  | o__ready;
+  assign \$127  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$128  = ~ o__valid;
+  assign \$129  = \$128  | o__ready;
+  assign \$130  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$131  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$132  = $signed(\$130 ) + $signed(\$131 );
+  assign \$133  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$134  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$135  = $signed(\$133 ) + $signed(\$134 );
+  assign \$136  = ~ o__valid;
+  assign \$137  = \$136  | o__ready;
+  assign \$138  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$139  = ~ o__valid;
+  assign \$140  = \$139  | o__ready;
+  assign \$141  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$142  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$143  = $signed(\$141 ) + $signed(\$142 );
+  assign \$144  = $signed(prod2_4_r) + $signed(prod2_5_r);
+  assign \$145  = $signed(prod2_6_r) + $signed(prod2_7_r);
+  assign \$146  = $signed(\$144 ) + $signed(\$145 );
+  assign \$147  = ~ o__valid;
+  assign \$148  = \$147  | o__ready;
+  assign \$149  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
   assign \$150  = ~ o__valid;
   assign \$151  = \$150  | o__ready;
-  assign \$152  = ~ o__valid;
-  assign \$153  = \$152  | o__ready;
-  assign \$154  = ~ o__valid;
-  assign \$155  = \$154  | o__ready;
-  assign \$156  = v5 & last5;
-  assign \$157  = ~ o__valid;
-  assign \$158  = \$157  | o__ready;
-  assign \$159  = \$158  & v5;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = \$161  & v5;
+  assign \$152  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$153  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$154  = $signed(\$152 ) + $signed(\$153 );
+  assign \$155  = $signed(prod3_4_r) + $signed(prod3_5_r);
+  assign \$156  = $signed(prod3_6_r) + $signed(prod3_7_r);
+  assign \$157  = $signed(\$155 ) + $signed(\$156 );
+  assign \$158  = ~ o__valid;
+  assign \$159  = \$158  | o__ready;
+  assign \$160  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
+  assign \$161  = ~ o__valid;
+  assign \$162  = \$161  | o__ready;
   assign \$163  = ~ o__valid;
   assign \$164  = \$163  | o__ready;
-  assign \$165  = \$164  & v5;
-  assign \$166  = ~ o__valid;
-  assign \$167  = \$166  | o__ready;
-  assign \$168  = \$167  & v5;
+  assign \$165  = ~ o__valid;
+  assign \$166  = \$165  | o__ready;
+  assign \$167  = ~ o__valid;
+  assign \$168  = \$167  | o__ready;
+  assign \$169  = ~ o__valid;
+  assign \$170  = \$169  | o__ready;
+  assign \$171  = ~ o__valid;
+  assign \$172  = \$171  | o__ready;
+  assign \$173  = v6 & last6;
+  assign \$174  = ~ o__valid;
+  assign \$175  = \$174  | o__ready;
+  assign \$176  = \$175  & v6;
+  assign \$177  = ~ o__valid;
+  assign \$178  = \$177  | o__ready;
+  assign \$179  = \$178  & v6;
+  assign \$180  = ~ o__valid;
+  assign \$181  = \$180  | o__ready;
+  assign \$182  = \$181  & v6;
+  assign \$183  = ~ o__valid;
+  assign \$184  = \$183  | o__ready;
+  assign \$185  = \$184  & v6;
+  assign \$186  = ~ o__valid;
+  assign \$187  = \$186  | o__ready;
+  assign i__ready = \$187  & reads_input_t;
+  assign \$188  = ~ o__valid;
+  assign \$189  = \$188  | o__ready;
+  assign \$190  = ~ reads_input_t;
+  assign \$191  = i__valid | \$190 ;
+  assign issue = \$189  & \$191 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$192  = ~ o__valid;
+  assign rport__en = \$192  | o__ready;
+  assign \$193  = ~ o__valid;
+  assign wrom__en = \$193  | o__ready;
+  assign \$195  = first6 ? \$194  : acc0;
+  assign \$196  = $signed(\$195 ) + $signed(sum0_s1_0);
+  assign \$198  = first6 ? \$197  : acc1;
+  assign \$199  = $signed(\$198 ) + $signed(sum1_s1_0);
+  assign \$201  = first6 ? \$200  : acc2;
+  assign \$202  = $signed(\$201 ) + $signed(sum2_s1_0);
+  assign \$204  = first6 ? \$203  : acc3;
+  assign \$205  = $signed(\$204 ) + $signed(sum3_s1_0);
   always @(posedge clk)
-    t <= \$169 ;
+    nf_t <= \$206 ;
   always @(posedge clk)
-    x_reg <= \$170 ;
+    sf_t <= \$207 ;
   always @(posedge clk)
-    from_input <= \$171 ;
+    reads_input_t <= \$208 ;
   always @(posedge clk)
-    v1 <= \$172 ;
+    first_t <= \$209 ;
   always @(posedge clk)
-    first1 <= \$173 ;
+    last_t <= \$210 ;
   always @(posedge clk)
-    last1 <= \$174 ;
+    t <= \$211 ;
   always @(posedge clk)
-    nf1 <= \$175 ;
+    x_reg <= \$212 ;
   always @(posedge clk)
-    xoff0 <= \$176 ;
+    from_input <= \$213 ;
   always @(posedge clk)
-    xoff1 <= \$177 ;
+    v1 <= \$214 ;
   always @(posedge clk)
-    xoff2 <= \$178 ;
+    first1 <= \$215 ;
   always @(posedge clk)
-    xoff3 <= \$179 ;
+    last1 <= \$216 ;
   always @(posedge clk)
-    xoff4 <= \$180 ;
+    nf1 <= \$217 ;
   always @(posedge clk)
-    xoff5 <= \$181 ;
+    xoff0_0 <= \$218 ;
   always @(posedge clk)
-    xoff6 <= \$182 ;
+    xoff0_1 <= \$219 ;
   always @(posedge clk)
-    xoff7 <= \$183 ;
+    xoff0_2 <= \$220 ;
   always @(posedge clk)
-    w0_0 <= \$184 ;
+    xoff0_3 <= \$221 ;
   always @(posedge clk)
-    w0_1 <= \$185 ;
+    xoff0_4 <= \$222 ;
   always @(posedge clk)
-    w0_2 <= \$186 ;
+    xoff0_5 <= \$223 ;
   always @(posedge clk)
-    w0_3 <= \$187 ;
+    xoff0_6 <= \$224 ;
   always @(posedge clk)
-    w0_4 <= \$188 ;
+    xoff0_7 <= \$225 ;
   always @(posedge clk)
-    w0_5 <= \$189 ;
+    xoff1_0 <= \$226 ;
   always @(posedge clk)
-    w0_6 <= \$190 ;
+    xoff1_1 <= \$227 ;
   always @(posedge clk)
-    w0_7 <= \$191 ;
+    xoff1_2 <= \$228 ;
   always @(posedge clk)
-    w1_0 <= \$192 ;
+    xoff1_3 <= \$229 ;
   always @(posedge clk)
-    w1_1 <= \$193 ;
+    xoff1_4 <= \$230 ;
   always @(posedge clk)
-    w1_2 <= \$194 ;
+    xoff1_5 <= \$231 ;
   always @(posedge clk)
-    w1_3 <= \$195 ;
+    xoff1_6 <= \$232 ;
   always @(posedge clk)
-    w1_4 <= \$196 ;
+    xoff1_7 <= \$233 ;
   always @(posedge clk)
-    w1_5 <= \$197 ;
+    xoff2_0 <= \$234 ;
   always @(posedge clk)
-    w1_6 <= \$198 ;
+    xoff2_1 <= \$235 ;
   always @(posedge clk)
-    w1_7 <= \$199 ;
+    xoff2_2 <= \$236 ;
   always @(posedge clk)
-    w2_0 <= \$200 ;
+    xoff2_3 <= \$237 ;
   always @(posedge clk)
-    w2_1 <= \$201 ;
+    xoff2_4 <= \$238 ;
   always @(posedge clk)
-    w2_2 <= \$202 ;
+    xoff2_5 <= \$239 ;
   always @(posedge clk)
-    w2_3 <= \$203 ;
+    xoff2_6 <= \$240 ;
   always @(posedge clk)
-    w2_4 <= \$204 ;
+    xoff2_7 <= \$241 ;
   always @(posedge clk)
-    w2_5 <= \$205 ;
+    xoff3_0 <= \$242 ;
   always @(posedge clk)
-    w2_6 <= \$206 ;
+    xoff3_1 <= \$243 ;
   always @(posedge clk)
-    w2_7 <= \$207 ;
+    xoff3_2 <= \$244 ;
   always @(posedge clk)
-    w3_0 <= \$208 ;
+    xoff3_3 <= \$245 ;
   always @(posedge clk)
-    w3_1 <= \$209 ;
+    xoff3_4 <= \$246 ;
   always @(posedge clk)
-    w3_2 <= \$210 ;
+    xoff3_5 <= \$247 ;
   always @(posedge clk)
-    w3_3 <= \$211 ;
+    xoff3_6 <= \$248 ;
   always @(posedge clk)
-    w3_4 <= \$212 ;
+    xoff3_7 <= \$249 ;
   always @(posedge clk)
-    w3_5 <= \$213 ;
+    w0_0 <= \$250 ;
   always @(posedge clk)
-    w3_6 <= \$214 ;
+    w0_1 <= \$251 ;
   always @(posedge clk)
-    w3_7 <= \$215 ;
+    w0_2 <= \$252 ;
   always @(posedge clk)
-    prod0_0 <= \$216 ;
+    w0_3 <= \$253 ;
   always @(posedge clk)
-    prod0_1 <= \$217 ;
+    w0_4 <= \$254 ;
   always @(posedge clk)
-    prod0_2 <= \$218 ;
+    w0_5 <= \$255 ;
   always @(posedge clk)
-    prod0_3 <= \$219 ;
+    w0_6 <= \$256 ;
   always @(posedge clk)
-    prod0_4 <= \$220 ;
+    w0_7 <= \$257 ;
   always @(posedge clk)
-    prod0_5 <= \$221 ;
+    w1_0 <= \$258 ;
   always @(posedge clk)
-    prod0_6 <= \$222 ;
+    w1_1 <= \$259 ;
   always @(posedge clk)
-    prod0_7 <= \$223 ;
+    w1_2 <= \$260 ;
   always @(posedge clk)
-    prod1_0 <= \$224 ;
+    w1_3 <= \$261 ;
   always @(posedge clk)
-    prod1_1 <= \$225 ;
+    w1_4 <= \$262 ;
   always @(posedge clk)
-    prod1_2 <= \$226 ;
+    w1_5 <= \$263 ;
   always @(posedge clk)
-    prod1_3 <= \$227 ;
+    w1_6 <= \$264 ;
   always @(posedge clk)
-    prod1_4 <= \$228 ;
+    w1_7 <= \$265 ;
   always @(posedge clk)
-    prod1_5 <= \$229 ;
+    w2_0 <= \$266 ;
   always @(posedge clk)
-    prod1_6 <= \$230 ;
+    w2_1 <= \$267 ;
   always @(posedge clk)
-    prod1_7 <= \$231 ;
+    w2_2 <= \$268 ;
   always @(posedge clk)
-    prod2_0 <= \$232 ;
+    w2_3 <= \$269 ;
   always @(posedge clk)
-    prod2_1 <= \$233 ;
+    w2_4 <= \$270 ;
   always @(posedge clk)
-    prod2_2 <= \$234 ;
+    w2_5 <= \$271 ;
   always @(posedge clk)
-    prod2_3 <= \$235 ;
+    w2_6 <= \$272 ;
   always @(posedge clk)
-    prod2_4 <= \$236 ;
+    w2_7 <= \$273 ;
   always @(posedge clk)
-    prod2_5 <= \$237 ;
+    w3_0 <= \$274 ;
   always @(posedge clk)
-    prod2_6 <= \$238 ;
+    w3_1 <= \$275 ;
   always @(posedge clk)
-    prod2_7 <= \$239 ;
+    w3_2 <= \$276 ;
   always @(posedge clk)
-    prod3_0 <= \$240 ;
+    w3_3 <= \$277 ;
   always @(posedge clk)
-    prod3_1 <= \$241 ;
+    w3_4 <= \$278 ;
   always @(posedge clk)
-    prod3_2 <= \$242 ;
+    w3_5 <= \$279 ;
   always @(posedge clk)
-    prod3_3 <= \$243 ;
+    w3_6 <= \$280 ;
   always @(posedge clk)
-    prod3_4 <= \$244 ;
+    w3_7 <= \$281 ;
   always @(posedge clk)
-    prod3_5 <= \$245 ;
+    prod0_0 <= \$282 ;
   always @(posedge clk)
-    prod3_6 <= \$246 ;
+    prod0_1 <= \$283 ;
   always @(posedge clk)
-    prod3_7 <= \$247 ;
+    prod0_2 <= \$284 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$248 ;
+    prod0_3 <= \$285 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$249 ;
+    prod0_4 <= \$286 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$250 ;
+    prod0_5 <= \$287 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$251 ;
+    prod0_6 <= \$288 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$252 ;
+    prod0_7 <= \$289 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$253 ;
+    prod1_0 <= \$290 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$254 ;
+    prod1_1 <= \$291 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$255 ;
+    prod1_2 <= \$292 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$256 ;
+    prod1_3 <= \$293 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$257 ;
+    prod1_4 <= \$294 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$258 ;
+    prod1_5 <= \$295 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$259 ;
+    prod1_6 <= \$296 ;
   always @(posedge clk)
-    v2 <= \$260 ;
+    prod1_7 <= \$297 ;
   always @(posedge clk)
-    first2 <= \$261 ;
+    prod2_0 <= \$298 ;
   always @(posedge clk)
-    last2 <= \$262 ;
+    prod2_1 <= \$299 ;
   always @(posedge clk)
-    nf2 <= \$263 ;
+    prod2_2 <= \$300 ;
   always @(posedge clk)
-    v3 <= \$264 ;
+    prod2_3 <= \$301 ;
   always @(posedge clk)
-    first3 <= \$265 ;
+    prod2_4 <= \$302 ;
   always @(posedge clk)
-    last3 <= \$266 ;
+    prod2_5 <= \$303 ;
   always @(posedge clk)
-    nf3 <= \$267 ;
+    prod2_6 <= \$304 ;
   always @(posedge clk)
-    v4 <= \$268 ;
+    prod2_7 <= \$305 ;
   always @(posedge clk)
-    first4 <= \$269 ;
+    prod3_0 <= \$306 ;
   always @(posedge clk)
-    last4 <= \$270 ;
+    prod3_1 <= \$307 ;
   always @(posedge clk)
-    nf4 <= \$271 ;
+    prod3_2 <= \$308 ;
   always @(posedge clk)
-    v5 <= \$272 ;
+    prod3_3 <= \$309 ;
   always @(posedge clk)
-    first5 <= \$273 ;
+    prod3_4 <= \$310 ;
   always @(posedge clk)
-    last5 <= \$274 ;
+    prod3_5 <= \$311 ;
   always @(posedge clk)
-    nf5 <= \$275 ;
+    prod3_6 <= \$312 ;
   always @(posedge clk)
-    o__valid <= \$276 ;
+    prod3_7 <= \$313 ;
   always @(posedge clk)
-    acc0 <= \$277 ;
+    prod0_0_r <= \$314 ;
   always @(posedge clk)
-    o__payload <= \$278 ;
+    prod0_1_r <= \$315 ;
   always @(posedge clk)
-    acc1 <= \$279 ;
+    prod0_2_r <= \$316 ;
   always @(posedge clk)
-    acc2 <= \$280 ;
+    prod0_3_r <= \$317 ;
   always @(posedge clk)
-    acc3 <= \$281 ;
+    prod0_4_r <= \$318 ;
+  always @(posedge clk)
+    prod0_5_r <= \$319 ;
+  always @(posedge clk)
+    prod0_6_r <= \$320 ;
+  always @(posedge clk)
+    prod0_7_r <= \$321 ;
+  always @(posedge clk)
+    prod1_0_r <= \$322 ;
+  always @(posedge clk)
+    prod1_1_r <= \$323 ;
+  always @(posedge clk)
+    prod1_2_r <= \$324 ;
+  always @(posedge clk)
+    prod1_3_r <= \$325 ;
+  always @(posedge clk)
+    prod1_4_r <= \$326 ;
+  always @(posedge clk)
+    prod1_5_r <= \$327 ;
+  always @(posedge clk)
+    prod1_6_r <= \$328 ;
+  always @(posedge clk)
+    prod1_7_r <= \$329 ;
+  always @(posedge clk)
+    prod2_0_r <= \$330 ;
+  always @(posedge clk)
+    prod2_1_r <= \$331 ;
+  always @(posedge clk)
+    prod2_2_r <= \$332 ;
+  always @(posedge clk)
+    prod2_3_r <= \$333 ;
+  always @(posedge clk)
+    prod2_4_r <= \$334 ;
+  always @(posedge clk)
+    prod2_5_r <= \$335 ;
+  always @(posedge clk)
+    prod2_6_r <= \$336 ;
+  always @(posedge clk)
+    prod2_7_r <= \$337 ;
+  always @(posedge clk)
+    prod3_0_r <= \$338 ;
+  always @(posedge clk)
+    prod3_1_r <= \$339 ;
+  always @(posedge clk)
+    prod3_2_r <= \$340 ;
+  always @(posedge clk)
+    prod3_3_r <= \$341 ;
+  always @(posedge clk)
+    prod3_4_r <= \$342 ;
+  always @(posedge clk)
+    prod3_5_r <= \$343 ;
+  always @(posedge clk)
+    prod3_6_r <= \$344 ;
+  always @(posedge clk)
+    prod3_7_r <= \$345 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$346 ;
+  always @(posedge clk)
+    sum0_s0_1 <= \$347 ;
+  always @(posedge clk)
+    sum0_s1_0 <= \$348 ;
+  always @(posedge clk)
+    sum1_s0_0 <= \$349 ;
+  always @(posedge clk)
+    sum1_s0_1 <= \$350 ;
+  always @(posedge clk)
+    sum1_s1_0 <= \$351 ;
+  always @(posedge clk)
+    sum2_s0_0 <= \$352 ;
+  always @(posedge clk)
+    sum2_s0_1 <= \$353 ;
+  always @(posedge clk)
+    sum2_s1_0 <= \$354 ;
+  always @(posedge clk)
+    sum3_s0_0 <= \$355 ;
+  always @(posedge clk)
+    sum3_s0_1 <= \$356 ;
+  always @(posedge clk)
+    sum3_s1_0 <= \$357 ;
+  always @(posedge clk)
+    v2 <= \$358 ;
+  always @(posedge clk)
+    first2 <= \$359 ;
+  always @(posedge clk)
+    last2 <= \$360 ;
+  always @(posedge clk)
+    nf2 <= \$361 ;
+  always @(posedge clk)
+    v3 <= \$362 ;
+  always @(posedge clk)
+    first3 <= \$363 ;
+  always @(posedge clk)
+    last3 <= \$364 ;
+  always @(posedge clk)
+    nf3 <= \$365 ;
+  always @(posedge clk)
+    v4 <= \$366 ;
+  always @(posedge clk)
+    first4 <= \$367 ;
+  always @(posedge clk)
+    last4 <= \$368 ;
+  always @(posedge clk)
+    nf4 <= \$369 ;
+  always @(posedge clk)
+    v5 <= \$370 ;
+  always @(posedge clk)
+    first5 <= \$371 ;
+  always @(posedge clk)
+    last5 <= \$372 ;
+  always @(posedge clk)
+    nf5 <= \$373 ;
+  always @(posedge clk)
+    v6 <= \$374 ;
+  always @(posedge clk)
+    first6 <= \$375 ;
+  always @(posedge clk)
+    last6 <= \$376 ;
+  always @(posedge clk)
+    nf6 <= \$377 ;
+  always @(posedge clk)
+    o__valid <= \$378 ;
+  always @(posedge clk)
+    acc0 <= \$379 ;
+  always @(posedge clk)
+    o__payload <= \$380 ;
+  always @(posedge clk)
+    acc1 <= \$381 ;
+  always @(posedge clk)
+    acc2 <= \$382 ;
+  always @(posedge clk)
+    acc3 <= \$383 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$3  = 2'h0;
+    \$1  = 2'h0;
     casez (t)
       6'h00:
-          \$3  = 2'h0;
+          \$1  = 2'h0;
       6'h01:
-          \$3  = 2'h0;
+          \$1  = 2'h0;
       6'h02:
-          \$3  = 2'h0;
+          \$1  = 2'h0;
       6'h03:
-          \$3  = 2'h0;
+          \$1  = 2'h0;
       6'h04:
-          \$3  = 2'h0;
+          \$1  = 2'h0;
       6'h05:
-          \$3  = 2'h0;
+          \$1  = 2'h0;
       6'h06:
-          \$3  = 2'h0;
+          \$1  = 2'h0;
       6'h07:
-          \$3  = 2'h0;
+          \$1  = 2'h0;
       6'h08:
-          \$3  = 2'h0;
+          \$1  = 2'h1;
       6'h09:
-          \$3  = 2'h1;
+          \$1  = 2'h1;
       6'h0a:
-          \$3  = 2'h1;
+          \$1  = 2'h1;
       6'h0b:
-          \$3  = 2'h1;
+          \$1  = 2'h1;
       6'h0c:
-          \$3  = 2'h1;
+          \$1  = 2'h1;
       6'h0d:
-          \$3  = 2'h1;
+          \$1  = 2'h1;
       6'h0e:
-          \$3  = 2'h1;
+          \$1  = 2'h1;
       6'h0f:
-          \$3  = 2'h1;
+          \$1  = 2'h1;
       6'h10:
-          \$3  = 2'h1;
+          \$1  = 2'h1;
       6'h11:
-          \$3  = 2'h1;
+          \$1  = 2'h2;
       6'h12:
-          \$3  = 2'h2;
+          \$1  = 2'h2;
       6'h13:
-          \$3  = 2'h2;
+          \$1  = 2'h2;
       6'h14:
-          \$3  = 2'h2;
+          \$1  = 2'h2;
       6'h15:
-          \$3  = 2'h2;
+          \$1  = 2'h2;
       6'h16:
-          \$3  = 2'h2;
+          \$1  = 2'h2;
       6'h17:
-          \$3  = 2'h2;
+          \$1  = 2'h2;
       6'h18:
-          \$3  = 2'h2;
+          \$1  = 2'h2;
       6'h19:
-          \$3  = 2'h2;
+          \$1  = 2'h2;
       6'h1a:
-          \$3  = 2'h2;
+          \$1  = 2'h3;
       6'h1b:
-          \$3  = 2'h3;
+          \$1  = 2'h3;
       6'h1c:
-          \$3  = 2'h3;
+          \$1  = 2'h3;
       6'h1d:
-          \$3  = 2'h3;
+          \$1  = 2'h3;
       6'h1e:
-          \$3  = 2'h3;
+          \$1  = 2'h3;
       6'h1f:
-          \$3  = 2'h3;
+          \$1  = 2'h3;
       6'h20:
-          \$3  = 2'h3;
+          \$1  = 2'h3;
       6'h21:
-          \$3  = 2'h3;
+          \$1  = 2'h3;
       6'h22:
-          \$3  = 2'h3;
+          \$1  = 2'h3;
       6'h23:
-          \$3  = 2'h3;
+          \$1  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$7  = 2'h0;
+    \$2  = 4'h0;
     casez (t)
       6'h00:
-          \$7  = 2'h0;
+          \$2  = 4'h1;
       6'h01:
-          \$7  = 2'h0;
+          \$2  = 4'h2;
       6'h02:
-          \$7  = 2'h0;
+          \$2  = 4'h3;
       6'h03:
-          \$7  = 2'h0;
+          \$2  = 4'h4;
       6'h04:
-          \$7  = 2'h0;
+          \$2  = 4'h5;
       6'h05:
-          \$7  = 2'h0;
+          \$2  = 4'h6;
       6'h06:
-          \$7  = 2'h0;
+          \$2  = 4'h7;
       6'h07:
-          \$7  = 2'h0;
+          \$2  = 4'h8;
       6'h08:
-          \$7  = 2'h0;
+          \$2  = 4'h0;
       6'h09:
-          \$7  = 2'h1;
+          \$2  = 4'h1;
       6'h0a:
-          \$7  = 2'h1;
+          \$2  = 4'h2;
       6'h0b:
-          \$7  = 2'h1;
+          \$2  = 4'h3;
       6'h0c:
-          \$7  = 2'h1;
+          \$2  = 4'h4;
       6'h0d:
-          \$7  = 2'h1;
+          \$2  = 4'h5;
       6'h0e:
-          \$7  = 2'h1;
+          \$2  = 4'h6;
       6'h0f:
-          \$7  = 2'h1;
+          \$2  = 4'h7;
       6'h10:
-          \$7  = 2'h1;
+          \$2  = 4'h8;
       6'h11:
-          \$7  = 2'h1;
+          \$2  = 4'h0;
       6'h12:
-          \$7  = 2'h2;
+          \$2  = 4'h1;
       6'h13:
-          \$7  = 2'h2;
+          \$2  = 4'h2;
       6'h14:
-          \$7  = 2'h2;
+          \$2  = 4'h3;
       6'h15:
-          \$7  = 2'h2;
+          \$2  = 4'h4;
       6'h16:
-          \$7  = 2'h2;
+          \$2  = 4'h5;
       6'h17:
-          \$7  = 2'h2;
+          \$2  = 4'h6;
       6'h18:
-          \$7  = 2'h2;
+          \$2  = 4'h7;
       6'h19:
-          \$7  = 2'h2;
+          \$2  = 4'h8;
       6'h1a:
-          \$7  = 2'h2;
+          \$2  = 4'h0;
       6'h1b:
-          \$7  = 2'h3;
+          \$2  = 4'h1;
       6'h1c:
-          \$7  = 2'h3;
+          \$2  = 4'h2;
       6'h1d:
-          \$7  = 2'h3;
+          \$2  = 4'h3;
       6'h1e:
-          \$7  = 2'h3;
+          \$2  = 4'h4;
       6'h1f:
-          \$7  = 2'h3;
+          \$2  = 4'h5;
       6'h20:
-          \$7  = 2'h3;
+          \$2  = 4'h6;
       6'h21:
-          \$7  = 2'h3;
+          \$2  = 4'h7;
       6'h22:
-          \$7  = 2'h3;
+          \$2  = 4'h8;
       6'h23:
-          \$7  = 2'h3;
+          \$2  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$12  = 2'h0;
+    \$3  = 1'h0;
     casez (t)
       6'h00:
-          \$12  = 2'h0;
+          \$3  = 1'h1;
       6'h01:
-          \$12  = 2'h0;
+          \$3  = 1'h1;
       6'h02:
-          \$12  = 2'h0;
+          \$3  = 1'h1;
       6'h03:
-          \$12  = 2'h0;
+          \$3  = 1'h1;
       6'h04:
-          \$12  = 2'h0;
+          \$3  = 1'h1;
       6'h05:
-          \$12  = 2'h0;
+          \$3  = 1'h1;
       6'h06:
-          \$12  = 2'h0;
+          \$3  = 1'h1;
       6'h07:
-          \$12  = 2'h0;
+          \$3  = 1'h1;
       6'h08:
-          \$12  = 2'h0;
+          \$3  = 1'h0;
       6'h09:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h0a:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h0b:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h0c:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h0d:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h0e:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h0f:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h10:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h11:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h12:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h13:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h14:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h15:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h16:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h17:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h18:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h19:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h1a:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h1b:
-          \$12  = 2'h3;
+          \$3  = 1'h0;
       6'h1c:
-          \$12  = 2'h3;
+          \$3  = 1'h0;
       6'h1d:
-          \$12  = 2'h3;
+          \$3  = 1'h0;
       6'h1e:
-          \$12  = 2'h3;
+          \$3  = 1'h0;
       6'h1f:
-          \$12  = 2'h3;
+          \$3  = 1'h0;
       6'h20:
-          \$12  = 2'h3;
+          \$3  = 1'h0;
       6'h21:
-          \$12  = 2'h3;
+          \$3  = 1'h0;
       6'h22:
-          \$12  = 2'h3;
+          \$3  = 1'h0;
       6'h23:
-          \$12  = 2'h3;
+          \$3  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$signature__addr  = 4'h0;
+    \$4  = 1'h0;
     casez (t)
       6'h00:
-          \$signature__addr  = 4'h0;
+          \$4  = 1'h0;
       6'h01:
-          \$signature__addr  = 4'h1;
+          \$4  = 1'h0;
       6'h02:
-          \$signature__addr  = 4'h2;
+          \$4  = 1'h0;
       6'h03:
-          \$signature__addr  = 4'h3;
+          \$4  = 1'h0;
       6'h04:
-          \$signature__addr  = 4'h4;
+          \$4  = 1'h0;
       6'h05:
-          \$signature__addr  = 4'h5;
+          \$4  = 1'h0;
       6'h06:
-          \$signature__addr  = 4'h6;
+          \$4  = 1'h0;
       6'h07:
-          \$signature__addr  = 4'h7;
+          \$4  = 1'h0;
       6'h08:
-          \$signature__addr  = 4'h8;
+          \$4  = 1'h1;
       6'h09:
-          \$signature__addr  = 4'h0;
+          \$4  = 1'h0;
       6'h0a:
-          \$signature__addr  = 4'h1;
+          \$4  = 1'h0;
       6'h0b:
-          \$signature__addr  = 4'h2;
+          \$4  = 1'h0;
       6'h0c:
-          \$signature__addr  = 4'h3;
+          \$4  = 1'h0;
       6'h0d:
-          \$signature__addr  = 4'h4;
+          \$4  = 1'h0;
       6'h0e:
-          \$signature__addr  = 4'h5;
+          \$4  = 1'h0;
       6'h0f:
-          \$signature__addr  = 4'h6;
+          \$4  = 1'h0;
       6'h10:
-          \$signature__addr  = 4'h7;
+          \$4  = 1'h0;
       6'h11:
-          \$signature__addr  = 4'h8;
+          \$4  = 1'h1;
       6'h12:
-          \$signature__addr  = 4'h0;
+          \$4  = 1'h0;
       6'h13:
-          \$signature__addr  = 4'h1;
+          \$4  = 1'h0;
       6'h14:
-          \$signature__addr  = 4'h2;
+          \$4  = 1'h0;
       6'h15:
-          \$signature__addr  = 4'h3;
+          \$4  = 1'h0;
       6'h16:
-          \$signature__addr  = 4'h4;
+          \$4  = 1'h0;
       6'h17:
-          \$signature__addr  = 4'h5;
+          \$4  = 1'h0;
       6'h18:
-          \$signature__addr  = 4'h6;
+          \$4  = 1'h0;
       6'h19:
-          \$signature__addr  = 4'h7;
+          \$4  = 1'h0;
       6'h1a:
-          \$signature__addr  = 4'h8;
+          \$4  = 1'h1;
       6'h1b:
-          \$signature__addr  = 4'h0;
+          \$4  = 1'h0;
       6'h1c:
-          \$signature__addr  = 4'h1;
+          \$4  = 1'h0;
       6'h1d:
-          \$signature__addr  = 4'h2;
+          \$4  = 1'h0;
       6'h1e:
-          \$signature__addr  = 4'h3;
+          \$4  = 1'h0;
       6'h1f:
-          \$signature__addr  = 4'h4;
+          \$4  = 1'h0;
       6'h20:
-          \$signature__addr  = 4'h5;
+          \$4  = 1'h0;
       6'h21:
-          \$signature__addr  = 4'h6;
+          \$4  = 1'h0;
       6'h22:
-          \$signature__addr  = 4'h7;
+          \$4  = 1'h0;
       6'h23:
-          \$signature__addr  = 4'h8;
+          \$4  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    rport__addr = 4'h0;
+    \$5  = 1'h0;
     casez (t)
       6'h00:
-          rport__addr = 4'h0;
+          \$5  = 1'h0;
       6'h01:
-          rport__addr = 4'h1;
+          \$5  = 1'h0;
       6'h02:
-          rport__addr = 4'h2;
+          \$5  = 1'h0;
       6'h03:
-          rport__addr = 4'h3;
+          \$5  = 1'h0;
       6'h04:
-          rport__addr = 4'h4;
+          \$5  = 1'h0;
       6'h05:
-          rport__addr = 4'h5;
+          \$5  = 1'h0;
       6'h06:
-          rport__addr = 4'h6;
+          \$5  = 1'h0;
       6'h07:
-          rport__addr = 4'h7;
+          \$5  = 1'h1;
       6'h08:
-          rport__addr = 4'h8;
+          \$5  = 1'h0;
       6'h09:
-          rport__addr = 4'h0;
+          \$5  = 1'h0;
       6'h0a:
-          rport__addr = 4'h1;
+          \$5  = 1'h0;
       6'h0b:
-          rport__addr = 4'h2;
+          \$5  = 1'h0;
       6'h0c:
-          rport__addr = 4'h3;
+          \$5  = 1'h0;
       6'h0d:
-          rport__addr = 4'h4;
+          \$5  = 1'h0;
       6'h0e:
-          rport__addr = 4'h5;
+          \$5  = 1'h0;
       6'h0f:
-          rport__addr = 4'h6;
+          \$5  = 1'h0;
       6'h10:
-          rport__addr = 4'h7;
+          \$5  = 1'h1;
       6'h11:
-          rport__addr = 4'h8;
+          \$5  = 1'h0;
       6'h12:
-          rport__addr = 4'h0;
+          \$5  = 1'h0;
       6'h13:
-          rport__addr = 4'h1;
+          \$5  = 1'h0;
       6'h14:
-          rport__addr = 4'h2;
+          \$5  = 1'h0;
       6'h15:
-          rport__addr = 4'h3;
+          \$5  = 1'h0;
       6'h16:
-          rport__addr = 4'h4;
+          \$5  = 1'h0;
       6'h17:
-          rport__addr = 4'h5;
+          \$5  = 1'h0;
       6'h18:
-          rport__addr = 4'h6;
+          \$5  = 1'h0;
       6'h19:
-          rport__addr = 4'h7;
+          \$5  = 1'h1;
       6'h1a:
-          rport__addr = 4'h8;
+          \$5  = 1'h0;
       6'h1b:
-          rport__addr = 4'h0;
+          \$5  = 1'h0;
       6'h1c:
-          rport__addr = 4'h1;
+          \$5  = 1'h0;
       6'h1d:
-          rport__addr = 4'h2;
+          \$5  = 1'h0;
       6'h1e:
-          rport__addr = 4'h3;
+          \$5  = 1'h0;
       6'h1f:
-          rport__addr = 4'h4;
+          \$5  = 1'h0;
       6'h20:
-          rport__addr = 4'h5;
+          \$5  = 1'h0;
       6'h21:
-          rport__addr = 4'h6;
+          \$5  = 1'h0;
       6'h22:
-          rport__addr = 4'h7;
+          \$5  = 1'h1;
       6'h23:
-          rport__addr = 4'h8;
+          \$5  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       2'h0:
-          \$16  = 24'hfffc6a;
+          \$194  = 24'hfffc6a;
       2'h1:
-          \$16  = 24'hfffdba;
+          \$194  = 24'hfffdba;
       2'h2:
-          \$16  = 24'hfffa34;
+          \$194  = 24'hfffa34;
       2'h3:
-          \$16  = 24'hfffb2f;
+          \$194  = 24'hfffb2f;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       2'h0:
-          \$19  = 24'hfffe48;
+          \$197  = 24'hfffe48;
       2'h1:
-          \$19  = 24'h0000bf;
+          \$197  = 24'h0000bf;
       2'h2:
-          \$19  = 24'h000052;
+          \$197  = 24'h000052;
       2'h3:
-          \$19  = 24'hff01ff;
+          \$197  = 24'hff01ff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       2'h0:
-          \$22  = 24'hfffcdd;
+          \$200  = 24'hfffcdd;
       2'h1:
-          \$22  = 24'h0003ac;
+          \$200  = 24'h0003ac;
       2'h2:
-          \$22  = 24'hfffe21;
+          \$200  = 24'hfffe21;
       2'h3:
-          \$22  = 24'hff01ff;
+          \$200  = 24'hff01ff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
+    casez (nf6)
       2'h0:
-          \$25  = 24'hfff71c;
+          \$203  = 24'hfff71c;
       2'h1:
-          \$25  = 24'h000195;
+          \$203  = 24'h000195;
       2'h2:
-          \$25  = 24'hfffaad;
+          \$203  = 24'hfffaad;
       2'h3:
-          \$25  = 24'hff01ff;
+          \$203  = 24'hff01ff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$30  = 2'h0;
-    casez (t)
-      6'h00:
-          \$30  = 2'h0;
-      6'h01:
-          \$30  = 2'h0;
-      6'h02:
-          \$30  = 2'h0;
-      6'h03:
-          \$30  = 2'h0;
-      6'h04:
-          \$30  = 2'h0;
-      6'h05:
-          \$30  = 2'h0;
-      6'h06:
-          \$30  = 2'h0;
-      6'h07:
-          \$30  = 2'h0;
-      6'h08:
-          \$30  = 2'h0;
-      6'h09:
-          \$30  = 2'h1;
-      6'h0a:
-          \$30  = 2'h1;
-      6'h0b:
-          \$30  = 2'h1;
-      6'h0c:
-          \$30  = 2'h1;
-      6'h0d:
-          \$30  = 2'h1;
-      6'h0e:
-          \$30  = 2'h1;
-      6'h0f:
-          \$30  = 2'h1;
-      6'h10:
-          \$30  = 2'h1;
-      6'h11:
-          \$30  = 2'h1;
-      6'h12:
-          \$30  = 2'h2;
-      6'h13:
-          \$30  = 2'h2;
-      6'h14:
-          \$30  = 2'h2;
-      6'h15:
-          \$30  = 2'h2;
-      6'h16:
-          \$30  = 2'h2;
-      6'h17:
-          \$30  = 2'h2;
-      6'h18:
-          \$30  = 2'h2;
-      6'h19:
-          \$30  = 2'h2;
-      6'h1a:
-          \$30  = 2'h2;
-      6'h1b:
-          \$30  = 2'h3;
-      6'h1c:
-          \$30  = 2'h3;
-      6'h1d:
-          \$30  = 2'h3;
-      6'h1e:
-          \$30  = 2'h3;
-      6'h1f:
-          \$30  = 2'h3;
-      6'h20:
-          \$30  = 2'h3;
-      6'h21:
-          \$30  = 2'h3;
-      6'h22:
-          \$30  = 2'h3;
-      6'h23:
-          \$30  = 2'h3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$40  = 2'h0;
-    casez (t)
-      6'h00:
-          \$40  = 2'h0;
-      6'h01:
-          \$40  = 2'h0;
-      6'h02:
-          \$40  = 2'h0;
-      6'h03:
-          \$40  = 2'h0;
-      6'h04:
-          \$40  = 2'h0;
-      6'h05:
-          \$40  = 2'h0;
-      6'h06:
-          \$40  = 2'h0;
-      6'h07:
-          \$40  = 2'h0;
-      6'h08:
-          \$40  = 2'h0;
-      6'h09:
-          \$40  = 2'h1;
-      6'h0a:
-          \$40  = 2'h1;
-      6'h0b:
-          \$40  = 2'h1;
-      6'h0c:
-          \$40  = 2'h1;
-      6'h0d:
-          \$40  = 2'h1;
-      6'h0e:
-          \$40  = 2'h1;
-      6'h0f:
-          \$40  = 2'h1;
-      6'h10:
-          \$40  = 2'h1;
-      6'h11:
-          \$40  = 2'h1;
-      6'h12:
-          \$40  = 2'h2;
-      6'h13:
-          \$40  = 2'h2;
-      6'h14:
-          \$40  = 2'h2;
-      6'h15:
-          \$40  = 2'h2;
-      6'h16:
-          \$40  = 2'h2;
-      6'h17:
-          \$40  = 2'h2;
-      6'h18:
-          \$40  = 2'h2;
-      6'h19:
-          \$40  = 2'h2;
-      6'h1a:
-          \$40  = 2'h2;
-      6'h1b:
-          \$40  = 2'h3;
-      6'h1c:
-          \$40  = 2'h3;
-      6'h1d:
-          \$40  = 2'h3;
-      6'h1e:
-          \$40  = 2'h3;
-      6'h1f:
-          \$40  = 2'h3;
-      6'h20:
-          \$40  = 2'h3;
-      6'h21:
-          \$40  = 2'h3;
-      6'h22:
-          \$40  = 2'h3;
-      6'h23:
-          \$40  = 2'h3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$44  = 2'h0;
-    casez (t)
-      6'h00:
-          \$44  = 2'h0;
-      6'h01:
-          \$44  = 2'h0;
-      6'h02:
-          \$44  = 2'h0;
-      6'h03:
-          \$44  = 2'h0;
-      6'h04:
-          \$44  = 2'h0;
-      6'h05:
-          \$44  = 2'h0;
-      6'h06:
-          \$44  = 2'h0;
-      6'h07:
-          \$44  = 2'h0;
-      6'h08:
-          \$44  = 2'h0;
-      6'h09:
-          \$44  = 2'h1;
-      6'h0a:
-          \$44  = 2'h1;
-      6'h0b:
-          \$44  = 2'h1;
-      6'h0c:
-          \$44  = 2'h1;
-      6'h0d:
-          \$44  = 2'h1;
-      6'h0e:
-          \$44  = 2'h1;
-      6'h0f:
-          \$44  = 2'h1;
-      6'h10:
-          \$44  = 2'h1;
-      6'h11:
-          \$44  = 2'h1;
-      6'h12:
-          \$44  = 2'h2;
-      6'h13:
-          \$44  = 2'h2;
-      6'h14:
-          \$44  = 2'h2;
-      6'h15:
-          \$44  = 2'h2;
-      6'h16:
-          \$44  = 2'h2;
-      6'h17:
-          \$44  = 2'h2;
-      6'h18:
-          \$44  = 2'h2;
-      6'h19:
-          \$44  = 2'h2;
-      6'h1a:
-          \$44  = 2'h2;
-      6'h1b:
-          \$44  = 2'h3;
-      6'h1c:
-          \$44  = 2'h3;
-      6'h1d:
-          \$44  = 2'h3;
-      6'h1e:
-          \$44  = 2'h3;
-      6'h1f:
-          \$44  = 2'h3;
-      6'h20:
-          \$44  = 2'h3;
-      6'h21:
-          \$44  = 2'h3;
-      6'h22:
-          \$44  = 2'h3;
-      6'h23:
-          \$44  = 2'h3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$49  = 1'h0;
-    casez (t)
-      6'h00:
-          \$49  = 1'h1;
-      6'h01:
-          \$49  = 1'h0;
-      6'h02:
-          \$49  = 1'h0;
-      6'h03:
-          \$49  = 1'h0;
-      6'h04:
-          \$49  = 1'h0;
-      6'h05:
-          \$49  = 1'h0;
-      6'h06:
-          \$49  = 1'h0;
-      6'h07:
-          \$49  = 1'h0;
-      6'h08:
-          \$49  = 1'h0;
-      6'h09:
-          \$49  = 1'h1;
-      6'h0a:
-          \$49  = 1'h0;
-      6'h0b:
-          \$49  = 1'h0;
-      6'h0c:
-          \$49  = 1'h0;
-      6'h0d:
-          \$49  = 1'h0;
-      6'h0e:
-          \$49  = 1'h0;
-      6'h0f:
-          \$49  = 1'h0;
-      6'h10:
-          \$49  = 1'h0;
-      6'h11:
-          \$49  = 1'h0;
-      6'h12:
-          \$49  = 1'h1;
-      6'h13:
-          \$49  = 1'h0;
-      6'h14:
-          \$49  = 1'h0;
-      6'h15:
-          \$49  = 1'h0;
-      6'h16:
-          \$49  = 1'h0;
-      6'h17:
-          \$49  = 1'h0;
-      6'h18:
-          \$49  = 1'h0;
-      6'h19:
-          \$49  = 1'h0;
-      6'h1a:
-          \$49  = 1'h0;
-      6'h1b:
-          \$49  = 1'h1;
-      6'h1c:
-          \$49  = 1'h0;
-      6'h1d:
-          \$49  = 1'h0;
-      6'h1e:
-          \$49  = 1'h0;
-      6'h1f:
-          \$49  = 1'h0;
-      6'h20:
-          \$49  = 1'h0;
-      6'h21:
-          \$49  = 1'h0;
-      6'h22:
-          \$49  = 1'h0;
-      6'h23:
-          \$49  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$50  = 1'h0;
-    casez (t)
-      6'h00:
-          \$50  = 1'h0;
-      6'h01:
-          \$50  = 1'h0;
-      6'h02:
-          \$50  = 1'h0;
-      6'h03:
-          \$50  = 1'h0;
-      6'h04:
-          \$50  = 1'h0;
-      6'h05:
-          \$50  = 1'h0;
-      6'h06:
-          \$50  = 1'h0;
-      6'h07:
-          \$50  = 1'h0;
-      6'h08:
-          \$50  = 1'h1;
-      6'h09:
-          \$50  = 1'h0;
-      6'h0a:
-          \$50  = 1'h0;
-      6'h0b:
-          \$50  = 1'h0;
-      6'h0c:
-          \$50  = 1'h0;
-      6'h0d:
-          \$50  = 1'h0;
-      6'h0e:
-          \$50  = 1'h0;
-      6'h0f:
-          \$50  = 1'h0;
-      6'h10:
-          \$50  = 1'h0;
-      6'h11:
-          \$50  = 1'h1;
-      6'h12:
-          \$50  = 1'h0;
-      6'h13:
-          \$50  = 1'h0;
-      6'h14:
-          \$50  = 1'h0;
-      6'h15:
-          \$50  = 1'h0;
-      6'h16:
-          \$50  = 1'h0;
-      6'h17:
-          \$50  = 1'h0;
-      6'h18:
-          \$50  = 1'h0;
-      6'h19:
-          \$50  = 1'h0;
-      6'h1a:
-          \$50  = 1'h1;
-      6'h1b:
-          \$50  = 1'h0;
-      6'h1c:
-          \$50  = 1'h0;
-      6'h1d:
-          \$50  = 1'h0;
-      6'h1e:
-          \$50  = 1'h0;
-      6'h1f:
-          \$50  = 1'h0;
-      6'h20:
-          \$50  = 1'h0;
-      6'h21:
-          \$50  = 1'h0;
-      6'h22:
-          \$50  = 1'h0;
-      6'h23:
-          \$50  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$51  = 2'h0;
-    casez (t)
-      6'h00:
-          \$51  = 2'h0;
-      6'h01:
-          \$51  = 2'h0;
-      6'h02:
-          \$51  = 2'h0;
-      6'h03:
-          \$51  = 2'h0;
-      6'h04:
-          \$51  = 2'h0;
-      6'h05:
-          \$51  = 2'h0;
-      6'h06:
-          \$51  = 2'h0;
-      6'h07:
-          \$51  = 2'h0;
-      6'h08:
-          \$51  = 2'h0;
-      6'h09:
-          \$51  = 2'h1;
-      6'h0a:
-          \$51  = 2'h1;
-      6'h0b:
-          \$51  = 2'h1;
-      6'h0c:
-          \$51  = 2'h1;
-      6'h0d:
-          \$51  = 2'h1;
-      6'h0e:
-          \$51  = 2'h1;
-      6'h0f:
-          \$51  = 2'h1;
-      6'h10:
-          \$51  = 2'h1;
-      6'h11:
-          \$51  = 2'h1;
-      6'h12:
-          \$51  = 2'h2;
-      6'h13:
-          \$51  = 2'h2;
-      6'h14:
-          \$51  = 2'h2;
-      6'h15:
-          \$51  = 2'h2;
-      6'h16:
-          \$51  = 2'h2;
-      6'h17:
-          \$51  = 2'h2;
-      6'h18:
-          \$51  = 2'h2;
-      6'h19:
-          \$51  = 2'h2;
-      6'h1a:
-          \$51  = 2'h2;
-      6'h1b:
-          \$51  = 2'h3;
-      6'h1c:
-          \$51  = 2'h3;
-      6'h1d:
-          \$51  = 2'h3;
-      6'h1e:
-          \$51  = 2'h3;
-      6'h1f:
-          \$51  = 2'h3;
-      6'h20:
-          \$51  = 2'h3;
-      6'h21:
-          \$51  = 2'h3;
-      6'h22:
-          \$51  = 2'h3;
-      6'h23:
-          \$51  = 2'h3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$169  = t;
-    if (\$34 ) begin
-      \$169  = \$37 [5:0];
-    end
-    if (rst) begin
-      \$169  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$170  = x_reg;
-    if (\$39 ) begin
-      \$170  = i__payload;
-    end
-    if (rst) begin
-      \$170  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$171  = from_input;
-    if (\$39 ) begin
-      \$171  = \$41 ;
-    end
-    if (rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$172  = v1;
-    if (\$39 ) begin
-      \$172  = \$48 ;
-    end
-    if (rst) begin
-      \$172  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$173  = first1;
-    if (\$39 ) begin
-      \$173  = \$49 ;
-    end
-    if (rst) begin
-      \$173  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$174  = last1;
-    if (\$39 ) begin
-      \$174  = \$50 ;
-    end
-    if (rst) begin
-      \$174  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$175  = nf1;
-    if (\$39 ) begin
-      \$175  = \$51 ;
-    end
-    if (rst) begin
-      \$175  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$176  = xoff0;
-    if (\$53 ) begin
-      \$176  = \$55 ;
-    end
-    if (rst) begin
-      \$176  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$177  = xoff1;
-    if (\$53 ) begin
-      \$177  = \$57 ;
-    end
-    if (rst) begin
-      \$177  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$178  = xoff2;
-    if (\$53 ) begin
-      \$178  = \$59 ;
-    end
-    if (rst) begin
-      \$178  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$179  = xoff3;
-    if (\$53 ) begin
-      \$179  = \$61 ;
-    end
-    if (rst) begin
-      \$179  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$180  = xoff4;
-    if (\$53 ) begin
-      \$180  = \$63 ;
-    end
-    if (rst) begin
-      \$180  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$181  = xoff5;
-    if (\$53 ) begin
-      \$181  = \$65 ;
-    end
+    \$206  = nf_t;
+    if (issue) begin
+      \$206  = \$1 ;
+    end
+    if (rst) begin
+      \$206  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$207  = sf_t;
+    if (issue) begin
+      \$207  = \$2 ;
+    end
+    if (rst) begin
+      \$207  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$208  = reads_input_t;
+    if (issue) begin
+      \$208  = \$3 ;
+    end
+    if (rst) begin
+      \$208  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$209  = first_t;
+    if (issue) begin
+      \$209  = \$4 ;
+    end
+    if (rst) begin
+      \$209  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$210  = last_t;
+    if (issue) begin
+      \$210  = \$5 ;
+    end
+    if (rst) begin
+      \$210  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$211  = t;
+    if (issue) begin
+      \$211  = \$8 [5:0];
+    end
+    if (rst) begin
+      \$211  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$212  = x_reg;
+    if (\$10 ) begin
+      \$212  = i__payload;
+    end
+    if (rst) begin
+      \$212  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$213  = from_input;
+    if (\$10 ) begin
+      \$213  = reads_input_t;
+    end
+    if (rst) begin
+      \$213  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$214  = v1;
+    if (\$10 ) begin
+      \$214  = issue;
+    end
+    if (rst) begin
+      \$214  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$215  = first1;
+    if (\$10 ) begin
+      \$215  = first_t;
+    end
+    if (rst) begin
+      \$215  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$216  = last1;
+    if (\$10 ) begin
+      \$216  = last_t;
+    end
+    if (rst) begin
+      \$216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$217  = nf1;
+    if (\$10 ) begin
+      \$217  = nf_t;
+    end
+    if (rst) begin
+      \$217  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$218  = xoff0_0;
+    if (\$12 ) begin
+      \$218  = \$14 ;
+    end
+    if (rst) begin
+      \$218  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$219  = xoff0_1;
+    if (\$12 ) begin
+      \$219  = \$16 ;
+    end
+    if (rst) begin
+      \$219  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$220  = xoff0_2;
+    if (\$12 ) begin
+      \$220  = \$18 ;
+    end
+    if (rst) begin
+      \$220  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$221  = xoff0_3;
+    if (\$12 ) begin
+      \$221  = \$20 ;
+    end
+    if (rst) begin
+      \$221  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$222  = xoff0_4;
+    if (\$12 ) begin
+      \$222  = \$22 ;
+    end
+    if (rst) begin
+      \$222  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$223  = xoff0_5;
+    if (\$12 ) begin
+      \$223  = \$24 ;
+    end
+    if (rst) begin
+      \$223  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$224  = xoff0_6;
+    if (\$12 ) begin
+      \$224  = \$26 ;
+    end
+    if (rst) begin
+      \$224  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$225  = xoff0_7;
+    if (\$12 ) begin
+      \$225  = \$28 ;
+    end
+    if (rst) begin
+      \$225  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$226  = xoff1_0;
+    if (\$12 ) begin
+      \$226  = \$30 ;
+    end
+    if (rst) begin
+      \$226  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$227  = xoff1_1;
+    if (\$12 ) begin
+      \$227  = \$32 ;
+    end
+    if (rst) begin
+      \$227  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$228  = xoff1_2;
+    if (\$12 ) begin
+      \$228  = \$34 ;
+    end
+    if (rst) begin
+      \$228  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$229  = xoff1_3;
+    if (\$12 ) begin
+      \$229  = \$36 ;
+    end
+    if (rst) begin
+      \$229  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$230  = xoff1_4;
+    if (\$12 ) begin
+      \$230  = \$38 ;
+    end
+    if (rst) begin
+      \$230  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$231  = xoff1_5;
+    if (\$12 ) begin
+      \$231  = \$40 ;
+    end
+    if (rst) begin
+      \$231  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$232  = xoff1_6;
+    if (\$12 ) begin
+      \$232  = \$42 ;
+    end
+    if (rst) begin
+      \$232  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$233  = xoff1_7;
+    if (\$12 ) begin
+      \$233  = \$44 ;
+    end
+    if (rst) begin
+      \$233  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$234  = xoff2_0;
+    if (\$12 ) begin
+      \$234  = \$46 ;
+    end
+    if (rst) begin
+      \$234  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$235  = xoff2_1;
+    if (\$12 ) begin
+      \$235  = \$48 ;
+    end
+    if (rst) begin
+      \$235  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$236  = xoff2_2;
+    if (\$12 ) begin
+      \$236  = \$50 ;
+    end
+    if (rst) begin
+      \$236  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$237  = xoff2_3;
+    if (\$12 ) begin
+      \$237  = \$52 ;
+    end
+    if (rst) begin
+      \$237  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$238  = xoff2_4;
+    if (\$12 ) begin
+      \$238  = \$54 ;
+    end
+    if (rst) begin
+      \$238  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$239  = xoff2_5;
+    if (\$12 ) begin
+      \$239  = \$56 ;
+    end
+    if (rst) begin
+      \$239  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$240  = xoff2_6;
+    if (\$12 ) begin
+      \$240  = \$58 ;
+    end
+    if (rst) begin
+      \$240  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$241  = xoff2_7;
+    if (\$12 ) begin
+      \$241  = \$60 ;
+    end
+    if (rst) begin
+      \$241  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$242  = xoff3_0;
+    if (\$12 ) begin
+      \$242  = \$62 ;
+    end
+    if (rst) begin
+      \$242  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$243  = xoff3_1;
+    if (\$12 ) begin
+      \$243  = \$64 ;
+    end
+    if (rst) begin
+      \$243  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$244  = xoff3_2;
+    if (\$12 ) begin
+      \$244  = \$66 ;
+    end
+    if (rst) begin
+      \$244  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$245  = xoff3_3;
+    if (\$12 ) begin
+      \$245  = \$68 ;
+    end
+    if (rst) begin
+      \$245  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$246  = xoff3_4;
+    if (\$12 ) begin
+      \$246  = \$70 ;
+    end
+    if (rst) begin
+      \$246  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$247  = xoff3_5;
+    if (\$12 ) begin
+      \$247  = \$72 ;
+    end
+    if (rst) begin
+      \$247  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$248  = xoff3_6;
+    if (\$12 ) begin
+      \$248  = \$74 ;
+    end
+    if (rst) begin
+      \$248  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$249  = xoff3_7;
+    if (\$12 ) begin
+      \$249  = \$76 ;
+    end
+    if (rst) begin
+      \$249  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$250  = w0_0;
+    if (\$12 ) begin
+      \$250  = wrom__data[7:0];
+    end
+    if (rst) begin
+      \$250  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$251  = w0_1;
+    if (\$12 ) begin
+      \$251  = wrom__data[15:8];
+    end
+    if (rst) begin
+      \$251  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$252  = w0_2;
+    if (\$12 ) begin
+      \$252  = wrom__data[23:16];
+    end
+    if (rst) begin
+      \$252  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$253  = w0_3;
+    if (\$12 ) begin
+      \$253  = wrom__data[31:24];
+    end
+    if (rst) begin
+      \$253  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$254  = w0_4;
+    if (\$12 ) begin
+      \$254  = wrom__data[39:32];
+    end
+    if (rst) begin
+      \$254  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$255  = w0_5;
+    if (\$12 ) begin
+      \$255  = wrom__data[47:40];
+    end
+    if (rst) begin
+      \$255  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$256  = w0_6;
+    if (\$12 ) begin
+      \$256  = wrom__data[55:48];
+    end
+    if (rst) begin
+      \$256  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$257  = w0_7;
+    if (\$12 ) begin
+      \$257  = wrom__data[63:56];
+    end
+    if (rst) begin
+      \$257  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$258  = w1_0;
+    if (\$12 ) begin
+      \$258  = wrom__data[71:64];
+    end
+    if (rst) begin
+      \$258  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$259  = w1_1;
+    if (\$12 ) begin
+      \$259  = wrom__data[79:72];
+    end
+    if (rst) begin
+      \$259  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$260  = w1_2;
+    if (\$12 ) begin
+      \$260  = wrom__data[87:80];
+    end
     if (rst) begin
-      \$181  = 9'h000;
+      \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$182  = xoff6;
-    if (\$53 ) begin
-      \$182  = \$67 ;
+    \$261  = w1_3;
+    if (\$12 ) begin
+      \$261  = wrom__data[95:88];
     end
     if (rst) begin
-      \$182  = 9'h000;
+      \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$183  = xoff7;
-    if (\$53 ) begin
-      \$183  = \$69 ;
+    \$262  = w1_4;
+    if (\$12 ) begin
+      \$262  = wrom__data[103:96];
     end
     if (rst) begin
-      \$183  = 9'h000;
+      \$262  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$184  = w0_0;
-    if (\$53 ) begin
-      \$184  = wrom__data[7:0];
+    \$263  = w1_5;
+    if (\$12 ) begin
+      \$263  = wrom__data[111:104];
     end
     if (rst) begin
-      \$184  = 8'h00;
+      \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$185  = w0_1;
-    if (\$53 ) begin
-      \$185  = wrom__data[15:8];
+    \$264  = w1_6;
+    if (\$12 ) begin
+      \$264  = wrom__data[119:112];
     end
     if (rst) begin
-      \$185  = 8'h00;
+      \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$186  = w0_2;
-    if (\$53 ) begin
-      \$186  = wrom__data[23:16];
+    \$265  = w1_7;
+    if (\$12 ) begin
+      \$265  = wrom__data[127:120];
     end
     if (rst) begin
-      \$186  = 8'h00;
+      \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$187  = w0_3;
-    if (\$53 ) begin
-      \$187  = wrom__data[31:24];
+    \$266  = w2_0;
+    if (\$12 ) begin
+      \$266  = wrom__data[135:128];
     end
     if (rst) begin
-      \$187  = 8'h00;
+      \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$188  = w0_4;
-    if (\$53 ) begin
-      \$188  = wrom__data[39:32];
+    \$267  = w2_1;
+    if (\$12 ) begin
+      \$267  = wrom__data[143:136];
     end
     if (rst) begin
-      \$188  = 8'h00;
+      \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$189  = w0_5;
-    if (\$53 ) begin
-      \$189  = wrom__data[47:40];
+    \$268  = w2_2;
+    if (\$12 ) begin
+      \$268  = wrom__data[151:144];
     end
     if (rst) begin
-      \$189  = 8'h00;
+      \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$190  = w0_6;
-    if (\$53 ) begin
-      \$190  = wrom__data[55:48];
+    \$269  = w2_3;
+    if (\$12 ) begin
+      \$269  = wrom__data[159:152];
     end
     if (rst) begin
-      \$190  = 8'h00;
+      \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$191  = w0_7;
-    if (\$53 ) begin
-      \$191  = wrom__data[63:56];
+    \$270  = w2_4;
+    if (\$12 ) begin
+      \$270  = wrom__data[167:160];
     end
     if (rst) begin
-      \$191  = 8'h00;
+      \$270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$192  = w1_0;
-    if (\$53 ) begin
-      \$192  = wrom__data[71:64];
+    \$271  = w2_5;
+    if (\$12 ) begin
+      \$271  = wrom__data[175:168];
     end
     if (rst) begin
-      \$192  = 8'h00;
+      \$271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$193  = w1_1;
-    if (\$53 ) begin
-      \$193  = wrom__data[79:72];
+    \$272  = w2_6;
+    if (\$12 ) begin
+      \$272  = wrom__data[183:176];
     end
     if (rst) begin
-      \$193  = 8'h00;
+      \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$194  = w1_2;
-    if (\$53 ) begin
-      \$194  = wrom__data[87:80];
+    \$273  = w2_7;
+    if (\$12 ) begin
+      \$273  = wrom__data[191:184];
     end
     if (rst) begin
-      \$194  = 8'h00;
+      \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$195  = w1_3;
-    if (\$53 ) begin
-      \$195  = wrom__data[95:88];
+    \$274  = w3_0;
+    if (\$12 ) begin
+      \$274  = wrom__data[199:192];
     end
     if (rst) begin
-      \$195  = 8'h00;
+      \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$196  = w1_4;
-    if (\$53 ) begin
-      \$196  = wrom__data[103:96];
+    \$275  = w3_1;
+    if (\$12 ) begin
+      \$275  = wrom__data[207:200];
     end
     if (rst) begin
-      \$196  = 8'h00;
+      \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$197  = w1_5;
-    if (\$53 ) begin
-      \$197  = wrom__data[111:104];
+    \$276  = w3_2;
+    if (\$12 ) begin
+      \$276  = wrom__data[215:208];
     end
     if (rst) begin
-      \$197  = 8'h00;
+      \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$198  = w1_6;
-    if (\$53 ) begin
-      \$198  = wrom__data[119:112];
+    \$277  = w3_3;
+    if (\$12 ) begin
+      \$277  = wrom__data[223:216];
     end
     if (rst) begin
-      \$198  = 8'h00;
+      \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$199  = w1_7;
-    if (\$53 ) begin
-      \$199  = wrom__data[127:120];
+    \$278  = w3_4;
+    if (\$12 ) begin
+      \$278  = wrom__data[231:224];
     end
     if (rst) begin
-      \$199  = 8'h00;
+      \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$200  = w2_0;
-    if (\$53 ) begin
-      \$200  = wrom__data[135:128];
+    \$279  = w3_5;
+    if (\$12 ) begin
+      \$279  = wrom__data[239:232];
     end
     if (rst) begin
-      \$200  = 8'h00;
+      \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$201  = w2_1;
-    if (\$53 ) begin
-      \$201  = wrom__data[143:136];
+    \$280  = w3_6;
+    if (\$12 ) begin
+      \$280  = wrom__data[247:240];
     end
     if (rst) begin
-      \$201  = 8'h00;
+      \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$202  = w2_2;
-    if (\$53 ) begin
-      \$202  = wrom__data[151:144];
+    \$281  = w3_7;
+    if (\$12 ) begin
+      \$281  = wrom__data[255:248];
     end
     if (rst) begin
-      \$202  = 8'h00;
+      \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$203  = w2_3;
-    if (\$53 ) begin
-      \$203  = wrom__data[159:152];
+    \$282  = prod0_0;
+    if (\$12 ) begin
+      \$282  = \$77 ;
     end
     if (rst) begin
-      \$203  = 8'h00;
+      \$282  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$204  = w2_4;
-    if (\$53 ) begin
-      \$204  = wrom__data[167:160];
+    \$283  = prod0_1;
+    if (\$12 ) begin
+      \$283  = \$78 ;
     end
     if (rst) begin
-      \$204  = 8'h00;
+      \$283  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$205  = w2_5;
-    if (\$53 ) begin
-      \$205  = wrom__data[175:168];
+    \$284  = prod0_2;
+    if (\$12 ) begin
+      \$284  = \$79 ;
     end
     if (rst) begin
-      \$205  = 8'h00;
+      \$284  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$206  = w2_6;
-    if (\$53 ) begin
-      \$206  = wrom__data[183:176];
+    \$285  = prod0_3;
+    if (\$12 ) begin
+      \$285  = \$80 ;
     end
     if (rst) begin
-      \$206  = 8'h00;
+      \$285  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$207  = w2_7;
-    if (\$53 ) begin
-      \$207  = wrom__data[191:184];
+    \$286  = prod0_4;
+    if (\$12 ) begin
+      \$286  = \$81 ;
     end
     if (rst) begin
-      \$207  = 8'h00;
+      \$286  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$208  = w3_0;
-    if (\$53 ) begin
-      \$208  = wrom__data[199:192];
+    \$287  = prod0_5;
+    if (\$12 ) begin
+      \$287  = \$82 ;
     end
     if (rst) begin
-      \$208  = 8'h00;
+      \$287  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$209  = w3_1;
-    if (\$53 ) begin
-      \$209  = wrom__data[207:200];
+    \$288  = prod0_6;
+    if (\$12 ) begin
+      \$288  = \$83 ;
     end
     if (rst) begin
-      \$209  = 8'h00;
+      \$288  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$210  = w3_2;
-    if (\$53 ) begin
-      \$210  = wrom__data[215:208];
+    \$289  = prod0_7;
+    if (\$12 ) begin
+      \$289  = \$84 ;
     end
     if (rst) begin
-      \$210  = 8'h00;
+      \$289  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$211  = w3_3;
-    if (\$53 ) begin
-      \$211  = wrom__data[223:216];
+    \$290  = prod1_0;
+    if (\$12 ) begin
+      \$290  = \$85 ;
     end
     if (rst) begin
-      \$211  = 8'h00;
+      \$290  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$212  = w3_4;
-    if (\$53 ) begin
-      \$212  = wrom__data[231:224];
+    \$291  = prod1_1;
+    if (\$12 ) begin
+      \$291  = \$86 ;
     end
     if (rst) begin
-      \$212  = 8'h00;
+      \$291  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$213  = w3_5;
-    if (\$53 ) begin
-      \$213  = wrom__data[239:232];
+    \$292  = prod1_2;
+    if (\$12 ) begin
+      \$292  = \$87 ;
     end
     if (rst) begin
-      \$213  = 8'h00;
+      \$292  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$214  = w3_6;
-    if (\$53 ) begin
-      \$214  = wrom__data[247:240];
+    \$293  = prod1_3;
+    if (\$12 ) begin
+      \$293  = \$88 ;
     end
     if (rst) begin
-      \$214  = 8'h00;
+      \$293  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$215  = w3_7;
-    if (\$53 ) begin
-      \$215  = wrom__data[255:248];
+    \$294  = prod1_4;
+    if (\$12 ) begin
+      \$294  = \$89 ;
     end
     if (rst) begin
-      \$215  = 8'h00;
+      \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$216  = prod0_0;
-    if (\$53 ) begin
-      \$216  = \$70 ;
+    \$295  = prod1_5;
+    if (\$12 ) begin
+      \$295  = \$90 ;
     end
     if (rst) begin
-      \$216  = 17'h00000;
+      \$295  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$217  = prod0_1;
-    if (\$53 ) begin
-      \$217  = \$71 ;
+    \$296  = prod1_6;
+    if (\$12 ) begin
+      \$296  = \$91 ;
     end
     if (rst) begin
-      \$217  = 17'h00000;
+      \$296  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$218  = prod0_2;
-    if (\$53 ) begin
-      \$218  = \$72 ;
+    \$297  = prod1_7;
+    if (\$12 ) begin
+      \$297  = \$92 ;
     end
     if (rst) begin
-      \$218  = 17'h00000;
+      \$297  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$219  = prod0_3;
-    if (\$53 ) begin
-      \$219  = \$73 ;
+    \$298  = prod2_0;
+    if (\$12 ) begin
+      \$298  = \$93 ;
     end
     if (rst) begin
-      \$219  = 17'h00000;
+      \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$220  = prod0_4;
-    if (\$53 ) begin
-      \$220  = \$74 ;
+    \$299  = prod2_1;
+    if (\$12 ) begin
+      \$299  = \$94 ;
     end
     if (rst) begin
-      \$220  = 17'h00000;
+      \$299  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = prod0_5;
-    if (\$53 ) begin
-      \$221  = \$75 ;
+    \$300  = prod2_2;
+    if (\$12 ) begin
+      \$300  = \$95 ;
     end
     if (rst) begin
-      \$221  = 17'h00000;
+      \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$222  = prod0_6;
-    if (\$53 ) begin
-      \$222  = \$76 ;
+    \$301  = prod2_3;
+    if (\$12 ) begin
+      \$301  = \$96 ;
     end
     if (rst) begin
-      \$222  = 17'h00000;
+      \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$223  = prod0_7;
-    if (\$53 ) begin
-      \$223  = \$77 ;
+    \$302  = prod2_4;
+    if (\$12 ) begin
+      \$302  = \$97 ;
     end
     if (rst) begin
-      \$223  = 17'h00000;
+      \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$224  = prod1_0;
-    if (\$53 ) begin
-      \$224  = \$78 ;
+    \$303  = prod2_5;
+    if (\$12 ) begin
+      \$303  = \$98 ;
     end
     if (rst) begin
-      \$224  = 17'h00000;
+      \$303  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$225  = prod1_1;
-    if (\$53 ) begin
-      \$225  = \$79 ;
+    \$304  = prod2_6;
+    if (\$12 ) begin
+      \$304  = \$99 ;
     end
     if (rst) begin
-      \$225  = 17'h00000;
+      \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$226  = prod1_2;
-    if (\$53 ) begin
-      \$226  = \$80 ;
+    \$305  = prod2_7;
+    if (\$12 ) begin
+      \$305  = \$100 ;
     end
     if (rst) begin
-      \$226  = 17'h00000;
+      \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$227  = prod1_3;
-    if (\$53 ) begin
-      \$227  = \$81 ;
+    \$306  = prod3_0;
+    if (\$12 ) begin
+      \$306  = \$101 ;
     end
     if (rst) begin
-      \$227  = 17'h00000;
+      \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$228  = prod1_4;
-    if (\$53 ) begin
-      \$228  = \$82 ;
+    \$307  = prod3_1;
+    if (\$12 ) begin
+      \$307  = \$102 ;
     end
     if (rst) begin
-      \$228  = 17'h00000;
+      \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$229  = prod1_5;
-    if (\$53 ) begin
-      \$229  = \$83 ;
+    \$308  = prod3_2;
+    if (\$12 ) begin
+      \$308  = \$103 ;
     end
     if (rst) begin
-      \$229  = 17'h00000;
+      \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$230  = prod1_6;
-    if (\$53 ) begin
-      \$230  = \$84 ;
+    \$309  = prod3_3;
+    if (\$12 ) begin
+      \$309  = \$104 ;
     end
     if (rst) begin
-      \$230  = 17'h00000;
+      \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$231  = prod1_7;
-    if (\$53 ) begin
-      \$231  = \$85 ;
+    \$310  = prod3_4;
+    if (\$12 ) begin
+      \$310  = \$105 ;
     end
     if (rst) begin
-      \$231  = 17'h00000;
+      \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$232  = prod2_0;
-    if (\$53 ) begin
-      \$232  = \$86 ;
+    \$311  = prod3_5;
+    if (\$12 ) begin
+      \$311  = \$106 ;
     end
     if (rst) begin
-      \$232  = 17'h00000;
+      \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$233  = prod2_1;
-    if (\$53 ) begin
-      \$233  = \$87 ;
+    \$312  = prod3_6;
+    if (\$12 ) begin
+      \$312  = \$107 ;
     end
     if (rst) begin
-      \$233  = 17'h00000;
+      \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$234  = prod2_2;
-    if (\$53 ) begin
-      \$234  = \$88 ;
+    \$313  = prod3_7;
+    if (\$12 ) begin
+      \$313  = \$108 ;
     end
     if (rst) begin
-      \$234  = 17'h00000;
+      \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$235  = prod2_3;
-    if (\$53 ) begin
-      \$235  = \$89 ;
+    \$314  = prod0_0_r;
+    if (\$110 ) begin
+      \$314  = prod0_0;
     end
     if (rst) begin
-      \$235  = 17'h00000;
+      \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$236  = prod2_4;
-    if (\$53 ) begin
-      \$236  = \$90 ;
+    \$315  = prod0_1_r;
+    if (\$110 ) begin
+      \$315  = prod0_1;
     end
     if (rst) begin
-      \$236  = 17'h00000;
+      \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$237  = prod2_5;
-    if (\$53 ) begin
-      \$237  = \$91 ;
+    \$316  = prod0_2_r;
+    if (\$110 ) begin
+      \$316  = prod0_2;
     end
     if (rst) begin
-      \$237  = 17'h00000;
+      \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$238  = prod2_6;
-    if (\$53 ) begin
-      \$238  = \$92 ;
+    \$317  = prod0_3_r;
+    if (\$110 ) begin
+      \$317  = prod0_3;
     end
     if (rst) begin
-      \$238  = 17'h00000;
+      \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$239  = prod2_7;
-    if (\$53 ) begin
-      \$239  = \$93 ;
+    \$318  = prod0_4_r;
+    if (\$110 ) begin
+      \$318  = prod0_4;
     end
     if (rst) begin
-      \$239  = 17'h00000;
+      \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$240  = prod3_0;
-    if (\$53 ) begin
-      \$240  = \$94 ;
+    \$319  = prod0_5_r;
+    if (\$110 ) begin
+      \$319  = prod0_5;
     end
     if (rst) begin
-      \$240  = 17'h00000;
+      \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$241  = prod3_1;
-    if (\$53 ) begin
-      \$241  = \$95 ;
+    \$320  = prod0_6_r;
+    if (\$110 ) begin
+      \$320  = prod0_6;
     end
     if (rst) begin
-      \$241  = 17'h00000;
+      \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$242  = prod3_2;
-    if (\$53 ) begin
-      \$242  = \$96 ;
+    \$321  = prod0_7_r;
+    if (\$110 ) begin
+      \$321  = prod0_7;
     end
     if (rst) begin
-      \$242  = 17'h00000;
+      \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$243  = prod3_3;
-    if (\$53 ) begin
-      \$243  = \$97 ;
+    \$322  = prod1_0_r;
+    if (\$112 ) begin
+      \$322  = prod1_0;
     end
     if (rst) begin
-      \$243  = 17'h00000;
+      \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$244  = prod3_4;
-    if (\$53 ) begin
-      \$244  = \$98 ;
+    \$323  = prod1_1_r;
+    if (\$112 ) begin
+      \$323  = prod1_1;
     end
     if (rst) begin
-      \$244  = 17'h00000;
+      \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$245  = prod3_5;
-    if (\$53 ) begin
-      \$245  = \$99 ;
+    \$324  = prod1_2_r;
+    if (\$112 ) begin
+      \$324  = prod1_2;
     end
     if (rst) begin
-      \$245  = 17'h00000;
+      \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$246  = prod3_6;
-    if (\$53 ) begin
-      \$246  = \$100 ;
+    \$325  = prod1_3_r;
+    if (\$112 ) begin
+      \$325  = prod1_3;
     end
     if (rst) begin
-      \$246  = 17'h00000;
+      \$325  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$247  = prod3_7;
-    if (\$53 ) begin
-      \$247  = \$101 ;
+    \$326  = prod1_4_r;
+    if (\$112 ) begin
+      \$326  = prod1_4;
     end
     if (rst) begin
-      \$247  = 17'h00000;
+      \$326  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$248  = sum0_s0_0;
-    if (\$103 ) begin
-      \$248  = { \$106 [18], \$106 [18], \$106 [18], \$106 [18], \$106 [18], \$106  };
+    \$327  = prod1_5_r;
+    if (\$112 ) begin
+      \$327  = prod1_5;
     end
     if (rst) begin
-      \$248  = 24'h000000;
+      \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$249  = sum0_s0_1;
-    if (\$103 ) begin
-      \$249  = { \$109 [18], \$109 [18], \$109 [18], \$109 [18], \$109 [18], \$109  };
+    \$328  = prod1_6_r;
+    if (\$112 ) begin
+      \$328  = prod1_6;
     end
     if (rst) begin
-      \$249  = 24'h000000;
+      \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$250  = sum0_s1_0;
-    if (\$111 ) begin
-      \$250  = \$112 [23:0];
+    \$329  = prod1_7_r;
+    if (\$112 ) begin
+      \$329  = prod1_7;
     end
     if (rst) begin
-      \$250  = 24'h000000;
+      \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$251  = sum1_s0_0;
+    \$330  = prod2_0_r;
     if (\$114 ) begin
-      \$251  = { \$117 [18], \$117 [18], \$117 [18], \$117 [18], \$117 [18], \$117  };
+      \$330  = prod2_0;
     end
     if (rst) begin
-      \$251  = 24'h000000;
+      \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$252  = sum1_s0_1;
+    \$331  = prod2_1_r;
     if (\$114 ) begin
-      \$252  = { \$120 [18], \$120 [18], \$120 [18], \$120 [18], \$120 [18], \$120  };
+      \$331  = prod2_1;
     end
     if (rst) begin
-      \$252  = 24'h000000;
+      \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$253  = sum1_s1_0;
-    if (\$122 ) begin
-      \$253  = \$123 [23:0];
+    \$332  = prod2_2_r;
+    if (\$114 ) begin
+      \$332  = prod2_2;
     end
     if (rst) begin
-      \$253  = 24'h000000;
+      \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$254  = sum2_s0_0;
-    if (\$125 ) begin
-      \$254  = { \$128 [18], \$128 [18], \$128 [18], \$128 [18], \$128 [18], \$128  };
+    \$333  = prod2_3_r;
+    if (\$114 ) begin
+      \$333  = prod2_3;
     end
     if (rst) begin
-      \$254  = 24'h000000;
+      \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$255  = sum2_s0_1;
-    if (\$125 ) begin
-      \$255  = { \$131 [18], \$131 [18], \$131 [18], \$131 [18], \$131 [18], \$131  };
+    \$334  = prod2_4_r;
+    if (\$114 ) begin
+      \$334  = prod2_4;
     end
     if (rst) begin
-      \$255  = 24'h000000;
+      \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$256  = sum2_s1_0;
-    if (\$133 ) begin
-      \$256  = \$134 [23:0];
+    \$335  = prod2_5_r;
+    if (\$114 ) begin
+      \$335  = prod2_5;
     end
     if (rst) begin
-      \$256  = 24'h000000;
+      \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$257  = sum3_s0_0;
-    if (\$136 ) begin
-      \$257  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
+    \$336  = prod2_6_r;
+    if (\$114 ) begin
+      \$336  = prod2_6;
     end
     if (rst) begin
-      \$257  = 24'h000000;
+      \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$258  = sum3_s0_1;
-    if (\$136 ) begin
-      \$258  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
+    \$337  = prod2_7_r;
+    if (\$114 ) begin
+      \$337  = prod2_7;
     end
     if (rst) begin
-      \$258  = 24'h000000;
+      \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$259  = sum3_s1_0;
-    if (\$144 ) begin
-      \$259  = \$145 [23:0];
+    \$338  = prod3_0_r;
+    if (\$116 ) begin
+      \$338  = prod3_0;
     end
     if (rst) begin
-      \$259  = 24'h000000;
+      \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$260  = v2;
-    if (\$147 ) begin
-      \$260  = v1;
+    \$339  = prod3_1_r;
+    if (\$116 ) begin
+      \$339  = prod3_1;
     end
     if (rst) begin
-      \$260  = 1'h0;
+      \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$261  = first2;
-    if (\$147 ) begin
-      \$261  = first1;
+    \$340  = prod3_2_r;
+    if (\$116 ) begin
+      \$340  = prod3_2;
     end
     if (rst) begin
-      \$261  = 1'h0;
+      \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$262  = last2;
-    if (\$147 ) begin
-      \$262  = last1;
+    \$341  = prod3_3_r;
+    if (\$116 ) begin
+      \$341  = prod3_3;
     end
     if (rst) begin
-      \$262  = 1'h0;
+      \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$263  = nf2;
-    if (\$147 ) begin
-      \$263  = nf1;
+    \$342  = prod3_4_r;
+    if (\$116 ) begin
+      \$342  = prod3_4;
     end
     if (rst) begin
-      \$263  = 2'h0;
+      \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$264  = v3;
-    if (\$149 ) begin
-      \$264  = v2;
+    \$343  = prod3_5_r;
+    if (\$116 ) begin
+      \$343  = prod3_5;
     end
     if (rst) begin
-      \$264  = 1'h0;
+      \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$265  = first3;
-    if (\$149 ) begin
-      \$265  = first2;
+    \$344  = prod3_6_r;
+    if (\$116 ) begin
+      \$344  = prod3_6;
     end
     if (rst) begin
-      \$265  = 1'h0;
+      \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$266  = last3;
-    if (\$149 ) begin
-      \$266  = last2;
+    \$345  = prod3_7_r;
+    if (\$116 ) begin
+      \$345  = prod3_7;
     end
     if (rst) begin
-      \$266  = 1'h0;
+      \$345  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$267  = nf3;
-    if (\$149 ) begin
-      \$267  = nf2;
+    \$346  = sum0_s0_0;
+    if (\$118 ) begin
+      \$346  = { \$121 [18], \$121 [18], \$121 [18], \$121 [18], \$121 [18], \$121  };
     end
     if (rst) begin
-      \$267  = 2'h0;
+      \$346  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$268  = v4;
+    \$347  = sum0_s0_1;
+    if (\$118 ) begin
+      \$347  = { \$124 [18], \$124 [18], \$124 [18], \$124 [18], \$124 [18], \$124  };
+    end
+    if (rst) begin
+      \$347  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$348  = sum0_s1_0;
+    if (\$126 ) begin
+      \$348  = \$127 [23:0];
+    end
+    if (rst) begin
+      \$348  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$349  = sum1_s0_0;
+    if (\$129 ) begin
+      \$349  = { \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132  };
+    end
+    if (rst) begin
+      \$349  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$350  = sum1_s0_1;
+    if (\$129 ) begin
+      \$350  = { \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135  };
+    end
+    if (rst) begin
+      \$350  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$351  = sum1_s1_0;
+    if (\$137 ) begin
+      \$351  = \$138 [23:0];
+    end
+    if (rst) begin
+      \$351  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$352  = sum2_s0_0;
+    if (\$140 ) begin
+      \$352  = { \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143  };
+    end
+    if (rst) begin
+      \$352  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$353  = sum2_s0_1;
+    if (\$140 ) begin
+      \$353  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
+    end
+    if (rst) begin
+      \$353  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$354  = sum2_s1_0;
+    if (\$148 ) begin
+      \$354  = \$149 [23:0];
+    end
+    if (rst) begin
+      \$354  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$355  = sum3_s0_0;
     if (\$151 ) begin
-      \$268  = v3;
+      \$355  = { \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154  };
     end
     if (rst) begin
-      \$268  = 1'h0;
+      \$355  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$269  = first4;
+    \$356  = sum3_s0_1;
     if (\$151 ) begin
-      \$269  = first3;
+      \$356  = { \$157 [18], \$157 [18], \$157 [18], \$157 [18], \$157 [18], \$157  };
     end
     if (rst) begin
-      \$269  = 1'h0;
+      \$356  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$270  = last4;
-    if (\$151 ) begin
-      \$270  = last3;
-    end
-    if (rst) begin
-      \$270  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$271  = nf4;
-    if (\$151 ) begin
-      \$271  = nf3;
-    end
-    if (rst) begin
-      \$271  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$272  = v5;
-    if (\$153 ) begin
-      \$272  = v4;
-    end
-    if (rst) begin
-      \$272  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$273  = first5;
-    if (\$153 ) begin
-      \$273  = first4;
-    end
-    if (rst) begin
-      \$273  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$274  = last5;
-    if (\$153 ) begin
-      \$274  = last4;
-    end
-    if (rst) begin
-      \$274  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$275  = nf5;
-    if (\$153 ) begin
-      \$275  = nf4;
-    end
-    if (rst) begin
-      \$275  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$276  = o__valid;
-    if (\$155 ) begin
-      \$276  = \$156 ;
-    end
-    if (rst) begin
-      \$276  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$277  = acc0;
+    \$357  = sum3_s1_0;
     if (\$159 ) begin
-      \$277  = \$18 [23:0];
+      \$357  = \$160 [23:0];
     end
     if (rst) begin
-      \$277  = 24'h000000;
+      \$357  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$278  = o__payload;
-    if (\$159 ) begin
-      if (last5) begin
-        \$278 [23:0] = \$18 [23:0];
-      end
-    end
+    \$358  = v2;
     if (\$162 ) begin
-      if (last5) begin
-        \$278 [47:24] = \$21 [23:0];
-      end
-    end
-    if (\$165 ) begin
-      if (last5) begin
-        \$278 [71:48] = \$24 [23:0];
-      end
-    end
-    if (\$168 ) begin
-      if (last5) begin
-        \$278 [95:72] = \$27 [23:0];
-      end
+      \$358  = v1;
     end
     if (rst) begin
-      \$278  = 96'h000000000000000000000000;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$279  = acc1;
+    \$359  = first2;
     if (\$162 ) begin
-      \$279  = \$21 [23:0];
+      \$359  = first1;
     end
     if (rst) begin
-      \$279  = 24'h000000;
+      \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$280  = acc2;
-    if (\$165 ) begin
-      \$280  = \$24 [23:0];
+    \$360  = last2;
+    if (\$162 ) begin
+      \$360  = last1;
     end
     if (rst) begin
-      \$280  = 24'h000000;
+      \$360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$281  = acc3;
+    \$361  = nf2;
+    if (\$162 ) begin
+      \$361  = nf1;
+    end
+    if (rst) begin
+      \$361  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$362  = v3;
+    if (\$164 ) begin
+      \$362  = v2;
+    end
+    if (rst) begin
+      \$362  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$363  = first3;
+    if (\$164 ) begin
+      \$363  = first2;
+    end
+    if (rst) begin
+      \$363  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$364  = last3;
+    if (\$164 ) begin
+      \$364  = last2;
+    end
+    if (rst) begin
+      \$364  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$365  = nf3;
+    if (\$164 ) begin
+      \$365  = nf2;
+    end
+    if (rst) begin
+      \$365  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$366  = v4;
+    if (\$166 ) begin
+      \$366  = v3;
+    end
+    if (rst) begin
+      \$366  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$367  = first4;
+    if (\$166 ) begin
+      \$367  = first3;
+    end
+    if (rst) begin
+      \$367  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$368  = last4;
+    if (\$166 ) begin
+      \$368  = last3;
+    end
+    if (rst) begin
+      \$368  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$369  = nf4;
+    if (\$166 ) begin
+      \$369  = nf3;
+    end
+    if (rst) begin
+      \$369  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$370  = v5;
     if (\$168 ) begin
-      \$281  = \$27 [23:0];
+      \$370  = v4;
     end
     if (rst) begin
-      \$281  = 24'h000000;
+      \$370  = 1'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$371  = first5;
+    if (\$168 ) begin
+      \$371  = first4;
+    end
+    if (rst) begin
+      \$371  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$372  = last5;
+    if (\$168 ) begin
+      \$372  = last4;
+    end
+    if (rst) begin
+      \$372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$373  = nf5;
+    if (\$168 ) begin
+      \$373  = nf4;
+    end
+    if (rst) begin
+      \$373  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$374  = v6;
+    if (\$170 ) begin
+      \$374  = v5;
+    end
+    if (rst) begin
+      \$374  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$375  = first6;
+    if (\$170 ) begin
+      \$375  = first5;
+    end
+    if (rst) begin
+      \$375  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$376  = last6;
+    if (\$170 ) begin
+      \$376  = last5;
+    end
+    if (rst) begin
+      \$376  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$377  = nf6;
+    if (\$170 ) begin
+      \$377  = nf5;
+    end
+    if (rst) begin
+      \$377  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$378  = o__valid;
+    if (\$172 ) begin
+      \$378  = \$173 ;
+    end
+    if (rst) begin
+      \$378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$379  = acc0;
+    if (\$176 ) begin
+      \$379  = \$196 [23:0];
+    end
+    if (rst) begin
+      \$379  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$380  = o__payload;
+    if (\$176 ) begin
+      if (last6) begin
+        \$380 [23:0] = \$196 [23:0];
+      end
+    end
+    if (\$179 ) begin
+      if (last6) begin
+        \$380 [47:24] = \$199 [23:0];
+      end
+    end
+    if (\$182 ) begin
+      if (last6) begin
+        \$380 [71:48] = \$202 [23:0];
+      end
+    end
+    if (\$185 ) begin
+      if (last6) begin
+        \$380 [95:72] = \$205 [23:0];
+      end
+    end
+    if (rst) begin
+      \$380  = 96'h000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$381  = acc1;
+    if (\$179 ) begin
+      \$381  = \$199 [23:0];
+    end
+    if (rst) begin
+      \$381  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$382  = acc2;
+    if (\$182 ) begin
+      \$382  = \$202 [23:0];
+    end
+    if (rst) begin
+      \$382  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$383  = acc3;
+    if (\$185 ) begin
+      \$383  = \$205 [23:0];
+    end
+    if (rst) begin
+      \$383  = 24'h000000;
+    end
+  end
+  assign acc0_next = \$196 [23:0];
+  assign acc1_next = \$199 [23:0];
+  assign acc2_next = \$202 [23:0];
+  assign acc3_next = \$205 [23:0];
+  assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
+  assign rport__addr = sf_t;
   assign wrom__addr = t;
-  assign acc0_next = \$18 [23:0];
-  assign acc1_next = \$21 [23:0];
-  assign acc2_next = \$24 [23:0];
-  assign acc3_next = \$27 [23:0];
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -10714,8 +12070,8 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire \$102 ;
-  reg [5:0] \$103 ;
+  reg [24:0] \$102 ;
+  wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
@@ -10732,10 +12088,10 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
-  reg [45:0] \$119 ;
+  wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire \$121 ;
+  reg [5:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
@@ -10750,13 +12106,13 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  reg [45:0] \$135 ;
+  wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire \$140 ;
+  reg [45:0] \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
@@ -10771,44 +12127,44 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [33:0] \$154 ;
+  wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [24:0] \$158 ;
-  wire \$159 ;
+  wire \$158 ;
+  reg [45:0] \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire [23:0] \$162 ;
+  wire \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
-  wire [14:0] \$166 ;
+  wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [34:0] \$170 ;
-  wire [35:0] \$171 ;
-  wire [55:0] \$172 ;
-  wire [56:0] \$173 ;
-  wire [54:0] \$174 ;
-  wire [58:0] \$175 ;
-  wire [77:0] \$176 ;
-  wire [78:0] \$177 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
-  wire [48:0] \$181 ;
+  wire [33:0] \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
+  wire [24:0] \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
@@ -10816,41 +12172,41 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
-  wire [49:0] \$195 ;
+  wire [23:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire [50:0] \$198 ;
+  wire \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire \$202 ;
+  wire [14:0] \$202 ;
   wire \$203 ;
-  wire [50:0] \$204 ;
-  wire [50:0] \$205 ;
+  wire \$204 ;
+  wire \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
-  reg [24:0] \$209 ;
+  wire [34:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
+  wire [35:0] \$210 ;
+  wire [55:0] \$211 ;
+  wire [56:0] \$212 ;
+  wire [54:0] \$213 ;
+  wire [58:0] \$214 ;
+  wire [77:0] \$215 ;
+  wire [78:0] \$216 ;
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
-  wire \$220 ;
+  wire [48:0] \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
-  reg [5:0] \$225 ;
+  wire \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
@@ -10860,22 +12216,22 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
-  wire \$234 ;
+  wire [49:0] \$234 ;
   wire \$235 ;
   wire \$236 ;
-  wire \$237 ;
+  wire [50:0] \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
-  reg [48:0] \$241 ;
+  wire \$241 ;
   wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
+  wire [50:0] \$243 ;
+  wire [50:0] \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
-  wire \$248 ;
+  reg [24:0] \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
@@ -10885,7 +12241,7 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  reg [48:0] \$257 ;
+  wire \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire \$26 ;
@@ -10896,7 +12252,7 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
-  wire \$267 ;
+  reg [5:0] \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
@@ -10906,40 +12262,40 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
-  wire [33:0] \$276 ;
+  wire \$276 ;
   wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
-  wire [24:0] \$280 ;
+  wire \$280 ;
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
-  wire [23:0] \$284 ;
+  wire \$284 ;
   wire \$285 ;
-  wire \$286 ;
+  reg [48:0] \$286 ;
   wire \$287 ;
-  wire [14:0] \$288 ;
+  wire \$288 ;
   wire \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire [34:0] \$292 ;
-  wire [35:0] \$293 ;
-  wire [55:0] \$294 ;
-  wire [56:0] \$295 ;
-  wire [54:0] \$296 ;
-  wire [58:0] \$297 ;
-  wire [77:0] \$298 ;
-  wire [78:0] \$299 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
-  wire [48:0] \$303 ;
+  wire \$303 ;
   wire \$304 ;
-  wire \$305 ;
+  reg [48:0] \$305 ;
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
@@ -10952,26 +12308,26 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
-  wire [49:0] \$317 ;
+  wire \$317 ;
   wire \$318 ;
   wire \$319 ;
-  wire [33:0] \$32 ;
-  wire [50:0] \$320 ;
+  wire \$32 ;
+  wire \$320 ;
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
-  wire [50:0] \$326 ;
-  wire [50:0] \$327 ;
+  wire \$326 ;
+  wire [33:0] \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
   wire \$330 ;
-  reg [24:0] \$331 ;
+  wire \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire \$334 ;
+  wire [24:0] \$334 ;
   wire \$335 ;
   wire \$336 ;
   wire \$337 ;
@@ -10979,34 +12335,34 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
-  wire \$341 ;
+  wire [23:0] \$341 ;
   wire \$342 ;
   wire \$343 ;
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
-  reg [5:0] \$347 ;
-  wire \$348 ;
+  wire \$347 ;
+  wire [14:0] \$348 ;
   wire \$349 ;
-  wire \$35 ;
+  wire [33:0] \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
   wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
-  wire [24:0] \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  reg [48:0] \$363 ;
+  wire [34:0] \$355 ;
+  wire [35:0] \$356 ;
+  wire [55:0] \$357 ;
+  wire [56:0] \$358 ;
+  wire [54:0] \$359 ;
+  wire \$36 ;
+  wire [58:0] \$360 ;
+  wire [77:0] \$361 ;
+  wire [78:0] \$362 ;
+  wire \$363 ;
   wire \$364 ;
   wire \$365 ;
-  wire \$366 ;
+  wire [48:0] \$366 ;
   wire \$367 ;
   wire \$368 ;
   wire \$369 ;
@@ -11020,59 +12376,59 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$376 ;
   wire \$377 ;
   wire \$378 ;
-  reg [48:0] \$379 ;
+  wire \$379 ;
   wire \$38 ;
-  wire \$380 ;
+  wire [49:0] \$380 ;
   wire \$381 ;
   wire \$382 ;
-  wire \$383 ;
+  wire [50:0] \$383 ;
   wire \$384 ;
   wire \$385 ;
   wire \$386 ;
   wire \$387 ;
   wire \$388 ;
-  wire \$389 ;
+  wire [50:0] \$389 ;
   wire \$39 ;
-  wire \$390 ;
+  wire [50:0] \$390 ;
   wire \$391 ;
   wire \$392 ;
   wire \$393 ;
-  wire \$394 ;
+  reg [24:0] \$394 ;
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
-  wire [33:0] \$398 ;
+  wire \$398 ;
   wire \$399 ;
   wire \$4 ;
-  wire [23:0] \$40 ;
+  wire \$40 ;
   wire \$400 ;
   wire \$401 ;
-  wire [24:0] \$402 ;
+  wire \$402 ;
   wire \$403 ;
   wire \$404 ;
   wire \$405 ;
-  wire [23:0] \$406 ;
+  wire \$406 ;
   wire \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire \$41 ;
-  wire [14:0] \$410 ;
+  wire \$410 ;
   wire \$411 ;
   wire \$412 ;
-  wire \$413 ;
-  wire [34:0] \$414 ;
-  wire [35:0] \$415 ;
-  wire [55:0] \$416 ;
-  wire [56:0] \$417 ;
-  wire [54:0] \$418 ;
-  wire [58:0] \$419 ;
-  wire \$42 ;
-  wire [77:0] \$420 ;
-  wire [78:0] \$421 ;
+  reg [5:0] \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
+  wire [24:0] \$42 ;
+  wire \$420 ;
+  wire \$421 ;
   wire \$422 ;
   wire \$423 ;
   wire \$424 ;
-  wire [48:0] \$425 ;
+  wire \$425 ;
   wire \$426 ;
   wire \$427 ;
   wire \$428 ;
@@ -11080,200 +12436,317 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$43 ;
   wire \$430 ;
   wire \$431 ;
-  wire \$432 ;
+  reg [48:0] \$432 ;
   wire \$433 ;
   wire \$434 ;
   wire \$435 ;
   wire \$436 ;
   wire \$437 ;
   wire \$438 ;
-  wire [49:0] \$439 ;
-  wire [14:0] \$44 ;
+  wire \$439 ;
+  wire \$44 ;
   wire \$440 ;
   wire \$441 ;
-  wire [50:0] \$442 ;
+  wire \$442 ;
   wire \$443 ;
   wire \$444 ;
   wire \$445 ;
   wire \$446 ;
   wire \$447 ;
-  wire [50:0] \$448 ;
-  wire [50:0] \$449 ;
+  wire \$448 ;
+  wire \$449 ;
   wire \$45 ;
-  reg [1:0] \$450 ;
-  reg \$451 ;
-  reg \$452 ;
-  reg \$453 ;
-  reg \$454 ;
-  reg \$455 ;
-  reg \$456 ;
-  reg [24:0] \$457 ;
-  reg [24:0] \$458 ;
-  reg [24:0] \$459 ;
+  wire \$450 ;
+  reg [48:0] \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire \$46 ;
-  reg [24:0] \$460 ;
-  reg [24:0] \$461 ;
-  reg [23:0] \$462 ;
-  reg [33:0] \$463 ;
-  reg [24:0] \$464 ;
-  reg [23:0] \$465 ;
-  reg [14:0] \$466 ;
-  reg [48:0] \$467 ;
-  reg [48:0] \$468 ;
-  reg \$469 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
-  reg \$470 ;
-  reg [50:0] \$471 ;
-  reg [7:0] \$472 ;
-  reg [24:0] \$473 ;
-  reg [24:0] \$474 ;
-  reg [24:0] \$475 ;
-  reg [24:0] \$476 ;
-  reg [24:0] \$477 ;
-  reg [5:0] \$478 ;
-  reg [5:0] \$479 ;
-  wire [34:0] \$48 ;
-  reg [5:0] \$480 ;
-  reg [5:0] \$481 ;
-  reg [5:0] \$482 ;
-  reg [45:0] \$483 ;
-  reg [45:0] \$484 ;
-  reg [45:0] \$485 ;
-  reg [45:0] \$486 ;
-  reg [45:0] \$487 ;
-  reg [45:0] \$488 ;
-  reg [45:0] \$489 ;
-  wire [35:0] \$49 ;
-  reg [45:0] \$490 ;
-  reg [45:0] \$491 ;
-  reg [45:0] \$492 ;
-  reg [23:0] \$493 ;
-  reg [33:0] \$494 ;
-  reg [24:0] \$495 ;
-  reg [23:0] \$496 ;
-  reg [14:0] \$497 ;
-  reg [48:0] \$498 ;
-  reg [48:0] \$499 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire [33:0] \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
+  wire \$48 ;
+  wire [24:0] \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire [23:0] \$487 ;
+  wire \$488 ;
+  wire \$489 ;
+  wire [23:0] \$49 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire [14:0] \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire \$5 ;
-  wire [55:0] \$50 ;
-  reg \$500 ;
-  reg \$501 ;
-  reg [50:0] \$502 ;
-  reg [7:0] \$503 ;
-  reg [24:0] \$504 ;
-  reg [24:0] \$505 ;
-  reg [24:0] \$506 ;
-  reg [24:0] \$507 ;
-  reg [24:0] \$508 ;
-  reg [5:0] \$509 ;
-  wire [56:0] \$51 ;
-  reg [5:0] \$510 ;
-  reg [5:0] \$511 ;
-  reg [5:0] \$512 ;
-  reg [5:0] \$513 ;
-  reg [48:0] \$514 ;
-  reg [48:0] \$515 ;
-  reg [48:0] \$516 ;
-  reg [48:0] \$517 ;
-  reg [48:0] \$518 ;
-  reg [48:0] \$519 ;
-  wire [54:0] \$52 ;
-  reg [48:0] \$520 ;
-  reg [48:0] \$521 ;
-  reg [48:0] \$522 ;
-  reg [48:0] \$523 ;
-  reg [23:0] \$524 ;
-  reg [33:0] \$525 ;
-  reg [24:0] \$526 ;
-  reg [23:0] \$527 ;
-  reg [14:0] \$528 ;
-  reg [48:0] \$529 ;
-  wire [58:0] \$53 ;
-  reg [48:0] \$530 ;
-  reg \$531 ;
-  reg \$532 ;
-  reg [50:0] \$533 ;
-  reg [7:0] \$534 ;
-  reg [24:0] \$535 ;
-  reg [24:0] \$536 ;
-  reg [24:0] \$537 ;
-  reg [24:0] \$538 ;
-  reg [24:0] \$539 ;
-  wire [77:0] \$54 ;
-  reg [5:0] \$540 ;
-  reg [5:0] \$541 ;
-  reg [5:0] \$542 ;
-  reg [5:0] \$543 ;
-  reg [5:0] \$544 ;
-  reg [48:0] \$545 ;
-  reg [48:0] \$546 ;
-  reg [48:0] \$547 ;
-  reg [48:0] \$548 ;
-  reg [48:0] \$549 ;
-  wire [78:0] \$55 ;
-  reg [48:0] \$550 ;
-  reg [48:0] \$551 ;
-  reg [48:0] \$552 ;
-  reg [48:0] \$553 ;
-  reg [48:0] \$554 ;
-  reg [23:0] \$555 ;
-  reg [33:0] \$556 ;
-  reg [24:0] \$557 ;
-  reg [23:0] \$558 ;
+  wire \$50 ;
+  wire \$500 ;
+  wire [34:0] \$501 ;
+  wire [35:0] \$502 ;
+  wire [55:0] \$503 ;
+  wire [56:0] \$504 ;
+  wire [54:0] \$505 ;
+  wire [58:0] \$506 ;
+  wire [77:0] \$507 ;
+  wire [78:0] \$508 ;
+  wire \$509 ;
+  wire \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire [48:0] \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire [49:0] \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire [50:0] \$529 ;
+  wire \$53 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire [50:0] \$535 ;
+  wire [50:0] \$536 ;
+  reg [1:0] \$537 ;
+  reg \$538 ;
+  reg \$539 ;
+  wire \$54 ;
+  reg \$540 ;
+  reg \$541 ;
+  reg \$542 ;
+  reg \$543 ;
+  reg \$544 ;
+  reg [24:0] \$545 ;
+  reg [24:0] \$546 ;
+  reg [24:0] \$547 ;
+  reg [24:0] \$548 ;
+  reg [24:0] \$549 ;
+  wire \$55 ;
+  reg [24:0] \$550 ;
+  reg [23:0] \$551 ;
+  reg [33:0] \$552 ;
+  reg [33:0] \$553 ;
+  reg [24:0] \$554 ;
+  reg [24:0] \$555 ;
+  reg [23:0] \$556 ;
+  reg [23:0] \$557 ;
+  reg [14:0] \$558 ;
   reg [14:0] \$559 ;
-  wire \$56 ;
+  wire [14:0] \$56 ;
   reg [48:0] \$560 ;
   reg [48:0] \$561 ;
   reg \$562 ;
   reg \$563 ;
   reg [50:0] \$564 ;
   reg [7:0] \$565 ;
+  reg [24:0] \$566 ;
+  reg [24:0] \$567 ;
+  reg [24:0] \$568 ;
+  reg [24:0] \$569 ;
   wire \$57 ;
+  reg [24:0] \$570 ;
+  reg [24:0] \$571 ;
+  reg [5:0] \$572 ;
+  reg [5:0] \$573 ;
+  reg [5:0] \$574 ;
+  reg [5:0] \$575 ;
+  reg [5:0] \$576 ;
+  reg [5:0] \$577 ;
+  reg [45:0] \$578 ;
+  reg [45:0] \$579 ;
   wire \$58 ;
-  wire [48:0] \$59 ;
+  reg [45:0] \$580 ;
+  reg [45:0] \$581 ;
+  reg [45:0] \$582 ;
+  reg [45:0] \$583 ;
+  reg [45:0] \$584 ;
+  reg [45:0] \$585 ;
+  reg [45:0] \$586 ;
+  reg [45:0] \$587 ;
+  reg [45:0] \$588 ;
+  reg [45:0] \$589 ;
+  wire \$59 ;
+  reg [23:0] \$590 ;
+  reg [33:0] \$591 ;
+  reg [33:0] \$592 ;
+  reg [24:0] \$593 ;
+  reg [24:0] \$594 ;
+  reg [23:0] \$595 ;
+  reg [23:0] \$596 ;
+  reg [14:0] \$597 ;
+  reg [14:0] \$598 ;
+  reg [48:0] \$599 ;
   wire [2:0] \$6 ;
   wire \$60 ;
+  reg [48:0] \$600 ;
+  reg \$601 ;
+  reg \$602 ;
+  reg [50:0] \$603 ;
+  reg [7:0] \$604 ;
+  reg [24:0] \$605 ;
+  reg [24:0] \$606 ;
+  reg [24:0] \$607 ;
+  reg [24:0] \$608 ;
+  reg [24:0] \$609 ;
   wire \$61 ;
+  reg [24:0] \$610 ;
+  reg [5:0] \$611 ;
+  reg [5:0] \$612 ;
+  reg [5:0] \$613 ;
+  reg [5:0] \$614 ;
+  reg [5:0] \$615 ;
+  reg [5:0] \$616 ;
+  reg [48:0] \$617 ;
+  reg [48:0] \$618 ;
+  reg [48:0] \$619 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  reg [48:0] \$620 ;
+  reg [48:0] \$621 ;
+  reg [48:0] \$622 ;
+  reg [48:0] \$623 ;
+  reg [48:0] \$624 ;
+  reg [48:0] \$625 ;
+  reg [48:0] \$626 ;
+  reg [48:0] \$627 ;
+  reg [48:0] \$628 ;
+  reg [23:0] \$629 ;
+  wire [34:0] \$63 ;
+  reg [33:0] \$630 ;
+  reg [33:0] \$631 ;
+  reg [24:0] \$632 ;
+  reg [24:0] \$633 ;
+  reg [23:0] \$634 ;
+  reg [23:0] \$635 ;
+  reg [14:0] \$636 ;
+  reg [14:0] \$637 ;
+  reg [48:0] \$638 ;
+  reg [48:0] \$639 ;
+  wire [35:0] \$64 ;
+  reg \$640 ;
+  reg \$641 ;
+  reg [50:0] \$642 ;
+  reg [7:0] \$643 ;
+  reg [24:0] \$644 ;
+  reg [24:0] \$645 ;
+  reg [24:0] \$646 ;
+  reg [24:0] \$647 ;
+  reg [24:0] \$648 ;
+  reg [24:0] \$649 ;
+  wire [55:0] \$65 ;
+  reg [5:0] \$650 ;
+  reg [5:0] \$651 ;
+  reg [5:0] \$652 ;
+  reg [5:0] \$653 ;
+  reg [5:0] \$654 ;
+  reg [5:0] \$655 ;
+  reg [48:0] \$656 ;
+  reg [48:0] \$657 ;
+  reg [48:0] \$658 ;
+  reg [48:0] \$659 ;
+  wire [56:0] \$66 ;
+  reg [48:0] \$660 ;
+  reg [48:0] \$661 ;
+  reg [48:0] \$662 ;
+  reg [48:0] \$663 ;
+  reg [48:0] \$664 ;
+  reg [48:0] \$665 ;
+  reg [48:0] \$666 ;
+  reg [48:0] \$667 ;
+  reg [23:0] \$668 ;
+  reg [33:0] \$669 ;
+  wire [54:0] \$67 ;
+  reg [33:0] \$670 ;
+  reg [24:0] \$671 ;
+  reg [24:0] \$672 ;
+  reg [23:0] \$673 ;
+  reg [23:0] \$674 ;
+  reg [14:0] \$675 ;
+  reg [14:0] \$676 ;
+  reg [48:0] \$677 ;
+  reg [48:0] \$678 ;
+  reg \$679 ;
+  wire [58:0] \$68 ;
+  reg \$680 ;
+  reg [50:0] \$681 ;
+  reg [7:0] \$682 ;
+  wire [77:0] \$69 ;
   wire [2:0] \$7 ;
-  wire \$70 ;
+  wire [78:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire [49:0] \$73 ;
-  wire \$74 ;
+  wire \$73 ;
+  wire [48:0] \$74 ;
   wire \$75 ;
-  wire [50:0] \$76 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [50:0] \$82 ;
-  wire [50:0] \$83 ;
+  wire \$82 ;
+  wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  reg [24:0] \$87 ;
-  wire \$88 ;
+  wire \$87 ;
+  wire [49:0] \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$91 ;
+  wire [50:0] \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
+  wire [50:0] \$97 ;
+  wire [50:0] \$98 ;
   wire \$99 ;
   input clk;
   wire clk;
@@ -11306,11 +12779,16 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
+  reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [7:0] rq0_out = 8'h00;
   reg [33:0] rq0_part0_0 = 34'h000000000;
+  reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
+  reg [24:0] rq0_part0_1_r = 25'h0000000;
   reg [23:0] rq0_part1_0 = 24'h000000;
+  reg [23:0] rq0_part1_0_r = 24'h000000;
   reg [14:0] rq0_part1_1 = 15'h0000;
+  reg [14:0] rq0_part1_1_r = 15'h0000;
   reg [48:0] rq0_prod = 49'h0000000000000;
   wire [48:0] rq0_rem;
   reg rq0_tie = 1'h0;
@@ -11323,21 +12801,28 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg [45:0] rq1_half_3 = 46'h000000000000;
   reg [45:0] rq1_half_4 = 46'h000000000000;
   reg [45:0] rq1_half_5 = 46'h000000000000;
+  reg [45:0] rq1_half_6 = 46'h000000000000;
   reg [45:0] rq1_mask_1 = 46'h000000000000;
   reg [45:0] rq1_mask_2 = 46'h000000000000;
   reg [45:0] rq1_mask_3 = 46'h000000000000;
   reg [45:0] rq1_mask_4 = 46'h000000000000;
   reg [45:0] rq1_mask_5 = 46'h000000000000;
+  reg [45:0] rq1_mask_6 = 46'h000000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
+  reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [7:0] rq1_out = 8'h00;
   reg [33:0] rq1_part0_0 = 34'h000000000;
+  reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
+  reg [24:0] rq1_part0_1_r = 25'h0000000;
   reg [23:0] rq1_part1_0 = 24'h000000;
+  reg [23:0] rq1_part1_0_r = 24'h000000;
   reg [14:0] rq1_part1_1 = 15'h0000;
+  reg [14:0] rq1_part1_1_r = 15'h0000;
   reg [48:0] rq1_prod = 49'h0000000000000;
   wire [48:0] rq1_rem;
   reg [5:0] rq1_shift_1 = 6'h00;
@@ -11345,6 +12830,7 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg [5:0] rq1_shift_3 = 6'h00;
   reg [5:0] rq1_shift_4 = 6'h00;
   reg [5:0] rq1_shift_5 = 6'h00;
+  reg [5:0] rq1_shift_6 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
   reg rq2_above = 1'h0;
@@ -11355,21 +12841,28 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg [48:0] rq2_half_3 = 49'h0000000000000;
   reg [48:0] rq2_half_4 = 49'h0000000000000;
   reg [48:0] rq2_half_5 = 49'h0000000000000;
+  reg [48:0] rq2_half_6 = 49'h0000000000000;
   reg [48:0] rq2_mask_1 = 49'h0000000000000;
   reg [48:0] rq2_mask_2 = 49'h0000000000000;
   reg [48:0] rq2_mask_3 = 49'h0000000000000;
   reg [48:0] rq2_mask_4 = 49'h0000000000000;
   reg [48:0] rq2_mask_5 = 49'h0000000000000;
+  reg [48:0] rq2_mask_6 = 49'h0000000000000;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
   reg [24:0] rq2_mult_4 = 25'h0000000;
   reg [24:0] rq2_mult_5 = 25'h0000000;
+  reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [7:0] rq2_out = 8'h00;
   reg [33:0] rq2_part0_0 = 34'h000000000;
+  reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
+  reg [24:0] rq2_part0_1_r = 25'h0000000;
   reg [23:0] rq2_part1_0 = 24'h000000;
+  reg [23:0] rq2_part1_0_r = 24'h000000;
   reg [14:0] rq2_part1_1 = 15'h0000;
+  reg [14:0] rq2_part1_1_r = 15'h0000;
   reg [48:0] rq2_prod = 49'h0000000000000;
   wire [48:0] rq2_rem;
   reg [5:0] rq2_shift_1 = 6'h00;
@@ -11377,6 +12870,7 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg [5:0] rq2_shift_3 = 6'h00;
   reg [5:0] rq2_shift_4 = 6'h00;
   reg [5:0] rq2_shift_5 = 6'h00;
+  reg [5:0] rq2_shift_6 = 6'h00;
   reg rq2_tie = 1'h0;
   reg [23:0] rq2_x = 24'h000000;
   reg rq3_above = 1'h0;
@@ -11387,21 +12881,28 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg [48:0] rq3_half_3 = 49'h0000000000000;
   reg [48:0] rq3_half_4 = 49'h0000000000000;
   reg [48:0] rq3_half_5 = 49'h0000000000000;
+  reg [48:0] rq3_half_6 = 49'h0000000000000;
   reg [48:0] rq3_mask_1 = 49'h0000000000000;
   reg [48:0] rq3_mask_2 = 49'h0000000000000;
   reg [48:0] rq3_mask_3 = 49'h0000000000000;
   reg [48:0] rq3_mask_4 = 49'h0000000000000;
   reg [48:0] rq3_mask_5 = 49'h0000000000000;
+  reg [48:0] rq3_mask_6 = 49'h0000000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
   reg [24:0] rq3_mult_4 = 25'h0000000;
   reg [24:0] rq3_mult_5 = 25'h0000000;
+  reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [7:0] rq3_out = 8'h00;
   reg [33:0] rq3_part0_0 = 34'h000000000;
+  reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
+  reg [24:0] rq3_part0_1_r = 25'h0000000;
   reg [23:0] rq3_part1_0 = 24'h000000;
+  reg [23:0] rq3_part1_0_r = 24'h000000;
   reg [14:0] rq3_part1_1 = 15'h0000;
+  reg [14:0] rq3_part1_1_r = 15'h0000;
   reg [48:0] rq3_prod = 49'h0000000000000;
   wire [48:0] rq3_rem;
   reg [5:0] rq3_shift_1 = 6'h00;
@@ -11409,6 +12910,7 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg [5:0] rq3_shift_3 = 6'h00;
   reg [5:0] rq3_shift_4 = 6'h00;
   reg [5:0] rq3_shift_5 = 6'h00;
+  reg [5:0] rq3_shift_6 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [23:0] rq3_x = 24'h000000;
   reg rq_valid_1 = 1'h0;
@@ -11416,267 +12918,520 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
   reg rq_valid_5 = 1'h0;
+  reg rq_valid_6 = 1'h0;
   (* init = 1'h0 *)
-  wire rq_valid_6;
+  wire rq_valid_7;
   input rst;
   wire rst;
-  assign \$430  = ~ o__valid;
-  assign \$431  = \$430  | o__ready;
-  assign \$432  = \$431  & rq_valid_3;
-  assign \$433  = rq3_rem == rq3_half_3;
-  assign \$434  = | rq3_half_3;
-  assign \$435  = \$433  & \$434 ;
+  assign \$313  = \$312  | o__ready;
+  assign \$314  = \$313  & rq_valid_3;
+  assign \$315  = ~ o__valid;
+  assign \$316  = \$315  | o__ready;
+  assign \$317  = \$316  & rq_valid_4;
+  assign \$318  = ~ o__valid;
+  assign \$319  = \$318  | o__ready;
+  assign \$320  = \$319  & rq_valid_5;
+  assign \$321  = ~ o__valid;
+  assign \$322  = \$321  | o__ready;
+  assign \$323  = \$322  & i__valid;
+  assign \$324  = ~ o__valid;
+  assign \$325  = \$324  | o__ready;
+  assign \$326  = \$325  & rq_valid_1;
+  assign \$327  = rq2_x[16:0] * rq2_mult_1[16:0];
+  assign \$328  = ~ o__valid;
+  assign \$329  = \$328  | o__ready;
+  assign \$330  = \$329  & rq_valid_2;
+  assign \$331  = ~ o__valid;
+  assign \$332  = \$331  | o__ready;
+  assign \$333  = \$332  & rq_valid_1;
+  assign \$334  = rq2_x[16:0] * rq2_mult_1[24:17];
+  assign \$335  = ~ o__valid;
+  assign \$336  = \$335  | o__ready;
+  assign \$337  = \$336  & rq_valid_2;
+  assign \$338  = ~ o__valid;
+  assign \$339  = \$338  | o__ready;
+  assign \$340  = \$339  & rq_valid_1;
+  assign \$341  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
+  assign \$342  = ~ o__valid;
+  assign \$343  = \$342  | o__ready;
+  assign \$344  = \$343  & rq_valid_2;
+  assign \$345  = ~ o__valid;
+  assign \$346  = \$345  | o__ready;
+  assign \$347  = \$346  & rq_valid_1;
+  assign \$348  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$349  = ~ o__valid;
+  assign \$350  = \$349  | o__ready;
+  assign \$351  = \$350  & rq_valid_2;
+  assign \$352  = ~ o__valid;
+  assign \$353  = \$352  | o__ready;
+  assign \$354  = \$353  & rq_valid_3;
+  assign \$356  = 1'h0 + \$355 ;
+  assign \$358  = \$356  + \$357 ;
+  assign \$360  = $signed({ 1'h0, \$358  }) + $signed(\$359 );
+  assign \$362  = $signed(\$360 ) + $signed(\$361 );
+  assign \$363  = ~ o__valid;
+  assign \$364  = \$363  | o__ready;
+  assign \$365  = \$364  & rq_valid_4;
+  assign \$366  = $signed(rq2_prod) >>> rq2_shift_4;
+  assign \$367  = ~ o__valid;
+  assign \$368  = \$367  | o__ready;
+  assign \$369  = \$368  & rq_valid_4;
+  assign \$370  = rq2_rem > rq2_half_4;
+  assign \$371  = ~ o__valid;
+  assign \$372  = \$371  | o__ready;
+  assign \$373  = \$372  & rq_valid_4;
+  assign \$374  = rq2_rem == rq2_half_4;
+  assign \$375  = | rq2_half_4;
+  assign \$376  = \$374  & \$375 ;
+  assign \$377  = ~ o__valid;
+  assign \$378  = \$377  | o__ready;
+  assign \$379  = \$378  & rq_valid_5;
+  assign \$380  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$381  = rq2_tie & rq2_floor[0];
+  assign \$382  = rq2_above | \$381 ;
+  assign \$383  = $signed(\$380 ) + $signed({ 1'h0, \$382  });
+  assign \$384  = ~ o__valid;
+  assign \$385  = \$384  | o__ready;
+  assign \$386  = \$385  & rq_valid_6;
+  assign \$387  = $signed(rq2_code) < $signed(8'h80);
+  assign \$388  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$389  = \$388  ? 51'h000000000007f : rq2_code;
+  assign \$390  = \$387  ? 51'h7ffffffffff80 : \$389 ;
+  assign \$391  = ~ o__valid;
+  assign \$392  = \$391  | o__ready;
+  assign \$393  = \$392  & i__valid;
+  assign \$395  = ~ o__valid;
+  assign \$396  = \$395  | o__ready;
+  assign \$397  = \$396  & rq_valid_1;
+  assign \$398  = ~ o__valid;
+  assign \$399  = \$398  | o__ready;
+  assign \$400  = \$399  & rq_valid_2;
+  assign \$401  = ~ o__valid;
+  assign \$402  = \$401  | o__ready;
+  assign \$403  = \$402  & rq_valid_3;
+  assign \$404  = ~ o__valid;
+  assign \$405  = \$404  | o__ready;
+  assign \$406  = \$405  & rq_valid_4;
+  assign \$407  = ~ o__valid;
+  assign \$408  = \$407  | o__ready;
+  assign \$409  = \$408  & rq_valid_5;
+  assign \$410  = ~ o__valid;
+  assign \$411  = \$410  | o__ready;
+  assign \$412  = \$411  & i__valid;
+  assign \$414  = ~ o__valid;
+  assign \$415  = \$414  | o__ready;
+  assign \$416  = \$415  & rq_valid_1;
+  assign \$417  = ~ o__valid;
+  assign \$418  = \$417  | o__ready;
+  assign \$419  = \$418  & rq_valid_2;
+  assign \$420  = ~ o__valid;
+  assign \$421  = \$420  | o__ready;
+  assign \$422  = \$421  & rq_valid_3;
+  assign \$423  = ~ o__valid;
+  assign \$424  = \$423  | o__ready;
+  assign \$425  = \$424  & rq_valid_4;
+  assign \$426  = ~ o__valid;
+  assign \$427  = \$426  | o__ready;
+  assign \$428  = \$427  & rq_valid_5;
+  assign \$429  = ~ o__valid;
+  assign \$430  = \$429  | o__ready;
+  assign \$431  = \$430  & i__valid;
+  assign \$433  = ~ o__valid;
+  assign \$434  = \$433  | o__ready;
+  assign \$435  = \$434  & rq_valid_1;
   assign \$436  = ~ o__valid;
   assign \$437  = \$436  | o__ready;
-  assign \$438  = \$437  & rq_valid_4;
-  assign \$439  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$440  = rq3_tie & rq3_floor[0];
-  assign \$441  = rq3_above | \$440 ;
-  assign \$442  = $signed(\$439 ) + $signed({ 1'h0, \$441  });
-  assign \$443  = ~ o__valid;
-  assign \$444  = \$443  | o__ready;
-  assign \$445  = \$444  & rq_valid_5;
-  assign \$446  = $signed(rq3_code) < $signed(8'h80);
-  assign \$447  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$448  = \$447  ? 51'h000000000007f : rq3_code;
-  assign \$449  = \$446  ? 51'h7ffffffffff80 : \$448 ;
+  assign \$438  = \$437  & rq_valid_2;
+  assign \$439  = ~ o__valid;
+  assign \$440  = \$439  | o__ready;
+  assign \$441  = \$440  & rq_valid_3;
+  assign \$442  = ~ o__valid;
+  assign \$443  = \$442  | o__ready;
+  assign \$444  = \$443  & rq_valid_4;
+  assign \$445  = ~ o__valid;
+  assign \$446  = \$445  | o__ready;
+  assign \$447  = \$446  & rq_valid_5;
+  assign \$448  = ~ o__valid;
+  assign \$449  = \$448  | o__ready;
+  assign \$450  = \$449  & i__valid;
+  assign \$452  = ~ o__valid;
+  assign \$453  = \$452  | o__ready;
+  assign \$454  = \$453  & rq_valid_1;
+  assign \$455  = ~ o__valid;
+  assign \$456  = \$455  | o__ready;
+  assign \$457  = \$456  & rq_valid_2;
+  assign \$458  = ~ o__valid;
+  assign \$459  = \$458  | o__ready;
+  assign \$460  = \$459  & rq_valid_3;
+  assign \$461  = ~ o__valid;
+  assign \$462  = \$461  | o__ready;
+  assign \$463  = \$462  & rq_valid_4;
+  assign \$464  = ~ o__valid;
+  assign \$465  = \$464  | o__ready;
+  assign \$466  = \$465  & rq_valid_5;
+  assign \$467  = ~ o__valid;
+  assign \$468  = \$467  | o__ready;
+  assign \$469  = \$468  & i__valid;
+  assign \$470  = ~ o__valid;
+  assign \$471  = \$470  | o__ready;
+  assign \$472  = \$471  & rq_valid_1;
+  assign \$473  = rq3_x[16:0] * rq3_mult_1[16:0];
+  assign \$474  = ~ o__valid;
+  assign \$475  = \$474  | o__ready;
+  assign \$476  = \$475  & rq_valid_2;
+  assign \$477  = ~ o__valid;
+  assign \$478  = \$477  | o__ready;
+  assign \$479  = \$478  & rq_valid_1;
+  assign \$480  = rq3_x[16:0] * rq3_mult_1[24:17];
+  assign \$481  = ~ o__valid;
+  assign \$482  = \$481  | o__ready;
+  assign \$483  = \$482  & rq_valid_2;
+  assign \$484  = ~ o__valid;
+  assign \$485  = \$484  | o__ready;
+  assign \$486  = \$485  & rq_valid_1;
+  assign \$487  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
+  assign \$488  = ~ o__valid;
+  assign \$489  = \$488  | o__ready;
+  assign \$490  = \$489  & rq_valid_2;
+  assign \$491  = ~ o__valid;
+  assign \$492  = \$491  | o__ready;
+  assign \$493  = \$492  & rq_valid_1;
+  assign \$494  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$495  = ~ o__valid;
+  assign \$496  = \$495  | o__ready;
+  assign \$497  = \$496  & rq_valid_2;
+  assign \$498  = ~ o__valid;
+  assign \$499  = \$498  | o__ready;
+  assign \$500  = \$499  & rq_valid_3;
+  assign \$502  = 1'h0 + \$501 ;
+  assign \$504  = \$502  + \$503 ;
+  assign \$506  = $signed({ 1'h0, \$504  }) + $signed(\$505 );
+  assign \$508  = $signed(\$506 ) + $signed(\$507 );
+  assign \$509  = ~ o__valid;
+  assign \$510  = \$509  | o__ready;
+  assign \$511  = \$510  & rq_valid_4;
+  assign \$512  = $signed(rq3_prod) >>> rq3_shift_4;
+  assign \$513  = ~ o__valid;
+  assign \$514  = \$513  | o__ready;
+  assign \$515  = \$514  & rq_valid_4;
+  assign \$516  = rq3_rem > rq3_half_4;
+  assign \$517  = ~ o__valid;
+  assign \$518  = \$517  | o__ready;
+  assign \$519  = \$518  & rq_valid_4;
+  assign \$520  = rq3_rem == rq3_half_4;
+  assign \$521  = | rq3_half_4;
+  assign \$522  = \$520  & \$521 ;
+  assign \$523  = ~ o__valid;
+  assign \$524  = \$523  | o__ready;
+  assign \$525  = \$524  & rq_valid_5;
+  assign \$526  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$527  = rq3_tie & rq3_floor[0];
+  assign \$528  = rq3_above | \$527 ;
+  assign \$529  = $signed(\$526 ) + $signed({ 1'h0, \$528  });
+  assign \$530  = ~ o__valid;
+  assign \$531  = \$530  | o__ready;
+  assign \$532  = \$531  & rq_valid_6;
+  assign \$533  = $signed(rq3_code) < $signed(8'h80);
+  assign \$534  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$535  = \$534  ? 51'h000000000007f : rq3_code;
+  assign \$536  = \$533  ? 51'h7ffffffffff80 : \$535 ;
   always @(posedge clk)
-    group <= \$450 ;
+    group <= \$537 ;
   always @(posedge clk)
-    rq_valid_1 <= \$451 ;
+    rq_valid_1 <= \$538 ;
   always @(posedge clk)
-    rq_valid_2 <= \$452 ;
+    rq_valid_2 <= \$539 ;
   always @(posedge clk)
-    rq_valid_3 <= \$453 ;
+    rq_valid_3 <= \$540 ;
   always @(posedge clk)
-    rq_valid_4 <= \$454 ;
+    rq_valid_4 <= \$541 ;
   always @(posedge clk)
-    rq_valid_5 <= \$455 ;
+    rq_valid_5 <= \$542 ;
   always @(posedge clk)
-    o__valid <= \$456 ;
+    rq_valid_6 <= \$543 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$457 ;
+    o__valid <= \$544 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$458 ;
+    rq0_mult_1 <= \$545 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$459 ;
+    rq0_mult_2 <= \$546 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$460 ;
+    rq0_mult_3 <= \$547 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$461 ;
+    rq0_mult_4 <= \$548 ;
   always @(posedge clk)
-    rq0_x <= \$462 ;
+    rq0_mult_5 <= \$549 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$463 ;
+    rq0_mult_6 <= \$550 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$464 ;
+    rq0_x <= \$551 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$465 ;
+    rq0_part0_0 <= \$552 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$466 ;
+    rq0_part0_0_r <= \$553 ;
   always @(posedge clk)
-    rq0_prod <= \$467 ;
+    rq0_part0_1 <= \$554 ;
   always @(posedge clk)
-    rq0_floor <= \$468 ;
+    rq0_part0_1_r <= \$555 ;
   always @(posedge clk)
-    rq0_above <= \$469 ;
+    rq0_part1_0 <= \$556 ;
   always @(posedge clk)
-    rq0_tie <= \$470 ;
+    rq0_part1_0_r <= \$557 ;
   always @(posedge clk)
-    rq0_code <= \$471 ;
+    rq0_part1_1 <= \$558 ;
   always @(posedge clk)
-    rq0_out <= \$472 ;
+    rq0_part1_1_r <= \$559 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$473 ;
+    rq0_prod <= \$560 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$474 ;
+    rq0_floor <= \$561 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$475 ;
+    rq0_above <= \$562 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$476 ;
+    rq0_tie <= \$563 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$477 ;
+    rq0_code <= \$564 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$478 ;
+    rq0_out <= \$565 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$479 ;
+    rq1_mult_1 <= \$566 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$480 ;
+    rq1_mult_2 <= \$567 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$481 ;
+    rq1_mult_3 <= \$568 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$482 ;
+    rq1_mult_4 <= \$569 ;
   always @(posedge clk)
-    rq1_half_1 <= \$483 ;
+    rq1_mult_5 <= \$570 ;
   always @(posedge clk)
-    rq1_half_2 <= \$484 ;
+    rq1_mult_6 <= \$571 ;
   always @(posedge clk)
-    rq1_half_3 <= \$485 ;
+    rq1_shift_1 <= \$572 ;
   always @(posedge clk)
-    rq1_half_4 <= \$486 ;
+    rq1_shift_2 <= \$573 ;
   always @(posedge clk)
-    rq1_half_5 <= \$487 ;
+    rq1_shift_3 <= \$574 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$488 ;
+    rq1_shift_4 <= \$575 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$489 ;
+    rq1_shift_5 <= \$576 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$490 ;
+    rq1_shift_6 <= \$577 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$491 ;
+    rq1_half_1 <= \$578 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$492 ;
+    rq1_half_2 <= \$579 ;
   always @(posedge clk)
-    rq1_x <= \$493 ;
+    rq1_half_3 <= \$580 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$494 ;
+    rq1_half_4 <= \$581 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$495 ;
+    rq1_half_5 <= \$582 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$496 ;
+    rq1_half_6 <= \$583 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$497 ;
+    rq1_mask_1 <= \$584 ;
   always @(posedge clk)
-    rq1_prod <= \$498 ;
+    rq1_mask_2 <= \$585 ;
   always @(posedge clk)
-    rq1_floor <= \$499 ;
+    rq1_mask_3 <= \$586 ;
   always @(posedge clk)
-    rq1_above <= \$500 ;
+    rq1_mask_4 <= \$587 ;
   always @(posedge clk)
-    rq1_tie <= \$501 ;
+    rq1_mask_5 <= \$588 ;
   always @(posedge clk)
-    rq1_code <= \$502 ;
+    rq1_mask_6 <= \$589 ;
   always @(posedge clk)
-    rq1_out <= \$503 ;
+    rq1_x <= \$590 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$504 ;
+    rq1_part0_0 <= \$591 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$505 ;
+    rq1_part0_0_r <= \$592 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$506 ;
+    rq1_part0_1 <= \$593 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$507 ;
+    rq1_part0_1_r <= \$594 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$508 ;
+    rq1_part1_0 <= \$595 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$509 ;
+    rq1_part1_0_r <= \$596 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$510 ;
+    rq1_part1_1 <= \$597 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$511 ;
+    rq1_part1_1_r <= \$598 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$512 ;
+    rq1_prod <= \$599 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$513 ;
+    rq1_floor <= \$600 ;
   always @(posedge clk)
-    rq2_half_1 <= \$514 ;
+    rq1_above <= \$601 ;
   always @(posedge clk)
-    rq2_half_2 <= \$515 ;
+    rq1_tie <= \$602 ;
   always @(posedge clk)
-    rq2_half_3 <= \$516 ;
+    rq1_code <= \$603 ;
   always @(posedge clk)
-    rq2_half_4 <= \$517 ;
+    rq1_out <= \$604 ;
   always @(posedge clk)
-    rq2_half_5 <= \$518 ;
+    rq2_mult_1 <= \$605 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$519 ;
+    rq2_mult_2 <= \$606 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$520 ;
+    rq2_mult_3 <= \$607 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$521 ;
+    rq2_mult_4 <= \$608 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$522 ;
+    rq2_mult_5 <= \$609 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$523 ;
+    rq2_mult_6 <= \$610 ;
   always @(posedge clk)
-    rq2_x <= \$524 ;
+    rq2_shift_1 <= \$611 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$525 ;
+    rq2_shift_2 <= \$612 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$526 ;
+    rq2_shift_3 <= \$613 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$527 ;
+    rq2_shift_4 <= \$614 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$528 ;
+    rq2_shift_5 <= \$615 ;
   always @(posedge clk)
-    rq2_prod <= \$529 ;
+    rq2_shift_6 <= \$616 ;
   always @(posedge clk)
-    rq2_floor <= \$530 ;
+    rq2_half_1 <= \$617 ;
   always @(posedge clk)
-    rq2_above <= \$531 ;
+    rq2_half_2 <= \$618 ;
   always @(posedge clk)
-    rq2_tie <= \$532 ;
+    rq2_half_3 <= \$619 ;
   always @(posedge clk)
-    rq2_code <= \$533 ;
+    rq2_half_4 <= \$620 ;
   always @(posedge clk)
-    rq2_out <= \$534 ;
+    rq2_half_5 <= \$621 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$535 ;
+    rq2_half_6 <= \$622 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$536 ;
+    rq2_mask_1 <= \$623 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$537 ;
+    rq2_mask_2 <= \$624 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$538 ;
+    rq2_mask_3 <= \$625 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$539 ;
+    rq2_mask_4 <= \$626 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$540 ;
+    rq2_mask_5 <= \$627 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$541 ;
+    rq2_mask_6 <= \$628 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$542 ;
+    rq2_x <= \$629 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$543 ;
+    rq2_part0_0 <= \$630 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$544 ;
+    rq2_part0_0_r <= \$631 ;
   always @(posedge clk)
-    rq3_half_1 <= \$545 ;
+    rq2_part0_1 <= \$632 ;
   always @(posedge clk)
-    rq3_half_2 <= \$546 ;
+    rq2_part0_1_r <= \$633 ;
   always @(posedge clk)
-    rq3_half_3 <= \$547 ;
+    rq2_part1_0 <= \$634 ;
   always @(posedge clk)
-    rq3_half_4 <= \$548 ;
+    rq2_part1_0_r <= \$635 ;
   always @(posedge clk)
-    rq3_half_5 <= \$549 ;
+    rq2_part1_1 <= \$636 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$550 ;
+    rq2_part1_1_r <= \$637 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$551 ;
+    rq2_prod <= \$638 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$552 ;
+    rq2_floor <= \$639 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$553 ;
+    rq2_above <= \$640 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$554 ;
+    rq2_tie <= \$641 ;
   always @(posedge clk)
-    rq3_x <= \$555 ;
+    rq2_code <= \$642 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$556 ;
+    rq2_out <= \$643 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$557 ;
+    rq3_mult_1 <= \$644 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$558 ;
+    rq3_mult_2 <= \$645 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$559 ;
+    rq3_mult_3 <= \$646 ;
   always @(posedge clk)
-    rq3_prod <= \$560 ;
+    rq3_mult_4 <= \$647 ;
   always @(posedge clk)
-    rq3_floor <= \$561 ;
+    rq3_mult_5 <= \$648 ;
   always @(posedge clk)
-    rq3_above <= \$562 ;
+    rq3_mult_6 <= \$649 ;
   always @(posedge clk)
-    rq3_tie <= \$563 ;
+    rq3_shift_1 <= \$650 ;
   always @(posedge clk)
-    rq3_code <= \$564 ;
+    rq3_shift_2 <= \$651 ;
   always @(posedge clk)
-    rq3_out <= \$565 ;
+    rq3_shift_3 <= \$652 ;
+  always @(posedge clk)
+    rq3_shift_4 <= \$653 ;
+  always @(posedge clk)
+    rq3_shift_5 <= \$654 ;
+  always @(posedge clk)
+    rq3_shift_6 <= \$655 ;
+  always @(posedge clk)
+    rq3_half_1 <= \$656 ;
+  always @(posedge clk)
+    rq3_half_2 <= \$657 ;
+  always @(posedge clk)
+    rq3_half_3 <= \$658 ;
+  always @(posedge clk)
+    rq3_half_4 <= \$659 ;
+  always @(posedge clk)
+    rq3_half_5 <= \$660 ;
+  always @(posedge clk)
+    rq3_half_6 <= \$661 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$662 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$663 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$664 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$665 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$666 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$667 ;
+  always @(posedge clk)
+    rq3_x <= \$668 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$669 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$670 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$671 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$672 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$673 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$674 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$675 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$676 ;
+  always @(posedge clk)
+    rq3_prod <= \$677 ;
+  always @(posedge clk)
+    rq3_floor <= \$678 ;
+  always @(posedge clk)
+    rq3_above <= \$679 ;
+  always @(posedge clk)
+    rq3_tie <= \$680 ;
+  always @(posedge clk)
+    rq3_code <= \$681 ;
+  always @(posedge clk)
+    rq3_out <= \$682 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign rq1_rem = rq1_prod & { 3'h0, rq1_mask_3 };
-  assign rq2_rem = rq2_prod & rq2_mask_3;
-  assign rq3_rem = rq3_prod & rq3_mask_3;
+  assign rq1_rem = rq1_prod & { 3'h0, rq1_mask_4 };
+  assign rq2_rem = rq2_prod & rq2_mask_4;
+  assign rq3_rem = rq3_prod & rq3_mask_4;
   assign \$2  = ~ o__valid;
   assign \$3  = \$2  | o__ready;
   assign \$4  = i__valid & \$3 ;
@@ -11702,1472 +13457,553 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   assign \$25  = \$24  & rq_valid_4;
   assign \$26  = ~ o__valid;
   assign \$27  = \$26  | o__ready;
-  assign \$28  = \$27  & i__valid;
+  assign \$28  = \$27  & rq_valid_5;
   assign \$29  = ~ o__valid;
   assign \$30  = \$29  | o__ready;
-  assign \$31  = \$30  & rq_valid_1;
-  assign \$32  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$35  = \$34  & rq_valid_1;
-  assign \$36  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$37  = ~ o__valid;
-  assign \$38  = \$37  | o__ready;
-  assign \$39  = \$38  & rq_valid_1;
-  assign \$40  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$41  = ~ o__valid;
-  assign \$42  = \$41  | o__ready;
-  assign \$43  = \$42  & rq_valid_1;
-  assign \$44  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = \$46  & rq_valid_2;
-  assign \$49  = 1'h0 + \$48 ;
-  assign \$51  = \$49  + \$50 ;
-  assign \$53  = $signed({ 1'h0, \$51  }) + $signed(\$52 );
-  assign \$55  = $signed(\$53 ) + $signed(\$54 );
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = \$57  & rq_valid_3;
+  assign \$31  = \$30  & i__valid;
+  assign \$32  = ~ o__valid;
+  assign \$33  = \$32  | o__ready;
+  assign \$34  = \$33  & rq_valid_1;
+  assign \$35  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$36  = ~ o__valid;
+  assign \$37  = \$36  | o__ready;
+  assign \$38  = \$37  & rq_valid_2;
+  assign \$39  = ~ o__valid;
+  assign \$40  = \$39  | o__ready;
+  assign \$41  = \$40  & rq_valid_1;
+  assign \$42  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$43  = ~ o__valid;
+  assign \$44  = \$43  | o__ready;
+  assign \$45  = \$44  & rq_valid_2;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = \$47  & rq_valid_1;
+  assign \$49  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$50  = ~ o__valid;
+  assign \$51  = \$50  | o__ready;
+  assign \$52  = \$51  & rq_valid_2;
+  assign \$53  = ~ o__valid;
+  assign \$54  = \$53  | o__ready;
+  assign \$55  = \$54  & rq_valid_1;
+  assign \$56  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$57  = ~ o__valid;
+  assign \$58  = \$57  | o__ready;
+  assign \$59  = \$58  & rq_valid_2;
   assign \$60  = ~ o__valid;
   assign \$61  = \$60  | o__ready;
   assign \$62  = \$61  & rq_valid_3;
-  assign \$63  = rq0_rem > 33'h100000000;
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
-  assign \$66  = \$65  & rq_valid_3;
-  assign \$67  = rq0_rem == 33'h100000000;
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = \$71  & rq_valid_4;
-  assign \$73  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$74  = rq0_tie & rq0_floor[0];
-  assign \$75  = rq0_above | \$74 ;
-  assign \$76  = $signed(\$73 ) + $signed({ 1'h0, \$75  });
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = \$78  & rq_valid_5;
-  assign \$80  = $signed(rq0_code) < $signed(8'h80);
-  assign \$81  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$82  = \$81  ? 51'h000000000007f : rq0_code;
-  assign \$83  = \$80  ? 51'h7ffffffffff80 : \$82 ;
-  assign \$84  = ~ o__valid;
-  assign \$85  = \$84  | o__ready;
-  assign \$86  = \$85  & i__valid;
-  assign \$88  = ~ o__valid;
-  assign \$89  = \$88  | o__ready;
-  assign \$90  = \$89  & rq_valid_1;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = \$92  & rq_valid_2;
-  assign \$94  = ~ o__valid;
-  assign \$95  = \$94  | o__ready;
-  assign \$96  = \$95  & rq_valid_3;
-  assign \$97  = ~ o__valid;
-  assign \$98  = \$97  | o__ready;
-  assign \$99  = \$98  & rq_valid_4;
-  assign \$100  = ~ o__valid;
-  assign \$101  = \$100  | o__ready;
-  assign \$102  = \$101  & i__valid;
-  assign \$104  = ~ o__valid;
-  assign \$105  = \$104  | o__ready;
-  assign \$106  = \$105  & rq_valid_1;
-  assign \$107  = ~ o__valid;
-  assign \$108  = \$107  | o__ready;
-  assign \$109  = \$108  & rq_valid_2;
-  assign \$110  = ~ o__valid;
-  assign \$111  = \$110  | o__ready;
-  assign \$112  = \$111  & rq_valid_3;
-  assign \$113  = ~ o__valid;
-  assign \$114  = \$113  | o__ready;
-  assign \$115  = \$114  & rq_valid_4;
-  assign \$116  = ~ o__valid;
-  assign \$117  = \$116  | o__ready;
-  assign \$118  = \$117  & i__valid;
-  assign \$120  = ~ o__valid;
-  assign \$121  = \$120  | o__ready;
-  assign \$122  = \$121  & rq_valid_1;
-  assign \$123  = ~ o__valid;
-  assign \$124  = \$123  | o__ready;
-  assign \$125  = \$124  & rq_valid_2;
-  assign \$126  = ~ o__valid;
-  assign \$127  = \$126  | o__ready;
-  assign \$128  = \$127  & rq_valid_3;
-  assign \$129  = ~ o__valid;
-  assign \$130  = \$129  | o__ready;
-  assign \$131  = \$130  & rq_valid_4;
-  assign \$132  = ~ o__valid;
-  assign \$133  = \$132  | o__ready;
-  assign \$134  = \$133  & i__valid;
-  assign \$136  = ~ o__valid;
-  assign \$137  = \$136  | o__ready;
-  assign \$138  = \$137  & rq_valid_1;
-  assign \$139  = ~ o__valid;
-  assign \$140  = \$139  | o__ready;
-  assign \$141  = \$140  & rq_valid_2;
-  assign \$142  = ~ o__valid;
-  assign \$143  = \$142  | o__ready;
-  assign \$144  = \$143  & rq_valid_3;
-  assign \$145  = ~ o__valid;
-  assign \$146  = \$145  | o__ready;
-  assign \$147  = \$146  & rq_valid_4;
-  assign \$148  = ~ o__valid;
-  assign \$149  = \$148  | o__ready;
-  assign \$150  = \$149  & i__valid;
-  assign \$151  = ~ o__valid;
-  assign \$152  = \$151  | o__ready;
-  assign \$153  = \$152  & rq_valid_1;
-  assign \$154  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$155  = ~ o__valid;
-  assign \$156  = \$155  | o__ready;
-  assign \$157  = \$156  & rq_valid_1;
-  assign \$158  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$159  = ~ o__valid;
-  assign \$160  = \$159  | o__ready;
-  assign \$161  = \$160  & rq_valid_1;
-  assign \$162  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
+  assign \$64  = 1'h0 + \$63 ;
+  assign \$66  = \$64  + \$65 ;
+  assign \$68  = $signed({ 1'h0, \$66  }) + $signed(\$67 );
+  assign \$70  = $signed(\$68 ) + $signed(\$69 );
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = \$72  & rq_valid_4;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = \$76  & rq_valid_4;
+  assign \$78  = rq0_rem > 33'h100000000;
+  assign \$79  = ~ o__valid;
+  assign \$80  = \$79  | o__ready;
+  assign \$81  = \$80  & rq_valid_4;
+  assign \$82  = rq0_rem == 33'h100000000;
+  assign \$85  = ~ o__valid;
+  assign \$86  = \$85  | o__ready;
+  assign \$87  = \$86  & rq_valid_5;
+  assign \$88  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$89  = rq0_tie & rq0_floor[0];
+  assign \$90  = rq0_above | \$89 ;
+  assign \$91  = $signed(\$88 ) + $signed({ 1'h0, \$90  });
+  assign \$92  = ~ o__valid;
+  assign \$93  = \$92  | o__ready;
+  assign \$94  = \$93  & rq_valid_6;
+  assign \$95  = $signed(rq0_code) < $signed(8'h80);
+  assign \$96  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$97  = \$96  ? 51'h000000000007f : rq0_code;
+  assign \$98  = \$95  ? 51'h7ffffffffff80 : \$97 ;
+  assign \$99  = ~ o__valid;
+  assign \$100  = \$99  | o__ready;
+  assign \$101  = \$100  & i__valid;
+  assign \$103  = ~ o__valid;
+  assign \$104  = \$103  | o__ready;
+  assign \$105  = \$104  & rq_valid_1;
+  assign \$106  = ~ o__valid;
+  assign \$107  = \$106  | o__ready;
+  assign \$108  = \$107  & rq_valid_2;
+  assign \$109  = ~ o__valid;
+  assign \$110  = \$109  | o__ready;
+  assign \$111  = \$110  & rq_valid_3;
+  assign \$112  = ~ o__valid;
+  assign \$113  = \$112  | o__ready;
+  assign \$114  = \$113  & rq_valid_4;
+  assign \$115  = ~ o__valid;
+  assign \$116  = \$115  | o__ready;
+  assign \$117  = \$116  & rq_valid_5;
+  assign \$118  = ~ o__valid;
+  assign \$119  = \$118  | o__ready;
+  assign \$120  = \$119  & i__valid;
+  assign \$122  = ~ o__valid;
+  assign \$123  = \$122  | o__ready;
+  assign \$124  = \$123  & rq_valid_1;
+  assign \$125  = ~ o__valid;
+  assign \$126  = \$125  | o__ready;
+  assign \$127  = \$126  & rq_valid_2;
+  assign \$128  = ~ o__valid;
+  assign \$129  = \$128  | o__ready;
+  assign \$130  = \$129  & rq_valid_3;
+  assign \$131  = ~ o__valid;
+  assign \$132  = \$131  | o__ready;
+  assign \$133  = \$132  & rq_valid_4;
+  assign \$134  = ~ o__valid;
+  assign \$135  = \$134  | o__ready;
+  assign \$136  = \$135  & rq_valid_5;
+  assign \$137  = ~ o__valid;
+  assign \$138  = \$137  | o__ready;
+  assign \$139  = \$138  & i__valid;
+  assign \$141  = ~ o__valid;
+  assign \$142  = \$141  | o__ready;
+  assign \$143  = \$142  & rq_valid_1;
+  assign \$144  = ~ o__valid;
+  assign \$145  = \$144  | o__ready;
+  assign \$146  = \$145  & rq_valid_2;
+  assign \$147  = ~ o__valid;
+  assign \$148  = \$147  | o__ready;
+  assign \$149  = \$148  & rq_valid_3;
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = \$151  & rq_valid_4;
+  assign \$153  = ~ o__valid;
+  assign \$154  = \$153  | o__ready;
+  assign \$155  = \$154  & rq_valid_5;
+  assign \$156  = ~ o__valid;
+  assign \$157  = \$156  | o__ready;
+  assign \$158  = \$157  & i__valid;
+  assign \$160  = ~ o__valid;
+  assign \$161  = \$160  | o__ready;
+  assign \$162  = \$161  & rq_valid_1;
   assign \$163  = ~ o__valid;
   assign \$164  = \$163  | o__ready;
-  assign \$165  = \$164  & rq_valid_1;
-  assign \$166  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
-  assign \$167  = ~ o__valid;
-  assign \$168  = \$167  | o__ready;
-  assign \$169  = \$168  & rq_valid_2;
-  assign \$171  = 1'h0 + \$170 ;
-  assign \$173  = \$171  + \$172 ;
-  assign \$175  = $signed({ 1'h0, \$173  }) + $signed(\$174 );
-  assign \$177  = $signed(\$175 ) + $signed(\$176 );
+  assign \$165  = \$164  & rq_valid_2;
+  assign \$166  = ~ o__valid;
+  assign \$167  = \$166  | o__ready;
+  assign \$168  = \$167  & rq_valid_3;
+  assign \$169  = ~ o__valid;
+  assign \$170  = \$169  | o__ready;
+  assign \$171  = \$170  & rq_valid_4;
+  assign \$172  = ~ o__valid;
+  assign \$173  = \$172  | o__ready;
+  assign \$174  = \$173  & rq_valid_5;
+  assign \$175  = ~ o__valid;
+  assign \$176  = \$175  | o__ready;
+  assign \$177  = \$176  & i__valid;
   assign \$178  = ~ o__valid;
   assign \$179  = \$178  | o__ready;
-  assign \$180  = \$179  & rq_valid_3;
-  assign \$181  = $signed(rq1_prod) >>> rq1_shift_3;
+  assign \$180  = \$179  & rq_valid_1;
+  assign \$181  = rq1_x[16:0] * rq1_mult_1[16:0];
   assign \$182  = ~ o__valid;
   assign \$183  = \$182  | o__ready;
-  assign \$184  = \$183  & rq_valid_3;
-  assign \$185  = rq1_rem > rq1_half_3;
-  assign \$186  = ~ o__valid;
-  assign \$187  = \$186  | o__ready;
-  assign \$188  = \$187  & rq_valid_3;
-  assign \$189  = rq1_rem == rq1_half_3;
-  assign \$190  = | rq1_half_3;
-  assign \$191  = \$189  & \$190 ;
+  assign \$184  = \$183  & rq_valid_2;
+  assign \$185  = ~ o__valid;
+  assign \$186  = \$185  | o__ready;
+  assign \$187  = \$186  & rq_valid_1;
+  assign \$188  = rq1_x[16:0] * rq1_mult_1[24:17];
+  assign \$189  = ~ o__valid;
+  assign \$190  = \$189  | o__ready;
+  assign \$191  = \$190  & rq_valid_2;
   assign \$192  = ~ o__valid;
   assign \$193  = \$192  | o__ready;
-  assign \$194  = \$193  & rq_valid_4;
-  assign \$195  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$196  = rq1_tie & rq1_floor[0];
-  assign \$197  = rq1_above | \$196 ;
-  assign \$198  = $signed(\$195 ) + $signed({ 1'h0, \$197  });
+  assign \$194  = \$193  & rq_valid_1;
+  assign \$195  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
+  assign \$196  = ~ o__valid;
+  assign \$197  = \$196  | o__ready;
+  assign \$198  = \$197  & rq_valid_2;
   assign \$199  = ~ o__valid;
   assign \$200  = \$199  | o__ready;
-  assign \$201  = \$200  & rq_valid_5;
-  assign \$202  = $signed(rq1_code) < $signed(8'h80);
-  assign \$203  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$204  = \$203  ? 51'h000000000007f : rq1_code;
-  assign \$205  = \$202  ? 51'h7ffffffffff80 : \$204 ;
+  assign \$201  = \$200  & rq_valid_1;
+  assign \$202  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$203  = ~ o__valid;
+  assign \$204  = \$203  | o__ready;
+  assign \$205  = \$204  & rq_valid_2;
   assign \$206  = ~ o__valid;
   assign \$207  = \$206  | o__ready;
-  assign \$208  = \$207  & i__valid;
-  assign \$210  = ~ o__valid;
-  assign \$211  = \$210  | o__ready;
-  assign \$212  = \$211  & rq_valid_1;
-  assign \$213  = ~ o__valid;
-  assign \$214  = \$213  | o__ready;
-  assign \$215  = \$214  & rq_valid_2;
-  assign \$216  = ~ o__valid;
-  assign \$217  = \$216  | o__ready;
-  assign \$218  = \$217  & rq_valid_3;
-  assign \$219  = ~ o__valid;
-  assign \$220  = \$219  | o__ready;
-  assign \$221  = \$220  & rq_valid_4;
-  assign \$222  = ~ o__valid;
-  assign \$223  = \$222  | o__ready;
-  assign \$224  = \$223  & i__valid;
-  assign \$226  = ~ o__valid;
-  assign \$227  = \$226  | o__ready;
-  assign \$228  = \$227  & rq_valid_1;
-  assign \$229  = ~ o__valid;
-  assign \$230  = \$229  | o__ready;
-  assign \$231  = \$230  & rq_valid_2;
-  assign \$232  = ~ o__valid;
-  assign \$233  = \$232  | o__ready;
-  assign \$234  = \$233  & rq_valid_3;
-  assign \$235  = ~ o__valid;
-  assign \$236  = \$235  | o__ready;
-  assign \$237  = \$236  & rq_valid_4;
+  assign \$208  = \$207  & rq_valid_3;
+  assign \$210  = 1'h0 + \$209 ;
+  assign \$212  = \$210  + \$211 ;
+  assign \$214  = $signed({ 1'h0, \$212  }) + $signed(\$213 );
+  assign \$216  = $signed(\$214 ) + $signed(\$215 );
+  assign \$217  = ~ o__valid;
+  assign \$218  = \$217  | o__ready;
+  assign \$219  = \$218  & rq_valid_4;
+  assign \$220  = $signed(rq1_prod) >>> rq1_shift_4;
+  assign \$221  = ~ o__valid;
+  assign \$222  = \$221  | o__ready;
+  assign \$223  = \$222  & rq_valid_4;
+  assign \$224  = rq1_rem > rq1_half_4;
+  assign \$225  = ~ o__valid;
+  assign \$226  = \$225  | o__ready;
+  assign \$227  = \$226  & rq_valid_4;
+  assign \$228  = rq1_rem == rq1_half_4;
+  assign \$229  = | rq1_half_4;
+  assign \$230  = \$228  & \$229 ;
+  assign \$231  = ~ o__valid;
+  assign \$232  = \$231  | o__ready;
+  assign \$233  = \$232  & rq_valid_5;
+  assign \$234  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$235  = rq1_tie & rq1_floor[0];
+  assign \$236  = rq1_above | \$235 ;
+  assign \$237  = $signed(\$234 ) + $signed({ 1'h0, \$236  });
   assign \$238  = ~ o__valid;
   assign \$239  = \$238  | o__ready;
-  assign \$240  = \$239  & i__valid;
-  assign \$242  = ~ o__valid;
-  assign \$243  = \$242  | o__ready;
-  assign \$244  = \$243  & rq_valid_1;
+  assign \$240  = \$239  & rq_valid_6;
+  assign \$241  = $signed(rq1_code) < $signed(8'h80);
+  assign \$242  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$243  = \$242  ? 51'h000000000007f : rq1_code;
+  assign \$244  = \$241  ? 51'h7ffffffffff80 : \$243 ;
   assign \$245  = ~ o__valid;
   assign \$246  = \$245  | o__ready;
-  assign \$247  = \$246  & rq_valid_2;
-  assign \$248  = ~ o__valid;
-  assign \$249  = \$248  | o__ready;
-  assign \$250  = \$249  & rq_valid_3;
-  assign \$251  = ~ o__valid;
-  assign \$252  = \$251  | o__ready;
-  assign \$253  = \$252  & rq_valid_4;
-  assign \$254  = ~ o__valid;
-  assign \$255  = \$254  | o__ready;
-  assign \$256  = \$255  & i__valid;
+  assign \$247  = \$246  & i__valid;
+  assign \$249  = ~ o__valid;
+  assign \$250  = \$249  | o__ready;
+  assign \$251  = \$250  & rq_valid_1;
+  assign \$252  = ~ o__valid;
+  assign \$253  = \$252  | o__ready;
+  assign \$254  = \$253  & rq_valid_2;
+  assign \$255  = ~ o__valid;
+  assign \$256  = \$255  | o__ready;
+  assign \$257  = \$256  & rq_valid_3;
   assign \$258  = ~ o__valid;
   assign \$259  = \$258  | o__ready;
-  assign \$260  = \$259  & rq_valid_1;
+  assign \$260  = \$259  & rq_valid_4;
   assign \$261  = ~ o__valid;
   assign \$262  = \$261  | o__ready;
-  assign \$263  = \$262  & rq_valid_2;
+  assign \$263  = \$262  & rq_valid_5;
   assign \$264  = ~ o__valid;
   assign \$265  = \$264  | o__ready;
-  assign \$266  = \$265  & rq_valid_3;
-  assign \$267  = ~ o__valid;
-  assign \$268  = \$267  | o__ready;
-  assign \$269  = \$268  & rq_valid_4;
-  assign \$270  = ~ o__valid;
-  assign \$271  = \$270  | o__ready;
-  assign \$272  = \$271  & i__valid;
-  assign \$273  = ~ o__valid;
-  assign \$274  = \$273  | o__ready;
-  assign \$275  = \$274  & rq_valid_1;
-  assign \$276  = rq2_x[16:0] * rq2_mult_1[16:0];
+  assign \$266  = \$265  & i__valid;
+  assign \$268  = ~ o__valid;
+  assign \$269  = \$268  | o__ready;
+  assign \$270  = \$269  & rq_valid_1;
+  assign \$271  = ~ o__valid;
+  assign \$272  = \$271  | o__ready;
+  assign \$273  = \$272  & rq_valid_2;
+  assign \$274  = ~ o__valid;
+  assign \$275  = \$274  | o__ready;
+  assign \$276  = \$275  & rq_valid_3;
   assign \$277  = ~ o__valid;
   assign \$278  = \$277  | o__ready;
-  assign \$279  = \$278  & rq_valid_1;
-  assign \$280  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$281  = ~ o__valid;
-  assign \$282  = \$281  | o__ready;
-  assign \$283  = \$282  & rq_valid_1;
-  assign \$284  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$285  = ~ o__valid;
-  assign \$286  = \$285  | o__ready;
-  assign \$287  = \$286  & rq_valid_1;
-  assign \$288  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
-  assign \$289  = ~ o__valid;
-  assign \$290  = \$289  | o__ready;
-  assign \$291  = \$290  & rq_valid_2;
-  assign \$293  = 1'h0 + \$292 ;
-  assign \$295  = \$293  + \$294 ;
-  assign \$297  = $signed({ 1'h0, \$295  }) + $signed(\$296 );
-  assign \$299  = $signed(\$297 ) + $signed(\$298 );
-  assign \$300  = ~ o__valid;
-  assign \$301  = \$300  | o__ready;
-  assign \$302  = \$301  & rq_valid_3;
-  assign \$303  = $signed(rq2_prod) >>> rq2_shift_3;
-  assign \$304  = ~ o__valid;
-  assign \$305  = \$304  | o__ready;
-  assign \$306  = \$305  & rq_valid_3;
-  assign \$307  = rq2_rem > rq2_half_3;
-  assign \$308  = ~ o__valid;
-  assign \$309  = \$308  | o__ready;
-  assign \$310  = \$309  & rq_valid_3;
-  assign \$311  = rq2_rem == rq2_half_3;
-  assign \$312  = | rq2_half_3;
-  assign \$313  = \$311  & \$312 ;
-  assign \$314  = ~ o__valid;
-  assign \$315  = \$314  | o__ready;
-  assign \$316  = \$315  & rq_valid_4;
-  assign \$317  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$318  = rq2_tie & rq2_floor[0];
-  assign \$319  = rq2_above | \$318 ;
-  assign \$320  = $signed(\$317 ) + $signed({ 1'h0, \$319  });
-  assign \$321  = ~ o__valid;
-  assign \$322  = \$321  | o__ready;
-  assign \$323  = \$322  & rq_valid_5;
-  assign \$324  = $signed(rq2_code) < $signed(8'h80);
-  assign \$325  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$326  = \$325  ? 51'h000000000007f : rq2_code;
-  assign \$327  = \$324  ? 51'h7ffffffffff80 : \$326 ;
-  assign \$328  = ~ o__valid;
-  assign \$329  = \$328  | o__ready;
-  assign \$330  = \$329  & i__valid;
-  assign \$332  = ~ o__valid;
-  assign \$333  = \$332  | o__ready;
-  assign \$334  = \$333  & rq_valid_1;
-  assign \$335  = ~ o__valid;
-  assign \$336  = \$335  | o__ready;
-  assign \$337  = \$336  & rq_valid_2;
-  assign \$338  = ~ o__valid;
-  assign \$339  = \$338  | o__ready;
-  assign \$340  = \$339  & rq_valid_3;
-  assign \$341  = ~ o__valid;
-  assign \$342  = \$341  | o__ready;
-  assign \$343  = \$342  & rq_valid_4;
-  assign \$344  = ~ o__valid;
-  assign \$345  = \$344  | o__ready;
-  assign \$346  = \$345  & i__valid;
-  assign \$348  = ~ o__valid;
-  assign \$349  = \$348  | o__ready;
-  assign \$350  = \$349  & rq_valid_1;
-  assign \$351  = ~ o__valid;
-  assign \$352  = \$351  | o__ready;
-  assign \$353  = \$352  & rq_valid_2;
-  assign \$354  = ~ o__valid;
-  assign \$355  = \$354  | o__ready;
-  assign \$356  = \$355  & rq_valid_3;
-  assign \$357  = ~ o__valid;
-  assign \$358  = \$357  | o__ready;
-  assign \$359  = \$358  & rq_valid_4;
-  assign \$360  = ~ o__valid;
-  assign \$361  = \$360  | o__ready;
-  assign \$362  = \$361  & i__valid;
-  assign \$364  = ~ o__valid;
-  assign \$365  = \$364  | o__ready;
-  assign \$366  = \$365  & rq_valid_1;
-  assign \$367  = ~ o__valid;
-  assign \$368  = \$367  | o__ready;
-  assign \$369  = \$368  & rq_valid_2;
-  assign \$370  = ~ o__valid;
-  assign \$371  = \$370  | o__ready;
-  assign \$372  = \$371  & rq_valid_3;
-  assign \$373  = ~ o__valid;
-  assign \$374  = \$373  | o__ready;
-  assign \$375  = \$374  & rq_valid_4;
-  assign \$376  = ~ o__valid;
-  assign \$377  = \$376  | o__ready;
-  assign \$378  = \$377  & i__valid;
-  assign \$380  = ~ o__valid;
-  assign \$381  = \$380  | o__ready;
-  assign \$382  = \$381  & rq_valid_1;
-  assign \$383  = ~ o__valid;
-  assign \$384  = \$383  | o__ready;
-  assign \$385  = \$384  & rq_valid_2;
-  assign \$386  = ~ o__valid;
-  assign \$387  = \$386  | o__ready;
-  assign \$388  = \$387  & rq_valid_3;
-  assign \$389  = ~ o__valid;
-  assign \$390  = \$389  | o__ready;
-  assign \$391  = \$390  & rq_valid_4;
-  assign \$392  = ~ o__valid;
-  assign \$393  = \$392  | o__ready;
-  assign \$394  = \$393  & i__valid;
-  assign \$395  = ~ o__valid;
-  assign \$396  = \$395  | o__ready;
-  assign \$397  = \$396  & rq_valid_1;
-  assign \$398  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$399  = ~ o__valid;
-  assign \$400  = \$399  | o__ready;
-  assign \$401  = \$400  & rq_valid_1;
-  assign \$402  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$403  = ~ o__valid;
-  assign \$404  = \$403  | o__ready;
-  assign \$405  = \$404  & rq_valid_1;
-  assign \$406  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$407  = ~ o__valid;
-  assign \$408  = \$407  | o__ready;
-  assign \$409  = \$408  & rq_valid_1;
-  assign \$410  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
-  assign \$411  = ~ o__valid;
-  assign \$412  = \$411  | o__ready;
-  assign \$413  = \$412  & rq_valid_2;
-  assign \$415  = 1'h0 + \$414 ;
-  assign \$417  = \$415  + \$416 ;
-  assign \$419  = $signed({ 1'h0, \$417  }) + $signed(\$418 );
-  assign \$421  = $signed(\$419 ) + $signed(\$420 );
-  assign \$422  = ~ o__valid;
-  assign \$423  = \$422  | o__ready;
-  assign \$424  = \$423  & rq_valid_3;
-  assign \$425  = $signed(rq3_prod) >>> rq3_shift_3;
-  assign \$426  = ~ o__valid;
-  assign \$427  = \$426  | o__ready;
-  assign \$428  = \$427  & rq_valid_3;
-  assign \$429  = rq3_rem > rq3_half_3;
+  assign \$279  = \$278  & rq_valid_4;
+  assign \$280  = ~ o__valid;
+  assign \$281  = \$280  | o__ready;
+  assign \$282  = \$281  & rq_valid_5;
+  assign \$283  = ~ o__valid;
+  assign \$284  = \$283  | o__ready;
+  assign \$285  = \$284  & i__valid;
+  assign \$287  = ~ o__valid;
+  assign \$288  = \$287  | o__ready;
+  assign \$289  = \$288  & rq_valid_1;
+  assign \$290  = ~ o__valid;
+  assign \$291  = \$290  | o__ready;
+  assign \$292  = \$291  & rq_valid_2;
+  assign \$293  = ~ o__valid;
+  assign \$294  = \$293  | o__ready;
+  assign \$295  = \$294  & rq_valid_3;
+  assign \$296  = ~ o__valid;
+  assign \$297  = \$296  | o__ready;
+  assign \$298  = \$297  & rq_valid_4;
+  assign \$299  = ~ o__valid;
+  assign \$300  = \$299  | o__ready;
+  assign \$301  = \$300  & rq_valid_5;
+  assign \$302  = ~ o__valid;
+  assign \$303  = \$302  | o__ready;
+  assign \$304  = \$303  & i__valid;
+  assign \$306  = ~ o__valid;
+  assign \$307  = \$306  | o__ready;
+  assign \$308  = \$307  & rq_valid_1;
+  assign \$309  = ~ o__valid;
+  assign \$310  = \$309  | o__ready;
+  assign \$311  = \$310  & rq_valid_2;
+  assign \$312  = ~ o__valid;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$450  = group;
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$394  = 25'h1044daa;
+      2'h1:
+          \$394  = 25'h142b60e;
+      2'h2:
+          \$394  = 25'h137c514;
+      2'h3:
+          \$394  = 25'h11af78f;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$413  = 6'h21;
+      2'h1:
+          \$413  = 6'h21;
+      2'h2:
+          \$413  = 6'h21;
+      2'h3:
+          \$413  = 6'h31;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$432  = 49'h0000100000000;
+      2'h1:
+          \$432  = 49'h0000100000000;
+      2'h2:
+          \$432  = 49'h0000100000000;
+      2'h3:
+          \$432  = 49'h1000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$451  = 49'h00001ffffffff;
+      2'h1:
+          \$451  = 49'h00001ffffffff;
+      2'h2:
+          \$451  = 49'h00001ffffffff;
+      2'h3:
+          \$451  = 49'h1ffffffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$537  = group;
     if (\$4 ) begin
-      \$450  = \$7 [1:0];
+      \$537  = \$7 [1:0];
     end
     if (rst) begin
-      \$450  = 2'h0;
+      \$537  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$451  = rq_valid_1;
+    \$538  = rq_valid_1;
     if (\$9 ) begin
-      \$451  = i__valid;
+      \$538  = i__valid;
     end
     if (rst) begin
-      \$451  = 1'h0;
+      \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$452  = rq_valid_2;
+    \$539  = rq_valid_2;
     if (\$9 ) begin
-      \$452  = rq_valid_1;
+      \$539  = rq_valid_1;
     end
     if (rst) begin
-      \$452  = 1'h0;
+      \$539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$453  = rq_valid_3;
+    \$540  = rq_valid_3;
     if (\$9 ) begin
-      \$453  = rq_valid_2;
+      \$540  = rq_valid_2;
     end
     if (rst) begin
-      \$453  = 1'h0;
+      \$540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$454  = rq_valid_4;
+    \$541  = rq_valid_4;
     if (\$9 ) begin
-      \$454  = rq_valid_3;
+      \$541  = rq_valid_3;
     end
     if (rst) begin
-      \$454  = 1'h0;
+      \$541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$455  = rq_valid_5;
+    \$542  = rq_valid_5;
     if (\$9 ) begin
-      \$455  = rq_valid_4;
+      \$542  = rq_valid_4;
     end
     if (rst) begin
-      \$455  = 1'h0;
+      \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$456  = o__valid;
+    \$543  = rq_valid_6;
     if (\$9 ) begin
-      \$456  = rq_valid_5;
+      \$543  = rq_valid_5;
     end
     if (rst) begin
-      \$456  = 1'h0;
+      \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$457  = rq0_mult_1;
+    \$544  = o__valid;
+    if (\$9 ) begin
+      \$544  = rq_valid_6;
+    end
+    if (rst) begin
+      \$544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$545  = rq0_mult_1;
     if (\$12 ) begin
-      \$457  = \$13 ;
+      \$545  = \$13 ;
     end
     if (rst) begin
-      \$457  = 25'h0000000;
+      \$545  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$458  = rq0_mult_2;
+    \$546  = rq0_mult_2;
     if (\$16 ) begin
-      \$458  = rq0_mult_1;
+      \$546  = rq0_mult_1;
     end
     if (rst) begin
-      \$458  = 25'h0000000;
+      \$546  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$459  = rq0_mult_3;
+    \$547  = rq0_mult_3;
     if (\$19 ) begin
-      \$459  = rq0_mult_2;
+      \$547  = rq0_mult_2;
     end
     if (rst) begin
-      \$459  = 25'h0000000;
+      \$547  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$460  = rq0_mult_4;
+    \$548  = rq0_mult_4;
     if (\$22 ) begin
-      \$460  = rq0_mult_3;
+      \$548  = rq0_mult_3;
     end
     if (rst) begin
-      \$460  = 25'h0000000;
+      \$548  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$461  = rq0_mult_5;
+    \$549  = rq0_mult_5;
     if (\$25 ) begin
-      \$461  = rq0_mult_4;
+      \$549  = rq0_mult_4;
     end
     if (rst) begin
-      \$461  = 25'h0000000;
+      \$549  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$462  = rq0_x;
+    \$550  = rq0_mult_6;
     if (\$28 ) begin
-      \$462  = i__payload[23:0];
+      \$550  = rq0_mult_5;
     end
     if (rst) begin
-      \$462  = 24'h000000;
+      \$550  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$463  = rq0_part0_0;
+    \$551  = rq0_x;
     if (\$31 ) begin
-      \$463  = \$32 ;
+      \$551  = i__payload[23:0];
     end
     if (rst) begin
-      \$463  = 34'h000000000;
+      \$551  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$464  = rq0_part0_1;
-    if (\$35 ) begin
-      \$464  = \$36 ;
+    \$552  = rq0_part0_0;
+    if (\$34 ) begin
+      \$552  = \$35 ;
     end
     if (rst) begin
-      \$464  = 25'h0000000;
+      \$552  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$465  = rq0_part1_0;
-    if (\$39 ) begin
-      \$465  = \$40 ;
+    \$553  = rq0_part0_0_r;
+    if (\$38 ) begin
+      \$553  = rq0_part0_0;
     end
     if (rst) begin
-      \$465  = 24'h000000;
+      \$553  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$466  = rq0_part1_1;
-    if (\$43 ) begin
-      \$466  = \$44 ;
+    \$554  = rq0_part0_1;
+    if (\$41 ) begin
+      \$554  = \$42 ;
     end
     if (rst) begin
-      \$466  = 15'h0000;
+      \$554  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$467  = rq0_prod;
-    if (\$47 ) begin
-      \$467  = \$55 [48:0];
+    \$555  = rq0_part0_1_r;
+    if (\$45 ) begin
+      \$555  = rq0_part0_1;
     end
     if (rst) begin
-      \$467  = 49'h0000000000000;
+      \$555  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$468  = rq0_floor;
-    if (\$58 ) begin
-      \$468  = \$59 ;
+    \$556  = rq0_part1_0;
+    if (\$48 ) begin
+      \$556  = \$49 ;
     end
     if (rst) begin
-      \$468  = 49'h0000000000000;
+      \$556  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$469  = rq0_above;
-    if (\$62 ) begin
-      \$469  = \$63 ;
+    \$557  = rq0_part1_0_r;
+    if (\$52 ) begin
+      \$557  = rq0_part1_0;
     end
     if (rst) begin
-      \$469  = 1'h0;
+      \$557  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$470  = rq0_tie;
-    if (\$66 ) begin
-      \$470  = \$69 ;
+    \$558  = rq0_part1_1;
+    if (\$55 ) begin
+      \$558  = \$56 ;
     end
     if (rst) begin
-      \$470  = 1'h0;
+      \$558  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$471  = rq0_code;
-    if (\$72 ) begin
-      \$471  = \$76 ;
-    end
-    if (rst) begin
-      \$471  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$472  = rq0_out;
-    if (\$79 ) begin
-      \$472  = \$83 [7:0];
-    end
-    if (rst) begin
-      \$472  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$473  = rq1_mult_1;
-    if (\$86 ) begin
-      \$473  = \$87 ;
-    end
-    if (rst) begin
-      \$473  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$474  = rq1_mult_2;
-    if (\$90 ) begin
-      \$474  = rq1_mult_1;
-    end
-    if (rst) begin
-      \$474  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$475  = rq1_mult_3;
-    if (\$93 ) begin
-      \$475  = rq1_mult_2;
-    end
-    if (rst) begin
-      \$475  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$476  = rq1_mult_4;
-    if (\$96 ) begin
-      \$476  = rq1_mult_3;
-    end
-    if (rst) begin
-      \$476  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$477  = rq1_mult_5;
-    if (\$99 ) begin
-      \$477  = rq1_mult_4;
-    end
-    if (rst) begin
-      \$477  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$478  = rq1_shift_1;
-    if (\$102 ) begin
-      \$478  = \$103 ;
-    end
-    if (rst) begin
-      \$478  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$479  = rq1_shift_2;
-    if (\$106 ) begin
-      \$479  = rq1_shift_1;
-    end
-    if (rst) begin
-      \$479  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$480  = rq1_shift_3;
-    if (\$109 ) begin
-      \$480  = rq1_shift_2;
-    end
-    if (rst) begin
-      \$480  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$481  = rq1_shift_4;
-    if (\$112 ) begin
-      \$481  = rq1_shift_3;
-    end
-    if (rst) begin
-      \$481  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$482  = rq1_shift_5;
-    if (\$115 ) begin
-      \$482  = rq1_shift_4;
-    end
-    if (rst) begin
-      \$482  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$483  = rq1_half_1;
-    if (\$118 ) begin
-      \$483  = \$119 ;
-    end
-    if (rst) begin
-      \$483  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$484  = rq1_half_2;
-    if (\$122 ) begin
-      \$484  = rq1_half_1;
-    end
-    if (rst) begin
-      \$484  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$485  = rq1_half_3;
-    if (\$125 ) begin
-      \$485  = rq1_half_2;
-    end
-    if (rst) begin
-      \$485  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$486  = rq1_half_4;
-    if (\$128 ) begin
-      \$486  = rq1_half_3;
-    end
-    if (rst) begin
-      \$486  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$487  = rq1_half_5;
-    if (\$131 ) begin
-      \$487  = rq1_half_4;
-    end
-    if (rst) begin
-      \$487  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$488  = rq1_mask_1;
-    if (\$134 ) begin
-      \$488  = \$135 ;
-    end
-    if (rst) begin
-      \$488  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$489  = rq1_mask_2;
-    if (\$138 ) begin
-      \$489  = rq1_mask_1;
-    end
-    if (rst) begin
-      \$489  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$490  = rq1_mask_3;
-    if (\$141 ) begin
-      \$490  = rq1_mask_2;
-    end
-    if (rst) begin
-      \$490  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$491  = rq1_mask_4;
-    if (\$144 ) begin
-      \$491  = rq1_mask_3;
-    end
-    if (rst) begin
-      \$491  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$492  = rq1_mask_5;
-    if (\$147 ) begin
-      \$492  = rq1_mask_4;
-    end
-    if (rst) begin
-      \$492  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$493  = rq1_x;
-    if (\$150 ) begin
-      \$493  = i__payload[47:24];
-    end
-    if (rst) begin
-      \$493  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$494  = rq1_part0_0;
-    if (\$153 ) begin
-      \$494  = \$154 ;
-    end
-    if (rst) begin
-      \$494  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$495  = rq1_part0_1;
-    if (\$157 ) begin
-      \$495  = \$158 ;
-    end
-    if (rst) begin
-      \$495  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$496  = rq1_part1_0;
-    if (\$161 ) begin
-      \$496  = \$162 ;
-    end
-    if (rst) begin
-      \$496  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$497  = rq1_part1_1;
-    if (\$165 ) begin
-      \$497  = \$166 ;
-    end
-    if (rst) begin
-      \$497  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$498  = rq1_prod;
-    if (\$169 ) begin
-      \$498  = \$177 [48:0];
-    end
-    if (rst) begin
-      \$498  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$499  = rq1_floor;
-    if (\$180 ) begin
-      \$499  = \$181 ;
-    end
-    if (rst) begin
-      \$499  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$500  = rq1_above;
-    if (\$184 ) begin
-      \$500  = \$185 ;
-    end
-    if (rst) begin
-      \$500  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$501  = rq1_tie;
-    if (\$188 ) begin
-      \$501  = \$191 ;
-    end
-    if (rst) begin
-      \$501  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$502  = rq1_code;
-    if (\$194 ) begin
-      \$502  = \$198 ;
-    end
-    if (rst) begin
-      \$502  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$503  = rq1_out;
-    if (\$201 ) begin
-      \$503  = \$205 [7:0];
-    end
-    if (rst) begin
-      \$503  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$504  = rq2_mult_1;
-    if (\$208 ) begin
-      \$504  = \$209 ;
-    end
-    if (rst) begin
-      \$504  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$505  = rq2_mult_2;
-    if (\$212 ) begin
-      \$505  = rq2_mult_1;
-    end
-    if (rst) begin
-      \$505  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$506  = rq2_mult_3;
-    if (\$215 ) begin
-      \$506  = rq2_mult_2;
-    end
-    if (rst) begin
-      \$506  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$507  = rq2_mult_4;
-    if (\$218 ) begin
-      \$507  = rq2_mult_3;
-    end
-    if (rst) begin
-      \$507  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$508  = rq2_mult_5;
-    if (\$221 ) begin
-      \$508  = rq2_mult_4;
-    end
-    if (rst) begin
-      \$508  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$509  = rq2_shift_1;
-    if (\$224 ) begin
-      \$509  = \$225 ;
-    end
-    if (rst) begin
-      \$509  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$510  = rq2_shift_2;
-    if (\$228 ) begin
-      \$510  = rq2_shift_1;
-    end
-    if (rst) begin
-      \$510  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$511  = rq2_shift_3;
-    if (\$231 ) begin
-      \$511  = rq2_shift_2;
-    end
-    if (rst) begin
-      \$511  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$512  = rq2_shift_4;
-    if (\$234 ) begin
-      \$512  = rq2_shift_3;
-    end
-    if (rst) begin
-      \$512  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$513  = rq2_shift_5;
-    if (\$237 ) begin
-      \$513  = rq2_shift_4;
-    end
-    if (rst) begin
-      \$513  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$514  = rq2_half_1;
-    if (\$240 ) begin
-      \$514  = \$241 ;
-    end
-    if (rst) begin
-      \$514  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$515  = rq2_half_2;
-    if (\$244 ) begin
-      \$515  = rq2_half_1;
-    end
-    if (rst) begin
-      \$515  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$516  = rq2_half_3;
-    if (\$247 ) begin
-      \$516  = rq2_half_2;
-    end
-    if (rst) begin
-      \$516  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$517  = rq2_half_4;
-    if (\$250 ) begin
-      \$517  = rq2_half_3;
-    end
-    if (rst) begin
-      \$517  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$518  = rq2_half_5;
-    if (\$253 ) begin
-      \$518  = rq2_half_4;
-    end
-    if (rst) begin
-      \$518  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$519  = rq2_mask_1;
-    if (\$256 ) begin
-      \$519  = \$257 ;
-    end
-    if (rst) begin
-      \$519  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$520  = rq2_mask_2;
-    if (\$260 ) begin
-      \$520  = rq2_mask_1;
-    end
-    if (rst) begin
-      \$520  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$521  = rq2_mask_3;
-    if (\$263 ) begin
-      \$521  = rq2_mask_2;
-    end
-    if (rst) begin
-      \$521  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$522  = rq2_mask_4;
-    if (\$266 ) begin
-      \$522  = rq2_mask_3;
-    end
-    if (rst) begin
-      \$522  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$523  = rq2_mask_5;
-    if (\$269 ) begin
-      \$523  = rq2_mask_4;
-    end
-    if (rst) begin
-      \$523  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$524  = rq2_x;
-    if (\$272 ) begin
-      \$524  = i__payload[71:48];
-    end
-    if (rst) begin
-      \$524  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$525  = rq2_part0_0;
-    if (\$275 ) begin
-      \$525  = \$276 ;
-    end
-    if (rst) begin
-      \$525  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$526  = rq2_part0_1;
-    if (\$279 ) begin
-      \$526  = \$280 ;
-    end
-    if (rst) begin
-      \$526  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$527  = rq2_part1_0;
-    if (\$283 ) begin
-      \$527  = \$284 ;
-    end
-    if (rst) begin
-      \$527  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$528  = rq2_part1_1;
-    if (\$287 ) begin
-      \$528  = \$288 ;
-    end
-    if (rst) begin
-      \$528  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$529  = rq2_prod;
-    if (\$291 ) begin
-      \$529  = \$299 [48:0];
-    end
-    if (rst) begin
-      \$529  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$530  = rq2_floor;
-    if (\$302 ) begin
-      \$530  = \$303 ;
-    end
-    if (rst) begin
-      \$530  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$531  = rq2_above;
-    if (\$306 ) begin
-      \$531  = \$307 ;
-    end
-    if (rst) begin
-      \$531  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$532  = rq2_tie;
-    if (\$310 ) begin
-      \$532  = \$313 ;
-    end
-    if (rst) begin
-      \$532  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$533  = rq2_code;
-    if (\$316 ) begin
-      \$533  = \$320 ;
-    end
-    if (rst) begin
-      \$533  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$534  = rq2_out;
-    if (\$323 ) begin
-      \$534  = \$327 [7:0];
-    end
-    if (rst) begin
-      \$534  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$535  = rq3_mult_1;
-    if (\$330 ) begin
-      \$535  = \$331 ;
-    end
-    if (rst) begin
-      \$535  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$536  = rq3_mult_2;
-    if (\$334 ) begin
-      \$536  = rq3_mult_1;
-    end
-    if (rst) begin
-      \$536  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$537  = rq3_mult_3;
-    if (\$337 ) begin
-      \$537  = rq3_mult_2;
-    end
-    if (rst) begin
-      \$537  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$538  = rq3_mult_4;
-    if (\$340 ) begin
-      \$538  = rq3_mult_3;
-    end
-    if (rst) begin
-      \$538  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$539  = rq3_mult_5;
-    if (\$343 ) begin
-      \$539  = rq3_mult_4;
-    end
-    if (rst) begin
-      \$539  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$540  = rq3_shift_1;
-    if (\$346 ) begin
-      \$540  = \$347 ;
-    end
-    if (rst) begin
-      \$540  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$541  = rq3_shift_2;
-    if (\$350 ) begin
-      \$541  = rq3_shift_1;
-    end
-    if (rst) begin
-      \$541  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$542  = rq3_shift_3;
-    if (\$353 ) begin
-      \$542  = rq3_shift_2;
-    end
-    if (rst) begin
-      \$542  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$543  = rq3_shift_4;
-    if (\$356 ) begin
-      \$543  = rq3_shift_3;
-    end
-    if (rst) begin
-      \$543  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$544  = rq3_shift_5;
-    if (\$359 ) begin
-      \$544  = rq3_shift_4;
-    end
-    if (rst) begin
-      \$544  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$545  = rq3_half_1;
-    if (\$362 ) begin
-      \$545  = \$363 ;
-    end
-    if (rst) begin
-      \$545  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$546  = rq3_half_2;
-    if (\$366 ) begin
-      \$546  = rq3_half_1;
-    end
-    if (rst) begin
-      \$546  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$547  = rq3_half_3;
-    if (\$369 ) begin
-      \$547  = rq3_half_2;
-    end
-    if (rst) begin
-      \$547  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$548  = rq3_half_4;
-    if (\$372 ) begin
-      \$548  = rq3_half_3;
-    end
-    if (rst) begin
-      \$548  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$549  = rq3_half_5;
-    if (\$375 ) begin
-      \$549  = rq3_half_4;
-    end
-    if (rst) begin
-      \$549  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$550  = rq3_mask_1;
-    if (\$378 ) begin
-      \$550  = \$379 ;
-    end
-    if (rst) begin
-      \$550  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$551  = rq3_mask_2;
-    if (\$382 ) begin
-      \$551  = rq3_mask_1;
-    end
-    if (rst) begin
-      \$551  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$552  = rq3_mask_3;
-    if (\$385 ) begin
-      \$552  = rq3_mask_2;
-    end
-    if (rst) begin
-      \$552  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$553  = rq3_mask_4;
-    if (\$388 ) begin
-      \$553  = rq3_mask_3;
-    end
-    if (rst) begin
-      \$553  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$554  = rq3_mask_5;
-    if (\$391 ) begin
-      \$554  = rq3_mask_4;
-    end
-    if (rst) begin
-      \$554  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$555  = rq3_x;
-    if (\$394 ) begin
-      \$555  = i__payload[95:72];
-    end
-    if (rst) begin
-      \$555  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$556  = rq3_part0_0;
-    if (\$397 ) begin
-      \$556  = \$398 ;
-    end
-    if (rst) begin
-      \$556  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$557  = rq3_part0_1;
-    if (\$401 ) begin
-      \$557  = \$402 ;
-    end
-    if (rst) begin
-      \$557  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$558  = rq3_part1_0;
-    if (\$405 ) begin
-      \$558  = \$406 ;
-    end
-    if (rst) begin
-      \$558  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$559  = rq3_part1_1;
-    if (\$409 ) begin
-      \$559  = \$410 ;
+    \$559  = rq0_part1_1_r;
+    if (\$59 ) begin
+      \$559  = rq0_part1_1;
     end
     if (rst) begin
       \$559  = 15'h0000;
@@ -13175,9 +14011,9 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$560  = rq3_prod;
-    if (\$413 ) begin
-      \$560  = \$421 [48:0];
+    \$560  = rq0_prod;
+    if (\$62 ) begin
+      \$560  = \$70 [48:0];
     end
     if (rst) begin
       \$560  = 49'h0000000000000;
@@ -13185,9 +14021,9 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$561  = rq3_floor;
-    if (\$424 ) begin
-      \$561  = \$425 ;
+    \$561  = rq0_floor;
+    if (\$73 ) begin
+      \$561  = \$74 ;
     end
     if (rst) begin
       \$561  = 49'h0000000000000;
@@ -13195,9 +14031,9 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$562  = rq3_above;
-    if (\$428 ) begin
-      \$562  = \$429 ;
+    \$562  = rq0_above;
+    if (\$77 ) begin
+      \$562  = \$78 ;
     end
     if (rst) begin
       \$562  = 1'h0;
@@ -13205,9 +14041,9 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$563  = rq3_tie;
-    if (\$432 ) begin
-      \$563  = \$435 ;
+    \$563  = rq0_tie;
+    if (\$81 ) begin
+      \$563  = \$84 ;
     end
     if (rst) begin
       \$563  = 1'h0;
@@ -13215,9 +14051,9 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$564  = rq3_code;
-    if (\$438 ) begin
-      \$564  = \$442 ;
+    \$564  = rq0_code;
+    if (\$87 ) begin
+      \$564  = \$91 ;
     end
     if (rst) begin
       \$564  = 51'h0000000000000;
@@ -13225,12 +14061,1182 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$565  = rq3_out;
-    if (\$445 ) begin
-      \$565  = \$449 [7:0];
+    \$565  = rq0_out;
+    if (\$94 ) begin
+      \$565  = \$98 [7:0];
     end
     if (rst) begin
       \$565  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$566  = rq1_mult_1;
+    if (\$101 ) begin
+      \$566  = \$102 ;
+    end
+    if (rst) begin
+      \$566  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$567  = rq1_mult_2;
+    if (\$105 ) begin
+      \$567  = rq1_mult_1;
+    end
+    if (rst) begin
+      \$567  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$568  = rq1_mult_3;
+    if (\$108 ) begin
+      \$568  = rq1_mult_2;
+    end
+    if (rst) begin
+      \$568  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$569  = rq1_mult_4;
+    if (\$111 ) begin
+      \$569  = rq1_mult_3;
+    end
+    if (rst) begin
+      \$569  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$570  = rq1_mult_5;
+    if (\$114 ) begin
+      \$570  = rq1_mult_4;
+    end
+    if (rst) begin
+      \$570  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$571  = rq1_mult_6;
+    if (\$117 ) begin
+      \$571  = rq1_mult_5;
+    end
+    if (rst) begin
+      \$571  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$572  = rq1_shift_1;
+    if (\$120 ) begin
+      \$572  = \$121 ;
+    end
+    if (rst) begin
+      \$572  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$573  = rq1_shift_2;
+    if (\$124 ) begin
+      \$573  = rq1_shift_1;
+    end
+    if (rst) begin
+      \$573  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$574  = rq1_shift_3;
+    if (\$127 ) begin
+      \$574  = rq1_shift_2;
+    end
+    if (rst) begin
+      \$574  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$575  = rq1_shift_4;
+    if (\$130 ) begin
+      \$575  = rq1_shift_3;
+    end
+    if (rst) begin
+      \$575  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$576  = rq1_shift_5;
+    if (\$133 ) begin
+      \$576  = rq1_shift_4;
+    end
+    if (rst) begin
+      \$576  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$577  = rq1_shift_6;
+    if (\$136 ) begin
+      \$577  = rq1_shift_5;
+    end
+    if (rst) begin
+      \$577  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$578  = rq1_half_1;
+    if (\$139 ) begin
+      \$578  = \$140 ;
+    end
+    if (rst) begin
+      \$578  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$579  = rq1_half_2;
+    if (\$143 ) begin
+      \$579  = rq1_half_1;
+    end
+    if (rst) begin
+      \$579  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$580  = rq1_half_3;
+    if (\$146 ) begin
+      \$580  = rq1_half_2;
+    end
+    if (rst) begin
+      \$580  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$581  = rq1_half_4;
+    if (\$149 ) begin
+      \$581  = rq1_half_3;
+    end
+    if (rst) begin
+      \$581  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$582  = rq1_half_5;
+    if (\$152 ) begin
+      \$582  = rq1_half_4;
+    end
+    if (rst) begin
+      \$582  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$583  = rq1_half_6;
+    if (\$155 ) begin
+      \$583  = rq1_half_5;
+    end
+    if (rst) begin
+      \$583  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$584  = rq1_mask_1;
+    if (\$158 ) begin
+      \$584  = \$159 ;
+    end
+    if (rst) begin
+      \$584  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$585  = rq1_mask_2;
+    if (\$162 ) begin
+      \$585  = rq1_mask_1;
+    end
+    if (rst) begin
+      \$585  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$586  = rq1_mask_3;
+    if (\$165 ) begin
+      \$586  = rq1_mask_2;
+    end
+    if (rst) begin
+      \$586  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$587  = rq1_mask_4;
+    if (\$168 ) begin
+      \$587  = rq1_mask_3;
+    end
+    if (rst) begin
+      \$587  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$588  = rq1_mask_5;
+    if (\$171 ) begin
+      \$588  = rq1_mask_4;
+    end
+    if (rst) begin
+      \$588  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$589  = rq1_mask_6;
+    if (\$174 ) begin
+      \$589  = rq1_mask_5;
+    end
+    if (rst) begin
+      \$589  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$590  = rq1_x;
+    if (\$177 ) begin
+      \$590  = i__payload[47:24];
+    end
+    if (rst) begin
+      \$590  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$591  = rq1_part0_0;
+    if (\$180 ) begin
+      \$591  = \$181 ;
+    end
+    if (rst) begin
+      \$591  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$592  = rq1_part0_0_r;
+    if (\$184 ) begin
+      \$592  = rq1_part0_0;
+    end
+    if (rst) begin
+      \$592  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$593  = rq1_part0_1;
+    if (\$187 ) begin
+      \$593  = \$188 ;
+    end
+    if (rst) begin
+      \$593  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$594  = rq1_part0_1_r;
+    if (\$191 ) begin
+      \$594  = rq1_part0_1;
+    end
+    if (rst) begin
+      \$594  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$595  = rq1_part1_0;
+    if (\$194 ) begin
+      \$595  = \$195 ;
+    end
+    if (rst) begin
+      \$595  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$596  = rq1_part1_0_r;
+    if (\$198 ) begin
+      \$596  = rq1_part1_0;
+    end
+    if (rst) begin
+      \$596  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$597  = rq1_part1_1;
+    if (\$201 ) begin
+      \$597  = \$202 ;
+    end
+    if (rst) begin
+      \$597  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$598  = rq1_part1_1_r;
+    if (\$205 ) begin
+      \$598  = rq1_part1_1;
+    end
+    if (rst) begin
+      \$598  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$599  = rq1_prod;
+    if (\$208 ) begin
+      \$599  = \$216 [48:0];
+    end
+    if (rst) begin
+      \$599  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$600  = rq1_floor;
+    if (\$219 ) begin
+      \$600  = \$220 ;
+    end
+    if (rst) begin
+      \$600  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$601  = rq1_above;
+    if (\$223 ) begin
+      \$601  = \$224 ;
+    end
+    if (rst) begin
+      \$601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$602  = rq1_tie;
+    if (\$227 ) begin
+      \$602  = \$230 ;
+    end
+    if (rst) begin
+      \$602  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$603  = rq1_code;
+    if (\$233 ) begin
+      \$603  = \$237 ;
+    end
+    if (rst) begin
+      \$603  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$604  = rq1_out;
+    if (\$240 ) begin
+      \$604  = \$244 [7:0];
+    end
+    if (rst) begin
+      \$604  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$605  = rq2_mult_1;
+    if (\$247 ) begin
+      \$605  = \$248 ;
+    end
+    if (rst) begin
+      \$605  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$606  = rq2_mult_2;
+    if (\$251 ) begin
+      \$606  = rq2_mult_1;
+    end
+    if (rst) begin
+      \$606  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$607  = rq2_mult_3;
+    if (\$254 ) begin
+      \$607  = rq2_mult_2;
+    end
+    if (rst) begin
+      \$607  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$608  = rq2_mult_4;
+    if (\$257 ) begin
+      \$608  = rq2_mult_3;
+    end
+    if (rst) begin
+      \$608  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$609  = rq2_mult_5;
+    if (\$260 ) begin
+      \$609  = rq2_mult_4;
+    end
+    if (rst) begin
+      \$609  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$610  = rq2_mult_6;
+    if (\$263 ) begin
+      \$610  = rq2_mult_5;
+    end
+    if (rst) begin
+      \$610  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$611  = rq2_shift_1;
+    if (\$266 ) begin
+      \$611  = \$267 ;
+    end
+    if (rst) begin
+      \$611  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$612  = rq2_shift_2;
+    if (\$270 ) begin
+      \$612  = rq2_shift_1;
+    end
+    if (rst) begin
+      \$612  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$613  = rq2_shift_3;
+    if (\$273 ) begin
+      \$613  = rq2_shift_2;
+    end
+    if (rst) begin
+      \$613  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$614  = rq2_shift_4;
+    if (\$276 ) begin
+      \$614  = rq2_shift_3;
+    end
+    if (rst) begin
+      \$614  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$615  = rq2_shift_5;
+    if (\$279 ) begin
+      \$615  = rq2_shift_4;
+    end
+    if (rst) begin
+      \$615  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$616  = rq2_shift_6;
+    if (\$282 ) begin
+      \$616  = rq2_shift_5;
+    end
+    if (rst) begin
+      \$616  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$617  = rq2_half_1;
+    if (\$285 ) begin
+      \$617  = \$286 ;
+    end
+    if (rst) begin
+      \$617  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$618  = rq2_half_2;
+    if (\$289 ) begin
+      \$618  = rq2_half_1;
+    end
+    if (rst) begin
+      \$618  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$619  = rq2_half_3;
+    if (\$292 ) begin
+      \$619  = rq2_half_2;
+    end
+    if (rst) begin
+      \$619  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$620  = rq2_half_4;
+    if (\$295 ) begin
+      \$620  = rq2_half_3;
+    end
+    if (rst) begin
+      \$620  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$621  = rq2_half_5;
+    if (\$298 ) begin
+      \$621  = rq2_half_4;
+    end
+    if (rst) begin
+      \$621  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$622  = rq2_half_6;
+    if (\$301 ) begin
+      \$622  = rq2_half_5;
+    end
+    if (rst) begin
+      \$622  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$623  = rq2_mask_1;
+    if (\$304 ) begin
+      \$623  = \$305 ;
+    end
+    if (rst) begin
+      \$623  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$624  = rq2_mask_2;
+    if (\$308 ) begin
+      \$624  = rq2_mask_1;
+    end
+    if (rst) begin
+      \$624  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$625  = rq2_mask_3;
+    if (\$311 ) begin
+      \$625  = rq2_mask_2;
+    end
+    if (rst) begin
+      \$625  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$626  = rq2_mask_4;
+    if (\$314 ) begin
+      \$626  = rq2_mask_3;
+    end
+    if (rst) begin
+      \$626  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$627  = rq2_mask_5;
+    if (\$317 ) begin
+      \$627  = rq2_mask_4;
+    end
+    if (rst) begin
+      \$627  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$628  = rq2_mask_6;
+    if (\$320 ) begin
+      \$628  = rq2_mask_5;
+    end
+    if (rst) begin
+      \$628  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$629  = rq2_x;
+    if (\$323 ) begin
+      \$629  = i__payload[71:48];
+    end
+    if (rst) begin
+      \$629  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$630  = rq2_part0_0;
+    if (\$326 ) begin
+      \$630  = \$327 ;
+    end
+    if (rst) begin
+      \$630  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$631  = rq2_part0_0_r;
+    if (\$330 ) begin
+      \$631  = rq2_part0_0;
+    end
+    if (rst) begin
+      \$631  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$632  = rq2_part0_1;
+    if (\$333 ) begin
+      \$632  = \$334 ;
+    end
+    if (rst) begin
+      \$632  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$633  = rq2_part0_1_r;
+    if (\$337 ) begin
+      \$633  = rq2_part0_1;
+    end
+    if (rst) begin
+      \$633  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$634  = rq2_part1_0;
+    if (\$340 ) begin
+      \$634  = \$341 ;
+    end
+    if (rst) begin
+      \$634  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$635  = rq2_part1_0_r;
+    if (\$344 ) begin
+      \$635  = rq2_part1_0;
+    end
+    if (rst) begin
+      \$635  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$636  = rq2_part1_1;
+    if (\$347 ) begin
+      \$636  = \$348 ;
+    end
+    if (rst) begin
+      \$636  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$637  = rq2_part1_1_r;
+    if (\$351 ) begin
+      \$637  = rq2_part1_1;
+    end
+    if (rst) begin
+      \$637  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$638  = rq2_prod;
+    if (\$354 ) begin
+      \$638  = \$362 [48:0];
+    end
+    if (rst) begin
+      \$638  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$639  = rq2_floor;
+    if (\$365 ) begin
+      \$639  = \$366 ;
+    end
+    if (rst) begin
+      \$639  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$640  = rq2_above;
+    if (\$369 ) begin
+      \$640  = \$370 ;
+    end
+    if (rst) begin
+      \$640  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$641  = rq2_tie;
+    if (\$373 ) begin
+      \$641  = \$376 ;
+    end
+    if (rst) begin
+      \$641  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$642  = rq2_code;
+    if (\$379 ) begin
+      \$642  = \$383 ;
+    end
+    if (rst) begin
+      \$642  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$643  = rq2_out;
+    if (\$386 ) begin
+      \$643  = \$390 [7:0];
+    end
+    if (rst) begin
+      \$643  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$644  = rq3_mult_1;
+    if (\$393 ) begin
+      \$644  = \$394 ;
+    end
+    if (rst) begin
+      \$644  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$645  = rq3_mult_2;
+    if (\$397 ) begin
+      \$645  = rq3_mult_1;
+    end
+    if (rst) begin
+      \$645  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$646  = rq3_mult_3;
+    if (\$400 ) begin
+      \$646  = rq3_mult_2;
+    end
+    if (rst) begin
+      \$646  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$647  = rq3_mult_4;
+    if (\$403 ) begin
+      \$647  = rq3_mult_3;
+    end
+    if (rst) begin
+      \$647  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$648  = rq3_mult_5;
+    if (\$406 ) begin
+      \$648  = rq3_mult_4;
+    end
+    if (rst) begin
+      \$648  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$649  = rq3_mult_6;
+    if (\$409 ) begin
+      \$649  = rq3_mult_5;
+    end
+    if (rst) begin
+      \$649  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$650  = rq3_shift_1;
+    if (\$412 ) begin
+      \$650  = \$413 ;
+    end
+    if (rst) begin
+      \$650  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$651  = rq3_shift_2;
+    if (\$416 ) begin
+      \$651  = rq3_shift_1;
+    end
+    if (rst) begin
+      \$651  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$652  = rq3_shift_3;
+    if (\$419 ) begin
+      \$652  = rq3_shift_2;
+    end
+    if (rst) begin
+      \$652  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$653  = rq3_shift_4;
+    if (\$422 ) begin
+      \$653  = rq3_shift_3;
+    end
+    if (rst) begin
+      \$653  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$654  = rq3_shift_5;
+    if (\$425 ) begin
+      \$654  = rq3_shift_4;
+    end
+    if (rst) begin
+      \$654  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$655  = rq3_shift_6;
+    if (\$428 ) begin
+      \$655  = rq3_shift_5;
+    end
+    if (rst) begin
+      \$655  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$656  = rq3_half_1;
+    if (\$431 ) begin
+      \$656  = \$432 ;
+    end
+    if (rst) begin
+      \$656  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$657  = rq3_half_2;
+    if (\$435 ) begin
+      \$657  = rq3_half_1;
+    end
+    if (rst) begin
+      \$657  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$658  = rq3_half_3;
+    if (\$438 ) begin
+      \$658  = rq3_half_2;
+    end
+    if (rst) begin
+      \$658  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$659  = rq3_half_4;
+    if (\$441 ) begin
+      \$659  = rq3_half_3;
+    end
+    if (rst) begin
+      \$659  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$660  = rq3_half_5;
+    if (\$444 ) begin
+      \$660  = rq3_half_4;
+    end
+    if (rst) begin
+      \$660  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$661  = rq3_half_6;
+    if (\$447 ) begin
+      \$661  = rq3_half_5;
+    end
+    if (rst) begin
+      \$661  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$662  = rq3_mask_1;
+    if (\$450 ) begin
+      \$662  = \$451 ;
+    end
+    if (rst) begin
+      \$662  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$663  = rq3_mask_2;
+    if (\$454 ) begin
+      \$663  = rq3_mask_1;
+    end
+    if (rst) begin
+      \$663  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$664  = rq3_mask_3;
+    if (\$457 ) begin
+      \$664  = rq3_mask_2;
+    end
+    if (rst) begin
+      \$664  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$665  = rq3_mask_4;
+    if (\$460 ) begin
+      \$665  = rq3_mask_3;
+    end
+    if (rst) begin
+      \$665  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$666  = rq3_mask_5;
+    if (\$463 ) begin
+      \$666  = rq3_mask_4;
+    end
+    if (rst) begin
+      \$666  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$667  = rq3_mask_6;
+    if (\$466 ) begin
+      \$667  = rq3_mask_5;
+    end
+    if (rst) begin
+      \$667  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$668  = rq3_x;
+    if (\$469 ) begin
+      \$668  = i__payload[95:72];
+    end
+    if (rst) begin
+      \$668  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$669  = rq3_part0_0;
+    if (\$472 ) begin
+      \$669  = \$473 ;
+    end
+    if (rst) begin
+      \$669  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$670  = rq3_part0_0_r;
+    if (\$476 ) begin
+      \$670  = rq3_part0_0;
+    end
+    if (rst) begin
+      \$670  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$671  = rq3_part0_1;
+    if (\$479 ) begin
+      \$671  = \$480 ;
+    end
+    if (rst) begin
+      \$671  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$672  = rq3_part0_1_r;
+    if (\$483 ) begin
+      \$672  = rq3_part0_1;
+    end
+    if (rst) begin
+      \$672  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$673  = rq3_part1_0;
+    if (\$486 ) begin
+      \$673  = \$487 ;
+    end
+    if (rst) begin
+      \$673  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$674  = rq3_part1_0_r;
+    if (\$490 ) begin
+      \$674  = rq3_part1_0;
+    end
+    if (rst) begin
+      \$674  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$675  = rq3_part1_1;
+    if (\$493 ) begin
+      \$675  = \$494 ;
+    end
+    if (rst) begin
+      \$675  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$676  = rq3_part1_1_r;
+    if (\$497 ) begin
+      \$676  = rq3_part1_1;
+    end
+    if (rst) begin
+      \$676  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$677  = rq3_prod;
+    if (\$500 ) begin
+      \$677  = \$508 [48:0];
+    end
+    if (rst) begin
+      \$677  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$678  = rq3_floor;
+    if (\$511 ) begin
+      \$678  = \$512 ;
+    end
+    if (rst) begin
+      \$678  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$679  = rq3_above;
+    if (\$515 ) begin
+      \$679  = \$516 ;
+    end
+    if (rst) begin
+      \$679  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$680  = rq3_tie;
+    if (\$519 ) begin
+      \$680  = \$522 ;
+    end
+    if (rst) begin
+      \$680  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$681  = rq3_code;
+    if (\$525 ) begin
+      \$681  = \$529 ;
+    end
+    if (rst) begin
+      \$681  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$682  = rq3_out;
+    if (\$532 ) begin
+      \$682  = \$536 [7:0];
+    end
+    if (rst) begin
+      \$682  = 8'h00;
     end
   end
   always @* begin
@@ -13252,13 +15258,13 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$87  = 25'h10c0c1a;
+          \$102  = 25'h10c0c1a;
       2'h1:
-          \$87  = 25'h14e34f3;
+          \$102  = 25'h14e34f3;
       2'h2:
-          \$87  = 25'h12d2426;
+          \$102  = 25'h12d2426;
       2'h3:
-          \$87  = 25'h1420497;
+          \$102  = 25'h1420497;
     endcase
   end
   always @* begin
@@ -13266,13 +15272,13 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$103  = 6'h21;
+          \$121  = 6'h21;
       2'h1:
-          \$103  = 6'h21;
+          \$121  = 6'h21;
       2'h2:
-          \$103  = 6'h21;
+          \$121  = 6'h21;
       2'h3:
-          \$103  = 6'h2e;
+          \$121  = 6'h2e;
     endcase
   end
   always @* begin
@@ -13280,13 +15286,13 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$119  = 46'h000100000000;
+          \$140  = 46'h000100000000;
       2'h1:
-          \$119  = 46'h000100000000;
+          \$140  = 46'h000100000000;
       2'h2:
-          \$119  = 46'h000100000000;
+          \$140  = 46'h000100000000;
       2'h3:
-          \$119  = 46'h200000000000;
+          \$140  = 46'h200000000000;
     endcase
   end
   always @* begin
@@ -13294,13 +15300,13 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$135  = 46'h0001ffffffff;
+          \$159  = 46'h0001ffffffff;
       2'h1:
-          \$135  = 46'h0001ffffffff;
+          \$159  = 46'h0001ffffffff;
       2'h2:
-          \$135  = 46'h0001ffffffff;
+          \$159  = 46'h0001ffffffff;
       2'h3:
-          \$135  = 46'h3fffffffffff;
+          \$159  = 46'h3fffffffffff;
     endcase
   end
   always @* begin
@@ -13308,13 +15314,13 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$209  = 25'h1da8e2c;
+          \$248  = 25'h1da8e2c;
       2'h1:
-          \$209  = 25'h15786a6;
+          \$248  = 25'h15786a6;
       2'h2:
-          \$209  = 25'h194b687;
+          \$248  = 25'h194b687;
       2'h3:
-          \$209  = 25'h18206ca;
+          \$248  = 25'h18206ca;
     endcase
   end
   always @* begin
@@ -13322,13 +15328,13 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$225  = 6'h22;
+          \$267  = 6'h22;
       2'h1:
-          \$225  = 6'h21;
+          \$267  = 6'h21;
       2'h2:
-          \$225  = 6'h21;
+          \$267  = 6'h21;
       2'h3:
-          \$225  = 6'h31;
+          \$267  = 6'h31;
     endcase
   end
   always @* begin
@@ -13336,13 +15342,13 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$241  = 49'h0000200000000;
+          \$286  = 49'h0000200000000;
       2'h1:
-          \$241  = 49'h0000100000000;
+          \$286  = 49'h0000100000000;
       2'h2:
-          \$241  = 49'h0000100000000;
+          \$286  = 49'h0000100000000;
       2'h3:
-          \$241  = 49'h1000000000000;
+          \$286  = 49'h1000000000000;
     endcase
   end
   always @* begin
@@ -13350,72 +15356,16 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$257  = 49'h00003ffffffff;
+          \$305  = 49'h00003ffffffff;
       2'h1:
-          \$257  = 49'h00001ffffffff;
+          \$305  = 49'h00001ffffffff;
       2'h2:
-          \$257  = 49'h00001ffffffff;
+          \$305  = 49'h00001ffffffff;
       2'h3:
-          \$257  = 49'h1ffffffffffff;
+          \$305  = 49'h1ffffffffffff;
     endcase
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$331  = 25'h1044daa;
-      2'h1:
-          \$331  = 25'h142b60e;
-      2'h2:
-          \$331  = 25'h137c514;
-      2'h3:
-          \$331  = 25'h11af78f;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$347  = 6'h21;
-      2'h1:
-          \$347  = 6'h21;
-      2'h2:
-          \$347  = 6'h21;
-      2'h3:
-          \$347  = 6'h31;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$363  = 49'h0000100000000;
-      2'h1:
-          \$363  = 49'h0000100000000;
-      2'h2:
-          \$363  = 49'h0000100000000;
-      2'h3:
-          \$363  = 49'h1000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$379  = 49'h00001ffffffff;
-      2'h1:
-          \$379  = 49'h00001ffffffff;
-      2'h2:
-          \$379  = 49'h00001ffffffff;
-      2'h3:
-          \$379  = 49'h1ffffffffffff;
-    endcase
-  end
-  assign rq_valid_6 = o__valid;
+  assign rq_valid_7 = o__valid;
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
@@ -13430,25 +15380,25 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   assign o__payload[7:0] = rq0_out;
   assign rq0_rem[48:33] = 16'h0000;
   assign rq0_rem[32:0] = rq0_prod[32:0];
-  assign \$48  = { 1'h0, rq0_part0_0 };
-  assign \$50  = { 14'h0000, rq0_part0_1, 17'h00000 };
-  assign \$52  = { rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0, 17'h00000 };
-  assign \$54  = { rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1, 34'h000000000 };
-  assign \$59  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
-  assign \$68  = 1'h1;
-  assign \$69  = \$67 ;
-  assign \$170  = { 1'h0, rq1_part0_0 };
-  assign \$172  = { 14'h0000, rq1_part0_1, 17'h00000 };
-  assign \$174  = { rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0, 17'h00000 };
-  assign \$176  = { rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1, 34'h000000000 };
-  assign \$292  = { 1'h0, rq2_part0_0 };
-  assign \$294  = { 14'h0000, rq2_part0_1, 17'h00000 };
-  assign \$296  = { rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0, 17'h00000 };
-  assign \$298  = { rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1, 34'h000000000 };
-  assign \$414  = { 1'h0, rq3_part0_0 };
-  assign \$416  = { 14'h0000, rq3_part0_1, 17'h00000 };
-  assign \$418  = { rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0, 17'h00000 };
-  assign \$420  = { rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1, 34'h000000000 };
+  assign \$63  = { 1'h0, rq0_part0_0_r };
+  assign \$65  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$67  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
+  assign \$69  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
+  assign \$74  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
+  assign \$83  = 1'h1;
+  assign \$84  = \$82 ;
+  assign \$209  = { 1'h0, rq1_part0_0_r };
+  assign \$211  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
+  assign \$213  = { rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r, 17'h00000 };
+  assign \$215  = { rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r, 34'h000000000 };
+  assign \$355  = { 1'h0, rq2_part0_0_r };
+  assign \$357  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
+  assign \$359  = { rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r, 17'h00000 };
+  assign \$361  = { rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r, 34'h000000000 };
+  assign \$501  = { 1'h0, rq3_part0_0_r };
+  assign \$503  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
+  assign \$505  = { rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r, 17'h00000 };
+  assign \$507  = { rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -14230,53 +16180,33 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$38 ;
   wire \$39 ;
   wire [2:0] \$4 ;
-  wire \$40 ;
-  reg [7:0] \$41 ;
-  wire \$42 ;
-  wire \$43 ;
+  reg [1:0] \$40 ;
+  reg [1:0] \$41 ;
+  reg [7:0] \$42 ;
+  reg [7:0] \$43 ;
   reg [7:0] \$44 ;
-  wire \$45 ;
+  reg [7:0] \$45 ;
   reg [7:0] \$46 ;
-  wire \$47 ;
-  wire \$48 ;
+  reg [7:0] \$47 ;
+  reg [7:0] \$48 ;
   reg [7:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
+  reg [7:0] \$50 ;
   reg [7:0] \$51 ;
-  wire \$52 ;
-  wire \$53 ;
+  reg [7:0] \$52 ;
+  reg [7:0] \$53 ;
   reg [7:0] \$54 ;
-  wire \$55 ;
+  reg [7:0] \$55 ;
   reg [7:0] \$56 ;
-  wire \$57 ;
-  wire \$58 ;
+  reg [7:0] \$57 ;
+  reg \$58 ;
   reg [7:0] \$59 ;
   wire \$6 ;
-  reg [1:0] \$60 ;
-  reg [1:0] \$61 ;
+  reg [7:0] \$60 ;
+  reg [7:0] \$61 ;
   reg [7:0] \$62 ;
-  reg [7:0] \$63 ;
-  reg [7:0] \$64 ;
-  reg [7:0] \$65 ;
-  reg [7:0] \$66 ;
-  reg [7:0] \$67 ;
-  reg [7:0] \$68 ;
-  reg [7:0] \$69 ;
   wire \$7 ;
-  reg [7:0] \$70 ;
-  reg [7:0] \$71 ;
-  reg [7:0] \$72 ;
-  reg [7:0] \$73 ;
-  reg [7:0] \$74 ;
-  reg [7:0] \$75 ;
-  reg [7:0] \$76 ;
-  reg [7:0] \$77 ;
-  reg \$78 ;
-  reg [7:0] \$79 ;
   wire \$8 ;
-  reg [7:0] \$80 ;
-  reg [7:0] \$81 ;
-  reg [7:0] \$82 ;
   wire [2:0] \$9 ;
   reg [7:0] acc0_0 = 8'h00;
   reg [7:0] acc0_1 = 8'h00;
@@ -14330,91 +16260,59 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire rst;
   (* init = 1'h0 *)
   wire valid;
-  assign \$18  = \$15  & \$17 ;
-  assign \$19  = i__valid & i__ready;
-  assign \$20  = element == 2'h3;
-  assign \$21  = ~ \$20 ;
-  assign \$22  = \$19  & \$21 ;
-  assign \$23  = i__valid & i__ready;
-  assign \$24  = element == 2'h3;
-  assign \$25  = ~ \$24 ;
-  assign \$26  = \$23  & \$25 ;
-  assign \$27  = ~ o__valid;
-  assign \$28  = \$27  | o__ready;
-  assign \$29  = element == 2'h3;
-  assign \$30  = i__valid & \$29 ;
-  assign \$31  = ~ o__valid;
-  assign \$32  = \$31  | o__ready;
-  assign \$33  = element == 2'h3;
-  assign \$34  = i__valid & \$33 ;
-  assign \$35  = \$32  & \$34 ;
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$38  = element == 2'h3;
-  assign \$39  = ~ \$38 ;
-  assign i__ready = \$37  | \$39 ;
-  assign \$40  = ! element;
-  assign \$42  = $signed(\$41 ) < $signed(i__payload[7:0]);
-  assign \$43  = \$40  | \$42 ;
-  assign new0 = \$43  ? i__payload[7:0] : \$44 ;
-  assign \$45  = ! element;
-  assign \$47  = $signed(\$46 ) < $signed(i__payload[15:8]);
-  assign \$48  = \$45  | \$47 ;
-  assign new1 = \$48  ? i__payload[15:8] : \$49 ;
-  assign \$50  = ! element;
-  assign \$52  = $signed(\$51 ) < $signed(i__payload[23:16]);
-  assign \$53  = \$50  | \$52 ;
-  assign new2 = \$53  ? i__payload[23:16] : \$54 ;
-  assign \$55  = ! element;
-  assign \$57  = $signed(\$56 ) < $signed(i__payload[31:24]);
-  assign \$58  = \$55  | \$57 ;
-  assign new3 = \$58  ? i__payload[31:24] : \$59 ;
+  assign \$35  = $signed(i__payload[23:16]) > $signed(acc2_0);
+  assign \$36  = \$34  | \$35 ;
+  assign new2 = \$36  ? i__payload[23:16] : acc2_0;
+  assign \$37  = ! element;
+  assign \$38  = $signed(i__payload[31:24]) > $signed(acc3_0);
+  assign \$39  = \$37  | \$38 ;
+  assign new3 = \$39  ? i__payload[31:24] : acc3_0;
   always @(posedge clk)
-    group <= \$60 ;
+    group <= \$40 ;
   always @(posedge clk)
-    element <= \$61 ;
+    element <= \$41 ;
   always @(posedge clk)
-    acc0_0 <= \$62 ;
+    acc0_0 <= \$42 ;
   always @(posedge clk)
-    acc0_1 <= \$63 ;
+    acc0_1 <= \$43 ;
   always @(posedge clk)
-    acc0_2 <= \$64 ;
+    acc0_2 <= \$44 ;
   always @(posedge clk)
-    acc0_3 <= \$65 ;
+    acc0_3 <= \$45 ;
   always @(posedge clk)
-    acc1_0 <= \$66 ;
+    acc1_0 <= \$46 ;
   always @(posedge clk)
-    acc1_1 <= \$67 ;
+    acc1_1 <= \$47 ;
   always @(posedge clk)
-    acc1_2 <= \$68 ;
+    acc1_2 <= \$48 ;
   always @(posedge clk)
-    acc1_3 <= \$69 ;
+    acc1_3 <= \$49 ;
   always @(posedge clk)
-    acc2_0 <= \$70 ;
+    acc2_0 <= \$50 ;
   always @(posedge clk)
-    acc2_1 <= \$71 ;
+    acc2_1 <= \$51 ;
   always @(posedge clk)
-    acc2_2 <= \$72 ;
+    acc2_2 <= \$52 ;
   always @(posedge clk)
-    acc2_3 <= \$73 ;
+    acc2_3 <= \$53 ;
   always @(posedge clk)
-    acc3_0 <= \$74 ;
+    acc3_0 <= \$54 ;
   always @(posedge clk)
-    acc3_1 <= \$75 ;
+    acc3_1 <= \$55 ;
   always @(posedge clk)
-    acc3_2 <= \$76 ;
+    acc3_2 <= \$56 ;
   always @(posedge clk)
-    acc3_3 <= \$77 ;
+    acc3_3 <= \$57 ;
   always @(posedge clk)
-    o__valid <= \$78 ;
+    o__valid <= \$58 ;
   always @(posedge clk)
-    out0 <= \$79 ;
+    out0 <= \$59 ;
   always @(posedge clk)
-    out1 <= \$80 ;
+    out1 <= \$60 ;
   always @(posedge clk)
-    out2 <= \$81 ;
+    out2 <= \$61 ;
   always @(posedge clk)
-    out3 <= \$82 ;
+    out3 <= \$62 ;
   assign \$1  = i__valid & i__ready;
   assign \$2  = group == 2'h3;
   assign \$3  = group + 1'h1;
@@ -14426,452 +16324,260 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$9  = element + 1'h1;
   assign \$10  = \$8  ? 3'h0 : \$9 ;
   assign \$11  = i__valid & i__ready;
-  assign \$12  = element == 2'h3;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$11  & \$13 ;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = element == 2'h3;
-  assign \$17  = ~ \$16 ;
+  assign \$12  = i__valid & i__ready;
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = i__valid & i__ready;
+  assign \$15  = ~ o__valid;
+  assign \$16  = \$15  | o__ready;
+  assign \$17  = element == 2'h3;
+  assign \$18  = i__valid & \$17 ;
+  assign \$19  = ~ o__valid;
+  assign \$20  = \$19  | o__ready;
+  assign \$21  = element == 2'h3;
+  assign \$22  = i__valid & \$21 ;
+  assign \$23  = \$20  & \$22 ;
+  assign \$24  = ~ o__valid;
+  assign \$25  = \$24  | o__ready;
+  assign \$26  = element == 2'h3;
+  assign \$27  = ~ \$26 ;
+  assign i__ready = \$25  | \$27 ;
+  assign \$28  = ! element;
+  assign \$29  = $signed(i__payload[7:0]) > $signed(acc0_0);
+  assign \$30  = \$28  | \$29 ;
+  assign new0 = \$30  ? i__payload[7:0] : acc0_0;
+  assign \$31  = ! element;
+  assign \$32  = $signed(i__payload[15:8]) > $signed(acc1_0);
+  assign \$33  = \$31  | \$32 ;
+  assign new1 = \$33  ? i__payload[15:8] : acc1_0;
+  assign \$34  = ! element;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$41  = acc0_0;
-      2'h1:
-          \$41  = acc0_1;
-      2'h2:
-          \$41  = acc0_2;
-      2'h3:
-          \$41  = acc0_3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$44  = acc0_0;
-      2'h1:
-          \$44  = acc0_1;
-      2'h2:
-          \$44  = acc0_2;
-      2'h3:
-          \$44  = acc0_3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$46  = acc1_0;
-      2'h1:
-          \$46  = acc1_1;
-      2'h2:
-          \$46  = acc1_2;
-      2'h3:
-          \$46  = acc1_3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$49  = acc1_0;
-      2'h1:
-          \$49  = acc1_1;
-      2'h2:
-          \$49  = acc1_2;
-      2'h3:
-          \$49  = acc1_3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$51  = acc2_0;
-      2'h1:
-          \$51  = acc2_1;
-      2'h2:
-          \$51  = acc2_2;
-      2'h3:
-          \$51  = acc2_3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$54  = acc2_0;
-      2'h1:
-          \$54  = acc2_1;
-      2'h2:
-          \$54  = acc2_2;
-      2'h3:
-          \$54  = acc2_3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$56  = acc3_0;
-      2'h1:
-          \$56  = acc3_1;
-      2'h2:
-          \$56  = acc3_2;
-      2'h3:
-          \$56  = acc3_3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$59  = acc3_0;
-      2'h1:
-          \$59  = acc3_1;
-      2'h2:
-          \$59  = acc3_2;
-      2'h3:
-          \$59  = acc3_3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$60  = group;
+    \$40  = group;
     if (\$1 ) begin
-      \$60  = \$4 [1:0];
+      \$40  = \$4 [1:0];
     end
     if (rst) begin
-      \$60  = 2'h0;
+      \$40  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$61  = element;
+    \$41  = element;
     if (\$7 ) begin
-      \$61  = \$10 [1:0];
+      \$41  = \$10 [1:0];
     end
     if (rst) begin
-      \$61  = 2'h0;
+      \$41  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$62  = acc0_0;
+    \$42  = acc0_0;
+    if (\$11 ) begin
+      \$42  = acc0_1;
+    end
+    if (rst) begin
+      \$42  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$43  = acc0_1;
+    if (\$11 ) begin
+      \$43  = acc0_2;
+    end
+    if (rst) begin
+      \$43  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$44  = acc0_2;
+    if (\$11 ) begin
+      \$44  = acc0_3;
+    end
+    if (rst) begin
+      \$44  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$45  = acc0_3;
+    if (\$11 ) begin
+      \$45  = new0;
+    end
+    if (rst) begin
+      \$45  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$46  = acc1_0;
+    if (\$12 ) begin
+      \$46  = acc1_1;
+    end
+    if (rst) begin
+      \$46  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$47  = acc1_1;
+    if (\$12 ) begin
+      \$47  = acc1_2;
+    end
+    if (rst) begin
+      \$47  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$48  = acc1_2;
+    if (\$12 ) begin
+      \$48  = acc1_3;
+    end
+    if (rst) begin
+      \$48  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$49  = acc1_3;
+    if (\$12 ) begin
+      \$49  = new1;
+    end
+    if (rst) begin
+      \$49  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$50  = acc2_0;
+    if (\$13 ) begin
+      \$50  = acc2_1;
+    end
+    if (rst) begin
+      \$50  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$51  = acc2_1;
+    if (\$13 ) begin
+      \$51  = acc2_2;
+    end
+    if (rst) begin
+      \$51  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$52  = acc2_2;
+    if (\$13 ) begin
+      \$52  = acc2_3;
+    end
+    if (rst) begin
+      \$52  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$53  = acc2_3;
+    if (\$13 ) begin
+      \$53  = new2;
+    end
+    if (rst) begin
+      \$53  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$54  = acc3_0;
     if (\$14 ) begin
-      casez (group)
-        2'h0:
-            \$62  = new0;
-      endcase
+      \$54  = acc3_1;
+    end
+    if (rst) begin
+      \$54  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$55  = acc3_1;
+    if (\$14 ) begin
+      \$55  = acc3_2;
+    end
+    if (rst) begin
+      \$55  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$56  = acc3_2;
+    if (\$14 ) begin
+      \$56  = acc3_3;
+    end
+    if (rst) begin
+      \$56  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$57  = acc3_3;
+    if (\$14 ) begin
+      \$57  = new3;
+    end
+    if (rst) begin
+      \$57  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$58  = o__valid;
+    if (\$16 ) begin
+      \$58  = \$18 ;
+    end
+    if (rst) begin
+      \$58  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$59  = out0;
+    if (\$23 ) begin
+      \$59  = new0;
+    end
+    if (rst) begin
+      \$59  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$60  = out1;
+    if (\$23 ) begin
+      \$60  = new1;
+    end
+    if (rst) begin
+      \$60  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$61  = out2;
+    if (\$23 ) begin
+      \$61  = new2;
+    end
+    if (rst) begin
+      \$61  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$62  = out3;
+    if (\$23 ) begin
+      \$62  = new3;
     end
     if (rst) begin
       \$62  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$63  = acc0_1;
-    if (\$14 ) begin
-      casez (group)
-        2'h0:
-            /* empty */;
-        2'h1:
-            \$63  = new0;
-      endcase
-    end
-    if (rst) begin
-      \$63  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$64  = acc0_2;
-    if (\$14 ) begin
-      casez (group)
-        2'h0:
-            /* empty */;
-        2'h1:
-            /* empty */;
-        2'h2:
-            \$64  = new0;
-      endcase
-    end
-    if (rst) begin
-      \$64  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$65  = acc0_3;
-    if (\$14 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        2'h0:
-            /* empty */;
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h3:
-            \$65  = new0;
-      endcase
-    end
-    if (rst) begin
-      \$65  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$66  = acc1_0;
-    if (\$18 ) begin
-      casez (group)
-        2'h0:
-            \$66  = new1;
-      endcase
-    end
-    if (rst) begin
-      \$66  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$67  = acc1_1;
-    if (\$18 ) begin
-      casez (group)
-        2'h0:
-            /* empty */;
-        2'h1:
-            \$67  = new1;
-      endcase
-    end
-    if (rst) begin
-      \$67  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$68  = acc1_2;
-    if (\$18 ) begin
-      casez (group)
-        2'h0:
-            /* empty */;
-        2'h1:
-            /* empty */;
-        2'h2:
-            \$68  = new1;
-      endcase
-    end
-    if (rst) begin
-      \$68  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$69  = acc1_3;
-    if (\$18 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        2'h0:
-            /* empty */;
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h3:
-            \$69  = new1;
-      endcase
-    end
-    if (rst) begin
-      \$69  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$70  = acc2_0;
-    if (\$22 ) begin
-      casez (group)
-        2'h0:
-            \$70  = new2;
-      endcase
-    end
-    if (rst) begin
-      \$70  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$71  = acc2_1;
-    if (\$22 ) begin
-      casez (group)
-        2'h0:
-            /* empty */;
-        2'h1:
-            \$71  = new2;
-      endcase
-    end
-    if (rst) begin
-      \$71  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$72  = acc2_2;
-    if (\$22 ) begin
-      casez (group)
-        2'h0:
-            /* empty */;
-        2'h1:
-            /* empty */;
-        2'h2:
-            \$72  = new2;
-      endcase
-    end
-    if (rst) begin
-      \$72  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$73  = acc2_3;
-    if (\$22 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        2'h0:
-            /* empty */;
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h3:
-            \$73  = new2;
-      endcase
-    end
-    if (rst) begin
-      \$73  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$74  = acc3_0;
-    if (\$26 ) begin
-      casez (group)
-        2'h0:
-            \$74  = new3;
-      endcase
-    end
-    if (rst) begin
-      \$74  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$75  = acc3_1;
-    if (\$26 ) begin
-      casez (group)
-        2'h0:
-            /* empty */;
-        2'h1:
-            \$75  = new3;
-      endcase
-    end
-    if (rst) begin
-      \$75  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$76  = acc3_2;
-    if (\$26 ) begin
-      casez (group)
-        2'h0:
-            /* empty */;
-        2'h1:
-            /* empty */;
-        2'h2:
-            \$76  = new3;
-      endcase
-    end
-    if (rst) begin
-      \$76  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$77  = acc3_3;
-    if (\$26 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        2'h0:
-            /* empty */;
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h3:
-            \$77  = new3;
-      endcase
-    end
-    if (rst) begin
-      \$77  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$78  = o__valid;
-    if (\$28 ) begin
-      \$78  = \$30 ;
-    end
-    if (rst) begin
-      \$78  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$79  = out0;
-    if (\$35 ) begin
-      \$79  = new0;
-    end
-    if (rst) begin
-      \$79  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$80  = out1;
-    if (\$35 ) begin
-      \$80  = new1;
-    end
-    if (rst) begin
-      \$80  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$81  = out2;
-    if (\$35 ) begin
-      \$81  = new2;
-    end
-    if (rst) begin
-      \$81  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$82  = out3;
-    if (\$35 ) begin
-      \$82  = new3;
-    end
-    if (rst) begin
-      \$82  = 8'h00;
     end
   end
   assign valid = o__valid;
@@ -14892,115 +16598,112 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
-  wire \$1 ;
+  reg [3:0] \$1 ;
   wire \$10 ;
   reg \$100 ;
   reg [3:0] \$101 ;
   reg \$102 ;
-  reg \$103 ;
-  reg \$104 ;
-  reg [3:0] \$105 ;
-  reg \$106 ;
-  reg [23:0] \$107 ;
-  reg [23:0] \$108 ;
+  reg [23:0] \$103 ;
+  reg [23:0] \$104 ;
   wire \$11 ;
-  reg [3:0] \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  reg [23:0] \$16 ;
-  wire [23:0] \$17 ;
-  wire [24:0] \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  reg [3:0] \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
+  wire \$12 ;
+  wire [31:0] \$13 ;
+  wire [8:0] \$14 ;
+  wire [31:0] \$15 ;
+  wire [8:0] \$16 ;
+  wire [31:0] \$17 ;
+  wire [8:0] \$18 ;
+  wire [31:0] \$19 ;
+  reg [3:0] \$2 ;
+  wire [8:0] \$20 ;
+  wire [16:0] \$21 ;
+  wire [16:0] \$22 ;
+  wire [16:0] \$23 ;
+  wire [16:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire [8:0] \$27 ;
-  wire [8:0] \$28 ;
-  wire \$29 ;
-  reg [3:0] \$3 ;
-  wire \$30 ;
-  reg [3:0] \$31 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire [17:0] \$29 ;
+  reg \$3 ;
+  wire [17:0] \$30 ;
+  wire [18:0] \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
-  reg [3:0] \$35 ;
+  wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire \$4 ;
-  reg \$40 ;
-  reg \$41 ;
-  reg [3:0] \$42 ;
+  reg \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire [31:0] \$45 ;
-  wire [8:0] \$46 ;
-  wire [31:0] \$47 ;
-  wire [8:0] \$48 ;
-  wire [31:0] \$49 ;
-  wire \$5 ;
-  wire [8:0] \$50 ;
-  wire [31:0] \$51 ;
-  wire [8:0] \$52 ;
-  wire [16:0] \$53 ;
-  wire [16:0] \$54 ;
-  wire [16:0] \$55 ;
-  wire [16:0] \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire [17:0] \$59 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  reg \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  reg [23:0] \$54 ;
+  wire [23:0] \$55 ;
+  wire [24:0] \$56 ;
+  reg [3:0] \$57 ;
+  reg [3:0] \$58 ;
+  reg \$59 ;
   wire \$6 ;
-  wire [17:0] \$60 ;
-  wire [18:0] \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  reg [3:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
+  reg \$60 ;
+  reg \$61 ;
+  reg [7:0] \$62 ;
+  reg [31:0] \$63 ;
+  reg \$64 ;
+  reg \$65 ;
+  reg \$66 ;
+  reg \$67 ;
+  reg [3:0] \$68 ;
+  reg [8:0] \$69 ;
+  wire [8:0] \$7 ;
+  reg [8:0] \$70 ;
+  reg [8:0] \$71 ;
+  reg [8:0] \$72 ;
+  reg [7:0] \$73 ;
   reg [7:0] \$74 ;
-  reg [31:0] \$75 ;
-  reg \$76 ;
-  reg \$77 ;
-  reg \$78 ;
-  reg \$79 ;
-  wire \$8 ;
-  reg [3:0] \$80 ;
-  reg [8:0] \$81 ;
-  reg [8:0] \$82 ;
-  reg [8:0] \$83 ;
-  reg [8:0] \$84 ;
-  reg [7:0] \$85 ;
-  reg [7:0] \$86 ;
-  reg [7:0] \$87 ;
-  reg [7:0] \$88 ;
-  reg [16:0] \$89 ;
+  reg [7:0] \$75 ;
+  reg [7:0] \$76 ;
+  reg [16:0] \$77 ;
+  reg [16:0] \$78 ;
+  reg [16:0] \$79 ;
+  wire [8:0] \$8 ;
+  reg [16:0] \$80 ;
+  reg [16:0] \$81 ;
+  reg [16:0] \$82 ;
+  reg [16:0] \$83 ;
+  reg [16:0] \$84 ;
+  reg [23:0] \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg \$88 ;
+  reg [3:0] \$89 ;
   wire \$9 ;
-  reg [16:0] \$90 ;
-  reg [16:0] \$91 ;
-  reg [16:0] \$92 ;
-  reg [23:0] \$93 ;
+  reg \$90 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg [3:0] \$93 ;
   reg \$94 ;
   reg \$95 ;
   reg \$96 ;
   reg [3:0] \$97 ;
   reg \$98 ;
   reg \$99 ;
-  reg [3:0] \$signature__addr ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr ;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
   reg [23:0] acc0 = 24'h000000;
@@ -15011,6 +16714,8 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first2 = 1'h0;
   reg first3 = 1'h0;
   reg first4 = 1'h0;
+  reg first5 = 1'h0;
+  reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
@@ -15022,14 +16727,19 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire i__ready;
   input i__valid;
   wire i__valid;
+  wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
   reg last3 = 1'h0;
   reg last4 = 1'h0;
+  reg last5 = 1'h0;
+  reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
   reg [3:0] nf4 = 4'h0;
+  reg [3:0] nf5 = 4'h0;
+  reg [3:0] nf_t = 4'h0;
   output [23:0] o__payload;
   reg [23:0] o__payload = 24'h000000;
   wire [23:0] \o__payload[0] ;
@@ -15038,20 +16748,28 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   output o__valid;
   reg o__valid = 1'h0;
   reg [16:0] prod0_0 = 17'h00000;
+  reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
+  reg [16:0] prod0_1_r = 17'h00000;
   reg [16:0] prod0_2 = 17'h00000;
+  reg [16:0] prod0_2_r = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
-  reg [3:0] rport__addr;
+  reg [16:0] prod0_3_r = 17'h00000;
+  reg reads_input_t = 1'h1;
+  (* init = 4'h0 *)
+  wire [3:0] rport__addr;
   wire [31:0] rport__data;
   wire rport__en;
   input rst;
   wire rst;
+  reg [3:0] sf_t = 4'h0;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [7:0] t = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
+  reg v5 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -15061,10 +16779,14 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [31:0] wrom__data;
   wire wrom__en;
   reg [31:0] x_reg = 32'd0;
-  reg [8:0] xoff0 = 9'h000;
-  reg [8:0] xoff1 = 9'h000;
-  reg [8:0] xoff2 = 9'h000;
-  reg [8:0] xoff3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_3 = 9'h000;
   reg [31:0] inbuf [15:0];
   initial begin
     inbuf[0] = 32'd0;
@@ -15086,12 +16808,12 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[\$signature__addr ] <= i__payload;
+      inbuf[sf_t] <= i__payload;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
     if (rport__en) begin
-      _0_ <= inbuf[rport__addr];
+      _0_ <= inbuf[sf_t];
     end
   end
   assign rport__data = _0_;
@@ -15264,3738 +16986,1978 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     end
   end
   assign wrom__data = _1_;
-  assign \$1  = ~ o__valid;
-  assign \$2  = \$1  | o__ready;
-  assign \$4  = ! \$3 ;
-  assign i__ready = \$2  & \$4 ;
-  assign \$5  = ~ o__valid;
-  assign \$6  = \$5  | o__ready;
-  assign \$8  = ! \$7 ;
-  assign \$9  = ~ \$8 ;
-  assign \$10  = i__valid | \$9 ;
-  assign \$11  = \$6  & \$10 ;
-  assign \$13  = ! \$12 ;
-  assign \$signature__en  = \$11  & \$13 ;
-  assign \$14  = ~ o__valid;
-  assign rport__en = \$14  | o__ready;
-  assign \$15  = ~ o__valid;
-  assign wrom__en = \$15  | o__ready;
-  assign \$17  = first4 ? \$16  : acc0;
-  assign \$18  = $signed(\$17 ) + $signed(sum0_s0_0);
-  assign \$19  = ~ o__valid;
-  assign \$20  = \$19  | o__ready;
-  assign \$22  = ! \$21 ;
-  assign \$23  = ~ \$22 ;
-  assign \$24  = i__valid | \$23 ;
-  assign \$25  = \$20  & \$24 ;
-  assign \$26  = t == 8'h9e;
-  assign \$27  = t + 1'h1;
-  assign \$28  = \$26  ? 9'h000 : \$27 ;
-  assign \$29  = ~ o__valid;
-  assign \$30  = \$29  | o__ready;
-  assign \$32  = ! \$31 ;
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$36  = ! \$35 ;
-  assign \$37  = ~ \$36 ;
-  assign \$38  = i__valid | \$37 ;
-  assign \$39  = \$34  & \$38 ;
+  assign \$6  = t == 8'h9e;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 9'h000 : \$7 ;
+  assign \$9  = ~ o__valid;
+  assign \$10  = \$9  | o__ready;
+  assign \$11  = ~ o__valid;
+  assign \$12  = \$11  | o__ready;
+  assign \$13  = from_input ? x_reg : rport__data;
+  assign \$14  = $signed(\$13 [7:0]) - $signed(8'h80);
+  assign \$15  = from_input ? x_reg : rport__data;
+  assign \$16  = $signed(\$15 [15:8]) - $signed(8'h80);
+  assign \$17  = from_input ? x_reg : rport__data;
+  assign \$18  = $signed(\$17 [23:16]) - $signed(8'h80);
+  assign \$19  = from_input ? x_reg : rport__data;
+  assign \$20  = $signed(\$19 [31:24]) - $signed(8'h80);
+  assign \$21  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$22  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$23  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$24  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$25  = ~ o__valid;
+  assign \$26  = \$25  | o__ready;
+  assign \$27  = ~ o__valid;
+  assign \$28  = \$27  | o__ready;
+  assign \$29  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$30  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$31  = $signed(\$29 ) + $signed(\$30 );
+  assign \$32  = ~ o__valid;
+  assign \$33  = \$32  | o__ready;
+  assign \$34  = ~ o__valid;
+  assign \$35  = \$34  | o__ready;
+  assign \$36  = ~ o__valid;
+  assign \$37  = \$36  | o__ready;
+  assign \$38  = ~ o__valid;
+  assign \$39  = \$38  | o__ready;
+  assign \$40  = ~ o__valid;
+  assign \$41  = \$40  | o__ready;
+  assign \$42  = v5 & last5;
   assign \$43  = ~ o__valid;
   assign \$44  = \$43  | o__ready;
-  assign \$45  = from_input ? x_reg : rport__data;
-  assign \$46  = $signed(\$45 [7:0]) - $signed(8'h80);
-  assign \$47  = from_input ? x_reg : rport__data;
-  assign \$48  = $signed(\$47 [15:8]) - $signed(8'h80);
-  assign \$49  = from_input ? x_reg : rport__data;
-  assign \$50  = $signed(\$49 [23:16]) - $signed(8'h80);
-  assign \$51  = from_input ? x_reg : rport__data;
-  assign \$52  = $signed(\$51 [31:24]) - $signed(8'h80);
-  assign \$53  = $signed(xoff0) * $signed(w0_0);
-  assign \$54  = $signed(xoff1) * $signed(w0_1);
-  assign \$55  = $signed(xoff2) * $signed(w0_2);
-  assign \$56  = $signed(xoff3) * $signed(w0_3);
-  assign \$57  = ~ o__valid;
-  assign \$58  = \$57  | o__ready;
-  assign \$59  = $signed(prod0_0) + $signed(prod0_1);
-  assign \$60  = $signed(prod0_2) + $signed(prod0_3);
-  assign \$61  = $signed(\$59 ) + $signed(\$60 );
-  assign \$62  = ~ o__valid;
-  assign \$63  = \$62  | o__ready;
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
-  assign \$66  = ~ o__valid;
-  assign \$67  = \$66  | o__ready;
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
-  assign \$70  = v4 & last4;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = \$72  & v4;
+  assign \$45  = \$44  & v5;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign i__ready = \$47  & reads_input_t;
+  assign \$48  = ~ o__valid;
+  assign \$49  = \$48  | o__ready;
+  assign \$50  = ~ reads_input_t;
+  assign \$51  = i__valid | \$50 ;
+  assign issue = \$49  & \$51 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$52  = ~ o__valid;
+  assign rport__en = \$52  | o__ready;
+  assign \$53  = ~ o__valid;
+  assign wrom__en = \$53  | o__ready;
+  assign \$55  = first5 ? \$54  : acc0;
+  assign \$56  = $signed(\$55 ) + $signed(sum0_s0_0);
   always @(posedge clk)
-    t <= \$74 ;
+    nf_t <= \$57 ;
   always @(posedge clk)
-    x_reg <= \$75 ;
+    sf_t <= \$58 ;
   always @(posedge clk)
-    from_input <= \$76 ;
+    reads_input_t <= \$59 ;
   always @(posedge clk)
-    v1 <= \$77 ;
+    first_t <= \$60 ;
   always @(posedge clk)
-    first1 <= \$78 ;
+    last_t <= \$61 ;
   always @(posedge clk)
-    last1 <= \$79 ;
+    t <= \$62 ;
   always @(posedge clk)
-    nf1 <= \$80 ;
+    x_reg <= \$63 ;
   always @(posedge clk)
-    xoff0 <= \$81 ;
+    from_input <= \$64 ;
   always @(posedge clk)
-    xoff1 <= \$82 ;
+    v1 <= \$65 ;
   always @(posedge clk)
-    xoff2 <= \$83 ;
+    first1 <= \$66 ;
   always @(posedge clk)
-    xoff3 <= \$84 ;
+    last1 <= \$67 ;
   always @(posedge clk)
-    w0_0 <= \$85 ;
+    nf1 <= \$68 ;
   always @(posedge clk)
-    w0_1 <= \$86 ;
+    xoff0_0 <= \$69 ;
   always @(posedge clk)
-    w0_2 <= \$87 ;
+    xoff0_1 <= \$70 ;
   always @(posedge clk)
-    w0_3 <= \$88 ;
+    xoff0_2 <= \$71 ;
   always @(posedge clk)
-    prod0_0 <= \$89 ;
+    xoff0_3 <= \$72 ;
   always @(posedge clk)
-    prod0_1 <= \$90 ;
+    w0_0 <= \$73 ;
   always @(posedge clk)
-    prod0_2 <= \$91 ;
+    w0_1 <= \$74 ;
   always @(posedge clk)
-    prod0_3 <= \$92 ;
+    w0_2 <= \$75 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$93 ;
+    w0_3 <= \$76 ;
   always @(posedge clk)
-    v2 <= \$94 ;
+    prod0_0 <= \$77 ;
   always @(posedge clk)
-    first2 <= \$95 ;
+    prod0_1 <= \$78 ;
   always @(posedge clk)
-    last2 <= \$96 ;
+    prod0_2 <= \$79 ;
   always @(posedge clk)
-    nf2 <= \$97 ;
+    prod0_3 <= \$80 ;
   always @(posedge clk)
-    v3 <= \$98 ;
+    prod0_0_r <= \$81 ;
   always @(posedge clk)
-    first3 <= \$99 ;
+    prod0_1_r <= \$82 ;
   always @(posedge clk)
-    last3 <= \$100 ;
+    prod0_2_r <= \$83 ;
   always @(posedge clk)
-    nf3 <= \$101 ;
+    prod0_3_r <= \$84 ;
   always @(posedge clk)
-    v4 <= \$102 ;
+    sum0_s0_0 <= \$85 ;
   always @(posedge clk)
-    first4 <= \$103 ;
+    v2 <= \$86 ;
   always @(posedge clk)
-    last4 <= \$104 ;
+    first2 <= \$87 ;
   always @(posedge clk)
-    nf4 <= \$105 ;
+    last2 <= \$88 ;
   always @(posedge clk)
-    o__valid <= \$106 ;
+    nf2 <= \$89 ;
   always @(posedge clk)
-    acc0 <= \$107 ;
+    v3 <= \$90 ;
   always @(posedge clk)
-    o__payload <= \$108 ;
+    first3 <= \$91 ;
+  always @(posedge clk)
+    last3 <= \$92 ;
+  always @(posedge clk)
+    nf3 <= \$93 ;
+  always @(posedge clk)
+    v4 <= \$94 ;
+  always @(posedge clk)
+    first4 <= \$95 ;
+  always @(posedge clk)
+    last4 <= \$96 ;
+  always @(posedge clk)
+    nf4 <= \$97 ;
+  always @(posedge clk)
+    v5 <= \$98 ;
+  always @(posedge clk)
+    first5 <= \$99 ;
+  always @(posedge clk)
+    last5 <= \$100 ;
+  always @(posedge clk)
+    nf5 <= \$101 ;
+  always @(posedge clk)
+    o__valid <= \$102 ;
+  always @(posedge clk)
+    acc0 <= \$103 ;
+  always @(posedge clk)
+    o__payload <= \$104 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$3  = 4'h0;
+    \$1  = 4'h0;
     casez (t)
       8'h00:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       8'h01:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       8'h02:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       8'h03:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       8'h04:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       8'h05:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       8'h06:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       8'h07:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       8'h08:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       8'h09:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       8'h0a:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       8'h0b:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       8'h0c:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       8'h0d:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       8'h0e:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       8'h0f:
-          \$3  = 4'h0;
+          \$1  = 4'h1;
       8'h10:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       8'h11:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       8'h12:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       8'h13:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       8'h14:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       8'h15:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       8'h16:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       8'h17:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       8'h18:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       8'h19:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       8'h1a:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       8'h1b:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       8'h1c:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       8'h1d:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       8'h1e:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       8'h1f:
-          \$3  = 4'h1;
+          \$1  = 4'h2;
       8'h20:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       8'h21:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       8'h22:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       8'h23:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       8'h24:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       8'h25:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       8'h26:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       8'h27:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       8'h28:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       8'h29:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       8'h2a:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       8'h2b:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       8'h2c:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       8'h2d:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       8'h2e:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       8'h2f:
-          \$3  = 4'h2;
+          \$1  = 4'h3;
       8'h30:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       8'h31:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       8'h32:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       8'h33:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       8'h34:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       8'h35:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       8'h36:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       8'h37:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       8'h38:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       8'h39:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       8'h3a:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       8'h3b:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       8'h3c:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       8'h3d:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       8'h3e:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       8'h3f:
-          \$3  = 4'h3;
+          \$1  = 4'h4;
       8'h40:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       8'h41:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       8'h42:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       8'h43:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       8'h44:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       8'h45:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       8'h46:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       8'h47:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       8'h48:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       8'h49:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       8'h4a:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       8'h4b:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       8'h4c:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       8'h4d:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       8'h4e:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       8'h4f:
-          \$3  = 4'h4;
+          \$1  = 4'h5;
       8'h50:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       8'h51:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       8'h52:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       8'h53:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       8'h54:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       8'h55:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       8'h56:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       8'h57:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       8'h58:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       8'h59:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       8'h5a:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       8'h5b:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       8'h5c:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       8'h5d:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       8'h5e:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       8'h5f:
-          \$3  = 4'h5;
+          \$1  = 4'h6;
       8'h60:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       8'h61:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       8'h62:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       8'h63:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       8'h64:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       8'h65:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       8'h66:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       8'h67:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       8'h68:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       8'h69:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       8'h6a:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       8'h6b:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       8'h6c:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       8'h6d:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       8'h6e:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       8'h6f:
-          \$3  = 4'h6;
+          \$1  = 4'h7;
       8'h70:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       8'h71:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       8'h72:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       8'h73:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       8'h74:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       8'h75:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       8'h76:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       8'h77:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       8'h78:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       8'h79:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       8'h7a:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       8'h7b:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       8'h7c:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       8'h7d:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       8'h7e:
-          \$3  = 4'h7;
+          \$1  = 4'h8;
       8'h7f:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       8'h80:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       8'h81:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       8'h82:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       8'h83:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       8'h84:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       8'h85:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       8'h86:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       8'h87:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       8'h88:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       8'h89:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       8'h8a:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       8'h8b:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       8'h8c:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       8'h8d:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       8'h8e:
-          \$3  = 4'h8;
+          \$1  = 4'h9;
       8'h8f:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       8'h90:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       8'h91:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       8'h92:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       8'h93:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       8'h94:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       8'h95:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       8'h96:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       8'h97:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       8'h98:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       8'h99:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       8'h9a:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       8'h9b:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       8'h9c:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       8'h9d:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       8'h9e:
-          \$3  = 4'h9;
+          \$1  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$7  = 4'h0;
+    \$2  = 4'h0;
     casez (t)
       8'h00:
-          \$7  = 4'h0;
+          \$2  = 4'h1;
       8'h01:
-          \$7  = 4'h0;
+          \$2  = 4'h2;
       8'h02:
-          \$7  = 4'h0;
+          \$2  = 4'h3;
       8'h03:
-          \$7  = 4'h0;
+          \$2  = 4'h4;
       8'h04:
-          \$7  = 4'h0;
+          \$2  = 4'h5;
       8'h05:
-          \$7  = 4'h0;
+          \$2  = 4'h6;
       8'h06:
-          \$7  = 4'h0;
+          \$2  = 4'h7;
       8'h07:
-          \$7  = 4'h0;
+          \$2  = 4'h8;
       8'h08:
-          \$7  = 4'h0;
+          \$2  = 4'h9;
       8'h09:
-          \$7  = 4'h0;
+          \$2  = 4'ha;
       8'h0a:
-          \$7  = 4'h0;
+          \$2  = 4'hb;
       8'h0b:
-          \$7  = 4'h0;
+          \$2  = 4'hc;
       8'h0c:
-          \$7  = 4'h0;
+          \$2  = 4'hd;
       8'h0d:
-          \$7  = 4'h0;
+          \$2  = 4'he;
       8'h0e:
-          \$7  = 4'h0;
+          \$2  = 4'hf;
       8'h0f:
-          \$7  = 4'h0;
+          \$2  = 4'h0;
       8'h10:
-          \$7  = 4'h1;
+          \$2  = 4'h1;
       8'h11:
-          \$7  = 4'h1;
+          \$2  = 4'h2;
       8'h12:
-          \$7  = 4'h1;
+          \$2  = 4'h3;
       8'h13:
-          \$7  = 4'h1;
+          \$2  = 4'h4;
       8'h14:
-          \$7  = 4'h1;
+          \$2  = 4'h5;
       8'h15:
-          \$7  = 4'h1;
+          \$2  = 4'h6;
       8'h16:
-          \$7  = 4'h1;
+          \$2  = 4'h7;
       8'h17:
-          \$7  = 4'h1;
+          \$2  = 4'h8;
       8'h18:
-          \$7  = 4'h1;
+          \$2  = 4'h9;
       8'h19:
-          \$7  = 4'h1;
+          \$2  = 4'ha;
       8'h1a:
-          \$7  = 4'h1;
+          \$2  = 4'hb;
       8'h1b:
-          \$7  = 4'h1;
+          \$2  = 4'hc;
       8'h1c:
-          \$7  = 4'h1;
+          \$2  = 4'hd;
       8'h1d:
-          \$7  = 4'h1;
+          \$2  = 4'he;
       8'h1e:
-          \$7  = 4'h1;
+          \$2  = 4'hf;
       8'h1f:
-          \$7  = 4'h1;
+          \$2  = 4'h0;
       8'h20:
-          \$7  = 4'h2;
+          \$2  = 4'h1;
       8'h21:
-          \$7  = 4'h2;
+          \$2  = 4'h2;
       8'h22:
-          \$7  = 4'h2;
+          \$2  = 4'h3;
       8'h23:
-          \$7  = 4'h2;
+          \$2  = 4'h4;
       8'h24:
-          \$7  = 4'h2;
+          \$2  = 4'h5;
       8'h25:
-          \$7  = 4'h2;
+          \$2  = 4'h6;
       8'h26:
-          \$7  = 4'h2;
+          \$2  = 4'h7;
       8'h27:
-          \$7  = 4'h2;
+          \$2  = 4'h8;
       8'h28:
-          \$7  = 4'h2;
+          \$2  = 4'h9;
       8'h29:
-          \$7  = 4'h2;
+          \$2  = 4'ha;
       8'h2a:
-          \$7  = 4'h2;
+          \$2  = 4'hb;
       8'h2b:
-          \$7  = 4'h2;
+          \$2  = 4'hc;
       8'h2c:
-          \$7  = 4'h2;
+          \$2  = 4'hd;
       8'h2d:
-          \$7  = 4'h2;
+          \$2  = 4'he;
       8'h2e:
-          \$7  = 4'h2;
+          \$2  = 4'hf;
       8'h2f:
-          \$7  = 4'h2;
+          \$2  = 4'h0;
       8'h30:
-          \$7  = 4'h3;
+          \$2  = 4'h1;
       8'h31:
-          \$7  = 4'h3;
+          \$2  = 4'h2;
       8'h32:
-          \$7  = 4'h3;
+          \$2  = 4'h3;
       8'h33:
-          \$7  = 4'h3;
+          \$2  = 4'h4;
       8'h34:
-          \$7  = 4'h3;
+          \$2  = 4'h5;
       8'h35:
-          \$7  = 4'h3;
+          \$2  = 4'h6;
       8'h36:
-          \$7  = 4'h3;
+          \$2  = 4'h7;
       8'h37:
-          \$7  = 4'h3;
+          \$2  = 4'h8;
       8'h38:
-          \$7  = 4'h3;
+          \$2  = 4'h9;
       8'h39:
-          \$7  = 4'h3;
+          \$2  = 4'ha;
       8'h3a:
-          \$7  = 4'h3;
+          \$2  = 4'hb;
       8'h3b:
-          \$7  = 4'h3;
+          \$2  = 4'hc;
       8'h3c:
-          \$7  = 4'h3;
+          \$2  = 4'hd;
       8'h3d:
-          \$7  = 4'h3;
+          \$2  = 4'he;
       8'h3e:
-          \$7  = 4'h3;
+          \$2  = 4'hf;
       8'h3f:
-          \$7  = 4'h3;
+          \$2  = 4'h0;
       8'h40:
-          \$7  = 4'h4;
+          \$2  = 4'h1;
       8'h41:
-          \$7  = 4'h4;
+          \$2  = 4'h2;
       8'h42:
-          \$7  = 4'h4;
+          \$2  = 4'h3;
       8'h43:
-          \$7  = 4'h4;
+          \$2  = 4'h4;
       8'h44:
-          \$7  = 4'h4;
+          \$2  = 4'h5;
       8'h45:
-          \$7  = 4'h4;
+          \$2  = 4'h6;
       8'h46:
-          \$7  = 4'h4;
+          \$2  = 4'h7;
       8'h47:
-          \$7  = 4'h4;
+          \$2  = 4'h8;
       8'h48:
-          \$7  = 4'h4;
+          \$2  = 4'h9;
       8'h49:
-          \$7  = 4'h4;
+          \$2  = 4'ha;
       8'h4a:
-          \$7  = 4'h4;
+          \$2  = 4'hb;
       8'h4b:
-          \$7  = 4'h4;
+          \$2  = 4'hc;
       8'h4c:
-          \$7  = 4'h4;
+          \$2  = 4'hd;
       8'h4d:
-          \$7  = 4'h4;
+          \$2  = 4'he;
       8'h4e:
-          \$7  = 4'h4;
+          \$2  = 4'hf;
       8'h4f:
-          \$7  = 4'h4;
+          \$2  = 4'h0;
       8'h50:
-          \$7  = 4'h5;
+          \$2  = 4'h1;
       8'h51:
-          \$7  = 4'h5;
+          \$2  = 4'h2;
       8'h52:
-          \$7  = 4'h5;
+          \$2  = 4'h3;
       8'h53:
-          \$7  = 4'h5;
+          \$2  = 4'h4;
       8'h54:
-          \$7  = 4'h5;
+          \$2  = 4'h5;
       8'h55:
-          \$7  = 4'h5;
+          \$2  = 4'h6;
       8'h56:
-          \$7  = 4'h5;
+          \$2  = 4'h7;
       8'h57:
-          \$7  = 4'h5;
+          \$2  = 4'h8;
       8'h58:
-          \$7  = 4'h5;
+          \$2  = 4'h9;
       8'h59:
-          \$7  = 4'h5;
+          \$2  = 4'ha;
       8'h5a:
-          \$7  = 4'h5;
+          \$2  = 4'hb;
       8'h5b:
-          \$7  = 4'h5;
+          \$2  = 4'hc;
       8'h5c:
-          \$7  = 4'h5;
+          \$2  = 4'hd;
       8'h5d:
-          \$7  = 4'h5;
+          \$2  = 4'he;
       8'h5e:
-          \$7  = 4'h5;
+          \$2  = 4'hf;
       8'h5f:
-          \$7  = 4'h5;
+          \$2  = 4'h0;
       8'h60:
-          \$7  = 4'h6;
+          \$2  = 4'h1;
       8'h61:
-          \$7  = 4'h6;
+          \$2  = 4'h2;
       8'h62:
-          \$7  = 4'h6;
+          \$2  = 4'h3;
       8'h63:
-          \$7  = 4'h6;
+          \$2  = 4'h4;
       8'h64:
-          \$7  = 4'h6;
+          \$2  = 4'h5;
       8'h65:
-          \$7  = 4'h6;
+          \$2  = 4'h6;
       8'h66:
-          \$7  = 4'h6;
+          \$2  = 4'h7;
       8'h67:
-          \$7  = 4'h6;
+          \$2  = 4'h8;
       8'h68:
-          \$7  = 4'h6;
+          \$2  = 4'h9;
       8'h69:
-          \$7  = 4'h6;
+          \$2  = 4'ha;
       8'h6a:
-          \$7  = 4'h6;
+          \$2  = 4'hb;
       8'h6b:
-          \$7  = 4'h6;
+          \$2  = 4'hc;
       8'h6c:
-          \$7  = 4'h6;
+          \$2  = 4'hd;
       8'h6d:
-          \$7  = 4'h6;
+          \$2  = 4'he;
       8'h6e:
-          \$7  = 4'h6;
+          \$2  = 4'hf;
       8'h6f:
-          \$7  = 4'h6;
+          \$2  = 4'h0;
       8'h70:
-          \$7  = 4'h7;
+          \$2  = 4'h1;
       8'h71:
-          \$7  = 4'h7;
+          \$2  = 4'h2;
       8'h72:
-          \$7  = 4'h7;
+          \$2  = 4'h3;
       8'h73:
-          \$7  = 4'h7;
+          \$2  = 4'h4;
       8'h74:
-          \$7  = 4'h7;
+          \$2  = 4'h5;
       8'h75:
-          \$7  = 4'h7;
+          \$2  = 4'h6;
       8'h76:
-          \$7  = 4'h7;
+          \$2  = 4'h7;
       8'h77:
-          \$7  = 4'h7;
+          \$2  = 4'h8;
       8'h78:
-          \$7  = 4'h7;
+          \$2  = 4'h9;
       8'h79:
-          \$7  = 4'h7;
+          \$2  = 4'ha;
       8'h7a:
-          \$7  = 4'h7;
+          \$2  = 4'hc;
       8'h7b:
-          \$7  = 4'h7;
+          \$2  = 4'hd;
       8'h7c:
-          \$7  = 4'h7;
+          \$2  = 4'he;
       8'h7d:
-          \$7  = 4'h7;
+          \$2  = 4'hf;
       8'h7e:
-          \$7  = 4'h7;
+          \$2  = 4'h0;
       8'h7f:
-          \$7  = 4'h8;
+          \$2  = 4'h1;
       8'h80:
-          \$7  = 4'h8;
+          \$2  = 4'h2;
       8'h81:
-          \$7  = 4'h8;
+          \$2  = 4'h3;
       8'h82:
-          \$7  = 4'h8;
+          \$2  = 4'h4;
       8'h83:
-          \$7  = 4'h8;
+          \$2  = 4'h5;
       8'h84:
-          \$7  = 4'h8;
+          \$2  = 4'h6;
       8'h85:
-          \$7  = 4'h8;
+          \$2  = 4'h7;
       8'h86:
-          \$7  = 4'h8;
+          \$2  = 4'h8;
       8'h87:
-          \$7  = 4'h8;
+          \$2  = 4'h9;
       8'h88:
-          \$7  = 4'h8;
+          \$2  = 4'ha;
       8'h89:
-          \$7  = 4'h8;
+          \$2  = 4'hb;
       8'h8a:
-          \$7  = 4'h8;
+          \$2  = 4'hc;
       8'h8b:
-          \$7  = 4'h8;
+          \$2  = 4'hd;
       8'h8c:
-          \$7  = 4'h8;
+          \$2  = 4'he;
       8'h8d:
-          \$7  = 4'h8;
+          \$2  = 4'hf;
       8'h8e:
-          \$7  = 4'h8;
+          \$2  = 4'h0;
       8'h8f:
-          \$7  = 4'h9;
+          \$2  = 4'h1;
       8'h90:
-          \$7  = 4'h9;
+          \$2  = 4'h2;
       8'h91:
-          \$7  = 4'h9;
+          \$2  = 4'h3;
       8'h92:
-          \$7  = 4'h9;
+          \$2  = 4'h4;
       8'h93:
-          \$7  = 4'h9;
+          \$2  = 4'h5;
       8'h94:
-          \$7  = 4'h9;
+          \$2  = 4'h6;
       8'h95:
-          \$7  = 4'h9;
+          \$2  = 4'h7;
       8'h96:
-          \$7  = 4'h9;
+          \$2  = 4'h8;
       8'h97:
-          \$7  = 4'h9;
+          \$2  = 4'h9;
       8'h98:
-          \$7  = 4'h9;
+          \$2  = 4'ha;
       8'h99:
-          \$7  = 4'h9;
+          \$2  = 4'hb;
       8'h9a:
-          \$7  = 4'h9;
+          \$2  = 4'hc;
       8'h9b:
-          \$7  = 4'h9;
+          \$2  = 4'hd;
       8'h9c:
-          \$7  = 4'h9;
+          \$2  = 4'he;
       8'h9d:
-          \$7  = 4'h9;
+          \$2  = 4'hf;
       8'h9e:
-          \$7  = 4'h9;
+          \$2  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$12  = 4'h0;
+    \$3  = 1'h0;
     casez (t)
       8'h00:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       8'h01:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       8'h02:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       8'h03:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       8'h04:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       8'h05:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       8'h06:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       8'h07:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       8'h08:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       8'h09:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       8'h0a:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       8'h0b:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       8'h0c:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       8'h0d:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       8'h0e:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       8'h0f:
-          \$12  = 4'h0;
+          \$3  = 1'h0;
       8'h10:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       8'h11:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       8'h12:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       8'h13:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       8'h14:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       8'h15:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       8'h16:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       8'h17:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       8'h18:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       8'h19:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       8'h1a:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       8'h1b:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       8'h1c:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       8'h1d:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       8'h1e:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       8'h1f:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       8'h20:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       8'h21:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       8'h22:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       8'h23:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       8'h24:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       8'h25:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       8'h26:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       8'h27:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       8'h28:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       8'h29:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       8'h2a:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       8'h2b:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       8'h2c:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       8'h2d:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       8'h2e:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       8'h2f:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       8'h30:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       8'h31:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       8'h32:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       8'h33:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       8'h34:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       8'h35:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       8'h36:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       8'h37:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       8'h38:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       8'h39:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       8'h3a:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       8'h3b:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       8'h3c:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       8'h3d:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       8'h3e:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       8'h3f:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       8'h40:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       8'h41:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       8'h42:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       8'h43:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       8'h44:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       8'h45:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       8'h46:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       8'h47:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       8'h48:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       8'h49:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       8'h4a:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       8'h4b:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       8'h4c:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       8'h4d:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       8'h4e:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       8'h4f:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       8'h50:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       8'h51:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       8'h52:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       8'h53:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       8'h54:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       8'h55:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       8'h56:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       8'h57:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       8'h58:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       8'h59:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       8'h5a:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       8'h5b:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       8'h5c:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       8'h5d:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       8'h5e:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       8'h5f:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       8'h60:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       8'h61:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       8'h62:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       8'h63:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       8'h64:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       8'h65:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       8'h66:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       8'h67:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       8'h68:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       8'h69:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       8'h6a:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       8'h6b:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       8'h6c:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       8'h6d:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       8'h6e:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       8'h6f:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       8'h70:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       8'h71:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       8'h72:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       8'h73:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       8'h74:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       8'h75:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       8'h76:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       8'h77:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       8'h78:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       8'h79:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       8'h7a:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       8'h7b:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       8'h7c:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       8'h7d:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       8'h7e:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       8'h7f:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       8'h80:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       8'h81:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       8'h82:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       8'h83:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       8'h84:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       8'h85:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       8'h86:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       8'h87:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       8'h88:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       8'h89:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       8'h8a:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       8'h8b:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       8'h8c:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       8'h8d:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       8'h8e:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       8'h8f:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       8'h90:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       8'h91:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       8'h92:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       8'h93:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       8'h94:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       8'h95:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       8'h96:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       8'h97:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       8'h98:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       8'h99:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       8'h9a:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       8'h9b:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       8'h9c:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       8'h9d:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       8'h9e:
-          \$12  = 4'h9;
+          \$3  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$signature__addr  = 4'h0;
+    \$4  = 1'h0;
     casez (t)
       8'h00:
-          \$signature__addr  = 4'h0;
+          \$4  = 1'h0;
       8'h01:
-          \$signature__addr  = 4'h1;
+          \$4  = 1'h0;
       8'h02:
-          \$signature__addr  = 4'h2;
+          \$4  = 1'h0;
       8'h03:
-          \$signature__addr  = 4'h3;
+          \$4  = 1'h0;
       8'h04:
-          \$signature__addr  = 4'h4;
+          \$4  = 1'h0;
       8'h05:
-          \$signature__addr  = 4'h5;
+          \$4  = 1'h0;
       8'h06:
-          \$signature__addr  = 4'h6;
+          \$4  = 1'h0;
       8'h07:
-          \$signature__addr  = 4'h7;
+          \$4  = 1'h0;
       8'h08:
-          \$signature__addr  = 4'h8;
+          \$4  = 1'h0;
       8'h09:
-          \$signature__addr  = 4'h9;
+          \$4  = 1'h0;
       8'h0a:
-          \$signature__addr  = 4'ha;
+          \$4  = 1'h0;
       8'h0b:
-          \$signature__addr  = 4'hb;
+          \$4  = 1'h0;
       8'h0c:
-          \$signature__addr  = 4'hc;
+          \$4  = 1'h0;
       8'h0d:
-          \$signature__addr  = 4'hd;
+          \$4  = 1'h0;
       8'h0e:
-          \$signature__addr  = 4'he;
+          \$4  = 1'h0;
       8'h0f:
-          \$signature__addr  = 4'hf;
+          \$4  = 1'h1;
       8'h10:
-          \$signature__addr  = 4'h0;
+          \$4  = 1'h0;
       8'h11:
-          \$signature__addr  = 4'h1;
+          \$4  = 1'h0;
       8'h12:
-          \$signature__addr  = 4'h2;
+          \$4  = 1'h0;
       8'h13:
-          \$signature__addr  = 4'h3;
+          \$4  = 1'h0;
       8'h14:
-          \$signature__addr  = 4'h4;
+          \$4  = 1'h0;
       8'h15:
-          \$signature__addr  = 4'h5;
+          \$4  = 1'h0;
       8'h16:
-          \$signature__addr  = 4'h6;
+          \$4  = 1'h0;
       8'h17:
-          \$signature__addr  = 4'h7;
+          \$4  = 1'h0;
       8'h18:
-          \$signature__addr  = 4'h8;
+          \$4  = 1'h0;
       8'h19:
-          \$signature__addr  = 4'h9;
+          \$4  = 1'h0;
       8'h1a:
-          \$signature__addr  = 4'ha;
+          \$4  = 1'h0;
       8'h1b:
-          \$signature__addr  = 4'hb;
+          \$4  = 1'h0;
       8'h1c:
-          \$signature__addr  = 4'hc;
+          \$4  = 1'h0;
       8'h1d:
-          \$signature__addr  = 4'hd;
+          \$4  = 1'h0;
       8'h1e:
-          \$signature__addr  = 4'he;
+          \$4  = 1'h0;
       8'h1f:
-          \$signature__addr  = 4'hf;
+          \$4  = 1'h1;
       8'h20:
-          \$signature__addr  = 4'h0;
+          \$4  = 1'h0;
       8'h21:
-          \$signature__addr  = 4'h1;
+          \$4  = 1'h0;
       8'h22:
-          \$signature__addr  = 4'h2;
+          \$4  = 1'h0;
       8'h23:
-          \$signature__addr  = 4'h3;
+          \$4  = 1'h0;
       8'h24:
-          \$signature__addr  = 4'h4;
+          \$4  = 1'h0;
       8'h25:
-          \$signature__addr  = 4'h5;
+          \$4  = 1'h0;
       8'h26:
-          \$signature__addr  = 4'h6;
+          \$4  = 1'h0;
       8'h27:
-          \$signature__addr  = 4'h7;
+          \$4  = 1'h0;
       8'h28:
-          \$signature__addr  = 4'h8;
+          \$4  = 1'h0;
       8'h29:
-          \$signature__addr  = 4'h9;
+          \$4  = 1'h0;
       8'h2a:
-          \$signature__addr  = 4'ha;
+          \$4  = 1'h0;
       8'h2b:
-          \$signature__addr  = 4'hb;
+          \$4  = 1'h0;
       8'h2c:
-          \$signature__addr  = 4'hc;
+          \$4  = 1'h0;
       8'h2d:
-          \$signature__addr  = 4'hd;
+          \$4  = 1'h0;
       8'h2e:
-          \$signature__addr  = 4'he;
+          \$4  = 1'h0;
       8'h2f:
-          \$signature__addr  = 4'hf;
+          \$4  = 1'h1;
       8'h30:
-          \$signature__addr  = 4'h0;
+          \$4  = 1'h0;
       8'h31:
-          \$signature__addr  = 4'h1;
+          \$4  = 1'h0;
       8'h32:
-          \$signature__addr  = 4'h2;
+          \$4  = 1'h0;
       8'h33:
-          \$signature__addr  = 4'h3;
+          \$4  = 1'h0;
       8'h34:
-          \$signature__addr  = 4'h4;
+          \$4  = 1'h0;
       8'h35:
-          \$signature__addr  = 4'h5;
+          \$4  = 1'h0;
       8'h36:
-          \$signature__addr  = 4'h6;
+          \$4  = 1'h0;
       8'h37:
-          \$signature__addr  = 4'h7;
+          \$4  = 1'h0;
       8'h38:
-          \$signature__addr  = 4'h8;
+          \$4  = 1'h0;
       8'h39:
-          \$signature__addr  = 4'h9;
+          \$4  = 1'h0;
       8'h3a:
-          \$signature__addr  = 4'ha;
+          \$4  = 1'h0;
       8'h3b:
-          \$signature__addr  = 4'hb;
+          \$4  = 1'h0;
       8'h3c:
-          \$signature__addr  = 4'hc;
+          \$4  = 1'h0;
       8'h3d:
-          \$signature__addr  = 4'hd;
+          \$4  = 1'h0;
       8'h3e:
-          \$signature__addr  = 4'he;
+          \$4  = 1'h0;
       8'h3f:
-          \$signature__addr  = 4'hf;
+          \$4  = 1'h1;
       8'h40:
-          \$signature__addr  = 4'h0;
+          \$4  = 1'h0;
       8'h41:
-          \$signature__addr  = 4'h1;
+          \$4  = 1'h0;
       8'h42:
-          \$signature__addr  = 4'h2;
+          \$4  = 1'h0;
       8'h43:
-          \$signature__addr  = 4'h3;
+          \$4  = 1'h0;
       8'h44:
-          \$signature__addr  = 4'h4;
+          \$4  = 1'h0;
       8'h45:
-          \$signature__addr  = 4'h5;
+          \$4  = 1'h0;
       8'h46:
-          \$signature__addr  = 4'h6;
+          \$4  = 1'h0;
       8'h47:
-          \$signature__addr  = 4'h7;
+          \$4  = 1'h0;
       8'h48:
-          \$signature__addr  = 4'h8;
+          \$4  = 1'h0;
       8'h49:
-          \$signature__addr  = 4'h9;
+          \$4  = 1'h0;
       8'h4a:
-          \$signature__addr  = 4'ha;
+          \$4  = 1'h0;
       8'h4b:
-          \$signature__addr  = 4'hb;
+          \$4  = 1'h0;
       8'h4c:
-          \$signature__addr  = 4'hc;
+          \$4  = 1'h0;
       8'h4d:
-          \$signature__addr  = 4'hd;
+          \$4  = 1'h0;
       8'h4e:
-          \$signature__addr  = 4'he;
+          \$4  = 1'h0;
       8'h4f:
-          \$signature__addr  = 4'hf;
+          \$4  = 1'h1;
       8'h50:
-          \$signature__addr  = 4'h0;
+          \$4  = 1'h0;
       8'h51:
-          \$signature__addr  = 4'h1;
+          \$4  = 1'h0;
       8'h52:
-          \$signature__addr  = 4'h2;
+          \$4  = 1'h0;
       8'h53:
-          \$signature__addr  = 4'h3;
+          \$4  = 1'h0;
       8'h54:
-          \$signature__addr  = 4'h4;
+          \$4  = 1'h0;
       8'h55:
-          \$signature__addr  = 4'h5;
+          \$4  = 1'h0;
       8'h56:
-          \$signature__addr  = 4'h6;
+          \$4  = 1'h0;
       8'h57:
-          \$signature__addr  = 4'h7;
+          \$4  = 1'h0;
       8'h58:
-          \$signature__addr  = 4'h8;
+          \$4  = 1'h0;
       8'h59:
-          \$signature__addr  = 4'h9;
+          \$4  = 1'h0;
       8'h5a:
-          \$signature__addr  = 4'ha;
+          \$4  = 1'h0;
       8'h5b:
-          \$signature__addr  = 4'hb;
+          \$4  = 1'h0;
       8'h5c:
-          \$signature__addr  = 4'hc;
+          \$4  = 1'h0;
       8'h5d:
-          \$signature__addr  = 4'hd;
+          \$4  = 1'h0;
       8'h5e:
-          \$signature__addr  = 4'he;
+          \$4  = 1'h0;
       8'h5f:
-          \$signature__addr  = 4'hf;
+          \$4  = 1'h1;
       8'h60:
-          \$signature__addr  = 4'h0;
+          \$4  = 1'h0;
       8'h61:
-          \$signature__addr  = 4'h1;
+          \$4  = 1'h0;
       8'h62:
-          \$signature__addr  = 4'h2;
+          \$4  = 1'h0;
       8'h63:
-          \$signature__addr  = 4'h3;
+          \$4  = 1'h0;
       8'h64:
-          \$signature__addr  = 4'h4;
+          \$4  = 1'h0;
       8'h65:
-          \$signature__addr  = 4'h5;
+          \$4  = 1'h0;
       8'h66:
-          \$signature__addr  = 4'h6;
+          \$4  = 1'h0;
       8'h67:
-          \$signature__addr  = 4'h7;
+          \$4  = 1'h0;
       8'h68:
-          \$signature__addr  = 4'h8;
+          \$4  = 1'h0;
       8'h69:
-          \$signature__addr  = 4'h9;
+          \$4  = 1'h0;
       8'h6a:
-          \$signature__addr  = 4'ha;
+          \$4  = 1'h0;
       8'h6b:
-          \$signature__addr  = 4'hb;
+          \$4  = 1'h0;
       8'h6c:
-          \$signature__addr  = 4'hc;
+          \$4  = 1'h0;
       8'h6d:
-          \$signature__addr  = 4'hd;
+          \$4  = 1'h0;
       8'h6e:
-          \$signature__addr  = 4'he;
+          \$4  = 1'h0;
       8'h6f:
-          \$signature__addr  = 4'hf;
+          \$4  = 1'h1;
       8'h70:
-          \$signature__addr  = 4'h0;
+          \$4  = 1'h0;
       8'h71:
-          \$signature__addr  = 4'h1;
+          \$4  = 1'h0;
       8'h72:
-          \$signature__addr  = 4'h2;
+          \$4  = 1'h0;
       8'h73:
-          \$signature__addr  = 4'h3;
+          \$4  = 1'h0;
       8'h74:
-          \$signature__addr  = 4'h4;
+          \$4  = 1'h0;
       8'h75:
-          \$signature__addr  = 4'h5;
+          \$4  = 1'h0;
       8'h76:
-          \$signature__addr  = 4'h6;
+          \$4  = 1'h0;
       8'h77:
-          \$signature__addr  = 4'h7;
+          \$4  = 1'h0;
       8'h78:
-          \$signature__addr  = 4'h8;
+          \$4  = 1'h0;
       8'h79:
-          \$signature__addr  = 4'h9;
+          \$4  = 1'h0;
       8'h7a:
-          \$signature__addr  = 4'ha;
+          \$4  = 1'h0;
       8'h7b:
-          \$signature__addr  = 4'hc;
+          \$4  = 1'h0;
       8'h7c:
-          \$signature__addr  = 4'hd;
+          \$4  = 1'h0;
       8'h7d:
-          \$signature__addr  = 4'he;
+          \$4  = 1'h0;
       8'h7e:
-          \$signature__addr  = 4'hf;
+          \$4  = 1'h1;
       8'h7f:
-          \$signature__addr  = 4'h0;
+          \$4  = 1'h0;
       8'h80:
-          \$signature__addr  = 4'h1;
+          \$4  = 1'h0;
       8'h81:
-          \$signature__addr  = 4'h2;
+          \$4  = 1'h0;
       8'h82:
-          \$signature__addr  = 4'h3;
+          \$4  = 1'h0;
       8'h83:
-          \$signature__addr  = 4'h4;
+          \$4  = 1'h0;
       8'h84:
-          \$signature__addr  = 4'h5;
+          \$4  = 1'h0;
       8'h85:
-          \$signature__addr  = 4'h6;
+          \$4  = 1'h0;
       8'h86:
-          \$signature__addr  = 4'h7;
+          \$4  = 1'h0;
       8'h87:
-          \$signature__addr  = 4'h8;
+          \$4  = 1'h0;
       8'h88:
-          \$signature__addr  = 4'h9;
+          \$4  = 1'h0;
       8'h89:
-          \$signature__addr  = 4'ha;
+          \$4  = 1'h0;
       8'h8a:
-          \$signature__addr  = 4'hb;
+          \$4  = 1'h0;
       8'h8b:
-          \$signature__addr  = 4'hc;
+          \$4  = 1'h0;
       8'h8c:
-          \$signature__addr  = 4'hd;
+          \$4  = 1'h0;
       8'h8d:
-          \$signature__addr  = 4'he;
+          \$4  = 1'h0;
       8'h8e:
-          \$signature__addr  = 4'hf;
+          \$4  = 1'h1;
       8'h8f:
-          \$signature__addr  = 4'h0;
+          \$4  = 1'h0;
       8'h90:
-          \$signature__addr  = 4'h1;
+          \$4  = 1'h0;
       8'h91:
-          \$signature__addr  = 4'h2;
+          \$4  = 1'h0;
       8'h92:
-          \$signature__addr  = 4'h3;
+          \$4  = 1'h0;
       8'h93:
-          \$signature__addr  = 4'h4;
+          \$4  = 1'h0;
       8'h94:
-          \$signature__addr  = 4'h5;
+          \$4  = 1'h0;
       8'h95:
-          \$signature__addr  = 4'h6;
+          \$4  = 1'h0;
       8'h96:
-          \$signature__addr  = 4'h7;
+          \$4  = 1'h0;
       8'h97:
-          \$signature__addr  = 4'h8;
+          \$4  = 1'h0;
       8'h98:
-          \$signature__addr  = 4'h9;
+          \$4  = 1'h0;
       8'h99:
-          \$signature__addr  = 4'ha;
+          \$4  = 1'h0;
       8'h9a:
-          \$signature__addr  = 4'hb;
+          \$4  = 1'h0;
       8'h9b:
-          \$signature__addr  = 4'hc;
+          \$4  = 1'h0;
       8'h9c:
-          \$signature__addr  = 4'hd;
+          \$4  = 1'h0;
       8'h9d:
-          \$signature__addr  = 4'he;
+          \$4  = 1'h0;
       8'h9e:
-          \$signature__addr  = 4'hf;
+          \$4  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    rport__addr = 4'h0;
+    \$5  = 1'h0;
     casez (t)
       8'h00:
-          rport__addr = 4'h0;
+          \$5  = 1'h0;
       8'h01:
-          rport__addr = 4'h1;
+          \$5  = 1'h0;
       8'h02:
-          rport__addr = 4'h2;
+          \$5  = 1'h0;
       8'h03:
-          rport__addr = 4'h3;
+          \$5  = 1'h0;
       8'h04:
-          rport__addr = 4'h4;
+          \$5  = 1'h0;
       8'h05:
-          rport__addr = 4'h5;
+          \$5  = 1'h0;
       8'h06:
-          rport__addr = 4'h6;
+          \$5  = 1'h0;
       8'h07:
-          rport__addr = 4'h7;
+          \$5  = 1'h0;
       8'h08:
-          rport__addr = 4'h8;
+          \$5  = 1'h0;
       8'h09:
-          rport__addr = 4'h9;
+          \$5  = 1'h0;
       8'h0a:
-          rport__addr = 4'ha;
+          \$5  = 1'h0;
       8'h0b:
-          rport__addr = 4'hb;
+          \$5  = 1'h0;
       8'h0c:
-          rport__addr = 4'hc;
+          \$5  = 1'h0;
       8'h0d:
-          rport__addr = 4'hd;
+          \$5  = 1'h0;
       8'h0e:
-          rport__addr = 4'he;
+          \$5  = 1'h1;
       8'h0f:
-          rport__addr = 4'hf;
+          \$5  = 1'h0;
       8'h10:
-          rport__addr = 4'h0;
+          \$5  = 1'h0;
       8'h11:
-          rport__addr = 4'h1;
+          \$5  = 1'h0;
       8'h12:
-          rport__addr = 4'h2;
+          \$5  = 1'h0;
       8'h13:
-          rport__addr = 4'h3;
+          \$5  = 1'h0;
       8'h14:
-          rport__addr = 4'h4;
+          \$5  = 1'h0;
       8'h15:
-          rport__addr = 4'h5;
+          \$5  = 1'h0;
       8'h16:
-          rport__addr = 4'h6;
+          \$5  = 1'h0;
       8'h17:
-          rport__addr = 4'h7;
+          \$5  = 1'h0;
       8'h18:
-          rport__addr = 4'h8;
+          \$5  = 1'h0;
       8'h19:
-          rport__addr = 4'h9;
+          \$5  = 1'h0;
       8'h1a:
-          rport__addr = 4'ha;
+          \$5  = 1'h0;
       8'h1b:
-          rport__addr = 4'hb;
+          \$5  = 1'h0;
       8'h1c:
-          rport__addr = 4'hc;
+          \$5  = 1'h0;
       8'h1d:
-          rport__addr = 4'hd;
+          \$5  = 1'h0;
       8'h1e:
-          rport__addr = 4'he;
+          \$5  = 1'h1;
       8'h1f:
-          rport__addr = 4'hf;
+          \$5  = 1'h0;
       8'h20:
-          rport__addr = 4'h0;
+          \$5  = 1'h0;
       8'h21:
-          rport__addr = 4'h1;
+          \$5  = 1'h0;
       8'h22:
-          rport__addr = 4'h2;
+          \$5  = 1'h0;
       8'h23:
-          rport__addr = 4'h3;
+          \$5  = 1'h0;
       8'h24:
-          rport__addr = 4'h4;
+          \$5  = 1'h0;
       8'h25:
-          rport__addr = 4'h5;
+          \$5  = 1'h0;
       8'h26:
-          rport__addr = 4'h6;
+          \$5  = 1'h0;
       8'h27:
-          rport__addr = 4'h7;
+          \$5  = 1'h0;
       8'h28:
-          rport__addr = 4'h8;
+          \$5  = 1'h0;
       8'h29:
-          rport__addr = 4'h9;
+          \$5  = 1'h0;
       8'h2a:
-          rport__addr = 4'ha;
+          \$5  = 1'h0;
       8'h2b:
-          rport__addr = 4'hb;
+          \$5  = 1'h0;
       8'h2c:
-          rport__addr = 4'hc;
+          \$5  = 1'h0;
       8'h2d:
-          rport__addr = 4'hd;
+          \$5  = 1'h0;
       8'h2e:
-          rport__addr = 4'he;
+          \$5  = 1'h1;
       8'h2f:
-          rport__addr = 4'hf;
+          \$5  = 1'h0;
       8'h30:
-          rport__addr = 4'h0;
+          \$5  = 1'h0;
       8'h31:
-          rport__addr = 4'h1;
+          \$5  = 1'h0;
       8'h32:
-          rport__addr = 4'h2;
+          \$5  = 1'h0;
       8'h33:
-          rport__addr = 4'h3;
+          \$5  = 1'h0;
       8'h34:
-          rport__addr = 4'h4;
+          \$5  = 1'h0;
       8'h35:
-          rport__addr = 4'h5;
+          \$5  = 1'h0;
       8'h36:
-          rport__addr = 4'h6;
+          \$5  = 1'h0;
       8'h37:
-          rport__addr = 4'h7;
+          \$5  = 1'h0;
       8'h38:
-          rport__addr = 4'h8;
+          \$5  = 1'h0;
       8'h39:
-          rport__addr = 4'h9;
+          \$5  = 1'h0;
       8'h3a:
-          rport__addr = 4'ha;
+          \$5  = 1'h0;
       8'h3b:
-          rport__addr = 4'hb;
+          \$5  = 1'h0;
       8'h3c:
-          rport__addr = 4'hc;
+          \$5  = 1'h0;
       8'h3d:
-          rport__addr = 4'hd;
+          \$5  = 1'h0;
       8'h3e:
-          rport__addr = 4'he;
+          \$5  = 1'h1;
       8'h3f:
-          rport__addr = 4'hf;
+          \$5  = 1'h0;
       8'h40:
-          rport__addr = 4'h0;
+          \$5  = 1'h0;
       8'h41:
-          rport__addr = 4'h1;
+          \$5  = 1'h0;
       8'h42:
-          rport__addr = 4'h2;
+          \$5  = 1'h0;
       8'h43:
-          rport__addr = 4'h3;
+          \$5  = 1'h0;
       8'h44:
-          rport__addr = 4'h4;
+          \$5  = 1'h0;
       8'h45:
-          rport__addr = 4'h5;
+          \$5  = 1'h0;
       8'h46:
-          rport__addr = 4'h6;
+          \$5  = 1'h0;
       8'h47:
-          rport__addr = 4'h7;
+          \$5  = 1'h0;
       8'h48:
-          rport__addr = 4'h8;
+          \$5  = 1'h0;
       8'h49:
-          rport__addr = 4'h9;
+          \$5  = 1'h0;
       8'h4a:
-          rport__addr = 4'ha;
+          \$5  = 1'h0;
       8'h4b:
-          rport__addr = 4'hb;
+          \$5  = 1'h0;
       8'h4c:
-          rport__addr = 4'hc;
+          \$5  = 1'h0;
       8'h4d:
-          rport__addr = 4'hd;
+          \$5  = 1'h0;
       8'h4e:
-          rport__addr = 4'he;
+          \$5  = 1'h1;
       8'h4f:
-          rport__addr = 4'hf;
+          \$5  = 1'h0;
       8'h50:
-          rport__addr = 4'h0;
+          \$5  = 1'h0;
       8'h51:
-          rport__addr = 4'h1;
+          \$5  = 1'h0;
       8'h52:
-          rport__addr = 4'h2;
+          \$5  = 1'h0;
       8'h53:
-          rport__addr = 4'h3;
+          \$5  = 1'h0;
       8'h54:
-          rport__addr = 4'h4;
+          \$5  = 1'h0;
       8'h55:
-          rport__addr = 4'h5;
+          \$5  = 1'h0;
       8'h56:
-          rport__addr = 4'h6;
+          \$5  = 1'h0;
       8'h57:
-          rport__addr = 4'h7;
+          \$5  = 1'h0;
       8'h58:
-          rport__addr = 4'h8;
+          \$5  = 1'h0;
       8'h59:
-          rport__addr = 4'h9;
+          \$5  = 1'h0;
       8'h5a:
-          rport__addr = 4'ha;
+          \$5  = 1'h0;
       8'h5b:
-          rport__addr = 4'hb;
+          \$5  = 1'h0;
       8'h5c:
-          rport__addr = 4'hc;
+          \$5  = 1'h0;
       8'h5d:
-          rport__addr = 4'hd;
+          \$5  = 1'h0;
       8'h5e:
-          rport__addr = 4'he;
+          \$5  = 1'h1;
       8'h5f:
-          rport__addr = 4'hf;
+          \$5  = 1'h0;
       8'h60:
-          rport__addr = 4'h0;
+          \$5  = 1'h0;
       8'h61:
-          rport__addr = 4'h1;
+          \$5  = 1'h0;
       8'h62:
-          rport__addr = 4'h2;
+          \$5  = 1'h0;
       8'h63:
-          rport__addr = 4'h3;
+          \$5  = 1'h0;
       8'h64:
-          rport__addr = 4'h4;
+          \$5  = 1'h0;
       8'h65:
-          rport__addr = 4'h5;
+          \$5  = 1'h0;
       8'h66:
-          rport__addr = 4'h6;
+          \$5  = 1'h0;
       8'h67:
-          rport__addr = 4'h7;
+          \$5  = 1'h0;
       8'h68:
-          rport__addr = 4'h8;
+          \$5  = 1'h0;
       8'h69:
-          rport__addr = 4'h9;
+          \$5  = 1'h0;
       8'h6a:
-          rport__addr = 4'ha;
+          \$5  = 1'h0;
       8'h6b:
-          rport__addr = 4'hb;
+          \$5  = 1'h0;
       8'h6c:
-          rport__addr = 4'hc;
+          \$5  = 1'h0;
       8'h6d:
-          rport__addr = 4'hd;
+          \$5  = 1'h0;
       8'h6e:
-          rport__addr = 4'he;
+          \$5  = 1'h1;
       8'h6f:
-          rport__addr = 4'hf;
+          \$5  = 1'h0;
       8'h70:
-          rport__addr = 4'h0;
+          \$5  = 1'h0;
       8'h71:
-          rport__addr = 4'h1;
+          \$5  = 1'h0;
       8'h72:
-          rport__addr = 4'h2;
+          \$5  = 1'h0;
       8'h73:
-          rport__addr = 4'h3;
+          \$5  = 1'h0;
       8'h74:
-          rport__addr = 4'h4;
+          \$5  = 1'h0;
       8'h75:
-          rport__addr = 4'h5;
+          \$5  = 1'h0;
       8'h76:
-          rport__addr = 4'h6;
+          \$5  = 1'h0;
       8'h77:
-          rport__addr = 4'h7;
+          \$5  = 1'h0;
       8'h78:
-          rport__addr = 4'h8;
+          \$5  = 1'h0;
       8'h79:
-          rport__addr = 4'h9;
+          \$5  = 1'h0;
       8'h7a:
-          rport__addr = 4'ha;
+          \$5  = 1'h0;
       8'h7b:
-          rport__addr = 4'hc;
+          \$5  = 1'h0;
       8'h7c:
-          rport__addr = 4'hd;
+          \$5  = 1'h0;
       8'h7d:
-          rport__addr = 4'he;
+          \$5  = 1'h1;
       8'h7e:
-          rport__addr = 4'hf;
+          \$5  = 1'h0;
       8'h7f:
-          rport__addr = 4'h0;
+          \$5  = 1'h0;
       8'h80:
-          rport__addr = 4'h1;
+          \$5  = 1'h0;
       8'h81:
-          rport__addr = 4'h2;
+          \$5  = 1'h0;
       8'h82:
-          rport__addr = 4'h3;
+          \$5  = 1'h0;
       8'h83:
-          rport__addr = 4'h4;
+          \$5  = 1'h0;
       8'h84:
-          rport__addr = 4'h5;
+          \$5  = 1'h0;
       8'h85:
-          rport__addr = 4'h6;
+          \$5  = 1'h0;
       8'h86:
-          rport__addr = 4'h7;
+          \$5  = 1'h0;
       8'h87:
-          rport__addr = 4'h8;
+          \$5  = 1'h0;
       8'h88:
-          rport__addr = 4'h9;
+          \$5  = 1'h0;
       8'h89:
-          rport__addr = 4'ha;
+          \$5  = 1'h0;
       8'h8a:
-          rport__addr = 4'hb;
+          \$5  = 1'h0;
       8'h8b:
-          rport__addr = 4'hc;
+          \$5  = 1'h0;
       8'h8c:
-          rport__addr = 4'hd;
+          \$5  = 1'h0;
       8'h8d:
-          rport__addr = 4'he;
+          \$5  = 1'h1;
       8'h8e:
-          rport__addr = 4'hf;
+          \$5  = 1'h0;
       8'h8f:
-          rport__addr = 4'h0;
+          \$5  = 1'h0;
       8'h90:
-          rport__addr = 4'h1;
+          \$5  = 1'h0;
       8'h91:
-          rport__addr = 4'h2;
+          \$5  = 1'h0;
       8'h92:
-          rport__addr = 4'h3;
+          \$5  = 1'h0;
       8'h93:
-          rport__addr = 4'h4;
+          \$5  = 1'h0;
       8'h94:
-          rport__addr = 4'h5;
+          \$5  = 1'h0;
       8'h95:
-          rport__addr = 4'h6;
+          \$5  = 1'h0;
       8'h96:
-          rport__addr = 4'h7;
+          \$5  = 1'h0;
       8'h97:
-          rport__addr = 4'h8;
+          \$5  = 1'h0;
       8'h98:
-          rport__addr = 4'h9;
+          \$5  = 1'h0;
       8'h99:
-          rport__addr = 4'ha;
+          \$5  = 1'h0;
       8'h9a:
-          rport__addr = 4'hb;
+          \$5  = 1'h0;
       8'h9b:
-          rport__addr = 4'hc;
+          \$5  = 1'h0;
       8'h9c:
-          rport__addr = 4'hd;
+          \$5  = 1'h0;
       8'h9d:
-          rport__addr = 4'he;
+          \$5  = 1'h1;
       8'h9e:
-          rport__addr = 4'hf;
+          \$5  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$16  = 24'h000000;
-    casez (nf4)
+    \$54  = 24'h000000;
+    casez (nf5)
       4'h0:
-          \$16  = 24'hffff0f;
+          \$54  = 24'hffff0f;
       4'h1:
-          \$16  = 24'hfffe64;
+          \$54  = 24'hfffe64;
       4'h2:
-          \$16  = 24'hfffff0;
+          \$54  = 24'hfffff0;
       4'h3:
-          \$16  = 24'h0000f3;
+          \$54  = 24'h0000f3;
       4'h4:
-          \$16  = 24'h00007c;
+          \$54  = 24'h00007c;
       4'h5:
-          \$16  = 24'hffff7a;
+          \$54  = 24'hffff7a;
       4'h6:
-          \$16  = 24'hfffecb;
+          \$54  = 24'hfffecb;
       4'h7:
-          \$16  = 24'hfffea9;
+          \$54  = 24'hfffea9;
       4'h8:
-          \$16  = 24'h000151;
+          \$54  = 24'h000151;
       4'h9:
-          \$16  = 24'hfffff0;
+          \$54  = 24'hfffff0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$21  = 4'h0;
-    casez (t)
-      8'h00:
-          \$21  = 4'h0;
-      8'h01:
-          \$21  = 4'h0;
-      8'h02:
-          \$21  = 4'h0;
-      8'h03:
-          \$21  = 4'h0;
-      8'h04:
-          \$21  = 4'h0;
-      8'h05:
-          \$21  = 4'h0;
-      8'h06:
-          \$21  = 4'h0;
-      8'h07:
-          \$21  = 4'h0;
-      8'h08:
-          \$21  = 4'h0;
-      8'h09:
-          \$21  = 4'h0;
-      8'h0a:
-          \$21  = 4'h0;
-      8'h0b:
-          \$21  = 4'h0;
-      8'h0c:
-          \$21  = 4'h0;
-      8'h0d:
-          \$21  = 4'h0;
-      8'h0e:
-          \$21  = 4'h0;
-      8'h0f:
-          \$21  = 4'h0;
-      8'h10:
-          \$21  = 4'h1;
-      8'h11:
-          \$21  = 4'h1;
-      8'h12:
-          \$21  = 4'h1;
-      8'h13:
-          \$21  = 4'h1;
-      8'h14:
-          \$21  = 4'h1;
-      8'h15:
-          \$21  = 4'h1;
-      8'h16:
-          \$21  = 4'h1;
-      8'h17:
-          \$21  = 4'h1;
-      8'h18:
-          \$21  = 4'h1;
-      8'h19:
-          \$21  = 4'h1;
-      8'h1a:
-          \$21  = 4'h1;
-      8'h1b:
-          \$21  = 4'h1;
-      8'h1c:
-          \$21  = 4'h1;
-      8'h1d:
-          \$21  = 4'h1;
-      8'h1e:
-          \$21  = 4'h1;
-      8'h1f:
-          \$21  = 4'h1;
-      8'h20:
-          \$21  = 4'h2;
-      8'h21:
-          \$21  = 4'h2;
-      8'h22:
-          \$21  = 4'h2;
-      8'h23:
-          \$21  = 4'h2;
-      8'h24:
-          \$21  = 4'h2;
-      8'h25:
-          \$21  = 4'h2;
-      8'h26:
-          \$21  = 4'h2;
-      8'h27:
-          \$21  = 4'h2;
-      8'h28:
-          \$21  = 4'h2;
-      8'h29:
-          \$21  = 4'h2;
-      8'h2a:
-          \$21  = 4'h2;
-      8'h2b:
-          \$21  = 4'h2;
-      8'h2c:
-          \$21  = 4'h2;
-      8'h2d:
-          \$21  = 4'h2;
-      8'h2e:
-          \$21  = 4'h2;
-      8'h2f:
-          \$21  = 4'h2;
-      8'h30:
-          \$21  = 4'h3;
-      8'h31:
-          \$21  = 4'h3;
-      8'h32:
-          \$21  = 4'h3;
-      8'h33:
-          \$21  = 4'h3;
-      8'h34:
-          \$21  = 4'h3;
-      8'h35:
-          \$21  = 4'h3;
-      8'h36:
-          \$21  = 4'h3;
-      8'h37:
-          \$21  = 4'h3;
-      8'h38:
-          \$21  = 4'h3;
-      8'h39:
-          \$21  = 4'h3;
-      8'h3a:
-          \$21  = 4'h3;
-      8'h3b:
-          \$21  = 4'h3;
-      8'h3c:
-          \$21  = 4'h3;
-      8'h3d:
-          \$21  = 4'h3;
-      8'h3e:
-          \$21  = 4'h3;
-      8'h3f:
-          \$21  = 4'h3;
-      8'h40:
-          \$21  = 4'h4;
-      8'h41:
-          \$21  = 4'h4;
-      8'h42:
-          \$21  = 4'h4;
-      8'h43:
-          \$21  = 4'h4;
-      8'h44:
-          \$21  = 4'h4;
-      8'h45:
-          \$21  = 4'h4;
-      8'h46:
-          \$21  = 4'h4;
-      8'h47:
-          \$21  = 4'h4;
-      8'h48:
-          \$21  = 4'h4;
-      8'h49:
-          \$21  = 4'h4;
-      8'h4a:
-          \$21  = 4'h4;
-      8'h4b:
-          \$21  = 4'h4;
-      8'h4c:
-          \$21  = 4'h4;
-      8'h4d:
-          \$21  = 4'h4;
-      8'h4e:
-          \$21  = 4'h4;
-      8'h4f:
-          \$21  = 4'h4;
-      8'h50:
-          \$21  = 4'h5;
-      8'h51:
-          \$21  = 4'h5;
-      8'h52:
-          \$21  = 4'h5;
-      8'h53:
-          \$21  = 4'h5;
-      8'h54:
-          \$21  = 4'h5;
-      8'h55:
-          \$21  = 4'h5;
-      8'h56:
-          \$21  = 4'h5;
-      8'h57:
-          \$21  = 4'h5;
-      8'h58:
-          \$21  = 4'h5;
-      8'h59:
-          \$21  = 4'h5;
-      8'h5a:
-          \$21  = 4'h5;
-      8'h5b:
-          \$21  = 4'h5;
-      8'h5c:
-          \$21  = 4'h5;
-      8'h5d:
-          \$21  = 4'h5;
-      8'h5e:
-          \$21  = 4'h5;
-      8'h5f:
-          \$21  = 4'h5;
-      8'h60:
-          \$21  = 4'h6;
-      8'h61:
-          \$21  = 4'h6;
-      8'h62:
-          \$21  = 4'h6;
-      8'h63:
-          \$21  = 4'h6;
-      8'h64:
-          \$21  = 4'h6;
-      8'h65:
-          \$21  = 4'h6;
-      8'h66:
-          \$21  = 4'h6;
-      8'h67:
-          \$21  = 4'h6;
-      8'h68:
-          \$21  = 4'h6;
-      8'h69:
-          \$21  = 4'h6;
-      8'h6a:
-          \$21  = 4'h6;
-      8'h6b:
-          \$21  = 4'h6;
-      8'h6c:
-          \$21  = 4'h6;
-      8'h6d:
-          \$21  = 4'h6;
-      8'h6e:
-          \$21  = 4'h6;
-      8'h6f:
-          \$21  = 4'h6;
-      8'h70:
-          \$21  = 4'h7;
-      8'h71:
-          \$21  = 4'h7;
-      8'h72:
-          \$21  = 4'h7;
-      8'h73:
-          \$21  = 4'h7;
-      8'h74:
-          \$21  = 4'h7;
-      8'h75:
-          \$21  = 4'h7;
-      8'h76:
-          \$21  = 4'h7;
-      8'h77:
-          \$21  = 4'h7;
-      8'h78:
-          \$21  = 4'h7;
-      8'h79:
-          \$21  = 4'h7;
-      8'h7a:
-          \$21  = 4'h7;
-      8'h7b:
-          \$21  = 4'h7;
-      8'h7c:
-          \$21  = 4'h7;
-      8'h7d:
-          \$21  = 4'h7;
-      8'h7e:
-          \$21  = 4'h7;
-      8'h7f:
-          \$21  = 4'h8;
-      8'h80:
-          \$21  = 4'h8;
-      8'h81:
-          \$21  = 4'h8;
-      8'h82:
-          \$21  = 4'h8;
-      8'h83:
-          \$21  = 4'h8;
-      8'h84:
-          \$21  = 4'h8;
-      8'h85:
-          \$21  = 4'h8;
-      8'h86:
-          \$21  = 4'h8;
-      8'h87:
-          \$21  = 4'h8;
-      8'h88:
-          \$21  = 4'h8;
-      8'h89:
-          \$21  = 4'h8;
-      8'h8a:
-          \$21  = 4'h8;
-      8'h8b:
-          \$21  = 4'h8;
-      8'h8c:
-          \$21  = 4'h8;
-      8'h8d:
-          \$21  = 4'h8;
-      8'h8e:
-          \$21  = 4'h8;
-      8'h8f:
-          \$21  = 4'h9;
-      8'h90:
-          \$21  = 4'h9;
-      8'h91:
-          \$21  = 4'h9;
-      8'h92:
-          \$21  = 4'h9;
-      8'h93:
-          \$21  = 4'h9;
-      8'h94:
-          \$21  = 4'h9;
-      8'h95:
-          \$21  = 4'h9;
-      8'h96:
-          \$21  = 4'h9;
-      8'h97:
-          \$21  = 4'h9;
-      8'h98:
-          \$21  = 4'h9;
-      8'h99:
-          \$21  = 4'h9;
-      8'h9a:
-          \$21  = 4'h9;
-      8'h9b:
-          \$21  = 4'h9;
-      8'h9c:
-          \$21  = 4'h9;
-      8'h9d:
-          \$21  = 4'h9;
-      8'h9e:
-          \$21  = 4'h9;
-    endcase
+    \$57  = nf_t;
+    if (issue) begin
+      \$57  = \$1 ;
+    end
+    if (rst) begin
+      \$57  = 4'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$31  = 4'h0;
-    casez (t)
-      8'h00:
-          \$31  = 4'h0;
-      8'h01:
-          \$31  = 4'h0;
-      8'h02:
-          \$31  = 4'h0;
-      8'h03:
-          \$31  = 4'h0;
-      8'h04:
-          \$31  = 4'h0;
-      8'h05:
-          \$31  = 4'h0;
-      8'h06:
-          \$31  = 4'h0;
-      8'h07:
-          \$31  = 4'h0;
-      8'h08:
-          \$31  = 4'h0;
-      8'h09:
-          \$31  = 4'h0;
-      8'h0a:
-          \$31  = 4'h0;
-      8'h0b:
-          \$31  = 4'h0;
-      8'h0c:
-          \$31  = 4'h0;
-      8'h0d:
-          \$31  = 4'h0;
-      8'h0e:
-          \$31  = 4'h0;
-      8'h0f:
-          \$31  = 4'h0;
-      8'h10:
-          \$31  = 4'h1;
-      8'h11:
-          \$31  = 4'h1;
-      8'h12:
-          \$31  = 4'h1;
-      8'h13:
-          \$31  = 4'h1;
-      8'h14:
-          \$31  = 4'h1;
-      8'h15:
-          \$31  = 4'h1;
-      8'h16:
-          \$31  = 4'h1;
-      8'h17:
-          \$31  = 4'h1;
-      8'h18:
-          \$31  = 4'h1;
-      8'h19:
-          \$31  = 4'h1;
-      8'h1a:
-          \$31  = 4'h1;
-      8'h1b:
-          \$31  = 4'h1;
-      8'h1c:
-          \$31  = 4'h1;
-      8'h1d:
-          \$31  = 4'h1;
-      8'h1e:
-          \$31  = 4'h1;
-      8'h1f:
-          \$31  = 4'h1;
-      8'h20:
-          \$31  = 4'h2;
-      8'h21:
-          \$31  = 4'h2;
-      8'h22:
-          \$31  = 4'h2;
-      8'h23:
-          \$31  = 4'h2;
-      8'h24:
-          \$31  = 4'h2;
-      8'h25:
-          \$31  = 4'h2;
-      8'h26:
-          \$31  = 4'h2;
-      8'h27:
-          \$31  = 4'h2;
-      8'h28:
-          \$31  = 4'h2;
-      8'h29:
-          \$31  = 4'h2;
-      8'h2a:
-          \$31  = 4'h2;
-      8'h2b:
-          \$31  = 4'h2;
-      8'h2c:
-          \$31  = 4'h2;
-      8'h2d:
-          \$31  = 4'h2;
-      8'h2e:
-          \$31  = 4'h2;
-      8'h2f:
-          \$31  = 4'h2;
-      8'h30:
-          \$31  = 4'h3;
-      8'h31:
-          \$31  = 4'h3;
-      8'h32:
-          \$31  = 4'h3;
-      8'h33:
-          \$31  = 4'h3;
-      8'h34:
-          \$31  = 4'h3;
-      8'h35:
-          \$31  = 4'h3;
-      8'h36:
-          \$31  = 4'h3;
-      8'h37:
-          \$31  = 4'h3;
-      8'h38:
-          \$31  = 4'h3;
-      8'h39:
-          \$31  = 4'h3;
-      8'h3a:
-          \$31  = 4'h3;
-      8'h3b:
-          \$31  = 4'h3;
-      8'h3c:
-          \$31  = 4'h3;
-      8'h3d:
-          \$31  = 4'h3;
-      8'h3e:
-          \$31  = 4'h3;
-      8'h3f:
-          \$31  = 4'h3;
-      8'h40:
-          \$31  = 4'h4;
-      8'h41:
-          \$31  = 4'h4;
-      8'h42:
-          \$31  = 4'h4;
-      8'h43:
-          \$31  = 4'h4;
-      8'h44:
-          \$31  = 4'h4;
-      8'h45:
-          \$31  = 4'h4;
-      8'h46:
-          \$31  = 4'h4;
-      8'h47:
-          \$31  = 4'h4;
-      8'h48:
-          \$31  = 4'h4;
-      8'h49:
-          \$31  = 4'h4;
-      8'h4a:
-          \$31  = 4'h4;
-      8'h4b:
-          \$31  = 4'h4;
-      8'h4c:
-          \$31  = 4'h4;
-      8'h4d:
-          \$31  = 4'h4;
-      8'h4e:
-          \$31  = 4'h4;
-      8'h4f:
-          \$31  = 4'h4;
-      8'h50:
-          \$31  = 4'h5;
-      8'h51:
-          \$31  = 4'h5;
-      8'h52:
-          \$31  = 4'h5;
-      8'h53:
-          \$31  = 4'h5;
-      8'h54:
-          \$31  = 4'h5;
-      8'h55:
-          \$31  = 4'h5;
-      8'h56:
-          \$31  = 4'h5;
-      8'h57:
-          \$31  = 4'h5;
-      8'h58:
-          \$31  = 4'h5;
-      8'h59:
-          \$31  = 4'h5;
-      8'h5a:
-          \$31  = 4'h5;
-      8'h5b:
-          \$31  = 4'h5;
-      8'h5c:
-          \$31  = 4'h5;
-      8'h5d:
-          \$31  = 4'h5;
-      8'h5e:
-          \$31  = 4'h5;
-      8'h5f:
-          \$31  = 4'h5;
-      8'h60:
-          \$31  = 4'h6;
-      8'h61:
-          \$31  = 4'h6;
-      8'h62:
-          \$31  = 4'h6;
-      8'h63:
-          \$31  = 4'h6;
-      8'h64:
-          \$31  = 4'h6;
-      8'h65:
-          \$31  = 4'h6;
-      8'h66:
-          \$31  = 4'h6;
-      8'h67:
-          \$31  = 4'h6;
-      8'h68:
-          \$31  = 4'h6;
-      8'h69:
-          \$31  = 4'h6;
-      8'h6a:
-          \$31  = 4'h6;
-      8'h6b:
-          \$31  = 4'h6;
-      8'h6c:
-          \$31  = 4'h6;
-      8'h6d:
-          \$31  = 4'h6;
-      8'h6e:
-          \$31  = 4'h6;
-      8'h6f:
-          \$31  = 4'h6;
-      8'h70:
-          \$31  = 4'h7;
-      8'h71:
-          \$31  = 4'h7;
-      8'h72:
-          \$31  = 4'h7;
-      8'h73:
-          \$31  = 4'h7;
-      8'h74:
-          \$31  = 4'h7;
-      8'h75:
-          \$31  = 4'h7;
-      8'h76:
-          \$31  = 4'h7;
-      8'h77:
-          \$31  = 4'h7;
-      8'h78:
-          \$31  = 4'h7;
-      8'h79:
-          \$31  = 4'h7;
-      8'h7a:
-          \$31  = 4'h7;
-      8'h7b:
-          \$31  = 4'h7;
-      8'h7c:
-          \$31  = 4'h7;
-      8'h7d:
-          \$31  = 4'h7;
-      8'h7e:
-          \$31  = 4'h7;
-      8'h7f:
-          \$31  = 4'h8;
-      8'h80:
-          \$31  = 4'h8;
-      8'h81:
-          \$31  = 4'h8;
-      8'h82:
-          \$31  = 4'h8;
-      8'h83:
-          \$31  = 4'h8;
-      8'h84:
-          \$31  = 4'h8;
-      8'h85:
-          \$31  = 4'h8;
-      8'h86:
-          \$31  = 4'h8;
-      8'h87:
-          \$31  = 4'h8;
-      8'h88:
-          \$31  = 4'h8;
-      8'h89:
-          \$31  = 4'h8;
-      8'h8a:
-          \$31  = 4'h8;
-      8'h8b:
-          \$31  = 4'h8;
-      8'h8c:
-          \$31  = 4'h8;
-      8'h8d:
-          \$31  = 4'h8;
-      8'h8e:
-          \$31  = 4'h8;
-      8'h8f:
-          \$31  = 4'h9;
-      8'h90:
-          \$31  = 4'h9;
-      8'h91:
-          \$31  = 4'h9;
-      8'h92:
-          \$31  = 4'h9;
-      8'h93:
-          \$31  = 4'h9;
-      8'h94:
-          \$31  = 4'h9;
-      8'h95:
-          \$31  = 4'h9;
-      8'h96:
-          \$31  = 4'h9;
-      8'h97:
-          \$31  = 4'h9;
-      8'h98:
-          \$31  = 4'h9;
-      8'h99:
-          \$31  = 4'h9;
-      8'h9a:
-          \$31  = 4'h9;
-      8'h9b:
-          \$31  = 4'h9;
-      8'h9c:
-          \$31  = 4'h9;
-      8'h9d:
-          \$31  = 4'h9;
-      8'h9e:
-          \$31  = 4'h9;
-    endcase
+    \$58  = sf_t;
+    if (issue) begin
+      \$58  = \$2 ;
+    end
+    if (rst) begin
+      \$58  = 4'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$35  = 4'h0;
-    casez (t)
-      8'h00:
-          \$35  = 4'h0;
-      8'h01:
-          \$35  = 4'h0;
-      8'h02:
-          \$35  = 4'h0;
-      8'h03:
-          \$35  = 4'h0;
-      8'h04:
-          \$35  = 4'h0;
-      8'h05:
-          \$35  = 4'h0;
-      8'h06:
-          \$35  = 4'h0;
-      8'h07:
-          \$35  = 4'h0;
-      8'h08:
-          \$35  = 4'h0;
-      8'h09:
-          \$35  = 4'h0;
-      8'h0a:
-          \$35  = 4'h0;
-      8'h0b:
-          \$35  = 4'h0;
-      8'h0c:
-          \$35  = 4'h0;
-      8'h0d:
-          \$35  = 4'h0;
-      8'h0e:
-          \$35  = 4'h0;
-      8'h0f:
-          \$35  = 4'h0;
-      8'h10:
-          \$35  = 4'h1;
-      8'h11:
-          \$35  = 4'h1;
-      8'h12:
-          \$35  = 4'h1;
-      8'h13:
-          \$35  = 4'h1;
-      8'h14:
-          \$35  = 4'h1;
-      8'h15:
-          \$35  = 4'h1;
-      8'h16:
-          \$35  = 4'h1;
-      8'h17:
-          \$35  = 4'h1;
-      8'h18:
-          \$35  = 4'h1;
-      8'h19:
-          \$35  = 4'h1;
-      8'h1a:
-          \$35  = 4'h1;
-      8'h1b:
-          \$35  = 4'h1;
-      8'h1c:
-          \$35  = 4'h1;
-      8'h1d:
-          \$35  = 4'h1;
-      8'h1e:
-          \$35  = 4'h1;
-      8'h1f:
-          \$35  = 4'h1;
-      8'h20:
-          \$35  = 4'h2;
-      8'h21:
-          \$35  = 4'h2;
-      8'h22:
-          \$35  = 4'h2;
-      8'h23:
-          \$35  = 4'h2;
-      8'h24:
-          \$35  = 4'h2;
-      8'h25:
-          \$35  = 4'h2;
-      8'h26:
-          \$35  = 4'h2;
-      8'h27:
-          \$35  = 4'h2;
-      8'h28:
-          \$35  = 4'h2;
-      8'h29:
-          \$35  = 4'h2;
-      8'h2a:
-          \$35  = 4'h2;
-      8'h2b:
-          \$35  = 4'h2;
-      8'h2c:
-          \$35  = 4'h2;
-      8'h2d:
-          \$35  = 4'h2;
-      8'h2e:
-          \$35  = 4'h2;
-      8'h2f:
-          \$35  = 4'h2;
-      8'h30:
-          \$35  = 4'h3;
-      8'h31:
-          \$35  = 4'h3;
-      8'h32:
-          \$35  = 4'h3;
-      8'h33:
-          \$35  = 4'h3;
-      8'h34:
-          \$35  = 4'h3;
-      8'h35:
-          \$35  = 4'h3;
-      8'h36:
-          \$35  = 4'h3;
-      8'h37:
-          \$35  = 4'h3;
-      8'h38:
-          \$35  = 4'h3;
-      8'h39:
-          \$35  = 4'h3;
-      8'h3a:
-          \$35  = 4'h3;
-      8'h3b:
-          \$35  = 4'h3;
-      8'h3c:
-          \$35  = 4'h3;
-      8'h3d:
-          \$35  = 4'h3;
-      8'h3e:
-          \$35  = 4'h3;
-      8'h3f:
-          \$35  = 4'h3;
-      8'h40:
-          \$35  = 4'h4;
-      8'h41:
-          \$35  = 4'h4;
-      8'h42:
-          \$35  = 4'h4;
-      8'h43:
-          \$35  = 4'h4;
-      8'h44:
-          \$35  = 4'h4;
-      8'h45:
-          \$35  = 4'h4;
-      8'h46:
-          \$35  = 4'h4;
-      8'h47:
-          \$35  = 4'h4;
-      8'h48:
-          \$35  = 4'h4;
-      8'h49:
-          \$35  = 4'h4;
-      8'h4a:
-          \$35  = 4'h4;
-      8'h4b:
-          \$35  = 4'h4;
-      8'h4c:
-          \$35  = 4'h4;
-      8'h4d:
-          \$35  = 4'h4;
-      8'h4e:
-          \$35  = 4'h4;
-      8'h4f:
-          \$35  = 4'h4;
-      8'h50:
-          \$35  = 4'h5;
-      8'h51:
-          \$35  = 4'h5;
-      8'h52:
-          \$35  = 4'h5;
-      8'h53:
-          \$35  = 4'h5;
-      8'h54:
-          \$35  = 4'h5;
-      8'h55:
-          \$35  = 4'h5;
-      8'h56:
-          \$35  = 4'h5;
-      8'h57:
-          \$35  = 4'h5;
-      8'h58:
-          \$35  = 4'h5;
-      8'h59:
-          \$35  = 4'h5;
-      8'h5a:
-          \$35  = 4'h5;
-      8'h5b:
-          \$35  = 4'h5;
-      8'h5c:
-          \$35  = 4'h5;
-      8'h5d:
-          \$35  = 4'h5;
-      8'h5e:
-          \$35  = 4'h5;
-      8'h5f:
-          \$35  = 4'h5;
-      8'h60:
-          \$35  = 4'h6;
-      8'h61:
-          \$35  = 4'h6;
-      8'h62:
-          \$35  = 4'h6;
-      8'h63:
-          \$35  = 4'h6;
-      8'h64:
-          \$35  = 4'h6;
-      8'h65:
-          \$35  = 4'h6;
-      8'h66:
-          \$35  = 4'h6;
-      8'h67:
-          \$35  = 4'h6;
-      8'h68:
-          \$35  = 4'h6;
-      8'h69:
-          \$35  = 4'h6;
-      8'h6a:
-          \$35  = 4'h6;
-      8'h6b:
-          \$35  = 4'h6;
-      8'h6c:
-          \$35  = 4'h6;
-      8'h6d:
-          \$35  = 4'h6;
-      8'h6e:
-          \$35  = 4'h6;
-      8'h6f:
-          \$35  = 4'h6;
-      8'h70:
-          \$35  = 4'h7;
-      8'h71:
-          \$35  = 4'h7;
-      8'h72:
-          \$35  = 4'h7;
-      8'h73:
-          \$35  = 4'h7;
-      8'h74:
-          \$35  = 4'h7;
-      8'h75:
-          \$35  = 4'h7;
-      8'h76:
-          \$35  = 4'h7;
-      8'h77:
-          \$35  = 4'h7;
-      8'h78:
-          \$35  = 4'h7;
-      8'h79:
-          \$35  = 4'h7;
-      8'h7a:
-          \$35  = 4'h7;
-      8'h7b:
-          \$35  = 4'h7;
-      8'h7c:
-          \$35  = 4'h7;
-      8'h7d:
-          \$35  = 4'h7;
-      8'h7e:
-          \$35  = 4'h7;
-      8'h7f:
-          \$35  = 4'h8;
-      8'h80:
-          \$35  = 4'h8;
-      8'h81:
-          \$35  = 4'h8;
-      8'h82:
-          \$35  = 4'h8;
-      8'h83:
-          \$35  = 4'h8;
-      8'h84:
-          \$35  = 4'h8;
-      8'h85:
-          \$35  = 4'h8;
-      8'h86:
-          \$35  = 4'h8;
-      8'h87:
-          \$35  = 4'h8;
-      8'h88:
-          \$35  = 4'h8;
-      8'h89:
-          \$35  = 4'h8;
-      8'h8a:
-          \$35  = 4'h8;
-      8'h8b:
-          \$35  = 4'h8;
-      8'h8c:
-          \$35  = 4'h8;
-      8'h8d:
-          \$35  = 4'h8;
-      8'h8e:
-          \$35  = 4'h8;
-      8'h8f:
-          \$35  = 4'h9;
-      8'h90:
-          \$35  = 4'h9;
-      8'h91:
-          \$35  = 4'h9;
-      8'h92:
-          \$35  = 4'h9;
-      8'h93:
-          \$35  = 4'h9;
-      8'h94:
-          \$35  = 4'h9;
-      8'h95:
-          \$35  = 4'h9;
-      8'h96:
-          \$35  = 4'h9;
-      8'h97:
-          \$35  = 4'h9;
-      8'h98:
-          \$35  = 4'h9;
-      8'h99:
-          \$35  = 4'h9;
-      8'h9a:
-          \$35  = 4'h9;
-      8'h9b:
-          \$35  = 4'h9;
-      8'h9c:
-          \$35  = 4'h9;
-      8'h9d:
-          \$35  = 4'h9;
-      8'h9e:
-          \$35  = 4'h9;
-    endcase
+    \$59  = reads_input_t;
+    if (issue) begin
+      \$59  = \$3 ;
+    end
+    if (rst) begin
+      \$59  = 1'h1;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$40  = 1'h0;
-    casez (t)
-      8'h00:
-          \$40  = 1'h1;
-      8'h01:
-          \$40  = 1'h0;
-      8'h02:
-          \$40  = 1'h0;
-      8'h03:
-          \$40  = 1'h0;
-      8'h04:
-          \$40  = 1'h0;
-      8'h05:
-          \$40  = 1'h0;
-      8'h06:
-          \$40  = 1'h0;
-      8'h07:
-          \$40  = 1'h0;
-      8'h08:
-          \$40  = 1'h0;
-      8'h09:
-          \$40  = 1'h0;
-      8'h0a:
-          \$40  = 1'h0;
-      8'h0b:
-          \$40  = 1'h0;
-      8'h0c:
-          \$40  = 1'h0;
-      8'h0d:
-          \$40  = 1'h0;
-      8'h0e:
-          \$40  = 1'h0;
-      8'h0f:
-          \$40  = 1'h0;
-      8'h10:
-          \$40  = 1'h1;
-      8'h11:
-          \$40  = 1'h0;
-      8'h12:
-          \$40  = 1'h0;
-      8'h13:
-          \$40  = 1'h0;
-      8'h14:
-          \$40  = 1'h0;
-      8'h15:
-          \$40  = 1'h0;
-      8'h16:
-          \$40  = 1'h0;
-      8'h17:
-          \$40  = 1'h0;
-      8'h18:
-          \$40  = 1'h0;
-      8'h19:
-          \$40  = 1'h0;
-      8'h1a:
-          \$40  = 1'h0;
-      8'h1b:
-          \$40  = 1'h0;
-      8'h1c:
-          \$40  = 1'h0;
-      8'h1d:
-          \$40  = 1'h0;
-      8'h1e:
-          \$40  = 1'h0;
-      8'h1f:
-          \$40  = 1'h0;
-      8'h20:
-          \$40  = 1'h1;
-      8'h21:
-          \$40  = 1'h0;
-      8'h22:
-          \$40  = 1'h0;
-      8'h23:
-          \$40  = 1'h0;
-      8'h24:
-          \$40  = 1'h0;
-      8'h25:
-          \$40  = 1'h0;
-      8'h26:
-          \$40  = 1'h0;
-      8'h27:
-          \$40  = 1'h0;
-      8'h28:
-          \$40  = 1'h0;
-      8'h29:
-          \$40  = 1'h0;
-      8'h2a:
-          \$40  = 1'h0;
-      8'h2b:
-          \$40  = 1'h0;
-      8'h2c:
-          \$40  = 1'h0;
-      8'h2d:
-          \$40  = 1'h0;
-      8'h2e:
-          \$40  = 1'h0;
-      8'h2f:
-          \$40  = 1'h0;
-      8'h30:
-          \$40  = 1'h1;
-      8'h31:
-          \$40  = 1'h0;
-      8'h32:
-          \$40  = 1'h0;
-      8'h33:
-          \$40  = 1'h0;
-      8'h34:
-          \$40  = 1'h0;
-      8'h35:
-          \$40  = 1'h0;
-      8'h36:
-          \$40  = 1'h0;
-      8'h37:
-          \$40  = 1'h0;
-      8'h38:
-          \$40  = 1'h0;
-      8'h39:
-          \$40  = 1'h0;
-      8'h3a:
-          \$40  = 1'h0;
-      8'h3b:
-          \$40  = 1'h0;
-      8'h3c:
-          \$40  = 1'h0;
-      8'h3d:
-          \$40  = 1'h0;
-      8'h3e:
-          \$40  = 1'h0;
-      8'h3f:
-          \$40  = 1'h0;
-      8'h40:
-          \$40  = 1'h1;
-      8'h41:
-          \$40  = 1'h0;
-      8'h42:
-          \$40  = 1'h0;
-      8'h43:
-          \$40  = 1'h0;
-      8'h44:
-          \$40  = 1'h0;
-      8'h45:
-          \$40  = 1'h0;
-      8'h46:
-          \$40  = 1'h0;
-      8'h47:
-          \$40  = 1'h0;
-      8'h48:
-          \$40  = 1'h0;
-      8'h49:
-          \$40  = 1'h0;
-      8'h4a:
-          \$40  = 1'h0;
-      8'h4b:
-          \$40  = 1'h0;
-      8'h4c:
-          \$40  = 1'h0;
-      8'h4d:
-          \$40  = 1'h0;
-      8'h4e:
-          \$40  = 1'h0;
-      8'h4f:
-          \$40  = 1'h0;
-      8'h50:
-          \$40  = 1'h1;
-      8'h51:
-          \$40  = 1'h0;
-      8'h52:
-          \$40  = 1'h0;
-      8'h53:
-          \$40  = 1'h0;
-      8'h54:
-          \$40  = 1'h0;
-      8'h55:
-          \$40  = 1'h0;
-      8'h56:
-          \$40  = 1'h0;
-      8'h57:
-          \$40  = 1'h0;
-      8'h58:
-          \$40  = 1'h0;
-      8'h59:
-          \$40  = 1'h0;
-      8'h5a:
-          \$40  = 1'h0;
-      8'h5b:
-          \$40  = 1'h0;
-      8'h5c:
-          \$40  = 1'h0;
-      8'h5d:
-          \$40  = 1'h0;
-      8'h5e:
-          \$40  = 1'h0;
-      8'h5f:
-          \$40  = 1'h0;
-      8'h60:
-          \$40  = 1'h1;
-      8'h61:
-          \$40  = 1'h0;
-      8'h62:
-          \$40  = 1'h0;
-      8'h63:
-          \$40  = 1'h0;
-      8'h64:
-          \$40  = 1'h0;
-      8'h65:
-          \$40  = 1'h0;
-      8'h66:
-          \$40  = 1'h0;
-      8'h67:
-          \$40  = 1'h0;
-      8'h68:
-          \$40  = 1'h0;
-      8'h69:
-          \$40  = 1'h0;
-      8'h6a:
-          \$40  = 1'h0;
-      8'h6b:
-          \$40  = 1'h0;
-      8'h6c:
-          \$40  = 1'h0;
-      8'h6d:
-          \$40  = 1'h0;
-      8'h6e:
-          \$40  = 1'h0;
-      8'h6f:
-          \$40  = 1'h0;
-      8'h70:
-          \$40  = 1'h1;
-      8'h71:
-          \$40  = 1'h0;
-      8'h72:
-          \$40  = 1'h0;
-      8'h73:
-          \$40  = 1'h0;
-      8'h74:
-          \$40  = 1'h0;
-      8'h75:
-          \$40  = 1'h0;
-      8'h76:
-          \$40  = 1'h0;
-      8'h77:
-          \$40  = 1'h0;
-      8'h78:
-          \$40  = 1'h0;
-      8'h79:
-          \$40  = 1'h0;
-      8'h7a:
-          \$40  = 1'h0;
-      8'h7b:
-          \$40  = 1'h0;
-      8'h7c:
-          \$40  = 1'h0;
-      8'h7d:
-          \$40  = 1'h0;
-      8'h7e:
-          \$40  = 1'h0;
-      8'h7f:
-          \$40  = 1'h1;
-      8'h80:
-          \$40  = 1'h0;
-      8'h81:
-          \$40  = 1'h0;
-      8'h82:
-          \$40  = 1'h0;
-      8'h83:
-          \$40  = 1'h0;
-      8'h84:
-          \$40  = 1'h0;
-      8'h85:
-          \$40  = 1'h0;
-      8'h86:
-          \$40  = 1'h0;
-      8'h87:
-          \$40  = 1'h0;
-      8'h88:
-          \$40  = 1'h0;
-      8'h89:
-          \$40  = 1'h0;
-      8'h8a:
-          \$40  = 1'h0;
-      8'h8b:
-          \$40  = 1'h0;
-      8'h8c:
-          \$40  = 1'h0;
-      8'h8d:
-          \$40  = 1'h0;
-      8'h8e:
-          \$40  = 1'h0;
-      8'h8f:
-          \$40  = 1'h1;
-      8'h90:
-          \$40  = 1'h0;
-      8'h91:
-          \$40  = 1'h0;
-      8'h92:
-          \$40  = 1'h0;
-      8'h93:
-          \$40  = 1'h0;
-      8'h94:
-          \$40  = 1'h0;
-      8'h95:
-          \$40  = 1'h0;
-      8'h96:
-          \$40  = 1'h0;
-      8'h97:
-          \$40  = 1'h0;
-      8'h98:
-          \$40  = 1'h0;
-      8'h99:
-          \$40  = 1'h0;
-      8'h9a:
-          \$40  = 1'h0;
-      8'h9b:
-          \$40  = 1'h0;
-      8'h9c:
-          \$40  = 1'h0;
-      8'h9d:
-          \$40  = 1'h0;
-      8'h9e:
-          \$40  = 1'h0;
-    endcase
+    \$60  = first_t;
+    if (issue) begin
+      \$60  = \$4 ;
+    end
+    if (rst) begin
+      \$60  = 1'h1;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$41  = 1'h0;
-    casez (t)
-      8'h00:
-          \$41  = 1'h0;
-      8'h01:
-          \$41  = 1'h0;
-      8'h02:
-          \$41  = 1'h0;
-      8'h03:
-          \$41  = 1'h0;
-      8'h04:
-          \$41  = 1'h0;
-      8'h05:
-          \$41  = 1'h0;
-      8'h06:
-          \$41  = 1'h0;
-      8'h07:
-          \$41  = 1'h0;
-      8'h08:
-          \$41  = 1'h0;
-      8'h09:
-          \$41  = 1'h0;
-      8'h0a:
-          \$41  = 1'h0;
-      8'h0b:
-          \$41  = 1'h0;
-      8'h0c:
-          \$41  = 1'h0;
-      8'h0d:
-          \$41  = 1'h0;
-      8'h0e:
-          \$41  = 1'h0;
-      8'h0f:
-          \$41  = 1'h1;
-      8'h10:
-          \$41  = 1'h0;
-      8'h11:
-          \$41  = 1'h0;
-      8'h12:
-          \$41  = 1'h0;
-      8'h13:
-          \$41  = 1'h0;
-      8'h14:
-          \$41  = 1'h0;
-      8'h15:
-          \$41  = 1'h0;
-      8'h16:
-          \$41  = 1'h0;
-      8'h17:
-          \$41  = 1'h0;
-      8'h18:
-          \$41  = 1'h0;
-      8'h19:
-          \$41  = 1'h0;
-      8'h1a:
-          \$41  = 1'h0;
-      8'h1b:
-          \$41  = 1'h0;
-      8'h1c:
-          \$41  = 1'h0;
-      8'h1d:
-          \$41  = 1'h0;
-      8'h1e:
-          \$41  = 1'h0;
-      8'h1f:
-          \$41  = 1'h1;
-      8'h20:
-          \$41  = 1'h0;
-      8'h21:
-          \$41  = 1'h0;
-      8'h22:
-          \$41  = 1'h0;
-      8'h23:
-          \$41  = 1'h0;
-      8'h24:
-          \$41  = 1'h0;
-      8'h25:
-          \$41  = 1'h0;
-      8'h26:
-          \$41  = 1'h0;
-      8'h27:
-          \$41  = 1'h0;
-      8'h28:
-          \$41  = 1'h0;
-      8'h29:
-          \$41  = 1'h0;
-      8'h2a:
-          \$41  = 1'h0;
-      8'h2b:
-          \$41  = 1'h0;
-      8'h2c:
-          \$41  = 1'h0;
-      8'h2d:
-          \$41  = 1'h0;
-      8'h2e:
-          \$41  = 1'h0;
-      8'h2f:
-          \$41  = 1'h1;
-      8'h30:
-          \$41  = 1'h0;
-      8'h31:
-          \$41  = 1'h0;
-      8'h32:
-          \$41  = 1'h0;
-      8'h33:
-          \$41  = 1'h0;
-      8'h34:
-          \$41  = 1'h0;
-      8'h35:
-          \$41  = 1'h0;
-      8'h36:
-          \$41  = 1'h0;
-      8'h37:
-          \$41  = 1'h0;
-      8'h38:
-          \$41  = 1'h0;
-      8'h39:
-          \$41  = 1'h0;
-      8'h3a:
-          \$41  = 1'h0;
-      8'h3b:
-          \$41  = 1'h0;
-      8'h3c:
-          \$41  = 1'h0;
-      8'h3d:
-          \$41  = 1'h0;
-      8'h3e:
-          \$41  = 1'h0;
-      8'h3f:
-          \$41  = 1'h1;
-      8'h40:
-          \$41  = 1'h0;
-      8'h41:
-          \$41  = 1'h0;
-      8'h42:
-          \$41  = 1'h0;
-      8'h43:
-          \$41  = 1'h0;
-      8'h44:
-          \$41  = 1'h0;
-      8'h45:
-          \$41  = 1'h0;
-      8'h46:
-          \$41  = 1'h0;
-      8'h47:
-          \$41  = 1'h0;
-      8'h48:
-          \$41  = 1'h0;
-      8'h49:
-          \$41  = 1'h0;
-      8'h4a:
-          \$41  = 1'h0;
-      8'h4b:
-          \$41  = 1'h0;
-      8'h4c:
-          \$41  = 1'h0;
-      8'h4d:
-          \$41  = 1'h0;
-      8'h4e:
-          \$41  = 1'h0;
-      8'h4f:
-          \$41  = 1'h1;
-      8'h50:
-          \$41  = 1'h0;
-      8'h51:
-          \$41  = 1'h0;
-      8'h52:
-          \$41  = 1'h0;
-      8'h53:
-          \$41  = 1'h0;
-      8'h54:
-          \$41  = 1'h0;
-      8'h55:
-          \$41  = 1'h0;
-      8'h56:
-          \$41  = 1'h0;
-      8'h57:
-          \$41  = 1'h0;
-      8'h58:
-          \$41  = 1'h0;
-      8'h59:
-          \$41  = 1'h0;
-      8'h5a:
-          \$41  = 1'h0;
-      8'h5b:
-          \$41  = 1'h0;
-      8'h5c:
-          \$41  = 1'h0;
-      8'h5d:
-          \$41  = 1'h0;
-      8'h5e:
-          \$41  = 1'h0;
-      8'h5f:
-          \$41  = 1'h1;
-      8'h60:
-          \$41  = 1'h0;
-      8'h61:
-          \$41  = 1'h0;
-      8'h62:
-          \$41  = 1'h0;
-      8'h63:
-          \$41  = 1'h0;
-      8'h64:
-          \$41  = 1'h0;
-      8'h65:
-          \$41  = 1'h0;
-      8'h66:
-          \$41  = 1'h0;
-      8'h67:
-          \$41  = 1'h0;
-      8'h68:
-          \$41  = 1'h0;
-      8'h69:
-          \$41  = 1'h0;
-      8'h6a:
-          \$41  = 1'h0;
-      8'h6b:
-          \$41  = 1'h0;
-      8'h6c:
-          \$41  = 1'h0;
-      8'h6d:
-          \$41  = 1'h0;
-      8'h6e:
-          \$41  = 1'h0;
-      8'h6f:
-          \$41  = 1'h1;
-      8'h70:
-          \$41  = 1'h0;
-      8'h71:
-          \$41  = 1'h0;
-      8'h72:
-          \$41  = 1'h0;
-      8'h73:
-          \$41  = 1'h0;
-      8'h74:
-          \$41  = 1'h0;
-      8'h75:
-          \$41  = 1'h0;
-      8'h76:
-          \$41  = 1'h0;
-      8'h77:
-          \$41  = 1'h0;
-      8'h78:
-          \$41  = 1'h0;
-      8'h79:
-          \$41  = 1'h0;
-      8'h7a:
-          \$41  = 1'h0;
-      8'h7b:
-          \$41  = 1'h0;
-      8'h7c:
-          \$41  = 1'h0;
-      8'h7d:
-          \$41  = 1'h0;
-      8'h7e:
-          \$41  = 1'h1;
-      8'h7f:
-          \$41  = 1'h0;
-      8'h80:
-          \$41  = 1'h0;
-      8'h81:
-          \$41  = 1'h0;
-      8'h82:
-          \$41  = 1'h0;
-      8'h83:
-          \$41  = 1'h0;
-      8'h84:
-          \$41  = 1'h0;
-      8'h85:
-          \$41  = 1'h0;
-      8'h86:
-          \$41  = 1'h0;
-      8'h87:
-          \$41  = 1'h0;
-      8'h88:
-          \$41  = 1'h0;
-      8'h89:
-          \$41  = 1'h0;
-      8'h8a:
-          \$41  = 1'h0;
-      8'h8b:
-          \$41  = 1'h0;
-      8'h8c:
-          \$41  = 1'h0;
-      8'h8d:
-          \$41  = 1'h0;
-      8'h8e:
-          \$41  = 1'h1;
-      8'h8f:
-          \$41  = 1'h0;
-      8'h90:
-          \$41  = 1'h0;
-      8'h91:
-          \$41  = 1'h0;
-      8'h92:
-          \$41  = 1'h0;
-      8'h93:
-          \$41  = 1'h0;
-      8'h94:
-          \$41  = 1'h0;
-      8'h95:
-          \$41  = 1'h0;
-      8'h96:
-          \$41  = 1'h0;
-      8'h97:
-          \$41  = 1'h0;
-      8'h98:
-          \$41  = 1'h0;
-      8'h99:
-          \$41  = 1'h0;
-      8'h9a:
-          \$41  = 1'h0;
-      8'h9b:
-          \$41  = 1'h0;
-      8'h9c:
-          \$41  = 1'h0;
-      8'h9d:
-          \$41  = 1'h0;
-      8'h9e:
-          \$41  = 1'h1;
-    endcase
+    \$61  = last_t;
+    if (issue) begin
+      \$61  = \$5 ;
+    end
+    if (rst) begin
+      \$61  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$42  = 4'h0;
-    casez (t)
-      8'h00:
-          \$42  = 4'h0;
-      8'h01:
-          \$42  = 4'h0;
-      8'h02:
-          \$42  = 4'h0;
-      8'h03:
-          \$42  = 4'h0;
-      8'h04:
-          \$42  = 4'h0;
-      8'h05:
-          \$42  = 4'h0;
-      8'h06:
-          \$42  = 4'h0;
-      8'h07:
-          \$42  = 4'h0;
-      8'h08:
-          \$42  = 4'h0;
-      8'h09:
-          \$42  = 4'h0;
-      8'h0a:
-          \$42  = 4'h0;
-      8'h0b:
-          \$42  = 4'h0;
-      8'h0c:
-          \$42  = 4'h0;
-      8'h0d:
-          \$42  = 4'h0;
-      8'h0e:
-          \$42  = 4'h0;
-      8'h0f:
-          \$42  = 4'h0;
-      8'h10:
-          \$42  = 4'h1;
-      8'h11:
-          \$42  = 4'h1;
-      8'h12:
-          \$42  = 4'h1;
-      8'h13:
-          \$42  = 4'h1;
-      8'h14:
-          \$42  = 4'h1;
-      8'h15:
-          \$42  = 4'h1;
-      8'h16:
-          \$42  = 4'h1;
-      8'h17:
-          \$42  = 4'h1;
-      8'h18:
-          \$42  = 4'h1;
-      8'h19:
-          \$42  = 4'h1;
-      8'h1a:
-          \$42  = 4'h1;
-      8'h1b:
-          \$42  = 4'h1;
-      8'h1c:
-          \$42  = 4'h1;
-      8'h1d:
-          \$42  = 4'h1;
-      8'h1e:
-          \$42  = 4'h1;
-      8'h1f:
-          \$42  = 4'h1;
-      8'h20:
-          \$42  = 4'h2;
-      8'h21:
-          \$42  = 4'h2;
-      8'h22:
-          \$42  = 4'h2;
-      8'h23:
-          \$42  = 4'h2;
-      8'h24:
-          \$42  = 4'h2;
-      8'h25:
-          \$42  = 4'h2;
-      8'h26:
-          \$42  = 4'h2;
-      8'h27:
-          \$42  = 4'h2;
-      8'h28:
-          \$42  = 4'h2;
-      8'h29:
-          \$42  = 4'h2;
-      8'h2a:
-          \$42  = 4'h2;
-      8'h2b:
-          \$42  = 4'h2;
-      8'h2c:
-          \$42  = 4'h2;
-      8'h2d:
-          \$42  = 4'h2;
-      8'h2e:
-          \$42  = 4'h2;
-      8'h2f:
-          \$42  = 4'h2;
-      8'h30:
-          \$42  = 4'h3;
-      8'h31:
-          \$42  = 4'h3;
-      8'h32:
-          \$42  = 4'h3;
-      8'h33:
-          \$42  = 4'h3;
-      8'h34:
-          \$42  = 4'h3;
-      8'h35:
-          \$42  = 4'h3;
-      8'h36:
-          \$42  = 4'h3;
-      8'h37:
-          \$42  = 4'h3;
-      8'h38:
-          \$42  = 4'h3;
-      8'h39:
-          \$42  = 4'h3;
-      8'h3a:
-          \$42  = 4'h3;
-      8'h3b:
-          \$42  = 4'h3;
-      8'h3c:
-          \$42  = 4'h3;
-      8'h3d:
-          \$42  = 4'h3;
-      8'h3e:
-          \$42  = 4'h3;
-      8'h3f:
-          \$42  = 4'h3;
-      8'h40:
-          \$42  = 4'h4;
-      8'h41:
-          \$42  = 4'h4;
-      8'h42:
-          \$42  = 4'h4;
-      8'h43:
-          \$42  = 4'h4;
-      8'h44:
-          \$42  = 4'h4;
-      8'h45:
-          \$42  = 4'h4;
-      8'h46:
-          \$42  = 4'h4;
-      8'h47:
-          \$42  = 4'h4;
-      8'h48:
-          \$42  = 4'h4;
-      8'h49:
-          \$42  = 4'h4;
-      8'h4a:
-          \$42  = 4'h4;
-      8'h4b:
-          \$42  = 4'h4;
-      8'h4c:
-          \$42  = 4'h4;
-      8'h4d:
-          \$42  = 4'h4;
-      8'h4e:
-          \$42  = 4'h4;
-      8'h4f:
-          \$42  = 4'h4;
-      8'h50:
-          \$42  = 4'h5;
-      8'h51:
-          \$42  = 4'h5;
-      8'h52:
-          \$42  = 4'h5;
-      8'h53:
-          \$42  = 4'h5;
-      8'h54:
-          \$42  = 4'h5;
-      8'h55:
-          \$42  = 4'h5;
-      8'h56:
-          \$42  = 4'h5;
-      8'h57:
-          \$42  = 4'h5;
-      8'h58:
-          \$42  = 4'h5;
-      8'h59:
-          \$42  = 4'h5;
-      8'h5a:
-          \$42  = 4'h5;
-      8'h5b:
-          \$42  = 4'h5;
-      8'h5c:
-          \$42  = 4'h5;
-      8'h5d:
-          \$42  = 4'h5;
-      8'h5e:
-          \$42  = 4'h5;
-      8'h5f:
-          \$42  = 4'h5;
-      8'h60:
-          \$42  = 4'h6;
-      8'h61:
-          \$42  = 4'h6;
-      8'h62:
-          \$42  = 4'h6;
-      8'h63:
-          \$42  = 4'h6;
-      8'h64:
-          \$42  = 4'h6;
-      8'h65:
-          \$42  = 4'h6;
-      8'h66:
-          \$42  = 4'h6;
-      8'h67:
-          \$42  = 4'h6;
-      8'h68:
-          \$42  = 4'h6;
-      8'h69:
-          \$42  = 4'h6;
-      8'h6a:
-          \$42  = 4'h6;
-      8'h6b:
-          \$42  = 4'h6;
-      8'h6c:
-          \$42  = 4'h6;
-      8'h6d:
-          \$42  = 4'h6;
-      8'h6e:
-          \$42  = 4'h6;
-      8'h6f:
-          \$42  = 4'h6;
-      8'h70:
-          \$42  = 4'h7;
-      8'h71:
-          \$42  = 4'h7;
-      8'h72:
-          \$42  = 4'h7;
-      8'h73:
-          \$42  = 4'h7;
-      8'h74:
-          \$42  = 4'h7;
-      8'h75:
-          \$42  = 4'h7;
-      8'h76:
-          \$42  = 4'h7;
-      8'h77:
-          \$42  = 4'h7;
-      8'h78:
-          \$42  = 4'h7;
-      8'h79:
-          \$42  = 4'h7;
-      8'h7a:
-          \$42  = 4'h7;
-      8'h7b:
-          \$42  = 4'h7;
-      8'h7c:
-          \$42  = 4'h7;
-      8'h7d:
-          \$42  = 4'h7;
-      8'h7e:
-          \$42  = 4'h7;
-      8'h7f:
-          \$42  = 4'h8;
-      8'h80:
-          \$42  = 4'h8;
-      8'h81:
-          \$42  = 4'h8;
-      8'h82:
-          \$42  = 4'h8;
-      8'h83:
-          \$42  = 4'h8;
-      8'h84:
-          \$42  = 4'h8;
-      8'h85:
-          \$42  = 4'h8;
-      8'h86:
-          \$42  = 4'h8;
-      8'h87:
-          \$42  = 4'h8;
-      8'h88:
-          \$42  = 4'h8;
-      8'h89:
-          \$42  = 4'h8;
-      8'h8a:
-          \$42  = 4'h8;
-      8'h8b:
-          \$42  = 4'h8;
-      8'h8c:
-          \$42  = 4'h8;
-      8'h8d:
-          \$42  = 4'h8;
-      8'h8e:
-          \$42  = 4'h8;
-      8'h8f:
-          \$42  = 4'h9;
-      8'h90:
-          \$42  = 4'h9;
-      8'h91:
-          \$42  = 4'h9;
-      8'h92:
-          \$42  = 4'h9;
-      8'h93:
-          \$42  = 4'h9;
-      8'h94:
-          \$42  = 4'h9;
-      8'h95:
-          \$42  = 4'h9;
-      8'h96:
-          \$42  = 4'h9;
-      8'h97:
-          \$42  = 4'h9;
-      8'h98:
-          \$42  = 4'h9;
-      8'h99:
-          \$42  = 4'h9;
-      8'h9a:
-          \$42  = 4'h9;
-      8'h9b:
-          \$42  = 4'h9;
-      8'h9c:
-          \$42  = 4'h9;
-      8'h9d:
-          \$42  = 4'h9;
-      8'h9e:
-          \$42  = 4'h9;
-    endcase
+    \$62  = t;
+    if (issue) begin
+      \$62  = \$8 [7:0];
+    end
+    if (rst) begin
+      \$62  = 8'h00;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$74  = t;
-    if (\$25 ) begin
-      \$74  = \$28 [7:0];
+    \$63  = x_reg;
+    if (\$10 ) begin
+      \$63  = i__payload;
+    end
+    if (rst) begin
+      \$63  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$64  = from_input;
+    if (\$10 ) begin
+      \$64  = reads_input_t;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$65  = v1;
+    if (\$10 ) begin
+      \$65  = issue;
+    end
+    if (rst) begin
+      \$65  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$66  = first1;
+    if (\$10 ) begin
+      \$66  = first_t;
+    end
+    if (rst) begin
+      \$66  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$67  = last1;
+    if (\$10 ) begin
+      \$67  = last_t;
+    end
+    if (rst) begin
+      \$67  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$68  = nf1;
+    if (\$10 ) begin
+      \$68  = nf_t;
+    end
+    if (rst) begin
+      \$68  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$69  = xoff0_0;
+    if (\$12 ) begin
+      \$69  = \$14 ;
+    end
+    if (rst) begin
+      \$69  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$70  = xoff0_1;
+    if (\$12 ) begin
+      \$70  = \$16 ;
+    end
+    if (rst) begin
+      \$70  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$71  = xoff0_2;
+    if (\$12 ) begin
+      \$71  = \$18 ;
+    end
+    if (rst) begin
+      \$71  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$72  = xoff0_3;
+    if (\$12 ) begin
+      \$72  = \$20 ;
+    end
+    if (rst) begin
+      \$72  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$73  = w0_0;
+    if (\$12 ) begin
+      \$73  = wrom__data[7:0];
+    end
+    if (rst) begin
+      \$73  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$74  = w0_1;
+    if (\$12 ) begin
+      \$74  = wrom__data[15:8];
     end
     if (rst) begin
       \$74  = 8'h00;
@@ -19003,199 +18965,199 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$75  = x_reg;
-    if (\$30 ) begin
-      \$75  = i__payload;
+    \$75  = w0_2;
+    if (\$12 ) begin
+      \$75  = wrom__data[23:16];
     end
     if (rst) begin
-      \$75  = 32'd0;
+      \$75  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$76  = from_input;
-    if (\$30 ) begin
-      \$76  = \$32 ;
+    \$76  = w0_3;
+    if (\$12 ) begin
+      \$76  = wrom__data[31:24];
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$76  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$77  = v1;
-    if (\$30 ) begin
-      \$77  = \$39 ;
+    \$77  = prod0_0;
+    if (\$12 ) begin
+      \$77  = \$21 ;
     end
     if (rst) begin
-      \$77  = 1'h0;
+      \$77  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$78  = first1;
-    if (\$30 ) begin
-      \$78  = \$40 ;
+    \$78  = prod0_1;
+    if (\$12 ) begin
+      \$78  = \$22 ;
     end
     if (rst) begin
-      \$78  = 1'h0;
+      \$78  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$79  = last1;
-    if (\$30 ) begin
-      \$79  = \$41 ;
+    \$79  = prod0_2;
+    if (\$12 ) begin
+      \$79  = \$23 ;
     end
     if (rst) begin
-      \$79  = 1'h0;
+      \$79  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$80  = nf1;
-    if (\$30 ) begin
-      \$80  = \$42 ;
+    \$80  = prod0_3;
+    if (\$12 ) begin
+      \$80  = \$24 ;
     end
     if (rst) begin
-      \$80  = 4'h0;
+      \$80  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$81  = xoff0;
-    if (\$44 ) begin
-      \$81  = \$46 ;
+    \$81  = prod0_0_r;
+    if (\$26 ) begin
+      \$81  = prod0_0;
     end
     if (rst) begin
-      \$81  = 9'h000;
+      \$81  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$82  = xoff1;
-    if (\$44 ) begin
-      \$82  = \$48 ;
+    \$82  = prod0_1_r;
+    if (\$26 ) begin
+      \$82  = prod0_1;
     end
     if (rst) begin
-      \$82  = 9'h000;
+      \$82  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$83  = xoff2;
-    if (\$44 ) begin
-      \$83  = \$50 ;
+    \$83  = prod0_2_r;
+    if (\$26 ) begin
+      \$83  = prod0_2;
     end
     if (rst) begin
-      \$83  = 9'h000;
+      \$83  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$84  = xoff3;
-    if (\$44 ) begin
-      \$84  = \$52 ;
+    \$84  = prod0_3_r;
+    if (\$26 ) begin
+      \$84  = prod0_3;
     end
     if (rst) begin
-      \$84  = 9'h000;
+      \$84  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$85  = w0_0;
-    if (\$44 ) begin
-      \$85  = wrom__data[7:0];
+    \$85  = sum0_s0_0;
+    if (\$28 ) begin
+      \$85  = { \$31 [18], \$31 [18], \$31 [18], \$31 [18], \$31 [18], \$31  };
     end
     if (rst) begin
-      \$85  = 8'h00;
+      \$85  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$86  = w0_1;
-    if (\$44 ) begin
-      \$86  = wrom__data[15:8];
+    \$86  = v2;
+    if (\$33 ) begin
+      \$86  = v1;
     end
     if (rst) begin
-      \$86  = 8'h00;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$87  = w0_2;
-    if (\$44 ) begin
-      \$87  = wrom__data[23:16];
+    \$87  = first2;
+    if (\$33 ) begin
+      \$87  = first1;
     end
     if (rst) begin
-      \$87  = 8'h00;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$88  = w0_3;
-    if (\$44 ) begin
-      \$88  = wrom__data[31:24];
+    \$88  = last2;
+    if (\$33 ) begin
+      \$88  = last1;
     end
     if (rst) begin
-      \$88  = 8'h00;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$89  = prod0_0;
-    if (\$44 ) begin
-      \$89  = \$53 ;
+    \$89  = nf2;
+    if (\$33 ) begin
+      \$89  = nf1;
     end
     if (rst) begin
-      \$89  = 17'h00000;
+      \$89  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$90  = prod0_1;
-    if (\$44 ) begin
-      \$90  = \$54 ;
+    \$90  = v3;
+    if (\$35 ) begin
+      \$90  = v2;
     end
     if (rst) begin
-      \$90  = 17'h00000;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$91  = prod0_2;
-    if (\$44 ) begin
-      \$91  = \$55 ;
+    \$91  = first3;
+    if (\$35 ) begin
+      \$91  = first2;
     end
     if (rst) begin
-      \$91  = 17'h00000;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$92  = prod0_3;
-    if (\$44 ) begin
-      \$92  = \$56 ;
+    \$92  = last3;
+    if (\$35 ) begin
+      \$92  = last2;
     end
     if (rst) begin
-      \$92  = 17'h00000;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$93  = sum0_s0_0;
-    if (\$58 ) begin
-      \$93  = { \$61 [18], \$61 [18], \$61 [18], \$61 [18], \$61 [18], \$61  };
+    \$93  = nf3;
+    if (\$35 ) begin
+      \$93  = nf2;
     end
     if (rst) begin
-      \$93  = 24'h000000;
+      \$93  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$94  = v2;
-    if (\$63 ) begin
-      \$94  = v1;
+    \$94  = v4;
+    if (\$37 ) begin
+      \$94  = v3;
     end
     if (rst) begin
       \$94  = 1'h0;
@@ -19203,9 +19165,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$95  = first2;
-    if (\$63 ) begin
-      \$95  = first1;
+    \$95  = first4;
+    if (\$37 ) begin
+      \$95  = first3;
     end
     if (rst) begin
       \$95  = 1'h0;
@@ -19213,9 +19175,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$96  = last2;
-    if (\$63 ) begin
-      \$96  = last1;
+    \$96  = last4;
+    if (\$37 ) begin
+      \$96  = last3;
     end
     if (rst) begin
       \$96  = 1'h0;
@@ -19223,9 +19185,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$97  = nf2;
-    if (\$63 ) begin
-      \$97  = nf1;
+    \$97  = nf4;
+    if (\$37 ) begin
+      \$97  = nf3;
     end
     if (rst) begin
       \$97  = 4'h0;
@@ -19233,9 +19195,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$98  = v3;
-    if (\$65 ) begin
-      \$98  = v2;
+    \$98  = v5;
+    if (\$39 ) begin
+      \$98  = v4;
     end
     if (rst) begin
       \$98  = 1'h0;
@@ -19243,9 +19205,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$99  = first3;
-    if (\$65 ) begin
-      \$99  = first2;
+    \$99  = first5;
+    if (\$39 ) begin
+      \$99  = first4;
     end
     if (rst) begin
       \$99  = 1'h0;
@@ -19253,9 +19215,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$100  = last3;
-    if (\$65 ) begin
-      \$100  = last2;
+    \$100  = last5;
+    if (\$39 ) begin
+      \$100  = last4;
     end
     if (rst) begin
       \$100  = 1'h0;
@@ -19263,9 +19225,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$101  = nf3;
-    if (\$65 ) begin
-      \$101  = nf2;
+    \$101  = nf5;
+    if (\$39 ) begin
+      \$101  = nf4;
     end
     if (rst) begin
       \$101  = 4'h0;
@@ -19273,9 +19235,9 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$102  = v4;
-    if (\$67 ) begin
-      \$102  = v3;
+    \$102  = o__valid;
+    if (\$41 ) begin
+      \$102  = \$42 ;
     end
     if (rst) begin
       \$102  = 1'h0;
@@ -19283,69 +19245,31 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$103  = first4;
-    if (\$67 ) begin
-      \$103  = first3;
+    \$103  = acc0;
+    if (\$45 ) begin
+      \$103  = \$56 [23:0];
     end
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$104  = last4;
-    if (\$67 ) begin
-      \$104  = last3;
-    end
-    if (rst) begin
-      \$104  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$105  = nf4;
-    if (\$67 ) begin
-      \$105  = nf3;
-    end
-    if (rst) begin
-      \$105  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$106  = o__valid;
-    if (\$69 ) begin
-      \$106  = \$70 ;
-    end
-    if (rst) begin
-      \$106  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$107  = acc0;
-    if (\$73 ) begin
-      \$107  = \$18 [23:0];
-    end
-    if (rst) begin
-      \$107  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$108  = o__payload;
-    if (\$73 ) begin
-      if (last4) begin
-        \$108  = \$18 [23:0];
+    \$104  = o__payload;
+    if (\$45 ) begin
+      if (last5) begin
+        \$104  = \$56 [23:0];
       end
     end
     if (rst) begin
-      \$108  = 24'h000000;
+      \$104  = 24'h000000;
     end
   end
+  assign acc0_next = \$56 [23:0];
+  assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
+  assign rport__addr = sf_t;
   assign wrom__addr = t;
-  assign acc0_next = \$18 [23:0];
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -19358,21 +19282,21 @@ module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [54:0] \$100 ;
-  wire [58:0] \$101 ;
-  wire [77:0] \$102 ;
-  wire [78:0] \$103 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  wire [48:0] \$107 ;
+  wire [23:0] \$106 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire \$113 ;
+  wire [14:0] \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
@@ -19380,65 +19304,98 @@ module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire [49:0] \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire [50:0] \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
+  wire [34:0] \$120 ;
+  wire [35:0] \$121 ;
+  wire [55:0] \$122 ;
+  wire [56:0] \$123 ;
+  wire [54:0] \$124 ;
+  wire [58:0] \$125 ;
+  wire [77:0] \$126 ;
+  wire [78:0] \$127 ;
   wire \$128 ;
   wire \$129 ;
   reg [24:0] \$13 ;
-  wire [50:0] \$130 ;
-  wire [50:0] \$131 ;
-  reg [3:0] \$132 ;
-  reg \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg [24:0] \$139 ;
+  wire \$130 ;
+  wire [48:0] \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
-  reg [24:0] \$140 ;
-  reg [24:0] \$141 ;
-  reg [24:0] \$142 ;
-  reg [24:0] \$143 ;
-  reg [5:0] \$144 ;
-  reg [5:0] \$145 ;
-  reg [5:0] \$146 ;
-  reg [5:0] \$147 ;
-  reg [5:0] \$148 ;
-  reg [33:0] \$149 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire [49:0] \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire [50:0] \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  reg [33:0] \$150 ;
-  reg [33:0] \$151 ;
-  reg [33:0] \$152 ;
-  reg [33:0] \$153 ;
-  reg [33:0] \$154 ;
-  reg [33:0] \$155 ;
-  reg [33:0] \$156 ;
-  reg [33:0] \$157 ;
-  reg [33:0] \$158 ;
-  reg [23:0] \$159 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire [50:0] \$154 ;
+  wire [50:0] \$155 ;
+  reg [3:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg \$159 ;
   wire \$16 ;
-  reg [33:0] \$160 ;
-  reg [24:0] \$161 ;
-  reg [23:0] \$162 ;
-  reg [14:0] \$163 ;
-  reg [48:0] \$164 ;
-  reg [48:0] \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg [50:0] \$168 ;
-  reg [7:0] \$169 ;
+  reg \$160 ;
+  reg \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg [24:0] \$164 ;
+  reg [24:0] \$165 ;
+  reg [24:0] \$166 ;
+  reg [24:0] \$167 ;
+  reg [24:0] \$168 ;
+  reg [24:0] \$169 ;
   wire \$17 ;
+  reg [5:0] \$170 ;
+  reg [5:0] \$171 ;
+  reg [5:0] \$172 ;
+  reg [5:0] \$173 ;
+  reg [5:0] \$174 ;
+  reg [5:0] \$175 ;
+  reg [33:0] \$176 ;
+  reg [33:0] \$177 ;
+  reg [33:0] \$178 ;
+  reg [33:0] \$179 ;
   wire \$18 ;
+  reg [33:0] \$180 ;
+  reg [33:0] \$181 ;
+  reg [33:0] \$182 ;
+  reg [33:0] \$183 ;
+  reg [33:0] \$184 ;
+  reg [33:0] \$185 ;
+  reg [33:0] \$186 ;
+  reg [33:0] \$187 ;
+  reg [23:0] \$188 ;
+  reg [33:0] \$189 ;
   wire \$19 ;
+  reg [33:0] \$190 ;
+  reg [24:0] \$191 ;
+  reg [24:0] \$192 ;
+  reg [23:0] \$193 ;
+  reg [23:0] \$194 ;
+  reg [14:0] \$195 ;
+  reg [14:0] \$196 ;
+  reg [48:0] \$197 ;
+  reg [48:0] \$198 ;
+  reg \$199 ;
   wire \$2 ;
   wire \$20 ;
+  reg \$200 ;
+  reg [50:0] \$201 ;
+  reg [7:0] \$202 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
@@ -19447,11 +19404,11 @@ module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
-  reg [5:0] \$29 ;
+  wire \$29 ;
   wire \$3 ;
   wire \$30 ;
   wire \$31 ;
-  wire \$32 ;
+  reg [5:0] \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
@@ -19465,14 +19422,14 @@ module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  reg [33:0] \$45 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$51 ;
+  reg [33:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
@@ -19483,7 +19440,7 @@ module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   wire \$59 ;
   wire [4:0] \$6 ;
   wire \$60 ;
-  reg [33:0] \$61 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -19493,7 +19450,7 @@ module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   wire \$68 ;
   wire \$69 ;
   wire [4:0] \$7 ;
-  wire \$70 ;
+  reg [33:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
@@ -19504,27 +19461,27 @@ module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire [33:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire [24:0] \$84 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [23:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire [14:0] \$92 ;
+  wire [33:0] \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire [34:0] \$96 ;
-  wire [35:0] \$97 ;
-  wire [55:0] \$98 ;
-  wire [56:0] \$99 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire [24:0] \$99 ;
   input clk;
   wire clk;
   reg [3:0] group = 4'h0;
@@ -19550,22 +19507,29 @@ module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   reg [33:0] rq0_half_3 = 34'h000000000;
   reg [33:0] rq0_half_4 = 34'h000000000;
   reg [33:0] rq0_half_5 = 34'h000000000;
+  reg [33:0] rq0_half_6 = 34'h000000000;
   reg [33:0] rq0_mask_1 = 34'h000000000;
   reg [33:0] rq0_mask_2 = 34'h000000000;
   reg [33:0] rq0_mask_3 = 34'h000000000;
   reg [33:0] rq0_mask_4 = 34'h000000000;
   reg [33:0] rq0_mask_5 = 34'h000000000;
+  reg [33:0] rq0_mask_6 = 34'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
+  reg [24:0] rq0_mult_6 = 25'h0000000;
   (* init = 8'h00 *)
   wire [7:0] rq0_out;
   reg [33:0] rq0_part0_0 = 34'h000000000;
+  reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
+  reg [24:0] rq0_part0_1_r = 25'h0000000;
   reg [23:0] rq0_part1_0 = 24'h000000;
+  reg [23:0] rq0_part1_0_r = 24'h000000;
   reg [14:0] rq0_part1_1 = 15'h0000;
+  reg [14:0] rq0_part1_1_r = 15'h0000;
   reg [48:0] rq0_prod = 49'h0000000000000;
   wire [48:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -19573,6 +19537,7 @@ module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   reg [5:0] rq0_shift_3 = 6'h00;
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
+  reg [5:0] rq0_shift_6 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [23:0] rq0_x = 24'h000000;
   reg rq_valid_1 = 1'h0;
@@ -19580,13 +19545,14 @@ module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
   reg rq_valid_5 = 1'h0;
+  reg rq_valid_6 = 1'h0;
   (* init = 1'h0 *)
-  wire rq_valid_6;
+  wire rq_valid_7;
   input rst;
   wire rst;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_3 };
+  assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_4 };
   assign \$2  = ~ o__valid;
   assign \$3  = \$2  | o__ready;
   assign \$4  = i__valid & \$3 ;
@@ -19612,179 +19578,221 @@ module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   assign \$25  = \$24  & rq_valid_4;
   assign \$26  = ~ o__valid;
   assign \$27  = \$26  | o__ready;
-  assign \$28  = \$27  & i__valid;
-  assign \$30  = ~ o__valid;
-  assign \$31  = \$30  | o__ready;
-  assign \$32  = \$31  & rq_valid_1;
+  assign \$28  = \$27  & rq_valid_5;
+  assign \$29  = ~ o__valid;
+  assign \$30  = \$29  | o__ready;
+  assign \$31  = \$30  & i__valid;
   assign \$33  = ~ o__valid;
   assign \$34  = \$33  | o__ready;
-  assign \$35  = \$34  & rq_valid_2;
+  assign \$35  = \$34  & rq_valid_1;
   assign \$36  = ~ o__valid;
   assign \$37  = \$36  | o__ready;
-  assign \$38  = \$37  & rq_valid_3;
+  assign \$38  = \$37  & rq_valid_2;
   assign \$39  = ~ o__valid;
   assign \$40  = \$39  | o__ready;
-  assign \$41  = \$40  & rq_valid_4;
+  assign \$41  = \$40  & rq_valid_3;
   assign \$42  = ~ o__valid;
   assign \$43  = \$42  | o__ready;
-  assign \$44  = \$43  & i__valid;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = \$47  & rq_valid_1;
-  assign \$49  = ~ o__valid;
-  assign \$50  = \$49  | o__ready;
-  assign \$51  = \$50  & rq_valid_2;
+  assign \$44  = \$43  & rq_valid_4;
+  assign \$45  = ~ o__valid;
+  assign \$46  = \$45  | o__ready;
+  assign \$47  = \$46  & rq_valid_5;
+  assign \$48  = ~ o__valid;
+  assign \$49  = \$48  | o__ready;
+  assign \$50  = \$49  & i__valid;
   assign \$52  = ~ o__valid;
   assign \$53  = \$52  | o__ready;
-  assign \$54  = \$53  & rq_valid_3;
+  assign \$54  = \$53  & rq_valid_1;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
-  assign \$57  = \$56  & rq_valid_4;
+  assign \$57  = \$56  & rq_valid_2;
   assign \$58  = ~ o__valid;
   assign \$59  = \$58  | o__ready;
-  assign \$60  = \$59  & i__valid;
-  assign \$62  = ~ o__valid;
-  assign \$63  = \$62  | o__ready;
-  assign \$64  = \$63  & rq_valid_1;
-  assign \$65  = ~ o__valid;
-  assign \$66  = \$65  | o__ready;
-  assign \$67  = \$66  & rq_valid_2;
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
-  assign \$70  = \$69  & rq_valid_3;
+  assign \$60  = \$59  & rq_valid_3;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = \$62  & rq_valid_4;
+  assign \$64  = ~ o__valid;
+  assign \$65  = \$64  | o__ready;
+  assign \$66  = \$65  & rq_valid_5;
+  assign \$67  = ~ o__valid;
+  assign \$68  = \$67  | o__ready;
+  assign \$69  = \$68  & i__valid;
   assign \$71  = ~ o__valid;
   assign \$72  = \$71  | o__ready;
-  assign \$73  = \$72  & rq_valid_4;
+  assign \$73  = \$72  & rq_valid_1;
   assign \$74  = ~ o__valid;
   assign \$75  = \$74  | o__ready;
-  assign \$76  = \$75  & i__valid;
+  assign \$76  = \$75  & rq_valid_2;
   assign \$77  = ~ o__valid;
   assign \$78  = \$77  | o__ready;
-  assign \$79  = \$78  & rq_valid_1;
-  assign \$80  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$81  = ~ o__valid;
-  assign \$82  = \$81  | o__ready;
-  assign \$83  = \$82  & rq_valid_1;
-  assign \$84  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
-  assign \$87  = \$86  & rq_valid_1;
-  assign \$88  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$79  = \$78  & rq_valid_3;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = \$81  & rq_valid_4;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = \$84  & rq_valid_5;
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = \$87  & i__valid;
   assign \$89  = ~ o__valid;
   assign \$90  = \$89  | o__ready;
   assign \$91  = \$90  & rq_valid_1;
-  assign \$92  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$92  = rq0_x[16:0] * rq0_mult_1[16:0];
   assign \$93  = ~ o__valid;
   assign \$94  = \$93  | o__ready;
   assign \$95  = \$94  & rq_valid_2;
-  assign \$97  = 1'h0 + \$96 ;
-  assign \$99  = \$97  + \$98 ;
-  assign \$101  = $signed({ 1'h0, \$99  }) + $signed(\$100 );
-  assign \$103  = $signed(\$101 ) + $signed(\$102 );
-  assign \$104  = ~ o__valid;
-  assign \$105  = \$104  | o__ready;
-  assign \$106  = \$105  & rq_valid_3;
-  assign \$107  = $signed(rq0_prod) >>> rq0_shift_3;
-  assign \$108  = ~ o__valid;
-  assign \$109  = \$108  | o__ready;
-  assign \$110  = \$109  & rq_valid_3;
-  assign \$111  = rq0_rem > rq0_half_3;
-  assign \$112  = ~ o__valid;
-  assign \$113  = \$112  | o__ready;
-  assign \$114  = \$113  & rq_valid_3;
-  assign \$115  = rq0_rem == rq0_half_3;
-  assign \$116  = | rq0_half_3;
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = ~ o__valid;
-  assign \$119  = \$118  | o__ready;
-  assign \$120  = \$119  & rq_valid_4;
-  assign \$121  = $signed(6'h10) + $signed(rq0_floor);
-  assign \$122  = rq0_tie & rq0_floor[0];
-  assign \$123  = rq0_above | \$122 ;
-  assign \$124  = $signed(\$121 ) + $signed({ 1'h0, \$123  });
-  assign \$125  = ~ o__valid;
-  assign \$126  = \$125  | o__ready;
-  assign \$127  = \$126  & rq_valid_5;
-  assign \$128  = $signed(rq0_code) < $signed(8'h80);
-  assign \$129  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$130  = \$129  ? 51'h000000000007f : rq0_code;
-  assign \$131  = \$128  ? 51'h7ffffffffff80 : \$130 ;
+  assign \$96  = ~ o__valid;
+  assign \$97  = \$96  | o__ready;
+  assign \$98  = \$97  & rq_valid_1;
+  assign \$99  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$100  = ~ o__valid;
+  assign \$101  = \$100  | o__ready;
+  assign \$102  = \$101  & rq_valid_2;
+  assign \$103  = ~ o__valid;
+  assign \$104  = \$103  | o__ready;
+  assign \$105  = \$104  & rq_valid_1;
+  assign \$106  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$107  = ~ o__valid;
+  assign \$108  = \$107  | o__ready;
+  assign \$109  = \$108  & rq_valid_2;
+  assign \$110  = ~ o__valid;
+  assign \$111  = \$110  | o__ready;
+  assign \$112  = \$111  & rq_valid_1;
+  assign \$113  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$114  = ~ o__valid;
+  assign \$115  = \$114  | o__ready;
+  assign \$116  = \$115  & rq_valid_2;
+  assign \$117  = ~ o__valid;
+  assign \$118  = \$117  | o__ready;
+  assign \$119  = \$118  & rq_valid_3;
+  assign \$121  = 1'h0 + \$120 ;
+  assign \$123  = \$121  + \$122 ;
+  assign \$125  = $signed({ 1'h0, \$123  }) + $signed(\$124 );
+  assign \$127  = $signed(\$125 ) + $signed(\$126 );
+  assign \$128  = ~ o__valid;
+  assign \$129  = \$128  | o__ready;
+  assign \$130  = \$129  & rq_valid_4;
+  assign \$131  = $signed(rq0_prod) >>> rq0_shift_4;
+  assign \$132  = ~ o__valid;
+  assign \$133  = \$132  | o__ready;
+  assign \$134  = \$133  & rq_valid_4;
+  assign \$135  = rq0_rem > rq0_half_4;
+  assign \$136  = ~ o__valid;
+  assign \$137  = \$136  | o__ready;
+  assign \$138  = \$137  & rq_valid_4;
+  assign \$139  = rq0_rem == rq0_half_4;
+  assign \$140  = | rq0_half_4;
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = ~ o__valid;
+  assign \$143  = \$142  | o__ready;
+  assign \$144  = \$143  & rq_valid_5;
+  assign \$145  = $signed(6'h10) + $signed(rq0_floor);
+  assign \$146  = rq0_tie & rq0_floor[0];
+  assign \$147  = rq0_above | \$146 ;
+  assign \$148  = $signed(\$145 ) + $signed({ 1'h0, \$147  });
+  assign \$149  = ~ o__valid;
+  assign \$150  = \$149  | o__ready;
+  assign \$151  = \$150  & rq_valid_6;
+  assign \$152  = $signed(rq0_code) < $signed(8'h80);
+  assign \$153  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$154  = \$153  ? 51'h000000000007f : rq0_code;
+  assign \$155  = \$152  ? 51'h7ffffffffff80 : \$154 ;
   always @(posedge clk)
-    group <= \$132 ;
+    group <= \$156 ;
   always @(posedge clk)
-    rq_valid_1 <= \$133 ;
+    rq_valid_1 <= \$157 ;
   always @(posedge clk)
-    rq_valid_2 <= \$134 ;
+    rq_valid_2 <= \$158 ;
   always @(posedge clk)
-    rq_valid_3 <= \$135 ;
+    rq_valid_3 <= \$159 ;
   always @(posedge clk)
-    rq_valid_4 <= \$136 ;
+    rq_valid_4 <= \$160 ;
   always @(posedge clk)
-    rq_valid_5 <= \$137 ;
+    rq_valid_5 <= \$161 ;
   always @(posedge clk)
-    o__valid <= \$138 ;
+    rq_valid_6 <= \$162 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$139 ;
+    o__valid <= \$163 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$140 ;
+    rq0_mult_1 <= \$164 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$141 ;
+    rq0_mult_2 <= \$165 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$142 ;
+    rq0_mult_3 <= \$166 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$143 ;
+    rq0_mult_4 <= \$167 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$144 ;
+    rq0_mult_5 <= \$168 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$145 ;
+    rq0_mult_6 <= \$169 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$146 ;
+    rq0_shift_1 <= \$170 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$147 ;
+    rq0_shift_2 <= \$171 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$148 ;
+    rq0_shift_3 <= \$172 ;
   always @(posedge clk)
-    rq0_half_1 <= \$149 ;
+    rq0_shift_4 <= \$173 ;
   always @(posedge clk)
-    rq0_half_2 <= \$150 ;
+    rq0_shift_5 <= \$174 ;
   always @(posedge clk)
-    rq0_half_3 <= \$151 ;
+    rq0_shift_6 <= \$175 ;
   always @(posedge clk)
-    rq0_half_4 <= \$152 ;
+    rq0_half_1 <= \$176 ;
   always @(posedge clk)
-    rq0_half_5 <= \$153 ;
+    rq0_half_2 <= \$177 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$154 ;
+    rq0_half_3 <= \$178 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$155 ;
+    rq0_half_4 <= \$179 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$156 ;
+    rq0_half_5 <= \$180 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$157 ;
+    rq0_half_6 <= \$181 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$158 ;
+    rq0_mask_1 <= \$182 ;
   always @(posedge clk)
-    rq0_x <= \$159 ;
+    rq0_mask_2 <= \$183 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$160 ;
+    rq0_mask_3 <= \$184 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$161 ;
+    rq0_mask_4 <= \$185 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$162 ;
+    rq0_mask_5 <= \$186 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$163 ;
+    rq0_mask_6 <= \$187 ;
   always @(posedge clk)
-    rq0_prod <= \$164 ;
+    rq0_x <= \$188 ;
   always @(posedge clk)
-    rq0_floor <= \$165 ;
+    rq0_part0_0 <= \$189 ;
   always @(posedge clk)
-    rq0_above <= \$166 ;
+    rq0_part0_0_r <= \$190 ;
   always @(posedge clk)
-    rq0_tie <= \$167 ;
+    rq0_part0_1 <= \$191 ;
   always @(posedge clk)
-    rq0_code <= \$168 ;
+    rq0_part0_1_r <= \$192 ;
   always @(posedge clk)
-    o__payload <= \$169 ;
+    rq0_part1_0 <= \$193 ;
+  always @(posedge clk)
+    rq0_part1_0_r <= \$194 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$195 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$196 ;
+  always @(posedge clk)
+    rq0_prod <= \$197 ;
+  always @(posedge clk)
+    rq0_floor <= \$198 ;
+  always @(posedge clk)
+    rq0_above <= \$199 ;
+  always @(posedge clk)
+    rq0_tie <= \$200 ;
+  always @(posedge clk)
+    rq0_code <= \$201 ;
+  always @(posedge clk)
+    o__payload <= \$202 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$13  = 25'h0000000;
@@ -19813,468 +19821,558 @@ module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$29  = 6'h00;
+    \$32  = 6'h00;
     casez (group)
       4'h0:
-          \$29  = 6'h22;
+          \$32  = 6'h22;
       4'h1:
-          \$29  = 6'h22;
+          \$32  = 6'h22;
       4'h2:
-          \$29  = 6'h22;
+          \$32  = 6'h22;
       4'h3:
-          \$29  = 6'h22;
+          \$32  = 6'h22;
       4'h4:
-          \$29  = 6'h21;
+          \$32  = 6'h21;
       4'h5:
-          \$29  = 6'h22;
+          \$32  = 6'h22;
       4'h6:
-          \$29  = 6'h22;
+          \$32  = 6'h22;
       4'h7:
-          \$29  = 6'h22;
+          \$32  = 6'h22;
       4'h8:
-          \$29  = 6'h22;
+          \$32  = 6'h22;
       4'h9:
-          \$29  = 6'h21;
+          \$32  = 6'h21;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$45  = 34'h000000000;
+    \$51  = 34'h000000000;
     casez (group)
       4'h0:
-          \$45  = 34'h200000000;
+          \$51  = 34'h200000000;
       4'h1:
-          \$45  = 34'h200000000;
+          \$51  = 34'h200000000;
       4'h2:
-          \$45  = 34'h200000000;
+          \$51  = 34'h200000000;
       4'h3:
-          \$45  = 34'h200000000;
+          \$51  = 34'h200000000;
       4'h4:
-          \$45  = 34'h100000000;
+          \$51  = 34'h100000000;
       4'h5:
-          \$45  = 34'h200000000;
+          \$51  = 34'h200000000;
       4'h6:
-          \$45  = 34'h200000000;
+          \$51  = 34'h200000000;
       4'h7:
-          \$45  = 34'h200000000;
+          \$51  = 34'h200000000;
       4'h8:
-          \$45  = 34'h200000000;
+          \$51  = 34'h200000000;
       4'h9:
-          \$45  = 34'h100000000;
+          \$51  = 34'h100000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$61  = 34'h000000000;
+    \$70  = 34'h000000000;
     casez (group)
       4'h0:
-          \$61  = 34'h3ffffffff;
+          \$70  = 34'h3ffffffff;
       4'h1:
-          \$61  = 34'h3ffffffff;
+          \$70  = 34'h3ffffffff;
       4'h2:
-          \$61  = 34'h3ffffffff;
+          \$70  = 34'h3ffffffff;
       4'h3:
-          \$61  = 34'h3ffffffff;
+          \$70  = 34'h3ffffffff;
       4'h4:
-          \$61  = 34'h1ffffffff;
+          \$70  = 34'h1ffffffff;
       4'h5:
-          \$61  = 34'h3ffffffff;
+          \$70  = 34'h3ffffffff;
       4'h6:
-          \$61  = 34'h3ffffffff;
+          \$70  = 34'h3ffffffff;
       4'h7:
-          \$61  = 34'h3ffffffff;
+          \$70  = 34'h3ffffffff;
       4'h8:
-          \$61  = 34'h3ffffffff;
+          \$70  = 34'h3ffffffff;
       4'h9:
-          \$61  = 34'h1ffffffff;
+          \$70  = 34'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$132  = group;
+    \$156  = group;
     if (\$4 ) begin
-      \$132  = \$7 [3:0];
+      \$156  = \$7 [3:0];
     end
     if (rst) begin
-      \$132  = 4'h0;
+      \$156  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$133  = rq_valid_1;
+    \$157  = rq_valid_1;
     if (\$9 ) begin
-      \$133  = i__valid;
+      \$157  = i__valid;
     end
     if (rst) begin
-      \$133  = 1'h0;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$134  = rq_valid_2;
+    \$158  = rq_valid_2;
     if (\$9 ) begin
-      \$134  = rq_valid_1;
+      \$158  = rq_valid_1;
     end
     if (rst) begin
-      \$134  = 1'h0;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$135  = rq_valid_3;
+    \$159  = rq_valid_3;
     if (\$9 ) begin
-      \$135  = rq_valid_2;
+      \$159  = rq_valid_2;
     end
     if (rst) begin
-      \$135  = 1'h0;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$136  = rq_valid_4;
+    \$160  = rq_valid_4;
     if (\$9 ) begin
-      \$136  = rq_valid_3;
+      \$160  = rq_valid_3;
     end
     if (rst) begin
-      \$136  = 1'h0;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$137  = rq_valid_5;
+    \$161  = rq_valid_5;
     if (\$9 ) begin
-      \$137  = rq_valid_4;
+      \$161  = rq_valid_4;
     end
     if (rst) begin
-      \$137  = 1'h0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$138  = o__valid;
+    \$162  = rq_valid_6;
     if (\$9 ) begin
-      \$138  = rq_valid_5;
+      \$162  = rq_valid_5;
     end
     if (rst) begin
-      \$138  = 1'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$139  = rq0_mult_1;
+    \$163  = o__valid;
+    if (\$9 ) begin
+      \$163  = rq_valid_6;
+    end
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$164  = rq0_mult_1;
     if (\$12 ) begin
-      \$139  = \$13 ;
+      \$164  = \$13 ;
     end
     if (rst) begin
-      \$139  = 25'h0000000;
+      \$164  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$140  = rq0_mult_2;
+    \$165  = rq0_mult_2;
     if (\$16 ) begin
-      \$140  = rq0_mult_1;
+      \$165  = rq0_mult_1;
     end
     if (rst) begin
-      \$140  = 25'h0000000;
+      \$165  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$141  = rq0_mult_3;
+    \$166  = rq0_mult_3;
     if (\$19 ) begin
-      \$141  = rq0_mult_2;
+      \$166  = rq0_mult_2;
     end
     if (rst) begin
-      \$141  = 25'h0000000;
+      \$166  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$142  = rq0_mult_4;
+    \$167  = rq0_mult_4;
     if (\$22 ) begin
-      \$142  = rq0_mult_3;
+      \$167  = rq0_mult_3;
     end
     if (rst) begin
-      \$142  = 25'h0000000;
+      \$167  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$143  = rq0_mult_5;
+    \$168  = rq0_mult_5;
     if (\$25 ) begin
-      \$143  = rq0_mult_4;
+      \$168  = rq0_mult_4;
     end
     if (rst) begin
-      \$143  = 25'h0000000;
+      \$168  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$144  = rq0_shift_1;
+    \$169  = rq0_mult_6;
     if (\$28 ) begin
-      \$144  = \$29 ;
+      \$169  = rq0_mult_5;
     end
     if (rst) begin
-      \$144  = 6'h00;
+      \$169  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$145  = rq0_shift_2;
-    if (\$32 ) begin
-      \$145  = rq0_shift_1;
+    \$170  = rq0_shift_1;
+    if (\$31 ) begin
+      \$170  = \$32 ;
     end
     if (rst) begin
-      \$145  = 6'h00;
+      \$170  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$146  = rq0_shift_3;
+    \$171  = rq0_shift_2;
     if (\$35 ) begin
-      \$146  = rq0_shift_2;
+      \$171  = rq0_shift_1;
     end
     if (rst) begin
-      \$146  = 6'h00;
+      \$171  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$147  = rq0_shift_4;
+    \$172  = rq0_shift_3;
     if (\$38 ) begin
-      \$147  = rq0_shift_3;
+      \$172  = rq0_shift_2;
     end
     if (rst) begin
-      \$147  = 6'h00;
+      \$172  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$148  = rq0_shift_5;
+    \$173  = rq0_shift_4;
     if (\$41 ) begin
-      \$148  = rq0_shift_4;
+      \$173  = rq0_shift_3;
     end
     if (rst) begin
-      \$148  = 6'h00;
+      \$173  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$149  = rq0_half_1;
+    \$174  = rq0_shift_5;
     if (\$44 ) begin
-      \$149  = \$45 ;
+      \$174  = rq0_shift_4;
     end
     if (rst) begin
-      \$149  = 34'h000000000;
+      \$174  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$150  = rq0_half_2;
-    if (\$48 ) begin
-      \$150  = rq0_half_1;
+    \$175  = rq0_shift_6;
+    if (\$47 ) begin
+      \$175  = rq0_shift_5;
     end
     if (rst) begin
-      \$150  = 34'h000000000;
+      \$175  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$151  = rq0_half_3;
-    if (\$51 ) begin
-      \$151  = rq0_half_2;
+    \$176  = rq0_half_1;
+    if (\$50 ) begin
+      \$176  = \$51 ;
     end
     if (rst) begin
-      \$151  = 34'h000000000;
+      \$176  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$152  = rq0_half_4;
+    \$177  = rq0_half_2;
     if (\$54 ) begin
-      \$152  = rq0_half_3;
+      \$177  = rq0_half_1;
     end
     if (rst) begin
-      \$152  = 34'h000000000;
+      \$177  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$153  = rq0_half_5;
+    \$178  = rq0_half_3;
     if (\$57 ) begin
-      \$153  = rq0_half_4;
+      \$178  = rq0_half_2;
     end
     if (rst) begin
-      \$153  = 34'h000000000;
+      \$178  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$154  = rq0_mask_1;
+    \$179  = rq0_half_4;
     if (\$60 ) begin
-      \$154  = \$61 ;
+      \$179  = rq0_half_3;
     end
     if (rst) begin
-      \$154  = 34'h000000000;
+      \$179  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$155  = rq0_mask_2;
-    if (\$64 ) begin
-      \$155  = rq0_mask_1;
+    \$180  = rq0_half_5;
+    if (\$63 ) begin
+      \$180  = rq0_half_4;
     end
     if (rst) begin
-      \$155  = 34'h000000000;
+      \$180  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$156  = rq0_mask_3;
-    if (\$67 ) begin
-      \$156  = rq0_mask_2;
+    \$181  = rq0_half_6;
+    if (\$66 ) begin
+      \$181  = rq0_half_5;
     end
     if (rst) begin
-      \$156  = 34'h000000000;
+      \$181  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$157  = rq0_mask_4;
-    if (\$70 ) begin
-      \$157  = rq0_mask_3;
+    \$182  = rq0_mask_1;
+    if (\$69 ) begin
+      \$182  = \$70 ;
     end
     if (rst) begin
-      \$157  = 34'h000000000;
+      \$182  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$158  = rq0_mask_5;
+    \$183  = rq0_mask_2;
     if (\$73 ) begin
-      \$158  = rq0_mask_4;
+      \$183  = rq0_mask_1;
     end
     if (rst) begin
-      \$158  = 34'h000000000;
+      \$183  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$159  = rq0_x;
+    \$184  = rq0_mask_3;
     if (\$76 ) begin
-      \$159  = i__payload;
+      \$184  = rq0_mask_2;
     end
     if (rst) begin
-      \$159  = 24'h000000;
+      \$184  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$160  = rq0_part0_0;
+    \$185  = rq0_mask_4;
     if (\$79 ) begin
-      \$160  = \$80 ;
+      \$185  = rq0_mask_3;
     end
     if (rst) begin
-      \$160  = 34'h000000000;
+      \$185  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$161  = rq0_part0_1;
-    if (\$83 ) begin
-      \$161  = \$84 ;
+    \$186  = rq0_mask_5;
+    if (\$82 ) begin
+      \$186  = rq0_mask_4;
     end
     if (rst) begin
-      \$161  = 25'h0000000;
+      \$186  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$162  = rq0_part1_0;
-    if (\$87 ) begin
-      \$162  = \$88 ;
+    \$187  = rq0_mask_6;
+    if (\$85 ) begin
+      \$187  = rq0_mask_5;
     end
     if (rst) begin
-      \$162  = 24'h000000;
+      \$187  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$163  = rq0_part1_1;
+    \$188  = rq0_x;
+    if (\$88 ) begin
+      \$188  = i__payload;
+    end
+    if (rst) begin
+      \$188  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$189  = rq0_part0_0;
     if (\$91 ) begin
-      \$163  = \$92 ;
+      \$189  = \$92 ;
     end
     if (rst) begin
-      \$163  = 15'h0000;
+      \$189  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$164  = rq0_prod;
+    \$190  = rq0_part0_0_r;
     if (\$95 ) begin
-      \$164  = \$103 [48:0];
+      \$190  = rq0_part0_0;
     end
     if (rst) begin
-      \$164  = 49'h0000000000000;
+      \$190  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$165  = rq0_floor;
-    if (\$106 ) begin
-      \$165  = \$107 ;
+    \$191  = rq0_part0_1;
+    if (\$98 ) begin
+      \$191  = \$99 ;
     end
     if (rst) begin
-      \$165  = 49'h0000000000000;
+      \$191  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$166  = rq0_above;
-    if (\$110 ) begin
-      \$166  = \$111 ;
+    \$192  = rq0_part0_1_r;
+    if (\$102 ) begin
+      \$192  = rq0_part0_1;
     end
     if (rst) begin
-      \$166  = 1'h0;
+      \$192  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$167  = rq0_tie;
-    if (\$114 ) begin
-      \$167  = \$117 ;
+    \$193  = rq0_part1_0;
+    if (\$105 ) begin
+      \$193  = \$106 ;
     end
     if (rst) begin
-      \$167  = 1'h0;
+      \$193  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$168  = rq0_code;
-    if (\$120 ) begin
-      \$168  = \$124 ;
+    \$194  = rq0_part1_0_r;
+    if (\$109 ) begin
+      \$194  = rq0_part1_0;
     end
     if (rst) begin
-      \$168  = 51'h0000000000000;
+      \$194  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$169  = o__payload;
-    if (\$127 ) begin
-      \$169  = \$131 [7:0];
+    \$195  = rq0_part1_1;
+    if (\$112 ) begin
+      \$195  = \$113 ;
     end
     if (rst) begin
-      \$169  = 8'h00;
+      \$195  = 15'h0000;
     end
   end
-  assign rq_valid_6 = o__valid;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$196  = rq0_part1_1_r;
+    if (\$116 ) begin
+      \$196  = rq0_part1_1;
+    end
+    if (rst) begin
+      \$196  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$197  = rq0_prod;
+    if (\$119 ) begin
+      \$197  = \$127 [48:0];
+    end
+    if (rst) begin
+      \$197  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$198  = rq0_floor;
+    if (\$130 ) begin
+      \$198  = \$131 ;
+    end
+    if (rst) begin
+      \$198  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$199  = rq0_above;
+    if (\$134 ) begin
+      \$199  = \$135 ;
+    end
+    if (rst) begin
+      \$199  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$200  = rq0_tie;
+    if (\$138 ) begin
+      \$200  = \$141 ;
+    end
+    if (rst) begin
+      \$200  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$201  = rq0_code;
+    if (\$144 ) begin
+      \$201  = \$148 ;
+    end
+    if (rst) begin
+      \$201  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$202  = o__payload;
+    if (\$151 ) begin
+      \$202  = \$155 [7:0];
+    end
+    if (rst) begin
+      \$202  = 8'h00;
+    end
+  end
+  assign rq_valid_7 = o__valid;
   assign rq0_out = o__payload;
   assign \o__payload[0]  = o__payload;
   assign \i__payload[0]  = i__payload;
-  assign \$96  = { 1'h0, rq0_part0_0 };
-  assign \$98  = { 14'h0000, rq0_part0_1, 17'h00000 };
-  assign \$100  = { rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0, 17'h00000 };
-  assign \$102  = { rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1, 34'h000000000 };
+  assign \$120  = { 1'h0, rq0_part0_0_r };
+  assign \$122  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$124  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
+  assign \$126  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
 endmodule

@@ -862,53 +862,53 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__payload, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
-  wire \$1 ;
+  reg [3:0] \$1 ;
   wire \$10 ;
-  wire [16:0] \$100 ;
-  wire [16:0] \$101 ;
-  wire [16:0] \$102 ;
-  wire [16:0] \$103 ;
-  wire [16:0] \$104 ;
-  wire [16:0] \$105 ;
-  wire [16:0] \$106 ;
-  wire [16:0] \$107 ;
-  wire [16:0] \$108 ;
-  wire [16:0] \$109 ;
+  wire [8:0] \$100 ;
+  wire [127:0] \$101 ;
+  wire [8:0] \$102 ;
+  wire [127:0] \$103 ;
+  wire [8:0] \$104 ;
+  wire [127:0] \$105 ;
+  wire [8:0] \$106 ;
+  wire [127:0] \$107 ;
+  wire [8:0] \$108 ;
+  wire [127:0] \$109 ;
   wire \$11 ;
-  wire [16:0] \$110 ;
-  wire [16:0] \$111 ;
-  wire [16:0] \$112 ;
-  wire [16:0] \$113 ;
-  wire [16:0] \$114 ;
-  wire [16:0] \$115 ;
-  wire [16:0] \$116 ;
-  wire [16:0] \$117 ;
-  wire [16:0] \$118 ;
-  wire [16:0] \$119 ;
-  reg [3:0] \$12 ;
-  wire [16:0] \$120 ;
-  wire [16:0] \$121 ;
-  wire [16:0] \$122 ;
-  wire [16:0] \$123 ;
-  wire [16:0] \$124 ;
-  wire [16:0] \$125 ;
-  wire [16:0] \$126 ;
-  wire [16:0] \$127 ;
-  wire [16:0] \$128 ;
-  wire [16:0] \$129 ;
-  wire \$13 ;
-  wire [16:0] \$130 ;
-  wire [16:0] \$131 ;
-  wire [16:0] \$132 ;
-  wire [16:0] \$133 ;
-  wire [16:0] \$134 ;
-  wire [16:0] \$135 ;
-  wire [16:0] \$136 ;
-  wire [16:0] \$137 ;
-  wire [16:0] \$138 ;
-  wire [16:0] \$139 ;
-  wire \$14 ;
-  wire [16:0] \$140 ;
+  wire [8:0] \$110 ;
+  wire [127:0] \$111 ;
+  wire [8:0] \$112 ;
+  wire [127:0] \$113 ;
+  wire [8:0] \$114 ;
+  wire [127:0] \$115 ;
+  wire [8:0] \$116 ;
+  wire [127:0] \$117 ;
+  wire [8:0] \$118 ;
+  wire [127:0] \$119 ;
+  wire \$12 ;
+  wire [8:0] \$120 ;
+  wire [127:0] \$121 ;
+  wire [8:0] \$122 ;
+  wire [127:0] \$123 ;
+  wire [8:0] \$124 ;
+  wire [127:0] \$125 ;
+  wire [8:0] \$126 ;
+  wire [127:0] \$127 ;
+  wire [8:0] \$128 ;
+  wire [127:0] \$129 ;
+  wire [127:0] \$13 ;
+  wire [8:0] \$130 ;
+  wire [127:0] \$131 ;
+  wire [8:0] \$132 ;
+  wire [127:0] \$133 ;
+  wire [8:0] \$134 ;
+  wire [127:0] \$135 ;
+  wire [8:0] \$136 ;
+  wire [127:0] \$137 ;
+  wire [8:0] \$138 ;
+  wire [127:0] \$139 ;
+  wire [8:0] \$14 ;
+  wire [8:0] \$140 ;
   wire [16:0] \$141 ;
   wire [16:0] \$142 ;
   wire [16:0] \$143 ;
@@ -918,392 +918,599 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$147 ;
   wire [16:0] \$148 ;
   wire [16:0] \$149 ;
-  wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire [17:0] \$152 ;
-  wire [17:0] \$153 ;
-  wire [18:0] \$154 ;
-  wire [17:0] \$155 ;
-  wire [17:0] \$156 ;
-  wire [18:0] \$157 ;
-  wire [17:0] \$158 ;
-  wire [17:0] \$159 ;
-  reg [23:0] \$16 ;
-  wire [18:0] \$160 ;
-  wire [17:0] \$161 ;
-  wire [17:0] \$162 ;
-  wire [18:0] \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire [24:0] \$166 ;
-  wire [24:0] \$167 ;
-  wire [25:0] \$168 ;
-  wire \$169 ;
-  wire [23:0] \$17 ;
-  wire \$170 ;
-  wire [17:0] \$171 ;
-  wire [17:0] \$172 ;
-  wire [18:0] \$173 ;
-  wire [17:0] \$174 ;
-  wire [17:0] \$175 ;
-  wire [18:0] \$176 ;
-  wire [17:0] \$177 ;
-  wire [17:0] \$178 ;
-  wire [18:0] \$179 ;
-  wire [24:0] \$18 ;
-  wire [17:0] \$180 ;
-  wire [17:0] \$181 ;
-  wire [18:0] \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire [24:0] \$185 ;
-  wire [24:0] \$186 ;
-  wire [25:0] \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  reg [23:0] \$19 ;
-  wire [17:0] \$190 ;
-  wire [17:0] \$191 ;
-  wire [18:0] \$192 ;
-  wire [17:0] \$193 ;
-  wire [17:0] \$194 ;
-  wire [18:0] \$195 ;
-  wire [17:0] \$196 ;
-  wire [17:0] \$197 ;
-  wire [18:0] \$198 ;
-  wire [17:0] \$199 ;
-  wire \$2 ;
-  wire [23:0] \$20 ;
-  wire [17:0] \$200 ;
-  wire [18:0] \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire [24:0] \$204 ;
-  wire [24:0] \$205 ;
-  wire [25:0] \$206 ;
+  wire [127:0] \$15 ;
+  wire [16:0] \$150 ;
+  wire [16:0] \$151 ;
+  wire [16:0] \$152 ;
+  wire [16:0] \$153 ;
+  wire [16:0] \$154 ;
+  wire [16:0] \$155 ;
+  wire [16:0] \$156 ;
+  wire [16:0] \$157 ;
+  wire [16:0] \$158 ;
+  wire [16:0] \$159 ;
+  wire [8:0] \$16 ;
+  wire [16:0] \$160 ;
+  wire [16:0] \$161 ;
+  wire [16:0] \$162 ;
+  wire [16:0] \$163 ;
+  wire [16:0] \$164 ;
+  wire [16:0] \$165 ;
+  wire [16:0] \$166 ;
+  wire [16:0] \$167 ;
+  wire [16:0] \$168 ;
+  wire [16:0] \$169 ;
+  wire [127:0] \$17 ;
+  wire [16:0] \$170 ;
+  wire [16:0] \$171 ;
+  wire [16:0] \$172 ;
+  wire [16:0] \$173 ;
+  wire [16:0] \$174 ;
+  wire [16:0] \$175 ;
+  wire [16:0] \$176 ;
+  wire [16:0] \$177 ;
+  wire [16:0] \$178 ;
+  wire [16:0] \$179 ;
+  wire [8:0] \$18 ;
+  wire [16:0] \$180 ;
+  wire [16:0] \$181 ;
+  wire [16:0] \$182 ;
+  wire [16:0] \$183 ;
+  wire [16:0] \$184 ;
+  wire [16:0] \$185 ;
+  wire [16:0] \$186 ;
+  wire [16:0] \$187 ;
+  wire [16:0] \$188 ;
+  wire [16:0] \$189 ;
+  wire [127:0] \$19 ;
+  wire [16:0] \$190 ;
+  wire [16:0] \$191 ;
+  wire [16:0] \$192 ;
+  wire [16:0] \$193 ;
+  wire [16:0] \$194 ;
+  wire [16:0] \$195 ;
+  wire [16:0] \$196 ;
+  wire [16:0] \$197 ;
+  wire [16:0] \$198 ;
+  wire [16:0] \$199 ;
+  reg [1:0] \$2 ;
+  wire [8:0] \$20 ;
+  wire [16:0] \$200 ;
+  wire [16:0] \$201 ;
+  wire [16:0] \$202 ;
+  wire [16:0] \$203 ;
+  wire [16:0] \$204 ;
+  wire \$205 ;
+  wire \$206 ;
   wire \$207 ;
   wire \$208 ;
-  wire [17:0] \$209 ;
-  wire [24:0] \$21 ;
-  wire [17:0] \$210 ;
-  wire [18:0] \$211 ;
-  wire [17:0] \$212 ;
-  wire [17:0] \$213 ;
-  wire [18:0] \$214 ;
+  wire \$209 ;
+  wire [127:0] \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
   wire [17:0] \$215 ;
   wire [17:0] \$216 ;
   wire [18:0] \$217 ;
   wire [17:0] \$218 ;
   wire [17:0] \$219 ;
-  reg [23:0] \$22 ;
+  wire [8:0] \$22 ;
   wire [18:0] \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire [24:0] \$223 ;
-  wire [24:0] \$224 ;
-  wire [25:0] \$225 ;
-  wire \$226 ;
+  wire [17:0] \$221 ;
+  wire [17:0] \$222 ;
+  wire [18:0] \$223 ;
+  wire [17:0] \$224 ;
+  wire [17:0] \$225 ;
+  wire [18:0] \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire \$229 ;
-  wire [23:0] \$23 ;
-  wire \$230 ;
-  wire \$231 ;
+  wire [24:0] \$229 ;
+  wire [127:0] \$23 ;
+  wire [24:0] \$230 ;
+  wire [25:0] \$231 ;
   wire \$232 ;
   wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
-  wire [24:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
+  wire [17:0] \$234 ;
+  wire [17:0] \$235 ;
+  wire [18:0] \$236 ;
+  wire [17:0] \$237 ;
+  wire [17:0] \$238 ;
+  wire [18:0] \$239 ;
+  wire [8:0] \$24 ;
+  wire [17:0] \$240 ;
+  wire [17:0] \$241 ;
+  wire [18:0] \$242 ;
+  wire [17:0] \$243 ;
+  wire [17:0] \$244 ;
+  wire [18:0] \$245 ;
   wire \$246 ;
   wire \$247 ;
-  wire \$248 ;
-  reg [5:0] \$249 ;
-  reg [23:0] \$25 ;
-  reg [127:0] \$250 ;
-  reg \$251 ;
-  reg \$252 ;
-  reg \$253 ;
-  reg \$254 ;
-  reg [3:0] \$255 ;
-  reg [8:0] \$256 ;
-  reg [8:0] \$257 ;
-  reg [8:0] \$258 ;
-  reg [8:0] \$259 ;
-  wire [23:0] \$26 ;
-  reg [8:0] \$260 ;
-  reg [8:0] \$261 ;
-  reg [8:0] \$262 ;
-  reg [8:0] \$263 ;
-  reg [8:0] \$264 ;
-  reg [8:0] \$265 ;
-  reg [8:0] \$266 ;
-  reg [8:0] \$267 ;
-  reg [8:0] \$268 ;
-  reg [8:0] \$269 ;
-  wire [24:0] \$27 ;
-  reg [8:0] \$270 ;
-  reg [8:0] \$271 ;
-  reg [7:0] \$272 ;
-  reg [7:0] \$273 ;
-  reg [7:0] \$274 ;
-  reg [7:0] \$275 ;
-  reg [7:0] \$276 ;
-  reg [7:0] \$277 ;
-  reg [7:0] \$278 ;
-  reg [7:0] \$279 ;
-  wire \$28 ;
-  reg [7:0] \$280 ;
-  reg [7:0] \$281 ;
-  reg [7:0] \$282 ;
-  reg [7:0] \$283 ;
-  reg [7:0] \$284 ;
-  reg [7:0] \$285 ;
-  reg [7:0] \$286 ;
-  reg [7:0] \$287 ;
-  reg [7:0] \$288 ;
-  reg [7:0] \$289 ;
-  wire \$29 ;
-  reg [7:0] \$290 ;
-  reg [7:0] \$291 ;
-  reg [7:0] \$292 ;
-  reg [7:0] \$293 ;
-  reg [7:0] \$294 ;
-  reg [7:0] \$295 ;
-  reg [7:0] \$296 ;
-  reg [7:0] \$297 ;
-  reg [7:0] \$298 ;
-  reg [7:0] \$299 ;
-  reg [3:0] \$3 ;
-  reg [3:0] \$30 ;
-  reg [7:0] \$300 ;
-  reg [7:0] \$301 ;
-  reg [7:0] \$302 ;
-  reg [7:0] \$303 ;
-  reg [7:0] \$304 ;
-  reg [7:0] \$305 ;
-  reg [7:0] \$306 ;
-  reg [7:0] \$307 ;
-  reg [7:0] \$308 ;
-  reg [7:0] \$309 ;
-  wire \$31 ;
-  reg [7:0] \$310 ;
-  reg [7:0] \$311 ;
-  reg [7:0] \$312 ;
-  reg [7:0] \$313 ;
-  reg [7:0] \$314 ;
-  reg [7:0] \$315 ;
-  reg [7:0] \$316 ;
-  reg [7:0] \$317 ;
-  reg [7:0] \$318 ;
-  reg [7:0] \$319 ;
-  wire \$32 ;
-  reg [7:0] \$320 ;
-  reg [7:0] \$321 ;
-  reg [7:0] \$322 ;
-  reg [7:0] \$323 ;
-  reg [7:0] \$324 ;
-  reg [7:0] \$325 ;
-  reg [7:0] \$326 ;
-  reg [7:0] \$327 ;
-  reg [7:0] \$328 ;
-  reg [7:0] \$329 ;
-  wire \$33 ;
-  reg [7:0] \$330 ;
-  reg [7:0] \$331 ;
-  reg [7:0] \$332 ;
-  reg [7:0] \$333 ;
-  reg [7:0] \$334 ;
-  reg [7:0] \$335 ;
-  reg [16:0] \$336 ;
-  reg [16:0] \$337 ;
-  reg [16:0] \$338 ;
-  reg [16:0] \$339 ;
-  wire \$34 ;
-  reg [16:0] \$340 ;
-  reg [16:0] \$341 ;
-  reg [16:0] \$342 ;
-  reg [16:0] \$343 ;
-  reg [16:0] \$344 ;
-  reg [16:0] \$345 ;
-  reg [16:0] \$346 ;
-  reg [16:0] \$347 ;
-  reg [16:0] \$348 ;
-  reg [16:0] \$349 ;
-  wire \$35 ;
-  reg [16:0] \$350 ;
-  reg [16:0] \$351 ;
-  reg [16:0] \$352 ;
-  reg [16:0] \$353 ;
-  reg [16:0] \$354 ;
-  reg [16:0] \$355 ;
-  reg [16:0] \$356 ;
-  reg [16:0] \$357 ;
-  reg [16:0] \$358 ;
-  reg [16:0] \$359 ;
-  wire [6:0] \$36 ;
-  reg [16:0] \$360 ;
-  reg [16:0] \$361 ;
-  reg [16:0] \$362 ;
-  reg [16:0] \$363 ;
-  reg [16:0] \$364 ;
-  reg [16:0] \$365 ;
-  reg [16:0] \$366 ;
-  reg [16:0] \$367 ;
-  reg [16:0] \$368 ;
-  reg [16:0] \$369 ;
-  wire [6:0] \$37 ;
-  reg [16:0] \$370 ;
-  reg [16:0] \$371 ;
-  reg [16:0] \$372 ;
-  reg [16:0] \$373 ;
-  reg [16:0] \$374 ;
-  reg [16:0] \$375 ;
-  reg [16:0] \$376 ;
-  reg [16:0] \$377 ;
-  reg [16:0] \$378 ;
-  reg [16:0] \$379 ;
-  wire \$38 ;
-  reg [16:0] \$380 ;
-  reg [16:0] \$381 ;
-  reg [16:0] \$382 ;
-  reg [16:0] \$383 ;
-  reg [16:0] \$384 ;
-  reg [16:0] \$385 ;
-  reg [16:0] \$386 ;
-  reg [16:0] \$387 ;
-  reg [16:0] \$388 ;
-  reg [16:0] \$389 ;
-  wire \$39 ;
-  reg [16:0] \$390 ;
-  reg [16:0] \$391 ;
-  reg [16:0] \$392 ;
-  reg [16:0] \$393 ;
-  reg [16:0] \$394 ;
-  reg [16:0] \$395 ;
-  reg [16:0] \$396 ;
-  reg [16:0] \$397 ;
-  reg [16:0] \$398 ;
-  reg [16:0] \$399 ;
-  wire \$4 ;
-  reg [3:0] \$40 ;
-  reg [23:0] \$400 ;
-  reg [23:0] \$401 ;
-  reg [23:0] \$402 ;
-  reg [23:0] \$403 ;
-  reg [23:0] \$404 ;
-  reg [23:0] \$405 ;
-  reg [23:0] \$406 ;
-  reg [23:0] \$407 ;
-  reg [23:0] \$408 ;
-  reg [23:0] \$409 ;
-  wire \$41 ;
-  reg [23:0] \$410 ;
-  reg [23:0] \$411 ;
-  reg [23:0] \$412 ;
-  reg [23:0] \$413 ;
-  reg [23:0] \$414 ;
-  reg [23:0] \$415 ;
-  reg [23:0] \$416 ;
-  reg [23:0] \$417 ;
-  reg [23:0] \$418 ;
-  reg [23:0] \$419 ;
-  wire \$42 ;
-  reg \$420 ;
-  reg \$421 ;
-  reg \$422 ;
-  reg [3:0] \$423 ;
-  reg \$424 ;
-  reg \$425 ;
-  reg \$426 ;
-  reg [3:0] \$427 ;
-  reg \$428 ;
-  reg \$429 ;
-  wire \$43 ;
-  reg \$430 ;
-  reg [3:0] \$431 ;
-  reg \$432 ;
-  reg \$433 ;
-  reg \$434 ;
-  reg [3:0] \$435 ;
-  reg \$436 ;
-  reg [23:0] \$437 ;
-  reg [95:0] \$438 ;
-  reg [23:0] \$439 ;
-  reg [3:0] \$44 ;
-  reg [23:0] \$440 ;
-  reg [23:0] \$441 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  reg \$49 ;
-  wire \$5 ;
-  reg \$50 ;
-  reg [3:0] \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire [127:0] \$54 ;
-  wire [8:0] \$55 ;
-  wire [127:0] \$56 ;
-  wire [8:0] \$57 ;
-  wire [127:0] \$58 ;
-  wire [8:0] \$59 ;
+  wire [24:0] \$248 ;
+  wire [24:0] \$249 ;
+  wire [127:0] \$25 ;
+  wire [25:0] \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire [17:0] \$253 ;
+  wire [17:0] \$254 ;
+  wire [18:0] \$255 ;
+  wire [17:0] \$256 ;
+  wire [17:0] \$257 ;
+  wire [18:0] \$258 ;
+  wire [17:0] \$259 ;
+  wire [8:0] \$26 ;
+  wire [17:0] \$260 ;
+  wire [18:0] \$261 ;
+  wire [17:0] \$262 ;
+  wire [17:0] \$263 ;
+  wire [18:0] \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire [24:0] \$267 ;
+  wire [24:0] \$268 ;
+  wire [25:0] \$269 ;
+  wire [127:0] \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire [17:0] \$272 ;
+  wire [17:0] \$273 ;
+  wire [18:0] \$274 ;
+  wire [17:0] \$275 ;
+  wire [17:0] \$276 ;
+  wire [18:0] \$277 ;
+  wire [17:0] \$278 ;
+  wire [17:0] \$279 ;
+  wire [8:0] \$28 ;
+  wire [18:0] \$280 ;
+  wire [17:0] \$281 ;
+  wire [17:0] \$282 ;
+  wire [18:0] \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire [24:0] \$286 ;
+  wire [24:0] \$287 ;
+  wire [25:0] \$288 ;
+  wire \$289 ;
+  wire [127:0] \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
+  reg \$3 ;
+  wire [8:0] \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire [127:0] \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire [8:0] \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  reg [23:0] \$322 ;
+  wire [23:0] \$323 ;
+  wire [24:0] \$324 ;
+  reg [23:0] \$325 ;
+  wire [23:0] \$326 ;
+  wire [24:0] \$327 ;
+  reg [23:0] \$328 ;
+  wire [23:0] \$329 ;
+  wire [127:0] \$33 ;
+  wire [24:0] \$330 ;
+  reg [23:0] \$331 ;
+  wire [23:0] \$332 ;
+  wire [24:0] \$333 ;
+  reg [3:0] \$334 ;
+  reg [1:0] \$335 ;
+  reg \$336 ;
+  reg \$337 ;
+  reg \$338 ;
+  reg [5:0] \$339 ;
+  wire [8:0] \$34 ;
+  reg [127:0] \$340 ;
+  reg \$341 ;
+  reg \$342 ;
+  reg \$343 ;
+  reg \$344 ;
+  reg [3:0] \$345 ;
+  reg [8:0] \$346 ;
+  reg [8:0] \$347 ;
+  reg [8:0] \$348 ;
+  reg [8:0] \$349 ;
+  wire [127:0] \$35 ;
+  reg [8:0] \$350 ;
+  reg [8:0] \$351 ;
+  reg [8:0] \$352 ;
+  reg [8:0] \$353 ;
+  reg [8:0] \$354 ;
+  reg [8:0] \$355 ;
+  reg [8:0] \$356 ;
+  reg [8:0] \$357 ;
+  reg [8:0] \$358 ;
+  reg [8:0] \$359 ;
+  wire [8:0] \$36 ;
+  reg [8:0] \$360 ;
+  reg [8:0] \$361 ;
+  reg [8:0] \$362 ;
+  reg [8:0] \$363 ;
+  reg [8:0] \$364 ;
+  reg [8:0] \$365 ;
+  reg [8:0] \$366 ;
+  reg [8:0] \$367 ;
+  reg [8:0] \$368 ;
+  reg [8:0] \$369 ;
+  wire [127:0] \$37 ;
+  reg [8:0] \$370 ;
+  reg [8:0] \$371 ;
+  reg [8:0] \$372 ;
+  reg [8:0] \$373 ;
+  reg [8:0] \$374 ;
+  reg [8:0] \$375 ;
+  reg [8:0] \$376 ;
+  reg [8:0] \$377 ;
+  reg [8:0] \$378 ;
+  reg [8:0] \$379 ;
+  wire [8:0] \$38 ;
+  reg [8:0] \$380 ;
+  reg [8:0] \$381 ;
+  reg [8:0] \$382 ;
+  reg [8:0] \$383 ;
+  reg [8:0] \$384 ;
+  reg [8:0] \$385 ;
+  reg [8:0] \$386 ;
+  reg [8:0] \$387 ;
+  reg [8:0] \$388 ;
+  reg [8:0] \$389 ;
+  wire [127:0] \$39 ;
+  reg [8:0] \$390 ;
+  reg [8:0] \$391 ;
+  reg [8:0] \$392 ;
+  reg [8:0] \$393 ;
+  reg [8:0] \$394 ;
+  reg [8:0] \$395 ;
+  reg [8:0] \$396 ;
+  reg [8:0] \$397 ;
+  reg [8:0] \$398 ;
+  reg [8:0] \$399 ;
+  reg \$4 ;
+  wire [8:0] \$40 ;
+  reg [8:0] \$400 ;
+  reg [8:0] \$401 ;
+  reg [8:0] \$402 ;
+  reg [8:0] \$403 ;
+  reg [8:0] \$404 ;
+  reg [8:0] \$405 ;
+  reg [8:0] \$406 ;
+  reg [8:0] \$407 ;
+  reg [8:0] \$408 ;
+  reg [8:0] \$409 ;
+  wire [127:0] \$41 ;
+  reg [7:0] \$410 ;
+  reg [7:0] \$411 ;
+  reg [7:0] \$412 ;
+  reg [7:0] \$413 ;
+  reg [7:0] \$414 ;
+  reg [7:0] \$415 ;
+  reg [7:0] \$416 ;
+  reg [7:0] \$417 ;
+  reg [7:0] \$418 ;
+  reg [7:0] \$419 ;
+  wire [8:0] \$42 ;
+  reg [7:0] \$420 ;
+  reg [7:0] \$421 ;
+  reg [7:0] \$422 ;
+  reg [7:0] \$423 ;
+  reg [7:0] \$424 ;
+  reg [7:0] \$425 ;
+  reg [7:0] \$426 ;
+  reg [7:0] \$427 ;
+  reg [7:0] \$428 ;
+  reg [7:0] \$429 ;
+  wire [127:0] \$43 ;
+  reg [7:0] \$430 ;
+  reg [7:0] \$431 ;
+  reg [7:0] \$432 ;
+  reg [7:0] \$433 ;
+  reg [7:0] \$434 ;
+  reg [7:0] \$435 ;
+  reg [7:0] \$436 ;
+  reg [7:0] \$437 ;
+  reg [7:0] \$438 ;
+  reg [7:0] \$439 ;
+  wire [8:0] \$44 ;
+  reg [7:0] \$440 ;
+  reg [7:0] \$441 ;
+  reg [7:0] \$442 ;
+  reg [7:0] \$443 ;
+  reg [7:0] \$444 ;
+  reg [7:0] \$445 ;
+  reg [7:0] \$446 ;
+  reg [7:0] \$447 ;
+  reg [7:0] \$448 ;
+  reg [7:0] \$449 ;
+  wire [127:0] \$45 ;
+  reg [7:0] \$450 ;
+  reg [7:0] \$451 ;
+  reg [7:0] \$452 ;
+  reg [7:0] \$453 ;
+  reg [7:0] \$454 ;
+  reg [7:0] \$455 ;
+  reg [7:0] \$456 ;
+  reg [7:0] \$457 ;
+  reg [7:0] \$458 ;
+  reg [7:0] \$459 ;
+  wire [8:0] \$46 ;
+  reg [7:0] \$460 ;
+  reg [7:0] \$461 ;
+  reg [7:0] \$462 ;
+  reg [7:0] \$463 ;
+  reg [7:0] \$464 ;
+  reg [7:0] \$465 ;
+  reg [7:0] \$466 ;
+  reg [7:0] \$467 ;
+  reg [7:0] \$468 ;
+  reg [7:0] \$469 ;
+  wire [127:0] \$47 ;
+  reg [7:0] \$470 ;
+  reg [7:0] \$471 ;
+  reg [7:0] \$472 ;
+  reg [7:0] \$473 ;
+  reg [16:0] \$474 ;
+  reg [16:0] \$475 ;
+  reg [16:0] \$476 ;
+  reg [16:0] \$477 ;
+  reg [16:0] \$478 ;
+  reg [16:0] \$479 ;
+  wire [8:0] \$48 ;
+  reg [16:0] \$480 ;
+  reg [16:0] \$481 ;
+  reg [16:0] \$482 ;
+  reg [16:0] \$483 ;
+  reg [16:0] \$484 ;
+  reg [16:0] \$485 ;
+  reg [16:0] \$486 ;
+  reg [16:0] \$487 ;
+  reg [16:0] \$488 ;
+  reg [16:0] \$489 ;
+  wire [127:0] \$49 ;
+  reg [16:0] \$490 ;
+  reg [16:0] \$491 ;
+  reg [16:0] \$492 ;
+  reg [16:0] \$493 ;
+  reg [16:0] \$494 ;
+  reg [16:0] \$495 ;
+  reg [16:0] \$496 ;
+  reg [16:0] \$497 ;
+  reg [16:0] \$498 ;
+  reg [16:0] \$499 ;
+  reg \$5 ;
+  wire [8:0] \$50 ;
+  reg [16:0] \$500 ;
+  reg [16:0] \$501 ;
+  reg [16:0] \$502 ;
+  reg [16:0] \$503 ;
+  reg [16:0] \$504 ;
+  reg [16:0] \$505 ;
+  reg [16:0] \$506 ;
+  reg [16:0] \$507 ;
+  reg [16:0] \$508 ;
+  reg [16:0] \$509 ;
+  wire [127:0] \$51 ;
+  reg [16:0] \$510 ;
+  reg [16:0] \$511 ;
+  reg [16:0] \$512 ;
+  reg [16:0] \$513 ;
+  reg [16:0] \$514 ;
+  reg [16:0] \$515 ;
+  reg [16:0] \$516 ;
+  reg [16:0] \$517 ;
+  reg [16:0] \$518 ;
+  reg [16:0] \$519 ;
+  wire [8:0] \$52 ;
+  reg [16:0] \$520 ;
+  reg [16:0] \$521 ;
+  reg [16:0] \$522 ;
+  reg [16:0] \$523 ;
+  reg [16:0] \$524 ;
+  reg [16:0] \$525 ;
+  reg [16:0] \$526 ;
+  reg [16:0] \$527 ;
+  reg [16:0] \$528 ;
+  reg [16:0] \$529 ;
+  wire [127:0] \$53 ;
+  reg [16:0] \$530 ;
+  reg [16:0] \$531 ;
+  reg [16:0] \$532 ;
+  reg [16:0] \$533 ;
+  reg [16:0] \$534 ;
+  reg [16:0] \$535 ;
+  reg [16:0] \$536 ;
+  reg [16:0] \$537 ;
+  reg [16:0] \$538 ;
+  reg [16:0] \$539 ;
+  wire [8:0] \$54 ;
+  reg [16:0] \$540 ;
+  reg [16:0] \$541 ;
+  reg [16:0] \$542 ;
+  reg [16:0] \$543 ;
+  reg [16:0] \$544 ;
+  reg [16:0] \$545 ;
+  reg [16:0] \$546 ;
+  reg [16:0] \$547 ;
+  reg [16:0] \$548 ;
+  reg [16:0] \$549 ;
+  wire [127:0] \$55 ;
+  reg [16:0] \$550 ;
+  reg [16:0] \$551 ;
+  reg [16:0] \$552 ;
+  reg [16:0] \$553 ;
+  reg [16:0] \$554 ;
+  reg [16:0] \$555 ;
+  reg [16:0] \$556 ;
+  reg [16:0] \$557 ;
+  reg [16:0] \$558 ;
+  reg [16:0] \$559 ;
+  wire [8:0] \$56 ;
+  reg [16:0] \$560 ;
+  reg [16:0] \$561 ;
+  reg [16:0] \$562 ;
+  reg [16:0] \$563 ;
+  reg [16:0] \$564 ;
+  reg [16:0] \$565 ;
+  reg [16:0] \$566 ;
+  reg [16:0] \$567 ;
+  reg [16:0] \$568 ;
+  reg [16:0] \$569 ;
+  wire [127:0] \$57 ;
+  reg [16:0] \$570 ;
+  reg [16:0] \$571 ;
+  reg [16:0] \$572 ;
+  reg [16:0] \$573 ;
+  reg [16:0] \$574 ;
+  reg [16:0] \$575 ;
+  reg [16:0] \$576 ;
+  reg [16:0] \$577 ;
+  reg [16:0] \$578 ;
+  reg [16:0] \$579 ;
+  wire [8:0] \$58 ;
+  reg [16:0] \$580 ;
+  reg [16:0] \$581 ;
+  reg [16:0] \$582 ;
+  reg [16:0] \$583 ;
+  reg [16:0] \$584 ;
+  reg [16:0] \$585 ;
+  reg [16:0] \$586 ;
+  reg [16:0] \$587 ;
+  reg [16:0] \$588 ;
+  reg [16:0] \$589 ;
+  wire [127:0] \$59 ;
+  reg [16:0] \$590 ;
+  reg [16:0] \$591 ;
+  reg [16:0] \$592 ;
+  reg [16:0] \$593 ;
+  reg [16:0] \$594 ;
+  reg [16:0] \$595 ;
+  reg [16:0] \$596 ;
+  reg [16:0] \$597 ;
+  reg [16:0] \$598 ;
+  reg [16:0] \$599 ;
   wire \$6 ;
-  wire [127:0] \$60 ;
-  wire [8:0] \$61 ;
-  wire [127:0] \$62 ;
-  wire [8:0] \$63 ;
-  wire [127:0] \$64 ;
-  wire [8:0] \$65 ;
-  wire [127:0] \$66 ;
-  wire [8:0] \$67 ;
-  wire [127:0] \$68 ;
-  wire [8:0] \$69 ;
-  reg [3:0] \$7 ;
-  wire [127:0] \$70 ;
-  wire [8:0] \$71 ;
-  wire [127:0] \$72 ;
-  wire [8:0] \$73 ;
-  wire [127:0] \$74 ;
-  wire [8:0] \$75 ;
-  wire [127:0] \$76 ;
-  wire [8:0] \$77 ;
-  wire [127:0] \$78 ;
-  wire [8:0] \$79 ;
-  wire \$8 ;
-  wire [127:0] \$80 ;
-  wire [8:0] \$81 ;
-  wire [127:0] \$82 ;
-  wire [8:0] \$83 ;
-  wire [127:0] \$84 ;
-  wire [8:0] \$85 ;
-  wire [16:0] \$86 ;
-  wire [16:0] \$87 ;
-  wire [16:0] \$88 ;
-  wire [16:0] \$89 ;
+  wire [8:0] \$60 ;
+  reg [16:0] \$600 ;
+  reg [16:0] \$601 ;
+  reg [23:0] \$602 ;
+  reg [23:0] \$603 ;
+  reg [23:0] \$604 ;
+  reg [23:0] \$605 ;
+  reg [23:0] \$606 ;
+  reg [23:0] \$607 ;
+  reg [23:0] \$608 ;
+  reg [23:0] \$609 ;
+  wire [127:0] \$61 ;
+  reg [23:0] \$610 ;
+  reg [23:0] \$611 ;
+  reg [23:0] \$612 ;
+  reg [23:0] \$613 ;
+  reg [23:0] \$614 ;
+  reg [23:0] \$615 ;
+  reg [23:0] \$616 ;
+  reg [23:0] \$617 ;
+  reg [23:0] \$618 ;
+  reg [23:0] \$619 ;
+  wire [8:0] \$62 ;
+  reg [23:0] \$620 ;
+  reg [23:0] \$621 ;
+  reg \$622 ;
+  reg \$623 ;
+  reg \$624 ;
+  reg [3:0] \$625 ;
+  reg \$626 ;
+  reg \$627 ;
+  reg \$628 ;
+  reg [3:0] \$629 ;
+  wire [127:0] \$63 ;
+  reg \$630 ;
+  reg \$631 ;
+  reg \$632 ;
+  reg [3:0] \$633 ;
+  reg \$634 ;
+  reg \$635 ;
+  reg \$636 ;
+  reg [3:0] \$637 ;
+  reg \$638 ;
+  reg \$639 ;
+  wire [8:0] \$64 ;
+  reg \$640 ;
+  reg [3:0] \$641 ;
+  reg \$642 ;
+  reg [23:0] \$643 ;
+  reg [95:0] \$644 ;
+  reg [23:0] \$645 ;
+  reg [23:0] \$646 ;
+  reg [23:0] \$647 ;
+  wire [127:0] \$65 ;
+  wire [8:0] \$66 ;
+  wire [127:0] \$67 ;
+  wire [8:0] \$68 ;
+  wire [127:0] \$69 ;
+  wire [6:0] \$7 ;
+  wire [8:0] \$70 ;
+  wire [127:0] \$71 ;
+  wire [8:0] \$72 ;
+  wire [127:0] \$73 ;
+  wire [8:0] \$74 ;
+  wire [127:0] \$75 ;
+  wire [8:0] \$76 ;
+  wire [127:0] \$77 ;
+  wire [8:0] \$78 ;
+  wire [127:0] \$79 ;
+  wire [6:0] \$8 ;
+  wire [8:0] \$80 ;
+  wire [127:0] \$81 ;
+  wire [8:0] \$82 ;
+  wire [127:0] \$83 ;
+  wire [8:0] \$84 ;
+  wire [127:0] \$85 ;
+  wire [8:0] \$86 ;
+  wire [127:0] \$87 ;
+  wire [8:0] \$88 ;
+  wire [127:0] \$89 ;
   wire \$9 ;
-  wire [16:0] \$90 ;
-  wire [16:0] \$91 ;
-  wire [16:0] \$92 ;
-  wire [16:0] \$93 ;
-  wire [16:0] \$94 ;
-  wire [16:0] \$95 ;
-  wire [16:0] \$96 ;
-  wire [16:0] \$97 ;
-  wire [16:0] \$98 ;
-  wire [16:0] \$99 ;
-  reg [1:0] \$signature__addr ;
+  wire [8:0] \$90 ;
+  wire [127:0] \$91 ;
+  wire [8:0] \$92 ;
+  wire [127:0] \$93 ;
+  wire [8:0] \$94 ;
+  wire [127:0] \$95 ;
+  wire [8:0] \$96 ;
+  wire [127:0] \$97 ;
+  wire [8:0] \$98 ;
+  wire [127:0] \$99 ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr ;
   wire [127:0] \$signature__data ;
   wire \$signature__en ;
   reg [23:0] acc0 = 24'h000000;
@@ -1321,6 +1528,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
+  reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [127:0] i__payload;
   wire [127:0] i__payload;
@@ -1344,16 +1553,21 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire i__ready;
   input i__valid;
   wire i__valid;
+  wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
+  reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
+  reg [3:0] nf6 = 4'h0;
+  reg [3:0] nf_t = 4'h0;
   output [95:0] o__payload;
   reg [95:0] o__payload = 96'h000000000000000000000000;
   wire [23:0] \o__payload[0] ;
@@ -1365,74 +1579,141 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   output o__valid;
   reg o__valid = 1'h0;
   reg [16:0] prod0_0 = 17'h00000;
+  reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod0_10 = 17'h00000;
+  reg [16:0] prod0_10_r = 17'h00000;
   reg [16:0] prod0_11 = 17'h00000;
+  reg [16:0] prod0_11_r = 17'h00000;
   reg [16:0] prod0_12 = 17'h00000;
+  reg [16:0] prod0_12_r = 17'h00000;
   reg [16:0] prod0_13 = 17'h00000;
+  reg [16:0] prod0_13_r = 17'h00000;
   reg [16:0] prod0_14 = 17'h00000;
+  reg [16:0] prod0_14_r = 17'h00000;
   reg [16:0] prod0_15 = 17'h00000;
+  reg [16:0] prod0_15_r = 17'h00000;
+  reg [16:0] prod0_1_r = 17'h00000;
   reg [16:0] prod0_2 = 17'h00000;
+  reg [16:0] prod0_2_r = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
+  reg [16:0] prod0_3_r = 17'h00000;
   reg [16:0] prod0_4 = 17'h00000;
+  reg [16:0] prod0_4_r = 17'h00000;
   reg [16:0] prod0_5 = 17'h00000;
+  reg [16:0] prod0_5_r = 17'h00000;
   reg [16:0] prod0_6 = 17'h00000;
+  reg [16:0] prod0_6_r = 17'h00000;
   reg [16:0] prod0_7 = 17'h00000;
+  reg [16:0] prod0_7_r = 17'h00000;
   reg [16:0] prod0_8 = 17'h00000;
+  reg [16:0] prod0_8_r = 17'h00000;
   reg [16:0] prod0_9 = 17'h00000;
+  reg [16:0] prod0_9_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
+  reg [16:0] prod1_0_r = 17'h00000;
   reg [16:0] prod1_1 = 17'h00000;
   reg [16:0] prod1_10 = 17'h00000;
+  reg [16:0] prod1_10_r = 17'h00000;
   reg [16:0] prod1_11 = 17'h00000;
+  reg [16:0] prod1_11_r = 17'h00000;
   reg [16:0] prod1_12 = 17'h00000;
+  reg [16:0] prod1_12_r = 17'h00000;
   reg [16:0] prod1_13 = 17'h00000;
+  reg [16:0] prod1_13_r = 17'h00000;
   reg [16:0] prod1_14 = 17'h00000;
+  reg [16:0] prod1_14_r = 17'h00000;
   reg [16:0] prod1_15 = 17'h00000;
+  reg [16:0] prod1_15_r = 17'h00000;
+  reg [16:0] prod1_1_r = 17'h00000;
   reg [16:0] prod1_2 = 17'h00000;
+  reg [16:0] prod1_2_r = 17'h00000;
   reg [16:0] prod1_3 = 17'h00000;
+  reg [16:0] prod1_3_r = 17'h00000;
   reg [16:0] prod1_4 = 17'h00000;
+  reg [16:0] prod1_4_r = 17'h00000;
   reg [16:0] prod1_5 = 17'h00000;
+  reg [16:0] prod1_5_r = 17'h00000;
   reg [16:0] prod1_6 = 17'h00000;
+  reg [16:0] prod1_6_r = 17'h00000;
   reg [16:0] prod1_7 = 17'h00000;
+  reg [16:0] prod1_7_r = 17'h00000;
   reg [16:0] prod1_8 = 17'h00000;
+  reg [16:0] prod1_8_r = 17'h00000;
   reg [16:0] prod1_9 = 17'h00000;
+  reg [16:0] prod1_9_r = 17'h00000;
   reg [16:0] prod2_0 = 17'h00000;
+  reg [16:0] prod2_0_r = 17'h00000;
   reg [16:0] prod2_1 = 17'h00000;
   reg [16:0] prod2_10 = 17'h00000;
+  reg [16:0] prod2_10_r = 17'h00000;
   reg [16:0] prod2_11 = 17'h00000;
+  reg [16:0] prod2_11_r = 17'h00000;
   reg [16:0] prod2_12 = 17'h00000;
+  reg [16:0] prod2_12_r = 17'h00000;
   reg [16:0] prod2_13 = 17'h00000;
+  reg [16:0] prod2_13_r = 17'h00000;
   reg [16:0] prod2_14 = 17'h00000;
+  reg [16:0] prod2_14_r = 17'h00000;
   reg [16:0] prod2_15 = 17'h00000;
+  reg [16:0] prod2_15_r = 17'h00000;
+  reg [16:0] prod2_1_r = 17'h00000;
   reg [16:0] prod2_2 = 17'h00000;
+  reg [16:0] prod2_2_r = 17'h00000;
   reg [16:0] prod2_3 = 17'h00000;
+  reg [16:0] prod2_3_r = 17'h00000;
   reg [16:0] prod2_4 = 17'h00000;
+  reg [16:0] prod2_4_r = 17'h00000;
   reg [16:0] prod2_5 = 17'h00000;
+  reg [16:0] prod2_5_r = 17'h00000;
   reg [16:0] prod2_6 = 17'h00000;
+  reg [16:0] prod2_6_r = 17'h00000;
   reg [16:0] prod2_7 = 17'h00000;
+  reg [16:0] prod2_7_r = 17'h00000;
   reg [16:0] prod2_8 = 17'h00000;
+  reg [16:0] prod2_8_r = 17'h00000;
   reg [16:0] prod2_9 = 17'h00000;
+  reg [16:0] prod2_9_r = 17'h00000;
   reg [16:0] prod3_0 = 17'h00000;
+  reg [16:0] prod3_0_r = 17'h00000;
   reg [16:0] prod3_1 = 17'h00000;
   reg [16:0] prod3_10 = 17'h00000;
+  reg [16:0] prod3_10_r = 17'h00000;
   reg [16:0] prod3_11 = 17'h00000;
+  reg [16:0] prod3_11_r = 17'h00000;
   reg [16:0] prod3_12 = 17'h00000;
+  reg [16:0] prod3_12_r = 17'h00000;
   reg [16:0] prod3_13 = 17'h00000;
+  reg [16:0] prod3_13_r = 17'h00000;
   reg [16:0] prod3_14 = 17'h00000;
+  reg [16:0] prod3_14_r = 17'h00000;
   reg [16:0] prod3_15 = 17'h00000;
+  reg [16:0] prod3_15_r = 17'h00000;
+  reg [16:0] prod3_1_r = 17'h00000;
   reg [16:0] prod3_2 = 17'h00000;
+  reg [16:0] prod3_2_r = 17'h00000;
   reg [16:0] prod3_3 = 17'h00000;
+  reg [16:0] prod3_3_r = 17'h00000;
   reg [16:0] prod3_4 = 17'h00000;
+  reg [16:0] prod3_4_r = 17'h00000;
   reg [16:0] prod3_5 = 17'h00000;
+  reg [16:0] prod3_5_r = 17'h00000;
   reg [16:0] prod3_6 = 17'h00000;
+  reg [16:0] prod3_6_r = 17'h00000;
   reg [16:0] prod3_7 = 17'h00000;
+  reg [16:0] prod3_7_r = 17'h00000;
   reg [16:0] prod3_8 = 17'h00000;
+  reg [16:0] prod3_8_r = 17'h00000;
   reg [16:0] prod3_9 = 17'h00000;
-  reg [1:0] rport__addr;
+  reg [16:0] prod3_9_r = 17'h00000;
+  reg reads_input_t = 1'h1;
+  (* init = 2'h0 *)
+  wire [1:0] rport__addr;
   wire [127:0] rport__data;
   wire rport__en;
   input rst;
   wire rst;
+  reg [1:0] sf_t = 2'h0;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
   reg [23:0] sum0_s0_2 = 24'h000000;
@@ -1459,6 +1740,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_10 = 8'h00;
@@ -1528,22 +1810,134 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [511:0] wrom__data;
   wire wrom__en;
   reg [127:0] x_reg = 128'h00000000000000000000000000000000;
-  reg [8:0] xoff0 = 9'h000;
-  reg [8:0] xoff1 = 9'h000;
-  reg [8:0] xoff10 = 9'h000;
-  reg [8:0] xoff11 = 9'h000;
-  reg [8:0] xoff12 = 9'h000;
-  reg [8:0] xoff13 = 9'h000;
-  reg [8:0] xoff14 = 9'h000;
-  reg [8:0] xoff15 = 9'h000;
-  reg [8:0] xoff2 = 9'h000;
-  reg [8:0] xoff3 = 9'h000;
-  reg [8:0] xoff4 = 9'h000;
-  reg [8:0] xoff5 = 9'h000;
-  reg [8:0] xoff6 = 9'h000;
-  reg [8:0] xoff7 = 9'h000;
-  reg [8:0] xoff8 = 9'h000;
-  reg [8:0] xoff9 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_10 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_11 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_12 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_13 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_14 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_15 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_7 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_8 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_9 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_10 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_11 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_12 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_13 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_14 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_15 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_7 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_8 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_9 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_10 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_11 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_12 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_13 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_14 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_15 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_7 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_8 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_9 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_10 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_11 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_12 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_13 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_14 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_15 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_7 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_8 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_9 = 9'h000;
   reg [127:0] inbuf [3:0];
   initial begin
     inbuf[0] = 128'h00000000000000000000000000000000;
@@ -1553,12 +1947,12 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[\$signature__addr ] <= i__payload;
+      inbuf[sf_t] <= i__payload;
   end
   reg [127:0] _0_;
   always @(posedge clk) begin
     if (rport__en) begin
-      _0_ <= inbuf[rport__addr];
+      _0_ <= inbuf[sf_t];
     end
   end
   assign rport__data = _0_;
@@ -1621,3825 +2015,4757 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   assign wrom__data = _1_;
   always @(posedge clk)
-    prod3_14 <= \$398 ;
+    last_t <= \$338 ;
   always @(posedge clk)
-    prod3_15 <= \$399 ;
+    t <= \$339 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$400 ;
+    x_reg <= \$340 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$401 ;
+    from_input <= \$341 ;
   always @(posedge clk)
-    sum0_s0_2 <= \$402 ;
+    v1 <= \$342 ;
   always @(posedge clk)
-    sum0_s0_3 <= \$403 ;
+    first1 <= \$343 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$404 ;
+    last1 <= \$344 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$405 ;
+    nf1 <= \$345 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$406 ;
+    xoff0_0 <= \$346 ;
   always @(posedge clk)
-    sum1_s0_2 <= \$407 ;
+    xoff0_1 <= \$347 ;
   always @(posedge clk)
-    sum1_s0_3 <= \$408 ;
+    xoff0_2 <= \$348 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$409 ;
+    xoff0_3 <= \$349 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$410 ;
+    xoff0_4 <= \$350 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$411 ;
+    xoff0_5 <= \$351 ;
   always @(posedge clk)
-    sum2_s0_2 <= \$412 ;
+    xoff0_6 <= \$352 ;
   always @(posedge clk)
-    sum2_s0_3 <= \$413 ;
+    xoff0_7 <= \$353 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$414 ;
+    xoff0_8 <= \$354 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$415 ;
+    xoff0_9 <= \$355 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$416 ;
+    xoff0_10 <= \$356 ;
   always @(posedge clk)
-    sum3_s0_2 <= \$417 ;
+    xoff0_11 <= \$357 ;
   always @(posedge clk)
-    sum3_s0_3 <= \$418 ;
+    xoff0_12 <= \$358 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$419 ;
+    xoff0_13 <= \$359 ;
   always @(posedge clk)
-    v2 <= \$420 ;
+    xoff0_14 <= \$360 ;
   always @(posedge clk)
-    first2 <= \$421 ;
+    xoff0_15 <= \$361 ;
   always @(posedge clk)
-    last2 <= \$422 ;
+    xoff1_0 <= \$362 ;
   always @(posedge clk)
-    nf2 <= \$423 ;
+    xoff1_1 <= \$363 ;
   always @(posedge clk)
-    v3 <= \$424 ;
+    xoff1_2 <= \$364 ;
   always @(posedge clk)
-    first3 <= \$425 ;
+    xoff1_3 <= \$365 ;
   always @(posedge clk)
-    last3 <= \$426 ;
+    xoff1_4 <= \$366 ;
   always @(posedge clk)
-    nf3 <= \$427 ;
+    xoff1_5 <= \$367 ;
   always @(posedge clk)
-    v4 <= \$428 ;
+    xoff1_6 <= \$368 ;
   always @(posedge clk)
-    first4 <= \$429 ;
+    xoff1_7 <= \$369 ;
   always @(posedge clk)
-    last4 <= \$430 ;
+    xoff1_8 <= \$370 ;
   always @(posedge clk)
-    nf4 <= \$431 ;
+    xoff1_9 <= \$371 ;
   always @(posedge clk)
-    v5 <= \$432 ;
+    xoff1_10 <= \$372 ;
   always @(posedge clk)
-    first5 <= \$433 ;
+    xoff1_11 <= \$373 ;
   always @(posedge clk)
-    last5 <= \$434 ;
+    xoff1_12 <= \$374 ;
   always @(posedge clk)
-    nf5 <= \$435 ;
+    xoff1_13 <= \$375 ;
   always @(posedge clk)
-    o__valid <= \$436 ;
+    xoff1_14 <= \$376 ;
   always @(posedge clk)
-    acc0 <= \$437 ;
+    xoff1_15 <= \$377 ;
   always @(posedge clk)
-    o__payload <= \$438 ;
+    xoff2_0 <= \$378 ;
   always @(posedge clk)
-    acc1 <= \$439 ;
+    xoff2_1 <= \$379 ;
   always @(posedge clk)
-    acc2 <= \$440 ;
+    xoff2_2 <= \$380 ;
   always @(posedge clk)
-    acc3 <= \$441 ;
-  assign \$1  = ~ o__valid;
-  assign \$2  = \$1  | o__ready;
-  assign \$4  = ! \$3 ;
-  assign i__ready = \$2  & \$4 ;
-  assign \$5  = ~ o__valid;
-  assign \$6  = \$5  | o__ready;
-  assign \$8  = ! \$7 ;
-  assign \$9  = ~ \$8 ;
-  assign \$10  = i__valid | \$9 ;
-  assign \$11  = \$6  & \$10 ;
-  assign \$13  = ! \$12 ;
-  assign \$signature__en  = \$11  & \$13 ;
-  assign \$14  = ~ o__valid;
-  assign rport__en = \$14  | o__ready;
-  assign \$15  = ~ o__valid;
-  assign wrom__en = \$15  | o__ready;
-  assign \$17  = first5 ? \$16  : acc0;
-  assign \$18  = $signed(\$17 ) + $signed(sum0_s1_0);
-  assign \$20  = first5 ? \$19  : acc1;
-  assign \$21  = $signed(\$20 ) + $signed(sum1_s1_0);
-  assign \$23  = first5 ? \$22  : acc2;
-  assign \$24  = $signed(\$23 ) + $signed(sum2_s1_0);
-  assign \$26  = first5 ? \$25  : acc3;
-  assign \$27  = $signed(\$26 ) + $signed(sum3_s1_0);
-  assign \$28  = ~ o__valid;
-  assign \$29  = \$28  | o__ready;
-  assign \$31  = ! \$30 ;
-  assign \$32  = ~ \$31 ;
-  assign \$33  = i__valid | \$32 ;
-  assign \$34  = \$29  & \$33 ;
-  assign \$35  = t == 6'h2f;
-  assign \$36  = t + 1'h1;
-  assign \$37  = \$35  ? 7'h00 : \$36 ;
-  assign \$38  = ~ o__valid;
-  assign \$39  = \$38  | o__ready;
-  assign \$41  = ! \$40 ;
-  assign \$42  = ~ o__valid;
-  assign \$43  = \$42  | o__ready;
-  assign \$45  = ! \$44 ;
-  assign \$46  = ~ \$45 ;
-  assign \$47  = i__valid | \$46 ;
-  assign \$48  = \$43  & \$47 ;
-  assign \$52  = ~ o__valid;
-  assign \$53  = \$52  | o__ready;
-  assign \$54  = from_input ? x_reg : rport__data;
-  assign \$55  = $signed(\$54 [7:0]) - $signed(8'h80);
-  assign \$56  = from_input ? x_reg : rport__data;
-  assign \$57  = $signed(\$56 [15:8]) - $signed(8'h80);
-  assign \$58  = from_input ? x_reg : rport__data;
-  assign \$59  = $signed(\$58 [23:16]) - $signed(8'h80);
-  assign \$60  = from_input ? x_reg : rport__data;
-  assign \$61  = $signed(\$60 [31:24]) - $signed(8'h80);
-  assign \$62  = from_input ? x_reg : rport__data;
-  assign \$63  = $signed(\$62 [39:32]) - $signed(8'h80);
-  assign \$64  = from_input ? x_reg : rport__data;
-  assign \$65  = $signed(\$64 [47:40]) - $signed(8'h80);
-  assign \$66  = from_input ? x_reg : rport__data;
-  assign \$67  = $signed(\$66 [55:48]) - $signed(8'h80);
-  assign \$68  = from_input ? x_reg : rport__data;
-  assign \$69  = $signed(\$68 [63:56]) - $signed(8'h80);
-  assign \$70  = from_input ? x_reg : rport__data;
-  assign \$71  = $signed(\$70 [71:64]) - $signed(8'h80);
-  assign \$72  = from_input ? x_reg : rport__data;
-  assign \$73  = $signed(\$72 [79:72]) - $signed(8'h80);
-  assign \$74  = from_input ? x_reg : rport__data;
-  assign \$75  = $signed(\$74 [87:80]) - $signed(8'h80);
-  assign \$76  = from_input ? x_reg : rport__data;
-  assign \$77  = $signed(\$76 [95:88]) - $signed(8'h80);
-  assign \$78  = from_input ? x_reg : rport__data;
-  assign \$79  = $signed(\$78 [103:96]) - $signed(8'h80);
-  assign \$80  = from_input ? x_reg : rport__data;
-  assign \$81  = $signed(\$80 [111:104]) - $signed(8'h80);
-  assign \$82  = from_input ? x_reg : rport__data;
-  assign \$83  = $signed(\$82 [119:112]) - $signed(8'h80);
-  assign \$84  = from_input ? x_reg : rport__data;
-  assign \$85  = $signed(\$84 [127:120]) - $signed(8'h80);
-  assign \$86  = $signed(xoff0) * $signed(w0_0);
-  assign \$87  = $signed(xoff1) * $signed(w0_1);
-  assign \$88  = $signed(xoff2) * $signed(w0_2);
-  assign \$89  = $signed(xoff3) * $signed(w0_3);
-  assign \$90  = $signed(xoff4) * $signed(w0_4);
-  assign \$91  = $signed(xoff5) * $signed(w0_5);
-  assign \$92  = $signed(xoff6) * $signed(w0_6);
-  assign \$93  = $signed(xoff7) * $signed(w0_7);
-  assign \$94  = $signed(xoff8) * $signed(w0_8);
-  assign \$95  = $signed(xoff9) * $signed(w0_9);
-  assign \$96  = $signed(xoff10) * $signed(w0_10);
-  assign \$97  = $signed(xoff11) * $signed(w0_11);
-  assign \$98  = $signed(xoff12) * $signed(w0_12);
-  assign \$99  = $signed(xoff13) * $signed(w0_13);
-  assign \$100  = $signed(xoff14) * $signed(w0_14);
-  assign \$101  = $signed(xoff15) * $signed(w0_15);
-  assign \$102  = $signed(xoff0) * $signed(w1_0);
-  assign \$103  = $signed(xoff1) * $signed(w1_1);
-  assign \$104  = $signed(xoff2) * $signed(w1_2);
-  assign \$105  = $signed(xoff3) * $signed(w1_3);
-  assign \$106  = $signed(xoff4) * $signed(w1_4);
-  assign \$107  = $signed(xoff5) * $signed(w1_5);
-  assign \$108  = $signed(xoff6) * $signed(w1_6);
-  assign \$109  = $signed(xoff7) * $signed(w1_7);
-  assign \$110  = $signed(xoff8) * $signed(w1_8);
-  assign \$111  = $signed(xoff9) * $signed(w1_9);
-  assign \$112  = $signed(xoff10) * $signed(w1_10);
-  assign \$113  = $signed(xoff11) * $signed(w1_11);
-  assign \$114  = $signed(xoff12) * $signed(w1_12);
-  assign \$115  = $signed(xoff13) * $signed(w1_13);
-  assign \$116  = $signed(xoff14) * $signed(w1_14);
-  assign \$117  = $signed(xoff15) * $signed(w1_15);
-  assign \$118  = $signed(xoff0) * $signed(w2_0);
-  assign \$119  = $signed(xoff1) * $signed(w2_1);
-  assign \$120  = $signed(xoff2) * $signed(w2_2);
-  assign \$121  = $signed(xoff3) * $signed(w2_3);
-  assign \$122  = $signed(xoff4) * $signed(w2_4);
-  assign \$123  = $signed(xoff5) * $signed(w2_5);
-  assign \$124  = $signed(xoff6) * $signed(w2_6);
-  assign \$125  = $signed(xoff7) * $signed(w2_7);
-  assign \$126  = $signed(xoff8) * $signed(w2_8);
-  assign \$127  = $signed(xoff9) * $signed(w2_9);
-  assign \$128  = $signed(xoff10) * $signed(w2_10);
-  assign \$129  = $signed(xoff11) * $signed(w2_11);
-  assign \$130  = $signed(xoff12) * $signed(w2_12);
-  assign \$131  = $signed(xoff13) * $signed(w2_13);
-  assign \$132  = $signed(xoff14) * $signed(w2_14);
-  assign \$133  = $signed(xoff15) * $signed(w2_15);
-  assign \$134  = $signed(xoff0) * $signed(w3_0);
-  assign \$135  = $signed(xoff1) * $signed(w3_1);
-  assign \$136  = $signed(xoff2) * $signed(w3_2);
-  assign \$137  = $signed(xoff3) * $signed(w3_3);
-  assign \$138  = $signed(xoff4) * $signed(w3_4);
-  assign \$139  = $signed(xoff5) * $signed(w3_5);
-  assign \$140  = $signed(xoff6) * $signed(w3_6);
-  assign \$141  = $signed(xoff7) * $signed(w3_7);
-  assign \$142  = $signed(xoff8) * $signed(w3_8);
-  assign \$143  = $signed(xoff9) * $signed(w3_9);
-  assign \$144  = $signed(xoff10) * $signed(w3_10);
-  assign \$145  = $signed(xoff11) * $signed(w3_11);
-  assign \$146  = $signed(xoff12) * $signed(w3_12);
-  assign \$147  = $signed(xoff13) * $signed(w3_13);
-  assign \$148  = $signed(xoff14) * $signed(w3_14);
-  assign \$149  = $signed(xoff15) * $signed(w3_15);
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = $signed(prod0_0) + $signed(prod0_1);
-  assign \$153  = $signed(prod0_2) + $signed(prod0_3);
-  assign \$154  = $signed(\$152 ) + $signed(\$153 );
-  assign \$155  = $signed(prod0_4) + $signed(prod0_5);
-  assign \$156  = $signed(prod0_6) + $signed(prod0_7);
-  assign \$157  = $signed(\$155 ) + $signed(\$156 );
-  assign \$158  = $signed(prod0_8) + $signed(prod0_9);
-  assign \$159  = $signed(prod0_10) + $signed(prod0_11);
-  assign \$160  = $signed(\$158 ) + $signed(\$159 );
-  assign \$161  = $signed(prod0_12) + $signed(prod0_13);
-  assign \$162  = $signed(prod0_14) + $signed(prod0_15);
-  assign \$163  = $signed(\$161 ) + $signed(\$162 );
-  assign \$164  = ~ o__valid;
-  assign \$165  = \$164  | o__ready;
-  assign \$166  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$167  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
-  assign \$168  = $signed(\$166 ) + $signed(\$167 );
-  assign \$169  = ~ o__valid;
-  assign \$170  = \$169  | o__ready;
-  assign \$171  = $signed(prod1_0) + $signed(prod1_1);
-  assign \$172  = $signed(prod1_2) + $signed(prod1_3);
-  assign \$173  = $signed(\$171 ) + $signed(\$172 );
-  assign \$174  = $signed(prod1_4) + $signed(prod1_5);
-  assign \$175  = $signed(prod1_6) + $signed(prod1_7);
-  assign \$176  = $signed(\$174 ) + $signed(\$175 );
-  assign \$177  = $signed(prod1_8) + $signed(prod1_9);
-  assign \$178  = $signed(prod1_10) + $signed(prod1_11);
-  assign \$179  = $signed(\$177 ) + $signed(\$178 );
-  assign \$180  = $signed(prod1_12) + $signed(prod1_13);
-  assign \$181  = $signed(prod1_14) + $signed(prod1_15);
-  assign \$182  = $signed(\$180 ) + $signed(\$181 );
-  assign \$183  = ~ o__valid;
-  assign \$184  = \$183  | o__ready;
-  assign \$185  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$186  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
-  assign \$187  = $signed(\$185 ) + $signed(\$186 );
-  assign \$188  = ~ o__valid;
-  assign \$189  = \$188  | o__ready;
-  assign \$190  = $signed(prod2_0) + $signed(prod2_1);
-  assign \$191  = $signed(prod2_2) + $signed(prod2_3);
-  assign \$192  = $signed(\$190 ) + $signed(\$191 );
-  assign \$193  = $signed(prod2_4) + $signed(prod2_5);
-  assign \$194  = $signed(prod2_6) + $signed(prod2_7);
-  assign \$195  = $signed(\$193 ) + $signed(\$194 );
-  assign \$196  = $signed(prod2_8) + $signed(prod2_9);
-  assign \$197  = $signed(prod2_10) + $signed(prod2_11);
-  assign \$198  = $signed(\$196 ) + $signed(\$197 );
-  assign \$199  = $signed(prod2_12) + $signed(prod2_13);
-  assign \$200  = $signed(prod2_14) + $signed(prod2_15);
-  assign \$201  = $signed(\$199 ) + $signed(\$200 );
-  assign \$202  = ~ o__valid;
-  assign \$203  = \$202  | o__ready;
-  assign \$204  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$205  = $signed(sum2_s0_2) + $signed(sum2_s0_3);
-  assign \$206  = $signed(\$204 ) + $signed(\$205 );
+    xoff2_3 <= \$381 ;
+  always @(posedge clk)
+    xoff2_4 <= \$382 ;
+  always @(posedge clk)
+    xoff2_5 <= \$383 ;
+  always @(posedge clk)
+    xoff2_6 <= \$384 ;
+  always @(posedge clk)
+    xoff2_7 <= \$385 ;
+  always @(posedge clk)
+    xoff2_8 <= \$386 ;
+  always @(posedge clk)
+    xoff2_9 <= \$387 ;
+  always @(posedge clk)
+    xoff2_10 <= \$388 ;
+  always @(posedge clk)
+    xoff2_11 <= \$389 ;
+  always @(posedge clk)
+    xoff2_12 <= \$390 ;
+  always @(posedge clk)
+    xoff2_13 <= \$391 ;
+  always @(posedge clk)
+    xoff2_14 <= \$392 ;
+  always @(posedge clk)
+    xoff2_15 <= \$393 ;
+  always @(posedge clk)
+    xoff3_0 <= \$394 ;
+  always @(posedge clk)
+    xoff3_1 <= \$395 ;
+  always @(posedge clk)
+    xoff3_2 <= \$396 ;
+  always @(posedge clk)
+    xoff3_3 <= \$397 ;
+  always @(posedge clk)
+    xoff3_4 <= \$398 ;
+  always @(posedge clk)
+    xoff3_5 <= \$399 ;
+  always @(posedge clk)
+    xoff3_6 <= \$400 ;
+  always @(posedge clk)
+    xoff3_7 <= \$401 ;
+  always @(posedge clk)
+    xoff3_8 <= \$402 ;
+  always @(posedge clk)
+    xoff3_9 <= \$403 ;
+  always @(posedge clk)
+    xoff3_10 <= \$404 ;
+  always @(posedge clk)
+    xoff3_11 <= \$405 ;
+  always @(posedge clk)
+    xoff3_12 <= \$406 ;
+  always @(posedge clk)
+    xoff3_13 <= \$407 ;
+  always @(posedge clk)
+    xoff3_14 <= \$408 ;
+  always @(posedge clk)
+    xoff3_15 <= \$409 ;
+  always @(posedge clk)
+    w0_0 <= \$410 ;
+  always @(posedge clk)
+    w0_1 <= \$411 ;
+  always @(posedge clk)
+    w0_2 <= \$412 ;
+  always @(posedge clk)
+    w0_3 <= \$413 ;
+  always @(posedge clk)
+    w0_4 <= \$414 ;
+  always @(posedge clk)
+    w0_5 <= \$415 ;
+  always @(posedge clk)
+    w0_6 <= \$416 ;
+  always @(posedge clk)
+    w0_7 <= \$417 ;
+  always @(posedge clk)
+    w0_8 <= \$418 ;
+  always @(posedge clk)
+    w0_9 <= \$419 ;
+  always @(posedge clk)
+    w0_10 <= \$420 ;
+  always @(posedge clk)
+    w0_11 <= \$421 ;
+  always @(posedge clk)
+    w0_12 <= \$422 ;
+  always @(posedge clk)
+    w0_13 <= \$423 ;
+  always @(posedge clk)
+    w0_14 <= \$424 ;
+  always @(posedge clk)
+    w0_15 <= \$425 ;
+  always @(posedge clk)
+    w1_0 <= \$426 ;
+  always @(posedge clk)
+    w1_1 <= \$427 ;
+  always @(posedge clk)
+    w1_2 <= \$428 ;
+  always @(posedge clk)
+    w1_3 <= \$429 ;
+  always @(posedge clk)
+    w1_4 <= \$430 ;
+  always @(posedge clk)
+    w1_5 <= \$431 ;
+  always @(posedge clk)
+    w1_6 <= \$432 ;
+  always @(posedge clk)
+    w1_7 <= \$433 ;
+  always @(posedge clk)
+    w1_8 <= \$434 ;
+  always @(posedge clk)
+    w1_9 <= \$435 ;
+  always @(posedge clk)
+    w1_10 <= \$436 ;
+  always @(posedge clk)
+    w1_11 <= \$437 ;
+  always @(posedge clk)
+    w1_12 <= \$438 ;
+  always @(posedge clk)
+    w1_13 <= \$439 ;
+  always @(posedge clk)
+    w1_14 <= \$440 ;
+  always @(posedge clk)
+    w1_15 <= \$441 ;
+  always @(posedge clk)
+    w2_0 <= \$442 ;
+  always @(posedge clk)
+    w2_1 <= \$443 ;
+  always @(posedge clk)
+    w2_2 <= \$444 ;
+  always @(posedge clk)
+    w2_3 <= \$445 ;
+  always @(posedge clk)
+    w2_4 <= \$446 ;
+  always @(posedge clk)
+    w2_5 <= \$447 ;
+  always @(posedge clk)
+    w2_6 <= \$448 ;
+  always @(posedge clk)
+    w2_7 <= \$449 ;
+  always @(posedge clk)
+    w2_8 <= \$450 ;
+  always @(posedge clk)
+    w2_9 <= \$451 ;
+  always @(posedge clk)
+    w2_10 <= \$452 ;
+  always @(posedge clk)
+    w2_11 <= \$453 ;
+  always @(posedge clk)
+    w2_12 <= \$454 ;
+  always @(posedge clk)
+    w2_13 <= \$455 ;
+  always @(posedge clk)
+    w2_14 <= \$456 ;
+  always @(posedge clk)
+    w2_15 <= \$457 ;
+  always @(posedge clk)
+    w3_0 <= \$458 ;
+  always @(posedge clk)
+    w3_1 <= \$459 ;
+  always @(posedge clk)
+    w3_2 <= \$460 ;
+  always @(posedge clk)
+    w3_3 <= \$461 ;
+  always @(posedge clk)
+    w3_4 <= \$462 ;
+  always @(posedge clk)
+    w3_5 <= \$463 ;
+  always @(posedge clk)
+    w3_6 <= \$464 ;
+  always @(posedge clk)
+    w3_7 <= \$465 ;
+  always @(posedge clk)
+    w3_8 <= \$466 ;
+  always @(posedge clk)
+    w3_9 <= \$467 ;
+  always @(posedge clk)
+    w3_10 <= \$468 ;
+  always @(posedge clk)
+    w3_11 <= \$469 ;
+  always @(posedge clk)
+    w3_12 <= \$470 ;
+  always @(posedge clk)
+    w3_13 <= \$471 ;
+  always @(posedge clk)
+    w3_14 <= \$472 ;
+  always @(posedge clk)
+    w3_15 <= \$473 ;
+  always @(posedge clk)
+    prod0_0 <= \$474 ;
+  always @(posedge clk)
+    prod0_1 <= \$475 ;
+  always @(posedge clk)
+    prod0_2 <= \$476 ;
+  always @(posedge clk)
+    prod0_3 <= \$477 ;
+  always @(posedge clk)
+    prod0_4 <= \$478 ;
+  always @(posedge clk)
+    prod0_5 <= \$479 ;
+  always @(posedge clk)
+    prod0_6 <= \$480 ;
+  always @(posedge clk)
+    prod0_7 <= \$481 ;
+  always @(posedge clk)
+    prod0_8 <= \$482 ;
+  always @(posedge clk)
+    prod0_9 <= \$483 ;
+  always @(posedge clk)
+    prod0_10 <= \$484 ;
+  always @(posedge clk)
+    prod0_11 <= \$485 ;
+  always @(posedge clk)
+    prod0_12 <= \$486 ;
+  always @(posedge clk)
+    prod0_13 <= \$487 ;
+  always @(posedge clk)
+    prod0_14 <= \$488 ;
+  always @(posedge clk)
+    prod0_15 <= \$489 ;
+  always @(posedge clk)
+    prod1_0 <= \$490 ;
+  always @(posedge clk)
+    prod1_1 <= \$491 ;
+  always @(posedge clk)
+    prod1_2 <= \$492 ;
+  always @(posedge clk)
+    prod1_3 <= \$493 ;
+  always @(posedge clk)
+    prod1_4 <= \$494 ;
+  always @(posedge clk)
+    prod1_5 <= \$495 ;
+  always @(posedge clk)
+    prod1_6 <= \$496 ;
+  always @(posedge clk)
+    prod1_7 <= \$497 ;
+  always @(posedge clk)
+    prod1_8 <= \$498 ;
+  always @(posedge clk)
+    prod1_9 <= \$499 ;
+  always @(posedge clk)
+    prod1_10 <= \$500 ;
+  always @(posedge clk)
+    prod1_11 <= \$501 ;
+  always @(posedge clk)
+    prod1_12 <= \$502 ;
+  always @(posedge clk)
+    prod1_13 <= \$503 ;
+  always @(posedge clk)
+    prod1_14 <= \$504 ;
+  always @(posedge clk)
+    prod1_15 <= \$505 ;
+  always @(posedge clk)
+    prod2_0 <= \$506 ;
+  always @(posedge clk)
+    prod2_1 <= \$507 ;
+  always @(posedge clk)
+    prod2_2 <= \$508 ;
+  always @(posedge clk)
+    prod2_3 <= \$509 ;
+  always @(posedge clk)
+    prod2_4 <= \$510 ;
+  always @(posedge clk)
+    prod2_5 <= \$511 ;
+  always @(posedge clk)
+    prod2_6 <= \$512 ;
+  always @(posedge clk)
+    prod2_7 <= \$513 ;
+  always @(posedge clk)
+    prod2_8 <= \$514 ;
+  always @(posedge clk)
+    prod2_9 <= \$515 ;
+  always @(posedge clk)
+    prod2_10 <= \$516 ;
+  always @(posedge clk)
+    prod2_11 <= \$517 ;
+  always @(posedge clk)
+    prod2_12 <= \$518 ;
+  always @(posedge clk)
+    prod2_13 <= \$519 ;
+  always @(posedge clk)
+    prod2_14 <= \$520 ;
+  always @(posedge clk)
+    prod2_15 <= \$521 ;
+  always @(posedge clk)
+    prod3_0 <= \$522 ;
+  always @(posedge clk)
+    prod3_1 <= \$523 ;
+  always @(posedge clk)
+    prod3_2 <= \$524 ;
+  always @(posedge clk)
+    prod3_3 <= \$525 ;
+  always @(posedge clk)
+    prod3_4 <= \$526 ;
+  always @(posedge clk)
+    prod3_5 <= \$527 ;
+  always @(posedge clk)
+    prod3_6 <= \$528 ;
+  always @(posedge clk)
+    prod3_7 <= \$529 ;
+  always @(posedge clk)
+    prod3_8 <= \$530 ;
+  always @(posedge clk)
+    prod3_9 <= \$531 ;
+  always @(posedge clk)
+    prod3_10 <= \$532 ;
+  always @(posedge clk)
+    prod3_11 <= \$533 ;
+  always @(posedge clk)
+    prod3_12 <= \$534 ;
+  always @(posedge clk)
+    prod3_13 <= \$535 ;
+  always @(posedge clk)
+    prod3_14 <= \$536 ;
+  always @(posedge clk)
+    prod3_15 <= \$537 ;
+  always @(posedge clk)
+    prod0_0_r <= \$538 ;
+  always @(posedge clk)
+    prod0_1_r <= \$539 ;
+  always @(posedge clk)
+    prod0_2_r <= \$540 ;
+  always @(posedge clk)
+    prod0_3_r <= \$541 ;
+  always @(posedge clk)
+    prod0_4_r <= \$542 ;
+  always @(posedge clk)
+    prod0_5_r <= \$543 ;
+  always @(posedge clk)
+    prod0_6_r <= \$544 ;
+  always @(posedge clk)
+    prod0_7_r <= \$545 ;
+  always @(posedge clk)
+    prod0_8_r <= \$546 ;
+  always @(posedge clk)
+    prod0_9_r <= \$547 ;
+  always @(posedge clk)
+    prod0_10_r <= \$548 ;
+  always @(posedge clk)
+    prod0_11_r <= \$549 ;
+  always @(posedge clk)
+    prod0_12_r <= \$550 ;
+  always @(posedge clk)
+    prod0_13_r <= \$551 ;
+  always @(posedge clk)
+    prod0_14_r <= \$552 ;
+  always @(posedge clk)
+    prod0_15_r <= \$553 ;
+  always @(posedge clk)
+    prod1_0_r <= \$554 ;
+  always @(posedge clk)
+    prod1_1_r <= \$555 ;
+  always @(posedge clk)
+    prod1_2_r <= \$556 ;
+  always @(posedge clk)
+    prod1_3_r <= \$557 ;
+  always @(posedge clk)
+    prod1_4_r <= \$558 ;
+  always @(posedge clk)
+    prod1_5_r <= \$559 ;
+  always @(posedge clk)
+    prod1_6_r <= \$560 ;
+  always @(posedge clk)
+    prod1_7_r <= \$561 ;
+  always @(posedge clk)
+    prod1_8_r <= \$562 ;
+  always @(posedge clk)
+    prod1_9_r <= \$563 ;
+  always @(posedge clk)
+    prod1_10_r <= \$564 ;
+  always @(posedge clk)
+    prod1_11_r <= \$565 ;
+  always @(posedge clk)
+    prod1_12_r <= \$566 ;
+  always @(posedge clk)
+    prod1_13_r <= \$567 ;
+  always @(posedge clk)
+    prod1_14_r <= \$568 ;
+  always @(posedge clk)
+    prod1_15_r <= \$569 ;
+  always @(posedge clk)
+    prod2_0_r <= \$570 ;
+  always @(posedge clk)
+    prod2_1_r <= \$571 ;
+  always @(posedge clk)
+    prod2_2_r <= \$572 ;
+  always @(posedge clk)
+    prod2_3_r <= \$573 ;
+  always @(posedge clk)
+    prod2_4_r <= \$574 ;
+  always @(posedge clk)
+    prod2_5_r <= \$575 ;
+  always @(posedge clk)
+    prod2_6_r <= \$576 ;
+  always @(posedge clk)
+    prod2_7_r <= \$577 ;
+  always @(posedge clk)
+    prod2_8_r <= \$578 ;
+  always @(posedge clk)
+    prod2_9_r <= \$579 ;
+  always @(posedge clk)
+    prod2_10_r <= \$580 ;
+  always @(posedge clk)
+    prod2_11_r <= \$581 ;
+  always @(posedge clk)
+    prod2_12_r <= \$582 ;
+  always @(posedge clk)
+    prod2_13_r <= \$583 ;
+  always @(posedge clk)
+    prod2_14_r <= \$584 ;
+  always @(posedge clk)
+    prod2_15_r <= \$585 ;
+  always @(posedge clk)
+    prod3_0_r <= \$586 ;
+  always @(posedge clk)
+    prod3_1_r <= \$587 ;
+  always @(posedge clk)
+    prod3_2_r <= \$588 ;
+  always @(posedge clk)
+    prod3_3_r <= \$589 ;
+  always @(posedge clk)
+    prod3_4_r <= \$590 ;
+  always @(posedge clk)
+    prod3_5_r <= \$591 ;
+  always @(posedge clk)
+    prod3_6_r <= \$592 ;
+  always @(posedge clk)
+    prod3_7_r <= \$593 ;
+  always @(posedge clk)
+    prod3_8_r <= \$594 ;
+  always @(posedge clk)
+    prod3_9_r <= \$595 ;
+  always @(posedge clk)
+    prod3_10_r <= \$596 ;
+  always @(posedge clk)
+    prod3_11_r <= \$597 ;
+  always @(posedge clk)
+    prod3_12_r <= \$598 ;
+  always @(posedge clk)
+    prod3_13_r <= \$599 ;
+  always @(posedge clk)
+    prod3_14_r <= \$600 ;
+  always @(posedge clk)
+    prod3_15_r <= \$601 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$602 ;
+  always @(posedge clk)
+    sum0_s0_1 <= \$603 ;
+  always @(posedge clk)
+    sum0_s0_2 <= \$604 ;
+  always @(posedge clk)
+    sum0_s0_3 <= \$605 ;
+  always @(posedge clk)
+    sum0_s1_0 <= \$606 ;
+  always @(posedge clk)
+    sum1_s0_0 <= \$607 ;
+  always @(posedge clk)
+    sum1_s0_1 <= \$608 ;
+  always @(posedge clk)
+    sum1_s0_2 <= \$609 ;
+  always @(posedge clk)
+    sum1_s0_3 <= \$610 ;
+  always @(posedge clk)
+    sum1_s1_0 <= \$611 ;
+  always @(posedge clk)
+    sum2_s0_0 <= \$612 ;
+  always @(posedge clk)
+    sum2_s0_1 <= \$613 ;
+  always @(posedge clk)
+    sum2_s0_2 <= \$614 ;
+  always @(posedge clk)
+    sum2_s0_3 <= \$615 ;
+  always @(posedge clk)
+    sum2_s1_0 <= \$616 ;
+  always @(posedge clk)
+    sum3_s0_0 <= \$617 ;
+  always @(posedge clk)
+    sum3_s0_1 <= \$618 ;
+  always @(posedge clk)
+    sum3_s0_2 <= \$619 ;
+  always @(posedge clk)
+    sum3_s0_3 <= \$620 ;
+  always @(posedge clk)
+    sum3_s1_0 <= \$621 ;
+  always @(posedge clk)
+    v2 <= \$622 ;
+  always @(posedge clk)
+    first2 <= \$623 ;
+  always @(posedge clk)
+    last2 <= \$624 ;
+  always @(posedge clk)
+    nf2 <= \$625 ;
+  always @(posedge clk)
+    v3 <= \$626 ;
+  always @(posedge clk)
+    first3 <= \$627 ;
+  always @(posedge clk)
+    last3 <= \$628 ;
+  always @(posedge clk)
+    nf3 <= \$629 ;
+  always @(posedge clk)
+    v4 <= \$630 ;
+  always @(posedge clk)
+    first4 <= \$631 ;
+  always @(posedge clk)
+    last4 <= \$632 ;
+  always @(posedge clk)
+    nf4 <= \$633 ;
+  always @(posedge clk)
+    v5 <= \$634 ;
+  always @(posedge clk)
+    first5 <= \$635 ;
+  always @(posedge clk)
+    last5 <= \$636 ;
+  always @(posedge clk)
+    nf5 <= \$637 ;
+  always @(posedge clk)
+    v6 <= \$638 ;
+  always @(posedge clk)
+    first6 <= \$639 ;
+  always @(posedge clk)
+    last6 <= \$640 ;
+  always @(posedge clk)
+    nf6 <= \$641 ;
+  always @(posedge clk)
+    o__valid <= \$642 ;
+  always @(posedge clk)
+    acc0 <= \$643 ;
+  always @(posedge clk)
+    o__payload <= \$644 ;
+  always @(posedge clk)
+    acc1 <= \$645 ;
+  always @(posedge clk)
+    acc2 <= \$646 ;
+  always @(posedge clk)
+    acc3 <= \$647 ;
+  assign \$6  = t == 6'h2f;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 7'h00 : \$7 ;
+  assign \$9  = ~ o__valid;
+  assign \$10  = \$9  | o__ready;
+  assign \$11  = ~ o__valid;
+  assign \$12  = \$11  | o__ready;
+  assign \$13  = from_input ? x_reg : rport__data;
+  assign \$14  = $signed(\$13 [7:0]) - $signed(8'h80);
+  assign \$15  = from_input ? x_reg : rport__data;
+  assign \$16  = $signed(\$15 [15:8]) - $signed(8'h80);
+  assign \$17  = from_input ? x_reg : rport__data;
+  assign \$18  = $signed(\$17 [23:16]) - $signed(8'h80);
+  assign \$19  = from_input ? x_reg : rport__data;
+  assign \$20  = $signed(\$19 [31:24]) - $signed(8'h80);
+  assign \$21  = from_input ? x_reg : rport__data;
+  assign \$22  = $signed(\$21 [39:32]) - $signed(8'h80);
+  assign \$23  = from_input ? x_reg : rport__data;
+  assign \$24  = $signed(\$23 [47:40]) - $signed(8'h80);
+  assign \$25  = from_input ? x_reg : rport__data;
+  assign \$26  = $signed(\$25 [55:48]) - $signed(8'h80);
+  assign \$27  = from_input ? x_reg : rport__data;
+  assign \$28  = $signed(\$27 [63:56]) - $signed(8'h80);
+  assign \$29  = from_input ? x_reg : rport__data;
+  assign \$30  = $signed(\$29 [71:64]) - $signed(8'h80);
+  assign \$31  = from_input ? x_reg : rport__data;
+  assign \$32  = $signed(\$31 [79:72]) - $signed(8'h80);
+  assign \$33  = from_input ? x_reg : rport__data;
+  assign \$34  = $signed(\$33 [87:80]) - $signed(8'h80);
+  assign \$35  = from_input ? x_reg : rport__data;
+  assign \$36  = $signed(\$35 [95:88]) - $signed(8'h80);
+  assign \$37  = from_input ? x_reg : rport__data;
+  assign \$38  = $signed(\$37 [103:96]) - $signed(8'h80);
+  assign \$39  = from_input ? x_reg : rport__data;
+  assign \$40  = $signed(\$39 [111:104]) - $signed(8'h80);
+  assign \$41  = from_input ? x_reg : rport__data;
+  assign \$42  = $signed(\$41 [119:112]) - $signed(8'h80);
+  assign \$43  = from_input ? x_reg : rport__data;
+  assign \$44  = $signed(\$43 [127:120]) - $signed(8'h80);
+  assign \$45  = from_input ? x_reg : rport__data;
+  assign \$46  = $signed(\$45 [7:0]) - $signed(8'h80);
+  assign \$47  = from_input ? x_reg : rport__data;
+  assign \$48  = $signed(\$47 [15:8]) - $signed(8'h80);
+  assign \$49  = from_input ? x_reg : rport__data;
+  assign \$50  = $signed(\$49 [23:16]) - $signed(8'h80);
+  assign \$51  = from_input ? x_reg : rport__data;
+  assign \$52  = $signed(\$51 [31:24]) - $signed(8'h80);
+  assign \$53  = from_input ? x_reg : rport__data;
+  assign \$54  = $signed(\$53 [39:32]) - $signed(8'h80);
+  assign \$55  = from_input ? x_reg : rport__data;
+  assign \$56  = $signed(\$55 [47:40]) - $signed(8'h80);
+  assign \$57  = from_input ? x_reg : rport__data;
+  assign \$58  = $signed(\$57 [55:48]) - $signed(8'h80);
+  assign \$59  = from_input ? x_reg : rport__data;
+  assign \$60  = $signed(\$59 [63:56]) - $signed(8'h80);
+  assign \$61  = from_input ? x_reg : rport__data;
+  assign \$62  = $signed(\$61 [71:64]) - $signed(8'h80);
+  assign \$63  = from_input ? x_reg : rport__data;
+  assign \$64  = $signed(\$63 [79:72]) - $signed(8'h80);
+  assign \$65  = from_input ? x_reg : rport__data;
+  assign \$66  = $signed(\$65 [87:80]) - $signed(8'h80);
+  assign \$67  = from_input ? x_reg : rport__data;
+  assign \$68  = $signed(\$67 [95:88]) - $signed(8'h80);
+  assign \$69  = from_input ? x_reg : rport__data;
+  assign \$70  = $signed(\$69 [103:96]) - $signed(8'h80);
+  assign \$71  = from_input ? x_reg : rport__data;
+  assign \$72  = $signed(\$71 [111:104]) - $signed(8'h80);
+  assign \$73  = from_input ? x_reg : rport__data;
+  assign \$74  = $signed(\$73 [119:112]) - $signed(8'h80);
+  assign \$75  = from_input ? x_reg : rport__data;
+  assign \$76  = $signed(\$75 [127:120]) - $signed(8'h80);
+  assign \$77  = from_input ? x_reg : rport__data;
+  assign \$78  = $signed(\$77 [7:0]) - $signed(8'h80);
+  assign \$79  = from_input ? x_reg : rport__data;
+  assign \$80  = $signed(\$79 [15:8]) - $signed(8'h80);
+  assign \$81  = from_input ? x_reg : rport__data;
+  assign \$82  = $signed(\$81 [23:16]) - $signed(8'h80);
+  assign \$83  = from_input ? x_reg : rport__data;
+  assign \$84  = $signed(\$83 [31:24]) - $signed(8'h80);
+  assign \$85  = from_input ? x_reg : rport__data;
+  assign \$86  = $signed(\$85 [39:32]) - $signed(8'h80);
+  assign \$87  = from_input ? x_reg : rport__data;
+  assign \$88  = $signed(\$87 [47:40]) - $signed(8'h80);
+  assign \$89  = from_input ? x_reg : rport__data;
+  assign \$90  = $signed(\$89 [55:48]) - $signed(8'h80);
+  assign \$91  = from_input ? x_reg : rport__data;
+  assign \$92  = $signed(\$91 [63:56]) - $signed(8'h80);
+  assign \$93  = from_input ? x_reg : rport__data;
+  assign \$94  = $signed(\$93 [71:64]) - $signed(8'h80);
+  assign \$95  = from_input ? x_reg : rport__data;
+  assign \$96  = $signed(\$95 [79:72]) - $signed(8'h80);
+  assign \$97  = from_input ? x_reg : rport__data;
+  assign \$98  = $signed(\$97 [87:80]) - $signed(8'h80);
+  assign \$99  = from_input ? x_reg : rport__data;
+  assign \$100  = $signed(\$99 [95:88]) - $signed(8'h80);
+  assign \$101  = from_input ? x_reg : rport__data;
+  assign \$102  = $signed(\$101 [103:96]) - $signed(8'h80);
+  assign \$103  = from_input ? x_reg : rport__data;
+  assign \$104  = $signed(\$103 [111:104]) - $signed(8'h80);
+  assign \$105  = from_input ? x_reg : rport__data;
+  assign \$106  = $signed(\$105 [119:112]) - $signed(8'h80);
+  assign \$107  = from_input ? x_reg : rport__data;
+  assign \$108  = $signed(\$107 [127:120]) - $signed(8'h80);
+  assign \$109  = from_input ? x_reg : rport__data;
+  assign \$110  = $signed(\$109 [7:0]) - $signed(8'h80);
+  assign \$111  = from_input ? x_reg : rport__data;
+  assign \$112  = $signed(\$111 [15:8]) - $signed(8'h80);
+  assign \$113  = from_input ? x_reg : rport__data;
+  assign \$114  = $signed(\$113 [23:16]) - $signed(8'h80);
+  assign \$115  = from_input ? x_reg : rport__data;
+  assign \$116  = $signed(\$115 [31:24]) - $signed(8'h80);
+  assign \$117  = from_input ? x_reg : rport__data;
+  assign \$118  = $signed(\$117 [39:32]) - $signed(8'h80);
+  assign \$119  = from_input ? x_reg : rport__data;
+  assign \$120  = $signed(\$119 [47:40]) - $signed(8'h80);
+  assign \$121  = from_input ? x_reg : rport__data;
+  assign \$122  = $signed(\$121 [55:48]) - $signed(8'h80);
+  assign \$123  = from_input ? x_reg : rport__data;
+  assign \$124  = $signed(\$123 [63:56]) - $signed(8'h80);
+  assign \$125  = from_input ? x_reg : rport__data;
+  assign \$126  = $signed(\$125 [71:64]) - $signed(8'h80);
+  assign \$127  = from_input ? x_reg : rport__data;
+  assign \$128  = $signed(\$127 [79:72]) - $signed(8'h80);
+  assign \$129  = from_input ? x_reg : rport__data;
+  assign \$130  = $signed(\$129 [87:80]) - $signed(8'h80);
+  assign \$131  = from_input ? x_reg : rport__data;
+  assign \$132  = $signed(\$131 [95:88]) - $signed(8'h80);
+  assign \$133  = from_input ? x_reg : rport__data;
+  assign \$134  = $signed(\$133 [103:96]) - $signed(8'h80);
+  assign \$135  = from_input ? x_reg : rport__data;
+  assign \$136  = $signed(\$135 [111:104]) - $signed(8'h80);
+  assign \$137  = from_input ? x_reg : rport__data;
+  assign \$138  = $signed(\$137 [119:112]) - $signed(8'h80);
+  assign \$139  = from_input ? x_reg : rport__data;
+  assign \$140  = $signed(\$139 [127:120]) - $signed(8'h80);
+  assign \$141  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$142  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$143  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$144  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$145  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$146  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$147  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$148  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$149  = $signed(xoff0_8) * $signed(w0_8);
+  assign \$150  = $signed(xoff0_9) * $signed(w0_9);
+  assign \$151  = $signed(xoff0_10) * $signed(w0_10);
+  assign \$152  = $signed(xoff0_11) * $signed(w0_11);
+  assign \$153  = $signed(xoff0_12) * $signed(w0_12);
+  assign \$154  = $signed(xoff0_13) * $signed(w0_13);
+  assign \$155  = $signed(xoff0_14) * $signed(w0_14);
+  assign \$156  = $signed(xoff0_15) * $signed(w0_15);
+  assign \$157  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$158  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$159  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$160  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$161  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$162  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$163  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$164  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$165  = $signed(xoff1_8) * $signed(w1_8);
+  assign \$166  = $signed(xoff1_9) * $signed(w1_9);
+  assign \$167  = $signed(xoff1_10) * $signed(w1_10);
+  assign \$168  = $signed(xoff1_11) * $signed(w1_11);
+  assign \$169  = $signed(xoff1_12) * $signed(w1_12);
+  assign \$170  = $signed(xoff1_13) * $signed(w1_13);
+  assign \$171  = $signed(xoff1_14) * $signed(w1_14);
+  assign \$172  = $signed(xoff1_15) * $signed(w1_15);
+  assign \$173  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$174  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$175  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$176  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$177  = $signed(xoff2_4) * $signed(w2_4);
+  assign \$178  = $signed(xoff2_5) * $signed(w2_5);
+  assign \$179  = $signed(xoff2_6) * $signed(w2_6);
+  assign \$180  = $signed(xoff2_7) * $signed(w2_7);
+  assign \$181  = $signed(xoff2_8) * $signed(w2_8);
+  assign \$182  = $signed(xoff2_9) * $signed(w2_9);
+  assign \$183  = $signed(xoff2_10) * $signed(w2_10);
+  assign \$184  = $signed(xoff2_11) * $signed(w2_11);
+  assign \$185  = $signed(xoff2_12) * $signed(w2_12);
+  assign \$186  = $signed(xoff2_13) * $signed(w2_13);
+  assign \$187  = $signed(xoff2_14) * $signed(w2_14);
+  assign \$188  = $signed(xoff2_15) * $signed(w2_15);
+  assign \$189  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$190  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$191  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$192  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$193  = $signed(xoff3_4) * $signed(w3_4);
+  assign \$194  = $signed(xoff3_5) * $signed(w3_5);
+  assign \$195  = $signed(xoff3_6) * $signed(w3_6);
+  assign \$196  = $signed(xoff3_7) * $signed(w3_7);
+  assign \$197  = $signed(xoff3_8) * $signed(w3_8);
+  assign \$198  = $signed(xoff3_9) * $signed(w3_9);
+  assign \$199  = $signed(xoff3_10) * $signed(w3_10);
+  assign \$200  = $signed(xoff3_11) * $signed(w3_11);
+  assign \$201  = $signed(xoff3_12) * $signed(w3_12);
+  assign \$202  = $signed(xoff3_13) * $signed(w3_13);
+  assign \$203  = $signed(xoff3_14) * $signed(w3_14);
+  assign \$204  = $signed(xoff3_15) * $signed(w3_15);
+  assign \$205  = ~ o__valid;
+  assign \$206  = \$205  | o__ready;
   assign \$207  = ~ o__valid;
   assign \$208  = \$207  | o__ready;
-  assign \$209  = $signed(prod3_0) + $signed(prod3_1);
-  assign \$210  = $signed(prod3_2) + $signed(prod3_3);
-  assign \$211  = $signed(\$209 ) + $signed(\$210 );
-  assign \$212  = $signed(prod3_4) + $signed(prod3_5);
-  assign \$213  = $signed(prod3_6) + $signed(prod3_7);
-  assign \$214  = $signed(\$212 ) + $signed(\$213 );
-  assign \$215  = $signed(prod3_8) + $signed(prod3_9);
-  assign \$216  = $signed(prod3_10) + $signed(prod3_11);
+  assign \$209  = ~ o__valid;
+  assign \$210  = \$209  | o__ready;
+  assign \$211  = ~ o__valid;
+  assign \$212  = \$211  | o__ready;
+  assign \$213  = ~ o__valid;
+  assign \$214  = \$213  | o__ready;
+  assign \$215  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$216  = $signed(prod0_2_r) + $signed(prod0_3_r);
   assign \$217  = $signed(\$215 ) + $signed(\$216 );
-  assign \$218  = $signed(prod3_12) + $signed(prod3_13);
-  assign \$219  = $signed(prod3_14) + $signed(prod3_15);
+  assign \$218  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$219  = $signed(prod0_6_r) + $signed(prod0_7_r);
   assign \$220  = $signed(\$218 ) + $signed(\$219 );
-  assign \$221  = ~ o__valid;
-  assign \$222  = \$221  | o__ready;
-  assign \$223  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$224  = $signed(sum3_s0_2) + $signed(sum3_s0_3);
-  assign \$225  = $signed(\$223 ) + $signed(\$224 );
-  assign \$226  = ~ o__valid;
-  assign \$227  = \$226  | o__ready;
-  assign \$228  = ~ o__valid;
-  assign \$229  = \$228  | o__ready;
-  assign \$230  = ~ o__valid;
-  assign \$231  = \$230  | o__ready;
+  assign \$221  = $signed(prod0_8_r) + $signed(prod0_9_r);
+  assign \$222  = $signed(prod0_10_r) + $signed(prod0_11_r);
+  assign \$223  = $signed(\$221 ) + $signed(\$222 );
+  assign \$224  = $signed(prod0_12_r) + $signed(prod0_13_r);
+  assign \$225  = $signed(prod0_14_r) + $signed(prod0_15_r);
+  assign \$226  = $signed(\$224 ) + $signed(\$225 );
+  assign \$227  = ~ o__valid;
+  assign \$228  = \$227  | o__ready;
+  assign \$229  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$230  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
+  assign \$231  = $signed(\$229 ) + $signed(\$230 );
   assign \$232  = ~ o__valid;
   assign \$233  = \$232  | o__ready;
-  assign \$234  = ~ o__valid;
-  assign \$235  = \$234  | o__ready;
-  assign \$236  = v5 & last5;
-  assign \$237  = ~ o__valid;
-  assign \$238  = \$237  | o__ready;
-  assign \$239  = \$238  & v5;
-  assign \$240  = ~ o__valid;
-  assign \$241  = \$240  | o__ready;
-  assign \$242  = \$241  & v5;
-  assign \$243  = ~ o__valid;
-  assign \$244  = \$243  | o__ready;
-  assign \$245  = \$244  & v5;
+  assign \$234  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$235  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$236  = $signed(\$234 ) + $signed(\$235 );
+  assign \$237  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$238  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$239  = $signed(\$237 ) + $signed(\$238 );
+  assign \$240  = $signed(prod1_8_r) + $signed(prod1_9_r);
+  assign \$241  = $signed(prod1_10_r) + $signed(prod1_11_r);
+  assign \$242  = $signed(\$240 ) + $signed(\$241 );
+  assign \$243  = $signed(prod1_12_r) + $signed(prod1_13_r);
+  assign \$244  = $signed(prod1_14_r) + $signed(prod1_15_r);
+  assign \$245  = $signed(\$243 ) + $signed(\$244 );
   assign \$246  = ~ o__valid;
   assign \$247  = \$246  | o__ready;
-  assign \$248  = \$247  & v5;
-  always @(posedge clk)
-    t <= \$249 ;
-  always @(posedge clk)
-    x_reg <= \$250 ;
-  always @(posedge clk)
-    from_input <= \$251 ;
-  always @(posedge clk)
-    v1 <= \$252 ;
-  always @(posedge clk)
-    first1 <= \$253 ;
-  always @(posedge clk)
-    last1 <= \$254 ;
-  always @(posedge clk)
-    nf1 <= \$255 ;
-  always @(posedge clk)
-    xoff0 <= \$256 ;
-  always @(posedge clk)
-    xoff1 <= \$257 ;
-  always @(posedge clk)
-    xoff2 <= \$258 ;
-  always @(posedge clk)
-    xoff3 <= \$259 ;
-  always @(posedge clk)
-    xoff4 <= \$260 ;
-  always @(posedge clk)
-    xoff5 <= \$261 ;
-  always @(posedge clk)
-    xoff6 <= \$262 ;
-  always @(posedge clk)
-    xoff7 <= \$263 ;
-  always @(posedge clk)
-    xoff8 <= \$264 ;
-  always @(posedge clk)
-    xoff9 <= \$265 ;
-  always @(posedge clk)
-    xoff10 <= \$266 ;
-  always @(posedge clk)
-    xoff11 <= \$267 ;
-  always @(posedge clk)
-    xoff12 <= \$268 ;
-  always @(posedge clk)
-    xoff13 <= \$269 ;
-  always @(posedge clk)
-    xoff14 <= \$270 ;
-  always @(posedge clk)
-    xoff15 <= \$271 ;
-  always @(posedge clk)
-    w0_0 <= \$272 ;
-  always @(posedge clk)
-    w0_1 <= \$273 ;
-  always @(posedge clk)
-    w0_2 <= \$274 ;
-  always @(posedge clk)
-    w0_3 <= \$275 ;
-  always @(posedge clk)
-    w0_4 <= \$276 ;
-  always @(posedge clk)
-    w0_5 <= \$277 ;
-  always @(posedge clk)
-    w0_6 <= \$278 ;
-  always @(posedge clk)
-    w0_7 <= \$279 ;
-  always @(posedge clk)
-    w0_8 <= \$280 ;
-  always @(posedge clk)
-    w0_9 <= \$281 ;
-  always @(posedge clk)
-    w0_10 <= \$282 ;
-  always @(posedge clk)
-    w0_11 <= \$283 ;
-  always @(posedge clk)
-    w0_12 <= \$284 ;
-  always @(posedge clk)
-    w0_13 <= \$285 ;
-  always @(posedge clk)
-    w0_14 <= \$286 ;
-  always @(posedge clk)
-    w0_15 <= \$287 ;
-  always @(posedge clk)
-    w1_0 <= \$288 ;
-  always @(posedge clk)
-    w1_1 <= \$289 ;
-  always @(posedge clk)
-    w1_2 <= \$290 ;
-  always @(posedge clk)
-    w1_3 <= \$291 ;
-  always @(posedge clk)
-    w1_4 <= \$292 ;
-  always @(posedge clk)
-    w1_5 <= \$293 ;
-  always @(posedge clk)
-    w1_6 <= \$294 ;
-  always @(posedge clk)
-    w1_7 <= \$295 ;
-  always @(posedge clk)
-    w1_8 <= \$296 ;
-  always @(posedge clk)
-    w1_9 <= \$297 ;
-  always @(posedge clk)
-    w1_10 <= \$298 ;
-  always @(posedge clk)
-    w1_11 <= \$299 ;
-  always @(posedge clk)
-    w1_12 <= \$300 ;
-  always @(posedge clk)
-    w1_13 <= \$301 ;
-  always @(posedge clk)
-    w1_14 <= \$302 ;
-  always @(posedge clk)
-    w1_15 <= \$303 ;
-  always @(posedge clk)
-    w2_0 <= \$304 ;
-  always @(posedge clk)
-    w2_1 <= \$305 ;
-  always @(posedge clk)
-    w2_2 <= \$306 ;
-  always @(posedge clk)
-    w2_3 <= \$307 ;
-  always @(posedge clk)
-    w2_4 <= \$308 ;
-  always @(posedge clk)
-    w2_5 <= \$309 ;
-  always @(posedge clk)
-    w2_6 <= \$310 ;
-  always @(posedge clk)
-    w2_7 <= \$311 ;
-  always @(posedge clk)
-    w2_8 <= \$312 ;
-  always @(posedge clk)
-    w2_9 <= \$313 ;
-  always @(posedge clk)
-    w2_10 <= \$314 ;
-  always @(posedge clk)
-    w2_11 <= \$315 ;
-  always @(posedge clk)
-    w2_12 <= \$316 ;
-  always @(posedge clk)
-    w2_13 <= \$317 ;
-  always @(posedge clk)
-    w2_14 <= \$318 ;
-  always @(posedge clk)
-    w2_15 <= \$319 ;
-  always @(posedge clk)
-    w3_0 <= \$320 ;
-  always @(posedge clk)
-    w3_1 <= \$321 ;
-  always @(posedge clk)
-    w3_2 <= \$322 ;
-  always @(posedge clk)
-    w3_3 <= \$323 ;
-  always @(posedge clk)
-    w3_4 <= \$324 ;
-  always @(posedge clk)
-    w3_5 <= \$325 ;
-  always @(posedge clk)
-    w3_6 <= \$326 ;
-  always @(posedge clk)
-    w3_7 <= \$327 ;
-  always @(posedge clk)
-    w3_8 <= \$328 ;
-  always @(posedge clk)
-    w3_9 <= \$329 ;
-  always @(posedge clk)
-    w3_10 <= \$330 ;
-  always @(posedge clk)
-    w3_11 <= \$331 ;
-  always @(posedge clk)
-    w3_12 <= \$332 ;
-  always @(posedge clk)
-    w3_13 <= \$333 ;
-  always @(posedge clk)
-    w3_14 <= \$334 ;
-  always @(posedge clk)
-    w3_15 <= \$335 ;
-  always @(posedge clk)
-    prod0_0 <= \$336 ;
-  always @(posedge clk)
-    prod0_1 <= \$337 ;
-  always @(posedge clk)
-    prod0_2 <= \$338 ;
-  always @(posedge clk)
-    prod0_3 <= \$339 ;
-  always @(posedge clk)
-    prod0_4 <= \$340 ;
-  always @(posedge clk)
-    prod0_5 <= \$341 ;
-  always @(posedge clk)
-    prod0_6 <= \$342 ;
-  always @(posedge clk)
-    prod0_7 <= \$343 ;
-  always @(posedge clk)
-    prod0_8 <= \$344 ;
-  always @(posedge clk)
-    prod0_9 <= \$345 ;
-  always @(posedge clk)
-    prod0_10 <= \$346 ;
-  always @(posedge clk)
-    prod0_11 <= \$347 ;
-  always @(posedge clk)
-    prod0_12 <= \$348 ;
-  always @(posedge clk)
-    prod0_13 <= \$349 ;
-  always @(posedge clk)
-    prod0_14 <= \$350 ;
-  always @(posedge clk)
-    prod0_15 <= \$351 ;
-  always @(posedge clk)
-    prod1_0 <= \$352 ;
-  always @(posedge clk)
-    prod1_1 <= \$353 ;
-  always @(posedge clk)
-    prod1_2 <= \$354 ;
-  always @(posedge clk)
-    prod1_3 <= \$355 ;
-  always @(posedge clk)
-    prod1_4 <= \$356 ;
-  always @(posedge clk)
-    prod1_5 <= \$357 ;
-  always @(posedge clk)
-    prod1_6 <= \$358 ;
-  always @(posedge clk)
-    prod1_7 <= \$359 ;
-  always @(posedge clk)
-    prod1_8 <= \$360 ;
-  always @(posedge clk)
-    prod1_9 <= \$361 ;
-  always @(posedge clk)
-    prod1_10 <= \$362 ;
-  always @(posedge clk)
-    prod1_11 <= \$363 ;
-  always @(posedge clk)
-    prod1_12 <= \$364 ;
-  always @(posedge clk)
-    prod1_13 <= \$365 ;
-  always @(posedge clk)
-    prod1_14 <= \$366 ;
-  always @(posedge clk)
-    prod1_15 <= \$367 ;
-  always @(posedge clk)
-    prod2_0 <= \$368 ;
-  always @(posedge clk)
-    prod2_1 <= \$369 ;
-  always @(posedge clk)
-    prod2_2 <= \$370 ;
-  always @(posedge clk)
-    prod2_3 <= \$371 ;
-  always @(posedge clk)
-    prod2_4 <= \$372 ;
-  always @(posedge clk)
-    prod2_5 <= \$373 ;
-  always @(posedge clk)
-    prod2_6 <= \$374 ;
-  always @(posedge clk)
-    prod2_7 <= \$375 ;
-  always @(posedge clk)
-    prod2_8 <= \$376 ;
-  always @(posedge clk)
-    prod2_9 <= \$377 ;
-  always @(posedge clk)
-    prod2_10 <= \$378 ;
-  always @(posedge clk)
-    prod2_11 <= \$379 ;
-  always @(posedge clk)
-    prod2_12 <= \$380 ;
-  always @(posedge clk)
-    prod2_13 <= \$381 ;
-  always @(posedge clk)
-    prod2_14 <= \$382 ;
-  always @(posedge clk)
-    prod2_15 <= \$383 ;
-  always @(posedge clk)
-    prod3_0 <= \$384 ;
-  always @(posedge clk)
-    prod3_1 <= \$385 ;
-  always @(posedge clk)
-    prod3_2 <= \$386 ;
-  always @(posedge clk)
-    prod3_3 <= \$387 ;
-  always @(posedge clk)
-    prod3_4 <= \$388 ;
-  always @(posedge clk)
-    prod3_5 <= \$389 ;
-  always @(posedge clk)
-    prod3_6 <= \$390 ;
-  always @(posedge clk)
-    prod3_7 <= \$391 ;
-  always @(posedge clk)
-    prod3_8 <= \$392 ;
-  always @(posedge clk)
-    prod3_9 <= \$393 ;
-  always @(posedge clk)
-    prod3_10 <= \$394 ;
-  always @(posedge clk)
-    prod3_11 <= \$395 ;
-  always @(posedge clk)
-    prod3_12 <= \$396 ;
-  always @(posedge clk)
-    prod3_13 <= \$397 ;
+  assign \$248  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$249  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
+  assign \$250  = $signed(\$248 ) + $signed(\$249 );
+  assign \$251  = ~ o__valid;
+  assign \$252  = \$251  | o__ready;
+  assign \$253  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$254  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$255  = $signed(\$253 ) + $signed(\$254 );
+  assign \$256  = $signed(prod2_4_r) + $signed(prod2_5_r);
+  assign \$257  = $signed(prod2_6_r) + $signed(prod2_7_r);
+  assign \$258  = $signed(\$256 ) + $signed(\$257 );
+  assign \$259  = $signed(prod2_8_r) + $signed(prod2_9_r);
+  assign \$260  = $signed(prod2_10_r) + $signed(prod2_11_r);
+  assign \$261  = $signed(\$259 ) + $signed(\$260 );
+  assign \$262  = $signed(prod2_12_r) + $signed(prod2_13_r);
+  assign \$263  = $signed(prod2_14_r) + $signed(prod2_15_r);
+  assign \$264  = $signed(\$262 ) + $signed(\$263 );
+  assign \$265  = ~ o__valid;
+  assign \$266  = \$265  | o__ready;
+  assign \$267  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$268  = $signed(sum2_s0_2) + $signed(sum2_s0_3);
+  assign \$269  = $signed(\$267 ) + $signed(\$268 );
+  assign \$270  = ~ o__valid;
+  assign \$271  = \$270  | o__ready;
+  assign \$272  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$273  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$274  = $signed(\$272 ) + $signed(\$273 );
+  assign \$275  = $signed(prod3_4_r) + $signed(prod3_5_r);
+  assign \$276  = $signed(prod3_6_r) + $signed(prod3_7_r);
+  assign \$277  = $signed(\$275 ) + $signed(\$276 );
+  assign \$278  = $signed(prod3_8_r) + $signed(prod3_9_r);
+  assign \$279  = $signed(prod3_10_r) + $signed(prod3_11_r);
+  assign \$280  = $signed(\$278 ) + $signed(\$279 );
+  assign \$281  = $signed(prod3_12_r) + $signed(prod3_13_r);
+  assign \$282  = $signed(prod3_14_r) + $signed(prod3_15_r);
+  assign \$283  = $signed(\$281 ) + $signed(\$282 );
+  assign \$284  = ~ o__valid;
+  assign \$285  = \$284  | o__ready;
+  assign \$286  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
+  assign \$287  = $signed(sum3_s0_2) + $signed(sum3_s0_3);
+  assign \$288  = $signed(\$286 ) + $signed(\$287 );
+  assign \$289  = ~ o__valid;
+  assign \$290  = \$289  | o__ready;
+  assign \$291  = ~ o__valid;
+  assign \$292  = \$291  | o__ready;
+  assign \$293  = ~ o__valid;
+  assign \$294  = \$293  | o__ready;
+  assign \$295  = ~ o__valid;
+  assign \$296  = \$295  | o__ready;
+  assign \$297  = ~ o__valid;
+  assign \$298  = \$297  | o__ready;
+  assign \$299  = ~ o__valid;
+  assign \$300  = \$299  | o__ready;
+  assign \$301  = v6 & last6;
+  assign \$302  = ~ o__valid;
+  assign \$303  = \$302  | o__ready;
+  assign \$304  = \$303  & v6;
+  assign \$305  = ~ o__valid;
+  assign \$306  = \$305  | o__ready;
+  assign \$307  = \$306  & v6;
+  assign \$308  = ~ o__valid;
+  assign \$309  = \$308  | o__ready;
+  assign \$310  = \$309  & v6;
+  assign \$311  = ~ o__valid;
+  assign \$312  = \$311  | o__ready;
+  assign \$313  = \$312  & v6;
+  assign \$314  = ~ o__valid;
+  assign \$315  = \$314  | o__ready;
+  assign i__ready = \$315  & reads_input_t;
+  assign \$316  = ~ o__valid;
+  assign \$317  = \$316  | o__ready;
+  assign \$318  = ~ reads_input_t;
+  assign \$319  = i__valid | \$318 ;
+  assign issue = \$317  & \$319 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$320  = ~ o__valid;
+  assign rport__en = \$320  | o__ready;
+  assign \$321  = ~ o__valid;
+  assign wrom__en = \$321  | o__ready;
+  assign \$323  = first6 ? \$322  : acc0;
+  assign \$324  = $signed(\$323 ) + $signed(sum0_s1_0);
+  assign \$326  = first6 ? \$325  : acc1;
+  assign \$327  = $signed(\$326 ) + $signed(sum1_s1_0);
+  assign \$329  = first6 ? \$328  : acc2;
+  assign \$330  = $signed(\$329 ) + $signed(sum2_s1_0);
+  assign \$332  = first6 ? \$331  : acc3;
+  assign \$333  = $signed(\$332 ) + $signed(sum3_s1_0);
+  always @(posedge clk)
+    nf_t <= \$334 ;
+  always @(posedge clk)
+    sf_t <= \$335 ;
+  always @(posedge clk)
+    reads_input_t <= \$336 ;
+  always @(posedge clk)
+    first_t <= \$337 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$399  = prod3_15;
-    if (\$53 ) begin
-      \$399  = \$149 ;
+    \$339  = t;
+    if (issue) begin
+      \$339  = \$8 [5:0];
     end
     if (rst) begin
-      \$399  = 17'h00000;
+      \$339  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$400  = sum0_s0_0;
-    if (\$151 ) begin
-      \$400  = { \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154  };
+    \$340  = x_reg;
+    if (\$10 ) begin
+      \$340  = i__payload;
     end
     if (rst) begin
-      \$400  = 24'h000000;
+      \$340  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$401  = sum0_s0_1;
-    if (\$151 ) begin
-      \$401  = { \$157 [18], \$157 [18], \$157 [18], \$157 [18], \$157 [18], \$157  };
+    \$341  = from_input;
+    if (\$10 ) begin
+      \$341  = reads_input_t;
     end
     if (rst) begin
-      \$401  = 24'h000000;
+      \$341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$402  = sum0_s0_2;
-    if (\$151 ) begin
-      \$402  = { \$160 [18], \$160 [18], \$160 [18], \$160 [18], \$160 [18], \$160  };
+    \$342  = v1;
+    if (\$10 ) begin
+      \$342  = issue;
     end
     if (rst) begin
-      \$402  = 24'h000000;
+      \$342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$403  = sum0_s0_3;
-    if (\$151 ) begin
-      \$403  = { \$163 [18], \$163 [18], \$163 [18], \$163 [18], \$163 [18], \$163  };
+    \$343  = first1;
+    if (\$10 ) begin
+      \$343  = first_t;
     end
     if (rst) begin
-      \$403  = 24'h000000;
+      \$343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$404  = sum0_s1_0;
-    if (\$165 ) begin
-      \$404  = \$168 [23:0];
+    \$344  = last1;
+    if (\$10 ) begin
+      \$344  = last_t;
     end
     if (rst) begin
-      \$404  = 24'h000000;
+      \$344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$405  = sum1_s0_0;
-    if (\$170 ) begin
-      \$405  = { \$173 [18], \$173 [18], \$173 [18], \$173 [18], \$173 [18], \$173  };
+    \$345  = nf1;
+    if (\$10 ) begin
+      \$345  = nf_t;
     end
     if (rst) begin
-      \$405  = 24'h000000;
+      \$345  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$406  = sum1_s0_1;
-    if (\$170 ) begin
-      \$406  = { \$176 [18], \$176 [18], \$176 [18], \$176 [18], \$176 [18], \$176  };
+    \$346  = xoff0_0;
+    if (\$12 ) begin
+      \$346  = \$14 ;
     end
     if (rst) begin
-      \$406  = 24'h000000;
+      \$346  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$407  = sum1_s0_2;
-    if (\$170 ) begin
-      \$407  = { \$179 [18], \$179 [18], \$179 [18], \$179 [18], \$179 [18], \$179  };
+    \$347  = xoff0_1;
+    if (\$12 ) begin
+      \$347  = \$16 ;
     end
     if (rst) begin
-      \$407  = 24'h000000;
+      \$347  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$408  = sum1_s0_3;
-    if (\$170 ) begin
-      \$408  = { \$182 [18], \$182 [18], \$182 [18], \$182 [18], \$182 [18], \$182  };
+    \$348  = xoff0_2;
+    if (\$12 ) begin
+      \$348  = \$18 ;
     end
     if (rst) begin
-      \$408  = 24'h000000;
+      \$348  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$409  = sum1_s1_0;
-    if (\$184 ) begin
-      \$409  = \$187 [23:0];
+    \$349  = xoff0_3;
+    if (\$12 ) begin
+      \$349  = \$20 ;
     end
     if (rst) begin
-      \$409  = 24'h000000;
+      \$349  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$410  = sum2_s0_0;
-    if (\$189 ) begin
-      \$410  = { \$192 [18], \$192 [18], \$192 [18], \$192 [18], \$192 [18], \$192  };
+    \$350  = xoff0_4;
+    if (\$12 ) begin
+      \$350  = \$22 ;
     end
     if (rst) begin
-      \$410  = 24'h000000;
+      \$350  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$411  = sum2_s0_1;
-    if (\$189 ) begin
-      \$411  = { \$195 [18], \$195 [18], \$195 [18], \$195 [18], \$195 [18], \$195  };
+    \$351  = xoff0_5;
+    if (\$12 ) begin
+      \$351  = \$24 ;
     end
     if (rst) begin
-      \$411  = 24'h000000;
+      \$351  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$412  = sum2_s0_2;
-    if (\$189 ) begin
-      \$412  = { \$198 [18], \$198 [18], \$198 [18], \$198 [18], \$198 [18], \$198  };
+    \$352  = xoff0_6;
+    if (\$12 ) begin
+      \$352  = \$26 ;
     end
     if (rst) begin
-      \$412  = 24'h000000;
+      \$352  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$413  = sum2_s0_3;
-    if (\$189 ) begin
-      \$413  = { \$201 [18], \$201 [18], \$201 [18], \$201 [18], \$201 [18], \$201  };
+    \$353  = xoff0_7;
+    if (\$12 ) begin
+      \$353  = \$28 ;
     end
     if (rst) begin
-      \$413  = 24'h000000;
+      \$353  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$414  = sum2_s1_0;
-    if (\$203 ) begin
-      \$414  = \$206 [23:0];
+    \$354  = xoff0_8;
+    if (\$12 ) begin
+      \$354  = \$30 ;
     end
     if (rst) begin
-      \$414  = 24'h000000;
+      \$354  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$415  = sum3_s0_0;
+    \$355  = xoff0_9;
+    if (\$12 ) begin
+      \$355  = \$32 ;
+    end
+    if (rst) begin
+      \$355  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$356  = xoff0_10;
+    if (\$12 ) begin
+      \$356  = \$34 ;
+    end
+    if (rst) begin
+      \$356  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$357  = xoff0_11;
+    if (\$12 ) begin
+      \$357  = \$36 ;
+    end
+    if (rst) begin
+      \$357  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$358  = xoff0_12;
+    if (\$12 ) begin
+      \$358  = \$38 ;
+    end
+    if (rst) begin
+      \$358  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$359  = xoff0_13;
+    if (\$12 ) begin
+      \$359  = \$40 ;
+    end
+    if (rst) begin
+      \$359  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$360  = xoff0_14;
+    if (\$12 ) begin
+      \$360  = \$42 ;
+    end
+    if (rst) begin
+      \$360  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$361  = xoff0_15;
+    if (\$12 ) begin
+      \$361  = \$44 ;
+    end
+    if (rst) begin
+      \$361  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$362  = xoff1_0;
+    if (\$12 ) begin
+      \$362  = \$46 ;
+    end
+    if (rst) begin
+      \$362  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$363  = xoff1_1;
+    if (\$12 ) begin
+      \$363  = \$48 ;
+    end
+    if (rst) begin
+      \$363  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$364  = xoff1_2;
+    if (\$12 ) begin
+      \$364  = \$50 ;
+    end
+    if (rst) begin
+      \$364  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$365  = xoff1_3;
+    if (\$12 ) begin
+      \$365  = \$52 ;
+    end
+    if (rst) begin
+      \$365  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$366  = xoff1_4;
+    if (\$12 ) begin
+      \$366  = \$54 ;
+    end
+    if (rst) begin
+      \$366  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$367  = xoff1_5;
+    if (\$12 ) begin
+      \$367  = \$56 ;
+    end
+    if (rst) begin
+      \$367  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$368  = xoff1_6;
+    if (\$12 ) begin
+      \$368  = \$58 ;
+    end
+    if (rst) begin
+      \$368  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$369  = xoff1_7;
+    if (\$12 ) begin
+      \$369  = \$60 ;
+    end
+    if (rst) begin
+      \$369  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$370  = xoff1_8;
+    if (\$12 ) begin
+      \$370  = \$62 ;
+    end
+    if (rst) begin
+      \$370  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$371  = xoff1_9;
+    if (\$12 ) begin
+      \$371  = \$64 ;
+    end
+    if (rst) begin
+      \$371  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$372  = xoff1_10;
+    if (\$12 ) begin
+      \$372  = \$66 ;
+    end
+    if (rst) begin
+      \$372  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$373  = xoff1_11;
+    if (\$12 ) begin
+      \$373  = \$68 ;
+    end
+    if (rst) begin
+      \$373  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$374  = xoff1_12;
+    if (\$12 ) begin
+      \$374  = \$70 ;
+    end
+    if (rst) begin
+      \$374  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$375  = xoff1_13;
+    if (\$12 ) begin
+      \$375  = \$72 ;
+    end
+    if (rst) begin
+      \$375  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$376  = xoff1_14;
+    if (\$12 ) begin
+      \$376  = \$74 ;
+    end
+    if (rst) begin
+      \$376  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$377  = xoff1_15;
+    if (\$12 ) begin
+      \$377  = \$76 ;
+    end
+    if (rst) begin
+      \$377  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$378  = xoff2_0;
+    if (\$12 ) begin
+      \$378  = \$78 ;
+    end
+    if (rst) begin
+      \$378  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$379  = xoff2_1;
+    if (\$12 ) begin
+      \$379  = \$80 ;
+    end
+    if (rst) begin
+      \$379  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$380  = xoff2_2;
+    if (\$12 ) begin
+      \$380  = \$82 ;
+    end
+    if (rst) begin
+      \$380  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$381  = xoff2_3;
+    if (\$12 ) begin
+      \$381  = \$84 ;
+    end
+    if (rst) begin
+      \$381  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$382  = xoff2_4;
+    if (\$12 ) begin
+      \$382  = \$86 ;
+    end
+    if (rst) begin
+      \$382  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$383  = xoff2_5;
+    if (\$12 ) begin
+      \$383  = \$88 ;
+    end
+    if (rst) begin
+      \$383  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$384  = xoff2_6;
+    if (\$12 ) begin
+      \$384  = \$90 ;
+    end
+    if (rst) begin
+      \$384  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$385  = xoff2_7;
+    if (\$12 ) begin
+      \$385  = \$92 ;
+    end
+    if (rst) begin
+      \$385  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$386  = xoff2_8;
+    if (\$12 ) begin
+      \$386  = \$94 ;
+    end
+    if (rst) begin
+      \$386  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$387  = xoff2_9;
+    if (\$12 ) begin
+      \$387  = \$96 ;
+    end
+    if (rst) begin
+      \$387  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$388  = xoff2_10;
+    if (\$12 ) begin
+      \$388  = \$98 ;
+    end
+    if (rst) begin
+      \$388  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$389  = xoff2_11;
+    if (\$12 ) begin
+      \$389  = \$100 ;
+    end
+    if (rst) begin
+      \$389  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$390  = xoff2_12;
+    if (\$12 ) begin
+      \$390  = \$102 ;
+    end
+    if (rst) begin
+      \$390  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$391  = xoff2_13;
+    if (\$12 ) begin
+      \$391  = \$104 ;
+    end
+    if (rst) begin
+      \$391  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$392  = xoff2_14;
+    if (\$12 ) begin
+      \$392  = \$106 ;
+    end
+    if (rst) begin
+      \$392  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$393  = xoff2_15;
+    if (\$12 ) begin
+      \$393  = \$108 ;
+    end
+    if (rst) begin
+      \$393  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$394  = xoff3_0;
+    if (\$12 ) begin
+      \$394  = \$110 ;
+    end
+    if (rst) begin
+      \$394  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$395  = xoff3_1;
+    if (\$12 ) begin
+      \$395  = \$112 ;
+    end
+    if (rst) begin
+      \$395  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$396  = xoff3_2;
+    if (\$12 ) begin
+      \$396  = \$114 ;
+    end
+    if (rst) begin
+      \$396  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$397  = xoff3_3;
+    if (\$12 ) begin
+      \$397  = \$116 ;
+    end
+    if (rst) begin
+      \$397  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$398  = xoff3_4;
+    if (\$12 ) begin
+      \$398  = \$118 ;
+    end
+    if (rst) begin
+      \$398  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$399  = xoff3_5;
+    if (\$12 ) begin
+      \$399  = \$120 ;
+    end
+    if (rst) begin
+      \$399  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$400  = xoff3_6;
+    if (\$12 ) begin
+      \$400  = \$122 ;
+    end
+    if (rst) begin
+      \$400  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$401  = xoff3_7;
+    if (\$12 ) begin
+      \$401  = \$124 ;
+    end
+    if (rst) begin
+      \$401  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$402  = xoff3_8;
+    if (\$12 ) begin
+      \$402  = \$126 ;
+    end
+    if (rst) begin
+      \$402  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$403  = xoff3_9;
+    if (\$12 ) begin
+      \$403  = \$128 ;
+    end
+    if (rst) begin
+      \$403  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$404  = xoff3_10;
+    if (\$12 ) begin
+      \$404  = \$130 ;
+    end
+    if (rst) begin
+      \$404  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$405  = xoff3_11;
+    if (\$12 ) begin
+      \$405  = \$132 ;
+    end
+    if (rst) begin
+      \$405  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$406  = xoff3_12;
+    if (\$12 ) begin
+      \$406  = \$134 ;
+    end
+    if (rst) begin
+      \$406  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$407  = xoff3_13;
+    if (\$12 ) begin
+      \$407  = \$136 ;
+    end
+    if (rst) begin
+      \$407  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$408  = xoff3_14;
+    if (\$12 ) begin
+      \$408  = \$138 ;
+    end
+    if (rst) begin
+      \$408  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$409  = xoff3_15;
+    if (\$12 ) begin
+      \$409  = \$140 ;
+    end
+    if (rst) begin
+      \$409  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$410  = w0_0;
+    if (\$12 ) begin
+      \$410  = wrom__data[7:0];
+    end
+    if (rst) begin
+      \$410  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$411  = w0_1;
+    if (\$12 ) begin
+      \$411  = wrom__data[15:8];
+    end
+    if (rst) begin
+      \$411  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$412  = w0_2;
+    if (\$12 ) begin
+      \$412  = wrom__data[23:16];
+    end
+    if (rst) begin
+      \$412  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$413  = w0_3;
+    if (\$12 ) begin
+      \$413  = wrom__data[31:24];
+    end
+    if (rst) begin
+      \$413  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$414  = w0_4;
+    if (\$12 ) begin
+      \$414  = wrom__data[39:32];
+    end
+    if (rst) begin
+      \$414  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$415  = w0_5;
+    if (\$12 ) begin
+      \$415  = wrom__data[47:40];
+    end
+    if (rst) begin
+      \$415  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$416  = w0_6;
+    if (\$12 ) begin
+      \$416  = wrom__data[55:48];
+    end
+    if (rst) begin
+      \$416  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$417  = w0_7;
+    if (\$12 ) begin
+      \$417  = wrom__data[63:56];
+    end
+    if (rst) begin
+      \$417  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$418  = w0_8;
+    if (\$12 ) begin
+      \$418  = wrom__data[71:64];
+    end
+    if (rst) begin
+      \$418  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$419  = w0_9;
+    if (\$12 ) begin
+      \$419  = wrom__data[79:72];
+    end
+    if (rst) begin
+      \$419  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$420  = w0_10;
+    if (\$12 ) begin
+      \$420  = wrom__data[87:80];
+    end
+    if (rst) begin
+      \$420  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$421  = w0_11;
+    if (\$12 ) begin
+      \$421  = wrom__data[95:88];
+    end
+    if (rst) begin
+      \$421  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$422  = w0_12;
+    if (\$12 ) begin
+      \$422  = wrom__data[103:96];
+    end
+    if (rst) begin
+      \$422  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$423  = w0_13;
+    if (\$12 ) begin
+      \$423  = wrom__data[111:104];
+    end
+    if (rst) begin
+      \$423  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$424  = w0_14;
+    if (\$12 ) begin
+      \$424  = wrom__data[119:112];
+    end
+    if (rst) begin
+      \$424  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$425  = w0_15;
+    if (\$12 ) begin
+      \$425  = wrom__data[127:120];
+    end
+    if (rst) begin
+      \$425  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$426  = w1_0;
+    if (\$12 ) begin
+      \$426  = wrom__data[135:128];
+    end
+    if (rst) begin
+      \$426  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$427  = w1_1;
+    if (\$12 ) begin
+      \$427  = wrom__data[143:136];
+    end
+    if (rst) begin
+      \$427  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$428  = w1_2;
+    if (\$12 ) begin
+      \$428  = wrom__data[151:144];
+    end
+    if (rst) begin
+      \$428  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$429  = w1_3;
+    if (\$12 ) begin
+      \$429  = wrom__data[159:152];
+    end
+    if (rst) begin
+      \$429  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$430  = w1_4;
+    if (\$12 ) begin
+      \$430  = wrom__data[167:160];
+    end
+    if (rst) begin
+      \$430  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$431  = w1_5;
+    if (\$12 ) begin
+      \$431  = wrom__data[175:168];
+    end
+    if (rst) begin
+      \$431  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$432  = w1_6;
+    if (\$12 ) begin
+      \$432  = wrom__data[183:176];
+    end
+    if (rst) begin
+      \$432  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$433  = w1_7;
+    if (\$12 ) begin
+      \$433  = wrom__data[191:184];
+    end
+    if (rst) begin
+      \$433  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$434  = w1_8;
+    if (\$12 ) begin
+      \$434  = wrom__data[199:192];
+    end
+    if (rst) begin
+      \$434  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$435  = w1_9;
+    if (\$12 ) begin
+      \$435  = wrom__data[207:200];
+    end
+    if (rst) begin
+      \$435  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$436  = w1_10;
+    if (\$12 ) begin
+      \$436  = wrom__data[215:208];
+    end
+    if (rst) begin
+      \$436  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$437  = w1_11;
+    if (\$12 ) begin
+      \$437  = wrom__data[223:216];
+    end
+    if (rst) begin
+      \$437  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$438  = w1_12;
+    if (\$12 ) begin
+      \$438  = wrom__data[231:224];
+    end
+    if (rst) begin
+      \$438  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$439  = w1_13;
+    if (\$12 ) begin
+      \$439  = wrom__data[239:232];
+    end
+    if (rst) begin
+      \$439  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$440  = w1_14;
+    if (\$12 ) begin
+      \$440  = wrom__data[247:240];
+    end
+    if (rst) begin
+      \$440  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$441  = w1_15;
+    if (\$12 ) begin
+      \$441  = wrom__data[255:248];
+    end
+    if (rst) begin
+      \$441  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$442  = w2_0;
+    if (\$12 ) begin
+      \$442  = wrom__data[263:256];
+    end
+    if (rst) begin
+      \$442  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$443  = w2_1;
+    if (\$12 ) begin
+      \$443  = wrom__data[271:264];
+    end
+    if (rst) begin
+      \$443  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$444  = w2_2;
+    if (\$12 ) begin
+      \$444  = wrom__data[279:272];
+    end
+    if (rst) begin
+      \$444  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$445  = w2_3;
+    if (\$12 ) begin
+      \$445  = wrom__data[287:280];
+    end
+    if (rst) begin
+      \$445  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$446  = w2_4;
+    if (\$12 ) begin
+      \$446  = wrom__data[295:288];
+    end
+    if (rst) begin
+      \$446  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$447  = w2_5;
+    if (\$12 ) begin
+      \$447  = wrom__data[303:296];
+    end
+    if (rst) begin
+      \$447  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$448  = w2_6;
+    if (\$12 ) begin
+      \$448  = wrom__data[311:304];
+    end
+    if (rst) begin
+      \$448  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$449  = w2_7;
+    if (\$12 ) begin
+      \$449  = wrom__data[319:312];
+    end
+    if (rst) begin
+      \$449  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$450  = w2_8;
+    if (\$12 ) begin
+      \$450  = wrom__data[327:320];
+    end
+    if (rst) begin
+      \$450  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$451  = w2_9;
+    if (\$12 ) begin
+      \$451  = wrom__data[335:328];
+    end
+    if (rst) begin
+      \$451  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$452  = w2_10;
+    if (\$12 ) begin
+      \$452  = wrom__data[343:336];
+    end
+    if (rst) begin
+      \$452  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$453  = w2_11;
+    if (\$12 ) begin
+      \$453  = wrom__data[351:344];
+    end
+    if (rst) begin
+      \$453  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$454  = w2_12;
+    if (\$12 ) begin
+      \$454  = wrom__data[359:352];
+    end
+    if (rst) begin
+      \$454  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$455  = w2_13;
+    if (\$12 ) begin
+      \$455  = wrom__data[367:360];
+    end
+    if (rst) begin
+      \$455  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$456  = w2_14;
+    if (\$12 ) begin
+      \$456  = wrom__data[375:368];
+    end
+    if (rst) begin
+      \$456  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$457  = w2_15;
+    if (\$12 ) begin
+      \$457  = wrom__data[383:376];
+    end
+    if (rst) begin
+      \$457  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$458  = w3_0;
+    if (\$12 ) begin
+      \$458  = wrom__data[391:384];
+    end
+    if (rst) begin
+      \$458  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$459  = w3_1;
+    if (\$12 ) begin
+      \$459  = wrom__data[399:392];
+    end
+    if (rst) begin
+      \$459  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$460  = w3_2;
+    if (\$12 ) begin
+      \$460  = wrom__data[407:400];
+    end
+    if (rst) begin
+      \$460  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$461  = w3_3;
+    if (\$12 ) begin
+      \$461  = wrom__data[415:408];
+    end
+    if (rst) begin
+      \$461  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$462  = w3_4;
+    if (\$12 ) begin
+      \$462  = wrom__data[423:416];
+    end
+    if (rst) begin
+      \$462  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$463  = w3_5;
+    if (\$12 ) begin
+      \$463  = wrom__data[431:424];
+    end
+    if (rst) begin
+      \$463  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$464  = w3_6;
+    if (\$12 ) begin
+      \$464  = wrom__data[439:432];
+    end
+    if (rst) begin
+      \$464  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$465  = w3_7;
+    if (\$12 ) begin
+      \$465  = wrom__data[447:440];
+    end
+    if (rst) begin
+      \$465  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$466  = w3_8;
+    if (\$12 ) begin
+      \$466  = wrom__data[455:448];
+    end
+    if (rst) begin
+      \$466  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$467  = w3_9;
+    if (\$12 ) begin
+      \$467  = wrom__data[463:456];
+    end
+    if (rst) begin
+      \$467  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$468  = w3_10;
+    if (\$12 ) begin
+      \$468  = wrom__data[471:464];
+    end
+    if (rst) begin
+      \$468  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$469  = w3_11;
+    if (\$12 ) begin
+      \$469  = wrom__data[479:472];
+    end
+    if (rst) begin
+      \$469  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$470  = w3_12;
+    if (\$12 ) begin
+      \$470  = wrom__data[487:480];
+    end
+    if (rst) begin
+      \$470  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$471  = w3_13;
+    if (\$12 ) begin
+      \$471  = wrom__data[495:488];
+    end
+    if (rst) begin
+      \$471  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$472  = w3_14;
+    if (\$12 ) begin
+      \$472  = wrom__data[503:496];
+    end
+    if (rst) begin
+      \$472  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$473  = w3_15;
+    if (\$12 ) begin
+      \$473  = wrom__data[511:504];
+    end
+    if (rst) begin
+      \$473  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$474  = prod0_0;
+    if (\$12 ) begin
+      \$474  = \$141 ;
+    end
+    if (rst) begin
+      \$474  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$475  = prod0_1;
+    if (\$12 ) begin
+      \$475  = \$142 ;
+    end
+    if (rst) begin
+      \$475  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$476  = prod0_2;
+    if (\$12 ) begin
+      \$476  = \$143 ;
+    end
+    if (rst) begin
+      \$476  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$477  = prod0_3;
+    if (\$12 ) begin
+      \$477  = \$144 ;
+    end
+    if (rst) begin
+      \$477  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$478  = prod0_4;
+    if (\$12 ) begin
+      \$478  = \$145 ;
+    end
+    if (rst) begin
+      \$478  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$479  = prod0_5;
+    if (\$12 ) begin
+      \$479  = \$146 ;
+    end
+    if (rst) begin
+      \$479  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$480  = prod0_6;
+    if (\$12 ) begin
+      \$480  = \$147 ;
+    end
+    if (rst) begin
+      \$480  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$481  = prod0_7;
+    if (\$12 ) begin
+      \$481  = \$148 ;
+    end
+    if (rst) begin
+      \$481  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$482  = prod0_8;
+    if (\$12 ) begin
+      \$482  = \$149 ;
+    end
+    if (rst) begin
+      \$482  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$483  = prod0_9;
+    if (\$12 ) begin
+      \$483  = \$150 ;
+    end
+    if (rst) begin
+      \$483  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$484  = prod0_10;
+    if (\$12 ) begin
+      \$484  = \$151 ;
+    end
+    if (rst) begin
+      \$484  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$485  = prod0_11;
+    if (\$12 ) begin
+      \$485  = \$152 ;
+    end
+    if (rst) begin
+      \$485  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$486  = prod0_12;
+    if (\$12 ) begin
+      \$486  = \$153 ;
+    end
+    if (rst) begin
+      \$486  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$487  = prod0_13;
+    if (\$12 ) begin
+      \$487  = \$154 ;
+    end
+    if (rst) begin
+      \$487  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$488  = prod0_14;
+    if (\$12 ) begin
+      \$488  = \$155 ;
+    end
+    if (rst) begin
+      \$488  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$489  = prod0_15;
+    if (\$12 ) begin
+      \$489  = \$156 ;
+    end
+    if (rst) begin
+      \$489  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$490  = prod1_0;
+    if (\$12 ) begin
+      \$490  = \$157 ;
+    end
+    if (rst) begin
+      \$490  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$491  = prod1_1;
+    if (\$12 ) begin
+      \$491  = \$158 ;
+    end
+    if (rst) begin
+      \$491  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$492  = prod1_2;
+    if (\$12 ) begin
+      \$492  = \$159 ;
+    end
+    if (rst) begin
+      \$492  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$493  = prod1_3;
+    if (\$12 ) begin
+      \$493  = \$160 ;
+    end
+    if (rst) begin
+      \$493  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$494  = prod1_4;
+    if (\$12 ) begin
+      \$494  = \$161 ;
+    end
+    if (rst) begin
+      \$494  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$495  = prod1_5;
+    if (\$12 ) begin
+      \$495  = \$162 ;
+    end
+    if (rst) begin
+      \$495  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$496  = prod1_6;
+    if (\$12 ) begin
+      \$496  = \$163 ;
+    end
+    if (rst) begin
+      \$496  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$497  = prod1_7;
+    if (\$12 ) begin
+      \$497  = \$164 ;
+    end
+    if (rst) begin
+      \$497  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$498  = prod1_8;
+    if (\$12 ) begin
+      \$498  = \$165 ;
+    end
+    if (rst) begin
+      \$498  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$499  = prod1_9;
+    if (\$12 ) begin
+      \$499  = \$166 ;
+    end
+    if (rst) begin
+      \$499  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$500  = prod1_10;
+    if (\$12 ) begin
+      \$500  = \$167 ;
+    end
+    if (rst) begin
+      \$500  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$501  = prod1_11;
+    if (\$12 ) begin
+      \$501  = \$168 ;
+    end
+    if (rst) begin
+      \$501  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$502  = prod1_12;
+    if (\$12 ) begin
+      \$502  = \$169 ;
+    end
+    if (rst) begin
+      \$502  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$503  = prod1_13;
+    if (\$12 ) begin
+      \$503  = \$170 ;
+    end
+    if (rst) begin
+      \$503  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$504  = prod1_14;
+    if (\$12 ) begin
+      \$504  = \$171 ;
+    end
+    if (rst) begin
+      \$504  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$505  = prod1_15;
+    if (\$12 ) begin
+      \$505  = \$172 ;
+    end
+    if (rst) begin
+      \$505  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$506  = prod2_0;
+    if (\$12 ) begin
+      \$506  = \$173 ;
+    end
+    if (rst) begin
+      \$506  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$507  = prod2_1;
+    if (\$12 ) begin
+      \$507  = \$174 ;
+    end
+    if (rst) begin
+      \$507  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$508  = prod2_2;
+    if (\$12 ) begin
+      \$508  = \$175 ;
+    end
+    if (rst) begin
+      \$508  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$509  = prod2_3;
+    if (\$12 ) begin
+      \$509  = \$176 ;
+    end
+    if (rst) begin
+      \$509  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$510  = prod2_4;
+    if (\$12 ) begin
+      \$510  = \$177 ;
+    end
+    if (rst) begin
+      \$510  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$511  = prod2_5;
+    if (\$12 ) begin
+      \$511  = \$178 ;
+    end
+    if (rst) begin
+      \$511  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$512  = prod2_6;
+    if (\$12 ) begin
+      \$512  = \$179 ;
+    end
+    if (rst) begin
+      \$512  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$513  = prod2_7;
+    if (\$12 ) begin
+      \$513  = \$180 ;
+    end
+    if (rst) begin
+      \$513  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$514  = prod2_8;
+    if (\$12 ) begin
+      \$514  = \$181 ;
+    end
+    if (rst) begin
+      \$514  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$515  = prod2_9;
+    if (\$12 ) begin
+      \$515  = \$182 ;
+    end
+    if (rst) begin
+      \$515  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$516  = prod2_10;
+    if (\$12 ) begin
+      \$516  = \$183 ;
+    end
+    if (rst) begin
+      \$516  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$517  = prod2_11;
+    if (\$12 ) begin
+      \$517  = \$184 ;
+    end
+    if (rst) begin
+      \$517  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$518  = prod2_12;
+    if (\$12 ) begin
+      \$518  = \$185 ;
+    end
+    if (rst) begin
+      \$518  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$519  = prod2_13;
+    if (\$12 ) begin
+      \$519  = \$186 ;
+    end
+    if (rst) begin
+      \$519  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$520  = prod2_14;
+    if (\$12 ) begin
+      \$520  = \$187 ;
+    end
+    if (rst) begin
+      \$520  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$521  = prod2_15;
+    if (\$12 ) begin
+      \$521  = \$188 ;
+    end
+    if (rst) begin
+      \$521  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$522  = prod3_0;
+    if (\$12 ) begin
+      \$522  = \$189 ;
+    end
+    if (rst) begin
+      \$522  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$523  = prod3_1;
+    if (\$12 ) begin
+      \$523  = \$190 ;
+    end
+    if (rst) begin
+      \$523  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$524  = prod3_2;
+    if (\$12 ) begin
+      \$524  = \$191 ;
+    end
+    if (rst) begin
+      \$524  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$525  = prod3_3;
+    if (\$12 ) begin
+      \$525  = \$192 ;
+    end
+    if (rst) begin
+      \$525  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$526  = prod3_4;
+    if (\$12 ) begin
+      \$526  = \$193 ;
+    end
+    if (rst) begin
+      \$526  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$527  = prod3_5;
+    if (\$12 ) begin
+      \$527  = \$194 ;
+    end
+    if (rst) begin
+      \$527  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$528  = prod3_6;
+    if (\$12 ) begin
+      \$528  = \$195 ;
+    end
+    if (rst) begin
+      \$528  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$529  = prod3_7;
+    if (\$12 ) begin
+      \$529  = \$196 ;
+    end
+    if (rst) begin
+      \$529  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$530  = prod3_8;
+    if (\$12 ) begin
+      \$530  = \$197 ;
+    end
+    if (rst) begin
+      \$530  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$531  = prod3_9;
+    if (\$12 ) begin
+      \$531  = \$198 ;
+    end
+    if (rst) begin
+      \$531  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$532  = prod3_10;
+    if (\$12 ) begin
+      \$532  = \$199 ;
+    end
+    if (rst) begin
+      \$532  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$533  = prod3_11;
+    if (\$12 ) begin
+      \$533  = \$200 ;
+    end
+    if (rst) begin
+      \$533  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$534  = prod3_12;
+    if (\$12 ) begin
+      \$534  = \$201 ;
+    end
+    if (rst) begin
+      \$534  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$535  = prod3_13;
+    if (\$12 ) begin
+      \$535  = \$202 ;
+    end
+    if (rst) begin
+      \$535  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$536  = prod3_14;
+    if (\$12 ) begin
+      \$536  = \$203 ;
+    end
+    if (rst) begin
+      \$536  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$537  = prod3_15;
+    if (\$12 ) begin
+      \$537  = \$204 ;
+    end
+    if (rst) begin
+      \$537  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$538  = prod0_0_r;
+    if (\$206 ) begin
+      \$538  = prod0_0;
+    end
+    if (rst) begin
+      \$538  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$539  = prod0_1_r;
+    if (\$206 ) begin
+      \$539  = prod0_1;
+    end
+    if (rst) begin
+      \$539  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$540  = prod0_2_r;
+    if (\$206 ) begin
+      \$540  = prod0_2;
+    end
+    if (rst) begin
+      \$540  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$541  = prod0_3_r;
+    if (\$206 ) begin
+      \$541  = prod0_3;
+    end
+    if (rst) begin
+      \$541  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$542  = prod0_4_r;
+    if (\$206 ) begin
+      \$542  = prod0_4;
+    end
+    if (rst) begin
+      \$542  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$543  = prod0_5_r;
+    if (\$206 ) begin
+      \$543  = prod0_5;
+    end
+    if (rst) begin
+      \$543  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$544  = prod0_6_r;
+    if (\$206 ) begin
+      \$544  = prod0_6;
+    end
+    if (rst) begin
+      \$544  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$545  = prod0_7_r;
+    if (\$206 ) begin
+      \$545  = prod0_7;
+    end
+    if (rst) begin
+      \$545  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$546  = prod0_8_r;
+    if (\$206 ) begin
+      \$546  = prod0_8;
+    end
+    if (rst) begin
+      \$546  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$547  = prod0_9_r;
+    if (\$206 ) begin
+      \$547  = prod0_9;
+    end
+    if (rst) begin
+      \$547  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$548  = prod0_10_r;
+    if (\$206 ) begin
+      \$548  = prod0_10;
+    end
+    if (rst) begin
+      \$548  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$549  = prod0_11_r;
+    if (\$206 ) begin
+      \$549  = prod0_11;
+    end
+    if (rst) begin
+      \$549  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$550  = prod0_12_r;
+    if (\$206 ) begin
+      \$550  = prod0_12;
+    end
+    if (rst) begin
+      \$550  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$551  = prod0_13_r;
+    if (\$206 ) begin
+      \$551  = prod0_13;
+    end
+    if (rst) begin
+      \$551  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$552  = prod0_14_r;
+    if (\$206 ) begin
+      \$552  = prod0_14;
+    end
+    if (rst) begin
+      \$552  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$553  = prod0_15_r;
+    if (\$206 ) begin
+      \$553  = prod0_15;
+    end
+    if (rst) begin
+      \$553  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$554  = prod1_0_r;
     if (\$208 ) begin
-      \$415  = { \$211 [18], \$211 [18], \$211 [18], \$211 [18], \$211 [18], \$211  };
+      \$554  = prod1_0;
     end
     if (rst) begin
-      \$415  = 24'h000000;
+      \$554  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$416  = sum3_s0_1;
+    \$555  = prod1_1_r;
     if (\$208 ) begin
-      \$416  = { \$214 [18], \$214 [18], \$214 [18], \$214 [18], \$214 [18], \$214  };
+      \$555  = prod1_1;
     end
     if (rst) begin
-      \$416  = 24'h000000;
+      \$555  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$417  = sum3_s0_2;
+    \$556  = prod1_2_r;
     if (\$208 ) begin
-      \$417  = { \$217 [18], \$217 [18], \$217 [18], \$217 [18], \$217 [18], \$217  };
+      \$556  = prod1_2;
     end
     if (rst) begin
-      \$417  = 24'h000000;
+      \$556  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$418  = sum3_s0_3;
+    \$557  = prod1_3_r;
     if (\$208 ) begin
-      \$418  = { \$220 [18], \$220 [18], \$220 [18], \$220 [18], \$220 [18], \$220  };
+      \$557  = prod1_3;
     end
     if (rst) begin
-      \$418  = 24'h000000;
+      \$557  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$419  = sum3_s1_0;
-    if (\$222 ) begin
-      \$419  = \$225 [23:0];
+    \$558  = prod1_4_r;
+    if (\$208 ) begin
+      \$558  = prod1_4;
     end
     if (rst) begin
-      \$419  = 24'h000000;
+      \$558  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$420  = v2;
-    if (\$227 ) begin
-      \$420  = v1;
+    \$559  = prod1_5_r;
+    if (\$208 ) begin
+      \$559  = prod1_5;
     end
     if (rst) begin
-      \$420  = 1'h0;
+      \$559  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$421  = first2;
-    if (\$227 ) begin
-      \$421  = first1;
+    \$560  = prod1_6_r;
+    if (\$208 ) begin
+      \$560  = prod1_6;
     end
     if (rst) begin
-      \$421  = 1'h0;
+      \$560  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$422  = last2;
-    if (\$227 ) begin
-      \$422  = last1;
+    \$561  = prod1_7_r;
+    if (\$208 ) begin
+      \$561  = prod1_7;
     end
     if (rst) begin
-      \$422  = 1'h0;
+      \$561  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$423  = nf2;
-    if (\$227 ) begin
-      \$423  = nf1;
+    \$562  = prod1_8_r;
+    if (\$208 ) begin
+      \$562  = prod1_8;
     end
     if (rst) begin
-      \$423  = 4'h0;
+      \$562  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$424  = v3;
-    if (\$229 ) begin
-      \$424  = v2;
+    \$563  = prod1_9_r;
+    if (\$208 ) begin
+      \$563  = prod1_9;
     end
     if (rst) begin
-      \$424  = 1'h0;
+      \$563  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$425  = first3;
-    if (\$229 ) begin
-      \$425  = first2;
+    \$564  = prod1_10_r;
+    if (\$208 ) begin
+      \$564  = prod1_10;
     end
     if (rst) begin
-      \$425  = 1'h0;
+      \$564  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$426  = last3;
-    if (\$229 ) begin
-      \$426  = last2;
+    \$565  = prod1_11_r;
+    if (\$208 ) begin
+      \$565  = prod1_11;
     end
     if (rst) begin
-      \$426  = 1'h0;
+      \$565  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$427  = nf3;
-    if (\$229 ) begin
-      \$427  = nf2;
+    \$566  = prod1_12_r;
+    if (\$208 ) begin
+      \$566  = prod1_12;
     end
     if (rst) begin
-      \$427  = 4'h0;
+      \$566  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$428  = v4;
-    if (\$231 ) begin
-      \$428  = v3;
+    \$567  = prod1_13_r;
+    if (\$208 ) begin
+      \$567  = prod1_13;
     end
     if (rst) begin
-      \$428  = 1'h0;
+      \$567  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$429  = first4;
-    if (\$231 ) begin
-      \$429  = first3;
+    \$568  = prod1_14_r;
+    if (\$208 ) begin
+      \$568  = prod1_14;
     end
     if (rst) begin
-      \$429  = 1'h0;
+      \$568  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$430  = last4;
-    if (\$231 ) begin
-      \$430  = last3;
+    \$569  = prod1_15_r;
+    if (\$208 ) begin
+      \$569  = prod1_15;
     end
     if (rst) begin
-      \$430  = 1'h0;
+      \$569  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$431  = nf4;
-    if (\$231 ) begin
-      \$431  = nf3;
+    \$570  = prod2_0_r;
+    if (\$210 ) begin
+      \$570  = prod2_0;
     end
     if (rst) begin
-      \$431  = 4'h0;
+      \$570  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$432  = v5;
+    \$571  = prod2_1_r;
+    if (\$210 ) begin
+      \$571  = prod2_1;
+    end
+    if (rst) begin
+      \$571  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$572  = prod2_2_r;
+    if (\$210 ) begin
+      \$572  = prod2_2;
+    end
+    if (rst) begin
+      \$572  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$573  = prod2_3_r;
+    if (\$210 ) begin
+      \$573  = prod2_3;
+    end
+    if (rst) begin
+      \$573  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$574  = prod2_4_r;
+    if (\$210 ) begin
+      \$574  = prod2_4;
+    end
+    if (rst) begin
+      \$574  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$575  = prod2_5_r;
+    if (\$210 ) begin
+      \$575  = prod2_5;
+    end
+    if (rst) begin
+      \$575  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$576  = prod2_6_r;
+    if (\$210 ) begin
+      \$576  = prod2_6;
+    end
+    if (rst) begin
+      \$576  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$577  = prod2_7_r;
+    if (\$210 ) begin
+      \$577  = prod2_7;
+    end
+    if (rst) begin
+      \$577  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$578  = prod2_8_r;
+    if (\$210 ) begin
+      \$578  = prod2_8;
+    end
+    if (rst) begin
+      \$578  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$579  = prod2_9_r;
+    if (\$210 ) begin
+      \$579  = prod2_9;
+    end
+    if (rst) begin
+      \$579  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$580  = prod2_10_r;
+    if (\$210 ) begin
+      \$580  = prod2_10;
+    end
+    if (rst) begin
+      \$580  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$581  = prod2_11_r;
+    if (\$210 ) begin
+      \$581  = prod2_11;
+    end
+    if (rst) begin
+      \$581  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$582  = prod2_12_r;
+    if (\$210 ) begin
+      \$582  = prod2_12;
+    end
+    if (rst) begin
+      \$582  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$583  = prod2_13_r;
+    if (\$210 ) begin
+      \$583  = prod2_13;
+    end
+    if (rst) begin
+      \$583  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$584  = prod2_14_r;
+    if (\$210 ) begin
+      \$584  = prod2_14;
+    end
+    if (rst) begin
+      \$584  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$585  = prod2_15_r;
+    if (\$210 ) begin
+      \$585  = prod2_15;
+    end
+    if (rst) begin
+      \$585  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$586  = prod3_0_r;
+    if (\$212 ) begin
+      \$586  = prod3_0;
+    end
+    if (rst) begin
+      \$586  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$587  = prod3_1_r;
+    if (\$212 ) begin
+      \$587  = prod3_1;
+    end
+    if (rst) begin
+      \$587  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$588  = prod3_2_r;
+    if (\$212 ) begin
+      \$588  = prod3_2;
+    end
+    if (rst) begin
+      \$588  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$589  = prod3_3_r;
+    if (\$212 ) begin
+      \$589  = prod3_3;
+    end
+    if (rst) begin
+      \$589  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$590  = prod3_4_r;
+    if (\$212 ) begin
+      \$590  = prod3_4;
+    end
+    if (rst) begin
+      \$590  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$591  = prod3_5_r;
+    if (\$212 ) begin
+      \$591  = prod3_5;
+    end
+    if (rst) begin
+      \$591  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$592  = prod3_6_r;
+    if (\$212 ) begin
+      \$592  = prod3_6;
+    end
+    if (rst) begin
+      \$592  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$593  = prod3_7_r;
+    if (\$212 ) begin
+      \$593  = prod3_7;
+    end
+    if (rst) begin
+      \$593  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$594  = prod3_8_r;
+    if (\$212 ) begin
+      \$594  = prod3_8;
+    end
+    if (rst) begin
+      \$594  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$595  = prod3_9_r;
+    if (\$212 ) begin
+      \$595  = prod3_9;
+    end
+    if (rst) begin
+      \$595  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$596  = prod3_10_r;
+    if (\$212 ) begin
+      \$596  = prod3_10;
+    end
+    if (rst) begin
+      \$596  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$597  = prod3_11_r;
+    if (\$212 ) begin
+      \$597  = prod3_11;
+    end
+    if (rst) begin
+      \$597  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$598  = prod3_12_r;
+    if (\$212 ) begin
+      \$598  = prod3_12;
+    end
+    if (rst) begin
+      \$598  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$599  = prod3_13_r;
+    if (\$212 ) begin
+      \$599  = prod3_13;
+    end
+    if (rst) begin
+      \$599  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$600  = prod3_14_r;
+    if (\$212 ) begin
+      \$600  = prod3_14;
+    end
+    if (rst) begin
+      \$600  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$601  = prod3_15_r;
+    if (\$212 ) begin
+      \$601  = prod3_15;
+    end
+    if (rst) begin
+      \$601  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$602  = sum0_s0_0;
+    if (\$214 ) begin
+      \$602  = { \$217 [18], \$217 [18], \$217 [18], \$217 [18], \$217 [18], \$217  };
+    end
+    if (rst) begin
+      \$602  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$603  = sum0_s0_1;
+    if (\$214 ) begin
+      \$603  = { \$220 [18], \$220 [18], \$220 [18], \$220 [18], \$220 [18], \$220  };
+    end
+    if (rst) begin
+      \$603  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$604  = sum0_s0_2;
+    if (\$214 ) begin
+      \$604  = { \$223 [18], \$223 [18], \$223 [18], \$223 [18], \$223 [18], \$223  };
+    end
+    if (rst) begin
+      \$604  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$605  = sum0_s0_3;
+    if (\$214 ) begin
+      \$605  = { \$226 [18], \$226 [18], \$226 [18], \$226 [18], \$226 [18], \$226  };
+    end
+    if (rst) begin
+      \$605  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$606  = sum0_s1_0;
+    if (\$228 ) begin
+      \$606  = \$231 [23:0];
+    end
+    if (rst) begin
+      \$606  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$607  = sum1_s0_0;
     if (\$233 ) begin
-      \$432  = v4;
+      \$607  = { \$236 [18], \$236 [18], \$236 [18], \$236 [18], \$236 [18], \$236  };
     end
     if (rst) begin
-      \$432  = 1'h0;
+      \$607  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$433  = first5;
+    \$608  = sum1_s0_1;
     if (\$233 ) begin
-      \$433  = first4;
+      \$608  = { \$239 [18], \$239 [18], \$239 [18], \$239 [18], \$239 [18], \$239  };
     end
     if (rst) begin
-      \$433  = 1'h0;
+      \$608  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$434  = last5;
+    \$609  = sum1_s0_2;
     if (\$233 ) begin
-      \$434  = last4;
+      \$609  = { \$242 [18], \$242 [18], \$242 [18], \$242 [18], \$242 [18], \$242  };
     end
     if (rst) begin
-      \$434  = 1'h0;
+      \$609  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$435  = nf5;
+    \$610  = sum1_s0_3;
     if (\$233 ) begin
-      \$435  = nf4;
+      \$610  = { \$245 [18], \$245 [18], \$245 [18], \$245 [18], \$245 [18], \$245  };
     end
     if (rst) begin
-      \$435  = 4'h0;
+      \$610  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$436  = o__valid;
-    if (\$235 ) begin
-      \$436  = \$236 ;
+    \$611  = sum1_s1_0;
+    if (\$247 ) begin
+      \$611  = \$250 [23:0];
     end
     if (rst) begin
-      \$436  = 1'h0;
+      \$611  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$437  = acc0;
-    if (\$239 ) begin
-      \$437  = \$18 [23:0];
+    \$612  = sum2_s0_0;
+    if (\$252 ) begin
+      \$612  = { \$255 [18], \$255 [18], \$255 [18], \$255 [18], \$255 [18], \$255  };
     end
     if (rst) begin
-      \$437  = 24'h000000;
+      \$612  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$438  = o__payload;
-    if (\$239 ) begin
-      if (last5) begin
-        \$438 [23:0] = \$18 [23:0];
+    \$613  = sum2_s0_1;
+    if (\$252 ) begin
+      \$613  = { \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258  };
+    end
+    if (rst) begin
+      \$613  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$614  = sum2_s0_2;
+    if (\$252 ) begin
+      \$614  = { \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261  };
+    end
+    if (rst) begin
+      \$614  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$615  = sum2_s0_3;
+    if (\$252 ) begin
+      \$615  = { \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264  };
+    end
+    if (rst) begin
+      \$615  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$616  = sum2_s1_0;
+    if (\$266 ) begin
+      \$616  = \$269 [23:0];
+    end
+    if (rst) begin
+      \$616  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$617  = sum3_s0_0;
+    if (\$271 ) begin
+      \$617  = { \$274 [18], \$274 [18], \$274 [18], \$274 [18], \$274 [18], \$274  };
+    end
+    if (rst) begin
+      \$617  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$618  = sum3_s0_1;
+    if (\$271 ) begin
+      \$618  = { \$277 [18], \$277 [18], \$277 [18], \$277 [18], \$277 [18], \$277  };
+    end
+    if (rst) begin
+      \$618  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$619  = sum3_s0_2;
+    if (\$271 ) begin
+      \$619  = { \$280 [18], \$280 [18], \$280 [18], \$280 [18], \$280 [18], \$280  };
+    end
+    if (rst) begin
+      \$619  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$620  = sum3_s0_3;
+    if (\$271 ) begin
+      \$620  = { \$283 [18], \$283 [18], \$283 [18], \$283 [18], \$283 [18], \$283  };
+    end
+    if (rst) begin
+      \$620  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$621  = sum3_s1_0;
+    if (\$285 ) begin
+      \$621  = \$288 [23:0];
+    end
+    if (rst) begin
+      \$621  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$622  = v2;
+    if (\$290 ) begin
+      \$622  = v1;
+    end
+    if (rst) begin
+      \$622  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$623  = first2;
+    if (\$290 ) begin
+      \$623  = first1;
+    end
+    if (rst) begin
+      \$623  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$624  = last2;
+    if (\$290 ) begin
+      \$624  = last1;
+    end
+    if (rst) begin
+      \$624  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$625  = nf2;
+    if (\$290 ) begin
+      \$625  = nf1;
+    end
+    if (rst) begin
+      \$625  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$626  = v3;
+    if (\$292 ) begin
+      \$626  = v2;
+    end
+    if (rst) begin
+      \$626  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$627  = first3;
+    if (\$292 ) begin
+      \$627  = first2;
+    end
+    if (rst) begin
+      \$627  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$628  = last3;
+    if (\$292 ) begin
+      \$628  = last2;
+    end
+    if (rst) begin
+      \$628  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$629  = nf3;
+    if (\$292 ) begin
+      \$629  = nf2;
+    end
+    if (rst) begin
+      \$629  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$630  = v4;
+    if (\$294 ) begin
+      \$630  = v3;
+    end
+    if (rst) begin
+      \$630  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$631  = first4;
+    if (\$294 ) begin
+      \$631  = first3;
+    end
+    if (rst) begin
+      \$631  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$632  = last4;
+    if (\$294 ) begin
+      \$632  = last3;
+    end
+    if (rst) begin
+      \$632  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$633  = nf4;
+    if (\$294 ) begin
+      \$633  = nf3;
+    end
+    if (rst) begin
+      \$633  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$634  = v5;
+    if (\$296 ) begin
+      \$634  = v4;
+    end
+    if (rst) begin
+      \$634  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$635  = first5;
+    if (\$296 ) begin
+      \$635  = first4;
+    end
+    if (rst) begin
+      \$635  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$636  = last5;
+    if (\$296 ) begin
+      \$636  = last4;
+    end
+    if (rst) begin
+      \$636  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$637  = nf5;
+    if (\$296 ) begin
+      \$637  = nf4;
+    end
+    if (rst) begin
+      \$637  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$638  = v6;
+    if (\$298 ) begin
+      \$638  = v5;
+    end
+    if (rst) begin
+      \$638  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$639  = first6;
+    if (\$298 ) begin
+      \$639  = first5;
+    end
+    if (rst) begin
+      \$639  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$640  = last6;
+    if (\$298 ) begin
+      \$640  = last5;
+    end
+    if (rst) begin
+      \$640  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$641  = nf6;
+    if (\$298 ) begin
+      \$641  = nf5;
+    end
+    if (rst) begin
+      \$641  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$642  = o__valid;
+    if (\$300 ) begin
+      \$642  = \$301 ;
+    end
+    if (rst) begin
+      \$642  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$643  = acc0;
+    if (\$304 ) begin
+      \$643  = \$324 [23:0];
+    end
+    if (rst) begin
+      \$643  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$644  = o__payload;
+    if (\$304 ) begin
+      if (last6) begin
+        \$644 [23:0] = \$324 [23:0];
       end
     end
-    if (\$242 ) begin
-      if (last5) begin
-        \$438 [47:24] = \$21 [23:0];
+    if (\$307 ) begin
+      if (last6) begin
+        \$644 [47:24] = \$327 [23:0];
       end
     end
-    if (\$245 ) begin
-      if (last5) begin
-        \$438 [71:48] = \$24 [23:0];
+    if (\$310 ) begin
+      if (last6) begin
+        \$644 [71:48] = \$330 [23:0];
       end
     end
-    if (\$248 ) begin
-      if (last5) begin
-        \$438 [95:72] = \$27 [23:0];
+    if (\$313 ) begin
+      if (last6) begin
+        \$644 [95:72] = \$333 [23:0];
       end
     end
     if (rst) begin
-      \$438  = 96'h000000000000000000000000;
+      \$644  = 96'h000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$439  = acc1;
-    if (\$242 ) begin
-      \$439  = \$21 [23:0];
-    end
-    if (rst) begin
-      \$439  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$440  = acc2;
-    if (\$245 ) begin
-      \$440  = \$24 [23:0];
+    \$645  = acc1;
+    if (\$307 ) begin
+      \$645  = \$327 [23:0];
     end
     if (rst) begin
-      \$440  = 24'h000000;
+      \$645  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$441  = acc3;
-    if (\$248 ) begin
-      \$441  = \$27 [23:0];
+    \$646  = acc2;
+    if (\$310 ) begin
+      \$646  = \$330 [23:0];
     end
     if (rst) begin
-      \$441  = 24'h000000;
+      \$646  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = 4'h0;
+    \$647  = acc3;
+    if (\$313 ) begin
+      \$647  = \$333 [23:0];
+    end
+    if (rst) begin
+      \$647  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1  = 4'h0;
     casez (t)
       6'h00:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       6'h01:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       6'h02:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       6'h03:
-          \$3  = 4'h0;
+          \$1  = 4'h1;
       6'h04:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       6'h05:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       6'h06:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       6'h07:
-          \$3  = 4'h1;
+          \$1  = 4'h2;
       6'h08:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       6'h09:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       6'h0a:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       6'h0b:
-          \$3  = 4'h2;
+          \$1  = 4'h3;
       6'h0c:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       6'h0d:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       6'h0e:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       6'h0f:
-          \$3  = 4'h3;
+          \$1  = 4'h4;
       6'h10:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       6'h11:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       6'h12:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       6'h13:
-          \$3  = 4'h4;
+          \$1  = 4'h5;
       6'h14:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       6'h15:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       6'h16:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       6'h17:
-          \$3  = 4'h5;
+          \$1  = 4'h6;
       6'h18:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       6'h19:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       6'h1a:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       6'h1b:
-          \$3  = 4'h6;
+          \$1  = 4'h7;
       6'h1c:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       6'h1d:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       6'h1e:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       6'h1f:
-          \$3  = 4'h7;
+          \$1  = 4'h8;
       6'h20:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       6'h21:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       6'h22:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       6'h23:
-          \$3  = 4'h8;
+          \$1  = 4'h9;
       6'h24:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       6'h25:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       6'h26:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       6'h27:
-          \$3  = 4'h9;
+          \$1  = 4'ha;
       6'h28:
-          \$3  = 4'ha;
+          \$1  = 4'ha;
       6'h29:
-          \$3  = 4'ha;
+          \$1  = 4'ha;
       6'h2a:
-          \$3  = 4'ha;
+          \$1  = 4'ha;
       6'h2b:
-          \$3  = 4'ha;
+          \$1  = 4'hb;
       6'h2c:
-          \$3  = 4'hb;
+          \$1  = 4'hb;
       6'h2d:
-          \$3  = 4'hb;
+          \$1  = 4'hb;
       6'h2e:
-          \$3  = 4'hb;
+          \$1  = 4'hb;
       6'h2f:
-          \$3  = 4'hb;
+          \$1  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$7  = 4'h0;
+    \$2  = 2'h0;
     casez (t)
       6'h00:
-          \$7  = 4'h0;
+          \$2  = 2'h1;
       6'h01:
-          \$7  = 4'h0;
+          \$2  = 2'h2;
       6'h02:
-          \$7  = 4'h0;
+          \$2  = 2'h3;
       6'h03:
-          \$7  = 4'h0;
+          \$2  = 2'h0;
       6'h04:
-          \$7  = 4'h1;
+          \$2  = 2'h1;
       6'h05:
-          \$7  = 4'h1;
+          \$2  = 2'h2;
       6'h06:
-          \$7  = 4'h1;
+          \$2  = 2'h3;
       6'h07:
-          \$7  = 4'h1;
+          \$2  = 2'h0;
       6'h08:
-          \$7  = 4'h2;
+          \$2  = 2'h1;
       6'h09:
-          \$7  = 4'h2;
+          \$2  = 2'h2;
       6'h0a:
-          \$7  = 4'h2;
+          \$2  = 2'h3;
       6'h0b:
-          \$7  = 4'h2;
+          \$2  = 2'h0;
       6'h0c:
-          \$7  = 4'h3;
+          \$2  = 2'h1;
       6'h0d:
-          \$7  = 4'h3;
+          \$2  = 2'h2;
       6'h0e:
-          \$7  = 4'h3;
+          \$2  = 2'h3;
       6'h0f:
-          \$7  = 4'h3;
+          \$2  = 2'h0;
       6'h10:
-          \$7  = 4'h4;
+          \$2  = 2'h1;
       6'h11:
-          \$7  = 4'h4;
+          \$2  = 2'h2;
       6'h12:
-          \$7  = 4'h4;
+          \$2  = 2'h3;
       6'h13:
-          \$7  = 4'h4;
+          \$2  = 2'h0;
       6'h14:
-          \$7  = 4'h5;
+          \$2  = 2'h1;
       6'h15:
-          \$7  = 4'h5;
+          \$2  = 2'h2;
       6'h16:
-          \$7  = 4'h5;
+          \$2  = 2'h3;
       6'h17:
-          \$7  = 4'h5;
+          \$2  = 2'h0;
       6'h18:
-          \$7  = 4'h6;
+          \$2  = 2'h1;
       6'h19:
-          \$7  = 4'h6;
+          \$2  = 2'h2;
       6'h1a:
-          \$7  = 4'h6;
+          \$2  = 2'h3;
       6'h1b:
-          \$7  = 4'h6;
+          \$2  = 2'h0;
       6'h1c:
-          \$7  = 4'h7;
+          \$2  = 2'h1;
       6'h1d:
-          \$7  = 4'h7;
+          \$2  = 2'h2;
       6'h1e:
-          \$7  = 4'h7;
+          \$2  = 2'h3;
       6'h1f:
-          \$7  = 4'h7;
+          \$2  = 2'h0;
       6'h20:
-          \$7  = 4'h8;
+          \$2  = 2'h1;
       6'h21:
-          \$7  = 4'h8;
+          \$2  = 2'h2;
       6'h22:
-          \$7  = 4'h8;
+          \$2  = 2'h3;
       6'h23:
-          \$7  = 4'h8;
+          \$2  = 2'h0;
       6'h24:
-          \$7  = 4'h9;
+          \$2  = 2'h1;
       6'h25:
-          \$7  = 4'h9;
+          \$2  = 2'h2;
       6'h26:
-          \$7  = 4'h9;
+          \$2  = 2'h3;
       6'h27:
-          \$7  = 4'h9;
+          \$2  = 2'h0;
       6'h28:
-          \$7  = 4'ha;
+          \$2  = 2'h1;
       6'h29:
-          \$7  = 4'ha;
+          \$2  = 2'h2;
       6'h2a:
-          \$7  = 4'ha;
+          \$2  = 2'h3;
       6'h2b:
-          \$7  = 4'ha;
+          \$2  = 2'h0;
       6'h2c:
-          \$7  = 4'hb;
+          \$2  = 2'h1;
       6'h2d:
-          \$7  = 4'hb;
+          \$2  = 2'h2;
       6'h2e:
-          \$7  = 4'hb;
+          \$2  = 2'h3;
       6'h2f:
-          \$7  = 4'hb;
+          \$2  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$12  = 4'h0;
+    \$3  = 1'h0;
     casez (t)
       6'h00:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       6'h01:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       6'h02:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       6'h03:
-          \$12  = 4'h0;
+          \$3  = 1'h0;
       6'h04:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       6'h05:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       6'h06:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       6'h07:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       6'h08:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       6'h09:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       6'h0a:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       6'h0b:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       6'h0c:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       6'h0d:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       6'h0e:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       6'h0f:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       6'h10:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       6'h11:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       6'h12:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       6'h13:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       6'h14:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       6'h15:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       6'h16:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       6'h17:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       6'h18:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       6'h19:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       6'h1a:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       6'h1b:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       6'h1c:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       6'h1d:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       6'h1e:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       6'h1f:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       6'h20:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       6'h21:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       6'h22:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       6'h23:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       6'h24:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       6'h25:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       6'h26:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       6'h27:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       6'h28:
-          \$12  = 4'ha;
+          \$3  = 1'h0;
       6'h29:
-          \$12  = 4'ha;
+          \$3  = 1'h0;
       6'h2a:
-          \$12  = 4'ha;
+          \$3  = 1'h0;
       6'h2b:
-          \$12  = 4'ha;
+          \$3  = 1'h0;
       6'h2c:
-          \$12  = 4'hb;
+          \$3  = 1'h0;
       6'h2d:
-          \$12  = 4'hb;
+          \$3  = 1'h0;
       6'h2e:
-          \$12  = 4'hb;
+          \$3  = 1'h0;
       6'h2f:
-          \$12  = 4'hb;
+          \$3  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signature__addr  = 2'h0;
+    \$4  = 1'h0;
     casez (t)
       6'h00:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h01:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h02:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h03:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h04:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h05:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h06:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h07:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h08:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h09:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h0a:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h0b:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h0c:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h0d:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h0e:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h0f:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h10:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h11:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h12:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h13:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h14:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h15:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h16:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h17:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h18:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h19:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h1a:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h1b:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h1c:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h1d:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h1e:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h1f:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h20:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h21:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h22:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h23:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h24:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h25:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h26:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h27:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h28:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h29:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h2a:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h2b:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h2c:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h2d:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h2e:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h2f:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    rport__addr = 2'h0;
+    \$5  = 1'h0;
     casez (t)
       6'h00:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h01:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h02:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h03:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h04:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h05:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h06:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h07:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h08:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h09:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h0a:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h0b:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h0c:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h0d:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h0e:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h0f:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h10:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h11:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h12:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h13:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h14:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h15:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h16:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h17:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h18:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h19:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h1a:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h1b:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h1c:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h1d:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h1e:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h1f:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h20:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h21:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h22:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h23:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h24:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h25:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h26:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h27:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h28:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h29:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h2a:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h2b:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h2c:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h2d:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h2e:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h2f:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$16  = 24'h000000;
-    casez (nf5)
+    \$322  = 24'h000000;
+    casez (nf6)
       4'h0:
-          \$16  = 24'h00386c;
+          \$322  = 24'h00386c;
       4'h1:
-          \$16  = 24'h000b71;
+          \$322  = 24'h000b71;
       4'h2:
-          \$16  = 24'h0008a8;
+          \$322  = 24'h0008a8;
       4'h3:
-          \$16  = 24'h002583;
+          \$322  = 24'h002583;
       4'h4:
-          \$16  = 24'h0014db;
+          \$322  = 24'h0014db;
       4'h5:
-          \$16  = 24'h001887;
+          \$322  = 24'h001887;
       4'h6:
-          \$16  = 24'h000744;
+          \$322  = 24'h000744;
       4'h7:
-          \$16  = 24'h000f38;
+          \$322  = 24'h000f38;
       4'h8:
-          \$16  = 24'h0018af;
+          \$322  = 24'h0018af;
       4'h9:
-          \$16  = 24'h000cba;
+          \$322  = 24'h000cba;
       4'ha:
-          \$16  = 24'h001cbd;
+          \$322  = 24'h001cbd;
       4'hb:
-          \$16  = 24'h000110;
+          \$322  = 24'h000110;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$19  = 24'h000000;
-    casez (nf5)
+    \$325  = 24'h000000;
+    casez (nf6)
       4'h0:
-          \$19  = 24'h001e1e;
+          \$325  = 24'h001e1e;
       4'h1:
-          \$19  = 24'hfff26c;
+          \$325  = 24'hfff26c;
       4'h2:
-          \$19  = 24'h000de3;
+          \$325  = 24'h000de3;
       4'h3:
-          \$19  = 24'hfffd5a;
+          \$325  = 24'hfffd5a;
       4'h4:
-          \$19  = 24'h001265;
+          \$325  = 24'h001265;
       4'h5:
-          \$19  = 24'hfff879;
+          \$325  = 24'hfff879;
       4'h6:
-          \$19  = 24'h001894;
+          \$325  = 24'h001894;
       4'h7:
-          \$19  = 24'hfffbe2;
+          \$325  = 24'hfffbe2;
       4'h8:
-          \$19  = 24'h0018c9;
+          \$325  = 24'h0018c9;
       4'h9:
-          \$19  = 24'h000645;
+          \$325  = 24'h000645;
       4'ha:
-          \$19  = 24'hfff68a;
+          \$325  = 24'hfff68a;
       4'hb:
-          \$19  = 24'hfff898;
+          \$325  = 24'hfff898;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$22  = 24'h000000;
-    casez (nf5)
+    \$328  = 24'h000000;
+    casez (nf6)
       4'h0:
-          \$22  = 24'hffea46;
+          \$328  = 24'hffea46;
       4'h1:
-          \$22  = 24'h0001a0;
+          \$328  = 24'h0001a0;
       4'h2:
-          \$22  = 24'hfff40b;
+          \$328  = 24'hfff40b;
       4'h3:
-          \$22  = 24'h0014f4;
+          \$328  = 24'h0014f4;
       4'h4:
-          \$22  = 24'hfffb64;
+          \$328  = 24'hfffb64;
       4'h5:
-          \$22  = 24'hfff86e;
+          \$328  = 24'hfff86e;
       4'h6:
-          \$22  = 24'h00049d;
+          \$328  = 24'h00049d;
       4'h7:
-          \$22  = 24'h000859;
+          \$328  = 24'h000859;
       4'h8:
-          \$22  = 24'hffdf1b;
+          \$328  = 24'hffdf1b;
       4'h9:
-          \$22  = 24'h000330;
+          \$328  = 24'h000330;
       4'ha:
-          \$22  = 24'h00067a;
+          \$328  = 24'h00067a;
       4'hb:
-          \$22  = 24'h00174e;
+          \$328  = 24'h00174e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$25  = 24'h000000;
-    casez (nf5)
+    \$331  = 24'h000000;
+    casez (nf6)
       4'h0:
-          \$25  = 24'h000d00;
+          \$331  = 24'h000d00;
       4'h1:
-          \$25  = 24'h002726;
+          \$331  = 24'h002726;
       4'h2:
-          \$25  = 24'h002064;
+          \$331  = 24'h002064;
       4'h3:
-          \$25  = 24'hfff49c;
+          \$331  = 24'hfff49c;
       4'h4:
-          \$25  = 24'h0002ea;
+          \$331  = 24'h0002ea;
       4'h5:
-          \$25  = 24'hfffb81;
+          \$331  = 24'hfffb81;
       4'h6:
-          \$25  = 24'h001c66;
+          \$331  = 24'h001c66;
       4'h7:
-          \$25  = 24'hfffcd5;
+          \$331  = 24'hfffcd5;
       4'h8:
-          \$25  = 24'hfff5f7;
+          \$331  = 24'hfff5f7;
       4'h9:
-          \$25  = 24'h001e83;
+          \$331  = 24'h001e83;
       4'ha:
-          \$25  = 24'h001b22;
+          \$331  = 24'h001b22;
       4'hb:
-          \$25  = 24'hffefd8;
+          \$331  = 24'hffefd8;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$30  = 4'h0;
-    casez (t)
-      6'h00:
-          \$30  = 4'h0;
-      6'h01:
-          \$30  = 4'h0;
-      6'h02:
-          \$30  = 4'h0;
-      6'h03:
-          \$30  = 4'h0;
-      6'h04:
-          \$30  = 4'h1;
-      6'h05:
-          \$30  = 4'h1;
-      6'h06:
-          \$30  = 4'h1;
-      6'h07:
-          \$30  = 4'h1;
-      6'h08:
-          \$30  = 4'h2;
-      6'h09:
-          \$30  = 4'h2;
-      6'h0a:
-          \$30  = 4'h2;
-      6'h0b:
-          \$30  = 4'h2;
-      6'h0c:
-          \$30  = 4'h3;
-      6'h0d:
-          \$30  = 4'h3;
-      6'h0e:
-          \$30  = 4'h3;
-      6'h0f:
-          \$30  = 4'h3;
-      6'h10:
-          \$30  = 4'h4;
-      6'h11:
-          \$30  = 4'h4;
-      6'h12:
-          \$30  = 4'h4;
-      6'h13:
-          \$30  = 4'h4;
-      6'h14:
-          \$30  = 4'h5;
-      6'h15:
-          \$30  = 4'h5;
-      6'h16:
-          \$30  = 4'h5;
-      6'h17:
-          \$30  = 4'h5;
-      6'h18:
-          \$30  = 4'h6;
-      6'h19:
-          \$30  = 4'h6;
-      6'h1a:
-          \$30  = 4'h6;
-      6'h1b:
-          \$30  = 4'h6;
-      6'h1c:
-          \$30  = 4'h7;
-      6'h1d:
-          \$30  = 4'h7;
-      6'h1e:
-          \$30  = 4'h7;
-      6'h1f:
-          \$30  = 4'h7;
-      6'h20:
-          \$30  = 4'h8;
-      6'h21:
-          \$30  = 4'h8;
-      6'h22:
-          \$30  = 4'h8;
-      6'h23:
-          \$30  = 4'h8;
-      6'h24:
-          \$30  = 4'h9;
-      6'h25:
-          \$30  = 4'h9;
-      6'h26:
-          \$30  = 4'h9;
-      6'h27:
-          \$30  = 4'h9;
-      6'h28:
-          \$30  = 4'ha;
-      6'h29:
-          \$30  = 4'ha;
-      6'h2a:
-          \$30  = 4'ha;
-      6'h2b:
-          \$30  = 4'ha;
-      6'h2c:
-          \$30  = 4'hb;
-      6'h2d:
-          \$30  = 4'hb;
-      6'h2e:
-          \$30  = 4'hb;
-      6'h2f:
-          \$30  = 4'hb;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$40  = 4'h0;
-    casez (t)
-      6'h00:
-          \$40  = 4'h0;
-      6'h01:
-          \$40  = 4'h0;
-      6'h02:
-          \$40  = 4'h0;
-      6'h03:
-          \$40  = 4'h0;
-      6'h04:
-          \$40  = 4'h1;
-      6'h05:
-          \$40  = 4'h1;
-      6'h06:
-          \$40  = 4'h1;
-      6'h07:
-          \$40  = 4'h1;
-      6'h08:
-          \$40  = 4'h2;
-      6'h09:
-          \$40  = 4'h2;
-      6'h0a:
-          \$40  = 4'h2;
-      6'h0b:
-          \$40  = 4'h2;
-      6'h0c:
-          \$40  = 4'h3;
-      6'h0d:
-          \$40  = 4'h3;
-      6'h0e:
-          \$40  = 4'h3;
-      6'h0f:
-          \$40  = 4'h3;
-      6'h10:
-          \$40  = 4'h4;
-      6'h11:
-          \$40  = 4'h4;
-      6'h12:
-          \$40  = 4'h4;
-      6'h13:
-          \$40  = 4'h4;
-      6'h14:
-          \$40  = 4'h5;
-      6'h15:
-          \$40  = 4'h5;
-      6'h16:
-          \$40  = 4'h5;
-      6'h17:
-          \$40  = 4'h5;
-      6'h18:
-          \$40  = 4'h6;
-      6'h19:
-          \$40  = 4'h6;
-      6'h1a:
-          \$40  = 4'h6;
-      6'h1b:
-          \$40  = 4'h6;
-      6'h1c:
-          \$40  = 4'h7;
-      6'h1d:
-          \$40  = 4'h7;
-      6'h1e:
-          \$40  = 4'h7;
-      6'h1f:
-          \$40  = 4'h7;
-      6'h20:
-          \$40  = 4'h8;
-      6'h21:
-          \$40  = 4'h8;
-      6'h22:
-          \$40  = 4'h8;
-      6'h23:
-          \$40  = 4'h8;
-      6'h24:
-          \$40  = 4'h9;
-      6'h25:
-          \$40  = 4'h9;
-      6'h26:
-          \$40  = 4'h9;
-      6'h27:
-          \$40  = 4'h9;
-      6'h28:
-          \$40  = 4'ha;
-      6'h29:
-          \$40  = 4'ha;
-      6'h2a:
-          \$40  = 4'ha;
-      6'h2b:
-          \$40  = 4'ha;
-      6'h2c:
-          \$40  = 4'hb;
-      6'h2d:
-          \$40  = 4'hb;
-      6'h2e:
-          \$40  = 4'hb;
-      6'h2f:
-          \$40  = 4'hb;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$44  = 4'h0;
-    casez (t)
-      6'h00:
-          \$44  = 4'h0;
-      6'h01:
-          \$44  = 4'h0;
-      6'h02:
-          \$44  = 4'h0;
-      6'h03:
-          \$44  = 4'h0;
-      6'h04:
-          \$44  = 4'h1;
-      6'h05:
-          \$44  = 4'h1;
-      6'h06:
-          \$44  = 4'h1;
-      6'h07:
-          \$44  = 4'h1;
-      6'h08:
-          \$44  = 4'h2;
-      6'h09:
-          \$44  = 4'h2;
-      6'h0a:
-          \$44  = 4'h2;
-      6'h0b:
-          \$44  = 4'h2;
-      6'h0c:
-          \$44  = 4'h3;
-      6'h0d:
-          \$44  = 4'h3;
-      6'h0e:
-          \$44  = 4'h3;
-      6'h0f:
-          \$44  = 4'h3;
-      6'h10:
-          \$44  = 4'h4;
-      6'h11:
-          \$44  = 4'h4;
-      6'h12:
-          \$44  = 4'h4;
-      6'h13:
-          \$44  = 4'h4;
-      6'h14:
-          \$44  = 4'h5;
-      6'h15:
-          \$44  = 4'h5;
-      6'h16:
-          \$44  = 4'h5;
-      6'h17:
-          \$44  = 4'h5;
-      6'h18:
-          \$44  = 4'h6;
-      6'h19:
-          \$44  = 4'h6;
-      6'h1a:
-          \$44  = 4'h6;
-      6'h1b:
-          \$44  = 4'h6;
-      6'h1c:
-          \$44  = 4'h7;
-      6'h1d:
-          \$44  = 4'h7;
-      6'h1e:
-          \$44  = 4'h7;
-      6'h1f:
-          \$44  = 4'h7;
-      6'h20:
-          \$44  = 4'h8;
-      6'h21:
-          \$44  = 4'h8;
-      6'h22:
-          \$44  = 4'h8;
-      6'h23:
-          \$44  = 4'h8;
-      6'h24:
-          \$44  = 4'h9;
-      6'h25:
-          \$44  = 4'h9;
-      6'h26:
-          \$44  = 4'h9;
-      6'h27:
-          \$44  = 4'h9;
-      6'h28:
-          \$44  = 4'ha;
-      6'h29:
-          \$44  = 4'ha;
-      6'h2a:
-          \$44  = 4'ha;
-      6'h2b:
-          \$44  = 4'ha;
-      6'h2c:
-          \$44  = 4'hb;
-      6'h2d:
-          \$44  = 4'hb;
-      6'h2e:
-          \$44  = 4'hb;
-      6'h2f:
-          \$44  = 4'hb;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$49  = 1'h0;
-    casez (t)
-      6'h00:
-          \$49  = 1'h1;
-      6'h01:
-          \$49  = 1'h0;
-      6'h02:
-          \$49  = 1'h0;
-      6'h03:
-          \$49  = 1'h0;
-      6'h04:
-          \$49  = 1'h1;
-      6'h05:
-          \$49  = 1'h0;
-      6'h06:
-          \$49  = 1'h0;
-      6'h07:
-          \$49  = 1'h0;
-      6'h08:
-          \$49  = 1'h1;
-      6'h09:
-          \$49  = 1'h0;
-      6'h0a:
-          \$49  = 1'h0;
-      6'h0b:
-          \$49  = 1'h0;
-      6'h0c:
-          \$49  = 1'h1;
-      6'h0d:
-          \$49  = 1'h0;
-      6'h0e:
-          \$49  = 1'h0;
-      6'h0f:
-          \$49  = 1'h0;
-      6'h10:
-          \$49  = 1'h1;
-      6'h11:
-          \$49  = 1'h0;
-      6'h12:
-          \$49  = 1'h0;
-      6'h13:
-          \$49  = 1'h0;
-      6'h14:
-          \$49  = 1'h1;
-      6'h15:
-          \$49  = 1'h0;
-      6'h16:
-          \$49  = 1'h0;
-      6'h17:
-          \$49  = 1'h0;
-      6'h18:
-          \$49  = 1'h1;
-      6'h19:
-          \$49  = 1'h0;
-      6'h1a:
-          \$49  = 1'h0;
-      6'h1b:
-          \$49  = 1'h0;
-      6'h1c:
-          \$49  = 1'h1;
-      6'h1d:
-          \$49  = 1'h0;
-      6'h1e:
-          \$49  = 1'h0;
-      6'h1f:
-          \$49  = 1'h0;
-      6'h20:
-          \$49  = 1'h1;
-      6'h21:
-          \$49  = 1'h0;
-      6'h22:
-          \$49  = 1'h0;
-      6'h23:
-          \$49  = 1'h0;
-      6'h24:
-          \$49  = 1'h1;
-      6'h25:
-          \$49  = 1'h0;
-      6'h26:
-          \$49  = 1'h0;
-      6'h27:
-          \$49  = 1'h0;
-      6'h28:
-          \$49  = 1'h1;
-      6'h29:
-          \$49  = 1'h0;
-      6'h2a:
-          \$49  = 1'h0;
-      6'h2b:
-          \$49  = 1'h0;
-      6'h2c:
-          \$49  = 1'h1;
-      6'h2d:
-          \$49  = 1'h0;
-      6'h2e:
-          \$49  = 1'h0;
-      6'h2f:
-          \$49  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$50  = 1'h0;
-    casez (t)
-      6'h00:
-          \$50  = 1'h0;
-      6'h01:
-          \$50  = 1'h0;
-      6'h02:
-          \$50  = 1'h0;
-      6'h03:
-          \$50  = 1'h1;
-      6'h04:
-          \$50  = 1'h0;
-      6'h05:
-          \$50  = 1'h0;
-      6'h06:
-          \$50  = 1'h0;
-      6'h07:
-          \$50  = 1'h1;
-      6'h08:
-          \$50  = 1'h0;
-      6'h09:
-          \$50  = 1'h0;
-      6'h0a:
-          \$50  = 1'h0;
-      6'h0b:
-          \$50  = 1'h1;
-      6'h0c:
-          \$50  = 1'h0;
-      6'h0d:
-          \$50  = 1'h0;
-      6'h0e:
-          \$50  = 1'h0;
-      6'h0f:
-          \$50  = 1'h1;
-      6'h10:
-          \$50  = 1'h0;
-      6'h11:
-          \$50  = 1'h0;
-      6'h12:
-          \$50  = 1'h0;
-      6'h13:
-          \$50  = 1'h1;
-      6'h14:
-          \$50  = 1'h0;
-      6'h15:
-          \$50  = 1'h0;
-      6'h16:
-          \$50  = 1'h0;
-      6'h17:
-          \$50  = 1'h1;
-      6'h18:
-          \$50  = 1'h0;
-      6'h19:
-          \$50  = 1'h0;
-      6'h1a:
-          \$50  = 1'h0;
-      6'h1b:
-          \$50  = 1'h1;
-      6'h1c:
-          \$50  = 1'h0;
-      6'h1d:
-          \$50  = 1'h0;
-      6'h1e:
-          \$50  = 1'h0;
-      6'h1f:
-          \$50  = 1'h1;
-      6'h20:
-          \$50  = 1'h0;
-      6'h21:
-          \$50  = 1'h0;
-      6'h22:
-          \$50  = 1'h0;
-      6'h23:
-          \$50  = 1'h1;
-      6'h24:
-          \$50  = 1'h0;
-      6'h25:
-          \$50  = 1'h0;
-      6'h26:
-          \$50  = 1'h0;
-      6'h27:
-          \$50  = 1'h1;
-      6'h28:
-          \$50  = 1'h0;
-      6'h29:
-          \$50  = 1'h0;
-      6'h2a:
-          \$50  = 1'h0;
-      6'h2b:
-          \$50  = 1'h1;
-      6'h2c:
-          \$50  = 1'h0;
-      6'h2d:
-          \$50  = 1'h0;
-      6'h2e:
-          \$50  = 1'h0;
-      6'h2f:
-          \$50  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$51  = 4'h0;
-    casez (t)
-      6'h00:
-          \$51  = 4'h0;
-      6'h01:
-          \$51  = 4'h0;
-      6'h02:
-          \$51  = 4'h0;
-      6'h03:
-          \$51  = 4'h0;
-      6'h04:
-          \$51  = 4'h1;
-      6'h05:
-          \$51  = 4'h1;
-      6'h06:
-          \$51  = 4'h1;
-      6'h07:
-          \$51  = 4'h1;
-      6'h08:
-          \$51  = 4'h2;
-      6'h09:
-          \$51  = 4'h2;
-      6'h0a:
-          \$51  = 4'h2;
-      6'h0b:
-          \$51  = 4'h2;
-      6'h0c:
-          \$51  = 4'h3;
-      6'h0d:
-          \$51  = 4'h3;
-      6'h0e:
-          \$51  = 4'h3;
-      6'h0f:
-          \$51  = 4'h3;
-      6'h10:
-          \$51  = 4'h4;
-      6'h11:
-          \$51  = 4'h4;
-      6'h12:
-          \$51  = 4'h4;
-      6'h13:
-          \$51  = 4'h4;
-      6'h14:
-          \$51  = 4'h5;
-      6'h15:
-          \$51  = 4'h5;
-      6'h16:
-          \$51  = 4'h5;
-      6'h17:
-          \$51  = 4'h5;
-      6'h18:
-          \$51  = 4'h6;
-      6'h19:
-          \$51  = 4'h6;
-      6'h1a:
-          \$51  = 4'h6;
-      6'h1b:
-          \$51  = 4'h6;
-      6'h1c:
-          \$51  = 4'h7;
-      6'h1d:
-          \$51  = 4'h7;
-      6'h1e:
-          \$51  = 4'h7;
-      6'h1f:
-          \$51  = 4'h7;
-      6'h20:
-          \$51  = 4'h8;
-      6'h21:
-          \$51  = 4'h8;
-      6'h22:
-          \$51  = 4'h8;
-      6'h23:
-          \$51  = 4'h8;
-      6'h24:
-          \$51  = 4'h9;
-      6'h25:
-          \$51  = 4'h9;
-      6'h26:
-          \$51  = 4'h9;
-      6'h27:
-          \$51  = 4'h9;
-      6'h28:
-          \$51  = 4'ha;
-      6'h29:
-          \$51  = 4'ha;
-      6'h2a:
-          \$51  = 4'ha;
-      6'h2b:
-          \$51  = 4'ha;
-      6'h2c:
-          \$51  = 4'hb;
-      6'h2d:
-          \$51  = 4'hb;
-      6'h2e:
-          \$51  = 4'hb;
-      6'h2f:
-          \$51  = 4'hb;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$249  = t;
-    if (\$34 ) begin
-      \$249  = \$37 [5:0];
-    end
-    if (rst) begin
-      \$249  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$250  = x_reg;
-    if (\$39 ) begin
-      \$250  = i__payload;
-    end
-    if (rst) begin
-      \$250  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$251  = from_input;
-    if (\$39 ) begin
-      \$251  = \$41 ;
-    end
-    if (rst) begin
-      \$251  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$252  = v1;
-    if (\$39 ) begin
-      \$252  = \$48 ;
-    end
-    if (rst) begin
-      \$252  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$253  = first1;
-    if (\$39 ) begin
-      \$253  = \$49 ;
-    end
-    if (rst) begin
-      \$253  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$254  = last1;
-    if (\$39 ) begin
-      \$254  = \$50 ;
-    end
-    if (rst) begin
-      \$254  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$255  = nf1;
-    if (\$39 ) begin
-      \$255  = \$51 ;
-    end
-    if (rst) begin
-      \$255  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$256  = xoff0;
-    if (\$53 ) begin
-      \$256  = \$55 ;
-    end
-    if (rst) begin
-      \$256  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$257  = xoff1;
-    if (\$53 ) begin
-      \$257  = \$57 ;
-    end
-    if (rst) begin
-      \$257  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$258  = xoff2;
-    if (\$53 ) begin
-      \$258  = \$59 ;
-    end
-    if (rst) begin
-      \$258  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$259  = xoff3;
-    if (\$53 ) begin
-      \$259  = \$61 ;
-    end
-    if (rst) begin
-      \$259  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$260  = xoff4;
-    if (\$53 ) begin
-      \$260  = \$63 ;
-    end
-    if (rst) begin
-      \$260  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$261  = xoff5;
-    if (\$53 ) begin
-      \$261  = \$65 ;
-    end
-    if (rst) begin
-      \$261  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$262  = xoff6;
-    if (\$53 ) begin
-      \$262  = \$67 ;
-    end
-    if (rst) begin
-      \$262  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$263  = xoff7;
-    if (\$53 ) begin
-      \$263  = \$69 ;
-    end
-    if (rst) begin
-      \$263  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$264  = xoff8;
-    if (\$53 ) begin
-      \$264  = \$71 ;
-    end
-    if (rst) begin
-      \$264  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$265  = xoff9;
-    if (\$53 ) begin
-      \$265  = \$73 ;
-    end
-    if (rst) begin
-      \$265  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$266  = xoff10;
-    if (\$53 ) begin
-      \$266  = \$75 ;
-    end
-    if (rst) begin
-      \$266  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$267  = xoff11;
-    if (\$53 ) begin
-      \$267  = \$77 ;
-    end
-    if (rst) begin
-      \$267  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$268  = xoff12;
-    if (\$53 ) begin
-      \$268  = \$79 ;
-    end
-    if (rst) begin
-      \$268  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$269  = xoff13;
-    if (\$53 ) begin
-      \$269  = \$81 ;
-    end
-    if (rst) begin
-      \$269  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$270  = xoff14;
-    if (\$53 ) begin
-      \$270  = \$83 ;
-    end
-    if (rst) begin
-      \$270  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$271  = xoff15;
-    if (\$53 ) begin
-      \$271  = \$85 ;
-    end
-    if (rst) begin
-      \$271  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$272  = w0_0;
-    if (\$53 ) begin
-      \$272  = wrom__data[7:0];
-    end
-    if (rst) begin
-      \$272  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$273  = w0_1;
-    if (\$53 ) begin
-      \$273  = wrom__data[15:8];
-    end
-    if (rst) begin
-      \$273  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$274  = w0_2;
-    if (\$53 ) begin
-      \$274  = wrom__data[23:16];
-    end
-    if (rst) begin
-      \$274  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$275  = w0_3;
-    if (\$53 ) begin
-      \$275  = wrom__data[31:24];
-    end
-    if (rst) begin
-      \$275  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$276  = w0_4;
-    if (\$53 ) begin
-      \$276  = wrom__data[39:32];
-    end
-    if (rst) begin
-      \$276  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$277  = w0_5;
-    if (\$53 ) begin
-      \$277  = wrom__data[47:40];
-    end
-    if (rst) begin
-      \$277  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$278  = w0_6;
-    if (\$53 ) begin
-      \$278  = wrom__data[55:48];
-    end
-    if (rst) begin
-      \$278  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$279  = w0_7;
-    if (\$53 ) begin
-      \$279  = wrom__data[63:56];
-    end
-    if (rst) begin
-      \$279  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$280  = w0_8;
-    if (\$53 ) begin
-      \$280  = wrom__data[71:64];
-    end
-    if (rst) begin
-      \$280  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$281  = w0_9;
-    if (\$53 ) begin
-      \$281  = wrom__data[79:72];
-    end
-    if (rst) begin
-      \$281  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$282  = w0_10;
-    if (\$53 ) begin
-      \$282  = wrom__data[87:80];
-    end
-    if (rst) begin
-      \$282  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$283  = w0_11;
-    if (\$53 ) begin
-      \$283  = wrom__data[95:88];
-    end
-    if (rst) begin
-      \$283  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$284  = w0_12;
-    if (\$53 ) begin
-      \$284  = wrom__data[103:96];
-    end
-    if (rst) begin
-      \$284  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$285  = w0_13;
-    if (\$53 ) begin
-      \$285  = wrom__data[111:104];
-    end
-    if (rst) begin
-      \$285  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$286  = w0_14;
-    if (\$53 ) begin
-      \$286  = wrom__data[119:112];
-    end
-    if (rst) begin
-      \$286  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$287  = w0_15;
-    if (\$53 ) begin
-      \$287  = wrom__data[127:120];
-    end
-    if (rst) begin
-      \$287  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$288  = w1_0;
-    if (\$53 ) begin
-      \$288  = wrom__data[135:128];
-    end
-    if (rst) begin
-      \$288  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$289  = w1_1;
-    if (\$53 ) begin
-      \$289  = wrom__data[143:136];
-    end
-    if (rst) begin
-      \$289  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$290  = w1_2;
-    if (\$53 ) begin
-      \$290  = wrom__data[151:144];
-    end
-    if (rst) begin
-      \$290  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$291  = w1_3;
-    if (\$53 ) begin
-      \$291  = wrom__data[159:152];
-    end
-    if (rst) begin
-      \$291  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$292  = w1_4;
-    if (\$53 ) begin
-      \$292  = wrom__data[167:160];
-    end
-    if (rst) begin
-      \$292  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$293  = w1_5;
-    if (\$53 ) begin
-      \$293  = wrom__data[175:168];
-    end
-    if (rst) begin
-      \$293  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$294  = w1_6;
-    if (\$53 ) begin
-      \$294  = wrom__data[183:176];
-    end
-    if (rst) begin
-      \$294  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$295  = w1_7;
-    if (\$53 ) begin
-      \$295  = wrom__data[191:184];
-    end
-    if (rst) begin
-      \$295  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$296  = w1_8;
-    if (\$53 ) begin
-      \$296  = wrom__data[199:192];
-    end
-    if (rst) begin
-      \$296  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$297  = w1_9;
-    if (\$53 ) begin
-      \$297  = wrom__data[207:200];
-    end
-    if (rst) begin
-      \$297  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$298  = w1_10;
-    if (\$53 ) begin
-      \$298  = wrom__data[215:208];
-    end
-    if (rst) begin
-      \$298  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$299  = w1_11;
-    if (\$53 ) begin
-      \$299  = wrom__data[223:216];
-    end
-    if (rst) begin
-      \$299  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$300  = w1_12;
-    if (\$53 ) begin
-      \$300  = wrom__data[231:224];
-    end
-    if (rst) begin
-      \$300  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$301  = w1_13;
-    if (\$53 ) begin
-      \$301  = wrom__data[239:232];
-    end
-    if (rst) begin
-      \$301  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$302  = w1_14;
-    if (\$53 ) begin
-      \$302  = wrom__data[247:240];
-    end
-    if (rst) begin
-      \$302  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$303  = w1_15;
-    if (\$53 ) begin
-      \$303  = wrom__data[255:248];
-    end
-    if (rst) begin
-      \$303  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$304  = w2_0;
-    if (\$53 ) begin
-      \$304  = wrom__data[263:256];
-    end
-    if (rst) begin
-      \$304  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$305  = w2_1;
-    if (\$53 ) begin
-      \$305  = wrom__data[271:264];
-    end
-    if (rst) begin
-      \$305  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$306  = w2_2;
-    if (\$53 ) begin
-      \$306  = wrom__data[279:272];
-    end
-    if (rst) begin
-      \$306  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$307  = w2_3;
-    if (\$53 ) begin
-      \$307  = wrom__data[287:280];
-    end
-    if (rst) begin
-      \$307  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$308  = w2_4;
-    if (\$53 ) begin
-      \$308  = wrom__data[295:288];
-    end
-    if (rst) begin
-      \$308  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$309  = w2_5;
-    if (\$53 ) begin
-      \$309  = wrom__data[303:296];
-    end
-    if (rst) begin
-      \$309  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$310  = w2_6;
-    if (\$53 ) begin
-      \$310  = wrom__data[311:304];
-    end
-    if (rst) begin
-      \$310  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$311  = w2_7;
-    if (\$53 ) begin
-      \$311  = wrom__data[319:312];
-    end
-    if (rst) begin
-      \$311  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$312  = w2_8;
-    if (\$53 ) begin
-      \$312  = wrom__data[327:320];
-    end
-    if (rst) begin
-      \$312  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$313  = w2_9;
-    if (\$53 ) begin
-      \$313  = wrom__data[335:328];
-    end
-    if (rst) begin
-      \$313  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$314  = w2_10;
-    if (\$53 ) begin
-      \$314  = wrom__data[343:336];
-    end
-    if (rst) begin
-      \$314  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$315  = w2_11;
-    if (\$53 ) begin
-      \$315  = wrom__data[351:344];
-    end
-    if (rst) begin
-      \$315  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$316  = w2_12;
-    if (\$53 ) begin
-      \$316  = wrom__data[359:352];
-    end
-    if (rst) begin
-      \$316  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$317  = w2_13;
-    if (\$53 ) begin
-      \$317  = wrom__data[367:360];
-    end
-    if (rst) begin
-      \$317  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$318  = w2_14;
-    if (\$53 ) begin
-      \$318  = wrom__data[375:368];
-    end
-    if (rst) begin
-      \$318  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$319  = w2_15;
-    if (\$53 ) begin
-      \$319  = wrom__data[383:376];
-    end
-    if (rst) begin
-      \$319  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$320  = w3_0;
-    if (\$53 ) begin
-      \$320  = wrom__data[391:384];
-    end
-    if (rst) begin
-      \$320  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$321  = w3_1;
-    if (\$53 ) begin
-      \$321  = wrom__data[399:392];
-    end
-    if (rst) begin
-      \$321  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$322  = w3_2;
-    if (\$53 ) begin
-      \$322  = wrom__data[407:400];
-    end
-    if (rst) begin
-      \$322  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$323  = w3_3;
-    if (\$53 ) begin
-      \$323  = wrom__data[415:408];
-    end
-    if (rst) begin
-      \$323  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$324  = w3_4;
-    if (\$53 ) begin
-      \$324  = wrom__data[423:416];
-    end
-    if (rst) begin
-      \$324  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$325  = w3_5;
-    if (\$53 ) begin
-      \$325  = wrom__data[431:424];
-    end
-    if (rst) begin
-      \$325  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$326  = w3_6;
-    if (\$53 ) begin
-      \$326  = wrom__data[439:432];
-    end
-    if (rst) begin
-      \$326  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$327  = w3_7;
-    if (\$53 ) begin
-      \$327  = wrom__data[447:440];
-    end
-    if (rst) begin
-      \$327  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$328  = w3_8;
-    if (\$53 ) begin
-      \$328  = wrom__data[455:448];
-    end
-    if (rst) begin
-      \$328  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$329  = w3_9;
-    if (\$53 ) begin
-      \$329  = wrom__data[463:456];
-    end
-    if (rst) begin
-      \$329  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$330  = w3_10;
-    if (\$53 ) begin
-      \$330  = wrom__data[471:464];
-    end
-    if (rst) begin
-      \$330  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$331  = w3_11;
-    if (\$53 ) begin
-      \$331  = wrom__data[479:472];
-    end
-    if (rst) begin
-      \$331  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$332  = w3_12;
-    if (\$53 ) begin
-      \$332  = wrom__data[487:480];
-    end
-    if (rst) begin
-      \$332  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$333  = w3_13;
-    if (\$53 ) begin
-      \$333  = wrom__data[495:488];
-    end
-    if (rst) begin
-      \$333  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$334  = w3_14;
-    if (\$53 ) begin
-      \$334  = wrom__data[503:496];
-    end
-    if (rst) begin
-      \$334  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$335  = w3_15;
-    if (\$53 ) begin
-      \$335  = wrom__data[511:504];
-    end
-    if (rst) begin
-      \$335  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$336  = prod0_0;
-    if (\$53 ) begin
-      \$336  = \$86 ;
-    end
-    if (rst) begin
-      \$336  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$337  = prod0_1;
-    if (\$53 ) begin
-      \$337  = \$87 ;
-    end
-    if (rst) begin
-      \$337  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$338  = prod0_2;
-    if (\$53 ) begin
-      \$338  = \$88 ;
-    end
-    if (rst) begin
-      \$338  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$339  = prod0_3;
-    if (\$53 ) begin
-      \$339  = \$89 ;
-    end
-    if (rst) begin
-      \$339  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$340  = prod0_4;
-    if (\$53 ) begin
-      \$340  = \$90 ;
-    end
-    if (rst) begin
-      \$340  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$341  = prod0_5;
-    if (\$53 ) begin
-      \$341  = \$91 ;
-    end
-    if (rst) begin
-      \$341  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$342  = prod0_6;
-    if (\$53 ) begin
-      \$342  = \$92 ;
-    end
-    if (rst) begin
-      \$342  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$343  = prod0_7;
-    if (\$53 ) begin
-      \$343  = \$93 ;
-    end
-    if (rst) begin
-      \$343  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$344  = prod0_8;
-    if (\$53 ) begin
-      \$344  = \$94 ;
-    end
-    if (rst) begin
-      \$344  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$345  = prod0_9;
-    if (\$53 ) begin
-      \$345  = \$95 ;
-    end
-    if (rst) begin
-      \$345  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$346  = prod0_10;
-    if (\$53 ) begin
-      \$346  = \$96 ;
-    end
-    if (rst) begin
-      \$346  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$347  = prod0_11;
-    if (\$53 ) begin
-      \$347  = \$97 ;
-    end
-    if (rst) begin
-      \$347  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$348  = prod0_12;
-    if (\$53 ) begin
-      \$348  = \$98 ;
-    end
-    if (rst) begin
-      \$348  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$349  = prod0_13;
-    if (\$53 ) begin
-      \$349  = \$99 ;
-    end
-    if (rst) begin
-      \$349  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$350  = prod0_14;
-    if (\$53 ) begin
-      \$350  = \$100 ;
-    end
-    if (rst) begin
-      \$350  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$351  = prod0_15;
-    if (\$53 ) begin
-      \$351  = \$101 ;
-    end
-    if (rst) begin
-      \$351  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$352  = prod1_0;
-    if (\$53 ) begin
-      \$352  = \$102 ;
-    end
-    if (rst) begin
-      \$352  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$353  = prod1_1;
-    if (\$53 ) begin
-      \$353  = \$103 ;
-    end
-    if (rst) begin
-      \$353  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$354  = prod1_2;
-    if (\$53 ) begin
-      \$354  = \$104 ;
-    end
-    if (rst) begin
-      \$354  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$355  = prod1_3;
-    if (\$53 ) begin
-      \$355  = \$105 ;
-    end
-    if (rst) begin
-      \$355  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$356  = prod1_4;
-    if (\$53 ) begin
-      \$356  = \$106 ;
-    end
-    if (rst) begin
-      \$356  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$357  = prod1_5;
-    if (\$53 ) begin
-      \$357  = \$107 ;
-    end
-    if (rst) begin
-      \$357  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$358  = prod1_6;
-    if (\$53 ) begin
-      \$358  = \$108 ;
-    end
-    if (rst) begin
-      \$358  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$359  = prod1_7;
-    if (\$53 ) begin
-      \$359  = \$109 ;
-    end
-    if (rst) begin
-      \$359  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$360  = prod1_8;
-    if (\$53 ) begin
-      \$360  = \$110 ;
-    end
-    if (rst) begin
-      \$360  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$361  = prod1_9;
-    if (\$53 ) begin
-      \$361  = \$111 ;
-    end
-    if (rst) begin
-      \$361  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$362  = prod1_10;
-    if (\$53 ) begin
-      \$362  = \$112 ;
-    end
-    if (rst) begin
-      \$362  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$363  = prod1_11;
-    if (\$53 ) begin
-      \$363  = \$113 ;
-    end
-    if (rst) begin
-      \$363  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$364  = prod1_12;
-    if (\$53 ) begin
-      \$364  = \$114 ;
-    end
-    if (rst) begin
-      \$364  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$365  = prod1_13;
-    if (\$53 ) begin
-      \$365  = \$115 ;
-    end
-    if (rst) begin
-      \$365  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$366  = prod1_14;
-    if (\$53 ) begin
-      \$366  = \$116 ;
-    end
-    if (rst) begin
-      \$366  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$367  = prod1_15;
-    if (\$53 ) begin
-      \$367  = \$117 ;
-    end
-    if (rst) begin
-      \$367  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$368  = prod2_0;
-    if (\$53 ) begin
-      \$368  = \$118 ;
-    end
-    if (rst) begin
-      \$368  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$369  = prod2_1;
-    if (\$53 ) begin
-      \$369  = \$119 ;
-    end
-    if (rst) begin
-      \$369  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$370  = prod2_2;
-    if (\$53 ) begin
-      \$370  = \$120 ;
-    end
-    if (rst) begin
-      \$370  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$371  = prod2_3;
-    if (\$53 ) begin
-      \$371  = \$121 ;
-    end
-    if (rst) begin
-      \$371  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$372  = prod2_4;
-    if (\$53 ) begin
-      \$372  = \$122 ;
-    end
-    if (rst) begin
-      \$372  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$373  = prod2_5;
-    if (\$53 ) begin
-      \$373  = \$123 ;
-    end
-    if (rst) begin
-      \$373  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$374  = prod2_6;
-    if (\$53 ) begin
-      \$374  = \$124 ;
-    end
-    if (rst) begin
-      \$374  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$375  = prod2_7;
-    if (\$53 ) begin
-      \$375  = \$125 ;
-    end
-    if (rst) begin
-      \$375  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$376  = prod2_8;
-    if (\$53 ) begin
-      \$376  = \$126 ;
-    end
-    if (rst) begin
-      \$376  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$377  = prod2_9;
-    if (\$53 ) begin
-      \$377  = \$127 ;
-    end
-    if (rst) begin
-      \$377  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$378  = prod2_10;
-    if (\$53 ) begin
-      \$378  = \$128 ;
-    end
-    if (rst) begin
-      \$378  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$379  = prod2_11;
-    if (\$53 ) begin
-      \$379  = \$129 ;
-    end
-    if (rst) begin
-      \$379  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$380  = prod2_12;
-    if (\$53 ) begin
-      \$380  = \$130 ;
-    end
-    if (rst) begin
-      \$380  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$381  = prod2_13;
-    if (\$53 ) begin
-      \$381  = \$131 ;
-    end
-    if (rst) begin
-      \$381  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$382  = prod2_14;
-    if (\$53 ) begin
-      \$382  = \$132 ;
-    end
-    if (rst) begin
-      \$382  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$383  = prod2_15;
-    if (\$53 ) begin
-      \$383  = \$133 ;
-    end
-    if (rst) begin
-      \$383  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$384  = prod3_0;
-    if (\$53 ) begin
-      \$384  = \$134 ;
-    end
-    if (rst) begin
-      \$384  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$385  = prod3_1;
-    if (\$53 ) begin
-      \$385  = \$135 ;
-    end
-    if (rst) begin
-      \$385  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$386  = prod3_2;
-    if (\$53 ) begin
-      \$386  = \$136 ;
-    end
-    if (rst) begin
-      \$386  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$387  = prod3_3;
-    if (\$53 ) begin
-      \$387  = \$137 ;
-    end
-    if (rst) begin
-      \$387  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$388  = prod3_4;
-    if (\$53 ) begin
-      \$388  = \$138 ;
-    end
-    if (rst) begin
-      \$388  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$389  = prod3_5;
-    if (\$53 ) begin
-      \$389  = \$139 ;
-    end
-    if (rst) begin
-      \$389  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$390  = prod3_6;
-    if (\$53 ) begin
-      \$390  = \$140 ;
-    end
-    if (rst) begin
-      \$390  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$391  = prod3_7;
-    if (\$53 ) begin
-      \$391  = \$141 ;
-    end
-    if (rst) begin
-      \$391  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$392  = prod3_8;
-    if (\$53 ) begin
-      \$392  = \$142 ;
-    end
-    if (rst) begin
-      \$392  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$393  = prod3_9;
-    if (\$53 ) begin
-      \$393  = \$143 ;
-    end
-    if (rst) begin
-      \$393  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$394  = prod3_10;
-    if (\$53 ) begin
-      \$394  = \$144 ;
+    \$334  = nf_t;
+    if (issue) begin
+      \$334  = \$1 ;
     end
     if (rst) begin
-      \$394  = 17'h00000;
+      \$334  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$395  = prod3_11;
-    if (\$53 ) begin
-      \$395  = \$145 ;
+    \$335  = sf_t;
+    if (issue) begin
+      \$335  = \$2 ;
     end
     if (rst) begin
-      \$395  = 17'h00000;
+      \$335  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$396  = prod3_12;
-    if (\$53 ) begin
-      \$396  = \$146 ;
+    \$336  = reads_input_t;
+    if (issue) begin
+      \$336  = \$3 ;
     end
     if (rst) begin
-      \$396  = 17'h00000;
+      \$336  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$397  = prod3_13;
-    if (\$53 ) begin
-      \$397  = \$147 ;
+    \$337  = first_t;
+    if (issue) begin
+      \$337  = \$4 ;
     end
     if (rst) begin
-      \$397  = 17'h00000;
+      \$337  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$398  = prod3_14;
-    if (\$53 ) begin
-      \$398  = \$148 ;
+    \$338  = last_t;
+    if (issue) begin
+      \$338  = \$5 ;
     end
     if (rst) begin
-      \$398  = 17'h00000;
+      \$338  = 1'h0;
     end
   end
+  assign acc0_next = \$324 [23:0];
+  assign acc1_next = \$327 [23:0];
+  assign acc2_next = \$330 [23:0];
+  assign acc3_next = \$333 [23:0];
+  assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
+  assign rport__addr = sf_t;
   assign wrom__addr = t;
-  assign acc0_next = \$18 [23:0];
-  assign acc1_next = \$21 [23:0];
-  assign acc2_next = \$24 [23:0];
-  assign acc3_next = \$27 [23:0];
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -5468,13 +6794,13 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$1 ;
   wire [4:0] \$10 ;
   wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
+  wire [50:0] \$101 ;
+  wire [50:0] \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  reg [5:0] \$107 ;
+  reg [24:0] \$106 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire [4:0] \$11 ;
@@ -5492,9 +6818,9 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  reg [34:0] \$123 ;
+  wire \$123 ;
   wire \$124 ;
-  wire \$125 ;
+  reg [5:0] \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
@@ -5509,13 +6835,13 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  reg [34:0] \$139 ;
+  wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
+  reg [34:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
@@ -5530,37 +6856,37 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [33:0] \$158 ;
+  wire \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire [24:0] \$162 ;
-  wire \$163 ;
+  wire \$162 ;
+  reg [34:0] \$163 ;
   wire \$164 ;
   wire \$165 ;
-  wire [23:0] \$166 ;
+  wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   reg [24:0] \$17 ;
-  wire [14:0] \$170 ;
+  wire \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [34:0] \$174 ;
-  wire [35:0] \$175 ;
-  wire [55:0] \$176 ;
-  wire [56:0] \$177 ;
-  wire [54:0] \$178 ;
-  wire [58:0] \$179 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  wire [77:0] \$180 ;
-  wire [78:0] \$181 ;
+  wire \$180 ;
+  wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [48:0] \$185 ;
+  wire [33:0] \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
@@ -5568,48 +6894,48 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire \$192 ;
+  wire [24:0] \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire [49:0] \$199 ;
+  wire [23:0] \$199 ;
   wire [8:0] \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire [50:0] \$202 ;
+  wire \$202 ;
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire \$206 ;
+  wire [14:0] \$206 ;
   wire \$207 ;
-  wire [50:0] \$208 ;
-  wire [50:0] \$209 ;
+  wire \$208 ;
+  wire \$209 ;
   wire \$21 ;
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
-  reg [24:0] \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire [34:0] \$213 ;
+  wire [35:0] \$214 ;
+  wire [55:0] \$215 ;
+  wire [56:0] \$216 ;
+  wire [54:0] \$217 ;
+  wire [58:0] \$218 ;
+  wire [77:0] \$219 ;
   wire \$22 ;
-  wire \$220 ;
+  wire [78:0] \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire \$224 ;
+  wire [48:0] \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
-  reg [5:0] \$229 ;
+  wire \$229 ;
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
@@ -5619,23 +6945,23 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire \$238 ;
+  wire [49:0] \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
-  wire \$241 ;
+  wire [50:0] \$241 ;
   wire \$242 ;
   wire \$243 ;
   wire \$244 ;
-  reg [34:0] \$245 ;
+  wire \$245 ;
   wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
+  wire [50:0] \$247 ;
+  wire [50:0] \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
   wire \$251 ;
-  wire \$252 ;
+  reg [24:0] \$252 ;
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
@@ -5645,7 +6971,7 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
-  reg [34:0] \$261 ;
+  wire \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
@@ -5656,7 +6982,7 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$269 ;
   wire \$27 ;
   wire \$270 ;
-  wire \$271 ;
+  reg [5:0] \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
@@ -5666,39 +6992,39 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
-  wire [33:0] \$280 ;
+  wire \$280 ;
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
-  wire [24:0] \$284 ;
+  wire \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
-  wire [23:0] \$288 ;
+  wire \$288 ;
   wire \$289 ;
   wire \$29 ;
-  wire \$290 ;
+  reg [34:0] \$290 ;
   wire \$291 ;
-  wire [14:0] \$292 ;
+  wire \$292 ;
   wire \$293 ;
   wire \$294 ;
   wire \$295 ;
-  wire [34:0] \$296 ;
-  wire [35:0] \$297 ;
-  wire [55:0] \$298 ;
-  wire [56:0] \$299 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire [8:0] \$3 ;
   wire \$30 ;
-  wire [54:0] \$300 ;
-  wire [58:0] \$301 ;
-  wire [77:0] \$302 ;
-  wire [78:0] \$303 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
-  wire [48:0] \$307 ;
+  wire \$307 ;
   wire \$308 ;
-  wire \$309 ;
+  reg [34:0] \$309 ;
   wire \$31 ;
   wire \$310 ;
   wire \$311 ;
@@ -5712,25 +7038,25 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire [49:0] \$321 ;
+  wire \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire [50:0] \$324 ;
+  wire \$324 ;
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
-  wire [50:0] \$330 ;
-  wire [50:0] \$331 ;
+  wire \$330 ;
+  wire [33:0] \$331 ;
   wire \$332 ;
   wire \$333 ;
   wire \$334 ;
-  reg [24:0] \$335 ;
+  wire \$335 ;
   wire \$336 ;
   wire \$337 ;
-  wire \$338 ;
+  wire [24:0] \$338 ;
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
@@ -5738,35 +7064,35 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$342 ;
   wire \$343 ;
   wire \$344 ;
-  wire \$345 ;
+  wire [23:0] \$345 ;
   wire \$346 ;
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
   wire \$35 ;
   wire \$350 ;
-  reg [5:0] \$351 ;
-  wire \$352 ;
+  wire \$351 ;
+  wire [14:0] \$352 ;
   wire \$353 ;
   wire \$354 ;
   wire \$355 ;
   wire \$356 ;
   wire \$357 ;
   wire \$358 ;
-  wire \$359 ;
-  wire [33:0] \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  reg [35:0] \$367 ;
+  wire [34:0] \$359 ;
+  wire \$36 ;
+  wire [35:0] \$360 ;
+  wire [55:0] \$361 ;
+  wire [56:0] \$362 ;
+  wire [54:0] \$363 ;
+  wire [58:0] \$364 ;
+  wire [77:0] \$365 ;
+  wire [78:0] \$366 ;
+  wire \$367 ;
   wire \$368 ;
   wire \$369 ;
   wire \$37 ;
-  wire \$370 ;
+  wire [48:0] \$370 ;
   wire \$371 ;
   wire \$372 ;
   wire \$373 ;
@@ -5780,58 +7106,58 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$380 ;
   wire \$381 ;
   wire \$382 ;
-  reg [35:0] \$383 ;
-  wire \$384 ;
+  wire \$383 ;
+  wire [49:0] \$384 ;
   wire \$385 ;
   wire \$386 ;
-  wire \$387 ;
+  wire [50:0] \$387 ;
   wire \$388 ;
   wire \$389 ;
-  wire \$39 ;
+  wire [33:0] \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
+  wire [50:0] \$393 ;
+  wire [50:0] \$394 ;
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
-  wire \$398 ;
+  reg [24:0] \$398 ;
   wire \$399 ;
   wire [8:0] \$4 ;
-  wire [24:0] \$40 ;
+  wire \$40 ;
   wire \$400 ;
   wire \$401 ;
-  wire [33:0] \$402 ;
+  wire \$402 ;
   wire \$403 ;
   wire \$404 ;
   wire \$405 ;
-  wire [24:0] \$406 ;
+  wire \$406 ;
   wire \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire \$41 ;
-  wire [23:0] \$410 ;
+  wire \$410 ;
   wire \$411 ;
   wire \$412 ;
   wire \$413 ;
-  wire [14:0] \$414 ;
+  wire \$414 ;
   wire \$415 ;
   wire \$416 ;
-  wire \$417 ;
-  wire [34:0] \$418 ;
-  wire [35:0] \$419 ;
+  reg [5:0] \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire \$42 ;
-  wire [55:0] \$420 ;
-  wire [56:0] \$421 ;
-  wire [54:0] \$422 ;
-  wire [58:0] \$423 ;
-  wire [77:0] \$424 ;
-  wire [78:0] \$425 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
   wire \$426 ;
   wire \$427 ;
   wire \$428 ;
-  wire [48:0] \$429 ;
+  wire \$429 ;
   wire \$43 ;
   wire \$430 ;
   wire \$431 ;
@@ -5839,33 +7165,33 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$433 ;
   wire \$434 ;
   wire \$435 ;
-  wire \$436 ;
+  reg [35:0] \$436 ;
   wire \$437 ;
   wire \$438 ;
   wire \$439 ;
-  wire [23:0] \$44 ;
+  wire \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
-  wire [49:0] \$443 ;
+  wire \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire [50:0] \$446 ;
+  wire \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire [50:0] \$452 ;
-  wire [50:0] \$453 ;
+  wire \$452 ;
+  wire \$453 ;
   wire \$454 ;
-  wire \$455 ;
+  reg [35:0] \$455 ;
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
   wire \$459 ;
-  wire \$46 ;
+  wire [24:0] \$46 ;
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
@@ -5874,181 +7200,298 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$465 ;
   wire \$466 ;
   wire \$467 ;
-  reg [3:0] \$468 ;
-  reg \$469 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
-  reg \$470 ;
-  reg \$471 ;
-  reg \$472 ;
-  reg \$473 ;
-  reg \$474 ;
-  reg [24:0] \$475 ;
-  reg [24:0] \$476 ;
-  reg [24:0] \$477 ;
-  reg [24:0] \$478 ;
-  reg [24:0] \$479 ;
-  wire [14:0] \$48 ;
-  reg [23:0] \$480 ;
-  reg [33:0] \$481 ;
-  reg [24:0] \$482 ;
-  reg [23:0] \$483 ;
-  reg [14:0] \$484 ;
-  reg [48:0] \$485 ;
-  reg [48:0] \$486 ;
-  reg \$487 ;
-  reg \$488 ;
-  reg [50:0] \$489 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire [33:0] \$477 ;
+  wire \$478 ;
+  wire \$479 ;
+  wire \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire [24:0] \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
   wire \$49 ;
-  reg [7:0] \$490 ;
-  reg [24:0] \$491 ;
-  reg [24:0] \$492 ;
-  reg [24:0] \$493 ;
-  reg [24:0] \$494 ;
-  reg [24:0] \$495 ;
-  reg [5:0] \$496 ;
-  reg [5:0] \$497 ;
-  reg [5:0] \$498 ;
-  reg [5:0] \$499 ;
+  wire \$490 ;
+  wire [23:0] \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire [14:0] \$498 ;
+  wire \$499 ;
   wire [8:0] \$5 ;
   wire \$50 ;
-  reg [5:0] \$500 ;
-  reg [34:0] \$501 ;
-  reg [34:0] \$502 ;
-  reg [34:0] \$503 ;
-  reg [34:0] \$504 ;
-  reg [34:0] \$505 ;
-  reg [34:0] \$506 ;
-  reg [34:0] \$507 ;
-  reg [34:0] \$508 ;
-  reg [34:0] \$509 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire [34:0] \$505 ;
+  wire [35:0] \$506 ;
+  wire [55:0] \$507 ;
+  wire [56:0] \$508 ;
+  wire [54:0] \$509 ;
   wire \$51 ;
-  reg [34:0] \$510 ;
-  reg [23:0] \$511 ;
-  reg [33:0] \$512 ;
-  reg [24:0] \$513 ;
-  reg [23:0] \$514 ;
-  reg [14:0] \$515 ;
-  reg [48:0] \$516 ;
-  reg [48:0] \$517 ;
-  reg \$518 ;
-  reg \$519 ;
-  wire [34:0] \$52 ;
-  reg [50:0] \$520 ;
-  reg [7:0] \$521 ;
-  reg [24:0] \$522 ;
-  reg [24:0] \$523 ;
-  reg [24:0] \$524 ;
-  reg [24:0] \$525 ;
-  reg [24:0] \$526 ;
-  reg [5:0] \$527 ;
-  reg [5:0] \$528 ;
-  reg [5:0] \$529 ;
-  wire [35:0] \$53 ;
-  reg [5:0] \$530 ;
-  reg [5:0] \$531 ;
-  reg [34:0] \$532 ;
-  reg [34:0] \$533 ;
-  reg [34:0] \$534 ;
-  reg [34:0] \$535 ;
-  reg [34:0] \$536 ;
-  reg [34:0] \$537 ;
-  reg [34:0] \$538 ;
-  reg [34:0] \$539 ;
-  wire [55:0] \$54 ;
-  reg [34:0] \$540 ;
-  reg [34:0] \$541 ;
-  reg [23:0] \$542 ;
-  reg [33:0] \$543 ;
-  reg [24:0] \$544 ;
-  reg [23:0] \$545 ;
-  reg [14:0] \$546 ;
-  reg [48:0] \$547 ;
-  reg [48:0] \$548 ;
-  reg \$549 ;
-  wire [56:0] \$55 ;
-  reg \$550 ;
-  reg [50:0] \$551 ;
-  reg [7:0] \$552 ;
-  reg [24:0] \$553 ;
-  reg [24:0] \$554 ;
-  reg [24:0] \$555 ;
-  reg [24:0] \$556 ;
-  reg [24:0] \$557 ;
-  reg [5:0] \$558 ;
-  reg [5:0] \$559 ;
-  wire [54:0] \$56 ;
-  reg [5:0] \$560 ;
-  reg [5:0] \$561 ;
-  reg [5:0] \$562 ;
-  reg [35:0] \$563 ;
-  reg [35:0] \$564 ;
-  reg [35:0] \$565 ;
-  reg [35:0] \$566 ;
-  reg [35:0] \$567 ;
-  reg [35:0] \$568 ;
-  reg [35:0] \$569 ;
-  wire [58:0] \$57 ;
-  reg [35:0] \$570 ;
-  reg [35:0] \$571 ;
-  reg [35:0] \$572 ;
-  reg [23:0] \$573 ;
-  reg [33:0] \$574 ;
-  reg [24:0] \$575 ;
-  reg [23:0] \$576 ;
+  wire [58:0] \$510 ;
+  wire [77:0] \$511 ;
+  wire [78:0] \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire [48:0] \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
+  wire [23:0] \$53 ;
+  wire [49:0] \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire [50:0] \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire [50:0] \$539 ;
+  wire \$54 ;
+  wire [50:0] \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
+  wire \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  reg [3:0] \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg \$558 ;
+  reg \$559 ;
+  wire \$56 ;
+  reg \$560 ;
+  reg \$561 ;
+  reg \$562 ;
+  reg [24:0] \$563 ;
+  reg [24:0] \$564 ;
+  reg [24:0] \$565 ;
+  reg [24:0] \$566 ;
+  reg [24:0] \$567 ;
+  reg [24:0] \$568 ;
+  reg [23:0] \$569 ;
+  wire \$57 ;
+  reg [33:0] \$570 ;
+  reg [33:0] \$571 ;
+  reg [24:0] \$572 ;
+  reg [24:0] \$573 ;
+  reg [23:0] \$574 ;
+  reg [23:0] \$575 ;
+  reg [14:0] \$576 ;
   reg [14:0] \$577 ;
   reg [48:0] \$578 ;
   reg [48:0] \$579 ;
-  wire [77:0] \$58 ;
+  wire \$58 ;
   reg \$580 ;
   reg \$581 ;
   reg [50:0] \$582 ;
   reg [7:0] \$583 ;
-  reg \$584 ;
-  reg [7:0] \$585 ;
-  reg [7:0] \$586 ;
-  reg [7:0] \$587 ;
-  reg [7:0] \$588 ;
-  wire [78:0] \$59 ;
+  reg [24:0] \$584 ;
+  reg [24:0] \$585 ;
+  reg [24:0] \$586 ;
+  reg [24:0] \$587 ;
+  reg [24:0] \$588 ;
+  reg [24:0] \$589 ;
+  wire \$59 ;
+  reg [5:0] \$590 ;
+  reg [5:0] \$591 ;
+  reg [5:0] \$592 ;
+  reg [5:0] \$593 ;
+  reg [5:0] \$594 ;
+  reg [5:0] \$595 ;
+  reg [34:0] \$596 ;
+  reg [34:0] \$597 ;
+  reg [34:0] \$598 ;
+  reg [34:0] \$599 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [14:0] \$60 ;
+  reg [34:0] \$600 ;
+  reg [34:0] \$601 ;
+  reg [34:0] \$602 ;
+  reg [34:0] \$603 ;
+  reg [34:0] \$604 ;
+  reg [34:0] \$605 ;
+  reg [34:0] \$606 ;
+  reg [34:0] \$607 ;
+  reg [23:0] \$608 ;
+  reg [33:0] \$609 ;
   wire \$61 ;
+  reg [33:0] \$610 ;
+  reg [24:0] \$611 ;
+  reg [24:0] \$612 ;
+  reg [23:0] \$613 ;
+  reg [23:0] \$614 ;
+  reg [14:0] \$615 ;
+  reg [14:0] \$616 ;
+  reg [48:0] \$617 ;
+  reg [48:0] \$618 ;
+  reg \$619 ;
   wire \$62 ;
-  wire [48:0] \$63 ;
+  reg \$620 ;
+  reg [50:0] \$621 ;
+  reg [7:0] \$622 ;
+  reg [24:0] \$623 ;
+  reg [24:0] \$624 ;
+  reg [24:0] \$625 ;
+  reg [24:0] \$626 ;
+  reg [24:0] \$627 ;
+  reg [24:0] \$628 ;
+  reg [5:0] \$629 ;
+  wire \$63 ;
+  reg [5:0] \$630 ;
+  reg [5:0] \$631 ;
+  reg [5:0] \$632 ;
+  reg [5:0] \$633 ;
+  reg [5:0] \$634 ;
+  reg [34:0] \$635 ;
+  reg [34:0] \$636 ;
+  reg [34:0] \$637 ;
+  reg [34:0] \$638 ;
+  reg [34:0] \$639 ;
   wire \$64 ;
+  reg [34:0] \$640 ;
+  reg [34:0] \$641 ;
+  reg [34:0] \$642 ;
+  reg [34:0] \$643 ;
+  reg [34:0] \$644 ;
+  reg [34:0] \$645 ;
+  reg [34:0] \$646 ;
+  reg [23:0] \$647 ;
+  reg [33:0] \$648 ;
+  reg [33:0] \$649 ;
   wire \$65 ;
+  reg [24:0] \$650 ;
+  reg [24:0] \$651 ;
+  reg [23:0] \$652 ;
+  reg [23:0] \$653 ;
+  reg [14:0] \$654 ;
+  reg [14:0] \$655 ;
+  reg [48:0] \$656 ;
+  reg [48:0] \$657 ;
+  reg \$658 ;
+  reg \$659 ;
   wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  reg [50:0] \$660 ;
+  reg [7:0] \$661 ;
+  reg [24:0] \$662 ;
+  reg [24:0] \$663 ;
+  reg [24:0] \$664 ;
+  reg [24:0] \$665 ;
+  reg [24:0] \$666 ;
+  reg [24:0] \$667 ;
+  reg [5:0] \$668 ;
+  reg [5:0] \$669 ;
+  wire [34:0] \$67 ;
+  reg [5:0] \$670 ;
+  reg [5:0] \$671 ;
+  reg [5:0] \$672 ;
+  reg [5:0] \$673 ;
+  reg [35:0] \$674 ;
+  reg [35:0] \$675 ;
+  reg [35:0] \$676 ;
+  reg [35:0] \$677 ;
+  reg [35:0] \$678 ;
+  reg [35:0] \$679 ;
+  wire [35:0] \$68 ;
+  reg [35:0] \$680 ;
+  reg [35:0] \$681 ;
+  reg [35:0] \$682 ;
+  reg [35:0] \$683 ;
+  reg [35:0] \$684 ;
+  reg [35:0] \$685 ;
+  reg [23:0] \$686 ;
+  reg [33:0] \$687 ;
+  reg [33:0] \$688 ;
+  reg [24:0] \$689 ;
+  wire [55:0] \$69 ;
+  reg [24:0] \$690 ;
+  reg [23:0] \$691 ;
+  reg [23:0] \$692 ;
+  reg [14:0] \$693 ;
+  reg [14:0] \$694 ;
+  reg [48:0] \$695 ;
+  reg [48:0] \$696 ;
+  reg \$697 ;
+  reg \$698 ;
+  reg [50:0] \$699 ;
   wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
+  wire [56:0] \$70 ;
+  reg [7:0] \$700 ;
+  reg \$701 ;
+  reg [7:0] \$702 ;
+  reg [7:0] \$703 ;
+  reg [7:0] \$704 ;
+  reg [7:0] \$705 ;
+  wire [54:0] \$71 ;
+  wire [58:0] \$72 ;
+  wire [77:0] \$73 ;
+  wire [78:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [49:0] \$77 ;
-  wire \$78 ;
+  wire \$77 ;
+  wire [48:0] \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire [50:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [50:0] \$86 ;
-  wire [50:0] \$87 ;
+  wire \$86 ;
+  wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  reg [24:0] \$91 ;
-  wire \$92 ;
+  wire \$91 ;
+  wire [49:0] \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire \$95 ;
+  wire [50:0] \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
@@ -6087,9 +7530,9 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire [7:0] \port__addr$18 ;
   wire [7:0] \port__addr$20 ;
   wire [7:0] port__data;
-  wire [7:0] \port__data$138 ;
-  wire [7:0] \port__data$139 ;
-  wire [7:0] \port__data$140 ;
+  wire [7:0] \port__data$168 ;
+  wire [7:0] \port__data$169 ;
+  wire [7:0] \port__data$170 ;
   reg rq0_above = 1'h0;
   reg [50:0] rq0_code = 51'h0000000000000;
   reg [48:0] rq0_floor = 49'h0000000000000;
@@ -6098,11 +7541,16 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
+  reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [7:0] rq0_out = 8'h00;
   reg [33:0] rq0_part0_0 = 34'h000000000;
+  reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
+  reg [24:0] rq0_part0_1_r = 25'h0000000;
   reg [23:0] rq0_part1_0 = 24'h000000;
+  reg [23:0] rq0_part1_0_r = 24'h000000;
   reg [14:0] rq0_part1_1 = 15'h0000;
+  reg [14:0] rq0_part1_1_r = 15'h0000;
   reg [48:0] rq0_prod = 49'h0000000000000;
   wire [48:0] rq0_rem;
   reg rq0_tie = 1'h0;
@@ -6115,21 +7563,28 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [34:0] rq1_half_3 = 35'h000000000;
   reg [34:0] rq1_half_4 = 35'h000000000;
   reg [34:0] rq1_half_5 = 35'h000000000;
+  reg [34:0] rq1_half_6 = 35'h000000000;
   reg [34:0] rq1_mask_1 = 35'h000000000;
   reg [34:0] rq1_mask_2 = 35'h000000000;
   reg [34:0] rq1_mask_3 = 35'h000000000;
   reg [34:0] rq1_mask_4 = 35'h000000000;
   reg [34:0] rq1_mask_5 = 35'h000000000;
+  reg [34:0] rq1_mask_6 = 35'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
+  reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [7:0] rq1_out = 8'h00;
   reg [33:0] rq1_part0_0 = 34'h000000000;
+  reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
+  reg [24:0] rq1_part0_1_r = 25'h0000000;
   reg [23:0] rq1_part1_0 = 24'h000000;
+  reg [23:0] rq1_part1_0_r = 24'h000000;
   reg [14:0] rq1_part1_1 = 15'h0000;
+  reg [14:0] rq1_part1_1_r = 15'h0000;
   reg [48:0] rq1_prod = 49'h0000000000000;
   wire [48:0] rq1_rem;
   reg [5:0] rq1_shift_1 = 6'h00;
@@ -6137,6 +7592,7 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [5:0] rq1_shift_3 = 6'h00;
   reg [5:0] rq1_shift_4 = 6'h00;
   reg [5:0] rq1_shift_5 = 6'h00;
+  reg [5:0] rq1_shift_6 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [23:0] rq1_x = 24'h000000;
   reg rq2_above = 1'h0;
@@ -6147,21 +7603,28 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [34:0] rq2_half_3 = 35'h000000000;
   reg [34:0] rq2_half_4 = 35'h000000000;
   reg [34:0] rq2_half_5 = 35'h000000000;
+  reg [34:0] rq2_half_6 = 35'h000000000;
   reg [34:0] rq2_mask_1 = 35'h000000000;
   reg [34:0] rq2_mask_2 = 35'h000000000;
   reg [34:0] rq2_mask_3 = 35'h000000000;
   reg [34:0] rq2_mask_4 = 35'h000000000;
   reg [34:0] rq2_mask_5 = 35'h000000000;
+  reg [34:0] rq2_mask_6 = 35'h000000000;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
   reg [24:0] rq2_mult_4 = 25'h0000000;
   reg [24:0] rq2_mult_5 = 25'h0000000;
+  reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [7:0] rq2_out = 8'h00;
   reg [33:0] rq2_part0_0 = 34'h000000000;
+  reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
+  reg [24:0] rq2_part0_1_r = 25'h0000000;
   reg [23:0] rq2_part1_0 = 24'h000000;
+  reg [23:0] rq2_part1_0_r = 24'h000000;
   reg [14:0] rq2_part1_1 = 15'h0000;
+  reg [14:0] rq2_part1_1_r = 15'h0000;
   reg [48:0] rq2_prod = 49'h0000000000000;
   wire [48:0] rq2_rem;
   reg [5:0] rq2_shift_1 = 6'h00;
@@ -6169,6 +7632,7 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [5:0] rq2_shift_3 = 6'h00;
   reg [5:0] rq2_shift_4 = 6'h00;
   reg [5:0] rq2_shift_5 = 6'h00;
+  reg [5:0] rq2_shift_6 = 6'h00;
   reg rq2_tie = 1'h0;
   reg [23:0] rq2_x = 24'h000000;
   reg rq3_above = 1'h0;
@@ -6179,21 +7643,28 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [35:0] rq3_half_3 = 36'h000000000;
   reg [35:0] rq3_half_4 = 36'h000000000;
   reg [35:0] rq3_half_5 = 36'h000000000;
+  reg [35:0] rq3_half_6 = 36'h000000000;
   reg [35:0] rq3_mask_1 = 36'h000000000;
   reg [35:0] rq3_mask_2 = 36'h000000000;
   reg [35:0] rq3_mask_3 = 36'h000000000;
   reg [35:0] rq3_mask_4 = 36'h000000000;
   reg [35:0] rq3_mask_5 = 36'h000000000;
+  reg [35:0] rq3_mask_6 = 36'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
   reg [24:0] rq3_mult_4 = 25'h0000000;
   reg [24:0] rq3_mult_5 = 25'h0000000;
+  reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [7:0] rq3_out = 8'h00;
   reg [33:0] rq3_part0_0 = 34'h000000000;
+  reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
+  reg [24:0] rq3_part0_1_r = 25'h0000000;
   reg [23:0] rq3_part1_0 = 24'h000000;
+  reg [23:0] rq3_part1_0_r = 24'h000000;
   reg [14:0] rq3_part1_1 = 15'h0000;
+  reg [14:0] rq3_part1_1_r = 15'h0000;
   reg [48:0] rq3_prod = 49'h0000000000000;
   wire [48:0] rq3_rem;
   reg [5:0] rq3_shift_1 = 6'h00;
@@ -6201,6 +7672,7 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [5:0] rq3_shift_3 = 6'h00;
   reg [5:0] rq3_shift_4 = 6'h00;
   reg [5:0] rq3_shift_5 = 6'h00;
+  reg [5:0] rq3_shift_6 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [23:0] rq3_x = 24'h000000;
   reg rq_valid_1 = 1'h0;
@@ -6209,6 +7681,7 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg rq_valid_4 = 1'h0;
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
+  reg rq_valid_7 = 1'h0;
   input rst;
   wire rst;
   reg [7:0] lut [255:0];
@@ -6470,314 +7943,568 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
     lut[254] = 8'h7f;
     lut[255] = 8'h7f;
   end
-  assign \port__data$140  = lut[\$5 [7:0]];
-  assign \port__data$139  = lut[\$4 [7:0]];
-  assign \port__data$138  = lut[\$3 [7:0]];
+  assign \port__data$170  = lut[\$5 [7:0]];
+  assign \port__data$169  = lut[\$4 [7:0]];
+  assign \port__data$168  = lut[\$3 [7:0]];
   assign port__data = lut[\$2 [7:0]];
-  assign \$407  = ~ o__valid;
-  assign \$408  = \$407  | o__ready;
-  assign \$409  = \$408  & rq_valid_1;
-  assign \$410  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
+  assign \$291  = ~ o__valid;
+  assign \$292  = \$291  | o__ready;
+  assign \$293  = \$292  & rq_valid_1;
+  assign \$294  = ~ o__valid;
+  assign \$295  = \$294  | o__ready;
+  assign \$296  = \$295  & rq_valid_2;
+  assign \$297  = ~ o__valid;
+  assign \$298  = \$297  | o__ready;
+  assign \$299  = \$298  & rq_valid_3;
+  assign \$300  = ~ o__valid;
+  assign \$301  = \$300  | o__ready;
+  assign \$302  = \$301  & rq_valid_4;
+  assign \$303  = ~ o__valid;
+  assign \$304  = \$303  | o__ready;
+  assign \$305  = \$304  & rq_valid_5;
+  assign \$306  = ~ o__valid;
+  assign \$307  = \$306  | o__ready;
+  assign \$308  = \$307  & i__valid;
+  assign \$310  = ~ o__valid;
+  assign \$311  = \$310  | o__ready;
+  assign \$312  = \$311  & rq_valid_1;
+  assign \$313  = ~ o__valid;
+  assign \$314  = \$313  | o__ready;
+  assign \$315  = \$314  & rq_valid_2;
+  assign \$316  = ~ o__valid;
+  assign \$317  = \$316  | o__ready;
+  assign \$318  = \$317  & rq_valid_3;
+  assign \$319  = ~ o__valid;
+  assign \$320  = \$319  | o__ready;
+  assign \$321  = \$320  & rq_valid_4;
+  assign \$322  = ~ o__valid;
+  assign \$323  = \$322  | o__ready;
+  assign \$324  = \$323  & rq_valid_5;
+  assign \$325  = ~ o__valid;
+  assign \$326  = \$325  | o__ready;
+  assign \$327  = \$326  & i__valid;
+  assign \$328  = ~ o__valid;
+  assign \$329  = \$328  | o__ready;
+  assign \$330  = \$329  & rq_valid_1;
+  assign \$331  = rq2_x[16:0] * rq2_mult_1[16:0];
+  assign \$332  = ~ o__valid;
+  assign \$333  = \$332  | o__ready;
+  assign \$334  = \$333  & rq_valid_2;
+  assign \$335  = ~ o__valid;
+  assign \$336  = \$335  | o__ready;
+  assign \$337  = \$336  & rq_valid_1;
+  assign \$338  = rq2_x[16:0] * rq2_mult_1[24:17];
+  assign \$339  = ~ o__valid;
+  assign \$340  = \$339  | o__ready;
+  assign \$341  = \$340  & rq_valid_2;
+  assign \$342  = ~ o__valid;
+  assign \$343  = \$342  | o__ready;
+  assign \$344  = \$343  & rq_valid_1;
+  assign \$345  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
+  assign \$346  = ~ o__valid;
+  assign \$347  = \$346  | o__ready;
+  assign \$348  = \$347  & rq_valid_2;
+  assign \$349  = ~ o__valid;
+  assign \$350  = \$349  | o__ready;
+  assign \$351  = \$350  & rq_valid_1;
+  assign \$352  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$353  = ~ o__valid;
+  assign \$354  = \$353  | o__ready;
+  assign \$355  = \$354  & rq_valid_2;
+  assign \$356  = ~ o__valid;
+  assign \$357  = \$356  | o__ready;
+  assign \$358  = \$357  & rq_valid_3;
+  assign \$360  = 1'h0 + \$359 ;
+  assign \$362  = \$360  + \$361 ;
+  assign \$364  = $signed({ 1'h0, \$362  }) + $signed(\$363 );
+  assign \$366  = $signed(\$364 ) + $signed(\$365 );
+  assign \$367  = ~ o__valid;
+  assign \$368  = \$367  | o__ready;
+  assign \$369  = \$368  & rq_valid_4;
+  assign \$370  = $signed(rq2_prod) >>> rq2_shift_4;
+  assign \$371  = ~ o__valid;
+  assign \$372  = \$371  | o__ready;
+  assign \$373  = \$372  & rq_valid_4;
+  assign \$374  = rq2_rem > rq2_half_4;
+  assign \$375  = ~ o__valid;
+  assign \$376  = \$375  | o__ready;
+  assign \$377  = \$376  & rq_valid_4;
+  assign \$378  = rq2_rem == rq2_half_4;
+  assign \$379  = | rq2_half_4;
+  assign \$380  = \$378  & \$379 ;
+  assign \$381  = ~ o__valid;
+  assign \$382  = \$381  | o__ready;
+  assign \$383  = \$382  & rq_valid_5;
+  assign \$384  = $signed(5'h0a) + $signed(rq2_floor);
+  assign \$385  = rq2_tie & rq2_floor[0];
+  assign \$386  = rq2_above | \$385 ;
+  assign \$387  = $signed(\$384 ) + $signed({ 1'h0, \$386  });
+  assign \$388  = ~ o__valid;
+  assign \$389  = \$388  | o__ready;
+  assign \$390  = \$389  & rq_valid_6;
+  assign \$391  = $signed(rq2_code) < $signed(8'h80);
+  assign \$392  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$393  = \$392  ? 51'h000000000007f : rq2_code;
+  assign \$394  = \$391  ? 51'h7ffffffffff80 : \$393 ;
+  assign \$395  = ~ o__valid;
+  assign \$396  = \$395  | o__ready;
+  assign \$397  = \$396  & i__valid;
+  assign \$399  = ~ o__valid;
+  assign \$400  = \$399  | o__ready;
+  assign \$401  = \$400  & rq_valid_1;
+  assign \$402  = ~ o__valid;
+  assign \$403  = \$402  | o__ready;
+  assign \$404  = \$403  & rq_valid_2;
+  assign \$405  = ~ o__valid;
+  assign \$406  = \$405  | o__ready;
+  assign \$407  = \$406  & rq_valid_3;
+  assign \$408  = ~ o__valid;
+  assign \$409  = \$408  | o__ready;
+  assign \$410  = \$409  & rq_valid_4;
   assign \$411  = ~ o__valid;
   assign \$412  = \$411  | o__ready;
-  assign \$413  = \$412  & rq_valid_1;
-  assign \$414  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
-  assign \$415  = ~ o__valid;
-  assign \$416  = \$415  | o__ready;
-  assign \$417  = \$416  & rq_valid_2;
-  assign \$419  = 1'h0 + \$418 ;
-  assign \$421  = \$419  + \$420 ;
-  assign \$423  = $signed({ 1'h0, \$421  }) + $signed(\$422 );
-  assign \$425  = $signed(\$423 ) + $signed(\$424 );
-  assign \$426  = ~ o__valid;
-  assign \$427  = \$426  | o__ready;
-  assign \$428  = \$427  & rq_valid_3;
-  assign \$429  = $signed(rq3_prod) >>> rq3_shift_3;
+  assign \$413  = \$412  & rq_valid_5;
+  assign \$414  = ~ o__valid;
+  assign \$415  = \$414  | o__ready;
+  assign \$416  = \$415  & i__valid;
+  assign \$418  = ~ o__valid;
+  assign \$419  = \$418  | o__ready;
+  assign \$420  = \$419  & rq_valid_1;
+  assign \$421  = ~ o__valid;
+  assign \$422  = \$421  | o__ready;
+  assign \$423  = \$422  & rq_valid_2;
+  assign \$424  = ~ o__valid;
+  assign \$425  = \$424  | o__ready;
+  assign \$426  = \$425  & rq_valid_3;
+  assign \$427  = ~ o__valid;
+  assign \$428  = \$427  | o__ready;
+  assign \$429  = \$428  & rq_valid_4;
   assign \$430  = ~ o__valid;
   assign \$431  = \$430  | o__ready;
-  assign \$432  = \$431  & rq_valid_3;
-  assign \$433  = rq3_rem > rq3_half_3;
-  assign \$434  = ~ o__valid;
-  assign \$435  = \$434  | o__ready;
-  assign \$436  = \$435  & rq_valid_3;
-  assign \$437  = rq3_rem == rq3_half_3;
-  assign \$438  = | rq3_half_3;
-  assign \$439  = \$437  & \$438 ;
+  assign \$432  = \$431  & rq_valid_5;
+  assign \$433  = ~ o__valid;
+  assign \$434  = \$433  | o__ready;
+  assign \$435  = \$434  & i__valid;
+  assign \$437  = ~ o__valid;
+  assign \$438  = \$437  | o__ready;
+  assign \$439  = \$438  & rq_valid_1;
   assign \$440  = ~ o__valid;
   assign \$441  = \$440  | o__ready;
-  assign \$442  = \$441  & rq_valid_4;
-  assign \$443  = $signed(5'h0a) + $signed(rq3_floor);
-  assign \$444  = rq3_tie & rq3_floor[0];
-  assign \$445  = rq3_above | \$444 ;
-  assign \$446  = $signed(\$443 ) + $signed({ 1'h0, \$445  });
-  assign \$447  = ~ o__valid;
-  assign \$448  = \$447  | o__ready;
-  assign \$449  = \$448  & rq_valid_5;
-  assign \$450  = $signed(rq3_code) < $signed(8'h80);
-  assign \$451  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$452  = \$451  ? 51'h000000000007f : rq3_code;
-  assign \$453  = \$450  ? 51'h7ffffffffff80 : \$452 ;
-  assign \$454  = ~ o__valid;
-  assign \$455  = \$454  | o__ready;
+  assign \$442  = \$441  & rq_valid_2;
+  assign \$443  = ~ o__valid;
+  assign \$444  = \$443  | o__ready;
+  assign \$445  = \$444  & rq_valid_3;
+  assign \$446  = ~ o__valid;
+  assign \$447  = \$446  | o__ready;
+  assign \$448  = \$447  & rq_valid_4;
+  assign \$449  = ~ o__valid;
+  assign \$450  = \$449  | o__ready;
+  assign \$451  = \$450  & rq_valid_5;
+  assign \$452  = ~ o__valid;
+  assign \$453  = \$452  | o__ready;
+  assign \$454  = \$453  & i__valid;
   assign \$456  = ~ o__valid;
   assign \$457  = \$456  | o__ready;
-  assign \$458  = \$457  & rq_valid_6;
+  assign \$458  = \$457  & rq_valid_1;
   assign \$459  = ~ o__valid;
   assign \$460  = \$459  | o__ready;
-  assign \$461  = \$460  & rq_valid_6;
+  assign \$461  = \$460  & rq_valid_2;
   assign \$462  = ~ o__valid;
   assign \$463  = \$462  | o__ready;
-  assign \$464  = \$463  & rq_valid_6;
+  assign \$464  = \$463  & rq_valid_3;
   assign \$465  = ~ o__valid;
   assign \$466  = \$465  | o__ready;
-  assign \$467  = \$466  & rq_valid_6;
+  assign \$467  = \$466  & rq_valid_4;
+  assign \$468  = ~ o__valid;
+  assign \$469  = \$468  | o__ready;
+  assign \$470  = \$469  & rq_valid_5;
+  assign \$471  = ~ o__valid;
+  assign \$472  = \$471  | o__ready;
+  assign \$473  = \$472  & i__valid;
+  assign \$474  = ~ o__valid;
+  assign \$475  = \$474  | o__ready;
+  assign \$476  = \$475  & rq_valid_1;
+  assign \$477  = rq3_x[16:0] * rq3_mult_1[16:0];
+  assign \$478  = ~ o__valid;
+  assign \$479  = \$478  | o__ready;
+  assign \$480  = \$479  & rq_valid_2;
+  assign \$481  = ~ o__valid;
+  assign \$482  = \$481  | o__ready;
+  assign \$483  = \$482  & rq_valid_1;
+  assign \$484  = rq3_x[16:0] * rq3_mult_1[24:17];
+  assign \$485  = ~ o__valid;
+  assign \$486  = \$485  | o__ready;
+  assign \$487  = \$486  & rq_valid_2;
+  assign \$488  = ~ o__valid;
+  assign \$489  = \$488  | o__ready;
+  assign \$490  = \$489  & rq_valid_1;
+  assign \$491  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
+  assign \$492  = ~ o__valid;
+  assign \$493  = \$492  | o__ready;
+  assign \$494  = \$493  & rq_valid_2;
+  assign \$495  = ~ o__valid;
+  assign \$496  = \$495  | o__ready;
+  assign \$497  = \$496  & rq_valid_1;
+  assign \$498  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$499  = ~ o__valid;
+  assign \$500  = \$499  | o__ready;
+  assign \$501  = \$500  & rq_valid_2;
+  assign \$502  = ~ o__valid;
+  assign \$503  = \$502  | o__ready;
+  assign \$504  = \$503  & rq_valid_3;
+  assign \$506  = 1'h0 + \$505 ;
+  assign \$508  = \$506  + \$507 ;
+  assign \$510  = $signed({ 1'h0, \$508  }) + $signed(\$509 );
+  assign \$512  = $signed(\$510 ) + $signed(\$511 );
+  assign \$513  = ~ o__valid;
+  assign \$514  = \$513  | o__ready;
+  assign \$515  = \$514  & rq_valid_4;
+  assign \$516  = $signed(rq3_prod) >>> rq3_shift_4;
+  assign \$517  = ~ o__valid;
+  assign \$518  = \$517  | o__ready;
+  assign \$519  = \$518  & rq_valid_4;
+  assign \$520  = rq3_rem > rq3_half_4;
+  assign \$521  = ~ o__valid;
+  assign \$522  = \$521  | o__ready;
+  assign \$523  = \$522  & rq_valid_4;
+  assign \$524  = rq3_rem == rq3_half_4;
+  assign \$525  = | rq3_half_4;
+  assign \$526  = \$524  & \$525 ;
+  assign \$527  = ~ o__valid;
+  assign \$528  = \$527  | o__ready;
+  assign \$529  = \$528  & rq_valid_5;
+  assign \$530  = $signed(5'h0a) + $signed(rq3_floor);
+  assign \$531  = rq3_tie & rq3_floor[0];
+  assign \$532  = rq3_above | \$531 ;
+  assign \$533  = $signed(\$530 ) + $signed({ 1'h0, \$532  });
+  assign \$534  = ~ o__valid;
+  assign \$535  = \$534  | o__ready;
+  assign \$536  = \$535  & rq_valid_6;
+  assign \$537  = $signed(rq3_code) < $signed(8'h80);
+  assign \$538  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$539  = \$538  ? 51'h000000000007f : rq3_code;
+  assign \$540  = \$537  ? 51'h7ffffffffff80 : \$539 ;
+  assign \$541  = ~ o__valid;
+  assign \$542  = \$541  | o__ready;
+  assign \$543  = ~ o__valid;
+  assign \$544  = \$543  | o__ready;
+  assign \$545  = \$544  & rq_valid_7;
+  assign \$546  = ~ o__valid;
+  assign \$547  = \$546  | o__ready;
+  assign \$548  = \$547  & rq_valid_7;
+  assign \$549  = ~ o__valid;
+  assign \$550  = \$549  | o__ready;
+  assign \$551  = \$550  & rq_valid_7;
+  assign \$552  = ~ o__valid;
+  assign \$553  = \$552  | o__ready;
+  assign \$554  = \$553  & rq_valid_7;
   always @(posedge clk)
-    group <= \$468 ;
+    group <= \$555 ;
   always @(posedge clk)
-    rq_valid_1 <= \$469 ;
+    rq_valid_1 <= \$556 ;
   always @(posedge clk)
-    rq_valid_2 <= \$470 ;
+    rq_valid_2 <= \$557 ;
   always @(posedge clk)
-    rq_valid_3 <= \$471 ;
+    rq_valid_3 <= \$558 ;
   always @(posedge clk)
-    rq_valid_4 <= \$472 ;
+    rq_valid_4 <= \$559 ;
   always @(posedge clk)
-    rq_valid_5 <= \$473 ;
+    rq_valid_5 <= \$560 ;
   always @(posedge clk)
-    rq_valid_6 <= \$474 ;
+    rq_valid_6 <= \$561 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$475 ;
+    rq_valid_7 <= \$562 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$476 ;
+    rq0_mult_1 <= \$563 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$477 ;
+    rq0_mult_2 <= \$564 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$478 ;
+    rq0_mult_3 <= \$565 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$479 ;
+    rq0_mult_4 <= \$566 ;
   always @(posedge clk)
-    rq0_x <= \$480 ;
+    rq0_mult_5 <= \$567 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$481 ;
+    rq0_mult_6 <= \$568 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$482 ;
+    rq0_x <= \$569 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$483 ;
+    rq0_part0_0 <= \$570 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$484 ;
+    rq0_part0_0_r <= \$571 ;
   always @(posedge clk)
-    rq0_prod <= \$485 ;
+    rq0_part0_1 <= \$572 ;
   always @(posedge clk)
-    rq0_floor <= \$486 ;
+    rq0_part0_1_r <= \$573 ;
   always @(posedge clk)
-    rq0_above <= \$487 ;
+    rq0_part1_0 <= \$574 ;
   always @(posedge clk)
-    rq0_tie <= \$488 ;
+    rq0_part1_0_r <= \$575 ;
   always @(posedge clk)
-    rq0_code <= \$489 ;
+    rq0_part1_1 <= \$576 ;
   always @(posedge clk)
-    rq0_out <= \$490 ;
+    rq0_part1_1_r <= \$577 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$491 ;
+    rq0_prod <= \$578 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$492 ;
+    rq0_floor <= \$579 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$493 ;
+    rq0_above <= \$580 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$494 ;
+    rq0_tie <= \$581 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$495 ;
+    rq0_code <= \$582 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$496 ;
+    rq0_out <= \$583 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$497 ;
+    rq1_mult_1 <= \$584 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$498 ;
+    rq1_mult_2 <= \$585 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$499 ;
+    rq1_mult_3 <= \$586 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$500 ;
+    rq1_mult_4 <= \$587 ;
   always @(posedge clk)
-    rq1_half_1 <= \$501 ;
+    rq1_mult_5 <= \$588 ;
   always @(posedge clk)
-    rq1_half_2 <= \$502 ;
+    rq1_mult_6 <= \$589 ;
   always @(posedge clk)
-    rq1_half_3 <= \$503 ;
+    rq1_shift_1 <= \$590 ;
   always @(posedge clk)
-    rq1_half_4 <= \$504 ;
+    rq1_shift_2 <= \$591 ;
   always @(posedge clk)
-    rq1_half_5 <= \$505 ;
+    rq1_shift_3 <= \$592 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$506 ;
+    rq1_shift_4 <= \$593 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$507 ;
+    rq1_shift_5 <= \$594 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$508 ;
+    rq1_shift_6 <= \$595 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$509 ;
+    rq1_half_1 <= \$596 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$510 ;
+    rq1_half_2 <= \$597 ;
   always @(posedge clk)
-    rq1_x <= \$511 ;
+    rq1_half_3 <= \$598 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$512 ;
+    rq1_half_4 <= \$599 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$513 ;
+    rq1_half_5 <= \$600 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$514 ;
+    rq1_half_6 <= \$601 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$515 ;
+    rq1_mask_1 <= \$602 ;
   always @(posedge clk)
-    rq1_prod <= \$516 ;
+    rq1_mask_2 <= \$603 ;
   always @(posedge clk)
-    rq1_floor <= \$517 ;
+    rq1_mask_3 <= \$604 ;
   always @(posedge clk)
-    rq1_above <= \$518 ;
+    rq1_mask_4 <= \$605 ;
   always @(posedge clk)
-    rq1_tie <= \$519 ;
+    rq1_mask_5 <= \$606 ;
   always @(posedge clk)
-    rq1_code <= \$520 ;
+    rq1_mask_6 <= \$607 ;
   always @(posedge clk)
-    rq1_out <= \$521 ;
+    rq1_x <= \$608 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$522 ;
+    rq1_part0_0 <= \$609 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$523 ;
+    rq1_part0_0_r <= \$610 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$524 ;
+    rq1_part0_1 <= \$611 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$525 ;
+    rq1_part0_1_r <= \$612 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$526 ;
+    rq1_part1_0 <= \$613 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$527 ;
+    rq1_part1_0_r <= \$614 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$528 ;
+    rq1_part1_1 <= \$615 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$529 ;
+    rq1_part1_1_r <= \$616 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$530 ;
+    rq1_prod <= \$617 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$531 ;
+    rq1_floor <= \$618 ;
   always @(posedge clk)
-    rq2_half_1 <= \$532 ;
+    rq1_above <= \$619 ;
   always @(posedge clk)
-    rq2_half_2 <= \$533 ;
+    rq1_tie <= \$620 ;
   always @(posedge clk)
-    rq2_half_3 <= \$534 ;
+    rq1_code <= \$621 ;
   always @(posedge clk)
-    rq2_half_4 <= \$535 ;
+    rq1_out <= \$622 ;
   always @(posedge clk)
-    rq2_half_5 <= \$536 ;
+    rq2_mult_1 <= \$623 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$537 ;
+    rq2_mult_2 <= \$624 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$538 ;
+    rq2_mult_3 <= \$625 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$539 ;
+    rq2_mult_4 <= \$626 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$540 ;
+    rq2_mult_5 <= \$627 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$541 ;
+    rq2_mult_6 <= \$628 ;
   always @(posedge clk)
-    rq2_x <= \$542 ;
+    rq2_shift_1 <= \$629 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$543 ;
+    rq2_shift_2 <= \$630 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$544 ;
+    rq2_shift_3 <= \$631 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$545 ;
+    rq2_shift_4 <= \$632 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$546 ;
+    rq2_shift_5 <= \$633 ;
   always @(posedge clk)
-    rq2_prod <= \$547 ;
+    rq2_shift_6 <= \$634 ;
   always @(posedge clk)
-    rq2_floor <= \$548 ;
+    rq2_half_1 <= \$635 ;
   always @(posedge clk)
-    rq2_above <= \$549 ;
+    rq2_half_2 <= \$636 ;
   always @(posedge clk)
-    rq2_tie <= \$550 ;
+    rq2_half_3 <= \$637 ;
   always @(posedge clk)
-    rq2_code <= \$551 ;
+    rq2_half_4 <= \$638 ;
   always @(posedge clk)
-    rq2_out <= \$552 ;
+    rq2_half_5 <= \$639 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$553 ;
+    rq2_half_6 <= \$640 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$554 ;
+    rq2_mask_1 <= \$641 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$555 ;
+    rq2_mask_2 <= \$642 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$556 ;
+    rq2_mask_3 <= \$643 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$557 ;
+    rq2_mask_4 <= \$644 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$558 ;
+    rq2_mask_5 <= \$645 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$559 ;
+    rq2_mask_6 <= \$646 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$560 ;
+    rq2_x <= \$647 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$561 ;
+    rq2_part0_0 <= \$648 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$562 ;
+    rq2_part0_0_r <= \$649 ;
   always @(posedge clk)
-    rq3_half_1 <= \$563 ;
+    rq2_part0_1 <= \$650 ;
   always @(posedge clk)
-    rq3_half_2 <= \$564 ;
+    rq2_part0_1_r <= \$651 ;
   always @(posedge clk)
-    rq3_half_3 <= \$565 ;
+    rq2_part1_0 <= \$652 ;
   always @(posedge clk)
-    rq3_half_4 <= \$566 ;
+    rq2_part1_0_r <= \$653 ;
   always @(posedge clk)
-    rq3_half_5 <= \$567 ;
+    rq2_part1_1 <= \$654 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$568 ;
+    rq2_part1_1_r <= \$655 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$569 ;
+    rq2_prod <= \$656 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$570 ;
+    rq2_floor <= \$657 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$571 ;
+    rq2_above <= \$658 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$572 ;
+    rq2_tie <= \$659 ;
   always @(posedge clk)
-    rq3_x <= \$573 ;
+    rq2_code <= \$660 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$574 ;
+    rq2_out <= \$661 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$575 ;
+    rq3_mult_1 <= \$662 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$576 ;
+    rq3_mult_2 <= \$663 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$577 ;
+    rq3_mult_3 <= \$664 ;
   always @(posedge clk)
-    rq3_prod <= \$578 ;
+    rq3_mult_4 <= \$665 ;
   always @(posedge clk)
-    rq3_floor <= \$579 ;
+    rq3_mult_5 <= \$666 ;
   always @(posedge clk)
-    rq3_above <= \$580 ;
+    rq3_mult_6 <= \$667 ;
   always @(posedge clk)
-    rq3_tie <= \$581 ;
+    rq3_shift_1 <= \$668 ;
   always @(posedge clk)
-    rq3_code <= \$582 ;
+    rq3_shift_2 <= \$669 ;
   always @(posedge clk)
-    rq3_out <= \$583 ;
+    rq3_shift_3 <= \$670 ;
   always @(posedge clk)
-    o__valid <= \$584 ;
+    rq3_shift_4 <= \$671 ;
   always @(posedge clk)
-    lut0_out <= \$585 ;
+    rq3_shift_5 <= \$672 ;
   always @(posedge clk)
-    lut1_out <= \$586 ;
+    rq3_shift_6 <= \$673 ;
   always @(posedge clk)
-    lut2_out <= \$587 ;
+    rq3_half_1 <= \$674 ;
   always @(posedge clk)
-    lut3_out <= \$588 ;
+    rq3_half_2 <= \$675 ;
+  always @(posedge clk)
+    rq3_half_3 <= \$676 ;
+  always @(posedge clk)
+    rq3_half_4 <= \$677 ;
+  always @(posedge clk)
+    rq3_half_5 <= \$678 ;
+  always @(posedge clk)
+    rq3_half_6 <= \$679 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$680 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$681 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$682 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$683 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$684 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$685 ;
+  always @(posedge clk)
+    rq3_x <= \$686 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$687 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$688 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$689 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$690 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$691 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$692 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$693 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$694 ;
+  always @(posedge clk)
+    rq3_prod <= \$695 ;
+  always @(posedge clk)
+    rq3_floor <= \$696 ;
+  always @(posedge clk)
+    rq3_above <= \$697 ;
+  always @(posedge clk)
+    rq3_tie <= \$698 ;
+  always @(posedge clk)
+    rq3_code <= \$699 ;
+  always @(posedge clk)
+    rq3_out <= \$700 ;
+  always @(posedge clk)
+    o__valid <= \$701 ;
+  always @(posedge clk)
+    lut0_out <= \$702 ;
+  always @(posedge clk)
+    lut1_out <= \$703 ;
+  always @(posedge clk)
+    lut2_out <= \$704 ;
+  always @(posedge clk)
+    lut3_out <= \$705 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign rq1_rem = rq1_prod & { 14'h0000, rq1_mask_3 };
-  assign rq2_rem = rq2_prod & { 14'h0000, rq2_mask_3 };
-  assign rq3_rem = rq3_prod & { 13'h0000, rq3_mask_3 };
+  assign rq1_rem = rq1_prod & { 14'h0000, rq1_mask_4 };
+  assign rq2_rem = rq2_prod & { 14'h0000, rq2_mask_4 };
+  assign rq3_rem = rq3_prod & { 13'h0000, rq3_mask_4 };
   assign \$2  = $signed(rq0_out) - $signed(8'h80);
   assign \$3  = $signed(rq1_out) - $signed(8'h80);
   assign \$4  = $signed(rq2_out) - $signed(8'h80);
@@ -6807,1449 +8534,652 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   assign \$29  = \$28  & rq_valid_4;
   assign \$30  = ~ o__valid;
   assign \$31  = \$30  | o__ready;
-  assign \$32  = \$31  & i__valid;
+  assign \$32  = \$31  & rq_valid_5;
   assign \$33  = ~ o__valid;
   assign \$34  = \$33  | o__ready;
-  assign \$35  = \$34  & rq_valid_1;
-  assign \$36  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$37  = ~ o__valid;
-  assign \$38  = \$37  | o__ready;
-  assign \$39  = \$38  & rq_valid_1;
-  assign \$40  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$41  = ~ o__valid;
-  assign \$42  = \$41  | o__ready;
-  assign \$43  = \$42  & rq_valid_1;
-  assign \$44  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = \$46  & rq_valid_1;
-  assign \$48  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
-  assign \$49  = ~ o__valid;
-  assign \$50  = \$49  | o__ready;
-  assign \$51  = \$50  & rq_valid_2;
-  assign \$53  = 1'h0 + \$52 ;
-  assign \$55  = \$53  + \$54 ;
-  assign \$57  = $signed({ 1'h0, \$55  }) + $signed(\$56 );
-  assign \$59  = $signed(\$57 ) + $signed(\$58 );
-  assign \$60  = ~ o__valid;
-  assign \$61  = \$60  | o__ready;
-  assign \$62  = \$61  & rq_valid_3;
+  assign \$35  = \$34  & i__valid;
+  assign \$36  = ~ o__valid;
+  assign \$37  = \$36  | o__ready;
+  assign \$38  = \$37  & rq_valid_1;
+  assign \$39  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$40  = ~ o__valid;
+  assign \$41  = \$40  | o__ready;
+  assign \$42  = \$41  & rq_valid_2;
+  assign \$43  = ~ o__valid;
+  assign \$44  = \$43  | o__ready;
+  assign \$45  = \$44  & rq_valid_1;
+  assign \$46  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = \$48  & rq_valid_2;
+  assign \$50  = ~ o__valid;
+  assign \$51  = \$50  | o__ready;
+  assign \$52  = \$51  & rq_valid_1;
+  assign \$53  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = \$55  & rq_valid_2;
+  assign \$57  = ~ o__valid;
+  assign \$58  = \$57  | o__ready;
+  assign \$59  = \$58  & rq_valid_1;
+  assign \$60  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = \$62  & rq_valid_2;
   assign \$64  = ~ o__valid;
   assign \$65  = \$64  | o__ready;
   assign \$66  = \$65  & rq_valid_3;
-  assign \$67  = rq0_rem > 35'h400000000;
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
-  assign \$70  = \$69  & rq_valid_3;
-  assign \$71  = rq0_rem == 35'h400000000;
-  assign \$74  = ~ o__valid;
-  assign \$75  = \$74  | o__ready;
-  assign \$76  = \$75  & rq_valid_4;
-  assign \$77  = $signed(5'h0a) + $signed(rq0_floor);
-  assign \$78  = rq0_tie & rq0_floor[0];
-  assign \$79  = rq0_above | \$78 ;
-  assign \$80  = $signed(\$77 ) + $signed({ 1'h0, \$79  });
-  assign \$81  = ~ o__valid;
-  assign \$82  = \$81  | o__ready;
-  assign \$83  = \$82  & rq_valid_5;
-  assign \$84  = $signed(rq0_code) < $signed(8'h80);
-  assign \$85  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$86  = \$85  ? 51'h000000000007f : rq0_code;
-  assign \$87  = \$84  ? 51'h7ffffffffff80 : \$86 ;
-  assign \$88  = ~ o__valid;
-  assign \$89  = \$88  | o__ready;
-  assign \$90  = \$89  & i__valid;
-  assign \$92  = ~ o__valid;
-  assign \$93  = \$92  | o__ready;
-  assign \$94  = \$93  & rq_valid_1;
-  assign \$95  = ~ o__valid;
-  assign \$96  = \$95  | o__ready;
-  assign \$97  = \$96  & rq_valid_2;
-  assign \$98  = ~ o__valid;
-  assign \$99  = \$98  | o__ready;
-  assign \$100  = \$99  & rq_valid_3;
-  assign \$101  = ~ o__valid;
-  assign \$102  = \$101  | o__ready;
-  assign \$103  = \$102  & rq_valid_4;
-  assign \$104  = ~ o__valid;
-  assign \$105  = \$104  | o__ready;
-  assign \$106  = \$105  & i__valid;
-  assign \$108  = ~ o__valid;
-  assign \$109  = \$108  | o__ready;
-  assign \$110  = \$109  & rq_valid_1;
-  assign \$111  = ~ o__valid;
-  assign \$112  = \$111  | o__ready;
-  assign \$113  = \$112  & rq_valid_2;
-  assign \$114  = ~ o__valid;
-  assign \$115  = \$114  | o__ready;
-  assign \$116  = \$115  & rq_valid_3;
-  assign \$117  = ~ o__valid;
-  assign \$118  = \$117  | o__ready;
-  assign \$119  = \$118  & rq_valid_4;
-  assign \$120  = ~ o__valid;
-  assign \$121  = \$120  | o__ready;
-  assign \$122  = \$121  & i__valid;
-  assign \$124  = ~ o__valid;
-  assign \$125  = \$124  | o__ready;
-  assign \$126  = \$125  & rq_valid_1;
-  assign \$127  = ~ o__valid;
-  assign \$128  = \$127  | o__ready;
-  assign \$129  = \$128  & rq_valid_2;
-  assign \$130  = ~ o__valid;
-  assign \$131  = \$130  | o__ready;
-  assign \$132  = \$131  & rq_valid_3;
-  assign \$133  = ~ o__valid;
-  assign \$134  = \$133  | o__ready;
-  assign \$135  = \$134  & rq_valid_4;
-  assign \$136  = ~ o__valid;
-  assign \$137  = \$136  | o__ready;
-  assign \$138  = \$137  & i__valid;
-  assign \$140  = ~ o__valid;
-  assign \$141  = \$140  | o__ready;
-  assign \$142  = \$141  & rq_valid_1;
-  assign \$143  = ~ o__valid;
-  assign \$144  = \$143  | o__ready;
-  assign \$145  = \$144  & rq_valid_2;
-  assign \$146  = ~ o__valid;
-  assign \$147  = \$146  | o__ready;
-  assign \$148  = \$147  & rq_valid_3;
-  assign \$149  = ~ o__valid;
-  assign \$150  = \$149  | o__ready;
-  assign \$151  = \$150  & rq_valid_4;
-  assign \$152  = ~ o__valid;
-  assign \$153  = \$152  | o__ready;
-  assign \$154  = \$153  & i__valid;
-  assign \$155  = ~ o__valid;
-  assign \$156  = \$155  | o__ready;
-  assign \$157  = \$156  & rq_valid_1;
-  assign \$158  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$159  = ~ o__valid;
-  assign \$160  = \$159  | o__ready;
-  assign \$161  = \$160  & rq_valid_1;
-  assign \$162  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$163  = ~ o__valid;
-  assign \$164  = \$163  | o__ready;
-  assign \$165  = \$164  & rq_valid_1;
-  assign \$166  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
+  assign \$68  = 1'h0 + \$67 ;
+  assign \$70  = \$68  + \$69 ;
+  assign \$72  = $signed({ 1'h0, \$70  }) + $signed(\$71 );
+  assign \$74  = $signed(\$72 ) + $signed(\$73 );
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = \$76  & rq_valid_4;
+  assign \$79  = ~ o__valid;
+  assign \$80  = \$79  | o__ready;
+  assign \$81  = \$80  & rq_valid_4;
+  assign \$82  = rq0_rem > 35'h400000000;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = \$84  & rq_valid_4;
+  assign \$86  = rq0_rem == 35'h400000000;
+  assign \$89  = ~ o__valid;
+  assign \$90  = \$89  | o__ready;
+  assign \$91  = \$90  & rq_valid_5;
+  assign \$92  = $signed(5'h0a) + $signed(rq0_floor);
+  assign \$93  = rq0_tie & rq0_floor[0];
+  assign \$94  = rq0_above | \$93 ;
+  assign \$95  = $signed(\$92 ) + $signed({ 1'h0, \$94  });
+  assign \$96  = ~ o__valid;
+  assign \$97  = \$96  | o__ready;
+  assign \$98  = \$97  & rq_valid_6;
+  assign \$99  = $signed(rq0_code) < $signed(8'h80);
+  assign \$100  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$101  = \$100  ? 51'h000000000007f : rq0_code;
+  assign \$102  = \$99  ? 51'h7ffffffffff80 : \$101 ;
+  assign \$103  = ~ o__valid;
+  assign \$104  = \$103  | o__ready;
+  assign \$105  = \$104  & i__valid;
+  assign \$107  = ~ o__valid;
+  assign \$108  = \$107  | o__ready;
+  assign \$109  = \$108  & rq_valid_1;
+  assign \$110  = ~ o__valid;
+  assign \$111  = \$110  | o__ready;
+  assign \$112  = \$111  & rq_valid_2;
+  assign \$113  = ~ o__valid;
+  assign \$114  = \$113  | o__ready;
+  assign \$115  = \$114  & rq_valid_3;
+  assign \$116  = ~ o__valid;
+  assign \$117  = \$116  | o__ready;
+  assign \$118  = \$117  & rq_valid_4;
+  assign \$119  = ~ o__valid;
+  assign \$120  = \$119  | o__ready;
+  assign \$121  = \$120  & rq_valid_5;
+  assign \$122  = ~ o__valid;
+  assign \$123  = \$122  | o__ready;
+  assign \$124  = \$123  & i__valid;
+  assign \$126  = ~ o__valid;
+  assign \$127  = \$126  | o__ready;
+  assign \$128  = \$127  & rq_valid_1;
+  assign \$129  = ~ o__valid;
+  assign \$130  = \$129  | o__ready;
+  assign \$131  = \$130  & rq_valid_2;
+  assign \$132  = ~ o__valid;
+  assign \$133  = \$132  | o__ready;
+  assign \$134  = \$133  & rq_valid_3;
+  assign \$135  = ~ o__valid;
+  assign \$136  = \$135  | o__ready;
+  assign \$137  = \$136  & rq_valid_4;
+  assign \$138  = ~ o__valid;
+  assign \$139  = \$138  | o__ready;
+  assign \$140  = \$139  & rq_valid_5;
+  assign \$141  = ~ o__valid;
+  assign \$142  = \$141  | o__ready;
+  assign \$143  = \$142  & i__valid;
+  assign \$145  = ~ o__valid;
+  assign \$146  = \$145  | o__ready;
+  assign \$147  = \$146  & rq_valid_1;
+  assign \$148  = ~ o__valid;
+  assign \$149  = \$148  | o__ready;
+  assign \$150  = \$149  & rq_valid_2;
+  assign \$151  = ~ o__valid;
+  assign \$152  = \$151  | o__ready;
+  assign \$153  = \$152  & rq_valid_3;
+  assign \$154  = ~ o__valid;
+  assign \$155  = \$154  | o__ready;
+  assign \$156  = \$155  & rq_valid_4;
+  assign \$157  = ~ o__valid;
+  assign \$158  = \$157  | o__ready;
+  assign \$159  = \$158  & rq_valid_5;
+  assign \$160  = ~ o__valid;
+  assign \$161  = \$160  | o__ready;
+  assign \$162  = \$161  & i__valid;
+  assign \$164  = ~ o__valid;
+  assign \$165  = \$164  | o__ready;
+  assign \$166  = \$165  & rq_valid_1;
   assign \$167  = ~ o__valid;
   assign \$168  = \$167  | o__ready;
-  assign \$169  = \$168  & rq_valid_1;
-  assign \$170  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
-  assign \$171  = ~ o__valid;
-  assign \$172  = \$171  | o__ready;
-  assign \$173  = \$172  & rq_valid_2;
-  assign \$175  = 1'h0 + \$174 ;
-  assign \$177  = \$175  + \$176 ;
-  assign \$179  = $signed({ 1'h0, \$177  }) + $signed(\$178 );
-  assign \$181  = $signed(\$179 ) + $signed(\$180 );
+  assign \$169  = \$168  & rq_valid_2;
+  assign \$170  = ~ o__valid;
+  assign \$171  = \$170  | o__ready;
+  assign \$172  = \$171  & rq_valid_3;
+  assign \$173  = ~ o__valid;
+  assign \$174  = \$173  | o__ready;
+  assign \$175  = \$174  & rq_valid_4;
+  assign \$176  = ~ o__valid;
+  assign \$177  = \$176  | o__ready;
+  assign \$178  = \$177  & rq_valid_5;
+  assign \$179  = ~ o__valid;
+  assign \$180  = \$179  | o__ready;
+  assign \$181  = \$180  & i__valid;
   assign \$182  = ~ o__valid;
   assign \$183  = \$182  | o__ready;
-  assign \$184  = \$183  & rq_valid_3;
-  assign \$185  = $signed(rq1_prod) >>> rq1_shift_3;
+  assign \$184  = \$183  & rq_valid_1;
+  assign \$185  = rq1_x[16:0] * rq1_mult_1[16:0];
   assign \$186  = ~ o__valid;
   assign \$187  = \$186  | o__ready;
-  assign \$188  = \$187  & rq_valid_3;
-  assign \$189  = rq1_rem > rq1_half_3;
-  assign \$190  = ~ o__valid;
-  assign \$191  = \$190  | o__ready;
-  assign \$192  = \$191  & rq_valid_3;
-  assign \$193  = rq1_rem == rq1_half_3;
-  assign \$194  = | rq1_half_3;
-  assign \$195  = \$193  & \$194 ;
+  assign \$188  = \$187  & rq_valid_2;
+  assign \$189  = ~ o__valid;
+  assign \$190  = \$189  | o__ready;
+  assign \$191  = \$190  & rq_valid_1;
+  assign \$192  = rq1_x[16:0] * rq1_mult_1[24:17];
+  assign \$193  = ~ o__valid;
+  assign \$194  = \$193  | o__ready;
+  assign \$195  = \$194  & rq_valid_2;
   assign \$196  = ~ o__valid;
   assign \$197  = \$196  | o__ready;
-  assign \$198  = \$197  & rq_valid_4;
-  assign \$199  = $signed(5'h0a) + $signed(rq1_floor);
-  assign \$200  = rq1_tie & rq1_floor[0];
-  assign \$201  = rq1_above | \$200 ;
-  assign \$202  = $signed(\$199 ) + $signed({ 1'h0, \$201  });
+  assign \$198  = \$197  & rq_valid_1;
+  assign \$199  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
+  assign \$200  = ~ o__valid;
+  assign \$201  = \$200  | o__ready;
+  assign \$202  = \$201  & rq_valid_2;
   assign \$203  = ~ o__valid;
   assign \$204  = \$203  | o__ready;
-  assign \$205  = \$204  & rq_valid_5;
-  assign \$206  = $signed(rq1_code) < $signed(8'h80);
-  assign \$207  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$208  = \$207  ? 51'h000000000007f : rq1_code;
-  assign \$209  = \$206  ? 51'h7ffffffffff80 : \$208 ;
+  assign \$205  = \$204  & rq_valid_1;
+  assign \$206  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$207  = ~ o__valid;
+  assign \$208  = \$207  | o__ready;
+  assign \$209  = \$208  & rq_valid_2;
   assign \$210  = ~ o__valid;
   assign \$211  = \$210  | o__ready;
-  assign \$212  = \$211  & i__valid;
-  assign \$214  = ~ o__valid;
-  assign \$215  = \$214  | o__ready;
-  assign \$216  = \$215  & rq_valid_1;
-  assign \$217  = ~ o__valid;
-  assign \$218  = \$217  | o__ready;
-  assign \$219  = \$218  & rq_valid_2;
-  assign \$220  = ~ o__valid;
-  assign \$221  = \$220  | o__ready;
-  assign \$222  = \$221  & rq_valid_3;
-  assign \$223  = ~ o__valid;
-  assign \$224  = \$223  | o__ready;
-  assign \$225  = \$224  & rq_valid_4;
-  assign \$226  = ~ o__valid;
-  assign \$227  = \$226  | o__ready;
-  assign \$228  = \$227  & i__valid;
-  assign \$230  = ~ o__valid;
-  assign \$231  = \$230  | o__ready;
-  assign \$232  = \$231  & rq_valid_1;
-  assign \$233  = ~ o__valid;
-  assign \$234  = \$233  | o__ready;
-  assign \$235  = \$234  & rq_valid_2;
-  assign \$236  = ~ o__valid;
-  assign \$237  = \$236  | o__ready;
-  assign \$238  = \$237  & rq_valid_3;
-  assign \$239  = ~ o__valid;
-  assign \$240  = \$239  | o__ready;
-  assign \$241  = \$240  & rq_valid_4;
+  assign \$212  = \$211  & rq_valid_3;
+  assign \$214  = 1'h0 + \$213 ;
+  assign \$216  = \$214  + \$215 ;
+  assign \$218  = $signed({ 1'h0, \$216  }) + $signed(\$217 );
+  assign \$220  = $signed(\$218 ) + $signed(\$219 );
+  assign \$221  = ~ o__valid;
+  assign \$222  = \$221  | o__ready;
+  assign \$223  = \$222  & rq_valid_4;
+  assign \$224  = $signed(rq1_prod) >>> rq1_shift_4;
+  assign \$225  = ~ o__valid;
+  assign \$226  = \$225  | o__ready;
+  assign \$227  = \$226  & rq_valid_4;
+  assign \$228  = rq1_rem > rq1_half_4;
+  assign \$229  = ~ o__valid;
+  assign \$230  = \$229  | o__ready;
+  assign \$231  = \$230  & rq_valid_4;
+  assign \$232  = rq1_rem == rq1_half_4;
+  assign \$233  = | rq1_half_4;
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = ~ o__valid;
+  assign \$236  = \$235  | o__ready;
+  assign \$237  = \$236  & rq_valid_5;
+  assign \$238  = $signed(5'h0a) + $signed(rq1_floor);
+  assign \$239  = rq1_tie & rq1_floor[0];
+  assign \$240  = rq1_above | \$239 ;
+  assign \$241  = $signed(\$238 ) + $signed({ 1'h0, \$240  });
   assign \$242  = ~ o__valid;
   assign \$243  = \$242  | o__ready;
-  assign \$244  = \$243  & i__valid;
-  assign \$246  = ~ o__valid;
-  assign \$247  = \$246  | o__ready;
-  assign \$248  = \$247  & rq_valid_1;
+  assign \$244  = \$243  & rq_valid_6;
+  assign \$245  = $signed(rq1_code) < $signed(8'h80);
+  assign \$246  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$247  = \$246  ? 51'h000000000007f : rq1_code;
+  assign \$248  = \$245  ? 51'h7ffffffffff80 : \$247 ;
   assign \$249  = ~ o__valid;
   assign \$250  = \$249  | o__ready;
-  assign \$251  = \$250  & rq_valid_2;
-  assign \$252  = ~ o__valid;
-  assign \$253  = \$252  | o__ready;
-  assign \$254  = \$253  & rq_valid_3;
-  assign \$255  = ~ o__valid;
-  assign \$256  = \$255  | o__ready;
-  assign \$257  = \$256  & rq_valid_4;
-  assign \$258  = ~ o__valid;
-  assign \$259  = \$258  | o__ready;
-  assign \$260  = \$259  & i__valid;
+  assign \$251  = \$250  & i__valid;
+  assign \$253  = ~ o__valid;
+  assign \$254  = \$253  | o__ready;
+  assign \$255  = \$254  & rq_valid_1;
+  assign \$256  = ~ o__valid;
+  assign \$257  = \$256  | o__ready;
+  assign \$258  = \$257  & rq_valid_2;
+  assign \$259  = ~ o__valid;
+  assign \$260  = \$259  | o__ready;
+  assign \$261  = \$260  & rq_valid_3;
   assign \$262  = ~ o__valid;
   assign \$263  = \$262  | o__ready;
-  assign \$264  = \$263  & rq_valid_1;
+  assign \$264  = \$263  & rq_valid_4;
   assign \$265  = ~ o__valid;
   assign \$266  = \$265  | o__ready;
-  assign \$267  = \$266  & rq_valid_2;
+  assign \$267  = \$266  & rq_valid_5;
   assign \$268  = ~ o__valid;
   assign \$269  = \$268  | o__ready;
-  assign \$270  = \$269  & rq_valid_3;
-  assign \$271  = ~ o__valid;
-  assign \$272  = \$271  | o__ready;
-  assign \$273  = \$272  & rq_valid_4;
-  assign \$274  = ~ o__valid;
-  assign \$275  = \$274  | o__ready;
-  assign \$276  = \$275  & i__valid;
-  assign \$277  = ~ o__valid;
-  assign \$278  = \$277  | o__ready;
-  assign \$279  = \$278  & rq_valid_1;
-  assign \$280  = rq2_x[16:0] * rq2_mult_1[16:0];
+  assign \$270  = \$269  & i__valid;
+  assign \$272  = ~ o__valid;
+  assign \$273  = \$272  | o__ready;
+  assign \$274  = \$273  & rq_valid_1;
+  assign \$275  = ~ o__valid;
+  assign \$276  = \$275  | o__ready;
+  assign \$277  = \$276  & rq_valid_2;
+  assign \$278  = ~ o__valid;
+  assign \$279  = \$278  | o__ready;
+  assign \$280  = \$279  & rq_valid_3;
   assign \$281  = ~ o__valid;
   assign \$282  = \$281  | o__ready;
-  assign \$283  = \$282  & rq_valid_1;
-  assign \$284  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$285  = ~ o__valid;
-  assign \$286  = \$285  | o__ready;
-  assign \$287  = \$286  & rq_valid_1;
-  assign \$288  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$289  = ~ o__valid;
-  assign \$290  = \$289  | o__ready;
-  assign \$291  = \$290  & rq_valid_1;
-  assign \$292  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
-  assign \$293  = ~ o__valid;
-  assign \$294  = \$293  | o__ready;
-  assign \$295  = \$294  & rq_valid_2;
-  assign \$297  = 1'h0 + \$296 ;
-  assign \$299  = \$297  + \$298 ;
-  assign \$301  = $signed({ 1'h0, \$299  }) + $signed(\$300 );
-  assign \$303  = $signed(\$301 ) + $signed(\$302 );
-  assign \$304  = ~ o__valid;
-  assign \$305  = \$304  | o__ready;
-  assign \$306  = \$305  & rq_valid_3;
-  assign \$307  = $signed(rq2_prod) >>> rq2_shift_3;
-  assign \$308  = ~ o__valid;
-  assign \$309  = \$308  | o__ready;
-  assign \$310  = \$309  & rq_valid_3;
-  assign \$311  = rq2_rem > rq2_half_3;
-  assign \$312  = ~ o__valid;
-  assign \$313  = \$312  | o__ready;
-  assign \$314  = \$313  & rq_valid_3;
-  assign \$315  = rq2_rem == rq2_half_3;
-  assign \$316  = | rq2_half_3;
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = ~ o__valid;
-  assign \$319  = \$318  | o__ready;
-  assign \$320  = \$319  & rq_valid_4;
-  assign \$321  = $signed(5'h0a) + $signed(rq2_floor);
-  assign \$322  = rq2_tie & rq2_floor[0];
-  assign \$323  = rq2_above | \$322 ;
-  assign \$324  = $signed(\$321 ) + $signed({ 1'h0, \$323  });
-  assign \$325  = ~ o__valid;
-  assign \$326  = \$325  | o__ready;
-  assign \$327  = \$326  & rq_valid_5;
-  assign \$328  = $signed(rq2_code) < $signed(8'h80);
-  assign \$329  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$330  = \$329  ? 51'h000000000007f : rq2_code;
-  assign \$331  = \$328  ? 51'h7ffffffffff80 : \$330 ;
-  assign \$332  = ~ o__valid;
-  assign \$333  = \$332  | o__ready;
-  assign \$334  = \$333  & i__valid;
-  assign \$336  = ~ o__valid;
-  assign \$337  = \$336  | o__ready;
-  assign \$338  = \$337  & rq_valid_1;
-  assign \$339  = ~ o__valid;
-  assign \$340  = \$339  | o__ready;
-  assign \$341  = \$340  & rq_valid_2;
-  assign \$342  = ~ o__valid;
-  assign \$343  = \$342  | o__ready;
-  assign \$344  = \$343  & rq_valid_3;
-  assign \$345  = ~ o__valid;
-  assign \$346  = \$345  | o__ready;
-  assign \$347  = \$346  & rq_valid_4;
-  assign \$348  = ~ o__valid;
-  assign \$349  = \$348  | o__ready;
-  assign \$350  = \$349  & i__valid;
-  assign \$352  = ~ o__valid;
-  assign \$353  = \$352  | o__ready;
-  assign \$354  = \$353  & rq_valid_1;
-  assign \$355  = ~ o__valid;
-  assign \$356  = \$355  | o__ready;
-  assign \$357  = \$356  & rq_valid_2;
-  assign \$358  = ~ o__valid;
-  assign \$359  = \$358  | o__ready;
-  assign \$360  = \$359  & rq_valid_3;
-  assign \$361  = ~ o__valid;
-  assign \$362  = \$361  | o__ready;
-  assign \$363  = \$362  & rq_valid_4;
-  assign \$364  = ~ o__valid;
-  assign \$365  = \$364  | o__ready;
-  assign \$366  = \$365  & i__valid;
-  assign \$368  = ~ o__valid;
-  assign \$369  = \$368  | o__ready;
-  assign \$370  = \$369  & rq_valid_1;
-  assign \$371  = ~ o__valid;
-  assign \$372  = \$371  | o__ready;
-  assign \$373  = \$372  & rq_valid_2;
-  assign \$374  = ~ o__valid;
-  assign \$375  = \$374  | o__ready;
-  assign \$376  = \$375  & rq_valid_3;
-  assign \$377  = ~ o__valid;
-  assign \$378  = \$377  | o__ready;
-  assign \$379  = \$378  & rq_valid_4;
-  assign \$380  = ~ o__valid;
-  assign \$381  = \$380  | o__ready;
-  assign \$382  = \$381  & i__valid;
-  assign \$384  = ~ o__valid;
-  assign \$385  = \$384  | o__ready;
-  assign \$386  = \$385  & rq_valid_1;
-  assign \$387  = ~ o__valid;
-  assign \$388  = \$387  | o__ready;
-  assign \$389  = \$388  & rq_valid_2;
-  assign \$390  = ~ o__valid;
-  assign \$391  = \$390  | o__ready;
-  assign \$392  = \$391  & rq_valid_3;
-  assign \$393  = ~ o__valid;
-  assign \$394  = \$393  | o__ready;
-  assign \$395  = \$394  & rq_valid_4;
-  assign \$396  = ~ o__valid;
-  assign \$397  = \$396  | o__ready;
-  assign \$398  = \$397  & i__valid;
-  assign \$399  = ~ o__valid;
-  assign \$400  = \$399  | o__ready;
-  assign \$401  = \$400  & rq_valid_1;
-  assign \$402  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$403  = ~ o__valid;
-  assign \$404  = \$403  | o__ready;
-  assign \$405  = \$404  & rq_valid_1;
-  assign \$406  = rq3_x[16:0] * rq3_mult_1[24:17];
+  assign \$283  = \$282  & rq_valid_4;
+  assign \$284  = ~ o__valid;
+  assign \$285  = \$284  | o__ready;
+  assign \$286  = \$285  & rq_valid_5;
+  assign \$287  = ~ o__valid;
+  assign \$288  = \$287  | o__ready;
+  assign \$289  = \$288  & i__valid;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$468  = group;
+    \$290  = 35'h000000000;
+    casez (group)
+      4'h0:
+          \$290  = 35'h400000000;
+      4'h1:
+          \$290  = 35'h400000000;
+      4'h2:
+          \$290  = 35'h400000000;
+      4'h3:
+          \$290  = 35'h400000000;
+      4'h4:
+          \$290  = 35'h400000000;
+      4'h5:
+          \$290  = 35'h200000000;
+      4'h6:
+          \$290  = 35'h400000000;
+      4'h7:
+          \$290  = 35'h400000000;
+      4'h8:
+          \$290  = 35'h400000000;
+      4'h9:
+          \$290  = 35'h400000000;
+      4'ha:
+          \$290  = 35'h400000000;
+      4'hb:
+          \$290  = 35'h400000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$309  = 35'h000000000;
+    casez (group)
+      4'h0:
+          \$309  = 35'h7ffffffff;
+      4'h1:
+          \$309  = 35'h7ffffffff;
+      4'h2:
+          \$309  = 35'h7ffffffff;
+      4'h3:
+          \$309  = 35'h7ffffffff;
+      4'h4:
+          \$309  = 35'h7ffffffff;
+      4'h5:
+          \$309  = 35'h3ffffffff;
+      4'h6:
+          \$309  = 35'h7ffffffff;
+      4'h7:
+          \$309  = 35'h7ffffffff;
+      4'h8:
+          \$309  = 35'h7ffffffff;
+      4'h9:
+          \$309  = 35'h7ffffffff;
+      4'ha:
+          \$309  = 35'h7ffffffff;
+      4'hb:
+          \$309  = 35'h7ffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$398  = 25'h0000000;
+    casez (group)
+      4'h0:
+          \$398  = 25'h1b616f5;
+      4'h1:
+          \$398  = 25'h1bf93e4;
+      4'h2:
+          \$398  = 25'h1612bcc;
+      4'h3:
+          \$398  = 25'h136e464;
+      4'h4:
+          \$398  = 25'h1ac1c54;
+      4'h5:
+          \$398  = 25'h116e960;
+      4'h6:
+          \$398  = 25'h15c0cd6;
+      4'h7:
+          \$398  = 25'h147f7db;
+      4'h8:
+          \$398  = 25'h1a336df;
+      4'h9:
+          \$398  = 25'h140181a;
+      4'ha:
+          \$398  = 25'h1fdc68d;
+      4'hb:
+          \$398  = 25'h11ba093;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$417  = 6'h00;
+    casez (group)
+      4'h0:
+          \$417  = 6'h23;
+      4'h1:
+          \$417  = 6'h23;
+      4'h2:
+          \$417  = 6'h23;
+      4'h3:
+          \$417  = 6'h23;
+      4'h4:
+          \$417  = 6'h23;
+      4'h5:
+          \$417  = 6'h22;
+      4'h6:
+          \$417  = 6'h23;
+      4'h7:
+          \$417  = 6'h23;
+      4'h8:
+          \$417  = 6'h23;
+      4'h9:
+          \$417  = 6'h23;
+      4'ha:
+          \$417  = 6'h24;
+      4'hb:
+          \$417  = 6'h23;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$436  = 36'h000000000;
+    casez (group)
+      4'h0:
+          \$436  = 36'h400000000;
+      4'h1:
+          \$436  = 36'h400000000;
+      4'h2:
+          \$436  = 36'h400000000;
+      4'h3:
+          \$436  = 36'h400000000;
+      4'h4:
+          \$436  = 36'h400000000;
+      4'h5:
+          \$436  = 36'h200000000;
+      4'h6:
+          \$436  = 36'h400000000;
+      4'h7:
+          \$436  = 36'h400000000;
+      4'h8:
+          \$436  = 36'h400000000;
+      4'h9:
+          \$436  = 36'h400000000;
+      4'ha:
+          \$436  = 36'h800000000;
+      4'hb:
+          \$436  = 36'h400000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$455  = 36'h000000000;
+    casez (group)
+      4'h0:
+          \$455  = 36'h7ffffffff;
+      4'h1:
+          \$455  = 36'h7ffffffff;
+      4'h2:
+          \$455  = 36'h7ffffffff;
+      4'h3:
+          \$455  = 36'h7ffffffff;
+      4'h4:
+          \$455  = 36'h7ffffffff;
+      4'h5:
+          \$455  = 36'h3ffffffff;
+      4'h6:
+          \$455  = 36'h7ffffffff;
+      4'h7:
+          \$455  = 36'h7ffffffff;
+      4'h8:
+          \$455  = 36'h7ffffffff;
+      4'h9:
+          \$455  = 36'h7ffffffff;
+      4'ha:
+          \$455  = 36'hfffffffff;
+      4'hb:
+          \$455  = 36'h7ffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$555  = group;
     if (\$8 ) begin
-      \$468  = \$11 [3:0];
+      \$555  = \$11 [3:0];
     end
     if (rst) begin
-      \$468  = 4'h0;
+      \$555  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$469  = rq_valid_1;
+    \$556  = rq_valid_1;
     if (\$13 ) begin
-      \$469  = i__valid;
+      \$556  = i__valid;
     end
     if (rst) begin
-      \$469  = 1'h0;
+      \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$470  = rq_valid_2;
+    \$557  = rq_valid_2;
     if (\$13 ) begin
-      \$470  = rq_valid_1;
+      \$557  = rq_valid_1;
     end
     if (rst) begin
-      \$470  = 1'h0;
+      \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$471  = rq_valid_3;
+    \$558  = rq_valid_3;
     if (\$13 ) begin
-      \$471  = rq_valid_2;
+      \$558  = rq_valid_2;
     end
     if (rst) begin
-      \$471  = 1'h0;
+      \$558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$472  = rq_valid_4;
+    \$559  = rq_valid_4;
     if (\$13 ) begin
-      \$472  = rq_valid_3;
+      \$559  = rq_valid_3;
     end
     if (rst) begin
-      \$472  = 1'h0;
+      \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$473  = rq_valid_5;
+    \$560  = rq_valid_5;
     if (\$13 ) begin
-      \$473  = rq_valid_4;
+      \$560  = rq_valid_4;
     end
     if (rst) begin
-      \$473  = 1'h0;
+      \$560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$474  = rq_valid_6;
+    \$561  = rq_valid_6;
     if (\$13 ) begin
-      \$474  = rq_valid_5;
+      \$561  = rq_valid_5;
     end
     if (rst) begin
-      \$474  = 1'h0;
+      \$561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$475  = rq0_mult_1;
+    \$562  = rq_valid_7;
+    if (\$13 ) begin
+      \$562  = rq_valid_6;
+    end
+    if (rst) begin
+      \$562  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$563  = rq0_mult_1;
     if (\$16 ) begin
-      \$475  = \$17 ;
+      \$563  = \$17 ;
     end
     if (rst) begin
-      \$475  = 25'h0000000;
+      \$563  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$476  = rq0_mult_2;
+    \$564  = rq0_mult_2;
     if (\$20 ) begin
-      \$476  = rq0_mult_1;
+      \$564  = rq0_mult_1;
     end
     if (rst) begin
-      \$476  = 25'h0000000;
+      \$564  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$477  = rq0_mult_3;
+    \$565  = rq0_mult_3;
     if (\$23 ) begin
-      \$477  = rq0_mult_2;
+      \$565  = rq0_mult_2;
     end
     if (rst) begin
-      \$477  = 25'h0000000;
+      \$565  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$478  = rq0_mult_4;
+    \$566  = rq0_mult_4;
     if (\$26 ) begin
-      \$478  = rq0_mult_3;
+      \$566  = rq0_mult_3;
     end
     if (rst) begin
-      \$478  = 25'h0000000;
+      \$566  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$479  = rq0_mult_5;
+    \$567  = rq0_mult_5;
     if (\$29 ) begin
-      \$479  = rq0_mult_4;
+      \$567  = rq0_mult_4;
     end
     if (rst) begin
-      \$479  = 25'h0000000;
+      \$567  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$480  = rq0_x;
+    \$568  = rq0_mult_6;
     if (\$32 ) begin
-      \$480  = i__payload[23:0];
+      \$568  = rq0_mult_5;
     end
     if (rst) begin
-      \$480  = 24'h000000;
+      \$568  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$481  = rq0_part0_0;
+    \$569  = rq0_x;
     if (\$35 ) begin
-      \$481  = \$36 ;
+      \$569  = i__payload[23:0];
     end
     if (rst) begin
-      \$481  = 34'h000000000;
+      \$569  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$482  = rq0_part0_1;
-    if (\$39 ) begin
-      \$482  = \$40 ;
+    \$570  = rq0_part0_0;
+    if (\$38 ) begin
+      \$570  = \$39 ;
     end
     if (rst) begin
-      \$482  = 25'h0000000;
+      \$570  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$483  = rq0_part1_0;
-    if (\$43 ) begin
-      \$483  = \$44 ;
+    \$571  = rq0_part0_0_r;
+    if (\$42 ) begin
+      \$571  = rq0_part0_0;
     end
     if (rst) begin
-      \$483  = 24'h000000;
+      \$571  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$484  = rq0_part1_1;
-    if (\$47 ) begin
-      \$484  = \$48 ;
+    \$572  = rq0_part0_1;
+    if (\$45 ) begin
+      \$572  = \$46 ;
     end
     if (rst) begin
-      \$484  = 15'h0000;
+      \$572  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$485  = rq0_prod;
-    if (\$51 ) begin
-      \$485  = \$59 [48:0];
+    \$573  = rq0_part0_1_r;
+    if (\$49 ) begin
+      \$573  = rq0_part0_1;
     end
     if (rst) begin
-      \$485  = 49'h0000000000000;
+      \$573  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$486  = rq0_floor;
-    if (\$62 ) begin
-      \$486  = \$63 ;
+    \$574  = rq0_part1_0;
+    if (\$52 ) begin
+      \$574  = \$53 ;
     end
     if (rst) begin
-      \$486  = 49'h0000000000000;
+      \$574  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$487  = rq0_above;
-    if (\$66 ) begin
-      \$487  = \$67 ;
+    \$575  = rq0_part1_0_r;
+    if (\$56 ) begin
+      \$575  = rq0_part1_0;
     end
     if (rst) begin
-      \$487  = 1'h0;
+      \$575  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$488  = rq0_tie;
-    if (\$70 ) begin
-      \$488  = \$73 ;
+    \$576  = rq0_part1_1;
+    if (\$59 ) begin
+      \$576  = \$60 ;
     end
     if (rst) begin
-      \$488  = 1'h0;
+      \$576  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$489  = rq0_code;
-    if (\$76 ) begin
-      \$489  = \$80 ;
-    end
-    if (rst) begin
-      \$489  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$490  = rq0_out;
-    if (\$83 ) begin
-      \$490  = \$87 [7:0];
-    end
-    if (rst) begin
-      \$490  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$491  = rq1_mult_1;
-    if (\$90 ) begin
-      \$491  = \$91 ;
-    end
-    if (rst) begin
-      \$491  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$492  = rq1_mult_2;
-    if (\$94 ) begin
-      \$492  = rq1_mult_1;
-    end
-    if (rst) begin
-      \$492  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$493  = rq1_mult_3;
-    if (\$97 ) begin
-      \$493  = rq1_mult_2;
-    end
-    if (rst) begin
-      \$493  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$494  = rq1_mult_4;
-    if (\$100 ) begin
-      \$494  = rq1_mult_3;
-    end
-    if (rst) begin
-      \$494  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$495  = rq1_mult_5;
-    if (\$103 ) begin
-      \$495  = rq1_mult_4;
-    end
-    if (rst) begin
-      \$495  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$496  = rq1_shift_1;
-    if (\$106 ) begin
-      \$496  = \$107 ;
-    end
-    if (rst) begin
-      \$496  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$497  = rq1_shift_2;
-    if (\$110 ) begin
-      \$497  = rq1_shift_1;
-    end
-    if (rst) begin
-      \$497  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$498  = rq1_shift_3;
-    if (\$113 ) begin
-      \$498  = rq1_shift_2;
-    end
-    if (rst) begin
-      \$498  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$499  = rq1_shift_4;
-    if (\$116 ) begin
-      \$499  = rq1_shift_3;
-    end
-    if (rst) begin
-      \$499  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$500  = rq1_shift_5;
-    if (\$119 ) begin
-      \$500  = rq1_shift_4;
-    end
-    if (rst) begin
-      \$500  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$501  = rq1_half_1;
-    if (\$122 ) begin
-      \$501  = \$123 ;
-    end
-    if (rst) begin
-      \$501  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$502  = rq1_half_2;
-    if (\$126 ) begin
-      \$502  = rq1_half_1;
-    end
-    if (rst) begin
-      \$502  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$503  = rq1_half_3;
-    if (\$129 ) begin
-      \$503  = rq1_half_2;
-    end
-    if (rst) begin
-      \$503  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$504  = rq1_half_4;
-    if (\$132 ) begin
-      \$504  = rq1_half_3;
-    end
-    if (rst) begin
-      \$504  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$505  = rq1_half_5;
-    if (\$135 ) begin
-      \$505  = rq1_half_4;
-    end
-    if (rst) begin
-      \$505  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$506  = rq1_mask_1;
-    if (\$138 ) begin
-      \$506  = \$139 ;
-    end
-    if (rst) begin
-      \$506  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$507  = rq1_mask_2;
-    if (\$142 ) begin
-      \$507  = rq1_mask_1;
-    end
-    if (rst) begin
-      \$507  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$508  = rq1_mask_3;
-    if (\$145 ) begin
-      \$508  = rq1_mask_2;
-    end
-    if (rst) begin
-      \$508  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$509  = rq1_mask_4;
-    if (\$148 ) begin
-      \$509  = rq1_mask_3;
-    end
-    if (rst) begin
-      \$509  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$510  = rq1_mask_5;
-    if (\$151 ) begin
-      \$510  = rq1_mask_4;
-    end
-    if (rst) begin
-      \$510  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$511  = rq1_x;
-    if (\$154 ) begin
-      \$511  = i__payload[47:24];
-    end
-    if (rst) begin
-      \$511  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$512  = rq1_part0_0;
-    if (\$157 ) begin
-      \$512  = \$158 ;
-    end
-    if (rst) begin
-      \$512  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$513  = rq1_part0_1;
-    if (\$161 ) begin
-      \$513  = \$162 ;
-    end
-    if (rst) begin
-      \$513  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$514  = rq1_part1_0;
-    if (\$165 ) begin
-      \$514  = \$166 ;
-    end
-    if (rst) begin
-      \$514  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$515  = rq1_part1_1;
-    if (\$169 ) begin
-      \$515  = \$170 ;
-    end
-    if (rst) begin
-      \$515  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$516  = rq1_prod;
-    if (\$173 ) begin
-      \$516  = \$181 [48:0];
-    end
-    if (rst) begin
-      \$516  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$517  = rq1_floor;
-    if (\$184 ) begin
-      \$517  = \$185 ;
-    end
-    if (rst) begin
-      \$517  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$518  = rq1_above;
-    if (\$188 ) begin
-      \$518  = \$189 ;
-    end
-    if (rst) begin
-      \$518  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$519  = rq1_tie;
-    if (\$192 ) begin
-      \$519  = \$195 ;
-    end
-    if (rst) begin
-      \$519  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$520  = rq1_code;
-    if (\$198 ) begin
-      \$520  = \$202 ;
-    end
-    if (rst) begin
-      \$520  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$521  = rq1_out;
-    if (\$205 ) begin
-      \$521  = \$209 [7:0];
-    end
-    if (rst) begin
-      \$521  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$522  = rq2_mult_1;
-    if (\$212 ) begin
-      \$522  = \$213 ;
-    end
-    if (rst) begin
-      \$522  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$523  = rq2_mult_2;
-    if (\$216 ) begin
-      \$523  = rq2_mult_1;
-    end
-    if (rst) begin
-      \$523  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$524  = rq2_mult_3;
-    if (\$219 ) begin
-      \$524  = rq2_mult_2;
-    end
-    if (rst) begin
-      \$524  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$525  = rq2_mult_4;
-    if (\$222 ) begin
-      \$525  = rq2_mult_3;
-    end
-    if (rst) begin
-      \$525  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$526  = rq2_mult_5;
-    if (\$225 ) begin
-      \$526  = rq2_mult_4;
-    end
-    if (rst) begin
-      \$526  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$527  = rq2_shift_1;
-    if (\$228 ) begin
-      \$527  = \$229 ;
-    end
-    if (rst) begin
-      \$527  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$528  = rq2_shift_2;
-    if (\$232 ) begin
-      \$528  = rq2_shift_1;
-    end
-    if (rst) begin
-      \$528  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$529  = rq2_shift_3;
-    if (\$235 ) begin
-      \$529  = rq2_shift_2;
-    end
-    if (rst) begin
-      \$529  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$530  = rq2_shift_4;
-    if (\$238 ) begin
-      \$530  = rq2_shift_3;
-    end
-    if (rst) begin
-      \$530  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$531  = rq2_shift_5;
-    if (\$241 ) begin
-      \$531  = rq2_shift_4;
-    end
-    if (rst) begin
-      \$531  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$532  = rq2_half_1;
-    if (\$244 ) begin
-      \$532  = \$245 ;
-    end
-    if (rst) begin
-      \$532  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$533  = rq2_half_2;
-    if (\$248 ) begin
-      \$533  = rq2_half_1;
-    end
-    if (rst) begin
-      \$533  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$534  = rq2_half_3;
-    if (\$251 ) begin
-      \$534  = rq2_half_2;
-    end
-    if (rst) begin
-      \$534  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$535  = rq2_half_4;
-    if (\$254 ) begin
-      \$535  = rq2_half_3;
-    end
-    if (rst) begin
-      \$535  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$536  = rq2_half_5;
-    if (\$257 ) begin
-      \$536  = rq2_half_4;
-    end
-    if (rst) begin
-      \$536  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$537  = rq2_mask_1;
-    if (\$260 ) begin
-      \$537  = \$261 ;
-    end
-    if (rst) begin
-      \$537  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$538  = rq2_mask_2;
-    if (\$264 ) begin
-      \$538  = rq2_mask_1;
-    end
-    if (rst) begin
-      \$538  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$539  = rq2_mask_3;
-    if (\$267 ) begin
-      \$539  = rq2_mask_2;
-    end
-    if (rst) begin
-      \$539  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$540  = rq2_mask_4;
-    if (\$270 ) begin
-      \$540  = rq2_mask_3;
-    end
-    if (rst) begin
-      \$540  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$541  = rq2_mask_5;
-    if (\$273 ) begin
-      \$541  = rq2_mask_4;
-    end
-    if (rst) begin
-      \$541  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$542  = rq2_x;
-    if (\$276 ) begin
-      \$542  = i__payload[71:48];
-    end
-    if (rst) begin
-      \$542  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$543  = rq2_part0_0;
-    if (\$279 ) begin
-      \$543  = \$280 ;
-    end
-    if (rst) begin
-      \$543  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$544  = rq2_part0_1;
-    if (\$283 ) begin
-      \$544  = \$284 ;
-    end
-    if (rst) begin
-      \$544  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$545  = rq2_part1_0;
-    if (\$287 ) begin
-      \$545  = \$288 ;
-    end
-    if (rst) begin
-      \$545  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$546  = rq2_part1_1;
-    if (\$291 ) begin
-      \$546  = \$292 ;
-    end
-    if (rst) begin
-      \$546  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$547  = rq2_prod;
-    if (\$295 ) begin
-      \$547  = \$303 [48:0];
-    end
-    if (rst) begin
-      \$547  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$548  = rq2_floor;
-    if (\$306 ) begin
-      \$548  = \$307 ;
-    end
-    if (rst) begin
-      \$548  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$549  = rq2_above;
-    if (\$310 ) begin
-      \$549  = \$311 ;
-    end
-    if (rst) begin
-      \$549  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$550  = rq2_tie;
-    if (\$314 ) begin
-      \$550  = \$317 ;
-    end
-    if (rst) begin
-      \$550  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$551  = rq2_code;
-    if (\$320 ) begin
-      \$551  = \$324 ;
-    end
-    if (rst) begin
-      \$551  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$552  = rq2_out;
-    if (\$327 ) begin
-      \$552  = \$331 [7:0];
-    end
-    if (rst) begin
-      \$552  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$553  = rq3_mult_1;
-    if (\$334 ) begin
-      \$553  = \$335 ;
-    end
-    if (rst) begin
-      \$553  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$554  = rq3_mult_2;
-    if (\$338 ) begin
-      \$554  = rq3_mult_1;
-    end
-    if (rst) begin
-      \$554  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$555  = rq3_mult_3;
-    if (\$341 ) begin
-      \$555  = rq3_mult_2;
-    end
-    if (rst) begin
-      \$555  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$556  = rq3_mult_4;
-    if (\$344 ) begin
-      \$556  = rq3_mult_3;
-    end
-    if (rst) begin
-      \$556  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$557  = rq3_mult_5;
-    if (\$347 ) begin
-      \$557  = rq3_mult_4;
-    end
-    if (rst) begin
-      \$557  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$558  = rq3_shift_1;
-    if (\$350 ) begin
-      \$558  = \$351 ;
-    end
-    if (rst) begin
-      \$558  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$559  = rq3_shift_2;
-    if (\$354 ) begin
-      \$559  = rq3_shift_1;
-    end
-    if (rst) begin
-      \$559  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$560  = rq3_shift_3;
-    if (\$357 ) begin
-      \$560  = rq3_shift_2;
-    end
-    if (rst) begin
-      \$560  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$561  = rq3_shift_4;
-    if (\$360 ) begin
-      \$561  = rq3_shift_3;
-    end
-    if (rst) begin
-      \$561  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$562  = rq3_shift_5;
-    if (\$363 ) begin
-      \$562  = rq3_shift_4;
-    end
-    if (rst) begin
-      \$562  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$563  = rq3_half_1;
-    if (\$366 ) begin
-      \$563  = \$367 ;
-    end
-    if (rst) begin
-      \$563  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$564  = rq3_half_2;
-    if (\$370 ) begin
-      \$564  = rq3_half_1;
-    end
-    if (rst) begin
-      \$564  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$565  = rq3_half_3;
-    if (\$373 ) begin
-      \$565  = rq3_half_2;
-    end
-    if (rst) begin
-      \$565  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$566  = rq3_half_4;
-    if (\$376 ) begin
-      \$566  = rq3_half_3;
-    end
-    if (rst) begin
-      \$566  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$567  = rq3_half_5;
-    if (\$379 ) begin
-      \$567  = rq3_half_4;
-    end
-    if (rst) begin
-      \$567  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$568  = rq3_mask_1;
-    if (\$382 ) begin
-      \$568  = \$383 ;
-    end
-    if (rst) begin
-      \$568  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$569  = rq3_mask_2;
-    if (\$386 ) begin
-      \$569  = rq3_mask_1;
-    end
-    if (rst) begin
-      \$569  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$570  = rq3_mask_3;
-    if (\$389 ) begin
-      \$570  = rq3_mask_2;
-    end
-    if (rst) begin
-      \$570  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$571  = rq3_mask_4;
-    if (\$392 ) begin
-      \$571  = rq3_mask_3;
-    end
-    if (rst) begin
-      \$571  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$572  = rq3_mask_5;
-    if (\$395 ) begin
-      \$572  = rq3_mask_4;
-    end
-    if (rst) begin
-      \$572  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$573  = rq3_x;
-    if (\$398 ) begin
-      \$573  = i__payload[95:72];
-    end
-    if (rst) begin
-      \$573  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$574  = rq3_part0_0;
-    if (\$401 ) begin
-      \$574  = \$402 ;
-    end
-    if (rst) begin
-      \$574  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$575  = rq3_part0_1;
-    if (\$405 ) begin
-      \$575  = \$406 ;
-    end
-    if (rst) begin
-      \$575  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$576  = rq3_part1_0;
-    if (\$409 ) begin
-      \$576  = \$410 ;
-    end
-    if (rst) begin
-      \$576  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$577  = rq3_part1_1;
-    if (\$413 ) begin
-      \$577  = \$414 ;
+    \$577  = rq0_part1_1_r;
+    if (\$63 ) begin
+      \$577  = rq0_part1_1;
     end
     if (rst) begin
       \$577  = 15'h0000;
@@ -8257,9 +9187,9 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$578  = rq3_prod;
-    if (\$417 ) begin
-      \$578  = \$425 [48:0];
+    \$578  = rq0_prod;
+    if (\$66 ) begin
+      \$578  = \$74 [48:0];
     end
     if (rst) begin
       \$578  = 49'h0000000000000;
@@ -8267,9 +9197,9 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$579  = rq3_floor;
-    if (\$428 ) begin
-      \$579  = \$429 ;
+    \$579  = rq0_floor;
+    if (\$77 ) begin
+      \$579  = \$78 ;
     end
     if (rst) begin
       \$579  = 49'h0000000000000;
@@ -8277,9 +9207,9 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$580  = rq3_above;
-    if (\$432 ) begin
-      \$580  = \$433 ;
+    \$580  = rq0_above;
+    if (\$81 ) begin
+      \$580  = \$82 ;
     end
     if (rst) begin
       \$580  = 1'h0;
@@ -8287,9 +9217,9 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$581  = rq3_tie;
-    if (\$436 ) begin
-      \$581  = \$439 ;
+    \$581  = rq0_tie;
+    if (\$85 ) begin
+      \$581  = \$88 ;
     end
     if (rst) begin
       \$581  = 1'h0;
@@ -8297,9 +9227,9 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$582  = rq3_code;
-    if (\$442 ) begin
-      \$582  = \$446 ;
+    \$582  = rq0_code;
+    if (\$91 ) begin
+      \$582  = \$95 ;
     end
     if (rst) begin
       \$582  = 51'h0000000000000;
@@ -8307,9 +9237,9 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$583  = rq3_out;
-    if (\$449 ) begin
-      \$583  = \$453 [7:0];
+    \$583  = rq0_out;
+    if (\$98 ) begin
+      \$583  = \$102 [7:0];
     end
     if (rst) begin
       \$583  = 8'h00;
@@ -8317,52 +9247,1222 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$584  = o__valid;
-    if (\$455 ) begin
-      \$584  = rq_valid_6;
+    \$584  = rq1_mult_1;
+    if (\$105 ) begin
+      \$584  = \$106 ;
     end
     if (rst) begin
-      \$584  = 1'h0;
+      \$584  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$585  = lut0_out;
+    \$585  = rq1_mult_2;
+    if (\$109 ) begin
+      \$585  = rq1_mult_1;
+    end
+    if (rst) begin
+      \$585  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$586  = rq1_mult_3;
+    if (\$112 ) begin
+      \$586  = rq1_mult_2;
+    end
+    if (rst) begin
+      \$586  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$587  = rq1_mult_4;
+    if (\$115 ) begin
+      \$587  = rq1_mult_3;
+    end
+    if (rst) begin
+      \$587  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$588  = rq1_mult_5;
+    if (\$118 ) begin
+      \$588  = rq1_mult_4;
+    end
+    if (rst) begin
+      \$588  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$589  = rq1_mult_6;
+    if (\$121 ) begin
+      \$589  = rq1_mult_5;
+    end
+    if (rst) begin
+      \$589  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$590  = rq1_shift_1;
+    if (\$124 ) begin
+      \$590  = \$125 ;
+    end
+    if (rst) begin
+      \$590  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$591  = rq1_shift_2;
+    if (\$128 ) begin
+      \$591  = rq1_shift_1;
+    end
+    if (rst) begin
+      \$591  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$592  = rq1_shift_3;
+    if (\$131 ) begin
+      \$592  = rq1_shift_2;
+    end
+    if (rst) begin
+      \$592  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$593  = rq1_shift_4;
+    if (\$134 ) begin
+      \$593  = rq1_shift_3;
+    end
+    if (rst) begin
+      \$593  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$594  = rq1_shift_5;
+    if (\$137 ) begin
+      \$594  = rq1_shift_4;
+    end
+    if (rst) begin
+      \$594  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$595  = rq1_shift_6;
+    if (\$140 ) begin
+      \$595  = rq1_shift_5;
+    end
+    if (rst) begin
+      \$595  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$596  = rq1_half_1;
+    if (\$143 ) begin
+      \$596  = \$144 ;
+    end
+    if (rst) begin
+      \$596  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$597  = rq1_half_2;
+    if (\$147 ) begin
+      \$597  = rq1_half_1;
+    end
+    if (rst) begin
+      \$597  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$598  = rq1_half_3;
+    if (\$150 ) begin
+      \$598  = rq1_half_2;
+    end
+    if (rst) begin
+      \$598  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$599  = rq1_half_4;
+    if (\$153 ) begin
+      \$599  = rq1_half_3;
+    end
+    if (rst) begin
+      \$599  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$600  = rq1_half_5;
+    if (\$156 ) begin
+      \$600  = rq1_half_4;
+    end
+    if (rst) begin
+      \$600  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$601  = rq1_half_6;
+    if (\$159 ) begin
+      \$601  = rq1_half_5;
+    end
+    if (rst) begin
+      \$601  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$602  = rq1_mask_1;
+    if (\$162 ) begin
+      \$602  = \$163 ;
+    end
+    if (rst) begin
+      \$602  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$603  = rq1_mask_2;
+    if (\$166 ) begin
+      \$603  = rq1_mask_1;
+    end
+    if (rst) begin
+      \$603  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$604  = rq1_mask_3;
+    if (\$169 ) begin
+      \$604  = rq1_mask_2;
+    end
+    if (rst) begin
+      \$604  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$605  = rq1_mask_4;
+    if (\$172 ) begin
+      \$605  = rq1_mask_3;
+    end
+    if (rst) begin
+      \$605  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$606  = rq1_mask_5;
+    if (\$175 ) begin
+      \$606  = rq1_mask_4;
+    end
+    if (rst) begin
+      \$606  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$607  = rq1_mask_6;
+    if (\$178 ) begin
+      \$607  = rq1_mask_5;
+    end
+    if (rst) begin
+      \$607  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$608  = rq1_x;
+    if (\$181 ) begin
+      \$608  = i__payload[47:24];
+    end
+    if (rst) begin
+      \$608  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$609  = rq1_part0_0;
+    if (\$184 ) begin
+      \$609  = \$185 ;
+    end
+    if (rst) begin
+      \$609  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$610  = rq1_part0_0_r;
+    if (\$188 ) begin
+      \$610  = rq1_part0_0;
+    end
+    if (rst) begin
+      \$610  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$611  = rq1_part0_1;
+    if (\$191 ) begin
+      \$611  = \$192 ;
+    end
+    if (rst) begin
+      \$611  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$612  = rq1_part0_1_r;
+    if (\$195 ) begin
+      \$612  = rq1_part0_1;
+    end
+    if (rst) begin
+      \$612  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$613  = rq1_part1_0;
+    if (\$198 ) begin
+      \$613  = \$199 ;
+    end
+    if (rst) begin
+      \$613  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$614  = rq1_part1_0_r;
+    if (\$202 ) begin
+      \$614  = rq1_part1_0;
+    end
+    if (rst) begin
+      \$614  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$615  = rq1_part1_1;
+    if (\$205 ) begin
+      \$615  = \$206 ;
+    end
+    if (rst) begin
+      \$615  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$616  = rq1_part1_1_r;
+    if (\$209 ) begin
+      \$616  = rq1_part1_1;
+    end
+    if (rst) begin
+      \$616  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$617  = rq1_prod;
+    if (\$212 ) begin
+      \$617  = \$220 [48:0];
+    end
+    if (rst) begin
+      \$617  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$618  = rq1_floor;
+    if (\$223 ) begin
+      \$618  = \$224 ;
+    end
+    if (rst) begin
+      \$618  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$619  = rq1_above;
+    if (\$227 ) begin
+      \$619  = \$228 ;
+    end
+    if (rst) begin
+      \$619  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$620  = rq1_tie;
+    if (\$231 ) begin
+      \$620  = \$234 ;
+    end
+    if (rst) begin
+      \$620  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$621  = rq1_code;
+    if (\$237 ) begin
+      \$621  = \$241 ;
+    end
+    if (rst) begin
+      \$621  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$622  = rq1_out;
+    if (\$244 ) begin
+      \$622  = \$248 [7:0];
+    end
+    if (rst) begin
+      \$622  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$623  = rq2_mult_1;
+    if (\$251 ) begin
+      \$623  = \$252 ;
+    end
+    if (rst) begin
+      \$623  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$624  = rq2_mult_2;
+    if (\$255 ) begin
+      \$624  = rq2_mult_1;
+    end
+    if (rst) begin
+      \$624  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$625  = rq2_mult_3;
+    if (\$258 ) begin
+      \$625  = rq2_mult_2;
+    end
+    if (rst) begin
+      \$625  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$626  = rq2_mult_4;
+    if (\$261 ) begin
+      \$626  = rq2_mult_3;
+    end
+    if (rst) begin
+      \$626  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$627  = rq2_mult_5;
+    if (\$264 ) begin
+      \$627  = rq2_mult_4;
+    end
+    if (rst) begin
+      \$627  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$628  = rq2_mult_6;
+    if (\$267 ) begin
+      \$628  = rq2_mult_5;
+    end
+    if (rst) begin
+      \$628  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$629  = rq2_shift_1;
+    if (\$270 ) begin
+      \$629  = \$271 ;
+    end
+    if (rst) begin
+      \$629  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$630  = rq2_shift_2;
+    if (\$274 ) begin
+      \$630  = rq2_shift_1;
+    end
+    if (rst) begin
+      \$630  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$631  = rq2_shift_3;
+    if (\$277 ) begin
+      \$631  = rq2_shift_2;
+    end
+    if (rst) begin
+      \$631  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$632  = rq2_shift_4;
+    if (\$280 ) begin
+      \$632  = rq2_shift_3;
+    end
+    if (rst) begin
+      \$632  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$633  = rq2_shift_5;
+    if (\$283 ) begin
+      \$633  = rq2_shift_4;
+    end
+    if (rst) begin
+      \$633  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$634  = rq2_shift_6;
+    if (\$286 ) begin
+      \$634  = rq2_shift_5;
+    end
+    if (rst) begin
+      \$634  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$635  = rq2_half_1;
+    if (\$289 ) begin
+      \$635  = \$290 ;
+    end
+    if (rst) begin
+      \$635  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$636  = rq2_half_2;
+    if (\$293 ) begin
+      \$636  = rq2_half_1;
+    end
+    if (rst) begin
+      \$636  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$637  = rq2_half_3;
+    if (\$296 ) begin
+      \$637  = rq2_half_2;
+    end
+    if (rst) begin
+      \$637  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$638  = rq2_half_4;
+    if (\$299 ) begin
+      \$638  = rq2_half_3;
+    end
+    if (rst) begin
+      \$638  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$639  = rq2_half_5;
+    if (\$302 ) begin
+      \$639  = rq2_half_4;
+    end
+    if (rst) begin
+      \$639  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$640  = rq2_half_6;
+    if (\$305 ) begin
+      \$640  = rq2_half_5;
+    end
+    if (rst) begin
+      \$640  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$641  = rq2_mask_1;
+    if (\$308 ) begin
+      \$641  = \$309 ;
+    end
+    if (rst) begin
+      \$641  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$642  = rq2_mask_2;
+    if (\$312 ) begin
+      \$642  = rq2_mask_1;
+    end
+    if (rst) begin
+      \$642  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$643  = rq2_mask_3;
+    if (\$315 ) begin
+      \$643  = rq2_mask_2;
+    end
+    if (rst) begin
+      \$643  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$644  = rq2_mask_4;
+    if (\$318 ) begin
+      \$644  = rq2_mask_3;
+    end
+    if (rst) begin
+      \$644  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$645  = rq2_mask_5;
+    if (\$321 ) begin
+      \$645  = rq2_mask_4;
+    end
+    if (rst) begin
+      \$645  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$646  = rq2_mask_6;
+    if (\$324 ) begin
+      \$646  = rq2_mask_5;
+    end
+    if (rst) begin
+      \$646  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$647  = rq2_x;
+    if (\$327 ) begin
+      \$647  = i__payload[71:48];
+    end
+    if (rst) begin
+      \$647  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$648  = rq2_part0_0;
+    if (\$330 ) begin
+      \$648  = \$331 ;
+    end
+    if (rst) begin
+      \$648  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$649  = rq2_part0_0_r;
+    if (\$334 ) begin
+      \$649  = rq2_part0_0;
+    end
+    if (rst) begin
+      \$649  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$650  = rq2_part0_1;
+    if (\$337 ) begin
+      \$650  = \$338 ;
+    end
+    if (rst) begin
+      \$650  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$651  = rq2_part0_1_r;
+    if (\$341 ) begin
+      \$651  = rq2_part0_1;
+    end
+    if (rst) begin
+      \$651  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$652  = rq2_part1_0;
+    if (\$344 ) begin
+      \$652  = \$345 ;
+    end
+    if (rst) begin
+      \$652  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$653  = rq2_part1_0_r;
+    if (\$348 ) begin
+      \$653  = rq2_part1_0;
+    end
+    if (rst) begin
+      \$653  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$654  = rq2_part1_1;
+    if (\$351 ) begin
+      \$654  = \$352 ;
+    end
+    if (rst) begin
+      \$654  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$655  = rq2_part1_1_r;
+    if (\$355 ) begin
+      \$655  = rq2_part1_1;
+    end
+    if (rst) begin
+      \$655  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$656  = rq2_prod;
+    if (\$358 ) begin
+      \$656  = \$366 [48:0];
+    end
+    if (rst) begin
+      \$656  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$657  = rq2_floor;
+    if (\$369 ) begin
+      \$657  = \$370 ;
+    end
+    if (rst) begin
+      \$657  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$658  = rq2_above;
+    if (\$373 ) begin
+      \$658  = \$374 ;
+    end
+    if (rst) begin
+      \$658  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$659  = rq2_tie;
+    if (\$377 ) begin
+      \$659  = \$380 ;
+    end
+    if (rst) begin
+      \$659  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$660  = rq2_code;
+    if (\$383 ) begin
+      \$660  = \$387 ;
+    end
+    if (rst) begin
+      \$660  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$661  = rq2_out;
+    if (\$390 ) begin
+      \$661  = \$394 [7:0];
+    end
+    if (rst) begin
+      \$661  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$662  = rq3_mult_1;
+    if (\$397 ) begin
+      \$662  = \$398 ;
+    end
+    if (rst) begin
+      \$662  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$663  = rq3_mult_2;
+    if (\$401 ) begin
+      \$663  = rq3_mult_1;
+    end
+    if (rst) begin
+      \$663  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$664  = rq3_mult_3;
+    if (\$404 ) begin
+      \$664  = rq3_mult_2;
+    end
+    if (rst) begin
+      \$664  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$665  = rq3_mult_4;
+    if (\$407 ) begin
+      \$665  = rq3_mult_3;
+    end
+    if (rst) begin
+      \$665  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$666  = rq3_mult_5;
+    if (\$410 ) begin
+      \$666  = rq3_mult_4;
+    end
+    if (rst) begin
+      \$666  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$667  = rq3_mult_6;
+    if (\$413 ) begin
+      \$667  = rq3_mult_5;
+    end
+    if (rst) begin
+      \$667  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$668  = rq3_shift_1;
+    if (\$416 ) begin
+      \$668  = \$417 ;
+    end
+    if (rst) begin
+      \$668  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$669  = rq3_shift_2;
+    if (\$420 ) begin
+      \$669  = rq3_shift_1;
+    end
+    if (rst) begin
+      \$669  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$670  = rq3_shift_3;
+    if (\$423 ) begin
+      \$670  = rq3_shift_2;
+    end
+    if (rst) begin
+      \$670  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$671  = rq3_shift_4;
+    if (\$426 ) begin
+      \$671  = rq3_shift_3;
+    end
+    if (rst) begin
+      \$671  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$672  = rq3_shift_5;
+    if (\$429 ) begin
+      \$672  = rq3_shift_4;
+    end
+    if (rst) begin
+      \$672  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$673  = rq3_shift_6;
+    if (\$432 ) begin
+      \$673  = rq3_shift_5;
+    end
+    if (rst) begin
+      \$673  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$674  = rq3_half_1;
+    if (\$435 ) begin
+      \$674  = \$436 ;
+    end
+    if (rst) begin
+      \$674  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$675  = rq3_half_2;
+    if (\$439 ) begin
+      \$675  = rq3_half_1;
+    end
+    if (rst) begin
+      \$675  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$676  = rq3_half_3;
+    if (\$442 ) begin
+      \$676  = rq3_half_2;
+    end
+    if (rst) begin
+      \$676  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$677  = rq3_half_4;
+    if (\$445 ) begin
+      \$677  = rq3_half_3;
+    end
+    if (rst) begin
+      \$677  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$678  = rq3_half_5;
+    if (\$448 ) begin
+      \$678  = rq3_half_4;
+    end
+    if (rst) begin
+      \$678  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$679  = rq3_half_6;
+    if (\$451 ) begin
+      \$679  = rq3_half_5;
+    end
+    if (rst) begin
+      \$679  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$680  = rq3_mask_1;
+    if (\$454 ) begin
+      \$680  = \$455 ;
+    end
+    if (rst) begin
+      \$680  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$681  = rq3_mask_2;
     if (\$458 ) begin
-      \$585  = port__data;
+      \$681  = rq3_mask_1;
     end
     if (rst) begin
-      \$585  = 8'h00;
+      \$681  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$586  = lut1_out;
+    \$682  = rq3_mask_3;
     if (\$461 ) begin
-      \$586  = \port__data$138 ;
+      \$682  = rq3_mask_2;
     end
     if (rst) begin
-      \$586  = 8'h00;
+      \$682  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$587  = lut2_out;
+    \$683  = rq3_mask_4;
     if (\$464 ) begin
-      \$587  = \port__data$139 ;
+      \$683  = rq3_mask_3;
     end
     if (rst) begin
-      \$587  = 8'h00;
+      \$683  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$588  = lut3_out;
+    \$684  = rq3_mask_5;
     if (\$467 ) begin
-      \$588  = \port__data$140 ;
+      \$684  = rq3_mask_4;
     end
     if (rst) begin
-      \$588  = 8'h00;
+      \$684  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$685  = rq3_mask_6;
+    if (\$470 ) begin
+      \$685  = rq3_mask_5;
+    end
+    if (rst) begin
+      \$685  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$686  = rq3_x;
+    if (\$473 ) begin
+      \$686  = i__payload[95:72];
+    end
+    if (rst) begin
+      \$686  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$687  = rq3_part0_0;
+    if (\$476 ) begin
+      \$687  = \$477 ;
+    end
+    if (rst) begin
+      \$687  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$688  = rq3_part0_0_r;
+    if (\$480 ) begin
+      \$688  = rq3_part0_0;
+    end
+    if (rst) begin
+      \$688  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$689  = rq3_part0_1;
+    if (\$483 ) begin
+      \$689  = \$484 ;
+    end
+    if (rst) begin
+      \$689  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$690  = rq3_part0_1_r;
+    if (\$487 ) begin
+      \$690  = rq3_part0_1;
+    end
+    if (rst) begin
+      \$690  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$691  = rq3_part1_0;
+    if (\$490 ) begin
+      \$691  = \$491 ;
+    end
+    if (rst) begin
+      \$691  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$692  = rq3_part1_0_r;
+    if (\$494 ) begin
+      \$692  = rq3_part1_0;
+    end
+    if (rst) begin
+      \$692  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$693  = rq3_part1_1;
+    if (\$497 ) begin
+      \$693  = \$498 ;
+    end
+    if (rst) begin
+      \$693  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$694  = rq3_part1_1_r;
+    if (\$501 ) begin
+      \$694  = rq3_part1_1;
+    end
+    if (rst) begin
+      \$694  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$695  = rq3_prod;
+    if (\$504 ) begin
+      \$695  = \$512 [48:0];
+    end
+    if (rst) begin
+      \$695  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$696  = rq3_floor;
+    if (\$515 ) begin
+      \$696  = \$516 ;
+    end
+    if (rst) begin
+      \$696  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$697  = rq3_above;
+    if (\$519 ) begin
+      \$697  = \$520 ;
+    end
+    if (rst) begin
+      \$697  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$698  = rq3_tie;
+    if (\$523 ) begin
+      \$698  = \$526 ;
+    end
+    if (rst) begin
+      \$698  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$699  = rq3_code;
+    if (\$529 ) begin
+      \$699  = \$533 ;
+    end
+    if (rst) begin
+      \$699  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$700  = rq3_out;
+    if (\$536 ) begin
+      \$700  = \$540 [7:0];
+    end
+    if (rst) begin
+      \$700  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$701  = o__valid;
+    if (\$542 ) begin
+      \$701  = rq_valid_7;
+    end
+    if (rst) begin
+      \$701  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$702  = lut0_out;
+    if (\$545 ) begin
+      \$702  = port__data;
+    end
+    if (rst) begin
+      \$702  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$703  = lut1_out;
+    if (\$548 ) begin
+      \$703  = \port__data$168 ;
+    end
+    if (rst) begin
+      \$703  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$704  = lut2_out;
+    if (\$551 ) begin
+      \$704  = \port__data$169 ;
+    end
+    if (rst) begin
+      \$704  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$705  = lut3_out;
+    if (\$554 ) begin
+      \$705  = \port__data$170 ;
+    end
+    if (rst) begin
+      \$705  = 8'h00;
     end
   end
   always @* begin
@@ -8397,362 +10497,182 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$91  = 25'h0000000;
+    \$106  = 25'h0000000;
     casez (group)
       4'h0:
-          \$91  = 25'h14135a7;
+          \$106  = 25'h14135a7;
       4'h1:
-          \$91  = 25'h1a3e314;
+          \$106  = 25'h1a3e314;
       4'h2:
-          \$91  = 25'h1c3022d;
+          \$106  = 25'h1c3022d;
       4'h3:
-          \$91  = 25'h13269b9;
+          \$106  = 25'h13269b9;
       4'h4:
-          \$91  = 25'h16f08d4;
+          \$106  = 25'h16f08d4;
       4'h5:
-          \$91  = 25'h15516fc;
+          \$106  = 25'h15516fc;
       4'h6:
-          \$91  = 25'h11d4a2c;
+          \$106  = 25'h11d4a2c;
       4'h7:
-          \$91  = 25'h1c55fb8;
+          \$106  = 25'h1c55fb8;
       4'h8:
-          \$91  = 25'h14de0c7;
+          \$106  = 25'h14de0c7;
       4'h9:
-          \$91  = 25'h1acc802;
+          \$106  = 25'h1acc802;
       4'ha:
-          \$91  = 25'h1102d38;
+          \$106  = 25'h1102d38;
       4'hb:
-          \$91  = 25'h1759f01;
+          \$106  = 25'h1759f01;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$107  = 6'h00;
+    \$125  = 6'h00;
     casez (group)
       4'h0:
-          \$107  = 6'h23;
+          \$125  = 6'h23;
       4'h1:
-          \$107  = 6'h23;
+          \$125  = 6'h23;
       4'h2:
-          \$107  = 6'h23;
+          \$125  = 6'h23;
       4'h3:
-          \$107  = 6'h23;
+          \$125  = 6'h23;
       4'h4:
-          \$107  = 6'h23;
+          \$125  = 6'h23;
       4'h5:
-          \$107  = 6'h23;
+          \$125  = 6'h23;
       4'h6:
-          \$107  = 6'h22;
+          \$125  = 6'h22;
       4'h7:
-          \$107  = 6'h23;
+          \$125  = 6'h23;
       4'h8:
-          \$107  = 6'h23;
+          \$125  = 6'h23;
       4'h9:
-          \$107  = 6'h23;
+          \$125  = 6'h23;
       4'ha:
-          \$107  = 6'h23;
+          \$125  = 6'h23;
       4'hb:
-          \$107  = 6'h23;
+          \$125  = 6'h23;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = 35'h000000000;
+    \$144  = 35'h000000000;
     casez (group)
       4'h0:
-          \$123  = 35'h400000000;
+          \$144  = 35'h400000000;
       4'h1:
-          \$123  = 35'h400000000;
+          \$144  = 35'h400000000;
       4'h2:
-          \$123  = 35'h400000000;
+          \$144  = 35'h400000000;
       4'h3:
-          \$123  = 35'h400000000;
+          \$144  = 35'h400000000;
       4'h4:
-          \$123  = 35'h400000000;
+          \$144  = 35'h400000000;
       4'h5:
-          \$123  = 35'h400000000;
+          \$144  = 35'h400000000;
       4'h6:
-          \$123  = 35'h200000000;
+          \$144  = 35'h200000000;
       4'h7:
-          \$123  = 35'h400000000;
+          \$144  = 35'h400000000;
       4'h8:
-          \$123  = 35'h400000000;
+          \$144  = 35'h400000000;
       4'h9:
-          \$123  = 35'h400000000;
+          \$144  = 35'h400000000;
       4'ha:
-          \$123  = 35'h400000000;
+          \$144  = 35'h400000000;
       4'hb:
-          \$123  = 35'h400000000;
+          \$144  = 35'h400000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = 35'h000000000;
+    \$163  = 35'h000000000;
     casez (group)
       4'h0:
-          \$139  = 35'h7ffffffff;
+          \$163  = 35'h7ffffffff;
       4'h1:
-          \$139  = 35'h7ffffffff;
+          \$163  = 35'h7ffffffff;
       4'h2:
-          \$139  = 35'h7ffffffff;
+          \$163  = 35'h7ffffffff;
       4'h3:
-          \$139  = 35'h7ffffffff;
+          \$163  = 35'h7ffffffff;
       4'h4:
-          \$139  = 35'h7ffffffff;
+          \$163  = 35'h7ffffffff;
       4'h5:
-          \$139  = 35'h7ffffffff;
+          \$163  = 35'h7ffffffff;
       4'h6:
-          \$139  = 35'h3ffffffff;
+          \$163  = 35'h3ffffffff;
       4'h7:
-          \$139  = 35'h7ffffffff;
+          \$163  = 35'h7ffffffff;
       4'h8:
-          \$139  = 35'h7ffffffff;
+          \$163  = 35'h7ffffffff;
       4'h9:
-          \$139  = 35'h7ffffffff;
+          \$163  = 35'h7ffffffff;
       4'ha:
-          \$139  = 35'h7ffffffff;
+          \$163  = 35'h7ffffffff;
       4'hb:
-          \$139  = 35'h7ffffffff;
+          \$163  = 35'h7ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = 25'h0000000;
+    \$252  = 25'h0000000;
     casez (group)
       4'h0:
-          \$213  = 25'h1913193;
+          \$252  = 25'h1913193;
       4'h1:
-          \$213  = 25'h1764c7e;
+          \$252  = 25'h1764c7e;
       4'h2:
-          \$213  = 25'h17d949a;
+          \$252  = 25'h17d949a;
       4'h3:
-          \$213  = 25'h1aee944;
+          \$252  = 25'h1aee944;
       4'h4:
-          \$213  = 25'h1589446;
+          \$252  = 25'h1589446;
       4'h5:
-          \$213  = 25'h116bde4;
+          \$252  = 25'h116bde4;
       4'h6:
-          \$213  = 25'h15e7f6e;
+          \$252  = 25'h15e7f6e;
       4'h7:
-          \$213  = 25'h1cac4ae;
+          \$252  = 25'h1cac4ae;
       4'h8:
-          \$213  = 25'h1395a43;
+          \$252  = 25'h1395a43;
       4'h9:
-          \$213  = 25'h18e08ea;
+          \$252  = 25'h18e08ea;
       4'ha:
-          \$213  = 25'h1d513cf;
+          \$252  = 25'h1d513cf;
       4'hb:
-          \$213  = 25'h1a1437b;
+          \$252  = 25'h1a1437b;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$229  = 6'h00;
+    \$271  = 6'h00;
     casez (group)
       4'h0:
-          \$229  = 6'h23;
+          \$271  = 6'h23;
       4'h1:
-          \$229  = 6'h23;
+          \$271  = 6'h23;
       4'h2:
-          \$229  = 6'h23;
+          \$271  = 6'h23;
       4'h3:
-          \$229  = 6'h23;
+          \$271  = 6'h23;
       4'h4:
-          \$229  = 6'h23;
+          \$271  = 6'h23;
       4'h5:
-          \$229  = 6'h22;
+          \$271  = 6'h22;
       4'h6:
-          \$229  = 6'h23;
+          \$271  = 6'h23;
       4'h7:
-          \$229  = 6'h23;
+          \$271  = 6'h23;
       4'h8:
-          \$229  = 6'h23;
+          \$271  = 6'h23;
       4'h9:
-          \$229  = 6'h23;
+          \$271  = 6'h23;
       4'ha:
-          \$229  = 6'h23;
+          \$271  = 6'h23;
       4'hb:
-          \$229  = 6'h23;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$245  = 35'h000000000;
-    casez (group)
-      4'h0:
-          \$245  = 35'h400000000;
-      4'h1:
-          \$245  = 35'h400000000;
-      4'h2:
-          \$245  = 35'h400000000;
-      4'h3:
-          \$245  = 35'h400000000;
-      4'h4:
-          \$245  = 35'h400000000;
-      4'h5:
-          \$245  = 35'h200000000;
-      4'h6:
-          \$245  = 35'h400000000;
-      4'h7:
-          \$245  = 35'h400000000;
-      4'h8:
-          \$245  = 35'h400000000;
-      4'h9:
-          \$245  = 35'h400000000;
-      4'ha:
-          \$245  = 35'h400000000;
-      4'hb:
-          \$245  = 35'h400000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$261  = 35'h000000000;
-    casez (group)
-      4'h0:
-          \$261  = 35'h7ffffffff;
-      4'h1:
-          \$261  = 35'h7ffffffff;
-      4'h2:
-          \$261  = 35'h7ffffffff;
-      4'h3:
-          \$261  = 35'h7ffffffff;
-      4'h4:
-          \$261  = 35'h7ffffffff;
-      4'h5:
-          \$261  = 35'h3ffffffff;
-      4'h6:
-          \$261  = 35'h7ffffffff;
-      4'h7:
-          \$261  = 35'h7ffffffff;
-      4'h8:
-          \$261  = 35'h7ffffffff;
-      4'h9:
-          \$261  = 35'h7ffffffff;
-      4'ha:
-          \$261  = 35'h7ffffffff;
-      4'hb:
-          \$261  = 35'h7ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$335  = 25'h0000000;
-    casez (group)
-      4'h0:
-          \$335  = 25'h1b616f5;
-      4'h1:
-          \$335  = 25'h1bf93e4;
-      4'h2:
-          \$335  = 25'h1612bcc;
-      4'h3:
-          \$335  = 25'h136e464;
-      4'h4:
-          \$335  = 25'h1ac1c54;
-      4'h5:
-          \$335  = 25'h116e960;
-      4'h6:
-          \$335  = 25'h15c0cd6;
-      4'h7:
-          \$335  = 25'h147f7db;
-      4'h8:
-          \$335  = 25'h1a336df;
-      4'h9:
-          \$335  = 25'h140181a;
-      4'ha:
-          \$335  = 25'h1fdc68d;
-      4'hb:
-          \$335  = 25'h11ba093;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$351  = 6'h00;
-    casez (group)
-      4'h0:
-          \$351  = 6'h23;
-      4'h1:
-          \$351  = 6'h23;
-      4'h2:
-          \$351  = 6'h23;
-      4'h3:
-          \$351  = 6'h23;
-      4'h4:
-          \$351  = 6'h23;
-      4'h5:
-          \$351  = 6'h22;
-      4'h6:
-          \$351  = 6'h23;
-      4'h7:
-          \$351  = 6'h23;
-      4'h8:
-          \$351  = 6'h23;
-      4'h9:
-          \$351  = 6'h23;
-      4'ha:
-          \$351  = 6'h24;
-      4'hb:
-          \$351  = 6'h23;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$367  = 36'h000000000;
-    casez (group)
-      4'h0:
-          \$367  = 36'h400000000;
-      4'h1:
-          \$367  = 36'h400000000;
-      4'h2:
-          \$367  = 36'h400000000;
-      4'h3:
-          \$367  = 36'h400000000;
-      4'h4:
-          \$367  = 36'h400000000;
-      4'h5:
-          \$367  = 36'h200000000;
-      4'h6:
-          \$367  = 36'h400000000;
-      4'h7:
-          \$367  = 36'h400000000;
-      4'h8:
-          \$367  = 36'h400000000;
-      4'h9:
-          \$367  = 36'h400000000;
-      4'ha:
-          \$367  = 36'h800000000;
-      4'hb:
-          \$367  = 36'h400000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$383  = 36'h000000000;
-    casez (group)
-      4'h0:
-          \$383  = 36'h7ffffffff;
-      4'h1:
-          \$383  = 36'h7ffffffff;
-      4'h2:
-          \$383  = 36'h7ffffffff;
-      4'h3:
-          \$383  = 36'h7ffffffff;
-      4'h4:
-          \$383  = 36'h7ffffffff;
-      4'h5:
-          \$383  = 36'h3ffffffff;
-      4'h6:
-          \$383  = 36'h7ffffffff;
-      4'h7:
-          \$383  = 36'h7ffffffff;
-      4'h8:
-          \$383  = 36'h7ffffffff;
-      4'h9:
-          \$383  = 36'h7ffffffff;
-      4'ha:
-          \$383  = 36'hfffffffff;
-      4'hb:
-          \$383  = 36'h7ffffffff;
+          \$271  = 6'h23;
     endcase
   end
   assign port__addr = \$2 [7:0];
@@ -8774,31 +10694,31 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   assign o__payload[7:0] = lut0_out;
   assign rq0_rem[48:35] = 14'h0000;
   assign rq0_rem[34:0] = rq0_prod[34:0];
-  assign \$52  = { 1'h0, rq0_part0_0 };
-  assign \$54  = { 14'h0000, rq0_part0_1, 17'h00000 };
-  assign \$56  = { rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0[23], rq0_part1_0, 17'h00000 };
-  assign \$58  = { rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1[14], rq0_part1_1, 34'h000000000 };
-  assign \$63  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:35] };
-  assign \$72  = 1'h1;
-  assign \$73  = \$71 ;
-  assign \$174  = { 1'h0, rq1_part0_0 };
-  assign \$176  = { 14'h0000, rq1_part0_1, 17'h00000 };
-  assign \$178  = { rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0[23], rq1_part1_0, 17'h00000 };
-  assign \$180  = { rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1[14], rq1_part1_1, 34'h000000000 };
-  assign \$296  = { 1'h0, rq2_part0_0 };
-  assign \$298  = { 14'h0000, rq2_part0_1, 17'h00000 };
-  assign \$300  = { rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0[23], rq2_part1_0, 17'h00000 };
-  assign \$302  = { rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1[14], rq2_part1_1, 34'h000000000 };
-  assign \$418  = { 1'h0, rq3_part0_0 };
-  assign \$420  = { 14'h0000, rq3_part0_1, 17'h00000 };
-  assign \$422  = { rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0[23], rq3_part1_0, 17'h00000 };
-  assign \$424  = { rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1[14], rq3_part1_1, 34'h000000000 };
+  assign \$67  = { 1'h0, rq0_part0_0_r };
+  assign \$69  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$71  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
+  assign \$73  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
+  assign \$78  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:35] };
+  assign \$87  = 1'h1;
+  assign \$88  = \$86 ;
+  assign \$213  = { 1'h0, rq1_part0_0_r };
+  assign \$215  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
+  assign \$217  = { rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r, 17'h00000 };
+  assign \$219  = { rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r, 34'h000000000 };
+  assign \$359  = { 1'h0, rq2_part0_0_r };
+  assign \$361  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
+  assign \$363  = { rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r, 17'h00000 };
+  assign \$365  = { rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r, 34'h000000000 };
+  assign \$505  = { 1'h0, rq3_part0_0_r };
+  assign \$507  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
+  assign \$509  = { rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r, 17'h00000 };
+  assign \$511  = { rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
 module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
-  wire \$1 ;
+  reg [1:0] \$1 ;
   wire \$10 ;
   wire [16:0] \$100 ;
   wire [16:0] \$101 ;
@@ -8806,77 +10726,77 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [16:0] \$103 ;
   wire [16:0] \$104 ;
   wire [16:0] \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire [17:0] \$108 ;
-  wire [17:0] \$109 ;
+  wire [16:0] \$106 ;
+  wire [16:0] \$107 ;
+  wire [16:0] \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [18:0] \$110 ;
+  wire \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire [17:0] \$113 ;
-  wire [17:0] \$114 ;
-  wire [18:0] \$115 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire [17:0] \$118 ;
-  wire [17:0] \$119 ;
-  reg [1:0] \$12 ;
-  wire [18:0] \$120 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire \$12 ;
+  wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  wire [17:0] \$123 ;
-  wire [17:0] \$124 ;
-  wire [18:0] \$125 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
   wire \$126 ;
-  wire \$127 ;
+  wire [17:0] \$127 ;
   wire [17:0] \$128 ;
-  wire [17:0] \$129 ;
-  wire \$13 ;
-  wire [18:0] \$130 ;
+  wire [18:0] \$129 ;
+  wire [31:0] \$13 ;
+  wire \$130 ;
   wire \$131 ;
-  wire \$132 ;
+  wire [17:0] \$132 ;
   wire [17:0] \$133 ;
-  wire [17:0] \$134 ;
-  wire [18:0] \$135 ;
+  wire [18:0] \$134 ;
+  wire \$135 ;
   wire \$136 ;
-  wire \$137 ;
+  wire [17:0] \$137 ;
   wire [17:0] \$138 ;
-  wire [17:0] \$139 ;
-  wire \$14 ;
-  wire [18:0] \$140 ;
+  wire [18:0] \$139 ;
+  wire [8:0] \$14 ;
+  wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
+  wire [17:0] \$142 ;
   wire [17:0] \$143 ;
-  wire [17:0] \$144 ;
-  wire [18:0] \$145 ;
+  wire [18:0] \$144 ;
+  wire \$145 ;
   wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
-  wire \$15 ;
+  wire [17:0] \$147 ;
+  wire [17:0] \$148 ;
+  wire [18:0] \$149 ;
+  wire [31:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
+  wire [17:0] \$152 ;
+  wire [17:0] \$153 ;
+  wire [18:0] \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
-  reg [22:0] \$16 ;
+  wire [17:0] \$157 ;
+  wire [17:0] \$158 ;
+  wire [18:0] \$159 ;
+  wire [8:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
+  wire [17:0] \$162 ;
+  wire [17:0] \$163 ;
+  wire [18:0] \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
-  wire [22:0] \$17 ;
+  wire [31:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
@@ -8886,180 +10806,302 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  reg [5:0] \$179 ;
-  wire [23:0] \$18 ;
-  reg [31:0] \$180 ;
-  reg \$181 ;
-  reg \$182 ;
-  reg \$183 ;
-  reg \$184 ;
-  reg [1:0] \$185 ;
-  reg [8:0] \$186 ;
-  reg [8:0] \$187 ;
-  reg [8:0] \$188 ;
-  reg [8:0] \$189 ;
-  reg [22:0] \$19 ;
-  reg [7:0] \$190 ;
-  reg [7:0] \$191 ;
-  reg [7:0] \$192 ;
-  reg [7:0] \$193 ;
-  reg [7:0] \$194 ;
-  reg [7:0] \$195 ;
-  reg [7:0] \$196 ;
-  reg [7:0] \$197 ;
-  reg [7:0] \$198 ;
-  reg [7:0] \$199 ;
-  wire \$2 ;
-  wire [22:0] \$20 ;
-  reg [7:0] \$200 ;
-  reg [7:0] \$201 ;
-  reg [7:0] \$202 ;
-  reg [7:0] \$203 ;
-  reg [7:0] \$204 ;
-  reg [7:0] \$205 ;
-  reg [7:0] \$206 ;
-  reg [7:0] \$207 ;
-  reg [7:0] \$208 ;
-  reg [7:0] \$209 ;
-  wire [23:0] \$21 ;
-  reg [7:0] \$210 ;
-  reg [7:0] \$211 ;
-  reg [7:0] \$212 ;
-  reg [7:0] \$213 ;
-  reg [7:0] \$214 ;
-  reg [7:0] \$215 ;
-  reg [7:0] \$216 ;
-  reg [7:0] \$217 ;
-  reg [7:0] \$218 ;
-  reg [7:0] \$219 ;
-  reg [22:0] \$22 ;
-  reg [7:0] \$220 ;
-  reg [7:0] \$221 ;
-  reg [16:0] \$222 ;
-  reg [16:0] \$223 ;
-  reg [16:0] \$224 ;
-  reg [16:0] \$225 ;
-  reg [16:0] \$226 ;
-  reg [16:0] \$227 ;
-  reg [16:0] \$228 ;
-  reg [16:0] \$229 ;
-  wire [22:0] \$23 ;
-  reg [16:0] \$230 ;
-  reg [16:0] \$231 ;
-  reg [16:0] \$232 ;
-  reg [16:0] \$233 ;
-  reg [16:0] \$234 ;
-  reg [16:0] \$235 ;
-  reg [16:0] \$236 ;
-  reg [16:0] \$237 ;
-  reg [16:0] \$238 ;
-  reg [16:0] \$239 ;
-  wire [23:0] \$24 ;
-  reg [16:0] \$240 ;
-  reg [16:0] \$241 ;
-  reg [16:0] \$242 ;
-  reg [16:0] \$243 ;
-  reg [16:0] \$244 ;
-  reg [16:0] \$245 ;
-  reg [16:0] \$246 ;
-  reg [16:0] \$247 ;
-  reg [16:0] \$248 ;
-  reg [16:0] \$249 ;
-  reg [22:0] \$25 ;
-  reg [16:0] \$250 ;
-  reg [16:0] \$251 ;
-  reg [16:0] \$252 ;
-  reg [16:0] \$253 ;
-  reg [22:0] \$254 ;
-  reg [22:0] \$255 ;
-  reg [22:0] \$256 ;
-  reg [22:0] \$257 ;
-  reg [22:0] \$258 ;
-  reg [22:0] \$259 ;
-  wire [22:0] \$26 ;
-  reg [22:0] \$260 ;
-  reg [22:0] \$261 ;
-  reg \$262 ;
-  reg \$263 ;
-  reg \$264 ;
-  reg [1:0] \$265 ;
-  reg \$266 ;
-  reg \$267 ;
-  reg \$268 ;
-  reg [1:0] \$269 ;
-  wire [23:0] \$27 ;
-  reg \$270 ;
-  reg \$271 ;
-  reg \$272 ;
-  reg [1:0] \$273 ;
-  reg \$274 ;
-  reg [22:0] \$275 ;
-  reg [183:0] \$276 ;
-  reg [22:0] \$277 ;
-  reg [22:0] \$278 ;
-  reg [22:0] \$279 ;
-  reg [22:0] \$28 ;
-  reg [22:0] \$280 ;
-  reg [22:0] \$281 ;
-  reg [22:0] \$282 ;
-  reg [22:0] \$283 ;
-  wire [22:0] \$29 ;
-  reg [1:0] \$3 ;
-  wire [23:0] \$30 ;
-  reg [22:0] \$31 ;
-  wire [22:0] \$32 ;
-  wire [23:0] \$33 ;
-  reg [22:0] \$34 ;
-  wire [22:0] \$35 ;
-  wire [23:0] \$36 ;
-  reg [22:0] \$37 ;
-  wire [22:0] \$38 ;
-  wire [23:0] \$39 ;
-  wire \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  reg [1:0] \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire [6:0] \$48 ;
-  wire [6:0] \$49 ;
-  wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  reg [1:0] \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  reg [1:0] \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire \$179 ;
+  wire [8:0] \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire [31:0] \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
+  reg [3:0] \$2 ;
+  wire [8:0] \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  reg [22:0] \$208 ;
+  wire [22:0] \$209 ;
+  wire [31:0] \$21 ;
+  wire [23:0] \$210 ;
+  reg [22:0] \$211 ;
+  wire [22:0] \$212 ;
+  wire [23:0] \$213 ;
+  reg [22:0] \$214 ;
+  wire [22:0] \$215 ;
+  wire [23:0] \$216 ;
+  reg [22:0] \$217 ;
+  wire [22:0] \$218 ;
+  wire [23:0] \$219 ;
+  wire [8:0] \$22 ;
+  reg [22:0] \$220 ;
+  wire [22:0] \$221 ;
+  wire [23:0] \$222 ;
+  reg [22:0] \$223 ;
+  wire [22:0] \$224 ;
+  wire [23:0] \$225 ;
+  reg [22:0] \$226 ;
+  wire [22:0] \$227 ;
+  wire [23:0] \$228 ;
+  reg [22:0] \$229 ;
+  wire [31:0] \$23 ;
+  wire [22:0] \$230 ;
+  wire [23:0] \$231 ;
+  reg [1:0] \$232 ;
+  reg [3:0] \$233 ;
+  reg \$234 ;
+  reg \$235 ;
+  reg \$236 ;
+  reg [5:0] \$237 ;
+  reg [31:0] \$238 ;
+  reg \$239 ;
+  wire [8:0] \$24 ;
+  reg \$240 ;
+  reg \$241 ;
+  reg \$242 ;
+  reg [1:0] \$243 ;
+  reg [8:0] \$244 ;
+  reg [8:0] \$245 ;
+  reg [8:0] \$246 ;
+  reg [8:0] \$247 ;
+  reg [8:0] \$248 ;
+  reg [8:0] \$249 ;
+  wire [31:0] \$25 ;
+  reg [8:0] \$250 ;
+  reg [8:0] \$251 ;
+  reg [8:0] \$252 ;
+  reg [8:0] \$253 ;
+  reg [8:0] \$254 ;
+  reg [8:0] \$255 ;
+  reg [8:0] \$256 ;
+  reg [8:0] \$257 ;
+  reg [8:0] \$258 ;
+  reg [8:0] \$259 ;
+  wire [8:0] \$26 ;
+  reg [8:0] \$260 ;
+  reg [8:0] \$261 ;
+  reg [8:0] \$262 ;
+  reg [8:0] \$263 ;
+  reg [8:0] \$264 ;
+  reg [8:0] \$265 ;
+  reg [8:0] \$266 ;
+  reg [8:0] \$267 ;
+  reg [8:0] \$268 ;
+  reg [8:0] \$269 ;
+  wire [31:0] \$27 ;
+  reg [8:0] \$270 ;
+  reg [8:0] \$271 ;
+  reg [8:0] \$272 ;
+  reg [8:0] \$273 ;
+  reg [8:0] \$274 ;
+  reg [8:0] \$275 ;
+  reg [7:0] \$276 ;
+  reg [7:0] \$277 ;
+  reg [7:0] \$278 ;
+  reg [7:0] \$279 ;
+  wire [8:0] \$28 ;
+  reg [7:0] \$280 ;
+  reg [7:0] \$281 ;
+  reg [7:0] \$282 ;
+  reg [7:0] \$283 ;
+  reg [7:0] \$284 ;
+  reg [7:0] \$285 ;
+  reg [7:0] \$286 ;
+  reg [7:0] \$287 ;
+  reg [7:0] \$288 ;
+  reg [7:0] \$289 ;
+  wire [31:0] \$29 ;
+  reg [7:0] \$290 ;
+  reg [7:0] \$291 ;
+  reg [7:0] \$292 ;
+  reg [7:0] \$293 ;
+  reg [7:0] \$294 ;
+  reg [7:0] \$295 ;
+  reg [7:0] \$296 ;
+  reg [7:0] \$297 ;
+  reg [7:0] \$298 ;
+  reg [7:0] \$299 ;
+  reg \$3 ;
+  wire [8:0] \$30 ;
+  reg [7:0] \$300 ;
+  reg [7:0] \$301 ;
+  reg [7:0] \$302 ;
+  reg [7:0] \$303 ;
+  reg [7:0] \$304 ;
+  reg [7:0] \$305 ;
+  reg [7:0] \$306 ;
+  reg [7:0] \$307 ;
+  reg [16:0] \$308 ;
+  reg [16:0] \$309 ;
+  wire [31:0] \$31 ;
+  reg [16:0] \$310 ;
+  reg [16:0] \$311 ;
+  reg [16:0] \$312 ;
+  reg [16:0] \$313 ;
+  reg [16:0] \$314 ;
+  reg [16:0] \$315 ;
+  reg [16:0] \$316 ;
+  reg [16:0] \$317 ;
+  reg [16:0] \$318 ;
+  reg [16:0] \$319 ;
+  wire [8:0] \$32 ;
+  reg [16:0] \$320 ;
+  reg [16:0] \$321 ;
+  reg [16:0] \$322 ;
+  reg [16:0] \$323 ;
+  reg [16:0] \$324 ;
+  reg [16:0] \$325 ;
+  reg [16:0] \$326 ;
+  reg [16:0] \$327 ;
+  reg [16:0] \$328 ;
+  reg [16:0] \$329 ;
+  wire [31:0] \$33 ;
+  reg [16:0] \$330 ;
+  reg [16:0] \$331 ;
+  reg [16:0] \$332 ;
+  reg [16:0] \$333 ;
+  reg [16:0] \$334 ;
+  reg [16:0] \$335 ;
+  reg [16:0] \$336 ;
+  reg [16:0] \$337 ;
+  reg [16:0] \$338 ;
+  reg [16:0] \$339 ;
+  wire [8:0] \$34 ;
+  reg [16:0] \$340 ;
+  reg [16:0] \$341 ;
+  reg [16:0] \$342 ;
+  reg [16:0] \$343 ;
+  reg [16:0] \$344 ;
+  reg [16:0] \$345 ;
+  reg [16:0] \$346 ;
+  reg [16:0] \$347 ;
+  reg [16:0] \$348 ;
+  reg [16:0] \$349 ;
+  wire [31:0] \$35 ;
+  reg [16:0] \$350 ;
+  reg [16:0] \$351 ;
+  reg [16:0] \$352 ;
+  reg [16:0] \$353 ;
+  reg [16:0] \$354 ;
+  reg [16:0] \$355 ;
+  reg [16:0] \$356 ;
+  reg [16:0] \$357 ;
+  reg [16:0] \$358 ;
+  reg [16:0] \$359 ;
+  wire [8:0] \$36 ;
+  reg [16:0] \$360 ;
+  reg [16:0] \$361 ;
+  reg [16:0] \$362 ;
+  reg [16:0] \$363 ;
+  reg [16:0] \$364 ;
+  reg [16:0] \$365 ;
+  reg [16:0] \$366 ;
+  reg [16:0] \$367 ;
+  reg [16:0] \$368 ;
+  reg [16:0] \$369 ;
+  wire [31:0] \$37 ;
+  reg [16:0] \$370 ;
+  reg [16:0] \$371 ;
+  reg [22:0] \$372 ;
+  reg [22:0] \$373 ;
+  reg [22:0] \$374 ;
+  reg [22:0] \$375 ;
+  reg [22:0] \$376 ;
+  reg [22:0] \$377 ;
+  reg [22:0] \$378 ;
+  reg [22:0] \$379 ;
+  wire [8:0] \$38 ;
+  reg \$380 ;
+  reg \$381 ;
+  reg \$382 ;
+  reg [1:0] \$383 ;
+  reg \$384 ;
+  reg \$385 ;
+  reg \$386 ;
+  reg [1:0] \$387 ;
+  reg \$388 ;
+  reg \$389 ;
+  wire [31:0] \$39 ;
+  reg \$390 ;
+  reg [1:0] \$391 ;
+  reg \$392 ;
+  reg \$393 ;
+  reg \$394 ;
+  reg [1:0] \$395 ;
+  reg \$396 ;
+  reg [22:0] \$397 ;
+  reg [183:0] \$398 ;
+  reg [22:0] \$399 ;
+  reg \$4 ;
+  wire [8:0] \$40 ;
+  reg [22:0] \$400 ;
+  reg [22:0] \$401 ;
+  reg [22:0] \$402 ;
+  reg [22:0] \$403 ;
+  reg [22:0] \$404 ;
+  reg [22:0] \$405 ;
+  wire [31:0] \$41 ;
+  wire [8:0] \$42 ;
+  wire [31:0] \$43 ;
+  wire [8:0] \$44 ;
+  wire [31:0] \$45 ;
+  wire [8:0] \$46 ;
+  wire [31:0] \$47 ;
+  wire [8:0] \$48 ;
+  wire [31:0] \$49 ;
+  reg \$5 ;
+  wire [8:0] \$50 ;
+  wire [31:0] \$51 ;
+  wire [8:0] \$52 ;
+  wire [31:0] \$53 ;
+  wire [8:0] \$54 ;
+  wire [31:0] \$55 ;
+  wire [8:0] \$56 ;
+  wire [31:0] \$57 ;
+  wire [8:0] \$58 ;
+  wire [31:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  reg \$61 ;
-  reg \$62 ;
-  reg [1:0] \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire [31:0] \$66 ;
-  wire [8:0] \$67 ;
-  wire [31:0] \$68 ;
-  wire [8:0] \$69 ;
-  reg [1:0] \$7 ;
-  wire [31:0] \$70 ;
-  wire [8:0] \$71 ;
-  wire [31:0] \$72 ;
-  wire [8:0] \$73 ;
-  wire [16:0] \$74 ;
-  wire [16:0] \$75 ;
-  wire [16:0] \$76 ;
+  wire [8:0] \$60 ;
+  wire [31:0] \$61 ;
+  wire [8:0] \$62 ;
+  wire [31:0] \$63 ;
+  wire [8:0] \$64 ;
+  wire [31:0] \$65 ;
+  wire [8:0] \$66 ;
+  wire [31:0] \$67 ;
+  wire [8:0] \$68 ;
+  wire [31:0] \$69 ;
+  wire [6:0] \$7 ;
+  wire [8:0] \$70 ;
+  wire [31:0] \$71 ;
+  wire [8:0] \$72 ;
+  wire [31:0] \$73 ;
+  wire [8:0] \$74 ;
+  wire [31:0] \$75 ;
+  wire [8:0] \$76 ;
   wire [16:0] \$77 ;
   wire [16:0] \$78 ;
   wire [16:0] \$79 ;
-  wire \$8 ;
+  wire [6:0] \$8 ;
   wire [16:0] \$80 ;
   wire [16:0] \$81 ;
   wire [16:0] \$82 ;
@@ -9081,7 +11123,8 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [16:0] \$97 ;
   wire [16:0] \$98 ;
   wire [16:0] \$99 ;
-  reg [3:0] \$signature__addr ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr ;
   wire [31:0] \$signature__data ;
   wire \$signature__en ;
   reg [22:0] acc0 = 23'h000000;
@@ -9106,6 +11149,8 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first2 = 1'h0;
   reg first3 = 1'h0;
   reg first4 = 1'h0;
+  reg first5 = 1'h0;
+  reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
@@ -9117,14 +11162,19 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire i__ready;
   input i__valid;
   wire i__valid;
+  wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
   reg last3 = 1'h0;
   reg last4 = 1'h0;
+  reg last5 = 1'h0;
+  reg last_t = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
   reg [1:0] nf3 = 2'h0;
   reg [1:0] nf4 = 2'h0;
+  reg [1:0] nf5 = 2'h0;
+  reg [1:0] nf_t = 2'h0;
   output [183:0] o__payload;
   reg [183:0] o__payload = 184'h0000000000000000000000000000000000000000000000;
   wire [22:0] \o__payload[0] ;
@@ -9140,42 +11190,77 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   output o__valid;
   reg o__valid = 1'h0;
   reg [16:0] prod0_0 = 17'h00000;
+  reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
+  reg [16:0] prod0_1_r = 17'h00000;
   reg [16:0] prod0_2 = 17'h00000;
+  reg [16:0] prod0_2_r = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
+  reg [16:0] prod0_3_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
+  reg [16:0] prod1_0_r = 17'h00000;
   reg [16:0] prod1_1 = 17'h00000;
+  reg [16:0] prod1_1_r = 17'h00000;
   reg [16:0] prod1_2 = 17'h00000;
+  reg [16:0] prod1_2_r = 17'h00000;
   reg [16:0] prod1_3 = 17'h00000;
+  reg [16:0] prod1_3_r = 17'h00000;
   reg [16:0] prod2_0 = 17'h00000;
+  reg [16:0] prod2_0_r = 17'h00000;
   reg [16:0] prod2_1 = 17'h00000;
+  reg [16:0] prod2_1_r = 17'h00000;
   reg [16:0] prod2_2 = 17'h00000;
+  reg [16:0] prod2_2_r = 17'h00000;
   reg [16:0] prod2_3 = 17'h00000;
+  reg [16:0] prod2_3_r = 17'h00000;
   reg [16:0] prod3_0 = 17'h00000;
+  reg [16:0] prod3_0_r = 17'h00000;
   reg [16:0] prod3_1 = 17'h00000;
+  reg [16:0] prod3_1_r = 17'h00000;
   reg [16:0] prod3_2 = 17'h00000;
+  reg [16:0] prod3_2_r = 17'h00000;
   reg [16:0] prod3_3 = 17'h00000;
+  reg [16:0] prod3_3_r = 17'h00000;
   reg [16:0] prod4_0 = 17'h00000;
+  reg [16:0] prod4_0_r = 17'h00000;
   reg [16:0] prod4_1 = 17'h00000;
+  reg [16:0] prod4_1_r = 17'h00000;
   reg [16:0] prod4_2 = 17'h00000;
+  reg [16:0] prod4_2_r = 17'h00000;
   reg [16:0] prod4_3 = 17'h00000;
+  reg [16:0] prod4_3_r = 17'h00000;
   reg [16:0] prod5_0 = 17'h00000;
+  reg [16:0] prod5_0_r = 17'h00000;
   reg [16:0] prod5_1 = 17'h00000;
+  reg [16:0] prod5_1_r = 17'h00000;
   reg [16:0] prod5_2 = 17'h00000;
+  reg [16:0] prod5_2_r = 17'h00000;
   reg [16:0] prod5_3 = 17'h00000;
+  reg [16:0] prod5_3_r = 17'h00000;
   reg [16:0] prod6_0 = 17'h00000;
+  reg [16:0] prod6_0_r = 17'h00000;
   reg [16:0] prod6_1 = 17'h00000;
+  reg [16:0] prod6_1_r = 17'h00000;
   reg [16:0] prod6_2 = 17'h00000;
+  reg [16:0] prod6_2_r = 17'h00000;
   reg [16:0] prod6_3 = 17'h00000;
+  reg [16:0] prod6_3_r = 17'h00000;
   reg [16:0] prod7_0 = 17'h00000;
+  reg [16:0] prod7_0_r = 17'h00000;
   reg [16:0] prod7_1 = 17'h00000;
+  reg [16:0] prod7_1_r = 17'h00000;
   reg [16:0] prod7_2 = 17'h00000;
+  reg [16:0] prod7_2_r = 17'h00000;
   reg [16:0] prod7_3 = 17'h00000;
-  reg [3:0] rport__addr;
+  reg [16:0] prod7_3_r = 17'h00000;
+  reg reads_input_t = 1'h1;
+  (* init = 4'h0 *)
+  wire [3:0] rport__addr;
   wire [31:0] rport__data;
   wire rport__en;
   input rst;
   wire rst;
+  reg [3:0] sf_t = 4'h0;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
   reg [22:0] sum2_s0_0 = 23'h000000;
@@ -9189,6 +11274,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
+  reg v5 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -9226,10 +11312,70 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [255:0] wrom__data;
   wire wrom__en;
   reg [31:0] x_reg = 32'd0;
-  reg [8:0] xoff0 = 9'h000;
-  reg [8:0] xoff1 = 9'h000;
-  reg [8:0] xoff2 = 9'h000;
-  reg [8:0] xoff3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_3 = 9'h000;
   reg [31:0] inbuf [11:0];
   initial begin
     inbuf[0] = 32'd0;
@@ -9247,12 +11393,12 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[\$signature__addr ] <= i__payload;
+      inbuf[sf_t] <= i__payload;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
     if (rport__en) begin
-      _0_ <= inbuf[rport__addr];
+      _0_ <= inbuf[sf_t];
     end
   end
   assign rport__data = _0_;
@@ -9314,2712 +11460,2988 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     end
   end
   assign wrom__data = _1_;
-  assign \$1  = ~ o__valid;
-  assign \$2  = \$1  | o__ready;
-  assign \$4  = ! \$3 ;
-  assign i__ready = \$2  & \$4 ;
-  assign \$5  = ~ o__valid;
-  assign \$6  = \$5  | o__ready;
-  assign \$8  = ! \$7 ;
-  assign \$9  = ~ \$8 ;
-  assign \$10  = i__valid | \$9 ;
-  assign \$11  = \$6  & \$10 ;
-  assign \$13  = ! \$12 ;
-  assign \$signature__en  = \$11  & \$13 ;
-  assign \$14  = ~ o__valid;
-  assign rport__en = \$14  | o__ready;
-  assign \$15  = ~ o__valid;
-  assign wrom__en = \$15  | o__ready;
-  assign \$17  = first4 ? \$16  : acc0;
-  assign \$18  = $signed(\$17 ) + $signed(sum0_s0_0);
-  assign \$20  = first4 ? \$19  : acc1;
-  assign \$21  = $signed(\$20 ) + $signed(sum1_s0_0);
-  assign \$23  = first4 ? \$22  : acc2;
-  assign \$24  = $signed(\$23 ) + $signed(sum2_s0_0);
-  assign \$26  = first4 ? \$25  : acc3;
-  assign \$27  = $signed(\$26 ) + $signed(sum3_s0_0);
-  assign \$29  = first4 ? \$28  : acc4;
-  assign \$30  = $signed(\$29 ) + $signed(sum4_s0_0);
-  assign \$32  = first4 ? \$31  : acc5;
-  assign \$33  = $signed(\$32 ) + $signed(sum5_s0_0);
-  assign \$35  = first4 ? \$34  : acc6;
-  assign \$36  = $signed(\$35 ) + $signed(sum6_s0_0);
-  assign \$38  = first4 ? \$37  : acc7;
-  assign \$39  = $signed(\$38 ) + $signed(sum7_s0_0);
-  assign \$40  = ~ o__valid;
-  assign \$41  = \$40  | o__ready;
-  assign \$43  = ! \$42 ;
-  assign \$44  = ~ \$43 ;
-  assign \$45  = i__valid | \$44 ;
-  assign \$46  = \$41  & \$45 ;
-  assign \$47  = t == 6'h2f;
-  assign \$48  = t + 1'h1;
-  assign \$49  = \$47  ? 7'h00 : \$48 ;
-  assign \$50  = ~ o__valid;
-  assign \$51  = \$50  | o__ready;
-  assign \$53  = ! \$52 ;
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$57  = ! \$56 ;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = i__valid | \$58 ;
-  assign \$60  = \$55  & \$59 ;
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
-  assign \$66  = from_input ? x_reg : rport__data;
-  assign \$67  = $signed(\$66 [7:0]) - $signed(8'h80);
-  assign \$68  = from_input ? x_reg : rport__data;
-  assign \$69  = $signed(\$68 [15:8]) - $signed(8'h80);
-  assign \$70  = from_input ? x_reg : rport__data;
-  assign \$71  = $signed(\$70 [23:16]) - $signed(8'h80);
-  assign \$72  = from_input ? x_reg : rport__data;
-  assign \$73  = $signed(\$72 [31:24]) - $signed(8'h80);
-  assign \$74  = $signed(xoff0) * $signed(w0_0);
-  assign \$75  = $signed(xoff1) * $signed(w0_1);
-  assign \$76  = $signed(xoff2) * $signed(w0_2);
-  assign \$77  = $signed(xoff3) * $signed(w0_3);
-  assign \$78  = $signed(xoff0) * $signed(w1_0);
-  assign \$79  = $signed(xoff1) * $signed(w1_1);
-  assign \$80  = $signed(xoff2) * $signed(w1_2);
-  assign \$81  = $signed(xoff3) * $signed(w1_3);
-  assign \$82  = $signed(xoff0) * $signed(w2_0);
-  assign \$83  = $signed(xoff1) * $signed(w2_1);
-  assign \$84  = $signed(xoff2) * $signed(w2_2);
-  assign \$85  = $signed(xoff3) * $signed(w2_3);
-  assign \$86  = $signed(xoff0) * $signed(w3_0);
-  assign \$87  = $signed(xoff1) * $signed(w3_1);
-  assign \$88  = $signed(xoff2) * $signed(w3_2);
-  assign \$89  = $signed(xoff3) * $signed(w3_3);
-  assign \$90  = $signed(xoff0) * $signed(w4_0);
-  assign \$91  = $signed(xoff1) * $signed(w4_1);
-  assign \$92  = $signed(xoff2) * $signed(w4_2);
-  assign \$93  = $signed(xoff3) * $signed(w4_3);
-  assign \$94  = $signed(xoff0) * $signed(w5_0);
-  assign \$95  = $signed(xoff1) * $signed(w5_1);
-  assign \$96  = $signed(xoff2) * $signed(w5_2);
-  assign \$97  = $signed(xoff3) * $signed(w5_3);
-  assign \$98  = $signed(xoff0) * $signed(w6_0);
-  assign \$99  = $signed(xoff1) * $signed(w6_1);
-  assign \$100  = $signed(xoff2) * $signed(w6_2);
-  assign \$101  = $signed(xoff3) * $signed(w6_3);
-  assign \$102  = $signed(xoff0) * $signed(w7_0);
-  assign \$103  = $signed(xoff1) * $signed(w7_1);
-  assign \$104  = $signed(xoff2) * $signed(w7_2);
-  assign \$105  = $signed(xoff3) * $signed(w7_3);
-  assign \$106  = ~ o__valid;
-  assign \$107  = \$106  | o__ready;
-  assign \$108  = $signed(prod0_0) + $signed(prod0_1);
-  assign \$109  = $signed(prod0_2) + $signed(prod0_3);
-  assign \$110  = $signed(\$108 ) + $signed(\$109 );
+  assign \$6  = t == 6'h2f;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 7'h00 : \$7 ;
+  assign \$9  = ~ o__valid;
+  assign \$10  = \$9  | o__ready;
+  assign \$11  = ~ o__valid;
+  assign \$12  = \$11  | o__ready;
+  assign \$13  = from_input ? x_reg : rport__data;
+  assign \$14  = $signed(\$13 [7:0]) - $signed(8'h80);
+  assign \$15  = from_input ? x_reg : rport__data;
+  assign \$16  = $signed(\$15 [15:8]) - $signed(8'h80);
+  assign \$17  = from_input ? x_reg : rport__data;
+  assign \$18  = $signed(\$17 [23:16]) - $signed(8'h80);
+  assign \$19  = from_input ? x_reg : rport__data;
+  assign \$20  = $signed(\$19 [31:24]) - $signed(8'h80);
+  assign \$21  = from_input ? x_reg : rport__data;
+  assign \$22  = $signed(\$21 [7:0]) - $signed(8'h80);
+  assign \$23  = from_input ? x_reg : rport__data;
+  assign \$24  = $signed(\$23 [15:8]) - $signed(8'h80);
+  assign \$25  = from_input ? x_reg : rport__data;
+  assign \$26  = $signed(\$25 [23:16]) - $signed(8'h80);
+  assign \$27  = from_input ? x_reg : rport__data;
+  assign \$28  = $signed(\$27 [31:24]) - $signed(8'h80);
+  assign \$29  = from_input ? x_reg : rport__data;
+  assign \$30  = $signed(\$29 [7:0]) - $signed(8'h80);
+  assign \$31  = from_input ? x_reg : rport__data;
+  assign \$32  = $signed(\$31 [15:8]) - $signed(8'h80);
+  assign \$33  = from_input ? x_reg : rport__data;
+  assign \$34  = $signed(\$33 [23:16]) - $signed(8'h80);
+  assign \$35  = from_input ? x_reg : rport__data;
+  assign \$36  = $signed(\$35 [31:24]) - $signed(8'h80);
+  assign \$37  = from_input ? x_reg : rport__data;
+  assign \$38  = $signed(\$37 [7:0]) - $signed(8'h80);
+  assign \$39  = from_input ? x_reg : rport__data;
+  assign \$40  = $signed(\$39 [15:8]) - $signed(8'h80);
+  assign \$41  = from_input ? x_reg : rport__data;
+  assign \$42  = $signed(\$41 [23:16]) - $signed(8'h80);
+  assign \$43  = from_input ? x_reg : rport__data;
+  assign \$44  = $signed(\$43 [31:24]) - $signed(8'h80);
+  assign \$45  = from_input ? x_reg : rport__data;
+  assign \$46  = $signed(\$45 [7:0]) - $signed(8'h80);
+  assign \$47  = from_input ? x_reg : rport__data;
+  assign \$48  = $signed(\$47 [15:8]) - $signed(8'h80);
+  assign \$49  = from_input ? x_reg : rport__data;
+  assign \$50  = $signed(\$49 [23:16]) - $signed(8'h80);
+  assign \$51  = from_input ? x_reg : rport__data;
+  assign \$52  = $signed(\$51 [31:24]) - $signed(8'h80);
+  assign \$53  = from_input ? x_reg : rport__data;
+  assign \$54  = $signed(\$53 [7:0]) - $signed(8'h80);
+  assign \$55  = from_input ? x_reg : rport__data;
+  assign \$56  = $signed(\$55 [15:8]) - $signed(8'h80);
+  assign \$57  = from_input ? x_reg : rport__data;
+  assign \$58  = $signed(\$57 [23:16]) - $signed(8'h80);
+  assign \$59  = from_input ? x_reg : rport__data;
+  assign \$60  = $signed(\$59 [31:24]) - $signed(8'h80);
+  assign \$61  = from_input ? x_reg : rport__data;
+  assign \$62  = $signed(\$61 [7:0]) - $signed(8'h80);
+  assign \$63  = from_input ? x_reg : rport__data;
+  assign \$64  = $signed(\$63 [15:8]) - $signed(8'h80);
+  assign \$65  = from_input ? x_reg : rport__data;
+  assign \$66  = $signed(\$65 [23:16]) - $signed(8'h80);
+  assign \$67  = from_input ? x_reg : rport__data;
+  assign \$68  = $signed(\$67 [31:24]) - $signed(8'h80);
+  assign \$69  = from_input ? x_reg : rport__data;
+  assign \$70  = $signed(\$69 [7:0]) - $signed(8'h80);
+  assign \$71  = from_input ? x_reg : rport__data;
+  assign \$72  = $signed(\$71 [15:8]) - $signed(8'h80);
+  assign \$73  = from_input ? x_reg : rport__data;
+  assign \$74  = $signed(\$73 [23:16]) - $signed(8'h80);
+  assign \$75  = from_input ? x_reg : rport__data;
+  assign \$76  = $signed(\$75 [31:24]) - $signed(8'h80);
+  assign \$77  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$78  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$79  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$80  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$81  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$82  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$83  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$84  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$85  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$86  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$87  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$88  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$89  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$90  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$91  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$92  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$93  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$94  = $signed(xoff4_1) * $signed(w4_1);
+  assign \$95  = $signed(xoff4_2) * $signed(w4_2);
+  assign \$96  = $signed(xoff4_3) * $signed(w4_3);
+  assign \$97  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$98  = $signed(xoff5_1) * $signed(w5_1);
+  assign \$99  = $signed(xoff5_2) * $signed(w5_2);
+  assign \$100  = $signed(xoff5_3) * $signed(w5_3);
+  assign \$101  = $signed(xoff6_0) * $signed(w6_0);
+  assign \$102  = $signed(xoff6_1) * $signed(w6_1);
+  assign \$103  = $signed(xoff6_2) * $signed(w6_2);
+  assign \$104  = $signed(xoff6_3) * $signed(w6_3);
+  assign \$105  = $signed(xoff7_0) * $signed(w7_0);
+  assign \$106  = $signed(xoff7_1) * $signed(w7_1);
+  assign \$107  = $signed(xoff7_2) * $signed(w7_2);
+  assign \$108  = $signed(xoff7_3) * $signed(w7_3);
+  assign \$109  = ~ o__valid;
+  assign \$110  = \$109  | o__ready;
   assign \$111  = ~ o__valid;
   assign \$112  = \$111  | o__ready;
-  assign \$113  = $signed(prod1_0) + $signed(prod1_1);
-  assign \$114  = $signed(prod1_2) + $signed(prod1_3);
-  assign \$115  = $signed(\$113 ) + $signed(\$114 );
-  assign \$116  = ~ o__valid;
-  assign \$117  = \$116  | o__ready;
-  assign \$118  = $signed(prod2_0) + $signed(prod2_1);
-  assign \$119  = $signed(prod2_2) + $signed(prod2_3);
-  assign \$120  = $signed(\$118 ) + $signed(\$119 );
+  assign \$113  = ~ o__valid;
+  assign \$114  = \$113  | o__ready;
+  assign \$115  = ~ o__valid;
+  assign \$116  = \$115  | o__ready;
+  assign \$117  = ~ o__valid;
+  assign \$118  = \$117  | o__ready;
+  assign \$119  = ~ o__valid;
+  assign \$120  = \$119  | o__ready;
   assign \$121  = ~ o__valid;
   assign \$122  = \$121  | o__ready;
-  assign \$123  = $signed(prod3_0) + $signed(prod3_1);
-  assign \$124  = $signed(prod3_2) + $signed(prod3_3);
-  assign \$125  = $signed(\$123 ) + $signed(\$124 );
-  assign \$126  = ~ o__valid;
-  assign \$127  = \$126  | o__ready;
-  assign \$128  = $signed(prod4_0) + $signed(prod4_1);
-  assign \$129  = $signed(prod4_2) + $signed(prod4_3);
-  assign \$130  = $signed(\$128 ) + $signed(\$129 );
-  assign \$131  = ~ o__valid;
-  assign \$132  = \$131  | o__ready;
-  assign \$133  = $signed(prod5_0) + $signed(prod5_1);
-  assign \$134  = $signed(prod5_2) + $signed(prod5_3);
-  assign \$135  = $signed(\$133 ) + $signed(\$134 );
-  assign \$136  = ~ o__valid;
-  assign \$137  = \$136  | o__ready;
-  assign \$138  = $signed(prod6_0) + $signed(prod6_1);
-  assign \$139  = $signed(prod6_2) + $signed(prod6_3);
-  assign \$140  = $signed(\$138 ) + $signed(\$139 );
-  assign \$141  = ~ o__valid;
-  assign \$142  = \$141  | o__ready;
-  assign \$143  = $signed(prod7_0) + $signed(prod7_1);
-  assign \$144  = $signed(prod7_2) + $signed(prod7_3);
-  assign \$145  = $signed(\$143 ) + $signed(\$144 );
-  assign \$146  = ~ o__valid;
-  assign \$147  = \$146  | o__ready;
-  assign \$148  = ~ o__valid;
-  assign \$149  = \$148  | o__ready;
+  assign \$123  = ~ o__valid;
+  assign \$124  = \$123  | o__ready;
+  assign \$125  = ~ o__valid;
+  assign \$126  = \$125  | o__ready;
+  assign \$127  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$128  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$129  = $signed(\$127 ) + $signed(\$128 );
+  assign \$130  = ~ o__valid;
+  assign \$131  = \$130  | o__ready;
+  assign \$132  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$133  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$134  = $signed(\$132 ) + $signed(\$133 );
+  assign \$135  = ~ o__valid;
+  assign \$136  = \$135  | o__ready;
+  assign \$137  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$138  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$139  = $signed(\$137 ) + $signed(\$138 );
+  assign \$140  = ~ o__valid;
+  assign \$141  = \$140  | o__ready;
+  assign \$142  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$143  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$144  = $signed(\$142 ) + $signed(\$143 );
+  assign \$145  = ~ o__valid;
+  assign \$146  = \$145  | o__ready;
+  assign \$147  = $signed(prod4_0_r) + $signed(prod4_1_r);
+  assign \$148  = $signed(prod4_2_r) + $signed(prod4_3_r);
+  assign \$149  = $signed(\$147 ) + $signed(\$148 );
   assign \$150  = ~ o__valid;
   assign \$151  = \$150  | o__ready;
-  assign \$152  = ~ o__valid;
-  assign \$153  = \$152  | o__ready;
-  assign \$154  = v4 & last4;
+  assign \$152  = $signed(prod5_0_r) + $signed(prod5_1_r);
+  assign \$153  = $signed(prod5_2_r) + $signed(prod5_3_r);
+  assign \$154  = $signed(\$152 ) + $signed(\$153 );
   assign \$155  = ~ o__valid;
   assign \$156  = \$155  | o__ready;
-  assign \$157  = \$156  & v4;
-  assign \$158  = ~ o__valid;
-  assign \$159  = \$158  | o__ready;
-  assign \$160  = \$159  & v4;
-  assign \$161  = ~ o__valid;
-  assign \$162  = \$161  | o__ready;
-  assign \$163  = \$162  & v4;
-  assign \$164  = ~ o__valid;
-  assign \$165  = \$164  | o__ready;
-  assign \$166  = \$165  & v4;
+  assign \$157  = $signed(prod6_0_r) + $signed(prod6_1_r);
+  assign \$158  = $signed(prod6_2_r) + $signed(prod6_3_r);
+  assign \$159  = $signed(\$157 ) + $signed(\$158 );
+  assign \$160  = ~ o__valid;
+  assign \$161  = \$160  | o__ready;
+  assign \$162  = $signed(prod7_0_r) + $signed(prod7_1_r);
+  assign \$163  = $signed(prod7_2_r) + $signed(prod7_3_r);
+  assign \$164  = $signed(\$162 ) + $signed(\$163 );
+  assign \$165  = ~ o__valid;
+  assign \$166  = \$165  | o__ready;
   assign \$167  = ~ o__valid;
   assign \$168  = \$167  | o__ready;
-  assign \$169  = \$168  & v4;
-  assign \$170  = ~ o__valid;
-  assign \$171  = \$170  | o__ready;
-  assign \$172  = \$171  & v4;
+  assign \$169  = ~ o__valid;
+  assign \$170  = \$169  | o__ready;
+  assign \$171  = ~ o__valid;
+  assign \$172  = \$171  | o__ready;
   assign \$173  = ~ o__valid;
   assign \$174  = \$173  | o__ready;
-  assign \$175  = \$174  & v4;
+  assign \$175  = v5 & last5;
   assign \$176  = ~ o__valid;
   assign \$177  = \$176  | o__ready;
-  assign \$178  = \$177  & v4;
+  assign \$178  = \$177  & v5;
+  assign \$179  = ~ o__valid;
+  assign \$180  = \$179  | o__ready;
+  assign \$181  = \$180  & v5;
+  assign \$182  = ~ o__valid;
+  assign \$183  = \$182  | o__ready;
+  assign \$184  = \$183  & v5;
+  assign \$185  = ~ o__valid;
+  assign \$186  = \$185  | o__ready;
+  assign \$187  = \$186  & v5;
+  assign \$188  = ~ o__valid;
+  assign \$189  = \$188  | o__ready;
+  assign \$190  = \$189  & v5;
+  assign \$191  = ~ o__valid;
+  assign \$192  = \$191  | o__ready;
+  assign \$193  = \$192  & v5;
+  assign \$194  = ~ o__valid;
+  assign \$195  = \$194  | o__ready;
+  assign \$196  = \$195  & v5;
+  assign \$197  = ~ o__valid;
+  assign \$198  = \$197  | o__ready;
+  assign \$199  = \$198  & v5;
+  assign \$200  = ~ o__valid;
+  assign \$201  = \$200  | o__ready;
+  assign i__ready = \$201  & reads_input_t;
+  assign \$202  = ~ o__valid;
+  assign \$203  = \$202  | o__ready;
+  assign \$204  = ~ reads_input_t;
+  assign \$205  = i__valid | \$204 ;
+  assign issue = \$203  & \$205 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$206  = ~ o__valid;
+  assign rport__en = \$206  | o__ready;
+  assign \$207  = ~ o__valid;
+  assign wrom__en = \$207  | o__ready;
+  assign \$209  = first5 ? \$208  : acc0;
+  assign \$210  = $signed(\$209 ) + $signed(sum0_s0_0);
+  assign \$212  = first5 ? \$211  : acc1;
+  assign \$213  = $signed(\$212 ) + $signed(sum1_s0_0);
+  assign \$215  = first5 ? \$214  : acc2;
+  assign \$216  = $signed(\$215 ) + $signed(sum2_s0_0);
+  assign \$218  = first5 ? \$217  : acc3;
+  assign \$219  = $signed(\$218 ) + $signed(sum3_s0_0);
+  assign \$221  = first5 ? \$220  : acc4;
+  assign \$222  = $signed(\$221 ) + $signed(sum4_s0_0);
+  assign \$224  = first5 ? \$223  : acc5;
+  assign \$225  = $signed(\$224 ) + $signed(sum5_s0_0);
+  assign \$227  = first5 ? \$226  : acc6;
+  assign \$228  = $signed(\$227 ) + $signed(sum6_s0_0);
+  assign \$230  = first5 ? \$229  : acc7;
+  assign \$231  = $signed(\$230 ) + $signed(sum7_s0_0);
   always @(posedge clk)
-    t <= \$179 ;
+    nf_t <= \$232 ;
   always @(posedge clk)
-    x_reg <= \$180 ;
+    sf_t <= \$233 ;
   always @(posedge clk)
-    from_input <= \$181 ;
+    reads_input_t <= \$234 ;
   always @(posedge clk)
-    v1 <= \$182 ;
+    first_t <= \$235 ;
   always @(posedge clk)
-    first1 <= \$183 ;
+    last_t <= \$236 ;
   always @(posedge clk)
-    last1 <= \$184 ;
+    t <= \$237 ;
   always @(posedge clk)
-    nf1 <= \$185 ;
+    x_reg <= \$238 ;
   always @(posedge clk)
-    xoff0 <= \$186 ;
+    from_input <= \$239 ;
   always @(posedge clk)
-    xoff1 <= \$187 ;
+    v1 <= \$240 ;
   always @(posedge clk)
-    xoff2 <= \$188 ;
+    first1 <= \$241 ;
   always @(posedge clk)
-    xoff3 <= \$189 ;
+    last1 <= \$242 ;
   always @(posedge clk)
-    w0_0 <= \$190 ;
+    nf1 <= \$243 ;
   always @(posedge clk)
-    w0_1 <= \$191 ;
+    xoff0_0 <= \$244 ;
   always @(posedge clk)
-    w0_2 <= \$192 ;
+    xoff0_1 <= \$245 ;
   always @(posedge clk)
-    w0_3 <= \$193 ;
+    xoff0_2 <= \$246 ;
   always @(posedge clk)
-    w1_0 <= \$194 ;
+    xoff0_3 <= \$247 ;
   always @(posedge clk)
-    w1_1 <= \$195 ;
+    xoff1_0 <= \$248 ;
   always @(posedge clk)
-    w1_2 <= \$196 ;
+    xoff1_1 <= \$249 ;
   always @(posedge clk)
-    w1_3 <= \$197 ;
+    xoff1_2 <= \$250 ;
   always @(posedge clk)
-    w2_0 <= \$198 ;
+    xoff1_3 <= \$251 ;
   always @(posedge clk)
-    w2_1 <= \$199 ;
+    xoff2_0 <= \$252 ;
   always @(posedge clk)
-    w2_2 <= \$200 ;
+    xoff2_1 <= \$253 ;
   always @(posedge clk)
-    w2_3 <= \$201 ;
+    xoff2_2 <= \$254 ;
   always @(posedge clk)
-    w3_0 <= \$202 ;
+    xoff2_3 <= \$255 ;
   always @(posedge clk)
-    w3_1 <= \$203 ;
+    xoff3_0 <= \$256 ;
   always @(posedge clk)
-    w3_2 <= \$204 ;
+    xoff3_1 <= \$257 ;
   always @(posedge clk)
-    w3_3 <= \$205 ;
+    xoff3_2 <= \$258 ;
   always @(posedge clk)
-    w4_0 <= \$206 ;
+    xoff3_3 <= \$259 ;
   always @(posedge clk)
-    w4_1 <= \$207 ;
+    xoff4_0 <= \$260 ;
   always @(posedge clk)
-    w4_2 <= \$208 ;
+    xoff4_1 <= \$261 ;
   always @(posedge clk)
-    w4_3 <= \$209 ;
+    xoff4_2 <= \$262 ;
   always @(posedge clk)
-    w5_0 <= \$210 ;
+    xoff4_3 <= \$263 ;
   always @(posedge clk)
-    w5_1 <= \$211 ;
+    xoff5_0 <= \$264 ;
   always @(posedge clk)
-    w5_2 <= \$212 ;
+    xoff5_1 <= \$265 ;
   always @(posedge clk)
-    w5_3 <= \$213 ;
+    xoff5_2 <= \$266 ;
   always @(posedge clk)
-    w6_0 <= \$214 ;
+    xoff5_3 <= \$267 ;
   always @(posedge clk)
-    w6_1 <= \$215 ;
+    xoff6_0 <= \$268 ;
   always @(posedge clk)
-    w6_2 <= \$216 ;
+    xoff6_1 <= \$269 ;
   always @(posedge clk)
-    w6_3 <= \$217 ;
+    xoff6_2 <= \$270 ;
   always @(posedge clk)
-    w7_0 <= \$218 ;
+    xoff6_3 <= \$271 ;
   always @(posedge clk)
-    w7_1 <= \$219 ;
+    xoff7_0 <= \$272 ;
   always @(posedge clk)
-    w7_2 <= \$220 ;
+    xoff7_1 <= \$273 ;
   always @(posedge clk)
-    w7_3 <= \$221 ;
+    xoff7_2 <= \$274 ;
   always @(posedge clk)
-    prod0_0 <= \$222 ;
+    xoff7_3 <= \$275 ;
   always @(posedge clk)
-    prod0_1 <= \$223 ;
+    w0_0 <= \$276 ;
   always @(posedge clk)
-    prod0_2 <= \$224 ;
+    w0_1 <= \$277 ;
   always @(posedge clk)
-    prod0_3 <= \$225 ;
+    w0_2 <= \$278 ;
   always @(posedge clk)
-    prod1_0 <= \$226 ;
+    w0_3 <= \$279 ;
   always @(posedge clk)
-    prod1_1 <= \$227 ;
+    w1_0 <= \$280 ;
   always @(posedge clk)
-    prod1_2 <= \$228 ;
+    w1_1 <= \$281 ;
   always @(posedge clk)
-    prod1_3 <= \$229 ;
+    w1_2 <= \$282 ;
   always @(posedge clk)
-    prod2_0 <= \$230 ;
+    w1_3 <= \$283 ;
   always @(posedge clk)
-    prod2_1 <= \$231 ;
+    w2_0 <= \$284 ;
   always @(posedge clk)
-    prod2_2 <= \$232 ;
+    w2_1 <= \$285 ;
   always @(posedge clk)
-    prod2_3 <= \$233 ;
+    w2_2 <= \$286 ;
   always @(posedge clk)
-    prod3_0 <= \$234 ;
+    w2_3 <= \$287 ;
   always @(posedge clk)
-    prod3_1 <= \$235 ;
+    w3_0 <= \$288 ;
   always @(posedge clk)
-    prod3_2 <= \$236 ;
+    w3_1 <= \$289 ;
   always @(posedge clk)
-    prod3_3 <= \$237 ;
+    w3_2 <= \$290 ;
   always @(posedge clk)
-    prod4_0 <= \$238 ;
+    w3_3 <= \$291 ;
   always @(posedge clk)
-    prod4_1 <= \$239 ;
+    w4_0 <= \$292 ;
   always @(posedge clk)
-    prod4_2 <= \$240 ;
+    w4_1 <= \$293 ;
   always @(posedge clk)
-    prod4_3 <= \$241 ;
+    w4_2 <= \$294 ;
   always @(posedge clk)
-    prod5_0 <= \$242 ;
+    w4_3 <= \$295 ;
   always @(posedge clk)
-    prod5_1 <= \$243 ;
+    w5_0 <= \$296 ;
   always @(posedge clk)
-    prod5_2 <= \$244 ;
+    w5_1 <= \$297 ;
   always @(posedge clk)
-    prod5_3 <= \$245 ;
+    w5_2 <= \$298 ;
   always @(posedge clk)
-    prod6_0 <= \$246 ;
+    w5_3 <= \$299 ;
   always @(posedge clk)
-    prod6_1 <= \$247 ;
+    w6_0 <= \$300 ;
   always @(posedge clk)
-    prod6_2 <= \$248 ;
+    w6_1 <= \$301 ;
   always @(posedge clk)
-    prod6_3 <= \$249 ;
+    w6_2 <= \$302 ;
   always @(posedge clk)
-    prod7_0 <= \$250 ;
+    w6_3 <= \$303 ;
   always @(posedge clk)
-    prod7_1 <= \$251 ;
+    w7_0 <= \$304 ;
   always @(posedge clk)
-    prod7_2 <= \$252 ;
+    w7_1 <= \$305 ;
   always @(posedge clk)
-    prod7_3 <= \$253 ;
+    w7_2 <= \$306 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$254 ;
+    w7_3 <= \$307 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$255 ;
+    prod0_0 <= \$308 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$256 ;
+    prod0_1 <= \$309 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$257 ;
+    prod0_2 <= \$310 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$258 ;
+    prod0_3 <= \$311 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$259 ;
+    prod1_0 <= \$312 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$260 ;
+    prod1_1 <= \$313 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$261 ;
+    prod1_2 <= \$314 ;
   always @(posedge clk)
-    v2 <= \$262 ;
+    prod1_3 <= \$315 ;
   always @(posedge clk)
-    first2 <= \$263 ;
+    prod2_0 <= \$316 ;
   always @(posedge clk)
-    last2 <= \$264 ;
+    prod2_1 <= \$317 ;
   always @(posedge clk)
-    nf2 <= \$265 ;
+    prod2_2 <= \$318 ;
   always @(posedge clk)
-    v3 <= \$266 ;
+    prod2_3 <= \$319 ;
   always @(posedge clk)
-    first3 <= \$267 ;
+    prod3_0 <= \$320 ;
   always @(posedge clk)
-    last3 <= \$268 ;
+    prod3_1 <= \$321 ;
   always @(posedge clk)
-    nf3 <= \$269 ;
+    prod3_2 <= \$322 ;
   always @(posedge clk)
-    v4 <= \$270 ;
+    prod3_3 <= \$323 ;
   always @(posedge clk)
-    first4 <= \$271 ;
+    prod4_0 <= \$324 ;
   always @(posedge clk)
-    last4 <= \$272 ;
+    prod4_1 <= \$325 ;
   always @(posedge clk)
-    nf4 <= \$273 ;
+    prod4_2 <= \$326 ;
   always @(posedge clk)
-    o__valid <= \$274 ;
+    prod4_3 <= \$327 ;
   always @(posedge clk)
-    acc0 <= \$275 ;
+    prod5_0 <= \$328 ;
   always @(posedge clk)
-    o__payload <= \$276 ;
+    prod5_1 <= \$329 ;
   always @(posedge clk)
-    acc1 <= \$277 ;
+    prod5_2 <= \$330 ;
   always @(posedge clk)
-    acc2 <= \$278 ;
+    prod5_3 <= \$331 ;
   always @(posedge clk)
-    acc3 <= \$279 ;
+    prod6_0 <= \$332 ;
   always @(posedge clk)
-    acc4 <= \$280 ;
+    prod6_1 <= \$333 ;
   always @(posedge clk)
-    acc5 <= \$281 ;
+    prod6_2 <= \$334 ;
   always @(posedge clk)
-    acc6 <= \$282 ;
+    prod6_3 <= \$335 ;
   always @(posedge clk)
-    acc7 <= \$283 ;
+    prod7_0 <= \$336 ;
+  always @(posedge clk)
+    prod7_1 <= \$337 ;
+  always @(posedge clk)
+    prod7_2 <= \$338 ;
+  always @(posedge clk)
+    prod7_3 <= \$339 ;
+  always @(posedge clk)
+    prod0_0_r <= \$340 ;
+  always @(posedge clk)
+    prod0_1_r <= \$341 ;
+  always @(posedge clk)
+    prod0_2_r <= \$342 ;
+  always @(posedge clk)
+    prod0_3_r <= \$343 ;
+  always @(posedge clk)
+    prod1_0_r <= \$344 ;
+  always @(posedge clk)
+    prod1_1_r <= \$345 ;
+  always @(posedge clk)
+    prod1_2_r <= \$346 ;
+  always @(posedge clk)
+    prod1_3_r <= \$347 ;
+  always @(posedge clk)
+    prod2_0_r <= \$348 ;
+  always @(posedge clk)
+    prod2_1_r <= \$349 ;
+  always @(posedge clk)
+    prod2_2_r <= \$350 ;
+  always @(posedge clk)
+    prod2_3_r <= \$351 ;
+  always @(posedge clk)
+    prod3_0_r <= \$352 ;
+  always @(posedge clk)
+    prod3_1_r <= \$353 ;
+  always @(posedge clk)
+    prod3_2_r <= \$354 ;
+  always @(posedge clk)
+    prod3_3_r <= \$355 ;
+  always @(posedge clk)
+    prod4_0_r <= \$356 ;
+  always @(posedge clk)
+    prod4_1_r <= \$357 ;
+  always @(posedge clk)
+    prod4_2_r <= \$358 ;
+  always @(posedge clk)
+    prod4_3_r <= \$359 ;
+  always @(posedge clk)
+    prod5_0_r <= \$360 ;
+  always @(posedge clk)
+    prod5_1_r <= \$361 ;
+  always @(posedge clk)
+    prod5_2_r <= \$362 ;
+  always @(posedge clk)
+    prod5_3_r <= \$363 ;
+  always @(posedge clk)
+    prod6_0_r <= \$364 ;
+  always @(posedge clk)
+    prod6_1_r <= \$365 ;
+  always @(posedge clk)
+    prod6_2_r <= \$366 ;
+  always @(posedge clk)
+    prod6_3_r <= \$367 ;
+  always @(posedge clk)
+    prod7_0_r <= \$368 ;
+  always @(posedge clk)
+    prod7_1_r <= \$369 ;
+  always @(posedge clk)
+    prod7_2_r <= \$370 ;
+  always @(posedge clk)
+    prod7_3_r <= \$371 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$372 ;
+  always @(posedge clk)
+    sum1_s0_0 <= \$373 ;
+  always @(posedge clk)
+    sum2_s0_0 <= \$374 ;
+  always @(posedge clk)
+    sum3_s0_0 <= \$375 ;
+  always @(posedge clk)
+    sum4_s0_0 <= \$376 ;
+  always @(posedge clk)
+    sum5_s0_0 <= \$377 ;
+  always @(posedge clk)
+    sum6_s0_0 <= \$378 ;
+  always @(posedge clk)
+    sum7_s0_0 <= \$379 ;
+  always @(posedge clk)
+    v2 <= \$380 ;
+  always @(posedge clk)
+    first2 <= \$381 ;
+  always @(posedge clk)
+    last2 <= \$382 ;
+  always @(posedge clk)
+    nf2 <= \$383 ;
+  always @(posedge clk)
+    v3 <= \$384 ;
+  always @(posedge clk)
+    first3 <= \$385 ;
+  always @(posedge clk)
+    last3 <= \$386 ;
+  always @(posedge clk)
+    nf3 <= \$387 ;
+  always @(posedge clk)
+    v4 <= \$388 ;
+  always @(posedge clk)
+    first4 <= \$389 ;
+  always @(posedge clk)
+    last4 <= \$390 ;
+  always @(posedge clk)
+    nf4 <= \$391 ;
+  always @(posedge clk)
+    v5 <= \$392 ;
+  always @(posedge clk)
+    first5 <= \$393 ;
+  always @(posedge clk)
+    last5 <= \$394 ;
+  always @(posedge clk)
+    nf5 <= \$395 ;
+  always @(posedge clk)
+    o__valid <= \$396 ;
+  always @(posedge clk)
+    acc0 <= \$397 ;
+  always @(posedge clk)
+    o__payload <= \$398 ;
+  always @(posedge clk)
+    acc1 <= \$399 ;
+  always @(posedge clk)
+    acc2 <= \$400 ;
+  always @(posedge clk)
+    acc3 <= \$401 ;
+  always @(posedge clk)
+    acc4 <= \$402 ;
+  always @(posedge clk)
+    acc5 <= \$403 ;
+  always @(posedge clk)
+    acc6 <= \$404 ;
+  always @(posedge clk)
+    acc7 <= \$405 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3  = 2'h0;
+    \$1  = 2'h0;
     casez (t)
       6'h00:
-          \$3  = 2'h0;
+          \$1  = 2'h0;
       6'h01:
-          \$3  = 2'h0;
+          \$1  = 2'h0;
       6'h02:
-          \$3  = 2'h0;
+          \$1  = 2'h0;
       6'h03:
-          \$3  = 2'h0;
+          \$1  = 2'h0;
       6'h04:
-          \$3  = 2'h0;
+          \$1  = 2'h0;
       6'h05:
-          \$3  = 2'h0;
+          \$1  = 2'h0;
       6'h06:
-          \$3  = 2'h0;
+          \$1  = 2'h0;
       6'h07:
-          \$3  = 2'h0;
+          \$1  = 2'h0;
       6'h08:
-          \$3  = 2'h0;
+          \$1  = 2'h0;
       6'h09:
-          \$3  = 2'h0;
+          \$1  = 2'h0;
       6'h0a:
-          \$3  = 2'h0;
+          \$1  = 2'h0;
       6'h0b:
-          \$3  = 2'h0;
+          \$1  = 2'h1;
       6'h0c:
-          \$3  = 2'h1;
+          \$1  = 2'h1;
       6'h0d:
-          \$3  = 2'h1;
+          \$1  = 2'h1;
       6'h0e:
-          \$3  = 2'h1;
+          \$1  = 2'h1;
       6'h0f:
-          \$3  = 2'h1;
+          \$1  = 2'h1;
       6'h10:
-          \$3  = 2'h1;
+          \$1  = 2'h1;
       6'h11:
-          \$3  = 2'h1;
+          \$1  = 2'h1;
       6'h12:
-          \$3  = 2'h1;
+          \$1  = 2'h1;
       6'h13:
-          \$3  = 2'h1;
+          \$1  = 2'h1;
       6'h14:
-          \$3  = 2'h1;
+          \$1  = 2'h1;
       6'h15:
-          \$3  = 2'h1;
+          \$1  = 2'h1;
       6'h16:
-          \$3  = 2'h1;
+          \$1  = 2'h1;
       6'h17:
-          \$3  = 2'h1;
+          \$1  = 2'h2;
       6'h18:
-          \$3  = 2'h2;
+          \$1  = 2'h2;
       6'h19:
-          \$3  = 2'h2;
+          \$1  = 2'h2;
       6'h1a:
-          \$3  = 2'h2;
+          \$1  = 2'h2;
       6'h1b:
-          \$3  = 2'h2;
+          \$1  = 2'h2;
       6'h1c:
-          \$3  = 2'h2;
+          \$1  = 2'h2;
       6'h1d:
-          \$3  = 2'h2;
+          \$1  = 2'h2;
       6'h1e:
-          \$3  = 2'h2;
+          \$1  = 2'h2;
       6'h1f:
-          \$3  = 2'h2;
+          \$1  = 2'h2;
       6'h20:
-          \$3  = 2'h2;
+          \$1  = 2'h2;
       6'h21:
-          \$3  = 2'h2;
+          \$1  = 2'h2;
       6'h22:
-          \$3  = 2'h2;
+          \$1  = 2'h2;
       6'h23:
-          \$3  = 2'h2;
+          \$1  = 2'h3;
       6'h24:
-          \$3  = 2'h3;
+          \$1  = 2'h3;
       6'h25:
-          \$3  = 2'h3;
+          \$1  = 2'h3;
       6'h26:
-          \$3  = 2'h3;
+          \$1  = 2'h3;
       6'h27:
-          \$3  = 2'h3;
+          \$1  = 2'h3;
       6'h28:
-          \$3  = 2'h3;
+          \$1  = 2'h3;
       6'h29:
-          \$3  = 2'h3;
+          \$1  = 2'h3;
       6'h2a:
-          \$3  = 2'h3;
+          \$1  = 2'h3;
       6'h2b:
-          \$3  = 2'h3;
+          \$1  = 2'h3;
       6'h2c:
-          \$3  = 2'h3;
+          \$1  = 2'h3;
       6'h2d:
-          \$3  = 2'h3;
+          \$1  = 2'h3;
       6'h2e:
-          \$3  = 2'h3;
+          \$1  = 2'h3;
       6'h2f:
-          \$3  = 2'h3;
+          \$1  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$7  = 2'h0;
+    \$2  = 4'h0;
     casez (t)
       6'h00:
-          \$7  = 2'h0;
+          \$2  = 4'h1;
       6'h01:
-          \$7  = 2'h0;
+          \$2  = 4'h2;
       6'h02:
-          \$7  = 2'h0;
+          \$2  = 4'h3;
       6'h03:
-          \$7  = 2'h0;
+          \$2  = 4'h4;
       6'h04:
-          \$7  = 2'h0;
+          \$2  = 4'h5;
       6'h05:
-          \$7  = 2'h0;
+          \$2  = 4'h6;
       6'h06:
-          \$7  = 2'h0;
+          \$2  = 4'h7;
       6'h07:
-          \$7  = 2'h0;
+          \$2  = 4'h8;
       6'h08:
-          \$7  = 2'h0;
+          \$2  = 4'h9;
       6'h09:
-          \$7  = 2'h0;
+          \$2  = 4'ha;
       6'h0a:
-          \$7  = 2'h0;
+          \$2  = 4'hb;
       6'h0b:
-          \$7  = 2'h0;
+          \$2  = 4'h0;
       6'h0c:
-          \$7  = 2'h1;
+          \$2  = 4'h1;
       6'h0d:
-          \$7  = 2'h1;
+          \$2  = 4'h2;
       6'h0e:
-          \$7  = 2'h1;
+          \$2  = 4'h3;
       6'h0f:
-          \$7  = 2'h1;
+          \$2  = 4'h4;
       6'h10:
-          \$7  = 2'h1;
+          \$2  = 4'h5;
       6'h11:
-          \$7  = 2'h1;
+          \$2  = 4'h6;
       6'h12:
-          \$7  = 2'h1;
+          \$2  = 4'h7;
       6'h13:
-          \$7  = 2'h1;
+          \$2  = 4'h8;
       6'h14:
-          \$7  = 2'h1;
+          \$2  = 4'h9;
       6'h15:
-          \$7  = 2'h1;
+          \$2  = 4'ha;
       6'h16:
-          \$7  = 2'h1;
+          \$2  = 4'hb;
       6'h17:
-          \$7  = 2'h1;
+          \$2  = 4'h0;
       6'h18:
-          \$7  = 2'h2;
+          \$2  = 4'h1;
       6'h19:
-          \$7  = 2'h2;
+          \$2  = 4'h2;
       6'h1a:
-          \$7  = 2'h2;
+          \$2  = 4'h3;
       6'h1b:
-          \$7  = 2'h2;
+          \$2  = 4'h4;
       6'h1c:
-          \$7  = 2'h2;
+          \$2  = 4'h5;
       6'h1d:
-          \$7  = 2'h2;
+          \$2  = 4'h6;
       6'h1e:
-          \$7  = 2'h2;
+          \$2  = 4'h7;
       6'h1f:
-          \$7  = 2'h2;
+          \$2  = 4'h8;
       6'h20:
-          \$7  = 2'h2;
+          \$2  = 4'h9;
       6'h21:
-          \$7  = 2'h2;
+          \$2  = 4'ha;
       6'h22:
-          \$7  = 2'h2;
+          \$2  = 4'hb;
       6'h23:
-          \$7  = 2'h2;
+          \$2  = 4'h0;
       6'h24:
-          \$7  = 2'h3;
+          \$2  = 4'h1;
       6'h25:
-          \$7  = 2'h3;
+          \$2  = 4'h2;
       6'h26:
-          \$7  = 2'h3;
+          \$2  = 4'h3;
       6'h27:
-          \$7  = 2'h3;
+          \$2  = 4'h4;
       6'h28:
-          \$7  = 2'h3;
+          \$2  = 4'h5;
       6'h29:
-          \$7  = 2'h3;
+          \$2  = 4'h6;
       6'h2a:
-          \$7  = 2'h3;
+          \$2  = 4'h7;
       6'h2b:
-          \$7  = 2'h3;
+          \$2  = 4'h8;
       6'h2c:
-          \$7  = 2'h3;
+          \$2  = 4'h9;
       6'h2d:
-          \$7  = 2'h3;
+          \$2  = 4'ha;
       6'h2e:
-          \$7  = 2'h3;
+          \$2  = 4'hb;
       6'h2f:
-          \$7  = 2'h3;
+          \$2  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$12  = 2'h0;
+    \$3  = 1'h0;
     casez (t)
       6'h00:
-          \$12  = 2'h0;
+          \$3  = 1'h1;
       6'h01:
-          \$12  = 2'h0;
+          \$3  = 1'h1;
       6'h02:
-          \$12  = 2'h0;
+          \$3  = 1'h1;
       6'h03:
-          \$12  = 2'h0;
+          \$3  = 1'h1;
       6'h04:
-          \$12  = 2'h0;
+          \$3  = 1'h1;
       6'h05:
-          \$12  = 2'h0;
+          \$3  = 1'h1;
       6'h06:
-          \$12  = 2'h0;
+          \$3  = 1'h1;
       6'h07:
-          \$12  = 2'h0;
+          \$3  = 1'h1;
       6'h08:
-          \$12  = 2'h0;
+          \$3  = 1'h1;
       6'h09:
-          \$12  = 2'h0;
+          \$3  = 1'h1;
       6'h0a:
-          \$12  = 2'h0;
+          \$3  = 1'h1;
       6'h0b:
-          \$12  = 2'h0;
+          \$3  = 1'h0;
       6'h0c:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h0d:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h0e:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h0f:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h10:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h11:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h12:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h13:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h14:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h15:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h16:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h17:
-          \$12  = 2'h1;
+          \$3  = 1'h0;
       6'h18:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h19:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h1a:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h1b:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h1c:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h1d:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h1e:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h1f:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h20:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h21:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h22:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h23:
-          \$12  = 2'h2;
+          \$3  = 1'h0;
       6'h24:
-          \$12  = 2'h3;
+          \$3  = 1'h0;
       6'h25:
-          \$12  = 2'h3;
+          \$3  = 1'h0;
       6'h26:
-          \$12  = 2'h3;
+          \$3  = 1'h0;
       6'h27:
-          \$12  = 2'h3;
+          \$3  = 1'h0;
       6'h28:
-          \$12  = 2'h3;
+          \$3  = 1'h0;
       6'h29:
-          \$12  = 2'h3;
+          \$3  = 1'h0;
       6'h2a:
-          \$12  = 2'h3;
+          \$3  = 1'h0;
       6'h2b:
-          \$12  = 2'h3;
+          \$3  = 1'h0;
       6'h2c:
-          \$12  = 2'h3;
+          \$3  = 1'h0;
       6'h2d:
-          \$12  = 2'h3;
+          \$3  = 1'h0;
       6'h2e:
-          \$12  = 2'h3;
+          \$3  = 1'h0;
       6'h2f:
-          \$12  = 2'h3;
+          \$3  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$signature__addr  = 4'h0;
+    \$4  = 1'h0;
     casez (t)
       6'h00:
-          \$signature__addr  = 4'h0;
+          \$4  = 1'h0;
       6'h01:
-          \$signature__addr  = 4'h1;
+          \$4  = 1'h0;
       6'h02:
-          \$signature__addr  = 4'h2;
+          \$4  = 1'h0;
       6'h03:
-          \$signature__addr  = 4'h3;
+          \$4  = 1'h0;
       6'h04:
-          \$signature__addr  = 4'h4;
+          \$4  = 1'h0;
       6'h05:
-          \$signature__addr  = 4'h5;
+          \$4  = 1'h0;
       6'h06:
-          \$signature__addr  = 4'h6;
+          \$4  = 1'h0;
       6'h07:
-          \$signature__addr  = 4'h7;
+          \$4  = 1'h0;
       6'h08:
-          \$signature__addr  = 4'h8;
+          \$4  = 1'h0;
       6'h09:
-          \$signature__addr  = 4'h9;
+          \$4  = 1'h0;
       6'h0a:
-          \$signature__addr  = 4'ha;
+          \$4  = 1'h0;
       6'h0b:
-          \$signature__addr  = 4'hb;
+          \$4  = 1'h1;
       6'h0c:
-          \$signature__addr  = 4'h0;
+          \$4  = 1'h0;
       6'h0d:
-          \$signature__addr  = 4'h1;
+          \$4  = 1'h0;
       6'h0e:
-          \$signature__addr  = 4'h2;
+          \$4  = 1'h0;
       6'h0f:
-          \$signature__addr  = 4'h3;
+          \$4  = 1'h0;
       6'h10:
-          \$signature__addr  = 4'h4;
+          \$4  = 1'h0;
       6'h11:
-          \$signature__addr  = 4'h5;
+          \$4  = 1'h0;
       6'h12:
-          \$signature__addr  = 4'h6;
+          \$4  = 1'h0;
       6'h13:
-          \$signature__addr  = 4'h7;
+          \$4  = 1'h0;
       6'h14:
-          \$signature__addr  = 4'h8;
+          \$4  = 1'h0;
       6'h15:
-          \$signature__addr  = 4'h9;
+          \$4  = 1'h0;
       6'h16:
-          \$signature__addr  = 4'ha;
+          \$4  = 1'h0;
       6'h17:
-          \$signature__addr  = 4'hb;
+          \$4  = 1'h1;
       6'h18:
-          \$signature__addr  = 4'h0;
+          \$4  = 1'h0;
       6'h19:
-          \$signature__addr  = 4'h1;
+          \$4  = 1'h0;
       6'h1a:
-          \$signature__addr  = 4'h2;
+          \$4  = 1'h0;
       6'h1b:
-          \$signature__addr  = 4'h3;
+          \$4  = 1'h0;
       6'h1c:
-          \$signature__addr  = 4'h4;
+          \$4  = 1'h0;
       6'h1d:
-          \$signature__addr  = 4'h5;
+          \$4  = 1'h0;
       6'h1e:
-          \$signature__addr  = 4'h6;
+          \$4  = 1'h0;
       6'h1f:
-          \$signature__addr  = 4'h7;
+          \$4  = 1'h0;
       6'h20:
-          \$signature__addr  = 4'h8;
+          \$4  = 1'h0;
       6'h21:
-          \$signature__addr  = 4'h9;
+          \$4  = 1'h0;
       6'h22:
-          \$signature__addr  = 4'ha;
+          \$4  = 1'h0;
       6'h23:
-          \$signature__addr  = 4'hb;
+          \$4  = 1'h1;
       6'h24:
-          \$signature__addr  = 4'h0;
+          \$4  = 1'h0;
       6'h25:
-          \$signature__addr  = 4'h1;
+          \$4  = 1'h0;
       6'h26:
-          \$signature__addr  = 4'h2;
+          \$4  = 1'h0;
       6'h27:
-          \$signature__addr  = 4'h3;
+          \$4  = 1'h0;
       6'h28:
-          \$signature__addr  = 4'h4;
+          \$4  = 1'h0;
       6'h29:
-          \$signature__addr  = 4'h5;
+          \$4  = 1'h0;
       6'h2a:
-          \$signature__addr  = 4'h6;
+          \$4  = 1'h0;
       6'h2b:
-          \$signature__addr  = 4'h7;
+          \$4  = 1'h0;
       6'h2c:
-          \$signature__addr  = 4'h8;
+          \$4  = 1'h0;
       6'h2d:
-          \$signature__addr  = 4'h9;
+          \$4  = 1'h0;
       6'h2e:
-          \$signature__addr  = 4'ha;
+          \$4  = 1'h0;
       6'h2f:
-          \$signature__addr  = 4'hb;
+          \$4  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    rport__addr = 4'h0;
+    \$5  = 1'h0;
     casez (t)
       6'h00:
-          rport__addr = 4'h0;
+          \$5  = 1'h0;
       6'h01:
-          rport__addr = 4'h1;
+          \$5  = 1'h0;
       6'h02:
-          rport__addr = 4'h2;
+          \$5  = 1'h0;
       6'h03:
-          rport__addr = 4'h3;
+          \$5  = 1'h0;
       6'h04:
-          rport__addr = 4'h4;
+          \$5  = 1'h0;
       6'h05:
-          rport__addr = 4'h5;
+          \$5  = 1'h0;
       6'h06:
-          rport__addr = 4'h6;
+          \$5  = 1'h0;
       6'h07:
-          rport__addr = 4'h7;
+          \$5  = 1'h0;
       6'h08:
-          rport__addr = 4'h8;
+          \$5  = 1'h0;
       6'h09:
-          rport__addr = 4'h9;
+          \$5  = 1'h0;
       6'h0a:
-          rport__addr = 4'ha;
+          \$5  = 1'h1;
       6'h0b:
-          rport__addr = 4'hb;
+          \$5  = 1'h0;
       6'h0c:
-          rport__addr = 4'h0;
+          \$5  = 1'h0;
       6'h0d:
-          rport__addr = 4'h1;
+          \$5  = 1'h0;
       6'h0e:
-          rport__addr = 4'h2;
+          \$5  = 1'h0;
       6'h0f:
-          rport__addr = 4'h3;
+          \$5  = 1'h0;
       6'h10:
-          rport__addr = 4'h4;
+          \$5  = 1'h0;
       6'h11:
-          rport__addr = 4'h5;
+          \$5  = 1'h0;
       6'h12:
-          rport__addr = 4'h6;
+          \$5  = 1'h0;
       6'h13:
-          rport__addr = 4'h7;
+          \$5  = 1'h0;
       6'h14:
-          rport__addr = 4'h8;
+          \$5  = 1'h0;
       6'h15:
-          rport__addr = 4'h9;
+          \$5  = 1'h0;
       6'h16:
-          rport__addr = 4'ha;
+          \$5  = 1'h1;
       6'h17:
-          rport__addr = 4'hb;
+          \$5  = 1'h0;
       6'h18:
-          rport__addr = 4'h0;
+          \$5  = 1'h0;
       6'h19:
-          rport__addr = 4'h1;
+          \$5  = 1'h0;
       6'h1a:
-          rport__addr = 4'h2;
+          \$5  = 1'h0;
       6'h1b:
-          rport__addr = 4'h3;
+          \$5  = 1'h0;
       6'h1c:
-          rport__addr = 4'h4;
+          \$5  = 1'h0;
       6'h1d:
-          rport__addr = 4'h5;
+          \$5  = 1'h0;
       6'h1e:
-          rport__addr = 4'h6;
+          \$5  = 1'h0;
       6'h1f:
-          rport__addr = 4'h7;
+          \$5  = 1'h0;
       6'h20:
-          rport__addr = 4'h8;
+          \$5  = 1'h0;
       6'h21:
-          rport__addr = 4'h9;
+          \$5  = 1'h0;
       6'h22:
-          rport__addr = 4'ha;
+          \$5  = 1'h1;
       6'h23:
-          rport__addr = 4'hb;
+          \$5  = 1'h0;
       6'h24:
-          rport__addr = 4'h0;
+          \$5  = 1'h0;
       6'h25:
-          rport__addr = 4'h1;
+          \$5  = 1'h0;
       6'h26:
-          rport__addr = 4'h2;
+          \$5  = 1'h0;
       6'h27:
-          rport__addr = 4'h3;
+          \$5  = 1'h0;
       6'h28:
-          rport__addr = 4'h4;
+          \$5  = 1'h0;
       6'h29:
-          rport__addr = 4'h5;
+          \$5  = 1'h0;
       6'h2a:
-          rport__addr = 4'h6;
+          \$5  = 1'h0;
       6'h2b:
-          rport__addr = 4'h7;
+          \$5  = 1'h0;
       6'h2c:
-          rport__addr = 4'h8;
+          \$5  = 1'h0;
       6'h2d:
-          rport__addr = 4'h9;
+          \$5  = 1'h0;
       6'h2e:
-          rport__addr = 4'ha;
+          \$5  = 1'h1;
       6'h2f:
-          rport__addr = 4'hb;
+          \$5  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf4)
+    casez (nf5)
       2'h0:
-          \$16  = 23'h000276;
+          \$208  = 23'h000276;
       2'h1:
-          \$16  = 23'h7ff682;
+          \$208  = 23'h7ff682;
       2'h2:
-          \$16  = 23'h7ffd60;
+          \$208  = 23'h7ffd60;
       2'h3:
-          \$16  = 23'h000179;
+          \$208  = 23'h000179;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf4)
+    casez (nf5)
       2'h0:
-          \$19  = 23'h7ffd1b;
+          \$211  = 23'h7ffd1b;
       2'h1:
-          \$19  = 23'h00053e;
+          \$211  = 23'h00053e;
       2'h2:
-          \$19  = 23'h7ff10d;
+          \$211  = 23'h7ff10d;
       2'h3:
-          \$19  = 23'h7fdf88;
+          \$211  = 23'h7fdf88;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf4)
+    casez (nf5)
       2'h0:
-          \$22  = 23'h7ff5f9;
+          \$214  = 23'h7ff5f9;
       2'h1:
-          \$22  = 23'h7fff38;
+          \$214  = 23'h7fff38;
       2'h2:
-          \$22  = 23'h7ff3ef;
+          \$214  = 23'h7ff3ef;
       2'h3:
-          \$22  = 23'h000d7e;
+          \$214  = 23'h000d7e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf4)
+    casez (nf5)
       2'h0:
-          \$25  = 23'h7ff47a;
+          \$217  = 23'h7ff47a;
       2'h1:
-          \$25  = 23'h7ffc38;
+          \$217  = 23'h7ffc38;
       2'h2:
-          \$25  = 23'h7ffe7c;
+          \$217  = 23'h7ffe7c;
       2'h3:
-          \$25  = 23'h7ff3d8;
+          \$217  = 23'h7ff3d8;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf4)
+    casez (nf5)
       2'h0:
-          \$28  = 23'h7feeb8;
+          \$220  = 23'h7feeb8;
       2'h1:
-          \$28  = 23'h7ffbd6;
+          \$220  = 23'h7ffbd6;
       2'h2:
-          \$28  = 23'h00062a;
+          \$220  = 23'h00062a;
       2'h3:
-          \$28  = 23'h7fcb5f;
+          \$220  = 23'h7fcb5f;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf4)
+    casez (nf5)
       2'h0:
-          \$31  = 23'h7fff55;
+          \$223  = 23'h7fff55;
       2'h1:
-          \$31  = 23'h7ff763;
+          \$223  = 23'h7ff763;
       2'h2:
-          \$31  = 23'h000e9b;
+          \$223  = 23'h000e9b;
       2'h3:
-          \$31  = 23'h7ff302;
+          \$223  = 23'h7ff302;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf4)
+    casez (nf5)
       2'h0:
-          \$34  = 23'h7ff3f2;
+          \$226  = 23'h7ff3f2;
       2'h1:
-          \$34  = 23'h7ff237;
+          \$226  = 23'h7ff237;
       2'h2:
-          \$34  = 23'h000366;
+          \$226  = 23'h000366;
       2'h3:
-          \$34  = 23'h7ff902;
+          \$226  = 23'h7ff902;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf4)
+    casez (nf5)
       2'h0:
-          \$37  = 23'h7ff29e;
+          \$229  = 23'h7ff29e;
       2'h1:
-          \$37  = 23'h000053;
+          \$229  = 23'h000053;
       2'h2:
-          \$37  = 23'h000a3f;
+          \$229  = 23'h000a3f;
       2'h3:
-          \$37  = 23'h7fffb4;
+          \$229  = 23'h7fffb4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$42  = 2'h0;
-    casez (t)
-      6'h00:
-          \$42  = 2'h0;
-      6'h01:
-          \$42  = 2'h0;
-      6'h02:
-          \$42  = 2'h0;
-      6'h03:
-          \$42  = 2'h0;
-      6'h04:
-          \$42  = 2'h0;
-      6'h05:
-          \$42  = 2'h0;
-      6'h06:
-          \$42  = 2'h0;
-      6'h07:
-          \$42  = 2'h0;
-      6'h08:
-          \$42  = 2'h0;
-      6'h09:
-          \$42  = 2'h0;
-      6'h0a:
-          \$42  = 2'h0;
-      6'h0b:
-          \$42  = 2'h0;
-      6'h0c:
-          \$42  = 2'h1;
-      6'h0d:
-          \$42  = 2'h1;
-      6'h0e:
-          \$42  = 2'h1;
-      6'h0f:
-          \$42  = 2'h1;
-      6'h10:
-          \$42  = 2'h1;
-      6'h11:
-          \$42  = 2'h1;
-      6'h12:
-          \$42  = 2'h1;
-      6'h13:
-          \$42  = 2'h1;
-      6'h14:
-          \$42  = 2'h1;
-      6'h15:
-          \$42  = 2'h1;
-      6'h16:
-          \$42  = 2'h1;
-      6'h17:
-          \$42  = 2'h1;
-      6'h18:
-          \$42  = 2'h2;
-      6'h19:
-          \$42  = 2'h2;
-      6'h1a:
-          \$42  = 2'h2;
-      6'h1b:
-          \$42  = 2'h2;
-      6'h1c:
-          \$42  = 2'h2;
-      6'h1d:
-          \$42  = 2'h2;
-      6'h1e:
-          \$42  = 2'h2;
-      6'h1f:
-          \$42  = 2'h2;
-      6'h20:
-          \$42  = 2'h2;
-      6'h21:
-          \$42  = 2'h2;
-      6'h22:
-          \$42  = 2'h2;
-      6'h23:
-          \$42  = 2'h2;
-      6'h24:
-          \$42  = 2'h3;
-      6'h25:
-          \$42  = 2'h3;
-      6'h26:
-          \$42  = 2'h3;
-      6'h27:
-          \$42  = 2'h3;
-      6'h28:
-          \$42  = 2'h3;
-      6'h29:
-          \$42  = 2'h3;
-      6'h2a:
-          \$42  = 2'h3;
-      6'h2b:
-          \$42  = 2'h3;
-      6'h2c:
-          \$42  = 2'h3;
-      6'h2d:
-          \$42  = 2'h3;
-      6'h2e:
-          \$42  = 2'h3;
-      6'h2f:
-          \$42  = 2'h3;
-    endcase
-  end
-  always @* begin
+    \$232  = nf_t;
+    if (issue) begin
+      \$232  = \$1 ;
+    end
+    if (rst) begin
+      \$232  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$233  = sf_t;
+    if (issue) begin
+      \$233  = \$2 ;
+    end
+    if (rst) begin
+      \$233  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$234  = reads_input_t;
+    if (issue) begin
+      \$234  = \$3 ;
+    end
+    if (rst) begin
+      \$234  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$235  = first_t;
+    if (issue) begin
+      \$235  = \$4 ;
+    end
+    if (rst) begin
+      \$235  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$236  = last_t;
+    if (issue) begin
+      \$236  = \$5 ;
+    end
+    if (rst) begin
+      \$236  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$237  = t;
+    if (issue) begin
+      \$237  = \$8 [5:0];
+    end
+    if (rst) begin
+      \$237  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$238  = x_reg;
+    if (\$10 ) begin
+      \$238  = i__payload;
+    end
+    if (rst) begin
+      \$238  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$239  = from_input;
+    if (\$10 ) begin
+      \$239  = reads_input_t;
+    end
+    if (rst) begin
+      \$239  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$240  = v1;
+    if (\$10 ) begin
+      \$240  = issue;
+    end
+    if (rst) begin
+      \$240  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$241  = first1;
+    if (\$10 ) begin
+      \$241  = first_t;
+    end
+    if (rst) begin
+      \$241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$242  = last1;
+    if (\$10 ) begin
+      \$242  = last_t;
+    end
+    if (rst) begin
+      \$242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$243  = nf1;
+    if (\$10 ) begin
+      \$243  = nf_t;
+    end
+    if (rst) begin
+      \$243  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$244  = xoff0_0;
+    if (\$12 ) begin
+      \$244  = \$14 ;
+    end
+    if (rst) begin
+      \$244  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$245  = xoff0_1;
+    if (\$12 ) begin
+      \$245  = \$16 ;
+    end
+    if (rst) begin
+      \$245  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$246  = xoff0_2;
+    if (\$12 ) begin
+      \$246  = \$18 ;
+    end
+    if (rst) begin
+      \$246  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$247  = xoff0_3;
+    if (\$12 ) begin
+      \$247  = \$20 ;
+    end
+    if (rst) begin
+      \$247  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$248  = xoff1_0;
+    if (\$12 ) begin
+      \$248  = \$22 ;
+    end
+    if (rst) begin
+      \$248  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$249  = xoff1_1;
+    if (\$12 ) begin
+      \$249  = \$24 ;
+    end
+    if (rst) begin
+      \$249  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$250  = xoff1_2;
+    if (\$12 ) begin
+      \$250  = \$26 ;
+    end
+    if (rst) begin
+      \$250  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$251  = xoff1_3;
+    if (\$12 ) begin
+      \$251  = \$28 ;
+    end
+    if (rst) begin
+      \$251  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$252  = xoff2_0;
+    if (\$12 ) begin
+      \$252  = \$30 ;
+    end
+    if (rst) begin
+      \$252  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$253  = xoff2_1;
+    if (\$12 ) begin
+      \$253  = \$32 ;
+    end
+    if (rst) begin
+      \$253  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$254  = xoff2_2;
+    if (\$12 ) begin
+      \$254  = \$34 ;
+    end
+    if (rst) begin
+      \$254  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$255  = xoff2_3;
+    if (\$12 ) begin
+      \$255  = \$36 ;
+    end
+    if (rst) begin
+      \$255  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$256  = xoff3_0;
+    if (\$12 ) begin
+      \$256  = \$38 ;
+    end
+    if (rst) begin
+      \$256  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$257  = xoff3_1;
+    if (\$12 ) begin
+      \$257  = \$40 ;
+    end
+    if (rst) begin
+      \$257  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$258  = xoff3_2;
+    if (\$12 ) begin
+      \$258  = \$42 ;
+    end
+    if (rst) begin
+      \$258  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$259  = xoff3_3;
+    if (\$12 ) begin
+      \$259  = \$44 ;
+    end
+    if (rst) begin
+      \$259  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$260  = xoff4_0;
+    if (\$12 ) begin
+      \$260  = \$46 ;
+    end
+    if (rst) begin
+      \$260  = 9'h000;
+    end
+  end
+  always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$52  = 2'h0;
-    casez (t)
-      6'h00:
-          \$52  = 2'h0;
-      6'h01:
-          \$52  = 2'h0;
-      6'h02:
-          \$52  = 2'h0;
-      6'h03:
-          \$52  = 2'h0;
-      6'h04:
-          \$52  = 2'h0;
-      6'h05:
-          \$52  = 2'h0;
-      6'h06:
-          \$52  = 2'h0;
-      6'h07:
-          \$52  = 2'h0;
-      6'h08:
-          \$52  = 2'h0;
-      6'h09:
-          \$52  = 2'h0;
-      6'h0a:
-          \$52  = 2'h0;
-      6'h0b:
-          \$52  = 2'h0;
-      6'h0c:
-          \$52  = 2'h1;
-      6'h0d:
-          \$52  = 2'h1;
-      6'h0e:
-          \$52  = 2'h1;
-      6'h0f:
-          \$52  = 2'h1;
-      6'h10:
-          \$52  = 2'h1;
-      6'h11:
-          \$52  = 2'h1;
-      6'h12:
-          \$52  = 2'h1;
-      6'h13:
-          \$52  = 2'h1;
-      6'h14:
-          \$52  = 2'h1;
-      6'h15:
-          \$52  = 2'h1;
-      6'h16:
-          \$52  = 2'h1;
-      6'h17:
-          \$52  = 2'h1;
-      6'h18:
-          \$52  = 2'h2;
-      6'h19:
-          \$52  = 2'h2;
-      6'h1a:
-          \$52  = 2'h2;
-      6'h1b:
-          \$52  = 2'h2;
-      6'h1c:
-          \$52  = 2'h2;
-      6'h1d:
-          \$52  = 2'h2;
-      6'h1e:
-          \$52  = 2'h2;
-      6'h1f:
-          \$52  = 2'h2;
-      6'h20:
-          \$52  = 2'h2;
-      6'h21:
-          \$52  = 2'h2;
-      6'h22:
-          \$52  = 2'h2;
-      6'h23:
-          \$52  = 2'h2;
-      6'h24:
-          \$52  = 2'h3;
-      6'h25:
-          \$52  = 2'h3;
-      6'h26:
-          \$52  = 2'h3;
-      6'h27:
-          \$52  = 2'h3;
-      6'h28:
-          \$52  = 2'h3;
-      6'h29:
-          \$52  = 2'h3;
-      6'h2a:
-          \$52  = 2'h3;
-      6'h2b:
-          \$52  = 2'h3;
-      6'h2c:
-          \$52  = 2'h3;
-      6'h2d:
-          \$52  = 2'h3;
-      6'h2e:
-          \$52  = 2'h3;
-      6'h2f:
-          \$52  = 2'h3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$56  = 2'h0;
-    casez (t)
-      6'h00:
-          \$56  = 2'h0;
-      6'h01:
-          \$56  = 2'h0;
-      6'h02:
-          \$56  = 2'h0;
-      6'h03:
-          \$56  = 2'h0;
-      6'h04:
-          \$56  = 2'h0;
-      6'h05:
-          \$56  = 2'h0;
-      6'h06:
-          \$56  = 2'h0;
-      6'h07:
-          \$56  = 2'h0;
-      6'h08:
-          \$56  = 2'h0;
-      6'h09:
-          \$56  = 2'h0;
-      6'h0a:
-          \$56  = 2'h0;
-      6'h0b:
-          \$56  = 2'h0;
-      6'h0c:
-          \$56  = 2'h1;
-      6'h0d:
-          \$56  = 2'h1;
-      6'h0e:
-          \$56  = 2'h1;
-      6'h0f:
-          \$56  = 2'h1;
-      6'h10:
-          \$56  = 2'h1;
-      6'h11:
-          \$56  = 2'h1;
-      6'h12:
-          \$56  = 2'h1;
-      6'h13:
-          \$56  = 2'h1;
-      6'h14:
-          \$56  = 2'h1;
-      6'h15:
-          \$56  = 2'h1;
-      6'h16:
-          \$56  = 2'h1;
-      6'h17:
-          \$56  = 2'h1;
-      6'h18:
-          \$56  = 2'h2;
-      6'h19:
-          \$56  = 2'h2;
-      6'h1a:
-          \$56  = 2'h2;
-      6'h1b:
-          \$56  = 2'h2;
-      6'h1c:
-          \$56  = 2'h2;
-      6'h1d:
-          \$56  = 2'h2;
-      6'h1e:
-          \$56  = 2'h2;
-      6'h1f:
-          \$56  = 2'h2;
-      6'h20:
-          \$56  = 2'h2;
-      6'h21:
-          \$56  = 2'h2;
-      6'h22:
-          \$56  = 2'h2;
-      6'h23:
-          \$56  = 2'h2;
-      6'h24:
-          \$56  = 2'h3;
-      6'h25:
-          \$56  = 2'h3;
-      6'h26:
-          \$56  = 2'h3;
-      6'h27:
-          \$56  = 2'h3;
-      6'h28:
-          \$56  = 2'h3;
-      6'h29:
-          \$56  = 2'h3;
-      6'h2a:
-          \$56  = 2'h3;
-      6'h2b:
-          \$56  = 2'h3;
-      6'h2c:
-          \$56  = 2'h3;
-      6'h2d:
-          \$56  = 2'h3;
-      6'h2e:
-          \$56  = 2'h3;
-      6'h2f:
-          \$56  = 2'h3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$61  = 1'h0;
-    casez (t)
-      6'h00:
-          \$61  = 1'h1;
-      6'h01:
-          \$61  = 1'h0;
-      6'h02:
-          \$61  = 1'h0;
-      6'h03:
-          \$61  = 1'h0;
-      6'h04:
-          \$61  = 1'h0;
-      6'h05:
-          \$61  = 1'h0;
-      6'h06:
-          \$61  = 1'h0;
-      6'h07:
-          \$61  = 1'h0;
-      6'h08:
-          \$61  = 1'h0;
-      6'h09:
-          \$61  = 1'h0;
-      6'h0a:
-          \$61  = 1'h0;
-      6'h0b:
-          \$61  = 1'h0;
-      6'h0c:
-          \$61  = 1'h1;
-      6'h0d:
-          \$61  = 1'h0;
-      6'h0e:
-          \$61  = 1'h0;
-      6'h0f:
-          \$61  = 1'h0;
-      6'h10:
-          \$61  = 1'h0;
-      6'h11:
-          \$61  = 1'h0;
-      6'h12:
-          \$61  = 1'h0;
-      6'h13:
-          \$61  = 1'h0;
-      6'h14:
-          \$61  = 1'h0;
-      6'h15:
-          \$61  = 1'h0;
-      6'h16:
-          \$61  = 1'h0;
-      6'h17:
-          \$61  = 1'h0;
-      6'h18:
-          \$61  = 1'h1;
-      6'h19:
-          \$61  = 1'h0;
-      6'h1a:
-          \$61  = 1'h0;
-      6'h1b:
-          \$61  = 1'h0;
-      6'h1c:
-          \$61  = 1'h0;
-      6'h1d:
-          \$61  = 1'h0;
-      6'h1e:
-          \$61  = 1'h0;
-      6'h1f:
-          \$61  = 1'h0;
-      6'h20:
-          \$61  = 1'h0;
-      6'h21:
-          \$61  = 1'h0;
-      6'h22:
-          \$61  = 1'h0;
-      6'h23:
-          \$61  = 1'h0;
-      6'h24:
-          \$61  = 1'h1;
-      6'h25:
-          \$61  = 1'h0;
-      6'h26:
-          \$61  = 1'h0;
-      6'h27:
-          \$61  = 1'h0;
-      6'h28:
-          \$61  = 1'h0;
-      6'h29:
-          \$61  = 1'h0;
-      6'h2a:
-          \$61  = 1'h0;
-      6'h2b:
-          \$61  = 1'h0;
-      6'h2c:
-          \$61  = 1'h0;
-      6'h2d:
-          \$61  = 1'h0;
-      6'h2e:
-          \$61  = 1'h0;
-      6'h2f:
-          \$61  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$62  = 1'h0;
-    casez (t)
-      6'h00:
-          \$62  = 1'h0;
-      6'h01:
-          \$62  = 1'h0;
-      6'h02:
-          \$62  = 1'h0;
-      6'h03:
-          \$62  = 1'h0;
-      6'h04:
-          \$62  = 1'h0;
-      6'h05:
-          \$62  = 1'h0;
-      6'h06:
-          \$62  = 1'h0;
-      6'h07:
-          \$62  = 1'h0;
-      6'h08:
-          \$62  = 1'h0;
-      6'h09:
-          \$62  = 1'h0;
-      6'h0a:
-          \$62  = 1'h0;
-      6'h0b:
-          \$62  = 1'h1;
-      6'h0c:
-          \$62  = 1'h0;
-      6'h0d:
-          \$62  = 1'h0;
-      6'h0e:
-          \$62  = 1'h0;
-      6'h0f:
-          \$62  = 1'h0;
-      6'h10:
-          \$62  = 1'h0;
-      6'h11:
-          \$62  = 1'h0;
-      6'h12:
-          \$62  = 1'h0;
-      6'h13:
-          \$62  = 1'h0;
-      6'h14:
-          \$62  = 1'h0;
-      6'h15:
-          \$62  = 1'h0;
-      6'h16:
-          \$62  = 1'h0;
-      6'h17:
-          \$62  = 1'h1;
-      6'h18:
-          \$62  = 1'h0;
-      6'h19:
-          \$62  = 1'h0;
-      6'h1a:
-          \$62  = 1'h0;
-      6'h1b:
-          \$62  = 1'h0;
-      6'h1c:
-          \$62  = 1'h0;
-      6'h1d:
-          \$62  = 1'h0;
-      6'h1e:
-          \$62  = 1'h0;
-      6'h1f:
-          \$62  = 1'h0;
-      6'h20:
-          \$62  = 1'h0;
-      6'h21:
-          \$62  = 1'h0;
-      6'h22:
-          \$62  = 1'h0;
-      6'h23:
-          \$62  = 1'h1;
-      6'h24:
-          \$62  = 1'h0;
-      6'h25:
-          \$62  = 1'h0;
-      6'h26:
-          \$62  = 1'h0;
-      6'h27:
-          \$62  = 1'h0;
-      6'h28:
-          \$62  = 1'h0;
-      6'h29:
-          \$62  = 1'h0;
-      6'h2a:
-          \$62  = 1'h0;
-      6'h2b:
-          \$62  = 1'h0;
-      6'h2c:
-          \$62  = 1'h0;
-      6'h2d:
-          \$62  = 1'h0;
-      6'h2e:
-          \$62  = 1'h0;
-      6'h2f:
-          \$62  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$63  = 2'h0;
-    casez (t)
-      6'h00:
-          \$63  = 2'h0;
-      6'h01:
-          \$63  = 2'h0;
-      6'h02:
-          \$63  = 2'h0;
-      6'h03:
-          \$63  = 2'h0;
-      6'h04:
-          \$63  = 2'h0;
-      6'h05:
-          \$63  = 2'h0;
-      6'h06:
-          \$63  = 2'h0;
-      6'h07:
-          \$63  = 2'h0;
-      6'h08:
-          \$63  = 2'h0;
-      6'h09:
-          \$63  = 2'h0;
-      6'h0a:
-          \$63  = 2'h0;
-      6'h0b:
-          \$63  = 2'h0;
-      6'h0c:
-          \$63  = 2'h1;
-      6'h0d:
-          \$63  = 2'h1;
-      6'h0e:
-          \$63  = 2'h1;
-      6'h0f:
-          \$63  = 2'h1;
-      6'h10:
-          \$63  = 2'h1;
-      6'h11:
-          \$63  = 2'h1;
-      6'h12:
-          \$63  = 2'h1;
-      6'h13:
-          \$63  = 2'h1;
-      6'h14:
-          \$63  = 2'h1;
-      6'h15:
-          \$63  = 2'h1;
-      6'h16:
-          \$63  = 2'h1;
-      6'h17:
-          \$63  = 2'h1;
-      6'h18:
-          \$63  = 2'h2;
-      6'h19:
-          \$63  = 2'h2;
-      6'h1a:
-          \$63  = 2'h2;
-      6'h1b:
-          \$63  = 2'h2;
-      6'h1c:
-          \$63  = 2'h2;
-      6'h1d:
-          \$63  = 2'h2;
-      6'h1e:
-          \$63  = 2'h2;
-      6'h1f:
-          \$63  = 2'h2;
-      6'h20:
-          \$63  = 2'h2;
-      6'h21:
-          \$63  = 2'h2;
-      6'h22:
-          \$63  = 2'h2;
-      6'h23:
-          \$63  = 2'h2;
-      6'h24:
-          \$63  = 2'h3;
-      6'h25:
-          \$63  = 2'h3;
-      6'h26:
-          \$63  = 2'h3;
-      6'h27:
-          \$63  = 2'h3;
-      6'h28:
-          \$63  = 2'h3;
-      6'h29:
-          \$63  = 2'h3;
-      6'h2a:
-          \$63  = 2'h3;
-      6'h2b:
-          \$63  = 2'h3;
-      6'h2c:
-          \$63  = 2'h3;
-      6'h2d:
-          \$63  = 2'h3;
-      6'h2e:
-          \$63  = 2'h3;
-      6'h2f:
-          \$63  = 2'h3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$179  = t;
-    if (\$46 ) begin
-      \$179  = \$49 [5:0];
-    end
-    if (rst) begin
-      \$179  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$180  = x_reg;
-    if (\$51 ) begin
-      \$180  = i__payload;
-    end
-    if (rst) begin
-      \$180  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$181  = from_input;
-    if (\$51 ) begin
-      \$181  = \$53 ;
-    end
-    if (rst) begin
-      \$181  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$182  = v1;
-    if (\$51 ) begin
-      \$182  = \$60 ;
-    end
-    if (rst) begin
-      \$182  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$183  = first1;
-    if (\$51 ) begin
-      \$183  = \$61 ;
-    end
-    if (rst) begin
-      \$183  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$184  = last1;
-    if (\$51 ) begin
-      \$184  = \$62 ;
-    end
-    if (rst) begin
-      \$184  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$185  = nf1;
-    if (\$51 ) begin
-      \$185  = \$63 ;
-    end
-    if (rst) begin
-      \$185  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$186  = xoff0;
-    if (\$65 ) begin
-      \$186  = \$67 ;
-    end
-    if (rst) begin
-      \$186  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$187  = xoff1;
-    if (\$65 ) begin
-      \$187  = \$69 ;
-    end
-    if (rst) begin
-      \$187  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$188  = xoff2;
-    if (\$65 ) begin
-      \$188  = \$71 ;
-    end
-    if (rst) begin
-      \$188  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$189  = xoff3;
-    if (\$65 ) begin
-      \$189  = \$73 ;
-    end
-    if (rst) begin
-      \$189  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$190  = w0_0;
-    if (\$65 ) begin
-      \$190  = wrom__data[7:0];
-    end
-    if (rst) begin
-      \$190  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$191  = w0_1;
-    if (\$65 ) begin
-      \$191  = wrom__data[15:8];
-    end
-    if (rst) begin
-      \$191  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$192  = w0_2;
-    if (\$65 ) begin
-      \$192  = wrom__data[23:16];
-    end
-    if (rst) begin
-      \$192  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$193  = w0_3;
-    if (\$65 ) begin
-      \$193  = wrom__data[31:24];
-    end
-    if (rst) begin
-      \$193  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$194  = w1_0;
-    if (\$65 ) begin
-      \$194  = wrom__data[39:32];
-    end
-    if (rst) begin
-      \$194  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$195  = w1_1;
-    if (\$65 ) begin
-      \$195  = wrom__data[47:40];
-    end
-    if (rst) begin
-      \$195  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$196  = w1_2;
-    if (\$65 ) begin
-      \$196  = wrom__data[55:48];
-    end
-    if (rst) begin
-      \$196  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$197  = w1_3;
-    if (\$65 ) begin
-      \$197  = wrom__data[63:56];
-    end
-    if (rst) begin
-      \$197  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$198  = w2_0;
-    if (\$65 ) begin
-      \$198  = wrom__data[71:64];
-    end
-    if (rst) begin
-      \$198  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$199  = w2_1;
-    if (\$65 ) begin
-      \$199  = wrom__data[79:72];
-    end
-    if (rst) begin
-      \$199  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$200  = w2_2;
-    if (\$65 ) begin
-      \$200  = wrom__data[87:80];
-    end
-    if (rst) begin
-      \$200  = 8'h00;
-    end
-  end
-  always @* begin
+    \$261  = xoff4_1;
+    if (\$12 ) begin
+      \$261  = \$48 ;
+    end
+    if (rst) begin
+      \$261  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$262  = xoff4_2;
+    if (\$12 ) begin
+      \$262  = \$50 ;
+    end
+    if (rst) begin
+      \$262  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$263  = xoff4_3;
+    if (\$12 ) begin
+      \$263  = \$52 ;
+    end
+    if (rst) begin
+      \$263  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$264  = xoff5_0;
+    if (\$12 ) begin
+      \$264  = \$54 ;
+    end
+    if (rst) begin
+      \$264  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$265  = xoff5_1;
+    if (\$12 ) begin
+      \$265  = \$56 ;
+    end
+    if (rst) begin
+      \$265  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$266  = xoff5_2;
+    if (\$12 ) begin
+      \$266  = \$58 ;
+    end
+    if (rst) begin
+      \$266  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$267  = xoff5_3;
+    if (\$12 ) begin
+      \$267  = \$60 ;
+    end
+    if (rst) begin
+      \$267  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$268  = xoff6_0;
+    if (\$12 ) begin
+      \$268  = \$62 ;
+    end
+    if (rst) begin
+      \$268  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$269  = xoff6_1;
+    if (\$12 ) begin
+      \$269  = \$64 ;
+    end
+    if (rst) begin
+      \$269  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$270  = xoff6_2;
+    if (\$12 ) begin
+      \$270  = \$66 ;
+    end
+    if (rst) begin
+      \$270  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$271  = xoff6_3;
+    if (\$12 ) begin
+      \$271  = \$68 ;
+    end
+    if (rst) begin
+      \$271  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$272  = xoff7_0;
+    if (\$12 ) begin
+      \$272  = \$70 ;
+    end
+    if (rst) begin
+      \$272  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$273  = xoff7_1;
+    if (\$12 ) begin
+      \$273  = \$72 ;
+    end
+    if (rst) begin
+      \$273  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$274  = xoff7_2;
+    if (\$12 ) begin
+      \$274  = \$74 ;
+    end
+    if (rst) begin
+      \$274  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$275  = xoff7_3;
+    if (\$12 ) begin
+      \$275  = \$76 ;
+    end
+    if (rst) begin
+      \$275  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$276  = w0_0;
+    if (\$12 ) begin
+      \$276  = wrom__data[7:0];
+    end
+    if (rst) begin
+      \$276  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$277  = w0_1;
+    if (\$12 ) begin
+      \$277  = wrom__data[15:8];
+    end
+    if (rst) begin
+      \$277  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$278  = w0_2;
+    if (\$12 ) begin
+      \$278  = wrom__data[23:16];
+    end
+    if (rst) begin
+      \$278  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$279  = w0_3;
+    if (\$12 ) begin
+      \$279  = wrom__data[31:24];
+    end
+    if (rst) begin
+      \$279  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$280  = w1_0;
+    if (\$12 ) begin
+      \$280  = wrom__data[39:32];
+    end
+    if (rst) begin
+      \$280  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$281  = w1_1;
+    if (\$12 ) begin
+      \$281  = wrom__data[47:40];
+    end
+    if (rst) begin
+      \$281  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$282  = w1_2;
+    if (\$12 ) begin
+      \$282  = wrom__data[55:48];
+    end
+    if (rst) begin
+      \$282  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$283  = w1_3;
+    if (\$12 ) begin
+      \$283  = wrom__data[63:56];
+    end
+    if (rst) begin
+      \$283  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$284  = w2_0;
+    if (\$12 ) begin
+      \$284  = wrom__data[71:64];
+    end
+    if (rst) begin
+      \$284  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$285  = w2_1;
+    if (\$12 ) begin
+      \$285  = wrom__data[79:72];
+    end
+    if (rst) begin
+      \$285  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$286  = w2_2;
+    if (\$12 ) begin
+      \$286  = wrom__data[87:80];
+    end
+    if (rst) begin
+      \$286  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$287  = w2_3;
+    if (\$12 ) begin
+      \$287  = wrom__data[95:88];
+    end
+    if (rst) begin
+      \$287  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$288  = w3_0;
+    if (\$12 ) begin
+      \$288  = wrom__data[103:96];
+    end
+    if (rst) begin
+      \$288  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$289  = w3_1;
+    if (\$12 ) begin
+      \$289  = wrom__data[111:104];
+    end
+    if (rst) begin
+      \$289  = 8'h00;
+    end
+  end
+  always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$201  = w2_3;
-    if (\$65 ) begin
-      \$201  = wrom__data[95:88];
+    \$290  = w3_2;
+    if (\$12 ) begin
+      \$290  = wrom__data[119:112];
     end
     if (rst) begin
-      \$201  = 8'h00;
+      \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$202  = w3_0;
-    if (\$65 ) begin
-      \$202  = wrom__data[103:96];
+    \$291  = w3_3;
+    if (\$12 ) begin
+      \$291  = wrom__data[127:120];
     end
     if (rst) begin
-      \$202  = 8'h00;
+      \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$203  = w3_1;
-    if (\$65 ) begin
-      \$203  = wrom__data[111:104];
+    \$292  = w4_0;
+    if (\$12 ) begin
+      \$292  = wrom__data[135:128];
     end
     if (rst) begin
-      \$203  = 8'h00;
+      \$292  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$204  = w3_2;
-    if (\$65 ) begin
-      \$204  = wrom__data[119:112];
+    \$293  = w4_1;
+    if (\$12 ) begin
+      \$293  = wrom__data[143:136];
     end
     if (rst) begin
-      \$204  = 8'h00;
+      \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$205  = w3_3;
-    if (\$65 ) begin
-      \$205  = wrom__data[127:120];
+    \$294  = w4_2;
+    if (\$12 ) begin
+      \$294  = wrom__data[151:144];
     end
     if (rst) begin
-      \$205  = 8'h00;
+      \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$206  = w4_0;
-    if (\$65 ) begin
-      \$206  = wrom__data[135:128];
+    \$295  = w4_3;
+    if (\$12 ) begin
+      \$295  = wrom__data[159:152];
     end
     if (rst) begin
-      \$206  = 8'h00;
+      \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$207  = w4_1;
-    if (\$65 ) begin
-      \$207  = wrom__data[143:136];
+    \$296  = w5_0;
+    if (\$12 ) begin
+      \$296  = wrom__data[167:160];
     end
     if (rst) begin
-      \$207  = 8'h00;
+      \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$208  = w4_2;
-    if (\$65 ) begin
-      \$208  = wrom__data[151:144];
+    \$297  = w5_1;
+    if (\$12 ) begin
+      \$297  = wrom__data[175:168];
     end
     if (rst) begin
-      \$208  = 8'h00;
+      \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = w4_3;
-    if (\$65 ) begin
-      \$209  = wrom__data[159:152];
+    \$298  = w5_2;
+    if (\$12 ) begin
+      \$298  = wrom__data[183:176];
     end
     if (rst) begin
-      \$209  = 8'h00;
+      \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = w5_0;
-    if (\$65 ) begin
-      \$210  = wrom__data[167:160];
+    \$299  = w5_3;
+    if (\$12 ) begin
+      \$299  = wrom__data[191:184];
     end
     if (rst) begin
-      \$210  = 8'h00;
+      \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = w5_1;
-    if (\$65 ) begin
-      \$211  = wrom__data[175:168];
+    \$300  = w6_0;
+    if (\$12 ) begin
+      \$300  = wrom__data[199:192];
     end
     if (rst) begin
-      \$211  = 8'h00;
+      \$300  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = w5_2;
-    if (\$65 ) begin
-      \$212  = wrom__data[183:176];
+    \$301  = w6_1;
+    if (\$12 ) begin
+      \$301  = wrom__data[207:200];
     end
     if (rst) begin
-      \$212  = 8'h00;
+      \$301  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = w5_3;
-    if (\$65 ) begin
-      \$213  = wrom__data[191:184];
+    \$302  = w6_2;
+    if (\$12 ) begin
+      \$302  = wrom__data[215:208];
     end
     if (rst) begin
-      \$213  = 8'h00;
+      \$302  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = w6_0;
-    if (\$65 ) begin
-      \$214  = wrom__data[199:192];
+    \$303  = w6_3;
+    if (\$12 ) begin
+      \$303  = wrom__data[223:216];
     end
     if (rst) begin
-      \$214  = 8'h00;
+      \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = w6_1;
-    if (\$65 ) begin
-      \$215  = wrom__data[207:200];
+    \$304  = w7_0;
+    if (\$12 ) begin
+      \$304  = wrom__data[231:224];
     end
     if (rst) begin
-      \$215  = 8'h00;
+      \$304  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = w6_2;
-    if (\$65 ) begin
-      \$216  = wrom__data[215:208];
+    \$305  = w7_1;
+    if (\$12 ) begin
+      \$305  = wrom__data[239:232];
     end
     if (rst) begin
-      \$216  = 8'h00;
+      \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = w6_3;
-    if (\$65 ) begin
-      \$217  = wrom__data[223:216];
+    \$306  = w7_2;
+    if (\$12 ) begin
+      \$306  = wrom__data[247:240];
     end
     if (rst) begin
-      \$217  = 8'h00;
+      \$306  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = w7_0;
-    if (\$65 ) begin
-      \$218  = wrom__data[231:224];
+    \$307  = w7_3;
+    if (\$12 ) begin
+      \$307  = wrom__data[255:248];
     end
     if (rst) begin
-      \$218  = 8'h00;
+      \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = w7_1;
-    if (\$65 ) begin
-      \$219  = wrom__data[239:232];
+    \$308  = prod0_0;
+    if (\$12 ) begin
+      \$308  = \$77 ;
     end
     if (rst) begin
-      \$219  = 8'h00;
+      \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = w7_2;
-    if (\$65 ) begin
-      \$220  = wrom__data[247:240];
+    \$309  = prod0_1;
+    if (\$12 ) begin
+      \$309  = \$78 ;
     end
     if (rst) begin
-      \$220  = 8'h00;
+      \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = w7_3;
-    if (\$65 ) begin
-      \$221  = wrom__data[255:248];
+    \$310  = prod0_2;
+    if (\$12 ) begin
+      \$310  = \$79 ;
     end
     if (rst) begin
-      \$221  = 8'h00;
+      \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = prod0_0;
-    if (\$65 ) begin
-      \$222  = \$74 ;
+    \$311  = prod0_3;
+    if (\$12 ) begin
+      \$311  = \$80 ;
     end
     if (rst) begin
-      \$222  = 17'h00000;
+      \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = prod0_1;
-    if (\$65 ) begin
-      \$223  = \$75 ;
+    \$312  = prod1_0;
+    if (\$12 ) begin
+      \$312  = \$81 ;
     end
     if (rst) begin
-      \$223  = 17'h00000;
+      \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = prod0_2;
-    if (\$65 ) begin
-      \$224  = \$76 ;
+    \$313  = prod1_1;
+    if (\$12 ) begin
+      \$313  = \$82 ;
     end
     if (rst) begin
-      \$224  = 17'h00000;
+      \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = prod0_3;
-    if (\$65 ) begin
-      \$225  = \$77 ;
+    \$314  = prod1_2;
+    if (\$12 ) begin
+      \$314  = \$83 ;
     end
     if (rst) begin
-      \$225  = 17'h00000;
+      \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = prod1_0;
-    if (\$65 ) begin
-      \$226  = \$78 ;
+    \$315  = prod1_3;
+    if (\$12 ) begin
+      \$315  = \$84 ;
     end
     if (rst) begin
-      \$226  = 17'h00000;
+      \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = prod1_1;
-    if (\$65 ) begin
-      \$227  = \$79 ;
+    \$316  = prod2_0;
+    if (\$12 ) begin
+      \$316  = \$85 ;
     end
     if (rst) begin
-      \$227  = 17'h00000;
+      \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = prod1_2;
-    if (\$65 ) begin
-      \$228  = \$80 ;
+    \$317  = prod2_1;
+    if (\$12 ) begin
+      \$317  = \$86 ;
     end
     if (rst) begin
-      \$228  = 17'h00000;
+      \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = prod1_3;
-    if (\$65 ) begin
-      \$229  = \$81 ;
+    \$318  = prod2_2;
+    if (\$12 ) begin
+      \$318  = \$87 ;
     end
     if (rst) begin
-      \$229  = 17'h00000;
+      \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = prod2_0;
-    if (\$65 ) begin
-      \$230  = \$82 ;
+    \$319  = prod2_3;
+    if (\$12 ) begin
+      \$319  = \$88 ;
     end
     if (rst) begin
-      \$230  = 17'h00000;
+      \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = prod2_1;
-    if (\$65 ) begin
-      \$231  = \$83 ;
+    \$320  = prod3_0;
+    if (\$12 ) begin
+      \$320  = \$89 ;
     end
     if (rst) begin
-      \$231  = 17'h00000;
+      \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = prod2_2;
-    if (\$65 ) begin
-      \$232  = \$84 ;
+    \$321  = prod3_1;
+    if (\$12 ) begin
+      \$321  = \$90 ;
     end
     if (rst) begin
-      \$232  = 17'h00000;
+      \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = prod2_3;
-    if (\$65 ) begin
-      \$233  = \$85 ;
+    \$322  = prod3_2;
+    if (\$12 ) begin
+      \$322  = \$91 ;
     end
     if (rst) begin
-      \$233  = 17'h00000;
+      \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = prod3_0;
-    if (\$65 ) begin
-      \$234  = \$86 ;
+    \$323  = prod3_3;
+    if (\$12 ) begin
+      \$323  = \$92 ;
     end
     if (rst) begin
-      \$234  = 17'h00000;
+      \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = prod3_1;
-    if (\$65 ) begin
-      \$235  = \$87 ;
+    \$324  = prod4_0;
+    if (\$12 ) begin
+      \$324  = \$93 ;
     end
     if (rst) begin
-      \$235  = 17'h00000;
+      \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = prod3_2;
-    if (\$65 ) begin
-      \$236  = \$88 ;
+    \$325  = prod4_1;
+    if (\$12 ) begin
+      \$325  = \$94 ;
     end
     if (rst) begin
-      \$236  = 17'h00000;
+      \$325  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = prod3_3;
-    if (\$65 ) begin
-      \$237  = \$89 ;
+    \$326  = prod4_2;
+    if (\$12 ) begin
+      \$326  = \$95 ;
     end
     if (rst) begin
-      \$237  = 17'h00000;
+      \$326  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = prod4_0;
-    if (\$65 ) begin
-      \$238  = \$90 ;
+    \$327  = prod4_3;
+    if (\$12 ) begin
+      \$327  = \$96 ;
     end
     if (rst) begin
-      \$238  = 17'h00000;
+      \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = prod4_1;
-    if (\$65 ) begin
-      \$239  = \$91 ;
+    \$328  = prod5_0;
+    if (\$12 ) begin
+      \$328  = \$97 ;
     end
     if (rst) begin
-      \$239  = 17'h00000;
+      \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = prod4_2;
-    if (\$65 ) begin
-      \$240  = \$92 ;
+    \$329  = prod5_1;
+    if (\$12 ) begin
+      \$329  = \$98 ;
     end
     if (rst) begin
-      \$240  = 17'h00000;
+      \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = prod4_3;
-    if (\$65 ) begin
-      \$241  = \$93 ;
+    \$330  = prod5_2;
+    if (\$12 ) begin
+      \$330  = \$99 ;
     end
     if (rst) begin
-      \$241  = 17'h00000;
+      \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = prod5_0;
-    if (\$65 ) begin
-      \$242  = \$94 ;
+    \$331  = prod5_3;
+    if (\$12 ) begin
+      \$331  = \$100 ;
     end
     if (rst) begin
-      \$242  = 17'h00000;
+      \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = prod5_1;
-    if (\$65 ) begin
-      \$243  = \$95 ;
+    \$332  = prod6_0;
+    if (\$12 ) begin
+      \$332  = \$101 ;
     end
     if (rst) begin
-      \$243  = 17'h00000;
+      \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = prod5_2;
-    if (\$65 ) begin
-      \$244  = \$96 ;
+    \$333  = prod6_1;
+    if (\$12 ) begin
+      \$333  = \$102 ;
     end
     if (rst) begin
-      \$244  = 17'h00000;
+      \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = prod5_3;
-    if (\$65 ) begin
-      \$245  = \$97 ;
+    \$334  = prod6_2;
+    if (\$12 ) begin
+      \$334  = \$103 ;
     end
     if (rst) begin
-      \$245  = 17'h00000;
+      \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = prod6_0;
-    if (\$65 ) begin
-      \$246  = \$98 ;
+    \$335  = prod6_3;
+    if (\$12 ) begin
+      \$335  = \$104 ;
     end
     if (rst) begin
-      \$246  = 17'h00000;
+      \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = prod6_1;
-    if (\$65 ) begin
-      \$247  = \$99 ;
+    \$336  = prod7_0;
+    if (\$12 ) begin
+      \$336  = \$105 ;
     end
     if (rst) begin
-      \$247  = 17'h00000;
+      \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = prod6_2;
-    if (\$65 ) begin
-      \$248  = \$100 ;
+    \$337  = prod7_1;
+    if (\$12 ) begin
+      \$337  = \$106 ;
     end
     if (rst) begin
-      \$248  = 17'h00000;
+      \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = prod6_3;
-    if (\$65 ) begin
-      \$249  = \$101 ;
+    \$338  = prod7_2;
+    if (\$12 ) begin
+      \$338  = \$107 ;
     end
     if (rst) begin
-      \$249  = 17'h00000;
+      \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = prod7_0;
-    if (\$65 ) begin
-      \$250  = \$102 ;
+    \$339  = prod7_3;
+    if (\$12 ) begin
+      \$339  = \$108 ;
     end
     if (rst) begin
-      \$250  = 17'h00000;
+      \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = prod7_1;
-    if (\$65 ) begin
-      \$251  = \$103 ;
+    \$340  = prod0_0_r;
+    if (\$110 ) begin
+      \$340  = prod0_0;
     end
     if (rst) begin
-      \$251  = 17'h00000;
+      \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = prod7_2;
-    if (\$65 ) begin
-      \$252  = \$104 ;
+    \$341  = prod0_1_r;
+    if (\$110 ) begin
+      \$341  = prod0_1;
     end
     if (rst) begin
-      \$252  = 17'h00000;
+      \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = prod7_3;
-    if (\$65 ) begin
-      \$253  = \$105 ;
+    \$342  = prod0_2_r;
+    if (\$110 ) begin
+      \$342  = prod0_2;
     end
     if (rst) begin
-      \$253  = 17'h00000;
+      \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = sum0_s0_0;
-    if (\$107 ) begin
-      \$254  = { \$110 [18], \$110 [18], \$110 [18], \$110 [18], \$110  };
+    \$343  = prod0_3_r;
+    if (\$110 ) begin
+      \$343  = prod0_3;
     end
     if (rst) begin
-      \$254  = 23'h000000;
+      \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = sum1_s0_0;
+    \$344  = prod1_0_r;
     if (\$112 ) begin
-      \$255  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
+      \$344  = prod1_0;
     end
     if (rst) begin
-      \$255  = 23'h000000;
+      \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = sum2_s0_0;
-    if (\$117 ) begin
-      \$256  = { \$120 [18], \$120 [18], \$120 [18], \$120 [18], \$120  };
+    \$345  = prod1_1_r;
+    if (\$112 ) begin
+      \$345  = prod1_1;
     end
     if (rst) begin
-      \$256  = 23'h000000;
+      \$345  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = sum3_s0_0;
+    \$346  = prod1_2_r;
+    if (\$112 ) begin
+      \$346  = prod1_2;
+    end
+    if (rst) begin
+      \$346  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$347  = prod1_3_r;
+    if (\$112 ) begin
+      \$347  = prod1_3;
+    end
+    if (rst) begin
+      \$347  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$348  = prod2_0_r;
+    if (\$114 ) begin
+      \$348  = prod2_0;
+    end
+    if (rst) begin
+      \$348  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$349  = prod2_1_r;
+    if (\$114 ) begin
+      \$349  = prod2_1;
+    end
+    if (rst) begin
+      \$349  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$350  = prod2_2_r;
+    if (\$114 ) begin
+      \$350  = prod2_2;
+    end
+    if (rst) begin
+      \$350  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$351  = prod2_3_r;
+    if (\$114 ) begin
+      \$351  = prod2_3;
+    end
+    if (rst) begin
+      \$351  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$352  = prod3_0_r;
+    if (\$116 ) begin
+      \$352  = prod3_0;
+    end
+    if (rst) begin
+      \$352  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$353  = prod3_1_r;
+    if (\$116 ) begin
+      \$353  = prod3_1;
+    end
+    if (rst) begin
+      \$353  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$354  = prod3_2_r;
+    if (\$116 ) begin
+      \$354  = prod3_2;
+    end
+    if (rst) begin
+      \$354  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$355  = prod3_3_r;
+    if (\$116 ) begin
+      \$355  = prod3_3;
+    end
+    if (rst) begin
+      \$355  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$356  = prod4_0_r;
+    if (\$118 ) begin
+      \$356  = prod4_0;
+    end
+    if (rst) begin
+      \$356  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$357  = prod4_1_r;
+    if (\$118 ) begin
+      \$357  = prod4_1;
+    end
+    if (rst) begin
+      \$357  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$358  = prod4_2_r;
+    if (\$118 ) begin
+      \$358  = prod4_2;
+    end
+    if (rst) begin
+      \$358  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$359  = prod4_3_r;
+    if (\$118 ) begin
+      \$359  = prod4_3;
+    end
+    if (rst) begin
+      \$359  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$360  = prod5_0_r;
+    if (\$120 ) begin
+      \$360  = prod5_0;
+    end
+    if (rst) begin
+      \$360  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$361  = prod5_1_r;
+    if (\$120 ) begin
+      \$361  = prod5_1;
+    end
+    if (rst) begin
+      \$361  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$362  = prod5_2_r;
+    if (\$120 ) begin
+      \$362  = prod5_2;
+    end
+    if (rst) begin
+      \$362  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$363  = prod5_3_r;
+    if (\$120 ) begin
+      \$363  = prod5_3;
+    end
+    if (rst) begin
+      \$363  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$364  = prod6_0_r;
     if (\$122 ) begin
-      \$257  = { \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125  };
+      \$364  = prod6_0;
     end
     if (rst) begin
-      \$257  = 23'h000000;
+      \$364  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = sum4_s0_0;
-    if (\$127 ) begin
-      \$258  = { \$130 [18], \$130 [18], \$130 [18], \$130 [18], \$130  };
+    \$365  = prod6_1_r;
+    if (\$122 ) begin
+      \$365  = prod6_1;
     end
     if (rst) begin
-      \$258  = 23'h000000;
+      \$365  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = sum5_s0_0;
-    if (\$132 ) begin
-      \$259  = { \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135  };
+    \$366  = prod6_2_r;
+    if (\$122 ) begin
+      \$366  = prod6_2;
     end
     if (rst) begin
-      \$259  = 23'h000000;
+      \$366  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = sum6_s0_0;
-    if (\$137 ) begin
-      \$260  = { \$140 [18], \$140 [18], \$140 [18], \$140 [18], \$140  };
+    \$367  = prod6_3_r;
+    if (\$122 ) begin
+      \$367  = prod6_3;
     end
     if (rst) begin
-      \$260  = 23'h000000;
+      \$367  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = sum7_s0_0;
-    if (\$142 ) begin
-      \$261  = { \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145  };
+    \$368  = prod7_0_r;
+    if (\$124 ) begin
+      \$368  = prod7_0;
     end
     if (rst) begin
-      \$261  = 23'h000000;
+      \$368  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = v2;
-    if (\$147 ) begin
-      \$262  = v1;
+    \$369  = prod7_1_r;
+    if (\$124 ) begin
+      \$369  = prod7_1;
     end
     if (rst) begin
-      \$262  = 1'h0;
+      \$369  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = first2;
-    if (\$147 ) begin
-      \$263  = first1;
+    \$370  = prod7_2_r;
+    if (\$124 ) begin
+      \$370  = prod7_2;
     end
     if (rst) begin
-      \$263  = 1'h0;
+      \$370  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = last2;
-    if (\$147 ) begin
-      \$264  = last1;
+    \$371  = prod7_3_r;
+    if (\$124 ) begin
+      \$371  = prod7_3;
     end
     if (rst) begin
-      \$264  = 1'h0;
+      \$371  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = nf2;
-    if (\$147 ) begin
-      \$265  = nf1;
+    \$372  = sum0_s0_0;
+    if (\$126 ) begin
+      \$372  = { \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129  };
     end
     if (rst) begin
-      \$265  = 2'h0;
+      \$372  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = v3;
-    if (\$149 ) begin
-      \$266  = v2;
+    \$373  = sum1_s0_0;
+    if (\$131 ) begin
+      \$373  = { \$134 [18], \$134 [18], \$134 [18], \$134 [18], \$134  };
     end
     if (rst) begin
-      \$266  = 1'h0;
+      \$373  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = first3;
-    if (\$149 ) begin
-      \$267  = first2;
+    \$374  = sum2_s0_0;
+    if (\$136 ) begin
+      \$374  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
     end
     if (rst) begin
-      \$267  = 1'h0;
+      \$374  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = last3;
-    if (\$149 ) begin
-      \$268  = last2;
+    \$375  = sum3_s0_0;
+    if (\$141 ) begin
+      \$375  = { \$144 [18], \$144 [18], \$144 [18], \$144 [18], \$144  };
     end
     if (rst) begin
-      \$268  = 1'h0;
+      \$375  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = nf3;
-    if (\$149 ) begin
-      \$269  = nf2;
+    \$376  = sum4_s0_0;
+    if (\$146 ) begin
+      \$376  = { \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149  };
     end
     if (rst) begin
-      \$269  = 2'h0;
+      \$376  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$270  = v4;
+    \$377  = sum5_s0_0;
     if (\$151 ) begin
-      \$270  = v3;
+      \$377  = { \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154  };
     end
     if (rst) begin
-      \$270  = 1'h0;
+      \$377  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$271  = first4;
-    if (\$151 ) begin
-      \$271  = first3;
+    \$378  = sum6_s0_0;
+    if (\$156 ) begin
+      \$378  = { \$159 [18], \$159 [18], \$159 [18], \$159 [18], \$159  };
     end
     if (rst) begin
-      \$271  = 1'h0;
+      \$378  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$272  = last4;
-    if (\$151 ) begin
-      \$272  = last3;
+    \$379  = sum7_s0_0;
+    if (\$161 ) begin
+      \$379  = { \$164 [18], \$164 [18], \$164 [18], \$164 [18], \$164  };
     end
     if (rst) begin
-      \$272  = 1'h0;
+      \$379  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$273  = nf4;
-    if (\$151 ) begin
-      \$273  = nf3;
-    end
-    if (rst) begin
-      \$273  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$274  = o__valid;
-    if (\$153 ) begin
-      \$274  = \$154 ;
-    end
-    if (rst) begin
-      \$274  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$275  = acc0;
-    if (\$157 ) begin
-      \$275  = \$18 [22:0];
-    end
-    if (rst) begin
-      \$275  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$276  = o__payload;
-    if (\$157 ) begin
-      if (last4) begin
-        \$276 [22:0] = \$18 [22:0];
-      end
-    end
-    if (\$160 ) begin
-      if (last4) begin
-        \$276 [45:23] = \$21 [22:0];
-      end
-    end
-    if (\$163 ) begin
-      if (last4) begin
-        \$276 [68:46] = \$24 [22:0];
-      end
-    end
+    \$380  = v2;
     if (\$166 ) begin
-      if (last4) begin
-        \$276 [91:69] = \$27 [22:0];
-      end
-    end
-    if (\$169 ) begin
-      if (last4) begin
-        \$276 [114:92] = \$30 [22:0];
-      end
-    end
-    if (\$172 ) begin
-      if (last4) begin
-        \$276 [137:115] = \$33 [22:0];
-      end
-    end
-    if (\$175 ) begin
-      if (last4) begin
-        \$276 [160:138] = \$36 [22:0];
-      end
-    end
-    if (\$178 ) begin
-      if (last4) begin
-        \$276 [183:161] = \$39 [22:0];
-      end
+      \$380  = v1;
     end
     if (rst) begin
-      \$276  = 184'h0000000000000000000000000000000000000000000000;
+      \$380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$277  = acc1;
-    if (\$160 ) begin
-      \$277  = \$21 [22:0];
-    end
-    if (rst) begin
-      \$277  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$278  = acc2;
-    if (\$163 ) begin
-      \$278  = \$24 [22:0];
-    end
-    if (rst) begin
-      \$278  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$279  = acc3;
+    \$381  = first2;
     if (\$166 ) begin
-      \$279  = \$27 [22:0];
+      \$381  = first1;
     end
     if (rst) begin
-      \$279  = 23'h000000;
+      \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$280  = acc4;
-    if (\$169 ) begin
-      \$280  = \$30 [22:0];
+    \$382  = last2;
+    if (\$166 ) begin
+      \$382  = last1;
     end
     if (rst) begin
-      \$280  = 23'h000000;
+      \$382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$281  = acc5;
+    \$383  = nf2;
+    if (\$166 ) begin
+      \$383  = nf1;
+    end
+    if (rst) begin
+      \$383  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$384  = v3;
+    if (\$168 ) begin
+      \$384  = v2;
+    end
+    if (rst) begin
+      \$384  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$385  = first3;
+    if (\$168 ) begin
+      \$385  = first2;
+    end
+    if (rst) begin
+      \$385  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$386  = last3;
+    if (\$168 ) begin
+      \$386  = last2;
+    end
+    if (rst) begin
+      \$386  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$387  = nf3;
+    if (\$168 ) begin
+      \$387  = nf2;
+    end
+    if (rst) begin
+      \$387  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$388  = v4;
+    if (\$170 ) begin
+      \$388  = v3;
+    end
+    if (rst) begin
+      \$388  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$389  = first4;
+    if (\$170 ) begin
+      \$389  = first3;
+    end
+    if (rst) begin
+      \$389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$390  = last4;
+    if (\$170 ) begin
+      \$390  = last3;
+    end
+    if (rst) begin
+      \$390  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$391  = nf4;
+    if (\$170 ) begin
+      \$391  = nf3;
+    end
+    if (rst) begin
+      \$391  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$392  = v5;
     if (\$172 ) begin
-      \$281  = \$33 [22:0];
+      \$392  = v4;
     end
     if (rst) begin
-      \$281  = 23'h000000;
+      \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$282  = acc6;
-    if (\$175 ) begin
-      \$282  = \$36 [22:0];
+    \$393  = first5;
+    if (\$172 ) begin
+      \$393  = first4;
     end
     if (rst) begin
-      \$282  = 23'h000000;
+      \$393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$283  = acc7;
+    \$394  = last5;
+    if (\$172 ) begin
+      \$394  = last4;
+    end
+    if (rst) begin
+      \$394  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$395  = nf5;
+    if (\$172 ) begin
+      \$395  = nf4;
+    end
+    if (rst) begin
+      \$395  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$396  = o__valid;
+    if (\$174 ) begin
+      \$396  = \$175 ;
+    end
+    if (rst) begin
+      \$396  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$397  = acc0;
     if (\$178 ) begin
-      \$283  = \$39 [22:0];
+      \$397  = \$210 [22:0];
     end
     if (rst) begin
-      \$283  = 23'h000000;
+      \$397  = 23'h000000;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$398  = o__payload;
+    if (\$178 ) begin
+      if (last5) begin
+        \$398 [22:0] = \$210 [22:0];
+      end
+    end
+    if (\$181 ) begin
+      if (last5) begin
+        \$398 [45:23] = \$213 [22:0];
+      end
+    end
+    if (\$184 ) begin
+      if (last5) begin
+        \$398 [68:46] = \$216 [22:0];
+      end
+    end
+    if (\$187 ) begin
+      if (last5) begin
+        \$398 [91:69] = \$219 [22:0];
+      end
+    end
+    if (\$190 ) begin
+      if (last5) begin
+        \$398 [114:92] = \$222 [22:0];
+      end
+    end
+    if (\$193 ) begin
+      if (last5) begin
+        \$398 [137:115] = \$225 [22:0];
+      end
+    end
+    if (\$196 ) begin
+      if (last5) begin
+        \$398 [160:138] = \$228 [22:0];
+      end
+    end
+    if (\$199 ) begin
+      if (last5) begin
+        \$398 [183:161] = \$231 [22:0];
+      end
+    end
+    if (rst) begin
+      \$398  = 184'h0000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$399  = acc1;
+    if (\$181 ) begin
+      \$399  = \$213 [22:0];
+    end
+    if (rst) begin
+      \$399  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$400  = acc2;
+    if (\$184 ) begin
+      \$400  = \$216 [22:0];
+    end
+    if (rst) begin
+      \$400  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$401  = acc3;
+    if (\$187 ) begin
+      \$401  = \$219 [22:0];
+    end
+    if (rst) begin
+      \$401  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$402  = acc4;
+    if (\$190 ) begin
+      \$402  = \$222 [22:0];
+    end
+    if (rst) begin
+      \$402  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$403  = acc5;
+    if (\$193 ) begin
+      \$403  = \$225 [22:0];
+    end
+    if (rst) begin
+      \$403  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$404  = acc6;
+    if (\$196 ) begin
+      \$404  = \$228 [22:0];
+    end
+    if (rst) begin
+      \$404  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$405  = acc7;
+    if (\$199 ) begin
+      \$405  = \$231 [22:0];
+    end
+    if (rst) begin
+      \$405  = 23'h000000;
+    end
+  end
+  assign acc0_next = \$210 [22:0];
+  assign acc1_next = \$213 [22:0];
+  assign acc2_next = \$216 [22:0];
+  assign acc3_next = \$219 [22:0];
+  assign acc4_next = \$222 [22:0];
+  assign acc5_next = \$225 [22:0];
+  assign acc6_next = \$228 [22:0];
+  assign acc7_next = \$231 [22:0];
+  assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
+  assign rport__addr = sf_t;
   assign wrom__addr = t;
-  assign acc0_next = \$18 [22:0];
-  assign acc1_next = \$21 [22:0];
-  assign acc2_next = \$24 [22:0];
-  assign acc3_next = \$27 [22:0];
-  assign acc4_next = \$30 [22:0];
-  assign acc5_next = \$33 [22:0];
-  assign acc6_next = \$36 [22:0];
-  assign acc7_next = \$39 [22:0];
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -12040,56 +14462,72 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
+  reg [13:0] \$1000 ;
+  reg [47:0] \$1001 ;
+  reg [47:0] \$1002 ;
+  reg \$1003 ;
+  reg \$1004 ;
+  reg [49:0] \$1005 ;
+  reg [7:0] \$1006 ;
+  reg \$1007 ;
+  reg [7:0] \$1008 ;
+  reg [7:0] \$1009 ;
   wire \$101 ;
+  reg [7:0] \$1010 ;
+  reg [7:0] \$1011 ;
+  reg [7:0] \$1012 ;
+  reg [7:0] \$1013 ;
+  reg [7:0] \$1014 ;
+  reg [7:0] \$1015 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
+  wire [49:0] \$105 ;
+  wire [49:0] \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
+  reg [24:0] \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire [33:0] \$114 ;
+  wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire [24:0] \$118 ;
+  wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire [22:0] \$122 ;
+  wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire [13:0] \$126 ;
+  wire \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire [34:0] \$130 ;
-  wire [35:0] \$131 ;
-  wire [55:0] \$132 ;
-  wire [56:0] \$133 ;
-  wire [53:0] \$134 ;
-  wire [58:0] \$135 ;
-  wire [76:0] \$136 ;
-  wire [77:0] \$137 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire [33:0] \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
   wire \$138 ;
-  wire \$139 ;
+  wire [24:0] \$139 ;
   wire [2:0] \$14 ;
   wire \$140 ;
-  wire [47:0] \$141 ;
+  wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
-  wire \$146 ;
+  wire [22:0] \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
@@ -12097,27 +14535,27 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire \$153 ;
+  wire [13:0] \$153 ;
   wire \$154 ;
-  wire [48:0] \$155 ;
+  wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [49:0] \$158 ;
+  wire \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire [49:0] \$164 ;
-  wire [49:0] \$165 ;
-  wire \$166 ;
-  wire \$167 ;
+  wire [34:0] \$160 ;
+  wire [35:0] \$161 ;
+  wire [55:0] \$162 ;
+  wire [56:0] \$163 ;
+  wire [53:0] \$164 ;
+  wire [58:0] \$165 ;
+  wire [76:0] \$166 ;
+  wire [77:0] \$167 ;
   wire \$168 ;
-  reg [24:0] \$169 ;
+  wire \$169 ;
   wire \$17 ;
   wire \$170 ;
-  wire \$171 ;
+  wire [47:0] \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
@@ -12132,122 +14570,122 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire \$185 ;
+  wire [48:0] \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire [33:0] \$188 ;
+  wire [49:0] \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire [24:0] \$192 ;
+  wire \$192 ;
   wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire [22:0] \$196 ;
+  wire [49:0] \$194 ;
+  wire [49:0] \$195 ;
+  wire \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire \$199 ;
+  reg [24:0] \$199 ;
   wire [8:0] \$2 ;
   wire \$20 ;
-  wire [13:0] \$200 ;
+  wire \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire [34:0] \$204 ;
-  wire [35:0] \$205 ;
-  wire [55:0] \$206 ;
-  wire [56:0] \$207 ;
-  wire [53:0] \$208 ;
-  wire [58:0] \$209 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   reg [24:0] \$21 ;
-  wire [76:0] \$210 ;
-  wire [77:0] \$211 ;
+  wire \$210 ;
+  wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire [47:0] \$215 ;
+  wire \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
-  wire \$221 ;
+  wire [33:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire \$228 ;
-  wire [48:0] \$229 ;
+  wire [24:0] \$228 ;
+  wire \$229 ;
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
-  wire [49:0] \$232 ;
+  wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire \$235 ;
+  wire [22:0] \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire [49:0] \$238 ;
-  wire [49:0] \$239 ;
+  wire \$238 ;
+  wire \$239 ;
   wire \$24 ;
   wire \$240 ;
   wire \$241 ;
-  wire \$242 ;
-  reg [24:0] \$243 ;
+  wire [13:0] \$242 ;
+  wire \$243 ;
   wire \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire \$249 ;
+  wire [34:0] \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
+  wire [35:0] \$250 ;
+  wire [55:0] \$251 ;
+  wire [56:0] \$252 ;
+  wire [53:0] \$253 ;
+  wire [58:0] \$254 ;
+  wire [76:0] \$255 ;
+  wire [77:0] \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire \$26 ;
-  wire \$260 ;
+  wire [47:0] \$260 ;
   wire \$261 ;
-  wire [33:0] \$262 ;
+  wire \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
-  wire [24:0] \$266 ;
+  wire \$266 ;
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire [22:0] \$270 ;
+  wire \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
-  wire [13:0] \$274 ;
+  wire [48:0] \$274 ;
   wire \$275 ;
   wire \$276 ;
-  wire \$277 ;
-  wire [34:0] \$278 ;
-  wire [35:0] \$279 ;
+  wire [49:0] \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire \$28 ;
-  wire [55:0] \$280 ;
-  wire [56:0] \$281 ;
-  wire [53:0] \$282 ;
-  wire [58:0] \$283 ;
-  wire [76:0] \$284 ;
-  wire [77:0] \$285 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire [49:0] \$283 ;
+  wire [49:0] \$284 ;
+  wire \$285 ;
   wire \$286 ;
   wire \$287 ;
-  wire \$288 ;
-  wire [47:0] \$289 ;
+  reg [24:0] \$288 ;
+  wire \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
@@ -12264,22 +14702,22 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
-  wire [48:0] \$303 ;
+  wire \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire [49:0] \$306 ;
+  wire \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
-  wire \$310 ;
+  wire [33:0] \$310 ;
   wire \$311 ;
-  wire [49:0] \$312 ;
-  wire [49:0] \$313 ;
+  wire \$312 ;
+  wire \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
-  reg [24:0] \$317 ;
+  wire [24:0] \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
@@ -12287,7 +14725,7 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire \$324 ;
+  wire [22:0] \$324 ;
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
@@ -12295,26 +14733,26 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$329 ;
   wire \$33 ;
   wire \$330 ;
-  wire \$331 ;
+  wire [13:0] \$331 ;
   wire \$332 ;
-  reg [5:0] \$333 ;
+  wire \$333 ;
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
   wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
+  wire [34:0] \$338 ;
+  wire [35:0] \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
+  wire [55:0] \$340 ;
+  wire [56:0] \$341 ;
+  wire [53:0] \$342 ;
+  wire [58:0] \$343 ;
+  wire [76:0] \$344 ;
+  wire [77:0] \$345 ;
   wire \$346 ;
   wire \$347 ;
   wire \$348 ;
-  reg [35:0] \$349 ;
+  wire [47:0] \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
@@ -12330,22 +14768,22 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$360 ;
   wire \$361 ;
   wire \$362 ;
-  wire \$363 ;
+  wire [48:0] \$363 ;
   wire \$364 ;
-  reg [35:0] \$365 ;
-  wire \$366 ;
+  wire \$365 ;
+  wire [49:0] \$366 ;
   wire \$367 ;
   wire \$368 ;
   wire \$369 ;
   wire \$37 ;
   wire \$370 ;
   wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
+  wire [49:0] \$372 ;
+  wire [49:0] \$373 ;
   wire \$374 ;
   wire \$375 ;
   wire \$376 ;
-  wire \$377 ;
+  reg [24:0] \$377 ;
   wire \$378 ;
   wire \$379 ;
   wire \$38 ;
@@ -12353,42 +14791,42 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$381 ;
   wire \$382 ;
   wire \$383 ;
-  wire [33:0] \$384 ;
+  wire \$384 ;
   wire \$385 ;
   wire \$386 ;
   wire \$387 ;
-  wire [24:0] \$388 ;
+  wire \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
-  wire [22:0] \$392 ;
+  wire \$392 ;
   wire \$393 ;
   wire \$394 ;
   wire \$395 ;
-  wire [13:0] \$396 ;
+  reg [5:0] \$396 ;
   wire \$397 ;
   wire \$398 ;
   wire \$399 ;
   wire [8:0] \$4 ;
-  wire [33:0] \$40 ;
-  wire [34:0] \$400 ;
-  wire [35:0] \$401 ;
-  wire [55:0] \$402 ;
-  wire [56:0] \$403 ;
-  wire [53:0] \$404 ;
-  wire [58:0] \$405 ;
-  wire [76:0] \$406 ;
-  wire [77:0] \$407 ;
+  wire \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire \$41 ;
   wire \$410 ;
-  wire [47:0] \$411 ;
+  wire \$411 ;
   wire \$412 ;
   wire \$413 ;
   wire \$414 ;
-  wire \$415 ;
+  reg [35:0] \$415 ;
   wire \$416 ;
   wire \$417 ;
   wire \$418 ;
@@ -12399,23 +14837,23 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$422 ;
   wire \$423 ;
   wire \$424 ;
-  wire [48:0] \$425 ;
+  wire \$425 ;
   wire \$426 ;
   wire \$427 ;
-  wire [49:0] \$428 ;
+  wire \$428 ;
   wire \$429 ;
-  wire \$43 ;
+  wire [33:0] \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
-  wire [49:0] \$434 ;
-  wire [49:0] \$435 ;
+  reg [35:0] \$434 ;
+  wire \$435 ;
   wire \$436 ;
   wire \$437 ;
   wire \$438 ;
-  reg [24:0] \$439 ;
-  wire [24:0] \$44 ;
+  wire \$439 ;
+  wire \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
@@ -12433,82 +14871,82 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$453 ;
   wire \$454 ;
   wire \$455 ;
-  wire \$456 ;
+  wire [33:0] \$456 ;
   wire \$457 ;
-  wire [33:0] \$458 ;
+  wire \$458 ;
   wire \$459 ;
   wire \$46 ;
   wire \$460 ;
   wire \$461 ;
-  wire [24:0] \$462 ;
-  wire \$463 ;
+  wire \$462 ;
+  wire [24:0] \$463 ;
   wire \$464 ;
   wire \$465 ;
-  wire [22:0] \$466 ;
+  wire \$466 ;
   wire \$467 ;
   wire \$468 ;
   wire \$469 ;
   wire \$47 ;
-  wire [13:0] \$470 ;
+  wire [22:0] \$470 ;
   wire \$471 ;
   wire \$472 ;
   wire \$473 ;
-  wire [34:0] \$474 ;
-  wire [35:0] \$475 ;
-  wire [55:0] \$476 ;
-  wire [56:0] \$477 ;
-  wire [53:0] \$478 ;
-  wire [58:0] \$479 ;
-  wire [22:0] \$48 ;
-  wire [76:0] \$480 ;
-  wire [77:0] \$481 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire [13:0] \$477 ;
+  wire \$478 ;
+  wire \$479 ;
+  wire \$48 ;
+  wire \$480 ;
+  wire \$481 ;
   wire \$482 ;
   wire \$483 ;
-  wire \$484 ;
-  wire [47:0] \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire \$489 ;
+  wire [34:0] \$484 ;
+  wire [35:0] \$485 ;
+  wire [55:0] \$486 ;
+  wire [56:0] \$487 ;
+  wire [53:0] \$488 ;
+  wire [58:0] \$489 ;
   wire \$49 ;
-  wire \$490 ;
-  wire \$491 ;
+  wire [76:0] \$490 ;
+  wire [77:0] \$491 ;
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
-  wire \$495 ;
+  wire [47:0] \$495 ;
   wire \$496 ;
   wire \$497 ;
   wire \$498 ;
-  wire [48:0] \$499 ;
+  wire \$499 ;
   wire [8:0] \$5 ;
-  wire \$50 ;
+  wire [24:0] \$50 ;
   wire \$500 ;
   wire \$501 ;
-  wire [49:0] \$502 ;
+  wire \$502 ;
   wire \$503 ;
   wire \$504 ;
   wire \$505 ;
   wire \$506 ;
   wire \$507 ;
-  wire [49:0] \$508 ;
-  wire [49:0] \$509 ;
+  wire \$508 ;
+  wire [48:0] \$509 ;
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
-  wire \$512 ;
-  reg [24:0] \$513 ;
+  wire [49:0] \$512 ;
+  wire \$513 ;
   wire \$514 ;
   wire \$515 ;
   wire \$516 ;
   wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
-  wire [13:0] \$52 ;
+  wire [49:0] \$518 ;
+  wire [49:0] \$519 ;
+  wire \$52 ;
   wire \$520 ;
   wire \$521 ;
   wire \$522 ;
-  wire \$523 ;
+  reg [24:0] \$523 ;
   wire \$524 ;
   wire \$525 ;
   wire \$526 ;
@@ -12518,70 +14956,70 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$53 ;
   wire \$530 ;
   wire \$531 ;
-  wire [33:0] \$532 ;
+  wire \$532 ;
   wire \$533 ;
   wire \$534 ;
   wire \$535 ;
-  wire [24:0] \$536 ;
+  wire \$536 ;
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
   wire \$54 ;
-  wire [22:0] \$540 ;
+  wire \$540 ;
   wire \$541 ;
   wire \$542 ;
   wire \$543 ;
-  wire [13:0] \$544 ;
-  wire \$545 ;
+  wire \$544 ;
+  wire [33:0] \$545 ;
   wire \$546 ;
   wire \$547 ;
-  wire [34:0] \$548 ;
-  wire [35:0] \$549 ;
+  wire \$548 ;
+  wire \$549 ;
   wire \$55 ;
-  wire [55:0] \$550 ;
-  wire [56:0] \$551 ;
-  wire [53:0] \$552 ;
-  wire [58:0] \$553 ;
-  wire [76:0] \$554 ;
-  wire [77:0] \$555 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire [24:0] \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
   wire \$556 ;
   wire \$557 ;
   wire \$558 ;
-  wire [47:0] \$559 ;
-  wire [34:0] \$56 ;
+  wire [22:0] \$559 ;
+  wire \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
   wire \$563 ;
   wire \$564 ;
   wire \$565 ;
-  wire \$566 ;
+  wire [13:0] \$566 ;
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
-  wire [35:0] \$57 ;
+  wire [22:0] \$57 ;
   wire \$570 ;
   wire \$571 ;
   wire \$572 ;
-  wire [48:0] \$573 ;
-  wire \$574 ;
-  wire \$575 ;
-  wire [49:0] \$576 ;
-  wire \$577 ;
-  wire \$578 ;
-  wire \$579 ;
-  wire [55:0] \$58 ;
-  wire \$580 ;
+  wire [34:0] \$573 ;
+  wire [35:0] \$574 ;
+  wire [55:0] \$575 ;
+  wire [56:0] \$576 ;
+  wire [53:0] \$577 ;
+  wire [58:0] \$578 ;
+  wire [76:0] \$579 ;
+  wire \$58 ;
+  wire [77:0] \$580 ;
   wire \$581 ;
-  wire [49:0] \$582 ;
-  wire [49:0] \$583 ;
-  wire \$584 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire [47:0] \$584 ;
   wire \$585 ;
   wire \$586 ;
-  reg [24:0] \$587 ;
+  wire \$587 ;
   wire \$588 ;
   wire \$589 ;
-  wire [56:0] \$59 ;
+  wire \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
@@ -12590,91 +15028,91 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$595 ;
   wire \$596 ;
   wire \$597 ;
-  wire \$598 ;
+  wire [48:0] \$598 ;
   wire \$599 ;
   wire [8:0] \$6 ;
-  wire [53:0] \$60 ;
+  wire \$60 ;
   wire \$600 ;
-  wire \$601 ;
+  wire [49:0] \$601 ;
   wire \$602 ;
   wire \$603 ;
   wire \$604 ;
   wire \$605 ;
-  wire [33:0] \$606 ;
-  wire \$607 ;
-  wire \$608 ;
+  wire \$606 ;
+  wire [49:0] \$607 ;
+  wire [49:0] \$608 ;
   wire \$609 ;
-  wire [58:0] \$61 ;
-  wire [24:0] \$610 ;
+  wire \$61 ;
+  wire \$610 ;
   wire \$611 ;
-  wire \$612 ;
+  reg [24:0] \$612 ;
   wire \$613 ;
-  wire [22:0] \$614 ;
+  wire \$614 ;
   wire \$615 ;
   wire \$616 ;
   wire \$617 ;
-  wire [13:0] \$618 ;
+  wire \$618 ;
   wire \$619 ;
-  wire [76:0] \$62 ;
+  wire \$62 ;
   wire \$620 ;
   wire \$621 ;
-  wire [34:0] \$622 ;
-  wire [35:0] \$623 ;
-  wire [55:0] \$624 ;
-  wire [56:0] \$625 ;
-  wire [53:0] \$626 ;
-  wire [58:0] \$627 ;
-  wire [76:0] \$628 ;
-  wire [77:0] \$629 ;
-  wire [77:0] \$63 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
+  wire \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
-  wire [47:0] \$633 ;
-  wire \$634 ;
+  wire \$633 ;
+  wire [33:0] \$634 ;
   wire \$635 ;
   wire \$636 ;
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
-  wire \$64 ;
+  wire [13:0] \$64 ;
   wire \$640 ;
-  wire \$641 ;
+  wire [24:0] \$641 ;
   wire \$642 ;
   wire \$643 ;
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
-  wire [48:0] \$647 ;
-  wire \$648 ;
+  wire \$647 ;
+  wire [22:0] \$648 ;
   wire \$649 ;
   wire \$65 ;
-  wire [49:0] \$650 ;
+  wire \$650 ;
   wire \$651 ;
   wire \$652 ;
   wire \$653 ;
   wire \$654 ;
-  wire \$655 ;
-  wire [49:0] \$656 ;
-  wire [49:0] \$657 ;
+  wire [13:0] \$655 ;
+  wire \$656 ;
+  wire \$657 ;
   wire \$658 ;
   wire \$659 ;
   wire \$66 ;
   wire \$660 ;
   wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire \$669 ;
-  wire [47:0] \$67 ;
+  wire [34:0] \$662 ;
+  wire [35:0] \$663 ;
+  wire [55:0] \$664 ;
+  wire [56:0] \$665 ;
+  wire [53:0] \$666 ;
+  wire [58:0] \$667 ;
+  wire [76:0] \$668 ;
+  wire [77:0] \$669 ;
+  wire \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
-  wire \$673 ;
+  wire [47:0] \$673 ;
   wire \$674 ;
   wire \$675 ;
   wire \$676 ;
@@ -12686,199 +15124,356 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$681 ;
   wire \$682 ;
   wire \$683 ;
-  reg [1:0] \$684 ;
-  reg \$685 ;
-  reg \$686 ;
-  reg \$687 ;
-  reg \$688 ;
-  reg \$689 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire [48:0] \$687 ;
+  wire \$688 ;
+  wire \$689 ;
   wire \$69 ;
-  reg \$690 ;
-  reg [24:0] \$691 ;
-  reg [24:0] \$692 ;
-  reg [24:0] \$693 ;
-  reg [24:0] \$694 ;
-  reg [24:0] \$695 ;
-  reg [22:0] \$696 ;
-  reg [33:0] \$697 ;
-  reg [24:0] \$698 ;
-  reg [22:0] \$699 ;
+  wire [49:0] \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire [49:0] \$696 ;
+  wire [49:0] \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire [8:0] \$7 ;
   wire \$70 ;
-  reg [13:0] \$700 ;
-  reg [47:0] \$701 ;
-  reg [47:0] \$702 ;
-  reg \$703 ;
-  reg \$704 ;
-  reg [49:0] \$705 ;
-  reg [7:0] \$706 ;
-  reg [24:0] \$707 ;
-  reg [24:0] \$708 ;
-  reg [24:0] \$709 ;
-  wire \$71 ;
-  reg [24:0] \$710 ;
-  reg [24:0] \$711 ;
-  reg [22:0] \$712 ;
-  reg [33:0] \$713 ;
-  reg [24:0] \$714 ;
-  reg [22:0] \$715 ;
-  reg [13:0] \$716 ;
-  reg [47:0] \$717 ;
-  reg [47:0] \$718 ;
-  reg \$719 ;
-  wire \$72 ;
-  reg \$720 ;
-  reg [49:0] \$721 ;
-  reg [7:0] \$722 ;
-  reg [24:0] \$723 ;
-  reg [24:0] \$724 ;
-  reg [24:0] \$725 ;
-  reg [24:0] \$726 ;
-  reg [24:0] \$727 ;
-  reg [22:0] \$728 ;
-  reg [33:0] \$729 ;
-  wire \$73 ;
-  reg [24:0] \$730 ;
-  reg [22:0] \$731 ;
-  reg [13:0] \$732 ;
-  reg [47:0] \$733 ;
-  reg [47:0] \$734 ;
-  reg \$735 ;
-  reg \$736 ;
-  reg [49:0] \$737 ;
-  reg [7:0] \$738 ;
-  reg [24:0] \$739 ;
-  wire \$74 ;
-  reg [24:0] \$740 ;
-  reg [24:0] \$741 ;
-  reg [24:0] \$742 ;
-  reg [24:0] \$743 ;
-  reg [22:0] \$744 ;
-  reg [33:0] \$745 ;
-  reg [24:0] \$746 ;
-  reg [22:0] \$747 ;
-  reg [13:0] \$748 ;
-  reg [47:0] \$749 ;
-  wire \$75 ;
-  reg [47:0] \$750 ;
-  reg \$751 ;
-  reg \$752 ;
-  reg [49:0] \$753 ;
-  reg [7:0] \$754 ;
-  reg [24:0] \$755 ;
-  reg [24:0] \$756 ;
-  reg [24:0] \$757 ;
-  reg [24:0] \$758 ;
-  reg [24:0] \$759 ;
-  wire \$76 ;
-  reg [5:0] \$760 ;
-  reg [5:0] \$761 ;
-  reg [5:0] \$762 ;
-  reg [5:0] \$763 ;
-  reg [5:0] \$764 ;
-  reg [35:0] \$765 ;
-  reg [35:0] \$766 ;
-  reg [35:0] \$767 ;
-  reg [35:0] \$768 ;
-  reg [35:0] \$769 ;
-  wire \$77 ;
-  reg [35:0] \$770 ;
-  reg [35:0] \$771 ;
-  reg [35:0] \$772 ;
-  reg [35:0] \$773 ;
-  reg [35:0] \$774 ;
-  reg [22:0] \$775 ;
-  reg [33:0] \$776 ;
-  reg [24:0] \$777 ;
-  reg [22:0] \$778 ;
-  reg [13:0] \$779 ;
-  wire \$78 ;
-  reg [47:0] \$780 ;
-  reg [47:0] \$781 ;
-  reg \$782 ;
-  reg \$783 ;
-  reg [49:0] \$784 ;
-  reg [7:0] \$785 ;
-  reg [24:0] \$786 ;
-  reg [24:0] \$787 ;
-  reg [24:0] \$788 ;
-  reg [24:0] \$789 ;
+  wire \$700 ;
+  reg [24:0] \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
+  wire [34:0] \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
+  wire [35:0] \$72 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire [33:0] \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
+  wire [55:0] \$73 ;
+  wire [24:0] \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire [22:0] \$737 ;
+  wire \$738 ;
+  wire \$739 ;
+  wire [56:0] \$74 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire [13:0] \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
+  wire [53:0] \$75 ;
+  wire \$750 ;
+  wire [34:0] \$751 ;
+  wire [35:0] \$752 ;
+  wire [55:0] \$753 ;
+  wire [56:0] \$754 ;
+  wire [53:0] \$755 ;
+  wire [58:0] \$756 ;
+  wire [76:0] \$757 ;
+  wire [77:0] \$758 ;
+  wire \$759 ;
+  wire [58:0] \$76 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire [47:0] \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
+  wire [76:0] \$77 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire [48:0] \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire [49:0] \$779 ;
+  wire [77:0] \$78 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire [49:0] \$785 ;
+  wire [49:0] \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire \$79 ;
-  reg [24:0] \$790 ;
-  reg [22:0] \$791 ;
-  reg [33:0] \$792 ;
-  reg [24:0] \$793 ;
-  reg [22:0] \$794 ;
-  reg [13:0] \$795 ;
-  reg [47:0] \$796 ;
-  reg [47:0] \$797 ;
-  reg \$798 ;
-  reg \$799 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire [8:0] \$8 ;
   wire \$80 ;
-  reg [49:0] \$800 ;
-  reg [7:0] \$801 ;
-  reg [24:0] \$802 ;
-  reg [24:0] \$803 ;
-  reg [24:0] \$804 ;
-  reg [24:0] \$805 ;
-  reg [24:0] \$806 ;
-  reg [22:0] \$807 ;
-  reg [33:0] \$808 ;
-  reg [24:0] \$809 ;
-  wire [48:0] \$81 ;
-  reg [22:0] \$810 ;
-  reg [13:0] \$811 ;
-  reg [47:0] \$812 ;
-  reg [47:0] \$813 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
+  wire \$81 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  reg [1:0] \$813 ;
   reg \$814 ;
   reg \$815 ;
-  reg [49:0] \$816 ;
-  reg [7:0] \$817 ;
-  reg [24:0] \$818 ;
-  reg [24:0] \$819 ;
-  wire \$82 ;
-  reg [24:0] \$820 ;
+  reg \$816 ;
+  reg \$817 ;
+  reg \$818 ;
+  reg \$819 ;
+  wire [47:0] \$82 ;
+  reg \$820 ;
   reg [24:0] \$821 ;
   reg [24:0] \$822 ;
-  reg [22:0] \$823 ;
-  reg [33:0] \$824 ;
+  reg [24:0] \$823 ;
+  reg [24:0] \$824 ;
   reg [24:0] \$825 ;
-  reg [22:0] \$826 ;
-  reg [13:0] \$827 ;
-  reg [47:0] \$828 ;
-  reg [47:0] \$829 ;
+  reg [24:0] \$826 ;
+  reg [22:0] \$827 ;
+  reg [33:0] \$828 ;
+  reg [33:0] \$829 ;
   wire \$83 ;
-  reg \$830 ;
-  reg \$831 ;
-  reg [49:0] \$832 ;
-  reg [7:0] \$833 ;
-  reg \$834 ;
-  reg [7:0] \$835 ;
-  reg [7:0] \$836 ;
-  reg [7:0] \$837 ;
-  reg [7:0] \$838 ;
-  reg [7:0] \$839 ;
-  wire [49:0] \$84 ;
-  reg [7:0] \$840 ;
+  reg [24:0] \$830 ;
+  reg [24:0] \$831 ;
+  reg [22:0] \$832 ;
+  reg [22:0] \$833 ;
+  reg [13:0] \$834 ;
+  reg [13:0] \$835 ;
+  reg [47:0] \$836 ;
+  reg [47:0] \$837 ;
+  reg \$838 ;
+  reg \$839 ;
+  wire \$84 ;
+  reg [49:0] \$840 ;
   reg [7:0] \$841 ;
-  reg [7:0] \$842 ;
+  reg [24:0] \$842 ;
+  reg [24:0] \$843 ;
+  reg [24:0] \$844 ;
+  reg [24:0] \$845 ;
+  reg [24:0] \$846 ;
+  reg [24:0] \$847 ;
+  reg [22:0] \$848 ;
+  reg [33:0] \$849 ;
   wire \$85 ;
+  reg [33:0] \$850 ;
+  reg [24:0] \$851 ;
+  reg [24:0] \$852 ;
+  reg [22:0] \$853 ;
+  reg [22:0] \$854 ;
+  reg [13:0] \$855 ;
+  reg [13:0] \$856 ;
+  reg [47:0] \$857 ;
+  reg [47:0] \$858 ;
+  reg \$859 ;
   wire \$86 ;
+  reg \$860 ;
+  reg [49:0] \$861 ;
+  reg [7:0] \$862 ;
+  reg [24:0] \$863 ;
+  reg [24:0] \$864 ;
+  reg [24:0] \$865 ;
+  reg [24:0] \$866 ;
+  reg [24:0] \$867 ;
+  reg [24:0] \$868 ;
+  reg [22:0] \$869 ;
   wire \$87 ;
+  reg [33:0] \$870 ;
+  reg [33:0] \$871 ;
+  reg [24:0] \$872 ;
+  reg [24:0] \$873 ;
+  reg [22:0] \$874 ;
+  reg [22:0] \$875 ;
+  reg [13:0] \$876 ;
+  reg [13:0] \$877 ;
+  reg [47:0] \$878 ;
+  reg [47:0] \$879 ;
   wire \$88 ;
+  reg \$880 ;
+  reg \$881 ;
+  reg [49:0] \$882 ;
+  reg [7:0] \$883 ;
+  reg [24:0] \$884 ;
+  reg [24:0] \$885 ;
+  reg [24:0] \$886 ;
+  reg [24:0] \$887 ;
+  reg [24:0] \$888 ;
+  reg [24:0] \$889 ;
   wire \$89 ;
+  reg [22:0] \$890 ;
+  reg [33:0] \$891 ;
+  reg [33:0] \$892 ;
+  reg [24:0] \$893 ;
+  reg [24:0] \$894 ;
+  reg [22:0] \$895 ;
+  reg [22:0] \$896 ;
+  reg [13:0] \$897 ;
+  reg [13:0] \$898 ;
+  reg [47:0] \$899 ;
   wire [8:0] \$9 ;
-  wire [49:0] \$90 ;
-  wire [49:0] \$91 ;
+  wire \$90 ;
+  reg [47:0] \$900 ;
+  reg \$901 ;
+  reg \$902 ;
+  reg [49:0] \$903 ;
+  reg [7:0] \$904 ;
+  reg [24:0] \$905 ;
+  reg [24:0] \$906 ;
+  reg [24:0] \$907 ;
+  reg [24:0] \$908 ;
+  reg [24:0] \$909 ;
+  wire \$91 ;
+  reg [24:0] \$910 ;
+  reg [5:0] \$911 ;
+  reg [5:0] \$912 ;
+  reg [5:0] \$913 ;
+  reg [5:0] \$914 ;
+  reg [5:0] \$915 ;
+  reg [5:0] \$916 ;
+  reg [35:0] \$917 ;
+  reg [35:0] \$918 ;
+  reg [35:0] \$919 ;
   wire \$92 ;
+  reg [35:0] \$920 ;
+  reg [35:0] \$921 ;
+  reg [35:0] \$922 ;
+  reg [35:0] \$923 ;
+  reg [35:0] \$924 ;
+  reg [35:0] \$925 ;
+  reg [35:0] \$926 ;
+  reg [35:0] \$927 ;
+  reg [35:0] \$928 ;
+  reg [22:0] \$929 ;
   wire \$93 ;
+  reg [33:0] \$930 ;
+  reg [33:0] \$931 ;
+  reg [24:0] \$932 ;
+  reg [24:0] \$933 ;
+  reg [22:0] \$934 ;
+  reg [22:0] \$935 ;
+  reg [13:0] \$936 ;
+  reg [13:0] \$937 ;
+  reg [47:0] \$938 ;
+  reg [47:0] \$939 ;
   wire \$94 ;
-  reg [24:0] \$95 ;
-  wire \$96 ;
+  reg \$940 ;
+  reg \$941 ;
+  reg [49:0] \$942 ;
+  reg [7:0] \$943 ;
+  reg [24:0] \$944 ;
+  reg [24:0] \$945 ;
+  reg [24:0] \$946 ;
+  reg [24:0] \$947 ;
+  reg [24:0] \$948 ;
+  reg [24:0] \$949 ;
+  wire \$95 ;
+  reg [22:0] \$950 ;
+  reg [33:0] \$951 ;
+  reg [33:0] \$952 ;
+  reg [24:0] \$953 ;
+  reg [24:0] \$954 ;
+  reg [22:0] \$955 ;
+  reg [22:0] \$956 ;
+  reg [13:0] \$957 ;
+  reg [13:0] \$958 ;
+  reg [47:0] \$959 ;
+  wire [48:0] \$96 ;
+  reg [47:0] \$960 ;
+  reg \$961 ;
+  reg \$962 ;
+  reg [49:0] \$963 ;
+  reg [7:0] \$964 ;
+  reg [24:0] \$965 ;
+  reg [24:0] \$966 ;
+  reg [24:0] \$967 ;
+  reg [24:0] \$968 ;
+  reg [24:0] \$969 ;
   wire \$97 ;
+  reg [24:0] \$970 ;
+  reg [22:0] \$971 ;
+  reg [33:0] \$972 ;
+  reg [33:0] \$973 ;
+  reg [24:0] \$974 ;
+  reg [24:0] \$975 ;
+  reg [22:0] \$976 ;
+  reg [22:0] \$977 ;
+  reg [13:0] \$978 ;
+  reg [13:0] \$979 ;
   wire \$98 ;
-  wire \$99 ;
+  reg [47:0] \$980 ;
+  reg [47:0] \$981 ;
+  reg \$982 ;
+  reg \$983 ;
+  reg [49:0] \$984 ;
+  reg [7:0] \$985 ;
+  reg [24:0] \$986 ;
+  reg [24:0] \$987 ;
+  reg [24:0] \$988 ;
+  reg [24:0] \$989 ;
+  wire [49:0] \$99 ;
+  reg [24:0] \$990 ;
+  reg [24:0] \$991 ;
+  reg [22:0] \$992 ;
+  reg [33:0] \$993 ;
+  reg [33:0] \$994 ;
+  reg [24:0] \$995 ;
+  reg [24:0] \$996 ;
+  reg [22:0] \$997 ;
+  reg [22:0] \$998 ;
+  reg [13:0] \$999 ;
   input clk;
   wire clk;
   reg [1:0] group = 2'h0;
@@ -12929,13 +15524,13 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire [7:0] \port__addr$32 ;
   wire [7:0] \port__addr$34 ;
   wire [7:0] port__data;
-  wire [7:0] \port__data$184 ;
-  wire [7:0] \port__data$185 ;
-  wire [7:0] \port__data$186 ;
-  wire [7:0] \port__data$187 ;
-  wire [7:0] \port__data$188 ;
-  wire [7:0] \port__data$189 ;
-  wire [7:0] \port__data$190 ;
+  wire [7:0] \port__data$228 ;
+  wire [7:0] \port__data$229 ;
+  wire [7:0] \port__data$230 ;
+  wire [7:0] \port__data$231 ;
+  wire [7:0] \port__data$232 ;
+  wire [7:0] \port__data$233 ;
+  wire [7:0] \port__data$234 ;
   reg rq0_above = 1'h0;
   reg [49:0] rq0_code = 50'h0000000000000;
   reg [47:0] rq0_floor = 48'h000000000000;
@@ -12944,11 +15539,16 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
+  reg [24:0] rq0_mult_6 = 25'h0000000;
   reg [7:0] rq0_out = 8'h00;
   reg [33:0] rq0_part0_0 = 34'h000000000;
+  reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
+  reg [24:0] rq0_part0_1_r = 25'h0000000;
   reg [22:0] rq0_part1_0 = 23'h000000;
+  reg [22:0] rq0_part1_0_r = 23'h000000;
   reg [13:0] rq0_part1_1 = 14'h0000;
+  reg [13:0] rq0_part1_1_r = 14'h0000;
   reg [47:0] rq0_prod = 48'h000000000000;
   wire [47:0] rq0_rem;
   reg rq0_tie = 1'h0;
@@ -12961,11 +15561,16 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [24:0] rq1_mult_3 = 25'h0000000;
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
+  reg [24:0] rq1_mult_6 = 25'h0000000;
   reg [7:0] rq1_out = 8'h00;
   reg [33:0] rq1_part0_0 = 34'h000000000;
+  reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
+  reg [24:0] rq1_part0_1_r = 25'h0000000;
   reg [22:0] rq1_part1_0 = 23'h000000;
+  reg [22:0] rq1_part1_0_r = 23'h000000;
   reg [13:0] rq1_part1_1 = 14'h0000;
+  reg [13:0] rq1_part1_1_r = 14'h0000;
   reg [47:0] rq1_prod = 48'h000000000000;
   wire [47:0] rq1_rem;
   reg rq1_tie = 1'h0;
@@ -12978,11 +15583,16 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [24:0] rq2_mult_3 = 25'h0000000;
   reg [24:0] rq2_mult_4 = 25'h0000000;
   reg [24:0] rq2_mult_5 = 25'h0000000;
+  reg [24:0] rq2_mult_6 = 25'h0000000;
   reg [7:0] rq2_out = 8'h00;
   reg [33:0] rq2_part0_0 = 34'h000000000;
+  reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
+  reg [24:0] rq2_part0_1_r = 25'h0000000;
   reg [22:0] rq2_part1_0 = 23'h000000;
+  reg [22:0] rq2_part1_0_r = 23'h000000;
   reg [13:0] rq2_part1_1 = 14'h0000;
+  reg [13:0] rq2_part1_1_r = 14'h0000;
   reg [47:0] rq2_prod = 48'h000000000000;
   wire [47:0] rq2_rem;
   reg rq2_tie = 1'h0;
@@ -12995,11 +15605,16 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [24:0] rq3_mult_3 = 25'h0000000;
   reg [24:0] rq3_mult_4 = 25'h0000000;
   reg [24:0] rq3_mult_5 = 25'h0000000;
+  reg [24:0] rq3_mult_6 = 25'h0000000;
   reg [7:0] rq3_out = 8'h00;
   reg [33:0] rq3_part0_0 = 34'h000000000;
+  reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
+  reg [24:0] rq3_part0_1_r = 25'h0000000;
   reg [22:0] rq3_part1_0 = 23'h000000;
+  reg [22:0] rq3_part1_0_r = 23'h000000;
   reg [13:0] rq3_part1_1 = 14'h0000;
+  reg [13:0] rq3_part1_1_r = 14'h0000;
   reg [47:0] rq3_prod = 48'h000000000000;
   wire [47:0] rq3_rem;
   reg rq3_tie = 1'h0;
@@ -13012,21 +15627,28 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [35:0] rq4_half_3 = 36'h000000000;
   reg [35:0] rq4_half_4 = 36'h000000000;
   reg [35:0] rq4_half_5 = 36'h000000000;
+  reg [35:0] rq4_half_6 = 36'h000000000;
   reg [35:0] rq4_mask_1 = 36'h000000000;
   reg [35:0] rq4_mask_2 = 36'h000000000;
   reg [35:0] rq4_mask_3 = 36'h000000000;
   reg [35:0] rq4_mask_4 = 36'h000000000;
   reg [35:0] rq4_mask_5 = 36'h000000000;
+  reg [35:0] rq4_mask_6 = 36'h000000000;
   reg [24:0] rq4_mult_1 = 25'h0000000;
   reg [24:0] rq4_mult_2 = 25'h0000000;
   reg [24:0] rq4_mult_3 = 25'h0000000;
   reg [24:0] rq4_mult_4 = 25'h0000000;
   reg [24:0] rq4_mult_5 = 25'h0000000;
+  reg [24:0] rq4_mult_6 = 25'h0000000;
   reg [7:0] rq4_out = 8'h00;
   reg [33:0] rq4_part0_0 = 34'h000000000;
+  reg [33:0] rq4_part0_0_r = 34'h000000000;
   reg [24:0] rq4_part0_1 = 25'h0000000;
+  reg [24:0] rq4_part0_1_r = 25'h0000000;
   reg [22:0] rq4_part1_0 = 23'h000000;
+  reg [22:0] rq4_part1_0_r = 23'h000000;
   reg [13:0] rq4_part1_1 = 14'h0000;
+  reg [13:0] rq4_part1_1_r = 14'h0000;
   reg [47:0] rq4_prod = 48'h000000000000;
   wire [47:0] rq4_rem;
   reg [5:0] rq4_shift_1 = 6'h00;
@@ -13034,6 +15656,7 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [5:0] rq4_shift_3 = 6'h00;
   reg [5:0] rq4_shift_4 = 6'h00;
   reg [5:0] rq4_shift_5 = 6'h00;
+  reg [5:0] rq4_shift_6 = 6'h00;
   reg rq4_tie = 1'h0;
   reg [22:0] rq4_x = 23'h000000;
   reg rq5_above = 1'h0;
@@ -13044,11 +15667,16 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [24:0] rq5_mult_3 = 25'h0000000;
   reg [24:0] rq5_mult_4 = 25'h0000000;
   reg [24:0] rq5_mult_5 = 25'h0000000;
+  reg [24:0] rq5_mult_6 = 25'h0000000;
   reg [7:0] rq5_out = 8'h00;
   reg [33:0] rq5_part0_0 = 34'h000000000;
+  reg [33:0] rq5_part0_0_r = 34'h000000000;
   reg [24:0] rq5_part0_1 = 25'h0000000;
+  reg [24:0] rq5_part0_1_r = 25'h0000000;
   reg [22:0] rq5_part1_0 = 23'h000000;
+  reg [22:0] rq5_part1_0_r = 23'h000000;
   reg [13:0] rq5_part1_1 = 14'h0000;
+  reg [13:0] rq5_part1_1_r = 14'h0000;
   reg [47:0] rq5_prod = 48'h000000000000;
   wire [47:0] rq5_rem;
   reg rq5_tie = 1'h0;
@@ -13061,11 +15689,16 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [24:0] rq6_mult_3 = 25'h0000000;
   reg [24:0] rq6_mult_4 = 25'h0000000;
   reg [24:0] rq6_mult_5 = 25'h0000000;
+  reg [24:0] rq6_mult_6 = 25'h0000000;
   reg [7:0] rq6_out = 8'h00;
   reg [33:0] rq6_part0_0 = 34'h000000000;
+  reg [33:0] rq6_part0_0_r = 34'h000000000;
   reg [24:0] rq6_part0_1 = 25'h0000000;
+  reg [24:0] rq6_part0_1_r = 25'h0000000;
   reg [22:0] rq6_part1_0 = 23'h000000;
+  reg [22:0] rq6_part1_0_r = 23'h000000;
   reg [13:0] rq6_part1_1 = 14'h0000;
+  reg [13:0] rq6_part1_1_r = 14'h0000;
   reg [47:0] rq6_prod = 48'h000000000000;
   wire [47:0] rq6_rem;
   reg rq6_tie = 1'h0;
@@ -13078,11 +15711,16 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [24:0] rq7_mult_3 = 25'h0000000;
   reg [24:0] rq7_mult_4 = 25'h0000000;
   reg [24:0] rq7_mult_5 = 25'h0000000;
+  reg [24:0] rq7_mult_6 = 25'h0000000;
   reg [7:0] rq7_out = 8'h00;
   reg [33:0] rq7_part0_0 = 34'h000000000;
+  reg [33:0] rq7_part0_0_r = 34'h000000000;
   reg [24:0] rq7_part0_1 = 25'h0000000;
+  reg [24:0] rq7_part0_1_r = 25'h0000000;
   reg [22:0] rq7_part1_0 = 23'h000000;
+  reg [22:0] rq7_part1_0_r = 23'h000000;
   reg [13:0] rq7_part1_1 = 14'h0000;
+  reg [13:0] rq7_part1_1_r = 14'h0000;
   reg [47:0] rq7_prod = 48'h000000000000;
   wire [47:0] rq7_rem;
   reg rq7_tie = 1'h0;
@@ -13093,6 +15731,7 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg rq_valid_4 = 1'h0;
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
+  reg rq_valid_7 = 1'h0;
   input rst;
   wire rst;
   reg [7:0] lut [255:0];
@@ -13354,820 +15993,17 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
     lut[254] = 8'h7f;
     lut[255] = 8'h7f;
   end
-  assign \port__data$190  = lut[\$9 [7:0]];
-  assign \port__data$189  = lut[\$8 [7:0]];
-  assign \port__data$188  = lut[\$7 [7:0]];
-  assign \port__data$187  = lut[\$6 [7:0]];
-  assign \port__data$186  = lut[\$5 [7:0]];
-  assign \port__data$185  = lut[\$4 [7:0]];
-  assign \port__data$184  = lut[\$3 [7:0]];
+  assign \port__data$234  = lut[\$9 [7:0]];
+  assign \port__data$233  = lut[\$8 [7:0]];
+  assign \port__data$232  = lut[\$7 [7:0]];
+  assign \port__data$231  = lut[\$6 [7:0]];
+  assign \port__data$230  = lut[\$5 [7:0]];
+  assign \port__data$229  = lut[\$4 [7:0]];
+  assign \port__data$228  = lut[\$3 [7:0]];
   assign port__data = lut[\$2 [7:0]];
-  assign \$149  = rq1_rem == 35'h400000000;
-  assign \$152  = ~ o__valid;
-  assign \$153  = \$152  | o__ready;
-  assign \$154  = \$153  & rq_valid_4;
-  assign \$155  = $signed(3'h5) + $signed(rq1_floor);
-  assign \$156  = rq1_tie & rq1_floor[0];
-  assign \$157  = rq1_above | \$156 ;
-  assign \$158  = $signed(\$155 ) + $signed({ 1'h0, \$157  });
-  assign \$159  = ~ o__valid;
-  assign \$160  = \$159  | o__ready;
-  assign \$161  = \$160  & rq_valid_5;
-  assign \$162  = $signed(rq1_code) < $signed(8'h80);
-  assign \$163  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$164  = \$163  ? 50'h000000000007f : rq1_code;
-  assign \$165  = \$162  ? 50'h3ffffffffff80 : \$164 ;
-  assign \$166  = ~ o__valid;
-  assign \$167  = \$166  | o__ready;
-  assign \$168  = \$167  & i__valid;
-  assign \$170  = ~ o__valid;
-  assign \$171  = \$170  | o__ready;
-  assign \$172  = \$171  & rq_valid_1;
-  assign \$173  = ~ o__valid;
-  assign \$174  = \$173  | o__ready;
-  assign \$175  = \$174  & rq_valid_2;
-  assign \$176  = ~ o__valid;
-  assign \$177  = \$176  | o__ready;
-  assign \$178  = \$177  & rq_valid_3;
-  assign \$179  = ~ o__valid;
-  assign \$180  = \$179  | o__ready;
-  assign \$181  = \$180  & rq_valid_4;
-  assign \$182  = ~ o__valid;
-  assign \$183  = \$182  | o__ready;
-  assign \$184  = \$183  & i__valid;
-  assign \$185  = ~ o__valid;
-  assign \$186  = \$185  | o__ready;
-  assign \$187  = \$186  & rq_valid_1;
-  assign \$188  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$189  = ~ o__valid;
-  assign \$190  = \$189  | o__ready;
-  assign \$191  = \$190  & rq_valid_1;
-  assign \$192  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$193  = ~ o__valid;
-  assign \$194  = \$193  | o__ready;
-  assign \$195  = \$194  & rq_valid_1;
-  assign \$196  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$197  = ~ o__valid;
-  assign \$198  = \$197  | o__ready;
-  assign \$199  = \$198  & rq_valid_1;
-  assign \$200  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
-  assign \$201  = ~ o__valid;
-  assign \$202  = \$201  | o__ready;
-  assign \$203  = \$202  & rq_valid_2;
-  assign \$205  = 1'h0 + \$204 ;
-  assign \$207  = \$205  + \$206 ;
-  assign \$209  = $signed({ 1'h0, \$207  }) + $signed(\$208 );
-  assign \$211  = $signed(\$209 ) + $signed(\$210 );
-  assign \$212  = ~ o__valid;
-  assign \$213  = \$212  | o__ready;
-  assign \$214  = \$213  & rq_valid_3;
-  assign \$216  = ~ o__valid;
-  assign \$217  = \$216  | o__ready;
-  assign \$218  = \$217  & rq_valid_3;
-  assign \$219  = rq2_rem > 35'h400000000;
-  assign \$220  = ~ o__valid;
-  assign \$221  = \$220  | o__ready;
-  assign \$222  = \$221  & rq_valid_3;
-  assign \$223  = rq2_rem == 35'h400000000;
-  assign \$226  = ~ o__valid;
-  assign \$227  = \$226  | o__ready;
-  assign \$228  = \$227  & rq_valid_4;
-  assign \$229  = $signed(3'h5) + $signed(rq2_floor);
-  assign \$230  = rq2_tie & rq2_floor[0];
-  assign \$231  = rq2_above | \$230 ;
-  assign \$232  = $signed(\$229 ) + $signed({ 1'h0, \$231  });
-  assign \$233  = ~ o__valid;
-  assign \$234  = \$233  | o__ready;
-  assign \$235  = \$234  & rq_valid_5;
-  assign \$236  = $signed(rq2_code) < $signed(8'h80);
-  assign \$237  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$238  = \$237  ? 50'h000000000007f : rq2_code;
-  assign \$239  = \$236  ? 50'h3ffffffffff80 : \$238 ;
-  assign \$240  = ~ o__valid;
-  assign \$241  = \$240  | o__ready;
-  assign \$242  = \$241  & i__valid;
-  assign \$244  = ~ o__valid;
-  assign \$245  = \$244  | o__ready;
-  assign \$246  = \$245  & rq_valid_1;
-  assign \$247  = ~ o__valid;
-  assign \$248  = \$247  | o__ready;
-  assign \$249  = \$248  & rq_valid_2;
-  assign \$250  = ~ o__valid;
-  assign \$251  = \$250  | o__ready;
-  assign \$252  = \$251  & rq_valid_3;
-  assign \$253  = ~ o__valid;
-  assign \$254  = \$253  | o__ready;
-  assign \$255  = \$254  & rq_valid_4;
-  assign \$256  = ~ o__valid;
-  assign \$257  = \$256  | o__ready;
-  assign \$258  = \$257  & i__valid;
-  assign \$259  = ~ o__valid;
-  assign \$260  = \$259  | o__ready;
-  assign \$261  = \$260  & rq_valid_1;
-  assign \$262  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$263  = ~ o__valid;
-  assign \$264  = \$263  | o__ready;
-  assign \$265  = \$264  & rq_valid_1;
-  assign \$266  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$267  = ~ o__valid;
-  assign \$268  = \$267  | o__ready;
-  assign \$269  = \$268  & rq_valid_1;
-  assign \$270  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$271  = ~ o__valid;
-  assign \$272  = \$271  | o__ready;
-  assign \$273  = \$272  & rq_valid_1;
-  assign \$274  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
-  assign \$275  = ~ o__valid;
-  assign \$276  = \$275  | o__ready;
-  assign \$277  = \$276  & rq_valid_2;
-  assign \$279  = 1'h0 + \$278 ;
-  assign \$281  = \$279  + \$280 ;
-  assign \$283  = $signed({ 1'h0, \$281  }) + $signed(\$282 );
-  assign \$285  = $signed(\$283 ) + $signed(\$284 );
-  assign \$286  = ~ o__valid;
-  assign \$287  = \$286  | o__ready;
-  assign \$288  = \$287  & rq_valid_3;
-  assign \$290  = ~ o__valid;
-  assign \$291  = \$290  | o__ready;
-  assign \$292  = \$291  & rq_valid_3;
-  assign \$293  = rq3_rem > 35'h400000000;
-  assign \$294  = ~ o__valid;
-  assign \$295  = \$294  | o__ready;
-  assign \$296  = \$295  & rq_valid_3;
-  assign \$297  = rq3_rem == 35'h400000000;
-  assign \$300  = ~ o__valid;
-  assign \$301  = \$300  | o__ready;
-  assign \$302  = \$301  & rq_valid_4;
-  assign \$303  = $signed(3'h5) + $signed(rq3_floor);
-  assign \$304  = rq3_tie & rq3_floor[0];
-  assign \$305  = rq3_above | \$304 ;
-  assign \$306  = $signed(\$303 ) + $signed({ 1'h0, \$305  });
-  assign \$307  = ~ o__valid;
-  assign \$308  = \$307  | o__ready;
-  assign \$309  = \$308  & rq_valid_5;
-  assign \$310  = $signed(rq3_code) < $signed(8'h80);
-  assign \$311  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$312  = \$311  ? 50'h000000000007f : rq3_code;
-  assign \$313  = \$310  ? 50'h3ffffffffff80 : \$312 ;
-  assign \$314  = ~ o__valid;
-  assign \$315  = \$314  | o__ready;
-  assign \$316  = \$315  & i__valid;
-  assign \$318  = ~ o__valid;
-  assign \$319  = \$318  | o__ready;
-  assign \$320  = \$319  & rq_valid_1;
-  assign \$321  = ~ o__valid;
-  assign \$322  = \$321  | o__ready;
-  assign \$323  = \$322  & rq_valid_2;
-  assign \$324  = ~ o__valid;
-  assign \$325  = \$324  | o__ready;
-  assign \$326  = \$325  & rq_valid_3;
-  assign \$327  = ~ o__valid;
-  assign \$328  = \$327  | o__ready;
-  assign \$329  = \$328  & rq_valid_4;
-  assign \$330  = ~ o__valid;
-  assign \$331  = \$330  | o__ready;
-  assign \$332  = \$331  & i__valid;
-  assign \$334  = ~ o__valid;
-  assign \$335  = \$334  | o__ready;
-  assign \$336  = \$335  & rq_valid_1;
-  assign \$337  = ~ o__valid;
-  assign \$338  = \$337  | o__ready;
-  assign \$339  = \$338  & rq_valid_2;
-  assign \$340  = ~ o__valid;
-  assign \$341  = \$340  | o__ready;
-  assign \$342  = \$341  & rq_valid_3;
-  assign \$343  = ~ o__valid;
-  assign \$344  = \$343  | o__ready;
-  assign \$345  = \$344  & rq_valid_4;
-  assign \$346  = ~ o__valid;
-  assign \$347  = \$346  | o__ready;
-  assign \$348  = \$347  & i__valid;
-  assign \$350  = ~ o__valid;
-  assign \$351  = \$350  | o__ready;
-  assign \$352  = \$351  & rq_valid_1;
-  assign \$353  = ~ o__valid;
-  assign \$354  = \$353  | o__ready;
-  assign \$355  = \$354  & rq_valid_2;
-  assign \$356  = ~ o__valid;
-  assign \$357  = \$356  | o__ready;
-  assign \$358  = \$357  & rq_valid_3;
-  assign \$359  = ~ o__valid;
-  assign \$360  = \$359  | o__ready;
-  assign \$361  = \$360  & rq_valid_4;
-  assign \$362  = ~ o__valid;
-  assign \$363  = \$362  | o__ready;
-  assign \$364  = \$363  & i__valid;
-  assign \$366  = ~ o__valid;
-  assign \$367  = \$366  | o__ready;
-  assign \$368  = \$367  & rq_valid_1;
-  assign \$369  = ~ o__valid;
-  assign \$370  = \$369  | o__ready;
-  assign \$371  = \$370  & rq_valid_2;
-  assign \$372  = ~ o__valid;
-  assign \$373  = \$372  | o__ready;
-  assign \$374  = \$373  & rq_valid_3;
-  assign \$375  = ~ o__valid;
-  assign \$376  = \$375  | o__ready;
-  assign \$377  = \$376  & rq_valid_4;
-  assign \$378  = ~ o__valid;
-  assign \$379  = \$378  | o__ready;
-  assign \$380  = \$379  & i__valid;
-  assign \$381  = ~ o__valid;
-  assign \$382  = \$381  | o__ready;
-  assign \$383  = \$382  & rq_valid_1;
-  assign \$384  = rq4_x[16:0] * rq4_mult_1[16:0];
-  assign \$385  = ~ o__valid;
-  assign \$386  = \$385  | o__ready;
-  assign \$387  = \$386  & rq_valid_1;
-  assign \$388  = rq4_x[16:0] * rq4_mult_1[24:17];
-  assign \$389  = ~ o__valid;
-  assign \$390  = \$389  | o__ready;
-  assign \$391  = \$390  & rq_valid_1;
-  assign \$392  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[16:0] });
-  assign \$393  = ~ o__valid;
-  assign \$394  = \$393  | o__ready;
-  assign \$395  = \$394  & rq_valid_1;
-  assign \$396  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[24:17] });
-  assign \$397  = ~ o__valid;
-  assign \$398  = \$397  | o__ready;
-  assign \$399  = \$398  & rq_valid_2;
-  assign \$401  = 1'h0 + \$400 ;
-  assign \$403  = \$401  + \$402 ;
-  assign \$405  = $signed({ 1'h0, \$403  }) + $signed(\$404 );
-  assign \$407  = $signed(\$405 ) + $signed(\$406 );
-  assign \$408  = ~ o__valid;
-  assign \$409  = \$408  | o__ready;
-  assign \$410  = \$409  & rq_valid_3;
-  assign \$411  = $signed(rq4_prod) >>> rq4_shift_3;
-  assign \$412  = ~ o__valid;
-  assign \$413  = \$412  | o__ready;
-  assign \$414  = \$413  & rq_valid_3;
-  assign \$415  = rq4_rem > rq4_half_3;
-  assign \$416  = ~ o__valid;
-  assign \$417  = \$416  | o__ready;
-  assign \$418  = \$417  & rq_valid_3;
-  assign \$419  = rq4_rem == rq4_half_3;
-  assign \$420  = | rq4_half_3;
-  assign \$421  = \$419  & \$420 ;
-  assign \$422  = ~ o__valid;
-  assign \$423  = \$422  | o__ready;
-  assign \$424  = \$423  & rq_valid_4;
-  assign \$425  = $signed(3'h5) + $signed(rq4_floor);
-  assign \$426  = rq4_tie & rq4_floor[0];
-  assign \$427  = rq4_above | \$426 ;
-  assign \$428  = $signed(\$425 ) + $signed({ 1'h0, \$427  });
-  assign \$429  = ~ o__valid;
-  assign \$430  = \$429  | o__ready;
-  assign \$431  = \$430  & rq_valid_5;
-  assign \$432  = $signed(rq4_code) < $signed(8'h80);
-  assign \$433  = $signed(rq4_code) > $signed(8'h7f);
-  assign \$434  = \$433  ? 50'h000000000007f : rq4_code;
-  assign \$435  = \$432  ? 50'h3ffffffffff80 : \$434 ;
-  assign \$436  = ~ o__valid;
-  assign \$437  = \$436  | o__ready;
-  assign \$438  = \$437  & i__valid;
-  assign \$440  = ~ o__valid;
-  assign \$441  = \$440  | o__ready;
-  assign \$442  = \$441  & rq_valid_1;
-  assign \$443  = ~ o__valid;
-  assign \$444  = \$443  | o__ready;
-  assign \$445  = \$444  & rq_valid_2;
-  assign \$446  = ~ o__valid;
-  assign \$447  = \$446  | o__ready;
-  assign \$448  = \$447  & rq_valid_3;
-  assign \$449  = ~ o__valid;
-  assign \$450  = \$449  | o__ready;
-  assign \$451  = \$450  & rq_valid_4;
-  assign \$452  = ~ o__valid;
-  assign \$453  = \$452  | o__ready;
-  assign \$454  = \$453  & i__valid;
-  assign \$455  = ~ o__valid;
-  assign \$456  = \$455  | o__ready;
-  assign \$457  = \$456  & rq_valid_1;
-  assign \$458  = rq5_x[16:0] * rq5_mult_1[16:0];
-  assign \$459  = ~ o__valid;
-  assign \$460  = \$459  | o__ready;
-  assign \$461  = \$460  & rq_valid_1;
-  assign \$462  = rq5_x[16:0] * rq5_mult_1[24:17];
-  assign \$463  = ~ o__valid;
-  assign \$464  = \$463  | o__ready;
-  assign \$465  = \$464  & rq_valid_1;
-  assign \$466  = $signed(rq5_x[22:17]) * $signed({ 1'h0, rq5_mult_1[16:0] });
-  assign \$467  = ~ o__valid;
-  assign \$468  = \$467  | o__ready;
-  assign \$469  = \$468  & rq_valid_1;
-  assign \$470  = $signed(rq5_x[22:17]) * $signed({ 1'h0, rq5_mult_1[24:17] });
-  assign \$471  = ~ o__valid;
-  assign \$472  = \$471  | o__ready;
-  assign \$473  = \$472  & rq_valid_2;
-  assign \$475  = 1'h0 + \$474 ;
-  assign \$477  = \$475  + \$476 ;
-  assign \$479  = $signed({ 1'h0, \$477  }) + $signed(\$478 );
-  assign \$481  = $signed(\$479 ) + $signed(\$480 );
-  assign \$482  = ~ o__valid;
-  assign \$483  = \$482  | o__ready;
-  assign \$484  = \$483  & rq_valid_3;
-  assign \$486  = ~ o__valid;
-  assign \$487  = \$486  | o__ready;
-  assign \$488  = \$487  & rq_valid_3;
-  assign \$489  = rq5_rem > 35'h400000000;
-  assign \$490  = ~ o__valid;
-  assign \$491  = \$490  | o__ready;
-  assign \$492  = \$491  & rq_valid_3;
-  assign \$493  = rq5_rem == 35'h400000000;
-  assign \$496  = ~ o__valid;
-  assign \$497  = \$496  | o__ready;
-  assign \$498  = \$497  & rq_valid_4;
-  assign \$499  = $signed(3'h5) + $signed(rq5_floor);
-  assign \$500  = rq5_tie & rq5_floor[0];
-  assign \$501  = rq5_above | \$500 ;
-  assign \$502  = $signed(\$499 ) + $signed({ 1'h0, \$501  });
-  assign \$503  = ~ o__valid;
-  assign \$504  = \$503  | o__ready;
-  assign \$505  = \$504  & rq_valid_5;
-  assign \$506  = $signed(rq5_code) < $signed(8'h80);
-  assign \$507  = $signed(rq5_code) > $signed(8'h7f);
-  assign \$508  = \$507  ? 50'h000000000007f : rq5_code;
-  assign \$509  = \$506  ? 50'h3ffffffffff80 : \$508 ;
-  assign \$510  = ~ o__valid;
-  assign \$511  = \$510  | o__ready;
-  assign \$512  = \$511  & i__valid;
-  assign \$514  = ~ o__valid;
-  assign \$515  = \$514  | o__ready;
-  assign \$516  = \$515  & rq_valid_1;
-  assign \$517  = ~ o__valid;
-  assign \$518  = \$517  | o__ready;
-  assign \$519  = \$518  & rq_valid_2;
-  assign \$520  = ~ o__valid;
-  assign \$521  = \$520  | o__ready;
-  assign \$522  = \$521  & rq_valid_3;
-  assign \$523  = ~ o__valid;
-  assign \$524  = \$523  | o__ready;
-  assign \$525  = \$524  & rq_valid_4;
-  assign \$526  = ~ o__valid;
-  assign \$527  = \$526  | o__ready;
-  assign \$528  = \$527  & i__valid;
-  assign \$529  = ~ o__valid;
-  assign \$530  = \$529  | o__ready;
-  assign \$531  = \$530  & rq_valid_1;
-  assign \$532  = rq6_x[16:0] * rq6_mult_1[16:0];
-  assign \$533  = ~ o__valid;
-  assign \$534  = \$533  | o__ready;
-  assign \$535  = \$534  & rq_valid_1;
-  assign \$536  = rq6_x[16:0] * rq6_mult_1[24:17];
-  assign \$537  = ~ o__valid;
-  assign \$538  = \$537  | o__ready;
-  assign \$539  = \$538  & rq_valid_1;
-  assign \$540  = $signed(rq6_x[22:17]) * $signed({ 1'h0, rq6_mult_1[16:0] });
-  assign \$541  = ~ o__valid;
-  assign \$542  = \$541  | o__ready;
-  assign \$543  = \$542  & rq_valid_1;
-  assign \$544  = $signed(rq6_x[22:17]) * $signed({ 1'h0, rq6_mult_1[24:17] });
-  assign \$545  = ~ o__valid;
-  assign \$546  = \$545  | o__ready;
-  assign \$547  = \$546  & rq_valid_2;
-  assign \$549  = 1'h0 + \$548 ;
-  assign \$551  = \$549  + \$550 ;
-  assign \$553  = $signed({ 1'h0, \$551  }) + $signed(\$552 );
-  assign \$555  = $signed(\$553 ) + $signed(\$554 );
-  assign \$556  = ~ o__valid;
-  assign \$557  = \$556  | o__ready;
-  assign \$558  = \$557  & rq_valid_3;
-  assign \$560  = ~ o__valid;
-  assign \$561  = \$560  | o__ready;
-  assign \$562  = \$561  & rq_valid_3;
-  assign \$563  = rq6_rem > 35'h400000000;
-  assign \$564  = ~ o__valid;
-  assign \$565  = \$564  | o__ready;
-  assign \$566  = \$565  & rq_valid_3;
-  assign \$567  = rq6_rem == 35'h400000000;
-  assign \$570  = ~ o__valid;
-  assign \$571  = \$570  | o__ready;
-  assign \$572  = \$571  & rq_valid_4;
-  assign \$573  = $signed(3'h5) + $signed(rq6_floor);
-  assign \$574  = rq6_tie & rq6_floor[0];
-  assign \$575  = rq6_above | \$574 ;
-  assign \$576  = $signed(\$573 ) + $signed({ 1'h0, \$575  });
-  assign \$577  = ~ o__valid;
-  assign \$578  = \$577  | o__ready;
-  assign \$579  = \$578  & rq_valid_5;
-  assign \$580  = $signed(rq6_code) < $signed(8'h80);
-  assign \$581  = $signed(rq6_code) > $signed(8'h7f);
-  assign \$582  = \$581  ? 50'h000000000007f : rq6_code;
-  assign \$583  = \$580  ? 50'h3ffffffffff80 : \$582 ;
-  assign \$584  = ~ o__valid;
-  assign \$585  = \$584  | o__ready;
-  assign \$586  = \$585  & i__valid;
-  assign \$588  = ~ o__valid;
-  assign \$589  = \$588  | o__ready;
-  assign \$590  = \$589  & rq_valid_1;
-  assign \$591  = ~ o__valid;
-  assign \$592  = \$591  | o__ready;
-  assign \$593  = \$592  & rq_valid_2;
-  assign \$594  = ~ o__valid;
-  assign \$595  = \$594  | o__ready;
-  assign \$596  = \$595  & rq_valid_3;
-  assign \$597  = ~ o__valid;
-  assign \$598  = \$597  | o__ready;
-  assign \$599  = \$598  & rq_valid_4;
-  assign \$600  = ~ o__valid;
-  assign \$601  = \$600  | o__ready;
-  assign \$602  = \$601  & i__valid;
-  assign \$603  = ~ o__valid;
-  assign \$604  = \$603  | o__ready;
-  assign \$605  = \$604  & rq_valid_1;
-  assign \$606  = rq7_x[16:0] * rq7_mult_1[16:0];
-  assign \$607  = ~ o__valid;
-  assign \$608  = \$607  | o__ready;
-  assign \$609  = \$608  & rq_valid_1;
-  assign \$610  = rq7_x[16:0] * rq7_mult_1[24:17];
-  assign \$611  = ~ o__valid;
-  assign \$612  = \$611  | o__ready;
-  assign \$613  = \$612  & rq_valid_1;
-  assign \$614  = $signed(rq7_x[22:17]) * $signed({ 1'h0, rq7_mult_1[16:0] });
-  assign \$615  = ~ o__valid;
-  assign \$616  = \$615  | o__ready;
-  assign \$617  = \$616  & rq_valid_1;
-  assign \$618  = $signed(rq7_x[22:17]) * $signed({ 1'h0, rq7_mult_1[24:17] });
-  assign \$619  = ~ o__valid;
-  assign \$620  = \$619  | o__ready;
-  assign \$621  = \$620  & rq_valid_2;
-  assign \$623  = 1'h0 + \$622 ;
-  assign \$625  = \$623  + \$624 ;
-  assign \$627  = $signed({ 1'h0, \$625  }) + $signed(\$626 );
-  assign \$629  = $signed(\$627 ) + $signed(\$628 );
-  assign \$630  = ~ o__valid;
-  assign \$631  = \$630  | o__ready;
-  assign \$632  = \$631  & rq_valid_3;
-  assign \$634  = ~ o__valid;
-  assign \$635  = \$634  | o__ready;
-  assign \$636  = \$635  & rq_valid_3;
-  assign \$637  = rq7_rem > 35'h400000000;
-  assign \$638  = ~ o__valid;
-  assign \$639  = \$638  | o__ready;
-  assign \$640  = \$639  & rq_valid_3;
-  assign \$641  = rq7_rem == 35'h400000000;
-  assign \$644  = ~ o__valid;
-  assign \$645  = \$644  | o__ready;
-  assign \$646  = \$645  & rq_valid_4;
-  assign \$647  = $signed(3'h5) + $signed(rq7_floor);
-  assign \$648  = rq7_tie & rq7_floor[0];
-  assign \$649  = rq7_above | \$648 ;
-  assign \$650  = $signed(\$647 ) + $signed({ 1'h0, \$649  });
-  assign \$651  = ~ o__valid;
-  assign \$652  = \$651  | o__ready;
-  assign \$653  = \$652  & rq_valid_5;
-  assign \$654  = $signed(rq7_code) < $signed(8'h80);
-  assign \$655  = $signed(rq7_code) > $signed(8'h7f);
-  assign \$656  = \$655  ? 50'h000000000007f : rq7_code;
-  assign \$657  = \$654  ? 50'h3ffffffffff80 : \$656 ;
-  assign \$658  = ~ o__valid;
-  assign \$659  = \$658  | o__ready;
-  assign \$660  = ~ o__valid;
-  assign \$661  = \$660  | o__ready;
-  assign \$662  = \$661  & rq_valid_6;
-  assign \$663  = ~ o__valid;
-  assign \$664  = \$663  | o__ready;
-  assign \$665  = \$664  & rq_valid_6;
-  assign \$666  = ~ o__valid;
-  assign \$667  = \$666  | o__ready;
-  assign \$668  = \$667  & rq_valid_6;
-  assign \$669  = ~ o__valid;
-  assign \$670  = \$669  | o__ready;
-  assign \$671  = \$670  & rq_valid_6;
-  assign \$672  = ~ o__valid;
-  assign \$673  = \$672  | o__ready;
-  assign \$674  = \$673  & rq_valid_6;
-  assign \$675  = ~ o__valid;
-  assign \$676  = \$675  | o__ready;
-  assign \$677  = \$676  & rq_valid_6;
-  assign \$678  = ~ o__valid;
-  assign \$679  = \$678  | o__ready;
-  assign \$680  = \$679  & rq_valid_6;
-  assign \$681  = ~ o__valid;
-  assign \$682  = \$681  | o__ready;
-  assign \$683  = \$682  & rq_valid_6;
-  always @(posedge clk)
-    group <= \$684 ;
-  always @(posedge clk)
-    rq_valid_1 <= \$685 ;
-  always @(posedge clk)
-    rq_valid_2 <= \$686 ;
-  always @(posedge clk)
-    rq_valid_3 <= \$687 ;
-  always @(posedge clk)
-    rq_valid_4 <= \$688 ;
-  always @(posedge clk)
-    rq_valid_5 <= \$689 ;
-  always @(posedge clk)
-    rq_valid_6 <= \$690 ;
-  always @(posedge clk)
-    rq0_mult_1 <= \$691 ;
-  always @(posedge clk)
-    rq0_mult_2 <= \$692 ;
-  always @(posedge clk)
-    rq0_mult_3 <= \$693 ;
-  always @(posedge clk)
-    rq0_mult_4 <= \$694 ;
-  always @(posedge clk)
-    rq0_mult_5 <= \$695 ;
-  always @(posedge clk)
-    rq0_x <= \$696 ;
-  always @(posedge clk)
-    rq0_part0_0 <= \$697 ;
-  always @(posedge clk)
-    rq0_part0_1 <= \$698 ;
-  always @(posedge clk)
-    rq0_part1_0 <= \$699 ;
-  always @(posedge clk)
-    rq0_part1_1 <= \$700 ;
-  always @(posedge clk)
-    rq0_prod <= \$701 ;
-  always @(posedge clk)
-    rq0_floor <= \$702 ;
-  always @(posedge clk)
-    rq0_above <= \$703 ;
-  always @(posedge clk)
-    rq0_tie <= \$704 ;
-  always @(posedge clk)
-    rq0_code <= \$705 ;
-  always @(posedge clk)
-    rq0_out <= \$706 ;
-  always @(posedge clk)
-    rq1_mult_1 <= \$707 ;
-  always @(posedge clk)
-    rq1_mult_2 <= \$708 ;
-  always @(posedge clk)
-    rq1_mult_3 <= \$709 ;
-  always @(posedge clk)
-    rq1_mult_4 <= \$710 ;
-  always @(posedge clk)
-    rq1_mult_5 <= \$711 ;
-  always @(posedge clk)
-    rq1_x <= \$712 ;
-  always @(posedge clk)
-    rq1_part0_0 <= \$713 ;
-  always @(posedge clk)
-    rq1_part0_1 <= \$714 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$715 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$716 ;
-  always @(posedge clk)
-    rq1_prod <= \$717 ;
-  always @(posedge clk)
-    rq1_floor <= \$718 ;
-  always @(posedge clk)
-    rq1_above <= \$719 ;
-  always @(posedge clk)
-    rq1_tie <= \$720 ;
-  always @(posedge clk)
-    rq1_code <= \$721 ;
-  always @(posedge clk)
-    rq1_out <= \$722 ;
-  always @(posedge clk)
-    rq2_mult_1 <= \$723 ;
-  always @(posedge clk)
-    rq2_mult_2 <= \$724 ;
-  always @(posedge clk)
-    rq2_mult_3 <= \$725 ;
-  always @(posedge clk)
-    rq2_mult_4 <= \$726 ;
-  always @(posedge clk)
-    rq2_mult_5 <= \$727 ;
-  always @(posedge clk)
-    rq2_x <= \$728 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$729 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$730 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$731 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$732 ;
-  always @(posedge clk)
-    rq2_prod <= \$733 ;
-  always @(posedge clk)
-    rq2_floor <= \$734 ;
-  always @(posedge clk)
-    rq2_above <= \$735 ;
-  always @(posedge clk)
-    rq2_tie <= \$736 ;
-  always @(posedge clk)
-    rq2_code <= \$737 ;
-  always @(posedge clk)
-    rq2_out <= \$738 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$739 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$740 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$741 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$742 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$743 ;
-  always @(posedge clk)
-    rq3_x <= \$744 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$745 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$746 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$747 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$748 ;
-  always @(posedge clk)
-    rq3_prod <= \$749 ;
-  always @(posedge clk)
-    rq3_floor <= \$750 ;
-  always @(posedge clk)
-    rq3_above <= \$751 ;
-  always @(posedge clk)
-    rq3_tie <= \$752 ;
-  always @(posedge clk)
-    rq3_code <= \$753 ;
-  always @(posedge clk)
-    rq3_out <= \$754 ;
-  always @(posedge clk)
-    rq4_mult_1 <= \$755 ;
-  always @(posedge clk)
-    rq4_mult_2 <= \$756 ;
-  always @(posedge clk)
-    rq4_mult_3 <= \$757 ;
-  always @(posedge clk)
-    rq4_mult_4 <= \$758 ;
-  always @(posedge clk)
-    rq4_mult_5 <= \$759 ;
-  always @(posedge clk)
-    rq4_shift_1 <= \$760 ;
-  always @(posedge clk)
-    rq4_shift_2 <= \$761 ;
-  always @(posedge clk)
-    rq4_shift_3 <= \$762 ;
-  always @(posedge clk)
-    rq4_shift_4 <= \$763 ;
-  always @(posedge clk)
-    rq4_shift_5 <= \$764 ;
-  always @(posedge clk)
-    rq4_half_1 <= \$765 ;
-  always @(posedge clk)
-    rq4_half_2 <= \$766 ;
-  always @(posedge clk)
-    rq4_half_3 <= \$767 ;
-  always @(posedge clk)
-    rq4_half_4 <= \$768 ;
-  always @(posedge clk)
-    rq4_half_5 <= \$769 ;
-  always @(posedge clk)
-    rq4_mask_1 <= \$770 ;
-  always @(posedge clk)
-    rq4_mask_2 <= \$771 ;
-  always @(posedge clk)
-    rq4_mask_3 <= \$772 ;
-  always @(posedge clk)
-    rq4_mask_4 <= \$773 ;
-  always @(posedge clk)
-    rq4_mask_5 <= \$774 ;
-  always @(posedge clk)
-    rq4_x <= \$775 ;
-  always @(posedge clk)
-    rq4_part0_0 <= \$776 ;
-  always @(posedge clk)
-    rq4_part0_1 <= \$777 ;
-  always @(posedge clk)
-    rq4_part1_0 <= \$778 ;
-  always @(posedge clk)
-    rq4_part1_1 <= \$779 ;
-  always @(posedge clk)
-    rq4_prod <= \$780 ;
-  always @(posedge clk)
-    rq4_floor <= \$781 ;
-  always @(posedge clk)
-    rq4_above <= \$782 ;
-  always @(posedge clk)
-    rq4_tie <= \$783 ;
-  always @(posedge clk)
-    rq4_code <= \$784 ;
-  always @(posedge clk)
-    rq4_out <= \$785 ;
-  always @(posedge clk)
-    rq5_mult_1 <= \$786 ;
-  always @(posedge clk)
-    rq5_mult_2 <= \$787 ;
-  always @(posedge clk)
-    rq5_mult_3 <= \$788 ;
-  always @(posedge clk)
-    rq5_mult_4 <= \$789 ;
-  always @(posedge clk)
-    rq5_mult_5 <= \$790 ;
-  always @(posedge clk)
-    rq5_x <= \$791 ;
-  always @(posedge clk)
-    rq5_part0_0 <= \$792 ;
-  always @(posedge clk)
-    rq5_part0_1 <= \$793 ;
-  always @(posedge clk)
-    rq5_part1_0 <= \$794 ;
-  always @(posedge clk)
-    rq5_part1_1 <= \$795 ;
-  always @(posedge clk)
-    rq5_prod <= \$796 ;
-  always @(posedge clk)
-    rq5_floor <= \$797 ;
-  always @(posedge clk)
-    rq5_above <= \$798 ;
-  always @(posedge clk)
-    rq5_tie <= \$799 ;
-  always @(posedge clk)
-    rq5_code <= \$800 ;
-  always @(posedge clk)
-    rq5_out <= \$801 ;
-  always @(posedge clk)
-    rq6_mult_1 <= \$802 ;
-  always @(posedge clk)
-    rq6_mult_2 <= \$803 ;
-  always @(posedge clk)
-    rq6_mult_3 <= \$804 ;
-  always @(posedge clk)
-    rq6_mult_4 <= \$805 ;
-  always @(posedge clk)
-    rq6_mult_5 <= \$806 ;
-  always @(posedge clk)
-    rq6_x <= \$807 ;
-  always @(posedge clk)
-    rq6_part0_0 <= \$808 ;
-  always @(posedge clk)
-    rq6_part0_1 <= \$809 ;
-  always @(posedge clk)
-    rq6_part1_0 <= \$810 ;
-  always @(posedge clk)
-    rq6_part1_1 <= \$811 ;
-  always @(posedge clk)
-    rq6_prod <= \$812 ;
-  always @(posedge clk)
-    rq6_floor <= \$813 ;
-  always @(posedge clk)
-    rq6_above <= \$814 ;
-  always @(posedge clk)
-    rq6_tie <= \$815 ;
-  always @(posedge clk)
-    rq6_code <= \$816 ;
-  always @(posedge clk)
-    rq6_out <= \$817 ;
-  always @(posedge clk)
-    rq7_mult_1 <= \$818 ;
-  always @(posedge clk)
-    rq7_mult_2 <= \$819 ;
-  always @(posedge clk)
-    rq7_mult_3 <= \$820 ;
-  always @(posedge clk)
-    rq7_mult_4 <= \$821 ;
-  always @(posedge clk)
-    rq7_mult_5 <= \$822 ;
-  always @(posedge clk)
-    rq7_x <= \$823 ;
-  always @(posedge clk)
-    rq7_part0_0 <= \$824 ;
-  always @(posedge clk)
-    rq7_part0_1 <= \$825 ;
-  always @(posedge clk)
-    rq7_part1_0 <= \$826 ;
-  always @(posedge clk)
-    rq7_part1_1 <= \$827 ;
-  always @(posedge clk)
-    rq7_prod <= \$828 ;
-  always @(posedge clk)
-    rq7_floor <= \$829 ;
-  always @(posedge clk)
-    rq7_above <= \$830 ;
-  always @(posedge clk)
-    rq7_tie <= \$831 ;
-  always @(posedge clk)
-    rq7_code <= \$832 ;
-  always @(posedge clk)
-    rq7_out <= \$833 ;
-  always @(posedge clk)
-    o__valid <= \$834 ;
-  always @(posedge clk)
-    lut0_out <= \$835 ;
-  always @(posedge clk)
-    lut1_out <= \$836 ;
-  always @(posedge clk)
-    lut2_out <= \$837 ;
-  always @(posedge clk)
-    lut3_out <= \$838 ;
-  always @(posedge clk)
-    lut4_out <= \$839 ;
-  always @(posedge clk)
-    lut5_out <= \$840 ;
-  always @(posedge clk)
-    lut6_out <= \$841 ;
-  always @(posedge clk)
-    lut7_out <= \$842 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign rq4_rem = rq4_prod & { 12'h000, rq4_mask_3 };
+  assign rq4_rem = rq4_prod & { 12'h000, rq4_mask_4 };
   assign \$2  = $signed(rq0_out) - $signed(8'h80);
   assign \$3  = $signed(rq1_out) - $signed(8'h80);
   assign \$4  = $signed(rq2_out) - $signed(8'h80);
@@ -14201,1822 +16037,1126 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   assign \$33  = \$32  & rq_valid_4;
   assign \$34  = ~ o__valid;
   assign \$35  = \$34  | o__ready;
-  assign \$36  = \$35  & i__valid;
+  assign \$36  = \$35  & rq_valid_5;
   assign \$37  = ~ o__valid;
   assign \$38  = \$37  | o__ready;
-  assign \$39  = \$38  & rq_valid_1;
-  assign \$40  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$41  = ~ o__valid;
-  assign \$42  = \$41  | o__ready;
-  assign \$43  = \$42  & rq_valid_1;
-  assign \$44  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = \$46  & rq_valid_1;
-  assign \$48  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$49  = ~ o__valid;
-  assign \$50  = \$49  | o__ready;
-  assign \$51  = \$50  & rq_valid_1;
-  assign \$52  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = \$54  & rq_valid_2;
-  assign \$57  = 1'h0 + \$56 ;
-  assign \$59  = \$57  + \$58 ;
-  assign \$61  = $signed({ 1'h0, \$59  }) + $signed(\$60 );
-  assign \$63  = $signed(\$61 ) + $signed(\$62 );
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
-  assign \$66  = \$65  & rq_valid_3;
+  assign \$39  = \$38  & i__valid;
+  assign \$40  = ~ o__valid;
+  assign \$41  = \$40  | o__ready;
+  assign \$42  = \$41  & rq_valid_1;
+  assign \$43  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$44  = ~ o__valid;
+  assign \$45  = \$44  | o__ready;
+  assign \$46  = \$45  & rq_valid_2;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = \$48  & rq_valid_1;
+  assign \$50  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = \$52  & rq_valid_2;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = \$55  & rq_valid_1;
+  assign \$57  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$58  = ~ o__valid;
+  assign \$59  = \$58  | o__ready;
+  assign \$60  = \$59  & rq_valid_2;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = \$62  & rq_valid_1;
+  assign \$64  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = \$66  & rq_valid_2;
   assign \$68  = ~ o__valid;
   assign \$69  = \$68  | o__ready;
   assign \$70  = \$69  & rq_valid_3;
-  assign \$71  = rq0_rem > 35'h400000000;
-  assign \$72  = ~ o__valid;
-  assign \$73  = \$72  | o__ready;
-  assign \$74  = \$73  & rq_valid_3;
-  assign \$75  = rq0_rem == 35'h400000000;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = \$79  & rq_valid_4;
-  assign \$81  = $signed(3'h5) + $signed(rq0_floor);
-  assign \$82  = rq0_tie & rq0_floor[0];
-  assign \$83  = rq0_above | \$82 ;
-  assign \$84  = $signed(\$81 ) + $signed({ 1'h0, \$83  });
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
-  assign \$87  = \$86  & rq_valid_5;
-  assign \$88  = $signed(rq0_code) < $signed(8'h80);
-  assign \$89  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$90  = \$89  ? 50'h000000000007f : rq0_code;
-  assign \$91  = \$88  ? 50'h3ffffffffff80 : \$90 ;
-  assign \$92  = ~ o__valid;
-  assign \$93  = \$92  | o__ready;
-  assign \$94  = \$93  & i__valid;
-  assign \$96  = ~ o__valid;
-  assign \$97  = \$96  | o__ready;
-  assign \$98  = \$97  & rq_valid_1;
-  assign \$99  = ~ o__valid;
-  assign \$100  = \$99  | o__ready;
-  assign \$101  = \$100  & rq_valid_2;
-  assign \$102  = ~ o__valid;
-  assign \$103  = \$102  | o__ready;
-  assign \$104  = \$103  & rq_valid_3;
-  assign \$105  = ~ o__valid;
-  assign \$106  = \$105  | o__ready;
-  assign \$107  = \$106  & rq_valid_4;
-  assign \$108  = ~ o__valid;
-  assign \$109  = \$108  | o__ready;
-  assign \$110  = \$109  & i__valid;
+  assign \$72  = 1'h0 + \$71 ;
+  assign \$74  = \$72  + \$73 ;
+  assign \$76  = $signed({ 1'h0, \$74  }) + $signed(\$75 );
+  assign \$78  = $signed(\$76 ) + $signed(\$77 );
+  assign \$79  = ~ o__valid;
+  assign \$80  = \$79  | o__ready;
+  assign \$81  = \$80  & rq_valid_4;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = \$84  & rq_valid_4;
+  assign \$86  = rq0_rem > 35'h400000000;
+  assign \$87  = ~ o__valid;
+  assign \$88  = \$87  | o__ready;
+  assign \$89  = \$88  & rq_valid_4;
+  assign \$90  = rq0_rem == 35'h400000000;
+  assign \$93  = ~ o__valid;
+  assign \$94  = \$93  | o__ready;
+  assign \$95  = \$94  & rq_valid_5;
+  assign \$96  = $signed(3'h5) + $signed(rq0_floor);
+  assign \$97  = rq0_tie & rq0_floor[0];
+  assign \$98  = rq0_above | \$97 ;
+  assign \$99  = $signed(\$96 ) + $signed({ 1'h0, \$98  });
+  assign \$100  = ~ o__valid;
+  assign \$101  = \$100  | o__ready;
+  assign \$102  = \$101  & rq_valid_6;
+  assign \$103  = $signed(rq0_code) < $signed(8'h80);
+  assign \$104  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$105  = \$104  ? 50'h000000000007f : rq0_code;
+  assign \$106  = \$103  ? 50'h3ffffffffff80 : \$105 ;
+  assign \$107  = ~ o__valid;
+  assign \$108  = \$107  | o__ready;
+  assign \$109  = \$108  & i__valid;
   assign \$111  = ~ o__valid;
   assign \$112  = \$111  | o__ready;
   assign \$113  = \$112  & rq_valid_1;
-  assign \$114  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$115  = ~ o__valid;
-  assign \$116  = \$115  | o__ready;
-  assign \$117  = \$116  & rq_valid_1;
-  assign \$118  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$119  = ~ o__valid;
-  assign \$120  = \$119  | o__ready;
-  assign \$121  = \$120  & rq_valid_1;
-  assign \$122  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
+  assign \$114  = ~ o__valid;
+  assign \$115  = \$114  | o__ready;
+  assign \$116  = \$115  & rq_valid_2;
+  assign \$117  = ~ o__valid;
+  assign \$118  = \$117  | o__ready;
+  assign \$119  = \$118  & rq_valid_3;
+  assign \$120  = ~ o__valid;
+  assign \$121  = \$120  | o__ready;
+  assign \$122  = \$121  & rq_valid_4;
   assign \$123  = ~ o__valid;
   assign \$124  = \$123  | o__ready;
-  assign \$125  = \$124  & rq_valid_1;
-  assign \$126  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
-  assign \$127  = ~ o__valid;
-  assign \$128  = \$127  | o__ready;
-  assign \$129  = \$128  & rq_valid_2;
-  assign \$131  = 1'h0 + \$130 ;
-  assign \$133  = \$131  + \$132 ;
-  assign \$135  = $signed({ 1'h0, \$133  }) + $signed(\$134 );
-  assign \$137  = $signed(\$135 ) + $signed(\$136 );
-  assign \$138  = ~ o__valid;
-  assign \$139  = \$138  | o__ready;
-  assign \$140  = \$139  & rq_valid_3;
-  assign \$142  = ~ o__valid;
-  assign \$143  = \$142  | o__ready;
-  assign \$144  = \$143  & rq_valid_3;
-  assign \$145  = rq1_rem > 35'h400000000;
-  assign \$146  = ~ o__valid;
-  assign \$147  = \$146  | o__ready;
-  assign \$148  = \$147  & rq_valid_3;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$169  = 25'h1481b24;
-      2'h1:
-          \$169  = 25'h1805606;
-      2'h2:
-          \$169  = 25'h18a16e7;
-      2'h3:
-          \$169  = 25'h1be4a43;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$243  = 25'h163d374;
-      2'h1:
-          \$243  = 25'h1758aca;
-      2'h2:
-          \$243  = 25'h102438f;
-      2'h3:
-          \$243  = 25'h15bef06;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$317  = 25'h160b082;
-      2'h1:
-          \$317  = 25'h13649e8;
-      2'h2:
-          \$317  = 25'h178abe0;
-      2'h3:
-          \$317  = 25'h1f7a684;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$333  = 6'h23;
-      2'h1:
-          \$333  = 6'h23;
-      2'h2:
-          \$333  = 6'h23;
-      2'h3:
-          \$333  = 6'h24;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$349  = 36'h400000000;
-      2'h1:
-          \$349  = 36'h400000000;
-      2'h2:
-          \$349  = 36'h400000000;
-      2'h3:
-          \$349  = 36'h800000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$365  = 36'h7ffffffff;
-      2'h1:
-          \$365  = 36'h7ffffffff;
-      2'h2:
-          \$365  = 36'h7ffffffff;
-      2'h3:
-          \$365  = 36'hfffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$439  = 25'h1d0c89f;
-      2'h1:
-          \$439  = 25'h14ff41d;
-      2'h2:
-          \$439  = 25'h12151b8;
-      2'h3:
-          \$439  = 25'h109eeaf;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$513  = 25'h134bafa;
-      2'h1:
-          \$513  = 25'h172ff59;
-      2'h2:
-          \$513  = 25'h15de1ba;
-      2'h3:
-          \$513  = 25'h15ee734;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$587  = 25'h14e5d33;
-      2'h1:
-          \$587  = 25'h17cdb8c;
-      2'h2:
-          \$587  = 25'h14d9907;
-      2'h3:
-          \$587  = 25'h1521e58;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$684  = group;
-    if (\$12 ) begin
-      \$684  = \$15 [1:0];
-    end
-    if (rst) begin
-      \$684  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$685  = rq_valid_1;
-    if (\$17 ) begin
-      \$685  = i__valid;
-    end
-    if (rst) begin
-      \$685  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$686  = rq_valid_2;
-    if (\$17 ) begin
-      \$686  = rq_valid_1;
-    end
-    if (rst) begin
-      \$686  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$687  = rq_valid_3;
-    if (\$17 ) begin
-      \$687  = rq_valid_2;
-    end
-    if (rst) begin
-      \$687  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$688  = rq_valid_4;
-    if (\$17 ) begin
-      \$688  = rq_valid_3;
-    end
-    if (rst) begin
-      \$688  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$689  = rq_valid_5;
-    if (\$17 ) begin
-      \$689  = rq_valid_4;
-    end
-    if (rst) begin
-      \$689  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$690  = rq_valid_6;
-    if (\$17 ) begin
-      \$690  = rq_valid_5;
-    end
-    if (rst) begin
-      \$690  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$691  = rq0_mult_1;
-    if (\$20 ) begin
-      \$691  = \$21 ;
-    end
-    if (rst) begin
-      \$691  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$692  = rq0_mult_2;
-    if (\$24 ) begin
-      \$692  = rq0_mult_1;
-    end
-    if (rst) begin
-      \$692  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$693  = rq0_mult_3;
-    if (\$27 ) begin
-      \$693  = rq0_mult_2;
-    end
-    if (rst) begin
-      \$693  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$694  = rq0_mult_4;
-    if (\$30 ) begin
-      \$694  = rq0_mult_3;
-    end
-    if (rst) begin
-      \$694  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$695  = rq0_mult_5;
-    if (\$33 ) begin
-      \$695  = rq0_mult_4;
-    end
-    if (rst) begin
-      \$695  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$696  = rq0_x;
-    if (\$36 ) begin
-      \$696  = i__payload[22:0];
-    end
-    if (rst) begin
-      \$696  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$697  = rq0_part0_0;
-    if (\$39 ) begin
-      \$697  = \$40 ;
-    end
-    if (rst) begin
-      \$697  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$698  = rq0_part0_1;
-    if (\$43 ) begin
-      \$698  = \$44 ;
-    end
-    if (rst) begin
-      \$698  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$699  = rq0_part1_0;
-    if (\$47 ) begin
-      \$699  = \$48 ;
-    end
-    if (rst) begin
-      \$699  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$700  = rq0_part1_1;
-    if (\$51 ) begin
-      \$700  = \$52 ;
-    end
-    if (rst) begin
-      \$700  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$701  = rq0_prod;
-    if (\$55 ) begin
-      \$701  = \$63 [47:0];
-    end
-    if (rst) begin
-      \$701  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$702  = rq0_floor;
-    if (\$66 ) begin
-      \$702  = \$67 ;
-    end
-    if (rst) begin
-      \$702  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$703  = rq0_above;
-    if (\$70 ) begin
-      \$703  = \$71 ;
-    end
-    if (rst) begin
-      \$703  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$704  = rq0_tie;
-    if (\$74 ) begin
-      \$704  = \$77 ;
-    end
-    if (rst) begin
-      \$704  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$705  = rq0_code;
-    if (\$80 ) begin
-      \$705  = \$84 ;
-    end
-    if (rst) begin
-      \$705  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$706  = rq0_out;
-    if (\$87 ) begin
-      \$706  = \$91 [7:0];
-    end
-    if (rst) begin
-      \$706  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$707  = rq1_mult_1;
-    if (\$94 ) begin
-      \$707  = \$95 ;
-    end
-    if (rst) begin
-      \$707  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$708  = rq1_mult_2;
-    if (\$98 ) begin
-      \$708  = rq1_mult_1;
-    end
-    if (rst) begin
-      \$708  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$709  = rq1_mult_3;
-    if (\$101 ) begin
-      \$709  = rq1_mult_2;
-    end
-    if (rst) begin
-      \$709  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$710  = rq1_mult_4;
-    if (\$104 ) begin
-      \$710  = rq1_mult_3;
-    end
-    if (rst) begin
-      \$710  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$711  = rq1_mult_5;
-    if (\$107 ) begin
-      \$711  = rq1_mult_4;
-    end
-    if (rst) begin
-      \$711  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$712  = rq1_x;
-    if (\$110 ) begin
-      \$712  = i__payload[45:23];
-    end
-    if (rst) begin
-      \$712  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$713  = rq1_part0_0;
-    if (\$113 ) begin
-      \$713  = \$114 ;
-    end
-    if (rst) begin
-      \$713  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$714  = rq1_part0_1;
-    if (\$117 ) begin
-      \$714  = \$118 ;
-    end
-    if (rst) begin
-      \$714  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$715  = rq1_part1_0;
-    if (\$121 ) begin
-      \$715  = \$122 ;
-    end
-    if (rst) begin
-      \$715  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$716  = rq1_part1_1;
-    if (\$125 ) begin
-      \$716  = \$126 ;
-    end
-    if (rst) begin
-      \$716  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$717  = rq1_prod;
-    if (\$129 ) begin
-      \$717  = \$137 [47:0];
-    end
-    if (rst) begin
-      \$717  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$718  = rq1_floor;
-    if (\$140 ) begin
-      \$718  = \$141 ;
-    end
-    if (rst) begin
-      \$718  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$719  = rq1_above;
-    if (\$144 ) begin
-      \$719  = \$145 ;
-    end
-    if (rst) begin
-      \$719  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$720  = rq1_tie;
-    if (\$148 ) begin
-      \$720  = \$151 ;
-    end
-    if (rst) begin
-      \$720  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$721  = rq1_code;
-    if (\$154 ) begin
-      \$721  = \$158 ;
-    end
-    if (rst) begin
-      \$721  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$722  = rq1_out;
-    if (\$161 ) begin
-      \$722  = \$165 [7:0];
-    end
-    if (rst) begin
-      \$722  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$723  = rq2_mult_1;
-    if (\$168 ) begin
-      \$723  = \$169 ;
-    end
-    if (rst) begin
-      \$723  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$724  = rq2_mult_2;
-    if (\$172 ) begin
-      \$724  = rq2_mult_1;
-    end
-    if (rst) begin
-      \$724  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$725  = rq2_mult_3;
-    if (\$175 ) begin
-      \$725  = rq2_mult_2;
-    end
-    if (rst) begin
-      \$725  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$726  = rq2_mult_4;
-    if (\$178 ) begin
-      \$726  = rq2_mult_3;
-    end
-    if (rst) begin
-      \$726  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$727  = rq2_mult_5;
-    if (\$181 ) begin
-      \$727  = rq2_mult_4;
-    end
-    if (rst) begin
-      \$727  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$728  = rq2_x;
-    if (\$184 ) begin
-      \$728  = i__payload[68:46];
-    end
-    if (rst) begin
-      \$728  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$729  = rq2_part0_0;
-    if (\$187 ) begin
-      \$729  = \$188 ;
-    end
-    if (rst) begin
-      \$729  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$730  = rq2_part0_1;
-    if (\$191 ) begin
-      \$730  = \$192 ;
-    end
-    if (rst) begin
-      \$730  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$731  = rq2_part1_0;
-    if (\$195 ) begin
-      \$731  = \$196 ;
-    end
-    if (rst) begin
-      \$731  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$732  = rq2_part1_1;
-    if (\$199 ) begin
-      \$732  = \$200 ;
-    end
-    if (rst) begin
-      \$732  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$733  = rq2_prod;
-    if (\$203 ) begin
-      \$733  = \$211 [47:0];
-    end
-    if (rst) begin
-      \$733  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$734  = rq2_floor;
-    if (\$214 ) begin
-      \$734  = \$215 ;
-    end
-    if (rst) begin
-      \$734  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$735  = rq2_above;
-    if (\$218 ) begin
-      \$735  = \$219 ;
-    end
-    if (rst) begin
-      \$735  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$736  = rq2_tie;
-    if (\$222 ) begin
-      \$736  = \$225 ;
-    end
-    if (rst) begin
-      \$736  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$737  = rq2_code;
-    if (\$228 ) begin
-      \$737  = \$232 ;
-    end
-    if (rst) begin
-      \$737  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$738  = rq2_out;
-    if (\$235 ) begin
-      \$738  = \$239 [7:0];
-    end
-    if (rst) begin
-      \$738  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$739  = rq3_mult_1;
-    if (\$242 ) begin
-      \$739  = \$243 ;
-    end
-    if (rst) begin
-      \$739  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$740  = rq3_mult_2;
-    if (\$246 ) begin
-      \$740  = rq3_mult_1;
-    end
-    if (rst) begin
-      \$740  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$741  = rq3_mult_3;
-    if (\$249 ) begin
-      \$741  = rq3_mult_2;
-    end
-    if (rst) begin
-      \$741  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$742  = rq3_mult_4;
-    if (\$252 ) begin
-      \$742  = rq3_mult_3;
-    end
-    if (rst) begin
-      \$742  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$743  = rq3_mult_5;
-    if (\$255 ) begin
-      \$743  = rq3_mult_4;
-    end
-    if (rst) begin
-      \$743  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$744  = rq3_x;
-    if (\$258 ) begin
-      \$744  = i__payload[91:69];
-    end
-    if (rst) begin
-      \$744  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$745  = rq3_part0_0;
-    if (\$261 ) begin
-      \$745  = \$262 ;
-    end
-    if (rst) begin
-      \$745  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$746  = rq3_part0_1;
-    if (\$265 ) begin
-      \$746  = \$266 ;
-    end
-    if (rst) begin
-      \$746  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$747  = rq3_part1_0;
-    if (\$269 ) begin
-      \$747  = \$270 ;
-    end
-    if (rst) begin
-      \$747  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$748  = rq3_part1_1;
-    if (\$273 ) begin
-      \$748  = \$274 ;
-    end
-    if (rst) begin
-      \$748  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$749  = rq3_prod;
-    if (\$277 ) begin
-      \$749  = \$285 [47:0];
-    end
-    if (rst) begin
-      \$749  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$750  = rq3_floor;
-    if (\$288 ) begin
-      \$750  = \$289 ;
-    end
-    if (rst) begin
-      \$750  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$751  = rq3_above;
-    if (\$292 ) begin
-      \$751  = \$293 ;
-    end
-    if (rst) begin
-      \$751  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$752  = rq3_tie;
-    if (\$296 ) begin
-      \$752  = \$299 ;
-    end
-    if (rst) begin
-      \$752  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$753  = rq3_code;
-    if (\$302 ) begin
-      \$753  = \$306 ;
-    end
-    if (rst) begin
-      \$753  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$754  = rq3_out;
-    if (\$309 ) begin
-      \$754  = \$313 [7:0];
-    end
-    if (rst) begin
-      \$754  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$755  = rq4_mult_1;
-    if (\$316 ) begin
-      \$755  = \$317 ;
-    end
-    if (rst) begin
-      \$755  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$756  = rq4_mult_2;
-    if (\$320 ) begin
-      \$756  = rq4_mult_1;
-    end
-    if (rst) begin
-      \$756  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$757  = rq4_mult_3;
-    if (\$323 ) begin
-      \$757  = rq4_mult_2;
-    end
-    if (rst) begin
-      \$757  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$758  = rq4_mult_4;
-    if (\$326 ) begin
-      \$758  = rq4_mult_3;
-    end
-    if (rst) begin
-      \$758  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$759  = rq4_mult_5;
-    if (\$329 ) begin
-      \$759  = rq4_mult_4;
-    end
-    if (rst) begin
-      \$759  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$760  = rq4_shift_1;
-    if (\$332 ) begin
-      \$760  = \$333 ;
-    end
-    if (rst) begin
-      \$760  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$761  = rq4_shift_2;
-    if (\$336 ) begin
-      \$761  = rq4_shift_1;
-    end
-    if (rst) begin
-      \$761  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$762  = rq4_shift_3;
-    if (\$339 ) begin
-      \$762  = rq4_shift_2;
-    end
-    if (rst) begin
-      \$762  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$763  = rq4_shift_4;
-    if (\$342 ) begin
-      \$763  = rq4_shift_3;
-    end
-    if (rst) begin
-      \$763  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$764  = rq4_shift_5;
-    if (\$345 ) begin
-      \$764  = rq4_shift_4;
-    end
-    if (rst) begin
-      \$764  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$765  = rq4_half_1;
-    if (\$348 ) begin
-      \$765  = \$349 ;
-    end
-    if (rst) begin
-      \$765  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$766  = rq4_half_2;
-    if (\$352 ) begin
-      \$766  = rq4_half_1;
-    end
-    if (rst) begin
-      \$766  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$767  = rq4_half_3;
-    if (\$355 ) begin
-      \$767  = rq4_half_2;
-    end
-    if (rst) begin
-      \$767  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$768  = rq4_half_4;
-    if (\$358 ) begin
-      \$768  = rq4_half_3;
-    end
-    if (rst) begin
-      \$768  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$769  = rq4_half_5;
-    if (\$361 ) begin
-      \$769  = rq4_half_4;
-    end
-    if (rst) begin
-      \$769  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$770  = rq4_mask_1;
-    if (\$364 ) begin
-      \$770  = \$365 ;
-    end
-    if (rst) begin
-      \$770  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$771  = rq4_mask_2;
-    if (\$368 ) begin
-      \$771  = rq4_mask_1;
-    end
-    if (rst) begin
-      \$771  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$772  = rq4_mask_3;
-    if (\$371 ) begin
-      \$772  = rq4_mask_2;
-    end
-    if (rst) begin
-      \$772  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$773  = rq4_mask_4;
-    if (\$374 ) begin
-      \$773  = rq4_mask_3;
-    end
-    if (rst) begin
-      \$773  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$774  = rq4_mask_5;
-    if (\$377 ) begin
-      \$774  = rq4_mask_4;
-    end
-    if (rst) begin
-      \$774  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$775  = rq4_x;
-    if (\$380 ) begin
-      \$775  = i__payload[114:92];
-    end
-    if (rst) begin
-      \$775  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$776  = rq4_part0_0;
-    if (\$383 ) begin
-      \$776  = \$384 ;
-    end
-    if (rst) begin
-      \$776  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$777  = rq4_part0_1;
-    if (\$387 ) begin
-      \$777  = \$388 ;
-    end
-    if (rst) begin
-      \$777  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$778  = rq4_part1_0;
-    if (\$391 ) begin
-      \$778  = \$392 ;
-    end
-    if (rst) begin
-      \$778  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$779  = rq4_part1_1;
-    if (\$395 ) begin
-      \$779  = \$396 ;
-    end
-    if (rst) begin
-      \$779  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$780  = rq4_prod;
-    if (\$399 ) begin
-      \$780  = \$407 [47:0];
-    end
-    if (rst) begin
-      \$780  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$781  = rq4_floor;
-    if (\$410 ) begin
-      \$781  = \$411 ;
-    end
-    if (rst) begin
-      \$781  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$782  = rq4_above;
-    if (\$414 ) begin
-      \$782  = \$415 ;
-    end
-    if (rst) begin
-      \$782  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$783  = rq4_tie;
-    if (\$418 ) begin
-      \$783  = \$421 ;
-    end
-    if (rst) begin
-      \$783  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$784  = rq4_code;
-    if (\$424 ) begin
-      \$784  = \$428 ;
-    end
-    if (rst) begin
-      \$784  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$785  = rq4_out;
-    if (\$431 ) begin
-      \$785  = \$435 [7:0];
-    end
-    if (rst) begin
-      \$785  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$786  = rq5_mult_1;
-    if (\$438 ) begin
-      \$786  = \$439 ;
-    end
-    if (rst) begin
-      \$786  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$787  = rq5_mult_2;
-    if (\$442 ) begin
-      \$787  = rq5_mult_1;
-    end
-    if (rst) begin
-      \$787  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$788  = rq5_mult_3;
-    if (\$445 ) begin
-      \$788  = rq5_mult_2;
-    end
-    if (rst) begin
-      \$788  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$789  = rq5_mult_4;
-    if (\$448 ) begin
-      \$789  = rq5_mult_3;
-    end
-    if (rst) begin
-      \$789  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$790  = rq5_mult_5;
-    if (\$451 ) begin
-      \$790  = rq5_mult_4;
-    end
-    if (rst) begin
-      \$790  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$791  = rq5_x;
-    if (\$454 ) begin
-      \$791  = i__payload[137:115];
-    end
-    if (rst) begin
-      \$791  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$792  = rq5_part0_0;
-    if (\$457 ) begin
-      \$792  = \$458 ;
-    end
-    if (rst) begin
-      \$792  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$793  = rq5_part0_1;
-    if (\$461 ) begin
-      \$793  = \$462 ;
-    end
-    if (rst) begin
-      \$793  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$794  = rq5_part1_0;
-    if (\$465 ) begin
-      \$794  = \$466 ;
-    end
-    if (rst) begin
-      \$794  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$795  = rq5_part1_1;
-    if (\$469 ) begin
-      \$795  = \$470 ;
-    end
-    if (rst) begin
-      \$795  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$796  = rq5_prod;
-    if (\$473 ) begin
-      \$796  = \$481 [47:0];
-    end
-    if (rst) begin
-      \$796  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$797  = rq5_floor;
-    if (\$484 ) begin
-      \$797  = \$485 ;
-    end
-    if (rst) begin
-      \$797  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$798  = rq5_above;
-    if (\$488 ) begin
-      \$798  = \$489 ;
-    end
-    if (rst) begin
-      \$798  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$799  = rq5_tie;
-    if (\$492 ) begin
-      \$799  = \$495 ;
-    end
-    if (rst) begin
-      \$799  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$800  = rq5_code;
-    if (\$498 ) begin
-      \$800  = \$502 ;
-    end
-    if (rst) begin
-      \$800  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$801  = rq5_out;
-    if (\$505 ) begin
-      \$801  = \$509 [7:0];
-    end
-    if (rst) begin
-      \$801  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$802  = rq6_mult_1;
-    if (\$512 ) begin
-      \$802  = \$513 ;
-    end
-    if (rst) begin
-      \$802  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$803  = rq6_mult_2;
-    if (\$516 ) begin
-      \$803  = rq6_mult_1;
-    end
-    if (rst) begin
-      \$803  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$804  = rq6_mult_3;
-    if (\$519 ) begin
-      \$804  = rq6_mult_2;
-    end
-    if (rst) begin
-      \$804  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$805  = rq6_mult_4;
-    if (\$522 ) begin
-      \$805  = rq6_mult_3;
-    end
-    if (rst) begin
-      \$805  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$806  = rq6_mult_5;
-    if (\$525 ) begin
-      \$806  = rq6_mult_4;
-    end
-    if (rst) begin
-      \$806  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$807  = rq6_x;
-    if (\$528 ) begin
-      \$807  = i__payload[160:138];
-    end
-    if (rst) begin
-      \$807  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$808  = rq6_part0_0;
-    if (\$531 ) begin
-      \$808  = \$532 ;
-    end
-    if (rst) begin
-      \$808  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$809  = rq6_part0_1;
-    if (\$535 ) begin
-      \$809  = \$536 ;
-    end
-    if (rst) begin
-      \$809  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$810  = rq6_part1_0;
-    if (\$539 ) begin
-      \$810  = \$540 ;
-    end
-    if (rst) begin
-      \$810  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$811  = rq6_part1_1;
-    if (\$543 ) begin
-      \$811  = \$544 ;
-    end
-    if (rst) begin
-      \$811  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$812  = rq6_prod;
-    if (\$547 ) begin
-      \$812  = \$555 [47:0];
-    end
-    if (rst) begin
-      \$812  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$813  = rq6_floor;
-    if (\$558 ) begin
-      \$813  = \$559 ;
-    end
-    if (rst) begin
-      \$813  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$814  = rq6_above;
-    if (\$562 ) begin
-      \$814  = \$563 ;
-    end
-    if (rst) begin
-      \$814  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$815  = rq6_tie;
-    if (\$566 ) begin
-      \$815  = \$569 ;
-    end
-    if (rst) begin
-      \$815  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$816  = rq6_code;
-    if (\$572 ) begin
-      \$816  = \$576 ;
-    end
-    if (rst) begin
-      \$816  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$817  = rq6_out;
-    if (\$579 ) begin
-      \$817  = \$583 [7:0];
-    end
-    if (rst) begin
-      \$817  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$818  = rq7_mult_1;
-    if (\$586 ) begin
-      \$818  = \$587 ;
-    end
-    if (rst) begin
-      \$818  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$819  = rq7_mult_2;
-    if (\$590 ) begin
-      \$819  = rq7_mult_1;
-    end
-    if (rst) begin
-      \$819  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$820  = rq7_mult_3;
-    if (\$593 ) begin
-      \$820  = rq7_mult_2;
-    end
-    if (rst) begin
-      \$820  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$821  = rq7_mult_4;
-    if (\$596 ) begin
-      \$821  = rq7_mult_3;
-    end
-    if (rst) begin
-      \$821  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$822  = rq7_mult_5;
-    if (\$599 ) begin
-      \$822  = rq7_mult_4;
-    end
-    if (rst) begin
-      \$822  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$823  = rq7_x;
-    if (\$602 ) begin
-      \$823  = i__payload[183:161];
-    end
-    if (rst) begin
-      \$823  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$824  = rq7_part0_0;
-    if (\$605 ) begin
-      \$824  = \$606 ;
-    end
-    if (rst) begin
-      \$824  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$825  = rq7_part0_1;
-    if (\$609 ) begin
-      \$825  = \$610 ;
-    end
-    if (rst) begin
-      \$825  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$826  = rq7_part1_0;
-    if (\$613 ) begin
-      \$826  = \$614 ;
-    end
-    if (rst) begin
-      \$826  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$827  = rq7_part1_1;
-    if (\$617 ) begin
-      \$827  = \$618 ;
-    end
-    if (rst) begin
-      \$827  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$828  = rq7_prod;
-    if (\$621 ) begin
-      \$828  = \$629 [47:0];
-    end
-    if (rst) begin
-      \$828  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$829  = rq7_floor;
-    if (\$632 ) begin
-      \$829  = \$633 ;
-    end
-    if (rst) begin
-      \$829  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$830  = rq7_above;
-    if (\$636 ) begin
-      \$830  = \$637 ;
-    end
-    if (rst) begin
-      \$830  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$831  = rq7_tie;
-    if (\$640 ) begin
-      \$831  = \$643 ;
-    end
-    if (rst) begin
-      \$831  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$832  = rq7_code;
-    if (\$646 ) begin
-      \$832  = \$650 ;
-    end
-    if (rst) begin
-      \$832  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$833  = rq7_out;
-    if (\$653 ) begin
-      \$833  = \$657 [7:0];
-    end
-    if (rst) begin
-      \$833  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$834  = o__valid;
-    if (\$659 ) begin
-      \$834  = rq_valid_6;
-    end
-    if (rst) begin
-      \$834  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$835  = lut0_out;
-    if (\$662 ) begin
-      \$835  = port__data;
-    end
-    if (rst) begin
-      \$835  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$836  = lut1_out;
-    if (\$665 ) begin
-      \$836  = \port__data$184 ;
-    end
-    if (rst) begin
-      \$836  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$837  = lut2_out;
-    if (\$668 ) begin
-      \$837  = \port__data$185 ;
-    end
-    if (rst) begin
-      \$837  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$838  = lut3_out;
-    if (\$671 ) begin
-      \$838  = \port__data$186 ;
-    end
-    if (rst) begin
-      \$838  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$839  = lut4_out;
-    if (\$674 ) begin
-      \$839  = \port__data$187 ;
-    end
-    if (rst) begin
-      \$839  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$840  = lut5_out;
-    if (\$677 ) begin
-      \$840  = \port__data$188 ;
-    end
-    if (rst) begin
-      \$840  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$841  = lut6_out;
-    if (\$680 ) begin
-      \$841  = \port__data$189 ;
-    end
-    if (rst) begin
-      \$841  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$842  = lut7_out;
-    if (\$683 ) begin
-      \$842  = \port__data$190 ;
-    end
-    if (rst) begin
-      \$842  = 8'h00;
-    end
-  end
+  assign \$125  = \$124  & rq_valid_5;
+  assign \$126  = ~ o__valid;
+  assign \$127  = \$126  | o__ready;
+  assign \$128  = \$127  & i__valid;
+  assign \$129  = ~ o__valid;
+  assign \$130  = \$129  | o__ready;
+  assign \$131  = \$130  & rq_valid_1;
+  assign \$132  = rq1_x[16:0] * rq1_mult_1[16:0];
+  assign \$133  = ~ o__valid;
+  assign \$134  = \$133  | o__ready;
+  assign \$135  = \$134  & rq_valid_2;
+  assign \$136  = ~ o__valid;
+  assign \$137  = \$136  | o__ready;
+  assign \$138  = \$137  & rq_valid_1;
+  assign \$139  = rq1_x[16:0] * rq1_mult_1[24:17];
+  assign \$140  = ~ o__valid;
+  assign \$141  = \$140  | o__ready;
+  assign \$142  = \$141  & rq_valid_2;
+  assign \$143  = ~ o__valid;
+  assign \$144  = \$143  | o__ready;
+  assign \$145  = \$144  & rq_valid_1;
+  assign \$146  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
+  assign \$147  = ~ o__valid;
+  assign \$148  = \$147  | o__ready;
+  assign \$149  = \$148  & rq_valid_2;
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = \$151  & rq_valid_1;
+  assign \$153  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$154  = ~ o__valid;
+  assign \$155  = \$154  | o__ready;
+  assign \$156  = \$155  & rq_valid_2;
+  assign \$157  = ~ o__valid;
+  assign \$158  = \$157  | o__ready;
+  assign \$159  = \$158  & rq_valid_3;
+  assign \$161  = 1'h0 + \$160 ;
+  assign \$163  = \$161  + \$162 ;
+  assign \$165  = $signed({ 1'h0, \$163  }) + $signed(\$164 );
+  assign \$167  = $signed(\$165 ) + $signed(\$166 );
+  assign \$168  = ~ o__valid;
+  assign \$169  = \$168  | o__ready;
+  assign \$170  = \$169  & rq_valid_4;
+  assign \$172  = ~ o__valid;
+  assign \$173  = \$172  | o__ready;
+  assign \$174  = \$173  & rq_valid_4;
+  assign \$175  = rq1_rem > 35'h400000000;
+  assign \$176  = ~ o__valid;
+  assign \$177  = \$176  | o__ready;
+  assign \$178  = \$177  & rq_valid_4;
+  assign \$179  = rq1_rem == 35'h400000000;
+  assign \$182  = ~ o__valid;
+  assign \$183  = \$182  | o__ready;
+  assign \$184  = \$183  & rq_valid_5;
+  assign \$185  = $signed(3'h5) + $signed(rq1_floor);
+  assign \$186  = rq1_tie & rq1_floor[0];
+  assign \$187  = rq1_above | \$186 ;
+  assign \$188  = $signed(\$185 ) + $signed({ 1'h0, \$187  });
+  assign \$189  = ~ o__valid;
+  assign \$190  = \$189  | o__ready;
+  assign \$191  = \$190  & rq_valid_6;
+  assign \$192  = $signed(rq1_code) < $signed(8'h80);
+  assign \$193  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$194  = \$193  ? 50'h000000000007f : rq1_code;
+  assign \$195  = \$192  ? 50'h3ffffffffff80 : \$194 ;
+  assign \$196  = ~ o__valid;
+  assign \$197  = \$196  | o__ready;
+  assign \$198  = \$197  & i__valid;
+  assign \$200  = ~ o__valid;
+  assign \$201  = \$200  | o__ready;
+  assign \$202  = \$201  & rq_valid_1;
+  assign \$203  = ~ o__valid;
+  assign \$204  = \$203  | o__ready;
+  assign \$205  = \$204  & rq_valid_2;
+  assign \$206  = ~ o__valid;
+  assign \$207  = \$206  | o__ready;
+  assign \$208  = \$207  & rq_valid_3;
+  assign \$209  = ~ o__valid;
+  assign \$210  = \$209  | o__ready;
+  assign \$211  = \$210  & rq_valid_4;
+  assign \$212  = ~ o__valid;
+  assign \$213  = \$212  | o__ready;
+  assign \$214  = \$213  & rq_valid_5;
+  assign \$215  = ~ o__valid;
+  assign \$216  = \$215  | o__ready;
+  assign \$217  = \$216  & i__valid;
+  assign \$218  = ~ o__valid;
+  assign \$219  = \$218  | o__ready;
+  assign \$220  = \$219  & rq_valid_1;
+  assign \$221  = rq2_x[16:0] * rq2_mult_1[16:0];
+  assign \$222  = ~ o__valid;
+  assign \$223  = \$222  | o__ready;
+  assign \$224  = \$223  & rq_valid_2;
+  assign \$225  = ~ o__valid;
+  assign \$226  = \$225  | o__ready;
+  assign \$227  = \$226  & rq_valid_1;
+  assign \$228  = rq2_x[16:0] * rq2_mult_1[24:17];
+  assign \$229  = ~ o__valid;
+  assign \$230  = \$229  | o__ready;
+  assign \$231  = \$230  & rq_valid_2;
+  assign \$232  = ~ o__valid;
+  assign \$233  = \$232  | o__ready;
+  assign \$234  = \$233  & rq_valid_1;
+  assign \$235  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
+  assign \$236  = ~ o__valid;
+  assign \$237  = \$236  | o__ready;
+  assign \$238  = \$237  & rq_valid_2;
+  assign \$239  = ~ o__valid;
+  assign \$240  = \$239  | o__ready;
+  assign \$241  = \$240  & rq_valid_1;
+  assign \$242  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$243  = ~ o__valid;
+  assign \$244  = \$243  | o__ready;
+  assign \$245  = \$244  & rq_valid_2;
+  assign \$246  = ~ o__valid;
+  assign \$247  = \$246  | o__ready;
+  assign \$248  = \$247  & rq_valid_3;
+  assign \$250  = 1'h0 + \$249 ;
+  assign \$252  = \$250  + \$251 ;
+  assign \$254  = $signed({ 1'h0, \$252  }) + $signed(\$253 );
+  assign \$256  = $signed(\$254 ) + $signed(\$255 );
+  assign \$257  = ~ o__valid;
+  assign \$258  = \$257  | o__ready;
+  assign \$259  = \$258  & rq_valid_4;
+  assign \$261  = ~ o__valid;
+  assign \$262  = \$261  | o__ready;
+  assign \$263  = \$262  & rq_valid_4;
+  assign \$264  = rq2_rem > 35'h400000000;
+  assign \$265  = ~ o__valid;
+  assign \$266  = \$265  | o__ready;
+  assign \$267  = \$266  & rq_valid_4;
+  assign \$268  = rq2_rem == 35'h400000000;
+  assign \$271  = ~ o__valid;
+  assign \$272  = \$271  | o__ready;
+  assign \$273  = \$272  & rq_valid_5;
+  assign \$274  = $signed(3'h5) + $signed(rq2_floor);
+  assign \$275  = rq2_tie & rq2_floor[0];
+  assign \$276  = rq2_above | \$275 ;
+  assign \$277  = $signed(\$274 ) + $signed({ 1'h0, \$276  });
+  assign \$278  = ~ o__valid;
+  assign \$279  = \$278  | o__ready;
+  assign \$280  = \$279  & rq_valid_6;
+  assign \$281  = $signed(rq2_code) < $signed(8'h80);
+  assign \$282  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$283  = \$282  ? 50'h000000000007f : rq2_code;
+  assign \$284  = \$281  ? 50'h3ffffffffff80 : \$283 ;
+  assign \$285  = ~ o__valid;
+  assign \$286  = \$285  | o__ready;
+  assign \$287  = \$286  & i__valid;
+  assign \$289  = ~ o__valid;
+  assign \$290  = \$289  | o__ready;
+  assign \$291  = \$290  & rq_valid_1;
+  assign \$292  = ~ o__valid;
+  assign \$293  = \$292  | o__ready;
+  assign \$294  = \$293  & rq_valid_2;
+  assign \$295  = ~ o__valid;
+  assign \$296  = \$295  | o__ready;
+  assign \$297  = \$296  & rq_valid_3;
+  assign \$298  = ~ o__valid;
+  assign \$299  = \$298  | o__ready;
+  assign \$300  = \$299  & rq_valid_4;
+  assign \$301  = ~ o__valid;
+  assign \$302  = \$301  | o__ready;
+  assign \$303  = \$302  & rq_valid_5;
+  assign \$304  = ~ o__valid;
+  assign \$305  = \$304  | o__ready;
+  assign \$306  = \$305  & i__valid;
+  assign \$307  = ~ o__valid;
+  assign \$308  = \$307  | o__ready;
+  assign \$309  = \$308  & rq_valid_1;
+  assign \$310  = rq3_x[16:0] * rq3_mult_1[16:0];
+  assign \$311  = ~ o__valid;
+  assign \$312  = \$311  | o__ready;
+  assign \$313  = \$312  & rq_valid_2;
+  assign \$314  = ~ o__valid;
+  assign \$315  = \$314  | o__ready;
+  assign \$316  = \$315  & rq_valid_1;
+  assign \$317  = rq3_x[16:0] * rq3_mult_1[24:17];
+  assign \$318  = ~ o__valid;
+  assign \$319  = \$318  | o__ready;
+  assign \$320  = \$319  & rq_valid_2;
+  assign \$321  = ~ o__valid;
+  assign \$322  = \$321  | o__ready;
+  assign \$323  = \$322  & rq_valid_1;
+  assign \$324  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
+  assign \$325  = ~ o__valid;
+  assign \$326  = \$325  | o__ready;
+  assign \$327  = \$326  & rq_valid_2;
+  assign \$328  = ~ o__valid;
+  assign \$329  = \$328  | o__ready;
+  assign \$330  = \$329  & rq_valid_1;
+  assign \$331  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$332  = ~ o__valid;
+  assign \$333  = \$332  | o__ready;
+  assign \$334  = \$333  & rq_valid_2;
+  assign \$335  = ~ o__valid;
+  assign \$336  = \$335  | o__ready;
+  assign \$337  = \$336  & rq_valid_3;
+  assign \$339  = 1'h0 + \$338 ;
+  assign \$341  = \$339  + \$340 ;
+  assign \$343  = $signed({ 1'h0, \$341  }) + $signed(\$342 );
+  assign \$345  = $signed(\$343 ) + $signed(\$344 );
+  assign \$346  = ~ o__valid;
+  assign \$347  = \$346  | o__ready;
+  assign \$348  = \$347  & rq_valid_4;
+  assign \$350  = ~ o__valid;
+  assign \$351  = \$350  | o__ready;
+  assign \$352  = \$351  & rq_valid_4;
+  assign \$353  = rq3_rem > 35'h400000000;
+  assign \$354  = ~ o__valid;
+  assign \$355  = \$354  | o__ready;
+  assign \$356  = \$355  & rq_valid_4;
+  assign \$357  = rq3_rem == 35'h400000000;
+  assign \$360  = ~ o__valid;
+  assign \$361  = \$360  | o__ready;
+  assign \$362  = \$361  & rq_valid_5;
+  assign \$363  = $signed(3'h5) + $signed(rq3_floor);
+  assign \$364  = rq3_tie & rq3_floor[0];
+  assign \$365  = rq3_above | \$364 ;
+  assign \$366  = $signed(\$363 ) + $signed({ 1'h0, \$365  });
+  assign \$367  = ~ o__valid;
+  assign \$368  = \$367  | o__ready;
+  assign \$369  = \$368  & rq_valid_6;
+  assign \$370  = $signed(rq3_code) < $signed(8'h80);
+  assign \$371  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$372  = \$371  ? 50'h000000000007f : rq3_code;
+  assign \$373  = \$370  ? 50'h3ffffffffff80 : \$372 ;
+  assign \$374  = ~ o__valid;
+  assign \$375  = \$374  | o__ready;
+  assign \$376  = \$375  & i__valid;
+  assign \$378  = ~ o__valid;
+  assign \$379  = \$378  | o__ready;
+  assign \$380  = \$379  & rq_valid_1;
+  assign \$381  = ~ o__valid;
+  assign \$382  = \$381  | o__ready;
+  assign \$383  = \$382  & rq_valid_2;
+  assign \$384  = ~ o__valid;
+  assign \$385  = \$384  | o__ready;
+  assign \$386  = \$385  & rq_valid_3;
+  assign \$387  = ~ o__valid;
+  assign \$388  = \$387  | o__ready;
+  assign \$389  = \$388  & rq_valid_4;
+  assign \$390  = ~ o__valid;
+  assign \$391  = \$390  | o__ready;
+  assign \$392  = \$391  & rq_valid_5;
+  assign \$393  = ~ o__valid;
+  assign \$394  = \$393  | o__ready;
+  assign \$395  = \$394  & i__valid;
+  assign \$397  = ~ o__valid;
+  assign \$398  = \$397  | o__ready;
+  assign \$399  = \$398  & rq_valid_1;
+  assign \$400  = ~ o__valid;
+  assign \$401  = \$400  | o__ready;
+  assign \$402  = \$401  & rq_valid_2;
+  assign \$403  = ~ o__valid;
+  assign \$404  = \$403  | o__ready;
+  assign \$405  = \$404  & rq_valid_3;
+  assign \$406  = ~ o__valid;
+  assign \$407  = \$406  | o__ready;
+  assign \$408  = \$407  & rq_valid_4;
+  assign \$409  = ~ o__valid;
+  assign \$410  = \$409  | o__ready;
+  assign \$411  = \$410  & rq_valid_5;
+  assign \$412  = ~ o__valid;
+  assign \$413  = \$412  | o__ready;
+  assign \$414  = \$413  & i__valid;
+  assign \$416  = ~ o__valid;
+  assign \$417  = \$416  | o__ready;
+  assign \$418  = \$417  & rq_valid_1;
+  assign \$419  = ~ o__valid;
+  assign \$420  = \$419  | o__ready;
+  assign \$421  = \$420  & rq_valid_2;
+  assign \$422  = ~ o__valid;
+  assign \$423  = \$422  | o__ready;
+  assign \$424  = \$423  & rq_valid_3;
+  assign \$425  = ~ o__valid;
+  assign \$426  = \$425  | o__ready;
+  assign \$427  = \$426  & rq_valid_4;
+  assign \$428  = ~ o__valid;
+  assign \$429  = \$428  | o__ready;
+  assign \$430  = \$429  & rq_valid_5;
+  assign \$431  = ~ o__valid;
+  assign \$432  = \$431  | o__ready;
+  assign \$433  = \$432  & i__valid;
+  assign \$435  = ~ o__valid;
+  assign \$436  = \$435  | o__ready;
+  assign \$437  = \$436  & rq_valid_1;
+  assign \$438  = ~ o__valid;
+  assign \$439  = \$438  | o__ready;
+  assign \$440  = \$439  & rq_valid_2;
+  assign \$441  = ~ o__valid;
+  assign \$442  = \$441  | o__ready;
+  assign \$443  = \$442  & rq_valid_3;
+  assign \$444  = ~ o__valid;
+  assign \$445  = \$444  | o__ready;
+  assign \$446  = \$445  & rq_valid_4;
+  assign \$447  = ~ o__valid;
+  assign \$448  = \$447  | o__ready;
+  assign \$449  = \$448  & rq_valid_5;
+  assign \$450  = ~ o__valid;
+  assign \$451  = \$450  | o__ready;
+  assign \$452  = \$451  & i__valid;
+  assign \$453  = ~ o__valid;
+  assign \$454  = \$453  | o__ready;
+  assign \$455  = \$454  & rq_valid_1;
+  assign \$456  = rq4_x[16:0] * rq4_mult_1[16:0];
+  assign \$457  = ~ o__valid;
+  assign \$458  = \$457  | o__ready;
+  assign \$459  = \$458  & rq_valid_2;
+  assign \$460  = ~ o__valid;
+  assign \$461  = \$460  | o__ready;
+  assign \$462  = \$461  & rq_valid_1;
+  assign \$463  = rq4_x[16:0] * rq4_mult_1[24:17];
+  assign \$464  = ~ o__valid;
+  assign \$465  = \$464  | o__ready;
+  assign \$466  = \$465  & rq_valid_2;
+  assign \$467  = ~ o__valid;
+  assign \$468  = \$467  | o__ready;
+  assign \$469  = \$468  & rq_valid_1;
+  assign \$470  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[16:0] });
+  assign \$471  = ~ o__valid;
+  assign \$472  = \$471  | o__ready;
+  assign \$473  = \$472  & rq_valid_2;
+  assign \$474  = ~ o__valid;
+  assign \$475  = \$474  | o__ready;
+  assign \$476  = \$475  & rq_valid_1;
+  assign \$477  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[24:17] });
+  assign \$478  = ~ o__valid;
+  assign \$479  = \$478  | o__ready;
+  assign \$480  = \$479  & rq_valid_2;
+  assign \$481  = ~ o__valid;
+  assign \$482  = \$481  | o__ready;
+  assign \$483  = \$482  & rq_valid_3;
+  assign \$485  = 1'h0 + \$484 ;
+  assign \$487  = \$485  + \$486 ;
+  assign \$489  = $signed({ 1'h0, \$487  }) + $signed(\$488 );
+  assign \$491  = $signed(\$489 ) + $signed(\$490 );
+  assign \$492  = ~ o__valid;
+  assign \$493  = \$492  | o__ready;
+  assign \$494  = \$493  & rq_valid_4;
+  assign \$495  = $signed(rq4_prod) >>> rq4_shift_4;
+  assign \$496  = ~ o__valid;
+  assign \$497  = \$496  | o__ready;
+  assign \$498  = \$497  & rq_valid_4;
+  assign \$499  = rq4_rem > rq4_half_4;
+  assign \$500  = ~ o__valid;
+  assign \$501  = \$500  | o__ready;
+  assign \$502  = \$501  & rq_valid_4;
+  assign \$503  = rq4_rem == rq4_half_4;
+  assign \$504  = | rq4_half_4;
+  assign \$505  = \$503  & \$504 ;
+  assign \$506  = ~ o__valid;
+  assign \$507  = \$506  | o__ready;
+  assign \$508  = \$507  & rq_valid_5;
+  assign \$509  = $signed(3'h5) + $signed(rq4_floor);
+  assign \$510  = rq4_tie & rq4_floor[0];
+  assign \$511  = rq4_above | \$510 ;
+  assign \$512  = $signed(\$509 ) + $signed({ 1'h0, \$511  });
+  assign \$513  = ~ o__valid;
+  assign \$514  = \$513  | o__ready;
+  assign \$515  = \$514  & rq_valid_6;
+  assign \$516  = $signed(rq4_code) < $signed(8'h80);
+  assign \$517  = $signed(rq4_code) > $signed(8'h7f);
+  assign \$518  = \$517  ? 50'h000000000007f : rq4_code;
+  assign \$519  = \$516  ? 50'h3ffffffffff80 : \$518 ;
+  assign \$520  = ~ o__valid;
+  assign \$521  = \$520  | o__ready;
+  assign \$522  = \$521  & i__valid;
+  assign \$524  = ~ o__valid;
+  assign \$525  = \$524  | o__ready;
+  assign \$526  = \$525  & rq_valid_1;
+  assign \$527  = ~ o__valid;
+  assign \$528  = \$527  | o__ready;
+  assign \$529  = \$528  & rq_valid_2;
+  assign \$530  = ~ o__valid;
+  assign \$531  = \$530  | o__ready;
+  assign \$532  = \$531  & rq_valid_3;
+  assign \$533  = ~ o__valid;
+  assign \$534  = \$533  | o__ready;
+  assign \$535  = \$534  & rq_valid_4;
+  assign \$536  = ~ o__valid;
+  assign \$537  = \$536  | o__ready;
+  assign \$538  = \$537  & rq_valid_5;
+  assign \$539  = ~ o__valid;
+  assign \$540  = \$539  | o__ready;
+  assign \$541  = \$540  & i__valid;
+  assign \$542  = ~ o__valid;
+  assign \$543  = \$542  | o__ready;
+  assign \$544  = \$543  & rq_valid_1;
+  assign \$545  = rq5_x[16:0] * rq5_mult_1[16:0];
+  assign \$546  = ~ o__valid;
+  assign \$547  = \$546  | o__ready;
+  assign \$548  = \$547  & rq_valid_2;
+  assign \$549  = ~ o__valid;
+  assign \$550  = \$549  | o__ready;
+  assign \$551  = \$550  & rq_valid_1;
+  assign \$552  = rq5_x[16:0] * rq5_mult_1[24:17];
+  assign \$553  = ~ o__valid;
+  assign \$554  = \$553  | o__ready;
+  assign \$555  = \$554  & rq_valid_2;
+  assign \$556  = ~ o__valid;
+  assign \$557  = \$556  | o__ready;
+  assign \$558  = \$557  & rq_valid_1;
+  assign \$559  = $signed(rq5_x[22:17]) * $signed({ 1'h0, rq5_mult_1[16:0] });
+  assign \$560  = ~ o__valid;
+  assign \$561  = \$560  | o__ready;
+  assign \$562  = \$561  & rq_valid_2;
+  assign \$563  = ~ o__valid;
+  assign \$564  = \$563  | o__ready;
+  assign \$565  = \$564  & rq_valid_1;
+  assign \$566  = $signed(rq5_x[22:17]) * $signed({ 1'h0, rq5_mult_1[24:17] });
+  assign \$567  = ~ o__valid;
+  assign \$568  = \$567  | o__ready;
+  assign \$569  = \$568  & rq_valid_2;
+  assign \$570  = ~ o__valid;
+  assign \$571  = \$570  | o__ready;
+  assign \$572  = \$571  & rq_valid_3;
+  assign \$574  = 1'h0 + \$573 ;
+  assign \$576  = \$574  + \$575 ;
+  assign \$578  = $signed({ 1'h0, \$576  }) + $signed(\$577 );
+  assign \$580  = $signed(\$578 ) + $signed(\$579 );
+  assign \$581  = ~ o__valid;
+  assign \$582  = \$581  | o__ready;
+  assign \$583  = \$582  & rq_valid_4;
+  assign \$585  = ~ o__valid;
+  assign \$586  = \$585  | o__ready;
+  assign \$587  = \$586  & rq_valid_4;
+  assign \$588  = rq5_rem > 35'h400000000;
+  assign \$589  = ~ o__valid;
+  assign \$590  = \$589  | o__ready;
+  assign \$591  = \$590  & rq_valid_4;
+  assign \$592  = rq5_rem == 35'h400000000;
+  assign \$595  = ~ o__valid;
+  assign \$596  = \$595  | o__ready;
+  assign \$597  = \$596  & rq_valid_5;
+  assign \$598  = $signed(3'h5) + $signed(rq5_floor);
+  assign \$599  = rq5_tie & rq5_floor[0];
+  assign \$600  = rq5_above | \$599 ;
+  assign \$601  = $signed(\$598 ) + $signed({ 1'h0, \$600  });
+  assign \$602  = ~ o__valid;
+  assign \$603  = \$602  | o__ready;
+  assign \$604  = \$603  & rq_valid_6;
+  assign \$605  = $signed(rq5_code) < $signed(8'h80);
+  assign \$606  = $signed(rq5_code) > $signed(8'h7f);
+  assign \$607  = \$606  ? 50'h000000000007f : rq5_code;
+  assign \$608  = \$605  ? 50'h3ffffffffff80 : \$607 ;
+  assign \$609  = ~ o__valid;
+  assign \$610  = \$609  | o__ready;
+  assign \$611  = \$610  & i__valid;
+  assign \$613  = ~ o__valid;
+  assign \$614  = \$613  | o__ready;
+  assign \$615  = \$614  & rq_valid_1;
+  assign \$616  = ~ o__valid;
+  assign \$617  = \$616  | o__ready;
+  assign \$618  = \$617  & rq_valid_2;
+  assign \$619  = ~ o__valid;
+  assign \$620  = \$619  | o__ready;
+  assign \$621  = \$620  & rq_valid_3;
+  assign \$622  = ~ o__valid;
+  assign \$623  = \$622  | o__ready;
+  assign \$624  = \$623  & rq_valid_4;
+  assign \$625  = ~ o__valid;
+  assign \$626  = \$625  | o__ready;
+  assign \$627  = \$626  & rq_valid_5;
+  assign \$628  = ~ o__valid;
+  assign \$629  = \$628  | o__ready;
+  assign \$630  = \$629  & i__valid;
+  assign \$631  = ~ o__valid;
+  assign \$632  = \$631  | o__ready;
+  assign \$633  = \$632  & rq_valid_1;
+  assign \$634  = rq6_x[16:0] * rq6_mult_1[16:0];
+  assign \$635  = ~ o__valid;
+  assign \$636  = \$635  | o__ready;
+  assign \$637  = \$636  & rq_valid_2;
+  assign \$638  = ~ o__valid;
+  assign \$639  = \$638  | o__ready;
+  assign \$640  = \$639  & rq_valid_1;
+  assign \$641  = rq6_x[16:0] * rq6_mult_1[24:17];
+  assign \$642  = ~ o__valid;
+  assign \$643  = \$642  | o__ready;
+  assign \$644  = \$643  & rq_valid_2;
+  assign \$645  = ~ o__valid;
+  assign \$646  = \$645  | o__ready;
+  assign \$647  = \$646  & rq_valid_1;
+  assign \$648  = $signed(rq6_x[22:17]) * $signed({ 1'h0, rq6_mult_1[16:0] });
+  assign \$649  = ~ o__valid;
+  assign \$650  = \$649  | o__ready;
+  assign \$651  = \$650  & rq_valid_2;
+  assign \$652  = ~ o__valid;
+  assign \$653  = \$652  | o__ready;
+  assign \$654  = \$653  & rq_valid_1;
+  assign \$655  = $signed(rq6_x[22:17]) * $signed({ 1'h0, rq6_mult_1[24:17] });
+  assign \$656  = ~ o__valid;
+  assign \$657  = \$656  | o__ready;
+  assign \$658  = \$657  & rq_valid_2;
+  assign \$659  = ~ o__valid;
+  assign \$660  = \$659  | o__ready;
+  assign \$661  = \$660  & rq_valid_3;
+  assign \$663  = 1'h0 + \$662 ;
+  assign \$665  = \$663  + \$664 ;
+  assign \$667  = $signed({ 1'h0, \$665  }) + $signed(\$666 );
+  assign \$669  = $signed(\$667 ) + $signed(\$668 );
+  assign \$670  = ~ o__valid;
+  assign \$671  = \$670  | o__ready;
+  assign \$672  = \$671  & rq_valid_4;
+  assign \$674  = ~ o__valid;
+  assign \$675  = \$674  | o__ready;
+  assign \$676  = \$675  & rq_valid_4;
+  assign \$677  = rq6_rem > 35'h400000000;
+  assign \$678  = ~ o__valid;
+  assign \$679  = \$678  | o__ready;
+  assign \$680  = \$679  & rq_valid_4;
+  assign \$681  = rq6_rem == 35'h400000000;
+  assign \$684  = ~ o__valid;
+  assign \$685  = \$684  | o__ready;
+  assign \$686  = \$685  & rq_valid_5;
+  assign \$687  = $signed(3'h5) + $signed(rq6_floor);
+  assign \$688  = rq6_tie & rq6_floor[0];
+  assign \$689  = rq6_above | \$688 ;
+  assign \$690  = $signed(\$687 ) + $signed({ 1'h0, \$689  });
+  assign \$691  = ~ o__valid;
+  assign \$692  = \$691  | o__ready;
+  assign \$693  = \$692  & rq_valid_6;
+  assign \$694  = $signed(rq6_code) < $signed(8'h80);
+  assign \$695  = $signed(rq6_code) > $signed(8'h7f);
+  assign \$696  = \$695  ? 50'h000000000007f : rq6_code;
+  assign \$697  = \$694  ? 50'h3ffffffffff80 : \$696 ;
+  assign \$698  = ~ o__valid;
+  assign \$699  = \$698  | o__ready;
+  assign \$700  = \$699  & i__valid;
+  assign \$702  = ~ o__valid;
+  assign \$703  = \$702  | o__ready;
+  assign \$704  = \$703  & rq_valid_1;
+  assign \$705  = ~ o__valid;
+  assign \$706  = \$705  | o__ready;
+  assign \$707  = \$706  & rq_valid_2;
+  assign \$708  = ~ o__valid;
+  assign \$709  = \$708  | o__ready;
+  assign \$710  = \$709  & rq_valid_3;
+  assign \$711  = ~ o__valid;
+  assign \$712  = \$711  | o__ready;
+  assign \$713  = \$712  & rq_valid_4;
+  assign \$714  = ~ o__valid;
+  assign \$715  = \$714  | o__ready;
+  assign \$716  = \$715  & rq_valid_5;
+  assign \$717  = ~ o__valid;
+  assign \$718  = \$717  | o__ready;
+  assign \$719  = \$718  & i__valid;
+  assign \$720  = ~ o__valid;
+  assign \$721  = \$720  | o__ready;
+  assign \$722  = \$721  & rq_valid_1;
+  assign \$723  = rq7_x[16:0] * rq7_mult_1[16:0];
+  assign \$724  = ~ o__valid;
+  assign \$725  = \$724  | o__ready;
+  assign \$726  = \$725  & rq_valid_2;
+  assign \$727  = ~ o__valid;
+  assign \$728  = \$727  | o__ready;
+  assign \$729  = \$728  & rq_valid_1;
+  assign \$730  = rq7_x[16:0] * rq7_mult_1[24:17];
+  assign \$731  = ~ o__valid;
+  assign \$732  = \$731  | o__ready;
+  assign \$733  = \$732  & rq_valid_2;
+  assign \$734  = ~ o__valid;
+  assign \$735  = \$734  | o__ready;
+  assign \$736  = \$735  & rq_valid_1;
+  assign \$737  = $signed(rq7_x[22:17]) * $signed({ 1'h0, rq7_mult_1[16:0] });
+  assign \$738  = ~ o__valid;
+  assign \$739  = \$738  | o__ready;
+  assign \$740  = \$739  & rq_valid_2;
+  assign \$741  = ~ o__valid;
+  assign \$742  = \$741  | o__ready;
+  assign \$743  = \$742  & rq_valid_1;
+  assign \$744  = $signed(rq7_x[22:17]) * $signed({ 1'h0, rq7_mult_1[24:17] });
+  assign \$745  = ~ o__valid;
+  assign \$746  = \$745  | o__ready;
+  assign \$747  = \$746  & rq_valid_2;
+  assign \$748  = ~ o__valid;
+  assign \$749  = \$748  | o__ready;
+  assign \$750  = \$749  & rq_valid_3;
+  assign \$752  = 1'h0 + \$751 ;
+  assign \$754  = \$752  + \$753 ;
+  assign \$756  = $signed({ 1'h0, \$754  }) + $signed(\$755 );
+  assign \$758  = $signed(\$756 ) + $signed(\$757 );
+  assign \$759  = ~ o__valid;
+  assign \$760  = \$759  | o__ready;
+  assign \$761  = \$760  & rq_valid_4;
+  assign \$763  = ~ o__valid;
+  assign \$764  = \$763  | o__ready;
+  assign \$765  = \$764  & rq_valid_4;
+  assign \$766  = rq7_rem > 35'h400000000;
+  assign \$767  = ~ o__valid;
+  assign \$768  = \$767  | o__ready;
+  assign \$769  = \$768  & rq_valid_4;
+  assign \$770  = rq7_rem == 35'h400000000;
+  assign \$773  = ~ o__valid;
+  assign \$774  = \$773  | o__ready;
+  assign \$775  = \$774  & rq_valid_5;
+  assign \$776  = $signed(3'h5) + $signed(rq7_floor);
+  assign \$777  = rq7_tie & rq7_floor[0];
+  assign \$778  = rq7_above | \$777 ;
+  assign \$779  = $signed(\$776 ) + $signed({ 1'h0, \$778  });
+  assign \$780  = ~ o__valid;
+  assign \$781  = \$780  | o__ready;
+  assign \$782  = \$781  & rq_valid_6;
+  assign \$783  = $signed(rq7_code) < $signed(8'h80);
+  assign \$784  = $signed(rq7_code) > $signed(8'h7f);
+  assign \$785  = \$784  ? 50'h000000000007f : rq7_code;
+  assign \$786  = \$783  ? 50'h3ffffffffff80 : \$785 ;
+  assign \$787  = ~ o__valid;
+  assign \$788  = \$787  | o__ready;
+  assign \$789  = ~ o__valid;
+  assign \$790  = \$789  | o__ready;
+  assign \$791  = \$790  & rq_valid_7;
+  assign \$792  = ~ o__valid;
+  assign \$793  = \$792  | o__ready;
+  assign \$794  = \$793  & rq_valid_7;
+  assign \$795  = ~ o__valid;
+  assign \$796  = \$795  | o__ready;
+  assign \$797  = \$796  & rq_valid_7;
+  assign \$798  = ~ o__valid;
+  assign \$799  = \$798  | o__ready;
+  assign \$800  = \$799  & rq_valid_7;
+  assign \$801  = ~ o__valid;
+  assign \$802  = \$801  | o__ready;
+  assign \$803  = \$802  & rq_valid_7;
+  assign \$804  = ~ o__valid;
+  assign \$805  = \$804  | o__ready;
+  assign \$806  = \$805  & rq_valid_7;
+  assign \$807  = ~ o__valid;
+  assign \$808  = \$807  | o__ready;
+  assign \$809  = \$808  & rq_valid_7;
+  assign \$810  = ~ o__valid;
+  assign \$811  = \$810  | o__ready;
+  assign \$812  = \$811  & rq_valid_7;
+  always @(posedge clk)
+    group <= \$813 ;
+  always @(posedge clk)
+    rq_valid_1 <= \$814 ;
+  always @(posedge clk)
+    rq_valid_2 <= \$815 ;
+  always @(posedge clk)
+    rq_valid_3 <= \$816 ;
+  always @(posedge clk)
+    rq_valid_4 <= \$817 ;
+  always @(posedge clk)
+    rq_valid_5 <= \$818 ;
+  always @(posedge clk)
+    rq_valid_6 <= \$819 ;
+  always @(posedge clk)
+    rq_valid_7 <= \$820 ;
+  always @(posedge clk)
+    rq0_mult_1 <= \$821 ;
+  always @(posedge clk)
+    rq0_mult_2 <= \$822 ;
+  always @(posedge clk)
+    rq0_mult_3 <= \$823 ;
+  always @(posedge clk)
+    rq0_mult_4 <= \$824 ;
+  always @(posedge clk)
+    rq0_mult_5 <= \$825 ;
+  always @(posedge clk)
+    rq0_mult_6 <= \$826 ;
+  always @(posedge clk)
+    rq0_x <= \$827 ;
+  always @(posedge clk)
+    rq0_part0_0 <= \$828 ;
+  always @(posedge clk)
+    rq0_part0_0_r <= \$829 ;
+  always @(posedge clk)
+    rq0_part0_1 <= \$830 ;
+  always @(posedge clk)
+    rq0_part0_1_r <= \$831 ;
+  always @(posedge clk)
+    rq0_part1_0 <= \$832 ;
+  always @(posedge clk)
+    rq0_part1_0_r <= \$833 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$834 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$835 ;
+  always @(posedge clk)
+    rq0_prod <= \$836 ;
+  always @(posedge clk)
+    rq0_floor <= \$837 ;
+  always @(posedge clk)
+    rq0_above <= \$838 ;
+  always @(posedge clk)
+    rq0_tie <= \$839 ;
+  always @(posedge clk)
+    rq0_code <= \$840 ;
+  always @(posedge clk)
+    rq0_out <= \$841 ;
+  always @(posedge clk)
+    rq1_mult_1 <= \$842 ;
+  always @(posedge clk)
+    rq1_mult_2 <= \$843 ;
+  always @(posedge clk)
+    rq1_mult_3 <= \$844 ;
+  always @(posedge clk)
+    rq1_mult_4 <= \$845 ;
+  always @(posedge clk)
+    rq1_mult_5 <= \$846 ;
+  always @(posedge clk)
+    rq1_mult_6 <= \$847 ;
+  always @(posedge clk)
+    rq1_x <= \$848 ;
+  always @(posedge clk)
+    rq1_part0_0 <= \$849 ;
+  always @(posedge clk)
+    rq1_part0_0_r <= \$850 ;
+  always @(posedge clk)
+    rq1_part0_1 <= \$851 ;
+  always @(posedge clk)
+    rq1_part0_1_r <= \$852 ;
+  always @(posedge clk)
+    rq1_part1_0 <= \$853 ;
+  always @(posedge clk)
+    rq1_part1_0_r <= \$854 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$855 ;
+  always @(posedge clk)
+    rq1_part1_1_r <= \$856 ;
+  always @(posedge clk)
+    rq1_prod <= \$857 ;
+  always @(posedge clk)
+    rq1_floor <= \$858 ;
+  always @(posedge clk)
+    rq1_above <= \$859 ;
+  always @(posedge clk)
+    rq1_tie <= \$860 ;
+  always @(posedge clk)
+    rq1_code <= \$861 ;
+  always @(posedge clk)
+    rq1_out <= \$862 ;
+  always @(posedge clk)
+    rq2_mult_1 <= \$863 ;
+  always @(posedge clk)
+    rq2_mult_2 <= \$864 ;
+  always @(posedge clk)
+    rq2_mult_3 <= \$865 ;
+  always @(posedge clk)
+    rq2_mult_4 <= \$866 ;
+  always @(posedge clk)
+    rq2_mult_5 <= \$867 ;
+  always @(posedge clk)
+    rq2_mult_6 <= \$868 ;
+  always @(posedge clk)
+    rq2_x <= \$869 ;
+  always @(posedge clk)
+    rq2_part0_0 <= \$870 ;
+  always @(posedge clk)
+    rq2_part0_0_r <= \$871 ;
+  always @(posedge clk)
+    rq2_part0_1 <= \$872 ;
+  always @(posedge clk)
+    rq2_part0_1_r <= \$873 ;
+  always @(posedge clk)
+    rq2_part1_0 <= \$874 ;
+  always @(posedge clk)
+    rq2_part1_0_r <= \$875 ;
+  always @(posedge clk)
+    rq2_part1_1 <= \$876 ;
+  always @(posedge clk)
+    rq2_part1_1_r <= \$877 ;
+  always @(posedge clk)
+    rq2_prod <= \$878 ;
+  always @(posedge clk)
+    rq2_floor <= \$879 ;
+  always @(posedge clk)
+    rq2_above <= \$880 ;
+  always @(posedge clk)
+    rq2_tie <= \$881 ;
+  always @(posedge clk)
+    rq2_code <= \$882 ;
+  always @(posedge clk)
+    rq2_out <= \$883 ;
+  always @(posedge clk)
+    rq3_mult_1 <= \$884 ;
+  always @(posedge clk)
+    rq3_mult_2 <= \$885 ;
+  always @(posedge clk)
+    rq3_mult_3 <= \$886 ;
+  always @(posedge clk)
+    rq3_mult_4 <= \$887 ;
+  always @(posedge clk)
+    rq3_mult_5 <= \$888 ;
+  always @(posedge clk)
+    rq3_mult_6 <= \$889 ;
+  always @(posedge clk)
+    rq3_x <= \$890 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$891 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$892 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$893 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$894 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$895 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$896 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$897 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$898 ;
+  always @(posedge clk)
+    rq3_prod <= \$899 ;
+  always @(posedge clk)
+    rq3_floor <= \$900 ;
+  always @(posedge clk)
+    rq3_above <= \$901 ;
+  always @(posedge clk)
+    rq3_tie <= \$902 ;
+  always @(posedge clk)
+    rq3_code <= \$903 ;
+  always @(posedge clk)
+    rq3_out <= \$904 ;
+  always @(posedge clk)
+    rq4_mult_1 <= \$905 ;
+  always @(posedge clk)
+    rq4_mult_2 <= \$906 ;
+  always @(posedge clk)
+    rq4_mult_3 <= \$907 ;
+  always @(posedge clk)
+    rq4_mult_4 <= \$908 ;
+  always @(posedge clk)
+    rq4_mult_5 <= \$909 ;
+  always @(posedge clk)
+    rq4_mult_6 <= \$910 ;
+  always @(posedge clk)
+    rq4_shift_1 <= \$911 ;
+  always @(posedge clk)
+    rq4_shift_2 <= \$912 ;
+  always @(posedge clk)
+    rq4_shift_3 <= \$913 ;
+  always @(posedge clk)
+    rq4_shift_4 <= \$914 ;
+  always @(posedge clk)
+    rq4_shift_5 <= \$915 ;
+  always @(posedge clk)
+    rq4_shift_6 <= \$916 ;
+  always @(posedge clk)
+    rq4_half_1 <= \$917 ;
+  always @(posedge clk)
+    rq4_half_2 <= \$918 ;
+  always @(posedge clk)
+    rq4_half_3 <= \$919 ;
+  always @(posedge clk)
+    rq4_half_4 <= \$920 ;
+  always @(posedge clk)
+    rq4_half_5 <= \$921 ;
+  always @(posedge clk)
+    rq4_half_6 <= \$922 ;
+  always @(posedge clk)
+    rq4_mask_1 <= \$923 ;
+  always @(posedge clk)
+    rq4_mask_2 <= \$924 ;
+  always @(posedge clk)
+    rq4_mask_3 <= \$925 ;
+  always @(posedge clk)
+    rq4_mask_4 <= \$926 ;
+  always @(posedge clk)
+    rq4_mask_5 <= \$927 ;
+  always @(posedge clk)
+    rq4_mask_6 <= \$928 ;
+  always @(posedge clk)
+    rq4_x <= \$929 ;
+  always @(posedge clk)
+    rq4_part0_0 <= \$930 ;
+  always @(posedge clk)
+    rq4_part0_0_r <= \$931 ;
+  always @(posedge clk)
+    rq4_part0_1 <= \$932 ;
+  always @(posedge clk)
+    rq4_part0_1_r <= \$933 ;
+  always @(posedge clk)
+    rq4_part1_0 <= \$934 ;
+  always @(posedge clk)
+    rq4_part1_0_r <= \$935 ;
+  always @(posedge clk)
+    rq4_part1_1 <= \$936 ;
+  always @(posedge clk)
+    rq4_part1_1_r <= \$937 ;
+  always @(posedge clk)
+    rq4_prod <= \$938 ;
+  always @(posedge clk)
+    rq4_floor <= \$939 ;
+  always @(posedge clk)
+    rq4_above <= \$940 ;
+  always @(posedge clk)
+    rq4_tie <= \$941 ;
+  always @(posedge clk)
+    rq4_code <= \$942 ;
+  always @(posedge clk)
+    rq4_out <= \$943 ;
+  always @(posedge clk)
+    rq5_mult_1 <= \$944 ;
+  always @(posedge clk)
+    rq5_mult_2 <= \$945 ;
+  always @(posedge clk)
+    rq5_mult_3 <= \$946 ;
+  always @(posedge clk)
+    rq5_mult_4 <= \$947 ;
+  always @(posedge clk)
+    rq5_mult_5 <= \$948 ;
+  always @(posedge clk)
+    rq5_mult_6 <= \$949 ;
+  always @(posedge clk)
+    rq5_x <= \$950 ;
+  always @(posedge clk)
+    rq5_part0_0 <= \$951 ;
+  always @(posedge clk)
+    rq5_part0_0_r <= \$952 ;
+  always @(posedge clk)
+    rq5_part0_1 <= \$953 ;
+  always @(posedge clk)
+    rq5_part0_1_r <= \$954 ;
+  always @(posedge clk)
+    rq5_part1_0 <= \$955 ;
+  always @(posedge clk)
+    rq5_part1_0_r <= \$956 ;
+  always @(posedge clk)
+    rq5_part1_1 <= \$957 ;
+  always @(posedge clk)
+    rq5_part1_1_r <= \$958 ;
+  always @(posedge clk)
+    rq5_prod <= \$959 ;
+  always @(posedge clk)
+    rq5_floor <= \$960 ;
+  always @(posedge clk)
+    rq5_above <= \$961 ;
+  always @(posedge clk)
+    rq5_tie <= \$962 ;
+  always @(posedge clk)
+    rq5_code <= \$963 ;
+  always @(posedge clk)
+    rq5_out <= \$964 ;
+  always @(posedge clk)
+    rq6_mult_1 <= \$965 ;
+  always @(posedge clk)
+    rq6_mult_2 <= \$966 ;
+  always @(posedge clk)
+    rq6_mult_3 <= \$967 ;
+  always @(posedge clk)
+    rq6_mult_4 <= \$968 ;
+  always @(posedge clk)
+    rq6_mult_5 <= \$969 ;
+  always @(posedge clk)
+    rq6_mult_6 <= \$970 ;
+  always @(posedge clk)
+    rq6_x <= \$971 ;
+  always @(posedge clk)
+    rq6_part0_0 <= \$972 ;
+  always @(posedge clk)
+    rq6_part0_0_r <= \$973 ;
+  always @(posedge clk)
+    rq6_part0_1 <= \$974 ;
+  always @(posedge clk)
+    rq6_part0_1_r <= \$975 ;
+  always @(posedge clk)
+    rq6_part1_0 <= \$976 ;
+  always @(posedge clk)
+    rq6_part1_0_r <= \$977 ;
+  always @(posedge clk)
+    rq6_part1_1 <= \$978 ;
+  always @(posedge clk)
+    rq6_part1_1_r <= \$979 ;
+  always @(posedge clk)
+    rq6_prod <= \$980 ;
+  always @(posedge clk)
+    rq6_floor <= \$981 ;
+  always @(posedge clk)
+    rq6_above <= \$982 ;
+  always @(posedge clk)
+    rq6_tie <= \$983 ;
+  always @(posedge clk)
+    rq6_code <= \$984 ;
+  always @(posedge clk)
+    rq6_out <= \$985 ;
+  always @(posedge clk)
+    rq7_mult_1 <= \$986 ;
+  always @(posedge clk)
+    rq7_mult_2 <= \$987 ;
+  always @(posedge clk)
+    rq7_mult_3 <= \$988 ;
+  always @(posedge clk)
+    rq7_mult_4 <= \$989 ;
+  always @(posedge clk)
+    rq7_mult_5 <= \$990 ;
+  always @(posedge clk)
+    rq7_mult_6 <= \$991 ;
+  always @(posedge clk)
+    rq7_x <= \$992 ;
+  always @(posedge clk)
+    rq7_part0_0 <= \$993 ;
+  always @(posedge clk)
+    rq7_part0_0_r <= \$994 ;
+  always @(posedge clk)
+    rq7_part0_1 <= \$995 ;
+  always @(posedge clk)
+    rq7_part0_1_r <= \$996 ;
+  always @(posedge clk)
+    rq7_part1_0 <= \$997 ;
+  always @(posedge clk)
+    rq7_part1_0_r <= \$998 ;
+  always @(posedge clk)
+    rq7_part1_1 <= \$999 ;
+  always @(posedge clk)
+    rq7_part1_1_r <= \$1000 ;
+  always @(posedge clk)
+    rq7_prod <= \$1001 ;
+  always @(posedge clk)
+    rq7_floor <= \$1002 ;
+  always @(posedge clk)
+    rq7_above <= \$1003 ;
+  always @(posedge clk)
+    rq7_tie <= \$1004 ;
+  always @(posedge clk)
+    rq7_code <= \$1005 ;
+  always @(posedge clk)
+    rq7_out <= \$1006 ;
+  always @(posedge clk)
+    o__valid <= \$1007 ;
+  always @(posedge clk)
+    lut0_out <= \$1008 ;
+  always @(posedge clk)
+    lut1_out <= \$1009 ;
+  always @(posedge clk)
+    lut2_out <= \$1010 ;
+  always @(posedge clk)
+    lut3_out <= \$1011 ;
+  always @(posedge clk)
+    lut4_out <= \$1012 ;
+  always @(posedge clk)
+    lut5_out <= \$1013 ;
+  always @(posedge clk)
+    lut6_out <= \$1014 ;
+  always @(posedge clk)
+    lut7_out <= \$1015 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
@@ -16036,14 +17176,2170 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$95  = 25'h17a8cde;
+          \$110  = 25'h17a8cde;
       2'h1:
-          \$95  = 25'h1931a08;
+          \$110  = 25'h1931a08;
       2'h2:
-          \$95  = 25'h186a361;
+          \$110  = 25'h186a361;
       2'h3:
-          \$95  = 25'h11d254d;
+          \$110  = 25'h11d254d;
     endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$199  = 25'h1481b24;
+      2'h1:
+          \$199  = 25'h1805606;
+      2'h2:
+          \$199  = 25'h18a16e7;
+      2'h3:
+          \$199  = 25'h1be4a43;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$288  = 25'h163d374;
+      2'h1:
+          \$288  = 25'h1758aca;
+      2'h2:
+          \$288  = 25'h102438f;
+      2'h3:
+          \$288  = 25'h15bef06;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$377  = 25'h160b082;
+      2'h1:
+          \$377  = 25'h13649e8;
+      2'h2:
+          \$377  = 25'h178abe0;
+      2'h3:
+          \$377  = 25'h1f7a684;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$396  = 6'h23;
+      2'h1:
+          \$396  = 6'h23;
+      2'h2:
+          \$396  = 6'h23;
+      2'h3:
+          \$396  = 6'h24;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$415  = 36'h400000000;
+      2'h1:
+          \$415  = 36'h400000000;
+      2'h2:
+          \$415  = 36'h400000000;
+      2'h3:
+          \$415  = 36'h800000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$434  = 36'h7ffffffff;
+      2'h1:
+          \$434  = 36'h7ffffffff;
+      2'h2:
+          \$434  = 36'h7ffffffff;
+      2'h3:
+          \$434  = 36'hfffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$523  = 25'h1d0c89f;
+      2'h1:
+          \$523  = 25'h14ff41d;
+      2'h2:
+          \$523  = 25'h12151b8;
+      2'h3:
+          \$523  = 25'h109eeaf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$612  = 25'h134bafa;
+      2'h1:
+          \$612  = 25'h172ff59;
+      2'h2:
+          \$612  = 25'h15de1ba;
+      2'h3:
+          \$612  = 25'h15ee734;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$701  = 25'h14e5d33;
+      2'h1:
+          \$701  = 25'h17cdb8c;
+      2'h2:
+          \$701  = 25'h14d9907;
+      2'h3:
+          \$701  = 25'h1521e58;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$813  = group;
+    if (\$12 ) begin
+      \$813  = \$15 [1:0];
+    end
+    if (rst) begin
+      \$813  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$814  = rq_valid_1;
+    if (\$17 ) begin
+      \$814  = i__valid;
+    end
+    if (rst) begin
+      \$814  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$815  = rq_valid_2;
+    if (\$17 ) begin
+      \$815  = rq_valid_1;
+    end
+    if (rst) begin
+      \$815  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$816  = rq_valid_3;
+    if (\$17 ) begin
+      \$816  = rq_valid_2;
+    end
+    if (rst) begin
+      \$816  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$817  = rq_valid_4;
+    if (\$17 ) begin
+      \$817  = rq_valid_3;
+    end
+    if (rst) begin
+      \$817  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$818  = rq_valid_5;
+    if (\$17 ) begin
+      \$818  = rq_valid_4;
+    end
+    if (rst) begin
+      \$818  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$819  = rq_valid_6;
+    if (\$17 ) begin
+      \$819  = rq_valid_5;
+    end
+    if (rst) begin
+      \$819  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$820  = rq_valid_7;
+    if (\$17 ) begin
+      \$820  = rq_valid_6;
+    end
+    if (rst) begin
+      \$820  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$821  = rq0_mult_1;
+    if (\$20 ) begin
+      \$821  = \$21 ;
+    end
+    if (rst) begin
+      \$821  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$822  = rq0_mult_2;
+    if (\$24 ) begin
+      \$822  = rq0_mult_1;
+    end
+    if (rst) begin
+      \$822  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$823  = rq0_mult_3;
+    if (\$27 ) begin
+      \$823  = rq0_mult_2;
+    end
+    if (rst) begin
+      \$823  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$824  = rq0_mult_4;
+    if (\$30 ) begin
+      \$824  = rq0_mult_3;
+    end
+    if (rst) begin
+      \$824  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$825  = rq0_mult_5;
+    if (\$33 ) begin
+      \$825  = rq0_mult_4;
+    end
+    if (rst) begin
+      \$825  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$826  = rq0_mult_6;
+    if (\$36 ) begin
+      \$826  = rq0_mult_5;
+    end
+    if (rst) begin
+      \$826  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$827  = rq0_x;
+    if (\$39 ) begin
+      \$827  = i__payload[22:0];
+    end
+    if (rst) begin
+      \$827  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$828  = rq0_part0_0;
+    if (\$42 ) begin
+      \$828  = \$43 ;
+    end
+    if (rst) begin
+      \$828  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$829  = rq0_part0_0_r;
+    if (\$46 ) begin
+      \$829  = rq0_part0_0;
+    end
+    if (rst) begin
+      \$829  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$830  = rq0_part0_1;
+    if (\$49 ) begin
+      \$830  = \$50 ;
+    end
+    if (rst) begin
+      \$830  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$831  = rq0_part0_1_r;
+    if (\$53 ) begin
+      \$831  = rq0_part0_1;
+    end
+    if (rst) begin
+      \$831  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$832  = rq0_part1_0;
+    if (\$56 ) begin
+      \$832  = \$57 ;
+    end
+    if (rst) begin
+      \$832  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$833  = rq0_part1_0_r;
+    if (\$60 ) begin
+      \$833  = rq0_part1_0;
+    end
+    if (rst) begin
+      \$833  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$834  = rq0_part1_1;
+    if (\$63 ) begin
+      \$834  = \$64 ;
+    end
+    if (rst) begin
+      \$834  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$835  = rq0_part1_1_r;
+    if (\$67 ) begin
+      \$835  = rq0_part1_1;
+    end
+    if (rst) begin
+      \$835  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$836  = rq0_prod;
+    if (\$70 ) begin
+      \$836  = \$78 [47:0];
+    end
+    if (rst) begin
+      \$836  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$837  = rq0_floor;
+    if (\$81 ) begin
+      \$837  = \$82 ;
+    end
+    if (rst) begin
+      \$837  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$838  = rq0_above;
+    if (\$85 ) begin
+      \$838  = \$86 ;
+    end
+    if (rst) begin
+      \$838  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$839  = rq0_tie;
+    if (\$89 ) begin
+      \$839  = \$92 ;
+    end
+    if (rst) begin
+      \$839  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$840  = rq0_code;
+    if (\$95 ) begin
+      \$840  = \$99 ;
+    end
+    if (rst) begin
+      \$840  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$841  = rq0_out;
+    if (\$102 ) begin
+      \$841  = \$106 [7:0];
+    end
+    if (rst) begin
+      \$841  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$842  = rq1_mult_1;
+    if (\$109 ) begin
+      \$842  = \$110 ;
+    end
+    if (rst) begin
+      \$842  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$843  = rq1_mult_2;
+    if (\$113 ) begin
+      \$843  = rq1_mult_1;
+    end
+    if (rst) begin
+      \$843  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$844  = rq1_mult_3;
+    if (\$116 ) begin
+      \$844  = rq1_mult_2;
+    end
+    if (rst) begin
+      \$844  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$845  = rq1_mult_4;
+    if (\$119 ) begin
+      \$845  = rq1_mult_3;
+    end
+    if (rst) begin
+      \$845  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$846  = rq1_mult_5;
+    if (\$122 ) begin
+      \$846  = rq1_mult_4;
+    end
+    if (rst) begin
+      \$846  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$847  = rq1_mult_6;
+    if (\$125 ) begin
+      \$847  = rq1_mult_5;
+    end
+    if (rst) begin
+      \$847  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$848  = rq1_x;
+    if (\$128 ) begin
+      \$848  = i__payload[45:23];
+    end
+    if (rst) begin
+      \$848  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$849  = rq1_part0_0;
+    if (\$131 ) begin
+      \$849  = \$132 ;
+    end
+    if (rst) begin
+      \$849  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$850  = rq1_part0_0_r;
+    if (\$135 ) begin
+      \$850  = rq1_part0_0;
+    end
+    if (rst) begin
+      \$850  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$851  = rq1_part0_1;
+    if (\$138 ) begin
+      \$851  = \$139 ;
+    end
+    if (rst) begin
+      \$851  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$852  = rq1_part0_1_r;
+    if (\$142 ) begin
+      \$852  = rq1_part0_1;
+    end
+    if (rst) begin
+      \$852  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$853  = rq1_part1_0;
+    if (\$145 ) begin
+      \$853  = \$146 ;
+    end
+    if (rst) begin
+      \$853  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$854  = rq1_part1_0_r;
+    if (\$149 ) begin
+      \$854  = rq1_part1_0;
+    end
+    if (rst) begin
+      \$854  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$855  = rq1_part1_1;
+    if (\$152 ) begin
+      \$855  = \$153 ;
+    end
+    if (rst) begin
+      \$855  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$856  = rq1_part1_1_r;
+    if (\$156 ) begin
+      \$856  = rq1_part1_1;
+    end
+    if (rst) begin
+      \$856  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$857  = rq1_prod;
+    if (\$159 ) begin
+      \$857  = \$167 [47:0];
+    end
+    if (rst) begin
+      \$857  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$858  = rq1_floor;
+    if (\$170 ) begin
+      \$858  = \$171 ;
+    end
+    if (rst) begin
+      \$858  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$859  = rq1_above;
+    if (\$174 ) begin
+      \$859  = \$175 ;
+    end
+    if (rst) begin
+      \$859  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$860  = rq1_tie;
+    if (\$178 ) begin
+      \$860  = \$181 ;
+    end
+    if (rst) begin
+      \$860  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$861  = rq1_code;
+    if (\$184 ) begin
+      \$861  = \$188 ;
+    end
+    if (rst) begin
+      \$861  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$862  = rq1_out;
+    if (\$191 ) begin
+      \$862  = \$195 [7:0];
+    end
+    if (rst) begin
+      \$862  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$863  = rq2_mult_1;
+    if (\$198 ) begin
+      \$863  = \$199 ;
+    end
+    if (rst) begin
+      \$863  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$864  = rq2_mult_2;
+    if (\$202 ) begin
+      \$864  = rq2_mult_1;
+    end
+    if (rst) begin
+      \$864  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$865  = rq2_mult_3;
+    if (\$205 ) begin
+      \$865  = rq2_mult_2;
+    end
+    if (rst) begin
+      \$865  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$866  = rq2_mult_4;
+    if (\$208 ) begin
+      \$866  = rq2_mult_3;
+    end
+    if (rst) begin
+      \$866  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$867  = rq2_mult_5;
+    if (\$211 ) begin
+      \$867  = rq2_mult_4;
+    end
+    if (rst) begin
+      \$867  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$868  = rq2_mult_6;
+    if (\$214 ) begin
+      \$868  = rq2_mult_5;
+    end
+    if (rst) begin
+      \$868  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$869  = rq2_x;
+    if (\$217 ) begin
+      \$869  = i__payload[68:46];
+    end
+    if (rst) begin
+      \$869  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$870  = rq2_part0_0;
+    if (\$220 ) begin
+      \$870  = \$221 ;
+    end
+    if (rst) begin
+      \$870  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$871  = rq2_part0_0_r;
+    if (\$224 ) begin
+      \$871  = rq2_part0_0;
+    end
+    if (rst) begin
+      \$871  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$872  = rq2_part0_1;
+    if (\$227 ) begin
+      \$872  = \$228 ;
+    end
+    if (rst) begin
+      \$872  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$873  = rq2_part0_1_r;
+    if (\$231 ) begin
+      \$873  = rq2_part0_1;
+    end
+    if (rst) begin
+      \$873  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$874  = rq2_part1_0;
+    if (\$234 ) begin
+      \$874  = \$235 ;
+    end
+    if (rst) begin
+      \$874  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$875  = rq2_part1_0_r;
+    if (\$238 ) begin
+      \$875  = rq2_part1_0;
+    end
+    if (rst) begin
+      \$875  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$876  = rq2_part1_1;
+    if (\$241 ) begin
+      \$876  = \$242 ;
+    end
+    if (rst) begin
+      \$876  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$877  = rq2_part1_1_r;
+    if (\$245 ) begin
+      \$877  = rq2_part1_1;
+    end
+    if (rst) begin
+      \$877  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$878  = rq2_prod;
+    if (\$248 ) begin
+      \$878  = \$256 [47:0];
+    end
+    if (rst) begin
+      \$878  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$879  = rq2_floor;
+    if (\$259 ) begin
+      \$879  = \$260 ;
+    end
+    if (rst) begin
+      \$879  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$880  = rq2_above;
+    if (\$263 ) begin
+      \$880  = \$264 ;
+    end
+    if (rst) begin
+      \$880  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$881  = rq2_tie;
+    if (\$267 ) begin
+      \$881  = \$270 ;
+    end
+    if (rst) begin
+      \$881  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$882  = rq2_code;
+    if (\$273 ) begin
+      \$882  = \$277 ;
+    end
+    if (rst) begin
+      \$882  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$883  = rq2_out;
+    if (\$280 ) begin
+      \$883  = \$284 [7:0];
+    end
+    if (rst) begin
+      \$883  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$884  = rq3_mult_1;
+    if (\$287 ) begin
+      \$884  = \$288 ;
+    end
+    if (rst) begin
+      \$884  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$885  = rq3_mult_2;
+    if (\$291 ) begin
+      \$885  = rq3_mult_1;
+    end
+    if (rst) begin
+      \$885  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$886  = rq3_mult_3;
+    if (\$294 ) begin
+      \$886  = rq3_mult_2;
+    end
+    if (rst) begin
+      \$886  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$887  = rq3_mult_4;
+    if (\$297 ) begin
+      \$887  = rq3_mult_3;
+    end
+    if (rst) begin
+      \$887  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$888  = rq3_mult_5;
+    if (\$300 ) begin
+      \$888  = rq3_mult_4;
+    end
+    if (rst) begin
+      \$888  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$889  = rq3_mult_6;
+    if (\$303 ) begin
+      \$889  = rq3_mult_5;
+    end
+    if (rst) begin
+      \$889  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$890  = rq3_x;
+    if (\$306 ) begin
+      \$890  = i__payload[91:69];
+    end
+    if (rst) begin
+      \$890  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$891  = rq3_part0_0;
+    if (\$309 ) begin
+      \$891  = \$310 ;
+    end
+    if (rst) begin
+      \$891  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$892  = rq3_part0_0_r;
+    if (\$313 ) begin
+      \$892  = rq3_part0_0;
+    end
+    if (rst) begin
+      \$892  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$893  = rq3_part0_1;
+    if (\$316 ) begin
+      \$893  = \$317 ;
+    end
+    if (rst) begin
+      \$893  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$894  = rq3_part0_1_r;
+    if (\$320 ) begin
+      \$894  = rq3_part0_1;
+    end
+    if (rst) begin
+      \$894  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$895  = rq3_part1_0;
+    if (\$323 ) begin
+      \$895  = \$324 ;
+    end
+    if (rst) begin
+      \$895  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$896  = rq3_part1_0_r;
+    if (\$327 ) begin
+      \$896  = rq3_part1_0;
+    end
+    if (rst) begin
+      \$896  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$897  = rq3_part1_1;
+    if (\$330 ) begin
+      \$897  = \$331 ;
+    end
+    if (rst) begin
+      \$897  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$898  = rq3_part1_1_r;
+    if (\$334 ) begin
+      \$898  = rq3_part1_1;
+    end
+    if (rst) begin
+      \$898  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$899  = rq3_prod;
+    if (\$337 ) begin
+      \$899  = \$345 [47:0];
+    end
+    if (rst) begin
+      \$899  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$900  = rq3_floor;
+    if (\$348 ) begin
+      \$900  = \$349 ;
+    end
+    if (rst) begin
+      \$900  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$901  = rq3_above;
+    if (\$352 ) begin
+      \$901  = \$353 ;
+    end
+    if (rst) begin
+      \$901  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$902  = rq3_tie;
+    if (\$356 ) begin
+      \$902  = \$359 ;
+    end
+    if (rst) begin
+      \$902  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$903  = rq3_code;
+    if (\$362 ) begin
+      \$903  = \$366 ;
+    end
+    if (rst) begin
+      \$903  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$904  = rq3_out;
+    if (\$369 ) begin
+      \$904  = \$373 [7:0];
+    end
+    if (rst) begin
+      \$904  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$905  = rq4_mult_1;
+    if (\$376 ) begin
+      \$905  = \$377 ;
+    end
+    if (rst) begin
+      \$905  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$906  = rq4_mult_2;
+    if (\$380 ) begin
+      \$906  = rq4_mult_1;
+    end
+    if (rst) begin
+      \$906  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$907  = rq4_mult_3;
+    if (\$383 ) begin
+      \$907  = rq4_mult_2;
+    end
+    if (rst) begin
+      \$907  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$908  = rq4_mult_4;
+    if (\$386 ) begin
+      \$908  = rq4_mult_3;
+    end
+    if (rst) begin
+      \$908  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$909  = rq4_mult_5;
+    if (\$389 ) begin
+      \$909  = rq4_mult_4;
+    end
+    if (rst) begin
+      \$909  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$910  = rq4_mult_6;
+    if (\$392 ) begin
+      \$910  = rq4_mult_5;
+    end
+    if (rst) begin
+      \$910  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$911  = rq4_shift_1;
+    if (\$395 ) begin
+      \$911  = \$396 ;
+    end
+    if (rst) begin
+      \$911  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$912  = rq4_shift_2;
+    if (\$399 ) begin
+      \$912  = rq4_shift_1;
+    end
+    if (rst) begin
+      \$912  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$913  = rq4_shift_3;
+    if (\$402 ) begin
+      \$913  = rq4_shift_2;
+    end
+    if (rst) begin
+      \$913  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$914  = rq4_shift_4;
+    if (\$405 ) begin
+      \$914  = rq4_shift_3;
+    end
+    if (rst) begin
+      \$914  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$915  = rq4_shift_5;
+    if (\$408 ) begin
+      \$915  = rq4_shift_4;
+    end
+    if (rst) begin
+      \$915  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$916  = rq4_shift_6;
+    if (\$411 ) begin
+      \$916  = rq4_shift_5;
+    end
+    if (rst) begin
+      \$916  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$917  = rq4_half_1;
+    if (\$414 ) begin
+      \$917  = \$415 ;
+    end
+    if (rst) begin
+      \$917  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$918  = rq4_half_2;
+    if (\$418 ) begin
+      \$918  = rq4_half_1;
+    end
+    if (rst) begin
+      \$918  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$919  = rq4_half_3;
+    if (\$421 ) begin
+      \$919  = rq4_half_2;
+    end
+    if (rst) begin
+      \$919  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$920  = rq4_half_4;
+    if (\$424 ) begin
+      \$920  = rq4_half_3;
+    end
+    if (rst) begin
+      \$920  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$921  = rq4_half_5;
+    if (\$427 ) begin
+      \$921  = rq4_half_4;
+    end
+    if (rst) begin
+      \$921  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$922  = rq4_half_6;
+    if (\$430 ) begin
+      \$922  = rq4_half_5;
+    end
+    if (rst) begin
+      \$922  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$923  = rq4_mask_1;
+    if (\$433 ) begin
+      \$923  = \$434 ;
+    end
+    if (rst) begin
+      \$923  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$924  = rq4_mask_2;
+    if (\$437 ) begin
+      \$924  = rq4_mask_1;
+    end
+    if (rst) begin
+      \$924  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$925  = rq4_mask_3;
+    if (\$440 ) begin
+      \$925  = rq4_mask_2;
+    end
+    if (rst) begin
+      \$925  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$926  = rq4_mask_4;
+    if (\$443 ) begin
+      \$926  = rq4_mask_3;
+    end
+    if (rst) begin
+      \$926  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$927  = rq4_mask_5;
+    if (\$446 ) begin
+      \$927  = rq4_mask_4;
+    end
+    if (rst) begin
+      \$927  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$928  = rq4_mask_6;
+    if (\$449 ) begin
+      \$928  = rq4_mask_5;
+    end
+    if (rst) begin
+      \$928  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$929  = rq4_x;
+    if (\$452 ) begin
+      \$929  = i__payload[114:92];
+    end
+    if (rst) begin
+      \$929  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$930  = rq4_part0_0;
+    if (\$455 ) begin
+      \$930  = \$456 ;
+    end
+    if (rst) begin
+      \$930  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$931  = rq4_part0_0_r;
+    if (\$459 ) begin
+      \$931  = rq4_part0_0;
+    end
+    if (rst) begin
+      \$931  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$932  = rq4_part0_1;
+    if (\$462 ) begin
+      \$932  = \$463 ;
+    end
+    if (rst) begin
+      \$932  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$933  = rq4_part0_1_r;
+    if (\$466 ) begin
+      \$933  = rq4_part0_1;
+    end
+    if (rst) begin
+      \$933  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$934  = rq4_part1_0;
+    if (\$469 ) begin
+      \$934  = \$470 ;
+    end
+    if (rst) begin
+      \$934  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$935  = rq4_part1_0_r;
+    if (\$473 ) begin
+      \$935  = rq4_part1_0;
+    end
+    if (rst) begin
+      \$935  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$936  = rq4_part1_1;
+    if (\$476 ) begin
+      \$936  = \$477 ;
+    end
+    if (rst) begin
+      \$936  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$937  = rq4_part1_1_r;
+    if (\$480 ) begin
+      \$937  = rq4_part1_1;
+    end
+    if (rst) begin
+      \$937  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$938  = rq4_prod;
+    if (\$483 ) begin
+      \$938  = \$491 [47:0];
+    end
+    if (rst) begin
+      \$938  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$939  = rq4_floor;
+    if (\$494 ) begin
+      \$939  = \$495 ;
+    end
+    if (rst) begin
+      \$939  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$940  = rq4_above;
+    if (\$498 ) begin
+      \$940  = \$499 ;
+    end
+    if (rst) begin
+      \$940  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$941  = rq4_tie;
+    if (\$502 ) begin
+      \$941  = \$505 ;
+    end
+    if (rst) begin
+      \$941  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$942  = rq4_code;
+    if (\$508 ) begin
+      \$942  = \$512 ;
+    end
+    if (rst) begin
+      \$942  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$943  = rq4_out;
+    if (\$515 ) begin
+      \$943  = \$519 [7:0];
+    end
+    if (rst) begin
+      \$943  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$944  = rq5_mult_1;
+    if (\$522 ) begin
+      \$944  = \$523 ;
+    end
+    if (rst) begin
+      \$944  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$945  = rq5_mult_2;
+    if (\$526 ) begin
+      \$945  = rq5_mult_1;
+    end
+    if (rst) begin
+      \$945  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$946  = rq5_mult_3;
+    if (\$529 ) begin
+      \$946  = rq5_mult_2;
+    end
+    if (rst) begin
+      \$946  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$947  = rq5_mult_4;
+    if (\$532 ) begin
+      \$947  = rq5_mult_3;
+    end
+    if (rst) begin
+      \$947  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$948  = rq5_mult_5;
+    if (\$535 ) begin
+      \$948  = rq5_mult_4;
+    end
+    if (rst) begin
+      \$948  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$949  = rq5_mult_6;
+    if (\$538 ) begin
+      \$949  = rq5_mult_5;
+    end
+    if (rst) begin
+      \$949  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$950  = rq5_x;
+    if (\$541 ) begin
+      \$950  = i__payload[137:115];
+    end
+    if (rst) begin
+      \$950  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$951  = rq5_part0_0;
+    if (\$544 ) begin
+      \$951  = \$545 ;
+    end
+    if (rst) begin
+      \$951  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$952  = rq5_part0_0_r;
+    if (\$548 ) begin
+      \$952  = rq5_part0_0;
+    end
+    if (rst) begin
+      \$952  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$953  = rq5_part0_1;
+    if (\$551 ) begin
+      \$953  = \$552 ;
+    end
+    if (rst) begin
+      \$953  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$954  = rq5_part0_1_r;
+    if (\$555 ) begin
+      \$954  = rq5_part0_1;
+    end
+    if (rst) begin
+      \$954  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$955  = rq5_part1_0;
+    if (\$558 ) begin
+      \$955  = \$559 ;
+    end
+    if (rst) begin
+      \$955  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$956  = rq5_part1_0_r;
+    if (\$562 ) begin
+      \$956  = rq5_part1_0;
+    end
+    if (rst) begin
+      \$956  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$957  = rq5_part1_1;
+    if (\$565 ) begin
+      \$957  = \$566 ;
+    end
+    if (rst) begin
+      \$957  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$958  = rq5_part1_1_r;
+    if (\$569 ) begin
+      \$958  = rq5_part1_1;
+    end
+    if (rst) begin
+      \$958  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$959  = rq5_prod;
+    if (\$572 ) begin
+      \$959  = \$580 [47:0];
+    end
+    if (rst) begin
+      \$959  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$960  = rq5_floor;
+    if (\$583 ) begin
+      \$960  = \$584 ;
+    end
+    if (rst) begin
+      \$960  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$961  = rq5_above;
+    if (\$587 ) begin
+      \$961  = \$588 ;
+    end
+    if (rst) begin
+      \$961  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$962  = rq5_tie;
+    if (\$591 ) begin
+      \$962  = \$594 ;
+    end
+    if (rst) begin
+      \$962  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$963  = rq5_code;
+    if (\$597 ) begin
+      \$963  = \$601 ;
+    end
+    if (rst) begin
+      \$963  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$964  = rq5_out;
+    if (\$604 ) begin
+      \$964  = \$608 [7:0];
+    end
+    if (rst) begin
+      \$964  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$965  = rq6_mult_1;
+    if (\$611 ) begin
+      \$965  = \$612 ;
+    end
+    if (rst) begin
+      \$965  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$966  = rq6_mult_2;
+    if (\$615 ) begin
+      \$966  = rq6_mult_1;
+    end
+    if (rst) begin
+      \$966  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$967  = rq6_mult_3;
+    if (\$618 ) begin
+      \$967  = rq6_mult_2;
+    end
+    if (rst) begin
+      \$967  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$968  = rq6_mult_4;
+    if (\$621 ) begin
+      \$968  = rq6_mult_3;
+    end
+    if (rst) begin
+      \$968  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$969  = rq6_mult_5;
+    if (\$624 ) begin
+      \$969  = rq6_mult_4;
+    end
+    if (rst) begin
+      \$969  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$970  = rq6_mult_6;
+    if (\$627 ) begin
+      \$970  = rq6_mult_5;
+    end
+    if (rst) begin
+      \$970  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$971  = rq6_x;
+    if (\$630 ) begin
+      \$971  = i__payload[160:138];
+    end
+    if (rst) begin
+      \$971  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$972  = rq6_part0_0;
+    if (\$633 ) begin
+      \$972  = \$634 ;
+    end
+    if (rst) begin
+      \$972  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$973  = rq6_part0_0_r;
+    if (\$637 ) begin
+      \$973  = rq6_part0_0;
+    end
+    if (rst) begin
+      \$973  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$974  = rq6_part0_1;
+    if (\$640 ) begin
+      \$974  = \$641 ;
+    end
+    if (rst) begin
+      \$974  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$975  = rq6_part0_1_r;
+    if (\$644 ) begin
+      \$975  = rq6_part0_1;
+    end
+    if (rst) begin
+      \$975  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$976  = rq6_part1_0;
+    if (\$647 ) begin
+      \$976  = \$648 ;
+    end
+    if (rst) begin
+      \$976  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$977  = rq6_part1_0_r;
+    if (\$651 ) begin
+      \$977  = rq6_part1_0;
+    end
+    if (rst) begin
+      \$977  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$978  = rq6_part1_1;
+    if (\$654 ) begin
+      \$978  = \$655 ;
+    end
+    if (rst) begin
+      \$978  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$979  = rq6_part1_1_r;
+    if (\$658 ) begin
+      \$979  = rq6_part1_1;
+    end
+    if (rst) begin
+      \$979  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$980  = rq6_prod;
+    if (\$661 ) begin
+      \$980  = \$669 [47:0];
+    end
+    if (rst) begin
+      \$980  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$981  = rq6_floor;
+    if (\$672 ) begin
+      \$981  = \$673 ;
+    end
+    if (rst) begin
+      \$981  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$982  = rq6_above;
+    if (\$676 ) begin
+      \$982  = \$677 ;
+    end
+    if (rst) begin
+      \$982  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$983  = rq6_tie;
+    if (\$680 ) begin
+      \$983  = \$683 ;
+    end
+    if (rst) begin
+      \$983  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$984  = rq6_code;
+    if (\$686 ) begin
+      \$984  = \$690 ;
+    end
+    if (rst) begin
+      \$984  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$985  = rq6_out;
+    if (\$693 ) begin
+      \$985  = \$697 [7:0];
+    end
+    if (rst) begin
+      \$985  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$986  = rq7_mult_1;
+    if (\$700 ) begin
+      \$986  = \$701 ;
+    end
+    if (rst) begin
+      \$986  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$987  = rq7_mult_2;
+    if (\$704 ) begin
+      \$987  = rq7_mult_1;
+    end
+    if (rst) begin
+      \$987  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$988  = rq7_mult_3;
+    if (\$707 ) begin
+      \$988  = rq7_mult_2;
+    end
+    if (rst) begin
+      \$988  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$989  = rq7_mult_4;
+    if (\$710 ) begin
+      \$989  = rq7_mult_3;
+    end
+    if (rst) begin
+      \$989  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$990  = rq7_mult_5;
+    if (\$713 ) begin
+      \$990  = rq7_mult_4;
+    end
+    if (rst) begin
+      \$990  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$991  = rq7_mult_6;
+    if (\$716 ) begin
+      \$991  = rq7_mult_5;
+    end
+    if (rst) begin
+      \$991  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$992  = rq7_x;
+    if (\$719 ) begin
+      \$992  = i__payload[183:161];
+    end
+    if (rst) begin
+      \$992  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$993  = rq7_part0_0;
+    if (\$722 ) begin
+      \$993  = \$723 ;
+    end
+    if (rst) begin
+      \$993  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$994  = rq7_part0_0_r;
+    if (\$726 ) begin
+      \$994  = rq7_part0_0;
+    end
+    if (rst) begin
+      \$994  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$995  = rq7_part0_1;
+    if (\$729 ) begin
+      \$995  = \$730 ;
+    end
+    if (rst) begin
+      \$995  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$996  = rq7_part0_1_r;
+    if (\$733 ) begin
+      \$996  = rq7_part0_1;
+    end
+    if (rst) begin
+      \$996  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$997  = rq7_part1_0;
+    if (\$736 ) begin
+      \$997  = \$737 ;
+    end
+    if (rst) begin
+      \$997  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$998  = rq7_part1_0_r;
+    if (\$740 ) begin
+      \$998  = rq7_part1_0;
+    end
+    if (rst) begin
+      \$998  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$999  = rq7_part1_1;
+    if (\$743 ) begin
+      \$999  = \$744 ;
+    end
+    if (rst) begin
+      \$999  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$1000  = rq7_part1_1_r;
+    if (\$747 ) begin
+      \$1000  = rq7_part1_1;
+    end
+    if (rst) begin
+      \$1000  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$1001  = rq7_prod;
+    if (\$750 ) begin
+      \$1001  = \$758 [47:0];
+    end
+    if (rst) begin
+      \$1001  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$1002  = rq7_floor;
+    if (\$761 ) begin
+      \$1002  = \$762 ;
+    end
+    if (rst) begin
+      \$1002  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$1003  = rq7_above;
+    if (\$765 ) begin
+      \$1003  = \$766 ;
+    end
+    if (rst) begin
+      \$1003  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$1004  = rq7_tie;
+    if (\$769 ) begin
+      \$1004  = \$772 ;
+    end
+    if (rst) begin
+      \$1004  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$1005  = rq7_code;
+    if (\$775 ) begin
+      \$1005  = \$779 ;
+    end
+    if (rst) begin
+      \$1005  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$1006  = rq7_out;
+    if (\$782 ) begin
+      \$1006  = \$786 [7:0];
+    end
+    if (rst) begin
+      \$1006  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$1007  = o__valid;
+    if (\$788 ) begin
+      \$1007  = rq_valid_7;
+    end
+    if (rst) begin
+      \$1007  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$1008  = lut0_out;
+    if (\$791 ) begin
+      \$1008  = port__data;
+    end
+    if (rst) begin
+      \$1008  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$1009  = lut1_out;
+    if (\$794 ) begin
+      \$1009  = \port__data$228 ;
+    end
+    if (rst) begin
+      \$1009  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$1010  = lut2_out;
+    if (\$797 ) begin
+      \$1010  = \port__data$229 ;
+    end
+    if (rst) begin
+      \$1010  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$1011  = lut3_out;
+    if (\$800 ) begin
+      \$1011  = \port__data$230 ;
+    end
+    if (rst) begin
+      \$1011  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$1012  = lut4_out;
+    if (\$803 ) begin
+      \$1012  = \port__data$231 ;
+    end
+    if (rst) begin
+      \$1012  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$1013  = lut5_out;
+    if (\$806 ) begin
+      \$1013  = \port__data$232 ;
+    end
+    if (rst) begin
+      \$1013  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$1014  = lut6_out;
+    if (\$809 ) begin
+      \$1014  = \port__data$233 ;
+    end
+    if (rst) begin
+      \$1014  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$1015  = lut7_out;
+    if (\$812 ) begin
+      \$1015  = \port__data$234 ;
+    end
+    if (rst) begin
+      \$1015  = 8'h00;
+    end
   end
   assign port__addr = \$2 [7:0];
   assign \port__addr$22  = \$3 [7:0];
@@ -16092,99 +19388,99 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   assign rq6_rem[34:0] = rq6_prod[34:0];
   assign rq7_rem[47:35] = 13'h0000;
   assign rq7_rem[34:0] = rq7_prod[34:0];
-  assign \$56  = { 1'h0, rq0_part0_0 };
-  assign \$58  = { 14'h0000, rq0_part0_1, 17'h00000 };
-  assign \$60  = { rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0, 17'h00000 };
-  assign \$62  = { rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1, 34'h000000000 };
-  assign \$67  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:35] };
-  assign \$76  = 1'h1;
-  assign \$77  = \$75 ;
-  assign \$130  = { 1'h0, rq1_part0_0 };
-  assign \$132  = { 14'h0000, rq1_part0_1, 17'h00000 };
-  assign \$134  = { rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0[22], rq1_part1_0, 17'h00000 };
-  assign \$136  = { rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1[13], rq1_part1_1, 34'h000000000 };
-  assign \$141  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:35] };
-  assign \$150  = 1'h1;
-  assign \$151  = \$149 ;
-  assign \$204  = { 1'h0, rq2_part0_0 };
-  assign \$206  = { 14'h0000, rq2_part0_1, 17'h00000 };
-  assign \$208  = { rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0[22], rq2_part1_0, 17'h00000 };
-  assign \$210  = { rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1[13], rq2_part1_1, 34'h000000000 };
-  assign \$215  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:35] };
-  assign \$224  = 1'h1;
-  assign \$225  = \$223 ;
-  assign \$278  = { 1'h0, rq3_part0_0 };
-  assign \$280  = { 14'h0000, rq3_part0_1, 17'h00000 };
-  assign \$282  = { rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0[22], rq3_part1_0, 17'h00000 };
-  assign \$284  = { rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1[13], rq3_part1_1, 34'h000000000 };
-  assign \$289  = { rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47:35] };
-  assign \$298  = 1'h1;
-  assign \$299  = \$297 ;
-  assign \$400  = { 1'h0, rq4_part0_0 };
-  assign \$402  = { 14'h0000, rq4_part0_1, 17'h00000 };
-  assign \$404  = { rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0[22], rq4_part1_0, 17'h00000 };
-  assign \$406  = { rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1[13], rq4_part1_1, 34'h000000000 };
-  assign \$474  = { 1'h0, rq5_part0_0 };
-  assign \$476  = { 14'h0000, rq5_part0_1, 17'h00000 };
-  assign \$478  = { rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0[22], rq5_part1_0, 17'h00000 };
-  assign \$480  = { rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1[13], rq5_part1_1, 34'h000000000 };
-  assign \$485  = { rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47:35] };
-  assign \$494  = 1'h1;
-  assign \$495  = \$493 ;
-  assign \$548  = { 1'h0, rq6_part0_0 };
-  assign \$550  = { 14'h0000, rq6_part0_1, 17'h00000 };
-  assign \$552  = { rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0[22], rq6_part1_0, 17'h00000 };
-  assign \$554  = { rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1[13], rq6_part1_1, 34'h000000000 };
-  assign \$559  = { rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47:35] };
-  assign \$568  = 1'h1;
-  assign \$569  = \$567 ;
-  assign \$622  = { 1'h0, rq7_part0_0 };
-  assign \$624  = { 14'h0000, rq7_part0_1, 17'h00000 };
-  assign \$626  = { rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0[22], rq7_part1_0, 17'h00000 };
-  assign \$628  = { rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1[13], rq7_part1_1, 34'h000000000 };
-  assign \$633  = { rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47:35] };
-  assign \$642  = 1'h1;
-  assign \$643  = \$641 ;
+  assign \$71  = { 1'h0, rq0_part0_0_r };
+  assign \$73  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$75  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
+  assign \$77  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
+  assign \$82  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:35] };
+  assign \$91  = 1'h1;
+  assign \$92  = \$90 ;
+  assign \$160  = { 1'h0, rq1_part0_0_r };
+  assign \$162  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
+  assign \$164  = { rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r, 17'h00000 };
+  assign \$166  = { rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r, 34'h000000000 };
+  assign \$171  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:35] };
+  assign \$180  = 1'h1;
+  assign \$181  = \$179 ;
+  assign \$249  = { 1'h0, rq2_part0_0_r };
+  assign \$251  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
+  assign \$253  = { rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r, 17'h00000 };
+  assign \$255  = { rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r, 34'h000000000 };
+  assign \$260  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:35] };
+  assign \$269  = 1'h1;
+  assign \$270  = \$268 ;
+  assign \$338  = { 1'h0, rq3_part0_0_r };
+  assign \$340  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
+  assign \$342  = { rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r, 17'h00000 };
+  assign \$344  = { rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r, 34'h000000000 };
+  assign \$349  = { rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47:35] };
+  assign \$358  = 1'h1;
+  assign \$359  = \$357 ;
+  assign \$484  = { 1'h0, rq4_part0_0_r };
+  assign \$486  = { 14'h0000, rq4_part0_1_r, 17'h00000 };
+  assign \$488  = { rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r, 17'h00000 };
+  assign \$490  = { rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r, 34'h000000000 };
+  assign \$573  = { 1'h0, rq5_part0_0_r };
+  assign \$575  = { 14'h0000, rq5_part0_1_r, 17'h00000 };
+  assign \$577  = { rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r, 17'h00000 };
+  assign \$579  = { rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r, 34'h000000000 };
+  assign \$584  = { rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47:35] };
+  assign \$593  = 1'h1;
+  assign \$594  = \$592 ;
+  assign \$662  = { 1'h0, rq6_part0_0_r };
+  assign \$664  = { 14'h0000, rq6_part0_1_r, 17'h00000 };
+  assign \$666  = { rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r, 17'h00000 };
+  assign \$668  = { rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r, 34'h000000000 };
+  assign \$673  = { rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47:35] };
+  assign \$682  = 1'h1;
+  assign \$683  = \$681 ;
+  assign \$751  = { 1'h0, rq7_part0_0_r };
+  assign \$753  = { 14'h0000, rq7_part0_1_r, 17'h00000 };
+  assign \$755  = { rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r, 17'h00000 };
+  assign \$757  = { rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r, 34'h000000000 };
+  assign \$762  = { rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47:35] };
+  assign \$771  = 1'h1;
+  assign \$772  = \$770 ;
 endmodule
 
 (* generator = "Amaranth" *)
 module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
-  wire \$1 ;
+  reg [3:0] \$1 ;
   wire \$10 ;
-  reg [3:0] \$100 ;
-  reg [8:0] \$101 ;
-  reg [8:0] \$102 ;
-  reg [8:0] \$103 ;
-  reg [8:0] \$104 ;
-  reg [8:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [8:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [7:0] \$109 ;
+  reg [7:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [16:0] \$105 ;
+  reg [16:0] \$106 ;
+  reg [16:0] \$107 ;
+  reg [16:0] \$108 ;
+  reg [16:0] \$109 ;
   wire \$11 ;
-  reg [7:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [7:0] \$113 ;
-  reg [7:0] \$114 ;
-  reg [7:0] \$115 ;
-  reg [7:0] \$116 ;
+  reg [16:0] \$110 ;
+  reg [16:0] \$111 ;
+  reg [16:0] \$112 ;
+  reg [16:0] \$113 ;
+  reg [16:0] \$114 ;
+  reg [16:0] \$115 ;
+  reg [16:0] \$116 ;
   reg [16:0] \$117 ;
   reg [16:0] \$118 ;
   reg [16:0] \$119 ;
-  reg [3:0] \$12 ;
+  wire \$12 ;
   reg [16:0] \$120 ;
-  reg [16:0] \$121 ;
-  reg [16:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [16:0] \$124 ;
-  reg [22:0] \$125 ;
-  reg [22:0] \$126 ;
-  reg [22:0] \$127 ;
+  reg [22:0] \$121 ;
+  reg [22:0] \$122 ;
+  reg [22:0] \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg [3:0] \$127 ;
   reg \$128 ;
   reg \$129 ;
-  wire \$13 ;
+  wire [63:0] \$13 ;
   reg \$130 ;
   reg [3:0] \$131 ;
   reg \$132 ;
@@ -16195,7 +19491,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$137 ;
   reg \$138 ;
   reg [3:0] \$139 ;
-  wire \$14 ;
+  wire [8:0] \$14 ;
   reg \$140 ;
   reg \$141 ;
   reg \$142 ;
@@ -16203,100 +19499,101 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$144 ;
   reg [22:0] \$145 ;
   reg [22:0] \$146 ;
-  wire \$15 ;
-  reg [22:0] \$16 ;
-  wire [22:0] \$17 ;
-  wire [23:0] \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  reg [3:0] \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire [6:0] \$27 ;
-  wire [6:0] \$28 ;
-  wire \$29 ;
-  reg [3:0] \$3 ;
-  wire \$30 ;
-  reg [3:0] \$31 ;
-  wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  reg [3:0] \$35 ;
-  wire \$36 ;
+  wire [63:0] \$15 ;
+  wire [8:0] \$16 ;
+  wire [63:0] \$17 ;
+  wire [8:0] \$18 ;
+  wire [63:0] \$19 ;
+  reg [1:0] \$2 ;
+  wire [8:0] \$20 ;
+  wire [63:0] \$21 ;
+  wire [8:0] \$22 ;
+  wire [63:0] \$23 ;
+  wire [8:0] \$24 ;
+  wire [63:0] \$25 ;
+  wire [8:0] \$26 ;
+  wire [63:0] \$27 ;
+  wire [8:0] \$28 ;
+  wire [16:0] \$29 ;
+  reg \$3 ;
+  wire [16:0] \$30 ;
+  wire [16:0] \$31 ;
+  wire [16:0] \$32 ;
+  wire [16:0] \$33 ;
+  wire [16:0] \$34 ;
+  wire [16:0] \$35 ;
+  wire [16:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire \$4 ;
-  reg \$40 ;
-  reg \$41 ;
-  reg [3:0] \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire [63:0] \$45 ;
-  wire [8:0] \$46 ;
-  wire [63:0] \$47 ;
-  wire [8:0] \$48 ;
-  wire [63:0] \$49 ;
-  wire \$5 ;
-  wire [8:0] \$50 ;
-  wire [63:0] \$51 ;
-  wire [8:0] \$52 ;
-  wire [63:0] \$53 ;
-  wire [8:0] \$54 ;
-  wire [63:0] \$55 ;
-  wire [8:0] \$56 ;
-  wire [63:0] \$57 ;
-  wire [8:0] \$58 ;
-  wire [63:0] \$59 ;
+  reg \$4 ;
+  wire \$40 ;
+  wire [17:0] \$41 ;
+  wire [17:0] \$42 ;
+  wire [18:0] \$43 ;
+  wire [17:0] \$44 ;
+  wire [17:0] \$45 ;
+  wire [18:0] \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire [23:0] \$49 ;
+  reg \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [8:0] \$60 ;
-  wire [16:0] \$61 ;
-  wire [16:0] \$62 ;
-  wire [16:0] \$63 ;
-  wire [16:0] \$64 ;
-  wire [16:0] \$65 ;
-  wire [16:0] \$66 ;
-  wire [16:0] \$67 ;
-  wire [16:0] \$68 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
   wire \$69 ;
-  reg [3:0] \$7 ;
+  wire [6:0] \$7 ;
   wire \$70 ;
-  wire [17:0] \$71 ;
-  wire [17:0] \$72 ;
-  wire [18:0] \$73 ;
-  wire [17:0] \$74 ;
-  wire [17:0] \$75 ;
-  wire [18:0] \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire [23:0] \$79 ;
-  wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  reg [22:0] \$74 ;
+  wire [22:0] \$75 ;
+  wire [23:0] \$76 ;
+  reg [3:0] \$77 ;
+  reg [1:0] \$78 ;
+  reg \$79 ;
+  wire [6:0] \$8 ;
+  reg \$80 ;
+  reg \$81 ;
+  reg [5:0] \$82 ;
+  reg [63:0] \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg [3:0] \$88 ;
+  reg [8:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  reg [5:0] \$94 ;
-  reg [63:0] \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
-  reg [1:0] \$signature__addr ;
+  reg [8:0] \$90 ;
+  reg [8:0] \$91 ;
+  reg [8:0] \$92 ;
+  reg [8:0] \$93 ;
+  reg [8:0] \$94 ;
+  reg [8:0] \$95 ;
+  reg [8:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg [7:0] \$98 ;
+  reg [7:0] \$99 ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr ;
   wire [63:0] \$signature__data ;
   wire \$signature__en ;
   reg [22:0] acc0 = 23'h000000;
@@ -16308,6 +19605,8 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
+  reg first_t = 1'h1;
   reg from_input = 1'h0;
   input [63:0] i__payload;
   wire [63:0] i__payload;
@@ -16323,16 +19622,21 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire i__ready;
   input i__valid;
   wire i__valid;
+  wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
+  reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
+  reg [3:0] nf6 = 4'h0;
+  reg [3:0] nf_t = 4'h0;
   output [22:0] o__payload;
   reg [22:0] o__payload = 23'h000000;
   wire [22:0] \o__payload[0] ;
@@ -16341,18 +19645,29 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   output o__valid;
   reg o__valid = 1'h0;
   reg [16:0] prod0_0 = 17'h00000;
+  reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
+  reg [16:0] prod0_1_r = 17'h00000;
   reg [16:0] prod0_2 = 17'h00000;
+  reg [16:0] prod0_2_r = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
+  reg [16:0] prod0_3_r = 17'h00000;
   reg [16:0] prod0_4 = 17'h00000;
+  reg [16:0] prod0_4_r = 17'h00000;
   reg [16:0] prod0_5 = 17'h00000;
+  reg [16:0] prod0_5_r = 17'h00000;
   reg [16:0] prod0_6 = 17'h00000;
+  reg [16:0] prod0_6_r = 17'h00000;
   reg [16:0] prod0_7 = 17'h00000;
-  reg [1:0] rport__addr;
+  reg [16:0] prod0_7_r = 17'h00000;
+  reg reads_input_t = 1'h1;
+  (* init = 2'h0 *)
+  wire [1:0] rport__addr;
   wire [63:0] rport__data;
   wire rport__en;
   input rst;
   wire rst;
+  reg [1:0] sf_t = 2'h0;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum0_s0_1 = 23'h000000;
   reg [22:0] sum0_s1_0 = 23'h000000;
@@ -16362,6 +19677,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
@@ -16375,14 +19691,22 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [63:0] wrom__data;
   wire wrom__en;
   reg [63:0] x_reg = 64'h0000000000000000;
-  reg [8:0] xoff0 = 9'h000;
-  reg [8:0] xoff1 = 9'h000;
-  reg [8:0] xoff2 = 9'h000;
-  reg [8:0] xoff3 = 9'h000;
-  reg [8:0] xoff4 = 9'h000;
-  reg [8:0] xoff5 = 9'h000;
-  reg [8:0] xoff6 = 9'h000;
-  reg [8:0] xoff7 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_7 = 9'h000;
   reg [63:0] inbuf [3:0];
   initial begin
     inbuf[0] = 64'h0000000000000000;
@@ -16392,12 +19716,12 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[\$signature__addr ] <= i__payload;
+      inbuf[sf_t] <= i__payload;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
     if (rport__en) begin
-      _0_ <= inbuf[rport__addr];
+      _0_ <= inbuf[sf_t];
     end
   end
   assign rport__data = _0_;
@@ -16451,193 +19775,215 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     end
   end
   assign wrom__data = _1_;
-  assign \$1  = ~ o__valid;
-  assign \$2  = \$1  | o__ready;
-  assign \$4  = ! \$3 ;
-  assign i__ready = \$2  & \$4 ;
-  assign \$5  = ~ o__valid;
-  assign \$6  = \$5  | o__ready;
-  assign \$8  = ! \$7 ;
-  assign \$9  = ~ \$8 ;
-  assign \$10  = i__valid | \$9 ;
-  assign \$11  = \$6  & \$10 ;
-  assign \$13  = ! \$12 ;
-  assign \$signature__en  = \$11  & \$13 ;
-  assign \$14  = ~ o__valid;
-  assign rport__en = \$14  | o__ready;
-  assign \$15  = ~ o__valid;
-  assign wrom__en = \$15  | o__ready;
-  assign \$17  = first5 ? \$16  : acc0;
-  assign \$18  = $signed(\$17 ) + $signed(sum0_s1_0);
-  assign \$19  = ~ o__valid;
-  assign \$20  = \$19  | o__ready;
-  assign \$22  = ! \$21 ;
-  assign \$23  = ~ \$22 ;
-  assign \$24  = i__valid | \$23 ;
-  assign \$25  = \$20  & \$24 ;
-  assign \$26  = t == 6'h27;
-  assign \$27  = t + 1'h1;
-  assign \$28  = \$26  ? 7'h00 : \$27 ;
-  assign \$29  = ~ o__valid;
-  assign \$30  = \$29  | o__ready;
-  assign \$32  = ! \$31 ;
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$36  = ! \$35 ;
-  assign \$37  = ~ \$36 ;
-  assign \$38  = i__valid | \$37 ;
-  assign \$39  = \$34  & \$38 ;
-  assign \$43  = ~ o__valid;
-  assign \$44  = \$43  | o__ready;
-  assign \$45  = from_input ? x_reg : rport__data;
-  assign \$46  = $signed(\$45 [7:0]) - $signed(8'h80);
-  assign \$47  = from_input ? x_reg : rport__data;
-  assign \$48  = $signed(\$47 [15:8]) - $signed(8'h80);
-  assign \$49  = from_input ? x_reg : rport__data;
-  assign \$50  = $signed(\$49 [23:16]) - $signed(8'h80);
-  assign \$51  = from_input ? x_reg : rport__data;
-  assign \$52  = $signed(\$51 [31:24]) - $signed(8'h80);
-  assign \$53  = from_input ? x_reg : rport__data;
-  assign \$54  = $signed(\$53 [39:32]) - $signed(8'h80);
-  assign \$55  = from_input ? x_reg : rport__data;
-  assign \$56  = $signed(\$55 [47:40]) - $signed(8'h80);
-  assign \$57  = from_input ? x_reg : rport__data;
-  assign \$58  = $signed(\$57 [55:48]) - $signed(8'h80);
-  assign \$59  = from_input ? x_reg : rport__data;
-  assign \$60  = $signed(\$59 [63:56]) - $signed(8'h80);
-  assign \$61  = $signed(xoff0) * $signed(w0_0);
-  assign \$62  = $signed(xoff1) * $signed(w0_1);
-  assign \$63  = $signed(xoff2) * $signed(w0_2);
-  assign \$64  = $signed(xoff3) * $signed(w0_3);
-  assign \$65  = $signed(xoff4) * $signed(w0_4);
-  assign \$66  = $signed(xoff5) * $signed(w0_5);
-  assign \$67  = $signed(xoff6) * $signed(w0_6);
-  assign \$68  = $signed(xoff7) * $signed(w0_7);
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = $signed(prod0_0) + $signed(prod0_1);
-  assign \$72  = $signed(prod0_2) + $signed(prod0_3);
-  assign \$73  = $signed(\$71 ) + $signed(\$72 );
-  assign \$74  = $signed(prod0_4) + $signed(prod0_5);
-  assign \$75  = $signed(prod0_6) + $signed(prod0_7);
-  assign \$76  = $signed(\$74 ) + $signed(\$75 );
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$80  = ~ o__valid;
-  assign \$81  = \$80  | o__ready;
-  assign \$82  = ~ o__valid;
-  assign \$83  = \$82  | o__ready;
-  assign \$84  = ~ o__valid;
-  assign \$85  = \$84  | o__ready;
-  assign \$86  = ~ o__valid;
-  assign \$87  = \$86  | o__ready;
-  assign \$88  = ~ o__valid;
-  assign \$89  = \$88  | o__ready;
-  assign \$90  = v5 & last5;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = \$92  & v5;
+  assign \$6  = t == 6'h27;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 7'h00 : \$7 ;
+  assign \$9  = ~ o__valid;
+  assign \$10  = \$9  | o__ready;
+  assign \$11  = ~ o__valid;
+  assign \$12  = \$11  | o__ready;
+  assign \$13  = from_input ? x_reg : rport__data;
+  assign \$14  = $signed(\$13 [7:0]) - $signed(8'h80);
+  assign \$15  = from_input ? x_reg : rport__data;
+  assign \$16  = $signed(\$15 [15:8]) - $signed(8'h80);
+  assign \$17  = from_input ? x_reg : rport__data;
+  assign \$18  = $signed(\$17 [23:16]) - $signed(8'h80);
+  assign \$19  = from_input ? x_reg : rport__data;
+  assign \$20  = $signed(\$19 [31:24]) - $signed(8'h80);
+  assign \$21  = from_input ? x_reg : rport__data;
+  assign \$22  = $signed(\$21 [39:32]) - $signed(8'h80);
+  assign \$23  = from_input ? x_reg : rport__data;
+  assign \$24  = $signed(\$23 [47:40]) - $signed(8'h80);
+  assign \$25  = from_input ? x_reg : rport__data;
+  assign \$26  = $signed(\$25 [55:48]) - $signed(8'h80);
+  assign \$27  = from_input ? x_reg : rport__data;
+  assign \$28  = $signed(\$27 [63:56]) - $signed(8'h80);
+  assign \$29  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$30  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$31  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$32  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$33  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$34  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$35  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$36  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$37  = ~ o__valid;
+  assign \$38  = \$37  | o__ready;
+  assign \$39  = ~ o__valid;
+  assign \$40  = \$39  | o__ready;
+  assign \$41  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$42  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$43  = $signed(\$41 ) + $signed(\$42 );
+  assign \$44  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$45  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$46  = $signed(\$44 ) + $signed(\$45 );
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$50  = ~ o__valid;
+  assign \$51  = \$50  | o__ready;
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = ~ o__valid;
+  assign \$57  = \$56  | o__ready;
+  assign \$58  = ~ o__valid;
+  assign \$59  = \$58  | o__ready;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = v6 & last6;
+  assign \$63  = ~ o__valid;
+  assign \$64  = \$63  | o__ready;
+  assign \$65  = \$64  & v6;
+  assign \$66  = ~ o__valid;
+  assign \$67  = \$66  | o__ready;
+  assign i__ready = \$67  & reads_input_t;
+  assign \$68  = ~ o__valid;
+  assign \$69  = \$68  | o__ready;
+  assign \$70  = ~ reads_input_t;
+  assign \$71  = i__valid | \$70 ;
+  assign issue = \$69  & \$71 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$72  = ~ o__valid;
+  assign rport__en = \$72  | o__ready;
+  assign \$73  = ~ o__valid;
+  assign wrom__en = \$73  | o__ready;
+  assign \$75  = first6 ? \$74  : acc0;
+  assign \$76  = $signed(\$75 ) + $signed(sum0_s1_0);
   always @(posedge clk)
-    t <= \$94 ;
+    nf_t <= \$77 ;
   always @(posedge clk)
-    x_reg <= \$95 ;
+    sf_t <= \$78 ;
   always @(posedge clk)
-    from_input <= \$96 ;
+    reads_input_t <= \$79 ;
   always @(posedge clk)
-    v1 <= \$97 ;
+    first_t <= \$80 ;
   always @(posedge clk)
-    first1 <= \$98 ;
+    last_t <= \$81 ;
   always @(posedge clk)
-    last1 <= \$99 ;
+    t <= \$82 ;
   always @(posedge clk)
-    nf1 <= \$100 ;
+    x_reg <= \$83 ;
   always @(posedge clk)
-    xoff0 <= \$101 ;
+    from_input <= \$84 ;
   always @(posedge clk)
-    xoff1 <= \$102 ;
+    v1 <= \$85 ;
   always @(posedge clk)
-    xoff2 <= \$103 ;
+    first1 <= \$86 ;
   always @(posedge clk)
-    xoff3 <= \$104 ;
+    last1 <= \$87 ;
   always @(posedge clk)
-    xoff4 <= \$105 ;
+    nf1 <= \$88 ;
   always @(posedge clk)
-    xoff5 <= \$106 ;
+    xoff0_0 <= \$89 ;
   always @(posedge clk)
-    xoff6 <= \$107 ;
+    xoff0_1 <= \$90 ;
   always @(posedge clk)
-    xoff7 <= \$108 ;
+    xoff0_2 <= \$91 ;
   always @(posedge clk)
-    w0_0 <= \$109 ;
+    xoff0_3 <= \$92 ;
   always @(posedge clk)
-    w0_1 <= \$110 ;
+    xoff0_4 <= \$93 ;
   always @(posedge clk)
-    w0_2 <= \$111 ;
+    xoff0_5 <= \$94 ;
   always @(posedge clk)
-    w0_3 <= \$112 ;
+    xoff0_6 <= \$95 ;
   always @(posedge clk)
-    w0_4 <= \$113 ;
+    xoff0_7 <= \$96 ;
   always @(posedge clk)
-    w0_5 <= \$114 ;
+    w0_0 <= \$97 ;
   always @(posedge clk)
-    w0_6 <= \$115 ;
+    w0_1 <= \$98 ;
   always @(posedge clk)
-    w0_7 <= \$116 ;
+    w0_2 <= \$99 ;
   always @(posedge clk)
-    prod0_0 <= \$117 ;
+    w0_3 <= \$100 ;
   always @(posedge clk)
-    prod0_1 <= \$118 ;
+    w0_4 <= \$101 ;
   always @(posedge clk)
-    prod0_2 <= \$119 ;
+    w0_5 <= \$102 ;
   always @(posedge clk)
-    prod0_3 <= \$120 ;
+    w0_6 <= \$103 ;
   always @(posedge clk)
-    prod0_4 <= \$121 ;
+    w0_7 <= \$104 ;
   always @(posedge clk)
-    prod0_5 <= \$122 ;
+    prod0_0 <= \$105 ;
   always @(posedge clk)
-    prod0_6 <= \$123 ;
+    prod0_1 <= \$106 ;
   always @(posedge clk)
-    prod0_7 <= \$124 ;
+    prod0_2 <= \$107 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$125 ;
+    prod0_3 <= \$108 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$126 ;
+    prod0_4 <= \$109 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$127 ;
+    prod0_5 <= \$110 ;
   always @(posedge clk)
-    v2 <= \$128 ;
+    prod0_6 <= \$111 ;
   always @(posedge clk)
-    first2 <= \$129 ;
+    prod0_7 <= \$112 ;
   always @(posedge clk)
-    last2 <= \$130 ;
+    prod0_0_r <= \$113 ;
   always @(posedge clk)
-    nf2 <= \$131 ;
+    prod0_1_r <= \$114 ;
   always @(posedge clk)
-    v3 <= \$132 ;
+    prod0_2_r <= \$115 ;
   always @(posedge clk)
-    first3 <= \$133 ;
+    prod0_3_r <= \$116 ;
   always @(posedge clk)
-    last3 <= \$134 ;
+    prod0_4_r <= \$117 ;
   always @(posedge clk)
-    nf3 <= \$135 ;
+    prod0_5_r <= \$118 ;
   always @(posedge clk)
-    v4 <= \$136 ;
+    prod0_6_r <= \$119 ;
   always @(posedge clk)
-    first4 <= \$137 ;
+    prod0_7_r <= \$120 ;
   always @(posedge clk)
-    last4 <= \$138 ;
+    sum0_s0_0 <= \$121 ;
   always @(posedge clk)
-    nf4 <= \$139 ;
+    sum0_s0_1 <= \$122 ;
   always @(posedge clk)
-    v5 <= \$140 ;
+    sum0_s1_0 <= \$123 ;
   always @(posedge clk)
-    first5 <= \$141 ;
+    v2 <= \$124 ;
   always @(posedge clk)
-    last5 <= \$142 ;
+    first2 <= \$125 ;
   always @(posedge clk)
-    nf5 <= \$143 ;
+    last2 <= \$126 ;
+  always @(posedge clk)
+    nf2 <= \$127 ;
+  always @(posedge clk)
+    v3 <= \$128 ;
+  always @(posedge clk)
+    first3 <= \$129 ;
+  always @(posedge clk)
+    last3 <= \$130 ;
+  always @(posedge clk)
+    nf3 <= \$131 ;
+  always @(posedge clk)
+    v4 <= \$132 ;
+  always @(posedge clk)
+    first4 <= \$133 ;
+  always @(posedge clk)
+    last4 <= \$134 ;
+  always @(posedge clk)
+    nf4 <= \$135 ;
+  always @(posedge clk)
+    v5 <= \$136 ;
+  always @(posedge clk)
+    first5 <= \$137 ;
+  always @(posedge clk)
+    last5 <= \$138 ;
+  always @(posedge clk)
+    nf5 <= \$139 ;
+  always @(posedge clk)
+    v6 <= \$140 ;
+  always @(posedge clk)
+    first6 <= \$141 ;
+  always @(posedge clk)
+    last6 <= \$142 ;
+  always @(posedge clk)
+    nf6 <= \$143 ;
   always @(posedge clk)
     o__valid <= \$144 ;
   always @(posedge clk)
@@ -16646,1211 +19992,865 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     o__payload <= \$146 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3  = 4'h0;
+    \$1  = 4'h0;
     casez (t)
       6'h00:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       6'h01:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       6'h02:
-          \$3  = 4'h0;
+          \$1  = 4'h0;
       6'h03:
-          \$3  = 4'h0;
+          \$1  = 4'h1;
       6'h04:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       6'h05:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       6'h06:
-          \$3  = 4'h1;
+          \$1  = 4'h1;
       6'h07:
-          \$3  = 4'h1;
+          \$1  = 4'h2;
       6'h08:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       6'h09:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       6'h0a:
-          \$3  = 4'h2;
+          \$1  = 4'h2;
       6'h0b:
-          \$3  = 4'h2;
+          \$1  = 4'h3;
       6'h0c:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       6'h0d:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       6'h0e:
-          \$3  = 4'h3;
+          \$1  = 4'h3;
       6'h0f:
-          \$3  = 4'h3;
+          \$1  = 4'h4;
       6'h10:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       6'h11:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       6'h12:
-          \$3  = 4'h4;
+          \$1  = 4'h4;
       6'h13:
-          \$3  = 4'h4;
+          \$1  = 4'h5;
       6'h14:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       6'h15:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       6'h16:
-          \$3  = 4'h5;
+          \$1  = 4'h5;
       6'h17:
-          \$3  = 4'h5;
+          \$1  = 4'h6;
       6'h18:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       6'h19:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       6'h1a:
-          \$3  = 4'h6;
+          \$1  = 4'h6;
       6'h1b:
-          \$3  = 4'h6;
+          \$1  = 4'h7;
       6'h1c:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       6'h1d:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       6'h1e:
-          \$3  = 4'h7;
+          \$1  = 4'h7;
       6'h1f:
-          \$3  = 4'h7;
+          \$1  = 4'h8;
       6'h20:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       6'h21:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       6'h22:
-          \$3  = 4'h8;
+          \$1  = 4'h8;
       6'h23:
-          \$3  = 4'h8;
+          \$1  = 4'h9;
       6'h24:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       6'h25:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       6'h26:
-          \$3  = 4'h9;
+          \$1  = 4'h9;
       6'h27:
-          \$3  = 4'h9;
+          \$1  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$7  = 4'h0;
+    \$2  = 2'h0;
     casez (t)
       6'h00:
-          \$7  = 4'h0;
+          \$2  = 2'h1;
       6'h01:
-          \$7  = 4'h0;
+          \$2  = 2'h2;
       6'h02:
-          \$7  = 4'h0;
+          \$2  = 2'h3;
       6'h03:
-          \$7  = 4'h0;
+          \$2  = 2'h0;
       6'h04:
-          \$7  = 4'h1;
+          \$2  = 2'h1;
       6'h05:
-          \$7  = 4'h1;
+          \$2  = 2'h2;
       6'h06:
-          \$7  = 4'h1;
+          \$2  = 2'h3;
       6'h07:
-          \$7  = 4'h1;
+          \$2  = 2'h0;
       6'h08:
-          \$7  = 4'h2;
+          \$2  = 2'h1;
       6'h09:
-          \$7  = 4'h2;
+          \$2  = 2'h2;
       6'h0a:
-          \$7  = 4'h2;
+          \$2  = 2'h3;
       6'h0b:
-          \$7  = 4'h2;
+          \$2  = 2'h0;
       6'h0c:
-          \$7  = 4'h3;
+          \$2  = 2'h1;
       6'h0d:
-          \$7  = 4'h3;
+          \$2  = 2'h2;
       6'h0e:
-          \$7  = 4'h3;
+          \$2  = 2'h3;
       6'h0f:
-          \$7  = 4'h3;
+          \$2  = 2'h0;
       6'h10:
-          \$7  = 4'h4;
+          \$2  = 2'h1;
       6'h11:
-          \$7  = 4'h4;
+          \$2  = 2'h2;
       6'h12:
-          \$7  = 4'h4;
+          \$2  = 2'h3;
       6'h13:
-          \$7  = 4'h4;
+          \$2  = 2'h0;
       6'h14:
-          \$7  = 4'h5;
+          \$2  = 2'h1;
       6'h15:
-          \$7  = 4'h5;
+          \$2  = 2'h2;
       6'h16:
-          \$7  = 4'h5;
+          \$2  = 2'h3;
       6'h17:
-          \$7  = 4'h5;
+          \$2  = 2'h0;
       6'h18:
-          \$7  = 4'h6;
+          \$2  = 2'h1;
       6'h19:
-          \$7  = 4'h6;
+          \$2  = 2'h2;
       6'h1a:
-          \$7  = 4'h6;
+          \$2  = 2'h3;
       6'h1b:
-          \$7  = 4'h6;
+          \$2  = 2'h0;
       6'h1c:
-          \$7  = 4'h7;
+          \$2  = 2'h1;
       6'h1d:
-          \$7  = 4'h7;
+          \$2  = 2'h2;
       6'h1e:
-          \$7  = 4'h7;
+          \$2  = 2'h3;
       6'h1f:
-          \$7  = 4'h7;
+          \$2  = 2'h0;
       6'h20:
-          \$7  = 4'h8;
+          \$2  = 2'h1;
       6'h21:
-          \$7  = 4'h8;
+          \$2  = 2'h2;
       6'h22:
-          \$7  = 4'h8;
+          \$2  = 2'h3;
       6'h23:
-          \$7  = 4'h8;
+          \$2  = 2'h0;
       6'h24:
-          \$7  = 4'h9;
+          \$2  = 2'h1;
       6'h25:
-          \$7  = 4'h9;
+          \$2  = 2'h2;
       6'h26:
-          \$7  = 4'h9;
+          \$2  = 2'h3;
       6'h27:
-          \$7  = 4'h9;
+          \$2  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$12  = 4'h0;
+    \$3  = 1'h0;
     casez (t)
       6'h00:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       6'h01:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       6'h02:
-          \$12  = 4'h0;
+          \$3  = 1'h1;
       6'h03:
-          \$12  = 4'h0;
+          \$3  = 1'h0;
       6'h04:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       6'h05:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       6'h06:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       6'h07:
-          \$12  = 4'h1;
+          \$3  = 1'h0;
       6'h08:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       6'h09:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       6'h0a:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       6'h0b:
-          \$12  = 4'h2;
+          \$3  = 1'h0;
       6'h0c:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       6'h0d:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       6'h0e:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       6'h0f:
-          \$12  = 4'h3;
+          \$3  = 1'h0;
       6'h10:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       6'h11:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       6'h12:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       6'h13:
-          \$12  = 4'h4;
+          \$3  = 1'h0;
       6'h14:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       6'h15:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       6'h16:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       6'h17:
-          \$12  = 4'h5;
+          \$3  = 1'h0;
       6'h18:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       6'h19:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       6'h1a:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       6'h1b:
-          \$12  = 4'h6;
+          \$3  = 1'h0;
       6'h1c:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       6'h1d:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       6'h1e:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       6'h1f:
-          \$12  = 4'h7;
+          \$3  = 1'h0;
       6'h20:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       6'h21:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       6'h22:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       6'h23:
-          \$12  = 4'h8;
+          \$3  = 1'h0;
       6'h24:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       6'h25:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       6'h26:
-          \$12  = 4'h9;
+          \$3  = 1'h0;
       6'h27:
-          \$12  = 4'h9;
+          \$3  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$signature__addr  = 2'h0;
+    \$4  = 1'h0;
     casez (t)
       6'h00:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h01:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h02:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h03:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h04:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h05:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h06:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h07:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h08:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h09:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h0a:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h0b:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h0c:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h0d:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h0e:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h0f:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h10:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h11:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h12:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h13:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h14:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h15:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h16:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h17:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h18:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h19:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h1a:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h1b:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h1c:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h1d:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h1e:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h1f:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h20:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h21:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h22:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h23:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
       6'h24:
-          \$signature__addr  = 2'h0;
+          \$4  = 1'h0;
       6'h25:
-          \$signature__addr  = 2'h1;
+          \$4  = 1'h0;
       6'h26:
-          \$signature__addr  = 2'h2;
+          \$4  = 1'h0;
       6'h27:
-          \$signature__addr  = 2'h3;
+          \$4  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    rport__addr = 2'h0;
+    \$5  = 1'h0;
     casez (t)
       6'h00:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h01:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h02:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h03:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h04:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h05:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h06:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h07:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h08:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h09:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h0a:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h0b:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h0c:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h0d:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h0e:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h0f:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h10:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h11:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h12:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h13:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h14:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h15:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h16:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h17:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h18:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h19:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h1a:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h1b:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h1c:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h1d:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h1e:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h1f:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h20:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h21:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h22:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h23:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
       6'h24:
-          rport__addr = 2'h0;
+          \$5  = 1'h0;
       6'h25:
-          rport__addr = 2'h1;
+          \$5  = 1'h0;
       6'h26:
-          rport__addr = 2'h2;
+          \$5  = 1'h1;
       6'h27:
-          rport__addr = 2'h3;
+          \$5  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$16  = 23'h000000;
-    casez (nf5)
+    \$74  = 23'h000000;
+    casez (nf6)
       4'h0:
-          \$16  = 23'h0005c0;
+          \$74  = 23'h0005c0;
       4'h1:
-          \$16  = 23'h0021ad;
+          \$74  = 23'h0021ad;
       4'h2:
-          \$16  = 23'h7ffbd7;
+          \$74  = 23'h7ffbd7;
       4'h3:
-          \$16  = 23'h0013da;
+          \$74  = 23'h0013da;
       4'h4:
-          \$16  = 23'h7ff3fc;
+          \$74  = 23'h7ff3fc;
       4'h5:
-          \$16  = 23'h7ff89f;
+          \$74  = 23'h7ff89f;
       4'h6:
-          \$16  = 23'h00015f;
+          \$74  = 23'h00015f;
       4'h7:
-          \$16  = 23'h7ff6ad;
+          \$74  = 23'h7ff6ad;
       4'h8:
-          \$16  = 23'h7fe332;
+          \$74  = 23'h7fe332;
       4'h9:
-          \$16  = 23'h000f0e;
+          \$74  = 23'h000f0e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$21  = 4'h0;
-    casez (t)
-      6'h00:
-          \$21  = 4'h0;
-      6'h01:
-          \$21  = 4'h0;
-      6'h02:
-          \$21  = 4'h0;
-      6'h03:
-          \$21  = 4'h0;
-      6'h04:
-          \$21  = 4'h1;
-      6'h05:
-          \$21  = 4'h1;
-      6'h06:
-          \$21  = 4'h1;
-      6'h07:
-          \$21  = 4'h1;
-      6'h08:
-          \$21  = 4'h2;
-      6'h09:
-          \$21  = 4'h2;
-      6'h0a:
-          \$21  = 4'h2;
-      6'h0b:
-          \$21  = 4'h2;
-      6'h0c:
-          \$21  = 4'h3;
-      6'h0d:
-          \$21  = 4'h3;
-      6'h0e:
-          \$21  = 4'h3;
-      6'h0f:
-          \$21  = 4'h3;
-      6'h10:
-          \$21  = 4'h4;
-      6'h11:
-          \$21  = 4'h4;
-      6'h12:
-          \$21  = 4'h4;
-      6'h13:
-          \$21  = 4'h4;
-      6'h14:
-          \$21  = 4'h5;
-      6'h15:
-          \$21  = 4'h5;
-      6'h16:
-          \$21  = 4'h5;
-      6'h17:
-          \$21  = 4'h5;
-      6'h18:
-          \$21  = 4'h6;
-      6'h19:
-          \$21  = 4'h6;
-      6'h1a:
-          \$21  = 4'h6;
-      6'h1b:
-          \$21  = 4'h6;
-      6'h1c:
-          \$21  = 4'h7;
-      6'h1d:
-          \$21  = 4'h7;
-      6'h1e:
-          \$21  = 4'h7;
-      6'h1f:
-          \$21  = 4'h7;
-      6'h20:
-          \$21  = 4'h8;
-      6'h21:
-          \$21  = 4'h8;
-      6'h22:
-          \$21  = 4'h8;
-      6'h23:
-          \$21  = 4'h8;
-      6'h24:
-          \$21  = 4'h9;
-      6'h25:
-          \$21  = 4'h9;
-      6'h26:
-          \$21  = 4'h9;
-      6'h27:
-          \$21  = 4'h9;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$31  = 4'h0;
-    casez (t)
-      6'h00:
-          \$31  = 4'h0;
-      6'h01:
-          \$31  = 4'h0;
-      6'h02:
-          \$31  = 4'h0;
-      6'h03:
-          \$31  = 4'h0;
-      6'h04:
-          \$31  = 4'h1;
-      6'h05:
-          \$31  = 4'h1;
-      6'h06:
-          \$31  = 4'h1;
-      6'h07:
-          \$31  = 4'h1;
-      6'h08:
-          \$31  = 4'h2;
-      6'h09:
-          \$31  = 4'h2;
-      6'h0a:
-          \$31  = 4'h2;
-      6'h0b:
-          \$31  = 4'h2;
-      6'h0c:
-          \$31  = 4'h3;
-      6'h0d:
-          \$31  = 4'h3;
-      6'h0e:
-          \$31  = 4'h3;
-      6'h0f:
-          \$31  = 4'h3;
-      6'h10:
-          \$31  = 4'h4;
-      6'h11:
-          \$31  = 4'h4;
-      6'h12:
-          \$31  = 4'h4;
-      6'h13:
-          \$31  = 4'h4;
-      6'h14:
-          \$31  = 4'h5;
-      6'h15:
-          \$31  = 4'h5;
-      6'h16:
-          \$31  = 4'h5;
-      6'h17:
-          \$31  = 4'h5;
-      6'h18:
-          \$31  = 4'h6;
-      6'h19:
-          \$31  = 4'h6;
-      6'h1a:
-          \$31  = 4'h6;
-      6'h1b:
-          \$31  = 4'h6;
-      6'h1c:
-          \$31  = 4'h7;
-      6'h1d:
-          \$31  = 4'h7;
-      6'h1e:
-          \$31  = 4'h7;
-      6'h1f:
-          \$31  = 4'h7;
-      6'h20:
-          \$31  = 4'h8;
-      6'h21:
-          \$31  = 4'h8;
-      6'h22:
-          \$31  = 4'h8;
-      6'h23:
-          \$31  = 4'h8;
-      6'h24:
-          \$31  = 4'h9;
-      6'h25:
-          \$31  = 4'h9;
-      6'h26:
-          \$31  = 4'h9;
-      6'h27:
-          \$31  = 4'h9;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$35  = 4'h0;
-    casez (t)
-      6'h00:
-          \$35  = 4'h0;
-      6'h01:
-          \$35  = 4'h0;
-      6'h02:
-          \$35  = 4'h0;
-      6'h03:
-          \$35  = 4'h0;
-      6'h04:
-          \$35  = 4'h1;
-      6'h05:
-          \$35  = 4'h1;
-      6'h06:
-          \$35  = 4'h1;
-      6'h07:
-          \$35  = 4'h1;
-      6'h08:
-          \$35  = 4'h2;
-      6'h09:
-          \$35  = 4'h2;
-      6'h0a:
-          \$35  = 4'h2;
-      6'h0b:
-          \$35  = 4'h2;
-      6'h0c:
-          \$35  = 4'h3;
-      6'h0d:
-          \$35  = 4'h3;
-      6'h0e:
-          \$35  = 4'h3;
-      6'h0f:
-          \$35  = 4'h3;
-      6'h10:
-          \$35  = 4'h4;
-      6'h11:
-          \$35  = 4'h4;
-      6'h12:
-          \$35  = 4'h4;
-      6'h13:
-          \$35  = 4'h4;
-      6'h14:
-          \$35  = 4'h5;
-      6'h15:
-          \$35  = 4'h5;
-      6'h16:
-          \$35  = 4'h5;
-      6'h17:
-          \$35  = 4'h5;
-      6'h18:
-          \$35  = 4'h6;
-      6'h19:
-          \$35  = 4'h6;
-      6'h1a:
-          \$35  = 4'h6;
-      6'h1b:
-          \$35  = 4'h6;
-      6'h1c:
-          \$35  = 4'h7;
-      6'h1d:
-          \$35  = 4'h7;
-      6'h1e:
-          \$35  = 4'h7;
-      6'h1f:
-          \$35  = 4'h7;
-      6'h20:
-          \$35  = 4'h8;
-      6'h21:
-          \$35  = 4'h8;
-      6'h22:
-          \$35  = 4'h8;
-      6'h23:
-          \$35  = 4'h8;
-      6'h24:
-          \$35  = 4'h9;
-      6'h25:
-          \$35  = 4'h9;
-      6'h26:
-          \$35  = 4'h9;
-      6'h27:
-          \$35  = 4'h9;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$40  = 1'h0;
-    casez (t)
-      6'h00:
-          \$40  = 1'h1;
-      6'h01:
-          \$40  = 1'h0;
-      6'h02:
-          \$40  = 1'h0;
-      6'h03:
-          \$40  = 1'h0;
-      6'h04:
-          \$40  = 1'h1;
-      6'h05:
-          \$40  = 1'h0;
-      6'h06:
-          \$40  = 1'h0;
-      6'h07:
-          \$40  = 1'h0;
-      6'h08:
-          \$40  = 1'h1;
-      6'h09:
-          \$40  = 1'h0;
-      6'h0a:
-          \$40  = 1'h0;
-      6'h0b:
-          \$40  = 1'h0;
-      6'h0c:
-          \$40  = 1'h1;
-      6'h0d:
-          \$40  = 1'h0;
-      6'h0e:
-          \$40  = 1'h0;
-      6'h0f:
-          \$40  = 1'h0;
-      6'h10:
-          \$40  = 1'h1;
-      6'h11:
-          \$40  = 1'h0;
-      6'h12:
-          \$40  = 1'h0;
-      6'h13:
-          \$40  = 1'h0;
-      6'h14:
-          \$40  = 1'h1;
-      6'h15:
-          \$40  = 1'h0;
-      6'h16:
-          \$40  = 1'h0;
-      6'h17:
-          \$40  = 1'h0;
-      6'h18:
-          \$40  = 1'h1;
-      6'h19:
-          \$40  = 1'h0;
-      6'h1a:
-          \$40  = 1'h0;
-      6'h1b:
-          \$40  = 1'h0;
-      6'h1c:
-          \$40  = 1'h1;
-      6'h1d:
-          \$40  = 1'h0;
-      6'h1e:
-          \$40  = 1'h0;
-      6'h1f:
-          \$40  = 1'h0;
-      6'h20:
-          \$40  = 1'h1;
-      6'h21:
-          \$40  = 1'h0;
-      6'h22:
-          \$40  = 1'h0;
-      6'h23:
-          \$40  = 1'h0;
-      6'h24:
-          \$40  = 1'h1;
-      6'h25:
-          \$40  = 1'h0;
-      6'h26:
-          \$40  = 1'h0;
-      6'h27:
-          \$40  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$41  = 1'h0;
-    casez (t)
-      6'h00:
-          \$41  = 1'h0;
-      6'h01:
-          \$41  = 1'h0;
-      6'h02:
-          \$41  = 1'h0;
-      6'h03:
-          \$41  = 1'h1;
-      6'h04:
-          \$41  = 1'h0;
-      6'h05:
-          \$41  = 1'h0;
-      6'h06:
-          \$41  = 1'h0;
-      6'h07:
-          \$41  = 1'h1;
-      6'h08:
-          \$41  = 1'h0;
-      6'h09:
-          \$41  = 1'h0;
-      6'h0a:
-          \$41  = 1'h0;
-      6'h0b:
-          \$41  = 1'h1;
-      6'h0c:
-          \$41  = 1'h0;
-      6'h0d:
-          \$41  = 1'h0;
-      6'h0e:
-          \$41  = 1'h0;
-      6'h0f:
-          \$41  = 1'h1;
-      6'h10:
-          \$41  = 1'h0;
-      6'h11:
-          \$41  = 1'h0;
-      6'h12:
-          \$41  = 1'h0;
-      6'h13:
-          \$41  = 1'h1;
-      6'h14:
-          \$41  = 1'h0;
-      6'h15:
-          \$41  = 1'h0;
-      6'h16:
-          \$41  = 1'h0;
-      6'h17:
-          \$41  = 1'h1;
-      6'h18:
-          \$41  = 1'h0;
-      6'h19:
-          \$41  = 1'h0;
-      6'h1a:
-          \$41  = 1'h0;
-      6'h1b:
-          \$41  = 1'h1;
-      6'h1c:
-          \$41  = 1'h0;
-      6'h1d:
-          \$41  = 1'h0;
-      6'h1e:
-          \$41  = 1'h0;
-      6'h1f:
-          \$41  = 1'h1;
-      6'h20:
-          \$41  = 1'h0;
-      6'h21:
-          \$41  = 1'h0;
-      6'h22:
-          \$41  = 1'h0;
-      6'h23:
-          \$41  = 1'h1;
-      6'h24:
-          \$41  = 1'h0;
-      6'h25:
-          \$41  = 1'h0;
-      6'h26:
-          \$41  = 1'h0;
-      6'h27:
-          \$41  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$42  = 4'h0;
-    casez (t)
-      6'h00:
-          \$42  = 4'h0;
-      6'h01:
-          \$42  = 4'h0;
-      6'h02:
-          \$42  = 4'h0;
-      6'h03:
-          \$42  = 4'h0;
-      6'h04:
-          \$42  = 4'h1;
-      6'h05:
-          \$42  = 4'h1;
-      6'h06:
-          \$42  = 4'h1;
-      6'h07:
-          \$42  = 4'h1;
-      6'h08:
-          \$42  = 4'h2;
-      6'h09:
-          \$42  = 4'h2;
-      6'h0a:
-          \$42  = 4'h2;
-      6'h0b:
-          \$42  = 4'h2;
-      6'h0c:
-          \$42  = 4'h3;
-      6'h0d:
-          \$42  = 4'h3;
-      6'h0e:
-          \$42  = 4'h3;
-      6'h0f:
-          \$42  = 4'h3;
-      6'h10:
-          \$42  = 4'h4;
-      6'h11:
-          \$42  = 4'h4;
-      6'h12:
-          \$42  = 4'h4;
-      6'h13:
-          \$42  = 4'h4;
-      6'h14:
-          \$42  = 4'h5;
-      6'h15:
-          \$42  = 4'h5;
-      6'h16:
-          \$42  = 4'h5;
-      6'h17:
-          \$42  = 4'h5;
-      6'h18:
-          \$42  = 4'h6;
-      6'h19:
-          \$42  = 4'h6;
-      6'h1a:
-          \$42  = 4'h6;
-      6'h1b:
-          \$42  = 4'h6;
-      6'h1c:
-          \$42  = 4'h7;
-      6'h1d:
-          \$42  = 4'h7;
-      6'h1e:
-          \$42  = 4'h7;
-      6'h1f:
-          \$42  = 4'h7;
-      6'h20:
-          \$42  = 4'h8;
-      6'h21:
-          \$42  = 4'h8;
-      6'h22:
-          \$42  = 4'h8;
-      6'h23:
-          \$42  = 4'h8;
-      6'h24:
-          \$42  = 4'h9;
-      6'h25:
-          \$42  = 4'h9;
-      6'h26:
-          \$42  = 4'h9;
-      6'h27:
-          \$42  = 4'h9;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$94  = t;
-    if (\$25 ) begin
-      \$94  = \$28 [5:0];
+    \$77  = nf_t;
+    if (issue) begin
+      \$77  = \$1 ;
     end
     if (rst) begin
-      \$94  = 6'h00;
+      \$77  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$95  = x_reg;
-    if (\$30 ) begin
-      \$95  = i__payload;
+    \$78  = sf_t;
+    if (issue) begin
+      \$78  = \$2 ;
     end
     if (rst) begin
-      \$95  = 64'h0000000000000000;
+      \$78  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$96  = from_input;
-    if (\$30 ) begin
-      \$96  = \$32 ;
+    \$79  = reads_input_t;
+    if (issue) begin
+      \$79  = \$3 ;
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$79  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$97  = v1;
-    if (\$30 ) begin
-      \$97  = \$39 ;
+    \$80  = first_t;
+    if (issue) begin
+      \$80  = \$4 ;
     end
     if (rst) begin
-      \$97  = 1'h0;
+      \$80  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$98  = first1;
-    if (\$30 ) begin
-      \$98  = \$40 ;
+    \$81  = last_t;
+    if (issue) begin
+      \$81  = \$5 ;
     end
     if (rst) begin
-      \$98  = 1'h0;
+      \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$99  = last1;
-    if (\$30 ) begin
-      \$99  = \$41 ;
+    \$82  = t;
+    if (issue) begin
+      \$82  = \$8 [5:0];
     end
     if (rst) begin
-      \$99  = 1'h0;
+      \$82  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$100  = nf1;
-    if (\$30 ) begin
-      \$100  = \$42 ;
+    \$83  = x_reg;
+    if (\$10 ) begin
+      \$83  = i__payload;
     end
     if (rst) begin
-      \$100  = 4'h0;
+      \$83  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$101  = xoff0;
-    if (\$44 ) begin
-      \$101  = \$46 ;
+    \$84  = from_input;
+    if (\$10 ) begin
+      \$84  = reads_input_t;
     end
     if (rst) begin
-      \$101  = 9'h000;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$102  = xoff1;
-    if (\$44 ) begin
-      \$102  = \$48 ;
+    \$85  = v1;
+    if (\$10 ) begin
+      \$85  = issue;
     end
     if (rst) begin
-      \$102  = 9'h000;
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$103  = xoff2;
-    if (\$44 ) begin
-      \$103  = \$50 ;
+    \$86  = first1;
+    if (\$10 ) begin
+      \$86  = first_t;
     end
     if (rst) begin
-      \$103  = 9'h000;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$104  = xoff3;
-    if (\$44 ) begin
-      \$104  = \$52 ;
+    \$87  = last1;
+    if (\$10 ) begin
+      \$87  = last_t;
     end
     if (rst) begin
-      \$104  = 9'h000;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$105  = xoff4;
-    if (\$44 ) begin
-      \$105  = \$54 ;
+    \$88  = nf1;
+    if (\$10 ) begin
+      \$88  = nf_t;
     end
     if (rst) begin
-      \$105  = 9'h000;
+      \$88  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$106  = xoff5;
-    if (\$44 ) begin
-      \$106  = \$56 ;
+    \$89  = xoff0_0;
+    if (\$12 ) begin
+      \$89  = \$14 ;
     end
     if (rst) begin
-      \$106  = 9'h000;
+      \$89  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$107  = xoff6;
-    if (\$44 ) begin
-      \$107  = \$58 ;
+    \$90  = xoff0_1;
+    if (\$12 ) begin
+      \$90  = \$16 ;
     end
     if (rst) begin
-      \$107  = 9'h000;
+      \$90  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$108  = xoff7;
-    if (\$44 ) begin
-      \$108  = \$60 ;
+    \$91  = xoff0_2;
+    if (\$12 ) begin
+      \$91  = \$18 ;
     end
     if (rst) begin
-      \$108  = 9'h000;
+      \$91  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = w0_0;
-    if (\$44 ) begin
-      \$109  = wrom__data[7:0];
+    \$92  = xoff0_3;
+    if (\$12 ) begin
+      \$92  = \$20 ;
     end
     if (rst) begin
-      \$109  = 8'h00;
+      \$92  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = w0_1;
-    if (\$44 ) begin
-      \$110  = wrom__data[15:8];
+    \$93  = xoff0_4;
+    if (\$12 ) begin
+      \$93  = \$22 ;
     end
     if (rst) begin
-      \$110  = 8'h00;
+      \$93  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = w0_2;
-    if (\$44 ) begin
-      \$111  = wrom__data[23:16];
+    \$94  = xoff0_5;
+    if (\$12 ) begin
+      \$94  = \$24 ;
     end
     if (rst) begin
-      \$111  = 8'h00;
+      \$94  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = w0_3;
-    if (\$44 ) begin
-      \$112  = wrom__data[31:24];
+    \$95  = xoff0_6;
+    if (\$12 ) begin
+      \$95  = \$26 ;
     end
     if (rst) begin
-      \$112  = 8'h00;
+      \$95  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = w0_4;
-    if (\$44 ) begin
-      \$113  = wrom__data[39:32];
+    \$96  = xoff0_7;
+    if (\$12 ) begin
+      \$96  = \$28 ;
     end
     if (rst) begin
-      \$113  = 8'h00;
+      \$96  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = w0_5;
-    if (\$44 ) begin
-      \$114  = wrom__data[47:40];
+    \$97  = w0_0;
+    if (\$12 ) begin
+      \$97  = wrom__data[7:0];
     end
     if (rst) begin
-      \$114  = 8'h00;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = w0_6;
-    if (\$44 ) begin
-      \$115  = wrom__data[55:48];
+    \$98  = w0_1;
+    if (\$12 ) begin
+      \$98  = wrom__data[15:8];
     end
     if (rst) begin
-      \$115  = 8'h00;
+      \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = w0_7;
-    if (\$44 ) begin
-      \$116  = wrom__data[63:56];
+    \$99  = w0_2;
+    if (\$12 ) begin
+      \$99  = wrom__data[23:16];
     end
     if (rst) begin
-      \$116  = 8'h00;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = prod0_0;
-    if (\$44 ) begin
-      \$117  = \$61 ;
+    \$100  = w0_3;
+    if (\$12 ) begin
+      \$100  = wrom__data[31:24];
+    end
+    if (rst) begin
+      \$100  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$101  = w0_4;
+    if (\$12 ) begin
+      \$101  = wrom__data[39:32];
+    end
+    if (rst) begin
+      \$101  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$102  = w0_5;
+    if (\$12 ) begin
+      \$102  = wrom__data[47:40];
+    end
+    if (rst) begin
+      \$102  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$103  = w0_6;
+    if (\$12 ) begin
+      \$103  = wrom__data[55:48];
+    end
+    if (rst) begin
+      \$103  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$104  = w0_7;
+    if (\$12 ) begin
+      \$104  = wrom__data[63:56];
+    end
+    if (rst) begin
+      \$104  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$105  = prod0_0;
+    if (\$12 ) begin
+      \$105  = \$29 ;
+    end
+    if (rst) begin
+      \$105  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$106  = prod0_1;
+    if (\$12 ) begin
+      \$106  = \$30 ;
+    end
+    if (rst) begin
+      \$106  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$107  = prod0_2;
+    if (\$12 ) begin
+      \$107  = \$31 ;
+    end
+    if (rst) begin
+      \$107  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$108  = prod0_3;
+    if (\$12 ) begin
+      \$108  = \$32 ;
+    end
+    if (rst) begin
+      \$108  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$109  = prod0_4;
+    if (\$12 ) begin
+      \$109  = \$33 ;
+    end
+    if (rst) begin
+      \$109  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$110  = prod0_5;
+    if (\$12 ) begin
+      \$110  = \$34 ;
+    end
+    if (rst) begin
+      \$110  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$111  = prod0_6;
+    if (\$12 ) begin
+      \$111  = \$35 ;
+    end
+    if (rst) begin
+      \$111  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$112  = prod0_7;
+    if (\$12 ) begin
+      \$112  = \$36 ;
+    end
+    if (rst) begin
+      \$112  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$113  = prod0_0_r;
+    if (\$38 ) begin
+      \$113  = prod0_0;
+    end
+    if (rst) begin
+      \$113  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$114  = prod0_1_r;
+    if (\$38 ) begin
+      \$114  = prod0_1;
+    end
+    if (rst) begin
+      \$114  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$115  = prod0_2_r;
+    if (\$38 ) begin
+      \$115  = prod0_2;
+    end
+    if (rst) begin
+      \$115  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$116  = prod0_3_r;
+    if (\$38 ) begin
+      \$116  = prod0_3;
+    end
+    if (rst) begin
+      \$116  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$117  = prod0_4_r;
+    if (\$38 ) begin
+      \$117  = prod0_4;
     end
     if (rst) begin
       \$117  = 17'h00000;
@@ -17858,9 +20858,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = prod0_1;
-    if (\$44 ) begin
-      \$118  = \$62 ;
+    \$118  = prod0_5_r;
+    if (\$38 ) begin
+      \$118  = prod0_5;
     end
     if (rst) begin
       \$118  = 17'h00000;
@@ -17868,9 +20868,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = prod0_2;
-    if (\$44 ) begin
-      \$119  = \$63 ;
+    \$119  = prod0_6_r;
+    if (\$38 ) begin
+      \$119  = prod0_6;
     end
     if (rst) begin
       \$119  = 17'h00000;
@@ -17878,9 +20878,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = prod0_3;
-    if (\$44 ) begin
-      \$120  = \$64 ;
+    \$120  = prod0_7_r;
+    if (\$38 ) begin
+      \$120  = prod0_7;
     end
     if (rst) begin
       \$120  = 17'h00000;
@@ -17888,79 +20888,79 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = prod0_4;
-    if (\$44 ) begin
-      \$121  = \$65 ;
+    \$121  = sum0_s0_0;
+    if (\$40 ) begin
+      \$121  = { \$43 [18], \$43 [18], \$43 [18], \$43 [18], \$43  };
     end
     if (rst) begin
-      \$121  = 17'h00000;
+      \$121  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = prod0_5;
-    if (\$44 ) begin
-      \$122  = \$66 ;
+    \$122  = sum0_s0_1;
+    if (\$40 ) begin
+      \$122  = { \$46 [18], \$46 [18], \$46 [18], \$46 [18], \$46  };
     end
     if (rst) begin
-      \$122  = 17'h00000;
+      \$122  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = prod0_6;
-    if (\$44 ) begin
-      \$123  = \$67 ;
+    \$123  = sum0_s1_0;
+    if (\$48 ) begin
+      \$123  = \$49 [22:0];
     end
     if (rst) begin
-      \$123  = 17'h00000;
+      \$123  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = prod0_7;
-    if (\$44 ) begin
-      \$124  = \$68 ;
+    \$124  = v2;
+    if (\$51 ) begin
+      \$124  = v1;
     end
     if (rst) begin
-      \$124  = 17'h00000;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = sum0_s0_0;
-    if (\$70 ) begin
-      \$125  = { \$73 [18], \$73 [18], \$73 [18], \$73 [18], \$73  };
+    \$125  = first2;
+    if (\$51 ) begin
+      \$125  = first1;
     end
     if (rst) begin
-      \$125  = 23'h000000;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = sum0_s0_1;
-    if (\$70 ) begin
-      \$126  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
+    \$126  = last2;
+    if (\$51 ) begin
+      \$126  = last1;
     end
     if (rst) begin
-      \$126  = 23'h000000;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = sum0_s1_0;
-    if (\$78 ) begin
-      \$127  = \$79 [22:0];
+    \$127  = nf2;
+    if (\$51 ) begin
+      \$127  = nf1;
     end
     if (rst) begin
-      \$127  = 23'h000000;
+      \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = v2;
-    if (\$81 ) begin
-      \$128  = v1;
+    \$128  = v3;
+    if (\$53 ) begin
+      \$128  = v2;
     end
     if (rst) begin
       \$128  = 1'h0;
@@ -17968,9 +20968,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = first2;
-    if (\$81 ) begin
-      \$129  = first1;
+    \$129  = first3;
+    if (\$53 ) begin
+      \$129  = first2;
     end
     if (rst) begin
       \$129  = 1'h0;
@@ -17978,9 +20978,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = last2;
-    if (\$81 ) begin
-      \$130  = last1;
+    \$130  = last3;
+    if (\$53 ) begin
+      \$130  = last2;
     end
     if (rst) begin
       \$130  = 1'h0;
@@ -17988,9 +20988,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = nf2;
-    if (\$81 ) begin
-      \$131  = nf1;
+    \$131  = nf3;
+    if (\$53 ) begin
+      \$131  = nf2;
     end
     if (rst) begin
       \$131  = 4'h0;
@@ -17998,9 +20998,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = v3;
-    if (\$83 ) begin
-      \$132  = v2;
+    \$132  = v4;
+    if (\$55 ) begin
+      \$132  = v3;
     end
     if (rst) begin
       \$132  = 1'h0;
@@ -18008,9 +21008,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = first3;
-    if (\$83 ) begin
-      \$133  = first2;
+    \$133  = first4;
+    if (\$55 ) begin
+      \$133  = first3;
     end
     if (rst) begin
       \$133  = 1'h0;
@@ -18018,9 +21018,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = last3;
-    if (\$83 ) begin
-      \$134  = last2;
+    \$134  = last4;
+    if (\$55 ) begin
+      \$134  = last3;
     end
     if (rst) begin
       \$134  = 1'h0;
@@ -18028,9 +21028,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = nf3;
-    if (\$83 ) begin
-      \$135  = nf2;
+    \$135  = nf4;
+    if (\$55 ) begin
+      \$135  = nf3;
     end
     if (rst) begin
       \$135  = 4'h0;
@@ -18038,9 +21038,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = v4;
-    if (\$85 ) begin
-      \$136  = v3;
+    \$136  = v5;
+    if (\$57 ) begin
+      \$136  = v4;
     end
     if (rst) begin
       \$136  = 1'h0;
@@ -18048,9 +21048,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = first4;
-    if (\$85 ) begin
-      \$137  = first3;
+    \$137  = first5;
+    if (\$57 ) begin
+      \$137  = first4;
     end
     if (rst) begin
       \$137  = 1'h0;
@@ -18058,9 +21058,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = last4;
-    if (\$85 ) begin
-      \$138  = last3;
+    \$138  = last5;
+    if (\$57 ) begin
+      \$138  = last4;
     end
     if (rst) begin
       \$138  = 1'h0;
@@ -18068,9 +21068,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = nf4;
-    if (\$85 ) begin
-      \$139  = nf3;
+    \$139  = nf5;
+    if (\$57 ) begin
+      \$139  = nf4;
     end
     if (rst) begin
       \$139  = 4'h0;
@@ -18078,9 +21078,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = v5;
-    if (\$87 ) begin
-      \$140  = v4;
+    \$140  = v6;
+    if (\$59 ) begin
+      \$140  = v5;
     end
     if (rst) begin
       \$140  = 1'h0;
@@ -18088,9 +21088,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = first5;
-    if (\$87 ) begin
-      \$141  = first4;
+    \$141  = first6;
+    if (\$59 ) begin
+      \$141  = first5;
     end
     if (rst) begin
       \$141  = 1'h0;
@@ -18098,9 +21098,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = last5;
-    if (\$87 ) begin
-      \$142  = last4;
+    \$142  = last6;
+    if (\$59 ) begin
+      \$142  = last5;
     end
     if (rst) begin
       \$142  = 1'h0;
@@ -18108,9 +21108,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = nf5;
-    if (\$87 ) begin
-      \$143  = nf4;
+    \$143  = nf6;
+    if (\$59 ) begin
+      \$143  = nf5;
     end
     if (rst) begin
       \$143  = 4'h0;
@@ -18119,8 +21119,8 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$144  = o__valid;
-    if (\$89 ) begin
-      \$144  = \$90 ;
+    if (\$61 ) begin
+      \$144  = \$62 ;
     end
     if (rst) begin
       \$144  = 1'h0;
@@ -18129,8 +21129,8 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$145  = acc0;
-    if (\$93 ) begin
-      \$145  = \$18 [22:0];
+    if (\$65 ) begin
+      \$145  = \$76 [22:0];
     end
     if (rst) begin
       \$145  = 23'h000000;
@@ -18139,18 +21139,20 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$146  = o__payload;
-    if (\$93 ) begin
-      if (last5) begin
-        \$146  = \$18 [22:0];
+    if (\$65 ) begin
+      if (last6) begin
+        \$146  = \$76 [22:0];
       end
     end
     if (rst) begin
       \$146  = 23'h000000;
     end
   end
+  assign acc0_next = \$76 [22:0];
+  assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
+  assign rport__addr = sf_t;
   assign wrom__addr = t;
-  assign acc0_next = \$18 [22:0];
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -18167,21 +21169,21 @@ module \top.s2_dense2_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [53:0] \$100 ;
-  wire [58:0] \$101 ;
-  wire [76:0] \$102 ;
-  wire [77:0] \$103 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  wire [47:0] \$107 ;
+  wire [22:0] \$106 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire \$113 ;
+  wire [13:0] \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
@@ -18189,65 +21191,98 @@ module \top.s2_dense2_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire [48:0] \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire [49:0] \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
+  wire [34:0] \$120 ;
+  wire [35:0] \$121 ;
+  wire [55:0] \$122 ;
+  wire [56:0] \$123 ;
+  wire [53:0] \$124 ;
+  wire [58:0] \$125 ;
+  wire [76:0] \$126 ;
+  wire [77:0] \$127 ;
   wire \$128 ;
   wire \$129 ;
   reg [24:0] \$13 ;
-  wire [49:0] \$130 ;
-  wire [49:0] \$131 ;
-  reg [3:0] \$132 ;
-  reg \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg [24:0] \$139 ;
+  wire \$130 ;
+  wire [47:0] \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
-  reg [24:0] \$140 ;
-  reg [24:0] \$141 ;
-  reg [24:0] \$142 ;
-  reg [24:0] \$143 ;
-  reg [5:0] \$144 ;
-  reg [5:0] \$145 ;
-  reg [5:0] \$146 ;
-  reg [5:0] \$147 ;
-  reg [5:0] \$148 ;
-  reg [35:0] \$149 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire [48:0] \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire [49:0] \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  reg [35:0] \$150 ;
-  reg [35:0] \$151 ;
-  reg [35:0] \$152 ;
-  reg [35:0] \$153 ;
-  reg [35:0] \$154 ;
-  reg [35:0] \$155 ;
-  reg [35:0] \$156 ;
-  reg [35:0] \$157 ;
-  reg [35:0] \$158 ;
-  reg [22:0] \$159 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire [49:0] \$154 ;
+  wire [49:0] \$155 ;
+  reg [3:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg \$159 ;
   wire \$16 ;
-  reg [33:0] \$160 ;
-  reg [24:0] \$161 ;
-  reg [22:0] \$162 ;
-  reg [13:0] \$163 ;
-  reg [47:0] \$164 ;
-  reg [47:0] \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg [49:0] \$168 ;
-  reg [7:0] \$169 ;
+  reg \$160 ;
+  reg \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg [24:0] \$164 ;
+  reg [24:0] \$165 ;
+  reg [24:0] \$166 ;
+  reg [24:0] \$167 ;
+  reg [24:0] \$168 ;
+  reg [24:0] \$169 ;
   wire \$17 ;
+  reg [5:0] \$170 ;
+  reg [5:0] \$171 ;
+  reg [5:0] \$172 ;
+  reg [5:0] \$173 ;
+  reg [5:0] \$174 ;
+  reg [5:0] \$175 ;
+  reg [35:0] \$176 ;
+  reg [35:0] \$177 ;
+  reg [35:0] \$178 ;
+  reg [35:0] \$179 ;
   wire \$18 ;
+  reg [35:0] \$180 ;
+  reg [35:0] \$181 ;
+  reg [35:0] \$182 ;
+  reg [35:0] \$183 ;
+  reg [35:0] \$184 ;
+  reg [35:0] \$185 ;
+  reg [35:0] \$186 ;
+  reg [35:0] \$187 ;
+  reg [22:0] \$188 ;
+  reg [33:0] \$189 ;
   wire \$19 ;
+  reg [33:0] \$190 ;
+  reg [24:0] \$191 ;
+  reg [24:0] \$192 ;
+  reg [22:0] \$193 ;
+  reg [22:0] \$194 ;
+  reg [13:0] \$195 ;
+  reg [13:0] \$196 ;
+  reg [47:0] \$197 ;
+  reg [47:0] \$198 ;
+  reg \$199 ;
   wire \$2 ;
   wire \$20 ;
+  reg \$200 ;
+  reg [49:0] \$201 ;
+  reg [7:0] \$202 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
@@ -18256,11 +21291,11 @@ module \top.s2_dense2_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
-  reg [5:0] \$29 ;
+  wire \$29 ;
   wire \$3 ;
   wire \$30 ;
   wire \$31 ;
-  wire \$32 ;
+  reg [5:0] \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
@@ -18274,14 +21309,14 @@ module \top.s2_dense2_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  reg [35:0] \$45 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$51 ;
+  reg [35:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
@@ -18292,7 +21327,7 @@ module \top.s2_dense2_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   wire \$59 ;
   wire [4:0] \$6 ;
   wire \$60 ;
-  reg [35:0] \$61 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -18302,7 +21337,7 @@ module \top.s2_dense2_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   wire \$68 ;
   wire \$69 ;
   wire [4:0] \$7 ;
-  wire \$70 ;
+  reg [35:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
@@ -18313,27 +21348,27 @@ module \top.s2_dense2_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire [33:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire [24:0] \$84 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [22:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire [13:0] \$92 ;
+  wire [33:0] \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire [34:0] \$96 ;
-  wire [35:0] \$97 ;
-  wire [55:0] \$98 ;
-  wire [56:0] \$99 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire [24:0] \$99 ;
   input clk;
   wire clk;
   reg [3:0] group = 4'h0;
@@ -18359,22 +21394,29 @@ module \top.s2_dense2_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   reg [35:0] rq0_half_3 = 36'h000000000;
   reg [35:0] rq0_half_4 = 36'h000000000;
   reg [35:0] rq0_half_5 = 36'h000000000;
+  reg [35:0] rq0_half_6 = 36'h000000000;
   reg [35:0] rq0_mask_1 = 36'h000000000;
   reg [35:0] rq0_mask_2 = 36'h000000000;
   reg [35:0] rq0_mask_3 = 36'h000000000;
   reg [35:0] rq0_mask_4 = 36'h000000000;
   reg [35:0] rq0_mask_5 = 36'h000000000;
+  reg [35:0] rq0_mask_6 = 36'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
+  reg [24:0] rq0_mult_6 = 25'h0000000;
   (* init = 8'h00 *)
   wire [7:0] rq0_out;
   reg [33:0] rq0_part0_0 = 34'h000000000;
+  reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
+  reg [24:0] rq0_part0_1_r = 25'h0000000;
   reg [22:0] rq0_part1_0 = 23'h000000;
+  reg [22:0] rq0_part1_0_r = 23'h000000;
   reg [13:0] rq0_part1_1 = 14'h0000;
+  reg [13:0] rq0_part1_1_r = 14'h0000;
   reg [47:0] rq0_prod = 48'h000000000000;
   wire [47:0] rq0_rem;
   reg [5:0] rq0_shift_1 = 6'h00;
@@ -18382,6 +21424,7 @@ module \top.s2_dense2_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   reg [5:0] rq0_shift_3 = 6'h00;
   reg [5:0] rq0_shift_4 = 6'h00;
   reg [5:0] rq0_shift_5 = 6'h00;
+  reg [5:0] rq0_shift_6 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
   reg rq_valid_1 = 1'h0;
@@ -18389,13 +21432,14 @@ module \top.s2_dense2_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   reg rq_valid_3 = 1'h0;
   reg rq_valid_4 = 1'h0;
   reg rq_valid_5 = 1'h0;
+  reg rq_valid_6 = 1'h0;
   (* init = 1'h0 *)
-  wire rq_valid_6;
+  wire rq_valid_7;
   input rst;
   wire rst;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_3 };
+  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_4 };
   assign \$2  = ~ o__valid;
   assign \$3  = \$2  | o__ready;
   assign \$4  = i__valid & \$3 ;
@@ -18421,179 +21465,221 @@ module \top.s2_dense2_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   assign \$25  = \$24  & rq_valid_4;
   assign \$26  = ~ o__valid;
   assign \$27  = \$26  | o__ready;
-  assign \$28  = \$27  & i__valid;
-  assign \$30  = ~ o__valid;
-  assign \$31  = \$30  | o__ready;
-  assign \$32  = \$31  & rq_valid_1;
+  assign \$28  = \$27  & rq_valid_5;
+  assign \$29  = ~ o__valid;
+  assign \$30  = \$29  | o__ready;
+  assign \$31  = \$30  & i__valid;
   assign \$33  = ~ o__valid;
   assign \$34  = \$33  | o__ready;
-  assign \$35  = \$34  & rq_valid_2;
+  assign \$35  = \$34  & rq_valid_1;
   assign \$36  = ~ o__valid;
   assign \$37  = \$36  | o__ready;
-  assign \$38  = \$37  & rq_valid_3;
+  assign \$38  = \$37  & rq_valid_2;
   assign \$39  = ~ o__valid;
   assign \$40  = \$39  | o__ready;
-  assign \$41  = \$40  & rq_valid_4;
+  assign \$41  = \$40  & rq_valid_3;
   assign \$42  = ~ o__valid;
   assign \$43  = \$42  | o__ready;
-  assign \$44  = \$43  & i__valid;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = \$47  & rq_valid_1;
-  assign \$49  = ~ o__valid;
-  assign \$50  = \$49  | o__ready;
-  assign \$51  = \$50  & rq_valid_2;
+  assign \$44  = \$43  & rq_valid_4;
+  assign \$45  = ~ o__valid;
+  assign \$46  = \$45  | o__ready;
+  assign \$47  = \$46  & rq_valid_5;
+  assign \$48  = ~ o__valid;
+  assign \$49  = \$48  | o__ready;
+  assign \$50  = \$49  & i__valid;
   assign \$52  = ~ o__valid;
   assign \$53  = \$52  | o__ready;
-  assign \$54  = \$53  & rq_valid_3;
+  assign \$54  = \$53  & rq_valid_1;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
-  assign \$57  = \$56  & rq_valid_4;
+  assign \$57  = \$56  & rq_valid_2;
   assign \$58  = ~ o__valid;
   assign \$59  = \$58  | o__ready;
-  assign \$60  = \$59  & i__valid;
-  assign \$62  = ~ o__valid;
-  assign \$63  = \$62  | o__ready;
-  assign \$64  = \$63  & rq_valid_1;
-  assign \$65  = ~ o__valid;
-  assign \$66  = \$65  | o__ready;
-  assign \$67  = \$66  & rq_valid_2;
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
-  assign \$70  = \$69  & rq_valid_3;
+  assign \$60  = \$59  & rq_valid_3;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = \$62  & rq_valid_4;
+  assign \$64  = ~ o__valid;
+  assign \$65  = \$64  | o__ready;
+  assign \$66  = \$65  & rq_valid_5;
+  assign \$67  = ~ o__valid;
+  assign \$68  = \$67  | o__ready;
+  assign \$69  = \$68  & i__valid;
   assign \$71  = ~ o__valid;
   assign \$72  = \$71  | o__ready;
-  assign \$73  = \$72  & rq_valid_4;
+  assign \$73  = \$72  & rq_valid_1;
   assign \$74  = ~ o__valid;
   assign \$75  = \$74  | o__ready;
-  assign \$76  = \$75  & i__valid;
+  assign \$76  = \$75  & rq_valid_2;
   assign \$77  = ~ o__valid;
   assign \$78  = \$77  | o__ready;
-  assign \$79  = \$78  & rq_valid_1;
-  assign \$80  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$81  = ~ o__valid;
-  assign \$82  = \$81  | o__ready;
-  assign \$83  = \$82  & rq_valid_1;
-  assign \$84  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
-  assign \$87  = \$86  & rq_valid_1;
-  assign \$88  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$79  = \$78  & rq_valid_3;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = \$81  & rq_valid_4;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = \$84  & rq_valid_5;
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = \$87  & i__valid;
   assign \$89  = ~ o__valid;
   assign \$90  = \$89  | o__ready;
   assign \$91  = \$90  & rq_valid_1;
-  assign \$92  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$92  = rq0_x[16:0] * rq0_mult_1[16:0];
   assign \$93  = ~ o__valid;
   assign \$94  = \$93  | o__ready;
   assign \$95  = \$94  & rq_valid_2;
-  assign \$97  = 1'h0 + \$96 ;
-  assign \$99  = \$97  + \$98 ;
-  assign \$101  = $signed({ 1'h0, \$99  }) + $signed(\$100 );
-  assign \$103  = $signed(\$101 ) + $signed(\$102 );
-  assign \$104  = ~ o__valid;
-  assign \$105  = \$104  | o__ready;
-  assign \$106  = \$105  & rq_valid_3;
-  assign \$107  = $signed(rq0_prod) >>> rq0_shift_3;
-  assign \$108  = ~ o__valid;
-  assign \$109  = \$108  | o__ready;
-  assign \$110  = \$109  & rq_valid_3;
-  assign \$111  = rq0_rem > rq0_half_3;
-  assign \$112  = ~ o__valid;
-  assign \$113  = \$112  | o__ready;
-  assign \$114  = \$113  & rq_valid_3;
-  assign \$115  = rq0_rem == rq0_half_3;
-  assign \$116  = | rq0_half_3;
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = ~ o__valid;
-  assign \$119  = \$118  | o__ready;
-  assign \$120  = \$119  & rq_valid_4;
-  assign \$121  = $signed(6'h17) + $signed(rq0_floor);
-  assign \$122  = rq0_tie & rq0_floor[0];
-  assign \$123  = rq0_above | \$122 ;
-  assign \$124  = $signed(\$121 ) + $signed({ 1'h0, \$123  });
-  assign \$125  = ~ o__valid;
-  assign \$126  = \$125  | o__ready;
-  assign \$127  = \$126  & rq_valid_5;
-  assign \$128  = $signed(rq0_code) < $signed(8'h80);
-  assign \$129  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$130  = \$129  ? 50'h000000000007f : rq0_code;
-  assign \$131  = \$128  ? 50'h3ffffffffff80 : \$130 ;
+  assign \$96  = ~ o__valid;
+  assign \$97  = \$96  | o__ready;
+  assign \$98  = \$97  & rq_valid_1;
+  assign \$99  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$100  = ~ o__valid;
+  assign \$101  = \$100  | o__ready;
+  assign \$102  = \$101  & rq_valid_2;
+  assign \$103  = ~ o__valid;
+  assign \$104  = \$103  | o__ready;
+  assign \$105  = \$104  & rq_valid_1;
+  assign \$106  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$107  = ~ o__valid;
+  assign \$108  = \$107  | o__ready;
+  assign \$109  = \$108  & rq_valid_2;
+  assign \$110  = ~ o__valid;
+  assign \$111  = \$110  | o__ready;
+  assign \$112  = \$111  & rq_valid_1;
+  assign \$113  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$114  = ~ o__valid;
+  assign \$115  = \$114  | o__ready;
+  assign \$116  = \$115  & rq_valid_2;
+  assign \$117  = ~ o__valid;
+  assign \$118  = \$117  | o__ready;
+  assign \$119  = \$118  & rq_valid_3;
+  assign \$121  = 1'h0 + \$120 ;
+  assign \$123  = \$121  + \$122 ;
+  assign \$125  = $signed({ 1'h0, \$123  }) + $signed(\$124 );
+  assign \$127  = $signed(\$125 ) + $signed(\$126 );
+  assign \$128  = ~ o__valid;
+  assign \$129  = \$128  | o__ready;
+  assign \$130  = \$129  & rq_valid_4;
+  assign \$131  = $signed(rq0_prod) >>> rq0_shift_4;
+  assign \$132  = ~ o__valid;
+  assign \$133  = \$132  | o__ready;
+  assign \$134  = \$133  & rq_valid_4;
+  assign \$135  = rq0_rem > rq0_half_4;
+  assign \$136  = ~ o__valid;
+  assign \$137  = \$136  | o__ready;
+  assign \$138  = \$137  & rq_valid_4;
+  assign \$139  = rq0_rem == rq0_half_4;
+  assign \$140  = | rq0_half_4;
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = ~ o__valid;
+  assign \$143  = \$142  | o__ready;
+  assign \$144  = \$143  & rq_valid_5;
+  assign \$145  = $signed(6'h17) + $signed(rq0_floor);
+  assign \$146  = rq0_tie & rq0_floor[0];
+  assign \$147  = rq0_above | \$146 ;
+  assign \$148  = $signed(\$145 ) + $signed({ 1'h0, \$147  });
+  assign \$149  = ~ o__valid;
+  assign \$150  = \$149  | o__ready;
+  assign \$151  = \$150  & rq_valid_6;
+  assign \$152  = $signed(rq0_code) < $signed(8'h80);
+  assign \$153  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$154  = \$153  ? 50'h000000000007f : rq0_code;
+  assign \$155  = \$152  ? 50'h3ffffffffff80 : \$154 ;
   always @(posedge clk)
-    group <= \$132 ;
+    group <= \$156 ;
   always @(posedge clk)
-    rq_valid_1 <= \$133 ;
+    rq_valid_1 <= \$157 ;
   always @(posedge clk)
-    rq_valid_2 <= \$134 ;
+    rq_valid_2 <= \$158 ;
   always @(posedge clk)
-    rq_valid_3 <= \$135 ;
+    rq_valid_3 <= \$159 ;
   always @(posedge clk)
-    rq_valid_4 <= \$136 ;
+    rq_valid_4 <= \$160 ;
   always @(posedge clk)
-    rq_valid_5 <= \$137 ;
+    rq_valid_5 <= \$161 ;
   always @(posedge clk)
-    o__valid <= \$138 ;
+    rq_valid_6 <= \$162 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$139 ;
+    o__valid <= \$163 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$140 ;
+    rq0_mult_1 <= \$164 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$141 ;
+    rq0_mult_2 <= \$165 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$142 ;
+    rq0_mult_3 <= \$166 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$143 ;
+    rq0_mult_4 <= \$167 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$144 ;
+    rq0_mult_5 <= \$168 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$145 ;
+    rq0_mult_6 <= \$169 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$146 ;
+    rq0_shift_1 <= \$170 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$147 ;
+    rq0_shift_2 <= \$171 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$148 ;
+    rq0_shift_3 <= \$172 ;
   always @(posedge clk)
-    rq0_half_1 <= \$149 ;
+    rq0_shift_4 <= \$173 ;
   always @(posedge clk)
-    rq0_half_2 <= \$150 ;
+    rq0_shift_5 <= \$174 ;
   always @(posedge clk)
-    rq0_half_3 <= \$151 ;
+    rq0_shift_6 <= \$175 ;
   always @(posedge clk)
-    rq0_half_4 <= \$152 ;
+    rq0_half_1 <= \$176 ;
   always @(posedge clk)
-    rq0_half_5 <= \$153 ;
+    rq0_half_2 <= \$177 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$154 ;
+    rq0_half_3 <= \$178 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$155 ;
+    rq0_half_4 <= \$179 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$156 ;
+    rq0_half_5 <= \$180 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$157 ;
+    rq0_half_6 <= \$181 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$158 ;
+    rq0_mask_1 <= \$182 ;
   always @(posedge clk)
-    rq0_x <= \$159 ;
+    rq0_mask_2 <= \$183 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$160 ;
+    rq0_mask_3 <= \$184 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$161 ;
+    rq0_mask_4 <= \$185 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$162 ;
+    rq0_mask_5 <= \$186 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$163 ;
+    rq0_mask_6 <= \$187 ;
   always @(posedge clk)
-    rq0_prod <= \$164 ;
+    rq0_x <= \$188 ;
   always @(posedge clk)
-    rq0_floor <= \$165 ;
+    rq0_part0_0 <= \$189 ;
   always @(posedge clk)
-    rq0_above <= \$166 ;
+    rq0_part0_0_r <= \$190 ;
   always @(posedge clk)
-    rq0_tie <= \$167 ;
+    rq0_part0_1 <= \$191 ;
   always @(posedge clk)
-    rq0_code <= \$168 ;
+    rq0_part0_1_r <= \$192 ;
   always @(posedge clk)
-    o__payload <= \$169 ;
+    rq0_part1_0 <= \$193 ;
+  always @(posedge clk)
+    rq0_part1_0_r <= \$194 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$195 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$196 ;
+  always @(posedge clk)
+    rq0_prod <= \$197 ;
+  always @(posedge clk)
+    rq0_floor <= \$198 ;
+  always @(posedge clk)
+    rq0_above <= \$199 ;
+  always @(posedge clk)
+    rq0_tie <= \$200 ;
+  always @(posedge clk)
+    rq0_code <= \$201 ;
+  always @(posedge clk)
+    o__payload <= \$202 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$13  = 25'h0000000;
@@ -18622,468 +21708,558 @@ module \top.s2_dense2_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$29  = 6'h00;
+    \$32  = 6'h00;
     casez (group)
       4'h0:
-          \$29  = 6'h23;
+          \$32  = 6'h23;
       4'h1:
-          \$29  = 6'h23;
+          \$32  = 6'h23;
       4'h2:
-          \$29  = 6'h23;
+          \$32  = 6'h23;
       4'h3:
-          \$29  = 6'h23;
+          \$32  = 6'h23;
       4'h4:
-          \$29  = 6'h23;
+          \$32  = 6'h23;
       4'h5:
-          \$29  = 6'h24;
+          \$32  = 6'h24;
       4'h6:
-          \$29  = 6'h23;
+          \$32  = 6'h23;
       4'h7:
-          \$29  = 6'h23;
+          \$32  = 6'h23;
       4'h8:
-          \$29  = 6'h23;
+          \$32  = 6'h23;
       4'h9:
-          \$29  = 6'h23;
+          \$32  = 6'h23;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$45  = 36'h000000000;
+    \$51  = 36'h000000000;
     casez (group)
       4'h0:
-          \$45  = 36'h400000000;
+          \$51  = 36'h400000000;
       4'h1:
-          \$45  = 36'h400000000;
+          \$51  = 36'h400000000;
       4'h2:
-          \$45  = 36'h400000000;
+          \$51  = 36'h400000000;
       4'h3:
-          \$45  = 36'h400000000;
+          \$51  = 36'h400000000;
       4'h4:
-          \$45  = 36'h400000000;
+          \$51  = 36'h400000000;
       4'h5:
-          \$45  = 36'h800000000;
+          \$51  = 36'h800000000;
       4'h6:
-          \$45  = 36'h400000000;
+          \$51  = 36'h400000000;
       4'h7:
-          \$45  = 36'h400000000;
+          \$51  = 36'h400000000;
       4'h8:
-          \$45  = 36'h400000000;
+          \$51  = 36'h400000000;
       4'h9:
-          \$45  = 36'h400000000;
+          \$51  = 36'h400000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$61  = 36'h000000000;
+    \$70  = 36'h000000000;
     casez (group)
       4'h0:
-          \$61  = 36'h7ffffffff;
+          \$70  = 36'h7ffffffff;
       4'h1:
-          \$61  = 36'h7ffffffff;
+          \$70  = 36'h7ffffffff;
       4'h2:
-          \$61  = 36'h7ffffffff;
+          \$70  = 36'h7ffffffff;
       4'h3:
-          \$61  = 36'h7ffffffff;
+          \$70  = 36'h7ffffffff;
       4'h4:
-          \$61  = 36'h7ffffffff;
+          \$70  = 36'h7ffffffff;
       4'h5:
-          \$61  = 36'hfffffffff;
+          \$70  = 36'hfffffffff;
       4'h6:
-          \$61  = 36'h7ffffffff;
+          \$70  = 36'h7ffffffff;
       4'h7:
-          \$61  = 36'h7ffffffff;
+          \$70  = 36'h7ffffffff;
       4'h8:
-          \$61  = 36'h7ffffffff;
+          \$70  = 36'h7ffffffff;
       4'h9:
-          \$61  = 36'h7ffffffff;
+          \$70  = 36'h7ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$132  = group;
+    \$156  = group;
     if (\$4 ) begin
-      \$132  = \$7 [3:0];
+      \$156  = \$7 [3:0];
     end
     if (rst) begin
-      \$132  = 4'h0;
+      \$156  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$133  = rq_valid_1;
+    \$157  = rq_valid_1;
     if (\$9 ) begin
-      \$133  = i__valid;
+      \$157  = i__valid;
     end
     if (rst) begin
-      \$133  = 1'h0;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$134  = rq_valid_2;
+    \$158  = rq_valid_2;
     if (\$9 ) begin
-      \$134  = rq_valid_1;
+      \$158  = rq_valid_1;
     end
     if (rst) begin
-      \$134  = 1'h0;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$135  = rq_valid_3;
+    \$159  = rq_valid_3;
     if (\$9 ) begin
-      \$135  = rq_valid_2;
+      \$159  = rq_valid_2;
     end
     if (rst) begin
-      \$135  = 1'h0;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$136  = rq_valid_4;
+    \$160  = rq_valid_4;
     if (\$9 ) begin
-      \$136  = rq_valid_3;
+      \$160  = rq_valid_3;
     end
     if (rst) begin
-      \$136  = 1'h0;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$137  = rq_valid_5;
+    \$161  = rq_valid_5;
     if (\$9 ) begin
-      \$137  = rq_valid_4;
+      \$161  = rq_valid_4;
     end
     if (rst) begin
-      \$137  = 1'h0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$138  = o__valid;
+    \$162  = rq_valid_6;
     if (\$9 ) begin
-      \$138  = rq_valid_5;
+      \$162  = rq_valid_5;
     end
     if (rst) begin
-      \$138  = 1'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$139  = rq0_mult_1;
+    \$163  = o__valid;
+    if (\$9 ) begin
+      \$163  = rq_valid_6;
+    end
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$164  = rq0_mult_1;
     if (\$12 ) begin
-      \$139  = \$13 ;
+      \$164  = \$13 ;
     end
     if (rst) begin
-      \$139  = 25'h0000000;
+      \$164  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$140  = rq0_mult_2;
+    \$165  = rq0_mult_2;
     if (\$16 ) begin
-      \$140  = rq0_mult_1;
+      \$165  = rq0_mult_1;
     end
     if (rst) begin
-      \$140  = 25'h0000000;
+      \$165  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$141  = rq0_mult_3;
+    \$166  = rq0_mult_3;
     if (\$19 ) begin
-      \$141  = rq0_mult_2;
+      \$166  = rq0_mult_2;
     end
     if (rst) begin
-      \$141  = 25'h0000000;
+      \$166  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$142  = rq0_mult_4;
+    \$167  = rq0_mult_4;
     if (\$22 ) begin
-      \$142  = rq0_mult_3;
+      \$167  = rq0_mult_3;
     end
     if (rst) begin
-      \$142  = 25'h0000000;
+      \$167  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$143  = rq0_mult_5;
+    \$168  = rq0_mult_5;
     if (\$25 ) begin
-      \$143  = rq0_mult_4;
+      \$168  = rq0_mult_4;
     end
     if (rst) begin
-      \$143  = 25'h0000000;
+      \$168  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$144  = rq0_shift_1;
+    \$169  = rq0_mult_6;
     if (\$28 ) begin
-      \$144  = \$29 ;
+      \$169  = rq0_mult_5;
     end
     if (rst) begin
-      \$144  = 6'h00;
+      \$169  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$145  = rq0_shift_2;
-    if (\$32 ) begin
-      \$145  = rq0_shift_1;
+    \$170  = rq0_shift_1;
+    if (\$31 ) begin
+      \$170  = \$32 ;
     end
     if (rst) begin
-      \$145  = 6'h00;
+      \$170  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$146  = rq0_shift_3;
+    \$171  = rq0_shift_2;
     if (\$35 ) begin
-      \$146  = rq0_shift_2;
+      \$171  = rq0_shift_1;
     end
     if (rst) begin
-      \$146  = 6'h00;
+      \$171  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$147  = rq0_shift_4;
+    \$172  = rq0_shift_3;
     if (\$38 ) begin
-      \$147  = rq0_shift_3;
+      \$172  = rq0_shift_2;
     end
     if (rst) begin
-      \$147  = 6'h00;
+      \$172  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$148  = rq0_shift_5;
+    \$173  = rq0_shift_4;
     if (\$41 ) begin
-      \$148  = rq0_shift_4;
+      \$173  = rq0_shift_3;
     end
     if (rst) begin
-      \$148  = 6'h00;
+      \$173  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$149  = rq0_half_1;
+    \$174  = rq0_shift_5;
     if (\$44 ) begin
-      \$149  = \$45 ;
+      \$174  = rq0_shift_4;
     end
     if (rst) begin
-      \$149  = 36'h000000000;
+      \$174  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$150  = rq0_half_2;
-    if (\$48 ) begin
-      \$150  = rq0_half_1;
+    \$175  = rq0_shift_6;
+    if (\$47 ) begin
+      \$175  = rq0_shift_5;
     end
     if (rst) begin
-      \$150  = 36'h000000000;
+      \$175  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$151  = rq0_half_3;
-    if (\$51 ) begin
-      \$151  = rq0_half_2;
+    \$176  = rq0_half_1;
+    if (\$50 ) begin
+      \$176  = \$51 ;
     end
     if (rst) begin
-      \$151  = 36'h000000000;
+      \$176  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$152  = rq0_half_4;
+    \$177  = rq0_half_2;
     if (\$54 ) begin
-      \$152  = rq0_half_3;
+      \$177  = rq0_half_1;
     end
     if (rst) begin
-      \$152  = 36'h000000000;
+      \$177  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$153  = rq0_half_5;
+    \$178  = rq0_half_3;
     if (\$57 ) begin
-      \$153  = rq0_half_4;
+      \$178  = rq0_half_2;
     end
     if (rst) begin
-      \$153  = 36'h000000000;
+      \$178  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$154  = rq0_mask_1;
+    \$179  = rq0_half_4;
     if (\$60 ) begin
-      \$154  = \$61 ;
+      \$179  = rq0_half_3;
     end
     if (rst) begin
-      \$154  = 36'h000000000;
+      \$179  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$155  = rq0_mask_2;
-    if (\$64 ) begin
-      \$155  = rq0_mask_1;
+    \$180  = rq0_half_5;
+    if (\$63 ) begin
+      \$180  = rq0_half_4;
     end
     if (rst) begin
-      \$155  = 36'h000000000;
+      \$180  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$156  = rq0_mask_3;
-    if (\$67 ) begin
-      \$156  = rq0_mask_2;
+    \$181  = rq0_half_6;
+    if (\$66 ) begin
+      \$181  = rq0_half_5;
     end
     if (rst) begin
-      \$156  = 36'h000000000;
+      \$181  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$157  = rq0_mask_4;
-    if (\$70 ) begin
-      \$157  = rq0_mask_3;
+    \$182  = rq0_mask_1;
+    if (\$69 ) begin
+      \$182  = \$70 ;
     end
     if (rst) begin
-      \$157  = 36'h000000000;
+      \$182  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$158  = rq0_mask_5;
+    \$183  = rq0_mask_2;
     if (\$73 ) begin
-      \$158  = rq0_mask_4;
+      \$183  = rq0_mask_1;
     end
     if (rst) begin
-      \$158  = 36'h000000000;
+      \$183  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$159  = rq0_x;
+    \$184  = rq0_mask_3;
     if (\$76 ) begin
-      \$159  = i__payload;
+      \$184  = rq0_mask_2;
     end
     if (rst) begin
-      \$159  = 23'h000000;
+      \$184  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$160  = rq0_part0_0;
+    \$185  = rq0_mask_4;
     if (\$79 ) begin
-      \$160  = \$80 ;
+      \$185  = rq0_mask_3;
     end
     if (rst) begin
-      \$160  = 34'h000000000;
+      \$185  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$161  = rq0_part0_1;
-    if (\$83 ) begin
-      \$161  = \$84 ;
+    \$186  = rq0_mask_5;
+    if (\$82 ) begin
+      \$186  = rq0_mask_4;
     end
     if (rst) begin
-      \$161  = 25'h0000000;
+      \$186  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$162  = rq0_part1_0;
-    if (\$87 ) begin
-      \$162  = \$88 ;
+    \$187  = rq0_mask_6;
+    if (\$85 ) begin
+      \$187  = rq0_mask_5;
     end
     if (rst) begin
-      \$162  = 23'h000000;
+      \$187  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$163  = rq0_part1_1;
+    \$188  = rq0_x;
+    if (\$88 ) begin
+      \$188  = i__payload;
+    end
+    if (rst) begin
+      \$188  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$189  = rq0_part0_0;
     if (\$91 ) begin
-      \$163  = \$92 ;
+      \$189  = \$92 ;
     end
     if (rst) begin
-      \$163  = 14'h0000;
+      \$189  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$164  = rq0_prod;
+    \$190  = rq0_part0_0_r;
     if (\$95 ) begin
-      \$164  = \$103 [47:0];
+      \$190  = rq0_part0_0;
     end
     if (rst) begin
-      \$164  = 48'h000000000000;
+      \$190  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$165  = rq0_floor;
-    if (\$106 ) begin
-      \$165  = \$107 ;
+    \$191  = rq0_part0_1;
+    if (\$98 ) begin
+      \$191  = \$99 ;
     end
     if (rst) begin
-      \$165  = 48'h000000000000;
+      \$191  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$166  = rq0_above;
-    if (\$110 ) begin
-      \$166  = \$111 ;
+    \$192  = rq0_part0_1_r;
+    if (\$102 ) begin
+      \$192  = rq0_part0_1;
     end
     if (rst) begin
-      \$166  = 1'h0;
+      \$192  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$167  = rq0_tie;
-    if (\$114 ) begin
-      \$167  = \$117 ;
+    \$193  = rq0_part1_0;
+    if (\$105 ) begin
+      \$193  = \$106 ;
     end
     if (rst) begin
-      \$167  = 1'h0;
+      \$193  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$168  = rq0_code;
-    if (\$120 ) begin
-      \$168  = \$124 ;
+    \$194  = rq0_part1_0_r;
+    if (\$109 ) begin
+      \$194  = rq0_part1_0;
     end
     if (rst) begin
-      \$168  = 50'h0000000000000;
+      \$194  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$169  = o__payload;
-    if (\$127 ) begin
-      \$169  = \$131 [7:0];
+    \$195  = rq0_part1_1;
+    if (\$112 ) begin
+      \$195  = \$113 ;
     end
     if (rst) begin
-      \$169  = 8'h00;
+      \$195  = 14'h0000;
     end
   end
-  assign rq_valid_6 = o__valid;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$196  = rq0_part1_1_r;
+    if (\$116 ) begin
+      \$196  = rq0_part1_1;
+    end
+    if (rst) begin
+      \$196  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$197  = rq0_prod;
+    if (\$119 ) begin
+      \$197  = \$127 [47:0];
+    end
+    if (rst) begin
+      \$197  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$198  = rq0_floor;
+    if (\$130 ) begin
+      \$198  = \$131 ;
+    end
+    if (rst) begin
+      \$198  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$199  = rq0_above;
+    if (\$134 ) begin
+      \$199  = \$135 ;
+    end
+    if (rst) begin
+      \$199  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$200  = rq0_tie;
+    if (\$138 ) begin
+      \$200  = \$141 ;
+    end
+    if (rst) begin
+      \$200  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$201  = rq0_code;
+    if (\$144 ) begin
+      \$201  = \$148 ;
+    end
+    if (rst) begin
+      \$201  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$202  = o__payload;
+    if (\$151 ) begin
+      \$202  = \$155 [7:0];
+    end
+    if (rst) begin
+      \$202  = 8'h00;
+    end
+  end
+  assign rq_valid_7 = o__valid;
   assign rq0_out = o__payload;
   assign \o__payload[0]  = o__payload;
   assign \i__payload[0]  = i__payload;
-  assign \$96  = { 1'h0, rq0_part0_0 };
-  assign \$98  = { 14'h0000, rq0_part0_1, 17'h00000 };
-  assign \$100  = { rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0[22], rq0_part1_0, 17'h00000 };
-  assign \$102  = { rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1[13], rq0_part1_1, 34'h000000000 };
+  assign \$120  = { 1'h0, rq0_part0_0_r };
+  assign \$122  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$124  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
+  assign \$126  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
 endmodule
