@@ -26,11 +26,11 @@ KEYS = ("luts", "ffs", "dsp", "soft_multipliers", "dsp_packed_ffs", "fanout_copi
         "routed", "pnr_error", "critical_path", "available", "synth_seconds", "pnr_seconds", "cached", "basis")
 
 
-def estimate_one(name: str, device: str, force: bool, seeds: int) -> tuple[dict, dict[str, str], str]:
+def estimate_one(name: str, device: str, force: bool, seeds: int, timeout_s: float) -> tuple[dict, dict[str, str], str]:
     """The result row of build ``rtl/<name>``, the tool versions and the readable report."""
     build = ROOT / "rtl" / name
     try:
-        est = estimate_fpga(build, device, force=force, progress=False, seeds=seeds)
+        est = estimate_fpga(build, device, force=force, progress=False, seeds=seeds, pnr_timeout_s=timeout_s)
     except HwaccelError as exc:
         return {"error": str(exc)}, {}, f"{name}: {exc}"
     manifest = json.loads((build / "manifest.json").read_text())
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="ecp5-85k")
     parser.add_argument("--force", action="store_true", help="rerun the tools even for cached results")
     parser.add_argument("--seeds", type=int, default=3, help="placement seeds a design, the best kept (default 3)")
+    parser.add_argument("--pnr-timeout", type=float, default=1800.0, help="seconds a place-and-route run may take")
     parser.add_argument("--jobs", type=int, default=1, help="designs placed and routed at once (one core each)")
     args = parser.parse_args(argv)
     names = args.models or sorted(p.parent.name for p in (ROOT / "rtl").glob("*/top.v"))
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     tools: dict[str, str] = {}
     with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
         n = len(names)
-        runs = pool.map(estimate_one, names, [args.device] * n, [args.force] * n, [args.seeds] * n)
+        runs = pool.map(estimate_one, names, [args.device] * n, [args.force] * n, [args.seeds] * n, [args.pnr_timeout] * n)
         for name, (row, run_tools, report) in zip(names, runs):
             print(f"== {name}\n{report}", flush=True)
             results[name] = row
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     summary = {"fmax_mhz": fmax, "lowest_fmax_mhz": min(reached) if len(reached) == len(fmax) else None,
                "all_at_least_100_mhz": len(reached) == len(fmax) and min(reached) >= 100.0}
     print(f"post-route fmax (MHz): {json.dumps({k: None if v is None else round(v, 1) for k, v in fmax.items()})}")
-    write_json("fpga_estimate", {"device": args.device, "target_mhz": DEFAULT_FREQ_MHZ, "seed": DEFAULT_SEED, "seeds": args.seeds,
+    write_json("fpga_estimate", {"device": args.device, "target_mhz": DEFAULT_FREQ_MHZ, "seed": DEFAULT_SEED, "seeds": args.seeds, "pnr_timeout_s": args.pnr_timeout,
                                  "flow_version": FLOW_VERSION, "tools": tools, "summary": summary, "results": results})
 
 

@@ -161,6 +161,14 @@ def test_seed_sweep_keeps_the_best_seed(tmp_path, monkeypatch):
         estimate_fpga_verilog(text, "ecp5-25k", seeds=0)
 
 
+def test_place_and_route_past_its_time_limit_is_stopped(tmp_path, monkeypatch):
+    monkeypatch.setenv("HWACCEL_CACHE_DIR", str(tmp_path / "c"))
+    _, text = _matvec(DENSE)
+    with pytest.raises(EstimateError, match=r"place and route \(nextpnr, seed 2\) did not finish within 0.1 s "
+                                            r"for any of seeds 1, 2 \(logs: "):
+        estimate_fpga_verilog(text, "ecp5-85k", progress=False, seeds=2, pnr_timeout_s=0.1)
+
+
 def test_cache_root_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("HWACCEL_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -212,7 +220,7 @@ def test_cli_estimate_json_on_a_compiled_mlp(tmp_path, monkeypatch, capsys):
     assert main(["estimate", "mlp", "--fpga", "ecp5-85k", "--json"]) == 0
     out, err = capsys.readouterr()
     fpga = json.loads(out)["fpga"]  # stdout is the JSON alone; progress went to stderr
-    assert "synthesizing (yosys)..." in err and "place and route (nextpnr)..." in err
+    assert "synthesizing (yosys)..." in err and "place and route (nextpnr, seed 1)..." in err
     assert fpga["device"] == "ecp5-85k" and fpga["basis"] == "post-route (nextpnr)" and fpga["fits"]
     assert fpga["fmax_mhz"] > 0 and fpga["target_mhz"] == 150.0 and not fpga["cached"]
     assert fpga["dsp"] == fpga["yosys_cells"]["MULT18X18D"] > 0

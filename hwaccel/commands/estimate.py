@@ -9,7 +9,7 @@ from typing import Any
 
 from ..estimate.asic import estimate_asic
 from ..estimate.devices import DEVICES, device
-from ..estimate.fpga import DEFAULT_FREQ_MHZ, DEFAULT_SEED, estimate_fpga
+from ..estimate.fpga import DEFAULT_FREQ_MHZ, DEFAULT_PNR_TIMEOUT_S, DEFAULT_SEED, estimate_fpga
 from ..estimate.tools import EstimateError
 
 __all__ = ["add_arguments", "run"]
@@ -26,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"nextpnr placement seed (default {DEFAULT_SEED})")
     p.add_argument("--seeds", type=int, default=1,
                    help="place and route with this many seeds (--seed, --seed + 1, ...) and keep the best fmax (default 1)")
+    p.add_argument("--pnr-timeout", type=float, default=DEFAULT_PNR_TIMEOUT_S, metavar="SECONDS",
+                   help=f"stop a place-and-route run after SECONDS (default {DEFAULT_PNR_TIMEOUT_S:g}); that seed fails")
     p.add_argument("--force-rerun", action="store_true", help="run the FPGA tools even if the result is cached")
 
 
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> tuple[dict, str]:
     if args.fpga:
         freq = DEFAULT_FREQ_MHZ if args.clock_mhz is None else args.clock_mhz
         fpga = estimate_fpga(args.build, args.fpga, freq, progress=True, seed=args.seed, force=args.force_rerun,
-                            seeds=args.seeds)
+                            seeds=args.seeds, pnr_timeout_s=args.pnr_timeout)
         report["fpga"] = fpga.to_dict()
         texts.append(fpga.format_table())
     if asic is not None:

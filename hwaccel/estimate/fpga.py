@@ -41,15 +41,16 @@ from .devices import YOSYS, Device, device as get_device
 from .dsp_registers import pack_output_registers
 from .fanout import replicate_fanout
 from .fpga_result import FpgaEstimate
-from .tools import EstimateError, last_error, run_tool
+from .tools import EstimateError, ToolTimeout, last_error, run_tool
 
 __all__ = ["FpgaEstimate", "estimate_fpga", "estimate_fpga_verilog", "multipliers_for_logic", "EstimateError",
-           "DEFAULT_FREQ_MHZ", "DEFAULT_SEED", "FLOW_VERSION", "MAX_SEEDS"]
+           "DEFAULT_FREQ_MHZ", "DEFAULT_SEED", "FLOW_VERSION", "MAX_SEEDS", "DEFAULT_PNR_TIMEOUT_S"]
 
 DEFAULT_FREQ_MHZ = 150.0  # the issue's fmax target
 DEFAULT_SEED = 1
 FLOW_VERSION = "8"
-MAX_SEEDS = 16  # bump when the scripts or the parsing below change: part of the cache key
+MAX_SEEDS = 16
+DEFAULT_PNR_TIMEOUT_S = 1800.0  # one nextpnr run; router2 can go on for hours on a congested design  # bump when the scripts or the parsing below change: part of the cache key
 KEEP_PORTS = ("clk", "rst")  # ports that stay pins: the clock on the global network, the reset
 _CACHE_KIND = "fpga"
 
@@ -93,7 +94,8 @@ tee -q -o stat.json stat -json
 
 
 def estimate_fpga(build_dir: str | os.PathLike[str], device: str = "ecp5-85k", freq_mhz: float = DEFAULT_FREQ_MHZ,
-                  progress: bool = True, seed: int = DEFAULT_SEED, force: bool = False, seeds: int = 1) -> FpgaEstimate:
+                  progress: bool = True, seed: int = DEFAULT_SEED, force: bool = False, seeds: int = 1,
+                  pnr_timeout_s: float = DEFAULT_PNR_TIMEOUT_S) -> FpgaEstimate:
     """FPGA estimate of the ``top.v`` of a build directory written by ``hwaccel compile``.
 
     Parameters
@@ -113,6 +115,9 @@ def estimate_fpga(build_dir: str | os.PathLike[str], device: str = "ecp5-85k", f
     seeds
         Place and route this many times, with seeds ``seed, seed + 1, ...``, and keep the run with
         the highest fmax (a seed sweep, as vendor flows offer); every seed's fmax is in the result.
+    pnr_timeout_s
+        Stop a place-and-route run after this many seconds; the seed counts as failed (its fmax is
+        None) and the sweep goes on. When every seed fails so, the estimate raises.
 
     Returns
     -------
@@ -130,12 +135,12 @@ def estimate_fpga(build_dir: str | os.PathLike[str], device: str = "ecp5-85k", f
     if not top.is_file():
         raise EstimateError(f"{root}: not a build with Verilog (no top.v); recompile it with `hwaccel compile`")
     return estimate_fpga_verilog(top.read_text(), device, "top", freq_mhz, progress=progress, seed=seed, force=force,
-                                 seeds=seeds)
+                                 seeds=seeds, pnr_timeout_s=pnr_timeout_s)
 
 
 def estimate_fpga_verilog(verilog: str, device: str = "ecp5-85k", top: str = "top", freq_mhz: float = DEFAULT_FREQ_MHZ,
                           progress: bool = True, seed: int = DEFAULT_SEED, force: bool = False,
-                          seeds: int = 1) -> FpgaEstimate:
+                          seeds: int = 1, pnr_timeout_s: float = DEFAULT_PNR_TIMEOUT_S) -> FpgaEstimate:
     """FPGA estimate of Verilog text (a whole ``top.v`` or a single unit); see :func:`estimate_fpga`.
 
     Parameters
@@ -144,7 +149,7 @@ def estimate_fpga_verilog(verilog: str, device: str = "ecp5-85k", top: str = "to
         Verilog source holding module ``top`` and everything it instantiates.
     top
         The top module's name.
-    device, freq_mhz, progress, seed, force, seeds
+    device, freq_mhz, progress, seed, force, seeds, pnr_timeout_s
         As for :func:`estimate_fpga`.
     """
     dev = get_device(device)
@@ -170,7 +175,8 @@ def estimate_fpga_verilog(verilog: str, device: str = "ecp5-85k", top: str = "to
     with tempfile.TemporaryDirectory(prefix="hwaccel-fpga-") as tmp:
         work = Path(tmp)
         try:
-            result = _run_flow(verilog, dev, top, freq, list(range(seed, seed + seeds)), progress, work, tools)
+            result = _run_flow(verilog, dev, top, freq, list(range(seed, seed + seeds)), progress, work, tools,
+                               pnr_timeout_s)
         except EstimateError as exc:
             logs = cache.cache_root() / _CACHE_KIND / key / "logs"
             logs.mkdir(parents=True, exist_ok=True)
@@ -183,18 +189,25 @@ def estimate_fpga_verilog(verilog: str, device: str = "ecp5-85k", top: str = "to
 
 
 def _run_flow(verilog: str, dev: Device, top: str, freq: float, seeds: list[int], progress: bool, work: Path,
-              tools: dict[str, str]) -> FpgaEstimate:
+              tools: dict[str, str], pnr_timeout_s: float) -> FpgaEstimate:
     cells, rtl_cells, port_bits, soft, copies, packed, synth_s = _synthesize(verilog, dev, top, work, progress)
     runs: list[tuple[float, int, tuple]] = []
+    seed_fmax: dict[str, float | None] = {}
+    stopped, pnr_s = None, 0.0
     for seed in seeds:
-        run = _place_and_route(dev, freq, seed, work, progress)
+        try:
+            run = _place_and_route(dev, freq, seed, work, progress, pnr_timeout_s)
+        except ToolTimeout as exc:
+            seed_fmax[str(seed)], stopped, pnr_s = None, exc, pnr_s + pnr_timeout_s
+            continue
         fmax = min(_timing(run[1])[0].values(), default=0.0)
         runs.append((fmax, seed, run))
+        seed_fmax[str(seed)], pnr_s = (fmax if run[0] else None), pnr_s + run[4]
         if not run[0]:
             break  # over capacity: every seed stops the same way
+    if not runs:
+        raise EstimateError(f"{stopped} for any of seeds {', '.join(map(str, seeds))}")
     fmax, seed, (routed, report, util, error, _) = max(runs, key=lambda r: (r[0], -r[1]))
-    pnr_s = sum(run[4] for _, _, run in runs)
-    seed_fmax = {str(s): (f if run[0] else None) for f, s, run in runs}
     counts = {"luts": util[dev.lut_bel]["used"], "ffs": sum(n for t, n in cells.items() if t.startswith(dev.ff_cell)),
               "dsp": util[dev.dsp_bel]["used"], "bram": util[dev.bram_bel]["used"], "ios": port_bits}
     available = {"luts": util[dev.lut_bel]["available"], "ffs": util[dev.ff_bel]["available"],
@@ -258,8 +271,8 @@ def multipliers_for_logic(cells: dict[str, Any], dev: Device) -> list[str]:
     return soft
 
 
-def _place_and_route(dev: Device, freq: float, seed: int, work: Path,
-                     progress: bool) -> tuple[bool, dict, dict[str, dict[str, int]], str | None, float]:
+def _place_and_route(dev: Device, freq: float, seed: int, work: Path, progress: bool,
+                     timeout_s: float | None = None) -> tuple[bool, dict, dict[str, dict[str, int]], str | None, float]:
     """nextpnr on ``core.json``: routed, its report, utilisation per bel type, its error, seconds.
 
     A run that stops because the design exceeds the device is a result (not routed, the error
@@ -267,7 +280,9 @@ def _place_and_route(dev: Device, freq: float, seed: int, work: Path,
     """
     args = [*dev.nextpnr_args, "--json", "core.json", "--report", "report.json", "--freq", f"{freq:g}",
             "--seed", str(seed), "--router", "router2", "--timing-allow-fail", "-q", "-l", "nextpnr.log"]
-    code, seconds = run_tool(dev.nextpnr, args, work, "place and route (nextpnr)", progress)
+    for stale in ("report.json", "nextpnr.log"):
+        (work / stale).unlink(missing_ok=True)  # another seed's
+    code, seconds = run_tool(dev.nextpnr, args, work, f"place and route (nextpnr, seed {seed})", progress, timeout_s)
     routed = code == 0 and (work / "report.json").is_file()
     report = json.loads((work / "report.json").read_text()) if routed else {}
     util = {b: {"used": int(u["used"]), "available": int(u["available"])}

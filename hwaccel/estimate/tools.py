@@ -60,7 +60,12 @@ class Tool:
         return version
 
 
-def run_tool(tool: Tool, args: list[str], cwd: Path, step: str, progress: bool) -> tuple[int, float]:
+class ToolTimeout(EstimateError):
+    """A tool ran past its time limit and was stopped."""
+
+
+def run_tool(tool: Tool, args: list[str], cwd: Path, step: str, progress: bool,
+             timeout_s: float | None = None) -> tuple[int, float]:
     """Run ``tool`` on ``args`` in ``cwd``; its stdout and stderr go to ``cwd/<name>.stdout``.
 
     Parameters
@@ -73,6 +78,8 @@ def run_tool(tool: Tool, args: list[str], cwd: Path, step: str, progress: bool) 
         What the step does, for the progress lines (e.g. ``"synthesizing (yosys)"``).
     progress
         Report the step and its elapsed seconds on stderr (one updating line on a terminal).
+    timeout_s
+        Stop the tool after this many seconds and raise :class:`ToolTimeout` (None: no limit).
 
     Returns
     -------
@@ -85,7 +92,7 @@ def run_tool(tool: Tool, args: list[str], cwd: Path, step: str, progress: bool) 
         proc = subprocess.Popen([sys.executable, "-c", _LAUNCH, tool.module, tool.func, *args], cwd=cwd,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         try:
-            code = _wait(proc, step, start, progress)
+            code = _wait(proc, step, start, progress, timeout_s)
         except BaseException:
             proc.kill()
             proc.wait()
@@ -93,7 +100,7 @@ def run_tool(tool: Tool, args: list[str], cwd: Path, step: str, progress: bool) 
     return code, time.monotonic() - start
 
 
-def _wait(proc: subprocess.Popen, step: str, start: float, progress: bool) -> int:
+def _wait(proc: subprocess.Popen, step: str, start: float, progress: bool, timeout_s: float | None) -> int:
     tty = progress and sys.stderr.isatty()
     back = "\r" if tty else ""
     if progress:
@@ -105,6 +112,12 @@ def _wait(proc: subprocess.Popen, step: str, start: float, progress: bool) -> in
             break
         except subprocess.TimeoutExpired:
             elapsed = time.monotonic() - start
+            if timeout_s is not None and elapsed > timeout_s:
+                proc.kill()
+                proc.wait()
+                if progress:
+                    print(f"{back}{step}... stopped after {elapsed:.0f} s", file=sys.stderr, flush=True)
+                raise ToolTimeout(f"{step} did not finish within {timeout_s:g} s")
             if tty or (progress and elapsed >= next_note):
                 print(f"{back}{step}... {elapsed:.0f} s", end="" if tty else "\n", file=sys.stderr, flush=True)
                 next_note += _NOTE_EVERY_S
