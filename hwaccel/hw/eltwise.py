@@ -9,7 +9,7 @@ from amaranth.hdl import Module, Mux, Shape, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .params import EltwiseAddParams, EltwiseConcatParams
+from .params import ADD_RESCALE_STAGES, EltwiseAddParams, EltwiseConcatParams
 from .requant import requant_pipeline, requant_products
 from .stream import code_shape, lanes_stream
 
@@ -56,9 +56,23 @@ class EltwiseAdd(wiring.Component):
         m = Module()
         advance = ~self.o.valid | self.o.ready
         m.d.comb += [self.a.ready.eq(advance & self.b.valid), self.b.ready.eq(advance & self.a.valid)]
-        sums = [rescaled_sum(p, self.a.p[lane], self.b.p[lane]) for lane in range(p.lanes)]
+        # ADD_RESCALE_STAGES registers before the requant: each input's product (the DSP block's
+        # output register), then the products again by the adder (the route from the block).
+        valid: Value = self.a.valid & self.b.valid
+        terms = [[(self.a.p[lane] - p.a_zero_point) * p.a_multiplier, (self.b.p[lane] - p.b_zero_point) * p.b_multiplier]
+                 for lane in range(p.lanes)]
+        for stage in range(ADD_RESCALE_STAGES):
+            regs = [[Signal(Shape.cast(t.shape()), name=f"add{lane}_{side}_{stage}") for side, t in zip("ab", pair)]
+                    for lane, pair in enumerate(terms)]
+            delayed = Signal(name=f"add_valid_{stage}")
+            with m.If(advance):
+                m.d.sync += delayed.eq(valid)
+            with m.If(advance & valid):
+                m.d.sync += [r.eq(t) for rs, ts in zip(regs, terms) for r, t in zip(rs, ts)]
+            terms, valid = regs, delayed
+        sums = [a + b for a, b in terms]
         entries = [list(row) for row in p.requant.entries()]
-        valid, outs = requant_pipeline(m, advance, self.a.valid & self.b.valid, sums, entries, None, p.requant)
+        valid, outs = requant_pipeline(m, advance, valid, sums, entries, None, p.requant)
         m.d.comb += self.o.valid.eq(valid)
         m.d.comb += [self.o.p[lane].eq(v) for lane, v in enumerate(outs)]
         return m

@@ -395,8 +395,9 @@ class FifoParams:
 
 # -- Requant, Pool, Eltwise: the contract's requantization (hwaccel.fixedpoint.Requant) in hardware ----
 
-__all__ += ["REQUANT_LATENCY", "RequantEntry", "RequantParams", "PoolParams", "EltwiseAddParams", "EltwiseConcatParams", "signed_width"]
+__all__ += ["ADD_RESCALE_STAGES", "REQUANT_LATENCY", "RequantEntry", "RequantParams", "PoolParams", "EltwiseAddParams", "EltwiseConcatParams", "signed_width"]
 
+ADD_RESCALE_STAGES = 2  # EltwiseAdd: each input times its multiplier (a DSP block's register), then a copy
 REQUANT_LATENCY = 7  # operands, partial products, their copies, product, rounding, shift, clamp (+1 for the table's read register)
 
 
@@ -636,7 +637,8 @@ class EltwiseAddParams:
 
     @property
     def latency(self) -> int:
-        return self.requant.latency
+        """The rescaled inputs' products, their copies (:data:`ADD_RESCALE_STAGES`), then the requant."""
+        return ADD_RESCALE_STAGES + self.requant.latency
 
     @property
     def first_output_cycles(self) -> int:

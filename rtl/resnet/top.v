@@ -18186,119 +18186,138 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire [1:0] \$103 ;
+  wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
+  wire [17:0] \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [18:0] \$110 ;
-  wire [19:0] \$111 ;
-  wire [48:0] \$112 ;
-  wire [49:0] \$113 ;
-  wire [64:0] \$114 ;
-  wire [65:0] \$115 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire [1:0] \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
-  wire [32:0] \$119 ;
+  wire [18:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
+  wire [19:0] \$120 ;
+  wire [48:0] \$121 ;
+  wire [49:0] \$122 ;
+  wire [64:0] \$123 ;
+  wire [65:0] \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire \$128 ;
+  wire [32:0] \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
-  wire [33:0] \$133 ;
+  wire \$133 ;
   wire \$134 ;
   wire \$135 ;
-  wire [34:0] \$136 ;
+  wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire [8:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [34:0] \$142 ;
-  wire [34:0] \$143 ;
+  wire [33:0] \$142 ;
+  wire \$143 ;
   wire \$144 ;
-  wire \$145 ;
+  wire [34:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire [33:0] \$15 ;
   wire \$150 ;
-  wire \$151 ;
-  reg \$152 ;
-  reg \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg [34:0] \$159 ;
+  wire [34:0] \$151 ;
+  wire [34:0] \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire [8:0] \$16 ;
-  reg [17:0] \$160 ;
-  reg [17:0] \$161 ;
-  reg [17:0] \$162 ;
-  reg [17:0] \$163 ;
-  reg [1:0] \$164 ;
-  reg [1:0] \$165 ;
-  reg [32:0] \$166 ;
-  reg [32:0] \$167 ;
-  reg \$168 ;
-  reg \$169 ;
+  wire \$160 ;
+  reg \$161 ;
+  reg [33:0] \$162 ;
+  reg [31:0] \$163 ;
+  reg [33:0] \$164 ;
+  reg [31:0] \$165 ;
+  reg \$166 ;
+  reg [33:0] \$167 ;
+  reg [31:0] \$168 ;
+  reg [33:0] \$169 ;
   wire [31:0] \$17 ;
-  reg [34:0] \$170 ;
-  reg [7:0] \$171 ;
-  reg [34:0] \$172 ;
-  reg [17:0] \$173 ;
-  reg [17:0] \$174 ;
-  reg [17:0] \$175 ;
-  reg [17:0] \$176 ;
-  reg [1:0] \$177 ;
-  reg [1:0] \$178 ;
-  reg [32:0] \$179 ;
-  wire [34:0] \$18 ;
-  reg [32:0] \$180 ;
-  reg \$181 ;
-  reg \$182 ;
-  reg [34:0] \$183 ;
-  reg [7:0] \$184 ;
-  reg \$185 ;
-  reg [7:0] \$186 ;
-  reg [7:0] \$187 ;
-  wire \$19 ;
+  reg [31:0] \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg \$177 ;
+  reg [34:0] \$178 ;
+  reg [17:0] \$179 ;
+  wire [8:0] \$18 ;
+  reg [17:0] \$180 ;
+  reg [17:0] \$181 ;
+  reg [17:0] \$182 ;
+  reg [1:0] \$183 ;
+  reg [1:0] \$184 ;
+  reg [32:0] \$185 ;
+  reg [32:0] \$186 ;
+  reg \$187 ;
+  reg \$188 ;
+  reg [34:0] \$189 ;
+  wire [33:0] \$19 ;
+  reg [7:0] \$190 ;
+  reg [34:0] \$191 ;
+  reg [17:0] \$192 ;
+  reg [17:0] \$193 ;
+  reg [17:0] \$194 ;
+  reg [17:0] \$195 ;
+  reg [1:0] \$196 ;
+  reg [1:0] \$197 ;
+  reg [32:0] \$198 ;
+  reg [32:0] \$199 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire [17:0] \$22 ;
+  wire [8:0] \$20 ;
+  reg \$200 ;
+  reg \$201 ;
+  reg [34:0] \$202 ;
+  reg [7:0] \$203 ;
+  reg \$204 ;
+  reg [7:0] \$205 ;
+  reg [7:0] \$206 ;
+  wire [31:0] \$21 ;
+  wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
-  wire [17:0] \$29 ;
+  wire \$29 ;
   wire \$3 ;
   wire \$30 ;
   wire \$31 ;
-  wire \$32 ;
+  wire [34:0] \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
-  wire [1:0] \$36 ;
+  wire [17:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
@@ -18306,67 +18325,67 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire [18:0] \$43 ;
-  wire [19:0] \$44 ;
-  wire [48:0] \$45 ;
-  wire [49:0] \$46 ;
-  wire [64:0] \$47 ;
-  wire [65:0] \$48 ;
+  wire [17:0] \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
   wire \$49 ;
   wire [8:0] \$5 ;
-  wire \$50 ;
+  wire [1:0] \$50 ;
   wire \$51 ;
-  wire [32:0] \$52 ;
+  wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [18:0] \$57 ;
+  wire [19:0] \$58 ;
+  wire [48:0] \$59 ;
   wire [8:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
+  wire [49:0] \$60 ;
+  wire [64:0] \$61 ;
+  wire [65:0] \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [33:0] \$66 ;
+  wire [32:0] \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [34:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [34:0] \$75 ;
-  wire [34:0] \$76 ;
+  wire \$75 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire [8:0] \$81 ;
-  wire [33:0] \$82 ;
-  wire [8:0] \$83 ;
-  wire [31:0] \$84 ;
-  wire [34:0] \$85 ;
+  wire [33:0] \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire [34:0] \$83 ;
+  wire \$84 ;
+  wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [17:0] \$89 ;
+  wire [34:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
+  wire [34:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
+  wire [34:0] \$94 ;
   wire \$95 ;
-  wire [17:0] \$96 ;
+  wire \$96 ;
   wire \$97 ;
-  wire \$98 ;
+  wire [17:0] \$98 ;
   wire \$99 ;
   input [15:0] a__payload;
   wire [15:0] a__payload;
@@ -18376,6 +18395,16 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire a__ready;
   input a__valid;
   wire a__valid;
+  reg [33:0] add0_a_0 = 34'h000000000;
+  reg [33:0] add0_a_1 = 34'h000000000;
+  reg [31:0] add0_b_0 = 32'd0;
+  reg [31:0] add0_b_1 = 32'd0;
+  reg [33:0] add1_a_0 = 34'h000000000;
+  reg [33:0] add1_a_1 = 34'h000000000;
+  reg [31:0] add1_b_0 = 32'd0;
+  reg [31:0] add1_b_1 = 32'd0;
+  reg add_valid_0 = 1'h0;
+  reg add_valid_1 = 1'h0;
   input [15:0] b__payload;
   wire [15:0] b__payload;
   wire [7:0] \b__payload[0] ;
@@ -18401,7 +18430,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire [7:0] port__addr;
   wire [7:0] \port__addr$12 ;
   wire [7:0] port__data;
-  wire [7:0] \port__data$52 ;
+  wire [7:0] \port__data$62 ;
   reg rq0_above = 1'h0;
   reg [34:0] rq0_code = 35'h000000000;
   reg [32:0] rq0_floor = 33'h000000000;
@@ -18698,7 +18727,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     lut[254] = 8'h7d;
     lut[255] = 8'h7f;
   end
-  assign \port__data$52  = lut[\$6 [7:0]];
+  assign \port__data$62  = lut[\$6 [7:0]];
   assign port__data = lut[\$5 [7:0]];
   assign \$1  = ~ o__valid;
   assign \$2  = \$1  | o__ready;
@@ -18719,558 +18748,687 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$15  = $signed(\$14 ) * $signed(26'h106ebb2);
   assign \$16  = $signed(b__payload[7:0]) - $signed(8'h80);
   assign \$17  = $signed(\$16 ) * $signed(24'h480539);
-  assign \$18  = $signed(\$15 ) + $signed(\$17 );
-  assign \$19  = ~ o__valid;
-  assign \$20  = \$19  | o__ready;
-  assign \$21  = \$20  & rq_valid_1;
-  assign \$22  = rq0_x[16:0] * 1'h1;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = \$24  & rq_valid_2;
-  assign \$26  = ~ o__valid;
-  assign \$27  = \$26  | o__ready;
-  assign \$28  = \$27  & rq_valid_1;
-  assign \$29  = rq0_x[33:17] * 1'h1;
-  assign \$30  = ~ o__valid;
-  assign \$31  = \$30  | o__ready;
-  assign \$32  = \$31  & rq_valid_2;
+  assign \$18  = $signed(a__payload[15:8]) - $signed(3'h2);
+  assign \$19  = $signed(\$18 ) * $signed(26'h106ebb2);
+  assign \$20  = $signed(b__payload[15:8]) - $signed(8'h80);
+  assign \$21  = $signed(\$20 ) * $signed(24'h480539);
+  assign \$22  = ~ o__valid;
+  assign \$23  = \$22  | o__ready;
+  assign \$24  = ~ o__valid;
+  assign \$25  = \$24  | o__ready;
+  assign \$26  = \$25  & add_valid_0;
+  assign \$27  = ~ o__valid;
+  assign \$28  = \$27  | o__ready;
+  assign \$29  = ~ o__valid;
+  assign \$30  = \$29  | o__ready;
+  assign \$31  = \$30  & add_valid_1;
+  assign \$32  = $signed(add0_a_1) + $signed(add0_b_1);
   assign \$33  = ~ o__valid;
   assign \$34  = \$33  | o__ready;
   assign \$35  = \$34  & rq_valid_1;
-  assign \$36  = $signed(rq0_x[34]) * $signed(2'h1);
+  assign \$36  = rq0_x[16:0] * 1'h1;
   assign \$37  = ~ o__valid;
   assign \$38  = \$37  | o__ready;
   assign \$39  = \$38  & rq_valid_2;
   assign \$40  = ~ o__valid;
   assign \$41  = \$40  | o__ready;
-  assign \$42  = \$41  & rq_valid_3;
-  assign \$44  = 1'h0 + \$43 ;
-  assign \$46  = \$44  + \$45 ;
-  assign \$48  = $signed({ 1'h0, \$46  }) + $signed(\$47 );
-  assign \$49  = ~ o__valid;
-  assign \$50  = \$49  | o__ready;
-  assign \$51  = \$50  & rq_valid_4;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = \$54  & rq_valid_4;
-  assign \$56  = rq0_rem > 24'h800000;
-  assign \$57  = ~ o__valid;
-  assign \$58  = \$57  | o__ready;
-  assign \$59  = \$58  & rq_valid_4;
-  assign \$60  = rq0_rem == 24'h800000;
+  assign \$42  = \$41  & rq_valid_1;
+  assign \$43  = rq0_x[33:17] * 1'h1;
+  assign \$44  = ~ o__valid;
+  assign \$45  = \$44  | o__ready;
+  assign \$46  = \$45  & rq_valid_2;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = \$48  & rq_valid_1;
+  assign \$50  = $signed(rq0_x[34]) * $signed(2'h1);
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = \$52  & rq_valid_2;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = \$55  & rq_valid_3;
+  assign \$58  = 1'h0 + \$57 ;
+  assign \$60  = \$58  + \$59 ;
+  assign \$62  = $signed({ 1'h0, \$60  }) + $signed(\$61 );
   assign \$63  = ~ o__valid;
   assign \$64  = \$63  | o__ready;
-  assign \$65  = \$64  & rq_valid_5;
-  assign \$66  = $signed(3'h5) + $signed(rq0_floor);
-  assign \$67  = rq0_tie & rq0_floor[0];
-  assign \$68  = rq0_above | \$67 ;
-  assign \$69  = $signed(\$66 ) + $signed({ 1'h0, \$68  });
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = \$71  & rq_valid_6;
-  assign \$73  = $signed(rq0_code) < $signed(8'h80);
-  assign \$74  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$75  = \$74  ? 35'h00000007f : rq0_code;
-  assign \$76  = \$73  ? 35'h7ffffff80 : \$75 ;
+  assign \$65  = \$64  & rq_valid_4;
+  assign \$67  = ~ o__valid;
+  assign \$68  = \$67  | o__ready;
+  assign \$69  = \$68  & rq_valid_4;
+  assign \$70  = rq0_rem > 24'h800000;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = \$72  & rq_valid_4;
+  assign \$74  = rq0_rem == 24'h800000;
   assign \$77  = ~ o__valid;
   assign \$78  = \$77  | o__ready;
-  assign \$79  = a__valid & b__valid;
-  assign \$80  = \$78  & \$79 ;
-  assign \$81  = $signed(a__payload[15:8]) - $signed(3'h2);
-  assign \$82  = $signed(\$81 ) * $signed(26'h106ebb2);
-  assign \$83  = $signed(b__payload[15:8]) - $signed(8'h80);
-  assign \$84  = $signed(\$83 ) * $signed(24'h480539);
-  assign \$85  = $signed(\$82 ) + $signed(\$84 );
-  assign \$86  = ~ o__valid;
-  assign \$87  = \$86  | o__ready;
-  assign \$88  = \$87  & rq_valid_1;
-  assign \$89  = rq1_x[16:0] * 1'h1;
-  assign \$90  = ~ o__valid;
-  assign \$91  = \$90  | o__ready;
-  assign \$92  = \$91  & rq_valid_2;
-  assign \$93  = ~ o__valid;
-  assign \$94  = \$93  | o__ready;
-  assign \$95  = \$94  & rq_valid_1;
-  assign \$96  = rq1_x[33:17] * 1'h1;
-  assign \$97  = ~ o__valid;
-  assign \$98  = \$97  | o__ready;
-  assign \$99  = \$98  & rq_valid_2;
-  assign \$100  = ~ o__valid;
-  assign \$101  = \$100  | o__ready;
-  assign \$102  = \$101  & rq_valid_1;
-  assign \$103  = $signed(rq1_x[34]) * $signed(2'h1);
-  assign \$104  = ~ o__valid;
-  assign \$105  = \$104  | o__ready;
-  assign \$106  = \$105  & rq_valid_2;
-  assign \$107  = ~ o__valid;
-  assign \$108  = \$107  | o__ready;
-  assign \$109  = \$108  & rq_valid_3;
-  assign \$111  = 1'h0 + \$110 ;
-  assign \$113  = \$111  + \$112 ;
-  assign \$115  = $signed({ 1'h0, \$113  }) + $signed(\$114 );
+  assign \$79  = \$78  & rq_valid_5;
+  assign \$80  = $signed(3'h5) + $signed(rq0_floor);
+  assign \$81  = rq0_tie & rq0_floor[0];
+  assign \$82  = rq0_above | \$81 ;
+  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = \$85  & rq_valid_6;
+  assign \$87  = $signed(rq0_code) < $signed(8'h80);
+  assign \$88  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$89  = \$88  ? 35'h00000007f : rq0_code;
+  assign \$90  = \$87  ? 35'h7ffffff80 : \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = \$92  & add_valid_1;
+  assign \$94  = $signed(add1_a_1) + $signed(add1_b_1);
+  assign \$95  = ~ o__valid;
+  assign \$96  = \$95  | o__ready;
+  assign \$97  = \$96  & rq_valid_1;
+  assign \$98  = rq1_x[16:0] * 1'h1;
+  assign \$99  = ~ o__valid;
+  assign \$100  = \$99  | o__ready;
+  assign \$101  = \$100  & rq_valid_2;
+  assign \$102  = ~ o__valid;
+  assign \$103  = \$102  | o__ready;
+  assign \$104  = \$103  & rq_valid_1;
+  assign \$105  = rq1_x[33:17] * 1'h1;
+  assign \$106  = ~ o__valid;
+  assign \$107  = \$106  | o__ready;
+  assign \$108  = \$107  & rq_valid_2;
+  assign \$109  = ~ o__valid;
+  assign \$110  = \$109  | o__ready;
+  assign \$111  = \$110  & rq_valid_1;
+  assign \$112  = $signed(rq1_x[34]) * $signed(2'h1);
+  assign \$113  = ~ o__valid;
+  assign \$114  = \$113  | o__ready;
+  assign \$115  = \$114  & rq_valid_2;
   assign \$116  = ~ o__valid;
   assign \$117  = \$116  | o__ready;
-  assign \$118  = \$117  & rq_valid_4;
-  assign \$120  = ~ o__valid;
-  assign \$121  = \$120  | o__ready;
-  assign \$122  = \$121  & rq_valid_4;
-  assign \$123  = rq1_rem > 24'h800000;
-  assign \$124  = ~ o__valid;
-  assign \$125  = \$124  | o__ready;
-  assign \$126  = \$125  & rq_valid_4;
-  assign \$127  = rq1_rem == 24'h800000;
-  assign \$130  = ~ o__valid;
-  assign \$131  = \$130  | o__ready;
-  assign \$132  = \$131  & rq_valid_5;
-  assign \$133  = $signed(3'h5) + $signed(rq1_floor);
-  assign \$134  = rq1_tie & rq1_floor[0];
-  assign \$135  = rq1_above | \$134 ;
-  assign \$136  = $signed(\$133 ) + $signed({ 1'h0, \$135  });
-  assign \$137  = ~ o__valid;
-  assign \$138  = \$137  | o__ready;
-  assign \$139  = \$138  & rq_valid_6;
-  assign \$140  = $signed(rq1_code) < $signed(8'h80);
-  assign \$141  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$142  = \$141  ? 35'h00000007f : rq1_code;
-  assign \$143  = \$140  ? 35'h7ffffff80 : \$142 ;
-  assign \$144  = ~ o__valid;
-  assign \$145  = \$144  | o__ready;
+  assign \$118  = \$117  & rq_valid_3;
+  assign \$120  = 1'h0 + \$119 ;
+  assign \$122  = \$120  + \$121 ;
+  assign \$124  = $signed({ 1'h0, \$122  }) + $signed(\$123 );
+  assign \$125  = ~ o__valid;
+  assign \$126  = \$125  | o__ready;
+  assign \$127  = \$126  & rq_valid_4;
+  assign \$129  = ~ o__valid;
+  assign \$130  = \$129  | o__ready;
+  assign \$131  = \$130  & rq_valid_4;
+  assign \$132  = rq1_rem > 24'h800000;
+  assign \$133  = ~ o__valid;
+  assign \$134  = \$133  | o__ready;
+  assign \$135  = \$134  & rq_valid_4;
+  assign \$136  = rq1_rem == 24'h800000;
+  assign \$139  = ~ o__valid;
+  assign \$140  = \$139  | o__ready;
+  assign \$141  = \$140  & rq_valid_5;
+  assign \$142  = $signed(3'h5) + $signed(rq1_floor);
+  assign \$143  = rq1_tie & rq1_floor[0];
+  assign \$144  = rq1_above | \$143 ;
+  assign \$145  = $signed(\$142 ) + $signed({ 1'h0, \$144  });
   assign \$146  = ~ o__valid;
   assign \$147  = \$146  | o__ready;
-  assign \$148  = \$147  & rq_valid_7;
-  assign \$149  = ~ o__valid;
-  assign \$150  = \$149  | o__ready;
-  assign \$151  = \$150  & rq_valid_7;
+  assign \$148  = \$147  & rq_valid_6;
+  assign \$149  = $signed(rq1_code) < $signed(8'h80);
+  assign \$150  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$151  = \$150  ? 35'h00000007f : rq1_code;
+  assign \$152  = \$149  ? 35'h7ffffff80 : \$151 ;
+  assign \$153  = ~ o__valid;
+  assign \$154  = \$153  | o__ready;
+  assign \$155  = ~ o__valid;
+  assign \$156  = \$155  | o__ready;
+  assign \$157  = \$156  & rq_valid_7;
+  assign \$158  = ~ o__valid;
+  assign \$159  = \$158  | o__ready;
+  assign \$160  = \$159  & rq_valid_7;
   always @(posedge clk)
-    rq_valid_1 <= \$152 ;
+    add_valid_0 <= \$161 ;
   always @(posedge clk)
-    rq_valid_2 <= \$153 ;
+    add0_a_0 <= \$162 ;
   always @(posedge clk)
-    rq_valid_3 <= \$154 ;
+    add0_b_0 <= \$163 ;
   always @(posedge clk)
-    rq_valid_4 <= \$155 ;
+    add1_a_0 <= \$164 ;
   always @(posedge clk)
-    rq_valid_5 <= \$156 ;
+    add1_b_0 <= \$165 ;
   always @(posedge clk)
-    rq_valid_6 <= \$157 ;
+    add_valid_1 <= \$166 ;
   always @(posedge clk)
-    rq_valid_7 <= \$158 ;
+    add0_a_1 <= \$167 ;
   always @(posedge clk)
-    rq0_x <= \$159 ;
+    add0_b_1 <= \$168 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$160 ;
+    add1_a_1 <= \$169 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$161 ;
+    add1_b_1 <= \$170 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$162 ;
+    rq_valid_1 <= \$171 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$163 ;
+    rq_valid_2 <= \$172 ;
   always @(posedge clk)
-    rq0_part2_0 <= \$164 ;
+    rq_valid_3 <= \$173 ;
   always @(posedge clk)
-    rq0_part2_0_r <= \$165 ;
+    rq_valid_4 <= \$174 ;
   always @(posedge clk)
-    rq0_prod <= \$166 ;
+    rq_valid_5 <= \$175 ;
   always @(posedge clk)
-    rq0_floor <= \$167 ;
+    rq_valid_6 <= \$176 ;
   always @(posedge clk)
-    rq0_above <= \$168 ;
+    rq_valid_7 <= \$177 ;
   always @(posedge clk)
-    rq0_tie <= \$169 ;
+    rq0_x <= \$178 ;
   always @(posedge clk)
-    rq0_code <= \$170 ;
+    rq0_part0_0 <= \$179 ;
   always @(posedge clk)
-    rq0_out <= \$171 ;
+    rq0_part0_0_r <= \$180 ;
   always @(posedge clk)
-    rq1_x <= \$172 ;
+    rq0_part1_0 <= \$181 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$173 ;
+    rq0_part1_0_r <= \$182 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$174 ;
+    rq0_part2_0 <= \$183 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$175 ;
+    rq0_part2_0_r <= \$184 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$176 ;
+    rq0_prod <= \$185 ;
   always @(posedge clk)
-    rq1_part2_0 <= \$177 ;
+    rq0_floor <= \$186 ;
   always @(posedge clk)
-    rq1_part2_0_r <= \$178 ;
+    rq0_above <= \$187 ;
   always @(posedge clk)
-    rq1_prod <= \$179 ;
+    rq0_tie <= \$188 ;
   always @(posedge clk)
-    rq1_floor <= \$180 ;
+    rq0_code <= \$189 ;
   always @(posedge clk)
-    rq1_above <= \$181 ;
+    rq0_out <= \$190 ;
   always @(posedge clk)
-    rq1_tie <= \$182 ;
+    rq1_x <= \$191 ;
   always @(posedge clk)
-    rq1_code <= \$183 ;
+    rq1_part0_0 <= \$192 ;
   always @(posedge clk)
-    rq1_out <= \$184 ;
+    rq1_part0_0_r <= \$193 ;
   always @(posedge clk)
-    o__valid <= \$185 ;
+    rq1_part1_0 <= \$194 ;
   always @(posedge clk)
-    lut0_out <= \$186 ;
+    rq1_part1_0_r <= \$195 ;
   always @(posedge clk)
-    lut1_out <= \$187 ;
+    rq1_part2_0 <= \$196 ;
+  always @(posedge clk)
+    rq1_part2_0_r <= \$197 ;
+  always @(posedge clk)
+    rq1_prod <= \$198 ;
+  always @(posedge clk)
+    rq1_floor <= \$199 ;
+  always @(posedge clk)
+    rq1_above <= \$200 ;
+  always @(posedge clk)
+    rq1_tie <= \$201 ;
+  always @(posedge clk)
+    rq1_code <= \$202 ;
+  always @(posedge clk)
+    rq1_out <= \$203 ;
+  always @(posedge clk)
+    o__valid <= \$204 ;
+  always @(posedge clk)
+    lut0_out <= \$205 ;
+  always @(posedge clk)
+    lut1_out <= \$206 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$152  = rq_valid_1;
+    \$161  = add_valid_0;
     if (\$8 ) begin
-      \$152  = \$9 ;
+      \$161  = \$9 ;
     end
     if (rst) begin
-      \$152  = 1'h0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$153  = rq_valid_2;
-    if (\$8 ) begin
-      \$153  = rq_valid_1;
-    end
-    if (rst) begin
-      \$153  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$154  = rq_valid_3;
-    if (\$8 ) begin
-      \$154  = rq_valid_2;
-    end
-    if (rst) begin
-      \$154  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$155  = rq_valid_4;
-    if (\$8 ) begin
-      \$155  = rq_valid_3;
-    end
-    if (rst) begin
-      \$155  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$156  = rq_valid_5;
-    if (\$8 ) begin
-      \$156  = rq_valid_4;
-    end
-    if (rst) begin
-      \$156  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$157  = rq_valid_6;
-    if (\$8 ) begin
-      \$157  = rq_valid_5;
-    end
-    if (rst) begin
-      \$157  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$158  = rq_valid_7;
-    if (\$8 ) begin
-      \$158  = rq_valid_6;
-    end
-    if (rst) begin
-      \$158  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$159  = rq0_x;
+    \$162  = add0_a_0;
     if (\$13 ) begin
-      \$159  = \$18 ;
+      \$162  = \$15 ;
     end
     if (rst) begin
-      \$159  = 35'h000000000;
+      \$162  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$160  = rq0_part0_0;
-    if (\$21 ) begin
-      \$160  = \$22 ;
+    \$163  = add0_b_0;
+    if (\$13 ) begin
+      \$163  = \$17 ;
     end
     if (rst) begin
-      \$160  = 18'h00000;
+      \$163  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$161  = rq0_part0_0_r;
-    if (\$25 ) begin
-      \$161  = rq0_part0_0;
+    \$164  = add1_a_0;
+    if (\$13 ) begin
+      \$164  = \$19 ;
     end
     if (rst) begin
-      \$161  = 18'h00000;
+      \$164  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$162  = rq0_part1_0;
+    \$165  = add1_b_0;
+    if (\$13 ) begin
+      \$165  = \$21 ;
+    end
+    if (rst) begin
+      \$165  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$166  = add_valid_1;
+    if (\$23 ) begin
+      \$166  = add_valid_0;
+    end
+    if (rst) begin
+      \$166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$167  = add0_a_1;
+    if (\$26 ) begin
+      \$167  = add0_a_0;
+    end
+    if (rst) begin
+      \$167  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$168  = add0_b_1;
+    if (\$26 ) begin
+      \$168  = add0_b_0;
+    end
+    if (rst) begin
+      \$168  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$169  = add1_a_1;
+    if (\$26 ) begin
+      \$169  = add1_a_0;
+    end
+    if (rst) begin
+      \$169  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$170  = add1_b_1;
+    if (\$26 ) begin
+      \$170  = add1_b_0;
+    end
+    if (rst) begin
+      \$170  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$171  = rq_valid_1;
     if (\$28 ) begin
-      \$162  = \$29 ;
+      \$171  = add_valid_1;
     end
     if (rst) begin
-      \$162  = 18'h00000;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$163  = rq0_part1_0_r;
-    if (\$32 ) begin
-      \$163  = rq0_part1_0;
+    \$172  = rq_valid_2;
+    if (\$28 ) begin
+      \$172  = rq_valid_1;
     end
     if (rst) begin
-      \$163  = 18'h00000;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$164  = rq0_part2_0;
+    \$173  = rq_valid_3;
+    if (\$28 ) begin
+      \$173  = rq_valid_2;
+    end
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$174  = rq_valid_4;
+    if (\$28 ) begin
+      \$174  = rq_valid_3;
+    end
+    if (rst) begin
+      \$174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$175  = rq_valid_5;
+    if (\$28 ) begin
+      \$175  = rq_valid_4;
+    end
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$176  = rq_valid_6;
+    if (\$28 ) begin
+      \$176  = rq_valid_5;
+    end
+    if (rst) begin
+      \$176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$177  = rq_valid_7;
+    if (\$28 ) begin
+      \$177  = rq_valid_6;
+    end
+    if (rst) begin
+      \$177  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$178  = rq0_x;
+    if (\$31 ) begin
+      \$178  = \$32 ;
+    end
+    if (rst) begin
+      \$178  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$179  = rq0_part0_0;
     if (\$35 ) begin
-      \$164  = \$36 ;
+      \$179  = \$36 ;
     end
     if (rst) begin
-      \$164  = 2'h0;
+      \$179  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$165  = rq0_part2_0_r;
+    \$180  = rq0_part0_0_r;
     if (\$39 ) begin
-      \$165  = rq0_part2_0;
+      \$180  = rq0_part0_0;
     end
     if (rst) begin
-      \$165  = 2'h0;
+      \$180  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$166  = rq0_prod;
+    \$181  = rq0_part1_0;
     if (\$42 ) begin
-      \$166  = \$48 [32:0];
+      \$181  = \$43 ;
     end
     if (rst) begin
-      \$166  = 33'h000000000;
+      \$181  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$167  = rq0_floor;
-    if (\$51 ) begin
-      \$167  = \$52 ;
+    \$182  = rq0_part1_0_r;
+    if (\$46 ) begin
+      \$182  = rq0_part1_0;
     end
     if (rst) begin
-      \$167  = 33'h000000000;
+      \$182  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$168  = rq0_above;
-    if (\$55 ) begin
-      \$168  = \$56 ;
+    \$183  = rq0_part2_0;
+    if (\$49 ) begin
+      \$183  = \$50 ;
     end
     if (rst) begin
-      \$168  = 1'h0;
+      \$183  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$169  = rq0_tie;
-    if (\$59 ) begin
-      \$169  = \$62 ;
+    \$184  = rq0_part2_0_r;
+    if (\$53 ) begin
+      \$184  = rq0_part2_0;
     end
     if (rst) begin
-      \$169  = 1'h0;
+      \$184  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$170  = rq0_code;
+    \$185  = rq0_prod;
+    if (\$56 ) begin
+      \$185  = \$62 [32:0];
+    end
+    if (rst) begin
+      \$185  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$186  = rq0_floor;
     if (\$65 ) begin
-      \$170  = \$69 ;
+      \$186  = \$66 ;
     end
     if (rst) begin
-      \$170  = 35'h000000000;
+      \$186  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$171  = rq0_out;
-    if (\$72 ) begin
-      \$171  = \$76 [7:0];
+    \$187  = rq0_above;
+    if (\$69 ) begin
+      \$187  = \$70 ;
     end
     if (rst) begin
-      \$171  = 8'h00;
+      \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$172  = rq1_x;
-    if (\$80 ) begin
-      \$172  = \$85 ;
+    \$188  = rq0_tie;
+    if (\$73 ) begin
+      \$188  = \$76 ;
     end
     if (rst) begin
-      \$172  = 35'h000000000;
+      \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$173  = rq1_part0_0;
-    if (\$88 ) begin
-      \$173  = \$89 ;
+    \$189  = rq0_code;
+    if (\$79 ) begin
+      \$189  = \$83 ;
     end
     if (rst) begin
-      \$173  = 18'h00000;
+      \$189  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$174  = rq1_part0_0_r;
-    if (\$92 ) begin
-      \$174  = rq1_part0_0;
+    \$190  = rq0_out;
+    if (\$86 ) begin
+      \$190  = \$90 [7:0];
     end
     if (rst) begin
-      \$174  = 18'h00000;
+      \$190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$175  = rq1_part1_0;
-    if (\$95 ) begin
-      \$175  = \$96 ;
+    \$191  = rq1_x;
+    if (\$93 ) begin
+      \$191  = \$94 ;
     end
     if (rst) begin
-      \$175  = 18'h00000;
+      \$191  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$176  = rq1_part1_0_r;
-    if (\$99 ) begin
-      \$176  = rq1_part1_0;
+    \$192  = rq1_part0_0;
+    if (\$97 ) begin
+      \$192  = \$98 ;
     end
     if (rst) begin
-      \$176  = 18'h00000;
+      \$192  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$177  = rq1_part2_0;
-    if (\$102 ) begin
-      \$177  = \$103 ;
+    \$193  = rq1_part0_0_r;
+    if (\$101 ) begin
+      \$193  = rq1_part0_0;
     end
     if (rst) begin
-      \$177  = 2'h0;
+      \$193  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$178  = rq1_part2_0_r;
-    if (\$106 ) begin
-      \$178  = rq1_part2_0;
+    \$194  = rq1_part1_0;
+    if (\$104 ) begin
+      \$194  = \$105 ;
     end
     if (rst) begin
-      \$178  = 2'h0;
+      \$194  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$179  = rq1_prod;
-    if (\$109 ) begin
-      \$179  = \$115 [32:0];
+    \$195  = rq1_part1_0_r;
+    if (\$108 ) begin
+      \$195  = rq1_part1_0;
     end
     if (rst) begin
-      \$179  = 33'h000000000;
+      \$195  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$180  = rq1_floor;
+    \$196  = rq1_part2_0;
+    if (\$111 ) begin
+      \$196  = \$112 ;
+    end
+    if (rst) begin
+      \$196  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$197  = rq1_part2_0_r;
+    if (\$115 ) begin
+      \$197  = rq1_part2_0;
+    end
+    if (rst) begin
+      \$197  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$198  = rq1_prod;
     if (\$118 ) begin
-      \$180  = \$119 ;
+      \$198  = \$124 [32:0];
     end
     if (rst) begin
-      \$180  = 33'h000000000;
+      \$198  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$181  = rq1_above;
-    if (\$122 ) begin
-      \$181  = \$123 ;
+    \$199  = rq1_floor;
+    if (\$127 ) begin
+      \$199  = \$128 ;
     end
     if (rst) begin
-      \$181  = 1'h0;
+      \$199  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$182  = rq1_tie;
-    if (\$126 ) begin
-      \$182  = \$129 ;
+    \$200  = rq1_above;
+    if (\$131 ) begin
+      \$200  = \$132 ;
     end
     if (rst) begin
-      \$182  = 1'h0;
+      \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$183  = rq1_code;
-    if (\$132 ) begin
-      \$183  = \$136 ;
+    \$201  = rq1_tie;
+    if (\$135 ) begin
+      \$201  = \$138 ;
     end
     if (rst) begin
-      \$183  = 35'h000000000;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$184  = rq1_out;
-    if (\$139 ) begin
-      \$184  = \$143 [7:0];
+    \$202  = rq1_code;
+    if (\$141 ) begin
+      \$202  = \$145 ;
     end
     if (rst) begin
-      \$184  = 8'h00;
+      \$202  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$185  = o__valid;
-    if (\$145 ) begin
-      \$185  = rq_valid_7;
-    end
-    if (rst) begin
-      \$185  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$186  = lut0_out;
+    \$203  = rq1_out;
     if (\$148 ) begin
-      \$186  = port__data;
+      \$203  = \$152 [7:0];
     end
     if (rst) begin
-      \$186  = 8'h00;
+      \$203  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$187  = lut1_out;
-    if (\$151 ) begin
-      \$187  = \port__data$52 ;
+    \$204  = o__valid;
+    if (\$154 ) begin
+      \$204  = rq_valid_7;
     end
     if (rst) begin
-      \$187  = 8'h00;
+      \$204  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$205  = lut0_out;
+    if (\$157 ) begin
+      \$205  = port__data;
+    end
+    if (rst) begin
+      \$205  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$206  = lut1_out;
+    if (\$160 ) begin
+      \$206  = \port__data$62 ;
+    end
+    if (rst) begin
+      \$206  = 8'h00;
     end
   end
   assign port__addr = \$5 [7:0];
@@ -19288,18 +19446,18 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign rq0_rem[23:0] = rq0_prod[23:0];
   assign rq1_rem[32:24] = 9'h000;
   assign rq1_rem[23:0] = rq1_prod[23:0];
-  assign \$43  = { 1'h0, rq0_part0_0_r };
-  assign \$45  = { 14'h0000, rq0_part1_0_r, 17'h00000 };
-  assign \$47  = { rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r, 34'h000000000 };
-  assign \$52  = { rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32:24] };
-  assign \$61  = 1'h1;
-  assign \$62  = \$60 ;
-  assign \$110  = { 1'h0, rq1_part0_0_r };
-  assign \$112  = { 14'h0000, rq1_part1_0_r, 17'h00000 };
-  assign \$114  = { rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r, 34'h000000000 };
-  assign \$119  = { rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32:24] };
-  assign \$128  = 1'h1;
-  assign \$129  = \$127 ;
+  assign \$57  = { 1'h0, rq0_part0_0_r };
+  assign \$59  = { 14'h0000, rq0_part1_0_r, 17'h00000 };
+  assign \$61  = { rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r, 34'h000000000 };
+  assign \$66  = { rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32], rq0_prod[32:24] };
+  assign \$75  = 1'h1;
+  assign \$76  = \$74 ;
+  assign \$119  = { 1'h0, rq1_part0_0_r };
+  assign \$121  = { 14'h0000, rq1_part1_0_r, 17'h00000 };
+  assign \$123  = { rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r, 34'h000000000 };
+  assign \$128  = { rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32], rq1_prod[32:24] };
+  assign \$137  = 1'h1;
+  assign \$138  = \$136 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -37769,119 +37927,138 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire [1:0] \$103 ;
+  wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
+  wire [17:0] \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [18:0] \$110 ;
-  wire [19:0] \$111 ;
-  wire [48:0] \$112 ;
-  wire [49:0] \$113 ;
-  wire [64:0] \$114 ;
-  wire [65:0] \$115 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire [1:0] \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
-  wire [33:0] \$119 ;
+  wire [18:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
+  wire [19:0] \$120 ;
+  wire [48:0] \$121 ;
+  wire [49:0] \$122 ;
+  wire [64:0] \$123 ;
+  wire [65:0] \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire \$128 ;
+  wire [33:0] \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
-  wire [34:0] \$133 ;
+  wire \$133 ;
   wire \$134 ;
   wire \$135 ;
-  wire [35:0] \$136 ;
+  wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire [8:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [35:0] \$142 ;
-  wire [35:0] \$143 ;
+  wire [34:0] \$142 ;
+  wire \$143 ;
   wire \$144 ;
-  wire \$145 ;
+  wire [35:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire [33:0] \$15 ;
   wire \$150 ;
-  wire \$151 ;
-  reg \$152 ;
-  reg \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg [34:0] \$159 ;
+  wire [35:0] \$151 ;
+  wire [35:0] \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire [8:0] \$16 ;
-  reg [17:0] \$160 ;
-  reg [17:0] \$161 ;
-  reg [17:0] \$162 ;
-  reg [17:0] \$163 ;
-  reg [1:0] \$164 ;
-  reg [1:0] \$165 ;
-  reg [33:0] \$166 ;
+  wire \$160 ;
+  reg \$161 ;
+  reg [33:0] \$162 ;
+  reg [33:0] \$163 ;
+  reg [33:0] \$164 ;
+  reg [33:0] \$165 ;
+  reg \$166 ;
   reg [33:0] \$167 ;
-  reg \$168 ;
-  reg \$169 ;
+  reg [33:0] \$168 ;
+  reg [33:0] \$169 ;
   wire [33:0] \$17 ;
-  reg [35:0] \$170 ;
-  reg [7:0] \$171 ;
-  reg [34:0] \$172 ;
-  reg [17:0] \$173 ;
-  reg [17:0] \$174 ;
-  reg [17:0] \$175 ;
-  reg [17:0] \$176 ;
-  reg [1:0] \$177 ;
-  reg [1:0] \$178 ;
-  reg [33:0] \$179 ;
-  wire [34:0] \$18 ;
-  reg [33:0] \$180 ;
-  reg \$181 ;
-  reg \$182 ;
-  reg [35:0] \$183 ;
-  reg [7:0] \$184 ;
-  reg \$185 ;
-  reg [7:0] \$186 ;
-  reg [7:0] \$187 ;
-  wire \$19 ;
+  reg [33:0] \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg \$177 ;
+  reg [34:0] \$178 ;
+  reg [17:0] \$179 ;
+  wire [8:0] \$18 ;
+  reg [17:0] \$180 ;
+  reg [17:0] \$181 ;
+  reg [17:0] \$182 ;
+  reg [1:0] \$183 ;
+  reg [1:0] \$184 ;
+  reg [33:0] \$185 ;
+  reg [33:0] \$186 ;
+  reg \$187 ;
+  reg \$188 ;
+  reg [35:0] \$189 ;
+  wire [33:0] \$19 ;
+  reg [7:0] \$190 ;
+  reg [34:0] \$191 ;
+  reg [17:0] \$192 ;
+  reg [17:0] \$193 ;
+  reg [17:0] \$194 ;
+  reg [17:0] \$195 ;
+  reg [1:0] \$196 ;
+  reg [1:0] \$197 ;
+  reg [33:0] \$198 ;
+  reg [33:0] \$199 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire [17:0] \$22 ;
+  wire [8:0] \$20 ;
+  reg \$200 ;
+  reg \$201 ;
+  reg [35:0] \$202 ;
+  reg [7:0] \$203 ;
+  reg \$204 ;
+  reg [7:0] \$205 ;
+  reg [7:0] \$206 ;
+  wire [33:0] \$21 ;
+  wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
-  wire [17:0] \$29 ;
+  wire \$29 ;
   wire \$3 ;
   wire \$30 ;
   wire \$31 ;
-  wire \$32 ;
+  wire [34:0] \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
-  wire [1:0] \$36 ;
+  wire [17:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
@@ -37889,67 +38066,67 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire [18:0] \$43 ;
-  wire [19:0] \$44 ;
-  wire [48:0] \$45 ;
-  wire [49:0] \$46 ;
-  wire [64:0] \$47 ;
-  wire [65:0] \$48 ;
+  wire [17:0] \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
   wire \$49 ;
   wire [8:0] \$5 ;
-  wire \$50 ;
+  wire [1:0] \$50 ;
   wire \$51 ;
-  wire [33:0] \$52 ;
+  wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [18:0] \$57 ;
+  wire [19:0] \$58 ;
+  wire [48:0] \$59 ;
   wire [8:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
+  wire [49:0] \$60 ;
+  wire [64:0] \$61 ;
+  wire [65:0] \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [34:0] \$66 ;
+  wire [33:0] \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [35:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [35:0] \$75 ;
-  wire [35:0] \$76 ;
+  wire \$75 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire [8:0] \$81 ;
-  wire [33:0] \$82 ;
-  wire [8:0] \$83 ;
-  wire [33:0] \$84 ;
-  wire [34:0] \$85 ;
+  wire [34:0] \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire [35:0] \$83 ;
+  wire \$84 ;
+  wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [17:0] \$89 ;
+  wire [35:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
+  wire [35:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
+  wire [34:0] \$94 ;
   wire \$95 ;
-  wire [17:0] \$96 ;
+  wire \$96 ;
   wire \$97 ;
-  wire \$98 ;
+  wire [17:0] \$98 ;
   wire \$99 ;
   input [15:0] a__payload;
   wire [15:0] a__payload;
@@ -37959,6 +38136,16 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire a__ready;
   input a__valid;
   wire a__valid;
+  reg [33:0] add0_a_0 = 34'h000000000;
+  reg [33:0] add0_a_1 = 34'h000000000;
+  reg [33:0] add0_b_0 = 34'h000000000;
+  reg [33:0] add0_b_1 = 34'h000000000;
+  reg [33:0] add1_a_0 = 34'h000000000;
+  reg [33:0] add1_a_1 = 34'h000000000;
+  reg [33:0] add1_b_0 = 34'h000000000;
+  reg [33:0] add1_b_1 = 34'h000000000;
+  reg add_valid_0 = 1'h0;
+  reg add_valid_1 = 1'h0;
   input [15:0] b__payload;
   wire [15:0] b__payload;
   wire [7:0] \b__payload[0] ;
@@ -37984,7 +38171,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire [7:0] port__addr;
   wire [7:0] \port__addr$12 ;
   wire [7:0] port__data;
-  wire [7:0] \port__data$52 ;
+  wire [7:0] \port__data$62 ;
   reg rq0_above = 1'h0;
   reg [35:0] rq0_code = 36'h000000000;
   reg [33:0] rq0_floor = 34'h000000000;
@@ -38281,7 +38468,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     lut[254] = 8'h7e;
     lut[255] = 8'h7f;
   end
-  assign \port__data$52  = lut[\$6 [7:0]];
+  assign \port__data$62  = lut[\$6 [7:0]];
   assign port__data = lut[\$5 [7:0]];
   assign \$1  = ~ o__valid;
   assign \$2  = \$1  | o__ready;
@@ -38302,355 +38489,294 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$15  = $signed(\$14 ) * $signed(26'h1d56d8d);
   assign \$16  = $signed(b__payload[7:0]) - $signed(6'h25);
   assign \$17  = $signed(\$16 ) * $signed(26'h1126a68);
-  assign \$18  = $signed(\$15 ) + $signed(\$17 );
-  assign \$19  = ~ o__valid;
-  assign \$20  = \$19  | o__ready;
-  assign \$21  = \$20  & rq_valid_1;
-  assign \$22  = rq0_x[16:0] * 1'h1;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = \$24  & rq_valid_2;
-  assign \$26  = ~ o__valid;
-  assign \$27  = \$26  | o__ready;
-  assign \$28  = \$27  & rq_valid_1;
-  assign \$29  = rq0_x[33:17] * 1'h1;
-  assign \$30  = ~ o__valid;
-  assign \$31  = \$30  | o__ready;
-  assign \$32  = \$31  & rq_valid_2;
+  assign \$18  = $signed(a__payload[15:8]) - $signed(4'h8);
+  assign \$19  = $signed(\$18 ) * $signed(26'h1d56d8d);
+  assign \$20  = $signed(b__payload[15:8]) - $signed(6'h25);
+  assign \$21  = $signed(\$20 ) * $signed(26'h1126a68);
+  assign \$22  = ~ o__valid;
+  assign \$23  = \$22  | o__ready;
+  assign \$24  = ~ o__valid;
+  assign \$25  = \$24  | o__ready;
+  assign \$26  = \$25  & add_valid_0;
+  assign \$27  = ~ o__valid;
+  assign \$28  = \$27  | o__ready;
+  assign \$29  = ~ o__valid;
+  assign \$30  = \$29  | o__ready;
+  assign \$31  = \$30  & add_valid_1;
+  assign \$32  = $signed(add0_a_1) + $signed(add0_b_1);
   assign \$33  = ~ o__valid;
   assign \$34  = \$33  | o__ready;
   assign \$35  = \$34  & rq_valid_1;
-  assign \$36  = $signed(rq0_x[34]) * $signed(2'h1);
+  assign \$36  = rq0_x[16:0] * 1'h1;
   assign \$37  = ~ o__valid;
   assign \$38  = \$37  | o__ready;
   assign \$39  = \$38  & rq_valid_2;
   assign \$40  = ~ o__valid;
   assign \$41  = \$40  | o__ready;
-  assign \$42  = \$41  & rq_valid_3;
-  assign \$44  = 1'h0 + \$43 ;
-  assign \$46  = \$44  + \$45 ;
-  assign \$48  = $signed({ 1'h0, \$46  }) + $signed(\$47 );
-  assign \$49  = ~ o__valid;
-  assign \$50  = \$49  | o__ready;
-  assign \$51  = \$50  & rq_valid_4;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = \$54  & rq_valid_4;
-  assign \$56  = rq0_rem > 25'h1000000;
-  assign \$57  = ~ o__valid;
-  assign \$58  = \$57  | o__ready;
-  assign \$59  = \$58  & rq_valid_4;
-  assign \$60  = rq0_rem == 25'h1000000;
+  assign \$42  = \$41  & rq_valid_1;
+  assign \$43  = rq0_x[33:17] * 1'h1;
+  assign \$44  = ~ o__valid;
+  assign \$45  = \$44  | o__ready;
+  assign \$46  = \$45  & rq_valid_2;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = \$48  & rq_valid_1;
+  assign \$50  = $signed(rq0_x[34]) * $signed(2'h1);
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = \$52  & rq_valid_2;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = \$55  & rq_valid_3;
+  assign \$58  = 1'h0 + \$57 ;
+  assign \$60  = \$58  + \$59 ;
+  assign \$62  = $signed({ 1'h0, \$60  }) + $signed(\$61 );
   assign \$63  = ~ o__valid;
   assign \$64  = \$63  | o__ready;
-  assign \$65  = \$64  & rq_valid_5;
-  assign \$66  = $signed(6'h26) + $signed(rq0_floor);
-  assign \$67  = rq0_tie & rq0_floor[0];
-  assign \$68  = rq0_above | \$67 ;
-  assign \$69  = $signed(\$66 ) + $signed({ 1'h0, \$68  });
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = \$71  & rq_valid_6;
-  assign \$73  = $signed(rq0_code) < $signed(8'h80);
-  assign \$74  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$75  = \$74  ? 36'h00000007f : rq0_code;
-  assign \$76  = \$73  ? 36'hfffffff80 : \$75 ;
+  assign \$65  = \$64  & rq_valid_4;
+  assign \$67  = ~ o__valid;
+  assign \$68  = \$67  | o__ready;
+  assign \$69  = \$68  & rq_valid_4;
+  assign \$70  = rq0_rem > 25'h1000000;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = \$72  & rq_valid_4;
+  assign \$74  = rq0_rem == 25'h1000000;
   assign \$77  = ~ o__valid;
   assign \$78  = \$77  | o__ready;
-  assign \$79  = a__valid & b__valid;
-  assign \$80  = \$78  & \$79 ;
-  assign \$81  = $signed(a__payload[15:8]) - $signed(4'h8);
-  assign \$82  = $signed(\$81 ) * $signed(26'h1d56d8d);
-  assign \$83  = $signed(b__payload[15:8]) - $signed(6'h25);
-  assign \$84  = $signed(\$83 ) * $signed(26'h1126a68);
-  assign \$85  = $signed(\$82 ) + $signed(\$84 );
-  assign \$86  = ~ o__valid;
-  assign \$87  = \$86  | o__ready;
-  assign \$88  = \$87  & rq_valid_1;
-  assign \$89  = rq1_x[16:0] * 1'h1;
-  assign \$90  = ~ o__valid;
-  assign \$91  = \$90  | o__ready;
-  assign \$92  = \$91  & rq_valid_2;
-  assign \$93  = ~ o__valid;
-  assign \$94  = \$93  | o__ready;
-  assign \$95  = \$94  & rq_valid_1;
-  assign \$96  = rq1_x[33:17] * 1'h1;
-  assign \$97  = ~ o__valid;
-  assign \$98  = \$97  | o__ready;
-  assign \$99  = \$98  & rq_valid_2;
-  assign \$100  = ~ o__valid;
-  assign \$101  = \$100  | o__ready;
-  assign \$102  = \$101  & rq_valid_1;
-  assign \$103  = $signed(rq1_x[34]) * $signed(2'h1);
-  assign \$104  = ~ o__valid;
-  assign \$105  = \$104  | o__ready;
-  assign \$106  = \$105  & rq_valid_2;
-  assign \$107  = ~ o__valid;
-  assign \$108  = \$107  | o__ready;
-  assign \$109  = \$108  & rq_valid_3;
-  assign \$111  = 1'h0 + \$110 ;
-  assign \$113  = \$111  + \$112 ;
-  assign \$115  = $signed({ 1'h0, \$113  }) + $signed(\$114 );
+  assign \$79  = \$78  & rq_valid_5;
+  assign \$80  = $signed(6'h26) + $signed(rq0_floor);
+  assign \$81  = rq0_tie & rq0_floor[0];
+  assign \$82  = rq0_above | \$81 ;
+  assign \$83  = $signed(\$80 ) + $signed({ 1'h0, \$82  });
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = \$85  & rq_valid_6;
+  assign \$87  = $signed(rq0_code) < $signed(8'h80);
+  assign \$88  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$89  = \$88  ? 36'h00000007f : rq0_code;
+  assign \$90  = \$87  ? 36'hfffffff80 : \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = \$92  & add_valid_1;
+  assign \$94  = $signed(add1_a_1) + $signed(add1_b_1);
+  assign \$95  = ~ o__valid;
+  assign \$96  = \$95  | o__ready;
+  assign \$97  = \$96  & rq_valid_1;
+  assign \$98  = rq1_x[16:0] * 1'h1;
+  assign \$99  = ~ o__valid;
+  assign \$100  = \$99  | o__ready;
+  assign \$101  = \$100  & rq_valid_2;
+  assign \$102  = ~ o__valid;
+  assign \$103  = \$102  | o__ready;
+  assign \$104  = \$103  & rq_valid_1;
+  assign \$105  = rq1_x[33:17] * 1'h1;
+  assign \$106  = ~ o__valid;
+  assign \$107  = \$106  | o__ready;
+  assign \$108  = \$107  & rq_valid_2;
+  assign \$109  = ~ o__valid;
+  assign \$110  = \$109  | o__ready;
+  assign \$111  = \$110  & rq_valid_1;
+  assign \$112  = $signed(rq1_x[34]) * $signed(2'h1);
+  assign \$113  = ~ o__valid;
+  assign \$114  = \$113  | o__ready;
+  assign \$115  = \$114  & rq_valid_2;
   assign \$116  = ~ o__valid;
   assign \$117  = \$116  | o__ready;
-  assign \$118  = \$117  & rq_valid_4;
-  assign \$120  = ~ o__valid;
-  assign \$121  = \$120  | o__ready;
-  assign \$122  = \$121  & rq_valid_4;
-  assign \$123  = rq1_rem > 25'h1000000;
-  assign \$124  = ~ o__valid;
-  assign \$125  = \$124  | o__ready;
-  assign \$126  = \$125  & rq_valid_4;
-  assign \$127  = rq1_rem == 25'h1000000;
-  assign \$130  = ~ o__valid;
-  assign \$131  = \$130  | o__ready;
-  assign \$132  = \$131  & rq_valid_5;
-  assign \$133  = $signed(6'h26) + $signed(rq1_floor);
-  assign \$134  = rq1_tie & rq1_floor[0];
-  assign \$135  = rq1_above | \$134 ;
-  assign \$136  = $signed(\$133 ) + $signed({ 1'h0, \$135  });
-  assign \$137  = ~ o__valid;
-  assign \$138  = \$137  | o__ready;
-  assign \$139  = \$138  & rq_valid_6;
-  assign \$140  = $signed(rq1_code) < $signed(8'h80);
-  assign \$141  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$142  = \$141  ? 36'h00000007f : rq1_code;
-  assign \$143  = \$140  ? 36'hfffffff80 : \$142 ;
-  assign \$144  = ~ o__valid;
-  assign \$145  = \$144  | o__ready;
+  assign \$118  = \$117  & rq_valid_3;
+  assign \$120  = 1'h0 + \$119 ;
+  assign \$122  = \$120  + \$121 ;
+  assign \$124  = $signed({ 1'h0, \$122  }) + $signed(\$123 );
+  assign \$125  = ~ o__valid;
+  assign \$126  = \$125  | o__ready;
+  assign \$127  = \$126  & rq_valid_4;
+  assign \$129  = ~ o__valid;
+  assign \$130  = \$129  | o__ready;
+  assign \$131  = \$130  & rq_valid_4;
+  assign \$132  = rq1_rem > 25'h1000000;
+  assign \$133  = ~ o__valid;
+  assign \$134  = \$133  | o__ready;
+  assign \$135  = \$134  & rq_valid_4;
+  assign \$136  = rq1_rem == 25'h1000000;
+  assign \$139  = ~ o__valid;
+  assign \$140  = \$139  | o__ready;
+  assign \$141  = \$140  & rq_valid_5;
+  assign \$142  = $signed(6'h26) + $signed(rq1_floor);
+  assign \$143  = rq1_tie & rq1_floor[0];
+  assign \$144  = rq1_above | \$143 ;
+  assign \$145  = $signed(\$142 ) + $signed({ 1'h0, \$144  });
   assign \$146  = ~ o__valid;
   assign \$147  = \$146  | o__ready;
-  assign \$148  = \$147  & rq_valid_7;
-  assign \$149  = ~ o__valid;
-  assign \$150  = \$149  | o__ready;
-  assign \$151  = \$150  & rq_valid_7;
+  assign \$148  = \$147  & rq_valid_6;
+  assign \$149  = $signed(rq1_code) < $signed(8'h80);
+  assign \$150  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$151  = \$150  ? 36'h00000007f : rq1_code;
+  assign \$152  = \$149  ? 36'hfffffff80 : \$151 ;
+  assign \$153  = ~ o__valid;
+  assign \$154  = \$153  | o__ready;
+  assign \$155  = ~ o__valid;
+  assign \$156  = \$155  | o__ready;
+  assign \$157  = \$156  & rq_valid_7;
+  assign \$158  = ~ o__valid;
+  assign \$159  = \$158  | o__ready;
+  assign \$160  = \$159  & rq_valid_7;
   always @(posedge clk)
-    rq_valid_1 <= \$152 ;
+    add_valid_0 <= \$161 ;
   always @(posedge clk)
-    rq_valid_2 <= \$153 ;
+    add0_a_0 <= \$162 ;
   always @(posedge clk)
-    rq_valid_3 <= \$154 ;
+    add0_b_0 <= \$163 ;
   always @(posedge clk)
-    rq_valid_4 <= \$155 ;
+    add1_a_0 <= \$164 ;
   always @(posedge clk)
-    rq_valid_5 <= \$156 ;
+    add1_b_0 <= \$165 ;
   always @(posedge clk)
-    rq_valid_6 <= \$157 ;
+    add_valid_1 <= \$166 ;
   always @(posedge clk)
-    rq_valid_7 <= \$158 ;
+    add0_a_1 <= \$167 ;
   always @(posedge clk)
-    rq0_x <= \$159 ;
+    add0_b_1 <= \$168 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$160 ;
+    add1_a_1 <= \$169 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$161 ;
+    add1_b_1 <= \$170 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$162 ;
+    rq_valid_1 <= \$171 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$163 ;
+    rq_valid_2 <= \$172 ;
   always @(posedge clk)
-    rq0_part2_0 <= \$164 ;
+    rq_valid_3 <= \$173 ;
   always @(posedge clk)
-    rq0_part2_0_r <= \$165 ;
+    rq_valid_4 <= \$174 ;
   always @(posedge clk)
-    rq0_prod <= \$166 ;
+    rq_valid_5 <= \$175 ;
   always @(posedge clk)
-    rq0_floor <= \$167 ;
+    rq_valid_6 <= \$176 ;
   always @(posedge clk)
-    rq0_above <= \$168 ;
+    rq_valid_7 <= \$177 ;
   always @(posedge clk)
-    rq0_tie <= \$169 ;
+    rq0_x <= \$178 ;
   always @(posedge clk)
-    rq0_code <= \$170 ;
+    rq0_part0_0 <= \$179 ;
   always @(posedge clk)
-    rq0_out <= \$171 ;
+    rq0_part0_0_r <= \$180 ;
   always @(posedge clk)
-    rq1_x <= \$172 ;
+    rq0_part1_0 <= \$181 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$173 ;
+    rq0_part1_0_r <= \$182 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$174 ;
+    rq0_part2_0 <= \$183 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$175 ;
+    rq0_part2_0_r <= \$184 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$176 ;
+    rq0_prod <= \$185 ;
   always @(posedge clk)
-    rq1_part2_0 <= \$177 ;
+    rq0_floor <= \$186 ;
   always @(posedge clk)
-    rq1_part2_0_r <= \$178 ;
+    rq0_above <= \$187 ;
   always @(posedge clk)
-    rq1_prod <= \$179 ;
+    rq0_tie <= \$188 ;
   always @(posedge clk)
-    rq1_floor <= \$180 ;
+    rq0_code <= \$189 ;
   always @(posedge clk)
-    rq1_above <= \$181 ;
+    rq0_out <= \$190 ;
   always @(posedge clk)
-    rq1_tie <= \$182 ;
+    rq1_x <= \$191 ;
   always @(posedge clk)
-    rq1_code <= \$183 ;
+    rq1_part0_0 <= \$192 ;
   always @(posedge clk)
-    rq1_out <= \$184 ;
+    rq1_part0_0_r <= \$193 ;
   always @(posedge clk)
-    o__valid <= \$185 ;
+    rq1_part1_0 <= \$194 ;
   always @(posedge clk)
-    lut0_out <= \$186 ;
+    rq1_part1_0_r <= \$195 ;
   always @(posedge clk)
-    lut1_out <= \$187 ;
+    rq1_part2_0 <= \$196 ;
+  always @(posedge clk)
+    rq1_part2_0_r <= \$197 ;
+  always @(posedge clk)
+    rq1_prod <= \$198 ;
+  always @(posedge clk)
+    rq1_floor <= \$199 ;
+  always @(posedge clk)
+    rq1_above <= \$200 ;
+  always @(posedge clk)
+    rq1_tie <= \$201 ;
+  always @(posedge clk)
+    rq1_code <= \$202 ;
+  always @(posedge clk)
+    rq1_out <= \$203 ;
+  always @(posedge clk)
+    o__valid <= \$204 ;
+  always @(posedge clk)
+    lut0_out <= \$205 ;
+  always @(posedge clk)
+    lut1_out <= \$206 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$152  = rq_valid_1;
+    \$161  = add_valid_0;
     if (\$8 ) begin
-      \$152  = \$9 ;
+      \$161  = \$9 ;
     end
     if (rst) begin
-      \$152  = 1'h0;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$153  = rq_valid_2;
-    if (\$8 ) begin
-      \$153  = rq_valid_1;
-    end
-    if (rst) begin
-      \$153  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$154  = rq_valid_3;
-    if (\$8 ) begin
-      \$154  = rq_valid_2;
-    end
-    if (rst) begin
-      \$154  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$155  = rq_valid_4;
-    if (\$8 ) begin
-      \$155  = rq_valid_3;
-    end
-    if (rst) begin
-      \$155  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$156  = rq_valid_5;
-    if (\$8 ) begin
-      \$156  = rq_valid_4;
-    end
-    if (rst) begin
-      \$156  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$157  = rq_valid_6;
-    if (\$8 ) begin
-      \$157  = rq_valid_5;
-    end
-    if (rst) begin
-      \$157  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$158  = rq_valid_7;
-    if (\$8 ) begin
-      \$158  = rq_valid_6;
-    end
-    if (rst) begin
-      \$158  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$159  = rq0_x;
+    \$162  = add0_a_0;
     if (\$13 ) begin
-      \$159  = \$18 ;
+      \$162  = \$15 ;
     end
     if (rst) begin
-      \$159  = 35'h000000000;
+      \$162  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$160  = rq0_part0_0;
-    if (\$21 ) begin
-      \$160  = \$22 ;
+    \$163  = add0_b_0;
+    if (\$13 ) begin
+      \$163  = \$17 ;
     end
     if (rst) begin
-      \$160  = 18'h00000;
+      \$163  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$161  = rq0_part0_0_r;
-    if (\$25 ) begin
-      \$161  = rq0_part0_0;
+    \$164  = add1_a_0;
+    if (\$13 ) begin
+      \$164  = \$19 ;
     end
     if (rst) begin
-      \$161  = 18'h00000;
+      \$164  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$162  = rq0_part1_0;
-    if (\$28 ) begin
-      \$162  = \$29 ;
+    \$165  = add1_b_0;
+    if (\$13 ) begin
+      \$165  = \$21 ;
     end
     if (rst) begin
-      \$162  = 18'h00000;
+      \$165  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$163  = rq0_part1_0_r;
-    if (\$32 ) begin
-      \$163  = rq0_part1_0;
+    \$166  = add_valid_1;
+    if (\$23 ) begin
+      \$166  = add_valid_0;
     end
     if (rst) begin
-      \$163  = 18'h00000;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$164  = rq0_part2_0;
-    if (\$35 ) begin
-      \$164  = \$36 ;
-    end
-    if (rst) begin
-      \$164  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$165  = rq0_part2_0_r;
-    if (\$39 ) begin
-      \$165  = rq0_part2_0;
-    end
-    if (rst) begin
-      \$165  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$166  = rq0_prod;
-    if (\$42 ) begin
-      \$166  = \$48 [33:0];
-    end
-    if (rst) begin
-      \$166  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$167  = rq0_floor;
-    if (\$51 ) begin
-      \$167  = \$52 ;
+    \$167  = add0_a_1;
+    if (\$26 ) begin
+      \$167  = add0_a_0;
     end
     if (rst) begin
       \$167  = 34'h000000000;
@@ -38658,202 +38784,392 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$168  = rq0_above;
-    if (\$55 ) begin
-      \$168  = \$56 ;
+    \$168  = add0_b_1;
+    if (\$26 ) begin
+      \$168  = add0_b_0;
     end
     if (rst) begin
-      \$168  = 1'h0;
+      \$168  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$169  = rq0_tie;
-    if (\$59 ) begin
-      \$169  = \$62 ;
+    \$169  = add1_a_1;
+    if (\$26 ) begin
+      \$169  = add1_a_0;
     end
     if (rst) begin
-      \$169  = 1'h0;
+      \$169  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$170  = rq0_code;
+    \$170  = add1_b_1;
+    if (\$26 ) begin
+      \$170  = add1_b_0;
+    end
+    if (rst) begin
+      \$170  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$171  = rq_valid_1;
+    if (\$28 ) begin
+      \$171  = add_valid_1;
+    end
+    if (rst) begin
+      \$171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$172  = rq_valid_2;
+    if (\$28 ) begin
+      \$172  = rq_valid_1;
+    end
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$173  = rq_valid_3;
+    if (\$28 ) begin
+      \$173  = rq_valid_2;
+    end
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$174  = rq_valid_4;
+    if (\$28 ) begin
+      \$174  = rq_valid_3;
+    end
+    if (rst) begin
+      \$174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$175  = rq_valid_5;
+    if (\$28 ) begin
+      \$175  = rq_valid_4;
+    end
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$176  = rq_valid_6;
+    if (\$28 ) begin
+      \$176  = rq_valid_5;
+    end
+    if (rst) begin
+      \$176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$177  = rq_valid_7;
+    if (\$28 ) begin
+      \$177  = rq_valid_6;
+    end
+    if (rst) begin
+      \$177  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$178  = rq0_x;
+    if (\$31 ) begin
+      \$178  = \$32 ;
+    end
+    if (rst) begin
+      \$178  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$179  = rq0_part0_0;
+    if (\$35 ) begin
+      \$179  = \$36 ;
+    end
+    if (rst) begin
+      \$179  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$180  = rq0_part0_0_r;
+    if (\$39 ) begin
+      \$180  = rq0_part0_0;
+    end
+    if (rst) begin
+      \$180  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$181  = rq0_part1_0;
+    if (\$42 ) begin
+      \$181  = \$43 ;
+    end
+    if (rst) begin
+      \$181  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$182  = rq0_part1_0_r;
+    if (\$46 ) begin
+      \$182  = rq0_part1_0;
+    end
+    if (rst) begin
+      \$182  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$183  = rq0_part2_0;
+    if (\$49 ) begin
+      \$183  = \$50 ;
+    end
+    if (rst) begin
+      \$183  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$184  = rq0_part2_0_r;
+    if (\$53 ) begin
+      \$184  = rq0_part2_0;
+    end
+    if (rst) begin
+      \$184  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$185  = rq0_prod;
+    if (\$56 ) begin
+      \$185  = \$62 [33:0];
+    end
+    if (rst) begin
+      \$185  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$186  = rq0_floor;
     if (\$65 ) begin
-      \$170  = \$69 ;
+      \$186  = \$66 ;
     end
     if (rst) begin
-      \$170  = 36'h000000000;
+      \$186  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$171  = rq0_out;
-    if (\$72 ) begin
-      \$171  = \$76 [7:0];
+    \$187  = rq0_above;
+    if (\$69 ) begin
+      \$187  = \$70 ;
     end
     if (rst) begin
-      \$171  = 8'h00;
+      \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$172  = rq1_x;
-    if (\$80 ) begin
-      \$172  = \$85 ;
+    \$188  = rq0_tie;
+    if (\$73 ) begin
+      \$188  = \$76 ;
     end
     if (rst) begin
-      \$172  = 35'h000000000;
+      \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$173  = rq1_part0_0;
-    if (\$88 ) begin
-      \$173  = \$89 ;
+    \$189  = rq0_code;
+    if (\$79 ) begin
+      \$189  = \$83 ;
     end
     if (rst) begin
-      \$173  = 18'h00000;
+      \$189  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$174  = rq1_part0_0_r;
-    if (\$92 ) begin
-      \$174  = rq1_part0_0;
+    \$190  = rq0_out;
+    if (\$86 ) begin
+      \$190  = \$90 [7:0];
     end
     if (rst) begin
-      \$174  = 18'h00000;
+      \$190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$175  = rq1_part1_0;
-    if (\$95 ) begin
-      \$175  = \$96 ;
+    \$191  = rq1_x;
+    if (\$93 ) begin
+      \$191  = \$94 ;
     end
     if (rst) begin
-      \$175  = 18'h00000;
+      \$191  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$176  = rq1_part1_0_r;
-    if (\$99 ) begin
-      \$176  = rq1_part1_0;
+    \$192  = rq1_part0_0;
+    if (\$97 ) begin
+      \$192  = \$98 ;
     end
     if (rst) begin
-      \$176  = 18'h00000;
+      \$192  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$177  = rq1_part2_0;
-    if (\$102 ) begin
-      \$177  = \$103 ;
+    \$193  = rq1_part0_0_r;
+    if (\$101 ) begin
+      \$193  = rq1_part0_0;
     end
     if (rst) begin
-      \$177  = 2'h0;
+      \$193  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$178  = rq1_part2_0_r;
-    if (\$106 ) begin
-      \$178  = rq1_part2_0;
+    \$194  = rq1_part1_0;
+    if (\$104 ) begin
+      \$194  = \$105 ;
     end
     if (rst) begin
-      \$178  = 2'h0;
+      \$194  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$179  = rq1_prod;
-    if (\$109 ) begin
-      \$179  = \$115 [33:0];
+    \$195  = rq1_part1_0_r;
+    if (\$108 ) begin
+      \$195  = rq1_part1_0;
     end
     if (rst) begin
-      \$179  = 34'h000000000;
+      \$195  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$180  = rq1_floor;
+    \$196  = rq1_part2_0;
+    if (\$111 ) begin
+      \$196  = \$112 ;
+    end
+    if (rst) begin
+      \$196  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$197  = rq1_part2_0_r;
+    if (\$115 ) begin
+      \$197  = rq1_part2_0;
+    end
+    if (rst) begin
+      \$197  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$198  = rq1_prod;
     if (\$118 ) begin
-      \$180  = \$119 ;
+      \$198  = \$124 [33:0];
     end
     if (rst) begin
-      \$180  = 34'h000000000;
+      \$198  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$181  = rq1_above;
-    if (\$122 ) begin
-      \$181  = \$123 ;
+    \$199  = rq1_floor;
+    if (\$127 ) begin
+      \$199  = \$128 ;
     end
     if (rst) begin
-      \$181  = 1'h0;
+      \$199  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$182  = rq1_tie;
-    if (\$126 ) begin
-      \$182  = \$129 ;
+    \$200  = rq1_above;
+    if (\$131 ) begin
+      \$200  = \$132 ;
     end
     if (rst) begin
-      \$182  = 1'h0;
+      \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$183  = rq1_code;
-    if (\$132 ) begin
-      \$183  = \$136 ;
+    \$201  = rq1_tie;
+    if (\$135 ) begin
+      \$201  = \$138 ;
     end
     if (rst) begin
-      \$183  = 36'h000000000;
+      \$201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$184  = rq1_out;
-    if (\$139 ) begin
-      \$184  = \$143 [7:0];
+    \$202  = rq1_code;
+    if (\$141 ) begin
+      \$202  = \$145 ;
     end
     if (rst) begin
-      \$184  = 8'h00;
+      \$202  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$185  = o__valid;
-    if (\$145 ) begin
-      \$185  = rq_valid_7;
-    end
-    if (rst) begin
-      \$185  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$186  = lut0_out;
+    \$203  = rq1_out;
     if (\$148 ) begin
-      \$186  = port__data;
+      \$203  = \$152 [7:0];
     end
     if (rst) begin
-      \$186  = 8'h00;
+      \$203  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$187  = lut1_out;
-    if (\$151 ) begin
-      \$187  = \port__data$52 ;
+    \$204  = o__valid;
+    if (\$154 ) begin
+      \$204  = rq_valid_7;
     end
     if (rst) begin
-      \$187  = 8'h00;
+      \$204  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$205  = lut0_out;
+    if (\$157 ) begin
+      \$205  = port__data;
+    end
+    if (rst) begin
+      \$205  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$206  = lut1_out;
+    if (\$160 ) begin
+      \$206  = \port__data$62 ;
+    end
+    if (rst) begin
+      \$206  = 8'h00;
     end
   end
   assign port__addr = \$5 [7:0];
@@ -38871,18 +39187,18 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign rq0_rem[24:0] = rq0_prod[24:0];
   assign rq1_rem[33:25] = 9'h000;
   assign rq1_rem[24:0] = rq1_prod[24:0];
-  assign \$43  = { 1'h0, rq0_part0_0_r };
-  assign \$45  = { 14'h0000, rq0_part1_0_r, 17'h00000 };
-  assign \$47  = { rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r, 34'h000000000 };
-  assign \$52  = { rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33:25] };
-  assign \$61  = 1'h1;
-  assign \$62  = \$60 ;
-  assign \$110  = { 1'h0, rq1_part0_0_r };
-  assign \$112  = { 14'h0000, rq1_part1_0_r, 17'h00000 };
-  assign \$114  = { rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r, 34'h000000000 };
-  assign \$119  = { rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33:25] };
-  assign \$128  = 1'h1;
-  assign \$129  = \$127 ;
+  assign \$57  = { 1'h0, rq0_part0_0_r };
+  assign \$59  = { 14'h0000, rq0_part1_0_r, 17'h00000 };
+  assign \$61  = { rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r[1], rq0_part2_0_r, 34'h000000000 };
+  assign \$66  = { rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33], rq0_prod[33:25] };
+  assign \$75  = 1'h1;
+  assign \$76  = \$74 ;
+  assign \$119  = { 1'h0, rq1_part0_0_r };
+  assign \$121  = { 14'h0000, rq1_part1_0_r, 17'h00000 };
+  assign \$123  = { rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r[1], rq1_part2_0_r, 34'h000000000 };
+  assign \$128  = { rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33], rq1_prod[33:25] };
+  assign \$137  = 1'h1;
+  assign \$138  = \$136 ;
 endmodule
 
 (* generator = "Amaranth" *)
