@@ -48,9 +48,9 @@ __all__ = ["FpgaEstimate", "estimate_fpga", "estimate_fpga_verilog", "multiplier
 
 DEFAULT_FREQ_MHZ = 150.0  # the issue's fmax target
 DEFAULT_SEED = 1
-FLOW_VERSION = "8"
+FLOW_VERSION = "8"  # bump when the scripts or the parsing below change: part of the cache key
 MAX_SEEDS = 16
-DEFAULT_PNR_TIMEOUT_S = 1800.0  # one nextpnr run; router2 can go on for hours on a congested design  # bump when the scripts or the parsing below change: part of the cache key
+DEFAULT_PNR_TIMEOUT_S = 1800.0  # one nextpnr run; router2 can go on for hours on a congested design
 KEEP_PORTS = ("clk", "rst")  # ports that stay pins: the clock on the global network, the reset
 _CACHE_KIND = "fpga"
 

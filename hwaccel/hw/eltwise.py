@@ -16,9 +16,15 @@ from .stream import code_shape, lanes_stream
 __all__ = ["EltwiseAdd", "EltwiseConcat", "eltwise_products"]
 
 
+def rescale_terms(p: EltwiseAddParams, a: Value, b: Value) -> list[Value]:
+    """``(a - a_zero_point) * a_multiplier`` and ``(b - b_zero_point) * b_multiplier``."""
+    return [(a - p.a_zero_point) * p.a_multiplier, (b - p.b_zero_point) * p.b_multiplier]
+
+
 def rescaled_sum(p: EltwiseAddParams, a: Value, b: Value) -> Value:
-    """``(a - a_zero_point) * a_multiplier + (b - b_zero_point) * b_multiplier``."""
-    return (a - p.a_zero_point) * p.a_multiplier + (b - p.b_zero_point) * p.b_multiplier
+    """The sum of :func:`rescale_terms`."""
+    ta, tb = rescale_terms(p, a, b)
+    return ta + tb
 
 
 def concat_value(p: EltwiseConcatParams, from_b: Value, a: Value, b: Value) -> Value:
@@ -59,8 +65,7 @@ class EltwiseAdd(wiring.Component):
         # ADD_RESCALE_STAGES registers before the requant: each input's product (the DSP block's
         # output register), then the products again by the adder (the route from the block).
         valid: Value = self.a.valid & self.b.valid
-        terms = [[(self.a.p[lane] - p.a_zero_point) * p.a_multiplier, (self.b.p[lane] - p.b_zero_point) * p.b_multiplier]
-                 for lane in range(p.lanes)]
+        terms = [rescale_terms(p, self.a.p[lane], self.b.p[lane]) for lane in range(p.lanes)]
         for stage in range(ADD_RESCALE_STAGES):
             regs = [[Signal(Shape.cast(t.shape()), name=f"add{lane}_{side}_{stage}") for side, t in zip("ab", pair)]
                     for lane, pair in enumerate(terms)]
