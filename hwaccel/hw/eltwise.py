@@ -10,6 +10,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import ADD_RESCALE_STAGES, EltwiseAddParams, EltwiseConcatParams
+from .queue import OutputQueue
 from .requant import requant_pipeline, requant_products
 from .stream import code_shape, lanes_stream
 
@@ -60,26 +61,24 @@ class EltwiseAdd(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         p = self.params
         m = Module()
-        advance = ~self.o.valid | self.o.ready
-        m.d.comb += [self.a.ready.eq(advance & self.b.valid), self.b.ready.eq(advance & self.a.valid)]
+        queue = OutputQueue(m, self.o, p.latency)
+        m.d.comb += [self.a.ready.eq(queue.room & self.b.valid), self.b.ready.eq(queue.room & self.a.valid)]
+        issue = self.a.valid & self.b.valid & queue.room
         # ADD_RESCALE_STAGES registers before the requant: each input's product (the DSP block's
         # output register), then the products again by the adder (the route from the block).
-        valid: Value = self.a.valid & self.b.valid
+        valid: Value = issue
         terms = [rescale_terms(p, self.a.p[lane], self.b.p[lane]) for lane in range(p.lanes)]
         for stage in range(ADD_RESCALE_STAGES):
             regs = [[Signal(Shape.cast(t.shape()), name=f"add{lane}_{side}_{stage}") for side, t in zip("ab", pair)]
                     for lane, pair in enumerate(terms)]
             delayed = Signal(name=f"add_valid_{stage}")
-            with m.If(advance):
-                m.d.sync += delayed.eq(valid)
-            with m.If(advance & valid):
-                m.d.sync += [r.eq(t) for rs, ts in zip(regs, terms) for r, t in zip(rs, ts)]
+            m.d.sync += delayed.eq(valid)
+            m.d.sync += [r.eq(t) for rs, ts in zip(regs, terms) for r, t in zip(rs, ts)]
             terms, valid = regs, delayed
         sums = [a + b for a, b in terms]
         entries = [list(row) for row in p.requant.entries()]
-        valid, outs = requant_pipeline(m, advance, valid, sums, entries, None, p.requant)
-        m.d.comb += self.o.valid.eq(valid)
-        m.d.comb += [self.o.p[lane].eq(v) for lane, v in enumerate(outs)]
+        valid, outs = requant_pipeline(m, valid, sums, entries, None, p.requant)
+        queue.drive(issue, valid, outs)
         return m
 
 
@@ -99,17 +98,16 @@ class EltwiseConcat(wiring.Component):
         m = Module()
         ga, gb = p.groups
         ra, rb = p.side("a"), p.side("b")
-        advance = ~self.o.valid | self.o.ready
+        queue = OutputQueue(m, self.o, p.latency)
         beat = Signal(range(max(ga + gb, 2)))
         from_b = beat >= ga
-        valid = Mux(from_b, self.b.valid, self.a.valid)
-        with m.If(valid & advance):
+        issue = Mux(from_b, self.b.valid, self.a.valid) & queue.room
+        with m.If(issue):
             m.d.sync += beat.eq(Mux(beat == ga + gb - 1, 0, beat + 1))
-        m.d.comb += [self.a.ready.eq(advance & ~from_b), self.b.ready.eq(advance & from_b)]
+        m.d.comb += [self.a.ready.eq(queue.room & ~from_b), self.b.ready.eq(queue.room & from_b)]
         values = [concat_value(p, from_b, self.a.p[lane], self.b.p[lane]) for lane in range(p.lanes)]
         entries = [list(ea) + list(eb) for ea, eb in zip(ra.entries(), rb.entries())]
         width = max(ra.product_bits, rb.product_bits)
-        valid_out, outs = requant_pipeline(m, advance, valid, values, entries, beat, ra, product_bits=width)
-        m.d.comb += self.o.valid.eq(valid_out)
-        m.d.comb += [self.o.p[lane].eq(v) for lane, v in enumerate(outs)]
+        valid_out, outs = requant_pipeline(m, issue, values, entries, beat, ra, product_bits=width)
+        queue.drive(issue, valid_out, outs)
         return m

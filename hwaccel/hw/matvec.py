@@ -1,18 +1,20 @@
 """MatVec: ``pe`` output channels x ``simd`` inputs a cycle, raw accumulators out.
 
 The unit walks :attr:`~.params.MatVecParams.schedule` one tile a cycle through register stages
-that all advance on ``~o.valid | o.ready`` (a stall holds the whole pipeline); each stage holds at
-most one multiply or two adder levels, for post-route >= 100 MHz on ECP5:
+that load every cycle (no stall: a fold's last tile issues only with a credit of the
+:class:`~.queue.OutputQueue` at the output); each stage holds at most one multiply or two adder
+levels, for post-route >= 100 MHz on ECP5:
 
 0. issue: tile ``t``; output fold 0 takes the input beat (and stores it in the input buffer for
-   the later folds), later folds read the buffer; the weight ROM is read at address ``t``.
+   the later folds), later folds read the buffer; the weight ROM is read at address ``t``. A tile
+   issues when its input is there (fold 0) and, if it ends a fold, the queue has room.
 1. operands: ``x - x_zero_point`` and the weight (codebook looked up), per live lane;
 2. products, one per live lane (the DSP block's output register);
 3. the products again, in registers next to the adder trees (the route from a DSP block gets a cycle);
 4. adder trees, one per output lane: :func:`~.params.adder_tree_stages` stages of
    ``ADDER_LEVELS_PER_STAGE`` pairwise levels.
 5. accumulate: the fold's first tile loads ``bias + sum``, later tiles add; the last tile of a
-   fold puts the accumulators on the output.
+   fold delivers the accumulators to the output queue.
 
 Only *live* lanes (``MatVecParams.live_lanes``: non-zero weight in some tile) get a multiplier and
 a ROM field; pruned lanes are the constant 0. The accumulator is ``acc_bits`` wide (signed).
@@ -27,6 +29,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .params import ADDER_LEVELS_PER_STAGE, MatVecParams, adder_tree_stages
+from .queue import OutputQueue
 from .stream import code_shape, lanes_stream, pack_lanes
 
 __all__ = ["MatVec"]
@@ -39,16 +42,15 @@ def _table(values: list[int], index: Value, shape: object = None) -> Value:
     return Array(Const(v, shape) if shape is not None else Const(v) for v in values)[index]
 
 
-def adder_tree(m: Module, en: Value, values: list[Value], stages: int, width: int, name: str) -> Value:
+def adder_tree(m: Module, values: list[Value], stages: int, width: int, name: str) -> Value:
     """Balanced pairwise sum of ``values`` (0 for none) with a register after every
-    ``ADDER_LEVELS_PER_STAGE`` levels, ``stages`` registers in all (loading on ``en``)."""
+    ``ADDER_LEVELS_PER_STAGE`` levels, ``stages`` registers in all (loading every cycle)."""
     values = list(values) or [Const(0)]
     for stage in range(stages):
         for _ in range(ADDER_LEVELS_PER_STAGE):
             values = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)] + values[len(values) & ~1:]
         regs = [Signal(signed(width), name=f"{name}_s{stage}_{k}") for k in range(len(values))]
-        with m.If(en):
-            m.d.sync += [r.eq(v) for r, v in zip(regs, values)]
+        m.d.sync += [r.eq(v) for r, v in zip(regs, values)]
         values = list(regs)
     assert len(values) == 1, "too few adder-tree stages for the terms"
     return values[0]
@@ -85,7 +87,7 @@ class MatVec(wiring.Component):
         m = Module()
         sched = p.schedule
         lanes = p.live_lanes
-        advance = ~self.o.valid | self.o.ready
+        queue = OutputQueue(m, self.o, p.latency)
 
         # Stage 0: issue one tile. What the schedule says of tile ``t`` is held in registers that load
         # the next tile's values on issue: ``i.ready`` and the buffer addresses start at flip-flops,
@@ -98,8 +100,9 @@ class MatVec(wiring.Component):
                   "last": [int(i == len(sched) - 1 or sched[i + 1][0] != nf) for i, (nf, _) in enumerate(sched)]}
         now = {name: _tile_register(m, values, t, issue, f"{name}_t") for name, values in tables.items()}
         nf_t, sf_t, reads_input, first_t, last_t = (now[k] for k in ("nf", "sf", "reads_input", "first", "last"))
-        m.d.comb += self.i.ready.eq(advance & reads_input)
-        m.d.comb += issue.eq(advance & (self.i.valid | ~reads_input))
+        may_issue = queue.room | ~last_t  # only a fold's last tile delivers an output
+        m.d.comb += self.i.ready.eq(may_issue & reads_input)
+        m.d.comb += issue.eq(may_issue & (self.i.valid | ~reads_input))
         with m.If(issue):
             m.d.sync += t.eq(Mux(t == len(sched) - 1, 0, t + 1))
 
@@ -107,14 +110,13 @@ class MatVec(wiring.Component):
         x_reg, from_input = Signal(x_width, name="x_reg"), Signal(name="from_input")
         v1, first1, last1 = Signal(name="v1"), Signal(name="first1"), Signal(name="last1")
         nf1 = Signal(range(p.output_folds))
-        with m.If(advance):
-            m.d.sync += [x_reg.eq(self.i.payload.as_value()), from_input.eq(reads_input),
-                         v1.eq(issue), first1.eq(first_t), last1.eq(last_t), nf1.eq(nf_t)]
+        m.d.sync += [x_reg.eq(self.i.payload.as_value()), from_input.eq(reads_input),
+                     v1.eq(issue), first1.eq(first_t), last1.eq(last_t), nf1.eq(nf_t)]
         if p.output_folds > 1:
             m.submodules.inbuf = inbuf = Memory(shape=x_width, depth=p.input_folds, init=[])
             wport, rport = inbuf.write_port(), inbuf.read_port(domain="sync")
             m.d.comb += [wport.en.eq(issue & reads_input), wport.addr.eq(sf_t), wport.data.eq(self.i.payload.as_value()),
-                         rport.en.eq(advance), rport.addr.eq(sf_t)]
+                         rport.addr.eq(sf_t)]
             x_bits: Value = Mux(from_input, x_reg, rport.data)
         else:
             x_bits = x_reg
@@ -122,7 +124,7 @@ class MatVec(wiring.Component):
         if lanes:
             m.submodules.rom = rom = Memory(shape=len(lanes) * p.index_bits, depth=len(sched), init=self._rom_words())
             wrom = rom.read_port(domain="sync")
-            m.d.comb += [wrom.en.eq(advance), wrom.addr.eq(t)]
+            m.d.comb += wrom.addr.eq(t)
             weight_fields = [wrom.data[j * p.index_bits:(j + 1) * p.index_bits] for j in range(len(lanes))]
 
         # Stage 1: operands (offset inputs, weights of the live lanes); stage 2: products.
@@ -134,47 +136,43 @@ class MatVec(wiring.Component):
         book = p.stored_codebook
         weights = [Signal(signed(p.bits_w), name=f"w{pe}_{s}") for pe, s in lanes]
         products: list[list[Value]] = [[] for _ in range(p.pe)]
-        with m.If(advance):
-            m.d.sync += [offset[lane].eq(xs[lane[1]] - p.x_zero_point) for lane in lanes]
-            for j, w in enumerate(weights):
-                field = weight_fields[j]
-                m.d.sync += w.eq(field.as_signed() if book is None else _table(list(book), field, signed(p.bits_w)))
-            for (pe, s), w in zip(lanes, weights):
-                prod = Signal(signed(p.bits_x + 1 + p.bits_w), name=f"prod{pe}_{s}")
-                m.d.sync += prod.eq(offset[pe, s] * w)
-                products[pe].append(prod)
+        m.d.sync += [offset[lane].eq(xs[lane[1]] - p.x_zero_point) for lane in lanes]
+        for j, w in enumerate(weights):
+            field = weight_fields[j]
+            m.d.sync += w.eq(field.as_signed() if book is None else _table(list(book), field, signed(p.bits_w)))
+        for (pe, s), w in zip(lanes, weights):
+            prod = Signal(signed(p.bits_x + 1 + p.bits_w), name=f"prod{pe}_{s}")
+            m.d.sync += prod.eq(offset[pe, s] * w)
+            products[pe].append(prod)
         # Stage 3: the products again. ``prod`` becomes the DSP block's own output register, placed at
         # the block (DSP blocks sit in rows); this copy sits by the adder tree, and the route between
         # them gets a cycle to itself.
         carried: list[list[Value]] = []
         for pe in range(p.pe):
             copies = [Signal.like(prod, name=f"{prod.name}_r") for prod in products[pe]]
-            with m.If(advance):
-                m.d.sync += [c.eq(prod) for c, prod in zip(copies, products[pe])]
+            m.d.sync += [c.eq(prod) for c, prod in zip(copies, products[pe])]
             carried.append(copies)
         # Stage 4: one pipelined adder tree per output lane.
         tree_stages = adder_tree_stages(p.simd)
-        sums = [adder_tree(m, advance, carried[pe], tree_stages, p.acc_bits, f"sum{pe}") for pe in range(p.pe)]
+        sums = [adder_tree(m, carried[pe], tree_stages, p.acc_bits, f"sum{pe}") for pe in range(p.pe)]
         # The control of each tile, delayed to the accumulate stage (operands, products, copies, tree).
         ctl: tuple[Value, ...] = (v1, first1, last1, nf1)
         for k in range(3 + tree_stages):
             nxt = (Signal(name=f"v{k + 2}"), Signal(name=f"first{k + 2}"), Signal(name=f"last{k + 2}"),
                    Signal(range(p.output_folds), name=f"nf{k + 2}"))
-            with m.If(advance):
-                m.d.sync += [a.eq(b) for a, b in zip(nxt, ctl)]
+            m.d.sync += [a.eq(b) for a, b in zip(nxt, ctl)]
             ctl = nxt
         valid, first, last, nf = ctl
 
-        # Stage 5: accumulate; the fold's last tile sends the accumulators.
-        with m.If(advance):
-            m.d.sync += self.o.valid.eq(valid & last)
+        # Stage 5: accumulate; the fold's last tile delivers the accumulators to the queue.
+        news: list[Value] = []
         for pe in range(p.pe):
             acc = Signal(signed(p.acc_bits), name=f"acc{pe}")
             bias = [p.bias[nf_ * p.pe + pe] if nf_ * p.pe + pe < p.out_features else 0 for nf_ in range(p.output_folds)]
             new = Signal(signed(p.acc_bits), name=f"acc{pe}_next")
             m.d.comb += new.eq(Mux(first, _table(bias, nf, signed(p.acc_bits)), acc) + sums[pe])
-            with m.If(advance & valid):
+            with m.If(valid):
                 m.d.sync += acc.eq(new)
-                with m.If(last):
-                    m.d.sync += self.o.payload[pe].eq(new)
+            news.append(new)
+        queue.drive(issue & last_t, valid & last, news)
         return m

@@ -2,9 +2,9 @@
 
 Per channel group one accumulator per lane: the first element of a window loads it, the others
 fold in (``max`` of codes, or the sum of ``x - x_zero_point``), and the last one sends the result
-on: straight to the output register (max) or through :func:`~.requant.requant_pipeline` with
-``1/window`` folded into the multiplier (average). Beats that do not end a window are accepted
-even while the output stalls.
+on: through one register (max) or through :func:`~.requant.requant_pipeline` with ``1/window``
+folded into the multiplier (average), to the :class:`~.queue.OutputQueue`. Beats that do not end
+a window are accepted whenever they come; a window's last beat needs room in the queue.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import PoolParams
+from .queue import OutputQueue
 from .requant import requant_pipeline
 from .stream import code_shape, counter, lanes_stream
 
@@ -33,11 +34,11 @@ class Pool(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         p = self.params
         m = Module()
-        advance = ~self.o.valid | self.o.ready
+        queue = OutputQueue(m, self.o, p.latency)
         group, group_last = counter(m, self.i.valid & self.i.ready, p.groups, "group")
         element, element_last = counter(m, self.i.valid & self.i.ready & group_last, p.window, "element")
         first = element == 0
-        m.d.comb += self.i.ready.eq(advance | ~element_last)
+        m.d.comb += self.i.ready.eq(queue.room | ~element_last)
         accept = self.i.valid & self.i.ready
         acc_shape = code_shape(p.bits, p.signed) if p.kind == "max" else signed(p.sum_bits)
         folded: list[Value] = []
@@ -56,18 +57,11 @@ class Pool(wiring.Component):
             with m.If(accept):
                 m.d.sync += [a.eq(b) for a, b in zip(accs, accs[1:] + [value])]
             folded.append(value)
-        done = self.i.valid & element_last
-        if p.requant is None:
-            valid = Signal()
-            outs = [Signal(acc_shape, name=f"out{lane}") for lane in range(p.lanes)]
-            with m.If(advance):
-                m.d.sync += valid.eq(done)
-            with m.If(advance & done):
-                m.d.sync += [o.eq(v) for o, v in zip(outs, folded)]
-            out_values: list[Value] = list(outs)
-        else:
-            entries = [list(row) for row in p.requant.entries()]
-            valid, out_values = requant_pipeline(m, advance, done, folded, entries, group, p.requant)
-        m.d.comb += self.o.valid.eq(valid)
-        m.d.comb += [self.o.p[lane].eq(v) for lane, v in enumerate(out_values)]
+        done = accept & element_last
+        if p.requant is None:  # the queue's head is the one register
+            queue.drive(done, done, folded)
+            return m
+        entries = [list(row) for row in p.requant.entries()]
+        valid, out_values = requant_pipeline(m, done, folded, entries, group, p.requant)
+        queue.drive(done, valid, out_values)
         return m

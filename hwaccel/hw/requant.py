@@ -15,9 +15,11 @@ that no stage holds more than one wide operation or one route from a DSP block (
    always (``half_up``) or when ``q`` is odd (``half_even``);
 7. clamp;
 
-and a table (LUT) stage when the params have one. Settings that are the same for every beat are
-constants, not registers. Every stage register advances together on ``en``, so a stall holds the
-pipeline; data registers load valid beats only.
+and a table (LUT) stage when the params have one. The last stage's register is the head of the
+caller's :class:`~.queue.OutputQueue`: the pipeline returns what goes into it (the clamped codes,
+or the table's read), with the valid of that cycle. Settings that are the same for every beat are
+constants, not registers. The stages load every cycle (no clock enable): the units issue a beat
+only when their :class:`~.queue.OutputQueue` has room for its result.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .params import REQUANT_LATENCY, RequantEntry, RequantParams
+from .queue import OutputQueue
 from .stream import code_shape, counter, lanes_stream
 
 __all__ = ["Requant", "requant_pipeline", "requant_products", "chunk_layout"]
@@ -92,10 +95,11 @@ def _clamp_shape(params: RequantParams) -> Shape:
 
 
 def requant_pipeline(
-    m: Module, en: Value, valid: Value, values: list[Value], entries: list[list[RequantEntry]], select: Value | None,
+    m: Module, valid: Value, values: list[Value], entries: list[list[RequantEntry]], select: Value | None,
     params: RequantParams, product_bits: int | None = None,
 ) -> tuple[Signal, list[Value]]:
-    """Build the requant stages; returns the output valid and the per-lane output codes.
+    """Build the requant stages; returns the valid and the per-lane codes that load the last
+    stage's register (the output queue's head).
 
     ``entries[lane][k]`` is the setting used when ``select == k``; ``params`` gives the rounding,
     output codes and optional table, ``product_bits`` (default ``params.product_bits``) the width
@@ -103,14 +107,12 @@ def requant_pipeline(
     """
     width = params.product_bits if product_bits is None else product_bits
     valids = [valid] + [Signal(name=f"rq_valid_{k}") for k in range(1, REQUANT_LATENCY + 1)]
-    with m.If(en):
-        m.d.sync += [valids[k + 1].eq(valids[k]) for k in range(REQUANT_LATENCY)]
+    m.d.sync += [valids[k + 1].eq(valids[k]) for k in range(REQUANT_LATENCY)]  # the last one only with a table
 
     def reg(stage: int, value: Value, shape: Shape, name: str) -> Value:
-        """A data register of stage ``stage`` (1-based) loading ``value`` with a valid beat."""
+        """A data register of stage ``stage`` (1-based) loading ``value``."""
         r = Signal(shape, name=name)
-        with m.If(en & valids[stage - 1]):
-            m.d.sync += r.eq(value)
+        m.d.sync += r.eq(value)
         return r
 
     outs: list[Value] = []
@@ -148,30 +150,24 @@ def requant_pipeline(
         code = reg(6, setting["zero_point"][5] + floor + up, signed(width + 2), f"rq{lane}_code")
         lo, hi = setting["lo"][6], setting["hi"][6]
         clamped = Mux(code < lo, lo, Mux(code > hi, hi, code))
-        outs.append(reg(7, clamped, _clamp_shape(params), f"rq{lane}_out"))
-    valid_out = valids[REQUANT_LATENCY]
+        outs.append(clamped)
     if params.lut is None:
-        return valid_out, outs
-    return _lut_stage(m, en, valid_out, outs, params)
+        return valids[REQUANT_LATENCY - 1], outs
+    clamped_regs = [reg(7, c, _clamp_shape(params), f"rq{lane}_out") for lane, c in enumerate(outs)]
+    return valids[REQUANT_LATENCY], _lut_reads(m, clamped_regs, params)
 
 
-def _lut_stage(m: Module, en: Value, valid: Value, codes: list[Value], params: RequantParams) -> tuple[Signal, list[Value]]:
+def _lut_reads(m: Module, codes: list[Value], params: RequantParams) -> list[Value]:
+    """The table's entry for each code (asynchronous ROM reads, into the queue's head register)."""
     assert params.lut is not None
     table = params.lut[params.lo - params.lut_qmin: params.hi - params.lut_qmin + 1]
-    shape = code_shape(params.out_bits, params.out_signed)
-    m.submodules.lut = mem = Memory(shape=shape, depth=len(table), init=table)
-    valid_out = Signal(name="lut_valid")
-    with m.If(en):
-        m.d.sync += valid_out.eq(valid)
+    m.submodules.lut = mem = Memory(shape=code_shape(params.out_bits, params.out_signed), depth=len(table), init=table)
     outs: list[Value] = []
-    for lane, code in enumerate(codes):  # asynchronous ROM read into a register with a defined reset value
+    for code in codes:
         port = mem.read_port(domain="comb")
-        out = Signal(shape, name=f"lut{lane}_out")
         m.d.comb += port.addr.eq(code - params.lo)
-        with m.If(en & valid):
-            m.d.sync += out.eq(port.data)
-        outs.append(out)
-    return valid_out, outs
+        outs.append(port.data)
+    return outs
 
 
 class Requant(wiring.Component):
@@ -187,11 +183,11 @@ class Requant(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         p = self.params
         m = Module()
-        advance = ~self.o.valid | self.o.ready
-        m.d.comb += self.i.ready.eq(advance)
-        group, _ = counter(m, self.i.valid & advance, p.groups, "group")
+        queue = OutputQueue(m, self.o, p.latency)
+        issue = self.i.valid & queue.room
+        m.d.comb += self.i.ready.eq(queue.room)
+        group, _ = counter(m, issue, p.groups, "group")
         entries = [list(row) for row in p.entries()]
-        valid, outs = requant_pipeline(m, advance, self.i.valid, [self.i.p[lane] for lane in range(p.lanes)], entries, group, p)
-        m.d.comb += self.o.valid.eq(valid)
-        m.d.comb += [self.o.p[lane].eq(out) for lane, out in enumerate(outs)]
+        valid, outs = requant_pipeline(m, issue, [self.i.p[lane] for lane in range(p.lanes)], entries, group, p)
+        queue.drive(issue, valid, outs)
         return m

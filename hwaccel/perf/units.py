@@ -12,6 +12,10 @@ each register a local variable named ``<prefix><register>``. One cycle of a mode
 2. ``tick(fires, out_fire)``: lines of the clock edge, given which input ports transferred and
    whether the output did (``valid & ready`` names, computed before any register changes).
 
+The units with an :class:`~hwaccel.hw.queue.OutputQueue` (MatVec, Requant, Pool, Eltwise) share
+its model (:meth:`UnitCode.queue_registers`, :meth:`UnitCode.room`, :meth:`UnitCode.deliver`):
+the pipeline never stalls, a beat with an output issues only while ``owed < credits``.
+
 ``registers()`` holds every control register and its reset value; a snapshot of all of them is
 the model's state (the cycle model detects periodic operation by comparing snapshots). A chain
 of pipeline valid registers that advance together is one integer, bit ``k`` the register
@@ -24,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..hw.params import EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams, RequantParams, WindowParams
+from ..hw.queue import queue_credits
 from .costs import fold_lengths
 
 __all__ = ["UnitCode", "WindowCode", "MatVecCode", "PipeCode", "FifoCode", "code_for"]
@@ -55,13 +60,32 @@ class UnitCode:
     def tick(self, fires: list[str], out_fire: str) -> list[str]:
         raise NotImplementedError
 
-    def shift(self, chain: str, stages: int, enter: str) -> list[str]:
-        """Lines (inside ``if adv:``) moving ``enter`` into a chain of ``stages`` valid registers
-        whose last stage loads the output register ``ov``."""
+    def queue_registers(self) -> dict[str, Any]:
+        """The output queue's registers: the head's valid ``ov``, the beats ``stored`` behind it,
+        the credits ``owed``, and the pipeline's valid chain ``pipe``."""
+        return {self.v("ov"): False, self.v("stored"): 0, self.v("owed"): 0, self.v("pipe"): 0}
+
+    def room(self, latency: int) -> str:
+        """The line setting ``room``: a beat with an output may issue."""
+        return f"{self.v('room')} = {self.v('owed')} < {queue_credits(latency)}"
+
+    def deliver(self, latency: int, enter: str, out_fire: str) -> list[str]:
+        """Clock-edge lines of the pipeline and its queue: ``enter`` (a beat with an output issues)
+        moves into the valid chain ``pipe`` of ``latency - 1`` stages, whose last stage delivers to
+        the head ``ov`` when it is free (empty or leaving), else to the memory (``stored``)."""
+        v, ov, stages = self.v, self.ov, latency - 1
+        lines = [f"{v('owed')} += {enter} - {out_fire}"]
         if stages == 0:
-            return [f"    {self.ov} = {enter}"]
-        return [f"    {self.ov} = {self.v(chain)} >> {stages - 1} & 1",
-                f"    {self.v(chain)} = ({self.v(chain)} << 1 | {enter}) & {(1 << stages) - 1}"]
+            push = enter
+        else:
+            push = v("push")
+            lines += [f"{push} = {v('pipe')} >> {stages - 1} & 1",
+                      f"{v('pipe')} = ({v('pipe')} << 1 | {enter}) & {(1 << stages) - 1}"]
+        # ``out_fire`` = ov & o_ready stands for o_ready: the head is free when not ov or o_ready
+        return lines + [f"if not {ov} or {out_fire}:",
+                        f"    if {v('stored')}: {v('stored')} += {push} - 1; {ov} = True",
+                        f"    else: {ov} = {push} != 0",
+                        f"else: {v('stored')} += {push}"]
 
 
 class WindowCode(UnitCode):
@@ -97,40 +121,39 @@ class WindowCode(UnitCode):
 
 
 class MatVecCode(UnitCode):
-    """MatVec: issue, then ``latency - 1`` pipeline stages, then the output register ``ov``; all
-    advance together. Tile ``t`` of the schedule reads an input beat iff ``t < input_folds``
-    (output fold 0); ``LA[t]`` marks the last tile of an output fold."""
+    """MatVec: issue, ``latency - 1`` pipeline stages, the output queue. Tile ``t`` of the schedule
+    reads an input beat iff ``t < input_folds`` (output fold 0); ``LA[t]`` marks the last tile of
+    an output fold, the only tile that delivers an output and needs ``room``."""
 
     def __init__(self, prefix: str, p: MatVecParams) -> None:
         super().__init__(prefix)
         folds = fold_lengths(p)
         self.consts[self.v("LA")] = tuple(k == n - 1 for n in folds for k in range(n))
-        self.n, self.reads, self.stages = sum(folds), folds[0], p.latency - 1
+        self.n, self.reads, self.latency = sum(folds), folds[0], p.latency
 
     def registers(self) -> dict[str, Any]:
-        return {self.v("ov"): False, self.v("t"): 0, self.v("pipe"): 0}
+        return {**self.queue_registers(), self.v("t"): 0}
 
     def ready(self, o_ready: str, valids: list[str]) -> tuple[list[str], list[str]]:
         v = self.v
-        lines = [f"{v('adv')} = not {v('ov')} or {o_ready}"]
+        lines = [self.room(self.latency), f"{v('may')} = {v('room')} or not {v('LA')}[{v('t')}]"]
         if self.reads == self.n:  # every tile reads
-            return lines + [f"{v('issue')} = {v('adv')} and {valids[0]}"], [v("adv")]
+            return lines + [f"{v('issue')} = {v('may')} and {valids[0]}"], [v("may")]
         return lines + [f"{v('ri')} = {v('t')} < {self.reads}",
-                        f"{v('issue')} = {v('adv')} and ({valids[0]} or not {v('ri')})"], [f"({v('adv')} and {v('ri')})"]
+                        f"{v('issue')} = {v('may')} and ({valids[0]} or not {v('ri')})"], [f"({v('may')} and {v('ri')})"]
 
     def tick(self, fires: list[str], out_fire: str) -> list[str]:
         v = self.v
-        return [f"if {v('adv')}:",
-                *self.shift("pipe", self.stages, f"({v('issue')} and {v('LA')}[{v('t')}])"),
-                f"    if {v('issue')}: {v('t')} = 0 if {v('t')} == {self.n - 1} else {v('t')} + 1"]
+        return [*self.deliver(self.latency, f"({v('issue')} and {v('LA')}[{v('t')}])", out_fire),
+                f"if {v('issue')}: {v('t')} = 0 if {v('t')} == {self.n - 1} else {v('t')} + 1"]
 
 
 class PipeCode(UnitCode):
-    """``depth`` valid registers advancing together (Requant, Pool, Eltwise Add and Concat).
+    """A pipeline of ``depth`` stages and the output queue (Requant, Pool, Eltwise Add and Concat).
 
-    Requant and Add take a beat whenever ``advance``; a Pool takes a window's other beats whenever
-    they are valid and only its last beat enters the pipeline; a Concat takes ``split`` beats of
-    ``a`` then the rest of a pixel's ``groups`` beats from ``b``. ``count`` is the Pool's
+    Requant and Add take a beat whenever there is ``room``; a Pool takes a window's other beats
+    whenever they are valid and only its last beat enters the pipeline; a Concat takes ``split``
+    beats of ``a`` then the rest of a pixel's ``groups`` beats from ``b``. ``count`` is the Pool's
     ``element * groups + group`` or the Concat's beat of the pixel.
     """
 
@@ -140,27 +163,27 @@ class PipeCode(UnitCode):
         self.ports = 2 if kind in ("add", "concat") else 1
 
     def registers(self) -> dict[str, Any]:
-        regs: dict[str, Any] = {self.v("ov"): False, self.v("pipe"): 0}
+        regs = self.queue_registers()
         if self.kind in ("pool", "concat"):
             regs[self.v("count")] = 0
         return regs
 
     def ready(self, o_ready: str, valids: list[str]) -> tuple[list[str], list[str]]:
         v = self.v
-        lines = [f"{v('adv')} = not {v('ov')} or {o_ready}"]
+        lines, room = [self.room(self.depth)], v("room")
         if self.kind == "pipe":
-            return lines, [v("adv")]
+            return lines, [room]
         if self.kind == "pool":
-            return lines, [f"({v('adv')} or {v('count')} < {(self.window - 1) * self.groups})"]
+            return lines, [f"({room} or {v('count')} < {(self.window - 1) * self.groups})"]
         if self.kind == "add":
-            return lines, [f"({v('adv')} and {valids[1]})", f"({v('adv')} and {valids[0]})"]
-        return lines, [f"({v('adv')} and {v('count')} < {self.split})", f"({v('adv')} and {v('count')} >= {self.split})"]
+            return lines, [f"({room} and {valids[1]})", f"({room} and {valids[0]})"]
+        return lines, [f"({room} and {v('count')} < {self.split})", f"({room} and {v('count')} >= {self.split})"]
 
     def tick(self, fires: list[str], out_fire: str) -> list[str]:
         v = self.v
         fired = fires[0] if len(fires) == 1 else f"({' or '.join(fires)})"
         enter = f"({fired} and {v('count')} >= {(self.window - 1) * self.groups})" if self.kind == "pool" else fired
-        lines = [f"if {v('adv')}:", *self.shift("pipe", self.depth - 1, enter)]
+        lines = self.deliver(self.depth, enter, out_fire)
         beats = {"pool": self.window * self.groups, "concat": self.groups}.get(self.kind)
         if beats is not None:  # after the shift, which reads the count before this beat
             lines.append(f"if {fired}: {v('count')} = 0 if {v('count')} == {beats - 1} else {v('count')} + 1")

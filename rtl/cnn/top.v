@@ -348,11 +348,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s0_conv0_u2  s0_conv0_u2 (
     .clk(clk),
     .i__payload(\i__payload$15 ),
-    .i__ready(\o__ready$17 ),
     .i__valid(\i__valid$19 ),
     .o__payload(\i__payload$78 ),
     .o__ready(\o__ready$80 ),
     .o__valid(\i__valid$82 ),
+    .q_room(\o__ready$17 ),
     .rst(rst)
   );
   \top.s1_maxpool1_u0  s1_maxpool1_u0 (
@@ -398,11 +398,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s2_conv2_u2  s2_conv2_u2 (
     .clk(clk),
     .i__payload(\i__payload$33 ),
-    .i__ready(\o__ready$35 ),
     .i__valid(\i__valid$37 ),
     .o__payload(\i__payload$90 ),
     .o__ready(\o__ready$92 ),
     .o__valid(\i__valid$94 ),
+    .q_room(\o__ready$35 ),
     .rst(rst)
   );
   \top.s3_maxpool3_u0  s3_maxpool3_u0 (
@@ -438,11 +438,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s4_dense4_u1  s4_dense4_u1 (
     .clk(clk),
     .i__payload(\i__payload$45 ),
-    .i__ready(\o__ready$47 ),
     .i__valid(\i__valid$49 ),
     .o__payload(o__payload),
     .o__ready(o__ready),
     .o__valid(o__valid),
+    .q_room(\o__ready$47 ),
     .rst(rst)
   );
   assign \o__payload$10  = \i__payload$9 ;
@@ -699,7 +699,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.fifo_conv0_maxpool1_0 (rst, r_en, i__ready, o__payload, w_data, w_en, o__valid, clk);
+module \top.fifo_conv0_maxpool1_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
   input clk;
   wire clk;
   wire [63:0] i__payload;
@@ -773,7 +773,7 @@ module \top.fifo_conv0_maxpool1_0 (rst, r_en, i__ready, o__payload, w_data, w_en
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.fifo_conv0_maxpool1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w_en, r_rdy, clk);
+module \top.fifo_conv0_maxpool1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -912,7 +912,7 @@ module \top.fifo_conv0_maxpool1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.fifo_conv2_maxpool3_0 (rst, r_en, i__ready, o__payload, w_data, w_en, o__valid, clk);
+module \top.fifo_conv2_maxpool3_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
   input clk;
   wire clk;
   wire [31:0] i__payload;
@@ -970,7 +970,7 @@ module \top.fifo_conv2_maxpool3_0 (rst, r_en, i__ready, o__payload, w_data, w_en
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.fifo_conv2_maxpool3_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w_en, r_rdy, clk);
+module \top.fifo_conv2_maxpool3_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2218,193 +2218,178 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
-  reg [3:0] \$1 ;
-  wire \$10 ;
-  wire \$100 ;
-  wire [20:0] \$101 ;
-  wire [21:0] \$102 ;
-  wire [20:0] \$103 ;
-  wire [21:0] \$104 ;
-  wire [20:0] \$105 ;
-  wire [21:0] \$106 ;
-  wire [20:0] \$107 ;
-  wire [21:0] \$108 ;
-  wire [20:0] \$109 ;
-  wire [8:0] \$11 ;
-  wire [21:0] \$110 ;
-  wire [20:0] \$111 ;
-  wire [21:0] \$112 ;
-  wire [20:0] \$113 ;
-  wire [21:0] \$114 ;
-  wire [20:0] \$115 ;
-  wire [21:0] \$116 ;
-  reg [3:0] \$117 ;
-  reg \$118 ;
-  reg \$119 ;
-  wire [8:0] \$12 ;
-  reg [3:0] \$120 ;
-  reg [7:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg [8:0] \$126 ;
-  reg [8:0] \$127 ;
-  reg [8:0] \$128 ;
-  reg [8:0] \$129 ;
-  wire [8:0] \$13 ;
-  reg [8:0] \$130 ;
-  reg [8:0] \$131 ;
-  reg [8:0] \$132 ;
-  reg [8:0] \$133 ;
-  reg [7:0] \$134 ;
-  reg [7:0] \$135 ;
-  reg [7:0] \$136 ;
-  reg [7:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [7:0] \$139 ;
-  wire [8:0] \$14 ;
-  reg [7:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [16:0] \$142 ;
-  reg [16:0] \$143 ;
-  reg [16:0] \$144 ;
-  reg [16:0] \$145 ;
-  reg [16:0] \$146 ;
-  reg [16:0] \$147 ;
-  reg [16:0] \$148 ;
-  reg [16:0] \$149 ;
-  wire [8:0] \$15 ;
-  reg [16:0] \$150 ;
-  reg [16:0] \$151 ;
-  reg [16:0] \$152 ;
-  reg [16:0] \$153 ;
-  reg [16:0] \$154 ;
-  reg [16:0] \$155 ;
-  reg [16:0] \$156 ;
-  reg [16:0] \$157 ;
+  wire \$1 ;
+  wire [21:0] \$10 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg \$103 ;
+  reg [8:0] \$104 ;
+  reg [8:0] \$105 ;
+  reg [8:0] \$106 ;
+  reg [8:0] \$107 ;
+  reg [8:0] \$108 ;
+  reg [8:0] \$109 ;
+  wire [20:0] \$11 ;
+  reg [8:0] \$110 ;
+  reg [8:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [7:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [7:0] \$115 ;
+  reg [7:0] \$116 ;
+  reg [7:0] \$117 ;
+  reg [7:0] \$118 ;
+  reg [7:0] \$119 ;
+  wire [21:0] \$12 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [16:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [16:0] \$129 ;
+  wire [20:0] \$13 ;
+  reg [16:0] \$130 ;
+  reg [16:0] \$131 ;
+  reg [16:0] \$132 ;
+  reg [16:0] \$133 ;
+  reg [16:0] \$134 ;
+  reg [16:0] \$135 ;
+  reg [20:0] \$136 ;
+  reg [20:0] \$137 ;
+  reg [20:0] \$138 ;
+  reg [20:0] \$139 ;
+  wire [21:0] \$14 ;
+  reg [20:0] \$140 ;
+  reg [20:0] \$141 ;
+  reg [20:0] \$142 ;
+  reg [20:0] \$143 ;
+  reg \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg \$148 ;
+  reg \$149 ;
+  wire [20:0] \$15 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg [20:0] \$156 ;
+  reg [20:0] \$157 ;
   reg [20:0] \$158 ;
   reg [20:0] \$159 ;
-  wire [8:0] \$16 ;
+  wire [21:0] \$16 ;
   reg [20:0] \$160 ;
   reg [20:0] \$161 ;
   reg [20:0] \$162 ;
   reg [20:0] \$163 ;
-  reg [20:0] \$164 ;
-  reg [20:0] \$165 ;
-  reg \$166 ;
-  reg \$167 ;
+  reg [2:0] \$164 ;
+  reg [2:0] \$165 ;
+  reg [2:0] \$166 ;
+  reg [2:0] \$167 ;
   reg \$168 ;
-  reg \$169 ;
-  wire [8:0] \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg \$176 ;
-  reg \$177 ;
-  reg \$178 ;
-  reg [20:0] \$179 ;
-  wire [8:0] \$18 ;
-  reg [167:0] \$180 ;
-  reg [20:0] \$181 ;
-  reg [20:0] \$182 ;
-  reg [20:0] \$183 ;
-  reg [20:0] \$184 ;
-  reg [20:0] \$185 ;
-  reg [20:0] \$186 ;
-  reg [20:0] \$187 ;
-  wire [16:0] \$19 ;
-  reg \$2 ;
-  wire [16:0] \$20 ;
-  wire [16:0] \$21 ;
-  wire [16:0] \$22 ;
-  wire [16:0] \$23 ;
-  wire [16:0] \$24 ;
-  wire [16:0] \$25 ;
-  wire [16:0] \$26 ;
+  reg [167:0] \$169 ;
+  wire [20:0] \$17 ;
+  wire [21:0] \$18 ;
+  wire [20:0] \$19 ;
+  wire \$2 ;
+  wire [21:0] \$20 ;
+  wire [20:0] \$21 ;
+  wire [21:0] \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  reg \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
+  wire \$3 ;
+  reg [3:0] \$30 ;
+  reg \$31 ;
+  reg \$32 ;
   wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire [4:0] \$34 ;
+  wire [4:0] \$35 ;
+  wire [8:0] \$36 ;
+  wire [8:0] \$37 ;
+  wire [8:0] \$38 ;
+  wire [8:0] \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  wire [4:0] \$5 ;
-  wire \$50 ;
-  wire \$51 ;
+  wire [8:0] \$40 ;
+  wire [8:0] \$41 ;
+  wire [8:0] \$42 ;
+  wire [8:0] \$43 ;
+  wire [16:0] \$44 ;
+  wire [16:0] \$45 ;
+  wire [16:0] \$46 ;
+  wire [16:0] \$47 ;
+  wire [16:0] \$48 ;
+  wire [16:0] \$49 ;
+  wire \$5 ;
+  wire [16:0] \$50 ;
+  wire [16:0] \$51 ;
   wire \$52 ;
-  wire \$53 ;
+  wire [3:0] \$53 ;
   wire \$54 ;
-  wire \$55 ;
+  wire [4:0] \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [4:0] \$6 ;
+  wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
+  wire [3:0] \$65 ;
+  wire [3:0] \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire \$7 ;
+  wire [20:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
+  wire [3:0] \$72 ;
+  wire [3:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire \$8 ;
+  wire [21:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
+  wire [3:0] \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
+  wire [4:0] \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire \$9 ;
+  wire [20:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  wire [167:0] \$94 ;
+  reg [3:0] \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg [3:0] \$98 ;
+  reg [7:0] \$99 ;
+  reg [2:0] \$signature__addr  = 3'h0;
+  wire [167:0] \$signature__data ;
+  wire \$signature__en ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
   reg [20:0] acc1 = 21'h000000;
@@ -2479,6 +2464,24 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] prod6_0_r = 17'h00000;
   reg [16:0] prod7_0 = 17'h00000;
   reg [16:0] prod7_0_r = 17'h00000;
+  wire [167:0] q_in;
+  wire [20:0] \q_in[0] ;
+  wire [20:0] \q_in[1] ;
+  wire [20:0] \q_in[2] ;
+  wire [20:0] \q_in[3] ;
+  wire [20:0] \q_in[4] ;
+  wire [20:0] \q_in[5] ;
+  wire [20:0] \q_in[6] ;
+  wire [20:0] \q_in[7] ;
+  reg [2:0] q_owed = 3'h0;
+  wire q_room;
+  (* init = 3'h0 *)
+  wire [2:0] q_rptr;
+  reg [2:0] q_stored = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] q_wptr;
+  reg [2:0] rport__addr = 3'h0;
+  wire [167:0] rport__data;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -2490,7 +2493,8 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [20:0] sum5_s0_0 = 21'h000000;
   reg [20:0] sum6_s0_0 = 21'h000000;
   reg [20:0] sum7_s0_0 = 21'h000000;
-  reg [3:0] t = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] t;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -2504,10 +2508,8 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] w5_0 = 8'h00;
   reg [7:0] w6_0 = 8'h00;
   reg [7:0] w7_0 = 8'h00;
-  (* init = 4'h0 *)
-  wire [3:0] wrom__addr;
+  reg [3:0] wrom__addr = 4'h0;
   wire [63:0] wrom__data;
-  wire wrom__en;
   reg [7:0] x_reg = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -2525,6 +2527,20 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [8:0] xoff6_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff7_0 = 9'h000;
+  reg [167:0] queue [5:0];
+  initial begin
+    queue[0] = 168'h000000000000000000000000000000000000000000;
+    queue[1] = 168'h000000000000000000000000000000000000000000;
+    queue[2] = 168'h000000000000000000000000000000000000000000;
+    queue[3] = 168'h000000000000000000000000000000000000000000;
+    queue[4] = 168'h000000000000000000000000000000000000000000;
+    queue[5] = 168'h000000000000000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      queue[\$signature__addr ] <= q_in;
+  end
+  assign rport__data = queue[rport__addr];
   reg [63:0] rom [8:0];
   initial begin
     rom[0] = 64'h23358fda83a0f4d4;
@@ -2539,753 +2555,787 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    if (wrom__en) begin
-      _0_ <= rom[t];
-    end
+    _0_ <= rom[wrom__addr];
   end
   assign wrom__data = _0_;
-  assign \$4  = t == 4'h8;
-  assign \$5  = t + 1'h1;
-  assign \$6  = \$4  ? 5'h00 : \$5 ;
-  assign \$7  = ~ o__valid;
-  assign \$8  = \$7  | o__ready;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = $signed(x_reg) - $signed(8'h80);
-  assign \$12  = $signed(x_reg) - $signed(8'h80);
-  assign \$13  = $signed(x_reg) - $signed(8'h80);
-  assign \$14  = $signed(x_reg) - $signed(8'h80);
-  assign \$15  = $signed(x_reg) - $signed(8'h80);
-  assign \$16  = $signed(x_reg) - $signed(8'h80);
-  assign \$17  = $signed(x_reg) - $signed(8'h80);
-  assign \$18  = $signed(x_reg) - $signed(8'h80);
-  assign \$19  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$20  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$21  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$22  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$23  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$24  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$25  = $signed(xoff6_0) * $signed(w6_0);
-  assign \$26  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$27  = ~ o__valid;
-  assign \$28  = \$27  | o__ready;
-  assign \$29  = ~ o__valid;
-  assign \$30  = \$29  | o__ready;
-  assign \$31  = ~ o__valid;
-  assign \$32  = \$31  | o__ready;
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$35  = ~ o__valid;
-  assign \$36  = \$35  | o__ready;
-  assign \$37  = ~ o__valid;
-  assign \$38  = \$37  | o__ready;
-  assign \$39  = ~ o__valid;
-  assign \$40  = \$39  | o__ready;
-  assign \$41  = ~ o__valid;
-  assign \$42  = \$41  | o__ready;
-  assign \$43  = ~ o__valid;
-  assign \$44  = \$43  | o__ready;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = ~ o__valid;
-  assign \$48  = \$47  | o__ready;
-  assign \$49  = ~ o__valid;
-  assign \$50  = \$49  | o__ready;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
+  assign q_room = q_owed < 3'h7;
+  assign \$1  = ~ last_t;
+  assign \$2  = q_room | \$1 ;
+  assign \$3  = ~ last_t;
+  assign \$4  = q_room | \$3 ;
+  assign issue = \$4  & \$6 ;
+  assign \$7  = first5 ? 21'h002b35 : acc0;
+  assign \$8  = $signed(\$7 ) + $signed(sum0_s0_0);
+  assign \$9  = first5 ? 21'h005a90 : acc1;
+  assign \$10  = $signed(\$9 ) + $signed(sum1_s0_0);
+  assign \$11  = first5 ? 21'h00134d : acc2;
+  assign \$12  = $signed(\$11 ) + $signed(sum2_s0_0);
+  assign \$13  = first5 ? 21'h005551 : acc3;
+  assign \$14  = $signed(\$13 ) + $signed(sum3_s0_0);
+  assign \$15  = first5 ? 21'h00042b : acc4;
+  assign \$16  = $signed(\$15 ) + $signed(sum4_s0_0);
+  assign \$17  = first5 ? 21'h1ff01d : acc5;
+  assign \$18  = $signed(\$17 ) + $signed(sum5_s0_0);
+  assign \$19  = first5 ? 21'h003653 : acc6;
+  assign \$20  = $signed(\$19 ) + $signed(sum6_s0_0);
+  assign \$21  = first5 ? 21'h1fe66a : acc7;
+  assign \$22  = $signed(\$21 ) + $signed(sum7_s0_0);
+  assign \$23  = v5 & last5;
+  assign \$24  = ~ o__valid;
+  assign \$25  = \$24  | o__ready;
+  assign \$26  = | q_stored;
+  assign \$27  = ~ \$26 ;
+  assign \$28  = \$25  & \$27 ;
+  assign \$29  = ~ \$28 ;
+  assign \$signature__en  = \$23  & \$29 ;
+  assign \$33  = wrom__addr == 4'h8;
+  assign \$34  = wrom__addr + 1'h1;
+  assign \$35  = \$33  ? 5'h00 : \$34 ;
+  assign \$36  = $signed(x_reg) - $signed(8'h80);
+  assign \$37  = $signed(x_reg) - $signed(8'h80);
+  assign \$38  = $signed(x_reg) - $signed(8'h80);
+  assign \$39  = $signed(x_reg) - $signed(8'h80);
+  assign \$40  = $signed(x_reg) - $signed(8'h80);
+  assign \$41  = $signed(x_reg) - $signed(8'h80);
+  assign \$42  = $signed(x_reg) - $signed(8'h80);
+  assign \$43  = $signed(x_reg) - $signed(8'h80);
+  assign \$44  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$45  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$46  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$47  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$48  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$49  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$50  = $signed(xoff6_0) * $signed(w6_0);
+  assign \$51  = $signed(xoff7_0) * $signed(w7_0);
+  assign \$52  = issue & last_t;
+  assign \$53  = q_owed + \$52 ;
+  assign \$54  = o__valid & o__ready;
+  assign \$55  = \$53  - \$54 ;
+  assign \$56  = v5 & last5;
   assign \$57  = ~ o__valid;
   assign \$58  = \$57  | o__ready;
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = ~ o__valid;
-  assign \$66  = \$65  | o__ready;
+  assign \$59  = | q_stored;
+  assign \$60  = ~ \$59 ;
+  assign \$61  = \$58  & \$60 ;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$56  & \$62 ;
+  assign \$64  = \$signature__addr  == 3'h5;
+  assign \$65  = \$signature__addr  + 1'h1;
+  assign \$66  = \$64  ? 4'h0 : \$65 ;
   assign \$67  = ~ o__valid;
   assign \$68  = \$67  | o__ready;
-  assign \$69  = v5 & last5;
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = \$71  & v5;
-  assign \$73  = ~ o__valid;
-  assign \$74  = \$73  | o__ready;
-  assign \$75  = \$74  & v5;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = \$77  & v5;
-  assign \$79  = ~ o__valid;
-  assign \$80  = \$79  | o__ready;
-  assign \$81  = \$80  & v5;
-  assign \$82  = ~ o__valid;
-  assign \$83  = \$82  | o__ready;
-  assign \$84  = \$83  & v5;
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
-  assign \$87  = \$86  & v5;
+  assign \$69  = | q_stored;
+  assign \$70  = \$68  & \$69 ;
+  assign \$71  = rport__addr == 3'h5;
+  assign \$72  = rport__addr + 1'h1;
+  assign \$73  = \$71  ? 4'h0 : \$72 ;
+  assign \$74  = v5 & last5;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = | q_stored;
+  assign \$78  = ~ \$77 ;
+  assign \$79  = \$76  & \$78 ;
+  assign \$80  = ~ \$79 ;
+  assign \$81  = \$74  & \$80 ;
+  assign \$82  = q_stored + \$81 ;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = | q_stored;
+  assign \$86  = \$84  & \$85 ;
+  assign \$87  = \$82  - \$86 ;
   assign \$88  = ~ o__valid;
   assign \$89  = \$88  | o__ready;
-  assign \$90  = \$89  & v5;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = \$92  & v5;
-  assign \$94  = ~ o__valid;
-  assign \$95  = \$94  | o__ready;
-  assign \$96  = ~ o__valid;
-  assign \$97  = \$96  | o__ready;
-  assign issue = \$97  & \$99 ;
-  assign \$100  = ~ o__valid;
-  assign wrom__en = \$100  | o__ready;
-  assign \$101  = first5 ? 21'h002b35 : acc0;
-  assign \$102  = $signed(\$101 ) + $signed(sum0_s0_0);
-  assign \$103  = first5 ? 21'h005a90 : acc1;
-  assign \$104  = $signed(\$103 ) + $signed(sum1_s0_0);
-  assign \$105  = first5 ? 21'h00134d : acc2;
-  assign \$106  = $signed(\$105 ) + $signed(sum2_s0_0);
-  assign \$107  = first5 ? 21'h005551 : acc3;
-  assign \$108  = $signed(\$107 ) + $signed(sum3_s0_0);
-  assign \$109  = first5 ? 21'h00042b : acc4;
-  assign \$110  = $signed(\$109 ) + $signed(sum4_s0_0);
-  assign \$111  = first5 ? 21'h1ff01d : acc5;
-  assign \$112  = $signed(\$111 ) + $signed(sum5_s0_0);
-  assign \$113  = first5 ? 21'h003653 : acc6;
-  assign \$114  = $signed(\$113 ) + $signed(sum6_s0_0);
-  assign \$115  = first5 ? 21'h1fe66a : acc7;
-  assign \$116  = $signed(\$115 ) + $signed(sum7_s0_0);
+  assign \$90  = | q_stored;
+  assign \$91  = v5 & last5;
+  assign \$92  = \$90  | \$91 ;
+  assign \$93  = | q_stored;
+  assign \$94  = \$93  ? rport__data : q_in;
   always @(posedge clk)
-    sf_t <= \$117 ;
+    sf_t <= \$95 ;
   always @(posedge clk)
-    first_t <= \$118 ;
+    first_t <= \$96 ;
   always @(posedge clk)
-    last_t <= \$119 ;
+    last_t <= \$97 ;
   always @(posedge clk)
-    t <= \$120 ;
+    wrom__addr <= \$98 ;
   always @(posedge clk)
-    x_reg <= \$121 ;
+    x_reg <= \$99 ;
   always @(posedge clk)
-    from_input <= \$122 ;
+    from_input <= \$100 ;
   always @(posedge clk)
-    v1 <= \$123 ;
+    v1 <= \$101 ;
   always @(posedge clk)
-    first1 <= \$124 ;
+    first1 <= \$102 ;
   always @(posedge clk)
-    last1 <= \$125 ;
+    last1 <= \$103 ;
   always @(posedge clk)
-    xoff0_0 <= \$126 ;
+    xoff0_0 <= \$104 ;
   always @(posedge clk)
-    xoff1_0 <= \$127 ;
+    xoff1_0 <= \$105 ;
   always @(posedge clk)
-    xoff2_0 <= \$128 ;
+    xoff2_0 <= \$106 ;
   always @(posedge clk)
-    xoff3_0 <= \$129 ;
+    xoff3_0 <= \$107 ;
   always @(posedge clk)
-    xoff4_0 <= \$130 ;
+    xoff4_0 <= \$108 ;
   always @(posedge clk)
-    xoff5_0 <= \$131 ;
+    xoff5_0 <= \$109 ;
   always @(posedge clk)
-    xoff6_0 <= \$132 ;
+    xoff6_0 <= \$110 ;
   always @(posedge clk)
-    xoff7_0 <= \$133 ;
+    xoff7_0 <= \$111 ;
   always @(posedge clk)
-    w0_0 <= \$134 ;
+    w0_0 <= \$112 ;
   always @(posedge clk)
-    w1_0 <= \$135 ;
+    w1_0 <= \$113 ;
   always @(posedge clk)
-    w2_0 <= \$136 ;
+    w2_0 <= \$114 ;
   always @(posedge clk)
-    w3_0 <= \$137 ;
+    w3_0 <= \$115 ;
   always @(posedge clk)
-    w4_0 <= \$138 ;
+    w4_0 <= \$116 ;
   always @(posedge clk)
-    w5_0 <= \$139 ;
+    w5_0 <= \$117 ;
   always @(posedge clk)
-    w6_0 <= \$140 ;
+    w6_0 <= \$118 ;
   always @(posedge clk)
-    w7_0 <= \$141 ;
+    w7_0 <= \$119 ;
   always @(posedge clk)
-    prod0_0 <= \$142 ;
+    prod0_0 <= \$120 ;
   always @(posedge clk)
-    prod1_0 <= \$143 ;
+    prod1_0 <= \$121 ;
   always @(posedge clk)
-    prod2_0 <= \$144 ;
+    prod2_0 <= \$122 ;
   always @(posedge clk)
-    prod3_0 <= \$145 ;
+    prod3_0 <= \$123 ;
   always @(posedge clk)
-    prod4_0 <= \$146 ;
+    prod4_0 <= \$124 ;
   always @(posedge clk)
-    prod5_0 <= \$147 ;
+    prod5_0 <= \$125 ;
   always @(posedge clk)
-    prod6_0 <= \$148 ;
+    prod6_0 <= \$126 ;
   always @(posedge clk)
-    prod7_0 <= \$149 ;
+    prod7_0 <= \$127 ;
   always @(posedge clk)
-    prod0_0_r <= \$150 ;
+    prod0_0_r <= \$128 ;
   always @(posedge clk)
-    prod1_0_r <= \$151 ;
+    prod1_0_r <= \$129 ;
   always @(posedge clk)
-    prod2_0_r <= \$152 ;
+    prod2_0_r <= \$130 ;
   always @(posedge clk)
-    prod3_0_r <= \$153 ;
+    prod3_0_r <= \$131 ;
   always @(posedge clk)
-    prod4_0_r <= \$154 ;
+    prod4_0_r <= \$132 ;
   always @(posedge clk)
-    prod5_0_r <= \$155 ;
+    prod5_0_r <= \$133 ;
   always @(posedge clk)
-    prod6_0_r <= \$156 ;
+    prod6_0_r <= \$134 ;
   always @(posedge clk)
-    prod7_0_r <= \$157 ;
+    prod7_0_r <= \$135 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$158 ;
+    sum0_s0_0 <= \$136 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$159 ;
+    sum1_s0_0 <= \$137 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$160 ;
+    sum2_s0_0 <= \$138 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$161 ;
+    sum3_s0_0 <= \$139 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$162 ;
+    sum4_s0_0 <= \$140 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$163 ;
+    sum5_s0_0 <= \$141 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$164 ;
+    sum6_s0_0 <= \$142 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$165 ;
+    sum7_s0_0 <= \$143 ;
   always @(posedge clk)
-    v2 <= \$166 ;
+    v2 <= \$144 ;
   always @(posedge clk)
-    first2 <= \$167 ;
+    first2 <= \$145 ;
   always @(posedge clk)
-    last2 <= \$168 ;
+    last2 <= \$146 ;
   always @(posedge clk)
-    v3 <= \$169 ;
+    v3 <= \$147 ;
   always @(posedge clk)
-    first3 <= \$170 ;
+    first3 <= \$148 ;
   always @(posedge clk)
-    last3 <= \$171 ;
+    last3 <= \$149 ;
   always @(posedge clk)
-    v4 <= \$172 ;
+    v4 <= \$150 ;
   always @(posedge clk)
-    first4 <= \$173 ;
+    first4 <= \$151 ;
   always @(posedge clk)
-    last4 <= \$174 ;
+    last4 <= \$152 ;
   always @(posedge clk)
-    v5 <= \$175 ;
+    v5 <= \$153 ;
   always @(posedge clk)
-    first5 <= \$176 ;
+    first5 <= \$154 ;
   always @(posedge clk)
-    last5 <= \$177 ;
+    last5 <= \$155 ;
   always @(posedge clk)
-    o__valid <= \$178 ;
+    acc0 <= \$156 ;
   always @(posedge clk)
-    acc0 <= \$179 ;
+    acc1 <= \$157 ;
   always @(posedge clk)
-    o__payload <= \$180 ;
+    acc2 <= \$158 ;
   always @(posedge clk)
-    acc1 <= \$181 ;
+    acc3 <= \$159 ;
   always @(posedge clk)
-    acc2 <= \$182 ;
+    acc4 <= \$160 ;
   always @(posedge clk)
-    acc3 <= \$183 ;
+    acc5 <= \$161 ;
   always @(posedge clk)
-    acc4 <= \$184 ;
+    acc6 <= \$162 ;
   always @(posedge clk)
-    acc5 <= \$185 ;
+    acc7 <= \$163 ;
   always @(posedge clk)
-    acc6 <= \$186 ;
+    q_owed <= \$164 ;
   always @(posedge clk)
-    acc7 <= \$187 ;
+    \$signature__addr  <= \$165 ;
+  always @(posedge clk)
+    rport__addr <= \$166 ;
+  always @(posedge clk)
+    q_stored <= \$167 ;
+  always @(posedge clk)
+    o__valid <= \$168 ;
+  always @(posedge clk)
+    o__payload <= \$169 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1  = 4'h0;
-    casez (t)
+    \$30  = 4'h0;
+    casez (wrom__addr)
       4'h0:
-          \$1  = 4'h1;
+          \$30  = 4'h1;
       4'h1:
-          \$1  = 4'h2;
+          \$30  = 4'h2;
       4'h2:
-          \$1  = 4'h3;
+          \$30  = 4'h3;
       4'h3:
-          \$1  = 4'h4;
+          \$30  = 4'h4;
       4'h4:
-          \$1  = 4'h5;
+          \$30  = 4'h5;
       4'h5:
-          \$1  = 4'h6;
+          \$30  = 4'h6;
       4'h6:
-          \$1  = 4'h7;
+          \$30  = 4'h7;
       4'h7:
-          \$1  = 4'h8;
+          \$30  = 4'h8;
       4'h8:
-          \$1  = 4'h0;
+          \$30  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$2  = 1'h0;
-    casez (t)
+    \$31  = 1'h0;
+    casez (wrom__addr)
       4'h0:
-          \$2  = 1'h0;
+          \$31  = 1'h0;
       4'h1:
-          \$2  = 1'h0;
+          \$31  = 1'h0;
       4'h2:
-          \$2  = 1'h0;
+          \$31  = 1'h0;
       4'h3:
-          \$2  = 1'h0;
+          \$31  = 1'h0;
       4'h4:
-          \$2  = 1'h0;
+          \$31  = 1'h0;
       4'h5:
-          \$2  = 1'h0;
+          \$31  = 1'h0;
       4'h6:
-          \$2  = 1'h0;
+          \$31  = 1'h0;
       4'h7:
-          \$2  = 1'h0;
+          \$31  = 1'h0;
       4'h8:
-          \$2  = 1'h1;
+          \$31  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$3  = 1'h0;
-    casez (t)
+    \$32  = 1'h0;
+    casez (wrom__addr)
       4'h0:
-          \$3  = 1'h0;
+          \$32  = 1'h0;
       4'h1:
-          \$3  = 1'h0;
+          \$32  = 1'h0;
       4'h2:
-          \$3  = 1'h0;
+          \$32  = 1'h0;
       4'h3:
-          \$3  = 1'h0;
+          \$32  = 1'h0;
       4'h4:
-          \$3  = 1'h0;
+          \$32  = 1'h0;
       4'h5:
-          \$3  = 1'h0;
+          \$32  = 1'h0;
       4'h6:
-          \$3  = 1'h0;
+          \$32  = 1'h0;
       4'h7:
-          \$3  = 1'h1;
+          \$32  = 1'h1;
       4'h8:
-          \$3  = 1'h0;
+          \$32  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = sf_t;
+    \$95  = sf_t;
     if (issue) begin
-      \$117  = \$1 ;
+      \$95  = \$30 ;
     end
     if (rst) begin
-      \$117  = 4'h0;
+      \$95  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = first_t;
+    \$96  = first_t;
     if (issue) begin
-      \$118  = \$2 ;
+      \$96  = \$31 ;
     end
     if (rst) begin
-      \$118  = 1'h1;
+      \$96  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = last_t;
+    \$97  = last_t;
     if (issue) begin
-      \$119  = \$3 ;
+      \$97  = \$32 ;
     end
     if (rst) begin
-      \$119  = 1'h0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = t;
+    \$98  = wrom__addr;
     if (issue) begin
-      \$120  = \$6 [3:0];
+      \$98  = \$35 [3:0];
     end
     if (rst) begin
-      \$120  = 4'h0;
+      \$98  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = x_reg;
-    if (\$8 ) begin
-      \$121  = i__payload;
-    end
+    \$99  = i__payload;
     if (rst) begin
-      \$121  = 8'h00;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = from_input;
-    if (\$8 ) begin
-      \$122  = 1'h1;
-    end
+    \$100  = 1'h1;
     if (rst) begin
-      \$122  = 1'h0;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = v1;
-    if (\$8 ) begin
-      \$123  = issue;
-    end
+    \$101  = issue;
     if (rst) begin
-      \$123  = 1'h0;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = first1;
-    if (\$8 ) begin
-      \$124  = first_t;
-    end
+    \$102  = first_t;
     if (rst) begin
-      \$124  = 1'h0;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = last1;
-    if (\$8 ) begin
-      \$125  = last_t;
-    end
+    \$103  = last_t;
     if (rst) begin
-      \$125  = 1'h0;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = xoff0_0;
-    if (\$10 ) begin
-      \$126  = \$11 ;
-    end
+    \$104  = \$36 ;
     if (rst) begin
-      \$126  = 9'h000;
+      \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = xoff1_0;
-    if (\$10 ) begin
-      \$127  = \$12 ;
-    end
+    \$105  = \$37 ;
     if (rst) begin
-      \$127  = 9'h000;
+      \$105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = xoff2_0;
-    if (\$10 ) begin
-      \$128  = \$13 ;
-    end
+    \$106  = \$38 ;
     if (rst) begin
-      \$128  = 9'h000;
+      \$106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = xoff3_0;
-    if (\$10 ) begin
-      \$129  = \$14 ;
-    end
+    \$107  = \$39 ;
     if (rst) begin
-      \$129  = 9'h000;
+      \$107  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = xoff4_0;
-    if (\$10 ) begin
-      \$130  = \$15 ;
-    end
+    \$108  = \$40 ;
     if (rst) begin
-      \$130  = 9'h000;
+      \$108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = xoff5_0;
-    if (\$10 ) begin
-      \$131  = \$16 ;
-    end
+    \$109  = \$41 ;
     if (rst) begin
-      \$131  = 9'h000;
+      \$109  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = xoff6_0;
-    if (\$10 ) begin
-      \$132  = \$17 ;
-    end
+    \$110  = \$42 ;
     if (rst) begin
-      \$132  = 9'h000;
+      \$110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = xoff7_0;
-    if (\$10 ) begin
-      \$133  = \$18 ;
-    end
+    \$111  = \$43 ;
     if (rst) begin
-      \$133  = 9'h000;
+      \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = w0_0;
-    if (\$10 ) begin
-      \$134  = wrom__data[7:0];
-    end
+    \$112  = wrom__data[7:0];
     if (rst) begin
-      \$134  = 8'h00;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = w1_0;
-    if (\$10 ) begin
-      \$135  = wrom__data[15:8];
-    end
+    \$113  = wrom__data[15:8];
     if (rst) begin
-      \$135  = 8'h00;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = w2_0;
-    if (\$10 ) begin
-      \$136  = wrom__data[23:16];
-    end
+    \$114  = wrom__data[23:16];
     if (rst) begin
-      \$136  = 8'h00;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = w3_0;
-    if (\$10 ) begin
-      \$137  = wrom__data[31:24];
-    end
+    \$115  = wrom__data[31:24];
     if (rst) begin
-      \$137  = 8'h00;
+      \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$138  = w4_0;
-    if (\$10 ) begin
-      \$138  = wrom__data[39:32];
-    end
+    \$116  = wrom__data[39:32];
     if (rst) begin
-      \$138  = 8'h00;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$139  = w5_0;
-    if (\$10 ) begin
-      \$139  = wrom__data[47:40];
-    end
+    \$117  = wrom__data[47:40];
     if (rst) begin
-      \$139  = 8'h00;
+      \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$140  = w6_0;
-    if (\$10 ) begin
-      \$140  = wrom__data[55:48];
-    end
+    \$118  = wrom__data[55:48];
     if (rst) begin
-      \$140  = 8'h00;
+      \$118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$141  = w7_0;
-    if (\$10 ) begin
-      \$141  = wrom__data[63:56];
-    end
+    \$119  = wrom__data[63:56];
     if (rst) begin
-      \$141  = 8'h00;
+      \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$142  = prod0_0;
-    if (\$10 ) begin
-      \$142  = \$19 ;
-    end
+    \$120  = \$44 ;
     if (rst) begin
-      \$142  = 17'h00000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$143  = prod1_0;
-    if (\$10 ) begin
-      \$143  = \$20 ;
-    end
+    \$121  = \$45 ;
     if (rst) begin
-      \$143  = 17'h00000;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$144  = prod2_0;
-    if (\$10 ) begin
-      \$144  = \$21 ;
-    end
+    \$122  = \$46 ;
     if (rst) begin
-      \$144  = 17'h00000;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$145  = prod3_0;
-    if (\$10 ) begin
-      \$145  = \$22 ;
-    end
+    \$123  = \$47 ;
     if (rst) begin
-      \$145  = 17'h00000;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$146  = prod4_0;
-    if (\$10 ) begin
-      \$146  = \$23 ;
-    end
+    \$124  = \$48 ;
     if (rst) begin
-      \$146  = 17'h00000;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$147  = prod5_0;
-    if (\$10 ) begin
-      \$147  = \$24 ;
-    end
+    \$125  = \$49 ;
     if (rst) begin
-      \$147  = 17'h00000;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$148  = prod6_0;
-    if (\$10 ) begin
-      \$148  = \$25 ;
-    end
+    \$126  = \$50 ;
     if (rst) begin
-      \$148  = 17'h00000;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$149  = prod7_0;
-    if (\$10 ) begin
-      \$149  = \$26 ;
-    end
+    \$127  = \$51 ;
     if (rst) begin
-      \$149  = 17'h00000;
+      \$127  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$150  = prod0_0_r;
-    if (\$28 ) begin
-      \$150  = prod0_0;
-    end
+    \$128  = prod0_0;
     if (rst) begin
-      \$150  = 17'h00000;
+      \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$151  = prod1_0_r;
-    if (\$30 ) begin
-      \$151  = prod1_0;
-    end
+    \$129  = prod1_0;
     if (rst) begin
-      \$151  = 17'h00000;
+      \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$152  = prod2_0_r;
-    if (\$32 ) begin
-      \$152  = prod2_0;
-    end
+    \$130  = prod2_0;
     if (rst) begin
-      \$152  = 17'h00000;
+      \$130  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$153  = prod3_0_r;
-    if (\$34 ) begin
-      \$153  = prod3_0;
-    end
+    \$131  = prod3_0;
     if (rst) begin
-      \$153  = 17'h00000;
+      \$131  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$154  = prod4_0_r;
-    if (\$36 ) begin
-      \$154  = prod4_0;
-    end
+    \$132  = prod4_0;
     if (rst) begin
-      \$154  = 17'h00000;
+      \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$155  = prod5_0_r;
-    if (\$38 ) begin
-      \$155  = prod5_0;
-    end
+    \$133  = prod5_0;
     if (rst) begin
-      \$155  = 17'h00000;
+      \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$156  = prod6_0_r;
-    if (\$40 ) begin
-      \$156  = prod6_0;
-    end
+    \$134  = prod6_0;
     if (rst) begin
-      \$156  = 17'h00000;
+      \$134  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$157  = prod7_0_r;
-    if (\$42 ) begin
-      \$157  = prod7_0;
-    end
+    \$135  = prod7_0;
     if (rst) begin
-      \$157  = 17'h00000;
+      \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$158  = sum0_s0_0;
-    if (\$44 ) begin
-      \$158  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$136  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    if (rst) begin
+      \$136  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$137  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    if (rst) begin
+      \$137  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$138  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    if (rst) begin
+      \$138  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$139  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    if (rst) begin
+      \$139  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$140  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
+    if (rst) begin
+      \$140  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$141  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
+    if (rst) begin
+      \$141  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$142  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
+    if (rst) begin
+      \$142  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$143  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
+    if (rst) begin
+      \$143  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$144  = v1;
+    if (rst) begin
+      \$144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$145  = first1;
+    if (rst) begin
+      \$145  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$146  = last1;
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$147  = v2;
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$148  = first2;
+    if (rst) begin
+      \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$149  = last2;
+    if (rst) begin
+      \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$150  = v3;
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$151  = first3;
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$152  = last3;
+    if (rst) begin
+      \$152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$153  = v4;
+    if (rst) begin
+      \$153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$154  = first4;
+    if (rst) begin
+      \$154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$155  = last4;
+    if (rst) begin
+      \$155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$156  = acc0;
+    if (v5) begin
+      \$156  = \$8 [20:0];
+    end
+    if (rst) begin
+      \$156  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$157  = acc1;
+    if (v5) begin
+      \$157  = \$10 [20:0];
+    end
+    if (rst) begin
+      \$157  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$158  = acc2;
+    if (v5) begin
+      \$158  = \$12 [20:0];
     end
     if (rst) begin
       \$158  = 21'h000000;
@@ -3293,9 +3343,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$159  = sum1_s0_0;
-    if (\$46 ) begin
-      \$159  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$159  = acc3;
+    if (v5) begin
+      \$159  = \$14 [20:0];
     end
     if (rst) begin
       \$159  = 21'h000000;
@@ -3303,9 +3353,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$160  = sum2_s0_0;
-    if (\$48 ) begin
-      \$160  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$160  = acc4;
+    if (v5) begin
+      \$160  = \$16 [20:0];
     end
     if (rst) begin
       \$160  = 21'h000000;
@@ -3313,9 +3363,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$161  = sum3_s0_0;
-    if (\$50 ) begin
-      \$161  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$161  = acc5;
+    if (v5) begin
+      \$161  = \$18 [20:0];
     end
     if (rst) begin
       \$161  = 21'h000000;
@@ -3323,9 +3373,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$162  = sum4_s0_0;
-    if (\$52 ) begin
-      \$162  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
+    \$162  = acc6;
+    if (v5) begin
+      \$162  = \$20 [20:0];
     end
     if (rst) begin
       \$162  = 21'h000000;
@@ -3333,9 +3383,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$163  = sum5_s0_0;
-    if (\$54 ) begin
-      \$163  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
+    \$163  = acc7;
+    if (v5) begin
+      \$163  = \$22 [20:0];
     end
     if (rst) begin
       \$163  = 21'h000000;
@@ -3343,49 +3393,43 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$164  = sum6_s0_0;
-    if (\$56 ) begin
-      \$164  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
-    end
+    \$164  = \$55 [2:0];
     if (rst) begin
-      \$164  = 21'h000000;
+      \$164  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$165  = sum7_s0_0;
-    if (\$58 ) begin
-      \$165  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
+    \$165  = \$signature__addr ;
+    if (\$63 ) begin
+      \$165  = \$66 [2:0];
     end
     if (rst) begin
-      \$165  = 21'h000000;
+      \$165  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$166  = v2;
-    if (\$60 ) begin
-      \$166  = v1;
+    \$166  = rport__addr;
+    if (\$70 ) begin
+      \$166  = \$73 [2:0];
     end
     if (rst) begin
-      \$166  = 1'h0;
+      \$166  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$167  = first2;
-    if (\$60 ) begin
-      \$167  = first1;
-    end
+    \$167  = \$87 [2:0];
     if (rst) begin
-      \$167  = 1'h0;
+      \$167  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$168  = last2;
-    if (\$60 ) begin
-      \$168  = last1;
+    \$168  = o__valid;
+    if (\$89 ) begin
+      \$168  = \$92 ;
     end
     if (rst) begin
       \$168  = 1'h0;
@@ -3393,240 +3437,34 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$169  = v3;
-    if (\$62 ) begin
-      \$169  = v2;
+    \$169  = o__payload;
+    if (\$89 ) begin
+      \$169  = \$94 ;
     end
     if (rst) begin
-      \$169  = 1'h0;
+      \$169  = 168'h000000000000000000000000000000000000000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$170  = first3;
-    if (\$62 ) begin
-      \$170  = first2;
-    end
-    if (rst) begin
-      \$170  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$171  = last3;
-    if (\$62 ) begin
-      \$171  = last2;
-    end
-    if (rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$172  = v4;
-    if (\$64 ) begin
-      \$172  = v3;
-    end
-    if (rst) begin
-      \$172  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$173  = first4;
-    if (\$64 ) begin
-      \$173  = first3;
-    end
-    if (rst) begin
-      \$173  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$174  = last4;
-    if (\$64 ) begin
-      \$174  = last3;
-    end
-    if (rst) begin
-      \$174  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$175  = v5;
-    if (\$66 ) begin
-      \$175  = v4;
-    end
-    if (rst) begin
-      \$175  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$176  = first5;
-    if (\$66 ) begin
-      \$176  = first4;
-    end
-    if (rst) begin
-      \$176  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$177  = last5;
-    if (\$66 ) begin
-      \$177  = last4;
-    end
-    if (rst) begin
-      \$177  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$178  = o__valid;
-    if (\$68 ) begin
-      \$178  = \$69 ;
-    end
-    if (rst) begin
-      \$178  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$179  = acc0;
-    if (\$72 ) begin
-      \$179  = \$102 [20:0];
-    end
-    if (rst) begin
-      \$179  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$180  = o__payload;
-    if (\$72 ) begin
-      if (last5) begin
-        \$180 [20:0] = \$102 [20:0];
-      end
-    end
-    if (\$75 ) begin
-      if (last5) begin
-        \$180 [41:21] = \$104 [20:0];
-      end
-    end
-    if (\$78 ) begin
-      if (last5) begin
-        \$180 [62:42] = \$106 [20:0];
-      end
-    end
-    if (\$81 ) begin
-      if (last5) begin
-        \$180 [83:63] = \$108 [20:0];
-      end
-    end
-    if (\$84 ) begin
-      if (last5) begin
-        \$180 [104:84] = \$110 [20:0];
-      end
-    end
-    if (\$87 ) begin
-      if (last5) begin
-        \$180 [125:105] = \$112 [20:0];
-      end
-    end
-    if (\$90 ) begin
-      if (last5) begin
-        \$180 [146:126] = \$114 [20:0];
-      end
-    end
-    if (\$93 ) begin
-      if (last5) begin
-        \$180 [167:147] = \$116 [20:0];
-      end
-    end
-    if (rst) begin
-      \$180  = 168'h000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$181  = acc1;
-    if (\$75 ) begin
-      \$181  = \$104 [20:0];
-    end
-    if (rst) begin
-      \$181  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$182  = acc2;
-    if (\$78 ) begin
-      \$182  = \$106 [20:0];
-    end
-    if (rst) begin
-      \$182  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$183  = acc3;
-    if (\$81 ) begin
-      \$183  = \$108 [20:0];
-    end
-    if (rst) begin
-      \$183  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$184  = acc4;
-    if (\$84 ) begin
-      \$184  = \$110 [20:0];
-    end
-    if (rst) begin
-      \$184  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$185  = acc5;
-    if (\$87 ) begin
-      \$185  = \$112 [20:0];
-    end
-    if (rst) begin
-      \$185  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$186  = acc6;
-    if (\$90 ) begin
-      \$186  = \$114 [20:0];
-    end
-    if (rst) begin
-      \$186  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$187  = acc7;
-    if (\$93 ) begin
-      \$187  = \$116 [20:0];
-    end
-    if (rst) begin
-      \$187  = 21'h000000;
-    end
-  end
-  assign acc0_next = \$102 [20:0];
-  assign acc1_next = \$104 [20:0];
-  assign acc2_next = \$106 [20:0];
-  assign acc3_next = \$108 [20:0];
-  assign acc4_next = \$110 [20:0];
-  assign acc5_next = \$112 [20:0];
-  assign acc6_next = \$114 [20:0];
-  assign acc7_next = \$116 [20:0];
-  assign wrom__addr = t;
+  assign t = wrom__addr;
+  assign acc0_next = \$8 [20:0];
+  assign acc1_next = \$10 [20:0];
+  assign acc2_next = \$12 [20:0];
+  assign acc3_next = \$14 [20:0];
+  assign acc4_next = \$16 [20:0];
+  assign acc5_next = \$18 [20:0];
+  assign acc6_next = \$20 [20:0];
+  assign acc7_next = \$22 [20:0];
+  assign q_wptr = \$signature__addr ;
+  assign \$signature__data  = q_in;
+  assign q_rptr = rport__addr;
+  assign \q_in[0]  = q_in[20:0];
+  assign \q_in[1]  = q_in[41:21];
+  assign \q_in[2]  = q_in[62:42];
+  assign \q_in[3]  = q_in[83:63];
+  assign \q_in[4]  = q_in[104:84];
+  assign \q_in[5]  = q_in[125:105];
+  assign \q_in[6]  = q_in[146:126];
+  assign \q_in[7]  = q_in[167:147];
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload[20:0];
   assign \o__payload[1]  = o__payload[41:21];
@@ -3636,711 +3474,402 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \o__payload[5]  = o__payload[125:105];
   assign \o__payload[6]  = o__payload[146:126];
   assign \o__payload[7]  = o__payload[167:147];
-  assign i__ready = \$95 ;
-  assign \$98  = 1'h0;
-  assign \$99  = i__valid;
+  assign q_in[167:147] = \$22 [20:0];
+  assign q_in[146:126] = \$20 [20:0];
+  assign q_in[125:105] = \$18 [20:0];
+  assign q_in[104:84] = \$16 [20:0];
+  assign q_in[83:63] = \$14 [20:0];
+  assign q_in[62:42] = \$12 [20:0];
+  assign q_in[41:21] = \$10 [20:0];
+  assign q_in[20:0] = \$8 [20:0];
+  assign i__ready = \$2 ;
+  assign \$5  = 1'h0;
+  assign \$6  = i__valid;
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__payload, o__valid, clk);
+module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [20:0] \$100 ;
+  wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire \$103 ;
+  wire [46:0] \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  wire [11:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire [34:0] \$114 ;
-  wire [35:0] \$115 ;
-  wire [55:0] \$116 ;
-  wire [56:0] \$117 ;
-  wire [51:0] \$118 ;
-  wire [58:0] \$119 ;
-  wire \$12 ;
-  wire [74:0] \$120 ;
-  wire [75:0] \$121 ;
+  wire [47:0] \$106 ;
+  wire [33:0] \$107 ;
+  wire [24:0] \$108 ;
+  wire [20:0] \$109 ;
+  wire [47:0] \$11 ;
+  wire [11:0] \$110 ;
+  wire [34:0] \$111 ;
+  wire [35:0] \$112 ;
+  wire [55:0] \$113 ;
+  wire [56:0] \$114 ;
+  wire [51:0] \$115 ;
+  wire [58:0] \$116 ;
+  wire [74:0] \$117 ;
+  wire [75:0] \$118 ;
+  wire [45:0] \$119 ;
+  wire [47:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire \$124 ;
-  wire [45:0] \$125 ;
+  wire [46:0] \$124 ;
+  wire \$125 ;
   wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire [47:0] \$127 ;
+  wire [33:0] \$128 ;
+  wire [24:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire [46:0] \$139 ;
+  wire [20:0] \$130 ;
+  wire [11:0] \$131 ;
+  wire [34:0] \$132 ;
+  wire [35:0] \$133 ;
+  wire [55:0] \$134 ;
+  wire [56:0] \$135 ;
+  wire [51:0] \$136 ;
+  wire [58:0] \$137 ;
+  wire [74:0] \$138 ;
+  wire [75:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
+  wire [45:0] \$140 ;
   wire \$141 ;
-  wire [47:0] \$142 ;
+  wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire \$145 ;
+  wire [46:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire [47:0] \$148 ;
-  wire [47:0] \$149 ;
-  wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire [33:0] \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
-  wire [33:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
+  wire [33:0] \$149 ;
+  wire [47:0] \$15 ;
+  wire [24:0] \$150 ;
+  wire [20:0] \$151 ;
+  wire [11:0] \$152 ;
+  wire [34:0] \$153 ;
+  wire [35:0] \$154 ;
+  wire [55:0] \$155 ;
+  wire [56:0] \$156 ;
+  wire [51:0] \$157 ;
+  wire [58:0] \$158 ;
+  wire [74:0] \$159 ;
+  wire [47:0] \$16 ;
+  wire [75:0] \$160 ;
+  wire [45:0] \$161 ;
   wire \$162 ;
-  wire [24:0] \$163 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
-  wire \$166 ;
+  wire [46:0] \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire \$169 ;
+  wire [47:0] \$169 ;
   wire \$17 ;
-  wire [20:0] \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire [11:0] \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire [33:0] \$170 ;
+  wire [24:0] \$171 ;
+  wire [20:0] \$172 ;
+  wire [11:0] \$173 ;
+  wire [34:0] \$174 ;
+  wire [35:0] \$175 ;
+  wire [55:0] \$176 ;
+  wire [56:0] \$177 ;
+  wire [51:0] \$178 ;
+  wire [58:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
+  wire [74:0] \$180 ;
+  wire [75:0] \$181 ;
+  wire [45:0] \$182 ;
   wire \$183 ;
-  wire [34:0] \$184 ;
-  wire [35:0] \$185 ;
-  wire [55:0] \$186 ;
-  wire [56:0] \$187 ;
-  wire [51:0] \$188 ;
-  wire [58:0] \$189 ;
-  wire \$19 ;
-  wire [74:0] \$190 ;
-  wire [75:0] \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire [45:0] \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire [46:0] \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire [47:0] \$19 ;
+  wire [47:0] \$190 ;
+  wire [33:0] \$191 ;
+  wire [24:0] \$192 ;
+  wire [20:0] \$193 ;
+  wire [11:0] \$194 ;
+  wire [34:0] \$195 ;
+  wire [35:0] \$196 ;
+  wire [55:0] \$197 ;
+  wire [56:0] \$198 ;
+  wire [51:0] \$199 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
+  wire [47:0] \$20 ;
+  wire [58:0] \$200 ;
+  wire [74:0] \$201 ;
+  wire [75:0] \$202 ;
+  wire [45:0] \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
-  wire \$208 ;
-  wire [46:0] \$209 ;
+  wire [46:0] \$208 ;
+  wire \$209 ;
   wire \$21 ;
   wire \$210 ;
-  wire \$211 ;
-  wire [47:0] \$212 ;
-  wire \$213 ;
+  wire [47:0] \$211 ;
+  wire \$212 ;
+  wire [4:0] \$213 ;
   wire \$214 ;
-  wire \$215 ;
+  wire [5:0] \$215 ;
   wire \$216 ;
   wire \$217 ;
-  wire [47:0] \$218 ;
-  wire [47:0] \$219 ;
+  wire \$218 ;
+  wire \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire [33:0] \$226 ;
+  wire [3:0] \$224 ;
+  wire [3:0] \$225 ;
+  wire \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
-  wire [24:0] \$23 ;
+  wire [47:0] \$23 ;
   wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire [24:0] \$233 ;
+  wire [3:0] \$231 ;
+  wire [3:0] \$232 ;
+  wire \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire \$24 ;
-  wire [20:0] \$240 ;
+  wire [47:0] \$24 ;
+  wire [3:0] \$240 ;
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
   wire \$244 ;
-  wire \$245 ;
+  wire [4:0] \$245 ;
   wire \$246 ;
-  wire [11:0] \$247 ;
+  wire \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire [34:0] \$254 ;
-  wire [35:0] \$255 ;
-  wire [55:0] \$256 ;
-  wire [56:0] \$257 ;
-  wire [51:0] \$258 ;
-  wire [58:0] \$259 ;
+  wire [63:0] \$251 ;
+  reg \$252 ;
+  reg \$253 ;
+  reg \$254 ;
+  reg \$255 ;
+  reg \$256 ;
+  reg \$257 ;
+  reg \$258 ;
+  reg \$259 ;
   wire \$26 ;
-  wire [74:0] \$260 ;
-  wire [75:0] \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire [45:0] \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
-  wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire [46:0] \$279 ;
-  wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire [47:0] \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire [47:0] \$288 ;
-  wire [47:0] \$289 ;
+  reg [20:0] \$260 ;
+  reg [33:0] \$261 ;
+  reg [33:0] \$262 ;
+  reg [24:0] \$263 ;
+  reg [24:0] \$264 ;
+  reg [20:0] \$265 ;
+  reg [20:0] \$266 ;
+  reg [11:0] \$267 ;
+  reg [11:0] \$268 ;
+  reg [45:0] \$269 ;
+  wire [47:0] \$27 ;
+  reg [45:0] \$270 ;
+  reg \$271 ;
+  reg \$272 ;
+  reg [47:0] \$273 ;
+  reg [20:0] \$274 ;
+  reg [33:0] \$275 ;
+  reg [33:0] \$276 ;
+  reg [24:0] \$277 ;
+  reg [24:0] \$278 ;
+  reg [20:0] \$279 ;
+  wire [47:0] \$28 ;
+  reg [20:0] \$280 ;
+  reg [11:0] \$281 ;
+  reg [11:0] \$282 ;
+  reg [45:0] \$283 ;
+  reg [45:0] \$284 ;
+  reg \$285 ;
+  reg \$286 ;
+  reg [47:0] \$287 ;
+  reg [20:0] \$288 ;
+  reg [33:0] \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire [33:0] \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
-  wire \$3 ;
-  wire [20:0] \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire [24:0] \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
-  wire \$31 ;
-  wire [20:0] \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire [11:0] \$317 ;
-  wire \$318 ;
-  wire \$319 ;
-  wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire [34:0] \$324 ;
-  wire [35:0] \$325 ;
-  wire [55:0] \$326 ;
-  wire [56:0] \$327 ;
-  wire [51:0] \$328 ;
-  wire [58:0] \$329 ;
+  reg [33:0] \$290 ;
+  reg [24:0] \$291 ;
+  reg [24:0] \$292 ;
+  reg [20:0] \$293 ;
+  reg [20:0] \$294 ;
+  reg [11:0] \$295 ;
+  reg [11:0] \$296 ;
+  reg [45:0] \$297 ;
+  reg [45:0] \$298 ;
+  reg \$299 ;
+  wire [47:0] \$3 ;
+  wire \$30 ;
+  reg \$300 ;
+  reg [47:0] \$301 ;
+  reg [20:0] \$302 ;
+  reg [33:0] \$303 ;
+  reg [33:0] \$304 ;
+  reg [24:0] \$305 ;
+  reg [24:0] \$306 ;
+  reg [20:0] \$307 ;
+  reg [20:0] \$308 ;
+  reg [11:0] \$309 ;
+  wire [47:0] \$31 ;
+  reg [11:0] \$310 ;
+  reg [45:0] \$311 ;
+  reg [45:0] \$312 ;
+  reg \$313 ;
+  reg \$314 ;
+  reg [47:0] \$315 ;
+  reg [20:0] \$316 ;
+  reg [33:0] \$317 ;
+  reg [33:0] \$318 ;
+  reg [24:0] \$319 ;
+  wire [47:0] \$32 ;
+  reg [24:0] \$320 ;
+  reg [20:0] \$321 ;
+  reg [20:0] \$322 ;
+  reg [11:0] \$323 ;
+  reg [11:0] \$324 ;
+  reg [45:0] \$325 ;
+  reg [45:0] \$326 ;
+  reg \$327 ;
+  reg \$328 ;
+  reg [47:0] \$329 ;
   wire \$33 ;
-  wire [74:0] \$330 ;
-  wire [75:0] \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire [45:0] \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
+  reg [20:0] \$330 ;
+  reg [33:0] \$331 ;
+  reg [33:0] \$332 ;
+  reg [24:0] \$333 ;
+  reg [24:0] \$334 ;
+  reg [20:0] \$335 ;
+  reg [20:0] \$336 ;
+  reg [11:0] \$337 ;
+  reg [11:0] \$338 ;
+  reg [45:0] \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire [46:0] \$349 ;
+  reg [45:0] \$340 ;
+  reg \$341 ;
+  reg \$342 ;
+  reg [47:0] \$343 ;
+  reg [20:0] \$344 ;
+  reg [33:0] \$345 ;
+  reg [33:0] \$346 ;
+  reg [24:0] \$347 ;
+  reg [24:0] \$348 ;
+  reg [20:0] \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire [47:0] \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire [47:0] \$358 ;
-  wire [47:0] \$359 ;
+  reg [20:0] \$350 ;
+  reg [11:0] \$351 ;
+  reg [11:0] \$352 ;
+  reg [45:0] \$353 ;
+  reg [45:0] \$354 ;
+  reg \$355 ;
+  reg \$356 ;
+  reg [47:0] \$357 ;
+  reg [20:0] \$358 ;
+  reg [33:0] \$359 ;
   wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire [33:0] \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
-  wire [11:0] \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire [24:0] \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  reg [33:0] \$360 ;
+  reg [24:0] \$361 ;
+  reg [24:0] \$362 ;
+  reg [20:0] \$363 ;
+  reg [20:0] \$364 ;
+  reg [11:0] \$365 ;
+  reg [11:0] \$366 ;
+  reg [45:0] \$367 ;
+  reg [45:0] \$368 ;
+  reg \$369 ;
+  wire \$37 ;
+  reg \$370 ;
+  reg [47:0] \$371 ;
+  reg [3:0] \$372 ;
+  reg [2:0] \$373 ;
+  reg [2:0] \$374 ;
+  reg [2:0] \$375 ;
+  reg \$376 ;
+  reg [63:0] \$377 ;
   wire \$38 ;
-  wire [20:0] \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire [11:0] \$387 ;
-  wire \$388 ;
-  wire \$389 ;
   wire \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire [34:0] \$394 ;
-  wire [35:0] \$395 ;
-  wire [55:0] \$396 ;
-  wire [56:0] \$397 ;
-  wire [51:0] \$398 ;
-  wire [58:0] \$399 ;
-  wire \$4 ;
+  wire [47:0] \$4 ;
   wire \$40 ;
-  wire [74:0] \$400 ;
-  wire [75:0] \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire [45:0] \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
-  wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire [46:0] \$419 ;
-  wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire [47:0] \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire [47:0] \$428 ;
-  wire [47:0] \$429 ;
+  wire [1:0] \$41 ;
+  wire [1:0] \$42 ;
   wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire [33:0] \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
-  wire [34:0] \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire [24:0] \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
-  wire [35:0] \$45 ;
-  wire [20:0] \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire [11:0] \$457 ;
-  wire \$458 ;
-  wire \$459 ;
-  wire [55:0] \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire [34:0] \$464 ;
-  wire [35:0] \$465 ;
-  wire [55:0] \$466 ;
-  wire [56:0] \$467 ;
-  wire [51:0] \$468 ;
-  wire [58:0] \$469 ;
-  wire [56:0] \$47 ;
-  wire [74:0] \$470 ;
-  wire [75:0] \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire [45:0] \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
-  wire [51:0] \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire [46:0] \$489 ;
-  wire [58:0] \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire [47:0] \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire [47:0] \$498 ;
-  wire [47:0] \$499 ;
+  wire [33:0] \$44 ;
+  wire [24:0] \$45 ;
+  wire [20:0] \$46 ;
+  wire [11:0] \$47 ;
+  wire [34:0] \$48 ;
+  wire [35:0] \$49 ;
   wire \$5 ;
-  wire [74:0] \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire [33:0] \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
-  wire [75:0] \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire [24:0] \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
-  wire \$52 ;
-  wire [20:0] \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire [11:0] \$527 ;
-  wire \$528 ;
-  wire \$529 ;
-  wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire \$533 ;
-  wire [34:0] \$534 ;
-  wire [35:0] \$535 ;
-  wire [55:0] \$536 ;
-  wire [56:0] \$537 ;
-  wire [51:0] \$538 ;
-  wire [58:0] \$539 ;
-  wire \$54 ;
-  wire [74:0] \$540 ;
-  wire [75:0] \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire [45:0] \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
-  wire [45:0] \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire [46:0] \$559 ;
-  wire \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire [47:0] \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire [47:0] \$568 ;
-  wire [47:0] \$569 ;
+  wire [55:0] \$50 ;
+  wire [56:0] \$51 ;
+  wire [51:0] \$52 ;
+  wire [58:0] \$53 ;
+  wire [74:0] \$54 ;
+  wire [75:0] \$55 ;
+  wire [45:0] \$56 ;
   wire \$57 ;
-  reg \$570 ;
-  reg \$571 ;
-  reg \$572 ;
-  reg \$573 ;
-  reg \$574 ;
-  reg \$575 ;
-  reg \$576 ;
-  reg \$577 ;
-  reg [20:0] \$578 ;
-  reg [33:0] \$579 ;
   wire \$58 ;
-  reg [33:0] \$580 ;
-  reg [24:0] \$581 ;
-  reg [24:0] \$582 ;
-  reg [20:0] \$583 ;
-  reg [20:0] \$584 ;
-  reg [11:0] \$585 ;
-  reg [11:0] \$586 ;
-  reg [45:0] \$587 ;
-  reg [45:0] \$588 ;
-  reg \$589 ;
   wire \$59 ;
-  reg \$590 ;
-  reg [47:0] \$591 ;
-  reg [7:0] \$592 ;
-  reg [20:0] \$593 ;
-  reg [33:0] \$594 ;
-  reg [33:0] \$595 ;
-  reg [24:0] \$596 ;
-  reg [24:0] \$597 ;
-  reg [20:0] \$598 ;
-  reg [20:0] \$599 ;
-  wire [1:0] \$6 ;
+  wire \$6 ;
   wire \$60 ;
-  reg [11:0] \$600 ;
-  reg [11:0] \$601 ;
-  reg [45:0] \$602 ;
-  reg [45:0] \$603 ;
-  reg \$604 ;
-  reg \$605 ;
-  reg [47:0] \$606 ;
-  reg [7:0] \$607 ;
-  reg [20:0] \$608 ;
-  reg [33:0] \$609 ;
-  wire \$61 ;
-  reg [33:0] \$610 ;
-  reg [24:0] \$611 ;
-  reg [24:0] \$612 ;
-  reg [20:0] \$613 ;
-  reg [20:0] \$614 ;
-  reg [11:0] \$615 ;
-  reg [11:0] \$616 ;
-  reg [45:0] \$617 ;
-  reg [45:0] \$618 ;
-  reg \$619 ;
+  wire [46:0] \$61 ;
   wire \$62 ;
-  reg \$620 ;
-  reg [47:0] \$621 ;
-  reg [7:0] \$622 ;
-  reg [20:0] \$623 ;
-  reg [33:0] \$624 ;
-  reg [33:0] \$625 ;
-  reg [24:0] \$626 ;
-  reg [24:0] \$627 ;
-  reg [20:0] \$628 ;
-  reg [20:0] \$629 ;
   wire \$63 ;
-  reg [11:0] \$630 ;
-  reg [11:0] \$631 ;
-  reg [45:0] \$632 ;
-  reg [45:0] \$633 ;
-  reg \$634 ;
-  reg \$635 ;
-  reg [47:0] \$636 ;
-  reg [7:0] \$637 ;
-  reg [20:0] \$638 ;
-  reg [33:0] \$639 ;
-  wire \$64 ;
-  reg [33:0] \$640 ;
-  reg [24:0] \$641 ;
-  reg [24:0] \$642 ;
-  reg [20:0] \$643 ;
-  reg [20:0] \$644 ;
-  reg [11:0] \$645 ;
-  reg [11:0] \$646 ;
-  reg [45:0] \$647 ;
-  reg [45:0] \$648 ;
-  reg \$649 ;
-  wire \$65 ;
-  reg \$650 ;
-  reg [47:0] \$651 ;
-  reg [7:0] \$652 ;
-  reg [20:0] \$653 ;
-  reg [33:0] \$654 ;
-  reg [33:0] \$655 ;
-  reg [24:0] \$656 ;
-  reg [24:0] \$657 ;
-  reg [20:0] \$658 ;
-  reg [20:0] \$659 ;
-  wire \$66 ;
-  reg [11:0] \$660 ;
-  reg [11:0] \$661 ;
-  reg [45:0] \$662 ;
-  reg [45:0] \$663 ;
-  reg \$664 ;
-  reg \$665 ;
-  reg [47:0] \$666 ;
-  reg [7:0] \$667 ;
-  reg [20:0] \$668 ;
-  reg [33:0] \$669 ;
-  wire \$67 ;
-  reg [33:0] \$670 ;
-  reg [24:0] \$671 ;
-  reg [24:0] \$672 ;
-  reg [20:0] \$673 ;
-  reg [20:0] \$674 ;
-  reg [11:0] \$675 ;
-  reg [11:0] \$676 ;
-  reg [45:0] \$677 ;
-  reg [45:0] \$678 ;
-  reg \$679 ;
-  wire \$68 ;
-  reg \$680 ;
-  reg [47:0] \$681 ;
-  reg [7:0] \$682 ;
-  reg [20:0] \$683 ;
-  reg [33:0] \$684 ;
-  reg [33:0] \$685 ;
-  reg [24:0] \$686 ;
-  reg [24:0] \$687 ;
-  reg [20:0] \$688 ;
-  reg [20:0] \$689 ;
-  wire [46:0] \$69 ;
-  reg [11:0] \$690 ;
-  reg [11:0] \$691 ;
-  reg [45:0] \$692 ;
-  reg [45:0] \$693 ;
-  reg \$694 ;
-  reg \$695 ;
-  reg [47:0] \$696 ;
-  reg [7:0] \$697 ;
-  wire [1:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire [47:0] \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire [47:0] \$78 ;
-  wire [47:0] \$79 ;
-  wire \$8 ;
+  wire [47:0] \$64 ;
+  wire [33:0] \$65 ;
+  wire [24:0] \$66 ;
+  wire [20:0] \$67 ;
+  wire [11:0] \$68 ;
+  wire [34:0] \$69 ;
+  wire [47:0] \$7 ;
+  wire [35:0] \$70 ;
+  wire [55:0] \$71 ;
+  wire [56:0] \$72 ;
+  wire [51:0] \$73 ;
+  wire [58:0] \$74 ;
+  wire [74:0] \$75 ;
+  wire [75:0] \$76 ;
+  wire [45:0] \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire [47:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
+  wire [46:0] \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [47:0] \$85 ;
   wire [33:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire [24:0] \$87 ;
+  wire [20:0] \$88 ;
+  wire [11:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire [24:0] \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
+  wire [34:0] \$90 ;
+  wire [35:0] \$91 ;
+  wire [55:0] \$92 ;
+  wire [56:0] \$93 ;
+  wire [51:0] \$94 ;
+  wire [58:0] \$95 ;
+  wire [74:0] \$96 ;
+  wire [75:0] \$97 ;
+  wire [45:0] \$98 ;
   wire \$99 ;
+  reg [2:0] \$signature__addr  = 3'h0;
+  wire [63:0] \$signature__data ;
+  wire \$signature__en ;
   input clk;
   wire clk;
   reg group = 1'h0;
@@ -4354,12 +3883,11 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire [20:0] \i__payload[5] ;
   wire [20:0] \i__payload[6] ;
   wire [20:0] \i__payload[7] ;
-  output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
   output [63:0] o__payload;
-  wire [63:0] o__payload;
+  reg [63:0] o__payload = 64'h0000000000000000;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
@@ -4372,10 +3900,28 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  wire [63:0] q_in;
+  wire [7:0] \q_in[0] ;
+  wire [7:0] \q_in[1] ;
+  wire [7:0] \q_in[2] ;
+  wire [7:0] \q_in[3] ;
+  wire [7:0] \q_in[4] ;
+  wire [7:0] \q_in[5] ;
+  wire [7:0] \q_in[6] ;
+  wire [7:0] \q_in[7] ;
+  reg [3:0] q_owed = 4'h0;
+  output q_room;
+  wire q_room;
+  (* init = 3'h0 *)
+  wire [2:0] q_rptr;
+  reg [2:0] q_stored = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] q_wptr;
+  reg [2:0] rport__addr = 3'h0;
+  wire [63:0] rport__data;
   reg rq0_above = 1'h0;
   reg [47:0] rq0_code = 48'h000000000000;
   reg [45:0] rq0_floor = 46'h000000000000;
-  reg [7:0] rq0_out = 8'h00;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -4391,7 +3937,6 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg rq1_above = 1'h0;
   reg [47:0] rq1_code = 48'h000000000000;
   reg [45:0] rq1_floor = 46'h000000000000;
-  reg [7:0] rq1_out = 8'h00;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
@@ -4407,7 +3952,6 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg rq2_above = 1'h0;
   reg [47:0] rq2_code = 48'h000000000000;
   reg [45:0] rq2_floor = 46'h000000000000;
-  reg [7:0] rq2_out = 8'h00;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
@@ -4423,7 +3967,6 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg rq3_above = 1'h0;
   reg [47:0] rq3_code = 48'h000000000000;
   reg [45:0] rq3_floor = 46'h000000000000;
-  reg [7:0] rq3_out = 8'h00;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
@@ -4439,7 +3982,6 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg rq4_above = 1'h0;
   reg [47:0] rq4_code = 48'h000000000000;
   reg [45:0] rq4_floor = 46'h000000000000;
-  reg [7:0] rq4_out = 8'h00;
   reg [33:0] rq4_part0_0 = 34'h000000000;
   reg [33:0] rq4_part0_0_r = 34'h000000000;
   reg [24:0] rq4_part0_1 = 25'h0000000;
@@ -4455,7 +3997,6 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg rq5_above = 1'h0;
   reg [47:0] rq5_code = 48'h000000000000;
   reg [45:0] rq5_floor = 46'h000000000000;
-  reg [7:0] rq5_out = 8'h00;
   reg [33:0] rq5_part0_0 = 34'h000000000;
   reg [33:0] rq5_part0_0_r = 34'h000000000;
   reg [24:0] rq5_part0_1 = 25'h0000000;
@@ -4471,7 +4012,6 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg rq6_above = 1'h0;
   reg [47:0] rq6_code = 48'h000000000000;
   reg [45:0] rq6_floor = 46'h000000000000;
-  reg [7:0] rq6_out = 8'h00;
   reg [33:0] rq6_part0_0 = 34'h000000000;
   reg [33:0] rq6_part0_0_r = 34'h000000000;
   reg [24:0] rq6_part0_1 = 25'h0000000;
@@ -4487,7 +4027,6 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg rq7_above = 1'h0;
   reg [47:0] rq7_code = 48'h000000000000;
   reg [45:0] rq7_floor = 46'h000000000000;
-  reg [7:0] rq7_out = 8'h00;
   reg [33:0] rq7_part0_0 = 34'h000000000;
   reg [33:0] rq7_part0_0_r = 34'h000000000;
   reg [24:0] rq7_part0_1 = 25'h0000000;
@@ -4506,2069 +4045,1382 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg rq_valid_4 = 1'h0;
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
-  (* init = 1'h0 *)
-  wire rq_valid_7;
+  reg rq_valid_7 = 1'h0;
   input rst;
   wire rst;
-  assign \$294  = \$293  | o__ready;
-  assign \$295  = \$294  & rq_valid_1;
-  assign \$296  = rq4_x[16:0] * 17'h14f68;
-  assign \$297  = ~ o__valid;
-  assign \$298  = \$297  | o__ready;
-  assign \$299  = \$298  & rq_valid_2;
-  assign \$300  = ~ o__valid;
-  assign \$301  = \$300  | o__ready;
-  assign \$302  = \$301  & rq_valid_1;
-  assign \$303  = rq4_x[16:0] * 8'h82;
-  assign \$304  = ~ o__valid;
-  assign \$305  = \$304  | o__ready;
-  assign \$306  = \$305  & rq_valid_2;
-  assign \$307  = ~ o__valid;
-  assign \$308  = \$307  | o__ready;
-  assign \$309  = \$308  & rq_valid_1;
-  assign \$310  = $signed(rq4_x[20:17]) * $signed(18'h14f68);
-  assign \$311  = ~ o__valid;
-  assign \$312  = \$311  | o__ready;
-  assign \$313  = \$312  & rq_valid_2;
-  assign \$314  = ~ o__valid;
-  assign \$315  = \$314  | o__ready;
-  assign \$316  = \$315  & rq_valid_1;
-  assign \$317  = $signed(rq4_x[20:17]) * $signed(9'h082);
-  assign \$318  = ~ o__valid;
-  assign \$319  = \$318  | o__ready;
-  assign \$320  = \$319  & rq_valid_2;
-  assign \$321  = ~ o__valid;
-  assign \$322  = \$321  | o__ready;
-  assign \$323  = \$322  & rq_valid_3;
-  assign \$325  = 1'h0 + \$324 ;
-  assign \$327  = \$325  + \$326 ;
-  assign \$329  = $signed({ 1'h0, \$327  }) + $signed(\$328 );
-  assign \$331  = $signed(\$329 ) + $signed(\$330 );
-  assign \$332  = ~ o__valid;
-  assign \$333  = \$332  | o__ready;
-  assign \$334  = \$333  & rq_valid_4;
-  assign \$336  = ~ o__valid;
-  assign \$337  = \$336  | o__ready;
-  assign \$338  = \$337  & rq_valid_4;
-  assign \$339  = rq4_rem > 33'h100000000;
-  assign \$340  = ~ o__valid;
-  assign \$341  = \$340  | o__ready;
-  assign \$342  = \$341  & rq_valid_4;
-  assign \$343  = rq4_rem == 33'h100000000;
-  assign \$346  = ~ o__valid;
-  assign \$347  = \$346  | o__ready;
-  assign \$348  = \$347  & rq_valid_5;
-  assign \$349  = $signed(8'h80) + $signed(rq4_floor);
-  assign \$350  = rq4_tie & rq4_floor[0];
-  assign \$351  = rq4_above | \$350 ;
-  assign \$352  = $signed(\$349 ) + $signed({ 1'h0, \$351  });
-  assign \$353  = ~ o__valid;
-  assign \$354  = \$353  | o__ready;
-  assign \$355  = \$354  & rq_valid_6;
-  assign \$356  = $signed(rq4_code) < $signed(8'h80);
-  assign \$357  = $signed(rq4_code) > $signed(8'h7f);
-  assign \$358  = \$357  ? 48'h00000000007f : rq4_code;
-  assign \$359  = \$356  ? 48'hffffffffff80 : \$358 ;
-  assign \$360  = ~ o__valid;
-  assign \$361  = \$360  | o__ready;
-  assign \$362  = \$361  & i__valid;
-  assign \$363  = ~ o__valid;
-  assign \$364  = \$363  | o__ready;
-  assign \$365  = \$364  & rq_valid_1;
-  assign \$366  = rq5_x[16:0] * 17'h1bc3b;
-  assign \$367  = ~ o__valid;
-  assign \$368  = \$367  | o__ready;
-  assign \$369  = \$368  & rq_valid_2;
-  assign \$370  = ~ o__valid;
-  assign \$371  = \$370  | o__ready;
-  assign \$372  = \$371  & rq_valid_1;
-  assign \$373  = rq5_x[16:0] * 8'hb8;
-  assign \$374  = ~ o__valid;
-  assign \$375  = \$374  | o__ready;
-  assign \$376  = \$375  & rq_valid_2;
-  assign \$377  = ~ o__valid;
-  assign \$378  = \$377  | o__ready;
-  assign \$379  = \$378  & rq_valid_1;
-  assign \$380  = $signed(rq5_x[20:17]) * $signed(18'h1bc3b);
-  assign \$381  = ~ o__valid;
-  assign \$382  = \$381  | o__ready;
-  assign \$383  = \$382  & rq_valid_2;
-  assign \$384  = ~ o__valid;
-  assign \$385  = \$384  | o__ready;
-  assign \$386  = \$385  & rq_valid_1;
-  assign \$387  = $signed(rq5_x[20:17]) * $signed(9'h0b8);
-  assign \$388  = ~ o__valid;
-  assign \$389  = \$388  | o__ready;
-  assign \$390  = \$389  & rq_valid_2;
-  assign \$391  = ~ o__valid;
-  assign \$392  = \$391  | o__ready;
-  assign \$393  = \$392  & rq_valid_3;
-  assign \$395  = 1'h0 + \$394 ;
-  assign \$397  = \$395  + \$396 ;
-  assign \$399  = $signed({ 1'h0, \$397  }) + $signed(\$398 );
-  assign \$401  = $signed(\$399 ) + $signed(\$400 );
-  assign \$402  = ~ o__valid;
-  assign \$403  = \$402  | o__ready;
-  assign \$404  = \$403  & rq_valid_4;
-  assign \$406  = ~ o__valid;
-  assign \$407  = \$406  | o__ready;
-  assign \$408  = \$407  & rq_valid_4;
-  assign \$409  = rq5_rem > 34'h200000000;
-  assign \$410  = ~ o__valid;
-  assign \$411  = \$410  | o__ready;
-  assign \$412  = \$411  & rq_valid_4;
-  assign \$413  = rq5_rem == 34'h200000000;
-  assign \$416  = ~ o__valid;
-  assign \$417  = \$416  | o__ready;
-  assign \$418  = \$417  & rq_valid_5;
-  assign \$419  = $signed(8'h80) + $signed(rq5_floor);
-  assign \$420  = rq5_tie & rq5_floor[0];
-  assign \$421  = rq5_above | \$420 ;
-  assign \$422  = $signed(\$419 ) + $signed({ 1'h0, \$421  });
-  assign \$423  = ~ o__valid;
-  assign \$424  = \$423  | o__ready;
-  assign \$425  = \$424  & rq_valid_6;
-  assign \$426  = $signed(rq5_code) < $signed(8'h80);
-  assign \$427  = $signed(rq5_code) > $signed(8'h7f);
-  assign \$428  = \$427  ? 48'h00000000007f : rq5_code;
-  assign \$429  = \$426  ? 48'hffffffffff80 : \$428 ;
-  assign \$430  = ~ o__valid;
-  assign \$431  = \$430  | o__ready;
-  assign \$432  = \$431  & i__valid;
-  assign \$433  = ~ o__valid;
-  assign \$434  = \$433  | o__ready;
-  assign \$435  = \$434  & rq_valid_1;
-  assign \$436  = rq6_x[16:0] * 17'h14d51;
-  assign \$437  = ~ o__valid;
-  assign \$438  = \$437  | o__ready;
-  assign \$439  = \$438  & rq_valid_2;
-  assign \$440  = ~ o__valid;
-  assign \$441  = \$440  | o__ready;
-  assign \$442  = \$441  & rq_valid_1;
-  assign \$443  = rq6_x[16:0] * 8'h84;
-  assign \$444  = ~ o__valid;
-  assign \$445  = \$444  | o__ready;
-  assign \$446  = \$445  & rq_valid_2;
-  assign \$447  = ~ o__valid;
-  assign \$448  = \$447  | o__ready;
-  assign \$449  = \$448  & rq_valid_1;
-  assign \$450  = $signed(rq6_x[20:17]) * $signed(18'h14d51);
-  assign \$451  = ~ o__valid;
-  assign \$452  = \$451  | o__ready;
-  assign \$453  = \$452  & rq_valid_2;
-  assign \$454  = ~ o__valid;
-  assign \$455  = \$454  | o__ready;
-  assign \$456  = \$455  & rq_valid_1;
-  assign \$457  = $signed(rq6_x[20:17]) * $signed(9'h084);
-  assign \$458  = ~ o__valid;
-  assign \$459  = \$458  | o__ready;
-  assign \$460  = \$459  & rq_valid_2;
-  assign \$461  = ~ o__valid;
-  assign \$462  = \$461  | o__ready;
-  assign \$463  = \$462  & rq_valid_3;
-  assign \$465  = 1'h0 + \$464 ;
-  assign \$467  = \$465  + \$466 ;
-  assign \$469  = $signed({ 1'h0, \$467  }) + $signed(\$468 );
-  assign \$471  = $signed(\$469 ) + $signed(\$470 );
-  assign \$472  = ~ o__valid;
-  assign \$473  = \$472  | o__ready;
-  assign \$474  = \$473  & rq_valid_4;
-  assign \$476  = ~ o__valid;
-  assign \$477  = \$476  | o__ready;
-  assign \$478  = \$477  & rq_valid_4;
-  assign \$479  = rq6_rem > 33'h100000000;
-  assign \$480  = ~ o__valid;
-  assign \$481  = \$480  | o__ready;
-  assign \$482  = \$481  & rq_valid_4;
-  assign \$483  = rq6_rem == 33'h100000000;
-  assign \$486  = ~ o__valid;
-  assign \$487  = \$486  | o__ready;
-  assign \$488  = \$487  & rq_valid_5;
-  assign \$489  = $signed(8'h80) + $signed(rq6_floor);
-  assign \$490  = rq6_tie & rq6_floor[0];
-  assign \$491  = rq6_above | \$490 ;
-  assign \$492  = $signed(\$489 ) + $signed({ 1'h0, \$491  });
-  assign \$493  = ~ o__valid;
-  assign \$494  = \$493  | o__ready;
-  assign \$495  = \$494  & rq_valid_6;
-  assign \$496  = $signed(rq6_code) < $signed(8'h80);
-  assign \$497  = $signed(rq6_code) > $signed(8'h7f);
-  assign \$498  = \$497  ? 48'h00000000007f : rq6_code;
-  assign \$499  = \$496  ? 48'hffffffffff80 : \$498 ;
-  assign \$500  = ~ o__valid;
-  assign \$501  = \$500  | o__ready;
-  assign \$502  = \$501  & i__valid;
-  assign \$503  = ~ o__valid;
-  assign \$504  = \$503  | o__ready;
-  assign \$505  = \$504  & rq_valid_1;
-  assign \$506  = rq7_x[16:0] * 17'h1fcc3;
-  assign \$507  = ~ o__valid;
-  assign \$508  = \$507  | o__ready;
-  assign \$509  = \$508  & rq_valid_2;
-  assign \$510  = ~ o__valid;
-  assign \$511  = \$510  | o__ready;
-  assign \$512  = \$511  & rq_valid_1;
-  assign \$513  = rq7_x[16:0] * 8'hea;
-  assign \$514  = ~ o__valid;
-  assign \$515  = \$514  | o__ready;
-  assign \$516  = \$515  & rq_valid_2;
-  assign \$517  = ~ o__valid;
-  assign \$518  = \$517  | o__ready;
-  assign \$519  = \$518  & rq_valid_1;
-  assign \$520  = $signed(rq7_x[20:17]) * $signed(18'h1fcc3);
-  assign \$521  = ~ o__valid;
-  assign \$522  = \$521  | o__ready;
-  assign \$523  = \$522  & rq_valid_2;
-  assign \$524  = ~ o__valid;
-  assign \$525  = \$524  | o__ready;
-  assign \$526  = \$525  & rq_valid_1;
-  assign \$527  = $signed(rq7_x[20:17]) * $signed(9'h0ea);
-  assign \$528  = ~ o__valid;
-  assign \$529  = \$528  | o__ready;
-  assign \$530  = \$529  & rq_valid_2;
-  assign \$531  = ~ o__valid;
-  assign \$532  = \$531  | o__ready;
-  assign \$533  = \$532  & rq_valid_3;
-  assign \$535  = 1'h0 + \$534 ;
-  assign \$537  = \$535  + \$536 ;
-  assign \$539  = $signed({ 1'h0, \$537  }) + $signed(\$538 );
-  assign \$541  = $signed(\$539 ) + $signed(\$540 );
-  assign \$542  = ~ o__valid;
-  assign \$543  = \$542  | o__ready;
-  assign \$544  = \$543  & rq_valid_4;
-  assign \$546  = ~ o__valid;
-  assign \$547  = \$546  | o__ready;
-  assign \$548  = \$547  & rq_valid_4;
-  assign \$549  = rq7_rem > 34'h200000000;
-  assign \$550  = ~ o__valid;
-  assign \$551  = \$550  | o__ready;
-  assign \$552  = \$551  & rq_valid_4;
-  assign \$553  = rq7_rem == 34'h200000000;
-  assign \$556  = ~ o__valid;
-  assign \$557  = \$556  | o__ready;
-  assign \$558  = \$557  & rq_valid_5;
-  assign \$559  = $signed(8'h80) + $signed(rq7_floor);
-  assign \$560  = rq7_tie & rq7_floor[0];
-  assign \$561  = rq7_above | \$560 ;
-  assign \$562  = $signed(\$559 ) + $signed({ 1'h0, \$561  });
-  assign \$563  = ~ o__valid;
-  assign \$564  = \$563  | o__ready;
-  assign \$565  = \$564  & rq_valid_6;
-  assign \$566  = $signed(rq7_code) < $signed(8'h80);
-  assign \$567  = $signed(rq7_code) > $signed(8'h7f);
-  assign \$568  = \$567  ? 48'h00000000007f : rq7_code;
-  assign \$569  = \$566  ? 48'hffffffffff80 : \$568 ;
-  always @(posedge clk)
-    group <= \$570 ;
-  always @(posedge clk)
-    rq_valid_1 <= \$571 ;
-  always @(posedge clk)
-    rq_valid_2 <= \$572 ;
-  always @(posedge clk)
-    rq_valid_3 <= \$573 ;
-  always @(posedge clk)
-    rq_valid_4 <= \$574 ;
-  always @(posedge clk)
-    rq_valid_5 <= \$575 ;
-  always @(posedge clk)
-    rq_valid_6 <= \$576 ;
-  always @(posedge clk)
-    o__valid <= \$577 ;
-  always @(posedge clk)
-    rq0_x <= \$578 ;
-  always @(posedge clk)
-    rq0_part0_0 <= \$579 ;
-  always @(posedge clk)
-    rq0_part0_0_r <= \$580 ;
-  always @(posedge clk)
-    rq0_part0_1 <= \$581 ;
-  always @(posedge clk)
-    rq0_part0_1_r <= \$582 ;
-  always @(posedge clk)
-    rq0_part1_0 <= \$583 ;
-  always @(posedge clk)
-    rq0_part1_0_r <= \$584 ;
-  always @(posedge clk)
-    rq0_part1_1 <= \$585 ;
-  always @(posedge clk)
-    rq0_part1_1_r <= \$586 ;
-  always @(posedge clk)
-    rq0_prod <= \$587 ;
-  always @(posedge clk)
-    rq0_floor <= \$588 ;
-  always @(posedge clk)
-    rq0_above <= \$589 ;
-  always @(posedge clk)
-    rq0_tie <= \$590 ;
-  always @(posedge clk)
-    rq0_code <= \$591 ;
-  always @(posedge clk)
-    rq0_out <= \$592 ;
-  always @(posedge clk)
-    rq1_x <= \$593 ;
-  always @(posedge clk)
-    rq1_part0_0 <= \$594 ;
-  always @(posedge clk)
-    rq1_part0_0_r <= \$595 ;
-  always @(posedge clk)
-    rq1_part0_1 <= \$596 ;
-  always @(posedge clk)
-    rq1_part0_1_r <= \$597 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$598 ;
-  always @(posedge clk)
-    rq1_part1_0_r <= \$599 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$600 ;
-  always @(posedge clk)
-    rq1_part1_1_r <= \$601 ;
-  always @(posedge clk)
-    rq1_prod <= \$602 ;
-  always @(posedge clk)
-    rq1_floor <= \$603 ;
-  always @(posedge clk)
-    rq1_above <= \$604 ;
-  always @(posedge clk)
-    rq1_tie <= \$605 ;
-  always @(posedge clk)
-    rq1_code <= \$606 ;
-  always @(posedge clk)
-    rq1_out <= \$607 ;
-  always @(posedge clk)
-    rq2_x <= \$608 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$609 ;
-  always @(posedge clk)
-    rq2_part0_0_r <= \$610 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$611 ;
-  always @(posedge clk)
-    rq2_part0_1_r <= \$612 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$613 ;
-  always @(posedge clk)
-    rq2_part1_0_r <= \$614 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$615 ;
-  always @(posedge clk)
-    rq2_part1_1_r <= \$616 ;
-  always @(posedge clk)
-    rq2_prod <= \$617 ;
-  always @(posedge clk)
-    rq2_floor <= \$618 ;
-  always @(posedge clk)
-    rq2_above <= \$619 ;
-  always @(posedge clk)
-    rq2_tie <= \$620 ;
-  always @(posedge clk)
-    rq2_code <= \$621 ;
-  always @(posedge clk)
-    rq2_out <= \$622 ;
-  always @(posedge clk)
-    rq3_x <= \$623 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$624 ;
-  always @(posedge clk)
-    rq3_part0_0_r <= \$625 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$626 ;
-  always @(posedge clk)
-    rq3_part0_1_r <= \$627 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$628 ;
-  always @(posedge clk)
-    rq3_part1_0_r <= \$629 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$630 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$631 ;
-  always @(posedge clk)
-    rq3_prod <= \$632 ;
-  always @(posedge clk)
-    rq3_floor <= \$633 ;
-  always @(posedge clk)
-    rq3_above <= \$634 ;
-  always @(posedge clk)
-    rq3_tie <= \$635 ;
-  always @(posedge clk)
-    rq3_code <= \$636 ;
-  always @(posedge clk)
-    rq3_out <= \$637 ;
-  always @(posedge clk)
-    rq4_x <= \$638 ;
-  always @(posedge clk)
-    rq4_part0_0 <= \$639 ;
-  always @(posedge clk)
-    rq4_part0_0_r <= \$640 ;
-  always @(posedge clk)
-    rq4_part0_1 <= \$641 ;
-  always @(posedge clk)
-    rq4_part0_1_r <= \$642 ;
-  always @(posedge clk)
-    rq4_part1_0 <= \$643 ;
-  always @(posedge clk)
-    rq4_part1_0_r <= \$644 ;
-  always @(posedge clk)
-    rq4_part1_1 <= \$645 ;
-  always @(posedge clk)
-    rq4_part1_1_r <= \$646 ;
-  always @(posedge clk)
-    rq4_prod <= \$647 ;
-  always @(posedge clk)
-    rq4_floor <= \$648 ;
-  always @(posedge clk)
-    rq4_above <= \$649 ;
-  always @(posedge clk)
-    rq4_tie <= \$650 ;
-  always @(posedge clk)
-    rq4_code <= \$651 ;
-  always @(posedge clk)
-    rq4_out <= \$652 ;
-  always @(posedge clk)
-    rq5_x <= \$653 ;
-  always @(posedge clk)
-    rq5_part0_0 <= \$654 ;
-  always @(posedge clk)
-    rq5_part0_0_r <= \$655 ;
-  always @(posedge clk)
-    rq5_part0_1 <= \$656 ;
-  always @(posedge clk)
-    rq5_part0_1_r <= \$657 ;
-  always @(posedge clk)
-    rq5_part1_0 <= \$658 ;
-  always @(posedge clk)
-    rq5_part1_0_r <= \$659 ;
-  always @(posedge clk)
-    rq5_part1_1 <= \$660 ;
-  always @(posedge clk)
-    rq5_part1_1_r <= \$661 ;
-  always @(posedge clk)
-    rq5_prod <= \$662 ;
-  always @(posedge clk)
-    rq5_floor <= \$663 ;
-  always @(posedge clk)
-    rq5_above <= \$664 ;
-  always @(posedge clk)
-    rq5_tie <= \$665 ;
-  always @(posedge clk)
-    rq5_code <= \$666 ;
-  always @(posedge clk)
-    rq5_out <= \$667 ;
-  always @(posedge clk)
-    rq6_x <= \$668 ;
-  always @(posedge clk)
-    rq6_part0_0 <= \$669 ;
-  always @(posedge clk)
-    rq6_part0_0_r <= \$670 ;
-  always @(posedge clk)
-    rq6_part0_1 <= \$671 ;
-  always @(posedge clk)
-    rq6_part0_1_r <= \$672 ;
-  always @(posedge clk)
-    rq6_part1_0 <= \$673 ;
-  always @(posedge clk)
-    rq6_part1_0_r <= \$674 ;
-  always @(posedge clk)
-    rq6_part1_1 <= \$675 ;
-  always @(posedge clk)
-    rq6_part1_1_r <= \$676 ;
-  always @(posedge clk)
-    rq6_prod <= \$677 ;
-  always @(posedge clk)
-    rq6_floor <= \$678 ;
-  always @(posedge clk)
-    rq6_above <= \$679 ;
-  always @(posedge clk)
-    rq6_tie <= \$680 ;
-  always @(posedge clk)
-    rq6_code <= \$681 ;
-  always @(posedge clk)
-    rq6_out <= \$682 ;
-  always @(posedge clk)
-    rq7_x <= \$683 ;
-  always @(posedge clk)
-    rq7_part0_0 <= \$684 ;
-  always @(posedge clk)
-    rq7_part0_0_r <= \$685 ;
-  always @(posedge clk)
-    rq7_part0_1 <= \$686 ;
-  always @(posedge clk)
-    rq7_part0_1_r <= \$687 ;
-  always @(posedge clk)
-    rq7_part1_0 <= \$688 ;
-  always @(posedge clk)
-    rq7_part1_0_r <= \$689 ;
-  always @(posedge clk)
-    rq7_part1_1 <= \$690 ;
-  always @(posedge clk)
-    rq7_part1_1_r <= \$691 ;
-  always @(posedge clk)
-    rq7_prod <= \$692 ;
-  always @(posedge clk)
-    rq7_floor <= \$693 ;
-  always @(posedge clk)
-    rq7_above <= \$694 ;
-  always @(posedge clk)
-    rq7_tie <= \$695 ;
-  always @(posedge clk)
-    rq7_code <= \$696 ;
-  always @(posedge clk)
-    rq7_out <= \$697 ;
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
-  assign \$2  = ~ o__valid;
-  assign \$3  = \$2  | o__ready;
-  assign \$4  = i__valid & \$3 ;
-  assign \$5  = ! group;
-  assign \$6  = group + 1'h1;
-  assign \$7  = group ? \$6  : 2'h0;
-  assign \$8  = ~ o__valid;
-  assign \$9  = \$8  | o__ready;
-  assign \$10  = ~ o__valid;
-  assign \$11  = \$10  | o__ready;
-  assign \$12  = \$11  & i__valid;
-  assign \$13  = ~ o__valid;
-  assign \$14  = \$13  | o__ready;
-  assign \$15  = \$14  & rq_valid_1;
-  assign \$16  = rq0_x[16:0] * 10'h3fc;
-  assign \$17  = ~ o__valid;
-  assign \$18  = \$17  | o__ready;
-  assign \$19  = \$18  & rq_valid_2;
-  assign \$20  = ~ o__valid;
-  assign \$21  = \$20  | o__ready;
-  assign \$22  = \$21  & rq_valid_1;
-  assign \$23  = rq0_x[16:0] * 8'hca;
-  assign \$24  = ~ o__valid;
-  assign \$25  = \$24  | o__ready;
-  assign \$26  = \$25  & rq_valid_2;
-  assign \$27  = ~ o__valid;
-  assign \$28  = \$27  | o__ready;
-  assign \$29  = \$28  & rq_valid_1;
-  assign \$30  = $signed(rq0_x[20:17]) * $signed(11'h3fc);
-  assign \$31  = ~ o__valid;
-  assign \$32  = \$31  | o__ready;
-  assign \$33  = \$32  & rq_valid_2;
-  assign \$34  = ~ o__valid;
-  assign \$35  = \$34  | o__ready;
-  assign \$36  = \$35  & rq_valid_1;
-  assign \$37  = $signed(rq0_x[20:17]) * $signed(9'h0ca);
-  assign \$38  = ~ o__valid;
-  assign \$39  = \$38  | o__ready;
-  assign \$40  = \$39  & rq_valid_2;
-  assign \$41  = ~ o__valid;
-  assign \$42  = \$41  | o__ready;
-  assign \$43  = \$42  & rq_valid_3;
-  assign \$45  = 1'h0 + \$44 ;
-  assign \$47  = \$45  + \$46 ;
-  assign \$49  = $signed({ 1'h0, \$47  }) + $signed(\$48 );
-  assign \$51  = $signed(\$49 ) + $signed(\$50 );
-  assign \$52  = ~ o__valid;
-  assign \$53  = \$52  | o__ready;
-  assign \$54  = \$53  & rq_valid_4;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = \$57  & rq_valid_4;
-  assign \$59  = rq0_rem > 34'h200000000;
-  assign \$60  = ~ o__valid;
-  assign \$61  = \$60  | o__ready;
-  assign \$62  = \$61  & rq_valid_4;
-  assign \$63  = rq0_rem == 34'h200000000;
-  assign \$66  = ~ o__valid;
-  assign \$67  = \$66  | o__ready;
-  assign \$68  = \$67  & rq_valid_5;
-  assign \$69  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$70  = rq0_tie & rq0_floor[0];
-  assign \$71  = rq0_above | \$70 ;
-  assign \$72  = $signed(\$69 ) + $signed({ 1'h0, \$71  });
-  assign \$73  = ~ o__valid;
-  assign \$74  = \$73  | o__ready;
-  assign \$75  = \$74  & rq_valid_6;
-  assign \$76  = $signed(rq0_code) < $signed(8'h80);
-  assign \$77  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$78  = \$77  ? 48'h00000000007f : rq0_code;
-  assign \$79  = \$76  ? 48'hffffffffff80 : \$78 ;
-  assign \$80  = ~ o__valid;
-  assign \$81  = \$80  | o__ready;
-  assign \$82  = \$81  & i__valid;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = \$84  & rq_valid_1;
-  assign \$86  = rq1_x[16:0] * 17'h181bb;
-  assign \$87  = ~ o__valid;
-  assign \$88  = \$87  | o__ready;
-  assign \$89  = \$88  & rq_valid_2;
-  assign \$90  = ~ o__valid;
-  assign \$91  = \$90  | o__ready;
-  assign \$92  = \$91  & rq_valid_1;
-  assign \$93  = rq1_x[16:0] * 8'h8c;
-  assign \$94  = ~ o__valid;
-  assign \$95  = \$94  | o__ready;
-  assign \$96  = \$95  & rq_valid_2;
-  assign \$97  = ~ o__valid;
-  assign \$98  = \$97  | o__ready;
-  assign \$99  = \$98  & rq_valid_1;
-  assign \$100  = $signed(rq1_x[20:17]) * $signed(18'h181bb);
-  assign \$101  = ~ o__valid;
-  assign \$102  = \$101  | o__ready;
-  assign \$103  = \$102  & rq_valid_2;
-  assign \$104  = ~ o__valid;
-  assign \$105  = \$104  | o__ready;
-  assign \$106  = \$105  & rq_valid_1;
-  assign \$107  = $signed(rq1_x[20:17]) * $signed(9'h08c);
-  assign \$108  = ~ o__valid;
-  assign \$109  = \$108  | o__ready;
-  assign \$110  = \$109  & rq_valid_2;
-  assign \$111  = ~ o__valid;
-  assign \$112  = \$111  | o__ready;
-  assign \$113  = \$112  & rq_valid_3;
-  assign \$115  = 1'h0 + \$114 ;
-  assign \$117  = \$115  + \$116 ;
-  assign \$119  = $signed({ 1'h0, \$117  }) + $signed(\$118 );
-  assign \$121  = $signed(\$119 ) + $signed(\$120 );
-  assign \$122  = ~ o__valid;
-  assign \$123  = \$122  | o__ready;
-  assign \$124  = \$123  & rq_valid_4;
-  assign \$126  = ~ o__valid;
-  assign \$127  = \$126  | o__ready;
-  assign \$128  = \$127  & rq_valid_4;
-  assign \$129  = rq1_rem > 33'h100000000;
-  assign \$130  = ~ o__valid;
-  assign \$131  = \$130  | o__ready;
-  assign \$132  = \$131  & rq_valid_4;
-  assign \$133  = rq1_rem == 33'h100000000;
-  assign \$136  = ~ o__valid;
-  assign \$137  = \$136  | o__ready;
-  assign \$138  = \$137  & rq_valid_5;
-  assign \$139  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$140  = rq1_tie & rq1_floor[0];
-  assign \$141  = rq1_above | \$140 ;
-  assign \$142  = $signed(\$139 ) + $signed({ 1'h0, \$141  });
-  assign \$143  = ~ o__valid;
-  assign \$144  = \$143  | o__ready;
-  assign \$145  = \$144  & rq_valid_6;
-  assign \$146  = $signed(rq1_code) < $signed(8'h80);
-  assign \$147  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$148  = \$147  ? 48'h00000000007f : rq1_code;
-  assign \$149  = \$146  ? 48'hffffffffff80 : \$148 ;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = \$151  & i__valid;
-  assign \$153  = ~ o__valid;
-  assign \$154  = \$153  | o__ready;
-  assign \$155  = \$154  & rq_valid_1;
-  assign \$156  = rq2_x[16:0] * 14'h3b93;
-  assign \$157  = ~ o__valid;
-  assign \$158  = \$157  | o__ready;
-  assign \$159  = \$158  & rq_valid_2;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = \$161  & rq_valid_1;
-  assign \$163  = rq2_x[16:0] * 8'h92;
-  assign \$164  = ~ o__valid;
-  assign \$165  = \$164  | o__ready;
-  assign \$166  = \$165  & rq_valid_2;
-  assign \$167  = ~ o__valid;
-  assign \$168  = \$167  | o__ready;
-  assign \$169  = \$168  & rq_valid_1;
-  assign \$170  = $signed(rq2_x[20:17]) * $signed(15'h3b93);
-  assign \$171  = ~ o__valid;
-  assign \$172  = \$171  | o__ready;
-  assign \$173  = \$172  & rq_valid_2;
-  assign \$174  = ~ o__valid;
-  assign \$175  = \$174  | o__ready;
-  assign \$176  = \$175  & rq_valid_1;
-  assign \$177  = $signed(rq2_x[20:17]) * $signed(9'h092);
-  assign \$178  = ~ o__valid;
-  assign \$179  = \$178  | o__ready;
-  assign \$180  = \$179  & rq_valid_2;
-  assign \$181  = ~ o__valid;
-  assign \$182  = \$181  | o__ready;
-  assign \$183  = \$182  & rq_valid_3;
-  assign \$185  = 1'h0 + \$184 ;
-  assign \$187  = \$185  + \$186 ;
-  assign \$189  = $signed({ 1'h0, \$187  }) + $signed(\$188 );
-  assign \$191  = $signed(\$189 ) + $signed(\$190 );
-  assign \$192  = ~ o__valid;
-  assign \$193  = \$192  | o__ready;
-  assign \$194  = \$193  & rq_valid_4;
-  assign \$196  = ~ o__valid;
-  assign \$197  = \$196  | o__ready;
-  assign \$198  = \$197  & rq_valid_4;
-  assign \$199  = rq2_rem > 33'h100000000;
-  assign \$200  = ~ o__valid;
-  assign \$201  = \$200  | o__ready;
-  assign \$202  = \$201  & rq_valid_4;
-  assign \$203  = rq2_rem == 33'h100000000;
-  assign \$206  = ~ o__valid;
-  assign \$207  = \$206  | o__ready;
-  assign \$208  = \$207  & rq_valid_5;
-  assign \$209  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$210  = rq2_tie & rq2_floor[0];
-  assign \$211  = rq2_above | \$210 ;
-  assign \$212  = $signed(\$209 ) + $signed({ 1'h0, \$211  });
-  assign \$213  = ~ o__valid;
-  assign \$214  = \$213  | o__ready;
-  assign \$215  = \$214  & rq_valid_6;
-  assign \$216  = $signed(rq2_code) < $signed(8'h80);
-  assign \$217  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$218  = \$217  ? 48'h00000000007f : rq2_code;
-  assign \$219  = \$216  ? 48'hffffffffff80 : \$218 ;
-  assign \$220  = ~ o__valid;
-  assign \$221  = \$220  | o__ready;
-  assign \$222  = \$221  & i__valid;
-  assign \$223  = ~ o__valid;
-  assign \$224  = \$223  | o__ready;
-  assign \$225  = \$224  & rq_valid_1;
-  assign \$226  = rq3_x[16:0] * 16'hdb30;
-  assign \$227  = ~ o__valid;
-  assign \$228  = \$227  | o__ready;
-  assign \$229  = \$228  & rq_valid_2;
-  assign \$230  = ~ o__valid;
-  assign \$231  = \$230  | o__ready;
-  assign \$232  = \$231  & rq_valid_1;
-  assign \$233  = rq3_x[16:0] * 8'he7;
-  assign \$234  = ~ o__valid;
-  assign \$235  = \$234  | o__ready;
-  assign \$236  = \$235  & rq_valid_2;
-  assign \$237  = ~ o__valid;
-  assign \$238  = \$237  | o__ready;
-  assign \$239  = \$238  & rq_valid_1;
-  assign \$240  = $signed(rq3_x[20:17]) * $signed(17'h0db30);
+  reg [63:0] queue [6:0];
+  initial begin
+    queue[0] = 64'h0000000000000000;
+    queue[1] = 64'h0000000000000000;
+    queue[2] = 64'h0000000000000000;
+    queue[3] = 64'h0000000000000000;
+    queue[4] = 64'h0000000000000000;
+    queue[5] = 64'h0000000000000000;
+    queue[6] = 64'h0000000000000000;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      queue[\$signature__addr ] <= q_in;
+  end
+  assign rport__data = queue[rport__addr];
+  assign q_room = q_owed < 4'h8;
+  assign \$1  = $signed(rq0_code) < $signed(8'h80);
+  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$3  = \$2  ? 48'h00000000007f : rq0_code;
+  assign \$4  = \$1  ? 48'hffffffffff80 : \$3 ;
+  assign \$5  = $signed(rq1_code) < $signed(8'h80);
+  assign \$6  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$7  = \$6  ? 48'h00000000007f : rq1_code;
+  assign \$8  = \$5  ? 48'hffffffffff80 : \$7 ;
+  assign \$9  = $signed(rq2_code) < $signed(8'h80);
+  assign \$10  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$11  = \$10  ? 48'h00000000007f : rq2_code;
+  assign \$12  = \$9  ? 48'hffffffffff80 : \$11 ;
+  assign \$13  = $signed(rq3_code) < $signed(8'h80);
+  assign \$14  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$15  = \$14  ? 48'h00000000007f : rq3_code;
+  assign \$16  = \$13  ? 48'hffffffffff80 : \$15 ;
+  assign \$17  = $signed(rq4_code) < $signed(8'h80);
+  assign \$18  = $signed(rq4_code) > $signed(8'h7f);
+  assign \$19  = \$18  ? 48'h00000000007f : rq4_code;
+  assign \$20  = \$17  ? 48'hffffffffff80 : \$19 ;
+  assign \$21  = $signed(rq5_code) < $signed(8'h80);
+  assign \$22  = $signed(rq5_code) > $signed(8'h7f);
+  assign \$23  = \$22  ? 48'h00000000007f : rq5_code;
+  assign \$24  = \$21  ? 48'hffffffffff80 : \$23 ;
+  assign \$25  = $signed(rq6_code) < $signed(8'h80);
+  assign \$26  = $signed(rq6_code) > $signed(8'h7f);
+  assign \$27  = \$26  ? 48'h00000000007f : rq6_code;
+  assign \$28  = \$25  ? 48'hffffffffff80 : \$27 ;
+  assign \$29  = $signed(rq7_code) < $signed(8'h80);
+  assign \$30  = $signed(rq7_code) > $signed(8'h7f);
+  assign \$31  = \$30  ? 48'h00000000007f : rq7_code;
+  assign \$32  = \$29  ? 48'hffffffffff80 : \$31 ;
+  assign \$33  = ~ o__valid;
+  assign \$34  = \$33  | o__ready;
+  assign \$35  = | q_stored;
+  assign \$36  = ~ \$35 ;
+  assign \$37  = \$34  & \$36 ;
+  assign \$38  = ~ \$37 ;
+  assign \$signature__en  = rq_valid_6 & \$38 ;
+  assign \$39  = i__valid & q_room;
+  assign \$40  = ! group;
+  assign \$41  = group + 1'h1;
+  assign \$42  = group ? \$41  : 2'h0;
+  assign \$43  = i__valid & q_room;
+  assign \$44  = rq0_x[16:0] * 10'h3fc;
+  assign \$45  = rq0_x[16:0] * 8'hca;
+  assign \$46  = $signed(rq0_x[20:17]) * $signed(11'h3fc);
+  assign \$47  = $signed(rq0_x[20:17]) * $signed(9'h0ca);
+  assign \$49  = 1'h0 + \$48 ;
+  assign \$51  = \$49  + \$50 ;
+  assign \$53  = $signed({ 1'h0, \$51  }) + $signed(\$52 );
+  assign \$55  = $signed(\$53 ) + $signed(\$54 );
+  assign \$57  = rq0_rem > 34'h200000000;
+  assign \$58  = rq0_rem == 34'h200000000;
+  assign \$61  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$62  = rq0_tie & rq0_floor[0];
+  assign \$63  = rq0_above | \$62 ;
+  assign \$64  = $signed(\$61 ) + $signed({ 1'h0, \$63  });
+  assign \$65  = rq1_x[16:0] * 17'h181bb;
+  assign \$66  = rq1_x[16:0] * 8'h8c;
+  assign \$67  = $signed(rq1_x[20:17]) * $signed(18'h181bb);
+  assign \$68  = $signed(rq1_x[20:17]) * $signed(9'h08c);
+  assign \$70  = 1'h0 + \$69 ;
+  assign \$72  = \$70  + \$71 ;
+  assign \$74  = $signed({ 1'h0, \$72  }) + $signed(\$73 );
+  assign \$76  = $signed(\$74 ) + $signed(\$75 );
+  assign \$78  = rq1_rem > 33'h100000000;
+  assign \$79  = rq1_rem == 33'h100000000;
+  assign \$82  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$83  = rq1_tie & rq1_floor[0];
+  assign \$84  = rq1_above | \$83 ;
+  assign \$85  = $signed(\$82 ) + $signed({ 1'h0, \$84  });
+  assign \$86  = rq2_x[16:0] * 14'h3b93;
+  assign \$87  = rq2_x[16:0] * 8'h92;
+  assign \$88  = $signed(rq2_x[20:17]) * $signed(15'h3b93);
+  assign \$89  = $signed(rq2_x[20:17]) * $signed(9'h092);
+  assign \$91  = 1'h0 + \$90 ;
+  assign \$93  = \$91  + \$92 ;
+  assign \$95  = $signed({ 1'h0, \$93  }) + $signed(\$94 );
+  assign \$97  = $signed(\$95 ) + $signed(\$96 );
+  assign \$99  = rq2_rem > 33'h100000000;
+  assign \$100  = rq2_rem == 33'h100000000;
+  assign \$103  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$104  = rq2_tie & rq2_floor[0];
+  assign \$105  = rq2_above | \$104 ;
+  assign \$106  = $signed(\$103 ) + $signed({ 1'h0, \$105  });
+  assign \$107  = rq3_x[16:0] * 16'hdb30;
+  assign \$108  = rq3_x[16:0] * 8'he7;
+  assign \$109  = $signed(rq3_x[20:17]) * $signed(17'h0db30);
+  assign \$110  = $signed(rq3_x[20:17]) * $signed(9'h0e7);
+  assign \$112  = 1'h0 + \$111 ;
+  assign \$114  = \$112  + \$113 ;
+  assign \$116  = $signed({ 1'h0, \$114  }) + $signed(\$115 );
+  assign \$118  = $signed(\$116 ) + $signed(\$117 );
+  assign \$120  = rq3_rem > 34'h200000000;
+  assign \$121  = rq3_rem == 34'h200000000;
+  assign \$124  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$125  = rq3_tie & rq3_floor[0];
+  assign \$126  = rq3_above | \$125 ;
+  assign \$127  = $signed(\$124 ) + $signed({ 1'h0, \$126  });
+  assign \$128  = rq4_x[16:0] * 17'h14f68;
+  assign \$129  = rq4_x[16:0] * 8'h82;
+  assign \$130  = $signed(rq4_x[20:17]) * $signed(18'h14f68);
+  assign \$131  = $signed(rq4_x[20:17]) * $signed(9'h082);
+  assign \$133  = 1'h0 + \$132 ;
+  assign \$135  = \$133  + \$134 ;
+  assign \$137  = $signed({ 1'h0, \$135  }) + $signed(\$136 );
+  assign \$139  = $signed(\$137 ) + $signed(\$138 );
+  assign \$141  = rq4_rem > 33'h100000000;
+  assign \$142  = rq4_rem == 33'h100000000;
+  assign \$145  = $signed(8'h80) + $signed(rq4_floor);
+  assign \$146  = rq4_tie & rq4_floor[0];
+  assign \$147  = rq4_above | \$146 ;
+  assign \$148  = $signed(\$145 ) + $signed({ 1'h0, \$147  });
+  assign \$149  = rq5_x[16:0] * 17'h1bc3b;
+  assign \$150  = rq5_x[16:0] * 8'hb8;
+  assign \$151  = $signed(rq5_x[20:17]) * $signed(18'h1bc3b);
+  assign \$152  = $signed(rq5_x[20:17]) * $signed(9'h0b8);
+  assign \$154  = 1'h0 + \$153 ;
+  assign \$156  = \$154  + \$155 ;
+  assign \$158  = $signed({ 1'h0, \$156  }) + $signed(\$157 );
+  assign \$160  = $signed(\$158 ) + $signed(\$159 );
+  assign \$162  = rq5_rem > 34'h200000000;
+  assign \$163  = rq5_rem == 34'h200000000;
+  assign \$166  = $signed(8'h80) + $signed(rq5_floor);
+  assign \$167  = rq5_tie & rq5_floor[0];
+  assign \$168  = rq5_above | \$167 ;
+  assign \$169  = $signed(\$166 ) + $signed({ 1'h0, \$168  });
+  assign \$170  = rq6_x[16:0] * 17'h14d51;
+  assign \$171  = rq6_x[16:0] * 8'h84;
+  assign \$172  = $signed(rq6_x[20:17]) * $signed(18'h14d51);
+  assign \$173  = $signed(rq6_x[20:17]) * $signed(9'h084);
+  assign \$175  = 1'h0 + \$174 ;
+  assign \$177  = \$175  + \$176 ;
+  assign \$179  = $signed({ 1'h0, \$177  }) + $signed(\$178 );
+  assign \$181  = $signed(\$179 ) + $signed(\$180 );
+  assign \$183  = rq6_rem > 33'h100000000;
+  assign \$184  = rq6_rem == 33'h100000000;
+  assign \$187  = $signed(8'h80) + $signed(rq6_floor);
+  assign \$188  = rq6_tie & rq6_floor[0];
+  assign \$189  = rq6_above | \$188 ;
+  assign \$190  = $signed(\$187 ) + $signed({ 1'h0, \$189  });
+  assign \$191  = rq7_x[16:0] * 17'h1fcc3;
+  assign \$192  = rq7_x[16:0] * 8'hea;
+  assign \$193  = $signed(rq7_x[20:17]) * $signed(18'h1fcc3);
+  assign \$194  = $signed(rq7_x[20:17]) * $signed(9'h0ea);
+  assign \$196  = 1'h0 + \$195 ;
+  assign \$198  = \$196  + \$197 ;
+  assign \$200  = $signed({ 1'h0, \$198  }) + $signed(\$199 );
+  assign \$202  = $signed(\$200 ) + $signed(\$201 );
+  assign \$204  = rq7_rem > 34'h200000000;
+  assign \$205  = rq7_rem == 34'h200000000;
+  assign \$208  = $signed(8'h80) + $signed(rq7_floor);
+  assign \$209  = rq7_tie & rq7_floor[0];
+  assign \$210  = rq7_above | \$209 ;
+  assign \$211  = $signed(\$208 ) + $signed({ 1'h0, \$210  });
+  assign \$212  = i__valid & q_room;
+  assign \$213  = q_owed + \$212 ;
+  assign \$214  = o__valid & o__ready;
+  assign \$215  = \$213  - \$214 ;
+  assign \$216  = ~ o__valid;
+  assign \$217  = \$216  | o__ready;
+  assign \$218  = | q_stored;
+  assign \$219  = ~ \$218 ;
+  assign \$220  = \$217  & \$219 ;
+  assign \$221  = ~ \$220 ;
+  assign \$222  = rq_valid_6 & \$221 ;
+  assign \$223  = \$signature__addr  == 3'h6;
+  assign \$224  = \$signature__addr  + 1'h1;
+  assign \$225  = \$223  ? 4'h0 : \$224 ;
+  assign \$226  = ~ o__valid;
+  assign \$227  = \$226  | o__ready;
+  assign \$228  = | q_stored;
+  assign \$229  = \$227  & \$228 ;
+  assign \$230  = rport__addr == 3'h6;
+  assign \$231  = rport__addr + 1'h1;
+  assign \$232  = \$230  ? 4'h0 : \$231 ;
+  assign \$233  = ~ o__valid;
+  assign \$234  = \$233  | o__ready;
+  assign \$235  = | q_stored;
+  assign \$236  = ~ \$235 ;
+  assign \$237  = \$234  & \$236 ;
+  assign \$238  = ~ \$237 ;
+  assign \$239  = rq_valid_6 & \$238 ;
+  assign \$240  = q_stored + \$239 ;
   assign \$241  = ~ o__valid;
   assign \$242  = \$241  | o__ready;
-  assign \$243  = \$242  & rq_valid_2;
-  assign \$244  = ~ o__valid;
-  assign \$245  = \$244  | o__ready;
-  assign \$246  = \$245  & rq_valid_1;
-  assign \$247  = $signed(rq3_x[20:17]) * $signed(9'h0e7);
-  assign \$248  = ~ o__valid;
-  assign \$249  = \$248  | o__ready;
-  assign \$250  = \$249  & rq_valid_2;
-  assign \$251  = ~ o__valid;
-  assign \$252  = \$251  | o__ready;
-  assign \$253  = \$252  & rq_valid_3;
-  assign \$255  = 1'h0 + \$254 ;
-  assign \$257  = \$255  + \$256 ;
-  assign \$259  = $signed({ 1'h0, \$257  }) + $signed(\$258 );
-  assign \$261  = $signed(\$259 ) + $signed(\$260 );
-  assign \$262  = ~ o__valid;
-  assign \$263  = \$262  | o__ready;
-  assign \$264  = \$263  & rq_valid_4;
-  assign \$266  = ~ o__valid;
-  assign \$267  = \$266  | o__ready;
-  assign \$268  = \$267  & rq_valid_4;
-  assign \$269  = rq3_rem > 34'h200000000;
-  assign \$270  = ~ o__valid;
-  assign \$271  = \$270  | o__ready;
-  assign \$272  = \$271  & rq_valid_4;
-  assign \$273  = rq3_rem == 34'h200000000;
-  assign \$276  = ~ o__valid;
-  assign \$277  = \$276  | o__ready;
-  assign \$278  = \$277  & rq_valid_5;
-  assign \$279  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$280  = rq3_tie & rq3_floor[0];
-  assign \$281  = rq3_above | \$280 ;
-  assign \$282  = $signed(\$279 ) + $signed({ 1'h0, \$281  });
-  assign \$283  = ~ o__valid;
-  assign \$284  = \$283  | o__ready;
-  assign \$285  = \$284  & rq_valid_6;
-  assign \$286  = $signed(rq3_code) < $signed(8'h80);
-  assign \$287  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$288  = \$287  ? 48'h00000000007f : rq3_code;
-  assign \$289  = \$286  ? 48'hffffffffff80 : \$288 ;
-  assign \$290  = ~ o__valid;
-  assign \$291  = \$290  | o__ready;
-  assign \$292  = \$291  & i__valid;
-  assign \$293  = ~ o__valid;
+  assign \$243  = | q_stored;
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = \$240  - \$244 ;
+  assign \$246  = ~ o__valid;
+  assign \$247  = \$246  | o__ready;
+  assign \$248  = | q_stored;
+  assign \$249  = \$248  | rq_valid_6;
+  assign \$250  = | q_stored;
+  assign \$251  = \$250  ? rport__data : q_in;
+  always @(posedge clk)
+    group <= \$252 ;
+  always @(posedge clk)
+    rq_valid_1 <= \$253 ;
+  always @(posedge clk)
+    rq_valid_2 <= \$254 ;
+  always @(posedge clk)
+    rq_valid_3 <= \$255 ;
+  always @(posedge clk)
+    rq_valid_4 <= \$256 ;
+  always @(posedge clk)
+    rq_valid_5 <= \$257 ;
+  always @(posedge clk)
+    rq_valid_6 <= \$258 ;
+  always @(posedge clk)
+    rq_valid_7 <= \$259 ;
+  always @(posedge clk)
+    rq0_x <= \$260 ;
+  always @(posedge clk)
+    rq0_part0_0 <= \$261 ;
+  always @(posedge clk)
+    rq0_part0_0_r <= \$262 ;
+  always @(posedge clk)
+    rq0_part0_1 <= \$263 ;
+  always @(posedge clk)
+    rq0_part0_1_r <= \$264 ;
+  always @(posedge clk)
+    rq0_part1_0 <= \$265 ;
+  always @(posedge clk)
+    rq0_part1_0_r <= \$266 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$267 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$268 ;
+  always @(posedge clk)
+    rq0_prod <= \$269 ;
+  always @(posedge clk)
+    rq0_floor <= \$270 ;
+  always @(posedge clk)
+    rq0_above <= \$271 ;
+  always @(posedge clk)
+    rq0_tie <= \$272 ;
+  always @(posedge clk)
+    rq0_code <= \$273 ;
+  always @(posedge clk)
+    rq1_x <= \$274 ;
+  always @(posedge clk)
+    rq1_part0_0 <= \$275 ;
+  always @(posedge clk)
+    rq1_part0_0_r <= \$276 ;
+  always @(posedge clk)
+    rq1_part0_1 <= \$277 ;
+  always @(posedge clk)
+    rq1_part0_1_r <= \$278 ;
+  always @(posedge clk)
+    rq1_part1_0 <= \$279 ;
+  always @(posedge clk)
+    rq1_part1_0_r <= \$280 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$281 ;
+  always @(posedge clk)
+    rq1_part1_1_r <= \$282 ;
+  always @(posedge clk)
+    rq1_prod <= \$283 ;
+  always @(posedge clk)
+    rq1_floor <= \$284 ;
+  always @(posedge clk)
+    rq1_above <= \$285 ;
+  always @(posedge clk)
+    rq1_tie <= \$286 ;
+  always @(posedge clk)
+    rq1_code <= \$287 ;
+  always @(posedge clk)
+    rq2_x <= \$288 ;
+  always @(posedge clk)
+    rq2_part0_0 <= \$289 ;
+  always @(posedge clk)
+    rq2_part0_0_r <= \$290 ;
+  always @(posedge clk)
+    rq2_part0_1 <= \$291 ;
+  always @(posedge clk)
+    rq2_part0_1_r <= \$292 ;
+  always @(posedge clk)
+    rq2_part1_0 <= \$293 ;
+  always @(posedge clk)
+    rq2_part1_0_r <= \$294 ;
+  always @(posedge clk)
+    rq2_part1_1 <= \$295 ;
+  always @(posedge clk)
+    rq2_part1_1_r <= \$296 ;
+  always @(posedge clk)
+    rq2_prod <= \$297 ;
+  always @(posedge clk)
+    rq2_floor <= \$298 ;
+  always @(posedge clk)
+    rq2_above <= \$299 ;
+  always @(posedge clk)
+    rq2_tie <= \$300 ;
+  always @(posedge clk)
+    rq2_code <= \$301 ;
+  always @(posedge clk)
+    rq3_x <= \$302 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$303 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$304 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$305 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$306 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$307 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$308 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$309 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$310 ;
+  always @(posedge clk)
+    rq3_prod <= \$311 ;
+  always @(posedge clk)
+    rq3_floor <= \$312 ;
+  always @(posedge clk)
+    rq3_above <= \$313 ;
+  always @(posedge clk)
+    rq3_tie <= \$314 ;
+  always @(posedge clk)
+    rq3_code <= \$315 ;
+  always @(posedge clk)
+    rq4_x <= \$316 ;
+  always @(posedge clk)
+    rq4_part0_0 <= \$317 ;
+  always @(posedge clk)
+    rq4_part0_0_r <= \$318 ;
+  always @(posedge clk)
+    rq4_part0_1 <= \$319 ;
+  always @(posedge clk)
+    rq4_part0_1_r <= \$320 ;
+  always @(posedge clk)
+    rq4_part1_0 <= \$321 ;
+  always @(posedge clk)
+    rq4_part1_0_r <= \$322 ;
+  always @(posedge clk)
+    rq4_part1_1 <= \$323 ;
+  always @(posedge clk)
+    rq4_part1_1_r <= \$324 ;
+  always @(posedge clk)
+    rq4_prod <= \$325 ;
+  always @(posedge clk)
+    rq4_floor <= \$326 ;
+  always @(posedge clk)
+    rq4_above <= \$327 ;
+  always @(posedge clk)
+    rq4_tie <= \$328 ;
+  always @(posedge clk)
+    rq4_code <= \$329 ;
+  always @(posedge clk)
+    rq5_x <= \$330 ;
+  always @(posedge clk)
+    rq5_part0_0 <= \$331 ;
+  always @(posedge clk)
+    rq5_part0_0_r <= \$332 ;
+  always @(posedge clk)
+    rq5_part0_1 <= \$333 ;
+  always @(posedge clk)
+    rq5_part0_1_r <= \$334 ;
+  always @(posedge clk)
+    rq5_part1_0 <= \$335 ;
+  always @(posedge clk)
+    rq5_part1_0_r <= \$336 ;
+  always @(posedge clk)
+    rq5_part1_1 <= \$337 ;
+  always @(posedge clk)
+    rq5_part1_1_r <= \$338 ;
+  always @(posedge clk)
+    rq5_prod <= \$339 ;
+  always @(posedge clk)
+    rq5_floor <= \$340 ;
+  always @(posedge clk)
+    rq5_above <= \$341 ;
+  always @(posedge clk)
+    rq5_tie <= \$342 ;
+  always @(posedge clk)
+    rq5_code <= \$343 ;
+  always @(posedge clk)
+    rq6_x <= \$344 ;
+  always @(posedge clk)
+    rq6_part0_0 <= \$345 ;
+  always @(posedge clk)
+    rq6_part0_0_r <= \$346 ;
+  always @(posedge clk)
+    rq6_part0_1 <= \$347 ;
+  always @(posedge clk)
+    rq6_part0_1_r <= \$348 ;
+  always @(posedge clk)
+    rq6_part1_0 <= \$349 ;
+  always @(posedge clk)
+    rq6_part1_0_r <= \$350 ;
+  always @(posedge clk)
+    rq6_part1_1 <= \$351 ;
+  always @(posedge clk)
+    rq6_part1_1_r <= \$352 ;
+  always @(posedge clk)
+    rq6_prod <= \$353 ;
+  always @(posedge clk)
+    rq6_floor <= \$354 ;
+  always @(posedge clk)
+    rq6_above <= \$355 ;
+  always @(posedge clk)
+    rq6_tie <= \$356 ;
+  always @(posedge clk)
+    rq6_code <= \$357 ;
+  always @(posedge clk)
+    rq7_x <= \$358 ;
+  always @(posedge clk)
+    rq7_part0_0 <= \$359 ;
+  always @(posedge clk)
+    rq7_part0_0_r <= \$360 ;
+  always @(posedge clk)
+    rq7_part0_1 <= \$361 ;
+  always @(posedge clk)
+    rq7_part0_1_r <= \$362 ;
+  always @(posedge clk)
+    rq7_part1_0 <= \$363 ;
+  always @(posedge clk)
+    rq7_part1_0_r <= \$364 ;
+  always @(posedge clk)
+    rq7_part1_1 <= \$365 ;
+  always @(posedge clk)
+    rq7_part1_1_r <= \$366 ;
+  always @(posedge clk)
+    rq7_prod <= \$367 ;
+  always @(posedge clk)
+    rq7_floor <= \$368 ;
+  always @(posedge clk)
+    rq7_above <= \$369 ;
+  always @(posedge clk)
+    rq7_tie <= \$370 ;
+  always @(posedge clk)
+    rq7_code <= \$371 ;
+  always @(posedge clk)
+    q_owed <= \$372 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$373 ;
+  always @(posedge clk)
+    rport__addr <= \$374 ;
+  always @(posedge clk)
+    q_stored <= \$375 ;
+  always @(posedge clk)
+    o__valid <= \$376 ;
+  always @(posedge clk)
+    o__payload <= \$377 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$570  = group;
-    if (\$4 ) begin
-      \$570  = \$7 [0];
+    \$252  = group;
+    if (\$39 ) begin
+      \$252  = \$42 [0];
     end
     if (rst) begin
-      \$570  = 1'h0;
+      \$252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$571  = rq_valid_1;
-    if (\$9 ) begin
-      \$571  = i__valid;
-    end
+    \$253  = \$43 ;
     if (rst) begin
-      \$571  = 1'h0;
+      \$253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$572  = rq_valid_2;
-    if (\$9 ) begin
-      \$572  = rq_valid_1;
-    end
+    \$254  = rq_valid_1;
     if (rst) begin
-      \$572  = 1'h0;
+      \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$573  = rq_valid_3;
-    if (\$9 ) begin
-      \$573  = rq_valid_2;
-    end
+    \$255  = rq_valid_2;
     if (rst) begin
-      \$573  = 1'h0;
+      \$255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$574  = rq_valid_4;
-    if (\$9 ) begin
-      \$574  = rq_valid_3;
-    end
+    \$256  = rq_valid_3;
     if (rst) begin
-      \$574  = 1'h0;
+      \$256  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$575  = rq_valid_5;
-    if (\$9 ) begin
-      \$575  = rq_valid_4;
-    end
+    \$257  = rq_valid_4;
     if (rst) begin
-      \$575  = 1'h0;
+      \$257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$576  = rq_valid_6;
-    if (\$9 ) begin
-      \$576  = rq_valid_5;
-    end
+    \$258  = rq_valid_5;
     if (rst) begin
-      \$576  = 1'h0;
+      \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$577  = o__valid;
-    if (\$9 ) begin
-      \$577  = rq_valid_6;
-    end
+    \$259  = rq_valid_6;
     if (rst) begin
-      \$577  = 1'h0;
+      \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$578  = rq0_x;
-    if (\$12 ) begin
-      \$578  = i__payload[20:0];
-    end
+    \$260  = i__payload[20:0];
     if (rst) begin
-      \$578  = 21'h000000;
+      \$260  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$579  = rq0_part0_0;
-    if (\$15 ) begin
-      \$579  = \$16 ;
-    end
+    \$261  = \$44 ;
     if (rst) begin
-      \$579  = 34'h000000000;
+      \$261  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$580  = rq0_part0_0_r;
-    if (\$19 ) begin
-      \$580  = rq0_part0_0;
-    end
+    \$262  = rq0_part0_0;
     if (rst) begin
-      \$580  = 34'h000000000;
+      \$262  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$581  = rq0_part0_1;
-    if (\$22 ) begin
-      \$581  = \$23 ;
-    end
+    \$263  = \$45 ;
     if (rst) begin
-      \$581  = 25'h0000000;
+      \$263  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$582  = rq0_part0_1_r;
-    if (\$26 ) begin
-      \$582  = rq0_part0_1;
-    end
+    \$264  = rq0_part0_1;
     if (rst) begin
-      \$582  = 25'h0000000;
+      \$264  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$583  = rq0_part1_0;
-    if (\$29 ) begin
-      \$583  = \$30 ;
-    end
+    \$265  = \$46 ;
     if (rst) begin
-      \$583  = 21'h000000;
+      \$265  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$584  = rq0_part1_0_r;
-    if (\$33 ) begin
-      \$584  = rq0_part1_0;
-    end
+    \$266  = rq0_part1_0;
     if (rst) begin
-      \$584  = 21'h000000;
+      \$266  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$585  = rq0_part1_1;
-    if (\$36 ) begin
-      \$585  = \$37 ;
-    end
+    \$267  = \$47 ;
     if (rst) begin
-      \$585  = 12'h000;
+      \$267  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$586  = rq0_part1_1_r;
-    if (\$40 ) begin
-      \$586  = rq0_part1_1;
-    end
+    \$268  = rq0_part1_1;
     if (rst) begin
-      \$586  = 12'h000;
+      \$268  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$587  = rq0_prod;
-    if (\$43 ) begin
-      \$587  = \$51 [45:0];
-    end
+    \$269  = \$55 [45:0];
     if (rst) begin
-      \$587  = 46'h000000000000;
+      \$269  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$588  = rq0_floor;
-    if (\$54 ) begin
-      \$588  = \$55 ;
-    end
+    \$270  = \$56 ;
     if (rst) begin
-      \$588  = 46'h000000000000;
+      \$270  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$589  = rq0_above;
-    if (\$58 ) begin
-      \$589  = \$59 ;
-    end
+    \$271  = \$57 ;
     if (rst) begin
-      \$589  = 1'h0;
+      \$271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$590  = rq0_tie;
-    if (\$62 ) begin
-      \$590  = \$65 ;
-    end
+    \$272  = \$60 ;
     if (rst) begin
-      \$590  = 1'h0;
+      \$272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$591  = rq0_code;
-    if (\$68 ) begin
-      \$591  = \$72 ;
-    end
+    \$273  = \$64 ;
     if (rst) begin
-      \$591  = 48'h000000000000;
+      \$273  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$592  = rq0_out;
-    if (\$75 ) begin
-      \$592  = \$79 [7:0];
-    end
+    \$274  = i__payload[41:21];
     if (rst) begin
-      \$592  = 8'h00;
+      \$274  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$593  = rq1_x;
-    if (\$82 ) begin
-      \$593  = i__payload[41:21];
-    end
+    \$275  = \$65 ;
     if (rst) begin
-      \$593  = 21'h000000;
+      \$275  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$594  = rq1_part0_0;
-    if (\$85 ) begin
-      \$594  = \$86 ;
-    end
+    \$276  = rq1_part0_0;
     if (rst) begin
-      \$594  = 34'h000000000;
+      \$276  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$595  = rq1_part0_0_r;
-    if (\$89 ) begin
-      \$595  = rq1_part0_0;
-    end
+    \$277  = \$66 ;
     if (rst) begin
-      \$595  = 34'h000000000;
+      \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$596  = rq1_part0_1;
-    if (\$92 ) begin
-      \$596  = \$93 ;
-    end
+    \$278  = rq1_part0_1;
     if (rst) begin
-      \$596  = 25'h0000000;
+      \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$597  = rq1_part0_1_r;
-    if (\$96 ) begin
-      \$597  = rq1_part0_1;
-    end
+    \$279  = \$67 ;
     if (rst) begin
-      \$597  = 25'h0000000;
+      \$279  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$598  = rq1_part1_0;
-    if (\$99 ) begin
-      \$598  = \$100 ;
-    end
+    \$280  = rq1_part1_0;
     if (rst) begin
-      \$598  = 21'h000000;
+      \$280  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$599  = rq1_part1_0_r;
-    if (\$103 ) begin
-      \$599  = rq1_part1_0;
-    end
+    \$281  = \$68 ;
     if (rst) begin
-      \$599  = 21'h000000;
+      \$281  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$600  = rq1_part1_1;
-    if (\$106 ) begin
-      \$600  = \$107 ;
-    end
+    \$282  = rq1_part1_1;
     if (rst) begin
-      \$600  = 12'h000;
+      \$282  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$601  = rq1_part1_1_r;
-    if (\$110 ) begin
-      \$601  = rq1_part1_1;
-    end
+    \$283  = \$76 [45:0];
     if (rst) begin
-      \$601  = 12'h000;
+      \$283  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$602  = rq1_prod;
-    if (\$113 ) begin
-      \$602  = \$121 [45:0];
-    end
+    \$284  = \$77 ;
     if (rst) begin
-      \$602  = 46'h000000000000;
+      \$284  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$603  = rq1_floor;
-    if (\$124 ) begin
-      \$603  = \$125 ;
-    end
+    \$285  = \$78 ;
     if (rst) begin
-      \$603  = 46'h000000000000;
+      \$285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$604  = rq1_above;
-    if (\$128 ) begin
-      \$604  = \$129 ;
-    end
+    \$286  = \$81 ;
     if (rst) begin
-      \$604  = 1'h0;
+      \$286  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$605  = rq1_tie;
-    if (\$132 ) begin
-      \$605  = \$135 ;
-    end
+    \$287  = \$85 ;
     if (rst) begin
-      \$605  = 1'h0;
+      \$287  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$606  = rq1_code;
-    if (\$138 ) begin
-      \$606  = \$142 ;
-    end
+    \$288  = i__payload[62:42];
     if (rst) begin
-      \$606  = 48'h000000000000;
+      \$288  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$607  = rq1_out;
-    if (\$145 ) begin
-      \$607  = \$149 [7:0];
-    end
+    \$289  = \$86 ;
     if (rst) begin
-      \$607  = 8'h00;
+      \$289  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$608  = rq2_x;
-    if (\$152 ) begin
-      \$608  = i__payload[62:42];
-    end
+    \$290  = rq2_part0_0;
     if (rst) begin
-      \$608  = 21'h000000;
+      \$290  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$609  = rq2_part0_0;
-    if (\$155 ) begin
-      \$609  = \$156 ;
-    end
+    \$291  = \$87 ;
     if (rst) begin
-      \$609  = 34'h000000000;
+      \$291  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$610  = rq2_part0_0_r;
-    if (\$159 ) begin
-      \$610  = rq2_part0_0;
-    end
+    \$292  = rq2_part0_1;
     if (rst) begin
-      \$610  = 34'h000000000;
+      \$292  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$611  = rq2_part0_1;
-    if (\$162 ) begin
-      \$611  = \$163 ;
-    end
+    \$293  = \$88 ;
     if (rst) begin
-      \$611  = 25'h0000000;
+      \$293  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$612  = rq2_part0_1_r;
-    if (\$166 ) begin
-      \$612  = rq2_part0_1;
-    end
+    \$294  = rq2_part1_0;
     if (rst) begin
-      \$612  = 25'h0000000;
+      \$294  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$613  = rq2_part1_0;
-    if (\$169 ) begin
-      \$613  = \$170 ;
-    end
+    \$295  = \$89 ;
     if (rst) begin
-      \$613  = 21'h000000;
+      \$295  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$614  = rq2_part1_0_r;
-    if (\$173 ) begin
-      \$614  = rq2_part1_0;
-    end
+    \$296  = rq2_part1_1;
     if (rst) begin
-      \$614  = 21'h000000;
+      \$296  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$615  = rq2_part1_1;
-    if (\$176 ) begin
-      \$615  = \$177 ;
-    end
+    \$297  = \$97 [45:0];
     if (rst) begin
-      \$615  = 12'h000;
+      \$297  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$616  = rq2_part1_1_r;
-    if (\$180 ) begin
-      \$616  = rq2_part1_1;
-    end
+    \$298  = \$98 ;
     if (rst) begin
-      \$616  = 12'h000;
+      \$298  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$617  = rq2_prod;
-    if (\$183 ) begin
-      \$617  = \$191 [45:0];
-    end
+    \$299  = \$99 ;
     if (rst) begin
-      \$617  = 46'h000000000000;
+      \$299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$618  = rq2_floor;
-    if (\$194 ) begin
-      \$618  = \$195 ;
-    end
+    \$300  = \$102 ;
     if (rst) begin
-      \$618  = 46'h000000000000;
+      \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$619  = rq2_above;
-    if (\$198 ) begin
-      \$619  = \$199 ;
-    end
+    \$301  = \$106 ;
     if (rst) begin
-      \$619  = 1'h0;
+      \$301  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$620  = rq2_tie;
-    if (\$202 ) begin
-      \$620  = \$205 ;
-    end
+    \$302  = i__payload[83:63];
     if (rst) begin
-      \$620  = 1'h0;
+      \$302  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$621  = rq2_code;
-    if (\$208 ) begin
-      \$621  = \$212 ;
-    end
+    \$303  = \$107 ;
     if (rst) begin
-      \$621  = 48'h000000000000;
+      \$303  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$622  = rq2_out;
-    if (\$215 ) begin
-      \$622  = \$219 [7:0];
-    end
+    \$304  = rq3_part0_0;
     if (rst) begin
-      \$622  = 8'h00;
+      \$304  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$623  = rq3_x;
+    \$305  = \$108 ;
+    if (rst) begin
+      \$305  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$306  = rq3_part0_1;
+    if (rst) begin
+      \$306  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$307  = \$109 ;
+    if (rst) begin
+      \$307  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$308  = rq3_part1_0;
+    if (rst) begin
+      \$308  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$309  = \$110 ;
+    if (rst) begin
+      \$309  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$310  = rq3_part1_1;
+    if (rst) begin
+      \$310  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$311  = \$118 [45:0];
+    if (rst) begin
+      \$311  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$312  = \$119 ;
+    if (rst) begin
+      \$312  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$313  = \$120 ;
+    if (rst) begin
+      \$313  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$314  = \$123 ;
+    if (rst) begin
+      \$314  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$315  = \$127 ;
+    if (rst) begin
+      \$315  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$316  = i__payload[104:84];
+    if (rst) begin
+      \$316  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$317  = \$128 ;
+    if (rst) begin
+      \$317  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$318  = rq4_part0_0;
+    if (rst) begin
+      \$318  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$319  = \$129 ;
+    if (rst) begin
+      \$319  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$320  = rq4_part0_1;
+    if (rst) begin
+      \$320  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$321  = \$130 ;
+    if (rst) begin
+      \$321  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$322  = rq4_part1_0;
+    if (rst) begin
+      \$322  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$323  = \$131 ;
+    if (rst) begin
+      \$323  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$324  = rq4_part1_1;
+    if (rst) begin
+      \$324  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$325  = \$139 [45:0];
+    if (rst) begin
+      \$325  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$326  = \$140 ;
+    if (rst) begin
+      \$326  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$327  = \$141 ;
+    if (rst) begin
+      \$327  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$328  = \$144 ;
+    if (rst) begin
+      \$328  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$329  = \$148 ;
+    if (rst) begin
+      \$329  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$330  = i__payload[125:105];
+    if (rst) begin
+      \$330  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$331  = \$149 ;
+    if (rst) begin
+      \$331  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$332  = rq5_part0_0;
+    if (rst) begin
+      \$332  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$333  = \$150 ;
+    if (rst) begin
+      \$333  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$334  = rq5_part0_1;
+    if (rst) begin
+      \$334  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$335  = \$151 ;
+    if (rst) begin
+      \$335  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$336  = rq5_part1_0;
+    if (rst) begin
+      \$336  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$337  = \$152 ;
+    if (rst) begin
+      \$337  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$338  = rq5_part1_1;
+    if (rst) begin
+      \$338  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$339  = \$160 [45:0];
+    if (rst) begin
+      \$339  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$340  = \$161 ;
+    if (rst) begin
+      \$340  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$341  = \$162 ;
+    if (rst) begin
+      \$341  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$342  = \$165 ;
+    if (rst) begin
+      \$342  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$343  = \$169 ;
+    if (rst) begin
+      \$343  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$344  = i__payload[146:126];
+    if (rst) begin
+      \$344  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$345  = \$170 ;
+    if (rst) begin
+      \$345  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$346  = rq6_part0_0;
+    if (rst) begin
+      \$346  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$347  = \$171 ;
+    if (rst) begin
+      \$347  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$348  = rq6_part0_1;
+    if (rst) begin
+      \$348  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$349  = \$172 ;
+    if (rst) begin
+      \$349  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$350  = rq6_part1_0;
+    if (rst) begin
+      \$350  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$351  = \$173 ;
+    if (rst) begin
+      \$351  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$352  = rq6_part1_1;
+    if (rst) begin
+      \$352  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$353  = \$181 [45:0];
+    if (rst) begin
+      \$353  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$354  = \$182 ;
+    if (rst) begin
+      \$354  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$355  = \$183 ;
+    if (rst) begin
+      \$355  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$356  = \$186 ;
+    if (rst) begin
+      \$356  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$357  = \$190 ;
+    if (rst) begin
+      \$357  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$358  = i__payload[167:147];
+    if (rst) begin
+      \$358  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$359  = \$191 ;
+    if (rst) begin
+      \$359  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$360  = rq7_part0_0;
+    if (rst) begin
+      \$360  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$361  = \$192 ;
+    if (rst) begin
+      \$361  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$362  = rq7_part0_1;
+    if (rst) begin
+      \$362  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$363  = \$193 ;
+    if (rst) begin
+      \$363  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$364  = rq7_part1_0;
+    if (rst) begin
+      \$364  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$365  = \$194 ;
+    if (rst) begin
+      \$365  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$366  = rq7_part1_1;
+    if (rst) begin
+      \$366  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$367  = \$202 [45:0];
+    if (rst) begin
+      \$367  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$368  = \$203 ;
+    if (rst) begin
+      \$368  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$369  = \$204 ;
+    if (rst) begin
+      \$369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$370  = \$207 ;
+    if (rst) begin
+      \$370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$371  = \$211 ;
+    if (rst) begin
+      \$371  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$372  = \$215 [3:0];
+    if (rst) begin
+      \$372  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$373  = \$signature__addr ;
     if (\$222 ) begin
-      \$623  = i__payload[83:63];
+      \$373  = \$225 [2:0];
     end
     if (rst) begin
-      \$623  = 21'h000000;
+      \$373  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$624  = rq3_part0_0;
-    if (\$225 ) begin
-      \$624  = \$226 ;
-    end
-    if (rst) begin
-      \$624  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$625  = rq3_part0_0_r;
+    \$374  = rport__addr;
     if (\$229 ) begin
-      \$625  = rq3_part0_0;
+      \$374  = \$232 [2:0];
     end
     if (rst) begin
-      \$625  = 34'h000000000;
+      \$374  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$626  = rq3_part0_1;
-    if (\$232 ) begin
-      \$626  = \$233 ;
-    end
-    if (rst) begin
-      \$626  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$627  = rq3_part0_1_r;
-    if (\$236 ) begin
-      \$627  = rq3_part0_1;
-    end
-    if (rst) begin
-      \$627  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$628  = rq3_part1_0;
-    if (\$239 ) begin
-      \$628  = \$240 ;
-    end
-    if (rst) begin
-      \$628  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$629  = rq3_part1_0_r;
-    if (\$243 ) begin
-      \$629  = rq3_part1_0;
-    end
-    if (rst) begin
-      \$629  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$630  = rq3_part1_1;
-    if (\$246 ) begin
-      \$630  = \$247 ;
-    end
-    if (rst) begin
-      \$630  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$631  = rq3_part1_1_r;
-    if (\$250 ) begin
-      \$631  = rq3_part1_1;
-    end
-    if (rst) begin
-      \$631  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$632  = rq3_prod;
-    if (\$253 ) begin
-      \$632  = \$261 [45:0];
-    end
-    if (rst) begin
-      \$632  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$633  = rq3_floor;
-    if (\$264 ) begin
-      \$633  = \$265 ;
-    end
-    if (rst) begin
-      \$633  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$634  = rq3_above;
-    if (\$268 ) begin
-      \$634  = \$269 ;
-    end
-    if (rst) begin
-      \$634  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$635  = rq3_tie;
-    if (\$272 ) begin
-      \$635  = \$275 ;
-    end
-    if (rst) begin
-      \$635  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$636  = rq3_code;
-    if (\$278 ) begin
-      \$636  = \$282 ;
-    end
-    if (rst) begin
-      \$636  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$637  = rq3_out;
-    if (\$285 ) begin
-      \$637  = \$289 [7:0];
-    end
-    if (rst) begin
-      \$637  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$638  = rq4_x;
-    if (\$292 ) begin
-      \$638  = i__payload[104:84];
-    end
-    if (rst) begin
-      \$638  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$639  = rq4_part0_0;
-    if (\$295 ) begin
-      \$639  = \$296 ;
-    end
-    if (rst) begin
-      \$639  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$640  = rq4_part0_0_r;
-    if (\$299 ) begin
-      \$640  = rq4_part0_0;
-    end
-    if (rst) begin
-      \$640  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$641  = rq4_part0_1;
-    if (\$302 ) begin
-      \$641  = \$303 ;
-    end
-    if (rst) begin
-      \$641  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$642  = rq4_part0_1_r;
-    if (\$306 ) begin
-      \$642  = rq4_part0_1;
-    end
-    if (rst) begin
-      \$642  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$643  = rq4_part1_0;
-    if (\$309 ) begin
-      \$643  = \$310 ;
-    end
-    if (rst) begin
-      \$643  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$644  = rq4_part1_0_r;
-    if (\$313 ) begin
-      \$644  = rq4_part1_0;
-    end
-    if (rst) begin
-      \$644  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$645  = rq4_part1_1;
-    if (\$316 ) begin
-      \$645  = \$317 ;
-    end
-    if (rst) begin
-      \$645  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$646  = rq4_part1_1_r;
-    if (\$320 ) begin
-      \$646  = rq4_part1_1;
-    end
-    if (rst) begin
-      \$646  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$647  = rq4_prod;
-    if (\$323 ) begin
-      \$647  = \$331 [45:0];
-    end
-    if (rst) begin
-      \$647  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$648  = rq4_floor;
-    if (\$334 ) begin
-      \$648  = \$335 ;
-    end
-    if (rst) begin
-      \$648  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$649  = rq4_above;
-    if (\$338 ) begin
-      \$649  = \$339 ;
-    end
-    if (rst) begin
-      \$649  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$650  = rq4_tie;
-    if (\$342 ) begin
-      \$650  = \$345 ;
-    end
-    if (rst) begin
-      \$650  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$651  = rq4_code;
-    if (\$348 ) begin
-      \$651  = \$352 ;
-    end
-    if (rst) begin
-      \$651  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$652  = rq4_out;
-    if (\$355 ) begin
-      \$652  = \$359 [7:0];
-    end
-    if (rst) begin
-      \$652  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$653  = rq5_x;
-    if (\$362 ) begin
-      \$653  = i__payload[125:105];
-    end
-    if (rst) begin
-      \$653  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$654  = rq5_part0_0;
-    if (\$365 ) begin
-      \$654  = \$366 ;
-    end
-    if (rst) begin
-      \$654  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$655  = rq5_part0_0_r;
-    if (\$369 ) begin
-      \$655  = rq5_part0_0;
-    end
-    if (rst) begin
-      \$655  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$656  = rq5_part0_1;
-    if (\$372 ) begin
-      \$656  = \$373 ;
-    end
-    if (rst) begin
-      \$656  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$657  = rq5_part0_1_r;
-    if (\$376 ) begin
-      \$657  = rq5_part0_1;
-    end
-    if (rst) begin
-      \$657  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$658  = rq5_part1_0;
-    if (\$379 ) begin
-      \$658  = \$380 ;
-    end
-    if (rst) begin
-      \$658  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$659  = rq5_part1_0_r;
-    if (\$383 ) begin
-      \$659  = rq5_part1_0;
-    end
-    if (rst) begin
-      \$659  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$660  = rq5_part1_1;
-    if (\$386 ) begin
-      \$660  = \$387 ;
-    end
-    if (rst) begin
-      \$660  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$661  = rq5_part1_1_r;
-    if (\$390 ) begin
-      \$661  = rq5_part1_1;
-    end
-    if (rst) begin
-      \$661  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$662  = rq5_prod;
-    if (\$393 ) begin
-      \$662  = \$401 [45:0];
-    end
-    if (rst) begin
-      \$662  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$663  = rq5_floor;
-    if (\$404 ) begin
-      \$663  = \$405 ;
-    end
-    if (rst) begin
-      \$663  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$664  = rq5_above;
-    if (\$408 ) begin
-      \$664  = \$409 ;
-    end
-    if (rst) begin
-      \$664  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$665  = rq5_tie;
-    if (\$412 ) begin
-      \$665  = \$415 ;
-    end
-    if (rst) begin
-      \$665  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$666  = rq5_code;
-    if (\$418 ) begin
-      \$666  = \$422 ;
-    end
-    if (rst) begin
-      \$666  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$667  = rq5_out;
-    if (\$425 ) begin
-      \$667  = \$429 [7:0];
-    end
-    if (rst) begin
-      \$667  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$668  = rq6_x;
-    if (\$432 ) begin
-      \$668  = i__payload[146:126];
-    end
-    if (rst) begin
-      \$668  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$669  = rq6_part0_0;
-    if (\$435 ) begin
-      \$669  = \$436 ;
-    end
-    if (rst) begin
-      \$669  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$670  = rq6_part0_0_r;
-    if (\$439 ) begin
-      \$670  = rq6_part0_0;
-    end
-    if (rst) begin
-      \$670  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$671  = rq6_part0_1;
-    if (\$442 ) begin
-      \$671  = \$443 ;
-    end
-    if (rst) begin
-      \$671  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$672  = rq6_part0_1_r;
-    if (\$446 ) begin
-      \$672  = rq6_part0_1;
-    end
-    if (rst) begin
-      \$672  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$673  = rq6_part1_0;
-    if (\$449 ) begin
-      \$673  = \$450 ;
-    end
-    if (rst) begin
-      \$673  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$674  = rq6_part1_0_r;
-    if (\$453 ) begin
-      \$674  = rq6_part1_0;
-    end
-    if (rst) begin
-      \$674  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$675  = rq6_part1_1;
-    if (\$456 ) begin
-      \$675  = \$457 ;
-    end
-    if (rst) begin
-      \$675  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$676  = rq6_part1_1_r;
-    if (\$460 ) begin
-      \$676  = rq6_part1_1;
-    end
-    if (rst) begin
-      \$676  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$677  = rq6_prod;
-    if (\$463 ) begin
-      \$677  = \$471 [45:0];
-    end
-    if (rst) begin
-      \$677  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$678  = rq6_floor;
-    if (\$474 ) begin
-      \$678  = \$475 ;
-    end
-    if (rst) begin
-      \$678  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$679  = rq6_above;
-    if (\$478 ) begin
-      \$679  = \$479 ;
-    end
-    if (rst) begin
-      \$679  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$680  = rq6_tie;
-    if (\$482 ) begin
-      \$680  = \$485 ;
-    end
-    if (rst) begin
-      \$680  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$681  = rq6_code;
-    if (\$488 ) begin
-      \$681  = \$492 ;
-    end
-    if (rst) begin
-      \$681  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$682  = rq6_out;
-    if (\$495 ) begin
-      \$682  = \$499 [7:0];
-    end
-    if (rst) begin
-      \$682  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$683  = rq7_x;
-    if (\$502 ) begin
-      \$683  = i__payload[167:147];
-    end
-    if (rst) begin
-      \$683  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$684  = rq7_part0_0;
-    if (\$505 ) begin
-      \$684  = \$506 ;
-    end
-    if (rst) begin
-      \$684  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$685  = rq7_part0_0_r;
-    if (\$509 ) begin
-      \$685  = rq7_part0_0;
-    end
-    if (rst) begin
-      \$685  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$686  = rq7_part0_1;
-    if (\$512 ) begin
-      \$686  = \$513 ;
-    end
-    if (rst) begin
-      \$686  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$687  = rq7_part0_1_r;
-    if (\$516 ) begin
-      \$687  = rq7_part0_1;
-    end
-    if (rst) begin
-      \$687  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$688  = rq7_part1_0;
-    if (\$519 ) begin
-      \$688  = \$520 ;
-    end
-    if (rst) begin
-      \$688  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$689  = rq7_part1_0_r;
-    if (\$523 ) begin
-      \$689  = rq7_part1_0;
-    end
-    if (rst) begin
-      \$689  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$690  = rq7_part1_1;
-    if (\$526 ) begin
-      \$690  = \$527 ;
-    end
-    if (rst) begin
-      \$690  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$691  = rq7_part1_1_r;
-    if (\$530 ) begin
-      \$691  = rq7_part1_1;
-    end
-    if (rst) begin
-      \$691  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$692  = rq7_prod;
-    if (\$533 ) begin
-      \$692  = \$541 [45:0];
-    end
-    if (rst) begin
-      \$692  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$693  = rq7_floor;
-    if (\$544 ) begin
-      \$693  = \$545 ;
-    end
-    if (rst) begin
-      \$693  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$694  = rq7_above;
-    if (\$548 ) begin
-      \$694  = \$549 ;
-    end
-    if (rst) begin
-      \$694  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$695  = rq7_tie;
-    if (\$552 ) begin
-      \$695  = \$555 ;
-    end
+    \$375  = \$245 [2:0];
     if (rst) begin
-      \$695  = 1'h0;
+      \$375  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$696  = rq7_code;
-    if (\$558 ) begin
-      \$696  = \$562 ;
+    \$376  = o__valid;
+    if (\$247 ) begin
+      \$376  = \$249 ;
     end
     if (rst) begin
-      \$696  = 48'h000000000000;
+      \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$697  = rq7_out;
-    if (\$565 ) begin
-      \$697  = \$569 [7:0];
+    \$377  = o__payload;
+    if (\$247 ) begin
+      \$377  = \$251 ;
     end
     if (rst) begin
-      \$697  = 8'h00;
+      \$377  = 64'h0000000000000000;
     end
   end
-  assign rq_valid_7 = o__valid;
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
+  assign i__ready = q_room;
+  assign q_wptr = \$signature__addr ;
+  assign \$signature__data  = q_in;
+  assign q_rptr = rport__addr;
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
+  assign \q_in[4]  = q_in[39:32];
+  assign \q_in[5]  = q_in[47:40];
+  assign \q_in[6]  = q_in[55:48];
+  assign \q_in[7]  = q_in[63:56];
   assign \i__payload[0]  = i__payload[20:0];
   assign \i__payload[1]  = i__payload[41:21];
   assign \i__payload[2]  = i__payload[62:42];
@@ -6577,14 +5429,22 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   assign \i__payload[5]  = i__payload[125:105];
   assign \i__payload[6]  = i__payload[146:126];
   assign \i__payload[7]  = i__payload[167:147];
-  assign o__payload[63:56] = rq7_out;
-  assign o__payload[55:48] = rq6_out;
-  assign o__payload[47:40] = rq5_out;
-  assign o__payload[39:32] = rq4_out;
-  assign o__payload[31:24] = rq3_out;
-  assign o__payload[23:16] = rq2_out;
-  assign o__payload[15:8] = rq1_out;
-  assign o__payload[7:0] = rq0_out;
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+  assign \o__payload[6]  = o__payload[55:48];
+  assign \o__payload[7]  = o__payload[63:56];
+  assign q_in[63:56] = \$32 [7:0];
+  assign q_in[55:48] = \$28 [7:0];
+  assign q_in[47:40] = \$24 [7:0];
+  assign q_in[39:32] = \$20 [7:0];
+  assign q_in[31:24] = \$16 [7:0];
+  assign q_in[23:16] = \$12 [7:0];
+  assign q_in[15:8] = \$8 [7:0];
+  assign q_in[7:0] = \$4 [7:0];
   assign rq0_rem[45:34] = 12'h000;
   assign rq0_rem[33:0] = rq0_prod[33:0];
   assign rq1_rem[45:33] = 13'h0000;
@@ -6601,62 +5461,62 @@ module \top.s0_conv0_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   assign rq6_rem[32:0] = rq6_prod[32:0];
   assign rq7_rem[45:34] = 12'h000;
   assign rq7_rem[33:0] = rq7_prod[33:0];
-  assign \$44  = { 1'h0, rq0_part0_0_r };
-  assign \$46  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$48  = { rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r, 17'h00000 };
-  assign \$50  = { rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r, 34'h000000000 };
-  assign \$55  = { rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45:34] };
-  assign \$64  = 1'h1;
-  assign \$65  = \$63 ;
-  assign \$114  = { 1'h0, rq1_part0_0_r };
-  assign \$116  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$118  = { rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r, 17'h00000 };
-  assign \$120  = { rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r, 34'h000000000 };
-  assign \$125  = { rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45:33] };
-  assign \$134  = 1'h1;
-  assign \$135  = \$133 ;
-  assign \$184  = { 1'h0, rq2_part0_0_r };
-  assign \$186  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$188  = { rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r, 17'h00000 };
-  assign \$190  = { rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r, 34'h000000000 };
-  assign \$195  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
-  assign \$204  = 1'h1;
-  assign \$205  = \$203 ;
-  assign \$254  = { 1'h0, rq3_part0_0_r };
-  assign \$256  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$258  = { rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r, 17'h00000 };
-  assign \$260  = { rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r, 34'h000000000 };
-  assign \$265  = { rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45:34] };
-  assign \$274  = 1'h1;
-  assign \$275  = \$273 ;
-  assign \$324  = { 1'h0, rq4_part0_0_r };
-  assign \$326  = { 14'h0000, rq4_part0_1_r, 17'h00000 };
-  assign \$328  = { rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r, 17'h00000 };
-  assign \$330  = { rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r, 34'h000000000 };
-  assign \$335  = { rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45:33] };
-  assign \$344  = 1'h1;
-  assign \$345  = \$343 ;
-  assign \$394  = { 1'h0, rq5_part0_0_r };
-  assign \$396  = { 14'h0000, rq5_part0_1_r, 17'h00000 };
-  assign \$398  = { rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r, 17'h00000 };
-  assign \$400  = { rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r, 34'h000000000 };
-  assign \$405  = { rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45:34] };
-  assign \$414  = 1'h1;
-  assign \$415  = \$413 ;
-  assign \$464  = { 1'h0, rq6_part0_0_r };
-  assign \$466  = { 14'h0000, rq6_part0_1_r, 17'h00000 };
-  assign \$468  = { rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r, 17'h00000 };
-  assign \$470  = { rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r, 34'h000000000 };
-  assign \$475  = { rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45:33] };
-  assign \$484  = 1'h1;
-  assign \$485  = \$483 ;
-  assign \$534  = { 1'h0, rq7_part0_0_r };
-  assign \$536  = { 14'h0000, rq7_part0_1_r, 17'h00000 };
-  assign \$538  = { rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r, 17'h00000 };
-  assign \$540  = { rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r, 34'h000000000 };
-  assign \$545  = { rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45:34] };
-  assign \$554  = 1'h1;
-  assign \$555  = \$553 ;
+  assign \$48  = { 1'h0, rq0_part0_0_r };
+  assign \$50  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$52  = { rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r, 17'h00000 };
+  assign \$54  = { rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r, 34'h000000000 };
+  assign \$56  = { rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45:34] };
+  assign \$59  = 1'h1;
+  assign \$60  = \$58 ;
+  assign \$69  = { 1'h0, rq1_part0_0_r };
+  assign \$71  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
+  assign \$73  = { rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r, 17'h00000 };
+  assign \$75  = { rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r, 34'h000000000 };
+  assign \$77  = { rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45:33] };
+  assign \$80  = 1'h1;
+  assign \$81  = \$79 ;
+  assign \$90  = { 1'h0, rq2_part0_0_r };
+  assign \$92  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
+  assign \$94  = { rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r, 17'h00000 };
+  assign \$96  = { rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r, 34'h000000000 };
+  assign \$98  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
+  assign \$101  = 1'h1;
+  assign \$102  = \$100 ;
+  assign \$111  = { 1'h0, rq3_part0_0_r };
+  assign \$113  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
+  assign \$115  = { rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r, 17'h00000 };
+  assign \$117  = { rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r, 34'h000000000 };
+  assign \$119  = { rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45:34] };
+  assign \$122  = 1'h1;
+  assign \$123  = \$121 ;
+  assign \$132  = { 1'h0, rq4_part0_0_r };
+  assign \$134  = { 14'h0000, rq4_part0_1_r, 17'h00000 };
+  assign \$136  = { rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r, 17'h00000 };
+  assign \$138  = { rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r, 34'h000000000 };
+  assign \$140  = { rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45:33] };
+  assign \$143  = 1'h1;
+  assign \$144  = \$142 ;
+  assign \$153  = { 1'h0, rq5_part0_0_r };
+  assign \$155  = { 14'h0000, rq5_part0_1_r, 17'h00000 };
+  assign \$157  = { rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r, 17'h00000 };
+  assign \$159  = { rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r, 34'h000000000 };
+  assign \$161  = { rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45:34] };
+  assign \$164  = 1'h1;
+  assign \$165  = \$163 ;
+  assign \$174  = { 1'h0, rq6_part0_0_r };
+  assign \$176  = { 14'h0000, rq6_part0_1_r, 17'h00000 };
+  assign \$178  = { rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r, 17'h00000 };
+  assign \$180  = { rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r, 34'h000000000 };
+  assign \$182  = { rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45:33] };
+  assign \$185  = 1'h1;
+  assign \$186  = \$184 ;
+  assign \$195  = { 1'h0, rq7_part0_0_r };
+  assign \$197  = { 14'h0000, rq7_part0_1_r, 17'h00000 };
+  assign \$199  = { rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r, 17'h00000 };
+  assign \$201  = { rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r, 34'h000000000 };
+  assign \$203  = { rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45:34] };
+  assign \$206  = 1'h1;
+  assign \$207  = \$205 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -7380,9 +6240,30 @@ endmodule
 module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
-  wire [2:0] \$10 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire [63:0] \$104 ;
+  reg \$105 ;
+  reg [1:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [7:0] \$109 ;
   wire \$11 ;
+  reg [7:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [7:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [1:0] \$115 ;
+  reg \$116 ;
+  reg \$117 ;
+  reg [1:0] \$118 ;
+  reg \$119 ;
   wire \$12 ;
+  reg [63:0] \$120 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
@@ -7401,7 +6282,7 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [1:0] \$3 ;
+  wire \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
@@ -7410,15 +6291,15 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
-  wire [1:0] \$4 ;
+  wire [1:0] \$38 ;
+  wire [1:0] \$39 ;
+  wire \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
+  wire [2:0] \$44 ;
+  wire [2:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
@@ -7430,29 +6311,57 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  reg \$56 ;
-  reg [1:0] \$57 ;
-  reg [7:0] \$58 ;
-  reg [7:0] \$59 ;
+  wire \$56 ;
+  wire [2:0] \$57 ;
+  wire \$58 ;
+  wire [3:0] \$59 ;
   wire \$6 ;
-  reg [7:0] \$60 ;
-  reg [7:0] \$61 ;
-  reg [7:0] \$62 ;
-  reg [7:0] \$63 ;
-  reg [7:0] \$64 ;
-  reg [7:0] \$65 ;
-  reg \$66 ;
-  reg [7:0] \$67 ;
-  reg [7:0] \$68 ;
-  reg [7:0] \$69 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  reg [7:0] \$70 ;
-  reg [7:0] \$71 ;
-  reg [7:0] \$72 ;
-  reg [7:0] \$73 ;
-  reg [7:0] \$74 ;
+  wire \$70 ;
+  wire [1:0] \$71 ;
+  wire [1:0] \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire [1:0] \$78 ;
+  wire [1:0] \$79 ;
   wire \$8 ;
-  wire [2:0] \$9 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire [2:0] \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire [3:0] \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
+  reg \$signature__addr  = 1'h0;
+  wire [63:0] \$signature__data ;
+  wire \$signature__en ;
   reg [7:0] acc0_0 = 8'h00;
   reg [7:0] acc1_0 = 8'h00;
   reg [7:0] acc2_0 = 8'h00;
@@ -7488,7 +6397,7 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [7:0] new6;
   wire [7:0] new7;
   output [63:0] o__payload;
-  wire [63:0] o__payload;
+  reg [63:0] o__payload = 64'h0000000000000000;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
@@ -7501,311 +6410,338 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [7:0] out0 = 8'h00;
-  reg [7:0] out1 = 8'h00;
-  reg [7:0] out2 = 8'h00;
-  reg [7:0] out3 = 8'h00;
-  reg [7:0] out4 = 8'h00;
-  reg [7:0] out5 = 8'h00;
-  reg [7:0] out6 = 8'h00;
-  reg [7:0] out7 = 8'h00;
+  wire [63:0] q_in;
+  wire [7:0] \q_in[0] ;
+  wire [7:0] \q_in[1] ;
+  wire [7:0] \q_in[2] ;
+  wire [7:0] \q_in[3] ;
+  wire [7:0] \q_in[4] ;
+  wire [7:0] \q_in[5] ;
+  wire [7:0] \q_in[6] ;
+  wire [7:0] \q_in[7] ;
+  reg [1:0] q_owed = 2'h0;
+  wire q_room;
+  (* init = 1'h0 *)
+  wire q_rptr;
+  reg [1:0] q_stored = 2'h0;
+  (* init = 1'h0 *)
+  wire q_wptr;
+  reg rport__addr = 1'h0;
+  wire [63:0] rport__data;
   input rst;
   wire rst;
-  (* init = 1'h0 *)
-  wire valid;
-  assign \$26  = i__valid & \$25 ;
-  assign \$27  = \$24  & \$26 ;
-  assign \$28  = ~ o__valid;
-  assign \$29  = \$28  | o__ready;
-  assign \$30  = element == 2'h3;
-  assign \$31  = ~ \$30 ;
-  assign i__ready = \$29  | \$31 ;
-  assign \$32  = ! element;
-  assign \$33  = $signed(i__payload[7:0]) > $signed(acc0_0);
-  assign \$34  = \$32  | \$33 ;
-  assign new0 = \$34  ? i__payload[7:0] : acc0_0;
-  assign \$35  = ! element;
-  assign \$36  = $signed(i__payload[15:8]) > $signed(acc1_0);
-  assign \$37  = \$35  | \$36 ;
-  assign new1 = \$37  ? i__payload[15:8] : acc1_0;
-  assign \$38  = ! element;
-  assign \$39  = $signed(i__payload[23:16]) > $signed(acc2_0);
-  assign \$40  = \$38  | \$39 ;
-  assign new2 = \$40  ? i__payload[23:16] : acc2_0;
-  assign \$41  = ! element;
-  assign \$42  = $signed(i__payload[31:24]) > $signed(acc3_0);
-  assign \$43  = \$41  | \$42 ;
-  assign new3 = \$43  ? i__payload[31:24] : acc3_0;
-  assign \$44  = ! element;
-  assign \$45  = $signed(i__payload[39:32]) > $signed(acc4_0);
-  assign \$46  = \$44  | \$45 ;
-  assign new4 = \$46  ? i__payload[39:32] : acc4_0;
-  assign \$47  = ! element;
-  assign \$48  = $signed(i__payload[47:40]) > $signed(acc5_0);
-  assign \$49  = \$47  | \$48 ;
-  assign new5 = \$49  ? i__payload[47:40] : acc5_0;
-  assign \$50  = ! element;
-  assign \$51  = $signed(i__payload[55:48]) > $signed(acc6_0);
-  assign \$52  = \$50  | \$51 ;
-  assign new6 = \$52  ? i__payload[55:48] : acc6_0;
-  assign \$53  = ! element;
-  assign \$54  = $signed(i__payload[63:56]) > $signed(acc7_0);
-  assign \$55  = \$53  | \$54 ;
-  assign new7 = \$55  ? i__payload[63:56] : acc7_0;
+  reg [63:0] queue [1:0];
+  initial begin
+    queue[0] = 64'h0000000000000000;
+    queue[1] = 64'h0000000000000000;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      queue[\$signature__addr ] <= q_in;
+  end
+  assign rport__data = queue[rport__addr];
+  assign q_room = q_owed < 2'h2;
+  assign \$1  = element == 2'h3;
+  assign \$2  = ~ \$1 ;
+  assign i__ready = q_room | \$2 ;
+  assign \$3  = ! element;
+  assign \$4  = $signed(i__payload[7:0]) > $signed(acc0_0);
+  assign \$5  = \$3  | \$4 ;
+  assign new0 = \$5  ? i__payload[7:0] : acc0_0;
+  assign \$6  = ! element;
+  assign \$7  = $signed(i__payload[15:8]) > $signed(acc1_0);
+  assign \$8  = \$6  | \$7 ;
+  assign new1 = \$8  ? i__payload[15:8] : acc1_0;
+  assign \$9  = ! element;
+  assign \$10  = $signed(i__payload[23:16]) > $signed(acc2_0);
+  assign \$11  = \$9  | \$10 ;
+  assign new2 = \$11  ? i__payload[23:16] : acc2_0;
+  assign \$12  = ! element;
+  assign \$13  = $signed(i__payload[31:24]) > $signed(acc3_0);
+  assign \$14  = \$12  | \$13 ;
+  assign new3 = \$14  ? i__payload[31:24] : acc3_0;
+  assign \$15  = ! element;
+  assign \$16  = $signed(i__payload[39:32]) > $signed(acc4_0);
+  assign \$17  = \$15  | \$16 ;
+  assign new4 = \$17  ? i__payload[39:32] : acc4_0;
+  assign \$18  = ! element;
+  assign \$19  = $signed(i__payload[47:40]) > $signed(acc5_0);
+  assign \$20  = \$18  | \$19 ;
+  assign new5 = \$20  ? i__payload[47:40] : acc5_0;
+  assign \$21  = ! element;
+  assign \$22  = $signed(i__payload[55:48]) > $signed(acc6_0);
+  assign \$23  = \$21  | \$22 ;
+  assign new6 = \$23  ? i__payload[55:48] : acc6_0;
+  assign \$24  = ! element;
+  assign \$25  = $signed(i__payload[63:56]) > $signed(acc7_0);
+  assign \$26  = \$24  | \$25 ;
+  assign new7 = \$26  ? i__payload[63:56] : acc7_0;
+  assign \$27  = i__valid & i__ready;
+  assign \$28  = element == 2'h3;
+  assign \$29  = \$27  & \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
+  assign \$33  = ~ \$32 ;
+  assign \$34  = \$31  & \$33 ;
+  assign \$35  = ~ \$34 ;
+  assign \$signature__en  = \$29  & \$35 ;
+  assign \$36  = i__valid & i__ready;
+  assign \$37  = ! group;
+  assign \$38  = group + 1'h1;
+  assign \$39  = group ? \$38  : 2'h0;
+  assign \$40  = i__valid & i__ready;
+  assign \$41  = ! group;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = element == 2'h3;
+  assign \$44  = element + 1'h1;
+  assign \$45  = \$43  ? 3'h0 : \$44 ;
+  assign \$46  = i__valid & i__ready;
+  assign \$47  = i__valid & i__ready;
+  assign \$48  = i__valid & i__ready;
+  assign \$49  = i__valid & i__ready;
+  assign \$50  = i__valid & i__ready;
+  assign \$51  = i__valid & i__ready;
+  assign \$52  = i__valid & i__ready;
+  assign \$53  = i__valid & i__ready;
+  assign \$54  = i__valid & i__ready;
+  assign \$55  = element == 2'h3;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = q_owed + \$56 ;
+  assign \$58  = o__valid & o__ready;
+  assign \$59  = \$57  - \$58 ;
+  assign \$60  = i__valid & i__ready;
+  assign \$61  = element == 2'h3;
+  assign \$62  = \$60  & \$61 ;
+  assign \$63  = ~ o__valid;
+  assign \$64  = \$63  | o__ready;
+  assign \$65  = | q_stored;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = \$64  & \$66 ;
+  assign \$68  = ~ \$67 ;
+  assign \$69  = \$62  & \$68 ;
+  assign \$71  = \$signature__addr  + 1'h1;
+  assign \$72  = \$70  ? 2'h0 : \$71 ;
+  assign \$73  = ~ o__valid;
+  assign \$74  = \$73  | o__ready;
+  assign \$75  = | q_stored;
+  assign \$76  = \$74  & \$75 ;
+  assign \$78  = rport__addr + 1'h1;
+  assign \$79  = \$77  ? 2'h0 : \$78 ;
+  assign \$80  = i__valid & i__ready;
+  assign \$81  = element == 2'h3;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = | q_stored;
+  assign \$86  = ~ \$85 ;
+  assign \$87  = \$84  & \$86 ;
+  assign \$88  = ~ \$87 ;
+  assign \$89  = \$82  & \$88 ;
+  assign \$90  = q_stored + \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = | q_stored;
+  assign \$94  = \$92  & \$93 ;
+  assign \$95  = \$90  - \$94 ;
+  assign \$96  = ~ o__valid;
+  assign \$97  = \$96  | o__ready;
+  assign \$98  = | q_stored;
+  assign \$99  = i__valid & i__ready;
+  assign \$100  = element == 2'h3;
+  assign \$101  = \$99  & \$100 ;
+  assign \$102  = \$98  | \$101 ;
+  assign \$103  = | q_stored;
+  assign \$104  = \$103  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$56 ;
+    group <= \$105 ;
   always @(posedge clk)
-    element <= \$57 ;
+    element <= \$106 ;
   always @(posedge clk)
-    acc0_0 <= \$58 ;
+    acc0_0 <= \$107 ;
   always @(posedge clk)
-    acc1_0 <= \$59 ;
+    acc1_0 <= \$108 ;
   always @(posedge clk)
-    acc2_0 <= \$60 ;
+    acc2_0 <= \$109 ;
   always @(posedge clk)
-    acc3_0 <= \$61 ;
+    acc3_0 <= \$110 ;
   always @(posedge clk)
-    acc4_0 <= \$62 ;
+    acc4_0 <= \$111 ;
   always @(posedge clk)
-    acc5_0 <= \$63 ;
+    acc5_0 <= \$112 ;
   always @(posedge clk)
-    acc6_0 <= \$64 ;
+    acc6_0 <= \$113 ;
   always @(posedge clk)
-    acc7_0 <= \$65 ;
+    acc7_0 <= \$114 ;
   always @(posedge clk)
-    o__valid <= \$66 ;
+    q_owed <= \$115 ;
   always @(posedge clk)
-    out0 <= \$67 ;
+    \$signature__addr  <= \$116 ;
   always @(posedge clk)
-    out1 <= \$68 ;
+    rport__addr <= \$117 ;
   always @(posedge clk)
-    out2 <= \$69 ;
+    q_stored <= \$118 ;
   always @(posedge clk)
-    out3 <= \$70 ;
+    o__valid <= \$119 ;
   always @(posedge clk)
-    out4 <= \$71 ;
-  always @(posedge clk)
-    out5 <= \$72 ;
-  always @(posedge clk)
-    out6 <= \$73 ;
-  always @(posedge clk)
-    out7 <= \$74 ;
-  assign \$1  = i__valid & i__ready;
-  assign \$2  = ! group;
-  assign \$3  = group + 1'h1;
-  assign \$4  = group ? \$3  : 2'h0;
-  assign \$5  = i__valid & i__ready;
-  assign \$6  = ! group;
-  assign \$7  = \$5  & \$6 ;
-  assign \$8  = element == 2'h3;
-  assign \$9  = element + 1'h1;
-  assign \$10  = \$8  ? 3'h0 : \$9 ;
-  assign \$11  = i__valid & i__ready;
-  assign \$12  = i__valid & i__ready;
-  assign \$13  = i__valid & i__ready;
-  assign \$14  = i__valid & i__ready;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = i__valid & i__ready;
-  assign \$17  = i__valid & i__ready;
-  assign \$18  = i__valid & i__ready;
-  assign \$19  = ~ o__valid;
-  assign \$20  = \$19  | o__ready;
-  assign \$21  = element == 2'h3;
-  assign \$22  = i__valid & \$21 ;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = element == 2'h3;
+    o__payload <= \$120 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$56  = group;
-    if (\$1 ) begin
-      \$56  = \$4 [0];
+    \$105  = group;
+    if (\$36 ) begin
+      \$105  = \$39 [0];
     end
     if (rst) begin
-      \$56  = 1'h0;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$57  = element;
-    if (\$7 ) begin
-      \$57  = \$10 [1:0];
+    \$106  = element;
+    if (\$42 ) begin
+      \$106  = \$45 [1:0];
     end
     if (rst) begin
-      \$57  = 2'h0;
+      \$106  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$58  = acc0_0;
-    if (\$11 ) begin
-      \$58  = new0;
+    \$107  = acc0_0;
+    if (\$46 ) begin
+      \$107  = new0;
     end
     if (rst) begin
-      \$58  = 8'h00;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$59  = acc1_0;
-    if (\$12 ) begin
-      \$59  = new1;
+    \$108  = acc1_0;
+    if (\$47 ) begin
+      \$108  = new1;
     end
     if (rst) begin
-      \$59  = 8'h00;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$60  = acc2_0;
-    if (\$13 ) begin
-      \$60  = new2;
+    \$109  = acc2_0;
+    if (\$48 ) begin
+      \$109  = new2;
     end
     if (rst) begin
-      \$60  = 8'h00;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$61  = acc3_0;
-    if (\$14 ) begin
-      \$61  = new3;
+    \$110  = acc3_0;
+    if (\$49 ) begin
+      \$110  = new3;
     end
     if (rst) begin
-      \$61  = 8'h00;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$62  = acc4_0;
-    if (\$15 ) begin
-      \$62  = new4;
+    \$111  = acc4_0;
+    if (\$50 ) begin
+      \$111  = new4;
     end
     if (rst) begin
-      \$62  = 8'h00;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$63  = acc5_0;
-    if (\$16 ) begin
-      \$63  = new5;
+    \$112  = acc5_0;
+    if (\$51 ) begin
+      \$112  = new5;
     end
     if (rst) begin
-      \$63  = 8'h00;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$64  = acc6_0;
-    if (\$17 ) begin
-      \$64  = new6;
+    \$113  = acc6_0;
+    if (\$52 ) begin
+      \$113  = new6;
     end
     if (rst) begin
-      \$64  = 8'h00;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$65  = acc7_0;
-    if (\$18 ) begin
-      \$65  = new7;
+    \$114  = acc7_0;
+    if (\$53 ) begin
+      \$114  = new7;
     end
     if (rst) begin
-      \$65  = 8'h00;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$66  = o__valid;
-    if (\$20 ) begin
-      \$66  = \$22 ;
-    end
+    \$115  = \$59 [1:0];
     if (rst) begin
-      \$66  = 1'h0;
+      \$115  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$67  = out0;
-    if (\$27 ) begin
-      \$67  = new0;
+    \$116  = \$signature__addr ;
+    if (\$69 ) begin
+      \$116  = \$72 [0];
     end
     if (rst) begin
-      \$67  = 8'h00;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$68  = out1;
-    if (\$27 ) begin
-      \$68  = new1;
+    \$117  = rport__addr;
+    if (\$76 ) begin
+      \$117  = \$79 [0];
     end
     if (rst) begin
-      \$68  = 8'h00;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$69  = out2;
-    if (\$27 ) begin
-      \$69  = new2;
-    end
+    \$118  = \$95 [1:0];
     if (rst) begin
-      \$69  = 8'h00;
+      \$118  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$70  = out3;
-    if (\$27 ) begin
-      \$70  = new3;
+    \$119  = o__valid;
+    if (\$97 ) begin
+      \$119  = \$102 ;
     end
     if (rst) begin
-      \$70  = 8'h00;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$71  = out4;
-    if (\$27 ) begin
-      \$71  = new4;
+    \$120  = o__payload;
+    if (\$97 ) begin
+      \$120  = \$104 ;
     end
     if (rst) begin
-      \$71  = 8'h00;
+      \$120  = 64'h0000000000000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$72  = out5;
-    if (\$27 ) begin
-      \$72  = new5;
-    end
-    if (rst) begin
-      \$72  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$73  = out6;
-    if (\$27 ) begin
-      \$73  = new6;
-    end
-    if (rst) begin
-      \$73  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$74  = out7;
-    if (\$27 ) begin
-      \$74  = new7;
-    end
-    if (rst) begin
-      \$74  = 8'h00;
-    end
-  end
-  assign valid = o__valid;
+  assign q_wptr = \$signature__addr ;
+  assign \$signature__data  = q_in;
+  assign q_rptr = rport__addr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -7814,6 +6750,14 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
+  assign \q_in[4]  = q_in[39:32];
+  assign \q_in[5]  = q_in[47:40];
+  assign \q_in[6]  = q_in[55:48];
+  assign \q_in[7]  = q_in[63:56];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
@@ -7822,14 +6766,16 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \o__payload[5]  = o__payload[47:40];
   assign \o__payload[6]  = o__payload[55:48];
   assign \o__payload[7]  = o__payload[63:56];
-  assign o__payload[63:56] = out7;
-  assign o__payload[55:48] = out6;
-  assign o__payload[47:40] = out5;
-  assign o__payload[39:32] = out4;
-  assign o__payload[31:24] = out3;
-  assign o__payload[23:16] = out2;
-  assign o__payload[15:8] = out1;
-  assign o__payload[7:0] = out0;
+  assign q_in[63:56] = new7;
+  assign q_in[55:48] = new6;
+  assign q_in[47:40] = new5;
+  assign q_in[39:32] = new4;
+  assign q_in[31:24] = new3;
+  assign q_in[23:16] = new2;
+  assign q_in[15:8] = new1;
+  assign q_in[7:0] = new0;
+  assign \$70  = \$signature__addr ;
+  assign \$77  = rport__addr;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -8536,8 +7482,8 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
-  reg [1:0] \$1 ;
-  wire \$10 ;
+  wire \$1 ;
+  reg [23:0] \$10 ;
   wire [16:0] \$100 ;
   wire [16:0] \$101 ;
   wire [16:0] \$102 ;
@@ -8547,65 +7493,65 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [16:0] \$106 ;
   wire [16:0] \$107 ;
   wire [16:0] \$108 ;
-  wire \$109 ;
-  wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire [17:0] \$119 ;
-  wire \$12 ;
-  wire [17:0] \$120 ;
-  wire [18:0] \$121 ;
-  wire [17:0] \$122 ;
-  wire [17:0] \$123 ;
-  wire [18:0] \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire [24:0] \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  wire [63:0] \$13 ;
+  wire [16:0] \$109 ;
+  wire [23:0] \$11 ;
+  wire [16:0] \$110 ;
+  wire [16:0] \$111 ;
+  wire [16:0] \$112 ;
+  wire [16:0] \$113 ;
+  wire [16:0] \$114 ;
+  wire [16:0] \$115 ;
+  wire [16:0] \$116 ;
+  wire [16:0] \$117 ;
+  wire [16:0] \$118 ;
+  wire [16:0] \$119 ;
+  wire [24:0] \$12 ;
+  wire [16:0] \$120 ;
+  wire [16:0] \$121 ;
+  wire [16:0] \$122 ;
+  wire [16:0] \$123 ;
+  wire [16:0] \$124 ;
+  wire [16:0] \$125 ;
+  wire [16:0] \$126 ;
+  wire [16:0] \$127 ;
+  wire [16:0] \$128 ;
+  wire [16:0] \$129 ;
+  reg [23:0] \$13 ;
   wire [17:0] \$130 ;
   wire [17:0] \$131 ;
   wire [18:0] \$132 ;
   wire [17:0] \$133 ;
   wire [17:0] \$134 ;
   wire [18:0] \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire [24:0] \$138 ;
-  wire \$139 ;
-  wire [8:0] \$14 ;
-  wire \$140 ;
+  wire [24:0] \$136 ;
+  wire [17:0] \$137 ;
+  wire [17:0] \$138 ;
+  wire [18:0] \$139 ;
+  wire [23:0] \$14 ;
+  wire [17:0] \$140 ;
   wire [17:0] \$141 ;
-  wire [17:0] \$142 ;
-  wire [18:0] \$143 ;
+  wire [18:0] \$142 ;
+  wire [24:0] \$143 ;
   wire [17:0] \$144 ;
   wire [17:0] \$145 ;
   wire [18:0] \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire [24:0] \$149 ;
-  wire [63:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
+  wire [17:0] \$147 ;
+  wire [17:0] \$148 ;
+  wire [18:0] \$149 ;
+  wire [24:0] \$15 ;
+  wire [24:0] \$150 ;
+  wire [17:0] \$151 ;
   wire [17:0] \$152 ;
-  wire [17:0] \$153 ;
-  wire [18:0] \$154 ;
+  wire [18:0] \$153 ;
+  wire [17:0] \$154 ;
   wire [17:0] \$155 ;
-  wire [17:0] \$156 ;
-  wire [18:0] \$157 ;
+  wire [18:0] \$156 ;
+  wire [24:0] \$157 ;
   wire \$158 ;
-  wire \$159 ;
-  wire [8:0] \$16 ;
-  wire [24:0] \$160 ;
-  wire \$161 ;
+  wire [4:0] \$159 ;
+  reg [23:0] \$16 ;
+  wire \$160 ;
+  wire [5:0] \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
@@ -8614,18 +7560,18 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
-  wire [63:0] \$17 ;
+  wire [23:0] \$17 ;
   wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
+  wire [3:0] \$171 ;
+  wire [3:0] \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
-  wire [8:0] \$18 ;
+  wire [3:0] \$178 ;
+  wire [3:0] \$179 ;
+  wire [24:0] \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
@@ -8634,43 +7580,43 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
+  wire [3:0] \$188 ;
   wire \$189 ;
-  wire [63:0] \$19 ;
+  wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire \$193 ;
-  reg [23:0] \$194 ;
-  wire [23:0] \$195 ;
-  wire [24:0] \$196 ;
-  reg [23:0] \$197 ;
-  wire [23:0] \$198 ;
-  wire [24:0] \$199 ;
-  reg [3:0] \$2 ;
-  wire [8:0] \$20 ;
-  reg [23:0] \$200 ;
-  wire [23:0] \$201 ;
-  wire [24:0] \$202 ;
-  reg [23:0] \$203 ;
-  wire [23:0] \$204 ;
-  wire [24:0] \$205 ;
-  reg [1:0] \$206 ;
-  reg [3:0] \$207 ;
+  wire [4:0] \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire [95:0] \$200 ;
+  reg [1:0] \$201 ;
+  reg [3:0] \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg [5:0] \$206 ;
+  reg [63:0] \$207 ;
   reg \$208 ;
   reg \$209 ;
-  wire [63:0] \$21 ;
+  wire \$21 ;
   reg \$210 ;
-  reg [5:0] \$211 ;
-  reg [63:0] \$212 ;
-  reg \$213 ;
-  reg \$214 ;
-  reg \$215 ;
-  reg \$216 ;
-  reg [1:0] \$217 ;
+  reg \$211 ;
+  reg [1:0] \$212 ;
+  reg [8:0] \$213 ;
+  reg [8:0] \$214 ;
+  reg [8:0] \$215 ;
+  reg [8:0] \$216 ;
+  reg [8:0] \$217 ;
   reg [8:0] \$218 ;
   reg [8:0] \$219 ;
-  wire [8:0] \$22 ;
+  wire \$22 ;
   reg [8:0] \$220 ;
   reg [8:0] \$221 ;
   reg [8:0] \$222 ;
@@ -8681,7 +7627,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [8:0] \$227 ;
   reg [8:0] \$228 ;
   reg [8:0] \$229 ;
-  wire [63:0] \$23 ;
+  wire \$23 ;
   reg [8:0] \$230 ;
   reg [8:0] \$231 ;
   reg [8:0] \$232 ;
@@ -8692,18 +7638,18 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [8:0] \$237 ;
   reg [8:0] \$238 ;
   reg [8:0] \$239 ;
-  wire [8:0] \$24 ;
+  wire \$24 ;
   reg [8:0] \$240 ;
   reg [8:0] \$241 ;
   reg [8:0] \$242 ;
   reg [8:0] \$243 ;
   reg [8:0] \$244 ;
-  reg [8:0] \$245 ;
-  reg [8:0] \$246 ;
-  reg [8:0] \$247 ;
-  reg [8:0] \$248 ;
-  reg [8:0] \$249 ;
-  wire [63:0] \$25 ;
+  reg [7:0] \$245 ;
+  reg [7:0] \$246 ;
+  reg [7:0] \$247 ;
+  reg [7:0] \$248 ;
+  reg [7:0] \$249 ;
+  wire \$25 ;
   reg [7:0] \$250 ;
   reg [7:0] \$251 ;
   reg [7:0] \$252 ;
@@ -8714,7 +7660,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] \$257 ;
   reg [7:0] \$258 ;
   reg [7:0] \$259 ;
-  wire [8:0] \$26 ;
+  reg [1:0] \$26 ;
   reg [7:0] \$260 ;
   reg [7:0] \$261 ;
   reg [7:0] \$262 ;
@@ -8725,7 +7671,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] \$267 ;
   reg [7:0] \$268 ;
   reg [7:0] \$269 ;
-  wire [63:0] \$27 ;
+  reg [3:0] \$27 ;
   reg [7:0] \$270 ;
   reg [7:0] \$271 ;
   reg [7:0] \$272 ;
@@ -8733,12 +7679,12 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] \$274 ;
   reg [7:0] \$275 ;
   reg [7:0] \$276 ;
-  reg [7:0] \$277 ;
-  reg [7:0] \$278 ;
-  reg [7:0] \$279 ;
-  wire [8:0] \$28 ;
-  reg [7:0] \$280 ;
-  reg [7:0] \$281 ;
+  reg [16:0] \$277 ;
+  reg [16:0] \$278 ;
+  reg [16:0] \$279 ;
+  reg \$28 ;
+  reg [16:0] \$280 ;
+  reg [16:0] \$281 ;
   reg [16:0] \$282 ;
   reg [16:0] \$283 ;
   reg [16:0] \$284 ;
@@ -8747,7 +7693,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$287 ;
   reg [16:0] \$288 ;
   reg [16:0] \$289 ;
-  wire [63:0] \$29 ;
+  reg \$29 ;
   reg [16:0] \$290 ;
   reg [16:0] \$291 ;
   reg [16:0] \$292 ;
@@ -8758,8 +7704,8 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$297 ;
   reg [16:0] \$298 ;
   reg [16:0] \$299 ;
-  reg \$3 ;
-  wire [8:0] \$30 ;
+  wire \$3 ;
+  reg \$30 ;
   reg [16:0] \$300 ;
   reg [16:0] \$301 ;
   reg [16:0] \$302 ;
@@ -8770,7 +7716,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$307 ;
   reg [16:0] \$308 ;
   reg [16:0] \$309 ;
-  wire [63:0] \$31 ;
+  wire \$31 ;
   reg [16:0] \$310 ;
   reg [16:0] \$311 ;
   reg [16:0] \$312 ;
@@ -8781,7 +7727,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$317 ;
   reg [16:0] \$318 ;
   reg [16:0] \$319 ;
-  wire [8:0] \$32 ;
+  wire [6:0] \$32 ;
   reg [16:0] \$320 ;
   reg [16:0] \$321 ;
   reg [16:0] \$322 ;
@@ -8792,7 +7738,7 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$327 ;
   reg [16:0] \$328 ;
   reg [16:0] \$329 ;
-  wire [63:0] \$33 ;
+  wire [6:0] \$33 ;
   reg [16:0] \$330 ;
   reg [16:0] \$331 ;
   reg [16:0] \$332 ;
@@ -8803,126 +7749,127 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] \$337 ;
   reg [16:0] \$338 ;
   reg [16:0] \$339 ;
-  wire [8:0] \$34 ;
+  wire [63:0] \$34 ;
   reg [16:0] \$340 ;
-  reg [16:0] \$341 ;
-  reg [16:0] \$342 ;
-  reg [16:0] \$343 ;
-  reg [16:0] \$344 ;
-  reg [16:0] \$345 ;
+  reg [23:0] \$341 ;
+  reg [23:0] \$342 ;
+  reg [23:0] \$343 ;
+  reg [23:0] \$344 ;
+  reg [23:0] \$345 ;
   reg [23:0] \$346 ;
   reg [23:0] \$347 ;
   reg [23:0] \$348 ;
   reg [23:0] \$349 ;
-  wire [63:0] \$35 ;
+  wire [8:0] \$35 ;
   reg [23:0] \$350 ;
   reg [23:0] \$351 ;
   reg [23:0] \$352 ;
-  reg [23:0] \$353 ;
-  reg [23:0] \$354 ;
-  reg [23:0] \$355 ;
-  reg [23:0] \$356 ;
-  reg [23:0] \$357 ;
+  reg \$353 ;
+  reg \$354 ;
+  reg \$355 ;
+  reg [1:0] \$356 ;
+  reg \$357 ;
   reg \$358 ;
   reg \$359 ;
-  wire [8:0] \$36 ;
-  reg \$360 ;
-  reg [1:0] \$361 ;
+  wire [63:0] \$36 ;
+  reg [1:0] \$360 ;
+  reg \$361 ;
   reg \$362 ;
   reg \$363 ;
-  reg \$364 ;
-  reg [1:0] \$365 ;
+  reg [1:0] \$364 ;
+  reg \$365 ;
   reg \$366 ;
   reg \$367 ;
-  reg \$368 ;
-  reg [1:0] \$369 ;
-  wire [63:0] \$37 ;
+  reg [1:0] \$368 ;
+  reg \$369 ;
+  wire [8:0] \$37 ;
   reg \$370 ;
   reg \$371 ;
-  reg \$372 ;
-  reg [1:0] \$373 ;
-  reg \$374 ;
-  reg \$375 ;
-  reg \$376 ;
-  reg [1:0] \$377 ;
-  reg \$378 ;
-  reg [23:0] \$379 ;
-  wire [8:0] \$38 ;
-  reg [95:0] \$380 ;
-  reg [23:0] \$381 ;
-  reg [23:0] \$382 ;
-  reg [23:0] \$383 ;
-  wire [63:0] \$39 ;
-  reg \$4 ;
-  wire [8:0] \$40 ;
-  wire [63:0] \$41 ;
-  wire [8:0] \$42 ;
-  wire [63:0] \$43 ;
-  wire [8:0] \$44 ;
-  wire [63:0] \$45 ;
-  wire [8:0] \$46 ;
-  wire [63:0] \$47 ;
-  wire [8:0] \$48 ;
-  wire [63:0] \$49 ;
-  reg \$5 ;
-  wire [8:0] \$50 ;
-  wire [63:0] \$51 ;
-  wire [8:0] \$52 ;
-  wire [63:0] \$53 ;
-  wire [8:0] \$54 ;
-  wire [63:0] \$55 ;
-  wire [8:0] \$56 ;
-  wire [63:0] \$57 ;
-  wire [8:0] \$58 ;
-  wire [63:0] \$59 ;
+  reg [1:0] \$372 ;
+  reg [23:0] \$373 ;
+  reg [23:0] \$374 ;
+  reg [23:0] \$375 ;
+  reg [23:0] \$376 ;
+  reg [3:0] \$377 ;
+  reg [2:0] \$378 ;
+  reg [2:0] \$379 ;
+  wire [63:0] \$38 ;
+  reg [2:0] \$380 ;
+  reg \$381 ;
+  reg [95:0] \$382 ;
+  wire [8:0] \$39 ;
+  wire \$4 ;
+  wire [63:0] \$40 ;
+  wire [8:0] \$41 ;
+  wire [63:0] \$42 ;
+  wire [8:0] \$43 ;
+  wire [63:0] \$44 ;
+  wire [8:0] \$45 ;
+  wire [63:0] \$46 ;
+  wire [8:0] \$47 ;
+  wire [63:0] \$48 ;
+  wire [8:0] \$49 ;
+  wire \$5 ;
+  wire [63:0] \$50 ;
+  wire [8:0] \$51 ;
+  wire [63:0] \$52 ;
+  wire [8:0] \$53 ;
+  wire [63:0] \$54 ;
+  wire [8:0] \$55 ;
+  wire [63:0] \$56 ;
+  wire [8:0] \$57 ;
+  wire [63:0] \$58 ;
+  wire [8:0] \$59 ;
   wire \$6 ;
-  wire [8:0] \$60 ;
-  wire [63:0] \$61 ;
-  wire [8:0] \$62 ;
-  wire [63:0] \$63 ;
-  wire [8:0] \$64 ;
-  wire [63:0] \$65 ;
-  wire [8:0] \$66 ;
-  wire [63:0] \$67 ;
-  wire [8:0] \$68 ;
-  wire [63:0] \$69 ;
-  wire [6:0] \$7 ;
-  wire [8:0] \$70 ;
-  wire [63:0] \$71 ;
-  wire [8:0] \$72 ;
-  wire [63:0] \$73 ;
-  wire [8:0] \$74 ;
-  wire [63:0] \$75 ;
-  wire [8:0] \$76 ;
-  wire [16:0] \$77 ;
-  wire [16:0] \$78 ;
-  wire [16:0] \$79 ;
-  wire [6:0] \$8 ;
-  wire [16:0] \$80 ;
-  wire [16:0] \$81 ;
-  wire [16:0] \$82 ;
-  wire [16:0] \$83 ;
-  wire [16:0] \$84 ;
-  wire [16:0] \$85 ;
-  wire [16:0] \$86 ;
-  wire [16:0] \$87 ;
-  wire [16:0] \$88 ;
-  wire [16:0] \$89 ;
-  wire \$9 ;
-  wire [16:0] \$90 ;
-  wire [16:0] \$91 ;
-  wire [16:0] \$92 ;
-  wire [16:0] \$93 ;
-  wire [16:0] \$94 ;
-  wire [16:0] \$95 ;
-  wire [16:0] \$96 ;
-  wire [16:0] \$97 ;
+  wire [63:0] \$60 ;
+  wire [8:0] \$61 ;
+  wire [63:0] \$62 ;
+  wire [8:0] \$63 ;
+  wire [63:0] \$64 ;
+  wire [8:0] \$65 ;
+  wire [63:0] \$66 ;
+  wire [8:0] \$67 ;
+  wire [63:0] \$68 ;
+  wire [8:0] \$69 ;
+  reg [23:0] \$7 ;
+  wire [63:0] \$70 ;
+  wire [8:0] \$71 ;
+  wire [63:0] \$72 ;
+  wire [8:0] \$73 ;
+  wire [63:0] \$74 ;
+  wire [8:0] \$75 ;
+  wire [63:0] \$76 ;
+  wire [8:0] \$77 ;
+  wire [63:0] \$78 ;
+  wire [8:0] \$79 ;
+  wire [23:0] \$8 ;
+  wire [63:0] \$80 ;
+  wire [8:0] \$81 ;
+  wire [63:0] \$82 ;
+  wire [8:0] \$83 ;
+  wire [63:0] \$84 ;
+  wire [8:0] \$85 ;
+  wire [63:0] \$86 ;
+  wire [8:0] \$87 ;
+  wire [63:0] \$88 ;
+  wire [8:0] \$89 ;
+  wire [24:0] \$9 ;
+  wire [63:0] \$90 ;
+  wire [8:0] \$91 ;
+  wire [63:0] \$92 ;
+  wire [8:0] \$93 ;
+  wire [63:0] \$94 ;
+  wire [8:0] \$95 ;
+  wire [63:0] \$96 ;
+  wire [8:0] \$97 ;
   wire [16:0] \$98 ;
   wire [16:0] \$99 ;
-  (* init = 4'h0 *)
-  wire [3:0] \$signature__addr ;
+  reg [3:0] \$signature__addr  = 4'h0;
+  reg [2:0] \$signature__addr$36  = 3'h0;
   wire [63:0] \$signature__data ;
+  wire [95:0] \$signature__data$38 ;
   wire \$signature__en ;
+  wire \$signature__en$30 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -9044,14 +7991,28 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] prod3_6_r = 17'h00000;
   reg [16:0] prod3_7 = 17'h00000;
   reg [16:0] prod3_7_r = 17'h00000;
+  wire [95:0] q_in;
+  wire [23:0] \q_in[0] ;
+  wire [23:0] \q_in[1] ;
+  wire [23:0] \q_in[2] ;
+  wire [23:0] \q_in[3] ;
+  reg [3:0] q_owed = 4'h0;
+  wire q_room;
+  (* init = 3'h0 *)
+  wire [2:0] q_rptr;
+  reg [2:0] q_stored = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
+  reg [2:0] \rport__addr$39  = 3'h0;
   wire [63:0] rport__data;
-  wire rport__en;
+  wire [95:0] \rport__data$206 ;
   input rst;
   wire rst;
-  reg [3:0] sf_t = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] sf_t;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
   reg [23:0] sum0_s1_0 = 24'h000000;
@@ -9064,7 +8025,8 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [23:0] sum3_s0_0 = 24'h000000;
   reg [23:0] sum3_s0_1 = 24'h000000;
   reg [23:0] sum3_s1_0 = 24'h000000;
-  reg [5:0] t = 6'h00;
+  (* init = 6'h00 *)
+  wire [5:0] t;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -9103,10 +8065,8 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] w3_5 = 8'h00;
   reg [7:0] w3_6 = 8'h00;
   reg [7:0] w3_7 = 8'h00;
-  (* init = 6'h00 *)
-  wire [5:0] wrom__addr;
+  reg [5:0] wrom__addr = 6'h00;
   wire [255:0] wrom__data;
-  wire wrom__en;
   reg [63:0] x_reg = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -9186,15 +8146,28 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[\$signature__addr ] <= i__payload;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    if (rport__en) begin
-      _0_ <= inbuf[sf_t];
-    end
+    _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
+  reg [95:0] queue [6:0];
+  initial begin
+    queue[0] = 96'h000000000000000000000000;
+    queue[1] = 96'h000000000000000000000000;
+    queue[2] = 96'h000000000000000000000000;
+    queue[3] = 96'h000000000000000000000000;
+    queue[4] = 96'h000000000000000000000000;
+    queue[5] = 96'h000000000000000000000000;
+    queue[6] = 96'h000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$30 )
+      queue[\$signature__addr$36 ] <= q_in;
+  end
+  assign \rport__data$206  = queue[\rport__addr$39 ];
   reg [255:0] rom [35:0];
   initial begin
     rom[0] = 256'h058d1efa2f38555fe615f99df81d4bff99103b81e2312809df1016f200055efe;
@@ -9236,956 +8209,581 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   end
   reg [255:0] _1_;
   always @(posedge clk) begin
-    if (wrom__en) begin
-      _1_ <= rom[t];
-    end
+    _1_ <= rom[wrom__addr];
   end
   assign wrom__data = _1_;
-  assign \$6  = t == 6'h23;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = ~ o__valid;
-  assign \$12  = \$11  | o__ready;
-  assign \$13  = from_input ? x_reg : rport__data;
-  assign \$14  = $signed(\$13 [7:0]) - $signed(8'h80);
-  assign \$15  = from_input ? x_reg : rport__data;
-  assign \$16  = $signed(\$15 [15:8]) - $signed(8'h80);
-  assign \$17  = from_input ? x_reg : rport__data;
-  assign \$18  = $signed(\$17 [23:16]) - $signed(8'h80);
-  assign \$19  = from_input ? x_reg : rport__data;
-  assign \$20  = $signed(\$19 [31:24]) - $signed(8'h80);
-  assign \$21  = from_input ? x_reg : rport__data;
-  assign \$22  = $signed(\$21 [39:32]) - $signed(8'h80);
-  assign \$23  = from_input ? x_reg : rport__data;
-  assign \$24  = $signed(\$23 [47:40]) - $signed(8'h80);
-  assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = $signed(\$25 [55:48]) - $signed(8'h80);
-  assign \$27  = from_input ? x_reg : rport__data;
-  assign \$28  = $signed(\$27 [63:56]) - $signed(8'h80);
-  assign \$29  = from_input ? x_reg : rport__data;
-  assign \$30  = $signed(\$29 [7:0]) - $signed(8'h80);
-  assign \$31  = from_input ? x_reg : rport__data;
-  assign \$32  = $signed(\$31 [15:8]) - $signed(8'h80);
-  assign \$33  = from_input ? x_reg : rport__data;
-  assign \$34  = $signed(\$33 [23:16]) - $signed(8'h80);
-  assign \$35  = from_input ? x_reg : rport__data;
-  assign \$36  = $signed(\$35 [31:24]) - $signed(8'h80);
-  assign \$37  = from_input ? x_reg : rport__data;
-  assign \$38  = $signed(\$37 [39:32]) - $signed(8'h80);
-  assign \$39  = from_input ? x_reg : rport__data;
-  assign \$40  = $signed(\$39 [47:40]) - $signed(8'h80);
-  assign \$41  = from_input ? x_reg : rport__data;
-  assign \$42  = $signed(\$41 [55:48]) - $signed(8'h80);
-  assign \$43  = from_input ? x_reg : rport__data;
-  assign \$44  = $signed(\$43 [63:56]) - $signed(8'h80);
-  assign \$45  = from_input ? x_reg : rport__data;
-  assign \$46  = $signed(\$45 [7:0]) - $signed(8'h80);
-  assign \$47  = from_input ? x_reg : rport__data;
-  assign \$48  = $signed(\$47 [15:8]) - $signed(8'h80);
-  assign \$49  = from_input ? x_reg : rport__data;
-  assign \$50  = $signed(\$49 [23:16]) - $signed(8'h80);
-  assign \$51  = from_input ? x_reg : rport__data;
-  assign \$52  = $signed(\$51 [31:24]) - $signed(8'h80);
-  assign \$53  = from_input ? x_reg : rport__data;
-  assign \$54  = $signed(\$53 [39:32]) - $signed(8'h80);
-  assign \$55  = from_input ? x_reg : rport__data;
-  assign \$56  = $signed(\$55 [47:40]) - $signed(8'h80);
-  assign \$57  = from_input ? x_reg : rport__data;
-  assign \$58  = $signed(\$57 [55:48]) - $signed(8'h80);
-  assign \$59  = from_input ? x_reg : rport__data;
-  assign \$60  = $signed(\$59 [63:56]) - $signed(8'h80);
-  assign \$61  = from_input ? x_reg : rport__data;
-  assign \$62  = $signed(\$61 [7:0]) - $signed(8'h80);
-  assign \$63  = from_input ? x_reg : rport__data;
-  assign \$64  = $signed(\$63 [15:8]) - $signed(8'h80);
-  assign \$65  = from_input ? x_reg : rport__data;
-  assign \$66  = $signed(\$65 [23:16]) - $signed(8'h80);
-  assign \$67  = from_input ? x_reg : rport__data;
-  assign \$68  = $signed(\$67 [31:24]) - $signed(8'h80);
-  assign \$69  = from_input ? x_reg : rport__data;
-  assign \$70  = $signed(\$69 [39:32]) - $signed(8'h80);
-  assign \$71  = from_input ? x_reg : rport__data;
-  assign \$72  = $signed(\$71 [47:40]) - $signed(8'h80);
-  assign \$73  = from_input ? x_reg : rport__data;
-  assign \$74  = $signed(\$73 [55:48]) - $signed(8'h80);
-  assign \$75  = from_input ? x_reg : rport__data;
-  assign \$76  = $signed(\$75 [63:56]) - $signed(8'h80);
-  assign \$77  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$78  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$79  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$80  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$81  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$82  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$83  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$84  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$85  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$86  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$87  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$88  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$89  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$90  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$91  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$92  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$93  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$94  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$95  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$96  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$97  = $signed(xoff2_4) * $signed(w2_4);
-  assign \$98  = $signed(xoff2_5) * $signed(w2_5);
-  assign \$99  = $signed(xoff2_6) * $signed(w2_6);
-  assign \$100  = $signed(xoff2_7) * $signed(w2_7);
-  assign \$101  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$102  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$103  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$104  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$105  = $signed(xoff3_4) * $signed(w3_4);
-  assign \$106  = $signed(xoff3_5) * $signed(w3_5);
-  assign \$107  = $signed(xoff3_6) * $signed(w3_6);
-  assign \$108  = $signed(xoff3_7) * $signed(w3_7);
-  assign \$109  = ~ o__valid;
-  assign \$110  = \$109  | o__ready;
-  assign \$111  = ~ o__valid;
-  assign \$112  = \$111  | o__ready;
-  assign \$113  = ~ o__valid;
-  assign \$114  = \$113  | o__ready;
-  assign \$115  = ~ o__valid;
-  assign \$116  = \$115  | o__ready;
-  assign \$117  = ~ o__valid;
-  assign \$118  = \$117  | o__ready;
-  assign \$119  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$120  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$121  = $signed(\$119 ) + $signed(\$120 );
-  assign \$122  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$123  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$124  = $signed(\$122 ) + $signed(\$123 );
-  assign \$125  = ~ o__valid;
-  assign \$126  = \$125  | o__ready;
-  assign \$127  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$128  = ~ o__valid;
-  assign \$129  = \$128  | o__ready;
-  assign \$130  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$131  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign q_room = q_owed < 4'h8;
+  assign \$1  = ~ last_t;
+  assign \$2  = q_room | \$1 ;
+  assign i__ready = \$2  & reads_input_t;
+  assign \$3  = ~ last_t;
+  assign \$4  = q_room | \$3 ;
+  assign \$5  = ~ reads_input_t;
+  assign \$6  = i__valid | \$5 ;
+  assign issue = \$4  & \$6 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$8  = first6 ? \$7  : acc0;
+  assign \$9  = $signed(\$8 ) + $signed(sum0_s1_0);
+  assign \$11  = first6 ? \$10  : acc1;
+  assign \$12  = $signed(\$11 ) + $signed(sum1_s1_0);
+  assign \$14  = first6 ? \$13  : acc2;
+  assign \$15  = $signed(\$14 ) + $signed(sum2_s1_0);
+  assign \$17  = first6 ? \$16  : acc3;
+  assign \$18  = $signed(\$17 ) + $signed(sum3_s1_0);
+  assign \$19  = v6 & last6;
+  assign \$20  = ~ o__valid;
+  assign \$21  = \$20  | o__ready;
+  assign \$22  = | q_stored;
+  assign \$23  = ~ \$22 ;
+  assign \$24  = \$21  & \$23 ;
+  assign \$25  = ~ \$24 ;
+  assign \$signature__en$30  = \$19  & \$25 ;
+  assign \$31  = wrom__addr == 6'h23;
+  assign \$32  = wrom__addr + 1'h1;
+  assign \$33  = \$31  ? 7'h00 : \$32 ;
+  assign \$34  = from_input ? x_reg : rport__data;
+  assign \$35  = $signed(\$34 [7:0]) - $signed(8'h80);
+  assign \$36  = from_input ? x_reg : rport__data;
+  assign \$37  = $signed(\$36 [15:8]) - $signed(8'h80);
+  assign \$38  = from_input ? x_reg : rport__data;
+  assign \$39  = $signed(\$38 [23:16]) - $signed(8'h80);
+  assign \$40  = from_input ? x_reg : rport__data;
+  assign \$41  = $signed(\$40 [31:24]) - $signed(8'h80);
+  assign \$42  = from_input ? x_reg : rport__data;
+  assign \$43  = $signed(\$42 [39:32]) - $signed(8'h80);
+  assign \$44  = from_input ? x_reg : rport__data;
+  assign \$45  = $signed(\$44 [47:40]) - $signed(8'h80);
+  assign \$46  = from_input ? x_reg : rport__data;
+  assign \$47  = $signed(\$46 [55:48]) - $signed(8'h80);
+  assign \$48  = from_input ? x_reg : rport__data;
+  assign \$49  = $signed(\$48 [63:56]) - $signed(8'h80);
+  assign \$50  = from_input ? x_reg : rport__data;
+  assign \$51  = $signed(\$50 [7:0]) - $signed(8'h80);
+  assign \$52  = from_input ? x_reg : rport__data;
+  assign \$53  = $signed(\$52 [15:8]) - $signed(8'h80);
+  assign \$54  = from_input ? x_reg : rport__data;
+  assign \$55  = $signed(\$54 [23:16]) - $signed(8'h80);
+  assign \$56  = from_input ? x_reg : rport__data;
+  assign \$57  = $signed(\$56 [31:24]) - $signed(8'h80);
+  assign \$58  = from_input ? x_reg : rport__data;
+  assign \$59  = $signed(\$58 [39:32]) - $signed(8'h80);
+  assign \$60  = from_input ? x_reg : rport__data;
+  assign \$61  = $signed(\$60 [47:40]) - $signed(8'h80);
+  assign \$62  = from_input ? x_reg : rport__data;
+  assign \$63  = $signed(\$62 [55:48]) - $signed(8'h80);
+  assign \$64  = from_input ? x_reg : rport__data;
+  assign \$65  = $signed(\$64 [63:56]) - $signed(8'h80);
+  assign \$66  = from_input ? x_reg : rport__data;
+  assign \$67  = $signed(\$66 [7:0]) - $signed(8'h80);
+  assign \$68  = from_input ? x_reg : rport__data;
+  assign \$69  = $signed(\$68 [15:8]) - $signed(8'h80);
+  assign \$70  = from_input ? x_reg : rport__data;
+  assign \$71  = $signed(\$70 [23:16]) - $signed(8'h80);
+  assign \$72  = from_input ? x_reg : rport__data;
+  assign \$73  = $signed(\$72 [31:24]) - $signed(8'h80);
+  assign \$74  = from_input ? x_reg : rport__data;
+  assign \$75  = $signed(\$74 [39:32]) - $signed(8'h80);
+  assign \$76  = from_input ? x_reg : rport__data;
+  assign \$77  = $signed(\$76 [47:40]) - $signed(8'h80);
+  assign \$78  = from_input ? x_reg : rport__data;
+  assign \$79  = $signed(\$78 [55:48]) - $signed(8'h80);
+  assign \$80  = from_input ? x_reg : rport__data;
+  assign \$81  = $signed(\$80 [63:56]) - $signed(8'h80);
+  assign \$82  = from_input ? x_reg : rport__data;
+  assign \$83  = $signed(\$82 [7:0]) - $signed(8'h80);
+  assign \$84  = from_input ? x_reg : rport__data;
+  assign \$85  = $signed(\$84 [15:8]) - $signed(8'h80);
+  assign \$86  = from_input ? x_reg : rport__data;
+  assign \$87  = $signed(\$86 [23:16]) - $signed(8'h80);
+  assign \$88  = from_input ? x_reg : rport__data;
+  assign \$89  = $signed(\$88 [31:24]) - $signed(8'h80);
+  assign \$90  = from_input ? x_reg : rport__data;
+  assign \$91  = $signed(\$90 [39:32]) - $signed(8'h80);
+  assign \$92  = from_input ? x_reg : rport__data;
+  assign \$93  = $signed(\$92 [47:40]) - $signed(8'h80);
+  assign \$94  = from_input ? x_reg : rport__data;
+  assign \$95  = $signed(\$94 [55:48]) - $signed(8'h80);
+  assign \$96  = from_input ? x_reg : rport__data;
+  assign \$97  = $signed(\$96 [63:56]) - $signed(8'h80);
+  assign \$98  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$99  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$100  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$101  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$102  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$103  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$104  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$105  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$106  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$107  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$108  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$109  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$110  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$111  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$112  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$113  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$114  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$115  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$116  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$117  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$118  = $signed(xoff2_4) * $signed(w2_4);
+  assign \$119  = $signed(xoff2_5) * $signed(w2_5);
+  assign \$120  = $signed(xoff2_6) * $signed(w2_6);
+  assign \$121  = $signed(xoff2_7) * $signed(w2_7);
+  assign \$122  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$123  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$124  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$125  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$126  = $signed(xoff3_4) * $signed(w3_4);
+  assign \$127  = $signed(xoff3_5) * $signed(w3_5);
+  assign \$128  = $signed(xoff3_6) * $signed(w3_6);
+  assign \$129  = $signed(xoff3_7) * $signed(w3_7);
+  assign \$130  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$131  = $signed(prod0_2_r) + $signed(prod0_3_r);
   assign \$132  = $signed(\$130 ) + $signed(\$131 );
-  assign \$133  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$134  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$133  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$134  = $signed(prod0_6_r) + $signed(prod0_7_r);
   assign \$135  = $signed(\$133 ) + $signed(\$134 );
-  assign \$136  = ~ o__valid;
-  assign \$137  = \$136  | o__ready;
-  assign \$138  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$139  = ~ o__valid;
-  assign \$140  = \$139  | o__ready;
-  assign \$141  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$142  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$143  = $signed(\$141 ) + $signed(\$142 );
-  assign \$144  = $signed(prod2_4_r) + $signed(prod2_5_r);
-  assign \$145  = $signed(prod2_6_r) + $signed(prod2_7_r);
+  assign \$136  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$137  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$138  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$139  = $signed(\$137 ) + $signed(\$138 );
+  assign \$140  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$141  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$142  = $signed(\$140 ) + $signed(\$141 );
+  assign \$143  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$144  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$145  = $signed(prod2_2_r) + $signed(prod2_3_r);
   assign \$146  = $signed(\$144 ) + $signed(\$145 );
-  assign \$147  = ~ o__valid;
-  assign \$148  = \$147  | o__ready;
-  assign \$149  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$153  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$154  = $signed(\$152 ) + $signed(\$153 );
-  assign \$155  = $signed(prod3_4_r) + $signed(prod3_5_r);
-  assign \$156  = $signed(prod3_6_r) + $signed(prod3_7_r);
-  assign \$157  = $signed(\$155 ) + $signed(\$156 );
-  assign \$158  = ~ o__valid;
-  assign \$159  = \$158  | o__ready;
-  assign \$160  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$161  = ~ o__valid;
-  assign \$162  = \$161  | o__ready;
+  assign \$147  = $signed(prod2_4_r) + $signed(prod2_5_r);
+  assign \$148  = $signed(prod2_6_r) + $signed(prod2_7_r);
+  assign \$149  = $signed(\$147 ) + $signed(\$148 );
+  assign \$150  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$151  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$152  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$153  = $signed(\$151 ) + $signed(\$152 );
+  assign \$154  = $signed(prod3_4_r) + $signed(prod3_5_r);
+  assign \$155  = $signed(prod3_6_r) + $signed(prod3_7_r);
+  assign \$156  = $signed(\$154 ) + $signed(\$155 );
+  assign \$157  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
+  assign \$158  = issue & last_t;
+  assign \$159  = q_owed + \$158 ;
+  assign \$160  = o__valid & o__ready;
+  assign \$161  = \$159  - \$160 ;
+  assign \$162  = v6 & last6;
   assign \$163  = ~ o__valid;
   assign \$164  = \$163  | o__ready;
-  assign \$165  = ~ o__valid;
-  assign \$166  = \$165  | o__ready;
-  assign \$167  = ~ o__valid;
-  assign \$168  = \$167  | o__ready;
-  assign \$169  = ~ o__valid;
-  assign \$170  = \$169  | o__ready;
-  assign \$171  = ~ o__valid;
-  assign \$172  = \$171  | o__ready;
-  assign \$173  = v6 & last6;
-  assign \$174  = ~ o__valid;
-  assign \$175  = \$174  | o__ready;
-  assign \$176  = \$175  & v6;
-  assign \$177  = ~ o__valid;
-  assign \$178  = \$177  | o__ready;
-  assign \$179  = \$178  & v6;
-  assign \$180  = ~ o__valid;
-  assign \$181  = \$180  | o__ready;
-  assign \$182  = \$181  & v6;
-  assign \$183  = ~ o__valid;
-  assign \$184  = \$183  | o__ready;
-  assign \$185  = \$184  & v6;
-  assign \$186  = ~ o__valid;
-  assign \$187  = \$186  | o__ready;
-  assign i__ready = \$187  & reads_input_t;
-  assign \$188  = ~ o__valid;
-  assign \$189  = \$188  | o__ready;
-  assign \$190  = ~ reads_input_t;
-  assign \$191  = i__valid | \$190 ;
-  assign issue = \$189  & \$191 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$192  = ~ o__valid;
-  assign rport__en = \$192  | o__ready;
-  assign \$193  = ~ o__valid;
-  assign wrom__en = \$193  | o__ready;
-  assign \$195  = first6 ? \$194  : acc0;
-  assign \$196  = $signed(\$195 ) + $signed(sum0_s1_0);
-  assign \$198  = first6 ? \$197  : acc1;
-  assign \$199  = $signed(\$198 ) + $signed(sum1_s1_0);
-  assign \$201  = first6 ? \$200  : acc2;
-  assign \$202  = $signed(\$201 ) + $signed(sum2_s1_0);
-  assign \$204  = first6 ? \$203  : acc3;
-  assign \$205  = $signed(\$204 ) + $signed(sum3_s1_0);
+  assign \$165  = | q_stored;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$164  & \$166 ;
+  assign \$168  = ~ \$167 ;
+  assign \$169  = \$162  & \$168 ;
+  assign \$170  = \$signature__addr$36  == 3'h6;
+  assign \$171  = \$signature__addr$36  + 1'h1;
+  assign \$172  = \$170  ? 4'h0 : \$171 ;
+  assign \$173  = ~ o__valid;
+  assign \$174  = \$173  | o__ready;
+  assign \$175  = | q_stored;
+  assign \$176  = \$174  & \$175 ;
+  assign \$177  = \rport__addr$39  == 3'h6;
+  assign \$178  = \rport__addr$39  + 1'h1;
+  assign \$179  = \$177  ? 4'h0 : \$178 ;
+  assign \$180  = v6 & last6;
+  assign \$181  = ~ o__valid;
+  assign \$182  = \$181  | o__ready;
+  assign \$183  = | q_stored;
+  assign \$184  = ~ \$183 ;
+  assign \$185  = \$182  & \$184 ;
+  assign \$186  = ~ \$185 ;
+  assign \$187  = \$180  & \$186 ;
+  assign \$188  = q_stored + \$187 ;
+  assign \$189  = ~ o__valid;
+  assign \$190  = \$189  | o__ready;
+  assign \$191  = | q_stored;
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = \$188  - \$192 ;
+  assign \$194  = ~ o__valid;
+  assign \$195  = \$194  | o__ready;
+  assign \$196  = | q_stored;
+  assign \$197  = v6 & last6;
+  assign \$198  = \$196  | \$197 ;
+  assign \$199  = | q_stored;
+  assign \$200  = \$199  ? \rport__data$206  : q_in;
   always @(posedge clk)
-    nf_t <= \$206 ;
+    nf_t <= \$201 ;
   always @(posedge clk)
-    sf_t <= \$207 ;
+    \$signature__addr  <= \$202 ;
   always @(posedge clk)
-    reads_input_t <= \$208 ;
+    reads_input_t <= \$203 ;
   always @(posedge clk)
-    first_t <= \$209 ;
+    first_t <= \$204 ;
   always @(posedge clk)
-    last_t <= \$210 ;
+    last_t <= \$205 ;
   always @(posedge clk)
-    t <= \$211 ;
+    wrom__addr <= \$206 ;
   always @(posedge clk)
-    x_reg <= \$212 ;
+    x_reg <= \$207 ;
   always @(posedge clk)
-    from_input <= \$213 ;
+    from_input <= \$208 ;
   always @(posedge clk)
-    v1 <= \$214 ;
+    v1 <= \$209 ;
   always @(posedge clk)
-    first1 <= \$215 ;
+    first1 <= \$210 ;
   always @(posedge clk)
-    last1 <= \$216 ;
+    last1 <= \$211 ;
   always @(posedge clk)
-    nf1 <= \$217 ;
+    nf1 <= \$212 ;
   always @(posedge clk)
-    xoff0_0 <= \$218 ;
+    xoff0_0 <= \$213 ;
   always @(posedge clk)
-    xoff0_1 <= \$219 ;
+    xoff0_1 <= \$214 ;
   always @(posedge clk)
-    xoff0_2 <= \$220 ;
+    xoff0_2 <= \$215 ;
   always @(posedge clk)
-    xoff0_3 <= \$221 ;
+    xoff0_3 <= \$216 ;
   always @(posedge clk)
-    xoff0_4 <= \$222 ;
+    xoff0_4 <= \$217 ;
   always @(posedge clk)
-    xoff0_5 <= \$223 ;
+    xoff0_5 <= \$218 ;
   always @(posedge clk)
-    xoff0_6 <= \$224 ;
+    xoff0_6 <= \$219 ;
   always @(posedge clk)
-    xoff0_7 <= \$225 ;
+    xoff0_7 <= \$220 ;
   always @(posedge clk)
-    xoff1_0 <= \$226 ;
+    xoff1_0 <= \$221 ;
   always @(posedge clk)
-    xoff1_1 <= \$227 ;
+    xoff1_1 <= \$222 ;
   always @(posedge clk)
-    xoff1_2 <= \$228 ;
+    xoff1_2 <= \$223 ;
   always @(posedge clk)
-    xoff1_3 <= \$229 ;
+    xoff1_3 <= \$224 ;
   always @(posedge clk)
-    xoff1_4 <= \$230 ;
+    xoff1_4 <= \$225 ;
   always @(posedge clk)
-    xoff1_5 <= \$231 ;
+    xoff1_5 <= \$226 ;
   always @(posedge clk)
-    xoff1_6 <= \$232 ;
+    xoff1_6 <= \$227 ;
   always @(posedge clk)
-    xoff1_7 <= \$233 ;
+    xoff1_7 <= \$228 ;
   always @(posedge clk)
-    xoff2_0 <= \$234 ;
+    xoff2_0 <= \$229 ;
   always @(posedge clk)
-    xoff2_1 <= \$235 ;
+    xoff2_1 <= \$230 ;
   always @(posedge clk)
-    xoff2_2 <= \$236 ;
+    xoff2_2 <= \$231 ;
   always @(posedge clk)
-    xoff2_3 <= \$237 ;
+    xoff2_3 <= \$232 ;
   always @(posedge clk)
-    xoff2_4 <= \$238 ;
+    xoff2_4 <= \$233 ;
   always @(posedge clk)
-    xoff2_5 <= \$239 ;
+    xoff2_5 <= \$234 ;
   always @(posedge clk)
-    xoff2_6 <= \$240 ;
+    xoff2_6 <= \$235 ;
   always @(posedge clk)
-    xoff2_7 <= \$241 ;
+    xoff2_7 <= \$236 ;
   always @(posedge clk)
-    xoff3_0 <= \$242 ;
+    xoff3_0 <= \$237 ;
   always @(posedge clk)
-    xoff3_1 <= \$243 ;
+    xoff3_1 <= \$238 ;
   always @(posedge clk)
-    xoff3_2 <= \$244 ;
+    xoff3_2 <= \$239 ;
   always @(posedge clk)
-    xoff3_3 <= \$245 ;
+    xoff3_3 <= \$240 ;
   always @(posedge clk)
-    xoff3_4 <= \$246 ;
+    xoff3_4 <= \$241 ;
   always @(posedge clk)
-    xoff3_5 <= \$247 ;
+    xoff3_5 <= \$242 ;
   always @(posedge clk)
-    xoff3_6 <= \$248 ;
+    xoff3_6 <= \$243 ;
   always @(posedge clk)
-    xoff3_7 <= \$249 ;
+    xoff3_7 <= \$244 ;
   always @(posedge clk)
-    w0_0 <= \$250 ;
+    w0_0 <= \$245 ;
   always @(posedge clk)
-    w0_1 <= \$251 ;
+    w0_1 <= \$246 ;
   always @(posedge clk)
-    w0_2 <= \$252 ;
+    w0_2 <= \$247 ;
   always @(posedge clk)
-    w0_3 <= \$253 ;
+    w0_3 <= \$248 ;
   always @(posedge clk)
-    w0_4 <= \$254 ;
+    w0_4 <= \$249 ;
   always @(posedge clk)
-    w0_5 <= \$255 ;
+    w0_5 <= \$250 ;
   always @(posedge clk)
-    w0_6 <= \$256 ;
+    w0_6 <= \$251 ;
   always @(posedge clk)
-    w0_7 <= \$257 ;
+    w0_7 <= \$252 ;
   always @(posedge clk)
-    w1_0 <= \$258 ;
+    w1_0 <= \$253 ;
   always @(posedge clk)
-    w1_1 <= \$259 ;
+    w1_1 <= \$254 ;
   always @(posedge clk)
-    w1_2 <= \$260 ;
+    w1_2 <= \$255 ;
   always @(posedge clk)
-    w1_3 <= \$261 ;
+    w1_3 <= \$256 ;
   always @(posedge clk)
-    w1_4 <= \$262 ;
+    w1_4 <= \$257 ;
   always @(posedge clk)
-    w1_5 <= \$263 ;
+    w1_5 <= \$258 ;
   always @(posedge clk)
-    w1_6 <= \$264 ;
+    w1_6 <= \$259 ;
   always @(posedge clk)
-    w1_7 <= \$265 ;
+    w1_7 <= \$260 ;
   always @(posedge clk)
-    w2_0 <= \$266 ;
+    w2_0 <= \$261 ;
   always @(posedge clk)
-    w2_1 <= \$267 ;
+    w2_1 <= \$262 ;
   always @(posedge clk)
-    w2_2 <= \$268 ;
+    w2_2 <= \$263 ;
   always @(posedge clk)
-    w2_3 <= \$269 ;
+    w2_3 <= \$264 ;
   always @(posedge clk)
-    w2_4 <= \$270 ;
+    w2_4 <= \$265 ;
   always @(posedge clk)
-    w2_5 <= \$271 ;
+    w2_5 <= \$266 ;
   always @(posedge clk)
-    w2_6 <= \$272 ;
+    w2_6 <= \$267 ;
   always @(posedge clk)
-    w2_7 <= \$273 ;
+    w2_7 <= \$268 ;
   always @(posedge clk)
-    w3_0 <= \$274 ;
+    w3_0 <= \$269 ;
   always @(posedge clk)
-    w3_1 <= \$275 ;
+    w3_1 <= \$270 ;
   always @(posedge clk)
-    w3_2 <= \$276 ;
+    w3_2 <= \$271 ;
   always @(posedge clk)
-    w3_3 <= \$277 ;
+    w3_3 <= \$272 ;
   always @(posedge clk)
-    w3_4 <= \$278 ;
+    w3_4 <= \$273 ;
   always @(posedge clk)
-    w3_5 <= \$279 ;
+    w3_5 <= \$274 ;
   always @(posedge clk)
-    w3_6 <= \$280 ;
+    w3_6 <= \$275 ;
   always @(posedge clk)
-    w3_7 <= \$281 ;
+    w3_7 <= \$276 ;
   always @(posedge clk)
-    prod0_0 <= \$282 ;
+    prod0_0 <= \$277 ;
   always @(posedge clk)
-    prod0_1 <= \$283 ;
+    prod0_1 <= \$278 ;
   always @(posedge clk)
-    prod0_2 <= \$284 ;
+    prod0_2 <= \$279 ;
   always @(posedge clk)
-    prod0_3 <= \$285 ;
+    prod0_3 <= \$280 ;
   always @(posedge clk)
-    prod0_4 <= \$286 ;
+    prod0_4 <= \$281 ;
   always @(posedge clk)
-    prod0_5 <= \$287 ;
+    prod0_5 <= \$282 ;
   always @(posedge clk)
-    prod0_6 <= \$288 ;
+    prod0_6 <= \$283 ;
   always @(posedge clk)
-    prod0_7 <= \$289 ;
+    prod0_7 <= \$284 ;
   always @(posedge clk)
-    prod1_0 <= \$290 ;
+    prod1_0 <= \$285 ;
   always @(posedge clk)
-    prod1_1 <= \$291 ;
+    prod1_1 <= \$286 ;
   always @(posedge clk)
-    prod1_2 <= \$292 ;
+    prod1_2 <= \$287 ;
   always @(posedge clk)
-    prod1_3 <= \$293 ;
+    prod1_3 <= \$288 ;
   always @(posedge clk)
-    prod1_4 <= \$294 ;
+    prod1_4 <= \$289 ;
   always @(posedge clk)
-    prod1_5 <= \$295 ;
+    prod1_5 <= \$290 ;
   always @(posedge clk)
-    prod1_6 <= \$296 ;
+    prod1_6 <= \$291 ;
   always @(posedge clk)
-    prod1_7 <= \$297 ;
+    prod1_7 <= \$292 ;
   always @(posedge clk)
-    prod2_0 <= \$298 ;
+    prod2_0 <= \$293 ;
   always @(posedge clk)
-    prod2_1 <= \$299 ;
+    prod2_1 <= \$294 ;
   always @(posedge clk)
-    prod2_2 <= \$300 ;
+    prod2_2 <= \$295 ;
   always @(posedge clk)
-    prod2_3 <= \$301 ;
+    prod2_3 <= \$296 ;
   always @(posedge clk)
-    prod2_4 <= \$302 ;
+    prod2_4 <= \$297 ;
   always @(posedge clk)
-    prod2_5 <= \$303 ;
+    prod2_5 <= \$298 ;
   always @(posedge clk)
-    prod2_6 <= \$304 ;
+    prod2_6 <= \$299 ;
   always @(posedge clk)
-    prod2_7 <= \$305 ;
+    prod2_7 <= \$300 ;
   always @(posedge clk)
-    prod3_0 <= \$306 ;
+    prod3_0 <= \$301 ;
   always @(posedge clk)
-    prod3_1 <= \$307 ;
+    prod3_1 <= \$302 ;
   always @(posedge clk)
-    prod3_2 <= \$308 ;
+    prod3_2 <= \$303 ;
   always @(posedge clk)
-    prod3_3 <= \$309 ;
+    prod3_3 <= \$304 ;
   always @(posedge clk)
-    prod3_4 <= \$310 ;
+    prod3_4 <= \$305 ;
   always @(posedge clk)
-    prod3_5 <= \$311 ;
+    prod3_5 <= \$306 ;
   always @(posedge clk)
-    prod3_6 <= \$312 ;
+    prod3_6 <= \$307 ;
   always @(posedge clk)
-    prod3_7 <= \$313 ;
+    prod3_7 <= \$308 ;
   always @(posedge clk)
-    prod0_0_r <= \$314 ;
+    prod0_0_r <= \$309 ;
   always @(posedge clk)
-    prod0_1_r <= \$315 ;
+    prod0_1_r <= \$310 ;
   always @(posedge clk)
-    prod0_2_r <= \$316 ;
+    prod0_2_r <= \$311 ;
   always @(posedge clk)
-    prod0_3_r <= \$317 ;
+    prod0_3_r <= \$312 ;
   always @(posedge clk)
-    prod0_4_r <= \$318 ;
+    prod0_4_r <= \$313 ;
   always @(posedge clk)
-    prod0_5_r <= \$319 ;
+    prod0_5_r <= \$314 ;
   always @(posedge clk)
-    prod0_6_r <= \$320 ;
+    prod0_6_r <= \$315 ;
   always @(posedge clk)
-    prod0_7_r <= \$321 ;
+    prod0_7_r <= \$316 ;
   always @(posedge clk)
-    prod1_0_r <= \$322 ;
+    prod1_0_r <= \$317 ;
   always @(posedge clk)
-    prod1_1_r <= \$323 ;
+    prod1_1_r <= \$318 ;
   always @(posedge clk)
-    prod1_2_r <= \$324 ;
+    prod1_2_r <= \$319 ;
   always @(posedge clk)
-    prod1_3_r <= \$325 ;
+    prod1_3_r <= \$320 ;
   always @(posedge clk)
-    prod1_4_r <= \$326 ;
+    prod1_4_r <= \$321 ;
   always @(posedge clk)
-    prod1_5_r <= \$327 ;
+    prod1_5_r <= \$322 ;
   always @(posedge clk)
-    prod1_6_r <= \$328 ;
+    prod1_6_r <= \$323 ;
   always @(posedge clk)
-    prod1_7_r <= \$329 ;
+    prod1_7_r <= \$324 ;
   always @(posedge clk)
-    prod2_0_r <= \$330 ;
+    prod2_0_r <= \$325 ;
   always @(posedge clk)
-    prod2_1_r <= \$331 ;
+    prod2_1_r <= \$326 ;
   always @(posedge clk)
-    prod2_2_r <= \$332 ;
+    prod2_2_r <= \$327 ;
   always @(posedge clk)
-    prod2_3_r <= \$333 ;
+    prod2_3_r <= \$328 ;
   always @(posedge clk)
-    prod2_4_r <= \$334 ;
+    prod2_4_r <= \$329 ;
   always @(posedge clk)
-    prod2_5_r <= \$335 ;
+    prod2_5_r <= \$330 ;
   always @(posedge clk)
-    prod2_6_r <= \$336 ;
+    prod2_6_r <= \$331 ;
   always @(posedge clk)
-    prod2_7_r <= \$337 ;
+    prod2_7_r <= \$332 ;
   always @(posedge clk)
-    prod3_0_r <= \$338 ;
+    prod3_0_r <= \$333 ;
   always @(posedge clk)
-    prod3_1_r <= \$339 ;
+    prod3_1_r <= \$334 ;
   always @(posedge clk)
-    prod3_2_r <= \$340 ;
+    prod3_2_r <= \$335 ;
   always @(posedge clk)
-    prod3_3_r <= \$341 ;
+    prod3_3_r <= \$336 ;
   always @(posedge clk)
-    prod3_4_r <= \$342 ;
+    prod3_4_r <= \$337 ;
   always @(posedge clk)
-    prod3_5_r <= \$343 ;
+    prod3_5_r <= \$338 ;
   always @(posedge clk)
-    prod3_6_r <= \$344 ;
+    prod3_6_r <= \$339 ;
   always @(posedge clk)
-    prod3_7_r <= \$345 ;
+    prod3_7_r <= \$340 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$346 ;
+    sum0_s0_0 <= \$341 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$347 ;
+    sum0_s0_1 <= \$342 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$348 ;
+    sum0_s1_0 <= \$343 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$349 ;
+    sum1_s0_0 <= \$344 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$350 ;
+    sum1_s0_1 <= \$345 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$351 ;
+    sum1_s1_0 <= \$346 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$352 ;
+    sum2_s0_0 <= \$347 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$353 ;
+    sum2_s0_1 <= \$348 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$354 ;
+    sum2_s1_0 <= \$349 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$355 ;
+    sum3_s0_0 <= \$350 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$356 ;
+    sum3_s0_1 <= \$351 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$357 ;
+    sum3_s1_0 <= \$352 ;
   always @(posedge clk)
-    v2 <= \$358 ;
+    v2 <= \$353 ;
   always @(posedge clk)
-    first2 <= \$359 ;
+    first2 <= \$354 ;
   always @(posedge clk)
-    last2 <= \$360 ;
+    last2 <= \$355 ;
   always @(posedge clk)
-    nf2 <= \$361 ;
+    nf2 <= \$356 ;
   always @(posedge clk)
-    v3 <= \$362 ;
+    v3 <= \$357 ;
   always @(posedge clk)
-    first3 <= \$363 ;
+    first3 <= \$358 ;
   always @(posedge clk)
-    last3 <= \$364 ;
+    last3 <= \$359 ;
   always @(posedge clk)
-    nf3 <= \$365 ;
+    nf3 <= \$360 ;
   always @(posedge clk)
-    v4 <= \$366 ;
+    v4 <= \$361 ;
   always @(posedge clk)
-    first4 <= \$367 ;
+    first4 <= \$362 ;
   always @(posedge clk)
-    last4 <= \$368 ;
+    last4 <= \$363 ;
   always @(posedge clk)
-    nf4 <= \$369 ;
+    nf4 <= \$364 ;
   always @(posedge clk)
-    v5 <= \$370 ;
+    v5 <= \$365 ;
   always @(posedge clk)
-    first5 <= \$371 ;
+    first5 <= \$366 ;
   always @(posedge clk)
-    last5 <= \$372 ;
+    last5 <= \$367 ;
   always @(posedge clk)
-    nf5 <= \$373 ;
+    nf5 <= \$368 ;
   always @(posedge clk)
-    v6 <= \$374 ;
+    v6 <= \$369 ;
   always @(posedge clk)
-    first6 <= \$375 ;
+    first6 <= \$370 ;
   always @(posedge clk)
-    last6 <= \$376 ;
+    last6 <= \$371 ;
   always @(posedge clk)
-    nf6 <= \$377 ;
+    nf6 <= \$372 ;
   always @(posedge clk)
-    o__valid <= \$378 ;
+    acc0 <= \$373 ;
   always @(posedge clk)
-    acc0 <= \$379 ;
+    acc1 <= \$374 ;
   always @(posedge clk)
-    o__payload <= \$380 ;
+    acc2 <= \$375 ;
   always @(posedge clk)
-    acc1 <= \$381 ;
+    acc3 <= \$376 ;
   always @(posedge clk)
-    acc2 <= \$382 ;
+    q_owed <= \$377 ;
   always @(posedge clk)
-    acc3 <= \$383 ;
+    \$signature__addr$36  <= \$378 ;
+  always @(posedge clk)
+    \rport__addr$39  <= \$379 ;
+  always @(posedge clk)
+    q_stored <= \$380 ;
+  always @(posedge clk)
+    o__valid <= \$381 ;
+  always @(posedge clk)
+    o__payload <= \$382 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$1  = 2'h0;
-    casez (t)
-      6'h00:
-          \$1  = 2'h0;
-      6'h01:
-          \$1  = 2'h0;
-      6'h02:
-          \$1  = 2'h0;
-      6'h03:
-          \$1  = 2'h0;
-      6'h04:
-          \$1  = 2'h0;
-      6'h05:
-          \$1  = 2'h0;
-      6'h06:
-          \$1  = 2'h0;
-      6'h07:
-          \$1  = 2'h0;
-      6'h08:
-          \$1  = 2'h1;
-      6'h09:
-          \$1  = 2'h1;
-      6'h0a:
-          \$1  = 2'h1;
-      6'h0b:
-          \$1  = 2'h1;
-      6'h0c:
-          \$1  = 2'h1;
-      6'h0d:
-          \$1  = 2'h1;
-      6'h0e:
-          \$1  = 2'h1;
-      6'h0f:
-          \$1  = 2'h1;
-      6'h10:
-          \$1  = 2'h1;
-      6'h11:
-          \$1  = 2'h2;
-      6'h12:
-          \$1  = 2'h2;
-      6'h13:
-          \$1  = 2'h2;
-      6'h14:
-          \$1  = 2'h2;
-      6'h15:
-          \$1  = 2'h2;
-      6'h16:
-          \$1  = 2'h2;
-      6'h17:
-          \$1  = 2'h2;
-      6'h18:
-          \$1  = 2'h2;
-      6'h19:
-          \$1  = 2'h2;
-      6'h1a:
-          \$1  = 2'h3;
-      6'h1b:
-          \$1  = 2'h3;
-      6'h1c:
-          \$1  = 2'h3;
-      6'h1d:
-          \$1  = 2'h3;
-      6'h1e:
-          \$1  = 2'h3;
-      6'h1f:
-          \$1  = 2'h3;
-      6'h20:
-          \$1  = 2'h3;
-      6'h21:
-          \$1  = 2'h3;
-      6'h22:
-          \$1  = 2'h3;
-      6'h23:
-          \$1  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$2  = 4'h0;
-    casez (t)
-      6'h00:
-          \$2  = 4'h1;
-      6'h01:
-          \$2  = 4'h2;
-      6'h02:
-          \$2  = 4'h3;
-      6'h03:
-          \$2  = 4'h4;
-      6'h04:
-          \$2  = 4'h5;
-      6'h05:
-          \$2  = 4'h6;
-      6'h06:
-          \$2  = 4'h7;
-      6'h07:
-          \$2  = 4'h8;
-      6'h08:
-          \$2  = 4'h0;
-      6'h09:
-          \$2  = 4'h1;
-      6'h0a:
-          \$2  = 4'h2;
-      6'h0b:
-          \$2  = 4'h3;
-      6'h0c:
-          \$2  = 4'h4;
-      6'h0d:
-          \$2  = 4'h5;
-      6'h0e:
-          \$2  = 4'h6;
-      6'h0f:
-          \$2  = 4'h7;
-      6'h10:
-          \$2  = 4'h8;
-      6'h11:
-          \$2  = 4'h0;
-      6'h12:
-          \$2  = 4'h1;
-      6'h13:
-          \$2  = 4'h2;
-      6'h14:
-          \$2  = 4'h3;
-      6'h15:
-          \$2  = 4'h4;
-      6'h16:
-          \$2  = 4'h5;
-      6'h17:
-          \$2  = 4'h6;
-      6'h18:
-          \$2  = 4'h7;
-      6'h19:
-          \$2  = 4'h8;
-      6'h1a:
-          \$2  = 4'h0;
-      6'h1b:
-          \$2  = 4'h1;
-      6'h1c:
-          \$2  = 4'h2;
-      6'h1d:
-          \$2  = 4'h3;
-      6'h1e:
-          \$2  = 4'h4;
-      6'h1f:
-          \$2  = 4'h5;
-      6'h20:
-          \$2  = 4'h6;
-      6'h21:
-          \$2  = 4'h7;
-      6'h22:
-          \$2  = 4'h8;
-      6'h23:
-          \$2  = 4'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      6'h00:
-          \$3  = 1'h1;
-      6'h01:
-          \$3  = 1'h1;
-      6'h02:
-          \$3  = 1'h1;
-      6'h03:
-          \$3  = 1'h1;
-      6'h04:
-          \$3  = 1'h1;
-      6'h05:
-          \$3  = 1'h1;
-      6'h06:
-          \$3  = 1'h1;
-      6'h07:
-          \$3  = 1'h1;
-      6'h08:
-          \$3  = 1'h0;
-      6'h09:
-          \$3  = 1'h0;
-      6'h0a:
-          \$3  = 1'h0;
-      6'h0b:
-          \$3  = 1'h0;
-      6'h0c:
-          \$3  = 1'h0;
-      6'h0d:
-          \$3  = 1'h0;
-      6'h0e:
-          \$3  = 1'h0;
-      6'h0f:
-          \$3  = 1'h0;
-      6'h10:
-          \$3  = 1'h0;
-      6'h11:
-          \$3  = 1'h0;
-      6'h12:
-          \$3  = 1'h0;
-      6'h13:
-          \$3  = 1'h0;
-      6'h14:
-          \$3  = 1'h0;
-      6'h15:
-          \$3  = 1'h0;
-      6'h16:
-          \$3  = 1'h0;
-      6'h17:
-          \$3  = 1'h0;
-      6'h18:
-          \$3  = 1'h0;
-      6'h19:
-          \$3  = 1'h0;
-      6'h1a:
-          \$3  = 1'h0;
-      6'h1b:
-          \$3  = 1'h0;
-      6'h1c:
-          \$3  = 1'h0;
-      6'h1d:
-          \$3  = 1'h0;
-      6'h1e:
-          \$3  = 1'h0;
-      6'h1f:
-          \$3  = 1'h0;
-      6'h20:
-          \$3  = 1'h0;
-      6'h21:
-          \$3  = 1'h0;
-      6'h22:
-          \$3  = 1'h0;
-      6'h23:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      6'h00:
-          \$4  = 1'h0;
-      6'h01:
-          \$4  = 1'h0;
-      6'h02:
-          \$4  = 1'h0;
-      6'h03:
-          \$4  = 1'h0;
-      6'h04:
-          \$4  = 1'h0;
-      6'h05:
-          \$4  = 1'h0;
-      6'h06:
-          \$4  = 1'h0;
-      6'h07:
-          \$4  = 1'h0;
-      6'h08:
-          \$4  = 1'h1;
-      6'h09:
-          \$4  = 1'h0;
-      6'h0a:
-          \$4  = 1'h0;
-      6'h0b:
-          \$4  = 1'h0;
-      6'h0c:
-          \$4  = 1'h0;
-      6'h0d:
-          \$4  = 1'h0;
-      6'h0e:
-          \$4  = 1'h0;
-      6'h0f:
-          \$4  = 1'h0;
-      6'h10:
-          \$4  = 1'h0;
-      6'h11:
-          \$4  = 1'h1;
-      6'h12:
-          \$4  = 1'h0;
-      6'h13:
-          \$4  = 1'h0;
-      6'h14:
-          \$4  = 1'h0;
-      6'h15:
-          \$4  = 1'h0;
-      6'h16:
-          \$4  = 1'h0;
-      6'h17:
-          \$4  = 1'h0;
-      6'h18:
-          \$4  = 1'h0;
-      6'h19:
-          \$4  = 1'h0;
-      6'h1a:
-          \$4  = 1'h1;
-      6'h1b:
-          \$4  = 1'h0;
-      6'h1c:
-          \$4  = 1'h0;
-      6'h1d:
-          \$4  = 1'h0;
-      6'h1e:
-          \$4  = 1'h0;
-      6'h1f:
-          \$4  = 1'h0;
-      6'h20:
-          \$4  = 1'h0;
-      6'h21:
-          \$4  = 1'h0;
-      6'h22:
-          \$4  = 1'h0;
-      6'h23:
-          \$4  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      6'h00:
-          \$5  = 1'h0;
-      6'h01:
-          \$5  = 1'h0;
-      6'h02:
-          \$5  = 1'h0;
-      6'h03:
-          \$5  = 1'h0;
-      6'h04:
-          \$5  = 1'h0;
-      6'h05:
-          \$5  = 1'h0;
-      6'h06:
-          \$5  = 1'h0;
-      6'h07:
-          \$5  = 1'h1;
-      6'h08:
-          \$5  = 1'h0;
-      6'h09:
-          \$5  = 1'h0;
-      6'h0a:
-          \$5  = 1'h0;
-      6'h0b:
-          \$5  = 1'h0;
-      6'h0c:
-          \$5  = 1'h0;
-      6'h0d:
-          \$5  = 1'h0;
-      6'h0e:
-          \$5  = 1'h0;
-      6'h0f:
-          \$5  = 1'h0;
-      6'h10:
-          \$5  = 1'h1;
-      6'h11:
-          \$5  = 1'h0;
-      6'h12:
-          \$5  = 1'h0;
-      6'h13:
-          \$5  = 1'h0;
-      6'h14:
-          \$5  = 1'h0;
-      6'h15:
-          \$5  = 1'h0;
-      6'h16:
-          \$5  = 1'h0;
-      6'h17:
-          \$5  = 1'h0;
-      6'h18:
-          \$5  = 1'h0;
-      6'h19:
-          \$5  = 1'h1;
-      6'h1a:
-          \$5  = 1'h0;
-      6'h1b:
-          \$5  = 1'h0;
-      6'h1c:
-          \$5  = 1'h0;
-      6'h1d:
-          \$5  = 1'h0;
-      6'h1e:
-          \$5  = 1'h0;
-      6'h1f:
-          \$5  = 1'h0;
-      6'h20:
-          \$5  = 1'h0;
-      6'h21:
-          \$5  = 1'h0;
-      6'h22:
-          \$5  = 1'h1;
-      6'h23:
-          \$5  = 1'h0;
+    (* full_case = 32'd1 *)
+    casez (nf6)
+      2'h0:
+          \$7  = 24'hfffc6a;
+      2'h1:
+          \$7  = 24'hfffdba;
+      2'h2:
+          \$7  = 24'hfffa34;
+      2'h3:
+          \$7  = 24'hfffb2f;
     endcase
   end
   always @* begin
@@ -10193,13 +8791,13 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     (* full_case = 32'd1 *)
     casez (nf6)
       2'h0:
-          \$194  = 24'hfffc6a;
+          \$10  = 24'hfffe48;
       2'h1:
-          \$194  = 24'hfffdba;
+          \$10  = 24'h0000bf;
       2'h2:
-          \$194  = 24'hfffa34;
+          \$10  = 24'h000052;
       2'h3:
-          \$194  = 24'hfffb2f;
+          \$10  = 24'hff01ff;
     endcase
   end
   always @* begin
@@ -10207,13 +8805,13 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     (* full_case = 32'd1 *)
     casez (nf6)
       2'h0:
-          \$197  = 24'hfffe48;
+          \$13  = 24'hfffcdd;
       2'h1:
-          \$197  = 24'h0000bf;
+          \$13  = 24'h0003ac;
       2'h2:
-          \$197  = 24'h000052;
+          \$13  = 24'hfffe21;
       2'h3:
-          \$197  = 24'hff01ff;
+          \$13  = 24'hff01ff;
     endcase
   end
   always @* begin
@@ -10221,1834 +8819,1732 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     (* full_case = 32'd1 *)
     casez (nf6)
       2'h0:
-          \$200  = 24'hfffcdd;
+          \$16  = 24'hfff71c;
       2'h1:
-          \$200  = 24'h0003ac;
+          \$16  = 24'h000195;
       2'h2:
-          \$200  = 24'hfffe21;
+          \$16  = 24'hfffaad;
       2'h3:
-          \$200  = 24'hff01ff;
+          \$16  = 24'hff01ff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf6)
-      2'h0:
-          \$203  = 24'hfff71c;
-      2'h1:
-          \$203  = 24'h000195;
-      2'h2:
-          \$203  = 24'hfffaad;
-      2'h3:
-          \$203  = 24'hff01ff;
+    \$26  = 2'h0;
+    casez (wrom__addr)
+      6'h00:
+          \$26  = 2'h0;
+      6'h01:
+          \$26  = 2'h0;
+      6'h02:
+          \$26  = 2'h0;
+      6'h03:
+          \$26  = 2'h0;
+      6'h04:
+          \$26  = 2'h0;
+      6'h05:
+          \$26  = 2'h0;
+      6'h06:
+          \$26  = 2'h0;
+      6'h07:
+          \$26  = 2'h0;
+      6'h08:
+          \$26  = 2'h1;
+      6'h09:
+          \$26  = 2'h1;
+      6'h0a:
+          \$26  = 2'h1;
+      6'h0b:
+          \$26  = 2'h1;
+      6'h0c:
+          \$26  = 2'h1;
+      6'h0d:
+          \$26  = 2'h1;
+      6'h0e:
+          \$26  = 2'h1;
+      6'h0f:
+          \$26  = 2'h1;
+      6'h10:
+          \$26  = 2'h1;
+      6'h11:
+          \$26  = 2'h2;
+      6'h12:
+          \$26  = 2'h2;
+      6'h13:
+          \$26  = 2'h2;
+      6'h14:
+          \$26  = 2'h2;
+      6'h15:
+          \$26  = 2'h2;
+      6'h16:
+          \$26  = 2'h2;
+      6'h17:
+          \$26  = 2'h2;
+      6'h18:
+          \$26  = 2'h2;
+      6'h19:
+          \$26  = 2'h2;
+      6'h1a:
+          \$26  = 2'h3;
+      6'h1b:
+          \$26  = 2'h3;
+      6'h1c:
+          \$26  = 2'h3;
+      6'h1d:
+          \$26  = 2'h3;
+      6'h1e:
+          \$26  = 2'h3;
+      6'h1f:
+          \$26  = 2'h3;
+      6'h20:
+          \$26  = 2'h3;
+      6'h21:
+          \$26  = 2'h3;
+      6'h22:
+          \$26  = 2'h3;
+      6'h23:
+          \$26  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$206  = nf_t;
+    \$27  = 4'h0;
+    casez (wrom__addr)
+      6'h00:
+          \$27  = 4'h1;
+      6'h01:
+          \$27  = 4'h2;
+      6'h02:
+          \$27  = 4'h3;
+      6'h03:
+          \$27  = 4'h4;
+      6'h04:
+          \$27  = 4'h5;
+      6'h05:
+          \$27  = 4'h6;
+      6'h06:
+          \$27  = 4'h7;
+      6'h07:
+          \$27  = 4'h8;
+      6'h08:
+          \$27  = 4'h0;
+      6'h09:
+          \$27  = 4'h1;
+      6'h0a:
+          \$27  = 4'h2;
+      6'h0b:
+          \$27  = 4'h3;
+      6'h0c:
+          \$27  = 4'h4;
+      6'h0d:
+          \$27  = 4'h5;
+      6'h0e:
+          \$27  = 4'h6;
+      6'h0f:
+          \$27  = 4'h7;
+      6'h10:
+          \$27  = 4'h8;
+      6'h11:
+          \$27  = 4'h0;
+      6'h12:
+          \$27  = 4'h1;
+      6'h13:
+          \$27  = 4'h2;
+      6'h14:
+          \$27  = 4'h3;
+      6'h15:
+          \$27  = 4'h4;
+      6'h16:
+          \$27  = 4'h5;
+      6'h17:
+          \$27  = 4'h6;
+      6'h18:
+          \$27  = 4'h7;
+      6'h19:
+          \$27  = 4'h8;
+      6'h1a:
+          \$27  = 4'h0;
+      6'h1b:
+          \$27  = 4'h1;
+      6'h1c:
+          \$27  = 4'h2;
+      6'h1d:
+          \$27  = 4'h3;
+      6'h1e:
+          \$27  = 4'h4;
+      6'h1f:
+          \$27  = 4'h5;
+      6'h20:
+          \$27  = 4'h6;
+      6'h21:
+          \$27  = 4'h7;
+      6'h22:
+          \$27  = 4'h8;
+      6'h23:
+          \$27  = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$28  = 1'h0;
+    casez (wrom__addr)
+      6'h00:
+          \$28  = 1'h1;
+      6'h01:
+          \$28  = 1'h1;
+      6'h02:
+          \$28  = 1'h1;
+      6'h03:
+          \$28  = 1'h1;
+      6'h04:
+          \$28  = 1'h1;
+      6'h05:
+          \$28  = 1'h1;
+      6'h06:
+          \$28  = 1'h1;
+      6'h07:
+          \$28  = 1'h1;
+      6'h08:
+          \$28  = 1'h0;
+      6'h09:
+          \$28  = 1'h0;
+      6'h0a:
+          \$28  = 1'h0;
+      6'h0b:
+          \$28  = 1'h0;
+      6'h0c:
+          \$28  = 1'h0;
+      6'h0d:
+          \$28  = 1'h0;
+      6'h0e:
+          \$28  = 1'h0;
+      6'h0f:
+          \$28  = 1'h0;
+      6'h10:
+          \$28  = 1'h0;
+      6'h11:
+          \$28  = 1'h0;
+      6'h12:
+          \$28  = 1'h0;
+      6'h13:
+          \$28  = 1'h0;
+      6'h14:
+          \$28  = 1'h0;
+      6'h15:
+          \$28  = 1'h0;
+      6'h16:
+          \$28  = 1'h0;
+      6'h17:
+          \$28  = 1'h0;
+      6'h18:
+          \$28  = 1'h0;
+      6'h19:
+          \$28  = 1'h0;
+      6'h1a:
+          \$28  = 1'h0;
+      6'h1b:
+          \$28  = 1'h0;
+      6'h1c:
+          \$28  = 1'h0;
+      6'h1d:
+          \$28  = 1'h0;
+      6'h1e:
+          \$28  = 1'h0;
+      6'h1f:
+          \$28  = 1'h0;
+      6'h20:
+          \$28  = 1'h0;
+      6'h21:
+          \$28  = 1'h0;
+      6'h22:
+          \$28  = 1'h0;
+      6'h23:
+          \$28  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$29  = 1'h0;
+    casez (wrom__addr)
+      6'h00:
+          \$29  = 1'h0;
+      6'h01:
+          \$29  = 1'h0;
+      6'h02:
+          \$29  = 1'h0;
+      6'h03:
+          \$29  = 1'h0;
+      6'h04:
+          \$29  = 1'h0;
+      6'h05:
+          \$29  = 1'h0;
+      6'h06:
+          \$29  = 1'h0;
+      6'h07:
+          \$29  = 1'h0;
+      6'h08:
+          \$29  = 1'h1;
+      6'h09:
+          \$29  = 1'h0;
+      6'h0a:
+          \$29  = 1'h0;
+      6'h0b:
+          \$29  = 1'h0;
+      6'h0c:
+          \$29  = 1'h0;
+      6'h0d:
+          \$29  = 1'h0;
+      6'h0e:
+          \$29  = 1'h0;
+      6'h0f:
+          \$29  = 1'h0;
+      6'h10:
+          \$29  = 1'h0;
+      6'h11:
+          \$29  = 1'h1;
+      6'h12:
+          \$29  = 1'h0;
+      6'h13:
+          \$29  = 1'h0;
+      6'h14:
+          \$29  = 1'h0;
+      6'h15:
+          \$29  = 1'h0;
+      6'h16:
+          \$29  = 1'h0;
+      6'h17:
+          \$29  = 1'h0;
+      6'h18:
+          \$29  = 1'h0;
+      6'h19:
+          \$29  = 1'h0;
+      6'h1a:
+          \$29  = 1'h1;
+      6'h1b:
+          \$29  = 1'h0;
+      6'h1c:
+          \$29  = 1'h0;
+      6'h1d:
+          \$29  = 1'h0;
+      6'h1e:
+          \$29  = 1'h0;
+      6'h1f:
+          \$29  = 1'h0;
+      6'h20:
+          \$29  = 1'h0;
+      6'h21:
+          \$29  = 1'h0;
+      6'h22:
+          \$29  = 1'h0;
+      6'h23:
+          \$29  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$30  = 1'h0;
+    casez (wrom__addr)
+      6'h00:
+          \$30  = 1'h0;
+      6'h01:
+          \$30  = 1'h0;
+      6'h02:
+          \$30  = 1'h0;
+      6'h03:
+          \$30  = 1'h0;
+      6'h04:
+          \$30  = 1'h0;
+      6'h05:
+          \$30  = 1'h0;
+      6'h06:
+          \$30  = 1'h0;
+      6'h07:
+          \$30  = 1'h1;
+      6'h08:
+          \$30  = 1'h0;
+      6'h09:
+          \$30  = 1'h0;
+      6'h0a:
+          \$30  = 1'h0;
+      6'h0b:
+          \$30  = 1'h0;
+      6'h0c:
+          \$30  = 1'h0;
+      6'h0d:
+          \$30  = 1'h0;
+      6'h0e:
+          \$30  = 1'h0;
+      6'h0f:
+          \$30  = 1'h0;
+      6'h10:
+          \$30  = 1'h1;
+      6'h11:
+          \$30  = 1'h0;
+      6'h12:
+          \$30  = 1'h0;
+      6'h13:
+          \$30  = 1'h0;
+      6'h14:
+          \$30  = 1'h0;
+      6'h15:
+          \$30  = 1'h0;
+      6'h16:
+          \$30  = 1'h0;
+      6'h17:
+          \$30  = 1'h0;
+      6'h18:
+          \$30  = 1'h0;
+      6'h19:
+          \$30  = 1'h1;
+      6'h1a:
+          \$30  = 1'h0;
+      6'h1b:
+          \$30  = 1'h0;
+      6'h1c:
+          \$30  = 1'h0;
+      6'h1d:
+          \$30  = 1'h0;
+      6'h1e:
+          \$30  = 1'h0;
+      6'h1f:
+          \$30  = 1'h0;
+      6'h20:
+          \$30  = 1'h0;
+      6'h21:
+          \$30  = 1'h0;
+      6'h22:
+          \$30  = 1'h1;
+      6'h23:
+          \$30  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$201  = nf_t;
     if (issue) begin
-      \$206  = \$1 ;
+      \$201  = \$26 ;
     end
     if (rst) begin
-      \$206  = 2'h0;
+      \$201  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$207  = sf_t;
+    \$202  = \$signature__addr ;
     if (issue) begin
-      \$207  = \$2 ;
+      \$202  = \$27 ;
     end
     if (rst) begin
-      \$207  = 4'h0;
+      \$202  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$203  = reads_input_t;
+    if (issue) begin
+      \$203  = \$28 ;
+    end
+    if (rst) begin
+      \$203  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$204  = first_t;
+    if (issue) begin
+      \$204  = \$29 ;
+    end
+    if (rst) begin
+      \$204  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$205  = last_t;
+    if (issue) begin
+      \$205  = \$30 ;
+    end
+    if (rst) begin
+      \$205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$206  = wrom__addr;
+    if (issue) begin
+      \$206  = \$33 [5:0];
+    end
+    if (rst) begin
+      \$206  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$207  = i__payload;
+    if (rst) begin
+      \$207  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$208  = reads_input_t;
-    if (issue) begin
-      \$208  = \$3 ;
-    end
     if (rst) begin
-      \$208  = 1'h1;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$209  = first_t;
-    if (issue) begin
-      \$209  = \$4 ;
-    end
+    \$209  = issue;
     if (rst) begin
-      \$209  = 1'h1;
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$210  = last_t;
-    if (issue) begin
-      \$210  = \$5 ;
-    end
+    \$210  = first_t;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$211  = t;
-    if (issue) begin
-      \$211  = \$8 [5:0];
-    end
+    \$211  = last_t;
     if (rst) begin
-      \$211  = 6'h00;
+      \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$212  = x_reg;
-    if (\$10 ) begin
-      \$212  = i__payload;
-    end
+    \$212  = nf_t;
     if (rst) begin
-      \$212  = 64'h0000000000000000;
+      \$212  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$213  = from_input;
-    if (\$10 ) begin
-      \$213  = reads_input_t;
-    end
+    \$213  = \$35 ;
     if (rst) begin
-      \$213  = 1'h0;
+      \$213  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$214  = v1;
-    if (\$10 ) begin
-      \$214  = issue;
-    end
+    \$214  = \$37 ;
     if (rst) begin
-      \$214  = 1'h0;
+      \$214  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$215  = first1;
-    if (\$10 ) begin
-      \$215  = first_t;
-    end
+    \$215  = \$39 ;
     if (rst) begin
-      \$215  = 1'h0;
+      \$215  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$216  = last1;
-    if (\$10 ) begin
-      \$216  = last_t;
-    end
+    \$216  = \$41 ;
     if (rst) begin
-      \$216  = 1'h0;
+      \$216  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$217  = nf1;
-    if (\$10 ) begin
-      \$217  = nf_t;
-    end
+    \$217  = \$43 ;
     if (rst) begin
-      \$217  = 2'h0;
+      \$217  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$218  = xoff0_0;
-    if (\$12 ) begin
-      \$218  = \$14 ;
-    end
+    \$218  = \$45 ;
     if (rst) begin
       \$218  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$219  = xoff0_1;
-    if (\$12 ) begin
-      \$219  = \$16 ;
-    end
+    \$219  = \$47 ;
     if (rst) begin
       \$219  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$220  = xoff0_2;
-    if (\$12 ) begin
-      \$220  = \$18 ;
-    end
+    \$220  = \$49 ;
     if (rst) begin
       \$220  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$221  = xoff0_3;
-    if (\$12 ) begin
-      \$221  = \$20 ;
-    end
+    \$221  = \$51 ;
     if (rst) begin
       \$221  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$222  = xoff0_4;
-    if (\$12 ) begin
-      \$222  = \$22 ;
-    end
+    \$222  = \$53 ;
     if (rst) begin
       \$222  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$223  = xoff0_5;
-    if (\$12 ) begin
-      \$223  = \$24 ;
-    end
+    \$223  = \$55 ;
     if (rst) begin
       \$223  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$224  = xoff0_6;
-    if (\$12 ) begin
-      \$224  = \$26 ;
-    end
+    \$224  = \$57 ;
     if (rst) begin
       \$224  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$225  = xoff0_7;
-    if (\$12 ) begin
-      \$225  = \$28 ;
-    end
+    \$225  = \$59 ;
     if (rst) begin
       \$225  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$226  = xoff1_0;
-    if (\$12 ) begin
-      \$226  = \$30 ;
-    end
+    \$226  = \$61 ;
     if (rst) begin
       \$226  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$227  = xoff1_1;
-    if (\$12 ) begin
-      \$227  = \$32 ;
-    end
+    \$227  = \$63 ;
     if (rst) begin
       \$227  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$228  = xoff1_2;
-    if (\$12 ) begin
-      \$228  = \$34 ;
-    end
+    \$228  = \$65 ;
     if (rst) begin
       \$228  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$229  = xoff1_3;
-    if (\$12 ) begin
-      \$229  = \$36 ;
-    end
+    \$229  = \$67 ;
     if (rst) begin
       \$229  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$230  = xoff1_4;
-    if (\$12 ) begin
-      \$230  = \$38 ;
-    end
+    \$230  = \$69 ;
     if (rst) begin
       \$230  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$231  = xoff1_5;
-    if (\$12 ) begin
-      \$231  = \$40 ;
-    end
+    \$231  = \$71 ;
     if (rst) begin
       \$231  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$232  = xoff1_6;
-    if (\$12 ) begin
-      \$232  = \$42 ;
-    end
+    \$232  = \$73 ;
     if (rst) begin
       \$232  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$233  = xoff1_7;
-    if (\$12 ) begin
-      \$233  = \$44 ;
-    end
+    \$233  = \$75 ;
     if (rst) begin
       \$233  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$234  = xoff2_0;
-    if (\$12 ) begin
-      \$234  = \$46 ;
-    end
+    \$234  = \$77 ;
     if (rst) begin
       \$234  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$235  = xoff2_1;
-    if (\$12 ) begin
-      \$235  = \$48 ;
-    end
+    \$235  = \$79 ;
     if (rst) begin
       \$235  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$236  = xoff2_2;
-    if (\$12 ) begin
-      \$236  = \$50 ;
-    end
+    \$236  = \$81 ;
     if (rst) begin
       \$236  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$237  = xoff2_3;
-    if (\$12 ) begin
-      \$237  = \$52 ;
-    end
+    \$237  = \$83 ;
     if (rst) begin
       \$237  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$238  = xoff2_4;
-    if (\$12 ) begin
-      \$238  = \$54 ;
-    end
+    \$238  = \$85 ;
     if (rst) begin
       \$238  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$239  = xoff2_5;
-    if (\$12 ) begin
-      \$239  = \$56 ;
-    end
+    \$239  = \$87 ;
     if (rst) begin
       \$239  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$240  = xoff2_6;
-    if (\$12 ) begin
-      \$240  = \$58 ;
-    end
+    \$240  = \$89 ;
     if (rst) begin
       \$240  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$241  = xoff2_7;
-    if (\$12 ) begin
-      \$241  = \$60 ;
-    end
+    \$241  = \$91 ;
     if (rst) begin
       \$241  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$242  = xoff3_0;
-    if (\$12 ) begin
-      \$242  = \$62 ;
-    end
+    \$242  = \$93 ;
     if (rst) begin
       \$242  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$243  = xoff3_1;
-    if (\$12 ) begin
-      \$243  = \$64 ;
-    end
+    \$243  = \$95 ;
     if (rst) begin
       \$243  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$244  = xoff3_2;
-    if (\$12 ) begin
-      \$244  = \$66 ;
-    end
+    \$244  = \$97 ;
     if (rst) begin
       \$244  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$245  = xoff3_3;
-    if (\$12 ) begin
-      \$245  = \$68 ;
-    end
+    \$245  = wrom__data[7:0];
     if (rst) begin
-      \$245  = 9'h000;
+      \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$246  = xoff3_4;
-    if (\$12 ) begin
-      \$246  = \$70 ;
-    end
+    \$246  = wrom__data[15:8];
     if (rst) begin
-      \$246  = 9'h000;
+      \$246  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$247  = xoff3_5;
-    if (\$12 ) begin
-      \$247  = \$72 ;
-    end
+    \$247  = wrom__data[23:16];
     if (rst) begin
-      \$247  = 9'h000;
+      \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$248  = xoff3_6;
-    if (\$12 ) begin
-      \$248  = \$74 ;
-    end
+    \$248  = wrom__data[31:24];
     if (rst) begin
-      \$248  = 9'h000;
+      \$248  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$249  = xoff3_7;
-    if (\$12 ) begin
-      \$249  = \$76 ;
-    end
+    \$249  = wrom__data[39:32];
     if (rst) begin
-      \$249  = 9'h000;
+      \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$250  = w0_0;
-    if (\$12 ) begin
-      \$250  = wrom__data[7:0];
-    end
+    \$250  = wrom__data[47:40];
     if (rst) begin
       \$250  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$251  = w0_1;
-    if (\$12 ) begin
-      \$251  = wrom__data[15:8];
-    end
+    \$251  = wrom__data[55:48];
     if (rst) begin
       \$251  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$252  = w0_2;
-    if (\$12 ) begin
-      \$252  = wrom__data[23:16];
-    end
+    \$252  = wrom__data[63:56];
     if (rst) begin
       \$252  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$253  = w0_3;
-    if (\$12 ) begin
-      \$253  = wrom__data[31:24];
-    end
+    \$253  = wrom__data[71:64];
     if (rst) begin
       \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$254  = w0_4;
-    if (\$12 ) begin
-      \$254  = wrom__data[39:32];
-    end
+    \$254  = wrom__data[79:72];
     if (rst) begin
       \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$255  = w0_5;
-    if (\$12 ) begin
-      \$255  = wrom__data[47:40];
-    end
+    \$255  = wrom__data[87:80];
     if (rst) begin
       \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$256  = w0_6;
-    if (\$12 ) begin
-      \$256  = wrom__data[55:48];
-    end
+    \$256  = wrom__data[95:88];
     if (rst) begin
       \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$257  = w0_7;
-    if (\$12 ) begin
-      \$257  = wrom__data[63:56];
-    end
+    \$257  = wrom__data[103:96];
     if (rst) begin
       \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$258  = w1_0;
-    if (\$12 ) begin
-      \$258  = wrom__data[71:64];
-    end
+    \$258  = wrom__data[111:104];
     if (rst) begin
       \$258  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$259  = w1_1;
-    if (\$12 ) begin
-      \$259  = wrom__data[79:72];
-    end
+    \$259  = wrom__data[119:112];
     if (rst) begin
       \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$260  = w1_2;
-    if (\$12 ) begin
-      \$260  = wrom__data[87:80];
-    end
+    \$260  = wrom__data[127:120];
     if (rst) begin
       \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$261  = w1_3;
-    if (\$12 ) begin
-      \$261  = wrom__data[95:88];
-    end
+    \$261  = wrom__data[135:128];
     if (rst) begin
       \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$262  = w1_4;
-    if (\$12 ) begin
-      \$262  = wrom__data[103:96];
-    end
+    \$262  = wrom__data[143:136];
     if (rst) begin
       \$262  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$263  = w1_5;
-    if (\$12 ) begin
-      \$263  = wrom__data[111:104];
-    end
+    \$263  = wrom__data[151:144];
     if (rst) begin
       \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$264  = w1_6;
-    if (\$12 ) begin
-      \$264  = wrom__data[119:112];
-    end
+    \$264  = wrom__data[159:152];
     if (rst) begin
       \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$265  = w1_7;
-    if (\$12 ) begin
-      \$265  = wrom__data[127:120];
-    end
+    \$265  = wrom__data[167:160];
     if (rst) begin
       \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$266  = w2_0;
-    if (\$12 ) begin
-      \$266  = wrom__data[135:128];
-    end
+    \$266  = wrom__data[175:168];
     if (rst) begin
       \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$267  = w2_1;
-    if (\$12 ) begin
-      \$267  = wrom__data[143:136];
-    end
+    \$267  = wrom__data[183:176];
     if (rst) begin
       \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$268  = w2_2;
-    if (\$12 ) begin
-      \$268  = wrom__data[151:144];
-    end
+    \$268  = wrom__data[191:184];
     if (rst) begin
       \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$269  = w2_3;
-    if (\$12 ) begin
-      \$269  = wrom__data[159:152];
-    end
+    \$269  = wrom__data[199:192];
     if (rst) begin
       \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$270  = w2_4;
-    if (\$12 ) begin
-      \$270  = wrom__data[167:160];
-    end
+    \$270  = wrom__data[207:200];
     if (rst) begin
       \$270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$271  = w2_5;
-    if (\$12 ) begin
-      \$271  = wrom__data[175:168];
-    end
+    \$271  = wrom__data[215:208];
     if (rst) begin
       \$271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$272  = w2_6;
-    if (\$12 ) begin
-      \$272  = wrom__data[183:176];
-    end
+    \$272  = wrom__data[223:216];
     if (rst) begin
       \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$273  = w2_7;
-    if (\$12 ) begin
-      \$273  = wrom__data[191:184];
-    end
+    \$273  = wrom__data[231:224];
     if (rst) begin
       \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$274  = w3_0;
-    if (\$12 ) begin
-      \$274  = wrom__data[199:192];
-    end
+    \$274  = wrom__data[239:232];
     if (rst) begin
       \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$275  = w3_1;
-    if (\$12 ) begin
-      \$275  = wrom__data[207:200];
-    end
+    \$275  = wrom__data[247:240];
     if (rst) begin
       \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$276  = w3_2;
-    if (\$12 ) begin
-      \$276  = wrom__data[215:208];
-    end
+    \$276  = wrom__data[255:248];
     if (rst) begin
       \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$277  = w3_3;
-    if (\$12 ) begin
-      \$277  = wrom__data[223:216];
-    end
+    \$277  = \$98 ;
     if (rst) begin
-      \$277  = 8'h00;
+      \$277  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$278  = w3_4;
-    if (\$12 ) begin
-      \$278  = wrom__data[231:224];
-    end
+    \$278  = \$99 ;
     if (rst) begin
-      \$278  = 8'h00;
+      \$278  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$279  = w3_5;
-    if (\$12 ) begin
-      \$279  = wrom__data[239:232];
-    end
+    \$279  = \$100 ;
     if (rst) begin
-      \$279  = 8'h00;
+      \$279  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$280  = w3_6;
-    if (\$12 ) begin
-      \$280  = wrom__data[247:240];
-    end
+    \$280  = \$101 ;
     if (rst) begin
-      \$280  = 8'h00;
+      \$280  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$281  = w3_7;
-    if (\$12 ) begin
-      \$281  = wrom__data[255:248];
-    end
+    \$281  = \$102 ;
     if (rst) begin
-      \$281  = 8'h00;
+      \$281  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$282  = prod0_0;
-    if (\$12 ) begin
-      \$282  = \$77 ;
-    end
+    \$282  = \$103 ;
     if (rst) begin
       \$282  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$283  = prod0_1;
-    if (\$12 ) begin
-      \$283  = \$78 ;
-    end
+    \$283  = \$104 ;
     if (rst) begin
       \$283  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$284  = prod0_2;
-    if (\$12 ) begin
-      \$284  = \$79 ;
-    end
+    \$284  = \$105 ;
     if (rst) begin
       \$284  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$285  = prod0_3;
-    if (\$12 ) begin
-      \$285  = \$80 ;
-    end
+    \$285  = \$106 ;
     if (rst) begin
       \$285  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$286  = prod0_4;
-    if (\$12 ) begin
-      \$286  = \$81 ;
-    end
+    \$286  = \$107 ;
     if (rst) begin
       \$286  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$287  = prod0_5;
-    if (\$12 ) begin
-      \$287  = \$82 ;
-    end
+    \$287  = \$108 ;
     if (rst) begin
       \$287  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$288  = prod0_6;
-    if (\$12 ) begin
-      \$288  = \$83 ;
-    end
+    \$288  = \$109 ;
     if (rst) begin
       \$288  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$289  = prod0_7;
-    if (\$12 ) begin
-      \$289  = \$84 ;
-    end
+    \$289  = \$110 ;
     if (rst) begin
       \$289  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$290  = prod1_0;
-    if (\$12 ) begin
-      \$290  = \$85 ;
-    end
+    \$290  = \$111 ;
     if (rst) begin
       \$290  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$291  = prod1_1;
-    if (\$12 ) begin
-      \$291  = \$86 ;
-    end
+    \$291  = \$112 ;
     if (rst) begin
       \$291  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$292  = prod1_2;
-    if (\$12 ) begin
-      \$292  = \$87 ;
-    end
+    \$292  = \$113 ;
     if (rst) begin
       \$292  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$293  = prod1_3;
-    if (\$12 ) begin
-      \$293  = \$88 ;
-    end
+    \$293  = \$114 ;
     if (rst) begin
       \$293  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$294  = prod1_4;
-    if (\$12 ) begin
-      \$294  = \$89 ;
-    end
+    \$294  = \$115 ;
     if (rst) begin
       \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$295  = prod1_5;
-    if (\$12 ) begin
-      \$295  = \$90 ;
-    end
+    \$295  = \$116 ;
     if (rst) begin
       \$295  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$296  = prod1_6;
-    if (\$12 ) begin
-      \$296  = \$91 ;
-    end
+    \$296  = \$117 ;
     if (rst) begin
       \$296  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$297  = prod1_7;
-    if (\$12 ) begin
-      \$297  = \$92 ;
-    end
+    \$297  = \$118 ;
     if (rst) begin
       \$297  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$298  = prod2_0;
-    if (\$12 ) begin
-      \$298  = \$93 ;
-    end
+    \$298  = \$119 ;
     if (rst) begin
       \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$299  = prod2_1;
-    if (\$12 ) begin
-      \$299  = \$94 ;
-    end
+    \$299  = \$120 ;
     if (rst) begin
       \$299  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$300  = prod2_2;
-    if (\$12 ) begin
-      \$300  = \$95 ;
-    end
+    \$300  = \$121 ;
     if (rst) begin
       \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$301  = prod2_3;
-    if (\$12 ) begin
-      \$301  = \$96 ;
-    end
+    \$301  = \$122 ;
     if (rst) begin
       \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$302  = prod2_4;
-    if (\$12 ) begin
-      \$302  = \$97 ;
-    end
+    \$302  = \$123 ;
     if (rst) begin
       \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$303  = prod2_5;
-    if (\$12 ) begin
-      \$303  = \$98 ;
-    end
+    \$303  = \$124 ;
     if (rst) begin
       \$303  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$304  = prod2_6;
-    if (\$12 ) begin
-      \$304  = \$99 ;
-    end
+    \$304  = \$125 ;
     if (rst) begin
       \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$305  = prod2_7;
-    if (\$12 ) begin
-      \$305  = \$100 ;
-    end
+    \$305  = \$126 ;
     if (rst) begin
       \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$306  = prod3_0;
-    if (\$12 ) begin
-      \$306  = \$101 ;
-    end
+    \$306  = \$127 ;
     if (rst) begin
       \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$307  = prod3_1;
-    if (\$12 ) begin
-      \$307  = \$102 ;
-    end
+    \$307  = \$128 ;
     if (rst) begin
       \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$308  = prod3_2;
-    if (\$12 ) begin
-      \$308  = \$103 ;
-    end
+    \$308  = \$129 ;
     if (rst) begin
       \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$309  = prod3_3;
-    if (\$12 ) begin
-      \$309  = \$104 ;
-    end
+    \$309  = prod0_0;
     if (rst) begin
       \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$310  = prod3_4;
-    if (\$12 ) begin
-      \$310  = \$105 ;
-    end
+    \$310  = prod0_1;
     if (rst) begin
       \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$311  = prod3_5;
-    if (\$12 ) begin
-      \$311  = \$106 ;
-    end
+    \$311  = prod0_2;
     if (rst) begin
       \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$312  = prod3_6;
-    if (\$12 ) begin
-      \$312  = \$107 ;
-    end
+    \$312  = prod0_3;
     if (rst) begin
       \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$313  = prod3_7;
-    if (\$12 ) begin
-      \$313  = \$108 ;
-    end
+    \$313  = prod0_4;
     if (rst) begin
       \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$314  = prod0_0_r;
-    if (\$110 ) begin
-      \$314  = prod0_0;
-    end
+    \$314  = prod0_5;
     if (rst) begin
       \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$315  = prod0_1_r;
-    if (\$110 ) begin
-      \$315  = prod0_1;
-    end
+    \$315  = prod0_6;
     if (rst) begin
       \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$316  = prod0_2_r;
-    if (\$110 ) begin
-      \$316  = prod0_2;
-    end
+    \$316  = prod0_7;
     if (rst) begin
       \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$317  = prod0_3_r;
-    if (\$110 ) begin
-      \$317  = prod0_3;
-    end
+    \$317  = prod1_0;
     if (rst) begin
       \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$318  = prod0_4_r;
-    if (\$110 ) begin
-      \$318  = prod0_4;
-    end
+    \$318  = prod1_1;
     if (rst) begin
       \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$319  = prod0_5_r;
-    if (\$110 ) begin
-      \$319  = prod0_5;
-    end
+    \$319  = prod1_2;
     if (rst) begin
       \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$320  = prod0_6_r;
-    if (\$110 ) begin
-      \$320  = prod0_6;
-    end
+    \$320  = prod1_3;
     if (rst) begin
       \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$321  = prod0_7_r;
-    if (\$110 ) begin
-      \$321  = prod0_7;
-    end
+    \$321  = prod1_4;
     if (rst) begin
       \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$322  = prod1_0_r;
-    if (\$112 ) begin
-      \$322  = prod1_0;
-    end
+    \$322  = prod1_5;
     if (rst) begin
       \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$323  = prod1_1_r;
-    if (\$112 ) begin
-      \$323  = prod1_1;
-    end
+    \$323  = prod1_6;
     if (rst) begin
       \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$324  = prod1_2_r;
-    if (\$112 ) begin
-      \$324  = prod1_2;
-    end
+    \$324  = prod1_7;
     if (rst) begin
       \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$325  = prod1_3_r;
-    if (\$112 ) begin
-      \$325  = prod1_3;
-    end
+    \$325  = prod2_0;
     if (rst) begin
       \$325  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$326  = prod1_4_r;
-    if (\$112 ) begin
-      \$326  = prod1_4;
-    end
+    \$326  = prod2_1;
     if (rst) begin
       \$326  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$327  = prod1_5_r;
-    if (\$112 ) begin
-      \$327  = prod1_5;
-    end
+    \$327  = prod2_2;
     if (rst) begin
       \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$328  = prod1_6_r;
-    if (\$112 ) begin
-      \$328  = prod1_6;
-    end
+    \$328  = prod2_3;
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$329  = prod1_7_r;
-    if (\$112 ) begin
-      \$329  = prod1_7;
-    end
+    \$329  = prod2_4;
     if (rst) begin
       \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$330  = prod2_0_r;
-    if (\$114 ) begin
-      \$330  = prod2_0;
-    end
+    \$330  = prod2_5;
     if (rst) begin
       \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$331  = prod2_1_r;
-    if (\$114 ) begin
-      \$331  = prod2_1;
-    end
+    \$331  = prod2_6;
     if (rst) begin
       \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$332  = prod2_2_r;
-    if (\$114 ) begin
-      \$332  = prod2_2;
-    end
+    \$332  = prod2_7;
     if (rst) begin
       \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$333  = prod2_3_r;
-    if (\$114 ) begin
-      \$333  = prod2_3;
-    end
+    \$333  = prod3_0;
     if (rst) begin
       \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$334  = prod2_4_r;
-    if (\$114 ) begin
-      \$334  = prod2_4;
-    end
+    \$334  = prod3_1;
     if (rst) begin
       \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$335  = prod2_5_r;
-    if (\$114 ) begin
-      \$335  = prod2_5;
-    end
+    \$335  = prod3_2;
     if (rst) begin
       \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$336  = prod2_6_r;
-    if (\$114 ) begin
-      \$336  = prod2_6;
-    end
+    \$336  = prod3_3;
     if (rst) begin
       \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$337  = prod2_7_r;
-    if (\$114 ) begin
-      \$337  = prod2_7;
-    end
+    \$337  = prod3_4;
     if (rst) begin
       \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$338  = prod3_0_r;
-    if (\$116 ) begin
-      \$338  = prod3_0;
-    end
+    \$338  = prod3_5;
     if (rst) begin
       \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$339  = prod3_1_r;
-    if (\$116 ) begin
-      \$339  = prod3_1;
-    end
+    \$339  = prod3_6;
     if (rst) begin
       \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$340  = prod3_2_r;
-    if (\$116 ) begin
-      \$340  = prod3_2;
-    end
+    \$340  = prod3_7;
     if (rst) begin
       \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$341  = prod3_3_r;
-    if (\$116 ) begin
-      \$341  = prod3_3;
-    end
+    \$341  = { \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132  };
     if (rst) begin
-      \$341  = 17'h00000;
+      \$341  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$342  = prod3_4_r;
-    if (\$116 ) begin
-      \$342  = prod3_4;
-    end
+    \$342  = { \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135  };
     if (rst) begin
-      \$342  = 17'h00000;
+      \$342  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$343  = prod3_5_r;
-    if (\$116 ) begin
-      \$343  = prod3_5;
-    end
+    \$343  = \$136 [23:0];
     if (rst) begin
-      \$343  = 17'h00000;
+      \$343  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$344  = prod3_6_r;
-    if (\$116 ) begin
-      \$344  = prod3_6;
-    end
+    \$344  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
     if (rst) begin
-      \$344  = 17'h00000;
+      \$344  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$345  = prod3_7_r;
-    if (\$116 ) begin
-      \$345  = prod3_7;
-    end
+    \$345  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
     if (rst) begin
-      \$345  = 17'h00000;
+      \$345  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$346  = sum0_s0_0;
-    if (\$118 ) begin
-      \$346  = { \$121 [18], \$121 [18], \$121 [18], \$121 [18], \$121 [18], \$121  };
-    end
+    \$346  = \$143 [23:0];
     if (rst) begin
       \$346  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$347  = sum0_s0_1;
-    if (\$118 ) begin
-      \$347  = { \$124 [18], \$124 [18], \$124 [18], \$124 [18], \$124 [18], \$124  };
-    end
+    \$347  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
     if (rst) begin
       \$347  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$348  = sum0_s1_0;
-    if (\$126 ) begin
-      \$348  = \$127 [23:0];
-    end
+    \$348  = { \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149  };
     if (rst) begin
       \$348  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$349  = sum1_s0_0;
-    if (\$129 ) begin
-      \$349  = { \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132  };
-    end
+    \$349  = \$150 [23:0];
     if (rst) begin
       \$349  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$350  = sum1_s0_1;
-    if (\$129 ) begin
-      \$350  = { \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135  };
-    end
+    \$350  = { \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153  };
     if (rst) begin
       \$350  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$351  = sum1_s1_0;
-    if (\$137 ) begin
-      \$351  = \$138 [23:0];
-    end
+    \$351  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
     if (rst) begin
       \$351  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$352  = sum2_s0_0;
-    if (\$140 ) begin
-      \$352  = { \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143  };
-    end
+    \$352  = \$157 [23:0];
     if (rst) begin
       \$352  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$353  = sum2_s0_1;
-    if (\$140 ) begin
-      \$353  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
-    end
+    \$353  = v1;
     if (rst) begin
-      \$353  = 24'h000000;
+      \$353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$354  = sum2_s1_0;
-    if (\$148 ) begin
-      \$354  = \$149 [23:0];
-    end
+    \$354  = first1;
     if (rst) begin
-      \$354  = 24'h000000;
+      \$354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$355  = sum3_s0_0;
-    if (\$151 ) begin
-      \$355  = { \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154  };
-    end
+    \$355  = last1;
     if (rst) begin
-      \$355  = 24'h000000;
+      \$355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$356  = sum3_s0_1;
-    if (\$151 ) begin
-      \$356  = { \$157 [18], \$157 [18], \$157 [18], \$157 [18], \$157 [18], \$157  };
-    end
+    \$356  = nf1;
     if (rst) begin
-      \$356  = 24'h000000;
+      \$356  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$357  = sum3_s1_0;
-    if (\$159 ) begin
-      \$357  = \$160 [23:0];
-    end
+    \$357  = v2;
     if (rst) begin
-      \$357  = 24'h000000;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$358  = v2;
-    if (\$162 ) begin
-      \$358  = v1;
-    end
+    \$358  = first2;
     if (rst) begin
       \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$359  = first2;
-    if (\$162 ) begin
-      \$359  = first1;
-    end
+    \$359  = last2;
     if (rst) begin
       \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$360  = last2;
-    if (\$162 ) begin
-      \$360  = last1;
-    end
+    \$360  = nf2;
     if (rst) begin
-      \$360  = 1'h0;
+      \$360  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$361  = nf2;
-    if (\$162 ) begin
-      \$361  = nf1;
-    end
+    \$361  = v3;
     if (rst) begin
-      \$361  = 2'h0;
+      \$361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$362  = v3;
-    if (\$164 ) begin
-      \$362  = v2;
-    end
+    \$362  = first3;
     if (rst) begin
       \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$363  = first3;
-    if (\$164 ) begin
-      \$363  = first2;
-    end
+    \$363  = last3;
     if (rst) begin
       \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$364  = last3;
-    if (\$164 ) begin
-      \$364  = last2;
-    end
+    \$364  = nf3;
     if (rst) begin
-      \$364  = 1'h0;
+      \$364  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$365  = nf3;
-    if (\$164 ) begin
-      \$365  = nf2;
-    end
+    \$365  = v4;
     if (rst) begin
-      \$365  = 2'h0;
+      \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$366  = v4;
-    if (\$166 ) begin
-      \$366  = v3;
-    end
+    \$366  = first4;
     if (rst) begin
       \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$367  = first4;
-    if (\$166 ) begin
-      \$367  = first3;
-    end
+    \$367  = last4;
     if (rst) begin
       \$367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$368  = last4;
-    if (\$166 ) begin
-      \$368  = last3;
-    end
+    \$368  = nf4;
     if (rst) begin
-      \$368  = 1'h0;
+      \$368  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$369  = nf4;
-    if (\$166 ) begin
-      \$369  = nf3;
-    end
+    \$369  = v5;
     if (rst) begin
-      \$369  = 2'h0;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$370  = v5;
-    if (\$168 ) begin
-      \$370  = v4;
-    end
+    \$370  = first5;
     if (rst) begin
       \$370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$371  = first5;
-    if (\$168 ) begin
-      \$371  = first4;
-    end
+    \$371  = last5;
     if (rst) begin
       \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$372  = last5;
-    if (\$168 ) begin
-      \$372  = last4;
-    end
+    \$372  = nf5;
     if (rst) begin
-      \$372  = 1'h0;
+      \$372  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$373  = nf5;
-    if (\$168 ) begin
-      \$373  = nf4;
+    \$373  = acc0;
+    if (v6) begin
+      \$373  = \$9 [23:0];
     end
     if (rst) begin
-      \$373  = 2'h0;
+      \$373  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$374  = v6;
-    if (\$170 ) begin
-      \$374  = v5;
+    \$374  = acc1;
+    if (v6) begin
+      \$374  = \$12 [23:0];
     end
     if (rst) begin
-      \$374  = 1'h0;
+      \$374  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$375  = first6;
-    if (\$170 ) begin
-      \$375  = first5;
+    \$375  = acc2;
+    if (v6) begin
+      \$375  = \$15 [23:0];
     end
     if (rst) begin
-      \$375  = 1'h0;
+      \$375  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$376  = last6;
-    if (\$170 ) begin
-      \$376  = last5;
+    \$376  = acc3;
+    if (v6) begin
+      \$376  = \$18 [23:0];
     end
     if (rst) begin
-      \$376  = 1'h0;
+      \$376  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$377  = nf6;
-    if (\$170 ) begin
-      \$377  = nf5;
-    end
+    \$377  = \$161 [3:0];
     if (rst) begin
-      \$377  = 2'h0;
+      \$377  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$378  = o__valid;
-    if (\$172 ) begin
-      \$378  = \$173 ;
+    \$378  = \$signature__addr$36 ;
+    if (\$169 ) begin
+      \$378  = \$172 [2:0];
     end
     if (rst) begin
-      \$378  = 1'h0;
+      \$378  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$379  = acc0;
+    \$379  = \rport__addr$39 ;
     if (\$176 ) begin
-      \$379  = \$196 [23:0];
+      \$379  = \$179 [2:0];
     end
     if (rst) begin
-      \$379  = 24'h000000;
+      \$379  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$380  = o__payload;
-    if (\$176 ) begin
-      if (last6) begin
-        \$380 [23:0] = \$196 [23:0];
-      end
-    end
-    if (\$179 ) begin
-      if (last6) begin
-        \$380 [47:24] = \$199 [23:0];
-      end
-    end
-    if (\$182 ) begin
-      if (last6) begin
-        \$380 [71:48] = \$202 [23:0];
-      end
-    end
-    if (\$185 ) begin
-      if (last6) begin
-        \$380 [95:72] = \$205 [23:0];
-      end
-    end
+    \$380  = \$193 [2:0];
     if (rst) begin
-      \$380  = 96'h000000000000000000000000;
+      \$380  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$381  = acc1;
-    if (\$179 ) begin
-      \$381  = \$199 [23:0];
+    \$381  = o__valid;
+    if (\$195 ) begin
+      \$381  = \$198 ;
     end
     if (rst) begin
-      \$381  = 24'h000000;
+      \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$382  = acc2;
-    if (\$182 ) begin
-      \$382  = \$202 [23:0];
+    \$382  = o__payload;
+    if (\$195 ) begin
+      \$382  = \$200 ;
     end
     if (rst) begin
-      \$382  = 24'h000000;
+      \$382  = 96'h000000000000000000000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$383  = acc3;
-    if (\$185 ) begin
-      \$383  = \$205 [23:0];
-    end
-    if (rst) begin
-      \$383  = 24'h000000;
-    end
-  end
-  assign acc0_next = \$196 [23:0];
-  assign acc1_next = \$199 [23:0];
-  assign acc2_next = \$202 [23:0];
-  assign acc3_next = \$205 [23:0];
-  assign \$signature__addr  = sf_t;
+  assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign wrom__addr = t;
+  assign rport__addr = \$signature__addr ;
+  assign t = wrom__addr;
+  assign acc0_next = \$9 [23:0];
+  assign acc1_next = \$12 [23:0];
+  assign acc2_next = \$15 [23:0];
+  assign acc3_next = \$18 [23:0];
+  assign q_wptr = \$signature__addr$36 ;
+  assign \$signature__data$38  = q_in;
+  assign q_rptr = \rport__addr$39 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -12057,50 +10553,58 @@ module \top.s2_conv2_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
+  assign \q_in[0]  = q_in[23:0];
+  assign \q_in[1]  = q_in[47:24];
+  assign \q_in[2]  = q_in[71:48];
+  assign \q_in[3]  = q_in[95:72];
   assign \o__payload[0]  = o__payload[23:0];
   assign \o__payload[1]  = o__payload[47:24];
   assign \o__payload[2]  = o__payload[71:48];
   assign \o__payload[3]  = o__payload[95:72];
+  assign q_in[95:72] = \$18 [23:0];
+  assign q_in[71:48] = \$15 [23:0];
+  assign q_in[47:24] = \$12 [23:0];
+  assign q_in[23:0] = \$9 [23:0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__payload, o__valid, clk);
+module \top.s2_conv2_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  reg [24:0] \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
+  reg [24:0] \$100 ;
+  reg [5:0] \$101 ;
+  reg [48:0] \$102 ;
+  reg [48:0] \$103 ;
+  wire [33:0] \$104 ;
+  wire [24:0] \$105 ;
+  wire [23:0] \$106 ;
+  wire [14:0] \$107 ;
+  wire [34:0] \$108 ;
+  wire [35:0] \$109 ;
+  wire [50:0] \$11 ;
+  wire [55:0] \$110 ;
+  wire [56:0] \$111 ;
+  wire [54:0] \$112 ;
+  wire [58:0] \$113 ;
+  wire [77:0] \$114 ;
+  wire [78:0] \$115 ;
+  wire [48:0] \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire \$12 ;
+  wire [50:0] \$12 ;
   wire \$120 ;
-  reg [5:0] \$121 ;
+  wire [49:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire \$124 ;
+  wire [50:0] \$124 ;
   wire \$125 ;
-  wire \$126 ;
+  wire [4:0] \$126 ;
   wire \$127 ;
-  wire \$128 ;
+  wire [5:0] \$128 ;
   wire \$129 ;
-  reg [24:0] \$13 ;
+  wire \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
@@ -12108,646 +10612,279 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
+  wire [3:0] \$137 ;
+  wire [3:0] \$138 ;
   wire \$139 ;
   wire \$14 ;
-  reg [45:0] \$140 ;
+  wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
+  wire [3:0] \$144 ;
+  wire [3:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire \$15 ;
+  wire [50:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire \$153 ;
+  wire [3:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire \$158 ;
-  reg [45:0] \$159 ;
-  wire \$16 ;
+  wire [4:0] \$158 ;
+  wire \$159 ;
+  wire [50:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  wire [31:0] \$164 ;
+  reg [1:0] \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg \$168 ;
+  reg \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  reg \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg [24:0] \$173 ;
+  reg [24:0] \$174 ;
+  reg [24:0] \$175 ;
+  reg [24:0] \$176 ;
+  reg [24:0] \$177 ;
+  reg [24:0] \$178 ;
+  reg [23:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire [33:0] \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire [24:0] \$188 ;
-  wire \$189 ;
+  reg [33:0] \$180 ;
+  reg [33:0] \$181 ;
+  reg [24:0] \$182 ;
+  reg [24:0] \$183 ;
+  reg [23:0] \$184 ;
+  reg [23:0] \$185 ;
+  reg [14:0] \$186 ;
+  reg [14:0] \$187 ;
+  reg [48:0] \$188 ;
+  reg [48:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire [23:0] \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  reg \$190 ;
+  reg \$191 ;
+  reg [50:0] \$192 ;
+  reg [24:0] \$193 ;
+  reg [24:0] \$194 ;
+  reg [24:0] \$195 ;
+  reg [24:0] \$196 ;
+  reg [24:0] \$197 ;
+  reg [24:0] \$198 ;
+  reg [5:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire [14:0] \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire [34:0] \$209 ;
+  reg [5:0] \$200 ;
+  reg [5:0] \$201 ;
+  reg [5:0] \$202 ;
+  reg [5:0] \$203 ;
+  reg [5:0] \$204 ;
+  reg [45:0] \$205 ;
+  reg [45:0] \$206 ;
+  reg [45:0] \$207 ;
+  reg [45:0] \$208 ;
+  reg [45:0] \$209 ;
   wire \$21 ;
-  wire [35:0] \$210 ;
-  wire [55:0] \$211 ;
-  wire [56:0] \$212 ;
-  wire [54:0] \$213 ;
-  wire [58:0] \$214 ;
-  wire [77:0] \$215 ;
-  wire [78:0] \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  reg [45:0] \$210 ;
+  reg [45:0] \$211 ;
+  reg [45:0] \$212 ;
+  reg [45:0] \$213 ;
+  reg [45:0] \$214 ;
+  reg [45:0] \$215 ;
+  reg [45:0] \$216 ;
+  reg [23:0] \$217 ;
+  reg [33:0] \$218 ;
+  reg [33:0] \$219 ;
   wire \$22 ;
-  wire [48:0] \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  reg [24:0] \$220 ;
+  reg [24:0] \$221 ;
+  reg [23:0] \$222 ;
+  reg [23:0] \$223 ;
+  reg [14:0] \$224 ;
+  reg [14:0] \$225 ;
+  reg [48:0] \$226 ;
+  reg [48:0] \$227 ;
+  reg \$228 ;
+  reg \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire [49:0] \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire [50:0] \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  reg [50:0] \$230 ;
+  reg [24:0] \$231 ;
+  reg [24:0] \$232 ;
+  reg [24:0] \$233 ;
+  reg [24:0] \$234 ;
+  reg [24:0] \$235 ;
+  reg [24:0] \$236 ;
+  reg [5:0] \$237 ;
+  reg [5:0] \$238 ;
+  reg [5:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire [50:0] \$243 ;
-  wire [50:0] \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  reg [24:0] \$248 ;
-  wire \$249 ;
-  wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
-  wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  reg [5:0] \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  reg [5:0] \$240 ;
+  reg [5:0] \$241 ;
+  reg [5:0] \$242 ;
+  reg [48:0] \$243 ;
+  reg [48:0] \$244 ;
+  reg [48:0] \$245 ;
+  reg [48:0] \$246 ;
+  reg [48:0] \$247 ;
+  reg [48:0] \$248 ;
+  reg [48:0] \$249 ;
+  wire [2:0] \$25 ;
+  reg [48:0] \$250 ;
+  reg [48:0] \$251 ;
+  reg [48:0] \$252 ;
+  reg [48:0] \$253 ;
+  reg [48:0] \$254 ;
+  reg [23:0] \$255 ;
+  reg [33:0] \$256 ;
+  reg [33:0] \$257 ;
+  reg [24:0] \$258 ;
+  reg [24:0] \$259 ;
+  wire [2:0] \$26 ;
+  reg [23:0] \$260 ;
+  reg [23:0] \$261 ;
+  reg [14:0] \$262 ;
+  reg [14:0] \$263 ;
+  reg [48:0] \$264 ;
+  reg [48:0] \$265 ;
+  reg \$266 ;
+  reg \$267 ;
+  reg [50:0] \$268 ;
+  reg [24:0] \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
-  wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
+  reg [24:0] \$270 ;
+  reg [24:0] \$271 ;
+  reg [24:0] \$272 ;
+  reg [24:0] \$273 ;
+  reg [24:0] \$274 ;
+  reg [5:0] \$275 ;
+  reg [5:0] \$276 ;
+  reg [5:0] \$277 ;
+  reg [5:0] \$278 ;
+  reg [5:0] \$279 ;
+  reg [24:0] \$28 ;
+  reg [5:0] \$280 ;
+  reg [48:0] \$281 ;
+  reg [48:0] \$282 ;
+  reg [48:0] \$283 ;
+  reg [48:0] \$284 ;
+  reg [48:0] \$285 ;
   reg [48:0] \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
-  wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
-  wire \$3 ;
-  wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  reg [48:0] \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
-  wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
-  wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire [33:0] \$327 ;
-  wire \$328 ;
-  wire \$329 ;
-  wire \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire [24:0] \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
-  wire \$34 ;
-  wire \$340 ;
-  wire [23:0] \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire [14:0] \$348 ;
-  wire \$349 ;
-  wire [33:0] \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire [34:0] \$355 ;
-  wire [35:0] \$356 ;
-  wire [55:0] \$357 ;
-  wire [56:0] \$358 ;
-  wire [54:0] \$359 ;
-  wire \$36 ;
-  wire [58:0] \$360 ;
-  wire [77:0] \$361 ;
-  wire [78:0] \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire [48:0] \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
-  wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
-  wire \$38 ;
-  wire [49:0] \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire [50:0] \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire [50:0] \$389 ;
-  wire \$39 ;
-  wire [50:0] \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  reg [24:0] \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
-  wire \$4 ;
-  wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
-  wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  reg [5:0] \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
-  wire [24:0] \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  reg [48:0] \$287 ;
+  reg [48:0] \$288 ;
+  reg [48:0] \$289 ;
+  wire [33:0] \$29 ;
+  reg [48:0] \$290 ;
+  reg [48:0] \$291 ;
+  reg [48:0] \$292 ;
+  reg [23:0] \$293 ;
+  reg [33:0] \$294 ;
+  reg [33:0] \$295 ;
+  reg [24:0] \$296 ;
+  reg [24:0] \$297 ;
+  reg [23:0] \$298 ;
+  reg [23:0] \$299 ;
+  wire [50:0] \$3 ;
+  wire [24:0] \$30 ;
+  reg [14:0] \$300 ;
+  reg [14:0] \$301 ;
+  reg [48:0] \$302 ;
+  reg [48:0] \$303 ;
+  reg \$304 ;
+  reg \$305 ;
+  reg [50:0] \$306 ;
+  reg [3:0] \$307 ;
+  reg [2:0] \$308 ;
+  reg [2:0] \$309 ;
+  wire [23:0] \$31 ;
+  reg [2:0] \$310 ;
+  reg \$311 ;
+  reg [31:0] \$312 ;
+  wire [14:0] \$32 ;
+  wire [34:0] \$33 ;
+  wire [35:0] \$34 ;
+  wire [55:0] \$35 ;
+  wire [56:0] \$36 ;
+  wire [54:0] \$37 ;
+  wire [58:0] \$38 ;
+  wire [77:0] \$39 ;
+  wire [50:0] \$4 ;
+  wire [78:0] \$40 ;
+  wire [48:0] \$41 ;
+  wire \$42 ;
   wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  reg [48:0] \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
   wire \$45 ;
-  wire \$450 ;
-  reg [48:0] \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
-  wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  wire [49:0] \$46 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire [33:0] \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
   wire \$48 ;
-  wire [24:0] \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire [23:0] \$487 ;
-  wire \$488 ;
-  wire \$489 ;
-  wire [23:0] \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire [14:0] \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  wire [50:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$500 ;
-  wire [34:0] \$501 ;
-  wire [35:0] \$502 ;
-  wire [55:0] \$503 ;
-  wire [56:0] \$504 ;
-  wire [54:0] \$505 ;
-  wire [58:0] \$506 ;
-  wire [77:0] \$507 ;
-  wire [78:0] \$508 ;
-  wire \$509 ;
-  wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire [48:0] \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
-  wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire [49:0] \$526 ;
-  wire \$527 ;
-  wire \$528 ;
-  wire [50:0] \$529 ;
-  wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire [50:0] \$535 ;
-  wire [50:0] \$536 ;
-  reg [1:0] \$537 ;
-  reg \$538 ;
-  reg \$539 ;
-  wire \$54 ;
-  reg \$540 ;
-  reg \$541 ;
-  reg \$542 ;
-  reg \$543 ;
-  reg \$544 ;
-  reg [24:0] \$545 ;
-  reg [24:0] \$546 ;
-  reg [24:0] \$547 ;
-  reg [24:0] \$548 ;
-  reg [24:0] \$549 ;
-  wire \$55 ;
-  reg [24:0] \$550 ;
-  reg [23:0] \$551 ;
-  reg [33:0] \$552 ;
-  reg [33:0] \$553 ;
-  reg [24:0] \$554 ;
-  reg [24:0] \$555 ;
-  reg [23:0] \$556 ;
-  reg [23:0] \$557 ;
-  reg [14:0] \$558 ;
-  reg [14:0] \$559 ;
-  wire [14:0] \$56 ;
-  reg [48:0] \$560 ;
-  reg [48:0] \$561 ;
-  reg \$562 ;
-  reg \$563 ;
-  reg [50:0] \$564 ;
-  reg [7:0] \$565 ;
-  reg [24:0] \$566 ;
-  reg [24:0] \$567 ;
-  reg [24:0] \$568 ;
-  reg [24:0] \$569 ;
-  wire \$57 ;
-  reg [24:0] \$570 ;
-  reg [24:0] \$571 ;
-  reg [5:0] \$572 ;
-  reg [5:0] \$573 ;
-  reg [5:0] \$574 ;
-  reg [5:0] \$575 ;
-  reg [5:0] \$576 ;
-  reg [5:0] \$577 ;
-  reg [45:0] \$578 ;
-  reg [45:0] \$579 ;
-  wire \$58 ;
-  reg [45:0] \$580 ;
-  reg [45:0] \$581 ;
-  reg [45:0] \$582 ;
-  reg [45:0] \$583 ;
-  reg [45:0] \$584 ;
-  reg [45:0] \$585 ;
-  reg [45:0] \$586 ;
-  reg [45:0] \$587 ;
-  reg [45:0] \$588 ;
-  reg [45:0] \$589 ;
-  wire \$59 ;
-  reg [23:0] \$590 ;
-  reg [33:0] \$591 ;
-  reg [33:0] \$592 ;
-  reg [24:0] \$593 ;
-  reg [24:0] \$594 ;
-  reg [23:0] \$595 ;
-  reg [23:0] \$596 ;
-  reg [14:0] \$597 ;
-  reg [14:0] \$598 ;
-  reg [48:0] \$599 ;
-  wire [2:0] \$6 ;
-  wire \$60 ;
-  reg [48:0] \$600 ;
-  reg \$601 ;
-  reg \$602 ;
-  reg [50:0] \$603 ;
-  reg [7:0] \$604 ;
-  reg [24:0] \$605 ;
-  reg [24:0] \$606 ;
-  reg [24:0] \$607 ;
-  reg [24:0] \$608 ;
-  reg [24:0] \$609 ;
-  wire \$61 ;
-  reg [24:0] \$610 ;
-  reg [5:0] \$611 ;
-  reg [5:0] \$612 ;
-  reg [5:0] \$613 ;
-  reg [5:0] \$614 ;
-  reg [5:0] \$615 ;
-  reg [5:0] \$616 ;
-  reg [48:0] \$617 ;
-  reg [48:0] \$618 ;
-  reg [48:0] \$619 ;
-  wire \$62 ;
-  reg [48:0] \$620 ;
-  reg [48:0] \$621 ;
-  reg [48:0] \$622 ;
-  reg [48:0] \$623 ;
-  reg [48:0] \$624 ;
-  reg [48:0] \$625 ;
-  reg [48:0] \$626 ;
-  reg [48:0] \$627 ;
-  reg [48:0] \$628 ;
-  reg [23:0] \$629 ;
-  wire [34:0] \$63 ;
-  reg [33:0] \$630 ;
-  reg [33:0] \$631 ;
-  reg [24:0] \$632 ;
-  reg [24:0] \$633 ;
-  reg [23:0] \$634 ;
-  reg [23:0] \$635 ;
-  reg [14:0] \$636 ;
-  reg [14:0] \$637 ;
-  reg [48:0] \$638 ;
-  reg [48:0] \$639 ;
-  wire [35:0] \$64 ;
-  reg \$640 ;
-  reg \$641 ;
-  reg [50:0] \$642 ;
-  reg [7:0] \$643 ;
-  reg [24:0] \$644 ;
-  reg [24:0] \$645 ;
-  reg [24:0] \$646 ;
-  reg [24:0] \$647 ;
-  reg [24:0] \$648 ;
-  reg [24:0] \$649 ;
-  wire [55:0] \$65 ;
-  reg [5:0] \$650 ;
-  reg [5:0] \$651 ;
-  reg [5:0] \$652 ;
-  reg [5:0] \$653 ;
-  reg [5:0] \$654 ;
-  reg [5:0] \$655 ;
-  reg [48:0] \$656 ;
-  reg [48:0] \$657 ;
-  reg [48:0] \$658 ;
-  reg [48:0] \$659 ;
-  wire [56:0] \$66 ;
-  reg [48:0] \$660 ;
-  reg [48:0] \$661 ;
-  reg [48:0] \$662 ;
-  reg [48:0] \$663 ;
-  reg [48:0] \$664 ;
-  reg [48:0] \$665 ;
-  reg [48:0] \$666 ;
-  reg [48:0] \$667 ;
-  reg [23:0] \$668 ;
-  reg [33:0] \$669 ;
-  wire [54:0] \$67 ;
-  reg [33:0] \$670 ;
-  reg [24:0] \$671 ;
-  reg [24:0] \$672 ;
-  reg [23:0] \$673 ;
-  reg [23:0] \$674 ;
-  reg [14:0] \$675 ;
-  reg [14:0] \$676 ;
-  reg [48:0] \$677 ;
-  reg [48:0] \$678 ;
-  reg \$679 ;
-  wire [58:0] \$68 ;
-  reg \$680 ;
-  reg [50:0] \$681 ;
-  reg [7:0] \$682 ;
-  wire [77:0] \$69 ;
-  wire [2:0] \$7 ;
-  wire [78:0] \$70 ;
-  wire \$71 ;
+  reg [24:0] \$50 ;
+  reg [5:0] \$51 ;
+  reg [45:0] \$52 ;
+  reg [45:0] \$53 ;
+  wire [33:0] \$54 ;
+  wire [24:0] \$55 ;
+  wire [23:0] \$56 ;
+  wire [14:0] \$57 ;
+  wire [34:0] \$58 ;
+  wire [35:0] \$59 ;
+  wire \$6 ;
+  wire [55:0] \$60 ;
+  wire [56:0] \$61 ;
+  wire [54:0] \$62 ;
+  wire [58:0] \$63 ;
+  wire [77:0] \$64 ;
+  wire [78:0] \$65 ;
+  wire [48:0] \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [50:0] \$7 ;
+  wire \$70 ;
+  wire [49:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [48:0] \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire [49:0] \$88 ;
-  wire \$89 ;
+  wire [50:0] \$74 ;
+  reg [24:0] \$75 ;
+  reg [5:0] \$76 ;
+  reg [48:0] \$77 ;
+  reg [48:0] \$78 ;
+  wire [33:0] \$79 ;
+  wire [50:0] \$8 ;
+  wire [24:0] \$80 ;
+  wire [23:0] \$81 ;
+  wire [14:0] \$82 ;
+  wire [34:0] \$83 ;
+  wire [35:0] \$84 ;
+  wire [55:0] \$85 ;
+  wire [56:0] \$86 ;
+  wire [54:0] \$87 ;
+  wire [58:0] \$88 ;
+  wire [77:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire [50:0] \$91 ;
+  wire [78:0] \$90 ;
+  wire [48:0] \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire \$96 ;
-  wire [50:0] \$97 ;
-  wire [50:0] \$98 ;
-  wire \$99 ;
+  wire [49:0] \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire [50:0] \$99 ;
+  reg [2:0] \$signature__addr  = 3'h0;
+  wire [31:0] \$signature__data ;
+  wire \$signature__en ;
   input clk;
   wire clk;
   reg [1:0] group = 2'h0;
@@ -12757,12 +10894,11 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire [23:0] \i__payload[1] ;
   wire [23:0] \i__payload[2] ;
   wire [23:0] \i__payload[3] ;
-  output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
   output [31:0] o__payload;
-  wire [31:0] o__payload;
+  reg [31:0] o__payload = 32'd0;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
@@ -12771,6 +10907,21 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  wire [31:0] q_in;
+  wire [7:0] \q_in[0] ;
+  wire [7:0] \q_in[1] ;
+  wire [7:0] \q_in[2] ;
+  wire [7:0] \q_in[3] ;
+  reg [3:0] q_owed = 4'h0;
+  output q_room;
+  wire q_room;
+  (* init = 3'h0 *)
+  wire [2:0] q_rptr;
+  reg [2:0] q_stored = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] q_wptr;
+  reg [2:0] rport__addr = 3'h0;
+  wire [31:0] rport__data;
   reg rq0_above = 1'h0;
   reg [50:0] rq0_code = 51'h0000000000000;
   reg [48:0] rq0_floor = 49'h0000000000000;
@@ -12780,7 +10931,6 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
-  reg [7:0] rq0_out = 8'h00;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -12814,7 +10964,6 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
-  reg [7:0] rq1_out = 8'h00;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
@@ -12854,7 +11003,6 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg [24:0] rq2_mult_4 = 25'h0000000;
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
-  reg [7:0] rq2_out = 8'h00;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
@@ -12894,7 +11042,6 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg [24:0] rq3_mult_4 = 25'h0000000;
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
-  reg [7:0] rq3_out = 8'h00;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
@@ -12919,822 +11066,469 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
   reg rq_valid_4 = 1'h0;
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
-  (* init = 1'h0 *)
-  wire rq_valid_7;
+  reg rq_valid_7 = 1'h0;
   input rst;
   wire rst;
-  assign \$313  = \$312  | o__ready;
-  assign \$314  = \$313  & rq_valid_3;
-  assign \$315  = ~ o__valid;
-  assign \$316  = \$315  | o__ready;
-  assign \$317  = \$316  & rq_valid_4;
-  assign \$318  = ~ o__valid;
-  assign \$319  = \$318  | o__ready;
-  assign \$320  = \$319  & rq_valid_5;
-  assign \$321  = ~ o__valid;
-  assign \$322  = \$321  | o__ready;
-  assign \$323  = \$322  & i__valid;
-  assign \$324  = ~ o__valid;
-  assign \$325  = \$324  | o__ready;
-  assign \$326  = \$325  & rq_valid_1;
-  assign \$327  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$328  = ~ o__valid;
-  assign \$329  = \$328  | o__ready;
-  assign \$330  = \$329  & rq_valid_2;
-  assign \$331  = ~ o__valid;
-  assign \$332  = \$331  | o__ready;
-  assign \$333  = \$332  & rq_valid_1;
-  assign \$334  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$335  = ~ o__valid;
-  assign \$336  = \$335  | o__ready;
-  assign \$337  = \$336  & rq_valid_2;
-  assign \$338  = ~ o__valid;
-  assign \$339  = \$338  | o__ready;
-  assign \$340  = \$339  & rq_valid_1;
-  assign \$341  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$342  = ~ o__valid;
-  assign \$343  = \$342  | o__ready;
-  assign \$344  = \$343  & rq_valid_2;
-  assign \$345  = ~ o__valid;
-  assign \$346  = \$345  | o__ready;
-  assign \$347  = \$346  & rq_valid_1;
-  assign \$348  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
-  assign \$349  = ~ o__valid;
-  assign \$350  = \$349  | o__ready;
-  assign \$351  = \$350  & rq_valid_2;
-  assign \$352  = ~ o__valid;
-  assign \$353  = \$352  | o__ready;
-  assign \$354  = \$353  & rq_valid_3;
-  assign \$356  = 1'h0 + \$355 ;
-  assign \$358  = \$356  + \$357 ;
-  assign \$360  = $signed({ 1'h0, \$358  }) + $signed(\$359 );
-  assign \$362  = $signed(\$360 ) + $signed(\$361 );
-  assign \$363  = ~ o__valid;
-  assign \$364  = \$363  | o__ready;
-  assign \$365  = \$364  & rq_valid_4;
-  assign \$366  = $signed(rq2_prod) >>> rq2_shift_4;
-  assign \$367  = ~ o__valid;
-  assign \$368  = \$367  | o__ready;
-  assign \$369  = \$368  & rq_valid_4;
-  assign \$370  = rq2_rem > rq2_half_4;
-  assign \$371  = ~ o__valid;
-  assign \$372  = \$371  | o__ready;
-  assign \$373  = \$372  & rq_valid_4;
-  assign \$374  = rq2_rem == rq2_half_4;
-  assign \$375  = | rq2_half_4;
-  assign \$376  = \$374  & \$375 ;
-  assign \$377  = ~ o__valid;
-  assign \$378  = \$377  | o__ready;
-  assign \$379  = \$378  & rq_valid_5;
-  assign \$380  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$381  = rq2_tie & rq2_floor[0];
-  assign \$382  = rq2_above | \$381 ;
-  assign \$383  = $signed(\$380 ) + $signed({ 1'h0, \$382  });
-  assign \$384  = ~ o__valid;
-  assign \$385  = \$384  | o__ready;
-  assign \$386  = \$385  & rq_valid_6;
-  assign \$387  = $signed(rq2_code) < $signed(8'h80);
-  assign \$388  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$389  = \$388  ? 51'h000000000007f : rq2_code;
-  assign \$390  = \$387  ? 51'h7ffffffffff80 : \$389 ;
-  assign \$391  = ~ o__valid;
-  assign \$392  = \$391  | o__ready;
-  assign \$393  = \$392  & i__valid;
-  assign \$395  = ~ o__valid;
-  assign \$396  = \$395  | o__ready;
-  assign \$397  = \$396  & rq_valid_1;
-  assign \$398  = ~ o__valid;
-  assign \$399  = \$398  | o__ready;
-  assign \$400  = \$399  & rq_valid_2;
-  assign \$401  = ~ o__valid;
-  assign \$402  = \$401  | o__ready;
-  assign \$403  = \$402  & rq_valid_3;
-  assign \$404  = ~ o__valid;
-  assign \$405  = \$404  | o__ready;
-  assign \$406  = \$405  & rq_valid_4;
-  assign \$407  = ~ o__valid;
-  assign \$408  = \$407  | o__ready;
-  assign \$409  = \$408  & rq_valid_5;
-  assign \$410  = ~ o__valid;
-  assign \$411  = \$410  | o__ready;
-  assign \$412  = \$411  & i__valid;
-  assign \$414  = ~ o__valid;
-  assign \$415  = \$414  | o__ready;
-  assign \$416  = \$415  & rq_valid_1;
-  assign \$417  = ~ o__valid;
-  assign \$418  = \$417  | o__ready;
-  assign \$419  = \$418  & rq_valid_2;
-  assign \$420  = ~ o__valid;
-  assign \$421  = \$420  | o__ready;
-  assign \$422  = \$421  & rq_valid_3;
-  assign \$423  = ~ o__valid;
-  assign \$424  = \$423  | o__ready;
-  assign \$425  = \$424  & rq_valid_4;
-  assign \$426  = ~ o__valid;
-  assign \$427  = \$426  | o__ready;
-  assign \$428  = \$427  & rq_valid_5;
-  assign \$429  = ~ o__valid;
-  assign \$430  = \$429  | o__ready;
-  assign \$431  = \$430  & i__valid;
-  assign \$433  = ~ o__valid;
-  assign \$434  = \$433  | o__ready;
-  assign \$435  = \$434  & rq_valid_1;
-  assign \$436  = ~ o__valid;
-  assign \$437  = \$436  | o__ready;
-  assign \$438  = \$437  & rq_valid_2;
-  assign \$439  = ~ o__valid;
-  assign \$440  = \$439  | o__ready;
-  assign \$441  = \$440  & rq_valid_3;
-  assign \$442  = ~ o__valid;
-  assign \$443  = \$442  | o__ready;
-  assign \$444  = \$443  & rq_valid_4;
-  assign \$445  = ~ o__valid;
-  assign \$446  = \$445  | o__ready;
-  assign \$447  = \$446  & rq_valid_5;
-  assign \$448  = ~ o__valid;
-  assign \$449  = \$448  | o__ready;
-  assign \$450  = \$449  & i__valid;
-  assign \$452  = ~ o__valid;
-  assign \$453  = \$452  | o__ready;
-  assign \$454  = \$453  & rq_valid_1;
-  assign \$455  = ~ o__valid;
-  assign \$456  = \$455  | o__ready;
-  assign \$457  = \$456  & rq_valid_2;
-  assign \$458  = ~ o__valid;
-  assign \$459  = \$458  | o__ready;
-  assign \$460  = \$459  & rq_valid_3;
-  assign \$461  = ~ o__valid;
-  assign \$462  = \$461  | o__ready;
-  assign \$463  = \$462  & rq_valid_4;
-  assign \$464  = ~ o__valid;
-  assign \$465  = \$464  | o__ready;
-  assign \$466  = \$465  & rq_valid_5;
-  assign \$467  = ~ o__valid;
-  assign \$468  = \$467  | o__ready;
-  assign \$469  = \$468  & i__valid;
-  assign \$470  = ~ o__valid;
-  assign \$471  = \$470  | o__ready;
-  assign \$472  = \$471  & rq_valid_1;
-  assign \$473  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$474  = ~ o__valid;
-  assign \$475  = \$474  | o__ready;
-  assign \$476  = \$475  & rq_valid_2;
-  assign \$477  = ~ o__valid;
-  assign \$478  = \$477  | o__ready;
-  assign \$479  = \$478  & rq_valid_1;
-  assign \$480  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$481  = ~ o__valid;
-  assign \$482  = \$481  | o__ready;
-  assign \$483  = \$482  & rq_valid_2;
-  assign \$484  = ~ o__valid;
-  assign \$485  = \$484  | o__ready;
-  assign \$486  = \$485  & rq_valid_1;
-  assign \$487  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$488  = ~ o__valid;
-  assign \$489  = \$488  | o__ready;
-  assign \$490  = \$489  & rq_valid_2;
-  assign \$491  = ~ o__valid;
-  assign \$492  = \$491  | o__ready;
-  assign \$493  = \$492  & rq_valid_1;
-  assign \$494  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
-  assign \$495  = ~ o__valid;
-  assign \$496  = \$495  | o__ready;
-  assign \$497  = \$496  & rq_valid_2;
-  assign \$498  = ~ o__valid;
-  assign \$499  = \$498  | o__ready;
-  assign \$500  = \$499  & rq_valid_3;
-  assign \$502  = 1'h0 + \$501 ;
-  assign \$504  = \$502  + \$503 ;
-  assign \$506  = $signed({ 1'h0, \$504  }) + $signed(\$505 );
-  assign \$508  = $signed(\$506 ) + $signed(\$507 );
-  assign \$509  = ~ o__valid;
-  assign \$510  = \$509  | o__ready;
-  assign \$511  = \$510  & rq_valid_4;
-  assign \$512  = $signed(rq3_prod) >>> rq3_shift_4;
-  assign \$513  = ~ o__valid;
-  assign \$514  = \$513  | o__ready;
-  assign \$515  = \$514  & rq_valid_4;
-  assign \$516  = rq3_rem > rq3_half_4;
-  assign \$517  = ~ o__valid;
-  assign \$518  = \$517  | o__ready;
-  assign \$519  = \$518  & rq_valid_4;
-  assign \$520  = rq3_rem == rq3_half_4;
-  assign \$521  = | rq3_half_4;
-  assign \$522  = \$520  & \$521 ;
-  assign \$523  = ~ o__valid;
-  assign \$524  = \$523  | o__ready;
-  assign \$525  = \$524  & rq_valid_5;
-  assign \$526  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$527  = rq3_tie & rq3_floor[0];
-  assign \$528  = rq3_above | \$527 ;
-  assign \$529  = $signed(\$526 ) + $signed({ 1'h0, \$528  });
-  assign \$530  = ~ o__valid;
-  assign \$531  = \$530  | o__ready;
-  assign \$532  = \$531  & rq_valid_6;
-  assign \$533  = $signed(rq3_code) < $signed(8'h80);
-  assign \$534  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$535  = \$534  ? 51'h000000000007f : rq3_code;
-  assign \$536  = \$533  ? 51'h7ffffffffff80 : \$535 ;
-  always @(posedge clk)
-    group <= \$537 ;
-  always @(posedge clk)
-    rq_valid_1 <= \$538 ;
-  always @(posedge clk)
-    rq_valid_2 <= \$539 ;
-  always @(posedge clk)
-    rq_valid_3 <= \$540 ;
-  always @(posedge clk)
-    rq_valid_4 <= \$541 ;
-  always @(posedge clk)
-    rq_valid_5 <= \$542 ;
-  always @(posedge clk)
-    rq_valid_6 <= \$543 ;
-  always @(posedge clk)
-    o__valid <= \$544 ;
-  always @(posedge clk)
-    rq0_mult_1 <= \$545 ;
-  always @(posedge clk)
-    rq0_mult_2 <= \$546 ;
-  always @(posedge clk)
-    rq0_mult_3 <= \$547 ;
-  always @(posedge clk)
-    rq0_mult_4 <= \$548 ;
-  always @(posedge clk)
-    rq0_mult_5 <= \$549 ;
-  always @(posedge clk)
-    rq0_mult_6 <= \$550 ;
-  always @(posedge clk)
-    rq0_x <= \$551 ;
-  always @(posedge clk)
-    rq0_part0_0 <= \$552 ;
-  always @(posedge clk)
-    rq0_part0_0_r <= \$553 ;
-  always @(posedge clk)
-    rq0_part0_1 <= \$554 ;
-  always @(posedge clk)
-    rq0_part0_1_r <= \$555 ;
-  always @(posedge clk)
-    rq0_part1_0 <= \$556 ;
-  always @(posedge clk)
-    rq0_part1_0_r <= \$557 ;
-  always @(posedge clk)
-    rq0_part1_1 <= \$558 ;
-  always @(posedge clk)
-    rq0_part1_1_r <= \$559 ;
-  always @(posedge clk)
-    rq0_prod <= \$560 ;
-  always @(posedge clk)
-    rq0_floor <= \$561 ;
-  always @(posedge clk)
-    rq0_above <= \$562 ;
-  always @(posedge clk)
-    rq0_tie <= \$563 ;
-  always @(posedge clk)
-    rq0_code <= \$564 ;
-  always @(posedge clk)
-    rq0_out <= \$565 ;
-  always @(posedge clk)
-    rq1_mult_1 <= \$566 ;
-  always @(posedge clk)
-    rq1_mult_2 <= \$567 ;
-  always @(posedge clk)
-    rq1_mult_3 <= \$568 ;
-  always @(posedge clk)
-    rq1_mult_4 <= \$569 ;
-  always @(posedge clk)
-    rq1_mult_5 <= \$570 ;
-  always @(posedge clk)
-    rq1_mult_6 <= \$571 ;
-  always @(posedge clk)
-    rq1_shift_1 <= \$572 ;
-  always @(posedge clk)
-    rq1_shift_2 <= \$573 ;
-  always @(posedge clk)
-    rq1_shift_3 <= \$574 ;
-  always @(posedge clk)
-    rq1_shift_4 <= \$575 ;
-  always @(posedge clk)
-    rq1_shift_5 <= \$576 ;
-  always @(posedge clk)
-    rq1_shift_6 <= \$577 ;
-  always @(posedge clk)
-    rq1_half_1 <= \$578 ;
-  always @(posedge clk)
-    rq1_half_2 <= \$579 ;
-  always @(posedge clk)
-    rq1_half_3 <= \$580 ;
-  always @(posedge clk)
-    rq1_half_4 <= \$581 ;
-  always @(posedge clk)
-    rq1_half_5 <= \$582 ;
-  always @(posedge clk)
-    rq1_half_6 <= \$583 ;
-  always @(posedge clk)
-    rq1_mask_1 <= \$584 ;
-  always @(posedge clk)
-    rq1_mask_2 <= \$585 ;
-  always @(posedge clk)
-    rq1_mask_3 <= \$586 ;
-  always @(posedge clk)
-    rq1_mask_4 <= \$587 ;
-  always @(posedge clk)
-    rq1_mask_5 <= \$588 ;
-  always @(posedge clk)
-    rq1_mask_6 <= \$589 ;
-  always @(posedge clk)
-    rq1_x <= \$590 ;
-  always @(posedge clk)
-    rq1_part0_0 <= \$591 ;
-  always @(posedge clk)
-    rq1_part0_0_r <= \$592 ;
-  always @(posedge clk)
-    rq1_part0_1 <= \$593 ;
-  always @(posedge clk)
-    rq1_part0_1_r <= \$594 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$595 ;
-  always @(posedge clk)
-    rq1_part1_0_r <= \$596 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$597 ;
-  always @(posedge clk)
-    rq1_part1_1_r <= \$598 ;
-  always @(posedge clk)
-    rq1_prod <= \$599 ;
-  always @(posedge clk)
-    rq1_floor <= \$600 ;
-  always @(posedge clk)
-    rq1_above <= \$601 ;
-  always @(posedge clk)
-    rq1_tie <= \$602 ;
-  always @(posedge clk)
-    rq1_code <= \$603 ;
-  always @(posedge clk)
-    rq1_out <= \$604 ;
-  always @(posedge clk)
-    rq2_mult_1 <= \$605 ;
-  always @(posedge clk)
-    rq2_mult_2 <= \$606 ;
-  always @(posedge clk)
-    rq2_mult_3 <= \$607 ;
-  always @(posedge clk)
-    rq2_mult_4 <= \$608 ;
-  always @(posedge clk)
-    rq2_mult_5 <= \$609 ;
-  always @(posedge clk)
-    rq2_mult_6 <= \$610 ;
-  always @(posedge clk)
-    rq2_shift_1 <= \$611 ;
-  always @(posedge clk)
-    rq2_shift_2 <= \$612 ;
-  always @(posedge clk)
-    rq2_shift_3 <= \$613 ;
-  always @(posedge clk)
-    rq2_shift_4 <= \$614 ;
-  always @(posedge clk)
-    rq2_shift_5 <= \$615 ;
-  always @(posedge clk)
-    rq2_shift_6 <= \$616 ;
-  always @(posedge clk)
-    rq2_half_1 <= \$617 ;
-  always @(posedge clk)
-    rq2_half_2 <= \$618 ;
-  always @(posedge clk)
-    rq2_half_3 <= \$619 ;
-  always @(posedge clk)
-    rq2_half_4 <= \$620 ;
-  always @(posedge clk)
-    rq2_half_5 <= \$621 ;
-  always @(posedge clk)
-    rq2_half_6 <= \$622 ;
-  always @(posedge clk)
-    rq2_mask_1 <= \$623 ;
-  always @(posedge clk)
-    rq2_mask_2 <= \$624 ;
-  always @(posedge clk)
-    rq2_mask_3 <= \$625 ;
-  always @(posedge clk)
-    rq2_mask_4 <= \$626 ;
-  always @(posedge clk)
-    rq2_mask_5 <= \$627 ;
-  always @(posedge clk)
-    rq2_mask_6 <= \$628 ;
-  always @(posedge clk)
-    rq2_x <= \$629 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$630 ;
-  always @(posedge clk)
-    rq2_part0_0_r <= \$631 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$632 ;
-  always @(posedge clk)
-    rq2_part0_1_r <= \$633 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$634 ;
-  always @(posedge clk)
-    rq2_part1_0_r <= \$635 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$636 ;
-  always @(posedge clk)
-    rq2_part1_1_r <= \$637 ;
-  always @(posedge clk)
-    rq2_prod <= \$638 ;
-  always @(posedge clk)
-    rq2_floor <= \$639 ;
-  always @(posedge clk)
-    rq2_above <= \$640 ;
-  always @(posedge clk)
-    rq2_tie <= \$641 ;
-  always @(posedge clk)
-    rq2_code <= \$642 ;
-  always @(posedge clk)
-    rq2_out <= \$643 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$644 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$645 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$646 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$647 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$648 ;
-  always @(posedge clk)
-    rq3_mult_6 <= \$649 ;
-  always @(posedge clk)
-    rq3_shift_1 <= \$650 ;
-  always @(posedge clk)
-    rq3_shift_2 <= \$651 ;
-  always @(posedge clk)
-    rq3_shift_3 <= \$652 ;
-  always @(posedge clk)
-    rq3_shift_4 <= \$653 ;
-  always @(posedge clk)
-    rq3_shift_5 <= \$654 ;
-  always @(posedge clk)
-    rq3_shift_6 <= \$655 ;
-  always @(posedge clk)
-    rq3_half_1 <= \$656 ;
-  always @(posedge clk)
-    rq3_half_2 <= \$657 ;
-  always @(posedge clk)
-    rq3_half_3 <= \$658 ;
-  always @(posedge clk)
-    rq3_half_4 <= \$659 ;
-  always @(posedge clk)
-    rq3_half_5 <= \$660 ;
-  always @(posedge clk)
-    rq3_half_6 <= \$661 ;
-  always @(posedge clk)
-    rq3_mask_1 <= \$662 ;
-  always @(posedge clk)
-    rq3_mask_2 <= \$663 ;
-  always @(posedge clk)
-    rq3_mask_3 <= \$664 ;
-  always @(posedge clk)
-    rq3_mask_4 <= \$665 ;
-  always @(posedge clk)
-    rq3_mask_5 <= \$666 ;
-  always @(posedge clk)
-    rq3_mask_6 <= \$667 ;
-  always @(posedge clk)
-    rq3_x <= \$668 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$669 ;
-  always @(posedge clk)
-    rq3_part0_0_r <= \$670 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$671 ;
-  always @(posedge clk)
-    rq3_part0_1_r <= \$672 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$673 ;
-  always @(posedge clk)
-    rq3_part1_0_r <= \$674 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$675 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$676 ;
-  always @(posedge clk)
-    rq3_prod <= \$677 ;
-  always @(posedge clk)
-    rq3_floor <= \$678 ;
-  always @(posedge clk)
-    rq3_above <= \$679 ;
-  always @(posedge clk)
-    rq3_tie <= \$680 ;
-  always @(posedge clk)
-    rq3_code <= \$681 ;
-  always @(posedge clk)
-    rq3_out <= \$682 ;
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
+  reg [31:0] queue [6:0];
+  initial begin
+    queue[0] = 32'd0;
+    queue[1] = 32'd0;
+    queue[2] = 32'd0;
+    queue[3] = 32'd0;
+    queue[4] = 32'd0;
+    queue[5] = 32'd0;
+    queue[6] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      queue[\$signature__addr ] <= q_in;
+  end
+  assign rport__data = queue[rport__addr];
+  assign q_room = q_owed < 4'h8;
   assign rq1_rem = rq1_prod & { 3'h0, rq1_mask_4 };
   assign rq2_rem = rq2_prod & rq2_mask_4;
   assign rq3_rem = rq3_prod & rq3_mask_4;
-  assign \$2  = ~ o__valid;
-  assign \$3  = \$2  | o__ready;
-  assign \$4  = i__valid & \$3 ;
-  assign \$5  = group == 2'h3;
-  assign \$6  = group + 1'h1;
-  assign \$7  = \$5  ? 3'h0 : \$6 ;
-  assign \$8  = ~ o__valid;
-  assign \$9  = \$8  | o__ready;
-  assign \$10  = ~ o__valid;
-  assign \$11  = \$10  | o__ready;
-  assign \$12  = \$11  & i__valid;
-  assign \$14  = ~ o__valid;
-  assign \$15  = \$14  | o__ready;
-  assign \$16  = \$15  & rq_valid_1;
+  assign \$1  = $signed(rq0_code) < $signed(8'h80);
+  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
+  assign \$4  = \$1  ? 51'h7ffffffffff80 : \$3 ;
+  assign \$5  = $signed(rq1_code) < $signed(8'h80);
+  assign \$6  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$7  = \$6  ? 51'h000000000007f : rq1_code;
+  assign \$8  = \$5  ? 51'h7ffffffffff80 : \$7 ;
+  assign \$9  = $signed(rq2_code) < $signed(8'h80);
+  assign \$10  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$11  = \$10  ? 51'h000000000007f : rq2_code;
+  assign \$12  = \$9  ? 51'h7ffffffffff80 : \$11 ;
+  assign \$13  = $signed(rq3_code) < $signed(8'h80);
+  assign \$14  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$15  = \$14  ? 51'h000000000007f : rq3_code;
+  assign \$16  = \$13  ? 51'h7ffffffffff80 : \$15 ;
   assign \$17  = ~ o__valid;
   assign \$18  = \$17  | o__ready;
-  assign \$19  = \$18  & rq_valid_2;
-  assign \$20  = ~ o__valid;
-  assign \$21  = \$20  | o__ready;
-  assign \$22  = \$21  & rq_valid_3;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = \$24  & rq_valid_4;
-  assign \$26  = ~ o__valid;
-  assign \$27  = \$26  | o__ready;
-  assign \$28  = \$27  & rq_valid_5;
-  assign \$29  = ~ o__valid;
-  assign \$30  = \$29  | o__ready;
-  assign \$31  = \$30  & i__valid;
-  assign \$32  = ~ o__valid;
-  assign \$33  = \$32  | o__ready;
-  assign \$34  = \$33  & rq_valid_1;
-  assign \$35  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$38  = \$37  & rq_valid_2;
-  assign \$39  = ~ o__valid;
-  assign \$40  = \$39  | o__ready;
-  assign \$41  = \$40  & rq_valid_1;
-  assign \$42  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$43  = ~ o__valid;
-  assign \$44  = \$43  | o__ready;
-  assign \$45  = \$44  & rq_valid_2;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = \$47  & rq_valid_1;
-  assign \$49  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$50  = ~ o__valid;
-  assign \$51  = \$50  | o__ready;
-  assign \$52  = \$51  & rq_valid_2;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = \$54  & rq_valid_1;
-  assign \$56  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
-  assign \$57  = ~ o__valid;
-  assign \$58  = \$57  | o__ready;
-  assign \$59  = \$58  & rq_valid_2;
-  assign \$60  = ~ o__valid;
-  assign \$61  = \$60  | o__ready;
-  assign \$62  = \$61  & rq_valid_3;
-  assign \$64  = 1'h0 + \$63 ;
-  assign \$66  = \$64  + \$65 ;
-  assign \$68  = $signed({ 1'h0, \$66  }) + $signed(\$67 );
-  assign \$70  = $signed(\$68 ) + $signed(\$69 );
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = \$72  & rq_valid_4;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = \$76  & rq_valid_4;
-  assign \$78  = rq0_rem > 33'h100000000;
-  assign \$79  = ~ o__valid;
-  assign \$80  = \$79  | o__ready;
-  assign \$81  = \$80  & rq_valid_4;
-  assign \$82  = rq0_rem == 33'h100000000;
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
-  assign \$87  = \$86  & rq_valid_5;
-  assign \$88  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$89  = rq0_tie & rq0_floor[0];
-  assign \$90  = rq0_above | \$89 ;
-  assign \$91  = $signed(\$88 ) + $signed({ 1'h0, \$90  });
-  assign \$92  = ~ o__valid;
-  assign \$93  = \$92  | o__ready;
-  assign \$94  = \$93  & rq_valid_6;
-  assign \$95  = $signed(rq0_code) < $signed(8'h80);
-  assign \$96  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$97  = \$96  ? 51'h000000000007f : rq0_code;
-  assign \$98  = \$95  ? 51'h7ffffffffff80 : \$97 ;
-  assign \$99  = ~ o__valid;
-  assign \$100  = \$99  | o__ready;
-  assign \$101  = \$100  & i__valid;
-  assign \$103  = ~ o__valid;
-  assign \$104  = \$103  | o__ready;
-  assign \$105  = \$104  & rq_valid_1;
-  assign \$106  = ~ o__valid;
-  assign \$107  = \$106  | o__ready;
-  assign \$108  = \$107  & rq_valid_2;
-  assign \$109  = ~ o__valid;
-  assign \$110  = \$109  | o__ready;
-  assign \$111  = \$110  & rq_valid_3;
-  assign \$112  = ~ o__valid;
-  assign \$113  = \$112  | o__ready;
-  assign \$114  = \$113  & rq_valid_4;
-  assign \$115  = ~ o__valid;
-  assign \$116  = \$115  | o__ready;
-  assign \$117  = \$116  & rq_valid_5;
-  assign \$118  = ~ o__valid;
-  assign \$119  = \$118  | o__ready;
-  assign \$120  = \$119  & i__valid;
-  assign \$122  = ~ o__valid;
-  assign \$123  = \$122  | o__ready;
-  assign \$124  = \$123  & rq_valid_1;
-  assign \$125  = ~ o__valid;
-  assign \$126  = \$125  | o__ready;
-  assign \$127  = \$126  & rq_valid_2;
-  assign \$128  = ~ o__valid;
-  assign \$129  = \$128  | o__ready;
-  assign \$130  = \$129  & rq_valid_3;
-  assign \$131  = ~ o__valid;
-  assign \$132  = \$131  | o__ready;
-  assign \$133  = \$132  & rq_valid_4;
-  assign \$134  = ~ o__valid;
-  assign \$135  = \$134  | o__ready;
-  assign \$136  = \$135  & rq_valid_5;
-  assign \$137  = ~ o__valid;
-  assign \$138  = \$137  | o__ready;
-  assign \$139  = \$138  & i__valid;
-  assign \$141  = ~ o__valid;
-  assign \$142  = \$141  | o__ready;
-  assign \$143  = \$142  & rq_valid_1;
-  assign \$144  = ~ o__valid;
-  assign \$145  = \$144  | o__ready;
-  assign \$146  = \$145  & rq_valid_2;
-  assign \$147  = ~ o__valid;
-  assign \$148  = \$147  | o__ready;
-  assign \$149  = \$148  & rq_valid_3;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = \$151  & rq_valid_4;
-  assign \$153  = ~ o__valid;
-  assign \$154  = \$153  | o__ready;
-  assign \$155  = \$154  & rq_valid_5;
-  assign \$156  = ~ o__valid;
-  assign \$157  = \$156  | o__ready;
-  assign \$158  = \$157  & i__valid;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = \$161  & rq_valid_1;
-  assign \$163  = ~ o__valid;
-  assign \$164  = \$163  | o__ready;
-  assign \$165  = \$164  & rq_valid_2;
-  assign \$166  = ~ o__valid;
-  assign \$167  = \$166  | o__ready;
-  assign \$168  = \$167  & rq_valid_3;
-  assign \$169  = ~ o__valid;
-  assign \$170  = \$169  | o__ready;
-  assign \$171  = \$170  & rq_valid_4;
-  assign \$172  = ~ o__valid;
-  assign \$173  = \$172  | o__ready;
-  assign \$174  = \$173  & rq_valid_5;
-  assign \$175  = ~ o__valid;
-  assign \$176  = \$175  | o__ready;
-  assign \$177  = \$176  & i__valid;
-  assign \$178  = ~ o__valid;
-  assign \$179  = \$178  | o__ready;
-  assign \$180  = \$179  & rq_valid_1;
-  assign \$181  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$182  = ~ o__valid;
-  assign \$183  = \$182  | o__ready;
-  assign \$184  = \$183  & rq_valid_2;
-  assign \$185  = ~ o__valid;
-  assign \$186  = \$185  | o__ready;
-  assign \$187  = \$186  & rq_valid_1;
-  assign \$188  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$189  = ~ o__valid;
-  assign \$190  = \$189  | o__ready;
-  assign \$191  = \$190  & rq_valid_2;
-  assign \$192  = ~ o__valid;
-  assign \$193  = \$192  | o__ready;
-  assign \$194  = \$193  & rq_valid_1;
-  assign \$195  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$196  = ~ o__valid;
-  assign \$197  = \$196  | o__ready;
-  assign \$198  = \$197  & rq_valid_2;
-  assign \$199  = ~ o__valid;
-  assign \$200  = \$199  | o__ready;
-  assign \$201  = \$200  & rq_valid_1;
-  assign \$202  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
-  assign \$203  = ~ o__valid;
-  assign \$204  = \$203  | o__ready;
-  assign \$205  = \$204  & rq_valid_2;
-  assign \$206  = ~ o__valid;
-  assign \$207  = \$206  | o__ready;
-  assign \$208  = \$207  & rq_valid_3;
-  assign \$210  = 1'h0 + \$209 ;
-  assign \$212  = \$210  + \$211 ;
-  assign \$214  = $signed({ 1'h0, \$212  }) + $signed(\$213 );
-  assign \$216  = $signed(\$214 ) + $signed(\$215 );
-  assign \$217  = ~ o__valid;
-  assign \$218  = \$217  | o__ready;
-  assign \$219  = \$218  & rq_valid_4;
-  assign \$220  = $signed(rq1_prod) >>> rq1_shift_4;
-  assign \$221  = ~ o__valid;
-  assign \$222  = \$221  | o__ready;
-  assign \$223  = \$222  & rq_valid_4;
-  assign \$224  = rq1_rem > rq1_half_4;
-  assign \$225  = ~ o__valid;
-  assign \$226  = \$225  | o__ready;
-  assign \$227  = \$226  & rq_valid_4;
-  assign \$228  = rq1_rem == rq1_half_4;
-  assign \$229  = | rq1_half_4;
-  assign \$230  = \$228  & \$229 ;
-  assign \$231  = ~ o__valid;
-  assign \$232  = \$231  | o__ready;
-  assign \$233  = \$232  & rq_valid_5;
-  assign \$234  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$235  = rq1_tie & rq1_floor[0];
-  assign \$236  = rq1_above | \$235 ;
-  assign \$237  = $signed(\$234 ) + $signed({ 1'h0, \$236  });
-  assign \$238  = ~ o__valid;
-  assign \$239  = \$238  | o__ready;
-  assign \$240  = \$239  & rq_valid_6;
-  assign \$241  = $signed(rq1_code) < $signed(8'h80);
-  assign \$242  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$243  = \$242  ? 51'h000000000007f : rq1_code;
-  assign \$244  = \$241  ? 51'h7ffffffffff80 : \$243 ;
-  assign \$245  = ~ o__valid;
-  assign \$246  = \$245  | o__ready;
-  assign \$247  = \$246  & i__valid;
-  assign \$249  = ~ o__valid;
-  assign \$250  = \$249  | o__ready;
-  assign \$251  = \$250  & rq_valid_1;
-  assign \$252  = ~ o__valid;
-  assign \$253  = \$252  | o__ready;
-  assign \$254  = \$253  & rq_valid_2;
-  assign \$255  = ~ o__valid;
-  assign \$256  = \$255  | o__ready;
-  assign \$257  = \$256  & rq_valid_3;
-  assign \$258  = ~ o__valid;
-  assign \$259  = \$258  | o__ready;
-  assign \$260  = \$259  & rq_valid_4;
-  assign \$261  = ~ o__valid;
-  assign \$262  = \$261  | o__ready;
-  assign \$263  = \$262  & rq_valid_5;
-  assign \$264  = ~ o__valid;
-  assign \$265  = \$264  | o__ready;
-  assign \$266  = \$265  & i__valid;
-  assign \$268  = ~ o__valid;
-  assign \$269  = \$268  | o__ready;
-  assign \$270  = \$269  & rq_valid_1;
-  assign \$271  = ~ o__valid;
-  assign \$272  = \$271  | o__ready;
-  assign \$273  = \$272  & rq_valid_2;
-  assign \$274  = ~ o__valid;
-  assign \$275  = \$274  | o__ready;
-  assign \$276  = \$275  & rq_valid_3;
-  assign \$277  = ~ o__valid;
-  assign \$278  = \$277  | o__ready;
-  assign \$279  = \$278  & rq_valid_4;
-  assign \$280  = ~ o__valid;
-  assign \$281  = \$280  | o__ready;
-  assign \$282  = \$281  & rq_valid_5;
-  assign \$283  = ~ o__valid;
-  assign \$284  = \$283  | o__ready;
-  assign \$285  = \$284  & i__valid;
-  assign \$287  = ~ o__valid;
-  assign \$288  = \$287  | o__ready;
-  assign \$289  = \$288  & rq_valid_1;
-  assign \$290  = ~ o__valid;
-  assign \$291  = \$290  | o__ready;
-  assign \$292  = \$291  & rq_valid_2;
-  assign \$293  = ~ o__valid;
-  assign \$294  = \$293  | o__ready;
-  assign \$295  = \$294  & rq_valid_3;
-  assign \$296  = ~ o__valid;
-  assign \$297  = \$296  | o__ready;
-  assign \$298  = \$297  & rq_valid_4;
-  assign \$299  = ~ o__valid;
-  assign \$300  = \$299  | o__ready;
-  assign \$301  = \$300  & rq_valid_5;
-  assign \$302  = ~ o__valid;
-  assign \$303  = \$302  | o__ready;
-  assign \$304  = \$303  & i__valid;
-  assign \$306  = ~ o__valid;
-  assign \$307  = \$306  | o__ready;
-  assign \$308  = \$307  & rq_valid_1;
-  assign \$309  = ~ o__valid;
-  assign \$310  = \$309  | o__ready;
-  assign \$311  = \$310  & rq_valid_2;
-  assign \$312  = ~ o__valid;
+  assign \$19  = | q_stored;
+  assign \$20  = ~ \$19 ;
+  assign \$21  = \$18  & \$20 ;
+  assign \$22  = ~ \$21 ;
+  assign \$signature__en  = rq_valid_6 & \$22 ;
+  assign \$23  = i__valid & q_room;
+  assign \$24  = group == 2'h3;
+  assign \$25  = group + 1'h1;
+  assign \$26  = \$24  ? 3'h0 : \$25 ;
+  assign \$27  = i__valid & q_room;
+  assign \$29  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$30  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$31  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$32  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$34  = 1'h0 + \$33 ;
+  assign \$36  = \$34  + \$35 ;
+  assign \$38  = $signed({ 1'h0, \$36  }) + $signed(\$37 );
+  assign \$40  = $signed(\$38 ) + $signed(\$39 );
+  assign \$42  = rq0_rem > 33'h100000000;
+  assign \$43  = rq0_rem == 33'h100000000;
+  assign \$46  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$47  = rq0_tie & rq0_floor[0];
+  assign \$48  = rq0_above | \$47 ;
+  assign \$49  = $signed(\$46 ) + $signed({ 1'h0, \$48  });
+  assign \$54  = rq1_x[16:0] * rq1_mult_1[16:0];
+  assign \$55  = rq1_x[16:0] * rq1_mult_1[24:17];
+  assign \$56  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
+  assign \$57  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$59  = 1'h0 + \$58 ;
+  assign \$61  = \$59  + \$60 ;
+  assign \$63  = $signed({ 1'h0, \$61  }) + $signed(\$62 );
+  assign \$65  = $signed(\$63 ) + $signed(\$64 );
+  assign \$66  = $signed(rq1_prod) >>> rq1_shift_4;
+  assign \$67  = rq1_rem > rq1_half_4;
+  assign \$68  = rq1_rem == rq1_half_4;
+  assign \$69  = | rq1_half_4;
+  assign \$70  = \$68  & \$69 ;
+  assign \$71  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$72  = rq1_tie & rq1_floor[0];
+  assign \$73  = rq1_above | \$72 ;
+  assign \$74  = $signed(\$71 ) + $signed({ 1'h0, \$73  });
+  assign \$79  = rq2_x[16:0] * rq2_mult_1[16:0];
+  assign \$80  = rq2_x[16:0] * rq2_mult_1[24:17];
+  assign \$81  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
+  assign \$82  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$84  = 1'h0 + \$83 ;
+  assign \$86  = \$84  + \$85 ;
+  assign \$88  = $signed({ 1'h0, \$86  }) + $signed(\$87 );
+  assign \$90  = $signed(\$88 ) + $signed(\$89 );
+  assign \$91  = $signed(rq2_prod) >>> rq2_shift_4;
+  assign \$92  = rq2_rem > rq2_half_4;
+  assign \$93  = rq2_rem == rq2_half_4;
+  assign \$94  = | rq2_half_4;
+  assign \$95  = \$93  & \$94 ;
+  assign \$96  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$97  = rq2_tie & rq2_floor[0];
+  assign \$98  = rq2_above | \$97 ;
+  assign \$99  = $signed(\$96 ) + $signed({ 1'h0, \$98  });
+  assign \$104  = rq3_x[16:0] * rq3_mult_1[16:0];
+  assign \$105  = rq3_x[16:0] * rq3_mult_1[24:17];
+  assign \$106  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
+  assign \$107  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$109  = 1'h0 + \$108 ;
+  assign \$111  = \$109  + \$110 ;
+  assign \$113  = $signed({ 1'h0, \$111  }) + $signed(\$112 );
+  assign \$115  = $signed(\$113 ) + $signed(\$114 );
+  assign \$116  = $signed(rq3_prod) >>> rq3_shift_4;
+  assign \$117  = rq3_rem > rq3_half_4;
+  assign \$118  = rq3_rem == rq3_half_4;
+  assign \$119  = | rq3_half_4;
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$122  = rq3_tie & rq3_floor[0];
+  assign \$123  = rq3_above | \$122 ;
+  assign \$124  = $signed(\$121 ) + $signed({ 1'h0, \$123  });
+  assign \$125  = i__valid & q_room;
+  assign \$126  = q_owed + \$125 ;
+  assign \$127  = o__valid & o__ready;
+  assign \$128  = \$126  - \$127 ;
+  assign \$129  = ~ o__valid;
+  assign \$130  = \$129  | o__ready;
+  assign \$131  = | q_stored;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = \$130  & \$132 ;
+  assign \$134  = ~ \$133 ;
+  assign \$135  = rq_valid_6 & \$134 ;
+  assign \$136  = \$signature__addr  == 3'h6;
+  assign \$137  = \$signature__addr  + 1'h1;
+  assign \$138  = \$136  ? 4'h0 : \$137 ;
+  assign \$139  = ~ o__valid;
+  assign \$140  = \$139  | o__ready;
+  assign \$141  = | q_stored;
+  assign \$142  = \$140  & \$141 ;
+  assign \$143  = rport__addr == 3'h6;
+  assign \$144  = rport__addr + 1'h1;
+  assign \$145  = \$143  ? 4'h0 : \$144 ;
+  assign \$146  = ~ o__valid;
+  assign \$147  = \$146  | o__ready;
+  assign \$148  = | q_stored;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$147  & \$149 ;
+  assign \$151  = ~ \$150 ;
+  assign \$152  = rq_valid_6 & \$151 ;
+  assign \$153  = q_stored + \$152 ;
+  assign \$154  = ~ o__valid;
+  assign \$155  = \$154  | o__ready;
+  assign \$156  = | q_stored;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = \$153  - \$157 ;
+  assign \$159  = ~ o__valid;
+  assign \$160  = \$159  | o__ready;
+  assign \$161  = | q_stored;
+  assign \$162  = \$161  | rq_valid_6;
+  assign \$163  = | q_stored;
+  assign \$164  = \$163  ? rport__data : q_in;
+  always @(posedge clk)
+    group <= \$165 ;
+  always @(posedge clk)
+    rq_valid_1 <= \$166 ;
+  always @(posedge clk)
+    rq_valid_2 <= \$167 ;
+  always @(posedge clk)
+    rq_valid_3 <= \$168 ;
+  always @(posedge clk)
+    rq_valid_4 <= \$169 ;
+  always @(posedge clk)
+    rq_valid_5 <= \$170 ;
+  always @(posedge clk)
+    rq_valid_6 <= \$171 ;
+  always @(posedge clk)
+    rq_valid_7 <= \$172 ;
+  always @(posedge clk)
+    rq0_mult_1 <= \$173 ;
+  always @(posedge clk)
+    rq0_mult_2 <= \$174 ;
+  always @(posedge clk)
+    rq0_mult_3 <= \$175 ;
+  always @(posedge clk)
+    rq0_mult_4 <= \$176 ;
+  always @(posedge clk)
+    rq0_mult_5 <= \$177 ;
+  always @(posedge clk)
+    rq0_mult_6 <= \$178 ;
+  always @(posedge clk)
+    rq0_x <= \$179 ;
+  always @(posedge clk)
+    rq0_part0_0 <= \$180 ;
+  always @(posedge clk)
+    rq0_part0_0_r <= \$181 ;
+  always @(posedge clk)
+    rq0_part0_1 <= \$182 ;
+  always @(posedge clk)
+    rq0_part0_1_r <= \$183 ;
+  always @(posedge clk)
+    rq0_part1_0 <= \$184 ;
+  always @(posedge clk)
+    rq0_part1_0_r <= \$185 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$186 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$187 ;
+  always @(posedge clk)
+    rq0_prod <= \$188 ;
+  always @(posedge clk)
+    rq0_floor <= \$189 ;
+  always @(posedge clk)
+    rq0_above <= \$190 ;
+  always @(posedge clk)
+    rq0_tie <= \$191 ;
+  always @(posedge clk)
+    rq0_code <= \$192 ;
+  always @(posedge clk)
+    rq1_mult_1 <= \$193 ;
+  always @(posedge clk)
+    rq1_mult_2 <= \$194 ;
+  always @(posedge clk)
+    rq1_mult_3 <= \$195 ;
+  always @(posedge clk)
+    rq1_mult_4 <= \$196 ;
+  always @(posedge clk)
+    rq1_mult_5 <= \$197 ;
+  always @(posedge clk)
+    rq1_mult_6 <= \$198 ;
+  always @(posedge clk)
+    rq1_shift_1 <= \$199 ;
+  always @(posedge clk)
+    rq1_shift_2 <= \$200 ;
+  always @(posedge clk)
+    rq1_shift_3 <= \$201 ;
+  always @(posedge clk)
+    rq1_shift_4 <= \$202 ;
+  always @(posedge clk)
+    rq1_shift_5 <= \$203 ;
+  always @(posedge clk)
+    rq1_shift_6 <= \$204 ;
+  always @(posedge clk)
+    rq1_half_1 <= \$205 ;
+  always @(posedge clk)
+    rq1_half_2 <= \$206 ;
+  always @(posedge clk)
+    rq1_half_3 <= \$207 ;
+  always @(posedge clk)
+    rq1_half_4 <= \$208 ;
+  always @(posedge clk)
+    rq1_half_5 <= \$209 ;
+  always @(posedge clk)
+    rq1_half_6 <= \$210 ;
+  always @(posedge clk)
+    rq1_mask_1 <= \$211 ;
+  always @(posedge clk)
+    rq1_mask_2 <= \$212 ;
+  always @(posedge clk)
+    rq1_mask_3 <= \$213 ;
+  always @(posedge clk)
+    rq1_mask_4 <= \$214 ;
+  always @(posedge clk)
+    rq1_mask_5 <= \$215 ;
+  always @(posedge clk)
+    rq1_mask_6 <= \$216 ;
+  always @(posedge clk)
+    rq1_x <= \$217 ;
+  always @(posedge clk)
+    rq1_part0_0 <= \$218 ;
+  always @(posedge clk)
+    rq1_part0_0_r <= \$219 ;
+  always @(posedge clk)
+    rq1_part0_1 <= \$220 ;
+  always @(posedge clk)
+    rq1_part0_1_r <= \$221 ;
+  always @(posedge clk)
+    rq1_part1_0 <= \$222 ;
+  always @(posedge clk)
+    rq1_part1_0_r <= \$223 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$224 ;
+  always @(posedge clk)
+    rq1_part1_1_r <= \$225 ;
+  always @(posedge clk)
+    rq1_prod <= \$226 ;
+  always @(posedge clk)
+    rq1_floor <= \$227 ;
+  always @(posedge clk)
+    rq1_above <= \$228 ;
+  always @(posedge clk)
+    rq1_tie <= \$229 ;
+  always @(posedge clk)
+    rq1_code <= \$230 ;
+  always @(posedge clk)
+    rq2_mult_1 <= \$231 ;
+  always @(posedge clk)
+    rq2_mult_2 <= \$232 ;
+  always @(posedge clk)
+    rq2_mult_3 <= \$233 ;
+  always @(posedge clk)
+    rq2_mult_4 <= \$234 ;
+  always @(posedge clk)
+    rq2_mult_5 <= \$235 ;
+  always @(posedge clk)
+    rq2_mult_6 <= \$236 ;
+  always @(posedge clk)
+    rq2_shift_1 <= \$237 ;
+  always @(posedge clk)
+    rq2_shift_2 <= \$238 ;
+  always @(posedge clk)
+    rq2_shift_3 <= \$239 ;
+  always @(posedge clk)
+    rq2_shift_4 <= \$240 ;
+  always @(posedge clk)
+    rq2_shift_5 <= \$241 ;
+  always @(posedge clk)
+    rq2_shift_6 <= \$242 ;
+  always @(posedge clk)
+    rq2_half_1 <= \$243 ;
+  always @(posedge clk)
+    rq2_half_2 <= \$244 ;
+  always @(posedge clk)
+    rq2_half_3 <= \$245 ;
+  always @(posedge clk)
+    rq2_half_4 <= \$246 ;
+  always @(posedge clk)
+    rq2_half_5 <= \$247 ;
+  always @(posedge clk)
+    rq2_half_6 <= \$248 ;
+  always @(posedge clk)
+    rq2_mask_1 <= \$249 ;
+  always @(posedge clk)
+    rq2_mask_2 <= \$250 ;
+  always @(posedge clk)
+    rq2_mask_3 <= \$251 ;
+  always @(posedge clk)
+    rq2_mask_4 <= \$252 ;
+  always @(posedge clk)
+    rq2_mask_5 <= \$253 ;
+  always @(posedge clk)
+    rq2_mask_6 <= \$254 ;
+  always @(posedge clk)
+    rq2_x <= \$255 ;
+  always @(posedge clk)
+    rq2_part0_0 <= \$256 ;
+  always @(posedge clk)
+    rq2_part0_0_r <= \$257 ;
+  always @(posedge clk)
+    rq2_part0_1 <= \$258 ;
+  always @(posedge clk)
+    rq2_part0_1_r <= \$259 ;
+  always @(posedge clk)
+    rq2_part1_0 <= \$260 ;
+  always @(posedge clk)
+    rq2_part1_0_r <= \$261 ;
+  always @(posedge clk)
+    rq2_part1_1 <= \$262 ;
+  always @(posedge clk)
+    rq2_part1_1_r <= \$263 ;
+  always @(posedge clk)
+    rq2_prod <= \$264 ;
+  always @(posedge clk)
+    rq2_floor <= \$265 ;
+  always @(posedge clk)
+    rq2_above <= \$266 ;
+  always @(posedge clk)
+    rq2_tie <= \$267 ;
+  always @(posedge clk)
+    rq2_code <= \$268 ;
+  always @(posedge clk)
+    rq3_mult_1 <= \$269 ;
+  always @(posedge clk)
+    rq3_mult_2 <= \$270 ;
+  always @(posedge clk)
+    rq3_mult_3 <= \$271 ;
+  always @(posedge clk)
+    rq3_mult_4 <= \$272 ;
+  always @(posedge clk)
+    rq3_mult_5 <= \$273 ;
+  always @(posedge clk)
+    rq3_mult_6 <= \$274 ;
+  always @(posedge clk)
+    rq3_shift_1 <= \$275 ;
+  always @(posedge clk)
+    rq3_shift_2 <= \$276 ;
+  always @(posedge clk)
+    rq3_shift_3 <= \$277 ;
+  always @(posedge clk)
+    rq3_shift_4 <= \$278 ;
+  always @(posedge clk)
+    rq3_shift_5 <= \$279 ;
+  always @(posedge clk)
+    rq3_shift_6 <= \$280 ;
+  always @(posedge clk)
+    rq3_half_1 <= \$281 ;
+  always @(posedge clk)
+    rq3_half_2 <= \$282 ;
+  always @(posedge clk)
+    rq3_half_3 <= \$283 ;
+  always @(posedge clk)
+    rq3_half_4 <= \$284 ;
+  always @(posedge clk)
+    rq3_half_5 <= \$285 ;
+  always @(posedge clk)
+    rq3_half_6 <= \$286 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$287 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$288 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$289 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$290 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$291 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$292 ;
+  always @(posedge clk)
+    rq3_x <= \$293 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$294 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$295 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$296 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$297 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$298 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$299 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$300 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$301 ;
+  always @(posedge clk)
+    rq3_prod <= \$302 ;
+  always @(posedge clk)
+    rq3_floor <= \$303 ;
+  always @(posedge clk)
+    rq3_above <= \$304 ;
+  always @(posedge clk)
+    rq3_tie <= \$305 ;
+  always @(posedge clk)
+    rq3_code <= \$306 ;
+  always @(posedge clk)
+    q_owed <= \$307 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$308 ;
+  always @(posedge clk)
+    rport__addr <= \$309 ;
+  always @(posedge clk)
+    q_stored <= \$310 ;
+  always @(posedge clk)
+    o__valid <= \$311 ;
+  always @(posedge clk)
+    o__payload <= \$312 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$394  = 25'h1044daa;
+          \$28  = 25'h1984122;
       2'h1:
-          \$394  = 25'h142b60e;
+          \$28  = 25'h133ab18;
       2'h2:
-          \$394  = 25'h137c514;
+          \$28  = 25'h113ae97;
       2'h3:
-          \$394  = 25'h11af78f;
+          \$28  = 25'h18254b8;
     endcase
   end
   always @* begin
@@ -13742,13 +11536,13 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$413  = 6'h21;
+          \$50  = 25'h10c0c1a;
       2'h1:
-          \$413  = 6'h21;
+          \$50  = 25'h14e34f3;
       2'h2:
-          \$413  = 6'h21;
+          \$50  = 25'h12d2426;
       2'h3:
-          \$413  = 6'h31;
+          \$50  = 25'h1420497;
     endcase
   end
   always @* begin
@@ -13756,13 +11550,13 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$432  = 49'h0000100000000;
+          \$51  = 6'h21;
       2'h1:
-          \$432  = 49'h0000100000000;
+          \$51  = 6'h21;
       2'h2:
-          \$432  = 49'h0000100000000;
+          \$51  = 6'h21;
       2'h3:
-          \$432  = 49'h1000000000000;
+          \$51  = 6'h2e;
     endcase
   end
   always @* begin
@@ -13770,1487 +11564,13 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$451  = 49'h00001ffffffff;
+          \$52  = 46'h000100000000;
       2'h1:
-          \$451  = 49'h00001ffffffff;
+          \$52  = 46'h000100000000;
       2'h2:
-          \$451  = 49'h00001ffffffff;
+          \$52  = 46'h000100000000;
       2'h3:
-          \$451  = 49'h1ffffffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$537  = group;
-    if (\$4 ) begin
-      \$537  = \$7 [1:0];
-    end
-    if (rst) begin
-      \$537  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$538  = rq_valid_1;
-    if (\$9 ) begin
-      \$538  = i__valid;
-    end
-    if (rst) begin
-      \$538  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$539  = rq_valid_2;
-    if (\$9 ) begin
-      \$539  = rq_valid_1;
-    end
-    if (rst) begin
-      \$539  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$540  = rq_valid_3;
-    if (\$9 ) begin
-      \$540  = rq_valid_2;
-    end
-    if (rst) begin
-      \$540  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$541  = rq_valid_4;
-    if (\$9 ) begin
-      \$541  = rq_valid_3;
-    end
-    if (rst) begin
-      \$541  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$542  = rq_valid_5;
-    if (\$9 ) begin
-      \$542  = rq_valid_4;
-    end
-    if (rst) begin
-      \$542  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$543  = rq_valid_6;
-    if (\$9 ) begin
-      \$543  = rq_valid_5;
-    end
-    if (rst) begin
-      \$543  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$544  = o__valid;
-    if (\$9 ) begin
-      \$544  = rq_valid_6;
-    end
-    if (rst) begin
-      \$544  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$545  = rq0_mult_1;
-    if (\$12 ) begin
-      \$545  = \$13 ;
-    end
-    if (rst) begin
-      \$545  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$546  = rq0_mult_2;
-    if (\$16 ) begin
-      \$546  = rq0_mult_1;
-    end
-    if (rst) begin
-      \$546  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$547  = rq0_mult_3;
-    if (\$19 ) begin
-      \$547  = rq0_mult_2;
-    end
-    if (rst) begin
-      \$547  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$548  = rq0_mult_4;
-    if (\$22 ) begin
-      \$548  = rq0_mult_3;
-    end
-    if (rst) begin
-      \$548  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$549  = rq0_mult_5;
-    if (\$25 ) begin
-      \$549  = rq0_mult_4;
-    end
-    if (rst) begin
-      \$549  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$550  = rq0_mult_6;
-    if (\$28 ) begin
-      \$550  = rq0_mult_5;
-    end
-    if (rst) begin
-      \$550  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$551  = rq0_x;
-    if (\$31 ) begin
-      \$551  = i__payload[23:0];
-    end
-    if (rst) begin
-      \$551  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$552  = rq0_part0_0;
-    if (\$34 ) begin
-      \$552  = \$35 ;
-    end
-    if (rst) begin
-      \$552  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$553  = rq0_part0_0_r;
-    if (\$38 ) begin
-      \$553  = rq0_part0_0;
-    end
-    if (rst) begin
-      \$553  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$554  = rq0_part0_1;
-    if (\$41 ) begin
-      \$554  = \$42 ;
-    end
-    if (rst) begin
-      \$554  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$555  = rq0_part0_1_r;
-    if (\$45 ) begin
-      \$555  = rq0_part0_1;
-    end
-    if (rst) begin
-      \$555  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$556  = rq0_part1_0;
-    if (\$48 ) begin
-      \$556  = \$49 ;
-    end
-    if (rst) begin
-      \$556  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$557  = rq0_part1_0_r;
-    if (\$52 ) begin
-      \$557  = rq0_part1_0;
-    end
-    if (rst) begin
-      \$557  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$558  = rq0_part1_1;
-    if (\$55 ) begin
-      \$558  = \$56 ;
-    end
-    if (rst) begin
-      \$558  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$559  = rq0_part1_1_r;
-    if (\$59 ) begin
-      \$559  = rq0_part1_1;
-    end
-    if (rst) begin
-      \$559  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$560  = rq0_prod;
-    if (\$62 ) begin
-      \$560  = \$70 [48:0];
-    end
-    if (rst) begin
-      \$560  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$561  = rq0_floor;
-    if (\$73 ) begin
-      \$561  = \$74 ;
-    end
-    if (rst) begin
-      \$561  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$562  = rq0_above;
-    if (\$77 ) begin
-      \$562  = \$78 ;
-    end
-    if (rst) begin
-      \$562  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$563  = rq0_tie;
-    if (\$81 ) begin
-      \$563  = \$84 ;
-    end
-    if (rst) begin
-      \$563  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$564  = rq0_code;
-    if (\$87 ) begin
-      \$564  = \$91 ;
-    end
-    if (rst) begin
-      \$564  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$565  = rq0_out;
-    if (\$94 ) begin
-      \$565  = \$98 [7:0];
-    end
-    if (rst) begin
-      \$565  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$566  = rq1_mult_1;
-    if (\$101 ) begin
-      \$566  = \$102 ;
-    end
-    if (rst) begin
-      \$566  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$567  = rq1_mult_2;
-    if (\$105 ) begin
-      \$567  = rq1_mult_1;
-    end
-    if (rst) begin
-      \$567  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$568  = rq1_mult_3;
-    if (\$108 ) begin
-      \$568  = rq1_mult_2;
-    end
-    if (rst) begin
-      \$568  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$569  = rq1_mult_4;
-    if (\$111 ) begin
-      \$569  = rq1_mult_3;
-    end
-    if (rst) begin
-      \$569  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$570  = rq1_mult_5;
-    if (\$114 ) begin
-      \$570  = rq1_mult_4;
-    end
-    if (rst) begin
-      \$570  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$571  = rq1_mult_6;
-    if (\$117 ) begin
-      \$571  = rq1_mult_5;
-    end
-    if (rst) begin
-      \$571  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$572  = rq1_shift_1;
-    if (\$120 ) begin
-      \$572  = \$121 ;
-    end
-    if (rst) begin
-      \$572  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$573  = rq1_shift_2;
-    if (\$124 ) begin
-      \$573  = rq1_shift_1;
-    end
-    if (rst) begin
-      \$573  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$574  = rq1_shift_3;
-    if (\$127 ) begin
-      \$574  = rq1_shift_2;
-    end
-    if (rst) begin
-      \$574  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$575  = rq1_shift_4;
-    if (\$130 ) begin
-      \$575  = rq1_shift_3;
-    end
-    if (rst) begin
-      \$575  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$576  = rq1_shift_5;
-    if (\$133 ) begin
-      \$576  = rq1_shift_4;
-    end
-    if (rst) begin
-      \$576  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$577  = rq1_shift_6;
-    if (\$136 ) begin
-      \$577  = rq1_shift_5;
-    end
-    if (rst) begin
-      \$577  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$578  = rq1_half_1;
-    if (\$139 ) begin
-      \$578  = \$140 ;
-    end
-    if (rst) begin
-      \$578  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$579  = rq1_half_2;
-    if (\$143 ) begin
-      \$579  = rq1_half_1;
-    end
-    if (rst) begin
-      \$579  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$580  = rq1_half_3;
-    if (\$146 ) begin
-      \$580  = rq1_half_2;
-    end
-    if (rst) begin
-      \$580  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$581  = rq1_half_4;
-    if (\$149 ) begin
-      \$581  = rq1_half_3;
-    end
-    if (rst) begin
-      \$581  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$582  = rq1_half_5;
-    if (\$152 ) begin
-      \$582  = rq1_half_4;
-    end
-    if (rst) begin
-      \$582  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$583  = rq1_half_6;
-    if (\$155 ) begin
-      \$583  = rq1_half_5;
-    end
-    if (rst) begin
-      \$583  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$584  = rq1_mask_1;
-    if (\$158 ) begin
-      \$584  = \$159 ;
-    end
-    if (rst) begin
-      \$584  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$585  = rq1_mask_2;
-    if (\$162 ) begin
-      \$585  = rq1_mask_1;
-    end
-    if (rst) begin
-      \$585  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$586  = rq1_mask_3;
-    if (\$165 ) begin
-      \$586  = rq1_mask_2;
-    end
-    if (rst) begin
-      \$586  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$587  = rq1_mask_4;
-    if (\$168 ) begin
-      \$587  = rq1_mask_3;
-    end
-    if (rst) begin
-      \$587  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$588  = rq1_mask_5;
-    if (\$171 ) begin
-      \$588  = rq1_mask_4;
-    end
-    if (rst) begin
-      \$588  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$589  = rq1_mask_6;
-    if (\$174 ) begin
-      \$589  = rq1_mask_5;
-    end
-    if (rst) begin
-      \$589  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$590  = rq1_x;
-    if (\$177 ) begin
-      \$590  = i__payload[47:24];
-    end
-    if (rst) begin
-      \$590  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$591  = rq1_part0_0;
-    if (\$180 ) begin
-      \$591  = \$181 ;
-    end
-    if (rst) begin
-      \$591  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$592  = rq1_part0_0_r;
-    if (\$184 ) begin
-      \$592  = rq1_part0_0;
-    end
-    if (rst) begin
-      \$592  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$593  = rq1_part0_1;
-    if (\$187 ) begin
-      \$593  = \$188 ;
-    end
-    if (rst) begin
-      \$593  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$594  = rq1_part0_1_r;
-    if (\$191 ) begin
-      \$594  = rq1_part0_1;
-    end
-    if (rst) begin
-      \$594  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$595  = rq1_part1_0;
-    if (\$194 ) begin
-      \$595  = \$195 ;
-    end
-    if (rst) begin
-      \$595  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$596  = rq1_part1_0_r;
-    if (\$198 ) begin
-      \$596  = rq1_part1_0;
-    end
-    if (rst) begin
-      \$596  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$597  = rq1_part1_1;
-    if (\$201 ) begin
-      \$597  = \$202 ;
-    end
-    if (rst) begin
-      \$597  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$598  = rq1_part1_1_r;
-    if (\$205 ) begin
-      \$598  = rq1_part1_1;
-    end
-    if (rst) begin
-      \$598  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$599  = rq1_prod;
-    if (\$208 ) begin
-      \$599  = \$216 [48:0];
-    end
-    if (rst) begin
-      \$599  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$600  = rq1_floor;
-    if (\$219 ) begin
-      \$600  = \$220 ;
-    end
-    if (rst) begin
-      \$600  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$601  = rq1_above;
-    if (\$223 ) begin
-      \$601  = \$224 ;
-    end
-    if (rst) begin
-      \$601  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$602  = rq1_tie;
-    if (\$227 ) begin
-      \$602  = \$230 ;
-    end
-    if (rst) begin
-      \$602  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$603  = rq1_code;
-    if (\$233 ) begin
-      \$603  = \$237 ;
-    end
-    if (rst) begin
-      \$603  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$604  = rq1_out;
-    if (\$240 ) begin
-      \$604  = \$244 [7:0];
-    end
-    if (rst) begin
-      \$604  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$605  = rq2_mult_1;
-    if (\$247 ) begin
-      \$605  = \$248 ;
-    end
-    if (rst) begin
-      \$605  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$606  = rq2_mult_2;
-    if (\$251 ) begin
-      \$606  = rq2_mult_1;
-    end
-    if (rst) begin
-      \$606  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$607  = rq2_mult_3;
-    if (\$254 ) begin
-      \$607  = rq2_mult_2;
-    end
-    if (rst) begin
-      \$607  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$608  = rq2_mult_4;
-    if (\$257 ) begin
-      \$608  = rq2_mult_3;
-    end
-    if (rst) begin
-      \$608  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$609  = rq2_mult_5;
-    if (\$260 ) begin
-      \$609  = rq2_mult_4;
-    end
-    if (rst) begin
-      \$609  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$610  = rq2_mult_6;
-    if (\$263 ) begin
-      \$610  = rq2_mult_5;
-    end
-    if (rst) begin
-      \$610  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$611  = rq2_shift_1;
-    if (\$266 ) begin
-      \$611  = \$267 ;
-    end
-    if (rst) begin
-      \$611  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$612  = rq2_shift_2;
-    if (\$270 ) begin
-      \$612  = rq2_shift_1;
-    end
-    if (rst) begin
-      \$612  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$613  = rq2_shift_3;
-    if (\$273 ) begin
-      \$613  = rq2_shift_2;
-    end
-    if (rst) begin
-      \$613  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$614  = rq2_shift_4;
-    if (\$276 ) begin
-      \$614  = rq2_shift_3;
-    end
-    if (rst) begin
-      \$614  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$615  = rq2_shift_5;
-    if (\$279 ) begin
-      \$615  = rq2_shift_4;
-    end
-    if (rst) begin
-      \$615  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$616  = rq2_shift_6;
-    if (\$282 ) begin
-      \$616  = rq2_shift_5;
-    end
-    if (rst) begin
-      \$616  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$617  = rq2_half_1;
-    if (\$285 ) begin
-      \$617  = \$286 ;
-    end
-    if (rst) begin
-      \$617  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$618  = rq2_half_2;
-    if (\$289 ) begin
-      \$618  = rq2_half_1;
-    end
-    if (rst) begin
-      \$618  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$619  = rq2_half_3;
-    if (\$292 ) begin
-      \$619  = rq2_half_2;
-    end
-    if (rst) begin
-      \$619  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$620  = rq2_half_4;
-    if (\$295 ) begin
-      \$620  = rq2_half_3;
-    end
-    if (rst) begin
-      \$620  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$621  = rq2_half_5;
-    if (\$298 ) begin
-      \$621  = rq2_half_4;
-    end
-    if (rst) begin
-      \$621  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$622  = rq2_half_6;
-    if (\$301 ) begin
-      \$622  = rq2_half_5;
-    end
-    if (rst) begin
-      \$622  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$623  = rq2_mask_1;
-    if (\$304 ) begin
-      \$623  = \$305 ;
-    end
-    if (rst) begin
-      \$623  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$624  = rq2_mask_2;
-    if (\$308 ) begin
-      \$624  = rq2_mask_1;
-    end
-    if (rst) begin
-      \$624  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$625  = rq2_mask_3;
-    if (\$311 ) begin
-      \$625  = rq2_mask_2;
-    end
-    if (rst) begin
-      \$625  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$626  = rq2_mask_4;
-    if (\$314 ) begin
-      \$626  = rq2_mask_3;
-    end
-    if (rst) begin
-      \$626  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$627  = rq2_mask_5;
-    if (\$317 ) begin
-      \$627  = rq2_mask_4;
-    end
-    if (rst) begin
-      \$627  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$628  = rq2_mask_6;
-    if (\$320 ) begin
-      \$628  = rq2_mask_5;
-    end
-    if (rst) begin
-      \$628  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$629  = rq2_x;
-    if (\$323 ) begin
-      \$629  = i__payload[71:48];
-    end
-    if (rst) begin
-      \$629  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$630  = rq2_part0_0;
-    if (\$326 ) begin
-      \$630  = \$327 ;
-    end
-    if (rst) begin
-      \$630  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$631  = rq2_part0_0_r;
-    if (\$330 ) begin
-      \$631  = rq2_part0_0;
-    end
-    if (rst) begin
-      \$631  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$632  = rq2_part0_1;
-    if (\$333 ) begin
-      \$632  = \$334 ;
-    end
-    if (rst) begin
-      \$632  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$633  = rq2_part0_1_r;
-    if (\$337 ) begin
-      \$633  = rq2_part0_1;
-    end
-    if (rst) begin
-      \$633  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$634  = rq2_part1_0;
-    if (\$340 ) begin
-      \$634  = \$341 ;
-    end
-    if (rst) begin
-      \$634  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$635  = rq2_part1_0_r;
-    if (\$344 ) begin
-      \$635  = rq2_part1_0;
-    end
-    if (rst) begin
-      \$635  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$636  = rq2_part1_1;
-    if (\$347 ) begin
-      \$636  = \$348 ;
-    end
-    if (rst) begin
-      \$636  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$637  = rq2_part1_1_r;
-    if (\$351 ) begin
-      \$637  = rq2_part1_1;
-    end
-    if (rst) begin
-      \$637  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$638  = rq2_prod;
-    if (\$354 ) begin
-      \$638  = \$362 [48:0];
-    end
-    if (rst) begin
-      \$638  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$639  = rq2_floor;
-    if (\$365 ) begin
-      \$639  = \$366 ;
-    end
-    if (rst) begin
-      \$639  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$640  = rq2_above;
-    if (\$369 ) begin
-      \$640  = \$370 ;
-    end
-    if (rst) begin
-      \$640  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$641  = rq2_tie;
-    if (\$373 ) begin
-      \$641  = \$376 ;
-    end
-    if (rst) begin
-      \$641  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$642  = rq2_code;
-    if (\$379 ) begin
-      \$642  = \$383 ;
-    end
-    if (rst) begin
-      \$642  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$643  = rq2_out;
-    if (\$386 ) begin
-      \$643  = \$390 [7:0];
-    end
-    if (rst) begin
-      \$643  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$644  = rq3_mult_1;
-    if (\$393 ) begin
-      \$644  = \$394 ;
-    end
-    if (rst) begin
-      \$644  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$645  = rq3_mult_2;
-    if (\$397 ) begin
-      \$645  = rq3_mult_1;
-    end
-    if (rst) begin
-      \$645  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$646  = rq3_mult_3;
-    if (\$400 ) begin
-      \$646  = rq3_mult_2;
-    end
-    if (rst) begin
-      \$646  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$647  = rq3_mult_4;
-    if (\$403 ) begin
-      \$647  = rq3_mult_3;
-    end
-    if (rst) begin
-      \$647  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$648  = rq3_mult_5;
-    if (\$406 ) begin
-      \$648  = rq3_mult_4;
-    end
-    if (rst) begin
-      \$648  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$649  = rq3_mult_6;
-    if (\$409 ) begin
-      \$649  = rq3_mult_5;
-    end
-    if (rst) begin
-      \$649  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$650  = rq3_shift_1;
-    if (\$412 ) begin
-      \$650  = \$413 ;
-    end
-    if (rst) begin
-      \$650  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$651  = rq3_shift_2;
-    if (\$416 ) begin
-      \$651  = rq3_shift_1;
-    end
-    if (rst) begin
-      \$651  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$652  = rq3_shift_3;
-    if (\$419 ) begin
-      \$652  = rq3_shift_2;
-    end
-    if (rst) begin
-      \$652  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$653  = rq3_shift_4;
-    if (\$422 ) begin
-      \$653  = rq3_shift_3;
-    end
-    if (rst) begin
-      \$653  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$654  = rq3_shift_5;
-    if (\$425 ) begin
-      \$654  = rq3_shift_4;
-    end
-    if (rst) begin
-      \$654  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$655  = rq3_shift_6;
-    if (\$428 ) begin
-      \$655  = rq3_shift_5;
-    end
-    if (rst) begin
-      \$655  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$656  = rq3_half_1;
-    if (\$431 ) begin
-      \$656  = \$432 ;
-    end
-    if (rst) begin
-      \$656  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$657  = rq3_half_2;
-    if (\$435 ) begin
-      \$657  = rq3_half_1;
-    end
-    if (rst) begin
-      \$657  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$658  = rq3_half_3;
-    if (\$438 ) begin
-      \$658  = rq3_half_2;
-    end
-    if (rst) begin
-      \$658  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$659  = rq3_half_4;
-    if (\$441 ) begin
-      \$659  = rq3_half_3;
-    end
-    if (rst) begin
-      \$659  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$660  = rq3_half_5;
-    if (\$444 ) begin
-      \$660  = rq3_half_4;
-    end
-    if (rst) begin
-      \$660  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$661  = rq3_half_6;
-    if (\$447 ) begin
-      \$661  = rq3_half_5;
-    end
-    if (rst) begin
-      \$661  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$662  = rq3_mask_1;
-    if (\$450 ) begin
-      \$662  = \$451 ;
-    end
-    if (rst) begin
-      \$662  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$663  = rq3_mask_2;
-    if (\$454 ) begin
-      \$663  = rq3_mask_1;
-    end
-    if (rst) begin
-      \$663  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$664  = rq3_mask_3;
-    if (\$457 ) begin
-      \$664  = rq3_mask_2;
-    end
-    if (rst) begin
-      \$664  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$665  = rq3_mask_4;
-    if (\$460 ) begin
-      \$665  = rq3_mask_3;
-    end
-    if (rst) begin
-      \$665  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$666  = rq3_mask_5;
-    if (\$463 ) begin
-      \$666  = rq3_mask_4;
-    end
-    if (rst) begin
-      \$666  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$667  = rq3_mask_6;
-    if (\$466 ) begin
-      \$667  = rq3_mask_5;
-    end
-    if (rst) begin
-      \$667  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$668  = rq3_x;
-    if (\$469 ) begin
-      \$668  = i__payload[95:72];
-    end
-    if (rst) begin
-      \$668  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$669  = rq3_part0_0;
-    if (\$472 ) begin
-      \$669  = \$473 ;
-    end
-    if (rst) begin
-      \$669  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$670  = rq3_part0_0_r;
-    if (\$476 ) begin
-      \$670  = rq3_part0_0;
-    end
-    if (rst) begin
-      \$670  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$671  = rq3_part0_1;
-    if (\$479 ) begin
-      \$671  = \$480 ;
-    end
-    if (rst) begin
-      \$671  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$672  = rq3_part0_1_r;
-    if (\$483 ) begin
-      \$672  = rq3_part0_1;
-    end
-    if (rst) begin
-      \$672  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$673  = rq3_part1_0;
-    if (\$486 ) begin
-      \$673  = \$487 ;
-    end
-    if (rst) begin
-      \$673  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$674  = rq3_part1_0_r;
-    if (\$490 ) begin
-      \$674  = rq3_part1_0;
-    end
-    if (rst) begin
-      \$674  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$675  = rq3_part1_1;
-    if (\$493 ) begin
-      \$675  = \$494 ;
-    end
-    if (rst) begin
-      \$675  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$676  = rq3_part1_1_r;
-    if (\$497 ) begin
-      \$676  = rq3_part1_1;
-    end
-    if (rst) begin
-      \$676  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$677  = rq3_prod;
-    if (\$500 ) begin
-      \$677  = \$508 [48:0];
-    end
-    if (rst) begin
-      \$677  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$678  = rq3_floor;
-    if (\$511 ) begin
-      \$678  = \$512 ;
-    end
-    if (rst) begin
-      \$678  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$679  = rq3_above;
-    if (\$515 ) begin
-      \$679  = \$516 ;
-    end
-    if (rst) begin
-      \$679  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$680  = rq3_tie;
-    if (\$519 ) begin
-      \$680  = \$522 ;
-    end
-    if (rst) begin
-      \$680  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$681  = rq3_code;
-    if (\$525 ) begin
-      \$681  = \$529 ;
-    end
-    if (rst) begin
-      \$681  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$682  = rq3_out;
-    if (\$532 ) begin
-      \$682  = \$536 [7:0];
-    end
-    if (rst) begin
-      \$682  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$13  = 25'h1984122;
-      2'h1:
-          \$13  = 25'h133ab18;
-      2'h2:
-          \$13  = 25'h113ae97;
-      2'h3:
-          \$13  = 25'h18254b8;
+          \$52  = 46'h200000000000;
     endcase
   end
   always @* begin
@@ -15258,13 +11578,13 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$102  = 25'h10c0c1a;
+          \$53  = 46'h0001ffffffff;
       2'h1:
-          \$102  = 25'h14e34f3;
+          \$53  = 46'h0001ffffffff;
       2'h2:
-          \$102  = 25'h12d2426;
+          \$53  = 46'h0001ffffffff;
       2'h3:
-          \$102  = 25'h1420497;
+          \$53  = 46'h3fffffffffff;
     endcase
   end
   always @* begin
@@ -15272,13 +11592,13 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$121  = 6'h21;
+          \$75  = 25'h1da8e2c;
       2'h1:
-          \$121  = 6'h21;
+          \$75  = 25'h15786a6;
       2'h2:
-          \$121  = 6'h21;
+          \$75  = 25'h194b687;
       2'h3:
-          \$121  = 6'h2e;
+          \$75  = 25'h18206ca;
     endcase
   end
   always @* begin
@@ -15286,13 +11606,13 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$140  = 46'h000100000000;
+          \$76  = 6'h22;
       2'h1:
-          \$140  = 46'h000100000000;
+          \$76  = 6'h21;
       2'h2:
-          \$140  = 46'h000100000000;
+          \$76  = 6'h21;
       2'h3:
-          \$140  = 46'h200000000000;
+          \$76  = 6'h31;
     endcase
   end
   always @* begin
@@ -15300,13 +11620,13 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$159  = 46'h0001ffffffff;
+          \$77  = 49'h0000200000000;
       2'h1:
-          \$159  = 46'h0001ffffffff;
+          \$77  = 49'h0000100000000;
       2'h2:
-          \$159  = 46'h0001ffffffff;
+          \$77  = 49'h0000100000000;
       2'h3:
-          \$159  = 46'h3fffffffffff;
+          \$77  = 49'h1000000000000;
     endcase
   end
   always @* begin
@@ -15314,13 +11634,13 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$248  = 25'h1da8e2c;
+          \$78  = 49'h00003ffffffff;
       2'h1:
-          \$248  = 25'h15786a6;
+          \$78  = 49'h00001ffffffff;
       2'h2:
-          \$248  = 25'h194b687;
+          \$78  = 49'h00001ffffffff;
       2'h3:
-          \$248  = 25'h18206ca;
+          \$78  = 49'h1ffffffffffff;
     endcase
   end
   always @* begin
@@ -15328,13 +11648,13 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$267  = 6'h22;
+          \$100  = 25'h1044daa;
       2'h1:
-          \$267  = 6'h21;
+          \$100  = 25'h142b60e;
       2'h2:
-          \$267  = 6'h21;
+          \$100  = 25'h137c514;
       2'h3:
-          \$267  = 6'h31;
+          \$100  = 25'h11af78f;
     endcase
   end
   always @* begin
@@ -15342,13 +11662,13 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$286  = 49'h0000200000000;
+          \$101  = 6'h21;
       2'h1:
-          \$286  = 49'h0000100000000;
+          \$101  = 6'h21;
       2'h2:
-          \$286  = 49'h0000100000000;
+          \$101  = 6'h21;
       2'h3:
-          \$286  = 49'h1000000000000;
+          \$101  = 6'h31;
     endcase
   end
   always @* begin
@@ -15356,49 +11676,1121 @@ module \top.s2_conv2_u2 (rst, i__ready, o__ready, i__valid, i__payload, o__paylo
     (* full_case = 32'd1 *)
     casez (group)
       2'h0:
-          \$305  = 49'h00003ffffffff;
+          \$102  = 49'h0000100000000;
       2'h1:
-          \$305  = 49'h00001ffffffff;
+          \$102  = 49'h0000100000000;
       2'h2:
-          \$305  = 49'h00001ffffffff;
+          \$102  = 49'h0000100000000;
       2'h3:
-          \$305  = 49'h1ffffffffffff;
+          \$102  = 49'h1000000000000;
     endcase
   end
-  assign rq_valid_7 = o__valid;
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$103  = 49'h00001ffffffff;
+      2'h1:
+          \$103  = 49'h00001ffffffff;
+      2'h2:
+          \$103  = 49'h00001ffffffff;
+      2'h3:
+          \$103  = 49'h1ffffffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$165  = group;
+    if (\$23 ) begin
+      \$165  = \$26 [1:0];
+    end
+    if (rst) begin
+      \$165  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$166  = \$27 ;
+    if (rst) begin
+      \$166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$167  = rq_valid_1;
+    if (rst) begin
+      \$167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$168  = rq_valid_2;
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$169  = rq_valid_3;
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$170  = rq_valid_4;
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$171  = rq_valid_5;
+    if (rst) begin
+      \$171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$172  = rq_valid_6;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$173  = \$28 ;
+    if (rst) begin
+      \$173  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$174  = rq0_mult_1;
+    if (rst) begin
+      \$174  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$175  = rq0_mult_2;
+    if (rst) begin
+      \$175  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$176  = rq0_mult_3;
+    if (rst) begin
+      \$176  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$177  = rq0_mult_4;
+    if (rst) begin
+      \$177  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$178  = rq0_mult_5;
+    if (rst) begin
+      \$178  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$179  = i__payload[23:0];
+    if (rst) begin
+      \$179  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$180  = \$29 ;
+    if (rst) begin
+      \$180  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$181  = rq0_part0_0;
+    if (rst) begin
+      \$181  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$182  = \$30 ;
+    if (rst) begin
+      \$182  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$183  = rq0_part0_1;
+    if (rst) begin
+      \$183  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$184  = \$31 ;
+    if (rst) begin
+      \$184  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$185  = rq0_part1_0;
+    if (rst) begin
+      \$185  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$186  = \$32 ;
+    if (rst) begin
+      \$186  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$187  = rq0_part1_1;
+    if (rst) begin
+      \$187  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$188  = \$40 [48:0];
+    if (rst) begin
+      \$188  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$189  = \$41 ;
+    if (rst) begin
+      \$189  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$190  = \$42 ;
+    if (rst) begin
+      \$190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$191  = \$45 ;
+    if (rst) begin
+      \$191  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$192  = \$49 ;
+    if (rst) begin
+      \$192  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$193  = \$50 ;
+    if (rst) begin
+      \$193  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$194  = rq1_mult_1;
+    if (rst) begin
+      \$194  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$195  = rq1_mult_2;
+    if (rst) begin
+      \$195  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$196  = rq1_mult_3;
+    if (rst) begin
+      \$196  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$197  = rq1_mult_4;
+    if (rst) begin
+      \$197  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$198  = rq1_mult_5;
+    if (rst) begin
+      \$198  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$199  = \$51 ;
+    if (rst) begin
+      \$199  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$200  = rq1_shift_1;
+    if (rst) begin
+      \$200  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$201  = rq1_shift_2;
+    if (rst) begin
+      \$201  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$202  = rq1_shift_3;
+    if (rst) begin
+      \$202  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$203  = rq1_shift_4;
+    if (rst) begin
+      \$203  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$204  = rq1_shift_5;
+    if (rst) begin
+      \$204  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$205  = \$52 ;
+    if (rst) begin
+      \$205  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$206  = rq1_half_1;
+    if (rst) begin
+      \$206  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$207  = rq1_half_2;
+    if (rst) begin
+      \$207  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$208  = rq1_half_3;
+    if (rst) begin
+      \$208  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$209  = rq1_half_4;
+    if (rst) begin
+      \$209  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$210  = rq1_half_5;
+    if (rst) begin
+      \$210  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$211  = \$53 ;
+    if (rst) begin
+      \$211  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$212  = rq1_mask_1;
+    if (rst) begin
+      \$212  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$213  = rq1_mask_2;
+    if (rst) begin
+      \$213  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$214  = rq1_mask_3;
+    if (rst) begin
+      \$214  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$215  = rq1_mask_4;
+    if (rst) begin
+      \$215  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$216  = rq1_mask_5;
+    if (rst) begin
+      \$216  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$217  = i__payload[47:24];
+    if (rst) begin
+      \$217  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$218  = \$54 ;
+    if (rst) begin
+      \$218  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$219  = rq1_part0_0;
+    if (rst) begin
+      \$219  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$220  = \$55 ;
+    if (rst) begin
+      \$220  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$221  = rq1_part0_1;
+    if (rst) begin
+      \$221  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$222  = \$56 ;
+    if (rst) begin
+      \$222  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$223  = rq1_part1_0;
+    if (rst) begin
+      \$223  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$224  = \$57 ;
+    if (rst) begin
+      \$224  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$225  = rq1_part1_1;
+    if (rst) begin
+      \$225  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$226  = \$65 [48:0];
+    if (rst) begin
+      \$226  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$227  = \$66 ;
+    if (rst) begin
+      \$227  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$228  = \$67 ;
+    if (rst) begin
+      \$228  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$229  = \$70 ;
+    if (rst) begin
+      \$229  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$230  = \$74 ;
+    if (rst) begin
+      \$230  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$231  = \$75 ;
+    if (rst) begin
+      \$231  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$232  = rq2_mult_1;
+    if (rst) begin
+      \$232  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$233  = rq2_mult_2;
+    if (rst) begin
+      \$233  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$234  = rq2_mult_3;
+    if (rst) begin
+      \$234  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$235  = rq2_mult_4;
+    if (rst) begin
+      \$235  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$236  = rq2_mult_5;
+    if (rst) begin
+      \$236  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$237  = \$76 ;
+    if (rst) begin
+      \$237  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$238  = rq2_shift_1;
+    if (rst) begin
+      \$238  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$239  = rq2_shift_2;
+    if (rst) begin
+      \$239  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$240  = rq2_shift_3;
+    if (rst) begin
+      \$240  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$241  = rq2_shift_4;
+    if (rst) begin
+      \$241  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$242  = rq2_shift_5;
+    if (rst) begin
+      \$242  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$243  = \$77 ;
+    if (rst) begin
+      \$243  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$244  = rq2_half_1;
+    if (rst) begin
+      \$244  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$245  = rq2_half_2;
+    if (rst) begin
+      \$245  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$246  = rq2_half_3;
+    if (rst) begin
+      \$246  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$247  = rq2_half_4;
+    if (rst) begin
+      \$247  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$248  = rq2_half_5;
+    if (rst) begin
+      \$248  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$249  = \$78 ;
+    if (rst) begin
+      \$249  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$250  = rq2_mask_1;
+    if (rst) begin
+      \$250  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$251  = rq2_mask_2;
+    if (rst) begin
+      \$251  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$252  = rq2_mask_3;
+    if (rst) begin
+      \$252  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$253  = rq2_mask_4;
+    if (rst) begin
+      \$253  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$254  = rq2_mask_5;
+    if (rst) begin
+      \$254  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$255  = i__payload[71:48];
+    if (rst) begin
+      \$255  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$256  = \$79 ;
+    if (rst) begin
+      \$256  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$257  = rq2_part0_0;
+    if (rst) begin
+      \$257  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$258  = \$80 ;
+    if (rst) begin
+      \$258  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$259  = rq2_part0_1;
+    if (rst) begin
+      \$259  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$260  = \$81 ;
+    if (rst) begin
+      \$260  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$261  = rq2_part1_0;
+    if (rst) begin
+      \$261  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$262  = \$82 ;
+    if (rst) begin
+      \$262  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$263  = rq2_part1_1;
+    if (rst) begin
+      \$263  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$264  = \$90 [48:0];
+    if (rst) begin
+      \$264  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$265  = \$91 ;
+    if (rst) begin
+      \$265  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$266  = \$92 ;
+    if (rst) begin
+      \$266  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$267  = \$95 ;
+    if (rst) begin
+      \$267  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$268  = \$99 ;
+    if (rst) begin
+      \$268  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$269  = \$100 ;
+    if (rst) begin
+      \$269  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$270  = rq3_mult_1;
+    if (rst) begin
+      \$270  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$271  = rq3_mult_2;
+    if (rst) begin
+      \$271  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$272  = rq3_mult_3;
+    if (rst) begin
+      \$272  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$273  = rq3_mult_4;
+    if (rst) begin
+      \$273  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$274  = rq3_mult_5;
+    if (rst) begin
+      \$274  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$275  = \$101 ;
+    if (rst) begin
+      \$275  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$276  = rq3_shift_1;
+    if (rst) begin
+      \$276  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$277  = rq3_shift_2;
+    if (rst) begin
+      \$277  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$278  = rq3_shift_3;
+    if (rst) begin
+      \$278  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$279  = rq3_shift_4;
+    if (rst) begin
+      \$279  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$280  = rq3_shift_5;
+    if (rst) begin
+      \$280  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$281  = \$102 ;
+    if (rst) begin
+      \$281  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$282  = rq3_half_1;
+    if (rst) begin
+      \$282  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$283  = rq3_half_2;
+    if (rst) begin
+      \$283  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$284  = rq3_half_3;
+    if (rst) begin
+      \$284  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$285  = rq3_half_4;
+    if (rst) begin
+      \$285  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$286  = rq3_half_5;
+    if (rst) begin
+      \$286  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$287  = \$103 ;
+    if (rst) begin
+      \$287  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$288  = rq3_mask_1;
+    if (rst) begin
+      \$288  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$289  = rq3_mask_2;
+    if (rst) begin
+      \$289  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$290  = rq3_mask_3;
+    if (rst) begin
+      \$290  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$291  = rq3_mask_4;
+    if (rst) begin
+      \$291  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$292  = rq3_mask_5;
+    if (rst) begin
+      \$292  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$293  = i__payload[95:72];
+    if (rst) begin
+      \$293  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$294  = \$104 ;
+    if (rst) begin
+      \$294  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$295  = rq3_part0_0;
+    if (rst) begin
+      \$295  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$296  = \$105 ;
+    if (rst) begin
+      \$296  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$297  = rq3_part0_1;
+    if (rst) begin
+      \$297  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$298  = \$106 ;
+    if (rst) begin
+      \$298  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$299  = rq3_part1_0;
+    if (rst) begin
+      \$299  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$300  = \$107 ;
+    if (rst) begin
+      \$300  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$301  = rq3_part1_1;
+    if (rst) begin
+      \$301  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$302  = \$115 [48:0];
+    if (rst) begin
+      \$302  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$303  = \$116 ;
+    if (rst) begin
+      \$303  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$304  = \$117 ;
+    if (rst) begin
+      \$304  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$305  = \$120 ;
+    if (rst) begin
+      \$305  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$306  = \$124 ;
+    if (rst) begin
+      \$306  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$307  = \$128 [3:0];
+    if (rst) begin
+      \$307  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$308  = \$signature__addr ;
+    if (\$135 ) begin
+      \$308  = \$138 [2:0];
+    end
+    if (rst) begin
+      \$308  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$309  = rport__addr;
+    if (\$142 ) begin
+      \$309  = \$145 [2:0];
+    end
+    if (rst) begin
+      \$309  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$310  = \$158 [2:0];
+    if (rst) begin
+      \$310  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$311  = o__valid;
+    if (\$160 ) begin
+      \$311  = \$162 ;
+    end
+    if (rst) begin
+      \$311  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$312  = o__payload;
+    if (\$160 ) begin
+      \$312  = \$164 ;
+    end
+    if (rst) begin
+      \$312  = 32'd0;
+    end
+  end
+  assign i__ready = q_room;
+  assign q_wptr = \$signature__addr ;
+  assign \$signature__data  = q_in;
+  assign q_rptr = rport__addr;
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
   assign \i__payload[0]  = i__payload[23:0];
   assign \i__payload[1]  = i__payload[47:24];
   assign \i__payload[2]  = i__payload[71:48];
   assign \i__payload[3]  = i__payload[95:72];
-  assign o__payload[31:24] = rq3_out;
-  assign o__payload[23:16] = rq2_out;
-  assign o__payload[15:8] = rq1_out;
-  assign o__payload[7:0] = rq0_out;
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+  assign q_in[31:24] = \$16 [7:0];
+  assign q_in[23:16] = \$12 [7:0];
+  assign q_in[15:8] = \$8 [7:0];
+  assign q_in[7:0] = \$4 [7:0];
   assign rq0_rem[48:33] = 16'h0000;
   assign rq0_rem[32:0] = rq0_prod[32:0];
-  assign \$63  = { 1'h0, rq0_part0_0_r };
-  assign \$65  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$67  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
-  assign \$69  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
-  assign \$74  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
-  assign \$83  = 1'h1;
-  assign \$84  = \$82 ;
-  assign \$209  = { 1'h0, rq1_part0_0_r };
-  assign \$211  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$213  = { rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r, 17'h00000 };
-  assign \$215  = { rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r, 34'h000000000 };
-  assign \$355  = { 1'h0, rq2_part0_0_r };
-  assign \$357  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$359  = { rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r, 17'h00000 };
-  assign \$361  = { rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r, 34'h000000000 };
-  assign \$501  = { 1'h0, rq3_part0_0_r };
-  assign \$503  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$505  = { rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r, 17'h00000 };
-  assign \$507  = { rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r, 34'h000000000 };
+  assign \$33  = { 1'h0, rq0_part0_0_r };
+  assign \$35  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$37  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
+  assign \$39  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
+  assign \$41  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
+  assign \$44  = 1'h1;
+  assign \$45  = \$43 ;
+  assign \$58  = { 1'h0, rq1_part0_0_r };
+  assign \$60  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
+  assign \$62  = { rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r, 17'h00000 };
+  assign \$64  = { rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r, 34'h000000000 };
+  assign \$83  = { 1'h0, rq2_part0_0_r };
+  assign \$85  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
+  assign \$87  = { rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r, 17'h00000 };
+  assign \$89  = { rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r, 34'h000000000 };
+  assign \$108  = { 1'h0, rq3_part0_0_r };
+  assign \$110  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
+  assign \$112  = { rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r, 17'h00000 };
+  assign \$114  = { rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -16147,8 +13539,21 @@ endmodule
 module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire \$1 ;
-  wire [2:0] \$10 ;
+  wire \$10 ;
+  reg [7:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [1:0] \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire \$11 ;
+  reg [1:0] \$110 ;
+  reg \$111 ;
+  reg [31:0] \$112 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
@@ -16164,50 +13569,90 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
+  wire [2:0] \$26 ;
+  wire [2:0] \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [2:0] \$3 ;
+  wire \$3 ;
   wire \$30 ;
   wire \$31 ;
-  wire \$32 ;
-  wire \$33 ;
+  wire [2:0] \$32 ;
+  wire [2:0] \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [2:0] \$4 ;
-  reg [1:0] \$40 ;
-  reg [1:0] \$41 ;
-  reg [7:0] \$42 ;
-  reg [7:0] \$43 ;
-  reg [7:0] \$44 ;
-  reg [7:0] \$45 ;
-  reg [7:0] \$46 ;
-  reg [7:0] \$47 ;
-  reg [7:0] \$48 ;
-  reg [7:0] \$49 ;
+  wire \$4 ;
+  wire \$40 ;
+  wire [2:0] \$41 ;
+  wire \$42 ;
+  wire [3:0] \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  reg [7:0] \$50 ;
-  reg [7:0] \$51 ;
-  reg [7:0] \$52 ;
-  reg [7:0] \$53 ;
-  reg [7:0] \$54 ;
-  reg [7:0] \$55 ;
-  reg [7:0] \$56 ;
-  reg [7:0] \$57 ;
-  reg \$58 ;
-  reg [7:0] \$59 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire [1:0] \$55 ;
+  wire [1:0] \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  reg [7:0] \$60 ;
-  reg [7:0] \$61 ;
-  reg [7:0] \$62 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire [1:0] \$62 ;
+  wire [1:0] \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire [2:0] \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire [3:0] \$79 ;
   wire \$8 ;
-  wire [2:0] \$9 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire [31:0] \$88 ;
+  reg [1:0] \$89 ;
+  wire \$9 ;
+  reg [1:0] \$90 ;
+  reg [7:0] \$91 ;
+  reg [7:0] \$92 ;
+  reg [7:0] \$93 ;
+  reg [7:0] \$94 ;
+  reg [7:0] \$95 ;
+  reg [7:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg [7:0] \$98 ;
+  reg [7:0] \$99 ;
+  reg \$signature__addr  = 1'h0;
+  wire [31:0] \$signature__data ;
+  wire \$signature__en ;
   reg [7:0] acc0_0 = 8'h00;
   reg [7:0] acc0_1 = 8'h00;
   reg [7:0] acc0_2 = 8'h00;
@@ -16243,7 +13688,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire [7:0] new2;
   wire [7:0] new3;
   output [31:0] o__payload;
-  wire [31:0] o__payload;
+  reg [31:0] o__payload = 32'd0;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
@@ -16252,460 +13697,573 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [7:0] out0 = 8'h00;
-  reg [7:0] out1 = 8'h00;
-  reg [7:0] out2 = 8'h00;
-  reg [7:0] out3 = 8'h00;
+  wire [31:0] q_in;
+  wire [7:0] \q_in[0] ;
+  wire [7:0] \q_in[1] ;
+  wire [7:0] \q_in[2] ;
+  wire [7:0] \q_in[3] ;
+  reg [1:0] q_owed = 2'h0;
+  wire q_room;
+  (* init = 1'h0 *)
+  wire q_rptr;
+  reg [1:0] q_stored = 2'h0;
+  (* init = 1'h0 *)
+  wire q_wptr;
+  reg rport__addr = 1'h0;
+  wire [31:0] rport__data;
   input rst;
   wire rst;
-  (* init = 1'h0 *)
-  wire valid;
-  assign \$35  = $signed(i__payload[23:16]) > $signed(acc2_0);
-  assign \$36  = \$34  | \$35 ;
-  assign new2 = \$36  ? i__payload[23:16] : acc2_0;
-  assign \$37  = ! element;
-  assign \$38  = $signed(i__payload[31:24]) > $signed(acc3_0);
-  assign \$39  = \$37  | \$38 ;
-  assign new3 = \$39  ? i__payload[31:24] : acc3_0;
+  reg [31:0] queue [1:0];
+  initial begin
+    queue[0] = 32'd0;
+    queue[1] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      queue[\$signature__addr ] <= q_in;
+  end
+  assign rport__data = queue[rport__addr];
+  assign q_room = q_owed < 2'h2;
+  assign \$1  = element == 2'h3;
+  assign \$2  = ~ \$1 ;
+  assign i__ready = q_room | \$2 ;
+  assign \$3  = ! element;
+  assign \$4  = $signed(i__payload[7:0]) > $signed(acc0_0);
+  assign \$5  = \$3  | \$4 ;
+  assign new0 = \$5  ? i__payload[7:0] : acc0_0;
+  assign \$6  = ! element;
+  assign \$7  = $signed(i__payload[15:8]) > $signed(acc1_0);
+  assign \$8  = \$6  | \$7 ;
+  assign new1 = \$8  ? i__payload[15:8] : acc1_0;
+  assign \$9  = ! element;
+  assign \$10  = $signed(i__payload[23:16]) > $signed(acc2_0);
+  assign \$11  = \$9  | \$10 ;
+  assign new2 = \$11  ? i__payload[23:16] : acc2_0;
+  assign \$12  = ! element;
+  assign \$13  = $signed(i__payload[31:24]) > $signed(acc3_0);
+  assign \$14  = \$12  | \$13 ;
+  assign new3 = \$14  ? i__payload[31:24] : acc3_0;
+  assign \$15  = i__valid & i__ready;
+  assign \$16  = element == 2'h3;
+  assign \$17  = \$15  & \$16 ;
+  assign \$18  = ~ o__valid;
+  assign \$19  = \$18  | o__ready;
+  assign \$20  = | q_stored;
+  assign \$21  = ~ \$20 ;
+  assign \$22  = \$19  & \$21 ;
+  assign \$23  = ~ \$22 ;
+  assign \$signature__en  = \$17  & \$23 ;
+  assign \$24  = i__valid & i__ready;
+  assign \$25  = group == 2'h3;
+  assign \$26  = group + 1'h1;
+  assign \$27  = \$25  ? 3'h0 : \$26 ;
+  assign \$28  = i__valid & i__ready;
+  assign \$29  = group == 2'h3;
+  assign \$30  = \$28  & \$29 ;
+  assign \$31  = element == 2'h3;
+  assign \$32  = element + 1'h1;
+  assign \$33  = \$31  ? 3'h0 : \$32 ;
+  assign \$34  = i__valid & i__ready;
+  assign \$35  = i__valid & i__ready;
+  assign \$36  = i__valid & i__ready;
+  assign \$37  = i__valid & i__ready;
+  assign \$38  = i__valid & i__ready;
+  assign \$39  = element == 2'h3;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = q_owed + \$40 ;
+  assign \$42  = o__valid & o__ready;
+  assign \$43  = \$41  - \$42 ;
+  assign \$44  = i__valid & i__ready;
+  assign \$45  = element == 2'h3;
+  assign \$46  = \$44  & \$45 ;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = \$46  & \$52 ;
+  assign \$55  = \$signature__addr  + 1'h1;
+  assign \$56  = \$54  ? 2'h0 : \$55 ;
+  assign \$57  = ~ o__valid;
+  assign \$58  = \$57  | o__ready;
+  assign \$59  = | q_stored;
+  assign \$60  = \$58  & \$59 ;
+  assign \$62  = rport__addr + 1'h1;
+  assign \$63  = \$61  ? 2'h0 : \$62 ;
+  assign \$64  = i__valid & i__ready;
+  assign \$65  = element == 2'h3;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = ~ o__valid;
+  assign \$68  = \$67  | o__ready;
+  assign \$69  = | q_stored;
+  assign \$70  = ~ \$69 ;
+  assign \$71  = \$68  & \$70 ;
+  assign \$72  = ~ \$71 ;
+  assign \$73  = \$66  & \$72 ;
+  assign \$74  = q_stored + \$73 ;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = | q_stored;
+  assign \$78  = \$76  & \$77 ;
+  assign \$79  = \$74  - \$78 ;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = | q_stored;
+  assign \$83  = i__valid & i__ready;
+  assign \$84  = element == 2'h3;
+  assign \$85  = \$83  & \$84 ;
+  assign \$86  = \$82  | \$85 ;
+  assign \$87  = | q_stored;
+  assign \$88  = \$87  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$40 ;
+    group <= \$89 ;
   always @(posedge clk)
-    element <= \$41 ;
+    element <= \$90 ;
   always @(posedge clk)
-    acc0_0 <= \$42 ;
+    acc0_0 <= \$91 ;
   always @(posedge clk)
-    acc0_1 <= \$43 ;
+    acc0_1 <= \$92 ;
   always @(posedge clk)
-    acc0_2 <= \$44 ;
+    acc0_2 <= \$93 ;
   always @(posedge clk)
-    acc0_3 <= \$45 ;
+    acc0_3 <= \$94 ;
   always @(posedge clk)
-    acc1_0 <= \$46 ;
+    acc1_0 <= \$95 ;
   always @(posedge clk)
-    acc1_1 <= \$47 ;
+    acc1_1 <= \$96 ;
   always @(posedge clk)
-    acc1_2 <= \$48 ;
+    acc1_2 <= \$97 ;
   always @(posedge clk)
-    acc1_3 <= \$49 ;
+    acc1_3 <= \$98 ;
   always @(posedge clk)
-    acc2_0 <= \$50 ;
+    acc2_0 <= \$99 ;
   always @(posedge clk)
-    acc2_1 <= \$51 ;
+    acc2_1 <= \$100 ;
   always @(posedge clk)
-    acc2_2 <= \$52 ;
+    acc2_2 <= \$101 ;
   always @(posedge clk)
-    acc2_3 <= \$53 ;
+    acc2_3 <= \$102 ;
   always @(posedge clk)
-    acc3_0 <= \$54 ;
+    acc3_0 <= \$103 ;
   always @(posedge clk)
-    acc3_1 <= \$55 ;
+    acc3_1 <= \$104 ;
   always @(posedge clk)
-    acc3_2 <= \$56 ;
+    acc3_2 <= \$105 ;
   always @(posedge clk)
-    acc3_3 <= \$57 ;
+    acc3_3 <= \$106 ;
   always @(posedge clk)
-    o__valid <= \$58 ;
+    q_owed <= \$107 ;
   always @(posedge clk)
-    out0 <= \$59 ;
+    \$signature__addr  <= \$108 ;
   always @(posedge clk)
-    out1 <= \$60 ;
+    rport__addr <= \$109 ;
   always @(posedge clk)
-    out2 <= \$61 ;
+    q_stored <= \$110 ;
   always @(posedge clk)
-    out3 <= \$62 ;
-  assign \$1  = i__valid & i__ready;
-  assign \$2  = group == 2'h3;
-  assign \$3  = group + 1'h1;
-  assign \$4  = \$2  ? 3'h0 : \$3 ;
-  assign \$5  = i__valid & i__ready;
-  assign \$6  = group == 2'h3;
-  assign \$7  = \$5  & \$6 ;
-  assign \$8  = element == 2'h3;
-  assign \$9  = element + 1'h1;
-  assign \$10  = \$8  ? 3'h0 : \$9 ;
-  assign \$11  = i__valid & i__ready;
-  assign \$12  = i__valid & i__ready;
-  assign \$13  = i__valid & i__ready;
-  assign \$14  = i__valid & i__ready;
-  assign \$15  = ~ o__valid;
-  assign \$16  = \$15  | o__ready;
-  assign \$17  = element == 2'h3;
-  assign \$18  = i__valid & \$17 ;
-  assign \$19  = ~ o__valid;
-  assign \$20  = \$19  | o__ready;
-  assign \$21  = element == 2'h3;
-  assign \$22  = i__valid & \$21 ;
-  assign \$23  = \$20  & \$22 ;
-  assign \$24  = ~ o__valid;
-  assign \$25  = \$24  | o__ready;
-  assign \$26  = element == 2'h3;
-  assign \$27  = ~ \$26 ;
-  assign i__ready = \$25  | \$27 ;
-  assign \$28  = ! element;
-  assign \$29  = $signed(i__payload[7:0]) > $signed(acc0_0);
-  assign \$30  = \$28  | \$29 ;
-  assign new0 = \$30  ? i__payload[7:0] : acc0_0;
-  assign \$31  = ! element;
-  assign \$32  = $signed(i__payload[15:8]) > $signed(acc1_0);
-  assign \$33  = \$31  | \$32 ;
-  assign new1 = \$33  ? i__payload[15:8] : acc1_0;
-  assign \$34  = ! element;
+    o__valid <= \$111 ;
+  always @(posedge clk)
+    o__payload <= \$112 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$40  = group;
-    if (\$1 ) begin
-      \$40  = \$4 [1:0];
+    \$89  = group;
+    if (\$24 ) begin
+      \$89  = \$27 [1:0];
     end
     if (rst) begin
-      \$40  = 2'h0;
+      \$89  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$41  = element;
-    if (\$7 ) begin
-      \$41  = \$10 [1:0];
+    \$90  = element;
+    if (\$30 ) begin
+      \$90  = \$33 [1:0];
     end
     if (rst) begin
-      \$41  = 2'h0;
+      \$90  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$42  = acc0_0;
-    if (\$11 ) begin
-      \$42  = acc0_1;
+    \$91  = acc0_0;
+    if (\$34 ) begin
+      \$91  = acc0_1;
     end
     if (rst) begin
-      \$42  = 8'h00;
+      \$91  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$43  = acc0_1;
-    if (\$11 ) begin
-      \$43  = acc0_2;
+    \$92  = acc0_1;
+    if (\$34 ) begin
+      \$92  = acc0_2;
     end
     if (rst) begin
-      \$43  = 8'h00;
+      \$92  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$44  = acc0_2;
-    if (\$11 ) begin
-      \$44  = acc0_3;
+    \$93  = acc0_2;
+    if (\$34 ) begin
+      \$93  = acc0_3;
     end
     if (rst) begin
-      \$44  = 8'h00;
+      \$93  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$45  = acc0_3;
-    if (\$11 ) begin
-      \$45  = new0;
+    \$94  = acc0_3;
+    if (\$34 ) begin
+      \$94  = new0;
     end
     if (rst) begin
-      \$45  = 8'h00;
+      \$94  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$46  = acc1_0;
-    if (\$12 ) begin
-      \$46  = acc1_1;
+    \$95  = acc1_0;
+    if (\$35 ) begin
+      \$95  = acc1_1;
     end
     if (rst) begin
-      \$46  = 8'h00;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$47  = acc1_1;
-    if (\$12 ) begin
-      \$47  = acc1_2;
+    \$96  = acc1_1;
+    if (\$35 ) begin
+      \$96  = acc1_2;
     end
     if (rst) begin
-      \$47  = 8'h00;
+      \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$48  = acc1_2;
-    if (\$12 ) begin
-      \$48  = acc1_3;
+    \$97  = acc1_2;
+    if (\$35 ) begin
+      \$97  = acc1_3;
     end
     if (rst) begin
-      \$48  = 8'h00;
+      \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$49  = acc1_3;
-    if (\$12 ) begin
-      \$49  = new1;
+    \$98  = acc1_3;
+    if (\$35 ) begin
+      \$98  = new1;
     end
     if (rst) begin
-      \$49  = 8'h00;
+      \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$50  = acc2_0;
-    if (\$13 ) begin
-      \$50  = acc2_1;
+    \$99  = acc2_0;
+    if (\$36 ) begin
+      \$99  = acc2_1;
     end
     if (rst) begin
-      \$50  = 8'h00;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$51  = acc2_1;
-    if (\$13 ) begin
-      \$51  = acc2_2;
+    \$100  = acc2_1;
+    if (\$36 ) begin
+      \$100  = acc2_2;
     end
     if (rst) begin
-      \$51  = 8'h00;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$52  = acc2_2;
-    if (\$13 ) begin
-      \$52  = acc2_3;
+    \$101  = acc2_2;
+    if (\$36 ) begin
+      \$101  = acc2_3;
     end
     if (rst) begin
-      \$52  = 8'h00;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$53  = acc2_3;
-    if (\$13 ) begin
-      \$53  = new2;
+    \$102  = acc2_3;
+    if (\$36 ) begin
+      \$102  = new2;
     end
     if (rst) begin
-      \$53  = 8'h00;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$54  = acc3_0;
-    if (\$14 ) begin
-      \$54  = acc3_1;
+    \$103  = acc3_0;
+    if (\$37 ) begin
+      \$103  = acc3_1;
     end
     if (rst) begin
-      \$54  = 8'h00;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$55  = acc3_1;
-    if (\$14 ) begin
-      \$55  = acc3_2;
+    \$104  = acc3_1;
+    if (\$37 ) begin
+      \$104  = acc3_2;
     end
     if (rst) begin
-      \$55  = 8'h00;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$56  = acc3_2;
-    if (\$14 ) begin
-      \$56  = acc3_3;
+    \$105  = acc3_2;
+    if (\$37 ) begin
+      \$105  = acc3_3;
     end
     if (rst) begin
-      \$56  = 8'h00;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$57  = acc3_3;
-    if (\$14 ) begin
-      \$57  = new3;
+    \$106  = acc3_3;
+    if (\$37 ) begin
+      \$106  = new3;
     end
     if (rst) begin
-      \$57  = 8'h00;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$58  = o__valid;
-    if (\$16 ) begin
-      \$58  = \$18 ;
-    end
+    \$107  = \$43 [1:0];
     if (rst) begin
-      \$58  = 1'h0;
+      \$107  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$59  = out0;
-    if (\$23 ) begin
-      \$59  = new0;
+    \$108  = \$signature__addr ;
+    if (\$53 ) begin
+      \$108  = \$56 [0];
     end
     if (rst) begin
-      \$59  = 8'h00;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$60  = out1;
-    if (\$23 ) begin
-      \$60  = new1;
+    \$109  = rport__addr;
+    if (\$60 ) begin
+      \$109  = \$63 [0];
     end
     if (rst) begin
-      \$60  = 8'h00;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$61  = out2;
-    if (\$23 ) begin
-      \$61  = new2;
-    end
+    \$110  = \$79 [1:0];
     if (rst) begin
-      \$61  = 8'h00;
+      \$110  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$62  = out3;
-    if (\$23 ) begin
-      \$62  = new3;
+    \$111  = o__valid;
+    if (\$81 ) begin
+      \$111  = \$86 ;
     end
     if (rst) begin
-      \$62  = 8'h00;
+      \$111  = 1'h0;
     end
   end
-  assign valid = o__valid;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$112  = o__payload;
+    if (\$81 ) begin
+      \$112  = \$88 ;
+    end
+    if (rst) begin
+      \$112  = 32'd0;
+    end
+  end
+  assign q_wptr = \$signature__addr ;
+  assign \$signature__data  = q_in;
+  assign q_rptr = rport__addr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign o__payload[31:24] = out3;
-  assign o__payload[23:16] = out2;
-  assign o__payload[15:8] = out1;
-  assign o__payload[7:0] = out0;
+  assign q_in[31:24] = new3;
+  assign q_in[23:16] = new2;
+  assign q_in[15:8] = new1;
+  assign q_in[7:0] = new0;
+  assign \$54  = \$signature__addr ;
+  assign \$61  = rport__addr;
 endmodule
 
 (* generator = "Amaranth" *)
 module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
-  reg [3:0] \$1 ;
+  wire \$1 ;
   wire \$10 ;
-  reg \$100 ;
-  reg [3:0] \$101 ;
-  reg \$102 ;
-  reg [23:0] \$103 ;
-  reg [23:0] \$104 ;
+  reg [7:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [16:0] \$103 ;
+  reg [16:0] \$104 ;
+  reg [16:0] \$105 ;
+  reg [16:0] \$106 ;
+  reg [16:0] \$107 ;
+  reg [16:0] \$108 ;
+  reg [16:0] \$109 ;
   wire \$11 ;
+  reg [16:0] \$110 ;
+  reg [23:0] \$111 ;
+  reg \$112 ;
+  reg \$113 ;
+  reg \$114 ;
+  reg [3:0] \$115 ;
+  reg \$116 ;
+  reg \$117 ;
+  reg \$118 ;
+  reg [3:0] \$119 ;
   wire \$12 ;
-  wire [31:0] \$13 ;
-  wire [8:0] \$14 ;
-  wire [31:0] \$15 ;
-  wire [8:0] \$16 ;
-  wire [31:0] \$17 ;
-  wire [8:0] \$18 ;
-  wire [31:0] \$19 ;
-  reg [3:0] \$2 ;
-  wire [8:0] \$20 ;
-  wire [16:0] \$21 ;
-  wire [16:0] \$22 ;
-  wire [16:0] \$23 ;
-  wire [16:0] \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire [17:0] \$29 ;
-  reg \$3 ;
-  wire [17:0] \$30 ;
-  wire [18:0] \$31 ;
-  wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
-  reg \$4 ;
+  reg \$120 ;
+  reg \$121 ;
+  reg \$122 ;
+  reg [3:0] \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg [3:0] \$127 ;
+  reg [23:0] \$128 ;
+  reg [2:0] \$129 ;
+  wire \$13 ;
+  reg [2:0] \$130 ;
+  reg [2:0] \$131 ;
+  reg [2:0] \$132 ;
+  reg \$133 ;
+  reg [23:0] \$134 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  reg [3:0] \$17 ;
+  reg [3:0] \$18 ;
+  reg \$19 ;
+  wire \$2 ;
+  reg \$20 ;
+  reg \$21 ;
+  wire \$22 ;
+  wire [8:0] \$23 ;
+  wire [8:0] \$24 ;
+  wire [31:0] \$25 ;
+  wire [8:0] \$26 ;
+  wire [31:0] \$27 ;
+  wire [8:0] \$28 ;
+  wire [31:0] \$29 ;
+  wire \$3 ;
+  wire [8:0] \$30 ;
+  wire [31:0] \$31 ;
+  wire [8:0] \$32 ;
+  wire [16:0] \$33 ;
+  wire [16:0] \$34 ;
+  wire [16:0] \$35 ;
+  wire [16:0] \$36 ;
+  wire [17:0] \$37 ;
+  wire [17:0] \$38 ;
+  wire [18:0] \$39 ;
+  wire \$4 ;
   wire \$40 ;
-  wire \$41 ;
+  wire [3:0] \$41 ;
   wire \$42 ;
-  wire \$43 ;
+  wire [4:0] \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  reg \$5 ;
+  wire \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire \$53 ;
-  reg [23:0] \$54 ;
-  wire [23:0] \$55 ;
-  wire [24:0] \$56 ;
-  reg [3:0] \$57 ;
-  reg [3:0] \$58 ;
-  reg \$59 ;
+  wire [3:0] \$53 ;
+  wire [3:0] \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  reg \$60 ;
-  reg \$61 ;
-  reg [7:0] \$62 ;
-  reg [31:0] \$63 ;
-  reg \$64 ;
-  reg \$65 ;
-  reg \$66 ;
-  reg \$67 ;
-  reg [3:0] \$68 ;
-  reg [8:0] \$69 ;
-  wire [8:0] \$7 ;
-  reg [8:0] \$70 ;
-  reg [8:0] \$71 ;
-  reg [8:0] \$72 ;
-  reg [7:0] \$73 ;
-  reg [7:0] \$74 ;
-  reg [7:0] \$75 ;
-  reg [7:0] \$76 ;
-  reg [16:0] \$77 ;
-  reg [16:0] \$78 ;
-  reg [16:0] \$79 ;
-  wire [8:0] \$8 ;
-  reg [16:0] \$80 ;
-  reg [16:0] \$81 ;
-  reg [16:0] \$82 ;
-  reg [16:0] \$83 ;
-  reg [16:0] \$84 ;
-  reg [23:0] \$85 ;
+  wire [3:0] \$60 ;
+  wire [3:0] \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  reg [23:0] \$7 ;
+  wire [3:0] \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire [4:0] \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire [23:0] \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire [23:0] \$82 ;
+  reg [3:0] \$83 ;
+  reg [3:0] \$84 ;
+  reg \$85 ;
   reg \$86 ;
   reg \$87 ;
-  reg \$88 ;
-  reg [3:0] \$89 ;
-  wire \$9 ;
+  reg [7:0] \$88 ;
+  reg [31:0] \$89 ;
+  wire [24:0] \$9 ;
   reg \$90 ;
   reg \$91 ;
   reg \$92 ;
-  reg [3:0] \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg [3:0] \$97 ;
-  reg \$98 ;
-  reg \$99 ;
-  (* init = 4'h0 *)
-  wire [3:0] \$signature__addr ;
+  reg \$93 ;
+  reg [3:0] \$94 ;
+  reg [8:0] \$95 ;
+  reg [8:0] \$96 ;
+  reg [8:0] \$97 ;
+  reg [8:0] \$98 ;
+  reg [7:0] \$99 ;
+  reg [3:0] \$signature__addr  = 4'h0;
+  reg [2:0] \$signature__addr$27  = 3'h0;
   wire [31:0] \$signature__data ;
+  wire [23:0] \$signature__data$29 ;
   wire \$signature__en ;
+  wire \$signature__en$21 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   input clk;
@@ -16755,16 +14313,28 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] prod0_2_r = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
   reg [16:0] prod0_3_r = 17'h00000;
+  wire [23:0] q_in;
+  wire [23:0] \q_in[0] ;
+  reg [2:0] q_owed = 3'h0;
+  wire q_room;
+  (* init = 3'h0 *)
+  wire [2:0] q_rptr;
+  reg [2:0] q_stored = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
+  reg [2:0] \rport__addr$30  = 3'h0;
   wire [31:0] rport__data;
-  wire rport__en;
+  wire [23:0] \rport__data$73 ;
   input rst;
   wire rst;
-  reg [3:0] sf_t = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] sf_t;
   reg [23:0] sum0_s0_0 = 24'h000000;
-  reg [7:0] t = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] t;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -16774,10 +14344,8 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
-  (* init = 8'h00 *)
-  wire [7:0] wrom__addr;
+  reg [7:0] wrom__addr = 8'h00;
   wire [31:0] wrom__data;
-  wire wrom__en;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -16808,15 +14376,27 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[\$signature__addr ] <= i__payload;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
-    if (rport__en) begin
-      _0_ <= inbuf[sf_t];
-    end
+    _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
+  reg [23:0] queue [5:0];
+  initial begin
+    queue[0] = 24'h000000;
+    queue[1] = 24'h000000;
+    queue[2] = 24'h000000;
+    queue[3] = 24'h000000;
+    queue[4] = 24'h000000;
+    queue[5] = 24'h000000;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$21 )
+      queue[\$signature__addr$27 ] <= \$9 [23:0];
+  end
+  assign \rport__data$73  = queue[\rport__addr$30 ];
   reg [31:0] rom [158:0];
   initial begin
     rom[0] = 32'd2483558072;
@@ -16981,2113 +14561,1885 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
-    if (wrom__en) begin
-      _1_ <= rom[t];
-    end
+    _1_ <= rom[wrom__addr];
   end
   assign wrom__data = _1_;
-  assign \$6  = t == 8'h9e;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 9'h000 : \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
+  assign q_room = q_owed < 3'h7;
+  assign \$1  = ~ last_t;
+  assign \$2  = q_room | \$1 ;
+  assign i__ready = \$2  & reads_input_t;
+  assign \$3  = ~ last_t;
+  assign \$4  = q_room | \$3 ;
+  assign \$5  = ~ reads_input_t;
+  assign \$6  = i__valid | \$5 ;
+  assign issue = \$4  & \$6 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$8  = first5 ? \$7  : acc0;
+  assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
+  assign \$10  = v5 & last5;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
-  assign \$13  = from_input ? x_reg : rport__data;
-  assign \$14  = $signed(\$13 [7:0]) - $signed(8'h80);
-  assign \$15  = from_input ? x_reg : rport__data;
-  assign \$16  = $signed(\$15 [15:8]) - $signed(8'h80);
-  assign \$17  = from_input ? x_reg : rport__data;
-  assign \$18  = $signed(\$17 [23:16]) - $signed(8'h80);
-  assign \$19  = from_input ? x_reg : rport__data;
-  assign \$20  = $signed(\$19 [31:24]) - $signed(8'h80);
-  assign \$21  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$22  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$23  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$24  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$25  = ~ o__valid;
-  assign \$26  = \$25  | o__ready;
-  assign \$27  = ~ o__valid;
-  assign \$28  = \$27  | o__ready;
-  assign \$29  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$30  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = ~ o__valid;
-  assign \$33  = \$32  | o__ready;
-  assign \$34  = ~ o__valid;
-  assign \$35  = \$34  | o__ready;
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$38  = ~ o__valid;
-  assign \$39  = \$38  | o__ready;
-  assign \$40  = ~ o__valid;
-  assign \$41  = \$40  | o__ready;
-  assign \$42  = v5 & last5;
-  assign \$43  = ~ o__valid;
-  assign \$44  = \$43  | o__ready;
-  assign \$45  = \$44  & v5;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign i__ready = \$47  & reads_input_t;
-  assign \$48  = ~ o__valid;
-  assign \$49  = \$48  | o__ready;
-  assign \$50  = ~ reads_input_t;
-  assign \$51  = i__valid | \$50 ;
-  assign issue = \$49  & \$51 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$52  = ~ o__valid;
-  assign rport__en = \$52  | o__ready;
-  assign \$53  = ~ o__valid;
-  assign wrom__en = \$53  | o__ready;
-  assign \$55  = first5 ? \$54  : acc0;
-  assign \$56  = $signed(\$55 ) + $signed(sum0_s0_0);
+  assign \$13  = | q_stored;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = \$12  & \$14 ;
+  assign \$16  = ~ \$15 ;
+  assign \$signature__en$21  = \$10  & \$16 ;
+  assign \$22  = wrom__addr == 8'h9e;
+  assign \$23  = wrom__addr + 1'h1;
+  assign \$24  = \$22  ? 9'h000 : \$23 ;
+  assign \$25  = from_input ? x_reg : rport__data;
+  assign \$26  = $signed(\$25 [7:0]) - $signed(8'h80);
+  assign \$27  = from_input ? x_reg : rport__data;
+  assign \$28  = $signed(\$27 [15:8]) - $signed(8'h80);
+  assign \$29  = from_input ? x_reg : rport__data;
+  assign \$30  = $signed(\$29 [23:16]) - $signed(8'h80);
+  assign \$31  = from_input ? x_reg : rport__data;
+  assign \$32  = $signed(\$31 [31:24]) - $signed(8'h80);
+  assign \$33  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$34  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$35  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$36  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$37  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$38  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$39  = $signed(\$37 ) + $signed(\$38 );
+  assign \$40  = issue & last_t;
+  assign \$41  = q_owed + \$40 ;
+  assign \$42  = o__valid & o__ready;
+  assign \$43  = \$41  - \$42 ;
+  assign \$44  = v5 & last5;
+  assign \$45  = ~ o__valid;
+  assign \$46  = \$45  | o__ready;
+  assign \$47  = | q_stored;
+  assign \$48  = ~ \$47 ;
+  assign \$49  = \$46  & \$48 ;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$44  & \$50 ;
+  assign \$52  = \$signature__addr$27  == 3'h5;
+  assign \$53  = \$signature__addr$27  + 1'h1;
+  assign \$54  = \$52  ? 4'h0 : \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \rport__addr$30  == 3'h5;
+  assign \$60  = \rport__addr$30  + 1'h1;
+  assign \$61  = \$59  ? 4'h0 : \$60 ;
+  assign \$62  = v5 & last5;
+  assign \$63  = ~ o__valid;
+  assign \$64  = \$63  | o__ready;
+  assign \$65  = | q_stored;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = \$64  & \$66 ;
+  assign \$68  = ~ \$67 ;
+  assign \$69  = \$62  & \$68 ;
+  assign \$70  = q_stored + \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = \$70  - \$74 ;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = v5 & last5;
+  assign \$80  = \$78  | \$79 ;
+  assign \$81  = | q_stored;
+  assign \$82  = \$81  ? \rport__data$73  : \$9 [23:0];
   always @(posedge clk)
-    nf_t <= \$57 ;
+    nf_t <= \$83 ;
   always @(posedge clk)
-    sf_t <= \$58 ;
+    \$signature__addr  <= \$84 ;
   always @(posedge clk)
-    reads_input_t <= \$59 ;
+    reads_input_t <= \$85 ;
   always @(posedge clk)
-    first_t <= \$60 ;
+    first_t <= \$86 ;
   always @(posedge clk)
-    last_t <= \$61 ;
+    last_t <= \$87 ;
   always @(posedge clk)
-    t <= \$62 ;
+    wrom__addr <= \$88 ;
   always @(posedge clk)
-    x_reg <= \$63 ;
+    x_reg <= \$89 ;
   always @(posedge clk)
-    from_input <= \$64 ;
+    from_input <= \$90 ;
   always @(posedge clk)
-    v1 <= \$65 ;
+    v1 <= \$91 ;
   always @(posedge clk)
-    first1 <= \$66 ;
+    first1 <= \$92 ;
   always @(posedge clk)
-    last1 <= \$67 ;
+    last1 <= \$93 ;
   always @(posedge clk)
-    nf1 <= \$68 ;
+    nf1 <= \$94 ;
   always @(posedge clk)
-    xoff0_0 <= \$69 ;
+    xoff0_0 <= \$95 ;
   always @(posedge clk)
-    xoff0_1 <= \$70 ;
+    xoff0_1 <= \$96 ;
   always @(posedge clk)
-    xoff0_2 <= \$71 ;
+    xoff0_2 <= \$97 ;
   always @(posedge clk)
-    xoff0_3 <= \$72 ;
+    xoff0_3 <= \$98 ;
   always @(posedge clk)
-    w0_0 <= \$73 ;
+    w0_0 <= \$99 ;
   always @(posedge clk)
-    w0_1 <= \$74 ;
+    w0_1 <= \$100 ;
   always @(posedge clk)
-    w0_2 <= \$75 ;
+    w0_2 <= \$101 ;
   always @(posedge clk)
-    w0_3 <= \$76 ;
+    w0_3 <= \$102 ;
   always @(posedge clk)
-    prod0_0 <= \$77 ;
+    prod0_0 <= \$103 ;
   always @(posedge clk)
-    prod0_1 <= \$78 ;
+    prod0_1 <= \$104 ;
   always @(posedge clk)
-    prod0_2 <= \$79 ;
+    prod0_2 <= \$105 ;
   always @(posedge clk)
-    prod0_3 <= \$80 ;
+    prod0_3 <= \$106 ;
   always @(posedge clk)
-    prod0_0_r <= \$81 ;
+    prod0_0_r <= \$107 ;
   always @(posedge clk)
-    prod0_1_r <= \$82 ;
+    prod0_1_r <= \$108 ;
   always @(posedge clk)
-    prod0_2_r <= \$83 ;
+    prod0_2_r <= \$109 ;
   always @(posedge clk)
-    prod0_3_r <= \$84 ;
+    prod0_3_r <= \$110 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$85 ;
+    sum0_s0_0 <= \$111 ;
   always @(posedge clk)
-    v2 <= \$86 ;
+    v2 <= \$112 ;
   always @(posedge clk)
-    first2 <= \$87 ;
+    first2 <= \$113 ;
   always @(posedge clk)
-    last2 <= \$88 ;
+    last2 <= \$114 ;
   always @(posedge clk)
-    nf2 <= \$89 ;
+    nf2 <= \$115 ;
   always @(posedge clk)
-    v3 <= \$90 ;
+    v3 <= \$116 ;
   always @(posedge clk)
-    first3 <= \$91 ;
+    first3 <= \$117 ;
   always @(posedge clk)
-    last3 <= \$92 ;
+    last3 <= \$118 ;
   always @(posedge clk)
-    nf3 <= \$93 ;
+    nf3 <= \$119 ;
   always @(posedge clk)
-    v4 <= \$94 ;
+    v4 <= \$120 ;
   always @(posedge clk)
-    first4 <= \$95 ;
+    first4 <= \$121 ;
   always @(posedge clk)
-    last4 <= \$96 ;
+    last4 <= \$122 ;
   always @(posedge clk)
-    nf4 <= \$97 ;
+    nf4 <= \$123 ;
   always @(posedge clk)
-    v5 <= \$98 ;
+    v5 <= \$124 ;
   always @(posedge clk)
-    first5 <= \$99 ;
+    first5 <= \$125 ;
   always @(posedge clk)
-    last5 <= \$100 ;
+    last5 <= \$126 ;
   always @(posedge clk)
-    nf5 <= \$101 ;
+    nf5 <= \$127 ;
   always @(posedge clk)
-    o__valid <= \$102 ;
+    acc0 <= \$128 ;
   always @(posedge clk)
-    acc0 <= \$103 ;
+    q_owed <= \$129 ;
   always @(posedge clk)
-    o__payload <= \$104 ;
+    \$signature__addr$27  <= \$130 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$131 ;
+  always @(posedge clk)
+    q_stored <= \$132 ;
+  always @(posedge clk)
+    o__valid <= \$133 ;
+  always @(posedge clk)
+    o__payload <= \$134 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$1  = 4'h0;
-    casez (t)
-      8'h00:
-          \$1  = 4'h0;
-      8'h01:
-          \$1  = 4'h0;
-      8'h02:
-          \$1  = 4'h0;
-      8'h03:
-          \$1  = 4'h0;
-      8'h04:
-          \$1  = 4'h0;
-      8'h05:
-          \$1  = 4'h0;
-      8'h06:
-          \$1  = 4'h0;
-      8'h07:
-          \$1  = 4'h0;
-      8'h08:
-          \$1  = 4'h0;
-      8'h09:
-          \$1  = 4'h0;
-      8'h0a:
-          \$1  = 4'h0;
-      8'h0b:
-          \$1  = 4'h0;
-      8'h0c:
-          \$1  = 4'h0;
-      8'h0d:
-          \$1  = 4'h0;
-      8'h0e:
-          \$1  = 4'h0;
-      8'h0f:
-          \$1  = 4'h1;
-      8'h10:
-          \$1  = 4'h1;
-      8'h11:
-          \$1  = 4'h1;
-      8'h12:
-          \$1  = 4'h1;
-      8'h13:
-          \$1  = 4'h1;
-      8'h14:
-          \$1  = 4'h1;
-      8'h15:
-          \$1  = 4'h1;
-      8'h16:
-          \$1  = 4'h1;
-      8'h17:
-          \$1  = 4'h1;
-      8'h18:
-          \$1  = 4'h1;
-      8'h19:
-          \$1  = 4'h1;
-      8'h1a:
-          \$1  = 4'h1;
-      8'h1b:
-          \$1  = 4'h1;
-      8'h1c:
-          \$1  = 4'h1;
-      8'h1d:
-          \$1  = 4'h1;
-      8'h1e:
-          \$1  = 4'h1;
-      8'h1f:
-          \$1  = 4'h2;
-      8'h20:
-          \$1  = 4'h2;
-      8'h21:
-          \$1  = 4'h2;
-      8'h22:
-          \$1  = 4'h2;
-      8'h23:
-          \$1  = 4'h2;
-      8'h24:
-          \$1  = 4'h2;
-      8'h25:
-          \$1  = 4'h2;
-      8'h26:
-          \$1  = 4'h2;
-      8'h27:
-          \$1  = 4'h2;
-      8'h28:
-          \$1  = 4'h2;
-      8'h29:
-          \$1  = 4'h2;
-      8'h2a:
-          \$1  = 4'h2;
-      8'h2b:
-          \$1  = 4'h2;
-      8'h2c:
-          \$1  = 4'h2;
-      8'h2d:
-          \$1  = 4'h2;
-      8'h2e:
-          \$1  = 4'h2;
-      8'h2f:
-          \$1  = 4'h3;
-      8'h30:
-          \$1  = 4'h3;
-      8'h31:
-          \$1  = 4'h3;
-      8'h32:
-          \$1  = 4'h3;
-      8'h33:
-          \$1  = 4'h3;
-      8'h34:
-          \$1  = 4'h3;
-      8'h35:
-          \$1  = 4'h3;
-      8'h36:
-          \$1  = 4'h3;
-      8'h37:
-          \$1  = 4'h3;
-      8'h38:
-          \$1  = 4'h3;
-      8'h39:
-          \$1  = 4'h3;
-      8'h3a:
-          \$1  = 4'h3;
-      8'h3b:
-          \$1  = 4'h3;
-      8'h3c:
-          \$1  = 4'h3;
-      8'h3d:
-          \$1  = 4'h3;
-      8'h3e:
-          \$1  = 4'h3;
-      8'h3f:
-          \$1  = 4'h4;
-      8'h40:
-          \$1  = 4'h4;
-      8'h41:
-          \$1  = 4'h4;
-      8'h42:
-          \$1  = 4'h4;
-      8'h43:
-          \$1  = 4'h4;
-      8'h44:
-          \$1  = 4'h4;
-      8'h45:
-          \$1  = 4'h4;
-      8'h46:
-          \$1  = 4'h4;
-      8'h47:
-          \$1  = 4'h4;
-      8'h48:
-          \$1  = 4'h4;
-      8'h49:
-          \$1  = 4'h4;
-      8'h4a:
-          \$1  = 4'h4;
-      8'h4b:
-          \$1  = 4'h4;
-      8'h4c:
-          \$1  = 4'h4;
-      8'h4d:
-          \$1  = 4'h4;
-      8'h4e:
-          \$1  = 4'h4;
-      8'h4f:
-          \$1  = 4'h5;
-      8'h50:
-          \$1  = 4'h5;
-      8'h51:
-          \$1  = 4'h5;
-      8'h52:
-          \$1  = 4'h5;
-      8'h53:
-          \$1  = 4'h5;
-      8'h54:
-          \$1  = 4'h5;
-      8'h55:
-          \$1  = 4'h5;
-      8'h56:
-          \$1  = 4'h5;
-      8'h57:
-          \$1  = 4'h5;
-      8'h58:
-          \$1  = 4'h5;
-      8'h59:
-          \$1  = 4'h5;
-      8'h5a:
-          \$1  = 4'h5;
-      8'h5b:
-          \$1  = 4'h5;
-      8'h5c:
-          \$1  = 4'h5;
-      8'h5d:
-          \$1  = 4'h5;
-      8'h5e:
-          \$1  = 4'h5;
-      8'h5f:
-          \$1  = 4'h6;
-      8'h60:
-          \$1  = 4'h6;
-      8'h61:
-          \$1  = 4'h6;
-      8'h62:
-          \$1  = 4'h6;
-      8'h63:
-          \$1  = 4'h6;
-      8'h64:
-          \$1  = 4'h6;
-      8'h65:
-          \$1  = 4'h6;
-      8'h66:
-          \$1  = 4'h6;
-      8'h67:
-          \$1  = 4'h6;
-      8'h68:
-          \$1  = 4'h6;
-      8'h69:
-          \$1  = 4'h6;
-      8'h6a:
-          \$1  = 4'h6;
-      8'h6b:
-          \$1  = 4'h6;
-      8'h6c:
-          \$1  = 4'h6;
-      8'h6d:
-          \$1  = 4'h6;
-      8'h6e:
-          \$1  = 4'h6;
-      8'h6f:
-          \$1  = 4'h7;
-      8'h70:
-          \$1  = 4'h7;
-      8'h71:
-          \$1  = 4'h7;
-      8'h72:
-          \$1  = 4'h7;
-      8'h73:
-          \$1  = 4'h7;
-      8'h74:
-          \$1  = 4'h7;
-      8'h75:
-          \$1  = 4'h7;
-      8'h76:
-          \$1  = 4'h7;
-      8'h77:
-          \$1  = 4'h7;
-      8'h78:
-          \$1  = 4'h7;
-      8'h79:
-          \$1  = 4'h7;
-      8'h7a:
-          \$1  = 4'h7;
-      8'h7b:
-          \$1  = 4'h7;
-      8'h7c:
-          \$1  = 4'h7;
-      8'h7d:
-          \$1  = 4'h7;
-      8'h7e:
-          \$1  = 4'h8;
-      8'h7f:
-          \$1  = 4'h8;
-      8'h80:
-          \$1  = 4'h8;
-      8'h81:
-          \$1  = 4'h8;
-      8'h82:
-          \$1  = 4'h8;
-      8'h83:
-          \$1  = 4'h8;
-      8'h84:
-          \$1  = 4'h8;
-      8'h85:
-          \$1  = 4'h8;
-      8'h86:
-          \$1  = 4'h8;
-      8'h87:
-          \$1  = 4'h8;
-      8'h88:
-          \$1  = 4'h8;
-      8'h89:
-          \$1  = 4'h8;
-      8'h8a:
-          \$1  = 4'h8;
-      8'h8b:
-          \$1  = 4'h8;
-      8'h8c:
-          \$1  = 4'h8;
-      8'h8d:
-          \$1  = 4'h8;
-      8'h8e:
-          \$1  = 4'h9;
-      8'h8f:
-          \$1  = 4'h9;
-      8'h90:
-          \$1  = 4'h9;
-      8'h91:
-          \$1  = 4'h9;
-      8'h92:
-          \$1  = 4'h9;
-      8'h93:
-          \$1  = 4'h9;
-      8'h94:
-          \$1  = 4'h9;
-      8'h95:
-          \$1  = 4'h9;
-      8'h96:
-          \$1  = 4'h9;
-      8'h97:
-          \$1  = 4'h9;
-      8'h98:
-          \$1  = 4'h9;
-      8'h99:
-          \$1  = 4'h9;
-      8'h9a:
-          \$1  = 4'h9;
-      8'h9b:
-          \$1  = 4'h9;
-      8'h9c:
-          \$1  = 4'h9;
-      8'h9d:
-          \$1  = 4'h9;
-      8'h9e:
-          \$1  = 4'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$2  = 4'h0;
-    casez (t)
-      8'h00:
-          \$2  = 4'h1;
-      8'h01:
-          \$2  = 4'h2;
-      8'h02:
-          \$2  = 4'h3;
-      8'h03:
-          \$2  = 4'h4;
-      8'h04:
-          \$2  = 4'h5;
-      8'h05:
-          \$2  = 4'h6;
-      8'h06:
-          \$2  = 4'h7;
-      8'h07:
-          \$2  = 4'h8;
-      8'h08:
-          \$2  = 4'h9;
-      8'h09:
-          \$2  = 4'ha;
-      8'h0a:
-          \$2  = 4'hb;
-      8'h0b:
-          \$2  = 4'hc;
-      8'h0c:
-          \$2  = 4'hd;
-      8'h0d:
-          \$2  = 4'he;
-      8'h0e:
-          \$2  = 4'hf;
-      8'h0f:
-          \$2  = 4'h0;
-      8'h10:
-          \$2  = 4'h1;
-      8'h11:
-          \$2  = 4'h2;
-      8'h12:
-          \$2  = 4'h3;
-      8'h13:
-          \$2  = 4'h4;
-      8'h14:
-          \$2  = 4'h5;
-      8'h15:
-          \$2  = 4'h6;
-      8'h16:
-          \$2  = 4'h7;
-      8'h17:
-          \$2  = 4'h8;
-      8'h18:
-          \$2  = 4'h9;
-      8'h19:
-          \$2  = 4'ha;
-      8'h1a:
-          \$2  = 4'hb;
-      8'h1b:
-          \$2  = 4'hc;
-      8'h1c:
-          \$2  = 4'hd;
-      8'h1d:
-          \$2  = 4'he;
-      8'h1e:
-          \$2  = 4'hf;
-      8'h1f:
-          \$2  = 4'h0;
-      8'h20:
-          \$2  = 4'h1;
-      8'h21:
-          \$2  = 4'h2;
-      8'h22:
-          \$2  = 4'h3;
-      8'h23:
-          \$2  = 4'h4;
-      8'h24:
-          \$2  = 4'h5;
-      8'h25:
-          \$2  = 4'h6;
-      8'h26:
-          \$2  = 4'h7;
-      8'h27:
-          \$2  = 4'h8;
-      8'h28:
-          \$2  = 4'h9;
-      8'h29:
-          \$2  = 4'ha;
-      8'h2a:
-          \$2  = 4'hb;
-      8'h2b:
-          \$2  = 4'hc;
-      8'h2c:
-          \$2  = 4'hd;
-      8'h2d:
-          \$2  = 4'he;
-      8'h2e:
-          \$2  = 4'hf;
-      8'h2f:
-          \$2  = 4'h0;
-      8'h30:
-          \$2  = 4'h1;
-      8'h31:
-          \$2  = 4'h2;
-      8'h32:
-          \$2  = 4'h3;
-      8'h33:
-          \$2  = 4'h4;
-      8'h34:
-          \$2  = 4'h5;
-      8'h35:
-          \$2  = 4'h6;
-      8'h36:
-          \$2  = 4'h7;
-      8'h37:
-          \$2  = 4'h8;
-      8'h38:
-          \$2  = 4'h9;
-      8'h39:
-          \$2  = 4'ha;
-      8'h3a:
-          \$2  = 4'hb;
-      8'h3b:
-          \$2  = 4'hc;
-      8'h3c:
-          \$2  = 4'hd;
-      8'h3d:
-          \$2  = 4'he;
-      8'h3e:
-          \$2  = 4'hf;
-      8'h3f:
-          \$2  = 4'h0;
-      8'h40:
-          \$2  = 4'h1;
-      8'h41:
-          \$2  = 4'h2;
-      8'h42:
-          \$2  = 4'h3;
-      8'h43:
-          \$2  = 4'h4;
-      8'h44:
-          \$2  = 4'h5;
-      8'h45:
-          \$2  = 4'h6;
-      8'h46:
-          \$2  = 4'h7;
-      8'h47:
-          \$2  = 4'h8;
-      8'h48:
-          \$2  = 4'h9;
-      8'h49:
-          \$2  = 4'ha;
-      8'h4a:
-          \$2  = 4'hb;
-      8'h4b:
-          \$2  = 4'hc;
-      8'h4c:
-          \$2  = 4'hd;
-      8'h4d:
-          \$2  = 4'he;
-      8'h4e:
-          \$2  = 4'hf;
-      8'h4f:
-          \$2  = 4'h0;
-      8'h50:
-          \$2  = 4'h1;
-      8'h51:
-          \$2  = 4'h2;
-      8'h52:
-          \$2  = 4'h3;
-      8'h53:
-          \$2  = 4'h4;
-      8'h54:
-          \$2  = 4'h5;
-      8'h55:
-          \$2  = 4'h6;
-      8'h56:
-          \$2  = 4'h7;
-      8'h57:
-          \$2  = 4'h8;
-      8'h58:
-          \$2  = 4'h9;
-      8'h59:
-          \$2  = 4'ha;
-      8'h5a:
-          \$2  = 4'hb;
-      8'h5b:
-          \$2  = 4'hc;
-      8'h5c:
-          \$2  = 4'hd;
-      8'h5d:
-          \$2  = 4'he;
-      8'h5e:
-          \$2  = 4'hf;
-      8'h5f:
-          \$2  = 4'h0;
-      8'h60:
-          \$2  = 4'h1;
-      8'h61:
-          \$2  = 4'h2;
-      8'h62:
-          \$2  = 4'h3;
-      8'h63:
-          \$2  = 4'h4;
-      8'h64:
-          \$2  = 4'h5;
-      8'h65:
-          \$2  = 4'h6;
-      8'h66:
-          \$2  = 4'h7;
-      8'h67:
-          \$2  = 4'h8;
-      8'h68:
-          \$2  = 4'h9;
-      8'h69:
-          \$2  = 4'ha;
-      8'h6a:
-          \$2  = 4'hb;
-      8'h6b:
-          \$2  = 4'hc;
-      8'h6c:
-          \$2  = 4'hd;
-      8'h6d:
-          \$2  = 4'he;
-      8'h6e:
-          \$2  = 4'hf;
-      8'h6f:
-          \$2  = 4'h0;
-      8'h70:
-          \$2  = 4'h1;
-      8'h71:
-          \$2  = 4'h2;
-      8'h72:
-          \$2  = 4'h3;
-      8'h73:
-          \$2  = 4'h4;
-      8'h74:
-          \$2  = 4'h5;
-      8'h75:
-          \$2  = 4'h6;
-      8'h76:
-          \$2  = 4'h7;
-      8'h77:
-          \$2  = 4'h8;
-      8'h78:
-          \$2  = 4'h9;
-      8'h79:
-          \$2  = 4'ha;
-      8'h7a:
-          \$2  = 4'hc;
-      8'h7b:
-          \$2  = 4'hd;
-      8'h7c:
-          \$2  = 4'he;
-      8'h7d:
-          \$2  = 4'hf;
-      8'h7e:
-          \$2  = 4'h0;
-      8'h7f:
-          \$2  = 4'h1;
-      8'h80:
-          \$2  = 4'h2;
-      8'h81:
-          \$2  = 4'h3;
-      8'h82:
-          \$2  = 4'h4;
-      8'h83:
-          \$2  = 4'h5;
-      8'h84:
-          \$2  = 4'h6;
-      8'h85:
-          \$2  = 4'h7;
-      8'h86:
-          \$2  = 4'h8;
-      8'h87:
-          \$2  = 4'h9;
-      8'h88:
-          \$2  = 4'ha;
-      8'h89:
-          \$2  = 4'hb;
-      8'h8a:
-          \$2  = 4'hc;
-      8'h8b:
-          \$2  = 4'hd;
-      8'h8c:
-          \$2  = 4'he;
-      8'h8d:
-          \$2  = 4'hf;
-      8'h8e:
-          \$2  = 4'h0;
-      8'h8f:
-          \$2  = 4'h1;
-      8'h90:
-          \$2  = 4'h2;
-      8'h91:
-          \$2  = 4'h3;
-      8'h92:
-          \$2  = 4'h4;
-      8'h93:
-          \$2  = 4'h5;
-      8'h94:
-          \$2  = 4'h6;
-      8'h95:
-          \$2  = 4'h7;
-      8'h96:
-          \$2  = 4'h8;
-      8'h97:
-          \$2  = 4'h9;
-      8'h98:
-          \$2  = 4'ha;
-      8'h99:
-          \$2  = 4'hb;
-      8'h9a:
-          \$2  = 4'hc;
-      8'h9b:
-          \$2  = 4'hd;
-      8'h9c:
-          \$2  = 4'he;
-      8'h9d:
-          \$2  = 4'hf;
-      8'h9e:
-          \$2  = 4'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      8'h00:
-          \$3  = 1'h1;
-      8'h01:
-          \$3  = 1'h1;
-      8'h02:
-          \$3  = 1'h1;
-      8'h03:
-          \$3  = 1'h1;
-      8'h04:
-          \$3  = 1'h1;
-      8'h05:
-          \$3  = 1'h1;
-      8'h06:
-          \$3  = 1'h1;
-      8'h07:
-          \$3  = 1'h1;
-      8'h08:
-          \$3  = 1'h1;
-      8'h09:
-          \$3  = 1'h1;
-      8'h0a:
-          \$3  = 1'h1;
-      8'h0b:
-          \$3  = 1'h1;
-      8'h0c:
-          \$3  = 1'h1;
-      8'h0d:
-          \$3  = 1'h1;
-      8'h0e:
-          \$3  = 1'h1;
-      8'h0f:
-          \$3  = 1'h0;
-      8'h10:
-          \$3  = 1'h0;
-      8'h11:
-          \$3  = 1'h0;
-      8'h12:
-          \$3  = 1'h0;
-      8'h13:
-          \$3  = 1'h0;
-      8'h14:
-          \$3  = 1'h0;
-      8'h15:
-          \$3  = 1'h0;
-      8'h16:
-          \$3  = 1'h0;
-      8'h17:
-          \$3  = 1'h0;
-      8'h18:
-          \$3  = 1'h0;
-      8'h19:
-          \$3  = 1'h0;
-      8'h1a:
-          \$3  = 1'h0;
-      8'h1b:
-          \$3  = 1'h0;
-      8'h1c:
-          \$3  = 1'h0;
-      8'h1d:
-          \$3  = 1'h0;
-      8'h1e:
-          \$3  = 1'h0;
-      8'h1f:
-          \$3  = 1'h0;
-      8'h20:
-          \$3  = 1'h0;
-      8'h21:
-          \$3  = 1'h0;
-      8'h22:
-          \$3  = 1'h0;
-      8'h23:
-          \$3  = 1'h0;
-      8'h24:
-          \$3  = 1'h0;
-      8'h25:
-          \$3  = 1'h0;
-      8'h26:
-          \$3  = 1'h0;
-      8'h27:
-          \$3  = 1'h0;
-      8'h28:
-          \$3  = 1'h0;
-      8'h29:
-          \$3  = 1'h0;
-      8'h2a:
-          \$3  = 1'h0;
-      8'h2b:
-          \$3  = 1'h0;
-      8'h2c:
-          \$3  = 1'h0;
-      8'h2d:
-          \$3  = 1'h0;
-      8'h2e:
-          \$3  = 1'h0;
-      8'h2f:
-          \$3  = 1'h0;
-      8'h30:
-          \$3  = 1'h0;
-      8'h31:
-          \$3  = 1'h0;
-      8'h32:
-          \$3  = 1'h0;
-      8'h33:
-          \$3  = 1'h0;
-      8'h34:
-          \$3  = 1'h0;
-      8'h35:
-          \$3  = 1'h0;
-      8'h36:
-          \$3  = 1'h0;
-      8'h37:
-          \$3  = 1'h0;
-      8'h38:
-          \$3  = 1'h0;
-      8'h39:
-          \$3  = 1'h0;
-      8'h3a:
-          \$3  = 1'h0;
-      8'h3b:
-          \$3  = 1'h0;
-      8'h3c:
-          \$3  = 1'h0;
-      8'h3d:
-          \$3  = 1'h0;
-      8'h3e:
-          \$3  = 1'h0;
-      8'h3f:
-          \$3  = 1'h0;
-      8'h40:
-          \$3  = 1'h0;
-      8'h41:
-          \$3  = 1'h0;
-      8'h42:
-          \$3  = 1'h0;
-      8'h43:
-          \$3  = 1'h0;
-      8'h44:
-          \$3  = 1'h0;
-      8'h45:
-          \$3  = 1'h0;
-      8'h46:
-          \$3  = 1'h0;
-      8'h47:
-          \$3  = 1'h0;
-      8'h48:
-          \$3  = 1'h0;
-      8'h49:
-          \$3  = 1'h0;
-      8'h4a:
-          \$3  = 1'h0;
-      8'h4b:
-          \$3  = 1'h0;
-      8'h4c:
-          \$3  = 1'h0;
-      8'h4d:
-          \$3  = 1'h0;
-      8'h4e:
-          \$3  = 1'h0;
-      8'h4f:
-          \$3  = 1'h0;
-      8'h50:
-          \$3  = 1'h0;
-      8'h51:
-          \$3  = 1'h0;
-      8'h52:
-          \$3  = 1'h0;
-      8'h53:
-          \$3  = 1'h0;
-      8'h54:
-          \$3  = 1'h0;
-      8'h55:
-          \$3  = 1'h0;
-      8'h56:
-          \$3  = 1'h0;
-      8'h57:
-          \$3  = 1'h0;
-      8'h58:
-          \$3  = 1'h0;
-      8'h59:
-          \$3  = 1'h0;
-      8'h5a:
-          \$3  = 1'h0;
-      8'h5b:
-          \$3  = 1'h0;
-      8'h5c:
-          \$3  = 1'h0;
-      8'h5d:
-          \$3  = 1'h0;
-      8'h5e:
-          \$3  = 1'h0;
-      8'h5f:
-          \$3  = 1'h0;
-      8'h60:
-          \$3  = 1'h0;
-      8'h61:
-          \$3  = 1'h0;
-      8'h62:
-          \$3  = 1'h0;
-      8'h63:
-          \$3  = 1'h0;
-      8'h64:
-          \$3  = 1'h0;
-      8'h65:
-          \$3  = 1'h0;
-      8'h66:
-          \$3  = 1'h0;
-      8'h67:
-          \$3  = 1'h0;
-      8'h68:
-          \$3  = 1'h0;
-      8'h69:
-          \$3  = 1'h0;
-      8'h6a:
-          \$3  = 1'h0;
-      8'h6b:
-          \$3  = 1'h0;
-      8'h6c:
-          \$3  = 1'h0;
-      8'h6d:
-          \$3  = 1'h0;
-      8'h6e:
-          \$3  = 1'h0;
-      8'h6f:
-          \$3  = 1'h0;
-      8'h70:
-          \$3  = 1'h0;
-      8'h71:
-          \$3  = 1'h0;
-      8'h72:
-          \$3  = 1'h0;
-      8'h73:
-          \$3  = 1'h0;
-      8'h74:
-          \$3  = 1'h0;
-      8'h75:
-          \$3  = 1'h0;
-      8'h76:
-          \$3  = 1'h0;
-      8'h77:
-          \$3  = 1'h0;
-      8'h78:
-          \$3  = 1'h0;
-      8'h79:
-          \$3  = 1'h0;
-      8'h7a:
-          \$3  = 1'h0;
-      8'h7b:
-          \$3  = 1'h0;
-      8'h7c:
-          \$3  = 1'h0;
-      8'h7d:
-          \$3  = 1'h0;
-      8'h7e:
-          \$3  = 1'h0;
-      8'h7f:
-          \$3  = 1'h0;
-      8'h80:
-          \$3  = 1'h0;
-      8'h81:
-          \$3  = 1'h0;
-      8'h82:
-          \$3  = 1'h0;
-      8'h83:
-          \$3  = 1'h0;
-      8'h84:
-          \$3  = 1'h0;
-      8'h85:
-          \$3  = 1'h0;
-      8'h86:
-          \$3  = 1'h0;
-      8'h87:
-          \$3  = 1'h0;
-      8'h88:
-          \$3  = 1'h0;
-      8'h89:
-          \$3  = 1'h0;
-      8'h8a:
-          \$3  = 1'h0;
-      8'h8b:
-          \$3  = 1'h0;
-      8'h8c:
-          \$3  = 1'h0;
-      8'h8d:
-          \$3  = 1'h0;
-      8'h8e:
-          \$3  = 1'h0;
-      8'h8f:
-          \$3  = 1'h0;
-      8'h90:
-          \$3  = 1'h0;
-      8'h91:
-          \$3  = 1'h0;
-      8'h92:
-          \$3  = 1'h0;
-      8'h93:
-          \$3  = 1'h0;
-      8'h94:
-          \$3  = 1'h0;
-      8'h95:
-          \$3  = 1'h0;
-      8'h96:
-          \$3  = 1'h0;
-      8'h97:
-          \$3  = 1'h0;
-      8'h98:
-          \$3  = 1'h0;
-      8'h99:
-          \$3  = 1'h0;
-      8'h9a:
-          \$3  = 1'h0;
-      8'h9b:
-          \$3  = 1'h0;
-      8'h9c:
-          \$3  = 1'h0;
-      8'h9d:
-          \$3  = 1'h0;
-      8'h9e:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      8'h00:
-          \$4  = 1'h0;
-      8'h01:
-          \$4  = 1'h0;
-      8'h02:
-          \$4  = 1'h0;
-      8'h03:
-          \$4  = 1'h0;
-      8'h04:
-          \$4  = 1'h0;
-      8'h05:
-          \$4  = 1'h0;
-      8'h06:
-          \$4  = 1'h0;
-      8'h07:
-          \$4  = 1'h0;
-      8'h08:
-          \$4  = 1'h0;
-      8'h09:
-          \$4  = 1'h0;
-      8'h0a:
-          \$4  = 1'h0;
-      8'h0b:
-          \$4  = 1'h0;
-      8'h0c:
-          \$4  = 1'h0;
-      8'h0d:
-          \$4  = 1'h0;
-      8'h0e:
-          \$4  = 1'h0;
-      8'h0f:
-          \$4  = 1'h1;
-      8'h10:
-          \$4  = 1'h0;
-      8'h11:
-          \$4  = 1'h0;
-      8'h12:
-          \$4  = 1'h0;
-      8'h13:
-          \$4  = 1'h0;
-      8'h14:
-          \$4  = 1'h0;
-      8'h15:
-          \$4  = 1'h0;
-      8'h16:
-          \$4  = 1'h0;
-      8'h17:
-          \$4  = 1'h0;
-      8'h18:
-          \$4  = 1'h0;
-      8'h19:
-          \$4  = 1'h0;
-      8'h1a:
-          \$4  = 1'h0;
-      8'h1b:
-          \$4  = 1'h0;
-      8'h1c:
-          \$4  = 1'h0;
-      8'h1d:
-          \$4  = 1'h0;
-      8'h1e:
-          \$4  = 1'h0;
-      8'h1f:
-          \$4  = 1'h1;
-      8'h20:
-          \$4  = 1'h0;
-      8'h21:
-          \$4  = 1'h0;
-      8'h22:
-          \$4  = 1'h0;
-      8'h23:
-          \$4  = 1'h0;
-      8'h24:
-          \$4  = 1'h0;
-      8'h25:
-          \$4  = 1'h0;
-      8'h26:
-          \$4  = 1'h0;
-      8'h27:
-          \$4  = 1'h0;
-      8'h28:
-          \$4  = 1'h0;
-      8'h29:
-          \$4  = 1'h0;
-      8'h2a:
-          \$4  = 1'h0;
-      8'h2b:
-          \$4  = 1'h0;
-      8'h2c:
-          \$4  = 1'h0;
-      8'h2d:
-          \$4  = 1'h0;
-      8'h2e:
-          \$4  = 1'h0;
-      8'h2f:
-          \$4  = 1'h1;
-      8'h30:
-          \$4  = 1'h0;
-      8'h31:
-          \$4  = 1'h0;
-      8'h32:
-          \$4  = 1'h0;
-      8'h33:
-          \$4  = 1'h0;
-      8'h34:
-          \$4  = 1'h0;
-      8'h35:
-          \$4  = 1'h0;
-      8'h36:
-          \$4  = 1'h0;
-      8'h37:
-          \$4  = 1'h0;
-      8'h38:
-          \$4  = 1'h0;
-      8'h39:
-          \$4  = 1'h0;
-      8'h3a:
-          \$4  = 1'h0;
-      8'h3b:
-          \$4  = 1'h0;
-      8'h3c:
-          \$4  = 1'h0;
-      8'h3d:
-          \$4  = 1'h0;
-      8'h3e:
-          \$4  = 1'h0;
-      8'h3f:
-          \$4  = 1'h1;
-      8'h40:
-          \$4  = 1'h0;
-      8'h41:
-          \$4  = 1'h0;
-      8'h42:
-          \$4  = 1'h0;
-      8'h43:
-          \$4  = 1'h0;
-      8'h44:
-          \$4  = 1'h0;
-      8'h45:
-          \$4  = 1'h0;
-      8'h46:
-          \$4  = 1'h0;
-      8'h47:
-          \$4  = 1'h0;
-      8'h48:
-          \$4  = 1'h0;
-      8'h49:
-          \$4  = 1'h0;
-      8'h4a:
-          \$4  = 1'h0;
-      8'h4b:
-          \$4  = 1'h0;
-      8'h4c:
-          \$4  = 1'h0;
-      8'h4d:
-          \$4  = 1'h0;
-      8'h4e:
-          \$4  = 1'h0;
-      8'h4f:
-          \$4  = 1'h1;
-      8'h50:
-          \$4  = 1'h0;
-      8'h51:
-          \$4  = 1'h0;
-      8'h52:
-          \$4  = 1'h0;
-      8'h53:
-          \$4  = 1'h0;
-      8'h54:
-          \$4  = 1'h0;
-      8'h55:
-          \$4  = 1'h0;
-      8'h56:
-          \$4  = 1'h0;
-      8'h57:
-          \$4  = 1'h0;
-      8'h58:
-          \$4  = 1'h0;
-      8'h59:
-          \$4  = 1'h0;
-      8'h5a:
-          \$4  = 1'h0;
-      8'h5b:
-          \$4  = 1'h0;
-      8'h5c:
-          \$4  = 1'h0;
-      8'h5d:
-          \$4  = 1'h0;
-      8'h5e:
-          \$4  = 1'h0;
-      8'h5f:
-          \$4  = 1'h1;
-      8'h60:
-          \$4  = 1'h0;
-      8'h61:
-          \$4  = 1'h0;
-      8'h62:
-          \$4  = 1'h0;
-      8'h63:
-          \$4  = 1'h0;
-      8'h64:
-          \$4  = 1'h0;
-      8'h65:
-          \$4  = 1'h0;
-      8'h66:
-          \$4  = 1'h0;
-      8'h67:
-          \$4  = 1'h0;
-      8'h68:
-          \$4  = 1'h0;
-      8'h69:
-          \$4  = 1'h0;
-      8'h6a:
-          \$4  = 1'h0;
-      8'h6b:
-          \$4  = 1'h0;
-      8'h6c:
-          \$4  = 1'h0;
-      8'h6d:
-          \$4  = 1'h0;
-      8'h6e:
-          \$4  = 1'h0;
-      8'h6f:
-          \$4  = 1'h1;
-      8'h70:
-          \$4  = 1'h0;
-      8'h71:
-          \$4  = 1'h0;
-      8'h72:
-          \$4  = 1'h0;
-      8'h73:
-          \$4  = 1'h0;
-      8'h74:
-          \$4  = 1'h0;
-      8'h75:
-          \$4  = 1'h0;
-      8'h76:
-          \$4  = 1'h0;
-      8'h77:
-          \$4  = 1'h0;
-      8'h78:
-          \$4  = 1'h0;
-      8'h79:
-          \$4  = 1'h0;
-      8'h7a:
-          \$4  = 1'h0;
-      8'h7b:
-          \$4  = 1'h0;
-      8'h7c:
-          \$4  = 1'h0;
-      8'h7d:
-          \$4  = 1'h0;
-      8'h7e:
-          \$4  = 1'h1;
-      8'h7f:
-          \$4  = 1'h0;
-      8'h80:
-          \$4  = 1'h0;
-      8'h81:
-          \$4  = 1'h0;
-      8'h82:
-          \$4  = 1'h0;
-      8'h83:
-          \$4  = 1'h0;
-      8'h84:
-          \$4  = 1'h0;
-      8'h85:
-          \$4  = 1'h0;
-      8'h86:
-          \$4  = 1'h0;
-      8'h87:
-          \$4  = 1'h0;
-      8'h88:
-          \$4  = 1'h0;
-      8'h89:
-          \$4  = 1'h0;
-      8'h8a:
-          \$4  = 1'h0;
-      8'h8b:
-          \$4  = 1'h0;
-      8'h8c:
-          \$4  = 1'h0;
-      8'h8d:
-          \$4  = 1'h0;
-      8'h8e:
-          \$4  = 1'h1;
-      8'h8f:
-          \$4  = 1'h0;
-      8'h90:
-          \$4  = 1'h0;
-      8'h91:
-          \$4  = 1'h0;
-      8'h92:
-          \$4  = 1'h0;
-      8'h93:
-          \$4  = 1'h0;
-      8'h94:
-          \$4  = 1'h0;
-      8'h95:
-          \$4  = 1'h0;
-      8'h96:
-          \$4  = 1'h0;
-      8'h97:
-          \$4  = 1'h0;
-      8'h98:
-          \$4  = 1'h0;
-      8'h99:
-          \$4  = 1'h0;
-      8'h9a:
-          \$4  = 1'h0;
-      8'h9b:
-          \$4  = 1'h0;
-      8'h9c:
-          \$4  = 1'h0;
-      8'h9d:
-          \$4  = 1'h0;
-      8'h9e:
-          \$4  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      8'h00:
-          \$5  = 1'h0;
-      8'h01:
-          \$5  = 1'h0;
-      8'h02:
-          \$5  = 1'h0;
-      8'h03:
-          \$5  = 1'h0;
-      8'h04:
-          \$5  = 1'h0;
-      8'h05:
-          \$5  = 1'h0;
-      8'h06:
-          \$5  = 1'h0;
-      8'h07:
-          \$5  = 1'h0;
-      8'h08:
-          \$5  = 1'h0;
-      8'h09:
-          \$5  = 1'h0;
-      8'h0a:
-          \$5  = 1'h0;
-      8'h0b:
-          \$5  = 1'h0;
-      8'h0c:
-          \$5  = 1'h0;
-      8'h0d:
-          \$5  = 1'h0;
-      8'h0e:
-          \$5  = 1'h1;
-      8'h0f:
-          \$5  = 1'h0;
-      8'h10:
-          \$5  = 1'h0;
-      8'h11:
-          \$5  = 1'h0;
-      8'h12:
-          \$5  = 1'h0;
-      8'h13:
-          \$5  = 1'h0;
-      8'h14:
-          \$5  = 1'h0;
-      8'h15:
-          \$5  = 1'h0;
-      8'h16:
-          \$5  = 1'h0;
-      8'h17:
-          \$5  = 1'h0;
-      8'h18:
-          \$5  = 1'h0;
-      8'h19:
-          \$5  = 1'h0;
-      8'h1a:
-          \$5  = 1'h0;
-      8'h1b:
-          \$5  = 1'h0;
-      8'h1c:
-          \$5  = 1'h0;
-      8'h1d:
-          \$5  = 1'h0;
-      8'h1e:
-          \$5  = 1'h1;
-      8'h1f:
-          \$5  = 1'h0;
-      8'h20:
-          \$5  = 1'h0;
-      8'h21:
-          \$5  = 1'h0;
-      8'h22:
-          \$5  = 1'h0;
-      8'h23:
-          \$5  = 1'h0;
-      8'h24:
-          \$5  = 1'h0;
-      8'h25:
-          \$5  = 1'h0;
-      8'h26:
-          \$5  = 1'h0;
-      8'h27:
-          \$5  = 1'h0;
-      8'h28:
-          \$5  = 1'h0;
-      8'h29:
-          \$5  = 1'h0;
-      8'h2a:
-          \$5  = 1'h0;
-      8'h2b:
-          \$5  = 1'h0;
-      8'h2c:
-          \$5  = 1'h0;
-      8'h2d:
-          \$5  = 1'h0;
-      8'h2e:
-          \$5  = 1'h1;
-      8'h2f:
-          \$5  = 1'h0;
-      8'h30:
-          \$5  = 1'h0;
-      8'h31:
-          \$5  = 1'h0;
-      8'h32:
-          \$5  = 1'h0;
-      8'h33:
-          \$5  = 1'h0;
-      8'h34:
-          \$5  = 1'h0;
-      8'h35:
-          \$5  = 1'h0;
-      8'h36:
-          \$5  = 1'h0;
-      8'h37:
-          \$5  = 1'h0;
-      8'h38:
-          \$5  = 1'h0;
-      8'h39:
-          \$5  = 1'h0;
-      8'h3a:
-          \$5  = 1'h0;
-      8'h3b:
-          \$5  = 1'h0;
-      8'h3c:
-          \$5  = 1'h0;
-      8'h3d:
-          \$5  = 1'h0;
-      8'h3e:
-          \$5  = 1'h1;
-      8'h3f:
-          \$5  = 1'h0;
-      8'h40:
-          \$5  = 1'h0;
-      8'h41:
-          \$5  = 1'h0;
-      8'h42:
-          \$5  = 1'h0;
-      8'h43:
-          \$5  = 1'h0;
-      8'h44:
-          \$5  = 1'h0;
-      8'h45:
-          \$5  = 1'h0;
-      8'h46:
-          \$5  = 1'h0;
-      8'h47:
-          \$5  = 1'h0;
-      8'h48:
-          \$5  = 1'h0;
-      8'h49:
-          \$5  = 1'h0;
-      8'h4a:
-          \$5  = 1'h0;
-      8'h4b:
-          \$5  = 1'h0;
-      8'h4c:
-          \$5  = 1'h0;
-      8'h4d:
-          \$5  = 1'h0;
-      8'h4e:
-          \$5  = 1'h1;
-      8'h4f:
-          \$5  = 1'h0;
-      8'h50:
-          \$5  = 1'h0;
-      8'h51:
-          \$5  = 1'h0;
-      8'h52:
-          \$5  = 1'h0;
-      8'h53:
-          \$5  = 1'h0;
-      8'h54:
-          \$5  = 1'h0;
-      8'h55:
-          \$5  = 1'h0;
-      8'h56:
-          \$5  = 1'h0;
-      8'h57:
-          \$5  = 1'h0;
-      8'h58:
-          \$5  = 1'h0;
-      8'h59:
-          \$5  = 1'h0;
-      8'h5a:
-          \$5  = 1'h0;
-      8'h5b:
-          \$5  = 1'h0;
-      8'h5c:
-          \$5  = 1'h0;
-      8'h5d:
-          \$5  = 1'h0;
-      8'h5e:
-          \$5  = 1'h1;
-      8'h5f:
-          \$5  = 1'h0;
-      8'h60:
-          \$5  = 1'h0;
-      8'h61:
-          \$5  = 1'h0;
-      8'h62:
-          \$5  = 1'h0;
-      8'h63:
-          \$5  = 1'h0;
-      8'h64:
-          \$5  = 1'h0;
-      8'h65:
-          \$5  = 1'h0;
-      8'h66:
-          \$5  = 1'h0;
-      8'h67:
-          \$5  = 1'h0;
-      8'h68:
-          \$5  = 1'h0;
-      8'h69:
-          \$5  = 1'h0;
-      8'h6a:
-          \$5  = 1'h0;
-      8'h6b:
-          \$5  = 1'h0;
-      8'h6c:
-          \$5  = 1'h0;
-      8'h6d:
-          \$5  = 1'h0;
-      8'h6e:
-          \$5  = 1'h1;
-      8'h6f:
-          \$5  = 1'h0;
-      8'h70:
-          \$5  = 1'h0;
-      8'h71:
-          \$5  = 1'h0;
-      8'h72:
-          \$5  = 1'h0;
-      8'h73:
-          \$5  = 1'h0;
-      8'h74:
-          \$5  = 1'h0;
-      8'h75:
-          \$5  = 1'h0;
-      8'h76:
-          \$5  = 1'h0;
-      8'h77:
-          \$5  = 1'h0;
-      8'h78:
-          \$5  = 1'h0;
-      8'h79:
-          \$5  = 1'h0;
-      8'h7a:
-          \$5  = 1'h0;
-      8'h7b:
-          \$5  = 1'h0;
-      8'h7c:
-          \$5  = 1'h0;
-      8'h7d:
-          \$5  = 1'h1;
-      8'h7e:
-          \$5  = 1'h0;
-      8'h7f:
-          \$5  = 1'h0;
-      8'h80:
-          \$5  = 1'h0;
-      8'h81:
-          \$5  = 1'h0;
-      8'h82:
-          \$5  = 1'h0;
-      8'h83:
-          \$5  = 1'h0;
-      8'h84:
-          \$5  = 1'h0;
-      8'h85:
-          \$5  = 1'h0;
-      8'h86:
-          \$5  = 1'h0;
-      8'h87:
-          \$5  = 1'h0;
-      8'h88:
-          \$5  = 1'h0;
-      8'h89:
-          \$5  = 1'h0;
-      8'h8a:
-          \$5  = 1'h0;
-      8'h8b:
-          \$5  = 1'h0;
-      8'h8c:
-          \$5  = 1'h0;
-      8'h8d:
-          \$5  = 1'h1;
-      8'h8e:
-          \$5  = 1'h0;
-      8'h8f:
-          \$5  = 1'h0;
-      8'h90:
-          \$5  = 1'h0;
-      8'h91:
-          \$5  = 1'h0;
-      8'h92:
-          \$5  = 1'h0;
-      8'h93:
-          \$5  = 1'h0;
-      8'h94:
-          \$5  = 1'h0;
-      8'h95:
-          \$5  = 1'h0;
-      8'h96:
-          \$5  = 1'h0;
-      8'h97:
-          \$5  = 1'h0;
-      8'h98:
-          \$5  = 1'h0;
-      8'h99:
-          \$5  = 1'h0;
-      8'h9a:
-          \$5  = 1'h0;
-      8'h9b:
-          \$5  = 1'h0;
-      8'h9c:
-          \$5  = 1'h0;
-      8'h9d:
-          \$5  = 1'h1;
-      8'h9e:
-          \$5  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$54  = 24'h000000;
+    \$7  = 24'h000000;
     casez (nf5)
       4'h0:
-          \$54  = 24'hffff0f;
+          \$7  = 24'hffff0f;
       4'h1:
-          \$54  = 24'hfffe64;
+          \$7  = 24'hfffe64;
       4'h2:
-          \$54  = 24'hfffff0;
+          \$7  = 24'hfffff0;
       4'h3:
-          \$54  = 24'h0000f3;
+          \$7  = 24'h0000f3;
       4'h4:
-          \$54  = 24'h00007c;
+          \$7  = 24'h00007c;
       4'h5:
-          \$54  = 24'hffff7a;
+          \$7  = 24'hffff7a;
       4'h6:
-          \$54  = 24'hfffecb;
+          \$7  = 24'hfffecb;
       4'h7:
-          \$54  = 24'hfffea9;
+          \$7  = 24'hfffea9;
       4'h8:
-          \$54  = 24'h000151;
+          \$7  = 24'h000151;
       4'h9:
-          \$54  = 24'hfffff0;
+          \$7  = 24'hfffff0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$57  = nf_t;
+    \$17  = 4'h0;
+    casez (wrom__addr)
+      8'h00:
+          \$17  = 4'h0;
+      8'h01:
+          \$17  = 4'h0;
+      8'h02:
+          \$17  = 4'h0;
+      8'h03:
+          \$17  = 4'h0;
+      8'h04:
+          \$17  = 4'h0;
+      8'h05:
+          \$17  = 4'h0;
+      8'h06:
+          \$17  = 4'h0;
+      8'h07:
+          \$17  = 4'h0;
+      8'h08:
+          \$17  = 4'h0;
+      8'h09:
+          \$17  = 4'h0;
+      8'h0a:
+          \$17  = 4'h0;
+      8'h0b:
+          \$17  = 4'h0;
+      8'h0c:
+          \$17  = 4'h0;
+      8'h0d:
+          \$17  = 4'h0;
+      8'h0e:
+          \$17  = 4'h0;
+      8'h0f:
+          \$17  = 4'h1;
+      8'h10:
+          \$17  = 4'h1;
+      8'h11:
+          \$17  = 4'h1;
+      8'h12:
+          \$17  = 4'h1;
+      8'h13:
+          \$17  = 4'h1;
+      8'h14:
+          \$17  = 4'h1;
+      8'h15:
+          \$17  = 4'h1;
+      8'h16:
+          \$17  = 4'h1;
+      8'h17:
+          \$17  = 4'h1;
+      8'h18:
+          \$17  = 4'h1;
+      8'h19:
+          \$17  = 4'h1;
+      8'h1a:
+          \$17  = 4'h1;
+      8'h1b:
+          \$17  = 4'h1;
+      8'h1c:
+          \$17  = 4'h1;
+      8'h1d:
+          \$17  = 4'h1;
+      8'h1e:
+          \$17  = 4'h1;
+      8'h1f:
+          \$17  = 4'h2;
+      8'h20:
+          \$17  = 4'h2;
+      8'h21:
+          \$17  = 4'h2;
+      8'h22:
+          \$17  = 4'h2;
+      8'h23:
+          \$17  = 4'h2;
+      8'h24:
+          \$17  = 4'h2;
+      8'h25:
+          \$17  = 4'h2;
+      8'h26:
+          \$17  = 4'h2;
+      8'h27:
+          \$17  = 4'h2;
+      8'h28:
+          \$17  = 4'h2;
+      8'h29:
+          \$17  = 4'h2;
+      8'h2a:
+          \$17  = 4'h2;
+      8'h2b:
+          \$17  = 4'h2;
+      8'h2c:
+          \$17  = 4'h2;
+      8'h2d:
+          \$17  = 4'h2;
+      8'h2e:
+          \$17  = 4'h2;
+      8'h2f:
+          \$17  = 4'h3;
+      8'h30:
+          \$17  = 4'h3;
+      8'h31:
+          \$17  = 4'h3;
+      8'h32:
+          \$17  = 4'h3;
+      8'h33:
+          \$17  = 4'h3;
+      8'h34:
+          \$17  = 4'h3;
+      8'h35:
+          \$17  = 4'h3;
+      8'h36:
+          \$17  = 4'h3;
+      8'h37:
+          \$17  = 4'h3;
+      8'h38:
+          \$17  = 4'h3;
+      8'h39:
+          \$17  = 4'h3;
+      8'h3a:
+          \$17  = 4'h3;
+      8'h3b:
+          \$17  = 4'h3;
+      8'h3c:
+          \$17  = 4'h3;
+      8'h3d:
+          \$17  = 4'h3;
+      8'h3e:
+          \$17  = 4'h3;
+      8'h3f:
+          \$17  = 4'h4;
+      8'h40:
+          \$17  = 4'h4;
+      8'h41:
+          \$17  = 4'h4;
+      8'h42:
+          \$17  = 4'h4;
+      8'h43:
+          \$17  = 4'h4;
+      8'h44:
+          \$17  = 4'h4;
+      8'h45:
+          \$17  = 4'h4;
+      8'h46:
+          \$17  = 4'h4;
+      8'h47:
+          \$17  = 4'h4;
+      8'h48:
+          \$17  = 4'h4;
+      8'h49:
+          \$17  = 4'h4;
+      8'h4a:
+          \$17  = 4'h4;
+      8'h4b:
+          \$17  = 4'h4;
+      8'h4c:
+          \$17  = 4'h4;
+      8'h4d:
+          \$17  = 4'h4;
+      8'h4e:
+          \$17  = 4'h4;
+      8'h4f:
+          \$17  = 4'h5;
+      8'h50:
+          \$17  = 4'h5;
+      8'h51:
+          \$17  = 4'h5;
+      8'h52:
+          \$17  = 4'h5;
+      8'h53:
+          \$17  = 4'h5;
+      8'h54:
+          \$17  = 4'h5;
+      8'h55:
+          \$17  = 4'h5;
+      8'h56:
+          \$17  = 4'h5;
+      8'h57:
+          \$17  = 4'h5;
+      8'h58:
+          \$17  = 4'h5;
+      8'h59:
+          \$17  = 4'h5;
+      8'h5a:
+          \$17  = 4'h5;
+      8'h5b:
+          \$17  = 4'h5;
+      8'h5c:
+          \$17  = 4'h5;
+      8'h5d:
+          \$17  = 4'h5;
+      8'h5e:
+          \$17  = 4'h5;
+      8'h5f:
+          \$17  = 4'h6;
+      8'h60:
+          \$17  = 4'h6;
+      8'h61:
+          \$17  = 4'h6;
+      8'h62:
+          \$17  = 4'h6;
+      8'h63:
+          \$17  = 4'h6;
+      8'h64:
+          \$17  = 4'h6;
+      8'h65:
+          \$17  = 4'h6;
+      8'h66:
+          \$17  = 4'h6;
+      8'h67:
+          \$17  = 4'h6;
+      8'h68:
+          \$17  = 4'h6;
+      8'h69:
+          \$17  = 4'h6;
+      8'h6a:
+          \$17  = 4'h6;
+      8'h6b:
+          \$17  = 4'h6;
+      8'h6c:
+          \$17  = 4'h6;
+      8'h6d:
+          \$17  = 4'h6;
+      8'h6e:
+          \$17  = 4'h6;
+      8'h6f:
+          \$17  = 4'h7;
+      8'h70:
+          \$17  = 4'h7;
+      8'h71:
+          \$17  = 4'h7;
+      8'h72:
+          \$17  = 4'h7;
+      8'h73:
+          \$17  = 4'h7;
+      8'h74:
+          \$17  = 4'h7;
+      8'h75:
+          \$17  = 4'h7;
+      8'h76:
+          \$17  = 4'h7;
+      8'h77:
+          \$17  = 4'h7;
+      8'h78:
+          \$17  = 4'h7;
+      8'h79:
+          \$17  = 4'h7;
+      8'h7a:
+          \$17  = 4'h7;
+      8'h7b:
+          \$17  = 4'h7;
+      8'h7c:
+          \$17  = 4'h7;
+      8'h7d:
+          \$17  = 4'h7;
+      8'h7e:
+          \$17  = 4'h8;
+      8'h7f:
+          \$17  = 4'h8;
+      8'h80:
+          \$17  = 4'h8;
+      8'h81:
+          \$17  = 4'h8;
+      8'h82:
+          \$17  = 4'h8;
+      8'h83:
+          \$17  = 4'h8;
+      8'h84:
+          \$17  = 4'h8;
+      8'h85:
+          \$17  = 4'h8;
+      8'h86:
+          \$17  = 4'h8;
+      8'h87:
+          \$17  = 4'h8;
+      8'h88:
+          \$17  = 4'h8;
+      8'h89:
+          \$17  = 4'h8;
+      8'h8a:
+          \$17  = 4'h8;
+      8'h8b:
+          \$17  = 4'h8;
+      8'h8c:
+          \$17  = 4'h8;
+      8'h8d:
+          \$17  = 4'h8;
+      8'h8e:
+          \$17  = 4'h9;
+      8'h8f:
+          \$17  = 4'h9;
+      8'h90:
+          \$17  = 4'h9;
+      8'h91:
+          \$17  = 4'h9;
+      8'h92:
+          \$17  = 4'h9;
+      8'h93:
+          \$17  = 4'h9;
+      8'h94:
+          \$17  = 4'h9;
+      8'h95:
+          \$17  = 4'h9;
+      8'h96:
+          \$17  = 4'h9;
+      8'h97:
+          \$17  = 4'h9;
+      8'h98:
+          \$17  = 4'h9;
+      8'h99:
+          \$17  = 4'h9;
+      8'h9a:
+          \$17  = 4'h9;
+      8'h9b:
+          \$17  = 4'h9;
+      8'h9c:
+          \$17  = 4'h9;
+      8'h9d:
+          \$17  = 4'h9;
+      8'h9e:
+          \$17  = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$18  = 4'h0;
+    casez (wrom__addr)
+      8'h00:
+          \$18  = 4'h1;
+      8'h01:
+          \$18  = 4'h2;
+      8'h02:
+          \$18  = 4'h3;
+      8'h03:
+          \$18  = 4'h4;
+      8'h04:
+          \$18  = 4'h5;
+      8'h05:
+          \$18  = 4'h6;
+      8'h06:
+          \$18  = 4'h7;
+      8'h07:
+          \$18  = 4'h8;
+      8'h08:
+          \$18  = 4'h9;
+      8'h09:
+          \$18  = 4'ha;
+      8'h0a:
+          \$18  = 4'hb;
+      8'h0b:
+          \$18  = 4'hc;
+      8'h0c:
+          \$18  = 4'hd;
+      8'h0d:
+          \$18  = 4'he;
+      8'h0e:
+          \$18  = 4'hf;
+      8'h0f:
+          \$18  = 4'h0;
+      8'h10:
+          \$18  = 4'h1;
+      8'h11:
+          \$18  = 4'h2;
+      8'h12:
+          \$18  = 4'h3;
+      8'h13:
+          \$18  = 4'h4;
+      8'h14:
+          \$18  = 4'h5;
+      8'h15:
+          \$18  = 4'h6;
+      8'h16:
+          \$18  = 4'h7;
+      8'h17:
+          \$18  = 4'h8;
+      8'h18:
+          \$18  = 4'h9;
+      8'h19:
+          \$18  = 4'ha;
+      8'h1a:
+          \$18  = 4'hb;
+      8'h1b:
+          \$18  = 4'hc;
+      8'h1c:
+          \$18  = 4'hd;
+      8'h1d:
+          \$18  = 4'he;
+      8'h1e:
+          \$18  = 4'hf;
+      8'h1f:
+          \$18  = 4'h0;
+      8'h20:
+          \$18  = 4'h1;
+      8'h21:
+          \$18  = 4'h2;
+      8'h22:
+          \$18  = 4'h3;
+      8'h23:
+          \$18  = 4'h4;
+      8'h24:
+          \$18  = 4'h5;
+      8'h25:
+          \$18  = 4'h6;
+      8'h26:
+          \$18  = 4'h7;
+      8'h27:
+          \$18  = 4'h8;
+      8'h28:
+          \$18  = 4'h9;
+      8'h29:
+          \$18  = 4'ha;
+      8'h2a:
+          \$18  = 4'hb;
+      8'h2b:
+          \$18  = 4'hc;
+      8'h2c:
+          \$18  = 4'hd;
+      8'h2d:
+          \$18  = 4'he;
+      8'h2e:
+          \$18  = 4'hf;
+      8'h2f:
+          \$18  = 4'h0;
+      8'h30:
+          \$18  = 4'h1;
+      8'h31:
+          \$18  = 4'h2;
+      8'h32:
+          \$18  = 4'h3;
+      8'h33:
+          \$18  = 4'h4;
+      8'h34:
+          \$18  = 4'h5;
+      8'h35:
+          \$18  = 4'h6;
+      8'h36:
+          \$18  = 4'h7;
+      8'h37:
+          \$18  = 4'h8;
+      8'h38:
+          \$18  = 4'h9;
+      8'h39:
+          \$18  = 4'ha;
+      8'h3a:
+          \$18  = 4'hb;
+      8'h3b:
+          \$18  = 4'hc;
+      8'h3c:
+          \$18  = 4'hd;
+      8'h3d:
+          \$18  = 4'he;
+      8'h3e:
+          \$18  = 4'hf;
+      8'h3f:
+          \$18  = 4'h0;
+      8'h40:
+          \$18  = 4'h1;
+      8'h41:
+          \$18  = 4'h2;
+      8'h42:
+          \$18  = 4'h3;
+      8'h43:
+          \$18  = 4'h4;
+      8'h44:
+          \$18  = 4'h5;
+      8'h45:
+          \$18  = 4'h6;
+      8'h46:
+          \$18  = 4'h7;
+      8'h47:
+          \$18  = 4'h8;
+      8'h48:
+          \$18  = 4'h9;
+      8'h49:
+          \$18  = 4'ha;
+      8'h4a:
+          \$18  = 4'hb;
+      8'h4b:
+          \$18  = 4'hc;
+      8'h4c:
+          \$18  = 4'hd;
+      8'h4d:
+          \$18  = 4'he;
+      8'h4e:
+          \$18  = 4'hf;
+      8'h4f:
+          \$18  = 4'h0;
+      8'h50:
+          \$18  = 4'h1;
+      8'h51:
+          \$18  = 4'h2;
+      8'h52:
+          \$18  = 4'h3;
+      8'h53:
+          \$18  = 4'h4;
+      8'h54:
+          \$18  = 4'h5;
+      8'h55:
+          \$18  = 4'h6;
+      8'h56:
+          \$18  = 4'h7;
+      8'h57:
+          \$18  = 4'h8;
+      8'h58:
+          \$18  = 4'h9;
+      8'h59:
+          \$18  = 4'ha;
+      8'h5a:
+          \$18  = 4'hb;
+      8'h5b:
+          \$18  = 4'hc;
+      8'h5c:
+          \$18  = 4'hd;
+      8'h5d:
+          \$18  = 4'he;
+      8'h5e:
+          \$18  = 4'hf;
+      8'h5f:
+          \$18  = 4'h0;
+      8'h60:
+          \$18  = 4'h1;
+      8'h61:
+          \$18  = 4'h2;
+      8'h62:
+          \$18  = 4'h3;
+      8'h63:
+          \$18  = 4'h4;
+      8'h64:
+          \$18  = 4'h5;
+      8'h65:
+          \$18  = 4'h6;
+      8'h66:
+          \$18  = 4'h7;
+      8'h67:
+          \$18  = 4'h8;
+      8'h68:
+          \$18  = 4'h9;
+      8'h69:
+          \$18  = 4'ha;
+      8'h6a:
+          \$18  = 4'hb;
+      8'h6b:
+          \$18  = 4'hc;
+      8'h6c:
+          \$18  = 4'hd;
+      8'h6d:
+          \$18  = 4'he;
+      8'h6e:
+          \$18  = 4'hf;
+      8'h6f:
+          \$18  = 4'h0;
+      8'h70:
+          \$18  = 4'h1;
+      8'h71:
+          \$18  = 4'h2;
+      8'h72:
+          \$18  = 4'h3;
+      8'h73:
+          \$18  = 4'h4;
+      8'h74:
+          \$18  = 4'h5;
+      8'h75:
+          \$18  = 4'h6;
+      8'h76:
+          \$18  = 4'h7;
+      8'h77:
+          \$18  = 4'h8;
+      8'h78:
+          \$18  = 4'h9;
+      8'h79:
+          \$18  = 4'ha;
+      8'h7a:
+          \$18  = 4'hc;
+      8'h7b:
+          \$18  = 4'hd;
+      8'h7c:
+          \$18  = 4'he;
+      8'h7d:
+          \$18  = 4'hf;
+      8'h7e:
+          \$18  = 4'h0;
+      8'h7f:
+          \$18  = 4'h1;
+      8'h80:
+          \$18  = 4'h2;
+      8'h81:
+          \$18  = 4'h3;
+      8'h82:
+          \$18  = 4'h4;
+      8'h83:
+          \$18  = 4'h5;
+      8'h84:
+          \$18  = 4'h6;
+      8'h85:
+          \$18  = 4'h7;
+      8'h86:
+          \$18  = 4'h8;
+      8'h87:
+          \$18  = 4'h9;
+      8'h88:
+          \$18  = 4'ha;
+      8'h89:
+          \$18  = 4'hb;
+      8'h8a:
+          \$18  = 4'hc;
+      8'h8b:
+          \$18  = 4'hd;
+      8'h8c:
+          \$18  = 4'he;
+      8'h8d:
+          \$18  = 4'hf;
+      8'h8e:
+          \$18  = 4'h0;
+      8'h8f:
+          \$18  = 4'h1;
+      8'h90:
+          \$18  = 4'h2;
+      8'h91:
+          \$18  = 4'h3;
+      8'h92:
+          \$18  = 4'h4;
+      8'h93:
+          \$18  = 4'h5;
+      8'h94:
+          \$18  = 4'h6;
+      8'h95:
+          \$18  = 4'h7;
+      8'h96:
+          \$18  = 4'h8;
+      8'h97:
+          \$18  = 4'h9;
+      8'h98:
+          \$18  = 4'ha;
+      8'h99:
+          \$18  = 4'hb;
+      8'h9a:
+          \$18  = 4'hc;
+      8'h9b:
+          \$18  = 4'hd;
+      8'h9c:
+          \$18  = 4'he;
+      8'h9d:
+          \$18  = 4'hf;
+      8'h9e:
+          \$18  = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$19  = 1'h0;
+    casez (wrom__addr)
+      8'h00:
+          \$19  = 1'h1;
+      8'h01:
+          \$19  = 1'h1;
+      8'h02:
+          \$19  = 1'h1;
+      8'h03:
+          \$19  = 1'h1;
+      8'h04:
+          \$19  = 1'h1;
+      8'h05:
+          \$19  = 1'h1;
+      8'h06:
+          \$19  = 1'h1;
+      8'h07:
+          \$19  = 1'h1;
+      8'h08:
+          \$19  = 1'h1;
+      8'h09:
+          \$19  = 1'h1;
+      8'h0a:
+          \$19  = 1'h1;
+      8'h0b:
+          \$19  = 1'h1;
+      8'h0c:
+          \$19  = 1'h1;
+      8'h0d:
+          \$19  = 1'h1;
+      8'h0e:
+          \$19  = 1'h1;
+      8'h0f:
+          \$19  = 1'h0;
+      8'h10:
+          \$19  = 1'h0;
+      8'h11:
+          \$19  = 1'h0;
+      8'h12:
+          \$19  = 1'h0;
+      8'h13:
+          \$19  = 1'h0;
+      8'h14:
+          \$19  = 1'h0;
+      8'h15:
+          \$19  = 1'h0;
+      8'h16:
+          \$19  = 1'h0;
+      8'h17:
+          \$19  = 1'h0;
+      8'h18:
+          \$19  = 1'h0;
+      8'h19:
+          \$19  = 1'h0;
+      8'h1a:
+          \$19  = 1'h0;
+      8'h1b:
+          \$19  = 1'h0;
+      8'h1c:
+          \$19  = 1'h0;
+      8'h1d:
+          \$19  = 1'h0;
+      8'h1e:
+          \$19  = 1'h0;
+      8'h1f:
+          \$19  = 1'h0;
+      8'h20:
+          \$19  = 1'h0;
+      8'h21:
+          \$19  = 1'h0;
+      8'h22:
+          \$19  = 1'h0;
+      8'h23:
+          \$19  = 1'h0;
+      8'h24:
+          \$19  = 1'h0;
+      8'h25:
+          \$19  = 1'h0;
+      8'h26:
+          \$19  = 1'h0;
+      8'h27:
+          \$19  = 1'h0;
+      8'h28:
+          \$19  = 1'h0;
+      8'h29:
+          \$19  = 1'h0;
+      8'h2a:
+          \$19  = 1'h0;
+      8'h2b:
+          \$19  = 1'h0;
+      8'h2c:
+          \$19  = 1'h0;
+      8'h2d:
+          \$19  = 1'h0;
+      8'h2e:
+          \$19  = 1'h0;
+      8'h2f:
+          \$19  = 1'h0;
+      8'h30:
+          \$19  = 1'h0;
+      8'h31:
+          \$19  = 1'h0;
+      8'h32:
+          \$19  = 1'h0;
+      8'h33:
+          \$19  = 1'h0;
+      8'h34:
+          \$19  = 1'h0;
+      8'h35:
+          \$19  = 1'h0;
+      8'h36:
+          \$19  = 1'h0;
+      8'h37:
+          \$19  = 1'h0;
+      8'h38:
+          \$19  = 1'h0;
+      8'h39:
+          \$19  = 1'h0;
+      8'h3a:
+          \$19  = 1'h0;
+      8'h3b:
+          \$19  = 1'h0;
+      8'h3c:
+          \$19  = 1'h0;
+      8'h3d:
+          \$19  = 1'h0;
+      8'h3e:
+          \$19  = 1'h0;
+      8'h3f:
+          \$19  = 1'h0;
+      8'h40:
+          \$19  = 1'h0;
+      8'h41:
+          \$19  = 1'h0;
+      8'h42:
+          \$19  = 1'h0;
+      8'h43:
+          \$19  = 1'h0;
+      8'h44:
+          \$19  = 1'h0;
+      8'h45:
+          \$19  = 1'h0;
+      8'h46:
+          \$19  = 1'h0;
+      8'h47:
+          \$19  = 1'h0;
+      8'h48:
+          \$19  = 1'h0;
+      8'h49:
+          \$19  = 1'h0;
+      8'h4a:
+          \$19  = 1'h0;
+      8'h4b:
+          \$19  = 1'h0;
+      8'h4c:
+          \$19  = 1'h0;
+      8'h4d:
+          \$19  = 1'h0;
+      8'h4e:
+          \$19  = 1'h0;
+      8'h4f:
+          \$19  = 1'h0;
+      8'h50:
+          \$19  = 1'h0;
+      8'h51:
+          \$19  = 1'h0;
+      8'h52:
+          \$19  = 1'h0;
+      8'h53:
+          \$19  = 1'h0;
+      8'h54:
+          \$19  = 1'h0;
+      8'h55:
+          \$19  = 1'h0;
+      8'h56:
+          \$19  = 1'h0;
+      8'h57:
+          \$19  = 1'h0;
+      8'h58:
+          \$19  = 1'h0;
+      8'h59:
+          \$19  = 1'h0;
+      8'h5a:
+          \$19  = 1'h0;
+      8'h5b:
+          \$19  = 1'h0;
+      8'h5c:
+          \$19  = 1'h0;
+      8'h5d:
+          \$19  = 1'h0;
+      8'h5e:
+          \$19  = 1'h0;
+      8'h5f:
+          \$19  = 1'h0;
+      8'h60:
+          \$19  = 1'h0;
+      8'h61:
+          \$19  = 1'h0;
+      8'h62:
+          \$19  = 1'h0;
+      8'h63:
+          \$19  = 1'h0;
+      8'h64:
+          \$19  = 1'h0;
+      8'h65:
+          \$19  = 1'h0;
+      8'h66:
+          \$19  = 1'h0;
+      8'h67:
+          \$19  = 1'h0;
+      8'h68:
+          \$19  = 1'h0;
+      8'h69:
+          \$19  = 1'h0;
+      8'h6a:
+          \$19  = 1'h0;
+      8'h6b:
+          \$19  = 1'h0;
+      8'h6c:
+          \$19  = 1'h0;
+      8'h6d:
+          \$19  = 1'h0;
+      8'h6e:
+          \$19  = 1'h0;
+      8'h6f:
+          \$19  = 1'h0;
+      8'h70:
+          \$19  = 1'h0;
+      8'h71:
+          \$19  = 1'h0;
+      8'h72:
+          \$19  = 1'h0;
+      8'h73:
+          \$19  = 1'h0;
+      8'h74:
+          \$19  = 1'h0;
+      8'h75:
+          \$19  = 1'h0;
+      8'h76:
+          \$19  = 1'h0;
+      8'h77:
+          \$19  = 1'h0;
+      8'h78:
+          \$19  = 1'h0;
+      8'h79:
+          \$19  = 1'h0;
+      8'h7a:
+          \$19  = 1'h0;
+      8'h7b:
+          \$19  = 1'h0;
+      8'h7c:
+          \$19  = 1'h0;
+      8'h7d:
+          \$19  = 1'h0;
+      8'h7e:
+          \$19  = 1'h0;
+      8'h7f:
+          \$19  = 1'h0;
+      8'h80:
+          \$19  = 1'h0;
+      8'h81:
+          \$19  = 1'h0;
+      8'h82:
+          \$19  = 1'h0;
+      8'h83:
+          \$19  = 1'h0;
+      8'h84:
+          \$19  = 1'h0;
+      8'h85:
+          \$19  = 1'h0;
+      8'h86:
+          \$19  = 1'h0;
+      8'h87:
+          \$19  = 1'h0;
+      8'h88:
+          \$19  = 1'h0;
+      8'h89:
+          \$19  = 1'h0;
+      8'h8a:
+          \$19  = 1'h0;
+      8'h8b:
+          \$19  = 1'h0;
+      8'h8c:
+          \$19  = 1'h0;
+      8'h8d:
+          \$19  = 1'h0;
+      8'h8e:
+          \$19  = 1'h0;
+      8'h8f:
+          \$19  = 1'h0;
+      8'h90:
+          \$19  = 1'h0;
+      8'h91:
+          \$19  = 1'h0;
+      8'h92:
+          \$19  = 1'h0;
+      8'h93:
+          \$19  = 1'h0;
+      8'h94:
+          \$19  = 1'h0;
+      8'h95:
+          \$19  = 1'h0;
+      8'h96:
+          \$19  = 1'h0;
+      8'h97:
+          \$19  = 1'h0;
+      8'h98:
+          \$19  = 1'h0;
+      8'h99:
+          \$19  = 1'h0;
+      8'h9a:
+          \$19  = 1'h0;
+      8'h9b:
+          \$19  = 1'h0;
+      8'h9c:
+          \$19  = 1'h0;
+      8'h9d:
+          \$19  = 1'h0;
+      8'h9e:
+          \$19  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$20  = 1'h0;
+    casez (wrom__addr)
+      8'h00:
+          \$20  = 1'h0;
+      8'h01:
+          \$20  = 1'h0;
+      8'h02:
+          \$20  = 1'h0;
+      8'h03:
+          \$20  = 1'h0;
+      8'h04:
+          \$20  = 1'h0;
+      8'h05:
+          \$20  = 1'h0;
+      8'h06:
+          \$20  = 1'h0;
+      8'h07:
+          \$20  = 1'h0;
+      8'h08:
+          \$20  = 1'h0;
+      8'h09:
+          \$20  = 1'h0;
+      8'h0a:
+          \$20  = 1'h0;
+      8'h0b:
+          \$20  = 1'h0;
+      8'h0c:
+          \$20  = 1'h0;
+      8'h0d:
+          \$20  = 1'h0;
+      8'h0e:
+          \$20  = 1'h0;
+      8'h0f:
+          \$20  = 1'h1;
+      8'h10:
+          \$20  = 1'h0;
+      8'h11:
+          \$20  = 1'h0;
+      8'h12:
+          \$20  = 1'h0;
+      8'h13:
+          \$20  = 1'h0;
+      8'h14:
+          \$20  = 1'h0;
+      8'h15:
+          \$20  = 1'h0;
+      8'h16:
+          \$20  = 1'h0;
+      8'h17:
+          \$20  = 1'h0;
+      8'h18:
+          \$20  = 1'h0;
+      8'h19:
+          \$20  = 1'h0;
+      8'h1a:
+          \$20  = 1'h0;
+      8'h1b:
+          \$20  = 1'h0;
+      8'h1c:
+          \$20  = 1'h0;
+      8'h1d:
+          \$20  = 1'h0;
+      8'h1e:
+          \$20  = 1'h0;
+      8'h1f:
+          \$20  = 1'h1;
+      8'h20:
+          \$20  = 1'h0;
+      8'h21:
+          \$20  = 1'h0;
+      8'h22:
+          \$20  = 1'h0;
+      8'h23:
+          \$20  = 1'h0;
+      8'h24:
+          \$20  = 1'h0;
+      8'h25:
+          \$20  = 1'h0;
+      8'h26:
+          \$20  = 1'h0;
+      8'h27:
+          \$20  = 1'h0;
+      8'h28:
+          \$20  = 1'h0;
+      8'h29:
+          \$20  = 1'h0;
+      8'h2a:
+          \$20  = 1'h0;
+      8'h2b:
+          \$20  = 1'h0;
+      8'h2c:
+          \$20  = 1'h0;
+      8'h2d:
+          \$20  = 1'h0;
+      8'h2e:
+          \$20  = 1'h0;
+      8'h2f:
+          \$20  = 1'h1;
+      8'h30:
+          \$20  = 1'h0;
+      8'h31:
+          \$20  = 1'h0;
+      8'h32:
+          \$20  = 1'h0;
+      8'h33:
+          \$20  = 1'h0;
+      8'h34:
+          \$20  = 1'h0;
+      8'h35:
+          \$20  = 1'h0;
+      8'h36:
+          \$20  = 1'h0;
+      8'h37:
+          \$20  = 1'h0;
+      8'h38:
+          \$20  = 1'h0;
+      8'h39:
+          \$20  = 1'h0;
+      8'h3a:
+          \$20  = 1'h0;
+      8'h3b:
+          \$20  = 1'h0;
+      8'h3c:
+          \$20  = 1'h0;
+      8'h3d:
+          \$20  = 1'h0;
+      8'h3e:
+          \$20  = 1'h0;
+      8'h3f:
+          \$20  = 1'h1;
+      8'h40:
+          \$20  = 1'h0;
+      8'h41:
+          \$20  = 1'h0;
+      8'h42:
+          \$20  = 1'h0;
+      8'h43:
+          \$20  = 1'h0;
+      8'h44:
+          \$20  = 1'h0;
+      8'h45:
+          \$20  = 1'h0;
+      8'h46:
+          \$20  = 1'h0;
+      8'h47:
+          \$20  = 1'h0;
+      8'h48:
+          \$20  = 1'h0;
+      8'h49:
+          \$20  = 1'h0;
+      8'h4a:
+          \$20  = 1'h0;
+      8'h4b:
+          \$20  = 1'h0;
+      8'h4c:
+          \$20  = 1'h0;
+      8'h4d:
+          \$20  = 1'h0;
+      8'h4e:
+          \$20  = 1'h0;
+      8'h4f:
+          \$20  = 1'h1;
+      8'h50:
+          \$20  = 1'h0;
+      8'h51:
+          \$20  = 1'h0;
+      8'h52:
+          \$20  = 1'h0;
+      8'h53:
+          \$20  = 1'h0;
+      8'h54:
+          \$20  = 1'h0;
+      8'h55:
+          \$20  = 1'h0;
+      8'h56:
+          \$20  = 1'h0;
+      8'h57:
+          \$20  = 1'h0;
+      8'h58:
+          \$20  = 1'h0;
+      8'h59:
+          \$20  = 1'h0;
+      8'h5a:
+          \$20  = 1'h0;
+      8'h5b:
+          \$20  = 1'h0;
+      8'h5c:
+          \$20  = 1'h0;
+      8'h5d:
+          \$20  = 1'h0;
+      8'h5e:
+          \$20  = 1'h0;
+      8'h5f:
+          \$20  = 1'h1;
+      8'h60:
+          \$20  = 1'h0;
+      8'h61:
+          \$20  = 1'h0;
+      8'h62:
+          \$20  = 1'h0;
+      8'h63:
+          \$20  = 1'h0;
+      8'h64:
+          \$20  = 1'h0;
+      8'h65:
+          \$20  = 1'h0;
+      8'h66:
+          \$20  = 1'h0;
+      8'h67:
+          \$20  = 1'h0;
+      8'h68:
+          \$20  = 1'h0;
+      8'h69:
+          \$20  = 1'h0;
+      8'h6a:
+          \$20  = 1'h0;
+      8'h6b:
+          \$20  = 1'h0;
+      8'h6c:
+          \$20  = 1'h0;
+      8'h6d:
+          \$20  = 1'h0;
+      8'h6e:
+          \$20  = 1'h0;
+      8'h6f:
+          \$20  = 1'h1;
+      8'h70:
+          \$20  = 1'h0;
+      8'h71:
+          \$20  = 1'h0;
+      8'h72:
+          \$20  = 1'h0;
+      8'h73:
+          \$20  = 1'h0;
+      8'h74:
+          \$20  = 1'h0;
+      8'h75:
+          \$20  = 1'h0;
+      8'h76:
+          \$20  = 1'h0;
+      8'h77:
+          \$20  = 1'h0;
+      8'h78:
+          \$20  = 1'h0;
+      8'h79:
+          \$20  = 1'h0;
+      8'h7a:
+          \$20  = 1'h0;
+      8'h7b:
+          \$20  = 1'h0;
+      8'h7c:
+          \$20  = 1'h0;
+      8'h7d:
+          \$20  = 1'h0;
+      8'h7e:
+          \$20  = 1'h1;
+      8'h7f:
+          \$20  = 1'h0;
+      8'h80:
+          \$20  = 1'h0;
+      8'h81:
+          \$20  = 1'h0;
+      8'h82:
+          \$20  = 1'h0;
+      8'h83:
+          \$20  = 1'h0;
+      8'h84:
+          \$20  = 1'h0;
+      8'h85:
+          \$20  = 1'h0;
+      8'h86:
+          \$20  = 1'h0;
+      8'h87:
+          \$20  = 1'h0;
+      8'h88:
+          \$20  = 1'h0;
+      8'h89:
+          \$20  = 1'h0;
+      8'h8a:
+          \$20  = 1'h0;
+      8'h8b:
+          \$20  = 1'h0;
+      8'h8c:
+          \$20  = 1'h0;
+      8'h8d:
+          \$20  = 1'h0;
+      8'h8e:
+          \$20  = 1'h1;
+      8'h8f:
+          \$20  = 1'h0;
+      8'h90:
+          \$20  = 1'h0;
+      8'h91:
+          \$20  = 1'h0;
+      8'h92:
+          \$20  = 1'h0;
+      8'h93:
+          \$20  = 1'h0;
+      8'h94:
+          \$20  = 1'h0;
+      8'h95:
+          \$20  = 1'h0;
+      8'h96:
+          \$20  = 1'h0;
+      8'h97:
+          \$20  = 1'h0;
+      8'h98:
+          \$20  = 1'h0;
+      8'h99:
+          \$20  = 1'h0;
+      8'h9a:
+          \$20  = 1'h0;
+      8'h9b:
+          \$20  = 1'h0;
+      8'h9c:
+          \$20  = 1'h0;
+      8'h9d:
+          \$20  = 1'h0;
+      8'h9e:
+          \$20  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$21  = 1'h0;
+    casez (wrom__addr)
+      8'h00:
+          \$21  = 1'h0;
+      8'h01:
+          \$21  = 1'h0;
+      8'h02:
+          \$21  = 1'h0;
+      8'h03:
+          \$21  = 1'h0;
+      8'h04:
+          \$21  = 1'h0;
+      8'h05:
+          \$21  = 1'h0;
+      8'h06:
+          \$21  = 1'h0;
+      8'h07:
+          \$21  = 1'h0;
+      8'h08:
+          \$21  = 1'h0;
+      8'h09:
+          \$21  = 1'h0;
+      8'h0a:
+          \$21  = 1'h0;
+      8'h0b:
+          \$21  = 1'h0;
+      8'h0c:
+          \$21  = 1'h0;
+      8'h0d:
+          \$21  = 1'h0;
+      8'h0e:
+          \$21  = 1'h1;
+      8'h0f:
+          \$21  = 1'h0;
+      8'h10:
+          \$21  = 1'h0;
+      8'h11:
+          \$21  = 1'h0;
+      8'h12:
+          \$21  = 1'h0;
+      8'h13:
+          \$21  = 1'h0;
+      8'h14:
+          \$21  = 1'h0;
+      8'h15:
+          \$21  = 1'h0;
+      8'h16:
+          \$21  = 1'h0;
+      8'h17:
+          \$21  = 1'h0;
+      8'h18:
+          \$21  = 1'h0;
+      8'h19:
+          \$21  = 1'h0;
+      8'h1a:
+          \$21  = 1'h0;
+      8'h1b:
+          \$21  = 1'h0;
+      8'h1c:
+          \$21  = 1'h0;
+      8'h1d:
+          \$21  = 1'h0;
+      8'h1e:
+          \$21  = 1'h1;
+      8'h1f:
+          \$21  = 1'h0;
+      8'h20:
+          \$21  = 1'h0;
+      8'h21:
+          \$21  = 1'h0;
+      8'h22:
+          \$21  = 1'h0;
+      8'h23:
+          \$21  = 1'h0;
+      8'h24:
+          \$21  = 1'h0;
+      8'h25:
+          \$21  = 1'h0;
+      8'h26:
+          \$21  = 1'h0;
+      8'h27:
+          \$21  = 1'h0;
+      8'h28:
+          \$21  = 1'h0;
+      8'h29:
+          \$21  = 1'h0;
+      8'h2a:
+          \$21  = 1'h0;
+      8'h2b:
+          \$21  = 1'h0;
+      8'h2c:
+          \$21  = 1'h0;
+      8'h2d:
+          \$21  = 1'h0;
+      8'h2e:
+          \$21  = 1'h1;
+      8'h2f:
+          \$21  = 1'h0;
+      8'h30:
+          \$21  = 1'h0;
+      8'h31:
+          \$21  = 1'h0;
+      8'h32:
+          \$21  = 1'h0;
+      8'h33:
+          \$21  = 1'h0;
+      8'h34:
+          \$21  = 1'h0;
+      8'h35:
+          \$21  = 1'h0;
+      8'h36:
+          \$21  = 1'h0;
+      8'h37:
+          \$21  = 1'h0;
+      8'h38:
+          \$21  = 1'h0;
+      8'h39:
+          \$21  = 1'h0;
+      8'h3a:
+          \$21  = 1'h0;
+      8'h3b:
+          \$21  = 1'h0;
+      8'h3c:
+          \$21  = 1'h0;
+      8'h3d:
+          \$21  = 1'h0;
+      8'h3e:
+          \$21  = 1'h1;
+      8'h3f:
+          \$21  = 1'h0;
+      8'h40:
+          \$21  = 1'h0;
+      8'h41:
+          \$21  = 1'h0;
+      8'h42:
+          \$21  = 1'h0;
+      8'h43:
+          \$21  = 1'h0;
+      8'h44:
+          \$21  = 1'h0;
+      8'h45:
+          \$21  = 1'h0;
+      8'h46:
+          \$21  = 1'h0;
+      8'h47:
+          \$21  = 1'h0;
+      8'h48:
+          \$21  = 1'h0;
+      8'h49:
+          \$21  = 1'h0;
+      8'h4a:
+          \$21  = 1'h0;
+      8'h4b:
+          \$21  = 1'h0;
+      8'h4c:
+          \$21  = 1'h0;
+      8'h4d:
+          \$21  = 1'h0;
+      8'h4e:
+          \$21  = 1'h1;
+      8'h4f:
+          \$21  = 1'h0;
+      8'h50:
+          \$21  = 1'h0;
+      8'h51:
+          \$21  = 1'h0;
+      8'h52:
+          \$21  = 1'h0;
+      8'h53:
+          \$21  = 1'h0;
+      8'h54:
+          \$21  = 1'h0;
+      8'h55:
+          \$21  = 1'h0;
+      8'h56:
+          \$21  = 1'h0;
+      8'h57:
+          \$21  = 1'h0;
+      8'h58:
+          \$21  = 1'h0;
+      8'h59:
+          \$21  = 1'h0;
+      8'h5a:
+          \$21  = 1'h0;
+      8'h5b:
+          \$21  = 1'h0;
+      8'h5c:
+          \$21  = 1'h0;
+      8'h5d:
+          \$21  = 1'h0;
+      8'h5e:
+          \$21  = 1'h1;
+      8'h5f:
+          \$21  = 1'h0;
+      8'h60:
+          \$21  = 1'h0;
+      8'h61:
+          \$21  = 1'h0;
+      8'h62:
+          \$21  = 1'h0;
+      8'h63:
+          \$21  = 1'h0;
+      8'h64:
+          \$21  = 1'h0;
+      8'h65:
+          \$21  = 1'h0;
+      8'h66:
+          \$21  = 1'h0;
+      8'h67:
+          \$21  = 1'h0;
+      8'h68:
+          \$21  = 1'h0;
+      8'h69:
+          \$21  = 1'h0;
+      8'h6a:
+          \$21  = 1'h0;
+      8'h6b:
+          \$21  = 1'h0;
+      8'h6c:
+          \$21  = 1'h0;
+      8'h6d:
+          \$21  = 1'h0;
+      8'h6e:
+          \$21  = 1'h1;
+      8'h6f:
+          \$21  = 1'h0;
+      8'h70:
+          \$21  = 1'h0;
+      8'h71:
+          \$21  = 1'h0;
+      8'h72:
+          \$21  = 1'h0;
+      8'h73:
+          \$21  = 1'h0;
+      8'h74:
+          \$21  = 1'h0;
+      8'h75:
+          \$21  = 1'h0;
+      8'h76:
+          \$21  = 1'h0;
+      8'h77:
+          \$21  = 1'h0;
+      8'h78:
+          \$21  = 1'h0;
+      8'h79:
+          \$21  = 1'h0;
+      8'h7a:
+          \$21  = 1'h0;
+      8'h7b:
+          \$21  = 1'h0;
+      8'h7c:
+          \$21  = 1'h0;
+      8'h7d:
+          \$21  = 1'h1;
+      8'h7e:
+          \$21  = 1'h0;
+      8'h7f:
+          \$21  = 1'h0;
+      8'h80:
+          \$21  = 1'h0;
+      8'h81:
+          \$21  = 1'h0;
+      8'h82:
+          \$21  = 1'h0;
+      8'h83:
+          \$21  = 1'h0;
+      8'h84:
+          \$21  = 1'h0;
+      8'h85:
+          \$21  = 1'h0;
+      8'h86:
+          \$21  = 1'h0;
+      8'h87:
+          \$21  = 1'h0;
+      8'h88:
+          \$21  = 1'h0;
+      8'h89:
+          \$21  = 1'h0;
+      8'h8a:
+          \$21  = 1'h0;
+      8'h8b:
+          \$21  = 1'h0;
+      8'h8c:
+          \$21  = 1'h0;
+      8'h8d:
+          \$21  = 1'h1;
+      8'h8e:
+          \$21  = 1'h0;
+      8'h8f:
+          \$21  = 1'h0;
+      8'h90:
+          \$21  = 1'h0;
+      8'h91:
+          \$21  = 1'h0;
+      8'h92:
+          \$21  = 1'h0;
+      8'h93:
+          \$21  = 1'h0;
+      8'h94:
+          \$21  = 1'h0;
+      8'h95:
+          \$21  = 1'h0;
+      8'h96:
+          \$21  = 1'h0;
+      8'h97:
+          \$21  = 1'h0;
+      8'h98:
+          \$21  = 1'h0;
+      8'h99:
+          \$21  = 1'h0;
+      8'h9a:
+          \$21  = 1'h0;
+      8'h9b:
+          \$21  = 1'h0;
+      8'h9c:
+          \$21  = 1'h0;
+      8'h9d:
+          \$21  = 1'h1;
+      8'h9e:
+          \$21  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$83  = nf_t;
     if (issue) begin
-      \$57  = \$1 ;
+      \$83  = \$17 ;
     end
     if (rst) begin
-      \$57  = 4'h0;
+      \$83  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$58  = sf_t;
+    \$84  = \$signature__addr ;
     if (issue) begin
-      \$58  = \$2 ;
+      \$84  = \$18 ;
     end
     if (rst) begin
-      \$58  = 4'h0;
+      \$84  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$59  = reads_input_t;
+    \$85  = reads_input_t;
     if (issue) begin
-      \$59  = \$3 ;
+      \$85  = \$19 ;
     end
     if (rst) begin
-      \$59  = 1'h1;
+      \$85  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$60  = first_t;
+    \$86  = first_t;
     if (issue) begin
-      \$60  = \$4 ;
+      \$86  = \$20 ;
     end
     if (rst) begin
-      \$60  = 1'h1;
+      \$86  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$61  = last_t;
+    \$87  = last_t;
     if (issue) begin
-      \$61  = \$5 ;
-    end
-    if (rst) begin
-      \$61  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$62  = t;
-    if (issue) begin
-      \$62  = \$8 [7:0];
-    end
-    if (rst) begin
-      \$62  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$63  = x_reg;
-    if (\$10 ) begin
-      \$63  = i__payload;
-    end
-    if (rst) begin
-      \$63  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$64  = from_input;
-    if (\$10 ) begin
-      \$64  = reads_input_t;
-    end
-    if (rst) begin
-      \$64  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$65  = v1;
-    if (\$10 ) begin
-      \$65  = issue;
-    end
-    if (rst) begin
-      \$65  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$66  = first1;
-    if (\$10 ) begin
-      \$66  = first_t;
-    end
-    if (rst) begin
-      \$66  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$67  = last1;
-    if (\$10 ) begin
-      \$67  = last_t;
-    end
-    if (rst) begin
-      \$67  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$68  = nf1;
-    if (\$10 ) begin
-      \$68  = nf_t;
-    end
-    if (rst) begin
-      \$68  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$69  = xoff0_0;
-    if (\$12 ) begin
-      \$69  = \$14 ;
-    end
-    if (rst) begin
-      \$69  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$70  = xoff0_1;
-    if (\$12 ) begin
-      \$70  = \$16 ;
-    end
-    if (rst) begin
-      \$70  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$71  = xoff0_2;
-    if (\$12 ) begin
-      \$71  = \$18 ;
-    end
-    if (rst) begin
-      \$71  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$72  = xoff0_3;
-    if (\$12 ) begin
-      \$72  = \$20 ;
-    end
-    if (rst) begin
-      \$72  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$73  = w0_0;
-    if (\$12 ) begin
-      \$73  = wrom__data[7:0];
-    end
-    if (rst) begin
-      \$73  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$74  = w0_1;
-    if (\$12 ) begin
-      \$74  = wrom__data[15:8];
-    end
-    if (rst) begin
-      \$74  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$75  = w0_2;
-    if (\$12 ) begin
-      \$75  = wrom__data[23:16];
-    end
-    if (rst) begin
-      \$75  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$76  = w0_3;
-    if (\$12 ) begin
-      \$76  = wrom__data[31:24];
-    end
-    if (rst) begin
-      \$76  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$77  = prod0_0;
-    if (\$12 ) begin
-      \$77  = \$21 ;
-    end
-    if (rst) begin
-      \$77  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$78  = prod0_1;
-    if (\$12 ) begin
-      \$78  = \$22 ;
-    end
-    if (rst) begin
-      \$78  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$79  = prod0_2;
-    if (\$12 ) begin
-      \$79  = \$23 ;
-    end
-    if (rst) begin
-      \$79  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$80  = prod0_3;
-    if (\$12 ) begin
-      \$80  = \$24 ;
-    end
-    if (rst) begin
-      \$80  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$81  = prod0_0_r;
-    if (\$26 ) begin
-      \$81  = prod0_0;
-    end
-    if (rst) begin
-      \$81  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$82  = prod0_1_r;
-    if (\$26 ) begin
-      \$82  = prod0_1;
-    end
-    if (rst) begin
-      \$82  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$83  = prod0_2_r;
-    if (\$26 ) begin
-      \$83  = prod0_2;
-    end
-    if (rst) begin
-      \$83  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$84  = prod0_3_r;
-    if (\$26 ) begin
-      \$84  = prod0_3;
-    end
-    if (rst) begin
-      \$84  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$85  = sum0_s0_0;
-    if (\$28 ) begin
-      \$85  = { \$31 [18], \$31 [18], \$31 [18], \$31 [18], \$31 [18], \$31  };
-    end
-    if (rst) begin
-      \$85  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$86  = v2;
-    if (\$33 ) begin
-      \$86  = v1;
-    end
-    if (rst) begin
-      \$86  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$87  = first2;
-    if (\$33 ) begin
-      \$87  = first1;
+      \$87  = \$21 ;
     end
     if (rst) begin
       \$87  = 1'h0;
@@ -19095,333 +16447,443 @@ module \top.s4_dense4_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$88  = last2;
-    if (\$33 ) begin
-      \$88  = last1;
+    \$88  = wrom__addr;
+    if (issue) begin
+      \$88  = \$24 [7:0];
     end
     if (rst) begin
-      \$88  = 1'h0;
+      \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$89  = nf2;
-    if (\$33 ) begin
-      \$89  = nf1;
-    end
+    \$89  = i__payload;
     if (rst) begin
-      \$89  = 4'h0;
+      \$89  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$90  = v3;
-    if (\$35 ) begin
-      \$90  = v2;
-    end
+    \$90  = reads_input_t;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$91  = first3;
-    if (\$35 ) begin
-      \$91  = first2;
-    end
+    \$91  = issue;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$92  = last3;
-    if (\$35 ) begin
-      \$92  = last2;
-    end
+    \$92  = first_t;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$93  = nf3;
-    if (\$35 ) begin
-      \$93  = nf2;
-    end
+    \$93  = last_t;
     if (rst) begin
-      \$93  = 4'h0;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$94  = v4;
-    if (\$37 ) begin
-      \$94  = v3;
-    end
+    \$94  = nf_t;
     if (rst) begin
-      \$94  = 1'h0;
+      \$94  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$95  = first4;
-    if (\$37 ) begin
-      \$95  = first3;
-    end
+    \$95  = \$26 ;
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$96  = last4;
-    if (\$37 ) begin
-      \$96  = last3;
-    end
+    \$96  = \$28 ;
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$97  = nf4;
-    if (\$37 ) begin
-      \$97  = nf3;
-    end
+    \$97  = \$30 ;
     if (rst) begin
-      \$97  = 4'h0;
+      \$97  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$98  = v5;
-    if (\$39 ) begin
-      \$98  = v4;
-    end
+    \$98  = \$32 ;
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$99  = first5;
-    if (\$39 ) begin
-      \$99  = first4;
-    end
+    \$99  = wrom__data[7:0];
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$100  = last5;
-    if (\$39 ) begin
-      \$100  = last4;
-    end
+    \$100  = wrom__data[15:8];
     if (rst) begin
-      \$100  = 1'h0;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$101  = nf5;
-    if (\$39 ) begin
-      \$101  = nf4;
-    end
+    \$101  = wrom__data[23:16];
     if (rst) begin
-      \$101  = 4'h0;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$102  = o__valid;
-    if (\$41 ) begin
-      \$102  = \$42 ;
-    end
+    \$102  = wrom__data[31:24];
     if (rst) begin
-      \$102  = 1'h0;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$103  = acc0;
-    if (\$45 ) begin
-      \$103  = \$56 [23:0];
-    end
+    \$103  = \$33 ;
     if (rst) begin
-      \$103  = 24'h000000;
+      \$103  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$104  = o__payload;
-    if (\$45 ) begin
-      if (last5) begin
-        \$104  = \$56 [23:0];
-      end
-    end
+    \$104  = \$34 ;
     if (rst) begin
-      \$104  = 24'h000000;
+      \$104  = 17'h00000;
     end
   end
-  assign acc0_next = \$56 [23:0];
-  assign \$signature__addr  = sf_t;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$105  = \$35 ;
+    if (rst) begin
+      \$105  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$106  = \$36 ;
+    if (rst) begin
+      \$106  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$107  = prod0_0;
+    if (rst) begin
+      \$107  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$108  = prod0_1;
+    if (rst) begin
+      \$108  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$109  = prod0_2;
+    if (rst) begin
+      \$109  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$110  = prod0_3;
+    if (rst) begin
+      \$110  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$111  = { \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39  };
+    if (rst) begin
+      \$111  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$112  = v1;
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$113  = first1;
+    if (rst) begin
+      \$113  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$114  = last1;
+    if (rst) begin
+      \$114  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$115  = nf1;
+    if (rst) begin
+      \$115  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$116  = v2;
+    if (rst) begin
+      \$116  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$117  = first2;
+    if (rst) begin
+      \$117  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$118  = last2;
+    if (rst) begin
+      \$118  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$119  = nf2;
+    if (rst) begin
+      \$119  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$120  = v3;
+    if (rst) begin
+      \$120  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$121  = first3;
+    if (rst) begin
+      \$121  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$122  = last3;
+    if (rst) begin
+      \$122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$123  = nf3;
+    if (rst) begin
+      \$123  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$124  = v4;
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$125  = first4;
+    if (rst) begin
+      \$125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$126  = last4;
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$127  = nf4;
+    if (rst) begin
+      \$127  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$128  = acc0;
+    if (v5) begin
+      \$128  = \$9 [23:0];
+    end
+    if (rst) begin
+      \$128  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$129  = \$43 [2:0];
+    if (rst) begin
+      \$129  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$130  = \$signature__addr$27 ;
+    if (\$51 ) begin
+      \$130  = \$54 [2:0];
+    end
+    if (rst) begin
+      \$130  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$131  = \rport__addr$30 ;
+    if (\$58 ) begin
+      \$131  = \$61 [2:0];
+    end
+    if (rst) begin
+      \$131  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$132  = \$75 [2:0];
+    if (rst) begin
+      \$132  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$133  = o__valid;
+    if (\$77 ) begin
+      \$133  = \$80 ;
+    end
+    if (rst) begin
+      \$133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$134  = o__payload;
+    if (\$77 ) begin
+      \$134  = \$82 ;
+    end
+    if (rst) begin
+      \$134  = 24'h000000;
+    end
+  end
+  assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign wrom__addr = t;
+  assign rport__addr = \$signature__addr ;
+  assign t = wrom__addr;
+  assign acc0_next = \$9 [23:0];
+  assign q_in = \$9 [23:0];
+  assign q_wptr = \$signature__addr$27 ;
+  assign \$signature__data$29  = \$9 [23:0];
+  assign q_rptr = \rport__addr$30 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
+  assign \q_in[0]  = \$9 [23:0];
   assign \o__payload[0]  = o__payload;
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o__payload, o__ready);
+module \top.s4_dense4_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__payload, o__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire [23:0] \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  reg [5:0] \$100 ;
+  reg [33:0] \$101 ;
+  reg [33:0] \$102 ;
+  reg [33:0] \$103 ;
+  reg [33:0] \$104 ;
+  reg [33:0] \$105 ;
+  reg [33:0] \$106 ;
+  reg [33:0] \$107 ;
+  reg [33:0] \$108 ;
+  reg [33:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire [14:0] \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  reg [33:0] \$110 ;
+  reg [33:0] \$111 ;
+  reg [33:0] \$112 ;
+  reg [23:0] \$113 ;
+  reg [33:0] \$114 ;
+  reg [33:0] \$115 ;
+  reg [24:0] \$116 ;
+  reg [24:0] \$117 ;
+  reg [23:0] \$118 ;
+  reg [23:0] \$119 ;
   wire \$12 ;
-  wire [34:0] \$120 ;
-  wire [35:0] \$121 ;
-  wire [55:0] \$122 ;
-  wire [56:0] \$123 ;
-  wire [54:0] \$124 ;
-  wire [58:0] \$125 ;
-  wire [77:0] \$126 ;
-  wire [78:0] \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  reg [24:0] \$13 ;
-  wire \$130 ;
-  wire [48:0] \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire [49:0] \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire [50:0] \$148 ;
-  wire \$149 ;
+  reg [14:0] \$120 ;
+  reg [14:0] \$121 ;
+  reg [48:0] \$122 ;
+  reg [48:0] \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg [50:0] \$126 ;
+  reg [3:0] \$127 ;
+  reg [2:0] \$128 ;
+  reg [2:0] \$129 ;
+  wire [4:0] \$13 ;
+  reg [2:0] \$130 ;
+  reg \$131 ;
+  reg [7:0] \$132 ;
+  wire [4:0] \$14 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire [50:0] \$154 ;
-  wire [50:0] \$155 ;
-  reg [3:0] \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg \$159 ;
-  wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg \$162 ;
-  reg \$163 ;
-  reg [24:0] \$164 ;
-  reg [24:0] \$165 ;
-  reg [24:0] \$166 ;
-  reg [24:0] \$167 ;
-  reg [24:0] \$168 ;
-  reg [24:0] \$169 ;
-  wire \$17 ;
-  reg [5:0] \$170 ;
-  reg [5:0] \$171 ;
-  reg [5:0] \$172 ;
-  reg [5:0] \$173 ;
-  reg [5:0] \$174 ;
-  reg [5:0] \$175 ;
-  reg [33:0] \$176 ;
-  reg [33:0] \$177 ;
-  reg [33:0] \$178 ;
-  reg [33:0] \$179 ;
-  wire \$18 ;
-  reg [33:0] \$180 ;
-  reg [33:0] \$181 ;
-  reg [33:0] \$182 ;
-  reg [33:0] \$183 ;
-  reg [33:0] \$184 ;
-  reg [33:0] \$185 ;
-  reg [33:0] \$186 ;
-  reg [33:0] \$187 ;
-  reg [23:0] \$188 ;
-  reg [33:0] \$189 ;
-  wire \$19 ;
-  reg [33:0] \$190 ;
-  reg [24:0] \$191 ;
-  reg [24:0] \$192 ;
-  reg [23:0] \$193 ;
-  reg [23:0] \$194 ;
-  reg [14:0] \$195 ;
-  reg [14:0] \$196 ;
-  reg [48:0] \$197 ;
-  reg [48:0] \$198 ;
-  reg \$199 ;
+  reg [24:0] \$16 ;
+  reg [5:0] \$17 ;
+  reg [33:0] \$18 ;
+  reg [33:0] \$19 ;
   wire \$2 ;
-  wire \$20 ;
-  reg \$200 ;
-  reg [50:0] \$201 ;
-  reg [7:0] \$202 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
-  wire \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  reg [5:0] \$32 ;
+  wire [33:0] \$20 ;
+  wire [24:0] \$21 ;
+  wire [23:0] \$22 ;
+  wire [14:0] \$23 ;
+  wire [34:0] \$24 ;
+  wire [35:0] \$25 ;
+  wire [55:0] \$26 ;
+  wire [56:0] \$27 ;
+  wire [54:0] \$28 ;
+  wire [58:0] \$29 ;
+  wire [50:0] \$3 ;
+  wire [77:0] \$30 ;
+  wire [78:0] \$31 ;
+  wire [48:0] \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
-  wire \$37 ;
+  wire [49:0] \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire \$4 ;
-  wire \$40 ;
+  wire [50:0] \$4 ;
+  wire [50:0] \$40 ;
   wire \$41 ;
-  wire \$42 ;
+  wire [4:0] \$42 ;
   wire \$43 ;
-  wire \$44 ;
+  wire [5:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
@@ -19429,18 +16891,18 @@ module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  reg [33:0] \$51 ;
+  wire \$51 ;
   wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
+  wire [3:0] \$53 ;
+  wire [3:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [4:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
+  wire \$6 ;
+  wire [3:0] \$60 ;
+  wire [3:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -19448,47 +16910,49 @@ module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
-  wire [4:0] \$7 ;
-  reg [33:0] \$70 ;
+  wire [3:0] \$69 ;
+  wire \$7 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
+  wire [4:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire [7:0] \$80 ;
+  reg [3:0] \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg \$88 ;
+  reg [24:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire [33:0] \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire [24:0] \$99 ;
+  reg [24:0] \$90 ;
+  reg [24:0] \$91 ;
+  reg [24:0] \$92 ;
+  reg [24:0] \$93 ;
+  reg [24:0] \$94 ;
+  reg [5:0] \$95 ;
+  reg [5:0] \$96 ;
+  reg [5:0] \$97 ;
+  reg [5:0] \$98 ;
+  reg [5:0] \$99 ;
+  reg [2:0] \$signature__addr  = 3'h0;
+  wire [7:0] \$signature__data ;
+  wire \$signature__en ;
   input clk;
   wire clk;
   reg [3:0] group = 4'h0;
   input [23:0] i__payload;
   wire [23:0] i__payload;
   wire [23:0] \i__payload[0] ;
-  output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
@@ -19499,6 +16963,18 @@ module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  wire [7:0] q_in;
+  wire [7:0] \q_in[0] ;
+  reg [3:0] q_owed = 4'h0;
+  output q_room;
+  wire q_room;
+  (* init = 3'h0 *)
+  wire [2:0] q_rptr;
+  reg [2:0] q_stored = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] q_wptr;
+  reg [2:0] rport__addr = 3'h0;
+  wire [7:0] rport__data;
   reg rq0_above = 1'h0;
   reg [50:0] rq0_code = 51'h0000000000000;
   reg [48:0] rq0_floor = 49'h0000000000000;
@@ -19520,8 +16996,6 @@ module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
-  (* init = 8'h00 *)
-  wire [7:0] rq0_out;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -19546,833 +17020,696 @@ module \top.s4_dense4_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   reg rq_valid_4 = 1'h0;
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
-  (* init = 1'h0 *)
-  wire rq_valid_7;
+  reg rq_valid_7 = 1'h0;
   input rst;
   wire rst;
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
+  reg [7:0] queue [6:0];
+  initial begin
+    queue[0] = 8'h00;
+    queue[1] = 8'h00;
+    queue[2] = 8'h00;
+    queue[3] = 8'h00;
+    queue[4] = 8'h00;
+    queue[5] = 8'h00;
+    queue[6] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      queue[\$signature__addr ] <= \$4 [7:0];
+  end
+  assign rport__data = queue[rport__addr];
+  assign q_room = q_owed < 4'h8;
   assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_4 };
-  assign \$2  = ~ o__valid;
-  assign \$3  = \$2  | o__ready;
-  assign \$4  = i__valid & \$3 ;
-  assign \$5  = group == 4'h9;
-  assign \$6  = group + 1'h1;
-  assign \$7  = \$5  ? 5'h00 : \$6 ;
-  assign \$8  = ~ o__valid;
-  assign \$9  = \$8  | o__ready;
-  assign \$10  = ~ o__valid;
-  assign \$11  = \$10  | o__ready;
-  assign \$12  = \$11  & i__valid;
-  assign \$14  = ~ o__valid;
-  assign \$15  = \$14  | o__ready;
-  assign \$16  = \$15  & rq_valid_1;
-  assign \$17  = ~ o__valid;
-  assign \$18  = \$17  | o__ready;
-  assign \$19  = \$18  & rq_valid_2;
-  assign \$20  = ~ o__valid;
-  assign \$21  = \$20  | o__ready;
-  assign \$22  = \$21  & rq_valid_3;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = \$24  & rq_valid_4;
-  assign \$26  = ~ o__valid;
-  assign \$27  = \$26  | o__ready;
-  assign \$28  = \$27  & rq_valid_5;
-  assign \$29  = ~ o__valid;
-  assign \$30  = \$29  | o__ready;
-  assign \$31  = \$30  & i__valid;
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$35  = \$34  & rq_valid_1;
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$38  = \$37  & rq_valid_2;
-  assign \$39  = ~ o__valid;
-  assign \$40  = \$39  | o__ready;
-  assign \$41  = \$40  & rq_valid_3;
-  assign \$42  = ~ o__valid;
-  assign \$43  = \$42  | o__ready;
-  assign \$44  = \$43  & rq_valid_4;
+  assign \$1  = $signed(rq0_code) < $signed(8'h80);
+  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
+  assign \$4  = \$1  ? 51'h7ffffffffff80 : \$3 ;
+  assign \$5  = ~ o__valid;
+  assign \$6  = \$5  | o__ready;
+  assign \$7  = | q_stored;
+  assign \$8  = ~ \$7 ;
+  assign \$9  = \$6  & \$8 ;
+  assign \$10  = ~ \$9 ;
+  assign \$signature__en  = rq_valid_6 & \$10 ;
+  assign \$11  = i__valid & q_room;
+  assign \$12  = group == 4'h9;
+  assign \$13  = group + 1'h1;
+  assign \$14  = \$12  ? 5'h00 : \$13 ;
+  assign \$15  = i__valid & q_room;
+  assign \$20  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$21  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$22  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$23  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$25  = 1'h0 + \$24 ;
+  assign \$27  = \$25  + \$26 ;
+  assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
+  assign \$31  = $signed(\$29 ) + $signed(\$30 );
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_4;
+  assign \$33  = rq0_rem > rq0_half_4;
+  assign \$34  = rq0_rem == rq0_half_4;
+  assign \$35  = | rq0_half_4;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = $signed(6'h10) + $signed(rq0_floor);
+  assign \$38  = rq0_tie & rq0_floor[0];
+  assign \$39  = rq0_above | \$38 ;
+  assign \$40  = $signed(\$37 ) + $signed({ 1'h0, \$39  });
+  assign \$41  = i__valid & q_room;
+  assign \$42  = q_owed + \$41 ;
+  assign \$43  = o__valid & o__ready;
+  assign \$44  = \$42  - \$43 ;
   assign \$45  = ~ o__valid;
   assign \$46  = \$45  | o__ready;
-  assign \$47  = \$46  & rq_valid_5;
-  assign \$48  = ~ o__valid;
-  assign \$49  = \$48  | o__ready;
-  assign \$50  = \$49  & i__valid;
-  assign \$52  = ~ o__valid;
-  assign \$53  = \$52  | o__ready;
-  assign \$54  = \$53  & rq_valid_1;
+  assign \$47  = | q_stored;
+  assign \$48  = ~ \$47 ;
+  assign \$49  = \$46  & \$48 ;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = rq_valid_6 & \$50 ;
+  assign \$52  = \$signature__addr  == 3'h6;
+  assign \$53  = \$signature__addr  + 1'h1;
+  assign \$54  = \$52  ? 4'h0 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
-  assign \$57  = \$56  & rq_valid_2;
-  assign \$58  = ~ o__valid;
-  assign \$59  = \$58  | o__ready;
-  assign \$60  = \$59  & rq_valid_3;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = \$62  & rq_valid_4;
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
-  assign \$66  = \$65  & rq_valid_5;
-  assign \$67  = ~ o__valid;
-  assign \$68  = \$67  | o__ready;
-  assign \$69  = \$68  & i__valid;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = \$72  & rq_valid_1;
-  assign \$74  = ~ o__valid;
-  assign \$75  = \$74  | o__ready;
-  assign \$76  = \$75  & rq_valid_2;
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = \$78  & rq_valid_3;
-  assign \$80  = ~ o__valid;
-  assign \$81  = \$80  | o__ready;
-  assign \$82  = \$81  & rq_valid_4;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = \$84  & rq_valid_5;
-  assign \$86  = ~ o__valid;
-  assign \$87  = \$86  | o__ready;
-  assign \$88  = \$87  & i__valid;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = \$90  & rq_valid_1;
-  assign \$92  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$93  = ~ o__valid;
-  assign \$94  = \$93  | o__ready;
-  assign \$95  = \$94  & rq_valid_2;
-  assign \$96  = ~ o__valid;
-  assign \$97  = \$96  | o__ready;
-  assign \$98  = \$97  & rq_valid_1;
-  assign \$99  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$100  = ~ o__valid;
-  assign \$101  = \$100  | o__ready;
-  assign \$102  = \$101  & rq_valid_2;
-  assign \$103  = ~ o__valid;
-  assign \$104  = \$103  | o__ready;
-  assign \$105  = \$104  & rq_valid_1;
-  assign \$106  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$107  = ~ o__valid;
-  assign \$108  = \$107  | o__ready;
-  assign \$109  = \$108  & rq_valid_2;
-  assign \$110  = ~ o__valid;
-  assign \$111  = \$110  | o__ready;
-  assign \$112  = \$111  & rq_valid_1;
-  assign \$113  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
-  assign \$114  = ~ o__valid;
-  assign \$115  = \$114  | o__ready;
-  assign \$116  = \$115  & rq_valid_2;
-  assign \$117  = ~ o__valid;
-  assign \$118  = \$117  | o__ready;
-  assign \$119  = \$118  & rq_valid_3;
-  assign \$121  = 1'h0 + \$120 ;
-  assign \$123  = \$121  + \$122 ;
-  assign \$125  = $signed({ 1'h0, \$123  }) + $signed(\$124 );
-  assign \$127  = $signed(\$125 ) + $signed(\$126 );
-  assign \$128  = ~ o__valid;
-  assign \$129  = \$128  | o__ready;
-  assign \$130  = \$129  & rq_valid_4;
-  assign \$131  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$132  = ~ o__valid;
-  assign \$133  = \$132  | o__ready;
-  assign \$134  = \$133  & rq_valid_4;
-  assign \$135  = rq0_rem > rq0_half_4;
-  assign \$136  = ~ o__valid;
-  assign \$137  = \$136  | o__ready;
-  assign \$138  = \$137  & rq_valid_4;
-  assign \$139  = rq0_rem == rq0_half_4;
-  assign \$140  = | rq0_half_4;
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = ~ o__valid;
-  assign \$143  = \$142  | o__ready;
-  assign \$144  = \$143  & rq_valid_5;
-  assign \$145  = $signed(6'h10) + $signed(rq0_floor);
-  assign \$146  = rq0_tie & rq0_floor[0];
-  assign \$147  = rq0_above | \$146 ;
-  assign \$148  = $signed(\$145 ) + $signed({ 1'h0, \$147  });
-  assign \$149  = ~ o__valid;
-  assign \$150  = \$149  | o__ready;
-  assign \$151  = \$150  & rq_valid_6;
-  assign \$152  = $signed(rq0_code) < $signed(8'h80);
-  assign \$153  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$154  = \$153  ? 51'h000000000007f : rq0_code;
-  assign \$155  = \$152  ? 51'h7ffffffffff80 : \$154 ;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = rport__addr == 3'h6;
+  assign \$60  = rport__addr + 1'h1;
+  assign \$61  = \$59  ? 4'h0 : \$60 ;
+  assign \$62  = ~ o__valid;
+  assign \$63  = \$62  | o__ready;
+  assign \$64  = | q_stored;
+  assign \$65  = ~ \$64 ;
+  assign \$66  = \$63  & \$65 ;
+  assign \$67  = ~ \$66 ;
+  assign \$68  = rq_valid_6 & \$67 ;
+  assign \$69  = q_stored + \$68 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = | q_stored;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = \$69  - \$73 ;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = | q_stored;
+  assign \$78  = \$77  | rq_valid_6;
+  assign \$79  = | q_stored;
+  assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
-    group <= \$156 ;
+    group <= \$81 ;
   always @(posedge clk)
-    rq_valid_1 <= \$157 ;
+    rq_valid_1 <= \$82 ;
   always @(posedge clk)
-    rq_valid_2 <= \$158 ;
+    rq_valid_2 <= \$83 ;
   always @(posedge clk)
-    rq_valid_3 <= \$159 ;
+    rq_valid_3 <= \$84 ;
   always @(posedge clk)
-    rq_valid_4 <= \$160 ;
+    rq_valid_4 <= \$85 ;
   always @(posedge clk)
-    rq_valid_5 <= \$161 ;
+    rq_valid_5 <= \$86 ;
   always @(posedge clk)
-    rq_valid_6 <= \$162 ;
+    rq_valid_6 <= \$87 ;
   always @(posedge clk)
-    o__valid <= \$163 ;
+    rq_valid_7 <= \$88 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$164 ;
+    rq0_mult_1 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$165 ;
+    rq0_mult_2 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$166 ;
+    rq0_mult_3 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$167 ;
+    rq0_mult_4 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$168 ;
+    rq0_mult_5 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$169 ;
+    rq0_mult_6 <= \$94 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$170 ;
+    rq0_shift_1 <= \$95 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$171 ;
+    rq0_shift_2 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$172 ;
+    rq0_shift_3 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$173 ;
+    rq0_shift_4 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$174 ;
+    rq0_shift_5 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$175 ;
+    rq0_shift_6 <= \$100 ;
   always @(posedge clk)
-    rq0_half_1 <= \$176 ;
+    rq0_half_1 <= \$101 ;
   always @(posedge clk)
-    rq0_half_2 <= \$177 ;
+    rq0_half_2 <= \$102 ;
   always @(posedge clk)
-    rq0_half_3 <= \$178 ;
+    rq0_half_3 <= \$103 ;
   always @(posedge clk)
-    rq0_half_4 <= \$179 ;
+    rq0_half_4 <= \$104 ;
   always @(posedge clk)
-    rq0_half_5 <= \$180 ;
+    rq0_half_5 <= \$105 ;
   always @(posedge clk)
-    rq0_half_6 <= \$181 ;
+    rq0_half_6 <= \$106 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$182 ;
+    rq0_mask_1 <= \$107 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$183 ;
+    rq0_mask_2 <= \$108 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$184 ;
+    rq0_mask_3 <= \$109 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$185 ;
+    rq0_mask_4 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$186 ;
+    rq0_mask_5 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$187 ;
+    rq0_mask_6 <= \$112 ;
   always @(posedge clk)
-    rq0_x <= \$188 ;
+    rq0_x <= \$113 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$189 ;
+    rq0_part0_0 <= \$114 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$190 ;
+    rq0_part0_0_r <= \$115 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$191 ;
+    rq0_part0_1 <= \$116 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$192 ;
+    rq0_part0_1_r <= \$117 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$193 ;
+    rq0_part1_0 <= \$118 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$194 ;
+    rq0_part1_0_r <= \$119 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$195 ;
+    rq0_part1_1 <= \$120 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$196 ;
+    rq0_part1_1_r <= \$121 ;
   always @(posedge clk)
-    rq0_prod <= \$197 ;
+    rq0_prod <= \$122 ;
   always @(posedge clk)
-    rq0_floor <= \$198 ;
+    rq0_floor <= \$123 ;
   always @(posedge clk)
-    rq0_above <= \$199 ;
+    rq0_above <= \$124 ;
   always @(posedge clk)
-    rq0_tie <= \$200 ;
+    rq0_tie <= \$125 ;
   always @(posedge clk)
-    rq0_code <= \$201 ;
+    rq0_code <= \$126 ;
   always @(posedge clk)
-    o__payload <= \$202 ;
+    q_owed <= \$127 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$128 ;
+  always @(posedge clk)
+    rport__addr <= \$129 ;
+  always @(posedge clk)
+    q_stored <= \$130 ;
+  always @(posedge clk)
+    o__valid <= \$131 ;
+  always @(posedge clk)
+    o__payload <= \$132 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$13  = 25'h0000000;
+    \$16  = 25'h0000000;
     casez (group)
       4'h0:
-          \$13  = 25'h125194a;
+          \$16  = 25'h125194a;
       4'h1:
-          \$13  = 25'h15dac9b;
+          \$16  = 25'h15dac9b;
       4'h2:
-          \$13  = 25'h17c24cf;
+          \$16  = 25'h17c24cf;
       4'h3:
-          \$13  = 25'h194e178;
+          \$16  = 25'h194e178;
       4'h4:
-          \$13  = 25'h11284db;
+          \$16  = 25'h11284db;
       4'h5:
-          \$13  = 25'h1da56b9;
+          \$16  = 25'h1da56b9;
       4'h6:
-          \$13  = 25'h1581936;
+          \$16  = 25'h1581936;
       4'h7:
-          \$13  = 25'h17b52d4;
+          \$16  = 25'h17b52d4;
       4'h8:
-          \$13  = 25'h1bd45ef;
+          \$16  = 25'h1bd45ef;
       4'h9:
-          \$13  = 25'h12e16f4;
+          \$16  = 25'h12e16f4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$32  = 6'h00;
+    \$17  = 6'h00;
     casez (group)
       4'h0:
-          \$32  = 6'h22;
+          \$17  = 6'h22;
       4'h1:
-          \$32  = 6'h22;
+          \$17  = 6'h22;
       4'h2:
-          \$32  = 6'h22;
+          \$17  = 6'h22;
       4'h3:
-          \$32  = 6'h22;
+          \$17  = 6'h22;
       4'h4:
-          \$32  = 6'h21;
+          \$17  = 6'h21;
       4'h5:
-          \$32  = 6'h22;
+          \$17  = 6'h22;
       4'h6:
-          \$32  = 6'h22;
+          \$17  = 6'h22;
       4'h7:
-          \$32  = 6'h22;
+          \$17  = 6'h22;
       4'h8:
-          \$32  = 6'h22;
+          \$17  = 6'h22;
       4'h9:
-          \$32  = 6'h21;
+          \$17  = 6'h21;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$51  = 34'h000000000;
+    \$18  = 34'h000000000;
     casez (group)
       4'h0:
-          \$51  = 34'h200000000;
+          \$18  = 34'h200000000;
       4'h1:
-          \$51  = 34'h200000000;
+          \$18  = 34'h200000000;
       4'h2:
-          \$51  = 34'h200000000;
+          \$18  = 34'h200000000;
       4'h3:
-          \$51  = 34'h200000000;
+          \$18  = 34'h200000000;
       4'h4:
-          \$51  = 34'h100000000;
+          \$18  = 34'h100000000;
       4'h5:
-          \$51  = 34'h200000000;
+          \$18  = 34'h200000000;
       4'h6:
-          \$51  = 34'h200000000;
+          \$18  = 34'h200000000;
       4'h7:
-          \$51  = 34'h200000000;
+          \$18  = 34'h200000000;
       4'h8:
-          \$51  = 34'h200000000;
+          \$18  = 34'h200000000;
       4'h9:
-          \$51  = 34'h100000000;
+          \$18  = 34'h100000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$70  = 34'h000000000;
+    \$19  = 34'h000000000;
     casez (group)
       4'h0:
-          \$70  = 34'h3ffffffff;
+          \$19  = 34'h3ffffffff;
       4'h1:
-          \$70  = 34'h3ffffffff;
+          \$19  = 34'h3ffffffff;
       4'h2:
-          \$70  = 34'h3ffffffff;
+          \$19  = 34'h3ffffffff;
       4'h3:
-          \$70  = 34'h3ffffffff;
+          \$19  = 34'h3ffffffff;
       4'h4:
-          \$70  = 34'h1ffffffff;
+          \$19  = 34'h1ffffffff;
       4'h5:
-          \$70  = 34'h3ffffffff;
+          \$19  = 34'h3ffffffff;
       4'h6:
-          \$70  = 34'h3ffffffff;
+          \$19  = 34'h3ffffffff;
       4'h7:
-          \$70  = 34'h3ffffffff;
+          \$19  = 34'h3ffffffff;
       4'h8:
-          \$70  = 34'h3ffffffff;
+          \$19  = 34'h3ffffffff;
       4'h9:
-          \$70  = 34'h1ffffffff;
+          \$19  = 34'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$156  = group;
-    if (\$4 ) begin
-      \$156  = \$7 [3:0];
+    \$81  = group;
+    if (\$11 ) begin
+      \$81  = \$14 [3:0];
     end
     if (rst) begin
-      \$156  = 4'h0;
+      \$81  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$157  = rq_valid_1;
-    if (\$9 ) begin
-      \$157  = i__valid;
-    end
+    \$82  = \$15 ;
     if (rst) begin
-      \$157  = 1'h0;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$158  = rq_valid_2;
-    if (\$9 ) begin
-      \$158  = rq_valid_1;
-    end
+    \$83  = rq_valid_1;
     if (rst) begin
-      \$158  = 1'h0;
+      \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$159  = rq_valid_3;
-    if (\$9 ) begin
-      \$159  = rq_valid_2;
-    end
+    \$84  = rq_valid_2;
     if (rst) begin
-      \$159  = 1'h0;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$160  = rq_valid_4;
-    if (\$9 ) begin
-      \$160  = rq_valid_3;
-    end
+    \$85  = rq_valid_3;
     if (rst) begin
-      \$160  = 1'h0;
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$161  = rq_valid_5;
-    if (\$9 ) begin
-      \$161  = rq_valid_4;
-    end
+    \$86  = rq_valid_4;
     if (rst) begin
-      \$161  = 1'h0;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$162  = rq_valid_6;
-    if (\$9 ) begin
-      \$162  = rq_valid_5;
-    end
+    \$87  = rq_valid_5;
     if (rst) begin
-      \$162  = 1'h0;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$163  = o__valid;
-    if (\$9 ) begin
-      \$163  = rq_valid_6;
-    end
+    \$88  = rq_valid_6;
     if (rst) begin
-      \$163  = 1'h0;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$164  = rq0_mult_1;
-    if (\$12 ) begin
-      \$164  = \$13 ;
-    end
+    \$89  = \$16 ;
     if (rst) begin
-      \$164  = 25'h0000000;
+      \$89  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$165  = rq0_mult_2;
-    if (\$16 ) begin
-      \$165  = rq0_mult_1;
-    end
+    \$90  = rq0_mult_1;
     if (rst) begin
-      \$165  = 25'h0000000;
+      \$90  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$166  = rq0_mult_3;
-    if (\$19 ) begin
-      \$166  = rq0_mult_2;
-    end
+    \$91  = rq0_mult_2;
     if (rst) begin
-      \$166  = 25'h0000000;
+      \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$167  = rq0_mult_4;
-    if (\$22 ) begin
-      \$167  = rq0_mult_3;
-    end
+    \$92  = rq0_mult_3;
     if (rst) begin
-      \$167  = 25'h0000000;
+      \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$168  = rq0_mult_5;
-    if (\$25 ) begin
-      \$168  = rq0_mult_4;
-    end
+    \$93  = rq0_mult_4;
     if (rst) begin
-      \$168  = 25'h0000000;
+      \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$169  = rq0_mult_6;
-    if (\$28 ) begin
-      \$169  = rq0_mult_5;
-    end
+    \$94  = rq0_mult_5;
     if (rst) begin
-      \$169  = 25'h0000000;
+      \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$170  = rq0_shift_1;
-    if (\$31 ) begin
-      \$170  = \$32 ;
-    end
+    \$95  = \$17 ;
     if (rst) begin
-      \$170  = 6'h00;
+      \$95  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$171  = rq0_shift_2;
-    if (\$35 ) begin
-      \$171  = rq0_shift_1;
-    end
+    \$96  = rq0_shift_1;
     if (rst) begin
-      \$171  = 6'h00;
+      \$96  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$172  = rq0_shift_3;
-    if (\$38 ) begin
-      \$172  = rq0_shift_2;
-    end
+    \$97  = rq0_shift_2;
     if (rst) begin
-      \$172  = 6'h00;
+      \$97  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$173  = rq0_shift_4;
-    if (\$41 ) begin
-      \$173  = rq0_shift_3;
-    end
+    \$98  = rq0_shift_3;
     if (rst) begin
-      \$173  = 6'h00;
+      \$98  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$174  = rq0_shift_5;
-    if (\$44 ) begin
-      \$174  = rq0_shift_4;
-    end
+    \$99  = rq0_shift_4;
     if (rst) begin
-      \$174  = 6'h00;
+      \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$175  = rq0_shift_6;
-    if (\$47 ) begin
-      \$175  = rq0_shift_5;
-    end
+    \$100  = rq0_shift_5;
     if (rst) begin
-      \$175  = 6'h00;
+      \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$176  = rq0_half_1;
-    if (\$50 ) begin
-      \$176  = \$51 ;
-    end
+    \$101  = \$18 ;
     if (rst) begin
-      \$176  = 34'h000000000;
+      \$101  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$177  = rq0_half_2;
-    if (\$54 ) begin
-      \$177  = rq0_half_1;
-    end
+    \$102  = rq0_half_1;
     if (rst) begin
-      \$177  = 34'h000000000;
+      \$102  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$178  = rq0_half_3;
-    if (\$57 ) begin
-      \$178  = rq0_half_2;
-    end
+    \$103  = rq0_half_2;
     if (rst) begin
-      \$178  = 34'h000000000;
+      \$103  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$179  = rq0_half_4;
-    if (\$60 ) begin
-      \$179  = rq0_half_3;
-    end
+    \$104  = rq0_half_3;
     if (rst) begin
-      \$179  = 34'h000000000;
+      \$104  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$180  = rq0_half_5;
-    if (\$63 ) begin
-      \$180  = rq0_half_4;
-    end
+    \$105  = rq0_half_4;
     if (rst) begin
-      \$180  = 34'h000000000;
+      \$105  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$181  = rq0_half_6;
-    if (\$66 ) begin
-      \$181  = rq0_half_5;
-    end
+    \$106  = rq0_half_5;
     if (rst) begin
-      \$181  = 34'h000000000;
+      \$106  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$182  = rq0_mask_1;
-    if (\$69 ) begin
-      \$182  = \$70 ;
-    end
+    \$107  = \$19 ;
     if (rst) begin
-      \$182  = 34'h000000000;
+      \$107  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$183  = rq0_mask_2;
-    if (\$73 ) begin
-      \$183  = rq0_mask_1;
-    end
+    \$108  = rq0_mask_1;
     if (rst) begin
-      \$183  = 34'h000000000;
+      \$108  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$184  = rq0_mask_3;
+    \$109  = rq0_mask_2;
+    if (rst) begin
+      \$109  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$110  = rq0_mask_3;
+    if (rst) begin
+      \$110  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$111  = rq0_mask_4;
+    if (rst) begin
+      \$111  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$112  = rq0_mask_5;
+    if (rst) begin
+      \$112  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$113  = i__payload;
+    if (rst) begin
+      \$113  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$114  = \$20 ;
+    if (rst) begin
+      \$114  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$115  = rq0_part0_0;
+    if (rst) begin
+      \$115  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$116  = \$21 ;
+    if (rst) begin
+      \$116  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$117  = rq0_part0_1;
+    if (rst) begin
+      \$117  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$118  = \$22 ;
+    if (rst) begin
+      \$118  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$119  = rq0_part1_0;
+    if (rst) begin
+      \$119  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$120  = \$23 ;
+    if (rst) begin
+      \$120  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$121  = rq0_part1_1;
+    if (rst) begin
+      \$121  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$122  = \$31 [48:0];
+    if (rst) begin
+      \$122  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$123  = \$32 ;
+    if (rst) begin
+      \$123  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$124  = \$33 ;
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$125  = \$36 ;
+    if (rst) begin
+      \$125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$126  = \$40 ;
+    if (rst) begin
+      \$126  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$127  = \$44 [3:0];
+    if (rst) begin
+      \$127  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$128  = \$signature__addr ;
+    if (\$51 ) begin
+      \$128  = \$54 [2:0];
+    end
+    if (rst) begin
+      \$128  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$129  = rport__addr;
+    if (\$58 ) begin
+      \$129  = \$61 [2:0];
+    end
+    if (rst) begin
+      \$129  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$130  = \$74 [2:0];
+    if (rst) begin
+      \$130  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$131  = o__valid;
     if (\$76 ) begin
-      \$184  = rq0_mask_2;
+      \$131  = \$78 ;
     end
     if (rst) begin
-      \$184  = 34'h000000000;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$185  = rq0_mask_4;
-    if (\$79 ) begin
-      \$185  = rq0_mask_3;
+    \$132  = o__payload;
+    if (\$76 ) begin
+      \$132  = \$80 ;
     end
     if (rst) begin
-      \$185  = 34'h000000000;
+      \$132  = 8'h00;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$186  = rq0_mask_5;
-    if (\$82 ) begin
-      \$186  = rq0_mask_4;
-    end
-    if (rst) begin
-      \$186  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$187  = rq0_mask_6;
-    if (\$85 ) begin
-      \$187  = rq0_mask_5;
-    end
-    if (rst) begin
-      \$187  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$188  = rq0_x;
-    if (\$88 ) begin
-      \$188  = i__payload;
-    end
-    if (rst) begin
-      \$188  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$189  = rq0_part0_0;
-    if (\$91 ) begin
-      \$189  = \$92 ;
-    end
-    if (rst) begin
-      \$189  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$190  = rq0_part0_0_r;
-    if (\$95 ) begin
-      \$190  = rq0_part0_0;
-    end
-    if (rst) begin
-      \$190  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$191  = rq0_part0_1;
-    if (\$98 ) begin
-      \$191  = \$99 ;
-    end
-    if (rst) begin
-      \$191  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$192  = rq0_part0_1_r;
-    if (\$102 ) begin
-      \$192  = rq0_part0_1;
-    end
-    if (rst) begin
-      \$192  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$193  = rq0_part1_0;
-    if (\$105 ) begin
-      \$193  = \$106 ;
-    end
-    if (rst) begin
-      \$193  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$194  = rq0_part1_0_r;
-    if (\$109 ) begin
-      \$194  = rq0_part1_0;
-    end
-    if (rst) begin
-      \$194  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$195  = rq0_part1_1;
-    if (\$112 ) begin
-      \$195  = \$113 ;
-    end
-    if (rst) begin
-      \$195  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$196  = rq0_part1_1_r;
-    if (\$116 ) begin
-      \$196  = rq0_part1_1;
-    end
-    if (rst) begin
-      \$196  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$197  = rq0_prod;
-    if (\$119 ) begin
-      \$197  = \$127 [48:0];
-    end
-    if (rst) begin
-      \$197  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$198  = rq0_floor;
-    if (\$130 ) begin
-      \$198  = \$131 ;
-    end
-    if (rst) begin
-      \$198  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$199  = rq0_above;
-    if (\$134 ) begin
-      \$199  = \$135 ;
-    end
-    if (rst) begin
-      \$199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$200  = rq0_tie;
-    if (\$138 ) begin
-      \$200  = \$141 ;
-    end
-    if (rst) begin
-      \$200  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$201  = rq0_code;
-    if (\$144 ) begin
-      \$201  = \$148 ;
-    end
-    if (rst) begin
-      \$201  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$202  = o__payload;
-    if (\$151 ) begin
-      \$202  = \$155 [7:0];
-    end
-    if (rst) begin
-      \$202  = 8'h00;
-    end
-  end
-  assign rq_valid_7 = o__valid;
-  assign rq0_out = o__payload;
-  assign \o__payload[0]  = o__payload;
+  assign i__ready = q_room;
+  assign q_in = \$4 [7:0];
+  assign q_wptr = \$signature__addr ;
+  assign \$signature__data  = \$4 [7:0];
+  assign q_rptr = rport__addr;
+  assign \q_in[0]  = \$4 [7:0];
   assign \i__payload[0]  = i__payload;
-  assign \$120  = { 1'h0, rq0_part0_0_r };
-  assign \$122  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$124  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
-  assign \$126  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
+  assign \o__payload[0]  = o__payload;
+  assign \$24  = { 1'h0, rq0_part0_0_r };
+  assign \$26  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$28  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
+  assign \$30  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
 endmodule

@@ -210,11 +210,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s0_dense0_u1  s0_dense0_u1 (
     .clk(clk),
     .i__payload(\i__payload$9 ),
-    .i__ready(\o__ready$11 ),
     .i__valid(\i__valid$13 ),
     .o__payload(\i__payload$42 ),
     .o__ready(\o__ready$44 ),
     .o__valid(\i__valid$46 ),
+    .q_room(\o__ready$11 ),
     .rst(rst)
   );
   \top.s1_dense1_u0  s1_dense1_u0 (
@@ -230,11 +230,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s1_dense1_u1  s1_dense1_u1 (
     .clk(clk),
     .i__payload(\i__payload$15 ),
-    .i__ready(\o__ready$17 ),
     .i__valid(\i__valid$19 ),
     .o__payload(\i__payload$48 ),
     .o__ready(\o__ready$50 ),
     .o__valid(\i__valid$52 ),
+    .q_room(\o__ready$17 ),
     .rst(rst)
   );
   \top.s2_dense2_u0  s2_dense2_u0 (
@@ -250,11 +250,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s2_dense2_u1  s2_dense2_u1 (
     .clk(clk),
     .i__payload(\i__payload$21 ),
-    .i__ready(\o__ready$23 ),
     .i__valid(\i__valid$25 ),
     .o__payload(o__payload),
     .o__ready(o__ready),
     .o__valid(o__valid),
+    .q_room(\o__ready$23 ),
     .rst(rst)
   );
   assign \o__payload$10  = \i__payload$9 ;
@@ -411,7 +411,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.fifo_dense0_dense1_0 (rst, r_en, i__ready, o__payload, w_data, w_en, o__valid, clk);
+module \top.fifo_dense0_dense1_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
   input clk;
   wire clk;
   wire [31:0] i__payload;
@@ -469,7 +469,7 @@ module \top.fifo_dense0_dense1_0 (rst, r_en, i__ready, o__payload, w_data, w_en,
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w_en, r_rdy, clk);
+module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -478,7 +478,7 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
-  wire [4:0] \$16 ;
+  wire [2:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
@@ -486,36 +486,36 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
-  wire [4:0] \$23 ;
+  wire [2:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  reg [2:0] \$27 ;
-  reg [2:0] \$28 ;
-  reg [3:0] \$29 ;
-  wire [4:0] \$3 ;
+  reg \$27 ;
+  reg \$28 ;
+  reg [1:0] \$29 ;
+  wire [2:0] \$3 ;
   reg \$30 ;
   wire \$4 ;
-  wire [3:0] \$5 ;
+  wire [1:0] \$5 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire [3:0] \$9 ;
+  wire [1:0] \$9 ;
   input clk;
   wire clk;
-  (* init = 3'h0 *)
-  wire [2:0] consume;
-  reg [3:0] inner_level = 4'h0;
+  (* init = 1'h0 *)
+  wire consume;
+  reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
-  wire [3:0] level;
-  (* init = 3'h0 *)
-  wire [2:0] produce;
+  wire [1:0] level;
+  (* init = 1'h0 *)
+  wire produce;
   output [31:0] r_data;
   wire [31:0] r_data;
   input r_en;
   wire r_en;
-  wire [3:0] r_level;
-  reg [2:0] r_port__addr = 3'h0;
+  wire [1:0] r_level;
+  reg r_port__addr = 1'h0;
   wire [31:0] r_port__data;
   wire r_port__en;
   output r_rdy;
@@ -525,23 +525,17 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
   wire [31:0] w_data;
   input w_en;
   wire w_en;
-  wire [3:0] w_level;
-  reg [2:0] w_port__addr = 3'h0;
+  wire [1:0] w_level;
+  reg w_port__addr = 1'h0;
   input [31:0] w_port__data;
   wire [31:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [31:0] storage [7:0];
+  reg [31:0] storage [1:0];
   initial begin
     storage[0] = 32'd0;
     storage[1] = 32'd0;
-    storage[2] = 32'd0;
-    storage[3] = 32'd0;
-    storage[4] = 32'd0;
-    storage[5] = 32'd0;
-    storage[6] = 32'd0;
-    storage[7] = 32'd0;
   end
   always @(posedge clk) begin
     if (w_port__en)
@@ -554,7 +548,7 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
     end
   end
   assign r_data = _0_;
-  assign w_rdy = inner_level != 4'h8;
+  assign w_rdy = inner_level != 2'h2;
   assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
@@ -596,33 +590,33 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$27  = w_port__addr;
     if (\$4 ) begin
-      \$27  = \$5 [2:0];
+      \$27  = \$5 [0];
     end
     if (rst) begin
-      \$27  = 3'h0;
+      \$27  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$28  = r_port__addr;
     if (\$8 ) begin
-      \$28  = \$9 [2:0];
+      \$28  = \$9 [0];
     end
     if (rst) begin
-      \$28  = 3'h0;
+      \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$29  = inner_level;
     if (\$15 ) begin
-      \$29  = \$16 [3:0];
+      \$29  = \$16 [1:0];
     end
     if (\$22 ) begin
-      \$29  = \$23 [3:0];
+      \$29  = \$23 [1:0];
     end
     if (rst) begin
-      \$29  = 4'h0;
+      \$29  = 2'h0;
     end
   end
   always @* begin
@@ -637,9 +631,9 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
       \$30  = 1'h0;
     end
   end
-  assign w_level = \$3 [3:0];
-  assign level = \$3 [3:0];
-  assign r_level = \$3 [3:0];
+  assign w_level = \$3 [1:0];
+  assign level = \$3 [1:0];
+  assign r_level = \$3 [1:0];
   assign produce = w_port__addr;
   assign w_data = w_port__data;
   assign consume = r_port__addr;
@@ -647,7 +641,7 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.fifo_dense1_dense2_0 (rst, r_en, i__ready, o__payload, w_data, w_en, o__valid, clk);
+module \top.fifo_dense1_dense2_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
   input clk;
   wire clk;
   wire [63:0] i__payload;
@@ -721,7 +715,7 @@ module \top.fifo_dense1_dense2_0 (rst, r_en, i__ready, o__payload, w_data, w_en,
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w_en, r_rdy, clk);
+module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -862,76 +856,76 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__payload, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
-  reg [3:0] \$1 ;
-  wire \$10 ;
-  wire [8:0] \$100 ;
-  wire [127:0] \$101 ;
-  wire [8:0] \$102 ;
-  wire [127:0] \$103 ;
-  wire [8:0] \$104 ;
-  wire [127:0] \$105 ;
-  wire [8:0] \$106 ;
-  wire [127:0] \$107 ;
-  wire [8:0] \$108 ;
-  wire [127:0] \$109 ;
-  wire \$11 ;
-  wire [8:0] \$110 ;
-  wire [127:0] \$111 ;
-  wire [8:0] \$112 ;
-  wire [127:0] \$113 ;
-  wire [8:0] \$114 ;
-  wire [127:0] \$115 ;
-  wire [8:0] \$116 ;
-  wire [127:0] \$117 ;
-  wire [8:0] \$118 ;
-  wire [127:0] \$119 ;
-  wire \$12 ;
-  wire [8:0] \$120 ;
-  wire [127:0] \$121 ;
-  wire [8:0] \$122 ;
-  wire [127:0] \$123 ;
-  wire [8:0] \$124 ;
-  wire [127:0] \$125 ;
-  wire [8:0] \$126 ;
-  wire [127:0] \$127 ;
-  wire [8:0] \$128 ;
-  wire [127:0] \$129 ;
-  wire [127:0] \$13 ;
-  wire [8:0] \$130 ;
-  wire [127:0] \$131 ;
-  wire [8:0] \$132 ;
-  wire [127:0] \$133 ;
-  wire [8:0] \$134 ;
-  wire [127:0] \$135 ;
-  wire [8:0] \$136 ;
-  wire [127:0] \$137 ;
-  wire [8:0] \$138 ;
-  wire [127:0] \$139 ;
-  wire [8:0] \$14 ;
-  wire [8:0] \$140 ;
-  wire [16:0] \$141 ;
-  wire [16:0] \$142 ;
-  wire [16:0] \$143 ;
-  wire [16:0] \$144 ;
-  wire [16:0] \$145 ;
-  wire [16:0] \$146 ;
-  wire [16:0] \$147 ;
-  wire [16:0] \$148 ;
-  wire [16:0] \$149 ;
-  wire [127:0] \$15 ;
-  wire [16:0] \$150 ;
-  wire [16:0] \$151 ;
-  wire [16:0] \$152 ;
-  wire [16:0] \$153 ;
-  wire [16:0] \$154 ;
-  wire [16:0] \$155 ;
-  wire [16:0] \$156 ;
-  wire [16:0] \$157 ;
-  wire [16:0] \$158 ;
-  wire [16:0] \$159 ;
-  wire [8:0] \$16 ;
-  wire [16:0] \$160 ;
-  wire [16:0] \$161 ;
+  wire \$1 ;
+  reg [23:0] \$10 ;
+  wire [127:0] \$100 ;
+  wire [8:0] \$101 ;
+  wire [127:0] \$102 ;
+  wire [8:0] \$103 ;
+  wire [127:0] \$104 ;
+  wire [8:0] \$105 ;
+  wire [127:0] \$106 ;
+  wire [8:0] \$107 ;
+  wire [127:0] \$108 ;
+  wire [8:0] \$109 ;
+  wire [23:0] \$11 ;
+  wire [127:0] \$110 ;
+  wire [8:0] \$111 ;
+  wire [127:0] \$112 ;
+  wire [8:0] \$113 ;
+  wire [127:0] \$114 ;
+  wire [8:0] \$115 ;
+  wire [127:0] \$116 ;
+  wire [8:0] \$117 ;
+  wire [127:0] \$118 ;
+  wire [8:0] \$119 ;
+  wire [24:0] \$12 ;
+  wire [127:0] \$120 ;
+  wire [8:0] \$121 ;
+  wire [127:0] \$122 ;
+  wire [8:0] \$123 ;
+  wire [127:0] \$124 ;
+  wire [8:0] \$125 ;
+  wire [127:0] \$126 ;
+  wire [8:0] \$127 ;
+  wire [127:0] \$128 ;
+  wire [8:0] \$129 ;
+  reg [23:0] \$13 ;
+  wire [127:0] \$130 ;
+  wire [8:0] \$131 ;
+  wire [127:0] \$132 ;
+  wire [8:0] \$133 ;
+  wire [127:0] \$134 ;
+  wire [8:0] \$135 ;
+  wire [127:0] \$136 ;
+  wire [8:0] \$137 ;
+  wire [127:0] \$138 ;
+  wire [8:0] \$139 ;
+  wire [23:0] \$14 ;
+  wire [127:0] \$140 ;
+  wire [8:0] \$141 ;
+  wire [127:0] \$142 ;
+  wire [8:0] \$143 ;
+  wire [127:0] \$144 ;
+  wire [8:0] \$145 ;
+  wire [127:0] \$146 ;
+  wire [8:0] \$147 ;
+  wire [127:0] \$148 ;
+  wire [8:0] \$149 ;
+  wire [24:0] \$15 ;
+  wire [127:0] \$150 ;
+  wire [8:0] \$151 ;
+  wire [127:0] \$152 ;
+  wire [8:0] \$153 ;
+  wire [127:0] \$154 ;
+  wire [8:0] \$155 ;
+  wire [127:0] \$156 ;
+  wire [8:0] \$157 ;
+  wire [127:0] \$158 ;
+  wire [8:0] \$159 ;
+  reg [23:0] \$16 ;
+  wire [127:0] \$160 ;
+  wire [8:0] \$161 ;
   wire [16:0] \$162 ;
   wire [16:0] \$163 ;
   wire [16:0] \$164 ;
@@ -940,7 +934,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$167 ;
   wire [16:0] \$168 ;
   wire [16:0] \$169 ;
-  wire [127:0] \$17 ;
+  wire [23:0] \$17 ;
   wire [16:0] \$170 ;
   wire [16:0] \$171 ;
   wire [16:0] \$172 ;
@@ -951,7 +945,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$177 ;
   wire [16:0] \$178 ;
   wire [16:0] \$179 ;
-  wire [8:0] \$18 ;
+  wire [24:0] \$18 ;
   wire [16:0] \$180 ;
   wire [16:0] \$181 ;
   wire [16:0] \$182 ;
@@ -962,7 +956,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$187 ;
   wire [16:0] \$188 ;
   wire [16:0] \$189 ;
-  wire [127:0] \$19 ;
+  wire \$19 ;
   wire [16:0] \$190 ;
   wire [16:0] \$191 ;
   wire [16:0] \$192 ;
@@ -973,107 +967,107 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$197 ;
   wire [16:0] \$198 ;
   wire [16:0] \$199 ;
-  reg [1:0] \$2 ;
-  wire [8:0] \$20 ;
+  wire \$2 ;
+  wire \$20 ;
   wire [16:0] \$200 ;
   wire [16:0] \$201 ;
   wire [16:0] \$202 ;
   wire [16:0] \$203 ;
   wire [16:0] \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
-  wire [127:0] \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire [17:0] \$215 ;
-  wire [17:0] \$216 ;
-  wire [18:0] \$217 ;
-  wire [17:0] \$218 ;
-  wire [17:0] \$219 ;
-  wire [8:0] \$22 ;
-  wire [18:0] \$220 ;
-  wire [17:0] \$221 ;
-  wire [17:0] \$222 ;
-  wire [18:0] \$223 ;
-  wire [17:0] \$224 ;
-  wire [17:0] \$225 ;
-  wire [18:0] \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire [24:0] \$229 ;
-  wire [127:0] \$23 ;
-  wire [24:0] \$230 ;
-  wire [25:0] \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire [17:0] \$234 ;
+  wire [16:0] \$205 ;
+  wire [16:0] \$206 ;
+  wire [16:0] \$207 ;
+  wire [16:0] \$208 ;
+  wire [16:0] \$209 ;
+  wire \$21 ;
+  wire [16:0] \$210 ;
+  wire [16:0] \$211 ;
+  wire [16:0] \$212 ;
+  wire [16:0] \$213 ;
+  wire [16:0] \$214 ;
+  wire [16:0] \$215 ;
+  wire [16:0] \$216 ;
+  wire [16:0] \$217 ;
+  wire [16:0] \$218 ;
+  wire [16:0] \$219 ;
+  wire \$22 ;
+  wire [16:0] \$220 ;
+  wire [16:0] \$221 ;
+  wire [16:0] \$222 ;
+  wire [16:0] \$223 ;
+  wire [16:0] \$224 ;
+  wire [16:0] \$225 ;
+  wire [17:0] \$226 ;
+  wire [17:0] \$227 ;
+  wire [18:0] \$228 ;
+  wire [17:0] \$229 ;
+  wire \$23 ;
+  wire [17:0] \$230 ;
+  wire [18:0] \$231 ;
+  wire [17:0] \$232 ;
+  wire [17:0] \$233 ;
+  wire [18:0] \$234 ;
   wire [17:0] \$235 ;
-  wire [18:0] \$236 ;
-  wire [17:0] \$237 ;
-  wire [17:0] \$238 ;
-  wire [18:0] \$239 ;
-  wire [8:0] \$24 ;
-  wire [17:0] \$240 ;
+  wire [17:0] \$236 ;
+  wire [18:0] \$237 ;
+  wire [24:0] \$238 ;
+  wire [24:0] \$239 ;
+  wire \$24 ;
+  wire [25:0] \$240 ;
   wire [17:0] \$241 ;
-  wire [18:0] \$242 ;
-  wire [17:0] \$243 ;
+  wire [17:0] \$242 ;
+  wire [18:0] \$243 ;
   wire [17:0] \$244 ;
-  wire [18:0] \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire [24:0] \$248 ;
-  wire [24:0] \$249 ;
-  wire [127:0] \$25 ;
-  wire [25:0] \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire [17:0] \$253 ;
-  wire [17:0] \$254 ;
-  wire [18:0] \$255 ;
+  wire [17:0] \$245 ;
+  wire [18:0] \$246 ;
+  wire [17:0] \$247 ;
+  wire [17:0] \$248 ;
+  wire [18:0] \$249 ;
+  wire \$25 ;
+  wire [17:0] \$250 ;
+  wire [17:0] \$251 ;
+  wire [18:0] \$252 ;
+  wire [24:0] \$253 ;
+  wire [24:0] \$254 ;
+  wire [25:0] \$255 ;
   wire [17:0] \$256 ;
   wire [17:0] \$257 ;
   wire [18:0] \$258 ;
   wire [17:0] \$259 ;
-  wire [8:0] \$26 ;
+  reg [3:0] \$26 ;
   wire [17:0] \$260 ;
   wire [18:0] \$261 ;
   wire [17:0] \$262 ;
   wire [17:0] \$263 ;
   wire [18:0] \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire [24:0] \$267 ;
+  wire [17:0] \$265 ;
+  wire [17:0] \$266 ;
+  wire [18:0] \$267 ;
   wire [24:0] \$268 ;
-  wire [25:0] \$269 ;
-  wire [127:0] \$27 ;
-  wire \$270 ;
-  wire \$271 ;
+  wire [24:0] \$269 ;
+  reg [1:0] \$27 ;
+  wire [25:0] \$270 ;
+  wire [17:0] \$271 ;
   wire [17:0] \$272 ;
-  wire [17:0] \$273 ;
-  wire [18:0] \$274 ;
+  wire [18:0] \$273 ;
+  wire [17:0] \$274 ;
   wire [17:0] \$275 ;
-  wire [17:0] \$276 ;
-  wire [18:0] \$277 ;
+  wire [18:0] \$276 ;
+  wire [17:0] \$277 ;
   wire [17:0] \$278 ;
-  wire [17:0] \$279 ;
-  wire [8:0] \$28 ;
-  wire [18:0] \$280 ;
+  wire [18:0] \$279 ;
+  reg \$28 ;
+  wire [17:0] \$280 ;
   wire [17:0] \$281 ;
-  wire [17:0] \$282 ;
-  wire [18:0] \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire [24:0] \$286 ;
-  wire [24:0] \$287 ;
-  wire [25:0] \$288 ;
-  wire \$289 ;
-  wire [127:0] \$29 ;
+  wire [18:0] \$282 ;
+  wire [24:0] \$283 ;
+  wire [24:0] \$284 ;
+  wire [25:0] \$285 ;
+  wire \$286 ;
+  wire [4:0] \$287 ;
+  wire \$288 ;
+  wire [5:0] \$289 ;
+  reg \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
@@ -1083,64 +1077,64 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
-  wire \$299 ;
-  reg \$3 ;
-  wire [8:0] \$30 ;
-  wire \$300 ;
+  wire [3:0] \$299 ;
+  wire \$3 ;
+  reg \$30 ;
+  wire [3:0] \$300 ;
   wire \$301 ;
   wire \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
+  wire [3:0] \$306 ;
+  wire [3:0] \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire [127:0] \$31 ;
+  wire \$31 ;
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
-  wire \$316 ;
+  wire [3:0] \$316 ;
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
-  wire [8:0] \$32 ;
+  wire [6:0] \$32 ;
   wire \$320 ;
-  wire \$321 ;
-  reg [23:0] \$322 ;
-  wire [23:0] \$323 ;
-  wire [24:0] \$324 ;
-  reg [23:0] \$325 ;
-  wire [23:0] \$326 ;
-  wire [24:0] \$327 ;
-  reg [23:0] \$328 ;
-  wire [23:0] \$329 ;
-  wire [127:0] \$33 ;
-  wire [24:0] \$330 ;
-  reg [23:0] \$331 ;
-  wire [23:0] \$332 ;
-  wire [24:0] \$333 ;
-  reg [3:0] \$334 ;
-  reg [1:0] \$335 ;
+  wire [4:0] \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire [95:0] \$328 ;
+  reg [3:0] \$329 ;
+  wire [6:0] \$33 ;
+  reg [1:0] \$330 ;
+  reg \$331 ;
+  reg \$332 ;
+  reg \$333 ;
+  reg [5:0] \$334 ;
+  reg [127:0] \$335 ;
   reg \$336 ;
   reg \$337 ;
   reg \$338 ;
-  reg [5:0] \$339 ;
-  wire [8:0] \$34 ;
-  reg [127:0] \$340 ;
-  reg \$341 ;
-  reg \$342 ;
-  reg \$343 ;
-  reg \$344 ;
-  reg [3:0] \$345 ;
+  reg \$339 ;
+  wire [127:0] \$34 ;
+  reg [3:0] \$340 ;
+  reg [8:0] \$341 ;
+  reg [8:0] \$342 ;
+  reg [8:0] \$343 ;
+  reg [8:0] \$344 ;
+  reg [8:0] \$345 ;
   reg [8:0] \$346 ;
   reg [8:0] \$347 ;
   reg [8:0] \$348 ;
   reg [8:0] \$349 ;
-  wire [127:0] \$35 ;
+  wire [8:0] \$35 ;
   reg [8:0] \$350 ;
   reg [8:0] \$351 ;
   reg [8:0] \$352 ;
@@ -1151,7 +1145,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [8:0] \$357 ;
   reg [8:0] \$358 ;
   reg [8:0] \$359 ;
-  wire [8:0] \$36 ;
+  wire [127:0] \$36 ;
   reg [8:0] \$360 ;
   reg [8:0] \$361 ;
   reg [8:0] \$362 ;
@@ -1162,7 +1156,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [8:0] \$367 ;
   reg [8:0] \$368 ;
   reg [8:0] \$369 ;
-  wire [127:0] \$37 ;
+  wire [8:0] \$37 ;
   reg [8:0] \$370 ;
   reg [8:0] \$371 ;
   reg [8:0] \$372 ;
@@ -1173,7 +1167,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [8:0] \$377 ;
   reg [8:0] \$378 ;
   reg [8:0] \$379 ;
-  wire [8:0] \$38 ;
+  wire [127:0] \$38 ;
   reg [8:0] \$380 ;
   reg [8:0] \$381 ;
   reg [8:0] \$382 ;
@@ -1184,7 +1178,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [8:0] \$387 ;
   reg [8:0] \$388 ;
   reg [8:0] \$389 ;
-  wire [127:0] \$39 ;
+  wire [8:0] \$39 ;
   reg [8:0] \$390 ;
   reg [8:0] \$391 ;
   reg [8:0] \$392 ;
@@ -1195,19 +1189,19 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [8:0] \$397 ;
   reg [8:0] \$398 ;
   reg [8:0] \$399 ;
-  reg \$4 ;
-  wire [8:0] \$40 ;
+  wire \$4 ;
+  wire [127:0] \$40 ;
   reg [8:0] \$400 ;
   reg [8:0] \$401 ;
   reg [8:0] \$402 ;
   reg [8:0] \$403 ;
   reg [8:0] \$404 ;
-  reg [8:0] \$405 ;
-  reg [8:0] \$406 ;
-  reg [8:0] \$407 ;
-  reg [8:0] \$408 ;
-  reg [8:0] \$409 ;
-  wire [127:0] \$41 ;
+  reg [7:0] \$405 ;
+  reg [7:0] \$406 ;
+  reg [7:0] \$407 ;
+  reg [7:0] \$408 ;
+  reg [7:0] \$409 ;
+  wire [8:0] \$41 ;
   reg [7:0] \$410 ;
   reg [7:0] \$411 ;
   reg [7:0] \$412 ;
@@ -1218,7 +1212,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$417 ;
   reg [7:0] \$418 ;
   reg [7:0] \$419 ;
-  wire [8:0] \$42 ;
+  wire [127:0] \$42 ;
   reg [7:0] \$420 ;
   reg [7:0] \$421 ;
   reg [7:0] \$422 ;
@@ -1229,7 +1223,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$427 ;
   reg [7:0] \$428 ;
   reg [7:0] \$429 ;
-  wire [127:0] \$43 ;
+  wire [8:0] \$43 ;
   reg [7:0] \$430 ;
   reg [7:0] \$431 ;
   reg [7:0] \$432 ;
@@ -1240,7 +1234,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$437 ;
   reg [7:0] \$438 ;
   reg [7:0] \$439 ;
-  wire [8:0] \$44 ;
+  wire [127:0] \$44 ;
   reg [7:0] \$440 ;
   reg [7:0] \$441 ;
   reg [7:0] \$442 ;
@@ -1251,7 +1245,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$447 ;
   reg [7:0] \$448 ;
   reg [7:0] \$449 ;
-  wire [127:0] \$45 ;
+  wire [8:0] \$45 ;
   reg [7:0] \$450 ;
   reg [7:0] \$451 ;
   reg [7:0] \$452 ;
@@ -1262,7 +1256,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$457 ;
   reg [7:0] \$458 ;
   reg [7:0] \$459 ;
-  wire [8:0] \$46 ;
+  wire [127:0] \$46 ;
   reg [7:0] \$460 ;
   reg [7:0] \$461 ;
   reg [7:0] \$462 ;
@@ -1272,19 +1266,19 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$466 ;
   reg [7:0] \$467 ;
   reg [7:0] \$468 ;
-  reg [7:0] \$469 ;
-  wire [127:0] \$47 ;
-  reg [7:0] \$470 ;
-  reg [7:0] \$471 ;
-  reg [7:0] \$472 ;
-  reg [7:0] \$473 ;
+  reg [16:0] \$469 ;
+  wire [8:0] \$47 ;
+  reg [16:0] \$470 ;
+  reg [16:0] \$471 ;
+  reg [16:0] \$472 ;
+  reg [16:0] \$473 ;
   reg [16:0] \$474 ;
   reg [16:0] \$475 ;
   reg [16:0] \$476 ;
   reg [16:0] \$477 ;
   reg [16:0] \$478 ;
   reg [16:0] \$479 ;
-  wire [8:0] \$48 ;
+  wire [127:0] \$48 ;
   reg [16:0] \$480 ;
   reg [16:0] \$481 ;
   reg [16:0] \$482 ;
@@ -1295,7 +1289,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$487 ;
   reg [16:0] \$488 ;
   reg [16:0] \$489 ;
-  wire [127:0] \$49 ;
+  wire [8:0] \$49 ;
   reg [16:0] \$490 ;
   reg [16:0] \$491 ;
   reg [16:0] \$492 ;
@@ -1306,8 +1300,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$497 ;
   reg [16:0] \$498 ;
   reg [16:0] \$499 ;
-  reg \$5 ;
-  wire [8:0] \$50 ;
+  wire \$5 ;
+  wire [127:0] \$50 ;
   reg [16:0] \$500 ;
   reg [16:0] \$501 ;
   reg [16:0] \$502 ;
@@ -1318,7 +1312,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$507 ;
   reg [16:0] \$508 ;
   reg [16:0] \$509 ;
-  wire [127:0] \$51 ;
+  wire [8:0] \$51 ;
   reg [16:0] \$510 ;
   reg [16:0] \$511 ;
   reg [16:0] \$512 ;
@@ -1329,7 +1323,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$517 ;
   reg [16:0] \$518 ;
   reg [16:0] \$519 ;
-  wire [8:0] \$52 ;
+  wire [127:0] \$52 ;
   reg [16:0] \$520 ;
   reg [16:0] \$521 ;
   reg [16:0] \$522 ;
@@ -1340,7 +1334,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$527 ;
   reg [16:0] \$528 ;
   reg [16:0] \$529 ;
-  wire [127:0] \$53 ;
+  wire [8:0] \$53 ;
   reg [16:0] \$530 ;
   reg [16:0] \$531 ;
   reg [16:0] \$532 ;
@@ -1351,7 +1345,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$537 ;
   reg [16:0] \$538 ;
   reg [16:0] \$539 ;
-  wire [8:0] \$54 ;
+  wire [127:0] \$54 ;
   reg [16:0] \$540 ;
   reg [16:0] \$541 ;
   reg [16:0] \$542 ;
@@ -1362,7 +1356,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$547 ;
   reg [16:0] \$548 ;
   reg [16:0] \$549 ;
-  wire [127:0] \$55 ;
+  wire [8:0] \$55 ;
   reg [16:0] \$550 ;
   reg [16:0] \$551 ;
   reg [16:0] \$552 ;
@@ -1373,7 +1367,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$557 ;
   reg [16:0] \$558 ;
   reg [16:0] \$559 ;
-  wire [8:0] \$56 ;
+  wire [127:0] \$56 ;
   reg [16:0] \$560 ;
   reg [16:0] \$561 ;
   reg [16:0] \$562 ;
@@ -1384,7 +1378,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$567 ;
   reg [16:0] \$568 ;
   reg [16:0] \$569 ;
-  wire [127:0] \$57 ;
+  wire [8:0] \$57 ;
   reg [16:0] \$570 ;
   reg [16:0] \$571 ;
   reg [16:0] \$572 ;
@@ -1395,7 +1389,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$577 ;
   reg [16:0] \$578 ;
   reg [16:0] \$579 ;
-  wire [8:0] \$58 ;
+  wire [127:0] \$58 ;
   reg [16:0] \$580 ;
   reg [16:0] \$581 ;
   reg [16:0] \$582 ;
@@ -1406,7 +1400,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$587 ;
   reg [16:0] \$588 ;
   reg [16:0] \$589 ;
-  wire [127:0] \$59 ;
+  wire [8:0] \$59 ;
   reg [16:0] \$590 ;
   reg [16:0] \$591 ;
   reg [16:0] \$592 ;
@@ -1414,13 +1408,13 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$594 ;
   reg [16:0] \$595 ;
   reg [16:0] \$596 ;
-  reg [16:0] \$597 ;
-  reg [16:0] \$598 ;
-  reg [16:0] \$599 ;
+  reg [23:0] \$597 ;
+  reg [23:0] \$598 ;
+  reg [23:0] \$599 ;
   wire \$6 ;
-  wire [8:0] \$60 ;
-  reg [16:0] \$600 ;
-  reg [16:0] \$601 ;
+  wire [127:0] \$60 ;
+  reg [23:0] \$600 ;
+  reg [23:0] \$601 ;
   reg [23:0] \$602 ;
   reg [23:0] \$603 ;
   reg [23:0] \$604 ;
@@ -1429,7 +1423,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] \$607 ;
   reg [23:0] \$608 ;
   reg [23:0] \$609 ;
-  wire [127:0] \$61 ;
+  wire [8:0] \$61 ;
   reg [23:0] \$610 ;
   reg [23:0] \$611 ;
   reg [23:0] \$612 ;
@@ -1437,82 +1431,83 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] \$614 ;
   reg [23:0] \$615 ;
   reg [23:0] \$616 ;
-  reg [23:0] \$617 ;
-  reg [23:0] \$618 ;
-  reg [23:0] \$619 ;
-  wire [8:0] \$62 ;
-  reg [23:0] \$620 ;
-  reg [23:0] \$621 ;
+  reg \$617 ;
+  reg \$618 ;
+  reg \$619 ;
+  wire [127:0] \$62 ;
+  reg [3:0] \$620 ;
+  reg \$621 ;
   reg \$622 ;
   reg \$623 ;
-  reg \$624 ;
-  reg [3:0] \$625 ;
+  reg [3:0] \$624 ;
+  reg \$625 ;
   reg \$626 ;
   reg \$627 ;
-  reg \$628 ;
-  reg [3:0] \$629 ;
-  wire [127:0] \$63 ;
+  reg [3:0] \$628 ;
+  reg \$629 ;
+  wire [8:0] \$63 ;
   reg \$630 ;
   reg \$631 ;
-  reg \$632 ;
-  reg [3:0] \$633 ;
+  reg [3:0] \$632 ;
+  reg \$633 ;
   reg \$634 ;
   reg \$635 ;
-  reg \$636 ;
-  reg [3:0] \$637 ;
-  reg \$638 ;
-  reg \$639 ;
-  wire [8:0] \$64 ;
-  reg \$640 ;
+  reg [3:0] \$636 ;
+  reg [23:0] \$637 ;
+  reg [23:0] \$638 ;
+  reg [23:0] \$639 ;
+  wire [127:0] \$64 ;
+  reg [23:0] \$640 ;
   reg [3:0] \$641 ;
-  reg \$642 ;
-  reg [23:0] \$643 ;
-  reg [95:0] \$644 ;
-  reg [23:0] \$645 ;
-  reg [23:0] \$646 ;
-  reg [23:0] \$647 ;
-  wire [127:0] \$65 ;
-  wire [8:0] \$66 ;
-  wire [127:0] \$67 ;
-  wire [8:0] \$68 ;
-  wire [127:0] \$69 ;
-  wire [6:0] \$7 ;
-  wire [8:0] \$70 ;
-  wire [127:0] \$71 ;
-  wire [8:0] \$72 ;
-  wire [127:0] \$73 ;
-  wire [8:0] \$74 ;
-  wire [127:0] \$75 ;
-  wire [8:0] \$76 ;
-  wire [127:0] \$77 ;
-  wire [8:0] \$78 ;
-  wire [127:0] \$79 ;
-  wire [6:0] \$8 ;
-  wire [8:0] \$80 ;
-  wire [127:0] \$81 ;
-  wire [8:0] \$82 ;
-  wire [127:0] \$83 ;
-  wire [8:0] \$84 ;
-  wire [127:0] \$85 ;
-  wire [8:0] \$86 ;
-  wire [127:0] \$87 ;
-  wire [8:0] \$88 ;
-  wire [127:0] \$89 ;
-  wire \$9 ;
-  wire [8:0] \$90 ;
-  wire [127:0] \$91 ;
-  wire [8:0] \$92 ;
-  wire [127:0] \$93 ;
-  wire [8:0] \$94 ;
-  wire [127:0] \$95 ;
-  wire [8:0] \$96 ;
-  wire [127:0] \$97 ;
-  wire [8:0] \$98 ;
-  wire [127:0] \$99 ;
-  (* init = 2'h0 *)
-  wire [1:0] \$signature__addr ;
+  reg [2:0] \$642 ;
+  reg [2:0] \$643 ;
+  reg [2:0] \$644 ;
+  reg \$645 ;
+  reg [95:0] \$646 ;
+  wire [8:0] \$65 ;
+  wire [127:0] \$66 ;
+  wire [8:0] \$67 ;
+  wire [127:0] \$68 ;
+  wire [8:0] \$69 ;
+  reg [23:0] \$7 ;
+  wire [127:0] \$70 ;
+  wire [8:0] \$71 ;
+  wire [127:0] \$72 ;
+  wire [8:0] \$73 ;
+  wire [127:0] \$74 ;
+  wire [8:0] \$75 ;
+  wire [127:0] \$76 ;
+  wire [8:0] \$77 ;
+  wire [127:0] \$78 ;
+  wire [8:0] \$79 ;
+  wire [23:0] \$8 ;
+  wire [127:0] \$80 ;
+  wire [8:0] \$81 ;
+  wire [127:0] \$82 ;
+  wire [8:0] \$83 ;
+  wire [127:0] \$84 ;
+  wire [8:0] \$85 ;
+  wire [127:0] \$86 ;
+  wire [8:0] \$87 ;
+  wire [127:0] \$88 ;
+  wire [8:0] \$89 ;
+  wire [24:0] \$9 ;
+  wire [127:0] \$90 ;
+  wire [8:0] \$91 ;
+  wire [127:0] \$92 ;
+  wire [8:0] \$93 ;
+  wire [127:0] \$94 ;
+  wire [8:0] \$95 ;
+  wire [127:0] \$96 ;
+  wire [8:0] \$97 ;
+  wire [127:0] \$98 ;
+  wire [8:0] \$99 ;
+  reg [1:0] \$signature__addr  = 2'h0;
+  reg [2:0] \$signature__addr$36  = 3'h0;
   wire [127:0] \$signature__data ;
+  wire [95:0] \$signature__data$38 ;
   wire \$signature__en ;
+  wire \$signature__en$30 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -1706,14 +1701,28 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] prod3_8_r = 17'h00000;
   reg [16:0] prod3_9 = 17'h00000;
   reg [16:0] prod3_9_r = 17'h00000;
+  wire [95:0] q_in;
+  wire [23:0] \q_in[0] ;
+  wire [23:0] \q_in[1] ;
+  wire [23:0] \q_in[2] ;
+  wire [23:0] \q_in[3] ;
+  reg [3:0] q_owed = 4'h0;
+  wire q_room;
+  (* init = 3'h0 *)
+  wire [2:0] q_rptr;
+  reg [2:0] q_stored = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
   (* init = 2'h0 *)
   wire [1:0] rport__addr;
+  reg [2:0] \rport__addr$39  = 3'h0;
   wire [127:0] rport__data;
-  wire rport__en;
+  wire [95:0] \rport__data$342 ;
   input rst;
   wire rst;
-  reg [1:0] sf_t = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] sf_t;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
   reg [23:0] sum0_s0_2 = 24'h000000;
@@ -1734,7 +1743,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] sum3_s0_2 = 24'h000000;
   reg [23:0] sum3_s0_3 = 24'h000000;
   reg [23:0] sum3_s1_0 = 24'h000000;
-  reg [5:0] t = 6'h00;
+  (* init = 6'h00 *)
+  wire [5:0] t;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -1805,10 +1815,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] w3_7 = 8'h00;
   reg [7:0] w3_8 = 8'h00;
   reg [7:0] w3_9 = 8'h00;
-  (* init = 6'h00 *)
-  wire [5:0] wrom__addr;
+  reg [5:0] wrom__addr = 6'h00;
   wire [511:0] wrom__data;
-  wire wrom__en;
   reg [127:0] x_reg = 128'h00000000000000000000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -1947,15 +1955,28 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[\$signature__addr ] <= i__payload;
   end
   reg [127:0] _0_;
   always @(posedge clk) begin
-    if (rport__en) begin
-      _0_ <= inbuf[sf_t];
-    end
+    _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
+  reg [95:0] queue [6:0];
+  initial begin
+    queue[0] = 96'h000000000000000000000000;
+    queue[1] = 96'h000000000000000000000000;
+    queue[2] = 96'h000000000000000000000000;
+    queue[3] = 96'h000000000000000000000000;
+    queue[4] = 96'h000000000000000000000000;
+    queue[5] = 96'h000000000000000000000000;
+    queue[6] = 96'h000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$30 )
+      queue[\$signature__addr$36 ] <= q_in;
+  end
+  assign \rport__data$342  = queue[\rport__addr$39 ];
   reg [511:0] rom [47:0];
   initial begin
     rom[0] = 512'h0af81916e9d2010016d6d7e0dadcf600edd61cd90802f601f1bbf9b0d2f6e600011bd1271f7c5200eb4c323d15341c00f9bdc700feafd800f8839c1edca2fc00;
@@ -2009,4763 +2030,3878 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   reg [511:0] _1_;
   always @(posedge clk) begin
-    if (wrom__en) begin
-      _1_ <= rom[t];
-    end
+    _1_ <= rom[wrom__addr];
   end
   assign wrom__data = _1_;
   always @(posedge clk)
-    last_t <= \$338 ;
+    wrom__addr <= \$334 ;
   always @(posedge clk)
-    t <= \$339 ;
+    x_reg <= \$335 ;
   always @(posedge clk)
-    x_reg <= \$340 ;
+    from_input <= \$336 ;
   always @(posedge clk)
-    from_input <= \$341 ;
+    v1 <= \$337 ;
   always @(posedge clk)
-    v1 <= \$342 ;
+    first1 <= \$338 ;
   always @(posedge clk)
-    first1 <= \$343 ;
+    last1 <= \$339 ;
   always @(posedge clk)
-    last1 <= \$344 ;
+    nf1 <= \$340 ;
   always @(posedge clk)
-    nf1 <= \$345 ;
+    xoff0_0 <= \$341 ;
   always @(posedge clk)
-    xoff0_0 <= \$346 ;
+    xoff0_1 <= \$342 ;
   always @(posedge clk)
-    xoff0_1 <= \$347 ;
+    xoff0_2 <= \$343 ;
   always @(posedge clk)
-    xoff0_2 <= \$348 ;
+    xoff0_3 <= \$344 ;
   always @(posedge clk)
-    xoff0_3 <= \$349 ;
+    xoff0_4 <= \$345 ;
   always @(posedge clk)
-    xoff0_4 <= \$350 ;
+    xoff0_5 <= \$346 ;
   always @(posedge clk)
-    xoff0_5 <= \$351 ;
+    xoff0_6 <= \$347 ;
   always @(posedge clk)
-    xoff0_6 <= \$352 ;
+    xoff0_7 <= \$348 ;
   always @(posedge clk)
-    xoff0_7 <= \$353 ;
+    xoff0_8 <= \$349 ;
   always @(posedge clk)
-    xoff0_8 <= \$354 ;
+    xoff0_9 <= \$350 ;
   always @(posedge clk)
-    xoff0_9 <= \$355 ;
+    xoff0_10 <= \$351 ;
   always @(posedge clk)
-    xoff0_10 <= \$356 ;
+    xoff0_11 <= \$352 ;
   always @(posedge clk)
-    xoff0_11 <= \$357 ;
+    xoff0_12 <= \$353 ;
   always @(posedge clk)
-    xoff0_12 <= \$358 ;
+    xoff0_13 <= \$354 ;
   always @(posedge clk)
-    xoff0_13 <= \$359 ;
+    xoff0_14 <= \$355 ;
   always @(posedge clk)
-    xoff0_14 <= \$360 ;
+    xoff0_15 <= \$356 ;
   always @(posedge clk)
-    xoff0_15 <= \$361 ;
+    xoff1_0 <= \$357 ;
   always @(posedge clk)
-    xoff1_0 <= \$362 ;
+    xoff1_1 <= \$358 ;
   always @(posedge clk)
-    xoff1_1 <= \$363 ;
+    xoff1_2 <= \$359 ;
   always @(posedge clk)
-    xoff1_2 <= \$364 ;
+    xoff1_3 <= \$360 ;
   always @(posedge clk)
-    xoff1_3 <= \$365 ;
+    xoff1_4 <= \$361 ;
   always @(posedge clk)
-    xoff1_4 <= \$366 ;
+    xoff1_5 <= \$362 ;
   always @(posedge clk)
-    xoff1_5 <= \$367 ;
+    xoff1_6 <= \$363 ;
   always @(posedge clk)
-    xoff1_6 <= \$368 ;
+    xoff1_7 <= \$364 ;
   always @(posedge clk)
-    xoff1_7 <= \$369 ;
+    xoff1_8 <= \$365 ;
   always @(posedge clk)
-    xoff1_8 <= \$370 ;
+    xoff1_9 <= \$366 ;
   always @(posedge clk)
-    xoff1_9 <= \$371 ;
+    xoff1_10 <= \$367 ;
   always @(posedge clk)
-    xoff1_10 <= \$372 ;
+    xoff1_11 <= \$368 ;
   always @(posedge clk)
-    xoff1_11 <= \$373 ;
+    xoff1_12 <= \$369 ;
   always @(posedge clk)
-    xoff1_12 <= \$374 ;
+    xoff1_13 <= \$370 ;
   always @(posedge clk)
-    xoff1_13 <= \$375 ;
+    xoff1_14 <= \$371 ;
   always @(posedge clk)
-    xoff1_14 <= \$376 ;
+    xoff1_15 <= \$372 ;
   always @(posedge clk)
-    xoff1_15 <= \$377 ;
+    xoff2_0 <= \$373 ;
   always @(posedge clk)
-    xoff2_0 <= \$378 ;
+    xoff2_1 <= \$374 ;
   always @(posedge clk)
-    xoff2_1 <= \$379 ;
+    xoff2_2 <= \$375 ;
   always @(posedge clk)
-    xoff2_2 <= \$380 ;
+    xoff2_3 <= \$376 ;
   always @(posedge clk)
-    xoff2_3 <= \$381 ;
+    xoff2_4 <= \$377 ;
   always @(posedge clk)
-    xoff2_4 <= \$382 ;
+    xoff2_5 <= \$378 ;
   always @(posedge clk)
-    xoff2_5 <= \$383 ;
+    xoff2_6 <= \$379 ;
   always @(posedge clk)
-    xoff2_6 <= \$384 ;
+    xoff2_7 <= \$380 ;
   always @(posedge clk)
-    xoff2_7 <= \$385 ;
+    xoff2_8 <= \$381 ;
   always @(posedge clk)
-    xoff2_8 <= \$386 ;
+    xoff2_9 <= \$382 ;
   always @(posedge clk)
-    xoff2_9 <= \$387 ;
+    xoff2_10 <= \$383 ;
   always @(posedge clk)
-    xoff2_10 <= \$388 ;
+    xoff2_11 <= \$384 ;
   always @(posedge clk)
-    xoff2_11 <= \$389 ;
+    xoff2_12 <= \$385 ;
   always @(posedge clk)
-    xoff2_12 <= \$390 ;
+    xoff2_13 <= \$386 ;
   always @(posedge clk)
-    xoff2_13 <= \$391 ;
+    xoff2_14 <= \$387 ;
   always @(posedge clk)
-    xoff2_14 <= \$392 ;
+    xoff2_15 <= \$388 ;
   always @(posedge clk)
-    xoff2_15 <= \$393 ;
+    xoff3_0 <= \$389 ;
   always @(posedge clk)
-    xoff3_0 <= \$394 ;
+    xoff3_1 <= \$390 ;
   always @(posedge clk)
-    xoff3_1 <= \$395 ;
+    xoff3_2 <= \$391 ;
   always @(posedge clk)
-    xoff3_2 <= \$396 ;
+    xoff3_3 <= \$392 ;
   always @(posedge clk)
-    xoff3_3 <= \$397 ;
+    xoff3_4 <= \$393 ;
   always @(posedge clk)
-    xoff3_4 <= \$398 ;
+    xoff3_5 <= \$394 ;
   always @(posedge clk)
-    xoff3_5 <= \$399 ;
+    xoff3_6 <= \$395 ;
   always @(posedge clk)
-    xoff3_6 <= \$400 ;
+    xoff3_7 <= \$396 ;
   always @(posedge clk)
-    xoff3_7 <= \$401 ;
+    xoff3_8 <= \$397 ;
   always @(posedge clk)
-    xoff3_8 <= \$402 ;
+    xoff3_9 <= \$398 ;
   always @(posedge clk)
-    xoff3_9 <= \$403 ;
+    xoff3_10 <= \$399 ;
   always @(posedge clk)
-    xoff3_10 <= \$404 ;
+    xoff3_11 <= \$400 ;
   always @(posedge clk)
-    xoff3_11 <= \$405 ;
+    xoff3_12 <= \$401 ;
   always @(posedge clk)
-    xoff3_12 <= \$406 ;
+    xoff3_13 <= \$402 ;
   always @(posedge clk)
-    xoff3_13 <= \$407 ;
+    xoff3_14 <= \$403 ;
   always @(posedge clk)
-    xoff3_14 <= \$408 ;
+    xoff3_15 <= \$404 ;
   always @(posedge clk)
-    xoff3_15 <= \$409 ;
+    w0_0 <= \$405 ;
   always @(posedge clk)
-    w0_0 <= \$410 ;
+    w0_1 <= \$406 ;
   always @(posedge clk)
-    w0_1 <= \$411 ;
+    w0_2 <= \$407 ;
   always @(posedge clk)
-    w0_2 <= \$412 ;
+    w0_3 <= \$408 ;
   always @(posedge clk)
-    w0_3 <= \$413 ;
+    w0_4 <= \$409 ;
   always @(posedge clk)
-    w0_4 <= \$414 ;
+    w0_5 <= \$410 ;
   always @(posedge clk)
-    w0_5 <= \$415 ;
+    w0_6 <= \$411 ;
   always @(posedge clk)
-    w0_6 <= \$416 ;
+    w0_7 <= \$412 ;
   always @(posedge clk)
-    w0_7 <= \$417 ;
+    w0_8 <= \$413 ;
   always @(posedge clk)
-    w0_8 <= \$418 ;
+    w0_9 <= \$414 ;
   always @(posedge clk)
-    w0_9 <= \$419 ;
+    w0_10 <= \$415 ;
   always @(posedge clk)
-    w0_10 <= \$420 ;
+    w0_11 <= \$416 ;
   always @(posedge clk)
-    w0_11 <= \$421 ;
+    w0_12 <= \$417 ;
   always @(posedge clk)
-    w0_12 <= \$422 ;
+    w0_13 <= \$418 ;
   always @(posedge clk)
-    w0_13 <= \$423 ;
+    w0_14 <= \$419 ;
   always @(posedge clk)
-    w0_14 <= \$424 ;
+    w0_15 <= \$420 ;
   always @(posedge clk)
-    w0_15 <= \$425 ;
+    w1_0 <= \$421 ;
   always @(posedge clk)
-    w1_0 <= \$426 ;
+    w1_1 <= \$422 ;
   always @(posedge clk)
-    w1_1 <= \$427 ;
+    w1_2 <= \$423 ;
   always @(posedge clk)
-    w1_2 <= \$428 ;
+    w1_3 <= \$424 ;
   always @(posedge clk)
-    w1_3 <= \$429 ;
+    w1_4 <= \$425 ;
   always @(posedge clk)
-    w1_4 <= \$430 ;
+    w1_5 <= \$426 ;
   always @(posedge clk)
-    w1_5 <= \$431 ;
+    w1_6 <= \$427 ;
   always @(posedge clk)
-    w1_6 <= \$432 ;
+    w1_7 <= \$428 ;
   always @(posedge clk)
-    w1_7 <= \$433 ;
+    w1_8 <= \$429 ;
   always @(posedge clk)
-    w1_8 <= \$434 ;
+    w1_9 <= \$430 ;
   always @(posedge clk)
-    w1_9 <= \$435 ;
+    w1_10 <= \$431 ;
   always @(posedge clk)
-    w1_10 <= \$436 ;
+    w1_11 <= \$432 ;
   always @(posedge clk)
-    w1_11 <= \$437 ;
+    w1_12 <= \$433 ;
   always @(posedge clk)
-    w1_12 <= \$438 ;
+    w1_13 <= \$434 ;
   always @(posedge clk)
-    w1_13 <= \$439 ;
+    w1_14 <= \$435 ;
   always @(posedge clk)
-    w1_14 <= \$440 ;
+    w1_15 <= \$436 ;
   always @(posedge clk)
-    w1_15 <= \$441 ;
+    w2_0 <= \$437 ;
   always @(posedge clk)
-    w2_0 <= \$442 ;
+    w2_1 <= \$438 ;
   always @(posedge clk)
-    w2_1 <= \$443 ;
+    w2_2 <= \$439 ;
   always @(posedge clk)
-    w2_2 <= \$444 ;
+    w2_3 <= \$440 ;
   always @(posedge clk)
-    w2_3 <= \$445 ;
+    w2_4 <= \$441 ;
   always @(posedge clk)
-    w2_4 <= \$446 ;
+    w2_5 <= \$442 ;
   always @(posedge clk)
-    w2_5 <= \$447 ;
+    w2_6 <= \$443 ;
   always @(posedge clk)
-    w2_6 <= \$448 ;
+    w2_7 <= \$444 ;
   always @(posedge clk)
-    w2_7 <= \$449 ;
+    w2_8 <= \$445 ;
   always @(posedge clk)
-    w2_8 <= \$450 ;
+    w2_9 <= \$446 ;
   always @(posedge clk)
-    w2_9 <= \$451 ;
+    w2_10 <= \$447 ;
   always @(posedge clk)
-    w2_10 <= \$452 ;
+    w2_11 <= \$448 ;
   always @(posedge clk)
-    w2_11 <= \$453 ;
+    w2_12 <= \$449 ;
   always @(posedge clk)
-    w2_12 <= \$454 ;
+    w2_13 <= \$450 ;
   always @(posedge clk)
-    w2_13 <= \$455 ;
+    w2_14 <= \$451 ;
   always @(posedge clk)
-    w2_14 <= \$456 ;
+    w2_15 <= \$452 ;
   always @(posedge clk)
-    w2_15 <= \$457 ;
+    w3_0 <= \$453 ;
   always @(posedge clk)
-    w3_0 <= \$458 ;
+    w3_1 <= \$454 ;
   always @(posedge clk)
-    w3_1 <= \$459 ;
+    w3_2 <= \$455 ;
   always @(posedge clk)
-    w3_2 <= \$460 ;
+    w3_3 <= \$456 ;
   always @(posedge clk)
-    w3_3 <= \$461 ;
+    w3_4 <= \$457 ;
   always @(posedge clk)
-    w3_4 <= \$462 ;
+    w3_5 <= \$458 ;
   always @(posedge clk)
-    w3_5 <= \$463 ;
+    w3_6 <= \$459 ;
   always @(posedge clk)
-    w3_6 <= \$464 ;
+    w3_7 <= \$460 ;
   always @(posedge clk)
-    w3_7 <= \$465 ;
+    w3_8 <= \$461 ;
   always @(posedge clk)
-    w3_8 <= \$466 ;
+    w3_9 <= \$462 ;
   always @(posedge clk)
-    w3_9 <= \$467 ;
+    w3_10 <= \$463 ;
   always @(posedge clk)
-    w3_10 <= \$468 ;
+    w3_11 <= \$464 ;
   always @(posedge clk)
-    w3_11 <= \$469 ;
+    w3_12 <= \$465 ;
   always @(posedge clk)
-    w3_12 <= \$470 ;
+    w3_13 <= \$466 ;
   always @(posedge clk)
-    w3_13 <= \$471 ;
+    w3_14 <= \$467 ;
   always @(posedge clk)
-    w3_14 <= \$472 ;
+    w3_15 <= \$468 ;
   always @(posedge clk)
-    w3_15 <= \$473 ;
+    prod0_0 <= \$469 ;
   always @(posedge clk)
-    prod0_0 <= \$474 ;
+    prod0_1 <= \$470 ;
   always @(posedge clk)
-    prod0_1 <= \$475 ;
+    prod0_2 <= \$471 ;
   always @(posedge clk)
-    prod0_2 <= \$476 ;
+    prod0_3 <= \$472 ;
   always @(posedge clk)
-    prod0_3 <= \$477 ;
+    prod0_4 <= \$473 ;
   always @(posedge clk)
-    prod0_4 <= \$478 ;
+    prod0_5 <= \$474 ;
   always @(posedge clk)
-    prod0_5 <= \$479 ;
+    prod0_6 <= \$475 ;
   always @(posedge clk)
-    prod0_6 <= \$480 ;
+    prod0_7 <= \$476 ;
   always @(posedge clk)
-    prod0_7 <= \$481 ;
+    prod0_8 <= \$477 ;
   always @(posedge clk)
-    prod0_8 <= \$482 ;
+    prod0_9 <= \$478 ;
   always @(posedge clk)
-    prod0_9 <= \$483 ;
+    prod0_10 <= \$479 ;
   always @(posedge clk)
-    prod0_10 <= \$484 ;
+    prod0_11 <= \$480 ;
   always @(posedge clk)
-    prod0_11 <= \$485 ;
+    prod0_12 <= \$481 ;
   always @(posedge clk)
-    prod0_12 <= \$486 ;
+    prod0_13 <= \$482 ;
   always @(posedge clk)
-    prod0_13 <= \$487 ;
+    prod0_14 <= \$483 ;
   always @(posedge clk)
-    prod0_14 <= \$488 ;
+    prod0_15 <= \$484 ;
   always @(posedge clk)
-    prod0_15 <= \$489 ;
+    prod1_0 <= \$485 ;
   always @(posedge clk)
-    prod1_0 <= \$490 ;
+    prod1_1 <= \$486 ;
   always @(posedge clk)
-    prod1_1 <= \$491 ;
+    prod1_2 <= \$487 ;
   always @(posedge clk)
-    prod1_2 <= \$492 ;
+    prod1_3 <= \$488 ;
   always @(posedge clk)
-    prod1_3 <= \$493 ;
+    prod1_4 <= \$489 ;
   always @(posedge clk)
-    prod1_4 <= \$494 ;
+    prod1_5 <= \$490 ;
   always @(posedge clk)
-    prod1_5 <= \$495 ;
+    prod1_6 <= \$491 ;
   always @(posedge clk)
-    prod1_6 <= \$496 ;
+    prod1_7 <= \$492 ;
   always @(posedge clk)
-    prod1_7 <= \$497 ;
+    prod1_8 <= \$493 ;
   always @(posedge clk)
-    prod1_8 <= \$498 ;
+    prod1_9 <= \$494 ;
   always @(posedge clk)
-    prod1_9 <= \$499 ;
+    prod1_10 <= \$495 ;
   always @(posedge clk)
-    prod1_10 <= \$500 ;
+    prod1_11 <= \$496 ;
   always @(posedge clk)
-    prod1_11 <= \$501 ;
+    prod1_12 <= \$497 ;
   always @(posedge clk)
-    prod1_12 <= \$502 ;
+    prod1_13 <= \$498 ;
   always @(posedge clk)
-    prod1_13 <= \$503 ;
+    prod1_14 <= \$499 ;
   always @(posedge clk)
-    prod1_14 <= \$504 ;
+    prod1_15 <= \$500 ;
   always @(posedge clk)
-    prod1_15 <= \$505 ;
+    prod2_0 <= \$501 ;
   always @(posedge clk)
-    prod2_0 <= \$506 ;
+    prod2_1 <= \$502 ;
   always @(posedge clk)
-    prod2_1 <= \$507 ;
+    prod2_2 <= \$503 ;
   always @(posedge clk)
-    prod2_2 <= \$508 ;
+    prod2_3 <= \$504 ;
   always @(posedge clk)
-    prod2_3 <= \$509 ;
+    prod2_4 <= \$505 ;
   always @(posedge clk)
-    prod2_4 <= \$510 ;
+    prod2_5 <= \$506 ;
   always @(posedge clk)
-    prod2_5 <= \$511 ;
+    prod2_6 <= \$507 ;
   always @(posedge clk)
-    prod2_6 <= \$512 ;
+    prod2_7 <= \$508 ;
   always @(posedge clk)
-    prod2_7 <= \$513 ;
+    prod2_8 <= \$509 ;
   always @(posedge clk)
-    prod2_8 <= \$514 ;
+    prod2_9 <= \$510 ;
   always @(posedge clk)
-    prod2_9 <= \$515 ;
+    prod2_10 <= \$511 ;
   always @(posedge clk)
-    prod2_10 <= \$516 ;
+    prod2_11 <= \$512 ;
   always @(posedge clk)
-    prod2_11 <= \$517 ;
+    prod2_12 <= \$513 ;
   always @(posedge clk)
-    prod2_12 <= \$518 ;
+    prod2_13 <= \$514 ;
   always @(posedge clk)
-    prod2_13 <= \$519 ;
+    prod2_14 <= \$515 ;
   always @(posedge clk)
-    prod2_14 <= \$520 ;
+    prod2_15 <= \$516 ;
   always @(posedge clk)
-    prod2_15 <= \$521 ;
+    prod3_0 <= \$517 ;
   always @(posedge clk)
-    prod3_0 <= \$522 ;
+    prod3_1 <= \$518 ;
   always @(posedge clk)
-    prod3_1 <= \$523 ;
+    prod3_2 <= \$519 ;
   always @(posedge clk)
-    prod3_2 <= \$524 ;
+    prod3_3 <= \$520 ;
   always @(posedge clk)
-    prod3_3 <= \$525 ;
+    prod3_4 <= \$521 ;
   always @(posedge clk)
-    prod3_4 <= \$526 ;
+    prod3_5 <= \$522 ;
   always @(posedge clk)
-    prod3_5 <= \$527 ;
+    prod3_6 <= \$523 ;
   always @(posedge clk)
-    prod3_6 <= \$528 ;
+    prod3_7 <= \$524 ;
   always @(posedge clk)
-    prod3_7 <= \$529 ;
+    prod3_8 <= \$525 ;
   always @(posedge clk)
-    prod3_8 <= \$530 ;
+    prod3_9 <= \$526 ;
   always @(posedge clk)
-    prod3_9 <= \$531 ;
+    prod3_10 <= \$527 ;
   always @(posedge clk)
-    prod3_10 <= \$532 ;
+    prod3_11 <= \$528 ;
   always @(posedge clk)
-    prod3_11 <= \$533 ;
+    prod3_12 <= \$529 ;
   always @(posedge clk)
-    prod3_12 <= \$534 ;
+    prod3_13 <= \$530 ;
   always @(posedge clk)
-    prod3_13 <= \$535 ;
+    prod3_14 <= \$531 ;
   always @(posedge clk)
-    prod3_14 <= \$536 ;
+    prod3_15 <= \$532 ;
   always @(posedge clk)
-    prod3_15 <= \$537 ;
+    prod0_0_r <= \$533 ;
   always @(posedge clk)
-    prod0_0_r <= \$538 ;
+    prod0_1_r <= \$534 ;
   always @(posedge clk)
-    prod0_1_r <= \$539 ;
+    prod0_2_r <= \$535 ;
   always @(posedge clk)
-    prod0_2_r <= \$540 ;
+    prod0_3_r <= \$536 ;
   always @(posedge clk)
-    prod0_3_r <= \$541 ;
+    prod0_4_r <= \$537 ;
   always @(posedge clk)
-    prod0_4_r <= \$542 ;
+    prod0_5_r <= \$538 ;
   always @(posedge clk)
-    prod0_5_r <= \$543 ;
+    prod0_6_r <= \$539 ;
   always @(posedge clk)
-    prod0_6_r <= \$544 ;
+    prod0_7_r <= \$540 ;
   always @(posedge clk)
-    prod0_7_r <= \$545 ;
+    prod0_8_r <= \$541 ;
   always @(posedge clk)
-    prod0_8_r <= \$546 ;
+    prod0_9_r <= \$542 ;
   always @(posedge clk)
-    prod0_9_r <= \$547 ;
+    prod0_10_r <= \$543 ;
   always @(posedge clk)
-    prod0_10_r <= \$548 ;
+    prod0_11_r <= \$544 ;
   always @(posedge clk)
-    prod0_11_r <= \$549 ;
+    prod0_12_r <= \$545 ;
   always @(posedge clk)
-    prod0_12_r <= \$550 ;
+    prod0_13_r <= \$546 ;
   always @(posedge clk)
-    prod0_13_r <= \$551 ;
+    prod0_14_r <= \$547 ;
   always @(posedge clk)
-    prod0_14_r <= \$552 ;
+    prod0_15_r <= \$548 ;
   always @(posedge clk)
-    prod0_15_r <= \$553 ;
+    prod1_0_r <= \$549 ;
   always @(posedge clk)
-    prod1_0_r <= \$554 ;
+    prod1_1_r <= \$550 ;
   always @(posedge clk)
-    prod1_1_r <= \$555 ;
+    prod1_2_r <= \$551 ;
   always @(posedge clk)
-    prod1_2_r <= \$556 ;
+    prod1_3_r <= \$552 ;
   always @(posedge clk)
-    prod1_3_r <= \$557 ;
+    prod1_4_r <= \$553 ;
   always @(posedge clk)
-    prod1_4_r <= \$558 ;
+    prod1_5_r <= \$554 ;
   always @(posedge clk)
-    prod1_5_r <= \$559 ;
+    prod1_6_r <= \$555 ;
   always @(posedge clk)
-    prod1_6_r <= \$560 ;
+    prod1_7_r <= \$556 ;
   always @(posedge clk)
-    prod1_7_r <= \$561 ;
+    prod1_8_r <= \$557 ;
   always @(posedge clk)
-    prod1_8_r <= \$562 ;
+    prod1_9_r <= \$558 ;
   always @(posedge clk)
-    prod1_9_r <= \$563 ;
+    prod1_10_r <= \$559 ;
   always @(posedge clk)
-    prod1_10_r <= \$564 ;
+    prod1_11_r <= \$560 ;
   always @(posedge clk)
-    prod1_11_r <= \$565 ;
+    prod1_12_r <= \$561 ;
   always @(posedge clk)
-    prod1_12_r <= \$566 ;
+    prod1_13_r <= \$562 ;
   always @(posedge clk)
-    prod1_13_r <= \$567 ;
+    prod1_14_r <= \$563 ;
   always @(posedge clk)
-    prod1_14_r <= \$568 ;
+    prod1_15_r <= \$564 ;
   always @(posedge clk)
-    prod1_15_r <= \$569 ;
+    prod2_0_r <= \$565 ;
   always @(posedge clk)
-    prod2_0_r <= \$570 ;
+    prod2_1_r <= \$566 ;
   always @(posedge clk)
-    prod2_1_r <= \$571 ;
+    prod2_2_r <= \$567 ;
   always @(posedge clk)
-    prod2_2_r <= \$572 ;
+    prod2_3_r <= \$568 ;
   always @(posedge clk)
-    prod2_3_r <= \$573 ;
+    prod2_4_r <= \$569 ;
   always @(posedge clk)
-    prod2_4_r <= \$574 ;
+    prod2_5_r <= \$570 ;
   always @(posedge clk)
-    prod2_5_r <= \$575 ;
+    prod2_6_r <= \$571 ;
   always @(posedge clk)
-    prod2_6_r <= \$576 ;
+    prod2_7_r <= \$572 ;
   always @(posedge clk)
-    prod2_7_r <= \$577 ;
+    prod2_8_r <= \$573 ;
   always @(posedge clk)
-    prod2_8_r <= \$578 ;
+    prod2_9_r <= \$574 ;
   always @(posedge clk)
-    prod2_9_r <= \$579 ;
+    prod2_10_r <= \$575 ;
   always @(posedge clk)
-    prod2_10_r <= \$580 ;
+    prod2_11_r <= \$576 ;
   always @(posedge clk)
-    prod2_11_r <= \$581 ;
+    prod2_12_r <= \$577 ;
   always @(posedge clk)
-    prod2_12_r <= \$582 ;
+    prod2_13_r <= \$578 ;
   always @(posedge clk)
-    prod2_13_r <= \$583 ;
+    prod2_14_r <= \$579 ;
   always @(posedge clk)
-    prod2_14_r <= \$584 ;
+    prod2_15_r <= \$580 ;
   always @(posedge clk)
-    prod2_15_r <= \$585 ;
+    prod3_0_r <= \$581 ;
   always @(posedge clk)
-    prod3_0_r <= \$586 ;
+    prod3_1_r <= \$582 ;
   always @(posedge clk)
-    prod3_1_r <= \$587 ;
+    prod3_2_r <= \$583 ;
   always @(posedge clk)
-    prod3_2_r <= \$588 ;
+    prod3_3_r <= \$584 ;
   always @(posedge clk)
-    prod3_3_r <= \$589 ;
+    prod3_4_r <= \$585 ;
   always @(posedge clk)
-    prod3_4_r <= \$590 ;
+    prod3_5_r <= \$586 ;
   always @(posedge clk)
-    prod3_5_r <= \$591 ;
+    prod3_6_r <= \$587 ;
   always @(posedge clk)
-    prod3_6_r <= \$592 ;
+    prod3_7_r <= \$588 ;
   always @(posedge clk)
-    prod3_7_r <= \$593 ;
+    prod3_8_r <= \$589 ;
   always @(posedge clk)
-    prod3_8_r <= \$594 ;
+    prod3_9_r <= \$590 ;
   always @(posedge clk)
-    prod3_9_r <= \$595 ;
+    prod3_10_r <= \$591 ;
   always @(posedge clk)
-    prod3_10_r <= \$596 ;
+    prod3_11_r <= \$592 ;
   always @(posedge clk)
-    prod3_11_r <= \$597 ;
+    prod3_12_r <= \$593 ;
   always @(posedge clk)
-    prod3_12_r <= \$598 ;
+    prod3_13_r <= \$594 ;
   always @(posedge clk)
-    prod3_13_r <= \$599 ;
+    prod3_14_r <= \$595 ;
   always @(posedge clk)
-    prod3_14_r <= \$600 ;
+    prod3_15_r <= \$596 ;
   always @(posedge clk)
-    prod3_15_r <= \$601 ;
+    sum0_s0_0 <= \$597 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$602 ;
+    sum0_s0_1 <= \$598 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$603 ;
+    sum0_s0_2 <= \$599 ;
   always @(posedge clk)
-    sum0_s0_2 <= \$604 ;
+    sum0_s0_3 <= \$600 ;
   always @(posedge clk)
-    sum0_s0_3 <= \$605 ;
+    sum0_s1_0 <= \$601 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$606 ;
+    sum1_s0_0 <= \$602 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$607 ;
+    sum1_s0_1 <= \$603 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$608 ;
+    sum1_s0_2 <= \$604 ;
   always @(posedge clk)
-    sum1_s0_2 <= \$609 ;
+    sum1_s0_3 <= \$605 ;
   always @(posedge clk)
-    sum1_s0_3 <= \$610 ;
+    sum1_s1_0 <= \$606 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$611 ;
+    sum2_s0_0 <= \$607 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$612 ;
+    sum2_s0_1 <= \$608 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$613 ;
+    sum2_s0_2 <= \$609 ;
   always @(posedge clk)
-    sum2_s0_2 <= \$614 ;
+    sum2_s0_3 <= \$610 ;
   always @(posedge clk)
-    sum2_s0_3 <= \$615 ;
+    sum2_s1_0 <= \$611 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$616 ;
+    sum3_s0_0 <= \$612 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$617 ;
+    sum3_s0_1 <= \$613 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$618 ;
+    sum3_s0_2 <= \$614 ;
   always @(posedge clk)
-    sum3_s0_2 <= \$619 ;
+    sum3_s0_3 <= \$615 ;
   always @(posedge clk)
-    sum3_s0_3 <= \$620 ;
+    sum3_s1_0 <= \$616 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$621 ;
+    v2 <= \$617 ;
   always @(posedge clk)
-    v2 <= \$622 ;
+    first2 <= \$618 ;
   always @(posedge clk)
-    first2 <= \$623 ;
+    last2 <= \$619 ;
   always @(posedge clk)
-    last2 <= \$624 ;
+    nf2 <= \$620 ;
   always @(posedge clk)
-    nf2 <= \$625 ;
+    v3 <= \$621 ;
   always @(posedge clk)
-    v3 <= \$626 ;
+    first3 <= \$622 ;
   always @(posedge clk)
-    first3 <= \$627 ;
+    last3 <= \$623 ;
   always @(posedge clk)
-    last3 <= \$628 ;
+    nf3 <= \$624 ;
   always @(posedge clk)
-    nf3 <= \$629 ;
+    v4 <= \$625 ;
   always @(posedge clk)
-    v4 <= \$630 ;
+    first4 <= \$626 ;
   always @(posedge clk)
-    first4 <= \$631 ;
+    last4 <= \$627 ;
   always @(posedge clk)
-    last4 <= \$632 ;
+    nf4 <= \$628 ;
   always @(posedge clk)
-    nf4 <= \$633 ;
+    v5 <= \$629 ;
   always @(posedge clk)
-    v5 <= \$634 ;
+    first5 <= \$630 ;
   always @(posedge clk)
-    first5 <= \$635 ;
+    last5 <= \$631 ;
   always @(posedge clk)
-    last5 <= \$636 ;
+    nf5 <= \$632 ;
   always @(posedge clk)
-    nf5 <= \$637 ;
+    v6 <= \$633 ;
   always @(posedge clk)
-    v6 <= \$638 ;
+    first6 <= \$634 ;
   always @(posedge clk)
-    first6 <= \$639 ;
+    last6 <= \$635 ;
   always @(posedge clk)
-    last6 <= \$640 ;
+    nf6 <= \$636 ;
   always @(posedge clk)
-    nf6 <= \$641 ;
+    acc0 <= \$637 ;
   always @(posedge clk)
-    o__valid <= \$642 ;
+    acc1 <= \$638 ;
   always @(posedge clk)
-    acc0 <= \$643 ;
+    acc2 <= \$639 ;
   always @(posedge clk)
-    o__payload <= \$644 ;
+    acc3 <= \$640 ;
   always @(posedge clk)
-    acc1 <= \$645 ;
+    q_owed <= \$641 ;
   always @(posedge clk)
-    acc2 <= \$646 ;
+    \$signature__addr$36  <= \$642 ;
   always @(posedge clk)
-    acc3 <= \$647 ;
-  assign \$6  = t == 6'h2f;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = ~ o__valid;
-  assign \$12  = \$11  | o__ready;
-  assign \$13  = from_input ? x_reg : rport__data;
-  assign \$14  = $signed(\$13 [7:0]) - $signed(8'h80);
-  assign \$15  = from_input ? x_reg : rport__data;
-  assign \$16  = $signed(\$15 [15:8]) - $signed(8'h80);
-  assign \$17  = from_input ? x_reg : rport__data;
-  assign \$18  = $signed(\$17 [23:16]) - $signed(8'h80);
-  assign \$19  = from_input ? x_reg : rport__data;
-  assign \$20  = $signed(\$19 [31:24]) - $signed(8'h80);
-  assign \$21  = from_input ? x_reg : rport__data;
-  assign \$22  = $signed(\$21 [39:32]) - $signed(8'h80);
-  assign \$23  = from_input ? x_reg : rport__data;
-  assign \$24  = $signed(\$23 [47:40]) - $signed(8'h80);
-  assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = $signed(\$25 [55:48]) - $signed(8'h80);
-  assign \$27  = from_input ? x_reg : rport__data;
-  assign \$28  = $signed(\$27 [63:56]) - $signed(8'h80);
-  assign \$29  = from_input ? x_reg : rport__data;
-  assign \$30  = $signed(\$29 [71:64]) - $signed(8'h80);
-  assign \$31  = from_input ? x_reg : rport__data;
-  assign \$32  = $signed(\$31 [79:72]) - $signed(8'h80);
-  assign \$33  = from_input ? x_reg : rport__data;
-  assign \$34  = $signed(\$33 [87:80]) - $signed(8'h80);
-  assign \$35  = from_input ? x_reg : rport__data;
-  assign \$36  = $signed(\$35 [95:88]) - $signed(8'h80);
-  assign \$37  = from_input ? x_reg : rport__data;
-  assign \$38  = $signed(\$37 [103:96]) - $signed(8'h80);
-  assign \$39  = from_input ? x_reg : rport__data;
-  assign \$40  = $signed(\$39 [111:104]) - $signed(8'h80);
-  assign \$41  = from_input ? x_reg : rport__data;
-  assign \$42  = $signed(\$41 [119:112]) - $signed(8'h80);
-  assign \$43  = from_input ? x_reg : rport__data;
-  assign \$44  = $signed(\$43 [127:120]) - $signed(8'h80);
-  assign \$45  = from_input ? x_reg : rport__data;
-  assign \$46  = $signed(\$45 [7:0]) - $signed(8'h80);
-  assign \$47  = from_input ? x_reg : rport__data;
-  assign \$48  = $signed(\$47 [15:8]) - $signed(8'h80);
-  assign \$49  = from_input ? x_reg : rport__data;
-  assign \$50  = $signed(\$49 [23:16]) - $signed(8'h80);
-  assign \$51  = from_input ? x_reg : rport__data;
-  assign \$52  = $signed(\$51 [31:24]) - $signed(8'h80);
-  assign \$53  = from_input ? x_reg : rport__data;
-  assign \$54  = $signed(\$53 [39:32]) - $signed(8'h80);
-  assign \$55  = from_input ? x_reg : rport__data;
-  assign \$56  = $signed(\$55 [47:40]) - $signed(8'h80);
-  assign \$57  = from_input ? x_reg : rport__data;
-  assign \$58  = $signed(\$57 [55:48]) - $signed(8'h80);
-  assign \$59  = from_input ? x_reg : rport__data;
-  assign \$60  = $signed(\$59 [63:56]) - $signed(8'h80);
-  assign \$61  = from_input ? x_reg : rport__data;
-  assign \$62  = $signed(\$61 [71:64]) - $signed(8'h80);
-  assign \$63  = from_input ? x_reg : rport__data;
-  assign \$64  = $signed(\$63 [79:72]) - $signed(8'h80);
-  assign \$65  = from_input ? x_reg : rport__data;
-  assign \$66  = $signed(\$65 [87:80]) - $signed(8'h80);
-  assign \$67  = from_input ? x_reg : rport__data;
-  assign \$68  = $signed(\$67 [95:88]) - $signed(8'h80);
-  assign \$69  = from_input ? x_reg : rport__data;
-  assign \$70  = $signed(\$69 [103:96]) - $signed(8'h80);
-  assign \$71  = from_input ? x_reg : rport__data;
-  assign \$72  = $signed(\$71 [111:104]) - $signed(8'h80);
-  assign \$73  = from_input ? x_reg : rport__data;
-  assign \$74  = $signed(\$73 [119:112]) - $signed(8'h80);
-  assign \$75  = from_input ? x_reg : rport__data;
-  assign \$76  = $signed(\$75 [127:120]) - $signed(8'h80);
-  assign \$77  = from_input ? x_reg : rport__data;
-  assign \$78  = $signed(\$77 [7:0]) - $signed(8'h80);
-  assign \$79  = from_input ? x_reg : rport__data;
-  assign \$80  = $signed(\$79 [15:8]) - $signed(8'h80);
-  assign \$81  = from_input ? x_reg : rport__data;
-  assign \$82  = $signed(\$81 [23:16]) - $signed(8'h80);
-  assign \$83  = from_input ? x_reg : rport__data;
-  assign \$84  = $signed(\$83 [31:24]) - $signed(8'h80);
-  assign \$85  = from_input ? x_reg : rport__data;
-  assign \$86  = $signed(\$85 [39:32]) - $signed(8'h80);
-  assign \$87  = from_input ? x_reg : rport__data;
-  assign \$88  = $signed(\$87 [47:40]) - $signed(8'h80);
-  assign \$89  = from_input ? x_reg : rport__data;
-  assign \$90  = $signed(\$89 [55:48]) - $signed(8'h80);
-  assign \$91  = from_input ? x_reg : rport__data;
-  assign \$92  = $signed(\$91 [63:56]) - $signed(8'h80);
-  assign \$93  = from_input ? x_reg : rport__data;
-  assign \$94  = $signed(\$93 [71:64]) - $signed(8'h80);
-  assign \$95  = from_input ? x_reg : rport__data;
-  assign \$96  = $signed(\$95 [79:72]) - $signed(8'h80);
-  assign \$97  = from_input ? x_reg : rport__data;
-  assign \$98  = $signed(\$97 [87:80]) - $signed(8'h80);
-  assign \$99  = from_input ? x_reg : rport__data;
-  assign \$100  = $signed(\$99 [95:88]) - $signed(8'h80);
-  assign \$101  = from_input ? x_reg : rport__data;
-  assign \$102  = $signed(\$101 [103:96]) - $signed(8'h80);
-  assign \$103  = from_input ? x_reg : rport__data;
-  assign \$104  = $signed(\$103 [111:104]) - $signed(8'h80);
-  assign \$105  = from_input ? x_reg : rport__data;
-  assign \$106  = $signed(\$105 [119:112]) - $signed(8'h80);
-  assign \$107  = from_input ? x_reg : rport__data;
-  assign \$108  = $signed(\$107 [127:120]) - $signed(8'h80);
-  assign \$109  = from_input ? x_reg : rport__data;
-  assign \$110  = $signed(\$109 [7:0]) - $signed(8'h80);
-  assign \$111  = from_input ? x_reg : rport__data;
-  assign \$112  = $signed(\$111 [15:8]) - $signed(8'h80);
-  assign \$113  = from_input ? x_reg : rport__data;
-  assign \$114  = $signed(\$113 [23:16]) - $signed(8'h80);
-  assign \$115  = from_input ? x_reg : rport__data;
-  assign \$116  = $signed(\$115 [31:24]) - $signed(8'h80);
-  assign \$117  = from_input ? x_reg : rport__data;
-  assign \$118  = $signed(\$117 [39:32]) - $signed(8'h80);
-  assign \$119  = from_input ? x_reg : rport__data;
-  assign \$120  = $signed(\$119 [47:40]) - $signed(8'h80);
-  assign \$121  = from_input ? x_reg : rport__data;
-  assign \$122  = $signed(\$121 [55:48]) - $signed(8'h80);
-  assign \$123  = from_input ? x_reg : rport__data;
-  assign \$124  = $signed(\$123 [63:56]) - $signed(8'h80);
-  assign \$125  = from_input ? x_reg : rport__data;
-  assign \$126  = $signed(\$125 [71:64]) - $signed(8'h80);
-  assign \$127  = from_input ? x_reg : rport__data;
-  assign \$128  = $signed(\$127 [79:72]) - $signed(8'h80);
-  assign \$129  = from_input ? x_reg : rport__data;
-  assign \$130  = $signed(\$129 [87:80]) - $signed(8'h80);
-  assign \$131  = from_input ? x_reg : rport__data;
-  assign \$132  = $signed(\$131 [95:88]) - $signed(8'h80);
-  assign \$133  = from_input ? x_reg : rport__data;
-  assign \$134  = $signed(\$133 [103:96]) - $signed(8'h80);
-  assign \$135  = from_input ? x_reg : rport__data;
-  assign \$136  = $signed(\$135 [111:104]) - $signed(8'h80);
-  assign \$137  = from_input ? x_reg : rport__data;
-  assign \$138  = $signed(\$137 [119:112]) - $signed(8'h80);
-  assign \$139  = from_input ? x_reg : rport__data;
-  assign \$140  = $signed(\$139 [127:120]) - $signed(8'h80);
-  assign \$141  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$142  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$143  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$144  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$145  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$146  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$147  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$148  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$149  = $signed(xoff0_8) * $signed(w0_8);
-  assign \$150  = $signed(xoff0_9) * $signed(w0_9);
-  assign \$151  = $signed(xoff0_10) * $signed(w0_10);
-  assign \$152  = $signed(xoff0_11) * $signed(w0_11);
-  assign \$153  = $signed(xoff0_12) * $signed(w0_12);
-  assign \$154  = $signed(xoff0_13) * $signed(w0_13);
-  assign \$155  = $signed(xoff0_14) * $signed(w0_14);
-  assign \$156  = $signed(xoff0_15) * $signed(w0_15);
-  assign \$157  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$158  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$159  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$160  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$161  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$162  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$163  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$164  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$165  = $signed(xoff1_8) * $signed(w1_8);
-  assign \$166  = $signed(xoff1_9) * $signed(w1_9);
-  assign \$167  = $signed(xoff1_10) * $signed(w1_10);
-  assign \$168  = $signed(xoff1_11) * $signed(w1_11);
-  assign \$169  = $signed(xoff1_12) * $signed(w1_12);
-  assign \$170  = $signed(xoff1_13) * $signed(w1_13);
-  assign \$171  = $signed(xoff1_14) * $signed(w1_14);
-  assign \$172  = $signed(xoff1_15) * $signed(w1_15);
-  assign \$173  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$174  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$175  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$176  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$177  = $signed(xoff2_4) * $signed(w2_4);
-  assign \$178  = $signed(xoff2_5) * $signed(w2_5);
-  assign \$179  = $signed(xoff2_6) * $signed(w2_6);
-  assign \$180  = $signed(xoff2_7) * $signed(w2_7);
-  assign \$181  = $signed(xoff2_8) * $signed(w2_8);
-  assign \$182  = $signed(xoff2_9) * $signed(w2_9);
-  assign \$183  = $signed(xoff2_10) * $signed(w2_10);
-  assign \$184  = $signed(xoff2_11) * $signed(w2_11);
-  assign \$185  = $signed(xoff2_12) * $signed(w2_12);
-  assign \$186  = $signed(xoff2_13) * $signed(w2_13);
-  assign \$187  = $signed(xoff2_14) * $signed(w2_14);
-  assign \$188  = $signed(xoff2_15) * $signed(w2_15);
-  assign \$189  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$190  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$191  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$192  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$193  = $signed(xoff3_4) * $signed(w3_4);
-  assign \$194  = $signed(xoff3_5) * $signed(w3_5);
-  assign \$195  = $signed(xoff3_6) * $signed(w3_6);
-  assign \$196  = $signed(xoff3_7) * $signed(w3_7);
-  assign \$197  = $signed(xoff3_8) * $signed(w3_8);
-  assign \$198  = $signed(xoff3_9) * $signed(w3_9);
-  assign \$199  = $signed(xoff3_10) * $signed(w3_10);
-  assign \$200  = $signed(xoff3_11) * $signed(w3_11);
-  assign \$201  = $signed(xoff3_12) * $signed(w3_12);
-  assign \$202  = $signed(xoff3_13) * $signed(w3_13);
-  assign \$203  = $signed(xoff3_14) * $signed(w3_14);
-  assign \$204  = $signed(xoff3_15) * $signed(w3_15);
-  assign \$205  = ~ o__valid;
-  assign \$206  = \$205  | o__ready;
-  assign \$207  = ~ o__valid;
-  assign \$208  = \$207  | o__ready;
-  assign \$209  = ~ o__valid;
-  assign \$210  = \$209  | o__ready;
-  assign \$211  = ~ o__valid;
-  assign \$212  = \$211  | o__ready;
-  assign \$213  = ~ o__valid;
-  assign \$214  = \$213  | o__ready;
-  assign \$215  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$216  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$217  = $signed(\$215 ) + $signed(\$216 );
-  assign \$218  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$219  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$220  = $signed(\$218 ) + $signed(\$219 );
-  assign \$221  = $signed(prod0_8_r) + $signed(prod0_9_r);
-  assign \$222  = $signed(prod0_10_r) + $signed(prod0_11_r);
-  assign \$223  = $signed(\$221 ) + $signed(\$222 );
-  assign \$224  = $signed(prod0_12_r) + $signed(prod0_13_r);
-  assign \$225  = $signed(prod0_14_r) + $signed(prod0_15_r);
-  assign \$226  = $signed(\$224 ) + $signed(\$225 );
-  assign \$227  = ~ o__valid;
-  assign \$228  = \$227  | o__ready;
-  assign \$229  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$230  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
+    \rport__addr$39  <= \$643 ;
+  always @(posedge clk)
+    q_stored <= \$644 ;
+  always @(posedge clk)
+    o__valid <= \$645 ;
+  always @(posedge clk)
+    o__payload <= \$646 ;
+  assign q_room = q_owed < 4'h8;
+  assign \$1  = ~ last_t;
+  assign \$2  = q_room | \$1 ;
+  assign i__ready = \$2  & reads_input_t;
+  assign \$3  = ~ last_t;
+  assign \$4  = q_room | \$3 ;
+  assign \$5  = ~ reads_input_t;
+  assign \$6  = i__valid | \$5 ;
+  assign issue = \$4  & \$6 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$8  = first6 ? \$7  : acc0;
+  assign \$9  = $signed(\$8 ) + $signed(sum0_s1_0);
+  assign \$11  = first6 ? \$10  : acc1;
+  assign \$12  = $signed(\$11 ) + $signed(sum1_s1_0);
+  assign \$14  = first6 ? \$13  : acc2;
+  assign \$15  = $signed(\$14 ) + $signed(sum2_s1_0);
+  assign \$17  = first6 ? \$16  : acc3;
+  assign \$18  = $signed(\$17 ) + $signed(sum3_s1_0);
+  assign \$19  = v6 & last6;
+  assign \$20  = ~ o__valid;
+  assign \$21  = \$20  | o__ready;
+  assign \$22  = | q_stored;
+  assign \$23  = ~ \$22 ;
+  assign \$24  = \$21  & \$23 ;
+  assign \$25  = ~ \$24 ;
+  assign \$signature__en$30  = \$19  & \$25 ;
+  assign \$31  = wrom__addr == 6'h2f;
+  assign \$32  = wrom__addr + 1'h1;
+  assign \$33  = \$31  ? 7'h00 : \$32 ;
+  assign \$34  = from_input ? x_reg : rport__data;
+  assign \$35  = $signed(\$34 [7:0]) - $signed(8'h80);
+  assign \$36  = from_input ? x_reg : rport__data;
+  assign \$37  = $signed(\$36 [15:8]) - $signed(8'h80);
+  assign \$38  = from_input ? x_reg : rport__data;
+  assign \$39  = $signed(\$38 [23:16]) - $signed(8'h80);
+  assign \$40  = from_input ? x_reg : rport__data;
+  assign \$41  = $signed(\$40 [31:24]) - $signed(8'h80);
+  assign \$42  = from_input ? x_reg : rport__data;
+  assign \$43  = $signed(\$42 [39:32]) - $signed(8'h80);
+  assign \$44  = from_input ? x_reg : rport__data;
+  assign \$45  = $signed(\$44 [47:40]) - $signed(8'h80);
+  assign \$46  = from_input ? x_reg : rport__data;
+  assign \$47  = $signed(\$46 [55:48]) - $signed(8'h80);
+  assign \$48  = from_input ? x_reg : rport__data;
+  assign \$49  = $signed(\$48 [63:56]) - $signed(8'h80);
+  assign \$50  = from_input ? x_reg : rport__data;
+  assign \$51  = $signed(\$50 [71:64]) - $signed(8'h80);
+  assign \$52  = from_input ? x_reg : rport__data;
+  assign \$53  = $signed(\$52 [79:72]) - $signed(8'h80);
+  assign \$54  = from_input ? x_reg : rport__data;
+  assign \$55  = $signed(\$54 [87:80]) - $signed(8'h80);
+  assign \$56  = from_input ? x_reg : rport__data;
+  assign \$57  = $signed(\$56 [95:88]) - $signed(8'h80);
+  assign \$58  = from_input ? x_reg : rport__data;
+  assign \$59  = $signed(\$58 [103:96]) - $signed(8'h80);
+  assign \$60  = from_input ? x_reg : rport__data;
+  assign \$61  = $signed(\$60 [111:104]) - $signed(8'h80);
+  assign \$62  = from_input ? x_reg : rport__data;
+  assign \$63  = $signed(\$62 [119:112]) - $signed(8'h80);
+  assign \$64  = from_input ? x_reg : rport__data;
+  assign \$65  = $signed(\$64 [127:120]) - $signed(8'h80);
+  assign \$66  = from_input ? x_reg : rport__data;
+  assign \$67  = $signed(\$66 [7:0]) - $signed(8'h80);
+  assign \$68  = from_input ? x_reg : rport__data;
+  assign \$69  = $signed(\$68 [15:8]) - $signed(8'h80);
+  assign \$70  = from_input ? x_reg : rport__data;
+  assign \$71  = $signed(\$70 [23:16]) - $signed(8'h80);
+  assign \$72  = from_input ? x_reg : rport__data;
+  assign \$73  = $signed(\$72 [31:24]) - $signed(8'h80);
+  assign \$74  = from_input ? x_reg : rport__data;
+  assign \$75  = $signed(\$74 [39:32]) - $signed(8'h80);
+  assign \$76  = from_input ? x_reg : rport__data;
+  assign \$77  = $signed(\$76 [47:40]) - $signed(8'h80);
+  assign \$78  = from_input ? x_reg : rport__data;
+  assign \$79  = $signed(\$78 [55:48]) - $signed(8'h80);
+  assign \$80  = from_input ? x_reg : rport__data;
+  assign \$81  = $signed(\$80 [63:56]) - $signed(8'h80);
+  assign \$82  = from_input ? x_reg : rport__data;
+  assign \$83  = $signed(\$82 [71:64]) - $signed(8'h80);
+  assign \$84  = from_input ? x_reg : rport__data;
+  assign \$85  = $signed(\$84 [79:72]) - $signed(8'h80);
+  assign \$86  = from_input ? x_reg : rport__data;
+  assign \$87  = $signed(\$86 [87:80]) - $signed(8'h80);
+  assign \$88  = from_input ? x_reg : rport__data;
+  assign \$89  = $signed(\$88 [95:88]) - $signed(8'h80);
+  assign \$90  = from_input ? x_reg : rport__data;
+  assign \$91  = $signed(\$90 [103:96]) - $signed(8'h80);
+  assign \$92  = from_input ? x_reg : rport__data;
+  assign \$93  = $signed(\$92 [111:104]) - $signed(8'h80);
+  assign \$94  = from_input ? x_reg : rport__data;
+  assign \$95  = $signed(\$94 [119:112]) - $signed(8'h80);
+  assign \$96  = from_input ? x_reg : rport__data;
+  assign \$97  = $signed(\$96 [127:120]) - $signed(8'h80);
+  assign \$98  = from_input ? x_reg : rport__data;
+  assign \$99  = $signed(\$98 [7:0]) - $signed(8'h80);
+  assign \$100  = from_input ? x_reg : rport__data;
+  assign \$101  = $signed(\$100 [15:8]) - $signed(8'h80);
+  assign \$102  = from_input ? x_reg : rport__data;
+  assign \$103  = $signed(\$102 [23:16]) - $signed(8'h80);
+  assign \$104  = from_input ? x_reg : rport__data;
+  assign \$105  = $signed(\$104 [31:24]) - $signed(8'h80);
+  assign \$106  = from_input ? x_reg : rport__data;
+  assign \$107  = $signed(\$106 [39:32]) - $signed(8'h80);
+  assign \$108  = from_input ? x_reg : rport__data;
+  assign \$109  = $signed(\$108 [47:40]) - $signed(8'h80);
+  assign \$110  = from_input ? x_reg : rport__data;
+  assign \$111  = $signed(\$110 [55:48]) - $signed(8'h80);
+  assign \$112  = from_input ? x_reg : rport__data;
+  assign \$113  = $signed(\$112 [63:56]) - $signed(8'h80);
+  assign \$114  = from_input ? x_reg : rport__data;
+  assign \$115  = $signed(\$114 [71:64]) - $signed(8'h80);
+  assign \$116  = from_input ? x_reg : rport__data;
+  assign \$117  = $signed(\$116 [79:72]) - $signed(8'h80);
+  assign \$118  = from_input ? x_reg : rport__data;
+  assign \$119  = $signed(\$118 [87:80]) - $signed(8'h80);
+  assign \$120  = from_input ? x_reg : rport__data;
+  assign \$121  = $signed(\$120 [95:88]) - $signed(8'h80);
+  assign \$122  = from_input ? x_reg : rport__data;
+  assign \$123  = $signed(\$122 [103:96]) - $signed(8'h80);
+  assign \$124  = from_input ? x_reg : rport__data;
+  assign \$125  = $signed(\$124 [111:104]) - $signed(8'h80);
+  assign \$126  = from_input ? x_reg : rport__data;
+  assign \$127  = $signed(\$126 [119:112]) - $signed(8'h80);
+  assign \$128  = from_input ? x_reg : rport__data;
+  assign \$129  = $signed(\$128 [127:120]) - $signed(8'h80);
+  assign \$130  = from_input ? x_reg : rport__data;
+  assign \$131  = $signed(\$130 [7:0]) - $signed(8'h80);
+  assign \$132  = from_input ? x_reg : rport__data;
+  assign \$133  = $signed(\$132 [15:8]) - $signed(8'h80);
+  assign \$134  = from_input ? x_reg : rport__data;
+  assign \$135  = $signed(\$134 [23:16]) - $signed(8'h80);
+  assign \$136  = from_input ? x_reg : rport__data;
+  assign \$137  = $signed(\$136 [31:24]) - $signed(8'h80);
+  assign \$138  = from_input ? x_reg : rport__data;
+  assign \$139  = $signed(\$138 [39:32]) - $signed(8'h80);
+  assign \$140  = from_input ? x_reg : rport__data;
+  assign \$141  = $signed(\$140 [47:40]) - $signed(8'h80);
+  assign \$142  = from_input ? x_reg : rport__data;
+  assign \$143  = $signed(\$142 [55:48]) - $signed(8'h80);
+  assign \$144  = from_input ? x_reg : rport__data;
+  assign \$145  = $signed(\$144 [63:56]) - $signed(8'h80);
+  assign \$146  = from_input ? x_reg : rport__data;
+  assign \$147  = $signed(\$146 [71:64]) - $signed(8'h80);
+  assign \$148  = from_input ? x_reg : rport__data;
+  assign \$149  = $signed(\$148 [79:72]) - $signed(8'h80);
+  assign \$150  = from_input ? x_reg : rport__data;
+  assign \$151  = $signed(\$150 [87:80]) - $signed(8'h80);
+  assign \$152  = from_input ? x_reg : rport__data;
+  assign \$153  = $signed(\$152 [95:88]) - $signed(8'h80);
+  assign \$154  = from_input ? x_reg : rport__data;
+  assign \$155  = $signed(\$154 [103:96]) - $signed(8'h80);
+  assign \$156  = from_input ? x_reg : rport__data;
+  assign \$157  = $signed(\$156 [111:104]) - $signed(8'h80);
+  assign \$158  = from_input ? x_reg : rport__data;
+  assign \$159  = $signed(\$158 [119:112]) - $signed(8'h80);
+  assign \$160  = from_input ? x_reg : rport__data;
+  assign \$161  = $signed(\$160 [127:120]) - $signed(8'h80);
+  assign \$162  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$163  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$164  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$165  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$166  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$167  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$168  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$169  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$170  = $signed(xoff0_8) * $signed(w0_8);
+  assign \$171  = $signed(xoff0_9) * $signed(w0_9);
+  assign \$172  = $signed(xoff0_10) * $signed(w0_10);
+  assign \$173  = $signed(xoff0_11) * $signed(w0_11);
+  assign \$174  = $signed(xoff0_12) * $signed(w0_12);
+  assign \$175  = $signed(xoff0_13) * $signed(w0_13);
+  assign \$176  = $signed(xoff0_14) * $signed(w0_14);
+  assign \$177  = $signed(xoff0_15) * $signed(w0_15);
+  assign \$178  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$179  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$180  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$181  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$182  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$183  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$184  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$185  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$186  = $signed(xoff1_8) * $signed(w1_8);
+  assign \$187  = $signed(xoff1_9) * $signed(w1_9);
+  assign \$188  = $signed(xoff1_10) * $signed(w1_10);
+  assign \$189  = $signed(xoff1_11) * $signed(w1_11);
+  assign \$190  = $signed(xoff1_12) * $signed(w1_12);
+  assign \$191  = $signed(xoff1_13) * $signed(w1_13);
+  assign \$192  = $signed(xoff1_14) * $signed(w1_14);
+  assign \$193  = $signed(xoff1_15) * $signed(w1_15);
+  assign \$194  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$195  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$196  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$197  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$198  = $signed(xoff2_4) * $signed(w2_4);
+  assign \$199  = $signed(xoff2_5) * $signed(w2_5);
+  assign \$200  = $signed(xoff2_6) * $signed(w2_6);
+  assign \$201  = $signed(xoff2_7) * $signed(w2_7);
+  assign \$202  = $signed(xoff2_8) * $signed(w2_8);
+  assign \$203  = $signed(xoff2_9) * $signed(w2_9);
+  assign \$204  = $signed(xoff2_10) * $signed(w2_10);
+  assign \$205  = $signed(xoff2_11) * $signed(w2_11);
+  assign \$206  = $signed(xoff2_12) * $signed(w2_12);
+  assign \$207  = $signed(xoff2_13) * $signed(w2_13);
+  assign \$208  = $signed(xoff2_14) * $signed(w2_14);
+  assign \$209  = $signed(xoff2_15) * $signed(w2_15);
+  assign \$210  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$211  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$212  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$213  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$214  = $signed(xoff3_4) * $signed(w3_4);
+  assign \$215  = $signed(xoff3_5) * $signed(w3_5);
+  assign \$216  = $signed(xoff3_6) * $signed(w3_6);
+  assign \$217  = $signed(xoff3_7) * $signed(w3_7);
+  assign \$218  = $signed(xoff3_8) * $signed(w3_8);
+  assign \$219  = $signed(xoff3_9) * $signed(w3_9);
+  assign \$220  = $signed(xoff3_10) * $signed(w3_10);
+  assign \$221  = $signed(xoff3_11) * $signed(w3_11);
+  assign \$222  = $signed(xoff3_12) * $signed(w3_12);
+  assign \$223  = $signed(xoff3_13) * $signed(w3_13);
+  assign \$224  = $signed(xoff3_14) * $signed(w3_14);
+  assign \$225  = $signed(xoff3_15) * $signed(w3_15);
+  assign \$226  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$227  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$228  = $signed(\$226 ) + $signed(\$227 );
+  assign \$229  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$230  = $signed(prod0_6_r) + $signed(prod0_7_r);
   assign \$231  = $signed(\$229 ) + $signed(\$230 );
-  assign \$232  = ~ o__valid;
-  assign \$233  = \$232  | o__ready;
-  assign \$234  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$235  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$236  = $signed(\$234 ) + $signed(\$235 );
-  assign \$237  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$238  = $signed(prod1_6_r) + $signed(prod1_7_r);
-  assign \$239  = $signed(\$237 ) + $signed(\$238 );
-  assign \$240  = $signed(prod1_8_r) + $signed(prod1_9_r);
-  assign \$241  = $signed(prod1_10_r) + $signed(prod1_11_r);
-  assign \$242  = $signed(\$240 ) + $signed(\$241 );
-  assign \$243  = $signed(prod1_12_r) + $signed(prod1_13_r);
-  assign \$244  = $signed(prod1_14_r) + $signed(prod1_15_r);
-  assign \$245  = $signed(\$243 ) + $signed(\$244 );
-  assign \$246  = ~ o__valid;
-  assign \$247  = \$246  | o__ready;
-  assign \$248  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$249  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
-  assign \$250  = $signed(\$248 ) + $signed(\$249 );
-  assign \$251  = ~ o__valid;
-  assign \$252  = \$251  | o__ready;
-  assign \$253  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$254  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$232  = $signed(prod0_8_r) + $signed(prod0_9_r);
+  assign \$233  = $signed(prod0_10_r) + $signed(prod0_11_r);
+  assign \$234  = $signed(\$232 ) + $signed(\$233 );
+  assign \$235  = $signed(prod0_12_r) + $signed(prod0_13_r);
+  assign \$236  = $signed(prod0_14_r) + $signed(prod0_15_r);
+  assign \$237  = $signed(\$235 ) + $signed(\$236 );
+  assign \$238  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$239  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
+  assign \$240  = $signed(\$238 ) + $signed(\$239 );
+  assign \$241  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$242  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$243  = $signed(\$241 ) + $signed(\$242 );
+  assign \$244  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$245  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$246  = $signed(\$244 ) + $signed(\$245 );
+  assign \$247  = $signed(prod1_8_r) + $signed(prod1_9_r);
+  assign \$248  = $signed(prod1_10_r) + $signed(prod1_11_r);
+  assign \$249  = $signed(\$247 ) + $signed(\$248 );
+  assign \$250  = $signed(prod1_12_r) + $signed(prod1_13_r);
+  assign \$251  = $signed(prod1_14_r) + $signed(prod1_15_r);
+  assign \$252  = $signed(\$250 ) + $signed(\$251 );
+  assign \$253  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$254  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
   assign \$255  = $signed(\$253 ) + $signed(\$254 );
-  assign \$256  = $signed(prod2_4_r) + $signed(prod2_5_r);
-  assign \$257  = $signed(prod2_6_r) + $signed(prod2_7_r);
+  assign \$256  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$257  = $signed(prod2_2_r) + $signed(prod2_3_r);
   assign \$258  = $signed(\$256 ) + $signed(\$257 );
-  assign \$259  = $signed(prod2_8_r) + $signed(prod2_9_r);
-  assign \$260  = $signed(prod2_10_r) + $signed(prod2_11_r);
+  assign \$259  = $signed(prod2_4_r) + $signed(prod2_5_r);
+  assign \$260  = $signed(prod2_6_r) + $signed(prod2_7_r);
   assign \$261  = $signed(\$259 ) + $signed(\$260 );
-  assign \$262  = $signed(prod2_12_r) + $signed(prod2_13_r);
-  assign \$263  = $signed(prod2_14_r) + $signed(prod2_15_r);
+  assign \$262  = $signed(prod2_8_r) + $signed(prod2_9_r);
+  assign \$263  = $signed(prod2_10_r) + $signed(prod2_11_r);
   assign \$264  = $signed(\$262 ) + $signed(\$263 );
-  assign \$265  = ~ o__valid;
-  assign \$266  = \$265  | o__ready;
-  assign \$267  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$268  = $signed(sum2_s0_2) + $signed(sum2_s0_3);
-  assign \$269  = $signed(\$267 ) + $signed(\$268 );
-  assign \$270  = ~ o__valid;
-  assign \$271  = \$270  | o__ready;
-  assign \$272  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$273  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$274  = $signed(\$272 ) + $signed(\$273 );
-  assign \$275  = $signed(prod3_4_r) + $signed(prod3_5_r);
-  assign \$276  = $signed(prod3_6_r) + $signed(prod3_7_r);
-  assign \$277  = $signed(\$275 ) + $signed(\$276 );
-  assign \$278  = $signed(prod3_8_r) + $signed(prod3_9_r);
-  assign \$279  = $signed(prod3_10_r) + $signed(prod3_11_r);
-  assign \$280  = $signed(\$278 ) + $signed(\$279 );
-  assign \$281  = $signed(prod3_12_r) + $signed(prod3_13_r);
-  assign \$282  = $signed(prod3_14_r) + $signed(prod3_15_r);
-  assign \$283  = $signed(\$281 ) + $signed(\$282 );
-  assign \$284  = ~ o__valid;
-  assign \$285  = \$284  | o__ready;
-  assign \$286  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$287  = $signed(sum3_s0_2) + $signed(sum3_s0_3);
-  assign \$288  = $signed(\$286 ) + $signed(\$287 );
-  assign \$289  = ~ o__valid;
-  assign \$290  = \$289  | o__ready;
+  assign \$265  = $signed(prod2_12_r) + $signed(prod2_13_r);
+  assign \$266  = $signed(prod2_14_r) + $signed(prod2_15_r);
+  assign \$267  = $signed(\$265 ) + $signed(\$266 );
+  assign \$268  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$269  = $signed(sum2_s0_2) + $signed(sum2_s0_3);
+  assign \$270  = $signed(\$268 ) + $signed(\$269 );
+  assign \$271  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$272  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$273  = $signed(\$271 ) + $signed(\$272 );
+  assign \$274  = $signed(prod3_4_r) + $signed(prod3_5_r);
+  assign \$275  = $signed(prod3_6_r) + $signed(prod3_7_r);
+  assign \$276  = $signed(\$274 ) + $signed(\$275 );
+  assign \$277  = $signed(prod3_8_r) + $signed(prod3_9_r);
+  assign \$278  = $signed(prod3_10_r) + $signed(prod3_11_r);
+  assign \$279  = $signed(\$277 ) + $signed(\$278 );
+  assign \$280  = $signed(prod3_12_r) + $signed(prod3_13_r);
+  assign \$281  = $signed(prod3_14_r) + $signed(prod3_15_r);
+  assign \$282  = $signed(\$280 ) + $signed(\$281 );
+  assign \$283  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
+  assign \$284  = $signed(sum3_s0_2) + $signed(sum3_s0_3);
+  assign \$285  = $signed(\$283 ) + $signed(\$284 );
+  assign \$286  = issue & last_t;
+  assign \$287  = q_owed + \$286 ;
+  assign \$288  = o__valid & o__ready;
+  assign \$289  = \$287  - \$288 ;
+  assign \$290  = v6 & last6;
   assign \$291  = ~ o__valid;
   assign \$292  = \$291  | o__ready;
-  assign \$293  = ~ o__valid;
-  assign \$294  = \$293  | o__ready;
-  assign \$295  = ~ o__valid;
-  assign \$296  = \$295  | o__ready;
-  assign \$297  = ~ o__valid;
-  assign \$298  = \$297  | o__ready;
-  assign \$299  = ~ o__valid;
-  assign \$300  = \$299  | o__ready;
-  assign \$301  = v6 & last6;
-  assign \$302  = ~ o__valid;
-  assign \$303  = \$302  | o__ready;
-  assign \$304  = \$303  & v6;
-  assign \$305  = ~ o__valid;
-  assign \$306  = \$305  | o__ready;
-  assign \$307  = \$306  & v6;
-  assign \$308  = ~ o__valid;
-  assign \$309  = \$308  | o__ready;
-  assign \$310  = \$309  & v6;
-  assign \$311  = ~ o__valid;
-  assign \$312  = \$311  | o__ready;
-  assign \$313  = \$312  & v6;
-  assign \$314  = ~ o__valid;
-  assign \$315  = \$314  | o__ready;
-  assign i__ready = \$315  & reads_input_t;
-  assign \$316  = ~ o__valid;
-  assign \$317  = \$316  | o__ready;
-  assign \$318  = ~ reads_input_t;
-  assign \$319  = i__valid | \$318 ;
-  assign issue = \$317  & \$319 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$320  = ~ o__valid;
-  assign rport__en = \$320  | o__ready;
-  assign \$321  = ~ o__valid;
-  assign wrom__en = \$321  | o__ready;
-  assign \$323  = first6 ? \$322  : acc0;
-  assign \$324  = $signed(\$323 ) + $signed(sum0_s1_0);
-  assign \$326  = first6 ? \$325  : acc1;
-  assign \$327  = $signed(\$326 ) + $signed(sum1_s1_0);
-  assign \$329  = first6 ? \$328  : acc2;
-  assign \$330  = $signed(\$329 ) + $signed(sum2_s1_0);
-  assign \$332  = first6 ? \$331  : acc3;
-  assign \$333  = $signed(\$332 ) + $signed(sum3_s1_0);
+  assign \$293  = | q_stored;
+  assign \$294  = ~ \$293 ;
+  assign \$295  = \$292  & \$294 ;
+  assign \$296  = ~ \$295 ;
+  assign \$297  = \$290  & \$296 ;
+  assign \$298  = \$signature__addr$36  == 3'h6;
+  assign \$299  = \$signature__addr$36  + 1'h1;
+  assign \$300  = \$298  ? 4'h0 : \$299 ;
+  assign \$301  = ~ o__valid;
+  assign \$302  = \$301  | o__ready;
+  assign \$303  = | q_stored;
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = \rport__addr$39  == 3'h6;
+  assign \$306  = \rport__addr$39  + 1'h1;
+  assign \$307  = \$305  ? 4'h0 : \$306 ;
+  assign \$308  = v6 & last6;
+  assign \$309  = ~ o__valid;
+  assign \$310  = \$309  | o__ready;
+  assign \$311  = | q_stored;
+  assign \$312  = ~ \$311 ;
+  assign \$313  = \$310  & \$312 ;
+  assign \$314  = ~ \$313 ;
+  assign \$315  = \$308  & \$314 ;
+  assign \$316  = q_stored + \$315 ;
+  assign \$317  = ~ o__valid;
+  assign \$318  = \$317  | o__ready;
+  assign \$319  = | q_stored;
+  assign \$320  = \$318  & \$319 ;
+  assign \$321  = \$316  - \$320 ;
+  assign \$322  = ~ o__valid;
+  assign \$323  = \$322  | o__ready;
+  assign \$324  = | q_stored;
+  assign \$325  = v6 & last6;
+  assign \$326  = \$324  | \$325 ;
+  assign \$327  = | q_stored;
+  assign \$328  = \$327  ? \rport__data$342  : q_in;
   always @(posedge clk)
-    nf_t <= \$334 ;
+    nf_t <= \$329 ;
   always @(posedge clk)
-    sf_t <= \$335 ;
+    \$signature__addr  <= \$330 ;
   always @(posedge clk)
-    reads_input_t <= \$336 ;
+    reads_input_t <= \$331 ;
   always @(posedge clk)
-    first_t <= \$337 ;
+    first_t <= \$332 ;
+  always @(posedge clk)
+    last_t <= \$333 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$339  = t;
-    if (issue) begin
-      \$339  = \$8 [5:0];
-    end
+    \$335  = i__payload;
     if (rst) begin
-      \$339  = 6'h00;
+      \$335  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$340  = x_reg;
-    if (\$10 ) begin
-      \$340  = i__payload;
-    end
+    \$336  = reads_input_t;
     if (rst) begin
-      \$340  = 128'h00000000000000000000000000000000;
+      \$336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$341  = from_input;
-    if (\$10 ) begin
-      \$341  = reads_input_t;
-    end
+    \$337  = issue;
     if (rst) begin
-      \$341  = 1'h0;
+      \$337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$342  = v1;
-    if (\$10 ) begin
-      \$342  = issue;
-    end
+    \$338  = first_t;
     if (rst) begin
-      \$342  = 1'h0;
+      \$338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$343  = first1;
-    if (\$10 ) begin
-      \$343  = first_t;
-    end
+    \$339  = last_t;
     if (rst) begin
-      \$343  = 1'h0;
+      \$339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$344  = last1;
-    if (\$10 ) begin
-      \$344  = last_t;
-    end
+    \$340  = nf_t;
     if (rst) begin
-      \$344  = 1'h0;
+      \$340  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$345  = nf1;
-    if (\$10 ) begin
-      \$345  = nf_t;
-    end
+    \$341  = \$35 ;
     if (rst) begin
-      \$345  = 4'h0;
+      \$341  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$346  = xoff0_0;
-    if (\$12 ) begin
-      \$346  = \$14 ;
+    \$342  = \$37 ;
+    if (rst) begin
+      \$342  = 9'h000;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$343  = \$39 ;
+    if (rst) begin
+      \$343  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$344  = \$41 ;
+    if (rst) begin
+      \$344  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$345  = \$43 ;
+    if (rst) begin
+      \$345  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$346  = \$45 ;
     if (rst) begin
       \$346  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$347  = xoff0_1;
-    if (\$12 ) begin
-      \$347  = \$16 ;
-    end
+    \$347  = \$47 ;
     if (rst) begin
       \$347  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$348  = xoff0_2;
-    if (\$12 ) begin
-      \$348  = \$18 ;
-    end
+    \$348  = \$49 ;
     if (rst) begin
       \$348  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$349  = xoff0_3;
-    if (\$12 ) begin
-      \$349  = \$20 ;
-    end
+    \$349  = \$51 ;
     if (rst) begin
       \$349  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$350  = xoff0_4;
-    if (\$12 ) begin
-      \$350  = \$22 ;
-    end
+    \$350  = \$53 ;
     if (rst) begin
       \$350  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$351  = xoff0_5;
-    if (\$12 ) begin
-      \$351  = \$24 ;
-    end
+    \$351  = \$55 ;
     if (rst) begin
       \$351  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$352  = xoff0_6;
-    if (\$12 ) begin
-      \$352  = \$26 ;
-    end
+    \$352  = \$57 ;
     if (rst) begin
       \$352  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$353  = xoff0_7;
-    if (\$12 ) begin
-      \$353  = \$28 ;
-    end
+    \$353  = \$59 ;
     if (rst) begin
       \$353  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$354  = xoff0_8;
-    if (\$12 ) begin
-      \$354  = \$30 ;
-    end
+    \$354  = \$61 ;
     if (rst) begin
       \$354  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$355  = xoff0_9;
-    if (\$12 ) begin
-      \$355  = \$32 ;
-    end
+    \$355  = \$63 ;
     if (rst) begin
       \$355  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$356  = xoff0_10;
-    if (\$12 ) begin
-      \$356  = \$34 ;
-    end
+    \$356  = \$65 ;
     if (rst) begin
       \$356  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$357  = xoff0_11;
-    if (\$12 ) begin
-      \$357  = \$36 ;
-    end
+    \$357  = \$67 ;
     if (rst) begin
       \$357  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$358  = xoff0_12;
-    if (\$12 ) begin
-      \$358  = \$38 ;
-    end
+    \$358  = \$69 ;
     if (rst) begin
       \$358  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$359  = xoff0_13;
-    if (\$12 ) begin
-      \$359  = \$40 ;
-    end
+    \$359  = \$71 ;
     if (rst) begin
       \$359  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$360  = xoff0_14;
-    if (\$12 ) begin
-      \$360  = \$42 ;
-    end
+    \$360  = \$73 ;
     if (rst) begin
       \$360  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$361  = xoff0_15;
-    if (\$12 ) begin
-      \$361  = \$44 ;
-    end
+    \$361  = \$75 ;
     if (rst) begin
       \$361  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$362  = xoff1_0;
-    if (\$12 ) begin
-      \$362  = \$46 ;
-    end
+    \$362  = \$77 ;
     if (rst) begin
       \$362  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$363  = xoff1_1;
-    if (\$12 ) begin
-      \$363  = \$48 ;
-    end
+    \$363  = \$79 ;
     if (rst) begin
       \$363  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$364  = xoff1_2;
-    if (\$12 ) begin
-      \$364  = \$50 ;
-    end
+    \$364  = \$81 ;
     if (rst) begin
       \$364  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$365  = xoff1_3;
-    if (\$12 ) begin
-      \$365  = \$52 ;
-    end
+    \$365  = \$83 ;
     if (rst) begin
       \$365  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$366  = xoff1_4;
-    if (\$12 ) begin
-      \$366  = \$54 ;
-    end
+    \$366  = \$85 ;
     if (rst) begin
       \$366  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$367  = xoff1_5;
-    if (\$12 ) begin
-      \$367  = \$56 ;
-    end
+    \$367  = \$87 ;
     if (rst) begin
       \$367  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$368  = xoff1_6;
-    if (\$12 ) begin
-      \$368  = \$58 ;
-    end
+    \$368  = \$89 ;
     if (rst) begin
       \$368  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$369  = xoff1_7;
-    if (\$12 ) begin
-      \$369  = \$60 ;
-    end
+    \$369  = \$91 ;
     if (rst) begin
       \$369  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$370  = xoff1_8;
-    if (\$12 ) begin
-      \$370  = \$62 ;
-    end
+    \$370  = \$93 ;
     if (rst) begin
       \$370  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$371  = xoff1_9;
-    if (\$12 ) begin
-      \$371  = \$64 ;
-    end
+    \$371  = \$95 ;
     if (rst) begin
       \$371  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$372  = xoff1_10;
-    if (\$12 ) begin
-      \$372  = \$66 ;
-    end
+    \$372  = \$97 ;
     if (rst) begin
       \$372  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$373  = xoff1_11;
-    if (\$12 ) begin
-      \$373  = \$68 ;
-    end
+    \$373  = \$99 ;
     if (rst) begin
       \$373  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$374  = xoff1_12;
-    if (\$12 ) begin
-      \$374  = \$70 ;
-    end
+    \$374  = \$101 ;
     if (rst) begin
       \$374  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$375  = xoff1_13;
-    if (\$12 ) begin
-      \$375  = \$72 ;
-    end
+    \$375  = \$103 ;
     if (rst) begin
       \$375  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$376  = xoff1_14;
-    if (\$12 ) begin
-      \$376  = \$74 ;
-    end
+    \$376  = \$105 ;
     if (rst) begin
       \$376  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$377  = xoff1_15;
-    if (\$12 ) begin
-      \$377  = \$76 ;
-    end
+    \$377  = \$107 ;
     if (rst) begin
       \$377  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$378  = xoff2_0;
-    if (\$12 ) begin
-      \$378  = \$78 ;
-    end
+    \$378  = \$109 ;
     if (rst) begin
       \$378  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$379  = xoff2_1;
-    if (\$12 ) begin
-      \$379  = \$80 ;
-    end
+    \$379  = \$111 ;
     if (rst) begin
       \$379  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$380  = xoff2_2;
-    if (\$12 ) begin
-      \$380  = \$82 ;
-    end
+    \$380  = \$113 ;
     if (rst) begin
       \$380  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$381  = xoff2_3;
-    if (\$12 ) begin
-      \$381  = \$84 ;
-    end
+    \$381  = \$115 ;
     if (rst) begin
       \$381  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$382  = xoff2_4;
-    if (\$12 ) begin
-      \$382  = \$86 ;
-    end
+    \$382  = \$117 ;
     if (rst) begin
       \$382  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$383  = xoff2_5;
-    if (\$12 ) begin
-      \$383  = \$88 ;
-    end
+    \$383  = \$119 ;
     if (rst) begin
       \$383  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$384  = xoff2_6;
-    if (\$12 ) begin
-      \$384  = \$90 ;
-    end
+    \$384  = \$121 ;
     if (rst) begin
       \$384  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$385  = xoff2_7;
-    if (\$12 ) begin
-      \$385  = \$92 ;
-    end
+    \$385  = \$123 ;
     if (rst) begin
       \$385  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$386  = xoff2_8;
-    if (\$12 ) begin
-      \$386  = \$94 ;
-    end
+    \$386  = \$125 ;
     if (rst) begin
       \$386  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$387  = xoff2_9;
-    if (\$12 ) begin
-      \$387  = \$96 ;
-    end
+    \$387  = \$127 ;
     if (rst) begin
       \$387  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$388  = xoff2_10;
-    if (\$12 ) begin
-      \$388  = \$98 ;
-    end
+    \$388  = \$129 ;
     if (rst) begin
       \$388  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$389  = xoff2_11;
-    if (\$12 ) begin
-      \$389  = \$100 ;
-    end
+    \$389  = \$131 ;
     if (rst) begin
       \$389  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$390  = xoff2_12;
-    if (\$12 ) begin
-      \$390  = \$102 ;
-    end
+    \$390  = \$133 ;
     if (rst) begin
       \$390  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$391  = xoff2_13;
-    if (\$12 ) begin
-      \$391  = \$104 ;
-    end
+    \$391  = \$135 ;
     if (rst) begin
       \$391  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$392  = xoff2_14;
-    if (\$12 ) begin
-      \$392  = \$106 ;
-    end
+    \$392  = \$137 ;
     if (rst) begin
       \$392  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$393  = xoff2_15;
-    if (\$12 ) begin
-      \$393  = \$108 ;
-    end
+    \$393  = \$139 ;
     if (rst) begin
       \$393  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$394  = xoff3_0;
-    if (\$12 ) begin
-      \$394  = \$110 ;
-    end
+    \$394  = \$141 ;
     if (rst) begin
       \$394  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$395  = xoff3_1;
-    if (\$12 ) begin
-      \$395  = \$112 ;
-    end
+    \$395  = \$143 ;
     if (rst) begin
       \$395  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$396  = xoff3_2;
-    if (\$12 ) begin
-      \$396  = \$114 ;
-    end
+    \$396  = \$145 ;
     if (rst) begin
       \$396  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$397  = xoff3_3;
-    if (\$12 ) begin
-      \$397  = \$116 ;
-    end
+    \$397  = \$147 ;
     if (rst) begin
       \$397  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$398  = xoff3_4;
-    if (\$12 ) begin
-      \$398  = \$118 ;
-    end
+    \$398  = \$149 ;
     if (rst) begin
       \$398  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$399  = xoff3_5;
-    if (\$12 ) begin
-      \$399  = \$120 ;
-    end
+    \$399  = \$151 ;
     if (rst) begin
       \$399  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$400  = xoff3_6;
-    if (\$12 ) begin
-      \$400  = \$122 ;
-    end
+    \$400  = \$153 ;
     if (rst) begin
       \$400  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$401  = xoff3_7;
-    if (\$12 ) begin
-      \$401  = \$124 ;
-    end
+    \$401  = \$155 ;
     if (rst) begin
       \$401  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$402  = xoff3_8;
-    if (\$12 ) begin
-      \$402  = \$126 ;
-    end
+    \$402  = \$157 ;
     if (rst) begin
       \$402  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$403  = xoff3_9;
-    if (\$12 ) begin
-      \$403  = \$128 ;
-    end
+    \$403  = \$159 ;
     if (rst) begin
       \$403  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$404  = xoff3_10;
-    if (\$12 ) begin
-      \$404  = \$130 ;
-    end
+    \$404  = \$161 ;
     if (rst) begin
       \$404  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$405  = xoff3_11;
-    if (\$12 ) begin
-      \$405  = \$132 ;
-    end
+    \$405  = wrom__data[7:0];
     if (rst) begin
-      \$405  = 9'h000;
+      \$405  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$406  = xoff3_12;
-    if (\$12 ) begin
-      \$406  = \$134 ;
-    end
+    \$406  = wrom__data[15:8];
     if (rst) begin
-      \$406  = 9'h000;
+      \$406  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$407  = xoff3_13;
-    if (\$12 ) begin
-      \$407  = \$136 ;
-    end
+    \$407  = wrom__data[23:16];
     if (rst) begin
-      \$407  = 9'h000;
+      \$407  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$408  = xoff3_14;
-    if (\$12 ) begin
-      \$408  = \$138 ;
-    end
+    \$408  = wrom__data[31:24];
     if (rst) begin
-      \$408  = 9'h000;
+      \$408  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$409  = xoff3_15;
-    if (\$12 ) begin
-      \$409  = \$140 ;
-    end
+    \$409  = wrom__data[39:32];
     if (rst) begin
-      \$409  = 9'h000;
+      \$409  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$410  = w0_0;
-    if (\$12 ) begin
-      \$410  = wrom__data[7:0];
-    end
+    \$410  = wrom__data[47:40];
     if (rst) begin
       \$410  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$411  = w0_1;
-    if (\$12 ) begin
-      \$411  = wrom__data[15:8];
-    end
+    \$411  = wrom__data[55:48];
     if (rst) begin
       \$411  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$412  = w0_2;
-    if (\$12 ) begin
-      \$412  = wrom__data[23:16];
-    end
+    \$412  = wrom__data[63:56];
     if (rst) begin
       \$412  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$413  = w0_3;
-    if (\$12 ) begin
-      \$413  = wrom__data[31:24];
-    end
+    \$413  = wrom__data[71:64];
     if (rst) begin
       \$413  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$414  = w0_4;
-    if (\$12 ) begin
-      \$414  = wrom__data[39:32];
-    end
+    \$414  = wrom__data[79:72];
     if (rst) begin
       \$414  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$415  = w0_5;
-    if (\$12 ) begin
-      \$415  = wrom__data[47:40];
-    end
+    \$415  = wrom__data[87:80];
     if (rst) begin
       \$415  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$416  = w0_6;
-    if (\$12 ) begin
-      \$416  = wrom__data[55:48];
-    end
+    \$416  = wrom__data[95:88];
     if (rst) begin
       \$416  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$417  = w0_7;
-    if (\$12 ) begin
-      \$417  = wrom__data[63:56];
-    end
+    \$417  = wrom__data[103:96];
     if (rst) begin
       \$417  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$418  = w0_8;
-    if (\$12 ) begin
-      \$418  = wrom__data[71:64];
-    end
+    \$418  = wrom__data[111:104];
     if (rst) begin
       \$418  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$419  = w0_9;
-    if (\$12 ) begin
-      \$419  = wrom__data[79:72];
-    end
+    \$419  = wrom__data[119:112];
     if (rst) begin
       \$419  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$420  = w0_10;
-    if (\$12 ) begin
-      \$420  = wrom__data[87:80];
-    end
+    \$420  = wrom__data[127:120];
     if (rst) begin
       \$420  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$421  = w0_11;
-    if (\$12 ) begin
-      \$421  = wrom__data[95:88];
-    end
+    \$421  = wrom__data[135:128];
     if (rst) begin
       \$421  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$422  = w0_12;
-    if (\$12 ) begin
-      \$422  = wrom__data[103:96];
-    end
+    \$422  = wrom__data[143:136];
     if (rst) begin
       \$422  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$423  = w0_13;
-    if (\$12 ) begin
-      \$423  = wrom__data[111:104];
-    end
+    \$423  = wrom__data[151:144];
     if (rst) begin
       \$423  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$424  = w0_14;
-    if (\$12 ) begin
-      \$424  = wrom__data[119:112];
-    end
+    \$424  = wrom__data[159:152];
     if (rst) begin
       \$424  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$425  = w0_15;
-    if (\$12 ) begin
-      \$425  = wrom__data[127:120];
-    end
+    \$425  = wrom__data[167:160];
     if (rst) begin
       \$425  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$426  = w1_0;
-    if (\$12 ) begin
-      \$426  = wrom__data[135:128];
-    end
+    \$426  = wrom__data[175:168];
     if (rst) begin
       \$426  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$427  = w1_1;
-    if (\$12 ) begin
-      \$427  = wrom__data[143:136];
-    end
+    \$427  = wrom__data[183:176];
     if (rst) begin
       \$427  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$428  = w1_2;
-    if (\$12 ) begin
-      \$428  = wrom__data[151:144];
-    end
+    \$428  = wrom__data[191:184];
     if (rst) begin
       \$428  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$429  = w1_3;
-    if (\$12 ) begin
-      \$429  = wrom__data[159:152];
-    end
+    \$429  = wrom__data[199:192];
     if (rst) begin
       \$429  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$430  = w1_4;
-    if (\$12 ) begin
-      \$430  = wrom__data[167:160];
-    end
+    \$430  = wrom__data[207:200];
     if (rst) begin
       \$430  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$431  = w1_5;
-    if (\$12 ) begin
-      \$431  = wrom__data[175:168];
-    end
+    \$431  = wrom__data[215:208];
     if (rst) begin
       \$431  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$432  = w1_6;
-    if (\$12 ) begin
-      \$432  = wrom__data[183:176];
-    end
+    \$432  = wrom__data[223:216];
     if (rst) begin
       \$432  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$433  = w1_7;
-    if (\$12 ) begin
-      \$433  = wrom__data[191:184];
-    end
+    \$433  = wrom__data[231:224];
     if (rst) begin
       \$433  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$434  = w1_8;
-    if (\$12 ) begin
-      \$434  = wrom__data[199:192];
-    end
+    \$434  = wrom__data[239:232];
     if (rst) begin
       \$434  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$435  = w1_9;
-    if (\$12 ) begin
-      \$435  = wrom__data[207:200];
-    end
+    \$435  = wrom__data[247:240];
     if (rst) begin
       \$435  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$436  = w1_10;
-    if (\$12 ) begin
-      \$436  = wrom__data[215:208];
-    end
+    \$436  = wrom__data[255:248];
     if (rst) begin
       \$436  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$437  = w1_11;
-    if (\$12 ) begin
-      \$437  = wrom__data[223:216];
-    end
+    \$437  = wrom__data[263:256];
     if (rst) begin
       \$437  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$438  = w1_12;
-    if (\$12 ) begin
-      \$438  = wrom__data[231:224];
-    end
+    \$438  = wrom__data[271:264];
     if (rst) begin
       \$438  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$439  = w1_13;
-    if (\$12 ) begin
-      \$439  = wrom__data[239:232];
-    end
+    \$439  = wrom__data[279:272];
     if (rst) begin
       \$439  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$440  = w1_14;
-    if (\$12 ) begin
-      \$440  = wrom__data[247:240];
-    end
+    \$440  = wrom__data[287:280];
     if (rst) begin
       \$440  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$441  = w1_15;
-    if (\$12 ) begin
-      \$441  = wrom__data[255:248];
-    end
+    \$441  = wrom__data[295:288];
     if (rst) begin
       \$441  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$442  = w2_0;
-    if (\$12 ) begin
-      \$442  = wrom__data[263:256];
-    end
+    \$442  = wrom__data[303:296];
     if (rst) begin
       \$442  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$443  = w2_1;
-    if (\$12 ) begin
-      \$443  = wrom__data[271:264];
-    end
+    \$443  = wrom__data[311:304];
     if (rst) begin
       \$443  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$444  = w2_2;
-    if (\$12 ) begin
-      \$444  = wrom__data[279:272];
-    end
+    \$444  = wrom__data[319:312];
     if (rst) begin
       \$444  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$445  = w2_3;
-    if (\$12 ) begin
-      \$445  = wrom__data[287:280];
-    end
+    \$445  = wrom__data[327:320];
     if (rst) begin
       \$445  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$446  = w2_4;
-    if (\$12 ) begin
-      \$446  = wrom__data[295:288];
-    end
+    \$446  = wrom__data[335:328];
     if (rst) begin
       \$446  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$447  = w2_5;
-    if (\$12 ) begin
-      \$447  = wrom__data[303:296];
-    end
+    \$447  = wrom__data[343:336];
     if (rst) begin
       \$447  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$448  = w2_6;
-    if (\$12 ) begin
-      \$448  = wrom__data[311:304];
-    end
+    \$448  = wrom__data[351:344];
     if (rst) begin
       \$448  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$449  = w2_7;
-    if (\$12 ) begin
-      \$449  = wrom__data[319:312];
-    end
+    \$449  = wrom__data[359:352];
     if (rst) begin
       \$449  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$450  = w2_8;
-    if (\$12 ) begin
-      \$450  = wrom__data[327:320];
-    end
+    \$450  = wrom__data[367:360];
     if (rst) begin
       \$450  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$451  = w2_9;
-    if (\$12 ) begin
-      \$451  = wrom__data[335:328];
-    end
+    \$451  = wrom__data[375:368];
     if (rst) begin
       \$451  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$452  = w2_10;
-    if (\$12 ) begin
-      \$452  = wrom__data[343:336];
-    end
+    \$452  = wrom__data[383:376];
     if (rst) begin
       \$452  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$453  = w2_11;
-    if (\$12 ) begin
-      \$453  = wrom__data[351:344];
-    end
+    \$453  = wrom__data[391:384];
     if (rst) begin
       \$453  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$454  = w2_12;
-    if (\$12 ) begin
-      \$454  = wrom__data[359:352];
-    end
+    \$454  = wrom__data[399:392];
     if (rst) begin
       \$454  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$455  = w2_13;
-    if (\$12 ) begin
-      \$455  = wrom__data[367:360];
-    end
+    \$455  = wrom__data[407:400];
     if (rst) begin
       \$455  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$456  = w2_14;
-    if (\$12 ) begin
-      \$456  = wrom__data[375:368];
-    end
+    \$456  = wrom__data[415:408];
     if (rst) begin
       \$456  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$457  = w2_15;
-    if (\$12 ) begin
-      \$457  = wrom__data[383:376];
-    end
+    \$457  = wrom__data[423:416];
     if (rst) begin
       \$457  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$458  = w3_0;
-    if (\$12 ) begin
-      \$458  = wrom__data[391:384];
-    end
+    \$458  = wrom__data[431:424];
     if (rst) begin
       \$458  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$459  = w3_1;
-    if (\$12 ) begin
-      \$459  = wrom__data[399:392];
-    end
+    \$459  = wrom__data[439:432];
     if (rst) begin
       \$459  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$460  = w3_2;
-    if (\$12 ) begin
-      \$460  = wrom__data[407:400];
-    end
+    \$460  = wrom__data[447:440];
     if (rst) begin
       \$460  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$461  = w3_3;
-    if (\$12 ) begin
-      \$461  = wrom__data[415:408];
-    end
+    \$461  = wrom__data[455:448];
     if (rst) begin
       \$461  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$462  = w3_4;
-    if (\$12 ) begin
-      \$462  = wrom__data[423:416];
-    end
+    \$462  = wrom__data[463:456];
     if (rst) begin
       \$462  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$463  = w3_5;
-    if (\$12 ) begin
-      \$463  = wrom__data[431:424];
-    end
+    \$463  = wrom__data[471:464];
     if (rst) begin
       \$463  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$464  = w3_6;
-    if (\$12 ) begin
-      \$464  = wrom__data[439:432];
-    end
+    \$464  = wrom__data[479:472];
     if (rst) begin
       \$464  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$465  = w3_7;
-    if (\$12 ) begin
-      \$465  = wrom__data[447:440];
-    end
+    \$465  = wrom__data[487:480];
     if (rst) begin
       \$465  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$466  = w3_8;
-    if (\$12 ) begin
-      \$466  = wrom__data[455:448];
-    end
+    \$466  = wrom__data[495:488];
     if (rst) begin
       \$466  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$467  = w3_9;
-    if (\$12 ) begin
-      \$467  = wrom__data[463:456];
-    end
+    \$467  = wrom__data[503:496];
     if (rst) begin
       \$467  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$468  = w3_10;
-    if (\$12 ) begin
-      \$468  = wrom__data[471:464];
-    end
+    \$468  = wrom__data[511:504];
     if (rst) begin
       \$468  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$469  = w3_11;
-    if (\$12 ) begin
-      \$469  = wrom__data[479:472];
-    end
+    \$469  = \$162 ;
     if (rst) begin
-      \$469  = 8'h00;
+      \$469  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$470  = w3_12;
-    if (\$12 ) begin
-      \$470  = wrom__data[487:480];
-    end
+    \$470  = \$163 ;
     if (rst) begin
-      \$470  = 8'h00;
+      \$470  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$471  = w3_13;
-    if (\$12 ) begin
-      \$471  = wrom__data[495:488];
-    end
+    \$471  = \$164 ;
     if (rst) begin
-      \$471  = 8'h00;
+      \$471  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$472  = w3_14;
-    if (\$12 ) begin
-      \$472  = wrom__data[503:496];
-    end
+    \$472  = \$165 ;
     if (rst) begin
-      \$472  = 8'h00;
+      \$472  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$473  = w3_15;
-    if (\$12 ) begin
-      \$473  = wrom__data[511:504];
-    end
+    \$473  = \$166 ;
     if (rst) begin
-      \$473  = 8'h00;
+      \$473  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$474  = prod0_0;
-    if (\$12 ) begin
-      \$474  = \$141 ;
-    end
+    \$474  = \$167 ;
     if (rst) begin
       \$474  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$475  = prod0_1;
-    if (\$12 ) begin
-      \$475  = \$142 ;
-    end
+    \$475  = \$168 ;
     if (rst) begin
       \$475  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$476  = prod0_2;
-    if (\$12 ) begin
-      \$476  = \$143 ;
-    end
+    \$476  = \$169 ;
     if (rst) begin
       \$476  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$477  = prod0_3;
-    if (\$12 ) begin
-      \$477  = \$144 ;
-    end
+    \$477  = \$170 ;
     if (rst) begin
       \$477  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$478  = prod0_4;
-    if (\$12 ) begin
-      \$478  = \$145 ;
-    end
+    \$478  = \$171 ;
     if (rst) begin
       \$478  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$479  = prod0_5;
-    if (\$12 ) begin
-      \$479  = \$146 ;
-    end
+    \$479  = \$172 ;
     if (rst) begin
       \$479  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$480  = prod0_6;
-    if (\$12 ) begin
-      \$480  = \$147 ;
-    end
+    \$480  = \$173 ;
     if (rst) begin
       \$480  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$481  = prod0_7;
-    if (\$12 ) begin
-      \$481  = \$148 ;
-    end
+    \$481  = \$174 ;
     if (rst) begin
       \$481  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$482  = prod0_8;
-    if (\$12 ) begin
-      \$482  = \$149 ;
-    end
+    \$482  = \$175 ;
     if (rst) begin
       \$482  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$483  = prod0_9;
-    if (\$12 ) begin
-      \$483  = \$150 ;
-    end
+    \$483  = \$176 ;
     if (rst) begin
       \$483  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$484  = prod0_10;
-    if (\$12 ) begin
-      \$484  = \$151 ;
-    end
+    \$484  = \$177 ;
     if (rst) begin
       \$484  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$485  = prod0_11;
-    if (\$12 ) begin
-      \$485  = \$152 ;
-    end
+    \$485  = \$178 ;
     if (rst) begin
       \$485  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$486  = prod0_12;
-    if (\$12 ) begin
-      \$486  = \$153 ;
-    end
+    \$486  = \$179 ;
     if (rst) begin
       \$486  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$487  = prod0_13;
-    if (\$12 ) begin
-      \$487  = \$154 ;
-    end
+    \$487  = \$180 ;
     if (rst) begin
       \$487  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$488  = prod0_14;
-    if (\$12 ) begin
-      \$488  = \$155 ;
-    end
+    \$488  = \$181 ;
     if (rst) begin
       \$488  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$489  = prod0_15;
-    if (\$12 ) begin
-      \$489  = \$156 ;
-    end
+    \$489  = \$182 ;
     if (rst) begin
       \$489  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$490  = prod1_0;
-    if (\$12 ) begin
-      \$490  = \$157 ;
-    end
+    \$490  = \$183 ;
     if (rst) begin
       \$490  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$491  = prod1_1;
-    if (\$12 ) begin
-      \$491  = \$158 ;
-    end
+    \$491  = \$184 ;
     if (rst) begin
       \$491  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$492  = prod1_2;
-    if (\$12 ) begin
-      \$492  = \$159 ;
-    end
+    \$492  = \$185 ;
     if (rst) begin
       \$492  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$493  = prod1_3;
-    if (\$12 ) begin
-      \$493  = \$160 ;
-    end
+    \$493  = \$186 ;
     if (rst) begin
       \$493  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$494  = prod1_4;
-    if (\$12 ) begin
-      \$494  = \$161 ;
-    end
+    \$494  = \$187 ;
     if (rst) begin
       \$494  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$495  = prod1_5;
-    if (\$12 ) begin
-      \$495  = \$162 ;
-    end
+    \$495  = \$188 ;
     if (rst) begin
       \$495  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$496  = prod1_6;
-    if (\$12 ) begin
-      \$496  = \$163 ;
-    end
+    \$496  = \$189 ;
     if (rst) begin
       \$496  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$497  = prod1_7;
-    if (\$12 ) begin
-      \$497  = \$164 ;
-    end
+    \$497  = \$190 ;
     if (rst) begin
       \$497  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$498  = prod1_8;
-    if (\$12 ) begin
-      \$498  = \$165 ;
-    end
+    \$498  = \$191 ;
     if (rst) begin
       \$498  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$499  = prod1_9;
-    if (\$12 ) begin
-      \$499  = \$166 ;
-    end
+    \$499  = \$192 ;
     if (rst) begin
       \$499  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$500  = prod1_10;
-    if (\$12 ) begin
-      \$500  = \$167 ;
-    end
+    \$500  = \$193 ;
     if (rst) begin
       \$500  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$501  = prod1_11;
-    if (\$12 ) begin
-      \$501  = \$168 ;
-    end
+    \$501  = \$194 ;
     if (rst) begin
       \$501  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$502  = prod1_12;
-    if (\$12 ) begin
-      \$502  = \$169 ;
-    end
+    \$502  = \$195 ;
     if (rst) begin
       \$502  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$503  = prod1_13;
-    if (\$12 ) begin
-      \$503  = \$170 ;
-    end
+    \$503  = \$196 ;
     if (rst) begin
       \$503  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$504  = prod1_14;
-    if (\$12 ) begin
-      \$504  = \$171 ;
-    end
+    \$504  = \$197 ;
     if (rst) begin
       \$504  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$505  = prod1_15;
-    if (\$12 ) begin
-      \$505  = \$172 ;
-    end
+    \$505  = \$198 ;
     if (rst) begin
       \$505  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$506  = prod2_0;
-    if (\$12 ) begin
-      \$506  = \$173 ;
-    end
+    \$506  = \$199 ;
     if (rst) begin
       \$506  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$507  = prod2_1;
-    if (\$12 ) begin
-      \$507  = \$174 ;
-    end
+    \$507  = \$200 ;
     if (rst) begin
       \$507  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$508  = prod2_2;
-    if (\$12 ) begin
-      \$508  = \$175 ;
-    end
+    \$508  = \$201 ;
     if (rst) begin
       \$508  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$509  = prod2_3;
-    if (\$12 ) begin
-      \$509  = \$176 ;
-    end
+    \$509  = \$202 ;
     if (rst) begin
       \$509  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$510  = prod2_4;
-    if (\$12 ) begin
-      \$510  = \$177 ;
-    end
+    \$510  = \$203 ;
     if (rst) begin
       \$510  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$511  = prod2_5;
-    if (\$12 ) begin
-      \$511  = \$178 ;
-    end
+    \$511  = \$204 ;
     if (rst) begin
       \$511  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$512  = prod2_6;
-    if (\$12 ) begin
-      \$512  = \$179 ;
-    end
+    \$512  = \$205 ;
     if (rst) begin
       \$512  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$513  = prod2_7;
-    if (\$12 ) begin
-      \$513  = \$180 ;
-    end
+    \$513  = \$206 ;
     if (rst) begin
       \$513  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$514  = prod2_8;
-    if (\$12 ) begin
-      \$514  = \$181 ;
-    end
+    \$514  = \$207 ;
     if (rst) begin
       \$514  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$515  = prod2_9;
-    if (\$12 ) begin
-      \$515  = \$182 ;
-    end
+    \$515  = \$208 ;
     if (rst) begin
       \$515  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$516  = prod2_10;
-    if (\$12 ) begin
-      \$516  = \$183 ;
-    end
+    \$516  = \$209 ;
     if (rst) begin
       \$516  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$517  = prod2_11;
-    if (\$12 ) begin
-      \$517  = \$184 ;
-    end
+    \$517  = \$210 ;
     if (rst) begin
       \$517  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$518  = prod2_12;
-    if (\$12 ) begin
-      \$518  = \$185 ;
-    end
+    \$518  = \$211 ;
     if (rst) begin
       \$518  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$519  = prod2_13;
-    if (\$12 ) begin
-      \$519  = \$186 ;
-    end
+    \$519  = \$212 ;
     if (rst) begin
       \$519  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$520  = prod2_14;
-    if (\$12 ) begin
-      \$520  = \$187 ;
-    end
+    \$520  = \$213 ;
     if (rst) begin
       \$520  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$521  = prod2_15;
-    if (\$12 ) begin
-      \$521  = \$188 ;
-    end
+    \$521  = \$214 ;
     if (rst) begin
       \$521  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$522  = prod3_0;
-    if (\$12 ) begin
-      \$522  = \$189 ;
-    end
+    \$522  = \$215 ;
     if (rst) begin
       \$522  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$523  = prod3_1;
-    if (\$12 ) begin
-      \$523  = \$190 ;
-    end
+    \$523  = \$216 ;
     if (rst) begin
       \$523  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$524  = prod3_2;
-    if (\$12 ) begin
-      \$524  = \$191 ;
-    end
+    \$524  = \$217 ;
     if (rst) begin
       \$524  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$525  = prod3_3;
-    if (\$12 ) begin
-      \$525  = \$192 ;
-    end
+    \$525  = \$218 ;
     if (rst) begin
       \$525  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$526  = prod3_4;
-    if (\$12 ) begin
-      \$526  = \$193 ;
-    end
+    \$526  = \$219 ;
     if (rst) begin
       \$526  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$527  = prod3_5;
-    if (\$12 ) begin
-      \$527  = \$194 ;
-    end
+    \$527  = \$220 ;
     if (rst) begin
       \$527  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$528  = prod3_6;
-    if (\$12 ) begin
-      \$528  = \$195 ;
-    end
+    \$528  = \$221 ;
     if (rst) begin
       \$528  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$529  = prod3_7;
-    if (\$12 ) begin
-      \$529  = \$196 ;
-    end
+    \$529  = \$222 ;
     if (rst) begin
       \$529  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$530  = prod3_8;
-    if (\$12 ) begin
-      \$530  = \$197 ;
-    end
+    \$530  = \$223 ;
     if (rst) begin
       \$530  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$531  = prod3_9;
-    if (\$12 ) begin
-      \$531  = \$198 ;
-    end
+    \$531  = \$224 ;
     if (rst) begin
       \$531  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$532  = prod3_10;
-    if (\$12 ) begin
-      \$532  = \$199 ;
-    end
+    \$532  = \$225 ;
     if (rst) begin
       \$532  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$533  = prod3_11;
-    if (\$12 ) begin
-      \$533  = \$200 ;
-    end
+    \$533  = prod0_0;
     if (rst) begin
       \$533  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$534  = prod3_12;
-    if (\$12 ) begin
-      \$534  = \$201 ;
-    end
+    \$534  = prod0_1;
     if (rst) begin
       \$534  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$535  = prod3_13;
-    if (\$12 ) begin
-      \$535  = \$202 ;
-    end
+    \$535  = prod0_2;
     if (rst) begin
       \$535  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$536  = prod3_14;
-    if (\$12 ) begin
-      \$536  = \$203 ;
-    end
+    \$536  = prod0_3;
     if (rst) begin
       \$536  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$537  = prod3_15;
-    if (\$12 ) begin
-      \$537  = \$204 ;
-    end
+    \$537  = prod0_4;
     if (rst) begin
       \$537  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$538  = prod0_0_r;
-    if (\$206 ) begin
-      \$538  = prod0_0;
-    end
+    \$538  = prod0_5;
     if (rst) begin
       \$538  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$539  = prod0_1_r;
-    if (\$206 ) begin
-      \$539  = prod0_1;
-    end
+    \$539  = prod0_6;
     if (rst) begin
       \$539  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$540  = prod0_2_r;
-    if (\$206 ) begin
-      \$540  = prod0_2;
-    end
+    \$540  = prod0_7;
     if (rst) begin
       \$540  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$541  = prod0_3_r;
-    if (\$206 ) begin
-      \$541  = prod0_3;
-    end
+    \$541  = prod0_8;
     if (rst) begin
       \$541  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$542  = prod0_4_r;
-    if (\$206 ) begin
-      \$542  = prod0_4;
-    end
+    \$542  = prod0_9;
     if (rst) begin
       \$542  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$543  = prod0_5_r;
-    if (\$206 ) begin
-      \$543  = prod0_5;
-    end
+    \$543  = prod0_10;
     if (rst) begin
       \$543  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$544  = prod0_6_r;
-    if (\$206 ) begin
-      \$544  = prod0_6;
-    end
+    \$544  = prod0_11;
     if (rst) begin
       \$544  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$545  = prod0_7_r;
-    if (\$206 ) begin
-      \$545  = prod0_7;
-    end
+    \$545  = prod0_12;
     if (rst) begin
       \$545  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$546  = prod0_8_r;
-    if (\$206 ) begin
-      \$546  = prod0_8;
-    end
+    \$546  = prod0_13;
     if (rst) begin
       \$546  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$547  = prod0_9_r;
-    if (\$206 ) begin
-      \$547  = prod0_9;
-    end
+    \$547  = prod0_14;
     if (rst) begin
       \$547  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$548  = prod0_10_r;
-    if (\$206 ) begin
-      \$548  = prod0_10;
-    end
+    \$548  = prod0_15;
     if (rst) begin
       \$548  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$549  = prod0_11_r;
-    if (\$206 ) begin
-      \$549  = prod0_11;
-    end
+    \$549  = prod1_0;
     if (rst) begin
       \$549  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$550  = prod0_12_r;
-    if (\$206 ) begin
-      \$550  = prod0_12;
-    end
+    \$550  = prod1_1;
     if (rst) begin
       \$550  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$551  = prod0_13_r;
-    if (\$206 ) begin
-      \$551  = prod0_13;
-    end
+    \$551  = prod1_2;
     if (rst) begin
       \$551  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$552  = prod0_14_r;
-    if (\$206 ) begin
-      \$552  = prod0_14;
-    end
+    \$552  = prod1_3;
     if (rst) begin
       \$552  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$553  = prod0_15_r;
-    if (\$206 ) begin
-      \$553  = prod0_15;
-    end
+    \$553  = prod1_4;
     if (rst) begin
       \$553  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$554  = prod1_0_r;
-    if (\$208 ) begin
-      \$554  = prod1_0;
-    end
+    \$554  = prod1_5;
     if (rst) begin
       \$554  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$555  = prod1_1_r;
-    if (\$208 ) begin
-      \$555  = prod1_1;
-    end
+    \$555  = prod1_6;
     if (rst) begin
       \$555  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$556  = prod1_2_r;
-    if (\$208 ) begin
-      \$556  = prod1_2;
-    end
+    \$556  = prod1_7;
     if (rst) begin
       \$556  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$557  = prod1_3_r;
-    if (\$208 ) begin
-      \$557  = prod1_3;
-    end
+    \$557  = prod1_8;
     if (rst) begin
       \$557  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$558  = prod1_4_r;
-    if (\$208 ) begin
-      \$558  = prod1_4;
-    end
+    \$558  = prod1_9;
     if (rst) begin
       \$558  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$559  = prod1_5_r;
-    if (\$208 ) begin
-      \$559  = prod1_5;
-    end
+    \$559  = prod1_10;
     if (rst) begin
       \$559  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$560  = prod1_6_r;
-    if (\$208 ) begin
-      \$560  = prod1_6;
-    end
+    \$560  = prod1_11;
     if (rst) begin
       \$560  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$561  = prod1_7_r;
-    if (\$208 ) begin
-      \$561  = prod1_7;
-    end
+    \$561  = prod1_12;
     if (rst) begin
       \$561  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$562  = prod1_8_r;
-    if (\$208 ) begin
-      \$562  = prod1_8;
-    end
+    \$562  = prod1_13;
     if (rst) begin
       \$562  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$563  = prod1_9_r;
-    if (\$208 ) begin
-      \$563  = prod1_9;
-    end
+    \$563  = prod1_14;
     if (rst) begin
       \$563  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$564  = prod1_10_r;
-    if (\$208 ) begin
-      \$564  = prod1_10;
-    end
+    \$564  = prod1_15;
     if (rst) begin
       \$564  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$565  = prod1_11_r;
-    if (\$208 ) begin
-      \$565  = prod1_11;
-    end
+    \$565  = prod2_0;
     if (rst) begin
       \$565  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$566  = prod1_12_r;
-    if (\$208 ) begin
-      \$566  = prod1_12;
-    end
+    \$566  = prod2_1;
     if (rst) begin
       \$566  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$567  = prod1_13_r;
-    if (\$208 ) begin
-      \$567  = prod1_13;
-    end
+    \$567  = prod2_2;
     if (rst) begin
       \$567  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$568  = prod1_14_r;
-    if (\$208 ) begin
-      \$568  = prod1_14;
-    end
+    \$568  = prod2_3;
     if (rst) begin
       \$568  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$569  = prod1_15_r;
-    if (\$208 ) begin
-      \$569  = prod1_15;
-    end
+    \$569  = prod2_4;
     if (rst) begin
       \$569  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$570  = prod2_0_r;
-    if (\$210 ) begin
-      \$570  = prod2_0;
-    end
+    \$570  = prod2_5;
     if (rst) begin
       \$570  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$571  = prod2_1_r;
-    if (\$210 ) begin
-      \$571  = prod2_1;
-    end
+    \$571  = prod2_6;
     if (rst) begin
       \$571  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$572  = prod2_2_r;
-    if (\$210 ) begin
-      \$572  = prod2_2;
-    end
+    \$572  = prod2_7;
     if (rst) begin
       \$572  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$573  = prod2_3_r;
-    if (\$210 ) begin
-      \$573  = prod2_3;
-    end
+    \$573  = prod2_8;
     if (rst) begin
       \$573  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$574  = prod2_4_r;
-    if (\$210 ) begin
-      \$574  = prod2_4;
-    end
+    \$574  = prod2_9;
     if (rst) begin
       \$574  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$575  = prod2_5_r;
-    if (\$210 ) begin
-      \$575  = prod2_5;
-    end
+    \$575  = prod2_10;
     if (rst) begin
       \$575  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$576  = prod2_6_r;
-    if (\$210 ) begin
-      \$576  = prod2_6;
-    end
+    \$576  = prod2_11;
     if (rst) begin
       \$576  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$577  = prod2_7_r;
-    if (\$210 ) begin
-      \$577  = prod2_7;
-    end
+    \$577  = prod2_12;
     if (rst) begin
       \$577  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$578  = prod2_8_r;
-    if (\$210 ) begin
-      \$578  = prod2_8;
-    end
+    \$578  = prod2_13;
     if (rst) begin
       \$578  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$579  = prod2_9_r;
-    if (\$210 ) begin
-      \$579  = prod2_9;
-    end
+    \$579  = prod2_14;
     if (rst) begin
       \$579  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$580  = prod2_10_r;
-    if (\$210 ) begin
-      \$580  = prod2_10;
-    end
+    \$580  = prod2_15;
     if (rst) begin
       \$580  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$581  = prod2_11_r;
-    if (\$210 ) begin
-      \$581  = prod2_11;
-    end
+    \$581  = prod3_0;
     if (rst) begin
       \$581  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$582  = prod2_12_r;
-    if (\$210 ) begin
-      \$582  = prod2_12;
-    end
+    \$582  = prod3_1;
     if (rst) begin
       \$582  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$583  = prod2_13_r;
-    if (\$210 ) begin
-      \$583  = prod2_13;
-    end
+    \$583  = prod3_2;
     if (rst) begin
       \$583  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$584  = prod2_14_r;
-    if (\$210 ) begin
-      \$584  = prod2_14;
-    end
+    \$584  = prod3_3;
     if (rst) begin
       \$584  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$585  = prod2_15_r;
-    if (\$210 ) begin
-      \$585  = prod2_15;
-    end
+    \$585  = prod3_4;
     if (rst) begin
       \$585  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$586  = prod3_0_r;
-    if (\$212 ) begin
-      \$586  = prod3_0;
-    end
+    \$586  = prod3_5;
     if (rst) begin
       \$586  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$587  = prod3_1_r;
-    if (\$212 ) begin
-      \$587  = prod3_1;
-    end
+    \$587  = prod3_6;
     if (rst) begin
       \$587  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$588  = prod3_2_r;
-    if (\$212 ) begin
-      \$588  = prod3_2;
-    end
+    \$588  = prod3_7;
     if (rst) begin
       \$588  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$589  = prod3_3_r;
-    if (\$212 ) begin
-      \$589  = prod3_3;
-    end
+    \$589  = prod3_8;
     if (rst) begin
       \$589  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$590  = prod3_4_r;
-    if (\$212 ) begin
-      \$590  = prod3_4;
-    end
+    \$590  = prod3_9;
     if (rst) begin
       \$590  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$591  = prod3_5_r;
-    if (\$212 ) begin
-      \$591  = prod3_5;
-    end
+    \$591  = prod3_10;
     if (rst) begin
       \$591  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$592  = prod3_6_r;
-    if (\$212 ) begin
-      \$592  = prod3_6;
-    end
+    \$592  = prod3_11;
     if (rst) begin
       \$592  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$593  = prod3_7_r;
-    if (\$212 ) begin
-      \$593  = prod3_7;
-    end
+    \$593  = prod3_12;
     if (rst) begin
       \$593  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$594  = prod3_8_r;
-    if (\$212 ) begin
-      \$594  = prod3_8;
-    end
+    \$594  = prod3_13;
     if (rst) begin
       \$594  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$595  = prod3_9_r;
-    if (\$212 ) begin
-      \$595  = prod3_9;
-    end
+    \$595  = prod3_14;
     if (rst) begin
       \$595  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$596  = prod3_10_r;
-    if (\$212 ) begin
-      \$596  = prod3_10;
-    end
+    \$596  = prod3_15;
     if (rst) begin
       \$596  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$597  = prod3_11_r;
-    if (\$212 ) begin
-      \$597  = prod3_11;
-    end
+    \$597  = { \$228 [18], \$228 [18], \$228 [18], \$228 [18], \$228 [18], \$228  };
     if (rst) begin
-      \$597  = 17'h00000;
+      \$597  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$598  = prod3_12_r;
-    if (\$212 ) begin
-      \$598  = prod3_12;
-    end
+    \$598  = { \$231 [18], \$231 [18], \$231 [18], \$231 [18], \$231 [18], \$231  };
     if (rst) begin
-      \$598  = 17'h00000;
+      \$598  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$599  = prod3_13_r;
-    if (\$212 ) begin
-      \$599  = prod3_13;
-    end
+    \$599  = { \$234 [18], \$234 [18], \$234 [18], \$234 [18], \$234 [18], \$234  };
     if (rst) begin
-      \$599  = 17'h00000;
+      \$599  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$600  = prod3_14_r;
-    if (\$212 ) begin
-      \$600  = prod3_14;
-    end
+    \$600  = { \$237 [18], \$237 [18], \$237 [18], \$237 [18], \$237 [18], \$237  };
     if (rst) begin
-      \$600  = 17'h00000;
+      \$600  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$601  = prod3_15_r;
-    if (\$212 ) begin
-      \$601  = prod3_15;
-    end
+    \$601  = \$240 [23:0];
     if (rst) begin
-      \$601  = 17'h00000;
+      \$601  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$602  = sum0_s0_0;
-    if (\$214 ) begin
-      \$602  = { \$217 [18], \$217 [18], \$217 [18], \$217 [18], \$217 [18], \$217  };
-    end
+    \$602  = { \$243 [18], \$243 [18], \$243 [18], \$243 [18], \$243 [18], \$243  };
     if (rst) begin
       \$602  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$603  = sum0_s0_1;
-    if (\$214 ) begin
-      \$603  = { \$220 [18], \$220 [18], \$220 [18], \$220 [18], \$220 [18], \$220  };
-    end
+    \$603  = { \$246 [18], \$246 [18], \$246 [18], \$246 [18], \$246 [18], \$246  };
     if (rst) begin
       \$603  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$604  = sum0_s0_2;
-    if (\$214 ) begin
-      \$604  = { \$223 [18], \$223 [18], \$223 [18], \$223 [18], \$223 [18], \$223  };
-    end
+    \$604  = { \$249 [18], \$249 [18], \$249 [18], \$249 [18], \$249 [18], \$249  };
     if (rst) begin
       \$604  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$605  = sum0_s0_3;
-    if (\$214 ) begin
-      \$605  = { \$226 [18], \$226 [18], \$226 [18], \$226 [18], \$226 [18], \$226  };
-    end
+    \$605  = { \$252 [18], \$252 [18], \$252 [18], \$252 [18], \$252 [18], \$252  };
     if (rst) begin
       \$605  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$606  = sum0_s1_0;
-    if (\$228 ) begin
-      \$606  = \$231 [23:0];
-    end
+    \$606  = \$255 [23:0];
     if (rst) begin
       \$606  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$607  = sum1_s0_0;
-    if (\$233 ) begin
-      \$607  = { \$236 [18], \$236 [18], \$236 [18], \$236 [18], \$236 [18], \$236  };
-    end
+    \$607  = { \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258  };
     if (rst) begin
       \$607  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$608  = sum1_s0_1;
-    if (\$233 ) begin
-      \$608  = { \$239 [18], \$239 [18], \$239 [18], \$239 [18], \$239 [18], \$239  };
-    end
+    \$608  = { \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261  };
     if (rst) begin
       \$608  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$609  = sum1_s0_2;
-    if (\$233 ) begin
-      \$609  = { \$242 [18], \$242 [18], \$242 [18], \$242 [18], \$242 [18], \$242  };
-    end
+    \$609  = { \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264  };
     if (rst) begin
       \$609  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$610  = sum1_s0_3;
-    if (\$233 ) begin
-      \$610  = { \$245 [18], \$245 [18], \$245 [18], \$245 [18], \$245 [18], \$245  };
-    end
+    \$610  = { \$267 [18], \$267 [18], \$267 [18], \$267 [18], \$267 [18], \$267  };
     if (rst) begin
       \$610  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$611  = sum1_s1_0;
-    if (\$247 ) begin
-      \$611  = \$250 [23:0];
-    end
+    \$611  = \$270 [23:0];
     if (rst) begin
       \$611  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$612  = sum2_s0_0;
-    if (\$252 ) begin
-      \$612  = { \$255 [18], \$255 [18], \$255 [18], \$255 [18], \$255 [18], \$255  };
-    end
+    \$612  = { \$273 [18], \$273 [18], \$273 [18], \$273 [18], \$273 [18], \$273  };
     if (rst) begin
       \$612  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$613  = sum2_s0_1;
-    if (\$252 ) begin
-      \$613  = { \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258  };
-    end
+    \$613  = { \$276 [18], \$276 [18], \$276 [18], \$276 [18], \$276 [18], \$276  };
     if (rst) begin
       \$613  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$614  = sum2_s0_2;
-    if (\$252 ) begin
-      \$614  = { \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261  };
-    end
+    \$614  = { \$279 [18], \$279 [18], \$279 [18], \$279 [18], \$279 [18], \$279  };
     if (rst) begin
       \$614  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$615  = sum2_s0_3;
-    if (\$252 ) begin
-      \$615  = { \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264  };
-    end
+    \$615  = { \$282 [18], \$282 [18], \$282 [18], \$282 [18], \$282 [18], \$282  };
     if (rst) begin
       \$615  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$616  = sum2_s1_0;
-    if (\$266 ) begin
-      \$616  = \$269 [23:0];
-    end
+    \$616  = \$285 [23:0];
     if (rst) begin
       \$616  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$617  = sum3_s0_0;
-    if (\$271 ) begin
-      \$617  = { \$274 [18], \$274 [18], \$274 [18], \$274 [18], \$274 [18], \$274  };
-    end
+    \$617  = v1;
     if (rst) begin
-      \$617  = 24'h000000;
+      \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$618  = sum3_s0_1;
-    if (\$271 ) begin
-      \$618  = { \$277 [18], \$277 [18], \$277 [18], \$277 [18], \$277 [18], \$277  };
-    end
+    \$618  = first1;
     if (rst) begin
-      \$618  = 24'h000000;
+      \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$619  = sum3_s0_2;
-    if (\$271 ) begin
-      \$619  = { \$280 [18], \$280 [18], \$280 [18], \$280 [18], \$280 [18], \$280  };
-    end
+    \$619  = last1;
     if (rst) begin
-      \$619  = 24'h000000;
+      \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$620  = sum3_s0_3;
-    if (\$271 ) begin
-      \$620  = { \$283 [18], \$283 [18], \$283 [18], \$283 [18], \$283 [18], \$283  };
-    end
+    \$620  = nf1;
     if (rst) begin
-      \$620  = 24'h000000;
+      \$620  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$621  = sum3_s1_0;
-    if (\$285 ) begin
-      \$621  = \$288 [23:0];
-    end
+    \$621  = v2;
     if (rst) begin
-      \$621  = 24'h000000;
+      \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$622  = v2;
-    if (\$290 ) begin
-      \$622  = v1;
-    end
+    \$622  = first2;
     if (rst) begin
       \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$623  = first2;
-    if (\$290 ) begin
-      \$623  = first1;
-    end
+    \$623  = last2;
     if (rst) begin
       \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$624  = last2;
-    if (\$290 ) begin
-      \$624  = last1;
-    end
+    \$624  = nf2;
     if (rst) begin
-      \$624  = 1'h0;
+      \$624  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$625  = nf2;
-    if (\$290 ) begin
-      \$625  = nf1;
-    end
+    \$625  = v3;
     if (rst) begin
-      \$625  = 4'h0;
+      \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$626  = v3;
-    if (\$292 ) begin
-      \$626  = v2;
-    end
+    \$626  = first3;
     if (rst) begin
       \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$627  = first3;
-    if (\$292 ) begin
-      \$627  = first2;
-    end
+    \$627  = last3;
     if (rst) begin
       \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$628  = last3;
-    if (\$292 ) begin
-      \$628  = last2;
-    end
+    \$628  = nf3;
     if (rst) begin
-      \$628  = 1'h0;
+      \$628  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$629  = nf3;
-    if (\$292 ) begin
-      \$629  = nf2;
-    end
+    \$629  = v4;
     if (rst) begin
-      \$629  = 4'h0;
+      \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$630  = v4;
-    if (\$294 ) begin
-      \$630  = v3;
-    end
+    \$630  = first4;
     if (rst) begin
       \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$631  = first4;
-    if (\$294 ) begin
-      \$631  = first3;
-    end
+    \$631  = last4;
     if (rst) begin
       \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$632  = last4;
-    if (\$294 ) begin
-      \$632  = last3;
-    end
+    \$632  = nf4;
     if (rst) begin
-      \$632  = 1'h0;
+      \$632  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$633  = nf4;
-    if (\$294 ) begin
-      \$633  = nf3;
-    end
+    \$633  = v5;
     if (rst) begin
-      \$633  = 4'h0;
+      \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$634  = v5;
-    if (\$296 ) begin
-      \$634  = v4;
-    end
+    \$634  = first5;
     if (rst) begin
       \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$635  = first5;
-    if (\$296 ) begin
-      \$635  = first4;
-    end
+    \$635  = last5;
     if (rst) begin
       \$635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$636  = last5;
-    if (\$296 ) begin
-      \$636  = last4;
-    end
+    \$636  = nf5;
     if (rst) begin
-      \$636  = 1'h0;
+      \$636  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$637  = nf5;
-    if (\$296 ) begin
-      \$637  = nf4;
+    \$637  = acc0;
+    if (v6) begin
+      \$637  = \$9 [23:0];
     end
     if (rst) begin
-      \$637  = 4'h0;
+      \$637  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$638  = v6;
-    if (\$298 ) begin
-      \$638  = v5;
+    \$638  = acc1;
+    if (v6) begin
+      \$638  = \$12 [23:0];
     end
     if (rst) begin
-      \$638  = 1'h0;
+      \$638  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$639  = first6;
-    if (\$298 ) begin
-      \$639  = first5;
+    \$639  = acc2;
+    if (v6) begin
+      \$639  = \$15 [23:0];
     end
     if (rst) begin
-      \$639  = 1'h0;
+      \$639  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$640  = last6;
-    if (\$298 ) begin
-      \$640  = last5;
+    \$640  = acc3;
+    if (v6) begin
+      \$640  = \$18 [23:0];
     end
     if (rst) begin
-      \$640  = 1'h0;
+      \$640  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$641  = nf6;
-    if (\$298 ) begin
-      \$641  = nf5;
-    end
+    \$641  = \$289 [3:0];
     if (rst) begin
       \$641  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$642  = o__valid;
-    if (\$300 ) begin
-      \$642  = \$301 ;
+    \$642  = \$signature__addr$36 ;
+    if (\$297 ) begin
+      \$642  = \$300 [2:0];
     end
     if (rst) begin
-      \$642  = 1'h0;
+      \$642  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$643  = acc0;
+    \$643  = \rport__addr$39 ;
     if (\$304 ) begin
-      \$643  = \$324 [23:0];
+      \$643  = \$307 [2:0];
     end
     if (rst) begin
-      \$643  = 24'h000000;
+      \$643  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$644  = o__payload;
-    if (\$304 ) begin
-      if (last6) begin
-        \$644 [23:0] = \$324 [23:0];
-      end
+    \$644  = \$321 [2:0];
+    if (rst) begin
+      \$644  = 3'h0;
     end
-    if (\$307 ) begin
-      if (last6) begin
-        \$644 [47:24] = \$327 [23:0];
-      end
-    end
-    if (\$310 ) begin
-      if (last6) begin
-        \$644 [71:48] = \$330 [23:0];
-      end
-    end
-    if (\$313 ) begin
-      if (last6) begin
-        \$644 [95:72] = \$333 [23:0];
-      end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$645  = o__valid;
+    if (\$323 ) begin
+      \$645  = \$326 ;
     end
     if (rst) begin
-      \$644  = 96'h000000000000000000000000;
+      \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$645  = acc1;
-    if (\$307 ) begin
-      \$645  = \$327 [23:0];
-    end
-    if (rst) begin
-      \$645  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$646  = acc2;
-    if (\$310 ) begin
-      \$646  = \$330 [23:0];
+    \$646  = o__payload;
+    if (\$323 ) begin
+      \$646  = \$328 ;
     end
     if (rst) begin
-      \$646  = 24'h000000;
+      \$646  = 96'h000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$647  = acc3;
-    if (\$313 ) begin
-      \$647  = \$333 [23:0];
-    end
-    if (rst) begin
-      \$647  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1  = 4'h0;
-    casez (t)
-      6'h00:
-          \$1  = 4'h0;
-      6'h01:
-          \$1  = 4'h0;
-      6'h02:
-          \$1  = 4'h0;
-      6'h03:
-          \$1  = 4'h1;
-      6'h04:
-          \$1  = 4'h1;
-      6'h05:
-          \$1  = 4'h1;
-      6'h06:
-          \$1  = 4'h1;
-      6'h07:
-          \$1  = 4'h2;
-      6'h08:
-          \$1  = 4'h2;
-      6'h09:
-          \$1  = 4'h2;
-      6'h0a:
-          \$1  = 4'h2;
-      6'h0b:
-          \$1  = 4'h3;
-      6'h0c:
-          \$1  = 4'h3;
-      6'h0d:
-          \$1  = 4'h3;
-      6'h0e:
-          \$1  = 4'h3;
-      6'h0f:
-          \$1  = 4'h4;
-      6'h10:
-          \$1  = 4'h4;
-      6'h11:
-          \$1  = 4'h4;
-      6'h12:
-          \$1  = 4'h4;
-      6'h13:
-          \$1  = 4'h5;
-      6'h14:
-          \$1  = 4'h5;
-      6'h15:
-          \$1  = 4'h5;
-      6'h16:
-          \$1  = 4'h5;
-      6'h17:
-          \$1  = 4'h6;
-      6'h18:
-          \$1  = 4'h6;
-      6'h19:
-          \$1  = 4'h6;
-      6'h1a:
-          \$1  = 4'h6;
-      6'h1b:
-          \$1  = 4'h7;
-      6'h1c:
-          \$1  = 4'h7;
-      6'h1d:
-          \$1  = 4'h7;
-      6'h1e:
-          \$1  = 4'h7;
-      6'h1f:
-          \$1  = 4'h8;
-      6'h20:
-          \$1  = 4'h8;
-      6'h21:
-          \$1  = 4'h8;
-      6'h22:
-          \$1  = 4'h8;
-      6'h23:
-          \$1  = 4'h9;
-      6'h24:
-          \$1  = 4'h9;
-      6'h25:
-          \$1  = 4'h9;
-      6'h26:
-          \$1  = 4'h9;
-      6'h27:
-          \$1  = 4'ha;
-      6'h28:
-          \$1  = 4'ha;
-      6'h29:
-          \$1  = 4'ha;
-      6'h2a:
-          \$1  = 4'ha;
-      6'h2b:
-          \$1  = 4'hb;
-      6'h2c:
-          \$1  = 4'hb;
-      6'h2d:
-          \$1  = 4'hb;
-      6'h2e:
-          \$1  = 4'hb;
-      6'h2f:
-          \$1  = 4'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$2  = 2'h0;
-    casez (t)
-      6'h00:
-          \$2  = 2'h1;
-      6'h01:
-          \$2  = 2'h2;
-      6'h02:
-          \$2  = 2'h3;
-      6'h03:
-          \$2  = 2'h0;
-      6'h04:
-          \$2  = 2'h1;
-      6'h05:
-          \$2  = 2'h2;
-      6'h06:
-          \$2  = 2'h3;
-      6'h07:
-          \$2  = 2'h0;
-      6'h08:
-          \$2  = 2'h1;
-      6'h09:
-          \$2  = 2'h2;
-      6'h0a:
-          \$2  = 2'h3;
-      6'h0b:
-          \$2  = 2'h0;
-      6'h0c:
-          \$2  = 2'h1;
-      6'h0d:
-          \$2  = 2'h2;
-      6'h0e:
-          \$2  = 2'h3;
-      6'h0f:
-          \$2  = 2'h0;
-      6'h10:
-          \$2  = 2'h1;
-      6'h11:
-          \$2  = 2'h2;
-      6'h12:
-          \$2  = 2'h3;
-      6'h13:
-          \$2  = 2'h0;
-      6'h14:
-          \$2  = 2'h1;
-      6'h15:
-          \$2  = 2'h2;
-      6'h16:
-          \$2  = 2'h3;
-      6'h17:
-          \$2  = 2'h0;
-      6'h18:
-          \$2  = 2'h1;
-      6'h19:
-          \$2  = 2'h2;
-      6'h1a:
-          \$2  = 2'h3;
-      6'h1b:
-          \$2  = 2'h0;
-      6'h1c:
-          \$2  = 2'h1;
-      6'h1d:
-          \$2  = 2'h2;
-      6'h1e:
-          \$2  = 2'h3;
-      6'h1f:
-          \$2  = 2'h0;
-      6'h20:
-          \$2  = 2'h1;
-      6'h21:
-          \$2  = 2'h2;
-      6'h22:
-          \$2  = 2'h3;
-      6'h23:
-          \$2  = 2'h0;
-      6'h24:
-          \$2  = 2'h1;
-      6'h25:
-          \$2  = 2'h2;
-      6'h26:
-          \$2  = 2'h3;
-      6'h27:
-          \$2  = 2'h0;
-      6'h28:
-          \$2  = 2'h1;
-      6'h29:
-          \$2  = 2'h2;
-      6'h2a:
-          \$2  = 2'h3;
-      6'h2b:
-          \$2  = 2'h0;
-      6'h2c:
-          \$2  = 2'h1;
-      6'h2d:
-          \$2  = 2'h2;
-      6'h2e:
-          \$2  = 2'h3;
-      6'h2f:
-          \$2  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      6'h00:
-          \$3  = 1'h1;
-      6'h01:
-          \$3  = 1'h1;
-      6'h02:
-          \$3  = 1'h1;
-      6'h03:
-          \$3  = 1'h0;
-      6'h04:
-          \$3  = 1'h0;
-      6'h05:
-          \$3  = 1'h0;
-      6'h06:
-          \$3  = 1'h0;
-      6'h07:
-          \$3  = 1'h0;
-      6'h08:
-          \$3  = 1'h0;
-      6'h09:
-          \$3  = 1'h0;
-      6'h0a:
-          \$3  = 1'h0;
-      6'h0b:
-          \$3  = 1'h0;
-      6'h0c:
-          \$3  = 1'h0;
-      6'h0d:
-          \$3  = 1'h0;
-      6'h0e:
-          \$3  = 1'h0;
-      6'h0f:
-          \$3  = 1'h0;
-      6'h10:
-          \$3  = 1'h0;
-      6'h11:
-          \$3  = 1'h0;
-      6'h12:
-          \$3  = 1'h0;
-      6'h13:
-          \$3  = 1'h0;
-      6'h14:
-          \$3  = 1'h0;
-      6'h15:
-          \$3  = 1'h0;
-      6'h16:
-          \$3  = 1'h0;
-      6'h17:
-          \$3  = 1'h0;
-      6'h18:
-          \$3  = 1'h0;
-      6'h19:
-          \$3  = 1'h0;
-      6'h1a:
-          \$3  = 1'h0;
-      6'h1b:
-          \$3  = 1'h0;
-      6'h1c:
-          \$3  = 1'h0;
-      6'h1d:
-          \$3  = 1'h0;
-      6'h1e:
-          \$3  = 1'h0;
-      6'h1f:
-          \$3  = 1'h0;
-      6'h20:
-          \$3  = 1'h0;
-      6'h21:
-          \$3  = 1'h0;
-      6'h22:
-          \$3  = 1'h0;
-      6'h23:
-          \$3  = 1'h0;
-      6'h24:
-          \$3  = 1'h0;
-      6'h25:
-          \$3  = 1'h0;
-      6'h26:
-          \$3  = 1'h0;
-      6'h27:
-          \$3  = 1'h0;
-      6'h28:
-          \$3  = 1'h0;
-      6'h29:
-          \$3  = 1'h0;
-      6'h2a:
-          \$3  = 1'h0;
-      6'h2b:
-          \$3  = 1'h0;
-      6'h2c:
-          \$3  = 1'h0;
-      6'h2d:
-          \$3  = 1'h0;
-      6'h2e:
-          \$3  = 1'h0;
-      6'h2f:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      6'h00:
-          \$4  = 1'h0;
-      6'h01:
-          \$4  = 1'h0;
-      6'h02:
-          \$4  = 1'h0;
-      6'h03:
-          \$4  = 1'h1;
-      6'h04:
-          \$4  = 1'h0;
-      6'h05:
-          \$4  = 1'h0;
-      6'h06:
-          \$4  = 1'h0;
-      6'h07:
-          \$4  = 1'h1;
-      6'h08:
-          \$4  = 1'h0;
-      6'h09:
-          \$4  = 1'h0;
-      6'h0a:
-          \$4  = 1'h0;
-      6'h0b:
-          \$4  = 1'h1;
-      6'h0c:
-          \$4  = 1'h0;
-      6'h0d:
-          \$4  = 1'h0;
-      6'h0e:
-          \$4  = 1'h0;
-      6'h0f:
-          \$4  = 1'h1;
-      6'h10:
-          \$4  = 1'h0;
-      6'h11:
-          \$4  = 1'h0;
-      6'h12:
-          \$4  = 1'h0;
-      6'h13:
-          \$4  = 1'h1;
-      6'h14:
-          \$4  = 1'h0;
-      6'h15:
-          \$4  = 1'h0;
-      6'h16:
-          \$4  = 1'h0;
-      6'h17:
-          \$4  = 1'h1;
-      6'h18:
-          \$4  = 1'h0;
-      6'h19:
-          \$4  = 1'h0;
-      6'h1a:
-          \$4  = 1'h0;
-      6'h1b:
-          \$4  = 1'h1;
-      6'h1c:
-          \$4  = 1'h0;
-      6'h1d:
-          \$4  = 1'h0;
-      6'h1e:
-          \$4  = 1'h0;
-      6'h1f:
-          \$4  = 1'h1;
-      6'h20:
-          \$4  = 1'h0;
-      6'h21:
-          \$4  = 1'h0;
-      6'h22:
-          \$4  = 1'h0;
-      6'h23:
-          \$4  = 1'h1;
-      6'h24:
-          \$4  = 1'h0;
-      6'h25:
-          \$4  = 1'h0;
-      6'h26:
-          \$4  = 1'h0;
-      6'h27:
-          \$4  = 1'h1;
-      6'h28:
-          \$4  = 1'h0;
-      6'h29:
-          \$4  = 1'h0;
-      6'h2a:
-          \$4  = 1'h0;
-      6'h2b:
-          \$4  = 1'h1;
-      6'h2c:
-          \$4  = 1'h0;
-      6'h2d:
-          \$4  = 1'h0;
-      6'h2e:
-          \$4  = 1'h0;
-      6'h2f:
-          \$4  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      6'h00:
-          \$5  = 1'h0;
-      6'h01:
-          \$5  = 1'h0;
-      6'h02:
-          \$5  = 1'h1;
-      6'h03:
-          \$5  = 1'h0;
-      6'h04:
-          \$5  = 1'h0;
-      6'h05:
-          \$5  = 1'h0;
-      6'h06:
-          \$5  = 1'h1;
-      6'h07:
-          \$5  = 1'h0;
-      6'h08:
-          \$5  = 1'h0;
-      6'h09:
-          \$5  = 1'h0;
-      6'h0a:
-          \$5  = 1'h1;
-      6'h0b:
-          \$5  = 1'h0;
-      6'h0c:
-          \$5  = 1'h0;
-      6'h0d:
-          \$5  = 1'h0;
-      6'h0e:
-          \$5  = 1'h1;
-      6'h0f:
-          \$5  = 1'h0;
-      6'h10:
-          \$5  = 1'h0;
-      6'h11:
-          \$5  = 1'h0;
-      6'h12:
-          \$5  = 1'h1;
-      6'h13:
-          \$5  = 1'h0;
-      6'h14:
-          \$5  = 1'h0;
-      6'h15:
-          \$5  = 1'h0;
-      6'h16:
-          \$5  = 1'h1;
-      6'h17:
-          \$5  = 1'h0;
-      6'h18:
-          \$5  = 1'h0;
-      6'h19:
-          \$5  = 1'h0;
-      6'h1a:
-          \$5  = 1'h1;
-      6'h1b:
-          \$5  = 1'h0;
-      6'h1c:
-          \$5  = 1'h0;
-      6'h1d:
-          \$5  = 1'h0;
-      6'h1e:
-          \$5  = 1'h1;
-      6'h1f:
-          \$5  = 1'h0;
-      6'h20:
-          \$5  = 1'h0;
-      6'h21:
-          \$5  = 1'h0;
-      6'h22:
-          \$5  = 1'h1;
-      6'h23:
-          \$5  = 1'h0;
-      6'h24:
-          \$5  = 1'h0;
-      6'h25:
-          \$5  = 1'h0;
-      6'h26:
-          \$5  = 1'h1;
-      6'h27:
-          \$5  = 1'h0;
-      6'h28:
-          \$5  = 1'h0;
-      6'h29:
-          \$5  = 1'h0;
-      6'h2a:
-          \$5  = 1'h1;
-      6'h2b:
-          \$5  = 1'h0;
-      6'h2c:
-          \$5  = 1'h0;
-      6'h2d:
-          \$5  = 1'h0;
-      6'h2e:
-          \$5  = 1'h1;
-      6'h2f:
-          \$5  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$322  = 24'h000000;
+    \$7  = 24'h000000;
     casez (nf6)
       4'h0:
-          \$322  = 24'h00386c;
+          \$7  = 24'h00386c;
       4'h1:
-          \$322  = 24'h000b71;
+          \$7  = 24'h000b71;
       4'h2:
-          \$322  = 24'h0008a8;
+          \$7  = 24'h0008a8;
       4'h3:
-          \$322  = 24'h002583;
+          \$7  = 24'h002583;
       4'h4:
-          \$322  = 24'h0014db;
+          \$7  = 24'h0014db;
       4'h5:
-          \$322  = 24'h001887;
+          \$7  = 24'h001887;
       4'h6:
-          \$322  = 24'h000744;
+          \$7  = 24'h000744;
       4'h7:
-          \$322  = 24'h000f38;
+          \$7  = 24'h000f38;
       4'h8:
-          \$322  = 24'h0018af;
+          \$7  = 24'h0018af;
       4'h9:
-          \$322  = 24'h000cba;
+          \$7  = 24'h000cba;
       4'ha:
-          \$322  = 24'h001cbd;
+          \$7  = 24'h001cbd;
       4'hb:
-          \$322  = 24'h000110;
+          \$7  = 24'h000110;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$325  = 24'h000000;
+    \$10  = 24'h000000;
     casez (nf6)
       4'h0:
-          \$325  = 24'h001e1e;
+          \$10  = 24'h001e1e;
       4'h1:
-          \$325  = 24'hfff26c;
+          \$10  = 24'hfff26c;
       4'h2:
-          \$325  = 24'h000de3;
+          \$10  = 24'h000de3;
       4'h3:
-          \$325  = 24'hfffd5a;
+          \$10  = 24'hfffd5a;
       4'h4:
-          \$325  = 24'h001265;
+          \$10  = 24'h001265;
       4'h5:
-          \$325  = 24'hfff879;
+          \$10  = 24'hfff879;
       4'h6:
-          \$325  = 24'h001894;
+          \$10  = 24'h001894;
       4'h7:
-          \$325  = 24'hfffbe2;
+          \$10  = 24'hfffbe2;
       4'h8:
-          \$325  = 24'h0018c9;
+          \$10  = 24'h0018c9;
       4'h9:
-          \$325  = 24'h000645;
+          \$10  = 24'h000645;
       4'ha:
-          \$325  = 24'hfff68a;
+          \$10  = 24'hfff68a;
       4'hb:
-          \$325  = 24'hfff898;
+          \$10  = 24'hfff898;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$328  = 24'h000000;
+    \$13  = 24'h000000;
     casez (nf6)
       4'h0:
-          \$328  = 24'hffea46;
+          \$13  = 24'hffea46;
       4'h1:
-          \$328  = 24'h0001a0;
+          \$13  = 24'h0001a0;
       4'h2:
-          \$328  = 24'hfff40b;
+          \$13  = 24'hfff40b;
       4'h3:
-          \$328  = 24'h0014f4;
+          \$13  = 24'h0014f4;
       4'h4:
-          \$328  = 24'hfffb64;
+          \$13  = 24'hfffb64;
       4'h5:
-          \$328  = 24'hfff86e;
+          \$13  = 24'hfff86e;
       4'h6:
-          \$328  = 24'h00049d;
+          \$13  = 24'h00049d;
       4'h7:
-          \$328  = 24'h000859;
+          \$13  = 24'h000859;
       4'h8:
-          \$328  = 24'hffdf1b;
+          \$13  = 24'hffdf1b;
       4'h9:
-          \$328  = 24'h000330;
+          \$13  = 24'h000330;
       4'ha:
-          \$328  = 24'h00067a;
+          \$13  = 24'h00067a;
       4'hb:
-          \$328  = 24'h00174e;
+          \$13  = 24'h00174e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$331  = 24'h000000;
+    \$16  = 24'h000000;
     casez (nf6)
       4'h0:
-          \$331  = 24'h000d00;
+          \$16  = 24'h000d00;
       4'h1:
-          \$331  = 24'h002726;
+          \$16  = 24'h002726;
       4'h2:
-          \$331  = 24'h002064;
+          \$16  = 24'h002064;
       4'h3:
-          \$331  = 24'hfff49c;
+          \$16  = 24'hfff49c;
       4'h4:
-          \$331  = 24'h0002ea;
+          \$16  = 24'h0002ea;
       4'h5:
-          \$331  = 24'hfffb81;
+          \$16  = 24'hfffb81;
       4'h6:
-          \$331  = 24'h001c66;
+          \$16  = 24'h001c66;
       4'h7:
-          \$331  = 24'hfffcd5;
+          \$16  = 24'hfffcd5;
       4'h8:
-          \$331  = 24'hfff5f7;
+          \$16  = 24'hfff5f7;
       4'h9:
-          \$331  = 24'h001e83;
+          \$16  = 24'h001e83;
       4'ha:
-          \$331  = 24'h001b22;
+          \$16  = 24'h001b22;
       4'hb:
-          \$331  = 24'hffefd8;
+          \$16  = 24'hffefd8;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$334  = nf_t;
+    \$26  = 4'h0;
+    casez (wrom__addr)
+      6'h00:
+          \$26  = 4'h0;
+      6'h01:
+          \$26  = 4'h0;
+      6'h02:
+          \$26  = 4'h0;
+      6'h03:
+          \$26  = 4'h1;
+      6'h04:
+          \$26  = 4'h1;
+      6'h05:
+          \$26  = 4'h1;
+      6'h06:
+          \$26  = 4'h1;
+      6'h07:
+          \$26  = 4'h2;
+      6'h08:
+          \$26  = 4'h2;
+      6'h09:
+          \$26  = 4'h2;
+      6'h0a:
+          \$26  = 4'h2;
+      6'h0b:
+          \$26  = 4'h3;
+      6'h0c:
+          \$26  = 4'h3;
+      6'h0d:
+          \$26  = 4'h3;
+      6'h0e:
+          \$26  = 4'h3;
+      6'h0f:
+          \$26  = 4'h4;
+      6'h10:
+          \$26  = 4'h4;
+      6'h11:
+          \$26  = 4'h4;
+      6'h12:
+          \$26  = 4'h4;
+      6'h13:
+          \$26  = 4'h5;
+      6'h14:
+          \$26  = 4'h5;
+      6'h15:
+          \$26  = 4'h5;
+      6'h16:
+          \$26  = 4'h5;
+      6'h17:
+          \$26  = 4'h6;
+      6'h18:
+          \$26  = 4'h6;
+      6'h19:
+          \$26  = 4'h6;
+      6'h1a:
+          \$26  = 4'h6;
+      6'h1b:
+          \$26  = 4'h7;
+      6'h1c:
+          \$26  = 4'h7;
+      6'h1d:
+          \$26  = 4'h7;
+      6'h1e:
+          \$26  = 4'h7;
+      6'h1f:
+          \$26  = 4'h8;
+      6'h20:
+          \$26  = 4'h8;
+      6'h21:
+          \$26  = 4'h8;
+      6'h22:
+          \$26  = 4'h8;
+      6'h23:
+          \$26  = 4'h9;
+      6'h24:
+          \$26  = 4'h9;
+      6'h25:
+          \$26  = 4'h9;
+      6'h26:
+          \$26  = 4'h9;
+      6'h27:
+          \$26  = 4'ha;
+      6'h28:
+          \$26  = 4'ha;
+      6'h29:
+          \$26  = 4'ha;
+      6'h2a:
+          \$26  = 4'ha;
+      6'h2b:
+          \$26  = 4'hb;
+      6'h2c:
+          \$26  = 4'hb;
+      6'h2d:
+          \$26  = 4'hb;
+      6'h2e:
+          \$26  = 4'hb;
+      6'h2f:
+          \$26  = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$27  = 2'h0;
+    casez (wrom__addr)
+      6'h00:
+          \$27  = 2'h1;
+      6'h01:
+          \$27  = 2'h2;
+      6'h02:
+          \$27  = 2'h3;
+      6'h03:
+          \$27  = 2'h0;
+      6'h04:
+          \$27  = 2'h1;
+      6'h05:
+          \$27  = 2'h2;
+      6'h06:
+          \$27  = 2'h3;
+      6'h07:
+          \$27  = 2'h0;
+      6'h08:
+          \$27  = 2'h1;
+      6'h09:
+          \$27  = 2'h2;
+      6'h0a:
+          \$27  = 2'h3;
+      6'h0b:
+          \$27  = 2'h0;
+      6'h0c:
+          \$27  = 2'h1;
+      6'h0d:
+          \$27  = 2'h2;
+      6'h0e:
+          \$27  = 2'h3;
+      6'h0f:
+          \$27  = 2'h0;
+      6'h10:
+          \$27  = 2'h1;
+      6'h11:
+          \$27  = 2'h2;
+      6'h12:
+          \$27  = 2'h3;
+      6'h13:
+          \$27  = 2'h0;
+      6'h14:
+          \$27  = 2'h1;
+      6'h15:
+          \$27  = 2'h2;
+      6'h16:
+          \$27  = 2'h3;
+      6'h17:
+          \$27  = 2'h0;
+      6'h18:
+          \$27  = 2'h1;
+      6'h19:
+          \$27  = 2'h2;
+      6'h1a:
+          \$27  = 2'h3;
+      6'h1b:
+          \$27  = 2'h0;
+      6'h1c:
+          \$27  = 2'h1;
+      6'h1d:
+          \$27  = 2'h2;
+      6'h1e:
+          \$27  = 2'h3;
+      6'h1f:
+          \$27  = 2'h0;
+      6'h20:
+          \$27  = 2'h1;
+      6'h21:
+          \$27  = 2'h2;
+      6'h22:
+          \$27  = 2'h3;
+      6'h23:
+          \$27  = 2'h0;
+      6'h24:
+          \$27  = 2'h1;
+      6'h25:
+          \$27  = 2'h2;
+      6'h26:
+          \$27  = 2'h3;
+      6'h27:
+          \$27  = 2'h0;
+      6'h28:
+          \$27  = 2'h1;
+      6'h29:
+          \$27  = 2'h2;
+      6'h2a:
+          \$27  = 2'h3;
+      6'h2b:
+          \$27  = 2'h0;
+      6'h2c:
+          \$27  = 2'h1;
+      6'h2d:
+          \$27  = 2'h2;
+      6'h2e:
+          \$27  = 2'h3;
+      6'h2f:
+          \$27  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$28  = 1'h0;
+    casez (wrom__addr)
+      6'h00:
+          \$28  = 1'h1;
+      6'h01:
+          \$28  = 1'h1;
+      6'h02:
+          \$28  = 1'h1;
+      6'h03:
+          \$28  = 1'h0;
+      6'h04:
+          \$28  = 1'h0;
+      6'h05:
+          \$28  = 1'h0;
+      6'h06:
+          \$28  = 1'h0;
+      6'h07:
+          \$28  = 1'h0;
+      6'h08:
+          \$28  = 1'h0;
+      6'h09:
+          \$28  = 1'h0;
+      6'h0a:
+          \$28  = 1'h0;
+      6'h0b:
+          \$28  = 1'h0;
+      6'h0c:
+          \$28  = 1'h0;
+      6'h0d:
+          \$28  = 1'h0;
+      6'h0e:
+          \$28  = 1'h0;
+      6'h0f:
+          \$28  = 1'h0;
+      6'h10:
+          \$28  = 1'h0;
+      6'h11:
+          \$28  = 1'h0;
+      6'h12:
+          \$28  = 1'h0;
+      6'h13:
+          \$28  = 1'h0;
+      6'h14:
+          \$28  = 1'h0;
+      6'h15:
+          \$28  = 1'h0;
+      6'h16:
+          \$28  = 1'h0;
+      6'h17:
+          \$28  = 1'h0;
+      6'h18:
+          \$28  = 1'h0;
+      6'h19:
+          \$28  = 1'h0;
+      6'h1a:
+          \$28  = 1'h0;
+      6'h1b:
+          \$28  = 1'h0;
+      6'h1c:
+          \$28  = 1'h0;
+      6'h1d:
+          \$28  = 1'h0;
+      6'h1e:
+          \$28  = 1'h0;
+      6'h1f:
+          \$28  = 1'h0;
+      6'h20:
+          \$28  = 1'h0;
+      6'h21:
+          \$28  = 1'h0;
+      6'h22:
+          \$28  = 1'h0;
+      6'h23:
+          \$28  = 1'h0;
+      6'h24:
+          \$28  = 1'h0;
+      6'h25:
+          \$28  = 1'h0;
+      6'h26:
+          \$28  = 1'h0;
+      6'h27:
+          \$28  = 1'h0;
+      6'h28:
+          \$28  = 1'h0;
+      6'h29:
+          \$28  = 1'h0;
+      6'h2a:
+          \$28  = 1'h0;
+      6'h2b:
+          \$28  = 1'h0;
+      6'h2c:
+          \$28  = 1'h0;
+      6'h2d:
+          \$28  = 1'h0;
+      6'h2e:
+          \$28  = 1'h0;
+      6'h2f:
+          \$28  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$29  = 1'h0;
+    casez (wrom__addr)
+      6'h00:
+          \$29  = 1'h0;
+      6'h01:
+          \$29  = 1'h0;
+      6'h02:
+          \$29  = 1'h0;
+      6'h03:
+          \$29  = 1'h1;
+      6'h04:
+          \$29  = 1'h0;
+      6'h05:
+          \$29  = 1'h0;
+      6'h06:
+          \$29  = 1'h0;
+      6'h07:
+          \$29  = 1'h1;
+      6'h08:
+          \$29  = 1'h0;
+      6'h09:
+          \$29  = 1'h0;
+      6'h0a:
+          \$29  = 1'h0;
+      6'h0b:
+          \$29  = 1'h1;
+      6'h0c:
+          \$29  = 1'h0;
+      6'h0d:
+          \$29  = 1'h0;
+      6'h0e:
+          \$29  = 1'h0;
+      6'h0f:
+          \$29  = 1'h1;
+      6'h10:
+          \$29  = 1'h0;
+      6'h11:
+          \$29  = 1'h0;
+      6'h12:
+          \$29  = 1'h0;
+      6'h13:
+          \$29  = 1'h1;
+      6'h14:
+          \$29  = 1'h0;
+      6'h15:
+          \$29  = 1'h0;
+      6'h16:
+          \$29  = 1'h0;
+      6'h17:
+          \$29  = 1'h1;
+      6'h18:
+          \$29  = 1'h0;
+      6'h19:
+          \$29  = 1'h0;
+      6'h1a:
+          \$29  = 1'h0;
+      6'h1b:
+          \$29  = 1'h1;
+      6'h1c:
+          \$29  = 1'h0;
+      6'h1d:
+          \$29  = 1'h0;
+      6'h1e:
+          \$29  = 1'h0;
+      6'h1f:
+          \$29  = 1'h1;
+      6'h20:
+          \$29  = 1'h0;
+      6'h21:
+          \$29  = 1'h0;
+      6'h22:
+          \$29  = 1'h0;
+      6'h23:
+          \$29  = 1'h1;
+      6'h24:
+          \$29  = 1'h0;
+      6'h25:
+          \$29  = 1'h0;
+      6'h26:
+          \$29  = 1'h0;
+      6'h27:
+          \$29  = 1'h1;
+      6'h28:
+          \$29  = 1'h0;
+      6'h29:
+          \$29  = 1'h0;
+      6'h2a:
+          \$29  = 1'h0;
+      6'h2b:
+          \$29  = 1'h1;
+      6'h2c:
+          \$29  = 1'h0;
+      6'h2d:
+          \$29  = 1'h0;
+      6'h2e:
+          \$29  = 1'h0;
+      6'h2f:
+          \$29  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$30  = 1'h0;
+    casez (wrom__addr)
+      6'h00:
+          \$30  = 1'h0;
+      6'h01:
+          \$30  = 1'h0;
+      6'h02:
+          \$30  = 1'h1;
+      6'h03:
+          \$30  = 1'h0;
+      6'h04:
+          \$30  = 1'h0;
+      6'h05:
+          \$30  = 1'h0;
+      6'h06:
+          \$30  = 1'h1;
+      6'h07:
+          \$30  = 1'h0;
+      6'h08:
+          \$30  = 1'h0;
+      6'h09:
+          \$30  = 1'h0;
+      6'h0a:
+          \$30  = 1'h1;
+      6'h0b:
+          \$30  = 1'h0;
+      6'h0c:
+          \$30  = 1'h0;
+      6'h0d:
+          \$30  = 1'h0;
+      6'h0e:
+          \$30  = 1'h1;
+      6'h0f:
+          \$30  = 1'h0;
+      6'h10:
+          \$30  = 1'h0;
+      6'h11:
+          \$30  = 1'h0;
+      6'h12:
+          \$30  = 1'h1;
+      6'h13:
+          \$30  = 1'h0;
+      6'h14:
+          \$30  = 1'h0;
+      6'h15:
+          \$30  = 1'h0;
+      6'h16:
+          \$30  = 1'h1;
+      6'h17:
+          \$30  = 1'h0;
+      6'h18:
+          \$30  = 1'h0;
+      6'h19:
+          \$30  = 1'h0;
+      6'h1a:
+          \$30  = 1'h1;
+      6'h1b:
+          \$30  = 1'h0;
+      6'h1c:
+          \$30  = 1'h0;
+      6'h1d:
+          \$30  = 1'h0;
+      6'h1e:
+          \$30  = 1'h1;
+      6'h1f:
+          \$30  = 1'h0;
+      6'h20:
+          \$30  = 1'h0;
+      6'h21:
+          \$30  = 1'h0;
+      6'h22:
+          \$30  = 1'h1;
+      6'h23:
+          \$30  = 1'h0;
+      6'h24:
+          \$30  = 1'h0;
+      6'h25:
+          \$30  = 1'h0;
+      6'h26:
+          \$30  = 1'h1;
+      6'h27:
+          \$30  = 1'h0;
+      6'h28:
+          \$30  = 1'h0;
+      6'h29:
+          \$30  = 1'h0;
+      6'h2a:
+          \$30  = 1'h1;
+      6'h2b:
+          \$30  = 1'h0;
+      6'h2c:
+          \$30  = 1'h0;
+      6'h2d:
+          \$30  = 1'h0;
+      6'h2e:
+          \$30  = 1'h1;
+      6'h2f:
+          \$30  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$329  = nf_t;
     if (issue) begin
-      \$334  = \$1 ;
+      \$329  = \$26 ;
     end
     if (rst) begin
-      \$334  = 4'h0;
+      \$329  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$335  = sf_t;
+    \$330  = \$signature__addr ;
     if (issue) begin
-      \$335  = \$2 ;
+      \$330  = \$27 ;
     end
     if (rst) begin
-      \$335  = 2'h0;
+      \$330  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$336  = reads_input_t;
+    \$331  = reads_input_t;
     if (issue) begin
-      \$336  = \$3 ;
+      \$331  = \$28 ;
     end
     if (rst) begin
-      \$336  = 1'h1;
+      \$331  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$337  = first_t;
+    \$332  = first_t;
     if (issue) begin
-      \$337  = \$4 ;
+      \$332  = \$29 ;
     end
     if (rst) begin
-      \$337  = 1'h1;
+      \$332  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$338  = last_t;
+    \$333  = last_t;
     if (issue) begin
-      \$338  = \$5 ;
+      \$333  = \$30 ;
     end
     if (rst) begin
-      \$338  = 1'h0;
+      \$333  = 1'h0;
     end
   end
-  assign acc0_next = \$324 [23:0];
-  assign acc1_next = \$327 [23:0];
-  assign acc2_next = \$330 [23:0];
-  assign acc3_next = \$333 [23:0];
-  assign \$signature__addr  = sf_t;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$334  = wrom__addr;
+    if (issue) begin
+      \$334  = \$33 [5:0];
+    end
+    if (rst) begin
+      \$334  = 6'h00;
+    end
+  end
+  assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign wrom__addr = t;
+  assign rport__addr = \$signature__addr ;
+  assign t = wrom__addr;
+  assign acc0_next = \$9 [23:0];
+  assign acc1_next = \$12 [23:0];
+  assign acc2_next = \$15 [23:0];
+  assign acc3_next = \$18 [23:0];
+  assign q_wptr = \$signature__addr$36 ;
+  assign \$signature__data$38  = q_in;
+  assign q_rptr = \rport__addr$39 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -6782,53 +5918,61 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \i__payload[13]  = i__payload[111:104];
   assign \i__payload[14]  = i__payload[119:112];
   assign \i__payload[15]  = i__payload[127:120];
+  assign \q_in[0]  = q_in[23:0];
+  assign \q_in[1]  = q_in[47:24];
+  assign \q_in[2]  = q_in[71:48];
+  assign \q_in[3]  = q_in[95:72];
   assign \o__payload[0]  = o__payload[23:0];
   assign \o__payload[1]  = o__payload[47:24];
   assign \o__payload[2]  = o__payload[71:48];
   assign \o__payload[3]  = o__payload[95:72];
+  assign q_in[95:72] = \$18 [23:0];
+  assign q_in[71:48] = \$15 [23:0];
+  assign q_in[47:24] = \$12 [23:0];
+  assign q_in[23:0] = \$9 [23:0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payload, o__valid, clk);
+module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  wire \$1 ;
-  wire [4:0] \$10 ;
-  wire \$100 ;
-  wire [50:0] \$101 ;
-  wire [50:0] \$102 ;
-  wire \$103 ;
-  wire \$104 ;
+  wire [8:0] \$1 ;
+  wire \$10 ;
+  wire [54:0] \$100 ;
+  wire [58:0] \$101 ;
+  wire [77:0] \$102 ;
+  wire [78:0] \$103 ;
+  wire [48:0] \$104 ;
   wire \$105 ;
-  reg [24:0] \$106 ;
+  wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire \$109 ;
-  wire [4:0] \$11 ;
+  wire [49:0] \$109 ;
+  wire \$11 ;
   wire \$110 ;
   wire \$111 ;
-  wire \$112 ;
+  wire [50:0] \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
+  wire [50:0] \$115 ;
+  wire [50:0] \$116 ;
   wire \$117 ;
   wire \$118 ;
-  wire \$119 ;
+  wire [50:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
+  wire [50:0] \$120 ;
   wire \$121 ;
   wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  reg [5:0] \$125 ;
+  wire [50:0] \$123 ;
+  wire [50:0] \$124 ;
+  wire \$125 ;
   wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
+  wire [50:0] \$127 ;
+  wire [50:0] \$128 ;
   wire \$129 ;
-  wire \$13 ;
-  wire \$130 ;
+  wire [4:0] \$13 ;
+  wire [4:0] \$130 ;
   wire \$131 ;
-  wire \$132 ;
+  wire [5:0] \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
@@ -6836,17 +5980,17 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire \$14 ;
+  wire [4:0] \$14 ;
   wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
+  wire [3:0] \$141 ;
+  wire [3:0] \$142 ;
   wire \$143 ;
-  reg [34:0] \$144 ;
+  wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [3:0] \$148 ;
+  wire [3:0] \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
@@ -6855,647 +5999,265 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire \$157 ;
+  wire [4:0] \$157 ;
   wire \$158 ;
   wire \$159 ;
-  wire \$16 ;
+  reg [24:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire \$162 ;
-  reg [34:0] \$163 ;
+  wire [5:0] \$162 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
-  reg [24:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
-  wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire [33:0] \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire [24:0] \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire [23:0] \$199 ;
+  wire [31:0] \$168 ;
+  reg [3:0] \$169 ;
+  wire [33:0] \$17 ;
+  reg \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg [24:0] \$177 ;
+  reg [24:0] \$178 ;
+  reg [24:0] \$179 ;
+  wire [24:0] \$18 ;
+  reg [24:0] \$180 ;
+  reg [24:0] \$181 ;
+  reg [24:0] \$182 ;
+  reg [23:0] \$183 ;
+  reg [33:0] \$184 ;
+  reg [33:0] \$185 ;
+  reg [24:0] \$186 ;
+  reg [24:0] \$187 ;
+  reg [23:0] \$188 ;
+  reg [23:0] \$189 ;
+  wire [23:0] \$19 ;
+  reg [14:0] \$190 ;
+  reg [14:0] \$191 ;
+  reg [48:0] \$192 ;
+  reg [48:0] \$193 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg [50:0] \$196 ;
+  reg [24:0] \$197 ;
+  reg [24:0] \$198 ;
+  reg [24:0] \$199 ;
   wire [8:0] \$2 ;
-  wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire [14:0] \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
-  wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire [34:0] \$213 ;
-  wire [35:0] \$214 ;
-  wire [55:0] \$215 ;
-  wire [56:0] \$216 ;
-  wire [54:0] \$217 ;
-  wire [58:0] \$218 ;
-  wire [77:0] \$219 ;
-  wire \$22 ;
-  wire [78:0] \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire [48:0] \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
-  wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire [49:0] \$238 ;
-  wire \$239 ;
-  wire \$24 ;
-  wire \$240 ;
-  wire [50:0] \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire [50:0] \$247 ;
-  wire [50:0] \$248 ;
-  wire \$249 ;
-  wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  reg [24:0] \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
-  wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
-  wire \$27 ;
-  wire \$270 ;
-  reg [5:0] \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
-  wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
-  wire \$29 ;
-  reg [34:0] \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  wire [14:0] \$20 ;
+  reg [24:0] \$200 ;
+  reg [24:0] \$201 ;
+  reg [24:0] \$202 ;
+  reg [5:0] \$203 ;
+  reg [5:0] \$204 ;
+  reg [5:0] \$205 ;
+  reg [5:0] \$206 ;
+  reg [5:0] \$207 ;
+  reg [5:0] \$208 ;
+  reg [34:0] \$209 ;
+  wire [34:0] \$21 ;
+  reg [34:0] \$210 ;
+  reg [34:0] \$211 ;
+  reg [34:0] \$212 ;
+  reg [34:0] \$213 ;
+  reg [34:0] \$214 ;
+  reg [34:0] \$215 ;
+  reg [34:0] \$216 ;
+  reg [34:0] \$217 ;
+  reg [34:0] \$218 ;
+  reg [34:0] \$219 ;
+  wire [35:0] \$22 ;
+  reg [34:0] \$220 ;
+  reg [23:0] \$221 ;
+  reg [33:0] \$222 ;
+  reg [33:0] \$223 ;
+  reg [24:0] \$224 ;
+  reg [24:0] \$225 ;
+  reg [23:0] \$226 ;
+  reg [23:0] \$227 ;
+  reg [14:0] \$228 ;
+  reg [14:0] \$229 ;
+  wire [55:0] \$23 ;
+  reg [48:0] \$230 ;
+  reg [48:0] \$231 ;
+  reg \$232 ;
+  reg \$233 ;
+  reg [50:0] \$234 ;
+  reg [24:0] \$235 ;
+  reg [24:0] \$236 ;
+  reg [24:0] \$237 ;
+  reg [24:0] \$238 ;
+  reg [24:0] \$239 ;
+  wire [56:0] \$24 ;
+  reg [24:0] \$240 ;
+  reg [5:0] \$241 ;
+  reg [5:0] \$242 ;
+  reg [5:0] \$243 ;
+  reg [5:0] \$244 ;
+  reg [5:0] \$245 ;
+  reg [5:0] \$246 ;
+  reg [34:0] \$247 ;
+  reg [34:0] \$248 ;
+  reg [34:0] \$249 ;
+  wire [54:0] \$25 ;
+  reg [34:0] \$250 ;
+  reg [34:0] \$251 ;
+  reg [34:0] \$252 ;
+  reg [34:0] \$253 ;
+  reg [34:0] \$254 ;
+  reg [34:0] \$255 ;
+  reg [34:0] \$256 ;
+  reg [34:0] \$257 ;
+  reg [34:0] \$258 ;
+  reg [23:0] \$259 ;
+  wire [58:0] \$26 ;
+  reg [33:0] \$260 ;
+  reg [33:0] \$261 ;
+  reg [24:0] \$262 ;
+  reg [24:0] \$263 ;
+  reg [23:0] \$264 ;
+  reg [23:0] \$265 ;
+  reg [14:0] \$266 ;
+  reg [14:0] \$267 ;
+  reg [48:0] \$268 ;
+  reg [48:0] \$269 ;
+  wire [77:0] \$27 ;
+  reg \$270 ;
+  reg \$271 ;
+  reg [50:0] \$272 ;
+  reg [24:0] \$273 ;
+  reg [24:0] \$274 ;
+  reg [24:0] \$275 ;
+  reg [24:0] \$276 ;
+  reg [24:0] \$277 ;
+  reg [24:0] \$278 ;
+  reg [5:0] \$279 ;
+  wire [78:0] \$28 ;
+  reg [5:0] \$280 ;
+  reg [5:0] \$281 ;
+  reg [5:0] \$282 ;
+  reg [5:0] \$283 ;
+  reg [5:0] \$284 ;
+  reg [35:0] \$285 ;
+  reg [35:0] \$286 ;
+  reg [35:0] \$287 ;
+  reg [35:0] \$288 ;
+  reg [35:0] \$289 ;
+  wire [48:0] \$29 ;
+  reg [35:0] \$290 ;
+  reg [35:0] \$291 ;
+  reg [35:0] \$292 ;
+  reg [35:0] \$293 ;
+  reg [35:0] \$294 ;
+  reg [35:0] \$295 ;
+  reg [35:0] \$296 ;
+  reg [23:0] \$297 ;
+  reg [33:0] \$298 ;
+  reg [33:0] \$299 ;
   wire [8:0] \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  reg [34:0] \$309 ;
+  reg [24:0] \$300 ;
+  reg [24:0] \$301 ;
+  reg [23:0] \$302 ;
+  reg [23:0] \$303 ;
+  reg [14:0] \$304 ;
+  reg [14:0] \$305 ;
+  reg [48:0] \$306 ;
+  reg [48:0] \$307 ;
+  reg \$308 ;
+  reg \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  reg [50:0] \$310 ;
+  reg [7:0] \$311 ;
+  reg [7:0] \$312 ;
+  reg [7:0] \$313 ;
+  reg [7:0] \$314 ;
+  reg [3:0] \$315 ;
+  reg [2:0] \$316 ;
+  reg [2:0] \$317 ;
+  reg [3:0] \$318 ;
+  reg \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
+  reg [31:0] \$320 ;
   wire \$33 ;
-  wire \$330 ;
-  wire [33:0] \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire [24:0] \$338 ;
-  wire \$339 ;
-  wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire [23:0] \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
+  wire [49:0] \$34 ;
   wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire [14:0] \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire [34:0] \$359 ;
   wire \$36 ;
-  wire [35:0] \$360 ;
-  wire [55:0] \$361 ;
-  wire [56:0] \$362 ;
-  wire [54:0] \$363 ;
-  wire [58:0] \$364 ;
-  wire [77:0] \$365 ;
-  wire [78:0] \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
-  wire \$37 ;
-  wire [48:0] \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
-  wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire [49:0] \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire [50:0] \$387 ;
-  wire \$388 ;
-  wire \$389 ;
-  wire [33:0] \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire [50:0] \$393 ;
-  wire [50:0] \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  reg [24:0] \$398 ;
-  wire \$399 ;
+  wire [50:0] \$37 ;
+  reg [24:0] \$38 ;
+  reg [5:0] \$39 ;
   wire [8:0] \$4 ;
-  wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
-  wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  reg [5:0] \$417 ;
-  wire \$418 ;
-  wire \$419 ;
-  wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
-  wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  reg [35:0] \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
-  wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
-  wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  reg [35:0] \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
-  wire [24:0] \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
-  wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire [33:0] \$477 ;
-  wire \$478 ;
-  wire \$479 ;
-  wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire [24:0] \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire \$489 ;
-  wire \$49 ;
-  wire \$490 ;
-  wire [23:0] \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire [14:0] \$498 ;
-  wire \$499 ;
-  wire [8:0] \$5 ;
-  wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire [34:0] \$505 ;
-  wire [35:0] \$506 ;
-  wire [55:0] \$507 ;
-  wire [56:0] \$508 ;
-  wire [54:0] \$509 ;
-  wire \$51 ;
-  wire [58:0] \$510 ;
-  wire [77:0] \$511 ;
-  wire [78:0] \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire [48:0] \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
-  wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire \$527 ;
-  wire \$528 ;
-  wire \$529 ;
-  wire [23:0] \$53 ;
-  wire [49:0] \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire [50:0] \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire \$536 ;
-  wire \$537 ;
-  wire \$538 ;
-  wire [50:0] \$539 ;
-  wire \$54 ;
-  wire [50:0] \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
+  reg [34:0] \$40 ;
+  reg [34:0] \$41 ;
+  wire [33:0] \$42 ;
+  wire [24:0] \$43 ;
+  wire [23:0] \$44 ;
+  wire [14:0] \$45 ;
+  wire [34:0] \$46 ;
+  wire [35:0] \$47 ;
+  wire [55:0] \$48 ;
+  wire [56:0] \$49 ;
+  wire \$5 ;
+  wire [54:0] \$50 ;
+  wire [58:0] \$51 ;
+  wire [77:0] \$52 ;
+  wire [78:0] \$53 ;
+  wire [48:0] \$54 ;
   wire \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  reg [3:0] \$555 ;
-  reg \$556 ;
-  reg \$557 ;
-  reg \$558 ;
-  reg \$559 ;
   wire \$56 ;
-  reg \$560 ;
-  reg \$561 ;
-  reg \$562 ;
-  reg [24:0] \$563 ;
-  reg [24:0] \$564 ;
-  reg [24:0] \$565 ;
-  reg [24:0] \$566 ;
-  reg [24:0] \$567 ;
-  reg [24:0] \$568 ;
-  reg [23:0] \$569 ;
   wire \$57 ;
-  reg [33:0] \$570 ;
-  reg [33:0] \$571 ;
-  reg [24:0] \$572 ;
-  reg [24:0] \$573 ;
-  reg [23:0] \$574 ;
-  reg [23:0] \$575 ;
-  reg [14:0] \$576 ;
-  reg [14:0] \$577 ;
-  reg [48:0] \$578 ;
-  reg [48:0] \$579 ;
   wire \$58 ;
-  reg \$580 ;
-  reg \$581 ;
-  reg [50:0] \$582 ;
-  reg [7:0] \$583 ;
-  reg [24:0] \$584 ;
-  reg [24:0] \$585 ;
-  reg [24:0] \$586 ;
-  reg [24:0] \$587 ;
-  reg [24:0] \$588 ;
-  reg [24:0] \$589 ;
-  wire \$59 ;
-  reg [5:0] \$590 ;
-  reg [5:0] \$591 ;
-  reg [5:0] \$592 ;
-  reg [5:0] \$593 ;
-  reg [5:0] \$594 ;
-  reg [5:0] \$595 ;
-  reg [34:0] \$596 ;
-  reg [34:0] \$597 ;
-  reg [34:0] \$598 ;
-  reg [34:0] \$599 ;
+  wire [49:0] \$59 ;
   wire \$6 ;
-  wire [14:0] \$60 ;
-  reg [34:0] \$600 ;
-  reg [34:0] \$601 ;
-  reg [34:0] \$602 ;
-  reg [34:0] \$603 ;
-  reg [34:0] \$604 ;
-  reg [34:0] \$605 ;
-  reg [34:0] \$606 ;
-  reg [34:0] \$607 ;
-  reg [23:0] \$608 ;
-  reg [33:0] \$609 ;
+  wire \$60 ;
   wire \$61 ;
-  reg [33:0] \$610 ;
-  reg [24:0] \$611 ;
-  reg [24:0] \$612 ;
-  reg [23:0] \$613 ;
-  reg [23:0] \$614 ;
-  reg [14:0] \$615 ;
-  reg [14:0] \$616 ;
-  reg [48:0] \$617 ;
-  reg [48:0] \$618 ;
-  reg \$619 ;
-  wire \$62 ;
-  reg \$620 ;
-  reg [50:0] \$621 ;
-  reg [7:0] \$622 ;
-  reg [24:0] \$623 ;
-  reg [24:0] \$624 ;
-  reg [24:0] \$625 ;
-  reg [24:0] \$626 ;
-  reg [24:0] \$627 ;
-  reg [24:0] \$628 ;
-  reg [5:0] \$629 ;
-  wire \$63 ;
-  reg [5:0] \$630 ;
-  reg [5:0] \$631 ;
-  reg [5:0] \$632 ;
-  reg [5:0] \$633 ;
-  reg [5:0] \$634 ;
-  reg [34:0] \$635 ;
-  reg [34:0] \$636 ;
-  reg [34:0] \$637 ;
-  reg [34:0] \$638 ;
-  reg [34:0] \$639 ;
-  wire \$64 ;
-  reg [34:0] \$640 ;
-  reg [34:0] \$641 ;
-  reg [34:0] \$642 ;
-  reg [34:0] \$643 ;
-  reg [34:0] \$644 ;
-  reg [34:0] \$645 ;
-  reg [34:0] \$646 ;
-  reg [23:0] \$647 ;
-  reg [33:0] \$648 ;
-  reg [33:0] \$649 ;
-  wire \$65 ;
-  reg [24:0] \$650 ;
-  reg [24:0] \$651 ;
-  reg [23:0] \$652 ;
-  reg [23:0] \$653 ;
-  reg [14:0] \$654 ;
-  reg [14:0] \$655 ;
-  reg [48:0] \$656 ;
-  reg [48:0] \$657 ;
-  reg \$658 ;
-  reg \$659 ;
-  wire \$66 ;
-  reg [50:0] \$660 ;
-  reg [7:0] \$661 ;
-  reg [24:0] \$662 ;
-  reg [24:0] \$663 ;
-  reg [24:0] \$664 ;
-  reg [24:0] \$665 ;
-  reg [24:0] \$666 ;
-  reg [24:0] \$667 ;
-  reg [5:0] \$668 ;
-  reg [5:0] \$669 ;
-  wire [34:0] \$67 ;
-  reg [5:0] \$670 ;
-  reg [5:0] \$671 ;
-  reg [5:0] \$672 ;
-  reg [5:0] \$673 ;
-  reg [35:0] \$674 ;
-  reg [35:0] \$675 ;
-  reg [35:0] \$676 ;
-  reg [35:0] \$677 ;
-  reg [35:0] \$678 ;
-  reg [35:0] \$679 ;
-  wire [35:0] \$68 ;
-  reg [35:0] \$680 ;
-  reg [35:0] \$681 ;
-  reg [35:0] \$682 ;
-  reg [35:0] \$683 ;
-  reg [35:0] \$684 ;
-  reg [35:0] \$685 ;
-  reg [23:0] \$686 ;
-  reg [33:0] \$687 ;
-  reg [33:0] \$688 ;
-  reg [24:0] \$689 ;
-  wire [55:0] \$69 ;
-  reg [24:0] \$690 ;
-  reg [23:0] \$691 ;
-  reg [23:0] \$692 ;
-  reg [14:0] \$693 ;
-  reg [14:0] \$694 ;
-  reg [48:0] \$695 ;
-  reg [48:0] \$696 ;
-  reg \$697 ;
-  reg \$698 ;
-  reg [50:0] \$699 ;
+  wire [50:0] \$62 ;
+  reg [24:0] \$63 ;
+  reg [5:0] \$64 ;
+  reg [34:0] \$65 ;
+  reg [34:0] \$66 ;
+  wire [33:0] \$67 ;
+  wire [24:0] \$68 ;
+  wire [23:0] \$69 ;
   wire \$7 ;
-  wire [56:0] \$70 ;
-  reg [7:0] \$700 ;
-  reg \$701 ;
-  reg [7:0] \$702 ;
-  reg [7:0] \$703 ;
-  reg [7:0] \$704 ;
-  reg [7:0] \$705 ;
-  wire [54:0] \$71 ;
-  wire [58:0] \$72 ;
-  wire [77:0] \$73 ;
-  wire [78:0] \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire [48:0] \$78 ;
-  wire \$79 ;
+  wire [14:0] \$70 ;
+  wire [34:0] \$71 ;
+  wire [35:0] \$72 ;
+  wire [55:0] \$73 ;
+  wire [56:0] \$74 ;
+  wire [54:0] \$75 ;
+  wire [58:0] \$76 ;
+  wire [77:0] \$77 ;
+  wire [78:0] \$78 ;
+  wire [48:0] \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
+  wire [49:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire [50:0] \$87 ;
+  reg [24:0] \$88 ;
+  reg [5:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire [49:0] \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire [50:0] \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  reg [35:0] \$90 ;
+  reg [35:0] \$91 ;
+  wire [33:0] \$92 ;
+  wire [24:0] \$93 ;
+  wire [23:0] \$94 ;
+  wire [14:0] \$95 ;
+  wire [34:0] \$96 ;
+  wire [35:0] \$97 ;
+  wire [55:0] \$98 ;
+  wire [56:0] \$99 ;
+  reg [2:0] \$signature__addr  = 3'h0;
+  wire [31:0] \$signature__data ;
+  wire \$signature__en ;
   input clk;
   wire clk;
   reg [3:0] group = 4'h0;
@@ -7505,18 +6267,11 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire [23:0] \i__payload[1] ;
   wire [23:0] \i__payload[2] ;
   wire [23:0] \i__payload[3] ;
-  output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [7:0] lut0_out = 8'h00;
-  reg [7:0] lut1_out = 8'h00;
-  reg [7:0] lut2_out = 8'h00;
-  reg [7:0] lut3_out = 8'h00;
-  (* init = 1'h0 *)
-  wire lut_valid;
   output [31:0] o__payload;
-  wire [31:0] o__payload;
+  reg [31:0] o__payload = 32'd0;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
@@ -7530,9 +6285,24 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire [7:0] \port__addr$18 ;
   wire [7:0] \port__addr$20 ;
   wire [7:0] port__data;
-  wire [7:0] \port__data$168 ;
-  wire [7:0] \port__data$169 ;
-  wire [7:0] \port__data$170 ;
+  wire [7:0] \port__data$24 ;
+  wire [7:0] \port__data$25 ;
+  wire [7:0] \port__data$26 ;
+  wire [31:0] q_in;
+  wire [7:0] \q_in[0] ;
+  wire [7:0] \q_in[1] ;
+  wire [7:0] \q_in[2] ;
+  wire [7:0] \q_in[3] ;
+  reg [3:0] q_owed = 4'h0;
+  output q_room;
+  wire q_room;
+  (* init = 3'h0 *)
+  wire [2:0] q_rptr;
+  reg [3:0] q_stored = 4'h0;
+  (* init = 3'h0 *)
+  wire [2:0] q_wptr;
+  reg [2:0] rport__addr = 3'h0;
+  wire [31:0] rport__data;
   reg rq0_above = 1'h0;
   reg [50:0] rq0_code = 51'h0000000000000;
   reg [48:0] rq0_floor = 49'h0000000000000;
@@ -7943,2860 +6713,2069 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
     lut[254] = 8'h7f;
     lut[255] = 8'h7f;
   end
-  assign \port__data$170  = lut[\$5 [7:0]];
-  assign \port__data$169  = lut[\$4 [7:0]];
-  assign \port__data$168  = lut[\$3 [7:0]];
-  assign port__data = lut[\$2 [7:0]];
-  assign \$291  = ~ o__valid;
-  assign \$292  = \$291  | o__ready;
-  assign \$293  = \$292  & rq_valid_1;
-  assign \$294  = ~ o__valid;
-  assign \$295  = \$294  | o__ready;
-  assign \$296  = \$295  & rq_valid_2;
-  assign \$297  = ~ o__valid;
-  assign \$298  = \$297  | o__ready;
-  assign \$299  = \$298  & rq_valid_3;
-  assign \$300  = ~ o__valid;
-  assign \$301  = \$300  | o__ready;
-  assign \$302  = \$301  & rq_valid_4;
-  assign \$303  = ~ o__valid;
-  assign \$304  = \$303  | o__ready;
-  assign \$305  = \$304  & rq_valid_5;
-  assign \$306  = ~ o__valid;
-  assign \$307  = \$306  | o__ready;
-  assign \$308  = \$307  & i__valid;
-  assign \$310  = ~ o__valid;
-  assign \$311  = \$310  | o__ready;
-  assign \$312  = \$311  & rq_valid_1;
-  assign \$313  = ~ o__valid;
-  assign \$314  = \$313  | o__ready;
-  assign \$315  = \$314  & rq_valid_2;
-  assign \$316  = ~ o__valid;
-  assign \$317  = \$316  | o__ready;
-  assign \$318  = \$317  & rq_valid_3;
-  assign \$319  = ~ o__valid;
-  assign \$320  = \$319  | o__ready;
-  assign \$321  = \$320  & rq_valid_4;
-  assign \$322  = ~ o__valid;
-  assign \$323  = \$322  | o__ready;
-  assign \$324  = \$323  & rq_valid_5;
-  assign \$325  = ~ o__valid;
-  assign \$326  = \$325  | o__ready;
-  assign \$327  = \$326  & i__valid;
-  assign \$328  = ~ o__valid;
-  assign \$329  = \$328  | o__ready;
-  assign \$330  = \$329  & rq_valid_1;
-  assign \$331  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$332  = ~ o__valid;
-  assign \$333  = \$332  | o__ready;
-  assign \$334  = \$333  & rq_valid_2;
-  assign \$335  = ~ o__valid;
-  assign \$336  = \$335  | o__ready;
-  assign \$337  = \$336  & rq_valid_1;
-  assign \$338  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$339  = ~ o__valid;
-  assign \$340  = \$339  | o__ready;
-  assign \$341  = \$340  & rq_valid_2;
-  assign \$342  = ~ o__valid;
-  assign \$343  = \$342  | o__ready;
-  assign \$344  = \$343  & rq_valid_1;
-  assign \$345  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$346  = ~ o__valid;
-  assign \$347  = \$346  | o__ready;
-  assign \$348  = \$347  & rq_valid_2;
-  assign \$349  = ~ o__valid;
-  assign \$350  = \$349  | o__ready;
-  assign \$351  = \$350  & rq_valid_1;
-  assign \$352  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
-  assign \$353  = ~ o__valid;
-  assign \$354  = \$353  | o__ready;
-  assign \$355  = \$354  & rq_valid_2;
-  assign \$356  = ~ o__valid;
-  assign \$357  = \$356  | o__ready;
-  assign \$358  = \$357  & rq_valid_3;
-  assign \$360  = 1'h0 + \$359 ;
-  assign \$362  = \$360  + \$361 ;
-  assign \$364  = $signed({ 1'h0, \$362  }) + $signed(\$363 );
-  assign \$366  = $signed(\$364 ) + $signed(\$365 );
-  assign \$367  = ~ o__valid;
-  assign \$368  = \$367  | o__ready;
-  assign \$369  = \$368  & rq_valid_4;
-  assign \$370  = $signed(rq2_prod) >>> rq2_shift_4;
-  assign \$371  = ~ o__valid;
-  assign \$372  = \$371  | o__ready;
-  assign \$373  = \$372  & rq_valid_4;
-  assign \$374  = rq2_rem > rq2_half_4;
-  assign \$375  = ~ o__valid;
-  assign \$376  = \$375  | o__ready;
-  assign \$377  = \$376  & rq_valid_4;
-  assign \$378  = rq2_rem == rq2_half_4;
-  assign \$379  = | rq2_half_4;
-  assign \$380  = \$378  & \$379 ;
-  assign \$381  = ~ o__valid;
-  assign \$382  = \$381  | o__ready;
-  assign \$383  = \$382  & rq_valid_5;
-  assign \$384  = $signed(5'h0a) + $signed(rq2_floor);
-  assign \$385  = rq2_tie & rq2_floor[0];
-  assign \$386  = rq2_above | \$385 ;
-  assign \$387  = $signed(\$384 ) + $signed({ 1'h0, \$386  });
-  assign \$388  = ~ o__valid;
-  assign \$389  = \$388  | o__ready;
-  assign \$390  = \$389  & rq_valid_6;
-  assign \$391  = $signed(rq2_code) < $signed(8'h80);
-  assign \$392  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$393  = \$392  ? 51'h000000000007f : rq2_code;
-  assign \$394  = \$391  ? 51'h7ffffffffff80 : \$393 ;
-  assign \$395  = ~ o__valid;
-  assign \$396  = \$395  | o__ready;
-  assign \$397  = \$396  & i__valid;
-  assign \$399  = ~ o__valid;
-  assign \$400  = \$399  | o__ready;
-  assign \$401  = \$400  & rq_valid_1;
-  assign \$402  = ~ o__valid;
-  assign \$403  = \$402  | o__ready;
-  assign \$404  = \$403  & rq_valid_2;
-  assign \$405  = ~ o__valid;
-  assign \$406  = \$405  | o__ready;
-  assign \$407  = \$406  & rq_valid_3;
-  assign \$408  = ~ o__valid;
-  assign \$409  = \$408  | o__ready;
-  assign \$410  = \$409  & rq_valid_4;
-  assign \$411  = ~ o__valid;
-  assign \$412  = \$411  | o__ready;
-  assign \$413  = \$412  & rq_valid_5;
-  assign \$414  = ~ o__valid;
-  assign \$415  = \$414  | o__ready;
-  assign \$416  = \$415  & i__valid;
-  assign \$418  = ~ o__valid;
-  assign \$419  = \$418  | o__ready;
-  assign \$420  = \$419  & rq_valid_1;
-  assign \$421  = ~ o__valid;
-  assign \$422  = \$421  | o__ready;
-  assign \$423  = \$422  & rq_valid_2;
-  assign \$424  = ~ o__valid;
-  assign \$425  = \$424  | o__ready;
-  assign \$426  = \$425  & rq_valid_3;
-  assign \$427  = ~ o__valid;
-  assign \$428  = \$427  | o__ready;
-  assign \$429  = \$428  & rq_valid_4;
-  assign \$430  = ~ o__valid;
-  assign \$431  = \$430  | o__ready;
-  assign \$432  = \$431  & rq_valid_5;
-  assign \$433  = ~ o__valid;
-  assign \$434  = \$433  | o__ready;
-  assign \$435  = \$434  & i__valid;
-  assign \$437  = ~ o__valid;
-  assign \$438  = \$437  | o__ready;
-  assign \$439  = \$438  & rq_valid_1;
-  assign \$440  = ~ o__valid;
-  assign \$441  = \$440  | o__ready;
-  assign \$442  = \$441  & rq_valid_2;
-  assign \$443  = ~ o__valid;
-  assign \$444  = \$443  | o__ready;
-  assign \$445  = \$444  & rq_valid_3;
-  assign \$446  = ~ o__valid;
-  assign \$447  = \$446  | o__ready;
-  assign \$448  = \$447  & rq_valid_4;
-  assign \$449  = ~ o__valid;
-  assign \$450  = \$449  | o__ready;
-  assign \$451  = \$450  & rq_valid_5;
-  assign \$452  = ~ o__valid;
-  assign \$453  = \$452  | o__ready;
-  assign \$454  = \$453  & i__valid;
-  assign \$456  = ~ o__valid;
-  assign \$457  = \$456  | o__ready;
-  assign \$458  = \$457  & rq_valid_1;
-  assign \$459  = ~ o__valid;
-  assign \$460  = \$459  | o__ready;
-  assign \$461  = \$460  & rq_valid_2;
-  assign \$462  = ~ o__valid;
-  assign \$463  = \$462  | o__ready;
-  assign \$464  = \$463  & rq_valid_3;
-  assign \$465  = ~ o__valid;
-  assign \$466  = \$465  | o__ready;
-  assign \$467  = \$466  & rq_valid_4;
-  assign \$468  = ~ o__valid;
-  assign \$469  = \$468  | o__ready;
-  assign \$470  = \$469  & rq_valid_5;
-  assign \$471  = ~ o__valid;
-  assign \$472  = \$471  | o__ready;
-  assign \$473  = \$472  & i__valid;
-  assign \$474  = ~ o__valid;
-  assign \$475  = \$474  | o__ready;
-  assign \$476  = \$475  & rq_valid_1;
-  assign \$477  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$478  = ~ o__valid;
-  assign \$479  = \$478  | o__ready;
-  assign \$480  = \$479  & rq_valid_2;
-  assign \$481  = ~ o__valid;
-  assign \$482  = \$481  | o__ready;
-  assign \$483  = \$482  & rq_valid_1;
-  assign \$484  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$485  = ~ o__valid;
-  assign \$486  = \$485  | o__ready;
-  assign \$487  = \$486  & rq_valid_2;
-  assign \$488  = ~ o__valid;
-  assign \$489  = \$488  | o__ready;
-  assign \$490  = \$489  & rq_valid_1;
-  assign \$491  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$492  = ~ o__valid;
-  assign \$493  = \$492  | o__ready;
-  assign \$494  = \$493  & rq_valid_2;
-  assign \$495  = ~ o__valid;
-  assign \$496  = \$495  | o__ready;
-  assign \$497  = \$496  & rq_valid_1;
-  assign \$498  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
-  assign \$499  = ~ o__valid;
-  assign \$500  = \$499  | o__ready;
-  assign \$501  = \$500  & rq_valid_2;
-  assign \$502  = ~ o__valid;
-  assign \$503  = \$502  | o__ready;
-  assign \$504  = \$503  & rq_valid_3;
-  assign \$506  = 1'h0 + \$505 ;
-  assign \$508  = \$506  + \$507 ;
-  assign \$510  = $signed({ 1'h0, \$508  }) + $signed(\$509 );
-  assign \$512  = $signed(\$510 ) + $signed(\$511 );
-  assign \$513  = ~ o__valid;
-  assign \$514  = \$513  | o__ready;
-  assign \$515  = \$514  & rq_valid_4;
-  assign \$516  = $signed(rq3_prod) >>> rq3_shift_4;
-  assign \$517  = ~ o__valid;
-  assign \$518  = \$517  | o__ready;
-  assign \$519  = \$518  & rq_valid_4;
-  assign \$520  = rq3_rem > rq3_half_4;
-  assign \$521  = ~ o__valid;
-  assign \$522  = \$521  | o__ready;
-  assign \$523  = \$522  & rq_valid_4;
-  assign \$524  = rq3_rem == rq3_half_4;
-  assign \$525  = | rq3_half_4;
-  assign \$526  = \$524  & \$525 ;
-  assign \$527  = ~ o__valid;
-  assign \$528  = \$527  | o__ready;
-  assign \$529  = \$528  & rq_valid_5;
-  assign \$530  = $signed(5'h0a) + $signed(rq3_floor);
-  assign \$531  = rq3_tie & rq3_floor[0];
-  assign \$532  = rq3_above | \$531 ;
-  assign \$533  = $signed(\$530 ) + $signed({ 1'h0, \$532  });
-  assign \$534  = ~ o__valid;
-  assign \$535  = \$534  | o__ready;
-  assign \$536  = \$535  & rq_valid_6;
-  assign \$537  = $signed(rq3_code) < $signed(8'h80);
-  assign \$538  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$539  = \$538  ? 51'h000000000007f : rq3_code;
-  assign \$540  = \$537  ? 51'h7ffffffffff80 : \$539 ;
-  assign \$541  = ~ o__valid;
-  assign \$542  = \$541  | o__ready;
-  assign \$543  = ~ o__valid;
-  assign \$544  = \$543  | o__ready;
-  assign \$545  = \$544  & rq_valid_7;
-  assign \$546  = ~ o__valid;
-  assign \$547  = \$546  | o__ready;
-  assign \$548  = \$547  & rq_valid_7;
-  assign \$549  = ~ o__valid;
-  assign \$550  = \$549  | o__ready;
-  assign \$551  = \$550  & rq_valid_7;
-  assign \$552  = ~ o__valid;
-  assign \$553  = \$552  | o__ready;
-  assign \$554  = \$553  & rq_valid_7;
-  always @(posedge clk)
-    group <= \$555 ;
-  always @(posedge clk)
-    rq_valid_1 <= \$556 ;
-  always @(posedge clk)
-    rq_valid_2 <= \$557 ;
-  always @(posedge clk)
-    rq_valid_3 <= \$558 ;
-  always @(posedge clk)
-    rq_valid_4 <= \$559 ;
-  always @(posedge clk)
-    rq_valid_5 <= \$560 ;
-  always @(posedge clk)
-    rq_valid_6 <= \$561 ;
-  always @(posedge clk)
-    rq_valid_7 <= \$562 ;
-  always @(posedge clk)
-    rq0_mult_1 <= \$563 ;
-  always @(posedge clk)
-    rq0_mult_2 <= \$564 ;
-  always @(posedge clk)
-    rq0_mult_3 <= \$565 ;
-  always @(posedge clk)
-    rq0_mult_4 <= \$566 ;
-  always @(posedge clk)
-    rq0_mult_5 <= \$567 ;
-  always @(posedge clk)
-    rq0_mult_6 <= \$568 ;
-  always @(posedge clk)
-    rq0_x <= \$569 ;
-  always @(posedge clk)
-    rq0_part0_0 <= \$570 ;
-  always @(posedge clk)
-    rq0_part0_0_r <= \$571 ;
-  always @(posedge clk)
-    rq0_part0_1 <= \$572 ;
-  always @(posedge clk)
-    rq0_part0_1_r <= \$573 ;
-  always @(posedge clk)
-    rq0_part1_0 <= \$574 ;
-  always @(posedge clk)
-    rq0_part1_0_r <= \$575 ;
-  always @(posedge clk)
-    rq0_part1_1 <= \$576 ;
-  always @(posedge clk)
-    rq0_part1_1_r <= \$577 ;
-  always @(posedge clk)
-    rq0_prod <= \$578 ;
-  always @(posedge clk)
-    rq0_floor <= \$579 ;
-  always @(posedge clk)
-    rq0_above <= \$580 ;
-  always @(posedge clk)
-    rq0_tie <= \$581 ;
-  always @(posedge clk)
-    rq0_code <= \$582 ;
-  always @(posedge clk)
-    rq0_out <= \$583 ;
-  always @(posedge clk)
-    rq1_mult_1 <= \$584 ;
-  always @(posedge clk)
-    rq1_mult_2 <= \$585 ;
-  always @(posedge clk)
-    rq1_mult_3 <= \$586 ;
-  always @(posedge clk)
-    rq1_mult_4 <= \$587 ;
-  always @(posedge clk)
-    rq1_mult_5 <= \$588 ;
-  always @(posedge clk)
-    rq1_mult_6 <= \$589 ;
-  always @(posedge clk)
-    rq1_shift_1 <= \$590 ;
-  always @(posedge clk)
-    rq1_shift_2 <= \$591 ;
-  always @(posedge clk)
-    rq1_shift_3 <= \$592 ;
-  always @(posedge clk)
-    rq1_shift_4 <= \$593 ;
-  always @(posedge clk)
-    rq1_shift_5 <= \$594 ;
-  always @(posedge clk)
-    rq1_shift_6 <= \$595 ;
-  always @(posedge clk)
-    rq1_half_1 <= \$596 ;
-  always @(posedge clk)
-    rq1_half_2 <= \$597 ;
-  always @(posedge clk)
-    rq1_half_3 <= \$598 ;
-  always @(posedge clk)
-    rq1_half_4 <= \$599 ;
-  always @(posedge clk)
-    rq1_half_5 <= \$600 ;
-  always @(posedge clk)
-    rq1_half_6 <= \$601 ;
-  always @(posedge clk)
-    rq1_mask_1 <= \$602 ;
-  always @(posedge clk)
-    rq1_mask_2 <= \$603 ;
-  always @(posedge clk)
-    rq1_mask_3 <= \$604 ;
-  always @(posedge clk)
-    rq1_mask_4 <= \$605 ;
-  always @(posedge clk)
-    rq1_mask_5 <= \$606 ;
-  always @(posedge clk)
-    rq1_mask_6 <= \$607 ;
-  always @(posedge clk)
-    rq1_x <= \$608 ;
-  always @(posedge clk)
-    rq1_part0_0 <= \$609 ;
-  always @(posedge clk)
-    rq1_part0_0_r <= \$610 ;
-  always @(posedge clk)
-    rq1_part0_1 <= \$611 ;
-  always @(posedge clk)
-    rq1_part0_1_r <= \$612 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$613 ;
-  always @(posedge clk)
-    rq1_part1_0_r <= \$614 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$615 ;
-  always @(posedge clk)
-    rq1_part1_1_r <= \$616 ;
-  always @(posedge clk)
-    rq1_prod <= \$617 ;
-  always @(posedge clk)
-    rq1_floor <= \$618 ;
-  always @(posedge clk)
-    rq1_above <= \$619 ;
-  always @(posedge clk)
-    rq1_tie <= \$620 ;
-  always @(posedge clk)
-    rq1_code <= \$621 ;
-  always @(posedge clk)
-    rq1_out <= \$622 ;
-  always @(posedge clk)
-    rq2_mult_1 <= \$623 ;
-  always @(posedge clk)
-    rq2_mult_2 <= \$624 ;
-  always @(posedge clk)
-    rq2_mult_3 <= \$625 ;
-  always @(posedge clk)
-    rq2_mult_4 <= \$626 ;
-  always @(posedge clk)
-    rq2_mult_5 <= \$627 ;
-  always @(posedge clk)
-    rq2_mult_6 <= \$628 ;
-  always @(posedge clk)
-    rq2_shift_1 <= \$629 ;
-  always @(posedge clk)
-    rq2_shift_2 <= \$630 ;
-  always @(posedge clk)
-    rq2_shift_3 <= \$631 ;
-  always @(posedge clk)
-    rq2_shift_4 <= \$632 ;
-  always @(posedge clk)
-    rq2_shift_5 <= \$633 ;
-  always @(posedge clk)
-    rq2_shift_6 <= \$634 ;
-  always @(posedge clk)
-    rq2_half_1 <= \$635 ;
-  always @(posedge clk)
-    rq2_half_2 <= \$636 ;
-  always @(posedge clk)
-    rq2_half_3 <= \$637 ;
-  always @(posedge clk)
-    rq2_half_4 <= \$638 ;
-  always @(posedge clk)
-    rq2_half_5 <= \$639 ;
-  always @(posedge clk)
-    rq2_half_6 <= \$640 ;
-  always @(posedge clk)
-    rq2_mask_1 <= \$641 ;
-  always @(posedge clk)
-    rq2_mask_2 <= \$642 ;
-  always @(posedge clk)
-    rq2_mask_3 <= \$643 ;
-  always @(posedge clk)
-    rq2_mask_4 <= \$644 ;
-  always @(posedge clk)
-    rq2_mask_5 <= \$645 ;
-  always @(posedge clk)
-    rq2_mask_6 <= \$646 ;
-  always @(posedge clk)
-    rq2_x <= \$647 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$648 ;
-  always @(posedge clk)
-    rq2_part0_0_r <= \$649 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$650 ;
-  always @(posedge clk)
-    rq2_part0_1_r <= \$651 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$652 ;
-  always @(posedge clk)
-    rq2_part1_0_r <= \$653 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$654 ;
-  always @(posedge clk)
-    rq2_part1_1_r <= \$655 ;
-  always @(posedge clk)
-    rq2_prod <= \$656 ;
-  always @(posedge clk)
-    rq2_floor <= \$657 ;
-  always @(posedge clk)
-    rq2_above <= \$658 ;
-  always @(posedge clk)
-    rq2_tie <= \$659 ;
-  always @(posedge clk)
-    rq2_code <= \$660 ;
-  always @(posedge clk)
-    rq2_out <= \$661 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$662 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$663 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$664 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$665 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$666 ;
-  always @(posedge clk)
-    rq3_mult_6 <= \$667 ;
-  always @(posedge clk)
-    rq3_shift_1 <= \$668 ;
-  always @(posedge clk)
-    rq3_shift_2 <= \$669 ;
-  always @(posedge clk)
-    rq3_shift_3 <= \$670 ;
-  always @(posedge clk)
-    rq3_shift_4 <= \$671 ;
-  always @(posedge clk)
-    rq3_shift_5 <= \$672 ;
-  always @(posedge clk)
-    rq3_shift_6 <= \$673 ;
-  always @(posedge clk)
-    rq3_half_1 <= \$674 ;
-  always @(posedge clk)
-    rq3_half_2 <= \$675 ;
-  always @(posedge clk)
-    rq3_half_3 <= \$676 ;
-  always @(posedge clk)
-    rq3_half_4 <= \$677 ;
-  always @(posedge clk)
-    rq3_half_5 <= \$678 ;
-  always @(posedge clk)
-    rq3_half_6 <= \$679 ;
-  always @(posedge clk)
-    rq3_mask_1 <= \$680 ;
-  always @(posedge clk)
-    rq3_mask_2 <= \$681 ;
-  always @(posedge clk)
-    rq3_mask_3 <= \$682 ;
-  always @(posedge clk)
-    rq3_mask_4 <= \$683 ;
-  always @(posedge clk)
-    rq3_mask_5 <= \$684 ;
-  always @(posedge clk)
-    rq3_mask_6 <= \$685 ;
-  always @(posedge clk)
-    rq3_x <= \$686 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$687 ;
-  always @(posedge clk)
-    rq3_part0_0_r <= \$688 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$689 ;
-  always @(posedge clk)
-    rq3_part0_1_r <= \$690 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$691 ;
-  always @(posedge clk)
-    rq3_part1_0_r <= \$692 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$693 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$694 ;
-  always @(posedge clk)
-    rq3_prod <= \$695 ;
-  always @(posedge clk)
-    rq3_floor <= \$696 ;
-  always @(posedge clk)
-    rq3_above <= \$697 ;
-  always @(posedge clk)
-    rq3_tie <= \$698 ;
-  always @(posedge clk)
-    rq3_code <= \$699 ;
-  always @(posedge clk)
-    rq3_out <= \$700 ;
-  always @(posedge clk)
-    o__valid <= \$701 ;
-  always @(posedge clk)
-    lut0_out <= \$702 ;
-  always @(posedge clk)
-    lut1_out <= \$703 ;
-  always @(posedge clk)
-    lut2_out <= \$704 ;
-  always @(posedge clk)
-    lut3_out <= \$705 ;
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
+  assign \port__data$26  = lut[\$4 [7:0]];
+  assign \port__data$25  = lut[\$3 [7:0]];
+  assign \port__data$24  = lut[\$2 [7:0]];
+  assign port__data = lut[\$1 [7:0]];
+  reg [31:0] queue [7:0];
+  initial begin
+    queue[0] = 32'd0;
+    queue[1] = 32'd0;
+    queue[2] = 32'd0;
+    queue[3] = 32'd0;
+    queue[4] = 32'd0;
+    queue[5] = 32'd0;
+    queue[6] = 32'd0;
+    queue[7] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      queue[\$signature__addr ] <= q_in;
+  end
+  assign rport__data = queue[rport__addr];
+  assign q_room = q_owed < 4'h9;
   assign rq1_rem = rq1_prod & { 14'h0000, rq1_mask_4 };
   assign rq2_rem = rq2_prod & { 14'h0000, rq2_mask_4 };
   assign rq3_rem = rq3_prod & { 13'h0000, rq3_mask_4 };
-  assign \$2  = $signed(rq0_out) - $signed(8'h80);
-  assign \$3  = $signed(rq1_out) - $signed(8'h80);
-  assign \$4  = $signed(rq2_out) - $signed(8'h80);
-  assign \$5  = $signed(rq3_out) - $signed(8'h80);
-  assign \$6  = ~ o__valid;
-  assign \$7  = \$6  | o__ready;
-  assign \$8  = i__valid & \$7 ;
-  assign \$9  = group == 4'hb;
-  assign \$10  = group + 1'h1;
-  assign \$11  = \$9  ? 5'h00 : \$10 ;
-  assign \$12  = ~ o__valid;
-  assign \$13  = \$12  | o__ready;
-  assign \$14  = ~ o__valid;
-  assign \$15  = \$14  | o__ready;
-  assign \$16  = \$15  & i__valid;
-  assign \$18  = ~ o__valid;
-  assign \$19  = \$18  | o__ready;
-  assign \$20  = \$19  & rq_valid_1;
-  assign \$21  = ~ o__valid;
-  assign \$22  = \$21  | o__ready;
-  assign \$23  = \$22  & rq_valid_2;
-  assign \$24  = ~ o__valid;
-  assign \$25  = \$24  | o__ready;
-  assign \$26  = \$25  & rq_valid_3;
-  assign \$27  = ~ o__valid;
-  assign \$28  = \$27  | o__ready;
-  assign \$29  = \$28  & rq_valid_4;
-  assign \$30  = ~ o__valid;
-  assign \$31  = \$30  | o__ready;
-  assign \$32  = \$31  & rq_valid_5;
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$35  = \$34  & i__valid;
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$38  = \$37  & rq_valid_1;
-  assign \$39  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$40  = ~ o__valid;
-  assign \$41  = \$40  | o__ready;
-  assign \$42  = \$41  & rq_valid_2;
-  assign \$43  = ~ o__valid;
-  assign \$44  = \$43  | o__ready;
-  assign \$45  = \$44  & rq_valid_1;
-  assign \$46  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$47  = ~ o__valid;
-  assign \$48  = \$47  | o__ready;
-  assign \$49  = \$48  & rq_valid_2;
-  assign \$50  = ~ o__valid;
-  assign \$51  = \$50  | o__ready;
-  assign \$52  = \$51  & rq_valid_1;
-  assign \$53  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$56  = \$55  & rq_valid_2;
-  assign \$57  = ~ o__valid;
-  assign \$58  = \$57  | o__ready;
-  assign \$59  = \$58  & rq_valid_1;
-  assign \$60  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = \$62  & rq_valid_2;
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
-  assign \$66  = \$65  & rq_valid_3;
-  assign \$68  = 1'h0 + \$67 ;
-  assign \$70  = \$68  + \$69 ;
-  assign \$72  = $signed({ 1'h0, \$70  }) + $signed(\$71 );
-  assign \$74  = $signed(\$72 ) + $signed(\$73 );
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = \$76  & rq_valid_4;
-  assign \$79  = ~ o__valid;
-  assign \$80  = \$79  | o__ready;
-  assign \$81  = \$80  & rq_valid_4;
-  assign \$82  = rq0_rem > 35'h400000000;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = \$84  & rq_valid_4;
-  assign \$86  = rq0_rem == 35'h400000000;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = \$90  & rq_valid_5;
-  assign \$92  = $signed(5'h0a) + $signed(rq0_floor);
-  assign \$93  = rq0_tie & rq0_floor[0];
-  assign \$94  = rq0_above | \$93 ;
-  assign \$95  = $signed(\$92 ) + $signed({ 1'h0, \$94  });
-  assign \$96  = ~ o__valid;
-  assign \$97  = \$96  | o__ready;
-  assign \$98  = \$97  & rq_valid_6;
-  assign \$99  = $signed(rq0_code) < $signed(8'h80);
-  assign \$100  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$101  = \$100  ? 51'h000000000007f : rq0_code;
-  assign \$102  = \$99  ? 51'h7ffffffffff80 : \$101 ;
-  assign \$103  = ~ o__valid;
-  assign \$104  = \$103  | o__ready;
-  assign \$105  = \$104  & i__valid;
-  assign \$107  = ~ o__valid;
-  assign \$108  = \$107  | o__ready;
-  assign \$109  = \$108  & rq_valid_1;
-  assign \$110  = ~ o__valid;
-  assign \$111  = \$110  | o__ready;
-  assign \$112  = \$111  & rq_valid_2;
-  assign \$113  = ~ o__valid;
-  assign \$114  = \$113  | o__ready;
-  assign \$115  = \$114  & rq_valid_3;
-  assign \$116  = ~ o__valid;
-  assign \$117  = \$116  | o__ready;
-  assign \$118  = \$117  & rq_valid_4;
-  assign \$119  = ~ o__valid;
-  assign \$120  = \$119  | o__ready;
-  assign \$121  = \$120  & rq_valid_5;
-  assign \$122  = ~ o__valid;
-  assign \$123  = \$122  | o__ready;
-  assign \$124  = \$123  & i__valid;
-  assign \$126  = ~ o__valid;
-  assign \$127  = \$126  | o__ready;
-  assign \$128  = \$127  & rq_valid_1;
-  assign \$129  = ~ o__valid;
-  assign \$130  = \$129  | o__ready;
-  assign \$131  = \$130  & rq_valid_2;
-  assign \$132  = ~ o__valid;
-  assign \$133  = \$132  | o__ready;
-  assign \$134  = \$133  & rq_valid_3;
-  assign \$135  = ~ o__valid;
-  assign \$136  = \$135  | o__ready;
-  assign \$137  = \$136  & rq_valid_4;
-  assign \$138  = ~ o__valid;
-  assign \$139  = \$138  | o__ready;
-  assign \$140  = \$139  & rq_valid_5;
-  assign \$141  = ~ o__valid;
-  assign \$142  = \$141  | o__ready;
-  assign \$143  = \$142  & i__valid;
-  assign \$145  = ~ o__valid;
-  assign \$146  = \$145  | o__ready;
-  assign \$147  = \$146  & rq_valid_1;
-  assign \$148  = ~ o__valid;
-  assign \$149  = \$148  | o__ready;
-  assign \$150  = \$149  & rq_valid_2;
-  assign \$151  = ~ o__valid;
-  assign \$152  = \$151  | o__ready;
-  assign \$153  = \$152  & rq_valid_3;
-  assign \$154  = ~ o__valid;
-  assign \$155  = \$154  | o__ready;
-  assign \$156  = \$155  & rq_valid_4;
-  assign \$157  = ~ o__valid;
-  assign \$158  = \$157  | o__ready;
-  assign \$159  = \$158  & rq_valid_5;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = \$161  & i__valid;
-  assign \$164  = ~ o__valid;
-  assign \$165  = \$164  | o__ready;
-  assign \$166  = \$165  & rq_valid_1;
-  assign \$167  = ~ o__valid;
-  assign \$168  = \$167  | o__ready;
-  assign \$169  = \$168  & rq_valid_2;
-  assign \$170  = ~ o__valid;
-  assign \$171  = \$170  | o__ready;
-  assign \$172  = \$171  & rq_valid_3;
-  assign \$173  = ~ o__valid;
-  assign \$174  = \$173  | o__ready;
-  assign \$175  = \$174  & rq_valid_4;
-  assign \$176  = ~ o__valid;
-  assign \$177  = \$176  | o__ready;
-  assign \$178  = \$177  & rq_valid_5;
-  assign \$179  = ~ o__valid;
-  assign \$180  = \$179  | o__ready;
-  assign \$181  = \$180  & i__valid;
-  assign \$182  = ~ o__valid;
-  assign \$183  = \$182  | o__ready;
-  assign \$184  = \$183  & rq_valid_1;
-  assign \$185  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$186  = ~ o__valid;
-  assign \$187  = \$186  | o__ready;
-  assign \$188  = \$187  & rq_valid_2;
-  assign \$189  = ~ o__valid;
-  assign \$190  = \$189  | o__ready;
-  assign \$191  = \$190  & rq_valid_1;
-  assign \$192  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$193  = ~ o__valid;
-  assign \$194  = \$193  | o__ready;
-  assign \$195  = \$194  & rq_valid_2;
-  assign \$196  = ~ o__valid;
-  assign \$197  = \$196  | o__ready;
-  assign \$198  = \$197  & rq_valid_1;
-  assign \$199  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$200  = ~ o__valid;
-  assign \$201  = \$200  | o__ready;
-  assign \$202  = \$201  & rq_valid_2;
-  assign \$203  = ~ o__valid;
-  assign \$204  = \$203  | o__ready;
-  assign \$205  = \$204  & rq_valid_1;
-  assign \$206  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
-  assign \$207  = ~ o__valid;
-  assign \$208  = \$207  | o__ready;
-  assign \$209  = \$208  & rq_valid_2;
-  assign \$210  = ~ o__valid;
-  assign \$211  = \$210  | o__ready;
-  assign \$212  = \$211  & rq_valid_3;
-  assign \$214  = 1'h0 + \$213 ;
-  assign \$216  = \$214  + \$215 ;
-  assign \$218  = $signed({ 1'h0, \$216  }) + $signed(\$217 );
-  assign \$220  = $signed(\$218 ) + $signed(\$219 );
-  assign \$221  = ~ o__valid;
-  assign \$222  = \$221  | o__ready;
-  assign \$223  = \$222  & rq_valid_4;
-  assign \$224  = $signed(rq1_prod) >>> rq1_shift_4;
-  assign \$225  = ~ o__valid;
-  assign \$226  = \$225  | o__ready;
-  assign \$227  = \$226  & rq_valid_4;
-  assign \$228  = rq1_rem > rq1_half_4;
-  assign \$229  = ~ o__valid;
-  assign \$230  = \$229  | o__ready;
-  assign \$231  = \$230  & rq_valid_4;
-  assign \$232  = rq1_rem == rq1_half_4;
-  assign \$233  = | rq1_half_4;
-  assign \$234  = \$232  & \$233 ;
-  assign \$235  = ~ o__valid;
-  assign \$236  = \$235  | o__ready;
-  assign \$237  = \$236  & rq_valid_5;
-  assign \$238  = $signed(5'h0a) + $signed(rq1_floor);
-  assign \$239  = rq1_tie & rq1_floor[0];
-  assign \$240  = rq1_above | \$239 ;
-  assign \$241  = $signed(\$238 ) + $signed({ 1'h0, \$240  });
-  assign \$242  = ~ o__valid;
-  assign \$243  = \$242  | o__ready;
-  assign \$244  = \$243  & rq_valid_6;
-  assign \$245  = $signed(rq1_code) < $signed(8'h80);
-  assign \$246  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$247  = \$246  ? 51'h000000000007f : rq1_code;
-  assign \$248  = \$245  ? 51'h7ffffffffff80 : \$247 ;
-  assign \$249  = ~ o__valid;
-  assign \$250  = \$249  | o__ready;
-  assign \$251  = \$250  & i__valid;
-  assign \$253  = ~ o__valid;
-  assign \$254  = \$253  | o__ready;
-  assign \$255  = \$254  & rq_valid_1;
-  assign \$256  = ~ o__valid;
-  assign \$257  = \$256  | o__ready;
-  assign \$258  = \$257  & rq_valid_2;
-  assign \$259  = ~ o__valid;
-  assign \$260  = \$259  | o__ready;
-  assign \$261  = \$260  & rq_valid_3;
-  assign \$262  = ~ o__valid;
-  assign \$263  = \$262  | o__ready;
-  assign \$264  = \$263  & rq_valid_4;
-  assign \$265  = ~ o__valid;
-  assign \$266  = \$265  | o__ready;
-  assign \$267  = \$266  & rq_valid_5;
-  assign \$268  = ~ o__valid;
-  assign \$269  = \$268  | o__ready;
-  assign \$270  = \$269  & i__valid;
-  assign \$272  = ~ o__valid;
-  assign \$273  = \$272  | o__ready;
-  assign \$274  = \$273  & rq_valid_1;
-  assign \$275  = ~ o__valid;
-  assign \$276  = \$275  | o__ready;
-  assign \$277  = \$276  & rq_valid_2;
-  assign \$278  = ~ o__valid;
-  assign \$279  = \$278  | o__ready;
-  assign \$280  = \$279  & rq_valid_3;
-  assign \$281  = ~ o__valid;
-  assign \$282  = \$281  | o__ready;
-  assign \$283  = \$282  & rq_valid_4;
-  assign \$284  = ~ o__valid;
-  assign \$285  = \$284  | o__ready;
-  assign \$286  = \$285  & rq_valid_5;
-  assign \$287  = ~ o__valid;
-  assign \$288  = \$287  | o__ready;
-  assign \$289  = \$288  & i__valid;
+  assign \$1  = $signed(rq0_out) - $signed(8'h80);
+  assign \$2  = $signed(rq1_out) - $signed(8'h80);
+  assign \$3  = $signed(rq2_out) - $signed(8'h80);
+  assign \$4  = $signed(rq3_out) - $signed(8'h80);
+  assign \$5  = ~ o__valid;
+  assign \$6  = \$5  | o__ready;
+  assign \$7  = | q_stored;
+  assign \$8  = ~ \$7 ;
+  assign \$9  = \$6  & \$8 ;
+  assign \$10  = ~ \$9 ;
+  assign \$signature__en  = rq_valid_7 & \$10 ;
+  assign \$11  = i__valid & q_room;
+  assign \$12  = group == 4'hb;
+  assign \$13  = group + 1'h1;
+  assign \$14  = \$12  ? 5'h00 : \$13 ;
+  assign \$15  = i__valid & q_room;
+  assign \$17  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$18  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$19  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$20  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$22  = 1'h0 + \$21 ;
+  assign \$24  = \$22  + \$23 ;
+  assign \$26  = $signed({ 1'h0, \$24  }) + $signed(\$25 );
+  assign \$28  = $signed(\$26 ) + $signed(\$27 );
+  assign \$30  = rq0_rem > 35'h400000000;
+  assign \$31  = rq0_rem == 35'h400000000;
+  assign \$34  = $signed(5'h0a) + $signed(rq0_floor);
+  assign \$35  = rq0_tie & rq0_floor[0];
+  assign \$36  = rq0_above | \$35 ;
+  assign \$37  = $signed(\$34 ) + $signed({ 1'h0, \$36  });
+  assign \$42  = rq1_x[16:0] * rq1_mult_1[16:0];
+  assign \$43  = rq1_x[16:0] * rq1_mult_1[24:17];
+  assign \$44  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
+  assign \$45  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$47  = 1'h0 + \$46 ;
+  assign \$49  = \$47  + \$48 ;
+  assign \$51  = $signed({ 1'h0, \$49  }) + $signed(\$50 );
+  assign \$53  = $signed(\$51 ) + $signed(\$52 );
+  assign \$54  = $signed(rq1_prod) >>> rq1_shift_4;
+  assign \$55  = rq1_rem > rq1_half_4;
+  assign \$56  = rq1_rem == rq1_half_4;
+  assign \$57  = | rq1_half_4;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = $signed(5'h0a) + $signed(rq1_floor);
+  assign \$60  = rq1_tie & rq1_floor[0];
+  assign \$61  = rq1_above | \$60 ;
+  assign \$62  = $signed(\$59 ) + $signed({ 1'h0, \$61  });
+  assign \$67  = rq2_x[16:0] * rq2_mult_1[16:0];
+  assign \$68  = rq2_x[16:0] * rq2_mult_1[24:17];
+  assign \$69  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
+  assign \$70  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$72  = 1'h0 + \$71 ;
+  assign \$74  = \$72  + \$73 ;
+  assign \$76  = $signed({ 1'h0, \$74  }) + $signed(\$75 );
+  assign \$78  = $signed(\$76 ) + $signed(\$77 );
+  assign \$79  = $signed(rq2_prod) >>> rq2_shift_4;
+  assign \$80  = rq2_rem > rq2_half_4;
+  assign \$81  = rq2_rem == rq2_half_4;
+  assign \$82  = | rq2_half_4;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = $signed(5'h0a) + $signed(rq2_floor);
+  assign \$85  = rq2_tie & rq2_floor[0];
+  assign \$86  = rq2_above | \$85 ;
+  assign \$87  = $signed(\$84 ) + $signed({ 1'h0, \$86  });
+  assign \$92  = rq3_x[16:0] * rq3_mult_1[16:0];
+  assign \$93  = rq3_x[16:0] * rq3_mult_1[24:17];
+  assign \$94  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
+  assign \$95  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$97  = 1'h0 + \$96 ;
+  assign \$99  = \$97  + \$98 ;
+  assign \$101  = $signed({ 1'h0, \$99  }) + $signed(\$100 );
+  assign \$103  = $signed(\$101 ) + $signed(\$102 );
+  assign \$104  = $signed(rq3_prod) >>> rq3_shift_4;
+  assign \$105  = rq3_rem > rq3_half_4;
+  assign \$106  = rq3_rem == rq3_half_4;
+  assign \$107  = | rq3_half_4;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = $signed(5'h0a) + $signed(rq3_floor);
+  assign \$110  = rq3_tie & rq3_floor[0];
+  assign \$111  = rq3_above | \$110 ;
+  assign \$112  = $signed(\$109 ) + $signed({ 1'h0, \$111  });
+  assign \$113  = $signed(rq0_code) < $signed(8'h80);
+  assign \$114  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$115  = \$114  ? 51'h000000000007f : rq0_code;
+  assign \$116  = \$113  ? 51'h7ffffffffff80 : \$115 ;
+  assign \$117  = $signed(rq1_code) < $signed(8'h80);
+  assign \$118  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$119  = \$118  ? 51'h000000000007f : rq1_code;
+  assign \$120  = \$117  ? 51'h7ffffffffff80 : \$119 ;
+  assign \$121  = $signed(rq2_code) < $signed(8'h80);
+  assign \$122  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$123  = \$122  ? 51'h000000000007f : rq2_code;
+  assign \$124  = \$121  ? 51'h7ffffffffff80 : \$123 ;
+  assign \$125  = $signed(rq3_code) < $signed(8'h80);
+  assign \$126  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$127  = \$126  ? 51'h000000000007f : rq3_code;
+  assign \$128  = \$125  ? 51'h7ffffffffff80 : \$127 ;
+  assign \$129  = i__valid & q_room;
+  assign \$130  = q_owed + \$129 ;
+  assign \$131  = o__valid & o__ready;
+  assign \$132  = \$130  - \$131 ;
+  assign \$133  = ~ o__valid;
+  assign \$134  = \$133  | o__ready;
+  assign \$135  = | q_stored;
+  assign \$136  = ~ \$135 ;
+  assign \$137  = \$134  & \$136 ;
+  assign \$138  = ~ \$137 ;
+  assign \$139  = rq_valid_7 & \$138 ;
+  assign \$140  = \$signature__addr  == 3'h7;
+  assign \$141  = \$signature__addr  + 1'h1;
+  assign \$142  = \$140  ? 4'h0 : \$141 ;
+  assign \$143  = ~ o__valid;
+  assign \$144  = \$143  | o__ready;
+  assign \$145  = | q_stored;
+  assign \$146  = \$144  & \$145 ;
+  assign \$147  = rport__addr == 3'h7;
+  assign \$148  = rport__addr + 1'h1;
+  assign \$149  = \$147  ? 4'h0 : \$148 ;
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = | q_stored;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = \$151  & \$153 ;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = rq_valid_7 & \$155 ;
+  assign \$157  = q_stored + \$156 ;
+  assign \$158  = ~ o__valid;
+  assign \$159  = \$158  | o__ready;
+  assign \$160  = | q_stored;
+  assign \$161  = \$159  & \$160 ;
+  assign \$162  = \$157  - \$161 ;
+  assign \$163  = ~ o__valid;
+  assign \$164  = \$163  | o__ready;
+  assign \$165  = | q_stored;
+  assign \$166  = \$165  | rq_valid_7;
+  assign \$167  = | q_stored;
+  assign \$168  = \$167  ? rport__data : q_in;
+  always @(posedge clk)
+    group <= \$169 ;
+  always @(posedge clk)
+    rq_valid_1 <= \$170 ;
+  always @(posedge clk)
+    rq_valid_2 <= \$171 ;
+  always @(posedge clk)
+    rq_valid_3 <= \$172 ;
+  always @(posedge clk)
+    rq_valid_4 <= \$173 ;
+  always @(posedge clk)
+    rq_valid_5 <= \$174 ;
+  always @(posedge clk)
+    rq_valid_6 <= \$175 ;
+  always @(posedge clk)
+    rq_valid_7 <= \$176 ;
+  always @(posedge clk)
+    rq0_mult_1 <= \$177 ;
+  always @(posedge clk)
+    rq0_mult_2 <= \$178 ;
+  always @(posedge clk)
+    rq0_mult_3 <= \$179 ;
+  always @(posedge clk)
+    rq0_mult_4 <= \$180 ;
+  always @(posedge clk)
+    rq0_mult_5 <= \$181 ;
+  always @(posedge clk)
+    rq0_mult_6 <= \$182 ;
+  always @(posedge clk)
+    rq0_x <= \$183 ;
+  always @(posedge clk)
+    rq0_part0_0 <= \$184 ;
+  always @(posedge clk)
+    rq0_part0_0_r <= \$185 ;
+  always @(posedge clk)
+    rq0_part0_1 <= \$186 ;
+  always @(posedge clk)
+    rq0_part0_1_r <= \$187 ;
+  always @(posedge clk)
+    rq0_part1_0 <= \$188 ;
+  always @(posedge clk)
+    rq0_part1_0_r <= \$189 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$190 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$191 ;
+  always @(posedge clk)
+    rq0_prod <= \$192 ;
+  always @(posedge clk)
+    rq0_floor <= \$193 ;
+  always @(posedge clk)
+    rq0_above <= \$194 ;
+  always @(posedge clk)
+    rq0_tie <= \$195 ;
+  always @(posedge clk)
+    rq0_code <= \$196 ;
+  always @(posedge clk)
+    rq1_mult_1 <= \$197 ;
+  always @(posedge clk)
+    rq1_mult_2 <= \$198 ;
+  always @(posedge clk)
+    rq1_mult_3 <= \$199 ;
+  always @(posedge clk)
+    rq1_mult_4 <= \$200 ;
+  always @(posedge clk)
+    rq1_mult_5 <= \$201 ;
+  always @(posedge clk)
+    rq1_mult_6 <= \$202 ;
+  always @(posedge clk)
+    rq1_shift_1 <= \$203 ;
+  always @(posedge clk)
+    rq1_shift_2 <= \$204 ;
+  always @(posedge clk)
+    rq1_shift_3 <= \$205 ;
+  always @(posedge clk)
+    rq1_shift_4 <= \$206 ;
+  always @(posedge clk)
+    rq1_shift_5 <= \$207 ;
+  always @(posedge clk)
+    rq1_shift_6 <= \$208 ;
+  always @(posedge clk)
+    rq1_half_1 <= \$209 ;
+  always @(posedge clk)
+    rq1_half_2 <= \$210 ;
+  always @(posedge clk)
+    rq1_half_3 <= \$211 ;
+  always @(posedge clk)
+    rq1_half_4 <= \$212 ;
+  always @(posedge clk)
+    rq1_half_5 <= \$213 ;
+  always @(posedge clk)
+    rq1_half_6 <= \$214 ;
+  always @(posedge clk)
+    rq1_mask_1 <= \$215 ;
+  always @(posedge clk)
+    rq1_mask_2 <= \$216 ;
+  always @(posedge clk)
+    rq1_mask_3 <= \$217 ;
+  always @(posedge clk)
+    rq1_mask_4 <= \$218 ;
+  always @(posedge clk)
+    rq1_mask_5 <= \$219 ;
+  always @(posedge clk)
+    rq1_mask_6 <= \$220 ;
+  always @(posedge clk)
+    rq1_x <= \$221 ;
+  always @(posedge clk)
+    rq1_part0_0 <= \$222 ;
+  always @(posedge clk)
+    rq1_part0_0_r <= \$223 ;
+  always @(posedge clk)
+    rq1_part0_1 <= \$224 ;
+  always @(posedge clk)
+    rq1_part0_1_r <= \$225 ;
+  always @(posedge clk)
+    rq1_part1_0 <= \$226 ;
+  always @(posedge clk)
+    rq1_part1_0_r <= \$227 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$228 ;
+  always @(posedge clk)
+    rq1_part1_1_r <= \$229 ;
+  always @(posedge clk)
+    rq1_prod <= \$230 ;
+  always @(posedge clk)
+    rq1_floor <= \$231 ;
+  always @(posedge clk)
+    rq1_above <= \$232 ;
+  always @(posedge clk)
+    rq1_tie <= \$233 ;
+  always @(posedge clk)
+    rq1_code <= \$234 ;
+  always @(posedge clk)
+    rq2_mult_1 <= \$235 ;
+  always @(posedge clk)
+    rq2_mult_2 <= \$236 ;
+  always @(posedge clk)
+    rq2_mult_3 <= \$237 ;
+  always @(posedge clk)
+    rq2_mult_4 <= \$238 ;
+  always @(posedge clk)
+    rq2_mult_5 <= \$239 ;
+  always @(posedge clk)
+    rq2_mult_6 <= \$240 ;
+  always @(posedge clk)
+    rq2_shift_1 <= \$241 ;
+  always @(posedge clk)
+    rq2_shift_2 <= \$242 ;
+  always @(posedge clk)
+    rq2_shift_3 <= \$243 ;
+  always @(posedge clk)
+    rq2_shift_4 <= \$244 ;
+  always @(posedge clk)
+    rq2_shift_5 <= \$245 ;
+  always @(posedge clk)
+    rq2_shift_6 <= \$246 ;
+  always @(posedge clk)
+    rq2_half_1 <= \$247 ;
+  always @(posedge clk)
+    rq2_half_2 <= \$248 ;
+  always @(posedge clk)
+    rq2_half_3 <= \$249 ;
+  always @(posedge clk)
+    rq2_half_4 <= \$250 ;
+  always @(posedge clk)
+    rq2_half_5 <= \$251 ;
+  always @(posedge clk)
+    rq2_half_6 <= \$252 ;
+  always @(posedge clk)
+    rq2_mask_1 <= \$253 ;
+  always @(posedge clk)
+    rq2_mask_2 <= \$254 ;
+  always @(posedge clk)
+    rq2_mask_3 <= \$255 ;
+  always @(posedge clk)
+    rq2_mask_4 <= \$256 ;
+  always @(posedge clk)
+    rq2_mask_5 <= \$257 ;
+  always @(posedge clk)
+    rq2_mask_6 <= \$258 ;
+  always @(posedge clk)
+    rq2_x <= \$259 ;
+  always @(posedge clk)
+    rq2_part0_0 <= \$260 ;
+  always @(posedge clk)
+    rq2_part0_0_r <= \$261 ;
+  always @(posedge clk)
+    rq2_part0_1 <= \$262 ;
+  always @(posedge clk)
+    rq2_part0_1_r <= \$263 ;
+  always @(posedge clk)
+    rq2_part1_0 <= \$264 ;
+  always @(posedge clk)
+    rq2_part1_0_r <= \$265 ;
+  always @(posedge clk)
+    rq2_part1_1 <= \$266 ;
+  always @(posedge clk)
+    rq2_part1_1_r <= \$267 ;
+  always @(posedge clk)
+    rq2_prod <= \$268 ;
+  always @(posedge clk)
+    rq2_floor <= \$269 ;
+  always @(posedge clk)
+    rq2_above <= \$270 ;
+  always @(posedge clk)
+    rq2_tie <= \$271 ;
+  always @(posedge clk)
+    rq2_code <= \$272 ;
+  always @(posedge clk)
+    rq3_mult_1 <= \$273 ;
+  always @(posedge clk)
+    rq3_mult_2 <= \$274 ;
+  always @(posedge clk)
+    rq3_mult_3 <= \$275 ;
+  always @(posedge clk)
+    rq3_mult_4 <= \$276 ;
+  always @(posedge clk)
+    rq3_mult_5 <= \$277 ;
+  always @(posedge clk)
+    rq3_mult_6 <= \$278 ;
+  always @(posedge clk)
+    rq3_shift_1 <= \$279 ;
+  always @(posedge clk)
+    rq3_shift_2 <= \$280 ;
+  always @(posedge clk)
+    rq3_shift_3 <= \$281 ;
+  always @(posedge clk)
+    rq3_shift_4 <= \$282 ;
+  always @(posedge clk)
+    rq3_shift_5 <= \$283 ;
+  always @(posedge clk)
+    rq3_shift_6 <= \$284 ;
+  always @(posedge clk)
+    rq3_half_1 <= \$285 ;
+  always @(posedge clk)
+    rq3_half_2 <= \$286 ;
+  always @(posedge clk)
+    rq3_half_3 <= \$287 ;
+  always @(posedge clk)
+    rq3_half_4 <= \$288 ;
+  always @(posedge clk)
+    rq3_half_5 <= \$289 ;
+  always @(posedge clk)
+    rq3_half_6 <= \$290 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$291 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$292 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$293 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$294 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$295 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$296 ;
+  always @(posedge clk)
+    rq3_x <= \$297 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$298 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$299 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$300 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$301 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$302 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$303 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$304 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$305 ;
+  always @(posedge clk)
+    rq3_prod <= \$306 ;
+  always @(posedge clk)
+    rq3_floor <= \$307 ;
+  always @(posedge clk)
+    rq3_above <= \$308 ;
+  always @(posedge clk)
+    rq3_tie <= \$309 ;
+  always @(posedge clk)
+    rq3_code <= \$310 ;
+  always @(posedge clk)
+    rq0_out <= \$311 ;
+  always @(posedge clk)
+    rq1_out <= \$312 ;
+  always @(posedge clk)
+    rq2_out <= \$313 ;
+  always @(posedge clk)
+    rq3_out <= \$314 ;
+  always @(posedge clk)
+    q_owed <= \$315 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$316 ;
+  always @(posedge clk)
+    rport__addr <= \$317 ;
+  always @(posedge clk)
+    q_stored <= \$318 ;
+  always @(posedge clk)
+    o__valid <= \$319 ;
+  always @(posedge clk)
+    o__payload <= \$320 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$290  = 35'h000000000;
+    \$16  = 25'h0000000;
     casez (group)
       4'h0:
-          \$290  = 35'h400000000;
+          \$16  = 25'h105d555;
       4'h1:
-          \$290  = 35'h400000000;
+          \$16  = 25'h1c41623;
       4'h2:
-          \$290  = 35'h400000000;
+          \$16  = 25'h1c2890c;
       4'h3:
-          \$290  = 35'h400000000;
+          \$16  = 25'h194aca8;
       4'h4:
-          \$290  = 35'h400000000;
+          \$16  = 25'h1cee134;
       4'h5:
-          \$290  = 35'h200000000;
+          \$16  = 25'h19a7fad;
       4'h6:
-          \$290  = 35'h400000000;
+          \$16  = 25'h1489600;
       4'h7:
-          \$290  = 35'h400000000;
+          \$16  = 25'h12fb61e;
       4'h8:
-          \$290  = 35'h400000000;
+          \$16  = 25'h136e676;
       4'h9:
-          \$290  = 35'h400000000;
+          \$16  = 25'h1891b3a;
       4'ha:
-          \$290  = 35'h400000000;
+          \$16  = 25'h190290b;
       4'hb:
-          \$290  = 35'h400000000;
+          \$16  = 25'h17a1636;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$309  = 35'h000000000;
+    \$38  = 25'h0000000;
     casez (group)
       4'h0:
-          \$309  = 35'h7ffffffff;
+          \$38  = 25'h14135a7;
       4'h1:
-          \$309  = 35'h7ffffffff;
+          \$38  = 25'h1a3e314;
       4'h2:
-          \$309  = 35'h7ffffffff;
+          \$38  = 25'h1c3022d;
       4'h3:
-          \$309  = 35'h7ffffffff;
+          \$38  = 25'h13269b9;
       4'h4:
-          \$309  = 35'h7ffffffff;
+          \$38  = 25'h16f08d4;
       4'h5:
-          \$309  = 35'h3ffffffff;
+          \$38  = 25'h15516fc;
       4'h6:
-          \$309  = 35'h7ffffffff;
+          \$38  = 25'h11d4a2c;
       4'h7:
-          \$309  = 35'h7ffffffff;
+          \$38  = 25'h1c55fb8;
       4'h8:
-          \$309  = 35'h7ffffffff;
+          \$38  = 25'h14de0c7;
       4'h9:
-          \$309  = 35'h7ffffffff;
+          \$38  = 25'h1acc802;
       4'ha:
-          \$309  = 35'h7ffffffff;
+          \$38  = 25'h1102d38;
       4'hb:
-          \$309  = 35'h7ffffffff;
+          \$38  = 25'h1759f01;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$398  = 25'h0000000;
+    \$39  = 6'h00;
     casez (group)
       4'h0:
-          \$398  = 25'h1b616f5;
+          \$39  = 6'h23;
       4'h1:
-          \$398  = 25'h1bf93e4;
+          \$39  = 6'h23;
       4'h2:
-          \$398  = 25'h1612bcc;
+          \$39  = 6'h23;
       4'h3:
-          \$398  = 25'h136e464;
+          \$39  = 6'h23;
       4'h4:
-          \$398  = 25'h1ac1c54;
+          \$39  = 6'h23;
       4'h5:
-          \$398  = 25'h116e960;
+          \$39  = 6'h23;
       4'h6:
-          \$398  = 25'h15c0cd6;
+          \$39  = 6'h22;
       4'h7:
-          \$398  = 25'h147f7db;
+          \$39  = 6'h23;
       4'h8:
-          \$398  = 25'h1a336df;
+          \$39  = 6'h23;
       4'h9:
-          \$398  = 25'h140181a;
+          \$39  = 6'h23;
       4'ha:
-          \$398  = 25'h1fdc68d;
+          \$39  = 6'h23;
       4'hb:
-          \$398  = 25'h11ba093;
+          \$39  = 6'h23;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$417  = 6'h00;
+    \$40  = 35'h000000000;
     casez (group)
       4'h0:
-          \$417  = 6'h23;
+          \$40  = 35'h400000000;
       4'h1:
-          \$417  = 6'h23;
+          \$40  = 35'h400000000;
       4'h2:
-          \$417  = 6'h23;
+          \$40  = 35'h400000000;
       4'h3:
-          \$417  = 6'h23;
+          \$40  = 35'h400000000;
       4'h4:
-          \$417  = 6'h23;
+          \$40  = 35'h400000000;
       4'h5:
-          \$417  = 6'h22;
+          \$40  = 35'h400000000;
       4'h6:
-          \$417  = 6'h23;
+          \$40  = 35'h200000000;
       4'h7:
-          \$417  = 6'h23;
+          \$40  = 35'h400000000;
       4'h8:
-          \$417  = 6'h23;
+          \$40  = 35'h400000000;
       4'h9:
-          \$417  = 6'h23;
+          \$40  = 35'h400000000;
       4'ha:
-          \$417  = 6'h24;
+          \$40  = 35'h400000000;
       4'hb:
-          \$417  = 6'h23;
+          \$40  = 35'h400000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$436  = 36'h000000000;
+    \$41  = 35'h000000000;
     casez (group)
       4'h0:
-          \$436  = 36'h400000000;
+          \$41  = 35'h7ffffffff;
       4'h1:
-          \$436  = 36'h400000000;
+          \$41  = 35'h7ffffffff;
       4'h2:
-          \$436  = 36'h400000000;
+          \$41  = 35'h7ffffffff;
       4'h3:
-          \$436  = 36'h400000000;
+          \$41  = 35'h7ffffffff;
       4'h4:
-          \$436  = 36'h400000000;
+          \$41  = 35'h7ffffffff;
       4'h5:
-          \$436  = 36'h200000000;
+          \$41  = 35'h7ffffffff;
       4'h6:
-          \$436  = 36'h400000000;
+          \$41  = 35'h3ffffffff;
       4'h7:
-          \$436  = 36'h400000000;
+          \$41  = 35'h7ffffffff;
       4'h8:
-          \$436  = 36'h400000000;
+          \$41  = 35'h7ffffffff;
       4'h9:
-          \$436  = 36'h400000000;
+          \$41  = 35'h7ffffffff;
       4'ha:
-          \$436  = 36'h800000000;
+          \$41  = 35'h7ffffffff;
       4'hb:
-          \$436  = 36'h400000000;
+          \$41  = 35'h7ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$455  = 36'h000000000;
+    \$63  = 25'h0000000;
     casez (group)
       4'h0:
-          \$455  = 36'h7ffffffff;
+          \$63  = 25'h1913193;
       4'h1:
-          \$455  = 36'h7ffffffff;
+          \$63  = 25'h1764c7e;
       4'h2:
-          \$455  = 36'h7ffffffff;
+          \$63  = 25'h17d949a;
       4'h3:
-          \$455  = 36'h7ffffffff;
+          \$63  = 25'h1aee944;
       4'h4:
-          \$455  = 36'h7ffffffff;
+          \$63  = 25'h1589446;
       4'h5:
-          \$455  = 36'h3ffffffff;
+          \$63  = 25'h116bde4;
       4'h6:
-          \$455  = 36'h7ffffffff;
+          \$63  = 25'h15e7f6e;
       4'h7:
-          \$455  = 36'h7ffffffff;
+          \$63  = 25'h1cac4ae;
       4'h8:
-          \$455  = 36'h7ffffffff;
+          \$63  = 25'h1395a43;
       4'h9:
-          \$455  = 36'h7ffffffff;
+          \$63  = 25'h18e08ea;
       4'ha:
-          \$455  = 36'hfffffffff;
+          \$63  = 25'h1d513cf;
       4'hb:
-          \$455  = 36'h7ffffffff;
+          \$63  = 25'h1a1437b;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$555  = group;
-    if (\$8 ) begin
-      \$555  = \$11 [3:0];
-    end
-    if (rst) begin
-      \$555  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$556  = rq_valid_1;
-    if (\$13 ) begin
-      \$556  = i__valid;
-    end
-    if (rst) begin
-      \$556  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$557  = rq_valid_2;
-    if (\$13 ) begin
-      \$557  = rq_valid_1;
-    end
-    if (rst) begin
-      \$557  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$558  = rq_valid_3;
-    if (\$13 ) begin
-      \$558  = rq_valid_2;
-    end
-    if (rst) begin
-      \$558  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$559  = rq_valid_4;
-    if (\$13 ) begin
-      \$559  = rq_valid_3;
-    end
-    if (rst) begin
-      \$559  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$560  = rq_valid_5;
-    if (\$13 ) begin
-      \$560  = rq_valid_4;
-    end
-    if (rst) begin
-      \$560  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$561  = rq_valid_6;
-    if (\$13 ) begin
-      \$561  = rq_valid_5;
-    end
-    if (rst) begin
-      \$561  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$562  = rq_valid_7;
-    if (\$13 ) begin
-      \$562  = rq_valid_6;
-    end
-    if (rst) begin
-      \$562  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$563  = rq0_mult_1;
-    if (\$16 ) begin
-      \$563  = \$17 ;
-    end
-    if (rst) begin
-      \$563  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$564  = rq0_mult_2;
-    if (\$20 ) begin
-      \$564  = rq0_mult_1;
-    end
-    if (rst) begin
-      \$564  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$565  = rq0_mult_3;
-    if (\$23 ) begin
-      \$565  = rq0_mult_2;
-    end
-    if (rst) begin
-      \$565  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$566  = rq0_mult_4;
-    if (\$26 ) begin
-      \$566  = rq0_mult_3;
-    end
-    if (rst) begin
-      \$566  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$567  = rq0_mult_5;
-    if (\$29 ) begin
-      \$567  = rq0_mult_4;
-    end
-    if (rst) begin
-      \$567  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$568  = rq0_mult_6;
-    if (\$32 ) begin
-      \$568  = rq0_mult_5;
-    end
-    if (rst) begin
-      \$568  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$569  = rq0_x;
-    if (\$35 ) begin
-      \$569  = i__payload[23:0];
-    end
-    if (rst) begin
-      \$569  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$570  = rq0_part0_0;
-    if (\$38 ) begin
-      \$570  = \$39 ;
-    end
-    if (rst) begin
-      \$570  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$571  = rq0_part0_0_r;
-    if (\$42 ) begin
-      \$571  = rq0_part0_0;
-    end
-    if (rst) begin
-      \$571  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$572  = rq0_part0_1;
-    if (\$45 ) begin
-      \$572  = \$46 ;
-    end
-    if (rst) begin
-      \$572  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$573  = rq0_part0_1_r;
-    if (\$49 ) begin
-      \$573  = rq0_part0_1;
-    end
-    if (rst) begin
-      \$573  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$574  = rq0_part1_0;
-    if (\$52 ) begin
-      \$574  = \$53 ;
-    end
-    if (rst) begin
-      \$574  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$575  = rq0_part1_0_r;
-    if (\$56 ) begin
-      \$575  = rq0_part1_0;
-    end
-    if (rst) begin
-      \$575  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$576  = rq0_part1_1;
-    if (\$59 ) begin
-      \$576  = \$60 ;
-    end
-    if (rst) begin
-      \$576  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$577  = rq0_part1_1_r;
-    if (\$63 ) begin
-      \$577  = rq0_part1_1;
-    end
-    if (rst) begin
-      \$577  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$578  = rq0_prod;
-    if (\$66 ) begin
-      \$578  = \$74 [48:0];
-    end
-    if (rst) begin
-      \$578  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$579  = rq0_floor;
-    if (\$77 ) begin
-      \$579  = \$78 ;
-    end
-    if (rst) begin
-      \$579  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$580  = rq0_above;
-    if (\$81 ) begin
-      \$580  = \$82 ;
-    end
-    if (rst) begin
-      \$580  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$581  = rq0_tie;
-    if (\$85 ) begin
-      \$581  = \$88 ;
-    end
-    if (rst) begin
-      \$581  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$582  = rq0_code;
-    if (\$91 ) begin
-      \$582  = \$95 ;
-    end
-    if (rst) begin
-      \$582  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$583  = rq0_out;
-    if (\$98 ) begin
-      \$583  = \$102 [7:0];
-    end
-    if (rst) begin
-      \$583  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$584  = rq1_mult_1;
-    if (\$105 ) begin
-      \$584  = \$106 ;
-    end
-    if (rst) begin
-      \$584  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$585  = rq1_mult_2;
-    if (\$109 ) begin
-      \$585  = rq1_mult_1;
-    end
-    if (rst) begin
-      \$585  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$586  = rq1_mult_3;
-    if (\$112 ) begin
-      \$586  = rq1_mult_2;
-    end
-    if (rst) begin
-      \$586  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$587  = rq1_mult_4;
-    if (\$115 ) begin
-      \$587  = rq1_mult_3;
-    end
-    if (rst) begin
-      \$587  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$588  = rq1_mult_5;
-    if (\$118 ) begin
-      \$588  = rq1_mult_4;
-    end
-    if (rst) begin
-      \$588  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$589  = rq1_mult_6;
-    if (\$121 ) begin
-      \$589  = rq1_mult_5;
-    end
-    if (rst) begin
-      \$589  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$590  = rq1_shift_1;
-    if (\$124 ) begin
-      \$590  = \$125 ;
-    end
-    if (rst) begin
-      \$590  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$591  = rq1_shift_2;
-    if (\$128 ) begin
-      \$591  = rq1_shift_1;
-    end
-    if (rst) begin
-      \$591  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$592  = rq1_shift_3;
-    if (\$131 ) begin
-      \$592  = rq1_shift_2;
-    end
-    if (rst) begin
-      \$592  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$593  = rq1_shift_4;
-    if (\$134 ) begin
-      \$593  = rq1_shift_3;
-    end
-    if (rst) begin
-      \$593  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$594  = rq1_shift_5;
-    if (\$137 ) begin
-      \$594  = rq1_shift_4;
-    end
-    if (rst) begin
-      \$594  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$595  = rq1_shift_6;
-    if (\$140 ) begin
-      \$595  = rq1_shift_5;
-    end
-    if (rst) begin
-      \$595  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$596  = rq1_half_1;
-    if (\$143 ) begin
-      \$596  = \$144 ;
-    end
-    if (rst) begin
-      \$596  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$597  = rq1_half_2;
-    if (\$147 ) begin
-      \$597  = rq1_half_1;
-    end
-    if (rst) begin
-      \$597  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$598  = rq1_half_3;
-    if (\$150 ) begin
-      \$598  = rq1_half_2;
-    end
-    if (rst) begin
-      \$598  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$599  = rq1_half_4;
-    if (\$153 ) begin
-      \$599  = rq1_half_3;
-    end
-    if (rst) begin
-      \$599  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$600  = rq1_half_5;
-    if (\$156 ) begin
-      \$600  = rq1_half_4;
-    end
-    if (rst) begin
-      \$600  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$601  = rq1_half_6;
-    if (\$159 ) begin
-      \$601  = rq1_half_5;
-    end
-    if (rst) begin
-      \$601  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$602  = rq1_mask_1;
-    if (\$162 ) begin
-      \$602  = \$163 ;
-    end
-    if (rst) begin
-      \$602  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$603  = rq1_mask_2;
-    if (\$166 ) begin
-      \$603  = rq1_mask_1;
-    end
-    if (rst) begin
-      \$603  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$604  = rq1_mask_3;
-    if (\$169 ) begin
-      \$604  = rq1_mask_2;
-    end
-    if (rst) begin
-      \$604  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$605  = rq1_mask_4;
-    if (\$172 ) begin
-      \$605  = rq1_mask_3;
-    end
-    if (rst) begin
-      \$605  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$606  = rq1_mask_5;
-    if (\$175 ) begin
-      \$606  = rq1_mask_4;
-    end
-    if (rst) begin
-      \$606  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$607  = rq1_mask_6;
-    if (\$178 ) begin
-      \$607  = rq1_mask_5;
-    end
-    if (rst) begin
-      \$607  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$608  = rq1_x;
-    if (\$181 ) begin
-      \$608  = i__payload[47:24];
-    end
-    if (rst) begin
-      \$608  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$609  = rq1_part0_0;
-    if (\$184 ) begin
-      \$609  = \$185 ;
-    end
-    if (rst) begin
-      \$609  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$610  = rq1_part0_0_r;
-    if (\$188 ) begin
-      \$610  = rq1_part0_0;
-    end
-    if (rst) begin
-      \$610  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$611  = rq1_part0_1;
-    if (\$191 ) begin
-      \$611  = \$192 ;
-    end
-    if (rst) begin
-      \$611  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$612  = rq1_part0_1_r;
-    if (\$195 ) begin
-      \$612  = rq1_part0_1;
-    end
-    if (rst) begin
-      \$612  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$613  = rq1_part1_0;
-    if (\$198 ) begin
-      \$613  = \$199 ;
-    end
-    if (rst) begin
-      \$613  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$614  = rq1_part1_0_r;
-    if (\$202 ) begin
-      \$614  = rq1_part1_0;
-    end
-    if (rst) begin
-      \$614  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$615  = rq1_part1_1;
-    if (\$205 ) begin
-      \$615  = \$206 ;
-    end
-    if (rst) begin
-      \$615  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$616  = rq1_part1_1_r;
-    if (\$209 ) begin
-      \$616  = rq1_part1_1;
-    end
-    if (rst) begin
-      \$616  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$617  = rq1_prod;
-    if (\$212 ) begin
-      \$617  = \$220 [48:0];
-    end
-    if (rst) begin
-      \$617  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$618  = rq1_floor;
-    if (\$223 ) begin
-      \$618  = \$224 ;
-    end
-    if (rst) begin
-      \$618  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$619  = rq1_above;
-    if (\$227 ) begin
-      \$619  = \$228 ;
-    end
-    if (rst) begin
-      \$619  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$620  = rq1_tie;
-    if (\$231 ) begin
-      \$620  = \$234 ;
-    end
-    if (rst) begin
-      \$620  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$621  = rq1_code;
-    if (\$237 ) begin
-      \$621  = \$241 ;
-    end
-    if (rst) begin
-      \$621  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$622  = rq1_out;
-    if (\$244 ) begin
-      \$622  = \$248 [7:0];
-    end
-    if (rst) begin
-      \$622  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$623  = rq2_mult_1;
-    if (\$251 ) begin
-      \$623  = \$252 ;
-    end
-    if (rst) begin
-      \$623  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$624  = rq2_mult_2;
-    if (\$255 ) begin
-      \$624  = rq2_mult_1;
-    end
-    if (rst) begin
-      \$624  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$625  = rq2_mult_3;
-    if (\$258 ) begin
-      \$625  = rq2_mult_2;
-    end
-    if (rst) begin
-      \$625  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$626  = rq2_mult_4;
-    if (\$261 ) begin
-      \$626  = rq2_mult_3;
-    end
-    if (rst) begin
-      \$626  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$627  = rq2_mult_5;
-    if (\$264 ) begin
-      \$627  = rq2_mult_4;
-    end
-    if (rst) begin
-      \$627  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$628  = rq2_mult_6;
-    if (\$267 ) begin
-      \$628  = rq2_mult_5;
-    end
-    if (rst) begin
-      \$628  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$629  = rq2_shift_1;
-    if (\$270 ) begin
-      \$629  = \$271 ;
-    end
-    if (rst) begin
-      \$629  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$630  = rq2_shift_2;
-    if (\$274 ) begin
-      \$630  = rq2_shift_1;
-    end
-    if (rst) begin
-      \$630  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$631  = rq2_shift_3;
-    if (\$277 ) begin
-      \$631  = rq2_shift_2;
-    end
-    if (rst) begin
-      \$631  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$632  = rq2_shift_4;
-    if (\$280 ) begin
-      \$632  = rq2_shift_3;
-    end
-    if (rst) begin
-      \$632  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$633  = rq2_shift_5;
-    if (\$283 ) begin
-      \$633  = rq2_shift_4;
-    end
-    if (rst) begin
-      \$633  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$634  = rq2_shift_6;
-    if (\$286 ) begin
-      \$634  = rq2_shift_5;
-    end
-    if (rst) begin
-      \$634  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$635  = rq2_half_1;
-    if (\$289 ) begin
-      \$635  = \$290 ;
-    end
-    if (rst) begin
-      \$635  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$636  = rq2_half_2;
-    if (\$293 ) begin
-      \$636  = rq2_half_1;
-    end
-    if (rst) begin
-      \$636  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$637  = rq2_half_3;
-    if (\$296 ) begin
-      \$637  = rq2_half_2;
-    end
-    if (rst) begin
-      \$637  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$638  = rq2_half_4;
-    if (\$299 ) begin
-      \$638  = rq2_half_3;
-    end
-    if (rst) begin
-      \$638  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$639  = rq2_half_5;
-    if (\$302 ) begin
-      \$639  = rq2_half_4;
-    end
-    if (rst) begin
-      \$639  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$640  = rq2_half_6;
-    if (\$305 ) begin
-      \$640  = rq2_half_5;
-    end
-    if (rst) begin
-      \$640  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$641  = rq2_mask_1;
-    if (\$308 ) begin
-      \$641  = \$309 ;
-    end
-    if (rst) begin
-      \$641  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$642  = rq2_mask_2;
-    if (\$312 ) begin
-      \$642  = rq2_mask_1;
-    end
-    if (rst) begin
-      \$642  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$643  = rq2_mask_3;
-    if (\$315 ) begin
-      \$643  = rq2_mask_2;
-    end
-    if (rst) begin
-      \$643  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$644  = rq2_mask_4;
-    if (\$318 ) begin
-      \$644  = rq2_mask_3;
-    end
-    if (rst) begin
-      \$644  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$645  = rq2_mask_5;
-    if (\$321 ) begin
-      \$645  = rq2_mask_4;
-    end
-    if (rst) begin
-      \$645  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$646  = rq2_mask_6;
-    if (\$324 ) begin
-      \$646  = rq2_mask_5;
-    end
-    if (rst) begin
-      \$646  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$647  = rq2_x;
-    if (\$327 ) begin
-      \$647  = i__payload[71:48];
-    end
-    if (rst) begin
-      \$647  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$648  = rq2_part0_0;
-    if (\$330 ) begin
-      \$648  = \$331 ;
-    end
-    if (rst) begin
-      \$648  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$649  = rq2_part0_0_r;
-    if (\$334 ) begin
-      \$649  = rq2_part0_0;
-    end
-    if (rst) begin
-      \$649  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$650  = rq2_part0_1;
-    if (\$337 ) begin
-      \$650  = \$338 ;
-    end
-    if (rst) begin
-      \$650  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$651  = rq2_part0_1_r;
-    if (\$341 ) begin
-      \$651  = rq2_part0_1;
-    end
-    if (rst) begin
-      \$651  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$652  = rq2_part1_0;
-    if (\$344 ) begin
-      \$652  = \$345 ;
-    end
-    if (rst) begin
-      \$652  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$653  = rq2_part1_0_r;
-    if (\$348 ) begin
-      \$653  = rq2_part1_0;
-    end
-    if (rst) begin
-      \$653  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$654  = rq2_part1_1;
-    if (\$351 ) begin
-      \$654  = \$352 ;
-    end
-    if (rst) begin
-      \$654  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$655  = rq2_part1_1_r;
-    if (\$355 ) begin
-      \$655  = rq2_part1_1;
-    end
-    if (rst) begin
-      \$655  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$656  = rq2_prod;
-    if (\$358 ) begin
-      \$656  = \$366 [48:0];
-    end
-    if (rst) begin
-      \$656  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$657  = rq2_floor;
-    if (\$369 ) begin
-      \$657  = \$370 ;
-    end
-    if (rst) begin
-      \$657  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$658  = rq2_above;
-    if (\$373 ) begin
-      \$658  = \$374 ;
-    end
-    if (rst) begin
-      \$658  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$659  = rq2_tie;
-    if (\$377 ) begin
-      \$659  = \$380 ;
-    end
-    if (rst) begin
-      \$659  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$660  = rq2_code;
-    if (\$383 ) begin
-      \$660  = \$387 ;
-    end
-    if (rst) begin
-      \$660  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$661  = rq2_out;
-    if (\$390 ) begin
-      \$661  = \$394 [7:0];
-    end
-    if (rst) begin
-      \$661  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$662  = rq3_mult_1;
-    if (\$397 ) begin
-      \$662  = \$398 ;
-    end
-    if (rst) begin
-      \$662  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$663  = rq3_mult_2;
-    if (\$401 ) begin
-      \$663  = rq3_mult_1;
-    end
-    if (rst) begin
-      \$663  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$664  = rq3_mult_3;
-    if (\$404 ) begin
-      \$664  = rq3_mult_2;
-    end
-    if (rst) begin
-      \$664  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$665  = rq3_mult_4;
-    if (\$407 ) begin
-      \$665  = rq3_mult_3;
-    end
-    if (rst) begin
-      \$665  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$666  = rq3_mult_5;
-    if (\$410 ) begin
-      \$666  = rq3_mult_4;
-    end
-    if (rst) begin
-      \$666  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$667  = rq3_mult_6;
-    if (\$413 ) begin
-      \$667  = rq3_mult_5;
-    end
-    if (rst) begin
-      \$667  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$668  = rq3_shift_1;
-    if (\$416 ) begin
-      \$668  = \$417 ;
-    end
-    if (rst) begin
-      \$668  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$669  = rq3_shift_2;
-    if (\$420 ) begin
-      \$669  = rq3_shift_1;
-    end
-    if (rst) begin
-      \$669  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$670  = rq3_shift_3;
-    if (\$423 ) begin
-      \$670  = rq3_shift_2;
-    end
-    if (rst) begin
-      \$670  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$671  = rq3_shift_4;
-    if (\$426 ) begin
-      \$671  = rq3_shift_3;
-    end
-    if (rst) begin
-      \$671  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$672  = rq3_shift_5;
-    if (\$429 ) begin
-      \$672  = rq3_shift_4;
-    end
-    if (rst) begin
-      \$672  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$673  = rq3_shift_6;
-    if (\$432 ) begin
-      \$673  = rq3_shift_5;
-    end
-    if (rst) begin
-      \$673  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$674  = rq3_half_1;
-    if (\$435 ) begin
-      \$674  = \$436 ;
-    end
-    if (rst) begin
-      \$674  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$675  = rq3_half_2;
-    if (\$439 ) begin
-      \$675  = rq3_half_1;
-    end
-    if (rst) begin
-      \$675  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$676  = rq3_half_3;
-    if (\$442 ) begin
-      \$676  = rq3_half_2;
-    end
-    if (rst) begin
-      \$676  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$677  = rq3_half_4;
-    if (\$445 ) begin
-      \$677  = rq3_half_3;
-    end
-    if (rst) begin
-      \$677  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$678  = rq3_half_5;
-    if (\$448 ) begin
-      \$678  = rq3_half_4;
-    end
-    if (rst) begin
-      \$678  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$679  = rq3_half_6;
-    if (\$451 ) begin
-      \$679  = rq3_half_5;
-    end
-    if (rst) begin
-      \$679  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$680  = rq3_mask_1;
-    if (\$454 ) begin
-      \$680  = \$455 ;
-    end
-    if (rst) begin
-      \$680  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$681  = rq3_mask_2;
-    if (\$458 ) begin
-      \$681  = rq3_mask_1;
-    end
-    if (rst) begin
-      \$681  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$682  = rq3_mask_3;
-    if (\$461 ) begin
-      \$682  = rq3_mask_2;
-    end
-    if (rst) begin
-      \$682  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$683  = rq3_mask_4;
-    if (\$464 ) begin
-      \$683  = rq3_mask_3;
-    end
-    if (rst) begin
-      \$683  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$684  = rq3_mask_5;
-    if (\$467 ) begin
-      \$684  = rq3_mask_4;
-    end
-    if (rst) begin
-      \$684  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$685  = rq3_mask_6;
-    if (\$470 ) begin
-      \$685  = rq3_mask_5;
-    end
-    if (rst) begin
-      \$685  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$686  = rq3_x;
-    if (\$473 ) begin
-      \$686  = i__payload[95:72];
-    end
-    if (rst) begin
-      \$686  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$687  = rq3_part0_0;
-    if (\$476 ) begin
-      \$687  = \$477 ;
-    end
-    if (rst) begin
-      \$687  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$688  = rq3_part0_0_r;
-    if (\$480 ) begin
-      \$688  = rq3_part0_0;
-    end
-    if (rst) begin
-      \$688  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$689  = rq3_part0_1;
-    if (\$483 ) begin
-      \$689  = \$484 ;
-    end
-    if (rst) begin
-      \$689  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$690  = rq3_part0_1_r;
-    if (\$487 ) begin
-      \$690  = rq3_part0_1;
-    end
-    if (rst) begin
-      \$690  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$691  = rq3_part1_0;
-    if (\$490 ) begin
-      \$691  = \$491 ;
-    end
-    if (rst) begin
-      \$691  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$692  = rq3_part1_0_r;
-    if (\$494 ) begin
-      \$692  = rq3_part1_0;
-    end
-    if (rst) begin
-      \$692  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$693  = rq3_part1_1;
-    if (\$497 ) begin
-      \$693  = \$498 ;
-    end
-    if (rst) begin
-      \$693  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$694  = rq3_part1_1_r;
-    if (\$501 ) begin
-      \$694  = rq3_part1_1;
-    end
-    if (rst) begin
-      \$694  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$695  = rq3_prod;
-    if (\$504 ) begin
-      \$695  = \$512 [48:0];
-    end
-    if (rst) begin
-      \$695  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$696  = rq3_floor;
-    if (\$515 ) begin
-      \$696  = \$516 ;
-    end
-    if (rst) begin
-      \$696  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$697  = rq3_above;
-    if (\$519 ) begin
-      \$697  = \$520 ;
-    end
-    if (rst) begin
-      \$697  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$698  = rq3_tie;
-    if (\$523 ) begin
-      \$698  = \$526 ;
-    end
-    if (rst) begin
-      \$698  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$699  = rq3_code;
-    if (\$529 ) begin
-      \$699  = \$533 ;
-    end
-    if (rst) begin
-      \$699  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$700  = rq3_out;
-    if (\$536 ) begin
-      \$700  = \$540 [7:0];
-    end
-    if (rst) begin
-      \$700  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$701  = o__valid;
-    if (\$542 ) begin
-      \$701  = rq_valid_7;
-    end
-    if (rst) begin
-      \$701  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$702  = lut0_out;
-    if (\$545 ) begin
-      \$702  = port__data;
-    end
-    if (rst) begin
-      \$702  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$703  = lut1_out;
-    if (\$548 ) begin
-      \$703  = \port__data$168 ;
-    end
-    if (rst) begin
-      \$703  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$704  = lut2_out;
-    if (\$551 ) begin
-      \$704  = \port__data$169 ;
-    end
-    if (rst) begin
-      \$704  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$705  = lut3_out;
-    if (\$554 ) begin
-      \$705  = \port__data$170 ;
-    end
-    if (rst) begin
-      \$705  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$17  = 25'h0000000;
+    \$64  = 6'h00;
     casez (group)
       4'h0:
-          \$17  = 25'h105d555;
+          \$64  = 6'h23;
       4'h1:
-          \$17  = 25'h1c41623;
+          \$64  = 6'h23;
       4'h2:
-          \$17  = 25'h1c2890c;
+          \$64  = 6'h23;
       4'h3:
-          \$17  = 25'h194aca8;
+          \$64  = 6'h23;
       4'h4:
-          \$17  = 25'h1cee134;
+          \$64  = 6'h23;
       4'h5:
-          \$17  = 25'h19a7fad;
+          \$64  = 6'h22;
       4'h6:
-          \$17  = 25'h1489600;
+          \$64  = 6'h23;
       4'h7:
-          \$17  = 25'h12fb61e;
+          \$64  = 6'h23;
       4'h8:
-          \$17  = 25'h136e676;
+          \$64  = 6'h23;
       4'h9:
-          \$17  = 25'h1891b3a;
+          \$64  = 6'h23;
       4'ha:
-          \$17  = 25'h190290b;
+          \$64  = 6'h23;
       4'hb:
-          \$17  = 25'h17a1636;
+          \$64  = 6'h23;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$106  = 25'h0000000;
+    \$65  = 35'h000000000;
     casez (group)
       4'h0:
-          \$106  = 25'h14135a7;
+          \$65  = 35'h400000000;
       4'h1:
-          \$106  = 25'h1a3e314;
+          \$65  = 35'h400000000;
       4'h2:
-          \$106  = 25'h1c3022d;
+          \$65  = 35'h400000000;
       4'h3:
-          \$106  = 25'h13269b9;
+          \$65  = 35'h400000000;
       4'h4:
-          \$106  = 25'h16f08d4;
+          \$65  = 35'h400000000;
       4'h5:
-          \$106  = 25'h15516fc;
+          \$65  = 35'h200000000;
       4'h6:
-          \$106  = 25'h11d4a2c;
+          \$65  = 35'h400000000;
       4'h7:
-          \$106  = 25'h1c55fb8;
+          \$65  = 35'h400000000;
       4'h8:
-          \$106  = 25'h14de0c7;
+          \$65  = 35'h400000000;
       4'h9:
-          \$106  = 25'h1acc802;
+          \$65  = 35'h400000000;
       4'ha:
-          \$106  = 25'h1102d38;
+          \$65  = 35'h400000000;
       4'hb:
-          \$106  = 25'h1759f01;
+          \$65  = 35'h400000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = 6'h00;
+    \$66  = 35'h000000000;
     casez (group)
       4'h0:
-          \$125  = 6'h23;
+          \$66  = 35'h7ffffffff;
       4'h1:
-          \$125  = 6'h23;
+          \$66  = 35'h7ffffffff;
       4'h2:
-          \$125  = 6'h23;
+          \$66  = 35'h7ffffffff;
       4'h3:
-          \$125  = 6'h23;
+          \$66  = 35'h7ffffffff;
       4'h4:
-          \$125  = 6'h23;
+          \$66  = 35'h7ffffffff;
       4'h5:
-          \$125  = 6'h23;
+          \$66  = 35'h3ffffffff;
       4'h6:
-          \$125  = 6'h22;
+          \$66  = 35'h7ffffffff;
       4'h7:
-          \$125  = 6'h23;
+          \$66  = 35'h7ffffffff;
       4'h8:
-          \$125  = 6'h23;
+          \$66  = 35'h7ffffffff;
       4'h9:
-          \$125  = 6'h23;
+          \$66  = 35'h7ffffffff;
       4'ha:
-          \$125  = 6'h23;
+          \$66  = 35'h7ffffffff;
       4'hb:
-          \$125  = 6'h23;
+          \$66  = 35'h7ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = 35'h000000000;
+    \$88  = 25'h0000000;
     casez (group)
       4'h0:
-          \$144  = 35'h400000000;
+          \$88  = 25'h1b616f5;
       4'h1:
-          \$144  = 35'h400000000;
+          \$88  = 25'h1bf93e4;
       4'h2:
-          \$144  = 35'h400000000;
+          \$88  = 25'h1612bcc;
       4'h3:
-          \$144  = 35'h400000000;
+          \$88  = 25'h136e464;
       4'h4:
-          \$144  = 35'h400000000;
+          \$88  = 25'h1ac1c54;
       4'h5:
-          \$144  = 35'h400000000;
+          \$88  = 25'h116e960;
       4'h6:
-          \$144  = 35'h200000000;
+          \$88  = 25'h15c0cd6;
       4'h7:
-          \$144  = 35'h400000000;
+          \$88  = 25'h147f7db;
       4'h8:
-          \$144  = 35'h400000000;
+          \$88  = 25'h1a336df;
       4'h9:
-          \$144  = 35'h400000000;
+          \$88  = 25'h140181a;
       4'ha:
-          \$144  = 35'h400000000;
+          \$88  = 25'h1fdc68d;
       4'hb:
-          \$144  = 35'h400000000;
+          \$88  = 25'h11ba093;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = 35'h000000000;
+    \$89  = 6'h00;
     casez (group)
       4'h0:
-          \$163  = 35'h7ffffffff;
+          \$89  = 6'h23;
       4'h1:
-          \$163  = 35'h7ffffffff;
+          \$89  = 6'h23;
       4'h2:
-          \$163  = 35'h7ffffffff;
+          \$89  = 6'h23;
       4'h3:
-          \$163  = 35'h7ffffffff;
+          \$89  = 6'h23;
       4'h4:
-          \$163  = 35'h7ffffffff;
+          \$89  = 6'h23;
       4'h5:
-          \$163  = 35'h7ffffffff;
+          \$89  = 6'h22;
       4'h6:
-          \$163  = 35'h3ffffffff;
+          \$89  = 6'h23;
       4'h7:
-          \$163  = 35'h7ffffffff;
+          \$89  = 6'h23;
       4'h8:
-          \$163  = 35'h7ffffffff;
+          \$89  = 6'h23;
       4'h9:
-          \$163  = 35'h7ffffffff;
+          \$89  = 6'h23;
       4'ha:
-          \$163  = 35'h7ffffffff;
+          \$89  = 6'h24;
       4'hb:
-          \$163  = 35'h7ffffffff;
+          \$89  = 6'h23;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$252  = 25'h0000000;
+    \$90  = 36'h000000000;
     casez (group)
       4'h0:
-          \$252  = 25'h1913193;
+          \$90  = 36'h400000000;
       4'h1:
-          \$252  = 25'h1764c7e;
+          \$90  = 36'h400000000;
       4'h2:
-          \$252  = 25'h17d949a;
+          \$90  = 36'h400000000;
       4'h3:
-          \$252  = 25'h1aee944;
+          \$90  = 36'h400000000;
       4'h4:
-          \$252  = 25'h1589446;
+          \$90  = 36'h400000000;
       4'h5:
-          \$252  = 25'h116bde4;
+          \$90  = 36'h200000000;
       4'h6:
-          \$252  = 25'h15e7f6e;
+          \$90  = 36'h400000000;
       4'h7:
-          \$252  = 25'h1cac4ae;
+          \$90  = 36'h400000000;
       4'h8:
-          \$252  = 25'h1395a43;
+          \$90  = 36'h400000000;
       4'h9:
-          \$252  = 25'h18e08ea;
+          \$90  = 36'h400000000;
       4'ha:
-          \$252  = 25'h1d513cf;
+          \$90  = 36'h800000000;
       4'hb:
-          \$252  = 25'h1a1437b;
+          \$90  = 36'h400000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$271  = 6'h00;
+    \$91  = 36'h000000000;
     casez (group)
       4'h0:
-          \$271  = 6'h23;
+          \$91  = 36'h7ffffffff;
       4'h1:
-          \$271  = 6'h23;
+          \$91  = 36'h7ffffffff;
       4'h2:
-          \$271  = 6'h23;
+          \$91  = 36'h7ffffffff;
       4'h3:
-          \$271  = 6'h23;
+          \$91  = 36'h7ffffffff;
       4'h4:
-          \$271  = 6'h23;
+          \$91  = 36'h7ffffffff;
       4'h5:
-          \$271  = 6'h22;
+          \$91  = 36'h3ffffffff;
       4'h6:
-          \$271  = 6'h23;
+          \$91  = 36'h7ffffffff;
       4'h7:
-          \$271  = 6'h23;
+          \$91  = 36'h7ffffffff;
       4'h8:
-          \$271  = 6'h23;
+          \$91  = 36'h7ffffffff;
       4'h9:
-          \$271  = 6'h23;
+          \$91  = 36'h7ffffffff;
       4'ha:
-          \$271  = 6'h23;
+          \$91  = 36'hfffffffff;
       4'hb:
-          \$271  = 6'h23;
+          \$91  = 36'h7ffffffff;
     endcase
   end
-  assign port__addr = \$2 [7:0];
-  assign \port__addr$16  = \$3 [7:0];
-  assign \port__addr$18  = \$4 [7:0];
-  assign \port__addr$20  = \$5 [7:0];
-  assign lut_valid = o__valid;
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$169  = group;
+    if (\$11 ) begin
+      \$169  = \$14 [3:0];
+    end
+    if (rst) begin
+      \$169  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$170  = \$15 ;
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$171  = rq_valid_1;
+    if (rst) begin
+      \$171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$172  = rq_valid_2;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$173  = rq_valid_3;
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$174  = rq_valid_4;
+    if (rst) begin
+      \$174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$175  = rq_valid_5;
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$176  = rq_valid_6;
+    if (rst) begin
+      \$176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$177  = \$16 ;
+    if (rst) begin
+      \$177  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$178  = rq0_mult_1;
+    if (rst) begin
+      \$178  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$179  = rq0_mult_2;
+    if (rst) begin
+      \$179  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$180  = rq0_mult_3;
+    if (rst) begin
+      \$180  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$181  = rq0_mult_4;
+    if (rst) begin
+      \$181  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$182  = rq0_mult_5;
+    if (rst) begin
+      \$182  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$183  = i__payload[23:0];
+    if (rst) begin
+      \$183  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$184  = \$17 ;
+    if (rst) begin
+      \$184  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$185  = rq0_part0_0;
+    if (rst) begin
+      \$185  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$186  = \$18 ;
+    if (rst) begin
+      \$186  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$187  = rq0_part0_1;
+    if (rst) begin
+      \$187  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$188  = \$19 ;
+    if (rst) begin
+      \$188  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$189  = rq0_part1_0;
+    if (rst) begin
+      \$189  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$190  = \$20 ;
+    if (rst) begin
+      \$190  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$191  = rq0_part1_1;
+    if (rst) begin
+      \$191  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$192  = \$28 [48:0];
+    if (rst) begin
+      \$192  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$193  = \$29 ;
+    if (rst) begin
+      \$193  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$194  = \$30 ;
+    if (rst) begin
+      \$194  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$195  = \$33 ;
+    if (rst) begin
+      \$195  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$196  = \$37 ;
+    if (rst) begin
+      \$196  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$197  = \$38 ;
+    if (rst) begin
+      \$197  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$198  = rq1_mult_1;
+    if (rst) begin
+      \$198  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$199  = rq1_mult_2;
+    if (rst) begin
+      \$199  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$200  = rq1_mult_3;
+    if (rst) begin
+      \$200  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$201  = rq1_mult_4;
+    if (rst) begin
+      \$201  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$202  = rq1_mult_5;
+    if (rst) begin
+      \$202  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$203  = \$39 ;
+    if (rst) begin
+      \$203  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$204  = rq1_shift_1;
+    if (rst) begin
+      \$204  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$205  = rq1_shift_2;
+    if (rst) begin
+      \$205  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$206  = rq1_shift_3;
+    if (rst) begin
+      \$206  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$207  = rq1_shift_4;
+    if (rst) begin
+      \$207  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$208  = rq1_shift_5;
+    if (rst) begin
+      \$208  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$209  = \$40 ;
+    if (rst) begin
+      \$209  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$210  = rq1_half_1;
+    if (rst) begin
+      \$210  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$211  = rq1_half_2;
+    if (rst) begin
+      \$211  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$212  = rq1_half_3;
+    if (rst) begin
+      \$212  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$213  = rq1_half_4;
+    if (rst) begin
+      \$213  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$214  = rq1_half_5;
+    if (rst) begin
+      \$214  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$215  = \$41 ;
+    if (rst) begin
+      \$215  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$216  = rq1_mask_1;
+    if (rst) begin
+      \$216  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$217  = rq1_mask_2;
+    if (rst) begin
+      \$217  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$218  = rq1_mask_3;
+    if (rst) begin
+      \$218  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$219  = rq1_mask_4;
+    if (rst) begin
+      \$219  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$220  = rq1_mask_5;
+    if (rst) begin
+      \$220  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$221  = i__payload[47:24];
+    if (rst) begin
+      \$221  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$222  = \$42 ;
+    if (rst) begin
+      \$222  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$223  = rq1_part0_0;
+    if (rst) begin
+      \$223  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$224  = \$43 ;
+    if (rst) begin
+      \$224  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$225  = rq1_part0_1;
+    if (rst) begin
+      \$225  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$226  = \$44 ;
+    if (rst) begin
+      \$226  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$227  = rq1_part1_0;
+    if (rst) begin
+      \$227  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$228  = \$45 ;
+    if (rst) begin
+      \$228  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$229  = rq1_part1_1;
+    if (rst) begin
+      \$229  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$230  = \$53 [48:0];
+    if (rst) begin
+      \$230  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$231  = \$54 ;
+    if (rst) begin
+      \$231  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$232  = \$55 ;
+    if (rst) begin
+      \$232  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$233  = \$58 ;
+    if (rst) begin
+      \$233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$234  = \$62 ;
+    if (rst) begin
+      \$234  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$235  = \$63 ;
+    if (rst) begin
+      \$235  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$236  = rq2_mult_1;
+    if (rst) begin
+      \$236  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$237  = rq2_mult_2;
+    if (rst) begin
+      \$237  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$238  = rq2_mult_3;
+    if (rst) begin
+      \$238  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$239  = rq2_mult_4;
+    if (rst) begin
+      \$239  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$240  = rq2_mult_5;
+    if (rst) begin
+      \$240  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$241  = \$64 ;
+    if (rst) begin
+      \$241  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$242  = rq2_shift_1;
+    if (rst) begin
+      \$242  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$243  = rq2_shift_2;
+    if (rst) begin
+      \$243  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$244  = rq2_shift_3;
+    if (rst) begin
+      \$244  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$245  = rq2_shift_4;
+    if (rst) begin
+      \$245  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$246  = rq2_shift_5;
+    if (rst) begin
+      \$246  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$247  = \$65 ;
+    if (rst) begin
+      \$247  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$248  = rq2_half_1;
+    if (rst) begin
+      \$248  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$249  = rq2_half_2;
+    if (rst) begin
+      \$249  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$250  = rq2_half_3;
+    if (rst) begin
+      \$250  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$251  = rq2_half_4;
+    if (rst) begin
+      \$251  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$252  = rq2_half_5;
+    if (rst) begin
+      \$252  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$253  = \$66 ;
+    if (rst) begin
+      \$253  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$254  = rq2_mask_1;
+    if (rst) begin
+      \$254  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$255  = rq2_mask_2;
+    if (rst) begin
+      \$255  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$256  = rq2_mask_3;
+    if (rst) begin
+      \$256  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$257  = rq2_mask_4;
+    if (rst) begin
+      \$257  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$258  = rq2_mask_5;
+    if (rst) begin
+      \$258  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$259  = i__payload[71:48];
+    if (rst) begin
+      \$259  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$260  = \$67 ;
+    if (rst) begin
+      \$260  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$261  = rq2_part0_0;
+    if (rst) begin
+      \$261  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$262  = \$68 ;
+    if (rst) begin
+      \$262  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$263  = rq2_part0_1;
+    if (rst) begin
+      \$263  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$264  = \$69 ;
+    if (rst) begin
+      \$264  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$265  = rq2_part1_0;
+    if (rst) begin
+      \$265  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$266  = \$70 ;
+    if (rst) begin
+      \$266  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$267  = rq2_part1_1;
+    if (rst) begin
+      \$267  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$268  = \$78 [48:0];
+    if (rst) begin
+      \$268  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$269  = \$79 ;
+    if (rst) begin
+      \$269  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$270  = \$80 ;
+    if (rst) begin
+      \$270  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$271  = \$83 ;
+    if (rst) begin
+      \$271  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$272  = \$87 ;
+    if (rst) begin
+      \$272  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$273  = \$88 ;
+    if (rst) begin
+      \$273  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$274  = rq3_mult_1;
+    if (rst) begin
+      \$274  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$275  = rq3_mult_2;
+    if (rst) begin
+      \$275  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$276  = rq3_mult_3;
+    if (rst) begin
+      \$276  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$277  = rq3_mult_4;
+    if (rst) begin
+      \$277  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$278  = rq3_mult_5;
+    if (rst) begin
+      \$278  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$279  = \$89 ;
+    if (rst) begin
+      \$279  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$280  = rq3_shift_1;
+    if (rst) begin
+      \$280  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$281  = rq3_shift_2;
+    if (rst) begin
+      \$281  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$282  = rq3_shift_3;
+    if (rst) begin
+      \$282  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$283  = rq3_shift_4;
+    if (rst) begin
+      \$283  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$284  = rq3_shift_5;
+    if (rst) begin
+      \$284  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$285  = \$90 ;
+    if (rst) begin
+      \$285  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$286  = rq3_half_1;
+    if (rst) begin
+      \$286  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$287  = rq3_half_2;
+    if (rst) begin
+      \$287  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$288  = rq3_half_3;
+    if (rst) begin
+      \$288  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$289  = rq3_half_4;
+    if (rst) begin
+      \$289  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$290  = rq3_half_5;
+    if (rst) begin
+      \$290  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$291  = \$91 ;
+    if (rst) begin
+      \$291  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$292  = rq3_mask_1;
+    if (rst) begin
+      \$292  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$293  = rq3_mask_2;
+    if (rst) begin
+      \$293  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$294  = rq3_mask_3;
+    if (rst) begin
+      \$294  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$295  = rq3_mask_4;
+    if (rst) begin
+      \$295  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$296  = rq3_mask_5;
+    if (rst) begin
+      \$296  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$297  = i__payload[95:72];
+    if (rst) begin
+      \$297  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$298  = \$92 ;
+    if (rst) begin
+      \$298  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$299  = rq3_part0_0;
+    if (rst) begin
+      \$299  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$300  = \$93 ;
+    if (rst) begin
+      \$300  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$301  = rq3_part0_1;
+    if (rst) begin
+      \$301  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$302  = \$94 ;
+    if (rst) begin
+      \$302  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$303  = rq3_part1_0;
+    if (rst) begin
+      \$303  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$304  = \$95 ;
+    if (rst) begin
+      \$304  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$305  = rq3_part1_1;
+    if (rst) begin
+      \$305  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$306  = \$103 [48:0];
+    if (rst) begin
+      \$306  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$307  = \$104 ;
+    if (rst) begin
+      \$307  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$308  = \$105 ;
+    if (rst) begin
+      \$308  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$309  = \$108 ;
+    if (rst) begin
+      \$309  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$310  = \$112 ;
+    if (rst) begin
+      \$310  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$311  = \$116 [7:0];
+    if (rst) begin
+      \$311  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$312  = \$120 [7:0];
+    if (rst) begin
+      \$312  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$313  = \$124 [7:0];
+    if (rst) begin
+      \$313  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$314  = \$128 [7:0];
+    if (rst) begin
+      \$314  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$315  = \$132 [3:0];
+    if (rst) begin
+      \$315  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$316  = \$signature__addr ;
+    if (\$139 ) begin
+      \$316  = \$142 [2:0];
+    end
+    if (rst) begin
+      \$316  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$317  = rport__addr;
+    if (\$146 ) begin
+      \$317  = \$149 [2:0];
+    end
+    if (rst) begin
+      \$317  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$318  = \$162 [3:0];
+    if (rst) begin
+      \$318  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$319  = o__valid;
+    if (\$164 ) begin
+      \$319  = \$166 ;
+    end
+    if (rst) begin
+      \$319  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$320  = o__payload;
+    if (\$164 ) begin
+      \$320  = \$168 ;
+    end
+    if (rst) begin
+      \$320  = 32'd0;
+    end
+  end
+  assign i__ready = q_room;
+  assign port__addr = \$1 [7:0];
+  assign \port__addr$16  = \$2 [7:0];
+  assign \port__addr$18  = \$3 [7:0];
+  assign \port__addr$20  = \$4 [7:0];
+  assign q_wptr = \$signature__addr ;
+  assign \$signature__data  = q_in;
+  assign q_rptr = rport__addr;
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
   assign \i__payload[0]  = i__payload[23:0];
   assign \i__payload[1]  = i__payload[47:24];
   assign \i__payload[2]  = i__payload[71:48];
   assign \i__payload[3]  = i__payload[95:72];
-  assign o__payload[31:24] = lut3_out;
-  assign o__payload[23:16] = lut2_out;
-  assign o__payload[15:8] = lut1_out;
-  assign o__payload[7:0] = lut0_out;
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+  assign q_in[31:24] = \port__data$26 ;
+  assign q_in[23:16] = \port__data$25 ;
+  assign q_in[15:8] = \port__data$24 ;
+  assign q_in[7:0] = port__data;
   assign rq0_rem[48:35] = 14'h0000;
   assign rq0_rem[34:0] = rq0_prod[34:0];
-  assign \$67  = { 1'h0, rq0_part0_0_r };
-  assign \$69  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$71  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
-  assign \$73  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
-  assign \$78  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:35] };
-  assign \$87  = 1'h1;
-  assign \$88  = \$86 ;
-  assign \$213  = { 1'h0, rq1_part0_0_r };
-  assign \$215  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$217  = { rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r, 17'h00000 };
-  assign \$219  = { rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r, 34'h000000000 };
-  assign \$359  = { 1'h0, rq2_part0_0_r };
-  assign \$361  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$363  = { rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r, 17'h00000 };
-  assign \$365  = { rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r, 34'h000000000 };
-  assign \$505  = { 1'h0, rq3_part0_0_r };
-  assign \$507  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$509  = { rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r, 17'h00000 };
-  assign \$511  = { rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r, 34'h000000000 };
+  assign \$21  = { 1'h0, rq0_part0_0_r };
+  assign \$23  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$25  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
+  assign \$27  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
+  assign \$29  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:35] };
+  assign \$32  = 1'h1;
+  assign \$33  = \$31 ;
+  assign \$46  = { 1'h0, rq1_part0_0_r };
+  assign \$48  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
+  assign \$50  = { rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r, 17'h00000 };
+  assign \$52  = { rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r, 34'h000000000 };
+  assign \$71  = { 1'h0, rq2_part0_0_r };
+  assign \$73  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
+  assign \$75  = { rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r, 17'h00000 };
+  assign \$77  = { rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r, 34'h000000000 };
+  assign \$96  = { 1'h0, rq3_part0_0_r };
+  assign \$98  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
+  assign \$100  = { rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r, 17'h00000 };
+  assign \$102  = { rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
 module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
-  reg [1:0] \$1 ;
-  wire \$10 ;
-  wire [16:0] \$100 ;
-  wire [16:0] \$101 ;
-  wire [16:0] \$102 ;
-  wire [16:0] \$103 ;
-  wire [16:0] \$104 ;
-  wire [16:0] \$105 ;
-  wire [16:0] \$106 ;
-  wire [16:0] \$107 ;
-  wire [16:0] \$108 ;
-  wire \$109 ;
-  wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
-  wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire [17:0] \$127 ;
-  wire [17:0] \$128 ;
-  wire [18:0] \$129 ;
-  wire [31:0] \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire [17:0] \$132 ;
-  wire [17:0] \$133 ;
-  wire [18:0] \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire [17:0] \$137 ;
-  wire [17:0] \$138 ;
-  wire [18:0] \$139 ;
-  wire [8:0] \$14 ;
-  wire \$140 ;
-  wire \$141 ;
+  wire \$1 ;
+  reg [22:0] \$10 ;
+  wire [31:0] \$100 ;
+  wire [8:0] \$101 ;
+  wire [31:0] \$102 ;
+  wire [8:0] \$103 ;
+  wire [31:0] \$104 ;
+  wire [8:0] \$105 ;
+  wire [31:0] \$106 ;
+  wire [8:0] \$107 ;
+  wire [31:0] \$108 ;
+  wire [8:0] \$109 ;
+  wire [22:0] \$11 ;
+  wire [16:0] \$110 ;
+  wire [16:0] \$111 ;
+  wire [16:0] \$112 ;
+  wire [16:0] \$113 ;
+  wire [16:0] \$114 ;
+  wire [16:0] \$115 ;
+  wire [16:0] \$116 ;
+  wire [16:0] \$117 ;
+  wire [16:0] \$118 ;
+  wire [16:0] \$119 ;
+  wire [23:0] \$12 ;
+  wire [16:0] \$120 ;
+  wire [16:0] \$121 ;
+  wire [16:0] \$122 ;
+  wire [16:0] \$123 ;
+  wire [16:0] \$124 ;
+  wire [16:0] \$125 ;
+  wire [16:0] \$126 ;
+  wire [16:0] \$127 ;
+  wire [16:0] \$128 ;
+  wire [16:0] \$129 ;
+  reg [22:0] \$13 ;
+  wire [16:0] \$130 ;
+  wire [16:0] \$131 ;
+  wire [16:0] \$132 ;
+  wire [16:0] \$133 ;
+  wire [16:0] \$134 ;
+  wire [16:0] \$135 ;
+  wire [16:0] \$136 ;
+  wire [16:0] \$137 ;
+  wire [16:0] \$138 ;
+  wire [16:0] \$139 ;
+  wire [22:0] \$14 ;
+  wire [16:0] \$140 ;
+  wire [16:0] \$141 ;
   wire [17:0] \$142 ;
   wire [17:0] \$143 ;
   wire [18:0] \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire [17:0] \$147 ;
+  wire [17:0] \$145 ;
+  wire [17:0] \$146 ;
+  wire [18:0] \$147 ;
   wire [17:0] \$148 ;
-  wire [18:0] \$149 ;
-  wire [31:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
+  wire [17:0] \$149 ;
+  wire [23:0] \$15 ;
+  wire [18:0] \$150 ;
+  wire [17:0] \$151 ;
   wire [17:0] \$152 ;
-  wire [17:0] \$153 ;
-  wire [18:0] \$154 ;
-  wire \$155 ;
-  wire \$156 ;
+  wire [18:0] \$153 ;
+  wire [17:0] \$154 ;
+  wire [17:0] \$155 ;
+  wire [18:0] \$156 ;
   wire [17:0] \$157 ;
   wire [17:0] \$158 ;
   wire [18:0] \$159 ;
-  wire [8:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire [17:0] \$162 ;
+  reg [22:0] \$16 ;
+  wire [17:0] \$160 ;
+  wire [17:0] \$161 ;
+  wire [18:0] \$162 ;
   wire [17:0] \$163 ;
-  wire [18:0] \$164 ;
-  wire \$165 ;
+  wire [17:0] \$164 ;
+  wire [18:0] \$165 ;
   wire \$166 ;
-  wire \$167 ;
+  wire [3:0] \$167 ;
   wire \$168 ;
-  wire \$169 ;
-  wire [31:0] \$17 ;
+  wire [4:0] \$169 ;
+  wire [22:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
@@ -10806,153 +8785,153 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire \$179 ;
-  wire [8:0] \$18 ;
-  wire \$180 ;
+  wire [3:0] \$179 ;
+  wire [23:0] \$18 ;
+  wire [3:0] \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
+  wire [3:0] \$186 ;
+  wire [3:0] \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire [31:0] \$19 ;
+  reg [22:0] \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
-  wire \$196 ;
+  wire [3:0] \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
-  reg [3:0] \$2 ;
-  wire [8:0] \$20 ;
+  wire \$2 ;
+  wire [22:0] \$20 ;
   wire \$200 ;
-  wire \$201 ;
+  wire [4:0] \$201 ;
   wire \$202 ;
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
-  reg [22:0] \$208 ;
-  wire [22:0] \$209 ;
-  wire [31:0] \$21 ;
-  wire [23:0] \$210 ;
-  reg [22:0] \$211 ;
-  wire [22:0] \$212 ;
-  wire [23:0] \$213 ;
-  reg [22:0] \$214 ;
-  wire [22:0] \$215 ;
-  wire [23:0] \$216 ;
-  reg [22:0] \$217 ;
-  wire [22:0] \$218 ;
-  wire [23:0] \$219 ;
-  wire [8:0] \$22 ;
-  reg [22:0] \$220 ;
-  wire [22:0] \$221 ;
-  wire [23:0] \$222 ;
-  reg [22:0] \$223 ;
-  wire [22:0] \$224 ;
-  wire [23:0] \$225 ;
-  reg [22:0] \$226 ;
-  wire [22:0] \$227 ;
-  wire [23:0] \$228 ;
-  reg [22:0] \$229 ;
-  wire [31:0] \$23 ;
-  wire [22:0] \$230 ;
-  wire [23:0] \$231 ;
-  reg [1:0] \$232 ;
-  reg [3:0] \$233 ;
-  reg \$234 ;
-  reg \$235 ;
-  reg \$236 ;
-  reg [5:0] \$237 ;
-  reg [31:0] \$238 ;
-  reg \$239 ;
-  wire [8:0] \$24 ;
-  reg \$240 ;
-  reg \$241 ;
-  reg \$242 ;
-  reg [1:0] \$243 ;
+  wire [183:0] \$208 ;
+  reg [1:0] \$209 ;
+  wire [23:0] \$21 ;
+  reg [3:0] \$210 ;
+  reg \$211 ;
+  reg \$212 ;
+  reg \$213 ;
+  reg [5:0] \$214 ;
+  reg [31:0] \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg \$219 ;
+  reg [22:0] \$22 ;
+  reg [1:0] \$220 ;
+  reg [8:0] \$221 ;
+  reg [8:0] \$222 ;
+  reg [8:0] \$223 ;
+  reg [8:0] \$224 ;
+  reg [8:0] \$225 ;
+  reg [8:0] \$226 ;
+  reg [8:0] \$227 ;
+  reg [8:0] \$228 ;
+  reg [8:0] \$229 ;
+  wire [22:0] \$23 ;
+  reg [8:0] \$230 ;
+  reg [8:0] \$231 ;
+  reg [8:0] \$232 ;
+  reg [8:0] \$233 ;
+  reg [8:0] \$234 ;
+  reg [8:0] \$235 ;
+  reg [8:0] \$236 ;
+  reg [8:0] \$237 ;
+  reg [8:0] \$238 ;
+  reg [8:0] \$239 ;
+  wire [23:0] \$24 ;
+  reg [8:0] \$240 ;
+  reg [8:0] \$241 ;
+  reg [8:0] \$242 ;
+  reg [8:0] \$243 ;
   reg [8:0] \$244 ;
   reg [8:0] \$245 ;
   reg [8:0] \$246 ;
   reg [8:0] \$247 ;
   reg [8:0] \$248 ;
   reg [8:0] \$249 ;
-  wire [31:0] \$25 ;
+  reg [22:0] \$25 ;
   reg [8:0] \$250 ;
   reg [8:0] \$251 ;
   reg [8:0] \$252 ;
-  reg [8:0] \$253 ;
-  reg [8:0] \$254 ;
-  reg [8:0] \$255 ;
-  reg [8:0] \$256 ;
-  reg [8:0] \$257 ;
-  reg [8:0] \$258 ;
-  reg [8:0] \$259 ;
-  wire [8:0] \$26 ;
-  reg [8:0] \$260 ;
-  reg [8:0] \$261 ;
-  reg [8:0] \$262 ;
-  reg [8:0] \$263 ;
-  reg [8:0] \$264 ;
-  reg [8:0] \$265 ;
-  reg [8:0] \$266 ;
-  reg [8:0] \$267 ;
-  reg [8:0] \$268 ;
-  reg [8:0] \$269 ;
-  wire [31:0] \$27 ;
-  reg [8:0] \$270 ;
-  reg [8:0] \$271 ;
-  reg [8:0] \$272 ;
-  reg [8:0] \$273 ;
-  reg [8:0] \$274 ;
-  reg [8:0] \$275 ;
+  reg [7:0] \$253 ;
+  reg [7:0] \$254 ;
+  reg [7:0] \$255 ;
+  reg [7:0] \$256 ;
+  reg [7:0] \$257 ;
+  reg [7:0] \$258 ;
+  reg [7:0] \$259 ;
+  wire [22:0] \$26 ;
+  reg [7:0] \$260 ;
+  reg [7:0] \$261 ;
+  reg [7:0] \$262 ;
+  reg [7:0] \$263 ;
+  reg [7:0] \$264 ;
+  reg [7:0] \$265 ;
+  reg [7:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [7:0] \$268 ;
+  reg [7:0] \$269 ;
+  wire [23:0] \$27 ;
+  reg [7:0] \$270 ;
+  reg [7:0] \$271 ;
+  reg [7:0] \$272 ;
+  reg [7:0] \$273 ;
+  reg [7:0] \$274 ;
+  reg [7:0] \$275 ;
   reg [7:0] \$276 ;
   reg [7:0] \$277 ;
   reg [7:0] \$278 ;
   reg [7:0] \$279 ;
-  wire [8:0] \$28 ;
+  reg [22:0] \$28 ;
   reg [7:0] \$280 ;
   reg [7:0] \$281 ;
   reg [7:0] \$282 ;
   reg [7:0] \$283 ;
   reg [7:0] \$284 ;
-  reg [7:0] \$285 ;
-  reg [7:0] \$286 ;
-  reg [7:0] \$287 ;
-  reg [7:0] \$288 ;
-  reg [7:0] \$289 ;
-  wire [31:0] \$29 ;
-  reg [7:0] \$290 ;
-  reg [7:0] \$291 ;
-  reg [7:0] \$292 ;
-  reg [7:0] \$293 ;
-  reg [7:0] \$294 ;
-  reg [7:0] \$295 ;
-  reg [7:0] \$296 ;
-  reg [7:0] \$297 ;
-  reg [7:0] \$298 ;
-  reg [7:0] \$299 ;
-  reg \$3 ;
-  wire [8:0] \$30 ;
-  reg [7:0] \$300 ;
-  reg [7:0] \$301 ;
-  reg [7:0] \$302 ;
-  reg [7:0] \$303 ;
-  reg [7:0] \$304 ;
-  reg [7:0] \$305 ;
-  reg [7:0] \$306 ;
-  reg [7:0] \$307 ;
+  reg [16:0] \$285 ;
+  reg [16:0] \$286 ;
+  reg [16:0] \$287 ;
+  reg [16:0] \$288 ;
+  reg [16:0] \$289 ;
+  wire [22:0] \$29 ;
+  reg [16:0] \$290 ;
+  reg [16:0] \$291 ;
+  reg [16:0] \$292 ;
+  reg [16:0] \$293 ;
+  reg [16:0] \$294 ;
+  reg [16:0] \$295 ;
+  reg [16:0] \$296 ;
+  reg [16:0] \$297 ;
+  reg [16:0] \$298 ;
+  reg [16:0] \$299 ;
+  wire \$3 ;
+  wire [23:0] \$30 ;
+  reg [16:0] \$300 ;
+  reg [16:0] \$301 ;
+  reg [16:0] \$302 ;
+  reg [16:0] \$303 ;
+  reg [16:0] \$304 ;
+  reg [16:0] \$305 ;
+  reg [16:0] \$306 ;
+  reg [16:0] \$307 ;
   reg [16:0] \$308 ;
   reg [16:0] \$309 ;
-  wire [31:0] \$31 ;
+  wire \$31 ;
   reg [16:0] \$310 ;
   reg [16:0] \$311 ;
   reg [16:0] \$312 ;
@@ -10963,7 +8942,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$317 ;
   reg [16:0] \$318 ;
   reg [16:0] \$319 ;
-  wire [8:0] \$32 ;
+  wire \$32 ;
   reg [16:0] \$320 ;
   reg [16:0] \$321 ;
   reg [16:0] \$322 ;
@@ -10974,7 +8953,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$327 ;
   reg [16:0] \$328 ;
   reg [16:0] \$329 ;
-  wire [31:0] \$33 ;
+  wire \$33 ;
   reg [16:0] \$330 ;
   reg [16:0] \$331 ;
   reg [16:0] \$332 ;
@@ -10985,7 +8964,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$337 ;
   reg [16:0] \$338 ;
   reg [16:0] \$339 ;
-  wire [8:0] \$34 ;
+  wire \$34 ;
   reg [16:0] \$340 ;
   reg [16:0] \$341 ;
   reg [16:0] \$342 ;
@@ -10995,33 +8974,33 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$346 ;
   reg [16:0] \$347 ;
   reg [16:0] \$348 ;
-  reg [16:0] \$349 ;
-  wire [31:0] \$35 ;
-  reg [16:0] \$350 ;
-  reg [16:0] \$351 ;
-  reg [16:0] \$352 ;
-  reg [16:0] \$353 ;
-  reg [16:0] \$354 ;
-  reg [16:0] \$355 ;
-  reg [16:0] \$356 ;
-  reg [16:0] \$357 ;
-  reg [16:0] \$358 ;
-  reg [16:0] \$359 ;
-  wire [8:0] \$36 ;
-  reg [16:0] \$360 ;
-  reg [16:0] \$361 ;
-  reg [16:0] \$362 ;
-  reg [16:0] \$363 ;
-  reg [16:0] \$364 ;
-  reg [16:0] \$365 ;
-  reg [16:0] \$366 ;
-  reg [16:0] \$367 ;
-  reg [16:0] \$368 ;
-  reg [16:0] \$369 ;
-  wire [31:0] \$37 ;
-  reg [16:0] \$370 ;
-  reg [16:0] \$371 ;
-  reg [22:0] \$372 ;
+  reg [22:0] \$349 ;
+  wire \$35 ;
+  reg [22:0] \$350 ;
+  reg [22:0] \$351 ;
+  reg [22:0] \$352 ;
+  reg [22:0] \$353 ;
+  reg [22:0] \$354 ;
+  reg [22:0] \$355 ;
+  reg [22:0] \$356 ;
+  reg \$357 ;
+  reg \$358 ;
+  reg \$359 ;
+  wire \$36 ;
+  reg [1:0] \$360 ;
+  reg \$361 ;
+  reg \$362 ;
+  reg \$363 ;
+  reg [1:0] \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg \$367 ;
+  reg [1:0] \$368 ;
+  reg \$369 ;
+  wire \$37 ;
+  reg \$370 ;
+  reg \$371 ;
+  reg [1:0] \$372 ;
   reg [22:0] \$373 ;
   reg [22:0] \$374 ;
   reg [22:0] \$375 ;
@@ -11029,104 +9008,87 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [22:0] \$377 ;
   reg [22:0] \$378 ;
   reg [22:0] \$379 ;
-  wire [8:0] \$38 ;
-  reg \$380 ;
-  reg \$381 ;
-  reg \$382 ;
-  reg [1:0] \$383 ;
-  reg \$384 ;
+  reg [1:0] \$38 ;
+  reg [22:0] \$380 ;
+  reg [2:0] \$381 ;
+  reg [2:0] \$382 ;
+  reg [2:0] \$383 ;
+  reg [2:0] \$384 ;
   reg \$385 ;
-  reg \$386 ;
-  reg [1:0] \$387 ;
-  reg \$388 ;
-  reg \$389 ;
-  wire [31:0] \$39 ;
-  reg \$390 ;
-  reg [1:0] \$391 ;
-  reg \$392 ;
-  reg \$393 ;
-  reg \$394 ;
-  reg [1:0] \$395 ;
-  reg \$396 ;
-  reg [22:0] \$397 ;
-  reg [183:0] \$398 ;
-  reg [22:0] \$399 ;
-  reg \$4 ;
-  wire [8:0] \$40 ;
-  reg [22:0] \$400 ;
-  reg [22:0] \$401 ;
-  reg [22:0] \$402 ;
-  reg [22:0] \$403 ;
-  reg [22:0] \$404 ;
-  reg [22:0] \$405 ;
-  wire [31:0] \$41 ;
-  wire [8:0] \$42 ;
-  wire [31:0] \$43 ;
-  wire [8:0] \$44 ;
-  wire [31:0] \$45 ;
-  wire [8:0] \$46 ;
-  wire [31:0] \$47 ;
-  wire [8:0] \$48 ;
-  wire [31:0] \$49 ;
-  reg \$5 ;
-  wire [8:0] \$50 ;
-  wire [31:0] \$51 ;
-  wire [8:0] \$52 ;
-  wire [31:0] \$53 ;
-  wire [8:0] \$54 ;
-  wire [31:0] \$55 ;
-  wire [8:0] \$56 ;
-  wire [31:0] \$57 ;
-  wire [8:0] \$58 ;
-  wire [31:0] \$59 ;
+  reg [183:0] \$386 ;
+  reg [3:0] \$39 ;
+  wire \$4 ;
+  reg \$40 ;
+  reg \$41 ;
+  reg \$42 ;
+  wire \$43 ;
+  wire [6:0] \$44 ;
+  wire [6:0] \$45 ;
+  wire [31:0] \$46 ;
+  wire [8:0] \$47 ;
+  wire [31:0] \$48 ;
+  wire [8:0] \$49 ;
+  wire \$5 ;
+  wire [31:0] \$50 ;
+  wire [8:0] \$51 ;
+  wire [31:0] \$52 ;
+  wire [8:0] \$53 ;
+  wire [31:0] \$54 ;
+  wire [8:0] \$55 ;
+  wire [31:0] \$56 ;
+  wire [8:0] \$57 ;
+  wire [31:0] \$58 ;
+  wire [8:0] \$59 ;
   wire \$6 ;
-  wire [8:0] \$60 ;
-  wire [31:0] \$61 ;
-  wire [8:0] \$62 ;
-  wire [31:0] \$63 ;
-  wire [8:0] \$64 ;
-  wire [31:0] \$65 ;
-  wire [8:0] \$66 ;
-  wire [31:0] \$67 ;
-  wire [8:0] \$68 ;
-  wire [31:0] \$69 ;
-  wire [6:0] \$7 ;
-  wire [8:0] \$70 ;
-  wire [31:0] \$71 ;
-  wire [8:0] \$72 ;
-  wire [31:0] \$73 ;
-  wire [8:0] \$74 ;
-  wire [31:0] \$75 ;
-  wire [8:0] \$76 ;
-  wire [16:0] \$77 ;
-  wire [16:0] \$78 ;
-  wire [16:0] \$79 ;
-  wire [6:0] \$8 ;
-  wire [16:0] \$80 ;
-  wire [16:0] \$81 ;
-  wire [16:0] \$82 ;
-  wire [16:0] \$83 ;
-  wire [16:0] \$84 ;
-  wire [16:0] \$85 ;
-  wire [16:0] \$86 ;
-  wire [16:0] \$87 ;
-  wire [16:0] \$88 ;
-  wire [16:0] \$89 ;
-  wire \$9 ;
-  wire [16:0] \$90 ;
-  wire [16:0] \$91 ;
-  wire [16:0] \$92 ;
-  wire [16:0] \$93 ;
-  wire [16:0] \$94 ;
-  wire [16:0] \$95 ;
-  wire [16:0] \$96 ;
-  wire [16:0] \$97 ;
-  wire [16:0] \$98 ;
-  wire [16:0] \$99 ;
-  (* init = 4'h0 *)
-  wire [3:0] \$signature__addr ;
+  wire [31:0] \$60 ;
+  wire [8:0] \$61 ;
+  wire [31:0] \$62 ;
+  wire [8:0] \$63 ;
+  wire [31:0] \$64 ;
+  wire [8:0] \$65 ;
+  wire [31:0] \$66 ;
+  wire [8:0] \$67 ;
+  wire [31:0] \$68 ;
+  wire [8:0] \$69 ;
+  reg [22:0] \$7 ;
+  wire [31:0] \$70 ;
+  wire [8:0] \$71 ;
+  wire [31:0] \$72 ;
+  wire [8:0] \$73 ;
+  wire [31:0] \$74 ;
+  wire [8:0] \$75 ;
+  wire [31:0] \$76 ;
+  wire [8:0] \$77 ;
+  wire [31:0] \$78 ;
+  wire [8:0] \$79 ;
+  wire [22:0] \$8 ;
+  wire [31:0] \$80 ;
+  wire [8:0] \$81 ;
+  wire [31:0] \$82 ;
+  wire [8:0] \$83 ;
+  wire [31:0] \$84 ;
+  wire [8:0] \$85 ;
+  wire [31:0] \$86 ;
+  wire [8:0] \$87 ;
+  wire [31:0] \$88 ;
+  wire [8:0] \$89 ;
+  wire [23:0] \$9 ;
+  wire [31:0] \$90 ;
+  wire [8:0] \$91 ;
+  wire [31:0] \$92 ;
+  wire [8:0] \$93 ;
+  wire [31:0] \$94 ;
+  wire [8:0] \$95 ;
+  wire [31:0] \$96 ;
+  wire [8:0] \$97 ;
+  wire [31:0] \$98 ;
+  wire [8:0] \$99 ;
+  reg [3:0] \$signature__addr  = 4'h0;
+  reg [2:0] \$signature__addr$48  = 3'h0;
   wire [31:0] \$signature__data ;
+  wire [183:0] \$signature__data$50 ;
   wire \$signature__en ;
+  wire \$signature__en$42 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -11253,14 +9215,32 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] prod7_2_r = 17'h00000;
   reg [16:0] prod7_3 = 17'h00000;
   reg [16:0] prod7_3_r = 17'h00000;
+  wire [183:0] q_in;
+  wire [22:0] \q_in[0] ;
+  wire [22:0] \q_in[1] ;
+  wire [22:0] \q_in[2] ;
+  wire [22:0] \q_in[3] ;
+  wire [22:0] \q_in[4] ;
+  wire [22:0] \q_in[5] ;
+  wire [22:0] \q_in[6] ;
+  wire [22:0] \q_in[7] ;
+  reg [2:0] q_owed = 3'h0;
+  wire q_room;
+  (* init = 3'h0 *)
+  wire [2:0] q_rptr;
+  reg [2:0] q_stored = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
+  reg [2:0] \rport__addr$51  = 3'h0;
   wire [31:0] rport__data;
-  wire rport__en;
+  wire [183:0] \rport__data$206 ;
   input rst;
   wire rst;
-  reg [3:0] sf_t = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] sf_t;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
   reg [22:0] sum2_s0_0 = 23'h000000;
@@ -11269,7 +9249,8 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [22:0] sum5_s0_0 = 23'h000000;
   reg [22:0] sum6_s0_0 = 23'h000000;
   reg [22:0] sum7_s0_0 = 23'h000000;
-  reg [5:0] t = 6'h00;
+  (* init = 6'h00 *)
+  wire [5:0] t;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -11307,10 +9288,8 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] w7_1 = 8'h00;
   reg [7:0] w7_2 = 8'h00;
   reg [7:0] w7_3 = 8'h00;
-  (* init = 6'h00 *)
-  wire [5:0] wrom__addr;
+  reg [5:0] wrom__addr = 6'h00;
   wire [255:0] wrom__data;
-  wire wrom__en;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -11393,15 +9372,27 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[\$signature__addr ] <= i__payload;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
-    if (rport__en) begin
-      _0_ <= inbuf[sf_t];
-    end
+    _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
+  reg [183:0] queue [5:0];
+  initial begin
+    queue[0] = 184'h0000000000000000000000000000000000000000000000;
+    queue[1] = 184'h0000000000000000000000000000000000000000000000;
+    queue[2] = 184'h0000000000000000000000000000000000000000000000;
+    queue[3] = 184'h0000000000000000000000000000000000000000000000;
+    queue[4] = 184'h0000000000000000000000000000000000000000000000;
+    queue[5] = 184'h0000000000000000000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$42 )
+      queue[\$signature__addr$48 ] <= q_in;
+  end
+  assign \rport__data$206  = queue[\rport__addr$51 ];
   reg [255:0] rom [47:0];
   initial begin
     rom[0] = 256'h08f4c205541ab95fda0fedf0e708f4d9fd37e5003d569a37c6043dc9a7310327;
@@ -11455,2619 +9446,2358 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   reg [255:0] _1_;
   always @(posedge clk) begin
-    if (wrom__en) begin
-      _1_ <= rom[t];
-    end
+    _1_ <= rom[wrom__addr];
   end
   assign wrom__data = _1_;
-  assign \$6  = t == 6'h2f;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = ~ o__valid;
-  assign \$12  = \$11  | o__ready;
-  assign \$13  = from_input ? x_reg : rport__data;
-  assign \$14  = $signed(\$13 [7:0]) - $signed(8'h80);
-  assign \$15  = from_input ? x_reg : rport__data;
-  assign \$16  = $signed(\$15 [15:8]) - $signed(8'h80);
-  assign \$17  = from_input ? x_reg : rport__data;
-  assign \$18  = $signed(\$17 [23:16]) - $signed(8'h80);
-  assign \$19  = from_input ? x_reg : rport__data;
-  assign \$20  = $signed(\$19 [31:24]) - $signed(8'h80);
-  assign \$21  = from_input ? x_reg : rport__data;
-  assign \$22  = $signed(\$21 [7:0]) - $signed(8'h80);
-  assign \$23  = from_input ? x_reg : rport__data;
-  assign \$24  = $signed(\$23 [15:8]) - $signed(8'h80);
-  assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = $signed(\$25 [23:16]) - $signed(8'h80);
-  assign \$27  = from_input ? x_reg : rport__data;
-  assign \$28  = $signed(\$27 [31:24]) - $signed(8'h80);
-  assign \$29  = from_input ? x_reg : rport__data;
-  assign \$30  = $signed(\$29 [7:0]) - $signed(8'h80);
-  assign \$31  = from_input ? x_reg : rport__data;
-  assign \$32  = $signed(\$31 [15:8]) - $signed(8'h80);
-  assign \$33  = from_input ? x_reg : rport__data;
-  assign \$34  = $signed(\$33 [23:16]) - $signed(8'h80);
-  assign \$35  = from_input ? x_reg : rport__data;
-  assign \$36  = $signed(\$35 [31:24]) - $signed(8'h80);
-  assign \$37  = from_input ? x_reg : rport__data;
-  assign \$38  = $signed(\$37 [7:0]) - $signed(8'h80);
-  assign \$39  = from_input ? x_reg : rport__data;
-  assign \$40  = $signed(\$39 [15:8]) - $signed(8'h80);
-  assign \$41  = from_input ? x_reg : rport__data;
-  assign \$42  = $signed(\$41 [23:16]) - $signed(8'h80);
-  assign \$43  = from_input ? x_reg : rport__data;
-  assign \$44  = $signed(\$43 [31:24]) - $signed(8'h80);
-  assign \$45  = from_input ? x_reg : rport__data;
-  assign \$46  = $signed(\$45 [7:0]) - $signed(8'h80);
-  assign \$47  = from_input ? x_reg : rport__data;
-  assign \$48  = $signed(\$47 [15:8]) - $signed(8'h80);
-  assign \$49  = from_input ? x_reg : rport__data;
-  assign \$50  = $signed(\$49 [23:16]) - $signed(8'h80);
-  assign \$51  = from_input ? x_reg : rport__data;
-  assign \$52  = $signed(\$51 [31:24]) - $signed(8'h80);
-  assign \$53  = from_input ? x_reg : rport__data;
-  assign \$54  = $signed(\$53 [7:0]) - $signed(8'h80);
-  assign \$55  = from_input ? x_reg : rport__data;
-  assign \$56  = $signed(\$55 [15:8]) - $signed(8'h80);
-  assign \$57  = from_input ? x_reg : rport__data;
-  assign \$58  = $signed(\$57 [23:16]) - $signed(8'h80);
-  assign \$59  = from_input ? x_reg : rport__data;
-  assign \$60  = $signed(\$59 [31:24]) - $signed(8'h80);
-  assign \$61  = from_input ? x_reg : rport__data;
-  assign \$62  = $signed(\$61 [7:0]) - $signed(8'h80);
-  assign \$63  = from_input ? x_reg : rport__data;
-  assign \$64  = $signed(\$63 [15:8]) - $signed(8'h80);
-  assign \$65  = from_input ? x_reg : rport__data;
-  assign \$66  = $signed(\$65 [23:16]) - $signed(8'h80);
-  assign \$67  = from_input ? x_reg : rport__data;
-  assign \$68  = $signed(\$67 [31:24]) - $signed(8'h80);
-  assign \$69  = from_input ? x_reg : rport__data;
-  assign \$70  = $signed(\$69 [7:0]) - $signed(8'h80);
-  assign \$71  = from_input ? x_reg : rport__data;
-  assign \$72  = $signed(\$71 [15:8]) - $signed(8'h80);
-  assign \$73  = from_input ? x_reg : rport__data;
-  assign \$74  = $signed(\$73 [23:16]) - $signed(8'h80);
-  assign \$75  = from_input ? x_reg : rport__data;
-  assign \$76  = $signed(\$75 [31:24]) - $signed(8'h80);
-  assign \$77  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$78  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$79  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$80  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$81  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$82  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$83  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$84  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$85  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$86  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$87  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$88  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$89  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$90  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$91  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$92  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$93  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$94  = $signed(xoff4_1) * $signed(w4_1);
-  assign \$95  = $signed(xoff4_2) * $signed(w4_2);
-  assign \$96  = $signed(xoff4_3) * $signed(w4_3);
-  assign \$97  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$98  = $signed(xoff5_1) * $signed(w5_1);
-  assign \$99  = $signed(xoff5_2) * $signed(w5_2);
-  assign \$100  = $signed(xoff5_3) * $signed(w5_3);
-  assign \$101  = $signed(xoff6_0) * $signed(w6_0);
-  assign \$102  = $signed(xoff6_1) * $signed(w6_1);
-  assign \$103  = $signed(xoff6_2) * $signed(w6_2);
-  assign \$104  = $signed(xoff6_3) * $signed(w6_3);
-  assign \$105  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$106  = $signed(xoff7_1) * $signed(w7_1);
-  assign \$107  = $signed(xoff7_2) * $signed(w7_2);
-  assign \$108  = $signed(xoff7_3) * $signed(w7_3);
-  assign \$109  = ~ o__valid;
-  assign \$110  = \$109  | o__ready;
-  assign \$111  = ~ o__valid;
-  assign \$112  = \$111  | o__ready;
-  assign \$113  = ~ o__valid;
-  assign \$114  = \$113  | o__ready;
-  assign \$115  = ~ o__valid;
-  assign \$116  = \$115  | o__ready;
-  assign \$117  = ~ o__valid;
-  assign \$118  = \$117  | o__ready;
-  assign \$119  = ~ o__valid;
-  assign \$120  = \$119  | o__ready;
-  assign \$121  = ~ o__valid;
-  assign \$122  = \$121  | o__ready;
-  assign \$123  = ~ o__valid;
-  assign \$124  = \$123  | o__ready;
-  assign \$125  = ~ o__valid;
-  assign \$126  = \$125  | o__ready;
-  assign \$127  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$128  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$129  = $signed(\$127 ) + $signed(\$128 );
-  assign \$130  = ~ o__valid;
-  assign \$131  = \$130  | o__ready;
-  assign \$132  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$133  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$134  = $signed(\$132 ) + $signed(\$133 );
-  assign \$135  = ~ o__valid;
-  assign \$136  = \$135  | o__ready;
-  assign \$137  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$138  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$139  = $signed(\$137 ) + $signed(\$138 );
-  assign \$140  = ~ o__valid;
-  assign \$141  = \$140  | o__ready;
-  assign \$142  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$143  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign q_room = q_owed < 3'h7;
+  assign \$1  = ~ last_t;
+  assign \$2  = q_room | \$1 ;
+  assign i__ready = \$2  & reads_input_t;
+  assign \$3  = ~ last_t;
+  assign \$4  = q_room | \$3 ;
+  assign \$5  = ~ reads_input_t;
+  assign \$6  = i__valid | \$5 ;
+  assign issue = \$4  & \$6 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$8  = first5 ? \$7  : acc0;
+  assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
+  assign \$11  = first5 ? \$10  : acc1;
+  assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
+  assign \$14  = first5 ? \$13  : acc2;
+  assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
+  assign \$17  = first5 ? \$16  : acc3;
+  assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
+  assign \$20  = first5 ? \$19  : acc4;
+  assign \$21  = $signed(\$20 ) + $signed(sum4_s0_0);
+  assign \$23  = first5 ? \$22  : acc5;
+  assign \$24  = $signed(\$23 ) + $signed(sum5_s0_0);
+  assign \$26  = first5 ? \$25  : acc6;
+  assign \$27  = $signed(\$26 ) + $signed(sum6_s0_0);
+  assign \$29  = first5 ? \$28  : acc7;
+  assign \$30  = $signed(\$29 ) + $signed(sum7_s0_0);
+  assign \$31  = v5 & last5;
+  assign \$32  = ~ o__valid;
+  assign \$33  = \$32  | o__ready;
+  assign \$34  = | q_stored;
+  assign \$35  = ~ \$34 ;
+  assign \$36  = \$33  & \$35 ;
+  assign \$37  = ~ \$36 ;
+  assign \$signature__en$42  = \$31  & \$37 ;
+  assign \$43  = wrom__addr == 6'h2f;
+  assign \$44  = wrom__addr + 1'h1;
+  assign \$45  = \$43  ? 7'h00 : \$44 ;
+  assign \$46  = from_input ? x_reg : rport__data;
+  assign \$47  = $signed(\$46 [7:0]) - $signed(8'h80);
+  assign \$48  = from_input ? x_reg : rport__data;
+  assign \$49  = $signed(\$48 [15:8]) - $signed(8'h80);
+  assign \$50  = from_input ? x_reg : rport__data;
+  assign \$51  = $signed(\$50 [23:16]) - $signed(8'h80);
+  assign \$52  = from_input ? x_reg : rport__data;
+  assign \$53  = $signed(\$52 [31:24]) - $signed(8'h80);
+  assign \$54  = from_input ? x_reg : rport__data;
+  assign \$55  = $signed(\$54 [7:0]) - $signed(8'h80);
+  assign \$56  = from_input ? x_reg : rport__data;
+  assign \$57  = $signed(\$56 [15:8]) - $signed(8'h80);
+  assign \$58  = from_input ? x_reg : rport__data;
+  assign \$59  = $signed(\$58 [23:16]) - $signed(8'h80);
+  assign \$60  = from_input ? x_reg : rport__data;
+  assign \$61  = $signed(\$60 [31:24]) - $signed(8'h80);
+  assign \$62  = from_input ? x_reg : rport__data;
+  assign \$63  = $signed(\$62 [7:0]) - $signed(8'h80);
+  assign \$64  = from_input ? x_reg : rport__data;
+  assign \$65  = $signed(\$64 [15:8]) - $signed(8'h80);
+  assign \$66  = from_input ? x_reg : rport__data;
+  assign \$67  = $signed(\$66 [23:16]) - $signed(8'h80);
+  assign \$68  = from_input ? x_reg : rport__data;
+  assign \$69  = $signed(\$68 [31:24]) - $signed(8'h80);
+  assign \$70  = from_input ? x_reg : rport__data;
+  assign \$71  = $signed(\$70 [7:0]) - $signed(8'h80);
+  assign \$72  = from_input ? x_reg : rport__data;
+  assign \$73  = $signed(\$72 [15:8]) - $signed(8'h80);
+  assign \$74  = from_input ? x_reg : rport__data;
+  assign \$75  = $signed(\$74 [23:16]) - $signed(8'h80);
+  assign \$76  = from_input ? x_reg : rport__data;
+  assign \$77  = $signed(\$76 [31:24]) - $signed(8'h80);
+  assign \$78  = from_input ? x_reg : rport__data;
+  assign \$79  = $signed(\$78 [7:0]) - $signed(8'h80);
+  assign \$80  = from_input ? x_reg : rport__data;
+  assign \$81  = $signed(\$80 [15:8]) - $signed(8'h80);
+  assign \$82  = from_input ? x_reg : rport__data;
+  assign \$83  = $signed(\$82 [23:16]) - $signed(8'h80);
+  assign \$84  = from_input ? x_reg : rport__data;
+  assign \$85  = $signed(\$84 [31:24]) - $signed(8'h80);
+  assign \$86  = from_input ? x_reg : rport__data;
+  assign \$87  = $signed(\$86 [7:0]) - $signed(8'h80);
+  assign \$88  = from_input ? x_reg : rport__data;
+  assign \$89  = $signed(\$88 [15:8]) - $signed(8'h80);
+  assign \$90  = from_input ? x_reg : rport__data;
+  assign \$91  = $signed(\$90 [23:16]) - $signed(8'h80);
+  assign \$92  = from_input ? x_reg : rport__data;
+  assign \$93  = $signed(\$92 [31:24]) - $signed(8'h80);
+  assign \$94  = from_input ? x_reg : rport__data;
+  assign \$95  = $signed(\$94 [7:0]) - $signed(8'h80);
+  assign \$96  = from_input ? x_reg : rport__data;
+  assign \$97  = $signed(\$96 [15:8]) - $signed(8'h80);
+  assign \$98  = from_input ? x_reg : rport__data;
+  assign \$99  = $signed(\$98 [23:16]) - $signed(8'h80);
+  assign \$100  = from_input ? x_reg : rport__data;
+  assign \$101  = $signed(\$100 [31:24]) - $signed(8'h80);
+  assign \$102  = from_input ? x_reg : rport__data;
+  assign \$103  = $signed(\$102 [7:0]) - $signed(8'h80);
+  assign \$104  = from_input ? x_reg : rport__data;
+  assign \$105  = $signed(\$104 [15:8]) - $signed(8'h80);
+  assign \$106  = from_input ? x_reg : rport__data;
+  assign \$107  = $signed(\$106 [23:16]) - $signed(8'h80);
+  assign \$108  = from_input ? x_reg : rport__data;
+  assign \$109  = $signed(\$108 [31:24]) - $signed(8'h80);
+  assign \$110  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$111  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$112  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$113  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$114  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$115  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$116  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$117  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$118  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$119  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$120  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$121  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$122  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$123  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$124  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$125  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$126  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$127  = $signed(xoff4_1) * $signed(w4_1);
+  assign \$128  = $signed(xoff4_2) * $signed(w4_2);
+  assign \$129  = $signed(xoff4_3) * $signed(w4_3);
+  assign \$130  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$131  = $signed(xoff5_1) * $signed(w5_1);
+  assign \$132  = $signed(xoff5_2) * $signed(w5_2);
+  assign \$133  = $signed(xoff5_3) * $signed(w5_3);
+  assign \$134  = $signed(xoff6_0) * $signed(w6_0);
+  assign \$135  = $signed(xoff6_1) * $signed(w6_1);
+  assign \$136  = $signed(xoff6_2) * $signed(w6_2);
+  assign \$137  = $signed(xoff6_3) * $signed(w6_3);
+  assign \$138  = $signed(xoff7_0) * $signed(w7_0);
+  assign \$139  = $signed(xoff7_1) * $signed(w7_1);
+  assign \$140  = $signed(xoff7_2) * $signed(w7_2);
+  assign \$141  = $signed(xoff7_3) * $signed(w7_3);
+  assign \$142  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$143  = $signed(prod0_2_r) + $signed(prod0_3_r);
   assign \$144  = $signed(\$142 ) + $signed(\$143 );
-  assign \$145  = ~ o__valid;
-  assign \$146  = \$145  | o__ready;
-  assign \$147  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$148  = $signed(prod4_2_r) + $signed(prod4_3_r);
-  assign \$149  = $signed(\$147 ) + $signed(\$148 );
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = $signed(prod5_0_r) + $signed(prod5_1_r);
-  assign \$153  = $signed(prod5_2_r) + $signed(prod5_3_r);
-  assign \$154  = $signed(\$152 ) + $signed(\$153 );
-  assign \$155  = ~ o__valid;
-  assign \$156  = \$155  | o__ready;
-  assign \$157  = $signed(prod6_0_r) + $signed(prod6_1_r);
-  assign \$158  = $signed(prod6_2_r) + $signed(prod6_3_r);
+  assign \$145  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$146  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$147  = $signed(\$145 ) + $signed(\$146 );
+  assign \$148  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$149  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$150  = $signed(\$148 ) + $signed(\$149 );
+  assign \$151  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$152  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$153  = $signed(\$151 ) + $signed(\$152 );
+  assign \$154  = $signed(prod4_0_r) + $signed(prod4_1_r);
+  assign \$155  = $signed(prod4_2_r) + $signed(prod4_3_r);
+  assign \$156  = $signed(\$154 ) + $signed(\$155 );
+  assign \$157  = $signed(prod5_0_r) + $signed(prod5_1_r);
+  assign \$158  = $signed(prod5_2_r) + $signed(prod5_3_r);
   assign \$159  = $signed(\$157 ) + $signed(\$158 );
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = $signed(prod7_0_r) + $signed(prod7_1_r);
-  assign \$163  = $signed(prod7_2_r) + $signed(prod7_3_r);
-  assign \$164  = $signed(\$162 ) + $signed(\$163 );
-  assign \$165  = ~ o__valid;
-  assign \$166  = \$165  | o__ready;
-  assign \$167  = ~ o__valid;
-  assign \$168  = \$167  | o__ready;
-  assign \$169  = ~ o__valid;
-  assign \$170  = \$169  | o__ready;
+  assign \$160  = $signed(prod6_0_r) + $signed(prod6_1_r);
+  assign \$161  = $signed(prod6_2_r) + $signed(prod6_3_r);
+  assign \$162  = $signed(\$160 ) + $signed(\$161 );
+  assign \$163  = $signed(prod7_0_r) + $signed(prod7_1_r);
+  assign \$164  = $signed(prod7_2_r) + $signed(prod7_3_r);
+  assign \$165  = $signed(\$163 ) + $signed(\$164 );
+  assign \$166  = issue & last_t;
+  assign \$167  = q_owed + \$166 ;
+  assign \$168  = o__valid & o__ready;
+  assign \$169  = \$167  - \$168 ;
+  assign \$170  = v5 & last5;
   assign \$171  = ~ o__valid;
   assign \$172  = \$171  | o__ready;
-  assign \$173  = ~ o__valid;
-  assign \$174  = \$173  | o__ready;
-  assign \$175  = v5 & last5;
-  assign \$176  = ~ o__valid;
-  assign \$177  = \$176  | o__ready;
-  assign \$178  = \$177  & v5;
-  assign \$179  = ~ o__valid;
-  assign \$180  = \$179  | o__ready;
-  assign \$181  = \$180  & v5;
-  assign \$182  = ~ o__valid;
-  assign \$183  = \$182  | o__ready;
-  assign \$184  = \$183  & v5;
-  assign \$185  = ~ o__valid;
-  assign \$186  = \$185  | o__ready;
-  assign \$187  = \$186  & v5;
-  assign \$188  = ~ o__valid;
-  assign \$189  = \$188  | o__ready;
-  assign \$190  = \$189  & v5;
-  assign \$191  = ~ o__valid;
-  assign \$192  = \$191  | o__ready;
-  assign \$193  = \$192  & v5;
-  assign \$194  = ~ o__valid;
-  assign \$195  = \$194  | o__ready;
-  assign \$196  = \$195  & v5;
+  assign \$173  = | q_stored;
+  assign \$174  = ~ \$173 ;
+  assign \$175  = \$172  & \$174 ;
+  assign \$176  = ~ \$175 ;
+  assign \$177  = \$170  & \$176 ;
+  assign \$178  = \$signature__addr$48  == 3'h5;
+  assign \$179  = \$signature__addr$48  + 1'h1;
+  assign \$180  = \$178  ? 4'h0 : \$179 ;
+  assign \$181  = ~ o__valid;
+  assign \$182  = \$181  | o__ready;
+  assign \$183  = | q_stored;
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = \rport__addr$51  == 3'h5;
+  assign \$186  = \rport__addr$51  + 1'h1;
+  assign \$187  = \$185  ? 4'h0 : \$186 ;
+  assign \$188  = v5 & last5;
+  assign \$189  = ~ o__valid;
+  assign \$190  = \$189  | o__ready;
+  assign \$191  = | q_stored;
+  assign \$192  = ~ \$191 ;
+  assign \$193  = \$190  & \$192 ;
+  assign \$194  = ~ \$193 ;
+  assign \$195  = \$188  & \$194 ;
+  assign \$196  = q_stored + \$195 ;
   assign \$197  = ~ o__valid;
   assign \$198  = \$197  | o__ready;
-  assign \$199  = \$198  & v5;
-  assign \$200  = ~ o__valid;
-  assign \$201  = \$200  | o__ready;
-  assign i__ready = \$201  & reads_input_t;
+  assign \$199  = | q_stored;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = \$196  - \$200 ;
   assign \$202  = ~ o__valid;
   assign \$203  = \$202  | o__ready;
-  assign \$204  = ~ reads_input_t;
-  assign \$205  = i__valid | \$204 ;
-  assign issue = \$203  & \$205 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$206  = ~ o__valid;
-  assign rport__en = \$206  | o__ready;
-  assign \$207  = ~ o__valid;
-  assign wrom__en = \$207  | o__ready;
-  assign \$209  = first5 ? \$208  : acc0;
-  assign \$210  = $signed(\$209 ) + $signed(sum0_s0_0);
-  assign \$212  = first5 ? \$211  : acc1;
-  assign \$213  = $signed(\$212 ) + $signed(sum1_s0_0);
-  assign \$215  = first5 ? \$214  : acc2;
-  assign \$216  = $signed(\$215 ) + $signed(sum2_s0_0);
-  assign \$218  = first5 ? \$217  : acc3;
-  assign \$219  = $signed(\$218 ) + $signed(sum3_s0_0);
-  assign \$221  = first5 ? \$220  : acc4;
-  assign \$222  = $signed(\$221 ) + $signed(sum4_s0_0);
-  assign \$224  = first5 ? \$223  : acc5;
-  assign \$225  = $signed(\$224 ) + $signed(sum5_s0_0);
-  assign \$227  = first5 ? \$226  : acc6;
-  assign \$228  = $signed(\$227 ) + $signed(sum6_s0_0);
-  assign \$230  = first5 ? \$229  : acc7;
-  assign \$231  = $signed(\$230 ) + $signed(sum7_s0_0);
+  assign \$204  = | q_stored;
+  assign \$205  = v5 & last5;
+  assign \$206  = \$204  | \$205 ;
+  assign \$207  = | q_stored;
+  assign \$208  = \$207  ? \rport__data$206  : q_in;
   always @(posedge clk)
-    nf_t <= \$232 ;
+    nf_t <= \$209 ;
   always @(posedge clk)
-    sf_t <= \$233 ;
+    \$signature__addr  <= \$210 ;
   always @(posedge clk)
-    reads_input_t <= \$234 ;
+    reads_input_t <= \$211 ;
   always @(posedge clk)
-    first_t <= \$235 ;
+    first_t <= \$212 ;
   always @(posedge clk)
-    last_t <= \$236 ;
+    last_t <= \$213 ;
   always @(posedge clk)
-    t <= \$237 ;
+    wrom__addr <= \$214 ;
   always @(posedge clk)
-    x_reg <= \$238 ;
+    x_reg <= \$215 ;
   always @(posedge clk)
-    from_input <= \$239 ;
+    from_input <= \$216 ;
   always @(posedge clk)
-    v1 <= \$240 ;
+    v1 <= \$217 ;
   always @(posedge clk)
-    first1 <= \$241 ;
+    first1 <= \$218 ;
   always @(posedge clk)
-    last1 <= \$242 ;
+    last1 <= \$219 ;
   always @(posedge clk)
-    nf1 <= \$243 ;
+    nf1 <= \$220 ;
   always @(posedge clk)
-    xoff0_0 <= \$244 ;
+    xoff0_0 <= \$221 ;
   always @(posedge clk)
-    xoff0_1 <= \$245 ;
+    xoff0_1 <= \$222 ;
   always @(posedge clk)
-    xoff0_2 <= \$246 ;
+    xoff0_2 <= \$223 ;
   always @(posedge clk)
-    xoff0_3 <= \$247 ;
+    xoff0_3 <= \$224 ;
   always @(posedge clk)
-    xoff1_0 <= \$248 ;
+    xoff1_0 <= \$225 ;
   always @(posedge clk)
-    xoff1_1 <= \$249 ;
+    xoff1_1 <= \$226 ;
   always @(posedge clk)
-    xoff1_2 <= \$250 ;
+    xoff1_2 <= \$227 ;
   always @(posedge clk)
-    xoff1_3 <= \$251 ;
+    xoff1_3 <= \$228 ;
   always @(posedge clk)
-    xoff2_0 <= \$252 ;
+    xoff2_0 <= \$229 ;
   always @(posedge clk)
-    xoff2_1 <= \$253 ;
+    xoff2_1 <= \$230 ;
   always @(posedge clk)
-    xoff2_2 <= \$254 ;
+    xoff2_2 <= \$231 ;
   always @(posedge clk)
-    xoff2_3 <= \$255 ;
+    xoff2_3 <= \$232 ;
   always @(posedge clk)
-    xoff3_0 <= \$256 ;
+    xoff3_0 <= \$233 ;
   always @(posedge clk)
-    xoff3_1 <= \$257 ;
+    xoff3_1 <= \$234 ;
   always @(posedge clk)
-    xoff3_2 <= \$258 ;
+    xoff3_2 <= \$235 ;
   always @(posedge clk)
-    xoff3_3 <= \$259 ;
+    xoff3_3 <= \$236 ;
   always @(posedge clk)
-    xoff4_0 <= \$260 ;
+    xoff4_0 <= \$237 ;
   always @(posedge clk)
-    xoff4_1 <= \$261 ;
+    xoff4_1 <= \$238 ;
   always @(posedge clk)
-    xoff4_2 <= \$262 ;
+    xoff4_2 <= \$239 ;
   always @(posedge clk)
-    xoff4_3 <= \$263 ;
+    xoff4_3 <= \$240 ;
   always @(posedge clk)
-    xoff5_0 <= \$264 ;
+    xoff5_0 <= \$241 ;
   always @(posedge clk)
-    xoff5_1 <= \$265 ;
+    xoff5_1 <= \$242 ;
   always @(posedge clk)
-    xoff5_2 <= \$266 ;
+    xoff5_2 <= \$243 ;
   always @(posedge clk)
-    xoff5_3 <= \$267 ;
+    xoff5_3 <= \$244 ;
   always @(posedge clk)
-    xoff6_0 <= \$268 ;
+    xoff6_0 <= \$245 ;
   always @(posedge clk)
-    xoff6_1 <= \$269 ;
+    xoff6_1 <= \$246 ;
   always @(posedge clk)
-    xoff6_2 <= \$270 ;
+    xoff6_2 <= \$247 ;
   always @(posedge clk)
-    xoff6_3 <= \$271 ;
+    xoff6_3 <= \$248 ;
   always @(posedge clk)
-    xoff7_0 <= \$272 ;
+    xoff7_0 <= \$249 ;
   always @(posedge clk)
-    xoff7_1 <= \$273 ;
+    xoff7_1 <= \$250 ;
   always @(posedge clk)
-    xoff7_2 <= \$274 ;
+    xoff7_2 <= \$251 ;
   always @(posedge clk)
-    xoff7_3 <= \$275 ;
+    xoff7_3 <= \$252 ;
   always @(posedge clk)
-    w0_0 <= \$276 ;
+    w0_0 <= \$253 ;
   always @(posedge clk)
-    w0_1 <= \$277 ;
+    w0_1 <= \$254 ;
   always @(posedge clk)
-    w0_2 <= \$278 ;
+    w0_2 <= \$255 ;
   always @(posedge clk)
-    w0_3 <= \$279 ;
+    w0_3 <= \$256 ;
   always @(posedge clk)
-    w1_0 <= \$280 ;
+    w1_0 <= \$257 ;
   always @(posedge clk)
-    w1_1 <= \$281 ;
+    w1_1 <= \$258 ;
   always @(posedge clk)
-    w1_2 <= \$282 ;
+    w1_2 <= \$259 ;
   always @(posedge clk)
-    w1_3 <= \$283 ;
+    w1_3 <= \$260 ;
   always @(posedge clk)
-    w2_0 <= \$284 ;
+    w2_0 <= \$261 ;
   always @(posedge clk)
-    w2_1 <= \$285 ;
+    w2_1 <= \$262 ;
   always @(posedge clk)
-    w2_2 <= \$286 ;
+    w2_2 <= \$263 ;
   always @(posedge clk)
-    w2_3 <= \$287 ;
+    w2_3 <= \$264 ;
   always @(posedge clk)
-    w3_0 <= \$288 ;
+    w3_0 <= \$265 ;
   always @(posedge clk)
-    w3_1 <= \$289 ;
+    w3_1 <= \$266 ;
   always @(posedge clk)
-    w3_2 <= \$290 ;
+    w3_2 <= \$267 ;
   always @(posedge clk)
-    w3_3 <= \$291 ;
+    w3_3 <= \$268 ;
   always @(posedge clk)
-    w4_0 <= \$292 ;
+    w4_0 <= \$269 ;
   always @(posedge clk)
-    w4_1 <= \$293 ;
+    w4_1 <= \$270 ;
   always @(posedge clk)
-    w4_2 <= \$294 ;
+    w4_2 <= \$271 ;
   always @(posedge clk)
-    w4_3 <= \$295 ;
+    w4_3 <= \$272 ;
   always @(posedge clk)
-    w5_0 <= \$296 ;
+    w5_0 <= \$273 ;
   always @(posedge clk)
-    w5_1 <= \$297 ;
+    w5_1 <= \$274 ;
   always @(posedge clk)
-    w5_2 <= \$298 ;
+    w5_2 <= \$275 ;
   always @(posedge clk)
-    w5_3 <= \$299 ;
+    w5_3 <= \$276 ;
   always @(posedge clk)
-    w6_0 <= \$300 ;
+    w6_0 <= \$277 ;
   always @(posedge clk)
-    w6_1 <= \$301 ;
+    w6_1 <= \$278 ;
   always @(posedge clk)
-    w6_2 <= \$302 ;
+    w6_2 <= \$279 ;
   always @(posedge clk)
-    w6_3 <= \$303 ;
+    w6_3 <= \$280 ;
   always @(posedge clk)
-    w7_0 <= \$304 ;
+    w7_0 <= \$281 ;
   always @(posedge clk)
-    w7_1 <= \$305 ;
+    w7_1 <= \$282 ;
   always @(posedge clk)
-    w7_2 <= \$306 ;
+    w7_2 <= \$283 ;
   always @(posedge clk)
-    w7_3 <= \$307 ;
+    w7_3 <= \$284 ;
   always @(posedge clk)
-    prod0_0 <= \$308 ;
+    prod0_0 <= \$285 ;
   always @(posedge clk)
-    prod0_1 <= \$309 ;
+    prod0_1 <= \$286 ;
   always @(posedge clk)
-    prod0_2 <= \$310 ;
+    prod0_2 <= \$287 ;
   always @(posedge clk)
-    prod0_3 <= \$311 ;
+    prod0_3 <= \$288 ;
   always @(posedge clk)
-    prod1_0 <= \$312 ;
+    prod1_0 <= \$289 ;
   always @(posedge clk)
-    prod1_1 <= \$313 ;
+    prod1_1 <= \$290 ;
   always @(posedge clk)
-    prod1_2 <= \$314 ;
+    prod1_2 <= \$291 ;
   always @(posedge clk)
-    prod1_3 <= \$315 ;
+    prod1_3 <= \$292 ;
   always @(posedge clk)
-    prod2_0 <= \$316 ;
+    prod2_0 <= \$293 ;
   always @(posedge clk)
-    prod2_1 <= \$317 ;
+    prod2_1 <= \$294 ;
   always @(posedge clk)
-    prod2_2 <= \$318 ;
+    prod2_2 <= \$295 ;
   always @(posedge clk)
-    prod2_3 <= \$319 ;
+    prod2_3 <= \$296 ;
   always @(posedge clk)
-    prod3_0 <= \$320 ;
+    prod3_0 <= \$297 ;
   always @(posedge clk)
-    prod3_1 <= \$321 ;
+    prod3_1 <= \$298 ;
   always @(posedge clk)
-    prod3_2 <= \$322 ;
+    prod3_2 <= \$299 ;
   always @(posedge clk)
-    prod3_3 <= \$323 ;
+    prod3_3 <= \$300 ;
   always @(posedge clk)
-    prod4_0 <= \$324 ;
+    prod4_0 <= \$301 ;
   always @(posedge clk)
-    prod4_1 <= \$325 ;
+    prod4_1 <= \$302 ;
   always @(posedge clk)
-    prod4_2 <= \$326 ;
+    prod4_2 <= \$303 ;
   always @(posedge clk)
-    prod4_3 <= \$327 ;
+    prod4_3 <= \$304 ;
   always @(posedge clk)
-    prod5_0 <= \$328 ;
+    prod5_0 <= \$305 ;
   always @(posedge clk)
-    prod5_1 <= \$329 ;
+    prod5_1 <= \$306 ;
   always @(posedge clk)
-    prod5_2 <= \$330 ;
+    prod5_2 <= \$307 ;
   always @(posedge clk)
-    prod5_3 <= \$331 ;
+    prod5_3 <= \$308 ;
   always @(posedge clk)
-    prod6_0 <= \$332 ;
+    prod6_0 <= \$309 ;
   always @(posedge clk)
-    prod6_1 <= \$333 ;
+    prod6_1 <= \$310 ;
   always @(posedge clk)
-    prod6_2 <= \$334 ;
+    prod6_2 <= \$311 ;
   always @(posedge clk)
-    prod6_3 <= \$335 ;
+    prod6_3 <= \$312 ;
   always @(posedge clk)
-    prod7_0 <= \$336 ;
+    prod7_0 <= \$313 ;
   always @(posedge clk)
-    prod7_1 <= \$337 ;
+    prod7_1 <= \$314 ;
   always @(posedge clk)
-    prod7_2 <= \$338 ;
+    prod7_2 <= \$315 ;
   always @(posedge clk)
-    prod7_3 <= \$339 ;
+    prod7_3 <= \$316 ;
   always @(posedge clk)
-    prod0_0_r <= \$340 ;
+    prod0_0_r <= \$317 ;
   always @(posedge clk)
-    prod0_1_r <= \$341 ;
+    prod0_1_r <= \$318 ;
   always @(posedge clk)
-    prod0_2_r <= \$342 ;
+    prod0_2_r <= \$319 ;
   always @(posedge clk)
-    prod0_3_r <= \$343 ;
+    prod0_3_r <= \$320 ;
   always @(posedge clk)
-    prod1_0_r <= \$344 ;
+    prod1_0_r <= \$321 ;
   always @(posedge clk)
-    prod1_1_r <= \$345 ;
+    prod1_1_r <= \$322 ;
   always @(posedge clk)
-    prod1_2_r <= \$346 ;
+    prod1_2_r <= \$323 ;
   always @(posedge clk)
-    prod1_3_r <= \$347 ;
+    prod1_3_r <= \$324 ;
   always @(posedge clk)
-    prod2_0_r <= \$348 ;
+    prod2_0_r <= \$325 ;
   always @(posedge clk)
-    prod2_1_r <= \$349 ;
+    prod2_1_r <= \$326 ;
   always @(posedge clk)
-    prod2_2_r <= \$350 ;
+    prod2_2_r <= \$327 ;
   always @(posedge clk)
-    prod2_3_r <= \$351 ;
+    prod2_3_r <= \$328 ;
   always @(posedge clk)
-    prod3_0_r <= \$352 ;
+    prod3_0_r <= \$329 ;
   always @(posedge clk)
-    prod3_1_r <= \$353 ;
+    prod3_1_r <= \$330 ;
   always @(posedge clk)
-    prod3_2_r <= \$354 ;
+    prod3_2_r <= \$331 ;
   always @(posedge clk)
-    prod3_3_r <= \$355 ;
+    prod3_3_r <= \$332 ;
   always @(posedge clk)
-    prod4_0_r <= \$356 ;
+    prod4_0_r <= \$333 ;
   always @(posedge clk)
-    prod4_1_r <= \$357 ;
+    prod4_1_r <= \$334 ;
   always @(posedge clk)
-    prod4_2_r <= \$358 ;
+    prod4_2_r <= \$335 ;
   always @(posedge clk)
-    prod4_3_r <= \$359 ;
+    prod4_3_r <= \$336 ;
   always @(posedge clk)
-    prod5_0_r <= \$360 ;
+    prod5_0_r <= \$337 ;
   always @(posedge clk)
-    prod5_1_r <= \$361 ;
+    prod5_1_r <= \$338 ;
   always @(posedge clk)
-    prod5_2_r <= \$362 ;
+    prod5_2_r <= \$339 ;
   always @(posedge clk)
-    prod5_3_r <= \$363 ;
+    prod5_3_r <= \$340 ;
   always @(posedge clk)
-    prod6_0_r <= \$364 ;
+    prod6_0_r <= \$341 ;
   always @(posedge clk)
-    prod6_1_r <= \$365 ;
+    prod6_1_r <= \$342 ;
   always @(posedge clk)
-    prod6_2_r <= \$366 ;
+    prod6_2_r <= \$343 ;
   always @(posedge clk)
-    prod6_3_r <= \$367 ;
+    prod6_3_r <= \$344 ;
   always @(posedge clk)
-    prod7_0_r <= \$368 ;
+    prod7_0_r <= \$345 ;
   always @(posedge clk)
-    prod7_1_r <= \$369 ;
+    prod7_1_r <= \$346 ;
   always @(posedge clk)
-    prod7_2_r <= \$370 ;
+    prod7_2_r <= \$347 ;
   always @(posedge clk)
-    prod7_3_r <= \$371 ;
+    prod7_3_r <= \$348 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$372 ;
+    sum0_s0_0 <= \$349 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$373 ;
+    sum1_s0_0 <= \$350 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$374 ;
+    sum2_s0_0 <= \$351 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$375 ;
+    sum3_s0_0 <= \$352 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$376 ;
+    sum4_s0_0 <= \$353 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$377 ;
+    sum5_s0_0 <= \$354 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$378 ;
+    sum6_s0_0 <= \$355 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$379 ;
+    sum7_s0_0 <= \$356 ;
   always @(posedge clk)
-    v2 <= \$380 ;
+    v2 <= \$357 ;
   always @(posedge clk)
-    first2 <= \$381 ;
+    first2 <= \$358 ;
   always @(posedge clk)
-    last2 <= \$382 ;
+    last2 <= \$359 ;
   always @(posedge clk)
-    nf2 <= \$383 ;
+    nf2 <= \$360 ;
   always @(posedge clk)
-    v3 <= \$384 ;
+    v3 <= \$361 ;
   always @(posedge clk)
-    first3 <= \$385 ;
+    first3 <= \$362 ;
   always @(posedge clk)
-    last3 <= \$386 ;
+    last3 <= \$363 ;
   always @(posedge clk)
-    nf3 <= \$387 ;
+    nf3 <= \$364 ;
   always @(posedge clk)
-    v4 <= \$388 ;
+    v4 <= \$365 ;
   always @(posedge clk)
-    first4 <= \$389 ;
+    first4 <= \$366 ;
   always @(posedge clk)
-    last4 <= \$390 ;
+    last4 <= \$367 ;
   always @(posedge clk)
-    nf4 <= \$391 ;
+    nf4 <= \$368 ;
   always @(posedge clk)
-    v5 <= \$392 ;
+    v5 <= \$369 ;
   always @(posedge clk)
-    first5 <= \$393 ;
+    first5 <= \$370 ;
   always @(posedge clk)
-    last5 <= \$394 ;
+    last5 <= \$371 ;
   always @(posedge clk)
-    nf5 <= \$395 ;
+    nf5 <= \$372 ;
   always @(posedge clk)
-    o__valid <= \$396 ;
+    acc0 <= \$373 ;
   always @(posedge clk)
-    acc0 <= \$397 ;
+    acc1 <= \$374 ;
   always @(posedge clk)
-    o__payload <= \$398 ;
+    acc2 <= \$375 ;
   always @(posedge clk)
-    acc1 <= \$399 ;
+    acc3 <= \$376 ;
   always @(posedge clk)
-    acc2 <= \$400 ;
+    acc4 <= \$377 ;
   always @(posedge clk)
-    acc3 <= \$401 ;
+    acc5 <= \$378 ;
   always @(posedge clk)
-    acc4 <= \$402 ;
+    acc6 <= \$379 ;
   always @(posedge clk)
-    acc5 <= \$403 ;
+    acc7 <= \$380 ;
   always @(posedge clk)
-    acc6 <= \$404 ;
+    q_owed <= \$381 ;
   always @(posedge clk)
-    acc7 <= \$405 ;
+    \$signature__addr$48  <= \$382 ;
+  always @(posedge clk)
+    \rport__addr$51  <= \$383 ;
+  always @(posedge clk)
+    q_stored <= \$384 ;
+  always @(posedge clk)
+    o__valid <= \$385 ;
+  always @(posedge clk)
+    o__payload <= \$386 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$1  = 2'h0;
-    casez (t)
+    (* full_case = 32'd1 *)
+    casez (nf5)
+      2'h0:
+          \$7  = 23'h000276;
+      2'h1:
+          \$7  = 23'h7ff682;
+      2'h2:
+          \$7  = 23'h7ffd60;
+      2'h3:
+          \$7  = 23'h000179;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf5)
+      2'h0:
+          \$10  = 23'h7ffd1b;
+      2'h1:
+          \$10  = 23'h00053e;
+      2'h2:
+          \$10  = 23'h7ff10d;
+      2'h3:
+          \$10  = 23'h7fdf88;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf5)
+      2'h0:
+          \$13  = 23'h7ff5f9;
+      2'h1:
+          \$13  = 23'h7fff38;
+      2'h2:
+          \$13  = 23'h7ff3ef;
+      2'h3:
+          \$13  = 23'h000d7e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf5)
+      2'h0:
+          \$16  = 23'h7ff47a;
+      2'h1:
+          \$16  = 23'h7ffc38;
+      2'h2:
+          \$16  = 23'h7ffe7c;
+      2'h3:
+          \$16  = 23'h7ff3d8;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf5)
+      2'h0:
+          \$19  = 23'h7feeb8;
+      2'h1:
+          \$19  = 23'h7ffbd6;
+      2'h2:
+          \$19  = 23'h00062a;
+      2'h3:
+          \$19  = 23'h7fcb5f;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf5)
+      2'h0:
+          \$22  = 23'h7fff55;
+      2'h1:
+          \$22  = 23'h7ff763;
+      2'h2:
+          \$22  = 23'h000e9b;
+      2'h3:
+          \$22  = 23'h7ff302;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf5)
+      2'h0:
+          \$25  = 23'h7ff3f2;
+      2'h1:
+          \$25  = 23'h7ff237;
+      2'h2:
+          \$25  = 23'h000366;
+      2'h3:
+          \$25  = 23'h7ff902;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf5)
+      2'h0:
+          \$28  = 23'h7ff29e;
+      2'h1:
+          \$28  = 23'h000053;
+      2'h2:
+          \$28  = 23'h000a3f;
+      2'h3:
+          \$28  = 23'h7fffb4;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$38  = 2'h0;
+    casez (wrom__addr)
       6'h00:
-          \$1  = 2'h0;
+          \$38  = 2'h0;
       6'h01:
-          \$1  = 2'h0;
+          \$38  = 2'h0;
       6'h02:
-          \$1  = 2'h0;
+          \$38  = 2'h0;
       6'h03:
-          \$1  = 2'h0;
+          \$38  = 2'h0;
       6'h04:
-          \$1  = 2'h0;
+          \$38  = 2'h0;
       6'h05:
-          \$1  = 2'h0;
+          \$38  = 2'h0;
       6'h06:
-          \$1  = 2'h0;
+          \$38  = 2'h0;
       6'h07:
-          \$1  = 2'h0;
+          \$38  = 2'h0;
       6'h08:
-          \$1  = 2'h0;
+          \$38  = 2'h0;
       6'h09:
-          \$1  = 2'h0;
+          \$38  = 2'h0;
       6'h0a:
-          \$1  = 2'h0;
+          \$38  = 2'h0;
       6'h0b:
-          \$1  = 2'h1;
+          \$38  = 2'h1;
       6'h0c:
-          \$1  = 2'h1;
+          \$38  = 2'h1;
       6'h0d:
-          \$1  = 2'h1;
+          \$38  = 2'h1;
       6'h0e:
-          \$1  = 2'h1;
+          \$38  = 2'h1;
       6'h0f:
-          \$1  = 2'h1;
+          \$38  = 2'h1;
       6'h10:
-          \$1  = 2'h1;
+          \$38  = 2'h1;
       6'h11:
-          \$1  = 2'h1;
+          \$38  = 2'h1;
       6'h12:
-          \$1  = 2'h1;
+          \$38  = 2'h1;
       6'h13:
-          \$1  = 2'h1;
+          \$38  = 2'h1;
       6'h14:
-          \$1  = 2'h1;
+          \$38  = 2'h1;
       6'h15:
-          \$1  = 2'h1;
+          \$38  = 2'h1;
       6'h16:
-          \$1  = 2'h1;
+          \$38  = 2'h1;
       6'h17:
-          \$1  = 2'h2;
+          \$38  = 2'h2;
       6'h18:
-          \$1  = 2'h2;
+          \$38  = 2'h2;
       6'h19:
-          \$1  = 2'h2;
+          \$38  = 2'h2;
       6'h1a:
-          \$1  = 2'h2;
+          \$38  = 2'h2;
       6'h1b:
-          \$1  = 2'h2;
+          \$38  = 2'h2;
       6'h1c:
-          \$1  = 2'h2;
+          \$38  = 2'h2;
       6'h1d:
-          \$1  = 2'h2;
+          \$38  = 2'h2;
       6'h1e:
-          \$1  = 2'h2;
+          \$38  = 2'h2;
       6'h1f:
-          \$1  = 2'h2;
+          \$38  = 2'h2;
       6'h20:
-          \$1  = 2'h2;
+          \$38  = 2'h2;
       6'h21:
-          \$1  = 2'h2;
+          \$38  = 2'h2;
       6'h22:
-          \$1  = 2'h2;
+          \$38  = 2'h2;
       6'h23:
-          \$1  = 2'h3;
+          \$38  = 2'h3;
       6'h24:
-          \$1  = 2'h3;
+          \$38  = 2'h3;
       6'h25:
-          \$1  = 2'h3;
+          \$38  = 2'h3;
       6'h26:
-          \$1  = 2'h3;
+          \$38  = 2'h3;
       6'h27:
-          \$1  = 2'h3;
+          \$38  = 2'h3;
       6'h28:
-          \$1  = 2'h3;
+          \$38  = 2'h3;
       6'h29:
-          \$1  = 2'h3;
+          \$38  = 2'h3;
       6'h2a:
-          \$1  = 2'h3;
+          \$38  = 2'h3;
       6'h2b:
-          \$1  = 2'h3;
+          \$38  = 2'h3;
       6'h2c:
-          \$1  = 2'h3;
+          \$38  = 2'h3;
       6'h2d:
-          \$1  = 2'h3;
+          \$38  = 2'h3;
       6'h2e:
-          \$1  = 2'h3;
+          \$38  = 2'h3;
       6'h2f:
-          \$1  = 2'h0;
+          \$38  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2  = 4'h0;
-    casez (t)
+    \$39  = 4'h0;
+    casez (wrom__addr)
       6'h00:
-          \$2  = 4'h1;
+          \$39  = 4'h1;
       6'h01:
-          \$2  = 4'h2;
+          \$39  = 4'h2;
       6'h02:
-          \$2  = 4'h3;
+          \$39  = 4'h3;
       6'h03:
-          \$2  = 4'h4;
+          \$39  = 4'h4;
       6'h04:
-          \$2  = 4'h5;
+          \$39  = 4'h5;
       6'h05:
-          \$2  = 4'h6;
+          \$39  = 4'h6;
       6'h06:
-          \$2  = 4'h7;
+          \$39  = 4'h7;
       6'h07:
-          \$2  = 4'h8;
+          \$39  = 4'h8;
       6'h08:
-          \$2  = 4'h9;
+          \$39  = 4'h9;
       6'h09:
-          \$2  = 4'ha;
+          \$39  = 4'ha;
       6'h0a:
-          \$2  = 4'hb;
+          \$39  = 4'hb;
       6'h0b:
-          \$2  = 4'h0;
+          \$39  = 4'h0;
       6'h0c:
-          \$2  = 4'h1;
+          \$39  = 4'h1;
       6'h0d:
-          \$2  = 4'h2;
+          \$39  = 4'h2;
       6'h0e:
-          \$2  = 4'h3;
+          \$39  = 4'h3;
       6'h0f:
-          \$2  = 4'h4;
+          \$39  = 4'h4;
       6'h10:
-          \$2  = 4'h5;
+          \$39  = 4'h5;
       6'h11:
-          \$2  = 4'h6;
+          \$39  = 4'h6;
       6'h12:
-          \$2  = 4'h7;
+          \$39  = 4'h7;
       6'h13:
-          \$2  = 4'h8;
+          \$39  = 4'h8;
       6'h14:
-          \$2  = 4'h9;
+          \$39  = 4'h9;
       6'h15:
-          \$2  = 4'ha;
+          \$39  = 4'ha;
       6'h16:
-          \$2  = 4'hb;
+          \$39  = 4'hb;
       6'h17:
-          \$2  = 4'h0;
+          \$39  = 4'h0;
       6'h18:
-          \$2  = 4'h1;
+          \$39  = 4'h1;
       6'h19:
-          \$2  = 4'h2;
+          \$39  = 4'h2;
       6'h1a:
-          \$2  = 4'h3;
+          \$39  = 4'h3;
       6'h1b:
-          \$2  = 4'h4;
+          \$39  = 4'h4;
       6'h1c:
-          \$2  = 4'h5;
+          \$39  = 4'h5;
       6'h1d:
-          \$2  = 4'h6;
+          \$39  = 4'h6;
       6'h1e:
-          \$2  = 4'h7;
+          \$39  = 4'h7;
       6'h1f:
-          \$2  = 4'h8;
+          \$39  = 4'h8;
       6'h20:
-          \$2  = 4'h9;
+          \$39  = 4'h9;
       6'h21:
-          \$2  = 4'ha;
+          \$39  = 4'ha;
       6'h22:
-          \$2  = 4'hb;
+          \$39  = 4'hb;
       6'h23:
-          \$2  = 4'h0;
+          \$39  = 4'h0;
       6'h24:
-          \$2  = 4'h1;
+          \$39  = 4'h1;
       6'h25:
-          \$2  = 4'h2;
+          \$39  = 4'h2;
       6'h26:
-          \$2  = 4'h3;
+          \$39  = 4'h3;
       6'h27:
-          \$2  = 4'h4;
+          \$39  = 4'h4;
       6'h28:
-          \$2  = 4'h5;
+          \$39  = 4'h5;
       6'h29:
-          \$2  = 4'h6;
+          \$39  = 4'h6;
       6'h2a:
-          \$2  = 4'h7;
+          \$39  = 4'h7;
       6'h2b:
-          \$2  = 4'h8;
+          \$39  = 4'h8;
       6'h2c:
-          \$2  = 4'h9;
+          \$39  = 4'h9;
       6'h2d:
-          \$2  = 4'ha;
+          \$39  = 4'ha;
       6'h2e:
-          \$2  = 4'hb;
+          \$39  = 4'hb;
       6'h2f:
-          \$2  = 4'h0;
+          \$39  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3  = 1'h0;
-    casez (t)
+    \$40  = 1'h0;
+    casez (wrom__addr)
       6'h00:
-          \$3  = 1'h1;
+          \$40  = 1'h1;
       6'h01:
-          \$3  = 1'h1;
+          \$40  = 1'h1;
       6'h02:
-          \$3  = 1'h1;
+          \$40  = 1'h1;
       6'h03:
-          \$3  = 1'h1;
+          \$40  = 1'h1;
       6'h04:
-          \$3  = 1'h1;
+          \$40  = 1'h1;
       6'h05:
-          \$3  = 1'h1;
+          \$40  = 1'h1;
       6'h06:
-          \$3  = 1'h1;
+          \$40  = 1'h1;
       6'h07:
-          \$3  = 1'h1;
+          \$40  = 1'h1;
       6'h08:
-          \$3  = 1'h1;
+          \$40  = 1'h1;
       6'h09:
-          \$3  = 1'h1;
+          \$40  = 1'h1;
       6'h0a:
-          \$3  = 1'h1;
+          \$40  = 1'h1;
       6'h0b:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h0c:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h0d:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h0e:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h0f:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h10:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h11:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h12:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h13:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h14:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h15:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h16:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h17:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h18:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h19:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h1a:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h1b:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h1c:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h1d:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h1e:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h1f:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h20:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h21:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h22:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h23:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h24:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h25:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h26:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h27:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h28:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h29:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h2a:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h2b:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h2c:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h2d:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h2e:
-          \$3  = 1'h0;
+          \$40  = 1'h0;
       6'h2f:
-          \$3  = 1'h1;
+          \$40  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4  = 1'h0;
-    casez (t)
+    \$41  = 1'h0;
+    casez (wrom__addr)
       6'h00:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h01:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h02:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h03:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h04:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h05:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h06:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h07:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h08:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h09:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h0a:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h0b:
-          \$4  = 1'h1;
+          \$41  = 1'h1;
       6'h0c:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h0d:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h0e:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h0f:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h10:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h11:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h12:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h13:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h14:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h15:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h16:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h17:
-          \$4  = 1'h1;
+          \$41  = 1'h1;
       6'h18:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h19:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h1a:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h1b:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h1c:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h1d:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h1e:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h1f:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h20:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h21:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h22:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h23:
-          \$4  = 1'h1;
+          \$41  = 1'h1;
       6'h24:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h25:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h26:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h27:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h28:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h29:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h2a:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h2b:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h2c:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h2d:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h2e:
-          \$4  = 1'h0;
+          \$41  = 1'h0;
       6'h2f:
-          \$4  = 1'h1;
+          \$41  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$5  = 1'h0;
-    casez (t)
+    \$42  = 1'h0;
+    casez (wrom__addr)
       6'h00:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h01:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h02:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h03:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h04:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h05:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h06:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h07:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h08:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h09:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h0a:
-          \$5  = 1'h1;
+          \$42  = 1'h1;
       6'h0b:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h0c:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h0d:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h0e:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h0f:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h10:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h11:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h12:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h13:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h14:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h15:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h16:
-          \$5  = 1'h1;
+          \$42  = 1'h1;
       6'h17:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h18:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h19:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h1a:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h1b:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h1c:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h1d:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h1e:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h1f:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h20:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h21:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h22:
-          \$5  = 1'h1;
+          \$42  = 1'h1;
       6'h23:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h24:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h25:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h26:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h27:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h28:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h29:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h2a:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h2b:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h2c:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h2d:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
       6'h2e:
-          \$5  = 1'h1;
+          \$42  = 1'h1;
       6'h2f:
-          \$5  = 1'h0;
+          \$42  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
-          \$208  = 23'h000276;
-      2'h1:
-          \$208  = 23'h7ff682;
-      2'h2:
-          \$208  = 23'h7ffd60;
-      2'h3:
-          \$208  = 23'h000179;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
-          \$211  = 23'h7ffd1b;
-      2'h1:
-          \$211  = 23'h00053e;
-      2'h2:
-          \$211  = 23'h7ff10d;
-      2'h3:
-          \$211  = 23'h7fdf88;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
-          \$214  = 23'h7ff5f9;
-      2'h1:
-          \$214  = 23'h7fff38;
-      2'h2:
-          \$214  = 23'h7ff3ef;
-      2'h3:
-          \$214  = 23'h000d7e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
-          \$217  = 23'h7ff47a;
-      2'h1:
-          \$217  = 23'h7ffc38;
-      2'h2:
-          \$217  = 23'h7ffe7c;
-      2'h3:
-          \$217  = 23'h7ff3d8;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
-          \$220  = 23'h7feeb8;
-      2'h1:
-          \$220  = 23'h7ffbd6;
-      2'h2:
-          \$220  = 23'h00062a;
-      2'h3:
-          \$220  = 23'h7fcb5f;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
-          \$223  = 23'h7fff55;
-      2'h1:
-          \$223  = 23'h7ff763;
-      2'h2:
-          \$223  = 23'h000e9b;
-      2'h3:
-          \$223  = 23'h7ff302;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
-          \$226  = 23'h7ff3f2;
-      2'h1:
-          \$226  = 23'h7ff237;
-      2'h2:
-          \$226  = 23'h000366;
-      2'h3:
-          \$226  = 23'h7ff902;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
-          \$229  = 23'h7ff29e;
-      2'h1:
-          \$229  = 23'h000053;
-      2'h2:
-          \$229  = 23'h000a3f;
-      2'h3:
-          \$229  = 23'h7fffb4;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = nf_t;
+    \$209  = nf_t;
     if (issue) begin
-      \$232  = \$1 ;
+      \$209  = \$38 ;
     end
     if (rst) begin
-      \$232  = 2'h0;
+      \$209  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = sf_t;
+    \$210  = \$signature__addr ;
     if (issue) begin
-      \$233  = \$2 ;
+      \$210  = \$39 ;
     end
     if (rst) begin
-      \$233  = 4'h0;
+      \$210  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = reads_input_t;
+    \$211  = reads_input_t;
     if (issue) begin
-      \$234  = \$3 ;
+      \$211  = \$40 ;
     end
     if (rst) begin
-      \$234  = 1'h1;
+      \$211  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = first_t;
+    \$212  = first_t;
     if (issue) begin
-      \$235  = \$4 ;
+      \$212  = \$41 ;
     end
     if (rst) begin
-      \$235  = 1'h1;
+      \$212  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = last_t;
+    \$213  = last_t;
     if (issue) begin
-      \$236  = \$5 ;
+      \$213  = \$42 ;
     end
     if (rst) begin
-      \$236  = 1'h0;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = t;
+    \$214  = wrom__addr;
     if (issue) begin
-      \$237  = \$8 [5:0];
+      \$214  = \$45 [5:0];
     end
     if (rst) begin
-      \$237  = 6'h00;
+      \$214  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = x_reg;
-    if (\$10 ) begin
-      \$238  = i__payload;
-    end
+    \$215  = i__payload;
     if (rst) begin
-      \$238  = 32'd0;
+      \$215  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = from_input;
-    if (\$10 ) begin
-      \$239  = reads_input_t;
-    end
+    \$216  = reads_input_t;
     if (rst) begin
-      \$239  = 1'h0;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = v1;
-    if (\$10 ) begin
-      \$240  = issue;
-    end
+    \$217  = issue;
     if (rst) begin
-      \$240  = 1'h0;
+      \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = first1;
-    if (\$10 ) begin
-      \$241  = first_t;
-    end
+    \$218  = first_t;
     if (rst) begin
-      \$241  = 1'h0;
+      \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = last1;
-    if (\$10 ) begin
-      \$242  = last_t;
-    end
+    \$219  = last_t;
     if (rst) begin
-      \$242  = 1'h0;
+      \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = nf1;
-    if (\$10 ) begin
-      \$243  = nf_t;
-    end
+    \$220  = nf_t;
     if (rst) begin
-      \$243  = 2'h0;
+      \$220  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = xoff0_0;
-    if (\$12 ) begin
-      \$244  = \$14 ;
+    \$221  = \$47 ;
+    if (rst) begin
+      \$221  = 9'h000;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$222  = \$49 ;
+    if (rst) begin
+      \$222  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$223  = \$51 ;
+    if (rst) begin
+      \$223  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$224  = \$53 ;
+    if (rst) begin
+      \$224  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$225  = \$55 ;
+    if (rst) begin
+      \$225  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$226  = \$57 ;
+    if (rst) begin
+      \$226  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$227  = \$59 ;
+    if (rst) begin
+      \$227  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$228  = \$61 ;
+    if (rst) begin
+      \$228  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$229  = \$63 ;
+    if (rst) begin
+      \$229  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$230  = \$65 ;
+    if (rst) begin
+      \$230  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$231  = \$67 ;
+    if (rst) begin
+      \$231  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$232  = \$69 ;
+    if (rst) begin
+      \$232  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$233  = \$71 ;
+    if (rst) begin
+      \$233  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$234  = \$73 ;
+    if (rst) begin
+      \$234  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$235  = \$75 ;
+    if (rst) begin
+      \$235  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$236  = \$77 ;
+    if (rst) begin
+      \$236  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$237  = \$79 ;
+    if (rst) begin
+      \$237  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$238  = \$81 ;
+    if (rst) begin
+      \$238  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$239  = \$83 ;
+    if (rst) begin
+      \$239  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$240  = \$85 ;
+    if (rst) begin
+      \$240  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$241  = \$87 ;
+    if (rst) begin
+      \$241  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$242  = \$89 ;
+    if (rst) begin
+      \$242  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$243  = \$91 ;
+    if (rst) begin
+      \$243  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$244  = \$93 ;
     if (rst) begin
       \$244  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = xoff0_1;
-    if (\$12 ) begin
-      \$245  = \$16 ;
-    end
+    \$245  = \$95 ;
     if (rst) begin
       \$245  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = xoff0_2;
-    if (\$12 ) begin
-      \$246  = \$18 ;
-    end
+    \$246  = \$97 ;
     if (rst) begin
       \$246  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = xoff0_3;
-    if (\$12 ) begin
-      \$247  = \$20 ;
-    end
+    \$247  = \$99 ;
     if (rst) begin
       \$247  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$248  = xoff1_0;
-    if (\$12 ) begin
-      \$248  = \$22 ;
-    end
+    \$248  = \$101 ;
     if (rst) begin
       \$248  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = xoff1_1;
-    if (\$12 ) begin
-      \$249  = \$24 ;
-    end
+    \$249  = \$103 ;
     if (rst) begin
       \$249  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = xoff1_2;
-    if (\$12 ) begin
-      \$250  = \$26 ;
-    end
+    \$250  = \$105 ;
     if (rst) begin
       \$250  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = xoff1_3;
-    if (\$12 ) begin
-      \$251  = \$28 ;
-    end
+    \$251  = \$107 ;
     if (rst) begin
       \$251  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = xoff2_0;
-    if (\$12 ) begin
-      \$252  = \$30 ;
-    end
+    \$252  = \$109 ;
     if (rst) begin
       \$252  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = xoff2_1;
-    if (\$12 ) begin
-      \$253  = \$32 ;
-    end
+    \$253  = wrom__data[7:0];
     if (rst) begin
-      \$253  = 9'h000;
+      \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = xoff2_2;
-    if (\$12 ) begin
-      \$254  = \$34 ;
-    end
+    \$254  = wrom__data[15:8];
     if (rst) begin
-      \$254  = 9'h000;
+      \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = xoff2_3;
-    if (\$12 ) begin
-      \$255  = \$36 ;
-    end
+    \$255  = wrom__data[23:16];
     if (rst) begin
-      \$255  = 9'h000;
+      \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = xoff3_0;
-    if (\$12 ) begin
-      \$256  = \$38 ;
-    end
+    \$256  = wrom__data[31:24];
     if (rst) begin
-      \$256  = 9'h000;
+      \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = xoff3_1;
-    if (\$12 ) begin
-      \$257  = \$40 ;
-    end
+    \$257  = wrom__data[39:32];
     if (rst) begin
-      \$257  = 9'h000;
+      \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = xoff3_2;
-    if (\$12 ) begin
-      \$258  = \$42 ;
-    end
+    \$258  = wrom__data[47:40];
     if (rst) begin
-      \$258  = 9'h000;
+      \$258  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = xoff3_3;
-    if (\$12 ) begin
-      \$259  = \$44 ;
-    end
+    \$259  = wrom__data[55:48];
     if (rst) begin
-      \$259  = 9'h000;
+      \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = xoff4_0;
-    if (\$12 ) begin
-      \$260  = \$46 ;
-    end
+    \$260  = wrom__data[63:56];
     if (rst) begin
-      \$260  = 9'h000;
+      \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = xoff4_1;
-    if (\$12 ) begin
-      \$261  = \$48 ;
-    end
+    \$261  = wrom__data[71:64];
     if (rst) begin
-      \$261  = 9'h000;
+      \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = xoff4_2;
-    if (\$12 ) begin
-      \$262  = \$50 ;
-    end
+    \$262  = wrom__data[79:72];
     if (rst) begin
-      \$262  = 9'h000;
+      \$262  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = xoff4_3;
-    if (\$12 ) begin
-      \$263  = \$52 ;
-    end
+    \$263  = wrom__data[87:80];
     if (rst) begin
-      \$263  = 9'h000;
+      \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = xoff5_0;
-    if (\$12 ) begin
-      \$264  = \$54 ;
-    end
+    \$264  = wrom__data[95:88];
     if (rst) begin
-      \$264  = 9'h000;
+      \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = xoff5_1;
-    if (\$12 ) begin
-      \$265  = \$56 ;
-    end
+    \$265  = wrom__data[103:96];
     if (rst) begin
-      \$265  = 9'h000;
+      \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = xoff5_2;
-    if (\$12 ) begin
-      \$266  = \$58 ;
-    end
+    \$266  = wrom__data[111:104];
     if (rst) begin
-      \$266  = 9'h000;
+      \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = xoff5_3;
-    if (\$12 ) begin
-      \$267  = \$60 ;
-    end
+    \$267  = wrom__data[119:112];
     if (rst) begin
-      \$267  = 9'h000;
+      \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = xoff6_0;
-    if (\$12 ) begin
-      \$268  = \$62 ;
-    end
+    \$268  = wrom__data[127:120];
     if (rst) begin
-      \$268  = 9'h000;
+      \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = xoff6_1;
-    if (\$12 ) begin
-      \$269  = \$64 ;
-    end
+    \$269  = wrom__data[135:128];
     if (rst) begin
-      \$269  = 9'h000;
+      \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$270  = xoff6_2;
-    if (\$12 ) begin
-      \$270  = \$66 ;
-    end
+    \$270  = wrom__data[143:136];
     if (rst) begin
-      \$270  = 9'h000;
+      \$270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$271  = xoff6_3;
-    if (\$12 ) begin
-      \$271  = \$68 ;
-    end
+    \$271  = wrom__data[151:144];
     if (rst) begin
-      \$271  = 9'h000;
+      \$271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$272  = xoff7_0;
-    if (\$12 ) begin
-      \$272  = \$70 ;
-    end
+    \$272  = wrom__data[159:152];
     if (rst) begin
-      \$272  = 9'h000;
+      \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$273  = xoff7_1;
-    if (\$12 ) begin
-      \$273  = \$72 ;
-    end
+    \$273  = wrom__data[167:160];
     if (rst) begin
-      \$273  = 9'h000;
+      \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$274  = xoff7_2;
-    if (\$12 ) begin
-      \$274  = \$74 ;
-    end
+    \$274  = wrom__data[175:168];
     if (rst) begin
-      \$274  = 9'h000;
+      \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$275  = xoff7_3;
-    if (\$12 ) begin
-      \$275  = \$76 ;
-    end
+    \$275  = wrom__data[183:176];
     if (rst) begin
-      \$275  = 9'h000;
+      \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$276  = w0_0;
-    if (\$12 ) begin
-      \$276  = wrom__data[7:0];
-    end
+    \$276  = wrom__data[191:184];
     if (rst) begin
       \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$277  = w0_1;
-    if (\$12 ) begin
-      \$277  = wrom__data[15:8];
-    end
+    \$277  = wrom__data[199:192];
     if (rst) begin
       \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$278  = w0_2;
-    if (\$12 ) begin
-      \$278  = wrom__data[23:16];
-    end
+    \$278  = wrom__data[207:200];
     if (rst) begin
       \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$279  = w0_3;
-    if (\$12 ) begin
-      \$279  = wrom__data[31:24];
-    end
+    \$279  = wrom__data[215:208];
     if (rst) begin
       \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$280  = w1_0;
-    if (\$12 ) begin
-      \$280  = wrom__data[39:32];
-    end
+    \$280  = wrom__data[223:216];
     if (rst) begin
       \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$281  = w1_1;
-    if (\$12 ) begin
-      \$281  = wrom__data[47:40];
-    end
+    \$281  = wrom__data[231:224];
     if (rst) begin
       \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$282  = w1_2;
-    if (\$12 ) begin
-      \$282  = wrom__data[55:48];
-    end
+    \$282  = wrom__data[239:232];
     if (rst) begin
       \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$283  = w1_3;
-    if (\$12 ) begin
-      \$283  = wrom__data[63:56];
-    end
+    \$283  = wrom__data[247:240];
     if (rst) begin
       \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$284  = w2_0;
-    if (\$12 ) begin
-      \$284  = wrom__data[71:64];
-    end
+    \$284  = wrom__data[255:248];
     if (rst) begin
       \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$285  = w2_1;
-    if (\$12 ) begin
-      \$285  = wrom__data[79:72];
-    end
+    \$285  = \$110 ;
     if (rst) begin
-      \$285  = 8'h00;
+      \$285  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$286  = w2_2;
-    if (\$12 ) begin
-      \$286  = wrom__data[87:80];
-    end
+    \$286  = \$111 ;
     if (rst) begin
-      \$286  = 8'h00;
+      \$286  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$287  = w2_3;
-    if (\$12 ) begin
-      \$287  = wrom__data[95:88];
-    end
+    \$287  = \$112 ;
     if (rst) begin
-      \$287  = 8'h00;
+      \$287  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$288  = w3_0;
-    if (\$12 ) begin
-      \$288  = wrom__data[103:96];
-    end
+    \$288  = \$113 ;
     if (rst) begin
-      \$288  = 8'h00;
+      \$288  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$289  = w3_1;
-    if (\$12 ) begin
-      \$289  = wrom__data[111:104];
-    end
+    \$289  = \$114 ;
     if (rst) begin
-      \$289  = 8'h00;
+      \$289  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$290  = w3_2;
-    if (\$12 ) begin
-      \$290  = wrom__data[119:112];
-    end
+    \$290  = \$115 ;
     if (rst) begin
-      \$290  = 8'h00;
+      \$290  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$291  = w3_3;
-    if (\$12 ) begin
-      \$291  = wrom__data[127:120];
-    end
+    \$291  = \$116 ;
     if (rst) begin
-      \$291  = 8'h00;
+      \$291  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$292  = w4_0;
-    if (\$12 ) begin
-      \$292  = wrom__data[135:128];
-    end
+    \$292  = \$117 ;
     if (rst) begin
-      \$292  = 8'h00;
+      \$292  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$293  = w4_1;
-    if (\$12 ) begin
-      \$293  = wrom__data[143:136];
-    end
+    \$293  = \$118 ;
     if (rst) begin
-      \$293  = 8'h00;
+      \$293  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$294  = w4_2;
-    if (\$12 ) begin
-      \$294  = wrom__data[151:144];
-    end
+    \$294  = \$119 ;
     if (rst) begin
-      \$294  = 8'h00;
+      \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$295  = w4_3;
-    if (\$12 ) begin
-      \$295  = wrom__data[159:152];
-    end
+    \$295  = \$120 ;
     if (rst) begin
-      \$295  = 8'h00;
+      \$295  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$296  = w5_0;
-    if (\$12 ) begin
-      \$296  = wrom__data[167:160];
-    end
+    \$296  = \$121 ;
     if (rst) begin
-      \$296  = 8'h00;
+      \$296  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$297  = w5_1;
-    if (\$12 ) begin
-      \$297  = wrom__data[175:168];
-    end
+    \$297  = \$122 ;
     if (rst) begin
-      \$297  = 8'h00;
+      \$297  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$298  = w5_2;
-    if (\$12 ) begin
-      \$298  = wrom__data[183:176];
-    end
+    \$298  = \$123 ;
     if (rst) begin
-      \$298  = 8'h00;
+      \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$299  = w5_3;
-    if (\$12 ) begin
-      \$299  = wrom__data[191:184];
-    end
+    \$299  = \$124 ;
     if (rst) begin
-      \$299  = 8'h00;
+      \$299  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$300  = w6_0;
-    if (\$12 ) begin
-      \$300  = wrom__data[199:192];
-    end
+    \$300  = \$125 ;
     if (rst) begin
-      \$300  = 8'h00;
+      \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$301  = w6_1;
-    if (\$12 ) begin
-      \$301  = wrom__data[207:200];
-    end
+    \$301  = \$126 ;
     if (rst) begin
-      \$301  = 8'h00;
+      \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$302  = w6_2;
-    if (\$12 ) begin
-      \$302  = wrom__data[215:208];
-    end
+    \$302  = \$127 ;
     if (rst) begin
-      \$302  = 8'h00;
+      \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$303  = w6_3;
-    if (\$12 ) begin
-      \$303  = wrom__data[223:216];
-    end
+    \$303  = \$128 ;
     if (rst) begin
-      \$303  = 8'h00;
+      \$303  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$304  = w7_0;
-    if (\$12 ) begin
-      \$304  = wrom__data[231:224];
-    end
+    \$304  = \$129 ;
     if (rst) begin
-      \$304  = 8'h00;
+      \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$305  = w7_1;
-    if (\$12 ) begin
-      \$305  = wrom__data[239:232];
-    end
+    \$305  = \$130 ;
     if (rst) begin
-      \$305  = 8'h00;
+      \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$306  = w7_2;
-    if (\$12 ) begin
-      \$306  = wrom__data[247:240];
-    end
+    \$306  = \$131 ;
     if (rst) begin
-      \$306  = 8'h00;
+      \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$307  = w7_3;
-    if (\$12 ) begin
-      \$307  = wrom__data[255:248];
-    end
+    \$307  = \$132 ;
     if (rst) begin
-      \$307  = 8'h00;
+      \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$308  = prod0_0;
-    if (\$12 ) begin
-      \$308  = \$77 ;
-    end
+    \$308  = \$133 ;
     if (rst) begin
       \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$309  = prod0_1;
-    if (\$12 ) begin
-      \$309  = \$78 ;
-    end
+    \$309  = \$134 ;
     if (rst) begin
       \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$310  = prod0_2;
-    if (\$12 ) begin
-      \$310  = \$79 ;
-    end
+    \$310  = \$135 ;
     if (rst) begin
       \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$311  = prod0_3;
-    if (\$12 ) begin
-      \$311  = \$80 ;
-    end
+    \$311  = \$136 ;
     if (rst) begin
       \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$312  = prod1_0;
-    if (\$12 ) begin
-      \$312  = \$81 ;
-    end
+    \$312  = \$137 ;
     if (rst) begin
       \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$313  = prod1_1;
-    if (\$12 ) begin
-      \$313  = \$82 ;
-    end
+    \$313  = \$138 ;
     if (rst) begin
       \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$314  = prod1_2;
-    if (\$12 ) begin
-      \$314  = \$83 ;
-    end
+    \$314  = \$139 ;
     if (rst) begin
       \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$315  = prod1_3;
-    if (\$12 ) begin
-      \$315  = \$84 ;
-    end
+    \$315  = \$140 ;
     if (rst) begin
       \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$316  = prod2_0;
-    if (\$12 ) begin
-      \$316  = \$85 ;
-    end
+    \$316  = \$141 ;
     if (rst) begin
       \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$317  = prod2_1;
-    if (\$12 ) begin
-      \$317  = \$86 ;
-    end
+    \$317  = prod0_0;
     if (rst) begin
       \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$318  = prod2_2;
-    if (\$12 ) begin
-      \$318  = \$87 ;
-    end
+    \$318  = prod0_1;
     if (rst) begin
       \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$319  = prod2_3;
-    if (\$12 ) begin
-      \$319  = \$88 ;
-    end
+    \$319  = prod0_2;
     if (rst) begin
       \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$320  = prod3_0;
-    if (\$12 ) begin
-      \$320  = \$89 ;
-    end
+    \$320  = prod0_3;
     if (rst) begin
       \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$321  = prod3_1;
-    if (\$12 ) begin
-      \$321  = \$90 ;
-    end
+    \$321  = prod1_0;
     if (rst) begin
       \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$322  = prod3_2;
-    if (\$12 ) begin
-      \$322  = \$91 ;
-    end
+    \$322  = prod1_1;
     if (rst) begin
       \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$323  = prod3_3;
-    if (\$12 ) begin
-      \$323  = \$92 ;
-    end
+    \$323  = prod1_2;
     if (rst) begin
       \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$324  = prod4_0;
-    if (\$12 ) begin
-      \$324  = \$93 ;
-    end
+    \$324  = prod1_3;
     if (rst) begin
       \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$325  = prod4_1;
-    if (\$12 ) begin
-      \$325  = \$94 ;
-    end
+    \$325  = prod2_0;
     if (rst) begin
       \$325  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$326  = prod4_2;
-    if (\$12 ) begin
-      \$326  = \$95 ;
-    end
+    \$326  = prod2_1;
     if (rst) begin
       \$326  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$327  = prod4_3;
-    if (\$12 ) begin
-      \$327  = \$96 ;
-    end
+    \$327  = prod2_2;
     if (rst) begin
       \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$328  = prod5_0;
-    if (\$12 ) begin
-      \$328  = \$97 ;
-    end
+    \$328  = prod2_3;
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$329  = prod5_1;
-    if (\$12 ) begin
-      \$329  = \$98 ;
-    end
+    \$329  = prod3_0;
     if (rst) begin
       \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$330  = prod5_2;
-    if (\$12 ) begin
-      \$330  = \$99 ;
-    end
+    \$330  = prod3_1;
     if (rst) begin
       \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$331  = prod5_3;
-    if (\$12 ) begin
-      \$331  = \$100 ;
-    end
+    \$331  = prod3_2;
     if (rst) begin
       \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$332  = prod6_0;
-    if (\$12 ) begin
-      \$332  = \$101 ;
-    end
+    \$332  = prod3_3;
     if (rst) begin
       \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$333  = prod6_1;
-    if (\$12 ) begin
-      \$333  = \$102 ;
-    end
+    \$333  = prod4_0;
     if (rst) begin
       \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$334  = prod6_2;
-    if (\$12 ) begin
-      \$334  = \$103 ;
-    end
+    \$334  = prod4_1;
     if (rst) begin
       \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$335  = prod6_3;
-    if (\$12 ) begin
-      \$335  = \$104 ;
-    end
+    \$335  = prod4_2;
     if (rst) begin
       \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$336  = prod7_0;
-    if (\$12 ) begin
-      \$336  = \$105 ;
-    end
+    \$336  = prod4_3;
     if (rst) begin
       \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$337  = prod7_1;
-    if (\$12 ) begin
-      \$337  = \$106 ;
-    end
+    \$337  = prod5_0;
     if (rst) begin
       \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$338  = prod7_2;
-    if (\$12 ) begin
-      \$338  = \$107 ;
-    end
+    \$338  = prod5_1;
     if (rst) begin
       \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$339  = prod7_3;
-    if (\$12 ) begin
-      \$339  = \$108 ;
-    end
+    \$339  = prod5_2;
     if (rst) begin
       \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$340  = prod0_0_r;
-    if (\$110 ) begin
-      \$340  = prod0_0;
-    end
+    \$340  = prod5_3;
     if (rst) begin
       \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$341  = prod0_1_r;
-    if (\$110 ) begin
-      \$341  = prod0_1;
-    end
+    \$341  = prod6_0;
     if (rst) begin
       \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$342  = prod0_2_r;
-    if (\$110 ) begin
-      \$342  = prod0_2;
-    end
+    \$342  = prod6_1;
     if (rst) begin
       \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$343  = prod0_3_r;
-    if (\$110 ) begin
-      \$343  = prod0_3;
-    end
+    \$343  = prod6_2;
     if (rst) begin
       \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$344  = prod1_0_r;
-    if (\$112 ) begin
-      \$344  = prod1_0;
-    end
+    \$344  = prod6_3;
     if (rst) begin
       \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$345  = prod1_1_r;
-    if (\$112 ) begin
-      \$345  = prod1_1;
-    end
+    \$345  = prod7_0;
     if (rst) begin
       \$345  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$346  = prod1_2_r;
-    if (\$112 ) begin
-      \$346  = prod1_2;
-    end
+    \$346  = prod7_1;
     if (rst) begin
       \$346  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$347  = prod1_3_r;
-    if (\$112 ) begin
-      \$347  = prod1_3;
-    end
+    \$347  = prod7_2;
     if (rst) begin
       \$347  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$348  = prod2_0_r;
-    if (\$114 ) begin
-      \$348  = prod2_0;
-    end
+    \$348  = prod7_3;
     if (rst) begin
       \$348  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$349  = prod2_1_r;
-    if (\$114 ) begin
-      \$349  = prod2_1;
-    end
+    \$349  = { \$144 [18], \$144 [18], \$144 [18], \$144 [18], \$144  };
     if (rst) begin
-      \$349  = 17'h00000;
+      \$349  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$350  = prod2_2_r;
-    if (\$114 ) begin
-      \$350  = prod2_2;
-    end
+    \$350  = { \$147 [18], \$147 [18], \$147 [18], \$147 [18], \$147  };
     if (rst) begin
-      \$350  = 17'h00000;
+      \$350  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$351  = prod2_3_r;
-    if (\$114 ) begin
-      \$351  = prod2_3;
-    end
+    \$351  = { \$150 [18], \$150 [18], \$150 [18], \$150 [18], \$150  };
     if (rst) begin
-      \$351  = 17'h00000;
+      \$351  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$352  = prod3_0_r;
-    if (\$116 ) begin
-      \$352  = prod3_0;
-    end
+    \$352  = { \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153  };
     if (rst) begin
-      \$352  = 17'h00000;
+      \$352  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$353  = prod3_1_r;
-    if (\$116 ) begin
-      \$353  = prod3_1;
-    end
+    \$353  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
     if (rst) begin
-      \$353  = 17'h00000;
+      \$353  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$354  = prod3_2_r;
-    if (\$116 ) begin
-      \$354  = prod3_2;
-    end
+    \$354  = { \$159 [18], \$159 [18], \$159 [18], \$159 [18], \$159  };
     if (rst) begin
-      \$354  = 17'h00000;
+      \$354  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$355  = prod3_3_r;
-    if (\$116 ) begin
-      \$355  = prod3_3;
-    end
+    \$355  = { \$162 [18], \$162 [18], \$162 [18], \$162 [18], \$162  };
     if (rst) begin
-      \$355  = 17'h00000;
+      \$355  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$356  = prod4_0_r;
-    if (\$118 ) begin
-      \$356  = prod4_0;
-    end
+    \$356  = { \$165 [18], \$165 [18], \$165 [18], \$165 [18], \$165  };
     if (rst) begin
-      \$356  = 17'h00000;
+      \$356  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$357  = prod4_1_r;
-    if (\$118 ) begin
-      \$357  = prod4_1;
-    end
+    \$357  = v1;
     if (rst) begin
-      \$357  = 17'h00000;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$358  = prod4_2_r;
-    if (\$118 ) begin
-      \$358  = prod4_2;
-    end
+    \$358  = first1;
     if (rst) begin
-      \$358  = 17'h00000;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$359  = prod4_3_r;
-    if (\$118 ) begin
-      \$359  = prod4_3;
-    end
+    \$359  = last1;
     if (rst) begin
-      \$359  = 17'h00000;
+      \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$360  = prod5_0_r;
-    if (\$120 ) begin
-      \$360  = prod5_0;
-    end
+    \$360  = nf1;
     if (rst) begin
-      \$360  = 17'h00000;
+      \$360  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$361  = prod5_1_r;
-    if (\$120 ) begin
-      \$361  = prod5_1;
-    end
+    \$361  = v2;
     if (rst) begin
-      \$361  = 17'h00000;
+      \$361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$362  = prod5_2_r;
-    if (\$120 ) begin
-      \$362  = prod5_2;
-    end
+    \$362  = first2;
     if (rst) begin
-      \$362  = 17'h00000;
+      \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$363  = prod5_3_r;
-    if (\$120 ) begin
-      \$363  = prod5_3;
-    end
+    \$363  = last2;
     if (rst) begin
-      \$363  = 17'h00000;
+      \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$364  = prod6_0_r;
-    if (\$122 ) begin
-      \$364  = prod6_0;
-    end
+    \$364  = nf2;
     if (rst) begin
-      \$364  = 17'h00000;
+      \$364  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$365  = prod6_1_r;
-    if (\$122 ) begin
-      \$365  = prod6_1;
-    end
+    \$365  = v3;
     if (rst) begin
-      \$365  = 17'h00000;
+      \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$366  = prod6_2_r;
-    if (\$122 ) begin
-      \$366  = prod6_2;
-    end
+    \$366  = first3;
     if (rst) begin
-      \$366  = 17'h00000;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$367  = prod6_3_r;
-    if (\$122 ) begin
-      \$367  = prod6_3;
-    end
+    \$367  = last3;
     if (rst) begin
-      \$367  = 17'h00000;
+      \$367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$368  = prod7_0_r;
-    if (\$124 ) begin
-      \$368  = prod7_0;
-    end
+    \$368  = nf3;
     if (rst) begin
-      \$368  = 17'h00000;
+      \$368  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$369  = prod7_1_r;
-    if (\$124 ) begin
-      \$369  = prod7_1;
-    end
+    \$369  = v4;
     if (rst) begin
-      \$369  = 17'h00000;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$370  = prod7_2_r;
-    if (\$124 ) begin
-      \$370  = prod7_2;
-    end
+    \$370  = first4;
     if (rst) begin
-      \$370  = 17'h00000;
+      \$370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$371  = prod7_3_r;
-    if (\$124 ) begin
-      \$371  = prod7_3;
-    end
+    \$371  = last4;
     if (rst) begin
-      \$371  = 17'h00000;
+      \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$372  = sum0_s0_0;
-    if (\$126 ) begin
-      \$372  = { \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129  };
-    end
+    \$372  = nf4;
     if (rst) begin
-      \$372  = 23'h000000;
+      \$372  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$373  = sum1_s0_0;
-    if (\$131 ) begin
-      \$373  = { \$134 [18], \$134 [18], \$134 [18], \$134 [18], \$134  };
+    \$373  = acc0;
+    if (v5) begin
+      \$373  = \$9 [22:0];
     end
     if (rst) begin
       \$373  = 23'h000000;
@@ -14075,9 +11805,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$374  = sum2_s0_0;
-    if (\$136 ) begin
-      \$374  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
+    \$374  = acc1;
+    if (v5) begin
+      \$374  = \$12 [22:0];
     end
     if (rst) begin
       \$374  = 23'h000000;
@@ -14085,9 +11815,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$375  = sum3_s0_0;
-    if (\$141 ) begin
-      \$375  = { \$144 [18], \$144 [18], \$144 [18], \$144 [18], \$144  };
+    \$375  = acc2;
+    if (v5) begin
+      \$375  = \$15 [22:0];
     end
     if (rst) begin
       \$375  = 23'h000000;
@@ -14095,9 +11825,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$376  = sum4_s0_0;
-    if (\$146 ) begin
-      \$376  = { \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149  };
+    \$376  = acc3;
+    if (v5) begin
+      \$376  = \$18 [22:0];
     end
     if (rst) begin
       \$376  = 23'h000000;
@@ -14105,9 +11835,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$377  = sum5_s0_0;
-    if (\$151 ) begin
-      \$377  = { \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154  };
+    \$377  = acc4;
+    if (v5) begin
+      \$377  = \$21 [22:0];
     end
     if (rst) begin
       \$377  = 23'h000000;
@@ -14115,9 +11845,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$378  = sum6_s0_0;
-    if (\$156 ) begin
-      \$378  = { \$159 [18], \$159 [18], \$159 [18], \$159 [18], \$159  };
+    \$378  = acc5;
+    if (v5) begin
+      \$378  = \$24 [22:0];
     end
     if (rst) begin
       \$378  = 23'h000000;
@@ -14125,9 +11855,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$379  = sum7_s0_0;
-    if (\$161 ) begin
-      \$379  = { \$164 [18], \$164 [18], \$164 [18], \$164 [18], \$164  };
+    \$379  = acc6;
+    if (v5) begin
+      \$379  = \$27 [22:0];
     end
     if (rst) begin
       \$379  = 23'h000000;
@@ -14135,59 +11865,53 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$380  = v2;
-    if (\$166 ) begin
-      \$380  = v1;
+    \$380  = acc7;
+    if (v5) begin
+      \$380  = \$30 [22:0];
     end
     if (rst) begin
-      \$380  = 1'h0;
+      \$380  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$381  = first2;
-    if (\$166 ) begin
-      \$381  = first1;
-    end
+    \$381  = \$169 [2:0];
     if (rst) begin
-      \$381  = 1'h0;
+      \$381  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$382  = last2;
-    if (\$166 ) begin
-      \$382  = last1;
+    \$382  = \$signature__addr$48 ;
+    if (\$177 ) begin
+      \$382  = \$180 [2:0];
     end
     if (rst) begin
-      \$382  = 1'h0;
+      \$382  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$383  = nf2;
-    if (\$166 ) begin
-      \$383  = nf1;
+    \$383  = \rport__addr$51 ;
+    if (\$184 ) begin
+      \$383  = \$187 [2:0];
     end
     if (rst) begin
-      \$383  = 2'h0;
+      \$383  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$384  = v3;
-    if (\$168 ) begin
-      \$384  = v2;
-    end
+    \$384  = \$201 [2:0];
     if (rst) begin
-      \$384  = 1'h0;
+      \$384  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$385  = first3;
-    if (\$168 ) begin
-      \$385  = first2;
+    \$385  = o__valid;
+    if (\$203 ) begin
+      \$385  = \$206 ;
     end
     if (rst) begin
       \$385  = 1'h0;
@@ -14195,257 +11919,41 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$386  = last3;
-    if (\$168 ) begin
-      \$386  = last2;
+    \$386  = o__payload;
+    if (\$203 ) begin
+      \$386  = \$208 ;
     end
     if (rst) begin
-      \$386  = 1'h0;
+      \$386  = 184'h0000000000000000000000000000000000000000000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$387  = nf3;
-    if (\$168 ) begin
-      \$387  = nf2;
-    end
-    if (rst) begin
-      \$387  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$388  = v4;
-    if (\$170 ) begin
-      \$388  = v3;
-    end
-    if (rst) begin
-      \$388  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$389  = first4;
-    if (\$170 ) begin
-      \$389  = first3;
-    end
-    if (rst) begin
-      \$389  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$390  = last4;
-    if (\$170 ) begin
-      \$390  = last3;
-    end
-    if (rst) begin
-      \$390  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$391  = nf4;
-    if (\$170 ) begin
-      \$391  = nf3;
-    end
-    if (rst) begin
-      \$391  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$392  = v5;
-    if (\$172 ) begin
-      \$392  = v4;
-    end
-    if (rst) begin
-      \$392  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$393  = first5;
-    if (\$172 ) begin
-      \$393  = first4;
-    end
-    if (rst) begin
-      \$393  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$394  = last5;
-    if (\$172 ) begin
-      \$394  = last4;
-    end
-    if (rst) begin
-      \$394  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$395  = nf5;
-    if (\$172 ) begin
-      \$395  = nf4;
-    end
-    if (rst) begin
-      \$395  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$396  = o__valid;
-    if (\$174 ) begin
-      \$396  = \$175 ;
-    end
-    if (rst) begin
-      \$396  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$397  = acc0;
-    if (\$178 ) begin
-      \$397  = \$210 [22:0];
-    end
-    if (rst) begin
-      \$397  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$398  = o__payload;
-    if (\$178 ) begin
-      if (last5) begin
-        \$398 [22:0] = \$210 [22:0];
-      end
-    end
-    if (\$181 ) begin
-      if (last5) begin
-        \$398 [45:23] = \$213 [22:0];
-      end
-    end
-    if (\$184 ) begin
-      if (last5) begin
-        \$398 [68:46] = \$216 [22:0];
-      end
-    end
-    if (\$187 ) begin
-      if (last5) begin
-        \$398 [91:69] = \$219 [22:0];
-      end
-    end
-    if (\$190 ) begin
-      if (last5) begin
-        \$398 [114:92] = \$222 [22:0];
-      end
-    end
-    if (\$193 ) begin
-      if (last5) begin
-        \$398 [137:115] = \$225 [22:0];
-      end
-    end
-    if (\$196 ) begin
-      if (last5) begin
-        \$398 [160:138] = \$228 [22:0];
-      end
-    end
-    if (\$199 ) begin
-      if (last5) begin
-        \$398 [183:161] = \$231 [22:0];
-      end
-    end
-    if (rst) begin
-      \$398  = 184'h0000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$399  = acc1;
-    if (\$181 ) begin
-      \$399  = \$213 [22:0];
-    end
-    if (rst) begin
-      \$399  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$400  = acc2;
-    if (\$184 ) begin
-      \$400  = \$216 [22:0];
-    end
-    if (rst) begin
-      \$400  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$401  = acc3;
-    if (\$187 ) begin
-      \$401  = \$219 [22:0];
-    end
-    if (rst) begin
-      \$401  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$402  = acc4;
-    if (\$190 ) begin
-      \$402  = \$222 [22:0];
-    end
-    if (rst) begin
-      \$402  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$403  = acc5;
-    if (\$193 ) begin
-      \$403  = \$225 [22:0];
-    end
-    if (rst) begin
-      \$403  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$404  = acc6;
-    if (\$196 ) begin
-      \$404  = \$228 [22:0];
-    end
-    if (rst) begin
-      \$404  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$405  = acc7;
-    if (\$199 ) begin
-      \$405  = \$231 [22:0];
-    end
-    if (rst) begin
-      \$405  = 23'h000000;
-    end
-  end
-  assign acc0_next = \$210 [22:0];
-  assign acc1_next = \$213 [22:0];
-  assign acc2_next = \$216 [22:0];
-  assign acc3_next = \$219 [22:0];
-  assign acc4_next = \$222 [22:0];
-  assign acc5_next = \$225 [22:0];
-  assign acc6_next = \$228 [22:0];
-  assign acc7_next = \$231 [22:0];
-  assign \$signature__addr  = sf_t;
+  assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign wrom__addr = t;
+  assign rport__addr = \$signature__addr ;
+  assign t = wrom__addr;
+  assign acc0_next = \$9 [22:0];
+  assign acc1_next = \$12 [22:0];
+  assign acc2_next = \$15 [22:0];
+  assign acc3_next = \$18 [22:0];
+  assign acc4_next = \$21 [22:0];
+  assign acc5_next = \$24 [22:0];
+  assign acc6_next = \$27 [22:0];
+  assign acc7_next = \$30 [22:0];
+  assign q_wptr = \$signature__addr$48 ;
+  assign \$signature__data$50  = q_in;
+  assign q_rptr = \rport__addr$51 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
+  assign \q_in[0]  = q_in[22:0];
+  assign \q_in[1]  = q_in[45:23];
+  assign \q_in[2]  = q_in[68:46];
+  assign \q_in[3]  = q_in[91:69];
+  assign \q_in[4]  = q_in[114:92];
+  assign \q_in[5]  = q_in[137:115];
+  assign \q_in[6]  = q_in[160:138];
+  assign \q_in[7]  = q_in[183:161];
   assign \o__payload[0]  = o__payload[22:0];
   assign \o__payload[1]  = o__payload[45:23];
   assign \o__payload[2]  = o__payload[68:46];
@@ -14454,94 +11962,86 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \o__payload[5]  = o__payload[137:115];
   assign \o__payload[6]  = o__payload[160:138];
   assign \o__payload[7]  = o__payload[183:161];
+  assign q_in[183:161] = \$30 [22:0];
+  assign q_in[160:138] = \$27 [22:0];
+  assign q_in[137:115] = \$24 [22:0];
+  assign q_in[114:92] = \$21 [22:0];
+  assign q_in[91:69] = \$18 [22:0];
+  assign q_in[68:46] = \$15 [22:0];
+  assign q_in[45:23] = \$12 [22:0];
+  assign q_in[22:0] = \$9 [22:0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payload, o__valid, clk);
+module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
-  wire \$1 ;
+  wire [8:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
-  reg [13:0] \$1000 ;
-  reg [47:0] \$1001 ;
-  reg [47:0] \$1002 ;
-  reg \$1003 ;
-  reg \$1004 ;
-  reg [49:0] \$1005 ;
-  reg [7:0] \$1006 ;
-  reg \$1007 ;
-  reg [7:0] \$1008 ;
-  reg [7:0] \$1009 ;
   wire \$101 ;
-  reg [7:0] \$1010 ;
-  reg [7:0] \$1011 ;
-  reg [7:0] \$1012 ;
-  reg [7:0] \$1013 ;
-  reg [7:0] \$1014 ;
-  reg [7:0] \$1015 ;
   wire \$102 ;
   wire \$103 ;
-  wire \$104 ;
-  wire [49:0] \$105 ;
-  wire [49:0] \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [48:0] \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire [49:0] \$107 ;
+  reg [24:0] \$108 ;
+  reg [5:0] \$109 ;
   wire \$11 ;
-  reg [24:0] \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  reg [35:0] \$110 ;
+  reg [35:0] \$111 ;
+  wire [33:0] \$112 ;
+  wire [24:0] \$113 ;
+  wire [22:0] \$114 ;
+  wire [13:0] \$115 ;
+  wire [34:0] \$116 ;
+  wire [35:0] \$117 ;
+  wire [55:0] \$118 ;
+  wire [56:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
+  wire [53:0] \$120 ;
+  wire [58:0] \$121 ;
+  wire [76:0] \$122 ;
+  wire [77:0] \$123 ;
+  wire [47:0] \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire \$129 ;
+  wire [48:0] \$129 ;
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire [33:0] \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire [24:0] \$139 ;
-  wire [2:0] \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire [22:0] \$146 ;
+  wire [49:0] \$132 ;
+  reg [24:0] \$133 ;
+  wire [33:0] \$134 ;
+  wire [24:0] \$135 ;
+  wire [22:0] \$136 ;
+  wire [13:0] \$137 ;
+  wire [34:0] \$138 ;
+  wire [35:0] \$139 ;
+  wire \$14 ;
+  wire [55:0] \$140 ;
+  wire [56:0] \$141 ;
+  wire [53:0] \$142 ;
+  wire [58:0] \$143 ;
+  wire [76:0] \$144 ;
+  wire [77:0] \$145 ;
+  wire [47:0] \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire [2:0] \$15 ;
+  wire \$15 ;
   wire \$150 ;
-  wire \$151 ;
+  wire [48:0] \$151 ;
   wire \$152 ;
-  wire [13:0] \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire \$153 ;
+  wire [49:0] \$154 ;
+  reg [24:0] \$155 ;
+  wire [33:0] \$156 ;
+  wire [24:0] \$157 ;
+  wire [22:0] \$158 ;
+  wire [13:0] \$159 ;
   wire \$16 ;
   wire [34:0] \$160 ;
   wire [35:0] \$161 ;
@@ -14551,929 +12051,403 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire [58:0] \$165 ;
   wire [76:0] \$166 ;
   wire [77:0] \$167 ;
-  wire \$168 ;
+  wire [47:0] \$168 ;
   wire \$169 ;
-  wire \$17 ;
+  wire [2:0] \$17 ;
   wire \$170 ;
-  wire [47:0] \$171 ;
+  wire \$171 ;
   wire \$172 ;
-  wire \$173 ;
+  wire [48:0] \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
-  wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire [48:0] \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire [49:0] \$188 ;
-  wire \$189 ;
+  wire [49:0] \$176 ;
+  reg [24:0] \$177 ;
+  wire [33:0] \$178 ;
+  wire [24:0] \$179 ;
+  wire [2:0] \$18 ;
+  wire [22:0] \$180 ;
+  wire [13:0] \$181 ;
+  wire [34:0] \$182 ;
+  wire [35:0] \$183 ;
+  wire [55:0] \$184 ;
+  wire [56:0] \$185 ;
+  wire [53:0] \$186 ;
+  wire [58:0] \$187 ;
+  wire [76:0] \$188 ;
+  wire [77:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
+  wire [47:0] \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
-  wire [49:0] \$194 ;
-  wire [49:0] \$195 ;
+  wire \$194 ;
+  wire [48:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire \$198 ;
-  reg [24:0] \$199 ;
+  wire [49:0] \$198 ;
+  wire \$199 ;
   wire [8:0] \$2 ;
-  wire \$20 ;
+  reg [24:0] \$20 ;
   wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
+  wire [49:0] \$201 ;
+  wire [49:0] \$202 ;
   wire \$203 ;
   wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
+  wire [49:0] \$205 ;
+  wire [49:0] \$206 ;
   wire \$207 ;
   wire \$208 ;
-  wire \$209 ;
-  reg [24:0] \$21 ;
-  wire \$210 ;
+  wire [49:0] \$209 ;
+  wire [33:0] \$21 ;
+  wire [49:0] \$210 ;
   wire \$211 ;
   wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
+  wire [49:0] \$213 ;
+  wire [49:0] \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
+  wire [49:0] \$217 ;
+  wire [49:0] \$218 ;
   wire \$219 ;
-  wire \$22 ;
+  wire [24:0] \$22 ;
   wire \$220 ;
-  wire [33:0] \$221 ;
-  wire \$222 ;
+  wire [49:0] \$221 ;
+  wire [49:0] \$222 ;
   wire \$223 ;
   wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
+  wire [49:0] \$225 ;
+  wire [49:0] \$226 ;
   wire \$227 ;
-  wire [24:0] \$228 ;
-  wire \$229 ;
-  wire \$23 ;
-  wire \$230 ;
+  wire \$228 ;
+  wire [49:0] \$229 ;
+  wire [22:0] \$23 ;
+  wire [49:0] \$230 ;
   wire \$231 ;
-  wire \$232 ;
+  wire [4:0] \$232 ;
   wire \$233 ;
-  wire \$234 ;
-  wire [22:0] \$235 ;
+  wire [5:0] \$234 ;
+  wire \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire \$24 ;
+  wire [13:0] \$24 ;
   wire \$240 ;
   wire \$241 ;
-  wire [13:0] \$242 ;
-  wire \$243 ;
-  wire \$244 ;
+  wire \$242 ;
+  wire [3:0] \$243 ;
+  wire [3:0] \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire [34:0] \$249 ;
-  wire \$25 ;
-  wire [35:0] \$250 ;
-  wire [55:0] \$251 ;
-  wire [56:0] \$252 ;
-  wire [53:0] \$253 ;
-  wire [58:0] \$254 ;
-  wire [76:0] \$255 ;
-  wire [77:0] \$256 ;
+  wire \$249 ;
+  wire [34:0] \$25 ;
+  wire [3:0] \$250 ;
+  wire [3:0] \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
   wire \$257 ;
   wire \$258 ;
-  wire \$259 ;
-  wire \$26 ;
-  wire [47:0] \$260 ;
+  wire [4:0] \$259 ;
+  wire [35:0] \$26 ;
+  wire \$260 ;
   wire \$261 ;
   wire \$262 ;
   wire \$263 ;
-  wire \$264 ;
+  wire [5:0] \$264 ;
   wire \$265 ;
   wire \$266 ;
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
-  wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire [48:0] \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire [49:0] \$277 ;
-  wire \$278 ;
-  wire \$279 ;
-  wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire [49:0] \$283 ;
-  wire [49:0] \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
+  wire [55:0] \$27 ;
+  wire [63:0] \$270 ;
+  reg [1:0] \$271 ;
+  reg \$272 ;
+  reg \$273 ;
+  reg \$274 ;
+  reg \$275 ;
+  reg \$276 ;
+  reg \$277 ;
+  reg \$278 ;
+  reg [24:0] \$279 ;
+  wire [56:0] \$28 ;
+  reg [24:0] \$280 ;
+  reg [24:0] \$281 ;
+  reg [24:0] \$282 ;
+  reg [24:0] \$283 ;
+  reg [24:0] \$284 ;
+  reg [22:0] \$285 ;
+  reg [33:0] \$286 ;
+  reg [33:0] \$287 ;
   reg [24:0] \$288 ;
-  wire \$289 ;
-  wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  reg [24:0] \$289 ;
+  wire [53:0] \$29 ;
+  reg [22:0] \$290 ;
+  reg [22:0] \$291 ;
+  reg [13:0] \$292 ;
+  reg [13:0] \$293 ;
+  reg [47:0] \$294 ;
+  reg [47:0] \$295 ;
+  reg \$296 ;
+  reg \$297 ;
+  reg [49:0] \$298 ;
+  reg [24:0] \$299 ;
   wire [8:0] \$3 ;
-  wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
-  wire \$31 ;
-  wire [33:0] \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire [24:0] \$317 ;
-  wire \$318 ;
-  wire \$319 ;
-  wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire [22:0] \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
-  wire \$33 ;
-  wire \$330 ;
-  wire [13:0] \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire [34:0] \$338 ;
-  wire [35:0] \$339 ;
+  wire [58:0] \$30 ;
+  reg [24:0] \$300 ;
+  reg [24:0] \$301 ;
+  reg [24:0] \$302 ;
+  reg [24:0] \$303 ;
+  reg [24:0] \$304 ;
+  reg [22:0] \$305 ;
+  reg [33:0] \$306 ;
+  reg [33:0] \$307 ;
+  reg [24:0] \$308 ;
+  reg [24:0] \$309 ;
+  wire [76:0] \$31 ;
+  reg [22:0] \$310 ;
+  reg [22:0] \$311 ;
+  reg [13:0] \$312 ;
+  reg [13:0] \$313 ;
+  reg [47:0] \$314 ;
+  reg [47:0] \$315 ;
+  reg \$316 ;
+  reg \$317 ;
+  reg [49:0] \$318 ;
+  reg [24:0] \$319 ;
+  wire [77:0] \$32 ;
+  reg [24:0] \$320 ;
+  reg [24:0] \$321 ;
+  reg [24:0] \$322 ;
+  reg [24:0] \$323 ;
+  reg [24:0] \$324 ;
+  reg [22:0] \$325 ;
+  reg [33:0] \$326 ;
+  reg [33:0] \$327 ;
+  reg [24:0] \$328 ;
+  reg [24:0] \$329 ;
+  wire [47:0] \$33 ;
+  reg [22:0] \$330 ;
+  reg [22:0] \$331 ;
+  reg [13:0] \$332 ;
+  reg [13:0] \$333 ;
+  reg [47:0] \$334 ;
+  reg [47:0] \$335 ;
+  reg \$336 ;
+  reg \$337 ;
+  reg [49:0] \$338 ;
+  reg [24:0] \$339 ;
   wire \$34 ;
-  wire [55:0] \$340 ;
-  wire [56:0] \$341 ;
-  wire [53:0] \$342 ;
-  wire [58:0] \$343 ;
-  wire [76:0] \$344 ;
-  wire [77:0] \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire [47:0] \$349 ;
+  reg [24:0] \$340 ;
+  reg [24:0] \$341 ;
+  reg [24:0] \$342 ;
+  reg [24:0] \$343 ;
+  reg [24:0] \$344 ;
+  reg [22:0] \$345 ;
+  reg [33:0] \$346 ;
+  reg [33:0] \$347 ;
+  reg [24:0] \$348 ;
+  reg [24:0] \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
+  reg [22:0] \$350 ;
+  reg [22:0] \$351 ;
+  reg [13:0] \$352 ;
+  reg [13:0] \$353 ;
+  reg [47:0] \$354 ;
+  reg [47:0] \$355 ;
+  reg \$356 ;
+  reg \$357 ;
+  reg [49:0] \$358 ;
+  reg [24:0] \$359 ;
   wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire [48:0] \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire [49:0] \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
+  reg [24:0] \$360 ;
+  reg [24:0] \$361 ;
+  reg [24:0] \$362 ;
+  reg [24:0] \$363 ;
+  reg [24:0] \$364 ;
+  reg [5:0] \$365 ;
+  reg [5:0] \$366 ;
+  reg [5:0] \$367 ;
+  reg [5:0] \$368 ;
+  reg [5:0] \$369 ;
   wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire [49:0] \$372 ;
-  wire [49:0] \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  reg [24:0] \$377 ;
-  wire \$378 ;
-  wire \$379 ;
-  wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
+  reg [5:0] \$370 ;
+  reg [35:0] \$371 ;
+  reg [35:0] \$372 ;
+  reg [35:0] \$373 ;
+  reg [35:0] \$374 ;
+  reg [35:0] \$375 ;
+  reg [35:0] \$376 ;
+  reg [35:0] \$377 ;
+  reg [35:0] \$378 ;
+  reg [35:0] \$379 ;
+  wire [48:0] \$38 ;
+  reg [35:0] \$380 ;
+  reg [35:0] \$381 ;
+  reg [35:0] \$382 ;
+  reg [22:0] \$383 ;
+  reg [33:0] \$384 ;
+  reg [33:0] \$385 ;
+  reg [24:0] \$386 ;
+  reg [24:0] \$387 ;
+  reg [22:0] \$388 ;
+  reg [22:0] \$389 ;
   wire \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  reg [5:0] \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  reg [13:0] \$390 ;
+  reg [13:0] \$391 ;
+  reg [47:0] \$392 ;
+  reg [47:0] \$393 ;
+  reg \$394 ;
+  reg \$395 ;
+  reg [49:0] \$396 ;
+  reg [24:0] \$397 ;
+  reg [24:0] \$398 ;
+  reg [24:0] \$399 ;
   wire [8:0] \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
-  wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  reg [35:0] \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
-  wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  reg [24:0] \$400 ;
+  reg [24:0] \$401 ;
+  reg [24:0] \$402 ;
+  reg [22:0] \$403 ;
+  reg [33:0] \$404 ;
+  reg [33:0] \$405 ;
+  reg [24:0] \$406 ;
+  reg [24:0] \$407 ;
+  reg [22:0] \$408 ;
+  reg [22:0] \$409 ;
+  wire [49:0] \$41 ;
+  reg [13:0] \$410 ;
+  reg [13:0] \$411 ;
+  reg [47:0] \$412 ;
+  reg [47:0] \$413 ;
+  reg \$414 ;
+  reg \$415 ;
+  reg [49:0] \$416 ;
+  reg [24:0] \$417 ;
+  reg [24:0] \$418 ;
+  reg [24:0] \$419 ;
+  reg [24:0] \$42 ;
+  reg [24:0] \$420 ;
+  reg [24:0] \$421 ;
+  reg [24:0] \$422 ;
+  reg [22:0] \$423 ;
+  reg [33:0] \$424 ;
+  reg [33:0] \$425 ;
+  reg [24:0] \$426 ;
+  reg [24:0] \$427 ;
+  reg [22:0] \$428 ;
+  reg [22:0] \$429 ;
   wire [33:0] \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  reg [35:0] \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
-  wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
-  wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire [33:0] \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
-  wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire [24:0] \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
-  wire \$47 ;
-  wire [22:0] \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire [13:0] \$477 ;
-  wire \$478 ;
-  wire \$479 ;
-  wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire [34:0] \$484 ;
-  wire [35:0] \$485 ;
-  wire [55:0] \$486 ;
-  wire [56:0] \$487 ;
-  wire [53:0] \$488 ;
-  wire [58:0] \$489 ;
-  wire \$49 ;
-  wire [76:0] \$490 ;
-  wire [77:0] \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire [47:0] \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  reg [13:0] \$430 ;
+  reg [13:0] \$431 ;
+  reg [47:0] \$432 ;
+  reg [47:0] \$433 ;
+  reg \$434 ;
+  reg \$435 ;
+  reg [49:0] \$436 ;
+  reg [24:0] \$437 ;
+  reg [24:0] \$438 ;
+  reg [24:0] \$439 ;
+  wire [24:0] \$44 ;
+  reg [24:0] \$440 ;
+  reg [24:0] \$441 ;
+  reg [24:0] \$442 ;
+  reg [22:0] \$443 ;
+  reg [33:0] \$444 ;
+  reg [33:0] \$445 ;
+  reg [24:0] \$446 ;
+  reg [24:0] \$447 ;
+  reg [22:0] \$448 ;
+  reg [22:0] \$449 ;
+  wire [22:0] \$45 ;
+  reg [13:0] \$450 ;
+  reg [13:0] \$451 ;
+  reg [47:0] \$452 ;
+  reg [47:0] \$453 ;
+  reg \$454 ;
+  reg \$455 ;
+  reg [49:0] \$456 ;
+  reg [7:0] \$457 ;
+  reg [7:0] \$458 ;
+  reg [7:0] \$459 ;
+  wire [13:0] \$46 ;
+  reg [7:0] \$460 ;
+  reg [7:0] \$461 ;
+  reg [7:0] \$462 ;
+  reg [7:0] \$463 ;
+  reg [7:0] \$464 ;
+  reg [3:0] \$465 ;
+  reg [2:0] \$466 ;
+  reg [2:0] \$467 ;
+  reg [3:0] \$468 ;
+  reg \$469 ;
+  wire [34:0] \$47 ;
+  reg [63:0] \$470 ;
+  wire [35:0] \$48 ;
+  wire [55:0] \$49 ;
   wire [8:0] \$5 ;
-  wire [24:0] \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire [48:0] \$509 ;
-  wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire [49:0] \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire [49:0] \$518 ;
-  wire [49:0] \$519 ;
-  wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  reg [24:0] \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire \$527 ;
-  wire \$528 ;
-  wire \$529 ;
-  wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire \$536 ;
-  wire \$537 ;
-  wire \$538 ;
-  wire \$539 ;
-  wire \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire [33:0] \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
-  wire \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire [24:0] \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire [22:0] \$559 ;
+  wire [56:0] \$50 ;
+  wire [53:0] \$51 ;
+  wire [58:0] \$52 ;
+  wire [76:0] \$53 ;
+  wire [77:0] \$54 ;
+  wire [47:0] \$55 ;
   wire \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire \$565 ;
-  wire [13:0] \$566 ;
-  wire \$567 ;
-  wire \$568 ;
-  wire \$569 ;
-  wire [22:0] \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire \$572 ;
-  wire [34:0] \$573 ;
-  wire [35:0] \$574 ;
-  wire [55:0] \$575 ;
-  wire [56:0] \$576 ;
-  wire [53:0] \$577 ;
-  wire [58:0] \$578 ;
-  wire [76:0] \$579 ;
+  wire \$57 ;
   wire \$58 ;
-  wire [77:0] \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire [47:0] \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
   wire \$59 ;
-  wire \$590 ;
-  wire \$591 ;
-  wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire [48:0] \$598 ;
-  wire \$599 ;
   wire [8:0] \$6 ;
-  wire \$60 ;
-  wire \$600 ;
-  wire [49:0] \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire [49:0] \$607 ;
-  wire [49:0] \$608 ;
-  wire \$609 ;
+  wire [48:0] \$60 ;
   wire \$61 ;
-  wire \$610 ;
-  wire \$611 ;
-  reg [24:0] \$612 ;
-  wire \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire \$618 ;
-  wire \$619 ;
   wire \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
-  wire \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire \$633 ;
-  wire [33:0] \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
-  wire [13:0] \$64 ;
-  wire \$640 ;
-  wire [24:0] \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire [22:0] \$648 ;
-  wire \$649 ;
-  wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire [13:0] \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
-  wire \$66 ;
-  wire \$660 ;
-  wire \$661 ;
-  wire [34:0] \$662 ;
-  wire [35:0] \$663 ;
-  wire [55:0] \$664 ;
-  wire [56:0] \$665 ;
-  wire [53:0] \$666 ;
-  wire [58:0] \$667 ;
-  wire [76:0] \$668 ;
-  wire [77:0] \$669 ;
-  wire \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire [47:0] \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
-  wire \$68 ;
-  wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire \$686 ;
-  wire [48:0] \$687 ;
-  wire \$688 ;
-  wire \$689 ;
-  wire \$69 ;
-  wire [49:0] \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire [49:0] \$696 ;
-  wire [49:0] \$697 ;
-  wire \$698 ;
-  wire \$699 ;
+  wire [49:0] \$63 ;
+  reg [24:0] \$64 ;
+  wire [33:0] \$65 ;
+  wire [24:0] \$66 ;
+  wire [22:0] \$67 ;
+  wire [13:0] \$68 ;
+  wire [34:0] \$69 ;
   wire [8:0] \$7 ;
-  wire \$70 ;
-  wire \$700 ;
-  reg [24:0] \$701 ;
-  wire \$702 ;
-  wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire \$709 ;
-  wire [34:0] \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
-  wire \$719 ;
-  wire [35:0] \$72 ;
-  wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
-  wire [33:0] \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
-  wire [55:0] \$73 ;
-  wire [24:0] \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire [22:0] \$737 ;
-  wire \$738 ;
-  wire \$739 ;
-  wire [56:0] \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire [13:0] \$744 ;
-  wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
-  wire [53:0] \$75 ;
-  wire \$750 ;
-  wire [34:0] \$751 ;
-  wire [35:0] \$752 ;
-  wire [55:0] \$753 ;
-  wire [56:0] \$754 ;
-  wire [53:0] \$755 ;
-  wire [58:0] \$756 ;
-  wire [76:0] \$757 ;
-  wire [77:0] \$758 ;
-  wire \$759 ;
-  wire [58:0] \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire [47:0] \$762 ;
-  wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
-  wire [76:0] \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire [48:0] \$776 ;
-  wire \$777 ;
-  wire \$778 ;
-  wire [49:0] \$779 ;
-  wire [77:0] \$78 ;
-  wire \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire \$783 ;
-  wire \$784 ;
-  wire [49:0] \$785 ;
-  wire [49:0] \$786 ;
-  wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
+  wire [35:0] \$70 ;
+  wire [55:0] \$71 ;
+  wire [56:0] \$72 ;
+  wire [53:0] \$73 ;
+  wire [58:0] \$74 ;
+  wire [76:0] \$75 ;
+  wire [77:0] \$76 ;
+  wire [47:0] \$77 ;
+  wire \$78 ;
   wire \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  wire \$793 ;
-  wire \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire \$799 ;
   wire [8:0] \$8 ;
   wire \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
   wire \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire \$812 ;
-  reg [1:0] \$813 ;
-  reg \$814 ;
-  reg \$815 ;
-  reg \$816 ;
-  reg \$817 ;
-  reg \$818 ;
-  reg \$819 ;
-  wire [47:0] \$82 ;
-  reg \$820 ;
-  reg [24:0] \$821 ;
-  reg [24:0] \$822 ;
-  reg [24:0] \$823 ;
-  reg [24:0] \$824 ;
-  reg [24:0] \$825 ;
-  reg [24:0] \$826 ;
-  reg [22:0] \$827 ;
-  reg [33:0] \$828 ;
-  reg [33:0] \$829 ;
+  wire [48:0] \$82 ;
   wire \$83 ;
-  reg [24:0] \$830 ;
-  reg [24:0] \$831 ;
-  reg [22:0] \$832 ;
-  reg [22:0] \$833 ;
-  reg [13:0] \$834 ;
-  reg [13:0] \$835 ;
-  reg [47:0] \$836 ;
-  reg [47:0] \$837 ;
-  reg \$838 ;
-  reg \$839 ;
   wire \$84 ;
-  reg [49:0] \$840 ;
-  reg [7:0] \$841 ;
-  reg [24:0] \$842 ;
-  reg [24:0] \$843 ;
-  reg [24:0] \$844 ;
-  reg [24:0] \$845 ;
-  reg [24:0] \$846 ;
-  reg [24:0] \$847 ;
-  reg [22:0] \$848 ;
-  reg [33:0] \$849 ;
-  wire \$85 ;
-  reg [33:0] \$850 ;
-  reg [24:0] \$851 ;
-  reg [24:0] \$852 ;
-  reg [22:0] \$853 ;
-  reg [22:0] \$854 ;
-  reg [13:0] \$855 ;
-  reg [13:0] \$856 ;
-  reg [47:0] \$857 ;
-  reg [47:0] \$858 ;
-  reg \$859 ;
-  wire \$86 ;
-  reg \$860 ;
-  reg [49:0] \$861 ;
-  reg [7:0] \$862 ;
-  reg [24:0] \$863 ;
-  reg [24:0] \$864 ;
-  reg [24:0] \$865 ;
-  reg [24:0] \$866 ;
-  reg [24:0] \$867 ;
-  reg [24:0] \$868 ;
-  reg [22:0] \$869 ;
-  wire \$87 ;
-  reg [33:0] \$870 ;
-  reg [33:0] \$871 ;
-  reg [24:0] \$872 ;
-  reg [24:0] \$873 ;
-  reg [22:0] \$874 ;
-  reg [22:0] \$875 ;
-  reg [13:0] \$876 ;
-  reg [13:0] \$877 ;
-  reg [47:0] \$878 ;
-  reg [47:0] \$879 ;
-  wire \$88 ;
-  reg \$880 ;
-  reg \$881 ;
-  reg [49:0] \$882 ;
-  reg [7:0] \$883 ;
-  reg [24:0] \$884 ;
-  reg [24:0] \$885 ;
-  reg [24:0] \$886 ;
-  reg [24:0] \$887 ;
-  reg [24:0] \$888 ;
-  reg [24:0] \$889 ;
-  wire \$89 ;
-  reg [22:0] \$890 ;
-  reg [33:0] \$891 ;
-  reg [33:0] \$892 ;
-  reg [24:0] \$893 ;
-  reg [24:0] \$894 ;
-  reg [22:0] \$895 ;
-  reg [22:0] \$896 ;
-  reg [13:0] \$897 ;
-  reg [13:0] \$898 ;
-  reg [47:0] \$899 ;
-  wire [8:0] \$9 ;
-  wire \$90 ;
-  reg [47:0] \$900 ;
-  reg \$901 ;
-  reg \$902 ;
-  reg [49:0] \$903 ;
-  reg [7:0] \$904 ;
-  reg [24:0] \$905 ;
-  reg [24:0] \$906 ;
-  reg [24:0] \$907 ;
-  reg [24:0] \$908 ;
-  reg [24:0] \$909 ;
-  wire \$91 ;
-  reg [24:0] \$910 ;
-  reg [5:0] \$911 ;
-  reg [5:0] \$912 ;
-  reg [5:0] \$913 ;
-  reg [5:0] \$914 ;
-  reg [5:0] \$915 ;
-  reg [5:0] \$916 ;
-  reg [35:0] \$917 ;
-  reg [35:0] \$918 ;
-  reg [35:0] \$919 ;
-  wire \$92 ;
-  reg [35:0] \$920 ;
-  reg [35:0] \$921 ;
-  reg [35:0] \$922 ;
-  reg [35:0] \$923 ;
-  reg [35:0] \$924 ;
-  reg [35:0] \$925 ;
-  reg [35:0] \$926 ;
-  reg [35:0] \$927 ;
-  reg [35:0] \$928 ;
-  reg [22:0] \$929 ;
-  wire \$93 ;
-  reg [33:0] \$930 ;
-  reg [33:0] \$931 ;
-  reg [24:0] \$932 ;
-  reg [24:0] \$933 ;
-  reg [22:0] \$934 ;
-  reg [22:0] \$935 ;
-  reg [13:0] \$936 ;
-  reg [13:0] \$937 ;
-  reg [47:0] \$938 ;
-  reg [47:0] \$939 ;
-  wire \$94 ;
-  reg \$940 ;
-  reg \$941 ;
-  reg [49:0] \$942 ;
-  reg [7:0] \$943 ;
-  reg [24:0] \$944 ;
-  reg [24:0] \$945 ;
-  reg [24:0] \$946 ;
-  reg [24:0] \$947 ;
-  reg [24:0] \$948 ;
-  reg [24:0] \$949 ;
-  wire \$95 ;
-  reg [22:0] \$950 ;
-  reg [33:0] \$951 ;
-  reg [33:0] \$952 ;
-  reg [24:0] \$953 ;
-  reg [24:0] \$954 ;
-  reg [22:0] \$955 ;
-  reg [22:0] \$956 ;
-  reg [13:0] \$957 ;
-  reg [13:0] \$958 ;
-  reg [47:0] \$959 ;
-  wire [48:0] \$96 ;
-  reg [47:0] \$960 ;
-  reg \$961 ;
-  reg \$962 ;
-  reg [49:0] \$963 ;
-  reg [7:0] \$964 ;
-  reg [24:0] \$965 ;
-  reg [24:0] \$966 ;
-  reg [24:0] \$967 ;
-  reg [24:0] \$968 ;
-  reg [24:0] \$969 ;
-  wire \$97 ;
-  reg [24:0] \$970 ;
-  reg [22:0] \$971 ;
-  reg [33:0] \$972 ;
-  reg [33:0] \$973 ;
-  reg [24:0] \$974 ;
-  reg [24:0] \$975 ;
-  reg [22:0] \$976 ;
-  reg [22:0] \$977 ;
-  reg [13:0] \$978 ;
-  reg [13:0] \$979 ;
-  wire \$98 ;
-  reg [47:0] \$980 ;
-  reg [47:0] \$981 ;
-  reg \$982 ;
-  reg \$983 ;
-  reg [49:0] \$984 ;
-  reg [7:0] \$985 ;
-  reg [24:0] \$986 ;
-  reg [24:0] \$987 ;
-  reg [24:0] \$988 ;
-  reg [24:0] \$989 ;
-  wire [49:0] \$99 ;
-  reg [24:0] \$990 ;
-  reg [24:0] \$991 ;
-  reg [22:0] \$992 ;
-  reg [33:0] \$993 ;
-  reg [33:0] \$994 ;
-  reg [24:0] \$995 ;
-  reg [24:0] \$996 ;
-  reg [22:0] \$997 ;
-  reg [22:0] \$998 ;
-  reg [13:0] \$999 ;
+  wire [49:0] \$85 ;
+  reg [24:0] \$86 ;
+  wire [33:0] \$87 ;
+  wire [24:0] \$88 ;
+  wire [22:0] \$89 ;
+  wire \$9 ;
+  wire [13:0] \$90 ;
+  wire [34:0] \$91 ;
+  wire [35:0] \$92 ;
+  wire [55:0] \$93 ;
+  wire [56:0] \$94 ;
+  wire [53:0] \$95 ;
+  wire [58:0] \$96 ;
+  wire [76:0] \$97 ;
+  wire [77:0] \$98 ;
+  wire [47:0] \$99 ;
+  reg [2:0] \$signature__addr  = 3'h0;
+  wire [63:0] \$signature__data ;
+  wire \$signature__en ;
   input clk;
   wire clk;
   reg [1:0] group = 2'h0;
@@ -15487,22 +12461,11 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire [22:0] \i__payload[5] ;
   wire [22:0] \i__payload[6] ;
   wire [22:0] \i__payload[7] ;
-  output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [7:0] lut0_out = 8'h00;
-  reg [7:0] lut1_out = 8'h00;
-  reg [7:0] lut2_out = 8'h00;
-  reg [7:0] lut3_out = 8'h00;
-  reg [7:0] lut4_out = 8'h00;
-  reg [7:0] lut5_out = 8'h00;
-  reg [7:0] lut6_out = 8'h00;
-  reg [7:0] lut7_out = 8'h00;
-  (* init = 1'h0 *)
-  wire lut_valid;
   output [63:0] o__payload;
-  wire [63:0] o__payload;
+  reg [63:0] o__payload = 64'h0000000000000000;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
@@ -15524,13 +12487,32 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire [7:0] \port__addr$32 ;
   wire [7:0] \port__addr$34 ;
   wire [7:0] port__data;
-  wire [7:0] \port__data$228 ;
-  wire [7:0] \port__data$229 ;
-  wire [7:0] \port__data$230 ;
-  wire [7:0] \port__data$231 ;
-  wire [7:0] \port__data$232 ;
-  wire [7:0] \port__data$233 ;
-  wire [7:0] \port__data$234 ;
+  wire [7:0] \port__data$38 ;
+  wire [7:0] \port__data$39 ;
+  wire [7:0] \port__data$40 ;
+  wire [7:0] \port__data$41 ;
+  wire [7:0] \port__data$42 ;
+  wire [7:0] \port__data$43 ;
+  wire [7:0] \port__data$44 ;
+  wire [63:0] q_in;
+  wire [7:0] \q_in[0] ;
+  wire [7:0] \q_in[1] ;
+  wire [7:0] \q_in[2] ;
+  wire [7:0] \q_in[3] ;
+  wire [7:0] \q_in[4] ;
+  wire [7:0] \q_in[5] ;
+  wire [7:0] \q_in[6] ;
+  wire [7:0] \q_in[7] ;
+  reg [3:0] q_owed = 4'h0;
+  output q_room;
+  wire q_room;
+  (* init = 3'h0 *)
+  wire [2:0] q_rptr;
+  reg [3:0] q_stored = 4'h0;
+  (* init = 3'h0 *)
+  wire [2:0] q_wptr;
+  reg [2:0] rport__addr = 3'h0;
+  wire [63:0] rport__data;
   reg rq0_above = 1'h0;
   reg [49:0] rq0_code = 50'h0000000000000;
   reg [47:0] rq0_floor = 48'h000000000000;
@@ -15993,3371 +12975,2228 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
     lut[254] = 8'h7f;
     lut[255] = 8'h7f;
   end
-  assign \port__data$234  = lut[\$9 [7:0]];
-  assign \port__data$233  = lut[\$8 [7:0]];
-  assign \port__data$232  = lut[\$7 [7:0]];
-  assign \port__data$231  = lut[\$6 [7:0]];
-  assign \port__data$230  = lut[\$5 [7:0]];
-  assign \port__data$229  = lut[\$4 [7:0]];
-  assign \port__data$228  = lut[\$3 [7:0]];
-  assign port__data = lut[\$2 [7:0]];
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
+  assign \port__data$44  = lut[\$8 [7:0]];
+  assign \port__data$43  = lut[\$7 [7:0]];
+  assign \port__data$42  = lut[\$6 [7:0]];
+  assign \port__data$41  = lut[\$5 [7:0]];
+  assign \port__data$40  = lut[\$4 [7:0]];
+  assign \port__data$39  = lut[\$3 [7:0]];
+  assign \port__data$38  = lut[\$2 [7:0]];
+  assign port__data = lut[\$1 [7:0]];
+  reg [63:0] queue [7:0];
+  initial begin
+    queue[0] = 64'h0000000000000000;
+    queue[1] = 64'h0000000000000000;
+    queue[2] = 64'h0000000000000000;
+    queue[3] = 64'h0000000000000000;
+    queue[4] = 64'h0000000000000000;
+    queue[5] = 64'h0000000000000000;
+    queue[6] = 64'h0000000000000000;
+    queue[7] = 64'h0000000000000000;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      queue[\$signature__addr ] <= q_in;
+  end
+  assign rport__data = queue[rport__addr];
+  always @(posedge clk)
+    rq4_part1_0_r <= \$389 ;
+  always @(posedge clk)
+    rq4_part1_1 <= \$390 ;
+  always @(posedge clk)
+    rq4_part1_1_r <= \$391 ;
+  always @(posedge clk)
+    rq4_prod <= \$392 ;
+  always @(posedge clk)
+    rq4_floor <= \$393 ;
+  always @(posedge clk)
+    rq4_above <= \$394 ;
+  always @(posedge clk)
+    rq4_tie <= \$395 ;
+  always @(posedge clk)
+    rq4_code <= \$396 ;
+  always @(posedge clk)
+    rq5_mult_1 <= \$397 ;
+  always @(posedge clk)
+    rq5_mult_2 <= \$398 ;
+  always @(posedge clk)
+    rq5_mult_3 <= \$399 ;
+  always @(posedge clk)
+    rq5_mult_4 <= \$400 ;
+  always @(posedge clk)
+    rq5_mult_5 <= \$401 ;
+  always @(posedge clk)
+    rq5_mult_6 <= \$402 ;
+  always @(posedge clk)
+    rq5_x <= \$403 ;
+  always @(posedge clk)
+    rq5_part0_0 <= \$404 ;
+  always @(posedge clk)
+    rq5_part0_0_r <= \$405 ;
+  always @(posedge clk)
+    rq5_part0_1 <= \$406 ;
+  always @(posedge clk)
+    rq5_part0_1_r <= \$407 ;
+  always @(posedge clk)
+    rq5_part1_0 <= \$408 ;
+  always @(posedge clk)
+    rq5_part1_0_r <= \$409 ;
+  always @(posedge clk)
+    rq5_part1_1 <= \$410 ;
+  always @(posedge clk)
+    rq5_part1_1_r <= \$411 ;
+  always @(posedge clk)
+    rq5_prod <= \$412 ;
+  always @(posedge clk)
+    rq5_floor <= \$413 ;
+  always @(posedge clk)
+    rq5_above <= \$414 ;
+  always @(posedge clk)
+    rq5_tie <= \$415 ;
+  always @(posedge clk)
+    rq5_code <= \$416 ;
+  always @(posedge clk)
+    rq6_mult_1 <= \$417 ;
+  always @(posedge clk)
+    rq6_mult_2 <= \$418 ;
+  always @(posedge clk)
+    rq6_mult_3 <= \$419 ;
+  always @(posedge clk)
+    rq6_mult_4 <= \$420 ;
+  always @(posedge clk)
+    rq6_mult_5 <= \$421 ;
+  always @(posedge clk)
+    rq6_mult_6 <= \$422 ;
+  always @(posedge clk)
+    rq6_x <= \$423 ;
+  always @(posedge clk)
+    rq6_part0_0 <= \$424 ;
+  always @(posedge clk)
+    rq6_part0_0_r <= \$425 ;
+  always @(posedge clk)
+    rq6_part0_1 <= \$426 ;
+  always @(posedge clk)
+    rq6_part0_1_r <= \$427 ;
+  always @(posedge clk)
+    rq6_part1_0 <= \$428 ;
+  always @(posedge clk)
+    rq6_part1_0_r <= \$429 ;
+  always @(posedge clk)
+    rq6_part1_1 <= \$430 ;
+  always @(posedge clk)
+    rq6_part1_1_r <= \$431 ;
+  always @(posedge clk)
+    rq6_prod <= \$432 ;
+  always @(posedge clk)
+    rq6_floor <= \$433 ;
+  always @(posedge clk)
+    rq6_above <= \$434 ;
+  always @(posedge clk)
+    rq6_tie <= \$435 ;
+  always @(posedge clk)
+    rq6_code <= \$436 ;
+  always @(posedge clk)
+    rq7_mult_1 <= \$437 ;
+  always @(posedge clk)
+    rq7_mult_2 <= \$438 ;
+  always @(posedge clk)
+    rq7_mult_3 <= \$439 ;
+  always @(posedge clk)
+    rq7_mult_4 <= \$440 ;
+  always @(posedge clk)
+    rq7_mult_5 <= \$441 ;
+  always @(posedge clk)
+    rq7_mult_6 <= \$442 ;
+  always @(posedge clk)
+    rq7_x <= \$443 ;
+  always @(posedge clk)
+    rq7_part0_0 <= \$444 ;
+  always @(posedge clk)
+    rq7_part0_0_r <= \$445 ;
+  always @(posedge clk)
+    rq7_part0_1 <= \$446 ;
+  always @(posedge clk)
+    rq7_part0_1_r <= \$447 ;
+  always @(posedge clk)
+    rq7_part1_0 <= \$448 ;
+  always @(posedge clk)
+    rq7_part1_0_r <= \$449 ;
+  always @(posedge clk)
+    rq7_part1_1 <= \$450 ;
+  always @(posedge clk)
+    rq7_part1_1_r <= \$451 ;
+  always @(posedge clk)
+    rq7_prod <= \$452 ;
+  always @(posedge clk)
+    rq7_floor <= \$453 ;
+  always @(posedge clk)
+    rq7_above <= \$454 ;
+  always @(posedge clk)
+    rq7_tie <= \$455 ;
+  always @(posedge clk)
+    rq7_code <= \$456 ;
+  always @(posedge clk)
+    rq0_out <= \$457 ;
+  always @(posedge clk)
+    rq1_out <= \$458 ;
+  always @(posedge clk)
+    rq2_out <= \$459 ;
+  always @(posedge clk)
+    rq3_out <= \$460 ;
+  always @(posedge clk)
+    rq4_out <= \$461 ;
+  always @(posedge clk)
+    rq5_out <= \$462 ;
+  always @(posedge clk)
+    rq6_out <= \$463 ;
+  always @(posedge clk)
+    rq7_out <= \$464 ;
+  always @(posedge clk)
+    q_owed <= \$465 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$466 ;
+  always @(posedge clk)
+    rport__addr <= \$467 ;
+  always @(posedge clk)
+    q_stored <= \$468 ;
+  always @(posedge clk)
+    o__valid <= \$469 ;
+  always @(posedge clk)
+    o__payload <= \$470 ;
+  assign q_room = q_owed < 4'h9;
   assign rq4_rem = rq4_prod & { 12'h000, rq4_mask_4 };
-  assign \$2  = $signed(rq0_out) - $signed(8'h80);
-  assign \$3  = $signed(rq1_out) - $signed(8'h80);
-  assign \$4  = $signed(rq2_out) - $signed(8'h80);
-  assign \$5  = $signed(rq3_out) - $signed(8'h80);
-  assign \$6  = $signed(rq4_out) - $signed(8'h80);
-  assign \$7  = $signed(rq5_out) - $signed(8'h80);
-  assign \$8  = $signed(rq6_out) - $signed(8'h80);
-  assign \$9  = $signed(rq7_out) - $signed(8'h80);
-  assign \$10  = ~ o__valid;
-  assign \$11  = \$10  | o__ready;
-  assign \$12  = i__valid & \$11 ;
-  assign \$13  = group == 2'h3;
-  assign \$14  = group + 1'h1;
-  assign \$15  = \$13  ? 3'h0 : \$14 ;
-  assign \$16  = ~ o__valid;
-  assign \$17  = \$16  | o__ready;
-  assign \$18  = ~ o__valid;
-  assign \$19  = \$18  | o__ready;
-  assign \$20  = \$19  & i__valid;
-  assign \$22  = ~ o__valid;
-  assign \$23  = \$22  | o__ready;
-  assign \$24  = \$23  & rq_valid_1;
-  assign \$25  = ~ o__valid;
-  assign \$26  = \$25  | o__ready;
-  assign \$27  = \$26  & rq_valid_2;
-  assign \$28  = ~ o__valid;
-  assign \$29  = \$28  | o__ready;
-  assign \$30  = \$29  & rq_valid_3;
-  assign \$31  = ~ o__valid;
-  assign \$32  = \$31  | o__ready;
-  assign \$33  = \$32  & rq_valid_4;
-  assign \$34  = ~ o__valid;
-  assign \$35  = \$34  | o__ready;
-  assign \$36  = \$35  & rq_valid_5;
-  assign \$37  = ~ o__valid;
-  assign \$38  = \$37  | o__ready;
-  assign \$39  = \$38  & i__valid;
-  assign \$40  = ~ o__valid;
-  assign \$41  = \$40  | o__ready;
-  assign \$42  = \$41  & rq_valid_1;
-  assign \$43  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$44  = ~ o__valid;
-  assign \$45  = \$44  | o__ready;
-  assign \$46  = \$45  & rq_valid_2;
-  assign \$47  = ~ o__valid;
-  assign \$48  = \$47  | o__ready;
-  assign \$49  = \$48  & rq_valid_1;
-  assign \$50  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = \$52  & rq_valid_2;
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$56  = \$55  & rq_valid_1;
-  assign \$57  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$58  = ~ o__valid;
-  assign \$59  = \$58  | o__ready;
-  assign \$60  = \$59  & rq_valid_2;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = \$62  & rq_valid_1;
-  assign \$64  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
-  assign \$65  = ~ o__valid;
-  assign \$66  = \$65  | o__ready;
-  assign \$67  = \$66  & rq_valid_2;
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
-  assign \$70  = \$69  & rq_valid_3;
-  assign \$72  = 1'h0 + \$71 ;
-  assign \$74  = \$72  + \$73 ;
-  assign \$76  = $signed({ 1'h0, \$74  }) + $signed(\$75 );
-  assign \$78  = $signed(\$76 ) + $signed(\$77 );
-  assign \$79  = ~ o__valid;
-  assign \$80  = \$79  | o__ready;
-  assign \$81  = \$80  & rq_valid_4;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = \$84  & rq_valid_4;
-  assign \$86  = rq0_rem > 35'h400000000;
-  assign \$87  = ~ o__valid;
-  assign \$88  = \$87  | o__ready;
-  assign \$89  = \$88  & rq_valid_4;
-  assign \$90  = rq0_rem == 35'h400000000;
-  assign \$93  = ~ o__valid;
-  assign \$94  = \$93  | o__ready;
-  assign \$95  = \$94  & rq_valid_5;
-  assign \$96  = $signed(3'h5) + $signed(rq0_floor);
-  assign \$97  = rq0_tie & rq0_floor[0];
-  assign \$98  = rq0_above | \$97 ;
-  assign \$99  = $signed(\$96 ) + $signed({ 1'h0, \$98  });
-  assign \$100  = ~ o__valid;
-  assign \$101  = \$100  | o__ready;
-  assign \$102  = \$101  & rq_valid_6;
-  assign \$103  = $signed(rq0_code) < $signed(8'h80);
-  assign \$104  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$105  = \$104  ? 50'h000000000007f : rq0_code;
-  assign \$106  = \$103  ? 50'h3ffffffffff80 : \$105 ;
-  assign \$107  = ~ o__valid;
-  assign \$108  = \$107  | o__ready;
-  assign \$109  = \$108  & i__valid;
-  assign \$111  = ~ o__valid;
-  assign \$112  = \$111  | o__ready;
-  assign \$113  = \$112  & rq_valid_1;
-  assign \$114  = ~ o__valid;
-  assign \$115  = \$114  | o__ready;
-  assign \$116  = \$115  & rq_valid_2;
-  assign \$117  = ~ o__valid;
-  assign \$118  = \$117  | o__ready;
-  assign \$119  = \$118  & rq_valid_3;
-  assign \$120  = ~ o__valid;
-  assign \$121  = \$120  | o__ready;
-  assign \$122  = \$121  & rq_valid_4;
-  assign \$123  = ~ o__valid;
-  assign \$124  = \$123  | o__ready;
-  assign \$125  = \$124  & rq_valid_5;
-  assign \$126  = ~ o__valid;
-  assign \$127  = \$126  | o__ready;
-  assign \$128  = \$127  & i__valid;
-  assign \$129  = ~ o__valid;
-  assign \$130  = \$129  | o__ready;
-  assign \$131  = \$130  & rq_valid_1;
-  assign \$132  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$133  = ~ o__valid;
-  assign \$134  = \$133  | o__ready;
-  assign \$135  = \$134  & rq_valid_2;
-  assign \$136  = ~ o__valid;
-  assign \$137  = \$136  | o__ready;
-  assign \$138  = \$137  & rq_valid_1;
-  assign \$139  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$140  = ~ o__valid;
-  assign \$141  = \$140  | o__ready;
-  assign \$142  = \$141  & rq_valid_2;
-  assign \$143  = ~ o__valid;
-  assign \$144  = \$143  | o__ready;
-  assign \$145  = \$144  & rq_valid_1;
-  assign \$146  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$147  = ~ o__valid;
-  assign \$148  = \$147  | o__ready;
-  assign \$149  = \$148  & rq_valid_2;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = \$151  & rq_valid_1;
-  assign \$153  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
-  assign \$154  = ~ o__valid;
-  assign \$155  = \$154  | o__ready;
-  assign \$156  = \$155  & rq_valid_2;
-  assign \$157  = ~ o__valid;
-  assign \$158  = \$157  | o__ready;
-  assign \$159  = \$158  & rq_valid_3;
+  assign \$1  = $signed(rq0_out) - $signed(8'h80);
+  assign \$2  = $signed(rq1_out) - $signed(8'h80);
+  assign \$3  = $signed(rq2_out) - $signed(8'h80);
+  assign \$4  = $signed(rq3_out) - $signed(8'h80);
+  assign \$5  = $signed(rq4_out) - $signed(8'h80);
+  assign \$6  = $signed(rq5_out) - $signed(8'h80);
+  assign \$7  = $signed(rq6_out) - $signed(8'h80);
+  assign \$8  = $signed(rq7_out) - $signed(8'h80);
+  assign \$9  = ~ o__valid;
+  assign \$10  = \$9  | o__ready;
+  assign \$11  = | q_stored;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = \$10  & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$signature__en  = rq_valid_7 & \$14 ;
+  assign \$15  = i__valid & q_room;
+  assign \$16  = group == 2'h3;
+  assign \$17  = group + 1'h1;
+  assign \$18  = \$16  ? 3'h0 : \$17 ;
+  assign \$19  = i__valid & q_room;
+  assign \$21  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$22  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$23  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$24  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$26  = 1'h0 + \$25 ;
+  assign \$28  = \$26  + \$27 ;
+  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
+  assign \$32  = $signed(\$30 ) + $signed(\$31 );
+  assign \$34  = rq0_rem > 35'h400000000;
+  assign \$35  = rq0_rem == 35'h400000000;
+  assign \$38  = $signed(3'h5) + $signed(rq0_floor);
+  assign \$39  = rq0_tie & rq0_floor[0];
+  assign \$40  = rq0_above | \$39 ;
+  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
+  assign \$43  = rq1_x[16:0] * rq1_mult_1[16:0];
+  assign \$44  = rq1_x[16:0] * rq1_mult_1[24:17];
+  assign \$45  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
+  assign \$46  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$48  = 1'h0 + \$47 ;
+  assign \$50  = \$48  + \$49 ;
+  assign \$52  = $signed({ 1'h0, \$50  }) + $signed(\$51 );
+  assign \$54  = $signed(\$52 ) + $signed(\$53 );
+  assign \$56  = rq1_rem > 35'h400000000;
+  assign \$57  = rq1_rem == 35'h400000000;
+  assign \$60  = $signed(3'h5) + $signed(rq1_floor);
+  assign \$61  = rq1_tie & rq1_floor[0];
+  assign \$62  = rq1_above | \$61 ;
+  assign \$63  = $signed(\$60 ) + $signed({ 1'h0, \$62  });
+  assign \$65  = rq2_x[16:0] * rq2_mult_1[16:0];
+  assign \$66  = rq2_x[16:0] * rq2_mult_1[24:17];
+  assign \$67  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
+  assign \$68  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$70  = 1'h0 + \$69 ;
+  assign \$72  = \$70  + \$71 ;
+  assign \$74  = $signed({ 1'h0, \$72  }) + $signed(\$73 );
+  assign \$76  = $signed(\$74 ) + $signed(\$75 );
+  assign \$78  = rq2_rem > 35'h400000000;
+  assign \$79  = rq2_rem == 35'h400000000;
+  assign \$82  = $signed(3'h5) + $signed(rq2_floor);
+  assign \$83  = rq2_tie & rq2_floor[0];
+  assign \$84  = rq2_above | \$83 ;
+  assign \$85  = $signed(\$82 ) + $signed({ 1'h0, \$84  });
+  assign \$87  = rq3_x[16:0] * rq3_mult_1[16:0];
+  assign \$88  = rq3_x[16:0] * rq3_mult_1[24:17];
+  assign \$89  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
+  assign \$90  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$92  = 1'h0 + \$91 ;
+  assign \$94  = \$92  + \$93 ;
+  assign \$96  = $signed({ 1'h0, \$94  }) + $signed(\$95 );
+  assign \$98  = $signed(\$96 ) + $signed(\$97 );
+  assign \$100  = rq3_rem > 35'h400000000;
+  assign \$101  = rq3_rem == 35'h400000000;
+  assign \$104  = $signed(3'h5) + $signed(rq3_floor);
+  assign \$105  = rq3_tie & rq3_floor[0];
+  assign \$106  = rq3_above | \$105 ;
+  assign \$107  = $signed(\$104 ) + $signed({ 1'h0, \$106  });
+  assign \$112  = rq4_x[16:0] * rq4_mult_1[16:0];
+  assign \$113  = rq4_x[16:0] * rq4_mult_1[24:17];
+  assign \$114  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[16:0] });
+  assign \$115  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[24:17] });
+  assign \$117  = 1'h0 + \$116 ;
+  assign \$119  = \$117  + \$118 ;
+  assign \$121  = $signed({ 1'h0, \$119  }) + $signed(\$120 );
+  assign \$123  = $signed(\$121 ) + $signed(\$122 );
+  assign \$124  = $signed(rq4_prod) >>> rq4_shift_4;
+  assign \$125  = rq4_rem > rq4_half_4;
+  assign \$126  = rq4_rem == rq4_half_4;
+  assign \$127  = | rq4_half_4;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = $signed(3'h5) + $signed(rq4_floor);
+  assign \$130  = rq4_tie & rq4_floor[0];
+  assign \$131  = rq4_above | \$130 ;
+  assign \$132  = $signed(\$129 ) + $signed({ 1'h0, \$131  });
+  assign \$134  = rq5_x[16:0] * rq5_mult_1[16:0];
+  assign \$135  = rq5_x[16:0] * rq5_mult_1[24:17];
+  assign \$136  = $signed(rq5_x[22:17]) * $signed({ 1'h0, rq5_mult_1[16:0] });
+  assign \$137  = $signed(rq5_x[22:17]) * $signed({ 1'h0, rq5_mult_1[24:17] });
+  assign \$139  = 1'h0 + \$138 ;
+  assign \$141  = \$139  + \$140 ;
+  assign \$143  = $signed({ 1'h0, \$141  }) + $signed(\$142 );
+  assign \$145  = $signed(\$143 ) + $signed(\$144 );
+  assign \$147  = rq5_rem > 35'h400000000;
+  assign \$148  = rq5_rem == 35'h400000000;
+  assign \$151  = $signed(3'h5) + $signed(rq5_floor);
+  assign \$152  = rq5_tie & rq5_floor[0];
+  assign \$153  = rq5_above | \$152 ;
+  assign \$154  = $signed(\$151 ) + $signed({ 1'h0, \$153  });
+  assign \$156  = rq6_x[16:0] * rq6_mult_1[16:0];
+  assign \$157  = rq6_x[16:0] * rq6_mult_1[24:17];
+  assign \$158  = $signed(rq6_x[22:17]) * $signed({ 1'h0, rq6_mult_1[16:0] });
+  assign \$159  = $signed(rq6_x[22:17]) * $signed({ 1'h0, rq6_mult_1[24:17] });
   assign \$161  = 1'h0 + \$160 ;
   assign \$163  = \$161  + \$162 ;
   assign \$165  = $signed({ 1'h0, \$163  }) + $signed(\$164 );
   assign \$167  = $signed(\$165 ) + $signed(\$166 );
-  assign \$168  = ~ o__valid;
-  assign \$169  = \$168  | o__ready;
-  assign \$170  = \$169  & rq_valid_4;
-  assign \$172  = ~ o__valid;
-  assign \$173  = \$172  | o__ready;
-  assign \$174  = \$173  & rq_valid_4;
-  assign \$175  = rq1_rem > 35'h400000000;
-  assign \$176  = ~ o__valid;
-  assign \$177  = \$176  | o__ready;
-  assign \$178  = \$177  & rq_valid_4;
-  assign \$179  = rq1_rem == 35'h400000000;
-  assign \$182  = ~ o__valid;
-  assign \$183  = \$182  | o__ready;
-  assign \$184  = \$183  & rq_valid_5;
-  assign \$185  = $signed(3'h5) + $signed(rq1_floor);
-  assign \$186  = rq1_tie & rq1_floor[0];
-  assign \$187  = rq1_above | \$186 ;
-  assign \$188  = $signed(\$185 ) + $signed({ 1'h0, \$187  });
-  assign \$189  = ~ o__valid;
-  assign \$190  = \$189  | o__ready;
-  assign \$191  = \$190  & rq_valid_6;
-  assign \$192  = $signed(rq1_code) < $signed(8'h80);
-  assign \$193  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$194  = \$193  ? 50'h000000000007f : rq1_code;
-  assign \$195  = \$192  ? 50'h3ffffffffff80 : \$194 ;
-  assign \$196  = ~ o__valid;
-  assign \$197  = \$196  | o__ready;
-  assign \$198  = \$197  & i__valid;
-  assign \$200  = ~ o__valid;
-  assign \$201  = \$200  | o__ready;
-  assign \$202  = \$201  & rq_valid_1;
-  assign \$203  = ~ o__valid;
-  assign \$204  = \$203  | o__ready;
-  assign \$205  = \$204  & rq_valid_2;
-  assign \$206  = ~ o__valid;
-  assign \$207  = \$206  | o__ready;
-  assign \$208  = \$207  & rq_valid_3;
-  assign \$209  = ~ o__valid;
-  assign \$210  = \$209  | o__ready;
-  assign \$211  = \$210  & rq_valid_4;
-  assign \$212  = ~ o__valid;
-  assign \$213  = \$212  | o__ready;
-  assign \$214  = \$213  & rq_valid_5;
-  assign \$215  = ~ o__valid;
-  assign \$216  = \$215  | o__ready;
-  assign \$217  = \$216  & i__valid;
-  assign \$218  = ~ o__valid;
-  assign \$219  = \$218  | o__ready;
-  assign \$220  = \$219  & rq_valid_1;
-  assign \$221  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$222  = ~ o__valid;
-  assign \$223  = \$222  | o__ready;
-  assign \$224  = \$223  & rq_valid_2;
-  assign \$225  = ~ o__valid;
-  assign \$226  = \$225  | o__ready;
-  assign \$227  = \$226  & rq_valid_1;
-  assign \$228  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$229  = ~ o__valid;
-  assign \$230  = \$229  | o__ready;
-  assign \$231  = \$230  & rq_valid_2;
-  assign \$232  = ~ o__valid;
-  assign \$233  = \$232  | o__ready;
-  assign \$234  = \$233  & rq_valid_1;
-  assign \$235  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$236  = ~ o__valid;
-  assign \$237  = \$236  | o__ready;
-  assign \$238  = \$237  & rq_valid_2;
-  assign \$239  = ~ o__valid;
-  assign \$240  = \$239  | o__ready;
-  assign \$241  = \$240  & rq_valid_1;
-  assign \$242  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
-  assign \$243  = ~ o__valid;
-  assign \$244  = \$243  | o__ready;
-  assign \$245  = \$244  & rq_valid_2;
-  assign \$246  = ~ o__valid;
-  assign \$247  = \$246  | o__ready;
-  assign \$248  = \$247  & rq_valid_3;
-  assign \$250  = 1'h0 + \$249 ;
-  assign \$252  = \$250  + \$251 ;
-  assign \$254  = $signed({ 1'h0, \$252  }) + $signed(\$253 );
-  assign \$256  = $signed(\$254 ) + $signed(\$255 );
-  assign \$257  = ~ o__valid;
-  assign \$258  = \$257  | o__ready;
-  assign \$259  = \$258  & rq_valid_4;
-  assign \$261  = ~ o__valid;
-  assign \$262  = \$261  | o__ready;
-  assign \$263  = \$262  & rq_valid_4;
-  assign \$264  = rq2_rem > 35'h400000000;
+  assign \$169  = rq6_rem > 35'h400000000;
+  assign \$170  = rq6_rem == 35'h400000000;
+  assign \$173  = $signed(3'h5) + $signed(rq6_floor);
+  assign \$174  = rq6_tie & rq6_floor[0];
+  assign \$175  = rq6_above | \$174 ;
+  assign \$176  = $signed(\$173 ) + $signed({ 1'h0, \$175  });
+  assign \$178  = rq7_x[16:0] * rq7_mult_1[16:0];
+  assign \$179  = rq7_x[16:0] * rq7_mult_1[24:17];
+  assign \$180  = $signed(rq7_x[22:17]) * $signed({ 1'h0, rq7_mult_1[16:0] });
+  assign \$181  = $signed(rq7_x[22:17]) * $signed({ 1'h0, rq7_mult_1[24:17] });
+  assign \$183  = 1'h0 + \$182 ;
+  assign \$185  = \$183  + \$184 ;
+  assign \$187  = $signed({ 1'h0, \$185  }) + $signed(\$186 );
+  assign \$189  = $signed(\$187 ) + $signed(\$188 );
+  assign \$191  = rq7_rem > 35'h400000000;
+  assign \$192  = rq7_rem == 35'h400000000;
+  assign \$195  = $signed(3'h5) + $signed(rq7_floor);
+  assign \$196  = rq7_tie & rq7_floor[0];
+  assign \$197  = rq7_above | \$196 ;
+  assign \$198  = $signed(\$195 ) + $signed({ 1'h0, \$197  });
+  assign \$199  = $signed(rq0_code) < $signed(8'h80);
+  assign \$200  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$201  = \$200  ? 50'h000000000007f : rq0_code;
+  assign \$202  = \$199  ? 50'h3ffffffffff80 : \$201 ;
+  assign \$203  = $signed(rq1_code) < $signed(8'h80);
+  assign \$204  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$205  = \$204  ? 50'h000000000007f : rq1_code;
+  assign \$206  = \$203  ? 50'h3ffffffffff80 : \$205 ;
+  assign \$207  = $signed(rq2_code) < $signed(8'h80);
+  assign \$208  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$209  = \$208  ? 50'h000000000007f : rq2_code;
+  assign \$210  = \$207  ? 50'h3ffffffffff80 : \$209 ;
+  assign \$211  = $signed(rq3_code) < $signed(8'h80);
+  assign \$212  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$213  = \$212  ? 50'h000000000007f : rq3_code;
+  assign \$214  = \$211  ? 50'h3ffffffffff80 : \$213 ;
+  assign \$215  = $signed(rq4_code) < $signed(8'h80);
+  assign \$216  = $signed(rq4_code) > $signed(8'h7f);
+  assign \$217  = \$216  ? 50'h000000000007f : rq4_code;
+  assign \$218  = \$215  ? 50'h3ffffffffff80 : \$217 ;
+  assign \$219  = $signed(rq5_code) < $signed(8'h80);
+  assign \$220  = $signed(rq5_code) > $signed(8'h7f);
+  assign \$221  = \$220  ? 50'h000000000007f : rq5_code;
+  assign \$222  = \$219  ? 50'h3ffffffffff80 : \$221 ;
+  assign \$223  = $signed(rq6_code) < $signed(8'h80);
+  assign \$224  = $signed(rq6_code) > $signed(8'h7f);
+  assign \$225  = \$224  ? 50'h000000000007f : rq6_code;
+  assign \$226  = \$223  ? 50'h3ffffffffff80 : \$225 ;
+  assign \$227  = $signed(rq7_code) < $signed(8'h80);
+  assign \$228  = $signed(rq7_code) > $signed(8'h7f);
+  assign \$229  = \$228  ? 50'h000000000007f : rq7_code;
+  assign \$230  = \$227  ? 50'h3ffffffffff80 : \$229 ;
+  assign \$231  = i__valid & q_room;
+  assign \$232  = q_owed + \$231 ;
+  assign \$233  = o__valid & o__ready;
+  assign \$234  = \$232  - \$233 ;
+  assign \$235  = ~ o__valid;
+  assign \$236  = \$235  | o__ready;
+  assign \$237  = | q_stored;
+  assign \$238  = ~ \$237 ;
+  assign \$239  = \$236  & \$238 ;
+  assign \$240  = ~ \$239 ;
+  assign \$241  = rq_valid_7 & \$240 ;
+  assign \$242  = \$signature__addr  == 3'h7;
+  assign \$243  = \$signature__addr  + 1'h1;
+  assign \$244  = \$242  ? 4'h0 : \$243 ;
+  assign \$245  = ~ o__valid;
+  assign \$246  = \$245  | o__ready;
+  assign \$247  = | q_stored;
+  assign \$248  = \$246  & \$247 ;
+  assign \$249  = rport__addr == 3'h7;
+  assign \$250  = rport__addr + 1'h1;
+  assign \$251  = \$249  ? 4'h0 : \$250 ;
+  assign \$252  = ~ o__valid;
+  assign \$253  = \$252  | o__ready;
+  assign \$254  = | q_stored;
+  assign \$255  = ~ \$254 ;
+  assign \$256  = \$253  & \$255 ;
+  assign \$257  = ~ \$256 ;
+  assign \$258  = rq_valid_7 & \$257 ;
+  assign \$259  = q_stored + \$258 ;
+  assign \$260  = ~ o__valid;
+  assign \$261  = \$260  | o__ready;
+  assign \$262  = | q_stored;
+  assign \$263  = \$261  & \$262 ;
+  assign \$264  = \$259  - \$263 ;
   assign \$265  = ~ o__valid;
   assign \$266  = \$265  | o__ready;
-  assign \$267  = \$266  & rq_valid_4;
-  assign \$268  = rq2_rem == 35'h400000000;
-  assign \$271  = ~ o__valid;
-  assign \$272  = \$271  | o__ready;
-  assign \$273  = \$272  & rq_valid_5;
-  assign \$274  = $signed(3'h5) + $signed(rq2_floor);
-  assign \$275  = rq2_tie & rq2_floor[0];
-  assign \$276  = rq2_above | \$275 ;
-  assign \$277  = $signed(\$274 ) + $signed({ 1'h0, \$276  });
-  assign \$278  = ~ o__valid;
-  assign \$279  = \$278  | o__ready;
-  assign \$280  = \$279  & rq_valid_6;
-  assign \$281  = $signed(rq2_code) < $signed(8'h80);
-  assign \$282  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$283  = \$282  ? 50'h000000000007f : rq2_code;
-  assign \$284  = \$281  ? 50'h3ffffffffff80 : \$283 ;
-  assign \$285  = ~ o__valid;
-  assign \$286  = \$285  | o__ready;
-  assign \$287  = \$286  & i__valid;
-  assign \$289  = ~ o__valid;
-  assign \$290  = \$289  | o__ready;
-  assign \$291  = \$290  & rq_valid_1;
-  assign \$292  = ~ o__valid;
-  assign \$293  = \$292  | o__ready;
-  assign \$294  = \$293  & rq_valid_2;
-  assign \$295  = ~ o__valid;
-  assign \$296  = \$295  | o__ready;
-  assign \$297  = \$296  & rq_valid_3;
-  assign \$298  = ~ o__valid;
-  assign \$299  = \$298  | o__ready;
-  assign \$300  = \$299  & rq_valid_4;
-  assign \$301  = ~ o__valid;
-  assign \$302  = \$301  | o__ready;
-  assign \$303  = \$302  & rq_valid_5;
-  assign \$304  = ~ o__valid;
-  assign \$305  = \$304  | o__ready;
-  assign \$306  = \$305  & i__valid;
-  assign \$307  = ~ o__valid;
-  assign \$308  = \$307  | o__ready;
-  assign \$309  = \$308  & rq_valid_1;
-  assign \$310  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$311  = ~ o__valid;
-  assign \$312  = \$311  | o__ready;
-  assign \$313  = \$312  & rq_valid_2;
-  assign \$314  = ~ o__valid;
-  assign \$315  = \$314  | o__ready;
-  assign \$316  = \$315  & rq_valid_1;
-  assign \$317  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$318  = ~ o__valid;
-  assign \$319  = \$318  | o__ready;
-  assign \$320  = \$319  & rq_valid_2;
-  assign \$321  = ~ o__valid;
-  assign \$322  = \$321  | o__ready;
-  assign \$323  = \$322  & rq_valid_1;
-  assign \$324  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$325  = ~ o__valid;
-  assign \$326  = \$325  | o__ready;
-  assign \$327  = \$326  & rq_valid_2;
-  assign \$328  = ~ o__valid;
-  assign \$329  = \$328  | o__ready;
-  assign \$330  = \$329  & rq_valid_1;
-  assign \$331  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
-  assign \$332  = ~ o__valid;
-  assign \$333  = \$332  | o__ready;
-  assign \$334  = \$333  & rq_valid_2;
-  assign \$335  = ~ o__valid;
-  assign \$336  = \$335  | o__ready;
-  assign \$337  = \$336  & rq_valid_3;
-  assign \$339  = 1'h0 + \$338 ;
-  assign \$341  = \$339  + \$340 ;
-  assign \$343  = $signed({ 1'h0, \$341  }) + $signed(\$342 );
-  assign \$345  = $signed(\$343 ) + $signed(\$344 );
-  assign \$346  = ~ o__valid;
-  assign \$347  = \$346  | o__ready;
-  assign \$348  = \$347  & rq_valid_4;
-  assign \$350  = ~ o__valid;
-  assign \$351  = \$350  | o__ready;
-  assign \$352  = \$351  & rq_valid_4;
-  assign \$353  = rq3_rem > 35'h400000000;
-  assign \$354  = ~ o__valid;
-  assign \$355  = \$354  | o__ready;
-  assign \$356  = \$355  & rq_valid_4;
-  assign \$357  = rq3_rem == 35'h400000000;
-  assign \$360  = ~ o__valid;
-  assign \$361  = \$360  | o__ready;
-  assign \$362  = \$361  & rq_valid_5;
-  assign \$363  = $signed(3'h5) + $signed(rq3_floor);
-  assign \$364  = rq3_tie & rq3_floor[0];
-  assign \$365  = rq3_above | \$364 ;
-  assign \$366  = $signed(\$363 ) + $signed({ 1'h0, \$365  });
-  assign \$367  = ~ o__valid;
-  assign \$368  = \$367  | o__ready;
-  assign \$369  = \$368  & rq_valid_6;
-  assign \$370  = $signed(rq3_code) < $signed(8'h80);
-  assign \$371  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$372  = \$371  ? 50'h000000000007f : rq3_code;
-  assign \$373  = \$370  ? 50'h3ffffffffff80 : \$372 ;
-  assign \$374  = ~ o__valid;
-  assign \$375  = \$374  | o__ready;
-  assign \$376  = \$375  & i__valid;
-  assign \$378  = ~ o__valid;
-  assign \$379  = \$378  | o__ready;
-  assign \$380  = \$379  & rq_valid_1;
-  assign \$381  = ~ o__valid;
-  assign \$382  = \$381  | o__ready;
-  assign \$383  = \$382  & rq_valid_2;
-  assign \$384  = ~ o__valid;
-  assign \$385  = \$384  | o__ready;
-  assign \$386  = \$385  & rq_valid_3;
-  assign \$387  = ~ o__valid;
-  assign \$388  = \$387  | o__ready;
-  assign \$389  = \$388  & rq_valid_4;
-  assign \$390  = ~ o__valid;
-  assign \$391  = \$390  | o__ready;
-  assign \$392  = \$391  & rq_valid_5;
-  assign \$393  = ~ o__valid;
-  assign \$394  = \$393  | o__ready;
-  assign \$395  = \$394  & i__valid;
-  assign \$397  = ~ o__valid;
-  assign \$398  = \$397  | o__ready;
-  assign \$399  = \$398  & rq_valid_1;
-  assign \$400  = ~ o__valid;
-  assign \$401  = \$400  | o__ready;
-  assign \$402  = \$401  & rq_valid_2;
-  assign \$403  = ~ o__valid;
-  assign \$404  = \$403  | o__ready;
-  assign \$405  = \$404  & rq_valid_3;
-  assign \$406  = ~ o__valid;
-  assign \$407  = \$406  | o__ready;
-  assign \$408  = \$407  & rq_valid_4;
-  assign \$409  = ~ o__valid;
-  assign \$410  = \$409  | o__ready;
-  assign \$411  = \$410  & rq_valid_5;
-  assign \$412  = ~ o__valid;
-  assign \$413  = \$412  | o__ready;
-  assign \$414  = \$413  & i__valid;
-  assign \$416  = ~ o__valid;
-  assign \$417  = \$416  | o__ready;
-  assign \$418  = \$417  & rq_valid_1;
-  assign \$419  = ~ o__valid;
-  assign \$420  = \$419  | o__ready;
-  assign \$421  = \$420  & rq_valid_2;
-  assign \$422  = ~ o__valid;
-  assign \$423  = \$422  | o__ready;
-  assign \$424  = \$423  & rq_valid_3;
-  assign \$425  = ~ o__valid;
-  assign \$426  = \$425  | o__ready;
-  assign \$427  = \$426  & rq_valid_4;
-  assign \$428  = ~ o__valid;
-  assign \$429  = \$428  | o__ready;
-  assign \$430  = \$429  & rq_valid_5;
-  assign \$431  = ~ o__valid;
-  assign \$432  = \$431  | o__ready;
-  assign \$433  = \$432  & i__valid;
-  assign \$435  = ~ o__valid;
-  assign \$436  = \$435  | o__ready;
-  assign \$437  = \$436  & rq_valid_1;
-  assign \$438  = ~ o__valid;
-  assign \$439  = \$438  | o__ready;
-  assign \$440  = \$439  & rq_valid_2;
-  assign \$441  = ~ o__valid;
-  assign \$442  = \$441  | o__ready;
-  assign \$443  = \$442  & rq_valid_3;
-  assign \$444  = ~ o__valid;
-  assign \$445  = \$444  | o__ready;
-  assign \$446  = \$445  & rq_valid_4;
-  assign \$447  = ~ o__valid;
-  assign \$448  = \$447  | o__ready;
-  assign \$449  = \$448  & rq_valid_5;
-  assign \$450  = ~ o__valid;
-  assign \$451  = \$450  | o__ready;
-  assign \$452  = \$451  & i__valid;
-  assign \$453  = ~ o__valid;
-  assign \$454  = \$453  | o__ready;
-  assign \$455  = \$454  & rq_valid_1;
-  assign \$456  = rq4_x[16:0] * rq4_mult_1[16:0];
-  assign \$457  = ~ o__valid;
-  assign \$458  = \$457  | o__ready;
-  assign \$459  = \$458  & rq_valid_2;
-  assign \$460  = ~ o__valid;
-  assign \$461  = \$460  | o__ready;
-  assign \$462  = \$461  & rq_valid_1;
-  assign \$463  = rq4_x[16:0] * rq4_mult_1[24:17];
-  assign \$464  = ~ o__valid;
-  assign \$465  = \$464  | o__ready;
-  assign \$466  = \$465  & rq_valid_2;
-  assign \$467  = ~ o__valid;
-  assign \$468  = \$467  | o__ready;
-  assign \$469  = \$468  & rq_valid_1;
-  assign \$470  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[16:0] });
-  assign \$471  = ~ o__valid;
-  assign \$472  = \$471  | o__ready;
-  assign \$473  = \$472  & rq_valid_2;
-  assign \$474  = ~ o__valid;
-  assign \$475  = \$474  | o__ready;
-  assign \$476  = \$475  & rq_valid_1;
-  assign \$477  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[24:17] });
-  assign \$478  = ~ o__valid;
-  assign \$479  = \$478  | o__ready;
-  assign \$480  = \$479  & rq_valid_2;
-  assign \$481  = ~ o__valid;
-  assign \$482  = \$481  | o__ready;
-  assign \$483  = \$482  & rq_valid_3;
-  assign \$485  = 1'h0 + \$484 ;
-  assign \$487  = \$485  + \$486 ;
-  assign \$489  = $signed({ 1'h0, \$487  }) + $signed(\$488 );
-  assign \$491  = $signed(\$489 ) + $signed(\$490 );
-  assign \$492  = ~ o__valid;
-  assign \$493  = \$492  | o__ready;
-  assign \$494  = \$493  & rq_valid_4;
-  assign \$495  = $signed(rq4_prod) >>> rq4_shift_4;
-  assign \$496  = ~ o__valid;
-  assign \$497  = \$496  | o__ready;
-  assign \$498  = \$497  & rq_valid_4;
-  assign \$499  = rq4_rem > rq4_half_4;
-  assign \$500  = ~ o__valid;
-  assign \$501  = \$500  | o__ready;
-  assign \$502  = \$501  & rq_valid_4;
-  assign \$503  = rq4_rem == rq4_half_4;
-  assign \$504  = | rq4_half_4;
-  assign \$505  = \$503  & \$504 ;
-  assign \$506  = ~ o__valid;
-  assign \$507  = \$506  | o__ready;
-  assign \$508  = \$507  & rq_valid_5;
-  assign \$509  = $signed(3'h5) + $signed(rq4_floor);
-  assign \$510  = rq4_tie & rq4_floor[0];
-  assign \$511  = rq4_above | \$510 ;
-  assign \$512  = $signed(\$509 ) + $signed({ 1'h0, \$511  });
-  assign \$513  = ~ o__valid;
-  assign \$514  = \$513  | o__ready;
-  assign \$515  = \$514  & rq_valid_6;
-  assign \$516  = $signed(rq4_code) < $signed(8'h80);
-  assign \$517  = $signed(rq4_code) > $signed(8'h7f);
-  assign \$518  = \$517  ? 50'h000000000007f : rq4_code;
-  assign \$519  = \$516  ? 50'h3ffffffffff80 : \$518 ;
-  assign \$520  = ~ o__valid;
-  assign \$521  = \$520  | o__ready;
-  assign \$522  = \$521  & i__valid;
-  assign \$524  = ~ o__valid;
-  assign \$525  = \$524  | o__ready;
-  assign \$526  = \$525  & rq_valid_1;
-  assign \$527  = ~ o__valid;
-  assign \$528  = \$527  | o__ready;
-  assign \$529  = \$528  & rq_valid_2;
-  assign \$530  = ~ o__valid;
-  assign \$531  = \$530  | o__ready;
-  assign \$532  = \$531  & rq_valid_3;
-  assign \$533  = ~ o__valid;
-  assign \$534  = \$533  | o__ready;
-  assign \$535  = \$534  & rq_valid_4;
-  assign \$536  = ~ o__valid;
-  assign \$537  = \$536  | o__ready;
-  assign \$538  = \$537  & rq_valid_5;
-  assign \$539  = ~ o__valid;
-  assign \$540  = \$539  | o__ready;
-  assign \$541  = \$540  & i__valid;
-  assign \$542  = ~ o__valid;
-  assign \$543  = \$542  | o__ready;
-  assign \$544  = \$543  & rq_valid_1;
-  assign \$545  = rq5_x[16:0] * rq5_mult_1[16:0];
-  assign \$546  = ~ o__valid;
-  assign \$547  = \$546  | o__ready;
-  assign \$548  = \$547  & rq_valid_2;
-  assign \$549  = ~ o__valid;
-  assign \$550  = \$549  | o__ready;
-  assign \$551  = \$550  & rq_valid_1;
-  assign \$552  = rq5_x[16:0] * rq5_mult_1[24:17];
-  assign \$553  = ~ o__valid;
-  assign \$554  = \$553  | o__ready;
-  assign \$555  = \$554  & rq_valid_2;
-  assign \$556  = ~ o__valid;
-  assign \$557  = \$556  | o__ready;
-  assign \$558  = \$557  & rq_valid_1;
-  assign \$559  = $signed(rq5_x[22:17]) * $signed({ 1'h0, rq5_mult_1[16:0] });
-  assign \$560  = ~ o__valid;
-  assign \$561  = \$560  | o__ready;
-  assign \$562  = \$561  & rq_valid_2;
-  assign \$563  = ~ o__valid;
-  assign \$564  = \$563  | o__ready;
-  assign \$565  = \$564  & rq_valid_1;
-  assign \$566  = $signed(rq5_x[22:17]) * $signed({ 1'h0, rq5_mult_1[24:17] });
-  assign \$567  = ~ o__valid;
-  assign \$568  = \$567  | o__ready;
-  assign \$569  = \$568  & rq_valid_2;
-  assign \$570  = ~ o__valid;
-  assign \$571  = \$570  | o__ready;
-  assign \$572  = \$571  & rq_valid_3;
-  assign \$574  = 1'h0 + \$573 ;
-  assign \$576  = \$574  + \$575 ;
-  assign \$578  = $signed({ 1'h0, \$576  }) + $signed(\$577 );
-  assign \$580  = $signed(\$578 ) + $signed(\$579 );
-  assign \$581  = ~ o__valid;
-  assign \$582  = \$581  | o__ready;
-  assign \$583  = \$582  & rq_valid_4;
-  assign \$585  = ~ o__valid;
-  assign \$586  = \$585  | o__ready;
-  assign \$587  = \$586  & rq_valid_4;
-  assign \$588  = rq5_rem > 35'h400000000;
-  assign \$589  = ~ o__valid;
-  assign \$590  = \$589  | o__ready;
-  assign \$591  = \$590  & rq_valid_4;
-  assign \$592  = rq5_rem == 35'h400000000;
-  assign \$595  = ~ o__valid;
-  assign \$596  = \$595  | o__ready;
-  assign \$597  = \$596  & rq_valid_5;
-  assign \$598  = $signed(3'h5) + $signed(rq5_floor);
-  assign \$599  = rq5_tie & rq5_floor[0];
-  assign \$600  = rq5_above | \$599 ;
-  assign \$601  = $signed(\$598 ) + $signed({ 1'h0, \$600  });
-  assign \$602  = ~ o__valid;
-  assign \$603  = \$602  | o__ready;
-  assign \$604  = \$603  & rq_valid_6;
-  assign \$605  = $signed(rq5_code) < $signed(8'h80);
-  assign \$606  = $signed(rq5_code) > $signed(8'h7f);
-  assign \$607  = \$606  ? 50'h000000000007f : rq5_code;
-  assign \$608  = \$605  ? 50'h3ffffffffff80 : \$607 ;
-  assign \$609  = ~ o__valid;
-  assign \$610  = \$609  | o__ready;
-  assign \$611  = \$610  & i__valid;
-  assign \$613  = ~ o__valid;
-  assign \$614  = \$613  | o__ready;
-  assign \$615  = \$614  & rq_valid_1;
-  assign \$616  = ~ o__valid;
-  assign \$617  = \$616  | o__ready;
-  assign \$618  = \$617  & rq_valid_2;
-  assign \$619  = ~ o__valid;
-  assign \$620  = \$619  | o__ready;
-  assign \$621  = \$620  & rq_valid_3;
-  assign \$622  = ~ o__valid;
-  assign \$623  = \$622  | o__ready;
-  assign \$624  = \$623  & rq_valid_4;
-  assign \$625  = ~ o__valid;
-  assign \$626  = \$625  | o__ready;
-  assign \$627  = \$626  & rq_valid_5;
-  assign \$628  = ~ o__valid;
-  assign \$629  = \$628  | o__ready;
-  assign \$630  = \$629  & i__valid;
-  assign \$631  = ~ o__valid;
-  assign \$632  = \$631  | o__ready;
-  assign \$633  = \$632  & rq_valid_1;
-  assign \$634  = rq6_x[16:0] * rq6_mult_1[16:0];
-  assign \$635  = ~ o__valid;
-  assign \$636  = \$635  | o__ready;
-  assign \$637  = \$636  & rq_valid_2;
-  assign \$638  = ~ o__valid;
-  assign \$639  = \$638  | o__ready;
-  assign \$640  = \$639  & rq_valid_1;
-  assign \$641  = rq6_x[16:0] * rq6_mult_1[24:17];
-  assign \$642  = ~ o__valid;
-  assign \$643  = \$642  | o__ready;
-  assign \$644  = \$643  & rq_valid_2;
-  assign \$645  = ~ o__valid;
-  assign \$646  = \$645  | o__ready;
-  assign \$647  = \$646  & rq_valid_1;
-  assign \$648  = $signed(rq6_x[22:17]) * $signed({ 1'h0, rq6_mult_1[16:0] });
-  assign \$649  = ~ o__valid;
-  assign \$650  = \$649  | o__ready;
-  assign \$651  = \$650  & rq_valid_2;
-  assign \$652  = ~ o__valid;
-  assign \$653  = \$652  | o__ready;
-  assign \$654  = \$653  & rq_valid_1;
-  assign \$655  = $signed(rq6_x[22:17]) * $signed({ 1'h0, rq6_mult_1[24:17] });
-  assign \$656  = ~ o__valid;
-  assign \$657  = \$656  | o__ready;
-  assign \$658  = \$657  & rq_valid_2;
-  assign \$659  = ~ o__valid;
-  assign \$660  = \$659  | o__ready;
-  assign \$661  = \$660  & rq_valid_3;
-  assign \$663  = 1'h0 + \$662 ;
-  assign \$665  = \$663  + \$664 ;
-  assign \$667  = $signed({ 1'h0, \$665  }) + $signed(\$666 );
-  assign \$669  = $signed(\$667 ) + $signed(\$668 );
-  assign \$670  = ~ o__valid;
-  assign \$671  = \$670  | o__ready;
-  assign \$672  = \$671  & rq_valid_4;
-  assign \$674  = ~ o__valid;
-  assign \$675  = \$674  | o__ready;
-  assign \$676  = \$675  & rq_valid_4;
-  assign \$677  = rq6_rem > 35'h400000000;
-  assign \$678  = ~ o__valid;
-  assign \$679  = \$678  | o__ready;
-  assign \$680  = \$679  & rq_valid_4;
-  assign \$681  = rq6_rem == 35'h400000000;
-  assign \$684  = ~ o__valid;
-  assign \$685  = \$684  | o__ready;
-  assign \$686  = \$685  & rq_valid_5;
-  assign \$687  = $signed(3'h5) + $signed(rq6_floor);
-  assign \$688  = rq6_tie & rq6_floor[0];
-  assign \$689  = rq6_above | \$688 ;
-  assign \$690  = $signed(\$687 ) + $signed({ 1'h0, \$689  });
-  assign \$691  = ~ o__valid;
-  assign \$692  = \$691  | o__ready;
-  assign \$693  = \$692  & rq_valid_6;
-  assign \$694  = $signed(rq6_code) < $signed(8'h80);
-  assign \$695  = $signed(rq6_code) > $signed(8'h7f);
-  assign \$696  = \$695  ? 50'h000000000007f : rq6_code;
-  assign \$697  = \$694  ? 50'h3ffffffffff80 : \$696 ;
-  assign \$698  = ~ o__valid;
-  assign \$699  = \$698  | o__ready;
-  assign \$700  = \$699  & i__valid;
-  assign \$702  = ~ o__valid;
-  assign \$703  = \$702  | o__ready;
-  assign \$704  = \$703  & rq_valid_1;
-  assign \$705  = ~ o__valid;
-  assign \$706  = \$705  | o__ready;
-  assign \$707  = \$706  & rq_valid_2;
-  assign \$708  = ~ o__valid;
-  assign \$709  = \$708  | o__ready;
-  assign \$710  = \$709  & rq_valid_3;
-  assign \$711  = ~ o__valid;
-  assign \$712  = \$711  | o__ready;
-  assign \$713  = \$712  & rq_valid_4;
-  assign \$714  = ~ o__valid;
-  assign \$715  = \$714  | o__ready;
-  assign \$716  = \$715  & rq_valid_5;
-  assign \$717  = ~ o__valid;
-  assign \$718  = \$717  | o__ready;
-  assign \$719  = \$718  & i__valid;
-  assign \$720  = ~ o__valid;
-  assign \$721  = \$720  | o__ready;
-  assign \$722  = \$721  & rq_valid_1;
-  assign \$723  = rq7_x[16:0] * rq7_mult_1[16:0];
-  assign \$724  = ~ o__valid;
-  assign \$725  = \$724  | o__ready;
-  assign \$726  = \$725  & rq_valid_2;
-  assign \$727  = ~ o__valid;
-  assign \$728  = \$727  | o__ready;
-  assign \$729  = \$728  & rq_valid_1;
-  assign \$730  = rq7_x[16:0] * rq7_mult_1[24:17];
-  assign \$731  = ~ o__valid;
-  assign \$732  = \$731  | o__ready;
-  assign \$733  = \$732  & rq_valid_2;
-  assign \$734  = ~ o__valid;
-  assign \$735  = \$734  | o__ready;
-  assign \$736  = \$735  & rq_valid_1;
-  assign \$737  = $signed(rq7_x[22:17]) * $signed({ 1'h0, rq7_mult_1[16:0] });
-  assign \$738  = ~ o__valid;
-  assign \$739  = \$738  | o__ready;
-  assign \$740  = \$739  & rq_valid_2;
-  assign \$741  = ~ o__valid;
-  assign \$742  = \$741  | o__ready;
-  assign \$743  = \$742  & rq_valid_1;
-  assign \$744  = $signed(rq7_x[22:17]) * $signed({ 1'h0, rq7_mult_1[24:17] });
-  assign \$745  = ~ o__valid;
-  assign \$746  = \$745  | o__ready;
-  assign \$747  = \$746  & rq_valid_2;
-  assign \$748  = ~ o__valid;
-  assign \$749  = \$748  | o__ready;
-  assign \$750  = \$749  & rq_valid_3;
-  assign \$752  = 1'h0 + \$751 ;
-  assign \$754  = \$752  + \$753 ;
-  assign \$756  = $signed({ 1'h0, \$754  }) + $signed(\$755 );
-  assign \$758  = $signed(\$756 ) + $signed(\$757 );
-  assign \$759  = ~ o__valid;
-  assign \$760  = \$759  | o__ready;
-  assign \$761  = \$760  & rq_valid_4;
-  assign \$763  = ~ o__valid;
-  assign \$764  = \$763  | o__ready;
-  assign \$765  = \$764  & rq_valid_4;
-  assign \$766  = rq7_rem > 35'h400000000;
-  assign \$767  = ~ o__valid;
-  assign \$768  = \$767  | o__ready;
-  assign \$769  = \$768  & rq_valid_4;
-  assign \$770  = rq7_rem == 35'h400000000;
-  assign \$773  = ~ o__valid;
-  assign \$774  = \$773  | o__ready;
-  assign \$775  = \$774  & rq_valid_5;
-  assign \$776  = $signed(3'h5) + $signed(rq7_floor);
-  assign \$777  = rq7_tie & rq7_floor[0];
-  assign \$778  = rq7_above | \$777 ;
-  assign \$779  = $signed(\$776 ) + $signed({ 1'h0, \$778  });
-  assign \$780  = ~ o__valid;
-  assign \$781  = \$780  | o__ready;
-  assign \$782  = \$781  & rq_valid_6;
-  assign \$783  = $signed(rq7_code) < $signed(8'h80);
-  assign \$784  = $signed(rq7_code) > $signed(8'h7f);
-  assign \$785  = \$784  ? 50'h000000000007f : rq7_code;
-  assign \$786  = \$783  ? 50'h3ffffffffff80 : \$785 ;
-  assign \$787  = ~ o__valid;
-  assign \$788  = \$787  | o__ready;
-  assign \$789  = ~ o__valid;
-  assign \$790  = \$789  | o__ready;
-  assign \$791  = \$790  & rq_valid_7;
-  assign \$792  = ~ o__valid;
-  assign \$793  = \$792  | o__ready;
-  assign \$794  = \$793  & rq_valid_7;
-  assign \$795  = ~ o__valid;
-  assign \$796  = \$795  | o__ready;
-  assign \$797  = \$796  & rq_valid_7;
-  assign \$798  = ~ o__valid;
-  assign \$799  = \$798  | o__ready;
-  assign \$800  = \$799  & rq_valid_7;
-  assign \$801  = ~ o__valid;
-  assign \$802  = \$801  | o__ready;
-  assign \$803  = \$802  & rq_valid_7;
-  assign \$804  = ~ o__valid;
-  assign \$805  = \$804  | o__ready;
-  assign \$806  = \$805  & rq_valid_7;
-  assign \$807  = ~ o__valid;
-  assign \$808  = \$807  | o__ready;
-  assign \$809  = \$808  & rq_valid_7;
-  assign \$810  = ~ o__valid;
-  assign \$811  = \$810  | o__ready;
-  assign \$812  = \$811  & rq_valid_7;
-  always @(posedge clk)
-    group <= \$813 ;
-  always @(posedge clk)
-    rq_valid_1 <= \$814 ;
-  always @(posedge clk)
-    rq_valid_2 <= \$815 ;
-  always @(posedge clk)
-    rq_valid_3 <= \$816 ;
-  always @(posedge clk)
-    rq_valid_4 <= \$817 ;
-  always @(posedge clk)
-    rq_valid_5 <= \$818 ;
-  always @(posedge clk)
-    rq_valid_6 <= \$819 ;
-  always @(posedge clk)
-    rq_valid_7 <= \$820 ;
-  always @(posedge clk)
-    rq0_mult_1 <= \$821 ;
-  always @(posedge clk)
-    rq0_mult_2 <= \$822 ;
-  always @(posedge clk)
-    rq0_mult_3 <= \$823 ;
-  always @(posedge clk)
-    rq0_mult_4 <= \$824 ;
-  always @(posedge clk)
-    rq0_mult_5 <= \$825 ;
-  always @(posedge clk)
-    rq0_mult_6 <= \$826 ;
-  always @(posedge clk)
-    rq0_x <= \$827 ;
-  always @(posedge clk)
-    rq0_part0_0 <= \$828 ;
-  always @(posedge clk)
-    rq0_part0_0_r <= \$829 ;
-  always @(posedge clk)
-    rq0_part0_1 <= \$830 ;
-  always @(posedge clk)
-    rq0_part0_1_r <= \$831 ;
-  always @(posedge clk)
-    rq0_part1_0 <= \$832 ;
-  always @(posedge clk)
-    rq0_part1_0_r <= \$833 ;
-  always @(posedge clk)
-    rq0_part1_1 <= \$834 ;
-  always @(posedge clk)
-    rq0_part1_1_r <= \$835 ;
-  always @(posedge clk)
-    rq0_prod <= \$836 ;
-  always @(posedge clk)
-    rq0_floor <= \$837 ;
-  always @(posedge clk)
-    rq0_above <= \$838 ;
-  always @(posedge clk)
-    rq0_tie <= \$839 ;
-  always @(posedge clk)
-    rq0_code <= \$840 ;
-  always @(posedge clk)
-    rq0_out <= \$841 ;
-  always @(posedge clk)
-    rq1_mult_1 <= \$842 ;
-  always @(posedge clk)
-    rq1_mult_2 <= \$843 ;
-  always @(posedge clk)
-    rq1_mult_3 <= \$844 ;
-  always @(posedge clk)
-    rq1_mult_4 <= \$845 ;
-  always @(posedge clk)
-    rq1_mult_5 <= \$846 ;
-  always @(posedge clk)
-    rq1_mult_6 <= \$847 ;
-  always @(posedge clk)
-    rq1_x <= \$848 ;
-  always @(posedge clk)
-    rq1_part0_0 <= \$849 ;
-  always @(posedge clk)
-    rq1_part0_0_r <= \$850 ;
-  always @(posedge clk)
-    rq1_part0_1 <= \$851 ;
-  always @(posedge clk)
-    rq1_part0_1_r <= \$852 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$853 ;
-  always @(posedge clk)
-    rq1_part1_0_r <= \$854 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$855 ;
-  always @(posedge clk)
-    rq1_part1_1_r <= \$856 ;
-  always @(posedge clk)
-    rq1_prod <= \$857 ;
-  always @(posedge clk)
-    rq1_floor <= \$858 ;
-  always @(posedge clk)
-    rq1_above <= \$859 ;
-  always @(posedge clk)
-    rq1_tie <= \$860 ;
-  always @(posedge clk)
-    rq1_code <= \$861 ;
-  always @(posedge clk)
-    rq1_out <= \$862 ;
-  always @(posedge clk)
-    rq2_mult_1 <= \$863 ;
-  always @(posedge clk)
-    rq2_mult_2 <= \$864 ;
-  always @(posedge clk)
-    rq2_mult_3 <= \$865 ;
-  always @(posedge clk)
-    rq2_mult_4 <= \$866 ;
-  always @(posedge clk)
-    rq2_mult_5 <= \$867 ;
-  always @(posedge clk)
-    rq2_mult_6 <= \$868 ;
-  always @(posedge clk)
-    rq2_x <= \$869 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$870 ;
-  always @(posedge clk)
-    rq2_part0_0_r <= \$871 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$872 ;
-  always @(posedge clk)
-    rq2_part0_1_r <= \$873 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$874 ;
-  always @(posedge clk)
-    rq2_part1_0_r <= \$875 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$876 ;
-  always @(posedge clk)
-    rq2_part1_1_r <= \$877 ;
-  always @(posedge clk)
-    rq2_prod <= \$878 ;
-  always @(posedge clk)
-    rq2_floor <= \$879 ;
-  always @(posedge clk)
-    rq2_above <= \$880 ;
-  always @(posedge clk)
-    rq2_tie <= \$881 ;
-  always @(posedge clk)
-    rq2_code <= \$882 ;
-  always @(posedge clk)
-    rq2_out <= \$883 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$884 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$885 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$886 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$887 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$888 ;
-  always @(posedge clk)
-    rq3_mult_6 <= \$889 ;
-  always @(posedge clk)
-    rq3_x <= \$890 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$891 ;
-  always @(posedge clk)
-    rq3_part0_0_r <= \$892 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$893 ;
-  always @(posedge clk)
-    rq3_part0_1_r <= \$894 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$895 ;
-  always @(posedge clk)
-    rq3_part1_0_r <= \$896 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$897 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$898 ;
-  always @(posedge clk)
-    rq3_prod <= \$899 ;
-  always @(posedge clk)
-    rq3_floor <= \$900 ;
-  always @(posedge clk)
-    rq3_above <= \$901 ;
-  always @(posedge clk)
-    rq3_tie <= \$902 ;
-  always @(posedge clk)
-    rq3_code <= \$903 ;
-  always @(posedge clk)
-    rq3_out <= \$904 ;
-  always @(posedge clk)
-    rq4_mult_1 <= \$905 ;
-  always @(posedge clk)
-    rq4_mult_2 <= \$906 ;
-  always @(posedge clk)
-    rq4_mult_3 <= \$907 ;
-  always @(posedge clk)
-    rq4_mult_4 <= \$908 ;
-  always @(posedge clk)
-    rq4_mult_5 <= \$909 ;
-  always @(posedge clk)
-    rq4_mult_6 <= \$910 ;
-  always @(posedge clk)
-    rq4_shift_1 <= \$911 ;
-  always @(posedge clk)
-    rq4_shift_2 <= \$912 ;
-  always @(posedge clk)
-    rq4_shift_3 <= \$913 ;
-  always @(posedge clk)
-    rq4_shift_4 <= \$914 ;
-  always @(posedge clk)
-    rq4_shift_5 <= \$915 ;
-  always @(posedge clk)
-    rq4_shift_6 <= \$916 ;
-  always @(posedge clk)
-    rq4_half_1 <= \$917 ;
-  always @(posedge clk)
-    rq4_half_2 <= \$918 ;
-  always @(posedge clk)
-    rq4_half_3 <= \$919 ;
-  always @(posedge clk)
-    rq4_half_4 <= \$920 ;
-  always @(posedge clk)
-    rq4_half_5 <= \$921 ;
-  always @(posedge clk)
-    rq4_half_6 <= \$922 ;
-  always @(posedge clk)
-    rq4_mask_1 <= \$923 ;
-  always @(posedge clk)
-    rq4_mask_2 <= \$924 ;
-  always @(posedge clk)
-    rq4_mask_3 <= \$925 ;
-  always @(posedge clk)
-    rq4_mask_4 <= \$926 ;
-  always @(posedge clk)
-    rq4_mask_5 <= \$927 ;
-  always @(posedge clk)
-    rq4_mask_6 <= \$928 ;
-  always @(posedge clk)
-    rq4_x <= \$929 ;
-  always @(posedge clk)
-    rq4_part0_0 <= \$930 ;
-  always @(posedge clk)
-    rq4_part0_0_r <= \$931 ;
-  always @(posedge clk)
-    rq4_part0_1 <= \$932 ;
-  always @(posedge clk)
-    rq4_part0_1_r <= \$933 ;
-  always @(posedge clk)
-    rq4_part1_0 <= \$934 ;
-  always @(posedge clk)
-    rq4_part1_0_r <= \$935 ;
-  always @(posedge clk)
-    rq4_part1_1 <= \$936 ;
-  always @(posedge clk)
-    rq4_part1_1_r <= \$937 ;
-  always @(posedge clk)
-    rq4_prod <= \$938 ;
-  always @(posedge clk)
-    rq4_floor <= \$939 ;
-  always @(posedge clk)
-    rq4_above <= \$940 ;
-  always @(posedge clk)
-    rq4_tie <= \$941 ;
-  always @(posedge clk)
-    rq4_code <= \$942 ;
-  always @(posedge clk)
-    rq4_out <= \$943 ;
-  always @(posedge clk)
-    rq5_mult_1 <= \$944 ;
-  always @(posedge clk)
-    rq5_mult_2 <= \$945 ;
-  always @(posedge clk)
-    rq5_mult_3 <= \$946 ;
-  always @(posedge clk)
-    rq5_mult_4 <= \$947 ;
-  always @(posedge clk)
-    rq5_mult_5 <= \$948 ;
-  always @(posedge clk)
-    rq5_mult_6 <= \$949 ;
-  always @(posedge clk)
-    rq5_x <= \$950 ;
-  always @(posedge clk)
-    rq5_part0_0 <= \$951 ;
-  always @(posedge clk)
-    rq5_part0_0_r <= \$952 ;
-  always @(posedge clk)
-    rq5_part0_1 <= \$953 ;
-  always @(posedge clk)
-    rq5_part0_1_r <= \$954 ;
-  always @(posedge clk)
-    rq5_part1_0 <= \$955 ;
-  always @(posedge clk)
-    rq5_part1_0_r <= \$956 ;
-  always @(posedge clk)
-    rq5_part1_1 <= \$957 ;
-  always @(posedge clk)
-    rq5_part1_1_r <= \$958 ;
-  always @(posedge clk)
-    rq5_prod <= \$959 ;
-  always @(posedge clk)
-    rq5_floor <= \$960 ;
-  always @(posedge clk)
-    rq5_above <= \$961 ;
-  always @(posedge clk)
-    rq5_tie <= \$962 ;
-  always @(posedge clk)
-    rq5_code <= \$963 ;
-  always @(posedge clk)
-    rq5_out <= \$964 ;
+  assign \$267  = | q_stored;
+  assign \$268  = \$267  | rq_valid_7;
+  assign \$269  = | q_stored;
+  assign \$270  = \$269  ? rport__data : q_in;
   always @(posedge clk)
-    rq6_mult_1 <= \$965 ;
+    group <= \$271 ;
   always @(posedge clk)
-    rq6_mult_2 <= \$966 ;
+    rq_valid_1 <= \$272 ;
   always @(posedge clk)
-    rq6_mult_3 <= \$967 ;
+    rq_valid_2 <= \$273 ;
   always @(posedge clk)
-    rq6_mult_4 <= \$968 ;
+    rq_valid_3 <= \$274 ;
   always @(posedge clk)
-    rq6_mult_5 <= \$969 ;
+    rq_valid_4 <= \$275 ;
   always @(posedge clk)
-    rq6_mult_6 <= \$970 ;
+    rq_valid_5 <= \$276 ;
   always @(posedge clk)
-    rq6_x <= \$971 ;
+    rq_valid_6 <= \$277 ;
   always @(posedge clk)
-    rq6_part0_0 <= \$972 ;
+    rq_valid_7 <= \$278 ;
   always @(posedge clk)
-    rq6_part0_0_r <= \$973 ;
+    rq0_mult_1 <= \$279 ;
   always @(posedge clk)
-    rq6_part0_1 <= \$974 ;
+    rq0_mult_2 <= \$280 ;
   always @(posedge clk)
-    rq6_part0_1_r <= \$975 ;
+    rq0_mult_3 <= \$281 ;
   always @(posedge clk)
-    rq6_part1_0 <= \$976 ;
+    rq0_mult_4 <= \$282 ;
   always @(posedge clk)
-    rq6_part1_0_r <= \$977 ;
+    rq0_mult_5 <= \$283 ;
   always @(posedge clk)
-    rq6_part1_1 <= \$978 ;
+    rq0_mult_6 <= \$284 ;
   always @(posedge clk)
-    rq6_part1_1_r <= \$979 ;
+    rq0_x <= \$285 ;
   always @(posedge clk)
-    rq6_prod <= \$980 ;
+    rq0_part0_0 <= \$286 ;
   always @(posedge clk)
-    rq6_floor <= \$981 ;
+    rq0_part0_0_r <= \$287 ;
   always @(posedge clk)
-    rq6_above <= \$982 ;
+    rq0_part0_1 <= \$288 ;
   always @(posedge clk)
-    rq6_tie <= \$983 ;
+    rq0_part0_1_r <= \$289 ;
   always @(posedge clk)
-    rq6_code <= \$984 ;
+    rq0_part1_0 <= \$290 ;
   always @(posedge clk)
-    rq6_out <= \$985 ;
+    rq0_part1_0_r <= \$291 ;
   always @(posedge clk)
-    rq7_mult_1 <= \$986 ;
+    rq0_part1_1 <= \$292 ;
   always @(posedge clk)
-    rq7_mult_2 <= \$987 ;
+    rq0_part1_1_r <= \$293 ;
   always @(posedge clk)
-    rq7_mult_3 <= \$988 ;
+    rq0_prod <= \$294 ;
   always @(posedge clk)
-    rq7_mult_4 <= \$989 ;
+    rq0_floor <= \$295 ;
   always @(posedge clk)
-    rq7_mult_5 <= \$990 ;
+    rq0_above <= \$296 ;
   always @(posedge clk)
-    rq7_mult_6 <= \$991 ;
+    rq0_tie <= \$297 ;
   always @(posedge clk)
-    rq7_x <= \$992 ;
+    rq0_code <= \$298 ;
   always @(posedge clk)
-    rq7_part0_0 <= \$993 ;
+    rq1_mult_1 <= \$299 ;
   always @(posedge clk)
-    rq7_part0_0_r <= \$994 ;
+    rq1_mult_2 <= \$300 ;
   always @(posedge clk)
-    rq7_part0_1 <= \$995 ;
+    rq1_mult_3 <= \$301 ;
   always @(posedge clk)
-    rq7_part0_1_r <= \$996 ;
+    rq1_mult_4 <= \$302 ;
   always @(posedge clk)
-    rq7_part1_0 <= \$997 ;
+    rq1_mult_5 <= \$303 ;
   always @(posedge clk)
-    rq7_part1_0_r <= \$998 ;
+    rq1_mult_6 <= \$304 ;
   always @(posedge clk)
-    rq7_part1_1 <= \$999 ;
+    rq1_x <= \$305 ;
   always @(posedge clk)
-    rq7_part1_1_r <= \$1000 ;
+    rq1_part0_0 <= \$306 ;
   always @(posedge clk)
-    rq7_prod <= \$1001 ;
+    rq1_part0_0_r <= \$307 ;
   always @(posedge clk)
-    rq7_floor <= \$1002 ;
+    rq1_part0_1 <= \$308 ;
   always @(posedge clk)
-    rq7_above <= \$1003 ;
+    rq1_part0_1_r <= \$309 ;
   always @(posedge clk)
-    rq7_tie <= \$1004 ;
+    rq1_part1_0 <= \$310 ;
   always @(posedge clk)
-    rq7_code <= \$1005 ;
+    rq1_part1_0_r <= \$311 ;
   always @(posedge clk)
-    rq7_out <= \$1006 ;
+    rq1_part1_1 <= \$312 ;
   always @(posedge clk)
-    o__valid <= \$1007 ;
+    rq1_part1_1_r <= \$313 ;
   always @(posedge clk)
-    lut0_out <= \$1008 ;
+    rq1_prod <= \$314 ;
   always @(posedge clk)
-    lut1_out <= \$1009 ;
+    rq1_floor <= \$315 ;
   always @(posedge clk)
-    lut2_out <= \$1010 ;
+    rq1_above <= \$316 ;
   always @(posedge clk)
-    lut3_out <= \$1011 ;
+    rq1_tie <= \$317 ;
   always @(posedge clk)
-    lut4_out <= \$1012 ;
+    rq1_code <= \$318 ;
   always @(posedge clk)
-    lut5_out <= \$1013 ;
+    rq2_mult_1 <= \$319 ;
   always @(posedge clk)
-    lut6_out <= \$1014 ;
+    rq2_mult_2 <= \$320 ;
   always @(posedge clk)
-    lut7_out <= \$1015 ;
+    rq2_mult_3 <= \$321 ;
+  always @(posedge clk)
+    rq2_mult_4 <= \$322 ;
+  always @(posedge clk)
+    rq2_mult_5 <= \$323 ;
+  always @(posedge clk)
+    rq2_mult_6 <= \$324 ;
+  always @(posedge clk)
+    rq2_x <= \$325 ;
+  always @(posedge clk)
+    rq2_part0_0 <= \$326 ;
+  always @(posedge clk)
+    rq2_part0_0_r <= \$327 ;
+  always @(posedge clk)
+    rq2_part0_1 <= \$328 ;
+  always @(posedge clk)
+    rq2_part0_1_r <= \$329 ;
+  always @(posedge clk)
+    rq2_part1_0 <= \$330 ;
+  always @(posedge clk)
+    rq2_part1_0_r <= \$331 ;
+  always @(posedge clk)
+    rq2_part1_1 <= \$332 ;
+  always @(posedge clk)
+    rq2_part1_1_r <= \$333 ;
+  always @(posedge clk)
+    rq2_prod <= \$334 ;
+  always @(posedge clk)
+    rq2_floor <= \$335 ;
+  always @(posedge clk)
+    rq2_above <= \$336 ;
+  always @(posedge clk)
+    rq2_tie <= \$337 ;
+  always @(posedge clk)
+    rq2_code <= \$338 ;
+  always @(posedge clk)
+    rq3_mult_1 <= \$339 ;
+  always @(posedge clk)
+    rq3_mult_2 <= \$340 ;
+  always @(posedge clk)
+    rq3_mult_3 <= \$341 ;
+  always @(posedge clk)
+    rq3_mult_4 <= \$342 ;
+  always @(posedge clk)
+    rq3_mult_5 <= \$343 ;
+  always @(posedge clk)
+    rq3_mult_6 <= \$344 ;
+  always @(posedge clk)
+    rq3_x <= \$345 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$346 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$347 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$348 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$349 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$350 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$351 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$352 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$353 ;
+  always @(posedge clk)
+    rq3_prod <= \$354 ;
+  always @(posedge clk)
+    rq3_floor <= \$355 ;
+  always @(posedge clk)
+    rq3_above <= \$356 ;
+  always @(posedge clk)
+    rq3_tie <= \$357 ;
+  always @(posedge clk)
+    rq3_code <= \$358 ;
+  always @(posedge clk)
+    rq4_mult_1 <= \$359 ;
+  always @(posedge clk)
+    rq4_mult_2 <= \$360 ;
+  always @(posedge clk)
+    rq4_mult_3 <= \$361 ;
+  always @(posedge clk)
+    rq4_mult_4 <= \$362 ;
+  always @(posedge clk)
+    rq4_mult_5 <= \$363 ;
+  always @(posedge clk)
+    rq4_mult_6 <= \$364 ;
+  always @(posedge clk)
+    rq4_shift_1 <= \$365 ;
+  always @(posedge clk)
+    rq4_shift_2 <= \$366 ;
+  always @(posedge clk)
+    rq4_shift_3 <= \$367 ;
+  always @(posedge clk)
+    rq4_shift_4 <= \$368 ;
+  always @(posedge clk)
+    rq4_shift_5 <= \$369 ;
+  always @(posedge clk)
+    rq4_shift_6 <= \$370 ;
+  always @(posedge clk)
+    rq4_half_1 <= \$371 ;
+  always @(posedge clk)
+    rq4_half_2 <= \$372 ;
+  always @(posedge clk)
+    rq4_half_3 <= \$373 ;
+  always @(posedge clk)
+    rq4_half_4 <= \$374 ;
+  always @(posedge clk)
+    rq4_half_5 <= \$375 ;
+  always @(posedge clk)
+    rq4_half_6 <= \$376 ;
+  always @(posedge clk)
+    rq4_mask_1 <= \$377 ;
+  always @(posedge clk)
+    rq4_mask_2 <= \$378 ;
+  always @(posedge clk)
+    rq4_mask_3 <= \$379 ;
+  always @(posedge clk)
+    rq4_mask_4 <= \$380 ;
+  always @(posedge clk)
+    rq4_mask_5 <= \$381 ;
+  always @(posedge clk)
+    rq4_mask_6 <= \$382 ;
+  always @(posedge clk)
+    rq4_x <= \$383 ;
+  always @(posedge clk)
+    rq4_part0_0 <= \$384 ;
+  always @(posedge clk)
+    rq4_part0_0_r <= \$385 ;
+  always @(posedge clk)
+    rq4_part0_1 <= \$386 ;
+  always @(posedge clk)
+    rq4_part0_1_r <= \$387 ;
+  always @(posedge clk)
+    rq4_part1_0 <= \$388 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$21  = 25'h1159cbc;
-      2'h1:
-          \$21  = 25'h1572e43;
-      2'h2:
-          \$21  = 25'h13b2c9f;
-      2'h3:
-          \$21  = 25'h1519840;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$110  = 25'h17a8cde;
-      2'h1:
-          \$110  = 25'h1931a08;
-      2'h2:
-          \$110  = 25'h186a361;
-      2'h3:
-          \$110  = 25'h11d254d;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$199  = 25'h1481b24;
-      2'h1:
-          \$199  = 25'h1805606;
-      2'h2:
-          \$199  = 25'h18a16e7;
-      2'h3:
-          \$199  = 25'h1be4a43;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$288  = 25'h163d374;
-      2'h1:
-          \$288  = 25'h1758aca;
-      2'h2:
-          \$288  = 25'h102438f;
-      2'h3:
-          \$288  = 25'h15bef06;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$377  = 25'h160b082;
-      2'h1:
-          \$377  = 25'h13649e8;
-      2'h2:
-          \$377  = 25'h178abe0;
-      2'h3:
-          \$377  = 25'h1f7a684;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$396  = 6'h23;
-      2'h1:
-          \$396  = 6'h23;
-      2'h2:
-          \$396  = 6'h23;
-      2'h3:
-          \$396  = 6'h24;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$415  = 36'h400000000;
-      2'h1:
-          \$415  = 36'h400000000;
-      2'h2:
-          \$415  = 36'h400000000;
-      2'h3:
-          \$415  = 36'h800000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$434  = 36'h7ffffffff;
-      2'h1:
-          \$434  = 36'h7ffffffff;
-      2'h2:
-          \$434  = 36'h7ffffffff;
-      2'h3:
-          \$434  = 36'hfffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$523  = 25'h1d0c89f;
-      2'h1:
-          \$523  = 25'h14ff41d;
-      2'h2:
-          \$523  = 25'h12151b8;
-      2'h3:
-          \$523  = 25'h109eeaf;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$612  = 25'h134bafa;
-      2'h1:
-          \$612  = 25'h172ff59;
-      2'h2:
-          \$612  = 25'h15de1ba;
-      2'h3:
-          \$612  = 25'h15ee734;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$701  = 25'h14e5d33;
-      2'h1:
-          \$701  = 25'h17cdb8c;
-      2'h2:
-          \$701  = 25'h14d9907;
-      2'h3:
-          \$701  = 25'h1521e58;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$813  = group;
-    if (\$12 ) begin
-      \$813  = \$15 [1:0];
-    end
+    \$389  = rq4_part1_0;
     if (rst) begin
-      \$813  = 2'h0;
+      \$389  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$814  = rq_valid_1;
-    if (\$17 ) begin
-      \$814  = i__valid;
-    end
+    \$390  = \$115 ;
     if (rst) begin
-      \$814  = 1'h0;
+      \$390  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$815  = rq_valid_2;
-    if (\$17 ) begin
-      \$815  = rq_valid_1;
-    end
+    \$391  = rq4_part1_1;
     if (rst) begin
-      \$815  = 1'h0;
+      \$391  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$816  = rq_valid_3;
-    if (\$17 ) begin
-      \$816  = rq_valid_2;
-    end
+    \$392  = \$123 [47:0];
     if (rst) begin
-      \$816  = 1'h0;
+      \$392  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$817  = rq_valid_4;
-    if (\$17 ) begin
-      \$817  = rq_valid_3;
-    end
+    \$393  = \$124 ;
     if (rst) begin
-      \$817  = 1'h0;
+      \$393  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$818  = rq_valid_5;
-    if (\$17 ) begin
-      \$818  = rq_valid_4;
-    end
+    \$394  = \$125 ;
     if (rst) begin
-      \$818  = 1'h0;
+      \$394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$819  = rq_valid_6;
-    if (\$17 ) begin
-      \$819  = rq_valid_5;
-    end
+    \$395  = \$128 ;
     if (rst) begin
-      \$819  = 1'h0;
+      \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$820  = rq_valid_7;
-    if (\$17 ) begin
-      \$820  = rq_valid_6;
-    end
+    \$396  = \$132 ;
     if (rst) begin
-      \$820  = 1'h0;
+      \$396  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$821  = rq0_mult_1;
-    if (\$20 ) begin
-      \$821  = \$21 ;
-    end
+    \$397  = \$133 ;
     if (rst) begin
-      \$821  = 25'h0000000;
+      \$397  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$822  = rq0_mult_2;
-    if (\$24 ) begin
-      \$822  = rq0_mult_1;
-    end
+    \$398  = rq5_mult_1;
     if (rst) begin
-      \$822  = 25'h0000000;
+      \$398  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$823  = rq0_mult_3;
-    if (\$27 ) begin
-      \$823  = rq0_mult_2;
-    end
+    \$399  = rq5_mult_2;
     if (rst) begin
-      \$823  = 25'h0000000;
+      \$399  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$824  = rq0_mult_4;
-    if (\$30 ) begin
-      \$824  = rq0_mult_3;
-    end
+    \$400  = rq5_mult_3;
     if (rst) begin
-      \$824  = 25'h0000000;
+      \$400  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$825  = rq0_mult_5;
-    if (\$33 ) begin
-      \$825  = rq0_mult_4;
-    end
+    \$401  = rq5_mult_4;
     if (rst) begin
-      \$825  = 25'h0000000;
+      \$401  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$826  = rq0_mult_6;
-    if (\$36 ) begin
-      \$826  = rq0_mult_5;
-    end
+    \$402  = rq5_mult_5;
     if (rst) begin
-      \$826  = 25'h0000000;
+      \$402  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$827  = rq0_x;
-    if (\$39 ) begin
-      \$827  = i__payload[22:0];
-    end
+    \$403  = i__payload[137:115];
     if (rst) begin
-      \$827  = 23'h000000;
+      \$403  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$828  = rq0_part0_0;
-    if (\$42 ) begin
-      \$828  = \$43 ;
-    end
+    \$404  = \$134 ;
     if (rst) begin
-      \$828  = 34'h000000000;
+      \$404  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$829  = rq0_part0_0_r;
-    if (\$46 ) begin
-      \$829  = rq0_part0_0;
-    end
+    \$405  = rq5_part0_0;
     if (rst) begin
-      \$829  = 34'h000000000;
+      \$405  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$830  = rq0_part0_1;
-    if (\$49 ) begin
-      \$830  = \$50 ;
-    end
+    \$406  = \$135 ;
     if (rst) begin
-      \$830  = 25'h0000000;
+      \$406  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$831  = rq0_part0_1_r;
-    if (\$53 ) begin
-      \$831  = rq0_part0_1;
-    end
+    \$407  = rq5_part0_1;
     if (rst) begin
-      \$831  = 25'h0000000;
+      \$407  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$832  = rq0_part1_0;
-    if (\$56 ) begin
-      \$832  = \$57 ;
-    end
+    \$408  = \$136 ;
     if (rst) begin
-      \$832  = 23'h000000;
+      \$408  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$833  = rq0_part1_0_r;
-    if (\$60 ) begin
-      \$833  = rq0_part1_0;
-    end
+    \$409  = rq5_part1_0;
     if (rst) begin
-      \$833  = 23'h000000;
+      \$409  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$834  = rq0_part1_1;
-    if (\$63 ) begin
-      \$834  = \$64 ;
-    end
+    \$410  = \$137 ;
     if (rst) begin
-      \$834  = 14'h0000;
+      \$410  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$835  = rq0_part1_1_r;
-    if (\$67 ) begin
-      \$835  = rq0_part1_1;
-    end
+    \$411  = rq5_part1_1;
     if (rst) begin
-      \$835  = 14'h0000;
+      \$411  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$836  = rq0_prod;
-    if (\$70 ) begin
-      \$836  = \$78 [47:0];
-    end
+    \$412  = \$145 [47:0];
     if (rst) begin
-      \$836  = 48'h000000000000;
+      \$412  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$837  = rq0_floor;
-    if (\$81 ) begin
-      \$837  = \$82 ;
-    end
+    \$413  = \$146 ;
     if (rst) begin
-      \$837  = 48'h000000000000;
+      \$413  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$838  = rq0_above;
-    if (\$85 ) begin
-      \$838  = \$86 ;
-    end
+    \$414  = \$147 ;
     if (rst) begin
-      \$838  = 1'h0;
+      \$414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$839  = rq0_tie;
-    if (\$89 ) begin
-      \$839  = \$92 ;
-    end
+    \$415  = \$150 ;
     if (rst) begin
-      \$839  = 1'h0;
+      \$415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$840  = rq0_code;
-    if (\$95 ) begin
-      \$840  = \$99 ;
-    end
+    \$416  = \$154 ;
     if (rst) begin
-      \$840  = 50'h0000000000000;
+      \$416  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$841  = rq0_out;
-    if (\$102 ) begin
-      \$841  = \$106 [7:0];
-    end
+    \$417  = \$155 ;
     if (rst) begin
-      \$841  = 8'h00;
+      \$417  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$842  = rq1_mult_1;
-    if (\$109 ) begin
-      \$842  = \$110 ;
-    end
+    \$418  = rq6_mult_1;
     if (rst) begin
-      \$842  = 25'h0000000;
+      \$418  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$843  = rq1_mult_2;
-    if (\$113 ) begin
-      \$843  = rq1_mult_1;
-    end
+    \$419  = rq6_mult_2;
     if (rst) begin
-      \$843  = 25'h0000000;
+      \$419  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$844  = rq1_mult_3;
-    if (\$116 ) begin
-      \$844  = rq1_mult_2;
-    end
+    \$420  = rq6_mult_3;
     if (rst) begin
-      \$844  = 25'h0000000;
+      \$420  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$845  = rq1_mult_4;
-    if (\$119 ) begin
-      \$845  = rq1_mult_3;
-    end
+    \$421  = rq6_mult_4;
     if (rst) begin
-      \$845  = 25'h0000000;
+      \$421  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$846  = rq1_mult_5;
-    if (\$122 ) begin
-      \$846  = rq1_mult_4;
-    end
+    \$422  = rq6_mult_5;
     if (rst) begin
-      \$846  = 25'h0000000;
+      \$422  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$847  = rq1_mult_6;
-    if (\$125 ) begin
-      \$847  = rq1_mult_5;
-    end
+    \$423  = i__payload[160:138];
     if (rst) begin
-      \$847  = 25'h0000000;
+      \$423  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$848  = rq1_x;
-    if (\$128 ) begin
-      \$848  = i__payload[45:23];
-    end
+    \$424  = \$156 ;
     if (rst) begin
-      \$848  = 23'h000000;
+      \$424  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$849  = rq1_part0_0;
-    if (\$131 ) begin
-      \$849  = \$132 ;
-    end
+    \$425  = rq6_part0_0;
     if (rst) begin
-      \$849  = 34'h000000000;
+      \$425  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$850  = rq1_part0_0_r;
-    if (\$135 ) begin
-      \$850  = rq1_part0_0;
-    end
+    \$426  = \$157 ;
     if (rst) begin
-      \$850  = 34'h000000000;
+      \$426  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$851  = rq1_part0_1;
-    if (\$138 ) begin
-      \$851  = \$139 ;
-    end
+    \$427  = rq6_part0_1;
     if (rst) begin
-      \$851  = 25'h0000000;
+      \$427  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$852  = rq1_part0_1_r;
-    if (\$142 ) begin
-      \$852  = rq1_part0_1;
-    end
+    \$428  = \$158 ;
     if (rst) begin
-      \$852  = 25'h0000000;
+      \$428  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$853  = rq1_part1_0;
-    if (\$145 ) begin
-      \$853  = \$146 ;
-    end
+    \$429  = rq6_part1_0;
     if (rst) begin
-      \$853  = 23'h000000;
+      \$429  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$854  = rq1_part1_0_r;
-    if (\$149 ) begin
-      \$854  = rq1_part1_0;
-    end
+    \$430  = \$159 ;
     if (rst) begin
-      \$854  = 23'h000000;
+      \$430  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$855  = rq1_part1_1;
-    if (\$152 ) begin
-      \$855  = \$153 ;
-    end
+    \$431  = rq6_part1_1;
     if (rst) begin
-      \$855  = 14'h0000;
+      \$431  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$856  = rq1_part1_1_r;
-    if (\$156 ) begin
-      \$856  = rq1_part1_1;
-    end
+    \$432  = \$167 [47:0];
     if (rst) begin
-      \$856  = 14'h0000;
+      \$432  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$857  = rq1_prod;
-    if (\$159 ) begin
-      \$857  = \$167 [47:0];
-    end
+    \$433  = \$168 ;
     if (rst) begin
-      \$857  = 48'h000000000000;
+      \$433  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$858  = rq1_floor;
-    if (\$170 ) begin
-      \$858  = \$171 ;
-    end
+    \$434  = \$169 ;
     if (rst) begin
-      \$858  = 48'h000000000000;
+      \$434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$859  = rq1_above;
-    if (\$174 ) begin
-      \$859  = \$175 ;
-    end
+    \$435  = \$172 ;
     if (rst) begin
-      \$859  = 1'h0;
+      \$435  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$860  = rq1_tie;
-    if (\$178 ) begin
-      \$860  = \$181 ;
-    end
+    \$436  = \$176 ;
     if (rst) begin
-      \$860  = 1'h0;
+      \$436  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$861  = rq1_code;
-    if (\$184 ) begin
-      \$861  = \$188 ;
-    end
+    \$437  = \$177 ;
     if (rst) begin
-      \$861  = 50'h0000000000000;
+      \$437  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$862  = rq1_out;
-    if (\$191 ) begin
-      \$862  = \$195 [7:0];
-    end
+    \$438  = rq7_mult_1;
     if (rst) begin
-      \$862  = 8'h00;
+      \$438  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$863  = rq2_mult_1;
-    if (\$198 ) begin
-      \$863  = \$199 ;
-    end
+    \$439  = rq7_mult_2;
     if (rst) begin
-      \$863  = 25'h0000000;
+      \$439  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$864  = rq2_mult_2;
-    if (\$202 ) begin
-      \$864  = rq2_mult_1;
-    end
+    \$440  = rq7_mult_3;
     if (rst) begin
-      \$864  = 25'h0000000;
+      \$440  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$865  = rq2_mult_3;
-    if (\$205 ) begin
-      \$865  = rq2_mult_2;
-    end
+    \$441  = rq7_mult_4;
     if (rst) begin
-      \$865  = 25'h0000000;
+      \$441  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$866  = rq2_mult_4;
-    if (\$208 ) begin
-      \$866  = rq2_mult_3;
-    end
+    \$442  = rq7_mult_5;
     if (rst) begin
-      \$866  = 25'h0000000;
+      \$442  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$867  = rq2_mult_5;
-    if (\$211 ) begin
-      \$867  = rq2_mult_4;
-    end
+    \$443  = i__payload[183:161];
     if (rst) begin
-      \$867  = 25'h0000000;
+      \$443  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$868  = rq2_mult_6;
-    if (\$214 ) begin
-      \$868  = rq2_mult_5;
-    end
+    \$444  = \$178 ;
     if (rst) begin
-      \$868  = 25'h0000000;
+      \$444  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$869  = rq2_x;
-    if (\$217 ) begin
-      \$869  = i__payload[68:46];
-    end
+    \$445  = rq7_part0_0;
     if (rst) begin
-      \$869  = 23'h000000;
+      \$445  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$870  = rq2_part0_0;
-    if (\$220 ) begin
-      \$870  = \$221 ;
-    end
+    \$446  = \$179 ;
     if (rst) begin
-      \$870  = 34'h000000000;
+      \$446  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$871  = rq2_part0_0_r;
-    if (\$224 ) begin
-      \$871  = rq2_part0_0;
-    end
+    \$447  = rq7_part0_1;
     if (rst) begin
-      \$871  = 34'h000000000;
+      \$447  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$872  = rq2_part0_1;
-    if (\$227 ) begin
-      \$872  = \$228 ;
-    end
+    \$448  = \$180 ;
     if (rst) begin
-      \$872  = 25'h0000000;
+      \$448  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$873  = rq2_part0_1_r;
-    if (\$231 ) begin
-      \$873  = rq2_part0_1;
-    end
+    \$449  = rq7_part1_0;
     if (rst) begin
-      \$873  = 25'h0000000;
+      \$449  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$874  = rq2_part1_0;
-    if (\$234 ) begin
-      \$874  = \$235 ;
-    end
+    \$450  = \$181 ;
     if (rst) begin
-      \$874  = 23'h000000;
+      \$450  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$875  = rq2_part1_0_r;
-    if (\$238 ) begin
-      \$875  = rq2_part1_0;
-    end
+    \$451  = rq7_part1_1;
     if (rst) begin
-      \$875  = 23'h000000;
+      \$451  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$876  = rq2_part1_1;
+    \$452  = \$189 [47:0];
+    if (rst) begin
+      \$452  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$453  = \$190 ;
+    if (rst) begin
+      \$453  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$454  = \$191 ;
+    if (rst) begin
+      \$454  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$455  = \$194 ;
+    if (rst) begin
+      \$455  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$456  = \$198 ;
+    if (rst) begin
+      \$456  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$457  = \$202 [7:0];
+    if (rst) begin
+      \$457  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$458  = \$206 [7:0];
+    if (rst) begin
+      \$458  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$459  = \$210 [7:0];
+    if (rst) begin
+      \$459  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$460  = \$214 [7:0];
+    if (rst) begin
+      \$460  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$461  = \$218 [7:0];
+    if (rst) begin
+      \$461  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$462  = \$222 [7:0];
+    if (rst) begin
+      \$462  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$463  = \$226 [7:0];
+    if (rst) begin
+      \$463  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$464  = \$230 [7:0];
+    if (rst) begin
+      \$464  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$465  = \$234 [3:0];
+    if (rst) begin
+      \$465  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$466  = \$signature__addr ;
     if (\$241 ) begin
-      \$876  = \$242 ;
+      \$466  = \$244 [2:0];
     end
     if (rst) begin
-      \$876  = 14'h0000;
+      \$466  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$877  = rq2_part1_1_r;
-    if (\$245 ) begin
-      \$877  = rq2_part1_1;
-    end
-    if (rst) begin
-      \$877  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$878  = rq2_prod;
+    \$467  = rport__addr;
     if (\$248 ) begin
-      \$878  = \$256 [47:0];
+      \$467  = \$251 [2:0];
     end
     if (rst) begin
-      \$878  = 48'h000000000000;
+      \$467  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$879  = rq2_floor;
-    if (\$259 ) begin
-      \$879  = \$260 ;
-    end
-    if (rst) begin
-      \$879  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$880  = rq2_above;
-    if (\$263 ) begin
-      \$880  = \$264 ;
-    end
-    if (rst) begin
-      \$880  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$881  = rq2_tie;
-    if (\$267 ) begin
-      \$881  = \$270 ;
-    end
-    if (rst) begin
-      \$881  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$882  = rq2_code;
-    if (\$273 ) begin
-      \$882  = \$277 ;
-    end
-    if (rst) begin
-      \$882  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$883  = rq2_out;
-    if (\$280 ) begin
-      \$883  = \$284 [7:0];
-    end
-    if (rst) begin
-      \$883  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$884  = rq3_mult_1;
-    if (\$287 ) begin
-      \$884  = \$288 ;
-    end
+    \$468  = \$264 [3:0];
     if (rst) begin
-      \$884  = 25'h0000000;
+      \$468  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$885  = rq3_mult_2;
-    if (\$291 ) begin
-      \$885  = rq3_mult_1;
+    \$469  = o__valid;
+    if (\$266 ) begin
+      \$469  = \$268 ;
     end
     if (rst) begin
-      \$885  = 25'h0000000;
+      \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$886  = rq3_mult_3;
-    if (\$294 ) begin
-      \$886  = rq3_mult_2;
+    \$470  = o__payload;
+    if (\$266 ) begin
+      \$470  = \$270 ;
     end
     if (rst) begin
-      \$886  = 25'h0000000;
+      \$470  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$887  = rq3_mult_4;
-    if (\$297 ) begin
-      \$887  = rq3_mult_3;
-    end
-    if (rst) begin
-      \$887  = 25'h0000000;
-    end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$20  = 25'h1159cbc;
+      2'h1:
+          \$20  = 25'h1572e43;
+      2'h2:
+          \$20  = 25'h13b2c9f;
+      2'h3:
+          \$20  = 25'h1519840;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$888  = rq3_mult_5;
-    if (\$300 ) begin
-      \$888  = rq3_mult_4;
-    end
-    if (rst) begin
-      \$888  = 25'h0000000;
-    end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$42  = 25'h17a8cde;
+      2'h1:
+          \$42  = 25'h1931a08;
+      2'h2:
+          \$42  = 25'h186a361;
+      2'h3:
+          \$42  = 25'h11d254d;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$889  = rq3_mult_6;
-    if (\$303 ) begin
-      \$889  = rq3_mult_5;
-    end
-    if (rst) begin
-      \$889  = 25'h0000000;
-    end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$64  = 25'h1481b24;
+      2'h1:
+          \$64  = 25'h1805606;
+      2'h2:
+          \$64  = 25'h18a16e7;
+      2'h3:
+          \$64  = 25'h1be4a43;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$890  = rq3_x;
-    if (\$306 ) begin
-      \$890  = i__payload[91:69];
-    end
-    if (rst) begin
-      \$890  = 23'h000000;
-    end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$86  = 25'h163d374;
+      2'h1:
+          \$86  = 25'h1758aca;
+      2'h2:
+          \$86  = 25'h102438f;
+      2'h3:
+          \$86  = 25'h15bef06;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$891  = rq3_part0_0;
-    if (\$309 ) begin
-      \$891  = \$310 ;
-    end
-    if (rst) begin
-      \$891  = 34'h000000000;
-    end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$108  = 25'h160b082;
+      2'h1:
+          \$108  = 25'h13649e8;
+      2'h2:
+          \$108  = 25'h178abe0;
+      2'h3:
+          \$108  = 25'h1f7a684;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$892  = rq3_part0_0_r;
-    if (\$313 ) begin
-      \$892  = rq3_part0_0;
-    end
-    if (rst) begin
-      \$892  = 34'h000000000;
-    end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$109  = 6'h23;
+      2'h1:
+          \$109  = 6'h23;
+      2'h2:
+          \$109  = 6'h23;
+      2'h3:
+          \$109  = 6'h24;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$893  = rq3_part0_1;
-    if (\$316 ) begin
-      \$893  = \$317 ;
-    end
-    if (rst) begin
-      \$893  = 25'h0000000;
-    end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$110  = 36'h400000000;
+      2'h1:
+          \$110  = 36'h400000000;
+      2'h2:
+          \$110  = 36'h400000000;
+      2'h3:
+          \$110  = 36'h800000000;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$894  = rq3_part0_1_r;
-    if (\$320 ) begin
-      \$894  = rq3_part0_1;
-    end
-    if (rst) begin
-      \$894  = 25'h0000000;
-    end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$111  = 36'h7ffffffff;
+      2'h1:
+          \$111  = 36'h7ffffffff;
+      2'h2:
+          \$111  = 36'h7ffffffff;
+      2'h3:
+          \$111  = 36'hfffffffff;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$895  = rq3_part1_0;
-    if (\$323 ) begin
-      \$895  = \$324 ;
-    end
-    if (rst) begin
-      \$895  = 23'h000000;
-    end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$133  = 25'h1d0c89f;
+      2'h1:
+          \$133  = 25'h14ff41d;
+      2'h2:
+          \$133  = 25'h12151b8;
+      2'h3:
+          \$133  = 25'h109eeaf;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$896  = rq3_part1_0_r;
-    if (\$327 ) begin
-      \$896  = rq3_part1_0;
-    end
-    if (rst) begin
-      \$896  = 23'h000000;
-    end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$155  = 25'h134bafa;
+      2'h1:
+          \$155  = 25'h172ff59;
+      2'h2:
+          \$155  = 25'h15de1ba;
+      2'h3:
+          \$155  = 25'h15ee734;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$897  = rq3_part1_1;
-    if (\$330 ) begin
-      \$897  = \$331 ;
-    end
-    if (rst) begin
-      \$897  = 14'h0000;
-    end
+    (* full_case = 32'd1 *)
+    casez (group)
+      2'h0:
+          \$177  = 25'h14e5d33;
+      2'h1:
+          \$177  = 25'h17cdb8c;
+      2'h2:
+          \$177  = 25'h14d9907;
+      2'h3:
+          \$177  = 25'h1521e58;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$898  = rq3_part1_1_r;
-    if (\$334 ) begin
-      \$898  = rq3_part1_1;
+    \$271  = group;
+    if (\$15 ) begin
+      \$271  = \$18 [1:0];
     end
     if (rst) begin
-      \$898  = 14'h0000;
+      \$271  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$899  = rq3_prod;
-    if (\$337 ) begin
-      \$899  = \$345 [47:0];
-    end
+    \$272  = \$19 ;
     if (rst) begin
-      \$899  = 48'h000000000000;
+      \$272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$900  = rq3_floor;
-    if (\$348 ) begin
-      \$900  = \$349 ;
-    end
+    \$273  = rq_valid_1;
     if (rst) begin
-      \$900  = 48'h000000000000;
+      \$273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$901  = rq3_above;
-    if (\$352 ) begin
-      \$901  = \$353 ;
-    end
+    \$274  = rq_valid_2;
     if (rst) begin
-      \$901  = 1'h0;
+      \$274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$902  = rq3_tie;
-    if (\$356 ) begin
-      \$902  = \$359 ;
-    end
+    \$275  = rq_valid_3;
     if (rst) begin
-      \$902  = 1'h0;
+      \$275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$903  = rq3_code;
-    if (\$362 ) begin
-      \$903  = \$366 ;
-    end
+    \$276  = rq_valid_4;
     if (rst) begin
-      \$903  = 50'h0000000000000;
+      \$276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$904  = rq3_out;
-    if (\$369 ) begin
-      \$904  = \$373 [7:0];
-    end
+    \$277  = rq_valid_5;
     if (rst) begin
-      \$904  = 8'h00;
+      \$277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$905  = rq4_mult_1;
-    if (\$376 ) begin
-      \$905  = \$377 ;
-    end
+    \$278  = rq_valid_6;
     if (rst) begin
-      \$905  = 25'h0000000;
+      \$278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$906  = rq4_mult_2;
-    if (\$380 ) begin
-      \$906  = rq4_mult_1;
-    end
+    \$279  = \$20 ;
     if (rst) begin
-      \$906  = 25'h0000000;
+      \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$907  = rq4_mult_3;
-    if (\$383 ) begin
-      \$907  = rq4_mult_2;
-    end
+    \$280  = rq0_mult_1;
     if (rst) begin
-      \$907  = 25'h0000000;
+      \$280  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$908  = rq4_mult_4;
-    if (\$386 ) begin
-      \$908  = rq4_mult_3;
-    end
+    \$281  = rq0_mult_2;
     if (rst) begin
-      \$908  = 25'h0000000;
+      \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$909  = rq4_mult_5;
-    if (\$389 ) begin
-      \$909  = rq4_mult_4;
-    end
+    \$282  = rq0_mult_3;
     if (rst) begin
-      \$909  = 25'h0000000;
+      \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$910  = rq4_mult_6;
-    if (\$392 ) begin
-      \$910  = rq4_mult_5;
-    end
+    \$283  = rq0_mult_4;
     if (rst) begin
-      \$910  = 25'h0000000;
+      \$283  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$911  = rq4_shift_1;
-    if (\$395 ) begin
-      \$911  = \$396 ;
-    end
+    \$284  = rq0_mult_5;
     if (rst) begin
-      \$911  = 6'h00;
+      \$284  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$912  = rq4_shift_2;
-    if (\$399 ) begin
-      \$912  = rq4_shift_1;
-    end
+    \$285  = i__payload[22:0];
     if (rst) begin
-      \$912  = 6'h00;
+      \$285  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$913  = rq4_shift_3;
-    if (\$402 ) begin
-      \$913  = rq4_shift_2;
-    end
+    \$286  = \$21 ;
     if (rst) begin
-      \$913  = 6'h00;
+      \$286  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$914  = rq4_shift_4;
-    if (\$405 ) begin
-      \$914  = rq4_shift_3;
-    end
+    \$287  = rq0_part0_0;
     if (rst) begin
-      \$914  = 6'h00;
+      \$287  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$915  = rq4_shift_5;
-    if (\$408 ) begin
-      \$915  = rq4_shift_4;
-    end
+    \$288  = \$22 ;
     if (rst) begin
-      \$915  = 6'h00;
+      \$288  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$916  = rq4_shift_6;
-    if (\$411 ) begin
-      \$916  = rq4_shift_5;
-    end
+    \$289  = rq0_part0_1;
     if (rst) begin
-      \$916  = 6'h00;
+      \$289  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$917  = rq4_half_1;
-    if (\$414 ) begin
-      \$917  = \$415 ;
-    end
+    \$290  = \$23 ;
     if (rst) begin
-      \$917  = 36'h000000000;
+      \$290  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$918  = rq4_half_2;
-    if (\$418 ) begin
-      \$918  = rq4_half_1;
-    end
+    \$291  = rq0_part1_0;
     if (rst) begin
-      \$918  = 36'h000000000;
+      \$291  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$919  = rq4_half_3;
-    if (\$421 ) begin
-      \$919  = rq4_half_2;
-    end
+    \$292  = \$24 ;
     if (rst) begin
-      \$919  = 36'h000000000;
+      \$292  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$920  = rq4_half_4;
-    if (\$424 ) begin
-      \$920  = rq4_half_3;
-    end
+    \$293  = rq0_part1_1;
     if (rst) begin
-      \$920  = 36'h000000000;
+      \$293  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$921  = rq4_half_5;
-    if (\$427 ) begin
-      \$921  = rq4_half_4;
-    end
+    \$294  = \$32 [47:0];
     if (rst) begin
-      \$921  = 36'h000000000;
+      \$294  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$922  = rq4_half_6;
-    if (\$430 ) begin
-      \$922  = rq4_half_5;
-    end
+    \$295  = \$33 ;
     if (rst) begin
-      \$922  = 36'h000000000;
+      \$295  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$923  = rq4_mask_1;
-    if (\$433 ) begin
-      \$923  = \$434 ;
-    end
+    \$296  = \$34 ;
     if (rst) begin
-      \$923  = 36'h000000000;
+      \$296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$924  = rq4_mask_2;
-    if (\$437 ) begin
-      \$924  = rq4_mask_1;
-    end
+    \$297  = \$37 ;
     if (rst) begin
-      \$924  = 36'h000000000;
+      \$297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$925  = rq4_mask_3;
-    if (\$440 ) begin
-      \$925  = rq4_mask_2;
-    end
+    \$298  = \$41 ;
     if (rst) begin
-      \$925  = 36'h000000000;
+      \$298  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$926  = rq4_mask_4;
-    if (\$443 ) begin
-      \$926  = rq4_mask_3;
-    end
+    \$299  = \$42 ;
     if (rst) begin
-      \$926  = 36'h000000000;
+      \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$927  = rq4_mask_5;
-    if (\$446 ) begin
-      \$927  = rq4_mask_4;
-    end
+    \$300  = rq1_mult_1;
     if (rst) begin
-      \$927  = 36'h000000000;
+      \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$928  = rq4_mask_6;
-    if (\$449 ) begin
-      \$928  = rq4_mask_5;
-    end
+    \$301  = rq1_mult_2;
     if (rst) begin
-      \$928  = 36'h000000000;
+      \$301  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$929  = rq4_x;
-    if (\$452 ) begin
-      \$929  = i__payload[114:92];
-    end
+    \$302  = rq1_mult_3;
     if (rst) begin
-      \$929  = 23'h000000;
+      \$302  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$930  = rq4_part0_0;
-    if (\$455 ) begin
-      \$930  = \$456 ;
-    end
+    \$303  = rq1_mult_4;
     if (rst) begin
-      \$930  = 34'h000000000;
+      \$303  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$931  = rq4_part0_0_r;
-    if (\$459 ) begin
-      \$931  = rq4_part0_0;
-    end
+    \$304  = rq1_mult_5;
     if (rst) begin
-      \$931  = 34'h000000000;
+      \$304  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$932  = rq4_part0_1;
-    if (\$462 ) begin
-      \$932  = \$463 ;
-    end
+    \$305  = i__payload[45:23];
     if (rst) begin
-      \$932  = 25'h0000000;
+      \$305  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$933  = rq4_part0_1_r;
-    if (\$466 ) begin
-      \$933  = rq4_part0_1;
-    end
+    \$306  = \$43 ;
     if (rst) begin
-      \$933  = 25'h0000000;
+      \$306  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$934  = rq4_part1_0;
-    if (\$469 ) begin
-      \$934  = \$470 ;
-    end
+    \$307  = rq1_part0_0;
     if (rst) begin
-      \$934  = 23'h000000;
+      \$307  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$935  = rq4_part1_0_r;
-    if (\$473 ) begin
-      \$935  = rq4_part1_0;
-    end
+    \$308  = \$44 ;
     if (rst) begin
-      \$935  = 23'h000000;
+      \$308  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$936  = rq4_part1_1;
-    if (\$476 ) begin
-      \$936  = \$477 ;
-    end
+    \$309  = rq1_part0_1;
     if (rst) begin
-      \$936  = 14'h0000;
+      \$309  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$937  = rq4_part1_1_r;
-    if (\$480 ) begin
-      \$937  = rq4_part1_1;
-    end
+    \$310  = \$45 ;
     if (rst) begin
-      \$937  = 14'h0000;
+      \$310  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$938  = rq4_prod;
-    if (\$483 ) begin
-      \$938  = \$491 [47:0];
-    end
+    \$311  = rq1_part1_0;
     if (rst) begin
-      \$938  = 48'h000000000000;
+      \$311  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$939  = rq4_floor;
-    if (\$494 ) begin
-      \$939  = \$495 ;
-    end
+    \$312  = \$46 ;
     if (rst) begin
-      \$939  = 48'h000000000000;
+      \$312  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$940  = rq4_above;
-    if (\$498 ) begin
-      \$940  = \$499 ;
-    end
+    \$313  = rq1_part1_1;
     if (rst) begin
-      \$940  = 1'h0;
+      \$313  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$941  = rq4_tie;
-    if (\$502 ) begin
-      \$941  = \$505 ;
-    end
+    \$314  = \$54 [47:0];
     if (rst) begin
-      \$941  = 1'h0;
+      \$314  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$942  = rq4_code;
-    if (\$508 ) begin
-      \$942  = \$512 ;
-    end
+    \$315  = \$55 ;
     if (rst) begin
-      \$942  = 50'h0000000000000;
+      \$315  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$943  = rq4_out;
-    if (\$515 ) begin
-      \$943  = \$519 [7:0];
-    end
+    \$316  = \$56 ;
     if (rst) begin
-      \$943  = 8'h00;
+      \$316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$944  = rq5_mult_1;
-    if (\$522 ) begin
-      \$944  = \$523 ;
-    end
+    \$317  = \$59 ;
     if (rst) begin
-      \$944  = 25'h0000000;
+      \$317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$945  = rq5_mult_2;
-    if (\$526 ) begin
-      \$945  = rq5_mult_1;
-    end
+    \$318  = \$63 ;
     if (rst) begin
-      \$945  = 25'h0000000;
+      \$318  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$946  = rq5_mult_3;
-    if (\$529 ) begin
-      \$946  = rq5_mult_2;
-    end
+    \$319  = \$64 ;
     if (rst) begin
-      \$946  = 25'h0000000;
+      \$319  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$947  = rq5_mult_4;
-    if (\$532 ) begin
-      \$947  = rq5_mult_3;
-    end
+    \$320  = rq2_mult_1;
     if (rst) begin
-      \$947  = 25'h0000000;
+      \$320  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$948  = rq5_mult_5;
-    if (\$535 ) begin
-      \$948  = rq5_mult_4;
-    end
+    \$321  = rq2_mult_2;
     if (rst) begin
-      \$948  = 25'h0000000;
+      \$321  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$949  = rq5_mult_6;
-    if (\$538 ) begin
-      \$949  = rq5_mult_5;
-    end
+    \$322  = rq2_mult_3;
     if (rst) begin
-      \$949  = 25'h0000000;
+      \$322  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$950  = rq5_x;
-    if (\$541 ) begin
-      \$950  = i__payload[137:115];
-    end
+    \$323  = rq2_mult_4;
     if (rst) begin
-      \$950  = 23'h000000;
+      \$323  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$951  = rq5_part0_0;
-    if (\$544 ) begin
-      \$951  = \$545 ;
-    end
+    \$324  = rq2_mult_5;
     if (rst) begin
-      \$951  = 34'h000000000;
+      \$324  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$952  = rq5_part0_0_r;
-    if (\$548 ) begin
-      \$952  = rq5_part0_0;
-    end
+    \$325  = i__payload[68:46];
     if (rst) begin
-      \$952  = 34'h000000000;
+      \$325  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$953  = rq5_part0_1;
-    if (\$551 ) begin
-      \$953  = \$552 ;
-    end
+    \$326  = \$65 ;
     if (rst) begin
-      \$953  = 25'h0000000;
+      \$326  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$954  = rq5_part0_1_r;
-    if (\$555 ) begin
-      \$954  = rq5_part0_1;
-    end
+    \$327  = rq2_part0_0;
     if (rst) begin
-      \$954  = 25'h0000000;
+      \$327  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$955  = rq5_part1_0;
-    if (\$558 ) begin
-      \$955  = \$559 ;
-    end
+    \$328  = \$66 ;
     if (rst) begin
-      \$955  = 23'h000000;
+      \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$956  = rq5_part1_0_r;
-    if (\$562 ) begin
-      \$956  = rq5_part1_0;
-    end
+    \$329  = rq2_part0_1;
     if (rst) begin
-      \$956  = 23'h000000;
+      \$329  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$957  = rq5_part1_1;
-    if (\$565 ) begin
-      \$957  = \$566 ;
-    end
+    \$330  = \$67 ;
     if (rst) begin
-      \$957  = 14'h0000;
+      \$330  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$958  = rq5_part1_1_r;
-    if (\$569 ) begin
-      \$958  = rq5_part1_1;
-    end
+    \$331  = rq2_part1_0;
     if (rst) begin
-      \$958  = 14'h0000;
+      \$331  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$959  = rq5_prod;
-    if (\$572 ) begin
-      \$959  = \$580 [47:0];
-    end
+    \$332  = \$68 ;
     if (rst) begin
-      \$959  = 48'h000000000000;
+      \$332  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$960  = rq5_floor;
-    if (\$583 ) begin
-      \$960  = \$584 ;
-    end
+    \$333  = rq2_part1_1;
     if (rst) begin
-      \$960  = 48'h000000000000;
+      \$333  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$961  = rq5_above;
-    if (\$587 ) begin
-      \$961  = \$588 ;
-    end
+    \$334  = \$76 [47:0];
     if (rst) begin
-      \$961  = 1'h0;
+      \$334  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$962  = rq5_tie;
-    if (\$591 ) begin
-      \$962  = \$594 ;
-    end
+    \$335  = \$77 ;
     if (rst) begin
-      \$962  = 1'h0;
+      \$335  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$963  = rq5_code;
-    if (\$597 ) begin
-      \$963  = \$601 ;
-    end
+    \$336  = \$78 ;
     if (rst) begin
-      \$963  = 50'h0000000000000;
+      \$336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$964  = rq5_out;
-    if (\$604 ) begin
-      \$964  = \$608 [7:0];
-    end
+    \$337  = \$81 ;
     if (rst) begin
-      \$964  = 8'h00;
+      \$337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$965  = rq6_mult_1;
-    if (\$611 ) begin
-      \$965  = \$612 ;
-    end
+    \$338  = \$85 ;
     if (rst) begin
-      \$965  = 25'h0000000;
+      \$338  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$966  = rq6_mult_2;
-    if (\$615 ) begin
-      \$966  = rq6_mult_1;
-    end
+    \$339  = \$86 ;
     if (rst) begin
-      \$966  = 25'h0000000;
+      \$339  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$967  = rq6_mult_3;
-    if (\$618 ) begin
-      \$967  = rq6_mult_2;
-    end
+    \$340  = rq3_mult_1;
     if (rst) begin
-      \$967  = 25'h0000000;
+      \$340  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$968  = rq6_mult_4;
-    if (\$621 ) begin
-      \$968  = rq6_mult_3;
-    end
+    \$341  = rq3_mult_2;
     if (rst) begin
-      \$968  = 25'h0000000;
+      \$341  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$969  = rq6_mult_5;
-    if (\$624 ) begin
-      \$969  = rq6_mult_4;
-    end
+    \$342  = rq3_mult_3;
     if (rst) begin
-      \$969  = 25'h0000000;
+      \$342  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$970  = rq6_mult_6;
-    if (\$627 ) begin
-      \$970  = rq6_mult_5;
-    end
+    \$343  = rq3_mult_4;
     if (rst) begin
-      \$970  = 25'h0000000;
+      \$343  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$971  = rq6_x;
-    if (\$630 ) begin
-      \$971  = i__payload[160:138];
-    end
+    \$344  = rq3_mult_5;
     if (rst) begin
-      \$971  = 23'h000000;
+      \$344  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$972  = rq6_part0_0;
-    if (\$633 ) begin
-      \$972  = \$634 ;
-    end
+    \$345  = i__payload[91:69];
     if (rst) begin
-      \$972  = 34'h000000000;
+      \$345  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$973  = rq6_part0_0_r;
-    if (\$637 ) begin
-      \$973  = rq6_part0_0;
-    end
+    \$346  = \$87 ;
     if (rst) begin
-      \$973  = 34'h000000000;
+      \$346  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$974  = rq6_part0_1;
-    if (\$640 ) begin
-      \$974  = \$641 ;
-    end
+    \$347  = rq3_part0_0;
     if (rst) begin
-      \$974  = 25'h0000000;
+      \$347  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$975  = rq6_part0_1_r;
-    if (\$644 ) begin
-      \$975  = rq6_part0_1;
-    end
+    \$348  = \$88 ;
     if (rst) begin
-      \$975  = 25'h0000000;
+      \$348  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$976  = rq6_part1_0;
-    if (\$647 ) begin
-      \$976  = \$648 ;
-    end
+    \$349  = rq3_part0_1;
     if (rst) begin
-      \$976  = 23'h000000;
+      \$349  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$977  = rq6_part1_0_r;
-    if (\$651 ) begin
-      \$977  = rq6_part1_0;
-    end
+    \$350  = \$89 ;
     if (rst) begin
-      \$977  = 23'h000000;
+      \$350  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$978  = rq6_part1_1;
-    if (\$654 ) begin
-      \$978  = \$655 ;
-    end
+    \$351  = rq3_part1_0;
     if (rst) begin
-      \$978  = 14'h0000;
+      \$351  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$979  = rq6_part1_1_r;
-    if (\$658 ) begin
-      \$979  = rq6_part1_1;
-    end
+    \$352  = \$90 ;
     if (rst) begin
-      \$979  = 14'h0000;
+      \$352  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$980  = rq6_prod;
-    if (\$661 ) begin
-      \$980  = \$669 [47:0];
-    end
+    \$353  = rq3_part1_1;
     if (rst) begin
-      \$980  = 48'h000000000000;
+      \$353  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$981  = rq6_floor;
-    if (\$672 ) begin
-      \$981  = \$673 ;
-    end
+    \$354  = \$98 [47:0];
     if (rst) begin
-      \$981  = 48'h000000000000;
+      \$354  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$982  = rq6_above;
-    if (\$676 ) begin
-      \$982  = \$677 ;
-    end
+    \$355  = \$99 ;
     if (rst) begin
-      \$982  = 1'h0;
+      \$355  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$983  = rq6_tie;
-    if (\$680 ) begin
-      \$983  = \$683 ;
-    end
+    \$356  = \$100 ;
     if (rst) begin
-      \$983  = 1'h0;
+      \$356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$984  = rq6_code;
-    if (\$686 ) begin
-      \$984  = \$690 ;
-    end
+    \$357  = \$103 ;
     if (rst) begin
-      \$984  = 50'h0000000000000;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$985  = rq6_out;
-    if (\$693 ) begin
-      \$985  = \$697 [7:0];
-    end
+    \$358  = \$107 ;
     if (rst) begin
-      \$985  = 8'h00;
+      \$358  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$986  = rq7_mult_1;
-    if (\$700 ) begin
-      \$986  = \$701 ;
-    end
+    \$359  = \$108 ;
     if (rst) begin
-      \$986  = 25'h0000000;
+      \$359  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$987  = rq7_mult_2;
-    if (\$704 ) begin
-      \$987  = rq7_mult_1;
-    end
+    \$360  = rq4_mult_1;
     if (rst) begin
-      \$987  = 25'h0000000;
+      \$360  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$988  = rq7_mult_3;
-    if (\$707 ) begin
-      \$988  = rq7_mult_2;
-    end
+    \$361  = rq4_mult_2;
     if (rst) begin
-      \$988  = 25'h0000000;
+      \$361  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$989  = rq7_mult_4;
-    if (\$710 ) begin
-      \$989  = rq7_mult_3;
-    end
+    \$362  = rq4_mult_3;
     if (rst) begin
-      \$989  = 25'h0000000;
+      \$362  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$990  = rq7_mult_5;
-    if (\$713 ) begin
-      \$990  = rq7_mult_4;
-    end
+    \$363  = rq4_mult_4;
     if (rst) begin
-      \$990  = 25'h0000000;
+      \$363  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$991  = rq7_mult_6;
-    if (\$716 ) begin
-      \$991  = rq7_mult_5;
-    end
+    \$364  = rq4_mult_5;
     if (rst) begin
-      \$991  = 25'h0000000;
+      \$364  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$992  = rq7_x;
-    if (\$719 ) begin
-      \$992  = i__payload[183:161];
-    end
+    \$365  = \$109 ;
     if (rst) begin
-      \$992  = 23'h000000;
+      \$365  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$993  = rq7_part0_0;
-    if (\$722 ) begin
-      \$993  = \$723 ;
-    end
+    \$366  = rq4_shift_1;
     if (rst) begin
-      \$993  = 34'h000000000;
+      \$366  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$994  = rq7_part0_0_r;
-    if (\$726 ) begin
-      \$994  = rq7_part0_0;
-    end
+    \$367  = rq4_shift_2;
     if (rst) begin
-      \$994  = 34'h000000000;
+      \$367  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$995  = rq7_part0_1;
-    if (\$729 ) begin
-      \$995  = \$730 ;
-    end
+    \$368  = rq4_shift_3;
     if (rst) begin
-      \$995  = 25'h0000000;
+      \$368  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$996  = rq7_part0_1_r;
-    if (\$733 ) begin
-      \$996  = rq7_part0_1;
-    end
+    \$369  = rq4_shift_4;
     if (rst) begin
-      \$996  = 25'h0000000;
+      \$369  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$997  = rq7_part1_0;
-    if (\$736 ) begin
-      \$997  = \$737 ;
-    end
+    \$370  = rq4_shift_5;
     if (rst) begin
-      \$997  = 23'h000000;
+      \$370  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$998  = rq7_part1_0_r;
-    if (\$740 ) begin
-      \$998  = rq7_part1_0;
-    end
+    \$371  = \$110 ;
     if (rst) begin
-      \$998  = 23'h000000;
+      \$371  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$999  = rq7_part1_1;
-    if (\$743 ) begin
-      \$999  = \$744 ;
-    end
+    \$372  = rq4_half_1;
     if (rst) begin
-      \$999  = 14'h0000;
+      \$372  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1000  = rq7_part1_1_r;
-    if (\$747 ) begin
-      \$1000  = rq7_part1_1;
-    end
+    \$373  = rq4_half_2;
     if (rst) begin
-      \$1000  = 14'h0000;
+      \$373  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1001  = rq7_prod;
-    if (\$750 ) begin
-      \$1001  = \$758 [47:0];
-    end
+    \$374  = rq4_half_3;
     if (rst) begin
-      \$1001  = 48'h000000000000;
+      \$374  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1002  = rq7_floor;
-    if (\$761 ) begin
-      \$1002  = \$762 ;
-    end
+    \$375  = rq4_half_4;
     if (rst) begin
-      \$1002  = 48'h000000000000;
+      \$375  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1003  = rq7_above;
-    if (\$765 ) begin
-      \$1003  = \$766 ;
-    end
+    \$376  = rq4_half_5;
     if (rst) begin
-      \$1003  = 1'h0;
+      \$376  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1004  = rq7_tie;
-    if (\$769 ) begin
-      \$1004  = \$772 ;
-    end
+    \$377  = \$111 ;
     if (rst) begin
-      \$1004  = 1'h0;
+      \$377  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1005  = rq7_code;
-    if (\$775 ) begin
-      \$1005  = \$779 ;
-    end
+    \$378  = rq4_mask_1;
     if (rst) begin
-      \$1005  = 50'h0000000000000;
+      \$378  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1006  = rq7_out;
-    if (\$782 ) begin
-      \$1006  = \$786 [7:0];
-    end
+    \$379  = rq4_mask_2;
     if (rst) begin
-      \$1006  = 8'h00;
+      \$379  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1007  = o__valid;
-    if (\$788 ) begin
-      \$1007  = rq_valid_7;
-    end
+    \$380  = rq4_mask_3;
     if (rst) begin
-      \$1007  = 1'h0;
+      \$380  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1008  = lut0_out;
-    if (\$791 ) begin
-      \$1008  = port__data;
-    end
+    \$381  = rq4_mask_4;
     if (rst) begin
-      \$1008  = 8'h00;
+      \$381  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1009  = lut1_out;
-    if (\$794 ) begin
-      \$1009  = \port__data$228 ;
-    end
+    \$382  = rq4_mask_5;
     if (rst) begin
-      \$1009  = 8'h00;
+      \$382  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1010  = lut2_out;
-    if (\$797 ) begin
-      \$1010  = \port__data$229 ;
-    end
+    \$383  = i__payload[114:92];
     if (rst) begin
-      \$1010  = 8'h00;
+      \$383  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1011  = lut3_out;
-    if (\$800 ) begin
-      \$1011  = \port__data$230 ;
-    end
+    \$384  = \$112 ;
     if (rst) begin
-      \$1011  = 8'h00;
+      \$384  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1012  = lut4_out;
-    if (\$803 ) begin
-      \$1012  = \port__data$231 ;
-    end
+    \$385  = rq4_part0_0;
     if (rst) begin
-      \$1012  = 8'h00;
+      \$385  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1013  = lut5_out;
-    if (\$806 ) begin
-      \$1013  = \port__data$232 ;
-    end
+    \$386  = \$113 ;
     if (rst) begin
-      \$1013  = 8'h00;
+      \$386  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1014  = lut6_out;
-    if (\$809 ) begin
-      \$1014  = \port__data$233 ;
-    end
+    \$387  = rq4_part0_1;
     if (rst) begin
-      \$1014  = 8'h00;
+      \$387  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$1015  = lut7_out;
-    if (\$812 ) begin
-      \$1015  = \port__data$234 ;
-    end
+    \$388  = \$114 ;
     if (rst) begin
-      \$1015  = 8'h00;
+      \$388  = 23'h000000;
     end
   end
-  assign port__addr = \$2 [7:0];
-  assign \port__addr$22  = \$3 [7:0];
-  assign \port__addr$24  = \$4 [7:0];
-  assign \port__addr$26  = \$5 [7:0];
-  assign \port__addr$28  = \$6 [7:0];
-  assign \port__addr$30  = \$7 [7:0];
-  assign \port__addr$32  = \$8 [7:0];
-  assign \port__addr$34  = \$9 [7:0];
-  assign lut_valid = o__valid;
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
+  assign i__ready = q_room;
+  assign port__addr = \$1 [7:0];
+  assign \port__addr$22  = \$2 [7:0];
+  assign \port__addr$24  = \$3 [7:0];
+  assign \port__addr$26  = \$4 [7:0];
+  assign \port__addr$28  = \$5 [7:0];
+  assign \port__addr$30  = \$6 [7:0];
+  assign \port__addr$32  = \$7 [7:0];
+  assign \port__addr$34  = \$8 [7:0];
+  assign q_wptr = \$signature__addr ;
+  assign \$signature__data  = q_in;
+  assign q_rptr = rport__addr;
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
+  assign \q_in[4]  = q_in[39:32];
+  assign \q_in[5]  = q_in[47:40];
+  assign \q_in[6]  = q_in[55:48];
+  assign \q_in[7]  = q_in[63:56];
   assign \i__payload[0]  = i__payload[22:0];
   assign \i__payload[1]  = i__payload[45:23];
   assign \i__payload[2]  = i__payload[68:46];
@@ -19366,14 +15205,26 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   assign \i__payload[5]  = i__payload[137:115];
   assign \i__payload[6]  = i__payload[160:138];
   assign \i__payload[7]  = i__payload[183:161];
-  assign o__payload[63:56] = lut7_out;
-  assign o__payload[55:48] = lut6_out;
-  assign o__payload[47:40] = lut5_out;
-  assign o__payload[39:32] = lut4_out;
-  assign o__payload[31:24] = lut3_out;
-  assign o__payload[23:16] = lut2_out;
-  assign o__payload[15:8] = lut1_out;
-  assign o__payload[7:0] = lut0_out;
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+  assign \o__payload[6]  = o__payload[55:48];
+  assign \o__payload[7]  = o__payload[63:56];
+  assign q_in[63:56] = \port__data$44 ;
+  assign q_in[55:48] = \port__data$43 ;
+  assign q_in[47:40] = \port__data$42 ;
+  assign q_in[39:32] = \port__data$41 ;
+  assign q_in[31:24] = \port__data$40 ;
+  assign q_in[23:16] = \port__data$39 ;
+  assign q_in[15:8] = \port__data$38 ;
+  assign q_in[7:0] = port__data;
+  assign \$160  = { 1'h0, rq6_part0_0_r };
+  assign \$162  = { 14'h0000, rq6_part0_1_r, 17'h00000 };
+  assign \$164  = { rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r, 17'h00000 };
+  assign \$166  = { rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r, 34'h000000000 };
   assign rq0_rem[47:35] = 13'h0000;
   assign rq0_rem[34:0] = rq0_prod[34:0];
   assign rq1_rem[47:35] = 13'h0000;
@@ -19388,166 +15239,188 @@ module \top.s1_dense1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   assign rq6_rem[34:0] = rq6_prod[34:0];
   assign rq7_rem[47:35] = 13'h0000;
   assign rq7_rem[34:0] = rq7_prod[34:0];
-  assign \$71  = { 1'h0, rq0_part0_0_r };
-  assign \$73  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$75  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
-  assign \$77  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
-  assign \$82  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:35] };
-  assign \$91  = 1'h1;
-  assign \$92  = \$90 ;
-  assign \$160  = { 1'h0, rq1_part0_0_r };
-  assign \$162  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$164  = { rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r, 17'h00000 };
-  assign \$166  = { rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r, 34'h000000000 };
-  assign \$171  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:35] };
-  assign \$180  = 1'h1;
-  assign \$181  = \$179 ;
-  assign \$249  = { 1'h0, rq2_part0_0_r };
-  assign \$251  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$253  = { rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r, 17'h00000 };
-  assign \$255  = { rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r, 34'h000000000 };
-  assign \$260  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:35] };
-  assign \$269  = 1'h1;
-  assign \$270  = \$268 ;
-  assign \$338  = { 1'h0, rq3_part0_0_r };
-  assign \$340  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$342  = { rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r, 17'h00000 };
-  assign \$344  = { rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r, 34'h000000000 };
-  assign \$349  = { rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47:35] };
-  assign \$358  = 1'h1;
-  assign \$359  = \$357 ;
-  assign \$484  = { 1'h0, rq4_part0_0_r };
-  assign \$486  = { 14'h0000, rq4_part0_1_r, 17'h00000 };
-  assign \$488  = { rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r, 17'h00000 };
-  assign \$490  = { rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r, 34'h000000000 };
-  assign \$573  = { 1'h0, rq5_part0_0_r };
-  assign \$575  = { 14'h0000, rq5_part0_1_r, 17'h00000 };
-  assign \$577  = { rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r, 17'h00000 };
-  assign \$579  = { rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r, 34'h000000000 };
-  assign \$584  = { rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47:35] };
-  assign \$593  = 1'h1;
-  assign \$594  = \$592 ;
-  assign \$662  = { 1'h0, rq6_part0_0_r };
-  assign \$664  = { 14'h0000, rq6_part0_1_r, 17'h00000 };
-  assign \$666  = { rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r, 17'h00000 };
-  assign \$668  = { rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r, 34'h000000000 };
-  assign \$673  = { rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47:35] };
-  assign \$682  = 1'h1;
-  assign \$683  = \$681 ;
-  assign \$751  = { 1'h0, rq7_part0_0_r };
-  assign \$753  = { 14'h0000, rq7_part0_1_r, 17'h00000 };
-  assign \$755  = { rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r, 17'h00000 };
-  assign \$757  = { rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r, 34'h000000000 };
-  assign \$762  = { rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47:35] };
-  assign \$771  = 1'h1;
-  assign \$772  = \$770 ;
+  assign \$25  = { 1'h0, rq0_part0_0_r };
+  assign \$27  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$29  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
+  assign \$31  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
+  assign \$33  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:35] };
+  assign \$36  = 1'h1;
+  assign \$37  = \$35 ;
+  assign \$47  = { 1'h0, rq1_part0_0_r };
+  assign \$49  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
+  assign \$51  = { rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r, 17'h00000 };
+  assign \$53  = { rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r, 34'h000000000 };
+  assign \$55  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:35] };
+  assign \$58  = 1'h1;
+  assign \$59  = \$57 ;
+  assign \$69  = { 1'h0, rq2_part0_0_r };
+  assign \$71  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
+  assign \$73  = { rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r, 17'h00000 };
+  assign \$75  = { rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r, 34'h000000000 };
+  assign \$77  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:35] };
+  assign \$80  = 1'h1;
+  assign \$81  = \$79 ;
+  assign \$91  = { 1'h0, rq3_part0_0_r };
+  assign \$93  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
+  assign \$95  = { rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r, 17'h00000 };
+  assign \$97  = { rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r, 34'h000000000 };
+  assign \$99  = { rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47:35] };
+  assign \$102  = 1'h1;
+  assign \$103  = \$101 ;
+  assign \$116  = { 1'h0, rq4_part0_0_r };
+  assign \$118  = { 14'h0000, rq4_part0_1_r, 17'h00000 };
+  assign \$120  = { rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r, 17'h00000 };
+  assign \$122  = { rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r, 34'h000000000 };
+  assign \$138  = { 1'h0, rq5_part0_0_r };
+  assign \$140  = { 14'h0000, rq5_part0_1_r, 17'h00000 };
+  assign \$142  = { rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r, 17'h00000 };
+  assign \$144  = { rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r, 34'h000000000 };
+  assign \$146  = { rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47:35] };
+  assign \$149  = 1'h1;
+  assign \$150  = \$148 ;
+  assign \$168  = { rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47:35] };
+  assign \$171  = 1'h1;
+  assign \$172  = \$170 ;
+  assign \$182  = { 1'h0, rq7_part0_0_r };
+  assign \$184  = { 14'h0000, rq7_part0_1_r, 17'h00000 };
+  assign \$186  = { rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r, 17'h00000 };
+  assign \$188  = { rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r, 34'h000000000 };
+  assign \$190  = { rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47:35] };
+  assign \$193  = 1'h1;
+  assign \$194  = \$192 ;
 endmodule
 
 (* generator = "Amaranth" *)
 module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
-  reg [3:0] \$1 ;
+  wire \$1 ;
   wire \$10 ;
-  reg [7:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [16:0] \$105 ;
-  reg [16:0] \$106 ;
-  reg [16:0] \$107 ;
-  reg [16:0] \$108 ;
-  reg [16:0] \$109 ;
+  reg [1:0] \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg \$103 ;
+  reg [5:0] \$104 ;
+  reg [63:0] \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
-  reg [16:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [16:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [3:0] \$110 ;
+  reg [8:0] \$111 ;
+  reg [8:0] \$112 ;
+  reg [8:0] \$113 ;
+  reg [8:0] \$114 ;
+  reg [8:0] \$115 ;
+  reg [8:0] \$116 ;
+  reg [8:0] \$117 ;
+  reg [8:0] \$118 ;
+  reg [7:0] \$119 ;
   wire \$12 ;
-  reg [16:0] \$120 ;
-  reg [22:0] \$121 ;
-  reg [22:0] \$122 ;
-  reg [22:0] \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg \$126 ;
-  reg [3:0] \$127 ;
-  reg \$128 ;
-  reg \$129 ;
-  wire [63:0] \$13 ;
-  reg \$130 ;
-  reg [3:0] \$131 ;
-  reg \$132 ;
-  reg \$133 ;
-  reg \$134 ;
-  reg [3:0] \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg [3:0] \$139 ;
-  wire [8:0] \$14 ;
-  reg \$140 ;
-  reg \$141 ;
-  reg \$142 ;
-  reg [3:0] \$143 ;
-  reg \$144 ;
+  reg [7:0] \$120 ;
+  reg [7:0] \$121 ;
+  reg [7:0] \$122 ;
+  reg [7:0] \$123 ;
+  reg [7:0] \$124 ;
+  reg [7:0] \$125 ;
+  reg [7:0] \$126 ;
+  reg [16:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [16:0] \$129 ;
+  wire \$13 ;
+  reg [16:0] \$130 ;
+  reg [16:0] \$131 ;
+  reg [16:0] \$132 ;
+  reg [16:0] \$133 ;
+  reg [16:0] \$134 ;
+  reg [16:0] \$135 ;
+  reg [16:0] \$136 ;
+  reg [16:0] \$137 ;
+  reg [16:0] \$138 ;
+  reg [16:0] \$139 ;
+  wire \$14 ;
+  reg [16:0] \$140 ;
+  reg [16:0] \$141 ;
+  reg [16:0] \$142 ;
+  reg [22:0] \$143 ;
+  reg [22:0] \$144 ;
   reg [22:0] \$145 ;
-  reg [22:0] \$146 ;
-  wire [63:0] \$15 ;
-  wire [8:0] \$16 ;
-  wire [63:0] \$17 ;
-  wire [8:0] \$18 ;
-  wire [63:0] \$19 ;
-  reg [1:0] \$2 ;
-  wire [8:0] \$20 ;
-  wire [63:0] \$21 ;
-  wire [8:0] \$22 ;
-  wire [63:0] \$23 ;
-  wire [8:0] \$24 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg \$148 ;
+  reg [3:0] \$149 ;
+  wire \$15 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg [3:0] \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg [3:0] \$157 ;
+  reg \$158 ;
+  reg \$159 ;
+  wire \$16 ;
+  reg \$160 ;
+  reg [3:0] \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg [3:0] \$165 ;
+  reg [22:0] \$166 ;
+  reg [3:0] \$167 ;
+  reg [2:0] \$168 ;
+  reg [2:0] \$169 ;
+  reg [3:0] \$17 ;
+  reg [2:0] \$170 ;
+  reg \$171 ;
+  reg [22:0] \$172 ;
+  reg [1:0] \$18 ;
+  reg \$19 ;
+  wire \$2 ;
+  reg \$20 ;
+  reg \$21 ;
+  wire \$22 ;
+  wire [6:0] \$23 ;
+  wire [6:0] \$24 ;
   wire [63:0] \$25 ;
   wire [8:0] \$26 ;
   wire [63:0] \$27 ;
   wire [8:0] \$28 ;
-  wire [16:0] \$29 ;
-  reg \$3 ;
-  wire [16:0] \$30 ;
-  wire [16:0] \$31 ;
-  wire [16:0] \$32 ;
-  wire [16:0] \$33 ;
-  wire [16:0] \$34 ;
-  wire [16:0] \$35 ;
-  wire [16:0] \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
-  reg \$4 ;
-  wire \$40 ;
-  wire [17:0] \$41 ;
-  wire [17:0] \$42 ;
-  wire [18:0] \$43 ;
-  wire [17:0] \$44 ;
-  wire [17:0] \$45 ;
-  wire [18:0] \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire [23:0] \$49 ;
-  reg \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
+  wire [63:0] \$29 ;
+  wire \$3 ;
+  wire [8:0] \$30 ;
+  wire [63:0] \$31 ;
+  wire [8:0] \$32 ;
+  wire [63:0] \$33 ;
+  wire [8:0] \$34 ;
+  wire [63:0] \$35 ;
+  wire [8:0] \$36 ;
+  wire [63:0] \$37 ;
+  wire [8:0] \$38 ;
+  wire [63:0] \$39 ;
+  wire \$4 ;
+  wire [8:0] \$40 ;
+  wire [16:0] \$41 ;
+  wire [16:0] \$42 ;
+  wire [16:0] \$43 ;
+  wire [16:0] \$44 ;
+  wire [16:0] \$45 ;
+  wire [16:0] \$46 ;
+  wire [16:0] \$47 ;
+  wire [16:0] \$48 ;
+  wire [17:0] \$49 ;
+  wire \$5 ;
+  wire [17:0] \$50 ;
+  wire [18:0] \$51 ;
+  wire [17:0] \$52 ;
+  wire [17:0] \$53 ;
+  wire [18:0] \$54 ;
+  wire [23:0] \$55 ;
   wire \$56 ;
-  wire \$57 ;
+  wire [4:0] \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [5:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
@@ -19558,44 +15431,46 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
-  wire [6:0] \$7 ;
-  wire \$70 ;
+  wire [3:0] \$69 ;
+  reg [22:0] \$7 ;
+  wire [3:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  reg [22:0] \$74 ;
-  wire [22:0] \$75 ;
-  wire [23:0] \$76 ;
-  reg [3:0] \$77 ;
-  reg [1:0] \$78 ;
-  reg \$79 ;
-  wire [6:0] \$8 ;
-  reg \$80 ;
-  reg \$81 ;
-  reg [5:0] \$82 ;
-  reg [63:0] \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg [3:0] \$88 ;
-  reg [8:0] \$89 ;
-  wire \$9 ;
-  reg [8:0] \$90 ;
-  reg [8:0] \$91 ;
-  reg [8:0] \$92 ;
-  reg [8:0] \$93 ;
-  reg [8:0] \$94 ;
-  reg [8:0] \$95 ;
-  reg [8:0] \$96 ;
-  reg [7:0] \$97 ;
-  reg [7:0] \$98 ;
-  reg [7:0] \$99 ;
-  (* init = 2'h0 *)
-  wire [1:0] \$signature__addr ;
+  wire \$74 ;
+  wire \$75 ;
+  wire [3:0] \$76 ;
+  wire [3:0] \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire [22:0] \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire [3:0] \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire [23:0] \$9 ;
+  wire \$90 ;
+  wire [4:0] \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire [22:0] \$98 ;
+  reg [3:0] \$99 ;
+  reg [1:0] \$signature__addr  = 2'h0;
+  reg [2:0] \$signature__addr$27  = 3'h0;
   wire [63:0] \$signature__data ;
+  wire [22:0] \$signature__data$29 ;
   wire \$signature__en ;
+  wire \$signature__en$21 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   input clk;
@@ -19660,18 +15535,30 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] prod0_6_r = 17'h00000;
   reg [16:0] prod0_7 = 17'h00000;
   reg [16:0] prod0_7_r = 17'h00000;
+  wire [22:0] q_in;
+  wire [22:0] \q_in[0] ;
+  reg [3:0] q_owed = 4'h0;
+  wire q_room;
+  (* init = 3'h0 *)
+  wire [2:0] q_rptr;
+  reg [2:0] q_stored = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
   (* init = 2'h0 *)
   wire [1:0] rport__addr;
+  reg [2:0] \rport__addr$30  = 3'h0;
   wire [63:0] rport__data;
-  wire rport__en;
+  wire [22:0] \rport__data$95 ;
   input rst;
   wire rst;
-  reg [1:0] sf_t = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] sf_t;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum0_s0_1 = 23'h000000;
   reg [22:0] sum0_s1_0 = 23'h000000;
-  reg [5:0] t = 6'h00;
+  (* init = 6'h00 *)
+  wire [5:0] t;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -19686,10 +15573,8 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] w0_5 = 8'h00;
   reg [7:0] w0_6 = 8'h00;
   reg [7:0] w0_7 = 8'h00;
-  (* init = 6'h00 *)
-  wire [5:0] wrom__addr;
+  reg [5:0] wrom__addr = 6'h00;
   wire [63:0] wrom__data;
-  wire wrom__en;
   reg [63:0] x_reg = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -19716,15 +15601,28 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[\$signature__addr ] <= i__payload;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    if (rport__en) begin
-      _0_ <= inbuf[sf_t];
-    end
+    _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
+  reg [22:0] queue [6:0];
+  initial begin
+    queue[0] = 23'h000000;
+    queue[1] = 23'h000000;
+    queue[2] = 23'h000000;
+    queue[3] = 23'h000000;
+    queue[4] = 23'h000000;
+    queue[5] = 23'h000000;
+    queue[6] = 23'h000000;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$21 )
+      queue[\$signature__addr$27 ] <= \$9 [22:0];
+  end
+  assign \rport__data$95  = queue[\rport__addr$30 ];
   reg [63:0] rom [39:0];
   initial begin
     rom[0] = 64'h902d86ed5f2f8e16;
@@ -19770,1389 +15668,1270 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
-    if (wrom__en) begin
-      _1_ <= rom[t];
-    end
+    _1_ <= rom[wrom__addr];
   end
   assign wrom__data = _1_;
-  assign \$6  = t == 6'h27;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
+  assign q_room = q_owed < 4'h8;
+  assign \$1  = ~ last_t;
+  assign \$2  = q_room | \$1 ;
+  assign i__ready = \$2  & reads_input_t;
+  assign \$3  = ~ last_t;
+  assign \$4  = q_room | \$3 ;
+  assign \$5  = ~ reads_input_t;
+  assign \$6  = i__valid | \$5 ;
+  assign issue = \$4  & \$6 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$8  = first6 ? \$7  : acc0;
+  assign \$9  = $signed(\$8 ) + $signed(sum0_s1_0);
+  assign \$10  = v6 & last6;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
-  assign \$13  = from_input ? x_reg : rport__data;
-  assign \$14  = $signed(\$13 [7:0]) - $signed(8'h80);
-  assign \$15  = from_input ? x_reg : rport__data;
-  assign \$16  = $signed(\$15 [15:8]) - $signed(8'h80);
-  assign \$17  = from_input ? x_reg : rport__data;
-  assign \$18  = $signed(\$17 [23:16]) - $signed(8'h80);
-  assign \$19  = from_input ? x_reg : rport__data;
-  assign \$20  = $signed(\$19 [31:24]) - $signed(8'h80);
-  assign \$21  = from_input ? x_reg : rport__data;
-  assign \$22  = $signed(\$21 [39:32]) - $signed(8'h80);
-  assign \$23  = from_input ? x_reg : rport__data;
-  assign \$24  = $signed(\$23 [47:40]) - $signed(8'h80);
+  assign \$13  = | q_stored;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = \$12  & \$14 ;
+  assign \$16  = ~ \$15 ;
+  assign \$signature__en$21  = \$10  & \$16 ;
+  assign \$22  = wrom__addr == 6'h27;
+  assign \$23  = wrom__addr + 1'h1;
+  assign \$24  = \$22  ? 7'h00 : \$23 ;
   assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = $signed(\$25 [55:48]) - $signed(8'h80);
+  assign \$26  = $signed(\$25 [7:0]) - $signed(8'h80);
   assign \$27  = from_input ? x_reg : rport__data;
-  assign \$28  = $signed(\$27 [63:56]) - $signed(8'h80);
-  assign \$29  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$30  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$31  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$32  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$33  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$34  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$35  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$36  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$37  = ~ o__valid;
-  assign \$38  = \$37  | o__ready;
-  assign \$39  = ~ o__valid;
-  assign \$40  = \$39  | o__ready;
-  assign \$41  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$42  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$43  = $signed(\$41 ) + $signed(\$42 );
-  assign \$44  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$45  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$46  = $signed(\$44 ) + $signed(\$45 );
-  assign \$47  = ~ o__valid;
-  assign \$48  = \$47  | o__ready;
-  assign \$49  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$50  = ~ o__valid;
-  assign \$51  = \$50  | o__ready;
-  assign \$52  = ~ o__valid;
-  assign \$53  = \$52  | o__ready;
-  assign \$54  = ~ o__valid;
-  assign \$55  = \$54  | o__ready;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = ~ o__valid;
-  assign \$59  = \$58  | o__ready;
-  assign \$60  = ~ o__valid;
-  assign \$61  = \$60  | o__ready;
-  assign \$62  = v6 & last6;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = \$64  & v6;
-  assign \$66  = ~ o__valid;
-  assign \$67  = \$66  | o__ready;
-  assign i__ready = \$67  & reads_input_t;
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
-  assign \$70  = ~ reads_input_t;
-  assign \$71  = i__valid | \$70 ;
-  assign issue = \$69  & \$71 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$72  = ~ o__valid;
-  assign rport__en = \$72  | o__ready;
-  assign \$73  = ~ o__valid;
-  assign wrom__en = \$73  | o__ready;
-  assign \$75  = first6 ? \$74  : acc0;
-  assign \$76  = $signed(\$75 ) + $signed(sum0_s1_0);
+  assign \$28  = $signed(\$27 [15:8]) - $signed(8'h80);
+  assign \$29  = from_input ? x_reg : rport__data;
+  assign \$30  = $signed(\$29 [23:16]) - $signed(8'h80);
+  assign \$31  = from_input ? x_reg : rport__data;
+  assign \$32  = $signed(\$31 [31:24]) - $signed(8'h80);
+  assign \$33  = from_input ? x_reg : rport__data;
+  assign \$34  = $signed(\$33 [39:32]) - $signed(8'h80);
+  assign \$35  = from_input ? x_reg : rport__data;
+  assign \$36  = $signed(\$35 [47:40]) - $signed(8'h80);
+  assign \$37  = from_input ? x_reg : rport__data;
+  assign \$38  = $signed(\$37 [55:48]) - $signed(8'h80);
+  assign \$39  = from_input ? x_reg : rport__data;
+  assign \$40  = $signed(\$39 [63:56]) - $signed(8'h80);
+  assign \$41  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$42  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$43  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$44  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$45  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$46  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$47  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$48  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$49  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$50  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$51  = $signed(\$49 ) + $signed(\$50 );
+  assign \$52  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$53  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$54  = $signed(\$52 ) + $signed(\$53 );
+  assign \$55  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$56  = issue & last_t;
+  assign \$57  = q_owed + \$56 ;
+  assign \$58  = o__valid & o__ready;
+  assign \$59  = \$57  - \$58 ;
+  assign \$60  = v6 & last6;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = \$60  & \$66 ;
+  assign \$68  = \$signature__addr$27  == 3'h6;
+  assign \$69  = \$signature__addr$27  + 1'h1;
+  assign \$70  = \$68  ? 4'h0 : \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = \rport__addr$30  == 3'h6;
+  assign \$76  = \rport__addr$30  + 1'h1;
+  assign \$77  = \$75  ? 4'h0 : \$76 ;
+  assign \$78  = v6 & last6;
+  assign \$79  = ~ o__valid;
+  assign \$80  = \$79  | o__ready;
+  assign \$81  = | q_stored;
+  assign \$82  = ~ \$81 ;
+  assign \$83  = \$80  & \$82 ;
+  assign \$84  = ~ \$83 ;
+  assign \$85  = \$78  & \$84 ;
+  assign \$86  = q_stored + \$85 ;
+  assign \$87  = ~ o__valid;
+  assign \$88  = \$87  | o__ready;
+  assign \$89  = | q_stored;
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = \$86  - \$90 ;
+  assign \$92  = ~ o__valid;
+  assign \$93  = \$92  | o__ready;
+  assign \$94  = | q_stored;
+  assign \$95  = v6 & last6;
+  assign \$96  = \$94  | \$95 ;
+  assign \$97  = | q_stored;
+  assign \$98  = \$97  ? \rport__data$95  : \$9 [22:0];
   always @(posedge clk)
-    nf_t <= \$77 ;
+    nf_t <= \$99 ;
   always @(posedge clk)
-    sf_t <= \$78 ;
+    \$signature__addr  <= \$100 ;
   always @(posedge clk)
-    reads_input_t <= \$79 ;
+    reads_input_t <= \$101 ;
   always @(posedge clk)
-    first_t <= \$80 ;
+    first_t <= \$102 ;
   always @(posedge clk)
-    last_t <= \$81 ;
+    last_t <= \$103 ;
   always @(posedge clk)
-    t <= \$82 ;
+    wrom__addr <= \$104 ;
   always @(posedge clk)
-    x_reg <= \$83 ;
+    x_reg <= \$105 ;
   always @(posedge clk)
-    from_input <= \$84 ;
+    from_input <= \$106 ;
   always @(posedge clk)
-    v1 <= \$85 ;
+    v1 <= \$107 ;
   always @(posedge clk)
-    first1 <= \$86 ;
+    first1 <= \$108 ;
   always @(posedge clk)
-    last1 <= \$87 ;
+    last1 <= \$109 ;
   always @(posedge clk)
-    nf1 <= \$88 ;
+    nf1 <= \$110 ;
   always @(posedge clk)
-    xoff0_0 <= \$89 ;
+    xoff0_0 <= \$111 ;
   always @(posedge clk)
-    xoff0_1 <= \$90 ;
+    xoff0_1 <= \$112 ;
   always @(posedge clk)
-    xoff0_2 <= \$91 ;
+    xoff0_2 <= \$113 ;
   always @(posedge clk)
-    xoff0_3 <= \$92 ;
+    xoff0_3 <= \$114 ;
   always @(posedge clk)
-    xoff0_4 <= \$93 ;
+    xoff0_4 <= \$115 ;
   always @(posedge clk)
-    xoff0_5 <= \$94 ;
+    xoff0_5 <= \$116 ;
   always @(posedge clk)
-    xoff0_6 <= \$95 ;
+    xoff0_6 <= \$117 ;
   always @(posedge clk)
-    xoff0_7 <= \$96 ;
+    xoff0_7 <= \$118 ;
   always @(posedge clk)
-    w0_0 <= \$97 ;
+    w0_0 <= \$119 ;
   always @(posedge clk)
-    w0_1 <= \$98 ;
+    w0_1 <= \$120 ;
   always @(posedge clk)
-    w0_2 <= \$99 ;
+    w0_2 <= \$121 ;
   always @(posedge clk)
-    w0_3 <= \$100 ;
+    w0_3 <= \$122 ;
   always @(posedge clk)
-    w0_4 <= \$101 ;
+    w0_4 <= \$123 ;
   always @(posedge clk)
-    w0_5 <= \$102 ;
+    w0_5 <= \$124 ;
   always @(posedge clk)
-    w0_6 <= \$103 ;
+    w0_6 <= \$125 ;
   always @(posedge clk)
-    w0_7 <= \$104 ;
+    w0_7 <= \$126 ;
   always @(posedge clk)
-    prod0_0 <= \$105 ;
+    prod0_0 <= \$127 ;
   always @(posedge clk)
-    prod0_1 <= \$106 ;
+    prod0_1 <= \$128 ;
   always @(posedge clk)
-    prod0_2 <= \$107 ;
+    prod0_2 <= \$129 ;
   always @(posedge clk)
-    prod0_3 <= \$108 ;
+    prod0_3 <= \$130 ;
   always @(posedge clk)
-    prod0_4 <= \$109 ;
+    prod0_4 <= \$131 ;
   always @(posedge clk)
-    prod0_5 <= \$110 ;
+    prod0_5 <= \$132 ;
   always @(posedge clk)
-    prod0_6 <= \$111 ;
+    prod0_6 <= \$133 ;
   always @(posedge clk)
-    prod0_7 <= \$112 ;
+    prod0_7 <= \$134 ;
   always @(posedge clk)
-    prod0_0_r <= \$113 ;
+    prod0_0_r <= \$135 ;
   always @(posedge clk)
-    prod0_1_r <= \$114 ;
+    prod0_1_r <= \$136 ;
   always @(posedge clk)
-    prod0_2_r <= \$115 ;
+    prod0_2_r <= \$137 ;
   always @(posedge clk)
-    prod0_3_r <= \$116 ;
+    prod0_3_r <= \$138 ;
   always @(posedge clk)
-    prod0_4_r <= \$117 ;
+    prod0_4_r <= \$139 ;
   always @(posedge clk)
-    prod0_5_r <= \$118 ;
+    prod0_5_r <= \$140 ;
   always @(posedge clk)
-    prod0_6_r <= \$119 ;
+    prod0_6_r <= \$141 ;
   always @(posedge clk)
-    prod0_7_r <= \$120 ;
+    prod0_7_r <= \$142 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$121 ;
+    sum0_s0_0 <= \$143 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$122 ;
+    sum0_s0_1 <= \$144 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$123 ;
+    sum0_s1_0 <= \$145 ;
   always @(posedge clk)
-    v2 <= \$124 ;
+    v2 <= \$146 ;
   always @(posedge clk)
-    first2 <= \$125 ;
+    first2 <= \$147 ;
   always @(posedge clk)
-    last2 <= \$126 ;
+    last2 <= \$148 ;
   always @(posedge clk)
-    nf2 <= \$127 ;
+    nf2 <= \$149 ;
   always @(posedge clk)
-    v3 <= \$128 ;
+    v3 <= \$150 ;
   always @(posedge clk)
-    first3 <= \$129 ;
+    first3 <= \$151 ;
   always @(posedge clk)
-    last3 <= \$130 ;
+    last3 <= \$152 ;
   always @(posedge clk)
-    nf3 <= \$131 ;
+    nf3 <= \$153 ;
   always @(posedge clk)
-    v4 <= \$132 ;
+    v4 <= \$154 ;
   always @(posedge clk)
-    first4 <= \$133 ;
+    first4 <= \$155 ;
   always @(posedge clk)
-    last4 <= \$134 ;
+    last4 <= \$156 ;
   always @(posedge clk)
-    nf4 <= \$135 ;
+    nf4 <= \$157 ;
   always @(posedge clk)
-    v5 <= \$136 ;
+    v5 <= \$158 ;
   always @(posedge clk)
-    first5 <= \$137 ;
+    first5 <= \$159 ;
   always @(posedge clk)
-    last5 <= \$138 ;
+    last5 <= \$160 ;
   always @(posedge clk)
-    nf5 <= \$139 ;
+    nf5 <= \$161 ;
   always @(posedge clk)
-    v6 <= \$140 ;
+    v6 <= \$162 ;
   always @(posedge clk)
-    first6 <= \$141 ;
+    first6 <= \$163 ;
   always @(posedge clk)
-    last6 <= \$142 ;
+    last6 <= \$164 ;
   always @(posedge clk)
-    nf6 <= \$143 ;
+    nf6 <= \$165 ;
   always @(posedge clk)
-    o__valid <= \$144 ;
+    acc0 <= \$166 ;
   always @(posedge clk)
-    acc0 <= \$145 ;
+    q_owed <= \$167 ;
   always @(posedge clk)
-    o__payload <= \$146 ;
+    \$signature__addr$27  <= \$168 ;
+  always @(posedge clk)
+    \rport__addr$30  <= \$169 ;
+  always @(posedge clk)
+    q_stored <= \$170 ;
+  always @(posedge clk)
+    o__valid <= \$171 ;
+  always @(posedge clk)
+    o__payload <= \$172 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1  = 4'h0;
-    casez (t)
-      6'h00:
-          \$1  = 4'h0;
-      6'h01:
-          \$1  = 4'h0;
-      6'h02:
-          \$1  = 4'h0;
-      6'h03:
-          \$1  = 4'h1;
-      6'h04:
-          \$1  = 4'h1;
-      6'h05:
-          \$1  = 4'h1;
-      6'h06:
-          \$1  = 4'h1;
-      6'h07:
-          \$1  = 4'h2;
-      6'h08:
-          \$1  = 4'h2;
-      6'h09:
-          \$1  = 4'h2;
-      6'h0a:
-          \$1  = 4'h2;
-      6'h0b:
-          \$1  = 4'h3;
-      6'h0c:
-          \$1  = 4'h3;
-      6'h0d:
-          \$1  = 4'h3;
-      6'h0e:
-          \$1  = 4'h3;
-      6'h0f:
-          \$1  = 4'h4;
-      6'h10:
-          \$1  = 4'h4;
-      6'h11:
-          \$1  = 4'h4;
-      6'h12:
-          \$1  = 4'h4;
-      6'h13:
-          \$1  = 4'h5;
-      6'h14:
-          \$1  = 4'h5;
-      6'h15:
-          \$1  = 4'h5;
-      6'h16:
-          \$1  = 4'h5;
-      6'h17:
-          \$1  = 4'h6;
-      6'h18:
-          \$1  = 4'h6;
-      6'h19:
-          \$1  = 4'h6;
-      6'h1a:
-          \$1  = 4'h6;
-      6'h1b:
-          \$1  = 4'h7;
-      6'h1c:
-          \$1  = 4'h7;
-      6'h1d:
-          \$1  = 4'h7;
-      6'h1e:
-          \$1  = 4'h7;
-      6'h1f:
-          \$1  = 4'h8;
-      6'h20:
-          \$1  = 4'h8;
-      6'h21:
-          \$1  = 4'h8;
-      6'h22:
-          \$1  = 4'h8;
-      6'h23:
-          \$1  = 4'h9;
-      6'h24:
-          \$1  = 4'h9;
-      6'h25:
-          \$1  = 4'h9;
-      6'h26:
-          \$1  = 4'h9;
-      6'h27:
-          \$1  = 4'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2  = 2'h0;
-    casez (t)
-      6'h00:
-          \$2  = 2'h1;
-      6'h01:
-          \$2  = 2'h2;
-      6'h02:
-          \$2  = 2'h3;
-      6'h03:
-          \$2  = 2'h0;
-      6'h04:
-          \$2  = 2'h1;
-      6'h05:
-          \$2  = 2'h2;
-      6'h06:
-          \$2  = 2'h3;
-      6'h07:
-          \$2  = 2'h0;
-      6'h08:
-          \$2  = 2'h1;
-      6'h09:
-          \$2  = 2'h2;
-      6'h0a:
-          \$2  = 2'h3;
-      6'h0b:
-          \$2  = 2'h0;
-      6'h0c:
-          \$2  = 2'h1;
-      6'h0d:
-          \$2  = 2'h2;
-      6'h0e:
-          \$2  = 2'h3;
-      6'h0f:
-          \$2  = 2'h0;
-      6'h10:
-          \$2  = 2'h1;
-      6'h11:
-          \$2  = 2'h2;
-      6'h12:
-          \$2  = 2'h3;
-      6'h13:
-          \$2  = 2'h0;
-      6'h14:
-          \$2  = 2'h1;
-      6'h15:
-          \$2  = 2'h2;
-      6'h16:
-          \$2  = 2'h3;
-      6'h17:
-          \$2  = 2'h0;
-      6'h18:
-          \$2  = 2'h1;
-      6'h19:
-          \$2  = 2'h2;
-      6'h1a:
-          \$2  = 2'h3;
-      6'h1b:
-          \$2  = 2'h0;
-      6'h1c:
-          \$2  = 2'h1;
-      6'h1d:
-          \$2  = 2'h2;
-      6'h1e:
-          \$2  = 2'h3;
-      6'h1f:
-          \$2  = 2'h0;
-      6'h20:
-          \$2  = 2'h1;
-      6'h21:
-          \$2  = 2'h2;
-      6'h22:
-          \$2  = 2'h3;
-      6'h23:
-          \$2  = 2'h0;
-      6'h24:
-          \$2  = 2'h1;
-      6'h25:
-          \$2  = 2'h2;
-      6'h26:
-          \$2  = 2'h3;
-      6'h27:
-          \$2  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      6'h00:
-          \$3  = 1'h1;
-      6'h01:
-          \$3  = 1'h1;
-      6'h02:
-          \$3  = 1'h1;
-      6'h03:
-          \$3  = 1'h0;
-      6'h04:
-          \$3  = 1'h0;
-      6'h05:
-          \$3  = 1'h0;
-      6'h06:
-          \$3  = 1'h0;
-      6'h07:
-          \$3  = 1'h0;
-      6'h08:
-          \$3  = 1'h0;
-      6'h09:
-          \$3  = 1'h0;
-      6'h0a:
-          \$3  = 1'h0;
-      6'h0b:
-          \$3  = 1'h0;
-      6'h0c:
-          \$3  = 1'h0;
-      6'h0d:
-          \$3  = 1'h0;
-      6'h0e:
-          \$3  = 1'h0;
-      6'h0f:
-          \$3  = 1'h0;
-      6'h10:
-          \$3  = 1'h0;
-      6'h11:
-          \$3  = 1'h0;
-      6'h12:
-          \$3  = 1'h0;
-      6'h13:
-          \$3  = 1'h0;
-      6'h14:
-          \$3  = 1'h0;
-      6'h15:
-          \$3  = 1'h0;
-      6'h16:
-          \$3  = 1'h0;
-      6'h17:
-          \$3  = 1'h0;
-      6'h18:
-          \$3  = 1'h0;
-      6'h19:
-          \$3  = 1'h0;
-      6'h1a:
-          \$3  = 1'h0;
-      6'h1b:
-          \$3  = 1'h0;
-      6'h1c:
-          \$3  = 1'h0;
-      6'h1d:
-          \$3  = 1'h0;
-      6'h1e:
-          \$3  = 1'h0;
-      6'h1f:
-          \$3  = 1'h0;
-      6'h20:
-          \$3  = 1'h0;
-      6'h21:
-          \$3  = 1'h0;
-      6'h22:
-          \$3  = 1'h0;
-      6'h23:
-          \$3  = 1'h0;
-      6'h24:
-          \$3  = 1'h0;
-      6'h25:
-          \$3  = 1'h0;
-      6'h26:
-          \$3  = 1'h0;
-      6'h27:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      6'h00:
-          \$4  = 1'h0;
-      6'h01:
-          \$4  = 1'h0;
-      6'h02:
-          \$4  = 1'h0;
-      6'h03:
-          \$4  = 1'h1;
-      6'h04:
-          \$4  = 1'h0;
-      6'h05:
-          \$4  = 1'h0;
-      6'h06:
-          \$4  = 1'h0;
-      6'h07:
-          \$4  = 1'h1;
-      6'h08:
-          \$4  = 1'h0;
-      6'h09:
-          \$4  = 1'h0;
-      6'h0a:
-          \$4  = 1'h0;
-      6'h0b:
-          \$4  = 1'h1;
-      6'h0c:
-          \$4  = 1'h0;
-      6'h0d:
-          \$4  = 1'h0;
-      6'h0e:
-          \$4  = 1'h0;
-      6'h0f:
-          \$4  = 1'h1;
-      6'h10:
-          \$4  = 1'h0;
-      6'h11:
-          \$4  = 1'h0;
-      6'h12:
-          \$4  = 1'h0;
-      6'h13:
-          \$4  = 1'h1;
-      6'h14:
-          \$4  = 1'h0;
-      6'h15:
-          \$4  = 1'h0;
-      6'h16:
-          \$4  = 1'h0;
-      6'h17:
-          \$4  = 1'h1;
-      6'h18:
-          \$4  = 1'h0;
-      6'h19:
-          \$4  = 1'h0;
-      6'h1a:
-          \$4  = 1'h0;
-      6'h1b:
-          \$4  = 1'h1;
-      6'h1c:
-          \$4  = 1'h0;
-      6'h1d:
-          \$4  = 1'h0;
-      6'h1e:
-          \$4  = 1'h0;
-      6'h1f:
-          \$4  = 1'h1;
-      6'h20:
-          \$4  = 1'h0;
-      6'h21:
-          \$4  = 1'h0;
-      6'h22:
-          \$4  = 1'h0;
-      6'h23:
-          \$4  = 1'h1;
-      6'h24:
-          \$4  = 1'h0;
-      6'h25:
-          \$4  = 1'h0;
-      6'h26:
-          \$4  = 1'h0;
-      6'h27:
-          \$4  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      6'h00:
-          \$5  = 1'h0;
-      6'h01:
-          \$5  = 1'h0;
-      6'h02:
-          \$5  = 1'h1;
-      6'h03:
-          \$5  = 1'h0;
-      6'h04:
-          \$5  = 1'h0;
-      6'h05:
-          \$5  = 1'h0;
-      6'h06:
-          \$5  = 1'h1;
-      6'h07:
-          \$5  = 1'h0;
-      6'h08:
-          \$5  = 1'h0;
-      6'h09:
-          \$5  = 1'h0;
-      6'h0a:
-          \$5  = 1'h1;
-      6'h0b:
-          \$5  = 1'h0;
-      6'h0c:
-          \$5  = 1'h0;
-      6'h0d:
-          \$5  = 1'h0;
-      6'h0e:
-          \$5  = 1'h1;
-      6'h0f:
-          \$5  = 1'h0;
-      6'h10:
-          \$5  = 1'h0;
-      6'h11:
-          \$5  = 1'h0;
-      6'h12:
-          \$5  = 1'h1;
-      6'h13:
-          \$5  = 1'h0;
-      6'h14:
-          \$5  = 1'h0;
-      6'h15:
-          \$5  = 1'h0;
-      6'h16:
-          \$5  = 1'h1;
-      6'h17:
-          \$5  = 1'h0;
-      6'h18:
-          \$5  = 1'h0;
-      6'h19:
-          \$5  = 1'h0;
-      6'h1a:
-          \$5  = 1'h1;
-      6'h1b:
-          \$5  = 1'h0;
-      6'h1c:
-          \$5  = 1'h0;
-      6'h1d:
-          \$5  = 1'h0;
-      6'h1e:
-          \$5  = 1'h1;
-      6'h1f:
-          \$5  = 1'h0;
-      6'h20:
-          \$5  = 1'h0;
-      6'h21:
-          \$5  = 1'h0;
-      6'h22:
-          \$5  = 1'h1;
-      6'h23:
-          \$5  = 1'h0;
-      6'h24:
-          \$5  = 1'h0;
-      6'h25:
-          \$5  = 1'h0;
-      6'h26:
-          \$5  = 1'h1;
-      6'h27:
-          \$5  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$74  = 23'h000000;
+    \$7  = 23'h000000;
     casez (nf6)
       4'h0:
-          \$74  = 23'h0005c0;
+          \$7  = 23'h0005c0;
       4'h1:
-          \$74  = 23'h0021ad;
+          \$7  = 23'h0021ad;
       4'h2:
-          \$74  = 23'h7ffbd7;
+          \$7  = 23'h7ffbd7;
       4'h3:
-          \$74  = 23'h0013da;
+          \$7  = 23'h0013da;
       4'h4:
-          \$74  = 23'h7ff3fc;
+          \$7  = 23'h7ff3fc;
       4'h5:
-          \$74  = 23'h7ff89f;
+          \$7  = 23'h7ff89f;
       4'h6:
-          \$74  = 23'h00015f;
+          \$7  = 23'h00015f;
       4'h7:
-          \$74  = 23'h7ff6ad;
+          \$7  = 23'h7ff6ad;
       4'h8:
-          \$74  = 23'h7fe332;
+          \$7  = 23'h7fe332;
       4'h9:
-          \$74  = 23'h000f0e;
+          \$7  = 23'h000f0e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$77  = nf_t;
+    \$17  = 4'h0;
+    casez (wrom__addr)
+      6'h00:
+          \$17  = 4'h0;
+      6'h01:
+          \$17  = 4'h0;
+      6'h02:
+          \$17  = 4'h0;
+      6'h03:
+          \$17  = 4'h1;
+      6'h04:
+          \$17  = 4'h1;
+      6'h05:
+          \$17  = 4'h1;
+      6'h06:
+          \$17  = 4'h1;
+      6'h07:
+          \$17  = 4'h2;
+      6'h08:
+          \$17  = 4'h2;
+      6'h09:
+          \$17  = 4'h2;
+      6'h0a:
+          \$17  = 4'h2;
+      6'h0b:
+          \$17  = 4'h3;
+      6'h0c:
+          \$17  = 4'h3;
+      6'h0d:
+          \$17  = 4'h3;
+      6'h0e:
+          \$17  = 4'h3;
+      6'h0f:
+          \$17  = 4'h4;
+      6'h10:
+          \$17  = 4'h4;
+      6'h11:
+          \$17  = 4'h4;
+      6'h12:
+          \$17  = 4'h4;
+      6'h13:
+          \$17  = 4'h5;
+      6'h14:
+          \$17  = 4'h5;
+      6'h15:
+          \$17  = 4'h5;
+      6'h16:
+          \$17  = 4'h5;
+      6'h17:
+          \$17  = 4'h6;
+      6'h18:
+          \$17  = 4'h6;
+      6'h19:
+          \$17  = 4'h6;
+      6'h1a:
+          \$17  = 4'h6;
+      6'h1b:
+          \$17  = 4'h7;
+      6'h1c:
+          \$17  = 4'h7;
+      6'h1d:
+          \$17  = 4'h7;
+      6'h1e:
+          \$17  = 4'h7;
+      6'h1f:
+          \$17  = 4'h8;
+      6'h20:
+          \$17  = 4'h8;
+      6'h21:
+          \$17  = 4'h8;
+      6'h22:
+          \$17  = 4'h8;
+      6'h23:
+          \$17  = 4'h9;
+      6'h24:
+          \$17  = 4'h9;
+      6'h25:
+          \$17  = 4'h9;
+      6'h26:
+          \$17  = 4'h9;
+      6'h27:
+          \$17  = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$18  = 2'h0;
+    casez (wrom__addr)
+      6'h00:
+          \$18  = 2'h1;
+      6'h01:
+          \$18  = 2'h2;
+      6'h02:
+          \$18  = 2'h3;
+      6'h03:
+          \$18  = 2'h0;
+      6'h04:
+          \$18  = 2'h1;
+      6'h05:
+          \$18  = 2'h2;
+      6'h06:
+          \$18  = 2'h3;
+      6'h07:
+          \$18  = 2'h0;
+      6'h08:
+          \$18  = 2'h1;
+      6'h09:
+          \$18  = 2'h2;
+      6'h0a:
+          \$18  = 2'h3;
+      6'h0b:
+          \$18  = 2'h0;
+      6'h0c:
+          \$18  = 2'h1;
+      6'h0d:
+          \$18  = 2'h2;
+      6'h0e:
+          \$18  = 2'h3;
+      6'h0f:
+          \$18  = 2'h0;
+      6'h10:
+          \$18  = 2'h1;
+      6'h11:
+          \$18  = 2'h2;
+      6'h12:
+          \$18  = 2'h3;
+      6'h13:
+          \$18  = 2'h0;
+      6'h14:
+          \$18  = 2'h1;
+      6'h15:
+          \$18  = 2'h2;
+      6'h16:
+          \$18  = 2'h3;
+      6'h17:
+          \$18  = 2'h0;
+      6'h18:
+          \$18  = 2'h1;
+      6'h19:
+          \$18  = 2'h2;
+      6'h1a:
+          \$18  = 2'h3;
+      6'h1b:
+          \$18  = 2'h0;
+      6'h1c:
+          \$18  = 2'h1;
+      6'h1d:
+          \$18  = 2'h2;
+      6'h1e:
+          \$18  = 2'h3;
+      6'h1f:
+          \$18  = 2'h0;
+      6'h20:
+          \$18  = 2'h1;
+      6'h21:
+          \$18  = 2'h2;
+      6'h22:
+          \$18  = 2'h3;
+      6'h23:
+          \$18  = 2'h0;
+      6'h24:
+          \$18  = 2'h1;
+      6'h25:
+          \$18  = 2'h2;
+      6'h26:
+          \$18  = 2'h3;
+      6'h27:
+          \$18  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$19  = 1'h0;
+    casez (wrom__addr)
+      6'h00:
+          \$19  = 1'h1;
+      6'h01:
+          \$19  = 1'h1;
+      6'h02:
+          \$19  = 1'h1;
+      6'h03:
+          \$19  = 1'h0;
+      6'h04:
+          \$19  = 1'h0;
+      6'h05:
+          \$19  = 1'h0;
+      6'h06:
+          \$19  = 1'h0;
+      6'h07:
+          \$19  = 1'h0;
+      6'h08:
+          \$19  = 1'h0;
+      6'h09:
+          \$19  = 1'h0;
+      6'h0a:
+          \$19  = 1'h0;
+      6'h0b:
+          \$19  = 1'h0;
+      6'h0c:
+          \$19  = 1'h0;
+      6'h0d:
+          \$19  = 1'h0;
+      6'h0e:
+          \$19  = 1'h0;
+      6'h0f:
+          \$19  = 1'h0;
+      6'h10:
+          \$19  = 1'h0;
+      6'h11:
+          \$19  = 1'h0;
+      6'h12:
+          \$19  = 1'h0;
+      6'h13:
+          \$19  = 1'h0;
+      6'h14:
+          \$19  = 1'h0;
+      6'h15:
+          \$19  = 1'h0;
+      6'h16:
+          \$19  = 1'h0;
+      6'h17:
+          \$19  = 1'h0;
+      6'h18:
+          \$19  = 1'h0;
+      6'h19:
+          \$19  = 1'h0;
+      6'h1a:
+          \$19  = 1'h0;
+      6'h1b:
+          \$19  = 1'h0;
+      6'h1c:
+          \$19  = 1'h0;
+      6'h1d:
+          \$19  = 1'h0;
+      6'h1e:
+          \$19  = 1'h0;
+      6'h1f:
+          \$19  = 1'h0;
+      6'h20:
+          \$19  = 1'h0;
+      6'h21:
+          \$19  = 1'h0;
+      6'h22:
+          \$19  = 1'h0;
+      6'h23:
+          \$19  = 1'h0;
+      6'h24:
+          \$19  = 1'h0;
+      6'h25:
+          \$19  = 1'h0;
+      6'h26:
+          \$19  = 1'h0;
+      6'h27:
+          \$19  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$20  = 1'h0;
+    casez (wrom__addr)
+      6'h00:
+          \$20  = 1'h0;
+      6'h01:
+          \$20  = 1'h0;
+      6'h02:
+          \$20  = 1'h0;
+      6'h03:
+          \$20  = 1'h1;
+      6'h04:
+          \$20  = 1'h0;
+      6'h05:
+          \$20  = 1'h0;
+      6'h06:
+          \$20  = 1'h0;
+      6'h07:
+          \$20  = 1'h1;
+      6'h08:
+          \$20  = 1'h0;
+      6'h09:
+          \$20  = 1'h0;
+      6'h0a:
+          \$20  = 1'h0;
+      6'h0b:
+          \$20  = 1'h1;
+      6'h0c:
+          \$20  = 1'h0;
+      6'h0d:
+          \$20  = 1'h0;
+      6'h0e:
+          \$20  = 1'h0;
+      6'h0f:
+          \$20  = 1'h1;
+      6'h10:
+          \$20  = 1'h0;
+      6'h11:
+          \$20  = 1'h0;
+      6'h12:
+          \$20  = 1'h0;
+      6'h13:
+          \$20  = 1'h1;
+      6'h14:
+          \$20  = 1'h0;
+      6'h15:
+          \$20  = 1'h0;
+      6'h16:
+          \$20  = 1'h0;
+      6'h17:
+          \$20  = 1'h1;
+      6'h18:
+          \$20  = 1'h0;
+      6'h19:
+          \$20  = 1'h0;
+      6'h1a:
+          \$20  = 1'h0;
+      6'h1b:
+          \$20  = 1'h1;
+      6'h1c:
+          \$20  = 1'h0;
+      6'h1d:
+          \$20  = 1'h0;
+      6'h1e:
+          \$20  = 1'h0;
+      6'h1f:
+          \$20  = 1'h1;
+      6'h20:
+          \$20  = 1'h0;
+      6'h21:
+          \$20  = 1'h0;
+      6'h22:
+          \$20  = 1'h0;
+      6'h23:
+          \$20  = 1'h1;
+      6'h24:
+          \$20  = 1'h0;
+      6'h25:
+          \$20  = 1'h0;
+      6'h26:
+          \$20  = 1'h0;
+      6'h27:
+          \$20  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$21  = 1'h0;
+    casez (wrom__addr)
+      6'h00:
+          \$21  = 1'h0;
+      6'h01:
+          \$21  = 1'h0;
+      6'h02:
+          \$21  = 1'h1;
+      6'h03:
+          \$21  = 1'h0;
+      6'h04:
+          \$21  = 1'h0;
+      6'h05:
+          \$21  = 1'h0;
+      6'h06:
+          \$21  = 1'h1;
+      6'h07:
+          \$21  = 1'h0;
+      6'h08:
+          \$21  = 1'h0;
+      6'h09:
+          \$21  = 1'h0;
+      6'h0a:
+          \$21  = 1'h1;
+      6'h0b:
+          \$21  = 1'h0;
+      6'h0c:
+          \$21  = 1'h0;
+      6'h0d:
+          \$21  = 1'h0;
+      6'h0e:
+          \$21  = 1'h1;
+      6'h0f:
+          \$21  = 1'h0;
+      6'h10:
+          \$21  = 1'h0;
+      6'h11:
+          \$21  = 1'h0;
+      6'h12:
+          \$21  = 1'h1;
+      6'h13:
+          \$21  = 1'h0;
+      6'h14:
+          \$21  = 1'h0;
+      6'h15:
+          \$21  = 1'h0;
+      6'h16:
+          \$21  = 1'h1;
+      6'h17:
+          \$21  = 1'h0;
+      6'h18:
+          \$21  = 1'h0;
+      6'h19:
+          \$21  = 1'h0;
+      6'h1a:
+          \$21  = 1'h1;
+      6'h1b:
+          \$21  = 1'h0;
+      6'h1c:
+          \$21  = 1'h0;
+      6'h1d:
+          \$21  = 1'h0;
+      6'h1e:
+          \$21  = 1'h1;
+      6'h1f:
+          \$21  = 1'h0;
+      6'h20:
+          \$21  = 1'h0;
+      6'h21:
+          \$21  = 1'h0;
+      6'h22:
+          \$21  = 1'h1;
+      6'h23:
+          \$21  = 1'h0;
+      6'h24:
+          \$21  = 1'h0;
+      6'h25:
+          \$21  = 1'h0;
+      6'h26:
+          \$21  = 1'h1;
+      6'h27:
+          \$21  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$99  = nf_t;
     if (issue) begin
-      \$77  = \$1 ;
+      \$99  = \$17 ;
     end
     if (rst) begin
-      \$77  = 4'h0;
+      \$99  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$78  = sf_t;
+    \$100  = \$signature__addr ;
     if (issue) begin
-      \$78  = \$2 ;
+      \$100  = \$18 ;
     end
     if (rst) begin
-      \$78  = 2'h0;
+      \$100  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$79  = reads_input_t;
+    \$101  = reads_input_t;
     if (issue) begin
-      \$79  = \$3 ;
+      \$101  = \$19 ;
     end
     if (rst) begin
-      \$79  = 1'h1;
+      \$101  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$80  = first_t;
+    \$102  = first_t;
     if (issue) begin
-      \$80  = \$4 ;
+      \$102  = \$20 ;
     end
     if (rst) begin
-      \$80  = 1'h1;
+      \$102  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$81  = last_t;
+    \$103  = last_t;
     if (issue) begin
-      \$81  = \$5 ;
+      \$103  = \$21 ;
     end
     if (rst) begin
-      \$81  = 1'h0;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$82  = t;
+    \$104  = wrom__addr;
     if (issue) begin
-      \$82  = \$8 [5:0];
+      \$104  = \$24 [5:0];
     end
     if (rst) begin
-      \$82  = 6'h00;
+      \$104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$83  = x_reg;
-    if (\$10 ) begin
-      \$83  = i__payload;
-    end
+    \$105  = i__payload;
     if (rst) begin
-      \$83  = 64'h0000000000000000;
+      \$105  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$84  = from_input;
-    if (\$10 ) begin
-      \$84  = reads_input_t;
-    end
+    \$106  = reads_input_t;
     if (rst) begin
-      \$84  = 1'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$85  = v1;
-    if (\$10 ) begin
-      \$85  = issue;
-    end
+    \$107  = issue;
     if (rst) begin
-      \$85  = 1'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$86  = first1;
-    if (\$10 ) begin
-      \$86  = first_t;
-    end
+    \$108  = first_t;
     if (rst) begin
-      \$86  = 1'h0;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$87  = last1;
-    if (\$10 ) begin
-      \$87  = last_t;
-    end
+    \$109  = last_t;
     if (rst) begin
-      \$87  = 1'h0;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$88  = nf1;
-    if (\$10 ) begin
-      \$88  = nf_t;
-    end
+    \$110  = nf_t;
     if (rst) begin
-      \$88  = 4'h0;
+      \$110  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$89  = xoff0_0;
-    if (\$12 ) begin
-      \$89  = \$14 ;
-    end
+    \$111  = \$26 ;
     if (rst) begin
-      \$89  = 9'h000;
+      \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$90  = xoff0_1;
-    if (\$12 ) begin
-      \$90  = \$16 ;
-    end
+    \$112  = \$28 ;
     if (rst) begin
-      \$90  = 9'h000;
+      \$112  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$91  = xoff0_2;
-    if (\$12 ) begin
-      \$91  = \$18 ;
-    end
+    \$113  = \$30 ;
     if (rst) begin
-      \$91  = 9'h000;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$92  = xoff0_3;
-    if (\$12 ) begin
-      \$92  = \$20 ;
-    end
+    \$114  = \$32 ;
     if (rst) begin
-      \$92  = 9'h000;
+      \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$93  = xoff0_4;
-    if (\$12 ) begin
-      \$93  = \$22 ;
-    end
+    \$115  = \$34 ;
     if (rst) begin
-      \$93  = 9'h000;
+      \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$94  = xoff0_5;
-    if (\$12 ) begin
-      \$94  = \$24 ;
-    end
+    \$116  = \$36 ;
     if (rst) begin
-      \$94  = 9'h000;
+      \$116  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$95  = xoff0_6;
-    if (\$12 ) begin
-      \$95  = \$26 ;
-    end
+    \$117  = \$38 ;
     if (rst) begin
-      \$95  = 9'h000;
+      \$117  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$96  = xoff0_7;
-    if (\$12 ) begin
-      \$96  = \$28 ;
-    end
+    \$118  = \$40 ;
     if (rst) begin
-      \$96  = 9'h000;
+      \$118  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$97  = w0_0;
-    if (\$12 ) begin
-      \$97  = wrom__data[7:0];
-    end
+    \$119  = wrom__data[7:0];
     if (rst) begin
-      \$97  = 8'h00;
+      \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$98  = w0_1;
-    if (\$12 ) begin
-      \$98  = wrom__data[15:8];
-    end
+    \$120  = wrom__data[15:8];
     if (rst) begin
-      \$98  = 8'h00;
+      \$120  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$99  = w0_2;
-    if (\$12 ) begin
-      \$99  = wrom__data[23:16];
-    end
+    \$121  = wrom__data[23:16];
     if (rst) begin
-      \$99  = 8'h00;
+      \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$100  = w0_3;
-    if (\$12 ) begin
-      \$100  = wrom__data[31:24];
-    end
+    \$122  = wrom__data[31:24];
     if (rst) begin
-      \$100  = 8'h00;
+      \$122  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$101  = w0_4;
-    if (\$12 ) begin
-      \$101  = wrom__data[39:32];
-    end
+    \$123  = wrom__data[39:32];
     if (rst) begin
-      \$101  = 8'h00;
+      \$123  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$102  = w0_5;
-    if (\$12 ) begin
-      \$102  = wrom__data[47:40];
-    end
+    \$124  = wrom__data[47:40];
     if (rst) begin
-      \$102  = 8'h00;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$103  = w0_6;
-    if (\$12 ) begin
-      \$103  = wrom__data[55:48];
-    end
+    \$125  = wrom__data[55:48];
     if (rst) begin
-      \$103  = 8'h00;
+      \$125  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$104  = w0_7;
-    if (\$12 ) begin
-      \$104  = wrom__data[63:56];
-    end
+    \$126  = wrom__data[63:56];
     if (rst) begin
-      \$104  = 8'h00;
+      \$126  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$105  = prod0_0;
-    if (\$12 ) begin
-      \$105  = \$29 ;
-    end
+    \$127  = \$41 ;
     if (rst) begin
-      \$105  = 17'h00000;
+      \$127  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$106  = prod0_1;
-    if (\$12 ) begin
-      \$106  = \$30 ;
-    end
+    \$128  = \$42 ;
     if (rst) begin
-      \$106  = 17'h00000;
+      \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$107  = prod0_2;
-    if (\$12 ) begin
-      \$107  = \$31 ;
-    end
+    \$129  = \$43 ;
     if (rst) begin
-      \$107  = 17'h00000;
+      \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$108  = prod0_3;
-    if (\$12 ) begin
-      \$108  = \$32 ;
-    end
+    \$130  = \$44 ;
     if (rst) begin
-      \$108  = 17'h00000;
+      \$130  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = prod0_4;
-    if (\$12 ) begin
-      \$109  = \$33 ;
-    end
+    \$131  = \$45 ;
     if (rst) begin
-      \$109  = 17'h00000;
+      \$131  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = prod0_5;
-    if (\$12 ) begin
-      \$110  = \$34 ;
-    end
+    \$132  = \$46 ;
     if (rst) begin
-      \$110  = 17'h00000;
+      \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = prod0_6;
-    if (\$12 ) begin
-      \$111  = \$35 ;
-    end
+    \$133  = \$47 ;
     if (rst) begin
-      \$111  = 17'h00000;
+      \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = prod0_7;
-    if (\$12 ) begin
-      \$112  = \$36 ;
-    end
+    \$134  = \$48 ;
     if (rst) begin
-      \$112  = 17'h00000;
+      \$134  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = prod0_0_r;
-    if (\$38 ) begin
-      \$113  = prod0_0;
-    end
+    \$135  = prod0_0;
     if (rst) begin
-      \$113  = 17'h00000;
+      \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = prod0_1_r;
-    if (\$38 ) begin
-      \$114  = prod0_1;
-    end
+    \$136  = prod0_1;
     if (rst) begin
-      \$114  = 17'h00000;
+      \$136  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = prod0_2_r;
-    if (\$38 ) begin
-      \$115  = prod0_2;
-    end
+    \$137  = prod0_2;
     if (rst) begin
-      \$115  = 17'h00000;
+      \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = prod0_3_r;
-    if (\$38 ) begin
-      \$116  = prod0_3;
-    end
+    \$138  = prod0_3;
     if (rst) begin
-      \$116  = 17'h00000;
+      \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = prod0_4_r;
-    if (\$38 ) begin
-      \$117  = prod0_4;
-    end
+    \$139  = prod0_4;
     if (rst) begin
-      \$117  = 17'h00000;
+      \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = prod0_5_r;
-    if (\$38 ) begin
-      \$118  = prod0_5;
-    end
+    \$140  = prod0_5;
     if (rst) begin
-      \$118  = 17'h00000;
+      \$140  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = prod0_6_r;
-    if (\$38 ) begin
-      \$119  = prod0_6;
-    end
+    \$141  = prod0_6;
     if (rst) begin
-      \$119  = 17'h00000;
+      \$141  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = prod0_7_r;
-    if (\$38 ) begin
-      \$120  = prod0_7;
-    end
+    \$142  = prod0_7;
     if (rst) begin
-      \$120  = 17'h00000;
+      \$142  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = sum0_s0_0;
-    if (\$40 ) begin
-      \$121  = { \$43 [18], \$43 [18], \$43 [18], \$43 [18], \$43  };
-    end
+    \$143  = { \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51  };
     if (rst) begin
-      \$121  = 23'h000000;
+      \$143  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = sum0_s0_1;
-    if (\$40 ) begin
-      \$122  = { \$46 [18], \$46 [18], \$46 [18], \$46 [18], \$46  };
-    end
+    \$144  = { \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54  };
     if (rst) begin
-      \$122  = 23'h000000;
+      \$144  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = sum0_s1_0;
-    if (\$48 ) begin
-      \$123  = \$49 [22:0];
-    end
-    if (rst) begin
-      \$123  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = v2;
-    if (\$51 ) begin
-      \$124  = v1;
-    end
-    if (rst) begin
-      \$124  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = first2;
-    if (\$51 ) begin
-      \$125  = first1;
-    end
-    if (rst) begin
-      \$125  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = last2;
-    if (\$51 ) begin
-      \$126  = last1;
-    end
-    if (rst) begin
-      \$126  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = nf2;
-    if (\$51 ) begin
-      \$127  = nf1;
-    end
-    if (rst) begin
-      \$127  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = v3;
-    if (\$53 ) begin
-      \$128  = v2;
-    end
-    if (rst) begin
-      \$128  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = first3;
-    if (\$53 ) begin
-      \$129  = first2;
-    end
-    if (rst) begin
-      \$129  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = last3;
-    if (\$53 ) begin
-      \$130  = last2;
-    end
-    if (rst) begin
-      \$130  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = nf3;
-    if (\$53 ) begin
-      \$131  = nf2;
-    end
-    if (rst) begin
-      \$131  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = v4;
-    if (\$55 ) begin
-      \$132  = v3;
-    end
-    if (rst) begin
-      \$132  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = first4;
-    if (\$55 ) begin
-      \$133  = first3;
-    end
-    if (rst) begin
-      \$133  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = last4;
-    if (\$55 ) begin
-      \$134  = last3;
-    end
-    if (rst) begin
-      \$134  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = nf4;
-    if (\$55 ) begin
-      \$135  = nf3;
-    end
-    if (rst) begin
-      \$135  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = v5;
-    if (\$57 ) begin
-      \$136  = v4;
-    end
-    if (rst) begin
-      \$136  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = first5;
-    if (\$57 ) begin
-      \$137  = first4;
-    end
-    if (rst) begin
-      \$137  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = last5;
-    if (\$57 ) begin
-      \$138  = last4;
-    end
-    if (rst) begin
-      \$138  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = nf5;
-    if (\$57 ) begin
-      \$139  = nf4;
-    end
-    if (rst) begin
-      \$139  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = v6;
-    if (\$59 ) begin
-      \$140  = v5;
-    end
-    if (rst) begin
-      \$140  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = first6;
-    if (\$59 ) begin
-      \$141  = first5;
-    end
-    if (rst) begin
-      \$141  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = last6;
-    if (\$59 ) begin
-      \$142  = last5;
-    end
-    if (rst) begin
-      \$142  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = nf6;
-    if (\$59 ) begin
-      \$143  = nf5;
-    end
-    if (rst) begin
-      \$143  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$144  = o__valid;
-    if (\$61 ) begin
-      \$144  = \$62 ;
-    end
-    if (rst) begin
-      \$144  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$145  = acc0;
-    if (\$65 ) begin
-      \$145  = \$76 [22:0];
-    end
+    \$145  = \$55 [22:0];
     if (rst) begin
       \$145  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = o__payload;
-    if (\$65 ) begin
-      if (last6) begin
-        \$146  = \$76 [22:0];
-      end
-    end
+    \$146  = v1;
     if (rst) begin
-      \$146  = 23'h000000;
+      \$146  = 1'h0;
     end
   end
-  assign acc0_next = \$76 [22:0];
-  assign \$signature__addr  = sf_t;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$147  = first1;
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$148  = last1;
+    if (rst) begin
+      \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$149  = nf1;
+    if (rst) begin
+      \$149  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$150  = v2;
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$151  = first2;
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$152  = last2;
+    if (rst) begin
+      \$152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$153  = nf2;
+    if (rst) begin
+      \$153  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$154  = v3;
+    if (rst) begin
+      \$154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$155  = first3;
+    if (rst) begin
+      \$155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$156  = last3;
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$157  = nf3;
+    if (rst) begin
+      \$157  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$158  = v4;
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$159  = first4;
+    if (rst) begin
+      \$159  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$160  = last4;
+    if (rst) begin
+      \$160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$161  = nf4;
+    if (rst) begin
+      \$161  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$162  = v5;
+    if (rst) begin
+      \$162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$163  = first5;
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$164  = last5;
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$165  = nf5;
+    if (rst) begin
+      \$165  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$166  = acc0;
+    if (v6) begin
+      \$166  = \$9 [22:0];
+    end
+    if (rst) begin
+      \$166  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$167  = \$59 [3:0];
+    if (rst) begin
+      \$167  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$168  = \$signature__addr$27 ;
+    if (\$67 ) begin
+      \$168  = \$70 [2:0];
+    end
+    if (rst) begin
+      \$168  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$169  = \rport__addr$30 ;
+    if (\$74 ) begin
+      \$169  = \$77 [2:0];
+    end
+    if (rst) begin
+      \$169  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$170  = \$91 [2:0];
+    if (rst) begin
+      \$170  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$171  = o__valid;
+    if (\$93 ) begin
+      \$171  = \$96 ;
+    end
+    if (rst) begin
+      \$171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$172  = o__payload;
+    if (\$93 ) begin
+      \$172  = \$98 ;
+    end
+    if (rst) begin
+      \$172  = 23'h000000;
+    end
+  end
+  assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign wrom__addr = t;
+  assign rport__addr = \$signature__addr ;
+  assign t = wrom__addr;
+  assign acc0_next = \$9 [22:0];
+  assign q_in = \$9 [22:0];
+  assign q_wptr = \$signature__addr$27 ;
+  assign \$signature__data$29  = \$9 [22:0];
+  assign q_rptr = \rport__addr$30 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -21161,154 +16940,85 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
+  assign \q_in[0]  = \$9 [22:0];
   assign \o__payload[0]  = o__payload;
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s2_dense2_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o__payload, o__ready);
+module \top.s2_dense2_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__payload, o__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire [22:0] \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  reg [5:0] \$100 ;
+  reg [35:0] \$101 ;
+  reg [35:0] \$102 ;
+  reg [35:0] \$103 ;
+  reg [35:0] \$104 ;
+  reg [35:0] \$105 ;
+  reg [35:0] \$106 ;
+  reg [35:0] \$107 ;
+  reg [35:0] \$108 ;
+  reg [35:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire [13:0] \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  reg [35:0] \$110 ;
+  reg [35:0] \$111 ;
+  reg [35:0] \$112 ;
+  reg [22:0] \$113 ;
+  reg [33:0] \$114 ;
+  reg [33:0] \$115 ;
+  reg [24:0] \$116 ;
+  reg [24:0] \$117 ;
+  reg [22:0] \$118 ;
+  reg [22:0] \$119 ;
   wire \$12 ;
-  wire [34:0] \$120 ;
-  wire [35:0] \$121 ;
-  wire [55:0] \$122 ;
-  wire [56:0] \$123 ;
-  wire [53:0] \$124 ;
-  wire [58:0] \$125 ;
-  wire [76:0] \$126 ;
-  wire [77:0] \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  reg [24:0] \$13 ;
-  wire \$130 ;
-  wire [47:0] \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire [48:0] \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire [49:0] \$148 ;
-  wire \$149 ;
+  reg [13:0] \$120 ;
+  reg [13:0] \$121 ;
+  reg [47:0] \$122 ;
+  reg [47:0] \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg [49:0] \$126 ;
+  reg [3:0] \$127 ;
+  reg [2:0] \$128 ;
+  reg [2:0] \$129 ;
+  wire [4:0] \$13 ;
+  reg [2:0] \$130 ;
+  reg \$131 ;
+  reg [7:0] \$132 ;
+  wire [4:0] \$14 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire [49:0] \$154 ;
-  wire [49:0] \$155 ;
-  reg [3:0] \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg \$159 ;
-  wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg \$162 ;
-  reg \$163 ;
-  reg [24:0] \$164 ;
-  reg [24:0] \$165 ;
-  reg [24:0] \$166 ;
-  reg [24:0] \$167 ;
-  reg [24:0] \$168 ;
-  reg [24:0] \$169 ;
-  wire \$17 ;
-  reg [5:0] \$170 ;
-  reg [5:0] \$171 ;
-  reg [5:0] \$172 ;
-  reg [5:0] \$173 ;
-  reg [5:0] \$174 ;
-  reg [5:0] \$175 ;
-  reg [35:0] \$176 ;
-  reg [35:0] \$177 ;
-  reg [35:0] \$178 ;
-  reg [35:0] \$179 ;
-  wire \$18 ;
-  reg [35:0] \$180 ;
-  reg [35:0] \$181 ;
-  reg [35:0] \$182 ;
-  reg [35:0] \$183 ;
-  reg [35:0] \$184 ;
-  reg [35:0] \$185 ;
-  reg [35:0] \$186 ;
-  reg [35:0] \$187 ;
-  reg [22:0] \$188 ;
-  reg [33:0] \$189 ;
-  wire \$19 ;
-  reg [33:0] \$190 ;
-  reg [24:0] \$191 ;
-  reg [24:0] \$192 ;
-  reg [22:0] \$193 ;
-  reg [22:0] \$194 ;
-  reg [13:0] \$195 ;
-  reg [13:0] \$196 ;
-  reg [47:0] \$197 ;
-  reg [47:0] \$198 ;
-  reg \$199 ;
+  reg [24:0] \$16 ;
+  reg [5:0] \$17 ;
+  reg [35:0] \$18 ;
+  reg [35:0] \$19 ;
   wire \$2 ;
-  wire \$20 ;
-  reg \$200 ;
-  reg [49:0] \$201 ;
-  reg [7:0] \$202 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
-  wire \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  reg [5:0] \$32 ;
+  wire [33:0] \$20 ;
+  wire [24:0] \$21 ;
+  wire [22:0] \$22 ;
+  wire [13:0] \$23 ;
+  wire [34:0] \$24 ;
+  wire [35:0] \$25 ;
+  wire [55:0] \$26 ;
+  wire [56:0] \$27 ;
+  wire [53:0] \$28 ;
+  wire [58:0] \$29 ;
+  wire [49:0] \$3 ;
+  wire [76:0] \$30 ;
+  wire [77:0] \$31 ;
+  wire [47:0] \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
-  wire \$37 ;
+  wire [48:0] \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire \$4 ;
-  wire \$40 ;
+  wire [49:0] \$4 ;
+  wire [49:0] \$40 ;
   wire \$41 ;
-  wire \$42 ;
+  wire [4:0] \$42 ;
   wire \$43 ;
-  wire \$44 ;
+  wire [5:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
@@ -21316,18 +17026,18 @@ module \top.s2_dense2_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  reg [35:0] \$51 ;
+  wire \$51 ;
   wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
+  wire [3:0] \$53 ;
+  wire [3:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [4:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
+  wire \$6 ;
+  wire [3:0] \$60 ;
+  wire [3:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -21335,47 +17045,49 @@ module \top.s2_dense2_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
-  wire [4:0] \$7 ;
-  reg [35:0] \$70 ;
+  wire [3:0] \$69 ;
+  wire \$7 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
+  wire [4:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire [7:0] \$80 ;
+  reg [3:0] \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg \$88 ;
+  reg [24:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire [33:0] \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire [24:0] \$99 ;
+  reg [24:0] \$90 ;
+  reg [24:0] \$91 ;
+  reg [24:0] \$92 ;
+  reg [24:0] \$93 ;
+  reg [24:0] \$94 ;
+  reg [5:0] \$95 ;
+  reg [5:0] \$96 ;
+  reg [5:0] \$97 ;
+  reg [5:0] \$98 ;
+  reg [5:0] \$99 ;
+  reg [2:0] \$signature__addr  = 3'h0;
+  wire [7:0] \$signature__data ;
+  wire \$signature__en ;
   input clk;
   wire clk;
   reg [3:0] group = 4'h0;
   input [22:0] i__payload;
   wire [22:0] i__payload;
   wire [22:0] \i__payload[0] ;
-  output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
@@ -21386,6 +17098,18 @@ module \top.s2_dense2_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  wire [7:0] q_in;
+  wire [7:0] \q_in[0] ;
+  reg [3:0] q_owed = 4'h0;
+  output q_room;
+  wire q_room;
+  (* init = 3'h0 *)
+  wire [2:0] q_rptr;
+  reg [2:0] q_stored = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] q_wptr;
+  reg [2:0] rport__addr = 3'h0;
+  wire [7:0] rport__data;
   reg rq0_above = 1'h0;
   reg [49:0] rq0_code = 50'h0000000000000;
   reg [47:0] rq0_floor = 48'h000000000000;
@@ -21407,8 +17131,6 @@ module \top.s2_dense2_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
-  (* init = 8'h00 *)
-  wire [7:0] rq0_out;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -21433,833 +17155,696 @@ module \top.s2_dense2_u1 (clk, rst, i__ready, i__valid, i__payload, o__valid, o_
   reg rq_valid_4 = 1'h0;
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
-  (* init = 1'h0 *)
-  wire rq_valid_7;
+  reg rq_valid_7 = 1'h0;
   input rst;
   wire rst;
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
+  reg [7:0] queue [6:0];
+  initial begin
+    queue[0] = 8'h00;
+    queue[1] = 8'h00;
+    queue[2] = 8'h00;
+    queue[3] = 8'h00;
+    queue[4] = 8'h00;
+    queue[5] = 8'h00;
+    queue[6] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      queue[\$signature__addr ] <= \$4 [7:0];
+  end
+  assign rport__data = queue[rport__addr];
+  assign q_room = q_owed < 4'h8;
   assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_4 };
-  assign \$2  = ~ o__valid;
-  assign \$3  = \$2  | o__ready;
-  assign \$4  = i__valid & \$3 ;
-  assign \$5  = group == 4'h9;
-  assign \$6  = group + 1'h1;
-  assign \$7  = \$5  ? 5'h00 : \$6 ;
-  assign \$8  = ~ o__valid;
-  assign \$9  = \$8  | o__ready;
-  assign \$10  = ~ o__valid;
-  assign \$11  = \$10  | o__ready;
-  assign \$12  = \$11  & i__valid;
-  assign \$14  = ~ o__valid;
-  assign \$15  = \$14  | o__ready;
-  assign \$16  = \$15  & rq_valid_1;
-  assign \$17  = ~ o__valid;
-  assign \$18  = \$17  | o__ready;
-  assign \$19  = \$18  & rq_valid_2;
-  assign \$20  = ~ o__valid;
-  assign \$21  = \$20  | o__ready;
-  assign \$22  = \$21  & rq_valid_3;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = \$24  & rq_valid_4;
-  assign \$26  = ~ o__valid;
-  assign \$27  = \$26  | o__ready;
-  assign \$28  = \$27  & rq_valid_5;
-  assign \$29  = ~ o__valid;
-  assign \$30  = \$29  | o__ready;
-  assign \$31  = \$30  & i__valid;
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$35  = \$34  & rq_valid_1;
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$38  = \$37  & rq_valid_2;
-  assign \$39  = ~ o__valid;
-  assign \$40  = \$39  | o__ready;
-  assign \$41  = \$40  & rq_valid_3;
-  assign \$42  = ~ o__valid;
-  assign \$43  = \$42  | o__ready;
-  assign \$44  = \$43  & rq_valid_4;
+  assign \$1  = $signed(rq0_code) < $signed(8'h80);
+  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
+  assign \$4  = \$1  ? 50'h3ffffffffff80 : \$3 ;
+  assign \$5  = ~ o__valid;
+  assign \$6  = \$5  | o__ready;
+  assign \$7  = | q_stored;
+  assign \$8  = ~ \$7 ;
+  assign \$9  = \$6  & \$8 ;
+  assign \$10  = ~ \$9 ;
+  assign \$signature__en  = rq_valid_6 & \$10 ;
+  assign \$11  = i__valid & q_room;
+  assign \$12  = group == 4'h9;
+  assign \$13  = group + 1'h1;
+  assign \$14  = \$12  ? 5'h00 : \$13 ;
+  assign \$15  = i__valid & q_room;
+  assign \$20  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$21  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$22  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$23  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$25  = 1'h0 + \$24 ;
+  assign \$27  = \$25  + \$26 ;
+  assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
+  assign \$31  = $signed(\$29 ) + $signed(\$30 );
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_4;
+  assign \$33  = rq0_rem > rq0_half_4;
+  assign \$34  = rq0_rem == rq0_half_4;
+  assign \$35  = | rq0_half_4;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = $signed(6'h17) + $signed(rq0_floor);
+  assign \$38  = rq0_tie & rq0_floor[0];
+  assign \$39  = rq0_above | \$38 ;
+  assign \$40  = $signed(\$37 ) + $signed({ 1'h0, \$39  });
+  assign \$41  = i__valid & q_room;
+  assign \$42  = q_owed + \$41 ;
+  assign \$43  = o__valid & o__ready;
+  assign \$44  = \$42  - \$43 ;
   assign \$45  = ~ o__valid;
   assign \$46  = \$45  | o__ready;
-  assign \$47  = \$46  & rq_valid_5;
-  assign \$48  = ~ o__valid;
-  assign \$49  = \$48  | o__ready;
-  assign \$50  = \$49  & i__valid;
-  assign \$52  = ~ o__valid;
-  assign \$53  = \$52  | o__ready;
-  assign \$54  = \$53  & rq_valid_1;
+  assign \$47  = | q_stored;
+  assign \$48  = ~ \$47 ;
+  assign \$49  = \$46  & \$48 ;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = rq_valid_6 & \$50 ;
+  assign \$52  = \$signature__addr  == 3'h6;
+  assign \$53  = \$signature__addr  + 1'h1;
+  assign \$54  = \$52  ? 4'h0 : \$53 ;
   assign \$55  = ~ o__valid;
   assign \$56  = \$55  | o__ready;
-  assign \$57  = \$56  & rq_valid_2;
-  assign \$58  = ~ o__valid;
-  assign \$59  = \$58  | o__ready;
-  assign \$60  = \$59  & rq_valid_3;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = \$62  & rq_valid_4;
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
-  assign \$66  = \$65  & rq_valid_5;
-  assign \$67  = ~ o__valid;
-  assign \$68  = \$67  | o__ready;
-  assign \$69  = \$68  & i__valid;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = \$72  & rq_valid_1;
-  assign \$74  = ~ o__valid;
-  assign \$75  = \$74  | o__ready;
-  assign \$76  = \$75  & rq_valid_2;
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = \$78  & rq_valid_3;
-  assign \$80  = ~ o__valid;
-  assign \$81  = \$80  | o__ready;
-  assign \$82  = \$81  & rq_valid_4;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = \$84  & rq_valid_5;
-  assign \$86  = ~ o__valid;
-  assign \$87  = \$86  | o__ready;
-  assign \$88  = \$87  & i__valid;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = \$90  & rq_valid_1;
-  assign \$92  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$93  = ~ o__valid;
-  assign \$94  = \$93  | o__ready;
-  assign \$95  = \$94  & rq_valid_2;
-  assign \$96  = ~ o__valid;
-  assign \$97  = \$96  | o__ready;
-  assign \$98  = \$97  & rq_valid_1;
-  assign \$99  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$100  = ~ o__valid;
-  assign \$101  = \$100  | o__ready;
-  assign \$102  = \$101  & rq_valid_2;
-  assign \$103  = ~ o__valid;
-  assign \$104  = \$103  | o__ready;
-  assign \$105  = \$104  & rq_valid_1;
-  assign \$106  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$107  = ~ o__valid;
-  assign \$108  = \$107  | o__ready;
-  assign \$109  = \$108  & rq_valid_2;
-  assign \$110  = ~ o__valid;
-  assign \$111  = \$110  | o__ready;
-  assign \$112  = \$111  & rq_valid_1;
-  assign \$113  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
-  assign \$114  = ~ o__valid;
-  assign \$115  = \$114  | o__ready;
-  assign \$116  = \$115  & rq_valid_2;
-  assign \$117  = ~ o__valid;
-  assign \$118  = \$117  | o__ready;
-  assign \$119  = \$118  & rq_valid_3;
-  assign \$121  = 1'h0 + \$120 ;
-  assign \$123  = \$121  + \$122 ;
-  assign \$125  = $signed({ 1'h0, \$123  }) + $signed(\$124 );
-  assign \$127  = $signed(\$125 ) + $signed(\$126 );
-  assign \$128  = ~ o__valid;
-  assign \$129  = \$128  | o__ready;
-  assign \$130  = \$129  & rq_valid_4;
-  assign \$131  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$132  = ~ o__valid;
-  assign \$133  = \$132  | o__ready;
-  assign \$134  = \$133  & rq_valid_4;
-  assign \$135  = rq0_rem > rq0_half_4;
-  assign \$136  = ~ o__valid;
-  assign \$137  = \$136  | o__ready;
-  assign \$138  = \$137  & rq_valid_4;
-  assign \$139  = rq0_rem == rq0_half_4;
-  assign \$140  = | rq0_half_4;
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = ~ o__valid;
-  assign \$143  = \$142  | o__ready;
-  assign \$144  = \$143  & rq_valid_5;
-  assign \$145  = $signed(6'h17) + $signed(rq0_floor);
-  assign \$146  = rq0_tie & rq0_floor[0];
-  assign \$147  = rq0_above | \$146 ;
-  assign \$148  = $signed(\$145 ) + $signed({ 1'h0, \$147  });
-  assign \$149  = ~ o__valid;
-  assign \$150  = \$149  | o__ready;
-  assign \$151  = \$150  & rq_valid_6;
-  assign \$152  = $signed(rq0_code) < $signed(8'h80);
-  assign \$153  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$154  = \$153  ? 50'h000000000007f : rq0_code;
-  assign \$155  = \$152  ? 50'h3ffffffffff80 : \$154 ;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = rport__addr == 3'h6;
+  assign \$60  = rport__addr + 1'h1;
+  assign \$61  = \$59  ? 4'h0 : \$60 ;
+  assign \$62  = ~ o__valid;
+  assign \$63  = \$62  | o__ready;
+  assign \$64  = | q_stored;
+  assign \$65  = ~ \$64 ;
+  assign \$66  = \$63  & \$65 ;
+  assign \$67  = ~ \$66 ;
+  assign \$68  = rq_valid_6 & \$67 ;
+  assign \$69  = q_stored + \$68 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = | q_stored;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = \$69  - \$73 ;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = | q_stored;
+  assign \$78  = \$77  | rq_valid_6;
+  assign \$79  = | q_stored;
+  assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
-    group <= \$156 ;
+    group <= \$81 ;
   always @(posedge clk)
-    rq_valid_1 <= \$157 ;
+    rq_valid_1 <= \$82 ;
   always @(posedge clk)
-    rq_valid_2 <= \$158 ;
+    rq_valid_2 <= \$83 ;
   always @(posedge clk)
-    rq_valid_3 <= \$159 ;
+    rq_valid_3 <= \$84 ;
   always @(posedge clk)
-    rq_valid_4 <= \$160 ;
+    rq_valid_4 <= \$85 ;
   always @(posedge clk)
-    rq_valid_5 <= \$161 ;
+    rq_valid_5 <= \$86 ;
   always @(posedge clk)
-    rq_valid_6 <= \$162 ;
+    rq_valid_6 <= \$87 ;
   always @(posedge clk)
-    o__valid <= \$163 ;
+    rq_valid_7 <= \$88 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$164 ;
+    rq0_mult_1 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$165 ;
+    rq0_mult_2 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$166 ;
+    rq0_mult_3 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$167 ;
+    rq0_mult_4 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$168 ;
+    rq0_mult_5 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$169 ;
+    rq0_mult_6 <= \$94 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$170 ;
+    rq0_shift_1 <= \$95 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$171 ;
+    rq0_shift_2 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$172 ;
+    rq0_shift_3 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$173 ;
+    rq0_shift_4 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$174 ;
+    rq0_shift_5 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$175 ;
+    rq0_shift_6 <= \$100 ;
   always @(posedge clk)
-    rq0_half_1 <= \$176 ;
+    rq0_half_1 <= \$101 ;
   always @(posedge clk)
-    rq0_half_2 <= \$177 ;
+    rq0_half_2 <= \$102 ;
   always @(posedge clk)
-    rq0_half_3 <= \$178 ;
+    rq0_half_3 <= \$103 ;
   always @(posedge clk)
-    rq0_half_4 <= \$179 ;
+    rq0_half_4 <= \$104 ;
   always @(posedge clk)
-    rq0_half_5 <= \$180 ;
+    rq0_half_5 <= \$105 ;
   always @(posedge clk)
-    rq0_half_6 <= \$181 ;
+    rq0_half_6 <= \$106 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$182 ;
+    rq0_mask_1 <= \$107 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$183 ;
+    rq0_mask_2 <= \$108 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$184 ;
+    rq0_mask_3 <= \$109 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$185 ;
+    rq0_mask_4 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$186 ;
+    rq0_mask_5 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$187 ;
+    rq0_mask_6 <= \$112 ;
   always @(posedge clk)
-    rq0_x <= \$188 ;
+    rq0_x <= \$113 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$189 ;
+    rq0_part0_0 <= \$114 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$190 ;
+    rq0_part0_0_r <= \$115 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$191 ;
+    rq0_part0_1 <= \$116 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$192 ;
+    rq0_part0_1_r <= \$117 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$193 ;
+    rq0_part1_0 <= \$118 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$194 ;
+    rq0_part1_0_r <= \$119 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$195 ;
+    rq0_part1_1 <= \$120 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$196 ;
+    rq0_part1_1_r <= \$121 ;
   always @(posedge clk)
-    rq0_prod <= \$197 ;
+    rq0_prod <= \$122 ;
   always @(posedge clk)
-    rq0_floor <= \$198 ;
+    rq0_floor <= \$123 ;
   always @(posedge clk)
-    rq0_above <= \$199 ;
+    rq0_above <= \$124 ;
   always @(posedge clk)
-    rq0_tie <= \$200 ;
+    rq0_tie <= \$125 ;
   always @(posedge clk)
-    rq0_code <= \$201 ;
+    rq0_code <= \$126 ;
   always @(posedge clk)
-    o__payload <= \$202 ;
+    q_owed <= \$127 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$128 ;
+  always @(posedge clk)
+    rport__addr <= \$129 ;
+  always @(posedge clk)
+    q_stored <= \$130 ;
+  always @(posedge clk)
+    o__valid <= \$131 ;
+  always @(posedge clk)
+    o__payload <= \$132 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$13  = 25'h0000000;
+    \$16  = 25'h0000000;
     casez (group)
       4'h0:
-          \$13  = 25'h104379f;
+          \$16  = 25'h104379f;
       4'h1:
-          \$13  = 25'h1408313;
+          \$16  = 25'h1408313;
       4'h2:
-          \$13  = 25'h1272524;
+          \$16  = 25'h1272524;
       4'h3:
-          \$13  = 25'h10d664c;
+          \$16  = 25'h10d664c;
       4'h4:
-          \$13  = 25'h1294b9f;
+          \$16  = 25'h1294b9f;
       4'h5:
-          \$13  = 25'h1ee75f0;
+          \$16  = 25'h1ee75f0;
       4'h6:
-          \$13  = 25'h130a0a8;
+          \$16  = 25'h130a0a8;
       4'h7:
-          \$13  = 25'h115b0ba;
+          \$16  = 25'h115b0ba;
       4'h8:
-          \$13  = 25'h1475ea7;
+          \$16  = 25'h1475ea7;
       4'h9:
-          \$13  = 25'h147bb93;
+          \$16  = 25'h147bb93;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$32  = 6'h00;
+    \$17  = 6'h00;
     casez (group)
       4'h0:
-          \$32  = 6'h23;
+          \$17  = 6'h23;
       4'h1:
-          \$32  = 6'h23;
+          \$17  = 6'h23;
       4'h2:
-          \$32  = 6'h23;
+          \$17  = 6'h23;
       4'h3:
-          \$32  = 6'h23;
+          \$17  = 6'h23;
       4'h4:
-          \$32  = 6'h23;
+          \$17  = 6'h23;
       4'h5:
-          \$32  = 6'h24;
+          \$17  = 6'h24;
       4'h6:
-          \$32  = 6'h23;
+          \$17  = 6'h23;
       4'h7:
-          \$32  = 6'h23;
+          \$17  = 6'h23;
       4'h8:
-          \$32  = 6'h23;
+          \$17  = 6'h23;
       4'h9:
-          \$32  = 6'h23;
+          \$17  = 6'h23;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$51  = 36'h000000000;
+    \$18  = 36'h000000000;
     casez (group)
       4'h0:
-          \$51  = 36'h400000000;
+          \$18  = 36'h400000000;
       4'h1:
-          \$51  = 36'h400000000;
+          \$18  = 36'h400000000;
       4'h2:
-          \$51  = 36'h400000000;
+          \$18  = 36'h400000000;
       4'h3:
-          \$51  = 36'h400000000;
+          \$18  = 36'h400000000;
       4'h4:
-          \$51  = 36'h400000000;
+          \$18  = 36'h400000000;
       4'h5:
-          \$51  = 36'h800000000;
+          \$18  = 36'h800000000;
       4'h6:
-          \$51  = 36'h400000000;
+          \$18  = 36'h400000000;
       4'h7:
-          \$51  = 36'h400000000;
+          \$18  = 36'h400000000;
       4'h8:
-          \$51  = 36'h400000000;
+          \$18  = 36'h400000000;
       4'h9:
-          \$51  = 36'h400000000;
+          \$18  = 36'h400000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$70  = 36'h000000000;
+    \$19  = 36'h000000000;
     casez (group)
       4'h0:
-          \$70  = 36'h7ffffffff;
+          \$19  = 36'h7ffffffff;
       4'h1:
-          \$70  = 36'h7ffffffff;
+          \$19  = 36'h7ffffffff;
       4'h2:
-          \$70  = 36'h7ffffffff;
+          \$19  = 36'h7ffffffff;
       4'h3:
-          \$70  = 36'h7ffffffff;
+          \$19  = 36'h7ffffffff;
       4'h4:
-          \$70  = 36'h7ffffffff;
+          \$19  = 36'h7ffffffff;
       4'h5:
-          \$70  = 36'hfffffffff;
+          \$19  = 36'hfffffffff;
       4'h6:
-          \$70  = 36'h7ffffffff;
+          \$19  = 36'h7ffffffff;
       4'h7:
-          \$70  = 36'h7ffffffff;
+          \$19  = 36'h7ffffffff;
       4'h8:
-          \$70  = 36'h7ffffffff;
+          \$19  = 36'h7ffffffff;
       4'h9:
-          \$70  = 36'h7ffffffff;
+          \$19  = 36'h7ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$156  = group;
-    if (\$4 ) begin
-      \$156  = \$7 [3:0];
+    \$81  = group;
+    if (\$11 ) begin
+      \$81  = \$14 [3:0];
     end
     if (rst) begin
-      \$156  = 4'h0;
+      \$81  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$157  = rq_valid_1;
-    if (\$9 ) begin
-      \$157  = i__valid;
-    end
+    \$82  = \$15 ;
     if (rst) begin
-      \$157  = 1'h0;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$158  = rq_valid_2;
-    if (\$9 ) begin
-      \$158  = rq_valid_1;
-    end
+    \$83  = rq_valid_1;
     if (rst) begin
-      \$158  = 1'h0;
+      \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$159  = rq_valid_3;
-    if (\$9 ) begin
-      \$159  = rq_valid_2;
-    end
+    \$84  = rq_valid_2;
     if (rst) begin
-      \$159  = 1'h0;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$160  = rq_valid_4;
-    if (\$9 ) begin
-      \$160  = rq_valid_3;
-    end
+    \$85  = rq_valid_3;
     if (rst) begin
-      \$160  = 1'h0;
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$161  = rq_valid_5;
-    if (\$9 ) begin
-      \$161  = rq_valid_4;
-    end
+    \$86  = rq_valid_4;
     if (rst) begin
-      \$161  = 1'h0;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$162  = rq_valid_6;
-    if (\$9 ) begin
-      \$162  = rq_valid_5;
-    end
+    \$87  = rq_valid_5;
     if (rst) begin
-      \$162  = 1'h0;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$163  = o__valid;
-    if (\$9 ) begin
-      \$163  = rq_valid_6;
-    end
+    \$88  = rq_valid_6;
     if (rst) begin
-      \$163  = 1'h0;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$164  = rq0_mult_1;
-    if (\$12 ) begin
-      \$164  = \$13 ;
-    end
+    \$89  = \$16 ;
     if (rst) begin
-      \$164  = 25'h0000000;
+      \$89  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$165  = rq0_mult_2;
-    if (\$16 ) begin
-      \$165  = rq0_mult_1;
-    end
+    \$90  = rq0_mult_1;
     if (rst) begin
-      \$165  = 25'h0000000;
+      \$90  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$166  = rq0_mult_3;
-    if (\$19 ) begin
-      \$166  = rq0_mult_2;
-    end
+    \$91  = rq0_mult_2;
     if (rst) begin
-      \$166  = 25'h0000000;
+      \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$167  = rq0_mult_4;
-    if (\$22 ) begin
-      \$167  = rq0_mult_3;
-    end
+    \$92  = rq0_mult_3;
     if (rst) begin
-      \$167  = 25'h0000000;
+      \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$168  = rq0_mult_5;
-    if (\$25 ) begin
-      \$168  = rq0_mult_4;
-    end
+    \$93  = rq0_mult_4;
     if (rst) begin
-      \$168  = 25'h0000000;
+      \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$169  = rq0_mult_6;
-    if (\$28 ) begin
-      \$169  = rq0_mult_5;
-    end
+    \$94  = rq0_mult_5;
     if (rst) begin
-      \$169  = 25'h0000000;
+      \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$170  = rq0_shift_1;
-    if (\$31 ) begin
-      \$170  = \$32 ;
-    end
+    \$95  = \$17 ;
     if (rst) begin
-      \$170  = 6'h00;
+      \$95  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$171  = rq0_shift_2;
-    if (\$35 ) begin
-      \$171  = rq0_shift_1;
-    end
+    \$96  = rq0_shift_1;
     if (rst) begin
-      \$171  = 6'h00;
+      \$96  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$172  = rq0_shift_3;
-    if (\$38 ) begin
-      \$172  = rq0_shift_2;
-    end
+    \$97  = rq0_shift_2;
     if (rst) begin
-      \$172  = 6'h00;
+      \$97  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$173  = rq0_shift_4;
-    if (\$41 ) begin
-      \$173  = rq0_shift_3;
-    end
+    \$98  = rq0_shift_3;
     if (rst) begin
-      \$173  = 6'h00;
+      \$98  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$174  = rq0_shift_5;
-    if (\$44 ) begin
-      \$174  = rq0_shift_4;
-    end
+    \$99  = rq0_shift_4;
     if (rst) begin
-      \$174  = 6'h00;
+      \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$175  = rq0_shift_6;
-    if (\$47 ) begin
-      \$175  = rq0_shift_5;
-    end
+    \$100  = rq0_shift_5;
     if (rst) begin
-      \$175  = 6'h00;
+      \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$176  = rq0_half_1;
-    if (\$50 ) begin
-      \$176  = \$51 ;
-    end
+    \$101  = \$18 ;
     if (rst) begin
-      \$176  = 36'h000000000;
+      \$101  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$177  = rq0_half_2;
-    if (\$54 ) begin
-      \$177  = rq0_half_1;
-    end
+    \$102  = rq0_half_1;
     if (rst) begin
-      \$177  = 36'h000000000;
+      \$102  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$178  = rq0_half_3;
-    if (\$57 ) begin
-      \$178  = rq0_half_2;
-    end
+    \$103  = rq0_half_2;
     if (rst) begin
-      \$178  = 36'h000000000;
+      \$103  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$179  = rq0_half_4;
-    if (\$60 ) begin
-      \$179  = rq0_half_3;
-    end
+    \$104  = rq0_half_3;
     if (rst) begin
-      \$179  = 36'h000000000;
+      \$104  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$180  = rq0_half_5;
-    if (\$63 ) begin
-      \$180  = rq0_half_4;
-    end
+    \$105  = rq0_half_4;
     if (rst) begin
-      \$180  = 36'h000000000;
+      \$105  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$181  = rq0_half_6;
-    if (\$66 ) begin
-      \$181  = rq0_half_5;
-    end
+    \$106  = rq0_half_5;
     if (rst) begin
-      \$181  = 36'h000000000;
+      \$106  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$182  = rq0_mask_1;
-    if (\$69 ) begin
-      \$182  = \$70 ;
-    end
+    \$107  = \$19 ;
     if (rst) begin
-      \$182  = 36'h000000000;
+      \$107  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$183  = rq0_mask_2;
-    if (\$73 ) begin
-      \$183  = rq0_mask_1;
-    end
+    \$108  = rq0_mask_1;
     if (rst) begin
-      \$183  = 36'h000000000;
+      \$108  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$184  = rq0_mask_3;
+    \$109  = rq0_mask_2;
+    if (rst) begin
+      \$109  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$110  = rq0_mask_3;
+    if (rst) begin
+      \$110  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$111  = rq0_mask_4;
+    if (rst) begin
+      \$111  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$112  = rq0_mask_5;
+    if (rst) begin
+      \$112  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$113  = i__payload;
+    if (rst) begin
+      \$113  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$114  = \$20 ;
+    if (rst) begin
+      \$114  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$115  = rq0_part0_0;
+    if (rst) begin
+      \$115  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$116  = \$21 ;
+    if (rst) begin
+      \$116  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$117  = rq0_part0_1;
+    if (rst) begin
+      \$117  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$118  = \$22 ;
+    if (rst) begin
+      \$118  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$119  = rq0_part1_0;
+    if (rst) begin
+      \$119  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$120  = \$23 ;
+    if (rst) begin
+      \$120  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$121  = rq0_part1_1;
+    if (rst) begin
+      \$121  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$122  = \$31 [47:0];
+    if (rst) begin
+      \$122  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$123  = \$32 ;
+    if (rst) begin
+      \$123  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$124  = \$33 ;
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$125  = \$36 ;
+    if (rst) begin
+      \$125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$126  = \$40 ;
+    if (rst) begin
+      \$126  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$127  = \$44 [3:0];
+    if (rst) begin
+      \$127  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$128  = \$signature__addr ;
+    if (\$51 ) begin
+      \$128  = \$54 [2:0];
+    end
+    if (rst) begin
+      \$128  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$129  = rport__addr;
+    if (\$58 ) begin
+      \$129  = \$61 [2:0];
+    end
+    if (rst) begin
+      \$129  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$130  = \$74 [2:0];
+    if (rst) begin
+      \$130  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$131  = o__valid;
     if (\$76 ) begin
-      \$184  = rq0_mask_2;
+      \$131  = \$78 ;
     end
     if (rst) begin
-      \$184  = 36'h000000000;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$185  = rq0_mask_4;
-    if (\$79 ) begin
-      \$185  = rq0_mask_3;
+    \$132  = o__payload;
+    if (\$76 ) begin
+      \$132  = \$80 ;
     end
     if (rst) begin
-      \$185  = 36'h000000000;
+      \$132  = 8'h00;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$186  = rq0_mask_5;
-    if (\$82 ) begin
-      \$186  = rq0_mask_4;
-    end
-    if (rst) begin
-      \$186  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$187  = rq0_mask_6;
-    if (\$85 ) begin
-      \$187  = rq0_mask_5;
-    end
-    if (rst) begin
-      \$187  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$188  = rq0_x;
-    if (\$88 ) begin
-      \$188  = i__payload;
-    end
-    if (rst) begin
-      \$188  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$189  = rq0_part0_0;
-    if (\$91 ) begin
-      \$189  = \$92 ;
-    end
-    if (rst) begin
-      \$189  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$190  = rq0_part0_0_r;
-    if (\$95 ) begin
-      \$190  = rq0_part0_0;
-    end
-    if (rst) begin
-      \$190  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$191  = rq0_part0_1;
-    if (\$98 ) begin
-      \$191  = \$99 ;
-    end
-    if (rst) begin
-      \$191  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$192  = rq0_part0_1_r;
-    if (\$102 ) begin
-      \$192  = rq0_part0_1;
-    end
-    if (rst) begin
-      \$192  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$193  = rq0_part1_0;
-    if (\$105 ) begin
-      \$193  = \$106 ;
-    end
-    if (rst) begin
-      \$193  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$194  = rq0_part1_0_r;
-    if (\$109 ) begin
-      \$194  = rq0_part1_0;
-    end
-    if (rst) begin
-      \$194  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$195  = rq0_part1_1;
-    if (\$112 ) begin
-      \$195  = \$113 ;
-    end
-    if (rst) begin
-      \$195  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$196  = rq0_part1_1_r;
-    if (\$116 ) begin
-      \$196  = rq0_part1_1;
-    end
-    if (rst) begin
-      \$196  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$197  = rq0_prod;
-    if (\$119 ) begin
-      \$197  = \$127 [47:0];
-    end
-    if (rst) begin
-      \$197  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$198  = rq0_floor;
-    if (\$130 ) begin
-      \$198  = \$131 ;
-    end
-    if (rst) begin
-      \$198  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$199  = rq0_above;
-    if (\$134 ) begin
-      \$199  = \$135 ;
-    end
-    if (rst) begin
-      \$199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$200  = rq0_tie;
-    if (\$138 ) begin
-      \$200  = \$141 ;
-    end
-    if (rst) begin
-      \$200  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$201  = rq0_code;
-    if (\$144 ) begin
-      \$201  = \$148 ;
-    end
-    if (rst) begin
-      \$201  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$202  = o__payload;
-    if (\$151 ) begin
-      \$202  = \$155 [7:0];
-    end
-    if (rst) begin
-      \$202  = 8'h00;
-    end
-  end
-  assign rq_valid_7 = o__valid;
-  assign rq0_out = o__payload;
-  assign \o__payload[0]  = o__payload;
+  assign i__ready = q_room;
+  assign q_in = \$4 [7:0];
+  assign q_wptr = \$signature__addr ;
+  assign \$signature__data  = \$4 [7:0];
+  assign q_rptr = rport__addr;
+  assign \q_in[0]  = \$4 [7:0];
   assign \i__payload[0]  = i__payload;
-  assign \$120  = { 1'h0, rq0_part0_0_r };
-  assign \$122  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$124  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
-  assign \$126  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
+  assign \o__payload[0]  = o__payload;
+  assign \$24  = { 1'h0, rq0_part0_0_r };
+  assign \$26  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$28  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
+  assign \$30  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
 endmodule

@@ -234,11 +234,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s0_dense0_u1  s0_dense0_u1 (
     .clk(clk),
     .i__payload(\i__payload$9 ),
-    .i__ready(\o__ready$11 ),
     .i__valid(\i__valid$13 ),
     .o__payload(\i__payload$30 ),
     .o__ready(\o__ready$32 ),
     .o__valid(\i__valid$34 ),
+    .q_room(\o__ready$11 ),
     .rst(rst)
   );
   \top.s1_dense1_u0  s1_dense1_u0 (
@@ -254,11 +254,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   \top.s1_dense1_u1  s1_dense1_u1 (
     .clk(clk),
     .i__payload(\i__payload$15 ),
-    .i__ready(\o__ready$17 ),
     .i__valid(\i__valid$19 ),
     .o__payload(o__payload),
     .o__ready(o__ready),
     .o__valid(o__valid),
+    .q_room(\o__ready$17 ),
     .rst(rst)
   );
   assign \o__payload$10  = \i__payload$9 ;
@@ -452,7 +452,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.fifo_dense0_dense1_0 (rst, r_en, i__ready, o__payload, w_data, w_en, o__valid, clk);
+module \top.fifo_dense0_dense1_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
   input clk;
   wire clk;
   wire [15:0] i__payload;
@@ -502,7 +502,7 @@ module \top.fifo_dense0_dense1_0 (rst, r_en, i__ready, o__payload, w_data, w_en,
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_port__data, w_en, r_rdy, clk);
+module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -676,12 +676,12 @@ endmodule
 (* generator = "Amaranth" *)
 module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__payload, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
-  reg [3:0] \$1 ;
-  wire [511:0] \$10 ;
-  wire [511:0] \$100 ;
-  reg [23:0] \$1000 ;
-  reg [23:0] \$1001 ;
-  reg [23:0] \$1002 ;
+  wire \$1 ;
+  reg [23:0] \$10 ;
+  wire [8:0] \$100 ;
+  reg [16:0] \$1000 ;
+  reg [16:0] \$1001 ;
+  reg [16:0] \$1002 ;
   reg [23:0] \$1003 ;
   reg [23:0] \$1004 ;
   reg [23:0] \$1005 ;
@@ -689,7 +689,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] \$1007 ;
   reg [23:0] \$1008 ;
   reg [23:0] \$1009 ;
-  wire [8:0] \$101 ;
+  wire [511:0] \$101 ;
   reg [23:0] \$1010 ;
   reg [23:0] \$1011 ;
   reg [23:0] \$1012 ;
@@ -700,7 +700,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] \$1017 ;
   reg [23:0] \$1018 ;
   reg [23:0] \$1019 ;
-  wire [511:0] \$102 ;
+  wire [8:0] \$102 ;
   reg [23:0] \$1020 ;
   reg [23:0] \$1021 ;
   reg [23:0] \$1022 ;
@@ -711,214 +711,225 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] \$1027 ;
   reg [23:0] \$1028 ;
   reg [23:0] \$1029 ;
-  wire [8:0] \$103 ;
+  wire [511:0] \$103 ;
   reg [23:0] \$1030 ;
   reg [23:0] \$1031 ;
   reg [23:0] \$1032 ;
   reg [23:0] \$1033 ;
   reg [23:0] \$1034 ;
   reg [23:0] \$1035 ;
-  reg \$1036 ;
-  reg \$1037 ;
-  reg \$1038 ;
-  reg [3:0] \$1039 ;
-  wire [511:0] \$104 ;
-  reg \$1040 ;
-  reg \$1041 ;
-  reg \$1042 ;
-  reg [3:0] \$1043 ;
+  reg [23:0] \$1036 ;
+  reg [23:0] \$1037 ;
+  reg [23:0] \$1038 ;
+  reg [23:0] \$1039 ;
+  wire [8:0] \$104 ;
+  reg [23:0] \$1040 ;
+  reg [23:0] \$1041 ;
+  reg [23:0] \$1042 ;
+  reg \$1043 ;
   reg \$1044 ;
   reg \$1045 ;
-  reg \$1046 ;
-  reg [3:0] \$1047 ;
+  reg [3:0] \$1046 ;
+  reg \$1047 ;
   reg \$1048 ;
   reg \$1049 ;
-  wire [8:0] \$105 ;
-  reg \$1050 ;
-  reg [3:0] \$1051 ;
+  wire [511:0] \$105 ;
+  reg [3:0] \$1050 ;
+  reg \$1051 ;
   reg \$1052 ;
   reg \$1053 ;
-  reg \$1054 ;
-  reg [3:0] \$1055 ;
+  reg [3:0] \$1054 ;
+  reg \$1055 ;
   reg \$1056 ;
   reg \$1057 ;
-  reg \$1058 ;
-  reg [3:0] \$1059 ;
-  wire [511:0] \$106 ;
+  reg [3:0] \$1058 ;
+  reg \$1059 ;
+  wire [8:0] \$106 ;
   reg \$1060 ;
-  reg [23:0] \$1061 ;
-  reg [47:0] \$1062 ;
-  reg [23:0] \$1063 ;
-  wire [8:0] \$107 ;
-  wire [511:0] \$108 ;
-  wire [8:0] \$109 ;
-  wire [8:0] \$11 ;
-  wire [511:0] \$110 ;
-  wire [8:0] \$111 ;
-  wire [511:0] \$112 ;
-  wire [8:0] \$113 ;
-  wire [511:0] \$114 ;
-  wire [8:0] \$115 ;
-  wire [511:0] \$116 ;
-  wire [8:0] \$117 ;
-  wire [511:0] \$118 ;
-  wire [8:0] \$119 ;
-  wire [511:0] \$12 ;
-  wire [511:0] \$120 ;
-  wire [8:0] \$121 ;
-  wire [511:0] \$122 ;
-  wire [8:0] \$123 ;
-  wire [511:0] \$124 ;
-  wire [8:0] \$125 ;
-  wire [511:0] \$126 ;
-  wire [8:0] \$127 ;
-  wire [511:0] \$128 ;
-  wire [8:0] \$129 ;
-  wire [8:0] \$13 ;
-  wire [511:0] \$130 ;
-  wire [8:0] \$131 ;
-  wire [511:0] \$132 ;
-  wire [8:0] \$133 ;
-  wire [511:0] \$134 ;
-  wire [8:0] \$135 ;
-  wire [511:0] \$136 ;
-  wire [8:0] \$137 ;
-  wire [511:0] \$138 ;
-  wire [8:0] \$139 ;
-  wire [511:0] \$14 ;
-  wire [511:0] \$140 ;
-  wire [8:0] \$141 ;
-  wire [511:0] \$142 ;
-  wire [8:0] \$143 ;
-  wire [511:0] \$144 ;
-  wire [8:0] \$145 ;
-  wire [511:0] \$146 ;
-  wire [8:0] \$147 ;
-  wire [511:0] \$148 ;
-  wire [8:0] \$149 ;
-  wire [8:0] \$15 ;
-  wire [511:0] \$150 ;
-  wire [8:0] \$151 ;
-  wire [511:0] \$152 ;
-  wire [8:0] \$153 ;
-  wire [511:0] \$154 ;
-  wire [8:0] \$155 ;
-  wire [511:0] \$156 ;
-  wire [8:0] \$157 ;
-  wire [511:0] \$158 ;
-  wire [8:0] \$159 ;
-  wire [511:0] \$16 ;
-  wire [511:0] \$160 ;
-  wire [8:0] \$161 ;
-  wire [511:0] \$162 ;
-  wire [8:0] \$163 ;
-  wire [511:0] \$164 ;
-  wire [8:0] \$165 ;
-  wire [511:0] \$166 ;
-  wire [8:0] \$167 ;
-  wire [511:0] \$168 ;
-  wire [8:0] \$169 ;
-  wire [8:0] \$17 ;
-  wire [511:0] \$170 ;
-  wire [8:0] \$171 ;
-  wire [511:0] \$172 ;
-  wire [8:0] \$173 ;
-  wire [511:0] \$174 ;
-  wire [8:0] \$175 ;
-  wire [511:0] \$176 ;
-  wire [8:0] \$177 ;
-  wire [511:0] \$178 ;
-  wire [8:0] \$179 ;
-  wire [511:0] \$18 ;
-  wire [511:0] \$180 ;
-  wire [8:0] \$181 ;
-  wire [511:0] \$182 ;
-  wire [8:0] \$183 ;
-  wire [511:0] \$184 ;
-  wire [8:0] \$185 ;
-  wire [511:0] \$186 ;
-  wire [8:0] \$187 ;
-  wire [511:0] \$188 ;
-  wire [8:0] \$189 ;
-  wire [8:0] \$19 ;
-  wire [511:0] \$190 ;
-  wire [8:0] \$191 ;
-  wire [511:0] \$192 ;
-  wire [8:0] \$193 ;
-  wire [511:0] \$194 ;
-  wire [8:0] \$195 ;
-  wire [511:0] \$196 ;
-  wire [8:0] \$197 ;
-  wire [511:0] \$198 ;
-  wire [8:0] \$199 ;
-  reg \$2 ;
-  wire [511:0] \$20 ;
-  wire [511:0] \$200 ;
-  wire [8:0] \$201 ;
-  wire [511:0] \$202 ;
-  wire [8:0] \$203 ;
-  wire [511:0] \$204 ;
-  wire [8:0] \$205 ;
-  wire [511:0] \$206 ;
-  wire [8:0] \$207 ;
-  wire [511:0] \$208 ;
-  wire [8:0] \$209 ;
-  wire [8:0] \$21 ;
-  wire [511:0] \$210 ;
-  wire [8:0] \$211 ;
-  wire [511:0] \$212 ;
-  wire [8:0] \$213 ;
-  wire [511:0] \$214 ;
-  wire [8:0] \$215 ;
-  wire [511:0] \$216 ;
-  wire [8:0] \$217 ;
-  wire [511:0] \$218 ;
-  wire [8:0] \$219 ;
-  wire [511:0] \$22 ;
-  wire [511:0] \$220 ;
-  wire [8:0] \$221 ;
-  wire [511:0] \$222 ;
-  wire [8:0] \$223 ;
-  wire [511:0] \$224 ;
-  wire [8:0] \$225 ;
-  wire [511:0] \$226 ;
-  wire [8:0] \$227 ;
-  wire [511:0] \$228 ;
-  wire [8:0] \$229 ;
-  wire [8:0] \$23 ;
-  wire [511:0] \$230 ;
-  wire [8:0] \$231 ;
-  wire [511:0] \$232 ;
-  wire [8:0] \$233 ;
-  wire [511:0] \$234 ;
-  wire [8:0] \$235 ;
-  wire [511:0] \$236 ;
-  wire [8:0] \$237 ;
-  wire [511:0] \$238 ;
-  wire [8:0] \$239 ;
-  wire [511:0] \$24 ;
-  wire [511:0] \$240 ;
-  wire [8:0] \$241 ;
-  wire [16:0] \$242 ;
-  wire [16:0] \$243 ;
-  wire [16:0] \$244 ;
-  wire [16:0] \$245 ;
-  wire [16:0] \$246 ;
-  wire [16:0] \$247 ;
-  wire [16:0] \$248 ;
-  wire [16:0] \$249 ;
-  wire [8:0] \$25 ;
-  wire [16:0] \$250 ;
-  wire [16:0] \$251 ;
-  wire [16:0] \$252 ;
-  wire [16:0] \$253 ;
-  wire [16:0] \$254 ;
-  wire [16:0] \$255 ;
-  wire [16:0] \$256 ;
+  reg \$1061 ;
+  reg [3:0] \$1062 ;
+  reg \$1063 ;
+  reg \$1064 ;
+  reg \$1065 ;
+  reg [3:0] \$1066 ;
+  reg [23:0] \$1067 ;
+  reg [23:0] \$1068 ;
+  reg [3:0] \$1069 ;
+  wire [511:0] \$107 ;
+  reg [2:0] \$1070 ;
+  reg [2:0] \$1071 ;
+  reg [3:0] \$1072 ;
+  reg \$1073 ;
+  reg [47:0] \$1074 ;
+  wire [8:0] \$108 ;
+  wire [511:0] \$109 ;
+  wire [23:0] \$11 ;
+  wire [8:0] \$110 ;
+  wire [511:0] \$111 ;
+  wire [8:0] \$112 ;
+  wire [511:0] \$113 ;
+  wire [8:0] \$114 ;
+  wire [511:0] \$115 ;
+  wire [8:0] \$116 ;
+  wire [511:0] \$117 ;
+  wire [8:0] \$118 ;
+  wire [511:0] \$119 ;
+  wire [24:0] \$12 ;
+  wire [8:0] \$120 ;
+  wire [511:0] \$121 ;
+  wire [8:0] \$122 ;
+  wire [511:0] \$123 ;
+  wire [8:0] \$124 ;
+  wire [511:0] \$125 ;
+  wire [8:0] \$126 ;
+  wire [511:0] \$127 ;
+  wire [8:0] \$128 ;
+  wire [511:0] \$129 ;
+  wire \$13 ;
+  wire [8:0] \$130 ;
+  wire [511:0] \$131 ;
+  wire [8:0] \$132 ;
+  wire [511:0] \$133 ;
+  wire [8:0] \$134 ;
+  wire [511:0] \$135 ;
+  wire [8:0] \$136 ;
+  wire [511:0] \$137 ;
+  wire [8:0] \$138 ;
+  wire [511:0] \$139 ;
+  wire \$14 ;
+  wire [8:0] \$140 ;
+  wire [511:0] \$141 ;
+  wire [8:0] \$142 ;
+  wire [511:0] \$143 ;
+  wire [8:0] \$144 ;
+  wire [511:0] \$145 ;
+  wire [8:0] \$146 ;
+  wire [511:0] \$147 ;
+  wire [8:0] \$148 ;
+  wire [511:0] \$149 ;
+  wire \$15 ;
+  wire [8:0] \$150 ;
+  wire [511:0] \$151 ;
+  wire [8:0] \$152 ;
+  wire [511:0] \$153 ;
+  wire [8:0] \$154 ;
+  wire [511:0] \$155 ;
+  wire [8:0] \$156 ;
+  wire [511:0] \$157 ;
+  wire [8:0] \$158 ;
+  wire [511:0] \$159 ;
+  wire \$16 ;
+  wire [8:0] \$160 ;
+  wire [511:0] \$161 ;
+  wire [8:0] \$162 ;
+  wire [511:0] \$163 ;
+  wire [8:0] \$164 ;
+  wire [511:0] \$165 ;
+  wire [8:0] \$166 ;
+  wire [511:0] \$167 ;
+  wire [8:0] \$168 ;
+  wire [511:0] \$169 ;
+  wire \$17 ;
+  wire [8:0] \$170 ;
+  wire [511:0] \$171 ;
+  wire [8:0] \$172 ;
+  wire [511:0] \$173 ;
+  wire [8:0] \$174 ;
+  wire [511:0] \$175 ;
+  wire [8:0] \$176 ;
+  wire [511:0] \$177 ;
+  wire [8:0] \$178 ;
+  wire [511:0] \$179 ;
+  wire \$18 ;
+  wire [8:0] \$180 ;
+  wire [511:0] \$181 ;
+  wire [8:0] \$182 ;
+  wire [511:0] \$183 ;
+  wire [8:0] \$184 ;
+  wire [511:0] \$185 ;
+  wire [8:0] \$186 ;
+  wire [511:0] \$187 ;
+  wire [8:0] \$188 ;
+  wire [511:0] \$189 ;
+  wire \$19 ;
+  wire [8:0] \$190 ;
+  wire [511:0] \$191 ;
+  wire [8:0] \$192 ;
+  wire [511:0] \$193 ;
+  wire [8:0] \$194 ;
+  wire [511:0] \$195 ;
+  wire [8:0] \$196 ;
+  wire [511:0] \$197 ;
+  wire [8:0] \$198 ;
+  wire [511:0] \$199 ;
+  wire \$2 ;
+  reg [3:0] \$20 ;
+  wire [8:0] \$200 ;
+  wire [511:0] \$201 ;
+  wire [8:0] \$202 ;
+  wire [511:0] \$203 ;
+  wire [8:0] \$204 ;
+  wire [511:0] \$205 ;
+  wire [8:0] \$206 ;
+  wire [511:0] \$207 ;
+  wire [8:0] \$208 ;
+  wire [511:0] \$209 ;
+  reg \$21 ;
+  wire [8:0] \$210 ;
+  wire [511:0] \$211 ;
+  wire [8:0] \$212 ;
+  wire [511:0] \$213 ;
+  wire [8:0] \$214 ;
+  wire [511:0] \$215 ;
+  wire [8:0] \$216 ;
+  wire [511:0] \$217 ;
+  wire [8:0] \$218 ;
+  wire [511:0] \$219 ;
+  wire \$22 ;
+  wire [8:0] \$220 ;
+  wire [511:0] \$221 ;
+  wire [8:0] \$222 ;
+  wire [511:0] \$223 ;
+  wire [8:0] \$224 ;
+  wire [511:0] \$225 ;
+  wire [8:0] \$226 ;
+  wire [511:0] \$227 ;
+  wire [8:0] \$228 ;
+  wire [511:0] \$229 ;
+  wire [4:0] \$23 ;
+  wire [8:0] \$230 ;
+  wire [511:0] \$231 ;
+  wire [8:0] \$232 ;
+  wire [511:0] \$233 ;
+  wire [8:0] \$234 ;
+  wire [511:0] \$235 ;
+  wire [8:0] \$236 ;
+  wire [511:0] \$237 ;
+  wire [8:0] \$238 ;
+  wire [511:0] \$239 ;
+  wire [4:0] \$24 ;
+  wire [8:0] \$240 ;
+  wire [511:0] \$241 ;
+  wire [8:0] \$242 ;
+  wire [511:0] \$243 ;
+  wire [8:0] \$244 ;
+  wire [511:0] \$245 ;
+  wire [8:0] \$246 ;
+  wire [511:0] \$247 ;
+  wire [8:0] \$248 ;
+  wire [511:0] \$249 ;
+  wire [511:0] \$25 ;
+  wire [8:0] \$250 ;
+  wire [511:0] \$251 ;
+  wire [8:0] \$252 ;
+  wire [511:0] \$253 ;
+  wire [8:0] \$254 ;
+  wire [511:0] \$255 ;
+  wire [8:0] \$256 ;
   wire [16:0] \$257 ;
   wire [16:0] \$258 ;
   wire [16:0] \$259 ;
-  wire [511:0] \$26 ;
+  wire [8:0] \$26 ;
   wire [16:0] \$260 ;
   wire [16:0] \$261 ;
   wire [16:0] \$262 ;
@@ -929,7 +940,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$267 ;
   wire [16:0] \$268 ;
   wire [16:0] \$269 ;
-  wire [8:0] \$27 ;
+  wire [511:0] \$27 ;
   wire [16:0] \$270 ;
   wire [16:0] \$271 ;
   wire [16:0] \$272 ;
@@ -940,7 +951,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$277 ;
   wire [16:0] \$278 ;
   wire [16:0] \$279 ;
-  wire [511:0] \$28 ;
+  wire [8:0] \$28 ;
   wire [16:0] \$280 ;
   wire [16:0] \$281 ;
   wire [16:0] \$282 ;
@@ -951,7 +962,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$287 ;
   wire [16:0] \$288 ;
   wire [16:0] \$289 ;
-  wire [8:0] \$29 ;
+  wire [511:0] \$29 ;
   wire [16:0] \$290 ;
   wire [16:0] \$291 ;
   wire [16:0] \$292 ;
@@ -963,7 +974,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$298 ;
   wire [16:0] \$299 ;
   wire \$3 ;
-  wire [511:0] \$30 ;
+  wire [8:0] \$30 ;
   wire [16:0] \$300 ;
   wire [16:0] \$301 ;
   wire [16:0] \$302 ;
@@ -974,7 +985,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$307 ;
   wire [16:0] \$308 ;
   wire [16:0] \$309 ;
-  wire [8:0] \$31 ;
+  wire [511:0] \$31 ;
   wire [16:0] \$310 ;
   wire [16:0] \$311 ;
   wire [16:0] \$312 ;
@@ -985,7 +996,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$317 ;
   wire [16:0] \$318 ;
   wire [16:0] \$319 ;
-  wire [511:0] \$32 ;
+  wire [8:0] \$32 ;
   wire [16:0] \$320 ;
   wire [16:0] \$321 ;
   wire [16:0] \$322 ;
@@ -996,7 +1007,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$327 ;
   wire [16:0] \$328 ;
   wire [16:0] \$329 ;
-  wire [8:0] \$33 ;
+  wire [511:0] \$33 ;
   wire [16:0] \$330 ;
   wire [16:0] \$331 ;
   wire [16:0] \$332 ;
@@ -1007,7 +1018,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$337 ;
   wire [16:0] \$338 ;
   wire [16:0] \$339 ;
-  wire [511:0] \$34 ;
+  wire [8:0] \$34 ;
   wire [16:0] \$340 ;
   wire [16:0] \$341 ;
   wire [16:0] \$342 ;
@@ -1018,7 +1029,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$347 ;
   wire [16:0] \$348 ;
   wire [16:0] \$349 ;
-  wire [8:0] \$35 ;
+  wire [511:0] \$35 ;
   wire [16:0] \$350 ;
   wire [16:0] \$351 ;
   wire [16:0] \$352 ;
@@ -1027,23 +1038,23 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$355 ;
   wire [16:0] \$356 ;
   wire [16:0] \$357 ;
-  wire \$358 ;
-  wire \$359 ;
-  wire [511:0] \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire [17:0] \$364 ;
-  wire [17:0] \$365 ;
-  wire [18:0] \$366 ;
-  wire [17:0] \$367 ;
-  wire [17:0] \$368 ;
-  wire [18:0] \$369 ;
-  wire [8:0] \$37 ;
-  wire [17:0] \$370 ;
-  wire [17:0] \$371 ;
-  wire [18:0] \$372 ;
+  wire [16:0] \$358 ;
+  wire [16:0] \$359 ;
+  wire [8:0] \$36 ;
+  wire [16:0] \$360 ;
+  wire [16:0] \$361 ;
+  wire [16:0] \$362 ;
+  wire [16:0] \$363 ;
+  wire [16:0] \$364 ;
+  wire [16:0] \$365 ;
+  wire [16:0] \$366 ;
+  wire [16:0] \$367 ;
+  wire [16:0] \$368 ;
+  wire [16:0] \$369 ;
+  wire [511:0] \$37 ;
+  wire [16:0] \$370 ;
+  wire [16:0] \$371 ;
+  wire [16:0] \$372 ;
   wire [17:0] \$373 ;
   wire [17:0] \$374 ;
   wire [18:0] \$375 ;
@@ -1051,7 +1062,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [17:0] \$377 ;
   wire [18:0] \$378 ;
   wire [17:0] \$379 ;
-  wire [511:0] \$38 ;
+  wire [8:0] \$38 ;
   wire [17:0] \$380 ;
   wire [18:0] \$381 ;
   wire [17:0] \$382 ;
@@ -1062,7 +1073,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [18:0] \$387 ;
   wire [17:0] \$388 ;
   wire [17:0] \$389 ;
-  wire [8:0] \$39 ;
+  wire [511:0] \$39 ;
   wire [18:0] \$390 ;
   wire [17:0] \$391 ;
   wire [17:0] \$392 ;
@@ -1073,8 +1084,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [17:0] \$397 ;
   wire [17:0] \$398 ;
   wire [18:0] \$399 ;
-  wire [4:0] \$4 ;
-  wire [511:0] \$40 ;
+  wire \$4 ;
+  wire [8:0] \$40 ;
   wire [17:0] \$400 ;
   wire [17:0] \$401 ;
   wire [18:0] \$402 ;
@@ -1082,32 +1093,32 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [17:0] \$404 ;
   wire [18:0] \$405 ;
   wire [17:0] \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire [24:0] \$409 ;
-  wire [8:0] \$41 ;
-  wire [24:0] \$410 ;
-  wire [25:0] \$411 ;
-  wire [24:0] \$412 ;
-  wire [24:0] \$413 ;
-  wire [25:0] \$414 ;
-  wire [24:0] \$415 ;
+  wire [17:0] \$407 ;
+  wire [18:0] \$408 ;
+  wire [17:0] \$409 ;
+  wire [511:0] \$41 ;
+  wire [17:0] \$410 ;
+  wire [18:0] \$411 ;
+  wire [17:0] \$412 ;
+  wire [17:0] \$413 ;
+  wire [18:0] \$414 ;
+  wire [17:0] \$415 ;
   wire [24:0] \$416 ;
-  wire [25:0] \$417 ;
-  wire [24:0] \$418 ;
-  wire [25:0] \$419 ;
-  wire [511:0] \$42 ;
-  wire \$420 ;
-  wire \$421 ;
+  wire [24:0] \$417 ;
+  wire [25:0] \$418 ;
+  wire [24:0] \$419 ;
+  wire [8:0] \$42 ;
+  wire [24:0] \$420 ;
+  wire [25:0] \$421 ;
   wire [24:0] \$422 ;
   wire [24:0] \$423 ;
   wire [25:0] \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire [17:0] \$427 ;
-  wire [17:0] \$428 ;
-  wire [18:0] \$429 ;
-  wire [8:0] \$43 ;
+  wire [24:0] \$425 ;
+  wire [25:0] \$426 ;
+  wire [24:0] \$427 ;
+  wire [24:0] \$428 ;
+  wire [25:0] \$429 ;
+  wire [511:0] \$43 ;
   wire [17:0] \$430 ;
   wire [17:0] \$431 ;
   wire [18:0] \$432 ;
@@ -1118,7 +1129,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [17:0] \$437 ;
   wire [18:0] \$438 ;
   wire [17:0] \$439 ;
-  wire [511:0] \$44 ;
+  wire [8:0] \$44 ;
   wire [17:0] \$440 ;
   wire [18:0] \$441 ;
   wire [17:0] \$442 ;
@@ -1129,7 +1140,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [18:0] \$447 ;
   wire [17:0] \$448 ;
   wire [17:0] \$449 ;
-  wire [8:0] \$45 ;
+  wire [511:0] \$45 ;
   wire [18:0] \$450 ;
   wire [17:0] \$451 ;
   wire [17:0] \$452 ;
@@ -1140,7 +1151,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [17:0] \$457 ;
   wire [17:0] \$458 ;
   wire [18:0] \$459 ;
-  wire [511:0] \$46 ;
+  wire [8:0] \$46 ;
   wire [17:0] \$460 ;
   wire [17:0] \$461 ;
   wire [18:0] \$462 ;
@@ -1151,30 +1162,30 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [17:0] \$467 ;
   wire [18:0] \$468 ;
   wire [17:0] \$469 ;
-  wire [8:0] \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire [24:0] \$472 ;
+  wire [511:0] \$47 ;
+  wire [17:0] \$470 ;
+  wire [18:0] \$471 ;
+  wire [17:0] \$472 ;
   wire [24:0] \$473 ;
-  wire [25:0] \$474 ;
-  wire [24:0] \$475 ;
+  wire [24:0] \$474 ;
+  wire [25:0] \$475 ;
   wire [24:0] \$476 ;
-  wire [25:0] \$477 ;
-  wire [24:0] \$478 ;
+  wire [24:0] \$477 ;
+  wire [25:0] \$478 ;
   wire [24:0] \$479 ;
-  wire [511:0] \$48 ;
-  wire [25:0] \$480 ;
-  wire [24:0] \$481 ;
-  wire [25:0] \$482 ;
-  wire \$483 ;
-  wire \$484 ;
+  wire [8:0] \$48 ;
+  wire [24:0] \$480 ;
+  wire [25:0] \$481 ;
+  wire [24:0] \$482 ;
+  wire [25:0] \$483 ;
+  wire [24:0] \$484 ;
   wire [24:0] \$485 ;
-  wire [24:0] \$486 ;
-  wire [25:0] \$487 ;
-  wire \$488 ;
+  wire [25:0] \$486 ;
+  wire \$487 ;
+  wire [4:0] \$488 ;
   wire \$489 ;
-  wire [8:0] \$49 ;
-  wire \$490 ;
+  wire [511:0] \$49 ;
+  wire [5:0] \$490 ;
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
@@ -1184,19 +1195,19 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire \$497 ;
   wire \$498 ;
   wire \$499 ;
-  wire [4:0] \$5 ;
-  wire [511:0] \$50 ;
-  wire \$500 ;
-  wire \$501 ;
+  wire \$5 ;
+  wire [8:0] \$50 ;
+  wire [3:0] \$500 ;
+  wire [3:0] \$501 ;
   wire \$502 ;
   wire \$503 ;
   wire \$504 ;
   wire \$505 ;
   wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
+  wire [3:0] \$507 ;
+  wire [3:0] \$508 ;
   wire \$509 ;
-  wire [8:0] \$51 ;
+  wire [511:0] \$51 ;
   wire \$510 ;
   wire \$511 ;
   wire \$512 ;
@@ -1204,32 +1215,32 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire \$514 ;
   wire \$515 ;
   wire \$516 ;
-  reg [23:0] \$517 ;
-  wire [23:0] \$518 ;
-  wire [24:0] \$519 ;
-  wire [511:0] \$52 ;
-  reg [23:0] \$520 ;
-  wire [23:0] \$521 ;
-  wire [24:0] \$522 ;
-  reg [3:0] \$523 ;
-  reg \$524 ;
-  reg [3:0] \$525 ;
-  reg [511:0] \$526 ;
-  reg \$527 ;
-  reg \$528 ;
-  reg \$529 ;
-  wire [8:0] \$53 ;
-  reg \$530 ;
-  reg [3:0] \$531 ;
-  reg [8:0] \$532 ;
-  reg [8:0] \$533 ;
-  reg [8:0] \$534 ;
-  reg [8:0] \$535 ;
-  reg [8:0] \$536 ;
-  reg [8:0] \$537 ;
-  reg [8:0] \$538 ;
+  wire [4:0] \$517 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire [8:0] \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire [5:0] \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire [47:0] \$529 ;
+  wire [511:0] \$53 ;
+  reg [3:0] \$530 ;
+  reg \$531 ;
+  reg [3:0] \$532 ;
+  reg [511:0] \$533 ;
+  reg \$534 ;
+  reg \$535 ;
+  reg \$536 ;
+  reg \$537 ;
+  reg [3:0] \$538 ;
   reg [8:0] \$539 ;
-  wire [511:0] \$54 ;
+  wire [8:0] \$54 ;
   reg [8:0] \$540 ;
   reg [8:0] \$541 ;
   reg [8:0] \$542 ;
@@ -1240,7 +1251,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [8:0] \$547 ;
   reg [8:0] \$548 ;
   reg [8:0] \$549 ;
-  wire [8:0] \$55 ;
+  wire [511:0] \$55 ;
   reg [8:0] \$550 ;
   reg [8:0] \$551 ;
   reg [8:0] \$552 ;
@@ -1251,7 +1262,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [8:0] \$557 ;
   reg [8:0] \$558 ;
   reg [8:0] \$559 ;
-  wire [511:0] \$56 ;
+  wire [8:0] \$56 ;
   reg [8:0] \$560 ;
   reg [8:0] \$561 ;
   reg [8:0] \$562 ;
@@ -1262,7 +1273,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [8:0] \$567 ;
   reg [8:0] \$568 ;
   reg [8:0] \$569 ;
-  wire [8:0] \$57 ;
+  wire [511:0] \$57 ;
   reg [8:0] \$570 ;
   reg [8:0] \$571 ;
   reg [8:0] \$572 ;
@@ -1273,7 +1284,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [8:0] \$577 ;
   reg [8:0] \$578 ;
   reg [8:0] \$579 ;
-  wire [511:0] \$58 ;
+  wire [8:0] \$58 ;
   reg [8:0] \$580 ;
   reg [8:0] \$581 ;
   reg [8:0] \$582 ;
@@ -1284,7 +1295,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [8:0] \$587 ;
   reg [8:0] \$588 ;
   reg [8:0] \$589 ;
-  wire [8:0] \$59 ;
+  wire [511:0] \$59 ;
   reg [8:0] \$590 ;
   reg [8:0] \$591 ;
   reg [8:0] \$592 ;
@@ -1296,7 +1307,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [8:0] \$598 ;
   reg [8:0] \$599 ;
   wire \$6 ;
-  wire [511:0] \$60 ;
+  wire [8:0] \$60 ;
   reg [8:0] \$600 ;
   reg [8:0] \$601 ;
   reg [8:0] \$602 ;
@@ -1307,7 +1318,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [8:0] \$607 ;
   reg [8:0] \$608 ;
   reg [8:0] \$609 ;
-  wire [8:0] \$61 ;
+  wire [511:0] \$61 ;
   reg [8:0] \$610 ;
   reg [8:0] \$611 ;
   reg [8:0] \$612 ;
@@ -1318,7 +1329,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [8:0] \$617 ;
   reg [8:0] \$618 ;
   reg [8:0] \$619 ;
-  wire [511:0] \$62 ;
+  wire [8:0] \$62 ;
   reg [8:0] \$620 ;
   reg [8:0] \$621 ;
   reg [8:0] \$622 ;
@@ -1329,7 +1340,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [8:0] \$627 ;
   reg [8:0] \$628 ;
   reg [8:0] \$629 ;
-  wire [8:0] \$63 ;
+  wire [511:0] \$63 ;
   reg [8:0] \$630 ;
   reg [8:0] \$631 ;
   reg [8:0] \$632 ;
@@ -1340,7 +1351,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [8:0] \$637 ;
   reg [8:0] \$638 ;
   reg [8:0] \$639 ;
-  wire [511:0] \$64 ;
+  wire [8:0] \$64 ;
   reg [8:0] \$640 ;
   reg [8:0] \$641 ;
   reg [8:0] \$642 ;
@@ -1349,20 +1360,20 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [8:0] \$645 ;
   reg [8:0] \$646 ;
   reg [8:0] \$647 ;
-  reg [7:0] \$648 ;
-  reg [7:0] \$649 ;
-  wire [8:0] \$65 ;
-  reg [7:0] \$650 ;
-  reg [7:0] \$651 ;
-  reg [7:0] \$652 ;
-  reg [7:0] \$653 ;
-  reg [7:0] \$654 ;
+  reg [8:0] \$648 ;
+  reg [8:0] \$649 ;
+  wire [511:0] \$65 ;
+  reg [8:0] \$650 ;
+  reg [8:0] \$651 ;
+  reg [8:0] \$652 ;
+  reg [8:0] \$653 ;
+  reg [8:0] \$654 ;
   reg [7:0] \$655 ;
   reg [7:0] \$656 ;
   reg [7:0] \$657 ;
   reg [7:0] \$658 ;
   reg [7:0] \$659 ;
-  wire [511:0] \$66 ;
+  wire [8:0] \$66 ;
   reg [7:0] \$660 ;
   reg [7:0] \$661 ;
   reg [7:0] \$662 ;
@@ -1373,7 +1384,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$667 ;
   reg [7:0] \$668 ;
   reg [7:0] \$669 ;
-  wire [8:0] \$67 ;
+  wire [511:0] \$67 ;
   reg [7:0] \$670 ;
   reg [7:0] \$671 ;
   reg [7:0] \$672 ;
@@ -1384,7 +1395,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$677 ;
   reg [7:0] \$678 ;
   reg [7:0] \$679 ;
-  wire [511:0] \$68 ;
+  wire [8:0] \$68 ;
   reg [7:0] \$680 ;
   reg [7:0] \$681 ;
   reg [7:0] \$682 ;
@@ -1395,7 +1406,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$687 ;
   reg [7:0] \$688 ;
   reg [7:0] \$689 ;
-  wire [8:0] \$69 ;
+  wire [511:0] \$69 ;
   reg [7:0] \$690 ;
   reg [7:0] \$691 ;
   reg [7:0] \$692 ;
@@ -1406,8 +1417,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$697 ;
   reg [7:0] \$698 ;
   reg [7:0] \$699 ;
-  wire \$7 ;
-  wire [511:0] \$70 ;
+  reg [23:0] \$7 ;
+  wire [8:0] \$70 ;
   reg [7:0] \$700 ;
   reg [7:0] \$701 ;
   reg [7:0] \$702 ;
@@ -1418,7 +1429,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$707 ;
   reg [7:0] \$708 ;
   reg [7:0] \$709 ;
-  wire [8:0] \$71 ;
+  wire [511:0] \$71 ;
   reg [7:0] \$710 ;
   reg [7:0] \$711 ;
   reg [7:0] \$712 ;
@@ -1429,7 +1440,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$717 ;
   reg [7:0] \$718 ;
   reg [7:0] \$719 ;
-  wire [511:0] \$72 ;
+  wire [8:0] \$72 ;
   reg [7:0] \$720 ;
   reg [7:0] \$721 ;
   reg [7:0] \$722 ;
@@ -1440,7 +1451,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$727 ;
   reg [7:0] \$728 ;
   reg [7:0] \$729 ;
-  wire [8:0] \$73 ;
+  wire [511:0] \$73 ;
   reg [7:0] \$730 ;
   reg [7:0] \$731 ;
   reg [7:0] \$732 ;
@@ -1451,7 +1462,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$737 ;
   reg [7:0] \$738 ;
   reg [7:0] \$739 ;
-  wire [511:0] \$74 ;
+  wire [8:0] \$74 ;
   reg [7:0] \$740 ;
   reg [7:0] \$741 ;
   reg [7:0] \$742 ;
@@ -1462,7 +1473,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$747 ;
   reg [7:0] \$748 ;
   reg [7:0] \$749 ;
-  wire [8:0] \$75 ;
+  wire [511:0] \$75 ;
   reg [7:0] \$750 ;
   reg [7:0] \$751 ;
   reg [7:0] \$752 ;
@@ -1473,19 +1484,19 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] \$757 ;
   reg [7:0] \$758 ;
   reg [7:0] \$759 ;
-  wire [511:0] \$76 ;
+  wire [8:0] \$76 ;
   reg [7:0] \$760 ;
   reg [7:0] \$761 ;
   reg [7:0] \$762 ;
   reg [7:0] \$763 ;
-  reg [16:0] \$764 ;
-  reg [16:0] \$765 ;
-  reg [16:0] \$766 ;
-  reg [16:0] \$767 ;
-  reg [16:0] \$768 ;
-  reg [16:0] \$769 ;
-  wire [8:0] \$77 ;
-  reg [16:0] \$770 ;
+  reg [7:0] \$764 ;
+  reg [7:0] \$765 ;
+  reg [7:0] \$766 ;
+  reg [7:0] \$767 ;
+  reg [7:0] \$768 ;
+  reg [7:0] \$769 ;
+  wire [511:0] \$77 ;
+  reg [7:0] \$770 ;
   reg [16:0] \$771 ;
   reg [16:0] \$772 ;
   reg [16:0] \$773 ;
@@ -1495,7 +1506,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$777 ;
   reg [16:0] \$778 ;
   reg [16:0] \$779 ;
-  wire [511:0] \$78 ;
+  wire [8:0] \$78 ;
   reg [16:0] \$780 ;
   reg [16:0] \$781 ;
   reg [16:0] \$782 ;
@@ -1506,7 +1517,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$787 ;
   reg [16:0] \$788 ;
   reg [16:0] \$789 ;
-  wire [8:0] \$79 ;
+  wire [511:0] \$79 ;
   reg [16:0] \$790 ;
   reg [16:0] \$791 ;
   reg [16:0] \$792 ;
@@ -1517,8 +1528,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$797 ;
   reg [16:0] \$798 ;
   reg [16:0] \$799 ;
-  wire \$8 ;
-  wire [511:0] \$80 ;
+  wire [23:0] \$8 ;
+  wire [8:0] \$80 ;
   reg [16:0] \$800 ;
   reg [16:0] \$801 ;
   reg [16:0] \$802 ;
@@ -1529,7 +1540,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$807 ;
   reg [16:0] \$808 ;
   reg [16:0] \$809 ;
-  wire [8:0] \$81 ;
+  wire [511:0] \$81 ;
   reg [16:0] \$810 ;
   reg [16:0] \$811 ;
   reg [16:0] \$812 ;
@@ -1540,7 +1551,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$817 ;
   reg [16:0] \$818 ;
   reg [16:0] \$819 ;
-  wire [511:0] \$82 ;
+  wire [8:0] \$82 ;
   reg [16:0] \$820 ;
   reg [16:0] \$821 ;
   reg [16:0] \$822 ;
@@ -1551,7 +1562,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$827 ;
   reg [16:0] \$828 ;
   reg [16:0] \$829 ;
-  wire [8:0] \$83 ;
+  wire [511:0] \$83 ;
   reg [16:0] \$830 ;
   reg [16:0] \$831 ;
   reg [16:0] \$832 ;
@@ -1562,7 +1573,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$837 ;
   reg [16:0] \$838 ;
   reg [16:0] \$839 ;
-  wire [511:0] \$84 ;
+  wire [8:0] \$84 ;
   reg [16:0] \$840 ;
   reg [16:0] \$841 ;
   reg [16:0] \$842 ;
@@ -1573,7 +1584,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$847 ;
   reg [16:0] \$848 ;
   reg [16:0] \$849 ;
-  wire [8:0] \$85 ;
+  wire [511:0] \$85 ;
   reg [16:0] \$850 ;
   reg [16:0] \$851 ;
   reg [16:0] \$852 ;
@@ -1584,7 +1595,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$857 ;
   reg [16:0] \$858 ;
   reg [16:0] \$859 ;
-  wire [511:0] \$86 ;
+  wire [8:0] \$86 ;
   reg [16:0] \$860 ;
   reg [16:0] \$861 ;
   reg [16:0] \$862 ;
@@ -1595,7 +1606,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$867 ;
   reg [16:0] \$868 ;
   reg [16:0] \$869 ;
-  wire [8:0] \$87 ;
+  wire [511:0] \$87 ;
   reg [16:0] \$870 ;
   reg [16:0] \$871 ;
   reg [16:0] \$872 ;
@@ -1606,7 +1617,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$877 ;
   reg [16:0] \$878 ;
   reg [16:0] \$879 ;
-  wire [511:0] \$88 ;
+  wire [8:0] \$88 ;
   reg [16:0] \$880 ;
   reg [16:0] \$881 ;
   reg [16:0] \$882 ;
@@ -1617,7 +1628,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$887 ;
   reg [16:0] \$888 ;
   reg [16:0] \$889 ;
-  wire [8:0] \$89 ;
+  wire [511:0] \$89 ;
   reg [16:0] \$890 ;
   reg [16:0] \$891 ;
   reg [16:0] \$892 ;
@@ -1628,8 +1639,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$897 ;
   reg [16:0] \$898 ;
   reg [16:0] \$899 ;
-  wire \$9 ;
-  wire [511:0] \$90 ;
+  wire [24:0] \$9 ;
+  wire [8:0] \$90 ;
   reg [16:0] \$900 ;
   reg [16:0] \$901 ;
   reg [16:0] \$902 ;
@@ -1640,7 +1651,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$907 ;
   reg [16:0] \$908 ;
   reg [16:0] \$909 ;
-  wire [8:0] \$91 ;
+  wire [511:0] \$91 ;
   reg [16:0] \$910 ;
   reg [16:0] \$911 ;
   reg [16:0] \$912 ;
@@ -1651,7 +1662,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$917 ;
   reg [16:0] \$918 ;
   reg [16:0] \$919 ;
-  wire [511:0] \$92 ;
+  wire [8:0] \$92 ;
   reg [16:0] \$920 ;
   reg [16:0] \$921 ;
   reg [16:0] \$922 ;
@@ -1662,7 +1673,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$927 ;
   reg [16:0] \$928 ;
   reg [16:0] \$929 ;
-  wire [8:0] \$93 ;
+  wire [511:0] \$93 ;
   reg [16:0] \$930 ;
   reg [16:0] \$931 ;
   reg [16:0] \$932 ;
@@ -1673,7 +1684,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$937 ;
   reg [16:0] \$938 ;
   reg [16:0] \$939 ;
-  wire [511:0] \$94 ;
+  wire [8:0] \$94 ;
   reg [16:0] \$940 ;
   reg [16:0] \$941 ;
   reg [16:0] \$942 ;
@@ -1684,7 +1695,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$947 ;
   reg [16:0] \$948 ;
   reg [16:0] \$949 ;
-  wire [8:0] \$95 ;
+  wire [511:0] \$95 ;
   reg [16:0] \$950 ;
   reg [16:0] \$951 ;
   reg [16:0] \$952 ;
@@ -1695,7 +1706,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$957 ;
   reg [16:0] \$958 ;
   reg [16:0] \$959 ;
-  wire [511:0] \$96 ;
+  wire [8:0] \$96 ;
   reg [16:0] \$960 ;
   reg [16:0] \$961 ;
   reg [16:0] \$962 ;
@@ -1706,7 +1717,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$967 ;
   reg [16:0] \$968 ;
   reg [16:0] \$969 ;
-  wire [8:0] \$97 ;
+  wire [511:0] \$97 ;
   reg [16:0] \$970 ;
   reg [16:0] \$971 ;
   reg [16:0] \$972 ;
@@ -1717,7 +1728,7 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$977 ;
   reg [16:0] \$978 ;
   reg [16:0] \$979 ;
-  wire [511:0] \$98 ;
+  wire [8:0] \$98 ;
   reg [16:0] \$980 ;
   reg [16:0] \$981 ;
   reg [16:0] \$982 ;
@@ -1728,20 +1739,23 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] \$987 ;
   reg [16:0] \$988 ;
   reg [16:0] \$989 ;
-  wire [8:0] \$99 ;
+  wire [511:0] \$99 ;
   reg [16:0] \$990 ;
   reg [16:0] \$991 ;
   reg [16:0] \$992 ;
   reg [16:0] \$993 ;
   reg [16:0] \$994 ;
   reg [16:0] \$995 ;
-  reg [23:0] \$996 ;
-  reg [23:0] \$997 ;
-  reg [23:0] \$998 ;
-  reg [23:0] \$999 ;
+  reg [16:0] \$996 ;
+  reg [16:0] \$997 ;
+  reg [16:0] \$998 ;
+  reg [16:0] \$999 ;
   wire [-1:0] \$signature__addr ;
+  reg [2:0] \$signature__addr$28  = 3'h0;
   wire [511:0] \$signature__data ;
+  wire [47:0] \$signature__data$30 ;
   wire \$signature__en ;
+  wire \$signature__en$22 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -2082,10 +2096,21 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] prod1_8_r = 17'h00000;
   reg [16:0] prod1_9 = 17'h00000;
   reg [16:0] prod1_9_r = 17'h00000;
+  wire [47:0] q_in;
+  wire [23:0] \q_in[0] ;
+  wire [23:0] \q_in[1] ;
+  reg [3:0] q_owed = 4'h0;
+  wire q_room;
+  (* init = 3'h0 *)
+  wire [2:0] q_rptr;
+  reg [3:0] q_stored = 4'h0;
+  (* init = 3'h0 *)
+  wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
   wire [-1:0] rport__addr;
+  reg [2:0] \rport__addr$31  = 3'h0;
   wire [511:0] rport__data;
-  wire rport__en;
+  wire [47:0] \rport__data$567 ;
   input rst;
   wire rst;
   reg [23:0] sum0_s0_0 = 24'h000000;
@@ -2128,7 +2153,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [23:0] sum1_s1_2 = 24'h000000;
   reg [23:0] sum1_s1_3 = 24'h000000;
   reg [23:0] sum1_s2_0 = 24'h000000;
-  reg [3:0] t = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] t;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -2252,10 +2278,8 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [7:0] w1_7 = 8'h00;
   reg [7:0] w1_8 = 8'h00;
   reg [7:0] w1_9 = 8'h00;
-  (* init = 4'h0 *)
-  wire [3:0] wrom__addr;
+  reg [3:0] wrom__addr = 4'h0;
   wire [927:0] wrom__data;
-  wire wrom__en;
   reg [511:0] x_reg = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_1 = 9'h000;
@@ -2499,11 +2523,25 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   reg [511:0] _0_;
   always @(posedge clk) begin
-    if (rport__en) begin
-      _0_ <= inbuf[1'h0];
-    end
+    _0_ <= inbuf[1'h0];
   end
   assign rport__data = _0_;
+  reg [47:0] queue [7:0];
+  initial begin
+    queue[0] = 48'h000000000000;
+    queue[1] = 48'h000000000000;
+    queue[2] = 48'h000000000000;
+    queue[3] = 48'h000000000000;
+    queue[4] = 48'h000000000000;
+    queue[5] = 48'h000000000000;
+    queue[6] = 48'h000000000000;
+    queue[7] = 48'h000000000000;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$22 )
+      queue[\$signature__addr$28 ] <= q_in;
+  end
+  assign \rport__data$567  = queue[\rport__addr$31 ];
   reg [927:0] rom [15:0];
   initial begin
     rom[0] = 928'h01001d332ae1fc0007273df8c61d1e00fdcbebf2dee80081c8164ddacadbf51653dffffd04163dfa193c0101232be2021d0a0102d6062108f0e6dbee1d2f1ebefa00f2422be5f430f200082e0caf8122c5f2ffd12f0dfad00d22471912f8024df6f21ae201f23b14c51801d001ef12bb40269bf2;
@@ -2525,1690 +2563,1660 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   end
   reg [927:0] _1_;
   always @(posedge clk) begin
-    if (wrom__en) begin
-      _1_ <= rom[t];
-    end
+    _1_ <= rom[wrom__addr];
   end
   assign wrom__data = _1_;
-  assign \$3  = t == 4'hf;
-  assign \$4  = t + 1'h1;
-  assign \$5  = \$3  ? 5'h00 : \$4 ;
-  assign \$6  = ~ o__valid;
-  assign \$7  = \$6  | o__ready;
-  assign \$8  = ~ o__valid;
-  assign \$9  = \$8  | o__ready;
-  assign \$10  = from_input ? x_reg : rport__data;
-  assign \$11  = $signed(\$10 [15:8]) - $signed(8'h80);
-  assign \$12  = from_input ? x_reg : rport__data;
-  assign \$13  = $signed(\$12 [23:16]) - $signed(8'h80);
-  assign \$14  = from_input ? x_reg : rport__data;
-  assign \$15  = $signed(\$14 [31:24]) - $signed(8'h80);
-  assign \$16  = from_input ? x_reg : rport__data;
-  assign \$17  = $signed(\$16 [39:32]) - $signed(8'h80);
-  assign \$18  = from_input ? x_reg : rport__data;
-  assign \$19  = $signed(\$18 [47:40]) - $signed(8'h80);
-  assign \$20  = from_input ? x_reg : rport__data;
-  assign \$21  = $signed(\$20 [55:48]) - $signed(8'h80);
-  assign \$22  = from_input ? x_reg : rport__data;
-  assign \$23  = $signed(\$22 [63:56]) - $signed(8'h80);
-  assign \$24  = from_input ? x_reg : rport__data;
-  assign \$25  = $signed(\$24 [71:64]) - $signed(8'h80);
-  assign \$26  = from_input ? x_reg : rport__data;
-  assign \$27  = $signed(\$26 [79:72]) - $signed(8'h80);
-  assign \$28  = from_input ? x_reg : rport__data;
-  assign \$29  = $signed(\$28 [87:80]) - $signed(8'h80);
-  assign \$30  = from_input ? x_reg : rport__data;
-  assign \$31  = $signed(\$30 [95:88]) - $signed(8'h80);
-  assign \$32  = from_input ? x_reg : rport__data;
-  assign \$33  = $signed(\$32 [103:96]) - $signed(8'h80);
-  assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(\$34 [111:104]) - $signed(8'h80);
-  assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = $signed(\$36 [119:112]) - $signed(8'h80);
-  assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = $signed(\$38 [127:120]) - $signed(8'h80);
-  assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(\$40 [135:128]) - $signed(8'h80);
-  assign \$42  = from_input ? x_reg : rport__data;
-  assign \$43  = $signed(\$42 [143:136]) - $signed(8'h80);
-  assign \$44  = from_input ? x_reg : rport__data;
-  assign \$45  = $signed(\$44 [151:144]) - $signed(8'h80);
-  assign \$46  = from_input ? x_reg : rport__data;
-  assign \$47  = $signed(\$46 [159:152]) - $signed(8'h80);
-  assign \$48  = from_input ? x_reg : rport__data;
-  assign \$49  = $signed(\$48 [167:160]) - $signed(8'h80);
-  assign \$50  = from_input ? x_reg : rport__data;
-  assign \$51  = $signed(\$50 [175:168]) - $signed(8'h80);
-  assign \$52  = from_input ? x_reg : rport__data;
-  assign \$53  = $signed(\$52 [183:176]) - $signed(8'h80);
-  assign \$54  = from_input ? x_reg : rport__data;
-  assign \$55  = $signed(\$54 [191:184]) - $signed(8'h80);
-  assign \$56  = from_input ? x_reg : rport__data;
-  assign \$57  = $signed(\$56 [207:200]) - $signed(8'h80);
-  assign \$58  = from_input ? x_reg : rport__data;
-  assign \$59  = $signed(\$58 [215:208]) - $signed(8'h80);
-  assign \$60  = from_input ? x_reg : rport__data;
-  assign \$61  = $signed(\$60 [223:216]) - $signed(8'h80);
-  assign \$62  = from_input ? x_reg : rport__data;
-  assign \$63  = $signed(\$62 [231:224]) - $signed(8'h80);
-  assign \$64  = from_input ? x_reg : rport__data;
-  assign \$65  = $signed(\$64 [239:232]) - $signed(8'h80);
-  assign \$66  = from_input ? x_reg : rport__data;
-  assign \$67  = $signed(\$66 [247:240]) - $signed(8'h80);
-  assign \$68  = from_input ? x_reg : rport__data;
-  assign \$69  = $signed(\$68 [271:264]) - $signed(8'h80);
-  assign \$70  = from_input ? x_reg : rport__data;
-  assign \$71  = $signed(\$70 [279:272]) - $signed(8'h80);
-  assign \$72  = from_input ? x_reg : rport__data;
-  assign \$73  = $signed(\$72 [287:280]) - $signed(8'h80);
-  assign \$74  = from_input ? x_reg : rport__data;
-  assign \$75  = $signed(\$74 [295:288]) - $signed(8'h80);
-  assign \$76  = from_input ? x_reg : rport__data;
-  assign \$77  = $signed(\$76 [303:296]) - $signed(8'h80);
-  assign \$78  = from_input ? x_reg : rport__data;
-  assign \$79  = $signed(\$78 [311:304]) - $signed(8'h80);
-  assign \$80  = from_input ? x_reg : rport__data;
-  assign \$81  = $signed(\$80 [335:328]) - $signed(8'h80);
-  assign \$82  = from_input ? x_reg : rport__data;
-  assign \$83  = $signed(\$82 [343:336]) - $signed(8'h80);
-  assign \$84  = from_input ? x_reg : rport__data;
-  assign \$85  = $signed(\$84 [351:344]) - $signed(8'h80);
-  assign \$86  = from_input ? x_reg : rport__data;
-  assign \$87  = $signed(\$86 [359:352]) - $signed(8'h80);
-  assign \$88  = from_input ? x_reg : rport__data;
-  assign \$89  = $signed(\$88 [367:360]) - $signed(8'h80);
-  assign \$90  = from_input ? x_reg : rport__data;
-  assign \$91  = $signed(\$90 [375:368]) - $signed(8'h80);
-  assign \$92  = from_input ? x_reg : rport__data;
-  assign \$93  = $signed(\$92 [383:376]) - $signed(8'h80);
-  assign \$94  = from_input ? x_reg : rport__data;
-  assign \$95  = $signed(\$94 [391:384]) - $signed(8'h80);
-  assign \$96  = from_input ? x_reg : rport__data;
-  assign \$97  = $signed(\$96 [399:392]) - $signed(8'h80);
-  assign \$98  = from_input ? x_reg : rport__data;
-  assign \$99  = $signed(\$98 [407:400]) - $signed(8'h80);
-  assign \$100  = from_input ? x_reg : rport__data;
-  assign \$101  = $signed(\$100 [415:408]) - $signed(8'h80);
-  assign \$102  = from_input ? x_reg : rport__data;
-  assign \$103  = $signed(\$102 [423:416]) - $signed(8'h80);
-  assign \$104  = from_input ? x_reg : rport__data;
-  assign \$105  = $signed(\$104 [431:424]) - $signed(8'h80);
-  assign \$106  = from_input ? x_reg : rport__data;
-  assign \$107  = $signed(\$106 [439:432]) - $signed(8'h80);
-  assign \$108  = from_input ? x_reg : rport__data;
-  assign \$109  = $signed(\$108 [447:440]) - $signed(8'h80);
-  assign \$110  = from_input ? x_reg : rport__data;
-  assign \$111  = $signed(\$110 [455:448]) - $signed(8'h80);
-  assign \$112  = from_input ? x_reg : rport__data;
-  assign \$113  = $signed(\$112 [463:456]) - $signed(8'h80);
-  assign \$114  = from_input ? x_reg : rport__data;
-  assign \$115  = $signed(\$114 [471:464]) - $signed(8'h80);
-  assign \$116  = from_input ? x_reg : rport__data;
-  assign \$117  = $signed(\$116 [479:472]) - $signed(8'h80);
-  assign \$118  = from_input ? x_reg : rport__data;
-  assign \$119  = $signed(\$118 [487:480]) - $signed(8'h80);
-  assign \$120  = from_input ? x_reg : rport__data;
-  assign \$121  = $signed(\$120 [495:488]) - $signed(8'h80);
-  assign \$122  = from_input ? x_reg : rport__data;
-  assign \$123  = $signed(\$122 [503:496]) - $signed(8'h80);
-  assign \$124  = from_input ? x_reg : rport__data;
-  assign \$125  = $signed(\$124 [511:504]) - $signed(8'h80);
-  assign \$126  = from_input ? x_reg : rport__data;
-  assign \$127  = $signed(\$126 [15:8]) - $signed(8'h80);
-  assign \$128  = from_input ? x_reg : rport__data;
-  assign \$129  = $signed(\$128 [23:16]) - $signed(8'h80);
-  assign \$130  = from_input ? x_reg : rport__data;
-  assign \$131  = $signed(\$130 [31:24]) - $signed(8'h80);
-  assign \$132  = from_input ? x_reg : rport__data;
-  assign \$133  = $signed(\$132 [39:32]) - $signed(8'h80);
-  assign \$134  = from_input ? x_reg : rport__data;
-  assign \$135  = $signed(\$134 [47:40]) - $signed(8'h80);
-  assign \$136  = from_input ? x_reg : rport__data;
-  assign \$137  = $signed(\$136 [55:48]) - $signed(8'h80);
-  assign \$138  = from_input ? x_reg : rport__data;
-  assign \$139  = $signed(\$138 [63:56]) - $signed(8'h80);
-  assign \$140  = from_input ? x_reg : rport__data;
-  assign \$141  = $signed(\$140 [71:64]) - $signed(8'h80);
-  assign \$142  = from_input ? x_reg : rport__data;
-  assign \$143  = $signed(\$142 [79:72]) - $signed(8'h80);
-  assign \$144  = from_input ? x_reg : rport__data;
-  assign \$145  = $signed(\$144 [87:80]) - $signed(8'h80);
-  assign \$146  = from_input ? x_reg : rport__data;
-  assign \$147  = $signed(\$146 [95:88]) - $signed(8'h80);
-  assign \$148  = from_input ? x_reg : rport__data;
-  assign \$149  = $signed(\$148 [103:96]) - $signed(8'h80);
-  assign \$150  = from_input ? x_reg : rport__data;
-  assign \$151  = $signed(\$150 [111:104]) - $signed(8'h80);
-  assign \$152  = from_input ? x_reg : rport__data;
-  assign \$153  = $signed(\$152 [119:112]) - $signed(8'h80);
-  assign \$154  = from_input ? x_reg : rport__data;
-  assign \$155  = $signed(\$154 [127:120]) - $signed(8'h80);
-  assign \$156  = from_input ? x_reg : rport__data;
-  assign \$157  = $signed(\$156 [135:128]) - $signed(8'h80);
-  assign \$158  = from_input ? x_reg : rport__data;
-  assign \$159  = $signed(\$158 [143:136]) - $signed(8'h80);
-  assign \$160  = from_input ? x_reg : rport__data;
-  assign \$161  = $signed(\$160 [151:144]) - $signed(8'h80);
-  assign \$162  = from_input ? x_reg : rport__data;
-  assign \$163  = $signed(\$162 [159:152]) - $signed(8'h80);
-  assign \$164  = from_input ? x_reg : rport__data;
-  assign \$165  = $signed(\$164 [167:160]) - $signed(8'h80);
-  assign \$166  = from_input ? x_reg : rport__data;
-  assign \$167  = $signed(\$166 [175:168]) - $signed(8'h80);
-  assign \$168  = from_input ? x_reg : rport__data;
-  assign \$169  = $signed(\$168 [183:176]) - $signed(8'h80);
-  assign \$170  = from_input ? x_reg : rport__data;
-  assign \$171  = $signed(\$170 [191:184]) - $signed(8'h80);
-  assign \$172  = from_input ? x_reg : rport__data;
-  assign \$173  = $signed(\$172 [207:200]) - $signed(8'h80);
-  assign \$174  = from_input ? x_reg : rport__data;
-  assign \$175  = $signed(\$174 [215:208]) - $signed(8'h80);
-  assign \$176  = from_input ? x_reg : rport__data;
-  assign \$177  = $signed(\$176 [223:216]) - $signed(8'h80);
-  assign \$178  = from_input ? x_reg : rport__data;
-  assign \$179  = $signed(\$178 [231:224]) - $signed(8'h80);
-  assign \$180  = from_input ? x_reg : rport__data;
-  assign \$181  = $signed(\$180 [239:232]) - $signed(8'h80);
-  assign \$182  = from_input ? x_reg : rport__data;
-  assign \$183  = $signed(\$182 [247:240]) - $signed(8'h80);
-  assign \$184  = from_input ? x_reg : rport__data;
-  assign \$185  = $signed(\$184 [271:264]) - $signed(8'h80);
-  assign \$186  = from_input ? x_reg : rport__data;
-  assign \$187  = $signed(\$186 [279:272]) - $signed(8'h80);
-  assign \$188  = from_input ? x_reg : rport__data;
-  assign \$189  = $signed(\$188 [287:280]) - $signed(8'h80);
-  assign \$190  = from_input ? x_reg : rport__data;
-  assign \$191  = $signed(\$190 [295:288]) - $signed(8'h80);
-  assign \$192  = from_input ? x_reg : rport__data;
-  assign \$193  = $signed(\$192 [303:296]) - $signed(8'h80);
-  assign \$194  = from_input ? x_reg : rport__data;
-  assign \$195  = $signed(\$194 [311:304]) - $signed(8'h80);
-  assign \$196  = from_input ? x_reg : rport__data;
-  assign \$197  = $signed(\$196 [335:328]) - $signed(8'h80);
-  assign \$198  = from_input ? x_reg : rport__data;
-  assign \$199  = $signed(\$198 [343:336]) - $signed(8'h80);
-  assign \$200  = from_input ? x_reg : rport__data;
-  assign \$201  = $signed(\$200 [351:344]) - $signed(8'h80);
-  assign \$202  = from_input ? x_reg : rport__data;
-  assign \$203  = $signed(\$202 [359:352]) - $signed(8'h80);
-  assign \$204  = from_input ? x_reg : rport__data;
-  assign \$205  = $signed(\$204 [367:360]) - $signed(8'h80);
-  assign \$206  = from_input ? x_reg : rport__data;
-  assign \$207  = $signed(\$206 [375:368]) - $signed(8'h80);
-  assign \$208  = from_input ? x_reg : rport__data;
-  assign \$209  = $signed(\$208 [383:376]) - $signed(8'h80);
-  assign \$210  = from_input ? x_reg : rport__data;
-  assign \$211  = $signed(\$210 [391:384]) - $signed(8'h80);
-  assign \$212  = from_input ? x_reg : rport__data;
-  assign \$213  = $signed(\$212 [399:392]) - $signed(8'h80);
-  assign \$214  = from_input ? x_reg : rport__data;
-  assign \$215  = $signed(\$214 [407:400]) - $signed(8'h80);
-  assign \$216  = from_input ? x_reg : rport__data;
-  assign \$217  = $signed(\$216 [415:408]) - $signed(8'h80);
-  assign \$218  = from_input ? x_reg : rport__data;
-  assign \$219  = $signed(\$218 [423:416]) - $signed(8'h80);
-  assign \$220  = from_input ? x_reg : rport__data;
-  assign \$221  = $signed(\$220 [431:424]) - $signed(8'h80);
-  assign \$222  = from_input ? x_reg : rport__data;
-  assign \$223  = $signed(\$222 [439:432]) - $signed(8'h80);
-  assign \$224  = from_input ? x_reg : rport__data;
-  assign \$225  = $signed(\$224 [447:440]) - $signed(8'h80);
-  assign \$226  = from_input ? x_reg : rport__data;
-  assign \$227  = $signed(\$226 [455:448]) - $signed(8'h80);
-  assign \$228  = from_input ? x_reg : rport__data;
-  assign \$229  = $signed(\$228 [463:456]) - $signed(8'h80);
-  assign \$230  = from_input ? x_reg : rport__data;
-  assign \$231  = $signed(\$230 [471:464]) - $signed(8'h80);
-  assign \$232  = from_input ? x_reg : rport__data;
-  assign \$233  = $signed(\$232 [479:472]) - $signed(8'h80);
-  assign \$234  = from_input ? x_reg : rport__data;
-  assign \$235  = $signed(\$234 [487:480]) - $signed(8'h80);
-  assign \$236  = from_input ? x_reg : rport__data;
-  assign \$237  = $signed(\$236 [495:488]) - $signed(8'h80);
-  assign \$238  = from_input ? x_reg : rport__data;
-  assign \$239  = $signed(\$238 [503:496]) - $signed(8'h80);
-  assign \$240  = from_input ? x_reg : rport__data;
-  assign \$241  = $signed(\$240 [511:504]) - $signed(8'h80);
-  assign \$242  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$243  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$244  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$245  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$246  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$247  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$248  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$249  = $signed(xoff0_8) * $signed(w0_8);
-  assign \$250  = $signed(xoff0_9) * $signed(w0_9);
-  assign \$251  = $signed(xoff0_10) * $signed(w0_10);
-  assign \$252  = $signed(xoff0_11) * $signed(w0_11);
-  assign \$253  = $signed(xoff0_12) * $signed(w0_12);
-  assign \$254  = $signed(xoff0_13) * $signed(w0_13);
-  assign \$255  = $signed(xoff0_14) * $signed(w0_14);
-  assign \$256  = $signed(xoff0_15) * $signed(w0_15);
-  assign \$257  = $signed(xoff0_16) * $signed(w0_16);
-  assign \$258  = $signed(xoff0_17) * $signed(w0_17);
-  assign \$259  = $signed(xoff0_18) * $signed(w0_18);
-  assign \$260  = $signed(xoff0_19) * $signed(w0_19);
-  assign \$261  = $signed(xoff0_20) * $signed(w0_20);
-  assign \$262  = $signed(xoff0_21) * $signed(w0_21);
-  assign \$263  = $signed(xoff0_22) * $signed(w0_22);
-  assign \$264  = $signed(xoff0_23) * $signed(w0_23);
-  assign \$265  = $signed(xoff0_25) * $signed(w0_25);
-  assign \$266  = $signed(xoff0_26) * $signed(w0_26);
-  assign \$267  = $signed(xoff0_27) * $signed(w0_27);
-  assign \$268  = $signed(xoff0_28) * $signed(w0_28);
-  assign \$269  = $signed(xoff0_29) * $signed(w0_29);
-  assign \$270  = $signed(xoff0_30) * $signed(w0_30);
-  assign \$271  = $signed(xoff0_33) * $signed(w0_33);
-  assign \$272  = $signed(xoff0_34) * $signed(w0_34);
-  assign \$273  = $signed(xoff0_35) * $signed(w0_35);
-  assign \$274  = $signed(xoff0_36) * $signed(w0_36);
-  assign \$275  = $signed(xoff0_37) * $signed(w0_37);
-  assign \$276  = $signed(xoff0_38) * $signed(w0_38);
-  assign \$277  = $signed(xoff0_41) * $signed(w0_41);
-  assign \$278  = $signed(xoff0_42) * $signed(w0_42);
-  assign \$279  = $signed(xoff0_43) * $signed(w0_43);
-  assign \$280  = $signed(xoff0_44) * $signed(w0_44);
-  assign \$281  = $signed(xoff0_45) * $signed(w0_45);
-  assign \$282  = $signed(xoff0_46) * $signed(w0_46);
-  assign \$283  = $signed(xoff0_47) * $signed(w0_47);
-  assign \$284  = $signed(xoff0_48) * $signed(w0_48);
-  assign \$285  = $signed(xoff0_49) * $signed(w0_49);
-  assign \$286  = $signed(xoff0_50) * $signed(w0_50);
-  assign \$287  = $signed(xoff0_51) * $signed(w0_51);
-  assign \$288  = $signed(xoff0_52) * $signed(w0_52);
-  assign \$289  = $signed(xoff0_53) * $signed(w0_53);
-  assign \$290  = $signed(xoff0_54) * $signed(w0_54);
-  assign \$291  = $signed(xoff0_55) * $signed(w0_55);
-  assign \$292  = $signed(xoff0_56) * $signed(w0_56);
-  assign \$293  = $signed(xoff0_57) * $signed(w0_57);
-  assign \$294  = $signed(xoff0_58) * $signed(w0_58);
-  assign \$295  = $signed(xoff0_59) * $signed(w0_59);
-  assign \$296  = $signed(xoff0_60) * $signed(w0_60);
-  assign \$297  = $signed(xoff0_61) * $signed(w0_61);
-  assign \$298  = $signed(xoff0_62) * $signed(w0_62);
-  assign \$299  = $signed(xoff0_63) * $signed(w0_63);
-  assign \$300  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$301  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$302  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$303  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$304  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$305  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$306  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$307  = $signed(xoff1_8) * $signed(w1_8);
-  assign \$308  = $signed(xoff1_9) * $signed(w1_9);
-  assign \$309  = $signed(xoff1_10) * $signed(w1_10);
-  assign \$310  = $signed(xoff1_11) * $signed(w1_11);
-  assign \$311  = $signed(xoff1_12) * $signed(w1_12);
-  assign \$312  = $signed(xoff1_13) * $signed(w1_13);
-  assign \$313  = $signed(xoff1_14) * $signed(w1_14);
-  assign \$314  = $signed(xoff1_15) * $signed(w1_15);
-  assign \$315  = $signed(xoff1_16) * $signed(w1_16);
-  assign \$316  = $signed(xoff1_17) * $signed(w1_17);
-  assign \$317  = $signed(xoff1_18) * $signed(w1_18);
-  assign \$318  = $signed(xoff1_19) * $signed(w1_19);
-  assign \$319  = $signed(xoff1_20) * $signed(w1_20);
-  assign \$320  = $signed(xoff1_21) * $signed(w1_21);
-  assign \$321  = $signed(xoff1_22) * $signed(w1_22);
-  assign \$322  = $signed(xoff1_23) * $signed(w1_23);
-  assign \$323  = $signed(xoff1_25) * $signed(w1_25);
-  assign \$324  = $signed(xoff1_26) * $signed(w1_26);
-  assign \$325  = $signed(xoff1_27) * $signed(w1_27);
-  assign \$326  = $signed(xoff1_28) * $signed(w1_28);
-  assign \$327  = $signed(xoff1_29) * $signed(w1_29);
-  assign \$328  = $signed(xoff1_30) * $signed(w1_30);
-  assign \$329  = $signed(xoff1_33) * $signed(w1_33);
-  assign \$330  = $signed(xoff1_34) * $signed(w1_34);
-  assign \$331  = $signed(xoff1_35) * $signed(w1_35);
-  assign \$332  = $signed(xoff1_36) * $signed(w1_36);
-  assign \$333  = $signed(xoff1_37) * $signed(w1_37);
-  assign \$334  = $signed(xoff1_38) * $signed(w1_38);
-  assign \$335  = $signed(xoff1_41) * $signed(w1_41);
-  assign \$336  = $signed(xoff1_42) * $signed(w1_42);
-  assign \$337  = $signed(xoff1_43) * $signed(w1_43);
-  assign \$338  = $signed(xoff1_44) * $signed(w1_44);
-  assign \$339  = $signed(xoff1_45) * $signed(w1_45);
-  assign \$340  = $signed(xoff1_46) * $signed(w1_46);
-  assign \$341  = $signed(xoff1_47) * $signed(w1_47);
-  assign \$342  = $signed(xoff1_48) * $signed(w1_48);
-  assign \$343  = $signed(xoff1_49) * $signed(w1_49);
-  assign \$344  = $signed(xoff1_50) * $signed(w1_50);
-  assign \$345  = $signed(xoff1_51) * $signed(w1_51);
-  assign \$346  = $signed(xoff1_52) * $signed(w1_52);
-  assign \$347  = $signed(xoff1_53) * $signed(w1_53);
-  assign \$348  = $signed(xoff1_54) * $signed(w1_54);
-  assign \$349  = $signed(xoff1_55) * $signed(w1_55);
-  assign \$350  = $signed(xoff1_56) * $signed(w1_56);
-  assign \$351  = $signed(xoff1_57) * $signed(w1_57);
-  assign \$352  = $signed(xoff1_58) * $signed(w1_58);
-  assign \$353  = $signed(xoff1_59) * $signed(w1_59);
-  assign \$354  = $signed(xoff1_60) * $signed(w1_60);
-  assign \$355  = $signed(xoff1_61) * $signed(w1_61);
-  assign \$356  = $signed(xoff1_62) * $signed(w1_62);
-  assign \$357  = $signed(xoff1_63) * $signed(w1_63);
-  assign \$358  = ~ o__valid;
-  assign \$359  = \$358  | o__ready;
-  assign \$360  = ~ o__valid;
-  assign \$361  = \$360  | o__ready;
-  assign \$362  = ~ o__valid;
-  assign \$363  = \$362  | o__ready;
-  assign \$364  = $signed(prod0_1_r) + $signed(prod0_2_r);
-  assign \$365  = $signed(prod0_3_r) + $signed(prod0_4_r);
-  assign \$366  = $signed(\$364 ) + $signed(\$365 );
-  assign \$367  = $signed(prod0_5_r) + $signed(prod0_6_r);
-  assign \$368  = $signed(prod0_7_r) + $signed(prod0_8_r);
-  assign \$369  = $signed(\$367 ) + $signed(\$368 );
-  assign \$370  = $signed(prod0_9_r) + $signed(prod0_10_r);
-  assign \$371  = $signed(prod0_11_r) + $signed(prod0_12_r);
-  assign \$372  = $signed(\$370 ) + $signed(\$371 );
-  assign \$373  = $signed(prod0_13_r) + $signed(prod0_14_r);
-  assign \$374  = $signed(prod0_15_r) + $signed(prod0_16_r);
+  assign q_room = q_owed < 4'h9;
+  assign i__ready = \$2  & reads_input_t;
+  assign \$5  = ~ reads_input_t;
+  assign \$6  = i__valid | \$5 ;
+  assign issue = \$4  & \$6 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$8  = first7 ? \$7  : acc0;
+  assign \$9  = $signed(\$8 ) + $signed(sum0_s2_0);
+  assign \$11  = first7 ? \$10  : acc1;
+  assign \$12  = $signed(\$11 ) + $signed(sum1_s2_0);
+  assign \$13  = v7 & last7;
+  assign \$14  = ~ o__valid;
+  assign \$15  = \$14  | o__ready;
+  assign \$16  = | q_stored;
+  assign \$17  = ~ \$16 ;
+  assign \$18  = \$15  & \$17 ;
+  assign \$19  = ~ \$18 ;
+  assign \$signature__en$22  = \$13  & \$19 ;
+  assign \$22  = wrom__addr == 4'hf;
+  assign \$23  = wrom__addr + 1'h1;
+  assign \$24  = \$22  ? 5'h00 : \$23 ;
+  assign \$25  = from_input ? x_reg : rport__data;
+  assign \$26  = $signed(\$25 [15:8]) - $signed(8'h80);
+  assign \$27  = from_input ? x_reg : rport__data;
+  assign \$28  = $signed(\$27 [23:16]) - $signed(8'h80);
+  assign \$29  = from_input ? x_reg : rport__data;
+  assign \$30  = $signed(\$29 [31:24]) - $signed(8'h80);
+  assign \$31  = from_input ? x_reg : rport__data;
+  assign \$32  = $signed(\$31 [39:32]) - $signed(8'h80);
+  assign \$33  = from_input ? x_reg : rport__data;
+  assign \$34  = $signed(\$33 [47:40]) - $signed(8'h80);
+  assign \$35  = from_input ? x_reg : rport__data;
+  assign \$36  = $signed(\$35 [55:48]) - $signed(8'h80);
+  assign \$37  = from_input ? x_reg : rport__data;
+  assign \$38  = $signed(\$37 [63:56]) - $signed(8'h80);
+  assign \$39  = from_input ? x_reg : rport__data;
+  assign \$40  = $signed(\$39 [71:64]) - $signed(8'h80);
+  assign \$41  = from_input ? x_reg : rport__data;
+  assign \$42  = $signed(\$41 [79:72]) - $signed(8'h80);
+  assign \$43  = from_input ? x_reg : rport__data;
+  assign \$44  = $signed(\$43 [87:80]) - $signed(8'h80);
+  assign \$45  = from_input ? x_reg : rport__data;
+  assign \$46  = $signed(\$45 [95:88]) - $signed(8'h80);
+  assign \$47  = from_input ? x_reg : rport__data;
+  assign \$48  = $signed(\$47 [103:96]) - $signed(8'h80);
+  assign \$49  = from_input ? x_reg : rport__data;
+  assign \$50  = $signed(\$49 [111:104]) - $signed(8'h80);
+  assign \$51  = from_input ? x_reg : rport__data;
+  assign \$52  = $signed(\$51 [119:112]) - $signed(8'h80);
+  assign \$53  = from_input ? x_reg : rport__data;
+  assign \$54  = $signed(\$53 [127:120]) - $signed(8'h80);
+  assign \$55  = from_input ? x_reg : rport__data;
+  assign \$56  = $signed(\$55 [135:128]) - $signed(8'h80);
+  assign \$57  = from_input ? x_reg : rport__data;
+  assign \$58  = $signed(\$57 [143:136]) - $signed(8'h80);
+  assign \$59  = from_input ? x_reg : rport__data;
+  assign \$60  = $signed(\$59 [151:144]) - $signed(8'h80);
+  assign \$61  = from_input ? x_reg : rport__data;
+  assign \$62  = $signed(\$61 [159:152]) - $signed(8'h80);
+  assign \$63  = from_input ? x_reg : rport__data;
+  assign \$64  = $signed(\$63 [167:160]) - $signed(8'h80);
+  assign \$65  = from_input ? x_reg : rport__data;
+  assign \$66  = $signed(\$65 [175:168]) - $signed(8'h80);
+  assign \$67  = from_input ? x_reg : rport__data;
+  assign \$68  = $signed(\$67 [183:176]) - $signed(8'h80);
+  assign \$69  = from_input ? x_reg : rport__data;
+  assign \$70  = $signed(\$69 [191:184]) - $signed(8'h80);
+  assign \$71  = from_input ? x_reg : rport__data;
+  assign \$72  = $signed(\$71 [207:200]) - $signed(8'h80);
+  assign \$73  = from_input ? x_reg : rport__data;
+  assign \$74  = $signed(\$73 [215:208]) - $signed(8'h80);
+  assign \$75  = from_input ? x_reg : rport__data;
+  assign \$76  = $signed(\$75 [223:216]) - $signed(8'h80);
+  assign \$77  = from_input ? x_reg : rport__data;
+  assign \$78  = $signed(\$77 [231:224]) - $signed(8'h80);
+  assign \$79  = from_input ? x_reg : rport__data;
+  assign \$80  = $signed(\$79 [239:232]) - $signed(8'h80);
+  assign \$81  = from_input ? x_reg : rport__data;
+  assign \$82  = $signed(\$81 [247:240]) - $signed(8'h80);
+  assign \$83  = from_input ? x_reg : rport__data;
+  assign \$84  = $signed(\$83 [271:264]) - $signed(8'h80);
+  assign \$85  = from_input ? x_reg : rport__data;
+  assign \$86  = $signed(\$85 [279:272]) - $signed(8'h80);
+  assign \$87  = from_input ? x_reg : rport__data;
+  assign \$88  = $signed(\$87 [287:280]) - $signed(8'h80);
+  assign \$89  = from_input ? x_reg : rport__data;
+  assign \$90  = $signed(\$89 [295:288]) - $signed(8'h80);
+  assign \$91  = from_input ? x_reg : rport__data;
+  assign \$92  = $signed(\$91 [303:296]) - $signed(8'h80);
+  assign \$93  = from_input ? x_reg : rport__data;
+  assign \$94  = $signed(\$93 [311:304]) - $signed(8'h80);
+  assign \$95  = from_input ? x_reg : rport__data;
+  assign \$96  = $signed(\$95 [335:328]) - $signed(8'h80);
+  assign \$97  = from_input ? x_reg : rport__data;
+  assign \$98  = $signed(\$97 [343:336]) - $signed(8'h80);
+  assign \$99  = from_input ? x_reg : rport__data;
+  assign \$100  = $signed(\$99 [351:344]) - $signed(8'h80);
+  assign \$101  = from_input ? x_reg : rport__data;
+  assign \$102  = $signed(\$101 [359:352]) - $signed(8'h80);
+  assign \$103  = from_input ? x_reg : rport__data;
+  assign \$104  = $signed(\$103 [367:360]) - $signed(8'h80);
+  assign \$105  = from_input ? x_reg : rport__data;
+  assign \$106  = $signed(\$105 [375:368]) - $signed(8'h80);
+  assign \$107  = from_input ? x_reg : rport__data;
+  assign \$108  = $signed(\$107 [383:376]) - $signed(8'h80);
+  assign \$109  = from_input ? x_reg : rport__data;
+  assign \$110  = $signed(\$109 [391:384]) - $signed(8'h80);
+  assign \$111  = from_input ? x_reg : rport__data;
+  assign \$112  = $signed(\$111 [399:392]) - $signed(8'h80);
+  assign \$113  = from_input ? x_reg : rport__data;
+  assign \$114  = $signed(\$113 [407:400]) - $signed(8'h80);
+  assign \$115  = from_input ? x_reg : rport__data;
+  assign \$116  = $signed(\$115 [415:408]) - $signed(8'h80);
+  assign \$117  = from_input ? x_reg : rport__data;
+  assign \$118  = $signed(\$117 [423:416]) - $signed(8'h80);
+  assign \$119  = from_input ? x_reg : rport__data;
+  assign \$120  = $signed(\$119 [431:424]) - $signed(8'h80);
+  assign \$121  = from_input ? x_reg : rport__data;
+  assign \$122  = $signed(\$121 [439:432]) - $signed(8'h80);
+  assign \$123  = from_input ? x_reg : rport__data;
+  assign \$124  = $signed(\$123 [447:440]) - $signed(8'h80);
+  assign \$125  = from_input ? x_reg : rport__data;
+  assign \$126  = $signed(\$125 [455:448]) - $signed(8'h80);
+  assign \$127  = from_input ? x_reg : rport__data;
+  assign \$128  = $signed(\$127 [463:456]) - $signed(8'h80);
+  assign \$129  = from_input ? x_reg : rport__data;
+  assign \$130  = $signed(\$129 [471:464]) - $signed(8'h80);
+  assign \$131  = from_input ? x_reg : rport__data;
+  assign \$132  = $signed(\$131 [479:472]) - $signed(8'h80);
+  assign \$133  = from_input ? x_reg : rport__data;
+  assign \$134  = $signed(\$133 [487:480]) - $signed(8'h80);
+  assign \$135  = from_input ? x_reg : rport__data;
+  assign \$136  = $signed(\$135 [495:488]) - $signed(8'h80);
+  assign \$137  = from_input ? x_reg : rport__data;
+  assign \$138  = $signed(\$137 [503:496]) - $signed(8'h80);
+  assign \$139  = from_input ? x_reg : rport__data;
+  assign \$140  = $signed(\$139 [511:504]) - $signed(8'h80);
+  assign \$141  = from_input ? x_reg : rport__data;
+  assign \$142  = $signed(\$141 [15:8]) - $signed(8'h80);
+  assign \$143  = from_input ? x_reg : rport__data;
+  assign \$144  = $signed(\$143 [23:16]) - $signed(8'h80);
+  assign \$145  = from_input ? x_reg : rport__data;
+  assign \$146  = $signed(\$145 [31:24]) - $signed(8'h80);
+  assign \$147  = from_input ? x_reg : rport__data;
+  assign \$148  = $signed(\$147 [39:32]) - $signed(8'h80);
+  assign \$149  = from_input ? x_reg : rport__data;
+  assign \$150  = $signed(\$149 [47:40]) - $signed(8'h80);
+  assign \$151  = from_input ? x_reg : rport__data;
+  assign \$152  = $signed(\$151 [55:48]) - $signed(8'h80);
+  assign \$153  = from_input ? x_reg : rport__data;
+  assign \$154  = $signed(\$153 [63:56]) - $signed(8'h80);
+  assign \$155  = from_input ? x_reg : rport__data;
+  assign \$156  = $signed(\$155 [71:64]) - $signed(8'h80);
+  assign \$157  = from_input ? x_reg : rport__data;
+  assign \$158  = $signed(\$157 [79:72]) - $signed(8'h80);
+  assign \$159  = from_input ? x_reg : rport__data;
+  assign \$160  = $signed(\$159 [87:80]) - $signed(8'h80);
+  assign \$161  = from_input ? x_reg : rport__data;
+  assign \$162  = $signed(\$161 [95:88]) - $signed(8'h80);
+  assign \$163  = from_input ? x_reg : rport__data;
+  assign \$164  = $signed(\$163 [103:96]) - $signed(8'h80);
+  assign \$165  = from_input ? x_reg : rport__data;
+  assign \$166  = $signed(\$165 [111:104]) - $signed(8'h80);
+  assign \$167  = from_input ? x_reg : rport__data;
+  assign \$168  = $signed(\$167 [119:112]) - $signed(8'h80);
+  assign \$169  = from_input ? x_reg : rport__data;
+  assign \$170  = $signed(\$169 [127:120]) - $signed(8'h80);
+  assign \$171  = from_input ? x_reg : rport__data;
+  assign \$172  = $signed(\$171 [135:128]) - $signed(8'h80);
+  assign \$173  = from_input ? x_reg : rport__data;
+  assign \$174  = $signed(\$173 [143:136]) - $signed(8'h80);
+  assign \$175  = from_input ? x_reg : rport__data;
+  assign \$176  = $signed(\$175 [151:144]) - $signed(8'h80);
+  assign \$177  = from_input ? x_reg : rport__data;
+  assign \$178  = $signed(\$177 [159:152]) - $signed(8'h80);
+  assign \$179  = from_input ? x_reg : rport__data;
+  assign \$180  = $signed(\$179 [167:160]) - $signed(8'h80);
+  assign \$181  = from_input ? x_reg : rport__data;
+  assign \$182  = $signed(\$181 [175:168]) - $signed(8'h80);
+  assign \$183  = from_input ? x_reg : rport__data;
+  assign \$184  = $signed(\$183 [183:176]) - $signed(8'h80);
+  assign \$185  = from_input ? x_reg : rport__data;
+  assign \$186  = $signed(\$185 [191:184]) - $signed(8'h80);
+  assign \$187  = from_input ? x_reg : rport__data;
+  assign \$188  = $signed(\$187 [207:200]) - $signed(8'h80);
+  assign \$189  = from_input ? x_reg : rport__data;
+  assign \$190  = $signed(\$189 [215:208]) - $signed(8'h80);
+  assign \$191  = from_input ? x_reg : rport__data;
+  assign \$192  = $signed(\$191 [223:216]) - $signed(8'h80);
+  assign \$193  = from_input ? x_reg : rport__data;
+  assign \$194  = $signed(\$193 [231:224]) - $signed(8'h80);
+  assign \$195  = from_input ? x_reg : rport__data;
+  assign \$196  = $signed(\$195 [239:232]) - $signed(8'h80);
+  assign \$197  = from_input ? x_reg : rport__data;
+  assign \$198  = $signed(\$197 [247:240]) - $signed(8'h80);
+  assign \$199  = from_input ? x_reg : rport__data;
+  assign \$200  = $signed(\$199 [271:264]) - $signed(8'h80);
+  assign \$201  = from_input ? x_reg : rport__data;
+  assign \$202  = $signed(\$201 [279:272]) - $signed(8'h80);
+  assign \$203  = from_input ? x_reg : rport__data;
+  assign \$204  = $signed(\$203 [287:280]) - $signed(8'h80);
+  assign \$205  = from_input ? x_reg : rport__data;
+  assign \$206  = $signed(\$205 [295:288]) - $signed(8'h80);
+  assign \$207  = from_input ? x_reg : rport__data;
+  assign \$208  = $signed(\$207 [303:296]) - $signed(8'h80);
+  assign \$209  = from_input ? x_reg : rport__data;
+  assign \$210  = $signed(\$209 [311:304]) - $signed(8'h80);
+  assign \$211  = from_input ? x_reg : rport__data;
+  assign \$212  = $signed(\$211 [335:328]) - $signed(8'h80);
+  assign \$213  = from_input ? x_reg : rport__data;
+  assign \$214  = $signed(\$213 [343:336]) - $signed(8'h80);
+  assign \$215  = from_input ? x_reg : rport__data;
+  assign \$216  = $signed(\$215 [351:344]) - $signed(8'h80);
+  assign \$217  = from_input ? x_reg : rport__data;
+  assign \$218  = $signed(\$217 [359:352]) - $signed(8'h80);
+  assign \$219  = from_input ? x_reg : rport__data;
+  assign \$220  = $signed(\$219 [367:360]) - $signed(8'h80);
+  assign \$221  = from_input ? x_reg : rport__data;
+  assign \$222  = $signed(\$221 [375:368]) - $signed(8'h80);
+  assign \$223  = from_input ? x_reg : rport__data;
+  assign \$224  = $signed(\$223 [383:376]) - $signed(8'h80);
+  assign \$225  = from_input ? x_reg : rport__data;
+  assign \$226  = $signed(\$225 [391:384]) - $signed(8'h80);
+  assign \$227  = from_input ? x_reg : rport__data;
+  assign \$228  = $signed(\$227 [399:392]) - $signed(8'h80);
+  assign \$229  = from_input ? x_reg : rport__data;
+  assign \$230  = $signed(\$229 [407:400]) - $signed(8'h80);
+  assign \$231  = from_input ? x_reg : rport__data;
+  assign \$232  = $signed(\$231 [415:408]) - $signed(8'h80);
+  assign \$233  = from_input ? x_reg : rport__data;
+  assign \$234  = $signed(\$233 [423:416]) - $signed(8'h80);
+  assign \$235  = from_input ? x_reg : rport__data;
+  assign \$236  = $signed(\$235 [431:424]) - $signed(8'h80);
+  assign \$237  = from_input ? x_reg : rport__data;
+  assign \$238  = $signed(\$237 [439:432]) - $signed(8'h80);
+  assign \$239  = from_input ? x_reg : rport__data;
+  assign \$240  = $signed(\$239 [447:440]) - $signed(8'h80);
+  assign \$241  = from_input ? x_reg : rport__data;
+  assign \$242  = $signed(\$241 [455:448]) - $signed(8'h80);
+  assign \$243  = from_input ? x_reg : rport__data;
+  assign \$244  = $signed(\$243 [463:456]) - $signed(8'h80);
+  assign \$245  = from_input ? x_reg : rport__data;
+  assign \$246  = $signed(\$245 [471:464]) - $signed(8'h80);
+  assign \$247  = from_input ? x_reg : rport__data;
+  assign \$248  = $signed(\$247 [479:472]) - $signed(8'h80);
+  assign \$249  = from_input ? x_reg : rport__data;
+  assign \$250  = $signed(\$249 [487:480]) - $signed(8'h80);
+  assign \$251  = from_input ? x_reg : rport__data;
+  assign \$252  = $signed(\$251 [495:488]) - $signed(8'h80);
+  assign \$253  = from_input ? x_reg : rport__data;
+  assign \$254  = $signed(\$253 [503:496]) - $signed(8'h80);
+  assign \$255  = from_input ? x_reg : rport__data;
+  assign \$256  = $signed(\$255 [511:504]) - $signed(8'h80);
+  assign \$257  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$258  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$259  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$260  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$261  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$262  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$263  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$264  = $signed(xoff0_8) * $signed(w0_8);
+  assign \$265  = $signed(xoff0_9) * $signed(w0_9);
+  assign \$266  = $signed(xoff0_10) * $signed(w0_10);
+  assign \$267  = $signed(xoff0_11) * $signed(w0_11);
+  assign \$268  = $signed(xoff0_12) * $signed(w0_12);
+  assign \$269  = $signed(xoff0_13) * $signed(w0_13);
+  assign \$270  = $signed(xoff0_14) * $signed(w0_14);
+  assign \$271  = $signed(xoff0_15) * $signed(w0_15);
+  assign \$272  = $signed(xoff0_16) * $signed(w0_16);
+  assign \$273  = $signed(xoff0_17) * $signed(w0_17);
+  assign \$274  = $signed(xoff0_18) * $signed(w0_18);
+  assign \$275  = $signed(xoff0_19) * $signed(w0_19);
+  assign \$276  = $signed(xoff0_20) * $signed(w0_20);
+  assign \$277  = $signed(xoff0_21) * $signed(w0_21);
+  assign \$278  = $signed(xoff0_22) * $signed(w0_22);
+  assign \$279  = $signed(xoff0_23) * $signed(w0_23);
+  assign \$280  = $signed(xoff0_25) * $signed(w0_25);
+  assign \$281  = $signed(xoff0_26) * $signed(w0_26);
+  assign \$282  = $signed(xoff0_27) * $signed(w0_27);
+  assign \$283  = $signed(xoff0_28) * $signed(w0_28);
+  assign \$284  = $signed(xoff0_29) * $signed(w0_29);
+  assign \$285  = $signed(xoff0_30) * $signed(w0_30);
+  assign \$286  = $signed(xoff0_33) * $signed(w0_33);
+  assign \$287  = $signed(xoff0_34) * $signed(w0_34);
+  assign \$288  = $signed(xoff0_35) * $signed(w0_35);
+  assign \$289  = $signed(xoff0_36) * $signed(w0_36);
+  assign \$290  = $signed(xoff0_37) * $signed(w0_37);
+  assign \$291  = $signed(xoff0_38) * $signed(w0_38);
+  assign \$292  = $signed(xoff0_41) * $signed(w0_41);
+  assign \$293  = $signed(xoff0_42) * $signed(w0_42);
+  assign \$294  = $signed(xoff0_43) * $signed(w0_43);
+  assign \$295  = $signed(xoff0_44) * $signed(w0_44);
+  assign \$296  = $signed(xoff0_45) * $signed(w0_45);
+  assign \$297  = $signed(xoff0_46) * $signed(w0_46);
+  assign \$298  = $signed(xoff0_47) * $signed(w0_47);
+  assign \$299  = $signed(xoff0_48) * $signed(w0_48);
+  assign \$300  = $signed(xoff0_49) * $signed(w0_49);
+  assign \$301  = $signed(xoff0_50) * $signed(w0_50);
+  assign \$302  = $signed(xoff0_51) * $signed(w0_51);
+  assign \$303  = $signed(xoff0_52) * $signed(w0_52);
+  assign \$304  = $signed(xoff0_53) * $signed(w0_53);
+  assign \$305  = $signed(xoff0_54) * $signed(w0_54);
+  assign \$306  = $signed(xoff0_55) * $signed(w0_55);
+  assign \$307  = $signed(xoff0_56) * $signed(w0_56);
+  assign \$308  = $signed(xoff0_57) * $signed(w0_57);
+  assign \$309  = $signed(xoff0_58) * $signed(w0_58);
+  assign \$310  = $signed(xoff0_59) * $signed(w0_59);
+  assign \$311  = $signed(xoff0_60) * $signed(w0_60);
+  assign \$312  = $signed(xoff0_61) * $signed(w0_61);
+  assign \$313  = $signed(xoff0_62) * $signed(w0_62);
+  assign \$314  = $signed(xoff0_63) * $signed(w0_63);
+  assign \$315  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$316  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$317  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$318  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$319  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$320  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$321  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$322  = $signed(xoff1_8) * $signed(w1_8);
+  assign \$323  = $signed(xoff1_9) * $signed(w1_9);
+  assign \$324  = $signed(xoff1_10) * $signed(w1_10);
+  assign \$325  = $signed(xoff1_11) * $signed(w1_11);
+  assign \$326  = $signed(xoff1_12) * $signed(w1_12);
+  assign \$327  = $signed(xoff1_13) * $signed(w1_13);
+  assign \$328  = $signed(xoff1_14) * $signed(w1_14);
+  assign \$329  = $signed(xoff1_15) * $signed(w1_15);
+  assign \$330  = $signed(xoff1_16) * $signed(w1_16);
+  assign \$331  = $signed(xoff1_17) * $signed(w1_17);
+  assign \$332  = $signed(xoff1_18) * $signed(w1_18);
+  assign \$333  = $signed(xoff1_19) * $signed(w1_19);
+  assign \$334  = $signed(xoff1_20) * $signed(w1_20);
+  assign \$335  = $signed(xoff1_21) * $signed(w1_21);
+  assign \$336  = $signed(xoff1_22) * $signed(w1_22);
+  assign \$337  = $signed(xoff1_23) * $signed(w1_23);
+  assign \$338  = $signed(xoff1_25) * $signed(w1_25);
+  assign \$339  = $signed(xoff1_26) * $signed(w1_26);
+  assign \$340  = $signed(xoff1_27) * $signed(w1_27);
+  assign \$341  = $signed(xoff1_28) * $signed(w1_28);
+  assign \$342  = $signed(xoff1_29) * $signed(w1_29);
+  assign \$343  = $signed(xoff1_30) * $signed(w1_30);
+  assign \$344  = $signed(xoff1_33) * $signed(w1_33);
+  assign \$345  = $signed(xoff1_34) * $signed(w1_34);
+  assign \$346  = $signed(xoff1_35) * $signed(w1_35);
+  assign \$347  = $signed(xoff1_36) * $signed(w1_36);
+  assign \$348  = $signed(xoff1_37) * $signed(w1_37);
+  assign \$349  = $signed(xoff1_38) * $signed(w1_38);
+  assign \$350  = $signed(xoff1_41) * $signed(w1_41);
+  assign \$351  = $signed(xoff1_42) * $signed(w1_42);
+  assign \$352  = $signed(xoff1_43) * $signed(w1_43);
+  assign \$353  = $signed(xoff1_44) * $signed(w1_44);
+  assign \$354  = $signed(xoff1_45) * $signed(w1_45);
+  assign \$355  = $signed(xoff1_46) * $signed(w1_46);
+  assign \$356  = $signed(xoff1_47) * $signed(w1_47);
+  assign \$357  = $signed(xoff1_48) * $signed(w1_48);
+  assign \$358  = $signed(xoff1_49) * $signed(w1_49);
+  assign \$359  = $signed(xoff1_50) * $signed(w1_50);
+  assign \$360  = $signed(xoff1_51) * $signed(w1_51);
+  assign \$361  = $signed(xoff1_52) * $signed(w1_52);
+  assign \$362  = $signed(xoff1_53) * $signed(w1_53);
+  assign \$363  = $signed(xoff1_54) * $signed(w1_54);
+  assign \$364  = $signed(xoff1_55) * $signed(w1_55);
+  assign \$365  = $signed(xoff1_56) * $signed(w1_56);
+  assign \$366  = $signed(xoff1_57) * $signed(w1_57);
+  assign \$367  = $signed(xoff1_58) * $signed(w1_58);
+  assign \$368  = $signed(xoff1_59) * $signed(w1_59);
+  assign \$369  = $signed(xoff1_60) * $signed(w1_60);
+  assign \$370  = $signed(xoff1_61) * $signed(w1_61);
+  assign \$371  = $signed(xoff1_62) * $signed(w1_62);
+  assign \$372  = $signed(xoff1_63) * $signed(w1_63);
+  assign \$373  = $signed(prod0_1_r) + $signed(prod0_2_r);
+  assign \$374  = $signed(prod0_3_r) + $signed(prod0_4_r);
   assign \$375  = $signed(\$373 ) + $signed(\$374 );
-  assign \$376  = $signed(prod0_17_r) + $signed(prod0_18_r);
-  assign \$377  = $signed(prod0_19_r) + $signed(prod0_20_r);
+  assign \$376  = $signed(prod0_5_r) + $signed(prod0_6_r);
+  assign \$377  = $signed(prod0_7_r) + $signed(prod0_8_r);
   assign \$378  = $signed(\$376 ) + $signed(\$377 );
-  assign \$379  = $signed(prod0_21_r) + $signed(prod0_22_r);
-  assign \$380  = $signed(prod0_23_r) + $signed(prod0_25_r);
+  assign \$379  = $signed(prod0_9_r) + $signed(prod0_10_r);
+  assign \$380  = $signed(prod0_11_r) + $signed(prod0_12_r);
   assign \$381  = $signed(\$379 ) + $signed(\$380 );
-  assign \$382  = $signed(prod0_26_r) + $signed(prod0_27_r);
-  assign \$383  = $signed(prod0_28_r) + $signed(prod0_29_r);
+  assign \$382  = $signed(prod0_13_r) + $signed(prod0_14_r);
+  assign \$383  = $signed(prod0_15_r) + $signed(prod0_16_r);
   assign \$384  = $signed(\$382 ) + $signed(\$383 );
-  assign \$385  = $signed(prod0_30_r) + $signed(prod0_33_r);
-  assign \$386  = $signed(prod0_34_r) + $signed(prod0_35_r);
+  assign \$385  = $signed(prod0_17_r) + $signed(prod0_18_r);
+  assign \$386  = $signed(prod0_19_r) + $signed(prod0_20_r);
   assign \$387  = $signed(\$385 ) + $signed(\$386 );
-  assign \$388  = $signed(prod0_36_r) + $signed(prod0_37_r);
-  assign \$389  = $signed(prod0_38_r) + $signed(prod0_41_r);
+  assign \$388  = $signed(prod0_21_r) + $signed(prod0_22_r);
+  assign \$389  = $signed(prod0_23_r) + $signed(prod0_25_r);
   assign \$390  = $signed(\$388 ) + $signed(\$389 );
-  assign \$391  = $signed(prod0_42_r) + $signed(prod0_43_r);
-  assign \$392  = $signed(prod0_44_r) + $signed(prod0_45_r);
+  assign \$391  = $signed(prod0_26_r) + $signed(prod0_27_r);
+  assign \$392  = $signed(prod0_28_r) + $signed(prod0_29_r);
   assign \$393  = $signed(\$391 ) + $signed(\$392 );
-  assign \$394  = $signed(prod0_46_r) + $signed(prod0_47_r);
-  assign \$395  = $signed(prod0_48_r) + $signed(prod0_49_r);
+  assign \$394  = $signed(prod0_30_r) + $signed(prod0_33_r);
+  assign \$395  = $signed(prod0_34_r) + $signed(prod0_35_r);
   assign \$396  = $signed(\$394 ) + $signed(\$395 );
-  assign \$397  = $signed(prod0_50_r) + $signed(prod0_51_r);
-  assign \$398  = $signed(prod0_52_r) + $signed(prod0_53_r);
+  assign \$397  = $signed(prod0_36_r) + $signed(prod0_37_r);
+  assign \$398  = $signed(prod0_38_r) + $signed(prod0_41_r);
   assign \$399  = $signed(\$397 ) + $signed(\$398 );
-  assign \$400  = $signed(prod0_54_r) + $signed(prod0_55_r);
-  assign \$401  = $signed(prod0_56_r) + $signed(prod0_57_r);
+  assign \$400  = $signed(prod0_42_r) + $signed(prod0_43_r);
+  assign \$401  = $signed(prod0_44_r) + $signed(prod0_45_r);
   assign \$402  = $signed(\$400 ) + $signed(\$401 );
-  assign \$403  = $signed(prod0_58_r) + $signed(prod0_59_r);
-  assign \$404  = $signed(prod0_60_r) + $signed(prod0_61_r);
+  assign \$403  = $signed(prod0_46_r) + $signed(prod0_47_r);
+  assign \$404  = $signed(prod0_48_r) + $signed(prod0_49_r);
   assign \$405  = $signed(\$403 ) + $signed(\$404 );
-  assign \$406  = $signed(prod0_62_r) + $signed(prod0_63_r);
-  assign \$407  = ~ o__valid;
-  assign \$408  = \$407  | o__ready;
-  assign \$409  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$410  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
+  assign \$406  = $signed(prod0_50_r) + $signed(prod0_51_r);
+  assign \$407  = $signed(prod0_52_r) + $signed(prod0_53_r);
+  assign \$408  = $signed(\$406 ) + $signed(\$407 );
+  assign \$409  = $signed(prod0_54_r) + $signed(prod0_55_r);
+  assign \$410  = $signed(prod0_56_r) + $signed(prod0_57_r);
   assign \$411  = $signed(\$409 ) + $signed(\$410 );
-  assign \$412  = $signed(sum0_s0_4) + $signed(sum0_s0_5);
-  assign \$413  = $signed(sum0_s0_6) + $signed(sum0_s0_7);
+  assign \$412  = $signed(prod0_58_r) + $signed(prod0_59_r);
+  assign \$413  = $signed(prod0_60_r) + $signed(prod0_61_r);
   assign \$414  = $signed(\$412 ) + $signed(\$413 );
-  assign \$415  = $signed(sum0_s0_8) + $signed(sum0_s0_9);
-  assign \$416  = $signed(sum0_s0_10) + $signed(sum0_s0_11);
-  assign \$417  = $signed(\$415 ) + $signed(\$416 );
-  assign \$418  = $signed(sum0_s0_12) + $signed(sum0_s0_13);
-  assign \$419  = $signed(\$418 ) + $signed(sum0_s0_14);
-  assign \$420  = ~ o__valid;
-  assign \$421  = \$420  | o__ready;
-  assign \$422  = $signed(sum0_s1_0) + $signed(sum0_s1_1);
-  assign \$423  = $signed(sum0_s1_2) + $signed(sum0_s1_3);
+  assign \$415  = $signed(prod0_62_r) + $signed(prod0_63_r);
+  assign \$416  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$417  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
+  assign \$418  = $signed(\$416 ) + $signed(\$417 );
+  assign \$419  = $signed(sum0_s0_4) + $signed(sum0_s0_5);
+  assign \$420  = $signed(sum0_s0_6) + $signed(sum0_s0_7);
+  assign \$421  = $signed(\$419 ) + $signed(\$420 );
+  assign \$422  = $signed(sum0_s0_8) + $signed(sum0_s0_9);
+  assign \$423  = $signed(sum0_s0_10) + $signed(sum0_s0_11);
   assign \$424  = $signed(\$422 ) + $signed(\$423 );
-  assign \$425  = ~ o__valid;
-  assign \$426  = \$425  | o__ready;
-  assign \$427  = $signed(prod1_1_r) + $signed(prod1_2_r);
-  assign \$428  = $signed(prod1_3_r) + $signed(prod1_4_r);
+  assign \$425  = $signed(sum0_s0_12) + $signed(sum0_s0_13);
+  assign \$426  = $signed(\$425 ) + $signed(sum0_s0_14);
+  assign \$427  = $signed(sum0_s1_0) + $signed(sum0_s1_1);
+  assign \$428  = $signed(sum0_s1_2) + $signed(sum0_s1_3);
   assign \$429  = $signed(\$427 ) + $signed(\$428 );
-  assign \$430  = $signed(prod1_5_r) + $signed(prod1_6_r);
-  assign \$431  = $signed(prod1_7_r) + $signed(prod1_8_r);
+  assign \$430  = $signed(prod1_1_r) + $signed(prod1_2_r);
+  assign \$431  = $signed(prod1_3_r) + $signed(prod1_4_r);
   assign \$432  = $signed(\$430 ) + $signed(\$431 );
-  assign \$433  = $signed(prod1_9_r) + $signed(prod1_10_r);
-  assign \$434  = $signed(prod1_11_r) + $signed(prod1_12_r);
+  assign \$433  = $signed(prod1_5_r) + $signed(prod1_6_r);
+  assign \$434  = $signed(prod1_7_r) + $signed(prod1_8_r);
   assign \$435  = $signed(\$433 ) + $signed(\$434 );
-  assign \$436  = $signed(prod1_13_r) + $signed(prod1_14_r);
-  assign \$437  = $signed(prod1_15_r) + $signed(prod1_16_r);
+  assign \$436  = $signed(prod1_9_r) + $signed(prod1_10_r);
+  assign \$437  = $signed(prod1_11_r) + $signed(prod1_12_r);
   assign \$438  = $signed(\$436 ) + $signed(\$437 );
-  assign \$439  = $signed(prod1_17_r) + $signed(prod1_18_r);
-  assign \$440  = $signed(prod1_19_r) + $signed(prod1_20_r);
+  assign \$439  = $signed(prod1_13_r) + $signed(prod1_14_r);
+  assign \$440  = $signed(prod1_15_r) + $signed(prod1_16_r);
   assign \$441  = $signed(\$439 ) + $signed(\$440 );
-  assign \$442  = $signed(prod1_21_r) + $signed(prod1_22_r);
-  assign \$443  = $signed(prod1_23_r) + $signed(prod1_25_r);
+  assign \$442  = $signed(prod1_17_r) + $signed(prod1_18_r);
+  assign \$443  = $signed(prod1_19_r) + $signed(prod1_20_r);
   assign \$444  = $signed(\$442 ) + $signed(\$443 );
-  assign \$445  = $signed(prod1_26_r) + $signed(prod1_27_r);
-  assign \$446  = $signed(prod1_28_r) + $signed(prod1_29_r);
+  assign \$445  = $signed(prod1_21_r) + $signed(prod1_22_r);
+  assign \$446  = $signed(prod1_23_r) + $signed(prod1_25_r);
   assign \$447  = $signed(\$445 ) + $signed(\$446 );
-  assign \$448  = $signed(prod1_30_r) + $signed(prod1_33_r);
-  assign \$449  = $signed(prod1_34_r) + $signed(prod1_35_r);
+  assign \$448  = $signed(prod1_26_r) + $signed(prod1_27_r);
+  assign \$449  = $signed(prod1_28_r) + $signed(prod1_29_r);
   assign \$450  = $signed(\$448 ) + $signed(\$449 );
-  assign \$451  = $signed(prod1_36_r) + $signed(prod1_37_r);
-  assign \$452  = $signed(prod1_38_r) + $signed(prod1_41_r);
+  assign \$451  = $signed(prod1_30_r) + $signed(prod1_33_r);
+  assign \$452  = $signed(prod1_34_r) + $signed(prod1_35_r);
   assign \$453  = $signed(\$451 ) + $signed(\$452 );
-  assign \$454  = $signed(prod1_42_r) + $signed(prod1_43_r);
-  assign \$455  = $signed(prod1_44_r) + $signed(prod1_45_r);
+  assign \$454  = $signed(prod1_36_r) + $signed(prod1_37_r);
+  assign \$455  = $signed(prod1_38_r) + $signed(prod1_41_r);
   assign \$456  = $signed(\$454 ) + $signed(\$455 );
-  assign \$457  = $signed(prod1_46_r) + $signed(prod1_47_r);
-  assign \$458  = $signed(prod1_48_r) + $signed(prod1_49_r);
+  assign \$457  = $signed(prod1_42_r) + $signed(prod1_43_r);
+  assign \$458  = $signed(prod1_44_r) + $signed(prod1_45_r);
   assign \$459  = $signed(\$457 ) + $signed(\$458 );
-  assign \$460  = $signed(prod1_50_r) + $signed(prod1_51_r);
-  assign \$461  = $signed(prod1_52_r) + $signed(prod1_53_r);
+  assign \$460  = $signed(prod1_46_r) + $signed(prod1_47_r);
+  assign \$461  = $signed(prod1_48_r) + $signed(prod1_49_r);
   assign \$462  = $signed(\$460 ) + $signed(\$461 );
-  assign \$463  = $signed(prod1_54_r) + $signed(prod1_55_r);
-  assign \$464  = $signed(prod1_56_r) + $signed(prod1_57_r);
+  assign \$463  = $signed(prod1_50_r) + $signed(prod1_51_r);
+  assign \$464  = $signed(prod1_52_r) + $signed(prod1_53_r);
   assign \$465  = $signed(\$463 ) + $signed(\$464 );
-  assign \$466  = $signed(prod1_58_r) + $signed(prod1_59_r);
-  assign \$467  = $signed(prod1_60_r) + $signed(prod1_61_r);
+  assign \$466  = $signed(prod1_54_r) + $signed(prod1_55_r);
+  assign \$467  = $signed(prod1_56_r) + $signed(prod1_57_r);
   assign \$468  = $signed(\$466 ) + $signed(\$467 );
-  assign \$469  = $signed(prod1_62_r) + $signed(prod1_63_r);
-  assign \$470  = ~ o__valid;
-  assign \$471  = \$470  | o__ready;
-  assign \$472  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$473  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
-  assign \$474  = $signed(\$472 ) + $signed(\$473 );
-  assign \$475  = $signed(sum1_s0_4) + $signed(sum1_s0_5);
-  assign \$476  = $signed(sum1_s0_6) + $signed(sum1_s0_7);
-  assign \$477  = $signed(\$475 ) + $signed(\$476 );
-  assign \$478  = $signed(sum1_s0_8) + $signed(sum1_s0_9);
-  assign \$479  = $signed(sum1_s0_10) + $signed(sum1_s0_11);
-  assign \$480  = $signed(\$478 ) + $signed(\$479 );
-  assign \$481  = $signed(sum1_s0_12) + $signed(sum1_s0_13);
-  assign \$482  = $signed(\$481 ) + $signed(sum1_s0_14);
-  assign \$483  = ~ o__valid;
-  assign \$484  = \$483  | o__ready;
-  assign \$485  = $signed(sum1_s1_0) + $signed(sum1_s1_1);
-  assign \$486  = $signed(sum1_s1_2) + $signed(sum1_s1_3);
-  assign \$487  = $signed(\$485 ) + $signed(\$486 );
-  assign \$488  = ~ o__valid;
-  assign \$489  = \$488  | o__ready;
-  assign \$490  = ~ o__valid;
-  assign \$491  = \$490  | o__ready;
+  assign \$469  = $signed(prod1_58_r) + $signed(prod1_59_r);
+  assign \$470  = $signed(prod1_60_r) + $signed(prod1_61_r);
+  assign \$471  = $signed(\$469 ) + $signed(\$470 );
+  assign \$472  = $signed(prod1_62_r) + $signed(prod1_63_r);
+  assign \$473  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$474  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
+  assign \$475  = $signed(\$473 ) + $signed(\$474 );
+  assign \$476  = $signed(sum1_s0_4) + $signed(sum1_s0_5);
+  assign \$477  = $signed(sum1_s0_6) + $signed(sum1_s0_7);
+  assign \$478  = $signed(\$476 ) + $signed(\$477 );
+  assign \$479  = $signed(sum1_s0_8) + $signed(sum1_s0_9);
+  assign \$480  = $signed(sum1_s0_10) + $signed(sum1_s0_11);
+  assign \$481  = $signed(\$479 ) + $signed(\$480 );
+  assign \$482  = $signed(sum1_s0_12) + $signed(sum1_s0_13);
+  assign \$483  = $signed(\$482 ) + $signed(sum1_s0_14);
+  assign \$484  = $signed(sum1_s1_0) + $signed(sum1_s1_1);
+  assign \$485  = $signed(sum1_s1_2) + $signed(sum1_s1_3);
+  assign \$486  = $signed(\$484 ) + $signed(\$485 );
+  assign \$488  = q_owed + \$487 ;
+  assign \$489  = o__valid & o__ready;
+  assign \$490  = \$488  - \$489 ;
+  assign \$491  = v7 & last7;
   assign \$492  = ~ o__valid;
   assign \$493  = \$492  | o__ready;
-  assign \$494  = ~ o__valid;
-  assign \$495  = \$494  | o__ready;
-  assign \$496  = ~ o__valid;
-  assign \$497  = \$496  | o__ready;
-  assign \$498  = ~ o__valid;
-  assign \$499  = \$498  | o__ready;
-  assign \$500  = ~ o__valid;
-  assign \$501  = \$500  | o__ready;
-  assign \$502  = v7 & last7;
-  assign \$503  = ~ o__valid;
-  assign \$504  = \$503  | o__ready;
-  assign \$505  = \$504  & v7;
-  assign \$506  = ~ o__valid;
-  assign \$507  = \$506  | o__ready;
-  assign \$508  = \$507  & v7;
-  assign \$509  = ~ o__valid;
-  assign \$510  = \$509  | o__ready;
-  assign i__ready = \$510  & reads_input_t;
-  assign \$511  = ~ o__valid;
-  assign \$512  = \$511  | o__ready;
-  assign \$513  = ~ reads_input_t;
-  assign \$514  = i__valid | \$513 ;
-  assign issue = \$512  & \$514 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$515  = ~ o__valid;
-  assign rport__en = \$515  | o__ready;
-  assign \$516  = ~ o__valid;
-  assign wrom__en = \$516  | o__ready;
-  assign \$518  = first7 ? \$517  : acc0;
-  assign \$519  = $signed(\$518 ) + $signed(sum0_s2_0);
-  assign \$521  = first7 ? \$520  : acc1;
-  assign \$522  = $signed(\$521 ) + $signed(sum1_s2_0);
+  assign \$494  = | q_stored;
+  assign \$495  = ~ \$494 ;
+  assign \$496  = \$493  & \$495 ;
+  assign \$497  = ~ \$496 ;
+  assign \$498  = \$491  & \$497 ;
+  assign \$499  = \$signature__addr$28  == 3'h7;
+  assign \$500  = \$signature__addr$28  + 1'h1;
+  assign \$501  = \$499  ? 4'h0 : \$500 ;
+  assign \$502  = ~ o__valid;
+  assign \$503  = \$502  | o__ready;
+  assign \$504  = | q_stored;
+  assign \$505  = \$503  & \$504 ;
+  assign \$506  = \rport__addr$31  == 3'h7;
+  assign \$507  = \rport__addr$31  + 1'h1;
+  assign \$508  = \$506  ? 4'h0 : \$507 ;
+  assign \$509  = v7 & last7;
+  assign \$510  = ~ o__valid;
+  assign \$511  = \$510  | o__ready;
+  assign \$512  = | q_stored;
+  assign \$513  = ~ \$512 ;
+  assign \$514  = \$511  & \$513 ;
+  assign \$515  = ~ \$514 ;
+  assign \$516  = \$509  & \$515 ;
+  assign \$517  = q_stored + \$516 ;
+  assign \$518  = ~ o__valid;
+  assign \$519  = \$518  | o__ready;
+  assign \$520  = | q_stored;
+  assign \$521  = \$519  & \$520 ;
+  assign \$522  = \$517  - \$521 ;
+  assign \$523  = ~ o__valid;
+  assign \$524  = \$523  | o__ready;
+  assign \$525  = | q_stored;
+  assign \$526  = v7 & last7;
+  assign \$527  = \$525  | \$526 ;
+  assign \$528  = | q_stored;
+  assign \$529  = \$528  ? \rport__data$567  : q_in;
   always @(posedge clk)
-    nf_t <= \$523 ;
+    nf_t <= \$530 ;
   always @(posedge clk)
-    reads_input_t <= \$524 ;
+    reads_input_t <= \$531 ;
   always @(posedge clk)
-    t <= \$525 ;
+    wrom__addr <= \$532 ;
   always @(posedge clk)
-    x_reg <= \$526 ;
+    x_reg <= \$533 ;
   always @(posedge clk)
-    from_input <= \$527 ;
+    from_input <= \$534 ;
   always @(posedge clk)
-    v1 <= \$528 ;
+    v1 <= \$535 ;
   always @(posedge clk)
-    first1 <= \$529 ;
+    first1 <= \$536 ;
   always @(posedge clk)
-    last1 <= \$530 ;
+    last1 <= \$537 ;
   always @(posedge clk)
-    nf1 <= \$531 ;
+    nf1 <= \$538 ;
   always @(posedge clk)
-    xoff0_1 <= \$532 ;
+    xoff0_1 <= \$539 ;
   always @(posedge clk)
-    xoff0_2 <= \$533 ;
+    xoff0_2 <= \$540 ;
   always @(posedge clk)
-    xoff0_3 <= \$534 ;
+    xoff0_3 <= \$541 ;
   always @(posedge clk)
-    xoff0_4 <= \$535 ;
+    xoff0_4 <= \$542 ;
   always @(posedge clk)
-    xoff0_5 <= \$536 ;
+    xoff0_5 <= \$543 ;
   always @(posedge clk)
-    xoff0_6 <= \$537 ;
+    xoff0_6 <= \$544 ;
   always @(posedge clk)
-    xoff0_7 <= \$538 ;
+    xoff0_7 <= \$545 ;
   always @(posedge clk)
-    xoff0_8 <= \$539 ;
+    xoff0_8 <= \$546 ;
   always @(posedge clk)
-    xoff0_9 <= \$540 ;
+    xoff0_9 <= \$547 ;
   always @(posedge clk)
-    xoff0_10 <= \$541 ;
+    xoff0_10 <= \$548 ;
   always @(posedge clk)
-    xoff0_11 <= \$542 ;
+    xoff0_11 <= \$549 ;
   always @(posedge clk)
-    xoff0_12 <= \$543 ;
+    xoff0_12 <= \$550 ;
   always @(posedge clk)
-    xoff0_13 <= \$544 ;
+    xoff0_13 <= \$551 ;
   always @(posedge clk)
-    xoff0_14 <= \$545 ;
+    xoff0_14 <= \$552 ;
   always @(posedge clk)
-    xoff0_15 <= \$546 ;
+    xoff0_15 <= \$553 ;
   always @(posedge clk)
-    xoff0_16 <= \$547 ;
+    xoff0_16 <= \$554 ;
   always @(posedge clk)
-    xoff0_17 <= \$548 ;
+    xoff0_17 <= \$555 ;
   always @(posedge clk)
-    xoff0_18 <= \$549 ;
+    xoff0_18 <= \$556 ;
   always @(posedge clk)
-    xoff0_19 <= \$550 ;
+    xoff0_19 <= \$557 ;
   always @(posedge clk)
-    xoff0_20 <= \$551 ;
+    xoff0_20 <= \$558 ;
   always @(posedge clk)
-    xoff0_21 <= \$552 ;
+    xoff0_21 <= \$559 ;
   always @(posedge clk)
-    xoff0_22 <= \$553 ;
+    xoff0_22 <= \$560 ;
   always @(posedge clk)
-    xoff0_23 <= \$554 ;
+    xoff0_23 <= \$561 ;
   always @(posedge clk)
-    xoff0_25 <= \$555 ;
+    xoff0_25 <= \$562 ;
   always @(posedge clk)
-    xoff0_26 <= \$556 ;
+    xoff0_26 <= \$563 ;
   always @(posedge clk)
-    xoff0_27 <= \$557 ;
+    xoff0_27 <= \$564 ;
   always @(posedge clk)
-    xoff0_28 <= \$558 ;
+    xoff0_28 <= \$565 ;
   always @(posedge clk)
-    xoff0_29 <= \$559 ;
+    xoff0_29 <= \$566 ;
   always @(posedge clk)
-    xoff0_30 <= \$560 ;
+    xoff0_30 <= \$567 ;
   always @(posedge clk)
-    xoff0_33 <= \$561 ;
+    xoff0_33 <= \$568 ;
   always @(posedge clk)
-    xoff0_34 <= \$562 ;
+    xoff0_34 <= \$569 ;
   always @(posedge clk)
-    xoff0_35 <= \$563 ;
+    xoff0_35 <= \$570 ;
   always @(posedge clk)
-    xoff0_36 <= \$564 ;
+    xoff0_36 <= \$571 ;
   always @(posedge clk)
-    xoff0_37 <= \$565 ;
+    xoff0_37 <= \$572 ;
   always @(posedge clk)
-    xoff0_38 <= \$566 ;
+    xoff0_38 <= \$573 ;
   always @(posedge clk)
-    xoff0_41 <= \$567 ;
+    xoff0_41 <= \$574 ;
   always @(posedge clk)
-    xoff0_42 <= \$568 ;
+    xoff0_42 <= \$575 ;
   always @(posedge clk)
-    xoff0_43 <= \$569 ;
+    xoff0_43 <= \$576 ;
   always @(posedge clk)
-    xoff0_44 <= \$570 ;
+    xoff0_44 <= \$577 ;
   always @(posedge clk)
-    xoff0_45 <= \$571 ;
+    xoff0_45 <= \$578 ;
   always @(posedge clk)
-    xoff0_46 <= \$572 ;
+    xoff0_46 <= \$579 ;
   always @(posedge clk)
-    xoff0_47 <= \$573 ;
+    xoff0_47 <= \$580 ;
   always @(posedge clk)
-    xoff0_48 <= \$574 ;
+    xoff0_48 <= \$581 ;
   always @(posedge clk)
-    xoff0_49 <= \$575 ;
+    xoff0_49 <= \$582 ;
   always @(posedge clk)
-    xoff0_50 <= \$576 ;
+    xoff0_50 <= \$583 ;
   always @(posedge clk)
-    xoff0_51 <= \$577 ;
+    xoff0_51 <= \$584 ;
   always @(posedge clk)
-    xoff0_52 <= \$578 ;
+    xoff0_52 <= \$585 ;
   always @(posedge clk)
-    xoff0_53 <= \$579 ;
+    xoff0_53 <= \$586 ;
   always @(posedge clk)
-    xoff0_54 <= \$580 ;
+    xoff0_54 <= \$587 ;
   always @(posedge clk)
-    xoff0_55 <= \$581 ;
+    xoff0_55 <= \$588 ;
   always @(posedge clk)
-    xoff0_56 <= \$582 ;
+    xoff0_56 <= \$589 ;
   always @(posedge clk)
-    xoff0_57 <= \$583 ;
+    xoff0_57 <= \$590 ;
   always @(posedge clk)
-    xoff0_58 <= \$584 ;
+    xoff0_58 <= \$591 ;
   always @(posedge clk)
-    xoff0_59 <= \$585 ;
+    xoff0_59 <= \$592 ;
   always @(posedge clk)
-    xoff0_60 <= \$586 ;
+    xoff0_60 <= \$593 ;
   always @(posedge clk)
-    xoff0_61 <= \$587 ;
+    xoff0_61 <= \$594 ;
   always @(posedge clk)
-    xoff0_62 <= \$588 ;
+    xoff0_62 <= \$595 ;
   always @(posedge clk)
-    xoff0_63 <= \$589 ;
+    xoff0_63 <= \$596 ;
   always @(posedge clk)
-    xoff1_1 <= \$590 ;
+    xoff1_1 <= \$597 ;
   always @(posedge clk)
-    xoff1_2 <= \$591 ;
+    xoff1_2 <= \$598 ;
   always @(posedge clk)
-    xoff1_3 <= \$592 ;
+    xoff1_3 <= \$599 ;
   always @(posedge clk)
-    xoff1_4 <= \$593 ;
+    xoff1_4 <= \$600 ;
   always @(posedge clk)
-    xoff1_5 <= \$594 ;
+    xoff1_5 <= \$601 ;
   always @(posedge clk)
-    xoff1_6 <= \$595 ;
+    xoff1_6 <= \$602 ;
   always @(posedge clk)
-    xoff1_7 <= \$596 ;
+    xoff1_7 <= \$603 ;
   always @(posedge clk)
-    xoff1_8 <= \$597 ;
+    xoff1_8 <= \$604 ;
   always @(posedge clk)
-    xoff1_9 <= \$598 ;
+    xoff1_9 <= \$605 ;
   always @(posedge clk)
-    xoff1_10 <= \$599 ;
+    xoff1_10 <= \$606 ;
   always @(posedge clk)
-    xoff1_11 <= \$600 ;
+    xoff1_11 <= \$607 ;
   always @(posedge clk)
-    xoff1_12 <= \$601 ;
+    xoff1_12 <= \$608 ;
   always @(posedge clk)
-    xoff1_13 <= \$602 ;
+    xoff1_13 <= \$609 ;
   always @(posedge clk)
-    xoff1_14 <= \$603 ;
+    xoff1_14 <= \$610 ;
   always @(posedge clk)
-    xoff1_15 <= \$604 ;
+    xoff1_15 <= \$611 ;
   always @(posedge clk)
-    xoff1_16 <= \$605 ;
+    xoff1_16 <= \$612 ;
   always @(posedge clk)
-    xoff1_17 <= \$606 ;
+    xoff1_17 <= \$613 ;
   always @(posedge clk)
-    xoff1_18 <= \$607 ;
+    xoff1_18 <= \$614 ;
   always @(posedge clk)
-    xoff1_19 <= \$608 ;
+    xoff1_19 <= \$615 ;
   always @(posedge clk)
-    xoff1_20 <= \$609 ;
+    xoff1_20 <= \$616 ;
   always @(posedge clk)
-    xoff1_21 <= \$610 ;
+    xoff1_21 <= \$617 ;
   always @(posedge clk)
-    xoff1_22 <= \$611 ;
+    xoff1_22 <= \$618 ;
   always @(posedge clk)
-    xoff1_23 <= \$612 ;
+    xoff1_23 <= \$619 ;
   always @(posedge clk)
-    xoff1_25 <= \$613 ;
+    xoff1_25 <= \$620 ;
   always @(posedge clk)
-    xoff1_26 <= \$614 ;
+    xoff1_26 <= \$621 ;
   always @(posedge clk)
-    xoff1_27 <= \$615 ;
+    xoff1_27 <= \$622 ;
   always @(posedge clk)
-    xoff1_28 <= \$616 ;
+    xoff1_28 <= \$623 ;
   always @(posedge clk)
-    xoff1_29 <= \$617 ;
+    xoff1_29 <= \$624 ;
   always @(posedge clk)
-    xoff1_30 <= \$618 ;
+    xoff1_30 <= \$625 ;
   always @(posedge clk)
-    xoff1_33 <= \$619 ;
+    xoff1_33 <= \$626 ;
   always @(posedge clk)
-    xoff1_34 <= \$620 ;
+    xoff1_34 <= \$627 ;
   always @(posedge clk)
-    xoff1_35 <= \$621 ;
+    xoff1_35 <= \$628 ;
   always @(posedge clk)
-    xoff1_36 <= \$622 ;
+    xoff1_36 <= \$629 ;
   always @(posedge clk)
-    xoff1_37 <= \$623 ;
+    xoff1_37 <= \$630 ;
   always @(posedge clk)
-    xoff1_38 <= \$624 ;
+    xoff1_38 <= \$631 ;
   always @(posedge clk)
-    xoff1_41 <= \$625 ;
+    xoff1_41 <= \$632 ;
   always @(posedge clk)
-    xoff1_42 <= \$626 ;
+    xoff1_42 <= \$633 ;
   always @(posedge clk)
-    xoff1_43 <= \$627 ;
+    xoff1_43 <= \$634 ;
   always @(posedge clk)
-    xoff1_44 <= \$628 ;
+    xoff1_44 <= \$635 ;
   always @(posedge clk)
-    xoff1_45 <= \$629 ;
+    xoff1_45 <= \$636 ;
   always @(posedge clk)
-    xoff1_46 <= \$630 ;
+    xoff1_46 <= \$637 ;
   always @(posedge clk)
-    xoff1_47 <= \$631 ;
+    xoff1_47 <= \$638 ;
   always @(posedge clk)
-    xoff1_48 <= \$632 ;
+    xoff1_48 <= \$639 ;
   always @(posedge clk)
-    xoff1_49 <= \$633 ;
+    xoff1_49 <= \$640 ;
   always @(posedge clk)
-    xoff1_50 <= \$634 ;
+    xoff1_50 <= \$641 ;
   always @(posedge clk)
-    xoff1_51 <= \$635 ;
+    xoff1_51 <= \$642 ;
   always @(posedge clk)
-    xoff1_52 <= \$636 ;
+    xoff1_52 <= \$643 ;
   always @(posedge clk)
-    xoff1_53 <= \$637 ;
+    xoff1_53 <= \$644 ;
   always @(posedge clk)
-    xoff1_54 <= \$638 ;
+    xoff1_54 <= \$645 ;
   always @(posedge clk)
-    xoff1_55 <= \$639 ;
+    xoff1_55 <= \$646 ;
   always @(posedge clk)
-    xoff1_56 <= \$640 ;
+    xoff1_56 <= \$647 ;
   always @(posedge clk)
-    xoff1_57 <= \$641 ;
+    xoff1_57 <= \$648 ;
   always @(posedge clk)
-    xoff1_58 <= \$642 ;
+    xoff1_58 <= \$649 ;
   always @(posedge clk)
-    xoff1_59 <= \$643 ;
+    xoff1_59 <= \$650 ;
   always @(posedge clk)
-    xoff1_60 <= \$644 ;
+    xoff1_60 <= \$651 ;
   always @(posedge clk)
-    xoff1_61 <= \$645 ;
+    xoff1_61 <= \$652 ;
   always @(posedge clk)
-    xoff1_62 <= \$646 ;
+    xoff1_62 <= \$653 ;
   always @(posedge clk)
-    xoff1_63 <= \$647 ;
+    xoff1_63 <= \$654 ;
   always @(posedge clk)
-    w0_1 <= \$648 ;
+    w0_1 <= \$655 ;
   always @(posedge clk)
-    w0_2 <= \$649 ;
+    w0_2 <= \$656 ;
   always @(posedge clk)
-    w0_3 <= \$650 ;
+    w0_3 <= \$657 ;
   always @(posedge clk)
-    w0_4 <= \$651 ;
+    w0_4 <= \$658 ;
   always @(posedge clk)
-    w0_5 <= \$652 ;
+    w0_5 <= \$659 ;
   always @(posedge clk)
-    w0_6 <= \$653 ;
+    w0_6 <= \$660 ;
   always @(posedge clk)
-    w0_7 <= \$654 ;
+    w0_7 <= \$661 ;
   always @(posedge clk)
-    w0_8 <= \$655 ;
+    w0_8 <= \$662 ;
   always @(posedge clk)
-    w0_9 <= \$656 ;
+    w0_9 <= \$663 ;
   always @(posedge clk)
-    w0_10 <= \$657 ;
+    w0_10 <= \$664 ;
   always @(posedge clk)
-    w0_11 <= \$658 ;
+    w0_11 <= \$665 ;
   always @(posedge clk)
-    w0_12 <= \$659 ;
+    w0_12 <= \$666 ;
   always @(posedge clk)
-    w0_13 <= \$660 ;
+    w0_13 <= \$667 ;
   always @(posedge clk)
-    w0_14 <= \$661 ;
+    w0_14 <= \$668 ;
   always @(posedge clk)
-    w0_15 <= \$662 ;
+    w0_15 <= \$669 ;
   always @(posedge clk)
-    w0_16 <= \$663 ;
+    w0_16 <= \$670 ;
   always @(posedge clk)
-    w0_17 <= \$664 ;
+    w0_17 <= \$671 ;
   always @(posedge clk)
-    w0_18 <= \$665 ;
+    w0_18 <= \$672 ;
   always @(posedge clk)
-    w0_19 <= \$666 ;
+    w0_19 <= \$673 ;
   always @(posedge clk)
-    w0_20 <= \$667 ;
+    w0_20 <= \$674 ;
   always @(posedge clk)
-    w0_21 <= \$668 ;
+    w0_21 <= \$675 ;
   always @(posedge clk)
-    w0_22 <= \$669 ;
+    w0_22 <= \$676 ;
   always @(posedge clk)
-    w0_23 <= \$670 ;
+    w0_23 <= \$677 ;
   always @(posedge clk)
-    w0_25 <= \$671 ;
+    w0_25 <= \$678 ;
   always @(posedge clk)
-    w0_26 <= \$672 ;
+    w0_26 <= \$679 ;
   always @(posedge clk)
-    w0_27 <= \$673 ;
+    w0_27 <= \$680 ;
   always @(posedge clk)
-    w0_28 <= \$674 ;
+    w0_28 <= \$681 ;
   always @(posedge clk)
-    w0_29 <= \$675 ;
+    w0_29 <= \$682 ;
   always @(posedge clk)
-    w0_30 <= \$676 ;
+    w0_30 <= \$683 ;
   always @(posedge clk)
-    w0_33 <= \$677 ;
+    w0_33 <= \$684 ;
   always @(posedge clk)
-    w0_34 <= \$678 ;
+    w0_34 <= \$685 ;
   always @(posedge clk)
-    w0_35 <= \$679 ;
+    w0_35 <= \$686 ;
   always @(posedge clk)
-    w0_36 <= \$680 ;
+    w0_36 <= \$687 ;
   always @(posedge clk)
-    w0_37 <= \$681 ;
+    w0_37 <= \$688 ;
   always @(posedge clk)
-    w0_38 <= \$682 ;
+    w0_38 <= \$689 ;
   always @(posedge clk)
-    w0_41 <= \$683 ;
+    w0_41 <= \$690 ;
   always @(posedge clk)
-    w0_42 <= \$684 ;
+    w0_42 <= \$691 ;
   always @(posedge clk)
-    w0_43 <= \$685 ;
+    w0_43 <= \$692 ;
   always @(posedge clk)
-    w0_44 <= \$686 ;
+    w0_44 <= \$693 ;
   always @(posedge clk)
-    w0_45 <= \$687 ;
+    w0_45 <= \$694 ;
   always @(posedge clk)
-    w0_46 <= \$688 ;
+    w0_46 <= \$695 ;
   always @(posedge clk)
-    w0_47 <= \$689 ;
+    w0_47 <= \$696 ;
   always @(posedge clk)
-    w0_48 <= \$690 ;
+    w0_48 <= \$697 ;
   always @(posedge clk)
-    w0_49 <= \$691 ;
+    w0_49 <= \$698 ;
   always @(posedge clk)
-    w0_50 <= \$692 ;
+    w0_50 <= \$699 ;
   always @(posedge clk)
-    w0_51 <= \$693 ;
+    w0_51 <= \$700 ;
   always @(posedge clk)
-    w0_52 <= \$694 ;
+    w0_52 <= \$701 ;
   always @(posedge clk)
-    w0_53 <= \$695 ;
+    w0_53 <= \$702 ;
   always @(posedge clk)
-    w0_54 <= \$696 ;
+    w0_54 <= \$703 ;
   always @(posedge clk)
-    w0_55 <= \$697 ;
+    w0_55 <= \$704 ;
   always @(posedge clk)
-    w0_56 <= \$698 ;
+    w0_56 <= \$705 ;
   always @(posedge clk)
-    w0_57 <= \$699 ;
+    w0_57 <= \$706 ;
   always @(posedge clk)
-    w0_58 <= \$700 ;
+    w0_58 <= \$707 ;
   always @(posedge clk)
-    w0_59 <= \$701 ;
+    w0_59 <= \$708 ;
   always @(posedge clk)
-    w0_60 <= \$702 ;
+    w0_60 <= \$709 ;
   always @(posedge clk)
-    w0_61 <= \$703 ;
+    w0_61 <= \$710 ;
   always @(posedge clk)
-    w0_62 <= \$704 ;
+    w0_62 <= \$711 ;
   always @(posedge clk)
-    w0_63 <= \$705 ;
+    w0_63 <= \$712 ;
   always @(posedge clk)
-    w1_1 <= \$706 ;
+    w1_1 <= \$713 ;
   always @(posedge clk)
-    w1_2 <= \$707 ;
+    w1_2 <= \$714 ;
   always @(posedge clk)
-    w1_3 <= \$708 ;
+    w1_3 <= \$715 ;
   always @(posedge clk)
-    w1_4 <= \$709 ;
+    w1_4 <= \$716 ;
   always @(posedge clk)
-    w1_5 <= \$710 ;
+    w1_5 <= \$717 ;
   always @(posedge clk)
-    w1_6 <= \$711 ;
+    w1_6 <= \$718 ;
   always @(posedge clk)
-    w1_7 <= \$712 ;
+    w1_7 <= \$719 ;
   always @(posedge clk)
-    w1_8 <= \$713 ;
+    w1_8 <= \$720 ;
   always @(posedge clk)
-    w1_9 <= \$714 ;
+    w1_9 <= \$721 ;
   always @(posedge clk)
-    w1_10 <= \$715 ;
+    w1_10 <= \$722 ;
   always @(posedge clk)
-    w1_11 <= \$716 ;
+    w1_11 <= \$723 ;
   always @(posedge clk)
-    w1_12 <= \$717 ;
+    w1_12 <= \$724 ;
   always @(posedge clk)
-    w1_13 <= \$718 ;
+    w1_13 <= \$725 ;
   always @(posedge clk)
-    w1_14 <= \$719 ;
+    w1_14 <= \$726 ;
   always @(posedge clk)
-    w1_15 <= \$720 ;
+    w1_15 <= \$727 ;
   always @(posedge clk)
-    w1_16 <= \$721 ;
+    w1_16 <= \$728 ;
   always @(posedge clk)
-    w1_17 <= \$722 ;
+    w1_17 <= \$729 ;
   always @(posedge clk)
-    w1_18 <= \$723 ;
+    w1_18 <= \$730 ;
   always @(posedge clk)
-    w1_19 <= \$724 ;
+    w1_19 <= \$731 ;
   always @(posedge clk)
-    w1_20 <= \$725 ;
+    w1_20 <= \$732 ;
   always @(posedge clk)
-    w1_21 <= \$726 ;
+    w1_21 <= \$733 ;
   always @(posedge clk)
-    w1_22 <= \$727 ;
+    w1_22 <= \$734 ;
   always @(posedge clk)
-    w1_23 <= \$728 ;
+    w1_23 <= \$735 ;
   always @(posedge clk)
-    w1_25 <= \$729 ;
+    w1_25 <= \$736 ;
   always @(posedge clk)
-    w1_26 <= \$730 ;
+    w1_26 <= \$737 ;
   always @(posedge clk)
-    w1_27 <= \$731 ;
+    w1_27 <= \$738 ;
   always @(posedge clk)
-    w1_28 <= \$732 ;
+    w1_28 <= \$739 ;
   always @(posedge clk)
-    w1_29 <= \$733 ;
+    w1_29 <= \$740 ;
   always @(posedge clk)
-    w1_30 <= \$734 ;
+    w1_30 <= \$741 ;
   always @(posedge clk)
-    w1_33 <= \$735 ;
+    w1_33 <= \$742 ;
   always @(posedge clk)
-    w1_34 <= \$736 ;
+    w1_34 <= \$743 ;
   always @(posedge clk)
-    w1_35 <= \$737 ;
+    w1_35 <= \$744 ;
   always @(posedge clk)
-    w1_36 <= \$738 ;
+    w1_36 <= \$745 ;
   always @(posedge clk)
-    w1_37 <= \$739 ;
+    w1_37 <= \$746 ;
   always @(posedge clk)
-    w1_38 <= \$740 ;
+    w1_38 <= \$747 ;
   always @(posedge clk)
-    w1_41 <= \$741 ;
+    w1_41 <= \$748 ;
   always @(posedge clk)
-    w1_42 <= \$742 ;
+    w1_42 <= \$749 ;
   always @(posedge clk)
-    w1_43 <= \$743 ;
+    w1_43 <= \$750 ;
   always @(posedge clk)
-    w1_44 <= \$744 ;
+    w1_44 <= \$751 ;
   always @(posedge clk)
-    w1_45 <= \$745 ;
+    w1_45 <= \$752 ;
   always @(posedge clk)
-    w1_46 <= \$746 ;
+    w1_46 <= \$753 ;
   always @(posedge clk)
-    w1_47 <= \$747 ;
+    w1_47 <= \$754 ;
   always @(posedge clk)
-    w1_48 <= \$748 ;
+    w1_48 <= \$755 ;
   always @(posedge clk)
-    w1_49 <= \$749 ;
+    w1_49 <= \$756 ;
   always @(posedge clk)
-    w1_50 <= \$750 ;
+    w1_50 <= \$757 ;
   always @(posedge clk)
-    w1_51 <= \$751 ;
+    w1_51 <= \$758 ;
   always @(posedge clk)
-    w1_52 <= \$752 ;
+    w1_52 <= \$759 ;
   always @(posedge clk)
-    w1_53 <= \$753 ;
+    w1_53 <= \$760 ;
   always @(posedge clk)
-    w1_54 <= \$754 ;
+    w1_54 <= \$761 ;
   always @(posedge clk)
-    w1_55 <= \$755 ;
+    w1_55 <= \$762 ;
   always @(posedge clk)
-    w1_56 <= \$756 ;
+    w1_56 <= \$763 ;
   always @(posedge clk)
-    w1_57 <= \$757 ;
+    w1_57 <= \$764 ;
   always @(posedge clk)
-    w1_58 <= \$758 ;
+    w1_58 <= \$765 ;
   always @(posedge clk)
-    w1_59 <= \$759 ;
+    w1_59 <= \$766 ;
   always @(posedge clk)
-    w1_60 <= \$760 ;
+    w1_60 <= \$767 ;
   always @(posedge clk)
-    w1_61 <= \$761 ;
+    w1_61 <= \$768 ;
   always @(posedge clk)
-    w1_62 <= \$762 ;
+    w1_62 <= \$769 ;
   always @(posedge clk)
-    w1_63 <= \$763 ;
+    w1_63 <= \$770 ;
   always @(posedge clk)
-    prod0_1 <= \$764 ;
+    prod0_1 <= \$771 ;
   always @(posedge clk)
-    prod0_2 <= \$765 ;
+    prod0_2 <= \$772 ;
   always @(posedge clk)
-    prod0_3 <= \$766 ;
+    prod0_3 <= \$773 ;
   always @(posedge clk)
-    prod0_4 <= \$767 ;
+    prod0_4 <= \$774 ;
   always @(posedge clk)
-    prod0_5 <= \$768 ;
+    prod0_5 <= \$775 ;
   always @(posedge clk)
-    prod0_6 <= \$769 ;
+    prod0_6 <= \$776 ;
   always @(posedge clk)
-    prod0_7 <= \$770 ;
+    prod0_7 <= \$777 ;
   always @(posedge clk)
-    prod0_8 <= \$771 ;
+    prod0_8 <= \$778 ;
   always @(posedge clk)
-    prod0_9 <= \$772 ;
+    prod0_9 <= \$779 ;
   always @(posedge clk)
-    prod0_10 <= \$773 ;
+    prod0_10 <= \$780 ;
   always @(posedge clk)
-    prod0_11 <= \$774 ;
+    prod0_11 <= \$781 ;
   always @(posedge clk)
-    prod0_12 <= \$775 ;
+    prod0_12 <= \$782 ;
   always @(posedge clk)
-    prod0_13 <= \$776 ;
+    prod0_13 <= \$783 ;
   always @(posedge clk)
-    prod0_14 <= \$777 ;
+    prod0_14 <= \$784 ;
   always @(posedge clk)
-    prod0_15 <= \$778 ;
+    prod0_15 <= \$785 ;
   always @(posedge clk)
-    prod0_16 <= \$779 ;
+    prod0_16 <= \$786 ;
   always @(posedge clk)
-    prod0_17 <= \$780 ;
+    prod0_17 <= \$787 ;
   always @(posedge clk)
-    prod0_18 <= \$781 ;
+    prod0_18 <= \$788 ;
   always @(posedge clk)
-    prod0_19 <= \$782 ;
+    prod0_19 <= \$789 ;
   always @(posedge clk)
-    prod0_20 <= \$783 ;
+    prod0_20 <= \$790 ;
   always @(posedge clk)
-    prod0_21 <= \$784 ;
+    prod0_21 <= \$791 ;
   always @(posedge clk)
-    prod0_22 <= \$785 ;
+    prod0_22 <= \$792 ;
   always @(posedge clk)
-    prod0_23 <= \$786 ;
+    prod0_23 <= \$793 ;
   always @(posedge clk)
-    prod0_25 <= \$787 ;
+    prod0_25 <= \$794 ;
   always @(posedge clk)
-    prod0_26 <= \$788 ;
+    prod0_26 <= \$795 ;
   always @(posedge clk)
-    prod0_27 <= \$789 ;
+    prod0_27 <= \$796 ;
   always @(posedge clk)
-    prod0_28 <= \$790 ;
+    prod0_28 <= \$797 ;
   always @(posedge clk)
-    prod0_29 <= \$791 ;
+    prod0_29 <= \$798 ;
   always @(posedge clk)
-    prod0_30 <= \$792 ;
+    prod0_30 <= \$799 ;
   always @(posedge clk)
-    prod0_33 <= \$793 ;
+    prod0_33 <= \$800 ;
   always @(posedge clk)
-    prod0_34 <= \$794 ;
+    prod0_34 <= \$801 ;
   always @(posedge clk)
-    prod0_35 <= \$795 ;
+    prod0_35 <= \$802 ;
   always @(posedge clk)
-    prod0_36 <= \$796 ;
+    prod0_36 <= \$803 ;
   always @(posedge clk)
-    prod0_37 <= \$797 ;
+    prod0_37 <= \$804 ;
   always @(posedge clk)
-    prod0_38 <= \$798 ;
+    prod0_38 <= \$805 ;
   always @(posedge clk)
-    prod0_41 <= \$799 ;
+    prod0_41 <= \$806 ;
   always @(posedge clk)
-    prod0_42 <= \$800 ;
+    prod0_42 <= \$807 ;
   always @(posedge clk)
-    prod0_43 <= \$801 ;
+    prod0_43 <= \$808 ;
   always @(posedge clk)
-    prod0_44 <= \$802 ;
+    prod0_44 <= \$809 ;
   always @(posedge clk)
-    prod0_45 <= \$803 ;
+    prod0_45 <= \$810 ;
   always @(posedge clk)
-    prod0_46 <= \$804 ;
+    prod0_46 <= \$811 ;
   always @(posedge clk)
-    prod0_47 <= \$805 ;
+    prod0_47 <= \$812 ;
   always @(posedge clk)
-    prod0_48 <= \$806 ;
+    prod0_48 <= \$813 ;
   always @(posedge clk)
-    prod0_49 <= \$807 ;
+    prod0_49 <= \$814 ;
   always @(posedge clk)
-    prod0_50 <= \$808 ;
+    prod0_50 <= \$815 ;
   always @(posedge clk)
-    prod0_51 <= \$809 ;
+    prod0_51 <= \$816 ;
   always @(posedge clk)
-    prod0_52 <= \$810 ;
+    prod0_52 <= \$817 ;
   always @(posedge clk)
-    prod0_53 <= \$811 ;
+    prod0_53 <= \$818 ;
   always @(posedge clk)
-    prod0_54 <= \$812 ;
+    prod0_54 <= \$819 ;
   always @(posedge clk)
-    prod0_55 <= \$813 ;
+    prod0_55 <= \$820 ;
   always @(posedge clk)
-    prod0_56 <= \$814 ;
+    prod0_56 <= \$821 ;
   always @(posedge clk)
-    prod0_57 <= \$815 ;
+    prod0_57 <= \$822 ;
   always @(posedge clk)
-    prod0_58 <= \$816 ;
+    prod0_58 <= \$823 ;
   always @(posedge clk)
-    prod0_59 <= \$817 ;
+    prod0_59 <= \$824 ;
   always @(posedge clk)
-    prod0_60 <= \$818 ;
+    prod0_60 <= \$825 ;
   always @(posedge clk)
-    prod0_61 <= \$819 ;
+    prod0_61 <= \$826 ;
   always @(posedge clk)
-    prod0_62 <= \$820 ;
+    prod0_62 <= \$827 ;
   always @(posedge clk)
-    prod0_63 <= \$821 ;
+    prod0_63 <= \$828 ;
   always @(posedge clk)
-    prod1_1 <= \$822 ;
+    prod1_1 <= \$829 ;
   always @(posedge clk)
-    prod1_2 <= \$823 ;
+    prod1_2 <= \$830 ;
   always @(posedge clk)
-    prod1_3 <= \$824 ;
+    prod1_3 <= \$831 ;
   always @(posedge clk)
-    prod1_4 <= \$825 ;
+    prod1_4 <= \$832 ;
   always @(posedge clk)
-    prod1_5 <= \$826 ;
+    prod1_5 <= \$833 ;
   always @(posedge clk)
-    prod1_6 <= \$827 ;
+    prod1_6 <= \$834 ;
   always @(posedge clk)
-    prod1_7 <= \$828 ;
+    prod1_7 <= \$835 ;
   always @(posedge clk)
-    prod1_8 <= \$829 ;
+    prod1_8 <= \$836 ;
   always @(posedge clk)
-    prod1_9 <= \$830 ;
+    prod1_9 <= \$837 ;
   always @(posedge clk)
-    prod1_10 <= \$831 ;
+    prod1_10 <= \$838 ;
   always @(posedge clk)
-    prod1_11 <= \$832 ;
+    prod1_11 <= \$839 ;
   always @(posedge clk)
-    prod1_12 <= \$833 ;
+    prod1_12 <= \$840 ;
   always @(posedge clk)
-    prod1_13 <= \$834 ;
+    prod1_13 <= \$841 ;
   always @(posedge clk)
-    prod1_14 <= \$835 ;
+    prod1_14 <= \$842 ;
   always @(posedge clk)
-    prod1_15 <= \$836 ;
+    prod1_15 <= \$843 ;
   always @(posedge clk)
-    prod1_16 <= \$837 ;
+    prod1_16 <= \$844 ;
   always @(posedge clk)
-    prod1_17 <= \$838 ;
+    prod1_17 <= \$845 ;
   always @(posedge clk)
-    prod1_18 <= \$839 ;
+    prod1_18 <= \$846 ;
   always @(posedge clk)
-    prod1_19 <= \$840 ;
+    prod1_19 <= \$847 ;
   always @(posedge clk)
-    prod1_20 <= \$841 ;
+    prod1_20 <= \$848 ;
   always @(posedge clk)
-    prod1_21 <= \$842 ;
+    prod1_21 <= \$849 ;
   always @(posedge clk)
-    prod1_22 <= \$843 ;
+    prod1_22 <= \$850 ;
   always @(posedge clk)
-    prod1_23 <= \$844 ;
+    prod1_23 <= \$851 ;
   always @(posedge clk)
-    prod1_25 <= \$845 ;
+    prod1_25 <= \$852 ;
   always @(posedge clk)
-    prod1_26 <= \$846 ;
+    prod1_26 <= \$853 ;
   always @(posedge clk)
-    prod1_27 <= \$847 ;
+    prod1_27 <= \$854 ;
   always @(posedge clk)
-    prod1_28 <= \$848 ;
+    prod1_28 <= \$855 ;
   always @(posedge clk)
-    prod1_29 <= \$849 ;
+    prod1_29 <= \$856 ;
   always @(posedge clk)
-    prod1_30 <= \$850 ;
+    prod1_30 <= \$857 ;
   always @(posedge clk)
-    prod1_33 <= \$851 ;
+    prod1_33 <= \$858 ;
   always @(posedge clk)
-    prod1_34 <= \$852 ;
+    prod1_34 <= \$859 ;
   always @(posedge clk)
-    prod1_35 <= \$853 ;
+    prod1_35 <= \$860 ;
   always @(posedge clk)
-    prod1_36 <= \$854 ;
+    prod1_36 <= \$861 ;
   always @(posedge clk)
-    prod1_37 <= \$855 ;
+    prod1_37 <= \$862 ;
   always @(posedge clk)
-    prod1_38 <= \$856 ;
+    prod1_38 <= \$863 ;
   always @(posedge clk)
-    prod1_41 <= \$857 ;
+    prod1_41 <= \$864 ;
   always @(posedge clk)
-    prod1_42 <= \$858 ;
+    prod1_42 <= \$865 ;
   always @(posedge clk)
-    prod1_43 <= \$859 ;
+    prod1_43 <= \$866 ;
   always @(posedge clk)
-    prod1_44 <= \$860 ;
+    prod1_44 <= \$867 ;
   always @(posedge clk)
-    prod1_45 <= \$861 ;
+    prod1_45 <= \$868 ;
   always @(posedge clk)
-    prod1_46 <= \$862 ;
+    prod1_46 <= \$869 ;
   always @(posedge clk)
-    prod1_47 <= \$863 ;
+    prod1_47 <= \$870 ;
   always @(posedge clk)
-    prod1_48 <= \$864 ;
+    prod1_48 <= \$871 ;
   always @(posedge clk)
-    prod1_49 <= \$865 ;
+    prod1_49 <= \$872 ;
   always @(posedge clk)
-    prod1_50 <= \$866 ;
+    prod1_50 <= \$873 ;
   always @(posedge clk)
-    prod1_51 <= \$867 ;
+    prod1_51 <= \$874 ;
   always @(posedge clk)
-    prod1_52 <= \$868 ;
+    prod1_52 <= \$875 ;
   always @(posedge clk)
-    prod1_53 <= \$869 ;
+    prod1_53 <= \$876 ;
   always @(posedge clk)
-    prod1_54 <= \$870 ;
+    prod1_54 <= \$877 ;
   always @(posedge clk)
-    prod1_55 <= \$871 ;
+    prod1_55 <= \$878 ;
   always @(posedge clk)
-    prod1_56 <= \$872 ;
+    prod1_56 <= \$879 ;
   always @(posedge clk)
-    prod1_57 <= \$873 ;
+    prod1_57 <= \$880 ;
   always @(posedge clk)
-    prod1_58 <= \$874 ;
+    prod1_58 <= \$881 ;
   always @(posedge clk)
-    prod1_59 <= \$875 ;
+    prod1_59 <= \$882 ;
   always @(posedge clk)
-    prod1_60 <= \$876 ;
+    prod1_60 <= \$883 ;
   always @(posedge clk)
-    prod1_61 <= \$877 ;
+    prod1_61 <= \$884 ;
   always @(posedge clk)
-    prod1_62 <= \$878 ;
+    prod1_62 <= \$885 ;
   always @(posedge clk)
-    prod1_63 <= \$879 ;
+    prod1_63 <= \$886 ;
   always @(posedge clk)
-    prod0_1_r <= \$880 ;
+    prod0_1_r <= \$887 ;
   always @(posedge clk)
-    prod0_2_r <= \$881 ;
+    prod0_2_r <= \$888 ;
   always @(posedge clk)
-    prod0_3_r <= \$882 ;
+    prod0_3_r <= \$889 ;
   always @(posedge clk)
-    prod0_4_r <= \$883 ;
+    prod0_4_r <= \$890 ;
   always @(posedge clk)
-    prod0_5_r <= \$884 ;
+    prod0_5_r <= \$891 ;
   always @(posedge clk)
-    prod0_6_r <= \$885 ;
+    prod0_6_r <= \$892 ;
   always @(posedge clk)
-    prod0_7_r <= \$886 ;
+    prod0_7_r <= \$893 ;
   always @(posedge clk)
-    prod0_8_r <= \$887 ;
+    prod0_8_r <= \$894 ;
   always @(posedge clk)
-    prod0_9_r <= \$888 ;
+    prod0_9_r <= \$895 ;
   always @(posedge clk)
-    prod0_10_r <= \$889 ;
+    prod0_10_r <= \$896 ;
   always @(posedge clk)
-    prod0_11_r <= \$890 ;
+    prod0_11_r <= \$897 ;
   always @(posedge clk)
-    prod0_12_r <= \$891 ;
+    prod0_12_r <= \$898 ;
   always @(posedge clk)
-    prod0_13_r <= \$892 ;
+    prod0_13_r <= \$899 ;
   always @(posedge clk)
-    prod0_14_r <= \$893 ;
+    prod0_14_r <= \$900 ;
   always @(posedge clk)
-    prod0_15_r <= \$894 ;
+    prod0_15_r <= \$901 ;
   always @(posedge clk)
-    prod0_16_r <= \$895 ;
+    prod0_16_r <= \$902 ;
   always @(posedge clk)
-    prod0_17_r <= \$896 ;
+    prod0_17_r <= \$903 ;
   always @(posedge clk)
-    prod0_18_r <= \$897 ;
+    prod0_18_r <= \$904 ;
   always @(posedge clk)
-    prod0_19_r <= \$898 ;
+    prod0_19_r <= \$905 ;
   always @(posedge clk)
-    prod0_20_r <= \$899 ;
+    prod0_20_r <= \$906 ;
   always @(posedge clk)
-    prod0_21_r <= \$900 ;
+    prod0_21_r <= \$907 ;
   always @(posedge clk)
-    prod0_22_r <= \$901 ;
+    prod0_22_r <= \$908 ;
   always @(posedge clk)
-    prod0_23_r <= \$902 ;
+    prod0_23_r <= \$909 ;
   always @(posedge clk)
-    prod0_25_r <= \$903 ;
+    prod0_25_r <= \$910 ;
   always @(posedge clk)
-    prod0_26_r <= \$904 ;
+    prod0_26_r <= \$911 ;
   always @(posedge clk)
-    prod0_27_r <= \$905 ;
+    prod0_27_r <= \$912 ;
   always @(posedge clk)
-    prod0_28_r <= \$906 ;
+    prod0_28_r <= \$913 ;
   always @(posedge clk)
-    prod0_29_r <= \$907 ;
+    prod0_29_r <= \$914 ;
   always @(posedge clk)
-    prod0_30_r <= \$908 ;
+    prod0_30_r <= \$915 ;
   always @(posedge clk)
-    prod0_33_r <= \$909 ;
+    prod0_33_r <= \$916 ;
   always @(posedge clk)
-    prod0_34_r <= \$910 ;
+    prod0_34_r <= \$917 ;
   always @(posedge clk)
-    prod0_35_r <= \$911 ;
+    prod0_35_r <= \$918 ;
   always @(posedge clk)
-    prod0_36_r <= \$912 ;
+    prod0_36_r <= \$919 ;
   always @(posedge clk)
-    prod0_37_r <= \$913 ;
+    prod0_37_r <= \$920 ;
   always @(posedge clk)
-    prod0_38_r <= \$914 ;
+    prod0_38_r <= \$921 ;
   always @(posedge clk)
-    prod0_41_r <= \$915 ;
+    prod0_41_r <= \$922 ;
   always @(posedge clk)
-    prod0_42_r <= \$916 ;
+    prod0_42_r <= \$923 ;
   always @(posedge clk)
-    prod0_43_r <= \$917 ;
+    prod0_43_r <= \$924 ;
   always @(posedge clk)
-    prod0_44_r <= \$918 ;
+    prod0_44_r <= \$925 ;
   always @(posedge clk)
-    prod0_45_r <= \$919 ;
+    prod0_45_r <= \$926 ;
   always @(posedge clk)
-    prod0_46_r <= \$920 ;
+    prod0_46_r <= \$927 ;
   always @(posedge clk)
-    prod0_47_r <= \$921 ;
+    prod0_47_r <= \$928 ;
   always @(posedge clk)
-    prod0_48_r <= \$922 ;
+    prod0_48_r <= \$929 ;
   always @(posedge clk)
-    prod0_49_r <= \$923 ;
+    prod0_49_r <= \$930 ;
   always @(posedge clk)
-    prod0_50_r <= \$924 ;
+    prod0_50_r <= \$931 ;
   always @(posedge clk)
-    prod0_51_r <= \$925 ;
+    prod0_51_r <= \$932 ;
   always @(posedge clk)
-    prod0_52_r <= \$926 ;
+    prod0_52_r <= \$933 ;
   always @(posedge clk)
-    prod0_53_r <= \$927 ;
+    prod0_53_r <= \$934 ;
   always @(posedge clk)
-    prod0_54_r <= \$928 ;
+    prod0_54_r <= \$935 ;
   always @(posedge clk)
-    prod0_55_r <= \$929 ;
+    prod0_55_r <= \$936 ;
   always @(posedge clk)
-    prod0_56_r <= \$930 ;
+    prod0_56_r <= \$937 ;
   always @(posedge clk)
-    prod0_57_r <= \$931 ;
+    prod0_57_r <= \$938 ;
   always @(posedge clk)
-    prod0_58_r <= \$932 ;
+    prod0_58_r <= \$939 ;
   always @(posedge clk)
-    prod0_59_r <= \$933 ;
+    prod0_59_r <= \$940 ;
   always @(posedge clk)
-    prod0_60_r <= \$934 ;
+    prod0_60_r <= \$941 ;
   always @(posedge clk)
-    prod0_61_r <= \$935 ;
+    prod0_61_r <= \$942 ;
   always @(posedge clk)
-    prod0_62_r <= \$936 ;
+    prod0_62_r <= \$943 ;
   always @(posedge clk)
-    prod0_63_r <= \$937 ;
+    prod0_63_r <= \$944 ;
   always @(posedge clk)
-    prod1_1_r <= \$938 ;
+    prod1_1_r <= \$945 ;
   always @(posedge clk)
-    prod1_2_r <= \$939 ;
+    prod1_2_r <= \$946 ;
   always @(posedge clk)
-    prod1_3_r <= \$940 ;
+    prod1_3_r <= \$947 ;
   always @(posedge clk)
-    prod1_4_r <= \$941 ;
+    prod1_4_r <= \$948 ;
   always @(posedge clk)
-    prod1_5_r <= \$942 ;
+    prod1_5_r <= \$949 ;
   always @(posedge clk)
-    prod1_6_r <= \$943 ;
+    prod1_6_r <= \$950 ;
   always @(posedge clk)
-    prod1_7_r <= \$944 ;
+    prod1_7_r <= \$951 ;
   always @(posedge clk)
-    prod1_8_r <= \$945 ;
+    prod1_8_r <= \$952 ;
   always @(posedge clk)
-    prod1_9_r <= \$946 ;
+    prod1_9_r <= \$953 ;
   always @(posedge clk)
-    prod1_10_r <= \$947 ;
+    prod1_10_r <= \$954 ;
   always @(posedge clk)
-    prod1_11_r <= \$948 ;
+    prod1_11_r <= \$955 ;
   always @(posedge clk)
-    prod1_12_r <= \$949 ;
+    prod1_12_r <= \$956 ;
   always @(posedge clk)
-    prod1_13_r <= \$950 ;
+    prod1_13_r <= \$957 ;
   always @(posedge clk)
-    prod1_14_r <= \$951 ;
+    prod1_14_r <= \$958 ;
   always @(posedge clk)
-    prod1_15_r <= \$952 ;
+    prod1_15_r <= \$959 ;
   always @(posedge clk)
-    prod1_16_r <= \$953 ;
+    prod1_16_r <= \$960 ;
   always @(posedge clk)
-    prod1_17_r <= \$954 ;
+    prod1_17_r <= \$961 ;
   always @(posedge clk)
-    prod1_18_r <= \$955 ;
+    prod1_18_r <= \$962 ;
   always @(posedge clk)
-    prod1_19_r <= \$956 ;
+    prod1_19_r <= \$963 ;
   always @(posedge clk)
-    prod1_20_r <= \$957 ;
+    prod1_20_r <= \$964 ;
   always @(posedge clk)
-    prod1_21_r <= \$958 ;
+    prod1_21_r <= \$965 ;
   always @(posedge clk)
-    prod1_22_r <= \$959 ;
+    prod1_22_r <= \$966 ;
   always @(posedge clk)
-    prod1_23_r <= \$960 ;
+    prod1_23_r <= \$967 ;
   always @(posedge clk)
-    prod1_25_r <= \$961 ;
+    prod1_25_r <= \$968 ;
   always @(posedge clk)
-    prod1_26_r <= \$962 ;
+    prod1_26_r <= \$969 ;
   always @(posedge clk)
-    prod1_27_r <= \$963 ;
+    prod1_27_r <= \$970 ;
   always @(posedge clk)
-    prod1_28_r <= \$964 ;
+    prod1_28_r <= \$971 ;
   always @(posedge clk)
-    prod1_29_r <= \$965 ;
+    prod1_29_r <= \$972 ;
   always @(posedge clk)
-    prod1_30_r <= \$966 ;
+    prod1_30_r <= \$973 ;
   always @(posedge clk)
-    prod1_33_r <= \$967 ;
+    prod1_33_r <= \$974 ;
   always @(posedge clk)
-    prod1_34_r <= \$968 ;
+    prod1_34_r <= \$975 ;
   always @(posedge clk)
-    prod1_35_r <= \$969 ;
+    prod1_35_r <= \$976 ;
   always @(posedge clk)
-    prod1_36_r <= \$970 ;
+    prod1_36_r <= \$977 ;
   always @(posedge clk)
-    prod1_37_r <= \$971 ;
+    prod1_37_r <= \$978 ;
   always @(posedge clk)
-    prod1_38_r <= \$972 ;
+    prod1_38_r <= \$979 ;
   always @(posedge clk)
-    prod1_41_r <= \$973 ;
+    prod1_41_r <= \$980 ;
   always @(posedge clk)
-    prod1_42_r <= \$974 ;
+    prod1_42_r <= \$981 ;
   always @(posedge clk)
-    prod1_43_r <= \$975 ;
+    prod1_43_r <= \$982 ;
   always @(posedge clk)
-    prod1_44_r <= \$976 ;
+    prod1_44_r <= \$983 ;
   always @(posedge clk)
-    prod1_45_r <= \$977 ;
+    prod1_45_r <= \$984 ;
   always @(posedge clk)
-    prod1_46_r <= \$978 ;
+    prod1_46_r <= \$985 ;
   always @(posedge clk)
-    prod1_47_r <= \$979 ;
+    prod1_47_r <= \$986 ;
   always @(posedge clk)
-    prod1_48_r <= \$980 ;
+    prod1_48_r <= \$987 ;
   always @(posedge clk)
-    prod1_49_r <= \$981 ;
+    prod1_49_r <= \$988 ;
   always @(posedge clk)
-    prod1_50_r <= \$982 ;
+    prod1_50_r <= \$989 ;
   always @(posedge clk)
-    prod1_51_r <= \$983 ;
+    prod1_51_r <= \$990 ;
   always @(posedge clk)
-    prod1_52_r <= \$984 ;
+    prod1_52_r <= \$991 ;
   always @(posedge clk)
-    prod1_53_r <= \$985 ;
+    prod1_53_r <= \$992 ;
   always @(posedge clk)
-    prod1_54_r <= \$986 ;
+    prod1_54_r <= \$993 ;
   always @(posedge clk)
-    prod1_55_r <= \$987 ;
+    prod1_55_r <= \$994 ;
   always @(posedge clk)
-    prod1_56_r <= \$988 ;
+    prod1_56_r <= \$995 ;
   always @(posedge clk)
-    prod1_57_r <= \$989 ;
+    prod1_57_r <= \$996 ;
   always @(posedge clk)
-    prod1_58_r <= \$990 ;
+    prod1_58_r <= \$997 ;
   always @(posedge clk)
-    prod1_59_r <= \$991 ;
+    prod1_59_r <= \$998 ;
   always @(posedge clk)
-    prod1_60_r <= \$992 ;
+    prod1_60_r <= \$999 ;
   always @(posedge clk)
-    prod1_61_r <= \$993 ;
+    prod1_61_r <= \$1000 ;
   always @(posedge clk)
-    prod1_62_r <= \$994 ;
+    prod1_62_r <= \$1001 ;
   always @(posedge clk)
-    prod1_63_r <= \$995 ;
+    prod1_63_r <= \$1002 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$996 ;
+    sum0_s0_0 <= \$1003 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$997 ;
+    sum0_s0_1 <= \$1004 ;
   always @(posedge clk)
-    sum0_s0_2 <= \$998 ;
+    sum0_s0_2 <= \$1005 ;
   always @(posedge clk)
-    sum0_s0_3 <= \$999 ;
+    sum0_s0_3 <= \$1006 ;
   always @(posedge clk)
-    sum0_s0_4 <= \$1000 ;
+    sum0_s0_4 <= \$1007 ;
   always @(posedge clk)
-    sum0_s0_5 <= \$1001 ;
+    sum0_s0_5 <= \$1008 ;
   always @(posedge clk)
-    sum0_s0_6 <= \$1002 ;
+    sum0_s0_6 <= \$1009 ;
   always @(posedge clk)
-    sum0_s0_7 <= \$1003 ;
+    sum0_s0_7 <= \$1010 ;
   always @(posedge clk)
-    sum0_s0_8 <= \$1004 ;
+    sum0_s0_8 <= \$1011 ;
   always @(posedge clk)
-    sum0_s0_9 <= \$1005 ;
+    sum0_s0_9 <= \$1012 ;
   always @(posedge clk)
-    sum0_s0_10 <= \$1006 ;
+    sum0_s0_10 <= \$1013 ;
   always @(posedge clk)
-    sum0_s0_11 <= \$1007 ;
+    sum0_s0_11 <= \$1014 ;
   always @(posedge clk)
-    sum0_s0_12 <= \$1008 ;
+    sum0_s0_12 <= \$1015 ;
   always @(posedge clk)
-    sum0_s0_13 <= \$1009 ;
+    sum0_s0_13 <= \$1016 ;
   always @(posedge clk)
-    sum0_s0_14 <= \$1010 ;
+    sum0_s0_14 <= \$1017 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$1011 ;
+    sum0_s1_0 <= \$1018 ;
   always @(posedge clk)
-    sum0_s1_1 <= \$1012 ;
+    sum0_s1_1 <= \$1019 ;
   always @(posedge clk)
-    sum0_s1_2 <= \$1013 ;
+    sum0_s1_2 <= \$1020 ;
   always @(posedge clk)
-    sum0_s1_3 <= \$1014 ;
+    sum0_s1_3 <= \$1021 ;
   always @(posedge clk)
-    sum0_s2_0 <= \$1015 ;
+    sum0_s2_0 <= \$1022 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$1016 ;
+    sum1_s0_0 <= \$1023 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$1017 ;
+    sum1_s0_1 <= \$1024 ;
   always @(posedge clk)
-    sum1_s0_2 <= \$1018 ;
+    sum1_s0_2 <= \$1025 ;
   always @(posedge clk)
-    sum1_s0_3 <= \$1019 ;
+    sum1_s0_3 <= \$1026 ;
   always @(posedge clk)
-    sum1_s0_4 <= \$1020 ;
+    sum1_s0_4 <= \$1027 ;
   always @(posedge clk)
-    sum1_s0_5 <= \$1021 ;
+    sum1_s0_5 <= \$1028 ;
   always @(posedge clk)
-    sum1_s0_6 <= \$1022 ;
+    sum1_s0_6 <= \$1029 ;
   always @(posedge clk)
-    sum1_s0_7 <= \$1023 ;
+    sum1_s0_7 <= \$1030 ;
   always @(posedge clk)
-    sum1_s0_8 <= \$1024 ;
+    sum1_s0_8 <= \$1031 ;
   always @(posedge clk)
-    sum1_s0_9 <= \$1025 ;
+    sum1_s0_9 <= \$1032 ;
   always @(posedge clk)
-    sum1_s0_10 <= \$1026 ;
+    sum1_s0_10 <= \$1033 ;
   always @(posedge clk)
-    sum1_s0_11 <= \$1027 ;
+    sum1_s0_11 <= \$1034 ;
   always @(posedge clk)
-    sum1_s0_12 <= \$1028 ;
+    sum1_s0_12 <= \$1035 ;
   always @(posedge clk)
-    sum1_s0_13 <= \$1029 ;
+    sum1_s0_13 <= \$1036 ;
   always @(posedge clk)
-    sum1_s0_14 <= \$1030 ;
+    sum1_s0_14 <= \$1037 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$1031 ;
+    sum1_s1_0 <= \$1038 ;
   always @(posedge clk)
-    sum1_s1_1 <= \$1032 ;
+    sum1_s1_1 <= \$1039 ;
   always @(posedge clk)
-    sum1_s1_2 <= \$1033 ;
+    sum1_s1_2 <= \$1040 ;
   always @(posedge clk)
-    sum1_s1_3 <= \$1034 ;
+    sum1_s1_3 <= \$1041 ;
   always @(posedge clk)
-    sum1_s2_0 <= \$1035 ;
+    sum1_s2_0 <= \$1042 ;
   always @(posedge clk)
-    v2 <= \$1036 ;
+    v2 <= \$1043 ;
   always @(posedge clk)
-    first2 <= \$1037 ;
+    first2 <= \$1044 ;
   always @(posedge clk)
-    last2 <= \$1038 ;
+    last2 <= \$1045 ;
   always @(posedge clk)
-    nf2 <= \$1039 ;
+    nf2 <= \$1046 ;
   always @(posedge clk)
-    v3 <= \$1040 ;
+    v3 <= \$1047 ;
   always @(posedge clk)
-    first3 <= \$1041 ;
+    first3 <= \$1048 ;
   always @(posedge clk)
-    last3 <= \$1042 ;
+    last3 <= \$1049 ;
   always @(posedge clk)
-    nf3 <= \$1043 ;
+    nf3 <= \$1050 ;
   always @(posedge clk)
-    v4 <= \$1044 ;
+    v4 <= \$1051 ;
   always @(posedge clk)
-    first4 <= \$1045 ;
+    first4 <= \$1052 ;
   always @(posedge clk)
-    last4 <= \$1046 ;
+    last4 <= \$1053 ;
   always @(posedge clk)
-    nf4 <= \$1047 ;
+    nf4 <= \$1054 ;
   always @(posedge clk)
-    v5 <= \$1048 ;
+    v5 <= \$1055 ;
   always @(posedge clk)
-    first5 <= \$1049 ;
+    first5 <= \$1056 ;
   always @(posedge clk)
-    last5 <= \$1050 ;
+    last5 <= \$1057 ;
   always @(posedge clk)
-    nf5 <= \$1051 ;
+    nf5 <= \$1058 ;
   always @(posedge clk)
-    v6 <= \$1052 ;
+    v6 <= \$1059 ;
   always @(posedge clk)
-    first6 <= \$1053 ;
+    first6 <= \$1060 ;
   always @(posedge clk)
-    last6 <= \$1054 ;
+    last6 <= \$1061 ;
   always @(posedge clk)
-    nf6 <= \$1055 ;
+    nf6 <= \$1062 ;
   always @(posedge clk)
-    v7 <= \$1056 ;
+    v7 <= \$1063 ;
   always @(posedge clk)
-    first7 <= \$1057 ;
+    first7 <= \$1064 ;
   always @(posedge clk)
-    last7 <= \$1058 ;
+    last7 <= \$1065 ;
   always @(posedge clk)
-    nf7 <= \$1059 ;
+    nf7 <= \$1066 ;
   always @(posedge clk)
-    o__valid <= \$1060 ;
+    acc0 <= \$1067 ;
   always @(posedge clk)
-    acc0 <= \$1061 ;
+    acc1 <= \$1068 ;
   always @(posedge clk)
-    o__payload <= \$1062 ;
+    q_owed <= \$1069 ;
   always @(posedge clk)
-    acc1 <= \$1063 ;
+    \$signature__addr$28  <= \$1070 ;
+  always @(posedge clk)
+    \rport__addr$31  <= \$1071 ;
+  always @(posedge clk)
+    q_stored <= \$1072 ;
+  always @(posedge clk)
+    o__valid <= \$1073 ;
+  always @(posedge clk)
+    o__payload <= \$1074 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (t)
+    casez (nf7)
       4'h0:
-          \$1  = 4'h1;
+          \$7  = 24'h00010c;
       4'h1:
-          \$1  = 4'h2;
+          \$7  = 24'h000894;
       4'h2:
-          \$1  = 4'h3;
+          \$7  = 24'h0020f3;
       4'h3:
-          \$1  = 4'h4;
+          \$7  = 24'h000e42;
       4'h4:
-          \$1  = 4'h5;
+          \$7  = 24'h00248b;
       4'h5:
-          \$1  = 4'h6;
+          \$7  = 24'h001219;
       4'h6:
-          \$1  = 4'h7;
+          \$7  = 24'h004caa;
       4'h7:
-          \$1  = 4'h8;
+          \$7  = 24'hfff9b9;
       4'h8:
-          \$1  = 4'h9;
+          \$7  = 24'hffe9d9;
       4'h9:
-          \$1  = 4'ha;
+          \$7  = 24'h001e64;
       4'ha:
-          \$1  = 4'hb;
+          \$7  = 24'hff72c4;
       4'hb:
-          \$1  = 4'hc;
+          \$7  = 24'h0013c7;
       4'hc:
-          \$1  = 4'hd;
+          \$7  = 24'hff42bf;
       4'hd:
-          \$1  = 4'he;
+          \$7  = 24'h000dfc;
       4'he:
-          \$1  = 4'hf;
+          \$7  = 24'h0006a5;
       4'hf:
-          \$1  = 4'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      4'h0:
-          \$2  = 1'h0;
-      4'h1:
-          \$2  = 1'h0;
-      4'h2:
-          \$2  = 1'h0;
-      4'h3:
-          \$2  = 1'h0;
-      4'h4:
-          \$2  = 1'h0;
-      4'h5:
-          \$2  = 1'h0;
-      4'h6:
-          \$2  = 1'h0;
-      4'h7:
-          \$2  = 1'h0;
-      4'h8:
-          \$2  = 1'h0;
-      4'h9:
-          \$2  = 1'h0;
-      4'ha:
-          \$2  = 1'h0;
-      4'hb:
-          \$2  = 1'h0;
-      4'hc:
-          \$2  = 1'h0;
-      4'hd:
-          \$2  = 1'h0;
-      4'he:
-          \$2  = 1'h0;
-      4'hf:
-          \$2  = 1'h1;
+          \$7  = 24'hff01ff;
     endcase
   end
   always @* begin
@@ -4216,5498 +4224,3964 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     (* full_case = 32'd1 *)
     casez (nf7)
       4'h0:
-          \$517  = 24'h00010c;
+          \$10  = 24'h0003c7;
       4'h1:
-          \$517  = 24'h000894;
+          \$10  = 24'h00155a;
       4'h2:
-          \$517  = 24'h0020f3;
+          \$10  = 24'hfff7b7;
       4'h3:
-          \$517  = 24'h000e42;
+          \$10  = 24'h002631;
       4'h4:
-          \$517  = 24'h00248b;
+          \$10  = 24'h004785;
       4'h5:
-          \$517  = 24'h001219;
+          \$10  = 24'h0014f4;
       4'h6:
-          \$517  = 24'h004caa;
+          \$10  = 24'hffe14f;
       4'h7:
-          \$517  = 24'hfff9b9;
+          \$10  = 24'h00022c;
       4'h8:
-          \$517  = 24'hffe9d9;
+          \$10  = 24'hff2021;
       4'h9:
-          \$517  = 24'h001e64;
+          \$10  = 24'h0006de;
       4'ha:
-          \$517  = 24'hff72c4;
+          \$10  = 24'h0000d1;
       4'hb:
-          \$517  = 24'h0013c7;
+          \$10  = 24'hfff9c2;
       4'hc:
-          \$517  = 24'hff42bf;
+          \$10  = 24'h001220;
       4'hd:
-          \$517  = 24'h000dfc;
+          \$10  = 24'h000ec2;
       4'he:
-          \$517  = 24'h0006a5;
+          \$10  = 24'hffec57;
       4'hf:
-          \$517  = 24'hff01ff;
+          \$10  = 24'h000c17;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
+    casez (wrom__addr)
       4'h0:
-          \$520  = 24'h0003c7;
+          \$20  = 4'h1;
       4'h1:
-          \$520  = 24'h00155a;
+          \$20  = 4'h2;
       4'h2:
-          \$520  = 24'hfff7b7;
+          \$20  = 4'h3;
       4'h3:
-          \$520  = 24'h002631;
+          \$20  = 4'h4;
       4'h4:
-          \$520  = 24'h004785;
+          \$20  = 4'h5;
       4'h5:
-          \$520  = 24'h0014f4;
+          \$20  = 4'h6;
       4'h6:
-          \$520  = 24'hffe14f;
+          \$20  = 4'h7;
       4'h7:
-          \$520  = 24'h00022c;
+          \$20  = 4'h8;
       4'h8:
-          \$520  = 24'hff2021;
+          \$20  = 4'h9;
       4'h9:
-          \$520  = 24'h0006de;
+          \$20  = 4'ha;
       4'ha:
-          \$520  = 24'h0000d1;
+          \$20  = 4'hb;
       4'hb:
-          \$520  = 24'hfff9c2;
+          \$20  = 4'hc;
       4'hc:
-          \$520  = 24'h001220;
+          \$20  = 4'hd;
       4'hd:
-          \$520  = 24'h000ec2;
+          \$20  = 4'he;
       4'he:
-          \$520  = 24'hffec57;
+          \$20  = 4'hf;
       4'hf:
-          \$520  = 24'h000c17;
+          \$20  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$523  = nf_t;
+    (* full_case = 32'd1 *)
+    casez (wrom__addr)
+      4'h0:
+          \$21  = 1'h0;
+      4'h1:
+          \$21  = 1'h0;
+      4'h2:
+          \$21  = 1'h0;
+      4'h3:
+          \$21  = 1'h0;
+      4'h4:
+          \$21  = 1'h0;
+      4'h5:
+          \$21  = 1'h0;
+      4'h6:
+          \$21  = 1'h0;
+      4'h7:
+          \$21  = 1'h0;
+      4'h8:
+          \$21  = 1'h0;
+      4'h9:
+          \$21  = 1'h0;
+      4'ha:
+          \$21  = 1'h0;
+      4'hb:
+          \$21  = 1'h0;
+      4'hc:
+          \$21  = 1'h0;
+      4'hd:
+          \$21  = 1'h0;
+      4'he:
+          \$21  = 1'h0;
+      4'hf:
+          \$21  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$530  = nf_t;
     if (issue) begin
-      \$523  = \$1 ;
+      \$530  = \$20 ;
     end
     if (rst) begin
-      \$523  = 4'h0;
+      \$530  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$524  = reads_input_t;
+    \$531  = reads_input_t;
     if (issue) begin
-      \$524  = \$2 ;
+      \$531  = \$21 ;
     end
     if (rst) begin
-      \$524  = 1'h1;
+      \$531  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$525  = t;
+    \$532  = wrom__addr;
     if (issue) begin
-      \$525  = \$5 [3:0];
+      \$532  = \$24 [3:0];
     end
     if (rst) begin
-      \$525  = 4'h0;
+      \$532  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$526  = x_reg;
-    if (\$7 ) begin
-      \$526  = i__payload;
-    end
+    \$533  = i__payload;
     if (rst) begin
-      \$526  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$533  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$527  = from_input;
-    if (\$7 ) begin
-      \$527  = reads_input_t;
-    end
+    \$534  = reads_input_t;
     if (rst) begin
-      \$527  = 1'h0;
+      \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$528  = v1;
-    if (\$7 ) begin
-      \$528  = issue;
-    end
+    \$535  = issue;
     if (rst) begin
-      \$528  = 1'h0;
+      \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$529  = first1;
-    if (\$7 ) begin
-      \$529  = 1'h1;
-    end
+    \$536  = 1'h1;
     if (rst) begin
-      \$529  = 1'h0;
+      \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$530  = last1;
-    if (\$7 ) begin
-      \$530  = 1'h1;
-    end
+    \$537  = 1'h1;
     if (rst) begin
-      \$530  = 1'h0;
+      \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$531  = nf1;
-    if (\$7 ) begin
-      \$531  = nf_t;
-    end
+    \$538  = nf_t;
     if (rst) begin
-      \$531  = 4'h0;
+      \$538  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$532  = xoff0_1;
-    if (\$9 ) begin
-      \$532  = \$11 ;
-    end
-    if (rst) begin
-      \$532  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$533  = xoff0_2;
-    if (\$9 ) begin
-      \$533  = \$13 ;
-    end
-    if (rst) begin
-      \$533  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$534  = xoff0_3;
-    if (\$9 ) begin
-      \$534  = \$15 ;
-    end
-    if (rst) begin
-      \$534  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$535  = xoff0_4;
-    if (\$9 ) begin
-      \$535  = \$17 ;
-    end
-    if (rst) begin
-      \$535  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$536  = xoff0_5;
-    if (\$9 ) begin
-      \$536  = \$19 ;
-    end
-    if (rst) begin
-      \$536  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$537  = xoff0_6;
-    if (\$9 ) begin
-      \$537  = \$21 ;
-    end
-    if (rst) begin
-      \$537  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$538  = xoff0_7;
-    if (\$9 ) begin
-      \$538  = \$23 ;
-    end
-    if (rst) begin
-      \$538  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$539  = xoff0_8;
-    if (\$9 ) begin
-      \$539  = \$25 ;
-    end
+    \$539  = \$26 ;
     if (rst) begin
       \$539  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$540  = xoff0_9;
-    if (\$9 ) begin
-      \$540  = \$27 ;
-    end
+    \$540  = \$28 ;
     if (rst) begin
       \$540  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$541  = xoff0_10;
-    if (\$9 ) begin
-      \$541  = \$29 ;
-    end
+    \$541  = \$30 ;
     if (rst) begin
       \$541  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$542  = xoff0_11;
-    if (\$9 ) begin
-      \$542  = \$31 ;
-    end
+    \$542  = \$32 ;
     if (rst) begin
       \$542  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$543  = xoff0_12;
-    if (\$9 ) begin
-      \$543  = \$33 ;
-    end
+    \$543  = \$34 ;
     if (rst) begin
       \$543  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$544  = xoff0_13;
-    if (\$9 ) begin
-      \$544  = \$35 ;
-    end
+    \$544  = \$36 ;
     if (rst) begin
       \$544  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$545  = xoff0_14;
-    if (\$9 ) begin
-      \$545  = \$37 ;
-    end
+    \$545  = \$38 ;
     if (rst) begin
       \$545  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$546  = xoff0_15;
-    if (\$9 ) begin
-      \$546  = \$39 ;
-    end
+    \$546  = \$40 ;
     if (rst) begin
       \$546  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$547  = xoff0_16;
-    if (\$9 ) begin
-      \$547  = \$41 ;
-    end
+    \$547  = \$42 ;
     if (rst) begin
       \$547  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$548  = xoff0_17;
-    if (\$9 ) begin
-      \$548  = \$43 ;
-    end
+    \$548  = \$44 ;
     if (rst) begin
       \$548  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$549  = xoff0_18;
-    if (\$9 ) begin
-      \$549  = \$45 ;
-    end
+    \$549  = \$46 ;
     if (rst) begin
       \$549  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$550  = xoff0_19;
-    if (\$9 ) begin
-      \$550  = \$47 ;
-    end
+    \$550  = \$48 ;
     if (rst) begin
       \$550  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$551  = xoff0_20;
-    if (\$9 ) begin
-      \$551  = \$49 ;
-    end
+    \$551  = \$50 ;
     if (rst) begin
       \$551  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$552  = xoff0_21;
-    if (\$9 ) begin
-      \$552  = \$51 ;
-    end
+    \$552  = \$52 ;
     if (rst) begin
       \$552  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$553  = xoff0_22;
-    if (\$9 ) begin
-      \$553  = \$53 ;
-    end
+    \$553  = \$54 ;
     if (rst) begin
       \$553  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$554  = xoff0_23;
-    if (\$9 ) begin
-      \$554  = \$55 ;
-    end
+    \$554  = \$56 ;
     if (rst) begin
       \$554  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$555  = xoff0_25;
-    if (\$9 ) begin
-      \$555  = \$57 ;
-    end
+    \$555  = \$58 ;
     if (rst) begin
       \$555  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$556  = xoff0_26;
-    if (\$9 ) begin
-      \$556  = \$59 ;
-    end
+    \$556  = \$60 ;
     if (rst) begin
       \$556  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$557  = xoff0_27;
-    if (\$9 ) begin
-      \$557  = \$61 ;
-    end
+    \$557  = \$62 ;
     if (rst) begin
       \$557  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$558  = xoff0_28;
-    if (\$9 ) begin
-      \$558  = \$63 ;
-    end
+    \$558  = \$64 ;
     if (rst) begin
       \$558  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$559  = xoff0_29;
-    if (\$9 ) begin
-      \$559  = \$65 ;
-    end
+    \$559  = \$66 ;
     if (rst) begin
       \$559  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$560  = xoff0_30;
-    if (\$9 ) begin
-      \$560  = \$67 ;
-    end
+    \$560  = \$68 ;
     if (rst) begin
       \$560  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$561  = xoff0_33;
-    if (\$9 ) begin
-      \$561  = \$69 ;
-    end
+    \$561  = \$70 ;
     if (rst) begin
       \$561  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$562  = xoff0_34;
-    if (\$9 ) begin
-      \$562  = \$71 ;
-    end
+    \$562  = \$72 ;
     if (rst) begin
       \$562  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$563  = xoff0_35;
-    if (\$9 ) begin
-      \$563  = \$73 ;
-    end
+    \$563  = \$74 ;
     if (rst) begin
       \$563  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$564  = xoff0_36;
-    if (\$9 ) begin
-      \$564  = \$75 ;
-    end
+    \$564  = \$76 ;
     if (rst) begin
       \$564  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$565  = xoff0_37;
-    if (\$9 ) begin
-      \$565  = \$77 ;
-    end
+    \$565  = \$78 ;
     if (rst) begin
       \$565  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$566  = xoff0_38;
-    if (\$9 ) begin
-      \$566  = \$79 ;
-    end
+    \$566  = \$80 ;
     if (rst) begin
       \$566  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$567  = xoff0_41;
-    if (\$9 ) begin
-      \$567  = \$81 ;
-    end
+    \$567  = \$82 ;
     if (rst) begin
       \$567  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$568  = xoff0_42;
-    if (\$9 ) begin
-      \$568  = \$83 ;
-    end
+    \$568  = \$84 ;
     if (rst) begin
       \$568  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$569  = xoff0_43;
-    if (\$9 ) begin
-      \$569  = \$85 ;
-    end
+    \$569  = \$86 ;
     if (rst) begin
       \$569  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$570  = xoff0_44;
-    if (\$9 ) begin
-      \$570  = \$87 ;
-    end
+    \$570  = \$88 ;
     if (rst) begin
       \$570  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$571  = xoff0_45;
-    if (\$9 ) begin
-      \$571  = \$89 ;
-    end
+    \$571  = \$90 ;
     if (rst) begin
       \$571  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$572  = xoff0_46;
-    if (\$9 ) begin
-      \$572  = \$91 ;
-    end
+    \$572  = \$92 ;
     if (rst) begin
       \$572  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$573  = xoff0_47;
-    if (\$9 ) begin
-      \$573  = \$93 ;
-    end
+    \$573  = \$94 ;
     if (rst) begin
       \$573  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$574  = xoff0_48;
-    if (\$9 ) begin
-      \$574  = \$95 ;
-    end
+    \$574  = \$96 ;
     if (rst) begin
       \$574  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$575  = xoff0_49;
-    if (\$9 ) begin
-      \$575  = \$97 ;
-    end
+    \$575  = \$98 ;
     if (rst) begin
       \$575  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$576  = xoff0_50;
-    if (\$9 ) begin
-      \$576  = \$99 ;
-    end
+    \$576  = \$100 ;
     if (rst) begin
       \$576  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$577  = xoff0_51;
-    if (\$9 ) begin
-      \$577  = \$101 ;
-    end
+    \$577  = \$102 ;
     if (rst) begin
       \$577  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$578  = xoff0_52;
-    if (\$9 ) begin
-      \$578  = \$103 ;
-    end
+    \$578  = \$104 ;
     if (rst) begin
       \$578  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$579  = xoff0_53;
-    if (\$9 ) begin
-      \$579  = \$105 ;
-    end
+    \$579  = \$106 ;
     if (rst) begin
       \$579  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$580  = xoff0_54;
-    if (\$9 ) begin
-      \$580  = \$107 ;
-    end
+    \$580  = \$108 ;
     if (rst) begin
       \$580  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$581  = xoff0_55;
-    if (\$9 ) begin
-      \$581  = \$109 ;
-    end
+    \$581  = \$110 ;
     if (rst) begin
       \$581  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$582  = xoff0_56;
-    if (\$9 ) begin
-      \$582  = \$111 ;
-    end
+    \$582  = \$112 ;
     if (rst) begin
       \$582  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$583  = xoff0_57;
-    if (\$9 ) begin
-      \$583  = \$113 ;
-    end
+    \$583  = \$114 ;
     if (rst) begin
       \$583  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$584  = xoff0_58;
-    if (\$9 ) begin
-      \$584  = \$115 ;
-    end
+    \$584  = \$116 ;
     if (rst) begin
       \$584  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$585  = xoff0_59;
-    if (\$9 ) begin
-      \$585  = \$117 ;
-    end
+    \$585  = \$118 ;
     if (rst) begin
       \$585  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$586  = xoff0_60;
-    if (\$9 ) begin
-      \$586  = \$119 ;
-    end
+    \$586  = \$120 ;
     if (rst) begin
       \$586  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$587  = xoff0_61;
-    if (\$9 ) begin
-      \$587  = \$121 ;
-    end
+    \$587  = \$122 ;
     if (rst) begin
       \$587  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$588  = xoff0_62;
-    if (\$9 ) begin
-      \$588  = \$123 ;
-    end
+    \$588  = \$124 ;
     if (rst) begin
       \$588  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$589  = xoff0_63;
-    if (\$9 ) begin
-      \$589  = \$125 ;
-    end
+    \$589  = \$126 ;
     if (rst) begin
       \$589  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$590  = xoff1_1;
-    if (\$9 ) begin
-      \$590  = \$127 ;
-    end
+    \$590  = \$128 ;
     if (rst) begin
       \$590  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$591  = xoff1_2;
-    if (\$9 ) begin
-      \$591  = \$129 ;
-    end
+    \$591  = \$130 ;
     if (rst) begin
       \$591  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$592  = xoff1_3;
-    if (\$9 ) begin
-      \$592  = \$131 ;
-    end
+    \$592  = \$132 ;
     if (rst) begin
       \$592  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$593  = xoff1_4;
-    if (\$9 ) begin
-      \$593  = \$133 ;
-    end
+    \$593  = \$134 ;
     if (rst) begin
       \$593  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$594  = xoff1_5;
-    if (\$9 ) begin
-      \$594  = \$135 ;
-    end
+    \$594  = \$136 ;
     if (rst) begin
       \$594  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$595  = xoff1_6;
-    if (\$9 ) begin
-      \$595  = \$137 ;
-    end
+    \$595  = \$138 ;
     if (rst) begin
       \$595  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$596  = xoff1_7;
-    if (\$9 ) begin
-      \$596  = \$139 ;
-    end
+    \$596  = \$140 ;
     if (rst) begin
       \$596  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$597  = xoff1_8;
-    if (\$9 ) begin
-      \$597  = \$141 ;
-    end
+    \$597  = \$142 ;
     if (rst) begin
       \$597  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$598  = xoff1_9;
-    if (\$9 ) begin
-      \$598  = \$143 ;
-    end
+    \$598  = \$144 ;
     if (rst) begin
       \$598  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$599  = xoff1_10;
-    if (\$9 ) begin
-      \$599  = \$145 ;
-    end
+    \$599  = \$146 ;
     if (rst) begin
       \$599  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$600  = xoff1_11;
-    if (\$9 ) begin
-      \$600  = \$147 ;
-    end
+    \$600  = \$148 ;
     if (rst) begin
       \$600  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$601  = xoff1_12;
-    if (\$9 ) begin
-      \$601  = \$149 ;
-    end
+    \$601  = \$150 ;
     if (rst) begin
       \$601  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$602  = xoff1_13;
-    if (\$9 ) begin
-      \$602  = \$151 ;
-    end
+    \$602  = \$152 ;
     if (rst) begin
       \$602  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$603  = xoff1_14;
-    if (\$9 ) begin
-      \$603  = \$153 ;
-    end
+    \$603  = \$154 ;
     if (rst) begin
       \$603  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$604  = xoff1_15;
-    if (\$9 ) begin
-      \$604  = \$155 ;
-    end
+    \$604  = \$156 ;
     if (rst) begin
       \$604  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$605  = xoff1_16;
-    if (\$9 ) begin
-      \$605  = \$157 ;
-    end
+    \$605  = \$158 ;
     if (rst) begin
       \$605  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$606  = xoff1_17;
-    if (\$9 ) begin
-      \$606  = \$159 ;
-    end
+    \$606  = \$160 ;
     if (rst) begin
       \$606  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$607  = xoff1_18;
-    if (\$9 ) begin
-      \$607  = \$161 ;
-    end
+    \$607  = \$162 ;
     if (rst) begin
       \$607  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$608  = xoff1_19;
-    if (\$9 ) begin
-      \$608  = \$163 ;
-    end
+    \$608  = \$164 ;
     if (rst) begin
       \$608  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$609  = xoff1_20;
-    if (\$9 ) begin
-      \$609  = \$165 ;
-    end
+    \$609  = \$166 ;
     if (rst) begin
       \$609  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$610  = xoff1_21;
-    if (\$9 ) begin
-      \$610  = \$167 ;
-    end
+    \$610  = \$168 ;
     if (rst) begin
       \$610  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$611  = xoff1_22;
-    if (\$9 ) begin
-      \$611  = \$169 ;
-    end
+    \$611  = \$170 ;
     if (rst) begin
       \$611  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$612  = xoff1_23;
-    if (\$9 ) begin
-      \$612  = \$171 ;
-    end
+    \$612  = \$172 ;
     if (rst) begin
       \$612  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$613  = xoff1_25;
-    if (\$9 ) begin
-      \$613  = \$173 ;
-    end
+    \$613  = \$174 ;
     if (rst) begin
       \$613  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$614  = xoff1_26;
-    if (\$9 ) begin
-      \$614  = \$175 ;
-    end
+    \$614  = \$176 ;
     if (rst) begin
       \$614  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$615  = xoff1_27;
-    if (\$9 ) begin
-      \$615  = \$177 ;
-    end
+    \$615  = \$178 ;
     if (rst) begin
       \$615  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$616  = xoff1_28;
-    if (\$9 ) begin
-      \$616  = \$179 ;
-    end
+    \$616  = \$180 ;
     if (rst) begin
       \$616  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$617  = xoff1_29;
-    if (\$9 ) begin
-      \$617  = \$181 ;
-    end
+    \$617  = \$182 ;
     if (rst) begin
       \$617  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$618  = xoff1_30;
-    if (\$9 ) begin
-      \$618  = \$183 ;
-    end
+    \$618  = \$184 ;
     if (rst) begin
       \$618  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$619  = xoff1_33;
-    if (\$9 ) begin
-      \$619  = \$185 ;
-    end
+    \$619  = \$186 ;
     if (rst) begin
       \$619  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$620  = xoff1_34;
-    if (\$9 ) begin
-      \$620  = \$187 ;
-    end
+    \$620  = \$188 ;
     if (rst) begin
       \$620  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$621  = xoff1_35;
-    if (\$9 ) begin
-      \$621  = \$189 ;
-    end
+    \$621  = \$190 ;
     if (rst) begin
       \$621  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$622  = xoff1_36;
-    if (\$9 ) begin
-      \$622  = \$191 ;
-    end
+    \$622  = \$192 ;
     if (rst) begin
       \$622  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$623  = xoff1_37;
-    if (\$9 ) begin
-      \$623  = \$193 ;
-    end
+    \$623  = \$194 ;
     if (rst) begin
       \$623  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$624  = xoff1_38;
-    if (\$9 ) begin
-      \$624  = \$195 ;
-    end
+    \$624  = \$196 ;
     if (rst) begin
       \$624  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$625  = xoff1_41;
-    if (\$9 ) begin
-      \$625  = \$197 ;
-    end
+    \$625  = \$198 ;
     if (rst) begin
       \$625  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$626  = xoff1_42;
-    if (\$9 ) begin
-      \$626  = \$199 ;
-    end
+    \$626  = \$200 ;
     if (rst) begin
       \$626  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$627  = xoff1_43;
-    if (\$9 ) begin
-      \$627  = \$201 ;
-    end
+    \$627  = \$202 ;
     if (rst) begin
       \$627  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$628  = xoff1_44;
-    if (\$9 ) begin
-      \$628  = \$203 ;
-    end
+    \$628  = \$204 ;
     if (rst) begin
       \$628  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$629  = xoff1_45;
-    if (\$9 ) begin
-      \$629  = \$205 ;
-    end
+    \$629  = \$206 ;
     if (rst) begin
       \$629  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$630  = xoff1_46;
-    if (\$9 ) begin
-      \$630  = \$207 ;
-    end
+    \$630  = \$208 ;
     if (rst) begin
       \$630  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$631  = xoff1_47;
-    if (\$9 ) begin
-      \$631  = \$209 ;
-    end
+    \$631  = \$210 ;
     if (rst) begin
       \$631  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$632  = xoff1_48;
-    if (\$9 ) begin
-      \$632  = \$211 ;
-    end
+    \$632  = \$212 ;
     if (rst) begin
       \$632  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$633  = xoff1_49;
-    if (\$9 ) begin
-      \$633  = \$213 ;
-    end
+    \$633  = \$214 ;
     if (rst) begin
       \$633  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$634  = xoff1_50;
-    if (\$9 ) begin
-      \$634  = \$215 ;
-    end
+    \$634  = \$216 ;
     if (rst) begin
       \$634  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$635  = xoff1_51;
-    if (\$9 ) begin
-      \$635  = \$217 ;
-    end
+    \$635  = \$218 ;
     if (rst) begin
       \$635  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$636  = xoff1_52;
-    if (\$9 ) begin
-      \$636  = \$219 ;
-    end
+    \$636  = \$220 ;
     if (rst) begin
       \$636  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$637  = xoff1_53;
-    if (\$9 ) begin
-      \$637  = \$221 ;
-    end
+    \$637  = \$222 ;
     if (rst) begin
       \$637  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$638  = xoff1_54;
-    if (\$9 ) begin
-      \$638  = \$223 ;
-    end
+    \$638  = \$224 ;
     if (rst) begin
       \$638  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$639  = xoff1_55;
-    if (\$9 ) begin
-      \$639  = \$225 ;
-    end
+    \$639  = \$226 ;
     if (rst) begin
       \$639  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$640  = xoff1_56;
-    if (\$9 ) begin
-      \$640  = \$227 ;
-    end
+    \$640  = \$228 ;
     if (rst) begin
       \$640  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$641  = xoff1_57;
-    if (\$9 ) begin
-      \$641  = \$229 ;
-    end
+    \$641  = \$230 ;
     if (rst) begin
       \$641  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$642  = xoff1_58;
-    if (\$9 ) begin
-      \$642  = \$231 ;
-    end
+    \$642  = \$232 ;
     if (rst) begin
       \$642  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$643  = xoff1_59;
-    if (\$9 ) begin
-      \$643  = \$233 ;
-    end
+    \$643  = \$234 ;
     if (rst) begin
       \$643  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$644  = xoff1_60;
-    if (\$9 ) begin
-      \$644  = \$235 ;
-    end
+    \$644  = \$236 ;
     if (rst) begin
       \$644  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$645  = xoff1_61;
-    if (\$9 ) begin
-      \$645  = \$237 ;
-    end
+    \$645  = \$238 ;
     if (rst) begin
       \$645  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$646  = xoff1_62;
-    if (\$9 ) begin
-      \$646  = \$239 ;
-    end
+    \$646  = \$240 ;
     if (rst) begin
       \$646  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$647  = xoff1_63;
-    if (\$9 ) begin
-      \$647  = \$241 ;
-    end
+    \$647  = \$242 ;
     if (rst) begin
       \$647  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$648  = w0_1;
-    if (\$9 ) begin
-      \$648  = wrom__data[7:0];
-    end
+    \$648  = \$244 ;
     if (rst) begin
-      \$648  = 8'h00;
+      \$648  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$649  = w0_2;
-    if (\$9 ) begin
-      \$649  = wrom__data[15:8];
-    end
+    \$649  = \$246 ;
     if (rst) begin
-      \$649  = 8'h00;
+      \$649  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$650  = w0_3;
-    if (\$9 ) begin
-      \$650  = wrom__data[23:16];
-    end
+    \$650  = \$248 ;
     if (rst) begin
-      \$650  = 8'h00;
+      \$650  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$651  = w0_4;
-    if (\$9 ) begin
-      \$651  = wrom__data[31:24];
-    end
+    \$651  = \$250 ;
     if (rst) begin
-      \$651  = 8'h00;
+      \$651  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$652  = w0_5;
-    if (\$9 ) begin
-      \$652  = wrom__data[39:32];
-    end
+    \$652  = \$252 ;
     if (rst) begin
-      \$652  = 8'h00;
+      \$652  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$653  = w0_6;
-    if (\$9 ) begin
-      \$653  = wrom__data[47:40];
-    end
+    \$653  = \$254 ;
     if (rst) begin
-      \$653  = 8'h00;
+      \$653  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$654  = w0_7;
-    if (\$9 ) begin
-      \$654  = wrom__data[55:48];
-    end
+    \$654  = \$256 ;
     if (rst) begin
-      \$654  = 8'h00;
+      \$654  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$655  = w0_8;
-    if (\$9 ) begin
-      \$655  = wrom__data[63:56];
-    end
+    \$655  = wrom__data[7:0];
     if (rst) begin
       \$655  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$656  = w0_9;
-    if (\$9 ) begin
-      \$656  = wrom__data[71:64];
-    end
+    \$656  = wrom__data[15:8];
     if (rst) begin
       \$656  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$657  = w0_10;
-    if (\$9 ) begin
-      \$657  = wrom__data[79:72];
-    end
+    \$657  = wrom__data[23:16];
     if (rst) begin
       \$657  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$658  = w0_11;
-    if (\$9 ) begin
-      \$658  = wrom__data[87:80];
-    end
+    \$658  = wrom__data[31:24];
     if (rst) begin
       \$658  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$659  = w0_12;
-    if (\$9 ) begin
-      \$659  = wrom__data[95:88];
-    end
+    \$659  = wrom__data[39:32];
     if (rst) begin
       \$659  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$660  = w0_13;
-    if (\$9 ) begin
-      \$660  = wrom__data[103:96];
-    end
+    \$660  = wrom__data[47:40];
     if (rst) begin
       \$660  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$661  = w0_14;
-    if (\$9 ) begin
-      \$661  = wrom__data[111:104];
-    end
+    \$661  = wrom__data[55:48];
     if (rst) begin
       \$661  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$662  = w0_15;
-    if (\$9 ) begin
-      \$662  = wrom__data[119:112];
-    end
+    \$662  = wrom__data[63:56];
     if (rst) begin
       \$662  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$663  = w0_16;
-    if (\$9 ) begin
-      \$663  = wrom__data[127:120];
-    end
+    \$663  = wrom__data[71:64];
     if (rst) begin
       \$663  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$664  = w0_17;
-    if (\$9 ) begin
-      \$664  = wrom__data[135:128];
-    end
+    \$664  = wrom__data[79:72];
     if (rst) begin
       \$664  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$665  = w0_18;
-    if (\$9 ) begin
-      \$665  = wrom__data[143:136];
-    end
+    \$665  = wrom__data[87:80];
     if (rst) begin
       \$665  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$666  = w0_19;
-    if (\$9 ) begin
-      \$666  = wrom__data[151:144];
-    end
+    \$666  = wrom__data[95:88];
     if (rst) begin
       \$666  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$667  = w0_20;
-    if (\$9 ) begin
-      \$667  = wrom__data[159:152];
-    end
+    \$667  = wrom__data[103:96];
     if (rst) begin
       \$667  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$668  = w0_21;
-    if (\$9 ) begin
-      \$668  = wrom__data[167:160];
-    end
+    \$668  = wrom__data[111:104];
     if (rst) begin
       \$668  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$669  = w0_22;
-    if (\$9 ) begin
-      \$669  = wrom__data[175:168];
-    end
+    \$669  = wrom__data[119:112];
     if (rst) begin
       \$669  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$670  = w0_23;
-    if (\$9 ) begin
-      \$670  = wrom__data[183:176];
-    end
+    \$670  = wrom__data[127:120];
     if (rst) begin
       \$670  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$671  = w0_25;
-    if (\$9 ) begin
-      \$671  = wrom__data[191:184];
-    end
+    \$671  = wrom__data[135:128];
     if (rst) begin
       \$671  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$672  = w0_26;
-    if (\$9 ) begin
-      \$672  = wrom__data[199:192];
-    end
+    \$672  = wrom__data[143:136];
     if (rst) begin
       \$672  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$673  = w0_27;
-    if (\$9 ) begin
-      \$673  = wrom__data[207:200];
-    end
+    \$673  = wrom__data[151:144];
     if (rst) begin
       \$673  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$674  = w0_28;
-    if (\$9 ) begin
-      \$674  = wrom__data[215:208];
-    end
+    \$674  = wrom__data[159:152];
     if (rst) begin
       \$674  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$675  = w0_29;
-    if (\$9 ) begin
-      \$675  = wrom__data[223:216];
-    end
+    \$675  = wrom__data[167:160];
     if (rst) begin
       \$675  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$676  = w0_30;
-    if (\$9 ) begin
-      \$676  = wrom__data[231:224];
-    end
+    \$676  = wrom__data[175:168];
     if (rst) begin
       \$676  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$677  = w0_33;
-    if (\$9 ) begin
-      \$677  = wrom__data[239:232];
-    end
+    \$677  = wrom__data[183:176];
     if (rst) begin
       \$677  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$678  = w0_34;
-    if (\$9 ) begin
-      \$678  = wrom__data[247:240];
-    end
+    \$678  = wrom__data[191:184];
     if (rst) begin
       \$678  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$679  = w0_35;
-    if (\$9 ) begin
-      \$679  = wrom__data[255:248];
-    end
+    \$679  = wrom__data[199:192];
     if (rst) begin
       \$679  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$680  = w0_36;
-    if (\$9 ) begin
-      \$680  = wrom__data[263:256];
-    end
+    \$680  = wrom__data[207:200];
     if (rst) begin
       \$680  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$681  = w0_37;
-    if (\$9 ) begin
-      \$681  = wrom__data[271:264];
-    end
+    \$681  = wrom__data[215:208];
     if (rst) begin
       \$681  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$682  = w0_38;
-    if (\$9 ) begin
-      \$682  = wrom__data[279:272];
-    end
+    \$682  = wrom__data[223:216];
     if (rst) begin
       \$682  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$683  = w0_41;
-    if (\$9 ) begin
-      \$683  = wrom__data[287:280];
-    end
+    \$683  = wrom__data[231:224];
     if (rst) begin
       \$683  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$684  = w0_42;
-    if (\$9 ) begin
-      \$684  = wrom__data[295:288];
-    end
+    \$684  = wrom__data[239:232];
     if (rst) begin
       \$684  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$685  = w0_43;
-    if (\$9 ) begin
-      \$685  = wrom__data[303:296];
-    end
+    \$685  = wrom__data[247:240];
     if (rst) begin
       \$685  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$686  = w0_44;
-    if (\$9 ) begin
-      \$686  = wrom__data[311:304];
-    end
+    \$686  = wrom__data[255:248];
     if (rst) begin
       \$686  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$687  = w0_45;
-    if (\$9 ) begin
-      \$687  = wrom__data[319:312];
-    end
+    \$687  = wrom__data[263:256];
     if (rst) begin
       \$687  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$688  = w0_46;
-    if (\$9 ) begin
-      \$688  = wrom__data[327:320];
-    end
+    \$688  = wrom__data[271:264];
     if (rst) begin
       \$688  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$689  = w0_47;
-    if (\$9 ) begin
-      \$689  = wrom__data[335:328];
-    end
+    \$689  = wrom__data[279:272];
     if (rst) begin
       \$689  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$690  = w0_48;
-    if (\$9 ) begin
-      \$690  = wrom__data[343:336];
-    end
+    \$690  = wrom__data[287:280];
     if (rst) begin
       \$690  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$691  = w0_49;
-    if (\$9 ) begin
-      \$691  = wrom__data[351:344];
-    end
+    \$691  = wrom__data[295:288];
     if (rst) begin
       \$691  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$692  = w0_50;
-    if (\$9 ) begin
-      \$692  = wrom__data[359:352];
-    end
+    \$692  = wrom__data[303:296];
     if (rst) begin
       \$692  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$693  = w0_51;
-    if (\$9 ) begin
-      \$693  = wrom__data[367:360];
-    end
+    \$693  = wrom__data[311:304];
     if (rst) begin
       \$693  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$694  = w0_52;
-    if (\$9 ) begin
-      \$694  = wrom__data[375:368];
-    end
+    \$694  = wrom__data[319:312];
     if (rst) begin
       \$694  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$695  = w0_53;
-    if (\$9 ) begin
-      \$695  = wrom__data[383:376];
-    end
+    \$695  = wrom__data[327:320];
     if (rst) begin
       \$695  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$696  = w0_54;
-    if (\$9 ) begin
-      \$696  = wrom__data[391:384];
-    end
+    \$696  = wrom__data[335:328];
     if (rst) begin
       \$696  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$697  = w0_55;
-    if (\$9 ) begin
-      \$697  = wrom__data[399:392];
-    end
+    \$697  = wrom__data[343:336];
     if (rst) begin
       \$697  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$698  = w0_56;
-    if (\$9 ) begin
-      \$698  = wrom__data[407:400];
-    end
+    \$698  = wrom__data[351:344];
     if (rst) begin
       \$698  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$699  = w0_57;
-    if (\$9 ) begin
-      \$699  = wrom__data[415:408];
-    end
+    \$699  = wrom__data[359:352];
     if (rst) begin
       \$699  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$700  = w0_58;
-    if (\$9 ) begin
-      \$700  = wrom__data[423:416];
-    end
+    \$700  = wrom__data[367:360];
     if (rst) begin
       \$700  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$701  = w0_59;
-    if (\$9 ) begin
-      \$701  = wrom__data[431:424];
-    end
+    \$701  = wrom__data[375:368];
     if (rst) begin
       \$701  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$702  = w0_60;
-    if (\$9 ) begin
-      \$702  = wrom__data[439:432];
-    end
+    \$702  = wrom__data[383:376];
     if (rst) begin
       \$702  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$703  = w0_61;
-    if (\$9 ) begin
-      \$703  = wrom__data[447:440];
-    end
+    \$703  = wrom__data[391:384];
     if (rst) begin
       \$703  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$704  = w0_62;
-    if (\$9 ) begin
-      \$704  = wrom__data[455:448];
-    end
+    \$704  = wrom__data[399:392];
     if (rst) begin
       \$704  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$705  = w0_63;
-    if (\$9 ) begin
-      \$705  = wrom__data[463:456];
-    end
+    \$705  = wrom__data[407:400];
     if (rst) begin
       \$705  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$706  = w1_1;
-    if (\$9 ) begin
-      \$706  = wrom__data[471:464];
-    end
+    \$706  = wrom__data[415:408];
     if (rst) begin
       \$706  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$707  = w1_2;
-    if (\$9 ) begin
-      \$707  = wrom__data[479:472];
-    end
+    \$707  = wrom__data[423:416];
     if (rst) begin
       \$707  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$708  = w1_3;
-    if (\$9 ) begin
-      \$708  = wrom__data[487:480];
-    end
+    \$708  = wrom__data[431:424];
     if (rst) begin
       \$708  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$709  = w1_4;
-    if (\$9 ) begin
-      \$709  = wrom__data[495:488];
-    end
+    \$709  = wrom__data[439:432];
     if (rst) begin
       \$709  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$710  = w1_5;
-    if (\$9 ) begin
-      \$710  = wrom__data[503:496];
-    end
+    \$710  = wrom__data[447:440];
     if (rst) begin
       \$710  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$711  = w1_6;
-    if (\$9 ) begin
-      \$711  = wrom__data[511:504];
-    end
+    \$711  = wrom__data[455:448];
     if (rst) begin
       \$711  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$712  = w1_7;
-    if (\$9 ) begin
-      \$712  = wrom__data[519:512];
-    end
+    \$712  = wrom__data[463:456];
     if (rst) begin
       \$712  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$713  = w1_8;
-    if (\$9 ) begin
-      \$713  = wrom__data[527:520];
-    end
+    \$713  = wrom__data[471:464];
     if (rst) begin
       \$713  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$714  = w1_9;
-    if (\$9 ) begin
-      \$714  = wrom__data[535:528];
-    end
+    \$714  = wrom__data[479:472];
     if (rst) begin
       \$714  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$715  = w1_10;
-    if (\$9 ) begin
-      \$715  = wrom__data[543:536];
-    end
+    \$715  = wrom__data[487:480];
     if (rst) begin
       \$715  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$716  = w1_11;
-    if (\$9 ) begin
-      \$716  = wrom__data[551:544];
-    end
+    \$716  = wrom__data[495:488];
     if (rst) begin
       \$716  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$717  = w1_12;
-    if (\$9 ) begin
-      \$717  = wrom__data[559:552];
-    end
+    \$717  = wrom__data[503:496];
     if (rst) begin
       \$717  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$718  = w1_13;
-    if (\$9 ) begin
-      \$718  = wrom__data[567:560];
-    end
+    \$718  = wrom__data[511:504];
     if (rst) begin
       \$718  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$719  = w1_14;
-    if (\$9 ) begin
-      \$719  = wrom__data[575:568];
-    end
+    \$719  = wrom__data[519:512];
     if (rst) begin
       \$719  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$720  = w1_15;
-    if (\$9 ) begin
-      \$720  = wrom__data[583:576];
-    end
+    \$720  = wrom__data[527:520];
     if (rst) begin
       \$720  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$721  = w1_16;
-    if (\$9 ) begin
-      \$721  = wrom__data[591:584];
-    end
+    \$721  = wrom__data[535:528];
     if (rst) begin
       \$721  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$722  = w1_17;
-    if (\$9 ) begin
-      \$722  = wrom__data[599:592];
-    end
+    \$722  = wrom__data[543:536];
     if (rst) begin
       \$722  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$723  = w1_18;
-    if (\$9 ) begin
-      \$723  = wrom__data[607:600];
-    end
+    \$723  = wrom__data[551:544];
     if (rst) begin
       \$723  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$724  = w1_19;
-    if (\$9 ) begin
-      \$724  = wrom__data[615:608];
-    end
+    \$724  = wrom__data[559:552];
     if (rst) begin
       \$724  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$725  = w1_20;
-    if (\$9 ) begin
-      \$725  = wrom__data[623:616];
-    end
+    \$725  = wrom__data[567:560];
     if (rst) begin
       \$725  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$726  = w1_21;
-    if (\$9 ) begin
-      \$726  = wrom__data[631:624];
-    end
+    \$726  = wrom__data[575:568];
     if (rst) begin
       \$726  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$727  = w1_22;
-    if (\$9 ) begin
-      \$727  = wrom__data[639:632];
-    end
+    \$727  = wrom__data[583:576];
     if (rst) begin
       \$727  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$728  = w1_23;
-    if (\$9 ) begin
-      \$728  = wrom__data[647:640];
-    end
+    \$728  = wrom__data[591:584];
     if (rst) begin
       \$728  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$729  = w1_25;
-    if (\$9 ) begin
-      \$729  = wrom__data[655:648];
-    end
+    \$729  = wrom__data[599:592];
     if (rst) begin
       \$729  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$730  = w1_26;
-    if (\$9 ) begin
-      \$730  = wrom__data[663:656];
-    end
+    \$730  = wrom__data[607:600];
     if (rst) begin
       \$730  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$731  = w1_27;
-    if (\$9 ) begin
-      \$731  = wrom__data[671:664];
-    end
+    \$731  = wrom__data[615:608];
     if (rst) begin
       \$731  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$732  = w1_28;
-    if (\$9 ) begin
-      \$732  = wrom__data[679:672];
-    end
+    \$732  = wrom__data[623:616];
     if (rst) begin
       \$732  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$733  = w1_29;
-    if (\$9 ) begin
-      \$733  = wrom__data[687:680];
-    end
+    \$733  = wrom__data[631:624];
     if (rst) begin
       \$733  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$734  = w1_30;
-    if (\$9 ) begin
-      \$734  = wrom__data[695:688];
-    end
+    \$734  = wrom__data[639:632];
     if (rst) begin
       \$734  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$735  = w1_33;
-    if (\$9 ) begin
-      \$735  = wrom__data[703:696];
-    end
+    \$735  = wrom__data[647:640];
     if (rst) begin
       \$735  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$736  = w1_34;
-    if (\$9 ) begin
-      \$736  = wrom__data[711:704];
-    end
+    \$736  = wrom__data[655:648];
     if (rst) begin
       \$736  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$737  = w1_35;
-    if (\$9 ) begin
-      \$737  = wrom__data[719:712];
-    end
+    \$737  = wrom__data[663:656];
     if (rst) begin
       \$737  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$738  = w1_36;
-    if (\$9 ) begin
-      \$738  = wrom__data[727:720];
-    end
+    \$738  = wrom__data[671:664];
     if (rst) begin
       \$738  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$739  = w1_37;
-    if (\$9 ) begin
-      \$739  = wrom__data[735:728];
-    end
+    \$739  = wrom__data[679:672];
     if (rst) begin
       \$739  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$740  = w1_38;
-    if (\$9 ) begin
-      \$740  = wrom__data[743:736];
-    end
+    \$740  = wrom__data[687:680];
     if (rst) begin
       \$740  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$741  = w1_41;
-    if (\$9 ) begin
-      \$741  = wrom__data[751:744];
-    end
+    \$741  = wrom__data[695:688];
     if (rst) begin
       \$741  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$742  = w1_42;
-    if (\$9 ) begin
-      \$742  = wrom__data[759:752];
-    end
+    \$742  = wrom__data[703:696];
     if (rst) begin
       \$742  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$743  = w1_43;
-    if (\$9 ) begin
-      \$743  = wrom__data[767:760];
-    end
+    \$743  = wrom__data[711:704];
     if (rst) begin
       \$743  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$744  = w1_44;
-    if (\$9 ) begin
-      \$744  = wrom__data[775:768];
-    end
+    \$744  = wrom__data[719:712];
     if (rst) begin
       \$744  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$745  = w1_45;
-    if (\$9 ) begin
-      \$745  = wrom__data[783:776];
-    end
+    \$745  = wrom__data[727:720];
     if (rst) begin
       \$745  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$746  = w1_46;
-    if (\$9 ) begin
-      \$746  = wrom__data[791:784];
-    end
+    \$746  = wrom__data[735:728];
     if (rst) begin
       \$746  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$747  = w1_47;
-    if (\$9 ) begin
-      \$747  = wrom__data[799:792];
-    end
+    \$747  = wrom__data[743:736];
     if (rst) begin
       \$747  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$748  = w1_48;
-    if (\$9 ) begin
-      \$748  = wrom__data[807:800];
-    end
+    \$748  = wrom__data[751:744];
     if (rst) begin
       \$748  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$749  = w1_49;
-    if (\$9 ) begin
-      \$749  = wrom__data[815:808];
-    end
+    \$749  = wrom__data[759:752];
     if (rst) begin
       \$749  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$750  = w1_50;
-    if (\$9 ) begin
-      \$750  = wrom__data[823:816];
-    end
+    \$750  = wrom__data[767:760];
     if (rst) begin
       \$750  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$751  = w1_51;
-    if (\$9 ) begin
-      \$751  = wrom__data[831:824];
-    end
+    \$751  = wrom__data[775:768];
     if (rst) begin
       \$751  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$752  = w1_52;
-    if (\$9 ) begin
-      \$752  = wrom__data[839:832];
-    end
+    \$752  = wrom__data[783:776];
     if (rst) begin
       \$752  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$753  = w1_53;
-    if (\$9 ) begin
-      \$753  = wrom__data[847:840];
-    end
+    \$753  = wrom__data[791:784];
     if (rst) begin
       \$753  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$754  = w1_54;
-    if (\$9 ) begin
-      \$754  = wrom__data[855:848];
-    end
+    \$754  = wrom__data[799:792];
     if (rst) begin
       \$754  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$755  = w1_55;
-    if (\$9 ) begin
-      \$755  = wrom__data[863:856];
-    end
+    \$755  = wrom__data[807:800];
     if (rst) begin
       \$755  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$756  = w1_56;
-    if (\$9 ) begin
-      \$756  = wrom__data[871:864];
-    end
+    \$756  = wrom__data[815:808];
     if (rst) begin
       \$756  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$757  = w1_57;
-    if (\$9 ) begin
-      \$757  = wrom__data[879:872];
-    end
+    \$757  = wrom__data[823:816];
     if (rst) begin
       \$757  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$758  = w1_58;
-    if (\$9 ) begin
-      \$758  = wrom__data[887:880];
-    end
+    \$758  = wrom__data[831:824];
     if (rst) begin
       \$758  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$759  = w1_59;
-    if (\$9 ) begin
-      \$759  = wrom__data[895:888];
-    end
+    \$759  = wrom__data[839:832];
     if (rst) begin
       \$759  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$760  = w1_60;
-    if (\$9 ) begin
-      \$760  = wrom__data[903:896];
-    end
+    \$760  = wrom__data[847:840];
     if (rst) begin
       \$760  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$761  = w1_61;
-    if (\$9 ) begin
-      \$761  = wrom__data[911:904];
-    end
+    \$761  = wrom__data[855:848];
     if (rst) begin
       \$761  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$762  = w1_62;
-    if (\$9 ) begin
-      \$762  = wrom__data[919:912];
-    end
+    \$762  = wrom__data[863:856];
     if (rst) begin
       \$762  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$763  = w1_63;
-    if (\$9 ) begin
-      \$763  = wrom__data[927:920];
-    end
+    \$763  = wrom__data[871:864];
     if (rst) begin
       \$763  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$764  = prod0_1;
-    if (\$9 ) begin
-      \$764  = \$242 ;
-    end
+    \$764  = wrom__data[879:872];
     if (rst) begin
-      \$764  = 17'h00000;
+      \$764  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$765  = prod0_2;
-    if (\$9 ) begin
-      \$765  = \$243 ;
-    end
+    \$765  = wrom__data[887:880];
     if (rst) begin
-      \$765  = 17'h00000;
+      \$765  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$766  = prod0_3;
-    if (\$9 ) begin
-      \$766  = \$244 ;
-    end
+    \$766  = wrom__data[895:888];
     if (rst) begin
-      \$766  = 17'h00000;
+      \$766  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$767  = prod0_4;
-    if (\$9 ) begin
-      \$767  = \$245 ;
-    end
+    \$767  = wrom__data[903:896];
     if (rst) begin
-      \$767  = 17'h00000;
+      \$767  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$768  = prod0_5;
-    if (\$9 ) begin
-      \$768  = \$246 ;
-    end
+    \$768  = wrom__data[911:904];
     if (rst) begin
-      \$768  = 17'h00000;
+      \$768  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$769  = prod0_6;
-    if (\$9 ) begin
-      \$769  = \$247 ;
-    end
+    \$769  = wrom__data[919:912];
     if (rst) begin
-      \$769  = 17'h00000;
+      \$769  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$770  = prod0_7;
-    if (\$9 ) begin
-      \$770  = \$248 ;
-    end
+    \$770  = wrom__data[927:920];
     if (rst) begin
-      \$770  = 17'h00000;
+      \$770  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$771  = prod0_8;
-    if (\$9 ) begin
-      \$771  = \$249 ;
-    end
+    \$771  = \$257 ;
     if (rst) begin
       \$771  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$772  = prod0_9;
-    if (\$9 ) begin
-      \$772  = \$250 ;
-    end
+    \$772  = \$258 ;
     if (rst) begin
       \$772  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$773  = prod0_10;
-    if (\$9 ) begin
-      \$773  = \$251 ;
-    end
+    \$773  = \$259 ;
     if (rst) begin
       \$773  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$774  = prod0_11;
-    if (\$9 ) begin
-      \$774  = \$252 ;
-    end
+    \$774  = \$260 ;
     if (rst) begin
       \$774  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$775  = prod0_12;
-    if (\$9 ) begin
-      \$775  = \$253 ;
-    end
+    \$775  = \$261 ;
     if (rst) begin
       \$775  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$776  = prod0_13;
-    if (\$9 ) begin
-      \$776  = \$254 ;
-    end
+    \$776  = \$262 ;
     if (rst) begin
       \$776  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$777  = prod0_14;
-    if (\$9 ) begin
-      \$777  = \$255 ;
-    end
+    \$777  = \$263 ;
     if (rst) begin
       \$777  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$778  = prod0_15;
-    if (\$9 ) begin
-      \$778  = \$256 ;
-    end
+    \$778  = \$264 ;
     if (rst) begin
       \$778  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$779  = prod0_16;
-    if (\$9 ) begin
-      \$779  = \$257 ;
-    end
+    \$779  = \$265 ;
     if (rst) begin
       \$779  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$780  = prod0_17;
-    if (\$9 ) begin
-      \$780  = \$258 ;
-    end
+    \$780  = \$266 ;
     if (rst) begin
       \$780  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$781  = prod0_18;
-    if (\$9 ) begin
-      \$781  = \$259 ;
-    end
+    \$781  = \$267 ;
     if (rst) begin
       \$781  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$782  = prod0_19;
-    if (\$9 ) begin
-      \$782  = \$260 ;
-    end
+    \$782  = \$268 ;
     if (rst) begin
       \$782  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$783  = prod0_20;
-    if (\$9 ) begin
-      \$783  = \$261 ;
-    end
+    \$783  = \$269 ;
     if (rst) begin
       \$783  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$784  = prod0_21;
-    if (\$9 ) begin
-      \$784  = \$262 ;
-    end
+    \$784  = \$270 ;
     if (rst) begin
       \$784  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$785  = prod0_22;
-    if (\$9 ) begin
-      \$785  = \$263 ;
-    end
+    \$785  = \$271 ;
     if (rst) begin
       \$785  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$786  = prod0_23;
-    if (\$9 ) begin
-      \$786  = \$264 ;
-    end
+    \$786  = \$272 ;
     if (rst) begin
       \$786  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$787  = prod0_25;
-    if (\$9 ) begin
-      \$787  = \$265 ;
-    end
+    \$787  = \$273 ;
     if (rst) begin
       \$787  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$788  = prod0_26;
-    if (\$9 ) begin
-      \$788  = \$266 ;
-    end
+    \$788  = \$274 ;
     if (rst) begin
       \$788  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$789  = prod0_27;
-    if (\$9 ) begin
-      \$789  = \$267 ;
-    end
+    \$789  = \$275 ;
     if (rst) begin
       \$789  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$790  = prod0_28;
-    if (\$9 ) begin
-      \$790  = \$268 ;
-    end
+    \$790  = \$276 ;
     if (rst) begin
       \$790  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$791  = prod0_29;
-    if (\$9 ) begin
-      \$791  = \$269 ;
-    end
+    \$791  = \$277 ;
     if (rst) begin
       \$791  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$792  = prod0_30;
-    if (\$9 ) begin
-      \$792  = \$270 ;
-    end
+    \$792  = \$278 ;
     if (rst) begin
       \$792  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$793  = prod0_33;
-    if (\$9 ) begin
-      \$793  = \$271 ;
-    end
+    \$793  = \$279 ;
     if (rst) begin
       \$793  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$794  = prod0_34;
-    if (\$9 ) begin
-      \$794  = \$272 ;
-    end
+    \$794  = \$280 ;
     if (rst) begin
       \$794  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$795  = prod0_35;
-    if (\$9 ) begin
-      \$795  = \$273 ;
-    end
+    \$795  = \$281 ;
     if (rst) begin
       \$795  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$796  = prod0_36;
-    if (\$9 ) begin
-      \$796  = \$274 ;
-    end
+    \$796  = \$282 ;
     if (rst) begin
       \$796  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$797  = prod0_37;
-    if (\$9 ) begin
-      \$797  = \$275 ;
-    end
+    \$797  = \$283 ;
     if (rst) begin
       \$797  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$798  = prod0_38;
-    if (\$9 ) begin
-      \$798  = \$276 ;
-    end
+    \$798  = \$284 ;
     if (rst) begin
       \$798  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$799  = prod0_41;
-    if (\$9 ) begin
-      \$799  = \$277 ;
-    end
+    \$799  = \$285 ;
     if (rst) begin
       \$799  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$800  = prod0_42;
-    if (\$9 ) begin
-      \$800  = \$278 ;
-    end
+    \$800  = \$286 ;
     if (rst) begin
       \$800  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$801  = prod0_43;
-    if (\$9 ) begin
-      \$801  = \$279 ;
-    end
+    \$801  = \$287 ;
     if (rst) begin
       \$801  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$802  = prod0_44;
-    if (\$9 ) begin
-      \$802  = \$280 ;
-    end
+    \$802  = \$288 ;
     if (rst) begin
       \$802  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$803  = prod0_45;
-    if (\$9 ) begin
-      \$803  = \$281 ;
-    end
+    \$803  = \$289 ;
     if (rst) begin
       \$803  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$804  = prod0_46;
-    if (\$9 ) begin
-      \$804  = \$282 ;
-    end
+    \$804  = \$290 ;
     if (rst) begin
       \$804  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$805  = prod0_47;
-    if (\$9 ) begin
-      \$805  = \$283 ;
-    end
+    \$805  = \$291 ;
     if (rst) begin
       \$805  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$806  = prod0_48;
-    if (\$9 ) begin
-      \$806  = \$284 ;
-    end
+    \$806  = \$292 ;
     if (rst) begin
       \$806  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$807  = prod0_49;
-    if (\$9 ) begin
-      \$807  = \$285 ;
-    end
+    \$807  = \$293 ;
     if (rst) begin
       \$807  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$808  = prod0_50;
-    if (\$9 ) begin
-      \$808  = \$286 ;
-    end
+    \$808  = \$294 ;
     if (rst) begin
       \$808  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$809  = prod0_51;
-    if (\$9 ) begin
-      \$809  = \$287 ;
-    end
+    \$809  = \$295 ;
     if (rst) begin
       \$809  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$810  = prod0_52;
-    if (\$9 ) begin
-      \$810  = \$288 ;
-    end
+    \$810  = \$296 ;
     if (rst) begin
       \$810  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$811  = prod0_53;
-    if (\$9 ) begin
-      \$811  = \$289 ;
-    end
+    \$811  = \$297 ;
     if (rst) begin
       \$811  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$812  = prod0_54;
-    if (\$9 ) begin
-      \$812  = \$290 ;
-    end
+    \$812  = \$298 ;
     if (rst) begin
       \$812  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$813  = prod0_55;
-    if (\$9 ) begin
-      \$813  = \$291 ;
-    end
+    \$813  = \$299 ;
     if (rst) begin
       \$813  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$814  = prod0_56;
-    if (\$9 ) begin
-      \$814  = \$292 ;
-    end
+    \$814  = \$300 ;
     if (rst) begin
       \$814  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$815  = prod0_57;
-    if (\$9 ) begin
-      \$815  = \$293 ;
-    end
+    \$815  = \$301 ;
     if (rst) begin
       \$815  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$816  = prod0_58;
-    if (\$9 ) begin
-      \$816  = \$294 ;
-    end
+    \$816  = \$302 ;
     if (rst) begin
       \$816  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$817  = prod0_59;
-    if (\$9 ) begin
-      \$817  = \$295 ;
-    end
+    \$817  = \$303 ;
     if (rst) begin
       \$817  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$818  = prod0_60;
-    if (\$9 ) begin
-      \$818  = \$296 ;
-    end
+    \$818  = \$304 ;
     if (rst) begin
       \$818  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$819  = prod0_61;
-    if (\$9 ) begin
-      \$819  = \$297 ;
-    end
+    \$819  = \$305 ;
     if (rst) begin
       \$819  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$820  = prod0_62;
-    if (\$9 ) begin
-      \$820  = \$298 ;
-    end
+    \$820  = \$306 ;
     if (rst) begin
       \$820  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$821  = prod0_63;
-    if (\$9 ) begin
-      \$821  = \$299 ;
-    end
+    \$821  = \$307 ;
     if (rst) begin
       \$821  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$822  = prod1_1;
-    if (\$9 ) begin
-      \$822  = \$300 ;
-    end
+    \$822  = \$308 ;
     if (rst) begin
       \$822  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$823  = prod1_2;
-    if (\$9 ) begin
-      \$823  = \$301 ;
-    end
+    \$823  = \$309 ;
     if (rst) begin
       \$823  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$824  = prod1_3;
-    if (\$9 ) begin
-      \$824  = \$302 ;
-    end
+    \$824  = \$310 ;
     if (rst) begin
       \$824  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$825  = prod1_4;
-    if (\$9 ) begin
-      \$825  = \$303 ;
-    end
+    \$825  = \$311 ;
     if (rst) begin
       \$825  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$826  = prod1_5;
-    if (\$9 ) begin
-      \$826  = \$304 ;
-    end
+    \$826  = \$312 ;
     if (rst) begin
       \$826  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$827  = prod1_6;
-    if (\$9 ) begin
-      \$827  = \$305 ;
-    end
+    \$827  = \$313 ;
     if (rst) begin
       \$827  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$828  = prod1_7;
-    if (\$9 ) begin
-      \$828  = \$306 ;
-    end
+    \$828  = \$314 ;
     if (rst) begin
       \$828  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$829  = prod1_8;
-    if (\$9 ) begin
-      \$829  = \$307 ;
-    end
+    \$829  = \$315 ;
     if (rst) begin
       \$829  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$830  = prod1_9;
-    if (\$9 ) begin
-      \$830  = \$308 ;
-    end
+    \$830  = \$316 ;
     if (rst) begin
       \$830  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$831  = prod1_10;
-    if (\$9 ) begin
-      \$831  = \$309 ;
-    end
+    \$831  = \$317 ;
     if (rst) begin
       \$831  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$832  = prod1_11;
-    if (\$9 ) begin
-      \$832  = \$310 ;
-    end
+    \$832  = \$318 ;
     if (rst) begin
       \$832  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$833  = prod1_12;
-    if (\$9 ) begin
-      \$833  = \$311 ;
-    end
+    \$833  = \$319 ;
     if (rst) begin
       \$833  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$834  = prod1_13;
-    if (\$9 ) begin
-      \$834  = \$312 ;
-    end
+    \$834  = \$320 ;
     if (rst) begin
       \$834  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$835  = prod1_14;
-    if (\$9 ) begin
-      \$835  = \$313 ;
-    end
+    \$835  = \$321 ;
     if (rst) begin
       \$835  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$836  = prod1_15;
-    if (\$9 ) begin
-      \$836  = \$314 ;
-    end
+    \$836  = \$322 ;
     if (rst) begin
       \$836  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$837  = prod1_16;
-    if (\$9 ) begin
-      \$837  = \$315 ;
-    end
+    \$837  = \$323 ;
     if (rst) begin
       \$837  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$838  = prod1_17;
-    if (\$9 ) begin
-      \$838  = \$316 ;
-    end
+    \$838  = \$324 ;
     if (rst) begin
       \$838  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$839  = prod1_18;
-    if (\$9 ) begin
-      \$839  = \$317 ;
-    end
+    \$839  = \$325 ;
     if (rst) begin
       \$839  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$840  = prod1_19;
-    if (\$9 ) begin
-      \$840  = \$318 ;
-    end
+    \$840  = \$326 ;
     if (rst) begin
       \$840  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$841  = prod1_20;
-    if (\$9 ) begin
-      \$841  = \$319 ;
-    end
+    \$841  = \$327 ;
     if (rst) begin
       \$841  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$842  = prod1_21;
-    if (\$9 ) begin
-      \$842  = \$320 ;
-    end
+    \$842  = \$328 ;
     if (rst) begin
       \$842  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$843  = prod1_22;
-    if (\$9 ) begin
-      \$843  = \$321 ;
-    end
+    \$843  = \$329 ;
     if (rst) begin
       \$843  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$844  = prod1_23;
-    if (\$9 ) begin
-      \$844  = \$322 ;
-    end
+    \$844  = \$330 ;
     if (rst) begin
       \$844  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$845  = prod1_25;
-    if (\$9 ) begin
-      \$845  = \$323 ;
-    end
+    \$845  = \$331 ;
     if (rst) begin
       \$845  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$846  = prod1_26;
-    if (\$9 ) begin
-      \$846  = \$324 ;
-    end
+    \$846  = \$332 ;
     if (rst) begin
       \$846  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$847  = prod1_27;
-    if (\$9 ) begin
-      \$847  = \$325 ;
-    end
+    \$847  = \$333 ;
     if (rst) begin
       \$847  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$848  = prod1_28;
-    if (\$9 ) begin
-      \$848  = \$326 ;
-    end
+    \$848  = \$334 ;
     if (rst) begin
       \$848  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$849  = prod1_29;
-    if (\$9 ) begin
-      \$849  = \$327 ;
-    end
+    \$849  = \$335 ;
     if (rst) begin
       \$849  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$850  = prod1_30;
-    if (\$9 ) begin
-      \$850  = \$328 ;
-    end
+    \$850  = \$336 ;
     if (rst) begin
       \$850  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$851  = prod1_33;
-    if (\$9 ) begin
-      \$851  = \$329 ;
-    end
+    \$851  = \$337 ;
     if (rst) begin
       \$851  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$852  = prod1_34;
-    if (\$9 ) begin
-      \$852  = \$330 ;
-    end
+    \$852  = \$338 ;
     if (rst) begin
       \$852  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$853  = prod1_35;
-    if (\$9 ) begin
-      \$853  = \$331 ;
-    end
+    \$853  = \$339 ;
     if (rst) begin
       \$853  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$854  = prod1_36;
-    if (\$9 ) begin
-      \$854  = \$332 ;
-    end
+    \$854  = \$340 ;
     if (rst) begin
       \$854  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$855  = prod1_37;
-    if (\$9 ) begin
-      \$855  = \$333 ;
-    end
+    \$855  = \$341 ;
     if (rst) begin
       \$855  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$856  = prod1_38;
-    if (\$9 ) begin
-      \$856  = \$334 ;
-    end
+    \$856  = \$342 ;
     if (rst) begin
       \$856  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$857  = prod1_41;
-    if (\$9 ) begin
-      \$857  = \$335 ;
-    end
+    \$857  = \$343 ;
     if (rst) begin
       \$857  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$858  = prod1_42;
-    if (\$9 ) begin
-      \$858  = \$336 ;
-    end
+    \$858  = \$344 ;
     if (rst) begin
       \$858  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$859  = prod1_43;
-    if (\$9 ) begin
-      \$859  = \$337 ;
-    end
+    \$859  = \$345 ;
     if (rst) begin
       \$859  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$860  = prod1_44;
-    if (\$9 ) begin
-      \$860  = \$338 ;
-    end
+    \$860  = \$346 ;
     if (rst) begin
       \$860  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$861  = prod1_45;
-    if (\$9 ) begin
-      \$861  = \$339 ;
-    end
+    \$861  = \$347 ;
     if (rst) begin
       \$861  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$862  = prod1_46;
-    if (\$9 ) begin
-      \$862  = \$340 ;
-    end
+    \$862  = \$348 ;
     if (rst) begin
       \$862  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$863  = prod1_47;
-    if (\$9 ) begin
-      \$863  = \$341 ;
-    end
+    \$863  = \$349 ;
     if (rst) begin
       \$863  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$864  = prod1_48;
-    if (\$9 ) begin
-      \$864  = \$342 ;
-    end
+    \$864  = \$350 ;
     if (rst) begin
       \$864  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$865  = prod1_49;
-    if (\$9 ) begin
-      \$865  = \$343 ;
-    end
+    \$865  = \$351 ;
     if (rst) begin
       \$865  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$866  = prod1_50;
-    if (\$9 ) begin
-      \$866  = \$344 ;
-    end
+    \$866  = \$352 ;
     if (rst) begin
       \$866  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$867  = prod1_51;
-    if (\$9 ) begin
-      \$867  = \$345 ;
-    end
+    \$867  = \$353 ;
     if (rst) begin
       \$867  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$868  = prod1_52;
-    if (\$9 ) begin
-      \$868  = \$346 ;
-    end
+    \$868  = \$354 ;
     if (rst) begin
       \$868  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$869  = prod1_53;
-    if (\$9 ) begin
-      \$869  = \$347 ;
-    end
+    \$869  = \$355 ;
     if (rst) begin
       \$869  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$870  = prod1_54;
-    if (\$9 ) begin
-      \$870  = \$348 ;
-    end
+    \$870  = \$356 ;
     if (rst) begin
       \$870  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$871  = prod1_55;
-    if (\$9 ) begin
-      \$871  = \$349 ;
-    end
+    \$871  = \$357 ;
     if (rst) begin
       \$871  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$872  = prod1_56;
-    if (\$9 ) begin
-      \$872  = \$350 ;
-    end
+    \$872  = \$358 ;
     if (rst) begin
       \$872  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$873  = prod1_57;
-    if (\$9 ) begin
-      \$873  = \$351 ;
-    end
+    \$873  = \$359 ;
     if (rst) begin
       \$873  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$874  = prod1_58;
-    if (\$9 ) begin
-      \$874  = \$352 ;
-    end
+    \$874  = \$360 ;
     if (rst) begin
       \$874  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$875  = prod1_59;
-    if (\$9 ) begin
-      \$875  = \$353 ;
-    end
+    \$875  = \$361 ;
     if (rst) begin
       \$875  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$876  = prod1_60;
-    if (\$9 ) begin
-      \$876  = \$354 ;
-    end
+    \$876  = \$362 ;
     if (rst) begin
       \$876  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$877  = prod1_61;
-    if (\$9 ) begin
-      \$877  = \$355 ;
-    end
+    \$877  = \$363 ;
     if (rst) begin
       \$877  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$878  = prod1_62;
-    if (\$9 ) begin
-      \$878  = \$356 ;
-    end
+    \$878  = \$364 ;
     if (rst) begin
       \$878  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$879  = prod1_63;
-    if (\$9 ) begin
-      \$879  = \$357 ;
-    end
+    \$879  = \$365 ;
     if (rst) begin
       \$879  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$880  = prod0_1_r;
-    if (\$359 ) begin
-      \$880  = prod0_1;
-    end
+    \$880  = \$366 ;
     if (rst) begin
       \$880  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$881  = prod0_2_r;
-    if (\$359 ) begin
-      \$881  = prod0_2;
-    end
+    \$881  = \$367 ;
     if (rst) begin
       \$881  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$882  = prod0_3_r;
-    if (\$359 ) begin
-      \$882  = prod0_3;
-    end
+    \$882  = \$368 ;
     if (rst) begin
       \$882  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$883  = prod0_4_r;
-    if (\$359 ) begin
-      \$883  = prod0_4;
-    end
+    \$883  = \$369 ;
     if (rst) begin
       \$883  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$884  = prod0_5_r;
-    if (\$359 ) begin
-      \$884  = prod0_5;
-    end
+    \$884  = \$370 ;
     if (rst) begin
       \$884  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$885  = prod0_6_r;
-    if (\$359 ) begin
-      \$885  = prod0_6;
-    end
+    \$885  = \$371 ;
     if (rst) begin
       \$885  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$886  = prod0_7_r;
-    if (\$359 ) begin
-      \$886  = prod0_7;
-    end
+    \$886  = \$372 ;
     if (rst) begin
       \$886  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$887  = prod0_8_r;
-    if (\$359 ) begin
-      \$887  = prod0_8;
-    end
+    \$887  = prod0_1;
     if (rst) begin
       \$887  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$888  = prod0_9_r;
-    if (\$359 ) begin
-      \$888  = prod0_9;
-    end
+    \$888  = prod0_2;
     if (rst) begin
       \$888  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$889  = prod0_10_r;
-    if (\$359 ) begin
-      \$889  = prod0_10;
-    end
+    \$889  = prod0_3;
     if (rst) begin
       \$889  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$890  = prod0_11_r;
-    if (\$359 ) begin
-      \$890  = prod0_11;
-    end
+    \$890  = prod0_4;
     if (rst) begin
       \$890  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$891  = prod0_12_r;
-    if (\$359 ) begin
-      \$891  = prod0_12;
-    end
+    \$891  = prod0_5;
     if (rst) begin
       \$891  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$892  = prod0_13_r;
-    if (\$359 ) begin
-      \$892  = prod0_13;
-    end
+    \$892  = prod0_6;
     if (rst) begin
       \$892  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$893  = prod0_14_r;
-    if (\$359 ) begin
-      \$893  = prod0_14;
-    end
+    \$893  = prod0_7;
     if (rst) begin
       \$893  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$894  = prod0_15_r;
-    if (\$359 ) begin
-      \$894  = prod0_15;
-    end
+    \$894  = prod0_8;
     if (rst) begin
       \$894  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$895  = prod0_16_r;
-    if (\$359 ) begin
-      \$895  = prod0_16;
-    end
+    \$895  = prod0_9;
     if (rst) begin
       \$895  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$896  = prod0_17_r;
-    if (\$359 ) begin
-      \$896  = prod0_17;
-    end
+    \$896  = prod0_10;
     if (rst) begin
       \$896  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$897  = prod0_18_r;
-    if (\$359 ) begin
-      \$897  = prod0_18;
-    end
+    \$897  = prod0_11;
     if (rst) begin
       \$897  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$898  = prod0_19_r;
-    if (\$359 ) begin
-      \$898  = prod0_19;
-    end
+    \$898  = prod0_12;
     if (rst) begin
       \$898  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$899  = prod0_20_r;
-    if (\$359 ) begin
-      \$899  = prod0_20;
-    end
+    \$899  = prod0_13;
     if (rst) begin
       \$899  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$900  = prod0_21_r;
-    if (\$359 ) begin
-      \$900  = prod0_21;
-    end
+    \$900  = prod0_14;
     if (rst) begin
       \$900  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$901  = prod0_22_r;
-    if (\$359 ) begin
-      \$901  = prod0_22;
-    end
+    \$901  = prod0_15;
     if (rst) begin
       \$901  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$902  = prod0_23_r;
-    if (\$359 ) begin
-      \$902  = prod0_23;
-    end
+    \$902  = prod0_16;
     if (rst) begin
       \$902  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$903  = prod0_25_r;
-    if (\$359 ) begin
-      \$903  = prod0_25;
-    end
+    \$903  = prod0_17;
     if (rst) begin
       \$903  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$904  = prod0_26_r;
-    if (\$359 ) begin
-      \$904  = prod0_26;
-    end
+    \$904  = prod0_18;
     if (rst) begin
       \$904  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$905  = prod0_27_r;
-    if (\$359 ) begin
-      \$905  = prod0_27;
-    end
+    \$905  = prod0_19;
     if (rst) begin
       \$905  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$906  = prod0_28_r;
-    if (\$359 ) begin
-      \$906  = prod0_28;
-    end
+    \$906  = prod0_20;
     if (rst) begin
       \$906  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$907  = prod0_29_r;
-    if (\$359 ) begin
-      \$907  = prod0_29;
-    end
+    \$907  = prod0_21;
     if (rst) begin
       \$907  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$908  = prod0_30_r;
-    if (\$359 ) begin
-      \$908  = prod0_30;
-    end
+    \$908  = prod0_22;
     if (rst) begin
       \$908  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$909  = prod0_33_r;
-    if (\$359 ) begin
-      \$909  = prod0_33;
-    end
+    \$909  = prod0_23;
     if (rst) begin
       \$909  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$910  = prod0_34_r;
-    if (\$359 ) begin
-      \$910  = prod0_34;
-    end
+    \$910  = prod0_25;
     if (rst) begin
       \$910  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$911  = prod0_35_r;
-    if (\$359 ) begin
-      \$911  = prod0_35;
-    end
+    \$911  = prod0_26;
     if (rst) begin
       \$911  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$912  = prod0_36_r;
-    if (\$359 ) begin
-      \$912  = prod0_36;
-    end
+    \$912  = prod0_27;
     if (rst) begin
       \$912  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$913  = prod0_37_r;
-    if (\$359 ) begin
-      \$913  = prod0_37;
-    end
+    \$913  = prod0_28;
     if (rst) begin
       \$913  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$914  = prod0_38_r;
-    if (\$359 ) begin
-      \$914  = prod0_38;
-    end
+    \$914  = prod0_29;
     if (rst) begin
       \$914  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$915  = prod0_41_r;
-    if (\$359 ) begin
-      \$915  = prod0_41;
-    end
+    \$915  = prod0_30;
     if (rst) begin
       \$915  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$916  = prod0_42_r;
-    if (\$359 ) begin
-      \$916  = prod0_42;
-    end
+    \$916  = prod0_33;
     if (rst) begin
       \$916  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$917  = prod0_43_r;
-    if (\$359 ) begin
-      \$917  = prod0_43;
-    end
+    \$917  = prod0_34;
     if (rst) begin
       \$917  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$918  = prod0_44_r;
-    if (\$359 ) begin
-      \$918  = prod0_44;
-    end
+    \$918  = prod0_35;
     if (rst) begin
       \$918  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$919  = prod0_45_r;
-    if (\$359 ) begin
-      \$919  = prod0_45;
-    end
+    \$919  = prod0_36;
     if (rst) begin
       \$919  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$920  = prod0_46_r;
-    if (\$359 ) begin
-      \$920  = prod0_46;
-    end
+    \$920  = prod0_37;
     if (rst) begin
       \$920  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$921  = prod0_47_r;
-    if (\$359 ) begin
-      \$921  = prod0_47;
-    end
+    \$921  = prod0_38;
     if (rst) begin
       \$921  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$922  = prod0_48_r;
-    if (\$359 ) begin
-      \$922  = prod0_48;
-    end
+    \$922  = prod0_41;
     if (rst) begin
       \$922  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$923  = prod0_49_r;
-    if (\$359 ) begin
-      \$923  = prod0_49;
-    end
+    \$923  = prod0_42;
     if (rst) begin
       \$923  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$924  = prod0_50_r;
-    if (\$359 ) begin
-      \$924  = prod0_50;
-    end
+    \$924  = prod0_43;
     if (rst) begin
       \$924  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$925  = prod0_51_r;
-    if (\$359 ) begin
-      \$925  = prod0_51;
-    end
+    \$925  = prod0_44;
     if (rst) begin
       \$925  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$926  = prod0_52_r;
-    if (\$359 ) begin
-      \$926  = prod0_52;
-    end
+    \$926  = prod0_45;
     if (rst) begin
       \$926  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$927  = prod0_53_r;
-    if (\$359 ) begin
-      \$927  = prod0_53;
-    end
+    \$927  = prod0_46;
     if (rst) begin
       \$927  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$928  = prod0_54_r;
-    if (\$359 ) begin
-      \$928  = prod0_54;
-    end
+    \$928  = prod0_47;
     if (rst) begin
       \$928  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$929  = prod0_55_r;
-    if (\$359 ) begin
-      \$929  = prod0_55;
-    end
+    \$929  = prod0_48;
     if (rst) begin
       \$929  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$930  = prod0_56_r;
-    if (\$359 ) begin
-      \$930  = prod0_56;
-    end
+    \$930  = prod0_49;
     if (rst) begin
       \$930  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$931  = prod0_57_r;
-    if (\$359 ) begin
-      \$931  = prod0_57;
-    end
+    \$931  = prod0_50;
     if (rst) begin
       \$931  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$932  = prod0_58_r;
-    if (\$359 ) begin
-      \$932  = prod0_58;
-    end
+    \$932  = prod0_51;
     if (rst) begin
       \$932  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$933  = prod0_59_r;
-    if (\$359 ) begin
-      \$933  = prod0_59;
-    end
+    \$933  = prod0_52;
     if (rst) begin
       \$933  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$934  = prod0_60_r;
-    if (\$359 ) begin
-      \$934  = prod0_60;
-    end
+    \$934  = prod0_53;
     if (rst) begin
       \$934  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$935  = prod0_61_r;
-    if (\$359 ) begin
-      \$935  = prod0_61;
-    end
+    \$935  = prod0_54;
     if (rst) begin
       \$935  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$936  = prod0_62_r;
-    if (\$359 ) begin
-      \$936  = prod0_62;
-    end
+    \$936  = prod0_55;
     if (rst) begin
       \$936  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$937  = prod0_63_r;
-    if (\$359 ) begin
-      \$937  = prod0_63;
-    end
+    \$937  = prod0_56;
     if (rst) begin
       \$937  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$938  = prod1_1_r;
-    if (\$361 ) begin
-      \$938  = prod1_1;
-    end
+    \$938  = prod0_57;
     if (rst) begin
       \$938  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$939  = prod1_2_r;
-    if (\$361 ) begin
-      \$939  = prod1_2;
-    end
+    \$939  = prod0_58;
     if (rst) begin
       \$939  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$940  = prod1_3_r;
-    if (\$361 ) begin
-      \$940  = prod1_3;
-    end
+    \$940  = prod0_59;
     if (rst) begin
       \$940  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$941  = prod1_4_r;
-    if (\$361 ) begin
-      \$941  = prod1_4;
-    end
+    \$941  = prod0_60;
     if (rst) begin
       \$941  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$942  = prod1_5_r;
-    if (\$361 ) begin
-      \$942  = prod1_5;
-    end
+    \$942  = prod0_61;
     if (rst) begin
       \$942  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$943  = prod1_6_r;
-    if (\$361 ) begin
-      \$943  = prod1_6;
-    end
+    \$943  = prod0_62;
     if (rst) begin
       \$943  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$944  = prod1_7_r;
-    if (\$361 ) begin
-      \$944  = prod1_7;
-    end
+    \$944  = prod0_63;
     if (rst) begin
       \$944  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$945  = prod1_8_r;
-    if (\$361 ) begin
-      \$945  = prod1_8;
-    end
+    \$945  = prod1_1;
     if (rst) begin
       \$945  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$946  = prod1_9_r;
-    if (\$361 ) begin
-      \$946  = prod1_9;
-    end
+    \$946  = prod1_2;
     if (rst) begin
       \$946  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$947  = prod1_10_r;
-    if (\$361 ) begin
-      \$947  = prod1_10;
-    end
+    \$947  = prod1_3;
     if (rst) begin
       \$947  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$948  = prod1_11_r;
-    if (\$361 ) begin
-      \$948  = prod1_11;
-    end
+    \$948  = prod1_4;
     if (rst) begin
       \$948  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$949  = prod1_12_r;
-    if (\$361 ) begin
-      \$949  = prod1_12;
-    end
+    \$949  = prod1_5;
     if (rst) begin
       \$949  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$950  = prod1_13_r;
-    if (\$361 ) begin
-      \$950  = prod1_13;
-    end
+    \$950  = prod1_6;
     if (rst) begin
       \$950  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$951  = prod1_14_r;
-    if (\$361 ) begin
-      \$951  = prod1_14;
-    end
+    \$951  = prod1_7;
     if (rst) begin
       \$951  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$952  = prod1_15_r;
-    if (\$361 ) begin
-      \$952  = prod1_15;
-    end
+    \$952  = prod1_8;
     if (rst) begin
       \$952  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$953  = prod1_16_r;
-    if (\$361 ) begin
-      \$953  = prod1_16;
-    end
+    \$953  = prod1_9;
     if (rst) begin
       \$953  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$954  = prod1_17_r;
-    if (\$361 ) begin
-      \$954  = prod1_17;
-    end
+    \$954  = prod1_10;
     if (rst) begin
       \$954  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$955  = prod1_18_r;
-    if (\$361 ) begin
-      \$955  = prod1_18;
-    end
+    \$955  = prod1_11;
     if (rst) begin
       \$955  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$956  = prod1_19_r;
-    if (\$361 ) begin
-      \$956  = prod1_19;
-    end
+    \$956  = prod1_12;
     if (rst) begin
       \$956  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$957  = prod1_20_r;
-    if (\$361 ) begin
-      \$957  = prod1_20;
-    end
+    \$957  = prod1_13;
     if (rst) begin
       \$957  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$958  = prod1_21_r;
-    if (\$361 ) begin
-      \$958  = prod1_21;
-    end
+    \$958  = prod1_14;
     if (rst) begin
       \$958  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$959  = prod1_22_r;
-    if (\$361 ) begin
-      \$959  = prod1_22;
-    end
+    \$959  = prod1_15;
     if (rst) begin
       \$959  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$960  = prod1_23_r;
-    if (\$361 ) begin
-      \$960  = prod1_23;
-    end
+    \$960  = prod1_16;
     if (rst) begin
       \$960  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$961  = prod1_25_r;
-    if (\$361 ) begin
-      \$961  = prod1_25;
-    end
+    \$961  = prod1_17;
     if (rst) begin
       \$961  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$962  = prod1_26_r;
-    if (\$361 ) begin
-      \$962  = prod1_26;
-    end
+    \$962  = prod1_18;
     if (rst) begin
       \$962  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$963  = prod1_27_r;
-    if (\$361 ) begin
-      \$963  = prod1_27;
-    end
+    \$963  = prod1_19;
     if (rst) begin
       \$963  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$964  = prod1_28_r;
-    if (\$361 ) begin
-      \$964  = prod1_28;
-    end
+    \$964  = prod1_20;
     if (rst) begin
       \$964  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$965  = prod1_29_r;
-    if (\$361 ) begin
-      \$965  = prod1_29;
-    end
+    \$965  = prod1_21;
     if (rst) begin
       \$965  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$966  = prod1_30_r;
-    if (\$361 ) begin
-      \$966  = prod1_30;
-    end
+    \$966  = prod1_22;
     if (rst) begin
       \$966  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$967  = prod1_33_r;
-    if (\$361 ) begin
-      \$967  = prod1_33;
-    end
+    \$967  = prod1_23;
     if (rst) begin
       \$967  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$968  = prod1_34_r;
-    if (\$361 ) begin
-      \$968  = prod1_34;
-    end
+    \$968  = prod1_25;
     if (rst) begin
       \$968  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$969  = prod1_35_r;
-    if (\$361 ) begin
-      \$969  = prod1_35;
-    end
+    \$969  = prod1_26;
     if (rst) begin
       \$969  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$970  = prod1_36_r;
-    if (\$361 ) begin
-      \$970  = prod1_36;
-    end
+    \$970  = prod1_27;
     if (rst) begin
       \$970  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$971  = prod1_37_r;
-    if (\$361 ) begin
-      \$971  = prod1_37;
-    end
+    \$971  = prod1_28;
     if (rst) begin
       \$971  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$972  = prod1_38_r;
-    if (\$361 ) begin
-      \$972  = prod1_38;
-    end
+    \$972  = prod1_29;
     if (rst) begin
       \$972  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$973  = prod1_41_r;
-    if (\$361 ) begin
-      \$973  = prod1_41;
-    end
+    \$973  = prod1_30;
     if (rst) begin
       \$973  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$974  = prod1_42_r;
-    if (\$361 ) begin
-      \$974  = prod1_42;
-    end
+    \$974  = prod1_33;
     if (rst) begin
       \$974  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$975  = prod1_43_r;
-    if (\$361 ) begin
-      \$975  = prod1_43;
-    end
+    \$975  = prod1_34;
     if (rst) begin
       \$975  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$976  = prod1_44_r;
-    if (\$361 ) begin
-      \$976  = prod1_44;
-    end
+    \$976  = prod1_35;
     if (rst) begin
       \$976  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$977  = prod1_45_r;
-    if (\$361 ) begin
-      \$977  = prod1_45;
-    end
+    \$977  = prod1_36;
     if (rst) begin
       \$977  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$978  = prod1_46_r;
-    if (\$361 ) begin
-      \$978  = prod1_46;
-    end
+    \$978  = prod1_37;
     if (rst) begin
       \$978  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$979  = prod1_47_r;
-    if (\$361 ) begin
-      \$979  = prod1_47;
-    end
+    \$979  = prod1_38;
     if (rst) begin
       \$979  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$980  = prod1_48_r;
-    if (\$361 ) begin
-      \$980  = prod1_48;
-    end
+    \$980  = prod1_41;
     if (rst) begin
       \$980  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$981  = prod1_49_r;
-    if (\$361 ) begin
-      \$981  = prod1_49;
-    end
+    \$981  = prod1_42;
     if (rst) begin
       \$981  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$982  = prod1_50_r;
-    if (\$361 ) begin
-      \$982  = prod1_50;
-    end
+    \$982  = prod1_43;
     if (rst) begin
       \$982  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$983  = prod1_51_r;
-    if (\$361 ) begin
-      \$983  = prod1_51;
-    end
+    \$983  = prod1_44;
     if (rst) begin
       \$983  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$984  = prod1_52_r;
-    if (\$361 ) begin
-      \$984  = prod1_52;
-    end
+    \$984  = prod1_45;
     if (rst) begin
       \$984  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$985  = prod1_53_r;
-    if (\$361 ) begin
-      \$985  = prod1_53;
-    end
+    \$985  = prod1_46;
     if (rst) begin
       \$985  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$986  = prod1_54_r;
-    if (\$361 ) begin
-      \$986  = prod1_54;
-    end
+    \$986  = prod1_47;
     if (rst) begin
       \$986  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$987  = prod1_55_r;
-    if (\$361 ) begin
-      \$987  = prod1_55;
-    end
+    \$987  = prod1_48;
     if (rst) begin
       \$987  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$988  = prod1_56_r;
-    if (\$361 ) begin
-      \$988  = prod1_56;
-    end
+    \$988  = prod1_49;
     if (rst) begin
       \$988  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$989  = prod1_57_r;
-    if (\$361 ) begin
-      \$989  = prod1_57;
-    end
+    \$989  = prod1_50;
     if (rst) begin
       \$989  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$990  = prod1_58_r;
-    if (\$361 ) begin
-      \$990  = prod1_58;
-    end
+    \$990  = prod1_51;
     if (rst) begin
       \$990  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$991  = prod1_59_r;
-    if (\$361 ) begin
-      \$991  = prod1_59;
-    end
+    \$991  = prod1_52;
     if (rst) begin
       \$991  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$992  = prod1_60_r;
-    if (\$361 ) begin
-      \$992  = prod1_60;
-    end
+    \$992  = prod1_53;
     if (rst) begin
       \$992  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$993  = prod1_61_r;
-    if (\$361 ) begin
-      \$993  = prod1_61;
-    end
+    \$993  = prod1_54;
     if (rst) begin
       \$993  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$994  = prod1_62_r;
-    if (\$361 ) begin
-      \$994  = prod1_62;
-    end
+    \$994  = prod1_55;
     if (rst) begin
       \$994  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$995  = prod1_63_r;
-    if (\$361 ) begin
-      \$995  = prod1_63;
-    end
+    \$995  = prod1_56;
     if (rst) begin
       \$995  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$996  = sum0_s0_0;
-    if (\$363 ) begin
-      \$996  = { \$366 [18], \$366 [18], \$366 [18], \$366 [18], \$366 [18], \$366  };
-    end
+    \$996  = prod1_57;
     if (rst) begin
-      \$996  = 24'h000000;
+      \$996  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$997  = sum0_s0_1;
-    if (\$363 ) begin
-      \$997  = { \$369 [18], \$369 [18], \$369 [18], \$369 [18], \$369 [18], \$369  };
-    end
+    \$997  = prod1_58;
     if (rst) begin
-      \$997  = 24'h000000;
+      \$997  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$998  = sum0_s0_2;
-    if (\$363 ) begin
-      \$998  = { \$372 [18], \$372 [18], \$372 [18], \$372 [18], \$372 [18], \$372  };
-    end
+    \$998  = prod1_59;
     if (rst) begin
-      \$998  = 24'h000000;
+      \$998  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$999  = sum0_s0_3;
-    if (\$363 ) begin
-      \$999  = { \$375 [18], \$375 [18], \$375 [18], \$375 [18], \$375 [18], \$375  };
-    end
+    \$999  = prod1_60;
     if (rst) begin
-      \$999  = 24'h000000;
+      \$999  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1000  = sum0_s0_4;
-    if (\$363 ) begin
-      \$1000  = { \$378 [18], \$378 [18], \$378 [18], \$378 [18], \$378 [18], \$378  };
-    end
+    \$1000  = prod1_61;
     if (rst) begin
-      \$1000  = 24'h000000;
+      \$1000  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1001  = sum0_s0_5;
-    if (\$363 ) begin
-      \$1001  = { \$381 [18], \$381 [18], \$381 [18], \$381 [18], \$381 [18], \$381  };
-    end
+    \$1001  = prod1_62;
     if (rst) begin
-      \$1001  = 24'h000000;
+      \$1001  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1002  = sum0_s0_6;
-    if (\$363 ) begin
-      \$1002  = { \$384 [18], \$384 [18], \$384 [18], \$384 [18], \$384 [18], \$384  };
-    end
+    \$1002  = prod1_63;
     if (rst) begin
-      \$1002  = 24'h000000;
+      \$1002  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1003  = sum0_s0_7;
-    if (\$363 ) begin
-      \$1003  = { \$387 [18], \$387 [18], \$387 [18], \$387 [18], \$387 [18], \$387  };
-    end
+    \$1003  = { \$375 [18], \$375 [18], \$375 [18], \$375 [18], \$375 [18], \$375  };
     if (rst) begin
       \$1003  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1004  = sum0_s0_8;
-    if (\$363 ) begin
-      \$1004  = { \$390 [18], \$390 [18], \$390 [18], \$390 [18], \$390 [18], \$390  };
-    end
+    \$1004  = { \$378 [18], \$378 [18], \$378 [18], \$378 [18], \$378 [18], \$378  };
     if (rst) begin
       \$1004  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1005  = sum0_s0_9;
-    if (\$363 ) begin
-      \$1005  = { \$393 [18], \$393 [18], \$393 [18], \$393 [18], \$393 [18], \$393  };
-    end
+    \$1005  = { \$381 [18], \$381 [18], \$381 [18], \$381 [18], \$381 [18], \$381  };
     if (rst) begin
       \$1005  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1006  = sum0_s0_10;
-    if (\$363 ) begin
-      \$1006  = { \$396 [18], \$396 [18], \$396 [18], \$396 [18], \$396 [18], \$396  };
-    end
+    \$1006  = { \$384 [18], \$384 [18], \$384 [18], \$384 [18], \$384 [18], \$384  };
     if (rst) begin
       \$1006  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1007  = sum0_s0_11;
-    if (\$363 ) begin
-      \$1007  = { \$399 [18], \$399 [18], \$399 [18], \$399 [18], \$399 [18], \$399  };
-    end
+    \$1007  = { \$387 [18], \$387 [18], \$387 [18], \$387 [18], \$387 [18], \$387  };
     if (rst) begin
       \$1007  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1008  = sum0_s0_12;
-    if (\$363 ) begin
-      \$1008  = { \$402 [18], \$402 [18], \$402 [18], \$402 [18], \$402 [18], \$402  };
-    end
+    \$1008  = { \$390 [18], \$390 [18], \$390 [18], \$390 [18], \$390 [18], \$390  };
     if (rst) begin
       \$1008  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1009  = sum0_s0_13;
-    if (\$363 ) begin
-      \$1009  = { \$405 [18], \$405 [18], \$405 [18], \$405 [18], \$405 [18], \$405  };
-    end
+    \$1009  = { \$393 [18], \$393 [18], \$393 [18], \$393 [18], \$393 [18], \$393  };
     if (rst) begin
       \$1009  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1010  = sum0_s0_14;
-    if (\$363 ) begin
-      \$1010  = { \$406 [17], \$406 [17], \$406 [17], \$406 [17], \$406 [17], \$406 [17], \$406  };
-    end
+    \$1010  = { \$396 [18], \$396 [18], \$396 [18], \$396 [18], \$396 [18], \$396  };
     if (rst) begin
       \$1010  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1011  = sum0_s1_0;
-    if (\$408 ) begin
-      \$1011  = \$411 [23:0];
-    end
+    \$1011  = { \$399 [18], \$399 [18], \$399 [18], \$399 [18], \$399 [18], \$399  };
     if (rst) begin
       \$1011  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1012  = sum0_s1_1;
-    if (\$408 ) begin
-      \$1012  = \$414 [23:0];
-    end
+    \$1012  = { \$402 [18], \$402 [18], \$402 [18], \$402 [18], \$402 [18], \$402  };
     if (rst) begin
       \$1012  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1013  = sum0_s1_2;
-    if (\$408 ) begin
-      \$1013  = \$417 [23:0];
-    end
+    \$1013  = { \$405 [18], \$405 [18], \$405 [18], \$405 [18], \$405 [18], \$405  };
     if (rst) begin
       \$1013  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1014  = sum0_s1_3;
-    if (\$408 ) begin
-      \$1014  = \$419 [23:0];
-    end
+    \$1014  = { \$408 [18], \$408 [18], \$408 [18], \$408 [18], \$408 [18], \$408  };
     if (rst) begin
       \$1014  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1015  = sum0_s2_0;
-    if (\$421 ) begin
-      \$1015  = \$424 [23:0];
-    end
+    \$1015  = { \$411 [18], \$411 [18], \$411 [18], \$411 [18], \$411 [18], \$411  };
     if (rst) begin
       \$1015  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1016  = sum1_s0_0;
-    if (\$426 ) begin
-      \$1016  = { \$429 [18], \$429 [18], \$429 [18], \$429 [18], \$429 [18], \$429  };
-    end
+    \$1016  = { \$414 [18], \$414 [18], \$414 [18], \$414 [18], \$414 [18], \$414  };
     if (rst) begin
       \$1016  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1017  = sum1_s0_1;
-    if (\$426 ) begin
-      \$1017  = { \$432 [18], \$432 [18], \$432 [18], \$432 [18], \$432 [18], \$432  };
-    end
+    \$1017  = { \$415 [17], \$415 [17], \$415 [17], \$415 [17], \$415 [17], \$415 [17], \$415  };
     if (rst) begin
       \$1017  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1018  = sum1_s0_2;
-    if (\$426 ) begin
-      \$1018  = { \$435 [18], \$435 [18], \$435 [18], \$435 [18], \$435 [18], \$435  };
-    end
+    \$1018  = \$418 [23:0];
     if (rst) begin
       \$1018  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1019  = sum1_s0_3;
-    if (\$426 ) begin
-      \$1019  = { \$438 [18], \$438 [18], \$438 [18], \$438 [18], \$438 [18], \$438  };
-    end
+    \$1019  = \$421 [23:0];
     if (rst) begin
       \$1019  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1020  = sum1_s0_4;
-    if (\$426 ) begin
-      \$1020  = { \$441 [18], \$441 [18], \$441 [18], \$441 [18], \$441 [18], \$441  };
-    end
+    \$1020  = \$424 [23:0];
     if (rst) begin
       \$1020  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1021  = sum1_s0_5;
-    if (\$426 ) begin
-      \$1021  = { \$444 [18], \$444 [18], \$444 [18], \$444 [18], \$444 [18], \$444  };
-    end
+    \$1021  = \$426 [23:0];
     if (rst) begin
       \$1021  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1022  = sum1_s0_6;
-    if (\$426 ) begin
-      \$1022  = { \$447 [18], \$447 [18], \$447 [18], \$447 [18], \$447 [18], \$447  };
-    end
+    \$1022  = \$429 [23:0];
     if (rst) begin
       \$1022  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1023  = sum1_s0_7;
-    if (\$426 ) begin
-      \$1023  = { \$450 [18], \$450 [18], \$450 [18], \$450 [18], \$450 [18], \$450  };
-    end
+    \$1023  = { \$432 [18], \$432 [18], \$432 [18], \$432 [18], \$432 [18], \$432  };
     if (rst) begin
       \$1023  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1024  = sum1_s0_8;
-    if (\$426 ) begin
-      \$1024  = { \$453 [18], \$453 [18], \$453 [18], \$453 [18], \$453 [18], \$453  };
-    end
+    \$1024  = { \$435 [18], \$435 [18], \$435 [18], \$435 [18], \$435 [18], \$435  };
     if (rst) begin
       \$1024  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1025  = sum1_s0_9;
-    if (\$426 ) begin
-      \$1025  = { \$456 [18], \$456 [18], \$456 [18], \$456 [18], \$456 [18], \$456  };
-    end
+    \$1025  = { \$438 [18], \$438 [18], \$438 [18], \$438 [18], \$438 [18], \$438  };
     if (rst) begin
       \$1025  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1026  = sum1_s0_10;
-    if (\$426 ) begin
-      \$1026  = { \$459 [18], \$459 [18], \$459 [18], \$459 [18], \$459 [18], \$459  };
-    end
+    \$1026  = { \$441 [18], \$441 [18], \$441 [18], \$441 [18], \$441 [18], \$441  };
     if (rst) begin
       \$1026  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1027  = sum1_s0_11;
-    if (\$426 ) begin
-      \$1027  = { \$462 [18], \$462 [18], \$462 [18], \$462 [18], \$462 [18], \$462  };
-    end
+    \$1027  = { \$444 [18], \$444 [18], \$444 [18], \$444 [18], \$444 [18], \$444  };
     if (rst) begin
       \$1027  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1028  = sum1_s0_12;
-    if (\$426 ) begin
-      \$1028  = { \$465 [18], \$465 [18], \$465 [18], \$465 [18], \$465 [18], \$465  };
-    end
+    \$1028  = { \$447 [18], \$447 [18], \$447 [18], \$447 [18], \$447 [18], \$447  };
     if (rst) begin
       \$1028  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1029  = sum1_s0_13;
-    if (\$426 ) begin
-      \$1029  = { \$468 [18], \$468 [18], \$468 [18], \$468 [18], \$468 [18], \$468  };
-    end
+    \$1029  = { \$450 [18], \$450 [18], \$450 [18], \$450 [18], \$450 [18], \$450  };
     if (rst) begin
       \$1029  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1030  = sum1_s0_14;
-    if (\$426 ) begin
-      \$1030  = { \$469 [17], \$469 [17], \$469 [17], \$469 [17], \$469 [17], \$469 [17], \$469  };
-    end
+    \$1030  = { \$453 [18], \$453 [18], \$453 [18], \$453 [18], \$453 [18], \$453  };
     if (rst) begin
       \$1030  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1031  = sum1_s1_0;
-    if (\$471 ) begin
-      \$1031  = \$474 [23:0];
-    end
+    \$1031  = { \$456 [18], \$456 [18], \$456 [18], \$456 [18], \$456 [18], \$456  };
     if (rst) begin
       \$1031  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1032  = sum1_s1_1;
-    if (\$471 ) begin
-      \$1032  = \$477 [23:0];
-    end
+    \$1032  = { \$459 [18], \$459 [18], \$459 [18], \$459 [18], \$459 [18], \$459  };
     if (rst) begin
       \$1032  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1033  = sum1_s1_2;
-    if (\$471 ) begin
-      \$1033  = \$480 [23:0];
-    end
+    \$1033  = { \$462 [18], \$462 [18], \$462 [18], \$462 [18], \$462 [18], \$462  };
     if (rst) begin
       \$1033  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1034  = sum1_s1_3;
-    if (\$471 ) begin
-      \$1034  = \$482 [23:0];
-    end
+    \$1034  = { \$465 [18], \$465 [18], \$465 [18], \$465 [18], \$465 [18], \$465  };
     if (rst) begin
       \$1034  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1035  = sum1_s2_0;
-    if (\$484 ) begin
-      \$1035  = \$487 [23:0];
-    end
+    \$1035  = { \$468 [18], \$468 [18], \$468 [18], \$468 [18], \$468 [18], \$468  };
     if (rst) begin
       \$1035  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1036  = v2;
-    if (\$489 ) begin
-      \$1036  = v1;
-    end
+    \$1036  = { \$471 [18], \$471 [18], \$471 [18], \$471 [18], \$471 [18], \$471  };
     if (rst) begin
-      \$1036  = 1'h0;
+      \$1036  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1037  = first2;
-    if (\$489 ) begin
-      \$1037  = first1;
-    end
+    \$1037  = { \$472 [17], \$472 [17], \$472 [17], \$472 [17], \$472 [17], \$472 [17], \$472  };
     if (rst) begin
-      \$1037  = 1'h0;
+      \$1037  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1038  = last2;
-    if (\$489 ) begin
-      \$1038  = last1;
-    end
+    \$1038  = \$475 [23:0];
     if (rst) begin
-      \$1038  = 1'h0;
+      \$1038  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1039  = nf2;
-    if (\$489 ) begin
-      \$1039  = nf1;
-    end
+    \$1039  = \$478 [23:0];
     if (rst) begin
-      \$1039  = 4'h0;
+      \$1039  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1040  = v3;
-    if (\$491 ) begin
-      \$1040  = v2;
-    end
+    \$1040  = \$481 [23:0];
     if (rst) begin
-      \$1040  = 1'h0;
+      \$1040  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1041  = first3;
-    if (\$491 ) begin
-      \$1041  = first2;
-    end
+    \$1041  = \$483 [23:0];
     if (rst) begin
-      \$1041  = 1'h0;
+      \$1041  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1042  = last3;
-    if (\$491 ) begin
-      \$1042  = last2;
-    end
+    \$1042  = \$486 [23:0];
     if (rst) begin
-      \$1042  = 1'h0;
+      \$1042  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1043  = nf3;
-    if (\$491 ) begin
-      \$1043  = nf2;
-    end
+    \$1043  = v1;
     if (rst) begin
-      \$1043  = 4'h0;
+      \$1043  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1044  = v4;
-    if (\$493 ) begin
-      \$1044  = v3;
-    end
+    \$1044  = first1;
     if (rst) begin
       \$1044  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1045  = first4;
-    if (\$493 ) begin
-      \$1045  = first3;
-    end
+    \$1045  = last1;
     if (rst) begin
       \$1045  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1046  = last4;
-    if (\$493 ) begin
-      \$1046  = last3;
-    end
+    \$1046  = nf1;
     if (rst) begin
-      \$1046  = 1'h0;
+      \$1046  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1047  = nf4;
-    if (\$493 ) begin
-      \$1047  = nf3;
-    end
+    \$1047  = v2;
     if (rst) begin
-      \$1047  = 4'h0;
+      \$1047  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1048  = v5;
-    if (\$495 ) begin
-      \$1048  = v4;
-    end
+    \$1048  = first2;
     if (rst) begin
       \$1048  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1049  = first5;
-    if (\$495 ) begin
-      \$1049  = first4;
-    end
+    \$1049  = last2;
     if (rst) begin
       \$1049  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1050  = last5;
-    if (\$495 ) begin
-      \$1050  = last4;
-    end
+    \$1050  = nf2;
     if (rst) begin
-      \$1050  = 1'h0;
+      \$1050  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1051  = nf5;
-    if (\$495 ) begin
-      \$1051  = nf4;
-    end
+    \$1051  = v3;
     if (rst) begin
-      \$1051  = 4'h0;
+      \$1051  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1052  = v6;
-    if (\$497 ) begin
-      \$1052  = v5;
-    end
+    \$1052  = first3;
     if (rst) begin
       \$1052  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1053  = first6;
-    if (\$497 ) begin
-      \$1053  = first5;
-    end
+    \$1053  = last3;
     if (rst) begin
       \$1053  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1054  = last6;
-    if (\$497 ) begin
-      \$1054  = last5;
-    end
+    \$1054  = nf3;
     if (rst) begin
-      \$1054  = 1'h0;
+      \$1054  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1055  = nf6;
-    if (\$497 ) begin
-      \$1055  = nf5;
-    end
+    \$1055  = v4;
     if (rst) begin
-      \$1055  = 4'h0;
+      \$1055  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1056  = v7;
-    if (\$499 ) begin
-      \$1056  = v6;
-    end
+    \$1056  = first4;
     if (rst) begin
       \$1056  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1057  = first7;
-    if (\$499 ) begin
-      \$1057  = first6;
-    end
+    \$1057  = last4;
     if (rst) begin
       \$1057  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1058  = last7;
-    if (\$499 ) begin
-      \$1058  = last6;
-    end
+    \$1058  = nf4;
     if (rst) begin
-      \$1058  = 1'h0;
+      \$1058  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1059  = nf7;
-    if (\$499 ) begin
-      \$1059  = nf6;
-    end
+    \$1059  = v5;
     if (rst) begin
-      \$1059  = 4'h0;
+      \$1059  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1060  = o__valid;
-    if (\$501 ) begin
-      \$1060  = \$502 ;
-    end
+    \$1060  = first5;
     if (rst) begin
       \$1060  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1061  = acc0;
-    if (\$505 ) begin
-      \$1061  = \$519 [23:0];
-    end
+    \$1061  = last5;
     if (rst) begin
-      \$1061  = 24'h000000;
+      \$1061  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1062  = o__payload;
-    if (\$505 ) begin
-      if (last7) begin
-        \$1062 [23:0] = \$519 [23:0];
-      end
-    end
-    if (\$508 ) begin
-      if (last7) begin
-        \$1062 [47:24] = \$522 [23:0];
-      end
-    end
+    \$1062  = nf5;
     if (rst) begin
-      \$1062  = 48'h000000000000;
+      \$1062  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1063  = acc1;
-    if (\$508 ) begin
-      \$1063  = \$522 [23:0];
-    end
+    \$1063  = v6;
     if (rst) begin
-      \$1063  = 24'h000000;
+      \$1063  = 1'h0;
     end
   end
-  assign acc0_next = \$519 [23:0];
-  assign acc1_next = \$522 [23:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1064  = first6;
+    if (rst) begin
+      \$1064  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1065  = last6;
+    if (rst) begin
+      \$1065  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1066  = nf6;
+    if (rst) begin
+      \$1066  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1067  = acc0;
+    if (v7) begin
+      \$1067  = \$9 [23:0];
+    end
+    if (rst) begin
+      \$1067  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1068  = acc1;
+    if (v7) begin
+      \$1068  = \$12 [23:0];
+    end
+    if (rst) begin
+      \$1068  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1069  = \$490 [3:0];
+    if (rst) begin
+      \$1069  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1070  = \$signature__addr$28 ;
+    if (\$498 ) begin
+      \$1070  = \$501 [2:0];
+    end
+    if (rst) begin
+      \$1070  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1071  = \rport__addr$31 ;
+    if (\$505 ) begin
+      \$1071  = \$508 [2:0];
+    end
+    if (rst) begin
+      \$1071  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1072  = \$522 [3:0];
+    if (rst) begin
+      \$1072  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1073  = o__valid;
+    if (\$524 ) begin
+      \$1073  = \$527 ;
+    end
+    if (rst) begin
+      \$1073  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1074  = o__payload;
+    if (\$524 ) begin
+      \$1074  = \$529 ;
+    end
+    if (rst) begin
+      \$1074  = 48'h000000000000;
+    end
+  end
   assign \$signature__data  = i__payload;
-  assign wrom__addr = t;
+  assign t = wrom__addr;
+  assign acc0_next = \$9 [23:0];
+  assign acc1_next = \$12 [23:0];
+  assign q_wptr = \$signature__addr$28 ;
+  assign \$signature__data$30  = q_in;
+  assign q_rptr = \rport__addr$31 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -9772,400 +8246,224 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \i__payload[61]  = i__payload[495:488];
   assign \i__payload[62]  = i__payload[503:496];
   assign \i__payload[63]  = i__payload[511:504];
+  assign \q_in[0]  = q_in[23:0];
+  assign \q_in[1]  = q_in[47:24];
   assign \o__payload[0]  = o__payload[23:0];
   assign \o__payload[1]  = o__payload[47:24];
+  assign q_in[47:24] = \$12 [23:0];
+  assign q_in[23:0] = \$9 [23:0];
+  assign \$1  = 1'h0;
+  assign \$2  = q_room;
+  assign \$3  = 1'h0;
+  assign \$4  = q_room;
+  assign \$487  = issue;
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payload, o__valid, clk);
+module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire \$103 ;
+  wire [4:0] \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire [23:0] \$106 ;
+  wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire \$109 ;
+  wire [15:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire [14:0] \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  reg [3:0] \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg \$113 ;
+  reg \$114 ;
+  reg \$115 ;
+  reg \$116 ;
+  reg \$117 ;
+  reg [24:0] \$118 ;
+  reg [24:0] \$119 ;
   wire \$12 ;
-  wire [34:0] \$120 ;
-  wire [35:0] \$121 ;
-  wire [55:0] \$122 ;
-  wire [56:0] \$123 ;
-  wire [54:0] \$124 ;
-  wire [58:0] \$125 ;
-  wire [77:0] \$126 ;
-  wire [78:0] \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  reg [24:0] \$13 ;
-  wire \$130 ;
-  wire [48:0] \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  reg [24:0] \$120 ;
+  reg [24:0] \$121 ;
+  reg [24:0] \$122 ;
+  reg [24:0] \$123 ;
+  reg [5:0] \$124 ;
+  reg [5:0] \$125 ;
+  reg [5:0] \$126 ;
+  reg [5:0] \$127 ;
+  reg [5:0] \$128 ;
+  reg [5:0] \$129 ;
+  wire \$13 ;
+  reg [48:0] \$130 ;
+  reg [48:0] \$131 ;
+  reg [48:0] \$132 ;
+  reg [48:0] \$133 ;
+  reg [48:0] \$134 ;
+  reg [48:0] \$135 ;
+  reg [48:0] \$136 ;
+  reg [48:0] \$137 ;
+  reg [48:0] \$138 ;
+  reg [48:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire [49:0] \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire [50:0] \$148 ;
-  wire \$149 ;
+  reg [48:0] \$140 ;
+  reg [48:0] \$141 ;
+  reg [23:0] \$142 ;
+  reg [33:0] \$143 ;
+  reg [33:0] \$144 ;
+  reg [24:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [23:0] \$147 ;
+  reg [23:0] \$148 ;
+  reg [14:0] \$149 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire [50:0] \$154 ;
-  wire [50:0] \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
+  reg [14:0] \$150 ;
+  reg [48:0] \$151 ;
+  reg [48:0] \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg [50:0] \$155 ;
+  reg [24:0] \$156 ;
+  reg [24:0] \$157 ;
+  reg [24:0] \$158 ;
   reg [24:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
-  wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  reg [5:0] \$178 ;
-  wire \$179 ;
-  wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  reg [24:0] \$160 ;
+  reg [24:0] \$161 ;
+  reg [5:0] \$162 ;
+  reg [5:0] \$163 ;
+  reg [5:0] \$164 ;
+  reg [5:0] \$165 ;
+  reg [5:0] \$166 ;
+  reg [5:0] \$167 ;
+  reg [41:0] \$168 ;
+  reg [41:0] \$169 ;
+  wire [4:0] \$17 ;
+  reg [41:0] \$170 ;
+  reg [41:0] \$171 ;
+  reg [41:0] \$172 ;
+  reg [41:0] \$173 ;
+  reg [41:0] \$174 ;
+  reg [41:0] \$175 ;
+  reg [41:0] \$176 ;
+  reg [41:0] \$177 ;
+  reg [41:0] \$178 ;
+  reg [41:0] \$179 ;
+  wire [4:0] \$18 ;
+  reg [23:0] \$180 ;
+  reg [33:0] \$181 ;
+  reg [33:0] \$182 ;
+  reg [24:0] \$183 ;
+  reg [24:0] \$184 ;
+  reg [23:0] \$185 ;
+  reg [23:0] \$186 ;
+  reg [14:0] \$187 ;
+  reg [14:0] \$188 ;
+  reg [48:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  reg [41:0] \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  reg [48:0] \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg [50:0] \$193 ;
+  reg [3:0] \$194 ;
+  reg [2:0] \$195 ;
+  reg [2:0] \$196 ;
+  reg [2:0] \$197 ;
+  reg \$198 ;
+  reg [15:0] \$199 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
-  wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  reg [41:0] \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
-  wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
-  wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire [33:0] \$238 ;
-  wire \$239 ;
-  wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire [24:0] \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
-  wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire [23:0] \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire [14:0] \$259 ;
-  wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire [34:0] \$266 ;
-  wire [35:0] \$267 ;
-  wire [55:0] \$268 ;
-  wire [56:0] \$269 ;
-  wire \$27 ;
-  wire [54:0] \$270 ;
-  wire [58:0] \$271 ;
-  wire [77:0] \$272 ;
-  wire [78:0] \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire [48:0] \$277 ;
-  wire \$278 ;
-  wire \$279 ;
-  wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
-  wire \$29 ;
-  wire \$290 ;
-  wire [49:0] \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire [50:0] \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
-  wire \$3 ;
-  wire \$30 ;
-  wire [50:0] \$300 ;
-  wire [50:0] \$301 ;
-  reg [3:0] \$302 ;
-  reg \$303 ;
-  reg \$304 ;
-  reg \$305 ;
-  reg \$306 ;
-  reg \$307 ;
-  reg \$308 ;
-  reg \$309 ;
-  wire \$31 ;
-  reg [24:0] \$310 ;
-  reg [24:0] \$311 ;
-  reg [24:0] \$312 ;
-  reg [24:0] \$313 ;
-  reg [24:0] \$314 ;
-  reg [24:0] \$315 ;
-  reg [5:0] \$316 ;
-  reg [5:0] \$317 ;
-  reg [5:0] \$318 ;
-  reg [5:0] \$319 ;
-  reg [5:0] \$32 ;
-  reg [5:0] \$320 ;
-  reg [5:0] \$321 ;
-  reg [48:0] \$322 ;
-  reg [48:0] \$323 ;
-  reg [48:0] \$324 ;
-  reg [48:0] \$325 ;
-  reg [48:0] \$326 ;
-  reg [48:0] \$327 ;
-  reg [48:0] \$328 ;
-  reg [48:0] \$329 ;
-  wire \$33 ;
-  reg [48:0] \$330 ;
-  reg [48:0] \$331 ;
-  reg [48:0] \$332 ;
-  reg [48:0] \$333 ;
-  reg [23:0] \$334 ;
-  reg [33:0] \$335 ;
-  reg [33:0] \$336 ;
-  reg [24:0] \$337 ;
-  reg [24:0] \$338 ;
-  reg [23:0] \$339 ;
-  wire \$34 ;
-  reg [23:0] \$340 ;
-  reg [14:0] \$341 ;
-  reg [14:0] \$342 ;
-  reg [48:0] \$343 ;
-  reg [48:0] \$344 ;
-  reg \$345 ;
-  reg \$346 ;
-  reg [50:0] \$347 ;
-  reg [7:0] \$348 ;
-  reg [24:0] \$349 ;
-  wire \$35 ;
-  reg [24:0] \$350 ;
-  reg [24:0] \$351 ;
-  reg [24:0] \$352 ;
-  reg [24:0] \$353 ;
-  reg [24:0] \$354 ;
-  reg [5:0] \$355 ;
-  reg [5:0] \$356 ;
-  reg [5:0] \$357 ;
-  reg [5:0] \$358 ;
-  reg [5:0] \$359 ;
-  wire \$36 ;
-  reg [5:0] \$360 ;
-  reg [41:0] \$361 ;
-  reg [41:0] \$362 ;
-  reg [41:0] \$363 ;
-  reg [41:0] \$364 ;
-  reg [41:0] \$365 ;
-  reg [41:0] \$366 ;
-  reg [41:0] \$367 ;
-  reg [41:0] \$368 ;
-  reg [41:0] \$369 ;
+  reg [24:0] \$20 ;
+  reg [5:0] \$21 ;
+  reg [48:0] \$22 ;
+  reg [48:0] \$23 ;
+  wire [33:0] \$24 ;
+  wire [24:0] \$25 ;
+  wire [23:0] \$26 ;
+  wire [14:0] \$27 ;
+  wire [34:0] \$28 ;
+  wire [35:0] \$29 ;
+  wire [50:0] \$3 ;
+  wire [55:0] \$30 ;
+  wire [56:0] \$31 ;
+  wire [54:0] \$32 ;
+  wire [58:0] \$33 ;
+  wire [77:0] \$34 ;
+  wire [78:0] \$35 ;
+  wire [48:0] \$36 ;
   wire \$37 ;
-  reg [41:0] \$370 ;
-  reg [41:0] \$371 ;
-  reg [41:0] \$372 ;
-  reg [23:0] \$373 ;
-  reg [33:0] \$374 ;
-  reg [33:0] \$375 ;
-  reg [24:0] \$376 ;
-  reg [24:0] \$377 ;
-  reg [23:0] \$378 ;
-  reg [23:0] \$379 ;
   wire \$38 ;
-  reg [14:0] \$380 ;
-  reg [14:0] \$381 ;
-  reg [48:0] \$382 ;
-  reg [48:0] \$383 ;
-  reg \$384 ;
-  reg \$385 ;
-  reg [50:0] \$386 ;
-  reg [7:0] \$387 ;
   wire \$39 ;
-  wire \$4 ;
+  wire [50:0] \$4 ;
   wire \$40 ;
-  wire \$41 ;
+  wire [49:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire [50:0] \$44 ;
+  reg [24:0] \$45 ;
+  reg [5:0] \$46 ;
+  reg [41:0] \$47 ;
+  reg [41:0] \$48 ;
+  wire [33:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  reg [48:0] \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
-  wire [4:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
+  wire [24:0] \$50 ;
+  wire [23:0] \$51 ;
+  wire [14:0] \$52 ;
+  wire [34:0] \$53 ;
+  wire [35:0] \$54 ;
+  wire [55:0] \$55 ;
+  wire [56:0] \$56 ;
+  wire [54:0] \$57 ;
+  wire [58:0] \$58 ;
+  wire [77:0] \$59 ;
+  wire \$6 ;
+  wire [78:0] \$60 ;
+  wire [48:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
+  wire [49:0] \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
-  wire [4:0] \$7 ;
-  reg [48:0] \$70 ;
-  wire \$71 ;
+  wire [50:0] \$69 ;
+  wire [50:0] \$7 ;
+  wire \$70 ;
+  wire [4:0] \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [5:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire \$8 ;
+  wire [50:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
+  wire [3:0] \$82 ;
+  wire [3:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire \$89 ;
+  wire [3:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
+  wire [3:0] \$90 ;
   wire \$91 ;
-  wire [33:0] \$92 ;
+  wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire \$98 ;
-  wire [24:0] \$99 ;
+  wire [3:0] \$98 ;
+  wire \$99 ;
+  reg [2:0] \$signature__addr  = 3'h0;
+  wire [15:0] \$signature__data ;
+  wire \$signature__en ;
   input clk;
   wire clk;
   reg [3:0] group = 4'h0;
@@ -10173,18 +8471,30 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   wire [47:0] i__payload;
   wire [23:0] \i__payload[0] ;
   wire [23:0] \i__payload[1] ;
-  output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
   output [15:0] o__payload;
-  wire [15:0] o__payload;
+  reg [15:0] o__payload = 16'h0000;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  wire [15:0] q_in;
+  wire [7:0] \q_in[0] ;
+  wire [7:0] \q_in[1] ;
+  reg [3:0] q_owed = 4'h0;
+  output q_room;
+  wire q_room;
+  (* init = 3'h0 *)
+  wire [2:0] q_rptr;
+  reg [2:0] q_stored = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] q_wptr;
+  reg [2:0] rport__addr = 3'h0;
+  wire [15:0] rport__data;
   reg rq0_above = 1'h0;
   reg [50:0] rq0_code = 51'h0000000000000;
   reg [48:0] rq0_floor = 49'h0000000000000;
@@ -10206,7 +8516,6 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
-  reg [7:0] rq0_out = 8'h00;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -10246,7 +8555,6 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
-  reg [7:0] rq1_out = 8'h00;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
@@ -10271,506 +8579,337 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
   reg rq_valid_4 = 1'h0;
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
-  (* init = 1'h0 *)
-  wire rq_valid_7;
+  reg rq_valid_7 = 1'h0;
   input rst;
   wire rst;
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
+  reg [15:0] queue [6:0];
+  initial begin
+    queue[0] = 16'h0000;
+    queue[1] = 16'h0000;
+    queue[2] = 16'h0000;
+    queue[3] = 16'h0000;
+    queue[4] = 16'h0000;
+    queue[5] = 16'h0000;
+    queue[6] = 16'h0000;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      queue[\$signature__addr ] <= q_in;
+  end
+  assign rport__data = queue[rport__addr];
+  assign q_room = q_owed < 4'h8;
   assign rq0_rem = rq0_prod & rq0_mask_4;
   assign rq1_rem = rq1_prod & { 7'h00, rq1_mask_4 };
-  assign \$2  = ~ o__valid;
-  assign \$3  = \$2  | o__ready;
-  assign \$4  = i__valid & \$3 ;
-  assign \$5  = group == 4'hf;
-  assign \$6  = group + 1'h1;
-  assign \$7  = \$5  ? 5'h00 : \$6 ;
-  assign \$8  = ~ o__valid;
-  assign \$9  = \$8  | o__ready;
-  assign \$10  = ~ o__valid;
-  assign \$11  = \$10  | o__ready;
-  assign \$12  = \$11  & i__valid;
-  assign \$14  = ~ o__valid;
-  assign \$15  = \$14  | o__ready;
-  assign \$16  = \$15  & rq_valid_1;
-  assign \$17  = ~ o__valid;
-  assign \$18  = \$17  | o__ready;
-  assign \$19  = \$18  & rq_valid_2;
-  assign \$20  = ~ o__valid;
-  assign \$21  = \$20  | o__ready;
-  assign \$22  = \$21  & rq_valid_3;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = \$24  & rq_valid_4;
-  assign \$26  = ~ o__valid;
-  assign \$27  = \$26  | o__ready;
-  assign \$28  = \$27  & rq_valid_5;
-  assign \$29  = ~ o__valid;
-  assign \$30  = \$29  | o__ready;
-  assign \$31  = \$30  & i__valid;
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$35  = \$34  & rq_valid_1;
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$38  = \$37  & rq_valid_2;
-  assign \$39  = ~ o__valid;
-  assign \$40  = \$39  | o__ready;
-  assign \$41  = \$40  & rq_valid_3;
-  assign \$42  = ~ o__valid;
-  assign \$43  = \$42  | o__ready;
-  assign \$44  = \$43  & rq_valid_4;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = \$46  & rq_valid_5;
-  assign \$48  = ~ o__valid;
-  assign \$49  = \$48  | o__ready;
-  assign \$50  = \$49  & i__valid;
-  assign \$52  = ~ o__valid;
-  assign \$53  = \$52  | o__ready;
-  assign \$54  = \$53  & rq_valid_1;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = \$56  & rq_valid_2;
-  assign \$58  = ~ o__valid;
-  assign \$59  = \$58  | o__ready;
-  assign \$60  = \$59  & rq_valid_3;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = \$62  & rq_valid_4;
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
-  assign \$66  = \$65  & rq_valid_5;
-  assign \$67  = ~ o__valid;
-  assign \$68  = \$67  | o__ready;
-  assign \$69  = \$68  & i__valid;
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = \$72  & rq_valid_1;
+  assign \$1  = $signed(rq0_code) < $signed(8'h80);
+  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$3  = \$2  ? 51'h000000000007f : rq0_code;
+  assign \$4  = \$1  ? 51'h7ffffffffff80 : \$3 ;
+  assign \$5  = $signed(rq1_code) < $signed(8'h80);
+  assign \$6  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$7  = \$6  ? 51'h000000000007f : rq1_code;
+  assign \$8  = \$5  ? 51'h7ffffffffff80 : \$7 ;
+  assign \$9  = ~ o__valid;
+  assign \$10  = \$9  | o__ready;
+  assign \$11  = | q_stored;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = \$10  & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$signature__en  = rq_valid_6 & \$14 ;
+  assign \$15  = i__valid & q_room;
+  assign \$16  = group == 4'hf;
+  assign \$17  = group + 1'h1;
+  assign \$18  = \$16  ? 5'h00 : \$17 ;
+  assign \$19  = i__valid & q_room;
+  assign \$24  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$25  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$26  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$27  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$29  = 1'h0 + \$28 ;
+  assign \$31  = \$29  + \$30 ;
+  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
+  assign \$35  = $signed(\$33 ) + $signed(\$34 );
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_4;
+  assign \$37  = rq0_rem > rq0_half_4;
+  assign \$38  = rq0_rem == rq0_half_4;
+  assign \$39  = | rq0_half_4;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$42  = rq0_tie & rq0_floor[0];
+  assign \$43  = rq0_above | \$42 ;
+  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
+  assign \$49  = rq1_x[16:0] * rq1_mult_1[16:0];
+  assign \$50  = rq1_x[16:0] * rq1_mult_1[24:17];
+  assign \$51  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
+  assign \$52  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$54  = 1'h0 + \$53 ;
+  assign \$56  = \$54  + \$55 ;
+  assign \$58  = $signed({ 1'h0, \$56  }) + $signed(\$57 );
+  assign \$60  = $signed(\$58 ) + $signed(\$59 );
+  assign \$61  = $signed(rq1_prod) >>> rq1_shift_4;
+  assign \$62  = rq1_rem > rq1_half_4;
+  assign \$63  = rq1_rem == rq1_half_4;
+  assign \$64  = | rq1_half_4;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$67  = rq1_tie & rq1_floor[0];
+  assign \$68  = rq1_above | \$67 ;
+  assign \$69  = $signed(\$66 ) + $signed({ 1'h0, \$68  });
+  assign \$70  = i__valid & q_room;
+  assign \$71  = q_owed + \$70 ;
+  assign \$72  = o__valid & o__ready;
+  assign \$73  = \$71  - \$72 ;
   assign \$74  = ~ o__valid;
   assign \$75  = \$74  | o__ready;
-  assign \$76  = \$75  & rq_valid_2;
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = \$78  & rq_valid_3;
-  assign \$80  = ~ o__valid;
-  assign \$81  = \$80  | o__ready;
-  assign \$82  = \$81  & rq_valid_4;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = \$84  & rq_valid_5;
-  assign \$86  = ~ o__valid;
-  assign \$87  = \$86  | o__ready;
-  assign \$88  = \$87  & i__valid;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = \$90  & rq_valid_1;
-  assign \$92  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$93  = ~ o__valid;
-  assign \$94  = \$93  | o__ready;
-  assign \$95  = \$94  & rq_valid_2;
-  assign \$96  = ~ o__valid;
-  assign \$97  = \$96  | o__ready;
-  assign \$98  = \$97  & rq_valid_1;
-  assign \$99  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$100  = ~ o__valid;
-  assign \$101  = \$100  | o__ready;
-  assign \$102  = \$101  & rq_valid_2;
-  assign \$103  = ~ o__valid;
-  assign \$104  = \$103  | o__ready;
-  assign \$105  = \$104  & rq_valid_1;
-  assign \$106  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$107  = ~ o__valid;
-  assign \$108  = \$107  | o__ready;
-  assign \$109  = \$108  & rq_valid_2;
-  assign \$110  = ~ o__valid;
-  assign \$111  = \$110  | o__ready;
-  assign \$112  = \$111  & rq_valid_1;
-  assign \$113  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
-  assign \$114  = ~ o__valid;
-  assign \$115  = \$114  | o__ready;
-  assign \$116  = \$115  & rq_valid_2;
-  assign \$117  = ~ o__valid;
-  assign \$118  = \$117  | o__ready;
-  assign \$119  = \$118  & rq_valid_3;
-  assign \$121  = 1'h0 + \$120 ;
-  assign \$123  = \$121  + \$122 ;
-  assign \$125  = $signed({ 1'h0, \$123  }) + $signed(\$124 );
-  assign \$127  = $signed(\$125 ) + $signed(\$126 );
-  assign \$128  = ~ o__valid;
-  assign \$129  = \$128  | o__ready;
-  assign \$130  = \$129  & rq_valid_4;
-  assign \$131  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$132  = ~ o__valid;
-  assign \$133  = \$132  | o__ready;
-  assign \$134  = \$133  & rq_valid_4;
-  assign \$135  = rq0_rem > rq0_half_4;
-  assign \$136  = ~ o__valid;
-  assign \$137  = \$136  | o__ready;
-  assign \$138  = \$137  & rq_valid_4;
-  assign \$139  = rq0_rem == rq0_half_4;
-  assign \$140  = | rq0_half_4;
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = ~ o__valid;
-  assign \$143  = \$142  | o__ready;
-  assign \$144  = \$143  & rq_valid_5;
-  assign \$145  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$146  = rq0_tie & rq0_floor[0];
-  assign \$147  = rq0_above | \$146 ;
-  assign \$148  = $signed(\$145 ) + $signed({ 1'h0, \$147  });
-  assign \$149  = ~ o__valid;
-  assign \$150  = \$149  | o__ready;
-  assign \$151  = \$150  & rq_valid_6;
-  assign \$152  = $signed(rq0_code) < $signed(8'h80);
-  assign \$153  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$154  = \$153  ? 51'h000000000007f : rq0_code;
-  assign \$155  = \$152  ? 51'h7ffffffffff80 : \$154 ;
-  assign \$156  = ~ o__valid;
-  assign \$157  = \$156  | o__ready;
-  assign \$158  = \$157  & i__valid;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = \$161  & rq_valid_1;
-  assign \$163  = ~ o__valid;
-  assign \$164  = \$163  | o__ready;
-  assign \$165  = \$164  & rq_valid_2;
-  assign \$166  = ~ o__valid;
-  assign \$167  = \$166  | o__ready;
-  assign \$168  = \$167  & rq_valid_3;
-  assign \$169  = ~ o__valid;
-  assign \$170  = \$169  | o__ready;
-  assign \$171  = \$170  & rq_valid_4;
-  assign \$172  = ~ o__valid;
-  assign \$173  = \$172  | o__ready;
-  assign \$174  = \$173  & rq_valid_5;
-  assign \$175  = ~ o__valid;
-  assign \$176  = \$175  | o__ready;
-  assign \$177  = \$176  & i__valid;
-  assign \$179  = ~ o__valid;
-  assign \$180  = \$179  | o__ready;
-  assign \$181  = \$180  & rq_valid_1;
-  assign \$182  = ~ o__valid;
-  assign \$183  = \$182  | o__ready;
-  assign \$184  = \$183  & rq_valid_2;
-  assign \$185  = ~ o__valid;
-  assign \$186  = \$185  | o__ready;
-  assign \$187  = \$186  & rq_valid_3;
-  assign \$188  = ~ o__valid;
-  assign \$189  = \$188  | o__ready;
-  assign \$190  = \$189  & rq_valid_4;
-  assign \$191  = ~ o__valid;
-  assign \$192  = \$191  | o__ready;
-  assign \$193  = \$192  & rq_valid_5;
-  assign \$194  = ~ o__valid;
-  assign \$195  = \$194  | o__ready;
-  assign \$196  = \$195  & i__valid;
-  assign \$198  = ~ o__valid;
-  assign \$199  = \$198  | o__ready;
-  assign \$200  = \$199  & rq_valid_1;
-  assign \$201  = ~ o__valid;
-  assign \$202  = \$201  | o__ready;
-  assign \$203  = \$202  & rq_valid_2;
-  assign \$204  = ~ o__valid;
-  assign \$205  = \$204  | o__ready;
-  assign \$206  = \$205  & rq_valid_3;
-  assign \$207  = ~ o__valid;
-  assign \$208  = \$207  | o__ready;
-  assign \$209  = \$208  & rq_valid_4;
-  assign \$210  = ~ o__valid;
-  assign \$211  = \$210  | o__ready;
-  assign \$212  = \$211  & rq_valid_5;
-  assign \$213  = ~ o__valid;
-  assign \$214  = \$213  | o__ready;
-  assign \$215  = \$214  & i__valid;
-  assign \$217  = ~ o__valid;
-  assign \$218  = \$217  | o__ready;
-  assign \$219  = \$218  & rq_valid_1;
-  assign \$220  = ~ o__valid;
-  assign \$221  = \$220  | o__ready;
-  assign \$222  = \$221  & rq_valid_2;
-  assign \$223  = ~ o__valid;
-  assign \$224  = \$223  | o__ready;
-  assign \$225  = \$224  & rq_valid_3;
-  assign \$226  = ~ o__valid;
-  assign \$227  = \$226  | o__ready;
-  assign \$228  = \$227  & rq_valid_4;
-  assign \$229  = ~ o__valid;
-  assign \$230  = \$229  | o__ready;
-  assign \$231  = \$230  & rq_valid_5;
-  assign \$232  = ~ o__valid;
-  assign \$233  = \$232  | o__ready;
-  assign \$234  = \$233  & i__valid;
-  assign \$235  = ~ o__valid;
-  assign \$236  = \$235  | o__ready;
-  assign \$237  = \$236  & rq_valid_1;
-  assign \$238  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$239  = ~ o__valid;
-  assign \$240  = \$239  | o__ready;
-  assign \$241  = \$240  & rq_valid_2;
-  assign \$242  = ~ o__valid;
-  assign \$243  = \$242  | o__ready;
-  assign \$244  = \$243  & rq_valid_1;
-  assign \$245  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$246  = ~ o__valid;
-  assign \$247  = \$246  | o__ready;
-  assign \$248  = \$247  & rq_valid_2;
-  assign \$249  = ~ o__valid;
-  assign \$250  = \$249  | o__ready;
-  assign \$251  = \$250  & rq_valid_1;
-  assign \$252  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$253  = ~ o__valid;
-  assign \$254  = \$253  | o__ready;
-  assign \$255  = \$254  & rq_valid_2;
-  assign \$256  = ~ o__valid;
-  assign \$257  = \$256  | o__ready;
-  assign \$258  = \$257  & rq_valid_1;
-  assign \$259  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
-  assign \$260  = ~ o__valid;
-  assign \$261  = \$260  | o__ready;
-  assign \$262  = \$261  & rq_valid_2;
-  assign \$263  = ~ o__valid;
-  assign \$264  = \$263  | o__ready;
-  assign \$265  = \$264  & rq_valid_3;
-  assign \$267  = 1'h0 + \$266 ;
-  assign \$269  = \$267  + \$268 ;
-  assign \$271  = $signed({ 1'h0, \$269  }) + $signed(\$270 );
-  assign \$273  = $signed(\$271 ) + $signed(\$272 );
-  assign \$274  = ~ o__valid;
-  assign \$275  = \$274  | o__ready;
-  assign \$276  = \$275  & rq_valid_4;
-  assign \$277  = $signed(rq1_prod) >>> rq1_shift_4;
-  assign \$278  = ~ o__valid;
-  assign \$279  = \$278  | o__ready;
-  assign \$280  = \$279  & rq_valid_4;
-  assign \$281  = rq1_rem > rq1_half_4;
-  assign \$282  = ~ o__valid;
-  assign \$283  = \$282  | o__ready;
-  assign \$284  = \$283  & rq_valid_4;
-  assign \$285  = rq1_rem == rq1_half_4;
-  assign \$286  = | rq1_half_4;
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = ~ o__valid;
-  assign \$289  = \$288  | o__ready;
-  assign \$290  = \$289  & rq_valid_5;
-  assign \$291  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$292  = rq1_tie & rq1_floor[0];
-  assign \$293  = rq1_above | \$292 ;
-  assign \$294  = $signed(\$291 ) + $signed({ 1'h0, \$293  });
-  assign \$295  = ~ o__valid;
-  assign \$296  = \$295  | o__ready;
-  assign \$297  = \$296  & rq_valid_6;
-  assign \$298  = $signed(rq1_code) < $signed(8'h80);
-  assign \$299  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$300  = \$299  ? 51'h000000000007f : rq1_code;
-  assign \$301  = \$298  ? 51'h7ffffffffff80 : \$300 ;
-  always @(posedge clk)
-    group <= \$302 ;
-  always @(posedge clk)
-    rq_valid_1 <= \$303 ;
-  always @(posedge clk)
-    rq_valid_2 <= \$304 ;
-  always @(posedge clk)
-    rq_valid_3 <= \$305 ;
-  always @(posedge clk)
-    rq_valid_4 <= \$306 ;
-  always @(posedge clk)
-    rq_valid_5 <= \$307 ;
-  always @(posedge clk)
-    rq_valid_6 <= \$308 ;
+  assign \$76  = | q_stored;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = \$75  & \$77 ;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = rq_valid_6 & \$79 ;
+  assign \$81  = \$signature__addr  == 3'h6;
+  assign \$82  = \$signature__addr  + 1'h1;
+  assign \$83  = \$81  ? 4'h0 : \$82 ;
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = | q_stored;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = rport__addr == 3'h6;
+  assign \$89  = rport__addr + 1'h1;
+  assign \$90  = \$88  ? 4'h0 : \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = | q_stored;
+  assign \$94  = ~ \$93 ;
+  assign \$95  = \$92  & \$94 ;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = rq_valid_6 & \$96 ;
+  assign \$98  = q_stored + \$97 ;
+  assign \$99  = ~ o__valid;
+  assign \$100  = \$99  | o__ready;
+  assign \$101  = | q_stored;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = \$98  - \$102 ;
+  assign \$104  = ~ o__valid;
+  assign \$105  = \$104  | o__ready;
+  assign \$106  = | q_stored;
+  assign \$107  = \$106  | rq_valid_6;
+  assign \$108  = | q_stored;
+  assign \$109  = \$108  ? rport__data : q_in;
   always @(posedge clk)
-    o__valid <= \$309 ;
+    group <= \$110 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$310 ;
+    rq_valid_1 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$311 ;
+    rq_valid_2 <= \$112 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$312 ;
+    rq_valid_3 <= \$113 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$313 ;
+    rq_valid_4 <= \$114 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$314 ;
+    rq_valid_5 <= \$115 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$315 ;
+    rq_valid_6 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$316 ;
+    rq_valid_7 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$317 ;
+    rq0_mult_1 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$318 ;
+    rq0_mult_2 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$319 ;
+    rq0_mult_3 <= \$120 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$320 ;
+    rq0_mult_4 <= \$121 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$321 ;
+    rq0_mult_5 <= \$122 ;
   always @(posedge clk)
-    rq0_half_1 <= \$322 ;
+    rq0_mult_6 <= \$123 ;
   always @(posedge clk)
-    rq0_half_2 <= \$323 ;
+    rq0_shift_1 <= \$124 ;
   always @(posedge clk)
-    rq0_half_3 <= \$324 ;
+    rq0_shift_2 <= \$125 ;
   always @(posedge clk)
-    rq0_half_4 <= \$325 ;
+    rq0_shift_3 <= \$126 ;
   always @(posedge clk)
-    rq0_half_5 <= \$326 ;
+    rq0_shift_4 <= \$127 ;
   always @(posedge clk)
-    rq0_half_6 <= \$327 ;
+    rq0_shift_5 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$328 ;
+    rq0_shift_6 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$329 ;
+    rq0_half_1 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$330 ;
+    rq0_half_2 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$331 ;
+    rq0_half_3 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$332 ;
+    rq0_half_4 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$333 ;
+    rq0_half_5 <= \$134 ;
   always @(posedge clk)
-    rq0_x <= \$334 ;
+    rq0_half_6 <= \$135 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$335 ;
+    rq0_mask_1 <= \$136 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$336 ;
+    rq0_mask_2 <= \$137 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$337 ;
+    rq0_mask_3 <= \$138 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$338 ;
+    rq0_mask_4 <= \$139 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$339 ;
+    rq0_mask_5 <= \$140 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$340 ;
+    rq0_mask_6 <= \$141 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$341 ;
+    rq0_x <= \$142 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$342 ;
+    rq0_part0_0 <= \$143 ;
   always @(posedge clk)
-    rq0_prod <= \$343 ;
+    rq0_part0_0_r <= \$144 ;
   always @(posedge clk)
-    rq0_floor <= \$344 ;
+    rq0_part0_1 <= \$145 ;
   always @(posedge clk)
-    rq0_above <= \$345 ;
+    rq0_part0_1_r <= \$146 ;
   always @(posedge clk)
-    rq0_tie <= \$346 ;
+    rq0_part1_0 <= \$147 ;
   always @(posedge clk)
-    rq0_code <= \$347 ;
+    rq0_part1_0_r <= \$148 ;
   always @(posedge clk)
-    rq0_out <= \$348 ;
+    rq0_part1_1 <= \$149 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$349 ;
+    rq0_part1_1_r <= \$150 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$350 ;
+    rq0_prod <= \$151 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$351 ;
+    rq0_floor <= \$152 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$352 ;
+    rq0_above <= \$153 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$353 ;
+    rq0_tie <= \$154 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$354 ;
+    rq0_code <= \$155 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$355 ;
+    rq1_mult_1 <= \$156 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$356 ;
+    rq1_mult_2 <= \$157 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$357 ;
+    rq1_mult_3 <= \$158 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$358 ;
+    rq1_mult_4 <= \$159 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$359 ;
+    rq1_mult_5 <= \$160 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$360 ;
+    rq1_mult_6 <= \$161 ;
   always @(posedge clk)
-    rq1_half_1 <= \$361 ;
+    rq1_shift_1 <= \$162 ;
   always @(posedge clk)
-    rq1_half_2 <= \$362 ;
+    rq1_shift_2 <= \$163 ;
   always @(posedge clk)
-    rq1_half_3 <= \$363 ;
+    rq1_shift_3 <= \$164 ;
   always @(posedge clk)
-    rq1_half_4 <= \$364 ;
+    rq1_shift_4 <= \$165 ;
   always @(posedge clk)
-    rq1_half_5 <= \$365 ;
+    rq1_shift_5 <= \$166 ;
   always @(posedge clk)
-    rq1_half_6 <= \$366 ;
+    rq1_shift_6 <= \$167 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$367 ;
+    rq1_half_1 <= \$168 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$368 ;
+    rq1_half_2 <= \$169 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$369 ;
+    rq1_half_3 <= \$170 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$370 ;
+    rq1_half_4 <= \$171 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$371 ;
+    rq1_half_5 <= \$172 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$372 ;
+    rq1_half_6 <= \$173 ;
   always @(posedge clk)
-    rq1_x <= \$373 ;
+    rq1_mask_1 <= \$174 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$374 ;
+    rq1_mask_2 <= \$175 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$375 ;
+    rq1_mask_3 <= \$176 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$376 ;
+    rq1_mask_4 <= \$177 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$377 ;
+    rq1_mask_5 <= \$178 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$378 ;
+    rq1_mask_6 <= \$179 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$379 ;
+    rq1_x <= \$180 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$380 ;
+    rq1_part0_0 <= \$181 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$381 ;
+    rq1_part0_0_r <= \$182 ;
   always @(posedge clk)
-    rq1_prod <= \$382 ;
+    rq1_part0_1 <= \$183 ;
   always @(posedge clk)
-    rq1_floor <= \$383 ;
+    rq1_part0_1_r <= \$184 ;
   always @(posedge clk)
-    rq1_above <= \$384 ;
+    rq1_part1_0 <= \$185 ;
   always @(posedge clk)
-    rq1_tie <= \$385 ;
+    rq1_part1_0_r <= \$186 ;
   always @(posedge clk)
-    rq1_code <= \$386 ;
+    rq1_part1_1 <= \$187 ;
   always @(posedge clk)
-    rq1_out <= \$387 ;
+    rq1_part1_1_r <= \$188 ;
+  always @(posedge clk)
+    rq1_prod <= \$189 ;
+  always @(posedge clk)
+    rq1_floor <= \$190 ;
+  always @(posedge clk)
+    rq1_above <= \$191 ;
+  always @(posedge clk)
+    rq1_tie <= \$192 ;
+  always @(posedge clk)
+    rq1_code <= \$193 ;
+  always @(posedge clk)
+    q_owed <= \$194 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$195 ;
+  always @(posedge clk)
+    rport__addr <= \$196 ;
+  always @(posedge clk)
+    q_stored <= \$197 ;
+  always @(posedge clk)
+    o__valid <= \$198 ;
+  always @(posedge clk)
+    o__payload <= \$199 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$13  = 25'h12fe3e1;
+          \$20  = 25'h12fe3e1;
       4'h1:
-          \$13  = 25'h17618d2;
+          \$20  = 25'h17618d2;
       4'h2:
-          \$13  = 25'h11448e5;
+          \$20  = 25'h11448e5;
       4'h3:
-          \$13  = 25'h1fba645;
+          \$20  = 25'h1fba645;
       4'h4:
-          \$13  = 25'h1602f04;
+          \$20  = 25'h1602f04;
       4'h5:
-          \$13  = 25'h10e79e6;
+          \$20  = 25'h10e79e6;
       4'h6:
-          \$13  = 25'h12b9ab7;
+          \$20  = 25'h12b9ab7;
       4'h7:
-          \$13  = 25'h117647f;
+          \$20  = 25'h117647f;
       4'h8:
-          \$13  = 25'h11a5467;
+          \$20  = 25'h11a5467;
       4'h9:
-          \$13  = 25'h166ca02;
+          \$20  = 25'h166ca02;
       4'ha:
-          \$13  = 25'h1e2f3db;
+          \$20  = 25'h1e2f3db;
       4'hb:
-          \$13  = 25'h17ad46a;
+          \$20  = 25'h17ad46a;
       4'hc:
-          \$13  = 25'h127397e;
+          \$20  = 25'h127397e;
       4'hd:
-          \$13  = 25'h1448199;
+          \$20  = 25'h1448199;
       4'he:
-          \$13  = 25'h1546ee7;
+          \$20  = 25'h1546ee7;
       4'hf:
-          \$13  = 25'h1f0a116;
+          \$20  = 25'h1f0a116;
     endcase
   end
   always @* begin
@@ -10778,37 +8917,37 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$32  = 6'h22;
+          \$21  = 6'h22;
       4'h1:
-          \$32  = 6'h22;
+          \$21  = 6'h22;
       4'h2:
-          \$32  = 6'h22;
+          \$21  = 6'h22;
       4'h3:
-          \$32  = 6'h23;
+          \$21  = 6'h23;
       4'h4:
-          \$32  = 6'h22;
+          \$21  = 6'h22;
       4'h5:
-          \$32  = 6'h22;
+          \$21  = 6'h22;
       4'h6:
-          \$32  = 6'h22;
+          \$21  = 6'h22;
       4'h7:
-          \$32  = 6'h22;
+          \$21  = 6'h22;
       4'h8:
-          \$32  = 6'h22;
+          \$21  = 6'h22;
       4'h9:
-          \$32  = 6'h22;
+          \$21  = 6'h22;
       4'ha:
-          \$32  = 6'h30;
+          \$21  = 6'h30;
       4'hb:
-          \$32  = 6'h22;
+          \$21  = 6'h22;
       4'hc:
-          \$32  = 6'h31;
+          \$21  = 6'h31;
       4'hd:
-          \$32  = 6'h22;
+          \$21  = 6'h22;
       4'he:
-          \$32  = 6'h22;
+          \$21  = 6'h22;
       4'hf:
-          \$32  = 6'h31;
+          \$21  = 6'h31;
     endcase
   end
   always @* begin
@@ -10816,37 +8955,37 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$51  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'h1:
-          \$51  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'h2:
-          \$51  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'h3:
-          \$51  = 49'h0000400000000;
+          \$22  = 49'h0000400000000;
       4'h4:
-          \$51  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'h5:
-          \$51  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'h6:
-          \$51  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'h7:
-          \$51  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'h8:
-          \$51  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'h9:
-          \$51  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'ha:
-          \$51  = 49'h0800000000000;
+          \$22  = 49'h0800000000000;
       4'hb:
-          \$51  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'hc:
-          \$51  = 49'h1000000000000;
+          \$22  = 49'h1000000000000;
       4'hd:
-          \$51  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'he:
-          \$51  = 49'h0000200000000;
+          \$22  = 49'h0000200000000;
       4'hf:
-          \$51  = 49'h1000000000000;
+          \$22  = 49'h1000000000000;
     endcase
   end
   always @* begin
@@ -10854,37 +8993,37 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$70  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'h1:
-          \$70  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'h2:
-          \$70  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'h3:
-          \$70  = 49'h00007ffffffff;
+          \$23  = 49'h00007ffffffff;
       4'h4:
-          \$70  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'h5:
-          \$70  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'h6:
-          \$70  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'h7:
-          \$70  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'h8:
-          \$70  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'h9:
-          \$70  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'ha:
-          \$70  = 49'h0ffffffffffff;
+          \$23  = 49'h0ffffffffffff;
       4'hb:
-          \$70  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'hc:
-          \$70  = 49'h1ffffffffffff;
+          \$23  = 49'h1ffffffffffff;
       4'hd:
-          \$70  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'he:
-          \$70  = 49'h00003ffffffff;
+          \$23  = 49'h00003ffffffff;
       4'hf:
-          \$70  = 49'h1ffffffffffff;
+          \$23  = 49'h1ffffffffffff;
     endcase
   end
   always @* begin
@@ -10892,37 +9031,37 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$159  = 25'h1975892;
+          \$45  = 25'h1975892;
       4'h1:
-          \$159  = 25'h1578ee8;
+          \$45  = 25'h1578ee8;
       4'h2:
-          \$159  = 25'h1963279;
+          \$45  = 25'h1963279;
       4'h3:
-          \$159  = 25'h12023f0;
+          \$45  = 25'h12023f0;
       4'h4:
-          \$159  = 25'h115678c;
+          \$45  = 25'h115678c;
       4'h5:
-          \$159  = 25'h161069c;
+          \$45  = 25'h161069c;
       4'h6:
-          \$159  = 25'h1585f0c;
+          \$45  = 25'h1585f0c;
       4'h7:
-          \$159  = 25'h1fde052;
+          \$45  = 25'h1fde052;
       4'h8:
-          \$159  = 25'h157555f;
+          \$45  = 25'h157555f;
       4'h9:
-          \$159  = 25'h1034125;
+          \$45  = 25'h1034125;
       4'ha:
-          \$159  = 25'h19f7e33;
+          \$45  = 25'h19f7e33;
       4'hb:
-          \$159  = 25'h1131d84;
+          \$45  = 25'h1131d84;
       4'hc:
-          \$159  = 25'h1eeceb9;
+          \$45  = 25'h1eeceb9;
       4'hd:
-          \$159  = 25'h160056c;
+          \$45  = 25'h160056c;
       4'he:
-          \$159  = 25'h121ece0;
+          \$45  = 25'h121ece0;
       4'hf:
-          \$159  = 25'h101a190;
+          \$45  = 25'h101a190;
     endcase
   end
   always @* begin
@@ -10930,37 +9069,37 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$178  = 6'h22;
+          \$46  = 6'h22;
       4'h1:
-          \$178  = 6'h22;
+          \$46  = 6'h22;
       4'h2:
-          \$178  = 6'h22;
+          \$46  = 6'h22;
       4'h3:
-          \$178  = 6'h22;
+          \$46  = 6'h22;
       4'h4:
-          \$178  = 6'h22;
+          \$46  = 6'h22;
       4'h5:
-          \$178  = 6'h22;
+          \$46  = 6'h22;
       4'h6:
-          \$178  = 6'h22;
+          \$46  = 6'h22;
       4'h7:
-          \$178  = 6'h23;
+          \$46  = 6'h23;
       4'h8:
-          \$178  = 6'h2a;
+          \$46  = 6'h2a;
       4'h9:
-          \$178  = 6'h22;
+          \$46  = 6'h22;
       4'ha:
-          \$178  = 6'h22;
+          \$46  = 6'h22;
       4'hb:
-          \$178  = 6'h22;
+          \$46  = 6'h22;
       4'hc:
-          \$178  = 6'h2a;
+          \$46  = 6'h2a;
       4'hd:
-          \$178  = 6'h22;
+          \$46  = 6'h22;
       4'he:
-          \$178  = 6'h22;
+          \$46  = 6'h22;
       4'hf:
-          \$178  = 6'h22;
+          \$46  = 6'h22;
     endcase
   end
   always @* begin
@@ -10968,37 +9107,37 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$197  = 42'h00200000000;
+          \$47  = 42'h00200000000;
       4'h1:
-          \$197  = 42'h00200000000;
+          \$47  = 42'h00200000000;
       4'h2:
-          \$197  = 42'h00200000000;
+          \$47  = 42'h00200000000;
       4'h3:
-          \$197  = 42'h00200000000;
+          \$47  = 42'h00200000000;
       4'h4:
-          \$197  = 42'h00200000000;
+          \$47  = 42'h00200000000;
       4'h5:
-          \$197  = 42'h00200000000;
+          \$47  = 42'h00200000000;
       4'h6:
-          \$197  = 42'h00200000000;
+          \$47  = 42'h00200000000;
       4'h7:
-          \$197  = 42'h00400000000;
+          \$47  = 42'h00400000000;
       4'h8:
-          \$197  = 42'h20000000000;
+          \$47  = 42'h20000000000;
       4'h9:
-          \$197  = 42'h00200000000;
+          \$47  = 42'h00200000000;
       4'ha:
-          \$197  = 42'h00200000000;
+          \$47  = 42'h00200000000;
       4'hb:
-          \$197  = 42'h00200000000;
+          \$47  = 42'h00200000000;
       4'hc:
-          \$197  = 42'h20000000000;
+          \$47  = 42'h20000000000;
       4'hd:
-          \$197  = 42'h00200000000;
+          \$47  = 42'h00200000000;
       4'he:
-          \$197  = 42'h00200000000;
+          \$47  = 42'h00200000000;
       4'hf:
-          \$197  = 42'h00200000000;
+          \$47  = 42'h00200000000;
     endcase
   end
   always @* begin
@@ -11006,954 +9145,744 @@ module \top.s0_dense0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__payl
     (* full_case = 32'd1 *)
     casez (group)
       4'h0:
-          \$216  = 42'h003ffffffff;
+          \$48  = 42'h003ffffffff;
       4'h1:
-          \$216  = 42'h003ffffffff;
+          \$48  = 42'h003ffffffff;
       4'h2:
-          \$216  = 42'h003ffffffff;
+          \$48  = 42'h003ffffffff;
       4'h3:
-          \$216  = 42'h003ffffffff;
+          \$48  = 42'h003ffffffff;
       4'h4:
-          \$216  = 42'h003ffffffff;
+          \$48  = 42'h003ffffffff;
       4'h5:
-          \$216  = 42'h003ffffffff;
+          \$48  = 42'h003ffffffff;
       4'h6:
-          \$216  = 42'h003ffffffff;
+          \$48  = 42'h003ffffffff;
       4'h7:
-          \$216  = 42'h007ffffffff;
+          \$48  = 42'h007ffffffff;
       4'h8:
-          \$216  = 42'h3ffffffffff;
+          \$48  = 42'h3ffffffffff;
       4'h9:
-          \$216  = 42'h003ffffffff;
+          \$48  = 42'h003ffffffff;
       4'ha:
-          \$216  = 42'h003ffffffff;
+          \$48  = 42'h003ffffffff;
       4'hb:
-          \$216  = 42'h003ffffffff;
+          \$48  = 42'h003ffffffff;
       4'hc:
-          \$216  = 42'h3ffffffffff;
+          \$48  = 42'h3ffffffffff;
       4'hd:
-          \$216  = 42'h003ffffffff;
+          \$48  = 42'h003ffffffff;
       4'he:
-          \$216  = 42'h003ffffffff;
+          \$48  = 42'h003ffffffff;
       4'hf:
-          \$216  = 42'h003ffffffff;
+          \$48  = 42'h003ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$302  = group;
-    if (\$4 ) begin
-      \$302  = \$7 [3:0];
+    \$110  = group;
+    if (\$15 ) begin
+      \$110  = \$18 [3:0];
     end
     if (rst) begin
-      \$302  = 4'h0;
+      \$110  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$303  = rq_valid_1;
-    if (\$9 ) begin
-      \$303  = i__valid;
-    end
+    \$111  = \$19 ;
     if (rst) begin
-      \$303  = 1'h0;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$304  = rq_valid_2;
-    if (\$9 ) begin
-      \$304  = rq_valid_1;
-    end
+    \$112  = rq_valid_1;
     if (rst) begin
-      \$304  = 1'h0;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$305  = rq_valid_3;
-    if (\$9 ) begin
-      \$305  = rq_valid_2;
-    end
+    \$113  = rq_valid_2;
     if (rst) begin
-      \$305  = 1'h0;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$306  = rq_valid_4;
-    if (\$9 ) begin
-      \$306  = rq_valid_3;
-    end
+    \$114  = rq_valid_3;
     if (rst) begin
-      \$306  = 1'h0;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$307  = rq_valid_5;
-    if (\$9 ) begin
-      \$307  = rq_valid_4;
-    end
+    \$115  = rq_valid_4;
     if (rst) begin
-      \$307  = 1'h0;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$308  = rq_valid_6;
-    if (\$9 ) begin
-      \$308  = rq_valid_5;
-    end
+    \$116  = rq_valid_5;
     if (rst) begin
-      \$308  = 1'h0;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$309  = o__valid;
-    if (\$9 ) begin
-      \$309  = rq_valid_6;
-    end
+    \$117  = rq_valid_6;
     if (rst) begin
-      \$309  = 1'h0;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$310  = rq0_mult_1;
-    if (\$12 ) begin
-      \$310  = \$13 ;
-    end
+    \$118  = \$20 ;
     if (rst) begin
-      \$310  = 25'h0000000;
+      \$118  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$311  = rq0_mult_2;
-    if (\$16 ) begin
-      \$311  = rq0_mult_1;
-    end
+    \$119  = rq0_mult_1;
     if (rst) begin
-      \$311  = 25'h0000000;
+      \$119  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$312  = rq0_mult_3;
-    if (\$19 ) begin
-      \$312  = rq0_mult_2;
-    end
+    \$120  = rq0_mult_2;
     if (rst) begin
-      \$312  = 25'h0000000;
+      \$120  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$313  = rq0_mult_4;
-    if (\$22 ) begin
-      \$313  = rq0_mult_3;
-    end
+    \$121  = rq0_mult_3;
     if (rst) begin
-      \$313  = 25'h0000000;
+      \$121  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$314  = rq0_mult_5;
-    if (\$25 ) begin
-      \$314  = rq0_mult_4;
-    end
+    \$122  = rq0_mult_4;
     if (rst) begin
-      \$314  = 25'h0000000;
+      \$122  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$315  = rq0_mult_6;
-    if (\$28 ) begin
-      \$315  = rq0_mult_5;
-    end
+    \$123  = rq0_mult_5;
     if (rst) begin
-      \$315  = 25'h0000000;
+      \$123  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$316  = rq0_shift_1;
-    if (\$31 ) begin
-      \$316  = \$32 ;
-    end
+    \$124  = \$21 ;
     if (rst) begin
-      \$316  = 6'h00;
+      \$124  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$317  = rq0_shift_2;
-    if (\$35 ) begin
-      \$317  = rq0_shift_1;
-    end
+    \$125  = rq0_shift_1;
     if (rst) begin
-      \$317  = 6'h00;
+      \$125  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$318  = rq0_shift_3;
-    if (\$38 ) begin
-      \$318  = rq0_shift_2;
-    end
+    \$126  = rq0_shift_2;
     if (rst) begin
-      \$318  = 6'h00;
+      \$126  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$319  = rq0_shift_4;
-    if (\$41 ) begin
-      \$319  = rq0_shift_3;
-    end
+    \$127  = rq0_shift_3;
     if (rst) begin
-      \$319  = 6'h00;
+      \$127  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$320  = rq0_shift_5;
-    if (\$44 ) begin
-      \$320  = rq0_shift_4;
-    end
+    \$128  = rq0_shift_4;
     if (rst) begin
-      \$320  = 6'h00;
+      \$128  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$321  = rq0_shift_6;
-    if (\$47 ) begin
-      \$321  = rq0_shift_5;
-    end
+    \$129  = rq0_shift_5;
     if (rst) begin
-      \$321  = 6'h00;
+      \$129  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$322  = rq0_half_1;
-    if (\$50 ) begin
-      \$322  = \$51 ;
-    end
+    \$130  = \$22 ;
     if (rst) begin
-      \$322  = 49'h0000000000000;
+      \$130  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$323  = rq0_half_2;
-    if (\$54 ) begin
-      \$323  = rq0_half_1;
-    end
+    \$131  = rq0_half_1;
     if (rst) begin
-      \$323  = 49'h0000000000000;
+      \$131  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$324  = rq0_half_3;
-    if (\$57 ) begin
-      \$324  = rq0_half_2;
-    end
+    \$132  = rq0_half_2;
     if (rst) begin
-      \$324  = 49'h0000000000000;
+      \$132  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$325  = rq0_half_4;
-    if (\$60 ) begin
-      \$325  = rq0_half_3;
-    end
+    \$133  = rq0_half_3;
     if (rst) begin
-      \$325  = 49'h0000000000000;
+      \$133  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$326  = rq0_half_5;
-    if (\$63 ) begin
-      \$326  = rq0_half_4;
-    end
+    \$134  = rq0_half_4;
     if (rst) begin
-      \$326  = 49'h0000000000000;
+      \$134  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$327  = rq0_half_6;
-    if (\$66 ) begin
-      \$327  = rq0_half_5;
-    end
+    \$135  = rq0_half_5;
     if (rst) begin
-      \$327  = 49'h0000000000000;
+      \$135  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$328  = rq0_mask_1;
-    if (\$69 ) begin
-      \$328  = \$70 ;
-    end
+    \$136  = \$23 ;
     if (rst) begin
-      \$328  = 49'h0000000000000;
+      \$136  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$329  = rq0_mask_2;
-    if (\$73 ) begin
-      \$329  = rq0_mask_1;
-    end
+    \$137  = rq0_mask_1;
     if (rst) begin
-      \$329  = 49'h0000000000000;
+      \$137  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$330  = rq0_mask_3;
-    if (\$76 ) begin
-      \$330  = rq0_mask_2;
-    end
+    \$138  = rq0_mask_2;
     if (rst) begin
-      \$330  = 49'h0000000000000;
+      \$138  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$331  = rq0_mask_4;
-    if (\$79 ) begin
-      \$331  = rq0_mask_3;
-    end
+    \$139  = rq0_mask_3;
     if (rst) begin
-      \$331  = 49'h0000000000000;
+      \$139  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$332  = rq0_mask_5;
-    if (\$82 ) begin
-      \$332  = rq0_mask_4;
-    end
+    \$140  = rq0_mask_4;
     if (rst) begin
-      \$332  = 49'h0000000000000;
+      \$140  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$333  = rq0_mask_6;
-    if (\$85 ) begin
-      \$333  = rq0_mask_5;
-    end
+    \$141  = rq0_mask_5;
     if (rst) begin
-      \$333  = 49'h0000000000000;
+      \$141  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$334  = rq0_x;
-    if (\$88 ) begin
-      \$334  = i__payload[23:0];
-    end
+    \$142  = i__payload[23:0];
     if (rst) begin
-      \$334  = 24'h000000;
+      \$142  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$335  = rq0_part0_0;
-    if (\$91 ) begin
-      \$335  = \$92 ;
-    end
+    \$143  = \$24 ;
     if (rst) begin
-      \$335  = 34'h000000000;
+      \$143  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$336  = rq0_part0_0_r;
-    if (\$95 ) begin
-      \$336  = rq0_part0_0;
-    end
+    \$144  = rq0_part0_0;
     if (rst) begin
-      \$336  = 34'h000000000;
+      \$144  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$337  = rq0_part0_1;
-    if (\$98 ) begin
-      \$337  = \$99 ;
-    end
+    \$145  = \$25 ;
     if (rst) begin
-      \$337  = 25'h0000000;
+      \$145  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$338  = rq0_part0_1_r;
-    if (\$102 ) begin
-      \$338  = rq0_part0_1;
-    end
+    \$146  = rq0_part0_1;
     if (rst) begin
-      \$338  = 25'h0000000;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$339  = rq0_part1_0;
+    \$147  = \$26 ;
+    if (rst) begin
+      \$147  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$148  = rq0_part1_0;
+    if (rst) begin
+      \$148  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$149  = \$27 ;
+    if (rst) begin
+      \$149  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$150  = rq0_part1_1;
+    if (rst) begin
+      \$150  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$151  = \$35 [48:0];
+    if (rst) begin
+      \$151  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$152  = \$36 ;
+    if (rst) begin
+      \$152  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$153  = \$37 ;
+    if (rst) begin
+      \$153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$154  = \$40 ;
+    if (rst) begin
+      \$154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$155  = \$44 ;
+    if (rst) begin
+      \$155  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$156  = \$45 ;
+    if (rst) begin
+      \$156  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$157  = rq1_mult_1;
+    if (rst) begin
+      \$157  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$158  = rq1_mult_2;
+    if (rst) begin
+      \$158  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$159  = rq1_mult_3;
+    if (rst) begin
+      \$159  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$160  = rq1_mult_4;
+    if (rst) begin
+      \$160  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$161  = rq1_mult_5;
+    if (rst) begin
+      \$161  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$162  = \$46 ;
+    if (rst) begin
+      \$162  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$163  = rq1_shift_1;
+    if (rst) begin
+      \$163  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$164  = rq1_shift_2;
+    if (rst) begin
+      \$164  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$165  = rq1_shift_3;
+    if (rst) begin
+      \$165  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$166  = rq1_shift_4;
+    if (rst) begin
+      \$166  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$167  = rq1_shift_5;
+    if (rst) begin
+      \$167  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$168  = \$47 ;
+    if (rst) begin
+      \$168  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$169  = rq1_half_1;
+    if (rst) begin
+      \$169  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$170  = rq1_half_2;
+    if (rst) begin
+      \$170  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$171  = rq1_half_3;
+    if (rst) begin
+      \$171  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$172  = rq1_half_4;
+    if (rst) begin
+      \$172  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$173  = rq1_half_5;
+    if (rst) begin
+      \$173  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$174  = \$48 ;
+    if (rst) begin
+      \$174  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$175  = rq1_mask_1;
+    if (rst) begin
+      \$175  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$176  = rq1_mask_2;
+    if (rst) begin
+      \$176  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$177  = rq1_mask_3;
+    if (rst) begin
+      \$177  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$178  = rq1_mask_4;
+    if (rst) begin
+      \$178  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$179  = rq1_mask_5;
+    if (rst) begin
+      \$179  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$180  = i__payload[47:24];
+    if (rst) begin
+      \$180  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$181  = \$49 ;
+    if (rst) begin
+      \$181  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$182  = rq1_part0_0;
+    if (rst) begin
+      \$182  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$183  = \$50 ;
+    if (rst) begin
+      \$183  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$184  = rq1_part0_1;
+    if (rst) begin
+      \$184  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$185  = \$51 ;
+    if (rst) begin
+      \$185  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$186  = rq1_part1_0;
+    if (rst) begin
+      \$186  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$187  = \$52 ;
+    if (rst) begin
+      \$187  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$188  = rq1_part1_1;
+    if (rst) begin
+      \$188  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$189  = \$60 [48:0];
+    if (rst) begin
+      \$189  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$190  = \$61 ;
+    if (rst) begin
+      \$190  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$191  = \$62 ;
+    if (rst) begin
+      \$191  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$192  = \$65 ;
+    if (rst) begin
+      \$192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$193  = \$69 ;
+    if (rst) begin
+      \$193  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$194  = \$73 [3:0];
+    if (rst) begin
+      \$194  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$195  = \$signature__addr ;
+    if (\$80 ) begin
+      \$195  = \$83 [2:0];
+    end
+    if (rst) begin
+      \$195  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$196  = rport__addr;
+    if (\$87 ) begin
+      \$196  = \$90 [2:0];
+    end
+    if (rst) begin
+      \$196  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$197  = \$103 [2:0];
+    if (rst) begin
+      \$197  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$198  = o__valid;
     if (\$105 ) begin
-      \$339  = \$106 ;
+      \$198  = \$107 ;
     end
     if (rst) begin
-      \$339  = 24'h000000;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$340  = rq0_part1_0_r;
-    if (\$109 ) begin
-      \$340  = rq0_part1_0;
+    \$199  = o__payload;
+    if (\$105 ) begin
+      \$199  = \$109 ;
     end
     if (rst) begin
-      \$340  = 24'h000000;
+      \$199  = 16'h0000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$341  = rq0_part1_1;
-    if (\$112 ) begin
-      \$341  = \$113 ;
-    end
-    if (rst) begin
-      \$341  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$342  = rq0_part1_1_r;
-    if (\$116 ) begin
-      \$342  = rq0_part1_1;
-    end
-    if (rst) begin
-      \$342  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$343  = rq0_prod;
-    if (\$119 ) begin
-      \$343  = \$127 [48:0];
-    end
-    if (rst) begin
-      \$343  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$344  = rq0_floor;
-    if (\$130 ) begin
-      \$344  = \$131 ;
-    end
-    if (rst) begin
-      \$344  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$345  = rq0_above;
-    if (\$134 ) begin
-      \$345  = \$135 ;
-    end
-    if (rst) begin
-      \$345  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$346  = rq0_tie;
-    if (\$138 ) begin
-      \$346  = \$141 ;
-    end
-    if (rst) begin
-      \$346  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$347  = rq0_code;
-    if (\$144 ) begin
-      \$347  = \$148 ;
-    end
-    if (rst) begin
-      \$347  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$348  = rq0_out;
-    if (\$151 ) begin
-      \$348  = \$155 [7:0];
-    end
-    if (rst) begin
-      \$348  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$349  = rq1_mult_1;
-    if (\$158 ) begin
-      \$349  = \$159 ;
-    end
-    if (rst) begin
-      \$349  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$350  = rq1_mult_2;
-    if (\$162 ) begin
-      \$350  = rq1_mult_1;
-    end
-    if (rst) begin
-      \$350  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$351  = rq1_mult_3;
-    if (\$165 ) begin
-      \$351  = rq1_mult_2;
-    end
-    if (rst) begin
-      \$351  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$352  = rq1_mult_4;
-    if (\$168 ) begin
-      \$352  = rq1_mult_3;
-    end
-    if (rst) begin
-      \$352  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$353  = rq1_mult_5;
-    if (\$171 ) begin
-      \$353  = rq1_mult_4;
-    end
-    if (rst) begin
-      \$353  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$354  = rq1_mult_6;
-    if (\$174 ) begin
-      \$354  = rq1_mult_5;
-    end
-    if (rst) begin
-      \$354  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$355  = rq1_shift_1;
-    if (\$177 ) begin
-      \$355  = \$178 ;
-    end
-    if (rst) begin
-      \$355  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$356  = rq1_shift_2;
-    if (\$181 ) begin
-      \$356  = rq1_shift_1;
-    end
-    if (rst) begin
-      \$356  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$357  = rq1_shift_3;
-    if (\$184 ) begin
-      \$357  = rq1_shift_2;
-    end
-    if (rst) begin
-      \$357  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$358  = rq1_shift_4;
-    if (\$187 ) begin
-      \$358  = rq1_shift_3;
-    end
-    if (rst) begin
-      \$358  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$359  = rq1_shift_5;
-    if (\$190 ) begin
-      \$359  = rq1_shift_4;
-    end
-    if (rst) begin
-      \$359  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$360  = rq1_shift_6;
-    if (\$193 ) begin
-      \$360  = rq1_shift_5;
-    end
-    if (rst) begin
-      \$360  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$361  = rq1_half_1;
-    if (\$196 ) begin
-      \$361  = \$197 ;
-    end
-    if (rst) begin
-      \$361  = 42'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$362  = rq1_half_2;
-    if (\$200 ) begin
-      \$362  = rq1_half_1;
-    end
-    if (rst) begin
-      \$362  = 42'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$363  = rq1_half_3;
-    if (\$203 ) begin
-      \$363  = rq1_half_2;
-    end
-    if (rst) begin
-      \$363  = 42'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$364  = rq1_half_4;
-    if (\$206 ) begin
-      \$364  = rq1_half_3;
-    end
-    if (rst) begin
-      \$364  = 42'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$365  = rq1_half_5;
-    if (\$209 ) begin
-      \$365  = rq1_half_4;
-    end
-    if (rst) begin
-      \$365  = 42'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$366  = rq1_half_6;
-    if (\$212 ) begin
-      \$366  = rq1_half_5;
-    end
-    if (rst) begin
-      \$366  = 42'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$367  = rq1_mask_1;
-    if (\$215 ) begin
-      \$367  = \$216 ;
-    end
-    if (rst) begin
-      \$367  = 42'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$368  = rq1_mask_2;
-    if (\$219 ) begin
-      \$368  = rq1_mask_1;
-    end
-    if (rst) begin
-      \$368  = 42'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$369  = rq1_mask_3;
-    if (\$222 ) begin
-      \$369  = rq1_mask_2;
-    end
-    if (rst) begin
-      \$369  = 42'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$370  = rq1_mask_4;
-    if (\$225 ) begin
-      \$370  = rq1_mask_3;
-    end
-    if (rst) begin
-      \$370  = 42'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$371  = rq1_mask_5;
-    if (\$228 ) begin
-      \$371  = rq1_mask_4;
-    end
-    if (rst) begin
-      \$371  = 42'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$372  = rq1_mask_6;
-    if (\$231 ) begin
-      \$372  = rq1_mask_5;
-    end
-    if (rst) begin
-      \$372  = 42'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$373  = rq1_x;
-    if (\$234 ) begin
-      \$373  = i__payload[47:24];
-    end
-    if (rst) begin
-      \$373  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$374  = rq1_part0_0;
-    if (\$237 ) begin
-      \$374  = \$238 ;
-    end
-    if (rst) begin
-      \$374  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$375  = rq1_part0_0_r;
-    if (\$241 ) begin
-      \$375  = rq1_part0_0;
-    end
-    if (rst) begin
-      \$375  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$376  = rq1_part0_1;
-    if (\$244 ) begin
-      \$376  = \$245 ;
-    end
-    if (rst) begin
-      \$376  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$377  = rq1_part0_1_r;
-    if (\$248 ) begin
-      \$377  = rq1_part0_1;
-    end
-    if (rst) begin
-      \$377  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$378  = rq1_part1_0;
-    if (\$251 ) begin
-      \$378  = \$252 ;
-    end
-    if (rst) begin
-      \$378  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$379  = rq1_part1_0_r;
-    if (\$255 ) begin
-      \$379  = rq1_part1_0;
-    end
-    if (rst) begin
-      \$379  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$380  = rq1_part1_1;
-    if (\$258 ) begin
-      \$380  = \$259 ;
-    end
-    if (rst) begin
-      \$380  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$381  = rq1_part1_1_r;
-    if (\$262 ) begin
-      \$381  = rq1_part1_1;
-    end
-    if (rst) begin
-      \$381  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$382  = rq1_prod;
-    if (\$265 ) begin
-      \$382  = \$273 [48:0];
-    end
-    if (rst) begin
-      \$382  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$383  = rq1_floor;
-    if (\$276 ) begin
-      \$383  = \$277 ;
-    end
-    if (rst) begin
-      \$383  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$384  = rq1_above;
-    if (\$280 ) begin
-      \$384  = \$281 ;
-    end
-    if (rst) begin
-      \$384  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$385  = rq1_tie;
-    if (\$284 ) begin
-      \$385  = \$287 ;
-    end
-    if (rst) begin
-      \$385  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$386  = rq1_code;
-    if (\$290 ) begin
-      \$386  = \$294 ;
-    end
-    if (rst) begin
-      \$386  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$387  = rq1_out;
-    if (\$297 ) begin
-      \$387  = \$301 [7:0];
-    end
-    if (rst) begin
-      \$387  = 8'h00;
-    end
-  end
-  assign rq_valid_7 = o__valid;
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
+  assign i__ready = q_room;
+  assign q_wptr = \$signature__addr ;
+  assign \$signature__data  = q_in;
+  assign q_rptr = rport__addr;
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
   assign \i__payload[0]  = i__payload[23:0];
   assign \i__payload[1]  = i__payload[47:24];
-  assign o__payload[15:8] = rq1_out;
-  assign o__payload[7:0] = rq0_out;
-  assign \$120  = { 1'h0, rq0_part0_0_r };
-  assign \$122  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$124  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
-  assign \$126  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
-  assign \$266  = { 1'h0, rq1_part0_0_r };
-  assign \$268  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$270  = { rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r, 17'h00000 };
-  assign \$272  = { rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r, 34'h000000000 };
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign q_in[15:8] = \$8 [7:0];
+  assign q_in[7:0] = \$4 [7:0];
+  assign \$28  = { 1'h0, rq0_part0_0_r };
+  assign \$30  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$32  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
+  assign \$34  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
+  assign \$53  = { 1'h0, rq1_part0_0_r };
+  assign \$55  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
+  assign \$57  = { rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r, 17'h00000 };
+  assign \$59  = { rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
 module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  reg \$1 ;
-  wire \$10 ;
+  wire \$1 ;
+  reg [22:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
-  reg [22:0] \$102 ;
-  wire [22:0] \$103 ;
-  wire [23:0] \$104 ;
-  reg [22:0] \$105 ;
-  wire [22:0] \$106 ;
-  wire [23:0] \$107 ;
-  reg [22:0] \$108 ;
-  wire [22:0] \$109 ;
-  wire \$11 ;
-  wire [23:0] \$110 ;
-  reg [22:0] \$111 ;
-  wire [22:0] \$112 ;
-  wire [23:0] \$113 ;
-  reg [22:0] \$114 ;
-  wire [22:0] \$115 ;
-  wire [23:0] \$116 ;
+  wire [3:0] \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire [4:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire [22:0] \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire [114:0] \$114 ;
+  reg \$115 ;
+  reg [3:0] \$116 ;
   reg \$117 ;
-  reg [3:0] \$118 ;
+  reg \$118 ;
   reg \$119 ;
-  wire \$12 ;
-  reg \$120 ;
-  reg \$121 ;
-  reg [4:0] \$122 ;
-  reg [15:0] \$123 ;
+  wire [23:0] \$12 ;
+  reg [4:0] \$120 ;
+  reg [15:0] \$121 ;
+  reg \$122 ;
+  reg \$123 ;
   reg \$124 ;
   reg \$125 ;
   reg \$126 ;
-  reg \$127 ;
-  reg \$128 ;
+  reg [8:0] \$127 ;
+  reg [8:0] \$128 ;
   reg [8:0] \$129 ;
-  wire [15:0] \$13 ;
+  reg [22:0] \$13 ;
   reg [8:0] \$130 ;
   reg [8:0] \$131 ;
   reg [8:0] \$132 ;
@@ -11961,10 +9890,10 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [8:0] \$134 ;
   reg [8:0] \$135 ;
   reg [8:0] \$136 ;
-  reg [8:0] \$137 ;
-  reg [8:0] \$138 ;
+  reg [7:0] \$137 ;
+  reg [7:0] \$138 ;
   reg [7:0] \$139 ;
-  wire [8:0] \$14 ;
+  wire [22:0] \$14 ;
   reg [7:0] \$140 ;
   reg [7:0] \$141 ;
   reg [7:0] \$142 ;
@@ -11972,10 +9901,10 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] \$144 ;
   reg [7:0] \$145 ;
   reg [7:0] \$146 ;
-  reg [7:0] \$147 ;
-  reg [7:0] \$148 ;
+  reg [16:0] \$147 ;
+  reg [16:0] \$148 ;
   reg [16:0] \$149 ;
-  wire [15:0] \$15 ;
+  wire [23:0] \$15 ;
   reg [16:0] \$150 ;
   reg [16:0] \$151 ;
   reg [16:0] \$152 ;
@@ -11986,7 +9915,7 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$157 ;
   reg [16:0] \$158 ;
   reg [16:0] \$159 ;
-  wire [8:0] \$16 ;
+  reg [22:0] \$16 ;
   reg [16:0] \$160 ;
   reg [16:0] \$161 ;
   reg [16:0] \$162 ;
@@ -11994,21 +9923,21 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] \$164 ;
   reg [16:0] \$165 ;
   reg [16:0] \$166 ;
-  reg [16:0] \$167 ;
-  reg [16:0] \$168 ;
+  reg [22:0] \$167 ;
+  reg [22:0] \$168 ;
   reg [22:0] \$169 ;
-  wire [15:0] \$17 ;
+  wire [22:0] \$17 ;
   reg [22:0] \$170 ;
   reg [22:0] \$171 ;
-  reg [22:0] \$172 ;
-  reg [22:0] \$173 ;
+  reg \$172 ;
+  reg \$173 ;
   reg \$174 ;
   reg \$175 ;
   reg \$176 ;
   reg \$177 ;
   reg \$178 ;
   reg \$179 ;
-  wire [8:0] \$18 ;
+  wire [23:0] \$18 ;
   reg \$180 ;
   reg \$181 ;
   reg \$182 ;
@@ -12017,108 +9946,112 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$185 ;
   reg \$186 ;
   reg \$187 ;
-  reg \$188 ;
-  reg \$189 ;
-  wire [15:0] \$19 ;
-  reg \$190 ;
+  reg [22:0] \$188 ;
+  reg [22:0] \$189 ;
+  reg [22:0] \$19 ;
+  reg [22:0] \$190 ;
   reg [22:0] \$191 ;
-  reg [114:0] \$192 ;
-  reg [22:0] \$193 ;
-  reg [22:0] \$194 ;
-  reg [22:0] \$195 ;
-  reg [22:0] \$196 ;
-  reg [3:0] \$2 ;
-  wire [8:0] \$20 ;
-  wire [15:0] \$21 ;
-  wire [8:0] \$22 ;
-  wire [15:0] \$23 ;
-  wire [8:0] \$24 ;
-  wire [15:0] \$25 ;
-  wire [8:0] \$26 ;
-  wire [15:0] \$27 ;
-  wire [8:0] \$28 ;
-  wire [15:0] \$29 ;
-  reg \$3 ;
-  wire [8:0] \$30 ;
-  wire [15:0] \$31 ;
-  wire [8:0] \$32 ;
-  wire [16:0] \$33 ;
-  wire [16:0] \$34 ;
-  wire [16:0] \$35 ;
-  wire [16:0] \$36 ;
-  wire [16:0] \$37 ;
-  wire [16:0] \$38 ;
-  wire [16:0] \$39 ;
-  reg \$4 ;
-  wire [16:0] \$40 ;
-  wire [16:0] \$41 ;
-  wire [16:0] \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  reg \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire [17:0] \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire [17:0] \$58 ;
-  wire \$59 ;
+  reg [22:0] \$192 ;
+  reg [2:0] \$193 ;
+  reg [2:0] \$194 ;
+  reg [2:0] \$195 ;
+  reg [2:0] \$196 ;
+  reg \$197 ;
+  reg [114:0] \$198 ;
+  wire \$2 ;
+  wire [22:0] \$20 ;
+  wire [23:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  reg \$29 ;
+  wire \$3 ;
+  reg [3:0] \$30 ;
+  reg \$31 ;
+  reg \$32 ;
+  reg \$33 ;
+  wire \$34 ;
+  wire [5:0] \$35 ;
+  wire [5:0] \$36 ;
+  wire [15:0] \$37 ;
+  wire [8:0] \$38 ;
+  wire [15:0] \$39 ;
+  wire \$4 ;
+  wire [8:0] \$40 ;
+  wire [15:0] \$41 ;
+  wire [8:0] \$42 ;
+  wire [15:0] \$43 ;
+  wire [8:0] \$44 ;
+  wire [15:0] \$45 ;
+  wire [8:0] \$46 ;
+  wire [15:0] \$47 ;
+  wire [8:0] \$48 ;
+  wire [15:0] \$49 ;
+  wire \$5 ;
+  wire [8:0] \$50 ;
+  wire [15:0] \$51 ;
+  wire [8:0] \$52 ;
+  wire [15:0] \$53 ;
+  wire [8:0] \$54 ;
+  wire [15:0] \$55 ;
+  wire [8:0] \$56 ;
+  wire [16:0] \$57 ;
+  wire [16:0] \$58 ;
+  wire [16:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire [17:0] \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire [17:0] \$64 ;
-  wire \$65 ;
-  wire \$66 ;
+  wire [16:0] \$60 ;
+  wire [16:0] \$61 ;
+  wire [16:0] \$62 ;
+  wire [16:0] \$63 ;
+  wire [16:0] \$64 ;
+  wire [16:0] \$65 ;
+  wire [16:0] \$66 ;
   wire [17:0] \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire [5:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
+  wire [17:0] \$68 ;
+  wire [17:0] \$69 ;
+  reg [22:0] \$7 ;
+  wire [17:0] \$70 ;
+  wire [17:0] \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [3:0] \$73 ;
   wire \$74 ;
-  wire \$75 ;
+  wire [4:0] \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [5:0] \$8 ;
+  wire [22:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
+  wire [3:0] \$85 ;
+  wire [3:0] \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire \$9 ;
+  wire [23:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
+  wire [3:0] \$92 ;
+  wire [3:0] \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  (* init = 4'h0 *)
-  wire [3:0] \$signature__addr ;
+  reg [3:0] \$signature__addr  = 4'h0;
+  reg [2:0] \$signature__addr$39  = 3'h0;
   wire [15:0] \$signature__data ;
+  wire [114:0] \$signature__data$41 ;
   wire \$signature__en ;
+  wire \$signature__en$33 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -12190,20 +10123,36 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] prod4_0_r = 17'h00000;
   reg [16:0] prod4_1 = 17'h00000;
   reg [16:0] prod4_1_r = 17'h00000;
+  wire [114:0] q_in;
+  wire [22:0] \q_in[0] ;
+  wire [22:0] \q_in[1] ;
+  wire [22:0] \q_in[2] ;
+  wire [22:0] \q_in[3] ;
+  wire [22:0] \q_in[4] ;
+  reg [2:0] q_owed = 3'h0;
+  wire q_room;
+  (* init = 3'h0 *)
+  wire [2:0] q_rptr;
+  reg [2:0] q_stored = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
+  reg [2:0] \rport__addr$42  = 3'h0;
   wire [15:0] rport__data;
-  wire rport__en;
+  wire [114:0] \rport__data$109 ;
   input rst;
   wire rst;
-  reg [3:0] sf_t = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] sf_t;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
   reg [22:0] sum2_s0_0 = 23'h000000;
   reg [22:0] sum3_s0_0 = 23'h000000;
   reg [22:0] sum4_s0_0 = 23'h000000;
-  reg [4:0] t = 5'h00;
+  (* init = 5'h00 *)
+  wire [4:0] t;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -12219,10 +10168,8 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] w3_1 = 8'h00;
   reg [7:0] w4_0 = 8'h00;
   reg [7:0] w4_1 = 8'h00;
-  (* init = 5'h00 *)
-  wire [4:0] wrom__addr;
+  reg [4:0] wrom__addr = 5'h00;
   wire [79:0] wrom__data;
-  wire wrom__en;
   reg [15:0] x_reg = 16'h0000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -12265,15 +10212,27 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[\$signature__addr ] <= i__payload;
   end
   reg [15:0] _0_;
   always @(posedge clk) begin
-    if (rport__en) begin
-      _0_ <= inbuf[sf_t];
-    end
+    _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
+  reg [114:0] queue [5:0];
+  initial begin
+    queue[0] = 115'h00000000000000000000000000000;
+    queue[1] = 115'h00000000000000000000000000000;
+    queue[2] = 115'h00000000000000000000000000000;
+    queue[3] = 115'h00000000000000000000000000000;
+    queue[4] = 115'h00000000000000000000000000000;
+    queue[5] = 115'h00000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$33 )
+      queue[\$signature__addr$39 ] <= q_in;
+  end
+  assign \rport__data$109  = queue[\rport__addr$42 ];
   reg [79:0] rom [30:0];
   initial begin
     rom[0] = 80'hd3a50a100ddf02b9810c;
@@ -12310,620 +10269,294 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   reg [79:0] _1_;
   always @(posedge clk) begin
-    if (wrom__en) begin
-      _1_ <= rom[t];
-    end
+    _1_ <= rom[wrom__addr];
   end
   assign wrom__data = _1_;
-  assign \$6  = t == 5'h1e;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 6'h00 : \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = ~ o__valid;
-  assign \$12  = \$11  | o__ready;
-  assign \$13  = from_input ? x_reg : rport__data;
-  assign \$14  = $signed(\$13 [7:0]) - $signed(8'h80);
-  assign \$15  = from_input ? x_reg : rport__data;
-  assign \$16  = $signed(\$15 [15:8]) - $signed(8'h80);
-  assign \$17  = from_input ? x_reg : rport__data;
-  assign \$18  = $signed(\$17 [7:0]) - $signed(8'h80);
-  assign \$19  = from_input ? x_reg : rport__data;
-  assign \$20  = $signed(\$19 [15:8]) - $signed(8'h80);
-  assign \$21  = from_input ? x_reg : rport__data;
-  assign \$22  = $signed(\$21 [7:0]) - $signed(8'h80);
-  assign \$23  = from_input ? x_reg : rport__data;
-  assign \$24  = $signed(\$23 [15:8]) - $signed(8'h80);
-  assign \$25  = from_input ? x_reg : rport__data;
-  assign \$26  = $signed(\$25 [7:0]) - $signed(8'h80);
-  assign \$27  = from_input ? x_reg : rport__data;
-  assign \$28  = $signed(\$27 [15:8]) - $signed(8'h80);
-  assign \$29  = from_input ? x_reg : rport__data;
-  assign \$30  = $signed(\$29 [7:0]) - $signed(8'h80);
-  assign \$31  = from_input ? x_reg : rport__data;
-  assign \$32  = $signed(\$31 [15:8]) - $signed(8'h80);
-  assign \$33  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$34  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$35  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$36  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$37  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$38  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$39  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$40  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$41  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$42  = $signed(xoff4_1) * $signed(w4_1);
-  assign \$43  = ~ o__valid;
-  assign \$44  = \$43  | o__ready;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = ~ o__valid;
-  assign \$48  = \$47  | o__ready;
-  assign \$49  = ~ o__valid;
-  assign \$50  = \$49  | o__ready;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$62  = ~ o__valid;
-  assign \$63  = \$62  | o__ready;
-  assign \$64  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$65  = ~ o__valid;
-  assign \$66  = \$65  | o__ready;
-  assign \$67  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$68  = ~ o__valid;
-  assign \$69  = \$68  | o__ready;
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = ~ o__valid;
-  assign \$73  = \$72  | o__ready;
-  assign \$74  = ~ o__valid;
-  assign \$75  = \$74  | o__ready;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = v5 & last5;
-  assign \$79  = ~ o__valid;
-  assign \$80  = \$79  | o__ready;
-  assign \$81  = \$80  & v5;
-  assign \$82  = ~ o__valid;
-  assign \$83  = \$82  | o__ready;
-  assign \$84  = \$83  & v5;
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
-  assign \$87  = \$86  & v5;
-  assign \$88  = ~ o__valid;
-  assign \$89  = \$88  | o__ready;
-  assign \$90  = \$89  & v5;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = \$92  & v5;
-  assign \$94  = ~ o__valid;
-  assign \$95  = \$94  | o__ready;
-  assign i__ready = \$95  & reads_input_t;
-  assign \$96  = ~ o__valid;
-  assign \$97  = \$96  | o__ready;
-  assign \$98  = ~ reads_input_t;
-  assign \$99  = i__valid | \$98 ;
-  assign issue = \$97  & \$99 ;
+  assign q_room = q_owed < 3'h7;
+  assign \$1  = ~ last_t;
+  assign \$2  = q_room | \$1 ;
+  assign i__ready = \$2  & reads_input_t;
+  assign \$3  = ~ last_t;
+  assign \$4  = q_room | \$3 ;
+  assign \$5  = ~ reads_input_t;
+  assign \$6  = i__valid | \$5 ;
+  assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$100  = ~ o__valid;
-  assign rport__en = \$100  | o__ready;
-  assign \$101  = ~ o__valid;
-  assign wrom__en = \$101  | o__ready;
-  assign \$103  = first5 ? \$102  : acc0;
-  assign \$104  = $signed(\$103 ) + $signed(sum0_s0_0);
-  assign \$106  = first5 ? \$105  : acc1;
-  assign \$107  = $signed(\$106 ) + $signed(sum1_s0_0);
-  assign \$109  = first5 ? \$108  : acc2;
-  assign \$110  = $signed(\$109 ) + $signed(sum2_s0_0);
-  assign \$112  = first5 ? \$111  : acc3;
-  assign \$113  = $signed(\$112 ) + $signed(sum3_s0_0);
-  assign \$115  = first5 ? \$114  : acc4;
-  assign \$116  = $signed(\$115 ) + $signed(sum4_s0_0);
+  assign \$8  = first5 ? \$7  : acc0;
+  assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
+  assign \$11  = first5 ? \$10  : acc1;
+  assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
+  assign \$14  = first5 ? \$13  : acc2;
+  assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
+  assign \$17  = first5 ? \$16  : acc3;
+  assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
+  assign \$20  = first5 ? \$19  : acc4;
+  assign \$21  = $signed(\$20 ) + $signed(sum4_s0_0);
+  assign \$22  = v5 & last5;
+  assign \$23  = ~ o__valid;
+  assign \$24  = \$23  | o__ready;
+  assign \$25  = | q_stored;
+  assign \$26  = ~ \$25 ;
+  assign \$27  = \$24  & \$26 ;
+  assign \$28  = ~ \$27 ;
+  assign \$signature__en$33  = \$22  & \$28 ;
+  assign \$34  = wrom__addr == 5'h1e;
+  assign \$35  = wrom__addr + 1'h1;
+  assign \$36  = \$34  ? 6'h00 : \$35 ;
+  assign \$37  = from_input ? x_reg : rport__data;
+  assign \$38  = $signed(\$37 [7:0]) - $signed(8'h80);
+  assign \$39  = from_input ? x_reg : rport__data;
+  assign \$40  = $signed(\$39 [15:8]) - $signed(8'h80);
+  assign \$41  = from_input ? x_reg : rport__data;
+  assign \$42  = $signed(\$41 [7:0]) - $signed(8'h80);
+  assign \$43  = from_input ? x_reg : rport__data;
+  assign \$44  = $signed(\$43 [15:8]) - $signed(8'h80);
+  assign \$45  = from_input ? x_reg : rport__data;
+  assign \$46  = $signed(\$45 [7:0]) - $signed(8'h80);
+  assign \$47  = from_input ? x_reg : rport__data;
+  assign \$48  = $signed(\$47 [15:8]) - $signed(8'h80);
+  assign \$49  = from_input ? x_reg : rport__data;
+  assign \$50  = $signed(\$49 [7:0]) - $signed(8'h80);
+  assign \$51  = from_input ? x_reg : rport__data;
+  assign \$52  = $signed(\$51 [15:8]) - $signed(8'h80);
+  assign \$53  = from_input ? x_reg : rport__data;
+  assign \$54  = $signed(\$53 [7:0]) - $signed(8'h80);
+  assign \$55  = from_input ? x_reg : rport__data;
+  assign \$56  = $signed(\$55 [15:8]) - $signed(8'h80);
+  assign \$57  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$58  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$59  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$60  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$61  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$62  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$63  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$64  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$65  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$66  = $signed(xoff4_1) * $signed(w4_1);
+  assign \$67  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$68  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$69  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$70  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$71  = $signed(prod4_0_r) + $signed(prod4_1_r);
+  assign \$72  = issue & last_t;
+  assign \$73  = q_owed + \$72 ;
+  assign \$74  = o__valid & o__ready;
+  assign \$75  = \$73  - \$74 ;
+  assign \$76  = v5 & last5;
+  assign \$77  = ~ o__valid;
+  assign \$78  = \$77  | o__ready;
+  assign \$79  = | q_stored;
+  assign \$80  = ~ \$79 ;
+  assign \$81  = \$78  & \$80 ;
+  assign \$82  = ~ \$81 ;
+  assign \$83  = \$76  & \$82 ;
+  assign \$84  = \$signature__addr$39  == 3'h5;
+  assign \$85  = \$signature__addr$39  + 1'h1;
+  assign \$86  = \$84  ? 4'h0 : \$85 ;
+  assign \$87  = ~ o__valid;
+  assign \$88  = \$87  | o__ready;
+  assign \$89  = | q_stored;
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = \rport__addr$42  == 3'h5;
+  assign \$92  = \rport__addr$42  + 1'h1;
+  assign \$93  = \$91  ? 4'h0 : \$92 ;
+  assign \$94  = v5 & last5;
+  assign \$95  = ~ o__valid;
+  assign \$96  = \$95  | o__ready;
+  assign \$97  = | q_stored;
+  assign \$98  = ~ \$97 ;
+  assign \$99  = \$96  & \$98 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = \$94  & \$100 ;
+  assign \$102  = q_stored + \$101 ;
+  assign \$103  = ~ o__valid;
+  assign \$104  = \$103  | o__ready;
+  assign \$105  = | q_stored;
+  assign \$106  = \$104  & \$105 ;
+  assign \$107  = \$102  - \$106 ;
+  assign \$108  = ~ o__valid;
+  assign \$109  = \$108  | o__ready;
+  assign \$110  = | q_stored;
+  assign \$111  = v5 & last5;
+  assign \$112  = \$110  | \$111 ;
+  assign \$113  = | q_stored;
+  assign \$114  = \$113  ? \rport__data$109  : q_in;
   always @(posedge clk)
-    nf_t <= \$117 ;
+    nf_t <= \$115 ;
   always @(posedge clk)
-    sf_t <= \$118 ;
+    \$signature__addr  <= \$116 ;
   always @(posedge clk)
-    reads_input_t <= \$119 ;
+    reads_input_t <= \$117 ;
   always @(posedge clk)
-    first_t <= \$120 ;
+    first_t <= \$118 ;
   always @(posedge clk)
-    last_t <= \$121 ;
+    last_t <= \$119 ;
   always @(posedge clk)
-    t <= \$122 ;
+    wrom__addr <= \$120 ;
   always @(posedge clk)
-    x_reg <= \$123 ;
+    x_reg <= \$121 ;
   always @(posedge clk)
-    from_input <= \$124 ;
+    from_input <= \$122 ;
   always @(posedge clk)
-    v1 <= \$125 ;
+    v1 <= \$123 ;
   always @(posedge clk)
-    first1 <= \$126 ;
+    first1 <= \$124 ;
   always @(posedge clk)
-    last1 <= \$127 ;
+    last1 <= \$125 ;
   always @(posedge clk)
-    nf1 <= \$128 ;
+    nf1 <= \$126 ;
   always @(posedge clk)
-    xoff0_0 <= \$129 ;
+    xoff0_0 <= \$127 ;
   always @(posedge clk)
-    xoff0_1 <= \$130 ;
+    xoff0_1 <= \$128 ;
   always @(posedge clk)
-    xoff1_0 <= \$131 ;
+    xoff1_0 <= \$129 ;
   always @(posedge clk)
-    xoff1_1 <= \$132 ;
+    xoff1_1 <= \$130 ;
   always @(posedge clk)
-    xoff2_0 <= \$133 ;
+    xoff2_0 <= \$131 ;
   always @(posedge clk)
-    xoff2_1 <= \$134 ;
+    xoff2_1 <= \$132 ;
   always @(posedge clk)
-    xoff3_0 <= \$135 ;
+    xoff3_0 <= \$133 ;
   always @(posedge clk)
-    xoff3_1 <= \$136 ;
+    xoff3_1 <= \$134 ;
   always @(posedge clk)
-    xoff4_0 <= \$137 ;
+    xoff4_0 <= \$135 ;
   always @(posedge clk)
-    xoff4_1 <= \$138 ;
+    xoff4_1 <= \$136 ;
   always @(posedge clk)
-    w0_0 <= \$139 ;
+    w0_0 <= \$137 ;
   always @(posedge clk)
-    w0_1 <= \$140 ;
+    w0_1 <= \$138 ;
   always @(posedge clk)
-    w1_0 <= \$141 ;
+    w1_0 <= \$139 ;
   always @(posedge clk)
-    w1_1 <= \$142 ;
+    w1_1 <= \$140 ;
   always @(posedge clk)
-    w2_0 <= \$143 ;
+    w2_0 <= \$141 ;
   always @(posedge clk)
-    w2_1 <= \$144 ;
+    w2_1 <= \$142 ;
   always @(posedge clk)
-    w3_0 <= \$145 ;
+    w3_0 <= \$143 ;
   always @(posedge clk)
-    w3_1 <= \$146 ;
+    w3_1 <= \$144 ;
   always @(posedge clk)
-    w4_0 <= \$147 ;
+    w4_0 <= \$145 ;
   always @(posedge clk)
-    w4_1 <= \$148 ;
+    w4_1 <= \$146 ;
   always @(posedge clk)
-    prod0_0 <= \$149 ;
+    prod0_0 <= \$147 ;
   always @(posedge clk)
-    prod0_1 <= \$150 ;
+    prod0_1 <= \$148 ;
   always @(posedge clk)
-    prod1_0 <= \$151 ;
+    prod1_0 <= \$149 ;
   always @(posedge clk)
-    prod1_1 <= \$152 ;
+    prod1_1 <= \$150 ;
   always @(posedge clk)
-    prod2_0 <= \$153 ;
+    prod2_0 <= \$151 ;
   always @(posedge clk)
-    prod2_1 <= \$154 ;
+    prod2_1 <= \$152 ;
   always @(posedge clk)
-    prod3_0 <= \$155 ;
+    prod3_0 <= \$153 ;
   always @(posedge clk)
-    prod3_1 <= \$156 ;
+    prod3_1 <= \$154 ;
   always @(posedge clk)
-    prod4_0 <= \$157 ;
+    prod4_0 <= \$155 ;
   always @(posedge clk)
-    prod4_1 <= \$158 ;
+    prod4_1 <= \$156 ;
   always @(posedge clk)
-    prod0_0_r <= \$159 ;
+    prod0_0_r <= \$157 ;
   always @(posedge clk)
-    prod0_1_r <= \$160 ;
+    prod0_1_r <= \$158 ;
   always @(posedge clk)
-    prod1_0_r <= \$161 ;
+    prod1_0_r <= \$159 ;
   always @(posedge clk)
-    prod1_1_r <= \$162 ;
+    prod1_1_r <= \$160 ;
   always @(posedge clk)
-    prod2_0_r <= \$163 ;
+    prod2_0_r <= \$161 ;
   always @(posedge clk)
-    prod2_1_r <= \$164 ;
+    prod2_1_r <= \$162 ;
   always @(posedge clk)
-    prod3_0_r <= \$165 ;
+    prod3_0_r <= \$163 ;
   always @(posedge clk)
-    prod3_1_r <= \$166 ;
+    prod3_1_r <= \$164 ;
   always @(posedge clk)
-    prod4_0_r <= \$167 ;
+    prod4_0_r <= \$165 ;
   always @(posedge clk)
-    prod4_1_r <= \$168 ;
+    prod4_1_r <= \$166 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$169 ;
+    sum0_s0_0 <= \$167 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$170 ;
+    sum1_s0_0 <= \$168 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$171 ;
+    sum2_s0_0 <= \$169 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$172 ;
+    sum3_s0_0 <= \$170 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$173 ;
+    sum4_s0_0 <= \$171 ;
   always @(posedge clk)
-    v2 <= \$174 ;
+    v2 <= \$172 ;
   always @(posedge clk)
-    first2 <= \$175 ;
+    first2 <= \$173 ;
   always @(posedge clk)
-    last2 <= \$176 ;
+    last2 <= \$174 ;
   always @(posedge clk)
-    nf2 <= \$177 ;
+    nf2 <= \$175 ;
   always @(posedge clk)
-    v3 <= \$178 ;
+    v3 <= \$176 ;
   always @(posedge clk)
-    first3 <= \$179 ;
+    first3 <= \$177 ;
   always @(posedge clk)
-    last3 <= \$180 ;
+    last3 <= \$178 ;
   always @(posedge clk)
-    nf3 <= \$181 ;
+    nf3 <= \$179 ;
   always @(posedge clk)
-    v4 <= \$182 ;
+    v4 <= \$180 ;
   always @(posedge clk)
-    first4 <= \$183 ;
+    first4 <= \$181 ;
   always @(posedge clk)
-    last4 <= \$184 ;
+    last4 <= \$182 ;
   always @(posedge clk)
-    nf4 <= \$185 ;
+    nf4 <= \$183 ;
   always @(posedge clk)
-    v5 <= \$186 ;
+    v5 <= \$184 ;
   always @(posedge clk)
-    first5 <= \$187 ;
+    first5 <= \$185 ;
   always @(posedge clk)
-    last5 <= \$188 ;
+    last5 <= \$186 ;
   always @(posedge clk)
-    nf5 <= \$189 ;
+    nf5 <= \$187 ;
   always @(posedge clk)
-    o__valid <= \$190 ;
+    acc0 <= \$188 ;
   always @(posedge clk)
-    acc0 <= \$191 ;
+    acc1 <= \$189 ;
   always @(posedge clk)
-    o__payload <= \$192 ;
+    acc2 <= \$190 ;
   always @(posedge clk)
-    acc1 <= \$193 ;
+    acc3 <= \$191 ;
   always @(posedge clk)
-    acc2 <= \$194 ;
+    acc4 <= \$192 ;
   always @(posedge clk)
-    acc3 <= \$195 ;
+    q_owed <= \$193 ;
   always @(posedge clk)
-    acc4 <= \$196 ;
+    \$signature__addr$39  <= \$194 ;
+  always @(posedge clk)
+    \rport__addr$42  <= \$195 ;
+  always @(posedge clk)
+    q_stored <= \$196 ;
+  always @(posedge clk)
+    o__valid <= \$197 ;
+  always @(posedge clk)
+    o__payload <= \$198 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1  = 1'h0;
-    casez (t)
-      5'h00:
-          \$1  = 1'h0;
-      5'h01:
-          \$1  = 1'h0;
-      5'h02:
-          \$1  = 1'h0;
-      5'h03:
-          \$1  = 1'h0;
-      5'h04:
-          \$1  = 1'h0;
-      5'h05:
-          \$1  = 1'h0;
-      5'h06:
-          \$1  = 1'h0;
-      5'h07:
-          \$1  = 1'h0;
-      5'h08:
-          \$1  = 1'h0;
-      5'h09:
-          \$1  = 1'h0;
-      5'h0a:
-          \$1  = 1'h0;
-      5'h0b:
-          \$1  = 1'h0;
-      5'h0c:
-          \$1  = 1'h0;
-      5'h0d:
-          \$1  = 1'h0;
-      5'h0e:
-          \$1  = 1'h0;
-      5'h0f:
-          \$1  = 1'h1;
-      5'h10:
-          \$1  = 1'h1;
-      5'h11:
-          \$1  = 1'h1;
-      5'h12:
-          \$1  = 1'h1;
-      5'h13:
-          \$1  = 1'h1;
-      5'h14:
-          \$1  = 1'h1;
-      5'h15:
-          \$1  = 1'h1;
-      5'h16:
-          \$1  = 1'h1;
-      5'h17:
-          \$1  = 1'h1;
-      5'h18:
-          \$1  = 1'h1;
-      5'h19:
-          \$1  = 1'h1;
-      5'h1a:
-          \$1  = 1'h1;
-      5'h1b:
-          \$1  = 1'h1;
-      5'h1c:
-          \$1  = 1'h1;
-      5'h1d:
-          \$1  = 1'h1;
-      5'h1e:
-          \$1  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$2  = 4'h0;
-    casez (t)
-      5'h00:
-          \$2  = 4'h1;
-      5'h01:
-          \$2  = 4'h2;
-      5'h02:
-          \$2  = 4'h3;
-      5'h03:
-          \$2  = 4'h4;
-      5'h04:
-          \$2  = 4'h5;
-      5'h05:
-          \$2  = 4'h6;
-      5'h06:
-          \$2  = 4'h7;
-      5'h07:
-          \$2  = 4'h8;
-      5'h08:
-          \$2  = 4'h9;
-      5'h09:
-          \$2  = 4'ha;
-      5'h0a:
-          \$2  = 4'hb;
-      5'h0b:
-          \$2  = 4'hc;
-      5'h0c:
-          \$2  = 4'hd;
-      5'h0d:
-          \$2  = 4'he;
-      5'h0e:
-          \$2  = 4'hf;
-      5'h0f:
-          \$2  = 4'h0;
-      5'h10:
-          \$2  = 4'h1;
-      5'h11:
-          \$2  = 4'h2;
-      5'h12:
-          \$2  = 4'h3;
-      5'h13:
-          \$2  = 4'h4;
-      5'h14:
-          \$2  = 4'h5;
-      5'h15:
-          \$2  = 4'h6;
-      5'h16:
-          \$2  = 4'h7;
-      5'h17:
-          \$2  = 4'h8;
-      5'h18:
-          \$2  = 4'h9;
-      5'h19:
-          \$2  = 4'ha;
-      5'h1a:
-          \$2  = 4'hb;
-      5'h1b:
-          \$2  = 4'hd;
-      5'h1c:
-          \$2  = 4'he;
-      5'h1d:
-          \$2  = 4'hf;
-      5'h1e:
-          \$2  = 4'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      5'h00:
-          \$3  = 1'h1;
-      5'h01:
-          \$3  = 1'h1;
-      5'h02:
-          \$3  = 1'h1;
-      5'h03:
-          \$3  = 1'h1;
-      5'h04:
-          \$3  = 1'h1;
-      5'h05:
-          \$3  = 1'h1;
-      5'h06:
-          \$3  = 1'h1;
-      5'h07:
-          \$3  = 1'h1;
-      5'h08:
-          \$3  = 1'h1;
-      5'h09:
-          \$3  = 1'h1;
-      5'h0a:
-          \$3  = 1'h1;
-      5'h0b:
-          \$3  = 1'h1;
-      5'h0c:
-          \$3  = 1'h1;
-      5'h0d:
-          \$3  = 1'h1;
-      5'h0e:
-          \$3  = 1'h1;
-      5'h0f:
-          \$3  = 1'h0;
-      5'h10:
-          \$3  = 1'h0;
-      5'h11:
-          \$3  = 1'h0;
-      5'h12:
-          \$3  = 1'h0;
-      5'h13:
-          \$3  = 1'h0;
-      5'h14:
-          \$3  = 1'h0;
-      5'h15:
-          \$3  = 1'h0;
-      5'h16:
-          \$3  = 1'h0;
-      5'h17:
-          \$3  = 1'h0;
-      5'h18:
-          \$3  = 1'h0;
-      5'h19:
-          \$3  = 1'h0;
-      5'h1a:
-          \$3  = 1'h0;
-      5'h1b:
-          \$3  = 1'h0;
-      5'h1c:
-          \$3  = 1'h0;
-      5'h1d:
-          \$3  = 1'h0;
-      5'h1e:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      5'h00:
-          \$4  = 1'h0;
-      5'h01:
-          \$4  = 1'h0;
-      5'h02:
-          \$4  = 1'h0;
-      5'h03:
-          \$4  = 1'h0;
-      5'h04:
-          \$4  = 1'h0;
-      5'h05:
-          \$4  = 1'h0;
-      5'h06:
-          \$4  = 1'h0;
-      5'h07:
-          \$4  = 1'h0;
-      5'h08:
-          \$4  = 1'h0;
-      5'h09:
-          \$4  = 1'h0;
-      5'h0a:
-          \$4  = 1'h0;
-      5'h0b:
-          \$4  = 1'h0;
-      5'h0c:
-          \$4  = 1'h0;
-      5'h0d:
-          \$4  = 1'h0;
-      5'h0e:
-          \$4  = 1'h0;
-      5'h0f:
-          \$4  = 1'h1;
-      5'h10:
-          \$4  = 1'h0;
-      5'h11:
-          \$4  = 1'h0;
-      5'h12:
-          \$4  = 1'h0;
-      5'h13:
-          \$4  = 1'h0;
-      5'h14:
-          \$4  = 1'h0;
-      5'h15:
-          \$4  = 1'h0;
-      5'h16:
-          \$4  = 1'h0;
-      5'h17:
-          \$4  = 1'h0;
-      5'h18:
-          \$4  = 1'h0;
-      5'h19:
-          \$4  = 1'h0;
-      5'h1a:
-          \$4  = 1'h0;
-      5'h1b:
-          \$4  = 1'h0;
-      5'h1c:
-          \$4  = 1'h0;
-      5'h1d:
-          \$4  = 1'h0;
-      5'h1e:
-          \$4  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      5'h00:
-          \$5  = 1'h0;
-      5'h01:
-          \$5  = 1'h0;
-      5'h02:
-          \$5  = 1'h0;
-      5'h03:
-          \$5  = 1'h0;
-      5'h04:
-          \$5  = 1'h0;
-      5'h05:
-          \$5  = 1'h0;
-      5'h06:
-          \$5  = 1'h0;
-      5'h07:
-          \$5  = 1'h0;
-      5'h08:
-          \$5  = 1'h0;
-      5'h09:
-          \$5  = 1'h0;
-      5'h0a:
-          \$5  = 1'h0;
-      5'h0b:
-          \$5  = 1'h0;
-      5'h0c:
-          \$5  = 1'h0;
-      5'h0d:
-          \$5  = 1'h0;
-      5'h0e:
-          \$5  = 1'h1;
-      5'h0f:
-          \$5  = 1'h0;
-      5'h10:
-          \$5  = 1'h0;
-      5'h11:
-          \$5  = 1'h0;
-      5'h12:
-          \$5  = 1'h0;
-      5'h13:
-          \$5  = 1'h0;
-      5'h14:
-          \$5  = 1'h0;
-      5'h15:
-          \$5  = 1'h0;
-      5'h16:
-          \$5  = 1'h0;
-      5'h17:
-          \$5  = 1'h0;
-      5'h18:
-          \$5  = 1'h0;
-      5'h19:
-          \$5  = 1'h0;
-      5'h1a:
-          \$5  = 1'h0;
-      5'h1b:
-          \$5  = 1'h0;
-      5'h1c:
-          \$5  = 1'h0;
-      5'h1d:
-          \$5  = 1'h1;
-      5'h1e:
-          \$5  = 1'h0;
+    (* full_case = 32'd1 *)
+    casez (nf5)
+      1'h0:
+          \$7  = 23'h000215;
+      1'h1:
+          \$7  = 23'h7ffd2e;
     endcase
   end
   always @* begin
@@ -12931,9 +10564,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (nf5)
       1'h0:
-          \$102  = 23'h000215;
+          \$10  = 23'h7ffa43;
       1'h1:
-          \$102  = 23'h7ffd2e;
+          \$10  = 23'h7fffa8;
     endcase
   end
   always @* begin
@@ -12941,9 +10574,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (nf5)
       1'h0:
-          \$105  = 23'h7ffa43;
+          \$13  = 23'h7fff5c;
       1'h1:
-          \$105  = 23'h7fffa8;
+          \$13  = 23'h000036;
     endcase
   end
   always @* begin
@@ -12951,9 +10584,9 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (nf5)
       1'h0:
-          \$108  = 23'h7fff5c;
+          \$16  = 23'h0000d6;
       1'h1:
-          \$108  = 23'h000036;
+          \$16  = 23'h000047;
     endcase
   end
   always @* begin
@@ -12961,766 +10594,915 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     (* full_case = 32'd1 *)
     casez (nf5)
       1'h0:
-          \$111  = 23'h0000d6;
+          \$19  = 23'h000291;
       1'h1:
-          \$111  = 23'h000047;
+          \$19  = 23'h7ffe52;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      1'h0:
-          \$114  = 23'h000291;
-      1'h1:
-          \$114  = 23'h7ffe52;
+    \$29  = 1'h0;
+    casez (wrom__addr)
+      5'h00:
+          \$29  = 1'h0;
+      5'h01:
+          \$29  = 1'h0;
+      5'h02:
+          \$29  = 1'h0;
+      5'h03:
+          \$29  = 1'h0;
+      5'h04:
+          \$29  = 1'h0;
+      5'h05:
+          \$29  = 1'h0;
+      5'h06:
+          \$29  = 1'h0;
+      5'h07:
+          \$29  = 1'h0;
+      5'h08:
+          \$29  = 1'h0;
+      5'h09:
+          \$29  = 1'h0;
+      5'h0a:
+          \$29  = 1'h0;
+      5'h0b:
+          \$29  = 1'h0;
+      5'h0c:
+          \$29  = 1'h0;
+      5'h0d:
+          \$29  = 1'h0;
+      5'h0e:
+          \$29  = 1'h0;
+      5'h0f:
+          \$29  = 1'h1;
+      5'h10:
+          \$29  = 1'h1;
+      5'h11:
+          \$29  = 1'h1;
+      5'h12:
+          \$29  = 1'h1;
+      5'h13:
+          \$29  = 1'h1;
+      5'h14:
+          \$29  = 1'h1;
+      5'h15:
+          \$29  = 1'h1;
+      5'h16:
+          \$29  = 1'h1;
+      5'h17:
+          \$29  = 1'h1;
+      5'h18:
+          \$29  = 1'h1;
+      5'h19:
+          \$29  = 1'h1;
+      5'h1a:
+          \$29  = 1'h1;
+      5'h1b:
+          \$29  = 1'h1;
+      5'h1c:
+          \$29  = 1'h1;
+      5'h1d:
+          \$29  = 1'h1;
+      5'h1e:
+          \$29  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$117  = nf_t;
+    \$30  = 4'h0;
+    casez (wrom__addr)
+      5'h00:
+          \$30  = 4'h1;
+      5'h01:
+          \$30  = 4'h2;
+      5'h02:
+          \$30  = 4'h3;
+      5'h03:
+          \$30  = 4'h4;
+      5'h04:
+          \$30  = 4'h5;
+      5'h05:
+          \$30  = 4'h6;
+      5'h06:
+          \$30  = 4'h7;
+      5'h07:
+          \$30  = 4'h8;
+      5'h08:
+          \$30  = 4'h9;
+      5'h09:
+          \$30  = 4'ha;
+      5'h0a:
+          \$30  = 4'hb;
+      5'h0b:
+          \$30  = 4'hc;
+      5'h0c:
+          \$30  = 4'hd;
+      5'h0d:
+          \$30  = 4'he;
+      5'h0e:
+          \$30  = 4'hf;
+      5'h0f:
+          \$30  = 4'h0;
+      5'h10:
+          \$30  = 4'h1;
+      5'h11:
+          \$30  = 4'h2;
+      5'h12:
+          \$30  = 4'h3;
+      5'h13:
+          \$30  = 4'h4;
+      5'h14:
+          \$30  = 4'h5;
+      5'h15:
+          \$30  = 4'h6;
+      5'h16:
+          \$30  = 4'h7;
+      5'h17:
+          \$30  = 4'h8;
+      5'h18:
+          \$30  = 4'h9;
+      5'h19:
+          \$30  = 4'ha;
+      5'h1a:
+          \$30  = 4'hb;
+      5'h1b:
+          \$30  = 4'hd;
+      5'h1c:
+          \$30  = 4'he;
+      5'h1d:
+          \$30  = 4'hf;
+      5'h1e:
+          \$30  = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$31  = 1'h0;
+    casez (wrom__addr)
+      5'h00:
+          \$31  = 1'h1;
+      5'h01:
+          \$31  = 1'h1;
+      5'h02:
+          \$31  = 1'h1;
+      5'h03:
+          \$31  = 1'h1;
+      5'h04:
+          \$31  = 1'h1;
+      5'h05:
+          \$31  = 1'h1;
+      5'h06:
+          \$31  = 1'h1;
+      5'h07:
+          \$31  = 1'h1;
+      5'h08:
+          \$31  = 1'h1;
+      5'h09:
+          \$31  = 1'h1;
+      5'h0a:
+          \$31  = 1'h1;
+      5'h0b:
+          \$31  = 1'h1;
+      5'h0c:
+          \$31  = 1'h1;
+      5'h0d:
+          \$31  = 1'h1;
+      5'h0e:
+          \$31  = 1'h1;
+      5'h0f:
+          \$31  = 1'h0;
+      5'h10:
+          \$31  = 1'h0;
+      5'h11:
+          \$31  = 1'h0;
+      5'h12:
+          \$31  = 1'h0;
+      5'h13:
+          \$31  = 1'h0;
+      5'h14:
+          \$31  = 1'h0;
+      5'h15:
+          \$31  = 1'h0;
+      5'h16:
+          \$31  = 1'h0;
+      5'h17:
+          \$31  = 1'h0;
+      5'h18:
+          \$31  = 1'h0;
+      5'h19:
+          \$31  = 1'h0;
+      5'h1a:
+          \$31  = 1'h0;
+      5'h1b:
+          \$31  = 1'h0;
+      5'h1c:
+          \$31  = 1'h0;
+      5'h1d:
+          \$31  = 1'h0;
+      5'h1e:
+          \$31  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$32  = 1'h0;
+    casez (wrom__addr)
+      5'h00:
+          \$32  = 1'h0;
+      5'h01:
+          \$32  = 1'h0;
+      5'h02:
+          \$32  = 1'h0;
+      5'h03:
+          \$32  = 1'h0;
+      5'h04:
+          \$32  = 1'h0;
+      5'h05:
+          \$32  = 1'h0;
+      5'h06:
+          \$32  = 1'h0;
+      5'h07:
+          \$32  = 1'h0;
+      5'h08:
+          \$32  = 1'h0;
+      5'h09:
+          \$32  = 1'h0;
+      5'h0a:
+          \$32  = 1'h0;
+      5'h0b:
+          \$32  = 1'h0;
+      5'h0c:
+          \$32  = 1'h0;
+      5'h0d:
+          \$32  = 1'h0;
+      5'h0e:
+          \$32  = 1'h0;
+      5'h0f:
+          \$32  = 1'h1;
+      5'h10:
+          \$32  = 1'h0;
+      5'h11:
+          \$32  = 1'h0;
+      5'h12:
+          \$32  = 1'h0;
+      5'h13:
+          \$32  = 1'h0;
+      5'h14:
+          \$32  = 1'h0;
+      5'h15:
+          \$32  = 1'h0;
+      5'h16:
+          \$32  = 1'h0;
+      5'h17:
+          \$32  = 1'h0;
+      5'h18:
+          \$32  = 1'h0;
+      5'h19:
+          \$32  = 1'h0;
+      5'h1a:
+          \$32  = 1'h0;
+      5'h1b:
+          \$32  = 1'h0;
+      5'h1c:
+          \$32  = 1'h0;
+      5'h1d:
+          \$32  = 1'h0;
+      5'h1e:
+          \$32  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$33  = 1'h0;
+    casez (wrom__addr)
+      5'h00:
+          \$33  = 1'h0;
+      5'h01:
+          \$33  = 1'h0;
+      5'h02:
+          \$33  = 1'h0;
+      5'h03:
+          \$33  = 1'h0;
+      5'h04:
+          \$33  = 1'h0;
+      5'h05:
+          \$33  = 1'h0;
+      5'h06:
+          \$33  = 1'h0;
+      5'h07:
+          \$33  = 1'h0;
+      5'h08:
+          \$33  = 1'h0;
+      5'h09:
+          \$33  = 1'h0;
+      5'h0a:
+          \$33  = 1'h0;
+      5'h0b:
+          \$33  = 1'h0;
+      5'h0c:
+          \$33  = 1'h0;
+      5'h0d:
+          \$33  = 1'h0;
+      5'h0e:
+          \$33  = 1'h1;
+      5'h0f:
+          \$33  = 1'h0;
+      5'h10:
+          \$33  = 1'h0;
+      5'h11:
+          \$33  = 1'h0;
+      5'h12:
+          \$33  = 1'h0;
+      5'h13:
+          \$33  = 1'h0;
+      5'h14:
+          \$33  = 1'h0;
+      5'h15:
+          \$33  = 1'h0;
+      5'h16:
+          \$33  = 1'h0;
+      5'h17:
+          \$33  = 1'h0;
+      5'h18:
+          \$33  = 1'h0;
+      5'h19:
+          \$33  = 1'h0;
+      5'h1a:
+          \$33  = 1'h0;
+      5'h1b:
+          \$33  = 1'h0;
+      5'h1c:
+          \$33  = 1'h0;
+      5'h1d:
+          \$33  = 1'h1;
+      5'h1e:
+          \$33  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$115  = nf_t;
     if (issue) begin
-      \$117  = \$1 ;
+      \$115  = \$29 ;
     end
     if (rst) begin
-      \$117  = 1'h0;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$118  = sf_t;
+    \$116  = \$signature__addr ;
     if (issue) begin
-      \$118  = \$2 ;
+      \$116  = \$30 ;
     end
     if (rst) begin
-      \$118  = 4'h0;
+      \$116  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$119  = reads_input_t;
+    \$117  = reads_input_t;
     if (issue) begin
-      \$119  = \$3 ;
+      \$117  = \$31 ;
     end
     if (rst) begin
-      \$119  = 1'h1;
+      \$117  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = first_t;
+    \$118  = first_t;
     if (issue) begin
-      \$120  = \$4 ;
+      \$118  = \$32 ;
     end
     if (rst) begin
-      \$120  = 1'h1;
+      \$118  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = last_t;
+    \$119  = last_t;
     if (issue) begin
-      \$121  = \$5 ;
+      \$119  = \$33 ;
     end
     if (rst) begin
-      \$121  = 1'h0;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = t;
+    \$120  = wrom__addr;
     if (issue) begin
-      \$122  = \$8 [4:0];
+      \$120  = \$36 [4:0];
     end
     if (rst) begin
-      \$122  = 5'h00;
+      \$120  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = x_reg;
-    if (\$10 ) begin
-      \$123  = i__payload;
-    end
+    \$121  = i__payload;
     if (rst) begin
-      \$123  = 16'h0000;
+      \$121  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = from_input;
-    if (\$10 ) begin
-      \$124  = reads_input_t;
+    \$122  = reads_input_t;
+    if (rst) begin
+      \$122  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$123  = issue;
+    if (rst) begin
+      \$123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$124  = first_t;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = v1;
-    if (\$10 ) begin
-      \$125  = issue;
-    end
+    \$125  = last_t;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = first1;
-    if (\$10 ) begin
-      \$126  = first_t;
-    end
+    \$126  = nf_t;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = last1;
-    if (\$10 ) begin
-      \$127  = last_t;
-    end
+    \$127  = \$38 ;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = nf1;
-    if (\$10 ) begin
-      \$128  = nf_t;
-    end
+    \$128  = \$40 ;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$129  = xoff0_0;
-    if (\$12 ) begin
-      \$129  = \$14 ;
-    end
+    \$129  = \$42 ;
     if (rst) begin
       \$129  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$130  = xoff0_1;
-    if (\$12 ) begin
-      \$130  = \$16 ;
-    end
+    \$130  = \$44 ;
     if (rst) begin
       \$130  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = xoff1_0;
-    if (\$12 ) begin
-      \$131  = \$18 ;
-    end
+    \$131  = \$46 ;
     if (rst) begin
       \$131  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = xoff1_1;
-    if (\$12 ) begin
-      \$132  = \$20 ;
-    end
+    \$132  = \$48 ;
     if (rst) begin
       \$132  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = xoff2_0;
-    if (\$12 ) begin
-      \$133  = \$22 ;
-    end
+    \$133  = \$50 ;
     if (rst) begin
       \$133  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = xoff2_1;
-    if (\$12 ) begin
-      \$134  = \$24 ;
-    end
+    \$134  = \$52 ;
     if (rst) begin
       \$134  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = xoff3_0;
-    if (\$12 ) begin
-      \$135  = \$26 ;
-    end
+    \$135  = \$54 ;
     if (rst) begin
       \$135  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = xoff3_1;
-    if (\$12 ) begin
-      \$136  = \$28 ;
-    end
+    \$136  = \$56 ;
     if (rst) begin
       \$136  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = xoff4_0;
-    if (\$12 ) begin
-      \$137  = \$30 ;
-    end
+    \$137  = wrom__data[7:0];
     if (rst) begin
-      \$137  = 9'h000;
+      \$137  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = xoff4_1;
-    if (\$12 ) begin
-      \$138  = \$32 ;
-    end
+    \$138  = wrom__data[15:8];
     if (rst) begin
-      \$138  = 9'h000;
+      \$138  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = w0_0;
-    if (\$12 ) begin
-      \$139  = wrom__data[7:0];
-    end
+    \$139  = wrom__data[23:16];
     if (rst) begin
       \$139  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = w0_1;
-    if (\$12 ) begin
-      \$140  = wrom__data[15:8];
-    end
+    \$140  = wrom__data[31:24];
     if (rst) begin
       \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = w1_0;
-    if (\$12 ) begin
-      \$141  = wrom__data[23:16];
-    end
+    \$141  = wrom__data[39:32];
     if (rst) begin
       \$141  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = w1_1;
-    if (\$12 ) begin
-      \$142  = wrom__data[31:24];
-    end
+    \$142  = wrom__data[47:40];
     if (rst) begin
       \$142  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = w2_0;
-    if (\$12 ) begin
-      \$143  = wrom__data[39:32];
-    end
+    \$143  = wrom__data[55:48];
     if (rst) begin
       \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = w2_1;
-    if (\$12 ) begin
-      \$144  = wrom__data[47:40];
-    end
+    \$144  = wrom__data[63:56];
     if (rst) begin
       \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$145  = w3_0;
-    if (\$12 ) begin
-      \$145  = wrom__data[55:48];
-    end
+    \$145  = wrom__data[71:64];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$146  = w3_1;
-    if (\$12 ) begin
-      \$146  = wrom__data[63:56];
-    end
+    \$146  = wrom__data[79:72];
     if (rst) begin
       \$146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$147  = w4_0;
-    if (\$12 ) begin
-      \$147  = wrom__data[71:64];
-    end
+    \$147  = \$57 ;
     if (rst) begin
-      \$147  = 8'h00;
+      \$147  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$148  = w4_1;
-    if (\$12 ) begin
-      \$148  = wrom__data[79:72];
-    end
+    \$148  = \$58 ;
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$149  = prod0_0;
-    if (\$12 ) begin
-      \$149  = \$33 ;
-    end
+    \$149  = \$59 ;
     if (rst) begin
       \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$150  = prod0_1;
-    if (\$12 ) begin
-      \$150  = \$34 ;
-    end
+    \$150  = \$60 ;
     if (rst) begin
       \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$151  = prod1_0;
-    if (\$12 ) begin
-      \$151  = \$35 ;
-    end
+    \$151  = \$61 ;
     if (rst) begin
       \$151  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$152  = prod1_1;
-    if (\$12 ) begin
-      \$152  = \$36 ;
-    end
+    \$152  = \$62 ;
     if (rst) begin
       \$152  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$153  = prod2_0;
-    if (\$12 ) begin
-      \$153  = \$37 ;
-    end
+    \$153  = \$63 ;
     if (rst) begin
       \$153  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$154  = prod2_1;
-    if (\$12 ) begin
-      \$154  = \$38 ;
-    end
+    \$154  = \$64 ;
     if (rst) begin
       \$154  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$155  = prod3_0;
-    if (\$12 ) begin
-      \$155  = \$39 ;
-    end
+    \$155  = \$65 ;
     if (rst) begin
       \$155  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$156  = prod3_1;
-    if (\$12 ) begin
-      \$156  = \$40 ;
-    end
+    \$156  = \$66 ;
     if (rst) begin
       \$156  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$157  = prod4_0;
-    if (\$12 ) begin
-      \$157  = \$41 ;
-    end
+    \$157  = prod0_0;
     if (rst) begin
       \$157  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$158  = prod4_1;
-    if (\$12 ) begin
-      \$158  = \$42 ;
-    end
+    \$158  = prod0_1;
     if (rst) begin
       \$158  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$159  = prod0_0_r;
-    if (\$44 ) begin
-      \$159  = prod0_0;
-    end
+    \$159  = prod1_0;
     if (rst) begin
       \$159  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$160  = prod0_1_r;
-    if (\$44 ) begin
-      \$160  = prod0_1;
-    end
+    \$160  = prod1_1;
     if (rst) begin
       \$160  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$161  = prod1_0_r;
-    if (\$46 ) begin
-      \$161  = prod1_0;
-    end
+    \$161  = prod2_0;
     if (rst) begin
       \$161  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = prod1_1_r;
-    if (\$46 ) begin
-      \$162  = prod1_1;
-    end
+    \$162  = prod2_1;
     if (rst) begin
       \$162  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = prod2_0_r;
-    if (\$48 ) begin
-      \$163  = prod2_0;
-    end
+    \$163  = prod3_0;
     if (rst) begin
       \$163  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = prod2_1_r;
-    if (\$48 ) begin
-      \$164  = prod2_1;
-    end
+    \$164  = prod3_1;
     if (rst) begin
       \$164  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = prod3_0_r;
-    if (\$50 ) begin
-      \$165  = prod3_0;
-    end
+    \$165  = prod4_0;
     if (rst) begin
       \$165  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = prod3_1_r;
-    if (\$50 ) begin
-      \$166  = prod3_1;
-    end
+    \$166  = prod4_1;
     if (rst) begin
       \$166  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = prod4_0_r;
-    if (\$52 ) begin
-      \$167  = prod4_0;
-    end
+    \$167  = { \$67 [17], \$67 [17], \$67 [17], \$67 [17], \$67 [17], \$67  };
     if (rst) begin
-      \$167  = 17'h00000;
+      \$167  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = prod4_1_r;
-    if (\$52 ) begin
-      \$168  = prod4_1;
-    end
+    \$168  = { \$68 [17], \$68 [17], \$68 [17], \$68 [17], \$68 [17], \$68  };
     if (rst) begin
-      \$168  = 17'h00000;
+      \$168  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = sum0_s0_0;
-    if (\$54 ) begin
-      \$169  = { \$55 [17], \$55 [17], \$55 [17], \$55 [17], \$55 [17], \$55  };
-    end
+    \$169  = { \$69 [17], \$69 [17], \$69 [17], \$69 [17], \$69 [17], \$69  };
     if (rst) begin
       \$169  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = sum1_s0_0;
-    if (\$57 ) begin
-      \$170  = { \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58  };
-    end
+    \$170  = { \$70 [17], \$70 [17], \$70 [17], \$70 [17], \$70 [17], \$70  };
     if (rst) begin
       \$170  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = sum2_s0_0;
-    if (\$60 ) begin
-      \$171  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
-    end
+    \$171  = { \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71  };
     if (rst) begin
       \$171  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = sum3_s0_0;
-    if (\$63 ) begin
-      \$172  = { \$64 [17], \$64 [17], \$64 [17], \$64 [17], \$64 [17], \$64  };
-    end
+    \$172  = v1;
     if (rst) begin
-      \$172  = 23'h000000;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = sum4_s0_0;
-    if (\$66 ) begin
-      \$173  = { \$67 [17], \$67 [17], \$67 [17], \$67 [17], \$67 [17], \$67  };
-    end
+    \$173  = first1;
     if (rst) begin
-      \$173  = 23'h000000;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = v2;
-    if (\$69 ) begin
-      \$174  = v1;
-    end
+    \$174  = last1;
     if (rst) begin
       \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = first2;
-    if (\$69 ) begin
-      \$175  = first1;
-    end
+    \$175  = nf1;
     if (rst) begin
       \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = last2;
-    if (\$69 ) begin
-      \$176  = last1;
-    end
+    \$176  = v2;
     if (rst) begin
       \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = nf2;
-    if (\$69 ) begin
-      \$177  = nf1;
-    end
+    \$177  = first2;
     if (rst) begin
       \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = v3;
-    if (\$71 ) begin
-      \$178  = v2;
-    end
+    \$178  = last2;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = first3;
-    if (\$71 ) begin
-      \$179  = first2;
-    end
+    \$179  = nf2;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = last3;
-    if (\$71 ) begin
-      \$180  = last2;
-    end
+    \$180  = v3;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = nf3;
-    if (\$71 ) begin
-      \$181  = nf2;
-    end
+    \$181  = first3;
     if (rst) begin
       \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = v4;
-    if (\$73 ) begin
-      \$182  = v3;
-    end
+    \$182  = last3;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = first4;
-    if (\$73 ) begin
-      \$183  = first3;
-    end
+    \$183  = nf3;
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = last4;
-    if (\$73 ) begin
-      \$184  = last3;
-    end
+    \$184  = v4;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = nf4;
-    if (\$73 ) begin
-      \$185  = nf3;
-    end
+    \$185  = first4;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = v5;
-    if (\$75 ) begin
-      \$186  = v4;
-    end
+    \$186  = last4;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = first5;
-    if (\$75 ) begin
-      \$187  = first4;
-    end
+    \$187  = nf4;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = last5;
-    if (\$75 ) begin
-      \$188  = last4;
+    \$188  = acc0;
+    if (v5) begin
+      \$188  = \$9 [22:0];
     end
     if (rst) begin
-      \$188  = 1'h0;
+      \$188  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = nf5;
-    if (\$75 ) begin
-      \$189  = nf4;
+    \$189  = acc1;
+    if (v5) begin
+      \$189  = \$12 [22:0];
     end
     if (rst) begin
-      \$189  = 1'h0;
+      \$189  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = o__valid;
-    if (\$77 ) begin
-      \$190  = \$78 ;
+    \$190  = acc2;
+    if (v5) begin
+      \$190  = \$15 [22:0];
     end
     if (rst) begin
-      \$190  = 1'h0;
+      \$190  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = acc0;
-    if (\$81 ) begin
-      \$191  = \$104 [22:0];
+    \$191  = acc3;
+    if (v5) begin
+      \$191  = \$18 [22:0];
     end
     if (rst) begin
       \$191  = 23'h000000;
@@ -13728,171 +11510,176 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = o__payload;
-    if (\$81 ) begin
-      if (last5) begin
-        \$192 [22:0] = \$104 [22:0];
-      end
+    \$192  = acc4;
+    if (v5) begin
+      \$192  = \$21 [22:0];
     end
-    if (\$84 ) begin
-      if (last5) begin
-        \$192 [45:23] = \$107 [22:0];
-      end
+    if (rst) begin
+      \$192  = 23'h000000;
     end
-    if (\$87 ) begin
-      if (last5) begin
-        \$192 [68:46] = \$110 [22:0];
-      end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$193  = \$75 [2:0];
+    if (rst) begin
+      \$193  = 3'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$194  = \$signature__addr$39 ;
+    if (\$83 ) begin
+      \$194  = \$86 [2:0];
+    end
+    if (rst) begin
+      \$194  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$195  = \rport__addr$42 ;
     if (\$90 ) begin
-      if (last5) begin
-        \$192 [91:69] = \$113 [22:0];
-      end
-    end
-    if (\$93 ) begin
-      if (last5) begin
-        \$192 [114:92] = \$116 [22:0];
-      end
+      \$195  = \$93 [2:0];
     end
     if (rst) begin
-      \$192  = 115'h00000000000000000000000000000;
+      \$195  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = acc1;
-    if (\$84 ) begin
-      \$193  = \$107 [22:0];
-    end
+    \$196  = \$107 [2:0];
     if (rst) begin
-      \$193  = 23'h000000;
+      \$196  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = acc2;
-    if (\$87 ) begin
-      \$194  = \$110 [22:0];
+    \$197  = o__valid;
+    if (\$109 ) begin
+      \$197  = \$112 ;
     end
     if (rst) begin
-      \$194  = 23'h000000;
+      \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = acc3;
-    if (\$90 ) begin
-      \$195  = \$113 [22:0];
+    \$198  = o__payload;
+    if (\$109 ) begin
+      \$198  = \$114 ;
     end
     if (rst) begin
-      \$195  = 23'h000000;
+      \$198  = 115'h00000000000000000000000000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = acc4;
-    if (\$93 ) begin
-      \$196  = \$116 [22:0];
-    end
-    if (rst) begin
-      \$196  = 23'h000000;
-    end
-  end
-  assign acc0_next = \$104 [22:0];
-  assign acc1_next = \$107 [22:0];
-  assign acc2_next = \$110 [22:0];
-  assign acc3_next = \$113 [22:0];
-  assign acc4_next = \$116 [22:0];
-  assign \$signature__addr  = sf_t;
+  assign sf_t = \$signature__addr ;
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign wrom__addr = t;
+  assign rport__addr = \$signature__addr ;
+  assign t = wrom__addr;
+  assign acc0_next = \$9 [22:0];
+  assign acc1_next = \$12 [22:0];
+  assign acc2_next = \$15 [22:0];
+  assign acc3_next = \$18 [22:0];
+  assign acc4_next = \$21 [22:0];
+  assign q_wptr = \$signature__addr$39 ;
+  assign \$signature__data$41  = q_in;
+  assign q_rptr = \rport__addr$42 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
+  assign \q_in[0]  = q_in[22:0];
+  assign \q_in[1]  = q_in[45:23];
+  assign \q_in[2]  = q_in[68:46];
+  assign \q_in[3]  = q_in[91:69];
+  assign \q_in[4]  = q_in[114:92];
   assign \o__payload[0]  = o__payload[22:0];
   assign \o__payload[1]  = o__payload[45:23];
   assign \o__payload[2]  = o__payload[68:46];
   assign \o__payload[3]  = o__payload[91:69];
   assign \o__payload[4]  = o__payload[114:92];
+  assign q_in[114:92] = \$21 [22:0];
+  assign q_in[91:69] = \$18 [22:0];
+  assign q_in[68:46] = \$15 [22:0];
+  assign q_in[45:23] = \$12 [22:0];
+  assign q_in[22:0] = \$9 [22:0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, o__valid, o__ready);
+module \top.s1_dense1_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__payload, o__ready);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  reg [24:0] \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
+  reg [33:0] \$100 ;
+  reg [33:0] \$101 ;
+  wire [33:0] \$102 ;
+  wire [24:0] \$103 ;
+  wire [22:0] \$104 ;
+  wire [13:0] \$105 ;
+  wire [34:0] \$106 ;
+  wire [35:0] \$107 ;
+  wire [55:0] \$108 ;
+  wire [56:0] \$109 ;
+  wire [49:0] \$11 ;
+  wire [53:0] \$110 ;
+  wire [58:0] \$111 ;
+  wire [76:0] \$112 ;
+  wire [77:0] \$113 ;
+  wire [47:0] \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
-  wire \$119 ;
-  wire \$12 ;
+  wire [48:0] \$119 ;
+  wire [49:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
+  wire [49:0] \$122 ;
+  reg [24:0] \$123 ;
   wire [33:0] \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  reg [24:0] \$13 ;
-  wire \$130 ;
-  wire [24:0] \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
+  wire [24:0] \$125 ;
+  wire [22:0] \$126 ;
+  wire [13:0] \$127 ;
+  wire [34:0] \$128 ;
+  wire [35:0] \$129 ;
+  wire \$13 ;
+  wire [55:0] \$130 ;
+  wire [56:0] \$131 ;
+  wire [53:0] \$132 ;
+  wire [58:0] \$133 ;
+  wire [76:0] \$134 ;
+  wire [77:0] \$135 ;
+  wire [47:0] \$136 ;
   wire \$137 ;
-  wire [22:0] \$138 ;
+  wire \$138 ;
   wire \$139 ;
   wire \$14 ;
   wire \$140 ;
-  wire \$141 ;
+  wire [48:0] \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  wire [13:0] \$145 ;
-  wire \$146 ;
+  wire [49:0] \$144 ;
+  wire \$145 ;
+  wire [4:0] \$146 ;
   wire \$147 ;
-  wire \$148 ;
+  wire [5:0] \$148 ;
   wire \$149 ;
-  wire \$15 ;
+  wire [49:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [34:0] \$152 ;
-  wire [35:0] \$153 ;
-  wire [55:0] \$154 ;
-  wire [56:0] \$155 ;
-  wire [53:0] \$156 ;
-  wire [58:0] \$157 ;
-  wire [76:0] \$158 ;
-  wire [77:0] \$159 ;
-  wire \$16 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire [3:0] \$157 ;
+  wire [3:0] \$158 ;
+  wire \$159 ;
+  wire [49:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire [47:0] \$163 ;
-  wire \$164 ;
-  wire \$165 ;
+  wire \$163 ;
+  wire [3:0] \$164 ;
+  wire [3:0] \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
@@ -13901,566 +11688,243 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire \$173 ;
+  wire [3:0] \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire [48:0] \$177 ;
-  wire \$178 ;
+  wire \$177 ;
+  wire [4:0] \$178 ;
   wire \$179 ;
   wire \$18 ;
-  wire [49:0] \$180 ;
+  wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire [49:0] \$186 ;
-  wire [49:0] \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  wire \$19 ;
-  wire \$190 ;
-  reg [24:0] \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire [39:0] \$184 ;
+  reg \$185 ;
+  reg \$186 ;
+  reg \$187 ;
+  reg \$188 ;
+  reg \$189 ;
+  wire [49:0] \$19 ;
+  reg \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg [24:0] \$193 ;
+  reg [24:0] \$194 ;
+  reg [24:0] \$195 ;
+  reg [24:0] \$196 ;
+  reg [24:0] \$197 ;
+  reg [24:0] \$198 ;
+  reg [22:0] \$199 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire [49:0] \$20 ;
+  reg [33:0] \$200 ;
+  reg [33:0] \$201 ;
+  reg [24:0] \$202 ;
+  reg [24:0] \$203 ;
+  reg [22:0] \$204 ;
+  reg [22:0] \$205 ;
+  reg [13:0] \$206 ;
+  reg [13:0] \$207 ;
+  reg [47:0] \$208 ;
+  reg [47:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire [33:0] \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  reg \$210 ;
+  reg \$211 ;
+  reg [49:0] \$212 ;
+  reg [24:0] \$213 ;
+  reg [24:0] \$214 ;
+  reg [24:0] \$215 ;
+  reg [24:0] \$216 ;
+  reg [24:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [22:0] \$219 ;
   wire \$22 ;
-  wire [24:0] \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire [22:0] \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  reg [33:0] \$220 ;
+  reg [33:0] \$221 ;
+  reg [24:0] \$222 ;
+  reg [24:0] \$223 ;
+  reg [22:0] \$224 ;
+  reg [22:0] \$225 ;
+  reg [13:0] \$226 ;
+  reg [13:0] \$227 ;
+  reg [47:0] \$228 ;
+  reg [47:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire [13:0] \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  reg \$230 ;
+  reg \$231 ;
+  reg [49:0] \$232 ;
+  reg [24:0] \$233 ;
+  reg [24:0] \$234 ;
+  reg [24:0] \$235 ;
+  reg [24:0] \$236 ;
+  reg [24:0] \$237 ;
+  reg [24:0] \$238 ;
+  reg [22:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire [34:0] \$241 ;
-  wire [35:0] \$242 ;
-  wire [55:0] \$243 ;
-  wire [56:0] \$244 ;
-  wire [53:0] \$245 ;
-  wire [58:0] \$246 ;
-  wire [76:0] \$247 ;
-  wire [77:0] \$248 ;
-  wire \$249 ;
+  reg [33:0] \$240 ;
+  reg [33:0] \$241 ;
+  reg [24:0] \$242 ;
+  reg [24:0] \$243 ;
+  reg [22:0] \$244 ;
+  reg [22:0] \$245 ;
+  reg [13:0] \$246 ;
+  reg [13:0] \$247 ;
+  reg [47:0] \$248 ;
+  reg [47:0] \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire [47:0] \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  reg \$250 ;
+  reg \$251 ;
+  reg [49:0] \$252 ;
+  reg [24:0] \$253 ;
+  reg [24:0] \$254 ;
+  reg [24:0] \$255 ;
+  reg [24:0] \$256 ;
+  reg [24:0] \$257 ;
+  reg [24:0] \$258 ;
+  reg [5:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire [48:0] \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire [49:0] \$269 ;
+  reg [5:0] \$260 ;
+  reg [5:0] \$261 ;
+  reg [5:0] \$262 ;
+  reg [5:0] \$263 ;
+  reg [5:0] \$264 ;
+  reg [33:0] \$265 ;
+  reg [33:0] \$266 ;
+  reg [33:0] \$267 ;
+  reg [33:0] \$268 ;
+  reg [33:0] \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire [49:0] \$275 ;
-  wire [49:0] \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  reg [33:0] \$270 ;
+  reg [33:0] \$271 ;
+  reg [33:0] \$272 ;
+  reg [33:0] \$273 ;
+  reg [33:0] \$274 ;
+  reg [33:0] \$275 ;
+  reg [33:0] \$276 ;
+  reg [22:0] \$277 ;
+  reg [33:0] \$278 ;
+  reg [33:0] \$279 ;
   wire \$28 ;
   reg [24:0] \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
-  wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  reg [5:0] \$299 ;
-  wire \$3 ;
-  wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
+  reg [24:0] \$281 ;
+  reg [22:0] \$282 ;
+  reg [22:0] \$283 ;
+  reg [13:0] \$284 ;
+  reg [13:0] \$285 ;
+  reg [47:0] \$286 ;
+  reg [47:0] \$287 ;
+  reg \$288 ;
+  reg \$289 ;
+  wire [1:0] \$29 ;
+  reg [49:0] \$290 ;
+  reg [24:0] \$291 ;
+  reg [24:0] \$292 ;
+  reg [24:0] \$293 ;
+  reg [24:0] \$294 ;
+  reg [24:0] \$295 ;
+  reg [24:0] \$296 ;
+  reg [22:0] \$297 ;
+  reg [33:0] \$298 ;
+  reg [33:0] \$299 ;
+  wire [49:0] \$3 ;
+  wire [1:0] \$30 ;
+  reg [24:0] \$300 ;
+  reg [24:0] \$301 ;
+  reg [22:0] \$302 ;
+  reg [22:0] \$303 ;
+  reg [13:0] \$304 ;
+  reg [13:0] \$305 ;
+  reg [47:0] \$306 ;
+  reg [47:0] \$307 ;
+  reg \$308 ;
+  reg \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  reg [33:0] \$318 ;
-  wire \$319 ;
-  wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
-  wire \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  reg [33:0] \$337 ;
-  wire \$338 ;
-  wire \$339 ;
-  wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
-  wire [33:0] \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire [33:0] \$359 ;
-  wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire [24:0] \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
-  wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire [22:0] \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
-  wire \$38 ;
-  wire [13:0] \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire [34:0] \$387 ;
-  wire [35:0] \$388 ;
-  wire [55:0] \$389 ;
-  wire \$39 ;
-  wire [56:0] \$390 ;
-  wire [53:0] \$391 ;
-  wire [58:0] \$392 ;
-  wire [76:0] \$393 ;
-  wire [77:0] \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire [47:0] \$398 ;
-  wire \$399 ;
-  wire \$4 ;
-  wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
-  wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire [48:0] \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire [49:0] \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
-  wire [24:0] \$42 ;
-  wire \$420 ;
-  wire [49:0] \$421 ;
-  wire [49:0] \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  reg [24:0] \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
-  wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
-  wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire [33:0] \$448 ;
-  wire \$449 ;
-  wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire [24:0] \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
+  reg [49:0] \$310 ;
+  reg [3:0] \$311 ;
+  reg [2:0] \$312 ;
+  reg [2:0] \$313 ;
+  reg [2:0] \$314 ;
+  reg \$315 ;
+  reg [39:0] \$316 ;
+  reg [24:0] \$32 ;
+  wire [33:0] \$33 ;
+  wire [24:0] \$34 ;
+  wire [22:0] \$35 ;
+  wire [13:0] \$36 ;
+  wire [34:0] \$37 ;
+  wire [35:0] \$38 ;
+  wire [55:0] \$39 ;
+  wire [49:0] \$4 ;
+  wire [56:0] \$40 ;
+  wire [53:0] \$41 ;
+  wire [58:0] \$42 ;
+  wire [76:0] \$43 ;
+  wire [77:0] \$44 ;
+  wire [47:0] \$45 ;
   wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire [22:0] \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire [13:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire [34:0] \$476 ;
-  wire [35:0] \$477 ;
-  wire [55:0] \$478 ;
-  wire [56:0] \$479 ;
   wire \$48 ;
-  wire [53:0] \$480 ;
-  wire [58:0] \$481 ;
-  wire [76:0] \$482 ;
-  wire [77:0] \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire [47:0] \$487 ;
-  wire \$488 ;
-  wire \$489 ;
-  wire [22:0] \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  wire \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$500 ;
-  wire [48:0] \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire [49:0] \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
+  wire [48:0] \$50 ;
   wire \$51 ;
-  wire [49:0] \$510 ;
-  wire [49:0] \$511 ;
-  reg \$512 ;
-  reg \$513 ;
-  reg \$514 ;
-  reg \$515 ;
-  reg \$516 ;
-  reg \$517 ;
-  reg \$518 ;
-  reg \$519 ;
   wire \$52 ;
-  reg [24:0] \$520 ;
-  reg [24:0] \$521 ;
-  reg [24:0] \$522 ;
-  reg [24:0] \$523 ;
-  reg [24:0] \$524 ;
-  reg [24:0] \$525 ;
-  reg [22:0] \$526 ;
-  reg [33:0] \$527 ;
-  reg [33:0] \$528 ;
-  reg [24:0] \$529 ;
-  wire \$53 ;
-  reg [24:0] \$530 ;
-  reg [22:0] \$531 ;
-  reg [22:0] \$532 ;
-  reg [13:0] \$533 ;
-  reg [13:0] \$534 ;
-  reg [47:0] \$535 ;
-  reg [47:0] \$536 ;
-  reg \$537 ;
-  reg \$538 ;
-  reg [49:0] \$539 ;
-  wire \$54 ;
-  reg [7:0] \$540 ;
-  reg [24:0] \$541 ;
-  reg [24:0] \$542 ;
-  reg [24:0] \$543 ;
-  reg [24:0] \$544 ;
-  reg [24:0] \$545 ;
-  reg [24:0] \$546 ;
-  reg [22:0] \$547 ;
-  reg [33:0] \$548 ;
-  reg [33:0] \$549 ;
-  wire \$55 ;
-  reg [24:0] \$550 ;
-  reg [24:0] \$551 ;
-  reg [22:0] \$552 ;
-  reg [22:0] \$553 ;
-  reg [13:0] \$554 ;
-  reg [13:0] \$555 ;
-  reg [47:0] \$556 ;
-  reg [47:0] \$557 ;
-  reg \$558 ;
-  reg \$559 ;
-  wire [13:0] \$56 ;
-  reg [49:0] \$560 ;
-  reg [7:0] \$561 ;
-  reg [24:0] \$562 ;
-  reg [24:0] \$563 ;
-  reg [24:0] \$564 ;
-  reg [24:0] \$565 ;
-  reg [24:0] \$566 ;
-  reg [24:0] \$567 ;
-  reg [22:0] \$568 ;
-  reg [33:0] \$569 ;
-  wire \$57 ;
-  reg [33:0] \$570 ;
-  reg [24:0] \$571 ;
-  reg [24:0] \$572 ;
-  reg [22:0] \$573 ;
-  reg [22:0] \$574 ;
-  reg [13:0] \$575 ;
-  reg [13:0] \$576 ;
-  reg [47:0] \$577 ;
-  reg [47:0] \$578 ;
-  reg \$579 ;
-  wire \$58 ;
-  reg \$580 ;
-  reg [49:0] \$581 ;
-  reg [7:0] \$582 ;
-  reg [24:0] \$583 ;
-  reg [24:0] \$584 ;
-  reg [24:0] \$585 ;
-  reg [24:0] \$586 ;
-  reg [24:0] \$587 ;
-  reg [24:0] \$588 ;
-  reg [5:0] \$589 ;
-  wire \$59 ;
-  reg [5:0] \$590 ;
-  reg [5:0] \$591 ;
-  reg [5:0] \$592 ;
-  reg [5:0] \$593 ;
-  reg [5:0] \$594 ;
-  reg [33:0] \$595 ;
-  reg [33:0] \$596 ;
-  reg [33:0] \$597 ;
-  reg [33:0] \$598 ;
-  reg [33:0] \$599 ;
-  wire [1:0] \$6 ;
-  wire \$60 ;
-  reg [33:0] \$600 ;
-  reg [33:0] \$601 ;
-  reg [33:0] \$602 ;
-  reg [33:0] \$603 ;
-  reg [33:0] \$604 ;
-  reg [33:0] \$605 ;
-  reg [33:0] \$606 ;
-  reg [22:0] \$607 ;
-  reg [33:0] \$608 ;
-  reg [33:0] \$609 ;
-  wire \$61 ;
-  reg [24:0] \$610 ;
-  reg [24:0] \$611 ;
-  reg [22:0] \$612 ;
-  reg [22:0] \$613 ;
-  reg [13:0] \$614 ;
-  reg [13:0] \$615 ;
-  reg [47:0] \$616 ;
-  reg [47:0] \$617 ;
-  reg \$618 ;
-  reg \$619 ;
-  wire \$62 ;
-  reg [49:0] \$620 ;
-  reg [7:0] \$621 ;
-  reg [24:0] \$622 ;
-  reg [24:0] \$623 ;
-  reg [24:0] \$624 ;
-  reg [24:0] \$625 ;
-  reg [24:0] \$626 ;
-  reg [24:0] \$627 ;
-  reg [22:0] \$628 ;
-  reg [33:0] \$629 ;
-  wire [34:0] \$63 ;
-  reg [33:0] \$630 ;
-  reg [24:0] \$631 ;
-  reg [24:0] \$632 ;
-  reg [22:0] \$633 ;
-  reg [22:0] \$634 ;
-  reg [13:0] \$635 ;
-  reg [13:0] \$636 ;
-  reg [47:0] \$637 ;
-  reg [47:0] \$638 ;
-  reg \$639 ;
-  wire [35:0] \$64 ;
-  reg \$640 ;
-  reg [49:0] \$641 ;
-  reg [7:0] \$642 ;
-  wire [55:0] \$65 ;
-  wire [56:0] \$66 ;
-  wire [53:0] \$67 ;
-  wire [58:0] \$68 ;
-  wire [76:0] \$69 ;
-  wire [1:0] \$7 ;
-  wire [77:0] \$70 ;
+  wire [49:0] \$53 ;
+  reg [24:0] \$54 ;
+  wire [33:0] \$55 ;
+  wire [24:0] \$56 ;
+  wire [22:0] \$57 ;
+  wire [13:0] \$58 ;
+  wire [34:0] \$59 ;
+  wire \$6 ;
+  wire [35:0] \$60 ;
+  wire [55:0] \$61 ;
+  wire [56:0] \$62 ;
+  wire [53:0] \$63 ;
+  wire [58:0] \$64 ;
+  wire [76:0] \$65 ;
+  wire [77:0] \$66 ;
+  wire [47:0] \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [49:0] \$7 ;
+  wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
+  wire [48:0] \$72 ;
   wire \$73 ;
-  wire [47:0] \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire [48:0] \$88 ;
-  wire \$89 ;
+  wire \$74 ;
+  wire [49:0] \$75 ;
+  reg [24:0] \$76 ;
+  wire [33:0] \$77 ;
+  wire [24:0] \$78 ;
+  wire [22:0] \$79 ;
+  wire [49:0] \$8 ;
+  wire [13:0] \$80 ;
+  wire [34:0] \$81 ;
+  wire [35:0] \$82 ;
+  wire [55:0] \$83 ;
+  wire [56:0] \$84 ;
+  wire [53:0] \$85 ;
+  wire [58:0] \$86 ;
+  wire [76:0] \$87 ;
+  wire [77:0] \$88 ;
+  wire [47:0] \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire [49:0] \$91 ;
+  wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
+  wire [48:0] \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire [49:0] \$97 ;
-  wire [49:0] \$98 ;
-  wire \$99 ;
+  reg [24:0] \$98 ;
+  reg [5:0] \$99 ;
+  reg [2:0] \$signature__addr  = 3'h0;
+  wire [39:0] \$signature__data ;
+  wire \$signature__en ;
   input clk;
   wire clk;
   reg group = 1'h0;
@@ -14471,12 +11935,11 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   wire [22:0] \i__payload[2] ;
   wire [22:0] \i__payload[3] ;
   wire [22:0] \i__payload[4] ;
-  output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
   output [39:0] o__payload;
-  wire [39:0] o__payload;
+  reg [39:0] o__payload = 40'h0000000000;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
@@ -14486,6 +11949,22 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  wire [39:0] q_in;
+  wire [7:0] \q_in[0] ;
+  wire [7:0] \q_in[1] ;
+  wire [7:0] \q_in[2] ;
+  wire [7:0] \q_in[3] ;
+  wire [7:0] \q_in[4] ;
+  reg [3:0] q_owed = 4'h0;
+  output q_room;
+  wire q_room;
+  (* init = 3'h0 *)
+  wire [2:0] q_rptr;
+  reg [2:0] q_stored = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] q_wptr;
+  reg [2:0] rport__addr = 3'h0;
+  wire [39:0] rport__data;
   reg rq0_above = 1'h0;
   reg [49:0] rq0_code = 50'h0000000000000;
   reg [47:0] rq0_floor = 48'h000000000000;
@@ -14495,7 +11974,6 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   reg [24:0] rq0_mult_4 = 25'h0000000;
   reg [24:0] rq0_mult_5 = 25'h0000000;
   reg [24:0] rq0_mult_6 = 25'h0000000;
-  reg [7:0] rq0_out = 8'h00;
   reg [33:0] rq0_part0_0 = 34'h000000000;
   reg [33:0] rq0_part0_0_r = 34'h000000000;
   reg [24:0] rq0_part0_1 = 25'h0000000;
@@ -14517,7 +11995,6 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   reg [24:0] rq1_mult_4 = 25'h0000000;
   reg [24:0] rq1_mult_5 = 25'h0000000;
   reg [24:0] rq1_mult_6 = 25'h0000000;
-  reg [7:0] rq1_out = 8'h00;
   reg [33:0] rq1_part0_0 = 34'h000000000;
   reg [33:0] rq1_part0_0_r = 34'h000000000;
   reg [24:0] rq1_part0_1 = 25'h0000000;
@@ -14539,7 +12016,6 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   reg [24:0] rq2_mult_4 = 25'h0000000;
   reg [24:0] rq2_mult_5 = 25'h0000000;
   reg [24:0] rq2_mult_6 = 25'h0000000;
-  reg [7:0] rq2_out = 8'h00;
   reg [33:0] rq2_part0_0 = 34'h000000000;
   reg [33:0] rq2_part0_0_r = 34'h000000000;
   reg [24:0] rq2_part0_1 = 25'h0000000;
@@ -14573,7 +12049,6 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   reg [24:0] rq3_mult_4 = 25'h0000000;
   reg [24:0] rq3_mult_5 = 25'h0000000;
   reg [24:0] rq3_mult_6 = 25'h0000000;
-  reg [7:0] rq3_out = 8'h00;
   reg [33:0] rq3_part0_0 = 34'h000000000;
   reg [33:0] rq3_part0_0_r = 34'h000000000;
   reg [24:0] rq3_part0_1 = 25'h0000000;
@@ -14601,7 +12076,6 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   reg [24:0] rq4_mult_4 = 25'h0000000;
   reg [24:0] rq4_mult_5 = 25'h0000000;
   reg [24:0] rq4_mult_6 = 25'h0000000;
-  reg [7:0] rq4_out = 8'h00;
   reg [33:0] rq4_part0_0 = 34'h000000000;
   reg [33:0] rq4_part0_0_r = 34'h000000000;
   reg [24:0] rq4_part0_1 = 25'h0000000;
@@ -14620,2150 +12094,1477 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   reg rq_valid_4 = 1'h0;
   reg rq_valid_5 = 1'h0;
   reg rq_valid_6 = 1'h0;
-  (* init = 1'h0 *)
-  wire rq_valid_7;
+  reg rq_valid_7 = 1'h0;
   input rst;
   wire rst;
-  assign \$352  = \$351  & rq_valid_5;
-  assign \$353  = ~ o__valid;
-  assign \$354  = \$353  | o__ready;
-  assign \$355  = \$354  & i__valid;
-  assign \$356  = ~ o__valid;
-  assign \$357  = \$356  | o__ready;
-  assign \$358  = \$357  & rq_valid_1;
-  assign \$359  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$360  = ~ o__valid;
-  assign \$361  = \$360  | o__ready;
-  assign \$362  = \$361  & rq_valid_2;
-  assign \$363  = ~ o__valid;
-  assign \$364  = \$363  | o__ready;
-  assign \$365  = \$364  & rq_valid_1;
-  assign \$366  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$367  = ~ o__valid;
-  assign \$368  = \$367  | o__ready;
-  assign \$369  = \$368  & rq_valid_2;
-  assign \$370  = ~ o__valid;
-  assign \$371  = \$370  | o__ready;
-  assign \$372  = \$371  & rq_valid_1;
-  assign \$373  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$374  = ~ o__valid;
-  assign \$375  = \$374  | o__ready;
-  assign \$376  = \$375  & rq_valid_2;
-  assign \$377  = ~ o__valid;
-  assign \$378  = \$377  | o__ready;
-  assign \$379  = \$378  & rq_valid_1;
-  assign \$380  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
-  assign \$381  = ~ o__valid;
-  assign \$382  = \$381  | o__ready;
-  assign \$383  = \$382  & rq_valid_2;
-  assign \$384  = ~ o__valid;
-  assign \$385  = \$384  | o__ready;
-  assign \$386  = \$385  & rq_valid_3;
-  assign \$388  = 1'h0 + \$387 ;
-  assign \$390  = \$388  + \$389 ;
-  assign \$392  = $signed({ 1'h0, \$390  }) + $signed(\$391 );
-  assign \$394  = $signed(\$392 ) + $signed(\$393 );
-  assign \$395  = ~ o__valid;
-  assign \$396  = \$395  | o__ready;
-  assign \$397  = \$396  & rq_valid_4;
-  assign \$398  = $signed(rq3_prod) >>> rq3_shift_4;
-  assign \$399  = ~ o__valid;
-  assign \$400  = \$399  | o__ready;
-  assign \$401  = \$400  & rq_valid_4;
-  assign \$402  = rq3_rem > rq3_half_4;
-  assign \$403  = ~ o__valid;
-  assign \$404  = \$403  | o__ready;
-  assign \$405  = \$404  & rq_valid_4;
-  assign \$406  = rq3_rem == rq3_half_4;
-  assign \$407  = | rq3_half_4;
-  assign \$408  = \$406  & \$407 ;
-  assign \$409  = ~ o__valid;
-  assign \$410  = \$409  | o__ready;
-  assign \$411  = \$410  & rq_valid_5;
-  assign \$412  = $signed(6'h18) + $signed(rq3_floor);
-  assign \$413  = rq3_tie & rq3_floor[0];
-  assign \$414  = rq3_above | \$413 ;
-  assign \$415  = $signed(\$412 ) + $signed({ 1'h0, \$414  });
-  assign \$416  = ~ o__valid;
-  assign \$417  = \$416  | o__ready;
-  assign \$418  = \$417  & rq_valid_6;
-  assign \$419  = $signed(rq3_code) < $signed(8'h80);
-  assign \$420  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$421  = \$420  ? 50'h000000000007f : rq3_code;
-  assign \$422  = \$419  ? 50'h3ffffffffff80 : \$421 ;
-  assign \$423  = ~ o__valid;
-  assign \$424  = \$423  | o__ready;
-  assign \$425  = \$424  & i__valid;
-  assign \$427  = ~ o__valid;
-  assign \$428  = \$427  | o__ready;
-  assign \$429  = \$428  & rq_valid_1;
-  assign \$430  = ~ o__valid;
-  assign \$431  = \$430  | o__ready;
-  assign \$432  = \$431  & rq_valid_2;
-  assign \$433  = ~ o__valid;
-  assign \$434  = \$433  | o__ready;
-  assign \$435  = \$434  & rq_valid_3;
-  assign \$436  = ~ o__valid;
-  assign \$437  = \$436  | o__ready;
-  assign \$438  = \$437  & rq_valid_4;
-  assign \$439  = ~ o__valid;
-  assign \$440  = \$439  | o__ready;
-  assign \$441  = \$440  & rq_valid_5;
-  assign \$442  = ~ o__valid;
-  assign \$443  = \$442  | o__ready;
-  assign \$444  = \$443  & i__valid;
-  assign \$445  = ~ o__valid;
-  assign \$446  = \$445  | o__ready;
-  assign \$447  = \$446  & rq_valid_1;
-  assign \$448  = rq4_x[16:0] * rq4_mult_1[16:0];
-  assign \$449  = ~ o__valid;
-  assign \$450  = \$449  | o__ready;
-  assign \$451  = \$450  & rq_valid_2;
-  assign \$452  = ~ o__valid;
-  assign \$453  = \$452  | o__ready;
-  assign \$454  = \$453  & rq_valid_1;
-  assign \$455  = rq4_x[16:0] * rq4_mult_1[24:17];
-  assign \$456  = ~ o__valid;
-  assign \$457  = \$456  | o__ready;
-  assign \$458  = \$457  & rq_valid_2;
-  assign \$459  = ~ o__valid;
-  assign \$460  = \$459  | o__ready;
-  assign \$461  = \$460  & rq_valid_1;
-  assign \$462  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[16:0] });
-  assign \$463  = ~ o__valid;
-  assign \$464  = \$463  | o__ready;
-  assign \$465  = \$464  & rq_valid_2;
-  assign \$466  = ~ o__valid;
-  assign \$467  = \$466  | o__ready;
-  assign \$468  = \$467  & rq_valid_1;
-  assign \$469  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[24:17] });
-  assign \$470  = ~ o__valid;
-  assign \$471  = \$470  | o__ready;
-  assign \$472  = \$471  & rq_valid_2;
-  assign \$473  = ~ o__valid;
-  assign \$474  = \$473  | o__ready;
-  assign \$475  = \$474  & rq_valid_3;
-  assign \$477  = 1'h0 + \$476 ;
-  assign \$479  = \$477  + \$478 ;
-  assign \$481  = $signed({ 1'h0, \$479  }) + $signed(\$480 );
-  assign \$483  = $signed(\$481 ) + $signed(\$482 );
-  assign \$484  = ~ o__valid;
-  assign \$485  = \$484  | o__ready;
-  assign \$486  = \$485  & rq_valid_4;
-  assign \$488  = ~ o__valid;
-  assign \$489  = \$488  | o__ready;
-  assign \$490  = \$489  & rq_valid_4;
-  assign \$491  = rq4_rem > 34'h200000000;
-  assign \$492  = ~ o__valid;
-  assign \$493  = \$492  | o__ready;
-  assign \$494  = \$493  & rq_valid_4;
-  assign \$495  = rq4_rem == 34'h200000000;
-  assign \$498  = ~ o__valid;
-  assign \$499  = \$498  | o__ready;
-  assign \$500  = \$499  & rq_valid_5;
-  assign \$501  = $signed(6'h18) + $signed(rq4_floor);
-  assign \$502  = rq4_tie & rq4_floor[0];
-  assign \$503  = rq4_above | \$502 ;
-  assign \$504  = $signed(\$501 ) + $signed({ 1'h0, \$503  });
-  assign \$505  = ~ o__valid;
-  assign \$506  = \$505  | o__ready;
-  assign \$507  = \$506  & rq_valid_6;
-  assign \$508  = $signed(rq4_code) < $signed(8'h80);
-  assign \$509  = $signed(rq4_code) > $signed(8'h7f);
-  assign \$510  = \$509  ? 50'h000000000007f : rq4_code;
-  assign \$511  = \$508  ? 50'h3ffffffffff80 : \$510 ;
-  always @(posedge clk)
-    group <= \$512 ;
-  always @(posedge clk)
-    rq_valid_1 <= \$513 ;
-  always @(posedge clk)
-    rq_valid_2 <= \$514 ;
-  always @(posedge clk)
-    rq_valid_3 <= \$515 ;
-  always @(posedge clk)
-    rq_valid_4 <= \$516 ;
-  always @(posedge clk)
-    rq_valid_5 <= \$517 ;
-  always @(posedge clk)
-    rq_valid_6 <= \$518 ;
-  always @(posedge clk)
-    o__valid <= \$519 ;
-  always @(posedge clk)
-    rq0_mult_1 <= \$520 ;
-  always @(posedge clk)
-    rq0_mult_2 <= \$521 ;
-  always @(posedge clk)
-    rq0_mult_3 <= \$522 ;
-  always @(posedge clk)
-    rq0_mult_4 <= \$523 ;
-  always @(posedge clk)
-    rq0_mult_5 <= \$524 ;
-  always @(posedge clk)
-    rq0_mult_6 <= \$525 ;
-  always @(posedge clk)
-    rq0_x <= \$526 ;
-  always @(posedge clk)
-    rq0_part0_0 <= \$527 ;
-  always @(posedge clk)
-    rq0_part0_0_r <= \$528 ;
-  always @(posedge clk)
-    rq0_part0_1 <= \$529 ;
-  always @(posedge clk)
-    rq0_part0_1_r <= \$530 ;
-  always @(posedge clk)
-    rq0_part1_0 <= \$531 ;
-  always @(posedge clk)
-    rq0_part1_0_r <= \$532 ;
-  always @(posedge clk)
-    rq0_part1_1 <= \$533 ;
-  always @(posedge clk)
-    rq0_part1_1_r <= \$534 ;
-  always @(posedge clk)
-    rq0_prod <= \$535 ;
-  always @(posedge clk)
-    rq0_floor <= \$536 ;
-  always @(posedge clk)
-    rq0_above <= \$537 ;
-  always @(posedge clk)
-    rq0_tie <= \$538 ;
-  always @(posedge clk)
-    rq0_code <= \$539 ;
-  always @(posedge clk)
-    rq0_out <= \$540 ;
-  always @(posedge clk)
-    rq1_mult_1 <= \$541 ;
-  always @(posedge clk)
-    rq1_mult_2 <= \$542 ;
-  always @(posedge clk)
-    rq1_mult_3 <= \$543 ;
-  always @(posedge clk)
-    rq1_mult_4 <= \$544 ;
-  always @(posedge clk)
-    rq1_mult_5 <= \$545 ;
-  always @(posedge clk)
-    rq1_mult_6 <= \$546 ;
-  always @(posedge clk)
-    rq1_x <= \$547 ;
-  always @(posedge clk)
-    rq1_part0_0 <= \$548 ;
-  always @(posedge clk)
-    rq1_part0_0_r <= \$549 ;
-  always @(posedge clk)
-    rq1_part0_1 <= \$550 ;
-  always @(posedge clk)
-    rq1_part0_1_r <= \$551 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$552 ;
-  always @(posedge clk)
-    rq1_part1_0_r <= \$553 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$554 ;
-  always @(posedge clk)
-    rq1_part1_1_r <= \$555 ;
-  always @(posedge clk)
-    rq1_prod <= \$556 ;
-  always @(posedge clk)
-    rq1_floor <= \$557 ;
-  always @(posedge clk)
-    rq1_above <= \$558 ;
-  always @(posedge clk)
-    rq1_tie <= \$559 ;
-  always @(posedge clk)
-    rq1_code <= \$560 ;
-  always @(posedge clk)
-    rq1_out <= \$561 ;
-  always @(posedge clk)
-    rq2_mult_1 <= \$562 ;
-  always @(posedge clk)
-    rq2_mult_2 <= \$563 ;
-  always @(posedge clk)
-    rq2_mult_3 <= \$564 ;
-  always @(posedge clk)
-    rq2_mult_4 <= \$565 ;
-  always @(posedge clk)
-    rq2_mult_5 <= \$566 ;
-  always @(posedge clk)
-    rq2_mult_6 <= \$567 ;
-  always @(posedge clk)
-    rq2_x <= \$568 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$569 ;
-  always @(posedge clk)
-    rq2_part0_0_r <= \$570 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$571 ;
-  always @(posedge clk)
-    rq2_part0_1_r <= \$572 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$573 ;
-  always @(posedge clk)
-    rq2_part1_0_r <= \$574 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$575 ;
-  always @(posedge clk)
-    rq2_part1_1_r <= \$576 ;
-  always @(posedge clk)
-    rq2_prod <= \$577 ;
-  always @(posedge clk)
-    rq2_floor <= \$578 ;
-  always @(posedge clk)
-    rq2_above <= \$579 ;
-  always @(posedge clk)
-    rq2_tie <= \$580 ;
-  always @(posedge clk)
-    rq2_code <= \$581 ;
-  always @(posedge clk)
-    rq2_out <= \$582 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$583 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$584 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$585 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$586 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$587 ;
-  always @(posedge clk)
-    rq3_mult_6 <= \$588 ;
-  always @(posedge clk)
-    rq3_shift_1 <= \$589 ;
-  always @(posedge clk)
-    rq3_shift_2 <= \$590 ;
-  always @(posedge clk)
-    rq3_shift_3 <= \$591 ;
-  always @(posedge clk)
-    rq3_shift_4 <= \$592 ;
-  always @(posedge clk)
-    rq3_shift_5 <= \$593 ;
-  always @(posedge clk)
-    rq3_shift_6 <= \$594 ;
-  always @(posedge clk)
-    rq3_half_1 <= \$595 ;
-  always @(posedge clk)
-    rq3_half_2 <= \$596 ;
-  always @(posedge clk)
-    rq3_half_3 <= \$597 ;
-  always @(posedge clk)
-    rq3_half_4 <= \$598 ;
-  always @(posedge clk)
-    rq3_half_5 <= \$599 ;
-  always @(posedge clk)
-    rq3_half_6 <= \$600 ;
-  always @(posedge clk)
-    rq3_mask_1 <= \$601 ;
-  always @(posedge clk)
-    rq3_mask_2 <= \$602 ;
-  always @(posedge clk)
-    rq3_mask_3 <= \$603 ;
-  always @(posedge clk)
-    rq3_mask_4 <= \$604 ;
-  always @(posedge clk)
-    rq3_mask_5 <= \$605 ;
-  always @(posedge clk)
-    rq3_mask_6 <= \$606 ;
-  always @(posedge clk)
-    rq3_x <= \$607 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$608 ;
-  always @(posedge clk)
-    rq3_part0_0_r <= \$609 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$610 ;
-  always @(posedge clk)
-    rq3_part0_1_r <= \$611 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$612 ;
-  always @(posedge clk)
-    rq3_part1_0_r <= \$613 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$614 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$615 ;
-  always @(posedge clk)
-    rq3_prod <= \$616 ;
-  always @(posedge clk)
-    rq3_floor <= \$617 ;
-  always @(posedge clk)
-    rq3_above <= \$618 ;
-  always @(posedge clk)
-    rq3_tie <= \$619 ;
-  always @(posedge clk)
-    rq3_code <= \$620 ;
-  always @(posedge clk)
-    rq3_out <= \$621 ;
-  always @(posedge clk)
-    rq4_mult_1 <= \$622 ;
-  always @(posedge clk)
-    rq4_mult_2 <= \$623 ;
-  always @(posedge clk)
-    rq4_mult_3 <= \$624 ;
-  always @(posedge clk)
-    rq4_mult_4 <= \$625 ;
-  always @(posedge clk)
-    rq4_mult_5 <= \$626 ;
-  always @(posedge clk)
-    rq4_mult_6 <= \$627 ;
-  always @(posedge clk)
-    rq4_x <= \$628 ;
-  always @(posedge clk)
-    rq4_part0_0 <= \$629 ;
-  always @(posedge clk)
-    rq4_part0_0_r <= \$630 ;
-  always @(posedge clk)
-    rq4_part0_1 <= \$631 ;
-  always @(posedge clk)
-    rq4_part0_1_r <= \$632 ;
-  always @(posedge clk)
-    rq4_part1_0 <= \$633 ;
-  always @(posedge clk)
-    rq4_part1_0_r <= \$634 ;
-  always @(posedge clk)
-    rq4_part1_1 <= \$635 ;
-  always @(posedge clk)
-    rq4_part1_1_r <= \$636 ;
-  always @(posedge clk)
-    rq4_prod <= \$637 ;
-  always @(posedge clk)
-    rq4_floor <= \$638 ;
-  always @(posedge clk)
-    rq4_above <= \$639 ;
-  always @(posedge clk)
-    rq4_tie <= \$640 ;
-  always @(posedge clk)
-    rq4_code <= \$641 ;
-  always @(posedge clk)
-    rq4_out <= \$642 ;
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
+  reg [39:0] queue [6:0];
+  initial begin
+    queue[0] = 40'h0000000000;
+    queue[1] = 40'h0000000000;
+    queue[2] = 40'h0000000000;
+    queue[3] = 40'h0000000000;
+    queue[4] = 40'h0000000000;
+    queue[5] = 40'h0000000000;
+    queue[6] = 40'h0000000000;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      queue[\$signature__addr ] <= q_in;
+  end
+  assign rport__data = queue[rport__addr];
+  assign q_room = q_owed < 4'h8;
   assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_4 };
-  assign \$2  = ~ o__valid;
-  assign \$3  = \$2  | o__ready;
-  assign \$4  = i__valid & \$3 ;
-  assign \$6  = group + 1'h1;
-  assign \$7  = \$5  ? 2'h0 : \$6 ;
-  assign \$8  = ~ o__valid;
-  assign \$9  = \$8  | o__ready;
-  assign \$10  = ~ o__valid;
-  assign \$11  = \$10  | o__ready;
-  assign \$12  = \$11  & i__valid;
-  assign \$14  = ~ o__valid;
-  assign \$15  = \$14  | o__ready;
-  assign \$16  = \$15  & rq_valid_1;
-  assign \$17  = ~ o__valid;
-  assign \$18  = \$17  | o__ready;
-  assign \$19  = \$18  & rq_valid_2;
-  assign \$20  = ~ o__valid;
-  assign \$21  = \$20  | o__ready;
-  assign \$22  = \$21  & rq_valid_3;
-  assign \$23  = ~ o__valid;
-  assign \$24  = \$23  | o__ready;
-  assign \$25  = \$24  & rq_valid_4;
-  assign \$26  = ~ o__valid;
-  assign \$27  = \$26  | o__ready;
-  assign \$28  = \$27  & rq_valid_5;
-  assign \$29  = ~ o__valid;
-  assign \$30  = \$29  | o__ready;
-  assign \$31  = \$30  & i__valid;
-  assign \$32  = ~ o__valid;
-  assign \$33  = \$32  | o__ready;
-  assign \$34  = \$33  & rq_valid_1;
-  assign \$35  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$38  = \$37  & rq_valid_2;
-  assign \$39  = ~ o__valid;
-  assign \$40  = \$39  | o__ready;
-  assign \$41  = \$40  & rq_valid_1;
-  assign \$42  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$43  = ~ o__valid;
-  assign \$44  = \$43  | o__ready;
-  assign \$45  = \$44  & rq_valid_2;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = \$47  & rq_valid_1;
-  assign \$49  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$50  = ~ o__valid;
-  assign \$51  = \$50  | o__ready;
-  assign \$52  = \$51  & rq_valid_2;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = \$54  & rq_valid_1;
-  assign \$56  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
-  assign \$57  = ~ o__valid;
-  assign \$58  = \$57  | o__ready;
-  assign \$59  = \$58  & rq_valid_2;
-  assign \$60  = ~ o__valid;
-  assign \$61  = \$60  | o__ready;
-  assign \$62  = \$61  & rq_valid_3;
-  assign \$64  = 1'h0 + \$63 ;
-  assign \$66  = \$64  + \$65 ;
-  assign \$68  = $signed({ 1'h0, \$66  }) + $signed(\$67 );
-  assign \$70  = $signed(\$68 ) + $signed(\$69 );
-  assign \$71  = ~ o__valid;
-  assign \$72  = \$71  | o__ready;
-  assign \$73  = \$72  & rq_valid_4;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = \$76  & rq_valid_4;
-  assign \$78  = rq0_rem > 34'h200000000;
-  assign \$79  = ~ o__valid;
-  assign \$80  = \$79  | o__ready;
-  assign \$81  = \$80  & rq_valid_4;
-  assign \$82  = rq0_rem == 34'h200000000;
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
-  assign \$87  = \$86  & rq_valid_5;
-  assign \$88  = $signed(6'h18) + $signed(rq0_floor);
-  assign \$89  = rq0_tie & rq0_floor[0];
-  assign \$90  = rq0_above | \$89 ;
-  assign \$91  = $signed(\$88 ) + $signed({ 1'h0, \$90  });
-  assign \$92  = ~ o__valid;
-  assign \$93  = \$92  | o__ready;
-  assign \$94  = \$93  & rq_valid_6;
-  assign \$95  = $signed(rq0_code) < $signed(8'h80);
-  assign \$96  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$97  = \$96  ? 50'h000000000007f : rq0_code;
-  assign \$98  = \$95  ? 50'h3ffffffffff80 : \$97 ;
-  assign \$99  = ~ o__valid;
-  assign \$100  = \$99  | o__ready;
-  assign \$101  = \$100  & i__valid;
-  assign \$103  = ~ o__valid;
-  assign \$104  = \$103  | o__ready;
-  assign \$105  = \$104  & rq_valid_1;
-  assign \$106  = ~ o__valid;
-  assign \$107  = \$106  | o__ready;
-  assign \$108  = \$107  & rq_valid_2;
-  assign \$109  = ~ o__valid;
-  assign \$110  = \$109  | o__ready;
-  assign \$111  = \$110  & rq_valid_3;
-  assign \$112  = ~ o__valid;
-  assign \$113  = \$112  | o__ready;
-  assign \$114  = \$113  & rq_valid_4;
-  assign \$115  = ~ o__valid;
-  assign \$116  = \$115  | o__ready;
-  assign \$117  = \$116  & rq_valid_5;
-  assign \$118  = ~ o__valid;
-  assign \$119  = \$118  | o__ready;
-  assign \$120  = \$119  & i__valid;
-  assign \$121  = ~ o__valid;
-  assign \$122  = \$121  | o__ready;
-  assign \$123  = \$122  & rq_valid_1;
-  assign \$124  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$125  = ~ o__valid;
-  assign \$126  = \$125  | o__ready;
-  assign \$127  = \$126  & rq_valid_2;
-  assign \$128  = ~ o__valid;
-  assign \$129  = \$128  | o__ready;
-  assign \$130  = \$129  & rq_valid_1;
-  assign \$131  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$132  = ~ o__valid;
-  assign \$133  = \$132  | o__ready;
-  assign \$134  = \$133  & rq_valid_2;
-  assign \$135  = ~ o__valid;
-  assign \$136  = \$135  | o__ready;
-  assign \$137  = \$136  & rq_valid_1;
-  assign \$138  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$139  = ~ o__valid;
-  assign \$140  = \$139  | o__ready;
-  assign \$141  = \$140  & rq_valid_2;
-  assign \$142  = ~ o__valid;
-  assign \$143  = \$142  | o__ready;
-  assign \$144  = \$143  & rq_valid_1;
-  assign \$145  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
-  assign \$146  = ~ o__valid;
-  assign \$147  = \$146  | o__ready;
-  assign \$148  = \$147  & rq_valid_2;
+  assign \$1  = $signed(rq0_code) < $signed(8'h80);
+  assign \$2  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
+  assign \$4  = \$1  ? 50'h3ffffffffff80 : \$3 ;
+  assign \$5  = $signed(rq1_code) < $signed(8'h80);
+  assign \$6  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$7  = \$6  ? 50'h000000000007f : rq1_code;
+  assign \$8  = \$5  ? 50'h3ffffffffff80 : \$7 ;
+  assign \$9  = $signed(rq2_code) < $signed(8'h80);
+  assign \$10  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$11  = \$10  ? 50'h000000000007f : rq2_code;
+  assign \$12  = \$9  ? 50'h3ffffffffff80 : \$11 ;
+  assign \$13  = $signed(rq3_code) < $signed(8'h80);
+  assign \$14  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$15  = \$14  ? 50'h000000000007f : rq3_code;
+  assign \$16  = \$13  ? 50'h3ffffffffff80 : \$15 ;
+  assign \$17  = $signed(rq4_code) < $signed(8'h80);
+  assign \$18  = $signed(rq4_code) > $signed(8'h7f);
+  assign \$19  = \$18  ? 50'h000000000007f : rq4_code;
+  assign \$20  = \$17  ? 50'h3ffffffffff80 : \$19 ;
+  assign \$21  = ~ o__valid;
+  assign \$22  = \$21  | o__ready;
+  assign \$23  = | q_stored;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = ~ \$25 ;
+  assign \$signature__en  = rq_valid_6 & \$26 ;
+  assign \$27  = i__valid & q_room;
+  assign \$29  = group + 1'h1;
+  assign \$30  = \$28  ? 2'h0 : \$29 ;
+  assign \$31  = i__valid & q_room;
+  assign \$33  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$34  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$35  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$36  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$38  = 1'h0 + \$37 ;
+  assign \$40  = \$38  + \$39 ;
+  assign \$42  = $signed({ 1'h0, \$40  }) + $signed(\$41 );
+  assign \$44  = $signed(\$42 ) + $signed(\$43 );
+  assign \$46  = rq0_rem > 34'h200000000;
+  assign \$47  = rq0_rem == 34'h200000000;
+  assign \$50  = $signed(6'h18) + $signed(rq0_floor);
+  assign \$51  = rq0_tie & rq0_floor[0];
+  assign \$52  = rq0_above | \$51 ;
+  assign \$53  = $signed(\$50 ) + $signed({ 1'h0, \$52  });
+  assign \$55  = rq1_x[16:0] * rq1_mult_1[16:0];
+  assign \$56  = rq1_x[16:0] * rq1_mult_1[24:17];
+  assign \$57  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
+  assign \$58  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$60  = 1'h0 + \$59 ;
+  assign \$62  = \$60  + \$61 ;
+  assign \$64  = $signed({ 1'h0, \$62  }) + $signed(\$63 );
+  assign \$66  = $signed(\$64 ) + $signed(\$65 );
+  assign \$68  = rq1_rem > 34'h200000000;
+  assign \$69  = rq1_rem == 34'h200000000;
+  assign \$72  = $signed(6'h18) + $signed(rq1_floor);
+  assign \$73  = rq1_tie & rq1_floor[0];
+  assign \$74  = rq1_above | \$73 ;
+  assign \$75  = $signed(\$72 ) + $signed({ 1'h0, \$74  });
+  assign \$77  = rq2_x[16:0] * rq2_mult_1[16:0];
+  assign \$78  = rq2_x[16:0] * rq2_mult_1[24:17];
+  assign \$79  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
+  assign \$80  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$82  = 1'h0 + \$81 ;
+  assign \$84  = \$82  + \$83 ;
+  assign \$86  = $signed({ 1'h0, \$84  }) + $signed(\$85 );
+  assign \$88  = $signed(\$86 ) + $signed(\$87 );
+  assign \$90  = rq2_rem > 34'h200000000;
+  assign \$91  = rq2_rem == 34'h200000000;
+  assign \$94  = $signed(6'h18) + $signed(rq2_floor);
+  assign \$95  = rq2_tie & rq2_floor[0];
+  assign \$96  = rq2_above | \$95 ;
+  assign \$97  = $signed(\$94 ) + $signed({ 1'h0, \$96  });
+  assign \$102  = rq3_x[16:0] * rq3_mult_1[16:0];
+  assign \$103  = rq3_x[16:0] * rq3_mult_1[24:17];
+  assign \$104  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
+  assign \$105  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$107  = 1'h0 + \$106 ;
+  assign \$109  = \$107  + \$108 ;
+  assign \$111  = $signed({ 1'h0, \$109  }) + $signed(\$110 );
+  assign \$113  = $signed(\$111 ) + $signed(\$112 );
+  assign \$114  = $signed(rq3_prod) >>> rq3_shift_4;
+  assign \$115  = rq3_rem > rq3_half_4;
+  assign \$116  = rq3_rem == rq3_half_4;
+  assign \$117  = | rq3_half_4;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = $signed(6'h18) + $signed(rq3_floor);
+  assign \$120  = rq3_tie & rq3_floor[0];
+  assign \$121  = rq3_above | \$120 ;
+  assign \$122  = $signed(\$119 ) + $signed({ 1'h0, \$121  });
+  assign \$124  = rq4_x[16:0] * rq4_mult_1[16:0];
+  assign \$125  = rq4_x[16:0] * rq4_mult_1[24:17];
+  assign \$126  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[16:0] });
+  assign \$127  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[24:17] });
+  assign \$129  = 1'h0 + \$128 ;
+  assign \$131  = \$129  + \$130 ;
+  assign \$133  = $signed({ 1'h0, \$131  }) + $signed(\$132 );
+  assign \$135  = $signed(\$133 ) + $signed(\$134 );
+  assign \$137  = rq4_rem > 34'h200000000;
+  assign \$138  = rq4_rem == 34'h200000000;
+  assign \$141  = $signed(6'h18) + $signed(rq4_floor);
+  assign \$142  = rq4_tie & rq4_floor[0];
+  assign \$143  = rq4_above | \$142 ;
+  assign \$144  = $signed(\$141 ) + $signed({ 1'h0, \$143  });
+  assign \$145  = i__valid & q_room;
+  assign \$146  = q_owed + \$145 ;
+  assign \$147  = o__valid & o__ready;
+  assign \$148  = \$146  - \$147 ;
   assign \$149  = ~ o__valid;
   assign \$150  = \$149  | o__ready;
-  assign \$151  = \$150  & rq_valid_3;
-  assign \$153  = 1'h0 + \$152 ;
-  assign \$155  = \$153  + \$154 ;
-  assign \$157  = $signed({ 1'h0, \$155  }) + $signed(\$156 );
-  assign \$159  = $signed(\$157 ) + $signed(\$158 );
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = \$161  & rq_valid_4;
-  assign \$164  = ~ o__valid;
-  assign \$165  = \$164  | o__ready;
-  assign \$166  = \$165  & rq_valid_4;
-  assign \$167  = rq1_rem > 34'h200000000;
-  assign \$168  = ~ o__valid;
-  assign \$169  = \$168  | o__ready;
-  assign \$170  = \$169  & rq_valid_4;
-  assign \$171  = rq1_rem == 34'h200000000;
+  assign \$151  = | q_stored;
+  assign \$152  = ~ \$151 ;
+  assign \$153  = \$150  & \$152 ;
+  assign \$154  = ~ \$153 ;
+  assign \$155  = rq_valid_6 & \$154 ;
+  assign \$156  = \$signature__addr  == 3'h6;
+  assign \$157  = \$signature__addr  + 1'h1;
+  assign \$158  = \$156  ? 4'h0 : \$157 ;
+  assign \$159  = ~ o__valid;
+  assign \$160  = \$159  | o__ready;
+  assign \$161  = | q_stored;
+  assign \$162  = \$160  & \$161 ;
+  assign \$163  = rport__addr == 3'h6;
+  assign \$164  = rport__addr + 1'h1;
+  assign \$165  = \$163  ? 4'h0 : \$164 ;
+  assign \$166  = ~ o__valid;
+  assign \$167  = \$166  | o__ready;
+  assign \$168  = | q_stored;
+  assign \$169  = ~ \$168 ;
+  assign \$170  = \$167  & \$169 ;
+  assign \$171  = ~ \$170 ;
+  assign \$172  = rq_valid_6 & \$171 ;
+  assign \$173  = q_stored + \$172 ;
   assign \$174  = ~ o__valid;
   assign \$175  = \$174  | o__ready;
-  assign \$176  = \$175  & rq_valid_5;
-  assign \$177  = $signed(6'h18) + $signed(rq1_floor);
-  assign \$178  = rq1_tie & rq1_floor[0];
-  assign \$179  = rq1_above | \$178 ;
-  assign \$180  = $signed(\$177 ) + $signed({ 1'h0, \$179  });
-  assign \$181  = ~ o__valid;
-  assign \$182  = \$181  | o__ready;
-  assign \$183  = \$182  & rq_valid_6;
-  assign \$184  = $signed(rq1_code) < $signed(8'h80);
-  assign \$185  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$186  = \$185  ? 50'h000000000007f : rq1_code;
-  assign \$187  = \$184  ? 50'h3ffffffffff80 : \$186 ;
-  assign \$188  = ~ o__valid;
-  assign \$189  = \$188  | o__ready;
-  assign \$190  = \$189  & i__valid;
-  assign \$192  = ~ o__valid;
-  assign \$193  = \$192  | o__ready;
-  assign \$194  = \$193  & rq_valid_1;
-  assign \$195  = ~ o__valid;
-  assign \$196  = \$195  | o__ready;
-  assign \$197  = \$196  & rq_valid_2;
-  assign \$198  = ~ o__valid;
-  assign \$199  = \$198  | o__ready;
-  assign \$200  = \$199  & rq_valid_3;
-  assign \$201  = ~ o__valid;
-  assign \$202  = \$201  | o__ready;
-  assign \$203  = \$202  & rq_valid_4;
-  assign \$204  = ~ o__valid;
-  assign \$205  = \$204  | o__ready;
-  assign \$206  = \$205  & rq_valid_5;
-  assign \$207  = ~ o__valid;
-  assign \$208  = \$207  | o__ready;
-  assign \$209  = \$208  & i__valid;
-  assign \$210  = ~ o__valid;
-  assign \$211  = \$210  | o__ready;
-  assign \$212  = \$211  & rq_valid_1;
-  assign \$213  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$214  = ~ o__valid;
-  assign \$215  = \$214  | o__ready;
-  assign \$216  = \$215  & rq_valid_2;
-  assign \$217  = ~ o__valid;
-  assign \$218  = \$217  | o__ready;
-  assign \$219  = \$218  & rq_valid_1;
-  assign \$220  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$221  = ~ o__valid;
-  assign \$222  = \$221  | o__ready;
-  assign \$223  = \$222  & rq_valid_2;
-  assign \$224  = ~ o__valid;
-  assign \$225  = \$224  | o__ready;
-  assign \$226  = \$225  & rq_valid_1;
-  assign \$227  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$228  = ~ o__valid;
-  assign \$229  = \$228  | o__ready;
-  assign \$230  = \$229  & rq_valid_2;
-  assign \$231  = ~ o__valid;
-  assign \$232  = \$231  | o__ready;
-  assign \$233  = \$232  & rq_valid_1;
-  assign \$234  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
-  assign \$235  = ~ o__valid;
-  assign \$236  = \$235  | o__ready;
-  assign \$237  = \$236  & rq_valid_2;
-  assign \$238  = ~ o__valid;
-  assign \$239  = \$238  | o__ready;
-  assign \$240  = \$239  & rq_valid_3;
-  assign \$242  = 1'h0 + \$241 ;
-  assign \$244  = \$242  + \$243 ;
-  assign \$246  = $signed({ 1'h0, \$244  }) + $signed(\$245 );
-  assign \$248  = $signed(\$246 ) + $signed(\$247 );
-  assign \$249  = ~ o__valid;
-  assign \$250  = \$249  | o__ready;
-  assign \$251  = \$250  & rq_valid_4;
-  assign \$253  = ~ o__valid;
-  assign \$254  = \$253  | o__ready;
-  assign \$255  = \$254  & rq_valid_4;
-  assign \$256  = rq2_rem > 34'h200000000;
-  assign \$257  = ~ o__valid;
-  assign \$258  = \$257  | o__ready;
-  assign \$259  = \$258  & rq_valid_4;
-  assign \$260  = rq2_rem == 34'h200000000;
-  assign \$263  = ~ o__valid;
-  assign \$264  = \$263  | o__ready;
-  assign \$265  = \$264  & rq_valid_5;
-  assign \$266  = $signed(6'h18) + $signed(rq2_floor);
-  assign \$267  = rq2_tie & rq2_floor[0];
-  assign \$268  = rq2_above | \$267 ;
-  assign \$269  = $signed(\$266 ) + $signed({ 1'h0, \$268  });
-  assign \$270  = ~ o__valid;
-  assign \$271  = \$270  | o__ready;
-  assign \$272  = \$271  & rq_valid_6;
-  assign \$273  = $signed(rq2_code) < $signed(8'h80);
-  assign \$274  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$275  = \$274  ? 50'h000000000007f : rq2_code;
-  assign \$276  = \$273  ? 50'h3ffffffffff80 : \$275 ;
-  assign \$277  = ~ o__valid;
-  assign \$278  = \$277  | o__ready;
-  assign \$279  = \$278  & i__valid;
-  assign \$281  = ~ o__valid;
-  assign \$282  = \$281  | o__ready;
-  assign \$283  = \$282  & rq_valid_1;
-  assign \$284  = ~ o__valid;
-  assign \$285  = \$284  | o__ready;
-  assign \$286  = \$285  & rq_valid_2;
-  assign \$287  = ~ o__valid;
-  assign \$288  = \$287  | o__ready;
-  assign \$289  = \$288  & rq_valid_3;
-  assign \$290  = ~ o__valid;
-  assign \$291  = \$290  | o__ready;
-  assign \$292  = \$291  & rq_valid_4;
-  assign \$293  = ~ o__valid;
-  assign \$294  = \$293  | o__ready;
-  assign \$295  = \$294  & rq_valid_5;
-  assign \$296  = ~ o__valid;
-  assign \$297  = \$296  | o__ready;
-  assign \$298  = \$297  & i__valid;
-  assign \$300  = ~ o__valid;
-  assign \$301  = \$300  | o__ready;
-  assign \$302  = \$301  & rq_valid_1;
-  assign \$303  = ~ o__valid;
-  assign \$304  = \$303  | o__ready;
-  assign \$305  = \$304  & rq_valid_2;
-  assign \$306  = ~ o__valid;
-  assign \$307  = \$306  | o__ready;
-  assign \$308  = \$307  & rq_valid_3;
-  assign \$309  = ~ o__valid;
-  assign \$310  = \$309  | o__ready;
-  assign \$311  = \$310  & rq_valid_4;
-  assign \$312  = ~ o__valid;
-  assign \$313  = \$312  | o__ready;
-  assign \$314  = \$313  & rq_valid_5;
-  assign \$315  = ~ o__valid;
-  assign \$316  = \$315  | o__ready;
-  assign \$317  = \$316  & i__valid;
-  assign \$319  = ~ o__valid;
-  assign \$320  = \$319  | o__ready;
-  assign \$321  = \$320  & rq_valid_1;
-  assign \$322  = ~ o__valid;
-  assign \$323  = \$322  | o__ready;
-  assign \$324  = \$323  & rq_valid_2;
-  assign \$325  = ~ o__valid;
-  assign \$326  = \$325  | o__ready;
-  assign \$327  = \$326  & rq_valid_3;
-  assign \$328  = ~ o__valid;
-  assign \$329  = \$328  | o__ready;
-  assign \$330  = \$329  & rq_valid_4;
-  assign \$331  = ~ o__valid;
-  assign \$332  = \$331  | o__ready;
-  assign \$333  = \$332  & rq_valid_5;
-  assign \$334  = ~ o__valid;
-  assign \$335  = \$334  | o__ready;
-  assign \$336  = \$335  & i__valid;
-  assign \$338  = ~ o__valid;
-  assign \$339  = \$338  | o__ready;
-  assign \$340  = \$339  & rq_valid_1;
-  assign \$341  = ~ o__valid;
-  assign \$342  = \$341  | o__ready;
-  assign \$343  = \$342  & rq_valid_2;
-  assign \$344  = ~ o__valid;
-  assign \$345  = \$344  | o__ready;
-  assign \$346  = \$345  & rq_valid_3;
-  assign \$347  = ~ o__valid;
-  assign \$348  = \$347  | o__ready;
-  assign \$349  = \$348  & rq_valid_4;
-  assign \$350  = ~ o__valid;
-  assign \$351  = \$350  | o__ready;
+  assign \$176  = | q_stored;
+  assign \$177  = \$175  & \$176 ;
+  assign \$178  = \$173  - \$177 ;
+  assign \$179  = ~ o__valid;
+  assign \$180  = \$179  | o__ready;
+  assign \$181  = | q_stored;
+  assign \$182  = \$181  | rq_valid_6;
+  assign \$183  = | q_stored;
+  assign \$184  = \$183  ? rport__data : q_in;
+  always @(posedge clk)
+    group <= \$185 ;
+  always @(posedge clk)
+    rq_valid_1 <= \$186 ;
+  always @(posedge clk)
+    rq_valid_2 <= \$187 ;
+  always @(posedge clk)
+    rq_valid_3 <= \$188 ;
+  always @(posedge clk)
+    rq_valid_4 <= \$189 ;
+  always @(posedge clk)
+    rq_valid_5 <= \$190 ;
+  always @(posedge clk)
+    rq_valid_6 <= \$191 ;
+  always @(posedge clk)
+    rq_valid_7 <= \$192 ;
+  always @(posedge clk)
+    rq0_mult_1 <= \$193 ;
+  always @(posedge clk)
+    rq0_mult_2 <= \$194 ;
+  always @(posedge clk)
+    rq0_mult_3 <= \$195 ;
+  always @(posedge clk)
+    rq0_mult_4 <= \$196 ;
+  always @(posedge clk)
+    rq0_mult_5 <= \$197 ;
+  always @(posedge clk)
+    rq0_mult_6 <= \$198 ;
+  always @(posedge clk)
+    rq0_x <= \$199 ;
+  always @(posedge clk)
+    rq0_part0_0 <= \$200 ;
+  always @(posedge clk)
+    rq0_part0_0_r <= \$201 ;
+  always @(posedge clk)
+    rq0_part0_1 <= \$202 ;
+  always @(posedge clk)
+    rq0_part0_1_r <= \$203 ;
+  always @(posedge clk)
+    rq0_part1_0 <= \$204 ;
+  always @(posedge clk)
+    rq0_part1_0_r <= \$205 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$206 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$207 ;
+  always @(posedge clk)
+    rq0_prod <= \$208 ;
+  always @(posedge clk)
+    rq0_floor <= \$209 ;
+  always @(posedge clk)
+    rq0_above <= \$210 ;
+  always @(posedge clk)
+    rq0_tie <= \$211 ;
+  always @(posedge clk)
+    rq0_code <= \$212 ;
+  always @(posedge clk)
+    rq1_mult_1 <= \$213 ;
+  always @(posedge clk)
+    rq1_mult_2 <= \$214 ;
+  always @(posedge clk)
+    rq1_mult_3 <= \$215 ;
+  always @(posedge clk)
+    rq1_mult_4 <= \$216 ;
+  always @(posedge clk)
+    rq1_mult_5 <= \$217 ;
+  always @(posedge clk)
+    rq1_mult_6 <= \$218 ;
+  always @(posedge clk)
+    rq1_x <= \$219 ;
+  always @(posedge clk)
+    rq1_part0_0 <= \$220 ;
+  always @(posedge clk)
+    rq1_part0_0_r <= \$221 ;
+  always @(posedge clk)
+    rq1_part0_1 <= \$222 ;
+  always @(posedge clk)
+    rq1_part0_1_r <= \$223 ;
+  always @(posedge clk)
+    rq1_part1_0 <= \$224 ;
+  always @(posedge clk)
+    rq1_part1_0_r <= \$225 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$226 ;
+  always @(posedge clk)
+    rq1_part1_1_r <= \$227 ;
+  always @(posedge clk)
+    rq1_prod <= \$228 ;
+  always @(posedge clk)
+    rq1_floor <= \$229 ;
+  always @(posedge clk)
+    rq1_above <= \$230 ;
+  always @(posedge clk)
+    rq1_tie <= \$231 ;
+  always @(posedge clk)
+    rq1_code <= \$232 ;
+  always @(posedge clk)
+    rq2_mult_1 <= \$233 ;
+  always @(posedge clk)
+    rq2_mult_2 <= \$234 ;
+  always @(posedge clk)
+    rq2_mult_3 <= \$235 ;
+  always @(posedge clk)
+    rq2_mult_4 <= \$236 ;
+  always @(posedge clk)
+    rq2_mult_5 <= \$237 ;
+  always @(posedge clk)
+    rq2_mult_6 <= \$238 ;
+  always @(posedge clk)
+    rq2_x <= \$239 ;
+  always @(posedge clk)
+    rq2_part0_0 <= \$240 ;
+  always @(posedge clk)
+    rq2_part0_0_r <= \$241 ;
+  always @(posedge clk)
+    rq2_part0_1 <= \$242 ;
+  always @(posedge clk)
+    rq2_part0_1_r <= \$243 ;
+  always @(posedge clk)
+    rq2_part1_0 <= \$244 ;
+  always @(posedge clk)
+    rq2_part1_0_r <= \$245 ;
+  always @(posedge clk)
+    rq2_part1_1 <= \$246 ;
+  always @(posedge clk)
+    rq2_part1_1_r <= \$247 ;
+  always @(posedge clk)
+    rq2_prod <= \$248 ;
+  always @(posedge clk)
+    rq2_floor <= \$249 ;
+  always @(posedge clk)
+    rq2_above <= \$250 ;
+  always @(posedge clk)
+    rq2_tie <= \$251 ;
+  always @(posedge clk)
+    rq2_code <= \$252 ;
+  always @(posedge clk)
+    rq3_mult_1 <= \$253 ;
+  always @(posedge clk)
+    rq3_mult_2 <= \$254 ;
+  always @(posedge clk)
+    rq3_mult_3 <= \$255 ;
+  always @(posedge clk)
+    rq3_mult_4 <= \$256 ;
+  always @(posedge clk)
+    rq3_mult_5 <= \$257 ;
+  always @(posedge clk)
+    rq3_mult_6 <= \$258 ;
+  always @(posedge clk)
+    rq3_shift_1 <= \$259 ;
+  always @(posedge clk)
+    rq3_shift_2 <= \$260 ;
+  always @(posedge clk)
+    rq3_shift_3 <= \$261 ;
+  always @(posedge clk)
+    rq3_shift_4 <= \$262 ;
+  always @(posedge clk)
+    rq3_shift_5 <= \$263 ;
+  always @(posedge clk)
+    rq3_shift_6 <= \$264 ;
+  always @(posedge clk)
+    rq3_half_1 <= \$265 ;
+  always @(posedge clk)
+    rq3_half_2 <= \$266 ;
+  always @(posedge clk)
+    rq3_half_3 <= \$267 ;
+  always @(posedge clk)
+    rq3_half_4 <= \$268 ;
+  always @(posedge clk)
+    rq3_half_5 <= \$269 ;
+  always @(posedge clk)
+    rq3_half_6 <= \$270 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$271 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$272 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$273 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$274 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$275 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$276 ;
+  always @(posedge clk)
+    rq3_x <= \$277 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$278 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$279 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$280 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$281 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$282 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$283 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$284 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$285 ;
+  always @(posedge clk)
+    rq3_prod <= \$286 ;
+  always @(posedge clk)
+    rq3_floor <= \$287 ;
+  always @(posedge clk)
+    rq3_above <= \$288 ;
+  always @(posedge clk)
+    rq3_tie <= \$289 ;
+  always @(posedge clk)
+    rq3_code <= \$290 ;
+  always @(posedge clk)
+    rq4_mult_1 <= \$291 ;
+  always @(posedge clk)
+    rq4_mult_2 <= \$292 ;
+  always @(posedge clk)
+    rq4_mult_3 <= \$293 ;
+  always @(posedge clk)
+    rq4_mult_4 <= \$294 ;
+  always @(posedge clk)
+    rq4_mult_5 <= \$295 ;
+  always @(posedge clk)
+    rq4_mult_6 <= \$296 ;
+  always @(posedge clk)
+    rq4_x <= \$297 ;
+  always @(posedge clk)
+    rq4_part0_0 <= \$298 ;
+  always @(posedge clk)
+    rq4_part0_0_r <= \$299 ;
+  always @(posedge clk)
+    rq4_part0_1 <= \$300 ;
+  always @(posedge clk)
+    rq4_part0_1_r <= \$301 ;
+  always @(posedge clk)
+    rq4_part1_0 <= \$302 ;
+  always @(posedge clk)
+    rq4_part1_0_r <= \$303 ;
+  always @(posedge clk)
+    rq4_part1_1 <= \$304 ;
+  always @(posedge clk)
+    rq4_part1_1_r <= \$305 ;
+  always @(posedge clk)
+    rq4_prod <= \$306 ;
+  always @(posedge clk)
+    rq4_floor <= \$307 ;
+  always @(posedge clk)
+    rq4_above <= \$308 ;
+  always @(posedge clk)
+    rq4_tie <= \$309 ;
+  always @(posedge clk)
+    rq4_code <= \$310 ;
+  always @(posedge clk)
+    q_owed <= \$311 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$312 ;
+  always @(posedge clk)
+    rport__addr <= \$313 ;
+  always @(posedge clk)
+    q_stored <= \$314 ;
+  always @(posedge clk)
+    o__valid <= \$315 ;
+  always @(posedge clk)
+    o__payload <= \$316 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
       1'h0:
-          \$426  = 25'h18d231a;
+          \$32  = 25'h12ba2c5;
       1'h1:
-          \$426  = 25'h1413c6a;
+          \$32  = 25'h16ca50d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$512  = group;
-    if (\$4 ) begin
-      \$512  = \$7 [0];
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$54  = 25'h125825c;
+      1'h1:
+          \$54  = 25'h18bae02;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$76  = 25'h1b41e7a;
+      1'h1:
+          \$76  = 25'h173f81e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$98  = 25'h114a972;
+      1'h1:
+          \$98  = 25'h1b76458;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$99  = 6'h21;
+      1'h1:
+          \$99  = 6'h22;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$100  = 34'h100000000;
+      1'h1:
+          \$100  = 34'h200000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$101  = 34'h1ffffffff;
+      1'h1:
+          \$101  = 34'h3ffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      1'h0:
+          \$123  = 25'h18d231a;
+      1'h1:
+          \$123  = 25'h1413c6a;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$185  = group;
+    if (\$27 ) begin
+      \$185  = \$30 [0];
     end
     if (rst) begin
-      \$512  = 1'h0;
+      \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$513  = rq_valid_1;
-    if (\$9 ) begin
-      \$513  = i__valid;
-    end
+    \$186  = \$31 ;
     if (rst) begin
-      \$513  = 1'h0;
+      \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$514  = rq_valid_2;
-    if (\$9 ) begin
-      \$514  = rq_valid_1;
-    end
+    \$187  = rq_valid_1;
     if (rst) begin
-      \$514  = 1'h0;
+      \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$515  = rq_valid_3;
-    if (\$9 ) begin
-      \$515  = rq_valid_2;
-    end
+    \$188  = rq_valid_2;
     if (rst) begin
-      \$515  = 1'h0;
+      \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$516  = rq_valid_4;
-    if (\$9 ) begin
-      \$516  = rq_valid_3;
-    end
+    \$189  = rq_valid_3;
     if (rst) begin
-      \$516  = 1'h0;
+      \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$517  = rq_valid_5;
-    if (\$9 ) begin
-      \$517  = rq_valid_4;
-    end
+    \$190  = rq_valid_4;
     if (rst) begin
-      \$517  = 1'h0;
+      \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$518  = rq_valid_6;
-    if (\$9 ) begin
-      \$518  = rq_valid_5;
-    end
+    \$191  = rq_valid_5;
     if (rst) begin
-      \$518  = 1'h0;
+      \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$519  = o__valid;
-    if (\$9 ) begin
-      \$519  = rq_valid_6;
-    end
+    \$192  = rq_valid_6;
     if (rst) begin
-      \$519  = 1'h0;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$520  = rq0_mult_1;
-    if (\$12 ) begin
-      \$520  = \$13 ;
-    end
+    \$193  = \$32 ;
     if (rst) begin
-      \$520  = 25'h0000000;
+      \$193  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$521  = rq0_mult_2;
-    if (\$16 ) begin
-      \$521  = rq0_mult_1;
-    end
+    \$194  = rq0_mult_1;
     if (rst) begin
-      \$521  = 25'h0000000;
+      \$194  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$522  = rq0_mult_3;
-    if (\$19 ) begin
-      \$522  = rq0_mult_2;
-    end
+    \$195  = rq0_mult_2;
     if (rst) begin
-      \$522  = 25'h0000000;
+      \$195  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$523  = rq0_mult_4;
-    if (\$22 ) begin
-      \$523  = rq0_mult_3;
-    end
+    \$196  = rq0_mult_3;
     if (rst) begin
-      \$523  = 25'h0000000;
+      \$196  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$524  = rq0_mult_5;
-    if (\$25 ) begin
-      \$524  = rq0_mult_4;
-    end
+    \$197  = rq0_mult_4;
     if (rst) begin
-      \$524  = 25'h0000000;
+      \$197  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$525  = rq0_mult_6;
-    if (\$28 ) begin
-      \$525  = rq0_mult_5;
-    end
+    \$198  = rq0_mult_5;
     if (rst) begin
-      \$525  = 25'h0000000;
+      \$198  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$526  = rq0_x;
-    if (\$31 ) begin
-      \$526  = i__payload[22:0];
-    end
+    \$199  = i__payload[22:0];
     if (rst) begin
-      \$526  = 23'h000000;
+      \$199  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$527  = rq0_part0_0;
-    if (\$34 ) begin
-      \$527  = \$35 ;
-    end
+    \$200  = \$33 ;
     if (rst) begin
-      \$527  = 34'h000000000;
+      \$200  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$528  = rq0_part0_0_r;
-    if (\$38 ) begin
-      \$528  = rq0_part0_0;
-    end
+    \$201  = rq0_part0_0;
     if (rst) begin
-      \$528  = 34'h000000000;
+      \$201  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$529  = rq0_part0_1;
-    if (\$41 ) begin
-      \$529  = \$42 ;
-    end
+    \$202  = \$34 ;
     if (rst) begin
-      \$529  = 25'h0000000;
+      \$202  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$530  = rq0_part0_1_r;
-    if (\$45 ) begin
-      \$530  = rq0_part0_1;
-    end
+    \$203  = rq0_part0_1;
     if (rst) begin
-      \$530  = 25'h0000000;
+      \$203  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$531  = rq0_part1_0;
-    if (\$48 ) begin
-      \$531  = \$49 ;
-    end
+    \$204  = \$35 ;
     if (rst) begin
-      \$531  = 23'h000000;
+      \$204  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$532  = rq0_part1_0_r;
-    if (\$52 ) begin
-      \$532  = rq0_part1_0;
-    end
+    \$205  = rq0_part1_0;
     if (rst) begin
-      \$532  = 23'h000000;
+      \$205  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$533  = rq0_part1_1;
-    if (\$55 ) begin
-      \$533  = \$56 ;
-    end
+    \$206  = \$36 ;
     if (rst) begin
-      \$533  = 14'h0000;
+      \$206  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$534  = rq0_part1_1_r;
-    if (\$59 ) begin
-      \$534  = rq0_part1_1;
-    end
+    \$207  = rq0_part1_1;
     if (rst) begin
-      \$534  = 14'h0000;
+      \$207  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$535  = rq0_prod;
-    if (\$62 ) begin
-      \$535  = \$70 [47:0];
-    end
+    \$208  = \$44 [47:0];
     if (rst) begin
-      \$535  = 48'h000000000000;
+      \$208  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$536  = rq0_floor;
-    if (\$73 ) begin
-      \$536  = \$74 ;
-    end
+    \$209  = \$45 ;
     if (rst) begin
-      \$536  = 48'h000000000000;
+      \$209  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$537  = rq0_above;
-    if (\$77 ) begin
-      \$537  = \$78 ;
-    end
+    \$210  = \$46 ;
     if (rst) begin
-      \$537  = 1'h0;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$538  = rq0_tie;
-    if (\$81 ) begin
-      \$538  = \$84 ;
-    end
+    \$211  = \$49 ;
     if (rst) begin
-      \$538  = 1'h0;
+      \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$539  = rq0_code;
-    if (\$87 ) begin
-      \$539  = \$91 ;
-    end
+    \$212  = \$53 ;
     if (rst) begin
-      \$539  = 50'h0000000000000;
+      \$212  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$540  = rq0_out;
-    if (\$94 ) begin
-      \$540  = \$98 [7:0];
-    end
+    \$213  = \$54 ;
     if (rst) begin
-      \$540  = 8'h00;
+      \$213  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$541  = rq1_mult_1;
-    if (\$101 ) begin
-      \$541  = \$102 ;
-    end
+    \$214  = rq1_mult_1;
     if (rst) begin
-      \$541  = 25'h0000000;
+      \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$542  = rq1_mult_2;
-    if (\$105 ) begin
-      \$542  = rq1_mult_1;
-    end
+    \$215  = rq1_mult_2;
     if (rst) begin
-      \$542  = 25'h0000000;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$543  = rq1_mult_3;
-    if (\$108 ) begin
-      \$543  = rq1_mult_2;
-    end
+    \$216  = rq1_mult_3;
     if (rst) begin
-      \$543  = 25'h0000000;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$544  = rq1_mult_4;
-    if (\$111 ) begin
-      \$544  = rq1_mult_3;
-    end
+    \$217  = rq1_mult_4;
     if (rst) begin
-      \$544  = 25'h0000000;
+      \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$545  = rq1_mult_5;
-    if (\$114 ) begin
-      \$545  = rq1_mult_4;
-    end
+    \$218  = rq1_mult_5;
     if (rst) begin
-      \$545  = 25'h0000000;
+      \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$546  = rq1_mult_6;
-    if (\$117 ) begin
-      \$546  = rq1_mult_5;
-    end
+    \$219  = i__payload[45:23];
     if (rst) begin
-      \$546  = 25'h0000000;
+      \$219  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$547  = rq1_x;
-    if (\$120 ) begin
-      \$547  = i__payload[45:23];
-    end
+    \$220  = \$55 ;
     if (rst) begin
-      \$547  = 23'h000000;
+      \$220  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$548  = rq1_part0_0;
-    if (\$123 ) begin
-      \$548  = \$124 ;
-    end
+    \$221  = rq1_part0_0;
     if (rst) begin
-      \$548  = 34'h000000000;
+      \$221  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$549  = rq1_part0_0_r;
-    if (\$127 ) begin
-      \$549  = rq1_part0_0;
-    end
+    \$222  = \$56 ;
     if (rst) begin
-      \$549  = 34'h000000000;
+      \$222  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$550  = rq1_part0_1;
-    if (\$130 ) begin
-      \$550  = \$131 ;
-    end
+    \$223  = rq1_part0_1;
     if (rst) begin
-      \$550  = 25'h0000000;
+      \$223  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$551  = rq1_part0_1_r;
-    if (\$134 ) begin
-      \$551  = rq1_part0_1;
-    end
+    \$224  = \$57 ;
     if (rst) begin
-      \$551  = 25'h0000000;
+      \$224  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$552  = rq1_part1_0;
-    if (\$137 ) begin
-      \$552  = \$138 ;
-    end
+    \$225  = rq1_part1_0;
     if (rst) begin
-      \$552  = 23'h000000;
+      \$225  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$553  = rq1_part1_0_r;
-    if (\$141 ) begin
-      \$553  = rq1_part1_0;
-    end
+    \$226  = \$58 ;
     if (rst) begin
-      \$553  = 23'h000000;
+      \$226  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$554  = rq1_part1_1;
-    if (\$144 ) begin
-      \$554  = \$145 ;
-    end
+    \$227  = rq1_part1_1;
     if (rst) begin
-      \$554  = 14'h0000;
+      \$227  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$555  = rq1_part1_1_r;
-    if (\$148 ) begin
-      \$555  = rq1_part1_1;
-    end
+    \$228  = \$66 [47:0];
     if (rst) begin
-      \$555  = 14'h0000;
+      \$228  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$556  = rq1_prod;
-    if (\$151 ) begin
-      \$556  = \$159 [47:0];
-    end
+    \$229  = \$67 ;
     if (rst) begin
-      \$556  = 48'h000000000000;
+      \$229  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$557  = rq1_floor;
+    \$230  = \$68 ;
+    if (rst) begin
+      \$230  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$231  = \$71 ;
+    if (rst) begin
+      \$231  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$232  = \$75 ;
+    if (rst) begin
+      \$232  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$233  = \$76 ;
+    if (rst) begin
+      \$233  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$234  = rq2_mult_1;
+    if (rst) begin
+      \$234  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$235  = rq2_mult_2;
+    if (rst) begin
+      \$235  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$236  = rq2_mult_3;
+    if (rst) begin
+      \$236  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$237  = rq2_mult_4;
+    if (rst) begin
+      \$237  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$238  = rq2_mult_5;
+    if (rst) begin
+      \$238  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$239  = i__payload[68:46];
+    if (rst) begin
+      \$239  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$240  = \$77 ;
+    if (rst) begin
+      \$240  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$241  = rq2_part0_0;
+    if (rst) begin
+      \$241  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$242  = \$78 ;
+    if (rst) begin
+      \$242  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$243  = rq2_part0_1;
+    if (rst) begin
+      \$243  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$244  = \$79 ;
+    if (rst) begin
+      \$244  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$245  = rq2_part1_0;
+    if (rst) begin
+      \$245  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$246  = \$80 ;
+    if (rst) begin
+      \$246  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$247  = rq2_part1_1;
+    if (rst) begin
+      \$247  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$248  = \$88 [47:0];
+    if (rst) begin
+      \$248  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$249  = \$89 ;
+    if (rst) begin
+      \$249  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$250  = \$90 ;
+    if (rst) begin
+      \$250  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$251  = \$93 ;
+    if (rst) begin
+      \$251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$252  = \$97 ;
+    if (rst) begin
+      \$252  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$253  = \$98 ;
+    if (rst) begin
+      \$253  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$254  = rq3_mult_1;
+    if (rst) begin
+      \$254  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$255  = rq3_mult_2;
+    if (rst) begin
+      \$255  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$256  = rq3_mult_3;
+    if (rst) begin
+      \$256  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$257  = rq3_mult_4;
+    if (rst) begin
+      \$257  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$258  = rq3_mult_5;
+    if (rst) begin
+      \$258  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$259  = \$99 ;
+    if (rst) begin
+      \$259  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$260  = rq3_shift_1;
+    if (rst) begin
+      \$260  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$261  = rq3_shift_2;
+    if (rst) begin
+      \$261  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$262  = rq3_shift_3;
+    if (rst) begin
+      \$262  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$263  = rq3_shift_4;
+    if (rst) begin
+      \$263  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$264  = rq3_shift_5;
+    if (rst) begin
+      \$264  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$265  = \$100 ;
+    if (rst) begin
+      \$265  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$266  = rq3_half_1;
+    if (rst) begin
+      \$266  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$267  = rq3_half_2;
+    if (rst) begin
+      \$267  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$268  = rq3_half_3;
+    if (rst) begin
+      \$268  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$269  = rq3_half_4;
+    if (rst) begin
+      \$269  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$270  = rq3_half_5;
+    if (rst) begin
+      \$270  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$271  = \$101 ;
+    if (rst) begin
+      \$271  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$272  = rq3_mask_1;
+    if (rst) begin
+      \$272  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$273  = rq3_mask_2;
+    if (rst) begin
+      \$273  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$274  = rq3_mask_3;
+    if (rst) begin
+      \$274  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$275  = rq3_mask_4;
+    if (rst) begin
+      \$275  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$276  = rq3_mask_5;
+    if (rst) begin
+      \$276  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$277  = i__payload[91:69];
+    if (rst) begin
+      \$277  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$278  = \$102 ;
+    if (rst) begin
+      \$278  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$279  = rq3_part0_0;
+    if (rst) begin
+      \$279  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$280  = \$103 ;
+    if (rst) begin
+      \$280  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$281  = rq3_part0_1;
+    if (rst) begin
+      \$281  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$282  = \$104 ;
+    if (rst) begin
+      \$282  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$283  = rq3_part1_0;
+    if (rst) begin
+      \$283  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$284  = \$105 ;
+    if (rst) begin
+      \$284  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$285  = rq3_part1_1;
+    if (rst) begin
+      \$285  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$286  = \$113 [47:0];
+    if (rst) begin
+      \$286  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$287  = \$114 ;
+    if (rst) begin
+      \$287  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$288  = \$115 ;
+    if (rst) begin
+      \$288  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$289  = \$118 ;
+    if (rst) begin
+      \$289  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$290  = \$122 ;
+    if (rst) begin
+      \$290  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$291  = \$123 ;
+    if (rst) begin
+      \$291  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$292  = rq4_mult_1;
+    if (rst) begin
+      \$292  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$293  = rq4_mult_2;
+    if (rst) begin
+      \$293  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$294  = rq4_mult_3;
+    if (rst) begin
+      \$294  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$295  = rq4_mult_4;
+    if (rst) begin
+      \$295  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$296  = rq4_mult_5;
+    if (rst) begin
+      \$296  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$297  = i__payload[114:92];
+    if (rst) begin
+      \$297  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$298  = \$124 ;
+    if (rst) begin
+      \$298  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$299  = rq4_part0_0;
+    if (rst) begin
+      \$299  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$300  = \$125 ;
+    if (rst) begin
+      \$300  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$301  = rq4_part0_1;
+    if (rst) begin
+      \$301  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$302  = \$126 ;
+    if (rst) begin
+      \$302  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$303  = rq4_part1_0;
+    if (rst) begin
+      \$303  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$304  = \$127 ;
+    if (rst) begin
+      \$304  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$305  = rq4_part1_1;
+    if (rst) begin
+      \$305  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$306  = \$135 [47:0];
+    if (rst) begin
+      \$306  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$307  = \$136 ;
+    if (rst) begin
+      \$307  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$308  = \$137 ;
+    if (rst) begin
+      \$308  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$309  = \$140 ;
+    if (rst) begin
+      \$309  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$310  = \$144 ;
+    if (rst) begin
+      \$310  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$311  = \$148 [3:0];
+    if (rst) begin
+      \$311  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$312  = \$signature__addr ;
+    if (\$155 ) begin
+      \$312  = \$158 [2:0];
+    end
+    if (rst) begin
+      \$312  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$313  = rport__addr;
     if (\$162 ) begin
-      \$557  = \$163 ;
+      \$313  = \$165 [2:0];
     end
     if (rst) begin
-      \$557  = 48'h000000000000;
+      \$313  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$558  = rq1_above;
-    if (\$166 ) begin
-      \$558  = \$167 ;
-    end
-    if (rst) begin
-      \$558  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$559  = rq1_tie;
-    if (\$170 ) begin
-      \$559  = \$173 ;
-    end
-    if (rst) begin
-      \$559  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$560  = rq1_code;
-    if (\$176 ) begin
-      \$560  = \$180 ;
-    end
-    if (rst) begin
-      \$560  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$561  = rq1_out;
-    if (\$183 ) begin
-      \$561  = \$187 [7:0];
-    end
-    if (rst) begin
-      \$561  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$562  = rq2_mult_1;
-    if (\$190 ) begin
-      \$562  = \$191 ;
-    end
-    if (rst) begin
-      \$562  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$563  = rq2_mult_2;
-    if (\$194 ) begin
-      \$563  = rq2_mult_1;
-    end
-    if (rst) begin
-      \$563  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$564  = rq2_mult_3;
-    if (\$197 ) begin
-      \$564  = rq2_mult_2;
-    end
-    if (rst) begin
-      \$564  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$565  = rq2_mult_4;
-    if (\$200 ) begin
-      \$565  = rq2_mult_3;
-    end
-    if (rst) begin
-      \$565  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$566  = rq2_mult_5;
-    if (\$203 ) begin
-      \$566  = rq2_mult_4;
-    end
-    if (rst) begin
-      \$566  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$567  = rq2_mult_6;
-    if (\$206 ) begin
-      \$567  = rq2_mult_5;
-    end
-    if (rst) begin
-      \$567  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$568  = rq2_x;
-    if (\$209 ) begin
-      \$568  = i__payload[68:46];
-    end
-    if (rst) begin
-      \$568  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$569  = rq2_part0_0;
-    if (\$212 ) begin
-      \$569  = \$213 ;
-    end
-    if (rst) begin
-      \$569  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$570  = rq2_part0_0_r;
-    if (\$216 ) begin
-      \$570  = rq2_part0_0;
-    end
-    if (rst) begin
-      \$570  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$571  = rq2_part0_1;
-    if (\$219 ) begin
-      \$571  = \$220 ;
-    end
-    if (rst) begin
-      \$571  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$572  = rq2_part0_1_r;
-    if (\$223 ) begin
-      \$572  = rq2_part0_1;
-    end
-    if (rst) begin
-      \$572  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$573  = rq2_part1_0;
-    if (\$226 ) begin
-      \$573  = \$227 ;
-    end
-    if (rst) begin
-      \$573  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$574  = rq2_part1_0_r;
-    if (\$230 ) begin
-      \$574  = rq2_part1_0;
-    end
-    if (rst) begin
-      \$574  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$575  = rq2_part1_1;
-    if (\$233 ) begin
-      \$575  = \$234 ;
-    end
-    if (rst) begin
-      \$575  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$576  = rq2_part1_1_r;
-    if (\$237 ) begin
-      \$576  = rq2_part1_1;
-    end
-    if (rst) begin
-      \$576  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$577  = rq2_prod;
-    if (\$240 ) begin
-      \$577  = \$248 [47:0];
-    end
-    if (rst) begin
-      \$577  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$578  = rq2_floor;
-    if (\$251 ) begin
-      \$578  = \$252 ;
-    end
-    if (rst) begin
-      \$578  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$579  = rq2_above;
-    if (\$255 ) begin
-      \$579  = \$256 ;
-    end
-    if (rst) begin
-      \$579  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$580  = rq2_tie;
-    if (\$259 ) begin
-      \$580  = \$262 ;
-    end
-    if (rst) begin
-      \$580  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$581  = rq2_code;
-    if (\$265 ) begin
-      \$581  = \$269 ;
-    end
-    if (rst) begin
-      \$581  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$582  = rq2_out;
-    if (\$272 ) begin
-      \$582  = \$276 [7:0];
-    end
-    if (rst) begin
-      \$582  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$583  = rq3_mult_1;
-    if (\$279 ) begin
-      \$583  = \$280 ;
-    end
-    if (rst) begin
-      \$583  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$584  = rq3_mult_2;
-    if (\$283 ) begin
-      \$584  = rq3_mult_1;
-    end
-    if (rst) begin
-      \$584  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$585  = rq3_mult_3;
-    if (\$286 ) begin
-      \$585  = rq3_mult_2;
-    end
-    if (rst) begin
-      \$585  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$586  = rq3_mult_4;
-    if (\$289 ) begin
-      \$586  = rq3_mult_3;
-    end
-    if (rst) begin
-      \$586  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$587  = rq3_mult_5;
-    if (\$292 ) begin
-      \$587  = rq3_mult_4;
-    end
-    if (rst) begin
-      \$587  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$588  = rq3_mult_6;
-    if (\$295 ) begin
-      \$588  = rq3_mult_5;
-    end
-    if (rst) begin
-      \$588  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$589  = rq3_shift_1;
-    if (\$298 ) begin
-      \$589  = \$299 ;
-    end
-    if (rst) begin
-      \$589  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$590  = rq3_shift_2;
-    if (\$302 ) begin
-      \$590  = rq3_shift_1;
-    end
-    if (rst) begin
-      \$590  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$591  = rq3_shift_3;
-    if (\$305 ) begin
-      \$591  = rq3_shift_2;
-    end
-    if (rst) begin
-      \$591  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$592  = rq3_shift_4;
-    if (\$308 ) begin
-      \$592  = rq3_shift_3;
-    end
-    if (rst) begin
-      \$592  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$593  = rq3_shift_5;
-    if (\$311 ) begin
-      \$593  = rq3_shift_4;
-    end
-    if (rst) begin
-      \$593  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$594  = rq3_shift_6;
-    if (\$314 ) begin
-      \$594  = rq3_shift_5;
-    end
-    if (rst) begin
-      \$594  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$595  = rq3_half_1;
-    if (\$317 ) begin
-      \$595  = \$318 ;
-    end
-    if (rst) begin
-      \$595  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$596  = rq3_half_2;
-    if (\$321 ) begin
-      \$596  = rq3_half_1;
-    end
-    if (rst) begin
-      \$596  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$597  = rq3_half_3;
-    if (\$324 ) begin
-      \$597  = rq3_half_2;
-    end
-    if (rst) begin
-      \$597  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$598  = rq3_half_4;
-    if (\$327 ) begin
-      \$598  = rq3_half_3;
-    end
-    if (rst) begin
-      \$598  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$599  = rq3_half_5;
-    if (\$330 ) begin
-      \$599  = rq3_half_4;
-    end
-    if (rst) begin
-      \$599  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$600  = rq3_half_6;
-    if (\$333 ) begin
-      \$600  = rq3_half_5;
-    end
-    if (rst) begin
-      \$600  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$601  = rq3_mask_1;
-    if (\$336 ) begin
-      \$601  = \$337 ;
-    end
-    if (rst) begin
-      \$601  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$602  = rq3_mask_2;
-    if (\$340 ) begin
-      \$602  = rq3_mask_1;
-    end
-    if (rst) begin
-      \$602  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$603  = rq3_mask_3;
-    if (\$343 ) begin
-      \$603  = rq3_mask_2;
-    end
-    if (rst) begin
-      \$603  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$604  = rq3_mask_4;
-    if (\$346 ) begin
-      \$604  = rq3_mask_3;
-    end
-    if (rst) begin
-      \$604  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$605  = rq3_mask_5;
-    if (\$349 ) begin
-      \$605  = rq3_mask_4;
-    end
-    if (rst) begin
-      \$605  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$606  = rq3_mask_6;
-    if (\$352 ) begin
-      \$606  = rq3_mask_5;
-    end
-    if (rst) begin
-      \$606  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$607  = rq3_x;
-    if (\$355 ) begin
-      \$607  = i__payload[91:69];
-    end
-    if (rst) begin
-      \$607  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$608  = rq3_part0_0;
-    if (\$358 ) begin
-      \$608  = \$359 ;
-    end
-    if (rst) begin
-      \$608  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$609  = rq3_part0_0_r;
-    if (\$362 ) begin
-      \$609  = rq3_part0_0;
-    end
-    if (rst) begin
-      \$609  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$610  = rq3_part0_1;
-    if (\$365 ) begin
-      \$610  = \$366 ;
-    end
-    if (rst) begin
-      \$610  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$611  = rq3_part0_1_r;
-    if (\$369 ) begin
-      \$611  = rq3_part0_1;
-    end
-    if (rst) begin
-      \$611  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$612  = rq3_part1_0;
-    if (\$372 ) begin
-      \$612  = \$373 ;
-    end
-    if (rst) begin
-      \$612  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$613  = rq3_part1_0_r;
-    if (\$376 ) begin
-      \$613  = rq3_part1_0;
-    end
-    if (rst) begin
-      \$613  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$614  = rq3_part1_1;
-    if (\$379 ) begin
-      \$614  = \$380 ;
-    end
-    if (rst) begin
-      \$614  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$615  = rq3_part1_1_r;
-    if (\$383 ) begin
-      \$615  = rq3_part1_1;
-    end
-    if (rst) begin
-      \$615  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$616  = rq3_prod;
-    if (\$386 ) begin
-      \$616  = \$394 [47:0];
-    end
-    if (rst) begin
-      \$616  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$617  = rq3_floor;
-    if (\$397 ) begin
-      \$617  = \$398 ;
-    end
-    if (rst) begin
-      \$617  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$618  = rq3_above;
-    if (\$401 ) begin
-      \$618  = \$402 ;
-    end
-    if (rst) begin
-      \$618  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$619  = rq3_tie;
-    if (\$405 ) begin
-      \$619  = \$408 ;
-    end
-    if (rst) begin
-      \$619  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$620  = rq3_code;
-    if (\$411 ) begin
-      \$620  = \$415 ;
-    end
-    if (rst) begin
-      \$620  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$621  = rq3_out;
-    if (\$418 ) begin
-      \$621  = \$422 [7:0];
-    end
-    if (rst) begin
-      \$621  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$622  = rq4_mult_1;
-    if (\$425 ) begin
-      \$622  = \$426 ;
-    end
+    \$314  = \$178 [2:0];
     if (rst) begin
-      \$622  = 25'h0000000;
+      \$314  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$623  = rq4_mult_2;
-    if (\$429 ) begin
-      \$623  = rq4_mult_1;
+    \$315  = o__valid;
+    if (\$180 ) begin
+      \$315  = \$182 ;
     end
     if (rst) begin
-      \$623  = 25'h0000000;
+      \$315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$624  = rq4_mult_3;
-    if (\$432 ) begin
-      \$624  = rq4_mult_2;
+    \$316  = o__payload;
+    if (\$180 ) begin
+      \$316  = \$184 ;
     end
     if (rst) begin
-      \$624  = 25'h0000000;
+      \$316  = 40'h0000000000;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$625  = rq4_mult_4;
-    if (\$435 ) begin
-      \$625  = rq4_mult_3;
-    end
-    if (rst) begin
-      \$625  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$626  = rq4_mult_5;
-    if (\$438 ) begin
-      \$626  = rq4_mult_4;
-    end
-    if (rst) begin
-      \$626  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$627  = rq4_mult_6;
-    if (\$441 ) begin
-      \$627  = rq4_mult_5;
-    end
-    if (rst) begin
-      \$627  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$628  = rq4_x;
-    if (\$444 ) begin
-      \$628  = i__payload[114:92];
-    end
-    if (rst) begin
-      \$628  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$629  = rq4_part0_0;
-    if (\$447 ) begin
-      \$629  = \$448 ;
-    end
-    if (rst) begin
-      \$629  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$630  = rq4_part0_0_r;
-    if (\$451 ) begin
-      \$630  = rq4_part0_0;
-    end
-    if (rst) begin
-      \$630  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$631  = rq4_part0_1;
-    if (\$454 ) begin
-      \$631  = \$455 ;
-    end
-    if (rst) begin
-      \$631  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$632  = rq4_part0_1_r;
-    if (\$458 ) begin
-      \$632  = rq4_part0_1;
-    end
-    if (rst) begin
-      \$632  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$633  = rq4_part1_0;
-    if (\$461 ) begin
-      \$633  = \$462 ;
-    end
-    if (rst) begin
-      \$633  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$634  = rq4_part1_0_r;
-    if (\$465 ) begin
-      \$634  = rq4_part1_0;
-    end
-    if (rst) begin
-      \$634  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$635  = rq4_part1_1;
-    if (\$468 ) begin
-      \$635  = \$469 ;
-    end
-    if (rst) begin
-      \$635  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$636  = rq4_part1_1_r;
-    if (\$472 ) begin
-      \$636  = rq4_part1_1;
-    end
-    if (rst) begin
-      \$636  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$637  = rq4_prod;
-    if (\$475 ) begin
-      \$637  = \$483 [47:0];
-    end
-    if (rst) begin
-      \$637  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$638  = rq4_floor;
-    if (\$486 ) begin
-      \$638  = \$487 ;
-    end
-    if (rst) begin
-      \$638  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$639  = rq4_above;
-    if (\$490 ) begin
-      \$639  = \$491 ;
-    end
-    if (rst) begin
-      \$639  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$640  = rq4_tie;
-    if (\$494 ) begin
-      \$640  = \$497 ;
-    end
-    if (rst) begin
-      \$640  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$641  = rq4_code;
-    if (\$500 ) begin
-      \$641  = \$504 ;
-    end
-    if (rst) begin
-      \$641  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$642  = rq4_out;
-    if (\$507 ) begin
-      \$642  = \$511 [7:0];
-    end
-    if (rst) begin
-      \$642  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$13  = 25'h12ba2c5;
-      1'h1:
-          \$13  = 25'h16ca50d;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$102  = 25'h125825c;
-      1'h1:
-          \$102  = 25'h18bae02;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$191  = 25'h1b41e7a;
-      1'h1:
-          \$191  = 25'h173f81e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$280  = 25'h114a972;
-      1'h1:
-          \$280  = 25'h1b76458;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$299  = 6'h21;
-      1'h1:
-          \$299  = 6'h22;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$318  = 34'h100000000;
-      1'h1:
-          \$318  = 34'h200000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$337  = 34'h1ffffffff;
-      1'h1:
-          \$337  = 34'h3ffffffff;
-    endcase
   end
-  assign rq_valid_7 = o__valid;
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
+  assign i__ready = q_room;
+  assign q_wptr = \$signature__addr ;
+  assign \$signature__data  = q_in;
+  assign q_rptr = rport__addr;
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
+  assign \q_in[4]  = q_in[39:32];
   assign \i__payload[0]  = i__payload[22:0];
   assign \i__payload[1]  = i__payload[45:23];
   assign \i__payload[2]  = i__payload[68:46];
   assign \i__payload[3]  = i__payload[91:69];
   assign \i__payload[4]  = i__payload[114:92];
-  assign o__payload[39:32] = rq4_out;
-  assign o__payload[31:24] = rq3_out;
-  assign o__payload[23:16] = rq2_out;
-  assign o__payload[15:8] = rq1_out;
-  assign o__payload[7:0] = rq0_out;
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+  assign \o__payload[4]  = o__payload[39:32];
+  assign q_in[39:32] = \$20 [7:0];
+  assign q_in[31:24] = \$16 [7:0];
+  assign q_in[23:16] = \$12 [7:0];
+  assign q_in[15:8] = \$8 [7:0];
+  assign q_in[7:0] = \$4 [7:0];
   assign rq0_rem[47:34] = 14'h0000;
   assign rq0_rem[33:0] = rq0_prod[33:0];
   assign rq1_rem[47:34] = 14'h0000;
@@ -16772,37 +13573,37 @@ module \top.s1_dense1_u1 (clk, rst, i__ready, i__valid, i__payload, o__payload, 
   assign rq2_rem[33:0] = rq2_prod[33:0];
   assign rq4_rem[47:34] = 14'h0000;
   assign rq4_rem[33:0] = rq4_prod[33:0];
-  assign \$5  = group;
-  assign \$63  = { 1'h0, rq0_part0_0_r };
-  assign \$65  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$67  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
-  assign \$69  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
-  assign \$74  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:34] };
-  assign \$83  = 1'h1;
-  assign \$84  = \$82 ;
-  assign \$152  = { 1'h0, rq1_part0_0_r };
-  assign \$154  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$156  = { rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r, 17'h00000 };
-  assign \$158  = { rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r, 34'h000000000 };
-  assign \$163  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:34] };
-  assign \$172  = 1'h1;
-  assign \$173  = \$171 ;
-  assign \$241  = { 1'h0, rq2_part0_0_r };
-  assign \$243  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$245  = { rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r, 17'h00000 };
-  assign \$247  = { rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r, 34'h000000000 };
-  assign \$252  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:34] };
-  assign \$261  = 1'h1;
-  assign \$262  = \$260 ;
-  assign \$387  = { 1'h0, rq3_part0_0_r };
-  assign \$389  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$391  = { rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r, 17'h00000 };
-  assign \$393  = { rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r, 34'h000000000 };
-  assign \$476  = { 1'h0, rq4_part0_0_r };
-  assign \$478  = { 14'h0000, rq4_part0_1_r, 17'h00000 };
-  assign \$480  = { rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r, 17'h00000 };
-  assign \$482  = { rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r, 34'h000000000 };
-  assign \$487  = { rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47:34] };
-  assign \$496  = 1'h1;
-  assign \$497  = \$495 ;
+  assign \$28  = group;
+  assign \$37  = { 1'h0, rq0_part0_0_r };
+  assign \$39  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$41  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
+  assign \$43  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
+  assign \$45  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:34] };
+  assign \$48  = 1'h1;
+  assign \$49  = \$47 ;
+  assign \$59  = { 1'h0, rq1_part0_0_r };
+  assign \$61  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
+  assign \$63  = { rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r, 17'h00000 };
+  assign \$65  = { rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r, 34'h000000000 };
+  assign \$67  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:34] };
+  assign \$70  = 1'h1;
+  assign \$71  = \$69 ;
+  assign \$81  = { 1'h0, rq2_part0_0_r };
+  assign \$83  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
+  assign \$85  = { rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r, 17'h00000 };
+  assign \$87  = { rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r, 34'h000000000 };
+  assign \$89  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:34] };
+  assign \$92  = 1'h1;
+  assign \$93  = \$91 ;
+  assign \$106  = { 1'h0, rq3_part0_0_r };
+  assign \$108  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
+  assign \$110  = { rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r, 17'h00000 };
+  assign \$112  = { rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r, 34'h000000000 };
+  assign \$128  = { 1'h0, rq4_part0_0_r };
+  assign \$130  = { 14'h0000, rq4_part0_1_r, 17'h00000 };
+  assign \$132  = { rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r, 17'h00000 };
+  assign \$134  = { rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r, 34'h000000000 };
+  assign \$136  = { rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47:34] };
+  assign \$139  = 1'h1;
+  assign \$140  = \$138 ;
 endmodule
