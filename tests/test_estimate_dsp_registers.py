@@ -1,4 +1,4 @@
-"""Output-register packing of ECP5 multipliers: the netlist rewrite by hand, then the real flow."""
+"""Output- and input-register packing of ECP5 multipliers: the netlist rewrites by hand, then the real flow."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import pytest
 
 from hwaccel.estimate import devices
-from hwaccel.estimate.dsp_registers import pack_output_registers
+from hwaccel.estimate.dsp_registers import pack_input_registers, pack_output_registers
 from hwaccel.estimate.fpga import estimate_fpga_verilog
 
 CLK, CE, RST = 2, 3, 4
@@ -61,25 +61,64 @@ def test_blocks_whose_flops_the_register_cannot_replace_stay_as_they_are(change)
     assert pack_output_registers(module) == 0 and json.dumps(module, sort_keys=True) == before
 
 
+def _operand_module() -> dict:
+    """A multiplier whose A0/A1 read flip-flops ``fa0``/``fa1`` (D: nets 40, 41; Q: 50, 51; A2..A3 the
+    sign bit again, A4 tied to 0), whose B0 reads a LUT, and ``fa1`` also feeds a LUT."""
+    mult = {"type": "MULT18X18D", "parameters": {},
+            "port_directions": {**{f"A{k}": "input" for k in range(5)}, "B0": "input", "P0": "output"},
+            "connections": {"A0": [50], "A1": [51], "A2": [51], "A3": [51], "A4": ["0"], "B0": [60], "P0": [70]}}
+    lut = {"type": "LUT4", "parameters": {}, "port_directions": {"A": "input", "B": "input", "Z": "output"},
+           "connections": {"A": [51], "B": [9], "Z": [60]}}
+    return {"ports": {}, "cells": {"mul": mult, "fa0": _ff(40, 50, ce="1"), "fa1": _ff(41, 51, ce="1"), "lut": lut}}
+
+
+def test_operand_flip_flops_move_into_the_input_register():
+    module = _operand_module()
+    assert pack_input_registers(module) == 1  # fa0 goes; fa1 stays for the LUT
+    mult = module["cells"]["mul"]
+    assert sorted(module["cells"]) == ["fa1", "lut", "mul"]
+    assert [mult["connections"][f"A{k}"] for k in range(5)] == [[40], [41], [41], [41], ["0"]]  # the flops' D nets
+    assert mult["connections"]["B0"] == [60]  # a LUT's output: no register to take
+    assert mult["parameters"] == {"REG_INPUTA_CLK": "CLK0", "REG_INPUTA_CE": "CE0", "REG_INPUTA_RST": "RST0", "RESETMODE": "SYNC"}
+    assert (mult["connections"]["CLK0"], mult["connections"]["CE0"], mult["connections"]["RST0"]) == ([CLK], ["1"], [RST])
+
+
+def test_input_registers_take_their_own_control_set_beside_the_output_register():
+    module = _operand_module()
+    module["cells"]["mul"]["connections"].update(CLK0=[CLK], CE0=[CE], RST0=[RST])  # the output register's, enabled by CE
+    assert pack_input_registers(module) == 1
+    mult = module["cells"]["mul"]
+    assert mult["parameters"]["REG_INPUTA_CLK"] == "CLK1" and mult["connections"]["CE1"] == ["1"]
+
+
+def test_operands_of_mixed_controls_stay_in_the_fabric():
+    module = _operand_module()
+    module["cells"]["fa1"]["parameters"]["REGSET"] = "SET"
+    before = json.dumps(module, sort_keys=True)
+    assert pack_input_registers(module) == 0 and json.dumps(module, sort_keys=True) == before
+
+
 MULTIPLY_REGISTERED = """
 module top(input clk, input rst, input [8:0] a, input [7:0] b, output reg [16:0] p);
   reg signed [8:0] ar; reg signed [7:0] br;
-  always @(posedge clk) begin ar <= a; br <= b; p <= ar * br; end
+  always @(posedge clk) begin ar <= a; br <= b; p <= (ar + 9'sd1) * br; end
 endmodule
 """
 
 
 @pytest.mark.slow
 def test_packing_keeps_the_multiply_in_the_timed_path(tmp_path, monkeypatch):
-    """Registers in, one multiply, a register out: packed, the 17 product flops leave the fabric and
-    only the route into the block remains, but the multiply is still timed (nextpnr's setup of the
-    operands to the output register, ~3.5 ns at ECP5 speed grade 6, against 3.9 ns combinational)."""
+    """Registers, an adder on one operand, one multiply, a register out: packed, the 17 product flops
+    leave the fabric, so do b's (the input register B; the operand after the adder is no register),
+    but the multiply is still timed (nextpnr's setup of the operands to the output register, ~3.5 ns
+    at ECP5 speed grade 6). With both registers packed nextpnr times no path inside the block; this
+    figure is what its multiply costs."""
     monkeypatch.setenv("HWACCEL_CACHE_DIR", str(tmp_path))
     packed = estimate_fpga_verilog(MULTIPLY_REGISTERED, "ecp5-85k", progress=False)
-    plain_device = dataclasses.replace(devices.DEVICES["ecp5-85k"], name="ecp5-85k", dsp_output_registers=False)
+    plain_device = dataclasses.replace(devices.DEVICES["ecp5-85k"], name="ecp5-85k", dsp_registers=False)
     monkeypatch.setitem(devices.DEVICES, "ecp5-85k", plain_device)
     plain = estimate_fpga_verilog(MULTIPLY_REGISTERED, "ecp5-85k", progress=False, force=True)
-    assert packed.dsp == plain.dsp == 1 and packed.dsp_packed_ffs == 17 and plain.dsp_packed_ffs == 0
+    assert packed.dsp == plain.dsp == 1 and packed.dsp_packed_ffs == 17 + 8 and plain.dsp_packed_ffs == 0  # product, b's register
     assert packed.critical_path["to"].endswith("MULT18X18D_P0")  # the path ends at the block's register
     cell_ns = packed.critical_path["delay_ns"] - packed.critical_path["routing_ns"]
     assert cell_ns > 3.0  # clock-to-out plus the multiplier's setup: not a free register

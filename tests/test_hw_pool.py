@@ -22,8 +22,9 @@ BEATS = [px[e][g * 2: g * 2 + 2] for px in WINDOWS for e in range(3) for g in ra
 
 
 def test_pool_max_by_hand():
-    """Max of signed codes; first output after 2 windows elements x 2 groups + 1, one cycle per beat."""
-    case = UnitCase("max", {"i": Port(4, 2, True, BEATS)}, {"o": Port(4, 2, True, [[3, 7], [5, -1], [-8, -8], [-8, 7]])}, 5, 12 + 1)
+    """Max of signed codes; first output after 2 windows elements x 2 groups + 2 (the result register,
+    then the output's), one cycle per beat."""
+    case = UnitCase("max", {"i": Port(4, 2, True, BEATS)}, {"o": Port(4, 2, True, [[3, 7], [5, -1], [-8, -8], [-8, 7]])}, 6, 12 + 2)
     run_pysim(Pool(PoolParams("max", 3, 4, True, channels=4, lanes=2)), case)
 
 

@@ -46,7 +46,7 @@ class Device:
     dsp_width: int  # operand bits of one block; a wider product takes several
     dsp_min_product_bits: int = 0  # products narrower than this stay in logic (Yosys's DSP_Y_MINWIDTH)
     fanout_drivers: tuple[tuple[str, str], ...] = ()  # (cell type, output port) that :mod:`.fanout` may copy
-    dsp_output_registers: bool = False  # product registers go into the DSP blocks (:mod:`.dsp_registers`)
+    dsp_registers: bool = False  # product and operand registers go into the DSP blocks (:mod:`.dsp_registers`)
 
     def dsp_cost(self, a_bits: int, b_bits: int) -> int:
         """DSP blocks Yosys's ``mul2dsp`` mapping gives an ``a_bits`` x ``b_bits`` multiplier."""
@@ -59,7 +59,7 @@ def _ecp5(name: str, part: str, package: str, package_ios: int, size: str, dsp_b
     return Device(name, part, package, package_ios, "synth_ecp5", _NEXTPNR_ECP5, (size, "--package", package),
                   lut_bel="TRELLIS_COMB", ff_bel="TRELLIS_FF", ff_cell="TRELLIS_FF", dsp_bel="MULT18X18D",
                   bram_bel="DP16KD", dist_ram_cell="TRELLIS_DPR16X4", dsp_blocks=dsp_blocks, dsp_width=18,
-                  fanout_drivers=(("LUT4", "Z"), ("TRELLIS_FF", "Q")), dsp_output_registers=True)
+                  fanout_drivers=(("LUT4", "Z"), ("TRELLIS_FF", "Q")), dsp_registers=True)
 
 
 _ICE40_FF_VARIANTS = ("", "E", "R", "ER", "S", "ES", "SR", "ESR", "SS", "ESS")

@@ -1,4 +1,4 @@
-"""Output-register packing of ECP5 multipliers (Yosys JSON netlist), before place and route.
+"""Output- and input-register packing of ECP5 multipliers (Yosys JSON netlist), before place and route.
 
 Every MatVec product and requantizer partial product is a multiplier followed by a register. An
 ECP5 ``MULT18X18D`` has that register inside (``REG_OUTPUT_CLK``), and vendor synthesis (Lattice
@@ -8,13 +8,20 @@ period. This pass does what those tools do: when every used product bit of a blo
 one flip-flop, and those flip-flops share clock, enable and synchronous reset (and reset to 0), the
 flip-flops are removed and the block's output register takes their place, driving their nets.
 The function of the netlist is unchanged; nextpnr then times the block as registered.
+
+The operands are registers too (a MatVec lane's offset input and weight, a requantizer's value):
+:func:`pack_input_registers` moves them into the block's input registers (``REG_INPUTA_CLK``,
+``REG_INPUTB_CLK``), as the vendor tools do, so that the route to the block gets its own cycle
+(the flip-flops stay where they have other loads). An operand bit tied to a constant goes through
+the register too, which holds 0 until the first clock edge instead of the constant: the netlist
+is for timing, not for a bitstream.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["pack_output_registers"]
+__all__ = ["pack_output_registers", "pack_input_registers"]
 
 _FF = "TRELLIS_FF"
 _MULT = "MULT18X18D"
@@ -41,6 +48,15 @@ def _loads(cells: dict[str, Any]) -> dict[int, list[tuple[str, str]]]:
     return loads
 
 
+def _controls(ff: dict[str, Any]) -> tuple[tuple, tuple, tuple] | None:
+    """``(clock, enable, reset)`` nets of a flip-flop a DSP register can hold, else None."""
+    if any(_setting(ff, k) not in ok for k, ok in _PACKABLE.items()):
+        return None
+    conn = ff["connections"]
+    enable = conn.get("CE", ["1"]) if _setting(ff, "CEMUX") == "CE" else ["1"]
+    return tuple(conn["CLK"]), tuple(enable), tuple(conn.get("LSR", ["0"]))
+
+
 def _output_flops(cells: dict[str, Any], mult: dict[str, Any], loads: dict[int, list[tuple[str, str]]],
                   port_bits: set[int]) -> dict[str, str] | None:
     """Product port -> the flip-flop it feeds, when the block's output register can replace them all."""
@@ -56,15 +72,8 @@ def _output_flops(cells: dict[str, Any], mult: dict[str, Any], loads: dict[int, 
         flops[port] = users[0][0]
     if not flops:
         return None
-    controls = set()
-    for name in flops.values():
-        ff = cells[name]
-        if any(_setting(ff, k) not in ok for k, ok in _PACKABLE.items()):
-            return None
-        conn = ff["connections"]
-        enable = conn.get("CE", ["1"]) if _setting(ff, "CEMUX") == "CE" else ["1"]
-        controls.add((tuple(conn["CLK"]), tuple(enable), tuple(conn.get("LSR", ["0"]))))
-    return flops if len(controls) == 1 else None
+    controls = {_controls(cells[name]) for name in flops.values()}
+    return flops if len(controls) == 1 and None not in controls else None
 
 
 def pack_output_registers(module: dict[str, Any]) -> int:
@@ -90,3 +99,55 @@ def pack_output_registers(module: dict[str, Any]) -> int:
             del cells[ff_name]
             packed += 1
     return packed
+
+
+def _control_slot(mult: dict[str, Any], controls: tuple[tuple, tuple, tuple]) -> int | None:
+    """The block's clock/enable/reset set (0..3) wired to ``controls``, a free one wired now, or None."""
+    conn = mult["connections"]
+    for k in range(4):
+        mine = (tuple(conn.get(f"CLK{k}", ())), tuple(conn.get(f"CE{k}", ())), tuple(conn.get(f"RST{k}", ())))
+        if mine == controls:
+            return k
+        if f"CLK{k}" not in conn:
+            conn.update({f"CLK{k}": list(controls[0]), f"CE{k}": list(controls[1]), f"RST{k}": list(controls[2])})
+            mult.setdefault("port_directions", {}).update({f"CLK{k}": "input", f"CE{k}": "input", f"RST{k}": "input"})
+            return k
+    return None
+
+
+def pack_input_registers(module: dict[str, Any]) -> int:
+    """Move the operand registers of every ``MULT18X18D`` into its input registers (``module``
+    changed in place): an operand whose every non-constant bit is a flip-flop's output, the
+    flip-flops sharing a clock, enable and reset the block can hold, reads the flip-flops'
+    inputs instead; flip-flops left without loads are removed. Returns the flip-flops removed."""
+    cells = module["cells"]
+    q_of = {cell["connections"]["Q"][0]: name for name, cell in cells.items()
+            if cell["type"] == _FF and isinstance(cell["connections"]["Q"][0], int)}
+    used: set[str] = set()
+    for name in sorted(n for n, c in cells.items() if c["type"] == _MULT):
+        mult = cells[name]
+        for side in ("A", "B"):
+            pins = [p for p in mult["connections"] if p[0] == side and p[1:].isdigit()]
+            flops = {p: q_of.get(mult["connections"][p][0]) for p in pins if isinstance(mult["connections"][p][0], int)}
+            if not flops or None in flops.values() or f"REG_INPUT{side}_CLK" in mult["parameters"]:
+                continue
+            controls = {_controls(cells[ff]) for ff in flops.values()}
+            if len(controls) != 1 or None in controls:
+                continue
+            slot = _control_slot(mult, controls.pop())
+            if slot is None:
+                continue
+            mult["parameters"].update({f"REG_INPUT{side}_CLK": f"CLK{slot}", f"REG_INPUT{side}_CE": f"CE{slot}",
+                                       f"REG_INPUT{side}_RST": f"RST{slot}", "RESETMODE": "SYNC"})
+            for pin, ff in flops.items():
+                mult["connections"][pin] = list(cells[ff]["connections"]["DI"])
+                used.add(ff)
+    loads = _loads(cells)
+    port_bits = {b for port in module.get("ports", {}).values() for b in port["bits"] if isinstance(b, int)}
+    removed = 0
+    for ff in sorted(used):
+        q = cells[ff]["connections"]["Q"][0]
+        if not loads.get(q) and q not in port_bits:
+            del cells[ff]
+            removed += 1
+    return removed

@@ -13,8 +13,8 @@ still get an fmax, and every design is measured the same way. I/O is then judged
 port bits the top would need as pins against the package's user I/O (``fits`` counts it,
 ``core_fits`` does not). When the core exceeds the device, nextpnr stops: the result has the
 counts it reported, ``fits=False`` and no fmax. Before place and route the synthesized netlist gets
-two steps vendor flows do and Yosys does not: on ECP5 the product registers go into the multiplier
-blocks' output registers (:mod:`.dsp_registers`), then high fan-out nets are split (:mod:`.fanout`:
+two steps vendor flows do and Yosys does not: on ECP5 the product and operand registers go into the
+multiplier blocks' output and input registers (:mod:`.dsp_registers`), then high fan-out nets are split (:mod:`.fanout`:
 a driver per 32 loads); registers the RTL marks ``keep`` stay separate copies (Yosys would merge
 twins with the same input).
 
@@ -38,7 +38,7 @@ from typing import Any
 
 from . import cache
 from .devices import YOSYS, Device, device as get_device
-from .dsp_registers import pack_output_registers
+from .dsp_registers import pack_input_registers, pack_output_registers
 from .fanout import replicate_fanout
 from .fpga_result import FpgaEstimate
 from .tools import EstimateError, ToolTimeout, last_error, run_tool
@@ -48,7 +48,7 @@ __all__ = ["FpgaEstimate", "estimate_fpga", "estimate_fpga_verilog", "multiplier
 
 DEFAULT_FREQ_MHZ = 150.0  # the issue's fmax target
 DEFAULT_SEED = 1
-FLOW_VERSION = "8"  # bump when the scripts or the parsing below change: part of the cache key
+FLOW_VERSION = "9"  # bump when the scripts or the parsing below change: part of the cache key
 MAX_SEEDS = 16
 DEFAULT_PNR_TIMEOUT_S = 1800.0  # one nextpnr run; router2 can go on for hours on a congested design
 KEEP_PORTS = ("clk", "rst")  # ports that stay pins: the clock on the global network, the reset
@@ -307,13 +307,13 @@ def _stat(path: Path, top: str) -> tuple[dict[str, int], int]:
 
 def _virtual_pins(src: Path, dst: Path, top: str, dev: Device) -> tuple[int, int]:
     """Copy the netlist with every port of ``top`` but :data:`KEEP_PORTS` made an internal net, the
-    product registers packed into the DSP blocks where the family has them (:mod:`.dsp_registers`)
+    product and operand registers packed into the DSP blocks where the family has them (:mod:`.dsp_registers`)
     and the high-fan-out drivers replicated (:mod:`.fanout`); returns the driver copies added and
     the flip-flops packed."""
     netlist = json.loads(src.read_text())
     module = netlist["modules"][top]
     module["ports"] = {name: port for name, port in module["ports"].items() if name in KEEP_PORTS}
-    packed = pack_output_registers(module) if dev.dsp_output_registers else 0
+    packed = pack_output_registers(module) + pack_input_registers(module) if dev.dsp_registers else 0
     copies = replicate_fanout(module, dict(dev.fanout_drivers))
     dst.write_text(json.dumps(netlist))
     return copies, packed

@@ -22,7 +22,7 @@ class FpgaEstimate:
     None where the family has none) and ``ios`` (top-level port bits). ``soft_multipliers`` counts
     the multipliers built from logic because the design needs more DSP blocks than the device has
     (see :func:`.fpga.multipliers_for_logic`); ``dsp_packed_ffs`` the flip-flops (counted in ``ffs``) that
-    place and route saw as DSP output registers, ``fanout_copies`` the drivers added by fan-out splitting.
+    place and route saw as DSP output or input registers, ``fanout_copies`` the drivers added by fan-out splitting.
     ``available`` holds the device's capacity for the same keys (``ios``: the package's user I/O). ``yosys_cells`` are the
     synthesized cell counts, ``rtl_cells`` the coarse cells before technology mapping (``$mul``...).
     ``fmax_mhz`` is the slowest clock's post-route fmax (None when place and route failed or the
@@ -104,7 +104,7 @@ class FpgaEstimate:
         if self.soft_multipliers:
             lines.append(f"  multipliers in logic: {self.soft_multipliers} (the narrowest; DSP demand over capacity)")
         if self.dsp_packed_ffs:
-            lines.append(f"  product registers in DSP blocks: {self.dsp_packed_ffs} flip-flops (counted in FFs)")
+            lines.append(f"  registers in DSP blocks: {self.dsp_packed_ffs} flip-flops (counted in FFs)")
         if self.dist_ram is not None:
             lines.append(f"  {'LUT RAM (16x4 cells)':<26}{self.dist_ram:>9}")
         if self.fmax_mhz is None:

@@ -576,8 +576,9 @@ class PoolParams:
 
     @property
     def latency(self) -> int:
-        """Cycles from the transfer of a window's last beat to its output transferring."""
-        return 1 if self.requant is None else self.requant.latency
+        """Cycles from the transfer of a window's last beat to its output transferring (max: the
+        result register, then the output queue's)."""
+        return 2 if self.requant is None else self.requant.latency
 
     @property
     def first_output_cycles(self) -> int:

@@ -2,7 +2,7 @@
 
 Per channel group one accumulator per lane: the first element of a window loads it, the others
 fold in (``max`` of codes, or the sum of ``x - x_zero_point``), and the last one sends the result
-on: through one register (max) or through :func:`~.requant.requant_pipeline` with ``1/window``
+on: through a result register (max) or through :func:`~.requant.requant_pipeline` with ``1/window``
 folded into the multiplier (average), to the :class:`~.queue.OutputQueue`. Beats that do not end
 a window are accepted whenever they come; a window's last beat needs room in the queue.
 """
@@ -58,8 +58,11 @@ class Pool(wiring.Component):
                 m.d.sync += [a.eq(b) for a, b in zip(accs, accs[1:] + [value])]
             folded.append(value)
         done = accept & element_last
-        if p.requant is None:  # the queue's head is the one register
-            queue.drive(done, done, folded)
+        if p.requant is None:  # a result register (the compare and select), then the queue's head
+            valid = Signal(name="max_valid")
+            outs = [Signal(acc_shape, name=f"max{lane}") for lane in range(p.lanes)]
+            m.d.sync += [valid.eq(done), *(o.eq(v) for o, v in zip(outs, folded))]
+            queue.drive(done, valid, outs)
             return m
         entries = [list(row) for row in p.requant.entries()]
         valid, out_values = requant_pipeline(m, done, folded, entries, group, p.requant)

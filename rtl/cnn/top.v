@@ -6241,13 +6241,13 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire [63:0] \$104 ;
-  reg \$105 ;
-  reg [1:0] \$106 ;
+  reg [7:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg \$106 ;
   reg [7:0] \$107 ;
   reg [7:0] \$108 ;
   reg [7:0] \$109 ;
@@ -6288,18 +6288,18 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [1:0] \$35 ;
+  wire [1:0] \$36 ;
   wire \$37 ;
-  wire [1:0] \$38 ;
-  wire [1:0] \$39 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
   wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
+  wire [2:0] \$41 ;
+  wire [2:0] \$42 ;
   wire \$43 ;
-  wire [2:0] \$44 ;
-  wire [2:0] \$45 ;
+  wire \$44 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
@@ -6324,41 +6324,41 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [1:0] \$68 ;
+  wire [1:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire [1:0] \$71 ;
-  wire [1:0] \$72 ;
+  wire \$71 ;
+  wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
+  wire [1:0] \$75 ;
+  wire [1:0] \$76 ;
   wire \$77 ;
-  wire [1:0] \$78 ;
-  wire [1:0] \$79 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
+  wire [2:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire \$89 ;
+  wire [3:0] \$89 ;
   wire \$9 ;
-  wire [2:0] \$90 ;
+  wire \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire [3:0] \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  wire [63:0] \$95 ;
+  reg \$96 ;
+  reg [1:0] \$97 ;
+  reg [7:0] \$98 ;
+  reg [7:0] \$99 ;
   reg \$signature__addr  = 1'h0;
   wire [63:0] \$signature__data ;
   wire \$signature__en ;
@@ -6388,6 +6388,15 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [7:0] max0 = 8'h00;
+  reg [7:0] max1 = 8'h00;
+  reg [7:0] max2 = 8'h00;
+  reg [7:0] max3 = 8'h00;
+  reg [7:0] max4 = 8'h00;
+  reg [7:0] max5 = 8'h00;
+  reg [7:0] max6 = 8'h00;
+  reg [7:0] max7 = 8'h00;
+  reg max_valid = 1'h0;
   wire [7:0] new0;
   wire [7:0] new1;
   wire [7:0] new2;
@@ -6440,7 +6449,7 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 2'h2;
+  assign q_room = q_owed < 2'h3;
   assign \$1  = element == 2'h3;
   assign \$2  = ~ \$1 ;
   assign i__ready = q_room | \$2 ;
@@ -6476,103 +6485,112 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$25  = $signed(i__payload[63:56]) > $signed(acc7_0);
   assign \$26  = \$24  | \$25 ;
   assign new7 = \$26  ? i__payload[63:56] : acc7_0;
-  assign \$27  = i__valid & i__ready;
-  assign \$28  = element == 2'h3;
-  assign \$29  = \$27  & \$28 ;
-  assign \$30  = ~ o__valid;
-  assign \$31  = \$30  | o__ready;
-  assign \$32  = | q_stored;
-  assign \$33  = ~ \$32 ;
-  assign \$34  = \$31  & \$33 ;
-  assign \$35  = ~ \$34 ;
-  assign \$signature__en  = \$29  & \$35 ;
-  assign \$36  = i__valid & i__ready;
-  assign \$37  = ! group;
-  assign \$38  = group + 1'h1;
-  assign \$39  = group ? \$38  : 2'h0;
-  assign \$40  = i__valid & i__ready;
-  assign \$41  = ! group;
-  assign \$42  = \$40  & \$41 ;
-  assign \$43  = element == 2'h3;
-  assign \$44  = element + 1'h1;
-  assign \$45  = \$43  ? 3'h0 : \$44 ;
+  assign \$27  = ~ o__valid;
+  assign \$28  = \$27  | o__ready;
+  assign \$29  = | q_stored;
+  assign \$30  = ~ \$29 ;
+  assign \$31  = \$28  & \$30 ;
+  assign \$32  = ~ \$31 ;
+  assign \$signature__en  = max_valid & \$32 ;
+  assign \$33  = i__valid & i__ready;
+  assign \$34  = ! group;
+  assign \$35  = group + 1'h1;
+  assign \$36  = group ? \$35  : 2'h0;
+  assign \$37  = i__valid & i__ready;
+  assign \$38  = ! group;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = element == 2'h3;
+  assign \$41  = element + 1'h1;
+  assign \$42  = \$40  ? 3'h0 : \$41 ;
+  assign \$43  = i__valid & i__ready;
+  assign \$44  = i__valid & i__ready;
+  assign \$45  = i__valid & i__ready;
   assign \$46  = i__valid & i__ready;
   assign \$47  = i__valid & i__ready;
   assign \$48  = i__valid & i__ready;
   assign \$49  = i__valid & i__ready;
   assign \$50  = i__valid & i__ready;
   assign \$51  = i__valid & i__ready;
-  assign \$52  = i__valid & i__ready;
-  assign \$53  = i__valid & i__ready;
+  assign \$52  = element == 2'h3;
+  assign \$53  = \$51  & \$52 ;
   assign \$54  = i__valid & i__ready;
   assign \$55  = element == 2'h3;
   assign \$56  = \$54  & \$55 ;
   assign \$57  = q_owed + \$56 ;
   assign \$58  = o__valid & o__ready;
   assign \$59  = \$57  - \$58 ;
-  assign \$60  = i__valid & i__ready;
-  assign \$61  = element == 2'h3;
-  assign \$62  = \$60  & \$61 ;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$64  & \$66 ;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = \$62  & \$68 ;
-  assign \$71  = \$signature__addr  + 1'h1;
-  assign \$72  = \$70  ? 2'h0 : \$71 ;
-  assign \$73  = ~ o__valid;
-  assign \$74  = \$73  | o__ready;
-  assign \$75  = | q_stored;
-  assign \$76  = \$74  & \$75 ;
-  assign \$78  = rport__addr + 1'h1;
-  assign \$79  = \$77  ? 2'h0 : \$78 ;
-  assign \$80  = i__valid & i__ready;
-  assign \$81  = element == 2'h3;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = | q_stored;
-  assign \$86  = ~ \$85 ;
-  assign \$87  = \$84  & \$86 ;
-  assign \$88  = ~ \$87 ;
-  assign \$89  = \$82  & \$88 ;
-  assign \$90  = q_stored + \$89 ;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = | q_stored;
-  assign \$94  = \$92  & \$93 ;
-  assign \$95  = \$90  - \$94 ;
-  assign \$96  = ~ o__valid;
-  assign \$97  = \$96  | o__ready;
-  assign \$98  = | q_stored;
-  assign \$99  = i__valid & i__ready;
-  assign \$100  = element == 2'h3;
-  assign \$101  = \$99  & \$100 ;
-  assign \$102  = \$98  | \$101 ;
-  assign \$103  = | q_stored;
-  assign \$104  = \$103  ? rport__data : q_in;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = ~ \$62 ;
+  assign \$64  = \$61  & \$63 ;
+  assign \$65  = ~ \$64 ;
+  assign \$66  = max_valid & \$65 ;
+  assign \$68  = \$signature__addr  + 1'h1;
+  assign \$69  = \$67  ? 2'h0 : \$68 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = | q_stored;
+  assign \$73  = \$71  & \$72 ;
+  assign \$75  = rport__addr + 1'h1;
+  assign \$76  = \$74  ? 2'h0 : \$75 ;
+  assign \$77  = ~ o__valid;
+  assign \$78  = \$77  | o__ready;
+  assign \$79  = | q_stored;
+  assign \$80  = ~ \$79 ;
+  assign \$81  = \$78  & \$80 ;
+  assign \$82  = ~ \$81 ;
+  assign \$83  = max_valid & \$82 ;
+  assign \$84  = q_stored + \$83 ;
+  assign \$85  = ~ o__valid;
+  assign \$86  = \$85  | o__ready;
+  assign \$87  = | q_stored;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = \$84  - \$88 ;
+  assign \$90  = ~ o__valid;
+  assign \$91  = \$90  | o__ready;
+  assign \$92  = | q_stored;
+  assign \$93  = \$92  | max_valid;
+  assign \$94  = | q_stored;
+  assign \$95  = \$94  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$105 ;
+    group <= \$96 ;
   always @(posedge clk)
-    element <= \$106 ;
+    element <= \$97 ;
   always @(posedge clk)
-    acc0_0 <= \$107 ;
+    acc0_0 <= \$98 ;
   always @(posedge clk)
-    acc1_0 <= \$108 ;
+    acc1_0 <= \$99 ;
   always @(posedge clk)
-    acc2_0 <= \$109 ;
+    acc2_0 <= \$100 ;
   always @(posedge clk)
-    acc3_0 <= \$110 ;
+    acc3_0 <= \$101 ;
   always @(posedge clk)
-    acc4_0 <= \$111 ;
+    acc4_0 <= \$102 ;
   always @(posedge clk)
-    acc5_0 <= \$112 ;
+    acc5_0 <= \$103 ;
   always @(posedge clk)
-    acc6_0 <= \$113 ;
+    acc6_0 <= \$104 ;
   always @(posedge clk)
-    acc7_0 <= \$114 ;
+    acc7_0 <= \$105 ;
+  always @(posedge clk)
+    max_valid <= \$106 ;
+  always @(posedge clk)
+    max0 <= \$107 ;
+  always @(posedge clk)
+    max1 <= \$108 ;
+  always @(posedge clk)
+    max2 <= \$109 ;
+  always @(posedge clk)
+    max3 <= \$110 ;
+  always @(posedge clk)
+    max4 <= \$111 ;
+  always @(posedge clk)
+    max5 <= \$112 ;
+  always @(posedge clk)
+    max6 <= \$113 ;
+  always @(posedge clk)
+    max7 <= \$114 ;
   always @(posedge clk)
     q_owed <= \$115 ;
   always @(posedge clk)
@@ -6587,100 +6605,163 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
     o__payload <= \$120 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$105  = group;
-    if (\$36 ) begin
-      \$105  = \$39 [0];
+    \$96  = group;
+    if (\$33 ) begin
+      \$96  = \$36 [0];
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$106  = element;
-    if (\$42 ) begin
-      \$106  = \$45 [1:0];
+    \$97  = element;
+    if (\$39 ) begin
+      \$97  = \$42 [1:0];
     end
     if (rst) begin
-      \$106  = 2'h0;
+      \$97  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$107  = acc0_0;
+    \$98  = acc0_0;
+    if (\$43 ) begin
+      \$98  = new0;
+    end
+    if (rst) begin
+      \$98  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$99  = acc1_0;
+    if (\$44 ) begin
+      \$99  = new1;
+    end
+    if (rst) begin
+      \$99  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$100  = acc2_0;
+    if (\$45 ) begin
+      \$100  = new2;
+    end
+    if (rst) begin
+      \$100  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$101  = acc3_0;
     if (\$46 ) begin
-      \$107  = new0;
+      \$101  = new3;
     end
+    if (rst) begin
+      \$101  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$102  = acc4_0;
+    if (\$47 ) begin
+      \$102  = new4;
+    end
+    if (rst) begin
+      \$102  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$103  = acc5_0;
+    if (\$48 ) begin
+      \$103  = new5;
+    end
+    if (rst) begin
+      \$103  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$104  = acc6_0;
+    if (\$49 ) begin
+      \$104  = new6;
+    end
+    if (rst) begin
+      \$104  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$105  = acc7_0;
+    if (\$50 ) begin
+      \$105  = new7;
+    end
+    if (rst) begin
+      \$105  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$106  = \$53 ;
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$107  = new0;
     if (rst) begin
       \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$108  = acc1_0;
-    if (\$47 ) begin
-      \$108  = new1;
-    end
+    \$108  = new1;
     if (rst) begin
       \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$109  = acc2_0;
-    if (\$48 ) begin
-      \$109  = new2;
-    end
+    \$109  = new2;
     if (rst) begin
       \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$110  = acc3_0;
-    if (\$49 ) begin
-      \$110  = new3;
-    end
+    \$110  = new3;
     if (rst) begin
       \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$111  = acc4_0;
-    if (\$50 ) begin
-      \$111  = new4;
-    end
+    \$111  = new4;
     if (rst) begin
       \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$112  = acc5_0;
-    if (\$51 ) begin
-      \$112  = new5;
-    end
+    \$112  = new5;
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$113  = acc6_0;
-    if (\$52 ) begin
-      \$113  = new6;
-    end
+    \$113  = new6;
     if (rst) begin
       \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$114  = acc7_0;
-    if (\$53 ) begin
-      \$114  = new7;
-    end
+    \$114  = new7;
     if (rst) begin
       \$114  = 8'h00;
     end
@@ -6695,8 +6776,8 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$116  = \$signature__addr ;
-    if (\$69 ) begin
-      \$116  = \$72 [0];
+    if (\$66 ) begin
+      \$116  = \$69 [0];
     end
     if (rst) begin
       \$116  = 1'h0;
@@ -6705,8 +6786,8 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$117  = rport__addr;
-    if (\$76 ) begin
-      \$117  = \$79 [0];
+    if (\$73 ) begin
+      \$117  = \$76 [0];
     end
     if (rst) begin
       \$117  = 1'h0;
@@ -6714,7 +6795,7 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$118  = \$95 [1:0];
+    \$118  = \$89 [1:0];
     if (rst) begin
       \$118  = 2'h0;
     end
@@ -6722,8 +6803,8 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$119  = o__valid;
-    if (\$97 ) begin
-      \$119  = \$102 ;
+    if (\$91 ) begin
+      \$119  = \$93 ;
     end
     if (rst) begin
       \$119  = 1'h0;
@@ -6732,8 +6813,8 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$120  = o__payload;
-    if (\$97 ) begin
-      \$120  = \$104 ;
+    if (\$91 ) begin
+      \$120  = \$95 ;
     end
     if (rst) begin
       \$120  = 64'h0000000000000000;
@@ -6766,16 +6847,16 @@ module \top.s1_maxpool1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \o__payload[5]  = o__payload[47:40];
   assign \o__payload[6]  = o__payload[55:48];
   assign \o__payload[7]  = o__payload[63:56];
-  assign q_in[63:56] = new7;
-  assign q_in[55:48] = new6;
-  assign q_in[47:40] = new5;
-  assign q_in[39:32] = new4;
-  assign q_in[31:24] = new3;
-  assign q_in[23:16] = new2;
-  assign q_in[15:8] = new1;
-  assign q_in[7:0] = new0;
-  assign \$70  = \$signature__addr ;
-  assign \$77  = rport__addr;
+  assign q_in[63:56] = max7;
+  assign q_in[55:48] = max6;
+  assign q_in[47:40] = max5;
+  assign q_in[39:32] = max4;
+  assign q_in[31:24] = max3;
+  assign q_in[23:16] = max2;
+  assign q_in[15:8] = max1;
+  assign q_in[7:0] = max0;
+  assign \$67  = \$signature__addr ;
+  assign \$74  = rport__addr;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -13543,17 +13624,13 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [7:0] \$100 ;
   reg [7:0] \$101 ;
   reg [7:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [1:0] \$107 ;
-  reg \$108 ;
-  reg \$109 ;
+  reg [1:0] \$103 ;
+  reg \$104 ;
+  reg \$105 ;
+  reg [1:0] \$106 ;
+  reg \$107 ;
+  reg [31:0] \$108 ;
   wire \$11 ;
-  reg [1:0] \$110 ;
-  reg \$111 ;
-  reg [31:0] \$112 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
@@ -13566,18 +13643,18 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
+  wire [2:0] \$23 ;
+  wire [2:0] \$24 ;
   wire \$25 ;
-  wire [2:0] \$26 ;
-  wire [2:0] \$27 ;
+  wire \$26 ;
+  wire \$27 ;
   wire \$28 ;
-  wire \$29 ;
+  wire [2:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
+  wire [2:0] \$30 ;
   wire \$31 ;
-  wire [2:0] \$32 ;
-  wire [2:0] \$33 ;
+  wire \$32 ;
+  wire \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
@@ -13598,49 +13675,49 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
+  wire [1:0] \$52 ;
+  wire [1:0] \$53 ;
   wire \$54 ;
-  wire [1:0] \$55 ;
-  wire [1:0] \$56 ;
+  wire \$55 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [1:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [1:0] \$60 ;
   wire \$61 ;
-  wire [1:0] \$62 ;
-  wire [1:0] \$63 ;
+  wire \$62 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
+  wire [2:0] \$68 ;
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
-  wire [2:0] \$74 ;
+  wire [3:0] \$73 ;
+  wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [3:0] \$79 ;
+  wire [31:0] \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire [31:0] \$88 ;
-  reg [1:0] \$89 ;
+  reg [1:0] \$80 ;
+  reg [1:0] \$81 ;
+  reg [7:0] \$82 ;
+  reg [7:0] \$83 ;
+  reg [7:0] \$84 ;
+  reg [7:0] \$85 ;
+  reg [7:0] \$86 ;
+  reg [7:0] \$87 ;
+  reg [7:0] \$88 ;
+  reg [7:0] \$89 ;
   wire \$9 ;
-  reg [1:0] \$90 ;
+  reg [7:0] \$90 ;
   reg [7:0] \$91 ;
   reg [7:0] \$92 ;
   reg [7:0] \$93 ;
@@ -13648,7 +13725,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   reg [7:0] \$95 ;
   reg [7:0] \$96 ;
   reg [7:0] \$97 ;
-  reg [7:0] \$98 ;
+  reg \$98 ;
   reg [7:0] \$99 ;
   reg \$signature__addr  = 1'h0;
   wire [31:0] \$signature__data ;
@@ -13683,6 +13760,11 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [7:0] max0 = 8'h00;
+  reg [7:0] max1 = 8'h00;
+  reg [7:0] max2 = 8'h00;
+  reg [7:0] max3 = 8'h00;
+  reg max_valid = 1'h0;
   wire [7:0] new0;
   wire [7:0] new1;
   wire [7:0] new2;
@@ -13723,7 +13805,7 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 2'h2;
+  assign q_room = q_owed < 2'h3;
   assign \$1  = element == 2'h3;
   assign \$2  = ~ \$1 ;
   assign i__ready = q_room | \$2 ;
@@ -13743,152 +13825,243 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \$13  = $signed(i__payload[31:24]) > $signed(acc3_0);
   assign \$14  = \$12  | \$13 ;
   assign new3 = \$14  ? i__payload[31:24] : acc3_0;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = element == 2'h3;
-  assign \$17  = \$15  & \$16 ;
-  assign \$18  = ~ o__valid;
-  assign \$19  = \$18  | o__ready;
-  assign \$20  = | q_stored;
-  assign \$21  = ~ \$20 ;
-  assign \$22  = \$19  & \$21 ;
-  assign \$23  = ~ \$22 ;
-  assign \$signature__en  = \$17  & \$23 ;
-  assign \$24  = i__valid & i__ready;
-  assign \$25  = group == 2'h3;
-  assign \$26  = group + 1'h1;
-  assign \$27  = \$25  ? 3'h0 : \$26 ;
-  assign \$28  = i__valid & i__ready;
-  assign \$29  = group == 2'h3;
-  assign \$30  = \$28  & \$29 ;
-  assign \$31  = element == 2'h3;
-  assign \$32  = element + 1'h1;
-  assign \$33  = \$31  ? 3'h0 : \$32 ;
+  assign \$15  = ~ o__valid;
+  assign \$16  = \$15  | o__ready;
+  assign \$17  = | q_stored;
+  assign \$18  = ~ \$17 ;
+  assign \$19  = \$16  & \$18 ;
+  assign \$20  = ~ \$19 ;
+  assign \$signature__en  = max_valid & \$20 ;
+  assign \$21  = i__valid & i__ready;
+  assign \$22  = group == 2'h3;
+  assign \$23  = group + 1'h1;
+  assign \$24  = \$22  ? 3'h0 : \$23 ;
+  assign \$25  = i__valid & i__ready;
+  assign \$26  = group == 2'h3;
+  assign \$27  = \$25  & \$26 ;
+  assign \$28  = element == 2'h3;
+  assign \$29  = element + 1'h1;
+  assign \$30  = \$28  ? 3'h0 : \$29 ;
+  assign \$31  = i__valid & i__ready;
+  assign \$32  = i__valid & i__ready;
+  assign \$33  = i__valid & i__ready;
   assign \$34  = i__valid & i__ready;
   assign \$35  = i__valid & i__ready;
-  assign \$36  = i__valid & i__ready;
-  assign \$37  = i__valid & i__ready;
+  assign \$36  = element == 2'h3;
+  assign \$37  = \$35  & \$36 ;
   assign \$38  = i__valid & i__ready;
   assign \$39  = element == 2'h3;
   assign \$40  = \$38  & \$39 ;
   assign \$41  = q_owed + \$40 ;
   assign \$42  = o__valid & o__ready;
   assign \$43  = \$41  - \$42 ;
-  assign \$44  = i__valid & i__ready;
-  assign \$45  = element == 2'h3;
-  assign \$46  = \$44  & \$45 ;
-  assign \$47  = ~ o__valid;
-  assign \$48  = \$47  | o__ready;
-  assign \$49  = | q_stored;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = ~ \$51 ;
-  assign \$53  = \$46  & \$52 ;
-  assign \$55  = \$signature__addr  + 1'h1;
-  assign \$56  = \$54  ? 2'h0 : \$55 ;
-  assign \$57  = ~ o__valid;
-  assign \$58  = \$57  | o__ready;
-  assign \$59  = | q_stored;
-  assign \$60  = \$58  & \$59 ;
-  assign \$62  = rport__addr + 1'h1;
-  assign \$63  = \$61  ? 2'h0 : \$62 ;
-  assign \$64  = i__valid & i__ready;
-  assign \$65  = element == 2'h3;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = ~ o__valid;
-  assign \$68  = \$67  | o__ready;
-  assign \$69  = | q_stored;
-  assign \$70  = ~ \$69 ;
-  assign \$71  = \$68  & \$70 ;
-  assign \$72  = ~ \$71 ;
-  assign \$73  = \$66  & \$72 ;
-  assign \$74  = q_stored + \$73 ;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = \$76  & \$77 ;
-  assign \$79  = \$74  - \$78 ;
-  assign \$80  = ~ o__valid;
-  assign \$81  = \$80  | o__ready;
-  assign \$82  = | q_stored;
-  assign \$83  = i__valid & i__ready;
-  assign \$84  = element == 2'h3;
-  assign \$85  = \$83  & \$84 ;
-  assign \$86  = \$82  | \$85 ;
-  assign \$87  = | q_stored;
-  assign \$88  = \$87  ? rport__data : q_in;
+  assign \$44  = ~ o__valid;
+  assign \$45  = \$44  | o__ready;
+  assign \$46  = | q_stored;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = \$45  & \$47 ;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = max_valid & \$49 ;
+  assign \$52  = \$signature__addr  + 1'h1;
+  assign \$53  = \$51  ? 2'h0 : \$52 ;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = | q_stored;
+  assign \$57  = \$55  & \$56 ;
+  assign \$59  = rport__addr + 1'h1;
+  assign \$60  = \$58  ? 2'h0 : \$59 ;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = max_valid & \$66 ;
+  assign \$68  = q_stored + \$67 ;
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = | q_stored;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = \$68  - \$72 ;
+  assign \$74  = ~ o__valid;
+  assign \$75  = \$74  | o__ready;
+  assign \$76  = | q_stored;
+  assign \$77  = \$76  | max_valid;
+  assign \$78  = | q_stored;
+  assign \$79  = \$78  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$89 ;
+    group <= \$80 ;
   always @(posedge clk)
-    element <= \$90 ;
+    element <= \$81 ;
   always @(posedge clk)
-    acc0_0 <= \$91 ;
+    acc0_0 <= \$82 ;
   always @(posedge clk)
-    acc0_1 <= \$92 ;
+    acc0_1 <= \$83 ;
   always @(posedge clk)
-    acc0_2 <= \$93 ;
+    acc0_2 <= \$84 ;
   always @(posedge clk)
-    acc0_3 <= \$94 ;
+    acc0_3 <= \$85 ;
   always @(posedge clk)
-    acc1_0 <= \$95 ;
+    acc1_0 <= \$86 ;
   always @(posedge clk)
-    acc1_1 <= \$96 ;
+    acc1_1 <= \$87 ;
   always @(posedge clk)
-    acc1_2 <= \$97 ;
+    acc1_2 <= \$88 ;
   always @(posedge clk)
-    acc1_3 <= \$98 ;
+    acc1_3 <= \$89 ;
   always @(posedge clk)
-    acc2_0 <= \$99 ;
+    acc2_0 <= \$90 ;
   always @(posedge clk)
-    acc2_1 <= \$100 ;
+    acc2_1 <= \$91 ;
   always @(posedge clk)
-    acc2_2 <= \$101 ;
+    acc2_2 <= \$92 ;
   always @(posedge clk)
-    acc2_3 <= \$102 ;
+    acc2_3 <= \$93 ;
   always @(posedge clk)
-    acc3_0 <= \$103 ;
+    acc3_0 <= \$94 ;
   always @(posedge clk)
-    acc3_1 <= \$104 ;
+    acc3_1 <= \$95 ;
   always @(posedge clk)
-    acc3_2 <= \$105 ;
+    acc3_2 <= \$96 ;
   always @(posedge clk)
-    acc3_3 <= \$106 ;
+    acc3_3 <= \$97 ;
   always @(posedge clk)
-    q_owed <= \$107 ;
+    max_valid <= \$98 ;
   always @(posedge clk)
-    \$signature__addr  <= \$108 ;
+    max0 <= \$99 ;
   always @(posedge clk)
-    rport__addr <= \$109 ;
+    max1 <= \$100 ;
   always @(posedge clk)
-    q_stored <= \$110 ;
+    max2 <= \$101 ;
   always @(posedge clk)
-    o__valid <= \$111 ;
+    max3 <= \$102 ;
   always @(posedge clk)
-    o__payload <= \$112 ;
+    q_owed <= \$103 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$104 ;
+  always @(posedge clk)
+    rport__addr <= \$105 ;
+  always @(posedge clk)
+    q_stored <= \$106 ;
+  always @(posedge clk)
+    o__valid <= \$107 ;
+  always @(posedge clk)
+    o__payload <= \$108 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$89  = group;
-    if (\$24 ) begin
-      \$89  = \$27 [1:0];
+    \$80  = group;
+    if (\$21 ) begin
+      \$80  = \$24 [1:0];
     end
     if (rst) begin
-      \$89  = 2'h0;
+      \$80  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$90  = element;
-    if (\$30 ) begin
-      \$90  = \$33 [1:0];
+    \$81  = element;
+    if (\$27 ) begin
+      \$81  = \$30 [1:0];
     end
     if (rst) begin
-      \$90  = 2'h0;
+      \$81  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$91  = acc0_0;
-    if (\$34 ) begin
-      \$91  = acc0_1;
+    \$82  = acc0_0;
+    if (\$31 ) begin
+      \$82  = acc0_1;
+    end
+    if (rst) begin
+      \$82  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$83  = acc0_1;
+    if (\$31 ) begin
+      \$83  = acc0_2;
+    end
+    if (rst) begin
+      \$83  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$84  = acc0_2;
+    if (\$31 ) begin
+      \$84  = acc0_3;
+    end
+    if (rst) begin
+      \$84  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$85  = acc0_3;
+    if (\$31 ) begin
+      \$85  = new0;
+    end
+    if (rst) begin
+      \$85  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$86  = acc1_0;
+    if (\$32 ) begin
+      \$86  = acc1_1;
+    end
+    if (rst) begin
+      \$86  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$87  = acc1_1;
+    if (\$32 ) begin
+      \$87  = acc1_2;
+    end
+    if (rst) begin
+      \$87  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$88  = acc1_2;
+    if (\$32 ) begin
+      \$88  = acc1_3;
+    end
+    if (rst) begin
+      \$88  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$89  = acc1_3;
+    if (\$32 ) begin
+      \$89  = new1;
+    end
+    if (rst) begin
+      \$89  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$90  = acc2_0;
+    if (\$33 ) begin
+      \$90  = acc2_1;
+    end
+    if (rst) begin
+      \$90  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$91  = acc2_1;
+    if (\$33 ) begin
+      \$91  = acc2_2;
     end
     if (rst) begin
       \$91  = 8'h00;
@@ -13896,9 +14069,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$92  = acc0_1;
-    if (\$34 ) begin
-      \$92  = acc0_2;
+    \$92  = acc2_2;
+    if (\$33 ) begin
+      \$92  = acc2_3;
     end
     if (rst) begin
       \$92  = 8'h00;
@@ -13906,9 +14079,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$93  = acc0_2;
-    if (\$34 ) begin
-      \$93  = acc0_3;
+    \$93  = acc2_3;
+    if (\$33 ) begin
+      \$93  = new2;
     end
     if (rst) begin
       \$93  = 8'h00;
@@ -13916,9 +14089,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$94  = acc0_3;
+    \$94  = acc3_0;
     if (\$34 ) begin
-      \$94  = new0;
+      \$94  = acc3_1;
     end
     if (rst) begin
       \$94  = 8'h00;
@@ -13926,9 +14099,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$95  = acc1_0;
-    if (\$35 ) begin
-      \$95  = acc1_1;
+    \$95  = acc3_1;
+    if (\$34 ) begin
+      \$95  = acc3_2;
     end
     if (rst) begin
       \$95  = 8'h00;
@@ -13936,9 +14109,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$96  = acc1_1;
-    if (\$35 ) begin
-      \$96  = acc1_2;
+    \$96  = acc3_2;
+    if (\$34 ) begin
+      \$96  = acc3_3;
     end
     if (rst) begin
       \$96  = 8'h00;
@@ -13946,9 +14119,9 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$97  = acc1_2;
-    if (\$35 ) begin
-      \$97  = acc1_3;
+    \$97  = acc3_3;
+    if (\$34 ) begin
+      \$97  = new3;
     end
     if (rst) begin
       \$97  = 8'h00;
@@ -13956,146 +14129,91 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$98  = acc1_3;
-    if (\$35 ) begin
-      \$98  = new1;
-    end
+    \$98  = \$37 ;
     if (rst) begin
-      \$98  = 8'h00;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$99  = acc2_0;
-    if (\$36 ) begin
-      \$99  = acc2_1;
-    end
+    \$99  = new0;
     if (rst) begin
       \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$100  = acc2_1;
-    if (\$36 ) begin
-      \$100  = acc2_2;
-    end
+    \$100  = new1;
     if (rst) begin
       \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$101  = acc2_2;
-    if (\$36 ) begin
-      \$101  = acc2_3;
-    end
+    \$101  = new2;
     if (rst) begin
       \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$102  = acc2_3;
-    if (\$36 ) begin
-      \$102  = new2;
-    end
+    \$102  = new3;
     if (rst) begin
       \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$103  = acc3_0;
-    if (\$37 ) begin
-      \$103  = acc3_1;
-    end
+    \$103  = \$43 [1:0];
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$104  = acc3_1;
-    if (\$37 ) begin
-      \$104  = acc3_2;
+    \$104  = \$signature__addr ;
+    if (\$50 ) begin
+      \$104  = \$53 [0];
     end
     if (rst) begin
-      \$104  = 8'h00;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$105  = acc3_2;
-    if (\$37 ) begin
-      \$105  = acc3_3;
+    \$105  = rport__addr;
+    if (\$57 ) begin
+      \$105  = \$60 [0];
     end
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$106  = acc3_3;
-    if (\$37 ) begin
-      \$106  = new3;
-    end
+    \$106  = \$73 [1:0];
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$107  = \$43 [1:0];
+    \$107  = o__valid;
+    if (\$75 ) begin
+      \$107  = \$77 ;
+    end
     if (rst) begin
-      \$107  = 2'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$108  = \$signature__addr ;
-    if (\$53 ) begin
-      \$108  = \$56 [0];
+    \$108  = o__payload;
+    if (\$75 ) begin
+      \$108  = \$79 ;
     end
     if (rst) begin
-      \$108  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$109  = rport__addr;
-    if (\$60 ) begin
-      \$109  = \$63 [0];
-    end
-    if (rst) begin
-      \$109  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$110  = \$79 [1:0];
-    if (rst) begin
-      \$110  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$111  = o__valid;
-    if (\$81 ) begin
-      \$111  = \$86 ;
-    end
-    if (rst) begin
-      \$111  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$112  = o__payload;
-    if (\$81 ) begin
-      \$112  = \$88 ;
-    end
-    if (rst) begin
-      \$112  = 32'd0;
+      \$108  = 32'd0;
     end
   end
   assign q_wptr = \$signature__addr ;
@@ -14113,12 +14231,12 @@ module \top.s3_maxpool3_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__va
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign q_in[31:24] = new3;
-  assign q_in[23:16] = new2;
-  assign q_in[15:8] = new1;
-  assign q_in[7:0] = new0;
-  assign \$54  = \$signature__addr ;
-  assign \$61  = rport__addr;
+  assign q_in[31:24] = max3;
+  assign q_in[23:16] = max2;
+  assign q_in[15:8] = max1;
+  assign q_in[7:0] = max0;
+  assign \$51  = \$signature__addr ;
+  assign \$58  = rport__addr;
 endmodule
 
 (* generator = "Amaranth" *)
