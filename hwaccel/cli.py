@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="build directory to write (default: build/NAME)")
     goal = p.add_mutually_exclusive_group()
     goal.add_argument("--target-fps", type=float, help="fold for this many inferences/s at --clock-mhz, fewest multipliers")
-    goal.add_argument("--dsp", type=int, help="fold for the shortest interval within N DSP multipliers (18x18 blocks; default 156, an ECP5-85k)")
+    goal.add_argument("--dsp", type=int, help="fold for the shortest interval within N DSP multipliers (18x18 blocks; default 124, 80%% of an ECP5-85k's 156)")
     goal.add_argument("--luts", type=int, help="fold for the shortest interval within an estimated N LUTs")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="clock for --target-fps and reports (default 100)")
     p.add_argument("--calib", help="calibration inputs to quantize a float MODEL first (.npy or .npz)")

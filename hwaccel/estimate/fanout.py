@@ -2,8 +2,8 @@
 
 nextpnr places and routes the netlist as it is; vendor flows split a net with thousands of loads by
 copying its driver (Vivado's ``MAX_FANOUT`` and ``phys_opt_design``, Quartus's ``max_fanout``).
-Without it the one net that matters most in a streaming design, a unit's pipeline enable
-(``advance``: the stall), crosses the whole unit from a single LUT and sets the clock. This pass
+Without it a net such as a MatVec's tile counter or a pipeline stage's valid bit, read by every
+lane of the unit, crosses the whole unit from a single driver and sets the clock. This pass
 does what those flows do: a net driven by a LUT or flip-flop with more than ``limit`` loads gets
 one copy of its driver (same inputs, same parameters) per further ``limit`` loads. The loads are
 grouped in the order of their cell names, so that the bits of one register (which sit together)

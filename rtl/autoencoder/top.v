@@ -5,44 +5,32 @@
 module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, i__payload);
   input clk;
   wire clk;
-  input [127:0] i__payload;
-  wire [127:0] i__payload;
-  wire [45:0] \i__payload$15 ;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
+  wire [22:0] \i__payload$15 ;
   wire [22:0] \i__payload$15[0] ;
-  wire [22:0] \i__payload$15[1] ;
   wire [83:0] \i__payload$21 ;
   wire [20:0] \i__payload$21[0] ;
   wire [20:0] \i__payload$21[1] ;
   wire [20:0] \i__payload$21[2] ;
   wire [20:0] \i__payload$21[3] ;
-  wire [183:0] \i__payload$27 ;
+  wire [91:0] \i__payload$27 ;
   wire [22:0] \i__payload$27[0] ;
   wire [22:0] \i__payload$27[1] ;
   wire [22:0] \i__payload$27[2] ;
   wire [22:0] \i__payload$27[3] ;
-  wire [22:0] \i__payload$27[4] ;
-  wire [22:0] \i__payload$27[5] ;
-  wire [22:0] \i__payload$27[6] ;
-  wire [22:0] \i__payload$27[7] ;
   wire [15:0] \i__payload$33 ;
   wire [7:0] \i__payload$33[0] ;
   wire [7:0] \i__payload$33[1] ;
-  wire [15:0] \i__payload$39 ;
+  wire [7:0] \i__payload$39 ;
   wire [7:0] \i__payload$39[0] ;
-  wire [7:0] \i__payload$39[1] ;
   wire [31:0] \i__payload$45 ;
   wire [7:0] \i__payload$45[0] ;
   wire [7:0] \i__payload$45[1] ;
   wire [7:0] \i__payload$45[2] ;
   wire [7:0] \i__payload$45[3] ;
-  wire [127:0] \i__payload$51 ;
+  wire [63:0] \i__payload$51 ;
   wire [7:0] \i__payload$51[0] ;
-  wire [7:0] \i__payload$51[10] ;
-  wire [7:0] \i__payload$51[11] ;
-  wire [7:0] \i__payload$51[12] ;
-  wire [7:0] \i__payload$51[13] ;
-  wire [7:0] \i__payload$51[14] ;
-  wire [7:0] \i__payload$51[15] ;
   wire [7:0] \i__payload$51[1] ;
   wire [7:0] \i__payload$51[2] ;
   wire [7:0] \i__payload$51[3] ;
@@ -50,14 +38,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$51[5] ;
   wire [7:0] \i__payload$51[6] ;
   wire [7:0] \i__payload$51[7] ;
-  wire [7:0] \i__payload$51[8] ;
-  wire [7:0] \i__payload$51[9] ;
   wire [15:0] \i__payload$54 ;
   wire [7:0] \i__payload$54[0] ;
   wire [7:0] \i__payload$54[1] ;
-  wire [15:0] \i__payload$60 ;
+  wire [7:0] \i__payload$60 ;
   wire [7:0] \i__payload$60[0] ;
-  wire [7:0] \i__payload$60[1] ;
   wire [31:0] \i__payload$66 ;
   wire [7:0] \i__payload$66[0] ;
   wire [7:0] \i__payload$66[1] ;
@@ -67,12 +52,6 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [23:0] \i__payload$9[0] ;
   wire [23:0] \i__payload$9[1] ;
   wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[10] ;
-  wire [7:0] \i__payload[11] ;
-  wire [7:0] \i__payload[12] ;
-  wire [7:0] \i__payload[13] ;
-  wire [7:0] \i__payload[14] ;
-  wire [7:0] \i__payload[15] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
@@ -80,8 +59,6 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload[5] ;
   wire [7:0] \i__payload[6] ;
   wire [7:0] \i__payload[7] ;
-  wire [7:0] \i__payload[8] ;
-  wire [7:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   wire \i__ready$12 ;
@@ -108,34 +85,28 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \i__valid$58 ;
   wire \i__valid$64 ;
   wire \i__valid$70 ;
-  output [63:0] o__payload;
-  wire [63:0] o__payload;
+  output [31:0] o__payload;
+  wire [31:0] o__payload;
   wire [47:0] \o__payload$10 ;
   wire [23:0] \o__payload$10[0] ;
   wire [23:0] \o__payload$10[1] ;
-  wire [45:0] \o__payload$16 ;
+  wire [22:0] \o__payload$16 ;
   wire [22:0] \o__payload$16[0] ;
-  wire [22:0] \o__payload$16[1] ;
   wire [83:0] \o__payload$22 ;
   wire [20:0] \o__payload$22[0] ;
   wire [20:0] \o__payload$22[1] ;
   wire [20:0] \o__payload$22[2] ;
   wire [20:0] \o__payload$22[3] ;
-  wire [183:0] \o__payload$28 ;
+  wire [91:0] \o__payload$28 ;
   wire [22:0] \o__payload$28[0] ;
   wire [22:0] \o__payload$28[1] ;
   wire [22:0] \o__payload$28[2] ;
   wire [22:0] \o__payload$28[3] ;
-  wire [22:0] \o__payload$28[4] ;
-  wire [22:0] \o__payload$28[5] ;
-  wire [22:0] \o__payload$28[6] ;
-  wire [22:0] \o__payload$28[7] ;
   wire [15:0] \o__payload$34 ;
   wire [7:0] \o__payload$34[0] ;
   wire [7:0] \o__payload$34[1] ;
-  wire [15:0] \o__payload$40 ;
+  wire [7:0] \o__payload$40 ;
   wire [7:0] \o__payload$40[0] ;
-  wire [7:0] \o__payload$40[1] ;
   wire [31:0] \o__payload$46 ;
   wire [7:0] \o__payload$46[0] ;
   wire [7:0] \o__payload$46[1] ;
@@ -144,31 +115,22 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [15:0] \o__payload$55 ;
   wire [7:0] \o__payload$55[0] ;
   wire [7:0] \o__payload$55[1] ;
-  wire [15:0] \o__payload$61 ;
+  wire [7:0] \o__payload$61 ;
   wire [7:0] \o__payload$61[0] ;
-  wire [7:0] \o__payload$61[1] ;
   wire [31:0] \o__payload$67 ;
   wire [7:0] \o__payload$67[0] ;
   wire [7:0] \o__payload$67[1] ;
   wire [7:0] \o__payload$67[2] ;
   wire [7:0] \o__payload$67[3] ;
-  wire [63:0] \o__payload$72 ;
+  wire [31:0] \o__payload$72 ;
   wire [7:0] \o__payload$72[0] ;
   wire [7:0] \o__payload$72[1] ;
   wire [7:0] \o__payload$72[2] ;
   wire [7:0] \o__payload$72[3] ;
-  wire [7:0] \o__payload$72[4] ;
-  wire [7:0] \o__payload$72[5] ;
-  wire [7:0] \o__payload$72[6] ;
-  wire [7:0] \o__payload$72[7] ;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   wire \o__ready$11 ;
@@ -353,30 +315,16 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
-  assign \i__payload[8]  = i__payload[71:64];
-  assign \i__payload[9]  = i__payload[79:72];
-  assign \i__payload[10]  = i__payload[87:80];
-  assign \i__payload[11]  = i__payload[95:88];
-  assign \i__payload[12]  = i__payload[103:96];
-  assign \i__payload[13]  = i__payload[111:104];
-  assign \i__payload[14]  = i__payload[119:112];
-  assign \i__payload[15]  = i__payload[127:120];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
   assign \i__payload$9[0]  = \i__payload$9 [23:0];
   assign \i__payload$9[1]  = \i__payload$9 [47:24];
   assign \o__payload$10[0]  = \i__payload$9 [23:0];
   assign \o__payload$10[1]  = \i__payload$9 [47:24];
-  assign \i__payload$15[0]  = \i__payload$15 [22:0];
-  assign \i__payload$15[1]  = \i__payload$15 [45:23];
-  assign \o__payload$16[0]  = \i__payload$15 [22:0];
-  assign \o__payload$16[1]  = \i__payload$15 [45:23];
+  assign \i__payload$15[0]  = \i__payload$15 ;
+  assign \o__payload$16[0]  = \i__payload$15 ;
   assign \i__payload$21[0]  = \i__payload$21 [20:0];
   assign \i__payload$21[1]  = \i__payload$21 [41:21];
   assign \i__payload$21[2]  = \i__payload$21 [62:42];
@@ -389,26 +337,16 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload$27[1]  = \i__payload$27 [45:23];
   assign \i__payload$27[2]  = \i__payload$27 [68:46];
   assign \i__payload$27[3]  = \i__payload$27 [91:69];
-  assign \i__payload$27[4]  = \i__payload$27 [114:92];
-  assign \i__payload$27[5]  = \i__payload$27 [137:115];
-  assign \i__payload$27[6]  = \i__payload$27 [160:138];
-  assign \i__payload$27[7]  = \i__payload$27 [183:161];
   assign \o__payload$28[0]  = \i__payload$27 [22:0];
   assign \o__payload$28[1]  = \i__payload$27 [45:23];
   assign \o__payload$28[2]  = \i__payload$27 [68:46];
   assign \o__payload$28[3]  = \i__payload$27 [91:69];
-  assign \o__payload$28[4]  = \i__payload$27 [114:92];
-  assign \o__payload$28[5]  = \i__payload$27 [137:115];
-  assign \o__payload$28[6]  = \i__payload$27 [160:138];
-  assign \o__payload$28[7]  = \i__payload$27 [183:161];
   assign \i__payload$33[0]  = \i__payload$33 [7:0];
   assign \i__payload$33[1]  = \i__payload$33 [15:8];
   assign \o__payload$34[0]  = \i__payload$33 [7:0];
   assign \o__payload$34[1]  = \i__payload$33 [15:8];
-  assign \i__payload$39[0]  = \i__payload$39 [7:0];
-  assign \i__payload$39[1]  = \i__payload$39 [15:8];
-  assign \o__payload$40[0]  = \i__payload$39 [7:0];
-  assign \o__payload$40[1]  = \i__payload$39 [15:8];
+  assign \i__payload$39[0]  = \i__payload$39 ;
+  assign \o__payload$40[0]  = \i__payload$39 ;
   assign \i__payload$45[0]  = \i__payload$45 [7:0];
   assign \i__payload$45[1]  = \i__payload$45 [15:8];
   assign \i__payload$45[2]  = \i__payload$45 [23:16];
@@ -425,22 +363,12 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload$51[5]  = i__payload[47:40];
   assign \i__payload$51[6]  = i__payload[55:48];
   assign \i__payload$51[7]  = i__payload[63:56];
-  assign \i__payload$51[8]  = i__payload[71:64];
-  assign \i__payload$51[9]  = i__payload[79:72];
-  assign \i__payload$51[10]  = i__payload[87:80];
-  assign \i__payload$51[11]  = i__payload[95:88];
-  assign \i__payload$51[12]  = i__payload[103:96];
-  assign \i__payload$51[13]  = i__payload[111:104];
-  assign \i__payload$51[14]  = i__payload[119:112];
-  assign \i__payload$51[15]  = i__payload[127:120];
   assign \i__payload$54[0]  = \i__payload$54 [7:0];
   assign \i__payload$54[1]  = \i__payload$54 [15:8];
   assign \o__payload$55[0]  = \i__payload$54 [7:0];
   assign \o__payload$55[1]  = \i__payload$54 [15:8];
-  assign \i__payload$60[0]  = \i__payload$60 [7:0];
-  assign \i__payload$60[1]  = \i__payload$60 [15:8];
-  assign \o__payload$61[0]  = \i__payload$60 [7:0];
-  assign \o__payload$61[1]  = \i__payload$60 [15:8];
+  assign \i__payload$60[0]  = \i__payload$60 ;
+  assign \o__payload$61[0]  = \i__payload$60 ;
   assign \i__payload$66[0]  = \i__payload$66 [7:0];
   assign \i__payload$66[1]  = \i__payload$66 [15:8];
   assign \i__payload$66[2]  = \i__payload$66 [23:16];
@@ -453,10 +381,6 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$72[1]  = o__payload[15:8];
   assign \o__payload$72[2]  = o__payload[23:16];
   assign \o__payload$72[3]  = o__payload[31:24];
-  assign \o__payload$72[4]  = o__payload[39:32];
-  assign \o__payload$72[5]  = o__payload[47:40];
-  assign \o__payload$72[6]  = o__payload[55:48];
-  assign \o__payload$72[7]  = o__payload[63:56];
   assign probe[21] = o__ready;
   assign probe[10] = o__valid;
   assign probe[20] = \o__ready$29 ;
@@ -707,27 +631,25 @@ endmodule
 module \top.fifo_dense1_dense2_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
   input clk;
   wire clk;
-  wire [15:0] i__payload;
+  wire [7:0] i__payload;
   wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
   output i__ready;
   wire i__ready;
   wire i__valid;
-  output [15:0] o__payload;
-  wire [15:0] o__payload;
+  output [7:0] o__payload;
+  wire [7:0] o__payload;
   wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
   wire o__ready;
   output o__valid;
   wire o__valid;
-  wire [15:0] r_data;
+  wire [7:0] r_data;
   input r_en;
   wire r_en;
   wire r_rdy;
   input rst;
   wire rst;
-  input [15:0] w_data;
-  wire [15:0] w_data;
+  input [7:0] w_data;
+  wire [7:0] w_data;
   input w_en;
   wire w_en;
   wire w_rdy;
@@ -747,10 +669,8 @@ module \top.fifo_dense1_dense2_0 (rst, r_en, i__ready, o__payload, w_en, w_data,
   assign r_data = o__payload;
   assign r_rdy = o__valid;
   assign o__ready = r_en;
-  assign \i__payload[0]  = w_data[7:0];
-  assign \i__payload[1]  = w_data[15:8];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
+  assign \i__payload[0]  = w_data;
+  assign \o__payload[0]  = o__payload;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -790,37 +710,37 @@ module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
   wire inner_r_rdy;
   wire [1:0] level;
   wire [-1:0] produce;
-  output [15:0] r_data;
-  wire [15:0] r_data;
+  output [7:0] r_data;
+  wire [7:0] r_data;
   input r_en;
   wire r_en;
   wire [1:0] r_level;
   wire [-1:0] r_port__addr;
-  wire [15:0] r_port__data;
+  wire [7:0] r_port__data;
   wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  wire [15:0] w_data;
+  wire [7:0] w_data;
   input w_en;
   wire w_en;
   wire [1:0] w_level;
   wire [-1:0] w_port__addr;
-  input [15:0] w_port__data;
-  wire [15:0] w_port__data;
+  input [7:0] w_port__data;
+  wire [7:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [15:0] storage [0:0];
+  reg [7:0] storage [0:0];
   initial begin
-    storage[0] = 16'h0000;
+    storage[0] = 8'h00;
   end
   always @(posedge clk) begin
     if (w_port__en)
       storage[1'h0] <= w_port__data;
   end
-  reg [15:0] _0_;
+  reg [7:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
       _0_ <= storage[1'h0];
@@ -1127,381 +1047,249 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   reg [23:0] \$10 ;
-  wire [16:0] \$100 ;
-  wire [16:0] \$101 ;
-  wire [16:0] \$102 ;
-  wire [16:0] \$103 ;
-  wire [16:0] \$104 ;
-  wire [16:0] \$105 ;
-  wire [16:0] \$106 ;
-  wire [16:0] \$107 ;
-  wire [16:0] \$108 ;
-  wire [16:0] \$109 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire [3:0] \$103 ;
+  wire [3:0] \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire [23:0] \$11 ;
-  wire [16:0] \$110 ;
-  wire [16:0] \$111 ;
-  wire [16:0] \$112 ;
-  wire [16:0] \$113 ;
-  wire [16:0] \$114 ;
-  wire [16:0] \$115 ;
-  wire [16:0] \$116 ;
-  wire [16:0] \$117 ;
-  wire [16:0] \$118 ;
-  wire [16:0] \$119 ;
+  wire [3:0] \$110 ;
+  wire [3:0] \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire [24:0] \$12 ;
-  wire [16:0] \$120 ;
-  wire [16:0] \$121 ;
-  wire [16:0] \$122 ;
-  wire [16:0] \$123 ;
-  wire [17:0] \$124 ;
-  wire [17:0] \$125 ;
-  wire [18:0] \$126 ;
-  wire [17:0] \$127 ;
-  wire [17:0] \$128 ;
-  wire [18:0] \$129 ;
+  wire [3:0] \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire [4:0] \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [17:0] \$130 ;
-  wire [17:0] \$131 ;
-  wire [18:0] \$132 ;
-  wire [17:0] \$133 ;
-  wire [17:0] \$134 ;
-  wire [18:0] \$135 ;
-  wire [24:0] \$136 ;
-  wire [24:0] \$137 ;
-  wire [25:0] \$138 ;
-  wire [17:0] \$139 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire [47:0] \$132 ;
+  reg [3:0] \$133 ;
+  reg [2:0] \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg [6:0] \$138 ;
+  reg [63:0] \$139 ;
   wire \$14 ;
-  wire [17:0] \$140 ;
-  wire [18:0] \$141 ;
-  wire [17:0] \$142 ;
-  wire [17:0] \$143 ;
-  wire [18:0] \$144 ;
-  wire [17:0] \$145 ;
-  wire [17:0] \$146 ;
-  wire [18:0] \$147 ;
-  wire [17:0] \$148 ;
-  wire [17:0] \$149 ;
+  reg \$140 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg [3:0] \$144 ;
+  reg [8:0] \$145 ;
+  reg [8:0] \$146 ;
+  reg [8:0] \$147 ;
+  reg [8:0] \$148 ;
+  reg [8:0] \$149 ;
   wire \$15 ;
-  wire [18:0] \$150 ;
-  wire [24:0] \$151 ;
-  wire [24:0] \$152 ;
-  wire [25:0] \$153 ;
-  wire \$154 ;
-  wire [4:0] \$155 ;
-  wire \$156 ;
-  wire [5:0] \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  reg [8:0] \$150 ;
+  reg [8:0] \$151 ;
+  reg [8:0] \$152 ;
+  reg [8:0] \$153 ;
+  reg [8:0] \$154 ;
+  reg [8:0] \$155 ;
+  reg [8:0] \$156 ;
+  reg [8:0] \$157 ;
+  reg [8:0] \$158 ;
+  reg [8:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire [3:0] \$167 ;
-  wire [3:0] \$168 ;
-  wire \$169 ;
+  reg [8:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [7:0] \$162 ;
+  reg [7:0] \$163 ;
+  reg [7:0] \$164 ;
+  reg [7:0] \$165 ;
+  reg [7:0] \$166 ;
+  reg [7:0] \$167 ;
+  reg [7:0] \$168 ;
+  reg [7:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire [3:0] \$174 ;
-  wire [3:0] \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  reg [7:0] \$170 ;
+  reg [7:0] \$171 ;
+  reg [7:0] \$172 ;
+  reg [7:0] \$173 ;
+  reg [7:0] \$174 ;
+  reg [7:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [16:0] \$177 ;
+  reg [16:0] \$178 ;
+  reg [16:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire [3:0] \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire [4:0] \$189 ;
+  reg [16:0] \$180 ;
+  reg [16:0] \$181 ;
+  reg [16:0] \$182 ;
+  reg [16:0] \$183 ;
+  reg [16:0] \$184 ;
+  reg [16:0] \$185 ;
+  reg [16:0] \$186 ;
+  reg [16:0] \$187 ;
+  reg [16:0] \$188 ;
+  reg [16:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire [47:0] \$196 ;
-  reg [3:0] \$197 ;
-  reg [1:0] \$198 ;
-  reg \$199 ;
+  reg [16:0] \$190 ;
+  reg [16:0] \$191 ;
+  reg [16:0] \$192 ;
+  reg [16:0] \$193 ;
+  reg [16:0] \$194 ;
+  reg [16:0] \$195 ;
+  reg [16:0] \$196 ;
+  reg [16:0] \$197 ;
+  reg [16:0] \$198 ;
+  reg [16:0] \$199 ;
   wire \$2 ;
   reg [3:0] \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg [5:0] \$202 ;
-  reg [127:0] \$203 ;
-  reg \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg [3:0] \$208 ;
-  reg [8:0] \$209 ;
-  reg [1:0] \$21 ;
-  reg [8:0] \$210 ;
-  reg [8:0] \$211 ;
-  reg [8:0] \$212 ;
-  reg [8:0] \$213 ;
-  reg [8:0] \$214 ;
-  reg [8:0] \$215 ;
-  reg [8:0] \$216 ;
-  reg [8:0] \$217 ;
-  reg [8:0] \$218 ;
-  reg [8:0] \$219 ;
+  reg [16:0] \$200 ;
+  reg [16:0] \$201 ;
+  reg [16:0] \$202 ;
+  reg [16:0] \$203 ;
+  reg [16:0] \$204 ;
+  reg [16:0] \$205 ;
+  reg [16:0] \$206 ;
+  reg [16:0] \$207 ;
+  reg [16:0] \$208 ;
+  reg [23:0] \$209 ;
+  reg [2:0] \$21 ;
+  reg [23:0] \$210 ;
+  reg [23:0] \$211 ;
+  reg [23:0] \$212 ;
+  reg [23:0] \$213 ;
+  reg [23:0] \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg [3:0] \$218 ;
+  reg \$219 ;
   reg \$22 ;
-  reg [8:0] \$220 ;
-  reg [8:0] \$221 ;
-  reg [8:0] \$222 ;
-  reg [8:0] \$223 ;
-  reg [8:0] \$224 ;
-  reg [8:0] \$225 ;
-  reg [8:0] \$226 ;
-  reg [8:0] \$227 ;
-  reg [8:0] \$228 ;
-  reg [8:0] \$229 ;
+  reg \$220 ;
+  reg \$221 ;
+  reg [3:0] \$222 ;
+  reg \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg [3:0] \$226 ;
+  reg \$227 ;
+  reg \$228 ;
+  reg \$229 ;
   reg \$23 ;
-  reg [8:0] \$230 ;
-  reg [8:0] \$231 ;
-  reg [8:0] \$232 ;
-  reg [8:0] \$233 ;
-  reg [8:0] \$234 ;
-  reg [8:0] \$235 ;
-  reg [8:0] \$236 ;
-  reg [8:0] \$237 ;
-  reg [8:0] \$238 ;
-  reg [8:0] \$239 ;
+  reg [3:0] \$230 ;
+  reg \$231 ;
+  reg \$232 ;
+  reg \$233 ;
+  reg [3:0] \$234 ;
+  reg [23:0] \$235 ;
+  reg [23:0] \$236 ;
+  reg [3:0] \$237 ;
+  reg [2:0] \$238 ;
+  reg [2:0] \$239 ;
   reg \$24 ;
-  reg [8:0] \$240 ;
-  reg [7:0] \$241 ;
-  reg [7:0] \$242 ;
-  reg [7:0] \$243 ;
-  reg [7:0] \$244 ;
-  reg [7:0] \$245 ;
-  reg [7:0] \$246 ;
-  reg [7:0] \$247 ;
-  reg [7:0] \$248 ;
-  reg [7:0] \$249 ;
+  reg [2:0] \$240 ;
+  reg \$241 ;
+  reg [47:0] \$242 ;
   wire \$25 ;
-  reg [7:0] \$250 ;
-  reg [7:0] \$251 ;
-  reg [7:0] \$252 ;
-  reg [7:0] \$253 ;
-  reg [7:0] \$254 ;
-  reg [7:0] \$255 ;
-  reg [7:0] \$256 ;
-  reg [7:0] \$257 ;
-  reg [7:0] \$258 ;
-  reg [7:0] \$259 ;
-  wire [6:0] \$26 ;
-  reg [7:0] \$260 ;
-  reg [7:0] \$261 ;
-  reg [7:0] \$262 ;
-  reg [7:0] \$263 ;
-  reg [7:0] \$264 ;
-  reg [7:0] \$265 ;
-  reg [7:0] \$266 ;
-  reg [7:0] \$267 ;
-  reg [7:0] \$268 ;
-  reg [7:0] \$269 ;
-  wire [6:0] \$27 ;
-  reg [7:0] \$270 ;
-  reg [7:0] \$271 ;
-  reg [7:0] \$272 ;
-  reg [16:0] \$273 ;
-  reg [16:0] \$274 ;
-  reg [16:0] \$275 ;
-  reg [16:0] \$276 ;
-  reg [16:0] \$277 ;
-  reg [16:0] \$278 ;
-  reg [16:0] \$279 ;
-  wire [127:0] \$28 ;
-  reg [16:0] \$280 ;
-  reg [16:0] \$281 ;
-  reg [16:0] \$282 ;
-  reg [16:0] \$283 ;
-  reg [16:0] \$284 ;
-  reg [16:0] \$285 ;
-  reg [16:0] \$286 ;
-  reg [16:0] \$287 ;
-  reg [16:0] \$288 ;
-  reg [16:0] \$289 ;
+  wire [7:0] \$26 ;
+  wire [7:0] \$27 ;
+  wire [63:0] \$28 ;
   wire [8:0] \$29 ;
-  reg [16:0] \$290 ;
-  reg [16:0] \$291 ;
-  reg [16:0] \$292 ;
-  reg [16:0] \$293 ;
-  reg [16:0] \$294 ;
-  reg [16:0] \$295 ;
-  reg [16:0] \$296 ;
-  reg [16:0] \$297 ;
-  reg [16:0] \$298 ;
-  reg [16:0] \$299 ;
   wire \$3 ;
-  wire [127:0] \$30 ;
-  reg [16:0] \$300 ;
-  reg [16:0] \$301 ;
-  reg [16:0] \$302 ;
-  reg [16:0] \$303 ;
-  reg [16:0] \$304 ;
-  reg [16:0] \$305 ;
-  reg [16:0] \$306 ;
-  reg [16:0] \$307 ;
-  reg [16:0] \$308 ;
-  reg [16:0] \$309 ;
+  wire [63:0] \$30 ;
   wire [8:0] \$31 ;
-  reg [16:0] \$310 ;
-  reg [16:0] \$311 ;
-  reg [16:0] \$312 ;
-  reg [16:0] \$313 ;
-  reg [16:0] \$314 ;
-  reg [16:0] \$315 ;
-  reg [16:0] \$316 ;
-  reg [16:0] \$317 ;
-  reg [16:0] \$318 ;
-  reg [16:0] \$319 ;
-  wire [127:0] \$32 ;
-  reg [16:0] \$320 ;
-  reg [16:0] \$321 ;
-  reg [16:0] \$322 ;
-  reg [16:0] \$323 ;
-  reg [16:0] \$324 ;
-  reg [16:0] \$325 ;
-  reg [16:0] \$326 ;
-  reg [16:0] \$327 ;
-  reg [16:0] \$328 ;
-  reg [16:0] \$329 ;
+  wire [63:0] \$32 ;
   wire [8:0] \$33 ;
-  reg [16:0] \$330 ;
-  reg [16:0] \$331 ;
-  reg [16:0] \$332 ;
-  reg [16:0] \$333 ;
-  reg [16:0] \$334 ;
-  reg [16:0] \$335 ;
-  reg [16:0] \$336 ;
-  reg [23:0] \$337 ;
-  reg [23:0] \$338 ;
-  reg [23:0] \$339 ;
-  wire [127:0] \$34 ;
-  reg [23:0] \$340 ;
-  reg [23:0] \$341 ;
-  reg [23:0] \$342 ;
-  reg [23:0] \$343 ;
-  reg [23:0] \$344 ;
-  reg [23:0] \$345 ;
-  reg [23:0] \$346 ;
-  reg \$347 ;
-  reg \$348 ;
-  reg \$349 ;
+  wire [63:0] \$34 ;
   wire [8:0] \$35 ;
-  reg [3:0] \$350 ;
-  reg \$351 ;
-  reg \$352 ;
-  reg \$353 ;
-  reg [3:0] \$354 ;
-  reg \$355 ;
-  reg \$356 ;
-  reg \$357 ;
-  reg [3:0] \$358 ;
-  reg \$359 ;
-  wire [127:0] \$36 ;
-  reg \$360 ;
-  reg \$361 ;
-  reg [3:0] \$362 ;
-  reg \$363 ;
-  reg \$364 ;
-  reg \$365 ;
-  reg [3:0] \$366 ;
-  reg [23:0] \$367 ;
-  reg [23:0] \$368 ;
-  reg [3:0] \$369 ;
+  wire [63:0] \$36 ;
   wire [8:0] \$37 ;
-  reg [2:0] \$370 ;
-  reg [2:0] \$371 ;
-  reg [2:0] \$372 ;
-  reg \$373 ;
-  reg [47:0] \$374 ;
-  wire [127:0] \$38 ;
+  wire [63:0] \$38 ;
   wire [8:0] \$39 ;
   wire \$4 ;
-  wire [127:0] \$40 ;
+  wire [63:0] \$40 ;
   wire [8:0] \$41 ;
-  wire [127:0] \$42 ;
+  wire [63:0] \$42 ;
   wire [8:0] \$43 ;
-  wire [127:0] \$44 ;
+  wire [63:0] \$44 ;
   wire [8:0] \$45 ;
-  wire [127:0] \$46 ;
+  wire [63:0] \$46 ;
   wire [8:0] \$47 ;
-  wire [127:0] \$48 ;
+  wire [63:0] \$48 ;
   wire [8:0] \$49 ;
   wire \$5 ;
-  wire [127:0] \$50 ;
+  wire [63:0] \$50 ;
   wire [8:0] \$51 ;
-  wire [127:0] \$52 ;
+  wire [63:0] \$52 ;
   wire [8:0] \$53 ;
-  wire [127:0] \$54 ;
+  wire [63:0] \$54 ;
   wire [8:0] \$55 ;
-  wire [127:0] \$56 ;
+  wire [63:0] \$56 ;
   wire [8:0] \$57 ;
-  wire [127:0] \$58 ;
+  wire [63:0] \$58 ;
   wire [8:0] \$59 ;
   wire \$6 ;
-  wire [127:0] \$60 ;
-  wire [8:0] \$61 ;
-  wire [127:0] \$62 ;
-  wire [8:0] \$63 ;
-  wire [127:0] \$64 ;
-  wire [8:0] \$65 ;
-  wire [127:0] \$66 ;
-  wire [8:0] \$67 ;
-  wire [127:0] \$68 ;
-  wire [8:0] \$69 ;
+  wire [16:0] \$60 ;
+  wire [16:0] \$61 ;
+  wire [16:0] \$62 ;
+  wire [16:0] \$63 ;
+  wire [16:0] \$64 ;
+  wire [16:0] \$65 ;
+  wire [16:0] \$66 ;
+  wire [16:0] \$67 ;
+  wire [16:0] \$68 ;
+  wire [16:0] \$69 ;
   reg [23:0] \$7 ;
-  wire [127:0] \$70 ;
-  wire [8:0] \$71 ;
-  wire [127:0] \$72 ;
-  wire [8:0] \$73 ;
-  wire [127:0] \$74 ;
-  wire [8:0] \$75 ;
-  wire [127:0] \$76 ;
-  wire [8:0] \$77 ;
-  wire [127:0] \$78 ;
-  wire [8:0] \$79 ;
+  wire [16:0] \$70 ;
+  wire [16:0] \$71 ;
+  wire [16:0] \$72 ;
+  wire [16:0] \$73 ;
+  wire [16:0] \$74 ;
+  wire [16:0] \$75 ;
+  wire [17:0] \$76 ;
+  wire [17:0] \$77 ;
+  wire [18:0] \$78 ;
+  wire [17:0] \$79 ;
   wire [23:0] \$8 ;
-  wire [127:0] \$80 ;
-  wire [8:0] \$81 ;
-  wire [127:0] \$82 ;
-  wire [8:0] \$83 ;
-  wire [127:0] \$84 ;
-  wire [8:0] \$85 ;
-  wire [127:0] \$86 ;
-  wire [8:0] \$87 ;
-  wire [127:0] \$88 ;
-  wire [8:0] \$89 ;
+  wire [17:0] \$80 ;
+  wire [18:0] \$81 ;
+  wire [24:0] \$82 ;
+  wire [17:0] \$83 ;
+  wire [17:0] \$84 ;
+  wire [18:0] \$85 ;
+  wire [17:0] \$86 ;
+  wire [17:0] \$87 ;
+  wire [18:0] \$88 ;
+  wire [24:0] \$89 ;
   wire [24:0] \$9 ;
-  wire [127:0] \$90 ;
-  wire [8:0] \$91 ;
-  wire [16:0] \$92 ;
-  wire [16:0] \$93 ;
-  wire [16:0] \$94 ;
-  wire [16:0] \$95 ;
-  wire [16:0] \$96 ;
-  wire [16:0] \$97 ;
-  wire [16:0] \$98 ;
-  wire [16:0] \$99 ;
-  reg [1:0] \$signature__addr  = 2'h0;
+  wire \$90 ;
+  wire [4:0] \$91 ;
+  wire \$92 ;
+  wire [5:0] \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
+  reg [2:0] \$signature__addr  = 3'h0;
   reg [2:0] \$signature__addr$30  = 3'h0;
-  wire [127:0] \$signature__data ;
+  wire [63:0] \$signature__data ;
   wire [47:0] \$signature__data$32 ;
   wire \$signature__en ;
   wire \$signature__en$24 ;
@@ -1519,15 +1307,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
-  input [127:0] i__payload;
-  wire [127:0] i__payload;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[10] ;
-  wire [7:0] \i__payload[11] ;
-  wire [7:0] \i__payload[12] ;
-  wire [7:0] \i__payload[13] ;
-  wire [7:0] \i__payload[14] ;
-  wire [7:0] \i__payload[15] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
@@ -1535,8 +1317,6 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [7:0] \i__payload[5] ;
   wire [7:0] \i__payload[6] ;
   wire [7:0] \i__payload[7] ;
-  wire [7:0] \i__payload[8] ;
-  wire [7:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   input i__valid;
@@ -1567,18 +1347,6 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
-  reg [16:0] prod0_10 = 17'h00000;
-  reg [16:0] prod0_10_r = 17'h00000;
-  reg [16:0] prod0_11 = 17'h00000;
-  reg [16:0] prod0_11_r = 17'h00000;
-  reg [16:0] prod0_12 = 17'h00000;
-  reg [16:0] prod0_12_r = 17'h00000;
-  reg [16:0] prod0_13 = 17'h00000;
-  reg [16:0] prod0_13_r = 17'h00000;
-  reg [16:0] prod0_14 = 17'h00000;
-  reg [16:0] prod0_14_r = 17'h00000;
-  reg [16:0] prod0_15 = 17'h00000;
-  reg [16:0] prod0_15_r = 17'h00000;
   reg [16:0] prod0_1_r = 17'h00000;
   reg [16:0] prod0_2 = 17'h00000;
   reg [16:0] prod0_2_r = 17'h00000;
@@ -1592,25 +1360,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] prod0_6_r = 17'h00000;
   reg [16:0] prod0_7 = 17'h00000;
   reg [16:0] prod0_7_r = 17'h00000;
-  reg [16:0] prod0_8 = 17'h00000;
-  reg [16:0] prod0_8_r = 17'h00000;
-  reg [16:0] prod0_9 = 17'h00000;
-  reg [16:0] prod0_9_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
   reg [16:0] prod1_0_r = 17'h00000;
   reg [16:0] prod1_1 = 17'h00000;
-  reg [16:0] prod1_10 = 17'h00000;
-  reg [16:0] prod1_10_r = 17'h00000;
-  reg [16:0] prod1_11 = 17'h00000;
-  reg [16:0] prod1_11_r = 17'h00000;
-  reg [16:0] prod1_12 = 17'h00000;
-  reg [16:0] prod1_12_r = 17'h00000;
-  reg [16:0] prod1_13 = 17'h00000;
-  reg [16:0] prod1_13_r = 17'h00000;
-  reg [16:0] prod1_14 = 17'h00000;
-  reg [16:0] prod1_14_r = 17'h00000;
-  reg [16:0] prod1_15 = 17'h00000;
-  reg [16:0] prod1_15_r = 17'h00000;
   reg [16:0] prod1_1_r = 17'h00000;
   reg [16:0] prod1_2 = 17'h00000;
   reg [16:0] prod1_2_r = 17'h00000;
@@ -1624,10 +1376,6 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] prod1_6_r = 17'h00000;
   reg [16:0] prod1_7 = 17'h00000;
   reg [16:0] prod1_7_r = 17'h00000;
-  reg [16:0] prod1_8 = 17'h00000;
-  reg [16:0] prod1_8_r = 17'h00000;
-  reg [16:0] prod1_9 = 17'h00000;
-  reg [16:0] prod1_9_r = 17'h00000;
   wire [47:0] q_in;
   wire [23:0] \q_in[0] ;
   wire [23:0] \q_in[1] ;
@@ -1639,27 +1387,23 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
-  (* init = 2'h0 *)
-  wire [1:0] rport__addr;
+  (* init = 3'h0 *)
+  wire [2:0] rport__addr;
   reg [2:0] \rport__addr$33  = 3'h0;
-  wire [127:0] rport__data;
-  wire [47:0] \rport__data$200 ;
+  wire [63:0] rport__data;
+  wire [47:0] \rport__data$132 ;
   input rst;
   wire rst;
-  (* init = 2'h0 *)
-  wire [1:0] sf_t;
+  (* init = 3'h0 *)
+  wire [2:0] sf_t;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
-  reg [23:0] sum0_s0_2 = 24'h000000;
-  reg [23:0] sum0_s0_3 = 24'h000000;
   reg [23:0] sum0_s1_0 = 24'h000000;
   reg [23:0] sum1_s0_0 = 24'h000000;
   reg [23:0] sum1_s0_1 = 24'h000000;
-  reg [23:0] sum1_s0_2 = 24'h000000;
-  reg [23:0] sum1_s0_3 = 24'h000000;
   reg [23:0] sum1_s1_0 = 24'h000000;
-  (* init = 6'h00 *)
-  wire [5:0] t;
+  (* init = 7'h00 *)
+  wire [6:0] t;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -1668,55 +1412,27 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
-  reg [7:0] w0_10 = 8'h00;
-  reg [7:0] w0_11 = 8'h00;
-  reg [7:0] w0_12 = 8'h00;
-  reg [7:0] w0_13 = 8'h00;
-  reg [7:0] w0_14 = 8'h00;
-  reg [7:0] w0_15 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
   reg [7:0] w0_4 = 8'h00;
   reg [7:0] w0_5 = 8'h00;
   reg [7:0] w0_6 = 8'h00;
   reg [7:0] w0_7 = 8'h00;
-  reg [7:0] w0_8 = 8'h00;
-  reg [7:0] w0_9 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
-  reg [7:0] w1_10 = 8'h00;
-  reg [7:0] w1_11 = 8'h00;
-  reg [7:0] w1_12 = 8'h00;
-  reg [7:0] w1_13 = 8'h00;
-  reg [7:0] w1_14 = 8'h00;
-  reg [7:0] w1_15 = 8'h00;
   reg [7:0] w1_2 = 8'h00;
   reg [7:0] w1_3 = 8'h00;
   reg [7:0] w1_4 = 8'h00;
   reg [7:0] w1_5 = 8'h00;
   reg [7:0] w1_6 = 8'h00;
   reg [7:0] w1_7 = 8'h00;
-  reg [7:0] w1_8 = 8'h00;
-  reg [7:0] w1_9 = 8'h00;
-  reg [5:0] wrom__addr = 6'h00;
-  wire [255:0] wrom__data;
-  reg [127:0] x_reg = 128'h00000000000000000000000000000000;
+  reg [6:0] wrom__addr = 7'h00;
+  wire [127:0] wrom__data;
+  reg [63:0] x_reg = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_10 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_11 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_12 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_13 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_14 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_15 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_2 = 9'h000;
   (* keep = 32'd1 *)
@@ -1730,25 +1446,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* keep = 32'd1 *)
   reg [8:0] xoff0_7 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_8 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_9 = 9'h000;
-  (* keep = 32'd1 *)
   reg [8:0] xoff1_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff1_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_10 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_11 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_12 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_13 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_14 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_15 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff1_2 = 9'h000;
   (* keep = 32'd1 *)
@@ -1761,22 +1461,22 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [8:0] xoff1_6 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff1_7 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_8 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_9 = 9'h000;
-  reg [127:0] inbuf [3:0];
+  reg [63:0] inbuf [7:0];
   initial begin
-    inbuf[0] = 128'h00000000000000000000000000000000;
-    inbuf[1] = 128'h00000000000000000000000000000000;
-    inbuf[2] = 128'h00000000000000000000000000000000;
-    inbuf[3] = 128'h00000000000000000000000000000000;
+    inbuf[0] = 64'h0000000000000000;
+    inbuf[1] = 64'h0000000000000000;
+    inbuf[2] = 64'h0000000000000000;
+    inbuf[3] = 64'h0000000000000000;
+    inbuf[4] = 64'h0000000000000000;
+    inbuf[5] = 64'h0000000000000000;
+    inbuf[6] = 64'h0000000000000000;
+    inbuf[7] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       inbuf[\$signature__addr ] <= i__payload;
   end
-  reg [127:0] _0_;
+  reg [63:0] _0_;
   always @(posedge clk) begin
     _0_ <= inbuf[\$signature__addr ];
   end
@@ -1795,75 +1495,139 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$signature__en$24 )
       queue[\$signature__addr$30 ] <= q_in;
   end
-  assign \rport__data$200  = queue[\rport__addr$33 ];
-  reg [255:0] rom [63:0];
+  assign \rport__data$132  = queue[\rport__addr$33 ];
+  reg [127:0] rom [127:0];
   initial begin
-    rom[0] = 256'h9dca85dd0407071cc78f04efd4c9c12803d9c281c6bc19f84afe19b693b332ff;
-    rom[1] = 256'hd182e0feecda981cdfc6c0f181fb03bc51dcc19ea92de3f146ed4e22b0993825;
-    rom[2] = 256'h2bb3d3b88aa4dbbbeeaaf407a78cd8243713a8bca9e8a9052d0229a28197adc3;
-    rom[3] = 256'hb5cfb589e6b2dc1ce1e4d9af861618d41ca2fe02a89ab811c917e5fe3514fdd7;
-    rom[4] = 256'h4ab714a399930f04fea2f4a2a598e2c2d82a0e290ee8cf02f715d19ce9c399e1;
-    rom[5] = 256'h02f62dd08f1da8bb0bd6c2e2c4d5e120dcc4910d810506eeb68492aad512acb1;
-    rom[6] = 256'h1ab397fd9e0c25ed49d7c9b8bd9702b43887f625b223d4b121afd7c88a87c7ef;
-    rom[7] = 256'hdfccbe1fe2aaf101b7408103d6ba1b1d121c058dc3c11f2aef15c3df8f1cd9f6;
-    rom[8] = 256'h03e1e903f7f0331b040af1f514154201a59cde17eaafa72115fafa938e9beea6;
-    rom[9] = 256'h6321f805f4f00ffcf0e4e21a0ad611fa1ba519da17b0e303f2bf8c1d98bcfeaa;
-    rom[10] = 256'hde16ffdd4cfa120c021e04f8110e21ff15d3fca2a8e9813fc8b4e0e5e48bc5eb;
-    rom[11] = 256'h45efc4e5ec3021f829ecb6d31df116810525ebb609e6a420fbb7da06f5d68112;
-    rom[12] = 256'he9f80703fdf8008106f6fc09fcff27001198cd1f1e95a7d0bad4fec01a0b2d1c;
-    rom[13] = 256'h1a0cfe06f706fe03dbef0a05fbf513cae3d9e72ed6a807e11d21980936aedd37;
-    rom[14] = 256'hd322d9eafffa14d3031301f4ff0309fc209bfdbca2c5812b29d6a6e52fdfeae9;
-    rom[15] = 256'h20fd1a18fbf3dc1b0f0af3df09f7eb021bcc29911ecc85adac079ef4c6a0dd49;
-    rom[16] = 256'h8bbc0204e4d5a1faf08487b112e586e6e6f2eaf2fc1d15811b1911e71b1723fe;
-    rom[17] = 256'hdcf0a3a51092acbe47100d82e8e913b9eec7e1df12f9f6feb3e6d2f4e904061d;
-    rom[18] = 256'hb4d812a5d205d24644e3a40a8abfbfda9c2214eceef3f7fcf8f3f4f808f5ec01;
-    rom[19] = 256'hf59181a9b3e2ce19e4fbc381b9088fea2d0d0e15251e3c0d1ffc3ef6dd11fef5;
-    rom[20] = 256'hff0901f90c00fef60303050007fd0afe38f2e3f90404052de1eef7f80703f4fc;
-    rom[21] = 256'h7f000206040e08020af902fafe04fad4c5feecf2e6100c01ce17e8f108060536;
-    rom[22] = 256'h0bebfd0b0302fafefff2ff050d0e0800f111fe07161a210cfe19f703001715ff;
-    rom[23] = 256'hfef3f9fa08faf6e0fefef2fc07f6f4e907130a1211002d81ff0e0304ff24160e;
-    rom[24] = 256'h01f50008f7eef9e3e5f0fdebf6e50c01dffc08000a050ff404f400000208fdfd;
-    rom[25] = 256'h1c2f120801020a00f62404170bea04b77f06f91005000b04ecf6fc0f03f4fadc;
-    rom[26] = 256'hbbf2fb2402ed19f6ff19101d15170e0602faf20602fb03eefe07f90e0dfe0002;
-    rom[27] = 256'hbef70300d6d405da81c4def5fbcb22f005f9fdf8fe06f90f0409f30200fb06f7;
-    rom[28] = 256'h2dc71331ecf31413f142ec848225eac2fff8aad0b896f636171b180fe4e7dcbc;
-    rom[29] = 256'h44fc11bcd1969e0cf51083bd0681232cc4f7890102918b2520ee958df719ed0c;
-    rom[30] = 256'hc59a0bc690dca8f9efe3c1eae018be100eb9a1de860d94332f1502838120f03a;
-    rom[31] = 256'hfda4a00af1a4d14b07d09b06e5e5c0eb03f8b2e3f5fca3c2e2adb8ee848df4e2;
-    rom[32] = 256'h1a1bc5cfced68802c7b50cb40fb8a1fbdad20af2fdddd985f7c0feeaecff02ff;
-    rom[33] = 256'hdf8e99e283881ddfadafd8f18fbc28c61d13f20d0b04ecf80202e8db0bf603b9;
-    rom[34] = 256'hd6c325e70896be22c4aacb86dc9eb2f28140fdf610f3e8d408ee02fffc17ca06;
-    rom[35] = 256'hae0d8d0294eb852ad4a8fdd1811800f83e141d07fb01dd24fd30eae918e2e0fd;
-    rom[36] = 256'head8ecf103f3fc92d6c0f108fbe8db04d7e891012ba8e1a201c82eac854d01ad;
-    rom[37] = 256'h22bbe1080b04dcf8e5aff802fa06fd76a027b1c79de8031bdbbababa28bcc8d8;
-    rom[38] = 256'h542003043833102d04f4f629291af908e833b7199bfd502b3ad6832e25c8b0c1;
-    rom[39] = 256'h1d263024fddbdd86f43120e11f0d0d7f9fa4aa00a3d4bff75ec1b497815b582a;
-    rom[40] = 256'he6eab5aa15c4154822a61dd68b0fb7e30911fdfbfe0804e7111c1e01040822fc;
-    rom[41] = 256'h0ecbc18100a712c0bff1fde7f59c192c1ae9f80f1bfafb040101fb0808ffe0d9;
-    rom[42] = 256'h4cc80da3aec90f59e1cc9d20dfc7eb07f30216fdf3f702f5010a06ff01fdfb00;
-    rom[43] = 256'ha909d0dfeb819c07d0f3abe5970a192e02f70aff040d0f7f0907190ff7f8fee4;
-    rom[44] = 256'hf1042233a4db2355433fb48b8cae2e58c200e4040ee7adefa320eee8faf11302;
-    rom[45] = 256'hdfec9421d82d8dee5b9b870a0416e2461404c6e80fe4ed04c3ebca202ee0e1ff;
-    rom[46] = 256'hd5ceddd087be91eef2e520cc0bbdcddba1e2fc2d24fe11f3000df6dfffed08fd;
-    rom[47] = 256'h98c5d824cb26bbf8bb812818b4bf133d2ff3fa2717dc15e5f2f1fb162ffbdf81;
-    rom[48] = 256'he783e2badfd8e6d3d4ddc9d9ce0219d915b2f7a694d71cf14ffa9a2ad3fdf3e3;
-    rom[49] = 256'hf7c4070400110a37149e90dceaa0d50db6f1a40581db1112b6be8ca3ecce1e56;
-    rom[50] = 256'h3602dd0b879f81330c1c1eff9ea7d3352894e6d0fa09c625e7b6a918a8ae25cf;
-    rom[51] = 256'h503cd1a4e7fdb1066641b19fe4f69ee4ba02d090d62dd2ddf7ffc70ff98ef521;
-    rom[52] = 256'h2104011300120ed6220b0b05080c0f01c191b40fb8dbcbd731e7d8fc0c9eeae9;
-    rom[53] = 256'h7fe5f10007f1030332f0f806fdf809da4406a4ecc8fbedcb24b4a3c796a803bf;
-    rom[54] = 256'h03e7e704160b040c04f2e40714e9ebfe10fbe9bd93e38e00e5eb8cd7c0810711;
-    rom[55] = 256'hfff9f3fb0616f8660901f6f9010520ed9f05d5bbc9b7a6398effe307d4eeaae6;
-    rom[56] = 256'h1815faf7fa0cea9609ecf105151425040508191c03f613adcedffc00e5f01307;
-    rom[57] = 256'hfdfcfe0cefd90e04fd18f51defe8f51e47e2091811fef607faf720130dfafd77;
-    rom[58] = 256'h81130c00fcdd06f9feef1307d2efb3fdd7fff900ff0cf2f4f7fcf51326fa07f7;
-    rom[59] = 256'hf51b01f2090fd913012415ff0505150c5b2d2816e1e71f7f17121df5fb06f76a;
-    rom[60] = 256'ha008e707f704fa81d1e2e3f1fd0ae803e60b0b14fa0dffb4fff10e020df501ff;
-    rom[61] = 256'hfed00b0b00e0d6feb724ed240df5080b7ffb16f9d5cfcbff37140602e4eafb20;
-    rom[62] = 256'h9dc6e6fb04f015d0feddf7f70cf30900fdf3f01711fbf0ee02130918f2faea03;
-    rom[63] = 256'h11170804fe0c0237df0306141913f22c382004f503fdff6610fbfa020ef6ef50;
+    rom[0] = 128'hc78f04efd4c9c1284afe19b693b332ff;
+    rom[1] = 128'h9dca85dd0407071c03d9c281c6bc19f8;
+    rom[2] = 128'hdfc6c0f181fb03bc46ed4e22b0993825;
+    rom[3] = 128'hd182e0feecda981c51dcc19ea92de3f1;
+    rom[4] = 128'heeaaf407a78cd8242d0229a28197adc3;
+    rom[5] = 128'h2bb3d3b88aa4dbbb3713a8bca9e8a905;
+    rom[6] = 128'he1e4d9af861618d4c917e5fe3514fdd7;
+    rom[7] = 128'hb5cfb589e6b2dc1c1ca2fe02a89ab811;
+    rom[8] = 128'hfea2f4a2a598e2c2f715d19ce9c399e1;
+    rom[9] = 128'h4ab714a399930f04d82a0e290ee8cf02;
+    rom[10] = 128'h0bd6c2e2c4d5e120b68492aad512acb1;
+    rom[11] = 128'h02f62dd08f1da8bbdcc4910d810506ee;
+    rom[12] = 128'h49d7c9b8bd9702b421afd7c88a87c7ef;
+    rom[13] = 128'h1ab397fd9e0c25ed3887f625b223d4b1;
+    rom[14] = 128'hb7408103d6ba1b1def15c3df8f1cd9f6;
+    rom[15] = 128'hdfccbe1fe2aaf101121c058dc3c11f2a;
+    rom[16] = 128'h040af1f51415420115fafa938e9beea6;
+    rom[17] = 128'h03e1e903f7f0331ba59cde17eaafa721;
+    rom[18] = 128'hf0e4e21a0ad611faf2bf8c1d98bcfeaa;
+    rom[19] = 128'h6321f805f4f00ffc1ba519da17b0e303;
+    rom[20] = 128'h021e04f8110e21ffc8b4e0e5e48bc5eb;
+    rom[21] = 128'hde16ffdd4cfa120c15d3fca2a8e9813f;
+    rom[22] = 128'h29ecb6d31df11681fbb7da06f5d68112;
+    rom[23] = 128'h45efc4e5ec3021f80525ebb609e6a420;
+    rom[24] = 128'h06f6fc09fcff2700bad4fec01a0b2d1c;
+    rom[25] = 128'he9f80703fdf800811198cd1f1e95a7d0;
+    rom[26] = 128'hdbef0a05fbf513ca1d21980936aedd37;
+    rom[27] = 128'h1a0cfe06f706fe03e3d9e72ed6a807e1;
+    rom[28] = 128'h031301f4ff0309fc29d6a6e52fdfeae9;
+    rom[29] = 128'hd322d9eafffa14d3209bfdbca2c5812b;
+    rom[30] = 128'h0f0af3df09f7eb02ac079ef4c6a0dd49;
+    rom[31] = 128'h20fd1a18fbf3dc1b1bcc29911ecc85ad;
+    rom[32] = 128'hf08487b112e586e61b1911e71b1723fe;
+    rom[33] = 128'h8bbc0204e4d5a1fae6f2eaf2fc1d1581;
+    rom[34] = 128'h47100d82e8e913b9b3e6d2f4e904061d;
+    rom[35] = 128'hdcf0a3a51092acbeeec7e1df12f9f6fe;
+    rom[36] = 128'h44e3a40a8abfbfdaf8f3f4f808f5ec01;
+    rom[37] = 128'hb4d812a5d205d2469c2214eceef3f7fc;
+    rom[38] = 128'he4fbc381b9088fea1ffc3ef6dd11fef5;
+    rom[39] = 128'hf59181a9b3e2ce192d0d0e15251e3c0d;
+    rom[40] = 128'h0303050007fd0afee1eef7f80703f4fc;
+    rom[41] = 128'hff0901f90c00fef638f2e3f90404052d;
+    rom[42] = 128'h0af902fafe04fad4ce17e8f108060536;
+    rom[43] = 128'h7f000206040e0802c5feecf2e6100c01;
+    rom[44] = 128'hfff2ff050d0e0800fe19f703001715ff;
+    rom[45] = 128'h0bebfd0b0302fafef111fe07161a210c;
+    rom[46] = 128'hfefef2fc07f6f4e9ff0e0304ff24160e;
+    rom[47] = 128'hfef3f9fa08faf6e007130a1211002d81;
+    rom[48] = 128'he5f0fdebf6e50c0104f400000208fdfd;
+    rom[49] = 128'h01f50008f7eef9e3dffc08000a050ff4;
+    rom[50] = 128'hf62404170bea04b7ecf6fc0f03f4fadc;
+    rom[51] = 128'h1c2f120801020a007f06f91005000b04;
+    rom[52] = 128'hff19101d15170e06fe07f90e0dfe0002;
+    rom[53] = 128'hbbf2fb2402ed19f602faf20602fb03ee;
+    rom[54] = 128'h81c4def5fbcb22f00409f30200fb06f7;
+    rom[55] = 128'hbef70300d6d405da05f9fdf8fe06f90f;
+    rom[56] = 128'hf142ec848225eac2171b180fe4e7dcbc;
+    rom[57] = 128'h2dc71331ecf31413fff8aad0b896f636;
+    rom[58] = 128'hf51083bd0681232c20ee958df719ed0c;
+    rom[59] = 128'h44fc11bcd1969e0cc4f7890102918b25;
+    rom[60] = 128'hefe3c1eae018be102f1502838120f03a;
+    rom[61] = 128'hc59a0bc690dca8f90eb9a1de860d9433;
+    rom[62] = 128'h07d09b06e5e5c0ebe2adb8ee848df4e2;
+    rom[63] = 128'hfda4a00af1a4d14b03f8b2e3f5fca3c2;
+    rom[64] = 128'hc7b50cb40fb8a1fbf7c0feeaecff02ff;
+    rom[65] = 128'h1a1bc5cfced68802dad20af2fdddd985;
+    rom[66] = 128'hadafd8f18fbc28c60202e8db0bf603b9;
+    rom[67] = 128'hdf8e99e283881ddf1d13f20d0b04ecf8;
+    rom[68] = 128'hc4aacb86dc9eb2f208ee02fffc17ca06;
+    rom[69] = 128'hd6c325e70896be228140fdf610f3e8d4;
+    rom[70] = 128'hd4a8fdd1811800f8fd30eae918e2e0fd;
+    rom[71] = 128'hae0d8d0294eb852a3e141d07fb01dd24;
+    rom[72] = 128'hd6c0f108fbe8db0401c82eac854d01ad;
+    rom[73] = 128'head8ecf103f3fc92d7e891012ba8e1a2;
+    rom[74] = 128'he5aff802fa06fd76dbbababa28bcc8d8;
+    rom[75] = 128'h22bbe1080b04dcf8a027b1c79de8031b;
+    rom[76] = 128'h04f4f629291af9083ad6832e25c8b0c1;
+    rom[77] = 128'h542003043833102de833b7199bfd502b;
+    rom[78] = 128'hf43120e11f0d0d7f5ec1b497815b582a;
+    rom[79] = 128'h1d263024fddbdd869fa4aa00a3d4bff7;
+    rom[80] = 128'h22a61dd68b0fb7e3111c1e01040822fc;
+    rom[81] = 128'he6eab5aa15c415480911fdfbfe0804e7;
+    rom[82] = 128'hbff1fde7f59c192c0101fb0808ffe0d9;
+    rom[83] = 128'h0ecbc18100a712c01ae9f80f1bfafb04;
+    rom[84] = 128'he1cc9d20dfc7eb07010a06ff01fdfb00;
+    rom[85] = 128'h4cc80da3aec90f59f30216fdf3f702f5;
+    rom[86] = 128'hd0f3abe5970a192e0907190ff7f8fee4;
+    rom[87] = 128'ha909d0dfeb819c0702f70aff040d0f7f;
+    rom[88] = 128'h433fb48b8cae2e58a320eee8faf11302;
+    rom[89] = 128'hf1042233a4db2355c200e4040ee7adef;
+    rom[90] = 128'h5b9b870a0416e246c3ebca202ee0e1ff;
+    rom[91] = 128'hdfec9421d82d8dee1404c6e80fe4ed04;
+    rom[92] = 128'hf2e520cc0bbdcddb000df6dfffed08fd;
+    rom[93] = 128'hd5ceddd087be91eea1e2fc2d24fe11f3;
+    rom[94] = 128'hbb812818b4bf133df2f1fb162ffbdf81;
+    rom[95] = 128'h98c5d824cb26bbf82ff3fa2717dc15e5;
+    rom[96] = 128'hd4ddc9d9ce0219d94ffa9a2ad3fdf3e3;
+    rom[97] = 128'he783e2badfd8e6d315b2f7a694d71cf1;
+    rom[98] = 128'h149e90dceaa0d50db6be8ca3ecce1e56;
+    rom[99] = 128'hf7c4070400110a37b6f1a40581db1112;
+    rom[100] = 128'h0c1c1eff9ea7d335e7b6a918a8ae25cf;
+    rom[101] = 128'h3602dd0b879f81332894e6d0fa09c625;
+    rom[102] = 128'h6641b19fe4f69ee4f7ffc70ff98ef521;
+    rom[103] = 128'h503cd1a4e7fdb106ba02d090d62dd2dd;
+    rom[104] = 128'h220b0b05080c0f0131e7d8fc0c9eeae9;
+    rom[105] = 128'h2104011300120ed6c191b40fb8dbcbd7;
+    rom[106] = 128'h32f0f806fdf809da24b4a3c796a803bf;
+    rom[107] = 128'h7fe5f10007f103034406a4ecc8fbedcb;
+    rom[108] = 128'h04f2e40714e9ebfee5eb8cd7c0810711;
+    rom[109] = 128'h03e7e704160b040c10fbe9bd93e38e00;
+    rom[110] = 128'h0901f6f9010520ed8effe307d4eeaae6;
+    rom[111] = 128'hfff9f3fb0616f8669f05d5bbc9b7a639;
+    rom[112] = 128'h09ecf10515142504cedffc00e5f01307;
+    rom[113] = 128'h1815faf7fa0cea960508191c03f613ad;
+    rom[114] = 128'hfd18f51defe8f51efaf720130dfafd77;
+    rom[115] = 128'hfdfcfe0cefd90e0447e2091811fef607;
+    rom[116] = 128'hfeef1307d2efb3fdf7fcf51326fa07f7;
+    rom[117] = 128'h81130c00fcdd06f9d7fff900ff0cf2f4;
+    rom[118] = 128'h012415ff0505150c17121df5fb06f76a;
+    rom[119] = 128'hf51b01f2090fd9135b2d2816e1e71f7f;
+    rom[120] = 128'hd1e2e3f1fd0ae803fff10e020df501ff;
+    rom[121] = 128'ha008e707f704fa81e60b0b14fa0dffb4;
+    rom[122] = 128'hb724ed240df5080b37140602e4eafb20;
+    rom[123] = 128'hfed00b0b00e0d6fe7ffb16f9d5cfcbff;
+    rom[124] = 128'hfeddf7f70cf3090002130918f2faea03;
+    rom[125] = 128'h9dc6e6fb04f015d0fdf3f01711fbf0ee;
+    rom[126] = 128'hdf0306141913f22c10fbfa020ef6ef50;
+    rom[127] = 128'h11170804fe0c0237382004f503fdff66;
   end
-  reg [255:0] _1_;
+  reg [127:0] _1_;
   always @(posedge clk) begin
     _1_ <= rom[wrom__addr];
   end
@@ -1890,9 +1654,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$18  = \$15  & \$17 ;
   assign \$19  = ~ \$18 ;
   assign \$signature__en$24  = \$13  & \$19 ;
-  assign \$25  = wrom__addr == 6'h3f;
+  assign \$25  = wrom__addr == 7'h7f;
   assign \$26  = wrom__addr + 1'h1;
-  assign \$27  = \$25  ? 7'h00 : \$26 ;
+  assign \$27  = \$25  ? 8'h00 : \$26 ;
   assign \$28  = from_input ? x_reg : rport__data;
   assign \$29  = $signed(\$28 [7:0]) - $signed(8'h80);
   assign \$30  = from_input ? x_reg : rport__data;
@@ -1910,514 +1674,314 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$42  = from_input ? x_reg : rport__data;
   assign \$43  = $signed(\$42 [63:56]) - $signed(8'h80);
   assign \$44  = from_input ? x_reg : rport__data;
-  assign \$45  = $signed(\$44 [71:64]) - $signed(8'h80);
+  assign \$45  = $signed(\$44 [7:0]) - $signed(8'h80);
   assign \$46  = from_input ? x_reg : rport__data;
-  assign \$47  = $signed(\$46 [79:72]) - $signed(8'h80);
+  assign \$47  = $signed(\$46 [15:8]) - $signed(8'h80);
   assign \$48  = from_input ? x_reg : rport__data;
-  assign \$49  = $signed(\$48 [87:80]) - $signed(8'h80);
+  assign \$49  = $signed(\$48 [23:16]) - $signed(8'h80);
   assign \$50  = from_input ? x_reg : rport__data;
-  assign \$51  = $signed(\$50 [95:88]) - $signed(8'h80);
+  assign \$51  = $signed(\$50 [31:24]) - $signed(8'h80);
   assign \$52  = from_input ? x_reg : rport__data;
-  assign \$53  = $signed(\$52 [103:96]) - $signed(8'h80);
+  assign \$53  = $signed(\$52 [39:32]) - $signed(8'h80);
   assign \$54  = from_input ? x_reg : rport__data;
-  assign \$55  = $signed(\$54 [111:104]) - $signed(8'h80);
+  assign \$55  = $signed(\$54 [47:40]) - $signed(8'h80);
   assign \$56  = from_input ? x_reg : rport__data;
-  assign \$57  = $signed(\$56 [119:112]) - $signed(8'h80);
+  assign \$57  = $signed(\$56 [55:48]) - $signed(8'h80);
   assign \$58  = from_input ? x_reg : rport__data;
-  assign \$59  = $signed(\$58 [127:120]) - $signed(8'h80);
-  assign \$60  = from_input ? x_reg : rport__data;
-  assign \$61  = $signed(\$60 [7:0]) - $signed(8'h80);
-  assign \$62  = from_input ? x_reg : rport__data;
-  assign \$63  = $signed(\$62 [15:8]) - $signed(8'h80);
-  assign \$64  = from_input ? x_reg : rport__data;
-  assign \$65  = $signed(\$64 [23:16]) - $signed(8'h80);
-  assign \$66  = from_input ? x_reg : rport__data;
-  assign \$67  = $signed(\$66 [31:24]) - $signed(8'h80);
-  assign \$68  = from_input ? x_reg : rport__data;
-  assign \$69  = $signed(\$68 [39:32]) - $signed(8'h80);
-  assign \$70  = from_input ? x_reg : rport__data;
-  assign \$71  = $signed(\$70 [47:40]) - $signed(8'h80);
-  assign \$72  = from_input ? x_reg : rport__data;
-  assign \$73  = $signed(\$72 [55:48]) - $signed(8'h80);
-  assign \$74  = from_input ? x_reg : rport__data;
-  assign \$75  = $signed(\$74 [63:56]) - $signed(8'h80);
-  assign \$76  = from_input ? x_reg : rport__data;
-  assign \$77  = $signed(\$76 [71:64]) - $signed(8'h80);
-  assign \$78  = from_input ? x_reg : rport__data;
-  assign \$79  = $signed(\$78 [79:72]) - $signed(8'h80);
-  assign \$80  = from_input ? x_reg : rport__data;
-  assign \$81  = $signed(\$80 [87:80]) - $signed(8'h80);
-  assign \$82  = from_input ? x_reg : rport__data;
-  assign \$83  = $signed(\$82 [95:88]) - $signed(8'h80);
-  assign \$84  = from_input ? x_reg : rport__data;
-  assign \$85  = $signed(\$84 [103:96]) - $signed(8'h80);
-  assign \$86  = from_input ? x_reg : rport__data;
-  assign \$87  = $signed(\$86 [111:104]) - $signed(8'h80);
-  assign \$88  = from_input ? x_reg : rport__data;
-  assign \$89  = $signed(\$88 [119:112]) - $signed(8'h80);
-  assign \$90  = from_input ? x_reg : rport__data;
-  assign \$91  = $signed(\$90 [127:120]) - $signed(8'h80);
-  assign \$92  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$93  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$94  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$95  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$96  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$97  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$98  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$99  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$100  = $signed(xoff0_8) * $signed(w0_8);
-  assign \$101  = $signed(xoff0_9) * $signed(w0_9);
-  assign \$102  = $signed(xoff0_10) * $signed(w0_10);
-  assign \$103  = $signed(xoff0_11) * $signed(w0_11);
-  assign \$104  = $signed(xoff0_12) * $signed(w0_12);
-  assign \$105  = $signed(xoff0_13) * $signed(w0_13);
-  assign \$106  = $signed(xoff0_14) * $signed(w0_14);
-  assign \$107  = $signed(xoff0_15) * $signed(w0_15);
-  assign \$108  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$109  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$110  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$111  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$112  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$113  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$114  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$115  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$116  = $signed(xoff1_8) * $signed(w1_8);
-  assign \$117  = $signed(xoff1_9) * $signed(w1_9);
-  assign \$118  = $signed(xoff1_10) * $signed(w1_10);
-  assign \$119  = $signed(xoff1_11) * $signed(w1_11);
-  assign \$120  = $signed(xoff1_12) * $signed(w1_12);
-  assign \$121  = $signed(xoff1_13) * $signed(w1_13);
-  assign \$122  = $signed(xoff1_14) * $signed(w1_14);
-  assign \$123  = $signed(xoff1_15) * $signed(w1_15);
-  assign \$124  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$125  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$126  = $signed(\$124 ) + $signed(\$125 );
-  assign \$127  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$128  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$129  = $signed(\$127 ) + $signed(\$128 );
-  assign \$130  = $signed(prod0_8_r) + $signed(prod0_9_r);
-  assign \$131  = $signed(prod0_10_r) + $signed(prod0_11_r);
-  assign \$132  = $signed(\$130 ) + $signed(\$131 );
-  assign \$133  = $signed(prod0_12_r) + $signed(prod0_13_r);
-  assign \$134  = $signed(prod0_14_r) + $signed(prod0_15_r);
-  assign \$135  = $signed(\$133 ) + $signed(\$134 );
-  assign \$136  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$137  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
-  assign \$138  = $signed(\$136 ) + $signed(\$137 );
-  assign \$139  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$140  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$141  = $signed(\$139 ) + $signed(\$140 );
-  assign \$142  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$143  = $signed(prod1_6_r) + $signed(prod1_7_r);
-  assign \$144  = $signed(\$142 ) + $signed(\$143 );
-  assign \$145  = $signed(prod1_8_r) + $signed(prod1_9_r);
-  assign \$146  = $signed(prod1_10_r) + $signed(prod1_11_r);
-  assign \$147  = $signed(\$145 ) + $signed(\$146 );
-  assign \$148  = $signed(prod1_12_r) + $signed(prod1_13_r);
-  assign \$149  = $signed(prod1_14_r) + $signed(prod1_15_r);
-  assign \$150  = $signed(\$148 ) + $signed(\$149 );
-  assign \$151  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$152  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
-  assign \$153  = $signed(\$151 ) + $signed(\$152 );
-  assign \$154  = issue & last_t;
-  assign \$155  = q_owed + \$154 ;
-  assign \$156  = o__valid & o__ready;
-  assign \$157  = \$155  - \$156 ;
-  assign \$158  = v6 & last6;
-  assign \$159  = ~ o__valid;
-  assign \$160  = \$159  | o__ready;
-  assign \$161  = | q_stored;
-  assign \$162  = ~ \$161 ;
-  assign \$163  = \$160  & \$162 ;
-  assign \$164  = ~ \$163 ;
-  assign \$165  = \$158  & \$164 ;
-  assign \$166  = \$signature__addr$30  == 3'h6;
-  assign \$167  = \$signature__addr$30  + 1'h1;
-  assign \$168  = \$166  ? 4'h0 : \$167 ;
-  assign \$169  = ~ o__valid;
-  assign \$170  = \$169  | o__ready;
-  assign \$171  = | q_stored;
-  assign \$172  = \$170  & \$171 ;
-  assign \$173  = \rport__addr$33  == 3'h6;
-  assign \$174  = \rport__addr$33  + 1'h1;
-  assign \$175  = \$173  ? 4'h0 : \$174 ;
-  assign \$176  = v6 & last6;
-  assign \$177  = ~ o__valid;
-  assign \$178  = \$177  | o__ready;
-  assign \$179  = | q_stored;
-  assign \$180  = ~ \$179 ;
-  assign \$181  = \$178  & \$180 ;
-  assign \$182  = ~ \$181 ;
-  assign \$183  = \$176  & \$182 ;
-  assign \$184  = q_stored + \$183 ;
-  assign \$185  = ~ o__valid;
-  assign \$186  = \$185  | o__ready;
-  assign \$187  = | q_stored;
-  assign \$188  = \$186  & \$187 ;
-  assign \$189  = \$184  - \$188 ;
-  assign \$190  = ~ o__valid;
-  assign \$191  = \$190  | o__ready;
-  assign \$192  = | q_stored;
-  assign \$193  = v6 & last6;
-  assign \$194  = \$192  | \$193 ;
-  assign \$195  = | q_stored;
-  assign \$196  = \$195  ? \rport__data$200  : q_in;
+  assign \$59  = $signed(\$58 [63:56]) - $signed(8'h80);
+  assign \$60  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$61  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$62  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$63  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$64  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$65  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$66  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$67  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$68  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$69  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$70  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$71  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$72  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$73  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$74  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$75  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$76  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$77  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$78  = $signed(\$76 ) + $signed(\$77 );
+  assign \$79  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$80  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$81  = $signed(\$79 ) + $signed(\$80 );
+  assign \$82  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$83  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$84  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$85  = $signed(\$83 ) + $signed(\$84 );
+  assign \$86  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$87  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$88  = $signed(\$86 ) + $signed(\$87 );
+  assign \$89  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$90  = issue & last_t;
+  assign \$91  = q_owed + \$90 ;
+  assign \$92  = o__valid & o__ready;
+  assign \$93  = \$91  - \$92 ;
+  assign \$94  = v6 & last6;
+  assign \$95  = ~ o__valid;
+  assign \$96  = \$95  | o__ready;
+  assign \$97  = | q_stored;
+  assign \$98  = ~ \$97 ;
+  assign \$99  = \$96  & \$98 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = \$94  & \$100 ;
+  assign \$102  = \$signature__addr$30  == 3'h6;
+  assign \$103  = \$signature__addr$30  + 1'h1;
+  assign \$104  = \$102  ? 4'h0 : \$103 ;
+  assign \$105  = ~ o__valid;
+  assign \$106  = \$105  | o__ready;
+  assign \$107  = | q_stored;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = \rport__addr$33  == 3'h6;
+  assign \$110  = \rport__addr$33  + 1'h1;
+  assign \$111  = \$109  ? 4'h0 : \$110 ;
+  assign \$112  = v6 & last6;
+  assign \$113  = ~ o__valid;
+  assign \$114  = \$113  | o__ready;
+  assign \$115  = | q_stored;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = \$114  & \$116 ;
+  assign \$118  = ~ \$117 ;
+  assign \$119  = \$112  & \$118 ;
+  assign \$120  = q_stored + \$119 ;
+  assign \$121  = ~ o__valid;
+  assign \$122  = \$121  | o__ready;
+  assign \$123  = | q_stored;
+  assign \$124  = \$122  & \$123 ;
+  assign \$125  = \$120  - \$124 ;
+  assign \$126  = ~ o__valid;
+  assign \$127  = \$126  | o__ready;
+  assign \$128  = | q_stored;
+  assign \$129  = v6 & last6;
+  assign \$130  = \$128  | \$129 ;
+  assign \$131  = | q_stored;
+  assign \$132  = \$131  ? \rport__data$132  : q_in;
   always @(posedge clk)
-    nf_t <= \$197 ;
+    nf_t <= \$133 ;
   always @(posedge clk)
-    \$signature__addr  <= \$198 ;
+    \$signature__addr  <= \$134 ;
   always @(posedge clk)
-    reads_input_t <= \$199 ;
+    reads_input_t <= \$135 ;
   always @(posedge clk)
-    first_t <= \$200 ;
+    first_t <= \$136 ;
   always @(posedge clk)
-    last_t <= \$201 ;
+    last_t <= \$137 ;
   always @(posedge clk)
-    wrom__addr <= \$202 ;
+    wrom__addr <= \$138 ;
   always @(posedge clk)
-    x_reg <= \$203 ;
+    x_reg <= \$139 ;
   always @(posedge clk)
-    from_input <= \$204 ;
+    from_input <= \$140 ;
   always @(posedge clk)
-    v1 <= \$205 ;
+    v1 <= \$141 ;
   always @(posedge clk)
-    first1 <= \$206 ;
+    first1 <= \$142 ;
   always @(posedge clk)
-    last1 <= \$207 ;
+    last1 <= \$143 ;
   always @(posedge clk)
-    nf1 <= \$208 ;
+    nf1 <= \$144 ;
   always @(posedge clk)
-    xoff0_0 <= \$209 ;
+    xoff0_0 <= \$145 ;
   always @(posedge clk)
-    xoff0_1 <= \$210 ;
+    xoff0_1 <= \$146 ;
   always @(posedge clk)
-    xoff0_2 <= \$211 ;
+    xoff0_2 <= \$147 ;
   always @(posedge clk)
-    xoff0_3 <= \$212 ;
+    xoff0_3 <= \$148 ;
   always @(posedge clk)
-    xoff0_4 <= \$213 ;
+    xoff0_4 <= \$149 ;
   always @(posedge clk)
-    xoff0_5 <= \$214 ;
+    xoff0_5 <= \$150 ;
   always @(posedge clk)
-    xoff0_6 <= \$215 ;
+    xoff0_6 <= \$151 ;
   always @(posedge clk)
-    xoff0_7 <= \$216 ;
+    xoff0_7 <= \$152 ;
   always @(posedge clk)
-    xoff0_8 <= \$217 ;
+    xoff1_0 <= \$153 ;
   always @(posedge clk)
-    xoff0_9 <= \$218 ;
+    xoff1_1 <= \$154 ;
   always @(posedge clk)
-    xoff0_10 <= \$219 ;
+    xoff1_2 <= \$155 ;
   always @(posedge clk)
-    xoff0_11 <= \$220 ;
+    xoff1_3 <= \$156 ;
   always @(posedge clk)
-    xoff0_12 <= \$221 ;
+    xoff1_4 <= \$157 ;
   always @(posedge clk)
-    xoff0_13 <= \$222 ;
+    xoff1_5 <= \$158 ;
   always @(posedge clk)
-    xoff0_14 <= \$223 ;
+    xoff1_6 <= \$159 ;
   always @(posedge clk)
-    xoff0_15 <= \$224 ;
+    xoff1_7 <= \$160 ;
   always @(posedge clk)
-    xoff1_0 <= \$225 ;
+    w0_0 <= \$161 ;
   always @(posedge clk)
-    xoff1_1 <= \$226 ;
+    w0_1 <= \$162 ;
   always @(posedge clk)
-    xoff1_2 <= \$227 ;
+    w0_2 <= \$163 ;
   always @(posedge clk)
-    xoff1_3 <= \$228 ;
+    w0_3 <= \$164 ;
   always @(posedge clk)
-    xoff1_4 <= \$229 ;
+    w0_4 <= \$165 ;
   always @(posedge clk)
-    xoff1_5 <= \$230 ;
+    w0_5 <= \$166 ;
   always @(posedge clk)
-    xoff1_6 <= \$231 ;
+    w0_6 <= \$167 ;
   always @(posedge clk)
-    xoff1_7 <= \$232 ;
+    w0_7 <= \$168 ;
   always @(posedge clk)
-    xoff1_8 <= \$233 ;
+    w1_0 <= \$169 ;
   always @(posedge clk)
-    xoff1_9 <= \$234 ;
+    w1_1 <= \$170 ;
   always @(posedge clk)
-    xoff1_10 <= \$235 ;
+    w1_2 <= \$171 ;
   always @(posedge clk)
-    xoff1_11 <= \$236 ;
+    w1_3 <= \$172 ;
   always @(posedge clk)
-    xoff1_12 <= \$237 ;
+    w1_4 <= \$173 ;
   always @(posedge clk)
-    xoff1_13 <= \$238 ;
+    w1_5 <= \$174 ;
   always @(posedge clk)
-    xoff1_14 <= \$239 ;
+    w1_6 <= \$175 ;
   always @(posedge clk)
-    xoff1_15 <= \$240 ;
+    w1_7 <= \$176 ;
   always @(posedge clk)
-    w0_0 <= \$241 ;
+    prod0_0 <= \$177 ;
   always @(posedge clk)
-    w0_1 <= \$242 ;
+    prod0_1 <= \$178 ;
   always @(posedge clk)
-    w0_2 <= \$243 ;
+    prod0_2 <= \$179 ;
   always @(posedge clk)
-    w0_3 <= \$244 ;
+    prod0_3 <= \$180 ;
   always @(posedge clk)
-    w0_4 <= \$245 ;
+    prod0_4 <= \$181 ;
   always @(posedge clk)
-    w0_5 <= \$246 ;
+    prod0_5 <= \$182 ;
   always @(posedge clk)
-    w0_6 <= \$247 ;
+    prod0_6 <= \$183 ;
   always @(posedge clk)
-    w0_7 <= \$248 ;
+    prod0_7 <= \$184 ;
   always @(posedge clk)
-    w0_8 <= \$249 ;
+    prod1_0 <= \$185 ;
   always @(posedge clk)
-    w0_9 <= \$250 ;
+    prod1_1 <= \$186 ;
   always @(posedge clk)
-    w0_10 <= \$251 ;
+    prod1_2 <= \$187 ;
   always @(posedge clk)
-    w0_11 <= \$252 ;
+    prod1_3 <= \$188 ;
   always @(posedge clk)
-    w0_12 <= \$253 ;
+    prod1_4 <= \$189 ;
   always @(posedge clk)
-    w0_13 <= \$254 ;
+    prod1_5 <= \$190 ;
   always @(posedge clk)
-    w0_14 <= \$255 ;
+    prod1_6 <= \$191 ;
   always @(posedge clk)
-    w0_15 <= \$256 ;
+    prod1_7 <= \$192 ;
   always @(posedge clk)
-    w1_0 <= \$257 ;
+    prod0_0_r <= \$193 ;
   always @(posedge clk)
-    w1_1 <= \$258 ;
+    prod0_1_r <= \$194 ;
   always @(posedge clk)
-    w1_2 <= \$259 ;
+    prod0_2_r <= \$195 ;
   always @(posedge clk)
-    w1_3 <= \$260 ;
+    prod0_3_r <= \$196 ;
   always @(posedge clk)
-    w1_4 <= \$261 ;
+    prod0_4_r <= \$197 ;
   always @(posedge clk)
-    w1_5 <= \$262 ;
+    prod0_5_r <= \$198 ;
   always @(posedge clk)
-    w1_6 <= \$263 ;
+    prod0_6_r <= \$199 ;
   always @(posedge clk)
-    w1_7 <= \$264 ;
+    prod0_7_r <= \$200 ;
   always @(posedge clk)
-    w1_8 <= \$265 ;
+    prod1_0_r <= \$201 ;
   always @(posedge clk)
-    w1_9 <= \$266 ;
+    prod1_1_r <= \$202 ;
   always @(posedge clk)
-    w1_10 <= \$267 ;
+    prod1_2_r <= \$203 ;
   always @(posedge clk)
-    w1_11 <= \$268 ;
+    prod1_3_r <= \$204 ;
   always @(posedge clk)
-    w1_12 <= \$269 ;
+    prod1_4_r <= \$205 ;
   always @(posedge clk)
-    w1_13 <= \$270 ;
+    prod1_5_r <= \$206 ;
   always @(posedge clk)
-    w1_14 <= \$271 ;
+    prod1_6_r <= \$207 ;
   always @(posedge clk)
-    w1_15 <= \$272 ;
+    prod1_7_r <= \$208 ;
   always @(posedge clk)
-    prod0_0 <= \$273 ;
+    sum0_s0_0 <= \$209 ;
   always @(posedge clk)
-    prod0_1 <= \$274 ;
+    sum0_s0_1 <= \$210 ;
   always @(posedge clk)
-    prod0_2 <= \$275 ;
+    sum0_s1_0 <= \$211 ;
   always @(posedge clk)
-    prod0_3 <= \$276 ;
+    sum1_s0_0 <= \$212 ;
   always @(posedge clk)
-    prod0_4 <= \$277 ;
+    sum1_s0_1 <= \$213 ;
   always @(posedge clk)
-    prod0_5 <= \$278 ;
+    sum1_s1_0 <= \$214 ;
   always @(posedge clk)
-    prod0_6 <= \$279 ;
+    v2 <= \$215 ;
   always @(posedge clk)
-    prod0_7 <= \$280 ;
+    first2 <= \$216 ;
   always @(posedge clk)
-    prod0_8 <= \$281 ;
+    last2 <= \$217 ;
   always @(posedge clk)
-    prod0_9 <= \$282 ;
+    nf2 <= \$218 ;
   always @(posedge clk)
-    prod0_10 <= \$283 ;
+    v3 <= \$219 ;
   always @(posedge clk)
-    prod0_11 <= \$284 ;
+    first3 <= \$220 ;
   always @(posedge clk)
-    prod0_12 <= \$285 ;
+    last3 <= \$221 ;
   always @(posedge clk)
-    prod0_13 <= \$286 ;
+    nf3 <= \$222 ;
   always @(posedge clk)
-    prod0_14 <= \$287 ;
+    v4 <= \$223 ;
   always @(posedge clk)
-    prod0_15 <= \$288 ;
+    first4 <= \$224 ;
   always @(posedge clk)
-    prod1_0 <= \$289 ;
+    last4 <= \$225 ;
   always @(posedge clk)
-    prod1_1 <= \$290 ;
+    nf4 <= \$226 ;
   always @(posedge clk)
-    prod1_2 <= \$291 ;
+    v5 <= \$227 ;
   always @(posedge clk)
-    prod1_3 <= \$292 ;
+    first5 <= \$228 ;
   always @(posedge clk)
-    prod1_4 <= \$293 ;
+    last5 <= \$229 ;
   always @(posedge clk)
-    prod1_5 <= \$294 ;
+    nf5 <= \$230 ;
   always @(posedge clk)
-    prod1_6 <= \$295 ;
+    v6 <= \$231 ;
   always @(posedge clk)
-    prod1_7 <= \$296 ;
+    first6 <= \$232 ;
   always @(posedge clk)
-    prod1_8 <= \$297 ;
+    last6 <= \$233 ;
   always @(posedge clk)
-    prod1_9 <= \$298 ;
+    nf6 <= \$234 ;
   always @(posedge clk)
-    prod1_10 <= \$299 ;
+    acc0 <= \$235 ;
   always @(posedge clk)
-    prod1_11 <= \$300 ;
+    acc1 <= \$236 ;
   always @(posedge clk)
-    prod1_12 <= \$301 ;
+    q_owed <= \$237 ;
   always @(posedge clk)
-    prod1_13 <= \$302 ;
+    \$signature__addr$30  <= \$238 ;
   always @(posedge clk)
-    prod1_14 <= \$303 ;
+    \rport__addr$33  <= \$239 ;
   always @(posedge clk)
-    prod1_15 <= \$304 ;
+    q_stored <= \$240 ;
   always @(posedge clk)
-    prod0_0_r <= \$305 ;
+    o__valid <= \$241 ;
   always @(posedge clk)
-    prod0_1_r <= \$306 ;
-  always @(posedge clk)
-    prod0_2_r <= \$307 ;
-  always @(posedge clk)
-    prod0_3_r <= \$308 ;
-  always @(posedge clk)
-    prod0_4_r <= \$309 ;
-  always @(posedge clk)
-    prod0_5_r <= \$310 ;
-  always @(posedge clk)
-    prod0_6_r <= \$311 ;
-  always @(posedge clk)
-    prod0_7_r <= \$312 ;
-  always @(posedge clk)
-    prod0_8_r <= \$313 ;
-  always @(posedge clk)
-    prod0_9_r <= \$314 ;
-  always @(posedge clk)
-    prod0_10_r <= \$315 ;
-  always @(posedge clk)
-    prod0_11_r <= \$316 ;
-  always @(posedge clk)
-    prod0_12_r <= \$317 ;
-  always @(posedge clk)
-    prod0_13_r <= \$318 ;
-  always @(posedge clk)
-    prod0_14_r <= \$319 ;
-  always @(posedge clk)
-    prod0_15_r <= \$320 ;
-  always @(posedge clk)
-    prod1_0_r <= \$321 ;
-  always @(posedge clk)
-    prod1_1_r <= \$322 ;
-  always @(posedge clk)
-    prod1_2_r <= \$323 ;
-  always @(posedge clk)
-    prod1_3_r <= \$324 ;
-  always @(posedge clk)
-    prod1_4_r <= \$325 ;
-  always @(posedge clk)
-    prod1_5_r <= \$326 ;
-  always @(posedge clk)
-    prod1_6_r <= \$327 ;
-  always @(posedge clk)
-    prod1_7_r <= \$328 ;
-  always @(posedge clk)
-    prod1_8_r <= \$329 ;
-  always @(posedge clk)
-    prod1_9_r <= \$330 ;
-  always @(posedge clk)
-    prod1_10_r <= \$331 ;
-  always @(posedge clk)
-    prod1_11_r <= \$332 ;
-  always @(posedge clk)
-    prod1_12_r <= \$333 ;
-  always @(posedge clk)
-    prod1_13_r <= \$334 ;
-  always @(posedge clk)
-    prod1_14_r <= \$335 ;
-  always @(posedge clk)
-    prod1_15_r <= \$336 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$337 ;
-  always @(posedge clk)
-    sum0_s0_1 <= \$338 ;
-  always @(posedge clk)
-    sum0_s0_2 <= \$339 ;
-  always @(posedge clk)
-    sum0_s0_3 <= \$340 ;
-  always @(posedge clk)
-    sum0_s1_0 <= \$341 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$342 ;
-  always @(posedge clk)
-    sum1_s0_1 <= \$343 ;
-  always @(posedge clk)
-    sum1_s0_2 <= \$344 ;
-  always @(posedge clk)
-    sum1_s0_3 <= \$345 ;
-  always @(posedge clk)
-    sum1_s1_0 <= \$346 ;
-  always @(posedge clk)
-    v2 <= \$347 ;
-  always @(posedge clk)
-    first2 <= \$348 ;
-  always @(posedge clk)
-    last2 <= \$349 ;
-  always @(posedge clk)
-    nf2 <= \$350 ;
-  always @(posedge clk)
-    v3 <= \$351 ;
-  always @(posedge clk)
-    first3 <= \$352 ;
-  always @(posedge clk)
-    last3 <= \$353 ;
-  always @(posedge clk)
-    nf3 <= \$354 ;
-  always @(posedge clk)
-    v4 <= \$355 ;
-  always @(posedge clk)
-    first4 <= \$356 ;
-  always @(posedge clk)
-    last4 <= \$357 ;
-  always @(posedge clk)
-    nf4 <= \$358 ;
-  always @(posedge clk)
-    v5 <= \$359 ;
-  always @(posedge clk)
-    first5 <= \$360 ;
-  always @(posedge clk)
-    last5 <= \$361 ;
-  always @(posedge clk)
-    nf5 <= \$362 ;
-  always @(posedge clk)
-    v6 <= \$363 ;
-  always @(posedge clk)
-    first6 <= \$364 ;
-  always @(posedge clk)
-    last6 <= \$365 ;
-  always @(posedge clk)
-    nf6 <= \$366 ;
-  always @(posedge clk)
-    acc0 <= \$367 ;
-  always @(posedge clk)
-    acc1 <= \$368 ;
-  always @(posedge clk)
-    q_owed <= \$369 ;
-  always @(posedge clk)
-    \$signature__addr$30  <= \$370 ;
-  always @(posedge clk)
-    \rport__addr$33  <= \$371 ;
-  always @(posedge clk)
-    q_stored <= \$372 ;
-  always @(posedge clk)
-    o__valid <= \$373 ;
-  always @(posedge clk)
-    o__payload <= \$374 ;
+    o__payload <= \$242 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
@@ -2498,133 +2062,261 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      6'h00:
+      7'h00:
           \$20  = 4'h0;
-      6'h01:
+      7'h01:
           \$20  = 4'h0;
-      6'h02:
+      7'h02:
           \$20  = 4'h0;
-      6'h03:
+      7'h03:
+          \$20  = 4'h0;
+      7'h04:
+          \$20  = 4'h0;
+      7'h05:
+          \$20  = 4'h0;
+      7'h06:
+          \$20  = 4'h0;
+      7'h07:
           \$20  = 4'h1;
-      6'h04:
+      7'h08:
           \$20  = 4'h1;
-      6'h05:
+      7'h09:
           \$20  = 4'h1;
-      6'h06:
+      7'h0a:
           \$20  = 4'h1;
-      6'h07:
+      7'h0b:
+          \$20  = 4'h1;
+      7'h0c:
+          \$20  = 4'h1;
+      7'h0d:
+          \$20  = 4'h1;
+      7'h0e:
+          \$20  = 4'h1;
+      7'h0f:
           \$20  = 4'h2;
-      6'h08:
+      7'h10:
           \$20  = 4'h2;
-      6'h09:
+      7'h11:
           \$20  = 4'h2;
-      6'h0a:
+      7'h12:
           \$20  = 4'h2;
-      6'h0b:
+      7'h13:
+          \$20  = 4'h2;
+      7'h14:
+          \$20  = 4'h2;
+      7'h15:
+          \$20  = 4'h2;
+      7'h16:
+          \$20  = 4'h2;
+      7'h17:
           \$20  = 4'h3;
-      6'h0c:
+      7'h18:
           \$20  = 4'h3;
-      6'h0d:
+      7'h19:
           \$20  = 4'h3;
-      6'h0e:
+      7'h1a:
           \$20  = 4'h3;
-      6'h0f:
+      7'h1b:
+          \$20  = 4'h3;
+      7'h1c:
+          \$20  = 4'h3;
+      7'h1d:
+          \$20  = 4'h3;
+      7'h1e:
+          \$20  = 4'h3;
+      7'h1f:
           \$20  = 4'h4;
-      6'h10:
+      7'h20:
           \$20  = 4'h4;
-      6'h11:
+      7'h21:
           \$20  = 4'h4;
-      6'h12:
+      7'h22:
           \$20  = 4'h4;
-      6'h13:
+      7'h23:
+          \$20  = 4'h4;
+      7'h24:
+          \$20  = 4'h4;
+      7'h25:
+          \$20  = 4'h4;
+      7'h26:
+          \$20  = 4'h4;
+      7'h27:
           \$20  = 4'h5;
-      6'h14:
+      7'h28:
           \$20  = 4'h5;
-      6'h15:
+      7'h29:
           \$20  = 4'h5;
-      6'h16:
+      7'h2a:
           \$20  = 4'h5;
-      6'h17:
+      7'h2b:
+          \$20  = 4'h5;
+      7'h2c:
+          \$20  = 4'h5;
+      7'h2d:
+          \$20  = 4'h5;
+      7'h2e:
+          \$20  = 4'h5;
+      7'h2f:
           \$20  = 4'h6;
-      6'h18:
+      7'h30:
           \$20  = 4'h6;
-      6'h19:
+      7'h31:
           \$20  = 4'h6;
-      6'h1a:
+      7'h32:
           \$20  = 4'h6;
-      6'h1b:
+      7'h33:
+          \$20  = 4'h6;
+      7'h34:
+          \$20  = 4'h6;
+      7'h35:
+          \$20  = 4'h6;
+      7'h36:
+          \$20  = 4'h6;
+      7'h37:
           \$20  = 4'h7;
-      6'h1c:
+      7'h38:
           \$20  = 4'h7;
-      6'h1d:
+      7'h39:
           \$20  = 4'h7;
-      6'h1e:
+      7'h3a:
           \$20  = 4'h7;
-      6'h1f:
+      7'h3b:
+          \$20  = 4'h7;
+      7'h3c:
+          \$20  = 4'h7;
+      7'h3d:
+          \$20  = 4'h7;
+      7'h3e:
+          \$20  = 4'h7;
+      7'h3f:
           \$20  = 4'h8;
-      6'h20:
+      7'h40:
           \$20  = 4'h8;
-      6'h21:
+      7'h41:
           \$20  = 4'h8;
-      6'h22:
+      7'h42:
           \$20  = 4'h8;
-      6'h23:
+      7'h43:
+          \$20  = 4'h8;
+      7'h44:
+          \$20  = 4'h8;
+      7'h45:
+          \$20  = 4'h8;
+      7'h46:
+          \$20  = 4'h8;
+      7'h47:
           \$20  = 4'h9;
-      6'h24:
+      7'h48:
           \$20  = 4'h9;
-      6'h25:
+      7'h49:
           \$20  = 4'h9;
-      6'h26:
+      7'h4a:
           \$20  = 4'h9;
-      6'h27:
+      7'h4b:
+          \$20  = 4'h9;
+      7'h4c:
+          \$20  = 4'h9;
+      7'h4d:
+          \$20  = 4'h9;
+      7'h4e:
+          \$20  = 4'h9;
+      7'h4f:
           \$20  = 4'ha;
-      6'h28:
+      7'h50:
           \$20  = 4'ha;
-      6'h29:
+      7'h51:
           \$20  = 4'ha;
-      6'h2a:
+      7'h52:
           \$20  = 4'ha;
-      6'h2b:
+      7'h53:
+          \$20  = 4'ha;
+      7'h54:
+          \$20  = 4'ha;
+      7'h55:
+          \$20  = 4'ha;
+      7'h56:
+          \$20  = 4'ha;
+      7'h57:
           \$20  = 4'hb;
-      6'h2c:
+      7'h58:
           \$20  = 4'hb;
-      6'h2d:
+      7'h59:
           \$20  = 4'hb;
-      6'h2e:
+      7'h5a:
           \$20  = 4'hb;
-      6'h2f:
+      7'h5b:
+          \$20  = 4'hb;
+      7'h5c:
+          \$20  = 4'hb;
+      7'h5d:
+          \$20  = 4'hb;
+      7'h5e:
+          \$20  = 4'hb;
+      7'h5f:
           \$20  = 4'hc;
-      6'h30:
+      7'h60:
           \$20  = 4'hc;
-      6'h31:
+      7'h61:
           \$20  = 4'hc;
-      6'h32:
+      7'h62:
           \$20  = 4'hc;
-      6'h33:
+      7'h63:
+          \$20  = 4'hc;
+      7'h64:
+          \$20  = 4'hc;
+      7'h65:
+          \$20  = 4'hc;
+      7'h66:
+          \$20  = 4'hc;
+      7'h67:
           \$20  = 4'hd;
-      6'h34:
+      7'h68:
           \$20  = 4'hd;
-      6'h35:
+      7'h69:
           \$20  = 4'hd;
-      6'h36:
+      7'h6a:
           \$20  = 4'hd;
-      6'h37:
+      7'h6b:
+          \$20  = 4'hd;
+      7'h6c:
+          \$20  = 4'hd;
+      7'h6d:
+          \$20  = 4'hd;
+      7'h6e:
+          \$20  = 4'hd;
+      7'h6f:
           \$20  = 4'he;
-      6'h38:
+      7'h70:
           \$20  = 4'he;
-      6'h39:
+      7'h71:
           \$20  = 4'he;
-      6'h3a:
+      7'h72:
           \$20  = 4'he;
-      6'h3b:
+      7'h73:
+          \$20  = 4'he;
+      7'h74:
+          \$20  = 4'he;
+      7'h75:
+          \$20  = 4'he;
+      7'h76:
+          \$20  = 4'he;
+      7'h77:
           \$20  = 4'hf;
-      6'h3c:
+      7'h78:
           \$20  = 4'hf;
-      6'h3d:
+      7'h79:
           \$20  = 4'hf;
-      6'h3e:
+      7'h7a:
           \$20  = 4'hf;
-      6'h3f:
+      7'h7b:
+          \$20  = 4'hf;
+      7'h7c:
+          \$20  = 4'hf;
+      7'h7d:
+          \$20  = 4'hf;
+      7'h7e:
+          \$20  = 4'hf;
+      7'h7f:
           \$20  = 4'h0;
     endcase
   end
@@ -2632,267 +2324,523 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      6'h00:
-          \$21  = 2'h1;
-      6'h01:
-          \$21  = 2'h2;
-      6'h02:
-          \$21  = 2'h3;
-      6'h03:
-          \$21  = 2'h0;
-      6'h04:
-          \$21  = 2'h1;
-      6'h05:
-          \$21  = 2'h2;
-      6'h06:
-          \$21  = 2'h3;
-      6'h07:
-          \$21  = 2'h0;
-      6'h08:
-          \$21  = 2'h1;
-      6'h09:
-          \$21  = 2'h2;
-      6'h0a:
-          \$21  = 2'h3;
-      6'h0b:
-          \$21  = 2'h0;
-      6'h0c:
-          \$21  = 2'h1;
-      6'h0d:
-          \$21  = 2'h2;
-      6'h0e:
-          \$21  = 2'h3;
-      6'h0f:
-          \$21  = 2'h0;
-      6'h10:
-          \$21  = 2'h1;
-      6'h11:
-          \$21  = 2'h2;
-      6'h12:
-          \$21  = 2'h3;
-      6'h13:
-          \$21  = 2'h0;
-      6'h14:
-          \$21  = 2'h1;
-      6'h15:
-          \$21  = 2'h2;
-      6'h16:
-          \$21  = 2'h3;
-      6'h17:
-          \$21  = 2'h0;
-      6'h18:
-          \$21  = 2'h1;
-      6'h19:
-          \$21  = 2'h2;
-      6'h1a:
-          \$21  = 2'h3;
-      6'h1b:
-          \$21  = 2'h0;
-      6'h1c:
-          \$21  = 2'h1;
-      6'h1d:
-          \$21  = 2'h2;
-      6'h1e:
-          \$21  = 2'h3;
-      6'h1f:
-          \$21  = 2'h0;
-      6'h20:
-          \$21  = 2'h1;
-      6'h21:
-          \$21  = 2'h2;
-      6'h22:
-          \$21  = 2'h3;
-      6'h23:
-          \$21  = 2'h0;
-      6'h24:
-          \$21  = 2'h1;
-      6'h25:
-          \$21  = 2'h2;
-      6'h26:
-          \$21  = 2'h3;
-      6'h27:
-          \$21  = 2'h0;
-      6'h28:
-          \$21  = 2'h1;
-      6'h29:
-          \$21  = 2'h2;
-      6'h2a:
-          \$21  = 2'h3;
-      6'h2b:
-          \$21  = 2'h0;
-      6'h2c:
-          \$21  = 2'h1;
-      6'h2d:
-          \$21  = 2'h2;
-      6'h2e:
-          \$21  = 2'h3;
-      6'h2f:
-          \$21  = 2'h0;
-      6'h30:
-          \$21  = 2'h1;
-      6'h31:
-          \$21  = 2'h2;
-      6'h32:
-          \$21  = 2'h3;
-      6'h33:
-          \$21  = 2'h0;
-      6'h34:
-          \$21  = 2'h1;
-      6'h35:
-          \$21  = 2'h2;
-      6'h36:
-          \$21  = 2'h3;
-      6'h37:
-          \$21  = 2'h0;
-      6'h38:
-          \$21  = 2'h1;
-      6'h39:
-          \$21  = 2'h2;
-      6'h3a:
-          \$21  = 2'h3;
-      6'h3b:
-          \$21  = 2'h0;
-      6'h3c:
-          \$21  = 2'h1;
-      6'h3d:
-          \$21  = 2'h2;
-      6'h3e:
-          \$21  = 2'h3;
-      6'h3f:
-          \$21  = 2'h0;
+      7'h00:
+          \$21  = 3'h1;
+      7'h01:
+          \$21  = 3'h2;
+      7'h02:
+          \$21  = 3'h3;
+      7'h03:
+          \$21  = 3'h4;
+      7'h04:
+          \$21  = 3'h5;
+      7'h05:
+          \$21  = 3'h6;
+      7'h06:
+          \$21  = 3'h7;
+      7'h07:
+          \$21  = 3'h0;
+      7'h08:
+          \$21  = 3'h1;
+      7'h09:
+          \$21  = 3'h2;
+      7'h0a:
+          \$21  = 3'h3;
+      7'h0b:
+          \$21  = 3'h4;
+      7'h0c:
+          \$21  = 3'h5;
+      7'h0d:
+          \$21  = 3'h6;
+      7'h0e:
+          \$21  = 3'h7;
+      7'h0f:
+          \$21  = 3'h0;
+      7'h10:
+          \$21  = 3'h1;
+      7'h11:
+          \$21  = 3'h2;
+      7'h12:
+          \$21  = 3'h3;
+      7'h13:
+          \$21  = 3'h4;
+      7'h14:
+          \$21  = 3'h5;
+      7'h15:
+          \$21  = 3'h6;
+      7'h16:
+          \$21  = 3'h7;
+      7'h17:
+          \$21  = 3'h0;
+      7'h18:
+          \$21  = 3'h1;
+      7'h19:
+          \$21  = 3'h2;
+      7'h1a:
+          \$21  = 3'h3;
+      7'h1b:
+          \$21  = 3'h4;
+      7'h1c:
+          \$21  = 3'h5;
+      7'h1d:
+          \$21  = 3'h6;
+      7'h1e:
+          \$21  = 3'h7;
+      7'h1f:
+          \$21  = 3'h0;
+      7'h20:
+          \$21  = 3'h1;
+      7'h21:
+          \$21  = 3'h2;
+      7'h22:
+          \$21  = 3'h3;
+      7'h23:
+          \$21  = 3'h4;
+      7'h24:
+          \$21  = 3'h5;
+      7'h25:
+          \$21  = 3'h6;
+      7'h26:
+          \$21  = 3'h7;
+      7'h27:
+          \$21  = 3'h0;
+      7'h28:
+          \$21  = 3'h1;
+      7'h29:
+          \$21  = 3'h2;
+      7'h2a:
+          \$21  = 3'h3;
+      7'h2b:
+          \$21  = 3'h4;
+      7'h2c:
+          \$21  = 3'h5;
+      7'h2d:
+          \$21  = 3'h6;
+      7'h2e:
+          \$21  = 3'h7;
+      7'h2f:
+          \$21  = 3'h0;
+      7'h30:
+          \$21  = 3'h1;
+      7'h31:
+          \$21  = 3'h2;
+      7'h32:
+          \$21  = 3'h3;
+      7'h33:
+          \$21  = 3'h4;
+      7'h34:
+          \$21  = 3'h5;
+      7'h35:
+          \$21  = 3'h6;
+      7'h36:
+          \$21  = 3'h7;
+      7'h37:
+          \$21  = 3'h0;
+      7'h38:
+          \$21  = 3'h1;
+      7'h39:
+          \$21  = 3'h2;
+      7'h3a:
+          \$21  = 3'h3;
+      7'h3b:
+          \$21  = 3'h4;
+      7'h3c:
+          \$21  = 3'h5;
+      7'h3d:
+          \$21  = 3'h6;
+      7'h3e:
+          \$21  = 3'h7;
+      7'h3f:
+          \$21  = 3'h0;
+      7'h40:
+          \$21  = 3'h1;
+      7'h41:
+          \$21  = 3'h2;
+      7'h42:
+          \$21  = 3'h3;
+      7'h43:
+          \$21  = 3'h4;
+      7'h44:
+          \$21  = 3'h5;
+      7'h45:
+          \$21  = 3'h6;
+      7'h46:
+          \$21  = 3'h7;
+      7'h47:
+          \$21  = 3'h0;
+      7'h48:
+          \$21  = 3'h1;
+      7'h49:
+          \$21  = 3'h2;
+      7'h4a:
+          \$21  = 3'h3;
+      7'h4b:
+          \$21  = 3'h4;
+      7'h4c:
+          \$21  = 3'h5;
+      7'h4d:
+          \$21  = 3'h6;
+      7'h4e:
+          \$21  = 3'h7;
+      7'h4f:
+          \$21  = 3'h0;
+      7'h50:
+          \$21  = 3'h1;
+      7'h51:
+          \$21  = 3'h2;
+      7'h52:
+          \$21  = 3'h3;
+      7'h53:
+          \$21  = 3'h4;
+      7'h54:
+          \$21  = 3'h5;
+      7'h55:
+          \$21  = 3'h6;
+      7'h56:
+          \$21  = 3'h7;
+      7'h57:
+          \$21  = 3'h0;
+      7'h58:
+          \$21  = 3'h1;
+      7'h59:
+          \$21  = 3'h2;
+      7'h5a:
+          \$21  = 3'h3;
+      7'h5b:
+          \$21  = 3'h4;
+      7'h5c:
+          \$21  = 3'h5;
+      7'h5d:
+          \$21  = 3'h6;
+      7'h5e:
+          \$21  = 3'h7;
+      7'h5f:
+          \$21  = 3'h0;
+      7'h60:
+          \$21  = 3'h1;
+      7'h61:
+          \$21  = 3'h2;
+      7'h62:
+          \$21  = 3'h3;
+      7'h63:
+          \$21  = 3'h4;
+      7'h64:
+          \$21  = 3'h5;
+      7'h65:
+          \$21  = 3'h6;
+      7'h66:
+          \$21  = 3'h7;
+      7'h67:
+          \$21  = 3'h0;
+      7'h68:
+          \$21  = 3'h1;
+      7'h69:
+          \$21  = 3'h2;
+      7'h6a:
+          \$21  = 3'h3;
+      7'h6b:
+          \$21  = 3'h4;
+      7'h6c:
+          \$21  = 3'h5;
+      7'h6d:
+          \$21  = 3'h6;
+      7'h6e:
+          \$21  = 3'h7;
+      7'h6f:
+          \$21  = 3'h0;
+      7'h70:
+          \$21  = 3'h1;
+      7'h71:
+          \$21  = 3'h2;
+      7'h72:
+          \$21  = 3'h3;
+      7'h73:
+          \$21  = 3'h4;
+      7'h74:
+          \$21  = 3'h5;
+      7'h75:
+          \$21  = 3'h6;
+      7'h76:
+          \$21  = 3'h7;
+      7'h77:
+          \$21  = 3'h0;
+      7'h78:
+          \$21  = 3'h1;
+      7'h79:
+          \$21  = 3'h2;
+      7'h7a:
+          \$21  = 3'h3;
+      7'h7b:
+          \$21  = 3'h4;
+      7'h7c:
+          \$21  = 3'h5;
+      7'h7d:
+          \$21  = 3'h6;
+      7'h7e:
+          \$21  = 3'h7;
+      7'h7f:
+          \$21  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      6'h00:
+      7'h00:
           \$22  = 1'h1;
-      6'h01:
+      7'h01:
           \$22  = 1'h1;
-      6'h02:
+      7'h02:
           \$22  = 1'h1;
-      6'h03:
+      7'h03:
+          \$22  = 1'h1;
+      7'h04:
+          \$22  = 1'h1;
+      7'h05:
+          \$22  = 1'h1;
+      7'h06:
+          \$22  = 1'h1;
+      7'h07:
           \$22  = 1'h0;
-      6'h04:
+      7'h08:
           \$22  = 1'h0;
-      6'h05:
+      7'h09:
           \$22  = 1'h0;
-      6'h06:
+      7'h0a:
           \$22  = 1'h0;
-      6'h07:
+      7'h0b:
           \$22  = 1'h0;
-      6'h08:
+      7'h0c:
           \$22  = 1'h0;
-      6'h09:
+      7'h0d:
           \$22  = 1'h0;
-      6'h0a:
+      7'h0e:
           \$22  = 1'h0;
-      6'h0b:
+      7'h0f:
           \$22  = 1'h0;
-      6'h0c:
+      7'h10:
           \$22  = 1'h0;
-      6'h0d:
+      7'h11:
           \$22  = 1'h0;
-      6'h0e:
+      7'h12:
           \$22  = 1'h0;
-      6'h0f:
+      7'h13:
           \$22  = 1'h0;
-      6'h10:
+      7'h14:
           \$22  = 1'h0;
-      6'h11:
+      7'h15:
           \$22  = 1'h0;
-      6'h12:
+      7'h16:
           \$22  = 1'h0;
-      6'h13:
+      7'h17:
           \$22  = 1'h0;
-      6'h14:
+      7'h18:
           \$22  = 1'h0;
-      6'h15:
+      7'h19:
           \$22  = 1'h0;
-      6'h16:
+      7'h1a:
           \$22  = 1'h0;
-      6'h17:
+      7'h1b:
           \$22  = 1'h0;
-      6'h18:
+      7'h1c:
           \$22  = 1'h0;
-      6'h19:
+      7'h1d:
           \$22  = 1'h0;
-      6'h1a:
+      7'h1e:
           \$22  = 1'h0;
-      6'h1b:
+      7'h1f:
           \$22  = 1'h0;
-      6'h1c:
+      7'h20:
           \$22  = 1'h0;
-      6'h1d:
+      7'h21:
           \$22  = 1'h0;
-      6'h1e:
+      7'h22:
           \$22  = 1'h0;
-      6'h1f:
+      7'h23:
           \$22  = 1'h0;
-      6'h20:
+      7'h24:
           \$22  = 1'h0;
-      6'h21:
+      7'h25:
           \$22  = 1'h0;
-      6'h22:
+      7'h26:
           \$22  = 1'h0;
-      6'h23:
+      7'h27:
           \$22  = 1'h0;
-      6'h24:
+      7'h28:
           \$22  = 1'h0;
-      6'h25:
+      7'h29:
           \$22  = 1'h0;
-      6'h26:
+      7'h2a:
           \$22  = 1'h0;
-      6'h27:
+      7'h2b:
           \$22  = 1'h0;
-      6'h28:
+      7'h2c:
           \$22  = 1'h0;
-      6'h29:
+      7'h2d:
           \$22  = 1'h0;
-      6'h2a:
+      7'h2e:
           \$22  = 1'h0;
-      6'h2b:
+      7'h2f:
           \$22  = 1'h0;
-      6'h2c:
+      7'h30:
           \$22  = 1'h0;
-      6'h2d:
+      7'h31:
           \$22  = 1'h0;
-      6'h2e:
+      7'h32:
           \$22  = 1'h0;
-      6'h2f:
+      7'h33:
           \$22  = 1'h0;
-      6'h30:
+      7'h34:
           \$22  = 1'h0;
-      6'h31:
+      7'h35:
           \$22  = 1'h0;
-      6'h32:
+      7'h36:
           \$22  = 1'h0;
-      6'h33:
+      7'h37:
           \$22  = 1'h0;
-      6'h34:
+      7'h38:
           \$22  = 1'h0;
-      6'h35:
+      7'h39:
           \$22  = 1'h0;
-      6'h36:
+      7'h3a:
           \$22  = 1'h0;
-      6'h37:
+      7'h3b:
           \$22  = 1'h0;
-      6'h38:
+      7'h3c:
           \$22  = 1'h0;
-      6'h39:
+      7'h3d:
           \$22  = 1'h0;
-      6'h3a:
+      7'h3e:
           \$22  = 1'h0;
-      6'h3b:
+      7'h3f:
           \$22  = 1'h0;
-      6'h3c:
+      7'h40:
           \$22  = 1'h0;
-      6'h3d:
+      7'h41:
           \$22  = 1'h0;
-      6'h3e:
+      7'h42:
           \$22  = 1'h0;
-      6'h3f:
+      7'h43:
+          \$22  = 1'h0;
+      7'h44:
+          \$22  = 1'h0;
+      7'h45:
+          \$22  = 1'h0;
+      7'h46:
+          \$22  = 1'h0;
+      7'h47:
+          \$22  = 1'h0;
+      7'h48:
+          \$22  = 1'h0;
+      7'h49:
+          \$22  = 1'h0;
+      7'h4a:
+          \$22  = 1'h0;
+      7'h4b:
+          \$22  = 1'h0;
+      7'h4c:
+          \$22  = 1'h0;
+      7'h4d:
+          \$22  = 1'h0;
+      7'h4e:
+          \$22  = 1'h0;
+      7'h4f:
+          \$22  = 1'h0;
+      7'h50:
+          \$22  = 1'h0;
+      7'h51:
+          \$22  = 1'h0;
+      7'h52:
+          \$22  = 1'h0;
+      7'h53:
+          \$22  = 1'h0;
+      7'h54:
+          \$22  = 1'h0;
+      7'h55:
+          \$22  = 1'h0;
+      7'h56:
+          \$22  = 1'h0;
+      7'h57:
+          \$22  = 1'h0;
+      7'h58:
+          \$22  = 1'h0;
+      7'h59:
+          \$22  = 1'h0;
+      7'h5a:
+          \$22  = 1'h0;
+      7'h5b:
+          \$22  = 1'h0;
+      7'h5c:
+          \$22  = 1'h0;
+      7'h5d:
+          \$22  = 1'h0;
+      7'h5e:
+          \$22  = 1'h0;
+      7'h5f:
+          \$22  = 1'h0;
+      7'h60:
+          \$22  = 1'h0;
+      7'h61:
+          \$22  = 1'h0;
+      7'h62:
+          \$22  = 1'h0;
+      7'h63:
+          \$22  = 1'h0;
+      7'h64:
+          \$22  = 1'h0;
+      7'h65:
+          \$22  = 1'h0;
+      7'h66:
+          \$22  = 1'h0;
+      7'h67:
+          \$22  = 1'h0;
+      7'h68:
+          \$22  = 1'h0;
+      7'h69:
+          \$22  = 1'h0;
+      7'h6a:
+          \$22  = 1'h0;
+      7'h6b:
+          \$22  = 1'h0;
+      7'h6c:
+          \$22  = 1'h0;
+      7'h6d:
+          \$22  = 1'h0;
+      7'h6e:
+          \$22  = 1'h0;
+      7'h6f:
+          \$22  = 1'h0;
+      7'h70:
+          \$22  = 1'h0;
+      7'h71:
+          \$22  = 1'h0;
+      7'h72:
+          \$22  = 1'h0;
+      7'h73:
+          \$22  = 1'h0;
+      7'h74:
+          \$22  = 1'h0;
+      7'h75:
+          \$22  = 1'h0;
+      7'h76:
+          \$22  = 1'h0;
+      7'h77:
+          \$22  = 1'h0;
+      7'h78:
+          \$22  = 1'h0;
+      7'h79:
+          \$22  = 1'h0;
+      7'h7a:
+          \$22  = 1'h0;
+      7'h7b:
+          \$22  = 1'h0;
+      7'h7c:
+          \$22  = 1'h0;
+      7'h7d:
+          \$22  = 1'h0;
+      7'h7e:
+          \$22  = 1'h0;
+      7'h7f:
           \$22  = 1'h1;
     endcase
   end
@@ -2900,133 +2848,261 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      6'h00:
+      7'h00:
           \$23  = 1'h0;
-      6'h01:
+      7'h01:
           \$23  = 1'h0;
-      6'h02:
+      7'h02:
           \$23  = 1'h0;
-      6'h03:
+      7'h03:
+          \$23  = 1'h0;
+      7'h04:
+          \$23  = 1'h0;
+      7'h05:
+          \$23  = 1'h0;
+      7'h06:
+          \$23  = 1'h0;
+      7'h07:
           \$23  = 1'h1;
-      6'h04:
+      7'h08:
           \$23  = 1'h0;
-      6'h05:
+      7'h09:
           \$23  = 1'h0;
-      6'h06:
+      7'h0a:
           \$23  = 1'h0;
-      6'h07:
+      7'h0b:
+          \$23  = 1'h0;
+      7'h0c:
+          \$23  = 1'h0;
+      7'h0d:
+          \$23  = 1'h0;
+      7'h0e:
+          \$23  = 1'h0;
+      7'h0f:
           \$23  = 1'h1;
-      6'h08:
+      7'h10:
           \$23  = 1'h0;
-      6'h09:
+      7'h11:
           \$23  = 1'h0;
-      6'h0a:
+      7'h12:
           \$23  = 1'h0;
-      6'h0b:
+      7'h13:
+          \$23  = 1'h0;
+      7'h14:
+          \$23  = 1'h0;
+      7'h15:
+          \$23  = 1'h0;
+      7'h16:
+          \$23  = 1'h0;
+      7'h17:
           \$23  = 1'h1;
-      6'h0c:
+      7'h18:
           \$23  = 1'h0;
-      6'h0d:
+      7'h19:
           \$23  = 1'h0;
-      6'h0e:
+      7'h1a:
           \$23  = 1'h0;
-      6'h0f:
+      7'h1b:
+          \$23  = 1'h0;
+      7'h1c:
+          \$23  = 1'h0;
+      7'h1d:
+          \$23  = 1'h0;
+      7'h1e:
+          \$23  = 1'h0;
+      7'h1f:
           \$23  = 1'h1;
-      6'h10:
+      7'h20:
           \$23  = 1'h0;
-      6'h11:
+      7'h21:
           \$23  = 1'h0;
-      6'h12:
+      7'h22:
           \$23  = 1'h0;
-      6'h13:
+      7'h23:
+          \$23  = 1'h0;
+      7'h24:
+          \$23  = 1'h0;
+      7'h25:
+          \$23  = 1'h0;
+      7'h26:
+          \$23  = 1'h0;
+      7'h27:
           \$23  = 1'h1;
-      6'h14:
+      7'h28:
           \$23  = 1'h0;
-      6'h15:
+      7'h29:
           \$23  = 1'h0;
-      6'h16:
+      7'h2a:
           \$23  = 1'h0;
-      6'h17:
+      7'h2b:
+          \$23  = 1'h0;
+      7'h2c:
+          \$23  = 1'h0;
+      7'h2d:
+          \$23  = 1'h0;
+      7'h2e:
+          \$23  = 1'h0;
+      7'h2f:
           \$23  = 1'h1;
-      6'h18:
+      7'h30:
           \$23  = 1'h0;
-      6'h19:
+      7'h31:
           \$23  = 1'h0;
-      6'h1a:
+      7'h32:
           \$23  = 1'h0;
-      6'h1b:
+      7'h33:
+          \$23  = 1'h0;
+      7'h34:
+          \$23  = 1'h0;
+      7'h35:
+          \$23  = 1'h0;
+      7'h36:
+          \$23  = 1'h0;
+      7'h37:
           \$23  = 1'h1;
-      6'h1c:
+      7'h38:
           \$23  = 1'h0;
-      6'h1d:
+      7'h39:
           \$23  = 1'h0;
-      6'h1e:
+      7'h3a:
           \$23  = 1'h0;
-      6'h1f:
+      7'h3b:
+          \$23  = 1'h0;
+      7'h3c:
+          \$23  = 1'h0;
+      7'h3d:
+          \$23  = 1'h0;
+      7'h3e:
+          \$23  = 1'h0;
+      7'h3f:
           \$23  = 1'h1;
-      6'h20:
+      7'h40:
           \$23  = 1'h0;
-      6'h21:
+      7'h41:
           \$23  = 1'h0;
-      6'h22:
+      7'h42:
           \$23  = 1'h0;
-      6'h23:
+      7'h43:
+          \$23  = 1'h0;
+      7'h44:
+          \$23  = 1'h0;
+      7'h45:
+          \$23  = 1'h0;
+      7'h46:
+          \$23  = 1'h0;
+      7'h47:
           \$23  = 1'h1;
-      6'h24:
+      7'h48:
           \$23  = 1'h0;
-      6'h25:
+      7'h49:
           \$23  = 1'h0;
-      6'h26:
+      7'h4a:
           \$23  = 1'h0;
-      6'h27:
+      7'h4b:
+          \$23  = 1'h0;
+      7'h4c:
+          \$23  = 1'h0;
+      7'h4d:
+          \$23  = 1'h0;
+      7'h4e:
+          \$23  = 1'h0;
+      7'h4f:
           \$23  = 1'h1;
-      6'h28:
+      7'h50:
           \$23  = 1'h0;
-      6'h29:
+      7'h51:
           \$23  = 1'h0;
-      6'h2a:
+      7'h52:
           \$23  = 1'h0;
-      6'h2b:
+      7'h53:
+          \$23  = 1'h0;
+      7'h54:
+          \$23  = 1'h0;
+      7'h55:
+          \$23  = 1'h0;
+      7'h56:
+          \$23  = 1'h0;
+      7'h57:
           \$23  = 1'h1;
-      6'h2c:
+      7'h58:
           \$23  = 1'h0;
-      6'h2d:
+      7'h59:
           \$23  = 1'h0;
-      6'h2e:
+      7'h5a:
           \$23  = 1'h0;
-      6'h2f:
+      7'h5b:
+          \$23  = 1'h0;
+      7'h5c:
+          \$23  = 1'h0;
+      7'h5d:
+          \$23  = 1'h0;
+      7'h5e:
+          \$23  = 1'h0;
+      7'h5f:
           \$23  = 1'h1;
-      6'h30:
+      7'h60:
           \$23  = 1'h0;
-      6'h31:
+      7'h61:
           \$23  = 1'h0;
-      6'h32:
+      7'h62:
           \$23  = 1'h0;
-      6'h33:
+      7'h63:
+          \$23  = 1'h0;
+      7'h64:
+          \$23  = 1'h0;
+      7'h65:
+          \$23  = 1'h0;
+      7'h66:
+          \$23  = 1'h0;
+      7'h67:
           \$23  = 1'h1;
-      6'h34:
+      7'h68:
           \$23  = 1'h0;
-      6'h35:
+      7'h69:
           \$23  = 1'h0;
-      6'h36:
+      7'h6a:
           \$23  = 1'h0;
-      6'h37:
+      7'h6b:
+          \$23  = 1'h0;
+      7'h6c:
+          \$23  = 1'h0;
+      7'h6d:
+          \$23  = 1'h0;
+      7'h6e:
+          \$23  = 1'h0;
+      7'h6f:
           \$23  = 1'h1;
-      6'h38:
+      7'h70:
           \$23  = 1'h0;
-      6'h39:
+      7'h71:
           \$23  = 1'h0;
-      6'h3a:
+      7'h72:
           \$23  = 1'h0;
-      6'h3b:
+      7'h73:
+          \$23  = 1'h0;
+      7'h74:
+          \$23  = 1'h0;
+      7'h75:
+          \$23  = 1'h0;
+      7'h76:
+          \$23  = 1'h0;
+      7'h77:
           \$23  = 1'h1;
-      6'h3c:
+      7'h78:
           \$23  = 1'h0;
-      6'h3d:
+      7'h79:
           \$23  = 1'h0;
-      6'h3e:
+      7'h7a:
           \$23  = 1'h0;
-      6'h3f:
+      7'h7b:
+          \$23  = 1'h0;
+      7'h7c:
+          \$23  = 1'h0;
+      7'h7d:
+          \$23  = 1'h0;
+      7'h7e:
+          \$23  = 1'h0;
+      7'h7f:
           \$23  = 1'h1;
     endcase
   end
@@ -3034,1416 +3110,1068 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      6'h00:
+      7'h00:
           \$24  = 1'h0;
-      6'h01:
+      7'h01:
           \$24  = 1'h0;
-      6'h02:
+      7'h02:
+          \$24  = 1'h0;
+      7'h03:
+          \$24  = 1'h0;
+      7'h04:
+          \$24  = 1'h0;
+      7'h05:
+          \$24  = 1'h0;
+      7'h06:
           \$24  = 1'h1;
-      6'h03:
+      7'h07:
           \$24  = 1'h0;
-      6'h04:
+      7'h08:
           \$24  = 1'h0;
-      6'h05:
+      7'h09:
           \$24  = 1'h0;
-      6'h06:
+      7'h0a:
+          \$24  = 1'h0;
+      7'h0b:
+          \$24  = 1'h0;
+      7'h0c:
+          \$24  = 1'h0;
+      7'h0d:
+          \$24  = 1'h0;
+      7'h0e:
           \$24  = 1'h1;
-      6'h07:
+      7'h0f:
           \$24  = 1'h0;
-      6'h08:
+      7'h10:
           \$24  = 1'h0;
-      6'h09:
+      7'h11:
           \$24  = 1'h0;
-      6'h0a:
+      7'h12:
+          \$24  = 1'h0;
+      7'h13:
+          \$24  = 1'h0;
+      7'h14:
+          \$24  = 1'h0;
+      7'h15:
+          \$24  = 1'h0;
+      7'h16:
           \$24  = 1'h1;
-      6'h0b:
+      7'h17:
           \$24  = 1'h0;
-      6'h0c:
+      7'h18:
           \$24  = 1'h0;
-      6'h0d:
+      7'h19:
           \$24  = 1'h0;
-      6'h0e:
+      7'h1a:
+          \$24  = 1'h0;
+      7'h1b:
+          \$24  = 1'h0;
+      7'h1c:
+          \$24  = 1'h0;
+      7'h1d:
+          \$24  = 1'h0;
+      7'h1e:
           \$24  = 1'h1;
-      6'h0f:
+      7'h1f:
           \$24  = 1'h0;
-      6'h10:
+      7'h20:
           \$24  = 1'h0;
-      6'h11:
+      7'h21:
           \$24  = 1'h0;
-      6'h12:
+      7'h22:
+          \$24  = 1'h0;
+      7'h23:
+          \$24  = 1'h0;
+      7'h24:
+          \$24  = 1'h0;
+      7'h25:
+          \$24  = 1'h0;
+      7'h26:
           \$24  = 1'h1;
-      6'h13:
+      7'h27:
           \$24  = 1'h0;
-      6'h14:
+      7'h28:
           \$24  = 1'h0;
-      6'h15:
+      7'h29:
           \$24  = 1'h0;
-      6'h16:
+      7'h2a:
+          \$24  = 1'h0;
+      7'h2b:
+          \$24  = 1'h0;
+      7'h2c:
+          \$24  = 1'h0;
+      7'h2d:
+          \$24  = 1'h0;
+      7'h2e:
           \$24  = 1'h1;
-      6'h17:
+      7'h2f:
           \$24  = 1'h0;
-      6'h18:
+      7'h30:
           \$24  = 1'h0;
-      6'h19:
+      7'h31:
           \$24  = 1'h0;
-      6'h1a:
+      7'h32:
+          \$24  = 1'h0;
+      7'h33:
+          \$24  = 1'h0;
+      7'h34:
+          \$24  = 1'h0;
+      7'h35:
+          \$24  = 1'h0;
+      7'h36:
           \$24  = 1'h1;
-      6'h1b:
+      7'h37:
           \$24  = 1'h0;
-      6'h1c:
+      7'h38:
           \$24  = 1'h0;
-      6'h1d:
+      7'h39:
           \$24  = 1'h0;
-      6'h1e:
+      7'h3a:
+          \$24  = 1'h0;
+      7'h3b:
+          \$24  = 1'h0;
+      7'h3c:
+          \$24  = 1'h0;
+      7'h3d:
+          \$24  = 1'h0;
+      7'h3e:
           \$24  = 1'h1;
-      6'h1f:
+      7'h3f:
           \$24  = 1'h0;
-      6'h20:
+      7'h40:
           \$24  = 1'h0;
-      6'h21:
+      7'h41:
           \$24  = 1'h0;
-      6'h22:
+      7'h42:
+          \$24  = 1'h0;
+      7'h43:
+          \$24  = 1'h0;
+      7'h44:
+          \$24  = 1'h0;
+      7'h45:
+          \$24  = 1'h0;
+      7'h46:
           \$24  = 1'h1;
-      6'h23:
+      7'h47:
           \$24  = 1'h0;
-      6'h24:
+      7'h48:
           \$24  = 1'h0;
-      6'h25:
+      7'h49:
           \$24  = 1'h0;
-      6'h26:
+      7'h4a:
+          \$24  = 1'h0;
+      7'h4b:
+          \$24  = 1'h0;
+      7'h4c:
+          \$24  = 1'h0;
+      7'h4d:
+          \$24  = 1'h0;
+      7'h4e:
           \$24  = 1'h1;
-      6'h27:
+      7'h4f:
           \$24  = 1'h0;
-      6'h28:
+      7'h50:
           \$24  = 1'h0;
-      6'h29:
+      7'h51:
           \$24  = 1'h0;
-      6'h2a:
+      7'h52:
+          \$24  = 1'h0;
+      7'h53:
+          \$24  = 1'h0;
+      7'h54:
+          \$24  = 1'h0;
+      7'h55:
+          \$24  = 1'h0;
+      7'h56:
           \$24  = 1'h1;
-      6'h2b:
+      7'h57:
           \$24  = 1'h0;
-      6'h2c:
+      7'h58:
           \$24  = 1'h0;
-      6'h2d:
+      7'h59:
           \$24  = 1'h0;
-      6'h2e:
+      7'h5a:
+          \$24  = 1'h0;
+      7'h5b:
+          \$24  = 1'h0;
+      7'h5c:
+          \$24  = 1'h0;
+      7'h5d:
+          \$24  = 1'h0;
+      7'h5e:
           \$24  = 1'h1;
-      6'h2f:
+      7'h5f:
           \$24  = 1'h0;
-      6'h30:
+      7'h60:
           \$24  = 1'h0;
-      6'h31:
+      7'h61:
           \$24  = 1'h0;
-      6'h32:
+      7'h62:
+          \$24  = 1'h0;
+      7'h63:
+          \$24  = 1'h0;
+      7'h64:
+          \$24  = 1'h0;
+      7'h65:
+          \$24  = 1'h0;
+      7'h66:
           \$24  = 1'h1;
-      6'h33:
+      7'h67:
           \$24  = 1'h0;
-      6'h34:
+      7'h68:
           \$24  = 1'h0;
-      6'h35:
+      7'h69:
           \$24  = 1'h0;
-      6'h36:
+      7'h6a:
+          \$24  = 1'h0;
+      7'h6b:
+          \$24  = 1'h0;
+      7'h6c:
+          \$24  = 1'h0;
+      7'h6d:
+          \$24  = 1'h0;
+      7'h6e:
           \$24  = 1'h1;
-      6'h37:
+      7'h6f:
           \$24  = 1'h0;
-      6'h38:
+      7'h70:
           \$24  = 1'h0;
-      6'h39:
+      7'h71:
           \$24  = 1'h0;
-      6'h3a:
+      7'h72:
+          \$24  = 1'h0;
+      7'h73:
+          \$24  = 1'h0;
+      7'h74:
+          \$24  = 1'h0;
+      7'h75:
+          \$24  = 1'h0;
+      7'h76:
           \$24  = 1'h1;
-      6'h3b:
+      7'h77:
           \$24  = 1'h0;
-      6'h3c:
+      7'h78:
           \$24  = 1'h0;
-      6'h3d:
+      7'h79:
           \$24  = 1'h0;
-      6'h3e:
+      7'h7a:
+          \$24  = 1'h0;
+      7'h7b:
+          \$24  = 1'h0;
+      7'h7c:
+          \$24  = 1'h0;
+      7'h7d:
+          \$24  = 1'h0;
+      7'h7e:
           \$24  = 1'h1;
-      6'h3f:
+      7'h7f:
           \$24  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = nf_t;
+    \$133  = nf_t;
     if (issue) begin
-      \$197  = \$20 ;
+      \$133  = \$20 ;
     end
     if (rst) begin
-      \$197  = 4'h0;
+      \$133  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = \$signature__addr ;
+    \$134  = \$signature__addr ;
     if (issue) begin
-      \$198  = \$21 ;
+      \$134  = \$21 ;
     end
     if (rst) begin
-      \$198  = 2'h0;
+      \$134  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = reads_input_t;
+    \$135  = reads_input_t;
     if (issue) begin
-      \$199  = \$22 ;
+      \$135  = \$22 ;
     end
     if (rst) begin
-      \$199  = 1'h1;
+      \$135  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = first_t;
+    \$136  = first_t;
     if (issue) begin
-      \$200  = \$23 ;
+      \$136  = \$23 ;
     end
     if (rst) begin
-      \$200  = 1'h1;
+      \$136  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = last_t;
+    \$137  = last_t;
     if (issue) begin
-      \$201  = \$24 ;
+      \$137  = \$24 ;
     end
     if (rst) begin
-      \$201  = 1'h0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = wrom__addr;
+    \$138  = wrom__addr;
     if (issue) begin
-      \$202  = \$27 [5:0];
+      \$138  = \$27 [6:0];
     end
     if (rst) begin
-      \$202  = 6'h00;
+      \$138  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = i__payload;
+    \$139  = i__payload;
     if (rst) begin
-      \$203  = 128'h00000000000000000000000000000000;
+      \$139  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = reads_input_t;
+    \$140  = reads_input_t;
     if (rst) begin
-      \$204  = 1'h0;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = issue;
+    \$141  = issue;
     if (rst) begin
-      \$205  = 1'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = first_t;
+    \$142  = first_t;
     if (rst) begin
-      \$206  = 1'h0;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = last_t;
+    \$143  = last_t;
     if (rst) begin
-      \$207  = 1'h0;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = nf_t;
+    \$144  = nf_t;
     if (rst) begin
-      \$208  = 4'h0;
+      \$144  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = \$29 ;
+    \$145  = \$29 ;
     if (rst) begin
-      \$209  = 9'h000;
+      \$145  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = \$31 ;
+    \$146  = \$31 ;
     if (rst) begin
-      \$210  = 9'h000;
+      \$146  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = \$33 ;
+    \$147  = \$33 ;
     if (rst) begin
-      \$211  = 9'h000;
+      \$147  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = \$35 ;
+    \$148  = \$35 ;
     if (rst) begin
-      \$212  = 9'h000;
+      \$148  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = \$37 ;
+    \$149  = \$37 ;
     if (rst) begin
-      \$213  = 9'h000;
+      \$149  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = \$39 ;
+    \$150  = \$39 ;
     if (rst) begin
-      \$214  = 9'h000;
+      \$150  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = \$41 ;
+    \$151  = \$41 ;
     if (rst) begin
-      \$215  = 9'h000;
+      \$151  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = \$43 ;
+    \$152  = \$43 ;
     if (rst) begin
-      \$216  = 9'h000;
+      \$152  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$217  = \$45 ;
+    \$153  = \$45 ;
     if (rst) begin
-      \$217  = 9'h000;
+      \$153  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$218  = \$47 ;
+    \$154  = \$47 ;
     if (rst) begin
-      \$218  = 9'h000;
+      \$154  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$219  = \$49 ;
+    \$155  = \$49 ;
     if (rst) begin
-      \$219  = 9'h000;
+      \$155  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$220  = \$51 ;
+    \$156  = \$51 ;
     if (rst) begin
-      \$220  = 9'h000;
+      \$156  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$221  = \$53 ;
+    \$157  = \$53 ;
     if (rst) begin
-      \$221  = 9'h000;
+      \$157  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$222  = \$55 ;
+    \$158  = \$55 ;
     if (rst) begin
-      \$222  = 9'h000;
+      \$158  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$223  = \$57 ;
+    \$159  = \$57 ;
     if (rst) begin
-      \$223  = 9'h000;
+      \$159  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$224  = \$59 ;
+    \$160  = \$59 ;
     if (rst) begin
-      \$224  = 9'h000;
+      \$160  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$225  = \$61 ;
+    \$161  = wrom__data[7:0];
     if (rst) begin
-      \$225  = 9'h000;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$226  = \$63 ;
+    \$162  = wrom__data[15:8];
     if (rst) begin
-      \$226  = 9'h000;
+      \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$227  = \$65 ;
+    \$163  = wrom__data[23:16];
     if (rst) begin
-      \$227  = 9'h000;
+      \$163  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$228  = \$67 ;
+    \$164  = wrom__data[31:24];
     if (rst) begin
-      \$228  = 9'h000;
+      \$164  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$229  = \$69 ;
+    \$165  = wrom__data[39:32];
     if (rst) begin
-      \$229  = 9'h000;
+      \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$230  = \$71 ;
+    \$166  = wrom__data[47:40];
     if (rst) begin
-      \$230  = 9'h000;
+      \$166  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$231  = \$73 ;
+    \$167  = wrom__data[55:48];
     if (rst) begin
-      \$231  = 9'h000;
+      \$167  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$232  = \$75 ;
+    \$168  = wrom__data[63:56];
     if (rst) begin
-      \$232  = 9'h000;
+      \$168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$233  = \$77 ;
+    \$169  = wrom__data[71:64];
     if (rst) begin
-      \$233  = 9'h000;
+      \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$234  = \$79 ;
+    \$170  = wrom__data[79:72];
     if (rst) begin
-      \$234  = 9'h000;
+      \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$235  = \$81 ;
+    \$171  = wrom__data[87:80];
     if (rst) begin
-      \$235  = 9'h000;
+      \$171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$236  = \$83 ;
+    \$172  = wrom__data[95:88];
     if (rst) begin
-      \$236  = 9'h000;
+      \$172  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$237  = \$85 ;
+    \$173  = wrom__data[103:96];
     if (rst) begin
-      \$237  = 9'h000;
+      \$173  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$238  = \$87 ;
+    \$174  = wrom__data[111:104];
     if (rst) begin
-      \$238  = 9'h000;
+      \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = \$89 ;
+    \$175  = wrom__data[119:112];
     if (rst) begin
-      \$239  = 9'h000;
+      \$175  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = \$91 ;
+    \$176  = wrom__data[127:120];
     if (rst) begin
-      \$240  = 9'h000;
+      \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$241  = wrom__data[7:0];
+    \$177  = \$60 ;
     if (rst) begin
-      \$241  = 8'h00;
+      \$177  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$242  = wrom__data[15:8];
+    \$178  = \$61 ;
     if (rst) begin
-      \$242  = 8'h00;
+      \$178  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$243  = wrom__data[23:16];
+    \$179  = \$62 ;
     if (rst) begin
-      \$243  = 8'h00;
+      \$179  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$244  = wrom__data[31:24];
+    \$180  = \$63 ;
     if (rst) begin
-      \$244  = 8'h00;
+      \$180  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$245  = wrom__data[39:32];
+    \$181  = \$64 ;
     if (rst) begin
-      \$245  = 8'h00;
+      \$181  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$246  = wrom__data[47:40];
+    \$182  = \$65 ;
     if (rst) begin
-      \$246  = 8'h00;
+      \$182  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$247  = wrom__data[55:48];
+    \$183  = \$66 ;
     if (rst) begin
-      \$247  = 8'h00;
+      \$183  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$248  = wrom__data[63:56];
+    \$184  = \$67 ;
     if (rst) begin
-      \$248  = 8'h00;
+      \$184  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$249  = wrom__data[71:64];
+    \$185  = \$68 ;
     if (rst) begin
-      \$249  = 8'h00;
+      \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$250  = wrom__data[79:72];
+    \$186  = \$69 ;
     if (rst) begin
-      \$250  = 8'h00;
+      \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$251  = wrom__data[87:80];
+    \$187  = \$70 ;
     if (rst) begin
-      \$251  = 8'h00;
+      \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$252  = wrom__data[95:88];
+    \$188  = \$71 ;
     if (rst) begin
-      \$252  = 8'h00;
+      \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$253  = wrom__data[103:96];
+    \$189  = \$72 ;
     if (rst) begin
-      \$253  = 8'h00;
+      \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$254  = wrom__data[111:104];
+    \$190  = \$73 ;
     if (rst) begin
-      \$254  = 8'h00;
+      \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$255  = wrom__data[119:112];
+    \$191  = \$74 ;
     if (rst) begin
-      \$255  = 8'h00;
+      \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$256  = wrom__data[127:120];
+    \$192  = \$75 ;
     if (rst) begin
-      \$256  = 8'h00;
+      \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$257  = wrom__data[135:128];
+    \$193  = prod0_0;
     if (rst) begin
-      \$257  = 8'h00;
+      \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$258  = wrom__data[143:136];
+    \$194  = prod0_1;
     if (rst) begin
-      \$258  = 8'h00;
+      \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$259  = wrom__data[151:144];
+    \$195  = prod0_2;
     if (rst) begin
-      \$259  = 8'h00;
+      \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$260  = wrom__data[159:152];
+    \$196  = prod0_3;
     if (rst) begin
-      \$260  = 8'h00;
+      \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$261  = wrom__data[167:160];
+    \$197  = prod0_4;
     if (rst) begin
-      \$261  = 8'h00;
+      \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$262  = wrom__data[175:168];
+    \$198  = prod0_5;
     if (rst) begin
-      \$262  = 8'h00;
+      \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$263  = wrom__data[183:176];
+    \$199  = prod0_6;
     if (rst) begin
-      \$263  = 8'h00;
+      \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$264  = wrom__data[191:184];
+    \$200  = prod0_7;
     if (rst) begin
-      \$264  = 8'h00;
+      \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$265  = wrom__data[199:192];
+    \$201  = prod1_0;
     if (rst) begin
-      \$265  = 8'h00;
+      \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$266  = wrom__data[207:200];
+    \$202  = prod1_1;
     if (rst) begin
-      \$266  = 8'h00;
+      \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$267  = wrom__data[215:208];
+    \$203  = prod1_2;
     if (rst) begin
-      \$267  = 8'h00;
+      \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$268  = wrom__data[223:216];
+    \$204  = prod1_3;
     if (rst) begin
-      \$268  = 8'h00;
+      \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$269  = wrom__data[231:224];
+    \$205  = prod1_4;
     if (rst) begin
-      \$269  = 8'h00;
+      \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$270  = wrom__data[239:232];
+    \$206  = prod1_5;
     if (rst) begin
-      \$270  = 8'h00;
+      \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$271  = wrom__data[247:240];
+    \$207  = prod1_6;
     if (rst) begin
-      \$271  = 8'h00;
+      \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$272  = wrom__data[255:248];
+    \$208  = prod1_7;
     if (rst) begin
-      \$272  = 8'h00;
+      \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$273  = \$92 ;
+    \$209  = { \$78 [18], \$78 [18], \$78 [18], \$78 [18], \$78 [18], \$78  };
     if (rst) begin
-      \$273  = 17'h00000;
+      \$209  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$274  = \$93 ;
+    \$210  = { \$81 [18], \$81 [18], \$81 [18], \$81 [18], \$81 [18], \$81  };
     if (rst) begin
-      \$274  = 17'h00000;
+      \$210  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$275  = \$94 ;
+    \$211  = \$82 [23:0];
     if (rst) begin
-      \$275  = 17'h00000;
+      \$211  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$276  = \$95 ;
+    \$212  = { \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85  };
     if (rst) begin
-      \$276  = 17'h00000;
+      \$212  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$277  = \$96 ;
+    \$213  = { \$88 [18], \$88 [18], \$88 [18], \$88 [18], \$88 [18], \$88  };
     if (rst) begin
-      \$277  = 17'h00000;
+      \$213  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$278  = \$97 ;
+    \$214  = \$89 [23:0];
     if (rst) begin
-      \$278  = 17'h00000;
+      \$214  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$279  = \$98 ;
+    \$215  = v1;
     if (rst) begin
-      \$279  = 17'h00000;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$280  = \$99 ;
+    \$216  = first1;
     if (rst) begin
-      \$280  = 17'h00000;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$281  = \$100 ;
+    \$217  = last1;
     if (rst) begin
-      \$281  = 17'h00000;
+      \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$282  = \$101 ;
+    \$218  = nf1;
     if (rst) begin
-      \$282  = 17'h00000;
+      \$218  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$283  = \$102 ;
+    \$219  = v2;
     if (rst) begin
-      \$283  = 17'h00000;
+      \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$284  = \$103 ;
+    \$220  = first2;
     if (rst) begin
-      \$284  = 17'h00000;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$285  = \$104 ;
+    \$221  = last2;
     if (rst) begin
-      \$285  = 17'h00000;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$286  = \$105 ;
+    \$222  = nf2;
     if (rst) begin
-      \$286  = 17'h00000;
+      \$222  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$287  = \$106 ;
+    \$223  = v3;
     if (rst) begin
-      \$287  = 17'h00000;
+      \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$288  = \$107 ;
+    \$224  = first3;
     if (rst) begin
-      \$288  = 17'h00000;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$289  = \$108 ;
+    \$225  = last3;
     if (rst) begin
-      \$289  = 17'h00000;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$290  = \$109 ;
+    \$226  = nf3;
     if (rst) begin
-      \$290  = 17'h00000;
+      \$226  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$291  = \$110 ;
+    \$227  = v4;
     if (rst) begin
-      \$291  = 17'h00000;
+      \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$292  = \$111 ;
+    \$228  = first4;
     if (rst) begin
-      \$292  = 17'h00000;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$293  = \$112 ;
+    \$229  = last4;
     if (rst) begin
-      \$293  = 17'h00000;
+      \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$294  = \$113 ;
+    \$230  = nf4;
     if (rst) begin
-      \$294  = 17'h00000;
+      \$230  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$295  = \$114 ;
+    \$231  = v5;
     if (rst) begin
-      \$295  = 17'h00000;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$296  = \$115 ;
+    \$232  = first5;
     if (rst) begin
-      \$296  = 17'h00000;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$297  = \$116 ;
+    \$233  = last5;
     if (rst) begin
-      \$297  = 17'h00000;
+      \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$298  = \$117 ;
+    \$234  = nf5;
     if (rst) begin
-      \$298  = 17'h00000;
+      \$234  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$299  = \$118 ;
-    if (rst) begin
-      \$299  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$300  = \$119 ;
-    if (rst) begin
-      \$300  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$301  = \$120 ;
-    if (rst) begin
-      \$301  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$302  = \$121 ;
-    if (rst) begin
-      \$302  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$303  = \$122 ;
-    if (rst) begin
-      \$303  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$304  = \$123 ;
-    if (rst) begin
-      \$304  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$305  = prod0_0;
-    if (rst) begin
-      \$305  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$306  = prod0_1;
-    if (rst) begin
-      \$306  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$307  = prod0_2;
-    if (rst) begin
-      \$307  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$308  = prod0_3;
-    if (rst) begin
-      \$308  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$309  = prod0_4;
-    if (rst) begin
-      \$309  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$310  = prod0_5;
-    if (rst) begin
-      \$310  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$311  = prod0_6;
-    if (rst) begin
-      \$311  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$312  = prod0_7;
-    if (rst) begin
-      \$312  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$313  = prod0_8;
-    if (rst) begin
-      \$313  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$314  = prod0_9;
-    if (rst) begin
-      \$314  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$315  = prod0_10;
-    if (rst) begin
-      \$315  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$316  = prod0_11;
-    if (rst) begin
-      \$316  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$317  = prod0_12;
-    if (rst) begin
-      \$317  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$318  = prod0_13;
-    if (rst) begin
-      \$318  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$319  = prod0_14;
-    if (rst) begin
-      \$319  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$320  = prod0_15;
-    if (rst) begin
-      \$320  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$321  = prod1_0;
-    if (rst) begin
-      \$321  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$322  = prod1_1;
-    if (rst) begin
-      \$322  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$323  = prod1_2;
-    if (rst) begin
-      \$323  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$324  = prod1_3;
-    if (rst) begin
-      \$324  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$325  = prod1_4;
-    if (rst) begin
-      \$325  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$326  = prod1_5;
-    if (rst) begin
-      \$326  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$327  = prod1_6;
-    if (rst) begin
-      \$327  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$328  = prod1_7;
-    if (rst) begin
-      \$328  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$329  = prod1_8;
-    if (rst) begin
-      \$329  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$330  = prod1_9;
-    if (rst) begin
-      \$330  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$331  = prod1_10;
-    if (rst) begin
-      \$331  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$332  = prod1_11;
-    if (rst) begin
-      \$332  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$333  = prod1_12;
-    if (rst) begin
-      \$333  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$334  = prod1_13;
-    if (rst) begin
-      \$334  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$335  = prod1_14;
-    if (rst) begin
-      \$335  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$336  = prod1_15;
-    if (rst) begin
-      \$336  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$337  = { \$126 [18], \$126 [18], \$126 [18], \$126 [18], \$126 [18], \$126  };
-    if (rst) begin
-      \$337  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$338  = { \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129  };
-    if (rst) begin
-      \$338  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$339  = { \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132  };
-    if (rst) begin
-      \$339  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$340  = { \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135  };
-    if (rst) begin
-      \$340  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$341  = \$138 [23:0];
-    if (rst) begin
-      \$341  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$342  = { \$141 [18], \$141 [18], \$141 [18], \$141 [18], \$141 [18], \$141  };
-    if (rst) begin
-      \$342  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$343  = { \$144 [18], \$144 [18], \$144 [18], \$144 [18], \$144 [18], \$144  };
-    if (rst) begin
-      \$343  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$344  = { \$147 [18], \$147 [18], \$147 [18], \$147 [18], \$147 [18], \$147  };
-    if (rst) begin
-      \$344  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$345  = { \$150 [18], \$150 [18], \$150 [18], \$150 [18], \$150 [18], \$150  };
-    if (rst) begin
-      \$345  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$346  = \$153 [23:0];
-    if (rst) begin
-      \$346  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$347  = v1;
-    if (rst) begin
-      \$347  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$348  = first1;
-    if (rst) begin
-      \$348  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$349  = last1;
-    if (rst) begin
-      \$349  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$350  = nf1;
-    if (rst) begin
-      \$350  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$351  = v2;
-    if (rst) begin
-      \$351  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$352  = first2;
-    if (rst) begin
-      \$352  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$353  = last2;
-    if (rst) begin
-      \$353  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$354  = nf2;
-    if (rst) begin
-      \$354  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$355  = v3;
-    if (rst) begin
-      \$355  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$356  = first3;
-    if (rst) begin
-      \$356  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$357  = last3;
-    if (rst) begin
-      \$357  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$358  = nf3;
-    if (rst) begin
-      \$358  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$359  = v4;
-    if (rst) begin
-      \$359  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$360  = first4;
-    if (rst) begin
-      \$360  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$361  = last4;
-    if (rst) begin
-      \$361  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$362  = nf4;
-    if (rst) begin
-      \$362  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$363  = v5;
-    if (rst) begin
-      \$363  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$364  = first5;
-    if (rst) begin
-      \$364  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$365  = last5;
-    if (rst) begin
-      \$365  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$366  = nf5;
-    if (rst) begin
-      \$366  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$367  = acc0;
+    \$235  = acc0;
     if (v6) begin
-      \$367  = \$9 [23:0];
+      \$235  = \$9 [23:0];
     end
     if (rst) begin
-      \$367  = 24'h000000;
+      \$235  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$368  = acc1;
+    \$236  = acc1;
     if (v6) begin
-      \$368  = \$12 [23:0];
+      \$236  = \$12 [23:0];
     end
     if (rst) begin
-      \$368  = 24'h000000;
+      \$236  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$369  = \$157 [3:0];
+    \$237  = \$93 [3:0];
     if (rst) begin
-      \$369  = 4'h0;
+      \$237  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$370  = \$signature__addr$30 ;
-    if (\$165 ) begin
-      \$370  = \$168 [2:0];
+    \$238  = \$signature__addr$30 ;
+    if (\$101 ) begin
+      \$238  = \$104 [2:0];
     end
     if (rst) begin
-      \$370  = 3'h0;
+      \$238  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$371  = \rport__addr$33 ;
-    if (\$172 ) begin
-      \$371  = \$175 [2:0];
+    \$239  = \rport__addr$33 ;
+    if (\$108 ) begin
+      \$239  = \$111 [2:0];
     end
     if (rst) begin
-      \$371  = 3'h0;
+      \$239  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$372  = \$189 [2:0];
+    \$240  = \$125 [2:0];
     if (rst) begin
-      \$372  = 3'h0;
+      \$240  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$373  = o__valid;
-    if (\$191 ) begin
-      \$373  = \$194 ;
+    \$241  = o__valid;
+    if (\$127 ) begin
+      \$241  = \$130 ;
     end
     if (rst) begin
-      \$373  = 1'h0;
+      \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$374  = o__payload;
-    if (\$191 ) begin
-      \$374  = \$196 ;
+    \$242  = o__payload;
+    if (\$127 ) begin
+      \$242  = \$132 ;
     end
     if (rst) begin
-      \$374  = 48'h000000000000;
+      \$242  = 48'h000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -4463,14 +4191,6 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
-  assign \i__payload[8]  = i__payload[71:64];
-  assign \i__payload[9]  = i__payload[79:72];
-  assign \i__payload[10]  = i__payload[87:80];
-  assign \i__payload[11]  = i__payload[95:88];
-  assign \i__payload[12]  = i__payload[103:96];
-  assign \i__payload[13]  = i__payload[111:104];
-  assign \i__payload[14]  = i__payload[119:112];
-  assign \i__payload[15]  = i__payload[127:120];
   assign \q_in[0]  = q_in[23:0];
   assign \q_in[1]  = q_in[47:24];
   assign \o__payload[0]  = o__payload[23:0];
@@ -6069,96 +5789,76 @@ endmodule
 module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payload, i__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
-  reg [22:0] \$10 ;
-  reg [8:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [16:0] \$105 ;
-  reg [16:0] \$106 ;
-  reg [16:0] \$107 ;
-  reg [16:0] \$108 ;
-  reg [16:0] \$109 ;
-  wire [22:0] \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
-  reg [16:0] \$112 ;
-  reg [22:0] \$113 ;
-  reg [22:0] \$114 ;
-  reg \$115 ;
-  reg \$116 ;
+  wire \$10 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg [2:0] \$103 ;
+  reg \$104 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg [2:0] \$107 ;
+  reg \$108 ;
+  reg \$109 ;
+  wire \$11 ;
+  reg \$110 ;
+  reg [2:0] \$111 ;
+  reg [22:0] \$112 ;
+  reg [2:0] \$113 ;
+  reg [2:0] \$114 ;
+  reg [2:0] \$115 ;
+  reg [2:0] \$116 ;
   reg \$117 ;
-  reg [1:0] \$118 ;
-  reg \$119 ;
-  wire [23:0] \$12 ;
-  reg \$120 ;
-  reg \$121 ;
-  reg [1:0] \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg [1:0] \$126 ;
-  reg \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  reg [22:0] \$118 ;
+  wire \$12 ;
   wire \$13 ;
-  reg [1:0] \$130 ;
-  reg [22:0] \$131 ;
-  reg [22:0] \$132 ;
-  reg [2:0] \$133 ;
-  reg [2:0] \$134 ;
-  reg [2:0] \$135 ;
-  reg [2:0] \$136 ;
-  reg \$137 ;
-  reg [45:0] \$138 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
+  reg [2:0] \$17 ;
+  reg [3:0] \$18 ;
+  reg \$19 ;
   wire \$2 ;
-  reg [1:0] \$20 ;
-  reg [3:0] \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
-  wire \$25 ;
-  wire [6:0] \$26 ;
-  wire [6:0] \$27 ;
-  wire [15:0] \$28 ;
-  wire [8:0] \$29 ;
+  reg \$20 ;
+  reg \$21 ;
+  wire \$22 ;
+  wire [7:0] \$23 ;
+  wire [7:0] \$24 ;
+  wire [15:0] \$25 ;
+  wire [8:0] \$26 ;
+  wire [15:0] \$27 ;
+  wire [8:0] \$28 ;
+  wire [16:0] \$29 ;
   wire \$3 ;
-  wire [15:0] \$30 ;
-  wire [8:0] \$31 ;
-  wire [15:0] \$32 ;
-  wire [8:0] \$33 ;
-  wire [15:0] \$34 ;
-  wire [8:0] \$35 ;
-  wire [16:0] \$36 ;
-  wire [16:0] \$37 ;
-  wire [16:0] \$38 ;
-  wire [16:0] \$39 ;
+  wire [16:0] \$30 ;
+  wire [17:0] \$31 ;
+  wire \$32 ;
+  wire [3:0] \$33 ;
+  wire \$34 ;
+  wire [4:0] \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  wire [17:0] \$40 ;
-  wire [17:0] \$41 ;
+  wire \$40 ;
+  wire \$41 ;
   wire \$42 ;
-  wire [3:0] \$43 ;
+  wire \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
-  wire \$46 ;
+  wire [3:0] \$45 ;
+  wire [3:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
+  wire [3:0] \$52 ;
+  wire [3:0] \$53 ;
   wire \$54 ;
-  wire [3:0] \$55 ;
-  wire [3:0] \$56 ;
+  wire \$55 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
@@ -6166,56 +5866,54 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$60 ;
   wire \$61 ;
   wire [3:0] \$62 ;
-  wire [3:0] \$63 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
   reg [22:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire [3:0] \$72 ;
+  wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire [4:0] \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire [22:0] \$74 ;
+  reg [2:0] \$75 ;
+  reg [3:0] \$76 ;
+  reg \$77 ;
+  reg \$78 ;
+  reg \$79 ;
   wire [22:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire [45:0] \$84 ;
-  reg [1:0] \$85 ;
-  reg [3:0] \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  reg [6:0] \$80 ;
+  reg [15:0] \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg [2:0] \$86 ;
+  reg [8:0] \$87 ;
+  reg [8:0] \$88 ;
+  reg [7:0] \$89 ;
   wire [23:0] \$9 ;
-  reg [5:0] \$90 ;
-  reg [15:0] \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg [1:0] \$96 ;
-  reg [8:0] \$97 ;
-  reg [8:0] \$98 ;
-  reg [8:0] \$99 ;
+  reg [7:0] \$90 ;
+  reg [16:0] \$91 ;
+  reg [16:0] \$92 ;
+  reg [16:0] \$93 ;
+  reg [16:0] \$94 ;
+  reg [22:0] \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg [2:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
-  reg [2:0] \$signature__addr$30  = 3'h0;
+  reg [2:0] \$signature__addr$27  = 3'h0;
   wire [15:0] \$signature__data ;
-  wire [45:0] \$signature__data$32 ;
+  wire [22:0] \$signature__data$29 ;
   wire \$signature__en ;
-  wire \$signature__en$24 ;
+  wire \$signature__en$21 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
-  reg [22:0] acc1 = 23'h000000;
-  wire [22:0] acc1_next;
   input clk;
   wire clk;
   reg first1 = 1'h0;
@@ -6240,16 +5938,15 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last_t = 1'h0;
-  reg [1:0] nf1 = 2'h0;
-  reg [1:0] nf2 = 2'h0;
-  reg [1:0] nf3 = 2'h0;
-  reg [1:0] nf4 = 2'h0;
-  reg [1:0] nf5 = 2'h0;
-  reg [1:0] nf_t = 2'h0;
-  output [45:0] o__payload;
-  reg [45:0] o__payload = 46'h000000000000;
+  reg [2:0] nf1 = 3'h0;
+  reg [2:0] nf2 = 3'h0;
+  reg [2:0] nf3 = 3'h0;
+  reg [2:0] nf4 = 3'h0;
+  reg [2:0] nf5 = 3'h0;
+  reg [2:0] nf_t = 3'h0;
+  output [22:0] o__payload;
+  reg [22:0] o__payload = 23'h000000;
   wire [22:0] \o__payload[0] ;
-  wire [22:0] \o__payload[1] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -6258,13 +5955,8 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod0_1_r = 17'h00000;
-  reg [16:0] prod1_0 = 17'h00000;
-  reg [16:0] prod1_0_r = 17'h00000;
-  reg [16:0] prod1_1 = 17'h00000;
-  reg [16:0] prod1_1_r = 17'h00000;
-  wire [45:0] q_in;
+  wire [22:0] q_in;
   wire [22:0] \q_in[0] ;
-  wire [22:0] \q_in[1] ;
   reg [2:0] q_owed = 3'h0;
   wire q_room;
   (* init = 3'h0 *)
@@ -6275,17 +5967,16 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg reads_input_t = 1'h1;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
-  reg [2:0] \rport__addr$33  = 3'h0;
+  reg [2:0] \rport__addr$30  = 3'h0;
   wire [15:0] rport__data;
-  wire [45:0] \rport__data$76 ;
+  wire [22:0] \rport__data$65 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
   wire [3:0] sf_t;
   reg [22:0] sum0_s0_0 = 23'h000000;
-  reg [22:0] sum1_s0_0 = 23'h000000;
-  (* init = 6'h00 *)
-  wire [5:0] t;
+  (* init = 7'h00 *)
+  wire [6:0] t;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -6293,19 +5984,13 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg v5 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
-  reg [7:0] w1_0 = 8'h00;
-  reg [7:0] w1_1 = 8'h00;
-  reg [5:0] wrom__addr = 6'h00;
-  wire [31:0] wrom__data;
+  reg [6:0] wrom__addr = 7'h00;
+  wire [15:0] wrom__data;
   reg [15:0] x_reg = 16'h0000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_1 = 9'h000;
   reg [15:0] inbuf [15:0];
   initial begin
     inbuf[0] = 16'h0000;
@@ -6334,88 +6019,152 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [45:0] queue [5:0];
+  reg [22:0] queue [5:0];
   initial begin
-    queue[0] = 46'h000000000000;
-    queue[1] = 46'h000000000000;
-    queue[2] = 46'h000000000000;
-    queue[3] = 46'h000000000000;
-    queue[4] = 46'h000000000000;
-    queue[5] = 46'h000000000000;
+    queue[0] = 23'h000000;
+    queue[1] = 23'h000000;
+    queue[2] = 23'h000000;
+    queue[3] = 23'h000000;
+    queue[4] = 23'h000000;
+    queue[5] = 23'h000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$24 )
-      queue[\$signature__addr$30 ] <= q_in;
+    if (\$signature__en$21 )
+      queue[\$signature__addr$27 ] <= \$9 [22:0];
   end
-  assign \rport__data$76  = queue[\rport__addr$33 ];
-  reg [31:0] rom [63:0];
+  assign \rport__data$65  = queue[\rport__addr$30 ];
+  reg [15:0] rom [127:0];
   initial begin
-    rom[0] = 32'd268552695;
-    rom[1] = 32'd4042865627;
-    rom[2] = 32'd4108313624;
-    rom[3] = 32'd168564219;
-    rom[4] = 32'd29426097;
-    rom[5] = 32'd3521814183;
-    rom[6] = 32'd685495068;
-    rom[7] = 32'd152173336;
-    rom[8] = 32'd3691715069;
-    rom[9] = 32'd636888755;
-    rom[10] = 32'd4263126913;
-    rom[11] = 32'd53154512;
-    rom[12] = 32'd3725475890;
-    rom[13] = 32'd638565669;
-    rom[14] = 32'd777848856;
-    rom[15] = 32'd562022888;
-    rom[16] = 32'd3359837435;
-    rom[17] = 32'd4006803461;
-    rom[18] = 32'd3422751220;
-    rom[19] = 32'd2166036772;
-    rom[20] = 32'd801771857;
-    rom[21] = 32'd4058583845;
-    rom[22] = 32'd3223636278;
-    rom[23] = 32'd550765309;
-    rom[24] = 32'd3535732607;
-    rom[25] = 32'd4111415035;
-    rom[26] = 32'd2432042197;
-    rom[27] = 32'd2631142768;
-    rom[28] = 32'd2453283581;
-    rom[29] = 32'd221508345;
-    rom[30] = 32'd763570242;
-    rom[31] = 32'd3566362123;
-    rom[32] = 32'd4177918714;
-    rom[33] = 32'd4175820546;
-    rom[34] = 32'd2131049495;
-    rom[35] = 32'd3237874969;
-    rom[36] = 32'd4259513648;
-    rom[37] = 32'd670568935;
-    rom[38] = 32'd1477440552;
-    rom[39] = 32'd168360711;
-    rom[40] = 32'd16054027;
-    rom[41] = 32'd1140657429;
-    rom[42] = 32'd4227333645;
-    rom[43] = 32'd308807675;
-    rom[44] = 32'd4161407244;
-    rom[45] = 32'd1208827893;
-    rom[46] = 32'd4129901592;
-    rom[47] = 32'd1431781247;
-    rom[48] = 32'd2208823325;
-    rom[49] = 32'd3893836290;
-    rom[50] = 32'd4011566285;
-    rom[51] = 32'd653590055;
-    rom[52] = 32'd411161863;
-    rom[53] = 32'd2566052051;
-    rom[54] = 32'd3102446331;
-    rom[55] = 32'd3602523809;
-    rom[56] = 32'd850196393;
-    rom[57] = 32'd3344035356;
-    rom[58] = 32'd3632918306;
-    rom[59] = 32'd383571961;
-    rom[60] = 32'd4074964495;
-    rom[61] = 32'd2649784613;
-    rom[62] = 32'd2174256566;
-    rom[63] = 32'd4057341655;
+    rom[0] = 16'hc9f7;
+    rom[1] = 16'h3bdb;
+    rom[2] = 16'he418;
+    rom[3] = 16'h15fb;
+    rom[4] = 16'h01b1;
+    rom[5] = 16'h9ea7;
+    rom[6] = 16'hd31c;
+    rom[7] = 16'hfb18;
+    rom[8] = 16'h19fd;
+    rom[9] = 16'h26b3;
+    rom[10] = 16'h2781;
+    rom[11] = 16'h12d0;
+    rom[12] = 16'h4032;
+    rom[13] = 16'hbd25;
+    rom[14] = 16'h0818;
+    rom[15] = 16'hc9e8;
+    rom[16] = 16'h1001;
+    rom[17] = 16'hf0f9;
+    rom[18] = 16'hf4df;
+    rom[19] = 16'h0a0c;
+    rom[20] = 16'h01c1;
+    rom[21] = 16'hd1ea;
+    rom[22] = 16'h28db;
+    rom[23] = 16'h0911;
+    rom[24] = 16'hdc0b;
+    rom[25] = 16'h25f6;
+    rom[26] = 16'hfe1a;
+    rom[27] = 16'h032b;
+    rom[28] = 16'hde0e;
+    rom[29] = 16'h260f;
+    rom[30] = 16'h2e5d;
+    rom[31] = 16'h217f;
+    rom[32] = 16'h0cfb;
+    rom[33] = 16'hf805;
+    rom[34] = 16'h09f4;
+    rom[35] = 16'h1924;
+    rom[36] = 16'h1151;
+    rom[37] = 16'h1325;
+    rom[38] = 16'hc936;
+    rom[39] = 16'h02fd;
+    rom[40] = 16'hff7f;
+    rom[41] = 16'h36fb;
+    rom[42] = 16'h04d5;
+    rom[43] = 16'h0d70;
+    rom[44] = 16'h22fd;
+    rom[45] = 16'hf2f9;
+    rom[46] = 16'h2842;
+    rom[47] = 16'h5e0b;
+    rom[48] = 16'hc843;
+    rom[49] = 16'heed2;
+    rom[50] = 16'hcc03;
+    rom[51] = 16'h811b;
+    rom[52] = 16'h2fca;
+    rom[53] = 16'hf1e9;
+    rom[54] = 16'hc024;
+    rom[55] = 16'h20d4;
+    rom[56] = 16'hd2be;
+    rom[57] = 16'hf50f;
+    rom[58] = 16'h90f6;
+    rom[59] = 16'h9cd4;
+    rom[60] = 16'h923a;
+    rom[61] = 16'h0d33;
+    rom[62] = 16'h2d83;
+    rom[63] = 16'hd492;
+    rom[64] = 16'hfafa;
+    rom[65] = 16'hf702;
+    rom[66] = 16'h3c17;
+    rom[67] = 16'h0d19;
+    rom[68] = 16'h0530;
+    rom[69] = 16'h11e7;
+    rom[70] = 16'hf428;
+    rom[71] = 16'hfb07;
+    rom[72] = 16'hf70b;
+    rom[73] = 16'h0d15;
+    rom[74] = 16'hfe0d;
+    rom[75] = 16'h07fb;
+    rom[76] = 16'h090c;
+    rom[77] = 16'h3ff5;
+    rom[78] = 16'h4c18;
+    rom[79] = 16'h3f7f;
+    rom[80] = 16'hf905;
+    rom[81] = 16'hf8e5;
+    rom[82] = 16'h7f05;
+    rom[83] = 16'hc0fe;
+    rom[84] = 16'hfde3;
+    rom[85] = 16'h27f8;
+    rom[86] = 16'h580f;
+    rom[87] = 16'h0a08;
+    rom[88] = 16'h00f4;
+    rom[89] = 16'h43fd;
+    rom[90] = 16'hfbf7;
+    rom[91] = 16'h1268;
+    rom[92] = 16'hf80a;
+    rom[93] = 16'h480d;
+    rom[94] = 16'hf629;
+    rom[95] = 16'h5557;
+    rom[96] = 16'hf81d;
+    rom[97] = 16'h3a02;
+    rom[98] = 16'ha4cd;
+    rom[99] = 16'hfe27;
+    rom[100] = 16'hd507;
+    rom[101] = 16'hd8d3;
+    rom[102] = 16'h92fb;
+    rom[103] = 16'h26a1;
+    rom[104] = 16'hf7a9;
+    rom[105] = 16'hee1c;
+    rom[106] = 16'hef22;
+    rom[107] = 16'hd7f9;
+    rom[108] = 16'h060f;
+    rom[109] = 16'h8125;
+    rom[110] = 16'h85b6;
+    rom[111] = 16'h1ed7;
+    rom[112] = 16'h83a7;
+    rom[113] = 16'he817;
+    rom[114] = 16'hef1b;
+    rom[115] = 16'h26f4;
+    rom[116] = 16'h1881;
+    rom[117] = 16'h98f2;
+    rom[118] = 16'hb8eb;
+    rom[119] = 16'hd6ba;
+    rom[120] = 16'h32ac;
+    rom[121] = 16'hc751;
+    rom[122] = 16'hd889;
+    rom[123] = 16'h16dc;
+    rom[124] = 16'hf2e3;
+    rom[125] = 16'h9df0;
+    rom[126] = 16'h8198;
+    rom[127] = 16'hf1d6;
   end
-  reg [31:0] _1_;
+  reg [15:0] _1_;
   always @(posedge clk) begin
     _1_ <= rom[wrom__addr];
   end
@@ -6432,1294 +6181,1826 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$signature__en  = issue & reads_input_t;
   assign \$8  = first5 ? \$7  : acc0;
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first5 ? \$10  : acc1;
-  assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$13  = v5 & last5;
-  assign \$14  = ~ o__valid;
-  assign \$15  = \$14  | o__ready;
-  assign \$16  = | q_stored;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$15  & \$17 ;
-  assign \$19  = ~ \$18 ;
-  assign \$signature__en$24  = \$13  & \$19 ;
-  assign \$25  = wrom__addr == 6'h3f;
-  assign \$26  = wrom__addr + 1'h1;
-  assign \$27  = \$25  ? 7'h00 : \$26 ;
-  assign \$28  = from_input ? x_reg : rport__data;
-  assign \$29  = $signed(\$28 [7:0]) - $signed(8'h80);
-  assign \$30  = from_input ? x_reg : rport__data;
-  assign \$31  = $signed(\$30 [15:8]) - $signed(8'h80);
-  assign \$32  = from_input ? x_reg : rport__data;
-  assign \$33  = $signed(\$32 [7:0]) - $signed(8'h80);
-  assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(\$34 [15:8]) - $signed(8'h80);
-  assign \$36  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$37  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$38  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$39  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$40  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$41  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$42  = issue & last_t;
-  assign \$43  = q_owed + \$42 ;
-  assign \$44  = o__valid & o__ready;
-  assign \$45  = \$43  - \$44 ;
-  assign \$46  = v5 & last5;
+  assign \$10  = v5 & last5;
+  assign \$11  = ~ o__valid;
+  assign \$12  = \$11  | o__ready;
+  assign \$13  = | q_stored;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = \$12  & \$14 ;
+  assign \$16  = ~ \$15 ;
+  assign \$signature__en$21  = \$10  & \$16 ;
+  assign \$22  = wrom__addr == 7'h7f;
+  assign \$23  = wrom__addr + 1'h1;
+  assign \$24  = \$22  ? 8'h00 : \$23 ;
+  assign \$25  = from_input ? x_reg : rport__data;
+  assign \$26  = $signed(\$25 [7:0]) - $signed(8'h80);
+  assign \$27  = from_input ? x_reg : rport__data;
+  assign \$28  = $signed(\$27 [15:8]) - $signed(8'h80);
+  assign \$29  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$30  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$31  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$32  = issue & last_t;
+  assign \$33  = q_owed + \$32 ;
+  assign \$34  = o__valid & o__ready;
+  assign \$35  = \$33  - \$34 ;
+  assign \$36  = v5 & last5;
+  assign \$37  = ~ o__valid;
+  assign \$38  = \$37  | o__ready;
+  assign \$39  = | q_stored;
+  assign \$40  = ~ \$39 ;
+  assign \$41  = \$38  & \$40 ;
+  assign \$42  = ~ \$41 ;
+  assign \$43  = \$36  & \$42 ;
+  assign \$44  = \$signature__addr$27  == 3'h5;
+  assign \$45  = \$signature__addr$27  + 1'h1;
+  assign \$46  = \$44  ? 4'h0 : \$45 ;
   assign \$47  = ~ o__valid;
   assign \$48  = \$47  | o__ready;
   assign \$49  = | q_stored;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = ~ \$51 ;
-  assign \$53  = \$46  & \$52 ;
-  assign \$54  = \$signature__addr$30  == 3'h5;
-  assign \$55  = \$signature__addr$30  + 1'h1;
-  assign \$56  = \$54  ? 4'h0 : \$55 ;
-  assign \$57  = ~ o__valid;
-  assign \$58  = \$57  | o__ready;
-  assign \$59  = | q_stored;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = \rport__addr$33  == 3'h5;
-  assign \$62  = \rport__addr$33  + 1'h1;
-  assign \$63  = \$61  ? 4'h0 : \$62 ;
-  assign \$64  = v5 & last5;
-  assign \$65  = ~ o__valid;
-  assign \$66  = \$65  | o__ready;
-  assign \$67  = | q_stored;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = \$66  & \$68 ;
-  assign \$70  = ~ \$69 ;
-  assign \$71  = \$64  & \$70 ;
-  assign \$72  = q_stored + \$71 ;
-  assign \$73  = ~ o__valid;
-  assign \$74  = \$73  | o__ready;
-  assign \$75  = | q_stored;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = \$72  - \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = v5 & last5;
-  assign \$82  = \$80  | \$81 ;
-  assign \$83  = | q_stored;
-  assign \$84  = \$83  ? \rport__data$76  : q_in;
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = \rport__addr$30  == 3'h5;
+  assign \$52  = \rport__addr$30  + 1'h1;
+  assign \$53  = \$51  ? 4'h0 : \$52 ;
+  assign \$54  = v5 & last5;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = \$56  & \$58 ;
+  assign \$60  = ~ \$59 ;
+  assign \$61  = \$54  & \$60 ;
+  assign \$62  = q_stored + \$61 ;
+  assign \$63  = ~ o__valid;
+  assign \$64  = \$63  | o__ready;
+  assign \$65  = | q_stored;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = \$62  - \$66 ;
+  assign \$68  = ~ o__valid;
+  assign \$69  = \$68  | o__ready;
+  assign \$70  = | q_stored;
+  assign \$71  = v5 & last5;
+  assign \$72  = \$70  | \$71 ;
+  assign \$73  = | q_stored;
+  assign \$74  = \$73  ? \rport__data$65  : \$9 [22:0];
   always @(posedge clk)
-    nf_t <= \$85 ;
+    nf_t <= \$75 ;
   always @(posedge clk)
-    \$signature__addr  <= \$86 ;
+    \$signature__addr  <= \$76 ;
   always @(posedge clk)
-    reads_input_t <= \$87 ;
+    reads_input_t <= \$77 ;
   always @(posedge clk)
-    first_t <= \$88 ;
+    first_t <= \$78 ;
   always @(posedge clk)
-    last_t <= \$89 ;
+    last_t <= \$79 ;
   always @(posedge clk)
-    wrom__addr <= \$90 ;
+    wrom__addr <= \$80 ;
   always @(posedge clk)
-    x_reg <= \$91 ;
+    x_reg <= \$81 ;
   always @(posedge clk)
-    from_input <= \$92 ;
+    from_input <= \$82 ;
   always @(posedge clk)
-    v1 <= \$93 ;
+    v1 <= \$83 ;
   always @(posedge clk)
-    first1 <= \$94 ;
+    first1 <= \$84 ;
   always @(posedge clk)
-    last1 <= \$95 ;
+    last1 <= \$85 ;
   always @(posedge clk)
-    nf1 <= \$96 ;
+    nf1 <= \$86 ;
   always @(posedge clk)
-    xoff0_0 <= \$97 ;
+    xoff0_0 <= \$87 ;
   always @(posedge clk)
-    xoff0_1 <= \$98 ;
+    xoff0_1 <= \$88 ;
   always @(posedge clk)
-    xoff1_0 <= \$99 ;
+    w0_0 <= \$89 ;
   always @(posedge clk)
-    xoff1_1 <= \$100 ;
+    w0_1 <= \$90 ;
   always @(posedge clk)
-    w0_0 <= \$101 ;
+    prod0_0 <= \$91 ;
   always @(posedge clk)
-    w0_1 <= \$102 ;
+    prod0_1 <= \$92 ;
   always @(posedge clk)
-    w1_0 <= \$103 ;
+    prod0_0_r <= \$93 ;
   always @(posedge clk)
-    w1_1 <= \$104 ;
+    prod0_1_r <= \$94 ;
   always @(posedge clk)
-    prod0_0 <= \$105 ;
+    sum0_s0_0 <= \$95 ;
   always @(posedge clk)
-    prod0_1 <= \$106 ;
+    v2 <= \$96 ;
   always @(posedge clk)
-    prod1_0 <= \$107 ;
+    first2 <= \$97 ;
   always @(posedge clk)
-    prod1_1 <= \$108 ;
+    last2 <= \$98 ;
   always @(posedge clk)
-    prod0_0_r <= \$109 ;
+    nf2 <= \$99 ;
   always @(posedge clk)
-    prod0_1_r <= \$110 ;
+    v3 <= \$100 ;
   always @(posedge clk)
-    prod1_0_r <= \$111 ;
+    first3 <= \$101 ;
   always @(posedge clk)
-    prod1_1_r <= \$112 ;
+    last3 <= \$102 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$113 ;
+    nf3 <= \$103 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$114 ;
+    v4 <= \$104 ;
   always @(posedge clk)
-    v2 <= \$115 ;
+    first4 <= \$105 ;
   always @(posedge clk)
-    first2 <= \$116 ;
+    last4 <= \$106 ;
   always @(posedge clk)
-    last2 <= \$117 ;
+    nf4 <= \$107 ;
   always @(posedge clk)
-    nf2 <= \$118 ;
+    v5 <= \$108 ;
   always @(posedge clk)
-    v3 <= \$119 ;
+    first5 <= \$109 ;
   always @(posedge clk)
-    first3 <= \$120 ;
+    last5 <= \$110 ;
   always @(posedge clk)
-    last3 <= \$121 ;
+    nf5 <= \$111 ;
   always @(posedge clk)
-    nf3 <= \$122 ;
+    acc0 <= \$112 ;
   always @(posedge clk)
-    v4 <= \$123 ;
+    q_owed <= \$113 ;
   always @(posedge clk)
-    first4 <= \$124 ;
+    \$signature__addr$27  <= \$114 ;
   always @(posedge clk)
-    last4 <= \$125 ;
+    \rport__addr$30  <= \$115 ;
   always @(posedge clk)
-    nf4 <= \$126 ;
+    q_stored <= \$116 ;
   always @(posedge clk)
-    v5 <= \$127 ;
+    o__valid <= \$117 ;
   always @(posedge clk)
-    first5 <= \$128 ;
-  always @(posedge clk)
-    last5 <= \$129 ;
-  always @(posedge clk)
-    nf5 <= \$130 ;
-  always @(posedge clk)
-    acc0 <= \$131 ;
-  always @(posedge clk)
-    acc1 <= \$132 ;
-  always @(posedge clk)
-    q_owed <= \$133 ;
-  always @(posedge clk)
-    \$signature__addr$30  <= \$134 ;
-  always @(posedge clk)
-    \rport__addr$33  <= \$135 ;
-  always @(posedge clk)
-    q_stored <= \$136 ;
-  always @(posedge clk)
-    o__valid <= \$137 ;
-  always @(posedge clk)
-    o__payload <= \$138 ;
+    o__payload <= \$118 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (nf5)
-      2'h0:
+      3'h0:
           \$7  = 23'h7ffc76;
-      2'h1:
+      3'h1:
+          \$7  = 23'h001657;
+      3'h2:
           \$7  = 23'h000d2e;
-      2'h2:
+      3'h3:
+          \$7  = 23'h7fee76;
+      3'h4:
           \$7  = 23'h00009b;
-      2'h3:
+      3'h5:
+          \$7  = 23'h000266;
+      3'h6:
           \$7  = 23'h7ff8ae;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
-          \$10  = 23'h001657;
-      2'h1:
-          \$10  = 23'h7fee76;
-      2'h2:
-          \$10  = 23'h000266;
-      2'h3:
-          \$10  = 23'h000722;
+      3'h7:
+          \$7  = 23'h000722;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      6'h00:
-          \$20  = 2'h0;
-      6'h01:
-          \$20  = 2'h0;
-      6'h02:
-          \$20  = 2'h0;
-      6'h03:
-          \$20  = 2'h0;
-      6'h04:
-          \$20  = 2'h0;
-      6'h05:
-          \$20  = 2'h0;
-      6'h06:
-          \$20  = 2'h0;
-      6'h07:
-          \$20  = 2'h0;
-      6'h08:
-          \$20  = 2'h0;
-      6'h09:
-          \$20  = 2'h0;
-      6'h0a:
-          \$20  = 2'h0;
-      6'h0b:
-          \$20  = 2'h0;
-      6'h0c:
-          \$20  = 2'h0;
-      6'h0d:
-          \$20  = 2'h0;
-      6'h0e:
-          \$20  = 2'h0;
-      6'h0f:
-          \$20  = 2'h1;
-      6'h10:
-          \$20  = 2'h1;
-      6'h11:
-          \$20  = 2'h1;
-      6'h12:
-          \$20  = 2'h1;
-      6'h13:
-          \$20  = 2'h1;
-      6'h14:
-          \$20  = 2'h1;
-      6'h15:
-          \$20  = 2'h1;
-      6'h16:
-          \$20  = 2'h1;
-      6'h17:
-          \$20  = 2'h1;
-      6'h18:
-          \$20  = 2'h1;
-      6'h19:
-          \$20  = 2'h1;
-      6'h1a:
-          \$20  = 2'h1;
-      6'h1b:
-          \$20  = 2'h1;
-      6'h1c:
-          \$20  = 2'h1;
-      6'h1d:
-          \$20  = 2'h1;
-      6'h1e:
-          \$20  = 2'h1;
-      6'h1f:
-          \$20  = 2'h2;
-      6'h20:
-          \$20  = 2'h2;
-      6'h21:
-          \$20  = 2'h2;
-      6'h22:
-          \$20  = 2'h2;
-      6'h23:
-          \$20  = 2'h2;
-      6'h24:
-          \$20  = 2'h2;
-      6'h25:
-          \$20  = 2'h2;
-      6'h26:
-          \$20  = 2'h2;
-      6'h27:
-          \$20  = 2'h2;
-      6'h28:
-          \$20  = 2'h2;
-      6'h29:
-          \$20  = 2'h2;
-      6'h2a:
-          \$20  = 2'h2;
-      6'h2b:
-          \$20  = 2'h2;
-      6'h2c:
-          \$20  = 2'h2;
-      6'h2d:
-          \$20  = 2'h2;
-      6'h2e:
-          \$20  = 2'h2;
-      6'h2f:
-          \$20  = 2'h3;
-      6'h30:
-          \$20  = 2'h3;
-      6'h31:
-          \$20  = 2'h3;
-      6'h32:
-          \$20  = 2'h3;
-      6'h33:
-          \$20  = 2'h3;
-      6'h34:
-          \$20  = 2'h3;
-      6'h35:
-          \$20  = 2'h3;
-      6'h36:
-          \$20  = 2'h3;
-      6'h37:
-          \$20  = 2'h3;
-      6'h38:
-          \$20  = 2'h3;
-      6'h39:
-          \$20  = 2'h3;
-      6'h3a:
-          \$20  = 2'h3;
-      6'h3b:
-          \$20  = 2'h3;
-      6'h3c:
-          \$20  = 2'h3;
-      6'h3d:
-          \$20  = 2'h3;
-      6'h3e:
-          \$20  = 2'h3;
-      6'h3f:
-          \$20  = 2'h0;
+      7'h00:
+          \$17  = 3'h0;
+      7'h01:
+          \$17  = 3'h0;
+      7'h02:
+          \$17  = 3'h0;
+      7'h03:
+          \$17  = 3'h0;
+      7'h04:
+          \$17  = 3'h0;
+      7'h05:
+          \$17  = 3'h0;
+      7'h06:
+          \$17  = 3'h0;
+      7'h07:
+          \$17  = 3'h0;
+      7'h08:
+          \$17  = 3'h0;
+      7'h09:
+          \$17  = 3'h0;
+      7'h0a:
+          \$17  = 3'h0;
+      7'h0b:
+          \$17  = 3'h0;
+      7'h0c:
+          \$17  = 3'h0;
+      7'h0d:
+          \$17  = 3'h0;
+      7'h0e:
+          \$17  = 3'h0;
+      7'h0f:
+          \$17  = 3'h1;
+      7'h10:
+          \$17  = 3'h1;
+      7'h11:
+          \$17  = 3'h1;
+      7'h12:
+          \$17  = 3'h1;
+      7'h13:
+          \$17  = 3'h1;
+      7'h14:
+          \$17  = 3'h1;
+      7'h15:
+          \$17  = 3'h1;
+      7'h16:
+          \$17  = 3'h1;
+      7'h17:
+          \$17  = 3'h1;
+      7'h18:
+          \$17  = 3'h1;
+      7'h19:
+          \$17  = 3'h1;
+      7'h1a:
+          \$17  = 3'h1;
+      7'h1b:
+          \$17  = 3'h1;
+      7'h1c:
+          \$17  = 3'h1;
+      7'h1d:
+          \$17  = 3'h1;
+      7'h1e:
+          \$17  = 3'h1;
+      7'h1f:
+          \$17  = 3'h2;
+      7'h20:
+          \$17  = 3'h2;
+      7'h21:
+          \$17  = 3'h2;
+      7'h22:
+          \$17  = 3'h2;
+      7'h23:
+          \$17  = 3'h2;
+      7'h24:
+          \$17  = 3'h2;
+      7'h25:
+          \$17  = 3'h2;
+      7'h26:
+          \$17  = 3'h2;
+      7'h27:
+          \$17  = 3'h2;
+      7'h28:
+          \$17  = 3'h2;
+      7'h29:
+          \$17  = 3'h2;
+      7'h2a:
+          \$17  = 3'h2;
+      7'h2b:
+          \$17  = 3'h2;
+      7'h2c:
+          \$17  = 3'h2;
+      7'h2d:
+          \$17  = 3'h2;
+      7'h2e:
+          \$17  = 3'h2;
+      7'h2f:
+          \$17  = 3'h3;
+      7'h30:
+          \$17  = 3'h3;
+      7'h31:
+          \$17  = 3'h3;
+      7'h32:
+          \$17  = 3'h3;
+      7'h33:
+          \$17  = 3'h3;
+      7'h34:
+          \$17  = 3'h3;
+      7'h35:
+          \$17  = 3'h3;
+      7'h36:
+          \$17  = 3'h3;
+      7'h37:
+          \$17  = 3'h3;
+      7'h38:
+          \$17  = 3'h3;
+      7'h39:
+          \$17  = 3'h3;
+      7'h3a:
+          \$17  = 3'h3;
+      7'h3b:
+          \$17  = 3'h3;
+      7'h3c:
+          \$17  = 3'h3;
+      7'h3d:
+          \$17  = 3'h3;
+      7'h3e:
+          \$17  = 3'h3;
+      7'h3f:
+          \$17  = 3'h4;
+      7'h40:
+          \$17  = 3'h4;
+      7'h41:
+          \$17  = 3'h4;
+      7'h42:
+          \$17  = 3'h4;
+      7'h43:
+          \$17  = 3'h4;
+      7'h44:
+          \$17  = 3'h4;
+      7'h45:
+          \$17  = 3'h4;
+      7'h46:
+          \$17  = 3'h4;
+      7'h47:
+          \$17  = 3'h4;
+      7'h48:
+          \$17  = 3'h4;
+      7'h49:
+          \$17  = 3'h4;
+      7'h4a:
+          \$17  = 3'h4;
+      7'h4b:
+          \$17  = 3'h4;
+      7'h4c:
+          \$17  = 3'h4;
+      7'h4d:
+          \$17  = 3'h4;
+      7'h4e:
+          \$17  = 3'h4;
+      7'h4f:
+          \$17  = 3'h5;
+      7'h50:
+          \$17  = 3'h5;
+      7'h51:
+          \$17  = 3'h5;
+      7'h52:
+          \$17  = 3'h5;
+      7'h53:
+          \$17  = 3'h5;
+      7'h54:
+          \$17  = 3'h5;
+      7'h55:
+          \$17  = 3'h5;
+      7'h56:
+          \$17  = 3'h5;
+      7'h57:
+          \$17  = 3'h5;
+      7'h58:
+          \$17  = 3'h5;
+      7'h59:
+          \$17  = 3'h5;
+      7'h5a:
+          \$17  = 3'h5;
+      7'h5b:
+          \$17  = 3'h5;
+      7'h5c:
+          \$17  = 3'h5;
+      7'h5d:
+          \$17  = 3'h5;
+      7'h5e:
+          \$17  = 3'h5;
+      7'h5f:
+          \$17  = 3'h6;
+      7'h60:
+          \$17  = 3'h6;
+      7'h61:
+          \$17  = 3'h6;
+      7'h62:
+          \$17  = 3'h6;
+      7'h63:
+          \$17  = 3'h6;
+      7'h64:
+          \$17  = 3'h6;
+      7'h65:
+          \$17  = 3'h6;
+      7'h66:
+          \$17  = 3'h6;
+      7'h67:
+          \$17  = 3'h6;
+      7'h68:
+          \$17  = 3'h6;
+      7'h69:
+          \$17  = 3'h6;
+      7'h6a:
+          \$17  = 3'h6;
+      7'h6b:
+          \$17  = 3'h6;
+      7'h6c:
+          \$17  = 3'h6;
+      7'h6d:
+          \$17  = 3'h6;
+      7'h6e:
+          \$17  = 3'h6;
+      7'h6f:
+          \$17  = 3'h7;
+      7'h70:
+          \$17  = 3'h7;
+      7'h71:
+          \$17  = 3'h7;
+      7'h72:
+          \$17  = 3'h7;
+      7'h73:
+          \$17  = 3'h7;
+      7'h74:
+          \$17  = 3'h7;
+      7'h75:
+          \$17  = 3'h7;
+      7'h76:
+          \$17  = 3'h7;
+      7'h77:
+          \$17  = 3'h7;
+      7'h78:
+          \$17  = 3'h7;
+      7'h79:
+          \$17  = 3'h7;
+      7'h7a:
+          \$17  = 3'h7;
+      7'h7b:
+          \$17  = 3'h7;
+      7'h7c:
+          \$17  = 3'h7;
+      7'h7d:
+          \$17  = 3'h7;
+      7'h7e:
+          \$17  = 3'h7;
+      7'h7f:
+          \$17  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      6'h00:
-          \$21  = 4'h1;
-      6'h01:
-          \$21  = 4'h2;
-      6'h02:
-          \$21  = 4'h3;
-      6'h03:
-          \$21  = 4'h4;
-      6'h04:
-          \$21  = 4'h5;
-      6'h05:
-          \$21  = 4'h6;
-      6'h06:
-          \$21  = 4'h7;
-      6'h07:
-          \$21  = 4'h8;
-      6'h08:
-          \$21  = 4'h9;
-      6'h09:
-          \$21  = 4'ha;
-      6'h0a:
-          \$21  = 4'hb;
-      6'h0b:
-          \$21  = 4'hc;
-      6'h0c:
-          \$21  = 4'hd;
-      6'h0d:
-          \$21  = 4'he;
-      6'h0e:
-          \$21  = 4'hf;
-      6'h0f:
-          \$21  = 4'h0;
-      6'h10:
-          \$21  = 4'h1;
-      6'h11:
-          \$21  = 4'h2;
-      6'h12:
-          \$21  = 4'h3;
-      6'h13:
-          \$21  = 4'h4;
-      6'h14:
-          \$21  = 4'h5;
-      6'h15:
-          \$21  = 4'h6;
-      6'h16:
-          \$21  = 4'h7;
-      6'h17:
-          \$21  = 4'h8;
-      6'h18:
-          \$21  = 4'h9;
-      6'h19:
-          \$21  = 4'ha;
-      6'h1a:
-          \$21  = 4'hb;
-      6'h1b:
-          \$21  = 4'hc;
-      6'h1c:
-          \$21  = 4'hd;
-      6'h1d:
-          \$21  = 4'he;
-      6'h1e:
-          \$21  = 4'hf;
-      6'h1f:
-          \$21  = 4'h0;
-      6'h20:
-          \$21  = 4'h1;
-      6'h21:
-          \$21  = 4'h2;
-      6'h22:
-          \$21  = 4'h3;
-      6'h23:
-          \$21  = 4'h4;
-      6'h24:
-          \$21  = 4'h5;
-      6'h25:
-          \$21  = 4'h6;
-      6'h26:
-          \$21  = 4'h7;
-      6'h27:
-          \$21  = 4'h8;
-      6'h28:
-          \$21  = 4'h9;
-      6'h29:
-          \$21  = 4'ha;
-      6'h2a:
-          \$21  = 4'hb;
-      6'h2b:
-          \$21  = 4'hc;
-      6'h2c:
-          \$21  = 4'hd;
-      6'h2d:
-          \$21  = 4'he;
-      6'h2e:
-          \$21  = 4'hf;
-      6'h2f:
-          \$21  = 4'h0;
-      6'h30:
-          \$21  = 4'h1;
-      6'h31:
-          \$21  = 4'h2;
-      6'h32:
-          \$21  = 4'h3;
-      6'h33:
-          \$21  = 4'h4;
-      6'h34:
-          \$21  = 4'h5;
-      6'h35:
-          \$21  = 4'h6;
-      6'h36:
-          \$21  = 4'h7;
-      6'h37:
-          \$21  = 4'h8;
-      6'h38:
-          \$21  = 4'h9;
-      6'h39:
-          \$21  = 4'ha;
-      6'h3a:
-          \$21  = 4'hb;
-      6'h3b:
-          \$21  = 4'hc;
-      6'h3c:
-          \$21  = 4'hd;
-      6'h3d:
-          \$21  = 4'he;
-      6'h3e:
-          \$21  = 4'hf;
-      6'h3f:
-          \$21  = 4'h0;
+      7'h00:
+          \$18  = 4'h1;
+      7'h01:
+          \$18  = 4'h2;
+      7'h02:
+          \$18  = 4'h3;
+      7'h03:
+          \$18  = 4'h4;
+      7'h04:
+          \$18  = 4'h5;
+      7'h05:
+          \$18  = 4'h6;
+      7'h06:
+          \$18  = 4'h7;
+      7'h07:
+          \$18  = 4'h8;
+      7'h08:
+          \$18  = 4'h9;
+      7'h09:
+          \$18  = 4'ha;
+      7'h0a:
+          \$18  = 4'hb;
+      7'h0b:
+          \$18  = 4'hc;
+      7'h0c:
+          \$18  = 4'hd;
+      7'h0d:
+          \$18  = 4'he;
+      7'h0e:
+          \$18  = 4'hf;
+      7'h0f:
+          \$18  = 4'h0;
+      7'h10:
+          \$18  = 4'h1;
+      7'h11:
+          \$18  = 4'h2;
+      7'h12:
+          \$18  = 4'h3;
+      7'h13:
+          \$18  = 4'h4;
+      7'h14:
+          \$18  = 4'h5;
+      7'h15:
+          \$18  = 4'h6;
+      7'h16:
+          \$18  = 4'h7;
+      7'h17:
+          \$18  = 4'h8;
+      7'h18:
+          \$18  = 4'h9;
+      7'h19:
+          \$18  = 4'ha;
+      7'h1a:
+          \$18  = 4'hb;
+      7'h1b:
+          \$18  = 4'hc;
+      7'h1c:
+          \$18  = 4'hd;
+      7'h1d:
+          \$18  = 4'he;
+      7'h1e:
+          \$18  = 4'hf;
+      7'h1f:
+          \$18  = 4'h0;
+      7'h20:
+          \$18  = 4'h1;
+      7'h21:
+          \$18  = 4'h2;
+      7'h22:
+          \$18  = 4'h3;
+      7'h23:
+          \$18  = 4'h4;
+      7'h24:
+          \$18  = 4'h5;
+      7'h25:
+          \$18  = 4'h6;
+      7'h26:
+          \$18  = 4'h7;
+      7'h27:
+          \$18  = 4'h8;
+      7'h28:
+          \$18  = 4'h9;
+      7'h29:
+          \$18  = 4'ha;
+      7'h2a:
+          \$18  = 4'hb;
+      7'h2b:
+          \$18  = 4'hc;
+      7'h2c:
+          \$18  = 4'hd;
+      7'h2d:
+          \$18  = 4'he;
+      7'h2e:
+          \$18  = 4'hf;
+      7'h2f:
+          \$18  = 4'h0;
+      7'h30:
+          \$18  = 4'h1;
+      7'h31:
+          \$18  = 4'h2;
+      7'h32:
+          \$18  = 4'h3;
+      7'h33:
+          \$18  = 4'h4;
+      7'h34:
+          \$18  = 4'h5;
+      7'h35:
+          \$18  = 4'h6;
+      7'h36:
+          \$18  = 4'h7;
+      7'h37:
+          \$18  = 4'h8;
+      7'h38:
+          \$18  = 4'h9;
+      7'h39:
+          \$18  = 4'ha;
+      7'h3a:
+          \$18  = 4'hb;
+      7'h3b:
+          \$18  = 4'hc;
+      7'h3c:
+          \$18  = 4'hd;
+      7'h3d:
+          \$18  = 4'he;
+      7'h3e:
+          \$18  = 4'hf;
+      7'h3f:
+          \$18  = 4'h0;
+      7'h40:
+          \$18  = 4'h1;
+      7'h41:
+          \$18  = 4'h2;
+      7'h42:
+          \$18  = 4'h3;
+      7'h43:
+          \$18  = 4'h4;
+      7'h44:
+          \$18  = 4'h5;
+      7'h45:
+          \$18  = 4'h6;
+      7'h46:
+          \$18  = 4'h7;
+      7'h47:
+          \$18  = 4'h8;
+      7'h48:
+          \$18  = 4'h9;
+      7'h49:
+          \$18  = 4'ha;
+      7'h4a:
+          \$18  = 4'hb;
+      7'h4b:
+          \$18  = 4'hc;
+      7'h4c:
+          \$18  = 4'hd;
+      7'h4d:
+          \$18  = 4'he;
+      7'h4e:
+          \$18  = 4'hf;
+      7'h4f:
+          \$18  = 4'h0;
+      7'h50:
+          \$18  = 4'h1;
+      7'h51:
+          \$18  = 4'h2;
+      7'h52:
+          \$18  = 4'h3;
+      7'h53:
+          \$18  = 4'h4;
+      7'h54:
+          \$18  = 4'h5;
+      7'h55:
+          \$18  = 4'h6;
+      7'h56:
+          \$18  = 4'h7;
+      7'h57:
+          \$18  = 4'h8;
+      7'h58:
+          \$18  = 4'h9;
+      7'h59:
+          \$18  = 4'ha;
+      7'h5a:
+          \$18  = 4'hb;
+      7'h5b:
+          \$18  = 4'hc;
+      7'h5c:
+          \$18  = 4'hd;
+      7'h5d:
+          \$18  = 4'he;
+      7'h5e:
+          \$18  = 4'hf;
+      7'h5f:
+          \$18  = 4'h0;
+      7'h60:
+          \$18  = 4'h1;
+      7'h61:
+          \$18  = 4'h2;
+      7'h62:
+          \$18  = 4'h3;
+      7'h63:
+          \$18  = 4'h4;
+      7'h64:
+          \$18  = 4'h5;
+      7'h65:
+          \$18  = 4'h6;
+      7'h66:
+          \$18  = 4'h7;
+      7'h67:
+          \$18  = 4'h8;
+      7'h68:
+          \$18  = 4'h9;
+      7'h69:
+          \$18  = 4'ha;
+      7'h6a:
+          \$18  = 4'hb;
+      7'h6b:
+          \$18  = 4'hc;
+      7'h6c:
+          \$18  = 4'hd;
+      7'h6d:
+          \$18  = 4'he;
+      7'h6e:
+          \$18  = 4'hf;
+      7'h6f:
+          \$18  = 4'h0;
+      7'h70:
+          \$18  = 4'h1;
+      7'h71:
+          \$18  = 4'h2;
+      7'h72:
+          \$18  = 4'h3;
+      7'h73:
+          \$18  = 4'h4;
+      7'h74:
+          \$18  = 4'h5;
+      7'h75:
+          \$18  = 4'h6;
+      7'h76:
+          \$18  = 4'h7;
+      7'h77:
+          \$18  = 4'h8;
+      7'h78:
+          \$18  = 4'h9;
+      7'h79:
+          \$18  = 4'ha;
+      7'h7a:
+          \$18  = 4'hb;
+      7'h7b:
+          \$18  = 4'hc;
+      7'h7c:
+          \$18  = 4'hd;
+      7'h7d:
+          \$18  = 4'he;
+      7'h7e:
+          \$18  = 4'hf;
+      7'h7f:
+          \$18  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      6'h00:
-          \$22  = 1'h1;
-      6'h01:
-          \$22  = 1'h1;
-      6'h02:
-          \$22  = 1'h1;
-      6'h03:
-          \$22  = 1'h1;
-      6'h04:
-          \$22  = 1'h1;
-      6'h05:
-          \$22  = 1'h1;
-      6'h06:
-          \$22  = 1'h1;
-      6'h07:
-          \$22  = 1'h1;
-      6'h08:
-          \$22  = 1'h1;
-      6'h09:
-          \$22  = 1'h1;
-      6'h0a:
-          \$22  = 1'h1;
-      6'h0b:
-          \$22  = 1'h1;
-      6'h0c:
-          \$22  = 1'h1;
-      6'h0d:
-          \$22  = 1'h1;
-      6'h0e:
-          \$22  = 1'h1;
-      6'h0f:
-          \$22  = 1'h0;
-      6'h10:
-          \$22  = 1'h0;
-      6'h11:
-          \$22  = 1'h0;
-      6'h12:
-          \$22  = 1'h0;
-      6'h13:
-          \$22  = 1'h0;
-      6'h14:
-          \$22  = 1'h0;
-      6'h15:
-          \$22  = 1'h0;
-      6'h16:
-          \$22  = 1'h0;
-      6'h17:
-          \$22  = 1'h0;
-      6'h18:
-          \$22  = 1'h0;
-      6'h19:
-          \$22  = 1'h0;
-      6'h1a:
-          \$22  = 1'h0;
-      6'h1b:
-          \$22  = 1'h0;
-      6'h1c:
-          \$22  = 1'h0;
-      6'h1d:
-          \$22  = 1'h0;
-      6'h1e:
-          \$22  = 1'h0;
-      6'h1f:
-          \$22  = 1'h0;
-      6'h20:
-          \$22  = 1'h0;
-      6'h21:
-          \$22  = 1'h0;
-      6'h22:
-          \$22  = 1'h0;
-      6'h23:
-          \$22  = 1'h0;
-      6'h24:
-          \$22  = 1'h0;
-      6'h25:
-          \$22  = 1'h0;
-      6'h26:
-          \$22  = 1'h0;
-      6'h27:
-          \$22  = 1'h0;
-      6'h28:
-          \$22  = 1'h0;
-      6'h29:
-          \$22  = 1'h0;
-      6'h2a:
-          \$22  = 1'h0;
-      6'h2b:
-          \$22  = 1'h0;
-      6'h2c:
-          \$22  = 1'h0;
-      6'h2d:
-          \$22  = 1'h0;
-      6'h2e:
-          \$22  = 1'h0;
-      6'h2f:
-          \$22  = 1'h0;
-      6'h30:
-          \$22  = 1'h0;
-      6'h31:
-          \$22  = 1'h0;
-      6'h32:
-          \$22  = 1'h0;
-      6'h33:
-          \$22  = 1'h0;
-      6'h34:
-          \$22  = 1'h0;
-      6'h35:
-          \$22  = 1'h0;
-      6'h36:
-          \$22  = 1'h0;
-      6'h37:
-          \$22  = 1'h0;
-      6'h38:
-          \$22  = 1'h0;
-      6'h39:
-          \$22  = 1'h0;
-      6'h3a:
-          \$22  = 1'h0;
-      6'h3b:
-          \$22  = 1'h0;
-      6'h3c:
-          \$22  = 1'h0;
-      6'h3d:
-          \$22  = 1'h0;
-      6'h3e:
-          \$22  = 1'h0;
-      6'h3f:
-          \$22  = 1'h1;
+      7'h00:
+          \$19  = 1'h1;
+      7'h01:
+          \$19  = 1'h1;
+      7'h02:
+          \$19  = 1'h1;
+      7'h03:
+          \$19  = 1'h1;
+      7'h04:
+          \$19  = 1'h1;
+      7'h05:
+          \$19  = 1'h1;
+      7'h06:
+          \$19  = 1'h1;
+      7'h07:
+          \$19  = 1'h1;
+      7'h08:
+          \$19  = 1'h1;
+      7'h09:
+          \$19  = 1'h1;
+      7'h0a:
+          \$19  = 1'h1;
+      7'h0b:
+          \$19  = 1'h1;
+      7'h0c:
+          \$19  = 1'h1;
+      7'h0d:
+          \$19  = 1'h1;
+      7'h0e:
+          \$19  = 1'h1;
+      7'h0f:
+          \$19  = 1'h0;
+      7'h10:
+          \$19  = 1'h0;
+      7'h11:
+          \$19  = 1'h0;
+      7'h12:
+          \$19  = 1'h0;
+      7'h13:
+          \$19  = 1'h0;
+      7'h14:
+          \$19  = 1'h0;
+      7'h15:
+          \$19  = 1'h0;
+      7'h16:
+          \$19  = 1'h0;
+      7'h17:
+          \$19  = 1'h0;
+      7'h18:
+          \$19  = 1'h0;
+      7'h19:
+          \$19  = 1'h0;
+      7'h1a:
+          \$19  = 1'h0;
+      7'h1b:
+          \$19  = 1'h0;
+      7'h1c:
+          \$19  = 1'h0;
+      7'h1d:
+          \$19  = 1'h0;
+      7'h1e:
+          \$19  = 1'h0;
+      7'h1f:
+          \$19  = 1'h0;
+      7'h20:
+          \$19  = 1'h0;
+      7'h21:
+          \$19  = 1'h0;
+      7'h22:
+          \$19  = 1'h0;
+      7'h23:
+          \$19  = 1'h0;
+      7'h24:
+          \$19  = 1'h0;
+      7'h25:
+          \$19  = 1'h0;
+      7'h26:
+          \$19  = 1'h0;
+      7'h27:
+          \$19  = 1'h0;
+      7'h28:
+          \$19  = 1'h0;
+      7'h29:
+          \$19  = 1'h0;
+      7'h2a:
+          \$19  = 1'h0;
+      7'h2b:
+          \$19  = 1'h0;
+      7'h2c:
+          \$19  = 1'h0;
+      7'h2d:
+          \$19  = 1'h0;
+      7'h2e:
+          \$19  = 1'h0;
+      7'h2f:
+          \$19  = 1'h0;
+      7'h30:
+          \$19  = 1'h0;
+      7'h31:
+          \$19  = 1'h0;
+      7'h32:
+          \$19  = 1'h0;
+      7'h33:
+          \$19  = 1'h0;
+      7'h34:
+          \$19  = 1'h0;
+      7'h35:
+          \$19  = 1'h0;
+      7'h36:
+          \$19  = 1'h0;
+      7'h37:
+          \$19  = 1'h0;
+      7'h38:
+          \$19  = 1'h0;
+      7'h39:
+          \$19  = 1'h0;
+      7'h3a:
+          \$19  = 1'h0;
+      7'h3b:
+          \$19  = 1'h0;
+      7'h3c:
+          \$19  = 1'h0;
+      7'h3d:
+          \$19  = 1'h0;
+      7'h3e:
+          \$19  = 1'h0;
+      7'h3f:
+          \$19  = 1'h0;
+      7'h40:
+          \$19  = 1'h0;
+      7'h41:
+          \$19  = 1'h0;
+      7'h42:
+          \$19  = 1'h0;
+      7'h43:
+          \$19  = 1'h0;
+      7'h44:
+          \$19  = 1'h0;
+      7'h45:
+          \$19  = 1'h0;
+      7'h46:
+          \$19  = 1'h0;
+      7'h47:
+          \$19  = 1'h0;
+      7'h48:
+          \$19  = 1'h0;
+      7'h49:
+          \$19  = 1'h0;
+      7'h4a:
+          \$19  = 1'h0;
+      7'h4b:
+          \$19  = 1'h0;
+      7'h4c:
+          \$19  = 1'h0;
+      7'h4d:
+          \$19  = 1'h0;
+      7'h4e:
+          \$19  = 1'h0;
+      7'h4f:
+          \$19  = 1'h0;
+      7'h50:
+          \$19  = 1'h0;
+      7'h51:
+          \$19  = 1'h0;
+      7'h52:
+          \$19  = 1'h0;
+      7'h53:
+          \$19  = 1'h0;
+      7'h54:
+          \$19  = 1'h0;
+      7'h55:
+          \$19  = 1'h0;
+      7'h56:
+          \$19  = 1'h0;
+      7'h57:
+          \$19  = 1'h0;
+      7'h58:
+          \$19  = 1'h0;
+      7'h59:
+          \$19  = 1'h0;
+      7'h5a:
+          \$19  = 1'h0;
+      7'h5b:
+          \$19  = 1'h0;
+      7'h5c:
+          \$19  = 1'h0;
+      7'h5d:
+          \$19  = 1'h0;
+      7'h5e:
+          \$19  = 1'h0;
+      7'h5f:
+          \$19  = 1'h0;
+      7'h60:
+          \$19  = 1'h0;
+      7'h61:
+          \$19  = 1'h0;
+      7'h62:
+          \$19  = 1'h0;
+      7'h63:
+          \$19  = 1'h0;
+      7'h64:
+          \$19  = 1'h0;
+      7'h65:
+          \$19  = 1'h0;
+      7'h66:
+          \$19  = 1'h0;
+      7'h67:
+          \$19  = 1'h0;
+      7'h68:
+          \$19  = 1'h0;
+      7'h69:
+          \$19  = 1'h0;
+      7'h6a:
+          \$19  = 1'h0;
+      7'h6b:
+          \$19  = 1'h0;
+      7'h6c:
+          \$19  = 1'h0;
+      7'h6d:
+          \$19  = 1'h0;
+      7'h6e:
+          \$19  = 1'h0;
+      7'h6f:
+          \$19  = 1'h0;
+      7'h70:
+          \$19  = 1'h0;
+      7'h71:
+          \$19  = 1'h0;
+      7'h72:
+          \$19  = 1'h0;
+      7'h73:
+          \$19  = 1'h0;
+      7'h74:
+          \$19  = 1'h0;
+      7'h75:
+          \$19  = 1'h0;
+      7'h76:
+          \$19  = 1'h0;
+      7'h77:
+          \$19  = 1'h0;
+      7'h78:
+          \$19  = 1'h0;
+      7'h79:
+          \$19  = 1'h0;
+      7'h7a:
+          \$19  = 1'h0;
+      7'h7b:
+          \$19  = 1'h0;
+      7'h7c:
+          \$19  = 1'h0;
+      7'h7d:
+          \$19  = 1'h0;
+      7'h7e:
+          \$19  = 1'h0;
+      7'h7f:
+          \$19  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      6'h00:
-          \$23  = 1'h0;
-      6'h01:
-          \$23  = 1'h0;
-      6'h02:
-          \$23  = 1'h0;
-      6'h03:
-          \$23  = 1'h0;
-      6'h04:
-          \$23  = 1'h0;
-      6'h05:
-          \$23  = 1'h0;
-      6'h06:
-          \$23  = 1'h0;
-      6'h07:
-          \$23  = 1'h0;
-      6'h08:
-          \$23  = 1'h0;
-      6'h09:
-          \$23  = 1'h0;
-      6'h0a:
-          \$23  = 1'h0;
-      6'h0b:
-          \$23  = 1'h0;
-      6'h0c:
-          \$23  = 1'h0;
-      6'h0d:
-          \$23  = 1'h0;
-      6'h0e:
-          \$23  = 1'h0;
-      6'h0f:
-          \$23  = 1'h1;
-      6'h10:
-          \$23  = 1'h0;
-      6'h11:
-          \$23  = 1'h0;
-      6'h12:
-          \$23  = 1'h0;
-      6'h13:
-          \$23  = 1'h0;
-      6'h14:
-          \$23  = 1'h0;
-      6'h15:
-          \$23  = 1'h0;
-      6'h16:
-          \$23  = 1'h0;
-      6'h17:
-          \$23  = 1'h0;
-      6'h18:
-          \$23  = 1'h0;
-      6'h19:
-          \$23  = 1'h0;
-      6'h1a:
-          \$23  = 1'h0;
-      6'h1b:
-          \$23  = 1'h0;
-      6'h1c:
-          \$23  = 1'h0;
-      6'h1d:
-          \$23  = 1'h0;
-      6'h1e:
-          \$23  = 1'h0;
-      6'h1f:
-          \$23  = 1'h1;
-      6'h20:
-          \$23  = 1'h0;
-      6'h21:
-          \$23  = 1'h0;
-      6'h22:
-          \$23  = 1'h0;
-      6'h23:
-          \$23  = 1'h0;
-      6'h24:
-          \$23  = 1'h0;
-      6'h25:
-          \$23  = 1'h0;
-      6'h26:
-          \$23  = 1'h0;
-      6'h27:
-          \$23  = 1'h0;
-      6'h28:
-          \$23  = 1'h0;
-      6'h29:
-          \$23  = 1'h0;
-      6'h2a:
-          \$23  = 1'h0;
-      6'h2b:
-          \$23  = 1'h0;
-      6'h2c:
-          \$23  = 1'h0;
-      6'h2d:
-          \$23  = 1'h0;
-      6'h2e:
-          \$23  = 1'h0;
-      6'h2f:
-          \$23  = 1'h1;
-      6'h30:
-          \$23  = 1'h0;
-      6'h31:
-          \$23  = 1'h0;
-      6'h32:
-          \$23  = 1'h0;
-      6'h33:
-          \$23  = 1'h0;
-      6'h34:
-          \$23  = 1'h0;
-      6'h35:
-          \$23  = 1'h0;
-      6'h36:
-          \$23  = 1'h0;
-      6'h37:
-          \$23  = 1'h0;
-      6'h38:
-          \$23  = 1'h0;
-      6'h39:
-          \$23  = 1'h0;
-      6'h3a:
-          \$23  = 1'h0;
-      6'h3b:
-          \$23  = 1'h0;
-      6'h3c:
-          \$23  = 1'h0;
-      6'h3d:
-          \$23  = 1'h0;
-      6'h3e:
-          \$23  = 1'h0;
-      6'h3f:
-          \$23  = 1'h1;
+      7'h00:
+          \$20  = 1'h0;
+      7'h01:
+          \$20  = 1'h0;
+      7'h02:
+          \$20  = 1'h0;
+      7'h03:
+          \$20  = 1'h0;
+      7'h04:
+          \$20  = 1'h0;
+      7'h05:
+          \$20  = 1'h0;
+      7'h06:
+          \$20  = 1'h0;
+      7'h07:
+          \$20  = 1'h0;
+      7'h08:
+          \$20  = 1'h0;
+      7'h09:
+          \$20  = 1'h0;
+      7'h0a:
+          \$20  = 1'h0;
+      7'h0b:
+          \$20  = 1'h0;
+      7'h0c:
+          \$20  = 1'h0;
+      7'h0d:
+          \$20  = 1'h0;
+      7'h0e:
+          \$20  = 1'h0;
+      7'h0f:
+          \$20  = 1'h1;
+      7'h10:
+          \$20  = 1'h0;
+      7'h11:
+          \$20  = 1'h0;
+      7'h12:
+          \$20  = 1'h0;
+      7'h13:
+          \$20  = 1'h0;
+      7'h14:
+          \$20  = 1'h0;
+      7'h15:
+          \$20  = 1'h0;
+      7'h16:
+          \$20  = 1'h0;
+      7'h17:
+          \$20  = 1'h0;
+      7'h18:
+          \$20  = 1'h0;
+      7'h19:
+          \$20  = 1'h0;
+      7'h1a:
+          \$20  = 1'h0;
+      7'h1b:
+          \$20  = 1'h0;
+      7'h1c:
+          \$20  = 1'h0;
+      7'h1d:
+          \$20  = 1'h0;
+      7'h1e:
+          \$20  = 1'h0;
+      7'h1f:
+          \$20  = 1'h1;
+      7'h20:
+          \$20  = 1'h0;
+      7'h21:
+          \$20  = 1'h0;
+      7'h22:
+          \$20  = 1'h0;
+      7'h23:
+          \$20  = 1'h0;
+      7'h24:
+          \$20  = 1'h0;
+      7'h25:
+          \$20  = 1'h0;
+      7'h26:
+          \$20  = 1'h0;
+      7'h27:
+          \$20  = 1'h0;
+      7'h28:
+          \$20  = 1'h0;
+      7'h29:
+          \$20  = 1'h0;
+      7'h2a:
+          \$20  = 1'h0;
+      7'h2b:
+          \$20  = 1'h0;
+      7'h2c:
+          \$20  = 1'h0;
+      7'h2d:
+          \$20  = 1'h0;
+      7'h2e:
+          \$20  = 1'h0;
+      7'h2f:
+          \$20  = 1'h1;
+      7'h30:
+          \$20  = 1'h0;
+      7'h31:
+          \$20  = 1'h0;
+      7'h32:
+          \$20  = 1'h0;
+      7'h33:
+          \$20  = 1'h0;
+      7'h34:
+          \$20  = 1'h0;
+      7'h35:
+          \$20  = 1'h0;
+      7'h36:
+          \$20  = 1'h0;
+      7'h37:
+          \$20  = 1'h0;
+      7'h38:
+          \$20  = 1'h0;
+      7'h39:
+          \$20  = 1'h0;
+      7'h3a:
+          \$20  = 1'h0;
+      7'h3b:
+          \$20  = 1'h0;
+      7'h3c:
+          \$20  = 1'h0;
+      7'h3d:
+          \$20  = 1'h0;
+      7'h3e:
+          \$20  = 1'h0;
+      7'h3f:
+          \$20  = 1'h1;
+      7'h40:
+          \$20  = 1'h0;
+      7'h41:
+          \$20  = 1'h0;
+      7'h42:
+          \$20  = 1'h0;
+      7'h43:
+          \$20  = 1'h0;
+      7'h44:
+          \$20  = 1'h0;
+      7'h45:
+          \$20  = 1'h0;
+      7'h46:
+          \$20  = 1'h0;
+      7'h47:
+          \$20  = 1'h0;
+      7'h48:
+          \$20  = 1'h0;
+      7'h49:
+          \$20  = 1'h0;
+      7'h4a:
+          \$20  = 1'h0;
+      7'h4b:
+          \$20  = 1'h0;
+      7'h4c:
+          \$20  = 1'h0;
+      7'h4d:
+          \$20  = 1'h0;
+      7'h4e:
+          \$20  = 1'h0;
+      7'h4f:
+          \$20  = 1'h1;
+      7'h50:
+          \$20  = 1'h0;
+      7'h51:
+          \$20  = 1'h0;
+      7'h52:
+          \$20  = 1'h0;
+      7'h53:
+          \$20  = 1'h0;
+      7'h54:
+          \$20  = 1'h0;
+      7'h55:
+          \$20  = 1'h0;
+      7'h56:
+          \$20  = 1'h0;
+      7'h57:
+          \$20  = 1'h0;
+      7'h58:
+          \$20  = 1'h0;
+      7'h59:
+          \$20  = 1'h0;
+      7'h5a:
+          \$20  = 1'h0;
+      7'h5b:
+          \$20  = 1'h0;
+      7'h5c:
+          \$20  = 1'h0;
+      7'h5d:
+          \$20  = 1'h0;
+      7'h5e:
+          \$20  = 1'h0;
+      7'h5f:
+          \$20  = 1'h1;
+      7'h60:
+          \$20  = 1'h0;
+      7'h61:
+          \$20  = 1'h0;
+      7'h62:
+          \$20  = 1'h0;
+      7'h63:
+          \$20  = 1'h0;
+      7'h64:
+          \$20  = 1'h0;
+      7'h65:
+          \$20  = 1'h0;
+      7'h66:
+          \$20  = 1'h0;
+      7'h67:
+          \$20  = 1'h0;
+      7'h68:
+          \$20  = 1'h0;
+      7'h69:
+          \$20  = 1'h0;
+      7'h6a:
+          \$20  = 1'h0;
+      7'h6b:
+          \$20  = 1'h0;
+      7'h6c:
+          \$20  = 1'h0;
+      7'h6d:
+          \$20  = 1'h0;
+      7'h6e:
+          \$20  = 1'h0;
+      7'h6f:
+          \$20  = 1'h1;
+      7'h70:
+          \$20  = 1'h0;
+      7'h71:
+          \$20  = 1'h0;
+      7'h72:
+          \$20  = 1'h0;
+      7'h73:
+          \$20  = 1'h0;
+      7'h74:
+          \$20  = 1'h0;
+      7'h75:
+          \$20  = 1'h0;
+      7'h76:
+          \$20  = 1'h0;
+      7'h77:
+          \$20  = 1'h0;
+      7'h78:
+          \$20  = 1'h0;
+      7'h79:
+          \$20  = 1'h0;
+      7'h7a:
+          \$20  = 1'h0;
+      7'h7b:
+          \$20  = 1'h0;
+      7'h7c:
+          \$20  = 1'h0;
+      7'h7d:
+          \$20  = 1'h0;
+      7'h7e:
+          \$20  = 1'h0;
+      7'h7f:
+          \$20  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      6'h00:
-          \$24  = 1'h0;
-      6'h01:
-          \$24  = 1'h0;
-      6'h02:
-          \$24  = 1'h0;
-      6'h03:
-          \$24  = 1'h0;
-      6'h04:
-          \$24  = 1'h0;
-      6'h05:
-          \$24  = 1'h0;
-      6'h06:
-          \$24  = 1'h0;
-      6'h07:
-          \$24  = 1'h0;
-      6'h08:
-          \$24  = 1'h0;
-      6'h09:
-          \$24  = 1'h0;
-      6'h0a:
-          \$24  = 1'h0;
-      6'h0b:
-          \$24  = 1'h0;
-      6'h0c:
-          \$24  = 1'h0;
-      6'h0d:
-          \$24  = 1'h0;
-      6'h0e:
-          \$24  = 1'h1;
-      6'h0f:
-          \$24  = 1'h0;
-      6'h10:
-          \$24  = 1'h0;
-      6'h11:
-          \$24  = 1'h0;
-      6'h12:
-          \$24  = 1'h0;
-      6'h13:
-          \$24  = 1'h0;
-      6'h14:
-          \$24  = 1'h0;
-      6'h15:
-          \$24  = 1'h0;
-      6'h16:
-          \$24  = 1'h0;
-      6'h17:
-          \$24  = 1'h0;
-      6'h18:
-          \$24  = 1'h0;
-      6'h19:
-          \$24  = 1'h0;
-      6'h1a:
-          \$24  = 1'h0;
-      6'h1b:
-          \$24  = 1'h0;
-      6'h1c:
-          \$24  = 1'h0;
-      6'h1d:
-          \$24  = 1'h0;
-      6'h1e:
-          \$24  = 1'h1;
-      6'h1f:
-          \$24  = 1'h0;
-      6'h20:
-          \$24  = 1'h0;
-      6'h21:
-          \$24  = 1'h0;
-      6'h22:
-          \$24  = 1'h0;
-      6'h23:
-          \$24  = 1'h0;
-      6'h24:
-          \$24  = 1'h0;
-      6'h25:
-          \$24  = 1'h0;
-      6'h26:
-          \$24  = 1'h0;
-      6'h27:
-          \$24  = 1'h0;
-      6'h28:
-          \$24  = 1'h0;
-      6'h29:
-          \$24  = 1'h0;
-      6'h2a:
-          \$24  = 1'h0;
-      6'h2b:
-          \$24  = 1'h0;
-      6'h2c:
-          \$24  = 1'h0;
-      6'h2d:
-          \$24  = 1'h0;
-      6'h2e:
-          \$24  = 1'h1;
-      6'h2f:
-          \$24  = 1'h0;
-      6'h30:
-          \$24  = 1'h0;
-      6'h31:
-          \$24  = 1'h0;
-      6'h32:
-          \$24  = 1'h0;
-      6'h33:
-          \$24  = 1'h0;
-      6'h34:
-          \$24  = 1'h0;
-      6'h35:
-          \$24  = 1'h0;
-      6'h36:
-          \$24  = 1'h0;
-      6'h37:
-          \$24  = 1'h0;
-      6'h38:
-          \$24  = 1'h0;
-      6'h39:
-          \$24  = 1'h0;
-      6'h3a:
-          \$24  = 1'h0;
-      6'h3b:
-          \$24  = 1'h0;
-      6'h3c:
-          \$24  = 1'h0;
-      6'h3d:
-          \$24  = 1'h0;
-      6'h3e:
-          \$24  = 1'h1;
-      6'h3f:
-          \$24  = 1'h0;
+      7'h00:
+          \$21  = 1'h0;
+      7'h01:
+          \$21  = 1'h0;
+      7'h02:
+          \$21  = 1'h0;
+      7'h03:
+          \$21  = 1'h0;
+      7'h04:
+          \$21  = 1'h0;
+      7'h05:
+          \$21  = 1'h0;
+      7'h06:
+          \$21  = 1'h0;
+      7'h07:
+          \$21  = 1'h0;
+      7'h08:
+          \$21  = 1'h0;
+      7'h09:
+          \$21  = 1'h0;
+      7'h0a:
+          \$21  = 1'h0;
+      7'h0b:
+          \$21  = 1'h0;
+      7'h0c:
+          \$21  = 1'h0;
+      7'h0d:
+          \$21  = 1'h0;
+      7'h0e:
+          \$21  = 1'h1;
+      7'h0f:
+          \$21  = 1'h0;
+      7'h10:
+          \$21  = 1'h0;
+      7'h11:
+          \$21  = 1'h0;
+      7'h12:
+          \$21  = 1'h0;
+      7'h13:
+          \$21  = 1'h0;
+      7'h14:
+          \$21  = 1'h0;
+      7'h15:
+          \$21  = 1'h0;
+      7'h16:
+          \$21  = 1'h0;
+      7'h17:
+          \$21  = 1'h0;
+      7'h18:
+          \$21  = 1'h0;
+      7'h19:
+          \$21  = 1'h0;
+      7'h1a:
+          \$21  = 1'h0;
+      7'h1b:
+          \$21  = 1'h0;
+      7'h1c:
+          \$21  = 1'h0;
+      7'h1d:
+          \$21  = 1'h0;
+      7'h1e:
+          \$21  = 1'h1;
+      7'h1f:
+          \$21  = 1'h0;
+      7'h20:
+          \$21  = 1'h0;
+      7'h21:
+          \$21  = 1'h0;
+      7'h22:
+          \$21  = 1'h0;
+      7'h23:
+          \$21  = 1'h0;
+      7'h24:
+          \$21  = 1'h0;
+      7'h25:
+          \$21  = 1'h0;
+      7'h26:
+          \$21  = 1'h0;
+      7'h27:
+          \$21  = 1'h0;
+      7'h28:
+          \$21  = 1'h0;
+      7'h29:
+          \$21  = 1'h0;
+      7'h2a:
+          \$21  = 1'h0;
+      7'h2b:
+          \$21  = 1'h0;
+      7'h2c:
+          \$21  = 1'h0;
+      7'h2d:
+          \$21  = 1'h0;
+      7'h2e:
+          \$21  = 1'h1;
+      7'h2f:
+          \$21  = 1'h0;
+      7'h30:
+          \$21  = 1'h0;
+      7'h31:
+          \$21  = 1'h0;
+      7'h32:
+          \$21  = 1'h0;
+      7'h33:
+          \$21  = 1'h0;
+      7'h34:
+          \$21  = 1'h0;
+      7'h35:
+          \$21  = 1'h0;
+      7'h36:
+          \$21  = 1'h0;
+      7'h37:
+          \$21  = 1'h0;
+      7'h38:
+          \$21  = 1'h0;
+      7'h39:
+          \$21  = 1'h0;
+      7'h3a:
+          \$21  = 1'h0;
+      7'h3b:
+          \$21  = 1'h0;
+      7'h3c:
+          \$21  = 1'h0;
+      7'h3d:
+          \$21  = 1'h0;
+      7'h3e:
+          \$21  = 1'h1;
+      7'h3f:
+          \$21  = 1'h0;
+      7'h40:
+          \$21  = 1'h0;
+      7'h41:
+          \$21  = 1'h0;
+      7'h42:
+          \$21  = 1'h0;
+      7'h43:
+          \$21  = 1'h0;
+      7'h44:
+          \$21  = 1'h0;
+      7'h45:
+          \$21  = 1'h0;
+      7'h46:
+          \$21  = 1'h0;
+      7'h47:
+          \$21  = 1'h0;
+      7'h48:
+          \$21  = 1'h0;
+      7'h49:
+          \$21  = 1'h0;
+      7'h4a:
+          \$21  = 1'h0;
+      7'h4b:
+          \$21  = 1'h0;
+      7'h4c:
+          \$21  = 1'h0;
+      7'h4d:
+          \$21  = 1'h0;
+      7'h4e:
+          \$21  = 1'h1;
+      7'h4f:
+          \$21  = 1'h0;
+      7'h50:
+          \$21  = 1'h0;
+      7'h51:
+          \$21  = 1'h0;
+      7'h52:
+          \$21  = 1'h0;
+      7'h53:
+          \$21  = 1'h0;
+      7'h54:
+          \$21  = 1'h0;
+      7'h55:
+          \$21  = 1'h0;
+      7'h56:
+          \$21  = 1'h0;
+      7'h57:
+          \$21  = 1'h0;
+      7'h58:
+          \$21  = 1'h0;
+      7'h59:
+          \$21  = 1'h0;
+      7'h5a:
+          \$21  = 1'h0;
+      7'h5b:
+          \$21  = 1'h0;
+      7'h5c:
+          \$21  = 1'h0;
+      7'h5d:
+          \$21  = 1'h0;
+      7'h5e:
+          \$21  = 1'h1;
+      7'h5f:
+          \$21  = 1'h0;
+      7'h60:
+          \$21  = 1'h0;
+      7'h61:
+          \$21  = 1'h0;
+      7'h62:
+          \$21  = 1'h0;
+      7'h63:
+          \$21  = 1'h0;
+      7'h64:
+          \$21  = 1'h0;
+      7'h65:
+          \$21  = 1'h0;
+      7'h66:
+          \$21  = 1'h0;
+      7'h67:
+          \$21  = 1'h0;
+      7'h68:
+          \$21  = 1'h0;
+      7'h69:
+          \$21  = 1'h0;
+      7'h6a:
+          \$21  = 1'h0;
+      7'h6b:
+          \$21  = 1'h0;
+      7'h6c:
+          \$21  = 1'h0;
+      7'h6d:
+          \$21  = 1'h0;
+      7'h6e:
+          \$21  = 1'h1;
+      7'h6f:
+          \$21  = 1'h0;
+      7'h70:
+          \$21  = 1'h0;
+      7'h71:
+          \$21  = 1'h0;
+      7'h72:
+          \$21  = 1'h0;
+      7'h73:
+          \$21  = 1'h0;
+      7'h74:
+          \$21  = 1'h0;
+      7'h75:
+          \$21  = 1'h0;
+      7'h76:
+          \$21  = 1'h0;
+      7'h77:
+          \$21  = 1'h0;
+      7'h78:
+          \$21  = 1'h0;
+      7'h79:
+          \$21  = 1'h0;
+      7'h7a:
+          \$21  = 1'h0;
+      7'h7b:
+          \$21  = 1'h0;
+      7'h7c:
+          \$21  = 1'h0;
+      7'h7d:
+          \$21  = 1'h0;
+      7'h7e:
+          \$21  = 1'h1;
+      7'h7f:
+          \$21  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$85  = nf_t;
+    \$75  = nf_t;
     if (issue) begin
-      \$85  = \$20 ;
+      \$75  = \$17 ;
     end
     if (rst) begin
-      \$85  = 2'h0;
+      \$75  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$86  = \$signature__addr ;
+    \$76  = \$signature__addr ;
     if (issue) begin
-      \$86  = \$21 ;
+      \$76  = \$18 ;
     end
     if (rst) begin
-      \$86  = 4'h0;
+      \$76  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$87  = reads_input_t;
+    \$77  = reads_input_t;
     if (issue) begin
-      \$87  = \$22 ;
+      \$77  = \$19 ;
     end
     if (rst) begin
-      \$87  = 1'h1;
+      \$77  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$88  = first_t;
+    \$78  = first_t;
     if (issue) begin
-      \$88  = \$23 ;
+      \$78  = \$20 ;
     end
     if (rst) begin
-      \$88  = 1'h1;
+      \$78  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$89  = last_t;
+    \$79  = last_t;
     if (issue) begin
-      \$89  = \$24 ;
+      \$79  = \$21 ;
     end
     if (rst) begin
-      \$89  = 1'h0;
+      \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$90  = wrom__addr;
+    \$80  = wrom__addr;
     if (issue) begin
-      \$90  = \$27 [5:0];
+      \$80  = \$24 [6:0];
     end
     if (rst) begin
-      \$90  = 6'h00;
+      \$80  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$91  = i__payload;
+    \$81  = i__payload;
     if (rst) begin
-      \$91  = 16'h0000;
+      \$81  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$92  = reads_input_t;
+    \$82  = reads_input_t;
     if (rst) begin
-      \$92  = 1'h0;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$93  = issue;
+    \$83  = issue;
     if (rst) begin
-      \$93  = 1'h0;
+      \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$94  = first_t;
+    \$84  = first_t;
     if (rst) begin
-      \$94  = 1'h0;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$95  = last_t;
+    \$85  = last_t;
     if (rst) begin
-      \$95  = 1'h0;
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$96  = nf_t;
+    \$86  = nf_t;
     if (rst) begin
-      \$96  = 2'h0;
+      \$86  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$97  = \$29 ;
+    \$87  = \$26 ;
     if (rst) begin
-      \$97  = 9'h000;
+      \$87  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$98  = \$31 ;
+    \$88  = \$28 ;
     if (rst) begin
-      \$98  = 9'h000;
+      \$88  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$99  = \$33 ;
+    \$89  = wrom__data[7:0];
     if (rst) begin
-      \$99  = 9'h000;
+      \$89  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$100  = \$35 ;
+    \$90  = wrom__data[15:8];
     if (rst) begin
-      \$100  = 9'h000;
+      \$90  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$101  = wrom__data[7:0];
+    \$91  = \$29 ;
     if (rst) begin
-      \$101  = 8'h00;
+      \$91  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$102  = wrom__data[15:8];
+    \$92  = \$30 ;
     if (rst) begin
-      \$102  = 8'h00;
+      \$92  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$103  = wrom__data[23:16];
+    \$93  = prod0_0;
     if (rst) begin
-      \$103  = 8'h00;
+      \$93  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$104  = wrom__data[31:24];
+    \$94  = prod0_1;
     if (rst) begin
-      \$104  = 8'h00;
+      \$94  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$105  = \$36 ;
+    \$95  = { \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31  };
     if (rst) begin
-      \$105  = 17'h00000;
+      \$95  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$106  = \$37 ;
+    \$96  = v1;
     if (rst) begin
-      \$106  = 17'h00000;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$107  = \$38 ;
+    \$97  = first1;
     if (rst) begin
-      \$107  = 17'h00000;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$108  = \$39 ;
+    \$98  = last1;
     if (rst) begin
-      \$108  = 17'h00000;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$109  = prod0_0;
+    \$99  = nf1;
     if (rst) begin
-      \$109  = 17'h00000;
+      \$99  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$110  = prod0_1;
+    \$100  = v2;
     if (rst) begin
-      \$110  = 17'h00000;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$111  = prod1_0;
+    \$101  = first2;
     if (rst) begin
-      \$111  = 17'h00000;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$112  = prod1_1;
+    \$102  = last2;
     if (rst) begin
-      \$112  = 17'h00000;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$113  = { \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40  };
+    \$103  = nf2;
     if (rst) begin
-      \$113  = 23'h000000;
+      \$103  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$114  = { \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41  };
+    \$104  = v3;
     if (rst) begin
-      \$114  = 23'h000000;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$115  = v1;
+    \$105  = first3;
     if (rst) begin
-      \$115  = 1'h0;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$116  = first1;
+    \$106  = last3;
     if (rst) begin
-      \$116  = 1'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$117  = last1;
+    \$107  = nf3;
+    if (rst) begin
+      \$107  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$108  = v4;
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$109  = first4;
+    if (rst) begin
+      \$109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$110  = last4;
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$111  = nf4;
+    if (rst) begin
+      \$111  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$112  = acc0;
+    if (v5) begin
+      \$112  = \$9 [22:0];
+    end
+    if (rst) begin
+      \$112  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$113  = \$35 [2:0];
+    if (rst) begin
+      \$113  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$114  = \$signature__addr$27 ;
+    if (\$43 ) begin
+      \$114  = \$46 [2:0];
+    end
+    if (rst) begin
+      \$114  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$115  = \rport__addr$30 ;
+    if (\$50 ) begin
+      \$115  = \$53 [2:0];
+    end
+    if (rst) begin
+      \$115  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$116  = \$67 [2:0];
+    if (rst) begin
+      \$116  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$117  = o__valid;
+    if (\$69 ) begin
+      \$117  = \$72 ;
+    end
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$118  = nf1;
-    if (rst) begin
-      \$118  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$119  = v2;
-    if (rst) begin
-      \$119  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$120  = first2;
-    if (rst) begin
-      \$120  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$121  = last2;
-    if (rst) begin
-      \$121  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$122  = nf2;
-    if (rst) begin
-      \$122  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$123  = v3;
-    if (rst) begin
-      \$123  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$124  = first3;
-    if (rst) begin
-      \$124  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$125  = last3;
-    if (rst) begin
-      \$125  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$126  = nf3;
-    if (rst) begin
-      \$126  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$127  = v4;
-    if (rst) begin
-      \$127  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$128  = first4;
-    if (rst) begin
-      \$128  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$129  = last4;
-    if (rst) begin
-      \$129  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$130  = nf4;
-    if (rst) begin
-      \$130  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$131  = acc0;
-    if (v5) begin
-      \$131  = \$9 [22:0];
+    \$118  = o__payload;
+    if (\$69 ) begin
+      \$118  = \$74 ;
     end
     if (rst) begin
-      \$131  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$132  = acc1;
-    if (v5) begin
-      \$132  = \$12 [22:0];
-    end
-    if (rst) begin
-      \$132  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$133  = \$45 [2:0];
-    if (rst) begin
-      \$133  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$134  = \$signature__addr$30 ;
-    if (\$53 ) begin
-      \$134  = \$56 [2:0];
-    end
-    if (rst) begin
-      \$134  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$135  = \rport__addr$33 ;
-    if (\$60 ) begin
-      \$135  = \$63 [2:0];
-    end
-    if (rst) begin
-      \$135  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$136  = \$77 [2:0];
-    if (rst) begin
-      \$136  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$137  = o__valid;
-    if (\$79 ) begin
-      \$137  = \$82 ;
-    end
-    if (rst) begin
-      \$137  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$138  = o__payload;
-    if (\$79 ) begin
-      \$138  = \$84 ;
-    end
-    if (rst) begin
-      \$138  = 46'h000000000000;
+      \$118  = 23'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -7727,18 +8008,14 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign rport__addr = \$signature__addr ;
   assign t = wrom__addr;
   assign acc0_next = \$9 [22:0];
-  assign acc1_next = \$12 [22:0];
-  assign q_wptr = \$signature__addr$30 ;
-  assign \$signature__data$32  = q_in;
-  assign q_rptr = \rport__addr$33 ;
+  assign q_in = \$9 [22:0];
+  assign q_wptr = \$signature__addr$27 ;
+  assign \$signature__data$29  = \$9 [22:0];
+  assign q_rptr = \rport__addr$30 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
-  assign \q_in[0]  = q_in[22:0];
-  assign \q_in[1]  = q_in[45:23];
-  assign \o__payload[0]  = o__payload[22:0];
-  assign \o__payload[1]  = o__payload[45:23];
-  assign q_in[45:23] = \$12 [22:0];
-  assign q_in[22:0] = \$9 [22:0];
+  assign \q_in[0]  = \$9 [22:0];
+  assign \o__payload[0]  = o__payload;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -7746,227 +8023,157 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire [4:0] \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire [15:0] \$109 ;
+  reg [5:0] \$100 ;
+  reg [34:0] \$101 ;
+  reg [34:0] \$102 ;
+  reg [34:0] \$103 ;
+  reg [34:0] \$104 ;
+  reg [34:0] \$105 ;
+  reg [34:0] \$106 ;
+  reg [34:0] \$107 ;
+  reg [34:0] \$108 ;
+  reg [34:0] \$109 ;
   wire \$11 ;
-  reg [1:0] \$110 ;
-  reg \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg \$114 ;
-  reg \$115 ;
-  reg \$116 ;
-  reg \$117 ;
-  reg [24:0] \$118 ;
-  reg [24:0] \$119 ;
+  reg [34:0] \$110 ;
+  reg [34:0] \$111 ;
+  reg [34:0] \$112 ;
+  reg [22:0] \$113 ;
+  reg [33:0] \$114 ;
+  reg [33:0] \$115 ;
+  reg [24:0] \$116 ;
+  reg [24:0] \$117 ;
+  reg [22:0] \$118 ;
+  reg [22:0] \$119 ;
   wire \$12 ;
-  reg [24:0] \$120 ;
-  reg [24:0] \$121 ;
-  reg [24:0] \$122 ;
-  reg [24:0] \$123 ;
-  reg [5:0] \$124 ;
-  reg [5:0] \$125 ;
-  reg [5:0] \$126 ;
-  reg [5:0] \$127 ;
-  reg [5:0] \$128 ;
-  reg [5:0] \$129 ;
-  wire \$13 ;
-  reg [34:0] \$130 ;
-  reg [34:0] \$131 ;
-  reg [34:0] \$132 ;
-  reg [34:0] \$133 ;
-  reg [34:0] \$134 ;
-  reg [34:0] \$135 ;
-  reg [34:0] \$136 ;
-  reg [34:0] \$137 ;
-  reg [34:0] \$138 ;
-  reg [34:0] \$139 ;
-  wire \$14 ;
-  reg [34:0] \$140 ;
-  reg [34:0] \$141 ;
-  reg [22:0] \$142 ;
-  reg [33:0] \$143 ;
-  reg [33:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [24:0] \$146 ;
-  reg [22:0] \$147 ;
-  reg [22:0] \$148 ;
-  reg [13:0] \$149 ;
+  reg [13:0] \$120 ;
+  reg [13:0] \$121 ;
+  reg [47:0] \$122 ;
+  reg [47:0] \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg [49:0] \$126 ;
+  reg [3:0] \$127 ;
+  reg [2:0] \$128 ;
+  reg [2:0] \$129 ;
+  wire [3:0] \$13 ;
+  reg [2:0] \$130 ;
+  reg \$131 ;
+  reg [7:0] \$132 ;
+  wire [3:0] \$14 ;
   wire \$15 ;
-  reg [13:0] \$150 ;
-  reg [47:0] \$151 ;
-  reg [47:0] \$152 ;
-  reg \$153 ;
-  reg \$154 ;
-  reg [49:0] \$155 ;
-  reg [24:0] \$156 ;
-  reg [24:0] \$157 ;
-  reg [24:0] \$158 ;
-  reg [24:0] \$159 ;
-  wire \$16 ;
-  reg [24:0] \$160 ;
-  reg [24:0] \$161 ;
-  reg [5:0] \$162 ;
-  reg [5:0] \$163 ;
-  reg [5:0] \$164 ;
-  reg [5:0] \$165 ;
-  reg [5:0] \$166 ;
-  reg [5:0] \$167 ;
-  reg [34:0] \$168 ;
-  reg [34:0] \$169 ;
-  wire [2:0] \$17 ;
-  reg [34:0] \$170 ;
-  reg [34:0] \$171 ;
-  reg [34:0] \$172 ;
-  reg [34:0] \$173 ;
-  reg [34:0] \$174 ;
-  reg [34:0] \$175 ;
-  reg [34:0] \$176 ;
-  reg [34:0] \$177 ;
-  reg [34:0] \$178 ;
-  reg [34:0] \$179 ;
-  wire [2:0] \$18 ;
-  reg [22:0] \$180 ;
-  reg [33:0] \$181 ;
-  reg [33:0] \$182 ;
-  reg [24:0] \$183 ;
-  reg [24:0] \$184 ;
-  reg [22:0] \$185 ;
-  reg [22:0] \$186 ;
-  reg [13:0] \$187 ;
-  reg [13:0] \$188 ;
-  reg [47:0] \$189 ;
-  wire \$19 ;
-  reg [47:0] \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg [49:0] \$193 ;
-  reg [3:0] \$194 ;
-  reg [2:0] \$195 ;
-  reg [2:0] \$196 ;
-  reg [2:0] \$197 ;
-  reg \$198 ;
-  reg [15:0] \$199 ;
+  reg [24:0] \$16 ;
+  reg [5:0] \$17 ;
+  reg [34:0] \$18 ;
+  reg [34:0] \$19 ;
   wire \$2 ;
-  reg [24:0] \$20 ;
-  reg [5:0] \$21 ;
-  reg [34:0] \$22 ;
-  reg [34:0] \$23 ;
-  wire [33:0] \$24 ;
-  wire [24:0] \$25 ;
-  wire [22:0] \$26 ;
-  wire [13:0] \$27 ;
-  wire [34:0] \$28 ;
-  wire [35:0] \$29 ;
+  wire [33:0] \$20 ;
+  wire [24:0] \$21 ;
+  wire [22:0] \$22 ;
+  wire [13:0] \$23 ;
+  wire [34:0] \$24 ;
+  wire [35:0] \$25 ;
+  wire [55:0] \$26 ;
+  wire [56:0] \$27 ;
+  wire [53:0] \$28 ;
+  wire [58:0] \$29 ;
   wire [49:0] \$3 ;
-  wire [55:0] \$30 ;
-  wire [56:0] \$31 ;
-  wire [53:0] \$32 ;
-  wire [58:0] \$33 ;
-  wire [76:0] \$34 ;
-  wire [77:0] \$35 ;
-  wire [47:0] \$36 ;
-  wire \$37 ;
+  wire [76:0] \$30 ;
+  wire [77:0] \$31 ;
+  wire [47:0] \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [48:0] \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire [49:0] \$4 ;
-  wire \$40 ;
-  wire [48:0] \$41 ;
-  wire \$42 ;
+  wire [49:0] \$40 ;
+  wire \$41 ;
+  wire [4:0] \$42 ;
   wire \$43 ;
-  wire [49:0] \$44 ;
-  reg [24:0] \$45 ;
-  reg [5:0] \$46 ;
-  reg [34:0] \$47 ;
-  reg [34:0] \$48 ;
-  wire [33:0] \$49 ;
+  wire [5:0] \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  wire [24:0] \$50 ;
-  wire [22:0] \$51 ;
-  wire [13:0] \$52 ;
-  wire [34:0] \$53 ;
-  wire [35:0] \$54 ;
-  wire [55:0] \$55 ;
-  wire [56:0] \$56 ;
-  wire [53:0] \$57 ;
-  wire [58:0] \$58 ;
-  wire [76:0] \$59 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire [3:0] \$53 ;
+  wire [3:0] \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [77:0] \$60 ;
-  wire [47:0] \$61 ;
+  wire [3:0] \$60 ;
+  wire [3:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [48:0] \$66 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [49:0] \$69 ;
-  wire [49:0] \$7 ;
+  wire [3:0] \$69 ;
+  wire \$7 ;
   wire \$70 ;
-  wire [4:0] \$71 ;
+  wire \$71 ;
   wire \$72 ;
-  wire [5:0] \$73 ;
-  wire \$74 ;
+  wire \$73 ;
+  wire [4:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [49:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire [3:0] \$82 ;
-  wire [3:0] \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire [3:0] \$89 ;
+  wire \$8 ;
+  wire [7:0] \$80 ;
+  reg [2:0] \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg \$88 ;
+  reg [24:0] \$89 ;
   wire \$9 ;
-  wire [3:0] \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire [3:0] \$98 ;
-  wire \$99 ;
+  reg [24:0] \$90 ;
+  reg [24:0] \$91 ;
+  reg [24:0] \$92 ;
+  reg [24:0] \$93 ;
+  reg [24:0] \$94 ;
+  reg [5:0] \$95 ;
+  reg [5:0] \$96 ;
+  reg [5:0] \$97 ;
+  reg [5:0] \$98 ;
+  reg [5:0] \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
-  wire [15:0] \$signature__data ;
+  wire [7:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
   wire clk;
-  reg [1:0] group = 2'h0;
-  input [45:0] i__payload;
-  wire [45:0] i__payload;
+  reg [2:0] group = 3'h0;
+  input [22:0] i__payload;
+  wire [22:0] i__payload;
   wire [22:0] \i__payload[0] ;
-  wire [22:0] \i__payload[1] ;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  output [15:0] o__payload;
-  reg [15:0] o__payload = 16'h0000;
+  output [7:0] o__payload;
+  reg [7:0] o__payload = 8'h00;
   wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  wire [15:0] q_in;
+  wire [7:0] q_in;
   wire [7:0] \q_in[0] ;
-  wire [7:0] \q_in[1] ;
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
@@ -7976,7 +8183,7 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
-  wire [15:0] rport__data;
+  wire [7:0] rport__data;
   reg rq0_above = 1'h0;
   reg [49:0] rq0_code = 50'h0000000000000;
   reg [47:0] rq0_floor = 48'h000000000000;
@@ -8016,45 +8223,6 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [5:0] rq0_shift_6 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
-  reg rq1_above = 1'h0;
-  reg [49:0] rq1_code = 50'h0000000000000;
-  reg [47:0] rq1_floor = 48'h000000000000;
-  reg [34:0] rq1_half_1 = 35'h000000000;
-  reg [34:0] rq1_half_2 = 35'h000000000;
-  reg [34:0] rq1_half_3 = 35'h000000000;
-  reg [34:0] rq1_half_4 = 35'h000000000;
-  reg [34:0] rq1_half_5 = 35'h000000000;
-  reg [34:0] rq1_half_6 = 35'h000000000;
-  reg [34:0] rq1_mask_1 = 35'h000000000;
-  reg [34:0] rq1_mask_2 = 35'h000000000;
-  reg [34:0] rq1_mask_3 = 35'h000000000;
-  reg [34:0] rq1_mask_4 = 35'h000000000;
-  reg [34:0] rq1_mask_5 = 35'h000000000;
-  reg [34:0] rq1_mask_6 = 35'h000000000;
-  reg [24:0] rq1_mult_1 = 25'h0000000;
-  reg [24:0] rq1_mult_2 = 25'h0000000;
-  reg [24:0] rq1_mult_3 = 25'h0000000;
-  reg [24:0] rq1_mult_4 = 25'h0000000;
-  reg [24:0] rq1_mult_5 = 25'h0000000;
-  reg [24:0] rq1_mult_6 = 25'h0000000;
-  reg [33:0] rq1_part0_0 = 34'h000000000;
-  reg [33:0] rq1_part0_0_r = 34'h000000000;
-  reg [24:0] rq1_part0_1 = 25'h0000000;
-  reg [24:0] rq1_part0_1_r = 25'h0000000;
-  reg [22:0] rq1_part1_0 = 23'h000000;
-  reg [22:0] rq1_part1_0_r = 23'h000000;
-  reg [13:0] rq1_part1_1 = 14'h0000;
-  reg [13:0] rq1_part1_1_r = 14'h0000;
-  reg [47:0] rq1_prod = 48'h000000000000;
-  wire [47:0] rq1_rem;
-  reg [5:0] rq1_shift_1 = 6'h00;
-  reg [5:0] rq1_shift_2 = 6'h00;
-  reg [5:0] rq1_shift_3 = 6'h00;
-  reg [5:0] rq1_shift_4 = 6'h00;
-  reg [5:0] rq1_shift_5 = 6'h00;
-  reg [5:0] rq1_shift_6 = 6'h00;
-  reg rq1_tie = 1'h0;
-  reg [22:0] rq1_x = 23'h000000;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -8064,1075 +8232,679 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg rq_valid_7 = 1'h0;
   input rst;
   wire rst;
-  reg [15:0] queue [6:0];
+  reg [7:0] queue [6:0];
   initial begin
-    queue[0] = 16'h0000;
-    queue[1] = 16'h0000;
-    queue[2] = 16'h0000;
-    queue[3] = 16'h0000;
-    queue[4] = 16'h0000;
-    queue[5] = 16'h0000;
-    queue[6] = 16'h0000;
+    queue[0] = 8'h00;
+    queue[1] = 8'h00;
+    queue[2] = 8'h00;
+    queue[3] = 8'h00;
+    queue[4] = 8'h00;
+    queue[5] = 8'h00;
+    queue[6] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      queue[\$signature__addr ] <= q_in;
+      queue[\$signature__addr ] <= \$4 [7:0];
   end
   assign rport__data = queue[rport__addr];
   assign q_room = q_owed < 4'h8;
   assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_4 };
-  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_4 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 50'h000000000007f : rq0_code;
   assign \$4  = \$1  ? 50'h3ffffffffff80 : \$3 ;
-  assign \$5  = $signed(rq1_code) < $signed(8'h80);
-  assign \$6  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$7  = \$6  ? 50'h000000000007f : rq1_code;
-  assign \$8  = \$5  ? 50'h3ffffffffff80 : \$7 ;
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = | q_stored;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_6 & \$14 ;
+  assign \$5  = ~ o__valid;
+  assign \$6  = \$5  | o__ready;
+  assign \$7  = | q_stored;
+  assign \$8  = ~ \$7 ;
+  assign \$9  = \$6  & \$8 ;
+  assign \$10  = ~ \$9 ;
+  assign \$signature__en  = rq_valid_6 & \$10 ;
+  assign \$11  = i__valid & q_room;
+  assign \$12  = group == 3'h7;
+  assign \$13  = group + 1'h1;
+  assign \$14  = \$12  ? 4'h0 : \$13 ;
   assign \$15  = i__valid & q_room;
-  assign \$16  = group == 2'h3;
-  assign \$17  = group + 1'h1;
-  assign \$18  = \$16  ? 3'h0 : \$17 ;
-  assign \$19  = i__valid & q_room;
-  assign \$24  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$25  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$26  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$27  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
-  assign \$29  = 1'h0 + \$28 ;
-  assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
-  assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$37  = rq0_rem > rq0_half_4;
-  assign \$38  = rq0_rem == rq0_half_4;
-  assign \$39  = | rq0_half_4;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$49  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$50  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$51  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$52  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
-  assign \$54  = 1'h0 + \$53 ;
-  assign \$56  = \$54  + \$55 ;
-  assign \$58  = $signed({ 1'h0, \$56  }) + $signed(\$57 );
-  assign \$60  = $signed(\$58 ) + $signed(\$59 );
-  assign \$61  = $signed(rq1_prod) >>> rq1_shift_4;
-  assign \$62  = rq1_rem > rq1_half_4;
-  assign \$63  = rq1_rem == rq1_half_4;
-  assign \$64  = | rq1_half_4;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$67  = rq1_tie & rq1_floor[0];
-  assign \$68  = rq1_above | \$67 ;
-  assign \$69  = $signed(\$66 ) + $signed({ 1'h0, \$68  });
-  assign \$70  = i__valid & q_room;
-  assign \$71  = q_owed + \$70 ;
-  assign \$72  = o__valid & o__ready;
-  assign \$73  = \$71  - \$72 ;
-  assign \$74  = ~ o__valid;
-  assign \$75  = \$74  | o__ready;
-  assign \$76  = | q_stored;
-  assign \$77  = ~ \$76 ;
-  assign \$78  = \$75  & \$77 ;
-  assign \$79  = ~ \$78 ;
-  assign \$80  = rq_valid_6 & \$79 ;
-  assign \$81  = \$signature__addr  == 3'h6;
-  assign \$82  = \$signature__addr  + 1'h1;
-  assign \$83  = \$81  ? 4'h0 : \$82 ;
-  assign \$84  = ~ o__valid;
-  assign \$85  = \$84  | o__ready;
-  assign \$86  = | q_stored;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = rport__addr == 3'h6;
-  assign \$89  = rport__addr + 1'h1;
-  assign \$90  = \$88  ? 4'h0 : \$89 ;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = | q_stored;
-  assign \$94  = ~ \$93 ;
-  assign \$95  = \$92  & \$94 ;
-  assign \$96  = ~ \$95 ;
-  assign \$97  = rq_valid_6 & \$96 ;
-  assign \$98  = q_stored + \$97 ;
-  assign \$99  = ~ o__valid;
-  assign \$100  = \$99  | o__ready;
-  assign \$101  = | q_stored;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = \$98  - \$102 ;
-  assign \$104  = ~ o__valid;
-  assign \$105  = \$104  | o__ready;
-  assign \$106  = | q_stored;
-  assign \$107  = \$106  | rq_valid_6;
-  assign \$108  = | q_stored;
-  assign \$109  = \$108  ? rport__data : q_in;
+  assign \$20  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$21  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$22  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$23  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$25  = 1'h0 + \$24 ;
+  assign \$27  = \$25  + \$26 ;
+  assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
+  assign \$31  = $signed(\$29 ) + $signed(\$30 );
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_4;
+  assign \$33  = rq0_rem > rq0_half_4;
+  assign \$34  = rq0_rem == rq0_half_4;
+  assign \$35  = | rq0_half_4;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$38  = rq0_tie & rq0_floor[0];
+  assign \$39  = rq0_above | \$38 ;
+  assign \$40  = $signed(\$37 ) + $signed({ 1'h0, \$39  });
+  assign \$41  = i__valid & q_room;
+  assign \$42  = q_owed + \$41 ;
+  assign \$43  = o__valid & o__ready;
+  assign \$44  = \$42  - \$43 ;
+  assign \$45  = ~ o__valid;
+  assign \$46  = \$45  | o__ready;
+  assign \$47  = | q_stored;
+  assign \$48  = ~ \$47 ;
+  assign \$49  = \$46  & \$48 ;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = rq_valid_6 & \$50 ;
+  assign \$52  = \$signature__addr  == 3'h6;
+  assign \$53  = \$signature__addr  + 1'h1;
+  assign \$54  = \$52  ? 4'h0 : \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = rport__addr == 3'h6;
+  assign \$60  = rport__addr + 1'h1;
+  assign \$61  = \$59  ? 4'h0 : \$60 ;
+  assign \$62  = ~ o__valid;
+  assign \$63  = \$62  | o__ready;
+  assign \$64  = | q_stored;
+  assign \$65  = ~ \$64 ;
+  assign \$66  = \$63  & \$65 ;
+  assign \$67  = ~ \$66 ;
+  assign \$68  = rq_valid_6 & \$67 ;
+  assign \$69  = q_stored + \$68 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = | q_stored;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = \$69  - \$73 ;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = | q_stored;
+  assign \$78  = \$77  | rq_valid_6;
+  assign \$79  = | q_stored;
+  assign \$80  = \$79  ? rport__data : \$4 [7:0];
   always @(posedge clk)
-    group <= \$110 ;
+    group <= \$81 ;
   always @(posedge clk)
-    rq_valid_1 <= \$111 ;
+    rq_valid_1 <= \$82 ;
   always @(posedge clk)
-    rq_valid_2 <= \$112 ;
+    rq_valid_2 <= \$83 ;
   always @(posedge clk)
-    rq_valid_3 <= \$113 ;
+    rq_valid_3 <= \$84 ;
   always @(posedge clk)
-    rq_valid_4 <= \$114 ;
+    rq_valid_4 <= \$85 ;
   always @(posedge clk)
-    rq_valid_5 <= \$115 ;
+    rq_valid_5 <= \$86 ;
   always @(posedge clk)
-    rq_valid_6 <= \$116 ;
+    rq_valid_6 <= \$87 ;
   always @(posedge clk)
-    rq_valid_7 <= \$117 ;
+    rq_valid_7 <= \$88 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$118 ;
+    rq0_mult_1 <= \$89 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$119 ;
+    rq0_mult_2 <= \$90 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$120 ;
+    rq0_mult_3 <= \$91 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$121 ;
+    rq0_mult_4 <= \$92 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$122 ;
+    rq0_mult_5 <= \$93 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$123 ;
+    rq0_mult_6 <= \$94 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$124 ;
+    rq0_shift_1 <= \$95 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$125 ;
+    rq0_shift_2 <= \$96 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$126 ;
+    rq0_shift_3 <= \$97 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$127 ;
+    rq0_shift_4 <= \$98 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$128 ;
+    rq0_shift_5 <= \$99 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$129 ;
+    rq0_shift_6 <= \$100 ;
   always @(posedge clk)
-    rq0_half_1 <= \$130 ;
+    rq0_half_1 <= \$101 ;
   always @(posedge clk)
-    rq0_half_2 <= \$131 ;
+    rq0_half_2 <= \$102 ;
   always @(posedge clk)
-    rq0_half_3 <= \$132 ;
+    rq0_half_3 <= \$103 ;
   always @(posedge clk)
-    rq0_half_4 <= \$133 ;
+    rq0_half_4 <= \$104 ;
   always @(posedge clk)
-    rq0_half_5 <= \$134 ;
+    rq0_half_5 <= \$105 ;
   always @(posedge clk)
-    rq0_half_6 <= \$135 ;
+    rq0_half_6 <= \$106 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$136 ;
+    rq0_mask_1 <= \$107 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$137 ;
+    rq0_mask_2 <= \$108 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$138 ;
+    rq0_mask_3 <= \$109 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$139 ;
+    rq0_mask_4 <= \$110 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$140 ;
+    rq0_mask_5 <= \$111 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$141 ;
+    rq0_mask_6 <= \$112 ;
   always @(posedge clk)
-    rq0_x <= \$142 ;
+    rq0_x <= \$113 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$143 ;
+    rq0_part0_0 <= \$114 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$144 ;
+    rq0_part0_0_r <= \$115 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$145 ;
+    rq0_part0_1 <= \$116 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$146 ;
+    rq0_part0_1_r <= \$117 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$147 ;
+    rq0_part1_0 <= \$118 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$148 ;
+    rq0_part1_0_r <= \$119 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$149 ;
+    rq0_part1_1 <= \$120 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$150 ;
+    rq0_part1_1_r <= \$121 ;
   always @(posedge clk)
-    rq0_prod <= \$151 ;
+    rq0_prod <= \$122 ;
   always @(posedge clk)
-    rq0_floor <= \$152 ;
+    rq0_floor <= \$123 ;
   always @(posedge clk)
-    rq0_above <= \$153 ;
+    rq0_above <= \$124 ;
   always @(posedge clk)
-    rq0_tie <= \$154 ;
+    rq0_tie <= \$125 ;
   always @(posedge clk)
-    rq0_code <= \$155 ;
+    rq0_code <= \$126 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$156 ;
+    q_owed <= \$127 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$157 ;
+    \$signature__addr  <= \$128 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$158 ;
+    rport__addr <= \$129 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$159 ;
+    q_stored <= \$130 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$160 ;
+    o__valid <= \$131 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$161 ;
-  always @(posedge clk)
-    rq1_shift_1 <= \$162 ;
-  always @(posedge clk)
-    rq1_shift_2 <= \$163 ;
-  always @(posedge clk)
-    rq1_shift_3 <= \$164 ;
-  always @(posedge clk)
-    rq1_shift_4 <= \$165 ;
-  always @(posedge clk)
-    rq1_shift_5 <= \$166 ;
-  always @(posedge clk)
-    rq1_shift_6 <= \$167 ;
-  always @(posedge clk)
-    rq1_half_1 <= \$168 ;
-  always @(posedge clk)
-    rq1_half_2 <= \$169 ;
-  always @(posedge clk)
-    rq1_half_3 <= \$170 ;
-  always @(posedge clk)
-    rq1_half_4 <= \$171 ;
-  always @(posedge clk)
-    rq1_half_5 <= \$172 ;
-  always @(posedge clk)
-    rq1_half_6 <= \$173 ;
-  always @(posedge clk)
-    rq1_mask_1 <= \$174 ;
-  always @(posedge clk)
-    rq1_mask_2 <= \$175 ;
-  always @(posedge clk)
-    rq1_mask_3 <= \$176 ;
-  always @(posedge clk)
-    rq1_mask_4 <= \$177 ;
-  always @(posedge clk)
-    rq1_mask_5 <= \$178 ;
-  always @(posedge clk)
-    rq1_mask_6 <= \$179 ;
-  always @(posedge clk)
-    rq1_x <= \$180 ;
-  always @(posedge clk)
-    rq1_part0_0 <= \$181 ;
-  always @(posedge clk)
-    rq1_part0_0_r <= \$182 ;
-  always @(posedge clk)
-    rq1_part0_1 <= \$183 ;
-  always @(posedge clk)
-    rq1_part0_1_r <= \$184 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$185 ;
-  always @(posedge clk)
-    rq1_part1_0_r <= \$186 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$187 ;
-  always @(posedge clk)
-    rq1_part1_1_r <= \$188 ;
-  always @(posedge clk)
-    rq1_prod <= \$189 ;
-  always @(posedge clk)
-    rq1_floor <= \$190 ;
-  always @(posedge clk)
-    rq1_above <= \$191 ;
-  always @(posedge clk)
-    rq1_tie <= \$192 ;
-  always @(posedge clk)
-    rq1_code <= \$193 ;
-  always @(posedge clk)
-    q_owed <= \$194 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$195 ;
-  always @(posedge clk)
-    rport__addr <= \$196 ;
-  always @(posedge clk)
-    q_stored <= \$197 ;
-  always @(posedge clk)
-    o__valid <= \$198 ;
-  always @(posedge clk)
-    o__payload <= \$199 ;
+    o__payload <= \$132 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$20  = 25'h10d42be;
-      2'h1:
-          \$20  = 25'h16be61d;
-      2'h2:
-          \$20  = 25'h104a9b6;
-      2'h3:
-          \$20  = 25'h1860c5f;
+      3'h0:
+          \$16  = 25'h10d42be;
+      3'h1:
+          \$16  = 25'h14f35a0;
+      3'h2:
+          \$16  = 25'h16be61d;
+      3'h3:
+          \$16  = 25'h165cdd6;
+      3'h4:
+          \$16  = 25'h104a9b6;
+      3'h5:
+          \$16  = 25'h1baa65f;
+      3'h6:
+          \$16  = 25'h1860c5f;
+      3'h7:
+          \$16  = 25'h1a4ba96;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$21  = 6'h22;
-      2'h1:
-          \$21  = 6'h21;
-      2'h2:
-          \$21  = 6'h20;
-      2'h3:
-          \$21  = 6'h23;
+      3'h0:
+          \$17  = 6'h22;
+      3'h1:
+          \$17  = 6'h21;
+      3'h2:
+          \$17  = 6'h21;
+      3'h3:
+          \$17  = 6'h23;
+      3'h4:
+          \$17  = 6'h20;
+      3'h5:
+          \$17  = 6'h21;
+      3'h6:
+          \$17  = 6'h23;
+      3'h7:
+          \$17  = 6'h23;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$22  = 35'h200000000;
-      2'h1:
-          \$22  = 35'h100000000;
-      2'h2:
-          \$22  = 35'h080000000;
-      2'h3:
-          \$22  = 35'h400000000;
+      3'h0:
+          \$18  = 35'h200000000;
+      3'h1:
+          \$18  = 35'h100000000;
+      3'h2:
+          \$18  = 35'h100000000;
+      3'h3:
+          \$18  = 35'h400000000;
+      3'h4:
+          \$18  = 35'h080000000;
+      3'h5:
+          \$18  = 35'h100000000;
+      3'h6:
+          \$18  = 35'h400000000;
+      3'h7:
+          \$18  = 35'h400000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$23  = 35'h3ffffffff;
-      2'h1:
-          \$23  = 35'h1ffffffff;
-      2'h2:
-          \$23  = 35'h0ffffffff;
-      2'h3:
-          \$23  = 35'h7ffffffff;
+      3'h0:
+          \$19  = 35'h3ffffffff;
+      3'h1:
+          \$19  = 35'h1ffffffff;
+      3'h2:
+          \$19  = 35'h1ffffffff;
+      3'h3:
+          \$19  = 35'h7ffffffff;
+      3'h4:
+          \$19  = 35'h0ffffffff;
+      3'h5:
+          \$19  = 35'h1ffffffff;
+      3'h6:
+          \$19  = 35'h7ffffffff;
+      3'h7:
+          \$19  = 35'h7ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$45  = 25'h14f35a0;
-      2'h1:
-          \$45  = 25'h165cdd6;
-      2'h2:
-          \$45  = 25'h1baa65f;
-      2'h3:
-          \$45  = 25'h1a4ba96;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$46  = 6'h21;
-      2'h1:
-          \$46  = 6'h23;
-      2'h2:
-          \$46  = 6'h21;
-      2'h3:
-          \$46  = 6'h23;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$47  = 35'h100000000;
-      2'h1:
-          \$47  = 35'h400000000;
-      2'h2:
-          \$47  = 35'h100000000;
-      2'h3:
-          \$47  = 35'h400000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$48  = 35'h1ffffffff;
-      2'h1:
-          \$48  = 35'h7ffffffff;
-      2'h2:
-          \$48  = 35'h1ffffffff;
-      2'h3:
-          \$48  = 35'h7ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = group;
-    if (\$15 ) begin
-      \$110  = \$18 [1:0];
-    end
-    if (rst) begin
-      \$110  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = \$19 ;
-    if (rst) begin
-      \$111  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = rq_valid_1;
-    if (rst) begin
-      \$112  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = rq_valid_2;
-    if (rst) begin
-      \$113  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = rq_valid_3;
-    if (rst) begin
-      \$114  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = rq_valid_4;
-    if (rst) begin
-      \$115  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = rq_valid_5;
-    if (rst) begin
-      \$116  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = rq_valid_6;
-    if (rst) begin
-      \$117  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = \$20 ;
-    if (rst) begin
-      \$118  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = rq0_mult_1;
-    if (rst) begin
-      \$119  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = rq0_mult_2;
-    if (rst) begin
-      \$120  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = rq0_mult_3;
-    if (rst) begin
-      \$121  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = rq0_mult_4;
-    if (rst) begin
-      \$122  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = rq0_mult_5;
-    if (rst) begin
-      \$123  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = \$21 ;
-    if (rst) begin
-      \$124  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = rq0_shift_1;
-    if (rst) begin
-      \$125  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = rq0_shift_2;
-    if (rst) begin
-      \$126  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = rq0_shift_3;
-    if (rst) begin
-      \$127  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = rq0_shift_4;
-    if (rst) begin
-      \$128  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = rq0_shift_5;
-    if (rst) begin
-      \$129  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = \$22 ;
-    if (rst) begin
-      \$130  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = rq0_half_1;
-    if (rst) begin
-      \$131  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = rq0_half_2;
-    if (rst) begin
-      \$132  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = rq0_half_3;
-    if (rst) begin
-      \$133  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = rq0_half_4;
-    if (rst) begin
-      \$134  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = rq0_half_5;
-    if (rst) begin
-      \$135  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = \$23 ;
-    if (rst) begin
-      \$136  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = rq0_mask_1;
-    if (rst) begin
-      \$137  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = rq0_mask_2;
-    if (rst) begin
-      \$138  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = rq0_mask_3;
-    if (rst) begin
-      \$139  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = rq0_mask_4;
-    if (rst) begin
-      \$140  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = rq0_mask_5;
-    if (rst) begin
-      \$141  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = i__payload[22:0];
-    if (rst) begin
-      \$142  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = \$24 ;
-    if (rst) begin
-      \$143  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$144  = rq0_part0_0;
-    if (rst) begin
-      \$144  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$145  = \$25 ;
-    if (rst) begin
-      \$145  = 25'h0000000;
+    \$81  = group;
+    if (\$11 ) begin
+      \$81  = \$14 [2:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = rq0_part0_1;
-    if (rst) begin
-      \$146  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$147  = \$26 ;
-    if (rst) begin
-      \$147  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$148  = rq0_part1_0;
     if (rst) begin
-      \$148  = 23'h000000;
+      \$81  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$149  = \$27 ;
+    \$82  = \$15 ;
     if (rst) begin
-      \$149  = 14'h0000;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = rq0_part1_1;
+    \$83  = rq_valid_1;
     if (rst) begin
-      \$150  = 14'h0000;
+      \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$151  = \$35 [47:0];
+    \$84  = rq_valid_2;
     if (rst) begin
-      \$151  = 48'h000000000000;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$152  = \$36 ;
+    \$85  = rq_valid_3;
     if (rst) begin
-      \$152  = 48'h000000000000;
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$153  = \$37 ;
+    \$86  = rq_valid_4;
     if (rst) begin
-      \$153  = 1'h0;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$154  = \$40 ;
+    \$87  = rq_valid_5;
     if (rst) begin
-      \$154  = 1'h0;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$155  = \$44 ;
+    \$88  = rq_valid_6;
     if (rst) begin
-      \$155  = 50'h0000000000000;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$156  = \$45 ;
+    \$89  = \$16 ;
     if (rst) begin
-      \$156  = 25'h0000000;
+      \$89  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$157  = rq1_mult_1;
+    \$90  = rq0_mult_1;
     if (rst) begin
-      \$157  = 25'h0000000;
+      \$90  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$158  = rq1_mult_2;
+    \$91  = rq0_mult_2;
     if (rst) begin
-      \$158  = 25'h0000000;
+      \$91  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$159  = rq1_mult_3;
+    \$92  = rq0_mult_3;
     if (rst) begin
-      \$159  = 25'h0000000;
+      \$92  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$160  = rq1_mult_4;
+    \$93  = rq0_mult_4;
     if (rst) begin
-      \$160  = 25'h0000000;
+      \$93  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$161  = rq1_mult_5;
+    \$94  = rq0_mult_5;
     if (rst) begin
-      \$161  = 25'h0000000;
+      \$94  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$162  = \$46 ;
+    \$95  = \$17 ;
     if (rst) begin
-      \$162  = 6'h00;
+      \$95  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$163  = rq1_shift_1;
+    \$96  = rq0_shift_1;
     if (rst) begin
-      \$163  = 6'h00;
+      \$96  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$164  = rq1_shift_2;
+    \$97  = rq0_shift_2;
     if (rst) begin
-      \$164  = 6'h00;
+      \$97  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$165  = rq1_shift_3;
+    \$98  = rq0_shift_3;
     if (rst) begin
-      \$165  = 6'h00;
+      \$98  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$166  = rq1_shift_4;
+    \$99  = rq0_shift_4;
     if (rst) begin
-      \$166  = 6'h00;
+      \$99  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$167  = rq1_shift_5;
+    \$100  = rq0_shift_5;
     if (rst) begin
-      \$167  = 6'h00;
+      \$100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$168  = \$47 ;
+    \$101  = \$18 ;
     if (rst) begin
-      \$168  = 35'h000000000;
+      \$101  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$169  = rq1_half_1;
+    \$102  = rq0_half_1;
     if (rst) begin
-      \$169  = 35'h000000000;
+      \$102  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$170  = rq1_half_2;
+    \$103  = rq0_half_2;
     if (rst) begin
-      \$170  = 35'h000000000;
+      \$103  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$171  = rq1_half_3;
+    \$104  = rq0_half_3;
     if (rst) begin
-      \$171  = 35'h000000000;
+      \$104  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$172  = rq1_half_4;
+    \$105  = rq0_half_4;
     if (rst) begin
-      \$172  = 35'h000000000;
+      \$105  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$173  = rq1_half_5;
+    \$106  = rq0_half_5;
     if (rst) begin
-      \$173  = 35'h000000000;
+      \$106  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$174  = \$48 ;
+    \$107  = \$19 ;
     if (rst) begin
-      \$174  = 35'h000000000;
+      \$107  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$175  = rq1_mask_1;
+    \$108  = rq0_mask_1;
     if (rst) begin
-      \$175  = 35'h000000000;
+      \$108  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$176  = rq1_mask_2;
+    \$109  = rq0_mask_2;
     if (rst) begin
-      \$176  = 35'h000000000;
+      \$109  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$177  = rq1_mask_3;
+    \$110  = rq0_mask_3;
     if (rst) begin
-      \$177  = 35'h000000000;
+      \$110  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$178  = rq1_mask_4;
+    \$111  = rq0_mask_4;
     if (rst) begin
-      \$178  = 35'h000000000;
+      \$111  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$179  = rq1_mask_5;
+    \$112  = rq0_mask_5;
     if (rst) begin
-      \$179  = 35'h000000000;
+      \$112  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$180  = i__payload[45:23];
+    \$113  = i__payload;
     if (rst) begin
-      \$180  = 23'h000000;
+      \$113  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$181  = \$49 ;
+    \$114  = \$20 ;
     if (rst) begin
-      \$181  = 34'h000000000;
+      \$114  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$182  = rq1_part0_0;
+    \$115  = rq0_part0_0;
     if (rst) begin
-      \$182  = 34'h000000000;
+      \$115  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$183  = \$50 ;
+    \$116  = \$21 ;
     if (rst) begin
-      \$183  = 25'h0000000;
+      \$116  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$184  = rq1_part0_1;
+    \$117  = rq0_part0_1;
     if (rst) begin
-      \$184  = 25'h0000000;
+      \$117  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$185  = \$51 ;
+    \$118  = \$22 ;
     if (rst) begin
-      \$185  = 23'h000000;
+      \$118  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$186  = rq1_part1_0;
+    \$119  = rq0_part1_0;
     if (rst) begin
-      \$186  = 23'h000000;
+      \$119  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$187  = \$52 ;
+    \$120  = \$23 ;
     if (rst) begin
-      \$187  = 14'h0000;
+      \$120  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$188  = rq1_part1_1;
+    \$121  = rq0_part1_1;
     if (rst) begin
-      \$188  = 14'h0000;
+      \$121  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$189  = \$60 [47:0];
+    \$122  = \$31 [47:0];
     if (rst) begin
-      \$189  = 48'h000000000000;
+      \$122  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$190  = \$61 ;
+    \$123  = \$32 ;
     if (rst) begin
-      \$190  = 48'h000000000000;
+      \$123  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$191  = \$62 ;
+    \$124  = \$33 ;
     if (rst) begin
-      \$191  = 1'h0;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$192  = \$65 ;
+    \$125  = \$36 ;
     if (rst) begin
-      \$192  = 1'h0;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$193  = \$69 ;
+    \$126  = \$40 ;
     if (rst) begin
-      \$193  = 50'h0000000000000;
+      \$126  = 50'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$194  = \$73 [3:0];
+    \$127  = \$44 [3:0];
     if (rst) begin
-      \$194  = 4'h0;
+      \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$195  = \$signature__addr ;
-    if (\$80 ) begin
-      \$195  = \$83 [2:0];
+    \$128  = \$signature__addr ;
+    if (\$51 ) begin
+      \$128  = \$54 [2:0];
     end
     if (rst) begin
-      \$195  = 3'h0;
+      \$128  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$196  = rport__addr;
-    if (\$87 ) begin
-      \$196  = \$90 [2:0];
+    \$129  = rport__addr;
+    if (\$58 ) begin
+      \$129  = \$61 [2:0];
     end
     if (rst) begin
-      \$196  = 3'h0;
+      \$129  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$197  = \$103 [2:0];
+    \$130  = \$74 [2:0];
     if (rst) begin
-      \$197  = 3'h0;
+      \$130  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$198  = o__valid;
-    if (\$105 ) begin
-      \$198  = \$107 ;
+    \$131  = o__valid;
+    if (\$76 ) begin
+      \$131  = \$78 ;
     end
     if (rst) begin
-      \$198  = 1'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$199  = o__payload;
-    if (\$105 ) begin
-      \$199  = \$109 ;
+    \$132  = o__payload;
+    if (\$76 ) begin
+      \$132  = \$80 ;
     end
     if (rst) begin
-      \$199  = 16'h0000;
+      \$132  = 8'h00;
     end
   end
   assign i__ready = q_room;
+  assign q_in = \$4 [7:0];
   assign q_wptr = \$signature__addr ;
-  assign \$signature__data  = q_in;
+  assign \$signature__data  = \$4 [7:0];
   assign q_rptr = rport__addr;
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \i__payload[0]  = i__payload[22:0];
-  assign \i__payload[1]  = i__payload[45:23];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign q_in[15:8] = \$8 [7:0];
-  assign q_in[7:0] = \$4 [7:0];
-  assign \$28  = { 1'h0, rq0_part0_0_r };
-  assign \$30  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$32  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
-  assign \$34  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
-  assign \$53  = { 1'h0, rq1_part0_0_r };
-  assign \$55  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$57  = { rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r, 17'h00000 };
-  assign \$59  = { rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r, 34'h000000000 };
+  assign \q_in[0]  = \$4 [7:0];
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload;
+  assign \$24  = { 1'h0, rq0_part0_0_r };
+  assign \$26  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$28  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
+  assign \$30  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -9140,92 +8912,60 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   reg [20:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire [83:0] \$104 ;
-  reg [2:0] \$105 ;
-  reg [1:0] \$106 ;
-  reg \$107 ;
-  reg \$108 ;
-  reg \$109 ;
+  reg [2:0] \$100 ;
+  reg [8:0] \$101 ;
+  reg [8:0] \$102 ;
+  reg [8:0] \$103 ;
+  reg [8:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [16:0] \$109 ;
   wire [20:0] \$11 ;
-  reg [4:0] \$110 ;
-  reg [15:0] \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg \$114 ;
-  reg \$115 ;
-  reg [2:0] \$116 ;
-  reg [8:0] \$117 ;
-  reg [8:0] \$118 ;
-  reg [8:0] \$119 ;
+  reg [16:0] \$110 ;
+  reg [16:0] \$111 ;
+  reg [16:0] \$112 ;
+  reg [16:0] \$113 ;
+  reg [16:0] \$114 ;
+  reg [16:0] \$115 ;
+  reg [16:0] \$116 ;
+  reg [20:0] \$117 ;
+  reg [20:0] \$118 ;
+  reg [20:0] \$119 ;
   wire [21:0] \$12 ;
-  reg [8:0] \$120 ;
-  reg [8:0] \$121 ;
-  reg [8:0] \$122 ;
-  reg [8:0] \$123 ;
-  reg [8:0] \$124 ;
-  reg [7:0] \$125 ;
-  reg [7:0] \$126 ;
-  reg [7:0] \$127 ;
-  reg [7:0] \$128 ;
-  reg [7:0] \$129 ;
+  reg [20:0] \$120 ;
+  reg \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg [2:0] \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg [2:0] \$128 ;
+  reg \$129 ;
   reg [20:0] \$13 ;
-  reg [7:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [7:0] \$132 ;
-  reg [16:0] \$133 ;
-  reg [16:0] \$134 ;
-  reg [16:0] \$135 ;
-  reg [16:0] \$136 ;
-  reg [16:0] \$137 ;
-  reg [16:0] \$138 ;
-  reg [16:0] \$139 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg [2:0] \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg [2:0] \$136 ;
+  reg [20:0] \$137 ;
+  reg [20:0] \$138 ;
+  reg [20:0] \$139 ;
   wire [20:0] \$14 ;
-  reg [16:0] \$140 ;
-  reg [16:0] \$141 ;
-  reg [16:0] \$142 ;
-  reg [16:0] \$143 ;
-  reg [16:0] \$144 ;
-  reg [16:0] \$145 ;
-  reg [16:0] \$146 ;
-  reg [16:0] \$147 ;
-  reg [16:0] \$148 ;
-  reg [20:0] \$149 ;
+  reg [20:0] \$140 ;
+  reg [2:0] \$141 ;
+  reg [2:0] \$142 ;
+  reg [2:0] \$143 ;
+  reg [2:0] \$144 ;
+  reg \$145 ;
+  reg [83:0] \$146 ;
   wire [21:0] \$15 ;
-  reg [20:0] \$150 ;
-  reg [20:0] \$151 ;
-  reg [20:0] \$152 ;
-  reg \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg [2:0] \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg \$159 ;
   reg [20:0] \$16 ;
-  reg [2:0] \$160 ;
-  reg \$161 ;
-  reg \$162 ;
-  reg \$163 ;
-  reg [2:0] \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg [2:0] \$168 ;
-  reg [20:0] \$169 ;
   wire [20:0] \$17 ;
-  reg [20:0] \$170 ;
-  reg [20:0] \$171 ;
-  reg [20:0] \$172 ;
-  reg [2:0] \$173 ;
-  reg [2:0] \$174 ;
-  reg [2:0] \$175 ;
-  reg [2:0] \$176 ;
-  reg \$177 ;
-  reg [83:0] \$178 ;
   wire [21:0] \$18 ;
   wire \$19 ;
   wire \$2 ;
@@ -9236,51 +8976,51 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$24 ;
   wire \$25 ;
   reg [2:0] \$26 ;
-  reg [1:0] \$27 ;
+  reg [2:0] \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire \$3 ;
   reg \$30 ;
   wire \$31 ;
-  wire [5:0] \$32 ;
-  wire [5:0] \$33 ;
-  wire [15:0] \$34 ;
+  wire [6:0] \$32 ;
+  wire [6:0] \$33 ;
+  wire [7:0] \$34 ;
   wire [8:0] \$35 ;
-  wire [15:0] \$36 ;
+  wire [7:0] \$36 ;
   wire [8:0] \$37 ;
-  wire [15:0] \$38 ;
+  wire [7:0] \$38 ;
   wire [8:0] \$39 ;
   wire \$4 ;
-  wire [15:0] \$40 ;
+  wire [7:0] \$40 ;
   wire [8:0] \$41 ;
-  wire [15:0] \$42 ;
-  wire [8:0] \$43 ;
-  wire [15:0] \$44 ;
-  wire [8:0] \$45 ;
-  wire [15:0] \$46 ;
-  wire [8:0] \$47 ;
-  wire [15:0] \$48 ;
-  wire [8:0] \$49 ;
+  wire [16:0] \$42 ;
+  wire [16:0] \$43 ;
+  wire [16:0] \$44 ;
+  wire [16:0] \$45 ;
+  wire \$46 ;
+  wire [3:0] \$47 ;
+  wire \$48 ;
+  wire [4:0] \$49 ;
   wire \$5 ;
-  wire [16:0] \$50 ;
-  wire [16:0] \$51 ;
-  wire [16:0] \$52 ;
-  wire [16:0] \$53 ;
-  wire [16:0] \$54 ;
-  wire [16:0] \$55 ;
-  wire [16:0] \$56 ;
-  wire [16:0] \$57 ;
-  wire [17:0] \$58 ;
-  wire [17:0] \$59 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire [3:0] \$59 ;
   wire \$6 ;
-  wire [17:0] \$60 ;
-  wire [17:0] \$61 ;
+  wire [3:0] \$60 ;
+  wire \$61 ;
   wire \$62 ;
-  wire [3:0] \$63 ;
+  wire \$63 ;
   wire \$64 ;
-  wire [4:0] \$65 ;
-  wire \$66 ;
-  wire \$67 ;
+  wire \$65 ;
+  wire [3:0] \$66 ;
+  wire [3:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
   reg [20:0] \$7 ;
@@ -9289,36 +9029,36 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [3:0] \$75 ;
+  wire \$75 ;
   wire [3:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [20:0] \$8 ;
   wire \$80 ;
-  wire \$81 ;
-  wire [3:0] \$82 ;
-  wire [3:0] \$83 ;
+  wire [4:0] \$81 ;
+  wire \$82 ;
+  wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire [83:0] \$88 ;
+  reg [2:0] \$89 ;
   wire [21:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire [3:0] \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire [4:0] \$97 ;
-  wire \$98 ;
-  wire \$99 ;
-  reg [1:0] \$signature__addr  = 2'h0;
+  reg [2:0] \$90 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg [5:0] \$94 ;
+  reg [7:0] \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg \$99 ;
+  reg [2:0] \$signature__addr  = 3'h0;
   reg [2:0] \$signature__addr$36  = 3'h0;
-  wire [15:0] \$signature__data ;
+  wire [7:0] \$signature__data ;
   wire [83:0] \$signature__data$38 ;
   wire \$signature__en ;
   wire \$signature__en$30 ;
@@ -9339,10 +9079,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first5 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
-  input [15:0] i__payload;
-  wire [15:0] i__payload;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
   wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
   output i__ready;
   wire i__ready;
   input i__valid;
@@ -9372,20 +9111,12 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg o__valid = 1'h0;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
-  reg [16:0] prod0_1 = 17'h00000;
-  reg [16:0] prod0_1_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
   reg [16:0] prod1_0_r = 17'h00000;
-  reg [16:0] prod1_1 = 17'h00000;
-  reg [16:0] prod1_1_r = 17'h00000;
   reg [16:0] prod2_0 = 17'h00000;
   reg [16:0] prod2_0_r = 17'h00000;
-  reg [16:0] prod2_1 = 17'h00000;
-  reg [16:0] prod2_1_r = 17'h00000;
   reg [16:0] prod3_0 = 17'h00000;
   reg [16:0] prod3_0_r = 17'h00000;
-  reg [16:0] prod3_1 = 17'h00000;
-  reg [16:0] prod3_1_r = 17'h00000;
   wire [83:0] q_in;
   wire [20:0] \q_in[0] ;
   wire [20:0] \q_in[1] ;
@@ -9399,65 +9130,57 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
-  (* init = 2'h0 *)
-  wire [1:0] rport__addr;
+  (* init = 3'h0 *)
+  wire [2:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
-  wire [15:0] rport__data;
-  wire [83:0] \rport__data$98 ;
+  wire [7:0] rport__data;
+  wire [83:0] \rport__data$82 ;
   input rst;
   wire rst;
-  (* init = 2'h0 *)
-  wire [1:0] sf_t;
+  (* init = 3'h0 *)
+  wire [2:0] sf_t;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [20:0] sum1_s0_0 = 21'h000000;
   reg [20:0] sum2_s0_0 = 21'h000000;
   reg [20:0] sum3_s0_0 = 21'h000000;
-  (* init = 5'h00 *)
-  wire [4:0] t;
+  (* init = 6'h00 *)
+  wire [5:0] t;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
-  reg [7:0] w0_1 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
-  reg [7:0] w1_1 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
-  reg [7:0] w2_1 = 8'h00;
   reg [7:0] w3_0 = 8'h00;
-  reg [7:0] w3_1 = 8'h00;
-  reg [4:0] wrom__addr = 5'h00;
-  wire [63:0] wrom__data;
-  reg [15:0] x_reg = 16'h0000;
+  reg [5:0] wrom__addr = 6'h00;
+  wire [31:0] wrom__data;
+  reg [7:0] x_reg = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_1 = 9'h000;
-  (* keep = 32'd1 *)
   reg [8:0] xoff1_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_1 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff2_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff2_1 = 9'h000;
-  (* keep = 32'd1 *)
   reg [8:0] xoff3_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_1 = 9'h000;
-  reg [15:0] inbuf [3:0];
+  reg [7:0] inbuf [7:0];
   initial begin
-    inbuf[0] = 16'h0000;
-    inbuf[1] = 16'h0000;
-    inbuf[2] = 16'h0000;
-    inbuf[3] = 16'h0000;
+    inbuf[0] = 8'h00;
+    inbuf[1] = 8'h00;
+    inbuf[2] = 8'h00;
+    inbuf[3] = 8'h00;
+    inbuf[4] = 8'h00;
+    inbuf[5] = 8'h00;
+    inbuf[6] = 8'h00;
+    inbuf[7] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       inbuf[\$signature__addr ] <= i__payload;
   end
-  reg [15:0] _0_;
+  reg [7:0] _0_;
   always @(posedge clk) begin
     _0_ <= inbuf[\$signature__addr ];
   end
@@ -9475,43 +9198,75 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$signature__en$30 )
       queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$98  = queue[\rport__addr$39 ];
-  reg [63:0] rom [31:0];
+  assign \rport__data$82  = queue[\rport__addr$39 ];
+  reg [31:0] rom [63:0];
   initial begin
-    rom[0] = 64'h7f3700feac3562f3;
-    rom[1] = 64'he4d4bc7fed1ce533;
-    rom[2] = 64'hd7681ddc7f0781fa;
-    rom[3] = 64'h1ce505de2c1d01fa;
-    rom[4] = 64'h017f91da8138df6d;
-    rom[5] = 64'h4cb1c19fbe317f1e;
-    rom[6] = 64'h09e5457f0cb72549;
-    rom[7] = 64'h91bcdadee807ded7;
-    rom[8] = 64'h8619ef2830bff2aa;
-    rom[9] = 64'h3172d08140937fa3;
-    rom[10] = 64'h9d7fee00950bcf01;
-    rom[11] = 64'h08f20f1528818e33;
-    rom[12] = 64'h2f32edcb95814f08;
-    rom[13] = 64'h07d5147f27d7df9e;
-    rom[14] = 64'h7fbd301aaaa16e81;
-    rom[15] = 64'hd61cd13b8a63f9f2;
-    rom[16] = 64'h813081b7eaac2be9;
-    rom[17] = 64'h2199109bf5d5f045;
-    rom[18] = 64'h7fe453f7818781f7;
-    rom[19] = 64'h23e2cb95f03c0ee3;
-    rom[20] = 64'hb01dd7fe0a5104f5;
-    rom[21] = 64'hdd7cc888d5811831;
-    rom[22] = 64'h5281967fa9061781;
-    rom[23] = 64'hd94ebc64bf0f09fd;
-    rom[24] = 64'h43d20cf7819b2ab9;
-    rom[25] = 64'heb7f1a1d55c99ffb;
-    rom[26] = 64'hcec4cd81b6838188;
-    rom[27] = 64'h06d8f70544fec39c;
-    rom[28] = 64'h00f07f03fa818116;
-    rom[29] = 64'h148112f5983eff33;
-    rom[30] = 64'h49fb0bd04e8dfc16;
-    rom[31] = 64'h070a0b0e00ed0509;
+    rom[0] = 32'd939406835;
+    rom[1] = 32'd2130750562;
+    rom[2] = 32'd3565100083;
+    rom[3] = 32'd3837586917;
+    rom[4] = 32'd1759250426;
+    rom[5] = 32'd3609034625;
+    rom[6] = 32'd3856539130;
+    rom[7] = 32'd470100993;
+    rom[8] = 32'd2145007725;
+    rom[9] = 32'd26313183;
+    rom[10] = 32'd2980000030;
+    rom[11] = 32'd1287765631;
+    rom[12] = 32'd3850352457;
+    rom[13] = 32'd155520037;
+    rom[14] = 32'd3168667607;
+    rom[15] = 32'd2447042782;
+    rom[16] = 32'd422100906;
+    rom[17] = 32'd2263822578;
+    rom[18] = 32'd1921094563;
+    rom[19] = 32'd835731583;
+    rom[20] = 32'd2130709249;
+    rom[21] = 32'd2649658831;
+    rom[22] = 32'd4061495603;
+    rom[23] = 32'd135211150;
+    rom[24] = 32'd852197640;
+    rom[25] = 32'd804099407;
+    rom[26] = 32'd3581925278;
+    rom[27] = 32'd118761439;
+    rom[28] = 32'd3172639105;
+    rom[29] = 32'd2133895790;
+    rom[30] = 32'd473654258;
+    rom[31] = 32'd3604056825;
+    rom[32] = 32'd817343721;
+    rom[33] = 32'd2172774955;
+    rom[34] = 32'd2577126725;
+    rom[35] = 32'd554759664;
+    rom[36] = 32'd3841427447;
+    rom[37] = 32'd2136179073;
+    rom[38] = 32'd3801431267;
+    rom[39] = 32'd600567822;
+    rom[40] = 32'd503206389;
+    rom[41] = 32'd2966882820;
+    rom[42] = 32'd2089320753;
+    rom[43] = 32'd3720926488;
+    rom[44] = 32'd2172585601;
+    rom[45] = 32'd1385605399;
+    rom[46] = 32'd1315180541;
+    rom[47] = 32'd3653025545;
+    rom[48] = 32'd3539442617;
+    rom[49] = 32'd1124892970;
+    rom[50] = 32'd2132658683;
+    rom[51] = 32'd3944371615;
+    rom[52] = 32'd3296822152;
+    rom[53] = 32'd3469588097;
+    rom[54] = 32'd3624271516;
+    rom[55] = 32'd116868291;
+    rom[56] = 32'd4026761494;
+    rom[57] = 32'd8387201;
+    rom[58] = 32'd2180333107;
+    rom[59] = 32'd336763135;
+    rom[60] = 32'd4224748822;
+    rom[61] = 32'd1225477884;
+    rom[62] = 32'd168750345;
+    rom[63] = 32'd118161413;
   end
-  reg [63:0] _1_;
+  reg [31:0] _1_;
   always @(posedge clk) begin
     _1_ <= rom[wrom__addr];
   end
@@ -9542,228 +9297,180 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$24  = \$21  & \$23 ;
   assign \$25  = ~ \$24 ;
   assign \$signature__en$30  = \$19  & \$25 ;
-  assign \$31  = wrom__addr == 5'h1f;
+  assign \$31  = wrom__addr == 6'h3f;
   assign \$32  = wrom__addr + 1'h1;
-  assign \$33  = \$31  ? 6'h00 : \$32 ;
+  assign \$33  = \$31  ? 7'h00 : \$32 ;
   assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(\$34 [7:0]) - $signed(8'h80);
+  assign \$35  = $signed(\$34 ) - $signed(8'h80);
   assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = $signed(\$36 [15:8]) - $signed(8'h80);
+  assign \$37  = $signed(\$36 ) - $signed(8'h80);
   assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = $signed(\$38 [7:0]) - $signed(8'h80);
+  assign \$39  = $signed(\$38 ) - $signed(8'h80);
   assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(\$40 [15:8]) - $signed(8'h80);
-  assign \$42  = from_input ? x_reg : rport__data;
-  assign \$43  = $signed(\$42 [7:0]) - $signed(8'h80);
-  assign \$44  = from_input ? x_reg : rport__data;
-  assign \$45  = $signed(\$44 [15:8]) - $signed(8'h80);
-  assign \$46  = from_input ? x_reg : rport__data;
-  assign \$47  = $signed(\$46 [7:0]) - $signed(8'h80);
-  assign \$48  = from_input ? x_reg : rport__data;
-  assign \$49  = $signed(\$48 [15:8]) - $signed(8'h80);
-  assign \$50  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$51  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$52  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$53  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$54  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$55  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$56  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$57  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$58  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$59  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$60  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$61  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$62  = issue & last_t;
-  assign \$63  = q_owed + \$62 ;
-  assign \$64  = o__valid & o__ready;
-  assign \$65  = \$63  - \$64 ;
-  assign \$66  = v5 & last5;
-  assign \$67  = ~ o__valid;
-  assign \$68  = \$67  | o__ready;
-  assign \$69  = | q_stored;
-  assign \$70  = ~ \$69 ;
-  assign \$71  = \$68  & \$70 ;
+  assign \$41  = $signed(\$40 ) - $signed(8'h80);
+  assign \$42  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$43  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$44  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$45  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$46  = issue & last_t;
+  assign \$47  = q_owed + \$46 ;
+  assign \$48  = o__valid & o__ready;
+  assign \$49  = \$47  - \$48 ;
+  assign \$50  = v5 & last5;
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = | q_stored;
+  assign \$54  = ~ \$53 ;
+  assign \$55  = \$52  & \$54 ;
+  assign \$56  = ~ \$55 ;
+  assign \$57  = \$50  & \$56 ;
+  assign \$58  = \$signature__addr$36  == 3'h5;
+  assign \$59  = \$signature__addr$36  + 1'h1;
+  assign \$60  = \$58  ? 4'h0 : \$59 ;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
+  assign \$64  = \$62  & \$63 ;
+  assign \$65  = \rport__addr$39  == 3'h5;
+  assign \$66  = \rport__addr$39  + 1'h1;
+  assign \$67  = \$65  ? 4'h0 : \$66 ;
+  assign \$68  = v5 & last5;
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = | q_stored;
   assign \$72  = ~ \$71 ;
-  assign \$73  = \$66  & \$72 ;
-  assign \$74  = \$signature__addr$36  == 3'h5;
-  assign \$75  = \$signature__addr$36  + 1'h1;
-  assign \$76  = \$74  ? 4'h0 : \$75 ;
+  assign \$73  = \$70  & \$72 ;
+  assign \$74  = ~ \$73 ;
+  assign \$75  = \$68  & \$74 ;
+  assign \$76  = q_stored + \$75 ;
   assign \$77  = ~ o__valid;
   assign \$78  = \$77  | o__ready;
   assign \$79  = | q_stored;
   assign \$80  = \$78  & \$79 ;
-  assign \$81  = \rport__addr$39  == 3'h5;
-  assign \$82  = \rport__addr$39  + 1'h1;
-  assign \$83  = \$81  ? 4'h0 : \$82 ;
-  assign \$84  = v5 & last5;
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
+  assign \$81  = \$76  - \$80 ;
+  assign \$82  = ~ o__valid;
+  assign \$83  = \$82  | o__ready;
+  assign \$84  = | q_stored;
+  assign \$85  = v5 & last5;
+  assign \$86  = \$84  | \$85 ;
   assign \$87  = | q_stored;
-  assign \$88  = ~ \$87 ;
-  assign \$89  = \$86  & \$88 ;
-  assign \$90  = ~ \$89 ;
-  assign \$91  = \$84  & \$90 ;
-  assign \$92  = q_stored + \$91 ;
-  assign \$93  = ~ o__valid;
-  assign \$94  = \$93  | o__ready;
-  assign \$95  = | q_stored;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = \$92  - \$96 ;
-  assign \$98  = ~ o__valid;
-  assign \$99  = \$98  | o__ready;
-  assign \$100  = | q_stored;
-  assign \$101  = v5 & last5;
-  assign \$102  = \$100  | \$101 ;
-  assign \$103  = | q_stored;
-  assign \$104  = \$103  ? \rport__data$98  : q_in;
+  assign \$88  = \$87  ? \rport__data$82  : q_in;
   always @(posedge clk)
-    nf_t <= \$105 ;
+    nf_t <= \$89 ;
   always @(posedge clk)
-    \$signature__addr  <= \$106 ;
+    \$signature__addr  <= \$90 ;
   always @(posedge clk)
-    reads_input_t <= \$107 ;
+    reads_input_t <= \$91 ;
   always @(posedge clk)
-    first_t <= \$108 ;
+    first_t <= \$92 ;
   always @(posedge clk)
-    last_t <= \$109 ;
+    last_t <= \$93 ;
   always @(posedge clk)
-    wrom__addr <= \$110 ;
+    wrom__addr <= \$94 ;
   always @(posedge clk)
-    x_reg <= \$111 ;
+    x_reg <= \$95 ;
   always @(posedge clk)
-    from_input <= \$112 ;
+    from_input <= \$96 ;
   always @(posedge clk)
-    v1 <= \$113 ;
+    v1 <= \$97 ;
   always @(posedge clk)
-    first1 <= \$114 ;
+    first1 <= \$98 ;
   always @(posedge clk)
-    last1 <= \$115 ;
+    last1 <= \$99 ;
   always @(posedge clk)
-    nf1 <= \$116 ;
+    nf1 <= \$100 ;
   always @(posedge clk)
-    xoff0_0 <= \$117 ;
+    xoff0_0 <= \$101 ;
   always @(posedge clk)
-    xoff0_1 <= \$118 ;
+    xoff1_0 <= \$102 ;
   always @(posedge clk)
-    xoff1_0 <= \$119 ;
+    xoff2_0 <= \$103 ;
   always @(posedge clk)
-    xoff1_1 <= \$120 ;
+    xoff3_0 <= \$104 ;
   always @(posedge clk)
-    xoff2_0 <= \$121 ;
+    w0_0 <= \$105 ;
   always @(posedge clk)
-    xoff2_1 <= \$122 ;
+    w1_0 <= \$106 ;
   always @(posedge clk)
-    xoff3_0 <= \$123 ;
+    w2_0 <= \$107 ;
   always @(posedge clk)
-    xoff3_1 <= \$124 ;
+    w3_0 <= \$108 ;
   always @(posedge clk)
-    w0_0 <= \$125 ;
+    prod0_0 <= \$109 ;
   always @(posedge clk)
-    w0_1 <= \$126 ;
+    prod1_0 <= \$110 ;
   always @(posedge clk)
-    w1_0 <= \$127 ;
+    prod2_0 <= \$111 ;
   always @(posedge clk)
-    w1_1 <= \$128 ;
+    prod3_0 <= \$112 ;
   always @(posedge clk)
-    w2_0 <= \$129 ;
+    prod0_0_r <= \$113 ;
   always @(posedge clk)
-    w2_1 <= \$130 ;
+    prod1_0_r <= \$114 ;
   always @(posedge clk)
-    w3_0 <= \$131 ;
+    prod2_0_r <= \$115 ;
   always @(posedge clk)
-    w3_1 <= \$132 ;
+    prod3_0_r <= \$116 ;
   always @(posedge clk)
-    prod0_0 <= \$133 ;
+    sum0_s0_0 <= \$117 ;
   always @(posedge clk)
-    prod0_1 <= \$134 ;
+    sum1_s0_0 <= \$118 ;
   always @(posedge clk)
-    prod1_0 <= \$135 ;
+    sum2_s0_0 <= \$119 ;
   always @(posedge clk)
-    prod1_1 <= \$136 ;
+    sum3_s0_0 <= \$120 ;
   always @(posedge clk)
-    prod2_0 <= \$137 ;
+    v2 <= \$121 ;
   always @(posedge clk)
-    prod2_1 <= \$138 ;
+    first2 <= \$122 ;
   always @(posedge clk)
-    prod3_0 <= \$139 ;
+    last2 <= \$123 ;
   always @(posedge clk)
-    prod3_1 <= \$140 ;
+    nf2 <= \$124 ;
   always @(posedge clk)
-    prod0_0_r <= \$141 ;
+    v3 <= \$125 ;
   always @(posedge clk)
-    prod0_1_r <= \$142 ;
+    first3 <= \$126 ;
   always @(posedge clk)
-    prod1_0_r <= \$143 ;
+    last3 <= \$127 ;
   always @(posedge clk)
-    prod1_1_r <= \$144 ;
+    nf3 <= \$128 ;
   always @(posedge clk)
-    prod2_0_r <= \$145 ;
+    v4 <= \$129 ;
   always @(posedge clk)
-    prod2_1_r <= \$146 ;
+    first4 <= \$130 ;
   always @(posedge clk)
-    prod3_0_r <= \$147 ;
+    last4 <= \$131 ;
   always @(posedge clk)
-    prod3_1_r <= \$148 ;
+    nf4 <= \$132 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$149 ;
+    v5 <= \$133 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$150 ;
+    first5 <= \$134 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$151 ;
+    last5 <= \$135 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$152 ;
+    nf5 <= \$136 ;
   always @(posedge clk)
-    v2 <= \$153 ;
+    acc0 <= \$137 ;
   always @(posedge clk)
-    first2 <= \$154 ;
+    acc1 <= \$138 ;
   always @(posedge clk)
-    last2 <= \$155 ;
+    acc2 <= \$139 ;
   always @(posedge clk)
-    nf2 <= \$156 ;
+    acc3 <= \$140 ;
   always @(posedge clk)
-    v3 <= \$157 ;
+    q_owed <= \$141 ;
   always @(posedge clk)
-    first3 <= \$158 ;
+    \$signature__addr$36  <= \$142 ;
   always @(posedge clk)
-    last3 <= \$159 ;
+    \rport__addr$39  <= \$143 ;
   always @(posedge clk)
-    nf3 <= \$160 ;
+    q_stored <= \$144 ;
   always @(posedge clk)
-    v4 <= \$161 ;
+    o__valid <= \$145 ;
   always @(posedge clk)
-    first4 <= \$162 ;
-  always @(posedge clk)
-    last4 <= \$163 ;
-  always @(posedge clk)
-    nf4 <= \$164 ;
-  always @(posedge clk)
-    v5 <= \$165 ;
-  always @(posedge clk)
-    first5 <= \$166 ;
-  always @(posedge clk)
-    last5 <= \$167 ;
-  always @(posedge clk)
-    nf5 <= \$168 ;
-  always @(posedge clk)
-    acc0 <= \$169 ;
-  always @(posedge clk)
-    acc1 <= \$170 ;
-  always @(posedge clk)
-    acc2 <= \$171 ;
-  always @(posedge clk)
-    acc3 <= \$172 ;
-  always @(posedge clk)
-    q_owed <= \$173 ;
-  always @(posedge clk)
-    \$signature__addr$36  <= \$174 ;
-  always @(posedge clk)
-    \rport__addr$39  <= \$175 ;
-  always @(posedge clk)
-    q_stored <= \$176 ;
-  always @(posedge clk)
-    o__valid <= \$177 ;
-  always @(posedge clk)
-    o__payload <= \$178 ;
+    o__payload <= \$146 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
@@ -9856,69 +9563,133 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      5'h00:
+      6'h00:
           \$26  = 3'h0;
-      5'h01:
+      6'h01:
           \$26  = 3'h0;
-      5'h02:
+      6'h02:
           \$26  = 3'h0;
-      5'h03:
+      6'h03:
+          \$26  = 3'h0;
+      6'h04:
+          \$26  = 3'h0;
+      6'h05:
+          \$26  = 3'h0;
+      6'h06:
+          \$26  = 3'h0;
+      6'h07:
           \$26  = 3'h1;
-      5'h04:
+      6'h08:
           \$26  = 3'h1;
-      5'h05:
+      6'h09:
           \$26  = 3'h1;
-      5'h06:
+      6'h0a:
           \$26  = 3'h1;
-      5'h07:
+      6'h0b:
+          \$26  = 3'h1;
+      6'h0c:
+          \$26  = 3'h1;
+      6'h0d:
+          \$26  = 3'h1;
+      6'h0e:
+          \$26  = 3'h1;
+      6'h0f:
           \$26  = 3'h2;
-      5'h08:
+      6'h10:
           \$26  = 3'h2;
-      5'h09:
+      6'h11:
           \$26  = 3'h2;
-      5'h0a:
+      6'h12:
           \$26  = 3'h2;
-      5'h0b:
+      6'h13:
+          \$26  = 3'h2;
+      6'h14:
+          \$26  = 3'h2;
+      6'h15:
+          \$26  = 3'h2;
+      6'h16:
+          \$26  = 3'h2;
+      6'h17:
           \$26  = 3'h3;
-      5'h0c:
+      6'h18:
           \$26  = 3'h3;
-      5'h0d:
+      6'h19:
           \$26  = 3'h3;
-      5'h0e:
+      6'h1a:
           \$26  = 3'h3;
-      5'h0f:
+      6'h1b:
+          \$26  = 3'h3;
+      6'h1c:
+          \$26  = 3'h3;
+      6'h1d:
+          \$26  = 3'h3;
+      6'h1e:
+          \$26  = 3'h3;
+      6'h1f:
           \$26  = 3'h4;
-      5'h10:
+      6'h20:
           \$26  = 3'h4;
-      5'h11:
+      6'h21:
           \$26  = 3'h4;
-      5'h12:
+      6'h22:
           \$26  = 3'h4;
-      5'h13:
+      6'h23:
+          \$26  = 3'h4;
+      6'h24:
+          \$26  = 3'h4;
+      6'h25:
+          \$26  = 3'h4;
+      6'h26:
+          \$26  = 3'h4;
+      6'h27:
           \$26  = 3'h5;
-      5'h14:
+      6'h28:
           \$26  = 3'h5;
-      5'h15:
+      6'h29:
           \$26  = 3'h5;
-      5'h16:
+      6'h2a:
           \$26  = 3'h5;
-      5'h17:
+      6'h2b:
+          \$26  = 3'h5;
+      6'h2c:
+          \$26  = 3'h5;
+      6'h2d:
+          \$26  = 3'h5;
+      6'h2e:
+          \$26  = 3'h5;
+      6'h2f:
           \$26  = 3'h6;
-      5'h18:
+      6'h30:
           \$26  = 3'h6;
-      5'h19:
+      6'h31:
           \$26  = 3'h6;
-      5'h1a:
+      6'h32:
           \$26  = 3'h6;
-      5'h1b:
+      6'h33:
+          \$26  = 3'h6;
+      6'h34:
+          \$26  = 3'h6;
+      6'h35:
+          \$26  = 3'h6;
+      6'h36:
+          \$26  = 3'h6;
+      6'h37:
           \$26  = 3'h7;
-      5'h1c:
+      6'h38:
           \$26  = 3'h7;
-      5'h1d:
+      6'h39:
           \$26  = 3'h7;
-      5'h1e:
+      6'h3a:
           \$26  = 3'h7;
-      5'h1f:
+      6'h3b:
+          \$26  = 3'h7;
+      6'h3c:
+          \$26  = 3'h7;
+      6'h3d:
+          \$26  = 3'h7;
+      6'h3e:
+          \$26  = 3'h7;
+      6'h3f:
           \$26  = 3'h0;
     endcase
   end
@@ -9926,139 +9697,267 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      5'h00:
-          \$27  = 2'h1;
-      5'h01:
-          \$27  = 2'h2;
-      5'h02:
-          \$27  = 2'h3;
-      5'h03:
-          \$27  = 2'h0;
-      5'h04:
-          \$27  = 2'h1;
-      5'h05:
-          \$27  = 2'h2;
-      5'h06:
-          \$27  = 2'h3;
-      5'h07:
-          \$27  = 2'h0;
-      5'h08:
-          \$27  = 2'h1;
-      5'h09:
-          \$27  = 2'h2;
-      5'h0a:
-          \$27  = 2'h3;
-      5'h0b:
-          \$27  = 2'h0;
-      5'h0c:
-          \$27  = 2'h1;
-      5'h0d:
-          \$27  = 2'h2;
-      5'h0e:
-          \$27  = 2'h3;
-      5'h0f:
-          \$27  = 2'h0;
-      5'h10:
-          \$27  = 2'h1;
-      5'h11:
-          \$27  = 2'h2;
-      5'h12:
-          \$27  = 2'h3;
-      5'h13:
-          \$27  = 2'h0;
-      5'h14:
-          \$27  = 2'h1;
-      5'h15:
-          \$27  = 2'h2;
-      5'h16:
-          \$27  = 2'h3;
-      5'h17:
-          \$27  = 2'h0;
-      5'h18:
-          \$27  = 2'h1;
-      5'h19:
-          \$27  = 2'h2;
-      5'h1a:
-          \$27  = 2'h3;
-      5'h1b:
-          \$27  = 2'h0;
-      5'h1c:
-          \$27  = 2'h1;
-      5'h1d:
-          \$27  = 2'h2;
-      5'h1e:
-          \$27  = 2'h3;
-      5'h1f:
-          \$27  = 2'h0;
+      6'h00:
+          \$27  = 3'h1;
+      6'h01:
+          \$27  = 3'h2;
+      6'h02:
+          \$27  = 3'h3;
+      6'h03:
+          \$27  = 3'h4;
+      6'h04:
+          \$27  = 3'h5;
+      6'h05:
+          \$27  = 3'h6;
+      6'h06:
+          \$27  = 3'h7;
+      6'h07:
+          \$27  = 3'h0;
+      6'h08:
+          \$27  = 3'h1;
+      6'h09:
+          \$27  = 3'h2;
+      6'h0a:
+          \$27  = 3'h3;
+      6'h0b:
+          \$27  = 3'h4;
+      6'h0c:
+          \$27  = 3'h5;
+      6'h0d:
+          \$27  = 3'h6;
+      6'h0e:
+          \$27  = 3'h7;
+      6'h0f:
+          \$27  = 3'h0;
+      6'h10:
+          \$27  = 3'h1;
+      6'h11:
+          \$27  = 3'h2;
+      6'h12:
+          \$27  = 3'h3;
+      6'h13:
+          \$27  = 3'h4;
+      6'h14:
+          \$27  = 3'h5;
+      6'h15:
+          \$27  = 3'h6;
+      6'h16:
+          \$27  = 3'h7;
+      6'h17:
+          \$27  = 3'h0;
+      6'h18:
+          \$27  = 3'h1;
+      6'h19:
+          \$27  = 3'h2;
+      6'h1a:
+          \$27  = 3'h3;
+      6'h1b:
+          \$27  = 3'h4;
+      6'h1c:
+          \$27  = 3'h5;
+      6'h1d:
+          \$27  = 3'h6;
+      6'h1e:
+          \$27  = 3'h7;
+      6'h1f:
+          \$27  = 3'h0;
+      6'h20:
+          \$27  = 3'h1;
+      6'h21:
+          \$27  = 3'h2;
+      6'h22:
+          \$27  = 3'h3;
+      6'h23:
+          \$27  = 3'h4;
+      6'h24:
+          \$27  = 3'h5;
+      6'h25:
+          \$27  = 3'h6;
+      6'h26:
+          \$27  = 3'h7;
+      6'h27:
+          \$27  = 3'h0;
+      6'h28:
+          \$27  = 3'h1;
+      6'h29:
+          \$27  = 3'h2;
+      6'h2a:
+          \$27  = 3'h3;
+      6'h2b:
+          \$27  = 3'h4;
+      6'h2c:
+          \$27  = 3'h5;
+      6'h2d:
+          \$27  = 3'h6;
+      6'h2e:
+          \$27  = 3'h7;
+      6'h2f:
+          \$27  = 3'h0;
+      6'h30:
+          \$27  = 3'h1;
+      6'h31:
+          \$27  = 3'h2;
+      6'h32:
+          \$27  = 3'h3;
+      6'h33:
+          \$27  = 3'h4;
+      6'h34:
+          \$27  = 3'h5;
+      6'h35:
+          \$27  = 3'h6;
+      6'h36:
+          \$27  = 3'h7;
+      6'h37:
+          \$27  = 3'h0;
+      6'h38:
+          \$27  = 3'h1;
+      6'h39:
+          \$27  = 3'h2;
+      6'h3a:
+          \$27  = 3'h3;
+      6'h3b:
+          \$27  = 3'h4;
+      6'h3c:
+          \$27  = 3'h5;
+      6'h3d:
+          \$27  = 3'h6;
+      6'h3e:
+          \$27  = 3'h7;
+      6'h3f:
+          \$27  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      5'h00:
+      6'h00:
           \$28  = 1'h1;
-      5'h01:
+      6'h01:
           \$28  = 1'h1;
-      5'h02:
+      6'h02:
           \$28  = 1'h1;
-      5'h03:
+      6'h03:
+          \$28  = 1'h1;
+      6'h04:
+          \$28  = 1'h1;
+      6'h05:
+          \$28  = 1'h1;
+      6'h06:
+          \$28  = 1'h1;
+      6'h07:
           \$28  = 1'h0;
-      5'h04:
+      6'h08:
           \$28  = 1'h0;
-      5'h05:
+      6'h09:
           \$28  = 1'h0;
-      5'h06:
+      6'h0a:
           \$28  = 1'h0;
-      5'h07:
+      6'h0b:
           \$28  = 1'h0;
-      5'h08:
+      6'h0c:
           \$28  = 1'h0;
-      5'h09:
+      6'h0d:
           \$28  = 1'h0;
-      5'h0a:
+      6'h0e:
           \$28  = 1'h0;
-      5'h0b:
+      6'h0f:
           \$28  = 1'h0;
-      5'h0c:
+      6'h10:
           \$28  = 1'h0;
-      5'h0d:
+      6'h11:
           \$28  = 1'h0;
-      5'h0e:
+      6'h12:
           \$28  = 1'h0;
-      5'h0f:
+      6'h13:
           \$28  = 1'h0;
-      5'h10:
+      6'h14:
           \$28  = 1'h0;
-      5'h11:
+      6'h15:
           \$28  = 1'h0;
-      5'h12:
+      6'h16:
           \$28  = 1'h0;
-      5'h13:
+      6'h17:
           \$28  = 1'h0;
-      5'h14:
+      6'h18:
           \$28  = 1'h0;
-      5'h15:
+      6'h19:
           \$28  = 1'h0;
-      5'h16:
+      6'h1a:
           \$28  = 1'h0;
-      5'h17:
+      6'h1b:
           \$28  = 1'h0;
-      5'h18:
+      6'h1c:
           \$28  = 1'h0;
-      5'h19:
+      6'h1d:
           \$28  = 1'h0;
-      5'h1a:
+      6'h1e:
           \$28  = 1'h0;
-      5'h1b:
+      6'h1f:
           \$28  = 1'h0;
-      5'h1c:
+      6'h20:
           \$28  = 1'h0;
-      5'h1d:
+      6'h21:
           \$28  = 1'h0;
-      5'h1e:
+      6'h22:
           \$28  = 1'h0;
-      5'h1f:
+      6'h23:
+          \$28  = 1'h0;
+      6'h24:
+          \$28  = 1'h0;
+      6'h25:
+          \$28  = 1'h0;
+      6'h26:
+          \$28  = 1'h0;
+      6'h27:
+          \$28  = 1'h0;
+      6'h28:
+          \$28  = 1'h0;
+      6'h29:
+          \$28  = 1'h0;
+      6'h2a:
+          \$28  = 1'h0;
+      6'h2b:
+          \$28  = 1'h0;
+      6'h2c:
+          \$28  = 1'h0;
+      6'h2d:
+          \$28  = 1'h0;
+      6'h2e:
+          \$28  = 1'h0;
+      6'h2f:
+          \$28  = 1'h0;
+      6'h30:
+          \$28  = 1'h0;
+      6'h31:
+          \$28  = 1'h0;
+      6'h32:
+          \$28  = 1'h0;
+      6'h33:
+          \$28  = 1'h0;
+      6'h34:
+          \$28  = 1'h0;
+      6'h35:
+          \$28  = 1'h0;
+      6'h36:
+          \$28  = 1'h0;
+      6'h37:
+          \$28  = 1'h0;
+      6'h38:
+          \$28  = 1'h0;
+      6'h39:
+          \$28  = 1'h0;
+      6'h3a:
+          \$28  = 1'h0;
+      6'h3b:
+          \$28  = 1'h0;
+      6'h3c:
+          \$28  = 1'h0;
+      6'h3d:
+          \$28  = 1'h0;
+      6'h3e:
+          \$28  = 1'h0;
+      6'h3f:
           \$28  = 1'h1;
     endcase
   end
@@ -10066,69 +9965,133 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      5'h00:
+      6'h00:
           \$29  = 1'h0;
-      5'h01:
+      6'h01:
           \$29  = 1'h0;
-      5'h02:
+      6'h02:
           \$29  = 1'h0;
-      5'h03:
+      6'h03:
+          \$29  = 1'h0;
+      6'h04:
+          \$29  = 1'h0;
+      6'h05:
+          \$29  = 1'h0;
+      6'h06:
+          \$29  = 1'h0;
+      6'h07:
           \$29  = 1'h1;
-      5'h04:
+      6'h08:
           \$29  = 1'h0;
-      5'h05:
+      6'h09:
           \$29  = 1'h0;
-      5'h06:
+      6'h0a:
           \$29  = 1'h0;
-      5'h07:
+      6'h0b:
+          \$29  = 1'h0;
+      6'h0c:
+          \$29  = 1'h0;
+      6'h0d:
+          \$29  = 1'h0;
+      6'h0e:
+          \$29  = 1'h0;
+      6'h0f:
           \$29  = 1'h1;
-      5'h08:
+      6'h10:
           \$29  = 1'h0;
-      5'h09:
+      6'h11:
           \$29  = 1'h0;
-      5'h0a:
+      6'h12:
           \$29  = 1'h0;
-      5'h0b:
+      6'h13:
+          \$29  = 1'h0;
+      6'h14:
+          \$29  = 1'h0;
+      6'h15:
+          \$29  = 1'h0;
+      6'h16:
+          \$29  = 1'h0;
+      6'h17:
           \$29  = 1'h1;
-      5'h0c:
+      6'h18:
           \$29  = 1'h0;
-      5'h0d:
+      6'h19:
           \$29  = 1'h0;
-      5'h0e:
+      6'h1a:
           \$29  = 1'h0;
-      5'h0f:
+      6'h1b:
+          \$29  = 1'h0;
+      6'h1c:
+          \$29  = 1'h0;
+      6'h1d:
+          \$29  = 1'h0;
+      6'h1e:
+          \$29  = 1'h0;
+      6'h1f:
           \$29  = 1'h1;
-      5'h10:
+      6'h20:
           \$29  = 1'h0;
-      5'h11:
+      6'h21:
           \$29  = 1'h0;
-      5'h12:
+      6'h22:
           \$29  = 1'h0;
-      5'h13:
+      6'h23:
+          \$29  = 1'h0;
+      6'h24:
+          \$29  = 1'h0;
+      6'h25:
+          \$29  = 1'h0;
+      6'h26:
+          \$29  = 1'h0;
+      6'h27:
           \$29  = 1'h1;
-      5'h14:
+      6'h28:
           \$29  = 1'h0;
-      5'h15:
+      6'h29:
           \$29  = 1'h0;
-      5'h16:
+      6'h2a:
           \$29  = 1'h0;
-      5'h17:
+      6'h2b:
+          \$29  = 1'h0;
+      6'h2c:
+          \$29  = 1'h0;
+      6'h2d:
+          \$29  = 1'h0;
+      6'h2e:
+          \$29  = 1'h0;
+      6'h2f:
           \$29  = 1'h1;
-      5'h18:
+      6'h30:
           \$29  = 1'h0;
-      5'h19:
+      6'h31:
           \$29  = 1'h0;
-      5'h1a:
+      6'h32:
           \$29  = 1'h0;
-      5'h1b:
+      6'h33:
+          \$29  = 1'h0;
+      6'h34:
+          \$29  = 1'h0;
+      6'h35:
+          \$29  = 1'h0;
+      6'h36:
+          \$29  = 1'h0;
+      6'h37:
           \$29  = 1'h1;
-      5'h1c:
+      6'h38:
           \$29  = 1'h0;
-      5'h1d:
+      6'h39:
           \$29  = 1'h0;
-      5'h1e:
+      6'h3a:
           \$29  = 1'h0;
-      5'h1f:
+      6'h3b:
+          \$29  = 1'h0;
+      6'h3c:
+          \$29  = 1'h0;
+      6'h3d:
+          \$29  = 1'h0;
+      6'h3e:
+          \$29  = 1'h0;
+      6'h3f:
           \$29  = 1'h1;
     endcase
   end
@@ -10136,630 +10099,582 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      5'h00:
+      6'h00:
           \$30  = 1'h0;
-      5'h01:
+      6'h01:
           \$30  = 1'h0;
-      5'h02:
+      6'h02:
+          \$30  = 1'h0;
+      6'h03:
+          \$30  = 1'h0;
+      6'h04:
+          \$30  = 1'h0;
+      6'h05:
+          \$30  = 1'h0;
+      6'h06:
           \$30  = 1'h1;
-      5'h03:
+      6'h07:
           \$30  = 1'h0;
-      5'h04:
+      6'h08:
           \$30  = 1'h0;
-      5'h05:
+      6'h09:
           \$30  = 1'h0;
-      5'h06:
+      6'h0a:
+          \$30  = 1'h0;
+      6'h0b:
+          \$30  = 1'h0;
+      6'h0c:
+          \$30  = 1'h0;
+      6'h0d:
+          \$30  = 1'h0;
+      6'h0e:
           \$30  = 1'h1;
-      5'h07:
+      6'h0f:
           \$30  = 1'h0;
-      5'h08:
+      6'h10:
           \$30  = 1'h0;
-      5'h09:
+      6'h11:
           \$30  = 1'h0;
-      5'h0a:
+      6'h12:
+          \$30  = 1'h0;
+      6'h13:
+          \$30  = 1'h0;
+      6'h14:
+          \$30  = 1'h0;
+      6'h15:
+          \$30  = 1'h0;
+      6'h16:
           \$30  = 1'h1;
-      5'h0b:
+      6'h17:
           \$30  = 1'h0;
-      5'h0c:
+      6'h18:
           \$30  = 1'h0;
-      5'h0d:
+      6'h19:
           \$30  = 1'h0;
-      5'h0e:
+      6'h1a:
+          \$30  = 1'h0;
+      6'h1b:
+          \$30  = 1'h0;
+      6'h1c:
+          \$30  = 1'h0;
+      6'h1d:
+          \$30  = 1'h0;
+      6'h1e:
           \$30  = 1'h1;
-      5'h0f:
+      6'h1f:
           \$30  = 1'h0;
-      5'h10:
+      6'h20:
           \$30  = 1'h0;
-      5'h11:
+      6'h21:
           \$30  = 1'h0;
-      5'h12:
+      6'h22:
+          \$30  = 1'h0;
+      6'h23:
+          \$30  = 1'h0;
+      6'h24:
+          \$30  = 1'h0;
+      6'h25:
+          \$30  = 1'h0;
+      6'h26:
           \$30  = 1'h1;
-      5'h13:
+      6'h27:
           \$30  = 1'h0;
-      5'h14:
+      6'h28:
           \$30  = 1'h0;
-      5'h15:
+      6'h29:
           \$30  = 1'h0;
-      5'h16:
+      6'h2a:
+          \$30  = 1'h0;
+      6'h2b:
+          \$30  = 1'h0;
+      6'h2c:
+          \$30  = 1'h0;
+      6'h2d:
+          \$30  = 1'h0;
+      6'h2e:
           \$30  = 1'h1;
-      5'h17:
+      6'h2f:
           \$30  = 1'h0;
-      5'h18:
+      6'h30:
           \$30  = 1'h0;
-      5'h19:
+      6'h31:
           \$30  = 1'h0;
-      5'h1a:
+      6'h32:
+          \$30  = 1'h0;
+      6'h33:
+          \$30  = 1'h0;
+      6'h34:
+          \$30  = 1'h0;
+      6'h35:
+          \$30  = 1'h0;
+      6'h36:
           \$30  = 1'h1;
-      5'h1b:
+      6'h37:
           \$30  = 1'h0;
-      5'h1c:
+      6'h38:
           \$30  = 1'h0;
-      5'h1d:
+      6'h39:
           \$30  = 1'h0;
-      5'h1e:
+      6'h3a:
+          \$30  = 1'h0;
+      6'h3b:
+          \$30  = 1'h0;
+      6'h3c:
+          \$30  = 1'h0;
+      6'h3d:
+          \$30  = 1'h0;
+      6'h3e:
           \$30  = 1'h1;
-      5'h1f:
+      6'h3f:
           \$30  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$105  = nf_t;
+    \$89  = nf_t;
     if (issue) begin
-      \$105  = \$26 ;
+      \$89  = \$26 ;
     end
     if (rst) begin
-      \$105  = 3'h0;
+      \$89  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$106  = \$signature__addr ;
+    \$90  = \$signature__addr ;
     if (issue) begin
-      \$106  = \$27 ;
+      \$90  = \$27 ;
     end
     if (rst) begin
-      \$106  = 2'h0;
+      \$90  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$107  = reads_input_t;
+    \$91  = reads_input_t;
     if (issue) begin
-      \$107  = \$28 ;
+      \$91  = \$28 ;
     end
     if (rst) begin
-      \$107  = 1'h1;
+      \$91  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$108  = first_t;
+    \$92  = first_t;
     if (issue) begin
-      \$108  = \$29 ;
+      \$92  = \$29 ;
     end
     if (rst) begin
-      \$108  = 1'h1;
+      \$92  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$109  = last_t;
+    \$93  = last_t;
     if (issue) begin
-      \$109  = \$30 ;
+      \$93  = \$30 ;
     end
     if (rst) begin
-      \$109  = 1'h0;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$110  = wrom__addr;
+    \$94  = wrom__addr;
     if (issue) begin
-      \$110  = \$33 [4:0];
+      \$94  = \$33 [5:0];
     end
     if (rst) begin
-      \$110  = 5'h00;
+      \$94  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$111  = i__payload;
+    \$95  = i__payload;
     if (rst) begin
-      \$111  = 16'h0000;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$112  = reads_input_t;
+    \$96  = reads_input_t;
     if (rst) begin
-      \$112  = 1'h0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$113  = issue;
+    \$97  = issue;
     if (rst) begin
-      \$113  = 1'h0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$114  = first_t;
+    \$98  = first_t;
     if (rst) begin
-      \$114  = 1'h0;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$115  = last_t;
+    \$99  = last_t;
     if (rst) begin
-      \$115  = 1'h0;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$116  = nf_t;
+    \$100  = nf_t;
     if (rst) begin
-      \$116  = 3'h0;
+      \$100  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$117  = \$35 ;
+    \$101  = \$35 ;
     if (rst) begin
-      \$117  = 9'h000;
+      \$101  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$118  = \$37 ;
+    \$102  = \$37 ;
     if (rst) begin
-      \$118  = 9'h000;
+      \$102  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$119  = \$39 ;
+    \$103  = \$39 ;
     if (rst) begin
-      \$119  = 9'h000;
+      \$103  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$120  = \$41 ;
+    \$104  = \$41 ;
     if (rst) begin
-      \$120  = 9'h000;
+      \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$121  = \$43 ;
+    \$105  = wrom__data[7:0];
     if (rst) begin
-      \$121  = 9'h000;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$122  = \$45 ;
+    \$106  = wrom__data[15:8];
     if (rst) begin
-      \$122  = 9'h000;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$123  = \$47 ;
+    \$107  = wrom__data[23:16];
     if (rst) begin
-      \$123  = 9'h000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$124  = \$49 ;
+    \$108  = wrom__data[31:24];
     if (rst) begin
-      \$124  = 9'h000;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$125  = wrom__data[7:0];
+    \$109  = \$42 ;
     if (rst) begin
-      \$125  = 8'h00;
+      \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$126  = wrom__data[15:8];
+    \$110  = \$43 ;
     if (rst) begin
-      \$126  = 8'h00;
+      \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$127  = wrom__data[23:16];
+    \$111  = \$44 ;
     if (rst) begin
-      \$127  = 8'h00;
+      \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$128  = wrom__data[31:24];
+    \$112  = \$45 ;
     if (rst) begin
-      \$128  = 8'h00;
+      \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$129  = wrom__data[39:32];
+    \$113  = prod0_0;
     if (rst) begin
-      \$129  = 8'h00;
+      \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$130  = wrom__data[47:40];
+    \$114  = prod1_0;
     if (rst) begin
-      \$130  = 8'h00;
+      \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$131  = wrom__data[55:48];
+    \$115  = prod2_0;
     if (rst) begin
-      \$131  = 8'h00;
+      \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$132  = wrom__data[63:56];
+    \$116  = prod3_0;
     if (rst) begin
-      \$132  = 8'h00;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$133  = \$50 ;
+    \$117  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$133  = 17'h00000;
+      \$117  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$134  = \$51 ;
+    \$118  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
-      \$134  = 17'h00000;
+      \$118  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$135  = \$52 ;
+    \$119  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$135  = 17'h00000;
+      \$119  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$136  = \$53 ;
+    \$120  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$136  = 17'h00000;
+      \$120  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$137  = \$54 ;
+    \$121  = v1;
     if (rst) begin
-      \$137  = 17'h00000;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$138  = \$55 ;
+    \$122  = first1;
     if (rst) begin
-      \$138  = 17'h00000;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$139  = \$56 ;
+    \$123  = last1;
     if (rst) begin
-      \$139  = 17'h00000;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$140  = \$57 ;
+    \$124  = nf1;
     if (rst) begin
-      \$140  = 17'h00000;
+      \$124  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$141  = prod0_0;
+    \$125  = v2;
     if (rst) begin
-      \$141  = 17'h00000;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$142  = prod0_1;
+    \$126  = first2;
     if (rst) begin
-      \$142  = 17'h00000;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$143  = prod1_0;
+    \$127  = last2;
     if (rst) begin
-      \$143  = 17'h00000;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$144  = prod1_1;
+    \$128  = nf2;
     if (rst) begin
-      \$144  = 17'h00000;
+      \$128  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$145  = prod2_0;
+    \$129  = v3;
     if (rst) begin
-      \$145  = 17'h00000;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$146  = prod2_1;
+    \$130  = first3;
     if (rst) begin
-      \$146  = 17'h00000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$147  = prod3_0;
+    \$131  = last3;
     if (rst) begin
-      \$147  = 17'h00000;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$148  = prod3_1;
+    \$132  = nf3;
     if (rst) begin
-      \$148  = 17'h00000;
+      \$132  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$149  = { \$58 [17], \$58 [17], \$58 [17], \$58  };
+    \$133  = v4;
     if (rst) begin
-      \$149  = 21'h000000;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$150  = { \$59 [17], \$59 [17], \$59 [17], \$59  };
+    \$134  = first4;
     if (rst) begin
-      \$150  = 21'h000000;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$151  = { \$60 [17], \$60 [17], \$60 [17], \$60  };
+    \$135  = last4;
     if (rst) begin
-      \$151  = 21'h000000;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$152  = { \$61 [17], \$61 [17], \$61 [17], \$61  };
+    \$136  = nf4;
     if (rst) begin
-      \$152  = 21'h000000;
+      \$136  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$153  = v1;
-    if (rst) begin
-      \$153  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$154  = first1;
-    if (rst) begin
-      \$154  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$155  = last1;
-    if (rst) begin
-      \$155  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$156  = nf1;
-    if (rst) begin
-      \$156  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$157  = v2;
-    if (rst) begin
-      \$157  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$158  = first2;
-    if (rst) begin
-      \$158  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$159  = last2;
-    if (rst) begin
-      \$159  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$160  = nf2;
-    if (rst) begin
-      \$160  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$161  = v3;
-    if (rst) begin
-      \$161  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$162  = first3;
-    if (rst) begin
-      \$162  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$163  = last3;
-    if (rst) begin
-      \$163  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$164  = nf3;
-    if (rst) begin
-      \$164  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$165  = v4;
-    if (rst) begin
-      \$165  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$166  = first4;
-    if (rst) begin
-      \$166  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$167  = last4;
-    if (rst) begin
-      \$167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$168  = nf4;
-    if (rst) begin
-      \$168  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$169  = acc0;
+    \$137  = acc0;
     if (v5) begin
-      \$169  = \$9 [20:0];
+      \$137  = \$9 [20:0];
     end
     if (rst) begin
-      \$169  = 21'h000000;
+      \$137  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$170  = acc1;
+    \$138  = acc1;
     if (v5) begin
-      \$170  = \$12 [20:0];
+      \$138  = \$12 [20:0];
     end
     if (rst) begin
-      \$170  = 21'h000000;
+      \$138  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$171  = acc2;
+    \$139  = acc2;
     if (v5) begin
-      \$171  = \$15 [20:0];
+      \$139  = \$15 [20:0];
     end
     if (rst) begin
-      \$171  = 21'h000000;
+      \$139  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$172  = acc3;
+    \$140  = acc3;
     if (v5) begin
-      \$172  = \$18 [20:0];
+      \$140  = \$18 [20:0];
     end
     if (rst) begin
-      \$172  = 21'h000000;
+      \$140  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$173  = \$65 [2:0];
+    \$141  = \$49 [2:0];
     if (rst) begin
-      \$173  = 3'h0;
+      \$141  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$174  = \$signature__addr$36 ;
-    if (\$73 ) begin
-      \$174  = \$76 [2:0];
+    \$142  = \$signature__addr$36 ;
+    if (\$57 ) begin
+      \$142  = \$60 [2:0];
     end
     if (rst) begin
-      \$174  = 3'h0;
+      \$142  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$175  = \rport__addr$39 ;
-    if (\$80 ) begin
-      \$175  = \$83 [2:0];
+    \$143  = \rport__addr$39 ;
+    if (\$64 ) begin
+      \$143  = \$67 [2:0];
     end
     if (rst) begin
-      \$175  = 3'h0;
+      \$143  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$176  = \$97 [2:0];
+    \$144  = \$81 [2:0];
     if (rst) begin
-      \$176  = 3'h0;
+      \$144  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$177  = o__valid;
-    if (\$99 ) begin
-      \$177  = \$102 ;
+    \$145  = o__valid;
+    if (\$83 ) begin
+      \$145  = \$86 ;
     end
     if (rst) begin
-      \$177  = 1'h0;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$178  = o__payload;
-    if (\$99 ) begin
-      \$178  = \$104 ;
+    \$146  = o__payload;
+    if (\$83 ) begin
+      \$146  = \$88 ;
     end
     if (rst) begin
-      \$178  = 84'h000000000000000000000;
+      \$146  = 84'h000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -10773,8 +10688,7 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign q_wptr = \$signature__addr$36 ;
   assign \$signature__data$38  = q_in;
   assign q_rptr = \rport__addr$39 ;
-  assign \i__payload[0]  = i__payload[7:0];
-  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[0]  = i__payload;
   assign \q_in[0]  = q_in[20:0];
   assign \q_in[1]  = q_in[41:21];
   assign \q_in[2]  = q_in[62:42];
@@ -13390,331 +13304,187 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
   reg [22:0] \$10 ;
-  wire [31:0] \$100 ;
-  wire [8:0] \$101 ;
-  wire [31:0] \$102 ;
-  wire [8:0] \$103 ;
-  wire [31:0] \$104 ;
-  wire [8:0] \$105 ;
-  wire [31:0] \$106 ;
-  wire [8:0] \$107 ;
-  wire [31:0] \$108 ;
-  wire [8:0] \$109 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire [3:0] \$107 ;
+  wire [3:0] \$108 ;
+  wire \$109 ;
   wire [22:0] \$11 ;
-  wire [16:0] \$110 ;
-  wire [16:0] \$111 ;
-  wire [16:0] \$112 ;
-  wire [16:0] \$113 ;
-  wire [16:0] \$114 ;
-  wire [16:0] \$115 ;
-  wire [16:0] \$116 ;
-  wire [16:0] \$117 ;
-  wire [16:0] \$118 ;
-  wire [16:0] \$119 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire [3:0] \$114 ;
+  wire [3:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire [23:0] \$12 ;
-  wire [16:0] \$120 ;
-  wire [16:0] \$121 ;
-  wire [16:0] \$122 ;
-  wire [16:0] \$123 ;
-  wire [16:0] \$124 ;
-  wire [16:0] \$125 ;
-  wire [16:0] \$126 ;
-  wire [16:0] \$127 ;
-  wire [16:0] \$128 ;
-  wire [16:0] \$129 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire [3:0] \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire [4:0] \$129 ;
   reg [22:0] \$13 ;
-  wire [16:0] \$130 ;
-  wire [16:0] \$131 ;
-  wire [16:0] \$132 ;
-  wire [16:0] \$133 ;
-  wire [16:0] \$134 ;
-  wire [16:0] \$135 ;
-  wire [16:0] \$136 ;
-  wire [16:0] \$137 ;
-  wire [16:0] \$138 ;
-  wire [16:0] \$139 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire [91:0] \$136 ;
+  reg [3:0] \$137 ;
+  reg [2:0] \$138 ;
+  reg \$139 ;
   wire [22:0] \$14 ;
-  wire [16:0] \$140 ;
-  wire [16:0] \$141 ;
-  wire [17:0] \$142 ;
-  wire [17:0] \$143 ;
-  wire [18:0] \$144 ;
-  wire [17:0] \$145 ;
-  wire [17:0] \$146 ;
-  wire [18:0] \$147 ;
-  wire [17:0] \$148 ;
-  wire [17:0] \$149 ;
+  reg \$140 ;
+  reg \$141 ;
+  reg [6:0] \$142 ;
+  reg [31:0] \$143 ;
+  reg \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg [3:0] \$148 ;
+  reg [8:0] \$149 ;
   wire [23:0] \$15 ;
-  wire [18:0] \$150 ;
-  wire [17:0] \$151 ;
-  wire [17:0] \$152 ;
-  wire [18:0] \$153 ;
-  wire [17:0] \$154 ;
-  wire [17:0] \$155 ;
-  wire [18:0] \$156 ;
-  wire [17:0] \$157 ;
-  wire [17:0] \$158 ;
-  wire [18:0] \$159 ;
+  reg [8:0] \$150 ;
+  reg [8:0] \$151 ;
+  reg [8:0] \$152 ;
+  reg [8:0] \$153 ;
+  reg [8:0] \$154 ;
+  reg [8:0] \$155 ;
+  reg [8:0] \$156 ;
+  reg [8:0] \$157 ;
+  reg [8:0] \$158 ;
+  reg [8:0] \$159 ;
   reg [22:0] \$16 ;
-  wire [17:0] \$160 ;
-  wire [17:0] \$161 ;
-  wire [18:0] \$162 ;
-  wire [17:0] \$163 ;
-  wire [17:0] \$164 ;
-  wire [18:0] \$165 ;
-  wire \$166 ;
-  wire [3:0] \$167 ;
-  wire \$168 ;
-  wire [4:0] \$169 ;
+  reg [8:0] \$160 ;
+  reg [8:0] \$161 ;
+  reg [8:0] \$162 ;
+  reg [8:0] \$163 ;
+  reg [8:0] \$164 ;
+  reg [7:0] \$165 ;
+  reg [7:0] \$166 ;
+  reg [7:0] \$167 ;
+  reg [7:0] \$168 ;
+  reg [7:0] \$169 ;
   wire [22:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire [3:0] \$179 ;
+  reg [7:0] \$170 ;
+  reg [7:0] \$171 ;
+  reg [7:0] \$172 ;
+  reg [7:0] \$173 ;
+  reg [7:0] \$174 ;
+  reg [7:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [7:0] \$177 ;
+  reg [7:0] \$178 ;
+  reg [7:0] \$179 ;
   wire [23:0] \$18 ;
-  wire [3:0] \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire [3:0] \$186 ;
-  wire [3:0] \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  reg [22:0] \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire [3:0] \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  reg [7:0] \$180 ;
+  reg [16:0] \$181 ;
+  reg [16:0] \$182 ;
+  reg [16:0] \$183 ;
+  reg [16:0] \$184 ;
+  reg [16:0] \$185 ;
+  reg [16:0] \$186 ;
+  reg [16:0] \$187 ;
+  reg [16:0] \$188 ;
+  reg [16:0] \$189 ;
+  wire \$19 ;
+  reg [16:0] \$190 ;
+  reg [16:0] \$191 ;
+  reg [16:0] \$192 ;
+  reg [16:0] \$193 ;
+  reg [16:0] \$194 ;
+  reg [16:0] \$195 ;
+  reg [16:0] \$196 ;
+  reg [16:0] \$197 ;
+  reg [16:0] \$198 ;
+  reg [16:0] \$199 ;
   wire \$2 ;
-  wire [22:0] \$20 ;
-  wire \$200 ;
-  wire [4:0] \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire [183:0] \$208 ;
-  reg [2:0] \$209 ;
-  wire [23:0] \$21 ;
-  reg [2:0] \$210 ;
-  reg \$211 ;
-  reg \$212 ;
-  reg \$213 ;
-  reg [5:0] \$214 ;
-  reg [31:0] \$215 ;
-  reg \$216 ;
+  wire \$20 ;
+  reg [16:0] \$200 ;
+  reg [16:0] \$201 ;
+  reg [16:0] \$202 ;
+  reg [16:0] \$203 ;
+  reg [16:0] \$204 ;
+  reg [16:0] \$205 ;
+  reg [16:0] \$206 ;
+  reg [16:0] \$207 ;
+  reg [16:0] \$208 ;
+  reg [16:0] \$209 ;
+  wire \$21 ;
+  reg [16:0] \$210 ;
+  reg [16:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [22:0] \$213 ;
+  reg [22:0] \$214 ;
+  reg [22:0] \$215 ;
+  reg [22:0] \$216 ;
   reg \$217 ;
   reg \$218 ;
   reg \$219 ;
-  reg [22:0] \$22 ;
-  reg [2:0] \$220 ;
-  reg [8:0] \$221 ;
-  reg [8:0] \$222 ;
-  reg [8:0] \$223 ;
-  reg [8:0] \$224 ;
-  reg [8:0] \$225 ;
-  reg [8:0] \$226 ;
-  reg [8:0] \$227 ;
-  reg [8:0] \$228 ;
-  reg [8:0] \$229 ;
-  wire [22:0] \$23 ;
-  reg [8:0] \$230 ;
-  reg [8:0] \$231 ;
-  reg [8:0] \$232 ;
-  reg [8:0] \$233 ;
-  reg [8:0] \$234 ;
-  reg [8:0] \$235 ;
-  reg [8:0] \$236 ;
-  reg [8:0] \$237 ;
-  reg [8:0] \$238 ;
-  reg [8:0] \$239 ;
-  wire [23:0] \$24 ;
-  reg [8:0] \$240 ;
-  reg [8:0] \$241 ;
-  reg [8:0] \$242 ;
-  reg [8:0] \$243 ;
-  reg [8:0] \$244 ;
-  reg [8:0] \$245 ;
-  reg [8:0] \$246 ;
-  reg [8:0] \$247 ;
-  reg [8:0] \$248 ;
-  reg [8:0] \$249 ;
-  reg [22:0] \$25 ;
-  reg [8:0] \$250 ;
-  reg [8:0] \$251 ;
-  reg [8:0] \$252 ;
-  reg [7:0] \$253 ;
-  reg [7:0] \$254 ;
-  reg [7:0] \$255 ;
-  reg [7:0] \$256 ;
-  reg [7:0] \$257 ;
-  reg [7:0] \$258 ;
-  reg [7:0] \$259 ;
-  wire [22:0] \$26 ;
-  reg [7:0] \$260 ;
-  reg [7:0] \$261 ;
-  reg [7:0] \$262 ;
-  reg [7:0] \$263 ;
-  reg [7:0] \$264 ;
-  reg [7:0] \$265 ;
-  reg [7:0] \$266 ;
-  reg [7:0] \$267 ;
-  reg [7:0] \$268 ;
-  reg [7:0] \$269 ;
-  wire [23:0] \$27 ;
-  reg [7:0] \$270 ;
-  reg [7:0] \$271 ;
-  reg [7:0] \$272 ;
-  reg [7:0] \$273 ;
-  reg [7:0] \$274 ;
-  reg [7:0] \$275 ;
-  reg [7:0] \$276 ;
-  reg [7:0] \$277 ;
-  reg [7:0] \$278 ;
-  reg [7:0] \$279 ;
-  reg [22:0] \$28 ;
-  reg [7:0] \$280 ;
-  reg [7:0] \$281 ;
-  reg [7:0] \$282 ;
-  reg [7:0] \$283 ;
-  reg [7:0] \$284 ;
-  reg [16:0] \$285 ;
-  reg [16:0] \$286 ;
-  reg [16:0] \$287 ;
-  reg [16:0] \$288 ;
-  reg [16:0] \$289 ;
-  wire [22:0] \$29 ;
-  reg [16:0] \$290 ;
-  reg [16:0] \$291 ;
-  reg [16:0] \$292 ;
-  reg [16:0] \$293 ;
-  reg [16:0] \$294 ;
-  reg [16:0] \$295 ;
-  reg [16:0] \$296 ;
-  reg [16:0] \$297 ;
-  reg [16:0] \$298 ;
-  reg [16:0] \$299 ;
+  wire \$22 ;
+  reg [3:0] \$220 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg \$223 ;
+  reg [3:0] \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg \$227 ;
+  reg [3:0] \$228 ;
+  reg \$229 ;
+  wire \$23 ;
+  reg \$230 ;
+  reg \$231 ;
+  reg [3:0] \$232 ;
+  reg [22:0] \$233 ;
+  reg [22:0] \$234 ;
+  reg [22:0] \$235 ;
+  reg [22:0] \$236 ;
+  reg [2:0] \$237 ;
+  reg [2:0] \$238 ;
+  reg [2:0] \$239 ;
+  wire \$24 ;
+  reg [2:0] \$240 ;
+  reg \$241 ;
+  reg [91:0] \$242 ;
+  wire \$25 ;
+  reg [3:0] \$26 ;
+  reg [2:0] \$27 ;
+  reg \$28 ;
+  reg \$29 ;
   wire \$3 ;
-  wire [23:0] \$30 ;
-  reg [16:0] \$300 ;
-  reg [16:0] \$301 ;
-  reg [16:0] \$302 ;
-  reg [16:0] \$303 ;
-  reg [16:0] \$304 ;
-  reg [16:0] \$305 ;
-  reg [16:0] \$306 ;
-  reg [16:0] \$307 ;
-  reg [16:0] \$308 ;
-  reg [16:0] \$309 ;
+  reg \$30 ;
   wire \$31 ;
-  reg [16:0] \$310 ;
-  reg [16:0] \$311 ;
-  reg [16:0] \$312 ;
-  reg [16:0] \$313 ;
-  reg [16:0] \$314 ;
-  reg [16:0] \$315 ;
-  reg [16:0] \$316 ;
-  reg [16:0] \$317 ;
-  reg [16:0] \$318 ;
-  reg [16:0] \$319 ;
-  wire \$32 ;
-  reg [16:0] \$320 ;
-  reg [16:0] \$321 ;
-  reg [16:0] \$322 ;
-  reg [16:0] \$323 ;
-  reg [16:0] \$324 ;
-  reg [16:0] \$325 ;
-  reg [16:0] \$326 ;
-  reg [16:0] \$327 ;
-  reg [16:0] \$328 ;
-  reg [16:0] \$329 ;
-  wire \$33 ;
-  reg [16:0] \$330 ;
-  reg [16:0] \$331 ;
-  reg [16:0] \$332 ;
-  reg [16:0] \$333 ;
-  reg [16:0] \$334 ;
-  reg [16:0] \$335 ;
-  reg [16:0] \$336 ;
-  reg [16:0] \$337 ;
-  reg [16:0] \$338 ;
-  reg [16:0] \$339 ;
-  wire \$34 ;
-  reg [16:0] \$340 ;
-  reg [16:0] \$341 ;
-  reg [16:0] \$342 ;
-  reg [16:0] \$343 ;
-  reg [16:0] \$344 ;
-  reg [16:0] \$345 ;
-  reg [16:0] \$346 ;
-  reg [16:0] \$347 ;
-  reg [16:0] \$348 ;
-  reg [22:0] \$349 ;
-  wire \$35 ;
-  reg [22:0] \$350 ;
-  reg [22:0] \$351 ;
-  reg [22:0] \$352 ;
-  reg [22:0] \$353 ;
-  reg [22:0] \$354 ;
-  reg [22:0] \$355 ;
-  reg [22:0] \$356 ;
-  reg \$357 ;
-  reg \$358 ;
-  reg \$359 ;
-  wire \$36 ;
-  reg [2:0] \$360 ;
-  reg \$361 ;
-  reg \$362 ;
-  reg \$363 ;
-  reg [2:0] \$364 ;
-  reg \$365 ;
-  reg \$366 ;
-  reg \$367 ;
-  reg [2:0] \$368 ;
-  reg \$369 ;
-  wire \$37 ;
-  reg \$370 ;
-  reg \$371 ;
-  reg [2:0] \$372 ;
-  reg [22:0] \$373 ;
-  reg [22:0] \$374 ;
-  reg [22:0] \$375 ;
-  reg [22:0] \$376 ;
-  reg [22:0] \$377 ;
-  reg [22:0] \$378 ;
-  reg [22:0] \$379 ;
-  reg [2:0] \$38 ;
-  reg [22:0] \$380 ;
-  reg [2:0] \$381 ;
-  reg [2:0] \$382 ;
-  reg [2:0] \$383 ;
-  reg [2:0] \$384 ;
-  reg \$385 ;
-  reg [183:0] \$386 ;
-  reg [2:0] \$39 ;
+  wire [7:0] \$32 ;
+  wire [7:0] \$33 ;
+  wire [31:0] \$34 ;
+  wire [8:0] \$35 ;
+  wire [31:0] \$36 ;
+  wire [8:0] \$37 ;
+  wire [31:0] \$38 ;
+  wire [8:0] \$39 ;
   wire \$4 ;
-  reg \$40 ;
-  reg \$41 ;
-  reg \$42 ;
-  wire \$43 ;
-  wire [6:0] \$44 ;
-  wire [6:0] \$45 ;
+  wire [31:0] \$40 ;
+  wire [8:0] \$41 ;
+  wire [31:0] \$42 ;
+  wire [8:0] \$43 ;
+  wire [31:0] \$44 ;
+  wire [8:0] \$45 ;
   wire [31:0] \$46 ;
   wire [8:0] \$47 ;
   wire [31:0] \$48 ;
@@ -13737,49 +13507,49 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [8:0] \$63 ;
   wire [31:0] \$64 ;
   wire [8:0] \$65 ;
-  wire [31:0] \$66 ;
-  wire [8:0] \$67 ;
-  wire [31:0] \$68 ;
-  wire [8:0] \$69 ;
+  wire [16:0] \$66 ;
+  wire [16:0] \$67 ;
+  wire [16:0] \$68 ;
+  wire [16:0] \$69 ;
   reg [22:0] \$7 ;
-  wire [31:0] \$70 ;
-  wire [8:0] \$71 ;
-  wire [31:0] \$72 ;
-  wire [8:0] \$73 ;
-  wire [31:0] \$74 ;
-  wire [8:0] \$75 ;
-  wire [31:0] \$76 ;
-  wire [8:0] \$77 ;
-  wire [31:0] \$78 ;
-  wire [8:0] \$79 ;
+  wire [16:0] \$70 ;
+  wire [16:0] \$71 ;
+  wire [16:0] \$72 ;
+  wire [16:0] \$73 ;
+  wire [16:0] \$74 ;
+  wire [16:0] \$75 ;
+  wire [16:0] \$76 ;
+  wire [16:0] \$77 ;
+  wire [16:0] \$78 ;
+  wire [16:0] \$79 ;
   wire [22:0] \$8 ;
-  wire [31:0] \$80 ;
-  wire [8:0] \$81 ;
-  wire [31:0] \$82 ;
-  wire [8:0] \$83 ;
-  wire [31:0] \$84 ;
-  wire [8:0] \$85 ;
-  wire [31:0] \$86 ;
-  wire [8:0] \$87 ;
-  wire [31:0] \$88 ;
-  wire [8:0] \$89 ;
+  wire [16:0] \$80 ;
+  wire [16:0] \$81 ;
+  wire [17:0] \$82 ;
+  wire [17:0] \$83 ;
+  wire [18:0] \$84 ;
+  wire [17:0] \$85 ;
+  wire [17:0] \$86 ;
+  wire [18:0] \$87 ;
+  wire [17:0] \$88 ;
+  wire [17:0] \$89 ;
   wire [23:0] \$9 ;
-  wire [31:0] \$90 ;
-  wire [8:0] \$91 ;
-  wire [31:0] \$92 ;
-  wire [8:0] \$93 ;
-  wire [31:0] \$94 ;
-  wire [8:0] \$95 ;
-  wire [31:0] \$96 ;
-  wire [8:0] \$97 ;
-  wire [31:0] \$98 ;
-  wire [8:0] \$99 ;
+  wire [18:0] \$90 ;
+  wire [17:0] \$91 ;
+  wire [17:0] \$92 ;
+  wire [18:0] \$93 ;
+  wire \$94 ;
+  wire [3:0] \$95 ;
+  wire \$96 ;
+  wire [4:0] \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
-  reg [2:0] \$signature__addr$48  = 3'h0;
+  reg [2:0] \$signature__addr$36  = 3'h0;
   wire [31:0] \$signature__data ;
-  wire [183:0] \$signature__data$50 ;
+  wire [91:0] \$signature__data$38 ;
   wire \$signature__en ;
-  wire \$signature__en$42 ;
+  wire \$signature__en$30 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -13788,14 +13558,6 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [22:0] acc2_next;
   reg [22:0] acc3 = 23'h000000;
   wire [22:0] acc3_next;
-  reg [22:0] acc4 = 23'h000000;
-  wire [22:0] acc4_next;
-  reg [22:0] acc5 = 23'h000000;
-  wire [22:0] acc5_next;
-  reg [22:0] acc6 = 23'h000000;
-  wire [22:0] acc6_next;
-  reg [22:0] acc7 = 23'h000000;
-  wire [22:0] acc7_next;
   input clk;
   wire clk;
   reg first1 = 1'h0;
@@ -13822,22 +13584,18 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last_t = 1'h0;
-  reg [2:0] nf1 = 3'h0;
-  reg [2:0] nf2 = 3'h0;
-  reg [2:0] nf3 = 3'h0;
-  reg [2:0] nf4 = 3'h0;
-  reg [2:0] nf5 = 3'h0;
-  reg [2:0] nf_t = 3'h0;
-  output [183:0] o__payload;
-  reg [183:0] o__payload = 184'h0000000000000000000000000000000000000000000000;
+  reg [3:0] nf1 = 4'h0;
+  reg [3:0] nf2 = 4'h0;
+  reg [3:0] nf3 = 4'h0;
+  reg [3:0] nf4 = 4'h0;
+  reg [3:0] nf5 = 4'h0;
+  reg [3:0] nf_t = 4'h0;
+  output [91:0] o__payload;
+  reg [91:0] o__payload = 92'h00000000000000000000000;
   wire [22:0] \o__payload[0] ;
   wire [22:0] \o__payload[1] ;
   wire [22:0] \o__payload[2] ;
   wire [22:0] \o__payload[3] ;
-  wire [22:0] \o__payload[4] ;
-  wire [22:0] \o__payload[5] ;
-  wire [22:0] \o__payload[6] ;
-  wire [22:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -13874,47 +13632,11 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] prod3_2_r = 17'h00000;
   reg [16:0] prod3_3 = 17'h00000;
   reg [16:0] prod3_3_r = 17'h00000;
-  reg [16:0] prod4_0 = 17'h00000;
-  reg [16:0] prod4_0_r = 17'h00000;
-  reg [16:0] prod4_1 = 17'h00000;
-  reg [16:0] prod4_1_r = 17'h00000;
-  reg [16:0] prod4_2 = 17'h00000;
-  reg [16:0] prod4_2_r = 17'h00000;
-  reg [16:0] prod4_3 = 17'h00000;
-  reg [16:0] prod4_3_r = 17'h00000;
-  reg [16:0] prod5_0 = 17'h00000;
-  reg [16:0] prod5_0_r = 17'h00000;
-  reg [16:0] prod5_1 = 17'h00000;
-  reg [16:0] prod5_1_r = 17'h00000;
-  reg [16:0] prod5_2 = 17'h00000;
-  reg [16:0] prod5_2_r = 17'h00000;
-  reg [16:0] prod5_3 = 17'h00000;
-  reg [16:0] prod5_3_r = 17'h00000;
-  reg [16:0] prod6_0 = 17'h00000;
-  reg [16:0] prod6_0_r = 17'h00000;
-  reg [16:0] prod6_1 = 17'h00000;
-  reg [16:0] prod6_1_r = 17'h00000;
-  reg [16:0] prod6_2 = 17'h00000;
-  reg [16:0] prod6_2_r = 17'h00000;
-  reg [16:0] prod6_3 = 17'h00000;
-  reg [16:0] prod6_3_r = 17'h00000;
-  reg [16:0] prod7_0 = 17'h00000;
-  reg [16:0] prod7_0_r = 17'h00000;
-  reg [16:0] prod7_1 = 17'h00000;
-  reg [16:0] prod7_1_r = 17'h00000;
-  reg [16:0] prod7_2 = 17'h00000;
-  reg [16:0] prod7_2_r = 17'h00000;
-  reg [16:0] prod7_3 = 17'h00000;
-  reg [16:0] prod7_3_r = 17'h00000;
-  wire [183:0] q_in;
+  wire [91:0] q_in;
   wire [22:0] \q_in[0] ;
   wire [22:0] \q_in[1] ;
   wire [22:0] \q_in[2] ;
   wire [22:0] \q_in[3] ;
-  wire [22:0] \q_in[4] ;
-  wire [22:0] \q_in[5] ;
-  wire [22:0] \q_in[6] ;
-  wire [22:0] \q_in[7] ;
   reg [2:0] q_owed = 3'h0;
   wire q_room;
   (* init = 3'h0 *)
@@ -13925,9 +13647,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg reads_input_t = 1'h1;
   (* init = 3'h0 *)
   wire [2:0] rport__addr;
-  reg [2:0] \rport__addr$51  = 3'h0;
+  reg [2:0] \rport__addr$39  = 3'h0;
   wire [31:0] rport__data;
-  wire [183:0] \rport__data$206 ;
+  wire [91:0] \rport__data$130 ;
   input rst;
   wire rst;
   (* init = 3'h0 *)
@@ -13936,12 +13658,8 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [22:0] sum1_s0_0 = 23'h000000;
   reg [22:0] sum2_s0_0 = 23'h000000;
   reg [22:0] sum3_s0_0 = 23'h000000;
-  reg [22:0] sum4_s0_0 = 23'h000000;
-  reg [22:0] sum5_s0_0 = 23'h000000;
-  reg [22:0] sum6_s0_0 = 23'h000000;
-  reg [22:0] sum7_s0_0 = 23'h000000;
-  (* init = 6'h00 *)
-  wire [5:0] t;
+  (* init = 7'h00 *)
+  wire [6:0] t;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -13963,24 +13681,8 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [7:0] w3_1 = 8'h00;
   reg [7:0] w3_2 = 8'h00;
   reg [7:0] w3_3 = 8'h00;
-  reg [7:0] w4_0 = 8'h00;
-  reg [7:0] w4_1 = 8'h00;
-  reg [7:0] w4_2 = 8'h00;
-  reg [7:0] w4_3 = 8'h00;
-  reg [7:0] w5_0 = 8'h00;
-  reg [7:0] w5_1 = 8'h00;
-  reg [7:0] w5_2 = 8'h00;
-  reg [7:0] w5_3 = 8'h00;
-  reg [7:0] w6_0 = 8'h00;
-  reg [7:0] w6_1 = 8'h00;
-  reg [7:0] w6_2 = 8'h00;
-  reg [7:0] w6_3 = 8'h00;
-  reg [7:0] w7_0 = 8'h00;
-  reg [7:0] w7_1 = 8'h00;
-  reg [7:0] w7_2 = 8'h00;
-  reg [7:0] w7_3 = 8'h00;
-  reg [5:0] wrom__addr = 6'h00;
-  wire [255:0] wrom__data;
+  reg [6:0] wrom__addr = 7'h00;
+  wire [127:0] wrom__data;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -14014,38 +13716,6 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [8:0] xoff3_2 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff3_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_3 = 9'h000;
   reg [31:0] inbuf [7:0];
   initial begin
     inbuf[0] = 32'd0;
@@ -14066,88 +13736,152 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [183:0] queue [5:0];
+  reg [91:0] queue [5:0];
   initial begin
-    queue[0] = 184'h0000000000000000000000000000000000000000000000;
-    queue[1] = 184'h0000000000000000000000000000000000000000000000;
-    queue[2] = 184'h0000000000000000000000000000000000000000000000;
-    queue[3] = 184'h0000000000000000000000000000000000000000000000;
-    queue[4] = 184'h0000000000000000000000000000000000000000000000;
-    queue[5] = 184'h0000000000000000000000000000000000000000000000;
+    queue[0] = 92'h00000000000000000000000;
+    queue[1] = 92'h00000000000000000000000;
+    queue[2] = 92'h00000000000000000000000;
+    queue[3] = 92'h00000000000000000000000;
+    queue[4] = 92'h00000000000000000000000;
+    queue[5] = 92'h00000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$42 )
-      queue[\$signature__addr$48 ] <= q_in;
+    if (\$signature__en$30 )
+      queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$206  = queue[\rport__addr$51 ];
-  reg [255:0] rom [63:0];
+  assign \rport__data$130  = queue[\rport__addr$39 ];
+  reg [127:0] rom [127:0];
   initial begin
-    rom[0] = 256'h0281fc08f9a509edf1d308cac1f8d6d22bf61e2d27aa7f110dd40bf48b81f6e1;
-    rom[1] = 256'h01020cfc0000ddf3fafccdf816380b26ea102f20e108dc0b00fde1fbfbf0f4ed;
-    rom[2] = 256'hdd05fe02feff0804fe0df5f950ecff052237e7e82ac4fee105f70202ebfbfffd;
-    rom[3] = 256'hf7fefb16eacafe1529a700d94fb91581e719f495fafe098d1407fe81f6f704ac;
-    rom[4] = 256'h070201f00809f9f6f40804f60a040efd3107f905ce0a0efa03e4fd09f4f202f7;
-    rom[5] = 256'h0404fdc6e833f981077f09cbf3511b364cfa19fa0934cfa70efefee2eec4f2ed;
-    rom[6] = 256'hfdef01fff7f6fb005d0cf6f2f2e41dfc810b2dfd103c0cecf1f5fe0301edfcfe;
-    rom[7] = 256'h19d8f7f70df9f70ced2e012de85af2c51dd1f8dad88ec625ede6d71cf5f8f1e8;
-    rom[8] = 256'hf681ec070ba4e6c614f51ef58116c62ffd479df80ff242f209f00603a481f2fa;
-    rom[9] = 256'hfe04faf8faff96e80404e804f463901bfcffd903effa1dfe0a05f80006f4f6f4;
-    rom[10] = 256'hf100fd05f51411f3fef7070455edf007b30def041d1ff3100fff0108f404fb00;
-    rom[11] = 256'hf1f9fa1b81b2f7460b81f7e57e3806bec279ff81a2031badec03fa81fbfafec7;
-    rom[12] = 256'h04f701fefe1105fbe7210601e7eaf8c668f0fdf9e839093110f50514f0f5fef2;
-    rom[13] = 256'hfa06f933634ef49b020308a4a5eff14f3925f23fdcf40cfe03dc00d5eeddfbdf;
-    rom[14] = 256'hfdfffe02c153eb0ff7560c0b875c1bf5c701201981e82211b6fffbfd00f4f905;
-    rom[15] = 256'h1debeef739f205ebda1c0fe4e5621bd01122243022dc1a0cf9e6df07f6eff8ef;
-    rom[16] = 256'h81a2faf61c81a82e18e5241af8023043d017fbfff5fc03d8e6010bf2b381f3f4;
-    rom[17] = 256'h00fbeef5f2f60aed0e210e07ff0581fe09ed81fe03e77fe80403260102f5eef1;
-    rom[18] = 256'hf4fe0700a20b01f1d6080d0516e00dfef10408fee200040516e70d00f2fff9f9;
-    rom[19] = 256'h08fe0330fec3fc4fc49801035b14ee43342af413883310c68108f617f1f2ffcb;
-    rom[20] = 256'hfffb02f42bed0527f131f33dec1bf8db0207f3e6361af54326e50b20f9f2fff8;
-    rom[21] = 256'hf2d703feff2c00480abafe9cfff9ffb51157f622feff14dce3c6feb4f4e901e2;
-    rom[22] = 256'hfaeffffa0c17fef681370bf5ca2de6f31d0c0d0c9dba120cc21af8fafbf104fa;
-    rom[23] = 256'h15ecf2f920cdc3f1c6201a8fb4d412c1bc08170ee1291210ba1ae604f3fbf0f9;
-    rom[24] = 256'ha581f5f8eaa42c6c04bbfa52f214e81ba631fff78118c6d68105e1eb8581eef2;
-    rom[25] = 256'hfff7f4f0f503f5d0f21361edf91c0407f7fc81fbfef07ff3e50f201108f1f5f4;
-    rom[26] = 256'hf0fe00059f15faefbc28f2f803ec03f926e807f4e3f5f2f8d7c81814f50602fe;
-    rom[27] = 256'hf3f4fcca1fa4fc24e2480f083d160b0849f506ebed01f3f80597030df9f105c3;
-    rom[28] = 256'hfbf0fff21807fe31072cf22cf51105ffe52bf8eb4558f41d19ef1833f6e8faf7;
-    rom[29] = 256'hf3e5f8e5b1ddf57fcdc70903f3fb05c3d75808eee4f9e3b3f6c9fcabecdaf8e3;
-    rom[30] = 256'hf4f507ffe902faf4b28106f30b8104013faeff0e33951de7ed1613f001ecff08;
-    rom[31] = 256'hf5f3f3fe4fc3e211161801cfeaeb10d105fb3ae6e6063c14ca05f233ffeff2f7;
-    rom[32] = 256'h9281f9eed8a12d7f13d68f7f2e2488fec81df700c2170aca99f337e59981f6f5;
-    rom[33] = 256'hfef8f4eb032548eb09f13501f8322e1a0054120f09f052f015e74ded09e9eeed;
-    rom[34] = 256'hf0fb0708d23bf80bf1cff4fb000108092a1408fc1a29fe05f2fbf5fef30007fb;
-    rom[35] = 256'hf1f4fabf62a0f0005e4d102956d80e0225b3fedc32a2f5c64881ecd1f4f9fbc0;
-    rom[36] = 256'heeee05ece5a4162326030ea4000305c3d911f5e2f71806f800f2fb12eee705ee;
-    rom[37] = 256'hfbd8fee528ebed3ae4d1052428b10bc01a86fabff48ffc7fd7960908eed301e8;
-    rom[38] = 256'hf3f501ffdce6e4120fafdaf245810d04218119f5f4d0f7fcfa2c040bf3e8fb02;
-    rom[39] = 256'hf9f2f0f13afd90f33fe3e905f6ed0bfd5d0720dc7f0b130d3f05fb1afaf6edfa;
-    rom[40] = 256'h8181f6dece01d65a0501f8343518c281070e05cf001afdd1232c44bcaf81f8fb;
-    rom[41] = 256'hf7f2e9f2f40fecda0ac4fbfffefa140b0b39be0a060ff0010599000504f2f1f5;
-    rom[42] = 256'hf1f309fb2e2e11ec120cfef6f00ff7facff2040906fe02f6de0215f1f203fdfa;
-    rom[43] = 256'hfbefefb20bf108172bec0a1125dcfa0ff100febe0daef6a92687ff00f8f9facb;
-    rom[44] = 256'hf2ec02eeaa811004cd20f7811bf3fed7030f041cd8150707f5cf0a31f4fc04f4;
-    rom[45] = 256'hecc9fde111d0fe50f42a092c2a2d00f51caef27f1881f870ebb40955f3eaffe1;
-    rom[46] = 256'hf4e404f5cbf3ccf401f5ef094f241dfdd2ee03f9c760f906815ef9faf6f10502;
-    rom[47] = 256'hece7ecf661049e0419f401fbbc060312ee05221b16041cfa38cfe025f7f6f7f2;
-    rom[48] = 256'ha181f8ddfe10000cef000a0204f6f79df911f226061024fd1510f2d08c81f4ed;
-    rom[49] = 256'hf7dad2e003fdf0ff06f407f7ffef1cff0628f90af3e6bffcfce1b3f102f3f4fa;
-    rom[50] = 256'he605f9f40df4fdfd23fe06f91a1af604d4e20afc14e406fae4d80801f1ff0701;
-    rom[51] = 256'he2eb0984dbf8f21be5f906410d1ff943043ef981fce603811a02f2cef7edffbc;
-    rom[52] = 256'he5edf3e181ca08168104faddeffcffdf46e103f1ed2a0f0cf2f60323ebf5fce8;
-    rom[53] = 256'heca4ed9a03d9ff1a1a1f01f6157f0c08fcde043de7a9ec52eb05075df5d7f7ec;
-    rom[54] = 256'heddb0d0df5f1ff03d10bf9fcfc472900c80817f5ac731b1081131306f3e406fc;
-    rom[55] = 256'hdfe5d3e2ef0be50b0d1200efae21f8f7f817fe16ebf71707a8e7f32eedf4f0ed;
-    rom[56] = 256'h29fcf2ff28122205013df41ce651cdef3924f6d118bc721b12c60ff69a81eaf1;
-    rom[57] = 256'hf8c1fff00ab61bfe00b508e4f2f6f30404f24e190917dd1cfefed6fe0bf8efe8;
-    rom[58] = 256'heaf8fef8eff80201320701f12d070ef5011c0bf018cb15eff70109ffed00fd06;
-    rom[59] = 256'h9c31038ab22b0534b02aed7ffa02fe28f4ed13ea06fef2810c130581fbf7fbb2;
-    rom[60] = 256'hdb8101c2b68109118799ee0eccdeee45fceff91cd41de5f2fee5fe07eeef05f4;
-    rom[61] = 256'hf3c1f9e2f1a804e711a70b953b1ffd0a5a7ffbc1f840fbfe13fffde6f1beffeb;
-    rom[62] = 256'h36c2f70202061a0b0cfef01581e301fdd10c0bf11719d0fde9e6f900faedfafb;
-    rom[63] = 256'hf307ba24fa18d90e0446f4ff081d07e6f5d0eee0d79ebf1bdeddce29fef6e7f3;
+    rom[0] = 128'h2bf61e2d27aa7f110dd40bf48b81f6e1;
+    rom[1] = 128'hea102f20e108dc0b00fde1fbfbf0f4ed;
+    rom[2] = 128'h2237e7e82ac4fee105f70202ebfbfffd;
+    rom[3] = 128'he719f495fafe098d1407fe81f6f704ac;
+    rom[4] = 128'h3107f905ce0a0efa03e4fd09f4f202f7;
+    rom[5] = 128'h4cfa19fa0934cfa70efefee2eec4f2ed;
+    rom[6] = 128'h810b2dfd103c0cecf1f5fe0301edfcfe;
+    rom[7] = 128'h1dd1f8dad88ec625ede6d71cf5f8f1e8;
+    rom[8] = 128'h0281fc08f9a509edf1d308cac1f8d6d2;
+    rom[9] = 128'h01020cfc0000ddf3fafccdf816380b26;
+    rom[10] = 128'hdd05fe02feff0804fe0df5f950ecff05;
+    rom[11] = 128'hf7fefb16eacafe1529a700d94fb91581;
+    rom[12] = 128'h070201f00809f9f6f40804f60a040efd;
+    rom[13] = 128'h0404fdc6e833f981077f09cbf3511b36;
+    rom[14] = 128'hfdef01fff7f6fb005d0cf6f2f2e41dfc;
+    rom[15] = 128'h19d8f7f70df9f70ced2e012de85af2c5;
+    rom[16] = 128'hfd479df80ff242f209f00603a481f2fa;
+    rom[17] = 128'hfcffd903effa1dfe0a05f80006f4f6f4;
+    rom[18] = 128'hb30def041d1ff3100fff0108f404fb00;
+    rom[19] = 128'hc279ff81a2031badec03fa81fbfafec7;
+    rom[20] = 128'h68f0fdf9e839093110f50514f0f5fef2;
+    rom[21] = 128'h3925f23fdcf40cfe03dc00d5eeddfbdf;
+    rom[22] = 128'hc701201981e82211b6fffbfd00f4f905;
+    rom[23] = 128'h1122243022dc1a0cf9e6df07f6eff8ef;
+    rom[24] = 128'hf681ec070ba4e6c614f51ef58116c62f;
+    rom[25] = 128'hfe04faf8faff96e80404e804f463901b;
+    rom[26] = 128'hf100fd05f51411f3fef7070455edf007;
+    rom[27] = 128'hf1f9fa1b81b2f7460b81f7e57e3806be;
+    rom[28] = 128'h04f701fefe1105fbe7210601e7eaf8c6;
+    rom[29] = 128'hfa06f933634ef49b020308a4a5eff14f;
+    rom[30] = 128'hfdfffe02c153eb0ff7560c0b875c1bf5;
+    rom[31] = 128'h1debeef739f205ebda1c0fe4e5621bd0;
+    rom[32] = 128'hd017fbfff5fc03d8e6010bf2b381f3f4;
+    rom[33] = 128'h09ed81fe03e77fe80403260102f5eef1;
+    rom[34] = 128'hf10408fee200040516e70d00f2fff9f9;
+    rom[35] = 128'h342af413883310c68108f617f1f2ffcb;
+    rom[36] = 128'h0207f3e6361af54326e50b20f9f2fff8;
+    rom[37] = 128'h1157f622feff14dce3c6feb4f4e901e2;
+    rom[38] = 128'h1d0c0d0c9dba120cc21af8fafbf104fa;
+    rom[39] = 128'hbc08170ee1291210ba1ae604f3fbf0f9;
+    rom[40] = 128'h81a2faf61c81a82e18e5241af8023043;
+    rom[41] = 128'h00fbeef5f2f60aed0e210e07ff0581fe;
+    rom[42] = 128'hf4fe0700a20b01f1d6080d0516e00dfe;
+    rom[43] = 128'h08fe0330fec3fc4fc49801035b14ee43;
+    rom[44] = 128'hfffb02f42bed0527f131f33dec1bf8db;
+    rom[45] = 128'hf2d703feff2c00480abafe9cfff9ffb5;
+    rom[46] = 128'hfaeffffa0c17fef681370bf5ca2de6f3;
+    rom[47] = 128'h15ecf2f920cdc3f1c6201a8fb4d412c1;
+    rom[48] = 128'ha631fff78118c6d68105e1eb8581eef2;
+    rom[49] = 128'hf7fc81fbfef07ff3e50f201108f1f5f4;
+    rom[50] = 128'h26e807f4e3f5f2f8d7c81814f50602fe;
+    rom[51] = 128'h49f506ebed01f3f80597030df9f105c3;
+    rom[52] = 128'he52bf8eb4558f41d19ef1833f6e8faf7;
+    rom[53] = 128'hd75808eee4f9e3b3f6c9fcabecdaf8e3;
+    rom[54] = 128'h3faeff0e33951de7ed1613f001ecff08;
+    rom[55] = 128'h05fb3ae6e6063c14ca05f233ffeff2f7;
+    rom[56] = 128'ha581f5f8eaa42c6c04bbfa52f214e81b;
+    rom[57] = 128'hfff7f4f0f503f5d0f21361edf91c0407;
+    rom[58] = 128'hf0fe00059f15faefbc28f2f803ec03f9;
+    rom[59] = 128'hf3f4fcca1fa4fc24e2480f083d160b08;
+    rom[60] = 128'hfbf0fff21807fe31072cf22cf51105ff;
+    rom[61] = 128'hf3e5f8e5b1ddf57fcdc70903f3fb05c3;
+    rom[62] = 128'hf4f507ffe902faf4b28106f30b810401;
+    rom[63] = 128'hf5f3f3fe4fc3e211161801cfeaeb10d1;
+    rom[64] = 128'hc81df700c2170aca99f337e59981f6f5;
+    rom[65] = 128'h0054120f09f052f015e74ded09e9eeed;
+    rom[66] = 128'h2a1408fc1a29fe05f2fbf5fef30007fb;
+    rom[67] = 128'h25b3fedc32a2f5c64881ecd1f4f9fbc0;
+    rom[68] = 128'hd911f5e2f71806f800f2fb12eee705ee;
+    rom[69] = 128'h1a86fabff48ffc7fd7960908eed301e8;
+    rom[70] = 128'h218119f5f4d0f7fcfa2c040bf3e8fb02;
+    rom[71] = 128'h5d0720dc7f0b130d3f05fb1afaf6edfa;
+    rom[72] = 128'h9281f9eed8a12d7f13d68f7f2e2488fe;
+    rom[73] = 128'hfef8f4eb032548eb09f13501f8322e1a;
+    rom[74] = 128'hf0fb0708d23bf80bf1cff4fb00010809;
+    rom[75] = 128'hf1f4fabf62a0f0005e4d102956d80e02;
+    rom[76] = 128'heeee05ece5a4162326030ea4000305c3;
+    rom[77] = 128'hfbd8fee528ebed3ae4d1052428b10bc0;
+    rom[78] = 128'hf3f501ffdce6e4120fafdaf245810d04;
+    rom[79] = 128'hf9f2f0f13afd90f33fe3e905f6ed0bfd;
+    rom[80] = 128'h070e05cf001afdd1232c44bcaf81f8fb;
+    rom[81] = 128'h0b39be0a060ff0010599000504f2f1f5;
+    rom[82] = 128'hcff2040906fe02f6de0215f1f203fdfa;
+    rom[83] = 128'hf100febe0daef6a92687ff00f8f9facb;
+    rom[84] = 128'h030f041cd8150707f5cf0a31f4fc04f4;
+    rom[85] = 128'h1caef27f1881f870ebb40955f3eaffe1;
+    rom[86] = 128'hd2ee03f9c760f906815ef9faf6f10502;
+    rom[87] = 128'hee05221b16041cfa38cfe025f7f6f7f2;
+    rom[88] = 128'h8181f6dece01d65a0501f8343518c281;
+    rom[89] = 128'hf7f2e9f2f40fecda0ac4fbfffefa140b;
+    rom[90] = 128'hf1f309fb2e2e11ec120cfef6f00ff7fa;
+    rom[91] = 128'hfbefefb20bf108172bec0a1125dcfa0f;
+    rom[92] = 128'hf2ec02eeaa811004cd20f7811bf3fed7;
+    rom[93] = 128'hecc9fde111d0fe50f42a092c2a2d00f5;
+    rom[94] = 128'hf4e404f5cbf3ccf401f5ef094f241dfd;
+    rom[95] = 128'hece7ecf661049e0419f401fbbc060312;
+    rom[96] = 128'hf911f226061024fd1510f2d08c81f4ed;
+    rom[97] = 128'h0628f90af3e6bffcfce1b3f102f3f4fa;
+    rom[98] = 128'hd4e20afc14e406fae4d80801f1ff0701;
+    rom[99] = 128'h043ef981fce603811a02f2cef7edffbc;
+    rom[100] = 128'h46e103f1ed2a0f0cf2f60323ebf5fce8;
+    rom[101] = 128'hfcde043de7a9ec52eb05075df5d7f7ec;
+    rom[102] = 128'hc80817f5ac731b1081131306f3e406fc;
+    rom[103] = 128'hf817fe16ebf71707a8e7f32eedf4f0ed;
+    rom[104] = 128'ha181f8ddfe10000cef000a0204f6f79d;
+    rom[105] = 128'hf7dad2e003fdf0ff06f407f7ffef1cff;
+    rom[106] = 128'he605f9f40df4fdfd23fe06f91a1af604;
+    rom[107] = 128'he2eb0984dbf8f21be5f906410d1ff943;
+    rom[108] = 128'he5edf3e181ca08168104faddeffcffdf;
+    rom[109] = 128'heca4ed9a03d9ff1a1a1f01f6157f0c08;
+    rom[110] = 128'heddb0d0df5f1ff03d10bf9fcfc472900;
+    rom[111] = 128'hdfe5d3e2ef0be50b0d1200efae21f8f7;
+    rom[112] = 128'h3924f6d118bc721b12c60ff69a81eaf1;
+    rom[113] = 128'h04f24e190917dd1cfefed6fe0bf8efe8;
+    rom[114] = 128'h011c0bf018cb15eff70109ffed00fd06;
+    rom[115] = 128'hf4ed13ea06fef2810c130581fbf7fbb2;
+    rom[116] = 128'hfceff91cd41de5f2fee5fe07eeef05f4;
+    rom[117] = 128'h5a7ffbc1f840fbfe13fffde6f1beffeb;
+    rom[118] = 128'hd10c0bf11719d0fde9e6f900faedfafb;
+    rom[119] = 128'hf5d0eee0d79ebf1bdeddce29fef6e7f3;
+    rom[120] = 128'h29fcf2ff28122205013df41ce651cdef;
+    rom[121] = 128'hf8c1fff00ab61bfe00b508e4f2f6f304;
+    rom[122] = 128'heaf8fef8eff80201320701f12d070ef5;
+    rom[123] = 128'h9c31038ab22b0534b02aed7ffa02fe28;
+    rom[124] = 128'hdb8101c2b68109118799ee0eccdeee45;
+    rom[125] = 128'hf3c1f9e2f1a804e711a70b953b1ffd0a;
+    rom[126] = 128'h36c2f70202061a0b0cfef01581e301fd;
+    rom[127] = 128'hf307ba24fa18d90e0446f4ff081d07e6;
   end
-  reg [255:0] _1_;
+  reg [127:0] _1_;
   always @(posedge clk) begin
     _1_ <= rom[wrom__addr];
   end
@@ -14170,2688 +13904,2576 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
   assign \$17  = first5 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$20  = first5 ? \$19  : acc4;
-  assign \$21  = $signed(\$20 ) + $signed(sum4_s0_0);
-  assign \$23  = first5 ? \$22  : acc5;
-  assign \$24  = $signed(\$23 ) + $signed(sum5_s0_0);
-  assign \$26  = first5 ? \$25  : acc6;
-  assign \$27  = $signed(\$26 ) + $signed(sum6_s0_0);
-  assign \$29  = first5 ? \$28  : acc7;
-  assign \$30  = $signed(\$29 ) + $signed(sum7_s0_0);
-  assign \$31  = v5 & last5;
-  assign \$32  = ~ o__valid;
-  assign \$33  = \$32  | o__ready;
-  assign \$34  = | q_stored;
-  assign \$35  = ~ \$34 ;
-  assign \$36  = \$33  & \$35 ;
-  assign \$37  = ~ \$36 ;
-  assign \$signature__en$42  = \$31  & \$37 ;
-  assign \$43  = wrom__addr == 6'h3f;
-  assign \$44  = wrom__addr + 1'h1;
-  assign \$45  = \$43  ? 7'h00 : \$44 ;
+  assign \$19  = v5 & last5;
+  assign \$20  = ~ o__valid;
+  assign \$21  = \$20  | o__ready;
+  assign \$22  = | q_stored;
+  assign \$23  = ~ \$22 ;
+  assign \$24  = \$21  & \$23 ;
+  assign \$25  = ~ \$24 ;
+  assign \$signature__en$30  = \$19  & \$25 ;
+  assign \$31  = wrom__addr == 7'h7f;
+  assign \$32  = wrom__addr + 1'h1;
+  assign \$33  = \$31  ? 8'h00 : \$32 ;
+  assign \$34  = from_input ? x_reg : rport__data;
+  assign \$35  = $signed(\$34 [7:0]) - $signed(8'h80);
+  assign \$36  = from_input ? x_reg : rport__data;
+  assign \$37  = $signed(\$36 [15:8]) - $signed(8'h80);
+  assign \$38  = from_input ? x_reg : rport__data;
+  assign \$39  = $signed(\$38 [23:16]) - $signed(8'h80);
+  assign \$40  = from_input ? x_reg : rport__data;
+  assign \$41  = $signed(\$40 [31:24]) - $signed(8'h80);
+  assign \$42  = from_input ? x_reg : rport__data;
+  assign \$43  = $signed(\$42 [7:0]) - $signed(8'h80);
+  assign \$44  = from_input ? x_reg : rport__data;
+  assign \$45  = $signed(\$44 [15:8]) - $signed(8'h80);
   assign \$46  = from_input ? x_reg : rport__data;
-  assign \$47  = $signed(\$46 [7:0]) - $signed(8'h80);
+  assign \$47  = $signed(\$46 [23:16]) - $signed(8'h80);
   assign \$48  = from_input ? x_reg : rport__data;
-  assign \$49  = $signed(\$48 [15:8]) - $signed(8'h80);
+  assign \$49  = $signed(\$48 [31:24]) - $signed(8'h80);
   assign \$50  = from_input ? x_reg : rport__data;
-  assign \$51  = $signed(\$50 [23:16]) - $signed(8'h80);
+  assign \$51  = $signed(\$50 [7:0]) - $signed(8'h80);
   assign \$52  = from_input ? x_reg : rport__data;
-  assign \$53  = $signed(\$52 [31:24]) - $signed(8'h80);
+  assign \$53  = $signed(\$52 [15:8]) - $signed(8'h80);
   assign \$54  = from_input ? x_reg : rport__data;
-  assign \$55  = $signed(\$54 [7:0]) - $signed(8'h80);
+  assign \$55  = $signed(\$54 [23:16]) - $signed(8'h80);
   assign \$56  = from_input ? x_reg : rport__data;
-  assign \$57  = $signed(\$56 [15:8]) - $signed(8'h80);
+  assign \$57  = $signed(\$56 [31:24]) - $signed(8'h80);
   assign \$58  = from_input ? x_reg : rport__data;
-  assign \$59  = $signed(\$58 [23:16]) - $signed(8'h80);
+  assign \$59  = $signed(\$58 [7:0]) - $signed(8'h80);
   assign \$60  = from_input ? x_reg : rport__data;
-  assign \$61  = $signed(\$60 [31:24]) - $signed(8'h80);
+  assign \$61  = $signed(\$60 [15:8]) - $signed(8'h80);
   assign \$62  = from_input ? x_reg : rport__data;
-  assign \$63  = $signed(\$62 [7:0]) - $signed(8'h80);
+  assign \$63  = $signed(\$62 [23:16]) - $signed(8'h80);
   assign \$64  = from_input ? x_reg : rport__data;
-  assign \$65  = $signed(\$64 [15:8]) - $signed(8'h80);
-  assign \$66  = from_input ? x_reg : rport__data;
-  assign \$67  = $signed(\$66 [23:16]) - $signed(8'h80);
-  assign \$68  = from_input ? x_reg : rport__data;
-  assign \$69  = $signed(\$68 [31:24]) - $signed(8'h80);
-  assign \$70  = from_input ? x_reg : rport__data;
-  assign \$71  = $signed(\$70 [7:0]) - $signed(8'h80);
-  assign \$72  = from_input ? x_reg : rport__data;
-  assign \$73  = $signed(\$72 [15:8]) - $signed(8'h80);
-  assign \$74  = from_input ? x_reg : rport__data;
-  assign \$75  = $signed(\$74 [23:16]) - $signed(8'h80);
-  assign \$76  = from_input ? x_reg : rport__data;
-  assign \$77  = $signed(\$76 [31:24]) - $signed(8'h80);
-  assign \$78  = from_input ? x_reg : rport__data;
-  assign \$79  = $signed(\$78 [7:0]) - $signed(8'h80);
-  assign \$80  = from_input ? x_reg : rport__data;
-  assign \$81  = $signed(\$80 [15:8]) - $signed(8'h80);
-  assign \$82  = from_input ? x_reg : rport__data;
-  assign \$83  = $signed(\$82 [23:16]) - $signed(8'h80);
-  assign \$84  = from_input ? x_reg : rport__data;
-  assign \$85  = $signed(\$84 [31:24]) - $signed(8'h80);
-  assign \$86  = from_input ? x_reg : rport__data;
-  assign \$87  = $signed(\$86 [7:0]) - $signed(8'h80);
-  assign \$88  = from_input ? x_reg : rport__data;
-  assign \$89  = $signed(\$88 [15:8]) - $signed(8'h80);
-  assign \$90  = from_input ? x_reg : rport__data;
-  assign \$91  = $signed(\$90 [23:16]) - $signed(8'h80);
-  assign \$92  = from_input ? x_reg : rport__data;
-  assign \$93  = $signed(\$92 [31:24]) - $signed(8'h80);
-  assign \$94  = from_input ? x_reg : rport__data;
-  assign \$95  = $signed(\$94 [7:0]) - $signed(8'h80);
-  assign \$96  = from_input ? x_reg : rport__data;
-  assign \$97  = $signed(\$96 [15:8]) - $signed(8'h80);
-  assign \$98  = from_input ? x_reg : rport__data;
-  assign \$99  = $signed(\$98 [23:16]) - $signed(8'h80);
-  assign \$100  = from_input ? x_reg : rport__data;
-  assign \$101  = $signed(\$100 [31:24]) - $signed(8'h80);
-  assign \$102  = from_input ? x_reg : rport__data;
-  assign \$103  = $signed(\$102 [7:0]) - $signed(8'h80);
-  assign \$104  = from_input ? x_reg : rport__data;
-  assign \$105  = $signed(\$104 [15:8]) - $signed(8'h80);
-  assign \$106  = from_input ? x_reg : rport__data;
-  assign \$107  = $signed(\$106 [23:16]) - $signed(8'h80);
-  assign \$108  = from_input ? x_reg : rport__data;
-  assign \$109  = $signed(\$108 [31:24]) - $signed(8'h80);
-  assign \$110  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$111  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$112  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$113  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$114  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$115  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$116  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$117  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$118  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$119  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$120  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$121  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$122  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$123  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$124  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$125  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$126  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$127  = $signed(xoff4_1) * $signed(w4_1);
-  assign \$128  = $signed(xoff4_2) * $signed(w4_2);
-  assign \$129  = $signed(xoff4_3) * $signed(w4_3);
-  assign \$130  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$131  = $signed(xoff5_1) * $signed(w5_1);
-  assign \$132  = $signed(xoff5_2) * $signed(w5_2);
-  assign \$133  = $signed(xoff5_3) * $signed(w5_3);
-  assign \$134  = $signed(xoff6_0) * $signed(w6_0);
-  assign \$135  = $signed(xoff6_1) * $signed(w6_1);
-  assign \$136  = $signed(xoff6_2) * $signed(w6_2);
-  assign \$137  = $signed(xoff6_3) * $signed(w6_3);
-  assign \$138  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$139  = $signed(xoff7_1) * $signed(w7_1);
-  assign \$140  = $signed(xoff7_2) * $signed(w7_2);
-  assign \$141  = $signed(xoff7_3) * $signed(w7_3);
-  assign \$142  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$143  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$144  = $signed(\$142 ) + $signed(\$143 );
-  assign \$145  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$146  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$147  = $signed(\$145 ) + $signed(\$146 );
-  assign \$148  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$149  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$150  = $signed(\$148 ) + $signed(\$149 );
-  assign \$151  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$152  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$153  = $signed(\$151 ) + $signed(\$152 );
-  assign \$154  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$155  = $signed(prod4_2_r) + $signed(prod4_3_r);
-  assign \$156  = $signed(\$154 ) + $signed(\$155 );
-  assign \$157  = $signed(prod5_0_r) + $signed(prod5_1_r);
-  assign \$158  = $signed(prod5_2_r) + $signed(prod5_3_r);
-  assign \$159  = $signed(\$157 ) + $signed(\$158 );
-  assign \$160  = $signed(prod6_0_r) + $signed(prod6_1_r);
-  assign \$161  = $signed(prod6_2_r) + $signed(prod6_3_r);
-  assign \$162  = $signed(\$160 ) + $signed(\$161 );
-  assign \$163  = $signed(prod7_0_r) + $signed(prod7_1_r);
-  assign \$164  = $signed(prod7_2_r) + $signed(prod7_3_r);
-  assign \$165  = $signed(\$163 ) + $signed(\$164 );
-  assign \$166  = issue & last_t;
-  assign \$167  = q_owed + \$166 ;
-  assign \$168  = o__valid & o__ready;
-  assign \$169  = \$167  - \$168 ;
-  assign \$170  = v5 & last5;
-  assign \$171  = ~ o__valid;
-  assign \$172  = \$171  | o__ready;
-  assign \$173  = | q_stored;
-  assign \$174  = ~ \$173 ;
-  assign \$175  = \$172  & \$174 ;
-  assign \$176  = ~ \$175 ;
-  assign \$177  = \$170  & \$176 ;
-  assign \$178  = \$signature__addr$48  == 3'h5;
-  assign \$179  = \$signature__addr$48  + 1'h1;
-  assign \$180  = \$178  ? 4'h0 : \$179 ;
-  assign \$181  = ~ o__valid;
-  assign \$182  = \$181  | o__ready;
-  assign \$183  = | q_stored;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = \rport__addr$51  == 3'h5;
-  assign \$186  = \rport__addr$51  + 1'h1;
-  assign \$187  = \$185  ? 4'h0 : \$186 ;
-  assign \$188  = v5 & last5;
-  assign \$189  = ~ o__valid;
-  assign \$190  = \$189  | o__ready;
-  assign \$191  = | q_stored;
-  assign \$192  = ~ \$191 ;
-  assign \$193  = \$190  & \$192 ;
-  assign \$194  = ~ \$193 ;
-  assign \$195  = \$188  & \$194 ;
-  assign \$196  = q_stored + \$195 ;
-  assign \$197  = ~ o__valid;
-  assign \$198  = \$197  | o__ready;
-  assign \$199  = | q_stored;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = \$196  - \$200 ;
-  assign \$202  = ~ o__valid;
-  assign \$203  = \$202  | o__ready;
-  assign \$204  = | q_stored;
-  assign \$205  = v5 & last5;
-  assign \$206  = \$204  | \$205 ;
-  assign \$207  = | q_stored;
-  assign \$208  = \$207  ? \rport__data$206  : q_in;
+  assign \$65  = $signed(\$64 [31:24]) - $signed(8'h80);
+  assign \$66  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$67  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$68  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$69  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$70  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$71  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$72  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$73  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$74  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$75  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$76  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$77  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$78  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$79  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$80  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$81  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$82  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$83  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$84  = $signed(\$82 ) + $signed(\$83 );
+  assign \$85  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$86  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$87  = $signed(\$85 ) + $signed(\$86 );
+  assign \$88  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$89  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$90  = $signed(\$88 ) + $signed(\$89 );
+  assign \$91  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$92  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$93  = $signed(\$91 ) + $signed(\$92 );
+  assign \$94  = issue & last_t;
+  assign \$95  = q_owed + \$94 ;
+  assign \$96  = o__valid & o__ready;
+  assign \$97  = \$95  - \$96 ;
+  assign \$98  = v5 & last5;
+  assign \$99  = ~ o__valid;
+  assign \$100  = \$99  | o__ready;
+  assign \$101  = | q_stored;
+  assign \$102  = ~ \$101 ;
+  assign \$103  = \$100  & \$102 ;
+  assign \$104  = ~ \$103 ;
+  assign \$105  = \$98  & \$104 ;
+  assign \$106  = \$signature__addr$36  == 3'h5;
+  assign \$107  = \$signature__addr$36  + 1'h1;
+  assign \$108  = \$106  ? 4'h0 : \$107 ;
+  assign \$109  = ~ o__valid;
+  assign \$110  = \$109  | o__ready;
+  assign \$111  = | q_stored;
+  assign \$112  = \$110  & \$111 ;
+  assign \$113  = \rport__addr$39  == 3'h5;
+  assign \$114  = \rport__addr$39  + 1'h1;
+  assign \$115  = \$113  ? 4'h0 : \$114 ;
+  assign \$116  = v5 & last5;
+  assign \$117  = ~ o__valid;
+  assign \$118  = \$117  | o__ready;
+  assign \$119  = | q_stored;
+  assign \$120  = ~ \$119 ;
+  assign \$121  = \$118  & \$120 ;
+  assign \$122  = ~ \$121 ;
+  assign \$123  = \$116  & \$122 ;
+  assign \$124  = q_stored + \$123 ;
+  assign \$125  = ~ o__valid;
+  assign \$126  = \$125  | o__ready;
+  assign \$127  = | q_stored;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = \$124  - \$128 ;
+  assign \$130  = ~ o__valid;
+  assign \$131  = \$130  | o__ready;
+  assign \$132  = | q_stored;
+  assign \$133  = v5 & last5;
+  assign \$134  = \$132  | \$133 ;
+  assign \$135  = | q_stored;
+  assign \$136  = \$135  ? \rport__data$130  : q_in;
   always @(posedge clk)
-    nf_t <= \$209 ;
+    nf_t <= \$137 ;
   always @(posedge clk)
-    \$signature__addr  <= \$210 ;
+    \$signature__addr  <= \$138 ;
   always @(posedge clk)
-    reads_input_t <= \$211 ;
+    reads_input_t <= \$139 ;
   always @(posedge clk)
-    first_t <= \$212 ;
+    first_t <= \$140 ;
   always @(posedge clk)
-    last_t <= \$213 ;
+    last_t <= \$141 ;
   always @(posedge clk)
-    wrom__addr <= \$214 ;
+    wrom__addr <= \$142 ;
   always @(posedge clk)
-    x_reg <= \$215 ;
+    x_reg <= \$143 ;
   always @(posedge clk)
-    from_input <= \$216 ;
+    from_input <= \$144 ;
   always @(posedge clk)
-    v1 <= \$217 ;
+    v1 <= \$145 ;
   always @(posedge clk)
-    first1 <= \$218 ;
+    first1 <= \$146 ;
   always @(posedge clk)
-    last1 <= \$219 ;
+    last1 <= \$147 ;
   always @(posedge clk)
-    nf1 <= \$220 ;
+    nf1 <= \$148 ;
   always @(posedge clk)
-    xoff0_0 <= \$221 ;
+    xoff0_0 <= \$149 ;
   always @(posedge clk)
-    xoff0_1 <= \$222 ;
+    xoff0_1 <= \$150 ;
   always @(posedge clk)
-    xoff0_2 <= \$223 ;
+    xoff0_2 <= \$151 ;
   always @(posedge clk)
-    xoff0_3 <= \$224 ;
+    xoff0_3 <= \$152 ;
   always @(posedge clk)
-    xoff1_0 <= \$225 ;
+    xoff1_0 <= \$153 ;
   always @(posedge clk)
-    xoff1_1 <= \$226 ;
+    xoff1_1 <= \$154 ;
   always @(posedge clk)
-    xoff1_2 <= \$227 ;
+    xoff1_2 <= \$155 ;
   always @(posedge clk)
-    xoff1_3 <= \$228 ;
+    xoff1_3 <= \$156 ;
   always @(posedge clk)
-    xoff2_0 <= \$229 ;
+    xoff2_0 <= \$157 ;
   always @(posedge clk)
-    xoff2_1 <= \$230 ;
+    xoff2_1 <= \$158 ;
   always @(posedge clk)
-    xoff2_2 <= \$231 ;
+    xoff2_2 <= \$159 ;
   always @(posedge clk)
-    xoff2_3 <= \$232 ;
+    xoff2_3 <= \$160 ;
   always @(posedge clk)
-    xoff3_0 <= \$233 ;
+    xoff3_0 <= \$161 ;
   always @(posedge clk)
-    xoff3_1 <= \$234 ;
+    xoff3_1 <= \$162 ;
   always @(posedge clk)
-    xoff3_2 <= \$235 ;
+    xoff3_2 <= \$163 ;
   always @(posedge clk)
-    xoff3_3 <= \$236 ;
+    xoff3_3 <= \$164 ;
   always @(posedge clk)
-    xoff4_0 <= \$237 ;
+    w0_0 <= \$165 ;
   always @(posedge clk)
-    xoff4_1 <= \$238 ;
+    w0_1 <= \$166 ;
   always @(posedge clk)
-    xoff4_2 <= \$239 ;
+    w0_2 <= \$167 ;
   always @(posedge clk)
-    xoff4_3 <= \$240 ;
+    w0_3 <= \$168 ;
   always @(posedge clk)
-    xoff5_0 <= \$241 ;
+    w1_0 <= \$169 ;
   always @(posedge clk)
-    xoff5_1 <= \$242 ;
+    w1_1 <= \$170 ;
   always @(posedge clk)
-    xoff5_2 <= \$243 ;
+    w1_2 <= \$171 ;
   always @(posedge clk)
-    xoff5_3 <= \$244 ;
+    w1_3 <= \$172 ;
   always @(posedge clk)
-    xoff6_0 <= \$245 ;
+    w2_0 <= \$173 ;
   always @(posedge clk)
-    xoff6_1 <= \$246 ;
+    w2_1 <= \$174 ;
   always @(posedge clk)
-    xoff6_2 <= \$247 ;
+    w2_2 <= \$175 ;
   always @(posedge clk)
-    xoff6_3 <= \$248 ;
+    w2_3 <= \$176 ;
   always @(posedge clk)
-    xoff7_0 <= \$249 ;
+    w3_0 <= \$177 ;
   always @(posedge clk)
-    xoff7_1 <= \$250 ;
+    w3_1 <= \$178 ;
   always @(posedge clk)
-    xoff7_2 <= \$251 ;
+    w3_2 <= \$179 ;
   always @(posedge clk)
-    xoff7_3 <= \$252 ;
+    w3_3 <= \$180 ;
   always @(posedge clk)
-    w0_0 <= \$253 ;
+    prod0_0 <= \$181 ;
   always @(posedge clk)
-    w0_1 <= \$254 ;
+    prod0_1 <= \$182 ;
   always @(posedge clk)
-    w0_2 <= \$255 ;
+    prod0_2 <= \$183 ;
   always @(posedge clk)
-    w0_3 <= \$256 ;
+    prod0_3 <= \$184 ;
   always @(posedge clk)
-    w1_0 <= \$257 ;
+    prod1_0 <= \$185 ;
   always @(posedge clk)
-    w1_1 <= \$258 ;
+    prod1_1 <= \$186 ;
   always @(posedge clk)
-    w1_2 <= \$259 ;
+    prod1_2 <= \$187 ;
   always @(posedge clk)
-    w1_3 <= \$260 ;
+    prod1_3 <= \$188 ;
   always @(posedge clk)
-    w2_0 <= \$261 ;
+    prod2_0 <= \$189 ;
   always @(posedge clk)
-    w2_1 <= \$262 ;
+    prod2_1 <= \$190 ;
   always @(posedge clk)
-    w2_2 <= \$263 ;
+    prod2_2 <= \$191 ;
   always @(posedge clk)
-    w2_3 <= \$264 ;
+    prod2_3 <= \$192 ;
   always @(posedge clk)
-    w3_0 <= \$265 ;
+    prod3_0 <= \$193 ;
   always @(posedge clk)
-    w3_1 <= \$266 ;
+    prod3_1 <= \$194 ;
   always @(posedge clk)
-    w3_2 <= \$267 ;
+    prod3_2 <= \$195 ;
   always @(posedge clk)
-    w3_3 <= \$268 ;
+    prod3_3 <= \$196 ;
   always @(posedge clk)
-    w4_0 <= \$269 ;
+    prod0_0_r <= \$197 ;
   always @(posedge clk)
-    w4_1 <= \$270 ;
+    prod0_1_r <= \$198 ;
   always @(posedge clk)
-    w4_2 <= \$271 ;
+    prod0_2_r <= \$199 ;
   always @(posedge clk)
-    w4_3 <= \$272 ;
+    prod0_3_r <= \$200 ;
   always @(posedge clk)
-    w5_0 <= \$273 ;
+    prod1_0_r <= \$201 ;
   always @(posedge clk)
-    w5_1 <= \$274 ;
+    prod1_1_r <= \$202 ;
   always @(posedge clk)
-    w5_2 <= \$275 ;
+    prod1_2_r <= \$203 ;
   always @(posedge clk)
-    w5_3 <= \$276 ;
+    prod1_3_r <= \$204 ;
   always @(posedge clk)
-    w6_0 <= \$277 ;
+    prod2_0_r <= \$205 ;
   always @(posedge clk)
-    w6_1 <= \$278 ;
+    prod2_1_r <= \$206 ;
   always @(posedge clk)
-    w6_2 <= \$279 ;
+    prod2_2_r <= \$207 ;
   always @(posedge clk)
-    w6_3 <= \$280 ;
+    prod2_3_r <= \$208 ;
   always @(posedge clk)
-    w7_0 <= \$281 ;
+    prod3_0_r <= \$209 ;
   always @(posedge clk)
-    w7_1 <= \$282 ;
+    prod3_1_r <= \$210 ;
   always @(posedge clk)
-    w7_2 <= \$283 ;
+    prod3_2_r <= \$211 ;
   always @(posedge clk)
-    w7_3 <= \$284 ;
+    prod3_3_r <= \$212 ;
   always @(posedge clk)
-    prod0_0 <= \$285 ;
+    sum0_s0_0 <= \$213 ;
   always @(posedge clk)
-    prod0_1 <= \$286 ;
+    sum1_s0_0 <= \$214 ;
   always @(posedge clk)
-    prod0_2 <= \$287 ;
+    sum2_s0_0 <= \$215 ;
   always @(posedge clk)
-    prod0_3 <= \$288 ;
+    sum3_s0_0 <= \$216 ;
   always @(posedge clk)
-    prod1_0 <= \$289 ;
+    v2 <= \$217 ;
   always @(posedge clk)
-    prod1_1 <= \$290 ;
+    first2 <= \$218 ;
   always @(posedge clk)
-    prod1_2 <= \$291 ;
+    last2 <= \$219 ;
   always @(posedge clk)
-    prod1_3 <= \$292 ;
+    nf2 <= \$220 ;
   always @(posedge clk)
-    prod2_0 <= \$293 ;
+    v3 <= \$221 ;
   always @(posedge clk)
-    prod2_1 <= \$294 ;
+    first3 <= \$222 ;
   always @(posedge clk)
-    prod2_2 <= \$295 ;
+    last3 <= \$223 ;
   always @(posedge clk)
-    prod2_3 <= \$296 ;
+    nf3 <= \$224 ;
   always @(posedge clk)
-    prod3_0 <= \$297 ;
+    v4 <= \$225 ;
   always @(posedge clk)
-    prod3_1 <= \$298 ;
+    first4 <= \$226 ;
   always @(posedge clk)
-    prod3_2 <= \$299 ;
+    last4 <= \$227 ;
   always @(posedge clk)
-    prod3_3 <= \$300 ;
+    nf4 <= \$228 ;
   always @(posedge clk)
-    prod4_0 <= \$301 ;
+    v5 <= \$229 ;
   always @(posedge clk)
-    prod4_1 <= \$302 ;
+    first5 <= \$230 ;
   always @(posedge clk)
-    prod4_2 <= \$303 ;
+    last5 <= \$231 ;
   always @(posedge clk)
-    prod4_3 <= \$304 ;
+    nf5 <= \$232 ;
   always @(posedge clk)
-    prod5_0 <= \$305 ;
+    acc0 <= \$233 ;
   always @(posedge clk)
-    prod5_1 <= \$306 ;
+    acc1 <= \$234 ;
   always @(posedge clk)
-    prod5_2 <= \$307 ;
+    acc2 <= \$235 ;
   always @(posedge clk)
-    prod5_3 <= \$308 ;
+    acc3 <= \$236 ;
   always @(posedge clk)
-    prod6_0 <= \$309 ;
+    q_owed <= \$237 ;
   always @(posedge clk)
-    prod6_1 <= \$310 ;
+    \$signature__addr$36  <= \$238 ;
   always @(posedge clk)
-    prod6_2 <= \$311 ;
+    \rport__addr$39  <= \$239 ;
   always @(posedge clk)
-    prod6_3 <= \$312 ;
+    q_stored <= \$240 ;
   always @(posedge clk)
-    prod7_0 <= \$313 ;
+    o__valid <= \$241 ;
   always @(posedge clk)
-    prod7_1 <= \$314 ;
-  always @(posedge clk)
-    prod7_2 <= \$315 ;
-  always @(posedge clk)
-    prod7_3 <= \$316 ;
-  always @(posedge clk)
-    prod0_0_r <= \$317 ;
-  always @(posedge clk)
-    prod0_1_r <= \$318 ;
-  always @(posedge clk)
-    prod0_2_r <= \$319 ;
-  always @(posedge clk)
-    prod0_3_r <= \$320 ;
-  always @(posedge clk)
-    prod1_0_r <= \$321 ;
-  always @(posedge clk)
-    prod1_1_r <= \$322 ;
-  always @(posedge clk)
-    prod1_2_r <= \$323 ;
-  always @(posedge clk)
-    prod1_3_r <= \$324 ;
-  always @(posedge clk)
-    prod2_0_r <= \$325 ;
-  always @(posedge clk)
-    prod2_1_r <= \$326 ;
-  always @(posedge clk)
-    prod2_2_r <= \$327 ;
-  always @(posedge clk)
-    prod2_3_r <= \$328 ;
-  always @(posedge clk)
-    prod3_0_r <= \$329 ;
-  always @(posedge clk)
-    prod3_1_r <= \$330 ;
-  always @(posedge clk)
-    prod3_2_r <= \$331 ;
-  always @(posedge clk)
-    prod3_3_r <= \$332 ;
-  always @(posedge clk)
-    prod4_0_r <= \$333 ;
-  always @(posedge clk)
-    prod4_1_r <= \$334 ;
-  always @(posedge clk)
-    prod4_2_r <= \$335 ;
-  always @(posedge clk)
-    prod4_3_r <= \$336 ;
-  always @(posedge clk)
-    prod5_0_r <= \$337 ;
-  always @(posedge clk)
-    prod5_1_r <= \$338 ;
-  always @(posedge clk)
-    prod5_2_r <= \$339 ;
-  always @(posedge clk)
-    prod5_3_r <= \$340 ;
-  always @(posedge clk)
-    prod6_0_r <= \$341 ;
-  always @(posedge clk)
-    prod6_1_r <= \$342 ;
-  always @(posedge clk)
-    prod6_2_r <= \$343 ;
-  always @(posedge clk)
-    prod6_3_r <= \$344 ;
-  always @(posedge clk)
-    prod7_0_r <= \$345 ;
-  always @(posedge clk)
-    prod7_1_r <= \$346 ;
-  always @(posedge clk)
-    prod7_2_r <= \$347 ;
-  always @(posedge clk)
-    prod7_3_r <= \$348 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$349 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$350 ;
-  always @(posedge clk)
-    sum2_s0_0 <= \$351 ;
-  always @(posedge clk)
-    sum3_s0_0 <= \$352 ;
-  always @(posedge clk)
-    sum4_s0_0 <= \$353 ;
-  always @(posedge clk)
-    sum5_s0_0 <= \$354 ;
-  always @(posedge clk)
-    sum6_s0_0 <= \$355 ;
-  always @(posedge clk)
-    sum7_s0_0 <= \$356 ;
-  always @(posedge clk)
-    v2 <= \$357 ;
-  always @(posedge clk)
-    first2 <= \$358 ;
-  always @(posedge clk)
-    last2 <= \$359 ;
-  always @(posedge clk)
-    nf2 <= \$360 ;
-  always @(posedge clk)
-    v3 <= \$361 ;
-  always @(posedge clk)
-    first3 <= \$362 ;
-  always @(posedge clk)
-    last3 <= \$363 ;
-  always @(posedge clk)
-    nf3 <= \$364 ;
-  always @(posedge clk)
-    v4 <= \$365 ;
-  always @(posedge clk)
-    first4 <= \$366 ;
-  always @(posedge clk)
-    last4 <= \$367 ;
-  always @(posedge clk)
-    nf4 <= \$368 ;
-  always @(posedge clk)
-    v5 <= \$369 ;
-  always @(posedge clk)
-    first5 <= \$370 ;
-  always @(posedge clk)
-    last5 <= \$371 ;
-  always @(posedge clk)
-    nf5 <= \$372 ;
-  always @(posedge clk)
-    acc0 <= \$373 ;
-  always @(posedge clk)
-    acc1 <= \$374 ;
-  always @(posedge clk)
-    acc2 <= \$375 ;
-  always @(posedge clk)
-    acc3 <= \$376 ;
-  always @(posedge clk)
-    acc4 <= \$377 ;
-  always @(posedge clk)
-    acc5 <= \$378 ;
-  always @(posedge clk)
-    acc6 <= \$379 ;
-  always @(posedge clk)
-    acc7 <= \$380 ;
-  always @(posedge clk)
-    q_owed <= \$381 ;
-  always @(posedge clk)
-    \$signature__addr$48  <= \$382 ;
-  always @(posedge clk)
-    \rport__addr$51  <= \$383 ;
-  always @(posedge clk)
-    q_stored <= \$384 ;
-  always @(posedge clk)
-    o__valid <= \$385 ;
-  always @(posedge clk)
-    o__payload <= \$386 ;
+    o__payload <= \$242 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (nf5)
-      3'h0:
+      4'h0:
           \$7  = 23'h7ffe71;
-      3'h1:
+      4'h1:
+          \$7  = 23'h7ffeb7;
+      4'h2:
           \$7  = 23'h7fff07;
-      3'h2:
+      4'h3:
+          \$7  = 23'h7ffb24;
+      4'h4:
           \$7  = 23'h7ffef1;
-      3'h3:
+      4'h5:
+          \$7  = 23'h7ffafa;
+      4'h6:
           \$7  = 23'h7ffde0;
-      3'h4:
+      4'h7:
+          \$7  = 23'h0000a0;
+      4'h8:
           \$7  = 23'h7ffedb;
-      3'h5:
+      4'h9:
+          \$7  = 23'h7ffd05;
+      4'ha:
           \$7  = 23'h7fff6e;
-      3'h6:
+      4'hb:
+          \$7  = 23'h7ffc0a;
+      4'hc:
           \$7  = 23'h7ffe84;
-      3'h7:
+      4'hd:
+          \$7  = 23'h7ffbda;
+      4'he:
           \$7  = 23'h7ffe28;
+      4'hf:
+          \$7  = 23'h7ffe8a;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (nf5)
-      3'h0:
+      4'h0:
           \$10  = 23'h7ffd0b;
-      3'h1:
+      4'h1:
+          \$10  = 23'h7fff3e;
+      4'h2:
           \$10  = 23'h7ffc5e;
-      3'h2:
+      4'h3:
+          \$10  = 23'h000332;
+      4'h4:
           \$10  = 23'h7ffb54;
-      3'h3:
+      4'h5:
+          \$10  = 23'h0006d4;
+      4'h6:
           \$10  = 23'h7fffae;
-      3'h4:
+      4'h7:
+          \$10  = 23'h000785;
+      4'h8:
           \$10  = 23'h7ffb0b;
-      3'h5:
+      4'h9:
+          \$10  = 23'h00035d;
+      4'ha:
           \$10  = 23'h7ff88d;
-      3'h6:
+      4'hb:
+          \$10  = 23'h0001fc;
+      4'hc:
           \$10  = 23'h7ffe4c;
-      3'h7:
+      4'hd:
+          \$10  = 23'h0000b7;
+      4'he:
           \$10  = 23'h7ffd37;
+      4'hf:
+          \$10  = 23'h7ff676;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (nf5)
-      3'h0:
+      4'h0:
           \$13  = 23'h7ff881;
-      3'h1:
+      4'h1:
+          \$13  = 23'h7fffb1;
+      4'h2:
           \$13  = 23'h00110a;
-      3'h2:
+      4'h3:
+          \$13  = 23'h7fffc1;
+      4'h4:
           \$13  = 23'h000b9e;
-      3'h3:
+      4'h5:
+          \$13  = 23'h7ffd29;
+      4'h6:
           \$13  = 23'h001221;
-      3'h4:
+      4'h7:
+          \$13  = 23'h7ffccf;
+      4'h8:
           \$13  = 23'h000439;
-      3'h5:
+      4'h9:
+          \$13  = 23'h7ff49a;
+      4'ha:
           \$13  = 23'h00023c;
-      3'h6:
+      4'hb:
+          \$13  = 23'h7ff854;
+      4'hc:
           \$13  = 23'h000583;
-      3'h7:
+      4'hd:
+          \$13  = 23'h7ffad7;
+      4'he:
           \$13  = 23'h7ff7d8;
+      4'hf:
+          \$13  = 23'h7ff7a6;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (nf5)
-      3'h0:
+      4'h0:
           \$16  = 23'h7ffe34;
-      3'h1:
+      4'h1:
+          \$16  = 23'h7fffc9;
+      4'h2:
           \$16  = 23'h0005ea;
-      3'h2:
+      4'h3:
+          \$16  = 23'h7ffe82;
+      4'h4:
           \$16  = 23'h7ffc55;
-      3'h3:
+      4'h5:
+          \$16  = 23'h7fff26;
+      4'h6:
           \$16  = 23'h000129;
-      3'h4:
+      4'h7:
+          \$16  = 23'h7ffef0;
+      4'h8:
           \$16  = 23'h7ffe68;
-      3'h5:
+      4'h9:
+          \$16  = 23'h7ffe90;
+      4'ha:
           \$16  = 23'h7ffade;
-      3'h6:
+      4'hb:
+          \$16  = 23'h7ffcc7;
+      4'hc:
           \$16  = 23'h7ffca0;
-      3'h7:
+      4'hd:
+          \$16  = 23'h7fff2d;
+      4'he:
           \$16  = 23'h00000b;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      3'h0:
-          \$19  = 23'h7ffeb7;
-      3'h1:
-          \$19  = 23'h7ffb24;
-      3'h2:
-          \$19  = 23'h7ffafa;
-      3'h3:
-          \$19  = 23'h0000a0;
-      3'h4:
-          \$19  = 23'h7ffd05;
-      3'h5:
-          \$19  = 23'h7ffc0a;
-      3'h6:
-          \$19  = 23'h7ffbda;
-      3'h7:
-          \$19  = 23'h7ffe8a;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      3'h0:
-          \$22  = 23'h7fff3e;
-      3'h1:
-          \$22  = 23'h000332;
-      3'h2:
-          \$22  = 23'h0006d4;
-      3'h3:
-          \$22  = 23'h000785;
-      3'h4:
-          \$22  = 23'h00035d;
-      3'h5:
-          \$22  = 23'h0001fc;
-      3'h6:
-          \$22  = 23'h0000b7;
-      3'h7:
-          \$22  = 23'h7ff676;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      3'h0:
-          \$25  = 23'h7fffb1;
-      3'h1:
-          \$25  = 23'h7fffc1;
-      3'h2:
-          \$25  = 23'h7ffd29;
-      3'h3:
-          \$25  = 23'h7ffccf;
-      3'h4:
-          \$25  = 23'h7ff49a;
-      3'h5:
-          \$25  = 23'h7ff854;
-      3'h6:
-          \$25  = 23'h7ffad7;
-      3'h7:
-          \$25  = 23'h7ff7a6;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      3'h0:
-          \$28  = 23'h7fffc9;
-      3'h1:
-          \$28  = 23'h7ffe82;
-      3'h2:
-          \$28  = 23'h7fff26;
-      3'h3:
-          \$28  = 23'h7ffef0;
-      3'h4:
-          \$28  = 23'h7ffe90;
-      3'h5:
-          \$28  = 23'h7ffcc7;
-      3'h6:
-          \$28  = 23'h7fff2d;
-      3'h7:
-          \$28  = 23'h7ffa73;
+      4'hf:
+          \$16  = 23'h7ffa73;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      6'h00:
-          \$38  = 3'h0;
-      6'h01:
-          \$38  = 3'h0;
-      6'h02:
-          \$38  = 3'h0;
-      6'h03:
-          \$38  = 3'h0;
-      6'h04:
-          \$38  = 3'h0;
-      6'h05:
-          \$38  = 3'h0;
-      6'h06:
-          \$38  = 3'h0;
-      6'h07:
-          \$38  = 3'h1;
-      6'h08:
-          \$38  = 3'h1;
-      6'h09:
-          \$38  = 3'h1;
-      6'h0a:
-          \$38  = 3'h1;
-      6'h0b:
-          \$38  = 3'h1;
-      6'h0c:
-          \$38  = 3'h1;
-      6'h0d:
-          \$38  = 3'h1;
-      6'h0e:
-          \$38  = 3'h1;
-      6'h0f:
-          \$38  = 3'h2;
-      6'h10:
-          \$38  = 3'h2;
-      6'h11:
-          \$38  = 3'h2;
-      6'h12:
-          \$38  = 3'h2;
-      6'h13:
-          \$38  = 3'h2;
-      6'h14:
-          \$38  = 3'h2;
-      6'h15:
-          \$38  = 3'h2;
-      6'h16:
-          \$38  = 3'h2;
-      6'h17:
-          \$38  = 3'h3;
-      6'h18:
-          \$38  = 3'h3;
-      6'h19:
-          \$38  = 3'h3;
-      6'h1a:
-          \$38  = 3'h3;
-      6'h1b:
-          \$38  = 3'h3;
-      6'h1c:
-          \$38  = 3'h3;
-      6'h1d:
-          \$38  = 3'h3;
-      6'h1e:
-          \$38  = 3'h3;
-      6'h1f:
-          \$38  = 3'h4;
-      6'h20:
-          \$38  = 3'h4;
-      6'h21:
-          \$38  = 3'h4;
-      6'h22:
-          \$38  = 3'h4;
-      6'h23:
-          \$38  = 3'h4;
-      6'h24:
-          \$38  = 3'h4;
-      6'h25:
-          \$38  = 3'h4;
-      6'h26:
-          \$38  = 3'h4;
-      6'h27:
-          \$38  = 3'h5;
-      6'h28:
-          \$38  = 3'h5;
-      6'h29:
-          \$38  = 3'h5;
-      6'h2a:
-          \$38  = 3'h5;
-      6'h2b:
-          \$38  = 3'h5;
-      6'h2c:
-          \$38  = 3'h5;
-      6'h2d:
-          \$38  = 3'h5;
-      6'h2e:
-          \$38  = 3'h5;
-      6'h2f:
-          \$38  = 3'h6;
-      6'h30:
-          \$38  = 3'h6;
-      6'h31:
-          \$38  = 3'h6;
-      6'h32:
-          \$38  = 3'h6;
-      6'h33:
-          \$38  = 3'h6;
-      6'h34:
-          \$38  = 3'h6;
-      6'h35:
-          \$38  = 3'h6;
-      6'h36:
-          \$38  = 3'h6;
-      6'h37:
-          \$38  = 3'h7;
-      6'h38:
-          \$38  = 3'h7;
-      6'h39:
-          \$38  = 3'h7;
-      6'h3a:
-          \$38  = 3'h7;
-      6'h3b:
-          \$38  = 3'h7;
-      6'h3c:
-          \$38  = 3'h7;
-      6'h3d:
-          \$38  = 3'h7;
-      6'h3e:
-          \$38  = 3'h7;
-      6'h3f:
-          \$38  = 3'h0;
+      7'h00:
+          \$26  = 4'h0;
+      7'h01:
+          \$26  = 4'h0;
+      7'h02:
+          \$26  = 4'h0;
+      7'h03:
+          \$26  = 4'h0;
+      7'h04:
+          \$26  = 4'h0;
+      7'h05:
+          \$26  = 4'h0;
+      7'h06:
+          \$26  = 4'h0;
+      7'h07:
+          \$26  = 4'h1;
+      7'h08:
+          \$26  = 4'h1;
+      7'h09:
+          \$26  = 4'h1;
+      7'h0a:
+          \$26  = 4'h1;
+      7'h0b:
+          \$26  = 4'h1;
+      7'h0c:
+          \$26  = 4'h1;
+      7'h0d:
+          \$26  = 4'h1;
+      7'h0e:
+          \$26  = 4'h1;
+      7'h0f:
+          \$26  = 4'h2;
+      7'h10:
+          \$26  = 4'h2;
+      7'h11:
+          \$26  = 4'h2;
+      7'h12:
+          \$26  = 4'h2;
+      7'h13:
+          \$26  = 4'h2;
+      7'h14:
+          \$26  = 4'h2;
+      7'h15:
+          \$26  = 4'h2;
+      7'h16:
+          \$26  = 4'h2;
+      7'h17:
+          \$26  = 4'h3;
+      7'h18:
+          \$26  = 4'h3;
+      7'h19:
+          \$26  = 4'h3;
+      7'h1a:
+          \$26  = 4'h3;
+      7'h1b:
+          \$26  = 4'h3;
+      7'h1c:
+          \$26  = 4'h3;
+      7'h1d:
+          \$26  = 4'h3;
+      7'h1e:
+          \$26  = 4'h3;
+      7'h1f:
+          \$26  = 4'h4;
+      7'h20:
+          \$26  = 4'h4;
+      7'h21:
+          \$26  = 4'h4;
+      7'h22:
+          \$26  = 4'h4;
+      7'h23:
+          \$26  = 4'h4;
+      7'h24:
+          \$26  = 4'h4;
+      7'h25:
+          \$26  = 4'h4;
+      7'h26:
+          \$26  = 4'h4;
+      7'h27:
+          \$26  = 4'h5;
+      7'h28:
+          \$26  = 4'h5;
+      7'h29:
+          \$26  = 4'h5;
+      7'h2a:
+          \$26  = 4'h5;
+      7'h2b:
+          \$26  = 4'h5;
+      7'h2c:
+          \$26  = 4'h5;
+      7'h2d:
+          \$26  = 4'h5;
+      7'h2e:
+          \$26  = 4'h5;
+      7'h2f:
+          \$26  = 4'h6;
+      7'h30:
+          \$26  = 4'h6;
+      7'h31:
+          \$26  = 4'h6;
+      7'h32:
+          \$26  = 4'h6;
+      7'h33:
+          \$26  = 4'h6;
+      7'h34:
+          \$26  = 4'h6;
+      7'h35:
+          \$26  = 4'h6;
+      7'h36:
+          \$26  = 4'h6;
+      7'h37:
+          \$26  = 4'h7;
+      7'h38:
+          \$26  = 4'h7;
+      7'h39:
+          \$26  = 4'h7;
+      7'h3a:
+          \$26  = 4'h7;
+      7'h3b:
+          \$26  = 4'h7;
+      7'h3c:
+          \$26  = 4'h7;
+      7'h3d:
+          \$26  = 4'h7;
+      7'h3e:
+          \$26  = 4'h7;
+      7'h3f:
+          \$26  = 4'h8;
+      7'h40:
+          \$26  = 4'h8;
+      7'h41:
+          \$26  = 4'h8;
+      7'h42:
+          \$26  = 4'h8;
+      7'h43:
+          \$26  = 4'h8;
+      7'h44:
+          \$26  = 4'h8;
+      7'h45:
+          \$26  = 4'h8;
+      7'h46:
+          \$26  = 4'h8;
+      7'h47:
+          \$26  = 4'h9;
+      7'h48:
+          \$26  = 4'h9;
+      7'h49:
+          \$26  = 4'h9;
+      7'h4a:
+          \$26  = 4'h9;
+      7'h4b:
+          \$26  = 4'h9;
+      7'h4c:
+          \$26  = 4'h9;
+      7'h4d:
+          \$26  = 4'h9;
+      7'h4e:
+          \$26  = 4'h9;
+      7'h4f:
+          \$26  = 4'ha;
+      7'h50:
+          \$26  = 4'ha;
+      7'h51:
+          \$26  = 4'ha;
+      7'h52:
+          \$26  = 4'ha;
+      7'h53:
+          \$26  = 4'ha;
+      7'h54:
+          \$26  = 4'ha;
+      7'h55:
+          \$26  = 4'ha;
+      7'h56:
+          \$26  = 4'ha;
+      7'h57:
+          \$26  = 4'hb;
+      7'h58:
+          \$26  = 4'hb;
+      7'h59:
+          \$26  = 4'hb;
+      7'h5a:
+          \$26  = 4'hb;
+      7'h5b:
+          \$26  = 4'hb;
+      7'h5c:
+          \$26  = 4'hb;
+      7'h5d:
+          \$26  = 4'hb;
+      7'h5e:
+          \$26  = 4'hb;
+      7'h5f:
+          \$26  = 4'hc;
+      7'h60:
+          \$26  = 4'hc;
+      7'h61:
+          \$26  = 4'hc;
+      7'h62:
+          \$26  = 4'hc;
+      7'h63:
+          \$26  = 4'hc;
+      7'h64:
+          \$26  = 4'hc;
+      7'h65:
+          \$26  = 4'hc;
+      7'h66:
+          \$26  = 4'hc;
+      7'h67:
+          \$26  = 4'hd;
+      7'h68:
+          \$26  = 4'hd;
+      7'h69:
+          \$26  = 4'hd;
+      7'h6a:
+          \$26  = 4'hd;
+      7'h6b:
+          \$26  = 4'hd;
+      7'h6c:
+          \$26  = 4'hd;
+      7'h6d:
+          \$26  = 4'hd;
+      7'h6e:
+          \$26  = 4'hd;
+      7'h6f:
+          \$26  = 4'he;
+      7'h70:
+          \$26  = 4'he;
+      7'h71:
+          \$26  = 4'he;
+      7'h72:
+          \$26  = 4'he;
+      7'h73:
+          \$26  = 4'he;
+      7'h74:
+          \$26  = 4'he;
+      7'h75:
+          \$26  = 4'he;
+      7'h76:
+          \$26  = 4'he;
+      7'h77:
+          \$26  = 4'hf;
+      7'h78:
+          \$26  = 4'hf;
+      7'h79:
+          \$26  = 4'hf;
+      7'h7a:
+          \$26  = 4'hf;
+      7'h7b:
+          \$26  = 4'hf;
+      7'h7c:
+          \$26  = 4'hf;
+      7'h7d:
+          \$26  = 4'hf;
+      7'h7e:
+          \$26  = 4'hf;
+      7'h7f:
+          \$26  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      6'h00:
-          \$39  = 3'h1;
-      6'h01:
-          \$39  = 3'h2;
-      6'h02:
-          \$39  = 3'h3;
-      6'h03:
-          \$39  = 3'h4;
-      6'h04:
-          \$39  = 3'h5;
-      6'h05:
-          \$39  = 3'h6;
-      6'h06:
-          \$39  = 3'h7;
-      6'h07:
-          \$39  = 3'h0;
-      6'h08:
-          \$39  = 3'h1;
-      6'h09:
-          \$39  = 3'h2;
-      6'h0a:
-          \$39  = 3'h3;
-      6'h0b:
-          \$39  = 3'h4;
-      6'h0c:
-          \$39  = 3'h5;
-      6'h0d:
-          \$39  = 3'h6;
-      6'h0e:
-          \$39  = 3'h7;
-      6'h0f:
-          \$39  = 3'h0;
-      6'h10:
-          \$39  = 3'h1;
-      6'h11:
-          \$39  = 3'h2;
-      6'h12:
-          \$39  = 3'h3;
-      6'h13:
-          \$39  = 3'h4;
-      6'h14:
-          \$39  = 3'h5;
-      6'h15:
-          \$39  = 3'h6;
-      6'h16:
-          \$39  = 3'h7;
-      6'h17:
-          \$39  = 3'h0;
-      6'h18:
-          \$39  = 3'h1;
-      6'h19:
-          \$39  = 3'h2;
-      6'h1a:
-          \$39  = 3'h3;
-      6'h1b:
-          \$39  = 3'h4;
-      6'h1c:
-          \$39  = 3'h5;
-      6'h1d:
-          \$39  = 3'h6;
-      6'h1e:
-          \$39  = 3'h7;
-      6'h1f:
-          \$39  = 3'h0;
-      6'h20:
-          \$39  = 3'h1;
-      6'h21:
-          \$39  = 3'h2;
-      6'h22:
-          \$39  = 3'h3;
-      6'h23:
-          \$39  = 3'h4;
-      6'h24:
-          \$39  = 3'h5;
-      6'h25:
-          \$39  = 3'h6;
-      6'h26:
-          \$39  = 3'h7;
-      6'h27:
-          \$39  = 3'h0;
-      6'h28:
-          \$39  = 3'h1;
-      6'h29:
-          \$39  = 3'h2;
-      6'h2a:
-          \$39  = 3'h3;
-      6'h2b:
-          \$39  = 3'h4;
-      6'h2c:
-          \$39  = 3'h5;
-      6'h2d:
-          \$39  = 3'h6;
-      6'h2e:
-          \$39  = 3'h7;
-      6'h2f:
-          \$39  = 3'h0;
-      6'h30:
-          \$39  = 3'h1;
-      6'h31:
-          \$39  = 3'h2;
-      6'h32:
-          \$39  = 3'h3;
-      6'h33:
-          \$39  = 3'h4;
-      6'h34:
-          \$39  = 3'h5;
-      6'h35:
-          \$39  = 3'h6;
-      6'h36:
-          \$39  = 3'h7;
-      6'h37:
-          \$39  = 3'h0;
-      6'h38:
-          \$39  = 3'h1;
-      6'h39:
-          \$39  = 3'h2;
-      6'h3a:
-          \$39  = 3'h3;
-      6'h3b:
-          \$39  = 3'h4;
-      6'h3c:
-          \$39  = 3'h5;
-      6'h3d:
-          \$39  = 3'h6;
-      6'h3e:
-          \$39  = 3'h7;
-      6'h3f:
-          \$39  = 3'h0;
+      7'h00:
+          \$27  = 3'h1;
+      7'h01:
+          \$27  = 3'h2;
+      7'h02:
+          \$27  = 3'h3;
+      7'h03:
+          \$27  = 3'h4;
+      7'h04:
+          \$27  = 3'h5;
+      7'h05:
+          \$27  = 3'h6;
+      7'h06:
+          \$27  = 3'h7;
+      7'h07:
+          \$27  = 3'h0;
+      7'h08:
+          \$27  = 3'h1;
+      7'h09:
+          \$27  = 3'h2;
+      7'h0a:
+          \$27  = 3'h3;
+      7'h0b:
+          \$27  = 3'h4;
+      7'h0c:
+          \$27  = 3'h5;
+      7'h0d:
+          \$27  = 3'h6;
+      7'h0e:
+          \$27  = 3'h7;
+      7'h0f:
+          \$27  = 3'h0;
+      7'h10:
+          \$27  = 3'h1;
+      7'h11:
+          \$27  = 3'h2;
+      7'h12:
+          \$27  = 3'h3;
+      7'h13:
+          \$27  = 3'h4;
+      7'h14:
+          \$27  = 3'h5;
+      7'h15:
+          \$27  = 3'h6;
+      7'h16:
+          \$27  = 3'h7;
+      7'h17:
+          \$27  = 3'h0;
+      7'h18:
+          \$27  = 3'h1;
+      7'h19:
+          \$27  = 3'h2;
+      7'h1a:
+          \$27  = 3'h3;
+      7'h1b:
+          \$27  = 3'h4;
+      7'h1c:
+          \$27  = 3'h5;
+      7'h1d:
+          \$27  = 3'h6;
+      7'h1e:
+          \$27  = 3'h7;
+      7'h1f:
+          \$27  = 3'h0;
+      7'h20:
+          \$27  = 3'h1;
+      7'h21:
+          \$27  = 3'h2;
+      7'h22:
+          \$27  = 3'h3;
+      7'h23:
+          \$27  = 3'h4;
+      7'h24:
+          \$27  = 3'h5;
+      7'h25:
+          \$27  = 3'h6;
+      7'h26:
+          \$27  = 3'h7;
+      7'h27:
+          \$27  = 3'h0;
+      7'h28:
+          \$27  = 3'h1;
+      7'h29:
+          \$27  = 3'h2;
+      7'h2a:
+          \$27  = 3'h3;
+      7'h2b:
+          \$27  = 3'h4;
+      7'h2c:
+          \$27  = 3'h5;
+      7'h2d:
+          \$27  = 3'h6;
+      7'h2e:
+          \$27  = 3'h7;
+      7'h2f:
+          \$27  = 3'h0;
+      7'h30:
+          \$27  = 3'h1;
+      7'h31:
+          \$27  = 3'h2;
+      7'h32:
+          \$27  = 3'h3;
+      7'h33:
+          \$27  = 3'h4;
+      7'h34:
+          \$27  = 3'h5;
+      7'h35:
+          \$27  = 3'h6;
+      7'h36:
+          \$27  = 3'h7;
+      7'h37:
+          \$27  = 3'h0;
+      7'h38:
+          \$27  = 3'h1;
+      7'h39:
+          \$27  = 3'h2;
+      7'h3a:
+          \$27  = 3'h3;
+      7'h3b:
+          \$27  = 3'h4;
+      7'h3c:
+          \$27  = 3'h5;
+      7'h3d:
+          \$27  = 3'h6;
+      7'h3e:
+          \$27  = 3'h7;
+      7'h3f:
+          \$27  = 3'h0;
+      7'h40:
+          \$27  = 3'h1;
+      7'h41:
+          \$27  = 3'h2;
+      7'h42:
+          \$27  = 3'h3;
+      7'h43:
+          \$27  = 3'h4;
+      7'h44:
+          \$27  = 3'h5;
+      7'h45:
+          \$27  = 3'h6;
+      7'h46:
+          \$27  = 3'h7;
+      7'h47:
+          \$27  = 3'h0;
+      7'h48:
+          \$27  = 3'h1;
+      7'h49:
+          \$27  = 3'h2;
+      7'h4a:
+          \$27  = 3'h3;
+      7'h4b:
+          \$27  = 3'h4;
+      7'h4c:
+          \$27  = 3'h5;
+      7'h4d:
+          \$27  = 3'h6;
+      7'h4e:
+          \$27  = 3'h7;
+      7'h4f:
+          \$27  = 3'h0;
+      7'h50:
+          \$27  = 3'h1;
+      7'h51:
+          \$27  = 3'h2;
+      7'h52:
+          \$27  = 3'h3;
+      7'h53:
+          \$27  = 3'h4;
+      7'h54:
+          \$27  = 3'h5;
+      7'h55:
+          \$27  = 3'h6;
+      7'h56:
+          \$27  = 3'h7;
+      7'h57:
+          \$27  = 3'h0;
+      7'h58:
+          \$27  = 3'h1;
+      7'h59:
+          \$27  = 3'h2;
+      7'h5a:
+          \$27  = 3'h3;
+      7'h5b:
+          \$27  = 3'h4;
+      7'h5c:
+          \$27  = 3'h5;
+      7'h5d:
+          \$27  = 3'h6;
+      7'h5e:
+          \$27  = 3'h7;
+      7'h5f:
+          \$27  = 3'h0;
+      7'h60:
+          \$27  = 3'h1;
+      7'h61:
+          \$27  = 3'h2;
+      7'h62:
+          \$27  = 3'h3;
+      7'h63:
+          \$27  = 3'h4;
+      7'h64:
+          \$27  = 3'h5;
+      7'h65:
+          \$27  = 3'h6;
+      7'h66:
+          \$27  = 3'h7;
+      7'h67:
+          \$27  = 3'h0;
+      7'h68:
+          \$27  = 3'h1;
+      7'h69:
+          \$27  = 3'h2;
+      7'h6a:
+          \$27  = 3'h3;
+      7'h6b:
+          \$27  = 3'h4;
+      7'h6c:
+          \$27  = 3'h5;
+      7'h6d:
+          \$27  = 3'h6;
+      7'h6e:
+          \$27  = 3'h7;
+      7'h6f:
+          \$27  = 3'h0;
+      7'h70:
+          \$27  = 3'h1;
+      7'h71:
+          \$27  = 3'h2;
+      7'h72:
+          \$27  = 3'h3;
+      7'h73:
+          \$27  = 3'h4;
+      7'h74:
+          \$27  = 3'h5;
+      7'h75:
+          \$27  = 3'h6;
+      7'h76:
+          \$27  = 3'h7;
+      7'h77:
+          \$27  = 3'h0;
+      7'h78:
+          \$27  = 3'h1;
+      7'h79:
+          \$27  = 3'h2;
+      7'h7a:
+          \$27  = 3'h3;
+      7'h7b:
+          \$27  = 3'h4;
+      7'h7c:
+          \$27  = 3'h5;
+      7'h7d:
+          \$27  = 3'h6;
+      7'h7e:
+          \$27  = 3'h7;
+      7'h7f:
+          \$27  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      6'h00:
-          \$40  = 1'h1;
-      6'h01:
-          \$40  = 1'h1;
-      6'h02:
-          \$40  = 1'h1;
-      6'h03:
-          \$40  = 1'h1;
-      6'h04:
-          \$40  = 1'h1;
-      6'h05:
-          \$40  = 1'h1;
-      6'h06:
-          \$40  = 1'h1;
-      6'h07:
-          \$40  = 1'h0;
-      6'h08:
-          \$40  = 1'h0;
-      6'h09:
-          \$40  = 1'h0;
-      6'h0a:
-          \$40  = 1'h0;
-      6'h0b:
-          \$40  = 1'h0;
-      6'h0c:
-          \$40  = 1'h0;
-      6'h0d:
-          \$40  = 1'h0;
-      6'h0e:
-          \$40  = 1'h0;
-      6'h0f:
-          \$40  = 1'h0;
-      6'h10:
-          \$40  = 1'h0;
-      6'h11:
-          \$40  = 1'h0;
-      6'h12:
-          \$40  = 1'h0;
-      6'h13:
-          \$40  = 1'h0;
-      6'h14:
-          \$40  = 1'h0;
-      6'h15:
-          \$40  = 1'h0;
-      6'h16:
-          \$40  = 1'h0;
-      6'h17:
-          \$40  = 1'h0;
-      6'h18:
-          \$40  = 1'h0;
-      6'h19:
-          \$40  = 1'h0;
-      6'h1a:
-          \$40  = 1'h0;
-      6'h1b:
-          \$40  = 1'h0;
-      6'h1c:
-          \$40  = 1'h0;
-      6'h1d:
-          \$40  = 1'h0;
-      6'h1e:
-          \$40  = 1'h0;
-      6'h1f:
-          \$40  = 1'h0;
-      6'h20:
-          \$40  = 1'h0;
-      6'h21:
-          \$40  = 1'h0;
-      6'h22:
-          \$40  = 1'h0;
-      6'h23:
-          \$40  = 1'h0;
-      6'h24:
-          \$40  = 1'h0;
-      6'h25:
-          \$40  = 1'h0;
-      6'h26:
-          \$40  = 1'h0;
-      6'h27:
-          \$40  = 1'h0;
-      6'h28:
-          \$40  = 1'h0;
-      6'h29:
-          \$40  = 1'h0;
-      6'h2a:
-          \$40  = 1'h0;
-      6'h2b:
-          \$40  = 1'h0;
-      6'h2c:
-          \$40  = 1'h0;
-      6'h2d:
-          \$40  = 1'h0;
-      6'h2e:
-          \$40  = 1'h0;
-      6'h2f:
-          \$40  = 1'h0;
-      6'h30:
-          \$40  = 1'h0;
-      6'h31:
-          \$40  = 1'h0;
-      6'h32:
-          \$40  = 1'h0;
-      6'h33:
-          \$40  = 1'h0;
-      6'h34:
-          \$40  = 1'h0;
-      6'h35:
-          \$40  = 1'h0;
-      6'h36:
-          \$40  = 1'h0;
-      6'h37:
-          \$40  = 1'h0;
-      6'h38:
-          \$40  = 1'h0;
-      6'h39:
-          \$40  = 1'h0;
-      6'h3a:
-          \$40  = 1'h0;
-      6'h3b:
-          \$40  = 1'h0;
-      6'h3c:
-          \$40  = 1'h0;
-      6'h3d:
-          \$40  = 1'h0;
-      6'h3e:
-          \$40  = 1'h0;
-      6'h3f:
-          \$40  = 1'h1;
+      7'h00:
+          \$28  = 1'h1;
+      7'h01:
+          \$28  = 1'h1;
+      7'h02:
+          \$28  = 1'h1;
+      7'h03:
+          \$28  = 1'h1;
+      7'h04:
+          \$28  = 1'h1;
+      7'h05:
+          \$28  = 1'h1;
+      7'h06:
+          \$28  = 1'h1;
+      7'h07:
+          \$28  = 1'h0;
+      7'h08:
+          \$28  = 1'h0;
+      7'h09:
+          \$28  = 1'h0;
+      7'h0a:
+          \$28  = 1'h0;
+      7'h0b:
+          \$28  = 1'h0;
+      7'h0c:
+          \$28  = 1'h0;
+      7'h0d:
+          \$28  = 1'h0;
+      7'h0e:
+          \$28  = 1'h0;
+      7'h0f:
+          \$28  = 1'h0;
+      7'h10:
+          \$28  = 1'h0;
+      7'h11:
+          \$28  = 1'h0;
+      7'h12:
+          \$28  = 1'h0;
+      7'h13:
+          \$28  = 1'h0;
+      7'h14:
+          \$28  = 1'h0;
+      7'h15:
+          \$28  = 1'h0;
+      7'h16:
+          \$28  = 1'h0;
+      7'h17:
+          \$28  = 1'h0;
+      7'h18:
+          \$28  = 1'h0;
+      7'h19:
+          \$28  = 1'h0;
+      7'h1a:
+          \$28  = 1'h0;
+      7'h1b:
+          \$28  = 1'h0;
+      7'h1c:
+          \$28  = 1'h0;
+      7'h1d:
+          \$28  = 1'h0;
+      7'h1e:
+          \$28  = 1'h0;
+      7'h1f:
+          \$28  = 1'h0;
+      7'h20:
+          \$28  = 1'h0;
+      7'h21:
+          \$28  = 1'h0;
+      7'h22:
+          \$28  = 1'h0;
+      7'h23:
+          \$28  = 1'h0;
+      7'h24:
+          \$28  = 1'h0;
+      7'h25:
+          \$28  = 1'h0;
+      7'h26:
+          \$28  = 1'h0;
+      7'h27:
+          \$28  = 1'h0;
+      7'h28:
+          \$28  = 1'h0;
+      7'h29:
+          \$28  = 1'h0;
+      7'h2a:
+          \$28  = 1'h0;
+      7'h2b:
+          \$28  = 1'h0;
+      7'h2c:
+          \$28  = 1'h0;
+      7'h2d:
+          \$28  = 1'h0;
+      7'h2e:
+          \$28  = 1'h0;
+      7'h2f:
+          \$28  = 1'h0;
+      7'h30:
+          \$28  = 1'h0;
+      7'h31:
+          \$28  = 1'h0;
+      7'h32:
+          \$28  = 1'h0;
+      7'h33:
+          \$28  = 1'h0;
+      7'h34:
+          \$28  = 1'h0;
+      7'h35:
+          \$28  = 1'h0;
+      7'h36:
+          \$28  = 1'h0;
+      7'h37:
+          \$28  = 1'h0;
+      7'h38:
+          \$28  = 1'h0;
+      7'h39:
+          \$28  = 1'h0;
+      7'h3a:
+          \$28  = 1'h0;
+      7'h3b:
+          \$28  = 1'h0;
+      7'h3c:
+          \$28  = 1'h0;
+      7'h3d:
+          \$28  = 1'h0;
+      7'h3e:
+          \$28  = 1'h0;
+      7'h3f:
+          \$28  = 1'h0;
+      7'h40:
+          \$28  = 1'h0;
+      7'h41:
+          \$28  = 1'h0;
+      7'h42:
+          \$28  = 1'h0;
+      7'h43:
+          \$28  = 1'h0;
+      7'h44:
+          \$28  = 1'h0;
+      7'h45:
+          \$28  = 1'h0;
+      7'h46:
+          \$28  = 1'h0;
+      7'h47:
+          \$28  = 1'h0;
+      7'h48:
+          \$28  = 1'h0;
+      7'h49:
+          \$28  = 1'h0;
+      7'h4a:
+          \$28  = 1'h0;
+      7'h4b:
+          \$28  = 1'h0;
+      7'h4c:
+          \$28  = 1'h0;
+      7'h4d:
+          \$28  = 1'h0;
+      7'h4e:
+          \$28  = 1'h0;
+      7'h4f:
+          \$28  = 1'h0;
+      7'h50:
+          \$28  = 1'h0;
+      7'h51:
+          \$28  = 1'h0;
+      7'h52:
+          \$28  = 1'h0;
+      7'h53:
+          \$28  = 1'h0;
+      7'h54:
+          \$28  = 1'h0;
+      7'h55:
+          \$28  = 1'h0;
+      7'h56:
+          \$28  = 1'h0;
+      7'h57:
+          \$28  = 1'h0;
+      7'h58:
+          \$28  = 1'h0;
+      7'h59:
+          \$28  = 1'h0;
+      7'h5a:
+          \$28  = 1'h0;
+      7'h5b:
+          \$28  = 1'h0;
+      7'h5c:
+          \$28  = 1'h0;
+      7'h5d:
+          \$28  = 1'h0;
+      7'h5e:
+          \$28  = 1'h0;
+      7'h5f:
+          \$28  = 1'h0;
+      7'h60:
+          \$28  = 1'h0;
+      7'h61:
+          \$28  = 1'h0;
+      7'h62:
+          \$28  = 1'h0;
+      7'h63:
+          \$28  = 1'h0;
+      7'h64:
+          \$28  = 1'h0;
+      7'h65:
+          \$28  = 1'h0;
+      7'h66:
+          \$28  = 1'h0;
+      7'h67:
+          \$28  = 1'h0;
+      7'h68:
+          \$28  = 1'h0;
+      7'h69:
+          \$28  = 1'h0;
+      7'h6a:
+          \$28  = 1'h0;
+      7'h6b:
+          \$28  = 1'h0;
+      7'h6c:
+          \$28  = 1'h0;
+      7'h6d:
+          \$28  = 1'h0;
+      7'h6e:
+          \$28  = 1'h0;
+      7'h6f:
+          \$28  = 1'h0;
+      7'h70:
+          \$28  = 1'h0;
+      7'h71:
+          \$28  = 1'h0;
+      7'h72:
+          \$28  = 1'h0;
+      7'h73:
+          \$28  = 1'h0;
+      7'h74:
+          \$28  = 1'h0;
+      7'h75:
+          \$28  = 1'h0;
+      7'h76:
+          \$28  = 1'h0;
+      7'h77:
+          \$28  = 1'h0;
+      7'h78:
+          \$28  = 1'h0;
+      7'h79:
+          \$28  = 1'h0;
+      7'h7a:
+          \$28  = 1'h0;
+      7'h7b:
+          \$28  = 1'h0;
+      7'h7c:
+          \$28  = 1'h0;
+      7'h7d:
+          \$28  = 1'h0;
+      7'h7e:
+          \$28  = 1'h0;
+      7'h7f:
+          \$28  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      6'h00:
-          \$41  = 1'h0;
-      6'h01:
-          \$41  = 1'h0;
-      6'h02:
-          \$41  = 1'h0;
-      6'h03:
-          \$41  = 1'h0;
-      6'h04:
-          \$41  = 1'h0;
-      6'h05:
-          \$41  = 1'h0;
-      6'h06:
-          \$41  = 1'h0;
-      6'h07:
-          \$41  = 1'h1;
-      6'h08:
-          \$41  = 1'h0;
-      6'h09:
-          \$41  = 1'h0;
-      6'h0a:
-          \$41  = 1'h0;
-      6'h0b:
-          \$41  = 1'h0;
-      6'h0c:
-          \$41  = 1'h0;
-      6'h0d:
-          \$41  = 1'h0;
-      6'h0e:
-          \$41  = 1'h0;
-      6'h0f:
-          \$41  = 1'h1;
-      6'h10:
-          \$41  = 1'h0;
-      6'h11:
-          \$41  = 1'h0;
-      6'h12:
-          \$41  = 1'h0;
-      6'h13:
-          \$41  = 1'h0;
-      6'h14:
-          \$41  = 1'h0;
-      6'h15:
-          \$41  = 1'h0;
-      6'h16:
-          \$41  = 1'h0;
-      6'h17:
-          \$41  = 1'h1;
-      6'h18:
-          \$41  = 1'h0;
-      6'h19:
-          \$41  = 1'h0;
-      6'h1a:
-          \$41  = 1'h0;
-      6'h1b:
-          \$41  = 1'h0;
-      6'h1c:
-          \$41  = 1'h0;
-      6'h1d:
-          \$41  = 1'h0;
-      6'h1e:
-          \$41  = 1'h0;
-      6'h1f:
-          \$41  = 1'h1;
-      6'h20:
-          \$41  = 1'h0;
-      6'h21:
-          \$41  = 1'h0;
-      6'h22:
-          \$41  = 1'h0;
-      6'h23:
-          \$41  = 1'h0;
-      6'h24:
-          \$41  = 1'h0;
-      6'h25:
-          \$41  = 1'h0;
-      6'h26:
-          \$41  = 1'h0;
-      6'h27:
-          \$41  = 1'h1;
-      6'h28:
-          \$41  = 1'h0;
-      6'h29:
-          \$41  = 1'h0;
-      6'h2a:
-          \$41  = 1'h0;
-      6'h2b:
-          \$41  = 1'h0;
-      6'h2c:
-          \$41  = 1'h0;
-      6'h2d:
-          \$41  = 1'h0;
-      6'h2e:
-          \$41  = 1'h0;
-      6'h2f:
-          \$41  = 1'h1;
-      6'h30:
-          \$41  = 1'h0;
-      6'h31:
-          \$41  = 1'h0;
-      6'h32:
-          \$41  = 1'h0;
-      6'h33:
-          \$41  = 1'h0;
-      6'h34:
-          \$41  = 1'h0;
-      6'h35:
-          \$41  = 1'h0;
-      6'h36:
-          \$41  = 1'h0;
-      6'h37:
-          \$41  = 1'h1;
-      6'h38:
-          \$41  = 1'h0;
-      6'h39:
-          \$41  = 1'h0;
-      6'h3a:
-          \$41  = 1'h0;
-      6'h3b:
-          \$41  = 1'h0;
-      6'h3c:
-          \$41  = 1'h0;
-      6'h3d:
-          \$41  = 1'h0;
-      6'h3e:
-          \$41  = 1'h0;
-      6'h3f:
-          \$41  = 1'h1;
+      7'h00:
+          \$29  = 1'h0;
+      7'h01:
+          \$29  = 1'h0;
+      7'h02:
+          \$29  = 1'h0;
+      7'h03:
+          \$29  = 1'h0;
+      7'h04:
+          \$29  = 1'h0;
+      7'h05:
+          \$29  = 1'h0;
+      7'h06:
+          \$29  = 1'h0;
+      7'h07:
+          \$29  = 1'h1;
+      7'h08:
+          \$29  = 1'h0;
+      7'h09:
+          \$29  = 1'h0;
+      7'h0a:
+          \$29  = 1'h0;
+      7'h0b:
+          \$29  = 1'h0;
+      7'h0c:
+          \$29  = 1'h0;
+      7'h0d:
+          \$29  = 1'h0;
+      7'h0e:
+          \$29  = 1'h0;
+      7'h0f:
+          \$29  = 1'h1;
+      7'h10:
+          \$29  = 1'h0;
+      7'h11:
+          \$29  = 1'h0;
+      7'h12:
+          \$29  = 1'h0;
+      7'h13:
+          \$29  = 1'h0;
+      7'h14:
+          \$29  = 1'h0;
+      7'h15:
+          \$29  = 1'h0;
+      7'h16:
+          \$29  = 1'h0;
+      7'h17:
+          \$29  = 1'h1;
+      7'h18:
+          \$29  = 1'h0;
+      7'h19:
+          \$29  = 1'h0;
+      7'h1a:
+          \$29  = 1'h0;
+      7'h1b:
+          \$29  = 1'h0;
+      7'h1c:
+          \$29  = 1'h0;
+      7'h1d:
+          \$29  = 1'h0;
+      7'h1e:
+          \$29  = 1'h0;
+      7'h1f:
+          \$29  = 1'h1;
+      7'h20:
+          \$29  = 1'h0;
+      7'h21:
+          \$29  = 1'h0;
+      7'h22:
+          \$29  = 1'h0;
+      7'h23:
+          \$29  = 1'h0;
+      7'h24:
+          \$29  = 1'h0;
+      7'h25:
+          \$29  = 1'h0;
+      7'h26:
+          \$29  = 1'h0;
+      7'h27:
+          \$29  = 1'h1;
+      7'h28:
+          \$29  = 1'h0;
+      7'h29:
+          \$29  = 1'h0;
+      7'h2a:
+          \$29  = 1'h0;
+      7'h2b:
+          \$29  = 1'h0;
+      7'h2c:
+          \$29  = 1'h0;
+      7'h2d:
+          \$29  = 1'h0;
+      7'h2e:
+          \$29  = 1'h0;
+      7'h2f:
+          \$29  = 1'h1;
+      7'h30:
+          \$29  = 1'h0;
+      7'h31:
+          \$29  = 1'h0;
+      7'h32:
+          \$29  = 1'h0;
+      7'h33:
+          \$29  = 1'h0;
+      7'h34:
+          \$29  = 1'h0;
+      7'h35:
+          \$29  = 1'h0;
+      7'h36:
+          \$29  = 1'h0;
+      7'h37:
+          \$29  = 1'h1;
+      7'h38:
+          \$29  = 1'h0;
+      7'h39:
+          \$29  = 1'h0;
+      7'h3a:
+          \$29  = 1'h0;
+      7'h3b:
+          \$29  = 1'h0;
+      7'h3c:
+          \$29  = 1'h0;
+      7'h3d:
+          \$29  = 1'h0;
+      7'h3e:
+          \$29  = 1'h0;
+      7'h3f:
+          \$29  = 1'h1;
+      7'h40:
+          \$29  = 1'h0;
+      7'h41:
+          \$29  = 1'h0;
+      7'h42:
+          \$29  = 1'h0;
+      7'h43:
+          \$29  = 1'h0;
+      7'h44:
+          \$29  = 1'h0;
+      7'h45:
+          \$29  = 1'h0;
+      7'h46:
+          \$29  = 1'h0;
+      7'h47:
+          \$29  = 1'h1;
+      7'h48:
+          \$29  = 1'h0;
+      7'h49:
+          \$29  = 1'h0;
+      7'h4a:
+          \$29  = 1'h0;
+      7'h4b:
+          \$29  = 1'h0;
+      7'h4c:
+          \$29  = 1'h0;
+      7'h4d:
+          \$29  = 1'h0;
+      7'h4e:
+          \$29  = 1'h0;
+      7'h4f:
+          \$29  = 1'h1;
+      7'h50:
+          \$29  = 1'h0;
+      7'h51:
+          \$29  = 1'h0;
+      7'h52:
+          \$29  = 1'h0;
+      7'h53:
+          \$29  = 1'h0;
+      7'h54:
+          \$29  = 1'h0;
+      7'h55:
+          \$29  = 1'h0;
+      7'h56:
+          \$29  = 1'h0;
+      7'h57:
+          \$29  = 1'h1;
+      7'h58:
+          \$29  = 1'h0;
+      7'h59:
+          \$29  = 1'h0;
+      7'h5a:
+          \$29  = 1'h0;
+      7'h5b:
+          \$29  = 1'h0;
+      7'h5c:
+          \$29  = 1'h0;
+      7'h5d:
+          \$29  = 1'h0;
+      7'h5e:
+          \$29  = 1'h0;
+      7'h5f:
+          \$29  = 1'h1;
+      7'h60:
+          \$29  = 1'h0;
+      7'h61:
+          \$29  = 1'h0;
+      7'h62:
+          \$29  = 1'h0;
+      7'h63:
+          \$29  = 1'h0;
+      7'h64:
+          \$29  = 1'h0;
+      7'h65:
+          \$29  = 1'h0;
+      7'h66:
+          \$29  = 1'h0;
+      7'h67:
+          \$29  = 1'h1;
+      7'h68:
+          \$29  = 1'h0;
+      7'h69:
+          \$29  = 1'h0;
+      7'h6a:
+          \$29  = 1'h0;
+      7'h6b:
+          \$29  = 1'h0;
+      7'h6c:
+          \$29  = 1'h0;
+      7'h6d:
+          \$29  = 1'h0;
+      7'h6e:
+          \$29  = 1'h0;
+      7'h6f:
+          \$29  = 1'h1;
+      7'h70:
+          \$29  = 1'h0;
+      7'h71:
+          \$29  = 1'h0;
+      7'h72:
+          \$29  = 1'h0;
+      7'h73:
+          \$29  = 1'h0;
+      7'h74:
+          \$29  = 1'h0;
+      7'h75:
+          \$29  = 1'h0;
+      7'h76:
+          \$29  = 1'h0;
+      7'h77:
+          \$29  = 1'h1;
+      7'h78:
+          \$29  = 1'h0;
+      7'h79:
+          \$29  = 1'h0;
+      7'h7a:
+          \$29  = 1'h0;
+      7'h7b:
+          \$29  = 1'h0;
+      7'h7c:
+          \$29  = 1'h0;
+      7'h7d:
+          \$29  = 1'h0;
+      7'h7e:
+          \$29  = 1'h0;
+      7'h7f:
+          \$29  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      6'h00:
-          \$42  = 1'h0;
-      6'h01:
-          \$42  = 1'h0;
-      6'h02:
-          \$42  = 1'h0;
-      6'h03:
-          \$42  = 1'h0;
-      6'h04:
-          \$42  = 1'h0;
-      6'h05:
-          \$42  = 1'h0;
-      6'h06:
-          \$42  = 1'h1;
-      6'h07:
-          \$42  = 1'h0;
-      6'h08:
-          \$42  = 1'h0;
-      6'h09:
-          \$42  = 1'h0;
-      6'h0a:
-          \$42  = 1'h0;
-      6'h0b:
-          \$42  = 1'h0;
-      6'h0c:
-          \$42  = 1'h0;
-      6'h0d:
-          \$42  = 1'h0;
-      6'h0e:
-          \$42  = 1'h1;
-      6'h0f:
-          \$42  = 1'h0;
-      6'h10:
-          \$42  = 1'h0;
-      6'h11:
-          \$42  = 1'h0;
-      6'h12:
-          \$42  = 1'h0;
-      6'h13:
-          \$42  = 1'h0;
-      6'h14:
-          \$42  = 1'h0;
-      6'h15:
-          \$42  = 1'h0;
-      6'h16:
-          \$42  = 1'h1;
-      6'h17:
-          \$42  = 1'h0;
-      6'h18:
-          \$42  = 1'h0;
-      6'h19:
-          \$42  = 1'h0;
-      6'h1a:
-          \$42  = 1'h0;
-      6'h1b:
-          \$42  = 1'h0;
-      6'h1c:
-          \$42  = 1'h0;
-      6'h1d:
-          \$42  = 1'h0;
-      6'h1e:
-          \$42  = 1'h1;
-      6'h1f:
-          \$42  = 1'h0;
-      6'h20:
-          \$42  = 1'h0;
-      6'h21:
-          \$42  = 1'h0;
-      6'h22:
-          \$42  = 1'h0;
-      6'h23:
-          \$42  = 1'h0;
-      6'h24:
-          \$42  = 1'h0;
-      6'h25:
-          \$42  = 1'h0;
-      6'h26:
-          \$42  = 1'h1;
-      6'h27:
-          \$42  = 1'h0;
-      6'h28:
-          \$42  = 1'h0;
-      6'h29:
-          \$42  = 1'h0;
-      6'h2a:
-          \$42  = 1'h0;
-      6'h2b:
-          \$42  = 1'h0;
-      6'h2c:
-          \$42  = 1'h0;
-      6'h2d:
-          \$42  = 1'h0;
-      6'h2e:
-          \$42  = 1'h1;
-      6'h2f:
-          \$42  = 1'h0;
-      6'h30:
-          \$42  = 1'h0;
-      6'h31:
-          \$42  = 1'h0;
-      6'h32:
-          \$42  = 1'h0;
-      6'h33:
-          \$42  = 1'h0;
-      6'h34:
-          \$42  = 1'h0;
-      6'h35:
-          \$42  = 1'h0;
-      6'h36:
-          \$42  = 1'h1;
-      6'h37:
-          \$42  = 1'h0;
-      6'h38:
-          \$42  = 1'h0;
-      6'h39:
-          \$42  = 1'h0;
-      6'h3a:
-          \$42  = 1'h0;
-      6'h3b:
-          \$42  = 1'h0;
-      6'h3c:
-          \$42  = 1'h0;
-      6'h3d:
-          \$42  = 1'h0;
-      6'h3e:
-          \$42  = 1'h1;
-      6'h3f:
-          \$42  = 1'h0;
+      7'h00:
+          \$30  = 1'h0;
+      7'h01:
+          \$30  = 1'h0;
+      7'h02:
+          \$30  = 1'h0;
+      7'h03:
+          \$30  = 1'h0;
+      7'h04:
+          \$30  = 1'h0;
+      7'h05:
+          \$30  = 1'h0;
+      7'h06:
+          \$30  = 1'h1;
+      7'h07:
+          \$30  = 1'h0;
+      7'h08:
+          \$30  = 1'h0;
+      7'h09:
+          \$30  = 1'h0;
+      7'h0a:
+          \$30  = 1'h0;
+      7'h0b:
+          \$30  = 1'h0;
+      7'h0c:
+          \$30  = 1'h0;
+      7'h0d:
+          \$30  = 1'h0;
+      7'h0e:
+          \$30  = 1'h1;
+      7'h0f:
+          \$30  = 1'h0;
+      7'h10:
+          \$30  = 1'h0;
+      7'h11:
+          \$30  = 1'h0;
+      7'h12:
+          \$30  = 1'h0;
+      7'h13:
+          \$30  = 1'h0;
+      7'h14:
+          \$30  = 1'h0;
+      7'h15:
+          \$30  = 1'h0;
+      7'h16:
+          \$30  = 1'h1;
+      7'h17:
+          \$30  = 1'h0;
+      7'h18:
+          \$30  = 1'h0;
+      7'h19:
+          \$30  = 1'h0;
+      7'h1a:
+          \$30  = 1'h0;
+      7'h1b:
+          \$30  = 1'h0;
+      7'h1c:
+          \$30  = 1'h0;
+      7'h1d:
+          \$30  = 1'h0;
+      7'h1e:
+          \$30  = 1'h1;
+      7'h1f:
+          \$30  = 1'h0;
+      7'h20:
+          \$30  = 1'h0;
+      7'h21:
+          \$30  = 1'h0;
+      7'h22:
+          \$30  = 1'h0;
+      7'h23:
+          \$30  = 1'h0;
+      7'h24:
+          \$30  = 1'h0;
+      7'h25:
+          \$30  = 1'h0;
+      7'h26:
+          \$30  = 1'h1;
+      7'h27:
+          \$30  = 1'h0;
+      7'h28:
+          \$30  = 1'h0;
+      7'h29:
+          \$30  = 1'h0;
+      7'h2a:
+          \$30  = 1'h0;
+      7'h2b:
+          \$30  = 1'h0;
+      7'h2c:
+          \$30  = 1'h0;
+      7'h2d:
+          \$30  = 1'h0;
+      7'h2e:
+          \$30  = 1'h1;
+      7'h2f:
+          \$30  = 1'h0;
+      7'h30:
+          \$30  = 1'h0;
+      7'h31:
+          \$30  = 1'h0;
+      7'h32:
+          \$30  = 1'h0;
+      7'h33:
+          \$30  = 1'h0;
+      7'h34:
+          \$30  = 1'h0;
+      7'h35:
+          \$30  = 1'h0;
+      7'h36:
+          \$30  = 1'h1;
+      7'h37:
+          \$30  = 1'h0;
+      7'h38:
+          \$30  = 1'h0;
+      7'h39:
+          \$30  = 1'h0;
+      7'h3a:
+          \$30  = 1'h0;
+      7'h3b:
+          \$30  = 1'h0;
+      7'h3c:
+          \$30  = 1'h0;
+      7'h3d:
+          \$30  = 1'h0;
+      7'h3e:
+          \$30  = 1'h1;
+      7'h3f:
+          \$30  = 1'h0;
+      7'h40:
+          \$30  = 1'h0;
+      7'h41:
+          \$30  = 1'h0;
+      7'h42:
+          \$30  = 1'h0;
+      7'h43:
+          \$30  = 1'h0;
+      7'h44:
+          \$30  = 1'h0;
+      7'h45:
+          \$30  = 1'h0;
+      7'h46:
+          \$30  = 1'h1;
+      7'h47:
+          \$30  = 1'h0;
+      7'h48:
+          \$30  = 1'h0;
+      7'h49:
+          \$30  = 1'h0;
+      7'h4a:
+          \$30  = 1'h0;
+      7'h4b:
+          \$30  = 1'h0;
+      7'h4c:
+          \$30  = 1'h0;
+      7'h4d:
+          \$30  = 1'h0;
+      7'h4e:
+          \$30  = 1'h1;
+      7'h4f:
+          \$30  = 1'h0;
+      7'h50:
+          \$30  = 1'h0;
+      7'h51:
+          \$30  = 1'h0;
+      7'h52:
+          \$30  = 1'h0;
+      7'h53:
+          \$30  = 1'h0;
+      7'h54:
+          \$30  = 1'h0;
+      7'h55:
+          \$30  = 1'h0;
+      7'h56:
+          \$30  = 1'h1;
+      7'h57:
+          \$30  = 1'h0;
+      7'h58:
+          \$30  = 1'h0;
+      7'h59:
+          \$30  = 1'h0;
+      7'h5a:
+          \$30  = 1'h0;
+      7'h5b:
+          \$30  = 1'h0;
+      7'h5c:
+          \$30  = 1'h0;
+      7'h5d:
+          \$30  = 1'h0;
+      7'h5e:
+          \$30  = 1'h1;
+      7'h5f:
+          \$30  = 1'h0;
+      7'h60:
+          \$30  = 1'h0;
+      7'h61:
+          \$30  = 1'h0;
+      7'h62:
+          \$30  = 1'h0;
+      7'h63:
+          \$30  = 1'h0;
+      7'h64:
+          \$30  = 1'h0;
+      7'h65:
+          \$30  = 1'h0;
+      7'h66:
+          \$30  = 1'h1;
+      7'h67:
+          \$30  = 1'h0;
+      7'h68:
+          \$30  = 1'h0;
+      7'h69:
+          \$30  = 1'h0;
+      7'h6a:
+          \$30  = 1'h0;
+      7'h6b:
+          \$30  = 1'h0;
+      7'h6c:
+          \$30  = 1'h0;
+      7'h6d:
+          \$30  = 1'h0;
+      7'h6e:
+          \$30  = 1'h1;
+      7'h6f:
+          \$30  = 1'h0;
+      7'h70:
+          \$30  = 1'h0;
+      7'h71:
+          \$30  = 1'h0;
+      7'h72:
+          \$30  = 1'h0;
+      7'h73:
+          \$30  = 1'h0;
+      7'h74:
+          \$30  = 1'h0;
+      7'h75:
+          \$30  = 1'h0;
+      7'h76:
+          \$30  = 1'h1;
+      7'h77:
+          \$30  = 1'h0;
+      7'h78:
+          \$30  = 1'h0;
+      7'h79:
+          \$30  = 1'h0;
+      7'h7a:
+          \$30  = 1'h0;
+      7'h7b:
+          \$30  = 1'h0;
+      7'h7c:
+          \$30  = 1'h0;
+      7'h7d:
+          \$30  = 1'h0;
+      7'h7e:
+          \$30  = 1'h1;
+      7'h7f:
+          \$30  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$209  = nf_t;
+    \$137  = nf_t;
     if (issue) begin
-      \$209  = \$38 ;
+      \$137  = \$26 ;
     end
     if (rst) begin
-      \$209  = 3'h0;
+      \$137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$210  = \$signature__addr ;
+    \$138  = \$signature__addr ;
     if (issue) begin
-      \$210  = \$39 ;
+      \$138  = \$27 ;
     end
     if (rst) begin
-      \$210  = 3'h0;
+      \$138  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$211  = reads_input_t;
+    \$139  = reads_input_t;
     if (issue) begin
-      \$211  = \$40 ;
+      \$139  = \$28 ;
     end
     if (rst) begin
-      \$211  = 1'h1;
+      \$139  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$212  = first_t;
+    \$140  = first_t;
     if (issue) begin
-      \$212  = \$41 ;
+      \$140  = \$29 ;
     end
     if (rst) begin
-      \$212  = 1'h1;
+      \$140  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$213  = last_t;
+    \$141  = last_t;
     if (issue) begin
-      \$213  = \$42 ;
+      \$141  = \$30 ;
     end
     if (rst) begin
-      \$213  = 1'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$214  = wrom__addr;
+    \$142  = wrom__addr;
     if (issue) begin
-      \$214  = \$45 [5:0];
+      \$142  = \$33 [6:0];
     end
     if (rst) begin
-      \$214  = 6'h00;
+      \$142  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$215  = i__payload;
+    \$143  = i__payload;
     if (rst) begin
-      \$215  = 32'd0;
+      \$143  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$216  = reads_input_t;
+    \$144  = reads_input_t;
     if (rst) begin
-      \$216  = 1'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$217  = issue;
+    \$145  = issue;
+    if (rst) begin
+      \$145  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$146  = first_t;
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$147  = last_t;
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$148  = nf_t;
+    if (rst) begin
+      \$148  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$149  = \$35 ;
+    if (rst) begin
+      \$149  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$150  = \$37 ;
+    if (rst) begin
+      \$150  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$151  = \$39 ;
+    if (rst) begin
+      \$151  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$152  = \$41 ;
+    if (rst) begin
+      \$152  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$153  = \$43 ;
+    if (rst) begin
+      \$153  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$154  = \$45 ;
+    if (rst) begin
+      \$154  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$155  = \$47 ;
+    if (rst) begin
+      \$155  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$156  = \$49 ;
+    if (rst) begin
+      \$156  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$157  = \$51 ;
+    if (rst) begin
+      \$157  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$158  = \$53 ;
+    if (rst) begin
+      \$158  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$159  = \$55 ;
+    if (rst) begin
+      \$159  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$160  = \$57 ;
+    if (rst) begin
+      \$160  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$161  = \$59 ;
+    if (rst) begin
+      \$161  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$162  = \$61 ;
+    if (rst) begin
+      \$162  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$163  = \$63 ;
+    if (rst) begin
+      \$163  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$164  = \$65 ;
+    if (rst) begin
+      \$164  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$165  = wrom__data[7:0];
+    if (rst) begin
+      \$165  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$166  = wrom__data[15:8];
+    if (rst) begin
+      \$166  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$167  = wrom__data[23:16];
+    if (rst) begin
+      \$167  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$168  = wrom__data[31:24];
+    if (rst) begin
+      \$168  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$169  = wrom__data[39:32];
+    if (rst) begin
+      \$169  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$170  = wrom__data[47:40];
+    if (rst) begin
+      \$170  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$171  = wrom__data[55:48];
+    if (rst) begin
+      \$171  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$172  = wrom__data[63:56];
+    if (rst) begin
+      \$172  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$173  = wrom__data[71:64];
+    if (rst) begin
+      \$173  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$174  = wrom__data[79:72];
+    if (rst) begin
+      \$174  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$175  = wrom__data[87:80];
+    if (rst) begin
+      \$175  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$176  = wrom__data[95:88];
+    if (rst) begin
+      \$176  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$177  = wrom__data[103:96];
+    if (rst) begin
+      \$177  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$178  = wrom__data[111:104];
+    if (rst) begin
+      \$178  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$179  = wrom__data[119:112];
+    if (rst) begin
+      \$179  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$180  = wrom__data[127:120];
+    if (rst) begin
+      \$180  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$181  = \$66 ;
+    if (rst) begin
+      \$181  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$182  = \$67 ;
+    if (rst) begin
+      \$182  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$183  = \$68 ;
+    if (rst) begin
+      \$183  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$184  = \$69 ;
+    if (rst) begin
+      \$184  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$185  = \$70 ;
+    if (rst) begin
+      \$185  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$186  = \$71 ;
+    if (rst) begin
+      \$186  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$187  = \$72 ;
+    if (rst) begin
+      \$187  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$188  = \$73 ;
+    if (rst) begin
+      \$188  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$189  = \$74 ;
+    if (rst) begin
+      \$189  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$190  = \$75 ;
+    if (rst) begin
+      \$190  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$191  = \$76 ;
+    if (rst) begin
+      \$191  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$192  = \$77 ;
+    if (rst) begin
+      \$192  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$193  = \$78 ;
+    if (rst) begin
+      \$193  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$194  = \$79 ;
+    if (rst) begin
+      \$194  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$195  = \$80 ;
+    if (rst) begin
+      \$195  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$196  = \$81 ;
+    if (rst) begin
+      \$196  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$197  = prod0_0;
+    if (rst) begin
+      \$197  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$198  = prod0_1;
+    if (rst) begin
+      \$198  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$199  = prod0_2;
+    if (rst) begin
+      \$199  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$200  = prod0_3;
+    if (rst) begin
+      \$200  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$201  = prod1_0;
+    if (rst) begin
+      \$201  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$202  = prod1_1;
+    if (rst) begin
+      \$202  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$203  = prod1_2;
+    if (rst) begin
+      \$203  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$204  = prod1_3;
+    if (rst) begin
+      \$204  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$205  = prod2_0;
+    if (rst) begin
+      \$205  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$206  = prod2_1;
+    if (rst) begin
+      \$206  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$207  = prod2_2;
+    if (rst) begin
+      \$207  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$208  = prod2_3;
+    if (rst) begin
+      \$208  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$209  = prod3_0;
+    if (rst) begin
+      \$209  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$210  = prod3_1;
+    if (rst) begin
+      \$210  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$211  = prod3_2;
+    if (rst) begin
+      \$211  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$212  = prod3_3;
+    if (rst) begin
+      \$212  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$213  = { \$84 [18], \$84 [18], \$84 [18], \$84 [18], \$84  };
+    if (rst) begin
+      \$213  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$214  = { \$87 [18], \$87 [18], \$87 [18], \$87 [18], \$87  };
+    if (rst) begin
+      \$214  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$215  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
+    if (rst) begin
+      \$215  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$216  = { \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93  };
+    if (rst) begin
+      \$216  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$217  = v1;
     if (rst) begin
       \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$218  = first_t;
+    \$218  = first1;
     if (rst) begin
       \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$219  = last_t;
+    \$219  = last1;
     if (rst) begin
       \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$220  = nf_t;
+    \$220  = nf1;
     if (rst) begin
-      \$220  = 3'h0;
+      \$220  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$221  = \$47 ;
+    \$221  = v2;
     if (rst) begin
-      \$221  = 9'h000;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$222  = \$49 ;
+    \$222  = first2;
     if (rst) begin
-      \$222  = 9'h000;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$223  = \$51 ;
+    \$223  = last2;
     if (rst) begin
-      \$223  = 9'h000;
+      \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$224  = \$53 ;
+    \$224  = nf2;
     if (rst) begin
-      \$224  = 9'h000;
+      \$224  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$225  = \$55 ;
+    \$225  = v3;
     if (rst) begin
-      \$225  = 9'h000;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$226  = \$57 ;
+    \$226  = first3;
     if (rst) begin
-      \$226  = 9'h000;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$227  = \$59 ;
+    \$227  = last3;
     if (rst) begin
-      \$227  = 9'h000;
+      \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$228  = \$61 ;
+    \$228  = nf3;
     if (rst) begin
-      \$228  = 9'h000;
+      \$228  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$229  = \$63 ;
+    \$229  = v4;
     if (rst) begin
-      \$229  = 9'h000;
+      \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$230  = \$65 ;
+    \$230  = first4;
     if (rst) begin
-      \$230  = 9'h000;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$231  = \$67 ;
+    \$231  = last4;
     if (rst) begin
-      \$231  = 9'h000;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$232  = \$69 ;
+    \$232  = nf4;
     if (rst) begin
-      \$232  = 9'h000;
+      \$232  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$233  = \$71 ;
-    if (rst) begin
-      \$233  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$234  = \$73 ;
-    if (rst) begin
-      \$234  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$235  = \$75 ;
-    if (rst) begin
-      \$235  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$236  = \$77 ;
-    if (rst) begin
-      \$236  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$237  = \$79 ;
-    if (rst) begin
-      \$237  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$238  = \$81 ;
-    if (rst) begin
-      \$238  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$239  = \$83 ;
-    if (rst) begin
-      \$239  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$240  = \$85 ;
-    if (rst) begin
-      \$240  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$241  = \$87 ;
-    if (rst) begin
-      \$241  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$242  = \$89 ;
-    if (rst) begin
-      \$242  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$243  = \$91 ;
-    if (rst) begin
-      \$243  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$244  = \$93 ;
-    if (rst) begin
-      \$244  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$245  = \$95 ;
-    if (rst) begin
-      \$245  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$246  = \$97 ;
-    if (rst) begin
-      \$246  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$247  = \$99 ;
-    if (rst) begin
-      \$247  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$248  = \$101 ;
-    if (rst) begin
-      \$248  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$249  = \$103 ;
-    if (rst) begin
-      \$249  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$250  = \$105 ;
-    if (rst) begin
-      \$250  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$251  = \$107 ;
-    if (rst) begin
-      \$251  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$252  = \$109 ;
-    if (rst) begin
-      \$252  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$253  = wrom__data[7:0];
-    if (rst) begin
-      \$253  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$254  = wrom__data[15:8];
-    if (rst) begin
-      \$254  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$255  = wrom__data[23:16];
-    if (rst) begin
-      \$255  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$256  = wrom__data[31:24];
-    if (rst) begin
-      \$256  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$257  = wrom__data[39:32];
-    if (rst) begin
-      \$257  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$258  = wrom__data[47:40];
-    if (rst) begin
-      \$258  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$259  = wrom__data[55:48];
-    if (rst) begin
-      \$259  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$260  = wrom__data[63:56];
-    if (rst) begin
-      \$260  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$261  = wrom__data[71:64];
-    if (rst) begin
-      \$261  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$262  = wrom__data[79:72];
-    if (rst) begin
-      \$262  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$263  = wrom__data[87:80];
-    if (rst) begin
-      \$263  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$264  = wrom__data[95:88];
-    if (rst) begin
-      \$264  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$265  = wrom__data[103:96];
-    if (rst) begin
-      \$265  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$266  = wrom__data[111:104];
-    if (rst) begin
-      \$266  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$267  = wrom__data[119:112];
-    if (rst) begin
-      \$267  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$268  = wrom__data[127:120];
-    if (rst) begin
-      \$268  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$269  = wrom__data[135:128];
-    if (rst) begin
-      \$269  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$270  = wrom__data[143:136];
-    if (rst) begin
-      \$270  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$271  = wrom__data[151:144];
-    if (rst) begin
-      \$271  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$272  = wrom__data[159:152];
-    if (rst) begin
-      \$272  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$273  = wrom__data[167:160];
-    if (rst) begin
-      \$273  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$274  = wrom__data[175:168];
-    if (rst) begin
-      \$274  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$275  = wrom__data[183:176];
-    if (rst) begin
-      \$275  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$276  = wrom__data[191:184];
-    if (rst) begin
-      \$276  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$277  = wrom__data[199:192];
-    if (rst) begin
-      \$277  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$278  = wrom__data[207:200];
-    if (rst) begin
-      \$278  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$279  = wrom__data[215:208];
-    if (rst) begin
-      \$279  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$280  = wrom__data[223:216];
-    if (rst) begin
-      \$280  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$281  = wrom__data[231:224];
-    if (rst) begin
-      \$281  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$282  = wrom__data[239:232];
-    if (rst) begin
-      \$282  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$283  = wrom__data[247:240];
-    if (rst) begin
-      \$283  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$284  = wrom__data[255:248];
-    if (rst) begin
-      \$284  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$285  = \$110 ;
-    if (rst) begin
-      \$285  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$286  = \$111 ;
-    if (rst) begin
-      \$286  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$287  = \$112 ;
-    if (rst) begin
-      \$287  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$288  = \$113 ;
-    if (rst) begin
-      \$288  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$289  = \$114 ;
-    if (rst) begin
-      \$289  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$290  = \$115 ;
-    if (rst) begin
-      \$290  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$291  = \$116 ;
-    if (rst) begin
-      \$291  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$292  = \$117 ;
-    if (rst) begin
-      \$292  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$293  = \$118 ;
-    if (rst) begin
-      \$293  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$294  = \$119 ;
-    if (rst) begin
-      \$294  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$295  = \$120 ;
-    if (rst) begin
-      \$295  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$296  = \$121 ;
-    if (rst) begin
-      \$296  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$297  = \$122 ;
-    if (rst) begin
-      \$297  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$298  = \$123 ;
-    if (rst) begin
-      \$298  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$299  = \$124 ;
-    if (rst) begin
-      \$299  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$300  = \$125 ;
-    if (rst) begin
-      \$300  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$301  = \$126 ;
-    if (rst) begin
-      \$301  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$302  = \$127 ;
-    if (rst) begin
-      \$302  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$303  = \$128 ;
-    if (rst) begin
-      \$303  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$304  = \$129 ;
-    if (rst) begin
-      \$304  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$305  = \$130 ;
-    if (rst) begin
-      \$305  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$306  = \$131 ;
-    if (rst) begin
-      \$306  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$307  = \$132 ;
-    if (rst) begin
-      \$307  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$308  = \$133 ;
-    if (rst) begin
-      \$308  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$309  = \$134 ;
-    if (rst) begin
-      \$309  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$310  = \$135 ;
-    if (rst) begin
-      \$310  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$311  = \$136 ;
-    if (rst) begin
-      \$311  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$312  = \$137 ;
-    if (rst) begin
-      \$312  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$313  = \$138 ;
-    if (rst) begin
-      \$313  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$314  = \$139 ;
-    if (rst) begin
-      \$314  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$315  = \$140 ;
-    if (rst) begin
-      \$315  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$316  = \$141 ;
-    if (rst) begin
-      \$316  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$317  = prod0_0;
-    if (rst) begin
-      \$317  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$318  = prod0_1;
-    if (rst) begin
-      \$318  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$319  = prod0_2;
-    if (rst) begin
-      \$319  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$320  = prod0_3;
-    if (rst) begin
-      \$320  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$321  = prod1_0;
-    if (rst) begin
-      \$321  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$322  = prod1_1;
-    if (rst) begin
-      \$322  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$323  = prod1_2;
-    if (rst) begin
-      \$323  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$324  = prod1_3;
-    if (rst) begin
-      \$324  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$325  = prod2_0;
-    if (rst) begin
-      \$325  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$326  = prod2_1;
-    if (rst) begin
-      \$326  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$327  = prod2_2;
-    if (rst) begin
-      \$327  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$328  = prod2_3;
-    if (rst) begin
-      \$328  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$329  = prod3_0;
-    if (rst) begin
-      \$329  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$330  = prod3_1;
-    if (rst) begin
-      \$330  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$331  = prod3_2;
-    if (rst) begin
-      \$331  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$332  = prod3_3;
-    if (rst) begin
-      \$332  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$333  = prod4_0;
-    if (rst) begin
-      \$333  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$334  = prod4_1;
-    if (rst) begin
-      \$334  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$335  = prod4_2;
-    if (rst) begin
-      \$335  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$336  = prod4_3;
-    if (rst) begin
-      \$336  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$337  = prod5_0;
-    if (rst) begin
-      \$337  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$338  = prod5_1;
-    if (rst) begin
-      \$338  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$339  = prod5_2;
-    if (rst) begin
-      \$339  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$340  = prod5_3;
-    if (rst) begin
-      \$340  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$341  = prod6_0;
-    if (rst) begin
-      \$341  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$342  = prod6_1;
-    if (rst) begin
-      \$342  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$343  = prod6_2;
-    if (rst) begin
-      \$343  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$344  = prod6_3;
-    if (rst) begin
-      \$344  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$345  = prod7_0;
-    if (rst) begin
-      \$345  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$346  = prod7_1;
-    if (rst) begin
-      \$346  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$347  = prod7_2;
-    if (rst) begin
-      \$347  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$348  = prod7_3;
-    if (rst) begin
-      \$348  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$349  = { \$144 [18], \$144 [18], \$144 [18], \$144 [18], \$144  };
-    if (rst) begin
-      \$349  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$350  = { \$147 [18], \$147 [18], \$147 [18], \$147 [18], \$147  };
-    if (rst) begin
-      \$350  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$351  = { \$150 [18], \$150 [18], \$150 [18], \$150 [18], \$150  };
-    if (rst) begin
-      \$351  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$352  = { \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153  };
-    if (rst) begin
-      \$352  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$353  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
-    if (rst) begin
-      \$353  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$354  = { \$159 [18], \$159 [18], \$159 [18], \$159 [18], \$159  };
-    if (rst) begin
-      \$354  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$355  = { \$162 [18], \$162 [18], \$162 [18], \$162 [18], \$162  };
-    if (rst) begin
-      \$355  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$356  = { \$165 [18], \$165 [18], \$165 [18], \$165 [18], \$165  };
-    if (rst) begin
-      \$356  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$357  = v1;
-    if (rst) begin
-      \$357  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$358  = first1;
-    if (rst) begin
-      \$358  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$359  = last1;
-    if (rst) begin
-      \$359  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$360  = nf1;
-    if (rst) begin
-      \$360  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$361  = v2;
-    if (rst) begin
-      \$361  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$362  = first2;
-    if (rst) begin
-      \$362  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$363  = last2;
-    if (rst) begin
-      \$363  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$364  = nf2;
-    if (rst) begin
-      \$364  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$365  = v3;
-    if (rst) begin
-      \$365  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$366  = first3;
-    if (rst) begin
-      \$366  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$367  = last3;
-    if (rst) begin
-      \$367  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$368  = nf3;
-    if (rst) begin
-      \$368  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$369  = v4;
-    if (rst) begin
-      \$369  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$370  = first4;
-    if (rst) begin
-      \$370  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$371  = last4;
-    if (rst) begin
-      \$371  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$372  = nf4;
-    if (rst) begin
-      \$372  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$373  = acc0;
+    \$233  = acc0;
     if (v5) begin
-      \$373  = \$9 [22:0];
+      \$233  = \$9 [22:0];
     end
     if (rst) begin
-      \$373  = 23'h000000;
+      \$233  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$374  = acc1;
+    \$234  = acc1;
     if (v5) begin
-      \$374  = \$12 [22:0];
+      \$234  = \$12 [22:0];
     end
     if (rst) begin
-      \$374  = 23'h000000;
+      \$234  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$375  = acc2;
+    \$235  = acc2;
     if (v5) begin
-      \$375  = \$15 [22:0];
+      \$235  = \$15 [22:0];
     end
     if (rst) begin
-      \$375  = 23'h000000;
+      \$235  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$376  = acc3;
+    \$236  = acc3;
     if (v5) begin
-      \$376  = \$18 [22:0];
+      \$236  = \$18 [22:0];
     end
     if (rst) begin
-      \$376  = 23'h000000;
+      \$236  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$377  = acc4;
-    if (v5) begin
-      \$377  = \$21 [22:0];
-    end
+    \$237  = \$97 [2:0];
     if (rst) begin
-      \$377  = 23'h000000;
+      \$237  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$378  = acc5;
-    if (v5) begin
-      \$378  = \$24 [22:0];
+    \$238  = \$signature__addr$36 ;
+    if (\$105 ) begin
+      \$238  = \$108 [2:0];
     end
     if (rst) begin
-      \$378  = 23'h000000;
+      \$238  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$379  = acc6;
-    if (v5) begin
-      \$379  = \$27 [22:0];
+    \$239  = \rport__addr$39 ;
+    if (\$112 ) begin
+      \$239  = \$115 [2:0];
     end
     if (rst) begin
-      \$379  = 23'h000000;
+      \$239  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$380  = acc7;
-    if (v5) begin
-      \$380  = \$30 [22:0];
-    end
+    \$240  = \$129 [2:0];
     if (rst) begin
-      \$380  = 23'h000000;
+      \$240  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$381  = \$169 [2:0];
+    \$241  = o__valid;
+    if (\$131 ) begin
+      \$241  = \$134 ;
+    end
     if (rst) begin
-      \$381  = 3'h0;
+      \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$382  = \$signature__addr$48 ;
-    if (\$177 ) begin
-      \$382  = \$180 [2:0];
+    \$242  = o__payload;
+    if (\$131 ) begin
+      \$242  = \$136 ;
     end
     if (rst) begin
-      \$382  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$383  = \rport__addr$51 ;
-    if (\$184 ) begin
-      \$383  = \$187 [2:0];
-    end
-    if (rst) begin
-      \$383  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$384  = \$201 [2:0];
-    if (rst) begin
-      \$384  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$385  = o__valid;
-    if (\$203 ) begin
-      \$385  = \$206 ;
-    end
-    if (rst) begin
-      \$385  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$386  = o__payload;
-    if (\$203 ) begin
-      \$386  = \$208 ;
-    end
-    if (rst) begin
-      \$386  = 184'h0000000000000000000000000000000000000000000000;
+      \$242  = 92'h00000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -16862,13 +16484,9 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign acc1_next = \$12 [22:0];
   assign acc2_next = \$15 [22:0];
   assign acc3_next = \$18 [22:0];
-  assign acc4_next = \$21 [22:0];
-  assign acc5_next = \$24 [22:0];
-  assign acc6_next = \$27 [22:0];
-  assign acc7_next = \$30 [22:0];
-  assign q_wptr = \$signature__addr$48 ;
-  assign \$signature__data$50  = q_in;
-  assign q_rptr = \rport__addr$51 ;
+  assign q_wptr = \$signature__addr$36 ;
+  assign \$signature__data$38  = q_in;
+  assign q_rptr = \rport__addr$39 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -16877,22 +16495,10 @@ module \top.s3_dense3_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \q_in[1]  = q_in[45:23];
   assign \q_in[2]  = q_in[68:46];
   assign \q_in[3]  = q_in[91:69];
-  assign \q_in[4]  = q_in[114:92];
-  assign \q_in[5]  = q_in[137:115];
-  assign \q_in[6]  = q_in[160:138];
-  assign \q_in[7]  = q_in[183:161];
   assign \o__payload[0]  = o__payload[22:0];
   assign \o__payload[1]  = o__payload[45:23];
   assign \o__payload[2]  = o__payload[68:46];
   assign \o__payload[3]  = o__payload[91:69];
-  assign \o__payload[4]  = o__payload[114:92];
-  assign \o__payload[5]  = o__payload[137:115];
-  assign \o__payload[6]  = o__payload[160:138];
-  assign \o__payload[7]  = o__payload[183:161];
-  assign q_in[183:161] = \$30 [22:0];
-  assign q_in[160:138] = \$27 [22:0];
-  assign q_in[137:115] = \$24 [22:0];
-  assign q_in[114:92] = \$21 [22:0];
   assign q_in[91:69] = \$18 [22:0];
   assign q_in[68:46] = \$15 [22:0];
   assign q_in[45:23] = \$12 [22:0];
@@ -16904,679 +16510,383 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
-  wire [24:0] \$100 ;
-  wire [22:0] \$101 ;
-  wire [13:0] \$102 ;
-  wire [34:0] \$103 ;
-  wire [35:0] \$104 ;
-  wire [55:0] \$105 ;
-  wire [56:0] \$106 ;
-  wire [53:0] \$107 ;
-  wire [58:0] \$108 ;
-  wire [76:0] \$109 ;
+  wire [35:0] \$100 ;
+  wire [55:0] \$101 ;
+  wire [56:0] \$102 ;
+  wire [53:0] \$103 ;
+  wire [58:0] \$104 ;
+  wire [76:0] \$105 ;
+  wire [77:0] \$106 ;
+  wire [47:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [77:0] \$110 ;
-  wire [47:0] \$111 ;
-  wire \$112 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire [48:0] \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire \$115 ;
-  wire [48:0] \$116 ;
+  wire [49:0] \$115 ;
+  wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
+  wire [49:0] \$118 ;
   wire [49:0] \$119 ;
   wire \$12 ;
-  reg [24:0] \$120 ;
-  reg [5:0] \$121 ;
-  reg [34:0] \$122 ;
-  reg [34:0] \$123 ;
-  wire [33:0] \$124 ;
-  wire [24:0] \$125 ;
-  wire [22:0] \$126 ;
-  wire [13:0] \$127 ;
-  wire [34:0] \$128 ;
-  wire [35:0] \$129 ;
-  wire \$13 ;
-  wire [55:0] \$130 ;
-  wire [56:0] \$131 ;
-  wire [53:0] \$132 ;
-  wire [58:0] \$133 ;
-  wire [76:0] \$134 ;
-  wire [77:0] \$135 ;
-  wire [47:0] \$136 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire [49:0] \$122 ;
+  wire [49:0] \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire [49:0] \$126 ;
+  wire [49:0] \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire [4:0] \$13 ;
+  wire [49:0] \$130 ;
+  wire [49:0] \$131 ;
+  wire \$132 ;
+  wire [4:0] \$133 ;
+  wire \$134 ;
+  wire [5:0] \$135 ;
+  wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire \$14 ;
+  wire [4:0] \$14 ;
   wire \$140 ;
-  wire [48:0] \$141 ;
+  wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire [49:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [5:0] \$146 ;
-  reg [33:0] \$147 ;
-  reg [33:0] \$148 ;
-  wire [33:0] \$149 ;
+  wire [3:0] \$144 ;
+  wire [3:0] \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [24:0] \$150 ;
-  wire [22:0] \$151 ;
-  wire [13:0] \$152 ;
-  wire [34:0] \$153 ;
-  wire [35:0] \$154 ;
-  wire [55:0] \$155 ;
-  wire [56:0] \$156 ;
-  wire [53:0] \$157 ;
-  wire [58:0] \$158 ;
-  wire [76:0] \$159 ;
-  wire \$16 ;
-  wire [77:0] \$160 ;
-  wire [47:0] \$161 ;
+  wire \$150 ;
+  wire [3:0] \$151 ;
+  wire [3:0] \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  reg [24:0] \$16 ;
+  wire [4:0] \$160 ;
+  wire \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
-  wire \$165 ;
-  wire [48:0] \$166 ;
+  wire [5:0] \$165 ;
+  wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire [49:0] \$169 ;
-  wire [3:0] \$17 ;
-  reg [24:0] \$170 ;
-  reg [5:0] \$171 ;
-  reg [33:0] \$172 ;
-  reg [33:0] \$173 ;
-  wire [33:0] \$174 ;
-  wire [24:0] \$175 ;
-  wire [22:0] \$176 ;
-  wire [13:0] \$177 ;
-  wire [34:0] \$178 ;
-  wire [35:0] \$179 ;
-  wire [3:0] \$18 ;
-  wire [55:0] \$180 ;
-  wire [56:0] \$181 ;
-  wire [53:0] \$182 ;
-  wire [58:0] \$183 ;
-  wire [76:0] \$184 ;
-  wire [77:0] \$185 ;
-  wire [47:0] \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  wire \$19 ;
-  wire \$190 ;
-  wire [48:0] \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire [49:0] \$194 ;
-  reg [24:0] \$195 ;
-  reg [5:0] \$196 ;
-  reg [33:0] \$197 ;
-  reg [33:0] \$198 ;
-  wire [33:0] \$199 ;
+  wire \$169 ;
+  reg [5:0] \$17 ;
+  wire \$170 ;
+  wire [31:0] \$171 ;
+  reg [3:0] \$172 ;
+  reg \$173 ;
+  reg \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg \$177 ;
+  reg \$178 ;
+  reg \$179 ;
+  reg [34:0] \$18 ;
+  reg [24:0] \$180 ;
+  reg [24:0] \$181 ;
+  reg [24:0] \$182 ;
+  reg [24:0] \$183 ;
+  reg [24:0] \$184 ;
+  reg [24:0] \$185 ;
+  reg [5:0] \$186 ;
+  reg [5:0] \$187 ;
+  reg [5:0] \$188 ;
+  reg [5:0] \$189 ;
+  reg [34:0] \$19 ;
+  reg [5:0] \$190 ;
+  reg [5:0] \$191 ;
+  reg [34:0] \$192 ;
+  reg [34:0] \$193 ;
+  reg [34:0] \$194 ;
+  reg [34:0] \$195 ;
+  reg [34:0] \$196 ;
+  reg [34:0] \$197 ;
+  reg [34:0] \$198 ;
+  reg [34:0] \$199 ;
   wire [8:0] \$2 ;
-  reg [24:0] \$20 ;
-  wire [24:0] \$200 ;
-  wire [22:0] \$201 ;
-  wire [13:0] \$202 ;
-  wire [34:0] \$203 ;
-  wire [35:0] \$204 ;
-  wire [55:0] \$205 ;
-  wire [56:0] \$206 ;
-  wire [53:0] \$207 ;
-  wire [58:0] \$208 ;
-  wire [76:0] \$209 ;
-  reg [5:0] \$21 ;
-  wire [77:0] \$210 ;
-  wire [47:0] \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire [48:0] \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire [49:0] \$219 ;
-  reg [32:0] \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire [49:0] \$222 ;
-  wire [49:0] \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire [49:0] \$226 ;
-  wire [49:0] \$227 ;
-  wire \$228 ;
-  wire \$229 ;
-  reg [32:0] \$23 ;
-  wire [49:0] \$230 ;
-  wire [49:0] \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire [49:0] \$234 ;
-  wire [49:0] \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire [49:0] \$238 ;
-  wire [49:0] \$239 ;
-  wire [33:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire [49:0] \$242 ;
-  wire [49:0] \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire [49:0] \$246 ;
-  wire [49:0] \$247 ;
-  wire \$248 ;
-  wire \$249 ;
-  wire [24:0] \$25 ;
-  wire [49:0] \$250 ;
-  wire [49:0] \$251 ;
-  wire \$252 ;
-  wire [4:0] \$253 ;
-  wire \$254 ;
-  wire [5:0] \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
-  wire [22:0] \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire [3:0] \$264 ;
-  wire [3:0] \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
-  wire [13:0] \$27 ;
-  wire \$270 ;
-  wire [3:0] \$271 ;
-  wire [3:0] \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
-  wire [34:0] \$28 ;
-  wire [4:0] \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire [5:0] \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
-  wire [35:0] \$29 ;
-  wire \$290 ;
-  wire [63:0] \$291 ;
-  reg [2:0] \$292 ;
-  reg \$293 ;
-  reg \$294 ;
-  reg \$295 ;
-  reg \$296 ;
-  reg \$297 ;
-  reg \$298 ;
-  reg \$299 ;
+  wire [33:0] \$20 ;
+  reg [34:0] \$200 ;
+  reg [34:0] \$201 ;
+  reg [34:0] \$202 ;
+  reg [34:0] \$203 ;
+  reg [22:0] \$204 ;
+  reg [33:0] \$205 ;
+  reg [33:0] \$206 ;
+  reg [24:0] \$207 ;
+  reg [24:0] \$208 ;
+  reg [22:0] \$209 ;
+  wire [24:0] \$21 ;
+  reg [22:0] \$210 ;
+  reg [13:0] \$211 ;
+  reg [13:0] \$212 ;
+  reg [47:0] \$213 ;
+  reg [47:0] \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg [49:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
+  wire [22:0] \$22 ;
+  reg [24:0] \$220 ;
+  reg [24:0] \$221 ;
+  reg [24:0] \$222 ;
+  reg [24:0] \$223 ;
+  reg [5:0] \$224 ;
+  reg [5:0] \$225 ;
+  reg [5:0] \$226 ;
+  reg [5:0] \$227 ;
+  reg [5:0] \$228 ;
+  reg [5:0] \$229 ;
+  wire [13:0] \$23 ;
+  reg [33:0] \$230 ;
+  reg [33:0] \$231 ;
+  reg [33:0] \$232 ;
+  reg [33:0] \$233 ;
+  reg [33:0] \$234 ;
+  reg [33:0] \$235 ;
+  reg [33:0] \$236 ;
+  reg [33:0] \$237 ;
+  reg [33:0] \$238 ;
+  reg [33:0] \$239 ;
+  wire [34:0] \$24 ;
+  reg [33:0] \$240 ;
+  reg [33:0] \$241 ;
+  reg [22:0] \$242 ;
+  reg [33:0] \$243 ;
+  reg [33:0] \$244 ;
+  reg [24:0] \$245 ;
+  reg [24:0] \$246 ;
+  reg [22:0] \$247 ;
+  reg [22:0] \$248 ;
+  reg [13:0] \$249 ;
+  wire [35:0] \$25 ;
+  reg [13:0] \$250 ;
+  reg [47:0] \$251 ;
+  reg [47:0] \$252 ;
+  reg \$253 ;
+  reg \$254 ;
+  reg [49:0] \$255 ;
+  reg [24:0] \$256 ;
+  reg [24:0] \$257 ;
+  reg [24:0] \$258 ;
+  reg [24:0] \$259 ;
+  wire [55:0] \$26 ;
+  reg [24:0] \$260 ;
+  reg [24:0] \$261 ;
+  reg [5:0] \$262 ;
+  reg [5:0] \$263 ;
+  reg [5:0] \$264 ;
+  reg [5:0] \$265 ;
+  reg [5:0] \$266 ;
+  reg [5:0] \$267 ;
+  reg [34:0] \$268 ;
+  reg [34:0] \$269 ;
+  wire [56:0] \$27 ;
+  reg [34:0] \$270 ;
+  reg [34:0] \$271 ;
+  reg [34:0] \$272 ;
+  reg [34:0] \$273 ;
+  reg [34:0] \$274 ;
+  reg [34:0] \$275 ;
+  reg [34:0] \$276 ;
+  reg [34:0] \$277 ;
+  reg [34:0] \$278 ;
+  reg [34:0] \$279 ;
+  wire [53:0] \$28 ;
+  reg [22:0] \$280 ;
+  reg [33:0] \$281 ;
+  reg [33:0] \$282 ;
+  reg [24:0] \$283 ;
+  reg [24:0] \$284 ;
+  reg [22:0] \$285 ;
+  reg [22:0] \$286 ;
+  reg [13:0] \$287 ;
+  reg [13:0] \$288 ;
+  reg [47:0] \$289 ;
+  wire [58:0] \$29 ;
+  reg [47:0] \$290 ;
+  reg \$291 ;
+  reg \$292 ;
+  reg [49:0] \$293 ;
+  reg [24:0] \$294 ;
+  reg [24:0] \$295 ;
+  reg [24:0] \$296 ;
+  reg [24:0] \$297 ;
+  reg [24:0] \$298 ;
+  reg [24:0] \$299 ;
   wire [8:0] \$3 ;
-  wire [55:0] \$30 ;
-  reg [24:0] \$300 ;
-  reg [24:0] \$301 ;
-  reg [24:0] \$302 ;
-  reg [24:0] \$303 ;
-  reg [24:0] \$304 ;
-  reg [24:0] \$305 ;
-  reg [5:0] \$306 ;
-  reg [5:0] \$307 ;
-  reg [5:0] \$308 ;
-  reg [5:0] \$309 ;
-  wire [56:0] \$31 ;
-  reg [5:0] \$310 ;
-  reg [5:0] \$311 ;
-  reg [32:0] \$312 ;
-  reg [32:0] \$313 ;
-  reg [32:0] \$314 ;
-  reg [32:0] \$315 ;
-  reg [32:0] \$316 ;
-  reg [32:0] \$317 ;
-  reg [32:0] \$318 ;
-  reg [32:0] \$319 ;
-  wire [53:0] \$32 ;
-  reg [32:0] \$320 ;
-  reg [32:0] \$321 ;
-  reg [32:0] \$322 ;
-  reg [32:0] \$323 ;
+  wire [76:0] \$30 ;
+  reg [5:0] \$300 ;
+  reg [5:0] \$301 ;
+  reg [5:0] \$302 ;
+  reg [5:0] \$303 ;
+  reg [5:0] \$304 ;
+  reg [5:0] \$305 ;
+  reg [34:0] \$306 ;
+  reg [34:0] \$307 ;
+  reg [34:0] \$308 ;
+  reg [34:0] \$309 ;
+  wire [77:0] \$31 ;
+  reg [34:0] \$310 ;
+  reg [34:0] \$311 ;
+  reg [34:0] \$312 ;
+  reg [34:0] \$313 ;
+  reg [34:0] \$314 ;
+  reg [34:0] \$315 ;
+  reg [34:0] \$316 ;
+  reg [34:0] \$317 ;
+  reg [22:0] \$318 ;
+  reg [33:0] \$319 ;
+  wire [47:0] \$32 ;
+  reg [33:0] \$320 ;
+  reg [24:0] \$321 ;
+  reg [24:0] \$322 ;
+  reg [22:0] \$323 ;
   reg [22:0] \$324 ;
-  reg [33:0] \$325 ;
-  reg [33:0] \$326 ;
-  reg [24:0] \$327 ;
-  reg [24:0] \$328 ;
-  reg [22:0] \$329 ;
-  wire [58:0] \$33 ;
-  reg [22:0] \$330 ;
-  reg [13:0] \$331 ;
-  reg [13:0] \$332 ;
-  reg [47:0] \$333 ;
-  reg [47:0] \$334 ;
-  reg \$335 ;
-  reg \$336 ;
-  reg [49:0] \$337 ;
-  reg [24:0] \$338 ;
-  reg [24:0] \$339 ;
-  wire [76:0] \$34 ;
-  reg [24:0] \$340 ;
-  reg [24:0] \$341 ;
-  reg [24:0] \$342 ;
-  reg [24:0] \$343 ;
-  reg [5:0] \$344 ;
-  reg [5:0] \$345 ;
-  reg [5:0] \$346 ;
-  reg [5:0] \$347 ;
-  reg [5:0] \$348 ;
-  reg [5:0] \$349 ;
-  wire [77:0] \$35 ;
-  reg [33:0] \$350 ;
-  reg [33:0] \$351 ;
-  reg [33:0] \$352 ;
-  reg [33:0] \$353 ;
-  reg [33:0] \$354 ;
-  reg [33:0] \$355 ;
-  reg [33:0] \$356 ;
-  reg [33:0] \$357 ;
-  reg [33:0] \$358 ;
-  reg [33:0] \$359 ;
-  wire [47:0] \$36 ;
-  reg [33:0] \$360 ;
-  reg [33:0] \$361 ;
-  reg [22:0] \$362 ;
-  reg [33:0] \$363 ;
-  reg [33:0] \$364 ;
-  reg [24:0] \$365 ;
-  reg [24:0] \$366 ;
-  reg [22:0] \$367 ;
-  reg [22:0] \$368 ;
-  reg [13:0] \$369 ;
-  wire \$37 ;
-  reg [13:0] \$370 ;
-  reg [47:0] \$371 ;
-  reg [47:0] \$372 ;
-  reg \$373 ;
-  reg \$374 ;
-  reg [49:0] \$375 ;
-  reg [24:0] \$376 ;
-  reg [24:0] \$377 ;
-  reg [24:0] \$378 ;
-  reg [24:0] \$379 ;
+  reg [13:0] \$325 ;
+  reg [13:0] \$326 ;
+  reg [47:0] \$327 ;
+  reg [47:0] \$328 ;
+  reg \$329 ;
+  wire \$33 ;
+  reg \$330 ;
+  reg [49:0] \$331 ;
+  reg [7:0] \$332 ;
+  reg [7:0] \$333 ;
+  reg [7:0] \$334 ;
+  reg [7:0] \$335 ;
+  reg [3:0] \$336 ;
+  reg [2:0] \$337 ;
+  reg [2:0] \$338 ;
+  reg [3:0] \$339 ;
+  wire \$34 ;
+  reg \$340 ;
+  reg [31:0] \$341 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [48:0] \$37 ;
   wire \$38 ;
-  reg [24:0] \$380 ;
-  reg [24:0] \$381 ;
-  reg [5:0] \$382 ;
-  reg [5:0] \$383 ;
-  reg [5:0] \$384 ;
-  reg [5:0] \$385 ;
-  reg [5:0] \$386 ;
-  reg [5:0] \$387 ;
-  reg [34:0] \$388 ;
-  reg [34:0] \$389 ;
   wire \$39 ;
-  reg [34:0] \$390 ;
-  reg [34:0] \$391 ;
-  reg [34:0] \$392 ;
-  reg [34:0] \$393 ;
-  reg [34:0] \$394 ;
-  reg [34:0] \$395 ;
-  reg [34:0] \$396 ;
-  reg [34:0] \$397 ;
-  reg [34:0] \$398 ;
-  reg [34:0] \$399 ;
   wire [8:0] \$4 ;
-  wire \$40 ;
-  reg [22:0] \$400 ;
-  reg [33:0] \$401 ;
-  reg [33:0] \$402 ;
-  reg [24:0] \$403 ;
-  reg [24:0] \$404 ;
-  reg [22:0] \$405 ;
-  reg [22:0] \$406 ;
-  reg [13:0] \$407 ;
-  reg [13:0] \$408 ;
-  reg [47:0] \$409 ;
-  wire [48:0] \$41 ;
-  reg [47:0] \$410 ;
-  reg \$411 ;
-  reg \$412 ;
-  reg [49:0] \$413 ;
-  reg [24:0] \$414 ;
-  reg [24:0] \$415 ;
-  reg [24:0] \$416 ;
-  reg [24:0] \$417 ;
-  reg [24:0] \$418 ;
-  reg [24:0] \$419 ;
-  wire \$42 ;
-  reg [5:0] \$420 ;
-  reg [5:0] \$421 ;
-  reg [5:0] \$422 ;
-  reg [5:0] \$423 ;
-  reg [5:0] \$424 ;
-  reg [5:0] \$425 ;
-  reg [34:0] \$426 ;
-  reg [34:0] \$427 ;
-  reg [34:0] \$428 ;
-  reg [34:0] \$429 ;
-  wire \$43 ;
-  reg [34:0] \$430 ;
-  reg [34:0] \$431 ;
-  reg [34:0] \$432 ;
-  reg [34:0] \$433 ;
-  reg [34:0] \$434 ;
-  reg [34:0] \$435 ;
-  reg [34:0] \$436 ;
-  reg [34:0] \$437 ;
-  reg [22:0] \$438 ;
-  reg [33:0] \$439 ;
-  wire [49:0] \$44 ;
-  reg [33:0] \$440 ;
-  reg [24:0] \$441 ;
-  reg [24:0] \$442 ;
-  reg [22:0] \$443 ;
-  reg [22:0] \$444 ;
-  reg [13:0] \$445 ;
-  reg [13:0] \$446 ;
-  reg [47:0] \$447 ;
-  reg [47:0] \$448 ;
-  reg \$449 ;
-  reg [24:0] \$45 ;
-  reg \$450 ;
-  reg [49:0] \$451 ;
-  reg [24:0] \$452 ;
-  reg [24:0] \$453 ;
-  reg [24:0] \$454 ;
-  reg [24:0] \$455 ;
-  reg [24:0] \$456 ;
-  reg [24:0] \$457 ;
-  reg [5:0] \$458 ;
-  reg [5:0] \$459 ;
-  reg [5:0] \$46 ;
-  reg [5:0] \$460 ;
-  reg [5:0] \$461 ;
-  reg [5:0] \$462 ;
-  reg [5:0] \$463 ;
-  reg [34:0] \$464 ;
-  reg [34:0] \$465 ;
-  reg [34:0] \$466 ;
-  reg [34:0] \$467 ;
-  reg [34:0] \$468 ;
-  reg [34:0] \$469 ;
-  reg [33:0] \$47 ;
-  reg [34:0] \$470 ;
-  reg [34:0] \$471 ;
-  reg [34:0] \$472 ;
-  reg [34:0] \$473 ;
-  reg [34:0] \$474 ;
-  reg [34:0] \$475 ;
-  reg [22:0] \$476 ;
-  reg [33:0] \$477 ;
-  reg [33:0] \$478 ;
-  reg [24:0] \$479 ;
-  reg [33:0] \$48 ;
-  reg [24:0] \$480 ;
-  reg [22:0] \$481 ;
-  reg [22:0] \$482 ;
-  reg [13:0] \$483 ;
-  reg [13:0] \$484 ;
-  reg [47:0] \$485 ;
-  reg [47:0] \$486 ;
-  reg \$487 ;
-  reg \$488 ;
-  reg [49:0] \$489 ;
-  wire [33:0] \$49 ;
-  reg [24:0] \$490 ;
-  reg [24:0] \$491 ;
-  reg [24:0] \$492 ;
-  reg [24:0] \$493 ;
-  reg [24:0] \$494 ;
-  reg [24:0] \$495 ;
-  reg [5:0] \$496 ;
-  reg [5:0] \$497 ;
-  reg [5:0] \$498 ;
-  reg [5:0] \$499 ;
-  wire [8:0] \$5 ;
-  wire [24:0] \$50 ;
-  reg [5:0] \$500 ;
-  reg [5:0] \$501 ;
-  reg [33:0] \$502 ;
-  reg [33:0] \$503 ;
-  reg [33:0] \$504 ;
-  reg [33:0] \$505 ;
-  reg [33:0] \$506 ;
-  reg [33:0] \$507 ;
-  reg [33:0] \$508 ;
-  reg [33:0] \$509 ;
-  wire [22:0] \$51 ;
-  reg [33:0] \$510 ;
-  reg [33:0] \$511 ;
-  reg [33:0] \$512 ;
-  reg [33:0] \$513 ;
-  reg [22:0] \$514 ;
-  reg [33:0] \$515 ;
-  reg [33:0] \$516 ;
-  reg [24:0] \$517 ;
-  reg [24:0] \$518 ;
-  reg [22:0] \$519 ;
-  wire [13:0] \$52 ;
-  reg [22:0] \$520 ;
-  reg [13:0] \$521 ;
-  reg [13:0] \$522 ;
-  reg [47:0] \$523 ;
-  reg [47:0] \$524 ;
-  reg \$525 ;
-  reg \$526 ;
-  reg [49:0] \$527 ;
-  reg [24:0] \$528 ;
-  reg [24:0] \$529 ;
-  wire [34:0] \$53 ;
-  reg [24:0] \$530 ;
-  reg [24:0] \$531 ;
-  reg [24:0] \$532 ;
-  reg [24:0] \$533 ;
-  reg [5:0] \$534 ;
-  reg [5:0] \$535 ;
-  reg [5:0] \$536 ;
-  reg [5:0] \$537 ;
-  reg [5:0] \$538 ;
-  reg [5:0] \$539 ;
-  wire [35:0] \$54 ;
-  reg [33:0] \$540 ;
-  reg [33:0] \$541 ;
-  reg [33:0] \$542 ;
-  reg [33:0] \$543 ;
-  reg [33:0] \$544 ;
-  reg [33:0] \$545 ;
-  reg [33:0] \$546 ;
-  reg [33:0] \$547 ;
-  reg [33:0] \$548 ;
-  reg [33:0] \$549 ;
-  wire [55:0] \$55 ;
-  reg [33:0] \$550 ;
-  reg [33:0] \$551 ;
-  reg [22:0] \$552 ;
-  reg [33:0] \$553 ;
-  reg [33:0] \$554 ;
-  reg [24:0] \$555 ;
-  reg [24:0] \$556 ;
-  reg [22:0] \$557 ;
-  reg [22:0] \$558 ;
-  reg [13:0] \$559 ;
-  wire [56:0] \$56 ;
-  reg [13:0] \$560 ;
-  reg [47:0] \$561 ;
-  reg [47:0] \$562 ;
-  reg \$563 ;
-  reg \$564 ;
-  reg [49:0] \$565 ;
-  reg [24:0] \$566 ;
-  reg [24:0] \$567 ;
-  reg [24:0] \$568 ;
-  reg [24:0] \$569 ;
-  wire [53:0] \$57 ;
-  reg [24:0] \$570 ;
-  reg [24:0] \$571 ;
-  reg [5:0] \$572 ;
-  reg [5:0] \$573 ;
-  reg [5:0] \$574 ;
-  reg [5:0] \$575 ;
-  reg [5:0] \$576 ;
-  reg [5:0] \$577 ;
-  reg [33:0] \$578 ;
-  reg [33:0] \$579 ;
-  wire [58:0] \$58 ;
-  reg [33:0] \$580 ;
-  reg [33:0] \$581 ;
-  reg [33:0] \$582 ;
-  reg [33:0] \$583 ;
-  reg [33:0] \$584 ;
-  reg [33:0] \$585 ;
-  reg [33:0] \$586 ;
-  reg [33:0] \$587 ;
-  reg [33:0] \$588 ;
-  reg [33:0] \$589 ;
-  wire [76:0] \$59 ;
-  reg [22:0] \$590 ;
-  reg [33:0] \$591 ;
-  reg [33:0] \$592 ;
-  reg [24:0] \$593 ;
-  reg [24:0] \$594 ;
-  reg [22:0] \$595 ;
-  reg [22:0] \$596 ;
-  reg [13:0] \$597 ;
-  reg [13:0] \$598 ;
-  reg [47:0] \$599 ;
-  wire [8:0] \$6 ;
-  wire [77:0] \$60 ;
-  reg [47:0] \$600 ;
-  reg \$601 ;
-  reg \$602 ;
-  reg [49:0] \$603 ;
-  reg [7:0] \$604 ;
-  reg [7:0] \$605 ;
-  reg [7:0] \$606 ;
-  reg [7:0] \$607 ;
-  reg [7:0] \$608 ;
-  reg [7:0] \$609 ;
-  wire [47:0] \$61 ;
-  reg [7:0] \$610 ;
-  reg [7:0] \$611 ;
-  reg [3:0] \$612 ;
-  reg [2:0] \$613 ;
-  reg [2:0] \$614 ;
-  reg [3:0] \$615 ;
-  reg \$616 ;
-  reg [63:0] \$617 ;
-  wire \$62 ;
+  wire [49:0] \$40 ;
+  reg [24:0] \$41 ;
+  reg [5:0] \$42 ;
+  reg [33:0] \$43 ;
+  reg [33:0] \$44 ;
+  wire [33:0] \$45 ;
+  wire [24:0] \$46 ;
+  wire [22:0] \$47 ;
+  wire [13:0] \$48 ;
+  wire [34:0] \$49 ;
+  wire \$5 ;
+  wire [35:0] \$50 ;
+  wire [55:0] \$51 ;
+  wire [56:0] \$52 ;
+  wire [53:0] \$53 ;
+  wire [58:0] \$54 ;
+  wire [76:0] \$55 ;
+  wire [77:0] \$56 ;
+  wire [47:0] \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire [48:0] \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
-  wire [48:0] \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire [49:0] \$69 ;
-  wire [8:0] \$7 ;
-  reg [24:0] \$70 ;
-  reg [5:0] \$71 ;
-  reg [34:0] \$72 ;
-  reg [34:0] \$73 ;
-  wire [33:0] \$74 ;
-  wire [24:0] \$75 ;
-  wire [22:0] \$76 ;
-  wire [13:0] \$77 ;
-  wire [34:0] \$78 ;
-  wire [35:0] \$79 ;
-  wire [8:0] \$8 ;
-  wire [55:0] \$80 ;
-  wire [56:0] \$81 ;
-  wire [53:0] \$82 ;
-  wire [58:0] \$83 ;
-  wire [76:0] \$84 ;
-  wire [77:0] \$85 ;
-  wire [47:0] \$86 ;
-  wire \$87 ;
+  wire [49:0] \$65 ;
+  reg [24:0] \$66 ;
+  reg [5:0] \$67 ;
+  reg [34:0] \$68 ;
+  reg [34:0] \$69 ;
+  wire \$7 ;
+  wire [33:0] \$70 ;
+  wire [24:0] \$71 ;
+  wire [22:0] \$72 ;
+  wire [13:0] \$73 ;
+  wire [34:0] \$74 ;
+  wire [35:0] \$75 ;
+  wire [55:0] \$76 ;
+  wire [56:0] \$77 ;
+  wire [53:0] \$78 ;
+  wire [58:0] \$79 ;
+  wire \$8 ;
+  wire [76:0] \$80 ;
+  wire [77:0] \$81 ;
+  wire [47:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire [48:0] \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire [48:0] \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire [49:0] \$94 ;
-  reg [24:0] \$95 ;
-  reg [5:0] \$96 ;
-  reg [34:0] \$97 ;
-  reg [34:0] \$98 ;
-  wire [33:0] \$99 ;
+  wire [49:0] \$90 ;
+  reg [24:0] \$91 ;
+  reg [5:0] \$92 ;
+  reg [34:0] \$93 ;
+  reg [34:0] \$94 ;
+  wire [33:0] \$95 ;
+  wire [24:0] \$96 ;
+  wire [22:0] \$97 ;
+  wire [13:0] \$98 ;
+  wire [34:0] \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
-  wire [63:0] \$signature__data ;
+  wire [31:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
   wire clk;
-  reg [2:0] group = 3'h0;
-  input [183:0] i__payload;
-  wire [183:0] i__payload;
+  reg [3:0] group = 4'h0;
+  input [91:0] i__payload;
+  wire [91:0] i__payload;
   wire [22:0] \i__payload[0] ;
   wire [22:0] \i__payload[1] ;
   wire [22:0] \i__payload[2] ;
   wire [22:0] \i__payload[3] ;
-  wire [22:0] \i__payload[4] ;
-  wire [22:0] \i__payload[5] ;
-  wire [22:0] \i__payload[6] ;
-  wire [22:0] \i__payload[7] ;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  output [63:0] o__payload;
-  reg [63:0] o__payload = 64'h0000000000000000;
+  output [31:0] o__payload;
+  reg [31:0] o__payload = 32'd0;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
   wire [7:0] port__addr;
-  wire [7:0] \port__addr$29 ;
-  wire [7:0] \port__addr$31 ;
-  wire [7:0] \port__addr$33 ;
-  wire [7:0] \port__addr$35 ;
-  wire [7:0] \port__addr$37 ;
-  wire [7:0] \port__addr$39 ;
-  wire [7:0] \port__addr$41 ;
+  wire [7:0] \port__addr$17 ;
+  wire [7:0] \port__addr$19 ;
+  wire [7:0] \port__addr$21 ;
   wire [7:0] port__data;
-  wire [7:0] \port__data$45 ;
-  wire [7:0] \port__data$46 ;
-  wire [7:0] \port__data$47 ;
-  wire [7:0] \port__data$48 ;
-  wire [7:0] \port__data$49 ;
-  wire [7:0] \port__data$50 ;
-  wire [7:0] \port__data$51 ;
-  wire [63:0] q_in;
+  wire [7:0] \port__data$25 ;
+  wire [7:0] \port__data$26 ;
+  wire [7:0] \port__data$27 ;
+  wire [31:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
-  wire [7:0] \q_in[4] ;
-  wire [7:0] \q_in[5] ;
-  wire [7:0] \q_in[6] ;
-  wire [7:0] \q_in[7] ;
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
@@ -17586,22 +16896,22 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
-  wire [63:0] rport__data;
+  wire [31:0] rport__data;
   reg rq0_above = 1'h0;
   reg [49:0] rq0_code = 50'h0000000000000;
   reg [47:0] rq0_floor = 48'h000000000000;
-  reg [32:0] rq0_half_1 = 33'h000000000;
-  reg [32:0] rq0_half_2 = 33'h000000000;
-  reg [32:0] rq0_half_3 = 33'h000000000;
-  reg [32:0] rq0_half_4 = 33'h000000000;
-  reg [32:0] rq0_half_5 = 33'h000000000;
-  reg [32:0] rq0_half_6 = 33'h000000000;
-  reg [32:0] rq0_mask_1 = 33'h000000000;
-  reg [32:0] rq0_mask_2 = 33'h000000000;
-  reg [32:0] rq0_mask_3 = 33'h000000000;
-  reg [32:0] rq0_mask_4 = 33'h000000000;
-  reg [32:0] rq0_mask_5 = 33'h000000000;
-  reg [32:0] rq0_mask_6 = 33'h000000000;
+  reg [34:0] rq0_half_1 = 35'h000000000;
+  reg [34:0] rq0_half_2 = 35'h000000000;
+  reg [34:0] rq0_half_3 = 35'h000000000;
+  reg [34:0] rq0_half_4 = 35'h000000000;
+  reg [34:0] rq0_half_5 = 35'h000000000;
+  reg [34:0] rq0_half_6 = 35'h000000000;
+  reg [34:0] rq0_mask_1 = 35'h000000000;
+  reg [34:0] rq0_mask_2 = 35'h000000000;
+  reg [34:0] rq0_mask_3 = 35'h000000000;
+  reg [34:0] rq0_mask_4 = 35'h000000000;
+  reg [34:0] rq0_mask_5 = 35'h000000000;
+  reg [34:0] rq0_mask_6 = 35'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -17747,166 +17057,6 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   reg [5:0] rq3_shift_6 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [22:0] rq3_x = 23'h000000;
-  reg rq4_above = 1'h0;
-  reg [49:0] rq4_code = 50'h0000000000000;
-  reg [47:0] rq4_floor = 48'h000000000000;
-  reg [34:0] rq4_half_1 = 35'h000000000;
-  reg [34:0] rq4_half_2 = 35'h000000000;
-  reg [34:0] rq4_half_3 = 35'h000000000;
-  reg [34:0] rq4_half_4 = 35'h000000000;
-  reg [34:0] rq4_half_5 = 35'h000000000;
-  reg [34:0] rq4_half_6 = 35'h000000000;
-  reg [34:0] rq4_mask_1 = 35'h000000000;
-  reg [34:0] rq4_mask_2 = 35'h000000000;
-  reg [34:0] rq4_mask_3 = 35'h000000000;
-  reg [34:0] rq4_mask_4 = 35'h000000000;
-  reg [34:0] rq4_mask_5 = 35'h000000000;
-  reg [34:0] rq4_mask_6 = 35'h000000000;
-  reg [24:0] rq4_mult_1 = 25'h0000000;
-  reg [24:0] rq4_mult_2 = 25'h0000000;
-  reg [24:0] rq4_mult_3 = 25'h0000000;
-  reg [24:0] rq4_mult_4 = 25'h0000000;
-  reg [24:0] rq4_mult_5 = 25'h0000000;
-  reg [24:0] rq4_mult_6 = 25'h0000000;
-  reg [7:0] rq4_out = 8'h00;
-  reg [33:0] rq4_part0_0 = 34'h000000000;
-  reg [33:0] rq4_part0_0_r = 34'h000000000;
-  reg [24:0] rq4_part0_1 = 25'h0000000;
-  reg [24:0] rq4_part0_1_r = 25'h0000000;
-  reg [22:0] rq4_part1_0 = 23'h000000;
-  reg [22:0] rq4_part1_0_r = 23'h000000;
-  reg [13:0] rq4_part1_1 = 14'h0000;
-  reg [13:0] rq4_part1_1_r = 14'h0000;
-  reg [47:0] rq4_prod = 48'h000000000000;
-  wire [47:0] rq4_rem;
-  reg [5:0] rq4_shift_1 = 6'h00;
-  reg [5:0] rq4_shift_2 = 6'h00;
-  reg [5:0] rq4_shift_3 = 6'h00;
-  reg [5:0] rq4_shift_4 = 6'h00;
-  reg [5:0] rq4_shift_5 = 6'h00;
-  reg [5:0] rq4_shift_6 = 6'h00;
-  reg rq4_tie = 1'h0;
-  reg [22:0] rq4_x = 23'h000000;
-  reg rq5_above = 1'h0;
-  reg [49:0] rq5_code = 50'h0000000000000;
-  reg [47:0] rq5_floor = 48'h000000000000;
-  reg [33:0] rq5_half_1 = 34'h000000000;
-  reg [33:0] rq5_half_2 = 34'h000000000;
-  reg [33:0] rq5_half_3 = 34'h000000000;
-  reg [33:0] rq5_half_4 = 34'h000000000;
-  reg [33:0] rq5_half_5 = 34'h000000000;
-  reg [33:0] rq5_half_6 = 34'h000000000;
-  reg [33:0] rq5_mask_1 = 34'h000000000;
-  reg [33:0] rq5_mask_2 = 34'h000000000;
-  reg [33:0] rq5_mask_3 = 34'h000000000;
-  reg [33:0] rq5_mask_4 = 34'h000000000;
-  reg [33:0] rq5_mask_5 = 34'h000000000;
-  reg [33:0] rq5_mask_6 = 34'h000000000;
-  reg [24:0] rq5_mult_1 = 25'h0000000;
-  reg [24:0] rq5_mult_2 = 25'h0000000;
-  reg [24:0] rq5_mult_3 = 25'h0000000;
-  reg [24:0] rq5_mult_4 = 25'h0000000;
-  reg [24:0] rq5_mult_5 = 25'h0000000;
-  reg [24:0] rq5_mult_6 = 25'h0000000;
-  reg [7:0] rq5_out = 8'h00;
-  reg [33:0] rq5_part0_0 = 34'h000000000;
-  reg [33:0] rq5_part0_0_r = 34'h000000000;
-  reg [24:0] rq5_part0_1 = 25'h0000000;
-  reg [24:0] rq5_part0_1_r = 25'h0000000;
-  reg [22:0] rq5_part1_0 = 23'h000000;
-  reg [22:0] rq5_part1_0_r = 23'h000000;
-  reg [13:0] rq5_part1_1 = 14'h0000;
-  reg [13:0] rq5_part1_1_r = 14'h0000;
-  reg [47:0] rq5_prod = 48'h000000000000;
-  wire [47:0] rq5_rem;
-  reg [5:0] rq5_shift_1 = 6'h00;
-  reg [5:0] rq5_shift_2 = 6'h00;
-  reg [5:0] rq5_shift_3 = 6'h00;
-  reg [5:0] rq5_shift_4 = 6'h00;
-  reg [5:0] rq5_shift_5 = 6'h00;
-  reg [5:0] rq5_shift_6 = 6'h00;
-  reg rq5_tie = 1'h0;
-  reg [22:0] rq5_x = 23'h000000;
-  reg rq6_above = 1'h0;
-  reg [49:0] rq6_code = 50'h0000000000000;
-  reg [47:0] rq6_floor = 48'h000000000000;
-  reg [33:0] rq6_half_1 = 34'h000000000;
-  reg [33:0] rq6_half_2 = 34'h000000000;
-  reg [33:0] rq6_half_3 = 34'h000000000;
-  reg [33:0] rq6_half_4 = 34'h000000000;
-  reg [33:0] rq6_half_5 = 34'h000000000;
-  reg [33:0] rq6_half_6 = 34'h000000000;
-  reg [33:0] rq6_mask_1 = 34'h000000000;
-  reg [33:0] rq6_mask_2 = 34'h000000000;
-  reg [33:0] rq6_mask_3 = 34'h000000000;
-  reg [33:0] rq6_mask_4 = 34'h000000000;
-  reg [33:0] rq6_mask_5 = 34'h000000000;
-  reg [33:0] rq6_mask_6 = 34'h000000000;
-  reg [24:0] rq6_mult_1 = 25'h0000000;
-  reg [24:0] rq6_mult_2 = 25'h0000000;
-  reg [24:0] rq6_mult_3 = 25'h0000000;
-  reg [24:0] rq6_mult_4 = 25'h0000000;
-  reg [24:0] rq6_mult_5 = 25'h0000000;
-  reg [24:0] rq6_mult_6 = 25'h0000000;
-  reg [7:0] rq6_out = 8'h00;
-  reg [33:0] rq6_part0_0 = 34'h000000000;
-  reg [33:0] rq6_part0_0_r = 34'h000000000;
-  reg [24:0] rq6_part0_1 = 25'h0000000;
-  reg [24:0] rq6_part0_1_r = 25'h0000000;
-  reg [22:0] rq6_part1_0 = 23'h000000;
-  reg [22:0] rq6_part1_0_r = 23'h000000;
-  reg [13:0] rq6_part1_1 = 14'h0000;
-  reg [13:0] rq6_part1_1_r = 14'h0000;
-  reg [47:0] rq6_prod = 48'h000000000000;
-  wire [47:0] rq6_rem;
-  reg [5:0] rq6_shift_1 = 6'h00;
-  reg [5:0] rq6_shift_2 = 6'h00;
-  reg [5:0] rq6_shift_3 = 6'h00;
-  reg [5:0] rq6_shift_4 = 6'h00;
-  reg [5:0] rq6_shift_5 = 6'h00;
-  reg [5:0] rq6_shift_6 = 6'h00;
-  reg rq6_tie = 1'h0;
-  reg [22:0] rq6_x = 23'h000000;
-  reg rq7_above = 1'h0;
-  reg [49:0] rq7_code = 50'h0000000000000;
-  reg [47:0] rq7_floor = 48'h000000000000;
-  reg [33:0] rq7_half_1 = 34'h000000000;
-  reg [33:0] rq7_half_2 = 34'h000000000;
-  reg [33:0] rq7_half_3 = 34'h000000000;
-  reg [33:0] rq7_half_4 = 34'h000000000;
-  reg [33:0] rq7_half_5 = 34'h000000000;
-  reg [33:0] rq7_half_6 = 34'h000000000;
-  reg [33:0] rq7_mask_1 = 34'h000000000;
-  reg [33:0] rq7_mask_2 = 34'h000000000;
-  reg [33:0] rq7_mask_3 = 34'h000000000;
-  reg [33:0] rq7_mask_4 = 34'h000000000;
-  reg [33:0] rq7_mask_5 = 34'h000000000;
-  reg [33:0] rq7_mask_6 = 34'h000000000;
-  reg [24:0] rq7_mult_1 = 25'h0000000;
-  reg [24:0] rq7_mult_2 = 25'h0000000;
-  reg [24:0] rq7_mult_3 = 25'h0000000;
-  reg [24:0] rq7_mult_4 = 25'h0000000;
-  reg [24:0] rq7_mult_5 = 25'h0000000;
-  reg [24:0] rq7_mult_6 = 25'h0000000;
-  reg [7:0] rq7_out = 8'h00;
-  reg [33:0] rq7_part0_0 = 34'h000000000;
-  reg [33:0] rq7_part0_0_r = 34'h000000000;
-  reg [24:0] rq7_part0_1 = 25'h0000000;
-  reg [24:0] rq7_part0_1_r = 25'h0000000;
-  reg [22:0] rq7_part1_0 = 23'h000000;
-  reg [22:0] rq7_part1_0_r = 23'h000000;
-  reg [13:0] rq7_part1_1 = 14'h0000;
-  reg [13:0] rq7_part1_1_r = 14'h0000;
-  reg [47:0] rq7_prod = 48'h000000000000;
-  wire [47:0] rq7_rem;
-  reg [5:0] rq7_shift_1 = 6'h00;
-  reg [5:0] rq7_shift_2 = 6'h00;
-  reg [5:0] rq7_shift_3 = 6'h00;
-  reg [5:0] rq7_shift_4 = 6'h00;
-  reg [5:0] rq7_shift_5 = 6'h00;
-  reg [5:0] rq7_shift_6 = 6'h00;
-  reg rq7_tie = 1'h0;
-  reg [22:0] rq7_x = 23'h000000;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -18175,3929 +17325,2329 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
     lut[254] = 8'h7f;
     lut[255] = 8'h7f;
   end
-  assign \port__data$51  = lut[\$8 [7:0]];
-  assign \port__data$50  = lut[\$7 [7:0]];
-  assign \port__data$49  = lut[\$6 [7:0]];
-  assign \port__data$48  = lut[\$5 [7:0]];
-  assign \port__data$47  = lut[\$4 [7:0]];
-  assign \port__data$46  = lut[\$3 [7:0]];
-  assign \port__data$45  = lut[\$2 [7:0]];
+  assign \port__data$27  = lut[\$4 [7:0]];
+  assign \port__data$26  = lut[\$3 [7:0]];
+  assign \port__data$25  = lut[\$2 [7:0]];
   assign port__data = lut[\$1 [7:0]];
-  reg [63:0] queue [7:0];
+  reg [31:0] queue [7:0];
   initial begin
-    queue[0] = 64'h0000000000000000;
-    queue[1] = 64'h0000000000000000;
-    queue[2] = 64'h0000000000000000;
-    queue[3] = 64'h0000000000000000;
-    queue[4] = 64'h0000000000000000;
-    queue[5] = 64'h0000000000000000;
-    queue[6] = 64'h0000000000000000;
-    queue[7] = 64'h0000000000000000;
+    queue[0] = 32'd0;
+    queue[1] = 32'd0;
+    queue[2] = 32'd0;
+    queue[3] = 32'd0;
+    queue[4] = 32'd0;
+    queue[5] = 32'd0;
+    queue[6] = 32'd0;
+    queue[7] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  always @(posedge clk)
-    rq0_part0_0_r <= \$326 ;
-  always @(posedge clk)
-    rq0_part0_1 <= \$327 ;
-  always @(posedge clk)
-    rq0_part0_1_r <= \$328 ;
-  always @(posedge clk)
-    rq0_part1_0 <= \$329 ;
-  always @(posedge clk)
-    rq0_part1_0_r <= \$330 ;
-  always @(posedge clk)
-    rq0_part1_1 <= \$331 ;
-  always @(posedge clk)
-    rq0_part1_1_r <= \$332 ;
-  always @(posedge clk)
-    rq0_prod <= \$333 ;
-  always @(posedge clk)
-    rq0_floor <= \$334 ;
-  always @(posedge clk)
-    rq0_above <= \$335 ;
-  always @(posedge clk)
-    rq0_tie <= \$336 ;
-  always @(posedge clk)
-    rq0_code <= \$337 ;
-  always @(posedge clk)
-    rq1_mult_1 <= \$338 ;
-  always @(posedge clk)
-    rq1_mult_2 <= \$339 ;
-  always @(posedge clk)
-    rq1_mult_3 <= \$340 ;
-  always @(posedge clk)
-    rq1_mult_4 <= \$341 ;
-  always @(posedge clk)
-    rq1_mult_5 <= \$342 ;
-  always @(posedge clk)
-    rq1_mult_6 <= \$343 ;
-  always @(posedge clk)
-    rq1_shift_1 <= \$344 ;
-  always @(posedge clk)
-    rq1_shift_2 <= \$345 ;
-  always @(posedge clk)
-    rq1_shift_3 <= \$346 ;
-  always @(posedge clk)
-    rq1_shift_4 <= \$347 ;
-  always @(posedge clk)
-    rq1_shift_5 <= \$348 ;
-  always @(posedge clk)
-    rq1_shift_6 <= \$349 ;
-  always @(posedge clk)
-    rq1_half_1 <= \$350 ;
-  always @(posedge clk)
-    rq1_half_2 <= \$351 ;
-  always @(posedge clk)
-    rq1_half_3 <= \$352 ;
-  always @(posedge clk)
-    rq1_half_4 <= \$353 ;
-  always @(posedge clk)
-    rq1_half_5 <= \$354 ;
-  always @(posedge clk)
-    rq1_half_6 <= \$355 ;
-  always @(posedge clk)
-    rq1_mask_1 <= \$356 ;
-  always @(posedge clk)
-    rq1_mask_2 <= \$357 ;
-  always @(posedge clk)
-    rq1_mask_3 <= \$358 ;
-  always @(posedge clk)
-    rq1_mask_4 <= \$359 ;
-  always @(posedge clk)
-    rq1_mask_5 <= \$360 ;
-  always @(posedge clk)
-    rq1_mask_6 <= \$361 ;
-  always @(posedge clk)
-    rq1_x <= \$362 ;
-  always @(posedge clk)
-    rq1_part0_0 <= \$363 ;
-  always @(posedge clk)
-    rq1_part0_0_r <= \$364 ;
-  always @(posedge clk)
-    rq1_part0_1 <= \$365 ;
-  always @(posedge clk)
-    rq1_part0_1_r <= \$366 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$367 ;
-  always @(posedge clk)
-    rq1_part1_0_r <= \$368 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$369 ;
-  always @(posedge clk)
-    rq1_part1_1_r <= \$370 ;
-  always @(posedge clk)
-    rq1_prod <= \$371 ;
-  always @(posedge clk)
-    rq1_floor <= \$372 ;
-  always @(posedge clk)
-    rq1_above <= \$373 ;
-  always @(posedge clk)
-    rq1_tie <= \$374 ;
-  always @(posedge clk)
-    rq1_code <= \$375 ;
-  always @(posedge clk)
-    rq2_mult_1 <= \$376 ;
-  always @(posedge clk)
-    rq2_mult_2 <= \$377 ;
-  always @(posedge clk)
-    rq2_mult_3 <= \$378 ;
-  always @(posedge clk)
-    rq2_mult_4 <= \$379 ;
-  always @(posedge clk)
-    rq2_mult_5 <= \$380 ;
-  always @(posedge clk)
-    rq2_mult_6 <= \$381 ;
-  always @(posedge clk)
-    rq2_shift_1 <= \$382 ;
-  always @(posedge clk)
-    rq2_shift_2 <= \$383 ;
-  always @(posedge clk)
-    rq2_shift_3 <= \$384 ;
-  always @(posedge clk)
-    rq2_shift_4 <= \$385 ;
-  always @(posedge clk)
-    rq2_shift_5 <= \$386 ;
-  always @(posedge clk)
-    rq2_shift_6 <= \$387 ;
-  always @(posedge clk)
-    rq2_half_1 <= \$388 ;
-  always @(posedge clk)
-    rq2_half_2 <= \$389 ;
-  always @(posedge clk)
-    rq2_half_3 <= \$390 ;
-  always @(posedge clk)
-    rq2_half_4 <= \$391 ;
-  always @(posedge clk)
-    rq2_half_5 <= \$392 ;
-  always @(posedge clk)
-    rq2_half_6 <= \$393 ;
-  always @(posedge clk)
-    rq2_mask_1 <= \$394 ;
-  always @(posedge clk)
-    rq2_mask_2 <= \$395 ;
-  always @(posedge clk)
-    rq2_mask_3 <= \$396 ;
-  always @(posedge clk)
-    rq2_mask_4 <= \$397 ;
-  always @(posedge clk)
-    rq2_mask_5 <= \$398 ;
-  always @(posedge clk)
-    rq2_mask_6 <= \$399 ;
-  always @(posedge clk)
-    rq2_x <= \$400 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$401 ;
-  always @(posedge clk)
-    rq2_part0_0_r <= \$402 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$403 ;
-  always @(posedge clk)
-    rq2_part0_1_r <= \$404 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$405 ;
-  always @(posedge clk)
-    rq2_part1_0_r <= \$406 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$407 ;
-  always @(posedge clk)
-    rq2_part1_1_r <= \$408 ;
-  always @(posedge clk)
-    rq2_prod <= \$409 ;
-  always @(posedge clk)
-    rq2_floor <= \$410 ;
-  always @(posedge clk)
-    rq2_above <= \$411 ;
-  always @(posedge clk)
-    rq2_tie <= \$412 ;
-  always @(posedge clk)
-    rq2_code <= \$413 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$414 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$415 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$416 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$417 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$418 ;
-  always @(posedge clk)
-    rq3_mult_6 <= \$419 ;
-  always @(posedge clk)
-    rq3_shift_1 <= \$420 ;
-  always @(posedge clk)
-    rq3_shift_2 <= \$421 ;
-  always @(posedge clk)
-    rq3_shift_3 <= \$422 ;
-  always @(posedge clk)
-    rq3_shift_4 <= \$423 ;
-  always @(posedge clk)
-    rq3_shift_5 <= \$424 ;
-  always @(posedge clk)
-    rq3_shift_6 <= \$425 ;
-  always @(posedge clk)
-    rq3_half_1 <= \$426 ;
-  always @(posedge clk)
-    rq3_half_2 <= \$427 ;
-  always @(posedge clk)
-    rq3_half_3 <= \$428 ;
-  always @(posedge clk)
-    rq3_half_4 <= \$429 ;
-  always @(posedge clk)
-    rq3_half_5 <= \$430 ;
-  always @(posedge clk)
-    rq3_half_6 <= \$431 ;
-  always @(posedge clk)
-    rq3_mask_1 <= \$432 ;
-  always @(posedge clk)
-    rq3_mask_2 <= \$433 ;
-  always @(posedge clk)
-    rq3_mask_3 <= \$434 ;
-  always @(posedge clk)
-    rq3_mask_4 <= \$435 ;
-  always @(posedge clk)
-    rq3_mask_5 <= \$436 ;
-  always @(posedge clk)
-    rq3_mask_6 <= \$437 ;
-  always @(posedge clk)
-    rq3_x <= \$438 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$439 ;
-  always @(posedge clk)
-    rq3_part0_0_r <= \$440 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$441 ;
-  always @(posedge clk)
-    rq3_part0_1_r <= \$442 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$443 ;
-  always @(posedge clk)
-    rq3_part1_0_r <= \$444 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$445 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$446 ;
-  always @(posedge clk)
-    rq3_prod <= \$447 ;
-  always @(posedge clk)
-    rq3_floor <= \$448 ;
-  always @(posedge clk)
-    rq3_above <= \$449 ;
-  always @(posedge clk)
-    rq3_tie <= \$450 ;
-  always @(posedge clk)
-    rq3_code <= \$451 ;
-  always @(posedge clk)
-    rq4_mult_1 <= \$452 ;
-  always @(posedge clk)
-    rq4_mult_2 <= \$453 ;
-  always @(posedge clk)
-    rq4_mult_3 <= \$454 ;
-  always @(posedge clk)
-    rq4_mult_4 <= \$455 ;
-  always @(posedge clk)
-    rq4_mult_5 <= \$456 ;
-  always @(posedge clk)
-    rq4_mult_6 <= \$457 ;
-  always @(posedge clk)
-    rq4_shift_1 <= \$458 ;
-  always @(posedge clk)
-    rq4_shift_2 <= \$459 ;
-  always @(posedge clk)
-    rq4_shift_3 <= \$460 ;
-  always @(posedge clk)
-    rq4_shift_4 <= \$461 ;
-  always @(posedge clk)
-    rq4_shift_5 <= \$462 ;
-  always @(posedge clk)
-    rq4_shift_6 <= \$463 ;
-  always @(posedge clk)
-    rq4_half_1 <= \$464 ;
-  always @(posedge clk)
-    rq4_half_2 <= \$465 ;
-  always @(posedge clk)
-    rq4_half_3 <= \$466 ;
-  always @(posedge clk)
-    rq4_half_4 <= \$467 ;
-  always @(posedge clk)
-    rq4_half_5 <= \$468 ;
-  always @(posedge clk)
-    rq4_half_6 <= \$469 ;
-  always @(posedge clk)
-    rq4_mask_1 <= \$470 ;
-  always @(posedge clk)
-    rq4_mask_2 <= \$471 ;
-  always @(posedge clk)
-    rq4_mask_3 <= \$472 ;
-  always @(posedge clk)
-    rq4_mask_4 <= \$473 ;
-  always @(posedge clk)
-    rq4_mask_5 <= \$474 ;
-  always @(posedge clk)
-    rq4_mask_6 <= \$475 ;
-  always @(posedge clk)
-    rq4_x <= \$476 ;
-  always @(posedge clk)
-    rq4_part0_0 <= \$477 ;
-  always @(posedge clk)
-    rq4_part0_0_r <= \$478 ;
-  always @(posedge clk)
-    rq4_part0_1 <= \$479 ;
-  always @(posedge clk)
-    rq4_part0_1_r <= \$480 ;
-  always @(posedge clk)
-    rq4_part1_0 <= \$481 ;
-  always @(posedge clk)
-    rq4_part1_0_r <= \$482 ;
-  always @(posedge clk)
-    rq4_part1_1 <= \$483 ;
-  always @(posedge clk)
-    rq4_part1_1_r <= \$484 ;
-  always @(posedge clk)
-    rq4_prod <= \$485 ;
-  always @(posedge clk)
-    rq4_floor <= \$486 ;
-  always @(posedge clk)
-    rq4_above <= \$487 ;
-  always @(posedge clk)
-    rq4_tie <= \$488 ;
-  always @(posedge clk)
-    rq4_code <= \$489 ;
-  always @(posedge clk)
-    rq5_mult_1 <= \$490 ;
-  always @(posedge clk)
-    rq5_mult_2 <= \$491 ;
-  always @(posedge clk)
-    rq5_mult_3 <= \$492 ;
-  always @(posedge clk)
-    rq5_mult_4 <= \$493 ;
-  always @(posedge clk)
-    rq5_mult_5 <= \$494 ;
-  always @(posedge clk)
-    rq5_mult_6 <= \$495 ;
-  always @(posedge clk)
-    rq5_shift_1 <= \$496 ;
-  always @(posedge clk)
-    rq5_shift_2 <= \$497 ;
-  always @(posedge clk)
-    rq5_shift_3 <= \$498 ;
-  always @(posedge clk)
-    rq5_shift_4 <= \$499 ;
-  always @(posedge clk)
-    rq5_shift_5 <= \$500 ;
-  always @(posedge clk)
-    rq5_shift_6 <= \$501 ;
-  always @(posedge clk)
-    rq5_half_1 <= \$502 ;
-  always @(posedge clk)
-    rq5_half_2 <= \$503 ;
-  always @(posedge clk)
-    rq5_half_3 <= \$504 ;
-  always @(posedge clk)
-    rq5_half_4 <= \$505 ;
-  always @(posedge clk)
-    rq5_half_5 <= \$506 ;
-  always @(posedge clk)
-    rq5_half_6 <= \$507 ;
-  always @(posedge clk)
-    rq5_mask_1 <= \$508 ;
-  always @(posedge clk)
-    rq5_mask_2 <= \$509 ;
-  always @(posedge clk)
-    rq5_mask_3 <= \$510 ;
-  always @(posedge clk)
-    rq5_mask_4 <= \$511 ;
-  always @(posedge clk)
-    rq5_mask_5 <= \$512 ;
-  always @(posedge clk)
-    rq5_mask_6 <= \$513 ;
-  always @(posedge clk)
-    rq5_x <= \$514 ;
-  always @(posedge clk)
-    rq5_part0_0 <= \$515 ;
-  always @(posedge clk)
-    rq5_part0_0_r <= \$516 ;
-  always @(posedge clk)
-    rq5_part0_1 <= \$517 ;
-  always @(posedge clk)
-    rq5_part0_1_r <= \$518 ;
-  always @(posedge clk)
-    rq5_part1_0 <= \$519 ;
-  always @(posedge clk)
-    rq5_part1_0_r <= \$520 ;
-  always @(posedge clk)
-    rq5_part1_1 <= \$521 ;
-  always @(posedge clk)
-    rq5_part1_1_r <= \$522 ;
-  always @(posedge clk)
-    rq5_prod <= \$523 ;
-  always @(posedge clk)
-    rq5_floor <= \$524 ;
-  always @(posedge clk)
-    rq5_above <= \$525 ;
-  always @(posedge clk)
-    rq5_tie <= \$526 ;
-  always @(posedge clk)
-    rq5_code <= \$527 ;
-  always @(posedge clk)
-    rq6_mult_1 <= \$528 ;
-  always @(posedge clk)
-    rq6_mult_2 <= \$529 ;
-  always @(posedge clk)
-    rq6_mult_3 <= \$530 ;
-  always @(posedge clk)
-    rq6_mult_4 <= \$531 ;
-  always @(posedge clk)
-    rq6_mult_5 <= \$532 ;
-  always @(posedge clk)
-    rq6_mult_6 <= \$533 ;
-  always @(posedge clk)
-    rq6_shift_1 <= \$534 ;
-  always @(posedge clk)
-    rq6_shift_2 <= \$535 ;
-  always @(posedge clk)
-    rq6_shift_3 <= \$536 ;
-  always @(posedge clk)
-    rq6_shift_4 <= \$537 ;
-  always @(posedge clk)
-    rq6_shift_5 <= \$538 ;
-  always @(posedge clk)
-    rq6_shift_6 <= \$539 ;
-  always @(posedge clk)
-    rq6_half_1 <= \$540 ;
-  always @(posedge clk)
-    rq6_half_2 <= \$541 ;
-  always @(posedge clk)
-    rq6_half_3 <= \$542 ;
-  always @(posedge clk)
-    rq6_half_4 <= \$543 ;
-  always @(posedge clk)
-    rq6_half_5 <= \$544 ;
-  always @(posedge clk)
-    rq6_half_6 <= \$545 ;
-  always @(posedge clk)
-    rq6_mask_1 <= \$546 ;
-  always @(posedge clk)
-    rq6_mask_2 <= \$547 ;
-  always @(posedge clk)
-    rq6_mask_3 <= \$548 ;
-  always @(posedge clk)
-    rq6_mask_4 <= \$549 ;
-  always @(posedge clk)
-    rq6_mask_5 <= \$550 ;
-  always @(posedge clk)
-    rq6_mask_6 <= \$551 ;
-  always @(posedge clk)
-    rq6_x <= \$552 ;
-  always @(posedge clk)
-    rq6_part0_0 <= \$553 ;
-  always @(posedge clk)
-    rq6_part0_0_r <= \$554 ;
-  always @(posedge clk)
-    rq6_part0_1 <= \$555 ;
-  always @(posedge clk)
-    rq6_part0_1_r <= \$556 ;
-  always @(posedge clk)
-    rq6_part1_0 <= \$557 ;
-  always @(posedge clk)
-    rq6_part1_0_r <= \$558 ;
-  always @(posedge clk)
-    rq6_part1_1 <= \$559 ;
-  always @(posedge clk)
-    rq6_part1_1_r <= \$560 ;
-  always @(posedge clk)
-    rq6_prod <= \$561 ;
-  always @(posedge clk)
-    rq6_floor <= \$562 ;
-  always @(posedge clk)
-    rq6_above <= \$563 ;
-  always @(posedge clk)
-    rq6_tie <= \$564 ;
-  always @(posedge clk)
-    rq6_code <= \$565 ;
-  always @(posedge clk)
-    rq7_mult_1 <= \$566 ;
-  always @(posedge clk)
-    rq7_mult_2 <= \$567 ;
-  always @(posedge clk)
-    rq7_mult_3 <= \$568 ;
-  always @(posedge clk)
-    rq7_mult_4 <= \$569 ;
-  always @(posedge clk)
-    rq7_mult_5 <= \$570 ;
-  always @(posedge clk)
-    rq7_mult_6 <= \$571 ;
-  always @(posedge clk)
-    rq7_shift_1 <= \$572 ;
-  always @(posedge clk)
-    rq7_shift_2 <= \$573 ;
-  always @(posedge clk)
-    rq7_shift_3 <= \$574 ;
-  always @(posedge clk)
-    rq7_shift_4 <= \$575 ;
-  always @(posedge clk)
-    rq7_shift_5 <= \$576 ;
-  always @(posedge clk)
-    rq7_shift_6 <= \$577 ;
-  always @(posedge clk)
-    rq7_half_1 <= \$578 ;
-  always @(posedge clk)
-    rq7_half_2 <= \$579 ;
-  always @(posedge clk)
-    rq7_half_3 <= \$580 ;
-  always @(posedge clk)
-    rq7_half_4 <= \$581 ;
-  always @(posedge clk)
-    rq7_half_5 <= \$582 ;
-  always @(posedge clk)
-    rq7_half_6 <= \$583 ;
-  always @(posedge clk)
-    rq7_mask_1 <= \$584 ;
-  always @(posedge clk)
-    rq7_mask_2 <= \$585 ;
-  always @(posedge clk)
-    rq7_mask_3 <= \$586 ;
-  always @(posedge clk)
-    rq7_mask_4 <= \$587 ;
-  always @(posedge clk)
-    rq7_mask_5 <= \$588 ;
-  always @(posedge clk)
-    rq7_mask_6 <= \$589 ;
-  always @(posedge clk)
-    rq7_x <= \$590 ;
-  always @(posedge clk)
-    rq7_part0_0 <= \$591 ;
-  always @(posedge clk)
-    rq7_part0_0_r <= \$592 ;
-  always @(posedge clk)
-    rq7_part0_1 <= \$593 ;
-  always @(posedge clk)
-    rq7_part0_1_r <= \$594 ;
-  always @(posedge clk)
-    rq7_part1_0 <= \$595 ;
-  always @(posedge clk)
-    rq7_part1_0_r <= \$596 ;
-  always @(posedge clk)
-    rq7_part1_1 <= \$597 ;
-  always @(posedge clk)
-    rq7_part1_1_r <= \$598 ;
-  always @(posedge clk)
-    rq7_prod <= \$599 ;
-  always @(posedge clk)
-    rq7_floor <= \$600 ;
-  always @(posedge clk)
-    rq7_above <= \$601 ;
-  always @(posedge clk)
-    rq7_tie <= \$602 ;
-  always @(posedge clk)
-    rq7_code <= \$603 ;
-  always @(posedge clk)
-    rq0_out <= \$604 ;
-  always @(posedge clk)
-    rq1_out <= \$605 ;
-  always @(posedge clk)
-    rq2_out <= \$606 ;
-  always @(posedge clk)
-    rq3_out <= \$607 ;
-  always @(posedge clk)
-    rq4_out <= \$608 ;
-  always @(posedge clk)
-    rq5_out <= \$609 ;
-  always @(posedge clk)
-    rq6_out <= \$610 ;
-  always @(posedge clk)
-    rq7_out <= \$611 ;
-  always @(posedge clk)
-    q_owed <= \$612 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$613 ;
-  always @(posedge clk)
-    rport__addr <= \$614 ;
-  always @(posedge clk)
-    q_stored <= \$615 ;
-  always @(posedge clk)
-    o__valid <= \$616 ;
-  always @(posedge clk)
-    o__payload <= \$617 ;
   assign q_room = q_owed < 4'h9;
-  assign rq0_rem = rq0_prod & { 15'h0000, rq0_mask_4 };
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_4 };
   assign rq1_rem = rq1_prod & { 14'h0000, rq1_mask_4 };
   assign rq2_rem = rq2_prod & { 13'h0000, rq2_mask_4 };
   assign rq3_rem = rq3_prod & { 13'h0000, rq3_mask_4 };
-  assign rq4_rem = rq4_prod & { 13'h0000, rq4_mask_4 };
-  assign rq5_rem = rq5_prod & { 14'h0000, rq5_mask_4 };
-  assign rq6_rem = rq6_prod & { 14'h0000, rq6_mask_4 };
-  assign rq7_rem = rq7_prod & { 14'h0000, rq7_mask_4 };
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
   assign \$2  = $signed(rq1_out) - $signed(8'h80);
   assign \$3  = $signed(rq2_out) - $signed(8'h80);
   assign \$4  = $signed(rq3_out) - $signed(8'h80);
-  assign \$5  = $signed(rq4_out) - $signed(8'h80);
-  assign \$6  = $signed(rq5_out) - $signed(8'h80);
-  assign \$7  = $signed(rq6_out) - $signed(8'h80);
-  assign \$8  = $signed(rq7_out) - $signed(8'h80);
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = | q_stored;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_7 & \$14 ;
+  assign \$5  = ~ o__valid;
+  assign \$6  = \$5  | o__ready;
+  assign \$7  = | q_stored;
+  assign \$8  = ~ \$7 ;
+  assign \$9  = \$6  & \$8 ;
+  assign \$10  = ~ \$9 ;
+  assign \$signature__en  = rq_valid_7 & \$10 ;
+  assign \$11  = i__valid & q_room;
+  assign \$12  = group == 4'hf;
+  assign \$13  = group + 1'h1;
+  assign \$14  = \$12  ? 5'h00 : \$13 ;
   assign \$15  = i__valid & q_room;
-  assign \$16  = group == 3'h7;
-  assign \$17  = group + 1'h1;
-  assign \$18  = \$16  ? 4'h0 : \$17 ;
-  assign \$19  = i__valid & q_room;
-  assign \$24  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$25  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$26  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$27  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
-  assign \$29  = 1'h0 + \$28 ;
-  assign \$31  = \$29  + \$30 ;
-  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
-  assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$37  = rq0_rem > rq0_half_4;
-  assign \$38  = rq0_rem == rq0_half_4;
-  assign \$39  = | rq0_half_4;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(8'h4e) + $signed(rq0_floor);
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$49  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$50  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$51  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$52  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
-  assign \$54  = 1'h0 + \$53 ;
-  assign \$56  = \$54  + \$55 ;
-  assign \$58  = $signed({ 1'h0, \$56  }) + $signed(\$57 );
-  assign \$60  = $signed(\$58 ) + $signed(\$59 );
-  assign \$61  = $signed(rq1_prod) >>> rq1_shift_4;
-  assign \$62  = rq1_rem > rq1_half_4;
-  assign \$63  = rq1_rem == rq1_half_4;
-  assign \$64  = | rq1_half_4;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = $signed(8'h4e) + $signed(rq1_floor);
-  assign \$67  = rq1_tie & rq1_floor[0];
-  assign \$68  = rq1_above | \$67 ;
-  assign \$69  = $signed(\$66 ) + $signed({ 1'h0, \$68  });
-  assign \$74  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$75  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$76  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$77  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
-  assign \$79  = 1'h0 + \$78 ;
-  assign \$81  = \$79  + \$80 ;
-  assign \$83  = $signed({ 1'h0, \$81  }) + $signed(\$82 );
-  assign \$85  = $signed(\$83 ) + $signed(\$84 );
-  assign \$86  = $signed(rq2_prod) >>> rq2_shift_4;
-  assign \$87  = rq2_rem > rq2_half_4;
-  assign \$88  = rq2_rem == rq2_half_4;
-  assign \$89  = | rq2_half_4;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = $signed(8'h4e) + $signed(rq2_floor);
-  assign \$92  = rq2_tie & rq2_floor[0];
-  assign \$93  = rq2_above | \$92 ;
-  assign \$94  = $signed(\$91 ) + $signed({ 1'h0, \$93  });
-  assign \$99  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$100  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$101  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$102  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
-  assign \$104  = 1'h0 + \$103 ;
-  assign \$106  = \$104  + \$105 ;
-  assign \$108  = $signed({ 1'h0, \$106  }) + $signed(\$107 );
-  assign \$110  = $signed(\$108 ) + $signed(\$109 );
-  assign \$111  = $signed(rq3_prod) >>> rq3_shift_4;
-  assign \$112  = rq3_rem > rq3_half_4;
-  assign \$113  = rq3_rem == rq3_half_4;
-  assign \$114  = | rq3_half_4;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = $signed(8'h4e) + $signed(rq3_floor);
-  assign \$117  = rq3_tie & rq3_floor[0];
-  assign \$118  = rq3_above | \$117 ;
-  assign \$119  = $signed(\$116 ) + $signed({ 1'h0, \$118  });
-  assign \$124  = rq4_x[16:0] * rq4_mult_1[16:0];
-  assign \$125  = rq4_x[16:0] * rq4_mult_1[24:17];
-  assign \$126  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[16:0] });
-  assign \$127  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[24:17] });
-  assign \$129  = 1'h0 + \$128 ;
-  assign \$131  = \$129  + \$130 ;
-  assign \$133  = $signed({ 1'h0, \$131  }) + $signed(\$132 );
-  assign \$135  = $signed(\$133 ) + $signed(\$134 );
-  assign \$136  = $signed(rq4_prod) >>> rq4_shift_4;
-  assign \$137  = rq4_rem > rq4_half_4;
-  assign \$138  = rq4_rem == rq4_half_4;
-  assign \$139  = | rq4_half_4;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = $signed(8'h4e) + $signed(rq4_floor);
-  assign \$142  = rq4_tie & rq4_floor[0];
-  assign \$143  = rq4_above | \$142 ;
-  assign \$144  = $signed(\$141 ) + $signed({ 1'h0, \$143  });
-  assign \$149  = rq5_x[16:0] * rq5_mult_1[16:0];
-  assign \$150  = rq5_x[16:0] * rq5_mult_1[24:17];
-  assign \$151  = $signed(rq5_x[22:17]) * $signed({ 1'h0, rq5_mult_1[16:0] });
-  assign \$152  = $signed(rq5_x[22:17]) * $signed({ 1'h0, rq5_mult_1[24:17] });
-  assign \$154  = 1'h0 + \$153 ;
-  assign \$156  = \$154  + \$155 ;
-  assign \$158  = $signed({ 1'h0, \$156  }) + $signed(\$157 );
-  assign \$160  = $signed(\$158 ) + $signed(\$159 );
-  assign \$161  = $signed(rq5_prod) >>> rq5_shift_4;
-  assign \$162  = rq5_rem > rq5_half_4;
-  assign \$163  = rq5_rem == rq5_half_4;
-  assign \$164  = | rq5_half_4;
-  assign \$165  = \$163  & \$164 ;
-  assign \$166  = $signed(8'h4e) + $signed(rq5_floor);
-  assign \$167  = rq5_tie & rq5_floor[0];
-  assign \$168  = rq5_above | \$167 ;
-  assign \$169  = $signed(\$166 ) + $signed({ 1'h0, \$168  });
-  assign \$174  = rq6_x[16:0] * rq6_mult_1[16:0];
-  assign \$175  = rq6_x[16:0] * rq6_mult_1[24:17];
-  assign \$176  = $signed(rq6_x[22:17]) * $signed({ 1'h0, rq6_mult_1[16:0] });
-  assign \$177  = $signed(rq6_x[22:17]) * $signed({ 1'h0, rq6_mult_1[24:17] });
-  assign \$179  = 1'h0 + \$178 ;
-  assign \$181  = \$179  + \$180 ;
-  assign \$183  = $signed({ 1'h0, \$181  }) + $signed(\$182 );
-  assign \$185  = $signed(\$183 ) + $signed(\$184 );
-  assign \$186  = $signed(rq6_prod) >>> rq6_shift_4;
-  assign \$187  = rq6_rem > rq6_half_4;
-  assign \$188  = rq6_rem == rq6_half_4;
-  assign \$189  = | rq6_half_4;
-  assign \$190  = \$188  & \$189 ;
-  assign \$191  = $signed(8'h4e) + $signed(rq6_floor);
-  assign \$192  = rq6_tie & rq6_floor[0];
-  assign \$193  = rq6_above | \$192 ;
-  assign \$194  = $signed(\$191 ) + $signed({ 1'h0, \$193  });
-  assign \$199  = rq7_x[16:0] * rq7_mult_1[16:0];
-  assign \$200  = rq7_x[16:0] * rq7_mult_1[24:17];
-  assign \$201  = $signed(rq7_x[22:17]) * $signed({ 1'h0, rq7_mult_1[16:0] });
-  assign \$202  = $signed(rq7_x[22:17]) * $signed({ 1'h0, rq7_mult_1[24:17] });
-  assign \$204  = 1'h0 + \$203 ;
-  assign \$206  = \$204  + \$205 ;
-  assign \$208  = $signed({ 1'h0, \$206  }) + $signed(\$207 );
-  assign \$210  = $signed(\$208 ) + $signed(\$209 );
-  assign \$211  = $signed(rq7_prod) >>> rq7_shift_4;
-  assign \$212  = rq7_rem > rq7_half_4;
-  assign \$213  = rq7_rem == rq7_half_4;
-  assign \$214  = | rq7_half_4;
-  assign \$215  = \$213  & \$214 ;
-  assign \$216  = $signed(8'h4e) + $signed(rq7_floor);
-  assign \$217  = rq7_tie & rq7_floor[0];
-  assign \$218  = rq7_above | \$217 ;
-  assign \$219  = $signed(\$216 ) + $signed({ 1'h0, \$218  });
-  assign \$220  = $signed(rq0_code) < $signed(8'h80);
-  assign \$221  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$222  = \$221  ? 50'h000000000007f : rq0_code;
-  assign \$223  = \$220  ? 50'h3ffffffffff80 : \$222 ;
-  assign \$224  = $signed(rq1_code) < $signed(8'h80);
-  assign \$225  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$226  = \$225  ? 50'h000000000007f : rq1_code;
-  assign \$227  = \$224  ? 50'h3ffffffffff80 : \$226 ;
-  assign \$228  = $signed(rq2_code) < $signed(8'h80);
-  assign \$229  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$230  = \$229  ? 50'h000000000007f : rq2_code;
-  assign \$231  = \$228  ? 50'h3ffffffffff80 : \$230 ;
-  assign \$232  = $signed(rq3_code) < $signed(8'h80);
-  assign \$233  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$234  = \$233  ? 50'h000000000007f : rq3_code;
-  assign \$235  = \$232  ? 50'h3ffffffffff80 : \$234 ;
-  assign \$236  = $signed(rq4_code) < $signed(8'h80);
-  assign \$237  = $signed(rq4_code) > $signed(8'h7f);
-  assign \$238  = \$237  ? 50'h000000000007f : rq4_code;
-  assign \$239  = \$236  ? 50'h3ffffffffff80 : \$238 ;
-  assign \$240  = $signed(rq5_code) < $signed(8'h80);
-  assign \$241  = $signed(rq5_code) > $signed(8'h7f);
-  assign \$242  = \$241  ? 50'h000000000007f : rq5_code;
-  assign \$243  = \$240  ? 50'h3ffffffffff80 : \$242 ;
-  assign \$244  = $signed(rq6_code) < $signed(8'h80);
-  assign \$245  = $signed(rq6_code) > $signed(8'h7f);
-  assign \$246  = \$245  ? 50'h000000000007f : rq6_code;
-  assign \$247  = \$244  ? 50'h3ffffffffff80 : \$246 ;
-  assign \$248  = $signed(rq7_code) < $signed(8'h80);
-  assign \$249  = $signed(rq7_code) > $signed(8'h7f);
-  assign \$250  = \$249  ? 50'h000000000007f : rq7_code;
-  assign \$251  = \$248  ? 50'h3ffffffffff80 : \$250 ;
-  assign \$252  = i__valid & q_room;
-  assign \$253  = q_owed + \$252 ;
-  assign \$254  = o__valid & o__ready;
-  assign \$255  = \$253  - \$254 ;
-  assign \$256  = ~ o__valid;
-  assign \$257  = \$256  | o__ready;
-  assign \$258  = | q_stored;
-  assign \$259  = ~ \$258 ;
-  assign \$260  = \$257  & \$259 ;
-  assign \$261  = ~ \$260 ;
-  assign \$262  = rq_valid_7 & \$261 ;
-  assign \$263  = \$signature__addr  == 3'h7;
-  assign \$264  = \$signature__addr  + 1'h1;
-  assign \$265  = \$263  ? 4'h0 : \$264 ;
-  assign \$266  = ~ o__valid;
-  assign \$267  = \$266  | o__ready;
-  assign \$268  = | q_stored;
-  assign \$269  = \$267  & \$268 ;
-  assign \$270  = rport__addr == 3'h7;
-  assign \$271  = rport__addr + 1'h1;
-  assign \$272  = \$270  ? 4'h0 : \$271 ;
-  assign \$273  = ~ o__valid;
-  assign \$274  = \$273  | o__ready;
-  assign \$275  = | q_stored;
-  assign \$276  = ~ \$275 ;
-  assign \$277  = \$274  & \$276 ;
-  assign \$278  = ~ \$277 ;
-  assign \$279  = rq_valid_7 & \$278 ;
-  assign \$280  = q_stored + \$279 ;
-  assign \$281  = ~ o__valid;
-  assign \$282  = \$281  | o__ready;
-  assign \$283  = | q_stored;
-  assign \$284  = \$282  & \$283 ;
-  assign \$285  = \$280  - \$284 ;
-  assign \$286  = ~ o__valid;
-  assign \$287  = \$286  | o__ready;
-  assign \$288  = | q_stored;
-  assign \$289  = \$288  | rq_valid_7;
-  assign \$290  = | q_stored;
-  assign \$291  = \$290  ? rport__data : q_in;
+  assign \$20  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$21  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$22  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$23  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$25  = 1'h0 + \$24 ;
+  assign \$27  = \$25  + \$26 ;
+  assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
+  assign \$31  = $signed(\$29 ) + $signed(\$30 );
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_4;
+  assign \$33  = rq0_rem > rq0_half_4;
+  assign \$34  = rq0_rem == rq0_half_4;
+  assign \$35  = | rq0_half_4;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = $signed(8'h4e) + $signed(rq0_floor);
+  assign \$38  = rq0_tie & rq0_floor[0];
+  assign \$39  = rq0_above | \$38 ;
+  assign \$40  = $signed(\$37 ) + $signed({ 1'h0, \$39  });
+  assign \$45  = rq1_x[16:0] * rq1_mult_1[16:0];
+  assign \$46  = rq1_x[16:0] * rq1_mult_1[24:17];
+  assign \$47  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
+  assign \$48  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$50  = 1'h0 + \$49 ;
+  assign \$52  = \$50  + \$51 ;
+  assign \$54  = $signed({ 1'h0, \$52  }) + $signed(\$53 );
+  assign \$56  = $signed(\$54 ) + $signed(\$55 );
+  assign \$57  = $signed(rq1_prod) >>> rq1_shift_4;
+  assign \$58  = rq1_rem > rq1_half_4;
+  assign \$59  = rq1_rem == rq1_half_4;
+  assign \$60  = | rq1_half_4;
+  assign \$61  = \$59  & \$60 ;
+  assign \$62  = $signed(8'h4e) + $signed(rq1_floor);
+  assign \$63  = rq1_tie & rq1_floor[0];
+  assign \$64  = rq1_above | \$63 ;
+  assign \$65  = $signed(\$62 ) + $signed({ 1'h0, \$64  });
+  assign \$70  = rq2_x[16:0] * rq2_mult_1[16:0];
+  assign \$71  = rq2_x[16:0] * rq2_mult_1[24:17];
+  assign \$72  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
+  assign \$73  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$75  = 1'h0 + \$74 ;
+  assign \$77  = \$75  + \$76 ;
+  assign \$79  = $signed({ 1'h0, \$77  }) + $signed(\$78 );
+  assign \$81  = $signed(\$79 ) + $signed(\$80 );
+  assign \$82  = $signed(rq2_prod) >>> rq2_shift_4;
+  assign \$83  = rq2_rem > rq2_half_4;
+  assign \$84  = rq2_rem == rq2_half_4;
+  assign \$85  = | rq2_half_4;
+  assign \$86  = \$84  & \$85 ;
+  assign \$87  = $signed(8'h4e) + $signed(rq2_floor);
+  assign \$88  = rq2_tie & rq2_floor[0];
+  assign \$89  = rq2_above | \$88 ;
+  assign \$90  = $signed(\$87 ) + $signed({ 1'h0, \$89  });
+  assign \$95  = rq3_x[16:0] * rq3_mult_1[16:0];
+  assign \$96  = rq3_x[16:0] * rq3_mult_1[24:17];
+  assign \$97  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
+  assign \$98  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$100  = 1'h0 + \$99 ;
+  assign \$102  = \$100  + \$101 ;
+  assign \$104  = $signed({ 1'h0, \$102  }) + $signed(\$103 );
+  assign \$106  = $signed(\$104 ) + $signed(\$105 );
+  assign \$107  = $signed(rq3_prod) >>> rq3_shift_4;
+  assign \$108  = rq3_rem > rq3_half_4;
+  assign \$109  = rq3_rem == rq3_half_4;
+  assign \$110  = | rq3_half_4;
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = $signed(8'h4e) + $signed(rq3_floor);
+  assign \$113  = rq3_tie & rq3_floor[0];
+  assign \$114  = rq3_above | \$113 ;
+  assign \$115  = $signed(\$112 ) + $signed({ 1'h0, \$114  });
+  assign \$116  = $signed(rq0_code) < $signed(8'h80);
+  assign \$117  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$118  = \$117  ? 50'h000000000007f : rq0_code;
+  assign \$119  = \$116  ? 50'h3ffffffffff80 : \$118 ;
+  assign \$120  = $signed(rq1_code) < $signed(8'h80);
+  assign \$121  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$122  = \$121  ? 50'h000000000007f : rq1_code;
+  assign \$123  = \$120  ? 50'h3ffffffffff80 : \$122 ;
+  assign \$124  = $signed(rq2_code) < $signed(8'h80);
+  assign \$125  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$126  = \$125  ? 50'h000000000007f : rq2_code;
+  assign \$127  = \$124  ? 50'h3ffffffffff80 : \$126 ;
+  assign \$128  = $signed(rq3_code) < $signed(8'h80);
+  assign \$129  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$130  = \$129  ? 50'h000000000007f : rq3_code;
+  assign \$131  = \$128  ? 50'h3ffffffffff80 : \$130 ;
+  assign \$132  = i__valid & q_room;
+  assign \$133  = q_owed + \$132 ;
+  assign \$134  = o__valid & o__ready;
+  assign \$135  = \$133  - \$134 ;
+  assign \$136  = ~ o__valid;
+  assign \$137  = \$136  | o__ready;
+  assign \$138  = | q_stored;
+  assign \$139  = ~ \$138 ;
+  assign \$140  = \$137  & \$139 ;
+  assign \$141  = ~ \$140 ;
+  assign \$142  = rq_valid_7 & \$141 ;
+  assign \$143  = \$signature__addr  == 3'h7;
+  assign \$144  = \$signature__addr  + 1'h1;
+  assign \$145  = \$143  ? 4'h0 : \$144 ;
+  assign \$146  = ~ o__valid;
+  assign \$147  = \$146  | o__ready;
+  assign \$148  = | q_stored;
+  assign \$149  = \$147  & \$148 ;
+  assign \$150  = rport__addr == 3'h7;
+  assign \$151  = rport__addr + 1'h1;
+  assign \$152  = \$150  ? 4'h0 : \$151 ;
+  assign \$153  = ~ o__valid;
+  assign \$154  = \$153  | o__ready;
+  assign \$155  = | q_stored;
+  assign \$156  = ~ \$155 ;
+  assign \$157  = \$154  & \$156 ;
+  assign \$158  = ~ \$157 ;
+  assign \$159  = rq_valid_7 & \$158 ;
+  assign \$160  = q_stored + \$159 ;
+  assign \$161  = ~ o__valid;
+  assign \$162  = \$161  | o__ready;
+  assign \$163  = | q_stored;
+  assign \$164  = \$162  & \$163 ;
+  assign \$165  = \$160  - \$164 ;
+  assign \$166  = ~ o__valid;
+  assign \$167  = \$166  | o__ready;
+  assign \$168  = | q_stored;
+  assign \$169  = \$168  | rq_valid_7;
+  assign \$170  = | q_stored;
+  assign \$171  = \$170  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$292 ;
+    group <= \$172 ;
   always @(posedge clk)
-    rq_valid_1 <= \$293 ;
+    rq_valid_1 <= \$173 ;
   always @(posedge clk)
-    rq_valid_2 <= \$294 ;
+    rq_valid_2 <= \$174 ;
   always @(posedge clk)
-    rq_valid_3 <= \$295 ;
+    rq_valid_3 <= \$175 ;
   always @(posedge clk)
-    rq_valid_4 <= \$296 ;
+    rq_valid_4 <= \$176 ;
   always @(posedge clk)
-    rq_valid_5 <= \$297 ;
+    rq_valid_5 <= \$177 ;
   always @(posedge clk)
-    rq_valid_6 <= \$298 ;
+    rq_valid_6 <= \$178 ;
   always @(posedge clk)
-    rq_valid_7 <= \$299 ;
+    rq_valid_7 <= \$179 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$300 ;
+    rq0_mult_1 <= \$180 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$301 ;
+    rq0_mult_2 <= \$181 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$302 ;
+    rq0_mult_3 <= \$182 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$303 ;
+    rq0_mult_4 <= \$183 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$304 ;
+    rq0_mult_5 <= \$184 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$305 ;
+    rq0_mult_6 <= \$185 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$306 ;
+    rq0_shift_1 <= \$186 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$307 ;
+    rq0_shift_2 <= \$187 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$308 ;
+    rq0_shift_3 <= \$188 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$309 ;
+    rq0_shift_4 <= \$189 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$310 ;
+    rq0_shift_5 <= \$190 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$311 ;
+    rq0_shift_6 <= \$191 ;
   always @(posedge clk)
-    rq0_half_1 <= \$312 ;
+    rq0_half_1 <= \$192 ;
   always @(posedge clk)
-    rq0_half_2 <= \$313 ;
+    rq0_half_2 <= \$193 ;
   always @(posedge clk)
-    rq0_half_3 <= \$314 ;
+    rq0_half_3 <= \$194 ;
   always @(posedge clk)
-    rq0_half_4 <= \$315 ;
+    rq0_half_4 <= \$195 ;
   always @(posedge clk)
-    rq0_half_5 <= \$316 ;
+    rq0_half_5 <= \$196 ;
   always @(posedge clk)
-    rq0_half_6 <= \$317 ;
+    rq0_half_6 <= \$197 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$318 ;
+    rq0_mask_1 <= \$198 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$319 ;
+    rq0_mask_2 <= \$199 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$320 ;
+    rq0_mask_3 <= \$200 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$321 ;
+    rq0_mask_4 <= \$201 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$322 ;
+    rq0_mask_5 <= \$202 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$323 ;
+    rq0_mask_6 <= \$203 ;
   always @(posedge clk)
-    rq0_x <= \$324 ;
+    rq0_x <= \$204 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$325 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$326  = rq0_part0_0;
-    if (rst) begin
-      \$326  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$327  = \$25 ;
-    if (rst) begin
-      \$327  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$328  = rq0_part0_1;
-    if (rst) begin
-      \$328  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$329  = \$26 ;
-    if (rst) begin
-      \$329  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$330  = rq0_part1_0;
-    if (rst) begin
-      \$330  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$331  = \$27 ;
-    if (rst) begin
-      \$331  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$332  = rq0_part1_1;
-    if (rst) begin
-      \$332  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$333  = \$35 [47:0];
-    if (rst) begin
-      \$333  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$334  = \$36 ;
-    if (rst) begin
-      \$334  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$335  = \$37 ;
-    if (rst) begin
-      \$335  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$336  = \$40 ;
-    if (rst) begin
-      \$336  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$337  = \$44 ;
-    if (rst) begin
-      \$337  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$338  = \$45 ;
-    if (rst) begin
-      \$338  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$339  = rq1_mult_1;
-    if (rst) begin
-      \$339  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$340  = rq1_mult_2;
-    if (rst) begin
-      \$340  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$341  = rq1_mult_3;
-    if (rst) begin
-      \$341  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$342  = rq1_mult_4;
-    if (rst) begin
-      \$342  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$343  = rq1_mult_5;
-    if (rst) begin
-      \$343  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$344  = \$46 ;
-    if (rst) begin
-      \$344  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$345  = rq1_shift_1;
-    if (rst) begin
-      \$345  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$346  = rq1_shift_2;
-    if (rst) begin
-      \$346  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$347  = rq1_shift_3;
-    if (rst) begin
-      \$347  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$348  = rq1_shift_4;
-    if (rst) begin
-      \$348  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$349  = rq1_shift_5;
-    if (rst) begin
-      \$349  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$350  = \$47 ;
-    if (rst) begin
-      \$350  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$351  = rq1_half_1;
-    if (rst) begin
-      \$351  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$352  = rq1_half_2;
-    if (rst) begin
-      \$352  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$353  = rq1_half_3;
-    if (rst) begin
-      \$353  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$354  = rq1_half_4;
-    if (rst) begin
-      \$354  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$355  = rq1_half_5;
-    if (rst) begin
-      \$355  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$356  = \$48 ;
-    if (rst) begin
-      \$356  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$357  = rq1_mask_1;
-    if (rst) begin
-      \$357  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$358  = rq1_mask_2;
-    if (rst) begin
-      \$358  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$359  = rq1_mask_3;
-    if (rst) begin
-      \$359  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$360  = rq1_mask_4;
-    if (rst) begin
-      \$360  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$361  = rq1_mask_5;
-    if (rst) begin
-      \$361  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$362  = i__payload[45:23];
-    if (rst) begin
-      \$362  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$363  = \$49 ;
-    if (rst) begin
-      \$363  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$364  = rq1_part0_0;
-    if (rst) begin
-      \$364  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$365  = \$50 ;
-    if (rst) begin
-      \$365  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$366  = rq1_part0_1;
-    if (rst) begin
-      \$366  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$367  = \$51 ;
-    if (rst) begin
-      \$367  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$368  = rq1_part1_0;
-    if (rst) begin
-      \$368  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$369  = \$52 ;
-    if (rst) begin
-      \$369  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$370  = rq1_part1_1;
-    if (rst) begin
-      \$370  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$371  = \$60 [47:0];
-    if (rst) begin
-      \$371  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$372  = \$61 ;
-    if (rst) begin
-      \$372  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$373  = \$62 ;
-    if (rst) begin
-      \$373  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$374  = \$65 ;
-    if (rst) begin
-      \$374  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$375  = \$69 ;
-    if (rst) begin
-      \$375  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$376  = \$70 ;
-    if (rst) begin
-      \$376  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$377  = rq2_mult_1;
-    if (rst) begin
-      \$377  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$378  = rq2_mult_2;
-    if (rst) begin
-      \$378  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$379  = rq2_mult_3;
-    if (rst) begin
-      \$379  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$380  = rq2_mult_4;
-    if (rst) begin
-      \$380  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$381  = rq2_mult_5;
-    if (rst) begin
-      \$381  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$382  = \$71 ;
-    if (rst) begin
-      \$382  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$383  = rq2_shift_1;
-    if (rst) begin
-      \$383  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$384  = rq2_shift_2;
-    if (rst) begin
-      \$384  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$385  = rq2_shift_3;
-    if (rst) begin
-      \$385  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$386  = rq2_shift_4;
-    if (rst) begin
-      \$386  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$387  = rq2_shift_5;
-    if (rst) begin
-      \$387  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$388  = \$72 ;
-    if (rst) begin
-      \$388  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$389  = rq2_half_1;
-    if (rst) begin
-      \$389  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$390  = rq2_half_2;
-    if (rst) begin
-      \$390  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$391  = rq2_half_3;
-    if (rst) begin
-      \$391  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$392  = rq2_half_4;
-    if (rst) begin
-      \$392  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$393  = rq2_half_5;
-    if (rst) begin
-      \$393  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$394  = \$73 ;
-    if (rst) begin
-      \$394  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$395  = rq2_mask_1;
-    if (rst) begin
-      \$395  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$396  = rq2_mask_2;
-    if (rst) begin
-      \$396  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$397  = rq2_mask_3;
-    if (rst) begin
-      \$397  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$398  = rq2_mask_4;
-    if (rst) begin
-      \$398  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$399  = rq2_mask_5;
-    if (rst) begin
-      \$399  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$400  = i__payload[68:46];
-    if (rst) begin
-      \$400  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$401  = \$74 ;
-    if (rst) begin
-      \$401  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$402  = rq2_part0_0;
-    if (rst) begin
-      \$402  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$403  = \$75 ;
-    if (rst) begin
-      \$403  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$404  = rq2_part0_1;
-    if (rst) begin
-      \$404  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$405  = \$76 ;
-    if (rst) begin
-      \$405  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$406  = rq2_part1_0;
-    if (rst) begin
-      \$406  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$407  = \$77 ;
-    if (rst) begin
-      \$407  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$408  = rq2_part1_1;
-    if (rst) begin
-      \$408  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$409  = \$85 [47:0];
-    if (rst) begin
-      \$409  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$410  = \$86 ;
-    if (rst) begin
-      \$410  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$411  = \$87 ;
-    if (rst) begin
-      \$411  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$412  = \$90 ;
-    if (rst) begin
-      \$412  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$413  = \$94 ;
-    if (rst) begin
-      \$413  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$414  = \$95 ;
-    if (rst) begin
-      \$414  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$415  = rq3_mult_1;
-    if (rst) begin
-      \$415  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$416  = rq3_mult_2;
-    if (rst) begin
-      \$416  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$417  = rq3_mult_3;
-    if (rst) begin
-      \$417  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$418  = rq3_mult_4;
-    if (rst) begin
-      \$418  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$419  = rq3_mult_5;
-    if (rst) begin
-      \$419  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$420  = \$96 ;
-    if (rst) begin
-      \$420  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$421  = rq3_shift_1;
-    if (rst) begin
-      \$421  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$422  = rq3_shift_2;
-    if (rst) begin
-      \$422  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$423  = rq3_shift_3;
-    if (rst) begin
-      \$423  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$424  = rq3_shift_4;
-    if (rst) begin
-      \$424  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$425  = rq3_shift_5;
-    if (rst) begin
-      \$425  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$426  = \$97 ;
-    if (rst) begin
-      \$426  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$427  = rq3_half_1;
-    if (rst) begin
-      \$427  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$428  = rq3_half_2;
-    if (rst) begin
-      \$428  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$429  = rq3_half_3;
-    if (rst) begin
-      \$429  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$430  = rq3_half_4;
-    if (rst) begin
-      \$430  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$431  = rq3_half_5;
-    if (rst) begin
-      \$431  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$432  = \$98 ;
-    if (rst) begin
-      \$432  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$433  = rq3_mask_1;
-    if (rst) begin
-      \$433  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$434  = rq3_mask_2;
-    if (rst) begin
-      \$434  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$435  = rq3_mask_3;
-    if (rst) begin
-      \$435  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$436  = rq3_mask_4;
-    if (rst) begin
-      \$436  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$437  = rq3_mask_5;
-    if (rst) begin
-      \$437  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$438  = i__payload[91:69];
-    if (rst) begin
-      \$438  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$439  = \$99 ;
-    if (rst) begin
-      \$439  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$440  = rq3_part0_0;
-    if (rst) begin
-      \$440  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$441  = \$100 ;
-    if (rst) begin
-      \$441  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$442  = rq3_part0_1;
-    if (rst) begin
-      \$442  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$443  = \$101 ;
-    if (rst) begin
-      \$443  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$444  = rq3_part1_0;
-    if (rst) begin
-      \$444  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$445  = \$102 ;
-    if (rst) begin
-      \$445  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$446  = rq3_part1_1;
-    if (rst) begin
-      \$446  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$447  = \$110 [47:0];
-    if (rst) begin
-      \$447  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$448  = \$111 ;
-    if (rst) begin
-      \$448  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$449  = \$112 ;
-    if (rst) begin
-      \$449  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$450  = \$115 ;
-    if (rst) begin
-      \$450  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$451  = \$119 ;
-    if (rst) begin
-      \$451  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$452  = \$120 ;
-    if (rst) begin
-      \$452  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$453  = rq4_mult_1;
-    if (rst) begin
-      \$453  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$454  = rq4_mult_2;
-    if (rst) begin
-      \$454  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$455  = rq4_mult_3;
-    if (rst) begin
-      \$455  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$456  = rq4_mult_4;
-    if (rst) begin
-      \$456  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$457  = rq4_mult_5;
-    if (rst) begin
-      \$457  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$458  = \$121 ;
-    if (rst) begin
-      \$458  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$459  = rq4_shift_1;
-    if (rst) begin
-      \$459  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$460  = rq4_shift_2;
-    if (rst) begin
-      \$460  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$461  = rq4_shift_3;
-    if (rst) begin
-      \$461  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$462  = rq4_shift_4;
-    if (rst) begin
-      \$462  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$463  = rq4_shift_5;
-    if (rst) begin
-      \$463  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$464  = \$122 ;
-    if (rst) begin
-      \$464  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$465  = rq4_half_1;
-    if (rst) begin
-      \$465  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$466  = rq4_half_2;
-    if (rst) begin
-      \$466  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$467  = rq4_half_3;
-    if (rst) begin
-      \$467  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$468  = rq4_half_4;
-    if (rst) begin
-      \$468  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$469  = rq4_half_5;
-    if (rst) begin
-      \$469  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$470  = \$123 ;
-    if (rst) begin
-      \$470  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$471  = rq4_mask_1;
-    if (rst) begin
-      \$471  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$472  = rq4_mask_2;
-    if (rst) begin
-      \$472  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$473  = rq4_mask_3;
-    if (rst) begin
-      \$473  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$474  = rq4_mask_4;
-    if (rst) begin
-      \$474  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$475  = rq4_mask_5;
-    if (rst) begin
-      \$475  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$476  = i__payload[114:92];
-    if (rst) begin
-      \$476  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$477  = \$124 ;
-    if (rst) begin
-      \$477  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$478  = rq4_part0_0;
-    if (rst) begin
-      \$478  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$479  = \$125 ;
-    if (rst) begin
-      \$479  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$480  = rq4_part0_1;
-    if (rst) begin
-      \$480  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$481  = \$126 ;
-    if (rst) begin
-      \$481  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$482  = rq4_part1_0;
-    if (rst) begin
-      \$482  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$483  = \$127 ;
-    if (rst) begin
-      \$483  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$484  = rq4_part1_1;
-    if (rst) begin
-      \$484  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$485  = \$135 [47:0];
-    if (rst) begin
-      \$485  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$486  = \$136 ;
-    if (rst) begin
-      \$486  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$487  = \$137 ;
-    if (rst) begin
-      \$487  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$488  = \$140 ;
-    if (rst) begin
-      \$488  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$489  = \$144 ;
-    if (rst) begin
-      \$489  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$490  = \$145 ;
-    if (rst) begin
-      \$490  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$491  = rq5_mult_1;
-    if (rst) begin
-      \$491  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$492  = rq5_mult_2;
-    if (rst) begin
-      \$492  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$493  = rq5_mult_3;
-    if (rst) begin
-      \$493  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$494  = rq5_mult_4;
-    if (rst) begin
-      \$494  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$495  = rq5_mult_5;
-    if (rst) begin
-      \$495  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$496  = \$146 ;
-    if (rst) begin
-      \$496  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$497  = rq5_shift_1;
-    if (rst) begin
-      \$497  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$498  = rq5_shift_2;
-    if (rst) begin
-      \$498  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$499  = rq5_shift_3;
-    if (rst) begin
-      \$499  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$500  = rq5_shift_4;
-    if (rst) begin
-      \$500  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$501  = rq5_shift_5;
-    if (rst) begin
-      \$501  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$502  = \$147 ;
-    if (rst) begin
-      \$502  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$503  = rq5_half_1;
-    if (rst) begin
-      \$503  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$504  = rq5_half_2;
-    if (rst) begin
-      \$504  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$505  = rq5_half_3;
-    if (rst) begin
-      \$505  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$506  = rq5_half_4;
-    if (rst) begin
-      \$506  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$507  = rq5_half_5;
-    if (rst) begin
-      \$507  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$508  = \$148 ;
-    if (rst) begin
-      \$508  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$509  = rq5_mask_1;
-    if (rst) begin
-      \$509  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$510  = rq5_mask_2;
-    if (rst) begin
-      \$510  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$511  = rq5_mask_3;
-    if (rst) begin
-      \$511  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$512  = rq5_mask_4;
-    if (rst) begin
-      \$512  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$513  = rq5_mask_5;
-    if (rst) begin
-      \$513  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$514  = i__payload[137:115];
-    if (rst) begin
-      \$514  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$515  = \$149 ;
-    if (rst) begin
-      \$515  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$516  = rq5_part0_0;
-    if (rst) begin
-      \$516  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$517  = \$150 ;
-    if (rst) begin
-      \$517  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$518  = rq5_part0_1;
-    if (rst) begin
-      \$518  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$519  = \$151 ;
-    if (rst) begin
-      \$519  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$520  = rq5_part1_0;
-    if (rst) begin
-      \$520  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$521  = \$152 ;
-    if (rst) begin
-      \$521  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$522  = rq5_part1_1;
-    if (rst) begin
-      \$522  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$523  = \$160 [47:0];
-    if (rst) begin
-      \$523  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$524  = \$161 ;
-    if (rst) begin
-      \$524  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$525  = \$162 ;
-    if (rst) begin
-      \$525  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$526  = \$165 ;
-    if (rst) begin
-      \$526  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$527  = \$169 ;
-    if (rst) begin
-      \$527  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$528  = \$170 ;
-    if (rst) begin
-      \$528  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$529  = rq6_mult_1;
-    if (rst) begin
-      \$529  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$530  = rq6_mult_2;
-    if (rst) begin
-      \$530  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$531  = rq6_mult_3;
-    if (rst) begin
-      \$531  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$532  = rq6_mult_4;
-    if (rst) begin
-      \$532  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$533  = rq6_mult_5;
-    if (rst) begin
-      \$533  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$534  = \$171 ;
-    if (rst) begin
-      \$534  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$535  = rq6_shift_1;
-    if (rst) begin
-      \$535  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$536  = rq6_shift_2;
-    if (rst) begin
-      \$536  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$537  = rq6_shift_3;
-    if (rst) begin
-      \$537  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$538  = rq6_shift_4;
-    if (rst) begin
-      \$538  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$539  = rq6_shift_5;
-    if (rst) begin
-      \$539  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$540  = \$172 ;
-    if (rst) begin
-      \$540  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$541  = rq6_half_1;
-    if (rst) begin
-      \$541  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$542  = rq6_half_2;
-    if (rst) begin
-      \$542  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$543  = rq6_half_3;
-    if (rst) begin
-      \$543  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$544  = rq6_half_4;
-    if (rst) begin
-      \$544  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$545  = rq6_half_5;
-    if (rst) begin
-      \$545  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$546  = \$173 ;
-    if (rst) begin
-      \$546  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$547  = rq6_mask_1;
-    if (rst) begin
-      \$547  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$548  = rq6_mask_2;
-    if (rst) begin
-      \$548  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$549  = rq6_mask_3;
-    if (rst) begin
-      \$549  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$550  = rq6_mask_4;
-    if (rst) begin
-      \$550  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$551  = rq6_mask_5;
-    if (rst) begin
-      \$551  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$552  = i__payload[160:138];
-    if (rst) begin
-      \$552  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$553  = \$174 ;
-    if (rst) begin
-      \$553  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$554  = rq6_part0_0;
-    if (rst) begin
-      \$554  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$555  = \$175 ;
-    if (rst) begin
-      \$555  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$556  = rq6_part0_1;
-    if (rst) begin
-      \$556  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$557  = \$176 ;
-    if (rst) begin
-      \$557  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$558  = rq6_part1_0;
-    if (rst) begin
-      \$558  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$559  = \$177 ;
-    if (rst) begin
-      \$559  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$560  = rq6_part1_1;
-    if (rst) begin
-      \$560  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$561  = \$185 [47:0];
-    if (rst) begin
-      \$561  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$562  = \$186 ;
-    if (rst) begin
-      \$562  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$563  = \$187 ;
-    if (rst) begin
-      \$563  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$564  = \$190 ;
-    if (rst) begin
-      \$564  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$565  = \$194 ;
-    if (rst) begin
-      \$565  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$566  = \$195 ;
-    if (rst) begin
-      \$566  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$567  = rq7_mult_1;
-    if (rst) begin
-      \$567  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$568  = rq7_mult_2;
-    if (rst) begin
-      \$568  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$569  = rq7_mult_3;
-    if (rst) begin
-      \$569  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$570  = rq7_mult_4;
-    if (rst) begin
-      \$570  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$571  = rq7_mult_5;
-    if (rst) begin
-      \$571  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$572  = \$196 ;
-    if (rst) begin
-      \$572  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$573  = rq7_shift_1;
-    if (rst) begin
-      \$573  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$574  = rq7_shift_2;
-    if (rst) begin
-      \$574  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$575  = rq7_shift_3;
-    if (rst) begin
-      \$575  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$576  = rq7_shift_4;
-    if (rst) begin
-      \$576  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$577  = rq7_shift_5;
-    if (rst) begin
-      \$577  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$578  = \$197 ;
-    if (rst) begin
-      \$578  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$579  = rq7_half_1;
-    if (rst) begin
-      \$579  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$580  = rq7_half_2;
-    if (rst) begin
-      \$580  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$581  = rq7_half_3;
-    if (rst) begin
-      \$581  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$582  = rq7_half_4;
-    if (rst) begin
-      \$582  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$583  = rq7_half_5;
-    if (rst) begin
-      \$583  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$584  = \$198 ;
-    if (rst) begin
-      \$584  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$585  = rq7_mask_1;
-    if (rst) begin
-      \$585  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$586  = rq7_mask_2;
-    if (rst) begin
-      \$586  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$587  = rq7_mask_3;
-    if (rst) begin
-      \$587  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$588  = rq7_mask_4;
-    if (rst) begin
-      \$588  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$589  = rq7_mask_5;
-    if (rst) begin
-      \$589  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$590  = i__payload[183:161];
-    if (rst) begin
-      \$590  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$591  = \$199 ;
-    if (rst) begin
-      \$591  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$592  = rq7_part0_0;
-    if (rst) begin
-      \$592  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$593  = \$200 ;
-    if (rst) begin
-      \$593  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$594  = rq7_part0_1;
-    if (rst) begin
-      \$594  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$595  = \$201 ;
-    if (rst) begin
-      \$595  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$596  = rq7_part1_0;
-    if (rst) begin
-      \$596  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$597  = \$202 ;
-    if (rst) begin
-      \$597  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$598  = rq7_part1_1;
-    if (rst) begin
-      \$598  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$599  = \$210 [47:0];
-    if (rst) begin
-      \$599  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$600  = \$211 ;
-    if (rst) begin
-      \$600  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$601  = \$212 ;
-    if (rst) begin
-      \$601  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$602  = \$215 ;
-    if (rst) begin
-      \$602  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$603  = \$219 ;
-    if (rst) begin
-      \$603  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$604  = \$223 [7:0];
-    if (rst) begin
-      \$604  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$605  = \$227 [7:0];
-    if (rst) begin
-      \$605  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$606  = \$231 [7:0];
-    if (rst) begin
-      \$606  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$607  = \$235 [7:0];
-    if (rst) begin
-      \$607  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$608  = \$239 [7:0];
-    if (rst) begin
-      \$608  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$609  = \$243 [7:0];
-    if (rst) begin
-      \$609  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$610  = \$247 [7:0];
-    if (rst) begin
-      \$610  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$611  = \$251 [7:0];
-    if (rst) begin
-      \$611  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$612  = \$255 [3:0];
-    if (rst) begin
-      \$612  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$613  = \$signature__addr ;
-    if (\$262 ) begin
-      \$613  = \$265 [2:0];
-    end
-    if (rst) begin
-      \$613  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$614  = rport__addr;
-    if (\$269 ) begin
-      \$614  = \$272 [2:0];
-    end
-    if (rst) begin
-      \$614  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$615  = \$285 [3:0];
-    if (rst) begin
-      \$615  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$616  = o__valid;
-    if (\$287 ) begin
-      \$616  = \$289 ;
-    end
-    if (rst) begin
-      \$616  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$617  = o__payload;
-    if (\$287 ) begin
-      \$617  = \$291 ;
-    end
-    if (rst) begin
-      \$617  = 64'h0000000000000000;
-    end
-  end
+    rq0_part0_0 <= \$205 ;
+  always @(posedge clk)
+    rq0_part0_0_r <= \$206 ;
+  always @(posedge clk)
+    rq0_part0_1 <= \$207 ;
+  always @(posedge clk)
+    rq0_part0_1_r <= \$208 ;
+  always @(posedge clk)
+    rq0_part1_0 <= \$209 ;
+  always @(posedge clk)
+    rq0_part1_0_r <= \$210 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$211 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$212 ;
+  always @(posedge clk)
+    rq0_prod <= \$213 ;
+  always @(posedge clk)
+    rq0_floor <= \$214 ;
+  always @(posedge clk)
+    rq0_above <= \$215 ;
+  always @(posedge clk)
+    rq0_tie <= \$216 ;
+  always @(posedge clk)
+    rq0_code <= \$217 ;
+  always @(posedge clk)
+    rq1_mult_1 <= \$218 ;
+  always @(posedge clk)
+    rq1_mult_2 <= \$219 ;
+  always @(posedge clk)
+    rq1_mult_3 <= \$220 ;
+  always @(posedge clk)
+    rq1_mult_4 <= \$221 ;
+  always @(posedge clk)
+    rq1_mult_5 <= \$222 ;
+  always @(posedge clk)
+    rq1_mult_6 <= \$223 ;
+  always @(posedge clk)
+    rq1_shift_1 <= \$224 ;
+  always @(posedge clk)
+    rq1_shift_2 <= \$225 ;
+  always @(posedge clk)
+    rq1_shift_3 <= \$226 ;
+  always @(posedge clk)
+    rq1_shift_4 <= \$227 ;
+  always @(posedge clk)
+    rq1_shift_5 <= \$228 ;
+  always @(posedge clk)
+    rq1_shift_6 <= \$229 ;
+  always @(posedge clk)
+    rq1_half_1 <= \$230 ;
+  always @(posedge clk)
+    rq1_half_2 <= \$231 ;
+  always @(posedge clk)
+    rq1_half_3 <= \$232 ;
+  always @(posedge clk)
+    rq1_half_4 <= \$233 ;
+  always @(posedge clk)
+    rq1_half_5 <= \$234 ;
+  always @(posedge clk)
+    rq1_half_6 <= \$235 ;
+  always @(posedge clk)
+    rq1_mask_1 <= \$236 ;
+  always @(posedge clk)
+    rq1_mask_2 <= \$237 ;
+  always @(posedge clk)
+    rq1_mask_3 <= \$238 ;
+  always @(posedge clk)
+    rq1_mask_4 <= \$239 ;
+  always @(posedge clk)
+    rq1_mask_5 <= \$240 ;
+  always @(posedge clk)
+    rq1_mask_6 <= \$241 ;
+  always @(posedge clk)
+    rq1_x <= \$242 ;
+  always @(posedge clk)
+    rq1_part0_0 <= \$243 ;
+  always @(posedge clk)
+    rq1_part0_0_r <= \$244 ;
+  always @(posedge clk)
+    rq1_part0_1 <= \$245 ;
+  always @(posedge clk)
+    rq1_part0_1_r <= \$246 ;
+  always @(posedge clk)
+    rq1_part1_0 <= \$247 ;
+  always @(posedge clk)
+    rq1_part1_0_r <= \$248 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$249 ;
+  always @(posedge clk)
+    rq1_part1_1_r <= \$250 ;
+  always @(posedge clk)
+    rq1_prod <= \$251 ;
+  always @(posedge clk)
+    rq1_floor <= \$252 ;
+  always @(posedge clk)
+    rq1_above <= \$253 ;
+  always @(posedge clk)
+    rq1_tie <= \$254 ;
+  always @(posedge clk)
+    rq1_code <= \$255 ;
+  always @(posedge clk)
+    rq2_mult_1 <= \$256 ;
+  always @(posedge clk)
+    rq2_mult_2 <= \$257 ;
+  always @(posedge clk)
+    rq2_mult_3 <= \$258 ;
+  always @(posedge clk)
+    rq2_mult_4 <= \$259 ;
+  always @(posedge clk)
+    rq2_mult_5 <= \$260 ;
+  always @(posedge clk)
+    rq2_mult_6 <= \$261 ;
+  always @(posedge clk)
+    rq2_shift_1 <= \$262 ;
+  always @(posedge clk)
+    rq2_shift_2 <= \$263 ;
+  always @(posedge clk)
+    rq2_shift_3 <= \$264 ;
+  always @(posedge clk)
+    rq2_shift_4 <= \$265 ;
+  always @(posedge clk)
+    rq2_shift_5 <= \$266 ;
+  always @(posedge clk)
+    rq2_shift_6 <= \$267 ;
+  always @(posedge clk)
+    rq2_half_1 <= \$268 ;
+  always @(posedge clk)
+    rq2_half_2 <= \$269 ;
+  always @(posedge clk)
+    rq2_half_3 <= \$270 ;
+  always @(posedge clk)
+    rq2_half_4 <= \$271 ;
+  always @(posedge clk)
+    rq2_half_5 <= \$272 ;
+  always @(posedge clk)
+    rq2_half_6 <= \$273 ;
+  always @(posedge clk)
+    rq2_mask_1 <= \$274 ;
+  always @(posedge clk)
+    rq2_mask_2 <= \$275 ;
+  always @(posedge clk)
+    rq2_mask_3 <= \$276 ;
+  always @(posedge clk)
+    rq2_mask_4 <= \$277 ;
+  always @(posedge clk)
+    rq2_mask_5 <= \$278 ;
+  always @(posedge clk)
+    rq2_mask_6 <= \$279 ;
+  always @(posedge clk)
+    rq2_x <= \$280 ;
+  always @(posedge clk)
+    rq2_part0_0 <= \$281 ;
+  always @(posedge clk)
+    rq2_part0_0_r <= \$282 ;
+  always @(posedge clk)
+    rq2_part0_1 <= \$283 ;
+  always @(posedge clk)
+    rq2_part0_1_r <= \$284 ;
+  always @(posedge clk)
+    rq2_part1_0 <= \$285 ;
+  always @(posedge clk)
+    rq2_part1_0_r <= \$286 ;
+  always @(posedge clk)
+    rq2_part1_1 <= \$287 ;
+  always @(posedge clk)
+    rq2_part1_1_r <= \$288 ;
+  always @(posedge clk)
+    rq2_prod <= \$289 ;
+  always @(posedge clk)
+    rq2_floor <= \$290 ;
+  always @(posedge clk)
+    rq2_above <= \$291 ;
+  always @(posedge clk)
+    rq2_tie <= \$292 ;
+  always @(posedge clk)
+    rq2_code <= \$293 ;
+  always @(posedge clk)
+    rq3_mult_1 <= \$294 ;
+  always @(posedge clk)
+    rq3_mult_2 <= \$295 ;
+  always @(posedge clk)
+    rq3_mult_3 <= \$296 ;
+  always @(posedge clk)
+    rq3_mult_4 <= \$297 ;
+  always @(posedge clk)
+    rq3_mult_5 <= \$298 ;
+  always @(posedge clk)
+    rq3_mult_6 <= \$299 ;
+  always @(posedge clk)
+    rq3_shift_1 <= \$300 ;
+  always @(posedge clk)
+    rq3_shift_2 <= \$301 ;
+  always @(posedge clk)
+    rq3_shift_3 <= \$302 ;
+  always @(posedge clk)
+    rq3_shift_4 <= \$303 ;
+  always @(posedge clk)
+    rq3_shift_5 <= \$304 ;
+  always @(posedge clk)
+    rq3_shift_6 <= \$305 ;
+  always @(posedge clk)
+    rq3_half_1 <= \$306 ;
+  always @(posedge clk)
+    rq3_half_2 <= \$307 ;
+  always @(posedge clk)
+    rq3_half_3 <= \$308 ;
+  always @(posedge clk)
+    rq3_half_4 <= \$309 ;
+  always @(posedge clk)
+    rq3_half_5 <= \$310 ;
+  always @(posedge clk)
+    rq3_half_6 <= \$311 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$312 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$313 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$314 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$315 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$316 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$317 ;
+  always @(posedge clk)
+    rq3_x <= \$318 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$319 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$320 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$321 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$322 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$323 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$324 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$325 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$326 ;
+  always @(posedge clk)
+    rq3_prod <= \$327 ;
+  always @(posedge clk)
+    rq3_floor <= \$328 ;
+  always @(posedge clk)
+    rq3_above <= \$329 ;
+  always @(posedge clk)
+    rq3_tie <= \$330 ;
+  always @(posedge clk)
+    rq3_code <= \$331 ;
+  always @(posedge clk)
+    rq0_out <= \$332 ;
+  always @(posedge clk)
+    rq1_out <= \$333 ;
+  always @(posedge clk)
+    rq2_out <= \$334 ;
+  always @(posedge clk)
+    rq3_out <= \$335 ;
+  always @(posedge clk)
+    q_owed <= \$336 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$337 ;
+  always @(posedge clk)
+    rport__addr <= \$338 ;
+  always @(posedge clk)
+    q_stored <= \$339 ;
+  always @(posedge clk)
+    o__valid <= \$340 ;
+  always @(posedge clk)
+    o__payload <= \$341 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$20  = 25'h139278d;
-      3'h1:
-          \$20  = 25'h1c1883f;
-      3'h2:
-          \$20  = 25'h1ea1a72;
-      3'h3:
-          \$20  = 25'h1765ebb;
-      3'h4:
-          \$20  = 25'h1563522;
-      3'h5:
-          \$20  = 25'h11238a3;
-      3'h6:
-          \$20  = 25'h164dc4c;
-      3'h7:
-          \$20  = 25'h13a5b08;
+      4'h0:
+          \$16  = 25'h139278d;
+      4'h1:
+          \$16  = 25'h1335244;
+      4'h2:
+          \$16  = 25'h1c1883f;
+      4'h3:
+          \$16  = 25'h1e37f3b;
+      4'h4:
+          \$16  = 25'h1ea1a72;
+      4'h5:
+          \$16  = 25'h1de1e96;
+      4'h6:
+          \$16  = 25'h1765ebb;
+      4'h7:
+          \$16  = 25'h1d2f4aa;
+      4'h8:
+          \$16  = 25'h1563522;
+      4'h9:
+          \$16  = 25'h1257fbe;
+      4'ha:
+          \$16  = 25'h11238a3;
+      4'hb:
+          \$16  = 25'h1f90287;
+      4'hc:
+          \$16  = 25'h164dc4c;
+      4'hd:
+          \$16  = 25'h18451af;
+      4'he:
+          \$16  = 25'h13a5b08;
+      4'hf:
+          \$16  = 25'h15e9aa2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$21  = 6'h21;
-      3'h1:
-          \$21  = 6'h21;
-      3'h2:
-          \$21  = 6'h21;
-      3'h3:
-          \$21  = 6'h21;
-      3'h4:
-          \$21  = 6'h21;
-      3'h5:
-          \$21  = 6'h20;
-      3'h6:
-          \$21  = 6'h21;
-      3'h7:
-          \$21  = 6'h21;
+      4'h0:
+          \$17  = 6'h21;
+      4'h1:
+          \$17  = 6'h22;
+      4'h2:
+          \$17  = 6'h21;
+      4'h3:
+          \$17  = 6'h23;
+      4'h4:
+          \$17  = 6'h21;
+      4'h5:
+          \$17  = 6'h22;
+      4'h6:
+          \$17  = 6'h21;
+      4'h7:
+          \$17  = 6'h21;
+      4'h8:
+          \$17  = 6'h21;
+      4'h9:
+          \$17  = 6'h21;
+      4'ha:
+          \$17  = 6'h20;
+      4'hb:
+          \$17  = 6'h22;
+      4'hc:
+          \$17  = 6'h21;
+      4'hd:
+          \$17  = 6'h22;
+      4'he:
+          \$17  = 6'h21;
+      4'hf:
+          \$17  = 6'h22;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$22  = 33'h100000000;
-      3'h1:
-          \$22  = 33'h100000000;
-      3'h2:
-          \$22  = 33'h100000000;
-      3'h3:
-          \$22  = 33'h100000000;
-      3'h4:
-          \$22  = 33'h100000000;
-      3'h5:
-          \$22  = 33'h080000000;
-      3'h6:
-          \$22  = 33'h100000000;
-      3'h7:
-          \$22  = 33'h100000000;
+      4'h0:
+          \$18  = 35'h100000000;
+      4'h1:
+          \$18  = 35'h200000000;
+      4'h2:
+          \$18  = 35'h100000000;
+      4'h3:
+          \$18  = 35'h400000000;
+      4'h4:
+          \$18  = 35'h100000000;
+      4'h5:
+          \$18  = 35'h200000000;
+      4'h6:
+          \$18  = 35'h100000000;
+      4'h7:
+          \$18  = 35'h100000000;
+      4'h8:
+          \$18  = 35'h100000000;
+      4'h9:
+          \$18  = 35'h100000000;
+      4'ha:
+          \$18  = 35'h080000000;
+      4'hb:
+          \$18  = 35'h200000000;
+      4'hc:
+          \$18  = 35'h100000000;
+      4'hd:
+          \$18  = 35'h200000000;
+      4'he:
+          \$18  = 35'h100000000;
+      4'hf:
+          \$18  = 35'h200000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$23  = 33'h1ffffffff;
-      3'h1:
-          \$23  = 33'h1ffffffff;
-      3'h2:
-          \$23  = 33'h1ffffffff;
-      3'h3:
-          \$23  = 33'h1ffffffff;
-      3'h4:
-          \$23  = 33'h1ffffffff;
-      3'h5:
-          \$23  = 33'h0ffffffff;
-      3'h6:
-          \$23  = 33'h1ffffffff;
-      3'h7:
-          \$23  = 33'h1ffffffff;
+      4'h0:
+          \$19  = 35'h1ffffffff;
+      4'h1:
+          \$19  = 35'h3ffffffff;
+      4'h2:
+          \$19  = 35'h1ffffffff;
+      4'h3:
+          \$19  = 35'h7ffffffff;
+      4'h4:
+          \$19  = 35'h1ffffffff;
+      4'h5:
+          \$19  = 35'h3ffffffff;
+      4'h6:
+          \$19  = 35'h1ffffffff;
+      4'h7:
+          \$19  = 35'h1ffffffff;
+      4'h8:
+          \$19  = 35'h1ffffffff;
+      4'h9:
+          \$19  = 35'h1ffffffff;
+      4'ha:
+          \$19  = 35'h0ffffffff;
+      4'hb:
+          \$19  = 35'h3ffffffff;
+      4'hc:
+          \$19  = 35'h1ffffffff;
+      4'hd:
+          \$19  = 35'h3ffffffff;
+      4'he:
+          \$19  = 35'h1ffffffff;
+      4'hf:
+          \$19  = 35'h3ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$45  = 25'h1f31ad0;
-      3'h1:
-          \$45  = 25'h1533c05;
-      3'h2:
-          \$45  = 25'h1d14caf;
-      3'h3:
-          \$45  = 25'h1008380;
-      3'h4:
-          \$45  = 25'h13cac10;
-      3'h5:
-          \$45  = 25'h1397cf3;
-      3'h6:
-          \$45  = 25'h1129813;
-      3'h7:
-          \$45  = 25'h188018e;
+      4'h0:
+          \$41  = 25'h1f31ad0;
+      4'h1:
+          \$41  = 25'h1cead9a;
+      4'h2:
+          \$41  = 25'h1533c05;
+      4'h3:
+          \$41  = 25'h125ccf3;
+      4'h4:
+          \$41  = 25'h1d14caf;
+      4'h5:
+          \$41  = 25'h1dc5546;
+      4'h6:
+          \$41  = 25'h1008380;
+      4'h7:
+          \$41  = 25'h1a4fb6a;
+      4'h8:
+          \$41  = 25'h13cac10;
+      4'h9:
+          \$41  = 25'h1c039b2;
+      4'ha:
+          \$41  = 25'h1397cf3;
+      4'hb:
+          \$41  = 25'h10ffb1d;
+      4'hc:
+          \$41  = 25'h1129813;
+      4'hd:
+          \$41  = 25'h195615a;
+      4'he:
+          \$41  = 25'h188018e;
+      4'hf:
+          \$41  = 25'h12d5ab8;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$46  = 6'h21;
-      3'h1:
-          \$46  = 6'h21;
-      3'h2:
-          \$46  = 6'h22;
-      3'h3:
-          \$46  = 6'h22;
-      3'h4:
-          \$46  = 6'h22;
-      3'h5:
-          \$46  = 6'h22;
-      3'h6:
-          \$46  = 6'h21;
-      3'h7:
-          \$46  = 6'h21;
+      4'h0:
+          \$42  = 6'h21;
+      4'h1:
+          \$42  = 6'h22;
+      4'h2:
+          \$42  = 6'h21;
+      4'h3:
+          \$42  = 6'h21;
+      4'h4:
+          \$42  = 6'h22;
+      4'h5:
+          \$42  = 6'h22;
+      4'h6:
+          \$42  = 6'h22;
+      4'h7:
+          \$42  = 6'h22;
+      4'h8:
+          \$42  = 6'h22;
+      4'h9:
+          \$42  = 6'h22;
+      4'ha:
+          \$42  = 6'h22;
+      4'hb:
+          \$42  = 6'h21;
+      4'hc:
+          \$42  = 6'h21;
+      4'hd:
+          \$42  = 6'h21;
+      4'he:
+          \$42  = 6'h21;
+      4'hf:
+          \$42  = 6'h22;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$47  = 34'h100000000;
-      3'h1:
-          \$47  = 34'h100000000;
-      3'h2:
-          \$47  = 34'h200000000;
-      3'h3:
-          \$47  = 34'h200000000;
-      3'h4:
-          \$47  = 34'h200000000;
-      3'h5:
-          \$47  = 34'h200000000;
-      3'h6:
-          \$47  = 34'h100000000;
-      3'h7:
-          \$47  = 34'h100000000;
+      4'h0:
+          \$43  = 34'h100000000;
+      4'h1:
+          \$43  = 34'h200000000;
+      4'h2:
+          \$43  = 34'h100000000;
+      4'h3:
+          \$43  = 34'h100000000;
+      4'h4:
+          \$43  = 34'h200000000;
+      4'h5:
+          \$43  = 34'h200000000;
+      4'h6:
+          \$43  = 34'h200000000;
+      4'h7:
+          \$43  = 34'h200000000;
+      4'h8:
+          \$43  = 34'h200000000;
+      4'h9:
+          \$43  = 34'h200000000;
+      4'ha:
+          \$43  = 34'h200000000;
+      4'hb:
+          \$43  = 34'h100000000;
+      4'hc:
+          \$43  = 34'h100000000;
+      4'hd:
+          \$43  = 34'h100000000;
+      4'he:
+          \$43  = 34'h100000000;
+      4'hf:
+          \$43  = 34'h200000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$48  = 34'h1ffffffff;
-      3'h1:
-          \$48  = 34'h1ffffffff;
-      3'h2:
-          \$48  = 34'h3ffffffff;
-      3'h3:
-          \$48  = 34'h3ffffffff;
-      3'h4:
-          \$48  = 34'h3ffffffff;
-      3'h5:
-          \$48  = 34'h3ffffffff;
-      3'h6:
-          \$48  = 34'h1ffffffff;
-      3'h7:
-          \$48  = 34'h1ffffffff;
+      4'h0:
+          \$44  = 34'h1ffffffff;
+      4'h1:
+          \$44  = 34'h3ffffffff;
+      4'h2:
+          \$44  = 34'h1ffffffff;
+      4'h3:
+          \$44  = 34'h1ffffffff;
+      4'h4:
+          \$44  = 34'h3ffffffff;
+      4'h5:
+          \$44  = 34'h3ffffffff;
+      4'h6:
+          \$44  = 34'h3ffffffff;
+      4'h7:
+          \$44  = 34'h3ffffffff;
+      4'h8:
+          \$44  = 34'h3ffffffff;
+      4'h9:
+          \$44  = 34'h3ffffffff;
+      4'ha:
+          \$44  = 34'h3ffffffff;
+      4'hb:
+          \$44  = 34'h1ffffffff;
+      4'hc:
+          \$44  = 34'h1ffffffff;
+      4'hd:
+          \$44  = 34'h1ffffffff;
+      4'he:
+          \$44  = 34'h1ffffffff;
+      4'hf:
+          \$44  = 34'h3ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$70  = 25'h16ae757;
-      3'h1:
-          \$70  = 25'h11b12b0;
-      3'h2:
-          \$70  = 25'h1863884;
-      3'h3:
-          \$70  = 25'h108ffdb;
-      3'h4:
-          \$70  = 25'h1c5ad67;
-      3'h5:
-          \$70  = 25'h12fd0a9;
-      3'h6:
-          \$70  = 25'h1991f5b;
-      3'h7:
-          \$70  = 25'h1db9f8e;
+      4'h0:
+          \$66  = 25'h16ae757;
+      4'h1:
+          \$66  = 25'h19c0e5e;
+      4'h2:
+          \$66  = 25'h11b12b0;
+      4'h3:
+          \$66  = 25'h179d8db;
+      4'h4:
+          \$66  = 25'h1863884;
+      4'h5:
+          \$66  = 25'h1ac79e5;
+      4'h6:
+          \$66  = 25'h108ffdb;
+      4'h7:
+          \$66  = 25'h1933216;
+      4'h8:
+          \$66  = 25'h1c5ad67;
+      4'h9:
+          \$66  = 25'h1048868;
+      4'ha:
+          \$66  = 25'h12fd0a9;
+      4'hb:
+          \$66  = 25'h129905d;
+      4'hc:
+          \$66  = 25'h1991f5b;
+      4'hd:
+          \$66  = 25'h162b4b3;
+      4'he:
+          \$66  = 25'h1db9f8e;
+      4'hf:
+          \$66  = 25'h1eb790c;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$71  = 6'h23;
-      3'h1:
-          \$71  = 6'h22;
-      3'h2:
-          \$71  = 6'h22;
-      3'h3:
-          \$71  = 6'h22;
-      3'h4:
-          \$71  = 6'h22;
-      3'h5:
-          \$71  = 6'h21;
-      3'h6:
-          \$71  = 6'h22;
-      3'h7:
-          \$71  = 6'h23;
+      4'h0:
+          \$67  = 6'h23;
+      4'h1:
+          \$67  = 6'h21;
+      4'h2:
+          \$67  = 6'h22;
+      4'h3:
+          \$67  = 6'h22;
+      4'h4:
+          \$67  = 6'h22;
+      4'h5:
+          \$67  = 6'h22;
+      4'h6:
+          \$67  = 6'h22;
+      4'h7:
+          \$67  = 6'h22;
+      4'h8:
+          \$67  = 6'h22;
+      4'h9:
+          \$67  = 6'h22;
+      4'ha:
+          \$67  = 6'h21;
+      4'hb:
+          \$67  = 6'h22;
+      4'hc:
+          \$67  = 6'h22;
+      4'hd:
+          \$67  = 6'h21;
+      4'he:
+          \$67  = 6'h23;
+      4'hf:
+          \$67  = 6'h22;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$72  = 35'h400000000;
-      3'h1:
-          \$72  = 35'h200000000;
-      3'h2:
-          \$72  = 35'h200000000;
-      3'h3:
-          \$72  = 35'h200000000;
-      3'h4:
-          \$72  = 35'h200000000;
-      3'h5:
-          \$72  = 35'h100000000;
-      3'h6:
-          \$72  = 35'h200000000;
-      3'h7:
-          \$72  = 35'h400000000;
+      4'h0:
+          \$68  = 35'h400000000;
+      4'h1:
+          \$68  = 35'h100000000;
+      4'h2:
+          \$68  = 35'h200000000;
+      4'h3:
+          \$68  = 35'h200000000;
+      4'h4:
+          \$68  = 35'h200000000;
+      4'h5:
+          \$68  = 35'h200000000;
+      4'h6:
+          \$68  = 35'h200000000;
+      4'h7:
+          \$68  = 35'h200000000;
+      4'h8:
+          \$68  = 35'h200000000;
+      4'h9:
+          \$68  = 35'h200000000;
+      4'ha:
+          \$68  = 35'h100000000;
+      4'hb:
+          \$68  = 35'h200000000;
+      4'hc:
+          \$68  = 35'h200000000;
+      4'hd:
+          \$68  = 35'h100000000;
+      4'he:
+          \$68  = 35'h400000000;
+      4'hf:
+          \$68  = 35'h200000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$73  = 35'h7ffffffff;
-      3'h1:
-          \$73  = 35'h3ffffffff;
-      3'h2:
-          \$73  = 35'h3ffffffff;
-      3'h3:
-          \$73  = 35'h3ffffffff;
-      3'h4:
-          \$73  = 35'h3ffffffff;
-      3'h5:
-          \$73  = 35'h1ffffffff;
-      3'h6:
-          \$73  = 35'h3ffffffff;
-      3'h7:
-          \$73  = 35'h7ffffffff;
+      4'h0:
+          \$69  = 35'h7ffffffff;
+      4'h1:
+          \$69  = 35'h1ffffffff;
+      4'h2:
+          \$69  = 35'h3ffffffff;
+      4'h3:
+          \$69  = 35'h3ffffffff;
+      4'h4:
+          \$69  = 35'h3ffffffff;
+      4'h5:
+          \$69  = 35'h3ffffffff;
+      4'h6:
+          \$69  = 35'h3ffffffff;
+      4'h7:
+          \$69  = 35'h3ffffffff;
+      4'h8:
+          \$69  = 35'h3ffffffff;
+      4'h9:
+          \$69  = 35'h3ffffffff;
+      4'ha:
+          \$69  = 35'h1ffffffff;
+      4'hb:
+          \$69  = 35'h3ffffffff;
+      4'hc:
+          \$69  = 35'h3ffffffff;
+      4'hd:
+          \$69  = 35'h1ffffffff;
+      4'he:
+          \$69  = 35'h7ffffffff;
+      4'hf:
+          \$69  = 35'h3ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$95  = 25'h1f43e8b;
-      3'h1:
-          \$95  = 25'h10ead43;
-      3'h2:
-          \$95  = 25'h103ff72;
-      3'h3:
-          \$95  = 25'h1efe89a;
-      3'h4:
-          \$95  = 25'h1f6ab85;
-      3'h5:
-          \$95  = 25'h1f68746;
-      3'h6:
-          \$95  = 25'h10a5630;
-      3'h7:
-          \$95  = 25'h17fa1bf;
+      4'h0:
+          \$91  = 25'h1f43e8b;
+      4'h1:
+          \$91  = 25'h157a530;
+      4'h2:
+          \$91  = 25'h10ead43;
+      4'h3:
+          \$91  = 25'h147a72a;
+      4'h4:
+          \$91  = 25'h103ff72;
+      4'h5:
+          \$91  = 25'h10a7917;
+      4'h6:
+          \$91  = 25'h1efe89a;
+      4'h7:
+          \$91  = 25'h1e50ebf;
+      4'h8:
+          \$91  = 25'h1f6ab85;
+      4'h9:
+          \$91  = 25'h179ffb1;
+      4'ha:
+          \$91  = 25'h1f68746;
+      4'hb:
+          \$91  = 25'h11a6144;
+      4'hc:
+          \$91  = 25'h10a5630;
+      4'hd:
+          \$91  = 25'h1a1bcac;
+      4'he:
+          \$91  = 25'h17fa1bf;
+      4'hf:
+          \$91  = 25'h1385615;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$96  = 6'h23;
-      3'h1:
-          \$96  = 6'h22;
-      3'h2:
-          \$96  = 6'h21;
-      3'h3:
-          \$96  = 6'h22;
-      3'h4:
-          \$96  = 6'h22;
-      3'h5:
-          \$96  = 6'h22;
-      3'h6:
-          \$96  = 6'h21;
-      3'h7:
-          \$96  = 6'h22;
+      4'h0:
+          \$92  = 6'h23;
+      4'h1:
+          \$92  = 6'h20;
+      4'h2:
+          \$92  = 6'h22;
+      4'h3:
+          \$92  = 6'h20;
+      4'h4:
+          \$92  = 6'h21;
+      4'h5:
+          \$92  = 6'h20;
+      4'h6:
+          \$92  = 6'h22;
+      4'h7:
+          \$92  = 6'h21;
+      4'h8:
+          \$92  = 6'h22;
+      4'h9:
+          \$92  = 6'h21;
+      4'ha:
+          \$92  = 6'h22;
+      4'hb:
+          \$92  = 6'h21;
+      4'hc:
+          \$92  = 6'h21;
+      4'hd:
+          \$92  = 6'h22;
+      4'he:
+          \$92  = 6'h22;
+      4'hf:
+          \$92  = 6'h21;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$97  = 35'h400000000;
-      3'h1:
-          \$97  = 35'h200000000;
-      3'h2:
-          \$97  = 35'h100000000;
-      3'h3:
-          \$97  = 35'h200000000;
-      3'h4:
-          \$97  = 35'h200000000;
-      3'h5:
-          \$97  = 35'h200000000;
-      3'h6:
-          \$97  = 35'h100000000;
-      3'h7:
-          \$97  = 35'h200000000;
+      4'h0:
+          \$93  = 35'h400000000;
+      4'h1:
+          \$93  = 35'h080000000;
+      4'h2:
+          \$93  = 35'h200000000;
+      4'h3:
+          \$93  = 35'h080000000;
+      4'h4:
+          \$93  = 35'h100000000;
+      4'h5:
+          \$93  = 35'h080000000;
+      4'h6:
+          \$93  = 35'h200000000;
+      4'h7:
+          \$93  = 35'h100000000;
+      4'h8:
+          \$93  = 35'h200000000;
+      4'h9:
+          \$93  = 35'h100000000;
+      4'ha:
+          \$93  = 35'h200000000;
+      4'hb:
+          \$93  = 35'h100000000;
+      4'hc:
+          \$93  = 35'h100000000;
+      4'hd:
+          \$93  = 35'h200000000;
+      4'he:
+          \$93  = 35'h200000000;
+      4'hf:
+          \$93  = 35'h100000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$98  = 35'h7ffffffff;
-      3'h1:
-          \$98  = 35'h3ffffffff;
-      3'h2:
-          \$98  = 35'h1ffffffff;
-      3'h3:
-          \$98  = 35'h3ffffffff;
-      3'h4:
-          \$98  = 35'h3ffffffff;
-      3'h5:
-          \$98  = 35'h3ffffffff;
-      3'h6:
-          \$98  = 35'h1ffffffff;
-      3'h7:
-          \$98  = 35'h3ffffffff;
+      4'h0:
+          \$94  = 35'h7ffffffff;
+      4'h1:
+          \$94  = 35'h0ffffffff;
+      4'h2:
+          \$94  = 35'h3ffffffff;
+      4'h3:
+          \$94  = 35'h0ffffffff;
+      4'h4:
+          \$94  = 35'h1ffffffff;
+      4'h5:
+          \$94  = 35'h0ffffffff;
+      4'h6:
+          \$94  = 35'h3ffffffff;
+      4'h7:
+          \$94  = 35'h1ffffffff;
+      4'h8:
+          \$94  = 35'h3ffffffff;
+      4'h9:
+          \$94  = 35'h1ffffffff;
+      4'ha:
+          \$94  = 35'h3ffffffff;
+      4'hb:
+          \$94  = 35'h1ffffffff;
+      4'hc:
+          \$94  = 35'h1ffffffff;
+      4'hd:
+          \$94  = 35'h3ffffffff;
+      4'he:
+          \$94  = 35'h3ffffffff;
+      4'hf:
+          \$94  = 35'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$120  = 25'h1335244;
-      3'h1:
-          \$120  = 25'h1e37f3b;
-      3'h2:
-          \$120  = 25'h1de1e96;
-      3'h3:
-          \$120  = 25'h1d2f4aa;
-      3'h4:
-          \$120  = 25'h1257fbe;
-      3'h5:
-          \$120  = 25'h1f90287;
-      3'h6:
-          \$120  = 25'h18451af;
-      3'h7:
-          \$120  = 25'h15e9aa2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$121  = 6'h22;
-      3'h1:
-          \$121  = 6'h23;
-      3'h2:
-          \$121  = 6'h22;
-      3'h3:
-          \$121  = 6'h21;
-      3'h4:
-          \$121  = 6'h21;
-      3'h5:
-          \$121  = 6'h22;
-      3'h6:
-          \$121  = 6'h22;
-      3'h7:
-          \$121  = 6'h22;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$122  = 35'h200000000;
-      3'h1:
-          \$122  = 35'h400000000;
-      3'h2:
-          \$122  = 35'h200000000;
-      3'h3:
-          \$122  = 35'h100000000;
-      3'h4:
-          \$122  = 35'h100000000;
-      3'h5:
-          \$122  = 35'h200000000;
-      3'h6:
-          \$122  = 35'h200000000;
-      3'h7:
-          \$122  = 35'h200000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$123  = 35'h3ffffffff;
-      3'h1:
-          \$123  = 35'h7ffffffff;
-      3'h2:
-          \$123  = 35'h3ffffffff;
-      3'h3:
-          \$123  = 35'h1ffffffff;
-      3'h4:
-          \$123  = 35'h1ffffffff;
-      3'h5:
-          \$123  = 35'h3ffffffff;
-      3'h6:
-          \$123  = 35'h3ffffffff;
-      3'h7:
-          \$123  = 35'h3ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$145  = 25'h1cead9a;
-      3'h1:
-          \$145  = 25'h125ccf3;
-      3'h2:
-          \$145  = 25'h1dc5546;
-      3'h3:
-          \$145  = 25'h1a4fb6a;
-      3'h4:
-          \$145  = 25'h1c039b2;
-      3'h5:
-          \$145  = 25'h10ffb1d;
-      3'h6:
-          \$145  = 25'h195615a;
-      3'h7:
-          \$145  = 25'h12d5ab8;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$146  = 6'h22;
-      3'h1:
-          \$146  = 6'h21;
-      3'h2:
-          \$146  = 6'h22;
-      3'h3:
-          \$146  = 6'h22;
-      3'h4:
-          \$146  = 6'h22;
-      3'h5:
-          \$146  = 6'h21;
-      3'h6:
-          \$146  = 6'h21;
-      3'h7:
-          \$146  = 6'h22;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$147  = 34'h200000000;
-      3'h1:
-          \$147  = 34'h100000000;
-      3'h2:
-          \$147  = 34'h200000000;
-      3'h3:
-          \$147  = 34'h200000000;
-      3'h4:
-          \$147  = 34'h200000000;
-      3'h5:
-          \$147  = 34'h100000000;
-      3'h6:
-          \$147  = 34'h100000000;
-      3'h7:
-          \$147  = 34'h200000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$148  = 34'h3ffffffff;
-      3'h1:
-          \$148  = 34'h1ffffffff;
-      3'h2:
-          \$148  = 34'h3ffffffff;
-      3'h3:
-          \$148  = 34'h3ffffffff;
-      3'h4:
-          \$148  = 34'h3ffffffff;
-      3'h5:
-          \$148  = 34'h1ffffffff;
-      3'h6:
-          \$148  = 34'h1ffffffff;
-      3'h7:
-          \$148  = 34'h3ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$170  = 25'h19c0e5e;
-      3'h1:
-          \$170  = 25'h179d8db;
-      3'h2:
-          \$170  = 25'h1ac79e5;
-      3'h3:
-          \$170  = 25'h1933216;
-      3'h4:
-          \$170  = 25'h1048868;
-      3'h5:
-          \$170  = 25'h129905d;
-      3'h6:
-          \$170  = 25'h162b4b3;
-      3'h7:
-          \$170  = 25'h1eb790c;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$171  = 6'h21;
-      3'h1:
-          \$171  = 6'h22;
-      3'h2:
-          \$171  = 6'h22;
-      3'h3:
-          \$171  = 6'h22;
-      3'h4:
-          \$171  = 6'h22;
-      3'h5:
-          \$171  = 6'h22;
-      3'h6:
-          \$171  = 6'h21;
-      3'h7:
-          \$171  = 6'h22;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$172  = 34'h100000000;
-      3'h1:
-          \$172  = 34'h200000000;
-      3'h2:
-          \$172  = 34'h200000000;
-      3'h3:
-          \$172  = 34'h200000000;
-      3'h4:
-          \$172  = 34'h200000000;
-      3'h5:
-          \$172  = 34'h200000000;
-      3'h6:
-          \$172  = 34'h100000000;
-      3'h7:
-          \$172  = 34'h200000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$173  = 34'h1ffffffff;
-      3'h1:
-          \$173  = 34'h3ffffffff;
-      3'h2:
-          \$173  = 34'h3ffffffff;
-      3'h3:
-          \$173  = 34'h3ffffffff;
-      3'h4:
-          \$173  = 34'h3ffffffff;
-      3'h5:
-          \$173  = 34'h3ffffffff;
-      3'h6:
-          \$173  = 34'h1ffffffff;
-      3'h7:
-          \$173  = 34'h3ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$195  = 25'h157a530;
-      3'h1:
-          \$195  = 25'h147a72a;
-      3'h2:
-          \$195  = 25'h10a7917;
-      3'h3:
-          \$195  = 25'h1e50ebf;
-      3'h4:
-          \$195  = 25'h179ffb1;
-      3'h5:
-          \$195  = 25'h11a6144;
-      3'h6:
-          \$195  = 25'h1a1bcac;
-      3'h7:
-          \$195  = 25'h1385615;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$196  = 6'h20;
-      3'h1:
-          \$196  = 6'h20;
-      3'h2:
-          \$196  = 6'h20;
-      3'h3:
-          \$196  = 6'h21;
-      3'h4:
-          \$196  = 6'h21;
-      3'h5:
-          \$196  = 6'h21;
-      3'h6:
-          \$196  = 6'h22;
-      3'h7:
-          \$196  = 6'h21;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$197  = 34'h080000000;
-      3'h1:
-          \$197  = 34'h080000000;
-      3'h2:
-          \$197  = 34'h080000000;
-      3'h3:
-          \$197  = 34'h100000000;
-      3'h4:
-          \$197  = 34'h100000000;
-      3'h5:
-          \$197  = 34'h100000000;
-      3'h6:
-          \$197  = 34'h200000000;
-      3'h7:
-          \$197  = 34'h100000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$198  = 34'h0ffffffff;
-      3'h1:
-          \$198  = 34'h0ffffffff;
-      3'h2:
-          \$198  = 34'h0ffffffff;
-      3'h3:
-          \$198  = 34'h1ffffffff;
-      3'h4:
-          \$198  = 34'h1ffffffff;
-      3'h5:
-          \$198  = 34'h1ffffffff;
-      3'h6:
-          \$198  = 34'h3ffffffff;
-      3'h7:
-          \$198  = 34'h1ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$292  = group;
-    if (\$15 ) begin
-      \$292  = \$18 [2:0];
+    \$172  = group;
+    if (\$11 ) begin
+      \$172  = \$14 [3:0];
     end
     if (rst) begin
-      \$292  = 3'h0;
+      \$172  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$293  = \$19 ;
+    \$173  = \$15 ;
     if (rst) begin
-      \$293  = 1'h0;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$294  = rq_valid_1;
+    \$174  = rq_valid_1;
     if (rst) begin
-      \$294  = 1'h0;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$295  = rq_valid_2;
+    \$175  = rq_valid_2;
     if (rst) begin
-      \$295  = 1'h0;
+      \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$296  = rq_valid_3;
+    \$176  = rq_valid_3;
     if (rst) begin
-      \$296  = 1'h0;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$297  = rq_valid_4;
+    \$177  = rq_valid_4;
     if (rst) begin
-      \$297  = 1'h0;
+      \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$298  = rq_valid_5;
+    \$178  = rq_valid_5;
     if (rst) begin
-      \$298  = 1'h0;
+      \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$299  = rq_valid_6;
+    \$179  = rq_valid_6;
     if (rst) begin
-      \$299  = 1'h0;
+      \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$300  = \$20 ;
+    \$180  = \$16 ;
     if (rst) begin
-      \$300  = 25'h0000000;
+      \$180  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$301  = rq0_mult_1;
+    \$181  = rq0_mult_1;
     if (rst) begin
-      \$301  = 25'h0000000;
+      \$181  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$302  = rq0_mult_2;
+    \$182  = rq0_mult_2;
     if (rst) begin
-      \$302  = 25'h0000000;
+      \$182  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$303  = rq0_mult_3;
+    \$183  = rq0_mult_3;
     if (rst) begin
-      \$303  = 25'h0000000;
+      \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$304  = rq0_mult_4;
+    \$184  = rq0_mult_4;
     if (rst) begin
-      \$304  = 25'h0000000;
+      \$184  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$305  = rq0_mult_5;
+    \$185  = rq0_mult_5;
     if (rst) begin
-      \$305  = 25'h0000000;
+      \$185  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$306  = \$21 ;
+    \$186  = \$17 ;
     if (rst) begin
-      \$306  = 6'h00;
+      \$186  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$307  = rq0_shift_1;
+    \$187  = rq0_shift_1;
     if (rst) begin
-      \$307  = 6'h00;
+      \$187  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$308  = rq0_shift_2;
+    \$188  = rq0_shift_2;
     if (rst) begin
-      \$308  = 6'h00;
+      \$188  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$309  = rq0_shift_3;
+    \$189  = rq0_shift_3;
     if (rst) begin
-      \$309  = 6'h00;
+      \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$310  = rq0_shift_4;
+    \$190  = rq0_shift_4;
     if (rst) begin
-      \$310  = 6'h00;
+      \$190  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$311  = rq0_shift_5;
+    \$191  = rq0_shift_5;
     if (rst) begin
-      \$311  = 6'h00;
+      \$191  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$312  = \$22 ;
+    \$192  = \$18 ;
     if (rst) begin
-      \$312  = 33'h000000000;
+      \$192  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$313  = rq0_half_1;
+    \$193  = rq0_half_1;
     if (rst) begin
-      \$313  = 33'h000000000;
+      \$193  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$314  = rq0_half_2;
+    \$194  = rq0_half_2;
     if (rst) begin
-      \$314  = 33'h000000000;
+      \$194  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$315  = rq0_half_3;
+    \$195  = rq0_half_3;
     if (rst) begin
-      \$315  = 33'h000000000;
+      \$195  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$316  = rq0_half_4;
+    \$196  = rq0_half_4;
     if (rst) begin
-      \$316  = 33'h000000000;
+      \$196  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$317  = rq0_half_5;
+    \$197  = rq0_half_5;
     if (rst) begin
-      \$317  = 33'h000000000;
+      \$197  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$318  = \$23 ;
+    \$198  = \$19 ;
     if (rst) begin
-      \$318  = 33'h000000000;
+      \$198  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$319  = rq0_mask_1;
+    \$199  = rq0_mask_1;
     if (rst) begin
-      \$319  = 33'h000000000;
+      \$199  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$320  = rq0_mask_2;
+    \$200  = rq0_mask_2;
     if (rst) begin
-      \$320  = 33'h000000000;
+      \$200  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$321  = rq0_mask_3;
+    \$201  = rq0_mask_3;
     if (rst) begin
-      \$321  = 33'h000000000;
+      \$201  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$322  = rq0_mask_4;
+    \$202  = rq0_mask_4;
     if (rst) begin
-      \$322  = 33'h000000000;
+      \$202  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$323  = rq0_mask_5;
+    \$203  = rq0_mask_5;
     if (rst) begin
-      \$323  = 33'h000000000;
+      \$203  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$324  = i__payload[22:0];
+    \$204  = i__payload[22:0];
+    if (rst) begin
+      \$204  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$205  = \$20 ;
+    if (rst) begin
+      \$205  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$206  = rq0_part0_0;
+    if (rst) begin
+      \$206  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$207  = \$21 ;
+    if (rst) begin
+      \$207  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$208  = rq0_part0_1;
+    if (rst) begin
+      \$208  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$209  = \$22 ;
+    if (rst) begin
+      \$209  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$210  = rq0_part1_0;
+    if (rst) begin
+      \$210  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$211  = \$23 ;
+    if (rst) begin
+      \$211  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$212  = rq0_part1_1;
+    if (rst) begin
+      \$212  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$213  = \$31 [47:0];
+    if (rst) begin
+      \$213  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$214  = \$32 ;
+    if (rst) begin
+      \$214  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$215  = \$33 ;
+    if (rst) begin
+      \$215  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$216  = \$36 ;
+    if (rst) begin
+      \$216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$217  = \$40 ;
+    if (rst) begin
+      \$217  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$218  = \$41 ;
+    if (rst) begin
+      \$218  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$219  = rq1_mult_1;
+    if (rst) begin
+      \$219  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$220  = rq1_mult_2;
+    if (rst) begin
+      \$220  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$221  = rq1_mult_3;
+    if (rst) begin
+      \$221  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$222  = rq1_mult_4;
+    if (rst) begin
+      \$222  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$223  = rq1_mult_5;
+    if (rst) begin
+      \$223  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$224  = \$42 ;
+    if (rst) begin
+      \$224  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$225  = rq1_shift_1;
+    if (rst) begin
+      \$225  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$226  = rq1_shift_2;
+    if (rst) begin
+      \$226  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$227  = rq1_shift_3;
+    if (rst) begin
+      \$227  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$228  = rq1_shift_4;
+    if (rst) begin
+      \$228  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$229  = rq1_shift_5;
+    if (rst) begin
+      \$229  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$230  = \$43 ;
+    if (rst) begin
+      \$230  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$231  = rq1_half_1;
+    if (rst) begin
+      \$231  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$232  = rq1_half_2;
+    if (rst) begin
+      \$232  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$233  = rq1_half_3;
+    if (rst) begin
+      \$233  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$234  = rq1_half_4;
+    if (rst) begin
+      \$234  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$235  = rq1_half_5;
+    if (rst) begin
+      \$235  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$236  = \$44 ;
+    if (rst) begin
+      \$236  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$237  = rq1_mask_1;
+    if (rst) begin
+      \$237  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$238  = rq1_mask_2;
+    if (rst) begin
+      \$238  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$239  = rq1_mask_3;
+    if (rst) begin
+      \$239  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$240  = rq1_mask_4;
+    if (rst) begin
+      \$240  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$241  = rq1_mask_5;
+    if (rst) begin
+      \$241  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$242  = i__payload[45:23];
+    if (rst) begin
+      \$242  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$243  = \$45 ;
+    if (rst) begin
+      \$243  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$244  = rq1_part0_0;
+    if (rst) begin
+      \$244  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$245  = \$46 ;
+    if (rst) begin
+      \$245  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$246  = rq1_part0_1;
+    if (rst) begin
+      \$246  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$247  = \$47 ;
+    if (rst) begin
+      \$247  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$248  = rq1_part1_0;
+    if (rst) begin
+      \$248  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$249  = \$48 ;
+    if (rst) begin
+      \$249  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$250  = rq1_part1_1;
+    if (rst) begin
+      \$250  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$251  = \$56 [47:0];
+    if (rst) begin
+      \$251  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$252  = \$57 ;
+    if (rst) begin
+      \$252  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$253  = \$58 ;
+    if (rst) begin
+      \$253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$254  = \$61 ;
+    if (rst) begin
+      \$254  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$255  = \$65 ;
+    if (rst) begin
+      \$255  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$256  = \$66 ;
+    if (rst) begin
+      \$256  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$257  = rq2_mult_1;
+    if (rst) begin
+      \$257  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$258  = rq2_mult_2;
+    if (rst) begin
+      \$258  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$259  = rq2_mult_3;
+    if (rst) begin
+      \$259  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$260  = rq2_mult_4;
+    if (rst) begin
+      \$260  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$261  = rq2_mult_5;
+    if (rst) begin
+      \$261  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$262  = \$67 ;
+    if (rst) begin
+      \$262  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$263  = rq2_shift_1;
+    if (rst) begin
+      \$263  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$264  = rq2_shift_2;
+    if (rst) begin
+      \$264  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$265  = rq2_shift_3;
+    if (rst) begin
+      \$265  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$266  = rq2_shift_4;
+    if (rst) begin
+      \$266  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$267  = rq2_shift_5;
+    if (rst) begin
+      \$267  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$268  = \$68 ;
+    if (rst) begin
+      \$268  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$269  = rq2_half_1;
+    if (rst) begin
+      \$269  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$270  = rq2_half_2;
+    if (rst) begin
+      \$270  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$271  = rq2_half_3;
+    if (rst) begin
+      \$271  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$272  = rq2_half_4;
+    if (rst) begin
+      \$272  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$273  = rq2_half_5;
+    if (rst) begin
+      \$273  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$274  = \$69 ;
+    if (rst) begin
+      \$274  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$275  = rq2_mask_1;
+    if (rst) begin
+      \$275  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$276  = rq2_mask_2;
+    if (rst) begin
+      \$276  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$277  = rq2_mask_3;
+    if (rst) begin
+      \$277  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$278  = rq2_mask_4;
+    if (rst) begin
+      \$278  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$279  = rq2_mask_5;
+    if (rst) begin
+      \$279  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$280  = i__payload[68:46];
+    if (rst) begin
+      \$280  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$281  = \$70 ;
+    if (rst) begin
+      \$281  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$282  = rq2_part0_0;
+    if (rst) begin
+      \$282  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$283  = \$71 ;
+    if (rst) begin
+      \$283  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$284  = rq2_part0_1;
+    if (rst) begin
+      \$284  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$285  = \$72 ;
+    if (rst) begin
+      \$285  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$286  = rq2_part1_0;
+    if (rst) begin
+      \$286  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$287  = \$73 ;
+    if (rst) begin
+      \$287  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$288  = rq2_part1_1;
+    if (rst) begin
+      \$288  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$289  = \$81 [47:0];
+    if (rst) begin
+      \$289  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$290  = \$82 ;
+    if (rst) begin
+      \$290  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$291  = \$83 ;
+    if (rst) begin
+      \$291  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$292  = \$86 ;
+    if (rst) begin
+      \$292  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$293  = \$90 ;
+    if (rst) begin
+      \$293  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$294  = \$91 ;
+    if (rst) begin
+      \$294  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$295  = rq3_mult_1;
+    if (rst) begin
+      \$295  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$296  = rq3_mult_2;
+    if (rst) begin
+      \$296  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$297  = rq3_mult_3;
+    if (rst) begin
+      \$297  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$298  = rq3_mult_4;
+    if (rst) begin
+      \$298  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$299  = rq3_mult_5;
+    if (rst) begin
+      \$299  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$300  = \$92 ;
+    if (rst) begin
+      \$300  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$301  = rq3_shift_1;
+    if (rst) begin
+      \$301  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$302  = rq3_shift_2;
+    if (rst) begin
+      \$302  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$303  = rq3_shift_3;
+    if (rst) begin
+      \$303  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$304  = rq3_shift_4;
+    if (rst) begin
+      \$304  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$305  = rq3_shift_5;
+    if (rst) begin
+      \$305  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$306  = \$93 ;
+    if (rst) begin
+      \$306  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$307  = rq3_half_1;
+    if (rst) begin
+      \$307  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$308  = rq3_half_2;
+    if (rst) begin
+      \$308  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$309  = rq3_half_3;
+    if (rst) begin
+      \$309  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$310  = rq3_half_4;
+    if (rst) begin
+      \$310  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$311  = rq3_half_5;
+    if (rst) begin
+      \$311  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$312  = \$94 ;
+    if (rst) begin
+      \$312  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$313  = rq3_mask_1;
+    if (rst) begin
+      \$313  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$314  = rq3_mask_2;
+    if (rst) begin
+      \$314  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$315  = rq3_mask_3;
+    if (rst) begin
+      \$315  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$316  = rq3_mask_4;
+    if (rst) begin
+      \$316  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$317  = rq3_mask_5;
+    if (rst) begin
+      \$317  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$318  = i__payload[91:69];
+    if (rst) begin
+      \$318  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$319  = \$95 ;
+    if (rst) begin
+      \$319  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$320  = rq3_part0_0;
+    if (rst) begin
+      \$320  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$321  = \$96 ;
+    if (rst) begin
+      \$321  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$322  = rq3_part0_1;
+    if (rst) begin
+      \$322  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$323  = \$97 ;
+    if (rst) begin
+      \$323  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$324  = rq3_part1_0;
     if (rst) begin
       \$324  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$325  = \$24 ;
+    \$325  = \$98 ;
     if (rst) begin
-      \$325  = 34'h000000000;
+      \$325  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$326  = rq3_part1_1;
+    if (rst) begin
+      \$326  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$327  = \$106 [47:0];
+    if (rst) begin
+      \$327  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$328  = \$107 ;
+    if (rst) begin
+      \$328  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$329  = \$108 ;
+    if (rst) begin
+      \$329  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$330  = \$111 ;
+    if (rst) begin
+      \$330  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$331  = \$115 ;
+    if (rst) begin
+      \$331  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$332  = \$119 [7:0];
+    if (rst) begin
+      \$332  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$333  = \$123 [7:0];
+    if (rst) begin
+      \$333  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$334  = \$127 [7:0];
+    if (rst) begin
+      \$334  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$335  = \$131 [7:0];
+    if (rst) begin
+      \$335  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$336  = \$135 [3:0];
+    if (rst) begin
+      \$336  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$337  = \$signature__addr ;
+    if (\$142 ) begin
+      \$337  = \$145 [2:0];
+    end
+    if (rst) begin
+      \$337  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$338  = rport__addr;
+    if (\$149 ) begin
+      \$338  = \$152 [2:0];
+    end
+    if (rst) begin
+      \$338  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$339  = \$165 [3:0];
+    if (rst) begin
+      \$339  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$340  = o__valid;
+    if (\$167 ) begin
+      \$340  = \$169 ;
+    end
+    if (rst) begin
+      \$340  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$341  = o__payload;
+    if (\$167 ) begin
+      \$341  = \$171 ;
+    end
+    if (rst) begin
+      \$341  = 32'd0;
     end
   end
   assign i__ready = q_room;
   assign port__addr = \$1 [7:0];
-  assign \port__addr$29  = \$2 [7:0];
-  assign \port__addr$31  = \$3 [7:0];
-  assign \port__addr$33  = \$4 [7:0];
-  assign \port__addr$35  = \$5 [7:0];
-  assign \port__addr$37  = \$6 [7:0];
-  assign \port__addr$39  = \$7 [7:0];
-  assign \port__addr$41  = \$8 [7:0];
+  assign \port__addr$17  = \$2 [7:0];
+  assign \port__addr$19  = \$3 [7:0];
+  assign \port__addr$21  = \$4 [7:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -22105,64 +19655,32 @@ module \top.s3_dense3_u1 (clk, rst, q_room, i__valid, i__payload, o__valid, o__p
   assign \q_in[1]  = q_in[15:8];
   assign \q_in[2]  = q_in[23:16];
   assign \q_in[3]  = q_in[31:24];
-  assign \q_in[4]  = q_in[39:32];
-  assign \q_in[5]  = q_in[47:40];
-  assign \q_in[6]  = q_in[55:48];
-  assign \q_in[7]  = q_in[63:56];
   assign \i__payload[0]  = i__payload[22:0];
   assign \i__payload[1]  = i__payload[45:23];
   assign \i__payload[2]  = i__payload[68:46];
   assign \i__payload[3]  = i__payload[91:69];
-  assign \i__payload[4]  = i__payload[114:92];
-  assign \i__payload[5]  = i__payload[137:115];
-  assign \i__payload[6]  = i__payload[160:138];
-  assign \i__payload[7]  = i__payload[183:161];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
-  assign q_in[63:56] = \port__data$51 ;
-  assign q_in[55:48] = \port__data$50 ;
-  assign q_in[47:40] = \port__data$49 ;
-  assign q_in[39:32] = \port__data$48 ;
-  assign q_in[31:24] = \port__data$47 ;
-  assign q_in[23:16] = \port__data$46 ;
-  assign q_in[15:8] = \port__data$45 ;
+  assign q_in[31:24] = \port__data$27 ;
+  assign q_in[23:16] = \port__data$26 ;
+  assign q_in[15:8] = \port__data$25 ;
   assign q_in[7:0] = port__data;
-  assign \$28  = { 1'h0, rq0_part0_0_r };
-  assign \$30  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$32  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
-  assign \$34  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
-  assign \$53  = { 1'h0, rq1_part0_0_r };
-  assign \$55  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$57  = { rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r, 17'h00000 };
-  assign \$59  = { rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r, 34'h000000000 };
-  assign \$78  = { 1'h0, rq2_part0_0_r };
-  assign \$80  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$82  = { rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r, 17'h00000 };
-  assign \$84  = { rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r, 34'h000000000 };
-  assign \$103  = { 1'h0, rq3_part0_0_r };
-  assign \$105  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$107  = { rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r, 17'h00000 };
-  assign \$109  = { rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r, 34'h000000000 };
-  assign \$128  = { 1'h0, rq4_part0_0_r };
-  assign \$130  = { 14'h0000, rq4_part0_1_r, 17'h00000 };
-  assign \$132  = { rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r, 17'h00000 };
-  assign \$134  = { rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r, 34'h000000000 };
-  assign \$153  = { 1'h0, rq5_part0_0_r };
-  assign \$155  = { 14'h0000, rq5_part0_1_r, 17'h00000 };
-  assign \$157  = { rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r, 17'h00000 };
-  assign \$159  = { rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r, 34'h000000000 };
-  assign \$178  = { 1'h0, rq6_part0_0_r };
-  assign \$180  = { 14'h0000, rq6_part0_1_r, 17'h00000 };
-  assign \$182  = { rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r, 17'h00000 };
-  assign \$184  = { rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r, 34'h000000000 };
-  assign \$203  = { 1'h0, rq7_part0_0_r };
-  assign \$205  = { 14'h0000, rq7_part0_1_r, 17'h00000 };
-  assign \$207  = { rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r, 17'h00000 };
-  assign \$209  = { rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r, 34'h000000000 };
+  assign \$24  = { 1'h0, rq0_part0_0_r };
+  assign \$26  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$28  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
+  assign \$30  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
+  assign \$49  = { 1'h0, rq1_part0_0_r };
+  assign \$51  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
+  assign \$53  = { rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r, 17'h00000 };
+  assign \$55  = { rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r, 34'h000000000 };
+  assign \$74  = { 1'h0, rq2_part0_0_r };
+  assign \$76  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
+  assign \$78  = { rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r, 17'h00000 };
+  assign \$80  = { rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r, 34'h000000000 };
+  assign \$99  = { 1'h0, rq3_part0_0_r };
+  assign \$101  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
+  assign \$103  = { rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r, 17'h00000 };
+  assign \$105  = { rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r, 34'h000000000 };
 endmodule

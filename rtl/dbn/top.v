@@ -5,41 +5,29 @@
 module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, i__payload);
   input clk;
   wire clk;
-  input [127:0] i__payload;
-  wire [127:0] i__payload;
-  wire [183:0] \i__payload$15 ;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
+  wire [91:0] \i__payload$15 ;
   wire [22:0] \i__payload$15[0] ;
   wire [22:0] \i__payload$15[1] ;
   wire [22:0] \i__payload$15[2] ;
   wire [22:0] \i__payload$15[3] ;
-  wire [22:0] \i__payload$15[4] ;
-  wire [22:0] \i__payload$15[5] ;
-  wire [22:0] \i__payload$15[6] ;
-  wire [22:0] \i__payload$15[7] ;
   wire [22:0] \i__payload$21 ;
   wire [22:0] \i__payload$21[0] ;
-  wire [31:0] \i__payload$27 ;
+  wire [47:0] \i__payload$27 ;
   wire [7:0] \i__payload$27[0] ;
   wire [7:0] \i__payload$27[1] ;
   wire [7:0] \i__payload$27[2] ;
   wire [7:0] \i__payload$27[3] ;
-  wire [63:0] \i__payload$33 ;
+  wire [7:0] \i__payload$27[4] ;
+  wire [7:0] \i__payload$27[5] ;
+  wire [31:0] \i__payload$33 ;
   wire [7:0] \i__payload$33[0] ;
   wire [7:0] \i__payload$33[1] ;
   wire [7:0] \i__payload$33[2] ;
   wire [7:0] \i__payload$33[3] ;
-  wire [7:0] \i__payload$33[4] ;
-  wire [7:0] \i__payload$33[5] ;
-  wire [7:0] \i__payload$33[6] ;
-  wire [7:0] \i__payload$33[7] ;
-  wire [127:0] \i__payload$39 ;
+  wire [63:0] \i__payload$39 ;
   wire [7:0] \i__payload$39[0] ;
-  wire [7:0] \i__payload$39[10] ;
-  wire [7:0] \i__payload$39[11] ;
-  wire [7:0] \i__payload$39[12] ;
-  wire [7:0] \i__payload$39[13] ;
-  wire [7:0] \i__payload$39[14] ;
-  wire [7:0] \i__payload$39[15] ;
   wire [7:0] \i__payload$39[1] ;
   wire [7:0] \i__payload$39[2] ;
   wire [7:0] \i__payload$39[3] ;
@@ -47,34 +35,26 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$39[5] ;
   wire [7:0] \i__payload$39[6] ;
   wire [7:0] \i__payload$39[7] ;
-  wire [7:0] \i__payload$39[8] ;
-  wire [7:0] \i__payload$39[9] ;
-  wire [31:0] \i__payload$42 ;
+  wire [47:0] \i__payload$42 ;
   wire [7:0] \i__payload$42[0] ;
   wire [7:0] \i__payload$42[1] ;
   wire [7:0] \i__payload$42[2] ;
   wire [7:0] \i__payload$42[3] ;
-  wire [63:0] \i__payload$48 ;
+  wire [7:0] \i__payload$42[4] ;
+  wire [7:0] \i__payload$42[5] ;
+  wire [31:0] \i__payload$48 ;
   wire [7:0] \i__payload$48[0] ;
   wire [7:0] \i__payload$48[1] ;
   wire [7:0] \i__payload$48[2] ;
   wire [7:0] \i__payload$48[3] ;
-  wire [7:0] \i__payload$48[4] ;
-  wire [7:0] \i__payload$48[5] ;
-  wire [7:0] \i__payload$48[6] ;
-  wire [7:0] \i__payload$48[7] ;
-  wire [95:0] \i__payload$9 ;
+  wire [143:0] \i__payload$9 ;
   wire [23:0] \i__payload$9[0] ;
   wire [23:0] \i__payload$9[1] ;
   wire [23:0] \i__payload$9[2] ;
   wire [23:0] \i__payload$9[3] ;
+  wire [23:0] \i__payload$9[4] ;
+  wire [23:0] \i__payload$9[5] ;
   wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[10] ;
-  wire [7:0] \i__payload[11] ;
-  wire [7:0] \i__payload[12] ;
-  wire [7:0] \i__payload[13] ;
-  wire [7:0] \i__payload[14] ;
-  wire [7:0] \i__payload[15] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
@@ -82,8 +62,6 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload[5] ;
   wire [7:0] \i__payload[6] ;
   wire [7:0] \i__payload[7] ;
-  wire [7:0] \i__payload[8] ;
-  wire [7:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   wire \i__ready$12 ;
@@ -106,50 +84,44 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \i__valid$52 ;
   output [7:0] o__payload;
   wire [7:0] o__payload;
-  wire [95:0] \o__payload$10 ;
+  wire [143:0] \o__payload$10 ;
   wire [23:0] \o__payload$10[0] ;
   wire [23:0] \o__payload$10[1] ;
   wire [23:0] \o__payload$10[2] ;
   wire [23:0] \o__payload$10[3] ;
-  wire [183:0] \o__payload$16 ;
+  wire [23:0] \o__payload$10[4] ;
+  wire [23:0] \o__payload$10[5] ;
+  wire [91:0] \o__payload$16 ;
   wire [22:0] \o__payload$16[0] ;
   wire [22:0] \o__payload$16[1] ;
   wire [22:0] \o__payload$16[2] ;
   wire [22:0] \o__payload$16[3] ;
-  wire [22:0] \o__payload$16[4] ;
-  wire [22:0] \o__payload$16[5] ;
-  wire [22:0] \o__payload$16[6] ;
-  wire [22:0] \o__payload$16[7] ;
   wire [22:0] \o__payload$22 ;
   wire [22:0] \o__payload$22[0] ;
-  wire [31:0] \o__payload$28 ;
+  wire [47:0] \o__payload$28 ;
   wire [7:0] \o__payload$28[0] ;
   wire [7:0] \o__payload$28[1] ;
   wire [7:0] \o__payload$28[2] ;
   wire [7:0] \o__payload$28[3] ;
-  wire [63:0] \o__payload$34 ;
+  wire [7:0] \o__payload$28[4] ;
+  wire [7:0] \o__payload$28[5] ;
+  wire [31:0] \o__payload$34 ;
   wire [7:0] \o__payload$34[0] ;
   wire [7:0] \o__payload$34[1] ;
   wire [7:0] \o__payload$34[2] ;
   wire [7:0] \o__payload$34[3] ;
-  wire [7:0] \o__payload$34[4] ;
-  wire [7:0] \o__payload$34[5] ;
-  wire [7:0] \o__payload$34[6] ;
-  wire [7:0] \o__payload$34[7] ;
-  wire [31:0] \o__payload$43 ;
+  wire [47:0] \o__payload$43 ;
   wire [7:0] \o__payload$43[0] ;
   wire [7:0] \o__payload$43[1] ;
   wire [7:0] \o__payload$43[2] ;
   wire [7:0] \o__payload$43[3] ;
-  wire [63:0] \o__payload$49 ;
+  wire [7:0] \o__payload$43[4] ;
+  wire [7:0] \o__payload$43[5] ;
+  wire [31:0] \o__payload$49 ;
   wire [7:0] \o__payload$49[0] ;
   wire [7:0] \o__payload$49[1] ;
   wire [7:0] \o__payload$49[2] ;
   wire [7:0] \o__payload$49[3] ;
-  wire [7:0] \o__payload$49[4] ;
-  wire [7:0] \o__payload$49[5] ;
-  wire [7:0] \o__payload$49[6] ;
-  wire [7:0] \o__payload$49[7] ;
   wire [7:0] \o__payload$54 ;
   wire [7:0] \o__payload$54[0] ;
   wire [7:0] \o__payload[0] ;
@@ -292,65 +264,49 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
-  assign \i__payload[8]  = i__payload[71:64];
-  assign \i__payload[9]  = i__payload[79:72];
-  assign \i__payload[10]  = i__payload[87:80];
-  assign \i__payload[11]  = i__payload[95:88];
-  assign \i__payload[12]  = i__payload[103:96];
-  assign \i__payload[13]  = i__payload[111:104];
-  assign \i__payload[14]  = i__payload[119:112];
-  assign \i__payload[15]  = i__payload[127:120];
   assign \o__payload[0]  = o__payload;
   assign \i__payload$9[0]  = \i__payload$9 [23:0];
   assign \i__payload$9[1]  = \i__payload$9 [47:24];
   assign \i__payload$9[2]  = \i__payload$9 [71:48];
   assign \i__payload$9[3]  = \i__payload$9 [95:72];
+  assign \i__payload$9[4]  = \i__payload$9 [119:96];
+  assign \i__payload$9[5]  = \i__payload$9 [143:120];
   assign \o__payload$10[0]  = \i__payload$9 [23:0];
   assign \o__payload$10[1]  = \i__payload$9 [47:24];
   assign \o__payload$10[2]  = \i__payload$9 [71:48];
   assign \o__payload$10[3]  = \i__payload$9 [95:72];
+  assign \o__payload$10[4]  = \i__payload$9 [119:96];
+  assign \o__payload$10[5]  = \i__payload$9 [143:120];
   assign \i__payload$15[0]  = \i__payload$15 [22:0];
   assign \i__payload$15[1]  = \i__payload$15 [45:23];
   assign \i__payload$15[2]  = \i__payload$15 [68:46];
   assign \i__payload$15[3]  = \i__payload$15 [91:69];
-  assign \i__payload$15[4]  = \i__payload$15 [114:92];
-  assign \i__payload$15[5]  = \i__payload$15 [137:115];
-  assign \i__payload$15[6]  = \i__payload$15 [160:138];
-  assign \i__payload$15[7]  = \i__payload$15 [183:161];
   assign \o__payload$16[0]  = \i__payload$15 [22:0];
   assign \o__payload$16[1]  = \i__payload$15 [45:23];
   assign \o__payload$16[2]  = \i__payload$15 [68:46];
   assign \o__payload$16[3]  = \i__payload$15 [91:69];
-  assign \o__payload$16[4]  = \i__payload$15 [114:92];
-  assign \o__payload$16[5]  = \i__payload$15 [137:115];
-  assign \o__payload$16[6]  = \i__payload$15 [160:138];
-  assign \o__payload$16[7]  = \i__payload$15 [183:161];
   assign \i__payload$21[0]  = \i__payload$21 ;
   assign \o__payload$22[0]  = \i__payload$21 ;
   assign \i__payload$27[0]  = \i__payload$27 [7:0];
   assign \i__payload$27[1]  = \i__payload$27 [15:8];
   assign \i__payload$27[2]  = \i__payload$27 [23:16];
   assign \i__payload$27[3]  = \i__payload$27 [31:24];
+  assign \i__payload$27[4]  = \i__payload$27 [39:32];
+  assign \i__payload$27[5]  = \i__payload$27 [47:40];
   assign \o__payload$28[0]  = \i__payload$27 [7:0];
   assign \o__payload$28[1]  = \i__payload$27 [15:8];
   assign \o__payload$28[2]  = \i__payload$27 [23:16];
   assign \o__payload$28[3]  = \i__payload$27 [31:24];
+  assign \o__payload$28[4]  = \i__payload$27 [39:32];
+  assign \o__payload$28[5]  = \i__payload$27 [47:40];
   assign \i__payload$33[0]  = \i__payload$33 [7:0];
   assign \i__payload$33[1]  = \i__payload$33 [15:8];
   assign \i__payload$33[2]  = \i__payload$33 [23:16];
   assign \i__payload$33[3]  = \i__payload$33 [31:24];
-  assign \i__payload$33[4]  = \i__payload$33 [39:32];
-  assign \i__payload$33[5]  = \i__payload$33 [47:40];
-  assign \i__payload$33[6]  = \i__payload$33 [55:48];
-  assign \i__payload$33[7]  = \i__payload$33 [63:56];
   assign \o__payload$34[0]  = \i__payload$33 [7:0];
   assign \o__payload$34[1]  = \i__payload$33 [15:8];
   assign \o__payload$34[2]  = \i__payload$33 [23:16];
   assign \o__payload$34[3]  = \i__payload$33 [31:24];
-  assign \o__payload$34[4]  = \i__payload$33 [39:32];
-  assign \o__payload$34[5]  = \i__payload$33 [47:40];
-  assign \o__payload$34[6]  = \i__payload$33 [55:48];
-  assign \o__payload$34[7]  = \i__payload$33 [63:56];
   assign \i__payload$39[0]  = i__payload[7:0];
   assign \i__payload$39[1]  = i__payload[15:8];
   assign \i__payload$39[2]  = i__payload[23:16];
@@ -359,38 +315,26 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload$39[5]  = i__payload[47:40];
   assign \i__payload$39[6]  = i__payload[55:48];
   assign \i__payload$39[7]  = i__payload[63:56];
-  assign \i__payload$39[8]  = i__payload[71:64];
-  assign \i__payload$39[9]  = i__payload[79:72];
-  assign \i__payload$39[10]  = i__payload[87:80];
-  assign \i__payload$39[11]  = i__payload[95:88];
-  assign \i__payload$39[12]  = i__payload[103:96];
-  assign \i__payload$39[13]  = i__payload[111:104];
-  assign \i__payload$39[14]  = i__payload[119:112];
-  assign \i__payload$39[15]  = i__payload[127:120];
   assign \i__payload$42[0]  = \i__payload$42 [7:0];
   assign \i__payload$42[1]  = \i__payload$42 [15:8];
   assign \i__payload$42[2]  = \i__payload$42 [23:16];
   assign \i__payload$42[3]  = \i__payload$42 [31:24];
+  assign \i__payload$42[4]  = \i__payload$42 [39:32];
+  assign \i__payload$42[5]  = \i__payload$42 [47:40];
   assign \o__payload$43[0]  = \i__payload$42 [7:0];
   assign \o__payload$43[1]  = \i__payload$42 [15:8];
   assign \o__payload$43[2]  = \i__payload$42 [23:16];
   assign \o__payload$43[3]  = \i__payload$42 [31:24];
+  assign \o__payload$43[4]  = \i__payload$42 [39:32];
+  assign \o__payload$43[5]  = \i__payload$42 [47:40];
   assign \i__payload$48[0]  = \i__payload$48 [7:0];
   assign \i__payload$48[1]  = \i__payload$48 [15:8];
   assign \i__payload$48[2]  = \i__payload$48 [23:16];
   assign \i__payload$48[3]  = \i__payload$48 [31:24];
-  assign \i__payload$48[4]  = \i__payload$48 [39:32];
-  assign \i__payload$48[5]  = \i__payload$48 [47:40];
-  assign \i__payload$48[6]  = \i__payload$48 [55:48];
-  assign \i__payload$48[7]  = \i__payload$48 [63:56];
   assign \o__payload$49[0]  = \i__payload$48 [7:0];
   assign \o__payload$49[1]  = \i__payload$48 [15:8];
   assign \o__payload$49[2]  = \i__payload$48 [23:16];
   assign \o__payload$49[3]  = \i__payload$48 [31:24];
-  assign \o__payload$49[4]  = \i__payload$48 [39:32];
-  assign \o__payload$49[5]  = \i__payload$48 [47:40];
-  assign \o__payload$49[6]  = \i__payload$48 [55:48];
-  assign \o__payload$49[7]  = \i__payload$48 [63:56];
   assign \o__payload$54[0]  = o__payload;
   assign probe[15] = o__ready;
   assign probe[7] = o__valid;
@@ -412,6 +356,211 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \top.fifo_dense0_dense1_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
+  input clk;
+  wire clk;
+  wire [47:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
+  output i__ready;
+  wire i__ready;
+  wire i__valid;
+  output [47:0] o__payload;
+  wire [47:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  wire [7:0] \o__payload[4] ;
+  wire [7:0] \o__payload[5] ;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [47:0] r_data;
+  input r_en;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  input [47:0] w_data;
+  wire [47:0] w_data;
+  input w_en;
+  wire w_en;
+  wire w_rdy;
+  \top.fifo_dense0_dense1_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(r_en),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data),
+    .w_rdy(i__ready)
+  );
+  assign i__payload = w_data;
+  assign i__valid = w_en;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign o__ready = r_en;
+  assign \i__payload[0]  = w_data[7:0];
+  assign \i__payload[1]  = w_data[15:8];
+  assign \i__payload[2]  = w_data[23:16];
+  assign \i__payload[3]  = w_data[31:24];
+  assign \i__payload[4]  = w_data[39:32];
+  assign \i__payload[5]  = w_data[47:40];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+endmodule
+
+(* generator = "Amaranth" *)
+module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire [1:0] \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire [1:0] \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  reg \$26 ;
+  reg \$27 ;
+  wire \$3 ;
+  wire [1:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire \$7 ;
+  wire [1:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  wire [-1:0] consume;
+  reg inner_level = 1'h0;
+  wire inner_r_rdy;
+  wire [1:0] level;
+  wire [-1:0] produce;
+  output [47:0] r_data;
+  wire [47:0] r_data;
+  input r_en;
+  wire r_en;
+  wire [1:0] r_level;
+  wire [-1:0] r_port__addr;
+  wire [47:0] r_port__data;
+  wire r_port__en;
+  output r_rdy;
+  reg r_rdy = 1'h0;
+  input rst;
+  wire rst;
+  wire [47:0] w_data;
+  input w_en;
+  wire w_en;
+  wire [1:0] w_level;
+  wire [-1:0] w_port__addr;
+  input [47:0] w_port__data;
+  wire [47:0] w_port__data;
+  wire w_port__en;
+  output w_rdy;
+  wire w_rdy;
+  reg [47:0] storage [0:0];
+  initial begin
+    storage[0] = 48'h000000000000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[1'h0] <= w_port__data;
+  end
+  reg [47:0] _0_;
+  always @(posedge clk) begin
+    if (r_port__en) begin
+      _0_ <= storage[1'h0];
+    end
+  end
+  assign r_data = _0_;
+  assign w_rdy = ~ inner_level;
+  assign w_port__en = w_rdy & w_en;
+  assign \$1  = ~ r_rdy;
+  assign \$2  = \$1  | r_en;
+  assign r_port__en = inner_r_rdy & \$2 ;
+  assign w_level = inner_level + r_rdy;
+  assign \$3  = w_rdy & w_en;
+  assign \$5  = ~ r_rdy;
+  assign \$6  = \$5  | r_en;
+  assign \$7  = inner_r_rdy & \$6 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$10  = ~ r_rdy;
+  assign \$11  = \$10  | r_en;
+  assign \$12  = inner_r_rdy & \$11 ;
+  assign \$13  = ~ \$12 ;
+  assign \$14  = \$9  & \$13 ;
+  assign \$15  = inner_level + 1'h1;
+  assign \$16  = ~ r_rdy;
+  assign \$17  = \$16  | r_en;
+  assign \$18  = inner_r_rdy & \$17 ;
+  assign \$19  = w_rdy & w_en;
+  assign \$20  = ~ \$19 ;
+  assign \$21  = \$18  & \$20 ;
+  assign \$22  = inner_level - 1'h1;
+  assign \$23  = ~ r_rdy;
+  assign \$24  = \$23  | r_en;
+  assign \$25  = inner_r_rdy & \$24 ;
+  always @(posedge clk)
+    inner_level <= \$26 ;
+  always @(posedge clk)
+    r_rdy <= \$27 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$26  = inner_level;
+    if (\$14 ) begin
+      \$26  = \$15 [0];
+    end
+    if (\$21 ) begin
+      \$26  = \$22 [0];
+    end
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$27  = r_rdy;
+    if (\$25 ) begin
+      \$27  = 1'h1;
+    end else if (r_en) begin
+      \$27  = 1'h0;
+    end
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
+  assign level = w_level;
+  assign r_level = w_level;
+  assign w_data = w_port__data;
+  assign r_port__data = r_data;
+  assign \$4  = 2'h1;
+  assign \$8  = 2'h1;
+  assign inner_r_rdy = inner_level;
+endmodule
+
+(* generator = "Amaranth" *)
+module \top.fifo_dense1_dense2_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
   input clk;
   wire clk;
   wire [31:0] i__payload;
@@ -442,7 +591,7 @@ module \top.fifo_dense0_dense1_0 (rst, r_en, i__ready, o__payload, w_en, w_data,
   input w_en;
   wire w_en;
   wire w_rdy;
-  \top.fifo_dense0_dense1_0.fifo  fifo (
+  \top.fifo_dense1_dense2_0.fifo  fifo (
     .clk(clk),
     .r_data(o__payload),
     .r_en(r_en),
@@ -469,8 +618,8 @@ module \top.fifo_dense0_dense1_0 (rst, r_en, i__ready, o__payload, w_en, w_data,
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
+module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -587,7 +736,7 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
   always @(posedge clk)
     r_rdy <= \$30 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$27  = w_port__addr;
     if (\$4 ) begin
       \$27  = \$5 [0];
@@ -597,7 +746,7 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$28  = r_port__addr;
     if (\$8 ) begin
       \$28  = \$9 [0];
@@ -607,7 +756,7 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$29  = inner_level;
     if (\$15 ) begin
       \$29  = \$16 [1:0];
@@ -620,7 +769,7 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$30  = r_rdy;
     if (\$26 ) begin
       \$30  = 1'h1;
@@ -641,291 +790,78 @@ module \top.fifo_dense0_dense1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__d
 endmodule
 
 (* generator = "Amaranth" *)
-module \top.fifo_dense1_dense2_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
-  input clk;
-  wire clk;
-  wire [63:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
-  wire [7:0] \i__payload[6] ;
-  wire [7:0] \i__payload[7] ;
-  output i__ready;
-  wire i__ready;
-  wire i__valid;
-  output [63:0] o__payload;
-  wire [63:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [63:0] r_data;
-  input r_en;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  input [63:0] w_data;
-  wire [63:0] w_data;
-  input w_en;
-  wire w_en;
-  wire w_rdy;
-  \top.fifo_dense1_dense2_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(r_en),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data),
-    .w_rdy(i__ready)
-  );
-  assign i__payload = w_data;
-  assign i__valid = w_en;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign o__ready = r_en;
-  assign \i__payload[0]  = w_data[7:0];
-  assign \i__payload[1]  = w_data[15:8];
-  assign \i__payload[2]  = w_data[23:16];
-  assign \i__payload[3]  = w_data[31:24];
-  assign \i__payload[4]  = w_data[39:32];
-  assign \i__payload[5]  = w_data[47:40];
-  assign \i__payload[6]  = w_data[55:48];
-  assign \i__payload[7]  = w_data[63:56];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
-endmodule
-
-(* generator = "Amaranth" *)
-module \top.fifo_dense1_dense2_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire [1:0] \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire [1:0] \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  reg \$26 ;
-  reg \$27 ;
-  wire \$3 ;
-  wire [1:0] \$4 ;
-  wire \$5 ;
-  wire \$6 ;
-  wire \$7 ;
-  wire [1:0] \$8 ;
-  wire \$9 ;
-  input clk;
-  wire clk;
-  wire [-1:0] consume;
-  reg inner_level = 1'h0;
-  wire inner_r_rdy;
-  wire [1:0] level;
-  wire [-1:0] produce;
-  output [63:0] r_data;
-  wire [63:0] r_data;
-  input r_en;
-  wire r_en;
-  wire [1:0] r_level;
-  wire [-1:0] r_port__addr;
-  wire [63:0] r_port__data;
-  wire r_port__en;
-  output r_rdy;
-  reg r_rdy = 1'h0;
-  input rst;
-  wire rst;
-  wire [63:0] w_data;
-  input w_en;
-  wire w_en;
-  wire [1:0] w_level;
-  wire [-1:0] w_port__addr;
-  input [63:0] w_port__data;
-  wire [63:0] w_port__data;
-  wire w_port__en;
-  output w_rdy;
-  wire w_rdy;
-  reg [63:0] storage [0:0];
-  initial begin
-    storage[0] = 64'h0000000000000000;
-  end
-  always @(posedge clk) begin
-    if (w_port__en)
-      storage[1'h0] <= w_port__data;
-  end
-  reg [63:0] _0_;
-  always @(posedge clk) begin
-    if (r_port__en) begin
-      _0_ <= storage[1'h0];
-    end
-  end
-  assign r_data = _0_;
-  assign w_rdy = ~ inner_level;
-  assign w_port__en = w_rdy & w_en;
-  assign \$1  = ~ r_rdy;
-  assign \$2  = \$1  | r_en;
-  assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$5  = ~ r_rdy;
-  assign \$6  = \$5  | r_en;
-  assign \$7  = inner_r_rdy & \$6 ;
-  assign \$9  = w_rdy & w_en;
-  assign \$10  = ~ r_rdy;
-  assign \$11  = \$10  | r_en;
-  assign \$12  = inner_r_rdy & \$11 ;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$9  & \$13 ;
-  assign \$15  = inner_level + 1'h1;
-  assign \$16  = ~ r_rdy;
-  assign \$17  = \$16  | r_en;
-  assign \$18  = inner_r_rdy & \$17 ;
-  assign \$19  = w_rdy & w_en;
-  assign \$20  = ~ \$19 ;
-  assign \$21  = \$18  & \$20 ;
-  assign \$22  = inner_level - 1'h1;
-  assign \$23  = ~ r_rdy;
-  assign \$24  = \$23  | r_en;
-  assign \$25  = inner_r_rdy & \$24 ;
-  always @(posedge clk)
-    inner_level <= \$26 ;
-  always @(posedge clk)
-    r_rdy <= \$27 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$26  = inner_level;
-    if (\$14 ) begin
-      \$26  = \$15 [0];
-    end
-    if (\$21 ) begin
-      \$26  = \$22 [0];
-    end
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$27  = r_rdy;
-    if (\$25 ) begin
-      \$27  = 1'h1;
-    end else if (r_en) begin
-      \$27  = 1'h0;
-    end
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  assign level = w_level;
-  assign r_level = w_level;
-  assign w_data = w_port__data;
-  assign r_port__data = r_data;
-  assign \$4  = 2'h1;
-  assign \$8  = 2'h1;
-  assign inner_r_rdy = inner_level;
-endmodule
-
-(* generator = "Amaranth" *)
 module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__payload, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   reg [23:0] \$10 ;
-  wire [127:0] \$100 ;
+  wire [63:0] \$100 ;
   wire [8:0] \$101 ;
-  wire [127:0] \$102 ;
+  wire [63:0] \$102 ;
   wire [8:0] \$103 ;
-  wire [127:0] \$104 ;
+  wire [63:0] \$104 ;
   wire [8:0] \$105 ;
-  wire [127:0] \$106 ;
+  wire [63:0] \$106 ;
   wire [8:0] \$107 ;
-  wire [127:0] \$108 ;
+  wire [63:0] \$108 ;
   wire [8:0] \$109 ;
   wire [23:0] \$11 ;
-  wire [127:0] \$110 ;
+  wire [63:0] \$110 ;
   wire [8:0] \$111 ;
-  wire [127:0] \$112 ;
+  wire [63:0] \$112 ;
   wire [8:0] \$113 ;
-  wire [127:0] \$114 ;
+  wire [63:0] \$114 ;
   wire [8:0] \$115 ;
-  wire [127:0] \$116 ;
+  wire [63:0] \$116 ;
   wire [8:0] \$117 ;
-  wire [127:0] \$118 ;
+  wire [63:0] \$118 ;
   wire [8:0] \$119 ;
   wire [24:0] \$12 ;
-  wire [127:0] \$120 ;
+  wire [63:0] \$120 ;
   wire [8:0] \$121 ;
-  wire [127:0] \$122 ;
+  wire [63:0] \$122 ;
   wire [8:0] \$123 ;
-  wire [127:0] \$124 ;
+  wire [63:0] \$124 ;
   wire [8:0] \$125 ;
-  wire [127:0] \$126 ;
+  wire [63:0] \$126 ;
   wire [8:0] \$127 ;
-  wire [127:0] \$128 ;
+  wire [63:0] \$128 ;
   wire [8:0] \$129 ;
   reg [23:0] \$13 ;
-  wire [127:0] \$130 ;
+  wire [63:0] \$130 ;
   wire [8:0] \$131 ;
-  wire [127:0] \$132 ;
+  wire [63:0] \$132 ;
   wire [8:0] \$133 ;
-  wire [127:0] \$134 ;
+  wire [63:0] \$134 ;
   wire [8:0] \$135 ;
-  wire [127:0] \$136 ;
-  wire [8:0] \$137 ;
-  wire [127:0] \$138 ;
-  wire [8:0] \$139 ;
+  wire [16:0] \$136 ;
+  wire [16:0] \$137 ;
+  wire [16:0] \$138 ;
+  wire [16:0] \$139 ;
   wire [23:0] \$14 ;
-  wire [127:0] \$140 ;
-  wire [8:0] \$141 ;
-  wire [127:0] \$142 ;
-  wire [8:0] \$143 ;
-  wire [127:0] \$144 ;
-  wire [8:0] \$145 ;
-  wire [127:0] \$146 ;
-  wire [8:0] \$147 ;
-  wire [127:0] \$148 ;
-  wire [8:0] \$149 ;
+  wire [16:0] \$140 ;
+  wire [16:0] \$141 ;
+  wire [16:0] \$142 ;
+  wire [16:0] \$143 ;
+  wire [16:0] \$144 ;
+  wire [16:0] \$145 ;
+  wire [16:0] \$146 ;
+  wire [16:0] \$147 ;
+  wire [16:0] \$148 ;
+  wire [16:0] \$149 ;
   wire [24:0] \$15 ;
-  wire [127:0] \$150 ;
-  wire [8:0] \$151 ;
-  wire [127:0] \$152 ;
-  wire [8:0] \$153 ;
-  wire [127:0] \$154 ;
-  wire [8:0] \$155 ;
-  wire [127:0] \$156 ;
-  wire [8:0] \$157 ;
-  wire [127:0] \$158 ;
-  wire [8:0] \$159 ;
+  wire [16:0] \$150 ;
+  wire [16:0] \$151 ;
+  wire [16:0] \$152 ;
+  wire [16:0] \$153 ;
+  wire [16:0] \$154 ;
+  wire [16:0] \$155 ;
+  wire [16:0] \$156 ;
+  wire [16:0] \$157 ;
+  wire [16:0] \$158 ;
+  wire [16:0] \$159 ;
   reg [23:0] \$16 ;
-  wire [127:0] \$160 ;
-  wire [8:0] \$161 ;
+  wire [16:0] \$160 ;
+  wire [16:0] \$161 ;
   wire [16:0] \$162 ;
   wire [16:0] \$163 ;
   wire [16:0] \$164 ;
@@ -950,564 +886,440 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [16:0] \$181 ;
   wire [16:0] \$182 ;
   wire [16:0] \$183 ;
-  wire [16:0] \$184 ;
-  wire [16:0] \$185 ;
-  wire [16:0] \$186 ;
-  wire [16:0] \$187 ;
-  wire [16:0] \$188 ;
-  wire [16:0] \$189 ;
-  wire \$19 ;
-  wire [16:0] \$190 ;
-  wire [16:0] \$191 ;
-  wire [16:0] \$192 ;
-  wire [16:0] \$193 ;
-  wire [16:0] \$194 ;
-  wire [16:0] \$195 ;
-  wire [16:0] \$196 ;
-  wire [16:0] \$197 ;
-  wire [16:0] \$198 ;
-  wire [16:0] \$199 ;
+  wire [17:0] \$184 ;
+  wire [17:0] \$185 ;
+  wire [18:0] \$186 ;
+  wire [17:0] \$187 ;
+  wire [17:0] \$188 ;
+  wire [18:0] \$189 ;
+  reg [23:0] \$19 ;
+  wire [24:0] \$190 ;
+  wire [17:0] \$191 ;
+  wire [17:0] \$192 ;
+  wire [18:0] \$193 ;
+  wire [17:0] \$194 ;
+  wire [17:0] \$195 ;
+  wire [18:0] \$196 ;
+  wire [24:0] \$197 ;
+  wire [17:0] \$198 ;
+  wire [17:0] \$199 ;
   wire \$2 ;
-  wire \$20 ;
-  wire [16:0] \$200 ;
-  wire [16:0] \$201 ;
-  wire [16:0] \$202 ;
-  wire [16:0] \$203 ;
-  wire [16:0] \$204 ;
-  wire [16:0] \$205 ;
-  wire [16:0] \$206 ;
-  wire [16:0] \$207 ;
-  wire [16:0] \$208 ;
-  wire [16:0] \$209 ;
-  wire \$21 ;
-  wire [16:0] \$210 ;
-  wire [16:0] \$211 ;
-  wire [16:0] \$212 ;
-  wire [16:0] \$213 ;
-  wire [16:0] \$214 ;
-  wire [16:0] \$215 ;
-  wire [16:0] \$216 ;
-  wire [16:0] \$217 ;
-  wire [16:0] \$218 ;
-  wire [16:0] \$219 ;
-  wire \$22 ;
-  wire [16:0] \$220 ;
-  wire [16:0] \$221 ;
-  wire [16:0] \$222 ;
-  wire [16:0] \$223 ;
-  wire [16:0] \$224 ;
-  wire [16:0] \$225 ;
-  wire [17:0] \$226 ;
-  wire [17:0] \$227 ;
-  wire [18:0] \$228 ;
-  wire [17:0] \$229 ;
-  wire \$23 ;
-  wire [17:0] \$230 ;
-  wire [18:0] \$231 ;
-  wire [17:0] \$232 ;
-  wire [17:0] \$233 ;
-  wire [18:0] \$234 ;
-  wire [17:0] \$235 ;
-  wire [17:0] \$236 ;
-  wire [18:0] \$237 ;
-  wire [24:0] \$238 ;
-  wire [24:0] \$239 ;
-  wire \$24 ;
-  wire [25:0] \$240 ;
-  wire [17:0] \$241 ;
-  wire [17:0] \$242 ;
-  wire [18:0] \$243 ;
-  wire [17:0] \$244 ;
-  wire [17:0] \$245 ;
-  wire [18:0] \$246 ;
-  wire [17:0] \$247 ;
-  wire [17:0] \$248 ;
-  wire [18:0] \$249 ;
+  wire [23:0] \$20 ;
+  wire [18:0] \$200 ;
+  wire [17:0] \$201 ;
+  wire [17:0] \$202 ;
+  wire [18:0] \$203 ;
+  wire [24:0] \$204 ;
+  wire [17:0] \$205 ;
+  wire [17:0] \$206 ;
+  wire [18:0] \$207 ;
+  wire [17:0] \$208 ;
+  wire [17:0] \$209 ;
+  wire [24:0] \$21 ;
+  wire [18:0] \$210 ;
+  wire [24:0] \$211 ;
+  wire [17:0] \$212 ;
+  wire [17:0] \$213 ;
+  wire [18:0] \$214 ;
+  wire [17:0] \$215 ;
+  wire [17:0] \$216 ;
+  wire [18:0] \$217 ;
+  wire [24:0] \$218 ;
+  wire [17:0] \$219 ;
+  reg [23:0] \$22 ;
+  wire [17:0] \$220 ;
+  wire [18:0] \$221 ;
+  wire [17:0] \$222 ;
+  wire [17:0] \$223 ;
+  wire [18:0] \$224 ;
+  wire [24:0] \$225 ;
+  wire \$226 ;
+  wire [4:0] \$227 ;
+  wire \$228 ;
+  wire [5:0] \$229 ;
+  wire [23:0] \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire [3:0] \$239 ;
+  wire [24:0] \$24 ;
+  wire [3:0] \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire [3:0] \$246 ;
+  wire [3:0] \$247 ;
+  wire \$248 ;
+  wire \$249 ;
   wire \$25 ;
-  wire [17:0] \$250 ;
-  wire [17:0] \$251 ;
-  wire [18:0] \$252 ;
-  wire [24:0] \$253 ;
-  wire [24:0] \$254 ;
-  wire [25:0] \$255 ;
-  wire [17:0] \$256 ;
-  wire [17:0] \$257 ;
-  wire [18:0] \$258 ;
-  wire [17:0] \$259 ;
-  reg [3:0] \$26 ;
-  wire [17:0] \$260 ;
-  wire [18:0] \$261 ;
-  wire [17:0] \$262 ;
-  wire [17:0] \$263 ;
-  wire [18:0] \$264 ;
-  wire [17:0] \$265 ;
-  wire [17:0] \$266 ;
-  wire [18:0] \$267 ;
-  wire [24:0] \$268 ;
-  wire [24:0] \$269 ;
-  reg [1:0] \$27 ;
-  wire [25:0] \$270 ;
-  wire [17:0] \$271 ;
-  wire [17:0] \$272 ;
-  wire [18:0] \$273 ;
-  wire [17:0] \$274 ;
-  wire [17:0] \$275 ;
-  wire [18:0] \$276 ;
-  wire [17:0] \$277 ;
-  wire [17:0] \$278 ;
-  wire [18:0] \$279 ;
-  reg \$28 ;
-  wire [17:0] \$280 ;
-  wire [17:0] \$281 ;
-  wire [18:0] \$282 ;
-  wire [24:0] \$283 ;
-  wire [24:0] \$284 ;
-  wire [25:0] \$285 ;
-  wire \$286 ;
-  wire [4:0] \$287 ;
-  wire \$288 ;
-  wire [5:0] \$289 ;
-  reg \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire [3:0] \$299 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire [3:0] \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire \$26 ;
+  wire \$260 ;
+  wire [4:0] \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire [143:0] \$268 ;
+  reg [2:0] \$269 ;
+  wire \$27 ;
+  reg [2:0] \$270 ;
+  reg \$271 ;
+  reg \$272 ;
+  reg \$273 ;
+  reg [5:0] \$274 ;
+  reg [63:0] \$275 ;
+  reg \$276 ;
+  reg \$277 ;
+  reg \$278 ;
+  reg \$279 ;
+  wire \$28 ;
+  reg [2:0] \$280 ;
+  reg [8:0] \$281 ;
+  reg [8:0] \$282 ;
+  reg [8:0] \$283 ;
+  reg [8:0] \$284 ;
+  reg [8:0] \$285 ;
+  reg [8:0] \$286 ;
+  reg [8:0] \$287 ;
+  reg [8:0] \$288 ;
+  reg [8:0] \$289 ;
+  wire \$29 ;
+  reg [8:0] \$290 ;
+  reg [8:0] \$291 ;
+  reg [8:0] \$292 ;
+  reg [8:0] \$293 ;
+  reg [8:0] \$294 ;
+  reg [8:0] \$295 ;
+  reg [8:0] \$296 ;
+  reg [8:0] \$297 ;
+  reg [8:0] \$298 ;
+  reg [8:0] \$299 ;
   wire \$3 ;
-  reg \$30 ;
-  wire [3:0] \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire [3:0] \$306 ;
-  wire [3:0] \$307 ;
-  wire \$308 ;
-  wire \$309 ;
+  wire \$30 ;
+  reg [8:0] \$300 ;
+  reg [8:0] \$301 ;
+  reg [8:0] \$302 ;
+  reg [8:0] \$303 ;
+  reg [8:0] \$304 ;
+  reg [8:0] \$305 ;
+  reg [8:0] \$306 ;
+  reg [8:0] \$307 ;
+  reg [8:0] \$308 ;
+  reg [8:0] \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire [3:0] \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
-  wire [6:0] \$32 ;
-  wire \$320 ;
-  wire [4:0] \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire [95:0] \$328 ;
-  reg [3:0] \$329 ;
-  wire [6:0] \$33 ;
-  reg [1:0] \$330 ;
-  reg \$331 ;
-  reg \$332 ;
-  reg \$333 ;
-  reg [5:0] \$334 ;
-  reg [127:0] \$335 ;
-  reg \$336 ;
-  reg \$337 ;
-  reg \$338 ;
-  reg \$339 ;
-  wire [127:0] \$34 ;
-  reg [3:0] \$340 ;
-  reg [8:0] \$341 ;
-  reg [8:0] \$342 ;
-  reg [8:0] \$343 ;
-  reg [8:0] \$344 ;
-  reg [8:0] \$345 ;
-  reg [8:0] \$346 ;
-  reg [8:0] \$347 ;
-  reg [8:0] \$348 ;
-  reg [8:0] \$349 ;
-  wire [8:0] \$35 ;
-  reg [8:0] \$350 ;
-  reg [8:0] \$351 ;
-  reg [8:0] \$352 ;
-  reg [8:0] \$353 ;
-  reg [8:0] \$354 ;
-  reg [8:0] \$355 ;
-  reg [8:0] \$356 ;
-  reg [8:0] \$357 ;
-  reg [8:0] \$358 ;
-  reg [8:0] \$359 ;
-  wire [127:0] \$36 ;
-  reg [8:0] \$360 ;
-  reg [8:0] \$361 ;
-  reg [8:0] \$362 ;
-  reg [8:0] \$363 ;
-  reg [8:0] \$364 ;
-  reg [8:0] \$365 ;
-  reg [8:0] \$366 ;
-  reg [8:0] \$367 ;
-  reg [8:0] \$368 ;
-  reg [8:0] \$369 ;
-  wire [8:0] \$37 ;
-  reg [8:0] \$370 ;
-  reg [8:0] \$371 ;
-  reg [8:0] \$372 ;
-  reg [8:0] \$373 ;
-  reg [8:0] \$374 ;
-  reg [8:0] \$375 ;
-  reg [8:0] \$376 ;
-  reg [8:0] \$377 ;
-  reg [8:0] \$378 ;
-  reg [8:0] \$379 ;
-  wire [127:0] \$38 ;
-  reg [8:0] \$380 ;
-  reg [8:0] \$381 ;
-  reg [8:0] \$382 ;
-  reg [8:0] \$383 ;
-  reg [8:0] \$384 ;
-  reg [8:0] \$385 ;
-  reg [8:0] \$386 ;
-  reg [8:0] \$387 ;
-  reg [8:0] \$388 ;
-  reg [8:0] \$389 ;
-  wire [8:0] \$39 ;
-  reg [8:0] \$390 ;
-  reg [8:0] \$391 ;
-  reg [8:0] \$392 ;
-  reg [8:0] \$393 ;
-  reg [8:0] \$394 ;
-  reg [8:0] \$395 ;
-  reg [8:0] \$396 ;
-  reg [8:0] \$397 ;
-  reg [8:0] \$398 ;
-  reg [8:0] \$399 ;
+  reg [8:0] \$310 ;
+  reg [8:0] \$311 ;
+  reg [8:0] \$312 ;
+  reg [8:0] \$313 ;
+  reg [8:0] \$314 ;
+  reg [8:0] \$315 ;
+  reg [8:0] \$316 ;
+  reg [8:0] \$317 ;
+  reg [8:0] \$318 ;
+  reg [8:0] \$319 ;
+  reg [2:0] \$32 ;
+  reg [8:0] \$320 ;
+  reg [8:0] \$321 ;
+  reg [8:0] \$322 ;
+  reg [8:0] \$323 ;
+  reg [8:0] \$324 ;
+  reg [8:0] \$325 ;
+  reg [8:0] \$326 ;
+  reg [8:0] \$327 ;
+  reg [8:0] \$328 ;
+  reg [7:0] \$329 ;
+  reg [2:0] \$33 ;
+  reg [7:0] \$330 ;
+  reg [7:0] \$331 ;
+  reg [7:0] \$332 ;
+  reg [7:0] \$333 ;
+  reg [7:0] \$334 ;
+  reg [7:0] \$335 ;
+  reg [7:0] \$336 ;
+  reg [7:0] \$337 ;
+  reg [7:0] \$338 ;
+  reg [7:0] \$339 ;
+  reg \$34 ;
+  reg [7:0] \$340 ;
+  reg [7:0] \$341 ;
+  reg [7:0] \$342 ;
+  reg [7:0] \$343 ;
+  reg [7:0] \$344 ;
+  reg [7:0] \$345 ;
+  reg [7:0] \$346 ;
+  reg [7:0] \$347 ;
+  reg [7:0] \$348 ;
+  reg [7:0] \$349 ;
+  reg \$35 ;
+  reg [7:0] \$350 ;
+  reg [7:0] \$351 ;
+  reg [7:0] \$352 ;
+  reg [7:0] \$353 ;
+  reg [7:0] \$354 ;
+  reg [7:0] \$355 ;
+  reg [7:0] \$356 ;
+  reg [7:0] \$357 ;
+  reg [7:0] \$358 ;
+  reg [7:0] \$359 ;
+  reg \$36 ;
+  reg [7:0] \$360 ;
+  reg [7:0] \$361 ;
+  reg [7:0] \$362 ;
+  reg [7:0] \$363 ;
+  reg [7:0] \$364 ;
+  reg [7:0] \$365 ;
+  reg [7:0] \$366 ;
+  reg [7:0] \$367 ;
+  reg [7:0] \$368 ;
+  reg [7:0] \$369 ;
+  wire \$37 ;
+  reg [7:0] \$370 ;
+  reg [7:0] \$371 ;
+  reg [7:0] \$372 ;
+  reg [7:0] \$373 ;
+  reg [7:0] \$374 ;
+  reg [7:0] \$375 ;
+  reg [7:0] \$376 ;
+  reg [16:0] \$377 ;
+  reg [16:0] \$378 ;
+  reg [16:0] \$379 ;
+  wire [6:0] \$38 ;
+  reg [16:0] \$380 ;
+  reg [16:0] \$381 ;
+  reg [16:0] \$382 ;
+  reg [16:0] \$383 ;
+  reg [16:0] \$384 ;
+  reg [16:0] \$385 ;
+  reg [16:0] \$386 ;
+  reg [16:0] \$387 ;
+  reg [16:0] \$388 ;
+  reg [16:0] \$389 ;
+  wire [6:0] \$39 ;
+  reg [16:0] \$390 ;
+  reg [16:0] \$391 ;
+  reg [16:0] \$392 ;
+  reg [16:0] \$393 ;
+  reg [16:0] \$394 ;
+  reg [16:0] \$395 ;
+  reg [16:0] \$396 ;
+  reg [16:0] \$397 ;
+  reg [16:0] \$398 ;
+  reg [16:0] \$399 ;
   wire \$4 ;
-  wire [127:0] \$40 ;
-  reg [8:0] \$400 ;
-  reg [8:0] \$401 ;
-  reg [8:0] \$402 ;
-  reg [8:0] \$403 ;
-  reg [8:0] \$404 ;
-  reg [7:0] \$405 ;
-  reg [7:0] \$406 ;
-  reg [7:0] \$407 ;
-  reg [7:0] \$408 ;
-  reg [7:0] \$409 ;
+  wire [63:0] \$40 ;
+  reg [16:0] \$400 ;
+  reg [16:0] \$401 ;
+  reg [16:0] \$402 ;
+  reg [16:0] \$403 ;
+  reg [16:0] \$404 ;
+  reg [16:0] \$405 ;
+  reg [16:0] \$406 ;
+  reg [16:0] \$407 ;
+  reg [16:0] \$408 ;
+  reg [16:0] \$409 ;
   wire [8:0] \$41 ;
-  reg [7:0] \$410 ;
-  reg [7:0] \$411 ;
-  reg [7:0] \$412 ;
-  reg [7:0] \$413 ;
-  reg [7:0] \$414 ;
-  reg [7:0] \$415 ;
-  reg [7:0] \$416 ;
-  reg [7:0] \$417 ;
-  reg [7:0] \$418 ;
-  reg [7:0] \$419 ;
-  wire [127:0] \$42 ;
-  reg [7:0] \$420 ;
-  reg [7:0] \$421 ;
-  reg [7:0] \$422 ;
-  reg [7:0] \$423 ;
-  reg [7:0] \$424 ;
-  reg [7:0] \$425 ;
-  reg [7:0] \$426 ;
-  reg [7:0] \$427 ;
-  reg [7:0] \$428 ;
-  reg [7:0] \$429 ;
+  reg [16:0] \$410 ;
+  reg [16:0] \$411 ;
+  reg [16:0] \$412 ;
+  reg [16:0] \$413 ;
+  reg [16:0] \$414 ;
+  reg [16:0] \$415 ;
+  reg [16:0] \$416 ;
+  reg [16:0] \$417 ;
+  reg [16:0] \$418 ;
+  reg [16:0] \$419 ;
+  wire [63:0] \$42 ;
+  reg [16:0] \$420 ;
+  reg [16:0] \$421 ;
+  reg [16:0] \$422 ;
+  reg [16:0] \$423 ;
+  reg [16:0] \$424 ;
+  reg [16:0] \$425 ;
+  reg [16:0] \$426 ;
+  reg [16:0] \$427 ;
+  reg [16:0] \$428 ;
+  reg [16:0] \$429 ;
   wire [8:0] \$43 ;
-  reg [7:0] \$430 ;
-  reg [7:0] \$431 ;
-  reg [7:0] \$432 ;
-  reg [7:0] \$433 ;
-  reg [7:0] \$434 ;
-  reg [7:0] \$435 ;
-  reg [7:0] \$436 ;
-  reg [7:0] \$437 ;
-  reg [7:0] \$438 ;
-  reg [7:0] \$439 ;
-  wire [127:0] \$44 ;
-  reg [7:0] \$440 ;
-  reg [7:0] \$441 ;
-  reg [7:0] \$442 ;
-  reg [7:0] \$443 ;
-  reg [7:0] \$444 ;
-  reg [7:0] \$445 ;
-  reg [7:0] \$446 ;
-  reg [7:0] \$447 ;
-  reg [7:0] \$448 ;
-  reg [7:0] \$449 ;
+  reg [16:0] \$430 ;
+  reg [16:0] \$431 ;
+  reg [16:0] \$432 ;
+  reg [16:0] \$433 ;
+  reg [16:0] \$434 ;
+  reg [16:0] \$435 ;
+  reg [16:0] \$436 ;
+  reg [16:0] \$437 ;
+  reg [16:0] \$438 ;
+  reg [16:0] \$439 ;
+  wire [63:0] \$44 ;
+  reg [16:0] \$440 ;
+  reg [16:0] \$441 ;
+  reg [16:0] \$442 ;
+  reg [16:0] \$443 ;
+  reg [16:0] \$444 ;
+  reg [16:0] \$445 ;
+  reg [16:0] \$446 ;
+  reg [16:0] \$447 ;
+  reg [16:0] \$448 ;
+  reg [16:0] \$449 ;
   wire [8:0] \$45 ;
-  reg [7:0] \$450 ;
-  reg [7:0] \$451 ;
-  reg [7:0] \$452 ;
-  reg [7:0] \$453 ;
-  reg [7:0] \$454 ;
-  reg [7:0] \$455 ;
-  reg [7:0] \$456 ;
-  reg [7:0] \$457 ;
-  reg [7:0] \$458 ;
-  reg [7:0] \$459 ;
-  wire [127:0] \$46 ;
-  reg [7:0] \$460 ;
-  reg [7:0] \$461 ;
-  reg [7:0] \$462 ;
-  reg [7:0] \$463 ;
-  reg [7:0] \$464 ;
-  reg [7:0] \$465 ;
-  reg [7:0] \$466 ;
-  reg [7:0] \$467 ;
-  reg [7:0] \$468 ;
+  reg [16:0] \$450 ;
+  reg [16:0] \$451 ;
+  reg [16:0] \$452 ;
+  reg [16:0] \$453 ;
+  reg [16:0] \$454 ;
+  reg [16:0] \$455 ;
+  reg [16:0] \$456 ;
+  reg [16:0] \$457 ;
+  reg [16:0] \$458 ;
+  reg [16:0] \$459 ;
+  wire [63:0] \$46 ;
+  reg [16:0] \$460 ;
+  reg [16:0] \$461 ;
+  reg [16:0] \$462 ;
+  reg [16:0] \$463 ;
+  reg [16:0] \$464 ;
+  reg [16:0] \$465 ;
+  reg [16:0] \$466 ;
+  reg [16:0] \$467 ;
+  reg [16:0] \$468 ;
   reg [16:0] \$469 ;
   wire [8:0] \$47 ;
   reg [16:0] \$470 ;
   reg [16:0] \$471 ;
   reg [16:0] \$472 ;
-  reg [16:0] \$473 ;
-  reg [16:0] \$474 ;
-  reg [16:0] \$475 ;
-  reg [16:0] \$476 ;
-  reg [16:0] \$477 ;
-  reg [16:0] \$478 ;
-  reg [16:0] \$479 ;
-  wire [127:0] \$48 ;
-  reg [16:0] \$480 ;
-  reg [16:0] \$481 ;
-  reg [16:0] \$482 ;
-  reg [16:0] \$483 ;
-  reg [16:0] \$484 ;
-  reg [16:0] \$485 ;
-  reg [16:0] \$486 ;
-  reg [16:0] \$487 ;
-  reg [16:0] \$488 ;
-  reg [16:0] \$489 ;
+  reg [23:0] \$473 ;
+  reg [23:0] \$474 ;
+  reg [23:0] \$475 ;
+  reg [23:0] \$476 ;
+  reg [23:0] \$477 ;
+  reg [23:0] \$478 ;
+  reg [23:0] \$479 ;
+  wire [63:0] \$48 ;
+  reg [23:0] \$480 ;
+  reg [23:0] \$481 ;
+  reg [23:0] \$482 ;
+  reg [23:0] \$483 ;
+  reg [23:0] \$484 ;
+  reg [23:0] \$485 ;
+  reg [23:0] \$486 ;
+  reg [23:0] \$487 ;
+  reg [23:0] \$488 ;
+  reg [23:0] \$489 ;
   wire [8:0] \$49 ;
-  reg [16:0] \$490 ;
-  reg [16:0] \$491 ;
-  reg [16:0] \$492 ;
-  reg [16:0] \$493 ;
-  reg [16:0] \$494 ;
-  reg [16:0] \$495 ;
-  reg [16:0] \$496 ;
-  reg [16:0] \$497 ;
-  reg [16:0] \$498 ;
-  reg [16:0] \$499 ;
+  reg [23:0] \$490 ;
+  reg \$491 ;
+  reg \$492 ;
+  reg \$493 ;
+  reg [2:0] \$494 ;
+  reg \$495 ;
+  reg \$496 ;
+  reg \$497 ;
+  reg [2:0] \$498 ;
+  reg \$499 ;
   wire \$5 ;
-  wire [127:0] \$50 ;
-  reg [16:0] \$500 ;
-  reg [16:0] \$501 ;
-  reg [16:0] \$502 ;
-  reg [16:0] \$503 ;
-  reg [16:0] \$504 ;
-  reg [16:0] \$505 ;
-  reg [16:0] \$506 ;
-  reg [16:0] \$507 ;
-  reg [16:0] \$508 ;
-  reg [16:0] \$509 ;
+  wire [63:0] \$50 ;
+  reg \$500 ;
+  reg \$501 ;
+  reg [2:0] \$502 ;
+  reg \$503 ;
+  reg \$504 ;
+  reg \$505 ;
+  reg [2:0] \$506 ;
+  reg \$507 ;
+  reg \$508 ;
+  reg \$509 ;
   wire [8:0] \$51 ;
-  reg [16:0] \$510 ;
-  reg [16:0] \$511 ;
-  reg [16:0] \$512 ;
-  reg [16:0] \$513 ;
-  reg [16:0] \$514 ;
-  reg [16:0] \$515 ;
-  reg [16:0] \$516 ;
-  reg [16:0] \$517 ;
-  reg [16:0] \$518 ;
-  reg [16:0] \$519 ;
-  wire [127:0] \$52 ;
-  reg [16:0] \$520 ;
-  reg [16:0] \$521 ;
-  reg [16:0] \$522 ;
-  reg [16:0] \$523 ;
-  reg [16:0] \$524 ;
-  reg [16:0] \$525 ;
-  reg [16:0] \$526 ;
-  reg [16:0] \$527 ;
-  reg [16:0] \$528 ;
-  reg [16:0] \$529 ;
+  reg [2:0] \$510 ;
+  reg [23:0] \$511 ;
+  reg [23:0] \$512 ;
+  reg [23:0] \$513 ;
+  reg [23:0] \$514 ;
+  reg [23:0] \$515 ;
+  reg [23:0] \$516 ;
+  reg [3:0] \$517 ;
+  reg [2:0] \$518 ;
+  reg [2:0] \$519 ;
+  wire [63:0] \$52 ;
+  reg [2:0] \$520 ;
+  reg \$521 ;
+  reg [143:0] \$522 ;
   wire [8:0] \$53 ;
-  reg [16:0] \$530 ;
-  reg [16:0] \$531 ;
-  reg [16:0] \$532 ;
-  reg [16:0] \$533 ;
-  reg [16:0] \$534 ;
-  reg [16:0] \$535 ;
-  reg [16:0] \$536 ;
-  reg [16:0] \$537 ;
-  reg [16:0] \$538 ;
-  reg [16:0] \$539 ;
-  wire [127:0] \$54 ;
-  reg [16:0] \$540 ;
-  reg [16:0] \$541 ;
-  reg [16:0] \$542 ;
-  reg [16:0] \$543 ;
-  reg [16:0] \$544 ;
-  reg [16:0] \$545 ;
-  reg [16:0] \$546 ;
-  reg [16:0] \$547 ;
-  reg [16:0] \$548 ;
-  reg [16:0] \$549 ;
+  wire [63:0] \$54 ;
   wire [8:0] \$55 ;
-  reg [16:0] \$550 ;
-  reg [16:0] \$551 ;
-  reg [16:0] \$552 ;
-  reg [16:0] \$553 ;
-  reg [16:0] \$554 ;
-  reg [16:0] \$555 ;
-  reg [16:0] \$556 ;
-  reg [16:0] \$557 ;
-  reg [16:0] \$558 ;
-  reg [16:0] \$559 ;
-  wire [127:0] \$56 ;
-  reg [16:0] \$560 ;
-  reg [16:0] \$561 ;
-  reg [16:0] \$562 ;
-  reg [16:0] \$563 ;
-  reg [16:0] \$564 ;
-  reg [16:0] \$565 ;
-  reg [16:0] \$566 ;
-  reg [16:0] \$567 ;
-  reg [16:0] \$568 ;
-  reg [16:0] \$569 ;
+  wire [63:0] \$56 ;
   wire [8:0] \$57 ;
-  reg [16:0] \$570 ;
-  reg [16:0] \$571 ;
-  reg [16:0] \$572 ;
-  reg [16:0] \$573 ;
-  reg [16:0] \$574 ;
-  reg [16:0] \$575 ;
-  reg [16:0] \$576 ;
-  reg [16:0] \$577 ;
-  reg [16:0] \$578 ;
-  reg [16:0] \$579 ;
-  wire [127:0] \$58 ;
-  reg [16:0] \$580 ;
-  reg [16:0] \$581 ;
-  reg [16:0] \$582 ;
-  reg [16:0] \$583 ;
-  reg [16:0] \$584 ;
-  reg [16:0] \$585 ;
-  reg [16:0] \$586 ;
-  reg [16:0] \$587 ;
-  reg [16:0] \$588 ;
-  reg [16:0] \$589 ;
+  wire [63:0] \$58 ;
   wire [8:0] \$59 ;
-  reg [16:0] \$590 ;
-  reg [16:0] \$591 ;
-  reg [16:0] \$592 ;
-  reg [16:0] \$593 ;
-  reg [16:0] \$594 ;
-  reg [16:0] \$595 ;
-  reg [16:0] \$596 ;
-  reg [23:0] \$597 ;
-  reg [23:0] \$598 ;
-  reg [23:0] \$599 ;
   wire \$6 ;
-  wire [127:0] \$60 ;
-  reg [23:0] \$600 ;
-  reg [23:0] \$601 ;
-  reg [23:0] \$602 ;
-  reg [23:0] \$603 ;
-  reg [23:0] \$604 ;
-  reg [23:0] \$605 ;
-  reg [23:0] \$606 ;
-  reg [23:0] \$607 ;
-  reg [23:0] \$608 ;
-  reg [23:0] \$609 ;
+  wire [63:0] \$60 ;
   wire [8:0] \$61 ;
-  reg [23:0] \$610 ;
-  reg [23:0] \$611 ;
-  reg [23:0] \$612 ;
-  reg [23:0] \$613 ;
-  reg [23:0] \$614 ;
-  reg [23:0] \$615 ;
-  reg [23:0] \$616 ;
-  reg \$617 ;
-  reg \$618 ;
-  reg \$619 ;
-  wire [127:0] \$62 ;
-  reg [3:0] \$620 ;
-  reg \$621 ;
-  reg \$622 ;
-  reg \$623 ;
-  reg [3:0] \$624 ;
-  reg \$625 ;
-  reg \$626 ;
-  reg \$627 ;
-  reg [3:0] \$628 ;
-  reg \$629 ;
+  wire [63:0] \$62 ;
   wire [8:0] \$63 ;
-  reg \$630 ;
-  reg \$631 ;
-  reg [3:0] \$632 ;
-  reg \$633 ;
-  reg \$634 ;
-  reg \$635 ;
-  reg [3:0] \$636 ;
-  reg [23:0] \$637 ;
-  reg [23:0] \$638 ;
-  reg [23:0] \$639 ;
-  wire [127:0] \$64 ;
-  reg [23:0] \$640 ;
-  reg [3:0] \$641 ;
-  reg [2:0] \$642 ;
-  reg [2:0] \$643 ;
-  reg [2:0] \$644 ;
-  reg \$645 ;
-  reg [95:0] \$646 ;
+  wire [63:0] \$64 ;
   wire [8:0] \$65 ;
-  wire [127:0] \$66 ;
+  wire [63:0] \$66 ;
   wire [8:0] \$67 ;
-  wire [127:0] \$68 ;
+  wire [63:0] \$68 ;
   wire [8:0] \$69 ;
   reg [23:0] \$7 ;
-  wire [127:0] \$70 ;
+  wire [63:0] \$70 ;
   wire [8:0] \$71 ;
-  wire [127:0] \$72 ;
+  wire [63:0] \$72 ;
   wire [8:0] \$73 ;
-  wire [127:0] \$74 ;
+  wire [63:0] \$74 ;
   wire [8:0] \$75 ;
-  wire [127:0] \$76 ;
+  wire [63:0] \$76 ;
   wire [8:0] \$77 ;
-  wire [127:0] \$78 ;
+  wire [63:0] \$78 ;
   wire [8:0] \$79 ;
   wire [23:0] \$8 ;
-  wire [127:0] \$80 ;
+  wire [63:0] \$80 ;
   wire [8:0] \$81 ;
-  wire [127:0] \$82 ;
+  wire [63:0] \$82 ;
   wire [8:0] \$83 ;
-  wire [127:0] \$84 ;
+  wire [63:0] \$84 ;
   wire [8:0] \$85 ;
-  wire [127:0] \$86 ;
+  wire [63:0] \$86 ;
   wire [8:0] \$87 ;
-  wire [127:0] \$88 ;
+  wire [63:0] \$88 ;
   wire [8:0] \$89 ;
   wire [24:0] \$9 ;
-  wire [127:0] \$90 ;
+  wire [63:0] \$90 ;
   wire [8:0] \$91 ;
-  wire [127:0] \$92 ;
+  wire [63:0] \$92 ;
   wire [8:0] \$93 ;
-  wire [127:0] \$94 ;
+  wire [63:0] \$94 ;
   wire [8:0] \$95 ;
-  wire [127:0] \$96 ;
+  wire [63:0] \$96 ;
   wire [8:0] \$97 ;
-  wire [127:0] \$98 ;
+  wire [63:0] \$98 ;
   wire [8:0] \$99 ;
-  reg [1:0] \$signature__addr  = 2'h0;
-  reg [2:0] \$signature__addr$36  = 3'h0;
-  wire [127:0] \$signature__data ;
-  wire [95:0] \$signature__data$38 ;
+  reg [2:0] \$signature__addr  = 3'h0;
+  reg [2:0] \$signature__addr$42  = 3'h0;
+  wire [63:0] \$signature__data ;
+  wire [143:0] \$signature__data$44 ;
   wire \$signature__en ;
-  wire \$signature__en$30 ;
+  wire \$signature__en$36 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -1516,6 +1328,10 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [23:0] acc2_next;
   reg [23:0] acc3 = 24'h000000;
   wire [23:0] acc3_next;
+  reg [23:0] acc4 = 24'h000000;
+  wire [23:0] acc4_next;
+  reg [23:0] acc5 = 24'h000000;
+  wire [23:0] acc5_next;
   input clk;
   wire clk;
   reg first1 = 1'h0;
@@ -1526,15 +1342,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
-  input [127:0] i__payload;
-  wire [127:0] i__payload;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[10] ;
-  wire [7:0] \i__payload[11] ;
-  wire [7:0] \i__payload[12] ;
-  wire [7:0] \i__payload[13] ;
-  wire [7:0] \i__payload[14] ;
-  wire [7:0] \i__payload[15] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
@@ -1542,8 +1352,6 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   wire [7:0] \i__payload[5] ;
   wire [7:0] \i__payload[6] ;
   wire [7:0] \i__payload[7] ;
-  wire [7:0] \i__payload[8] ;
-  wire [7:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   input i__valid;
@@ -1556,19 +1364,21 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg last5 = 1'h0;
   reg last6 = 1'h0;
   reg last_t = 1'h0;
-  reg [3:0] nf1 = 4'h0;
-  reg [3:0] nf2 = 4'h0;
-  reg [3:0] nf3 = 4'h0;
-  reg [3:0] nf4 = 4'h0;
-  reg [3:0] nf5 = 4'h0;
-  reg [3:0] nf6 = 4'h0;
-  reg [3:0] nf_t = 4'h0;
-  output [95:0] o__payload;
-  reg [95:0] o__payload = 96'h000000000000000000000000;
+  reg [2:0] nf1 = 3'h0;
+  reg [2:0] nf2 = 3'h0;
+  reg [2:0] nf3 = 3'h0;
+  reg [2:0] nf4 = 3'h0;
+  reg [2:0] nf5 = 3'h0;
+  reg [2:0] nf6 = 3'h0;
+  reg [2:0] nf_t = 3'h0;
+  output [143:0] o__payload;
+  reg [143:0] o__payload = 144'h000000000000000000000000000000000000;
   wire [23:0] \o__payload[0] ;
   wire [23:0] \o__payload[1] ;
   wire [23:0] \o__payload[2] ;
   wire [23:0] \o__payload[3] ;
+  wire [23:0] \o__payload[4] ;
+  wire [23:0] \o__payload[5] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -1576,18 +1386,6 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
-  reg [16:0] prod0_10 = 17'h00000;
-  reg [16:0] prod0_10_r = 17'h00000;
-  reg [16:0] prod0_11 = 17'h00000;
-  reg [16:0] prod0_11_r = 17'h00000;
-  reg [16:0] prod0_12 = 17'h00000;
-  reg [16:0] prod0_12_r = 17'h00000;
-  reg [16:0] prod0_13 = 17'h00000;
-  reg [16:0] prod0_13_r = 17'h00000;
-  reg [16:0] prod0_14 = 17'h00000;
-  reg [16:0] prod0_14_r = 17'h00000;
-  reg [16:0] prod0_15 = 17'h00000;
-  reg [16:0] prod0_15_r = 17'h00000;
   reg [16:0] prod0_1_r = 17'h00000;
   reg [16:0] prod0_2 = 17'h00000;
   reg [16:0] prod0_2_r = 17'h00000;
@@ -1601,25 +1399,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] prod0_6_r = 17'h00000;
   reg [16:0] prod0_7 = 17'h00000;
   reg [16:0] prod0_7_r = 17'h00000;
-  reg [16:0] prod0_8 = 17'h00000;
-  reg [16:0] prod0_8_r = 17'h00000;
-  reg [16:0] prod0_9 = 17'h00000;
-  reg [16:0] prod0_9_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
   reg [16:0] prod1_0_r = 17'h00000;
   reg [16:0] prod1_1 = 17'h00000;
-  reg [16:0] prod1_10 = 17'h00000;
-  reg [16:0] prod1_10_r = 17'h00000;
-  reg [16:0] prod1_11 = 17'h00000;
-  reg [16:0] prod1_11_r = 17'h00000;
-  reg [16:0] prod1_12 = 17'h00000;
-  reg [16:0] prod1_12_r = 17'h00000;
-  reg [16:0] prod1_13 = 17'h00000;
-  reg [16:0] prod1_13_r = 17'h00000;
-  reg [16:0] prod1_14 = 17'h00000;
-  reg [16:0] prod1_14_r = 17'h00000;
-  reg [16:0] prod1_15 = 17'h00000;
-  reg [16:0] prod1_15_r = 17'h00000;
   reg [16:0] prod1_1_r = 17'h00000;
   reg [16:0] prod1_2 = 17'h00000;
   reg [16:0] prod1_2_r = 17'h00000;
@@ -1633,25 +1415,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] prod1_6_r = 17'h00000;
   reg [16:0] prod1_7 = 17'h00000;
   reg [16:0] prod1_7_r = 17'h00000;
-  reg [16:0] prod1_8 = 17'h00000;
-  reg [16:0] prod1_8_r = 17'h00000;
-  reg [16:0] prod1_9 = 17'h00000;
-  reg [16:0] prod1_9_r = 17'h00000;
   reg [16:0] prod2_0 = 17'h00000;
   reg [16:0] prod2_0_r = 17'h00000;
   reg [16:0] prod2_1 = 17'h00000;
-  reg [16:0] prod2_10 = 17'h00000;
-  reg [16:0] prod2_10_r = 17'h00000;
-  reg [16:0] prod2_11 = 17'h00000;
-  reg [16:0] prod2_11_r = 17'h00000;
-  reg [16:0] prod2_12 = 17'h00000;
-  reg [16:0] prod2_12_r = 17'h00000;
-  reg [16:0] prod2_13 = 17'h00000;
-  reg [16:0] prod2_13_r = 17'h00000;
-  reg [16:0] prod2_14 = 17'h00000;
-  reg [16:0] prod2_14_r = 17'h00000;
-  reg [16:0] prod2_15 = 17'h00000;
-  reg [16:0] prod2_15_r = 17'h00000;
   reg [16:0] prod2_1_r = 17'h00000;
   reg [16:0] prod2_2 = 17'h00000;
   reg [16:0] prod2_2_r = 17'h00000;
@@ -1665,25 +1431,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] prod2_6_r = 17'h00000;
   reg [16:0] prod2_7 = 17'h00000;
   reg [16:0] prod2_7_r = 17'h00000;
-  reg [16:0] prod2_8 = 17'h00000;
-  reg [16:0] prod2_8_r = 17'h00000;
-  reg [16:0] prod2_9 = 17'h00000;
-  reg [16:0] prod2_9_r = 17'h00000;
   reg [16:0] prod3_0 = 17'h00000;
   reg [16:0] prod3_0_r = 17'h00000;
   reg [16:0] prod3_1 = 17'h00000;
-  reg [16:0] prod3_10 = 17'h00000;
-  reg [16:0] prod3_10_r = 17'h00000;
-  reg [16:0] prod3_11 = 17'h00000;
-  reg [16:0] prod3_11_r = 17'h00000;
-  reg [16:0] prod3_12 = 17'h00000;
-  reg [16:0] prod3_12_r = 17'h00000;
-  reg [16:0] prod3_13 = 17'h00000;
-  reg [16:0] prod3_13_r = 17'h00000;
-  reg [16:0] prod3_14 = 17'h00000;
-  reg [16:0] prod3_14_r = 17'h00000;
-  reg [16:0] prod3_15 = 17'h00000;
-  reg [16:0] prod3_15_r = 17'h00000;
   reg [16:0] prod3_1_r = 17'h00000;
   reg [16:0] prod3_2 = 17'h00000;
   reg [16:0] prod3_2_r = 17'h00000;
@@ -1697,15 +1447,45 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg [16:0] prod3_6_r = 17'h00000;
   reg [16:0] prod3_7 = 17'h00000;
   reg [16:0] prod3_7_r = 17'h00000;
-  reg [16:0] prod3_8 = 17'h00000;
-  reg [16:0] prod3_8_r = 17'h00000;
-  reg [16:0] prod3_9 = 17'h00000;
-  reg [16:0] prod3_9_r = 17'h00000;
-  wire [95:0] q_in;
+  reg [16:0] prod4_0 = 17'h00000;
+  reg [16:0] prod4_0_r = 17'h00000;
+  reg [16:0] prod4_1 = 17'h00000;
+  reg [16:0] prod4_1_r = 17'h00000;
+  reg [16:0] prod4_2 = 17'h00000;
+  reg [16:0] prod4_2_r = 17'h00000;
+  reg [16:0] prod4_3 = 17'h00000;
+  reg [16:0] prod4_3_r = 17'h00000;
+  reg [16:0] prod4_4 = 17'h00000;
+  reg [16:0] prod4_4_r = 17'h00000;
+  reg [16:0] prod4_5 = 17'h00000;
+  reg [16:0] prod4_5_r = 17'h00000;
+  reg [16:0] prod4_6 = 17'h00000;
+  reg [16:0] prod4_6_r = 17'h00000;
+  reg [16:0] prod4_7 = 17'h00000;
+  reg [16:0] prod4_7_r = 17'h00000;
+  reg [16:0] prod5_0 = 17'h00000;
+  reg [16:0] prod5_0_r = 17'h00000;
+  reg [16:0] prod5_1 = 17'h00000;
+  reg [16:0] prod5_1_r = 17'h00000;
+  reg [16:0] prod5_2 = 17'h00000;
+  reg [16:0] prod5_2_r = 17'h00000;
+  reg [16:0] prod5_3 = 17'h00000;
+  reg [16:0] prod5_3_r = 17'h00000;
+  reg [16:0] prod5_4 = 17'h00000;
+  reg [16:0] prod5_4_r = 17'h00000;
+  reg [16:0] prod5_5 = 17'h00000;
+  reg [16:0] prod5_5_r = 17'h00000;
+  reg [16:0] prod5_6 = 17'h00000;
+  reg [16:0] prod5_6_r = 17'h00000;
+  reg [16:0] prod5_7 = 17'h00000;
+  reg [16:0] prod5_7_r = 17'h00000;
+  wire [143:0] q_in;
   wire [23:0] \q_in[0] ;
   wire [23:0] \q_in[1] ;
   wire [23:0] \q_in[2] ;
   wire [23:0] \q_in[3] ;
+  wire [23:0] \q_in[4] ;
+  wire [23:0] \q_in[5] ;
   reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
@@ -1714,35 +1494,33 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
-  (* init = 2'h0 *)
-  wire [1:0] rport__addr;
-  reg [2:0] \rport__addr$39  = 3'h0;
-  wire [127:0] rport__data;
-  wire [95:0] \rport__data$342 ;
+  (* init = 3'h0 *)
+  wire [2:0] rport__addr;
+  reg [2:0] \rport__addr$45  = 3'h0;
+  wire [63:0] rport__data;
+  wire [143:0] \rport__data$280 ;
   input rst;
   wire rst;
-  (* init = 2'h0 *)
-  wire [1:0] sf_t;
+  (* init = 3'h0 *)
+  wire [2:0] sf_t;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
-  reg [23:0] sum0_s0_2 = 24'h000000;
-  reg [23:0] sum0_s0_3 = 24'h000000;
   reg [23:0] sum0_s1_0 = 24'h000000;
   reg [23:0] sum1_s0_0 = 24'h000000;
   reg [23:0] sum1_s0_1 = 24'h000000;
-  reg [23:0] sum1_s0_2 = 24'h000000;
-  reg [23:0] sum1_s0_3 = 24'h000000;
   reg [23:0] sum1_s1_0 = 24'h000000;
   reg [23:0] sum2_s0_0 = 24'h000000;
   reg [23:0] sum2_s0_1 = 24'h000000;
-  reg [23:0] sum2_s0_2 = 24'h000000;
-  reg [23:0] sum2_s0_3 = 24'h000000;
   reg [23:0] sum2_s1_0 = 24'h000000;
   reg [23:0] sum3_s0_0 = 24'h000000;
   reg [23:0] sum3_s0_1 = 24'h000000;
-  reg [23:0] sum3_s0_2 = 24'h000000;
-  reg [23:0] sum3_s0_3 = 24'h000000;
   reg [23:0] sum3_s1_0 = 24'h000000;
+  reg [23:0] sum4_s0_0 = 24'h000000;
+  reg [23:0] sum4_s0_1 = 24'h000000;
+  reg [23:0] sum4_s1_0 = 24'h000000;
+  reg [23:0] sum5_s0_0 = 24'h000000;
+  reg [23:0] sum5_s0_1 = 24'h000000;
+  reg [23:0] sum5_s1_0 = 24'h000000;
   (* init = 6'h00 *)
   wire [5:0] t;
   reg v1 = 1'h0;
@@ -1753,87 +1531,59 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
-  reg [7:0] w0_10 = 8'h00;
-  reg [7:0] w0_11 = 8'h00;
-  reg [7:0] w0_12 = 8'h00;
-  reg [7:0] w0_13 = 8'h00;
-  reg [7:0] w0_14 = 8'h00;
-  reg [7:0] w0_15 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
   reg [7:0] w0_4 = 8'h00;
   reg [7:0] w0_5 = 8'h00;
   reg [7:0] w0_6 = 8'h00;
   reg [7:0] w0_7 = 8'h00;
-  reg [7:0] w0_8 = 8'h00;
-  reg [7:0] w0_9 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
-  reg [7:0] w1_10 = 8'h00;
-  reg [7:0] w1_11 = 8'h00;
-  reg [7:0] w1_12 = 8'h00;
-  reg [7:0] w1_13 = 8'h00;
-  reg [7:0] w1_14 = 8'h00;
-  reg [7:0] w1_15 = 8'h00;
   reg [7:0] w1_2 = 8'h00;
   reg [7:0] w1_3 = 8'h00;
   reg [7:0] w1_4 = 8'h00;
   reg [7:0] w1_5 = 8'h00;
   reg [7:0] w1_6 = 8'h00;
   reg [7:0] w1_7 = 8'h00;
-  reg [7:0] w1_8 = 8'h00;
-  reg [7:0] w1_9 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
   reg [7:0] w2_1 = 8'h00;
-  reg [7:0] w2_10 = 8'h00;
-  reg [7:0] w2_11 = 8'h00;
-  reg [7:0] w2_12 = 8'h00;
-  reg [7:0] w2_13 = 8'h00;
-  reg [7:0] w2_14 = 8'h00;
-  reg [7:0] w2_15 = 8'h00;
   reg [7:0] w2_2 = 8'h00;
   reg [7:0] w2_3 = 8'h00;
   reg [7:0] w2_4 = 8'h00;
   reg [7:0] w2_5 = 8'h00;
   reg [7:0] w2_6 = 8'h00;
   reg [7:0] w2_7 = 8'h00;
-  reg [7:0] w2_8 = 8'h00;
-  reg [7:0] w2_9 = 8'h00;
   reg [7:0] w3_0 = 8'h00;
   reg [7:0] w3_1 = 8'h00;
-  reg [7:0] w3_10 = 8'h00;
-  reg [7:0] w3_11 = 8'h00;
-  reg [7:0] w3_12 = 8'h00;
-  reg [7:0] w3_13 = 8'h00;
-  reg [7:0] w3_14 = 8'h00;
-  reg [7:0] w3_15 = 8'h00;
   reg [7:0] w3_2 = 8'h00;
   reg [7:0] w3_3 = 8'h00;
   reg [7:0] w3_4 = 8'h00;
   reg [7:0] w3_5 = 8'h00;
   reg [7:0] w3_6 = 8'h00;
   reg [7:0] w3_7 = 8'h00;
-  reg [7:0] w3_8 = 8'h00;
-  reg [7:0] w3_9 = 8'h00;
+  reg [7:0] w4_0 = 8'h00;
+  reg [7:0] w4_1 = 8'h00;
+  reg [7:0] w4_2 = 8'h00;
+  reg [7:0] w4_3 = 8'h00;
+  reg [7:0] w4_4 = 8'h00;
+  reg [7:0] w4_5 = 8'h00;
+  reg [7:0] w4_6 = 8'h00;
+  reg [7:0] w4_7 = 8'h00;
+  reg [7:0] w5_0 = 8'h00;
+  reg [7:0] w5_1 = 8'h00;
+  reg [7:0] w5_2 = 8'h00;
+  reg [7:0] w5_3 = 8'h00;
+  reg [7:0] w5_4 = 8'h00;
+  reg [7:0] w5_5 = 8'h00;
+  reg [7:0] w5_6 = 8'h00;
+  reg [7:0] w5_7 = 8'h00;
   reg [5:0] wrom__addr = 6'h00;
-  wire [511:0] wrom__data;
-  reg [127:0] x_reg = 128'h00000000000000000000000000000000;
+  wire [383:0] wrom__data;
+  reg [63:0] x_reg = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_10 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_11 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_12 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_13 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_14 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_15 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_2 = 9'h000;
   (* keep = 32'd1 *)
@@ -1847,25 +1597,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* keep = 32'd1 *)
   reg [8:0] xoff0_7 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_8 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_9 = 9'h000;
-  (* keep = 32'd1 *)
   reg [8:0] xoff1_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff1_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_10 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_11 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_12 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_13 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_14 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_15 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff1_2 = 9'h000;
   (* keep = 32'd1 *)
@@ -1879,25 +1613,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* keep = 32'd1 *)
   reg [8:0] xoff1_7 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff1_8 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_9 = 9'h000;
-  (* keep = 32'd1 *)
   reg [8:0] xoff2_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff2_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_10 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_11 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_12 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_13 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_14 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_15 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff2_2 = 9'h000;
   (* keep = 32'd1 *)
@@ -1911,25 +1629,9 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* keep = 32'd1 *)
   reg [8:0] xoff2_7 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff2_8 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_9 = 9'h000;
-  (* keep = 32'd1 *)
   reg [8:0] xoff3_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff3_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_10 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_11 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_12 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_13 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_14 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_15 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff3_2 = 9'h000;
   (* keep = 32'd1 *)
@@ -1943,722 +1645,458 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   (* keep = 32'd1 *)
   reg [8:0] xoff3_7 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff3_8 = 9'h000;
+  reg [8:0] xoff4_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff3_9 = 9'h000;
-  reg [127:0] inbuf [3:0];
+  reg [8:0] xoff4_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_7 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_7 = 9'h000;
+  reg [63:0] inbuf [7:0];
   initial begin
-    inbuf[0] = 128'h00000000000000000000000000000000;
-    inbuf[1] = 128'h00000000000000000000000000000000;
-    inbuf[2] = 128'h00000000000000000000000000000000;
-    inbuf[3] = 128'h00000000000000000000000000000000;
+    inbuf[0] = 64'h0000000000000000;
+    inbuf[1] = 64'h0000000000000000;
+    inbuf[2] = 64'h0000000000000000;
+    inbuf[3] = 64'h0000000000000000;
+    inbuf[4] = 64'h0000000000000000;
+    inbuf[5] = 64'h0000000000000000;
+    inbuf[6] = 64'h0000000000000000;
+    inbuf[7] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       inbuf[\$signature__addr ] <= i__payload;
   end
-  reg [127:0] _0_;
+  reg [63:0] _0_;
   always @(posedge clk) begin
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [95:0] queue [6:0];
+  reg [143:0] queue [6:0];
   initial begin
-    queue[0] = 96'h000000000000000000000000;
-    queue[1] = 96'h000000000000000000000000;
-    queue[2] = 96'h000000000000000000000000;
-    queue[3] = 96'h000000000000000000000000;
-    queue[4] = 96'h000000000000000000000000;
-    queue[5] = 96'h000000000000000000000000;
-    queue[6] = 96'h000000000000000000000000;
+    queue[0] = 144'h000000000000000000000000000000000000;
+    queue[1] = 144'h000000000000000000000000000000000000;
+    queue[2] = 144'h000000000000000000000000000000000000;
+    queue[3] = 144'h000000000000000000000000000000000000;
+    queue[4] = 144'h000000000000000000000000000000000000;
+    queue[5] = 144'h000000000000000000000000000000000000;
+    queue[6] = 144'h000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$30 )
-      queue[\$signature__addr$36 ] <= q_in;
+    if (\$signature__en$36 )
+      queue[\$signature__addr$42 ] <= q_in;
   end
-  assign \rport__data$342  = queue[\rport__addr$39 ];
-  reg [511:0] rom [47:0];
+  assign \rport__data$280  = queue[\rport__addr$45 ];
+  reg [383:0] rom [63:0];
   initial begin
-    rom[0] = 512'h0af81916e9d2010016d6d7e0dadcf600edd61cd90802f601f1bbf9b0d2f6e600011bd1271f7c5200eb4c323d15341c00f9bdc700feafd800f8839c1edca2fc00;
-    rom[1] = 512'h017f38a190102200072f390813fd160001d2d6f3ea2b2e0004e0f0e73d7f3100ff8ef37f32f6da00f7d0fb209c2407000042eaa1980a0f0001eff4eb12f9d000;
-    rom[2] = 512'h01fd0047150e5400003e2ae79f083d0003b507244151040000a8ca0ed3de1300f8f3f3a2c6adcc0000d3c10b39b6c0000a6335c0c54b3700005377a5811d3200;
-    rom[3] = 512'h0103e9e9ded1f40004d7e12601d427001838381e10dbf60005f5323725410700a7bcd1fb0c421e01e8f6f6d3b00f0902e01c4428c9c0fe00ee5919182c4d1401;
-    rom[4] = 512'h0505f307123c3dfe0307f5482b17200008f61a3b06eef3fd01f313f3330c0400fff903f4f9ded902004f4808d8f2fd00102a483504251c000a1513e821110100;
-    rom[5] = 512'h00ff30e0a2e4f100fef1f89a81f2e9ff00f40b4a0bbcd900fe21127f15b9eeff00ed0a05747f1b0000dec9f062380c0100f02d3c1aa3b700fe2c677fecde0500;
-    rom[6] = 512'h044109c91dfdef00002f320308f60300f8dcbbcacabdc70000edf20f3300e400fff636321bd2d90000f83008262fe900efb0beeaffd5c50000a8d32a3cb4b300;
-    rom[7] = 512'hc8f810f1182f1b01d52a1ae6440b0104362b2aeb1010fe000f23f4fdf2f2e5ff10e5d8e6ebebfaff19e7d8c3fbc6edfc31150de90b0cfd0015f3f4ec0611f700;
-    rom[8] = 512'hfd4e3ada1827f403ee12f22125dcf000e5dcf5ddd6dbc501e9cefbf0fce0ee0003f31f07072d1302049d81072decf200eef2a2b10b10e9ffe93310c4ff1f0c00;
-    rom[9] = 512'hffe10ed144e4e000f8337baae904f90100d9fc2e7f5f4a00ffd3f815550f280000380de2f1cde700ff335ff4e410070100c5ed0e273d2200ffa5819f2a41e400;
-    rom[10] = 512'h00d905e6812de30000b9a391f3e9bb00ff245d1bb2d6f400001112f5194c0100071b0ad9164f070000f7f7f200dfe8000513fed8ebc8bc00001827e9fb161300;
-    rom[11] = 512'hcdb3c8223dcdfe00f5c30bf0da2df501e5b4f2270adaecfffff42c13c4e2f3feea12edec08f0ff00fc2cf3ba0829f301f5f9f7f521270400fb03fd000ee1d300;
-    rom[12] = 512'h03f90d7e1ad508fd03382413110e190003259ef212f00900037f4633e4201100fedfcd151085d8ff0ec2c493e1caf9001513182d15160bfe183e395406f61700;
-    rom[13] = 512'h001dfeebe7f0fc00fff4e6482f81eeff001803230128070002c88aa910fdfa00023634e891f1ea000b13f42c62ebcd0000dcbcd38196e400ffdfd6ec8b9aceff;
-    rom[14] = 512'hfbea1207cabeff00002f18eedb31280000e61f27f4d8240000303af0ca1c160000c0db7f78cd1e0000094f4fadfa190003200c1be1f11700002a2d38d8010d00;
-    rom[15] = 512'h12e0c9ebf21c050008e1f93e0ae9f900f7d5aff2f52a0100fea5ba24cfca1a00675114d3e5c1f5001afef3617a8e2a00f512fdf107150501e71cf82030f00a04;
-    rom[16] = 512'h0cf2d1fcfbe2060010b2addbfefbf9000315d1b30aedbd0606473bebd7fdea00fd2b5521fa0e0b00f3ddf4e808dfec00fcfef801fedde800feddde17fdc50300;
-    rom[17] = 512'h013e07d0b00f09000933fdfaee21ed0000e5eb1b785afa0000e993a9330cd902ffcc14effecc0100fb357f5001113e000010ed02f4fb0400ff141110f8f1ef00;
-    rom[18] = 512'h08d6b2fb7f5e230000e7d6e9f9283d0001ee34774036e50000dd327f77520900fcce02dab8e8d200009cbab105b1c60002463fe281f1f400001a3806f724f300;
-    rom[19] = 512'h2f1d042a02ed040011eb214b47230e0016b6baecebdde8ff0ec1d3aed505d6fbf2ff2b5411d0f500fc00623ac221f700dbf72c22e0dbff00f0350edbc305f400;
-    rom[20] = 512'hf0101cfbe1dff2ffed0110f1f2e40400fcdaabd607eae9fefd141df8f9150300fef433c6d4c5c70001983001c7d0eb00ee01fa0c2128fc00eb17d70f300f0000;
-    rom[21] = 512'h00e9f4503c030000fcfd0d4614ec120001e0db25fe20180005bf81e31019e6ff0081970961ccd400fffadd3f23c1f600002123d1fc2f3500feed2ab2e93b0600;
-    rom[22] = 512'hfa0d11e48182d00000fd03f0f9d1be0001ffecfd4ef806000019170ce60f2700001e3322fe55e6ff00a1e7643ffed40000f2eebc81c7be000006dc87f322fa00;
-    rom[23] = 512'h00fa141cf7f5fb000b091808c7dbfa0007f3f81515170000fdeff40c28f80700fbc642550ba8f2ffe7124bfec228c0fdcae2d8042c18ff0005dee80bf3e8ec00;
-    rom[24] = 512'h0c1527e1283a14000c3f683ef5030f00e4f716f21728e300d9e612262af9ef0003f7e1110dfd0dfeff39050b2a151e000aebd122ff0c2bf70b513329293f2f00;
-    rom[25] = 512'h0081aed7d6aae100ffd4b39db9faeb000094ce0c46fe1300fbd6e1c8dd2f1f0000193844f803070001ebfa2cf7dae7ff0087bb18b5c70000ffad8107d6abe2fd;
-    rom[26] = 512'h030248f3fb13cc0000c6d4310ab3d80002fd06ad84f0950000acb7c313d7ce00f9efe810ce81e2000038351bd5f3f100fbe4e4d7f992d30000ebdd13cac30f00;
-    rom[27] = 512'hcee70afd1d060e01ce074b271222ed02044368655ef5fe0102577f3afe30ce02263af4dc052a03001810c4f619d3fc00302b2108255e1902f30e317140fe1305;
-    rom[28] = 512'hede13904f7d6dd00e7a40407fde8e0000612240beb332700043f4b06283207001404f8f21713ff00102b3b101819170015f527f5f4a0df0120cc0136fac40100;
-    rom[29] = 512'h00e9fbe73ce20f0000f713344c252e0000cf147f29feef00ffef2852d7f6260000a39f1def97a00000d98ee6b8babc000016dcdfe8d8df000232fe262381de00;
-    rom[30] = 512'h00e0e4cad015e10000cbcc81a9dbf100f2ced8fbf89ece0000c8d74d24ccc50000091c064b52d4ff00d3f47f4deedb00ff2b48743664520000f5547f444a1a00;
-    rom[31] = 512'h061f515647dbef00021c5553383bf8001e06f3f11430060014f0edfddcdaf90023f0080533231300ed0f26f02435ea001f071c04d5cdfbff042be9cafffde9fe;
-    rom[32] = 512'h09f1ed22fed508000f0502fddfe50200dfd5e4add2d8d702e2d2e9aec4e0d400f6f817d1febacc02f5a7b5b7f8d5d900fbe9210204f4e100f6ef360209f1f700;
-    rom[33] = 512'h005500001c30f3000406e83a3fddfc0001cc37336569150004e80403587f2d01005577ca3039db0001517fd35c39ea010092f3303608fa00fdd5c902e6e80900;
-    rom[34] = 512'hfedacb3f51f33901002f0d13022b2300fcbcc14f1de2050000c7e627f401e30001e3b21f20262a0000f304dcfc2bff0000fec0cae2bdab0000bed30959efce00;
-    rom[35] = 512'h03ba9aafb1eef9ff049f81e41cd811fd21232c5209aae0ff0fd3f323c8dd0dfe32313739e9b2e9002804e2e715f110ff0c3d7f5a2ee8fc00044e39f711f2e701;
-    rom[36] = 512'h0f0c1e1d347867fffd240f555e4a2600fef3fac3f031da06fe01d31f1300e70013eefe38f7d7ffff1a00f4f7dbdd0800e8ddbad0fb17eb00e31a0c01d7130700;
-    rom[37] = 512'hff10f90ba0aef700fdde0ce683d3fcff005a2ffb577f100000fa18b409640702004e4e269e03f70007202b44fef0eb0000fbe0caca6a470002ae8981f9570200;
-    rom[38] = 512'h0211f19aa7e6e700003f06ccd2defe0007f606151865190000220ed92b6a1b00fde2ba267ff445000030253be4fd3a0003093b16f0222300002912c28b2b5f00;
-    rom[39] = 512'hd2f2c5d45e7f2501f408f8f6132d0505cdafc4f8ffe0f4ff03cb9786e70ff0fef4f3d9ceaacf0000fdb68ce31dbd3300bfd4e7fffb1a0300ebe2222dfc180201;
-    rom[40] = 512'h003b330912f2e80103b1bc172e81eb000fed0e12f4ede80117dcf9e1f200fe000205380a0b09ea050501c5f305ebf600faf54b2516430002ee19222c05030800;
-    rom[41] = 512'hffdd19a71fdbf300fb3d70cfe50702010010e0c3bfdcea000410001418e8d90000732f4f7f724a00011677654e262a02ff0527ef31171100fbe759d3f2232c01;
-    rom[42] = 512'h053aeb97e023a80000bddfc562edc50001e51f4f707f390000f0102af4164700f903701fabe93000004742c40b542900fd114ef981b1d300001a10fe13e1c500;
-    rom[43] = 512'hb7d3342f1488f600e25a38d917e5b80115051709fee90300f7e42d321a1ff000d49c81c2facbf5fe0ebdc5bfbdc0f0fbd1e4f0e910060700efe2fcc0aec8ea00;
-    rom[44] = 512'hebd7081b3414effee2dffdfa181ff900fe14d1d7122bf502fd18c2101bff0b00020d38fbfc2b0f0402e6d8fb0700e80008001adcd300ee040db2dedfdee6e000;
-    rom[45] = 512'h00d2f7aaf0f3f600fec6e7bb0654d9ff0016f2120e231a0000e300cec9fdf60100542fc20d27fe00ff407ff708503201003414e71b07e8000444330e20451301;
-    rom[46] = 512'h06f0b79c0a17bd0000edc981d4f90d0005407f21aafc2000003841450714ff0000d6e6f2ce27f50000e0dcaa1606c30003ebfe197f75260000d300fa2200fb00;
-    rom[47] = 512'hed25142738210401ed021b534f19f303c7c1c10c1b060500e9f2e8e2bffa0700f1c7d6dbeef4f8ff07c7d8ceb81804fe03dd0807d2c7f70002ddf3c5eb29f5ff;
+    rom[0] = 384'h004f4808d8f2fd000a1513e82111010016d6d7e0dadcf600f1bbf9b0d2f6e600eb4c323d15341c00f8839c1edca2fc00;
+    rom[1] = 384'hfff903f4f9ded902102a483504251c000af81916e9d20100edd61cd90802f601011bd1271f7c5200f9bdc700feafd800;
+    rom[2] = 384'h00dec9f062380c01fe2c677fecde0500072f390813fd160004e0f0e73d7f3100f7d0fb209c24070001eff4eb12f9d000;
+    rom[3] = 384'h00ed0a05747f1b0000f02d3c1aa3b700017f38a19010220001d2d6f3ea2b2e00ff8ef37f32f6da000042eaa1980a0f00;
+    rom[4] = 384'h00f83008262fe90000a8d32a3cb4b300003e2ae79f083d0000a8ca0ed3de130000d3c10b39b6c000005377a5811d3200;
+    rom[5] = 384'hfff636321bd2d900efb0beeaffd5c50001fd0047150e540003b5072441510400f8f3f3a2c6adcc000a6335c0c54b3700;
+    rom[6] = 384'h19e7d8c3fbc6edfc15f3f4ec0611f70004d7e12601d4270005f5323725410700e8f6f6d3b00f0902ee5919182c4d1401;
+    rom[7] = 384'h10e5d8e6ebebfaff31150de90b0cfd000103e9e9ded1f4001838381e10dbf600a7bcd1fb0c421e01e01c4428c9c0fe00;
+    rom[8] = 384'hee12f22125dcf000e9cefbf0fce0ee00049d81072decf200e93310c4ff1f0c000307f5482b17200001f313f3330c0400;
+    rom[9] = 384'hfd4e3ada1827f403e5dcf5ddd6dbc50103f31f07072d1302eef2a2b10b10e9ff0505f307123c3dfe08f61a3b06eef3fd;
+    rom[10] = 384'hf8337baae904f901ffd3f815550f2800ff335ff4e4100701ffa5819f2a41e400fef1f89a81f2e9fffe21127f15b9eeff;
+    rom[11] = 384'hffe10ed144e4e00000d9fc2e7f5f4a0000380de2f1cde70000c5ed0e273d220000ff30e0a2e4f10000f40b4a0bbcd900;
+    rom[12] = 384'h00b9a391f3e9bb00001112f5194c010000f7f7f200dfe800001827e9fb161300002f320308f6030000edf20f3300e400;
+    rom[13] = 384'h00d905e6812de300ff245d1bb2d6f400071b0ad9164f07000513fed8ebc8bc00044109c91dfdef00f8dcbbcacabdc700;
+    rom[14] = 384'hf5c30bf0da2df501fff42c13c4e2f3fefc2cf3ba0829f301fb03fd000ee1d300d52a1ae6440b01040f23f4fdf2f2e5ff;
+    rom[15] = 384'hcdb3c8223dcdfe00e5b4f2270adaecffea12edec08f0ff00f5f9f7f521270400c8f810f1182f1b01362b2aeb1010fe00;
+    rom[16] = 384'hf3ddf4e808dfec00feddde17fdc5030003382413110e1900037f4633e42011000ec2c493e1caf900183e395406f61700;
+    rom[17] = 384'hfd2b5521fa0e0b00fcfef801fedde80003f90d7e1ad508fd03259ef212f00900fedfcd151085d8ff1513182d15160bfe;
+    rom[18] = 384'hfb357f5001113e00ff141110f8f1ef00fff4e6482f81eeff02c88aa910fdfa000b13f42c62ebcd00ffdfd6ec8b9aceff;
+    rom[19] = 384'hffcc14effecc01000010ed02f4fb0400001dfeebe7f0fc000018032301280700023634e891f1ea0000dcbcd38196e400;
+    rom[20] = 384'h009cbab105b1c600001a3806f724f300002f18eedb31280000303af0ca1c160000094f4fadfa1900002a2d38d8010d00;
+    rom[21] = 384'hfcce02dab8e8d20002463fe281f1f400fbea1207cabeff0000e61f27f4d8240000c0db7f78cd1e0003200c1be1f11700;
+    rom[22] = 384'hfc00623ac221f700f0350edbc305f40008e1f93e0ae9f900fea5ba24cfca1a001afef3617a8e2a00e71cf82030f00a04;
+    rom[23] = 384'hf2ff2b5411d0f500dbf72c22e0dbff0012e0c9ebf21c0500f7d5aff2f52a0100675114d3e5c1f500f512fdf107150501;
+    rom[24] = 384'hed0110f1f2e40400fd141df8f915030001983001c7d0eb00eb17d70f300f000010b2addbfefbf90006473bebd7fdea00;
+    rom[25] = 384'hf0101cfbe1dff2fffcdaabd607eae9fefef433c6d4c5c700ee01fa0c2128fc000cf2d1fcfbe206000315d1b30aedbd06;
+    rom[26] = 384'hfcfd0d4614ec120005bf81e31019e6fffffadd3f23c1f600feed2ab2e93b06000933fdfaee21ed0000e993a9330cd902;
+    rom[27] = 384'h00e9f4503c03000001e0db25fe2018000081970961ccd400002123d1fc2f3500013e07d0b00f090000e5eb1b785afa00;
+    rom[28] = 384'h00fd03f0f9d1be000019170ce60f270000a1e7643ffed4000006dc87f322fa0000e7d6e9f9283d0000dd327f77520900;
+    rom[29] = 384'hfa0d11e48182d00001ffecfd4ef80600001e3322fe55e6ff00f2eebc81c7be0008d6b2fb7f5e230001ee34774036e500;
+    rom[30] = 384'h0b091808c7dbfa00fdeff40c28f80700e7124bfec228c0fd05dee80bf3e8ec0011eb214b47230e000ec1d3aed505d6fb;
+    rom[31] = 384'h00fa141cf7f5fb0007f3f81515170000fbc642550ba8f2ffcae2d8042c18ff002f1d042a02ed040016b6baecebdde8ff;
+    rom[32] = 384'h102b3b101819170020cc0136fac401000c3f683ef5030f00d9e612262af9ef00ff39050b2a151e000b513329293f2f00;
+    rom[33] = 384'h1404f8f21713ff0015f527f5f4a0df010c1527e1283a1400e4f716f21728e30003f7e1110dfd0dfe0aebd122ff0c2bf7;
+    rom[34] = 384'h00d98ee6b8babc000232fe262381de00ffd4b39db9faeb00fbd6e1c8dd2f1f0001ebfa2cf7dae7ffffad8107d6abe2fd;
+    rom[35] = 384'h00a39f1def97a0000016dcdfe8d8df000081aed7d6aae1000094ce0c46fe130000193844f80307000087bb18b5c70000;
+    rom[36] = 384'h00d3f47f4deedb0000f5547f444a1a0000c6d4310ab3d80000acb7c313d7ce000038351bd5f3f10000ebdd13cac30f00;
+    rom[37] = 384'h00091c064b52d4ffff2b487436645200030248f3fb13cc0002fd06ad84f09500f9efe810ce81e200fbe4e4d7f992d300;
+    rom[38] = 384'hed0f26f02435ea00042be9cafffde9fece074b271222ed0202577f3afe30ce021810c4f619d3fc00f30e317140fe1305;
+    rom[39] = 384'h23f00805332313001f071c04d5cdfbffcee70afd1d060e01044368655ef5fe01263af4dc052a0300302b2108255e1902;
+    rom[40] = 384'h0f0502fddfe50200e2d2e9aec4e0d400f5a7b5b7f8d5d900f6ef360209f1f700e7a40407fde8e000043f4b0628320700;
+    rom[41] = 384'h09f1ed22fed50800dfd5e4add2d8d702f6f817d1febacc02fbe9210204f4e100ede13904f7d6dd000612240beb332700;
+    rom[42] = 384'h0406e83a3fddfc0004e80403587f2d0101517fd35c39ea01fdd5c902e6e8090000f713344c252e00ffef2852d7f62600;
+    rom[43] = 384'h005500001c30f30001cc373365691500005577ca3039db000092f3303608fa0000e9fbe73ce20f0000cf147f29feef00;
+    rom[44] = 384'h002f0d13022b230000c7e627f401e30000f304dcfc2bff0000bed30959efce0000cbcc81a9dbf10000c8d74d24ccc500;
+    rom[45] = 384'hfedacb3f51f33901fcbcc14f1de2050001e3b21f20262a0000fec0cae2bdab0000e0e4cad015e100f2ced8fbf89ece00;
+    rom[46] = 384'h049f81e41cd811fd0fd3f323c8dd0dfe2804e2e715f110ff044e39f711f2e701021c5553383bf80014f0edfddcdaf900;
+    rom[47] = 384'h03ba9aafb1eef9ff21232c5209aae0ff32313739e9b2e9000c3d7f5a2ee8fc00061f515647dbef001e06f3f114300600;
+    rom[48] = 384'h0501c5f305ebf600ee19222c05030800fd240f555e4a2600fe01d31f1300e7001a00f4f7dbdd0800e31a0c01d7130700;
+    rom[49] = 384'h0205380a0b09ea05faf54b25164300020f0c1e1d347867fffef3fac3f031da0613eefe38f7d7ffffe8ddbad0fb17eb00;
+    rom[50] = 384'h011677654e262a02fbe759d3f2232c01fdde0ce683d3fcff00fa18b40964070207202b44fef0eb0002ae8981f9570200;
+    rom[51] = 384'h00732f4f7f724a00ff0527ef31171100ff10f90ba0aef700005a2ffb577f1000004e4e269e03f70000fbe0caca6a4700;
+    rom[52] = 384'h004742c40b542900001a10fe13e1c500003f06ccd2defe0000220ed92b6a1b000030253be4fd3a00002912c28b2b5f00;
+    rom[53] = 384'hf903701fabe93000fd114ef981b1d3000211f19aa7e6e70007f6061518651900fde2ba267ff4450003093b16f0222300;
+    rom[54] = 384'h0ebdc5bfbdc0f0fbefe2fcc0aec8ea00f408f8f6132d050503cb9786e70ff0fefdb68ce31dbd3300ebe2222dfc180201;
+    rom[55] = 384'hd49c81c2facbf5fed1e4f0e910060700d2f2c5d45e7f2501cdafc4f8ffe0f4fff4f3d9ceaacf0000bfd4e7fffb1a0300;
+    rom[56] = 384'he2dffdfa181ff900fd18c2101bff0b0002e6d8fb0700e8000db2dedfdee6e00003b1bc172e81eb0017dcf9e1f200fe00;
+    rom[57] = 384'hebd7081b3414effefe14d1d7122bf502020d38fbfc2b0f0408001adcd300ee04003b330912f2e8010fed0e12f4ede801;
+    rom[58] = 384'hfec6e7bb0654d9ff00e300cec9fdf601ff407ff7085032010444330e20451301fb3d70cfe50702010410001418e8d900;
+    rom[59] = 384'h00d2f7aaf0f3f6000016f2120e231a0000542fc20d27fe00003414e71b07e800ffdd19a71fdbf3000010e0c3bfdcea00;
+    rom[60] = 384'h00edc981d4f90d00003841450714ff0000e0dcaa1606c30000d300fa2200fb0000bddfc562edc50000f0102af4164700;
+    rom[61] = 384'h06f0b79c0a17bd0005407f21aafc200000d6e6f2ce27f50003ebfe197f752600053aeb97e023a80001e51f4f707f3900;
+    rom[62] = 384'hed021b534f19f303e9f2e8e2bffa070007c7d8ceb81804fe02ddf3c5eb29f5ffe25a38d917e5b801f7e42d321a1ff000;
+    rom[63] = 384'hed25142738210401c7c1c10c1b060500f1c7d6dbeef4f8ff03dd0807d2c7f700b7d3342f1488f60015051709fee90300;
   end
-  reg [511:0] _1_;
+  reg [383:0] _1_;
   always @(posedge clk) begin
     _1_ <= rom[wrom__addr];
   end
   assign wrom__data = _1_;
   always @(posedge clk)
-    wrom__addr <= \$334 ;
+    w4_5 <= \$366 ;
   always @(posedge clk)
-    x_reg <= \$335 ;
+    w4_6 <= \$367 ;
   always @(posedge clk)
-    from_input <= \$336 ;
+    w4_7 <= \$368 ;
   always @(posedge clk)
-    v1 <= \$337 ;
+    w5_0 <= \$369 ;
   always @(posedge clk)
-    first1 <= \$338 ;
+    w5_1 <= \$370 ;
   always @(posedge clk)
-    last1 <= \$339 ;
+    w5_2 <= \$371 ;
   always @(posedge clk)
-    nf1 <= \$340 ;
+    w5_3 <= \$372 ;
   always @(posedge clk)
-    xoff0_0 <= \$341 ;
+    w5_4 <= \$373 ;
   always @(posedge clk)
-    xoff0_1 <= \$342 ;
+    w5_5 <= \$374 ;
   always @(posedge clk)
-    xoff0_2 <= \$343 ;
+    w5_6 <= \$375 ;
   always @(posedge clk)
-    xoff0_3 <= \$344 ;
+    w5_7 <= \$376 ;
   always @(posedge clk)
-    xoff0_4 <= \$345 ;
+    prod0_0 <= \$377 ;
   always @(posedge clk)
-    xoff0_5 <= \$346 ;
+    prod0_1 <= \$378 ;
   always @(posedge clk)
-    xoff0_6 <= \$347 ;
+    prod0_2 <= \$379 ;
   always @(posedge clk)
-    xoff0_7 <= \$348 ;
+    prod0_3 <= \$380 ;
   always @(posedge clk)
-    xoff0_8 <= \$349 ;
+    prod0_4 <= \$381 ;
   always @(posedge clk)
-    xoff0_9 <= \$350 ;
+    prod0_5 <= \$382 ;
   always @(posedge clk)
-    xoff0_10 <= \$351 ;
+    prod0_6 <= \$383 ;
   always @(posedge clk)
-    xoff0_11 <= \$352 ;
+    prod0_7 <= \$384 ;
   always @(posedge clk)
-    xoff0_12 <= \$353 ;
+    prod1_0 <= \$385 ;
   always @(posedge clk)
-    xoff0_13 <= \$354 ;
+    prod1_1 <= \$386 ;
   always @(posedge clk)
-    xoff0_14 <= \$355 ;
+    prod1_2 <= \$387 ;
   always @(posedge clk)
-    xoff0_15 <= \$356 ;
+    prod1_3 <= \$388 ;
   always @(posedge clk)
-    xoff1_0 <= \$357 ;
+    prod1_4 <= \$389 ;
   always @(posedge clk)
-    xoff1_1 <= \$358 ;
+    prod1_5 <= \$390 ;
   always @(posedge clk)
-    xoff1_2 <= \$359 ;
+    prod1_6 <= \$391 ;
   always @(posedge clk)
-    xoff1_3 <= \$360 ;
+    prod1_7 <= \$392 ;
   always @(posedge clk)
-    xoff1_4 <= \$361 ;
+    prod2_0 <= \$393 ;
   always @(posedge clk)
-    xoff1_5 <= \$362 ;
+    prod2_1 <= \$394 ;
   always @(posedge clk)
-    xoff1_6 <= \$363 ;
+    prod2_2 <= \$395 ;
   always @(posedge clk)
-    xoff1_7 <= \$364 ;
+    prod2_3 <= \$396 ;
   always @(posedge clk)
-    xoff1_8 <= \$365 ;
+    prod2_4 <= \$397 ;
   always @(posedge clk)
-    xoff1_9 <= \$366 ;
+    prod2_5 <= \$398 ;
   always @(posedge clk)
-    xoff1_10 <= \$367 ;
+    prod2_6 <= \$399 ;
   always @(posedge clk)
-    xoff1_11 <= \$368 ;
+    prod2_7 <= \$400 ;
   always @(posedge clk)
-    xoff1_12 <= \$369 ;
+    prod3_0 <= \$401 ;
   always @(posedge clk)
-    xoff1_13 <= \$370 ;
+    prod3_1 <= \$402 ;
   always @(posedge clk)
-    xoff1_14 <= \$371 ;
+    prod3_2 <= \$403 ;
   always @(posedge clk)
-    xoff1_15 <= \$372 ;
+    prod3_3 <= \$404 ;
   always @(posedge clk)
-    xoff2_0 <= \$373 ;
+    prod3_4 <= \$405 ;
   always @(posedge clk)
-    xoff2_1 <= \$374 ;
+    prod3_5 <= \$406 ;
   always @(posedge clk)
-    xoff2_2 <= \$375 ;
+    prod3_6 <= \$407 ;
   always @(posedge clk)
-    xoff2_3 <= \$376 ;
+    prod3_7 <= \$408 ;
   always @(posedge clk)
-    xoff2_4 <= \$377 ;
+    prod4_0 <= \$409 ;
   always @(posedge clk)
-    xoff2_5 <= \$378 ;
+    prod4_1 <= \$410 ;
   always @(posedge clk)
-    xoff2_6 <= \$379 ;
+    prod4_2 <= \$411 ;
   always @(posedge clk)
-    xoff2_7 <= \$380 ;
+    prod4_3 <= \$412 ;
   always @(posedge clk)
-    xoff2_8 <= \$381 ;
+    prod4_4 <= \$413 ;
   always @(posedge clk)
-    xoff2_9 <= \$382 ;
+    prod4_5 <= \$414 ;
   always @(posedge clk)
-    xoff2_10 <= \$383 ;
+    prod4_6 <= \$415 ;
   always @(posedge clk)
-    xoff2_11 <= \$384 ;
+    prod4_7 <= \$416 ;
   always @(posedge clk)
-    xoff2_12 <= \$385 ;
+    prod5_0 <= \$417 ;
   always @(posedge clk)
-    xoff2_13 <= \$386 ;
+    prod5_1 <= \$418 ;
   always @(posedge clk)
-    xoff2_14 <= \$387 ;
+    prod5_2 <= \$419 ;
   always @(posedge clk)
-    xoff2_15 <= \$388 ;
+    prod5_3 <= \$420 ;
   always @(posedge clk)
-    xoff3_0 <= \$389 ;
+    prod5_4 <= \$421 ;
   always @(posedge clk)
-    xoff3_1 <= \$390 ;
+    prod5_5 <= \$422 ;
   always @(posedge clk)
-    xoff3_2 <= \$391 ;
+    prod5_6 <= \$423 ;
   always @(posedge clk)
-    xoff3_3 <= \$392 ;
+    prod5_7 <= \$424 ;
   always @(posedge clk)
-    xoff3_4 <= \$393 ;
+    prod0_0_r <= \$425 ;
   always @(posedge clk)
-    xoff3_5 <= \$394 ;
+    prod0_1_r <= \$426 ;
   always @(posedge clk)
-    xoff3_6 <= \$395 ;
+    prod0_2_r <= \$427 ;
   always @(posedge clk)
-    xoff3_7 <= \$396 ;
+    prod0_3_r <= \$428 ;
   always @(posedge clk)
-    xoff3_8 <= \$397 ;
+    prod0_4_r <= \$429 ;
   always @(posedge clk)
-    xoff3_9 <= \$398 ;
+    prod0_5_r <= \$430 ;
   always @(posedge clk)
-    xoff3_10 <= \$399 ;
+    prod0_6_r <= \$431 ;
   always @(posedge clk)
-    xoff3_11 <= \$400 ;
+    prod0_7_r <= \$432 ;
   always @(posedge clk)
-    xoff3_12 <= \$401 ;
+    prod1_0_r <= \$433 ;
   always @(posedge clk)
-    xoff3_13 <= \$402 ;
+    prod1_1_r <= \$434 ;
   always @(posedge clk)
-    xoff3_14 <= \$403 ;
+    prod1_2_r <= \$435 ;
   always @(posedge clk)
-    xoff3_15 <= \$404 ;
+    prod1_3_r <= \$436 ;
   always @(posedge clk)
-    w0_0 <= \$405 ;
+    prod1_4_r <= \$437 ;
   always @(posedge clk)
-    w0_1 <= \$406 ;
+    prod1_5_r <= \$438 ;
   always @(posedge clk)
-    w0_2 <= \$407 ;
+    prod1_6_r <= \$439 ;
   always @(posedge clk)
-    w0_3 <= \$408 ;
+    prod1_7_r <= \$440 ;
   always @(posedge clk)
-    w0_4 <= \$409 ;
+    prod2_0_r <= \$441 ;
   always @(posedge clk)
-    w0_5 <= \$410 ;
+    prod2_1_r <= \$442 ;
   always @(posedge clk)
-    w0_6 <= \$411 ;
+    prod2_2_r <= \$443 ;
   always @(posedge clk)
-    w0_7 <= \$412 ;
+    prod2_3_r <= \$444 ;
   always @(posedge clk)
-    w0_8 <= \$413 ;
+    prod2_4_r <= \$445 ;
   always @(posedge clk)
-    w0_9 <= \$414 ;
+    prod2_5_r <= \$446 ;
   always @(posedge clk)
-    w0_10 <= \$415 ;
+    prod2_6_r <= \$447 ;
   always @(posedge clk)
-    w0_11 <= \$416 ;
+    prod2_7_r <= \$448 ;
   always @(posedge clk)
-    w0_12 <= \$417 ;
+    prod3_0_r <= \$449 ;
   always @(posedge clk)
-    w0_13 <= \$418 ;
+    prod3_1_r <= \$450 ;
   always @(posedge clk)
-    w0_14 <= \$419 ;
+    prod3_2_r <= \$451 ;
   always @(posedge clk)
-    w0_15 <= \$420 ;
+    prod3_3_r <= \$452 ;
   always @(posedge clk)
-    w1_0 <= \$421 ;
+    prod3_4_r <= \$453 ;
   always @(posedge clk)
-    w1_1 <= \$422 ;
+    prod3_5_r <= \$454 ;
   always @(posedge clk)
-    w1_2 <= \$423 ;
+    prod3_6_r <= \$455 ;
   always @(posedge clk)
-    w1_3 <= \$424 ;
+    prod3_7_r <= \$456 ;
   always @(posedge clk)
-    w1_4 <= \$425 ;
+    prod4_0_r <= \$457 ;
   always @(posedge clk)
-    w1_5 <= \$426 ;
+    prod4_1_r <= \$458 ;
   always @(posedge clk)
-    w1_6 <= \$427 ;
+    prod4_2_r <= \$459 ;
   always @(posedge clk)
-    w1_7 <= \$428 ;
+    prod4_3_r <= \$460 ;
   always @(posedge clk)
-    w1_8 <= \$429 ;
+    prod4_4_r <= \$461 ;
   always @(posedge clk)
-    w1_9 <= \$430 ;
+    prod4_5_r <= \$462 ;
   always @(posedge clk)
-    w1_10 <= \$431 ;
+    prod4_6_r <= \$463 ;
   always @(posedge clk)
-    w1_11 <= \$432 ;
+    prod4_7_r <= \$464 ;
   always @(posedge clk)
-    w1_12 <= \$433 ;
+    prod5_0_r <= \$465 ;
   always @(posedge clk)
-    w1_13 <= \$434 ;
+    prod5_1_r <= \$466 ;
   always @(posedge clk)
-    w1_14 <= \$435 ;
+    prod5_2_r <= \$467 ;
   always @(posedge clk)
-    w1_15 <= \$436 ;
+    prod5_3_r <= \$468 ;
   always @(posedge clk)
-    w2_0 <= \$437 ;
+    prod5_4_r <= \$469 ;
   always @(posedge clk)
-    w2_1 <= \$438 ;
+    prod5_5_r <= \$470 ;
   always @(posedge clk)
-    w2_2 <= \$439 ;
+    prod5_6_r <= \$471 ;
   always @(posedge clk)
-    w2_3 <= \$440 ;
+    prod5_7_r <= \$472 ;
   always @(posedge clk)
-    w2_4 <= \$441 ;
+    sum0_s0_0 <= \$473 ;
   always @(posedge clk)
-    w2_5 <= \$442 ;
+    sum0_s0_1 <= \$474 ;
   always @(posedge clk)
-    w2_6 <= \$443 ;
+    sum0_s1_0 <= \$475 ;
   always @(posedge clk)
-    w2_7 <= \$444 ;
+    sum1_s0_0 <= \$476 ;
   always @(posedge clk)
-    w2_8 <= \$445 ;
+    sum1_s0_1 <= \$477 ;
   always @(posedge clk)
-    w2_9 <= \$446 ;
+    sum1_s1_0 <= \$478 ;
   always @(posedge clk)
-    w2_10 <= \$447 ;
+    sum2_s0_0 <= \$479 ;
   always @(posedge clk)
-    w2_11 <= \$448 ;
+    sum2_s0_1 <= \$480 ;
   always @(posedge clk)
-    w2_12 <= \$449 ;
+    sum2_s1_0 <= \$481 ;
   always @(posedge clk)
-    w2_13 <= \$450 ;
+    sum3_s0_0 <= \$482 ;
   always @(posedge clk)
-    w2_14 <= \$451 ;
+    sum3_s0_1 <= \$483 ;
   always @(posedge clk)
-    w2_15 <= \$452 ;
+    sum3_s1_0 <= \$484 ;
   always @(posedge clk)
-    w3_0 <= \$453 ;
+    sum4_s0_0 <= \$485 ;
   always @(posedge clk)
-    w3_1 <= \$454 ;
+    sum4_s0_1 <= \$486 ;
   always @(posedge clk)
-    w3_2 <= \$455 ;
+    sum4_s1_0 <= \$487 ;
   always @(posedge clk)
-    w3_3 <= \$456 ;
+    sum5_s0_0 <= \$488 ;
   always @(posedge clk)
-    w3_4 <= \$457 ;
+    sum5_s0_1 <= \$489 ;
   always @(posedge clk)
-    w3_5 <= \$458 ;
+    sum5_s1_0 <= \$490 ;
   always @(posedge clk)
-    w3_6 <= \$459 ;
+    v2 <= \$491 ;
   always @(posedge clk)
-    w3_7 <= \$460 ;
+    first2 <= \$492 ;
   always @(posedge clk)
-    w3_8 <= \$461 ;
+    last2 <= \$493 ;
   always @(posedge clk)
-    w3_9 <= \$462 ;
+    nf2 <= \$494 ;
   always @(posedge clk)
-    w3_10 <= \$463 ;
+    v3 <= \$495 ;
   always @(posedge clk)
-    w3_11 <= \$464 ;
+    first3 <= \$496 ;
   always @(posedge clk)
-    w3_12 <= \$465 ;
+    last3 <= \$497 ;
   always @(posedge clk)
-    w3_13 <= \$466 ;
+    nf3 <= \$498 ;
   always @(posedge clk)
-    w3_14 <= \$467 ;
+    v4 <= \$499 ;
   always @(posedge clk)
-    w3_15 <= \$468 ;
+    first4 <= \$500 ;
   always @(posedge clk)
-    prod0_0 <= \$469 ;
+    last4 <= \$501 ;
   always @(posedge clk)
-    prod0_1 <= \$470 ;
+    nf4 <= \$502 ;
   always @(posedge clk)
-    prod0_2 <= \$471 ;
+    v5 <= \$503 ;
   always @(posedge clk)
-    prod0_3 <= \$472 ;
+    first5 <= \$504 ;
   always @(posedge clk)
-    prod0_4 <= \$473 ;
+    last5 <= \$505 ;
   always @(posedge clk)
-    prod0_5 <= \$474 ;
+    nf5 <= \$506 ;
   always @(posedge clk)
-    prod0_6 <= \$475 ;
+    v6 <= \$507 ;
   always @(posedge clk)
-    prod0_7 <= \$476 ;
+    first6 <= \$508 ;
   always @(posedge clk)
-    prod0_8 <= \$477 ;
+    last6 <= \$509 ;
   always @(posedge clk)
-    prod0_9 <= \$478 ;
+    nf6 <= \$510 ;
   always @(posedge clk)
-    prod0_10 <= \$479 ;
+    acc0 <= \$511 ;
   always @(posedge clk)
-    prod0_11 <= \$480 ;
+    acc1 <= \$512 ;
   always @(posedge clk)
-    prod0_12 <= \$481 ;
+    acc2 <= \$513 ;
   always @(posedge clk)
-    prod0_13 <= \$482 ;
+    acc3 <= \$514 ;
   always @(posedge clk)
-    prod0_14 <= \$483 ;
+    acc4 <= \$515 ;
   always @(posedge clk)
-    prod0_15 <= \$484 ;
+    acc5 <= \$516 ;
   always @(posedge clk)
-    prod1_0 <= \$485 ;
+    q_owed <= \$517 ;
   always @(posedge clk)
-    prod1_1 <= \$486 ;
+    \$signature__addr$42  <= \$518 ;
   always @(posedge clk)
-    prod1_2 <= \$487 ;
+    \rport__addr$45  <= \$519 ;
   always @(posedge clk)
-    prod1_3 <= \$488 ;
+    q_stored <= \$520 ;
   always @(posedge clk)
-    prod1_4 <= \$489 ;
+    o__valid <= \$521 ;
   always @(posedge clk)
-    prod1_5 <= \$490 ;
-  always @(posedge clk)
-    prod1_6 <= \$491 ;
-  always @(posedge clk)
-    prod1_7 <= \$492 ;
-  always @(posedge clk)
-    prod1_8 <= \$493 ;
-  always @(posedge clk)
-    prod1_9 <= \$494 ;
-  always @(posedge clk)
-    prod1_10 <= \$495 ;
-  always @(posedge clk)
-    prod1_11 <= \$496 ;
-  always @(posedge clk)
-    prod1_12 <= \$497 ;
-  always @(posedge clk)
-    prod1_13 <= \$498 ;
-  always @(posedge clk)
-    prod1_14 <= \$499 ;
-  always @(posedge clk)
-    prod1_15 <= \$500 ;
-  always @(posedge clk)
-    prod2_0 <= \$501 ;
-  always @(posedge clk)
-    prod2_1 <= \$502 ;
-  always @(posedge clk)
-    prod2_2 <= \$503 ;
-  always @(posedge clk)
-    prod2_3 <= \$504 ;
-  always @(posedge clk)
-    prod2_4 <= \$505 ;
-  always @(posedge clk)
-    prod2_5 <= \$506 ;
-  always @(posedge clk)
-    prod2_6 <= \$507 ;
-  always @(posedge clk)
-    prod2_7 <= \$508 ;
-  always @(posedge clk)
-    prod2_8 <= \$509 ;
-  always @(posedge clk)
-    prod2_9 <= \$510 ;
-  always @(posedge clk)
-    prod2_10 <= \$511 ;
-  always @(posedge clk)
-    prod2_11 <= \$512 ;
-  always @(posedge clk)
-    prod2_12 <= \$513 ;
-  always @(posedge clk)
-    prod2_13 <= \$514 ;
-  always @(posedge clk)
-    prod2_14 <= \$515 ;
-  always @(posedge clk)
-    prod2_15 <= \$516 ;
-  always @(posedge clk)
-    prod3_0 <= \$517 ;
-  always @(posedge clk)
-    prod3_1 <= \$518 ;
-  always @(posedge clk)
-    prod3_2 <= \$519 ;
-  always @(posedge clk)
-    prod3_3 <= \$520 ;
-  always @(posedge clk)
-    prod3_4 <= \$521 ;
-  always @(posedge clk)
-    prod3_5 <= \$522 ;
-  always @(posedge clk)
-    prod3_6 <= \$523 ;
-  always @(posedge clk)
-    prod3_7 <= \$524 ;
-  always @(posedge clk)
-    prod3_8 <= \$525 ;
-  always @(posedge clk)
-    prod3_9 <= \$526 ;
-  always @(posedge clk)
-    prod3_10 <= \$527 ;
-  always @(posedge clk)
-    prod3_11 <= \$528 ;
-  always @(posedge clk)
-    prod3_12 <= \$529 ;
-  always @(posedge clk)
-    prod3_13 <= \$530 ;
-  always @(posedge clk)
-    prod3_14 <= \$531 ;
-  always @(posedge clk)
-    prod3_15 <= \$532 ;
-  always @(posedge clk)
-    prod0_0_r <= \$533 ;
-  always @(posedge clk)
-    prod0_1_r <= \$534 ;
-  always @(posedge clk)
-    prod0_2_r <= \$535 ;
-  always @(posedge clk)
-    prod0_3_r <= \$536 ;
-  always @(posedge clk)
-    prod0_4_r <= \$537 ;
-  always @(posedge clk)
-    prod0_5_r <= \$538 ;
-  always @(posedge clk)
-    prod0_6_r <= \$539 ;
-  always @(posedge clk)
-    prod0_7_r <= \$540 ;
-  always @(posedge clk)
-    prod0_8_r <= \$541 ;
-  always @(posedge clk)
-    prod0_9_r <= \$542 ;
-  always @(posedge clk)
-    prod0_10_r <= \$543 ;
-  always @(posedge clk)
-    prod0_11_r <= \$544 ;
-  always @(posedge clk)
-    prod0_12_r <= \$545 ;
-  always @(posedge clk)
-    prod0_13_r <= \$546 ;
-  always @(posedge clk)
-    prod0_14_r <= \$547 ;
-  always @(posedge clk)
-    prod0_15_r <= \$548 ;
-  always @(posedge clk)
-    prod1_0_r <= \$549 ;
-  always @(posedge clk)
-    prod1_1_r <= \$550 ;
-  always @(posedge clk)
-    prod1_2_r <= \$551 ;
-  always @(posedge clk)
-    prod1_3_r <= \$552 ;
-  always @(posedge clk)
-    prod1_4_r <= \$553 ;
-  always @(posedge clk)
-    prod1_5_r <= \$554 ;
-  always @(posedge clk)
-    prod1_6_r <= \$555 ;
-  always @(posedge clk)
-    prod1_7_r <= \$556 ;
-  always @(posedge clk)
-    prod1_8_r <= \$557 ;
-  always @(posedge clk)
-    prod1_9_r <= \$558 ;
-  always @(posedge clk)
-    prod1_10_r <= \$559 ;
-  always @(posedge clk)
-    prod1_11_r <= \$560 ;
-  always @(posedge clk)
-    prod1_12_r <= \$561 ;
-  always @(posedge clk)
-    prod1_13_r <= \$562 ;
-  always @(posedge clk)
-    prod1_14_r <= \$563 ;
-  always @(posedge clk)
-    prod1_15_r <= \$564 ;
-  always @(posedge clk)
-    prod2_0_r <= \$565 ;
-  always @(posedge clk)
-    prod2_1_r <= \$566 ;
-  always @(posedge clk)
-    prod2_2_r <= \$567 ;
-  always @(posedge clk)
-    prod2_3_r <= \$568 ;
-  always @(posedge clk)
-    prod2_4_r <= \$569 ;
-  always @(posedge clk)
-    prod2_5_r <= \$570 ;
-  always @(posedge clk)
-    prod2_6_r <= \$571 ;
-  always @(posedge clk)
-    prod2_7_r <= \$572 ;
-  always @(posedge clk)
-    prod2_8_r <= \$573 ;
-  always @(posedge clk)
-    prod2_9_r <= \$574 ;
-  always @(posedge clk)
-    prod2_10_r <= \$575 ;
-  always @(posedge clk)
-    prod2_11_r <= \$576 ;
-  always @(posedge clk)
-    prod2_12_r <= \$577 ;
-  always @(posedge clk)
-    prod2_13_r <= \$578 ;
-  always @(posedge clk)
-    prod2_14_r <= \$579 ;
-  always @(posedge clk)
-    prod2_15_r <= \$580 ;
-  always @(posedge clk)
-    prod3_0_r <= \$581 ;
-  always @(posedge clk)
-    prod3_1_r <= \$582 ;
-  always @(posedge clk)
-    prod3_2_r <= \$583 ;
-  always @(posedge clk)
-    prod3_3_r <= \$584 ;
-  always @(posedge clk)
-    prod3_4_r <= \$585 ;
-  always @(posedge clk)
-    prod3_5_r <= \$586 ;
-  always @(posedge clk)
-    prod3_6_r <= \$587 ;
-  always @(posedge clk)
-    prod3_7_r <= \$588 ;
-  always @(posedge clk)
-    prod3_8_r <= \$589 ;
-  always @(posedge clk)
-    prod3_9_r <= \$590 ;
-  always @(posedge clk)
-    prod3_10_r <= \$591 ;
-  always @(posedge clk)
-    prod3_11_r <= \$592 ;
-  always @(posedge clk)
-    prod3_12_r <= \$593 ;
-  always @(posedge clk)
-    prod3_13_r <= \$594 ;
-  always @(posedge clk)
-    prod3_14_r <= \$595 ;
-  always @(posedge clk)
-    prod3_15_r <= \$596 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$597 ;
-  always @(posedge clk)
-    sum0_s0_1 <= \$598 ;
-  always @(posedge clk)
-    sum0_s0_2 <= \$599 ;
-  always @(posedge clk)
-    sum0_s0_3 <= \$600 ;
-  always @(posedge clk)
-    sum0_s1_0 <= \$601 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$602 ;
-  always @(posedge clk)
-    sum1_s0_1 <= \$603 ;
-  always @(posedge clk)
-    sum1_s0_2 <= \$604 ;
-  always @(posedge clk)
-    sum1_s0_3 <= \$605 ;
-  always @(posedge clk)
-    sum1_s1_0 <= \$606 ;
-  always @(posedge clk)
-    sum2_s0_0 <= \$607 ;
-  always @(posedge clk)
-    sum2_s0_1 <= \$608 ;
-  always @(posedge clk)
-    sum2_s0_2 <= \$609 ;
-  always @(posedge clk)
-    sum2_s0_3 <= \$610 ;
-  always @(posedge clk)
-    sum2_s1_0 <= \$611 ;
-  always @(posedge clk)
-    sum3_s0_0 <= \$612 ;
-  always @(posedge clk)
-    sum3_s0_1 <= \$613 ;
-  always @(posedge clk)
-    sum3_s0_2 <= \$614 ;
-  always @(posedge clk)
-    sum3_s0_3 <= \$615 ;
-  always @(posedge clk)
-    sum3_s1_0 <= \$616 ;
-  always @(posedge clk)
-    v2 <= \$617 ;
-  always @(posedge clk)
-    first2 <= \$618 ;
-  always @(posedge clk)
-    last2 <= \$619 ;
-  always @(posedge clk)
-    nf2 <= \$620 ;
-  always @(posedge clk)
-    v3 <= \$621 ;
-  always @(posedge clk)
-    first3 <= \$622 ;
-  always @(posedge clk)
-    last3 <= \$623 ;
-  always @(posedge clk)
-    nf3 <= \$624 ;
-  always @(posedge clk)
-    v4 <= \$625 ;
-  always @(posedge clk)
-    first4 <= \$626 ;
-  always @(posedge clk)
-    last4 <= \$627 ;
-  always @(posedge clk)
-    nf4 <= \$628 ;
-  always @(posedge clk)
-    v5 <= \$629 ;
-  always @(posedge clk)
-    first5 <= \$630 ;
-  always @(posedge clk)
-    last5 <= \$631 ;
-  always @(posedge clk)
-    nf5 <= \$632 ;
-  always @(posedge clk)
-    v6 <= \$633 ;
-  always @(posedge clk)
-    first6 <= \$634 ;
-  always @(posedge clk)
-    last6 <= \$635 ;
-  always @(posedge clk)
-    nf6 <= \$636 ;
-  always @(posedge clk)
-    acc0 <= \$637 ;
-  always @(posedge clk)
-    acc1 <= \$638 ;
-  always @(posedge clk)
-    acc2 <= \$639 ;
-  always @(posedge clk)
-    acc3 <= \$640 ;
-  always @(posedge clk)
-    q_owed <= \$641 ;
-  always @(posedge clk)
-    \$signature__addr$36  <= \$642 ;
-  always @(posedge clk)
-    \rport__addr$39  <= \$643 ;
-  always @(posedge clk)
-    q_stored <= \$644 ;
-  always @(posedge clk)
-    o__valid <= \$645 ;
-  always @(posedge clk)
-    o__payload <= \$646 ;
+    o__payload <= \$522 ;
   assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
@@ -2677,3218 +2115,3070 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \$15  = $signed(\$14 ) + $signed(sum2_s1_0);
   assign \$17  = first6 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s1_0);
-  assign \$19  = v6 & last6;
-  assign \$20  = ~ o__valid;
-  assign \$21  = \$20  | o__ready;
-  assign \$22  = | q_stored;
-  assign \$23  = ~ \$22 ;
-  assign \$24  = \$21  & \$23 ;
-  assign \$25  = ~ \$24 ;
-  assign \$signature__en$30  = \$19  & \$25 ;
-  assign \$31  = wrom__addr == 6'h2f;
-  assign \$32  = wrom__addr + 1'h1;
-  assign \$33  = \$31  ? 7'h00 : \$32 ;
-  assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(\$34 [7:0]) - $signed(8'h80);
-  assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = $signed(\$36 [15:8]) - $signed(8'h80);
-  assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = $signed(\$38 [23:16]) - $signed(8'h80);
+  assign \$20  = first6 ? \$19  : acc4;
+  assign \$21  = $signed(\$20 ) + $signed(sum4_s1_0);
+  assign \$23  = first6 ? \$22  : acc5;
+  assign \$24  = $signed(\$23 ) + $signed(sum5_s1_0);
+  assign \$25  = v6 & last6;
+  assign \$26  = ~ o__valid;
+  assign \$27  = \$26  | o__ready;
+  assign \$28  = | q_stored;
+  assign \$29  = ~ \$28 ;
+  assign \$30  = \$27  & \$29 ;
+  assign \$31  = ~ \$30 ;
+  assign \$signature__en$36  = \$25  & \$31 ;
+  assign \$37  = wrom__addr == 6'h3f;
+  assign \$38  = wrom__addr + 1'h1;
+  assign \$39  = \$37  ? 7'h00 : \$38 ;
   assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(\$40 [31:24]) - $signed(8'h80);
+  assign \$41  = $signed(\$40 [7:0]) - $signed(8'h80);
   assign \$42  = from_input ? x_reg : rport__data;
-  assign \$43  = $signed(\$42 [39:32]) - $signed(8'h80);
+  assign \$43  = $signed(\$42 [15:8]) - $signed(8'h80);
   assign \$44  = from_input ? x_reg : rport__data;
-  assign \$45  = $signed(\$44 [47:40]) - $signed(8'h80);
+  assign \$45  = $signed(\$44 [23:16]) - $signed(8'h80);
   assign \$46  = from_input ? x_reg : rport__data;
-  assign \$47  = $signed(\$46 [55:48]) - $signed(8'h80);
+  assign \$47  = $signed(\$46 [31:24]) - $signed(8'h80);
   assign \$48  = from_input ? x_reg : rport__data;
-  assign \$49  = $signed(\$48 [63:56]) - $signed(8'h80);
+  assign \$49  = $signed(\$48 [39:32]) - $signed(8'h80);
   assign \$50  = from_input ? x_reg : rport__data;
-  assign \$51  = $signed(\$50 [71:64]) - $signed(8'h80);
+  assign \$51  = $signed(\$50 [47:40]) - $signed(8'h80);
   assign \$52  = from_input ? x_reg : rport__data;
-  assign \$53  = $signed(\$52 [79:72]) - $signed(8'h80);
+  assign \$53  = $signed(\$52 [55:48]) - $signed(8'h80);
   assign \$54  = from_input ? x_reg : rport__data;
-  assign \$55  = $signed(\$54 [87:80]) - $signed(8'h80);
+  assign \$55  = $signed(\$54 [63:56]) - $signed(8'h80);
   assign \$56  = from_input ? x_reg : rport__data;
-  assign \$57  = $signed(\$56 [95:88]) - $signed(8'h80);
+  assign \$57  = $signed(\$56 [7:0]) - $signed(8'h80);
   assign \$58  = from_input ? x_reg : rport__data;
-  assign \$59  = $signed(\$58 [103:96]) - $signed(8'h80);
+  assign \$59  = $signed(\$58 [15:8]) - $signed(8'h80);
   assign \$60  = from_input ? x_reg : rport__data;
-  assign \$61  = $signed(\$60 [111:104]) - $signed(8'h80);
+  assign \$61  = $signed(\$60 [23:16]) - $signed(8'h80);
   assign \$62  = from_input ? x_reg : rport__data;
-  assign \$63  = $signed(\$62 [119:112]) - $signed(8'h80);
+  assign \$63  = $signed(\$62 [31:24]) - $signed(8'h80);
   assign \$64  = from_input ? x_reg : rport__data;
-  assign \$65  = $signed(\$64 [127:120]) - $signed(8'h80);
+  assign \$65  = $signed(\$64 [39:32]) - $signed(8'h80);
   assign \$66  = from_input ? x_reg : rport__data;
-  assign \$67  = $signed(\$66 [7:0]) - $signed(8'h80);
+  assign \$67  = $signed(\$66 [47:40]) - $signed(8'h80);
   assign \$68  = from_input ? x_reg : rport__data;
-  assign \$69  = $signed(\$68 [15:8]) - $signed(8'h80);
+  assign \$69  = $signed(\$68 [55:48]) - $signed(8'h80);
   assign \$70  = from_input ? x_reg : rport__data;
-  assign \$71  = $signed(\$70 [23:16]) - $signed(8'h80);
+  assign \$71  = $signed(\$70 [63:56]) - $signed(8'h80);
   assign \$72  = from_input ? x_reg : rport__data;
-  assign \$73  = $signed(\$72 [31:24]) - $signed(8'h80);
+  assign \$73  = $signed(\$72 [7:0]) - $signed(8'h80);
   assign \$74  = from_input ? x_reg : rport__data;
-  assign \$75  = $signed(\$74 [39:32]) - $signed(8'h80);
+  assign \$75  = $signed(\$74 [15:8]) - $signed(8'h80);
   assign \$76  = from_input ? x_reg : rport__data;
-  assign \$77  = $signed(\$76 [47:40]) - $signed(8'h80);
+  assign \$77  = $signed(\$76 [23:16]) - $signed(8'h80);
   assign \$78  = from_input ? x_reg : rport__data;
-  assign \$79  = $signed(\$78 [55:48]) - $signed(8'h80);
+  assign \$79  = $signed(\$78 [31:24]) - $signed(8'h80);
   assign \$80  = from_input ? x_reg : rport__data;
-  assign \$81  = $signed(\$80 [63:56]) - $signed(8'h80);
+  assign \$81  = $signed(\$80 [39:32]) - $signed(8'h80);
   assign \$82  = from_input ? x_reg : rport__data;
-  assign \$83  = $signed(\$82 [71:64]) - $signed(8'h80);
+  assign \$83  = $signed(\$82 [47:40]) - $signed(8'h80);
   assign \$84  = from_input ? x_reg : rport__data;
-  assign \$85  = $signed(\$84 [79:72]) - $signed(8'h80);
+  assign \$85  = $signed(\$84 [55:48]) - $signed(8'h80);
   assign \$86  = from_input ? x_reg : rport__data;
-  assign \$87  = $signed(\$86 [87:80]) - $signed(8'h80);
+  assign \$87  = $signed(\$86 [63:56]) - $signed(8'h80);
   assign \$88  = from_input ? x_reg : rport__data;
-  assign \$89  = $signed(\$88 [95:88]) - $signed(8'h80);
+  assign \$89  = $signed(\$88 [7:0]) - $signed(8'h80);
   assign \$90  = from_input ? x_reg : rport__data;
-  assign \$91  = $signed(\$90 [103:96]) - $signed(8'h80);
+  assign \$91  = $signed(\$90 [15:8]) - $signed(8'h80);
   assign \$92  = from_input ? x_reg : rport__data;
-  assign \$93  = $signed(\$92 [111:104]) - $signed(8'h80);
+  assign \$93  = $signed(\$92 [23:16]) - $signed(8'h80);
   assign \$94  = from_input ? x_reg : rport__data;
-  assign \$95  = $signed(\$94 [119:112]) - $signed(8'h80);
+  assign \$95  = $signed(\$94 [31:24]) - $signed(8'h80);
   assign \$96  = from_input ? x_reg : rport__data;
-  assign \$97  = $signed(\$96 [127:120]) - $signed(8'h80);
+  assign \$97  = $signed(\$96 [39:32]) - $signed(8'h80);
   assign \$98  = from_input ? x_reg : rport__data;
-  assign \$99  = $signed(\$98 [7:0]) - $signed(8'h80);
+  assign \$99  = $signed(\$98 [47:40]) - $signed(8'h80);
   assign \$100  = from_input ? x_reg : rport__data;
-  assign \$101  = $signed(\$100 [15:8]) - $signed(8'h80);
+  assign \$101  = $signed(\$100 [55:48]) - $signed(8'h80);
   assign \$102  = from_input ? x_reg : rport__data;
-  assign \$103  = $signed(\$102 [23:16]) - $signed(8'h80);
+  assign \$103  = $signed(\$102 [63:56]) - $signed(8'h80);
   assign \$104  = from_input ? x_reg : rport__data;
-  assign \$105  = $signed(\$104 [31:24]) - $signed(8'h80);
+  assign \$105  = $signed(\$104 [7:0]) - $signed(8'h80);
   assign \$106  = from_input ? x_reg : rport__data;
-  assign \$107  = $signed(\$106 [39:32]) - $signed(8'h80);
+  assign \$107  = $signed(\$106 [15:8]) - $signed(8'h80);
   assign \$108  = from_input ? x_reg : rport__data;
-  assign \$109  = $signed(\$108 [47:40]) - $signed(8'h80);
+  assign \$109  = $signed(\$108 [23:16]) - $signed(8'h80);
   assign \$110  = from_input ? x_reg : rport__data;
-  assign \$111  = $signed(\$110 [55:48]) - $signed(8'h80);
+  assign \$111  = $signed(\$110 [31:24]) - $signed(8'h80);
   assign \$112  = from_input ? x_reg : rport__data;
-  assign \$113  = $signed(\$112 [63:56]) - $signed(8'h80);
+  assign \$113  = $signed(\$112 [39:32]) - $signed(8'h80);
   assign \$114  = from_input ? x_reg : rport__data;
-  assign \$115  = $signed(\$114 [71:64]) - $signed(8'h80);
+  assign \$115  = $signed(\$114 [47:40]) - $signed(8'h80);
   assign \$116  = from_input ? x_reg : rport__data;
-  assign \$117  = $signed(\$116 [79:72]) - $signed(8'h80);
+  assign \$117  = $signed(\$116 [55:48]) - $signed(8'h80);
   assign \$118  = from_input ? x_reg : rport__data;
-  assign \$119  = $signed(\$118 [87:80]) - $signed(8'h80);
+  assign \$119  = $signed(\$118 [63:56]) - $signed(8'h80);
   assign \$120  = from_input ? x_reg : rport__data;
-  assign \$121  = $signed(\$120 [95:88]) - $signed(8'h80);
+  assign \$121  = $signed(\$120 [7:0]) - $signed(8'h80);
   assign \$122  = from_input ? x_reg : rport__data;
-  assign \$123  = $signed(\$122 [103:96]) - $signed(8'h80);
+  assign \$123  = $signed(\$122 [15:8]) - $signed(8'h80);
   assign \$124  = from_input ? x_reg : rport__data;
-  assign \$125  = $signed(\$124 [111:104]) - $signed(8'h80);
+  assign \$125  = $signed(\$124 [23:16]) - $signed(8'h80);
   assign \$126  = from_input ? x_reg : rport__data;
-  assign \$127  = $signed(\$126 [119:112]) - $signed(8'h80);
+  assign \$127  = $signed(\$126 [31:24]) - $signed(8'h80);
   assign \$128  = from_input ? x_reg : rport__data;
-  assign \$129  = $signed(\$128 [127:120]) - $signed(8'h80);
+  assign \$129  = $signed(\$128 [39:32]) - $signed(8'h80);
   assign \$130  = from_input ? x_reg : rport__data;
-  assign \$131  = $signed(\$130 [7:0]) - $signed(8'h80);
+  assign \$131  = $signed(\$130 [47:40]) - $signed(8'h80);
   assign \$132  = from_input ? x_reg : rport__data;
-  assign \$133  = $signed(\$132 [15:8]) - $signed(8'h80);
+  assign \$133  = $signed(\$132 [55:48]) - $signed(8'h80);
   assign \$134  = from_input ? x_reg : rport__data;
-  assign \$135  = $signed(\$134 [23:16]) - $signed(8'h80);
-  assign \$136  = from_input ? x_reg : rport__data;
-  assign \$137  = $signed(\$136 [31:24]) - $signed(8'h80);
-  assign \$138  = from_input ? x_reg : rport__data;
-  assign \$139  = $signed(\$138 [39:32]) - $signed(8'h80);
-  assign \$140  = from_input ? x_reg : rport__data;
-  assign \$141  = $signed(\$140 [47:40]) - $signed(8'h80);
-  assign \$142  = from_input ? x_reg : rport__data;
-  assign \$143  = $signed(\$142 [55:48]) - $signed(8'h80);
-  assign \$144  = from_input ? x_reg : rport__data;
-  assign \$145  = $signed(\$144 [63:56]) - $signed(8'h80);
-  assign \$146  = from_input ? x_reg : rport__data;
-  assign \$147  = $signed(\$146 [71:64]) - $signed(8'h80);
-  assign \$148  = from_input ? x_reg : rport__data;
-  assign \$149  = $signed(\$148 [79:72]) - $signed(8'h80);
-  assign \$150  = from_input ? x_reg : rport__data;
-  assign \$151  = $signed(\$150 [87:80]) - $signed(8'h80);
-  assign \$152  = from_input ? x_reg : rport__data;
-  assign \$153  = $signed(\$152 [95:88]) - $signed(8'h80);
-  assign \$154  = from_input ? x_reg : rport__data;
-  assign \$155  = $signed(\$154 [103:96]) - $signed(8'h80);
-  assign \$156  = from_input ? x_reg : rport__data;
-  assign \$157  = $signed(\$156 [111:104]) - $signed(8'h80);
-  assign \$158  = from_input ? x_reg : rport__data;
-  assign \$159  = $signed(\$158 [119:112]) - $signed(8'h80);
-  assign \$160  = from_input ? x_reg : rport__data;
-  assign \$161  = $signed(\$160 [127:120]) - $signed(8'h80);
-  assign \$162  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$163  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$164  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$165  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$166  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$167  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$168  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$169  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$170  = $signed(xoff0_8) * $signed(w0_8);
-  assign \$171  = $signed(xoff0_9) * $signed(w0_9);
-  assign \$172  = $signed(xoff0_10) * $signed(w0_10);
-  assign \$173  = $signed(xoff0_11) * $signed(w0_11);
-  assign \$174  = $signed(xoff0_12) * $signed(w0_12);
-  assign \$175  = $signed(xoff0_13) * $signed(w0_13);
-  assign \$176  = $signed(xoff0_14) * $signed(w0_14);
-  assign \$177  = $signed(xoff0_15) * $signed(w0_15);
-  assign \$178  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$179  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$180  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$181  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$182  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$183  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$184  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$185  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$186  = $signed(xoff1_8) * $signed(w1_8);
-  assign \$187  = $signed(xoff1_9) * $signed(w1_9);
-  assign \$188  = $signed(xoff1_10) * $signed(w1_10);
-  assign \$189  = $signed(xoff1_11) * $signed(w1_11);
-  assign \$190  = $signed(xoff1_12) * $signed(w1_12);
-  assign \$191  = $signed(xoff1_13) * $signed(w1_13);
-  assign \$192  = $signed(xoff1_14) * $signed(w1_14);
-  assign \$193  = $signed(xoff1_15) * $signed(w1_15);
-  assign \$194  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$195  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$196  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$197  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$198  = $signed(xoff2_4) * $signed(w2_4);
-  assign \$199  = $signed(xoff2_5) * $signed(w2_5);
-  assign \$200  = $signed(xoff2_6) * $signed(w2_6);
-  assign \$201  = $signed(xoff2_7) * $signed(w2_7);
-  assign \$202  = $signed(xoff2_8) * $signed(w2_8);
-  assign \$203  = $signed(xoff2_9) * $signed(w2_9);
-  assign \$204  = $signed(xoff2_10) * $signed(w2_10);
-  assign \$205  = $signed(xoff2_11) * $signed(w2_11);
-  assign \$206  = $signed(xoff2_12) * $signed(w2_12);
-  assign \$207  = $signed(xoff2_13) * $signed(w2_13);
-  assign \$208  = $signed(xoff2_14) * $signed(w2_14);
-  assign \$209  = $signed(xoff2_15) * $signed(w2_15);
-  assign \$210  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$211  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$212  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$213  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$214  = $signed(xoff3_4) * $signed(w3_4);
-  assign \$215  = $signed(xoff3_5) * $signed(w3_5);
-  assign \$216  = $signed(xoff3_6) * $signed(w3_6);
-  assign \$217  = $signed(xoff3_7) * $signed(w3_7);
-  assign \$218  = $signed(xoff3_8) * $signed(w3_8);
-  assign \$219  = $signed(xoff3_9) * $signed(w3_9);
-  assign \$220  = $signed(xoff3_10) * $signed(w3_10);
-  assign \$221  = $signed(xoff3_11) * $signed(w3_11);
-  assign \$222  = $signed(xoff3_12) * $signed(w3_12);
-  assign \$223  = $signed(xoff3_13) * $signed(w3_13);
-  assign \$224  = $signed(xoff3_14) * $signed(w3_14);
-  assign \$225  = $signed(xoff3_15) * $signed(w3_15);
-  assign \$226  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$227  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$228  = $signed(\$226 ) + $signed(\$227 );
-  assign \$229  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$230  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$231  = $signed(\$229 ) + $signed(\$230 );
-  assign \$232  = $signed(prod0_8_r) + $signed(prod0_9_r);
-  assign \$233  = $signed(prod0_10_r) + $signed(prod0_11_r);
-  assign \$234  = $signed(\$232 ) + $signed(\$233 );
-  assign \$235  = $signed(prod0_12_r) + $signed(prod0_13_r);
-  assign \$236  = $signed(prod0_14_r) + $signed(prod0_15_r);
-  assign \$237  = $signed(\$235 ) + $signed(\$236 );
-  assign \$238  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$239  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
-  assign \$240  = $signed(\$238 ) + $signed(\$239 );
-  assign \$241  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$242  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$243  = $signed(\$241 ) + $signed(\$242 );
-  assign \$244  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$245  = $signed(prod1_6_r) + $signed(prod1_7_r);
-  assign \$246  = $signed(\$244 ) + $signed(\$245 );
-  assign \$247  = $signed(prod1_8_r) + $signed(prod1_9_r);
-  assign \$248  = $signed(prod1_10_r) + $signed(prod1_11_r);
-  assign \$249  = $signed(\$247 ) + $signed(\$248 );
-  assign \$250  = $signed(prod1_12_r) + $signed(prod1_13_r);
-  assign \$251  = $signed(prod1_14_r) + $signed(prod1_15_r);
-  assign \$252  = $signed(\$250 ) + $signed(\$251 );
-  assign \$253  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$254  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
-  assign \$255  = $signed(\$253 ) + $signed(\$254 );
-  assign \$256  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$257  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$258  = $signed(\$256 ) + $signed(\$257 );
-  assign \$259  = $signed(prod2_4_r) + $signed(prod2_5_r);
-  assign \$260  = $signed(prod2_6_r) + $signed(prod2_7_r);
-  assign \$261  = $signed(\$259 ) + $signed(\$260 );
-  assign \$262  = $signed(prod2_8_r) + $signed(prod2_9_r);
-  assign \$263  = $signed(prod2_10_r) + $signed(prod2_11_r);
-  assign \$264  = $signed(\$262 ) + $signed(\$263 );
-  assign \$265  = $signed(prod2_12_r) + $signed(prod2_13_r);
-  assign \$266  = $signed(prod2_14_r) + $signed(prod2_15_r);
-  assign \$267  = $signed(\$265 ) + $signed(\$266 );
-  assign \$268  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$269  = $signed(sum2_s0_2) + $signed(sum2_s0_3);
-  assign \$270  = $signed(\$268 ) + $signed(\$269 );
-  assign \$271  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$272  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$273  = $signed(\$271 ) + $signed(\$272 );
-  assign \$274  = $signed(prod3_4_r) + $signed(prod3_5_r);
-  assign \$275  = $signed(prod3_6_r) + $signed(prod3_7_r);
-  assign \$276  = $signed(\$274 ) + $signed(\$275 );
-  assign \$277  = $signed(prod3_8_r) + $signed(prod3_9_r);
-  assign \$278  = $signed(prod3_10_r) + $signed(prod3_11_r);
-  assign \$279  = $signed(\$277 ) + $signed(\$278 );
-  assign \$280  = $signed(prod3_12_r) + $signed(prod3_13_r);
-  assign \$281  = $signed(prod3_14_r) + $signed(prod3_15_r);
-  assign \$282  = $signed(\$280 ) + $signed(\$281 );
-  assign \$283  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$284  = $signed(sum3_s0_2) + $signed(sum3_s0_3);
-  assign \$285  = $signed(\$283 ) + $signed(\$284 );
-  assign \$286  = issue & last_t;
-  assign \$287  = q_owed + \$286 ;
-  assign \$288  = o__valid & o__ready;
-  assign \$289  = \$287  - \$288 ;
-  assign \$290  = v6 & last6;
-  assign \$291  = ~ o__valid;
-  assign \$292  = \$291  | o__ready;
-  assign \$293  = | q_stored;
-  assign \$294  = ~ \$293 ;
-  assign \$295  = \$292  & \$294 ;
-  assign \$296  = ~ \$295 ;
-  assign \$297  = \$290  & \$296 ;
-  assign \$298  = \$signature__addr$36  == 3'h6;
-  assign \$299  = \$signature__addr$36  + 1'h1;
-  assign \$300  = \$298  ? 4'h0 : \$299 ;
-  assign \$301  = ~ o__valid;
-  assign \$302  = \$301  | o__ready;
-  assign \$303  = | q_stored;
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = \rport__addr$39  == 3'h6;
-  assign \$306  = \rport__addr$39  + 1'h1;
-  assign \$307  = \$305  ? 4'h0 : \$306 ;
-  assign \$308  = v6 & last6;
-  assign \$309  = ~ o__valid;
-  assign \$310  = \$309  | o__ready;
-  assign \$311  = | q_stored;
-  assign \$312  = ~ \$311 ;
-  assign \$313  = \$310  & \$312 ;
-  assign \$314  = ~ \$313 ;
-  assign \$315  = \$308  & \$314 ;
-  assign \$316  = q_stored + \$315 ;
-  assign \$317  = ~ o__valid;
-  assign \$318  = \$317  | o__ready;
-  assign \$319  = | q_stored;
-  assign \$320  = \$318  & \$319 ;
-  assign \$321  = \$316  - \$320 ;
-  assign \$322  = ~ o__valid;
-  assign \$323  = \$322  | o__ready;
-  assign \$324  = | q_stored;
-  assign \$325  = v6 & last6;
-  assign \$326  = \$324  | \$325 ;
-  assign \$327  = | q_stored;
-  assign \$328  = \$327  ? \rport__data$342  : q_in;
+  assign \$135  = $signed(\$134 [63:56]) - $signed(8'h80);
+  assign \$136  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$137  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$138  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$139  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$140  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$141  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$142  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$143  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$144  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$145  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$146  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$147  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$148  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$149  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$150  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$151  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$152  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$153  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$154  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$155  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$156  = $signed(xoff2_4) * $signed(w2_4);
+  assign \$157  = $signed(xoff2_5) * $signed(w2_5);
+  assign \$158  = $signed(xoff2_6) * $signed(w2_6);
+  assign \$159  = $signed(xoff2_7) * $signed(w2_7);
+  assign \$160  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$161  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$162  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$163  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$164  = $signed(xoff3_4) * $signed(w3_4);
+  assign \$165  = $signed(xoff3_5) * $signed(w3_5);
+  assign \$166  = $signed(xoff3_6) * $signed(w3_6);
+  assign \$167  = $signed(xoff3_7) * $signed(w3_7);
+  assign \$168  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$169  = $signed(xoff4_1) * $signed(w4_1);
+  assign \$170  = $signed(xoff4_2) * $signed(w4_2);
+  assign \$171  = $signed(xoff4_3) * $signed(w4_3);
+  assign \$172  = $signed(xoff4_4) * $signed(w4_4);
+  assign \$173  = $signed(xoff4_5) * $signed(w4_5);
+  assign \$174  = $signed(xoff4_6) * $signed(w4_6);
+  assign \$175  = $signed(xoff4_7) * $signed(w4_7);
+  assign \$176  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$177  = $signed(xoff5_1) * $signed(w5_1);
+  assign \$178  = $signed(xoff5_2) * $signed(w5_2);
+  assign \$179  = $signed(xoff5_3) * $signed(w5_3);
+  assign \$180  = $signed(xoff5_4) * $signed(w5_4);
+  assign \$181  = $signed(xoff5_5) * $signed(w5_5);
+  assign \$182  = $signed(xoff5_6) * $signed(w5_6);
+  assign \$183  = $signed(xoff5_7) * $signed(w5_7);
+  assign \$184  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$185  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$186  = $signed(\$184 ) + $signed(\$185 );
+  assign \$187  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$188  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$189  = $signed(\$187 ) + $signed(\$188 );
+  assign \$190  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$191  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$192  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$193  = $signed(\$191 ) + $signed(\$192 );
+  assign \$194  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$195  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$196  = $signed(\$194 ) + $signed(\$195 );
+  assign \$197  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$198  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$199  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$200  = $signed(\$198 ) + $signed(\$199 );
+  assign \$201  = $signed(prod2_4_r) + $signed(prod2_5_r);
+  assign \$202  = $signed(prod2_6_r) + $signed(prod2_7_r);
+  assign \$203  = $signed(\$201 ) + $signed(\$202 );
+  assign \$204  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$205  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$206  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$207  = $signed(\$205 ) + $signed(\$206 );
+  assign \$208  = $signed(prod3_4_r) + $signed(prod3_5_r);
+  assign \$209  = $signed(prod3_6_r) + $signed(prod3_7_r);
+  assign \$210  = $signed(\$208 ) + $signed(\$209 );
+  assign \$211  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
+  assign \$212  = $signed(prod4_0_r) + $signed(prod4_1_r);
+  assign \$213  = $signed(prod4_2_r) + $signed(prod4_3_r);
+  assign \$214  = $signed(\$212 ) + $signed(\$213 );
+  assign \$215  = $signed(prod4_4_r) + $signed(prod4_5_r);
+  assign \$216  = $signed(prod4_6_r) + $signed(prod4_7_r);
+  assign \$217  = $signed(\$215 ) + $signed(\$216 );
+  assign \$218  = $signed(sum4_s0_0) + $signed(sum4_s0_1);
+  assign \$219  = $signed(prod5_0_r) + $signed(prod5_1_r);
+  assign \$220  = $signed(prod5_2_r) + $signed(prod5_3_r);
+  assign \$221  = $signed(\$219 ) + $signed(\$220 );
+  assign \$222  = $signed(prod5_4_r) + $signed(prod5_5_r);
+  assign \$223  = $signed(prod5_6_r) + $signed(prod5_7_r);
+  assign \$224  = $signed(\$222 ) + $signed(\$223 );
+  assign \$225  = $signed(sum5_s0_0) + $signed(sum5_s0_1);
+  assign \$226  = issue & last_t;
+  assign \$227  = q_owed + \$226 ;
+  assign \$228  = o__valid & o__ready;
+  assign \$229  = \$227  - \$228 ;
+  assign \$230  = v6 & last6;
+  assign \$231  = ~ o__valid;
+  assign \$232  = \$231  | o__ready;
+  assign \$233  = | q_stored;
+  assign \$234  = ~ \$233 ;
+  assign \$235  = \$232  & \$234 ;
+  assign \$236  = ~ \$235 ;
+  assign \$237  = \$230  & \$236 ;
+  assign \$238  = \$signature__addr$42  == 3'h6;
+  assign \$239  = \$signature__addr$42  + 1'h1;
+  assign \$240  = \$238  ? 4'h0 : \$239 ;
+  assign \$241  = ~ o__valid;
+  assign \$242  = \$241  | o__ready;
+  assign \$243  = | q_stored;
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = \rport__addr$45  == 3'h6;
+  assign \$246  = \rport__addr$45  + 1'h1;
+  assign \$247  = \$245  ? 4'h0 : \$246 ;
+  assign \$248  = v6 & last6;
+  assign \$249  = ~ o__valid;
+  assign \$250  = \$249  | o__ready;
+  assign \$251  = | q_stored;
+  assign \$252  = ~ \$251 ;
+  assign \$253  = \$250  & \$252 ;
+  assign \$254  = ~ \$253 ;
+  assign \$255  = \$248  & \$254 ;
+  assign \$256  = q_stored + \$255 ;
+  assign \$257  = ~ o__valid;
+  assign \$258  = \$257  | o__ready;
+  assign \$259  = | q_stored;
+  assign \$260  = \$258  & \$259 ;
+  assign \$261  = \$256  - \$260 ;
+  assign \$262  = ~ o__valid;
+  assign \$263  = \$262  | o__ready;
+  assign \$264  = | q_stored;
+  assign \$265  = v6 & last6;
+  assign \$266  = \$264  | \$265 ;
+  assign \$267  = | q_stored;
+  assign \$268  = \$267  ? \rport__data$280  : q_in;
   always @(posedge clk)
-    nf_t <= \$329 ;
+    nf_t <= \$269 ;
   always @(posedge clk)
-    \$signature__addr  <= \$330 ;
+    \$signature__addr  <= \$270 ;
   always @(posedge clk)
-    reads_input_t <= \$331 ;
+    reads_input_t <= \$271 ;
   always @(posedge clk)
-    first_t <= \$332 ;
+    first_t <= \$272 ;
   always @(posedge clk)
-    last_t <= \$333 ;
+    last_t <= \$273 ;
+  always @(posedge clk)
+    wrom__addr <= \$274 ;
+  always @(posedge clk)
+    x_reg <= \$275 ;
+  always @(posedge clk)
+    from_input <= \$276 ;
+  always @(posedge clk)
+    v1 <= \$277 ;
+  always @(posedge clk)
+    first1 <= \$278 ;
+  always @(posedge clk)
+    last1 <= \$279 ;
+  always @(posedge clk)
+    nf1 <= \$280 ;
+  always @(posedge clk)
+    xoff0_0 <= \$281 ;
+  always @(posedge clk)
+    xoff0_1 <= \$282 ;
+  always @(posedge clk)
+    xoff0_2 <= \$283 ;
+  always @(posedge clk)
+    xoff0_3 <= \$284 ;
+  always @(posedge clk)
+    xoff0_4 <= \$285 ;
+  always @(posedge clk)
+    xoff0_5 <= \$286 ;
+  always @(posedge clk)
+    xoff0_6 <= \$287 ;
+  always @(posedge clk)
+    xoff0_7 <= \$288 ;
+  always @(posedge clk)
+    xoff1_0 <= \$289 ;
+  always @(posedge clk)
+    xoff1_1 <= \$290 ;
+  always @(posedge clk)
+    xoff1_2 <= \$291 ;
+  always @(posedge clk)
+    xoff1_3 <= \$292 ;
+  always @(posedge clk)
+    xoff1_4 <= \$293 ;
+  always @(posedge clk)
+    xoff1_5 <= \$294 ;
+  always @(posedge clk)
+    xoff1_6 <= \$295 ;
+  always @(posedge clk)
+    xoff1_7 <= \$296 ;
+  always @(posedge clk)
+    xoff2_0 <= \$297 ;
+  always @(posedge clk)
+    xoff2_1 <= \$298 ;
+  always @(posedge clk)
+    xoff2_2 <= \$299 ;
+  always @(posedge clk)
+    xoff2_3 <= \$300 ;
+  always @(posedge clk)
+    xoff2_4 <= \$301 ;
+  always @(posedge clk)
+    xoff2_5 <= \$302 ;
+  always @(posedge clk)
+    xoff2_6 <= \$303 ;
+  always @(posedge clk)
+    xoff2_7 <= \$304 ;
+  always @(posedge clk)
+    xoff3_0 <= \$305 ;
+  always @(posedge clk)
+    xoff3_1 <= \$306 ;
+  always @(posedge clk)
+    xoff3_2 <= \$307 ;
+  always @(posedge clk)
+    xoff3_3 <= \$308 ;
+  always @(posedge clk)
+    xoff3_4 <= \$309 ;
+  always @(posedge clk)
+    xoff3_5 <= \$310 ;
+  always @(posedge clk)
+    xoff3_6 <= \$311 ;
+  always @(posedge clk)
+    xoff3_7 <= \$312 ;
+  always @(posedge clk)
+    xoff4_0 <= \$313 ;
+  always @(posedge clk)
+    xoff4_1 <= \$314 ;
+  always @(posedge clk)
+    xoff4_2 <= \$315 ;
+  always @(posedge clk)
+    xoff4_3 <= \$316 ;
+  always @(posedge clk)
+    xoff4_4 <= \$317 ;
+  always @(posedge clk)
+    xoff4_5 <= \$318 ;
+  always @(posedge clk)
+    xoff4_6 <= \$319 ;
+  always @(posedge clk)
+    xoff4_7 <= \$320 ;
+  always @(posedge clk)
+    xoff5_0 <= \$321 ;
+  always @(posedge clk)
+    xoff5_1 <= \$322 ;
+  always @(posedge clk)
+    xoff5_2 <= \$323 ;
+  always @(posedge clk)
+    xoff5_3 <= \$324 ;
+  always @(posedge clk)
+    xoff5_4 <= \$325 ;
+  always @(posedge clk)
+    xoff5_5 <= \$326 ;
+  always @(posedge clk)
+    xoff5_6 <= \$327 ;
+  always @(posedge clk)
+    xoff5_7 <= \$328 ;
+  always @(posedge clk)
+    w0_0 <= \$329 ;
+  always @(posedge clk)
+    w0_1 <= \$330 ;
+  always @(posedge clk)
+    w0_2 <= \$331 ;
+  always @(posedge clk)
+    w0_3 <= \$332 ;
+  always @(posedge clk)
+    w0_4 <= \$333 ;
+  always @(posedge clk)
+    w0_5 <= \$334 ;
+  always @(posedge clk)
+    w0_6 <= \$335 ;
+  always @(posedge clk)
+    w0_7 <= \$336 ;
+  always @(posedge clk)
+    w1_0 <= \$337 ;
+  always @(posedge clk)
+    w1_1 <= \$338 ;
+  always @(posedge clk)
+    w1_2 <= \$339 ;
+  always @(posedge clk)
+    w1_3 <= \$340 ;
+  always @(posedge clk)
+    w1_4 <= \$341 ;
+  always @(posedge clk)
+    w1_5 <= \$342 ;
+  always @(posedge clk)
+    w1_6 <= \$343 ;
+  always @(posedge clk)
+    w1_7 <= \$344 ;
+  always @(posedge clk)
+    w2_0 <= \$345 ;
+  always @(posedge clk)
+    w2_1 <= \$346 ;
+  always @(posedge clk)
+    w2_2 <= \$347 ;
+  always @(posedge clk)
+    w2_3 <= \$348 ;
+  always @(posedge clk)
+    w2_4 <= \$349 ;
+  always @(posedge clk)
+    w2_5 <= \$350 ;
+  always @(posedge clk)
+    w2_6 <= \$351 ;
+  always @(posedge clk)
+    w2_7 <= \$352 ;
+  always @(posedge clk)
+    w3_0 <= \$353 ;
+  always @(posedge clk)
+    w3_1 <= \$354 ;
+  always @(posedge clk)
+    w3_2 <= \$355 ;
+  always @(posedge clk)
+    w3_3 <= \$356 ;
+  always @(posedge clk)
+    w3_4 <= \$357 ;
+  always @(posedge clk)
+    w3_5 <= \$358 ;
+  always @(posedge clk)
+    w3_6 <= \$359 ;
+  always @(posedge clk)
+    w3_7 <= \$360 ;
+  always @(posedge clk)
+    w4_0 <= \$361 ;
+  always @(posedge clk)
+    w4_1 <= \$362 ;
+  always @(posedge clk)
+    w4_2 <= \$363 ;
+  always @(posedge clk)
+    w4_3 <= \$364 ;
+  always @(posedge clk)
+    w4_4 <= \$365 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$335  = i__payload;
+    \$367  = wrom__data[311:304];
     if (rst) begin
-      \$335  = 128'h00000000000000000000000000000000;
+      \$367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$336  = reads_input_t;
+    \$368  = wrom__data[319:312];
     if (rst) begin
-      \$336  = 1'h0;
+      \$368  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$337  = issue;
+    \$369  = wrom__data[327:320];
     if (rst) begin
-      \$337  = 1'h0;
+      \$369  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$338  = first_t;
+    \$370  = wrom__data[335:328];
     if (rst) begin
-      \$338  = 1'h0;
+      \$370  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$339  = last_t;
+    \$371  = wrom__data[343:336];
     if (rst) begin
-      \$339  = 1'h0;
+      \$371  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$340  = nf_t;
+    \$372  = wrom__data[351:344];
     if (rst) begin
-      \$340  = 4'h0;
+      \$372  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$341  = \$35 ;
+    \$373  = wrom__data[359:352];
     if (rst) begin
-      \$341  = 9'h000;
+      \$373  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$342  = \$37 ;
+    \$374  = wrom__data[367:360];
     if (rst) begin
-      \$342  = 9'h000;
+      \$374  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$343  = \$39 ;
+    \$375  = wrom__data[375:368];
     if (rst) begin
-      \$343  = 9'h000;
+      \$375  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$344  = \$41 ;
+    \$376  = wrom__data[383:376];
     if (rst) begin
-      \$344  = 9'h000;
+      \$376  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$345  = \$43 ;
+    \$377  = \$136 ;
     if (rst) begin
-      \$345  = 9'h000;
+      \$377  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$346  = \$45 ;
+    \$378  = \$137 ;
     if (rst) begin
-      \$346  = 9'h000;
+      \$378  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$347  = \$47 ;
+    \$379  = \$138 ;
     if (rst) begin
-      \$347  = 9'h000;
+      \$379  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$348  = \$49 ;
+    \$380  = \$139 ;
     if (rst) begin
-      \$348  = 9'h000;
+      \$380  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$349  = \$51 ;
+    \$381  = \$140 ;
     if (rst) begin
-      \$349  = 9'h000;
+      \$381  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$350  = \$53 ;
+    \$382  = \$141 ;
     if (rst) begin
-      \$350  = 9'h000;
+      \$382  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$351  = \$55 ;
+    \$383  = \$142 ;
     if (rst) begin
-      \$351  = 9'h000;
+      \$383  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$352  = \$57 ;
+    \$384  = \$143 ;
     if (rst) begin
-      \$352  = 9'h000;
+      \$384  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$353  = \$59 ;
+    \$385  = \$144 ;
     if (rst) begin
-      \$353  = 9'h000;
+      \$385  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$354  = \$61 ;
+    \$386  = \$145 ;
     if (rst) begin
-      \$354  = 9'h000;
+      \$386  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$355  = \$63 ;
+    \$387  = \$146 ;
     if (rst) begin
-      \$355  = 9'h000;
+      \$387  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$356  = \$65 ;
+    \$388  = \$147 ;
     if (rst) begin
-      \$356  = 9'h000;
+      \$388  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$357  = \$67 ;
+    \$389  = \$148 ;
     if (rst) begin
-      \$357  = 9'h000;
+      \$389  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$358  = \$69 ;
+    \$390  = \$149 ;
     if (rst) begin
-      \$358  = 9'h000;
+      \$390  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$359  = \$71 ;
+    \$391  = \$150 ;
     if (rst) begin
-      \$359  = 9'h000;
+      \$391  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$360  = \$73 ;
+    \$392  = \$151 ;
     if (rst) begin
-      \$360  = 9'h000;
+      \$392  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$361  = \$75 ;
+    \$393  = \$152 ;
     if (rst) begin
-      \$361  = 9'h000;
+      \$393  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$362  = \$77 ;
+    \$394  = \$153 ;
     if (rst) begin
-      \$362  = 9'h000;
+      \$394  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$363  = \$79 ;
+    \$395  = \$154 ;
     if (rst) begin
-      \$363  = 9'h000;
+      \$395  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$364  = \$81 ;
+    \$396  = \$155 ;
     if (rst) begin
-      \$364  = 9'h000;
+      \$396  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$365  = \$83 ;
+    \$397  = \$156 ;
     if (rst) begin
-      \$365  = 9'h000;
+      \$397  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$366  = \$85 ;
+    \$398  = \$157 ;
     if (rst) begin
-      \$366  = 9'h000;
+      \$398  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$367  = \$87 ;
+    \$399  = \$158 ;
     if (rst) begin
-      \$367  = 9'h000;
+      \$399  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$368  = \$89 ;
+    \$400  = \$159 ;
     if (rst) begin
-      \$368  = 9'h000;
+      \$400  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$369  = \$91 ;
+    \$401  = \$160 ;
     if (rst) begin
-      \$369  = 9'h000;
+      \$401  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$370  = \$93 ;
+    \$402  = \$161 ;
     if (rst) begin
-      \$370  = 9'h000;
+      \$402  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$371  = \$95 ;
+    \$403  = \$162 ;
     if (rst) begin
-      \$371  = 9'h000;
+      \$403  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$372  = \$97 ;
+    \$404  = \$163 ;
     if (rst) begin
-      \$372  = 9'h000;
+      \$404  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$373  = \$99 ;
+    \$405  = \$164 ;
     if (rst) begin
-      \$373  = 9'h000;
+      \$405  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$374  = \$101 ;
+    \$406  = \$165 ;
     if (rst) begin
-      \$374  = 9'h000;
+      \$406  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$375  = \$103 ;
+    \$407  = \$166 ;
     if (rst) begin
-      \$375  = 9'h000;
+      \$407  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$376  = \$105 ;
+    \$408  = \$167 ;
     if (rst) begin
-      \$376  = 9'h000;
+      \$408  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$377  = \$107 ;
+    \$409  = \$168 ;
     if (rst) begin
-      \$377  = 9'h000;
+      \$409  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$378  = \$109 ;
+    \$410  = \$169 ;
     if (rst) begin
-      \$378  = 9'h000;
+      \$410  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$379  = \$111 ;
+    \$411  = \$170 ;
     if (rst) begin
-      \$379  = 9'h000;
+      \$411  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$380  = \$113 ;
+    \$412  = \$171 ;
     if (rst) begin
-      \$380  = 9'h000;
+      \$412  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$381  = \$115 ;
+    \$413  = \$172 ;
     if (rst) begin
-      \$381  = 9'h000;
+      \$413  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$382  = \$117 ;
+    \$414  = \$173 ;
     if (rst) begin
-      \$382  = 9'h000;
+      \$414  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$383  = \$119 ;
+    \$415  = \$174 ;
     if (rst) begin
-      \$383  = 9'h000;
+      \$415  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$384  = \$121 ;
+    \$416  = \$175 ;
     if (rst) begin
-      \$384  = 9'h000;
+      \$416  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$385  = \$123 ;
+    \$417  = \$176 ;
     if (rst) begin
-      \$385  = 9'h000;
+      \$417  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$386  = \$125 ;
+    \$418  = \$177 ;
     if (rst) begin
-      \$386  = 9'h000;
+      \$418  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$387  = \$127 ;
+    \$419  = \$178 ;
     if (rst) begin
-      \$387  = 9'h000;
+      \$419  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$388  = \$129 ;
+    \$420  = \$179 ;
     if (rst) begin
-      \$388  = 9'h000;
+      \$420  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$389  = \$131 ;
+    \$421  = \$180 ;
     if (rst) begin
-      \$389  = 9'h000;
+      \$421  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$390  = \$133 ;
+    \$422  = \$181 ;
     if (rst) begin
-      \$390  = 9'h000;
+      \$422  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$391  = \$135 ;
+    \$423  = \$182 ;
     if (rst) begin
-      \$391  = 9'h000;
+      \$423  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$392  = \$137 ;
+    \$424  = \$183 ;
     if (rst) begin
-      \$392  = 9'h000;
+      \$424  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$393  = \$139 ;
+    \$425  = prod0_0;
     if (rst) begin
-      \$393  = 9'h000;
+      \$425  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$394  = \$141 ;
+    \$426  = prod0_1;
     if (rst) begin
-      \$394  = 9'h000;
+      \$426  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$395  = \$143 ;
+    \$427  = prod0_2;
     if (rst) begin
-      \$395  = 9'h000;
+      \$427  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$396  = \$145 ;
+    \$428  = prod0_3;
     if (rst) begin
-      \$396  = 9'h000;
+      \$428  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$397  = \$147 ;
+    \$429  = prod0_4;
     if (rst) begin
-      \$397  = 9'h000;
+      \$429  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$398  = \$149 ;
+    \$430  = prod0_5;
     if (rst) begin
-      \$398  = 9'h000;
+      \$430  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$399  = \$151 ;
+    \$431  = prod0_6;
     if (rst) begin
-      \$399  = 9'h000;
+      \$431  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$400  = \$153 ;
+    \$432  = prod0_7;
     if (rst) begin
-      \$400  = 9'h000;
+      \$432  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$401  = \$155 ;
+    \$433  = prod1_0;
     if (rst) begin
-      \$401  = 9'h000;
+      \$433  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$402  = \$157 ;
+    \$434  = prod1_1;
     if (rst) begin
-      \$402  = 9'h000;
+      \$434  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$403  = \$159 ;
+    \$435  = prod1_2;
     if (rst) begin
-      \$403  = 9'h000;
+      \$435  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$404  = \$161 ;
+    \$436  = prod1_3;
     if (rst) begin
-      \$404  = 9'h000;
+      \$436  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$405  = wrom__data[7:0];
+    \$437  = prod1_4;
     if (rst) begin
-      \$405  = 8'h00;
+      \$437  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$406  = wrom__data[15:8];
+    \$438  = prod1_5;
     if (rst) begin
-      \$406  = 8'h00;
+      \$438  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$407  = wrom__data[23:16];
+    \$439  = prod1_6;
     if (rst) begin
-      \$407  = 8'h00;
+      \$439  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$408  = wrom__data[31:24];
+    \$440  = prod1_7;
     if (rst) begin
-      \$408  = 8'h00;
+      \$440  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$409  = wrom__data[39:32];
+    \$441  = prod2_0;
     if (rst) begin
-      \$409  = 8'h00;
+      \$441  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$410  = wrom__data[47:40];
+    \$442  = prod2_1;
     if (rst) begin
-      \$410  = 8'h00;
+      \$442  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$411  = wrom__data[55:48];
+    \$443  = prod2_2;
     if (rst) begin
-      \$411  = 8'h00;
+      \$443  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$412  = wrom__data[63:56];
+    \$444  = prod2_3;
     if (rst) begin
-      \$412  = 8'h00;
+      \$444  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$413  = wrom__data[71:64];
+    \$445  = prod2_4;
     if (rst) begin
-      \$413  = 8'h00;
+      \$445  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$414  = wrom__data[79:72];
+    \$446  = prod2_5;
     if (rst) begin
-      \$414  = 8'h00;
+      \$446  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$415  = wrom__data[87:80];
+    \$447  = prod2_6;
     if (rst) begin
-      \$415  = 8'h00;
+      \$447  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$416  = wrom__data[95:88];
+    \$448  = prod2_7;
     if (rst) begin
-      \$416  = 8'h00;
+      \$448  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$417  = wrom__data[103:96];
+    \$449  = prod3_0;
     if (rst) begin
-      \$417  = 8'h00;
+      \$449  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$418  = wrom__data[111:104];
+    \$450  = prod3_1;
     if (rst) begin
-      \$418  = 8'h00;
+      \$450  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$419  = wrom__data[119:112];
+    \$451  = prod3_2;
     if (rst) begin
-      \$419  = 8'h00;
+      \$451  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$420  = wrom__data[127:120];
+    \$452  = prod3_3;
     if (rst) begin
-      \$420  = 8'h00;
+      \$452  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$421  = wrom__data[135:128];
+    \$453  = prod3_4;
     if (rst) begin
-      \$421  = 8'h00;
+      \$453  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$422  = wrom__data[143:136];
+    \$454  = prod3_5;
     if (rst) begin
-      \$422  = 8'h00;
+      \$454  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$423  = wrom__data[151:144];
+    \$455  = prod3_6;
     if (rst) begin
-      \$423  = 8'h00;
+      \$455  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$424  = wrom__data[159:152];
+    \$456  = prod3_7;
     if (rst) begin
-      \$424  = 8'h00;
+      \$456  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$425  = wrom__data[167:160];
+    \$457  = prod4_0;
     if (rst) begin
-      \$425  = 8'h00;
+      \$457  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$426  = wrom__data[175:168];
+    \$458  = prod4_1;
     if (rst) begin
-      \$426  = 8'h00;
+      \$458  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$427  = wrom__data[183:176];
+    \$459  = prod4_2;
     if (rst) begin
-      \$427  = 8'h00;
+      \$459  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$428  = wrom__data[191:184];
+    \$460  = prod4_3;
     if (rst) begin
-      \$428  = 8'h00;
+      \$460  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$429  = wrom__data[199:192];
+    \$461  = prod4_4;
     if (rst) begin
-      \$429  = 8'h00;
+      \$461  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$430  = wrom__data[207:200];
+    \$462  = prod4_5;
     if (rst) begin
-      \$430  = 8'h00;
+      \$462  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$431  = wrom__data[215:208];
+    \$463  = prod4_6;
     if (rst) begin
-      \$431  = 8'h00;
+      \$463  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$432  = wrom__data[223:216];
+    \$464  = prod4_7;
     if (rst) begin
-      \$432  = 8'h00;
+      \$464  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$433  = wrom__data[231:224];
+    \$465  = prod5_0;
     if (rst) begin
-      \$433  = 8'h00;
+      \$465  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$434  = wrom__data[239:232];
+    \$466  = prod5_1;
     if (rst) begin
-      \$434  = 8'h00;
+      \$466  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$435  = wrom__data[247:240];
+    \$467  = prod5_2;
     if (rst) begin
-      \$435  = 8'h00;
+      \$467  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$436  = wrom__data[255:248];
+    \$468  = prod5_3;
     if (rst) begin
-      \$436  = 8'h00;
+      \$468  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$437  = wrom__data[263:256];
-    if (rst) begin
-      \$437  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$438  = wrom__data[271:264];
-    if (rst) begin
-      \$438  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$439  = wrom__data[279:272];
-    if (rst) begin
-      \$439  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$440  = wrom__data[287:280];
-    if (rst) begin
-      \$440  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$441  = wrom__data[295:288];
-    if (rst) begin
-      \$441  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$442  = wrom__data[303:296];
-    if (rst) begin
-      \$442  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$443  = wrom__data[311:304];
-    if (rst) begin
-      \$443  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$444  = wrom__data[319:312];
-    if (rst) begin
-      \$444  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$445  = wrom__data[327:320];
-    if (rst) begin
-      \$445  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$446  = wrom__data[335:328];
-    if (rst) begin
-      \$446  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$447  = wrom__data[343:336];
-    if (rst) begin
-      \$447  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$448  = wrom__data[351:344];
-    if (rst) begin
-      \$448  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$449  = wrom__data[359:352];
-    if (rst) begin
-      \$449  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$450  = wrom__data[367:360];
-    if (rst) begin
-      \$450  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$451  = wrom__data[375:368];
-    if (rst) begin
-      \$451  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$452  = wrom__data[383:376];
-    if (rst) begin
-      \$452  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$453  = wrom__data[391:384];
-    if (rst) begin
-      \$453  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$454  = wrom__data[399:392];
-    if (rst) begin
-      \$454  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$455  = wrom__data[407:400];
-    if (rst) begin
-      \$455  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$456  = wrom__data[415:408];
-    if (rst) begin
-      \$456  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$457  = wrom__data[423:416];
-    if (rst) begin
-      \$457  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$458  = wrom__data[431:424];
-    if (rst) begin
-      \$458  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$459  = wrom__data[439:432];
-    if (rst) begin
-      \$459  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$460  = wrom__data[447:440];
-    if (rst) begin
-      \$460  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$461  = wrom__data[455:448];
-    if (rst) begin
-      \$461  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$462  = wrom__data[463:456];
-    if (rst) begin
-      \$462  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$463  = wrom__data[471:464];
-    if (rst) begin
-      \$463  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$464  = wrom__data[479:472];
-    if (rst) begin
-      \$464  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$465  = wrom__data[487:480];
-    if (rst) begin
-      \$465  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$466  = wrom__data[495:488];
-    if (rst) begin
-      \$466  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$467  = wrom__data[503:496];
-    if (rst) begin
-      \$467  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$468  = wrom__data[511:504];
-    if (rst) begin
-      \$468  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$469  = \$162 ;
+    \$469  = prod5_4;
     if (rst) begin
       \$469  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$470  = \$163 ;
+    \$470  = prod5_5;
     if (rst) begin
       \$470  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$471  = \$164 ;
+    \$471  = prod5_6;
     if (rst) begin
       \$471  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$472  = \$165 ;
+    \$472  = prod5_7;
     if (rst) begin
       \$472  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$473  = \$166 ;
+    \$473  = { \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186  };
     if (rst) begin
-      \$473  = 17'h00000;
+      \$473  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$474  = \$167 ;
+    \$474  = { \$189 [18], \$189 [18], \$189 [18], \$189 [18], \$189 [18], \$189  };
     if (rst) begin
-      \$474  = 17'h00000;
+      \$474  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$475  = \$168 ;
+    \$475  = \$190 [23:0];
     if (rst) begin
-      \$475  = 17'h00000;
+      \$475  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$476  = \$169 ;
+    \$476  = { \$193 [18], \$193 [18], \$193 [18], \$193 [18], \$193 [18], \$193  };
     if (rst) begin
-      \$476  = 17'h00000;
+      \$476  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$477  = \$170 ;
+    \$477  = { \$196 [18], \$196 [18], \$196 [18], \$196 [18], \$196 [18], \$196  };
     if (rst) begin
-      \$477  = 17'h00000;
+      \$477  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$478  = \$171 ;
+    \$478  = \$197 [23:0];
     if (rst) begin
-      \$478  = 17'h00000;
+      \$478  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$479  = \$172 ;
+    \$479  = { \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200  };
     if (rst) begin
-      \$479  = 17'h00000;
+      \$479  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$480  = \$173 ;
+    \$480  = { \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203  };
     if (rst) begin
-      \$480  = 17'h00000;
+      \$480  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$481  = \$174 ;
+    \$481  = \$204 [23:0];
     if (rst) begin
-      \$481  = 17'h00000;
+      \$481  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$482  = \$175 ;
+    \$482  = { \$207 [18], \$207 [18], \$207 [18], \$207 [18], \$207 [18], \$207  };
     if (rst) begin
-      \$482  = 17'h00000;
+      \$482  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$483  = \$176 ;
+    \$483  = { \$210 [18], \$210 [18], \$210 [18], \$210 [18], \$210 [18], \$210  };
     if (rst) begin
-      \$483  = 17'h00000;
+      \$483  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$484  = \$177 ;
+    \$484  = \$211 [23:0];
     if (rst) begin
-      \$484  = 17'h00000;
+      \$484  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$485  = \$178 ;
+    \$485  = { \$214 [18], \$214 [18], \$214 [18], \$214 [18], \$214 [18], \$214  };
     if (rst) begin
-      \$485  = 17'h00000;
+      \$485  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$486  = \$179 ;
+    \$486  = { \$217 [18], \$217 [18], \$217 [18], \$217 [18], \$217 [18], \$217  };
     if (rst) begin
-      \$486  = 17'h00000;
+      \$486  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$487  = \$180 ;
+    \$487  = \$218 [23:0];
     if (rst) begin
-      \$487  = 17'h00000;
+      \$487  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$488  = \$181 ;
+    \$488  = { \$221 [18], \$221 [18], \$221 [18], \$221 [18], \$221 [18], \$221  };
     if (rst) begin
-      \$488  = 17'h00000;
+      \$488  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$489  = \$182 ;
+    \$489  = { \$224 [18], \$224 [18], \$224 [18], \$224 [18], \$224 [18], \$224  };
     if (rst) begin
-      \$489  = 17'h00000;
+      \$489  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$490  = \$183 ;
+    \$490  = \$225 [23:0];
     if (rst) begin
-      \$490  = 17'h00000;
+      \$490  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$491  = \$184 ;
+    \$491  = v1;
     if (rst) begin
-      \$491  = 17'h00000;
+      \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$492  = \$185 ;
+    \$492  = first1;
     if (rst) begin
-      \$492  = 17'h00000;
+      \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$493  = \$186 ;
+    \$493  = last1;
     if (rst) begin
-      \$493  = 17'h00000;
+      \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$494  = \$187 ;
+    \$494  = nf1;
     if (rst) begin
-      \$494  = 17'h00000;
+      \$494  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$495  = \$188 ;
+    \$495  = v2;
     if (rst) begin
-      \$495  = 17'h00000;
+      \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$496  = \$189 ;
+    \$496  = first2;
     if (rst) begin
-      \$496  = 17'h00000;
+      \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$497  = \$190 ;
+    \$497  = last2;
     if (rst) begin
-      \$497  = 17'h00000;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$498  = \$191 ;
+    \$498  = nf2;
     if (rst) begin
-      \$498  = 17'h00000;
+      \$498  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$499  = \$192 ;
+    \$499  = v3;
     if (rst) begin
-      \$499  = 17'h00000;
+      \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$500  = \$193 ;
+    \$500  = first3;
     if (rst) begin
-      \$500  = 17'h00000;
+      \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$501  = \$194 ;
+    \$501  = last3;
     if (rst) begin
-      \$501  = 17'h00000;
+      \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$502  = \$195 ;
+    \$502  = nf3;
     if (rst) begin
-      \$502  = 17'h00000;
+      \$502  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$503  = \$196 ;
+    \$503  = v4;
     if (rst) begin
-      \$503  = 17'h00000;
+      \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$504  = \$197 ;
+    \$504  = first4;
     if (rst) begin
-      \$504  = 17'h00000;
+      \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$505  = \$198 ;
+    \$505  = last4;
     if (rst) begin
-      \$505  = 17'h00000;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$506  = \$199 ;
+    \$506  = nf4;
     if (rst) begin
-      \$506  = 17'h00000;
+      \$506  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$507  = \$200 ;
+    \$507  = v5;
     if (rst) begin
-      \$507  = 17'h00000;
+      \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$508  = \$201 ;
+    \$508  = first5;
     if (rst) begin
-      \$508  = 17'h00000;
+      \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$509  = \$202 ;
+    \$509  = last5;
     if (rst) begin
-      \$509  = 17'h00000;
+      \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$510  = \$203 ;
+    \$510  = nf5;
     if (rst) begin
-      \$510  = 17'h00000;
+      \$510  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$511  = \$204 ;
-    if (rst) begin
-      \$511  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$512  = \$205 ;
-    if (rst) begin
-      \$512  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$513  = \$206 ;
-    if (rst) begin
-      \$513  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$514  = \$207 ;
-    if (rst) begin
-      \$514  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$515  = \$208 ;
-    if (rst) begin
-      \$515  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$516  = \$209 ;
-    if (rst) begin
-      \$516  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$517  = \$210 ;
-    if (rst) begin
-      \$517  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$518  = \$211 ;
-    if (rst) begin
-      \$518  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$519  = \$212 ;
-    if (rst) begin
-      \$519  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$520  = \$213 ;
-    if (rst) begin
-      \$520  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$521  = \$214 ;
-    if (rst) begin
-      \$521  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$522  = \$215 ;
-    if (rst) begin
-      \$522  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$523  = \$216 ;
-    if (rst) begin
-      \$523  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$524  = \$217 ;
-    if (rst) begin
-      \$524  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$525  = \$218 ;
-    if (rst) begin
-      \$525  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$526  = \$219 ;
-    if (rst) begin
-      \$526  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$527  = \$220 ;
-    if (rst) begin
-      \$527  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$528  = \$221 ;
-    if (rst) begin
-      \$528  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$529  = \$222 ;
-    if (rst) begin
-      \$529  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$530  = \$223 ;
-    if (rst) begin
-      \$530  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$531  = \$224 ;
-    if (rst) begin
-      \$531  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$532  = \$225 ;
-    if (rst) begin
-      \$532  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$533  = prod0_0;
-    if (rst) begin
-      \$533  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$534  = prod0_1;
-    if (rst) begin
-      \$534  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$535  = prod0_2;
-    if (rst) begin
-      \$535  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$536  = prod0_3;
-    if (rst) begin
-      \$536  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$537  = prod0_4;
-    if (rst) begin
-      \$537  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$538  = prod0_5;
-    if (rst) begin
-      \$538  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$539  = prod0_6;
-    if (rst) begin
-      \$539  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$540  = prod0_7;
-    if (rst) begin
-      \$540  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$541  = prod0_8;
-    if (rst) begin
-      \$541  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$542  = prod0_9;
-    if (rst) begin
-      \$542  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$543  = prod0_10;
-    if (rst) begin
-      \$543  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$544  = prod0_11;
-    if (rst) begin
-      \$544  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$545  = prod0_12;
-    if (rst) begin
-      \$545  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$546  = prod0_13;
-    if (rst) begin
-      \$546  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$547  = prod0_14;
-    if (rst) begin
-      \$547  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$548  = prod0_15;
-    if (rst) begin
-      \$548  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$549  = prod1_0;
-    if (rst) begin
-      \$549  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$550  = prod1_1;
-    if (rst) begin
-      \$550  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$551  = prod1_2;
-    if (rst) begin
-      \$551  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$552  = prod1_3;
-    if (rst) begin
-      \$552  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$553  = prod1_4;
-    if (rst) begin
-      \$553  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$554  = prod1_5;
-    if (rst) begin
-      \$554  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$555  = prod1_6;
-    if (rst) begin
-      \$555  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$556  = prod1_7;
-    if (rst) begin
-      \$556  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$557  = prod1_8;
-    if (rst) begin
-      \$557  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$558  = prod1_9;
-    if (rst) begin
-      \$558  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$559  = prod1_10;
-    if (rst) begin
-      \$559  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$560  = prod1_11;
-    if (rst) begin
-      \$560  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$561  = prod1_12;
-    if (rst) begin
-      \$561  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$562  = prod1_13;
-    if (rst) begin
-      \$562  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$563  = prod1_14;
-    if (rst) begin
-      \$563  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$564  = prod1_15;
-    if (rst) begin
-      \$564  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$565  = prod2_0;
-    if (rst) begin
-      \$565  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$566  = prod2_1;
-    if (rst) begin
-      \$566  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$567  = prod2_2;
-    if (rst) begin
-      \$567  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$568  = prod2_3;
-    if (rst) begin
-      \$568  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$569  = prod2_4;
-    if (rst) begin
-      \$569  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$570  = prod2_5;
-    if (rst) begin
-      \$570  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$571  = prod2_6;
-    if (rst) begin
-      \$571  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$572  = prod2_7;
-    if (rst) begin
-      \$572  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$573  = prod2_8;
-    if (rst) begin
-      \$573  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$574  = prod2_9;
-    if (rst) begin
-      \$574  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$575  = prod2_10;
-    if (rst) begin
-      \$575  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$576  = prod2_11;
-    if (rst) begin
-      \$576  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$577  = prod2_12;
-    if (rst) begin
-      \$577  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$578  = prod2_13;
-    if (rst) begin
-      \$578  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$579  = prod2_14;
-    if (rst) begin
-      \$579  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$580  = prod2_15;
-    if (rst) begin
-      \$580  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$581  = prod3_0;
-    if (rst) begin
-      \$581  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$582  = prod3_1;
-    if (rst) begin
-      \$582  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$583  = prod3_2;
-    if (rst) begin
-      \$583  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$584  = prod3_3;
-    if (rst) begin
-      \$584  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$585  = prod3_4;
-    if (rst) begin
-      \$585  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$586  = prod3_5;
-    if (rst) begin
-      \$586  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$587  = prod3_6;
-    if (rst) begin
-      \$587  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$588  = prod3_7;
-    if (rst) begin
-      \$588  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$589  = prod3_8;
-    if (rst) begin
-      \$589  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$590  = prod3_9;
-    if (rst) begin
-      \$590  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$591  = prod3_10;
-    if (rst) begin
-      \$591  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$592  = prod3_11;
-    if (rst) begin
-      \$592  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$593  = prod3_12;
-    if (rst) begin
-      \$593  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$594  = prod3_13;
-    if (rst) begin
-      \$594  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$595  = prod3_14;
-    if (rst) begin
-      \$595  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$596  = prod3_15;
-    if (rst) begin
-      \$596  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$597  = { \$228 [18], \$228 [18], \$228 [18], \$228 [18], \$228 [18], \$228  };
-    if (rst) begin
-      \$597  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$598  = { \$231 [18], \$231 [18], \$231 [18], \$231 [18], \$231 [18], \$231  };
-    if (rst) begin
-      \$598  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$599  = { \$234 [18], \$234 [18], \$234 [18], \$234 [18], \$234 [18], \$234  };
-    if (rst) begin
-      \$599  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$600  = { \$237 [18], \$237 [18], \$237 [18], \$237 [18], \$237 [18], \$237  };
-    if (rst) begin
-      \$600  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$601  = \$240 [23:0];
-    if (rst) begin
-      \$601  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$602  = { \$243 [18], \$243 [18], \$243 [18], \$243 [18], \$243 [18], \$243  };
-    if (rst) begin
-      \$602  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$603  = { \$246 [18], \$246 [18], \$246 [18], \$246 [18], \$246 [18], \$246  };
-    if (rst) begin
-      \$603  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$604  = { \$249 [18], \$249 [18], \$249 [18], \$249 [18], \$249 [18], \$249  };
-    if (rst) begin
-      \$604  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$605  = { \$252 [18], \$252 [18], \$252 [18], \$252 [18], \$252 [18], \$252  };
-    if (rst) begin
-      \$605  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$606  = \$255 [23:0];
-    if (rst) begin
-      \$606  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$607  = { \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258  };
-    if (rst) begin
-      \$607  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$608  = { \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261  };
-    if (rst) begin
-      \$608  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$609  = { \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264  };
-    if (rst) begin
-      \$609  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$610  = { \$267 [18], \$267 [18], \$267 [18], \$267 [18], \$267 [18], \$267  };
-    if (rst) begin
-      \$610  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$611  = \$270 [23:0];
-    if (rst) begin
-      \$611  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$612  = { \$273 [18], \$273 [18], \$273 [18], \$273 [18], \$273 [18], \$273  };
-    if (rst) begin
-      \$612  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$613  = { \$276 [18], \$276 [18], \$276 [18], \$276 [18], \$276 [18], \$276  };
-    if (rst) begin
-      \$613  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$614  = { \$279 [18], \$279 [18], \$279 [18], \$279 [18], \$279 [18], \$279  };
-    if (rst) begin
-      \$614  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$615  = { \$282 [18], \$282 [18], \$282 [18], \$282 [18], \$282 [18], \$282  };
-    if (rst) begin
-      \$615  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$616  = \$285 [23:0];
-    if (rst) begin
-      \$616  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$617  = v1;
-    if (rst) begin
-      \$617  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$618  = first1;
-    if (rst) begin
-      \$618  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$619  = last1;
-    if (rst) begin
-      \$619  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$620  = nf1;
-    if (rst) begin
-      \$620  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$621  = v2;
-    if (rst) begin
-      \$621  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$622  = first2;
-    if (rst) begin
-      \$622  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$623  = last2;
-    if (rst) begin
-      \$623  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$624  = nf2;
-    if (rst) begin
-      \$624  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$625  = v3;
-    if (rst) begin
-      \$625  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$626  = first3;
-    if (rst) begin
-      \$626  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$627  = last3;
-    if (rst) begin
-      \$627  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$628  = nf3;
-    if (rst) begin
-      \$628  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$629  = v4;
-    if (rst) begin
-      \$629  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$630  = first4;
-    if (rst) begin
-      \$630  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$631  = last4;
-    if (rst) begin
-      \$631  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$632  = nf4;
-    if (rst) begin
-      \$632  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$633  = v5;
-    if (rst) begin
-      \$633  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$634  = first5;
-    if (rst) begin
-      \$634  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$635  = last5;
-    if (rst) begin
-      \$635  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$636  = nf5;
-    if (rst) begin
-      \$636  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$637  = acc0;
+    \$511  = acc0;
     if (v6) begin
-      \$637  = \$9 [23:0];
+      \$511  = \$9 [23:0];
     end
     if (rst) begin
-      \$637  = 24'h000000;
+      \$511  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$638  = acc1;
+    \$512  = acc1;
     if (v6) begin
-      \$638  = \$12 [23:0];
+      \$512  = \$12 [23:0];
     end
     if (rst) begin
-      \$638  = 24'h000000;
+      \$512  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$639  = acc2;
+    \$513  = acc2;
     if (v6) begin
-      \$639  = \$15 [23:0];
+      \$513  = \$15 [23:0];
     end
     if (rst) begin
-      \$639  = 24'h000000;
+      \$513  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$640  = acc3;
+    \$514  = acc3;
     if (v6) begin
-      \$640  = \$18 [23:0];
+      \$514  = \$18 [23:0];
     end
     if (rst) begin
-      \$640  = 24'h000000;
+      \$514  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$641  = \$289 [3:0];
+    \$515  = acc4;
+    if (v6) begin
+      \$515  = \$21 [23:0];
+    end
     if (rst) begin
-      \$641  = 4'h0;
+      \$515  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$642  = \$signature__addr$36 ;
-    if (\$297 ) begin
-      \$642  = \$300 [2:0];
+    \$516  = acc5;
+    if (v6) begin
+      \$516  = \$24 [23:0];
     end
     if (rst) begin
-      \$642  = 3'h0;
+      \$516  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$643  = \rport__addr$39 ;
-    if (\$304 ) begin
-      \$643  = \$307 [2:0];
-    end
+    \$517  = \$229 [3:0];
     if (rst) begin
-      \$643  = 3'h0;
+      \$517  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$644  = \$321 [2:0];
+    \$518  = \$signature__addr$42 ;
+    if (\$237 ) begin
+      \$518  = \$240 [2:0];
+    end
     if (rst) begin
-      \$644  = 3'h0;
+      \$518  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$645  = o__valid;
-    if (\$323 ) begin
-      \$645  = \$326 ;
+    \$519  = \rport__addr$45 ;
+    if (\$244 ) begin
+      \$519  = \$247 [2:0];
     end
     if (rst) begin
-      \$645  = 1'h0;
+      \$519  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$646  = o__payload;
-    if (\$323 ) begin
-      \$646  = \$328 ;
-    end
+    \$520  = \$261 [2:0];
     if (rst) begin
-      \$646  = 96'h000000000000000000000000;
+      \$520  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$7  = 24'h000000;
+    \$521  = o__valid;
+    if (\$263 ) begin
+      \$521  = \$266 ;
+    end
+    if (rst) begin
+      \$521  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$522  = o__payload;
+    if (\$263 ) begin
+      \$522  = \$268 ;
+    end
+    if (rst) begin
+      \$522  = 144'h000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
     casez (nf6)
-      4'h0:
+      3'h0:
           \$7  = 24'h00386c;
-      4'h1:
-          \$7  = 24'h000b71;
-      4'h2:
-          \$7  = 24'h0008a8;
-      4'h3:
+      3'h1:
+          \$7  = 24'h0001a0;
+      3'h2:
           \$7  = 24'h002583;
-      4'h4:
-          \$7  = 24'h0014db;
-      4'h5:
-          \$7  = 24'h001887;
-      4'h6:
+      3'h3:
+          \$7  = 24'hfffb64;
+      3'h4:
           \$7  = 24'h000744;
-      4'h7:
-          \$7  = 24'h000f38;
-      4'h8:
-          \$7  = 24'h0018af;
-      4'h9:
+      3'h5:
+          \$7  = 24'h000859;
+      3'h6:
           \$7  = 24'h000cba;
-      4'ha:
-          \$7  = 24'h001cbd;
-      4'hb:
-          \$7  = 24'h000110;
+      3'h7:
+          \$7  = 24'h00067a;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$10  = 24'h000000;
+    (* full_case = 32'd1 *)
     casez (nf6)
-      4'h0:
+      3'h0:
           \$10  = 24'h001e1e;
-      4'h1:
-          \$10  = 24'hfff26c;
-      4'h2:
-          \$10  = 24'h000de3;
-      4'h3:
+      3'h1:
+          \$10  = 24'h002726;
+      3'h2:
           \$10  = 24'hfffd5a;
-      4'h4:
-          \$10  = 24'h001265;
-      4'h5:
-          \$10  = 24'hfff879;
-      4'h6:
+      3'h3:
+          \$10  = 24'h0002ea;
+      3'h4:
           \$10  = 24'h001894;
-      4'h7:
-          \$10  = 24'hfffbe2;
-      4'h8:
-          \$10  = 24'h0018c9;
-      4'h9:
+      3'h5:
+          \$10  = 24'hfffcd5;
+      3'h6:
           \$10  = 24'h000645;
-      4'ha:
-          \$10  = 24'hfff68a;
-      4'hb:
-          \$10  = 24'hfff898;
+      3'h7:
+          \$10  = 24'h001b22;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$13  = 24'h000000;
+    (* full_case = 32'd1 *)
     casez (nf6)
-      4'h0:
+      3'h0:
           \$13  = 24'hffea46;
-      4'h1:
-          \$13  = 24'h0001a0;
-      4'h2:
-          \$13  = 24'hfff40b;
-      4'h3:
+      3'h1:
+          \$13  = 24'h0008a8;
+      3'h2:
           \$13  = 24'h0014f4;
-      4'h4:
-          \$13  = 24'hfffb64;
-      4'h5:
-          \$13  = 24'hfff86e;
-      4'h6:
+      3'h3:
+          \$13  = 24'h001887;
+      3'h4:
           \$13  = 24'h00049d;
-      4'h7:
-          \$13  = 24'h000859;
-      4'h8:
-          \$13  = 24'hffdf1b;
-      4'h9:
+      3'h5:
+          \$13  = 24'h0018af;
+      3'h6:
           \$13  = 24'h000330;
-      4'ha:
-          \$13  = 24'h00067a;
-      4'hb:
-          \$13  = 24'h00174e;
+      3'h7:
+          \$13  = 24'h000110;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$16  = 24'h000000;
+    (* full_case = 32'd1 *)
     casez (nf6)
-      4'h0:
+      3'h0:
           \$16  = 24'h000d00;
-      4'h1:
-          \$16  = 24'h002726;
-      4'h2:
-          \$16  = 24'h002064;
-      4'h3:
+      3'h1:
+          \$16  = 24'h000de3;
+      3'h2:
           \$16  = 24'hfff49c;
-      4'h4:
-          \$16  = 24'h0002ea;
-      4'h5:
-          \$16  = 24'hfffb81;
-      4'h6:
+      3'h3:
+          \$16  = 24'hfff879;
+      3'h4:
           \$16  = 24'h001c66;
-      4'h7:
-          \$16  = 24'hfffcd5;
-      4'h8:
-          \$16  = 24'hfff5f7;
-      4'h9:
+      3'h5:
+          \$16  = 24'h0018c9;
+      3'h6:
           \$16  = 24'h001e83;
-      4'ha:
-          \$16  = 24'h001b22;
-      4'hb:
-          \$16  = 24'hffefd8;
+      3'h7:
+          \$16  = 24'hfff898;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$26  = 4'h0;
+    (* full_case = 32'd1 *)
+    casez (nf6)
+      3'h0:
+          \$19  = 24'h000b71;
+      3'h1:
+          \$19  = 24'hfff40b;
+      3'h2:
+          \$19  = 24'h0014db;
+      3'h3:
+          \$19  = 24'hfff86e;
+      3'h4:
+          \$19  = 24'h000f38;
+      3'h5:
+          \$19  = 24'hffdf1b;
+      3'h6:
+          \$19  = 24'h001cbd;
+      3'h7:
+          \$19  = 24'h00174e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf6)
+      3'h0:
+          \$22  = 24'hfff26c;
+      3'h1:
+          \$22  = 24'h002064;
+      3'h2:
+          \$22  = 24'h001265;
+      3'h3:
+          \$22  = 24'hfffb81;
+      3'h4:
+          \$22  = 24'hfffbe2;
+      3'h5:
+          \$22  = 24'hfff5f7;
+      3'h6:
+          \$22  = 24'hfff68a;
+      3'h7:
+          \$22  = 24'hffefd8;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    (* full_case = 32'd1 *)
     casez (wrom__addr)
       6'h00:
-          \$26  = 4'h0;
+          \$32  = 3'h0;
       6'h01:
-          \$26  = 4'h0;
+          \$32  = 3'h0;
       6'h02:
-          \$26  = 4'h0;
+          \$32  = 3'h0;
       6'h03:
-          \$26  = 4'h1;
+          \$32  = 3'h0;
       6'h04:
-          \$26  = 4'h1;
+          \$32  = 3'h0;
       6'h05:
-          \$26  = 4'h1;
+          \$32  = 3'h0;
       6'h06:
-          \$26  = 4'h1;
+          \$32  = 3'h0;
       6'h07:
-          \$26  = 4'h2;
+          \$32  = 3'h1;
       6'h08:
-          \$26  = 4'h2;
+          \$32  = 3'h1;
       6'h09:
-          \$26  = 4'h2;
+          \$32  = 3'h1;
       6'h0a:
-          \$26  = 4'h2;
+          \$32  = 3'h1;
       6'h0b:
-          \$26  = 4'h3;
+          \$32  = 3'h1;
       6'h0c:
-          \$26  = 4'h3;
+          \$32  = 3'h1;
       6'h0d:
-          \$26  = 4'h3;
+          \$32  = 3'h1;
       6'h0e:
-          \$26  = 4'h3;
+          \$32  = 3'h1;
       6'h0f:
-          \$26  = 4'h4;
+          \$32  = 3'h2;
       6'h10:
-          \$26  = 4'h4;
+          \$32  = 3'h2;
       6'h11:
-          \$26  = 4'h4;
+          \$32  = 3'h2;
       6'h12:
-          \$26  = 4'h4;
+          \$32  = 3'h2;
       6'h13:
-          \$26  = 4'h5;
+          \$32  = 3'h2;
       6'h14:
-          \$26  = 4'h5;
+          \$32  = 3'h2;
       6'h15:
-          \$26  = 4'h5;
+          \$32  = 3'h2;
       6'h16:
-          \$26  = 4'h5;
+          \$32  = 3'h2;
       6'h17:
-          \$26  = 4'h6;
+          \$32  = 3'h3;
       6'h18:
-          \$26  = 4'h6;
+          \$32  = 3'h3;
       6'h19:
-          \$26  = 4'h6;
+          \$32  = 3'h3;
       6'h1a:
-          \$26  = 4'h6;
+          \$32  = 3'h3;
       6'h1b:
-          \$26  = 4'h7;
+          \$32  = 3'h3;
       6'h1c:
-          \$26  = 4'h7;
+          \$32  = 3'h3;
       6'h1d:
-          \$26  = 4'h7;
+          \$32  = 3'h3;
       6'h1e:
-          \$26  = 4'h7;
+          \$32  = 3'h3;
       6'h1f:
-          \$26  = 4'h8;
+          \$32  = 3'h4;
       6'h20:
-          \$26  = 4'h8;
+          \$32  = 3'h4;
       6'h21:
-          \$26  = 4'h8;
+          \$32  = 3'h4;
       6'h22:
-          \$26  = 4'h8;
+          \$32  = 3'h4;
       6'h23:
-          \$26  = 4'h9;
+          \$32  = 3'h4;
       6'h24:
-          \$26  = 4'h9;
+          \$32  = 3'h4;
       6'h25:
-          \$26  = 4'h9;
+          \$32  = 3'h4;
       6'h26:
-          \$26  = 4'h9;
+          \$32  = 3'h4;
       6'h27:
-          \$26  = 4'ha;
+          \$32  = 3'h5;
       6'h28:
-          \$26  = 4'ha;
+          \$32  = 3'h5;
       6'h29:
-          \$26  = 4'ha;
+          \$32  = 3'h5;
       6'h2a:
-          \$26  = 4'ha;
+          \$32  = 3'h5;
       6'h2b:
-          \$26  = 4'hb;
+          \$32  = 3'h5;
       6'h2c:
-          \$26  = 4'hb;
+          \$32  = 3'h5;
       6'h2d:
-          \$26  = 4'hb;
+          \$32  = 3'h5;
       6'h2e:
-          \$26  = 4'hb;
+          \$32  = 3'h5;
       6'h2f:
-          \$26  = 4'h0;
+          \$32  = 3'h6;
+      6'h30:
+          \$32  = 3'h6;
+      6'h31:
+          \$32  = 3'h6;
+      6'h32:
+          \$32  = 3'h6;
+      6'h33:
+          \$32  = 3'h6;
+      6'h34:
+          \$32  = 3'h6;
+      6'h35:
+          \$32  = 3'h6;
+      6'h36:
+          \$32  = 3'h6;
+      6'h37:
+          \$32  = 3'h7;
+      6'h38:
+          \$32  = 3'h7;
+      6'h39:
+          \$32  = 3'h7;
+      6'h3a:
+          \$32  = 3'h7;
+      6'h3b:
+          \$32  = 3'h7;
+      6'h3c:
+          \$32  = 3'h7;
+      6'h3d:
+          \$32  = 3'h7;
+      6'h3e:
+          \$32  = 3'h7;
+      6'h3f:
+          \$32  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$27  = 2'h0;
+    (* full_case = 32'd1 *)
     casez (wrom__addr)
       6'h00:
-          \$27  = 2'h1;
+          \$33  = 3'h1;
       6'h01:
-          \$27  = 2'h2;
+          \$33  = 3'h2;
       6'h02:
-          \$27  = 2'h3;
+          \$33  = 3'h3;
       6'h03:
-          \$27  = 2'h0;
+          \$33  = 3'h4;
       6'h04:
-          \$27  = 2'h1;
+          \$33  = 3'h5;
       6'h05:
-          \$27  = 2'h2;
+          \$33  = 3'h6;
       6'h06:
-          \$27  = 2'h3;
+          \$33  = 3'h7;
       6'h07:
-          \$27  = 2'h0;
+          \$33  = 3'h0;
       6'h08:
-          \$27  = 2'h1;
+          \$33  = 3'h1;
       6'h09:
-          \$27  = 2'h2;
+          \$33  = 3'h2;
       6'h0a:
-          \$27  = 2'h3;
+          \$33  = 3'h3;
       6'h0b:
-          \$27  = 2'h0;
+          \$33  = 3'h4;
       6'h0c:
-          \$27  = 2'h1;
+          \$33  = 3'h5;
       6'h0d:
-          \$27  = 2'h2;
+          \$33  = 3'h6;
       6'h0e:
-          \$27  = 2'h3;
+          \$33  = 3'h7;
       6'h0f:
-          \$27  = 2'h0;
+          \$33  = 3'h0;
       6'h10:
-          \$27  = 2'h1;
+          \$33  = 3'h1;
       6'h11:
-          \$27  = 2'h2;
+          \$33  = 3'h2;
       6'h12:
-          \$27  = 2'h3;
+          \$33  = 3'h3;
       6'h13:
-          \$27  = 2'h0;
+          \$33  = 3'h4;
       6'h14:
-          \$27  = 2'h1;
+          \$33  = 3'h5;
       6'h15:
-          \$27  = 2'h2;
+          \$33  = 3'h6;
       6'h16:
-          \$27  = 2'h3;
+          \$33  = 3'h7;
       6'h17:
-          \$27  = 2'h0;
+          \$33  = 3'h0;
       6'h18:
-          \$27  = 2'h1;
+          \$33  = 3'h1;
       6'h19:
-          \$27  = 2'h2;
+          \$33  = 3'h2;
       6'h1a:
-          \$27  = 2'h3;
+          \$33  = 3'h3;
       6'h1b:
-          \$27  = 2'h0;
+          \$33  = 3'h4;
       6'h1c:
-          \$27  = 2'h1;
+          \$33  = 3'h5;
       6'h1d:
-          \$27  = 2'h2;
+          \$33  = 3'h6;
       6'h1e:
-          \$27  = 2'h3;
+          \$33  = 3'h7;
       6'h1f:
-          \$27  = 2'h0;
+          \$33  = 3'h0;
       6'h20:
-          \$27  = 2'h1;
+          \$33  = 3'h1;
       6'h21:
-          \$27  = 2'h2;
+          \$33  = 3'h2;
       6'h22:
-          \$27  = 2'h3;
+          \$33  = 3'h3;
       6'h23:
-          \$27  = 2'h0;
+          \$33  = 3'h4;
       6'h24:
-          \$27  = 2'h1;
+          \$33  = 3'h5;
       6'h25:
-          \$27  = 2'h2;
+          \$33  = 3'h6;
       6'h26:
-          \$27  = 2'h3;
+          \$33  = 3'h7;
       6'h27:
-          \$27  = 2'h0;
+          \$33  = 3'h0;
       6'h28:
-          \$27  = 2'h1;
+          \$33  = 3'h1;
       6'h29:
-          \$27  = 2'h2;
+          \$33  = 3'h2;
       6'h2a:
-          \$27  = 2'h3;
+          \$33  = 3'h3;
       6'h2b:
-          \$27  = 2'h0;
+          \$33  = 3'h4;
       6'h2c:
-          \$27  = 2'h1;
+          \$33  = 3'h5;
       6'h2d:
-          \$27  = 2'h2;
+          \$33  = 3'h6;
       6'h2e:
-          \$27  = 2'h3;
+          \$33  = 3'h7;
       6'h2f:
-          \$27  = 2'h0;
+          \$33  = 3'h0;
+      6'h30:
+          \$33  = 3'h1;
+      6'h31:
+          \$33  = 3'h2;
+      6'h32:
+          \$33  = 3'h3;
+      6'h33:
+          \$33  = 3'h4;
+      6'h34:
+          \$33  = 3'h5;
+      6'h35:
+          \$33  = 3'h6;
+      6'h36:
+          \$33  = 3'h7;
+      6'h37:
+          \$33  = 3'h0;
+      6'h38:
+          \$33  = 3'h1;
+      6'h39:
+          \$33  = 3'h2;
+      6'h3a:
+          \$33  = 3'h3;
+      6'h3b:
+          \$33  = 3'h4;
+      6'h3c:
+          \$33  = 3'h5;
+      6'h3d:
+          \$33  = 3'h6;
+      6'h3e:
+          \$33  = 3'h7;
+      6'h3f:
+          \$33  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$28  = 1'h0;
+    (* full_case = 32'd1 *)
     casez (wrom__addr)
       6'h00:
-          \$28  = 1'h1;
+          \$34  = 1'h1;
       6'h01:
-          \$28  = 1'h1;
+          \$34  = 1'h1;
       6'h02:
-          \$28  = 1'h1;
+          \$34  = 1'h1;
       6'h03:
-          \$28  = 1'h0;
+          \$34  = 1'h1;
       6'h04:
-          \$28  = 1'h0;
+          \$34  = 1'h1;
       6'h05:
-          \$28  = 1'h0;
+          \$34  = 1'h1;
       6'h06:
-          \$28  = 1'h0;
+          \$34  = 1'h1;
       6'h07:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h08:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h09:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h0a:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h0b:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h0c:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h0d:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h0e:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h0f:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h10:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h11:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h12:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h13:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h14:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h15:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h16:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h17:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h18:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h19:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h1a:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h1b:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h1c:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h1d:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h1e:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h1f:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h20:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h21:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h22:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h23:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h24:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h25:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h26:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h27:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h28:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h29:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h2a:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h2b:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h2c:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h2d:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h2e:
-          \$28  = 1'h0;
+          \$34  = 1'h0;
       6'h2f:
-          \$28  = 1'h1;
+          \$34  = 1'h0;
+      6'h30:
+          \$34  = 1'h0;
+      6'h31:
+          \$34  = 1'h0;
+      6'h32:
+          \$34  = 1'h0;
+      6'h33:
+          \$34  = 1'h0;
+      6'h34:
+          \$34  = 1'h0;
+      6'h35:
+          \$34  = 1'h0;
+      6'h36:
+          \$34  = 1'h0;
+      6'h37:
+          \$34  = 1'h0;
+      6'h38:
+          \$34  = 1'h0;
+      6'h39:
+          \$34  = 1'h0;
+      6'h3a:
+          \$34  = 1'h0;
+      6'h3b:
+          \$34  = 1'h0;
+      6'h3c:
+          \$34  = 1'h0;
+      6'h3d:
+          \$34  = 1'h0;
+      6'h3e:
+          \$34  = 1'h0;
+      6'h3f:
+          \$34  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$29  = 1'h0;
+    (* full_case = 32'd1 *)
     casez (wrom__addr)
       6'h00:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h01:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h02:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h03:
-          \$29  = 1'h1;
+          \$35  = 1'h0;
       6'h04:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h05:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h06:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h07:
-          \$29  = 1'h1;
+          \$35  = 1'h1;
       6'h08:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h09:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h0a:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h0b:
-          \$29  = 1'h1;
+          \$35  = 1'h0;
       6'h0c:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h0d:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h0e:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h0f:
-          \$29  = 1'h1;
+          \$35  = 1'h1;
       6'h10:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h11:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h12:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h13:
-          \$29  = 1'h1;
+          \$35  = 1'h0;
       6'h14:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h15:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h16:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h17:
-          \$29  = 1'h1;
+          \$35  = 1'h1;
       6'h18:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h19:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h1a:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h1b:
-          \$29  = 1'h1;
+          \$35  = 1'h0;
       6'h1c:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h1d:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h1e:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h1f:
-          \$29  = 1'h1;
+          \$35  = 1'h1;
       6'h20:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h21:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h22:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h23:
-          \$29  = 1'h1;
+          \$35  = 1'h0;
       6'h24:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h25:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h26:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h27:
-          \$29  = 1'h1;
+          \$35  = 1'h1;
       6'h28:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h29:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h2a:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h2b:
-          \$29  = 1'h1;
+          \$35  = 1'h0;
       6'h2c:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h2d:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h2e:
-          \$29  = 1'h0;
+          \$35  = 1'h0;
       6'h2f:
-          \$29  = 1'h1;
+          \$35  = 1'h1;
+      6'h30:
+          \$35  = 1'h0;
+      6'h31:
+          \$35  = 1'h0;
+      6'h32:
+          \$35  = 1'h0;
+      6'h33:
+          \$35  = 1'h0;
+      6'h34:
+          \$35  = 1'h0;
+      6'h35:
+          \$35  = 1'h0;
+      6'h36:
+          \$35  = 1'h0;
+      6'h37:
+          \$35  = 1'h1;
+      6'h38:
+          \$35  = 1'h0;
+      6'h39:
+          \$35  = 1'h0;
+      6'h3a:
+          \$35  = 1'h0;
+      6'h3b:
+          \$35  = 1'h0;
+      6'h3c:
+          \$35  = 1'h0;
+      6'h3d:
+          \$35  = 1'h0;
+      6'h3e:
+          \$35  = 1'h0;
+      6'h3f:
+          \$35  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$30  = 1'h0;
+    (* full_case = 32'd1 *)
     casez (wrom__addr)
       6'h00:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h01:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h02:
-          \$30  = 1'h1;
+          \$36  = 1'h0;
       6'h03:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h04:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h05:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h06:
-          \$30  = 1'h1;
+          \$36  = 1'h1;
       6'h07:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h08:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h09:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h0a:
-          \$30  = 1'h1;
+          \$36  = 1'h0;
       6'h0b:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h0c:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h0d:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h0e:
-          \$30  = 1'h1;
+          \$36  = 1'h1;
       6'h0f:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h10:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h11:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h12:
-          \$30  = 1'h1;
+          \$36  = 1'h0;
       6'h13:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h14:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h15:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h16:
-          \$30  = 1'h1;
+          \$36  = 1'h1;
       6'h17:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h18:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h19:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h1a:
-          \$30  = 1'h1;
+          \$36  = 1'h0;
       6'h1b:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h1c:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h1d:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h1e:
-          \$30  = 1'h1;
+          \$36  = 1'h1;
       6'h1f:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h20:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h21:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h22:
-          \$30  = 1'h1;
+          \$36  = 1'h0;
       6'h23:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h24:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h25:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h26:
-          \$30  = 1'h1;
+          \$36  = 1'h1;
       6'h27:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h28:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h29:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h2a:
-          \$30  = 1'h1;
+          \$36  = 1'h0;
       6'h2b:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h2c:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h2d:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
       6'h2e:
-          \$30  = 1'h1;
+          \$36  = 1'h1;
       6'h2f:
-          \$30  = 1'h0;
+          \$36  = 1'h0;
+      6'h30:
+          \$36  = 1'h0;
+      6'h31:
+          \$36  = 1'h0;
+      6'h32:
+          \$36  = 1'h0;
+      6'h33:
+          \$36  = 1'h0;
+      6'h34:
+          \$36  = 1'h0;
+      6'h35:
+          \$36  = 1'h0;
+      6'h36:
+          \$36  = 1'h1;
+      6'h37:
+          \$36  = 1'h0;
+      6'h38:
+          \$36  = 1'h0;
+      6'h39:
+          \$36  = 1'h0;
+      6'h3a:
+          \$36  = 1'h0;
+      6'h3b:
+          \$36  = 1'h0;
+      6'h3c:
+          \$36  = 1'h0;
+      6'h3d:
+          \$36  = 1'h0;
+      6'h3e:
+          \$36  = 1'h1;
+      6'h3f:
+          \$36  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$329  = nf_t;
+    \$269  = nf_t;
     if (issue) begin
-      \$329  = \$26 ;
+      \$269  = \$32 ;
     end
     if (rst) begin
-      \$329  = 4'h0;
+      \$269  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$330  = \$signature__addr ;
+    \$270  = \$signature__addr ;
     if (issue) begin
-      \$330  = \$27 ;
+      \$270  = \$33 ;
     end
     if (rst) begin
-      \$330  = 2'h0;
+      \$270  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$331  = reads_input_t;
+    \$271  = reads_input_t;
     if (issue) begin
-      \$331  = \$28 ;
+      \$271  = \$34 ;
     end
     if (rst) begin
-      \$331  = 1'h1;
+      \$271  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$332  = first_t;
+    \$272  = first_t;
     if (issue) begin
-      \$332  = \$29 ;
+      \$272  = \$35 ;
     end
     if (rst) begin
-      \$332  = 1'h1;
+      \$272  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$333  = last_t;
+    \$273  = last_t;
     if (issue) begin
-      \$333  = \$30 ;
+      \$273  = \$36 ;
     end
     if (rst) begin
-      \$333  = 1'h0;
+      \$273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$334  = wrom__addr;
+    \$274  = wrom__addr;
     if (issue) begin
-      \$334  = \$33 [5:0];
+      \$274  = \$39 [5:0];
     end
     if (rst) begin
-      \$334  = 6'h00;
+      \$274  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$275  = i__payload;
+    if (rst) begin
+      \$275  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$276  = reads_input_t;
+    if (rst) begin
+      \$276  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$277  = issue;
+    if (rst) begin
+      \$277  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$278  = first_t;
+    if (rst) begin
+      \$278  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$279  = last_t;
+    if (rst) begin
+      \$279  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$280  = nf_t;
+    if (rst) begin
+      \$280  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$281  = \$41 ;
+    if (rst) begin
+      \$281  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$282  = \$43 ;
+    if (rst) begin
+      \$282  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$283  = \$45 ;
+    if (rst) begin
+      \$283  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$284  = \$47 ;
+    if (rst) begin
+      \$284  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$285  = \$49 ;
+    if (rst) begin
+      \$285  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$286  = \$51 ;
+    if (rst) begin
+      \$286  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$287  = \$53 ;
+    if (rst) begin
+      \$287  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$288  = \$55 ;
+    if (rst) begin
+      \$288  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$289  = \$57 ;
+    if (rst) begin
+      \$289  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$290  = \$59 ;
+    if (rst) begin
+      \$290  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$291  = \$61 ;
+    if (rst) begin
+      \$291  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$292  = \$63 ;
+    if (rst) begin
+      \$292  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$293  = \$65 ;
+    if (rst) begin
+      \$293  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$294  = \$67 ;
+    if (rst) begin
+      \$294  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$295  = \$69 ;
+    if (rst) begin
+      \$295  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$296  = \$71 ;
+    if (rst) begin
+      \$296  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$297  = \$73 ;
+    if (rst) begin
+      \$297  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$298  = \$75 ;
+    if (rst) begin
+      \$298  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$299  = \$77 ;
+    if (rst) begin
+      \$299  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$300  = \$79 ;
+    if (rst) begin
+      \$300  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$301  = \$81 ;
+    if (rst) begin
+      \$301  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$302  = \$83 ;
+    if (rst) begin
+      \$302  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$303  = \$85 ;
+    if (rst) begin
+      \$303  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$304  = \$87 ;
+    if (rst) begin
+      \$304  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$305  = \$89 ;
+    if (rst) begin
+      \$305  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$306  = \$91 ;
+    if (rst) begin
+      \$306  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$307  = \$93 ;
+    if (rst) begin
+      \$307  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$308  = \$95 ;
+    if (rst) begin
+      \$308  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$309  = \$97 ;
+    if (rst) begin
+      \$309  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$310  = \$99 ;
+    if (rst) begin
+      \$310  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$311  = \$101 ;
+    if (rst) begin
+      \$311  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$312  = \$103 ;
+    if (rst) begin
+      \$312  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$313  = \$105 ;
+    if (rst) begin
+      \$313  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$314  = \$107 ;
+    if (rst) begin
+      \$314  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$315  = \$109 ;
+    if (rst) begin
+      \$315  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$316  = \$111 ;
+    if (rst) begin
+      \$316  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$317  = \$113 ;
+    if (rst) begin
+      \$317  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$318  = \$115 ;
+    if (rst) begin
+      \$318  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$319  = \$117 ;
+    if (rst) begin
+      \$319  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$320  = \$119 ;
+    if (rst) begin
+      \$320  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$321  = \$121 ;
+    if (rst) begin
+      \$321  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$322  = \$123 ;
+    if (rst) begin
+      \$322  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$323  = \$125 ;
+    if (rst) begin
+      \$323  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$324  = \$127 ;
+    if (rst) begin
+      \$324  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$325  = \$129 ;
+    if (rst) begin
+      \$325  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$326  = \$131 ;
+    if (rst) begin
+      \$326  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$327  = \$133 ;
+    if (rst) begin
+      \$327  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$328  = \$135 ;
+    if (rst) begin
+      \$328  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$329  = wrom__data[7:0];
+    if (rst) begin
+      \$329  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$330  = wrom__data[15:8];
+    if (rst) begin
+      \$330  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$331  = wrom__data[23:16];
+    if (rst) begin
+      \$331  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$332  = wrom__data[31:24];
+    if (rst) begin
+      \$332  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$333  = wrom__data[39:32];
+    if (rst) begin
+      \$333  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$334  = wrom__data[47:40];
+    if (rst) begin
+      \$334  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$335  = wrom__data[55:48];
+    if (rst) begin
+      \$335  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$336  = wrom__data[63:56];
+    if (rst) begin
+      \$336  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$337  = wrom__data[71:64];
+    if (rst) begin
+      \$337  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$338  = wrom__data[79:72];
+    if (rst) begin
+      \$338  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$339  = wrom__data[87:80];
+    if (rst) begin
+      \$339  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$340  = wrom__data[95:88];
+    if (rst) begin
+      \$340  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$341  = wrom__data[103:96];
+    if (rst) begin
+      \$341  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$342  = wrom__data[111:104];
+    if (rst) begin
+      \$342  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$343  = wrom__data[119:112];
+    if (rst) begin
+      \$343  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$344  = wrom__data[127:120];
+    if (rst) begin
+      \$344  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$345  = wrom__data[135:128];
+    if (rst) begin
+      \$345  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$346  = wrom__data[143:136];
+    if (rst) begin
+      \$346  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$347  = wrom__data[151:144];
+    if (rst) begin
+      \$347  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$348  = wrom__data[159:152];
+    if (rst) begin
+      \$348  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$349  = wrom__data[167:160];
+    if (rst) begin
+      \$349  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$350  = wrom__data[175:168];
+    if (rst) begin
+      \$350  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$351  = wrom__data[183:176];
+    if (rst) begin
+      \$351  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$352  = wrom__data[191:184];
+    if (rst) begin
+      \$352  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$353  = wrom__data[199:192];
+    if (rst) begin
+      \$353  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$354  = wrom__data[207:200];
+    if (rst) begin
+      \$354  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$355  = wrom__data[215:208];
+    if (rst) begin
+      \$355  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$356  = wrom__data[223:216];
+    if (rst) begin
+      \$356  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$357  = wrom__data[231:224];
+    if (rst) begin
+      \$357  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$358  = wrom__data[239:232];
+    if (rst) begin
+      \$358  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$359  = wrom__data[247:240];
+    if (rst) begin
+      \$359  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$360  = wrom__data[255:248];
+    if (rst) begin
+      \$360  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$361  = wrom__data[263:256];
+    if (rst) begin
+      \$361  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$362  = wrom__data[271:264];
+    if (rst) begin
+      \$362  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$363  = wrom__data[279:272];
+    if (rst) begin
+      \$363  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$364  = wrom__data[287:280];
+    if (rst) begin
+      \$364  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$365  = wrom__data[295:288];
+    if (rst) begin
+      \$365  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$366  = wrom__data[303:296];
+    if (rst) begin
+      \$366  = 8'h00;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -5899,9 +5189,11 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign acc1_next = \$12 [23:0];
   assign acc2_next = \$15 [23:0];
   assign acc3_next = \$18 [23:0];
-  assign q_wptr = \$signature__addr$36 ;
-  assign \$signature__data$38  = q_in;
-  assign q_rptr = \rport__addr$39 ;
+  assign acc4_next = \$21 [23:0];
+  assign acc5_next = \$24 [23:0];
+  assign q_wptr = \$signature__addr$42 ;
+  assign \$signature__data$44  = q_in;
+  assign q_rptr = \rport__addr$45 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -5910,22 +5202,20 @@ module \top.s0_dense0_u0 (i__valid, clk, rst, i__ready, o__ready, o__valid, o__p
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
-  assign \i__payload[8]  = i__payload[71:64];
-  assign \i__payload[9]  = i__payload[79:72];
-  assign \i__payload[10]  = i__payload[87:80];
-  assign \i__payload[11]  = i__payload[95:88];
-  assign \i__payload[12]  = i__payload[103:96];
-  assign \i__payload[13]  = i__payload[111:104];
-  assign \i__payload[14]  = i__payload[119:112];
-  assign \i__payload[15]  = i__payload[127:120];
   assign \q_in[0]  = q_in[23:0];
   assign \q_in[1]  = q_in[47:24];
   assign \q_in[2]  = q_in[71:48];
   assign \q_in[3]  = q_in[95:72];
+  assign \q_in[4]  = q_in[119:96];
+  assign \q_in[5]  = q_in[143:120];
   assign \o__payload[0]  = o__payload[23:0];
   assign \o__payload[1]  = o__payload[47:24];
   assign \o__payload[2]  = o__payload[71:48];
   assign \o__payload[3]  = o__payload[95:72];
+  assign \o__payload[4]  = o__payload[119:96];
+  assign \o__payload[5]  = o__payload[143:120];
+  assign q_in[143:120] = \$24 [23:0];
+  assign q_in[119:96] = \$21 [23:0];
   assign q_in[95:72] = \$18 [23:0];
   assign q_in[71:48] = \$15 [23:0];
   assign q_in[47:24] = \$12 [23:0];
@@ -5937,362 +5227,468 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [8:0] \$1 ;
   wire \$10 ;
-  wire [54:0] \$100 ;
-  wire [58:0] \$101 ;
-  wire [77:0] \$102 ;
-  wire [78:0] \$103 ;
-  wire [48:0] \$104 ;
-  wire \$105 ;
+  wire [48:0] \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire [49:0] \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire \$108 ;
-  wire [49:0] \$109 ;
+  wire [50:0] \$108 ;
+  reg [24:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire [50:0] \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire [50:0] \$115 ;
-  wire [50:0] \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire [50:0] \$119 ;
+  reg [5:0] \$110 ;
+  reg [34:0] \$111 ;
+  reg [34:0] \$112 ;
+  wire [33:0] \$113 ;
+  wire [24:0] \$114 ;
+  wire [23:0] \$115 ;
+  wire [14:0] \$116 ;
+  wire [34:0] \$117 ;
+  wire [35:0] \$118 ;
+  wire [55:0] \$119 ;
   wire \$12 ;
-  wire [50:0] \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire [50:0] \$123 ;
-  wire [50:0] \$124 ;
-  wire \$125 ;
+  wire [56:0] \$120 ;
+  wire [54:0] \$121 ;
+  wire [58:0] \$122 ;
+  wire [77:0] \$123 ;
+  wire [78:0] \$124 ;
+  wire [48:0] \$125 ;
   wire \$126 ;
-  wire [50:0] \$127 ;
-  wire [50:0] \$128 ;
+  wire \$127 ;
+  wire \$128 ;
   wire \$129 ;
-  wire [4:0] \$13 ;
-  wire [4:0] \$130 ;
+  wire \$13 ;
+  wire [49:0] \$130 ;
   wire \$131 ;
-  wire [5:0] \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire [4:0] \$14 ;
-  wire \$140 ;
-  wire [3:0] \$141 ;
-  wire [3:0] \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire [3:0] \$148 ;
-  wire [3:0] \$149 ;
-  wire \$15 ;
-  wire \$150 ;
+  wire \$132 ;
+  wire [50:0] \$133 ;
+  reg [24:0] \$134 ;
+  reg [5:0] \$135 ;
+  reg [34:0] \$136 ;
+  reg [34:0] \$137 ;
+  wire [33:0] \$138 ;
+  wire [24:0] \$139 ;
+  wire \$14 ;
+  wire [23:0] \$140 ;
+  wire [14:0] \$141 ;
+  wire [34:0] \$142 ;
+  wire [35:0] \$143 ;
+  wire [55:0] \$144 ;
+  wire [56:0] \$145 ;
+  wire [54:0] \$146 ;
+  wire [58:0] \$147 ;
+  wire [77:0] \$148 ;
+  wire [78:0] \$149 ;
+  wire [3:0] \$15 ;
+  wire [48:0] \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
-  wire \$155 ;
+  wire [49:0] \$155 ;
   wire \$156 ;
-  wire [4:0] \$157 ;
-  wire \$158 ;
+  wire \$157 ;
+  wire [50:0] \$158 ;
   wire \$159 ;
-  reg [24:0] \$16 ;
+  wire [3:0] \$16 ;
   wire \$160 ;
-  wire \$161 ;
-  wire [5:0] \$162 ;
+  wire [50:0] \$161 ;
+  wire [50:0] \$162 ;
   wire \$163 ;
   wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
+  wire [50:0] \$165 ;
+  wire [50:0] \$166 ;
   wire \$167 ;
-  wire [31:0] \$168 ;
-  reg [3:0] \$169 ;
-  wire [33:0] \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg \$176 ;
-  reg [24:0] \$177 ;
-  reg [24:0] \$178 ;
-  reg [24:0] \$179 ;
-  wire [24:0] \$18 ;
-  reg [24:0] \$180 ;
-  reg [24:0] \$181 ;
-  reg [24:0] \$182 ;
-  reg [23:0] \$183 ;
-  reg [33:0] \$184 ;
-  reg [33:0] \$185 ;
-  reg [24:0] \$186 ;
-  reg [24:0] \$187 ;
-  reg [23:0] \$188 ;
-  reg [23:0] \$189 ;
-  wire [23:0] \$19 ;
-  reg [14:0] \$190 ;
-  reg [14:0] \$191 ;
-  reg [48:0] \$192 ;
-  reg [48:0] \$193 ;
-  reg \$194 ;
-  reg \$195 ;
-  reg [50:0] \$196 ;
-  reg [24:0] \$197 ;
-  reg [24:0] \$198 ;
-  reg [24:0] \$199 ;
+  wire \$168 ;
+  wire [50:0] \$169 ;
+  wire \$17 ;
+  wire [50:0] \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire [50:0] \$173 ;
+  wire [50:0] \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire [50:0] \$177 ;
+  wire [50:0] \$178 ;
+  wire \$179 ;
+  reg [24:0] \$18 ;
+  wire \$180 ;
+  wire [50:0] \$181 ;
+  wire [50:0] \$182 ;
+  wire \$183 ;
+  wire [4:0] \$184 ;
+  wire \$185 ;
+  wire [5:0] \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire [33:0] \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire [3:0] \$195 ;
+  wire [3:0] \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire [8:0] \$2 ;
-  wire [14:0] \$20 ;
-  reg [24:0] \$200 ;
-  reg [24:0] \$201 ;
-  reg [24:0] \$202 ;
-  reg [5:0] \$203 ;
-  reg [5:0] \$204 ;
-  reg [5:0] \$205 ;
-  reg [5:0] \$206 ;
-  reg [5:0] \$207 ;
-  reg [5:0] \$208 ;
-  reg [34:0] \$209 ;
-  wire [34:0] \$21 ;
-  reg [34:0] \$210 ;
-  reg [34:0] \$211 ;
-  reg [34:0] \$212 ;
-  reg [34:0] \$213 ;
-  reg [34:0] \$214 ;
-  reg [34:0] \$215 ;
-  reg [34:0] \$216 ;
-  reg [34:0] \$217 ;
-  reg [34:0] \$218 ;
-  reg [34:0] \$219 ;
-  wire [35:0] \$22 ;
-  reg [34:0] \$220 ;
-  reg [23:0] \$221 ;
-  reg [33:0] \$222 ;
-  reg [33:0] \$223 ;
-  reg [24:0] \$224 ;
-  reg [24:0] \$225 ;
-  reg [23:0] \$226 ;
-  reg [23:0] \$227 ;
-  reg [14:0] \$228 ;
-  reg [14:0] \$229 ;
-  wire [55:0] \$23 ;
-  reg [48:0] \$230 ;
-  reg [48:0] \$231 ;
-  reg \$232 ;
-  reg \$233 ;
-  reg [50:0] \$234 ;
+  wire [24:0] \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire [3:0] \$202 ;
+  wire [3:0] \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
+  wire [23:0] \$21 ;
+  wire \$210 ;
+  wire [4:0] \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire [5:0] \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire [14:0] \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire [47:0] \$222 ;
+  reg [2:0] \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg \$227 ;
+  reg \$228 ;
+  reg \$229 ;
+  wire [34:0] \$23 ;
+  reg \$230 ;
+  reg [24:0] \$231 ;
+  reg [24:0] \$232 ;
+  reg [24:0] \$233 ;
+  reg [24:0] \$234 ;
   reg [24:0] \$235 ;
   reg [24:0] \$236 ;
-  reg [24:0] \$237 ;
-  reg [24:0] \$238 ;
-  reg [24:0] \$239 ;
-  wire [56:0] \$24 ;
+  reg [23:0] \$237 ;
+  reg [33:0] \$238 ;
+  reg [33:0] \$239 ;
+  wire [35:0] \$24 ;
   reg [24:0] \$240 ;
-  reg [5:0] \$241 ;
-  reg [5:0] \$242 ;
-  reg [5:0] \$243 ;
-  reg [5:0] \$244 ;
-  reg [5:0] \$245 ;
-  reg [5:0] \$246 ;
-  reg [34:0] \$247 ;
-  reg [34:0] \$248 ;
-  reg [34:0] \$249 ;
-  wire [54:0] \$25 ;
-  reg [34:0] \$250 ;
-  reg [34:0] \$251 ;
-  reg [34:0] \$252 ;
-  reg [34:0] \$253 ;
-  reg [34:0] \$254 ;
-  reg [34:0] \$255 ;
-  reg [34:0] \$256 ;
-  reg [34:0] \$257 ;
-  reg [34:0] \$258 ;
-  reg [23:0] \$259 ;
-  wire [58:0] \$26 ;
-  reg [33:0] \$260 ;
-  reg [33:0] \$261 ;
-  reg [24:0] \$262 ;
-  reg [24:0] \$263 ;
-  reg [23:0] \$264 ;
-  reg [23:0] \$265 ;
-  reg [14:0] \$266 ;
-  reg [14:0] \$267 ;
-  reg [48:0] \$268 ;
-  reg [48:0] \$269 ;
-  wire [77:0] \$27 ;
-  reg \$270 ;
-  reg \$271 ;
-  reg [50:0] \$272 ;
-  reg [24:0] \$273 ;
-  reg [24:0] \$274 ;
-  reg [24:0] \$275 ;
-  reg [24:0] \$276 ;
-  reg [24:0] \$277 ;
+  reg [24:0] \$241 ;
+  reg [23:0] \$242 ;
+  reg [23:0] \$243 ;
+  reg [14:0] \$244 ;
+  reg [14:0] \$245 ;
+  reg [48:0] \$246 ;
+  reg [48:0] \$247 ;
+  reg \$248 ;
+  reg \$249 ;
+  wire [55:0] \$25 ;
+  reg [50:0] \$250 ;
+  reg [24:0] \$251 ;
+  reg [24:0] \$252 ;
+  reg [24:0] \$253 ;
+  reg [24:0] \$254 ;
+  reg [24:0] \$255 ;
+  reg [24:0] \$256 ;
+  reg [5:0] \$257 ;
+  reg [5:0] \$258 ;
+  reg [5:0] \$259 ;
+  wire [56:0] \$26 ;
+  reg [5:0] \$260 ;
+  reg [5:0] \$261 ;
+  reg [5:0] \$262 ;
+  reg [35:0] \$263 ;
+  reg [35:0] \$264 ;
+  reg [35:0] \$265 ;
+  reg [35:0] \$266 ;
+  reg [35:0] \$267 ;
+  reg [35:0] \$268 ;
+  reg [35:0] \$269 ;
+  wire [54:0] \$27 ;
+  reg [35:0] \$270 ;
+  reg [35:0] \$271 ;
+  reg [35:0] \$272 ;
+  reg [35:0] \$273 ;
+  reg [35:0] \$274 ;
+  reg [23:0] \$275 ;
+  reg [33:0] \$276 ;
+  reg [33:0] \$277 ;
   reg [24:0] \$278 ;
-  reg [5:0] \$279 ;
-  wire [78:0] \$28 ;
-  reg [5:0] \$280 ;
-  reg [5:0] \$281 ;
-  reg [5:0] \$282 ;
-  reg [5:0] \$283 ;
-  reg [5:0] \$284 ;
-  reg [35:0] \$285 ;
-  reg [35:0] \$286 ;
-  reg [35:0] \$287 ;
-  reg [35:0] \$288 ;
-  reg [35:0] \$289 ;
-  wire [48:0] \$29 ;
-  reg [35:0] \$290 ;
-  reg [35:0] \$291 ;
-  reg [35:0] \$292 ;
-  reg [35:0] \$293 ;
-  reg [35:0] \$294 ;
-  reg [35:0] \$295 ;
-  reg [35:0] \$296 ;
-  reg [23:0] \$297 ;
-  reg [33:0] \$298 ;
-  reg [33:0] \$299 ;
+  reg [24:0] \$279 ;
+  wire [58:0] \$28 ;
+  reg [23:0] \$280 ;
+  reg [23:0] \$281 ;
+  reg [14:0] \$282 ;
+  reg [14:0] \$283 ;
+  reg [48:0] \$284 ;
+  reg [48:0] \$285 ;
+  reg \$286 ;
+  reg \$287 ;
+  reg [50:0] \$288 ;
+  reg [24:0] \$289 ;
+  wire [77:0] \$29 ;
+  reg [24:0] \$290 ;
+  reg [24:0] \$291 ;
+  reg [24:0] \$292 ;
+  reg [24:0] \$293 ;
+  reg [24:0] \$294 ;
+  reg [23:0] \$295 ;
+  reg [33:0] \$296 ;
+  reg [33:0] \$297 ;
+  reg [24:0] \$298 ;
+  reg [24:0] \$299 ;
   wire [8:0] \$3 ;
-  wire \$30 ;
-  reg [24:0] \$300 ;
-  reg [24:0] \$301 ;
-  reg [23:0] \$302 ;
-  reg [23:0] \$303 ;
-  reg [14:0] \$304 ;
-  reg [14:0] \$305 ;
-  reg [48:0] \$306 ;
-  reg [48:0] \$307 ;
-  reg \$308 ;
-  reg \$309 ;
-  wire \$31 ;
-  reg [50:0] \$310 ;
-  reg [7:0] \$311 ;
-  reg [7:0] \$312 ;
-  reg [7:0] \$313 ;
-  reg [7:0] \$314 ;
-  reg [3:0] \$315 ;
-  reg [2:0] \$316 ;
-  reg [2:0] \$317 ;
-  reg [3:0] \$318 ;
-  reg \$319 ;
+  wire [78:0] \$30 ;
+  reg [23:0] \$300 ;
+  reg [23:0] \$301 ;
+  reg [14:0] \$302 ;
+  reg [14:0] \$303 ;
+  reg [48:0] \$304 ;
+  reg [48:0] \$305 ;
+  reg \$306 ;
+  reg \$307 ;
+  reg [50:0] \$308 ;
+  reg [24:0] \$309 ;
+  wire [48:0] \$31 ;
+  reg [24:0] \$310 ;
+  reg [24:0] \$311 ;
+  reg [24:0] \$312 ;
+  reg [24:0] \$313 ;
+  reg [24:0] \$314 ;
+  reg [23:0] \$315 ;
+  reg [33:0] \$316 ;
+  reg [33:0] \$317 ;
+  reg [24:0] \$318 ;
+  reg [24:0] \$319 ;
   wire \$32 ;
-  reg [31:0] \$320 ;
+  reg [23:0] \$320 ;
+  reg [23:0] \$321 ;
+  reg [14:0] \$322 ;
+  reg [14:0] \$323 ;
+  reg [48:0] \$324 ;
+  reg [48:0] \$325 ;
+  reg \$326 ;
+  reg \$327 ;
+  reg [50:0] \$328 ;
+  reg [24:0] \$329 ;
   wire \$33 ;
-  wire [49:0] \$34 ;
+  reg [24:0] \$330 ;
+  reg [24:0] \$331 ;
+  reg [24:0] \$332 ;
+  reg [24:0] \$333 ;
+  reg [24:0] \$334 ;
+  reg [5:0] \$335 ;
+  reg [5:0] \$336 ;
+  reg [5:0] \$337 ;
+  reg [5:0] \$338 ;
+  reg [5:0] \$339 ;
+  wire \$34 ;
+  reg [5:0] \$340 ;
+  reg [34:0] \$341 ;
+  reg [34:0] \$342 ;
+  reg [34:0] \$343 ;
+  reg [34:0] \$344 ;
+  reg [34:0] \$345 ;
+  reg [34:0] \$346 ;
+  reg [34:0] \$347 ;
+  reg [34:0] \$348 ;
+  reg [34:0] \$349 ;
   wire \$35 ;
-  wire \$36 ;
-  wire [50:0] \$37 ;
-  reg [24:0] \$38 ;
-  reg [5:0] \$39 ;
+  reg [34:0] \$350 ;
+  reg [34:0] \$351 ;
+  reg [34:0] \$352 ;
+  reg [23:0] \$353 ;
+  reg [33:0] \$354 ;
+  reg [33:0] \$355 ;
+  reg [24:0] \$356 ;
+  reg [24:0] \$357 ;
+  reg [23:0] \$358 ;
+  reg [23:0] \$359 ;
+  wire [49:0] \$36 ;
+  reg [14:0] \$360 ;
+  reg [14:0] \$361 ;
+  reg [48:0] \$362 ;
+  reg [48:0] \$363 ;
+  reg \$364 ;
+  reg \$365 ;
+  reg [50:0] \$366 ;
+  reg [24:0] \$367 ;
+  reg [24:0] \$368 ;
+  reg [24:0] \$369 ;
+  wire \$37 ;
+  reg [24:0] \$370 ;
+  reg [24:0] \$371 ;
+  reg [24:0] \$372 ;
+  reg [5:0] \$373 ;
+  reg [5:0] \$374 ;
+  reg [5:0] \$375 ;
+  reg [5:0] \$376 ;
+  reg [5:0] \$377 ;
+  reg [5:0] \$378 ;
+  reg [34:0] \$379 ;
+  wire \$38 ;
+  reg [34:0] \$380 ;
+  reg [34:0] \$381 ;
+  reg [34:0] \$382 ;
+  reg [34:0] \$383 ;
+  reg [34:0] \$384 ;
+  reg [34:0] \$385 ;
+  reg [34:0] \$386 ;
+  reg [34:0] \$387 ;
+  reg [34:0] \$388 ;
+  reg [34:0] \$389 ;
+  wire [50:0] \$39 ;
+  reg [34:0] \$390 ;
+  reg [23:0] \$391 ;
+  reg [33:0] \$392 ;
+  reg [33:0] \$393 ;
+  reg [24:0] \$394 ;
+  reg [24:0] \$395 ;
+  reg [23:0] \$396 ;
+  reg [23:0] \$397 ;
+  reg [14:0] \$398 ;
+  reg [14:0] \$399 ;
   wire [8:0] \$4 ;
-  reg [34:0] \$40 ;
-  reg [34:0] \$41 ;
-  wire [33:0] \$42 ;
-  wire [24:0] \$43 ;
-  wire [23:0] \$44 ;
-  wire [14:0] \$45 ;
-  wire [34:0] \$46 ;
-  wire [35:0] \$47 ;
-  wire [55:0] \$48 ;
-  wire [56:0] \$49 ;
-  wire \$5 ;
-  wire [54:0] \$50 ;
-  wire [58:0] \$51 ;
-  wire [77:0] \$52 ;
-  wire [78:0] \$53 ;
-  wire [48:0] \$54 ;
-  wire \$55 ;
-  wire \$56 ;
+  reg [24:0] \$40 ;
+  reg [48:0] \$400 ;
+  reg [48:0] \$401 ;
+  reg \$402 ;
+  reg \$403 ;
+  reg [50:0] \$404 ;
+  reg [7:0] \$405 ;
+  reg [7:0] \$406 ;
+  reg [7:0] \$407 ;
+  reg [7:0] \$408 ;
+  reg [7:0] \$409 ;
+  reg [5:0] \$41 ;
+  reg [7:0] \$410 ;
+  reg [3:0] \$411 ;
+  reg [2:0] \$412 ;
+  reg [2:0] \$413 ;
+  reg [3:0] \$414 ;
+  reg \$415 ;
+  reg [47:0] \$416 ;
+  reg [35:0] \$42 ;
+  reg [35:0] \$43 ;
+  wire [33:0] \$44 ;
+  wire [24:0] \$45 ;
+  wire [23:0] \$46 ;
+  wire [14:0] \$47 ;
+  wire [34:0] \$48 ;
+  wire [35:0] \$49 ;
+  wire [8:0] \$5 ;
+  wire [55:0] \$50 ;
+  wire [56:0] \$51 ;
+  wire [54:0] \$52 ;
+  wire [58:0] \$53 ;
+  wire [77:0] \$54 ;
+  wire [78:0] \$55 ;
+  wire [48:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire [49:0] \$59 ;
-  wire \$6 ;
+  wire \$59 ;
+  wire [8:0] \$6 ;
   wire \$60 ;
-  wire \$61 ;
-  wire [50:0] \$62 ;
-  reg [24:0] \$63 ;
-  reg [5:0] \$64 ;
-  reg [34:0] \$65 ;
-  reg [34:0] \$66 ;
-  wire [33:0] \$67 ;
-  wire [24:0] \$68 ;
-  wire [23:0] \$69 ;
+  wire [49:0] \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire [50:0] \$64 ;
+  reg [24:0] \$65 ;
+  wire [33:0] \$66 ;
+  wire [24:0] \$67 ;
+  wire [23:0] \$68 ;
+  wire [14:0] \$69 ;
   wire \$7 ;
-  wire [14:0] \$70 ;
-  wire [34:0] \$71 ;
-  wire [35:0] \$72 ;
-  wire [55:0] \$73 ;
-  wire [56:0] \$74 ;
-  wire [54:0] \$75 ;
-  wire [58:0] \$76 ;
-  wire [77:0] \$77 ;
-  wire [78:0] \$78 ;
-  wire [48:0] \$79 ;
+  wire [34:0] \$70 ;
+  wire [35:0] \$71 ;
+  wire [55:0] \$72 ;
+  wire [56:0] \$73 ;
+  wire [54:0] \$74 ;
+  wire [58:0] \$75 ;
+  wire [77:0] \$76 ;
+  wire [78:0] \$77 ;
+  wire [48:0] \$78 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
-  wire [49:0] \$84 ;
+  wire [49:0] \$83 ;
+  wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
-  wire [50:0] \$87 ;
-  reg [24:0] \$88 ;
-  reg [5:0] \$89 ;
+  wire [50:0] \$86 ;
+  reg [24:0] \$87 ;
+  wire [33:0] \$88 ;
+  wire [24:0] \$89 ;
   wire \$9 ;
-  reg [35:0] \$90 ;
-  reg [35:0] \$91 ;
-  wire [33:0] \$92 ;
-  wire [24:0] \$93 ;
-  wire [23:0] \$94 ;
-  wire [14:0] \$95 ;
-  wire [34:0] \$96 ;
-  wire [35:0] \$97 ;
-  wire [55:0] \$98 ;
-  wire [56:0] \$99 ;
+  wire [23:0] \$90 ;
+  wire [14:0] \$91 ;
+  wire [34:0] \$92 ;
+  wire [35:0] \$93 ;
+  wire [55:0] \$94 ;
+  wire [56:0] \$95 ;
+  wire [54:0] \$96 ;
+  wire [58:0] \$97 ;
+  wire [77:0] \$98 ;
+  wire [78:0] \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
-  wire [31:0] \$signature__data ;
+  wire [47:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
   wire clk;
-  reg [3:0] group = 4'h0;
-  input [95:0] i__payload;
-  wire [95:0] i__payload;
+  reg [2:0] group = 3'h0;
+  input [143:0] i__payload;
+  wire [143:0] i__payload;
   wire [23:0] \i__payload[0] ;
   wire [23:0] \i__payload[1] ;
   wire [23:0] \i__payload[2] ;
   wire [23:0] \i__payload[3] ;
+  wire [23:0] \i__payload[4] ;
+  wire [23:0] \i__payload[5] ;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  output [31:0] o__payload;
-  reg [31:0] o__payload = 32'd0;
+  output [47:0] o__payload;
+  reg [47:0] o__payload = 48'h000000000000;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
+  wire [7:0] \o__payload[4] ;
+  wire [7:0] \o__payload[5] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
   wire [7:0] port__addr;
-  wire [7:0] \port__addr$16 ;
-  wire [7:0] \port__addr$18 ;
   wire [7:0] \port__addr$20 ;
+  wire [7:0] \port__addr$22 ;
+  wire [7:0] \port__addr$24 ;
+  wire [7:0] \port__addr$26 ;
+  wire [7:0] \port__addr$28 ;
   wire [7:0] port__data;
-  wire [7:0] \port__data$24 ;
-  wire [7:0] \port__data$25 ;
-  wire [7:0] \port__data$26 ;
-  wire [31:0] q_in;
+  wire [7:0] \port__data$32 ;
+  wire [7:0] \port__data$33 ;
+  wire [7:0] \port__data$34 ;
+  wire [7:0] \port__data$35 ;
+  wire [7:0] \port__data$36 ;
+  wire [47:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
+  wire [7:0] \q_in[4] ;
+  wire [7:0] \q_in[5] ;
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
@@ -6302,7 +5698,7 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
-  wire [31:0] rport__data;
+  wire [47:0] rport__data;
   reg rq0_above = 1'h0;
   reg [50:0] rq0_code = 51'h0000000000000;
   reg [48:0] rq0_floor = 49'h0000000000000;
@@ -6328,18 +5724,18 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg rq1_above = 1'h0;
   reg [50:0] rq1_code = 51'h0000000000000;
   reg [48:0] rq1_floor = 49'h0000000000000;
-  reg [34:0] rq1_half_1 = 35'h000000000;
-  reg [34:0] rq1_half_2 = 35'h000000000;
-  reg [34:0] rq1_half_3 = 35'h000000000;
-  reg [34:0] rq1_half_4 = 35'h000000000;
-  reg [34:0] rq1_half_5 = 35'h000000000;
-  reg [34:0] rq1_half_6 = 35'h000000000;
-  reg [34:0] rq1_mask_1 = 35'h000000000;
-  reg [34:0] rq1_mask_2 = 35'h000000000;
-  reg [34:0] rq1_mask_3 = 35'h000000000;
-  reg [34:0] rq1_mask_4 = 35'h000000000;
-  reg [34:0] rq1_mask_5 = 35'h000000000;
-  reg [34:0] rq1_mask_6 = 35'h000000000;
+  reg [35:0] rq1_half_1 = 36'h000000000;
+  reg [35:0] rq1_half_2 = 36'h000000000;
+  reg [35:0] rq1_half_3 = 36'h000000000;
+  reg [35:0] rq1_half_4 = 36'h000000000;
+  reg [35:0] rq1_half_5 = 36'h000000000;
+  reg [35:0] rq1_half_6 = 36'h000000000;
+  reg [35:0] rq1_mask_1 = 36'h000000000;
+  reg [35:0] rq1_mask_2 = 36'h000000000;
+  reg [35:0] rq1_mask_3 = 36'h000000000;
+  reg [35:0] rq1_mask_4 = 36'h000000000;
+  reg [35:0] rq1_mask_5 = 36'h000000000;
+  reg [35:0] rq1_mask_6 = 36'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -6368,18 +5764,6 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg rq2_above = 1'h0;
   reg [50:0] rq2_code = 51'h0000000000000;
   reg [48:0] rq2_floor = 49'h0000000000000;
-  reg [34:0] rq2_half_1 = 35'h000000000;
-  reg [34:0] rq2_half_2 = 35'h000000000;
-  reg [34:0] rq2_half_3 = 35'h000000000;
-  reg [34:0] rq2_half_4 = 35'h000000000;
-  reg [34:0] rq2_half_5 = 35'h000000000;
-  reg [34:0] rq2_half_6 = 35'h000000000;
-  reg [34:0] rq2_mask_1 = 35'h000000000;
-  reg [34:0] rq2_mask_2 = 35'h000000000;
-  reg [34:0] rq2_mask_3 = 35'h000000000;
-  reg [34:0] rq2_mask_4 = 35'h000000000;
-  reg [34:0] rq2_mask_5 = 35'h000000000;
-  reg [34:0] rq2_mask_6 = 35'h000000000;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
@@ -6397,29 +5781,11 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [14:0] rq2_part1_1_r = 15'h0000;
   reg [48:0] rq2_prod = 49'h0000000000000;
   wire [48:0] rq2_rem;
-  reg [5:0] rq2_shift_1 = 6'h00;
-  reg [5:0] rq2_shift_2 = 6'h00;
-  reg [5:0] rq2_shift_3 = 6'h00;
-  reg [5:0] rq2_shift_4 = 6'h00;
-  reg [5:0] rq2_shift_5 = 6'h00;
-  reg [5:0] rq2_shift_6 = 6'h00;
   reg rq2_tie = 1'h0;
   reg [23:0] rq2_x = 24'h000000;
   reg rq3_above = 1'h0;
   reg [50:0] rq3_code = 51'h0000000000000;
   reg [48:0] rq3_floor = 49'h0000000000000;
-  reg [35:0] rq3_half_1 = 36'h000000000;
-  reg [35:0] rq3_half_2 = 36'h000000000;
-  reg [35:0] rq3_half_3 = 36'h000000000;
-  reg [35:0] rq3_half_4 = 36'h000000000;
-  reg [35:0] rq3_half_5 = 36'h000000000;
-  reg [35:0] rq3_half_6 = 36'h000000000;
-  reg [35:0] rq3_mask_1 = 36'h000000000;
-  reg [35:0] rq3_mask_2 = 36'h000000000;
-  reg [35:0] rq3_mask_3 = 36'h000000000;
-  reg [35:0] rq3_mask_4 = 36'h000000000;
-  reg [35:0] rq3_mask_5 = 36'h000000000;
-  reg [35:0] rq3_mask_6 = 36'h000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
@@ -6437,14 +5803,88 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [14:0] rq3_part1_1_r = 15'h0000;
   reg [48:0] rq3_prod = 49'h0000000000000;
   wire [48:0] rq3_rem;
-  reg [5:0] rq3_shift_1 = 6'h00;
-  reg [5:0] rq3_shift_2 = 6'h00;
-  reg [5:0] rq3_shift_3 = 6'h00;
-  reg [5:0] rq3_shift_4 = 6'h00;
-  reg [5:0] rq3_shift_5 = 6'h00;
-  reg [5:0] rq3_shift_6 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [23:0] rq3_x = 24'h000000;
+  reg rq4_above = 1'h0;
+  reg [50:0] rq4_code = 51'h0000000000000;
+  reg [48:0] rq4_floor = 49'h0000000000000;
+  reg [34:0] rq4_half_1 = 35'h000000000;
+  reg [34:0] rq4_half_2 = 35'h000000000;
+  reg [34:0] rq4_half_3 = 35'h000000000;
+  reg [34:0] rq4_half_4 = 35'h000000000;
+  reg [34:0] rq4_half_5 = 35'h000000000;
+  reg [34:0] rq4_half_6 = 35'h000000000;
+  reg [34:0] rq4_mask_1 = 35'h000000000;
+  reg [34:0] rq4_mask_2 = 35'h000000000;
+  reg [34:0] rq4_mask_3 = 35'h000000000;
+  reg [34:0] rq4_mask_4 = 35'h000000000;
+  reg [34:0] rq4_mask_5 = 35'h000000000;
+  reg [34:0] rq4_mask_6 = 35'h000000000;
+  reg [24:0] rq4_mult_1 = 25'h0000000;
+  reg [24:0] rq4_mult_2 = 25'h0000000;
+  reg [24:0] rq4_mult_3 = 25'h0000000;
+  reg [24:0] rq4_mult_4 = 25'h0000000;
+  reg [24:0] rq4_mult_5 = 25'h0000000;
+  reg [24:0] rq4_mult_6 = 25'h0000000;
+  reg [7:0] rq4_out = 8'h00;
+  reg [33:0] rq4_part0_0 = 34'h000000000;
+  reg [33:0] rq4_part0_0_r = 34'h000000000;
+  reg [24:0] rq4_part0_1 = 25'h0000000;
+  reg [24:0] rq4_part0_1_r = 25'h0000000;
+  reg [23:0] rq4_part1_0 = 24'h000000;
+  reg [23:0] rq4_part1_0_r = 24'h000000;
+  reg [14:0] rq4_part1_1 = 15'h0000;
+  reg [14:0] rq4_part1_1_r = 15'h0000;
+  reg [48:0] rq4_prod = 49'h0000000000000;
+  wire [48:0] rq4_rem;
+  reg [5:0] rq4_shift_1 = 6'h00;
+  reg [5:0] rq4_shift_2 = 6'h00;
+  reg [5:0] rq4_shift_3 = 6'h00;
+  reg [5:0] rq4_shift_4 = 6'h00;
+  reg [5:0] rq4_shift_5 = 6'h00;
+  reg [5:0] rq4_shift_6 = 6'h00;
+  reg rq4_tie = 1'h0;
+  reg [23:0] rq4_x = 24'h000000;
+  reg rq5_above = 1'h0;
+  reg [50:0] rq5_code = 51'h0000000000000;
+  reg [48:0] rq5_floor = 49'h0000000000000;
+  reg [34:0] rq5_half_1 = 35'h000000000;
+  reg [34:0] rq5_half_2 = 35'h000000000;
+  reg [34:0] rq5_half_3 = 35'h000000000;
+  reg [34:0] rq5_half_4 = 35'h000000000;
+  reg [34:0] rq5_half_5 = 35'h000000000;
+  reg [34:0] rq5_half_6 = 35'h000000000;
+  reg [34:0] rq5_mask_1 = 35'h000000000;
+  reg [34:0] rq5_mask_2 = 35'h000000000;
+  reg [34:0] rq5_mask_3 = 35'h000000000;
+  reg [34:0] rq5_mask_4 = 35'h000000000;
+  reg [34:0] rq5_mask_5 = 35'h000000000;
+  reg [34:0] rq5_mask_6 = 35'h000000000;
+  reg [24:0] rq5_mult_1 = 25'h0000000;
+  reg [24:0] rq5_mult_2 = 25'h0000000;
+  reg [24:0] rq5_mult_3 = 25'h0000000;
+  reg [24:0] rq5_mult_4 = 25'h0000000;
+  reg [24:0] rq5_mult_5 = 25'h0000000;
+  reg [24:0] rq5_mult_6 = 25'h0000000;
+  reg [7:0] rq5_out = 8'h00;
+  reg [33:0] rq5_part0_0 = 34'h000000000;
+  reg [33:0] rq5_part0_0_r = 34'h000000000;
+  reg [24:0] rq5_part0_1 = 25'h0000000;
+  reg [24:0] rq5_part0_1_r = 25'h0000000;
+  reg [23:0] rq5_part1_0 = 24'h000000;
+  reg [23:0] rq5_part1_0_r = 24'h000000;
+  reg [14:0] rq5_part1_1 = 15'h0000;
+  reg [14:0] rq5_part1_1_r = 15'h0000;
+  reg [48:0] rq5_prod = 49'h0000000000000;
+  wire [48:0] rq5_rem;
+  reg [5:0] rq5_shift_1 = 6'h00;
+  reg [5:0] rq5_shift_2 = 6'h00;
+  reg [5:0] rq5_shift_3 = 6'h00;
+  reg [5:0] rq5_shift_4 = 6'h00;
+  reg [5:0] rq5_shift_5 = 6'h00;
+  reg [5:0] rq5_shift_6 = 6'h00;
+  reg rq5_tie = 1'h0;
+  reg [23:0] rq5_x = 24'h000000;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -6713,1945 +6153,2305 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     lut[254] = 8'h7f;
     lut[255] = 8'h7f;
   end
-  assign \port__data$26  = lut[\$4 [7:0]];
-  assign \port__data$25  = lut[\$3 [7:0]];
-  assign \port__data$24  = lut[\$2 [7:0]];
+  assign \port__data$36  = lut[\$6 [7:0]];
+  assign \port__data$35  = lut[\$5 [7:0]];
+  assign \port__data$34  = lut[\$4 [7:0]];
+  assign \port__data$33  = lut[\$3 [7:0]];
+  assign \port__data$32  = lut[\$2 [7:0]];
   assign port__data = lut[\$1 [7:0]];
-  reg [31:0] queue [7:0];
+  reg [47:0] queue [7:0];
   initial begin
-    queue[0] = 32'd0;
-    queue[1] = 32'd0;
-    queue[2] = 32'd0;
-    queue[3] = 32'd0;
-    queue[4] = 32'd0;
-    queue[5] = 32'd0;
-    queue[6] = 32'd0;
-    queue[7] = 32'd0;
+    queue[0] = 48'h000000000000;
+    queue[1] = 48'h000000000000;
+    queue[2] = 48'h000000000000;
+    queue[3] = 48'h000000000000;
+    queue[4] = 48'h000000000000;
+    queue[5] = 48'h000000000000;
+    queue[6] = 48'h000000000000;
+    queue[7] = 48'h000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
+  always @(posedge clk)
+    rq5_part0_1 <= \$394 ;
+  always @(posedge clk)
+    rq5_part0_1_r <= \$395 ;
+  always @(posedge clk)
+    rq5_part1_0 <= \$396 ;
+  always @(posedge clk)
+    rq5_part1_0_r <= \$397 ;
+  always @(posedge clk)
+    rq5_part1_1 <= \$398 ;
+  always @(posedge clk)
+    rq5_part1_1_r <= \$399 ;
+  always @(posedge clk)
+    rq5_prod <= \$400 ;
+  always @(posedge clk)
+    rq5_floor <= \$401 ;
+  always @(posedge clk)
+    rq5_above <= \$402 ;
+  always @(posedge clk)
+    rq5_tie <= \$403 ;
+  always @(posedge clk)
+    rq5_code <= \$404 ;
+  always @(posedge clk)
+    rq0_out <= \$405 ;
+  always @(posedge clk)
+    rq1_out <= \$406 ;
+  always @(posedge clk)
+    rq2_out <= \$407 ;
+  always @(posedge clk)
+    rq3_out <= \$408 ;
+  always @(posedge clk)
+    rq4_out <= \$409 ;
+  always @(posedge clk)
+    rq5_out <= \$410 ;
+  always @(posedge clk)
+    q_owed <= \$411 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$412 ;
+  always @(posedge clk)
+    rport__addr <= \$413 ;
+  always @(posedge clk)
+    q_stored <= \$414 ;
+  always @(posedge clk)
+    o__valid <= \$415 ;
+  always @(posedge clk)
+    o__payload <= \$416 ;
   assign q_room = q_owed < 4'h9;
-  assign rq1_rem = rq1_prod & { 14'h0000, rq1_mask_4 };
-  assign rq2_rem = rq2_prod & { 14'h0000, rq2_mask_4 };
-  assign rq3_rem = rq3_prod & { 13'h0000, rq3_mask_4 };
+  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_4 };
+  assign rq4_rem = rq4_prod & { 14'h0000, rq4_mask_4 };
+  assign rq5_rem = rq5_prod & { 14'h0000, rq5_mask_4 };
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
   assign \$2  = $signed(rq1_out) - $signed(8'h80);
   assign \$3  = $signed(rq2_out) - $signed(8'h80);
   assign \$4  = $signed(rq3_out) - $signed(8'h80);
-  assign \$5  = ~ o__valid;
-  assign \$6  = \$5  | o__ready;
-  assign \$7  = | q_stored;
-  assign \$8  = ~ \$7 ;
-  assign \$9  = \$6  & \$8 ;
+  assign \$5  = $signed(rq4_out) - $signed(8'h80);
+  assign \$6  = $signed(rq5_out) - $signed(8'h80);
+  assign \$7  = ~ o__valid;
+  assign \$8  = \$7  | o__ready;
+  assign \$9  = | q_stored;
   assign \$10  = ~ \$9 ;
-  assign \$signature__en  = rq_valid_7 & \$10 ;
-  assign \$11  = i__valid & q_room;
-  assign \$12  = group == 4'hb;
-  assign \$13  = group + 1'h1;
-  assign \$14  = \$12  ? 5'h00 : \$13 ;
-  assign \$15  = i__valid & q_room;
-  assign \$17  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$18  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$19  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$20  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
-  assign \$22  = 1'h0 + \$21 ;
-  assign \$24  = \$22  + \$23 ;
-  assign \$26  = $signed({ 1'h0, \$24  }) + $signed(\$25 );
-  assign \$28  = $signed(\$26 ) + $signed(\$27 );
-  assign \$30  = rq0_rem > 35'h400000000;
-  assign \$31  = rq0_rem == 35'h400000000;
-  assign \$34  = $signed(5'h0a) + $signed(rq0_floor);
-  assign \$35  = rq0_tie & rq0_floor[0];
-  assign \$36  = rq0_above | \$35 ;
-  assign \$37  = $signed(\$34 ) + $signed({ 1'h0, \$36  });
-  assign \$42  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$43  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$44  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$45  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
-  assign \$47  = 1'h0 + \$46 ;
-  assign \$49  = \$47  + \$48 ;
-  assign \$51  = $signed({ 1'h0, \$49  }) + $signed(\$50 );
-  assign \$53  = $signed(\$51 ) + $signed(\$52 );
-  assign \$54  = $signed(rq1_prod) >>> rq1_shift_4;
-  assign \$55  = rq1_rem > rq1_half_4;
-  assign \$56  = rq1_rem == rq1_half_4;
-  assign \$57  = | rq1_half_4;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = $signed(5'h0a) + $signed(rq1_floor);
-  assign \$60  = rq1_tie & rq1_floor[0];
-  assign \$61  = rq1_above | \$60 ;
-  assign \$62  = $signed(\$59 ) + $signed({ 1'h0, \$61  });
-  assign \$67  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$68  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$69  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$70  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
-  assign \$72  = 1'h0 + \$71 ;
-  assign \$74  = \$72  + \$73 ;
-  assign \$76  = $signed({ 1'h0, \$74  }) + $signed(\$75 );
-  assign \$78  = $signed(\$76 ) + $signed(\$77 );
-  assign \$79  = $signed(rq2_prod) >>> rq2_shift_4;
-  assign \$80  = rq2_rem > rq2_half_4;
-  assign \$81  = rq2_rem == rq2_half_4;
-  assign \$82  = | rq2_half_4;
-  assign \$83  = \$81  & \$82 ;
-  assign \$84  = $signed(5'h0a) + $signed(rq2_floor);
-  assign \$85  = rq2_tie & rq2_floor[0];
-  assign \$86  = rq2_above | \$85 ;
-  assign \$87  = $signed(\$84 ) + $signed({ 1'h0, \$86  });
-  assign \$92  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$93  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$94  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$95  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
-  assign \$97  = 1'h0 + \$96 ;
-  assign \$99  = \$97  + \$98 ;
-  assign \$101  = $signed({ 1'h0, \$99  }) + $signed(\$100 );
-  assign \$103  = $signed(\$101 ) + $signed(\$102 );
-  assign \$104  = $signed(rq3_prod) >>> rq3_shift_4;
-  assign \$105  = rq3_rem > rq3_half_4;
-  assign \$106  = rq3_rem == rq3_half_4;
-  assign \$107  = | rq3_half_4;
-  assign \$108  = \$106  & \$107 ;
-  assign \$109  = $signed(5'h0a) + $signed(rq3_floor);
-  assign \$110  = rq3_tie & rq3_floor[0];
-  assign \$111  = rq3_above | \$110 ;
-  assign \$112  = $signed(\$109 ) + $signed({ 1'h0, \$111  });
-  assign \$113  = $signed(rq0_code) < $signed(8'h80);
-  assign \$114  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$115  = \$114  ? 51'h000000000007f : rq0_code;
-  assign \$116  = \$113  ? 51'h7ffffffffff80 : \$115 ;
-  assign \$117  = $signed(rq1_code) < $signed(8'h80);
-  assign \$118  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$119  = \$118  ? 51'h000000000007f : rq1_code;
-  assign \$120  = \$117  ? 51'h7ffffffffff80 : \$119 ;
-  assign \$121  = $signed(rq2_code) < $signed(8'h80);
-  assign \$122  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$123  = \$122  ? 51'h000000000007f : rq2_code;
-  assign \$124  = \$121  ? 51'h7ffffffffff80 : \$123 ;
-  assign \$125  = $signed(rq3_code) < $signed(8'h80);
-  assign \$126  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$127  = \$126  ? 51'h000000000007f : rq3_code;
-  assign \$128  = \$125  ? 51'h7ffffffffff80 : \$127 ;
-  assign \$129  = i__valid & q_room;
-  assign \$130  = q_owed + \$129 ;
-  assign \$131  = o__valid & o__ready;
-  assign \$132  = \$130  - \$131 ;
-  assign \$133  = ~ o__valid;
-  assign \$134  = \$133  | o__ready;
-  assign \$135  = | q_stored;
-  assign \$136  = ~ \$135 ;
-  assign \$137  = \$134  & \$136 ;
-  assign \$138  = ~ \$137 ;
-  assign \$139  = rq_valid_7 & \$138 ;
-  assign \$140  = \$signature__addr  == 3'h7;
-  assign \$141  = \$signature__addr  + 1'h1;
-  assign \$142  = \$140  ? 4'h0 : \$141 ;
-  assign \$143  = ~ o__valid;
-  assign \$144  = \$143  | o__ready;
-  assign \$145  = | q_stored;
-  assign \$146  = \$144  & \$145 ;
-  assign \$147  = rport__addr == 3'h7;
-  assign \$148  = rport__addr + 1'h1;
-  assign \$149  = \$147  ? 4'h0 : \$148 ;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = | q_stored;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$151  & \$153 ;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = rq_valid_7 & \$155 ;
-  assign \$157  = q_stored + \$156 ;
-  assign \$158  = ~ o__valid;
-  assign \$159  = \$158  | o__ready;
-  assign \$160  = | q_stored;
-  assign \$161  = \$159  & \$160 ;
-  assign \$162  = \$157  - \$161 ;
-  assign \$163  = ~ o__valid;
-  assign \$164  = \$163  | o__ready;
-  assign \$165  = | q_stored;
-  assign \$166  = \$165  | rq_valid_7;
-  assign \$167  = | q_stored;
-  assign \$168  = \$167  ? rport__data : q_in;
+  assign \$11  = \$8  & \$10 ;
+  assign \$12  = ~ \$11 ;
+  assign \$signature__en  = rq_valid_7 & \$12 ;
+  assign \$13  = i__valid & q_room;
+  assign \$14  = group == 3'h7;
+  assign \$15  = group + 1'h1;
+  assign \$16  = \$14  ? 4'h0 : \$15 ;
+  assign \$17  = i__valid & q_room;
+  assign \$19  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$20  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$21  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$22  = $signed(rq0_x[23:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$24  = 1'h0 + \$23 ;
+  assign \$26  = \$24  + \$25 ;
+  assign \$28  = $signed({ 1'h0, \$26  }) + $signed(\$27 );
+  assign \$30  = $signed(\$28 ) + $signed(\$29 );
+  assign \$32  = rq0_rem > 35'h400000000;
+  assign \$33  = rq0_rem == 35'h400000000;
+  assign \$36  = $signed(5'h0a) + $signed(rq0_floor);
+  assign \$37  = rq0_tie & rq0_floor[0];
+  assign \$38  = rq0_above | \$37 ;
+  assign \$39  = $signed(\$36 ) + $signed({ 1'h0, \$38  });
+  assign \$44  = rq1_x[16:0] * rq1_mult_1[16:0];
+  assign \$45  = rq1_x[16:0] * rq1_mult_1[24:17];
+  assign \$46  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
+  assign \$47  = $signed(rq1_x[23:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$49  = 1'h0 + \$48 ;
+  assign \$51  = \$49  + \$50 ;
+  assign \$53  = $signed({ 1'h0, \$51  }) + $signed(\$52 );
+  assign \$55  = $signed(\$53 ) + $signed(\$54 );
+  assign \$56  = $signed(rq1_prod) >>> rq1_shift_4;
+  assign \$57  = rq1_rem > rq1_half_4;
+  assign \$58  = rq1_rem == rq1_half_4;
+  assign \$59  = | rq1_half_4;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = $signed(5'h0a) + $signed(rq1_floor);
+  assign \$62  = rq1_tie & rq1_floor[0];
+  assign \$63  = rq1_above | \$62 ;
+  assign \$64  = $signed(\$61 ) + $signed({ 1'h0, \$63  });
+  assign \$66  = rq2_x[16:0] * rq2_mult_1[16:0];
+  assign \$67  = rq2_x[16:0] * rq2_mult_1[24:17];
+  assign \$68  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
+  assign \$69  = $signed(rq2_x[23:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$71  = 1'h0 + \$70 ;
+  assign \$73  = \$71  + \$72 ;
+  assign \$75  = $signed({ 1'h0, \$73  }) + $signed(\$74 );
+  assign \$77  = $signed(\$75 ) + $signed(\$76 );
+  assign \$79  = rq2_rem > 35'h400000000;
+  assign \$80  = rq2_rem == 35'h400000000;
+  assign \$83  = $signed(5'h0a) + $signed(rq2_floor);
+  assign \$84  = rq2_tie & rq2_floor[0];
+  assign \$85  = rq2_above | \$84 ;
+  assign \$86  = $signed(\$83 ) + $signed({ 1'h0, \$85  });
+  assign \$88  = rq3_x[16:0] * rq3_mult_1[16:0];
+  assign \$89  = rq3_x[16:0] * rq3_mult_1[24:17];
+  assign \$90  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
+  assign \$91  = $signed(rq3_x[23:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$93  = 1'h0 + \$92 ;
+  assign \$95  = \$93  + \$94 ;
+  assign \$97  = $signed({ 1'h0, \$95  }) + $signed(\$96 );
+  assign \$99  = $signed(\$97 ) + $signed(\$98 );
+  assign \$101  = rq3_rem > 35'h400000000;
+  assign \$102  = rq3_rem == 35'h400000000;
+  assign \$105  = $signed(5'h0a) + $signed(rq3_floor);
+  assign \$106  = rq3_tie & rq3_floor[0];
+  assign \$107  = rq3_above | \$106 ;
+  assign \$108  = $signed(\$105 ) + $signed({ 1'h0, \$107  });
+  assign \$113  = rq4_x[16:0] * rq4_mult_1[16:0];
+  assign \$114  = rq4_x[16:0] * rq4_mult_1[24:17];
+  assign \$115  = $signed(rq4_x[23:17]) * $signed({ 1'h0, rq4_mult_1[16:0] });
+  assign \$116  = $signed(rq4_x[23:17]) * $signed({ 1'h0, rq4_mult_1[24:17] });
+  assign \$118  = 1'h0 + \$117 ;
+  assign \$120  = \$118  + \$119 ;
+  assign \$122  = $signed({ 1'h0, \$120  }) + $signed(\$121 );
+  assign \$124  = $signed(\$122 ) + $signed(\$123 );
+  assign \$125  = $signed(rq4_prod) >>> rq4_shift_4;
+  assign \$126  = rq4_rem > rq4_half_4;
+  assign \$127  = rq4_rem == rq4_half_4;
+  assign \$128  = | rq4_half_4;
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = $signed(5'h0a) + $signed(rq4_floor);
+  assign \$131  = rq4_tie & rq4_floor[0];
+  assign \$132  = rq4_above | \$131 ;
+  assign \$133  = $signed(\$130 ) + $signed({ 1'h0, \$132  });
+  assign \$138  = rq5_x[16:0] * rq5_mult_1[16:0];
+  assign \$139  = rq5_x[16:0] * rq5_mult_1[24:17];
+  assign \$140  = $signed(rq5_x[23:17]) * $signed({ 1'h0, rq5_mult_1[16:0] });
+  assign \$141  = $signed(rq5_x[23:17]) * $signed({ 1'h0, rq5_mult_1[24:17] });
+  assign \$143  = 1'h0 + \$142 ;
+  assign \$145  = \$143  + \$144 ;
+  assign \$147  = $signed({ 1'h0, \$145  }) + $signed(\$146 );
+  assign \$149  = $signed(\$147 ) + $signed(\$148 );
+  assign \$150  = $signed(rq5_prod) >>> rq5_shift_4;
+  assign \$151  = rq5_rem > rq5_half_4;
+  assign \$152  = rq5_rem == rq5_half_4;
+  assign \$153  = | rq5_half_4;
+  assign \$154  = \$152  & \$153 ;
+  assign \$155  = $signed(5'h0a) + $signed(rq5_floor);
+  assign \$156  = rq5_tie & rq5_floor[0];
+  assign \$157  = rq5_above | \$156 ;
+  assign \$158  = $signed(\$155 ) + $signed({ 1'h0, \$157  });
+  assign \$159  = $signed(rq0_code) < $signed(8'h80);
+  assign \$160  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$161  = \$160  ? 51'h000000000007f : rq0_code;
+  assign \$162  = \$159  ? 51'h7ffffffffff80 : \$161 ;
+  assign \$163  = $signed(rq1_code) < $signed(8'h80);
+  assign \$164  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$165  = \$164  ? 51'h000000000007f : rq1_code;
+  assign \$166  = \$163  ? 51'h7ffffffffff80 : \$165 ;
+  assign \$167  = $signed(rq2_code) < $signed(8'h80);
+  assign \$168  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$169  = \$168  ? 51'h000000000007f : rq2_code;
+  assign \$170  = \$167  ? 51'h7ffffffffff80 : \$169 ;
+  assign \$171  = $signed(rq3_code) < $signed(8'h80);
+  assign \$172  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$173  = \$172  ? 51'h000000000007f : rq3_code;
+  assign \$174  = \$171  ? 51'h7ffffffffff80 : \$173 ;
+  assign \$175  = $signed(rq4_code) < $signed(8'h80);
+  assign \$176  = $signed(rq4_code) > $signed(8'h7f);
+  assign \$177  = \$176  ? 51'h000000000007f : rq4_code;
+  assign \$178  = \$175  ? 51'h7ffffffffff80 : \$177 ;
+  assign \$179  = $signed(rq5_code) < $signed(8'h80);
+  assign \$180  = $signed(rq5_code) > $signed(8'h7f);
+  assign \$181  = \$180  ? 51'h000000000007f : rq5_code;
+  assign \$182  = \$179  ? 51'h7ffffffffff80 : \$181 ;
+  assign \$183  = i__valid & q_room;
+  assign \$184  = q_owed + \$183 ;
+  assign \$185  = o__valid & o__ready;
+  assign \$186  = \$184  - \$185 ;
+  assign \$187  = ~ o__valid;
+  assign \$188  = \$187  | o__ready;
+  assign \$189  = | q_stored;
+  assign \$190  = ~ \$189 ;
+  assign \$191  = \$188  & \$190 ;
+  assign \$192  = ~ \$191 ;
+  assign \$193  = rq_valid_7 & \$192 ;
+  assign \$194  = \$signature__addr  == 3'h7;
+  assign \$195  = \$signature__addr  + 1'h1;
+  assign \$196  = \$194  ? 4'h0 : \$195 ;
+  assign \$197  = ~ o__valid;
+  assign \$198  = \$197  | o__ready;
+  assign \$199  = | q_stored;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = rport__addr == 3'h7;
+  assign \$202  = rport__addr + 1'h1;
+  assign \$203  = \$201  ? 4'h0 : \$202 ;
+  assign \$204  = ~ o__valid;
+  assign \$205  = \$204  | o__ready;
+  assign \$206  = | q_stored;
+  assign \$207  = ~ \$206 ;
+  assign \$208  = \$205  & \$207 ;
+  assign \$209  = ~ \$208 ;
+  assign \$210  = rq_valid_7 & \$209 ;
+  assign \$211  = q_stored + \$210 ;
+  assign \$212  = ~ o__valid;
+  assign \$213  = \$212  | o__ready;
+  assign \$214  = | q_stored;
+  assign \$215  = \$213  & \$214 ;
+  assign \$216  = \$211  - \$215 ;
+  assign \$217  = ~ o__valid;
+  assign \$218  = \$217  | o__ready;
+  assign \$219  = | q_stored;
+  assign \$220  = \$219  | rq_valid_7;
+  assign \$221  = | q_stored;
+  assign \$222  = \$221  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$169 ;
+    group <= \$223 ;
   always @(posedge clk)
-    rq_valid_1 <= \$170 ;
+    rq_valid_1 <= \$224 ;
   always @(posedge clk)
-    rq_valid_2 <= \$171 ;
+    rq_valid_2 <= \$225 ;
   always @(posedge clk)
-    rq_valid_3 <= \$172 ;
+    rq_valid_3 <= \$226 ;
   always @(posedge clk)
-    rq_valid_4 <= \$173 ;
+    rq_valid_4 <= \$227 ;
   always @(posedge clk)
-    rq_valid_5 <= \$174 ;
+    rq_valid_5 <= \$228 ;
   always @(posedge clk)
-    rq_valid_6 <= \$175 ;
+    rq_valid_6 <= \$229 ;
   always @(posedge clk)
-    rq_valid_7 <= \$176 ;
+    rq_valid_7 <= \$230 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$177 ;
+    rq0_mult_1 <= \$231 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$178 ;
+    rq0_mult_2 <= \$232 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$179 ;
+    rq0_mult_3 <= \$233 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$180 ;
+    rq0_mult_4 <= \$234 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$181 ;
+    rq0_mult_5 <= \$235 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$182 ;
+    rq0_mult_6 <= \$236 ;
   always @(posedge clk)
-    rq0_x <= \$183 ;
+    rq0_x <= \$237 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$184 ;
+    rq0_part0_0 <= \$238 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$185 ;
+    rq0_part0_0_r <= \$239 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$186 ;
+    rq0_part0_1 <= \$240 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$187 ;
+    rq0_part0_1_r <= \$241 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$188 ;
+    rq0_part1_0 <= \$242 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$189 ;
+    rq0_part1_0_r <= \$243 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$190 ;
+    rq0_part1_1 <= \$244 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$191 ;
+    rq0_part1_1_r <= \$245 ;
   always @(posedge clk)
-    rq0_prod <= \$192 ;
+    rq0_prod <= \$246 ;
   always @(posedge clk)
-    rq0_floor <= \$193 ;
+    rq0_floor <= \$247 ;
   always @(posedge clk)
-    rq0_above <= \$194 ;
+    rq0_above <= \$248 ;
   always @(posedge clk)
-    rq0_tie <= \$195 ;
+    rq0_tie <= \$249 ;
   always @(posedge clk)
-    rq0_code <= \$196 ;
+    rq0_code <= \$250 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$197 ;
+    rq1_mult_1 <= \$251 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$198 ;
+    rq1_mult_2 <= \$252 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$199 ;
+    rq1_mult_3 <= \$253 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$200 ;
+    rq1_mult_4 <= \$254 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$201 ;
+    rq1_mult_5 <= \$255 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$202 ;
+    rq1_mult_6 <= \$256 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$203 ;
+    rq1_shift_1 <= \$257 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$204 ;
+    rq1_shift_2 <= \$258 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$205 ;
+    rq1_shift_3 <= \$259 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$206 ;
+    rq1_shift_4 <= \$260 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$207 ;
+    rq1_shift_5 <= \$261 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$208 ;
+    rq1_shift_6 <= \$262 ;
   always @(posedge clk)
-    rq1_half_1 <= \$209 ;
+    rq1_half_1 <= \$263 ;
   always @(posedge clk)
-    rq1_half_2 <= \$210 ;
+    rq1_half_2 <= \$264 ;
   always @(posedge clk)
-    rq1_half_3 <= \$211 ;
+    rq1_half_3 <= \$265 ;
   always @(posedge clk)
-    rq1_half_4 <= \$212 ;
+    rq1_half_4 <= \$266 ;
   always @(posedge clk)
-    rq1_half_5 <= \$213 ;
+    rq1_half_5 <= \$267 ;
   always @(posedge clk)
-    rq1_half_6 <= \$214 ;
+    rq1_half_6 <= \$268 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$215 ;
+    rq1_mask_1 <= \$269 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$216 ;
+    rq1_mask_2 <= \$270 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$217 ;
+    rq1_mask_3 <= \$271 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$218 ;
+    rq1_mask_4 <= \$272 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$219 ;
+    rq1_mask_5 <= \$273 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$220 ;
+    rq1_mask_6 <= \$274 ;
   always @(posedge clk)
-    rq1_x <= \$221 ;
+    rq1_x <= \$275 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$222 ;
+    rq1_part0_0 <= \$276 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$223 ;
+    rq1_part0_0_r <= \$277 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$224 ;
+    rq1_part0_1 <= \$278 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$225 ;
+    rq1_part0_1_r <= \$279 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$226 ;
+    rq1_part1_0 <= \$280 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$227 ;
+    rq1_part1_0_r <= \$281 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$228 ;
+    rq1_part1_1 <= \$282 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$229 ;
+    rq1_part1_1_r <= \$283 ;
   always @(posedge clk)
-    rq1_prod <= \$230 ;
+    rq1_prod <= \$284 ;
   always @(posedge clk)
-    rq1_floor <= \$231 ;
+    rq1_floor <= \$285 ;
   always @(posedge clk)
-    rq1_above <= \$232 ;
+    rq1_above <= \$286 ;
   always @(posedge clk)
-    rq1_tie <= \$233 ;
+    rq1_tie <= \$287 ;
   always @(posedge clk)
-    rq1_code <= \$234 ;
+    rq1_code <= \$288 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$235 ;
+    rq2_mult_1 <= \$289 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$236 ;
+    rq2_mult_2 <= \$290 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$237 ;
+    rq2_mult_3 <= \$291 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$238 ;
+    rq2_mult_4 <= \$292 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$239 ;
+    rq2_mult_5 <= \$293 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$240 ;
+    rq2_mult_6 <= \$294 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$241 ;
+    rq2_x <= \$295 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$242 ;
+    rq2_part0_0 <= \$296 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$243 ;
+    rq2_part0_0_r <= \$297 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$244 ;
+    rq2_part0_1 <= \$298 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$245 ;
+    rq2_part0_1_r <= \$299 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$246 ;
+    rq2_part1_0 <= \$300 ;
   always @(posedge clk)
-    rq2_half_1 <= \$247 ;
+    rq2_part1_0_r <= \$301 ;
   always @(posedge clk)
-    rq2_half_2 <= \$248 ;
+    rq2_part1_1 <= \$302 ;
   always @(posedge clk)
-    rq2_half_3 <= \$249 ;
+    rq2_part1_1_r <= \$303 ;
   always @(posedge clk)
-    rq2_half_4 <= \$250 ;
+    rq2_prod <= \$304 ;
   always @(posedge clk)
-    rq2_half_5 <= \$251 ;
+    rq2_floor <= \$305 ;
   always @(posedge clk)
-    rq2_half_6 <= \$252 ;
+    rq2_above <= \$306 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$253 ;
+    rq2_tie <= \$307 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$254 ;
+    rq2_code <= \$308 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$255 ;
+    rq3_mult_1 <= \$309 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$256 ;
+    rq3_mult_2 <= \$310 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$257 ;
+    rq3_mult_3 <= \$311 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$258 ;
+    rq3_mult_4 <= \$312 ;
   always @(posedge clk)
-    rq2_x <= \$259 ;
+    rq3_mult_5 <= \$313 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$260 ;
+    rq3_mult_6 <= \$314 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$261 ;
+    rq3_x <= \$315 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$262 ;
+    rq3_part0_0 <= \$316 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$263 ;
+    rq3_part0_0_r <= \$317 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$264 ;
+    rq3_part0_1 <= \$318 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$265 ;
+    rq3_part0_1_r <= \$319 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$266 ;
+    rq3_part1_0 <= \$320 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$267 ;
+    rq3_part1_0_r <= \$321 ;
   always @(posedge clk)
-    rq2_prod <= \$268 ;
+    rq3_part1_1 <= \$322 ;
   always @(posedge clk)
-    rq2_floor <= \$269 ;
+    rq3_part1_1_r <= \$323 ;
   always @(posedge clk)
-    rq2_above <= \$270 ;
+    rq3_prod <= \$324 ;
   always @(posedge clk)
-    rq2_tie <= \$271 ;
+    rq3_floor <= \$325 ;
   always @(posedge clk)
-    rq2_code <= \$272 ;
+    rq3_above <= \$326 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$273 ;
+    rq3_tie <= \$327 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$274 ;
+    rq3_code <= \$328 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$275 ;
+    rq4_mult_1 <= \$329 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$276 ;
+    rq4_mult_2 <= \$330 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$277 ;
+    rq4_mult_3 <= \$331 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$278 ;
+    rq4_mult_4 <= \$332 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$279 ;
+    rq4_mult_5 <= \$333 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$280 ;
+    rq4_mult_6 <= \$334 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$281 ;
+    rq4_shift_1 <= \$335 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$282 ;
+    rq4_shift_2 <= \$336 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$283 ;
+    rq4_shift_3 <= \$337 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$284 ;
+    rq4_shift_4 <= \$338 ;
   always @(posedge clk)
-    rq3_half_1 <= \$285 ;
+    rq4_shift_5 <= \$339 ;
   always @(posedge clk)
-    rq3_half_2 <= \$286 ;
+    rq4_shift_6 <= \$340 ;
   always @(posedge clk)
-    rq3_half_3 <= \$287 ;
+    rq4_half_1 <= \$341 ;
   always @(posedge clk)
-    rq3_half_4 <= \$288 ;
+    rq4_half_2 <= \$342 ;
   always @(posedge clk)
-    rq3_half_5 <= \$289 ;
+    rq4_half_3 <= \$343 ;
   always @(posedge clk)
-    rq3_half_6 <= \$290 ;
+    rq4_half_4 <= \$344 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$291 ;
+    rq4_half_5 <= \$345 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$292 ;
+    rq4_half_6 <= \$346 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$293 ;
+    rq4_mask_1 <= \$347 ;
   always @(posedge clk)
-    rq3_mask_4 <= \$294 ;
+    rq4_mask_2 <= \$348 ;
   always @(posedge clk)
-    rq3_mask_5 <= \$295 ;
+    rq4_mask_3 <= \$349 ;
   always @(posedge clk)
-    rq3_mask_6 <= \$296 ;
+    rq4_mask_4 <= \$350 ;
   always @(posedge clk)
-    rq3_x <= \$297 ;
+    rq4_mask_5 <= \$351 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$298 ;
+    rq4_mask_6 <= \$352 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$299 ;
+    rq4_x <= \$353 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$300 ;
+    rq4_part0_0 <= \$354 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$301 ;
+    rq4_part0_0_r <= \$355 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$302 ;
+    rq4_part0_1 <= \$356 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$303 ;
+    rq4_part0_1_r <= \$357 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$304 ;
+    rq4_part1_0 <= \$358 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$305 ;
+    rq4_part1_0_r <= \$359 ;
   always @(posedge clk)
-    rq3_prod <= \$306 ;
+    rq4_part1_1 <= \$360 ;
   always @(posedge clk)
-    rq3_floor <= \$307 ;
+    rq4_part1_1_r <= \$361 ;
   always @(posedge clk)
-    rq3_above <= \$308 ;
+    rq4_prod <= \$362 ;
   always @(posedge clk)
-    rq3_tie <= \$309 ;
+    rq4_floor <= \$363 ;
   always @(posedge clk)
-    rq3_code <= \$310 ;
+    rq4_above <= \$364 ;
   always @(posedge clk)
-    rq0_out <= \$311 ;
+    rq4_tie <= \$365 ;
   always @(posedge clk)
-    rq1_out <= \$312 ;
+    rq4_code <= \$366 ;
   always @(posedge clk)
-    rq2_out <= \$313 ;
+    rq5_mult_1 <= \$367 ;
   always @(posedge clk)
-    rq3_out <= \$314 ;
+    rq5_mult_2 <= \$368 ;
   always @(posedge clk)
-    q_owed <= \$315 ;
+    rq5_mult_3 <= \$369 ;
   always @(posedge clk)
-    \$signature__addr  <= \$316 ;
+    rq5_mult_4 <= \$370 ;
   always @(posedge clk)
-    rport__addr <= \$317 ;
+    rq5_mult_5 <= \$371 ;
   always @(posedge clk)
-    q_stored <= \$318 ;
+    rq5_mult_6 <= \$372 ;
   always @(posedge clk)
-    o__valid <= \$319 ;
+    rq5_shift_1 <= \$373 ;
   always @(posedge clk)
-    o__payload <= \$320 ;
+    rq5_shift_2 <= \$374 ;
+  always @(posedge clk)
+    rq5_shift_3 <= \$375 ;
+  always @(posedge clk)
+    rq5_shift_4 <= \$376 ;
+  always @(posedge clk)
+    rq5_shift_5 <= \$377 ;
+  always @(posedge clk)
+    rq5_shift_6 <= \$378 ;
+  always @(posedge clk)
+    rq5_half_1 <= \$379 ;
+  always @(posedge clk)
+    rq5_half_2 <= \$380 ;
+  always @(posedge clk)
+    rq5_half_3 <= \$381 ;
+  always @(posedge clk)
+    rq5_half_4 <= \$382 ;
+  always @(posedge clk)
+    rq5_half_5 <= \$383 ;
+  always @(posedge clk)
+    rq5_half_6 <= \$384 ;
+  always @(posedge clk)
+    rq5_mask_1 <= \$385 ;
+  always @(posedge clk)
+    rq5_mask_2 <= \$386 ;
+  always @(posedge clk)
+    rq5_mask_3 <= \$387 ;
+  always @(posedge clk)
+    rq5_mask_4 <= \$388 ;
+  always @(posedge clk)
+    rq5_mask_5 <= \$389 ;
+  always @(posedge clk)
+    rq5_mask_6 <= \$390 ;
+  always @(posedge clk)
+    rq5_x <= \$391 ;
+  always @(posedge clk)
+    rq5_part0_0 <= \$392 ;
+  always @(posedge clk)
+    rq5_part0_0_r <= \$393 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$16  = 25'h0000000;
+    \$394  = \$139 ;
+    if (rst) begin
+      \$394  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$395  = rq5_part0_1;
+    if (rst) begin
+      \$395  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$396  = \$140 ;
+    if (rst) begin
+      \$396  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$397  = rq5_part1_0;
+    if (rst) begin
+      \$397  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$398  = \$141 ;
+    if (rst) begin
+      \$398  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$399  = rq5_part1_1;
+    if (rst) begin
+      \$399  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$400  = \$149 [48:0];
+    if (rst) begin
+      \$400  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$401  = \$150 ;
+    if (rst) begin
+      \$401  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$402  = \$151 ;
+    if (rst) begin
+      \$402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$403  = \$154 ;
+    if (rst) begin
+      \$403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$404  = \$158 ;
+    if (rst) begin
+      \$404  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$405  = \$162 [7:0];
+    if (rst) begin
+      \$405  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$406  = \$166 [7:0];
+    if (rst) begin
+      \$406  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$407  = \$170 [7:0];
+    if (rst) begin
+      \$407  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$408  = \$174 [7:0];
+    if (rst) begin
+      \$408  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$409  = \$178 [7:0];
+    if (rst) begin
+      \$409  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$410  = \$182 [7:0];
+    if (rst) begin
+      \$410  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$411  = \$186 [3:0];
+    if (rst) begin
+      \$411  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$412  = \$signature__addr ;
+    if (\$193 ) begin
+      \$412  = \$196 [2:0];
+    end
+    if (rst) begin
+      \$412  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$413  = rport__addr;
+    if (\$200 ) begin
+      \$413  = \$203 [2:0];
+    end
+    if (rst) begin
+      \$413  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$414  = \$216 [3:0];
+    if (rst) begin
+      \$414  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$415  = o__valid;
+    if (\$218 ) begin
+      \$415  = \$220 ;
+    end
+    if (rst) begin
+      \$415  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$416  = o__payload;
+    if (\$218 ) begin
+      \$416  = \$222 ;
+    end
+    if (rst) begin
+      \$416  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
     casez (group)
-      4'h0:
-          \$16  = 25'h105d555;
-      4'h1:
-          \$16  = 25'h1c41623;
-      4'h2:
-          \$16  = 25'h1c2890c;
-      4'h3:
-          \$16  = 25'h194aca8;
-      4'h4:
-          \$16  = 25'h1cee134;
-      4'h5:
-          \$16  = 25'h19a7fad;
-      4'h6:
-          \$16  = 25'h1489600;
-      4'h7:
-          \$16  = 25'h12fb61e;
-      4'h8:
-          \$16  = 25'h136e676;
-      4'h9:
-          \$16  = 25'h1891b3a;
-      4'ha:
-          \$16  = 25'h190290b;
-      4'hb:
-          \$16  = 25'h17a1636;
+      3'h0:
+          \$18  = 25'h105d555;
+      3'h1:
+          \$18  = 25'h1764c7e;
+      3'h2:
+          \$18  = 25'h194aca8;
+      3'h3:
+          \$18  = 25'h1589446;
+      3'h4:
+          \$18  = 25'h1489600;
+      3'h5:
+          \$18  = 25'h1cac4ae;
+      3'h6:
+          \$18  = 25'h1891b3a;
+      3'h7:
+          \$18  = 25'h1d513cf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$38  = 25'h0000000;
+    (* full_case = 32'd1 *)
     casez (group)
-      4'h0:
-          \$38  = 25'h14135a7;
-      4'h1:
-          \$38  = 25'h1a3e314;
-      4'h2:
-          \$38  = 25'h1c3022d;
-      4'h3:
-          \$38  = 25'h13269b9;
-      4'h4:
-          \$38  = 25'h16f08d4;
-      4'h5:
-          \$38  = 25'h15516fc;
-      4'h6:
-          \$38  = 25'h11d4a2c;
-      4'h7:
-          \$38  = 25'h1c55fb8;
-      4'h8:
-          \$38  = 25'h14de0c7;
-      4'h9:
-          \$38  = 25'h1acc802;
-      4'ha:
-          \$38  = 25'h1102d38;
-      4'hb:
-          \$38  = 25'h1759f01;
+      3'h0:
+          \$40  = 25'h14135a7;
+      3'h1:
+          \$40  = 25'h1bf93e4;
+      3'h2:
+          \$40  = 25'h13269b9;
+      3'h3:
+          \$40  = 25'h1ac1c54;
+      3'h4:
+          \$40  = 25'h11d4a2c;
+      3'h5:
+          \$40  = 25'h147f7db;
+      3'h6:
+          \$40  = 25'h1acc802;
+      3'h7:
+          \$40  = 25'h1fdc68d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$39  = 6'h00;
+    (* full_case = 32'd1 *)
     casez (group)
-      4'h0:
-          \$39  = 6'h23;
-      4'h1:
-          \$39  = 6'h23;
-      4'h2:
-          \$39  = 6'h23;
-      4'h3:
-          \$39  = 6'h23;
-      4'h4:
-          \$39  = 6'h23;
-      4'h5:
-          \$39  = 6'h23;
-      4'h6:
-          \$39  = 6'h22;
-      4'h7:
-          \$39  = 6'h23;
-      4'h8:
-          \$39  = 6'h23;
-      4'h9:
-          \$39  = 6'h23;
-      4'ha:
-          \$39  = 6'h23;
-      4'hb:
-          \$39  = 6'h23;
+      3'h0:
+          \$41  = 6'h23;
+      3'h1:
+          \$41  = 6'h23;
+      3'h2:
+          \$41  = 6'h23;
+      3'h3:
+          \$41  = 6'h23;
+      3'h4:
+          \$41  = 6'h22;
+      3'h5:
+          \$41  = 6'h23;
+      3'h6:
+          \$41  = 6'h23;
+      3'h7:
+          \$41  = 6'h24;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$40  = 35'h000000000;
+    (* full_case = 32'd1 *)
     casez (group)
-      4'h0:
-          \$40  = 35'h400000000;
-      4'h1:
-          \$40  = 35'h400000000;
-      4'h2:
-          \$40  = 35'h400000000;
-      4'h3:
-          \$40  = 35'h400000000;
-      4'h4:
-          \$40  = 35'h400000000;
-      4'h5:
-          \$40  = 35'h400000000;
-      4'h6:
-          \$40  = 35'h200000000;
-      4'h7:
-          \$40  = 35'h400000000;
-      4'h8:
-          \$40  = 35'h400000000;
-      4'h9:
-          \$40  = 35'h400000000;
-      4'ha:
-          \$40  = 35'h400000000;
-      4'hb:
-          \$40  = 35'h400000000;
+      3'h0:
+          \$42  = 36'h400000000;
+      3'h1:
+          \$42  = 36'h400000000;
+      3'h2:
+          \$42  = 36'h400000000;
+      3'h3:
+          \$42  = 36'h400000000;
+      3'h4:
+          \$42  = 36'h200000000;
+      3'h5:
+          \$42  = 36'h400000000;
+      3'h6:
+          \$42  = 36'h400000000;
+      3'h7:
+          \$42  = 36'h800000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$41  = 35'h000000000;
+    (* full_case = 32'd1 *)
     casez (group)
-      4'h0:
-          \$41  = 35'h7ffffffff;
-      4'h1:
-          \$41  = 35'h7ffffffff;
-      4'h2:
-          \$41  = 35'h7ffffffff;
-      4'h3:
-          \$41  = 35'h7ffffffff;
-      4'h4:
-          \$41  = 35'h7ffffffff;
-      4'h5:
-          \$41  = 35'h7ffffffff;
-      4'h6:
-          \$41  = 35'h3ffffffff;
-      4'h7:
-          \$41  = 35'h7ffffffff;
-      4'h8:
-          \$41  = 35'h7ffffffff;
-      4'h9:
-          \$41  = 35'h7ffffffff;
-      4'ha:
-          \$41  = 35'h7ffffffff;
-      4'hb:
-          \$41  = 35'h7ffffffff;
+      3'h0:
+          \$43  = 36'h7ffffffff;
+      3'h1:
+          \$43  = 36'h7ffffffff;
+      3'h2:
+          \$43  = 36'h7ffffffff;
+      3'h3:
+          \$43  = 36'h7ffffffff;
+      3'h4:
+          \$43  = 36'h3ffffffff;
+      3'h5:
+          \$43  = 36'h7ffffffff;
+      3'h6:
+          \$43  = 36'h7ffffffff;
+      3'h7:
+          \$43  = 36'hfffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$63  = 25'h0000000;
+    (* full_case = 32'd1 *)
     casez (group)
-      4'h0:
-          \$63  = 25'h1913193;
-      4'h1:
-          \$63  = 25'h1764c7e;
-      4'h2:
-          \$63  = 25'h17d949a;
-      4'h3:
-          \$63  = 25'h1aee944;
-      4'h4:
-          \$63  = 25'h1589446;
-      4'h5:
-          \$63  = 25'h116bde4;
-      4'h6:
-          \$63  = 25'h15e7f6e;
-      4'h7:
-          \$63  = 25'h1cac4ae;
-      4'h8:
-          \$63  = 25'h1395a43;
-      4'h9:
-          \$63  = 25'h18e08ea;
-      4'ha:
-          \$63  = 25'h1d513cf;
-      4'hb:
-          \$63  = 25'h1a1437b;
+      3'h0:
+          \$65  = 25'h1913193;
+      3'h1:
+          \$65  = 25'h1c2890c;
+      3'h2:
+          \$65  = 25'h1aee944;
+      3'h3:
+          \$65  = 25'h19a7fad;
+      3'h4:
+          \$65  = 25'h15e7f6e;
+      3'h5:
+          \$65  = 25'h136e676;
+      3'h6:
+          \$65  = 25'h18e08ea;
+      3'h7:
+          \$65  = 25'h17a1636;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$64  = 6'h00;
+    (* full_case = 32'd1 *)
     casez (group)
-      4'h0:
-          \$64  = 6'h23;
-      4'h1:
-          \$64  = 6'h23;
-      4'h2:
-          \$64  = 6'h23;
-      4'h3:
-          \$64  = 6'h23;
-      4'h4:
-          \$64  = 6'h23;
-      4'h5:
-          \$64  = 6'h22;
-      4'h6:
-          \$64  = 6'h23;
-      4'h7:
-          \$64  = 6'h23;
-      4'h8:
-          \$64  = 6'h23;
-      4'h9:
-          \$64  = 6'h23;
-      4'ha:
-          \$64  = 6'h23;
-      4'hb:
-          \$64  = 6'h23;
+      3'h0:
+          \$87  = 25'h1b616f5;
+      3'h1:
+          \$87  = 25'h1c3022d;
+      3'h2:
+          \$87  = 25'h136e464;
+      3'h3:
+          \$87  = 25'h15516fc;
+      3'h4:
+          \$87  = 25'h15c0cd6;
+      3'h5:
+          \$87  = 25'h14de0c7;
+      3'h6:
+          \$87  = 25'h140181a;
+      3'h7:
+          \$87  = 25'h1759f01;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$65  = 35'h000000000;
+    (* full_case = 32'd1 *)
     casez (group)
-      4'h0:
-          \$65  = 35'h400000000;
-      4'h1:
-          \$65  = 35'h400000000;
-      4'h2:
-          \$65  = 35'h400000000;
-      4'h3:
-          \$65  = 35'h400000000;
-      4'h4:
-          \$65  = 35'h400000000;
-      4'h5:
-          \$65  = 35'h200000000;
-      4'h6:
-          \$65  = 35'h400000000;
-      4'h7:
-          \$65  = 35'h400000000;
-      4'h8:
-          \$65  = 35'h400000000;
-      4'h9:
-          \$65  = 35'h400000000;
-      4'ha:
-          \$65  = 35'h400000000;
-      4'hb:
-          \$65  = 35'h400000000;
+      3'h0:
+          \$109  = 25'h1c41623;
+      3'h1:
+          \$109  = 25'h17d949a;
+      3'h2:
+          \$109  = 25'h1cee134;
+      3'h3:
+          \$109  = 25'h116bde4;
+      3'h4:
+          \$109  = 25'h12fb61e;
+      3'h5:
+          \$109  = 25'h1395a43;
+      3'h6:
+          \$109  = 25'h190290b;
+      3'h7:
+          \$109  = 25'h1a1437b;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$66  = 35'h000000000;
+    (* full_case = 32'd1 *)
     casez (group)
-      4'h0:
-          \$66  = 35'h7ffffffff;
-      4'h1:
-          \$66  = 35'h7ffffffff;
-      4'h2:
-          \$66  = 35'h7ffffffff;
-      4'h3:
-          \$66  = 35'h7ffffffff;
-      4'h4:
-          \$66  = 35'h7ffffffff;
-      4'h5:
-          \$66  = 35'h3ffffffff;
-      4'h6:
-          \$66  = 35'h7ffffffff;
-      4'h7:
-          \$66  = 35'h7ffffffff;
-      4'h8:
-          \$66  = 35'h7ffffffff;
-      4'h9:
-          \$66  = 35'h7ffffffff;
-      4'ha:
-          \$66  = 35'h7ffffffff;
-      4'hb:
-          \$66  = 35'h7ffffffff;
+      3'h0:
+          \$110  = 6'h23;
+      3'h1:
+          \$110  = 6'h23;
+      3'h2:
+          \$110  = 6'h23;
+      3'h3:
+          \$110  = 6'h22;
+      3'h4:
+          \$110  = 6'h23;
+      3'h5:
+          \$110  = 6'h23;
+      3'h6:
+          \$110  = 6'h23;
+      3'h7:
+          \$110  = 6'h23;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$88  = 25'h0000000;
+    (* full_case = 32'd1 *)
     casez (group)
-      4'h0:
-          \$88  = 25'h1b616f5;
-      4'h1:
-          \$88  = 25'h1bf93e4;
-      4'h2:
-          \$88  = 25'h1612bcc;
-      4'h3:
-          \$88  = 25'h136e464;
-      4'h4:
-          \$88  = 25'h1ac1c54;
-      4'h5:
-          \$88  = 25'h116e960;
-      4'h6:
-          \$88  = 25'h15c0cd6;
-      4'h7:
-          \$88  = 25'h147f7db;
-      4'h8:
-          \$88  = 25'h1a336df;
-      4'h9:
-          \$88  = 25'h140181a;
-      4'ha:
-          \$88  = 25'h1fdc68d;
-      4'hb:
-          \$88  = 25'h11ba093;
+      3'h0:
+          \$111  = 35'h400000000;
+      3'h1:
+          \$111  = 35'h400000000;
+      3'h2:
+          \$111  = 35'h400000000;
+      3'h3:
+          \$111  = 35'h200000000;
+      3'h4:
+          \$111  = 35'h400000000;
+      3'h5:
+          \$111  = 35'h400000000;
+      3'h6:
+          \$111  = 35'h400000000;
+      3'h7:
+          \$111  = 35'h400000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$89  = 6'h00;
+    (* full_case = 32'd1 *)
     casez (group)
-      4'h0:
-          \$89  = 6'h23;
-      4'h1:
-          \$89  = 6'h23;
-      4'h2:
-          \$89  = 6'h23;
-      4'h3:
-          \$89  = 6'h23;
-      4'h4:
-          \$89  = 6'h23;
-      4'h5:
-          \$89  = 6'h22;
-      4'h6:
-          \$89  = 6'h23;
-      4'h7:
-          \$89  = 6'h23;
-      4'h8:
-          \$89  = 6'h23;
-      4'h9:
-          \$89  = 6'h23;
-      4'ha:
-          \$89  = 6'h24;
-      4'hb:
-          \$89  = 6'h23;
+      3'h0:
+          \$112  = 35'h7ffffffff;
+      3'h1:
+          \$112  = 35'h7ffffffff;
+      3'h2:
+          \$112  = 35'h7ffffffff;
+      3'h3:
+          \$112  = 35'h3ffffffff;
+      3'h4:
+          \$112  = 35'h7ffffffff;
+      3'h5:
+          \$112  = 35'h7ffffffff;
+      3'h6:
+          \$112  = 35'h7ffffffff;
+      3'h7:
+          \$112  = 35'h7ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$90  = 36'h000000000;
+    (* full_case = 32'd1 *)
     casez (group)
-      4'h0:
-          \$90  = 36'h400000000;
-      4'h1:
-          \$90  = 36'h400000000;
-      4'h2:
-          \$90  = 36'h400000000;
-      4'h3:
-          \$90  = 36'h400000000;
-      4'h4:
-          \$90  = 36'h400000000;
-      4'h5:
-          \$90  = 36'h200000000;
-      4'h6:
-          \$90  = 36'h400000000;
-      4'h7:
-          \$90  = 36'h400000000;
-      4'h8:
-          \$90  = 36'h400000000;
-      4'h9:
-          \$90  = 36'h400000000;
-      4'ha:
-          \$90  = 36'h800000000;
-      4'hb:
-          \$90  = 36'h400000000;
+      3'h0:
+          \$134  = 25'h1a3e314;
+      3'h1:
+          \$134  = 25'h1612bcc;
+      3'h2:
+          \$134  = 25'h16f08d4;
+      3'h3:
+          \$134  = 25'h116e960;
+      3'h4:
+          \$134  = 25'h1c55fb8;
+      3'h5:
+          \$134  = 25'h1a336df;
+      3'h6:
+          \$134  = 25'h1102d38;
+      3'h7:
+          \$134  = 25'h11ba093;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$91  = 36'h000000000;
+    (* full_case = 32'd1 *)
     casez (group)
-      4'h0:
-          \$91  = 36'h7ffffffff;
-      4'h1:
-          \$91  = 36'h7ffffffff;
-      4'h2:
-          \$91  = 36'h7ffffffff;
-      4'h3:
-          \$91  = 36'h7ffffffff;
-      4'h4:
-          \$91  = 36'h7ffffffff;
-      4'h5:
-          \$91  = 36'h3ffffffff;
-      4'h6:
-          \$91  = 36'h7ffffffff;
-      4'h7:
-          \$91  = 36'h7ffffffff;
-      4'h8:
-          \$91  = 36'h7ffffffff;
-      4'h9:
-          \$91  = 36'h7ffffffff;
-      4'ha:
-          \$91  = 36'hfffffffff;
-      4'hb:
-          \$91  = 36'h7ffffffff;
+      3'h0:
+          \$135  = 6'h23;
+      3'h1:
+          \$135  = 6'h23;
+      3'h2:
+          \$135  = 6'h23;
+      3'h3:
+          \$135  = 6'h22;
+      3'h4:
+          \$135  = 6'h23;
+      3'h5:
+          \$135  = 6'h23;
+      3'h6:
+          \$135  = 6'h23;
+      3'h7:
+          \$135  = 6'h23;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$169  = group;
-    if (\$11 ) begin
-      \$169  = \$14 [3:0];
-    end
-    if (rst) begin
-      \$169  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$170  = \$15 ;
-    if (rst) begin
-      \$170  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$171  = rq_valid_1;
-    if (rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$172  = rq_valid_2;
-    if (rst) begin
-      \$172  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$173  = rq_valid_3;
-    if (rst) begin
-      \$173  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$174  = rq_valid_4;
-    if (rst) begin
-      \$174  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$175  = rq_valid_5;
-    if (rst) begin
-      \$175  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$176  = rq_valid_6;
-    if (rst) begin
-      \$176  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$177  = \$16 ;
-    if (rst) begin
-      \$177  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$178  = rq0_mult_1;
-    if (rst) begin
-      \$178  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$179  = rq0_mult_2;
-    if (rst) begin
-      \$179  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = rq0_mult_3;
-    if (rst) begin
-      \$180  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = rq0_mult_4;
-    if (rst) begin
-      \$181  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = rq0_mult_5;
-    if (rst) begin
-      \$182  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = i__payload[23:0];
-    if (rst) begin
-      \$183  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = \$17 ;
-    if (rst) begin
-      \$184  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = rq0_part0_0;
-    if (rst) begin
-      \$185  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = \$18 ;
-    if (rst) begin
-      \$186  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = rq0_part0_1;
-    if (rst) begin
-      \$187  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = \$19 ;
-    if (rst) begin
-      \$188  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = rq0_part1_0;
-    if (rst) begin
-      \$189  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = \$20 ;
-    if (rst) begin
-      \$190  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = rq0_part1_1;
-    if (rst) begin
-      \$191  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$192  = \$28 [48:0];
-    if (rst) begin
-      \$192  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = \$29 ;
-    if (rst) begin
-      \$193  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = \$30 ;
-    if (rst) begin
-      \$194  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = \$33 ;
-    if (rst) begin
-      \$195  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = \$37 ;
-    if (rst) begin
-      \$196  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$197  = \$38 ;
-    if (rst) begin
-      \$197  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = rq1_mult_1;
-    if (rst) begin
-      \$198  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = rq1_mult_2;
-    if (rst) begin
-      \$199  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = rq1_mult_3;
-    if (rst) begin
-      \$200  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = rq1_mult_4;
-    if (rst) begin
-      \$201  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$202  = rq1_mult_5;
-    if (rst) begin
-      \$202  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = \$39 ;
-    if (rst) begin
-      \$203  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = rq1_shift_1;
-    if (rst) begin
-      \$204  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = rq1_shift_2;
-    if (rst) begin
-      \$205  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = rq1_shift_3;
-    if (rst) begin
-      \$206  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = rq1_shift_4;
-    if (rst) begin
-      \$207  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = rq1_shift_5;
-    if (rst) begin
-      \$208  = 6'h00;
-    end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$136  = 35'h400000000;
+      3'h1:
+          \$136  = 35'h400000000;
+      3'h2:
+          \$136  = 35'h400000000;
+      3'h3:
+          \$136  = 35'h200000000;
+      3'h4:
+          \$136  = 35'h400000000;
+      3'h5:
+          \$136  = 35'h400000000;
+      3'h6:
+          \$136  = 35'h400000000;
+      3'h7:
+          \$136  = 35'h400000000;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = \$40 ;
-    if (rst) begin
-      \$209  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = rq1_half_1;
-    if (rst) begin
-      \$210  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = rq1_half_2;
-    if (rst) begin
-      \$211  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = rq1_half_3;
-    if (rst) begin
-      \$212  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = rq1_half_4;
-    if (rst) begin
-      \$213  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = rq1_half_5;
-    if (rst) begin
-      \$214  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = \$41 ;
-    if (rst) begin
-      \$215  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = rq1_mask_1;
-    if (rst) begin
-      \$216  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$217  = rq1_mask_2;
-    if (rst) begin
-      \$217  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$218  = rq1_mask_3;
-    if (rst) begin
-      \$218  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$219  = rq1_mask_4;
-    if (rst) begin
-      \$219  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$220  = rq1_mask_5;
-    if (rst) begin
-      \$220  = 35'h000000000;
-    end
+    (* full_case = 32'd1 *)
+    casez (group)
+      3'h0:
+          \$137  = 35'h7ffffffff;
+      3'h1:
+          \$137  = 35'h7ffffffff;
+      3'h2:
+          \$137  = 35'h7ffffffff;
+      3'h3:
+          \$137  = 35'h3ffffffff;
+      3'h4:
+          \$137  = 35'h7ffffffff;
+      3'h5:
+          \$137  = 35'h7ffffffff;
+      3'h6:
+          \$137  = 35'h7ffffffff;
+      3'h7:
+          \$137  = 35'h7ffffffff;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$221  = i__payload[47:24];
-    if (rst) begin
-      \$221  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$222  = \$42 ;
-    if (rst) begin
-      \$222  = 34'h000000000;
+    \$223  = group;
+    if (\$13 ) begin
+      \$223  = \$16 [2:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$223  = rq1_part0_0;
     if (rst) begin
-      \$223  = 34'h000000000;
+      \$223  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$224  = \$43 ;
+    \$224  = \$17 ;
     if (rst) begin
-      \$224  = 25'h0000000;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$225  = rq1_part0_1;
+    \$225  = rq_valid_1;
     if (rst) begin
-      \$225  = 25'h0000000;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$226  = \$44 ;
+    \$226  = rq_valid_2;
     if (rst) begin
-      \$226  = 24'h000000;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$227  = rq1_part1_0;
+    \$227  = rq_valid_3;
     if (rst) begin
-      \$227  = 24'h000000;
+      \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$228  = \$45 ;
+    \$228  = rq_valid_4;
     if (rst) begin
-      \$228  = 15'h0000;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$229  = rq1_part1_1;
+    \$229  = rq_valid_5;
     if (rst) begin
-      \$229  = 15'h0000;
+      \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$230  = \$53 [48:0];
+    \$230  = rq_valid_6;
     if (rst) begin
-      \$230  = 49'h0000000000000;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$231  = \$54 ;
+    \$231  = \$18 ;
     if (rst) begin
-      \$231  = 49'h0000000000000;
+      \$231  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$232  = \$55 ;
+    \$232  = rq0_mult_1;
     if (rst) begin
-      \$232  = 1'h0;
+      \$232  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$233  = \$58 ;
+    \$233  = rq0_mult_2;
     if (rst) begin
-      \$233  = 1'h0;
+      \$233  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$234  = \$62 ;
+    \$234  = rq0_mult_3;
     if (rst) begin
-      \$234  = 51'h0000000000000;
+      \$234  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$235  = \$63 ;
+    \$235  = rq0_mult_4;
     if (rst) begin
       \$235  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$236  = rq2_mult_1;
+    \$236  = rq0_mult_5;
     if (rst) begin
       \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$237  = rq2_mult_2;
+    \$237  = i__payload[23:0];
     if (rst) begin
-      \$237  = 25'h0000000;
+      \$237  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$238  = rq2_mult_3;
+    \$238  = \$19 ;
     if (rst) begin
-      \$238  = 25'h0000000;
+      \$238  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = rq2_mult_4;
+    \$239  = rq0_part0_0;
     if (rst) begin
-      \$239  = 25'h0000000;
+      \$239  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = rq2_mult_5;
+    \$240  = \$20 ;
     if (rst) begin
       \$240  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$241  = \$64 ;
+    \$241  = rq0_part0_1;
     if (rst) begin
-      \$241  = 6'h00;
+      \$241  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$242  = rq2_shift_1;
+    \$242  = \$21 ;
     if (rst) begin
-      \$242  = 6'h00;
+      \$242  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$243  = rq2_shift_2;
+    \$243  = rq0_part1_0;
     if (rst) begin
-      \$243  = 6'h00;
+      \$243  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$244  = rq2_shift_3;
+    \$244  = \$22 ;
     if (rst) begin
-      \$244  = 6'h00;
+      \$244  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$245  = rq2_shift_4;
+    \$245  = rq0_part1_1;
     if (rst) begin
-      \$245  = 6'h00;
+      \$245  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$246  = rq2_shift_5;
+    \$246  = \$30 [48:0];
     if (rst) begin
-      \$246  = 6'h00;
+      \$246  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$247  = \$65 ;
+    \$247  = \$31 ;
     if (rst) begin
-      \$247  = 35'h000000000;
+      \$247  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$248  = rq2_half_1;
+    \$248  = \$32 ;
     if (rst) begin
-      \$248  = 35'h000000000;
+      \$248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$249  = rq2_half_2;
+    \$249  = \$35 ;
     if (rst) begin
-      \$249  = 35'h000000000;
+      \$249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$250  = rq2_half_3;
+    \$250  = \$39 ;
     if (rst) begin
-      \$250  = 35'h000000000;
+      \$250  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$251  = rq2_half_4;
+    \$251  = \$40 ;
     if (rst) begin
-      \$251  = 35'h000000000;
+      \$251  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$252  = rq2_half_5;
+    \$252  = rq1_mult_1;
     if (rst) begin
-      \$252  = 35'h000000000;
+      \$252  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$253  = \$66 ;
+    \$253  = rq1_mult_2;
     if (rst) begin
-      \$253  = 35'h000000000;
+      \$253  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$254  = rq2_mask_1;
+    \$254  = rq1_mult_3;
     if (rst) begin
-      \$254  = 35'h000000000;
+      \$254  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$255  = rq2_mask_2;
+    \$255  = rq1_mult_4;
     if (rst) begin
-      \$255  = 35'h000000000;
+      \$255  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$256  = rq2_mask_3;
+    \$256  = rq1_mult_5;
     if (rst) begin
-      \$256  = 35'h000000000;
+      \$256  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$257  = rq2_mask_4;
+    \$257  = \$41 ;
     if (rst) begin
-      \$257  = 35'h000000000;
+      \$257  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$258  = rq2_mask_5;
+    \$258  = rq1_shift_1;
     if (rst) begin
-      \$258  = 35'h000000000;
+      \$258  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$259  = i__payload[71:48];
+    \$259  = rq1_shift_2;
     if (rst) begin
-      \$259  = 24'h000000;
+      \$259  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$260  = \$67 ;
+    \$260  = rq1_shift_3;
     if (rst) begin
-      \$260  = 34'h000000000;
+      \$260  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$261  = rq2_part0_0;
+    \$261  = rq1_shift_4;
     if (rst) begin
-      \$261  = 34'h000000000;
+      \$261  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$262  = \$68 ;
+    \$262  = rq1_shift_5;
     if (rst) begin
-      \$262  = 25'h0000000;
+      \$262  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$263  = rq2_part0_1;
+    \$263  = \$42 ;
     if (rst) begin
-      \$263  = 25'h0000000;
+      \$263  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$264  = \$69 ;
+    \$264  = rq1_half_1;
     if (rst) begin
-      \$264  = 24'h000000;
+      \$264  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$265  = rq2_part1_0;
+    \$265  = rq1_half_2;
     if (rst) begin
-      \$265  = 24'h000000;
+      \$265  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$266  = \$70 ;
+    \$266  = rq1_half_3;
     if (rst) begin
-      \$266  = 15'h0000;
+      \$266  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$267  = rq2_part1_1;
+    \$267  = rq1_half_4;
     if (rst) begin
-      \$267  = 15'h0000;
+      \$267  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$268  = \$78 [48:0];
+    \$268  = rq1_half_5;
     if (rst) begin
-      \$268  = 49'h0000000000000;
+      \$268  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$269  = \$79 ;
+    \$269  = \$43 ;
     if (rst) begin
-      \$269  = 49'h0000000000000;
+      \$269  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$270  = \$80 ;
+    \$270  = rq1_mask_1;
     if (rst) begin
-      \$270  = 1'h0;
+      \$270  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$271  = \$83 ;
+    \$271  = rq1_mask_2;
     if (rst) begin
-      \$271  = 1'h0;
+      \$271  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$272  = \$87 ;
+    \$272  = rq1_mask_3;
     if (rst) begin
-      \$272  = 51'h0000000000000;
+      \$272  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$273  = \$88 ;
+    \$273  = rq1_mask_4;
     if (rst) begin
-      \$273  = 25'h0000000;
+      \$273  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$274  = rq3_mult_1;
+    \$274  = rq1_mask_5;
     if (rst) begin
-      \$274  = 25'h0000000;
+      \$274  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$275  = rq3_mult_2;
+    \$275  = i__payload[47:24];
     if (rst) begin
-      \$275  = 25'h0000000;
+      \$275  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$276  = rq3_mult_3;
+    \$276  = \$44 ;
     if (rst) begin
-      \$276  = 25'h0000000;
+      \$276  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$277  = rq3_mult_4;
+    \$277  = rq1_part0_0;
     if (rst) begin
-      \$277  = 25'h0000000;
+      \$277  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$278  = rq3_mult_5;
+    \$278  = \$45 ;
     if (rst) begin
       \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$279  = \$89 ;
+    \$279  = rq1_part0_1;
     if (rst) begin
-      \$279  = 6'h00;
+      \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$280  = rq3_shift_1;
+    \$280  = \$46 ;
     if (rst) begin
-      \$280  = 6'h00;
+      \$280  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$281  = rq3_shift_2;
+    \$281  = rq1_part1_0;
     if (rst) begin
-      \$281  = 6'h00;
+      \$281  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$282  = rq3_shift_3;
+    \$282  = \$47 ;
     if (rst) begin
-      \$282  = 6'h00;
+      \$282  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$283  = rq3_shift_4;
+    \$283  = rq1_part1_1;
     if (rst) begin
-      \$283  = 6'h00;
+      \$283  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$284  = rq3_shift_5;
+    \$284  = \$55 [48:0];
     if (rst) begin
-      \$284  = 6'h00;
+      \$284  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$285  = \$90 ;
+    \$285  = \$56 ;
     if (rst) begin
-      \$285  = 36'h000000000;
+      \$285  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$286  = rq3_half_1;
+    \$286  = \$57 ;
     if (rst) begin
-      \$286  = 36'h000000000;
+      \$286  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$287  = rq3_half_2;
+    \$287  = \$60 ;
     if (rst) begin
-      \$287  = 36'h000000000;
+      \$287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$288  = rq3_half_3;
+    \$288  = \$64 ;
     if (rst) begin
-      \$288  = 36'h000000000;
+      \$288  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$289  = rq3_half_4;
+    \$289  = \$65 ;
     if (rst) begin
-      \$289  = 36'h000000000;
+      \$289  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$290  = rq3_half_5;
+    \$290  = rq2_mult_1;
     if (rst) begin
-      \$290  = 36'h000000000;
+      \$290  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$291  = \$91 ;
+    \$291  = rq2_mult_2;
     if (rst) begin
-      \$291  = 36'h000000000;
+      \$291  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$292  = rq3_mask_1;
+    \$292  = rq2_mult_3;
     if (rst) begin
-      \$292  = 36'h000000000;
+      \$292  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$293  = rq3_mask_2;
+    \$293  = rq2_mult_4;
     if (rst) begin
-      \$293  = 36'h000000000;
+      \$293  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$294  = rq3_mask_3;
+    \$294  = rq2_mult_5;
     if (rst) begin
-      \$294  = 36'h000000000;
+      \$294  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$295  = rq3_mask_4;
+    \$295  = i__payload[71:48];
     if (rst) begin
-      \$295  = 36'h000000000;
+      \$295  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$296  = rq3_mask_5;
+    \$296  = \$66 ;
     if (rst) begin
-      \$296  = 36'h000000000;
+      \$296  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$297  = i__payload[95:72];
+    \$297  = rq2_part0_0;
     if (rst) begin
-      \$297  = 24'h000000;
+      \$297  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$298  = \$92 ;
+    \$298  = \$67 ;
     if (rst) begin
-      \$298  = 34'h000000000;
+      \$298  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$299  = rq3_part0_0;
+    \$299  = rq2_part0_1;
     if (rst) begin
-      \$299  = 34'h000000000;
+      \$299  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$300  = \$93 ;
+    \$300  = \$68 ;
     if (rst) begin
-      \$300  = 25'h0000000;
+      \$300  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$301  = rq3_part0_1;
+    \$301  = rq2_part1_0;
     if (rst) begin
-      \$301  = 25'h0000000;
+      \$301  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$302  = \$94 ;
+    \$302  = \$69 ;
     if (rst) begin
-      \$302  = 24'h000000;
+      \$302  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$303  = rq3_part1_0;
+    \$303  = rq2_part1_1;
     if (rst) begin
-      \$303  = 24'h000000;
+      \$303  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$304  = \$95 ;
+    \$304  = \$77 [48:0];
     if (rst) begin
-      \$304  = 15'h0000;
+      \$304  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$305  = rq3_part1_1;
+    \$305  = \$78 ;
     if (rst) begin
-      \$305  = 15'h0000;
+      \$305  = 49'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$306  = \$103 [48:0];
+    \$306  = \$79 ;
     if (rst) begin
-      \$306  = 49'h0000000000000;
+      \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$307  = \$104 ;
+    \$307  = \$82 ;
     if (rst) begin
-      \$307  = 49'h0000000000000;
+      \$307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$308  = \$105 ;
+    \$308  = \$86 ;
     if (rst) begin
-      \$308  = 1'h0;
+      \$308  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$309  = \$108 ;
+    \$309  = \$87 ;
     if (rst) begin
-      \$309  = 1'h0;
+      \$309  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$310  = \$112 ;
+    \$310  = rq3_mult_1;
     if (rst) begin
-      \$310  = 51'h0000000000000;
+      \$310  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$311  = \$116 [7:0];
+    \$311  = rq3_mult_2;
     if (rst) begin
-      \$311  = 8'h00;
+      \$311  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$312  = \$120 [7:0];
+    \$312  = rq3_mult_3;
     if (rst) begin
-      \$312  = 8'h00;
+      \$312  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$313  = \$124 [7:0];
+    \$313  = rq3_mult_4;
     if (rst) begin
-      \$313  = 8'h00;
+      \$313  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$314  = \$128 [7:0];
+    \$314  = rq3_mult_5;
     if (rst) begin
-      \$314  = 8'h00;
+      \$314  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$315  = \$132 [3:0];
+    \$315  = i__payload[95:72];
     if (rst) begin
-      \$315  = 4'h0;
+      \$315  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$316  = \$signature__addr ;
-    if (\$139 ) begin
-      \$316  = \$142 [2:0];
-    end
+    \$316  = \$88 ;
     if (rst) begin
-      \$316  = 3'h0;
+      \$316  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$317  = rport__addr;
-    if (\$146 ) begin
-      \$317  = \$149 [2:0];
-    end
+    \$317  = rq3_part0_0;
     if (rst) begin
-      \$317  = 3'h0;
+      \$317  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$318  = \$162 [3:0];
+    \$318  = \$89 ;
     if (rst) begin
-      \$318  = 4'h0;
+      \$318  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$319  = o__valid;
-    if (\$164 ) begin
-      \$319  = \$166 ;
-    end
+    \$319  = rq3_part0_1;
     if (rst) begin
-      \$319  = 1'h0;
+      \$319  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$320  = o__payload;
-    if (\$164 ) begin
-      \$320  = \$168 ;
-    end
+    \$320  = \$90 ;
     if (rst) begin
-      \$320  = 32'd0;
+      \$320  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$321  = rq3_part1_0;
+    if (rst) begin
+      \$321  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$322  = \$91 ;
+    if (rst) begin
+      \$322  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$323  = rq3_part1_1;
+    if (rst) begin
+      \$323  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$324  = \$99 [48:0];
+    if (rst) begin
+      \$324  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$325  = \$100 ;
+    if (rst) begin
+      \$325  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$326  = \$101 ;
+    if (rst) begin
+      \$326  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$327  = \$104 ;
+    if (rst) begin
+      \$327  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$328  = \$108 ;
+    if (rst) begin
+      \$328  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$329  = \$109 ;
+    if (rst) begin
+      \$329  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$330  = rq4_mult_1;
+    if (rst) begin
+      \$330  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$331  = rq4_mult_2;
+    if (rst) begin
+      \$331  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$332  = rq4_mult_3;
+    if (rst) begin
+      \$332  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$333  = rq4_mult_4;
+    if (rst) begin
+      \$333  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$334  = rq4_mult_5;
+    if (rst) begin
+      \$334  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$335  = \$110 ;
+    if (rst) begin
+      \$335  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$336  = rq4_shift_1;
+    if (rst) begin
+      \$336  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$337  = rq4_shift_2;
+    if (rst) begin
+      \$337  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$338  = rq4_shift_3;
+    if (rst) begin
+      \$338  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$339  = rq4_shift_4;
+    if (rst) begin
+      \$339  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$340  = rq4_shift_5;
+    if (rst) begin
+      \$340  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$341  = \$111 ;
+    if (rst) begin
+      \$341  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$342  = rq4_half_1;
+    if (rst) begin
+      \$342  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$343  = rq4_half_2;
+    if (rst) begin
+      \$343  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$344  = rq4_half_3;
+    if (rst) begin
+      \$344  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$345  = rq4_half_4;
+    if (rst) begin
+      \$345  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$346  = rq4_half_5;
+    if (rst) begin
+      \$346  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$347  = \$112 ;
+    if (rst) begin
+      \$347  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$348  = rq4_mask_1;
+    if (rst) begin
+      \$348  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$349  = rq4_mask_2;
+    if (rst) begin
+      \$349  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$350  = rq4_mask_3;
+    if (rst) begin
+      \$350  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$351  = rq4_mask_4;
+    if (rst) begin
+      \$351  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$352  = rq4_mask_5;
+    if (rst) begin
+      \$352  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$353  = i__payload[119:96];
+    if (rst) begin
+      \$353  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$354  = \$113 ;
+    if (rst) begin
+      \$354  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$355  = rq4_part0_0;
+    if (rst) begin
+      \$355  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$356  = \$114 ;
+    if (rst) begin
+      \$356  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$357  = rq4_part0_1;
+    if (rst) begin
+      \$357  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$358  = \$115 ;
+    if (rst) begin
+      \$358  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$359  = rq4_part1_0;
+    if (rst) begin
+      \$359  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$360  = \$116 ;
+    if (rst) begin
+      \$360  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$361  = rq4_part1_1;
+    if (rst) begin
+      \$361  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$362  = \$124 [48:0];
+    if (rst) begin
+      \$362  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$363  = \$125 ;
+    if (rst) begin
+      \$363  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$364  = \$126 ;
+    if (rst) begin
+      \$364  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$365  = \$129 ;
+    if (rst) begin
+      \$365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$366  = \$133 ;
+    if (rst) begin
+      \$366  = 51'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$367  = \$134 ;
+    if (rst) begin
+      \$367  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$368  = rq5_mult_1;
+    if (rst) begin
+      \$368  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$369  = rq5_mult_2;
+    if (rst) begin
+      \$369  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$370  = rq5_mult_3;
+    if (rst) begin
+      \$370  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$371  = rq5_mult_4;
+    if (rst) begin
+      \$371  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$372  = rq5_mult_5;
+    if (rst) begin
+      \$372  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$373  = \$135 ;
+    if (rst) begin
+      \$373  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$374  = rq5_shift_1;
+    if (rst) begin
+      \$374  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$375  = rq5_shift_2;
+    if (rst) begin
+      \$375  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$376  = rq5_shift_3;
+    if (rst) begin
+      \$376  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$377  = rq5_shift_4;
+    if (rst) begin
+      \$377  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$378  = rq5_shift_5;
+    if (rst) begin
+      \$378  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$379  = \$136 ;
+    if (rst) begin
+      \$379  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$380  = rq5_half_1;
+    if (rst) begin
+      \$380  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$381  = rq5_half_2;
+    if (rst) begin
+      \$381  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$382  = rq5_half_3;
+    if (rst) begin
+      \$382  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$383  = rq5_half_4;
+    if (rst) begin
+      \$383  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$384  = rq5_half_5;
+    if (rst) begin
+      \$384  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$385  = \$137 ;
+    if (rst) begin
+      \$385  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$386  = rq5_mask_1;
+    if (rst) begin
+      \$386  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$387  = rq5_mask_2;
+    if (rst) begin
+      \$387  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$388  = rq5_mask_3;
+    if (rst) begin
+      \$388  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$389  = rq5_mask_4;
+    if (rst) begin
+      \$389  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$390  = rq5_mask_5;
+    if (rst) begin
+      \$390  = 35'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$391  = i__payload[143:120];
+    if (rst) begin
+      \$391  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$392  = \$138 ;
+    if (rst) begin
+      \$392  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$393  = rq5_part0_0;
+    if (rst) begin
+      \$393  = 34'h000000000;
     end
   end
   assign i__ready = q_room;
   assign port__addr = \$1 [7:0];
-  assign \port__addr$16  = \$2 [7:0];
-  assign \port__addr$18  = \$3 [7:0];
-  assign \port__addr$20  = \$4 [7:0];
+  assign \port__addr$20  = \$2 [7:0];
+  assign \port__addr$22  = \$3 [7:0];
+  assign \port__addr$24  = \$4 [7:0];
+  assign \port__addr$26  = \$5 [7:0];
+  assign \port__addr$28  = \$6 [7:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -8659,39 +8459,65 @@ module \top.s0_dense0_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \q_in[1]  = q_in[15:8];
   assign \q_in[2]  = q_in[23:16];
   assign \q_in[3]  = q_in[31:24];
+  assign \q_in[4]  = q_in[39:32];
+  assign \q_in[5]  = q_in[47:40];
   assign \i__payload[0]  = i__payload[23:0];
   assign \i__payload[1]  = i__payload[47:24];
   assign \i__payload[2]  = i__payload[71:48];
   assign \i__payload[3]  = i__payload[95:72];
+  assign \i__payload[4]  = i__payload[119:96];
+  assign \i__payload[5]  = i__payload[143:120];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign q_in[31:24] = \port__data$26 ;
-  assign q_in[23:16] = \port__data$25 ;
-  assign q_in[15:8] = \port__data$24 ;
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+  assign q_in[47:40] = \port__data$36 ;
+  assign q_in[39:32] = \port__data$35 ;
+  assign q_in[31:24] = \port__data$34 ;
+  assign q_in[23:16] = \port__data$33 ;
+  assign q_in[15:8] = \port__data$32 ;
   assign q_in[7:0] = port__data;
+  assign \$92  = { 1'h0, rq3_part0_0_r };
+  assign \$94  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
+  assign \$96  = { rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r, 17'h00000 };
+  assign \$98  = { rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r, 34'h000000000 };
   assign rq0_rem[48:35] = 14'h0000;
   assign rq0_rem[34:0] = rq0_prod[34:0];
-  assign \$21  = { 1'h0, rq0_part0_0_r };
-  assign \$23  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$25  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
-  assign \$27  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
-  assign \$29  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:35] };
-  assign \$32  = 1'h1;
-  assign \$33  = \$31 ;
-  assign \$46  = { 1'h0, rq1_part0_0_r };
-  assign \$48  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$50  = { rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r, 17'h00000 };
-  assign \$52  = { rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r, 34'h000000000 };
-  assign \$71  = { 1'h0, rq2_part0_0_r };
-  assign \$73  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$75  = { rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r, 17'h00000 };
-  assign \$77  = { rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r, 34'h000000000 };
-  assign \$96  = { 1'h0, rq3_part0_0_r };
-  assign \$98  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$100  = { rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r[23], rq3_part1_0_r, 17'h00000 };
-  assign \$102  = { rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r[14], rq3_part1_1_r, 34'h000000000 };
+  assign rq2_rem[48:35] = 14'h0000;
+  assign rq2_rem[34:0] = rq2_prod[34:0];
+  assign rq3_rem[48:35] = 14'h0000;
+  assign rq3_rem[34:0] = rq3_prod[34:0];
+  assign \$23  = { 1'h0, rq0_part0_0_r };
+  assign \$25  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$27  = { rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r[23], rq0_part1_0_r, 17'h00000 };
+  assign \$29  = { rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r[14], rq0_part1_1_r, 34'h000000000 };
+  assign \$31  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:35] };
+  assign \$34  = 1'h1;
+  assign \$35  = \$33 ;
+  assign \$48  = { 1'h0, rq1_part0_0_r };
+  assign \$50  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
+  assign \$52  = { rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r[23], rq1_part1_0_r, 17'h00000 };
+  assign \$54  = { rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r[14], rq1_part1_1_r, 34'h000000000 };
+  assign \$70  = { 1'h0, rq2_part0_0_r };
+  assign \$72  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
+  assign \$74  = { rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r[23], rq2_part1_0_r, 17'h00000 };
+  assign \$76  = { rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r[14], rq2_part1_1_r, 34'h000000000 };
+  assign \$78  = { rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48:35] };
+  assign \$81  = 1'h1;
+  assign \$82  = \$80 ;
+  assign \$100  = { rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48:35] };
+  assign \$103  = 1'h1;
+  assign \$104  = \$102 ;
+  assign \$117  = { 1'h0, rq4_part0_0_r };
+  assign \$119  = { 14'h0000, rq4_part0_1_r, 17'h00000 };
+  assign \$121  = { rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r[23], rq4_part1_0_r, 17'h00000 };
+  assign \$123  = { rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r[14], rq4_part1_1_r, 34'h000000000 };
+  assign \$142  = { 1'h0, rq5_part0_0_r };
+  assign \$144  = { 14'h0000, rq5_part0_1_r, 17'h00000 };
+  assign \$146  = { rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r[23], rq5_part1_0_r, 17'h00000 };
+  assign \$148  = { rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r[14], rq5_part1_1_r, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -8699,396 +8525,328 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   reg [22:0] \$10 ;
-  wire [31:0] \$100 ;
-  wire [8:0] \$101 ;
-  wire [31:0] \$102 ;
-  wire [8:0] \$103 ;
-  wire [31:0] \$104 ;
-  wire [8:0] \$105 ;
-  wire [31:0] \$106 ;
-  wire [8:0] \$107 ;
-  wire [31:0] \$108 ;
-  wire [8:0] \$109 ;
+  wire [16:0] \$100 ;
+  wire [16:0] \$101 ;
+  wire [16:0] \$102 ;
+  wire [16:0] \$103 ;
+  wire [16:0] \$104 ;
+  wire [16:0] \$105 ;
+  wire [17:0] \$106 ;
+  wire [17:0] \$107 ;
+  wire [18:0] \$108 ;
+  wire [17:0] \$109 ;
   wire [22:0] \$11 ;
-  wire [16:0] \$110 ;
-  wire [16:0] \$111 ;
-  wire [16:0] \$112 ;
-  wire [16:0] \$113 ;
-  wire [16:0] \$114 ;
-  wire [16:0] \$115 ;
-  wire [16:0] \$116 ;
-  wire [16:0] \$117 ;
-  wire [16:0] \$118 ;
-  wire [16:0] \$119 ;
+  wire [23:0] \$110 ;
+  wire [17:0] \$111 ;
+  wire [17:0] \$112 ;
+  wire [18:0] \$113 ;
+  wire [17:0] \$114 ;
+  wire [23:0] \$115 ;
+  wire [17:0] \$116 ;
+  wire [17:0] \$117 ;
+  wire [18:0] \$118 ;
+  wire [17:0] \$119 ;
   wire [23:0] \$12 ;
-  wire [16:0] \$120 ;
-  wire [16:0] \$121 ;
-  wire [16:0] \$122 ;
-  wire [16:0] \$123 ;
-  wire [16:0] \$124 ;
-  wire [16:0] \$125 ;
-  wire [16:0] \$126 ;
-  wire [16:0] \$127 ;
-  wire [16:0] \$128 ;
-  wire [16:0] \$129 ;
+  wire [23:0] \$120 ;
+  wire [17:0] \$121 ;
+  wire [17:0] \$122 ;
+  wire [18:0] \$123 ;
+  wire [17:0] \$124 ;
+  wire [23:0] \$125 ;
+  wire \$126 ;
+  wire [4:0] \$127 ;
+  wire \$128 ;
+  wire [5:0] \$129 ;
   reg [22:0] \$13 ;
-  wire [16:0] \$130 ;
-  wire [16:0] \$131 ;
-  wire [16:0] \$132 ;
-  wire [16:0] \$133 ;
-  wire [16:0] \$134 ;
-  wire [16:0] \$135 ;
-  wire [16:0] \$136 ;
-  wire [16:0] \$137 ;
-  wire [16:0] \$138 ;
-  wire [16:0] \$139 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire [3:0] \$139 ;
   wire [22:0] \$14 ;
-  wire [16:0] \$140 ;
-  wire [16:0] \$141 ;
-  wire [17:0] \$142 ;
-  wire [17:0] \$143 ;
-  wire [18:0] \$144 ;
-  wire [17:0] \$145 ;
-  wire [17:0] \$146 ;
-  wire [18:0] \$147 ;
-  wire [17:0] \$148 ;
-  wire [17:0] \$149 ;
+  wire [3:0] \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire [3:0] \$146 ;
+  wire [3:0] \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire [23:0] \$15 ;
-  wire [18:0] \$150 ;
-  wire [17:0] \$151 ;
-  wire [17:0] \$152 ;
-  wire [18:0] \$153 ;
-  wire [17:0] \$154 ;
-  wire [17:0] \$155 ;
-  wire [18:0] \$156 ;
-  wire [17:0] \$157 ;
-  wire [17:0] \$158 ;
-  wire [18:0] \$159 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire [3:0] \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   reg [22:0] \$16 ;
-  wire [17:0] \$160 ;
-  wire [17:0] \$161 ;
-  wire [18:0] \$162 ;
-  wire [17:0] \$163 ;
-  wire [17:0] \$164 ;
-  wire [18:0] \$165 ;
+  wire \$160 ;
+  wire [4:0] \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
   wire \$166 ;
-  wire [3:0] \$167 ;
-  wire \$168 ;
-  wire [4:0] \$169 ;
+  wire \$167 ;
+  wire [91:0] \$168 ;
+  reg [2:0] \$169 ;
   wire [22:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire [3:0] \$179 ;
+  reg [2:0] \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg [5:0] \$174 ;
+  reg [47:0] \$175 ;
+  reg \$176 ;
+  reg \$177 ;
+  reg \$178 ;
+  reg \$179 ;
   wire [23:0] \$18 ;
-  wire [3:0] \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire [3:0] \$186 ;
-  wire [3:0] \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  reg [22:0] \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire [3:0] \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  reg [2:0] \$180 ;
+  reg [8:0] \$181 ;
+  reg [8:0] \$182 ;
+  reg [8:0] \$183 ;
+  reg [8:0] \$184 ;
+  reg [8:0] \$185 ;
+  reg [8:0] \$186 ;
+  reg [8:0] \$187 ;
+  reg [8:0] \$188 ;
+  reg [8:0] \$189 ;
+  wire \$19 ;
+  reg [8:0] \$190 ;
+  reg [8:0] \$191 ;
+  reg [8:0] \$192 ;
+  reg [8:0] \$193 ;
+  reg [8:0] \$194 ;
+  reg [8:0] \$195 ;
+  reg [8:0] \$196 ;
+  reg [8:0] \$197 ;
+  reg [8:0] \$198 ;
+  reg [8:0] \$199 ;
   wire \$2 ;
-  wire [22:0] \$20 ;
-  wire \$200 ;
-  wire [4:0] \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire [183:0] \$208 ;
-  reg [1:0] \$209 ;
-  wire [23:0] \$21 ;
-  reg [3:0] \$210 ;
-  reg \$211 ;
-  reg \$212 ;
-  reg \$213 ;
-  reg [5:0] \$214 ;
-  reg [31:0] \$215 ;
-  reg \$216 ;
-  reg \$217 ;
-  reg \$218 ;
-  reg \$219 ;
-  reg [22:0] \$22 ;
-  reg [1:0] \$220 ;
-  reg [8:0] \$221 ;
-  reg [8:0] \$222 ;
-  reg [8:0] \$223 ;
-  reg [8:0] \$224 ;
-  reg [8:0] \$225 ;
-  reg [8:0] \$226 ;
-  reg [8:0] \$227 ;
-  reg [8:0] \$228 ;
-  reg [8:0] \$229 ;
-  wire [22:0] \$23 ;
-  reg [8:0] \$230 ;
-  reg [8:0] \$231 ;
-  reg [8:0] \$232 ;
-  reg [8:0] \$233 ;
-  reg [8:0] \$234 ;
-  reg [8:0] \$235 ;
-  reg [8:0] \$236 ;
-  reg [8:0] \$237 ;
-  reg [8:0] \$238 ;
-  reg [8:0] \$239 ;
-  wire [23:0] \$24 ;
-  reg [8:0] \$240 ;
-  reg [8:0] \$241 ;
-  reg [8:0] \$242 ;
-  reg [8:0] \$243 ;
-  reg [8:0] \$244 ;
-  reg [8:0] \$245 ;
-  reg [8:0] \$246 ;
-  reg [8:0] \$247 ;
-  reg [8:0] \$248 ;
-  reg [8:0] \$249 ;
-  reg [22:0] \$25 ;
-  reg [8:0] \$250 ;
-  reg [8:0] \$251 ;
-  reg [8:0] \$252 ;
-  reg [7:0] \$253 ;
-  reg [7:0] \$254 ;
-  reg [7:0] \$255 ;
-  reg [7:0] \$256 ;
-  reg [7:0] \$257 ;
-  reg [7:0] \$258 ;
-  reg [7:0] \$259 ;
-  wire [22:0] \$26 ;
-  reg [7:0] \$260 ;
-  reg [7:0] \$261 ;
-  reg [7:0] \$262 ;
-  reg [7:0] \$263 ;
-  reg [7:0] \$264 ;
-  reg [7:0] \$265 ;
-  reg [7:0] \$266 ;
-  reg [7:0] \$267 ;
-  reg [7:0] \$268 ;
-  reg [7:0] \$269 ;
-  wire [23:0] \$27 ;
-  reg [7:0] \$270 ;
-  reg [7:0] \$271 ;
-  reg [7:0] \$272 ;
-  reg [7:0] \$273 ;
-  reg [7:0] \$274 ;
-  reg [7:0] \$275 ;
-  reg [7:0] \$276 ;
-  reg [7:0] \$277 ;
-  reg [7:0] \$278 ;
-  reg [7:0] \$279 ;
-  reg [22:0] \$28 ;
-  reg [7:0] \$280 ;
-  reg [7:0] \$281 ;
-  reg [7:0] \$282 ;
-  reg [7:0] \$283 ;
-  reg [7:0] \$284 ;
-  reg [16:0] \$285 ;
-  reg [16:0] \$286 ;
-  reg [16:0] \$287 ;
-  reg [16:0] \$288 ;
-  reg [16:0] \$289 ;
-  wire [22:0] \$29 ;
-  reg [16:0] \$290 ;
-  reg [16:0] \$291 ;
-  reg [16:0] \$292 ;
-  reg [16:0] \$293 ;
-  reg [16:0] \$294 ;
-  reg [16:0] \$295 ;
-  reg [16:0] \$296 ;
-  reg [16:0] \$297 ;
-  reg [16:0] \$298 ;
-  reg [16:0] \$299 ;
+  wire \$20 ;
+  reg [8:0] \$200 ;
+  reg [8:0] \$201 ;
+  reg [8:0] \$202 ;
+  reg [8:0] \$203 ;
+  reg [8:0] \$204 ;
+  reg [7:0] \$205 ;
+  reg [7:0] \$206 ;
+  reg [7:0] \$207 ;
+  reg [7:0] \$208 ;
+  reg [7:0] \$209 ;
+  wire \$21 ;
+  reg [7:0] \$210 ;
+  reg [7:0] \$211 ;
+  reg [7:0] \$212 ;
+  reg [7:0] \$213 ;
+  reg [7:0] \$214 ;
+  reg [7:0] \$215 ;
+  reg [7:0] \$216 ;
+  reg [7:0] \$217 ;
+  reg [7:0] \$218 ;
+  reg [7:0] \$219 ;
+  wire \$22 ;
+  reg [7:0] \$220 ;
+  reg [7:0] \$221 ;
+  reg [7:0] \$222 ;
+  reg [7:0] \$223 ;
+  reg [7:0] \$224 ;
+  reg [7:0] \$225 ;
+  reg [7:0] \$226 ;
+  reg [7:0] \$227 ;
+  reg [7:0] \$228 ;
+  reg [16:0] \$229 ;
+  wire \$23 ;
+  reg [16:0] \$230 ;
+  reg [16:0] \$231 ;
+  reg [16:0] \$232 ;
+  reg [16:0] \$233 ;
+  reg [16:0] \$234 ;
+  reg [16:0] \$235 ;
+  reg [16:0] \$236 ;
+  reg [16:0] \$237 ;
+  reg [16:0] \$238 ;
+  reg [16:0] \$239 ;
+  wire \$24 ;
+  reg [16:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [16:0] \$242 ;
+  reg [16:0] \$243 ;
+  reg [16:0] \$244 ;
+  reg [16:0] \$245 ;
+  reg [16:0] \$246 ;
+  reg [16:0] \$247 ;
+  reg [16:0] \$248 ;
+  reg [16:0] \$249 ;
+  wire \$25 ;
+  reg [16:0] \$250 ;
+  reg [16:0] \$251 ;
+  reg [16:0] \$252 ;
+  reg [16:0] \$253 ;
+  reg [16:0] \$254 ;
+  reg [16:0] \$255 ;
+  reg [16:0] \$256 ;
+  reg [16:0] \$257 ;
+  reg [16:0] \$258 ;
+  reg [16:0] \$259 ;
+  reg [2:0] \$26 ;
+  reg [16:0] \$260 ;
+  reg [16:0] \$261 ;
+  reg [16:0] \$262 ;
+  reg [16:0] \$263 ;
+  reg [16:0] \$264 ;
+  reg [16:0] \$265 ;
+  reg [16:0] \$266 ;
+  reg [16:0] \$267 ;
+  reg [16:0] \$268 ;
+  reg [16:0] \$269 ;
+  reg [2:0] \$27 ;
+  reg [16:0] \$270 ;
+  reg [16:0] \$271 ;
+  reg [16:0] \$272 ;
+  reg [16:0] \$273 ;
+  reg [16:0] \$274 ;
+  reg [16:0] \$275 ;
+  reg [16:0] \$276 ;
+  reg [22:0] \$277 ;
+  reg [22:0] \$278 ;
+  reg [22:0] \$279 ;
+  reg \$28 ;
+  reg [22:0] \$280 ;
+  reg [22:0] \$281 ;
+  reg [22:0] \$282 ;
+  reg [22:0] \$283 ;
+  reg [22:0] \$284 ;
+  reg [22:0] \$285 ;
+  reg [22:0] \$286 ;
+  reg [22:0] \$287 ;
+  reg [22:0] \$288 ;
+  reg \$289 ;
+  reg \$29 ;
+  reg \$290 ;
+  reg \$291 ;
+  reg [2:0] \$292 ;
+  reg \$293 ;
+  reg \$294 ;
+  reg \$295 ;
+  reg [2:0] \$296 ;
+  reg \$297 ;
+  reg \$298 ;
+  reg \$299 ;
   wire \$3 ;
-  wire [23:0] \$30 ;
-  reg [16:0] \$300 ;
-  reg [16:0] \$301 ;
-  reg [16:0] \$302 ;
-  reg [16:0] \$303 ;
-  reg [16:0] \$304 ;
-  reg [16:0] \$305 ;
-  reg [16:0] \$306 ;
-  reg [16:0] \$307 ;
-  reg [16:0] \$308 ;
-  reg [16:0] \$309 ;
+  reg \$30 ;
+  reg [2:0] \$300 ;
+  reg \$301 ;
+  reg \$302 ;
+  reg \$303 ;
+  reg [2:0] \$304 ;
+  reg \$305 ;
+  reg \$306 ;
+  reg \$307 ;
+  reg [2:0] \$308 ;
+  reg [22:0] \$309 ;
   wire \$31 ;
-  reg [16:0] \$310 ;
-  reg [16:0] \$311 ;
-  reg [16:0] \$312 ;
-  reg [16:0] \$313 ;
-  reg [16:0] \$314 ;
-  reg [16:0] \$315 ;
-  reg [16:0] \$316 ;
-  reg [16:0] \$317 ;
-  reg [16:0] \$318 ;
-  reg [16:0] \$319 ;
-  wire \$32 ;
-  reg [16:0] \$320 ;
-  reg [16:0] \$321 ;
-  reg [16:0] \$322 ;
-  reg [16:0] \$323 ;
-  reg [16:0] \$324 ;
-  reg [16:0] \$325 ;
-  reg [16:0] \$326 ;
-  reg [16:0] \$327 ;
-  reg [16:0] \$328 ;
-  reg [16:0] \$329 ;
-  wire \$33 ;
-  reg [16:0] \$330 ;
-  reg [16:0] \$331 ;
-  reg [16:0] \$332 ;
-  reg [16:0] \$333 ;
-  reg [16:0] \$334 ;
-  reg [16:0] \$335 ;
-  reg [16:0] \$336 ;
-  reg [16:0] \$337 ;
-  reg [16:0] \$338 ;
-  reg [16:0] \$339 ;
-  wire \$34 ;
-  reg [16:0] \$340 ;
-  reg [16:0] \$341 ;
-  reg [16:0] \$342 ;
-  reg [16:0] \$343 ;
-  reg [16:0] \$344 ;
-  reg [16:0] \$345 ;
-  reg [16:0] \$346 ;
-  reg [16:0] \$347 ;
-  reg [16:0] \$348 ;
-  reg [22:0] \$349 ;
-  wire \$35 ;
-  reg [22:0] \$350 ;
-  reg [22:0] \$351 ;
-  reg [22:0] \$352 ;
-  reg [22:0] \$353 ;
-  reg [22:0] \$354 ;
-  reg [22:0] \$355 ;
-  reg [22:0] \$356 ;
-  reg \$357 ;
-  reg \$358 ;
-  reg \$359 ;
-  wire \$36 ;
-  reg [1:0] \$360 ;
-  reg \$361 ;
-  reg \$362 ;
-  reg \$363 ;
-  reg [1:0] \$364 ;
-  reg \$365 ;
-  reg \$366 ;
-  reg \$367 ;
-  reg [1:0] \$368 ;
-  reg \$369 ;
-  wire \$37 ;
-  reg \$370 ;
-  reg \$371 ;
-  reg [1:0] \$372 ;
-  reg [22:0] \$373 ;
-  reg [22:0] \$374 ;
-  reg [22:0] \$375 ;
-  reg [22:0] \$376 ;
-  reg [22:0] \$377 ;
-  reg [22:0] \$378 ;
-  reg [22:0] \$379 ;
-  reg [1:0] \$38 ;
-  reg [22:0] \$380 ;
-  reg [2:0] \$381 ;
-  reg [2:0] \$382 ;
-  reg [2:0] \$383 ;
-  reg [2:0] \$384 ;
-  reg \$385 ;
-  reg [183:0] \$386 ;
-  reg [3:0] \$39 ;
+  reg [22:0] \$310 ;
+  reg [22:0] \$311 ;
+  reg [22:0] \$312 ;
+  reg [3:0] \$313 ;
+  reg [2:0] \$314 ;
+  reg [2:0] \$315 ;
+  reg [2:0] \$316 ;
+  reg \$317 ;
+  reg [91:0] \$318 ;
+  wire [6:0] \$32 ;
+  wire [6:0] \$33 ;
+  wire [47:0] \$34 ;
+  wire [8:0] \$35 ;
+  wire [47:0] \$36 ;
+  wire [8:0] \$37 ;
+  wire [47:0] \$38 ;
+  wire [8:0] \$39 ;
   wire \$4 ;
-  reg \$40 ;
-  reg \$41 ;
-  reg \$42 ;
-  wire \$43 ;
-  wire [6:0] \$44 ;
-  wire [6:0] \$45 ;
-  wire [31:0] \$46 ;
+  wire [47:0] \$40 ;
+  wire [8:0] \$41 ;
+  wire [47:0] \$42 ;
+  wire [8:0] \$43 ;
+  wire [47:0] \$44 ;
+  wire [8:0] \$45 ;
+  wire [47:0] \$46 ;
   wire [8:0] \$47 ;
-  wire [31:0] \$48 ;
+  wire [47:0] \$48 ;
   wire [8:0] \$49 ;
   wire \$5 ;
-  wire [31:0] \$50 ;
+  wire [47:0] \$50 ;
   wire [8:0] \$51 ;
-  wire [31:0] \$52 ;
+  wire [47:0] \$52 ;
   wire [8:0] \$53 ;
-  wire [31:0] \$54 ;
+  wire [47:0] \$54 ;
   wire [8:0] \$55 ;
-  wire [31:0] \$56 ;
+  wire [47:0] \$56 ;
   wire [8:0] \$57 ;
-  wire [31:0] \$58 ;
+  wire [47:0] \$58 ;
   wire [8:0] \$59 ;
   wire \$6 ;
-  wire [31:0] \$60 ;
+  wire [47:0] \$60 ;
   wire [8:0] \$61 ;
-  wire [31:0] \$62 ;
+  wire [47:0] \$62 ;
   wire [8:0] \$63 ;
-  wire [31:0] \$64 ;
+  wire [47:0] \$64 ;
   wire [8:0] \$65 ;
-  wire [31:0] \$66 ;
+  wire [47:0] \$66 ;
   wire [8:0] \$67 ;
-  wire [31:0] \$68 ;
+  wire [47:0] \$68 ;
   wire [8:0] \$69 ;
   reg [22:0] \$7 ;
-  wire [31:0] \$70 ;
+  wire [47:0] \$70 ;
   wire [8:0] \$71 ;
-  wire [31:0] \$72 ;
+  wire [47:0] \$72 ;
   wire [8:0] \$73 ;
-  wire [31:0] \$74 ;
+  wire [47:0] \$74 ;
   wire [8:0] \$75 ;
-  wire [31:0] \$76 ;
+  wire [47:0] \$76 ;
   wire [8:0] \$77 ;
-  wire [31:0] \$78 ;
+  wire [47:0] \$78 ;
   wire [8:0] \$79 ;
   wire [22:0] \$8 ;
-  wire [31:0] \$80 ;
+  wire [47:0] \$80 ;
   wire [8:0] \$81 ;
-  wire [31:0] \$82 ;
-  wire [8:0] \$83 ;
-  wire [31:0] \$84 ;
-  wire [8:0] \$85 ;
-  wire [31:0] \$86 ;
-  wire [8:0] \$87 ;
-  wire [31:0] \$88 ;
-  wire [8:0] \$89 ;
+  wire [16:0] \$82 ;
+  wire [16:0] \$83 ;
+  wire [16:0] \$84 ;
+  wire [16:0] \$85 ;
+  wire [16:0] \$86 ;
+  wire [16:0] \$87 ;
+  wire [16:0] \$88 ;
+  wire [16:0] \$89 ;
   wire [23:0] \$9 ;
-  wire [31:0] \$90 ;
-  wire [8:0] \$91 ;
-  wire [31:0] \$92 ;
-  wire [8:0] \$93 ;
-  wire [31:0] \$94 ;
-  wire [8:0] \$95 ;
-  wire [31:0] \$96 ;
-  wire [8:0] \$97 ;
-  wire [31:0] \$98 ;
-  wire [8:0] \$99 ;
-  reg [3:0] \$signature__addr  = 4'h0;
-  reg [2:0] \$signature__addr$48  = 3'h0;
-  wire [31:0] \$signature__data ;
-  wire [183:0] \$signature__data$50 ;
+  wire [16:0] \$90 ;
+  wire [16:0] \$91 ;
+  wire [16:0] \$92 ;
+  wire [16:0] \$93 ;
+  wire [16:0] \$94 ;
+  wire [16:0] \$95 ;
+  wire [16:0] \$96 ;
+  wire [16:0] \$97 ;
+  wire [16:0] \$98 ;
+  wire [16:0] \$99 ;
+  reg [2:0] \$signature__addr  = 3'h0;
+  reg [2:0] \$signature__addr$36  = 3'h0;
+  wire [47:0] \$signature__data ;
+  wire [91:0] \$signature__data$38 ;
   wire \$signature__en ;
-  wire \$signature__en$42 ;
+  wire \$signature__en$30 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -9097,14 +8855,6 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire [22:0] acc2_next;
   reg [22:0] acc3 = 23'h000000;
   wire [22:0] acc3_next;
-  reg [22:0] acc4 = 23'h000000;
-  wire [22:0] acc4_next;
-  reg [22:0] acc5 = 23'h000000;
-  wire [22:0] acc5_next;
-  reg [22:0] acc6 = 23'h000000;
-  wire [22:0] acc6_next;
-  reg [22:0] acc7 = 23'h000000;
-  wire [22:0] acc7_next;
   input clk;
   wire clk;
   reg first1 = 1'h0;
@@ -9112,14 +8862,17 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
+  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
-  input [31:0] i__payload;
-  wire [31:0] i__payload;
+  input [47:0] i__payload;
+  wire [47:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
   output i__ready;
   wire i__ready;
   input i__valid;
@@ -9130,23 +8883,21 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
+  reg last6 = 1'h0;
   reg last_t = 1'h0;
-  reg [1:0] nf1 = 2'h0;
-  reg [1:0] nf2 = 2'h0;
-  reg [1:0] nf3 = 2'h0;
-  reg [1:0] nf4 = 2'h0;
-  reg [1:0] nf5 = 2'h0;
-  reg [1:0] nf_t = 2'h0;
-  output [183:0] o__payload;
-  reg [183:0] o__payload = 184'h0000000000000000000000000000000000000000000000;
+  reg [2:0] nf1 = 3'h0;
+  reg [2:0] nf2 = 3'h0;
+  reg [2:0] nf3 = 3'h0;
+  reg [2:0] nf4 = 3'h0;
+  reg [2:0] nf5 = 3'h0;
+  reg [2:0] nf6 = 3'h0;
+  reg [2:0] nf_t = 3'h0;
+  output [91:0] o__payload;
+  reg [91:0] o__payload = 92'h00000000000000000000000;
   wire [22:0] \o__payload[0] ;
   wire [22:0] \o__payload[1] ;
   wire [22:0] \o__payload[2] ;
   wire [22:0] \o__payload[3] ;
-  wire [22:0] \o__payload[4] ;
-  wire [22:0] \o__payload[5] ;
-  wire [22:0] \o__payload[6] ;
-  wire [22:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -9159,6 +8910,10 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] prod0_2_r = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
   reg [16:0] prod0_3_r = 17'h00000;
+  reg [16:0] prod0_4 = 17'h00000;
+  reg [16:0] prod0_4_r = 17'h00000;
+  reg [16:0] prod0_5 = 17'h00000;
+  reg [16:0] prod0_5_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
   reg [16:0] prod1_0_r = 17'h00000;
   reg [16:0] prod1_1 = 17'h00000;
@@ -9167,6 +8922,10 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] prod1_2_r = 17'h00000;
   reg [16:0] prod1_3 = 17'h00000;
   reg [16:0] prod1_3_r = 17'h00000;
+  reg [16:0] prod1_4 = 17'h00000;
+  reg [16:0] prod1_4_r = 17'h00000;
+  reg [16:0] prod1_5 = 17'h00000;
+  reg [16:0] prod1_5_r = 17'h00000;
   reg [16:0] prod2_0 = 17'h00000;
   reg [16:0] prod2_0_r = 17'h00000;
   reg [16:0] prod2_1 = 17'h00000;
@@ -9175,6 +8934,10 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] prod2_2_r = 17'h00000;
   reg [16:0] prod2_3 = 17'h00000;
   reg [16:0] prod2_3_r = 17'h00000;
+  reg [16:0] prod2_4 = 17'h00000;
+  reg [16:0] prod2_4_r = 17'h00000;
+  reg [16:0] prod2_5 = 17'h00000;
+  reg [16:0] prod2_5_r = 17'h00000;
   reg [16:0] prod3_0 = 17'h00000;
   reg [16:0] prod3_0_r = 17'h00000;
   reg [16:0] prod3_1 = 17'h00000;
@@ -9183,48 +8946,16 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] prod3_2_r = 17'h00000;
   reg [16:0] prod3_3 = 17'h00000;
   reg [16:0] prod3_3_r = 17'h00000;
-  reg [16:0] prod4_0 = 17'h00000;
-  reg [16:0] prod4_0_r = 17'h00000;
-  reg [16:0] prod4_1 = 17'h00000;
-  reg [16:0] prod4_1_r = 17'h00000;
-  reg [16:0] prod4_2 = 17'h00000;
-  reg [16:0] prod4_2_r = 17'h00000;
-  reg [16:0] prod4_3 = 17'h00000;
-  reg [16:0] prod4_3_r = 17'h00000;
-  reg [16:0] prod5_0 = 17'h00000;
-  reg [16:0] prod5_0_r = 17'h00000;
-  reg [16:0] prod5_1 = 17'h00000;
-  reg [16:0] prod5_1_r = 17'h00000;
-  reg [16:0] prod5_2 = 17'h00000;
-  reg [16:0] prod5_2_r = 17'h00000;
-  reg [16:0] prod5_3 = 17'h00000;
-  reg [16:0] prod5_3_r = 17'h00000;
-  reg [16:0] prod6_0 = 17'h00000;
-  reg [16:0] prod6_0_r = 17'h00000;
-  reg [16:0] prod6_1 = 17'h00000;
-  reg [16:0] prod6_1_r = 17'h00000;
-  reg [16:0] prod6_2 = 17'h00000;
-  reg [16:0] prod6_2_r = 17'h00000;
-  reg [16:0] prod6_3 = 17'h00000;
-  reg [16:0] prod6_3_r = 17'h00000;
-  reg [16:0] prod7_0 = 17'h00000;
-  reg [16:0] prod7_0_r = 17'h00000;
-  reg [16:0] prod7_1 = 17'h00000;
-  reg [16:0] prod7_1_r = 17'h00000;
-  reg [16:0] prod7_2 = 17'h00000;
-  reg [16:0] prod7_2_r = 17'h00000;
-  reg [16:0] prod7_3 = 17'h00000;
-  reg [16:0] prod7_3_r = 17'h00000;
-  wire [183:0] q_in;
+  reg [16:0] prod3_4 = 17'h00000;
+  reg [16:0] prod3_4_r = 17'h00000;
+  reg [16:0] prod3_5 = 17'h00000;
+  reg [16:0] prod3_5_r = 17'h00000;
+  wire [91:0] q_in;
   wire [22:0] \q_in[0] ;
   wire [22:0] \q_in[1] ;
   wire [22:0] \q_in[2] ;
   wire [22:0] \q_in[3] ;
-  wire [22:0] \q_in[4] ;
-  wire [22:0] \q_in[5] ;
-  wire [22:0] \q_in[6] ;
-  wire [22:0] \q_in[7] ;
-  reg [2:0] q_owed = 3'h0;
+  reg [3:0] q_owed = 4'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -9232,23 +8963,27 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
-  (* init = 4'h0 *)
-  wire [3:0] rport__addr;
-  reg [2:0] \rport__addr$51  = 3'h0;
-  wire [31:0] rport__data;
-  wire [183:0] \rport__data$206 ;
+  (* init = 3'h0 *)
+  wire [2:0] rport__addr;
+  reg [2:0] \rport__addr$39  = 3'h0;
+  wire [47:0] rport__data;
+  wire [91:0] \rport__data$174 ;
   input rst;
   wire rst;
-  (* init = 4'h0 *)
-  wire [3:0] sf_t;
+  (* init = 3'h0 *)
+  wire [2:0] sf_t;
   reg [22:0] sum0_s0_0 = 23'h000000;
+  reg [22:0] sum0_s0_1 = 23'h000000;
+  reg [22:0] sum0_s1_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
+  reg [22:0] sum1_s0_1 = 23'h000000;
+  reg [22:0] sum1_s1_0 = 23'h000000;
   reg [22:0] sum2_s0_0 = 23'h000000;
+  reg [22:0] sum2_s0_1 = 23'h000000;
+  reg [22:0] sum2_s1_0 = 23'h000000;
   reg [22:0] sum3_s0_0 = 23'h000000;
-  reg [22:0] sum4_s0_0 = 23'h000000;
-  reg [22:0] sum5_s0_0 = 23'h000000;
-  reg [22:0] sum6_s0_0 = 23'h000000;
-  reg [22:0] sum7_s0_0 = 23'h000000;
+  reg [22:0] sum3_s0_1 = 23'h000000;
+  reg [22:0] sum3_s1_0 = 23'h000000;
   (* init = 6'h00 *)
   wire [5:0] t;
   reg v1 = 1'h0;
@@ -9256,41 +8991,34 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
+  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
+  reg [7:0] w0_4 = 8'h00;
+  reg [7:0] w0_5 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
   reg [7:0] w1_2 = 8'h00;
   reg [7:0] w1_3 = 8'h00;
+  reg [7:0] w1_4 = 8'h00;
+  reg [7:0] w1_5 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
   reg [7:0] w2_1 = 8'h00;
   reg [7:0] w2_2 = 8'h00;
   reg [7:0] w2_3 = 8'h00;
+  reg [7:0] w2_4 = 8'h00;
+  reg [7:0] w2_5 = 8'h00;
   reg [7:0] w3_0 = 8'h00;
   reg [7:0] w3_1 = 8'h00;
   reg [7:0] w3_2 = 8'h00;
   reg [7:0] w3_3 = 8'h00;
-  reg [7:0] w4_0 = 8'h00;
-  reg [7:0] w4_1 = 8'h00;
-  reg [7:0] w4_2 = 8'h00;
-  reg [7:0] w4_3 = 8'h00;
-  reg [7:0] w5_0 = 8'h00;
-  reg [7:0] w5_1 = 8'h00;
-  reg [7:0] w5_2 = 8'h00;
-  reg [7:0] w5_3 = 8'h00;
-  reg [7:0] w6_0 = 8'h00;
-  reg [7:0] w6_1 = 8'h00;
-  reg [7:0] w6_2 = 8'h00;
-  reg [7:0] w6_3 = 8'h00;
-  reg [7:0] w7_0 = 8'h00;
-  reg [7:0] w7_1 = 8'h00;
-  reg [7:0] w7_2 = 8'h00;
-  reg [7:0] w7_3 = 8'h00;
+  reg [7:0] w3_4 = 8'h00;
+  reg [7:0] w3_5 = 8'h00;
   reg [5:0] wrom__addr = 6'h00;
-  wire [255:0] wrom__data;
-  reg [31:0] x_reg = 32'd0;
+  wire [191:0] wrom__data;
+  reg [47:0] x_reg = 48'h000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -9300,6 +9028,10 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* keep = 32'd1 *)
   reg [8:0] xoff0_3 = 9'h000;
   (* keep = 32'd1 *)
+  reg [8:0] xoff0_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_5 = 9'h000;
+  (* keep = 32'd1 *)
   reg [8:0] xoff1_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff1_1 = 9'h000;
@@ -9307,6 +9039,10 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [8:0] xoff1_2 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff1_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_5 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff2_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -9316,6 +9052,10 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* keep = 32'd1 *)
   reg [8:0] xoff2_3 = 9'h000;
   (* keep = 32'd1 *)
+  reg [8:0] xoff2_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_5 = 9'h000;
+  (* keep = 32'd1 *)
   reg [8:0] xoff3_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff3_1 = 9'h000;
@@ -9324,132 +9064,117 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* keep = 32'd1 *)
   reg [8:0] xoff3_3 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff4_0 = 9'h000;
+  reg [8:0] xoff3_4 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff4_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_3 = 9'h000;
-  reg [31:0] inbuf [11:0];
+  reg [8:0] xoff3_5 = 9'h000;
+  reg [47:0] inbuf [7:0];
   initial begin
-    inbuf[0] = 32'd0;
-    inbuf[1] = 32'd0;
-    inbuf[2] = 32'd0;
-    inbuf[3] = 32'd0;
-    inbuf[4] = 32'd0;
-    inbuf[5] = 32'd0;
-    inbuf[6] = 32'd0;
-    inbuf[7] = 32'd0;
-    inbuf[8] = 32'd0;
-    inbuf[9] = 32'd0;
-    inbuf[10] = 32'd0;
-    inbuf[11] = 32'd0;
+    inbuf[0] = 48'h000000000000;
+    inbuf[1] = 48'h000000000000;
+    inbuf[2] = 48'h000000000000;
+    inbuf[3] = 48'h000000000000;
+    inbuf[4] = 48'h000000000000;
+    inbuf[5] = 48'h000000000000;
+    inbuf[6] = 48'h000000000000;
+    inbuf[7] = 48'h000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       inbuf[\$signature__addr ] <= i__payload;
   end
-  reg [31:0] _0_;
+  reg [47:0] _0_;
   always @(posedge clk) begin
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [183:0] queue [5:0];
+  reg [91:0] queue [6:0];
   initial begin
-    queue[0] = 184'h0000000000000000000000000000000000000000000000;
-    queue[1] = 184'h0000000000000000000000000000000000000000000000;
-    queue[2] = 184'h0000000000000000000000000000000000000000000000;
-    queue[3] = 184'h0000000000000000000000000000000000000000000000;
-    queue[4] = 184'h0000000000000000000000000000000000000000000000;
-    queue[5] = 184'h0000000000000000000000000000000000000000000000;
+    queue[0] = 92'h00000000000000000000000;
+    queue[1] = 92'h00000000000000000000000;
+    queue[2] = 92'h00000000000000000000000;
+    queue[3] = 92'h00000000000000000000000;
+    queue[4] = 92'h00000000000000000000000;
+    queue[5] = 92'h00000000000000000000000;
+    queue[6] = 92'h00000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$42 )
-      queue[\$signature__addr$48 ] <= q_in;
+    if (\$signature__en$30 )
+      queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$206  = queue[\rport__addr$51 ];
-  reg [255:0] rom [47:0];
+  assign \rport__data$174  = queue[\rport__addr$39 ];
+  reg [191:0] rom [63:0];
   initial begin
-    rom[0] = 256'h08f4c205541ab95fda0fedf0e708f4d9fd37e5003d569a37c6043dc9a7310327;
-    rom[1] = 256'hc90d500f5995298103091ec0a3f27fe927bfebd9e8ce2db1bd3bd97fd927cb35;
-    rom[2] = 256'hca0df0f8f0d20c09a325cc68084ecd2e24c11ad4fa181bd2f80b01c63535ff0d;
-    rom[3] = 256'he5e840e4c02e433604332fc7084c0196d5b6e3feddca3ad2eea7e1affba8cad2;
-    rom[4] = 256'h087fbd162f22ae3a261fcbebde7fcfee4df22fd74634f01fe5d56201f8d07344;
-    rom[5] = 256'hf4213fa9a80fdd1e187f07ee2416fc0087df0004af0c4edc54b52bba76cb6716;
-    rom[6] = 256'hdfc6f69f15d3e0dbdd0d2a22d7df06c3484a81fa0b1a819df01d0b072a7fb4eb;
-    rom[7] = 256'hd208225cb0bfe11100f723deed28e20427e223f42bb3f73d174603105ee2eb05;
-    rom[8] = 256'h48304800eb0f38e51333f80e443933f2bbf6fb0de43f45eae828122f9727132f;
-    rom[9] = 256'ha3333fcdf54f2c4cf5f01742d36ae50d05f7cf19b02dd01ed1caf582cec583d3;
-    rom[10] = 256'h08122cd601f0ff1dcff0ddbbe6ed521e2f2fd7051535fced30f70a0867f3e518;
-    rom[11] = 256'hb9080746d944d60e0cfbc0f1ee173e0a2fcc1c28e9f50943edca0b092be304fb;
-    rom[12] = 256'h5deeb439f3def6f439e809df2507b821a9f0789a0fe9cff4c82d11f65bef0401;
-    rom[13] = 256'h5ad102ac2dda0b1d440e9f3ae119f5e4ef410a7f1834e0471ddce6e3bdf50e49;
-    rom[14] = 256'hf2dd191736f979bf41c763a5e04d232305fbdc08c2df1dcb07ead8381b1f4a8c;
-    rom[15] = 256'h26245c5fd6d6d3cb24e8d7653ada64ba06efbff9fba93c27e708f423fbd90eac;
-    rom[16] = 256'h2f16b301154af10432f32ccc59eee702b60138cd3c3a00f5010d0af6f30c1815;
-    rom[17] = 256'h811bc722a7c4f2039cadf9e81916da173decf2cbc70b5285dd183adf0b97e4fa;
-    rom[18] = 256'h0ec815efe2feb0812aeed23a810935f61513393b03dfe90d6243c945a1aef781;
-    rom[19] = 256'he4ca0225d3e61612fdfd3d1647ae98cff97a40eee61d7f4efbfb6dfbe31baa1c;
-    rom[20] = 256'h13c110c905dd23e0d689b3c1591d3cd602f6cf3603f80414810bbc16520839c6;
-    rom[21] = 256'h27173852267afac07fd402e6f60e331433e9fdc8e7d63bb30eccab3efe5847a6;
-    rom[22] = 256'hef33f6f533003800fb5ef0eef12122a1ebe40a2c1248dfb5ef2cbf10fcfc6d1d;
-    rom[23] = 256'h042cf3eff0173f4e0819151135f8181406cd06e4c8f6c739000ac5ecd82a5538;
-    rom[24] = 256'h1d1fe35506e42ff900f86cce4903f4f61b3bf7d9c29d2b2292b951c72cea3a0d;
-    rom[25] = 256'h7ff3a7d24201fef64ef4bb4cf9221d4d0981699bf92de4211ef7330bb6ed2e08;
-    rom[26] = 256'h08af4f1fdac9cb187fd04aafadc8e3fa41031cfe0b23f4ee34fcf0103055f0b8;
-    rom[27] = 256'he2a227053353fd7f0a0fb04eebf758f1da70ccc61a15cd25e32898f2444ddd05;
-    rom[28] = 256'h739105ffe7caede1e9a56dd224e2f1e0ee6cc0d081e202558143f805911b2a30;
-    rom[29] = 256'ha215be61db27d4eed484a849e322c5d89d1ac21a5dac04050ccfecf664a50812;
-    rom[30] = 256'he351fd0f3bdb416a4a2fef20e0bf4a162bdbbea2ddf257f92a070fddfddf0ac4;
-    rom[31] = 256'h3295cabce43b3b021933f4d2f23ae6ffd11114cfe606ed17b14536ebfa27bf0d;
-    rom[32] = 256'ha7ed402c08b2ad08bfafcce8443042140605fcc011dbe301f8deeb1428fde0b6;
-    rom[33] = 256'h31faf70d45c0392c72feddede6fb7fc52972d77818ee03a21e4dc1d30828edfa;
-    rom[34] = 256'h54f6a7b8d916da130f080454eff9f3e7ba0f325316b3222c06b21c72cef27f64;
-    rom[35] = 256'h53adf70a01f2ceb32efc47f801acfffff959452bd620e8ccd9210be6c06841e8;
-    rom[36] = 256'h11e5eb1f30ec28d9376aa5278b6d1ead96d4234d4f292603f87fe9c09607390a;
-    rom[37] = 256'he63aea4822df37c483e328ede6f226d321ec00b711e2e7faa0092f2459e8bfd0;
-    rom[38] = 256'haad2b6c3deefd6242d4e1dc7b429cd55103eed4f18f90619d902bff8580444ed;
-    rom[39] = 256'h3bc34c75147f1415f39f3b89e3d7d2affc40c202ff5029e1ecb81c97e7f9a211;
-    rom[40] = 256'hf7d5160ede3f9dd929033e061147ffbab512d0761da615de3c2441a4f6ee281d;
-    rom[41] = 256'h21fe2f8bcd33a8f422ea3615fb614ec158110d2cf306904f04384794f4d1063e;
-    rom[42] = 256'h28d83546f6a0420ac214a199376c903bfd3923f6f006361423359f093978d3e7;
-    rom[43] = 256'h082e5b5ab73c0cd874c9810d2b1e69d1e9bff9ef23fd81b46b2d0cdf16c516d7;
-    rom[44] = 256'h1ae4d81f4fefdac510616ee2854cba3fdbf4dbfb0a2c1bf1cf7c1b37a2e7c718;
-    rom[45] = 256'hd7814da922324c479a34dbefece8814f202a811b220932338cc7cffe5712811f;
-    rom[46] = 256'hee2ee4f19ce9171a061a2cdcd844bdd9209e1328e5ebf60ef049bfbe42f9ed29;
-    rom[47] = 256'he6cdb4c4da31fcf40ef0522a28f5b6060852ccd433ed1edd259002372d21fc00;
+    rom[0] = 192'hebd9fd37e5002db13d569a37d97fc6043dc9cb35a7310327;
+    rom[1] = 192'h24c11ad427bffa181bd2e8cef80b01c6bd3b3535ff0dd927;
+    rom[2] = 192'h2fd7d5b6e3fef01fddca3ad26201eea7e1af7344fba8cad2;
+    rom[3] = 192'h87df00044df2af0c4edc463454b52bbae5d576cb6716f8d0;
+    rom[4] = 192'h23f4484a81faf73d0b1a819d0310f01d0b07eb052a7fb4eb;
+    rom[5] = 192'hbbf6fb0d27e2e43f45ea2bb3e828122f17469727132f5ee2;
+    rom[6] = 192'hd70505f7cf19fcedb02dd01e0a08d1caf582e518cec583d3;
+    rom[7] = 192'h2fcc1c282f2fe9f509431535edca0b0930f72be304fb67f3;
+    rom[8] = 192'h500f08f4c2052981541ab95f1ec0da0fedf07fe9e708f4d9;
+    rom[9] = 192'hca0df0f8c90df0d20c095995a325cc680309084ecd2ea3f2;
+    rom[10] = 192'hbd16e5e840e4ae3ac02e4336cbeb04332fc7cfee084c0196;
+    rom[11] = 192'hf4213fa9087fa80fdd1e2f22187f07ee261f2416fc00de7f;
+    rom[12] = 192'h225cdfc6f69fe11115d3e0db23dedd0d2a22e204d7df06c3;
+    rom[13] = 192'h48304800d208eb0f38e5b0bf1333f80e00f7443933f2ed28;
+    rom[14] = 192'h2cd6a3333fcdff1df54f2c4cddbbf5f01742521ed36ae50d;
+    rom[15] = 192'hb90807460812d944d60e01f00cfbc0f1cff0ee173e0ae6ed;
+    rom[16] = 192'h0a7fa9f0789ae0470fe9cff4e6e3c82d11f60e495bef0401;
+    rom[17] = 192'h05fbdc08ef41c2df1dcb183407ead8381ddc1b1f4a8cbdf5;
+    rom[18] = 192'h38cd06efbff900f5fba93c270af6e708f4231815fbd90eac;
+    rom[19] = 192'h3decf2cbb601c70b52853c3add183adf010d0b97e4faf30c;
+    rom[20] = 192'h40ee1513393b7f4e03dfe90d6dfb6243c945aa1ca1aef781;
+    rom[21] = 192'h02f6cf36f97a03f80414e61d810bbc16fbfb520839c6e31b;
+    rom[22] = 192'h0a2c33e9fdc8dfb5e7d63bb3bf100eccab3e6d1dfe5847a6;
+    rom[23] = 192'h06cd06e4ebe4c8f6c7391248000ac5ecef2cd82a5538fcfc;
+    rom[24] = 192'h02ac5deeb4390b1df3def6f49f3a39e809dff5e42507b821;
+    rom[25] = 192'hf2dd19175ad136f979bf2dda41c763a5440ee04d2323e119;
+    rom[26] = 192'hb30126245c5ff104d6d6d3cb2ccc24e8d765e7023ada64ba;
+    rom[27] = 192'h811bc7222f16a7c4f203154a9cadf9e832f31916da1759ee;
+    rom[28] = 192'h02250ec815ef1612e2feb0813d162aeed23a98cf810935f6;
+    rom[29] = 192'h13c110c9e4ca05dd23e0d3e6d689b3c1fdfd591d3cd647ae;
+    rom[30] = 192'hf6f5271738523800267afac0f0ee7fd402e622a1f60e3314;
+    rom[31] = 192'h042cf3efef33f0173f4e330008191511fb5e35f81814f121;
+    rom[32] = 192'h699b1b3bf7d9e421c29d2b22330b92b951c72e082cea3a0d;
+    rom[33] = 192'h41031cfe09810b23f4eef92d34fcf0101ef73055f0b8b6ed;
+    rom[34] = 192'hc0d0da70ccc602551a15cd25f805e32898f22a30444ddd05;
+    rom[35] = 192'h9d1ac21aee6c5dac040581e20ccfecf6814364a50812911b;
+    rom[36] = 192'h14cf2bdbbea2ed17ddf257f936eb2a070fddbf0dfddf0ac4;
+    rom[37] = 192'h0605fcc0d11111dbe301e606f8deeb14b14528fde0b6fa27;
+    rom[38] = 192'h32532972d778222c18ee03a21c721e4dc1d37f640828edfa;
+    rom[39] = 192'hf959452bba0fd620e8cc16b3d9210be606b2c06841e8cef2;
+    rom[40] = 192'ha7d21d1fe355fef606e42ff9bb4c00f86cce1d4d4903f4f6;
+    rom[41] = 192'h08af4f1f7ff3dac9cb1842017fd04aaf4ef4adc8e3faf922;
+    rom[42] = 192'h05ffe2a22705ede13353fd7f6dd20a0fb04ef1e0ebf758f1;
+    rom[43] = 192'ha215be617391db27d4eee7cad484a849e9a5e322c5d824e2;
+    rom[44] = 192'hcabce351fd0f3b023bdb416af4d24a2fef20e6ffe0bf4a16;
+    rom[45] = 192'ha7ed402c329508b2ad08e43bbfafcce8193344304214f23a;
+    rom[46] = 192'ha7b831faf70dda1345c0392c045472feddedf3e7e6fb7fc5;
+    rom[47] = 192'h53adf70a54f601f2ceb3d9162efc47f80f0801acffffeff9;
+    rom[48] = 192'h00b796d4234de7fa4f2926032f24f87fe9c0bfd09607390a;
+    rom[49] = 192'h103eed4f21ec18f9061911e2d902bff8a009580444ed59e8;
+    rom[50] = 192'hd076fc40c20215deff5029e141a4ecb81c97281de7f9a211;
+    rom[51] = 192'h58110d2cb512f306904f1da6043847943c24f4d1063ef6ee;
+    rom[52] = 192'hf9effd3923f681b4f00636140cdf23359f0916d73978d3e7;
+    rom[53] = 192'hdbf4dbfbe9bf0a2c1bf123fdcf7c1b376b2da2e7c71816c5;
+    rom[54] = 192'h1328202a811bf60e22093233bfbe8cc7cffeed295712811f;
+    rom[55] = 192'h0852ccd4209e33ed1edde5eb25900237f0492d21fc0042f9;
+    rom[56] = 192'hea4811e5eb1f37c430ec28d928ed376aa52726d38b6d1ead;
+    rom[57] = 192'haad2b6c3e63adeefd62422df2d4e1dc783e3b429cd55e6f2;
+    rom[58] = 192'h160e3bc34c759dd9147f14153e06f39f3b89ffbae3d7d2af;
+    rom[59] = 192'h21fe2f8bf7d5cd33a8f4de3f22ea36152903fb614ec11147;
+    rom[60] = 192'h5b5a28d835460cd8f6a0420a810dc214a19969d1376c903b;
+    rom[61] = 192'h1ae4d81f082e4fefdac5b73c10616ee274c9854cba3f2b1e;
+    rom[62] = 192'he4f1d7814da9171a22324c472cdc9a34dbefbdd9ece8814f;
+    rom[63] = 192'he6cdb4c4ee2eda31fcf49ce90ef0522a061a28f5b606d844;
   end
-  reg [255:0] _1_;
+  reg [191:0] _1_;
   always @(posedge clk) begin
     _1_ <= rom[wrom__addr];
   end
   assign wrom__data = _1_;
-  assign q_room = q_owed < 3'h7;
+  assign q_room = q_owed < 4'h8;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -9459,33 +9184,37 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first5 ? \$7  : acc0;
-  assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
-  assign \$11  = first5 ? \$10  : acc1;
-  assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first5 ? \$13  : acc2;
-  assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first5 ? \$16  : acc3;
-  assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$20  = first5 ? \$19  : acc4;
-  assign \$21  = $signed(\$20 ) + $signed(sum4_s0_0);
-  assign \$23  = first5 ? \$22  : acc5;
-  assign \$24  = $signed(\$23 ) + $signed(sum5_s0_0);
-  assign \$26  = first5 ? \$25  : acc6;
-  assign \$27  = $signed(\$26 ) + $signed(sum6_s0_0);
-  assign \$29  = first5 ? \$28  : acc7;
-  assign \$30  = $signed(\$29 ) + $signed(sum7_s0_0);
-  assign \$31  = v5 & last5;
-  assign \$32  = ~ o__valid;
-  assign \$33  = \$32  | o__ready;
-  assign \$34  = | q_stored;
-  assign \$35  = ~ \$34 ;
-  assign \$36  = \$33  & \$35 ;
-  assign \$37  = ~ \$36 ;
-  assign \$signature__en$42  = \$31  & \$37 ;
-  assign \$43  = wrom__addr == 6'h2f;
-  assign \$44  = wrom__addr + 1'h1;
-  assign \$45  = \$43  ? 7'h00 : \$44 ;
+  assign \$8  = first6 ? \$7  : acc0;
+  assign \$9  = $signed(\$8 ) + $signed(sum0_s1_0);
+  assign \$11  = first6 ? \$10  : acc1;
+  assign \$12  = $signed(\$11 ) + $signed(sum1_s1_0);
+  assign \$14  = first6 ? \$13  : acc2;
+  assign \$15  = $signed(\$14 ) + $signed(sum2_s1_0);
+  assign \$17  = first6 ? \$16  : acc3;
+  assign \$18  = $signed(\$17 ) + $signed(sum3_s1_0);
+  assign \$19  = v6 & last6;
+  assign \$20  = ~ o__valid;
+  assign \$21  = \$20  | o__ready;
+  assign \$22  = | q_stored;
+  assign \$23  = ~ \$22 ;
+  assign \$24  = \$21  & \$23 ;
+  assign \$25  = ~ \$24 ;
+  assign \$signature__en$30  = \$19  & \$25 ;
+  assign \$31  = wrom__addr == 6'h3f;
+  assign \$32  = wrom__addr + 1'h1;
+  assign \$33  = \$31  ? 7'h00 : \$32 ;
+  assign \$34  = from_input ? x_reg : rport__data;
+  assign \$35  = $signed(\$34 [7:0]) - $signed(8'h80);
+  assign \$36  = from_input ? x_reg : rport__data;
+  assign \$37  = $signed(\$36 [15:8]) - $signed(8'h80);
+  assign \$38  = from_input ? x_reg : rport__data;
+  assign \$39  = $signed(\$38 [23:16]) - $signed(8'h80);
+  assign \$40  = from_input ? x_reg : rport__data;
+  assign \$41  = $signed(\$40 [31:24]) - $signed(8'h80);
+  assign \$42  = from_input ? x_reg : rport__data;
+  assign \$43  = $signed(\$42 [39:32]) - $signed(8'h80);
+  assign \$44  = from_input ? x_reg : rport__data;
+  assign \$45  = $signed(\$44 [47:40]) - $signed(8'h80);
   assign \$46  = from_input ? x_reg : rport__data;
   assign \$47  = $signed(\$46 [7:0]) - $signed(8'h80);
   assign \$48  = from_input ? x_reg : rport__data;
@@ -9495,21 +9224,21 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$52  = from_input ? x_reg : rport__data;
   assign \$53  = $signed(\$52 [31:24]) - $signed(8'h80);
   assign \$54  = from_input ? x_reg : rport__data;
-  assign \$55  = $signed(\$54 [7:0]) - $signed(8'h80);
+  assign \$55  = $signed(\$54 [39:32]) - $signed(8'h80);
   assign \$56  = from_input ? x_reg : rport__data;
-  assign \$57  = $signed(\$56 [15:8]) - $signed(8'h80);
+  assign \$57  = $signed(\$56 [47:40]) - $signed(8'h80);
   assign \$58  = from_input ? x_reg : rport__data;
-  assign \$59  = $signed(\$58 [23:16]) - $signed(8'h80);
+  assign \$59  = $signed(\$58 [7:0]) - $signed(8'h80);
   assign \$60  = from_input ? x_reg : rport__data;
-  assign \$61  = $signed(\$60 [31:24]) - $signed(8'h80);
+  assign \$61  = $signed(\$60 [15:8]) - $signed(8'h80);
   assign \$62  = from_input ? x_reg : rport__data;
-  assign \$63  = $signed(\$62 [7:0]) - $signed(8'h80);
+  assign \$63  = $signed(\$62 [23:16]) - $signed(8'h80);
   assign \$64  = from_input ? x_reg : rport__data;
-  assign \$65  = $signed(\$64 [15:8]) - $signed(8'h80);
+  assign \$65  = $signed(\$64 [31:24]) - $signed(8'h80);
   assign \$66  = from_input ? x_reg : rport__data;
-  assign \$67  = $signed(\$66 [23:16]) - $signed(8'h80);
+  assign \$67  = $signed(\$66 [39:32]) - $signed(8'h80);
   assign \$68  = from_input ? x_reg : rport__data;
-  assign \$69  = $signed(\$68 [31:24]) - $signed(8'h80);
+  assign \$69  = $signed(\$68 [47:40]) - $signed(8'h80);
   assign \$70  = from_input ? x_reg : rport__data;
   assign \$71  = $signed(\$70 [7:0]) - $signed(8'h80);
   assign \$72  = from_input ? x_reg : rport__data;
@@ -9519,2412 +9248,2244 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$76  = from_input ? x_reg : rport__data;
   assign \$77  = $signed(\$76 [31:24]) - $signed(8'h80);
   assign \$78  = from_input ? x_reg : rport__data;
-  assign \$79  = $signed(\$78 [7:0]) - $signed(8'h80);
+  assign \$79  = $signed(\$78 [39:32]) - $signed(8'h80);
   assign \$80  = from_input ? x_reg : rport__data;
-  assign \$81  = $signed(\$80 [15:8]) - $signed(8'h80);
-  assign \$82  = from_input ? x_reg : rport__data;
-  assign \$83  = $signed(\$82 [23:16]) - $signed(8'h80);
-  assign \$84  = from_input ? x_reg : rport__data;
-  assign \$85  = $signed(\$84 [31:24]) - $signed(8'h80);
-  assign \$86  = from_input ? x_reg : rport__data;
-  assign \$87  = $signed(\$86 [7:0]) - $signed(8'h80);
-  assign \$88  = from_input ? x_reg : rport__data;
-  assign \$89  = $signed(\$88 [15:8]) - $signed(8'h80);
-  assign \$90  = from_input ? x_reg : rport__data;
-  assign \$91  = $signed(\$90 [23:16]) - $signed(8'h80);
-  assign \$92  = from_input ? x_reg : rport__data;
-  assign \$93  = $signed(\$92 [31:24]) - $signed(8'h80);
-  assign \$94  = from_input ? x_reg : rport__data;
-  assign \$95  = $signed(\$94 [7:0]) - $signed(8'h80);
-  assign \$96  = from_input ? x_reg : rport__data;
-  assign \$97  = $signed(\$96 [15:8]) - $signed(8'h80);
-  assign \$98  = from_input ? x_reg : rport__data;
-  assign \$99  = $signed(\$98 [23:16]) - $signed(8'h80);
-  assign \$100  = from_input ? x_reg : rport__data;
-  assign \$101  = $signed(\$100 [31:24]) - $signed(8'h80);
-  assign \$102  = from_input ? x_reg : rport__data;
-  assign \$103  = $signed(\$102 [7:0]) - $signed(8'h80);
-  assign \$104  = from_input ? x_reg : rport__data;
-  assign \$105  = $signed(\$104 [15:8]) - $signed(8'h80);
-  assign \$106  = from_input ? x_reg : rport__data;
-  assign \$107  = $signed(\$106 [23:16]) - $signed(8'h80);
-  assign \$108  = from_input ? x_reg : rport__data;
-  assign \$109  = $signed(\$108 [31:24]) - $signed(8'h80);
-  assign \$110  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$111  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$112  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$113  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$114  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$115  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$116  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$117  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$118  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$119  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$120  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$121  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$122  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$123  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$124  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$125  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$126  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$127  = $signed(xoff4_1) * $signed(w4_1);
-  assign \$128  = $signed(xoff4_2) * $signed(w4_2);
-  assign \$129  = $signed(xoff4_3) * $signed(w4_3);
-  assign \$130  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$131  = $signed(xoff5_1) * $signed(w5_1);
-  assign \$132  = $signed(xoff5_2) * $signed(w5_2);
-  assign \$133  = $signed(xoff5_3) * $signed(w5_3);
-  assign \$134  = $signed(xoff6_0) * $signed(w6_0);
-  assign \$135  = $signed(xoff6_1) * $signed(w6_1);
-  assign \$136  = $signed(xoff6_2) * $signed(w6_2);
-  assign \$137  = $signed(xoff6_3) * $signed(w6_3);
-  assign \$138  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$139  = $signed(xoff7_1) * $signed(w7_1);
-  assign \$140  = $signed(xoff7_2) * $signed(w7_2);
-  assign \$141  = $signed(xoff7_3) * $signed(w7_3);
-  assign \$142  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$143  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$144  = $signed(\$142 ) + $signed(\$143 );
-  assign \$145  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$146  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$147  = $signed(\$145 ) + $signed(\$146 );
-  assign \$148  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$149  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$150  = $signed(\$148 ) + $signed(\$149 );
-  assign \$151  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$152  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$153  = $signed(\$151 ) + $signed(\$152 );
-  assign \$154  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$155  = $signed(prod4_2_r) + $signed(prod4_3_r);
-  assign \$156  = $signed(\$154 ) + $signed(\$155 );
-  assign \$157  = $signed(prod5_0_r) + $signed(prod5_1_r);
-  assign \$158  = $signed(prod5_2_r) + $signed(prod5_3_r);
-  assign \$159  = $signed(\$157 ) + $signed(\$158 );
-  assign \$160  = $signed(prod6_0_r) + $signed(prod6_1_r);
-  assign \$161  = $signed(prod6_2_r) + $signed(prod6_3_r);
-  assign \$162  = $signed(\$160 ) + $signed(\$161 );
-  assign \$163  = $signed(prod7_0_r) + $signed(prod7_1_r);
-  assign \$164  = $signed(prod7_2_r) + $signed(prod7_3_r);
-  assign \$165  = $signed(\$163 ) + $signed(\$164 );
-  assign \$166  = issue & last_t;
-  assign \$167  = q_owed + \$166 ;
-  assign \$168  = o__valid & o__ready;
-  assign \$169  = \$167  - \$168 ;
-  assign \$170  = v5 & last5;
-  assign \$171  = ~ o__valid;
-  assign \$172  = \$171  | o__ready;
-  assign \$173  = | q_stored;
-  assign \$174  = ~ \$173 ;
-  assign \$175  = \$172  & \$174 ;
-  assign \$176  = ~ \$175 ;
-  assign \$177  = \$170  & \$176 ;
-  assign \$178  = \$signature__addr$48  == 3'h5;
-  assign \$179  = \$signature__addr$48  + 1'h1;
-  assign \$180  = \$178  ? 4'h0 : \$179 ;
-  assign \$181  = ~ o__valid;
-  assign \$182  = \$181  | o__ready;
-  assign \$183  = | q_stored;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = \rport__addr$51  == 3'h5;
-  assign \$186  = \rport__addr$51  + 1'h1;
-  assign \$187  = \$185  ? 4'h0 : \$186 ;
-  assign \$188  = v5 & last5;
-  assign \$189  = ~ o__valid;
-  assign \$190  = \$189  | o__ready;
-  assign \$191  = | q_stored;
-  assign \$192  = ~ \$191 ;
-  assign \$193  = \$190  & \$192 ;
-  assign \$194  = ~ \$193 ;
-  assign \$195  = \$188  & \$194 ;
-  assign \$196  = q_stored + \$195 ;
-  assign \$197  = ~ o__valid;
-  assign \$198  = \$197  | o__ready;
-  assign \$199  = | q_stored;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = \$196  - \$200 ;
-  assign \$202  = ~ o__valid;
-  assign \$203  = \$202  | o__ready;
-  assign \$204  = | q_stored;
-  assign \$205  = v5 & last5;
-  assign \$206  = \$204  | \$205 ;
-  assign \$207  = | q_stored;
-  assign \$208  = \$207  ? \rport__data$206  : q_in;
+  assign \$81  = $signed(\$80 [47:40]) - $signed(8'h80);
+  assign \$82  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$83  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$84  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$85  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$86  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$87  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$88  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$89  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$90  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$91  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$92  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$93  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$94  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$95  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$96  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$97  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$98  = $signed(xoff2_4) * $signed(w2_4);
+  assign \$99  = $signed(xoff2_5) * $signed(w2_5);
+  assign \$100  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$101  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$102  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$103  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$104  = $signed(xoff3_4) * $signed(w3_4);
+  assign \$105  = $signed(xoff3_5) * $signed(w3_5);
+  assign \$106  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$107  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$108  = $signed(\$106 ) + $signed(\$107 );
+  assign \$109  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$110  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$111  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$112  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$113  = $signed(\$111 ) + $signed(\$112 );
+  assign \$114  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$115  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$116  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$117  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$118  = $signed(\$116 ) + $signed(\$117 );
+  assign \$119  = $signed(prod2_4_r) + $signed(prod2_5_r);
+  assign \$120  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$121  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$122  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$123  = $signed(\$121 ) + $signed(\$122 );
+  assign \$124  = $signed(prod3_4_r) + $signed(prod3_5_r);
+  assign \$125  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
+  assign \$126  = issue & last_t;
+  assign \$127  = q_owed + \$126 ;
+  assign \$128  = o__valid & o__ready;
+  assign \$129  = \$127  - \$128 ;
+  assign \$130  = v6 & last6;
+  assign \$131  = ~ o__valid;
+  assign \$132  = \$131  | o__ready;
+  assign \$133  = | q_stored;
+  assign \$134  = ~ \$133 ;
+  assign \$135  = \$132  & \$134 ;
+  assign \$136  = ~ \$135 ;
+  assign \$137  = \$130  & \$136 ;
+  assign \$138  = \$signature__addr$36  == 3'h6;
+  assign \$139  = \$signature__addr$36  + 1'h1;
+  assign \$140  = \$138  ? 4'h0 : \$139 ;
+  assign \$141  = ~ o__valid;
+  assign \$142  = \$141  | o__ready;
+  assign \$143  = | q_stored;
+  assign \$144  = \$142  & \$143 ;
+  assign \$145  = \rport__addr$39  == 3'h6;
+  assign \$146  = \rport__addr$39  + 1'h1;
+  assign \$147  = \$145  ? 4'h0 : \$146 ;
+  assign \$148  = v6 & last6;
+  assign \$149  = ~ o__valid;
+  assign \$150  = \$149  | o__ready;
+  assign \$151  = | q_stored;
+  assign \$152  = ~ \$151 ;
+  assign \$153  = \$150  & \$152 ;
+  assign \$154  = ~ \$153 ;
+  assign \$155  = \$148  & \$154 ;
+  assign \$156  = q_stored + \$155 ;
+  assign \$157  = ~ o__valid;
+  assign \$158  = \$157  | o__ready;
+  assign \$159  = | q_stored;
+  assign \$160  = \$158  & \$159 ;
+  assign \$161  = \$156  - \$160 ;
+  assign \$162  = ~ o__valid;
+  assign \$163  = \$162  | o__ready;
+  assign \$164  = | q_stored;
+  assign \$165  = v6 & last6;
+  assign \$166  = \$164  | \$165 ;
+  assign \$167  = | q_stored;
+  assign \$168  = \$167  ? \rport__data$174  : q_in;
   always @(posedge clk)
-    nf_t <= \$209 ;
+    nf_t <= \$169 ;
   always @(posedge clk)
-    \$signature__addr  <= \$210 ;
+    \$signature__addr  <= \$170 ;
   always @(posedge clk)
-    reads_input_t <= \$211 ;
+    reads_input_t <= \$171 ;
   always @(posedge clk)
-    first_t <= \$212 ;
+    first_t <= \$172 ;
   always @(posedge clk)
-    last_t <= \$213 ;
+    last_t <= \$173 ;
   always @(posedge clk)
-    wrom__addr <= \$214 ;
+    wrom__addr <= \$174 ;
   always @(posedge clk)
-    x_reg <= \$215 ;
+    x_reg <= \$175 ;
   always @(posedge clk)
-    from_input <= \$216 ;
+    from_input <= \$176 ;
   always @(posedge clk)
-    v1 <= \$217 ;
+    v1 <= \$177 ;
   always @(posedge clk)
-    first1 <= \$218 ;
+    first1 <= \$178 ;
   always @(posedge clk)
-    last1 <= \$219 ;
+    last1 <= \$179 ;
   always @(posedge clk)
-    nf1 <= \$220 ;
+    nf1 <= \$180 ;
   always @(posedge clk)
-    xoff0_0 <= \$221 ;
+    xoff0_0 <= \$181 ;
   always @(posedge clk)
-    xoff0_1 <= \$222 ;
+    xoff0_1 <= \$182 ;
   always @(posedge clk)
-    xoff0_2 <= \$223 ;
+    xoff0_2 <= \$183 ;
   always @(posedge clk)
-    xoff0_3 <= \$224 ;
+    xoff0_3 <= \$184 ;
   always @(posedge clk)
-    xoff1_0 <= \$225 ;
+    xoff0_4 <= \$185 ;
   always @(posedge clk)
-    xoff1_1 <= \$226 ;
+    xoff0_5 <= \$186 ;
   always @(posedge clk)
-    xoff1_2 <= \$227 ;
+    xoff1_0 <= \$187 ;
   always @(posedge clk)
-    xoff1_3 <= \$228 ;
+    xoff1_1 <= \$188 ;
   always @(posedge clk)
-    xoff2_0 <= \$229 ;
+    xoff1_2 <= \$189 ;
   always @(posedge clk)
-    xoff2_1 <= \$230 ;
+    xoff1_3 <= \$190 ;
   always @(posedge clk)
-    xoff2_2 <= \$231 ;
+    xoff1_4 <= \$191 ;
   always @(posedge clk)
-    xoff2_3 <= \$232 ;
+    xoff1_5 <= \$192 ;
   always @(posedge clk)
-    xoff3_0 <= \$233 ;
+    xoff2_0 <= \$193 ;
   always @(posedge clk)
-    xoff3_1 <= \$234 ;
+    xoff2_1 <= \$194 ;
   always @(posedge clk)
-    xoff3_2 <= \$235 ;
+    xoff2_2 <= \$195 ;
   always @(posedge clk)
-    xoff3_3 <= \$236 ;
+    xoff2_3 <= \$196 ;
   always @(posedge clk)
-    xoff4_0 <= \$237 ;
+    xoff2_4 <= \$197 ;
   always @(posedge clk)
-    xoff4_1 <= \$238 ;
+    xoff2_5 <= \$198 ;
   always @(posedge clk)
-    xoff4_2 <= \$239 ;
+    xoff3_0 <= \$199 ;
   always @(posedge clk)
-    xoff4_3 <= \$240 ;
+    xoff3_1 <= \$200 ;
   always @(posedge clk)
-    xoff5_0 <= \$241 ;
+    xoff3_2 <= \$201 ;
   always @(posedge clk)
-    xoff5_1 <= \$242 ;
+    xoff3_3 <= \$202 ;
   always @(posedge clk)
-    xoff5_2 <= \$243 ;
+    xoff3_4 <= \$203 ;
   always @(posedge clk)
-    xoff5_3 <= \$244 ;
+    xoff3_5 <= \$204 ;
   always @(posedge clk)
-    xoff6_0 <= \$245 ;
+    w0_0 <= \$205 ;
   always @(posedge clk)
-    xoff6_1 <= \$246 ;
+    w0_1 <= \$206 ;
   always @(posedge clk)
-    xoff6_2 <= \$247 ;
+    w0_2 <= \$207 ;
   always @(posedge clk)
-    xoff6_3 <= \$248 ;
+    w0_3 <= \$208 ;
   always @(posedge clk)
-    xoff7_0 <= \$249 ;
+    w0_4 <= \$209 ;
   always @(posedge clk)
-    xoff7_1 <= \$250 ;
+    w0_5 <= \$210 ;
   always @(posedge clk)
-    xoff7_2 <= \$251 ;
+    w1_0 <= \$211 ;
   always @(posedge clk)
-    xoff7_3 <= \$252 ;
+    w1_1 <= \$212 ;
   always @(posedge clk)
-    w0_0 <= \$253 ;
+    w1_2 <= \$213 ;
   always @(posedge clk)
-    w0_1 <= \$254 ;
+    w1_3 <= \$214 ;
   always @(posedge clk)
-    w0_2 <= \$255 ;
+    w1_4 <= \$215 ;
   always @(posedge clk)
-    w0_3 <= \$256 ;
+    w1_5 <= \$216 ;
   always @(posedge clk)
-    w1_0 <= \$257 ;
+    w2_0 <= \$217 ;
   always @(posedge clk)
-    w1_1 <= \$258 ;
+    w2_1 <= \$218 ;
   always @(posedge clk)
-    w1_2 <= \$259 ;
+    w2_2 <= \$219 ;
   always @(posedge clk)
-    w1_3 <= \$260 ;
+    w2_3 <= \$220 ;
   always @(posedge clk)
-    w2_0 <= \$261 ;
+    w2_4 <= \$221 ;
   always @(posedge clk)
-    w2_1 <= \$262 ;
+    w2_5 <= \$222 ;
   always @(posedge clk)
-    w2_2 <= \$263 ;
+    w3_0 <= \$223 ;
   always @(posedge clk)
-    w2_3 <= \$264 ;
+    w3_1 <= \$224 ;
   always @(posedge clk)
-    w3_0 <= \$265 ;
+    w3_2 <= \$225 ;
   always @(posedge clk)
-    w3_1 <= \$266 ;
+    w3_3 <= \$226 ;
   always @(posedge clk)
-    w3_2 <= \$267 ;
+    w3_4 <= \$227 ;
   always @(posedge clk)
-    w3_3 <= \$268 ;
+    w3_5 <= \$228 ;
   always @(posedge clk)
-    w4_0 <= \$269 ;
+    prod0_0 <= \$229 ;
   always @(posedge clk)
-    w4_1 <= \$270 ;
+    prod0_1 <= \$230 ;
   always @(posedge clk)
-    w4_2 <= \$271 ;
+    prod0_2 <= \$231 ;
   always @(posedge clk)
-    w4_3 <= \$272 ;
+    prod0_3 <= \$232 ;
   always @(posedge clk)
-    w5_0 <= \$273 ;
+    prod0_4 <= \$233 ;
   always @(posedge clk)
-    w5_1 <= \$274 ;
+    prod0_5 <= \$234 ;
   always @(posedge clk)
-    w5_2 <= \$275 ;
+    prod1_0 <= \$235 ;
   always @(posedge clk)
-    w5_3 <= \$276 ;
+    prod1_1 <= \$236 ;
   always @(posedge clk)
-    w6_0 <= \$277 ;
+    prod1_2 <= \$237 ;
   always @(posedge clk)
-    w6_1 <= \$278 ;
+    prod1_3 <= \$238 ;
   always @(posedge clk)
-    w6_2 <= \$279 ;
+    prod1_4 <= \$239 ;
   always @(posedge clk)
-    w6_3 <= \$280 ;
+    prod1_5 <= \$240 ;
   always @(posedge clk)
-    w7_0 <= \$281 ;
+    prod2_0 <= \$241 ;
   always @(posedge clk)
-    w7_1 <= \$282 ;
+    prod2_1 <= \$242 ;
   always @(posedge clk)
-    w7_2 <= \$283 ;
+    prod2_2 <= \$243 ;
   always @(posedge clk)
-    w7_3 <= \$284 ;
+    prod2_3 <= \$244 ;
   always @(posedge clk)
-    prod0_0 <= \$285 ;
+    prod2_4 <= \$245 ;
   always @(posedge clk)
-    prod0_1 <= \$286 ;
+    prod2_5 <= \$246 ;
   always @(posedge clk)
-    prod0_2 <= \$287 ;
+    prod3_0 <= \$247 ;
   always @(posedge clk)
-    prod0_3 <= \$288 ;
+    prod3_1 <= \$248 ;
   always @(posedge clk)
-    prod1_0 <= \$289 ;
+    prod3_2 <= \$249 ;
   always @(posedge clk)
-    prod1_1 <= \$290 ;
+    prod3_3 <= \$250 ;
   always @(posedge clk)
-    prod1_2 <= \$291 ;
+    prod3_4 <= \$251 ;
   always @(posedge clk)
-    prod1_3 <= \$292 ;
+    prod3_5 <= \$252 ;
   always @(posedge clk)
-    prod2_0 <= \$293 ;
+    prod0_0_r <= \$253 ;
   always @(posedge clk)
-    prod2_1 <= \$294 ;
+    prod0_1_r <= \$254 ;
   always @(posedge clk)
-    prod2_2 <= \$295 ;
+    prod0_2_r <= \$255 ;
   always @(posedge clk)
-    prod2_3 <= \$296 ;
+    prod0_3_r <= \$256 ;
   always @(posedge clk)
-    prod3_0 <= \$297 ;
+    prod0_4_r <= \$257 ;
   always @(posedge clk)
-    prod3_1 <= \$298 ;
+    prod0_5_r <= \$258 ;
   always @(posedge clk)
-    prod3_2 <= \$299 ;
+    prod1_0_r <= \$259 ;
   always @(posedge clk)
-    prod3_3 <= \$300 ;
+    prod1_1_r <= \$260 ;
   always @(posedge clk)
-    prod4_0 <= \$301 ;
+    prod1_2_r <= \$261 ;
   always @(posedge clk)
-    prod4_1 <= \$302 ;
+    prod1_3_r <= \$262 ;
   always @(posedge clk)
-    prod4_2 <= \$303 ;
+    prod1_4_r <= \$263 ;
   always @(posedge clk)
-    prod4_3 <= \$304 ;
+    prod1_5_r <= \$264 ;
   always @(posedge clk)
-    prod5_0 <= \$305 ;
+    prod2_0_r <= \$265 ;
   always @(posedge clk)
-    prod5_1 <= \$306 ;
+    prod2_1_r <= \$266 ;
   always @(posedge clk)
-    prod5_2 <= \$307 ;
+    prod2_2_r <= \$267 ;
   always @(posedge clk)
-    prod5_3 <= \$308 ;
+    prod2_3_r <= \$268 ;
   always @(posedge clk)
-    prod6_0 <= \$309 ;
+    prod2_4_r <= \$269 ;
   always @(posedge clk)
-    prod6_1 <= \$310 ;
+    prod2_5_r <= \$270 ;
   always @(posedge clk)
-    prod6_2 <= \$311 ;
+    prod3_0_r <= \$271 ;
   always @(posedge clk)
-    prod6_3 <= \$312 ;
+    prod3_1_r <= \$272 ;
   always @(posedge clk)
-    prod7_0 <= \$313 ;
+    prod3_2_r <= \$273 ;
   always @(posedge clk)
-    prod7_1 <= \$314 ;
+    prod3_3_r <= \$274 ;
   always @(posedge clk)
-    prod7_2 <= \$315 ;
+    prod3_4_r <= \$275 ;
   always @(posedge clk)
-    prod7_3 <= \$316 ;
+    prod3_5_r <= \$276 ;
   always @(posedge clk)
-    prod0_0_r <= \$317 ;
+    sum0_s0_0 <= \$277 ;
   always @(posedge clk)
-    prod0_1_r <= \$318 ;
+    sum0_s0_1 <= \$278 ;
   always @(posedge clk)
-    prod0_2_r <= \$319 ;
+    sum0_s1_0 <= \$279 ;
   always @(posedge clk)
-    prod0_3_r <= \$320 ;
+    sum1_s0_0 <= \$280 ;
   always @(posedge clk)
-    prod1_0_r <= \$321 ;
+    sum1_s0_1 <= \$281 ;
   always @(posedge clk)
-    prod1_1_r <= \$322 ;
+    sum1_s1_0 <= \$282 ;
   always @(posedge clk)
-    prod1_2_r <= \$323 ;
+    sum2_s0_0 <= \$283 ;
   always @(posedge clk)
-    prod1_3_r <= \$324 ;
+    sum2_s0_1 <= \$284 ;
   always @(posedge clk)
-    prod2_0_r <= \$325 ;
+    sum2_s1_0 <= \$285 ;
   always @(posedge clk)
-    prod2_1_r <= \$326 ;
+    sum3_s0_0 <= \$286 ;
   always @(posedge clk)
-    prod2_2_r <= \$327 ;
+    sum3_s0_1 <= \$287 ;
   always @(posedge clk)
-    prod2_3_r <= \$328 ;
+    sum3_s1_0 <= \$288 ;
   always @(posedge clk)
-    prod3_0_r <= \$329 ;
+    v2 <= \$289 ;
   always @(posedge clk)
-    prod3_1_r <= \$330 ;
+    first2 <= \$290 ;
   always @(posedge clk)
-    prod3_2_r <= \$331 ;
+    last2 <= \$291 ;
   always @(posedge clk)
-    prod3_3_r <= \$332 ;
+    nf2 <= \$292 ;
   always @(posedge clk)
-    prod4_0_r <= \$333 ;
+    v3 <= \$293 ;
   always @(posedge clk)
-    prod4_1_r <= \$334 ;
+    first3 <= \$294 ;
   always @(posedge clk)
-    prod4_2_r <= \$335 ;
+    last3 <= \$295 ;
   always @(posedge clk)
-    prod4_3_r <= \$336 ;
+    nf3 <= \$296 ;
   always @(posedge clk)
-    prod5_0_r <= \$337 ;
+    v4 <= \$297 ;
   always @(posedge clk)
-    prod5_1_r <= \$338 ;
+    first4 <= \$298 ;
   always @(posedge clk)
-    prod5_2_r <= \$339 ;
+    last4 <= \$299 ;
   always @(posedge clk)
-    prod5_3_r <= \$340 ;
+    nf4 <= \$300 ;
   always @(posedge clk)
-    prod6_0_r <= \$341 ;
+    v5 <= \$301 ;
   always @(posedge clk)
-    prod6_1_r <= \$342 ;
+    first5 <= \$302 ;
   always @(posedge clk)
-    prod6_2_r <= \$343 ;
+    last5 <= \$303 ;
   always @(posedge clk)
-    prod6_3_r <= \$344 ;
+    nf5 <= \$304 ;
   always @(posedge clk)
-    prod7_0_r <= \$345 ;
+    v6 <= \$305 ;
   always @(posedge clk)
-    prod7_1_r <= \$346 ;
+    first6 <= \$306 ;
   always @(posedge clk)
-    prod7_2_r <= \$347 ;
+    last6 <= \$307 ;
   always @(posedge clk)
-    prod7_3_r <= \$348 ;
+    nf6 <= \$308 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$349 ;
+    acc0 <= \$309 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$350 ;
+    acc1 <= \$310 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$351 ;
+    acc2 <= \$311 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$352 ;
+    acc3 <= \$312 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$353 ;
+    q_owed <= \$313 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$354 ;
+    \$signature__addr$36  <= \$314 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$355 ;
+    \rport__addr$39  <= \$315 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$356 ;
+    q_stored <= \$316 ;
   always @(posedge clk)
-    v2 <= \$357 ;
+    o__valid <= \$317 ;
   always @(posedge clk)
-    first2 <= \$358 ;
-  always @(posedge clk)
-    last2 <= \$359 ;
-  always @(posedge clk)
-    nf2 <= \$360 ;
-  always @(posedge clk)
-    v3 <= \$361 ;
-  always @(posedge clk)
-    first3 <= \$362 ;
-  always @(posedge clk)
-    last3 <= \$363 ;
-  always @(posedge clk)
-    nf3 <= \$364 ;
-  always @(posedge clk)
-    v4 <= \$365 ;
-  always @(posedge clk)
-    first4 <= \$366 ;
-  always @(posedge clk)
-    last4 <= \$367 ;
-  always @(posedge clk)
-    nf4 <= \$368 ;
-  always @(posedge clk)
-    v5 <= \$369 ;
-  always @(posedge clk)
-    first5 <= \$370 ;
-  always @(posedge clk)
-    last5 <= \$371 ;
-  always @(posedge clk)
-    nf5 <= \$372 ;
-  always @(posedge clk)
-    acc0 <= \$373 ;
-  always @(posedge clk)
-    acc1 <= \$374 ;
-  always @(posedge clk)
-    acc2 <= \$375 ;
-  always @(posedge clk)
-    acc3 <= \$376 ;
-  always @(posedge clk)
-    acc4 <= \$377 ;
-  always @(posedge clk)
-    acc5 <= \$378 ;
-  always @(posedge clk)
-    acc6 <= \$379 ;
-  always @(posedge clk)
-    acc7 <= \$380 ;
-  always @(posedge clk)
-    q_owed <= \$381 ;
-  always @(posedge clk)
-    \$signature__addr$48  <= \$382 ;
-  always @(posedge clk)
-    \rport__addr$51  <= \$383 ;
-  always @(posedge clk)
-    q_stored <= \$384 ;
-  always @(posedge clk)
-    o__valid <= \$385 ;
-  always @(posedge clk)
-    o__payload <= \$386 ;
+    o__payload <= \$318 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
+    casez (nf6)
+      3'h0:
           \$7  = 23'h000276;
-      2'h1:
+      3'h1:
+          \$7  = 23'h7feeb8;
+      3'h2:
           \$7  = 23'h7ff682;
-      2'h2:
+      3'h3:
+          \$7  = 23'h7ffbd6;
+      3'h4:
           \$7  = 23'h7ffd60;
-      2'h3:
+      3'h5:
+          \$7  = 23'h00062a;
+      3'h6:
           \$7  = 23'h000179;
+      3'h7:
+          \$7  = 23'h7fcb5f;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
+    casez (nf6)
+      3'h0:
           \$10  = 23'h7ffd1b;
-      2'h1:
+      3'h1:
+          \$10  = 23'h7fff55;
+      3'h2:
           \$10  = 23'h00053e;
-      2'h2:
+      3'h3:
+          \$10  = 23'h7ff763;
+      3'h4:
           \$10  = 23'h7ff10d;
-      2'h3:
+      3'h5:
+          \$10  = 23'h000e9b;
+      3'h6:
           \$10  = 23'h7fdf88;
+      3'h7:
+          \$10  = 23'h7ff302;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
+    casez (nf6)
+      3'h0:
           \$13  = 23'h7ff5f9;
-      2'h1:
+      3'h1:
+          \$13  = 23'h7ff3f2;
+      3'h2:
           \$13  = 23'h7fff38;
-      2'h2:
+      3'h3:
+          \$13  = 23'h7ff237;
+      3'h4:
           \$13  = 23'h7ff3ef;
-      2'h3:
+      3'h5:
+          \$13  = 23'h000366;
+      3'h6:
           \$13  = 23'h000d7e;
+      3'h7:
+          \$13  = 23'h7ff902;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
+    casez (nf6)
+      3'h0:
           \$16  = 23'h7ff47a;
-      2'h1:
+      3'h1:
+          \$16  = 23'h7ff29e;
+      3'h2:
           \$16  = 23'h7ffc38;
-      2'h2:
+      3'h3:
+          \$16  = 23'h000053;
+      3'h4:
           \$16  = 23'h7ffe7c;
-      2'h3:
+      3'h5:
+          \$16  = 23'h000a3f;
+      3'h6:
           \$16  = 23'h7ff3d8;
+      3'h7:
+          \$16  = 23'h7fffb4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
-          \$19  = 23'h7feeb8;
-      2'h1:
-          \$19  = 23'h7ffbd6;
-      2'h2:
-          \$19  = 23'h00062a;
-      2'h3:
-          \$19  = 23'h7fcb5f;
+    casez (wrom__addr)
+      6'h00:
+          \$26  = 3'h0;
+      6'h01:
+          \$26  = 3'h0;
+      6'h02:
+          \$26  = 3'h0;
+      6'h03:
+          \$26  = 3'h0;
+      6'h04:
+          \$26  = 3'h0;
+      6'h05:
+          \$26  = 3'h0;
+      6'h06:
+          \$26  = 3'h0;
+      6'h07:
+          \$26  = 3'h1;
+      6'h08:
+          \$26  = 3'h1;
+      6'h09:
+          \$26  = 3'h1;
+      6'h0a:
+          \$26  = 3'h1;
+      6'h0b:
+          \$26  = 3'h1;
+      6'h0c:
+          \$26  = 3'h1;
+      6'h0d:
+          \$26  = 3'h1;
+      6'h0e:
+          \$26  = 3'h1;
+      6'h0f:
+          \$26  = 3'h2;
+      6'h10:
+          \$26  = 3'h2;
+      6'h11:
+          \$26  = 3'h2;
+      6'h12:
+          \$26  = 3'h2;
+      6'h13:
+          \$26  = 3'h2;
+      6'h14:
+          \$26  = 3'h2;
+      6'h15:
+          \$26  = 3'h2;
+      6'h16:
+          \$26  = 3'h2;
+      6'h17:
+          \$26  = 3'h3;
+      6'h18:
+          \$26  = 3'h3;
+      6'h19:
+          \$26  = 3'h3;
+      6'h1a:
+          \$26  = 3'h3;
+      6'h1b:
+          \$26  = 3'h3;
+      6'h1c:
+          \$26  = 3'h3;
+      6'h1d:
+          \$26  = 3'h3;
+      6'h1e:
+          \$26  = 3'h3;
+      6'h1f:
+          \$26  = 3'h4;
+      6'h20:
+          \$26  = 3'h4;
+      6'h21:
+          \$26  = 3'h4;
+      6'h22:
+          \$26  = 3'h4;
+      6'h23:
+          \$26  = 3'h4;
+      6'h24:
+          \$26  = 3'h4;
+      6'h25:
+          \$26  = 3'h4;
+      6'h26:
+          \$26  = 3'h4;
+      6'h27:
+          \$26  = 3'h5;
+      6'h28:
+          \$26  = 3'h5;
+      6'h29:
+          \$26  = 3'h5;
+      6'h2a:
+          \$26  = 3'h5;
+      6'h2b:
+          \$26  = 3'h5;
+      6'h2c:
+          \$26  = 3'h5;
+      6'h2d:
+          \$26  = 3'h5;
+      6'h2e:
+          \$26  = 3'h5;
+      6'h2f:
+          \$26  = 3'h6;
+      6'h30:
+          \$26  = 3'h6;
+      6'h31:
+          \$26  = 3'h6;
+      6'h32:
+          \$26  = 3'h6;
+      6'h33:
+          \$26  = 3'h6;
+      6'h34:
+          \$26  = 3'h6;
+      6'h35:
+          \$26  = 3'h6;
+      6'h36:
+          \$26  = 3'h6;
+      6'h37:
+          \$26  = 3'h7;
+      6'h38:
+          \$26  = 3'h7;
+      6'h39:
+          \$26  = 3'h7;
+      6'h3a:
+          \$26  = 3'h7;
+      6'h3b:
+          \$26  = 3'h7;
+      6'h3c:
+          \$26  = 3'h7;
+      6'h3d:
+          \$26  = 3'h7;
+      6'h3e:
+          \$26  = 3'h7;
+      6'h3f:
+          \$26  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
-          \$22  = 23'h7fff55;
-      2'h1:
-          \$22  = 23'h7ff763;
-      2'h2:
-          \$22  = 23'h000e9b;
-      2'h3:
-          \$22  = 23'h7ff302;
+    casez (wrom__addr)
+      6'h00:
+          \$27  = 3'h1;
+      6'h01:
+          \$27  = 3'h2;
+      6'h02:
+          \$27  = 3'h3;
+      6'h03:
+          \$27  = 3'h4;
+      6'h04:
+          \$27  = 3'h5;
+      6'h05:
+          \$27  = 3'h6;
+      6'h06:
+          \$27  = 3'h7;
+      6'h07:
+          \$27  = 3'h0;
+      6'h08:
+          \$27  = 3'h1;
+      6'h09:
+          \$27  = 3'h2;
+      6'h0a:
+          \$27  = 3'h3;
+      6'h0b:
+          \$27  = 3'h4;
+      6'h0c:
+          \$27  = 3'h5;
+      6'h0d:
+          \$27  = 3'h6;
+      6'h0e:
+          \$27  = 3'h7;
+      6'h0f:
+          \$27  = 3'h0;
+      6'h10:
+          \$27  = 3'h1;
+      6'h11:
+          \$27  = 3'h2;
+      6'h12:
+          \$27  = 3'h3;
+      6'h13:
+          \$27  = 3'h4;
+      6'h14:
+          \$27  = 3'h5;
+      6'h15:
+          \$27  = 3'h6;
+      6'h16:
+          \$27  = 3'h7;
+      6'h17:
+          \$27  = 3'h0;
+      6'h18:
+          \$27  = 3'h1;
+      6'h19:
+          \$27  = 3'h2;
+      6'h1a:
+          \$27  = 3'h3;
+      6'h1b:
+          \$27  = 3'h4;
+      6'h1c:
+          \$27  = 3'h5;
+      6'h1d:
+          \$27  = 3'h6;
+      6'h1e:
+          \$27  = 3'h7;
+      6'h1f:
+          \$27  = 3'h0;
+      6'h20:
+          \$27  = 3'h1;
+      6'h21:
+          \$27  = 3'h2;
+      6'h22:
+          \$27  = 3'h3;
+      6'h23:
+          \$27  = 3'h4;
+      6'h24:
+          \$27  = 3'h5;
+      6'h25:
+          \$27  = 3'h6;
+      6'h26:
+          \$27  = 3'h7;
+      6'h27:
+          \$27  = 3'h0;
+      6'h28:
+          \$27  = 3'h1;
+      6'h29:
+          \$27  = 3'h2;
+      6'h2a:
+          \$27  = 3'h3;
+      6'h2b:
+          \$27  = 3'h4;
+      6'h2c:
+          \$27  = 3'h5;
+      6'h2d:
+          \$27  = 3'h6;
+      6'h2e:
+          \$27  = 3'h7;
+      6'h2f:
+          \$27  = 3'h0;
+      6'h30:
+          \$27  = 3'h1;
+      6'h31:
+          \$27  = 3'h2;
+      6'h32:
+          \$27  = 3'h3;
+      6'h33:
+          \$27  = 3'h4;
+      6'h34:
+          \$27  = 3'h5;
+      6'h35:
+          \$27  = 3'h6;
+      6'h36:
+          \$27  = 3'h7;
+      6'h37:
+          \$27  = 3'h0;
+      6'h38:
+          \$27  = 3'h1;
+      6'h39:
+          \$27  = 3'h2;
+      6'h3a:
+          \$27  = 3'h3;
+      6'h3b:
+          \$27  = 3'h4;
+      6'h3c:
+          \$27  = 3'h5;
+      6'h3d:
+          \$27  = 3'h6;
+      6'h3e:
+          \$27  = 3'h7;
+      6'h3f:
+          \$27  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
-          \$25  = 23'h7ff3f2;
-      2'h1:
-          \$25  = 23'h7ff237;
-      2'h2:
-          \$25  = 23'h000366;
-      2'h3:
-          \$25  = 23'h7ff902;
+    casez (wrom__addr)
+      6'h00:
+          \$28  = 1'h1;
+      6'h01:
+          \$28  = 1'h1;
+      6'h02:
+          \$28  = 1'h1;
+      6'h03:
+          \$28  = 1'h1;
+      6'h04:
+          \$28  = 1'h1;
+      6'h05:
+          \$28  = 1'h1;
+      6'h06:
+          \$28  = 1'h1;
+      6'h07:
+          \$28  = 1'h0;
+      6'h08:
+          \$28  = 1'h0;
+      6'h09:
+          \$28  = 1'h0;
+      6'h0a:
+          \$28  = 1'h0;
+      6'h0b:
+          \$28  = 1'h0;
+      6'h0c:
+          \$28  = 1'h0;
+      6'h0d:
+          \$28  = 1'h0;
+      6'h0e:
+          \$28  = 1'h0;
+      6'h0f:
+          \$28  = 1'h0;
+      6'h10:
+          \$28  = 1'h0;
+      6'h11:
+          \$28  = 1'h0;
+      6'h12:
+          \$28  = 1'h0;
+      6'h13:
+          \$28  = 1'h0;
+      6'h14:
+          \$28  = 1'h0;
+      6'h15:
+          \$28  = 1'h0;
+      6'h16:
+          \$28  = 1'h0;
+      6'h17:
+          \$28  = 1'h0;
+      6'h18:
+          \$28  = 1'h0;
+      6'h19:
+          \$28  = 1'h0;
+      6'h1a:
+          \$28  = 1'h0;
+      6'h1b:
+          \$28  = 1'h0;
+      6'h1c:
+          \$28  = 1'h0;
+      6'h1d:
+          \$28  = 1'h0;
+      6'h1e:
+          \$28  = 1'h0;
+      6'h1f:
+          \$28  = 1'h0;
+      6'h20:
+          \$28  = 1'h0;
+      6'h21:
+          \$28  = 1'h0;
+      6'h22:
+          \$28  = 1'h0;
+      6'h23:
+          \$28  = 1'h0;
+      6'h24:
+          \$28  = 1'h0;
+      6'h25:
+          \$28  = 1'h0;
+      6'h26:
+          \$28  = 1'h0;
+      6'h27:
+          \$28  = 1'h0;
+      6'h28:
+          \$28  = 1'h0;
+      6'h29:
+          \$28  = 1'h0;
+      6'h2a:
+          \$28  = 1'h0;
+      6'h2b:
+          \$28  = 1'h0;
+      6'h2c:
+          \$28  = 1'h0;
+      6'h2d:
+          \$28  = 1'h0;
+      6'h2e:
+          \$28  = 1'h0;
+      6'h2f:
+          \$28  = 1'h0;
+      6'h30:
+          \$28  = 1'h0;
+      6'h31:
+          \$28  = 1'h0;
+      6'h32:
+          \$28  = 1'h0;
+      6'h33:
+          \$28  = 1'h0;
+      6'h34:
+          \$28  = 1'h0;
+      6'h35:
+          \$28  = 1'h0;
+      6'h36:
+          \$28  = 1'h0;
+      6'h37:
+          \$28  = 1'h0;
+      6'h38:
+          \$28  = 1'h0;
+      6'h39:
+          \$28  = 1'h0;
+      6'h3a:
+          \$28  = 1'h0;
+      6'h3b:
+          \$28  = 1'h0;
+      6'h3c:
+          \$28  = 1'h0;
+      6'h3d:
+          \$28  = 1'h0;
+      6'h3e:
+          \$28  = 1'h0;
+      6'h3f:
+          \$28  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf5)
-      2'h0:
-          \$28  = 23'h7ff29e;
-      2'h1:
-          \$28  = 23'h000053;
-      2'h2:
-          \$28  = 23'h000a3f;
-      2'h3:
-          \$28  = 23'h7fffb4;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$38  = 2'h0;
     casez (wrom__addr)
       6'h00:
-          \$38  = 2'h0;
+          \$29  = 1'h0;
       6'h01:
-          \$38  = 2'h0;
+          \$29  = 1'h0;
       6'h02:
-          \$38  = 2'h0;
+          \$29  = 1'h0;
       6'h03:
-          \$38  = 2'h0;
+          \$29  = 1'h0;
       6'h04:
-          \$38  = 2'h0;
+          \$29  = 1'h0;
       6'h05:
-          \$38  = 2'h0;
+          \$29  = 1'h0;
       6'h06:
-          \$38  = 2'h0;
+          \$29  = 1'h0;
       6'h07:
-          \$38  = 2'h0;
+          \$29  = 1'h1;
       6'h08:
-          \$38  = 2'h0;
+          \$29  = 1'h0;
       6'h09:
-          \$38  = 2'h0;
+          \$29  = 1'h0;
       6'h0a:
-          \$38  = 2'h0;
+          \$29  = 1'h0;
       6'h0b:
-          \$38  = 2'h1;
+          \$29  = 1'h0;
       6'h0c:
-          \$38  = 2'h1;
+          \$29  = 1'h0;
       6'h0d:
-          \$38  = 2'h1;
+          \$29  = 1'h0;
       6'h0e:
-          \$38  = 2'h1;
+          \$29  = 1'h0;
       6'h0f:
-          \$38  = 2'h1;
+          \$29  = 1'h1;
       6'h10:
-          \$38  = 2'h1;
+          \$29  = 1'h0;
       6'h11:
-          \$38  = 2'h1;
+          \$29  = 1'h0;
       6'h12:
-          \$38  = 2'h1;
+          \$29  = 1'h0;
       6'h13:
-          \$38  = 2'h1;
+          \$29  = 1'h0;
       6'h14:
-          \$38  = 2'h1;
+          \$29  = 1'h0;
       6'h15:
-          \$38  = 2'h1;
+          \$29  = 1'h0;
       6'h16:
-          \$38  = 2'h1;
+          \$29  = 1'h0;
       6'h17:
-          \$38  = 2'h2;
+          \$29  = 1'h1;
       6'h18:
-          \$38  = 2'h2;
+          \$29  = 1'h0;
       6'h19:
-          \$38  = 2'h2;
+          \$29  = 1'h0;
       6'h1a:
-          \$38  = 2'h2;
+          \$29  = 1'h0;
       6'h1b:
-          \$38  = 2'h2;
+          \$29  = 1'h0;
       6'h1c:
-          \$38  = 2'h2;
+          \$29  = 1'h0;
       6'h1d:
-          \$38  = 2'h2;
+          \$29  = 1'h0;
       6'h1e:
-          \$38  = 2'h2;
+          \$29  = 1'h0;
       6'h1f:
-          \$38  = 2'h2;
+          \$29  = 1'h1;
       6'h20:
-          \$38  = 2'h2;
+          \$29  = 1'h0;
       6'h21:
-          \$38  = 2'h2;
+          \$29  = 1'h0;
       6'h22:
-          \$38  = 2'h2;
+          \$29  = 1'h0;
       6'h23:
-          \$38  = 2'h3;
+          \$29  = 1'h0;
       6'h24:
-          \$38  = 2'h3;
+          \$29  = 1'h0;
       6'h25:
-          \$38  = 2'h3;
+          \$29  = 1'h0;
       6'h26:
-          \$38  = 2'h3;
+          \$29  = 1'h0;
       6'h27:
-          \$38  = 2'h3;
+          \$29  = 1'h1;
       6'h28:
-          \$38  = 2'h3;
+          \$29  = 1'h0;
       6'h29:
-          \$38  = 2'h3;
+          \$29  = 1'h0;
       6'h2a:
-          \$38  = 2'h3;
+          \$29  = 1'h0;
       6'h2b:
-          \$38  = 2'h3;
+          \$29  = 1'h0;
       6'h2c:
-          \$38  = 2'h3;
+          \$29  = 1'h0;
       6'h2d:
-          \$38  = 2'h3;
+          \$29  = 1'h0;
       6'h2e:
-          \$38  = 2'h3;
+          \$29  = 1'h0;
       6'h2f:
-          \$38  = 2'h0;
+          \$29  = 1'h1;
+      6'h30:
+          \$29  = 1'h0;
+      6'h31:
+          \$29  = 1'h0;
+      6'h32:
+          \$29  = 1'h0;
+      6'h33:
+          \$29  = 1'h0;
+      6'h34:
+          \$29  = 1'h0;
+      6'h35:
+          \$29  = 1'h0;
+      6'h36:
+          \$29  = 1'h0;
+      6'h37:
+          \$29  = 1'h1;
+      6'h38:
+          \$29  = 1'h0;
+      6'h39:
+          \$29  = 1'h0;
+      6'h3a:
+          \$29  = 1'h0;
+      6'h3b:
+          \$29  = 1'h0;
+      6'h3c:
+          \$29  = 1'h0;
+      6'h3d:
+          \$29  = 1'h0;
+      6'h3e:
+          \$29  = 1'h0;
+      6'h3f:
+          \$29  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$39  = 4'h0;
+    (* full_case = 32'd1 *)
     casez (wrom__addr)
       6'h00:
-          \$39  = 4'h1;
+          \$30  = 1'h0;
       6'h01:
-          \$39  = 4'h2;
+          \$30  = 1'h0;
       6'h02:
-          \$39  = 4'h3;
+          \$30  = 1'h0;
       6'h03:
-          \$39  = 4'h4;
+          \$30  = 1'h0;
       6'h04:
-          \$39  = 4'h5;
+          \$30  = 1'h0;
       6'h05:
-          \$39  = 4'h6;
+          \$30  = 1'h0;
       6'h06:
-          \$39  = 4'h7;
+          \$30  = 1'h1;
       6'h07:
-          \$39  = 4'h8;
+          \$30  = 1'h0;
       6'h08:
-          \$39  = 4'h9;
+          \$30  = 1'h0;
       6'h09:
-          \$39  = 4'ha;
+          \$30  = 1'h0;
       6'h0a:
-          \$39  = 4'hb;
+          \$30  = 1'h0;
       6'h0b:
-          \$39  = 4'h0;
+          \$30  = 1'h0;
       6'h0c:
-          \$39  = 4'h1;
+          \$30  = 1'h0;
       6'h0d:
-          \$39  = 4'h2;
+          \$30  = 1'h0;
       6'h0e:
-          \$39  = 4'h3;
+          \$30  = 1'h1;
       6'h0f:
-          \$39  = 4'h4;
+          \$30  = 1'h0;
       6'h10:
-          \$39  = 4'h5;
+          \$30  = 1'h0;
       6'h11:
-          \$39  = 4'h6;
+          \$30  = 1'h0;
       6'h12:
-          \$39  = 4'h7;
+          \$30  = 1'h0;
       6'h13:
-          \$39  = 4'h8;
+          \$30  = 1'h0;
       6'h14:
-          \$39  = 4'h9;
+          \$30  = 1'h0;
       6'h15:
-          \$39  = 4'ha;
+          \$30  = 1'h0;
       6'h16:
-          \$39  = 4'hb;
+          \$30  = 1'h1;
       6'h17:
-          \$39  = 4'h0;
+          \$30  = 1'h0;
       6'h18:
-          \$39  = 4'h1;
+          \$30  = 1'h0;
       6'h19:
-          \$39  = 4'h2;
+          \$30  = 1'h0;
       6'h1a:
-          \$39  = 4'h3;
+          \$30  = 1'h0;
       6'h1b:
-          \$39  = 4'h4;
+          \$30  = 1'h0;
       6'h1c:
-          \$39  = 4'h5;
+          \$30  = 1'h0;
       6'h1d:
-          \$39  = 4'h6;
+          \$30  = 1'h0;
       6'h1e:
-          \$39  = 4'h7;
+          \$30  = 1'h1;
       6'h1f:
-          \$39  = 4'h8;
+          \$30  = 1'h0;
       6'h20:
-          \$39  = 4'h9;
+          \$30  = 1'h0;
       6'h21:
-          \$39  = 4'ha;
+          \$30  = 1'h0;
       6'h22:
-          \$39  = 4'hb;
+          \$30  = 1'h0;
       6'h23:
-          \$39  = 4'h0;
+          \$30  = 1'h0;
       6'h24:
-          \$39  = 4'h1;
+          \$30  = 1'h0;
       6'h25:
-          \$39  = 4'h2;
+          \$30  = 1'h0;
       6'h26:
-          \$39  = 4'h3;
+          \$30  = 1'h1;
       6'h27:
-          \$39  = 4'h4;
+          \$30  = 1'h0;
       6'h28:
-          \$39  = 4'h5;
+          \$30  = 1'h0;
       6'h29:
-          \$39  = 4'h6;
+          \$30  = 1'h0;
       6'h2a:
-          \$39  = 4'h7;
+          \$30  = 1'h0;
       6'h2b:
-          \$39  = 4'h8;
+          \$30  = 1'h0;
       6'h2c:
-          \$39  = 4'h9;
+          \$30  = 1'h0;
       6'h2d:
-          \$39  = 4'ha;
+          \$30  = 1'h0;
       6'h2e:
-          \$39  = 4'hb;
+          \$30  = 1'h1;
       6'h2f:
-          \$39  = 4'h0;
+          \$30  = 1'h0;
+      6'h30:
+          \$30  = 1'h0;
+      6'h31:
+          \$30  = 1'h0;
+      6'h32:
+          \$30  = 1'h0;
+      6'h33:
+          \$30  = 1'h0;
+      6'h34:
+          \$30  = 1'h0;
+      6'h35:
+          \$30  = 1'h0;
+      6'h36:
+          \$30  = 1'h1;
+      6'h37:
+          \$30  = 1'h0;
+      6'h38:
+          \$30  = 1'h0;
+      6'h39:
+          \$30  = 1'h0;
+      6'h3a:
+          \$30  = 1'h0;
+      6'h3b:
+          \$30  = 1'h0;
+      6'h3c:
+          \$30  = 1'h0;
+      6'h3d:
+          \$30  = 1'h0;
+      6'h3e:
+          \$30  = 1'h1;
+      6'h3f:
+          \$30  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$40  = 1'h0;
-    casez (wrom__addr)
-      6'h00:
-          \$40  = 1'h1;
-      6'h01:
-          \$40  = 1'h1;
-      6'h02:
-          \$40  = 1'h1;
-      6'h03:
-          \$40  = 1'h1;
-      6'h04:
-          \$40  = 1'h1;
-      6'h05:
-          \$40  = 1'h1;
-      6'h06:
-          \$40  = 1'h1;
-      6'h07:
-          \$40  = 1'h1;
-      6'h08:
-          \$40  = 1'h1;
-      6'h09:
-          \$40  = 1'h1;
-      6'h0a:
-          \$40  = 1'h1;
-      6'h0b:
-          \$40  = 1'h0;
-      6'h0c:
-          \$40  = 1'h0;
-      6'h0d:
-          \$40  = 1'h0;
-      6'h0e:
-          \$40  = 1'h0;
-      6'h0f:
-          \$40  = 1'h0;
-      6'h10:
-          \$40  = 1'h0;
-      6'h11:
-          \$40  = 1'h0;
-      6'h12:
-          \$40  = 1'h0;
-      6'h13:
-          \$40  = 1'h0;
-      6'h14:
-          \$40  = 1'h0;
-      6'h15:
-          \$40  = 1'h0;
-      6'h16:
-          \$40  = 1'h0;
-      6'h17:
-          \$40  = 1'h0;
-      6'h18:
-          \$40  = 1'h0;
-      6'h19:
-          \$40  = 1'h0;
-      6'h1a:
-          \$40  = 1'h0;
-      6'h1b:
-          \$40  = 1'h0;
-      6'h1c:
-          \$40  = 1'h0;
-      6'h1d:
-          \$40  = 1'h0;
-      6'h1e:
-          \$40  = 1'h0;
-      6'h1f:
-          \$40  = 1'h0;
-      6'h20:
-          \$40  = 1'h0;
-      6'h21:
-          \$40  = 1'h0;
-      6'h22:
-          \$40  = 1'h0;
-      6'h23:
-          \$40  = 1'h0;
-      6'h24:
-          \$40  = 1'h0;
-      6'h25:
-          \$40  = 1'h0;
-      6'h26:
-          \$40  = 1'h0;
-      6'h27:
-          \$40  = 1'h0;
-      6'h28:
-          \$40  = 1'h0;
-      6'h29:
-          \$40  = 1'h0;
-      6'h2a:
-          \$40  = 1'h0;
-      6'h2b:
-          \$40  = 1'h0;
-      6'h2c:
-          \$40  = 1'h0;
-      6'h2d:
-          \$40  = 1'h0;
-      6'h2e:
-          \$40  = 1'h0;
-      6'h2f:
-          \$40  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$41  = 1'h0;
-    casez (wrom__addr)
-      6'h00:
-          \$41  = 1'h0;
-      6'h01:
-          \$41  = 1'h0;
-      6'h02:
-          \$41  = 1'h0;
-      6'h03:
-          \$41  = 1'h0;
-      6'h04:
-          \$41  = 1'h0;
-      6'h05:
-          \$41  = 1'h0;
-      6'h06:
-          \$41  = 1'h0;
-      6'h07:
-          \$41  = 1'h0;
-      6'h08:
-          \$41  = 1'h0;
-      6'h09:
-          \$41  = 1'h0;
-      6'h0a:
-          \$41  = 1'h0;
-      6'h0b:
-          \$41  = 1'h1;
-      6'h0c:
-          \$41  = 1'h0;
-      6'h0d:
-          \$41  = 1'h0;
-      6'h0e:
-          \$41  = 1'h0;
-      6'h0f:
-          \$41  = 1'h0;
-      6'h10:
-          \$41  = 1'h0;
-      6'h11:
-          \$41  = 1'h0;
-      6'h12:
-          \$41  = 1'h0;
-      6'h13:
-          \$41  = 1'h0;
-      6'h14:
-          \$41  = 1'h0;
-      6'h15:
-          \$41  = 1'h0;
-      6'h16:
-          \$41  = 1'h0;
-      6'h17:
-          \$41  = 1'h1;
-      6'h18:
-          \$41  = 1'h0;
-      6'h19:
-          \$41  = 1'h0;
-      6'h1a:
-          \$41  = 1'h0;
-      6'h1b:
-          \$41  = 1'h0;
-      6'h1c:
-          \$41  = 1'h0;
-      6'h1d:
-          \$41  = 1'h0;
-      6'h1e:
-          \$41  = 1'h0;
-      6'h1f:
-          \$41  = 1'h0;
-      6'h20:
-          \$41  = 1'h0;
-      6'h21:
-          \$41  = 1'h0;
-      6'h22:
-          \$41  = 1'h0;
-      6'h23:
-          \$41  = 1'h1;
-      6'h24:
-          \$41  = 1'h0;
-      6'h25:
-          \$41  = 1'h0;
-      6'h26:
-          \$41  = 1'h0;
-      6'h27:
-          \$41  = 1'h0;
-      6'h28:
-          \$41  = 1'h0;
-      6'h29:
-          \$41  = 1'h0;
-      6'h2a:
-          \$41  = 1'h0;
-      6'h2b:
-          \$41  = 1'h0;
-      6'h2c:
-          \$41  = 1'h0;
-      6'h2d:
-          \$41  = 1'h0;
-      6'h2e:
-          \$41  = 1'h0;
-      6'h2f:
-          \$41  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$42  = 1'h0;
-    casez (wrom__addr)
-      6'h00:
-          \$42  = 1'h0;
-      6'h01:
-          \$42  = 1'h0;
-      6'h02:
-          \$42  = 1'h0;
-      6'h03:
-          \$42  = 1'h0;
-      6'h04:
-          \$42  = 1'h0;
-      6'h05:
-          \$42  = 1'h0;
-      6'h06:
-          \$42  = 1'h0;
-      6'h07:
-          \$42  = 1'h0;
-      6'h08:
-          \$42  = 1'h0;
-      6'h09:
-          \$42  = 1'h0;
-      6'h0a:
-          \$42  = 1'h1;
-      6'h0b:
-          \$42  = 1'h0;
-      6'h0c:
-          \$42  = 1'h0;
-      6'h0d:
-          \$42  = 1'h0;
-      6'h0e:
-          \$42  = 1'h0;
-      6'h0f:
-          \$42  = 1'h0;
-      6'h10:
-          \$42  = 1'h0;
-      6'h11:
-          \$42  = 1'h0;
-      6'h12:
-          \$42  = 1'h0;
-      6'h13:
-          \$42  = 1'h0;
-      6'h14:
-          \$42  = 1'h0;
-      6'h15:
-          \$42  = 1'h0;
-      6'h16:
-          \$42  = 1'h1;
-      6'h17:
-          \$42  = 1'h0;
-      6'h18:
-          \$42  = 1'h0;
-      6'h19:
-          \$42  = 1'h0;
-      6'h1a:
-          \$42  = 1'h0;
-      6'h1b:
-          \$42  = 1'h0;
-      6'h1c:
-          \$42  = 1'h0;
-      6'h1d:
-          \$42  = 1'h0;
-      6'h1e:
-          \$42  = 1'h0;
-      6'h1f:
-          \$42  = 1'h0;
-      6'h20:
-          \$42  = 1'h0;
-      6'h21:
-          \$42  = 1'h0;
-      6'h22:
-          \$42  = 1'h1;
-      6'h23:
-          \$42  = 1'h0;
-      6'h24:
-          \$42  = 1'h0;
-      6'h25:
-          \$42  = 1'h0;
-      6'h26:
-          \$42  = 1'h0;
-      6'h27:
-          \$42  = 1'h0;
-      6'h28:
-          \$42  = 1'h0;
-      6'h29:
-          \$42  = 1'h0;
-      6'h2a:
-          \$42  = 1'h0;
-      6'h2b:
-          \$42  = 1'h0;
-      6'h2c:
-          \$42  = 1'h0;
-      6'h2d:
-          \$42  = 1'h0;
-      6'h2e:
-          \$42  = 1'h1;
-      6'h2f:
-          \$42  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$209  = nf_t;
+    \$169  = nf_t;
     if (issue) begin
-      \$209  = \$38 ;
+      \$169  = \$26 ;
     end
     if (rst) begin
-      \$209  = 2'h0;
+      \$169  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$210  = \$signature__addr ;
+    \$170  = \$signature__addr ;
     if (issue) begin
-      \$210  = \$39 ;
+      \$170  = \$27 ;
     end
     if (rst) begin
-      \$210  = 4'h0;
+      \$170  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$211  = reads_input_t;
+    \$171  = reads_input_t;
     if (issue) begin
-      \$211  = \$40 ;
+      \$171  = \$28 ;
     end
     if (rst) begin
-      \$211  = 1'h1;
+      \$171  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$212  = first_t;
+    \$172  = first_t;
     if (issue) begin
-      \$212  = \$41 ;
+      \$172  = \$29 ;
     end
     if (rst) begin
-      \$212  = 1'h1;
+      \$172  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$213  = last_t;
+    \$173  = last_t;
     if (issue) begin
-      \$213  = \$42 ;
+      \$173  = \$30 ;
     end
     if (rst) begin
-      \$213  = 1'h0;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$214  = wrom__addr;
+    \$174  = wrom__addr;
     if (issue) begin
-      \$214  = \$45 [5:0];
+      \$174  = \$33 [5:0];
     end
     if (rst) begin
-      \$214  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$215  = i__payload;
-    if (rst) begin
-      \$215  = 32'd0;
+      \$174  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$216  = reads_input_t;
+    \$175  = i__payload;
     if (rst) begin
-      \$216  = 1'h0;
+      \$175  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$217  = issue;
+    \$176  = reads_input_t;
     if (rst) begin
-      \$217  = 1'h0;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$218  = first_t;
+    \$177  = issue;
     if (rst) begin
-      \$218  = 1'h0;
+      \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$219  = last_t;
+    \$178  = first_t;
     if (rst) begin
-      \$219  = 1'h0;
+      \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$220  = nf_t;
+    \$179  = last_t;
     if (rst) begin
-      \$220  = 2'h0;
+      \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$221  = \$47 ;
+    \$180  = nf_t;
     if (rst) begin
-      \$221  = 9'h000;
+      \$180  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$222  = \$49 ;
+    \$181  = \$35 ;
     if (rst) begin
-      \$222  = 9'h000;
+      \$181  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$223  = \$51 ;
+    \$182  = \$37 ;
     if (rst) begin
-      \$223  = 9'h000;
+      \$182  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$224  = \$53 ;
+    \$183  = \$39 ;
     if (rst) begin
-      \$224  = 9'h000;
+      \$183  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$225  = \$55 ;
+    \$184  = \$41 ;
     if (rst) begin
-      \$225  = 9'h000;
+      \$184  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$226  = \$57 ;
+    \$185  = \$43 ;
     if (rst) begin
-      \$226  = 9'h000;
+      \$185  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$227  = \$59 ;
+    \$186  = \$45 ;
     if (rst) begin
-      \$227  = 9'h000;
+      \$186  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$228  = \$61 ;
+    \$187  = \$47 ;
     if (rst) begin
-      \$228  = 9'h000;
+      \$187  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$229  = \$63 ;
+    \$188  = \$49 ;
     if (rst) begin
-      \$229  = 9'h000;
+      \$188  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$230  = \$65 ;
+    \$189  = \$51 ;
     if (rst) begin
-      \$230  = 9'h000;
+      \$189  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$231  = \$67 ;
+    \$190  = \$53 ;
     if (rst) begin
-      \$231  = 9'h000;
+      \$190  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$232  = \$69 ;
+    \$191  = \$55 ;
     if (rst) begin
-      \$232  = 9'h000;
+      \$191  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$233  = \$71 ;
+    \$192  = \$57 ;
     if (rst) begin
-      \$233  = 9'h000;
+      \$192  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$234  = \$73 ;
+    \$193  = \$59 ;
     if (rst) begin
-      \$234  = 9'h000;
+      \$193  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$235  = \$75 ;
+    \$194  = \$61 ;
     if (rst) begin
-      \$235  = 9'h000;
+      \$194  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$236  = \$77 ;
+    \$195  = \$63 ;
     if (rst) begin
-      \$236  = 9'h000;
+      \$195  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$237  = \$79 ;
+    \$196  = \$65 ;
     if (rst) begin
-      \$237  = 9'h000;
+      \$196  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$238  = \$81 ;
+    \$197  = \$67 ;
     if (rst) begin
-      \$238  = 9'h000;
+      \$197  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$239  = \$83 ;
+    \$198  = \$69 ;
     if (rst) begin
-      \$239  = 9'h000;
+      \$198  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$240  = \$85 ;
+    \$199  = \$71 ;
     if (rst) begin
-      \$240  = 9'h000;
+      \$199  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$241  = \$87 ;
+    \$200  = \$73 ;
     if (rst) begin
-      \$241  = 9'h000;
+      \$200  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$242  = \$89 ;
+    \$201  = \$75 ;
     if (rst) begin
-      \$242  = 9'h000;
+      \$201  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$243  = \$91 ;
+    \$202  = \$77 ;
     if (rst) begin
-      \$243  = 9'h000;
+      \$202  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$244  = \$93 ;
+    \$203  = \$79 ;
     if (rst) begin
-      \$244  = 9'h000;
+      \$203  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$245  = \$95 ;
+    \$204  = \$81 ;
     if (rst) begin
-      \$245  = 9'h000;
+      \$204  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$246  = \$97 ;
+    \$205  = wrom__data[7:0];
     if (rst) begin
-      \$246  = 9'h000;
+      \$205  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$247  = \$99 ;
+    \$206  = wrom__data[15:8];
     if (rst) begin
-      \$247  = 9'h000;
+      \$206  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$207  = wrom__data[23:16];
+    if (rst) begin
+      \$207  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$208  = wrom__data[31:24];
+    if (rst) begin
+      \$208  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$209  = wrom__data[39:32];
+    if (rst) begin
+      \$209  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$210  = wrom__data[47:40];
+    if (rst) begin
+      \$210  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$211  = wrom__data[55:48];
+    if (rst) begin
+      \$211  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$212  = wrom__data[63:56];
+    if (rst) begin
+      \$212  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$213  = wrom__data[71:64];
+    if (rst) begin
+      \$213  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$214  = wrom__data[79:72];
+    if (rst) begin
+      \$214  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$215  = wrom__data[87:80];
+    if (rst) begin
+      \$215  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$216  = wrom__data[95:88];
+    if (rst) begin
+      \$216  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$217  = wrom__data[103:96];
+    if (rst) begin
+      \$217  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$218  = wrom__data[111:104];
+    if (rst) begin
+      \$218  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$219  = wrom__data[119:112];
+    if (rst) begin
+      \$219  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$220  = wrom__data[127:120];
+    if (rst) begin
+      \$220  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$221  = wrom__data[135:128];
+    if (rst) begin
+      \$221  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$222  = wrom__data[143:136];
+    if (rst) begin
+      \$222  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$223  = wrom__data[151:144];
+    if (rst) begin
+      \$223  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$224  = wrom__data[159:152];
+    if (rst) begin
+      \$224  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$225  = wrom__data[167:160];
+    if (rst) begin
+      \$225  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$226  = wrom__data[175:168];
+    if (rst) begin
+      \$226  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$227  = wrom__data[183:176];
+    if (rst) begin
+      \$227  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$228  = wrom__data[191:184];
+    if (rst) begin
+      \$228  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$229  = \$82 ;
+    if (rst) begin
+      \$229  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$230  = \$83 ;
+    if (rst) begin
+      \$230  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$231  = \$84 ;
+    if (rst) begin
+      \$231  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$232  = \$85 ;
+    if (rst) begin
+      \$232  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$233  = \$86 ;
+    if (rst) begin
+      \$233  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$234  = \$87 ;
+    if (rst) begin
+      \$234  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$235  = \$88 ;
+    if (rst) begin
+      \$235  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$236  = \$89 ;
+    if (rst) begin
+      \$236  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$237  = \$90 ;
+    if (rst) begin
+      \$237  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$238  = \$91 ;
+    if (rst) begin
+      \$238  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$239  = \$92 ;
+    if (rst) begin
+      \$239  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$240  = \$93 ;
+    if (rst) begin
+      \$240  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$241  = \$94 ;
+    if (rst) begin
+      \$241  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$242  = \$95 ;
+    if (rst) begin
+      \$242  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$243  = \$96 ;
+    if (rst) begin
+      \$243  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$244  = \$97 ;
+    if (rst) begin
+      \$244  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$245  = \$98 ;
+    if (rst) begin
+      \$245  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$246  = \$99 ;
+    if (rst) begin
+      \$246  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$247  = \$100 ;
+    if (rst) begin
+      \$247  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$248  = \$101 ;
     if (rst) begin
-      \$248  = 9'h000;
+      \$248  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$249  = \$103 ;
+    \$249  = \$102 ;
     if (rst) begin
-      \$249  = 9'h000;
+      \$249  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$250  = \$105 ;
+    \$250  = \$103 ;
     if (rst) begin
-      \$250  = 9'h000;
+      \$250  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$251  = \$107 ;
+    \$251  = \$104 ;
     if (rst) begin
-      \$251  = 9'h000;
+      \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$252  = \$109 ;
+    \$252  = \$105 ;
     if (rst) begin
-      \$252  = 9'h000;
+      \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$253  = wrom__data[7:0];
+    \$253  = prod0_0;
     if (rst) begin
-      \$253  = 8'h00;
+      \$253  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$254  = wrom__data[15:8];
+    \$254  = prod0_1;
     if (rst) begin
-      \$254  = 8'h00;
+      \$254  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$255  = wrom__data[23:16];
+    \$255  = prod0_2;
     if (rst) begin
-      \$255  = 8'h00;
+      \$255  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$256  = wrom__data[31:24];
+    \$256  = prod0_3;
     if (rst) begin
-      \$256  = 8'h00;
+      \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$257  = wrom__data[39:32];
+    \$257  = prod0_4;
     if (rst) begin
-      \$257  = 8'h00;
+      \$257  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$258  = wrom__data[47:40];
+    \$258  = prod0_5;
     if (rst) begin
-      \$258  = 8'h00;
+      \$258  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$259  = wrom__data[55:48];
+    \$259  = prod1_0;
     if (rst) begin
-      \$259  = 8'h00;
+      \$259  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$260  = wrom__data[63:56];
+    \$260  = prod1_1;
     if (rst) begin
-      \$260  = 8'h00;
+      \$260  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$261  = wrom__data[71:64];
+    \$261  = prod1_2;
     if (rst) begin
-      \$261  = 8'h00;
+      \$261  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$262  = wrom__data[79:72];
+    \$262  = prod1_3;
     if (rst) begin
-      \$262  = 8'h00;
+      \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$263  = wrom__data[87:80];
+    \$263  = prod1_4;
     if (rst) begin
-      \$263  = 8'h00;
+      \$263  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$264  = wrom__data[95:88];
+    \$264  = prod1_5;
     if (rst) begin
-      \$264  = 8'h00;
+      \$264  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$265  = wrom__data[103:96];
+    \$265  = prod2_0;
     if (rst) begin
-      \$265  = 8'h00;
+      \$265  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$266  = wrom__data[111:104];
+    \$266  = prod2_1;
     if (rst) begin
-      \$266  = 8'h00;
+      \$266  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$267  = wrom__data[119:112];
+    \$267  = prod2_2;
     if (rst) begin
-      \$267  = 8'h00;
+      \$267  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$268  = wrom__data[127:120];
+    \$268  = prod2_3;
     if (rst) begin
-      \$268  = 8'h00;
+      \$268  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$269  = wrom__data[135:128];
+    \$269  = prod2_4;
     if (rst) begin
-      \$269  = 8'h00;
+      \$269  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$270  = wrom__data[143:136];
+    \$270  = prod2_5;
     if (rst) begin
-      \$270  = 8'h00;
+      \$270  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$271  = wrom__data[151:144];
+    \$271  = prod3_0;
     if (rst) begin
-      \$271  = 8'h00;
+      \$271  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$272  = wrom__data[159:152];
+    \$272  = prod3_1;
     if (rst) begin
-      \$272  = 8'h00;
+      \$272  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$273  = wrom__data[167:160];
+    \$273  = prod3_2;
     if (rst) begin
-      \$273  = 8'h00;
+      \$273  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$274  = wrom__data[175:168];
+    \$274  = prod3_3;
     if (rst) begin
-      \$274  = 8'h00;
+      \$274  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$275  = wrom__data[183:176];
+    \$275  = prod3_4;
     if (rst) begin
-      \$275  = 8'h00;
+      \$275  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$276  = wrom__data[191:184];
+    \$276  = prod3_5;
     if (rst) begin
-      \$276  = 8'h00;
+      \$276  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$277  = wrom__data[199:192];
+    \$277  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
     if (rst) begin
-      \$277  = 8'h00;
+      \$277  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$278  = wrom__data[207:200];
+    \$278  = { \$109 [17], \$109 [17], \$109 [17], \$109 [17], \$109 [17], \$109  };
     if (rst) begin
-      \$278  = 8'h00;
+      \$278  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$279  = wrom__data[215:208];
+    \$279  = \$110 [22:0];
     if (rst) begin
-      \$279  = 8'h00;
+      \$279  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$280  = wrom__data[223:216];
+    \$280  = { \$113 [18], \$113 [18], \$113 [18], \$113 [18], \$113  };
     if (rst) begin
-      \$280  = 8'h00;
+      \$280  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$281  = wrom__data[231:224];
+    \$281  = { \$114 [17], \$114 [17], \$114 [17], \$114 [17], \$114 [17], \$114  };
     if (rst) begin
-      \$281  = 8'h00;
+      \$281  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$282  = wrom__data[239:232];
+    \$282  = \$115 [22:0];
     if (rst) begin
-      \$282  = 8'h00;
+      \$282  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$283  = wrom__data[247:240];
+    \$283  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
     if (rst) begin
-      \$283  = 8'h00;
+      \$283  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$284  = wrom__data[255:248];
+    \$284  = { \$119 [17], \$119 [17], \$119 [17], \$119 [17], \$119 [17], \$119  };
     if (rst) begin
-      \$284  = 8'h00;
+      \$284  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$285  = \$110 ;
+    \$285  = \$120 [22:0];
     if (rst) begin
-      \$285  = 17'h00000;
+      \$285  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$286  = \$111 ;
+    \$286  = { \$123 [18], \$123 [18], \$123 [18], \$123 [18], \$123  };
     if (rst) begin
-      \$286  = 17'h00000;
+      \$286  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$287  = \$112 ;
+    \$287  = { \$124 [17], \$124 [17], \$124 [17], \$124 [17], \$124 [17], \$124  };
     if (rst) begin
-      \$287  = 17'h00000;
+      \$287  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$288  = \$113 ;
+    \$288  = \$125 [22:0];
     if (rst) begin
-      \$288  = 17'h00000;
+      \$288  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$289  = \$114 ;
+    \$289  = v1;
     if (rst) begin
-      \$289  = 17'h00000;
+      \$289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$290  = \$115 ;
+    \$290  = first1;
     if (rst) begin
-      \$290  = 17'h00000;
+      \$290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$291  = \$116 ;
+    \$291  = last1;
     if (rst) begin
-      \$291  = 17'h00000;
+      \$291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$292  = \$117 ;
+    \$292  = nf1;
     if (rst) begin
-      \$292  = 17'h00000;
+      \$292  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$293  = \$118 ;
+    \$293  = v2;
     if (rst) begin
-      \$293  = 17'h00000;
+      \$293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$294  = \$119 ;
+    \$294  = first2;
     if (rst) begin
-      \$294  = 17'h00000;
+      \$294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$295  = \$120 ;
+    \$295  = last2;
     if (rst) begin
-      \$295  = 17'h00000;
+      \$295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$296  = \$121 ;
+    \$296  = nf2;
     if (rst) begin
-      \$296  = 17'h00000;
+      \$296  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$297  = \$122 ;
+    \$297  = v3;
     if (rst) begin
-      \$297  = 17'h00000;
+      \$297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$298  = \$123 ;
+    \$298  = first3;
     if (rst) begin
-      \$298  = 17'h00000;
+      \$298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$299  = \$124 ;
+    \$299  = last3;
     if (rst) begin
-      \$299  = 17'h00000;
+      \$299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$300  = \$125 ;
+    \$300  = nf3;
     if (rst) begin
-      \$300  = 17'h00000;
+      \$300  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$301  = \$126 ;
+    \$301  = v4;
     if (rst) begin
-      \$301  = 17'h00000;
+      \$301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$302  = \$127 ;
+    \$302  = first4;
     if (rst) begin
-      \$302  = 17'h00000;
+      \$302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$303  = \$128 ;
+    \$303  = last4;
     if (rst) begin
-      \$303  = 17'h00000;
+      \$303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$304  = \$129 ;
+    \$304  = nf4;
     if (rst) begin
-      \$304  = 17'h00000;
+      \$304  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$305  = \$130 ;
+    \$305  = v5;
     if (rst) begin
-      \$305  = 17'h00000;
+      \$305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$306  = \$131 ;
+    \$306  = first5;
     if (rst) begin
-      \$306  = 17'h00000;
+      \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$307  = \$132 ;
+    \$307  = last5;
     if (rst) begin
-      \$307  = 17'h00000;
+      \$307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$308  = \$133 ;
+    \$308  = nf5;
     if (rst) begin
-      \$308  = 17'h00000;
+      \$308  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$309  = \$134 ;
-    if (rst) begin
-      \$309  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$310  = \$135 ;
-    if (rst) begin
-      \$310  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$311  = \$136 ;
-    if (rst) begin
-      \$311  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$312  = \$137 ;
-    if (rst) begin
-      \$312  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$313  = \$138 ;
-    if (rst) begin
-      \$313  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$314  = \$139 ;
-    if (rst) begin
-      \$314  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$315  = \$140 ;
-    if (rst) begin
-      \$315  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$316  = \$141 ;
-    if (rst) begin
-      \$316  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$317  = prod0_0;
-    if (rst) begin
-      \$317  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$318  = prod0_1;
-    if (rst) begin
-      \$318  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$319  = prod0_2;
-    if (rst) begin
-      \$319  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$320  = prod0_3;
-    if (rst) begin
-      \$320  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$321  = prod1_0;
-    if (rst) begin
-      \$321  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$322  = prod1_1;
-    if (rst) begin
-      \$322  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$323  = prod1_2;
-    if (rst) begin
-      \$323  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$324  = prod1_3;
-    if (rst) begin
-      \$324  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$325  = prod2_0;
-    if (rst) begin
-      \$325  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$326  = prod2_1;
-    if (rst) begin
-      \$326  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$327  = prod2_2;
-    if (rst) begin
-      \$327  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$328  = prod2_3;
-    if (rst) begin
-      \$328  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$329  = prod3_0;
-    if (rst) begin
-      \$329  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$330  = prod3_1;
-    if (rst) begin
-      \$330  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$331  = prod3_2;
-    if (rst) begin
-      \$331  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$332  = prod3_3;
-    if (rst) begin
-      \$332  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$333  = prod4_0;
-    if (rst) begin
-      \$333  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$334  = prod4_1;
-    if (rst) begin
-      \$334  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$335  = prod4_2;
-    if (rst) begin
-      \$335  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$336  = prod4_3;
-    if (rst) begin
-      \$336  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$337  = prod5_0;
-    if (rst) begin
-      \$337  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$338  = prod5_1;
-    if (rst) begin
-      \$338  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$339  = prod5_2;
-    if (rst) begin
-      \$339  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$340  = prod5_3;
-    if (rst) begin
-      \$340  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$341  = prod6_0;
-    if (rst) begin
-      \$341  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$342  = prod6_1;
-    if (rst) begin
-      \$342  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$343  = prod6_2;
-    if (rst) begin
-      \$343  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$344  = prod6_3;
-    if (rst) begin
-      \$344  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$345  = prod7_0;
-    if (rst) begin
-      \$345  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$346  = prod7_1;
-    if (rst) begin
-      \$346  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$347  = prod7_2;
-    if (rst) begin
-      \$347  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$348  = prod7_3;
-    if (rst) begin
-      \$348  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$349  = { \$144 [18], \$144 [18], \$144 [18], \$144 [18], \$144  };
-    if (rst) begin
-      \$349  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$350  = { \$147 [18], \$147 [18], \$147 [18], \$147 [18], \$147  };
-    if (rst) begin
-      \$350  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$351  = { \$150 [18], \$150 [18], \$150 [18], \$150 [18], \$150  };
-    if (rst) begin
-      \$351  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$352  = { \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153  };
-    if (rst) begin
-      \$352  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$353  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
-    if (rst) begin
-      \$353  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$354  = { \$159 [18], \$159 [18], \$159 [18], \$159 [18], \$159  };
-    if (rst) begin
-      \$354  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$355  = { \$162 [18], \$162 [18], \$162 [18], \$162 [18], \$162  };
-    if (rst) begin
-      \$355  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$356  = { \$165 [18], \$165 [18], \$165 [18], \$165 [18], \$165  };
-    if (rst) begin
-      \$356  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$357  = v1;
-    if (rst) begin
-      \$357  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$358  = first1;
-    if (rst) begin
-      \$358  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$359  = last1;
-    if (rst) begin
-      \$359  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$360  = nf1;
-    if (rst) begin
-      \$360  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$361  = v2;
-    if (rst) begin
-      \$361  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$362  = first2;
-    if (rst) begin
-      \$362  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$363  = last2;
-    if (rst) begin
-      \$363  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$364  = nf2;
-    if (rst) begin
-      \$364  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$365  = v3;
-    if (rst) begin
-      \$365  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$366  = first3;
-    if (rst) begin
-      \$366  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$367  = last3;
-    if (rst) begin
-      \$367  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$368  = nf3;
-    if (rst) begin
-      \$368  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$369  = v4;
-    if (rst) begin
-      \$369  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$370  = first4;
-    if (rst) begin
-      \$370  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$371  = last4;
-    if (rst) begin
-      \$371  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$372  = nf4;
-    if (rst) begin
-      \$372  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$373  = acc0;
-    if (v5) begin
-      \$373  = \$9 [22:0];
-    end
-    if (rst) begin
-      \$373  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$374  = acc1;
-    if (v5) begin
-      \$374  = \$12 [22:0];
-    end
-    if (rst) begin
-      \$374  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$375  = acc2;
-    if (v5) begin
-      \$375  = \$15 [22:0];
-    end
-    if (rst) begin
-      \$375  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$376  = acc3;
-    if (v5) begin
-      \$376  = \$18 [22:0];
-    end
-    if (rst) begin
-      \$376  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$377  = acc4;
-    if (v5) begin
-      \$377  = \$21 [22:0];
+    \$309  = acc0;
+    if (v6) begin
+      \$309  = \$9 [22:0];
     end
     if (rst) begin
-      \$377  = 23'h000000;
+      \$309  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$378  = acc5;
-    if (v5) begin
-      \$378  = \$24 [22:0];
+    \$310  = acc1;
+    if (v6) begin
+      \$310  = \$12 [22:0];
     end
     if (rst) begin
-      \$378  = 23'h000000;
+      \$310  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$379  = acc6;
-    if (v5) begin
-      \$379  = \$27 [22:0];
+    \$311  = acc2;
+    if (v6) begin
+      \$311  = \$15 [22:0];
     end
     if (rst) begin
-      \$379  = 23'h000000;
+      \$311  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$380  = acc7;
-    if (v5) begin
-      \$380  = \$30 [22:0];
+    \$312  = acc3;
+    if (v6) begin
+      \$312  = \$18 [22:0];
     end
     if (rst) begin
-      \$380  = 23'h000000;
+      \$312  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$381  = \$169 [2:0];
+    \$313  = \$129 [3:0];
     if (rst) begin
-      \$381  = 3'h0;
+      \$313  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$382  = \$signature__addr$48 ;
-    if (\$177 ) begin
-      \$382  = \$180 [2:0];
+    \$314  = \$signature__addr$36 ;
+    if (\$137 ) begin
+      \$314  = \$140 [2:0];
     end
     if (rst) begin
-      \$382  = 3'h0;
+      \$314  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$383  = \rport__addr$51 ;
-    if (\$184 ) begin
-      \$383  = \$187 [2:0];
+    \$315  = \rport__addr$39 ;
+    if (\$144 ) begin
+      \$315  = \$147 [2:0];
     end
     if (rst) begin
-      \$383  = 3'h0;
+      \$315  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$384  = \$201 [2:0];
+    \$316  = \$161 [2:0];
     if (rst) begin
-      \$384  = 3'h0;
+      \$316  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$385  = o__valid;
-    if (\$203 ) begin
-      \$385  = \$206 ;
+    \$317  = o__valid;
+    if (\$163 ) begin
+      \$317  = \$166 ;
     end
     if (rst) begin
-      \$385  = 1'h0;
+      \$317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$386  = o__payload;
-    if (\$203 ) begin
-      \$386  = \$208 ;
+    \$318  = o__payload;
+    if (\$163 ) begin
+      \$318  = \$168 ;
     end
     if (rst) begin
-      \$386  = 184'h0000000000000000000000000000000000000000000000;
+      \$318  = 92'h00000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -11935,37 +11496,23 @@ module \top.s1_dense1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign acc1_next = \$12 [22:0];
   assign acc2_next = \$15 [22:0];
   assign acc3_next = \$18 [22:0];
-  assign acc4_next = \$21 [22:0];
-  assign acc5_next = \$24 [22:0];
-  assign acc6_next = \$27 [22:0];
-  assign acc7_next = \$30 [22:0];
-  assign q_wptr = \$signature__addr$48 ;
-  assign \$signature__data$50  = q_in;
-  assign q_rptr = \rport__addr$51 ;
+  assign q_wptr = \$signature__addr$36 ;
+  assign \$signature__data$38  = q_in;
+  assign q_rptr = \rport__addr$39 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
   assign \q_in[0]  = q_in[22:0];
   assign \q_in[1]  = q_in[45:23];
   assign \q_in[2]  = q_in[68:46];
   assign \q_in[3]  = q_in[91:69];
-  assign \q_in[4]  = q_in[114:92];
-  assign \q_in[5]  = q_in[137:115];
-  assign \q_in[6]  = q_in[160:138];
-  assign \q_in[7]  = q_in[183:161];
   assign \o__payload[0]  = o__payload[22:0];
   assign \o__payload[1]  = o__payload[45:23];
   assign \o__payload[2]  = o__payload[68:46];
   assign \o__payload[3]  = o__payload[91:69];
-  assign \o__payload[4]  = o__payload[114:92];
-  assign \o__payload[5]  = o__payload[137:115];
-  assign \o__payload[6]  = o__payload[160:138];
-  assign \o__payload[7]  = o__payload[183:161];
-  assign q_in[183:161] = \$30 [22:0];
-  assign q_in[160:138] = \$27 [22:0];
-  assign q_in[137:115] = \$24 [22:0];
-  assign q_in[114:92] = \$21 [22:0];
   assign q_in[91:69] = \$18 [22:0];
   assign q_in[68:46] = \$15 [22:0];
   assign q_in[45:23] = \$12 [22:0];
@@ -11980,529 +11527,317 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire \$103 ;
-  wire [48:0] \$104 ;
+  wire [48:0] \$103 ;
+  wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  wire [49:0] \$107 ;
-  reg [24:0] \$108 ;
-  reg [5:0] \$109 ;
+  wire [49:0] \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire [49:0] \$109 ;
   wire \$11 ;
-  reg [35:0] \$110 ;
-  reg [35:0] \$111 ;
-  wire [33:0] \$112 ;
-  wire [24:0] \$113 ;
-  wire [22:0] \$114 ;
-  wire [13:0] \$115 ;
-  wire [34:0] \$116 ;
-  wire [35:0] \$117 ;
-  wire [55:0] \$118 ;
-  wire [56:0] \$119 ;
+  wire [49:0] \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire [49:0] \$113 ;
+  wire [49:0] \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire [49:0] \$117 ;
+  wire [49:0] \$118 ;
+  wire \$119 ;
   wire \$12 ;
-  wire [53:0] \$120 ;
-  wire [58:0] \$121 ;
-  wire [76:0] \$122 ;
-  wire [77:0] \$123 ;
-  wire [47:0] \$124 ;
+  wire \$120 ;
+  wire [49:0] \$121 ;
+  wire [49:0] \$122 ;
+  wire \$123 ;
+  wire [4:0] \$124 ;
   wire \$125 ;
-  wire \$126 ;
+  wire [5:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire [48:0] \$129 ;
-  wire \$13 ;
+  wire \$129 ;
+  wire [3:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire [49:0] \$132 ;
-  reg [24:0] \$133 ;
-  wire [33:0] \$134 ;
-  wire [24:0] \$135 ;
-  wire [22:0] \$136 ;
-  wire [13:0] \$137 ;
-  wire [34:0] \$138 ;
-  wire [35:0] \$139 ;
-  wire \$14 ;
-  wire [55:0] \$140 ;
-  wire [56:0] \$141 ;
-  wire [53:0] \$142 ;
-  wire [58:0] \$143 ;
-  wire [76:0] \$144 ;
-  wire [77:0] \$145 ;
-  wire [47:0] \$146 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire [3:0] \$135 ;
+  wire [3:0] \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire [3:0] \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire [3:0] \$142 ;
+  wire [3:0] \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire [48:0] \$151 ;
+  wire [4:0] \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [49:0] \$154 ;
-  reg [24:0] \$155 ;
-  wire [33:0] \$156 ;
-  wire [24:0] \$157 ;
-  wire [22:0] \$158 ;
-  wire [13:0] \$159 ;
-  wire \$16 ;
-  wire [34:0] \$160 ;
-  wire [35:0] \$161 ;
-  wire [55:0] \$162 ;
-  wire [56:0] \$163 ;
-  wire [53:0] \$164 ;
-  wire [58:0] \$165 ;
-  wire [76:0] \$166 ;
-  wire [77:0] \$167 ;
-  wire [47:0] \$168 ;
-  wire \$169 ;
-  wire [2:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire [48:0] \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire [49:0] \$176 ;
-  reg [24:0] \$177 ;
-  wire [33:0] \$178 ;
-  wire [24:0] \$179 ;
-  wire [2:0] \$18 ;
-  wire [22:0] \$180 ;
-  wire [13:0] \$181 ;
-  wire [34:0] \$182 ;
-  wire [35:0] \$183 ;
-  wire [55:0] \$184 ;
-  wire [56:0] \$185 ;
-  wire [53:0] \$186 ;
-  wire [58:0] \$187 ;
-  wire [76:0] \$188 ;
-  wire [77:0] \$189 ;
-  wire \$19 ;
-  wire [47:0] \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire [48:0] \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire [49:0] \$198 ;
-  wire \$199 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire [5:0] \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  reg [24:0] \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire [31:0] \$162 ;
+  reg [2:0] \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg \$168 ;
+  reg \$169 ;
+  reg [5:0] \$17 ;
+  reg \$170 ;
+  reg [24:0] \$171 ;
+  reg [24:0] \$172 ;
+  reg [24:0] \$173 ;
+  reg [24:0] \$174 ;
+  reg [24:0] \$175 ;
+  reg [24:0] \$176 ;
+  reg [5:0] \$177 ;
+  reg [5:0] \$178 ;
+  reg [5:0] \$179 ;
+  reg [35:0] \$18 ;
+  reg [5:0] \$180 ;
+  reg [5:0] \$181 ;
+  reg [5:0] \$182 ;
+  reg [35:0] \$183 ;
+  reg [35:0] \$184 ;
+  reg [35:0] \$185 ;
+  reg [35:0] \$186 ;
+  reg [35:0] \$187 ;
+  reg [35:0] \$188 ;
+  reg [35:0] \$189 ;
+  reg [35:0] \$19 ;
+  reg [35:0] \$190 ;
+  reg [35:0] \$191 ;
+  reg [35:0] \$192 ;
+  reg [35:0] \$193 ;
+  reg [35:0] \$194 ;
+  reg [22:0] \$195 ;
+  reg [33:0] \$196 ;
+  reg [33:0] \$197 ;
+  reg [24:0] \$198 ;
+  reg [24:0] \$199 ;
   wire [8:0] \$2 ;
-  reg [24:0] \$20 ;
-  wire \$200 ;
-  wire [49:0] \$201 ;
-  wire [49:0] \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire [49:0] \$205 ;
-  wire [49:0] \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire [49:0] \$209 ;
-  wire [33:0] \$21 ;
-  wire [49:0] \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire [49:0] \$213 ;
-  wire [49:0] \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire [49:0] \$217 ;
-  wire [49:0] \$218 ;
-  wire \$219 ;
-  wire [24:0] \$22 ;
-  wire \$220 ;
-  wire [49:0] \$221 ;
-  wire [49:0] \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire [49:0] \$225 ;
-  wire [49:0] \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire [49:0] \$229 ;
-  wire [22:0] \$23 ;
-  wire [49:0] \$230 ;
-  wire \$231 ;
-  wire [4:0] \$232 ;
-  wire \$233 ;
-  wire [5:0] \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
-  wire [13:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire [3:0] \$243 ;
-  wire [3:0] \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
-  wire [34:0] \$25 ;
-  wire [3:0] \$250 ;
-  wire [3:0] \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire [4:0] \$259 ;
-  wire [35:0] \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire [5:0] \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
-  wire [55:0] \$27 ;
-  wire [63:0] \$270 ;
-  reg [1:0] \$271 ;
-  reg \$272 ;
-  reg \$273 ;
-  reg \$274 ;
-  reg \$275 ;
-  reg \$276 ;
+  wire [33:0] \$20 ;
+  reg [22:0] \$200 ;
+  reg [22:0] \$201 ;
+  reg [13:0] \$202 ;
+  reg [13:0] \$203 ;
+  reg [47:0] \$204 ;
+  reg [47:0] \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg [49:0] \$208 ;
+  reg [24:0] \$209 ;
+  wire [24:0] \$21 ;
+  reg [24:0] \$210 ;
+  reg [24:0] \$211 ;
+  reg [24:0] \$212 ;
+  reg [24:0] \$213 ;
+  reg [24:0] \$214 ;
+  reg [22:0] \$215 ;
+  reg [33:0] \$216 ;
+  reg [33:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
+  wire [22:0] \$22 ;
+  reg [22:0] \$220 ;
+  reg [22:0] \$221 ;
+  reg [13:0] \$222 ;
+  reg [13:0] \$223 ;
+  reg [47:0] \$224 ;
+  reg [47:0] \$225 ;
+  reg \$226 ;
+  reg \$227 ;
+  reg [49:0] \$228 ;
+  reg [24:0] \$229 ;
+  wire [13:0] \$23 ;
+  reg [24:0] \$230 ;
+  reg [24:0] \$231 ;
+  reg [24:0] \$232 ;
+  reg [24:0] \$233 ;
+  reg [24:0] \$234 ;
+  reg [22:0] \$235 ;
+  reg [33:0] \$236 ;
+  reg [33:0] \$237 ;
+  reg [24:0] \$238 ;
+  reg [24:0] \$239 ;
+  wire [34:0] \$24 ;
+  reg [22:0] \$240 ;
+  reg [22:0] \$241 ;
+  reg [13:0] \$242 ;
+  reg [13:0] \$243 ;
+  reg [47:0] \$244 ;
+  reg [47:0] \$245 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg [49:0] \$248 ;
+  reg [24:0] \$249 ;
+  wire [35:0] \$25 ;
+  reg [24:0] \$250 ;
+  reg [24:0] \$251 ;
+  reg [24:0] \$252 ;
+  reg [24:0] \$253 ;
+  reg [24:0] \$254 ;
+  reg [22:0] \$255 ;
+  reg [33:0] \$256 ;
+  reg [33:0] \$257 ;
+  reg [24:0] \$258 ;
+  reg [24:0] \$259 ;
+  wire [55:0] \$26 ;
+  reg [22:0] \$260 ;
+  reg [22:0] \$261 ;
+  reg [13:0] \$262 ;
+  reg [13:0] \$263 ;
+  reg [47:0] \$264 ;
+  reg [47:0] \$265 ;
+  reg \$266 ;
+  reg \$267 ;
+  reg [49:0] \$268 ;
+  reg [7:0] \$269 ;
+  wire [56:0] \$27 ;
+  reg [7:0] \$270 ;
+  reg [7:0] \$271 ;
+  reg [7:0] \$272 ;
+  reg [3:0] \$273 ;
+  reg [2:0] \$274 ;
+  reg [2:0] \$275 ;
+  reg [3:0] \$276 ;
   reg \$277 ;
-  reg \$278 ;
-  reg [24:0] \$279 ;
-  wire [56:0] \$28 ;
-  reg [24:0] \$280 ;
-  reg [24:0] \$281 ;
-  reg [24:0] \$282 ;
-  reg [24:0] \$283 ;
-  reg [24:0] \$284 ;
-  reg [22:0] \$285 ;
-  reg [33:0] \$286 ;
-  reg [33:0] \$287 ;
-  reg [24:0] \$288 ;
-  reg [24:0] \$289 ;
-  wire [53:0] \$29 ;
-  reg [22:0] \$290 ;
-  reg [22:0] \$291 ;
-  reg [13:0] \$292 ;
-  reg [13:0] \$293 ;
-  reg [47:0] \$294 ;
-  reg [47:0] \$295 ;
-  reg \$296 ;
-  reg \$297 ;
-  reg [49:0] \$298 ;
-  reg [24:0] \$299 ;
+  reg [31:0] \$278 ;
+  wire [53:0] \$28 ;
+  wire [58:0] \$29 ;
   wire [8:0] \$3 ;
-  wire [58:0] \$30 ;
-  reg [24:0] \$300 ;
-  reg [24:0] \$301 ;
-  reg [24:0] \$302 ;
-  reg [24:0] \$303 ;
-  reg [24:0] \$304 ;
-  reg [22:0] \$305 ;
-  reg [33:0] \$306 ;
-  reg [33:0] \$307 ;
-  reg [24:0] \$308 ;
-  reg [24:0] \$309 ;
-  wire [76:0] \$31 ;
-  reg [22:0] \$310 ;
-  reg [22:0] \$311 ;
-  reg [13:0] \$312 ;
-  reg [13:0] \$313 ;
-  reg [47:0] \$314 ;
-  reg [47:0] \$315 ;
-  reg \$316 ;
-  reg \$317 ;
-  reg [49:0] \$318 ;
-  reg [24:0] \$319 ;
-  wire [77:0] \$32 ;
-  reg [24:0] \$320 ;
-  reg [24:0] \$321 ;
-  reg [24:0] \$322 ;
-  reg [24:0] \$323 ;
-  reg [24:0] \$324 ;
-  reg [22:0] \$325 ;
-  reg [33:0] \$326 ;
-  reg [33:0] \$327 ;
-  reg [24:0] \$328 ;
-  reg [24:0] \$329 ;
-  wire [47:0] \$33 ;
-  reg [22:0] \$330 ;
-  reg [22:0] \$331 ;
-  reg [13:0] \$332 ;
-  reg [13:0] \$333 ;
-  reg [47:0] \$334 ;
-  reg [47:0] \$335 ;
-  reg \$336 ;
-  reg \$337 ;
-  reg [49:0] \$338 ;
-  reg [24:0] \$339 ;
+  wire [76:0] \$30 ;
+  wire [77:0] \$31 ;
+  wire [47:0] \$32 ;
+  wire \$33 ;
   wire \$34 ;
-  reg [24:0] \$340 ;
-  reg [24:0] \$341 ;
-  reg [24:0] \$342 ;
-  reg [24:0] \$343 ;
-  reg [24:0] \$344 ;
-  reg [22:0] \$345 ;
-  reg [33:0] \$346 ;
-  reg [33:0] \$347 ;
-  reg [24:0] \$348 ;
-  reg [24:0] \$349 ;
   wire \$35 ;
-  reg [22:0] \$350 ;
-  reg [22:0] \$351 ;
-  reg [13:0] \$352 ;
-  reg [13:0] \$353 ;
-  reg [47:0] \$354 ;
-  reg [47:0] \$355 ;
-  reg \$356 ;
-  reg \$357 ;
-  reg [49:0] \$358 ;
-  reg [24:0] \$359 ;
   wire \$36 ;
-  reg [24:0] \$360 ;
-  reg [24:0] \$361 ;
-  reg [24:0] \$362 ;
-  reg [24:0] \$363 ;
-  reg [24:0] \$364 ;
-  reg [5:0] \$365 ;
-  reg [5:0] \$366 ;
-  reg [5:0] \$367 ;
-  reg [5:0] \$368 ;
-  reg [5:0] \$369 ;
-  wire \$37 ;
-  reg [5:0] \$370 ;
-  reg [35:0] \$371 ;
-  reg [35:0] \$372 ;
-  reg [35:0] \$373 ;
-  reg [35:0] \$374 ;
-  reg [35:0] \$375 ;
-  reg [35:0] \$376 ;
-  reg [35:0] \$377 ;
-  reg [35:0] \$378 ;
-  reg [35:0] \$379 ;
-  wire [48:0] \$38 ;
-  reg [35:0] \$380 ;
-  reg [35:0] \$381 ;
-  reg [35:0] \$382 ;
-  reg [22:0] \$383 ;
-  reg [33:0] \$384 ;
-  reg [33:0] \$385 ;
-  reg [24:0] \$386 ;
-  reg [24:0] \$387 ;
-  reg [22:0] \$388 ;
-  reg [22:0] \$389 ;
+  wire [48:0] \$37 ;
+  wire \$38 ;
   wire \$39 ;
-  reg [13:0] \$390 ;
-  reg [13:0] \$391 ;
-  reg [47:0] \$392 ;
-  reg [47:0] \$393 ;
-  reg \$394 ;
-  reg \$395 ;
-  reg [49:0] \$396 ;
-  reg [24:0] \$397 ;
-  reg [24:0] \$398 ;
-  reg [24:0] \$399 ;
   wire [8:0] \$4 ;
-  wire \$40 ;
-  reg [24:0] \$400 ;
-  reg [24:0] \$401 ;
-  reg [24:0] \$402 ;
-  reg [22:0] \$403 ;
-  reg [33:0] \$404 ;
-  reg [33:0] \$405 ;
-  reg [24:0] \$406 ;
-  reg [24:0] \$407 ;
-  reg [22:0] \$408 ;
-  reg [22:0] \$409 ;
-  wire [49:0] \$41 ;
-  reg [13:0] \$410 ;
-  reg [13:0] \$411 ;
-  reg [47:0] \$412 ;
-  reg [47:0] \$413 ;
-  reg \$414 ;
-  reg \$415 ;
-  reg [49:0] \$416 ;
-  reg [24:0] \$417 ;
-  reg [24:0] \$418 ;
-  reg [24:0] \$419 ;
-  reg [24:0] \$42 ;
-  reg [24:0] \$420 ;
-  reg [24:0] \$421 ;
-  reg [24:0] \$422 ;
-  reg [22:0] \$423 ;
-  reg [33:0] \$424 ;
-  reg [33:0] \$425 ;
-  reg [24:0] \$426 ;
-  reg [24:0] \$427 ;
-  reg [22:0] \$428 ;
-  reg [22:0] \$429 ;
-  wire [33:0] \$43 ;
-  reg [13:0] \$430 ;
-  reg [13:0] \$431 ;
-  reg [47:0] \$432 ;
-  reg [47:0] \$433 ;
-  reg \$434 ;
-  reg \$435 ;
-  reg [49:0] \$436 ;
-  reg [24:0] \$437 ;
-  reg [24:0] \$438 ;
-  reg [24:0] \$439 ;
-  wire [24:0] \$44 ;
-  reg [24:0] \$440 ;
-  reg [24:0] \$441 ;
-  reg [24:0] \$442 ;
-  reg [22:0] \$443 ;
-  reg [33:0] \$444 ;
-  reg [33:0] \$445 ;
-  reg [24:0] \$446 ;
-  reg [24:0] \$447 ;
-  reg [22:0] \$448 ;
-  reg [22:0] \$449 ;
-  wire [22:0] \$45 ;
-  reg [13:0] \$450 ;
-  reg [13:0] \$451 ;
-  reg [47:0] \$452 ;
-  reg [47:0] \$453 ;
-  reg \$454 ;
-  reg \$455 ;
-  reg [49:0] \$456 ;
-  reg [7:0] \$457 ;
-  reg [7:0] \$458 ;
-  reg [7:0] \$459 ;
-  wire [13:0] \$46 ;
-  reg [7:0] \$460 ;
-  reg [7:0] \$461 ;
-  reg [7:0] \$462 ;
-  reg [7:0] \$463 ;
-  reg [7:0] \$464 ;
-  reg [3:0] \$465 ;
-  reg [2:0] \$466 ;
-  reg [2:0] \$467 ;
-  reg [3:0] \$468 ;
-  reg \$469 ;
-  wire [34:0] \$47 ;
-  reg [63:0] \$470 ;
-  wire [35:0] \$48 ;
-  wire [55:0] \$49 ;
-  wire [8:0] \$5 ;
-  wire [56:0] \$50 ;
-  wire [53:0] \$51 ;
-  wire [58:0] \$52 ;
-  wire [76:0] \$53 ;
-  wire [77:0] \$54 ;
-  wire [47:0] \$55 ;
+  wire [49:0] \$40 ;
+  reg [24:0] \$41 ;
+  wire [33:0] \$42 ;
+  wire [24:0] \$43 ;
+  wire [22:0] \$44 ;
+  wire [13:0] \$45 ;
+  wire [34:0] \$46 ;
+  wire [35:0] \$47 ;
+  wire [55:0] \$48 ;
+  wire [56:0] \$49 ;
+  wire \$5 ;
+  wire [53:0] \$50 ;
+  wire [58:0] \$51 ;
+  wire [76:0] \$52 ;
+  wire [77:0] \$53 ;
+  wire [47:0] \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
-  wire [8:0] \$6 ;
-  wire [48:0] \$60 ;
+  wire [48:0] \$59 ;
+  wire \$6 ;
+  wire \$60 ;
   wire \$61 ;
-  wire \$62 ;
-  wire [49:0] \$63 ;
-  reg [24:0] \$64 ;
-  wire [33:0] \$65 ;
-  wire [24:0] \$66 ;
-  wire [22:0] \$67 ;
-  wire [13:0] \$68 ;
-  wire [34:0] \$69 ;
-  wire [8:0] \$7 ;
-  wire [35:0] \$70 ;
-  wire [55:0] \$71 ;
-  wire [56:0] \$72 ;
-  wire [53:0] \$73 ;
-  wire [58:0] \$74 ;
-  wire [76:0] \$75 ;
-  wire [77:0] \$76 ;
-  wire [47:0] \$77 ;
+  wire [49:0] \$62 ;
+  reg [24:0] \$63 ;
+  wire [33:0] \$64 ;
+  wire [24:0] \$65 ;
+  wire [22:0] \$66 ;
+  wire [13:0] \$67 ;
+  wire [34:0] \$68 ;
+  wire [35:0] \$69 ;
+  wire \$7 ;
+  wire [55:0] \$70 ;
+  wire [56:0] \$71 ;
+  wire [53:0] \$72 ;
+  wire [58:0] \$73 ;
+  wire [76:0] \$74 ;
+  wire [77:0] \$75 ;
+  wire [47:0] \$76 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [8:0] \$8 ;
+  wire \$8 ;
   wire \$80 ;
-  wire \$81 ;
-  wire [48:0] \$82 ;
+  wire [48:0] \$81 ;
+  wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
-  wire [49:0] \$85 ;
-  reg [24:0] \$86 ;
-  wire [33:0] \$87 ;
-  wire [24:0] \$88 ;
-  wire [22:0] \$89 ;
+  wire [49:0] \$84 ;
+  reg [24:0] \$85 ;
+  wire [33:0] \$86 ;
+  wire [24:0] \$87 ;
+  wire [22:0] \$88 ;
+  wire [13:0] \$89 ;
   wire \$9 ;
-  wire [13:0] \$90 ;
-  wire [34:0] \$91 ;
-  wire [35:0] \$92 ;
-  wire [55:0] \$93 ;
-  wire [56:0] \$94 ;
-  wire [53:0] \$95 ;
-  wire [58:0] \$96 ;
-  wire [76:0] \$97 ;
-  wire [77:0] \$98 ;
-  wire [47:0] \$99 ;
+  wire [34:0] \$90 ;
+  wire [35:0] \$91 ;
+  wire [55:0] \$92 ;
+  wire [56:0] \$93 ;
+  wire [53:0] \$94 ;
+  wire [58:0] \$95 ;
+  wire [76:0] \$96 ;
+  wire [77:0] \$97 ;
+  wire [47:0] \$98 ;
+  wire \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
-  wire [63:0] \$signature__data ;
+  wire [31:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
   wire clk;
-  reg [1:0] group = 2'h0;
-  input [183:0] i__payload;
-  wire [183:0] i__payload;
+  reg [2:0] group = 3'h0;
+  input [91:0] i__payload;
+  wire [91:0] i__payload;
   wire [22:0] \i__payload[0] ;
   wire [22:0] \i__payload[1] ;
   wire [22:0] \i__payload[2] ;
   wire [22:0] \i__payload[3] ;
-  wire [22:0] \i__payload[4] ;
-  wire [22:0] \i__payload[5] ;
-  wire [22:0] \i__payload[6] ;
-  wire [22:0] \i__payload[7] ;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  output [63:0] o__payload;
-  reg [63:0] o__payload = 64'h0000000000000000;
+  output [31:0] o__payload;
+  reg [31:0] o__payload = 32'd0;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
   wire [7:0] port__addr;
-  wire [7:0] \port__addr$22 ;
-  wire [7:0] \port__addr$24 ;
-  wire [7:0] \port__addr$26 ;
-  wire [7:0] \port__addr$28 ;
-  wire [7:0] \port__addr$30 ;
-  wire [7:0] \port__addr$32 ;
-  wire [7:0] \port__addr$34 ;
+  wire [7:0] \port__addr$14 ;
+  wire [7:0] \port__addr$16 ;
+  wire [7:0] \port__addr$18 ;
   wire [7:0] port__data;
-  wire [7:0] \port__data$38 ;
-  wire [7:0] \port__data$39 ;
-  wire [7:0] \port__data$40 ;
-  wire [7:0] \port__data$41 ;
-  wire [7:0] \port__data$42 ;
-  wire [7:0] \port__data$43 ;
-  wire [7:0] \port__data$44 ;
-  wire [63:0] q_in;
+  wire [7:0] \port__data$22 ;
+  wire [7:0] \port__data$23 ;
+  wire [7:0] \port__data$24 ;
+  wire [31:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
-  wire [7:0] \q_in[4] ;
-  wire [7:0] \q_in[5] ;
-  wire [7:0] \q_in[6] ;
-  wire [7:0] \q_in[7] ;
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
@@ -12512,10 +11847,22 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
-  wire [63:0] rport__data;
+  wire [31:0] rport__data;
   reg rq0_above = 1'h0;
   reg [49:0] rq0_code = 50'h0000000000000;
   reg [47:0] rq0_floor = 48'h000000000000;
+  reg [35:0] rq0_half_1 = 36'h000000000;
+  reg [35:0] rq0_half_2 = 36'h000000000;
+  reg [35:0] rq0_half_3 = 36'h000000000;
+  reg [35:0] rq0_half_4 = 36'h000000000;
+  reg [35:0] rq0_half_5 = 36'h000000000;
+  reg [35:0] rq0_half_6 = 36'h000000000;
+  reg [35:0] rq0_mask_1 = 36'h000000000;
+  reg [35:0] rq0_mask_2 = 36'h000000000;
+  reg [35:0] rq0_mask_3 = 36'h000000000;
+  reg [35:0] rq0_mask_4 = 36'h000000000;
+  reg [35:0] rq0_mask_5 = 36'h000000000;
+  reg [35:0] rq0_mask_6 = 36'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -12533,6 +11880,12 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   reg [13:0] rq0_part1_1_r = 14'h0000;
   reg [47:0] rq0_prod = 48'h000000000000;
   wire [47:0] rq0_rem;
+  reg [5:0] rq0_shift_1 = 6'h00;
+  reg [5:0] rq0_shift_2 = 6'h00;
+  reg [5:0] rq0_shift_3 = 6'h00;
+  reg [5:0] rq0_shift_4 = 6'h00;
+  reg [5:0] rq0_shift_5 = 6'h00;
+  reg [5:0] rq0_shift_6 = 6'h00;
   reg rq0_tie = 1'h0;
   reg [22:0] rq0_x = 23'h000000;
   reg rq1_above = 1'h0;
@@ -12601,112 +11954,6 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   wire [47:0] rq3_rem;
   reg rq3_tie = 1'h0;
   reg [22:0] rq3_x = 23'h000000;
-  reg rq4_above = 1'h0;
-  reg [49:0] rq4_code = 50'h0000000000000;
-  reg [47:0] rq4_floor = 48'h000000000000;
-  reg [35:0] rq4_half_1 = 36'h000000000;
-  reg [35:0] rq4_half_2 = 36'h000000000;
-  reg [35:0] rq4_half_3 = 36'h000000000;
-  reg [35:0] rq4_half_4 = 36'h000000000;
-  reg [35:0] rq4_half_5 = 36'h000000000;
-  reg [35:0] rq4_half_6 = 36'h000000000;
-  reg [35:0] rq4_mask_1 = 36'h000000000;
-  reg [35:0] rq4_mask_2 = 36'h000000000;
-  reg [35:0] rq4_mask_3 = 36'h000000000;
-  reg [35:0] rq4_mask_4 = 36'h000000000;
-  reg [35:0] rq4_mask_5 = 36'h000000000;
-  reg [35:0] rq4_mask_6 = 36'h000000000;
-  reg [24:0] rq4_mult_1 = 25'h0000000;
-  reg [24:0] rq4_mult_2 = 25'h0000000;
-  reg [24:0] rq4_mult_3 = 25'h0000000;
-  reg [24:0] rq4_mult_4 = 25'h0000000;
-  reg [24:0] rq4_mult_5 = 25'h0000000;
-  reg [24:0] rq4_mult_6 = 25'h0000000;
-  reg [7:0] rq4_out = 8'h00;
-  reg [33:0] rq4_part0_0 = 34'h000000000;
-  reg [33:0] rq4_part0_0_r = 34'h000000000;
-  reg [24:0] rq4_part0_1 = 25'h0000000;
-  reg [24:0] rq4_part0_1_r = 25'h0000000;
-  reg [22:0] rq4_part1_0 = 23'h000000;
-  reg [22:0] rq4_part1_0_r = 23'h000000;
-  reg [13:0] rq4_part1_1 = 14'h0000;
-  reg [13:0] rq4_part1_1_r = 14'h0000;
-  reg [47:0] rq4_prod = 48'h000000000000;
-  wire [47:0] rq4_rem;
-  reg [5:0] rq4_shift_1 = 6'h00;
-  reg [5:0] rq4_shift_2 = 6'h00;
-  reg [5:0] rq4_shift_3 = 6'h00;
-  reg [5:0] rq4_shift_4 = 6'h00;
-  reg [5:0] rq4_shift_5 = 6'h00;
-  reg [5:0] rq4_shift_6 = 6'h00;
-  reg rq4_tie = 1'h0;
-  reg [22:0] rq4_x = 23'h000000;
-  reg rq5_above = 1'h0;
-  reg [49:0] rq5_code = 50'h0000000000000;
-  reg [47:0] rq5_floor = 48'h000000000000;
-  reg [24:0] rq5_mult_1 = 25'h0000000;
-  reg [24:0] rq5_mult_2 = 25'h0000000;
-  reg [24:0] rq5_mult_3 = 25'h0000000;
-  reg [24:0] rq5_mult_4 = 25'h0000000;
-  reg [24:0] rq5_mult_5 = 25'h0000000;
-  reg [24:0] rq5_mult_6 = 25'h0000000;
-  reg [7:0] rq5_out = 8'h00;
-  reg [33:0] rq5_part0_0 = 34'h000000000;
-  reg [33:0] rq5_part0_0_r = 34'h000000000;
-  reg [24:0] rq5_part0_1 = 25'h0000000;
-  reg [24:0] rq5_part0_1_r = 25'h0000000;
-  reg [22:0] rq5_part1_0 = 23'h000000;
-  reg [22:0] rq5_part1_0_r = 23'h000000;
-  reg [13:0] rq5_part1_1 = 14'h0000;
-  reg [13:0] rq5_part1_1_r = 14'h0000;
-  reg [47:0] rq5_prod = 48'h000000000000;
-  wire [47:0] rq5_rem;
-  reg rq5_tie = 1'h0;
-  reg [22:0] rq5_x = 23'h000000;
-  reg rq6_above = 1'h0;
-  reg [49:0] rq6_code = 50'h0000000000000;
-  reg [47:0] rq6_floor = 48'h000000000000;
-  reg [24:0] rq6_mult_1 = 25'h0000000;
-  reg [24:0] rq6_mult_2 = 25'h0000000;
-  reg [24:0] rq6_mult_3 = 25'h0000000;
-  reg [24:0] rq6_mult_4 = 25'h0000000;
-  reg [24:0] rq6_mult_5 = 25'h0000000;
-  reg [24:0] rq6_mult_6 = 25'h0000000;
-  reg [7:0] rq6_out = 8'h00;
-  reg [33:0] rq6_part0_0 = 34'h000000000;
-  reg [33:0] rq6_part0_0_r = 34'h000000000;
-  reg [24:0] rq6_part0_1 = 25'h0000000;
-  reg [24:0] rq6_part0_1_r = 25'h0000000;
-  reg [22:0] rq6_part1_0 = 23'h000000;
-  reg [22:0] rq6_part1_0_r = 23'h000000;
-  reg [13:0] rq6_part1_1 = 14'h0000;
-  reg [13:0] rq6_part1_1_r = 14'h0000;
-  reg [47:0] rq6_prod = 48'h000000000000;
-  wire [47:0] rq6_rem;
-  reg rq6_tie = 1'h0;
-  reg [22:0] rq6_x = 23'h000000;
-  reg rq7_above = 1'h0;
-  reg [49:0] rq7_code = 50'h0000000000000;
-  reg [47:0] rq7_floor = 48'h000000000000;
-  reg [24:0] rq7_mult_1 = 25'h0000000;
-  reg [24:0] rq7_mult_2 = 25'h0000000;
-  reg [24:0] rq7_mult_3 = 25'h0000000;
-  reg [24:0] rq7_mult_4 = 25'h0000000;
-  reg [24:0] rq7_mult_5 = 25'h0000000;
-  reg [24:0] rq7_mult_6 = 25'h0000000;
-  reg [7:0] rq7_out = 8'h00;
-  reg [33:0] rq7_part0_0 = 34'h000000000;
-  reg [33:0] rq7_part0_0_r = 34'h000000000;
-  reg [24:0] rq7_part0_1 = 25'h0000000;
-  reg [24:0] rq7_part0_1_r = 25'h0000000;
-  reg [22:0] rq7_part1_0 = 23'h000000;
-  reg [22:0] rq7_part1_0_r = 23'h000000;
-  reg [13:0] rq7_part1_1 = 14'h0000;
-  reg [13:0] rq7_part1_1_r = 14'h0000;
-  reg [47:0] rq7_prod = 48'h000000000000;
-  wire [47:0] rq7_rem;
-  reg rq7_tie = 1'h0;
-  reg [22:0] rq7_x = 23'h000000;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -12975,2217 +12222,1377 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
     lut[254] = 8'h7f;
     lut[255] = 8'h7f;
   end
-  assign \port__data$44  = lut[\$8 [7:0]];
-  assign \port__data$43  = lut[\$7 [7:0]];
-  assign \port__data$42  = lut[\$6 [7:0]];
-  assign \port__data$41  = lut[\$5 [7:0]];
-  assign \port__data$40  = lut[\$4 [7:0]];
-  assign \port__data$39  = lut[\$3 [7:0]];
-  assign \port__data$38  = lut[\$2 [7:0]];
+  assign \port__data$24  = lut[\$4 [7:0]];
+  assign \port__data$23  = lut[\$3 [7:0]];
+  assign \port__data$22  = lut[\$2 [7:0]];
   assign port__data = lut[\$1 [7:0]];
-  reg [63:0] queue [7:0];
+  reg [31:0] queue [7:0];
   initial begin
-    queue[0] = 64'h0000000000000000;
-    queue[1] = 64'h0000000000000000;
-    queue[2] = 64'h0000000000000000;
-    queue[3] = 64'h0000000000000000;
-    queue[4] = 64'h0000000000000000;
-    queue[5] = 64'h0000000000000000;
-    queue[6] = 64'h0000000000000000;
-    queue[7] = 64'h0000000000000000;
+    queue[0] = 32'd0;
+    queue[1] = 32'd0;
+    queue[2] = 32'd0;
+    queue[3] = 32'd0;
+    queue[4] = 32'd0;
+    queue[5] = 32'd0;
+    queue[6] = 32'd0;
+    queue[7] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  always @(posedge clk)
-    rq4_part1_0_r <= \$389 ;
-  always @(posedge clk)
-    rq4_part1_1 <= \$390 ;
-  always @(posedge clk)
-    rq4_part1_1_r <= \$391 ;
-  always @(posedge clk)
-    rq4_prod <= \$392 ;
-  always @(posedge clk)
-    rq4_floor <= \$393 ;
-  always @(posedge clk)
-    rq4_above <= \$394 ;
-  always @(posedge clk)
-    rq4_tie <= \$395 ;
-  always @(posedge clk)
-    rq4_code <= \$396 ;
-  always @(posedge clk)
-    rq5_mult_1 <= \$397 ;
-  always @(posedge clk)
-    rq5_mult_2 <= \$398 ;
-  always @(posedge clk)
-    rq5_mult_3 <= \$399 ;
-  always @(posedge clk)
-    rq5_mult_4 <= \$400 ;
-  always @(posedge clk)
-    rq5_mult_5 <= \$401 ;
-  always @(posedge clk)
-    rq5_mult_6 <= \$402 ;
-  always @(posedge clk)
-    rq5_x <= \$403 ;
-  always @(posedge clk)
-    rq5_part0_0 <= \$404 ;
-  always @(posedge clk)
-    rq5_part0_0_r <= \$405 ;
-  always @(posedge clk)
-    rq5_part0_1 <= \$406 ;
-  always @(posedge clk)
-    rq5_part0_1_r <= \$407 ;
-  always @(posedge clk)
-    rq5_part1_0 <= \$408 ;
-  always @(posedge clk)
-    rq5_part1_0_r <= \$409 ;
-  always @(posedge clk)
-    rq5_part1_1 <= \$410 ;
-  always @(posedge clk)
-    rq5_part1_1_r <= \$411 ;
-  always @(posedge clk)
-    rq5_prod <= \$412 ;
-  always @(posedge clk)
-    rq5_floor <= \$413 ;
-  always @(posedge clk)
-    rq5_above <= \$414 ;
-  always @(posedge clk)
-    rq5_tie <= \$415 ;
-  always @(posedge clk)
-    rq5_code <= \$416 ;
-  always @(posedge clk)
-    rq6_mult_1 <= \$417 ;
-  always @(posedge clk)
-    rq6_mult_2 <= \$418 ;
-  always @(posedge clk)
-    rq6_mult_3 <= \$419 ;
-  always @(posedge clk)
-    rq6_mult_4 <= \$420 ;
-  always @(posedge clk)
-    rq6_mult_5 <= \$421 ;
-  always @(posedge clk)
-    rq6_mult_6 <= \$422 ;
-  always @(posedge clk)
-    rq6_x <= \$423 ;
-  always @(posedge clk)
-    rq6_part0_0 <= \$424 ;
-  always @(posedge clk)
-    rq6_part0_0_r <= \$425 ;
-  always @(posedge clk)
-    rq6_part0_1 <= \$426 ;
-  always @(posedge clk)
-    rq6_part0_1_r <= \$427 ;
-  always @(posedge clk)
-    rq6_part1_0 <= \$428 ;
-  always @(posedge clk)
-    rq6_part1_0_r <= \$429 ;
-  always @(posedge clk)
-    rq6_part1_1 <= \$430 ;
-  always @(posedge clk)
-    rq6_part1_1_r <= \$431 ;
-  always @(posedge clk)
-    rq6_prod <= \$432 ;
-  always @(posedge clk)
-    rq6_floor <= \$433 ;
-  always @(posedge clk)
-    rq6_above <= \$434 ;
-  always @(posedge clk)
-    rq6_tie <= \$435 ;
-  always @(posedge clk)
-    rq6_code <= \$436 ;
-  always @(posedge clk)
-    rq7_mult_1 <= \$437 ;
-  always @(posedge clk)
-    rq7_mult_2 <= \$438 ;
-  always @(posedge clk)
-    rq7_mult_3 <= \$439 ;
-  always @(posedge clk)
-    rq7_mult_4 <= \$440 ;
-  always @(posedge clk)
-    rq7_mult_5 <= \$441 ;
-  always @(posedge clk)
-    rq7_mult_6 <= \$442 ;
-  always @(posedge clk)
-    rq7_x <= \$443 ;
-  always @(posedge clk)
-    rq7_part0_0 <= \$444 ;
-  always @(posedge clk)
-    rq7_part0_0_r <= \$445 ;
-  always @(posedge clk)
-    rq7_part0_1 <= \$446 ;
-  always @(posedge clk)
-    rq7_part0_1_r <= \$447 ;
-  always @(posedge clk)
-    rq7_part1_0 <= \$448 ;
-  always @(posedge clk)
-    rq7_part1_0_r <= \$449 ;
-  always @(posedge clk)
-    rq7_part1_1 <= \$450 ;
-  always @(posedge clk)
-    rq7_part1_1_r <= \$451 ;
-  always @(posedge clk)
-    rq7_prod <= \$452 ;
-  always @(posedge clk)
-    rq7_floor <= \$453 ;
-  always @(posedge clk)
-    rq7_above <= \$454 ;
-  always @(posedge clk)
-    rq7_tie <= \$455 ;
-  always @(posedge clk)
-    rq7_code <= \$456 ;
-  always @(posedge clk)
-    rq0_out <= \$457 ;
-  always @(posedge clk)
-    rq1_out <= \$458 ;
-  always @(posedge clk)
-    rq2_out <= \$459 ;
-  always @(posedge clk)
-    rq3_out <= \$460 ;
-  always @(posedge clk)
-    rq4_out <= \$461 ;
-  always @(posedge clk)
-    rq5_out <= \$462 ;
-  always @(posedge clk)
-    rq6_out <= \$463 ;
-  always @(posedge clk)
-    rq7_out <= \$464 ;
-  always @(posedge clk)
-    q_owed <= \$465 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$466 ;
-  always @(posedge clk)
-    rport__addr <= \$467 ;
-  always @(posedge clk)
-    q_stored <= \$468 ;
-  always @(posedge clk)
-    o__valid <= \$469 ;
-  always @(posedge clk)
-    o__payload <= \$470 ;
   assign q_room = q_owed < 4'h9;
-  assign rq4_rem = rq4_prod & { 12'h000, rq4_mask_4 };
+  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_4 };
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
   assign \$2  = $signed(rq1_out) - $signed(8'h80);
   assign \$3  = $signed(rq2_out) - $signed(8'h80);
   assign \$4  = $signed(rq3_out) - $signed(8'h80);
-  assign \$5  = $signed(rq4_out) - $signed(8'h80);
-  assign \$6  = $signed(rq5_out) - $signed(8'h80);
-  assign \$7  = $signed(rq6_out) - $signed(8'h80);
-  assign \$8  = $signed(rq7_out) - $signed(8'h80);
-  assign \$9  = ~ o__valid;
-  assign \$10  = \$9  | o__ready;
-  assign \$11  = | q_stored;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$signature__en  = rq_valid_7 & \$14 ;
+  assign \$5  = ~ o__valid;
+  assign \$6  = \$5  | o__ready;
+  assign \$7  = | q_stored;
+  assign \$8  = ~ \$7 ;
+  assign \$9  = \$6  & \$8 ;
+  assign \$10  = ~ \$9 ;
+  assign \$signature__en  = rq_valid_7 & \$10 ;
+  assign \$11  = i__valid & q_room;
+  assign \$12  = group == 3'h7;
+  assign \$13  = group + 1'h1;
+  assign \$14  = \$12  ? 4'h0 : \$13 ;
   assign \$15  = i__valid & q_room;
-  assign \$16  = group == 2'h3;
-  assign \$17  = group + 1'h1;
-  assign \$18  = \$16  ? 3'h0 : \$17 ;
-  assign \$19  = i__valid & q_room;
-  assign \$21  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$22  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$23  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$24  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
-  assign \$26  = 1'h0 + \$25 ;
-  assign \$28  = \$26  + \$27 ;
-  assign \$30  = $signed({ 1'h0, \$28  }) + $signed(\$29 );
-  assign \$32  = $signed(\$30 ) + $signed(\$31 );
-  assign \$34  = rq0_rem > 35'h400000000;
-  assign \$35  = rq0_rem == 35'h400000000;
-  assign \$38  = $signed(3'h5) + $signed(rq0_floor);
-  assign \$39  = rq0_tie & rq0_floor[0];
-  assign \$40  = rq0_above | \$39 ;
-  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
-  assign \$43  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$44  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$45  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$46  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
-  assign \$48  = 1'h0 + \$47 ;
-  assign \$50  = \$48  + \$49 ;
-  assign \$52  = $signed({ 1'h0, \$50  }) + $signed(\$51 );
-  assign \$54  = $signed(\$52 ) + $signed(\$53 );
-  assign \$56  = rq1_rem > 35'h400000000;
-  assign \$57  = rq1_rem == 35'h400000000;
-  assign \$60  = $signed(3'h5) + $signed(rq1_floor);
-  assign \$61  = rq1_tie & rq1_floor[0];
-  assign \$62  = rq1_above | \$61 ;
-  assign \$63  = $signed(\$60 ) + $signed({ 1'h0, \$62  });
-  assign \$65  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$66  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$67  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$68  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
-  assign \$70  = 1'h0 + \$69 ;
-  assign \$72  = \$70  + \$71 ;
-  assign \$74  = $signed({ 1'h0, \$72  }) + $signed(\$73 );
-  assign \$76  = $signed(\$74 ) + $signed(\$75 );
-  assign \$78  = rq2_rem > 35'h400000000;
-  assign \$79  = rq2_rem == 35'h400000000;
-  assign \$82  = $signed(3'h5) + $signed(rq2_floor);
-  assign \$83  = rq2_tie & rq2_floor[0];
-  assign \$84  = rq2_above | \$83 ;
-  assign \$85  = $signed(\$82 ) + $signed({ 1'h0, \$84  });
-  assign \$87  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$88  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$89  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$90  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
-  assign \$92  = 1'h0 + \$91 ;
-  assign \$94  = \$92  + \$93 ;
-  assign \$96  = $signed({ 1'h0, \$94  }) + $signed(\$95 );
-  assign \$98  = $signed(\$96 ) + $signed(\$97 );
-  assign \$100  = rq3_rem > 35'h400000000;
-  assign \$101  = rq3_rem == 35'h400000000;
-  assign \$104  = $signed(3'h5) + $signed(rq3_floor);
-  assign \$105  = rq3_tie & rq3_floor[0];
-  assign \$106  = rq3_above | \$105 ;
-  assign \$107  = $signed(\$104 ) + $signed({ 1'h0, \$106  });
-  assign \$112  = rq4_x[16:0] * rq4_mult_1[16:0];
-  assign \$113  = rq4_x[16:0] * rq4_mult_1[24:17];
-  assign \$114  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[16:0] });
-  assign \$115  = $signed(rq4_x[22:17]) * $signed({ 1'h0, rq4_mult_1[24:17] });
-  assign \$117  = 1'h0 + \$116 ;
-  assign \$119  = \$117  + \$118 ;
-  assign \$121  = $signed({ 1'h0, \$119  }) + $signed(\$120 );
-  assign \$123  = $signed(\$121 ) + $signed(\$122 );
-  assign \$124  = $signed(rq4_prod) >>> rq4_shift_4;
-  assign \$125  = rq4_rem > rq4_half_4;
-  assign \$126  = rq4_rem == rq4_half_4;
-  assign \$127  = | rq4_half_4;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = $signed(3'h5) + $signed(rq4_floor);
-  assign \$130  = rq4_tie & rq4_floor[0];
-  assign \$131  = rq4_above | \$130 ;
-  assign \$132  = $signed(\$129 ) + $signed({ 1'h0, \$131  });
-  assign \$134  = rq5_x[16:0] * rq5_mult_1[16:0];
-  assign \$135  = rq5_x[16:0] * rq5_mult_1[24:17];
-  assign \$136  = $signed(rq5_x[22:17]) * $signed({ 1'h0, rq5_mult_1[16:0] });
-  assign \$137  = $signed(rq5_x[22:17]) * $signed({ 1'h0, rq5_mult_1[24:17] });
-  assign \$139  = 1'h0 + \$138 ;
-  assign \$141  = \$139  + \$140 ;
-  assign \$143  = $signed({ 1'h0, \$141  }) + $signed(\$142 );
-  assign \$145  = $signed(\$143 ) + $signed(\$144 );
-  assign \$147  = rq5_rem > 35'h400000000;
-  assign \$148  = rq5_rem == 35'h400000000;
-  assign \$151  = $signed(3'h5) + $signed(rq5_floor);
-  assign \$152  = rq5_tie & rq5_floor[0];
-  assign \$153  = rq5_above | \$152 ;
-  assign \$154  = $signed(\$151 ) + $signed({ 1'h0, \$153  });
-  assign \$156  = rq6_x[16:0] * rq6_mult_1[16:0];
-  assign \$157  = rq6_x[16:0] * rq6_mult_1[24:17];
-  assign \$158  = $signed(rq6_x[22:17]) * $signed({ 1'h0, rq6_mult_1[16:0] });
-  assign \$159  = $signed(rq6_x[22:17]) * $signed({ 1'h0, rq6_mult_1[24:17] });
-  assign \$161  = 1'h0 + \$160 ;
-  assign \$163  = \$161  + \$162 ;
-  assign \$165  = $signed({ 1'h0, \$163  }) + $signed(\$164 );
-  assign \$167  = $signed(\$165 ) + $signed(\$166 );
-  assign \$169  = rq6_rem > 35'h400000000;
-  assign \$170  = rq6_rem == 35'h400000000;
-  assign \$173  = $signed(3'h5) + $signed(rq6_floor);
-  assign \$174  = rq6_tie & rq6_floor[0];
-  assign \$175  = rq6_above | \$174 ;
-  assign \$176  = $signed(\$173 ) + $signed({ 1'h0, \$175  });
-  assign \$178  = rq7_x[16:0] * rq7_mult_1[16:0];
-  assign \$179  = rq7_x[16:0] * rq7_mult_1[24:17];
-  assign \$180  = $signed(rq7_x[22:17]) * $signed({ 1'h0, rq7_mult_1[16:0] });
-  assign \$181  = $signed(rq7_x[22:17]) * $signed({ 1'h0, rq7_mult_1[24:17] });
-  assign \$183  = 1'h0 + \$182 ;
-  assign \$185  = \$183  + \$184 ;
-  assign \$187  = $signed({ 1'h0, \$185  }) + $signed(\$186 );
-  assign \$189  = $signed(\$187 ) + $signed(\$188 );
-  assign \$191  = rq7_rem > 35'h400000000;
-  assign \$192  = rq7_rem == 35'h400000000;
-  assign \$195  = $signed(3'h5) + $signed(rq7_floor);
-  assign \$196  = rq7_tie & rq7_floor[0];
-  assign \$197  = rq7_above | \$196 ;
-  assign \$198  = $signed(\$195 ) + $signed({ 1'h0, \$197  });
-  assign \$199  = $signed(rq0_code) < $signed(8'h80);
-  assign \$200  = $signed(rq0_code) > $signed(8'h7f);
-  assign \$201  = \$200  ? 50'h000000000007f : rq0_code;
-  assign \$202  = \$199  ? 50'h3ffffffffff80 : \$201 ;
-  assign \$203  = $signed(rq1_code) < $signed(8'h80);
-  assign \$204  = $signed(rq1_code) > $signed(8'h7f);
-  assign \$205  = \$204  ? 50'h000000000007f : rq1_code;
-  assign \$206  = \$203  ? 50'h3ffffffffff80 : \$205 ;
-  assign \$207  = $signed(rq2_code) < $signed(8'h80);
-  assign \$208  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$209  = \$208  ? 50'h000000000007f : rq2_code;
-  assign \$210  = \$207  ? 50'h3ffffffffff80 : \$209 ;
-  assign \$211  = $signed(rq3_code) < $signed(8'h80);
-  assign \$212  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$213  = \$212  ? 50'h000000000007f : rq3_code;
-  assign \$214  = \$211  ? 50'h3ffffffffff80 : \$213 ;
-  assign \$215  = $signed(rq4_code) < $signed(8'h80);
-  assign \$216  = $signed(rq4_code) > $signed(8'h7f);
-  assign \$217  = \$216  ? 50'h000000000007f : rq4_code;
-  assign \$218  = \$215  ? 50'h3ffffffffff80 : \$217 ;
-  assign \$219  = $signed(rq5_code) < $signed(8'h80);
-  assign \$220  = $signed(rq5_code) > $signed(8'h7f);
-  assign \$221  = \$220  ? 50'h000000000007f : rq5_code;
-  assign \$222  = \$219  ? 50'h3ffffffffff80 : \$221 ;
-  assign \$223  = $signed(rq6_code) < $signed(8'h80);
-  assign \$224  = $signed(rq6_code) > $signed(8'h7f);
-  assign \$225  = \$224  ? 50'h000000000007f : rq6_code;
-  assign \$226  = \$223  ? 50'h3ffffffffff80 : \$225 ;
-  assign \$227  = $signed(rq7_code) < $signed(8'h80);
-  assign \$228  = $signed(rq7_code) > $signed(8'h7f);
-  assign \$229  = \$228  ? 50'h000000000007f : rq7_code;
-  assign \$230  = \$227  ? 50'h3ffffffffff80 : \$229 ;
-  assign \$231  = i__valid & q_room;
-  assign \$232  = q_owed + \$231 ;
-  assign \$233  = o__valid & o__ready;
-  assign \$234  = \$232  - \$233 ;
-  assign \$235  = ~ o__valid;
-  assign \$236  = \$235  | o__ready;
-  assign \$237  = | q_stored;
-  assign \$238  = ~ \$237 ;
-  assign \$239  = \$236  & \$238 ;
-  assign \$240  = ~ \$239 ;
-  assign \$241  = rq_valid_7 & \$240 ;
-  assign \$242  = \$signature__addr  == 3'h7;
-  assign \$243  = \$signature__addr  + 1'h1;
-  assign \$244  = \$242  ? 4'h0 : \$243 ;
-  assign \$245  = ~ o__valid;
-  assign \$246  = \$245  | o__ready;
-  assign \$247  = | q_stored;
-  assign \$248  = \$246  & \$247 ;
-  assign \$249  = rport__addr == 3'h7;
-  assign \$250  = rport__addr + 1'h1;
-  assign \$251  = \$249  ? 4'h0 : \$250 ;
-  assign \$252  = ~ o__valid;
-  assign \$253  = \$252  | o__ready;
-  assign \$254  = | q_stored;
-  assign \$255  = ~ \$254 ;
-  assign \$256  = \$253  & \$255 ;
-  assign \$257  = ~ \$256 ;
-  assign \$258  = rq_valid_7 & \$257 ;
-  assign \$259  = q_stored + \$258 ;
-  assign \$260  = ~ o__valid;
-  assign \$261  = \$260  | o__ready;
-  assign \$262  = | q_stored;
-  assign \$263  = \$261  & \$262 ;
-  assign \$264  = \$259  - \$263 ;
-  assign \$265  = ~ o__valid;
-  assign \$266  = \$265  | o__ready;
-  assign \$267  = | q_stored;
-  assign \$268  = \$267  | rq_valid_7;
-  assign \$269  = | q_stored;
-  assign \$270  = \$269  ? rport__data : q_in;
+  assign \$20  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$21  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$22  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$23  = $signed(rq0_x[22:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$25  = 1'h0 + \$24 ;
+  assign \$27  = \$25  + \$26 ;
+  assign \$29  = $signed({ 1'h0, \$27  }) + $signed(\$28 );
+  assign \$31  = $signed(\$29 ) + $signed(\$30 );
+  assign \$32  = $signed(rq0_prod) >>> rq0_shift_4;
+  assign \$33  = rq0_rem > rq0_half_4;
+  assign \$34  = rq0_rem == rq0_half_4;
+  assign \$35  = | rq0_half_4;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = $signed(3'h5) + $signed(rq0_floor);
+  assign \$38  = rq0_tie & rq0_floor[0];
+  assign \$39  = rq0_above | \$38 ;
+  assign \$40  = $signed(\$37 ) + $signed({ 1'h0, \$39  });
+  assign \$42  = rq1_x[16:0] * rq1_mult_1[16:0];
+  assign \$43  = rq1_x[16:0] * rq1_mult_1[24:17];
+  assign \$44  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
+  assign \$45  = $signed(rq1_x[22:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$47  = 1'h0 + \$46 ;
+  assign \$49  = \$47  + \$48 ;
+  assign \$51  = $signed({ 1'h0, \$49  }) + $signed(\$50 );
+  assign \$53  = $signed(\$51 ) + $signed(\$52 );
+  assign \$55  = rq1_rem > 35'h400000000;
+  assign \$56  = rq1_rem == 35'h400000000;
+  assign \$59  = $signed(3'h5) + $signed(rq1_floor);
+  assign \$60  = rq1_tie & rq1_floor[0];
+  assign \$61  = rq1_above | \$60 ;
+  assign \$62  = $signed(\$59 ) + $signed({ 1'h0, \$61  });
+  assign \$64  = rq2_x[16:0] * rq2_mult_1[16:0];
+  assign \$65  = rq2_x[16:0] * rq2_mult_1[24:17];
+  assign \$66  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
+  assign \$67  = $signed(rq2_x[22:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$69  = 1'h0 + \$68 ;
+  assign \$71  = \$69  + \$70 ;
+  assign \$73  = $signed({ 1'h0, \$71  }) + $signed(\$72 );
+  assign \$75  = $signed(\$73 ) + $signed(\$74 );
+  assign \$77  = rq2_rem > 35'h400000000;
+  assign \$78  = rq2_rem == 35'h400000000;
+  assign \$81  = $signed(3'h5) + $signed(rq2_floor);
+  assign \$82  = rq2_tie & rq2_floor[0];
+  assign \$83  = rq2_above | \$82 ;
+  assign \$84  = $signed(\$81 ) + $signed({ 1'h0, \$83  });
+  assign \$86  = rq3_x[16:0] * rq3_mult_1[16:0];
+  assign \$87  = rq3_x[16:0] * rq3_mult_1[24:17];
+  assign \$88  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
+  assign \$89  = $signed(rq3_x[22:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$91  = 1'h0 + \$90 ;
+  assign \$93  = \$91  + \$92 ;
+  assign \$95  = $signed({ 1'h0, \$93  }) + $signed(\$94 );
+  assign \$97  = $signed(\$95 ) + $signed(\$96 );
+  assign \$99  = rq3_rem > 35'h400000000;
+  assign \$100  = rq3_rem == 35'h400000000;
+  assign \$103  = $signed(3'h5) + $signed(rq3_floor);
+  assign \$104  = rq3_tie & rq3_floor[0];
+  assign \$105  = rq3_above | \$104 ;
+  assign \$106  = $signed(\$103 ) + $signed({ 1'h0, \$105  });
+  assign \$107  = $signed(rq0_code) < $signed(8'h80);
+  assign \$108  = $signed(rq0_code) > $signed(8'h7f);
+  assign \$109  = \$108  ? 50'h000000000007f : rq0_code;
+  assign \$110  = \$107  ? 50'h3ffffffffff80 : \$109 ;
+  assign \$111  = $signed(rq1_code) < $signed(8'h80);
+  assign \$112  = $signed(rq1_code) > $signed(8'h7f);
+  assign \$113  = \$112  ? 50'h000000000007f : rq1_code;
+  assign \$114  = \$111  ? 50'h3ffffffffff80 : \$113 ;
+  assign \$115  = $signed(rq2_code) < $signed(8'h80);
+  assign \$116  = $signed(rq2_code) > $signed(8'h7f);
+  assign \$117  = \$116  ? 50'h000000000007f : rq2_code;
+  assign \$118  = \$115  ? 50'h3ffffffffff80 : \$117 ;
+  assign \$119  = $signed(rq3_code) < $signed(8'h80);
+  assign \$120  = $signed(rq3_code) > $signed(8'h7f);
+  assign \$121  = \$120  ? 50'h000000000007f : rq3_code;
+  assign \$122  = \$119  ? 50'h3ffffffffff80 : \$121 ;
+  assign \$123  = i__valid & q_room;
+  assign \$124  = q_owed + \$123 ;
+  assign \$125  = o__valid & o__ready;
+  assign \$126  = \$124  - \$125 ;
+  assign \$127  = ~ o__valid;
+  assign \$128  = \$127  | o__ready;
+  assign \$129  = | q_stored;
+  assign \$130  = ~ \$129 ;
+  assign \$131  = \$128  & \$130 ;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = rq_valid_7 & \$132 ;
+  assign \$134  = \$signature__addr  == 3'h7;
+  assign \$135  = \$signature__addr  + 1'h1;
+  assign \$136  = \$134  ? 4'h0 : \$135 ;
+  assign \$137  = ~ o__valid;
+  assign \$138  = \$137  | o__ready;
+  assign \$139  = | q_stored;
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = rport__addr == 3'h7;
+  assign \$142  = rport__addr + 1'h1;
+  assign \$143  = \$141  ? 4'h0 : \$142 ;
+  assign \$144  = ~ o__valid;
+  assign \$145  = \$144  | o__ready;
+  assign \$146  = | q_stored;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = \$145  & \$147 ;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = rq_valid_7 & \$149 ;
+  assign \$151  = q_stored + \$150 ;
+  assign \$152  = ~ o__valid;
+  assign \$153  = \$152  | o__ready;
+  assign \$154  = | q_stored;
+  assign \$155  = \$153  & \$154 ;
+  assign \$156  = \$151  - \$155 ;
+  assign \$157  = ~ o__valid;
+  assign \$158  = \$157  | o__ready;
+  assign \$159  = | q_stored;
+  assign \$160  = \$159  | rq_valid_7;
+  assign \$161  = | q_stored;
+  assign \$162  = \$161  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$271 ;
+    group <= \$163 ;
   always @(posedge clk)
-    rq_valid_1 <= \$272 ;
+    rq_valid_1 <= \$164 ;
   always @(posedge clk)
-    rq_valid_2 <= \$273 ;
+    rq_valid_2 <= \$165 ;
   always @(posedge clk)
-    rq_valid_3 <= \$274 ;
+    rq_valid_3 <= \$166 ;
   always @(posedge clk)
-    rq_valid_4 <= \$275 ;
+    rq_valid_4 <= \$167 ;
   always @(posedge clk)
-    rq_valid_5 <= \$276 ;
+    rq_valid_5 <= \$168 ;
   always @(posedge clk)
-    rq_valid_6 <= \$277 ;
+    rq_valid_6 <= \$169 ;
   always @(posedge clk)
-    rq_valid_7 <= \$278 ;
+    rq_valid_7 <= \$170 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$279 ;
+    rq0_mult_1 <= \$171 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$280 ;
+    rq0_mult_2 <= \$172 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$281 ;
+    rq0_mult_3 <= \$173 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$282 ;
+    rq0_mult_4 <= \$174 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$283 ;
+    rq0_mult_5 <= \$175 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$284 ;
+    rq0_mult_6 <= \$176 ;
   always @(posedge clk)
-    rq0_x <= \$285 ;
+    rq0_shift_1 <= \$177 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$286 ;
+    rq0_shift_2 <= \$178 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$287 ;
+    rq0_shift_3 <= \$179 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$288 ;
+    rq0_shift_4 <= \$180 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$289 ;
+    rq0_shift_5 <= \$181 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$290 ;
+    rq0_shift_6 <= \$182 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$291 ;
+    rq0_half_1 <= \$183 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$292 ;
+    rq0_half_2 <= \$184 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$293 ;
+    rq0_half_3 <= \$185 ;
   always @(posedge clk)
-    rq0_prod <= \$294 ;
+    rq0_half_4 <= \$186 ;
   always @(posedge clk)
-    rq0_floor <= \$295 ;
+    rq0_half_5 <= \$187 ;
   always @(posedge clk)
-    rq0_above <= \$296 ;
+    rq0_half_6 <= \$188 ;
   always @(posedge clk)
-    rq0_tie <= \$297 ;
+    rq0_mask_1 <= \$189 ;
   always @(posedge clk)
-    rq0_code <= \$298 ;
+    rq0_mask_2 <= \$190 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$299 ;
+    rq0_mask_3 <= \$191 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$300 ;
+    rq0_mask_4 <= \$192 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$301 ;
+    rq0_mask_5 <= \$193 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$302 ;
+    rq0_mask_6 <= \$194 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$303 ;
+    rq0_x <= \$195 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$304 ;
+    rq0_part0_0 <= \$196 ;
   always @(posedge clk)
-    rq1_x <= \$305 ;
+    rq0_part0_0_r <= \$197 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$306 ;
+    rq0_part0_1 <= \$198 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$307 ;
+    rq0_part0_1_r <= \$199 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$308 ;
+    rq0_part1_0 <= \$200 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$309 ;
+    rq0_part1_0_r <= \$201 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$310 ;
+    rq0_part1_1 <= \$202 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$311 ;
+    rq0_part1_1_r <= \$203 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$312 ;
+    rq0_prod <= \$204 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$313 ;
+    rq0_floor <= \$205 ;
   always @(posedge clk)
-    rq1_prod <= \$314 ;
+    rq0_above <= \$206 ;
   always @(posedge clk)
-    rq1_floor <= \$315 ;
+    rq0_tie <= \$207 ;
   always @(posedge clk)
-    rq1_above <= \$316 ;
+    rq0_code <= \$208 ;
   always @(posedge clk)
-    rq1_tie <= \$317 ;
+    rq1_mult_1 <= \$209 ;
   always @(posedge clk)
-    rq1_code <= \$318 ;
+    rq1_mult_2 <= \$210 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$319 ;
+    rq1_mult_3 <= \$211 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$320 ;
+    rq1_mult_4 <= \$212 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$321 ;
+    rq1_mult_5 <= \$213 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$322 ;
+    rq1_mult_6 <= \$214 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$323 ;
+    rq1_x <= \$215 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$324 ;
+    rq1_part0_0 <= \$216 ;
   always @(posedge clk)
-    rq2_x <= \$325 ;
+    rq1_part0_0_r <= \$217 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$326 ;
+    rq1_part0_1 <= \$218 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$327 ;
+    rq1_part0_1_r <= \$219 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$328 ;
+    rq1_part1_0 <= \$220 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$329 ;
+    rq1_part1_0_r <= \$221 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$330 ;
+    rq1_part1_1 <= \$222 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$331 ;
+    rq1_part1_1_r <= \$223 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$332 ;
+    rq1_prod <= \$224 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$333 ;
+    rq1_floor <= \$225 ;
   always @(posedge clk)
-    rq2_prod <= \$334 ;
+    rq1_above <= \$226 ;
   always @(posedge clk)
-    rq2_floor <= \$335 ;
+    rq1_tie <= \$227 ;
   always @(posedge clk)
-    rq2_above <= \$336 ;
+    rq1_code <= \$228 ;
   always @(posedge clk)
-    rq2_tie <= \$337 ;
+    rq2_mult_1 <= \$229 ;
   always @(posedge clk)
-    rq2_code <= \$338 ;
+    rq2_mult_2 <= \$230 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$339 ;
+    rq2_mult_3 <= \$231 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$340 ;
+    rq2_mult_4 <= \$232 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$341 ;
+    rq2_mult_5 <= \$233 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$342 ;
+    rq2_mult_6 <= \$234 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$343 ;
+    rq2_x <= \$235 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$344 ;
+    rq2_part0_0 <= \$236 ;
   always @(posedge clk)
-    rq3_x <= \$345 ;
+    rq2_part0_0_r <= \$237 ;
   always @(posedge clk)
-    rq3_part0_0 <= \$346 ;
+    rq2_part0_1 <= \$238 ;
   always @(posedge clk)
-    rq3_part0_0_r <= \$347 ;
+    rq2_part0_1_r <= \$239 ;
   always @(posedge clk)
-    rq3_part0_1 <= \$348 ;
+    rq2_part1_0 <= \$240 ;
   always @(posedge clk)
-    rq3_part0_1_r <= \$349 ;
+    rq2_part1_0_r <= \$241 ;
   always @(posedge clk)
-    rq3_part1_0 <= \$350 ;
+    rq2_part1_1 <= \$242 ;
   always @(posedge clk)
-    rq3_part1_0_r <= \$351 ;
+    rq2_part1_1_r <= \$243 ;
   always @(posedge clk)
-    rq3_part1_1 <= \$352 ;
+    rq2_prod <= \$244 ;
   always @(posedge clk)
-    rq3_part1_1_r <= \$353 ;
+    rq2_floor <= \$245 ;
   always @(posedge clk)
-    rq3_prod <= \$354 ;
+    rq2_above <= \$246 ;
   always @(posedge clk)
-    rq3_floor <= \$355 ;
+    rq2_tie <= \$247 ;
   always @(posedge clk)
-    rq3_above <= \$356 ;
+    rq2_code <= \$248 ;
   always @(posedge clk)
-    rq3_tie <= \$357 ;
+    rq3_mult_1 <= \$249 ;
   always @(posedge clk)
-    rq3_code <= \$358 ;
+    rq3_mult_2 <= \$250 ;
   always @(posedge clk)
-    rq4_mult_1 <= \$359 ;
+    rq3_mult_3 <= \$251 ;
   always @(posedge clk)
-    rq4_mult_2 <= \$360 ;
+    rq3_mult_4 <= \$252 ;
   always @(posedge clk)
-    rq4_mult_3 <= \$361 ;
+    rq3_mult_5 <= \$253 ;
   always @(posedge clk)
-    rq4_mult_4 <= \$362 ;
+    rq3_mult_6 <= \$254 ;
   always @(posedge clk)
-    rq4_mult_5 <= \$363 ;
+    rq3_x <= \$255 ;
   always @(posedge clk)
-    rq4_mult_6 <= \$364 ;
+    rq3_part0_0 <= \$256 ;
   always @(posedge clk)
-    rq4_shift_1 <= \$365 ;
+    rq3_part0_0_r <= \$257 ;
   always @(posedge clk)
-    rq4_shift_2 <= \$366 ;
+    rq3_part0_1 <= \$258 ;
   always @(posedge clk)
-    rq4_shift_3 <= \$367 ;
+    rq3_part0_1_r <= \$259 ;
   always @(posedge clk)
-    rq4_shift_4 <= \$368 ;
+    rq3_part1_0 <= \$260 ;
   always @(posedge clk)
-    rq4_shift_5 <= \$369 ;
+    rq3_part1_0_r <= \$261 ;
   always @(posedge clk)
-    rq4_shift_6 <= \$370 ;
+    rq3_part1_1 <= \$262 ;
   always @(posedge clk)
-    rq4_half_1 <= \$371 ;
+    rq3_part1_1_r <= \$263 ;
   always @(posedge clk)
-    rq4_half_2 <= \$372 ;
+    rq3_prod <= \$264 ;
   always @(posedge clk)
-    rq4_half_3 <= \$373 ;
+    rq3_floor <= \$265 ;
   always @(posedge clk)
-    rq4_half_4 <= \$374 ;
+    rq3_above <= \$266 ;
   always @(posedge clk)
-    rq4_half_5 <= \$375 ;
+    rq3_tie <= \$267 ;
   always @(posedge clk)
-    rq4_half_6 <= \$376 ;
+    rq3_code <= \$268 ;
   always @(posedge clk)
-    rq4_mask_1 <= \$377 ;
+    rq0_out <= \$269 ;
   always @(posedge clk)
-    rq4_mask_2 <= \$378 ;
+    rq1_out <= \$270 ;
   always @(posedge clk)
-    rq4_mask_3 <= \$379 ;
+    rq2_out <= \$271 ;
   always @(posedge clk)
-    rq4_mask_4 <= \$380 ;
+    rq3_out <= \$272 ;
   always @(posedge clk)
-    rq4_mask_5 <= \$381 ;
+    q_owed <= \$273 ;
   always @(posedge clk)
-    rq4_mask_6 <= \$382 ;
+    \$signature__addr  <= \$274 ;
   always @(posedge clk)
-    rq4_x <= \$383 ;
+    rport__addr <= \$275 ;
   always @(posedge clk)
-    rq4_part0_0 <= \$384 ;
+    q_stored <= \$276 ;
   always @(posedge clk)
-    rq4_part0_0_r <= \$385 ;
+    o__valid <= \$277 ;
   always @(posedge clk)
-    rq4_part0_1 <= \$386 ;
-  always @(posedge clk)
-    rq4_part0_1_r <= \$387 ;
-  always @(posedge clk)
-    rq4_part1_0 <= \$388 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$389  = rq4_part1_0;
-    if (rst) begin
-      \$389  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$390  = \$115 ;
-    if (rst) begin
-      \$390  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$391  = rq4_part1_1;
-    if (rst) begin
-      \$391  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$392  = \$123 [47:0];
-    if (rst) begin
-      \$392  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$393  = \$124 ;
-    if (rst) begin
-      \$393  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$394  = \$125 ;
-    if (rst) begin
-      \$394  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$395  = \$128 ;
-    if (rst) begin
-      \$395  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$396  = \$132 ;
-    if (rst) begin
-      \$396  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$397  = \$133 ;
-    if (rst) begin
-      \$397  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$398  = rq5_mult_1;
-    if (rst) begin
-      \$398  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$399  = rq5_mult_2;
-    if (rst) begin
-      \$399  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$400  = rq5_mult_3;
-    if (rst) begin
-      \$400  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$401  = rq5_mult_4;
-    if (rst) begin
-      \$401  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$402  = rq5_mult_5;
-    if (rst) begin
-      \$402  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$403  = i__payload[137:115];
-    if (rst) begin
-      \$403  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$404  = \$134 ;
-    if (rst) begin
-      \$404  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$405  = rq5_part0_0;
-    if (rst) begin
-      \$405  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$406  = \$135 ;
-    if (rst) begin
-      \$406  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$407  = rq5_part0_1;
-    if (rst) begin
-      \$407  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$408  = \$136 ;
-    if (rst) begin
-      \$408  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$409  = rq5_part1_0;
-    if (rst) begin
-      \$409  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$410  = \$137 ;
-    if (rst) begin
-      \$410  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$411  = rq5_part1_1;
-    if (rst) begin
-      \$411  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$412  = \$145 [47:0];
-    if (rst) begin
-      \$412  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$413  = \$146 ;
-    if (rst) begin
-      \$413  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$414  = \$147 ;
-    if (rst) begin
-      \$414  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$415  = \$150 ;
-    if (rst) begin
-      \$415  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$416  = \$154 ;
-    if (rst) begin
-      \$416  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$417  = \$155 ;
-    if (rst) begin
-      \$417  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$418  = rq6_mult_1;
-    if (rst) begin
-      \$418  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$419  = rq6_mult_2;
-    if (rst) begin
-      \$419  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$420  = rq6_mult_3;
-    if (rst) begin
-      \$420  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$421  = rq6_mult_4;
-    if (rst) begin
-      \$421  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$422  = rq6_mult_5;
-    if (rst) begin
-      \$422  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$423  = i__payload[160:138];
-    if (rst) begin
-      \$423  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$424  = \$156 ;
-    if (rst) begin
-      \$424  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$425  = rq6_part0_0;
-    if (rst) begin
-      \$425  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$426  = \$157 ;
-    if (rst) begin
-      \$426  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$427  = rq6_part0_1;
-    if (rst) begin
-      \$427  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$428  = \$158 ;
-    if (rst) begin
-      \$428  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$429  = rq6_part1_0;
-    if (rst) begin
-      \$429  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$430  = \$159 ;
-    if (rst) begin
-      \$430  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$431  = rq6_part1_1;
-    if (rst) begin
-      \$431  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$432  = \$167 [47:0];
-    if (rst) begin
-      \$432  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$433  = \$168 ;
-    if (rst) begin
-      \$433  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$434  = \$169 ;
-    if (rst) begin
-      \$434  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$435  = \$172 ;
-    if (rst) begin
-      \$435  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$436  = \$176 ;
-    if (rst) begin
-      \$436  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$437  = \$177 ;
-    if (rst) begin
-      \$437  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$438  = rq7_mult_1;
-    if (rst) begin
-      \$438  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$439  = rq7_mult_2;
-    if (rst) begin
-      \$439  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$440  = rq7_mult_3;
-    if (rst) begin
-      \$440  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$441  = rq7_mult_4;
-    if (rst) begin
-      \$441  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$442  = rq7_mult_5;
-    if (rst) begin
-      \$442  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$443  = i__payload[183:161];
-    if (rst) begin
-      \$443  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$444  = \$178 ;
-    if (rst) begin
-      \$444  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$445  = rq7_part0_0;
-    if (rst) begin
-      \$445  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$446  = \$179 ;
-    if (rst) begin
-      \$446  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$447  = rq7_part0_1;
-    if (rst) begin
-      \$447  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$448  = \$180 ;
-    if (rst) begin
-      \$448  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$449  = rq7_part1_0;
-    if (rst) begin
-      \$449  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$450  = \$181 ;
-    if (rst) begin
-      \$450  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$451  = rq7_part1_1;
-    if (rst) begin
-      \$451  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$452  = \$189 [47:0];
-    if (rst) begin
-      \$452  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$453  = \$190 ;
-    if (rst) begin
-      \$453  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$454  = \$191 ;
-    if (rst) begin
-      \$454  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$455  = \$194 ;
-    if (rst) begin
-      \$455  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$456  = \$198 ;
-    if (rst) begin
-      \$456  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$457  = \$202 [7:0];
-    if (rst) begin
-      \$457  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$458  = \$206 [7:0];
-    if (rst) begin
-      \$458  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$459  = \$210 [7:0];
-    if (rst) begin
-      \$459  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$460  = \$214 [7:0];
-    if (rst) begin
-      \$460  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$461  = \$218 [7:0];
-    if (rst) begin
-      \$461  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$462  = \$222 [7:0];
-    if (rst) begin
-      \$462  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$463  = \$226 [7:0];
-    if (rst) begin
-      \$463  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$464  = \$230 [7:0];
-    if (rst) begin
-      \$464  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$465  = \$234 [3:0];
-    if (rst) begin
-      \$465  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$466  = \$signature__addr ;
-    if (\$241 ) begin
-      \$466  = \$244 [2:0];
-    end
-    if (rst) begin
-      \$466  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$467  = rport__addr;
-    if (\$248 ) begin
-      \$467  = \$251 [2:0];
-    end
-    if (rst) begin
-      \$467  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$468  = \$264 [3:0];
-    if (rst) begin
-      \$468  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$469  = o__valid;
-    if (\$266 ) begin
-      \$469  = \$268 ;
-    end
-    if (rst) begin
-      \$469  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$470  = o__payload;
-    if (\$266 ) begin
-      \$470  = \$270 ;
-    end
-    if (rst) begin
-      \$470  = 64'h0000000000000000;
-    end
-  end
+    o__payload <= \$278 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$20  = 25'h1159cbc;
-      2'h1:
-          \$20  = 25'h1572e43;
-      2'h2:
-          \$20  = 25'h13b2c9f;
-      2'h3:
-          \$20  = 25'h1519840;
+      3'h0:
+          \$16  = 25'h1159cbc;
+      3'h1:
+          \$16  = 25'h160b082;
+      3'h2:
+          \$16  = 25'h1572e43;
+      3'h3:
+          \$16  = 25'h13649e8;
+      3'h4:
+          \$16  = 25'h13b2c9f;
+      3'h5:
+          \$16  = 25'h178abe0;
+      3'h6:
+          \$16  = 25'h1519840;
+      3'h7:
+          \$16  = 25'h1f7a684;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$42  = 25'h17a8cde;
-      2'h1:
-          \$42  = 25'h1931a08;
-      2'h2:
-          \$42  = 25'h186a361;
-      2'h3:
-          \$42  = 25'h11d254d;
+      3'h0:
+          \$17  = 6'h23;
+      3'h1:
+          \$17  = 6'h23;
+      3'h2:
+          \$17  = 6'h23;
+      3'h3:
+          \$17  = 6'h23;
+      3'h4:
+          \$17  = 6'h23;
+      3'h5:
+          \$17  = 6'h23;
+      3'h6:
+          \$17  = 6'h23;
+      3'h7:
+          \$17  = 6'h24;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$64  = 25'h1481b24;
-      2'h1:
-          \$64  = 25'h1805606;
-      2'h2:
-          \$64  = 25'h18a16e7;
-      2'h3:
-          \$64  = 25'h1be4a43;
+      3'h0:
+          \$18  = 36'h400000000;
+      3'h1:
+          \$18  = 36'h400000000;
+      3'h2:
+          \$18  = 36'h400000000;
+      3'h3:
+          \$18  = 36'h400000000;
+      3'h4:
+          \$18  = 36'h400000000;
+      3'h5:
+          \$18  = 36'h400000000;
+      3'h6:
+          \$18  = 36'h400000000;
+      3'h7:
+          \$18  = 36'h800000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$86  = 25'h163d374;
-      2'h1:
-          \$86  = 25'h1758aca;
-      2'h2:
-          \$86  = 25'h102438f;
-      2'h3:
-          \$86  = 25'h15bef06;
+      3'h0:
+          \$19  = 36'h7ffffffff;
+      3'h1:
+          \$19  = 36'h7ffffffff;
+      3'h2:
+          \$19  = 36'h7ffffffff;
+      3'h3:
+          \$19  = 36'h7ffffffff;
+      3'h4:
+          \$19  = 36'h7ffffffff;
+      3'h5:
+          \$19  = 36'h7ffffffff;
+      3'h6:
+          \$19  = 36'h7ffffffff;
+      3'h7:
+          \$19  = 36'hfffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$108  = 25'h160b082;
-      2'h1:
-          \$108  = 25'h13649e8;
-      2'h2:
-          \$108  = 25'h178abe0;
-      2'h3:
-          \$108  = 25'h1f7a684;
+      3'h0:
+          \$41  = 25'h17a8cde;
+      3'h1:
+          \$41  = 25'h1d0c89f;
+      3'h2:
+          \$41  = 25'h1931a08;
+      3'h3:
+          \$41  = 25'h14ff41d;
+      3'h4:
+          \$41  = 25'h186a361;
+      3'h5:
+          \$41  = 25'h12151b8;
+      3'h6:
+          \$41  = 25'h11d254d;
+      3'h7:
+          \$41  = 25'h109eeaf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$109  = 6'h23;
-      2'h1:
-          \$109  = 6'h23;
-      2'h2:
-          \$109  = 6'h23;
-      2'h3:
-          \$109  = 6'h24;
+      3'h0:
+          \$63  = 25'h1481b24;
+      3'h1:
+          \$63  = 25'h134bafa;
+      3'h2:
+          \$63  = 25'h1805606;
+      3'h3:
+          \$63  = 25'h172ff59;
+      3'h4:
+          \$63  = 25'h18a16e7;
+      3'h5:
+          \$63  = 25'h15de1ba;
+      3'h6:
+          \$63  = 25'h1be4a43;
+      3'h7:
+          \$63  = 25'h15ee734;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$110  = 36'h400000000;
-      2'h1:
-          \$110  = 36'h400000000;
-      2'h2:
-          \$110  = 36'h400000000;
-      2'h3:
-          \$110  = 36'h800000000;
+      3'h0:
+          \$85  = 25'h163d374;
+      3'h1:
+          \$85  = 25'h14e5d33;
+      3'h2:
+          \$85  = 25'h1758aca;
+      3'h3:
+          \$85  = 25'h17cdb8c;
+      3'h4:
+          \$85  = 25'h102438f;
+      3'h5:
+          \$85  = 25'h14d9907;
+      3'h6:
+          \$85  = 25'h15bef06;
+      3'h7:
+          \$85  = 25'h1521e58;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$111  = 36'h7ffffffff;
-      2'h1:
-          \$111  = 36'h7ffffffff;
-      2'h2:
-          \$111  = 36'h7ffffffff;
-      2'h3:
-          \$111  = 36'hfffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$133  = 25'h1d0c89f;
-      2'h1:
-          \$133  = 25'h14ff41d;
-      2'h2:
-          \$133  = 25'h12151b8;
-      2'h3:
-          \$133  = 25'h109eeaf;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$155  = 25'h134bafa;
-      2'h1:
-          \$155  = 25'h172ff59;
-      2'h2:
-          \$155  = 25'h15de1ba;
-      2'h3:
-          \$155  = 25'h15ee734;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$177  = 25'h14e5d33;
-      2'h1:
-          \$177  = 25'h17cdb8c;
-      2'h2:
-          \$177  = 25'h14d9907;
-      2'h3:
-          \$177  = 25'h1521e58;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$271  = group;
-    if (\$15 ) begin
-      \$271  = \$18 [1:0];
+    \$163  = group;
+    if (\$11 ) begin
+      \$163  = \$14 [2:0];
     end
     if (rst) begin
-      \$271  = 2'h0;
+      \$163  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$272  = \$19 ;
+    \$164  = \$15 ;
     if (rst) begin
-      \$272  = 1'h0;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$273  = rq_valid_1;
+    \$165  = rq_valid_1;
     if (rst) begin
-      \$273  = 1'h0;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$274  = rq_valid_2;
+    \$166  = rq_valid_2;
     if (rst) begin
-      \$274  = 1'h0;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$275  = rq_valid_3;
+    \$167  = rq_valid_3;
     if (rst) begin
-      \$275  = 1'h0;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$276  = rq_valid_4;
+    \$168  = rq_valid_4;
     if (rst) begin
-      \$276  = 1'h0;
+      \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$277  = rq_valid_5;
+    \$169  = rq_valid_5;
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$170  = rq_valid_6;
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$171  = \$16 ;
+    if (rst) begin
+      \$171  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$172  = rq0_mult_1;
+    if (rst) begin
+      \$172  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$173  = rq0_mult_2;
+    if (rst) begin
+      \$173  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$174  = rq0_mult_3;
+    if (rst) begin
+      \$174  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$175  = rq0_mult_4;
+    if (rst) begin
+      \$175  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$176  = rq0_mult_5;
+    if (rst) begin
+      \$176  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$177  = \$17 ;
+    if (rst) begin
+      \$177  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$178  = rq0_shift_1;
+    if (rst) begin
+      \$178  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$179  = rq0_shift_2;
+    if (rst) begin
+      \$179  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$180  = rq0_shift_3;
+    if (rst) begin
+      \$180  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$181  = rq0_shift_4;
+    if (rst) begin
+      \$181  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$182  = rq0_shift_5;
+    if (rst) begin
+      \$182  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$183  = \$18 ;
+    if (rst) begin
+      \$183  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$184  = rq0_half_1;
+    if (rst) begin
+      \$184  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$185  = rq0_half_2;
+    if (rst) begin
+      \$185  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$186  = rq0_half_3;
+    if (rst) begin
+      \$186  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$187  = rq0_half_4;
+    if (rst) begin
+      \$187  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$188  = rq0_half_5;
+    if (rst) begin
+      \$188  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$189  = \$19 ;
+    if (rst) begin
+      \$189  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$190  = rq0_mask_1;
+    if (rst) begin
+      \$190  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$191  = rq0_mask_2;
+    if (rst) begin
+      \$191  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$192  = rq0_mask_3;
+    if (rst) begin
+      \$192  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$193  = rq0_mask_4;
+    if (rst) begin
+      \$193  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$194  = rq0_mask_5;
+    if (rst) begin
+      \$194  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$195  = i__payload[22:0];
+    if (rst) begin
+      \$195  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$196  = \$20 ;
+    if (rst) begin
+      \$196  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$197  = rq0_part0_0;
+    if (rst) begin
+      \$197  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$198  = \$21 ;
+    if (rst) begin
+      \$198  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$199  = rq0_part0_1;
+    if (rst) begin
+      \$199  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$200  = \$22 ;
+    if (rst) begin
+      \$200  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$201  = rq0_part1_0;
+    if (rst) begin
+      \$201  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$202  = \$23 ;
+    if (rst) begin
+      \$202  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$203  = rq0_part1_1;
+    if (rst) begin
+      \$203  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$204  = \$31 [47:0];
+    if (rst) begin
+      \$204  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$205  = \$32 ;
+    if (rst) begin
+      \$205  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$206  = \$33 ;
+    if (rst) begin
+      \$206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$207  = \$36 ;
+    if (rst) begin
+      \$207  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$208  = \$40 ;
+    if (rst) begin
+      \$208  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$209  = \$41 ;
+    if (rst) begin
+      \$209  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$210  = rq1_mult_1;
+    if (rst) begin
+      \$210  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$211  = rq1_mult_2;
+    if (rst) begin
+      \$211  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$212  = rq1_mult_3;
+    if (rst) begin
+      \$212  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$213  = rq1_mult_4;
+    if (rst) begin
+      \$213  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$214  = rq1_mult_5;
+    if (rst) begin
+      \$214  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$215  = i__payload[45:23];
+    if (rst) begin
+      \$215  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$216  = \$42 ;
+    if (rst) begin
+      \$216  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$217  = rq1_part0_0;
+    if (rst) begin
+      \$217  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$218  = \$43 ;
+    if (rst) begin
+      \$218  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$219  = rq1_part0_1;
+    if (rst) begin
+      \$219  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$220  = \$44 ;
+    if (rst) begin
+      \$220  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$221  = rq1_part1_0;
+    if (rst) begin
+      \$221  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$222  = \$45 ;
+    if (rst) begin
+      \$222  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$223  = rq1_part1_1;
+    if (rst) begin
+      \$223  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$224  = \$53 [47:0];
+    if (rst) begin
+      \$224  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$225  = \$54 ;
+    if (rst) begin
+      \$225  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$226  = \$55 ;
+    if (rst) begin
+      \$226  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$227  = \$58 ;
+    if (rst) begin
+      \$227  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$228  = \$62 ;
+    if (rst) begin
+      \$228  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$229  = \$63 ;
+    if (rst) begin
+      \$229  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$230  = rq2_mult_1;
+    if (rst) begin
+      \$230  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$231  = rq2_mult_2;
+    if (rst) begin
+      \$231  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$232  = rq2_mult_3;
+    if (rst) begin
+      \$232  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$233  = rq2_mult_4;
+    if (rst) begin
+      \$233  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$234  = rq2_mult_5;
+    if (rst) begin
+      \$234  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$235  = i__payload[68:46];
+    if (rst) begin
+      \$235  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$236  = \$64 ;
+    if (rst) begin
+      \$236  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$237  = rq2_part0_0;
+    if (rst) begin
+      \$237  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$238  = \$65 ;
+    if (rst) begin
+      \$238  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$239  = rq2_part0_1;
+    if (rst) begin
+      \$239  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$240  = \$66 ;
+    if (rst) begin
+      \$240  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$241  = rq2_part1_0;
+    if (rst) begin
+      \$241  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$242  = \$67 ;
+    if (rst) begin
+      \$242  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$243  = rq2_part1_1;
+    if (rst) begin
+      \$243  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$244  = \$75 [47:0];
+    if (rst) begin
+      \$244  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$245  = \$76 ;
+    if (rst) begin
+      \$245  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$246  = \$77 ;
+    if (rst) begin
+      \$246  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$247  = \$80 ;
+    if (rst) begin
+      \$247  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$248  = \$84 ;
+    if (rst) begin
+      \$248  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$249  = \$85 ;
+    if (rst) begin
+      \$249  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$250  = rq3_mult_1;
+    if (rst) begin
+      \$250  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$251  = rq3_mult_2;
+    if (rst) begin
+      \$251  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$252  = rq3_mult_3;
+    if (rst) begin
+      \$252  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$253  = rq3_mult_4;
+    if (rst) begin
+      \$253  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$254  = rq3_mult_5;
+    if (rst) begin
+      \$254  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$255  = i__payload[91:69];
+    if (rst) begin
+      \$255  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$256  = \$86 ;
+    if (rst) begin
+      \$256  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$257  = rq3_part0_0;
+    if (rst) begin
+      \$257  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$258  = \$87 ;
+    if (rst) begin
+      \$258  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$259  = rq3_part0_1;
+    if (rst) begin
+      \$259  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$260  = \$88 ;
+    if (rst) begin
+      \$260  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$261  = rq3_part1_0;
+    if (rst) begin
+      \$261  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$262  = \$89 ;
+    if (rst) begin
+      \$262  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$263  = rq3_part1_1;
+    if (rst) begin
+      \$263  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$264  = \$97 [47:0];
+    if (rst) begin
+      \$264  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$265  = \$98 ;
+    if (rst) begin
+      \$265  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$266  = \$99 ;
+    if (rst) begin
+      \$266  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$267  = \$102 ;
+    if (rst) begin
+      \$267  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$268  = \$106 ;
+    if (rst) begin
+      \$268  = 50'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$269  = \$110 [7:0];
+    if (rst) begin
+      \$269  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$270  = \$114 [7:0];
+    if (rst) begin
+      \$270  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$271  = \$118 [7:0];
+    if (rst) begin
+      \$271  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$272  = \$122 [7:0];
+    if (rst) begin
+      \$272  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$273  = \$126 [3:0];
+    if (rst) begin
+      \$273  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$274  = \$signature__addr ;
+    if (\$133 ) begin
+      \$274  = \$136 [2:0];
+    end
+    if (rst) begin
+      \$274  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$275  = rport__addr;
+    if (\$140 ) begin
+      \$275  = \$143 [2:0];
+    end
+    if (rst) begin
+      \$275  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$276  = \$156 [3:0];
+    if (rst) begin
+      \$276  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$277  = o__valid;
+    if (\$158 ) begin
+      \$277  = \$160 ;
+    end
     if (rst) begin
       \$277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$278  = rq_valid_6;
-    if (rst) begin
-      \$278  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$279  = \$20 ;
-    if (rst) begin
-      \$279  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$280  = rq0_mult_1;
-    if (rst) begin
-      \$280  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$281  = rq0_mult_2;
-    if (rst) begin
-      \$281  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$282  = rq0_mult_3;
-    if (rst) begin
-      \$282  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$283  = rq0_mult_4;
-    if (rst) begin
-      \$283  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$284  = rq0_mult_5;
-    if (rst) begin
-      \$284  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$285  = i__payload[22:0];
-    if (rst) begin
-      \$285  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$286  = \$21 ;
-    if (rst) begin
-      \$286  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$287  = rq0_part0_0;
-    if (rst) begin
-      \$287  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$288  = \$22 ;
-    if (rst) begin
-      \$288  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$289  = rq0_part0_1;
-    if (rst) begin
-      \$289  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$290  = \$23 ;
-    if (rst) begin
-      \$290  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$291  = rq0_part1_0;
-    if (rst) begin
-      \$291  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$292  = \$24 ;
-    if (rst) begin
-      \$292  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$293  = rq0_part1_1;
-    if (rst) begin
-      \$293  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$294  = \$32 [47:0];
-    if (rst) begin
-      \$294  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$295  = \$33 ;
-    if (rst) begin
-      \$295  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$296  = \$34 ;
-    if (rst) begin
-      \$296  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$297  = \$37 ;
-    if (rst) begin
-      \$297  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$298  = \$41 ;
-    if (rst) begin
-      \$298  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$299  = \$42 ;
-    if (rst) begin
-      \$299  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$300  = rq1_mult_1;
-    if (rst) begin
-      \$300  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$301  = rq1_mult_2;
-    if (rst) begin
-      \$301  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$302  = rq1_mult_3;
-    if (rst) begin
-      \$302  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$303  = rq1_mult_4;
-    if (rst) begin
-      \$303  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$304  = rq1_mult_5;
-    if (rst) begin
-      \$304  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$305  = i__payload[45:23];
-    if (rst) begin
-      \$305  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$306  = \$43 ;
-    if (rst) begin
-      \$306  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$307  = rq1_part0_0;
-    if (rst) begin
-      \$307  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$308  = \$44 ;
-    if (rst) begin
-      \$308  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$309  = rq1_part0_1;
-    if (rst) begin
-      \$309  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$310  = \$45 ;
-    if (rst) begin
-      \$310  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$311  = rq1_part1_0;
-    if (rst) begin
-      \$311  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$312  = \$46 ;
-    if (rst) begin
-      \$312  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$313  = rq1_part1_1;
-    if (rst) begin
-      \$313  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$314  = \$54 [47:0];
-    if (rst) begin
-      \$314  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$315  = \$55 ;
-    if (rst) begin
-      \$315  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$316  = \$56 ;
-    if (rst) begin
-      \$316  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$317  = \$59 ;
-    if (rst) begin
-      \$317  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$318  = \$63 ;
-    if (rst) begin
-      \$318  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$319  = \$64 ;
-    if (rst) begin
-      \$319  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$320  = rq2_mult_1;
-    if (rst) begin
-      \$320  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$321  = rq2_mult_2;
-    if (rst) begin
-      \$321  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$322  = rq2_mult_3;
-    if (rst) begin
-      \$322  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$323  = rq2_mult_4;
-    if (rst) begin
-      \$323  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$324  = rq2_mult_5;
-    if (rst) begin
-      \$324  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$325  = i__payload[68:46];
-    if (rst) begin
-      \$325  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$326  = \$65 ;
-    if (rst) begin
-      \$326  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$327  = rq2_part0_0;
-    if (rst) begin
-      \$327  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$328  = \$66 ;
-    if (rst) begin
-      \$328  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$329  = rq2_part0_1;
-    if (rst) begin
-      \$329  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$330  = \$67 ;
-    if (rst) begin
-      \$330  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$331  = rq2_part1_0;
-    if (rst) begin
-      \$331  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$332  = \$68 ;
-    if (rst) begin
-      \$332  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$333  = rq2_part1_1;
-    if (rst) begin
-      \$333  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$334  = \$76 [47:0];
-    if (rst) begin
-      \$334  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$335  = \$77 ;
-    if (rst) begin
-      \$335  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$336  = \$78 ;
-    if (rst) begin
-      \$336  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$337  = \$81 ;
-    if (rst) begin
-      \$337  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$338  = \$85 ;
-    if (rst) begin
-      \$338  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$339  = \$86 ;
-    if (rst) begin
-      \$339  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$340  = rq3_mult_1;
-    if (rst) begin
-      \$340  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$341  = rq3_mult_2;
-    if (rst) begin
-      \$341  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$342  = rq3_mult_3;
-    if (rst) begin
-      \$342  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$343  = rq3_mult_4;
-    if (rst) begin
-      \$343  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$344  = rq3_mult_5;
-    if (rst) begin
-      \$344  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$345  = i__payload[91:69];
-    if (rst) begin
-      \$345  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$346  = \$87 ;
-    if (rst) begin
-      \$346  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$347  = rq3_part0_0;
-    if (rst) begin
-      \$347  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$348  = \$88 ;
-    if (rst) begin
-      \$348  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$349  = rq3_part0_1;
-    if (rst) begin
-      \$349  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$350  = \$89 ;
-    if (rst) begin
-      \$350  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$351  = rq3_part1_0;
-    if (rst) begin
-      \$351  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$352  = \$90 ;
-    if (rst) begin
-      \$352  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$353  = rq3_part1_1;
-    if (rst) begin
-      \$353  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$354  = \$98 [47:0];
-    if (rst) begin
-      \$354  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$355  = \$99 ;
-    if (rst) begin
-      \$355  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$356  = \$100 ;
-    if (rst) begin
-      \$356  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$357  = \$103 ;
-    if (rst) begin
-      \$357  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$358  = \$107 ;
-    if (rst) begin
-      \$358  = 50'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$359  = \$108 ;
-    if (rst) begin
-      \$359  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$360  = rq4_mult_1;
-    if (rst) begin
-      \$360  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$361  = rq4_mult_2;
-    if (rst) begin
-      \$361  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$362  = rq4_mult_3;
-    if (rst) begin
-      \$362  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$363  = rq4_mult_4;
-    if (rst) begin
-      \$363  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$364  = rq4_mult_5;
-    if (rst) begin
-      \$364  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$365  = \$109 ;
-    if (rst) begin
-      \$365  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$366  = rq4_shift_1;
-    if (rst) begin
-      \$366  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$367  = rq4_shift_2;
-    if (rst) begin
-      \$367  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$368  = rq4_shift_3;
-    if (rst) begin
-      \$368  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$369  = rq4_shift_4;
-    if (rst) begin
-      \$369  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$370  = rq4_shift_5;
-    if (rst) begin
-      \$370  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$371  = \$110 ;
-    if (rst) begin
-      \$371  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$372  = rq4_half_1;
-    if (rst) begin
-      \$372  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$373  = rq4_half_2;
-    if (rst) begin
-      \$373  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$374  = rq4_half_3;
-    if (rst) begin
-      \$374  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$375  = rq4_half_4;
-    if (rst) begin
-      \$375  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$376  = rq4_half_5;
-    if (rst) begin
-      \$376  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$377  = \$111 ;
-    if (rst) begin
-      \$377  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$378  = rq4_mask_1;
-    if (rst) begin
-      \$378  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$379  = rq4_mask_2;
-    if (rst) begin
-      \$379  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$380  = rq4_mask_3;
-    if (rst) begin
-      \$380  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$381  = rq4_mask_4;
-    if (rst) begin
-      \$381  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$382  = rq4_mask_5;
-    if (rst) begin
-      \$382  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$383  = i__payload[114:92];
-    if (rst) begin
-      \$383  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$384  = \$112 ;
-    if (rst) begin
-      \$384  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$385  = rq4_part0_0;
-    if (rst) begin
-      \$385  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$386  = \$113 ;
-    if (rst) begin
-      \$386  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$387  = rq4_part0_1;
-    if (rst) begin
-      \$387  = 25'h0000000;
+    \$278  = o__payload;
+    if (\$158 ) begin
+      \$278  = \$162 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$388  = \$114 ;
     if (rst) begin
-      \$388  = 23'h000000;
+      \$278  = 32'd0;
     end
   end
   assign i__ready = q_room;
   assign port__addr = \$1 [7:0];
-  assign \port__addr$22  = \$2 [7:0];
-  assign \port__addr$24  = \$3 [7:0];
-  assign \port__addr$26  = \$4 [7:0];
-  assign \port__addr$28  = \$5 [7:0];
-  assign \port__addr$30  = \$6 [7:0];
-  assign \port__addr$32  = \$7 [7:0];
-  assign \port__addr$34  = \$8 [7:0];
+  assign \port__addr$14  = \$2 [7:0];
+  assign \port__addr$16  = \$3 [7:0];
+  assign \port__addr$18  = \$4 [7:0];
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
@@ -15193,101 +13600,49 @@ module \top.s1_dense1_u1 (rst, q_room, o__ready, i__valid, i__payload, o__valid,
   assign \q_in[1]  = q_in[15:8];
   assign \q_in[2]  = q_in[23:16];
   assign \q_in[3]  = q_in[31:24];
-  assign \q_in[4]  = q_in[39:32];
-  assign \q_in[5]  = q_in[47:40];
-  assign \q_in[6]  = q_in[55:48];
-  assign \q_in[7]  = q_in[63:56];
   assign \i__payload[0]  = i__payload[22:0];
   assign \i__payload[1]  = i__payload[45:23];
   assign \i__payload[2]  = i__payload[68:46];
   assign \i__payload[3]  = i__payload[91:69];
-  assign \i__payload[4]  = i__payload[114:92];
-  assign \i__payload[5]  = i__payload[137:115];
-  assign \i__payload[6]  = i__payload[160:138];
-  assign \i__payload[7]  = i__payload[183:161];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
-  assign q_in[63:56] = \port__data$44 ;
-  assign q_in[55:48] = \port__data$43 ;
-  assign q_in[47:40] = \port__data$42 ;
-  assign q_in[39:32] = \port__data$41 ;
-  assign q_in[31:24] = \port__data$40 ;
-  assign q_in[23:16] = \port__data$39 ;
-  assign q_in[15:8] = \port__data$38 ;
+  assign q_in[31:24] = \port__data$24 ;
+  assign q_in[23:16] = \port__data$23 ;
+  assign q_in[15:8] = \port__data$22 ;
   assign q_in[7:0] = port__data;
-  assign \$160  = { 1'h0, rq6_part0_0_r };
-  assign \$162  = { 14'h0000, rq6_part0_1_r, 17'h00000 };
-  assign \$164  = { rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r[22], rq6_part1_0_r, 17'h00000 };
-  assign \$166  = { rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r[13], rq6_part1_1_r, 34'h000000000 };
-  assign rq0_rem[47:35] = 13'h0000;
-  assign rq0_rem[34:0] = rq0_prod[34:0];
   assign rq1_rem[47:35] = 13'h0000;
   assign rq1_rem[34:0] = rq1_prod[34:0];
   assign rq2_rem[47:35] = 13'h0000;
   assign rq2_rem[34:0] = rq2_prod[34:0];
   assign rq3_rem[47:35] = 13'h0000;
   assign rq3_rem[34:0] = rq3_prod[34:0];
-  assign rq5_rem[47:35] = 13'h0000;
-  assign rq5_rem[34:0] = rq5_prod[34:0];
-  assign rq6_rem[47:35] = 13'h0000;
-  assign rq6_rem[34:0] = rq6_prod[34:0];
-  assign rq7_rem[47:35] = 13'h0000;
-  assign rq7_rem[34:0] = rq7_prod[34:0];
-  assign \$25  = { 1'h0, rq0_part0_0_r };
-  assign \$27  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$29  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
-  assign \$31  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
-  assign \$33  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:35] };
-  assign \$36  = 1'h1;
-  assign \$37  = \$35 ;
-  assign \$47  = { 1'h0, rq1_part0_0_r };
-  assign \$49  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$51  = { rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r, 17'h00000 };
-  assign \$53  = { rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r, 34'h000000000 };
-  assign \$55  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:35] };
-  assign \$58  = 1'h1;
-  assign \$59  = \$57 ;
-  assign \$69  = { 1'h0, rq2_part0_0_r };
-  assign \$71  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$73  = { rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r, 17'h00000 };
-  assign \$75  = { rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r, 34'h000000000 };
-  assign \$77  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:35] };
-  assign \$80  = 1'h1;
-  assign \$81  = \$79 ;
-  assign \$91  = { 1'h0, rq3_part0_0_r };
-  assign \$93  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$95  = { rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r, 17'h00000 };
-  assign \$97  = { rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r, 34'h000000000 };
-  assign \$99  = { rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47:35] };
-  assign \$102  = 1'h1;
-  assign \$103  = \$101 ;
-  assign \$116  = { 1'h0, rq4_part0_0_r };
-  assign \$118  = { 14'h0000, rq4_part0_1_r, 17'h00000 };
-  assign \$120  = { rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r[22], rq4_part1_0_r, 17'h00000 };
-  assign \$122  = { rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r[13], rq4_part1_1_r, 34'h000000000 };
-  assign \$138  = { 1'h0, rq5_part0_0_r };
-  assign \$140  = { 14'h0000, rq5_part0_1_r, 17'h00000 };
-  assign \$142  = { rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r[22], rq5_part1_0_r, 17'h00000 };
-  assign \$144  = { rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r[13], rq5_part1_1_r, 34'h000000000 };
-  assign \$146  = { rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47], rq5_prod[47:35] };
-  assign \$149  = 1'h1;
-  assign \$150  = \$148 ;
-  assign \$168  = { rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47], rq6_prod[47:35] };
-  assign \$171  = 1'h1;
-  assign \$172  = \$170 ;
-  assign \$182  = { 1'h0, rq7_part0_0_r };
-  assign \$184  = { 14'h0000, rq7_part0_1_r, 17'h00000 };
-  assign \$186  = { rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r[22], rq7_part1_0_r, 17'h00000 };
-  assign \$188  = { rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r[13], rq7_part1_1_r, 34'h000000000 };
-  assign \$190  = { rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47], rq7_prod[47:35] };
-  assign \$193  = 1'h1;
-  assign \$194  = \$192 ;
+  assign \$24  = { 1'h0, rq0_part0_0_r };
+  assign \$26  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$28  = { rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r[22], rq0_part1_0_r, 17'h00000 };
+  assign \$30  = { rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r[13], rq0_part1_1_r, 34'h000000000 };
+  assign \$46  = { 1'h0, rq1_part0_0_r };
+  assign \$48  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
+  assign \$50  = { rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r[22], rq1_part1_0_r, 17'h00000 };
+  assign \$52  = { rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r[13], rq1_part1_1_r, 34'h000000000 };
+  assign \$54  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:35] };
+  assign \$57  = 1'h1;
+  assign \$58  = \$56 ;
+  assign \$68  = { 1'h0, rq2_part0_0_r };
+  assign \$70  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
+  assign \$72  = { rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r[22], rq2_part1_0_r, 17'h00000 };
+  assign \$74  = { rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r[13], rq2_part1_1_r, 34'h000000000 };
+  assign \$76  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:35] };
+  assign \$79  = 1'h1;
+  assign \$80  = \$78 ;
+  assign \$90  = { 1'h0, rq3_part0_0_r };
+  assign \$92  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
+  assign \$94  = { rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r[22], rq3_part1_0_r, 17'h00000 };
+  assign \$96  = { rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r[13], rq3_part1_1_r, 34'h000000000 };
+  assign \$98  = { rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47:35] };
+  assign \$101  = 1'h1;
+  assign \$102  = \$100 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -15295,135 +13650,97 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [1:0] \$100 ;
-  reg \$101 ;
-  reg \$102 ;
-  reg \$103 ;
-  reg [5:0] \$104 ;
-  reg [63:0] \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg \$108 ;
-  reg \$109 ;
+  reg [7:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [16:0] \$103 ;
+  reg [16:0] \$104 ;
+  reg [16:0] \$105 ;
+  reg [16:0] \$106 ;
+  reg [16:0] \$107 ;
+  reg [16:0] \$108 ;
+  reg [16:0] \$109 ;
   wire \$11 ;
-  reg [3:0] \$110 ;
-  reg [8:0] \$111 ;
-  reg [8:0] \$112 ;
-  reg [8:0] \$113 ;
-  reg [8:0] \$114 ;
-  reg [8:0] \$115 ;
-  reg [8:0] \$116 ;
-  reg [8:0] \$117 ;
-  reg [8:0] \$118 ;
-  reg [7:0] \$119 ;
+  reg [16:0] \$110 ;
+  reg [22:0] \$111 ;
+  reg \$112 ;
+  reg \$113 ;
+  reg \$114 ;
+  reg [3:0] \$115 ;
+  reg \$116 ;
+  reg \$117 ;
+  reg \$118 ;
+  reg [3:0] \$119 ;
   wire \$12 ;
-  reg [7:0] \$120 ;
-  reg [7:0] \$121 ;
-  reg [7:0] \$122 ;
-  reg [7:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg [7:0] \$125 ;
-  reg [7:0] \$126 ;
-  reg [16:0] \$127 ;
-  reg [16:0] \$128 ;
-  reg [16:0] \$129 ;
+  reg \$120 ;
+  reg \$121 ;
+  reg \$122 ;
+  reg [3:0] \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg [3:0] \$127 ;
+  reg [22:0] \$128 ;
+  reg [2:0] \$129 ;
   wire \$13 ;
-  reg [16:0] \$130 ;
-  reg [16:0] \$131 ;
-  reg [16:0] \$132 ;
-  reg [16:0] \$133 ;
-  reg [16:0] \$134 ;
-  reg [16:0] \$135 ;
-  reg [16:0] \$136 ;
-  reg [16:0] \$137 ;
-  reg [16:0] \$138 ;
-  reg [16:0] \$139 ;
+  reg [2:0] \$130 ;
+  reg [2:0] \$131 ;
+  reg [2:0] \$132 ;
+  reg \$133 ;
+  reg [22:0] \$134 ;
   wire \$14 ;
-  reg [16:0] \$140 ;
-  reg [16:0] \$141 ;
-  reg [16:0] \$142 ;
-  reg [22:0] \$143 ;
-  reg [22:0] \$144 ;
-  reg [22:0] \$145 ;
-  reg \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg [3:0] \$149 ;
   wire \$15 ;
-  reg \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg [3:0] \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg \$156 ;
-  reg [3:0] \$157 ;
-  reg \$158 ;
-  reg \$159 ;
   wire \$16 ;
-  reg \$160 ;
-  reg [3:0] \$161 ;
-  reg \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg [3:0] \$165 ;
-  reg [22:0] \$166 ;
-  reg [3:0] \$167 ;
-  reg [2:0] \$168 ;
-  reg [2:0] \$169 ;
   reg [3:0] \$17 ;
-  reg [2:0] \$170 ;
-  reg \$171 ;
-  reg [22:0] \$172 ;
-  reg [1:0] \$18 ;
+  reg [2:0] \$18 ;
   reg \$19 ;
   wire \$2 ;
   reg \$20 ;
   reg \$21 ;
   wire \$22 ;
-  wire [6:0] \$23 ;
-  wire [6:0] \$24 ;
-  wire [63:0] \$25 ;
+  wire [7:0] \$23 ;
+  wire [7:0] \$24 ;
+  wire [31:0] \$25 ;
   wire [8:0] \$26 ;
-  wire [63:0] \$27 ;
+  wire [31:0] \$27 ;
   wire [8:0] \$28 ;
-  wire [63:0] \$29 ;
+  wire [31:0] \$29 ;
   wire \$3 ;
   wire [8:0] \$30 ;
-  wire [63:0] \$31 ;
+  wire [31:0] \$31 ;
   wire [8:0] \$32 ;
-  wire [63:0] \$33 ;
-  wire [8:0] \$34 ;
-  wire [63:0] \$35 ;
-  wire [8:0] \$36 ;
-  wire [63:0] \$37 ;
-  wire [8:0] \$38 ;
-  wire [63:0] \$39 ;
+  wire [16:0] \$33 ;
+  wire [16:0] \$34 ;
+  wire [16:0] \$35 ;
+  wire [16:0] \$36 ;
+  wire [17:0] \$37 ;
+  wire [17:0] \$38 ;
+  wire [18:0] \$39 ;
   wire \$4 ;
-  wire [8:0] \$40 ;
-  wire [16:0] \$41 ;
-  wire [16:0] \$42 ;
-  wire [16:0] \$43 ;
-  wire [16:0] \$44 ;
-  wire [16:0] \$45 ;
-  wire [16:0] \$46 ;
-  wire [16:0] \$47 ;
-  wire [16:0] \$48 ;
-  wire [17:0] \$49 ;
+  wire \$40 ;
+  wire [3:0] \$41 ;
+  wire \$42 ;
+  wire [4:0] \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  wire [17:0] \$50 ;
-  wire [18:0] \$51 ;
-  wire [17:0] \$52 ;
-  wire [17:0] \$53 ;
-  wire [18:0] \$54 ;
-  wire [23:0] \$55 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire [3:0] \$53 ;
+  wire [3:0] \$54 ;
+  wire \$55 ;
   wire \$56 ;
-  wire [4:0] \$57 ;
+  wire \$57 ;
   wire \$58 ;
-  wire [5:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
+  wire [3:0] \$60 ;
+  wire [3:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -15431,43 +13748,43 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [3:0] \$69 ;
+  wire \$69 ;
   reg [22:0] \$7 ;
   wire [3:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire \$75 ;
-  wire [3:0] \$76 ;
-  wire [3:0] \$77 ;
+  wire [4:0] \$75 ;
+  wire \$76 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [22:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire [3:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire [22:0] \$82 ;
+  reg [3:0] \$83 ;
+  reg [2:0] \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg [6:0] \$88 ;
+  reg [31:0] \$89 ;
   wire [23:0] \$9 ;
-  wire \$90 ;
-  wire [4:0] \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire [22:0] \$98 ;
-  reg [3:0] \$99 ;
-  reg [1:0] \$signature__addr  = 2'h0;
+  reg \$90 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg [3:0] \$94 ;
+  reg [8:0] \$95 ;
+  reg [8:0] \$96 ;
+  reg [8:0] \$97 ;
+  reg [8:0] \$98 ;
+  reg [7:0] \$99 ;
+  reg [2:0] \$signature__addr  = 3'h0;
   reg [2:0] \$signature__addr$27  = 3'h0;
-  wire [63:0] \$signature__data ;
+  wire [31:0] \$signature__data ;
   wire [22:0] \$signature__data$29 ;
   wire \$signature__en ;
   wire \$signature__en$21 ;
@@ -15480,19 +13797,14 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
-  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
-  input [63:0] i__payload;
-  wire [63:0] i__payload;
+  input [31:0] i__payload;
+  wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
-  wire [7:0] \i__payload[6] ;
-  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
@@ -15503,14 +13815,12 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
-  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
   reg [3:0] nf4 = 4'h0;
   reg [3:0] nf5 = 4'h0;
-  reg [3:0] nf6 = 4'h0;
   reg [3:0] nf_t = 4'h0;
   output [22:0] o__payload;
   reg [22:0] o__payload = 23'h000000;
@@ -15527,17 +13837,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [16:0] prod0_2_r = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
   reg [16:0] prod0_3_r = 17'h00000;
-  reg [16:0] prod0_4 = 17'h00000;
-  reg [16:0] prod0_4_r = 17'h00000;
-  reg [16:0] prod0_5 = 17'h00000;
-  reg [16:0] prod0_5_r = 17'h00000;
-  reg [16:0] prod0_6 = 17'h00000;
-  reg [16:0] prod0_6_r = 17'h00000;
-  reg [16:0] prod0_7 = 17'h00000;
-  reg [16:0] prod0_7_r = 17'h00000;
   wire [22:0] q_in;
   wire [22:0] \q_in[0] ;
-  reg [3:0] q_owed = 4'h0;
+  reg [2:0] q_owed = 3'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -15545,37 +13847,30 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
-  (* init = 2'h0 *)
-  wire [1:0] rport__addr;
+  (* init = 3'h0 *)
+  wire [2:0] rport__addr;
   reg [2:0] \rport__addr$30  = 3'h0;
-  wire [63:0] rport__data;
-  wire [22:0] \rport__data$95 ;
+  wire [31:0] rport__data;
+  wire [22:0] \rport__data$73 ;
   input rst;
   wire rst;
-  (* init = 2'h0 *)
-  wire [1:0] sf_t;
+  (* init = 3'h0 *)
+  wire [2:0] sf_t;
   reg [22:0] sum0_s0_0 = 23'h000000;
-  reg [22:0] sum0_s0_1 = 23'h000000;
-  reg [22:0] sum0_s1_0 = 23'h000000;
-  (* init = 6'h00 *)
-  wire [5:0] t;
+  (* init = 7'h00 *)
+  wire [6:0] t;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
-  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
-  reg [7:0] w0_4 = 8'h00;
-  reg [7:0] w0_5 = 8'h00;
-  reg [7:0] w0_6 = 8'h00;
-  reg [7:0] w0_7 = 8'h00;
-  reg [5:0] wrom__addr = 6'h00;
-  wire [63:0] wrom__data;
-  reg [63:0] x_reg = 64'h0000000000000000;
+  reg [6:0] wrom__addr = 7'h00;
+  wire [31:0] wrom__data;
+  reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -15584,31 +13879,27 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   reg [8:0] xoff0_2 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_4 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_5 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_6 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_7 = 9'h000;
-  reg [63:0] inbuf [3:0];
+  reg [31:0] inbuf [7:0];
   initial begin
-    inbuf[0] = 64'h0000000000000000;
-    inbuf[1] = 64'h0000000000000000;
-    inbuf[2] = 64'h0000000000000000;
-    inbuf[3] = 64'h0000000000000000;
+    inbuf[0] = 32'd0;
+    inbuf[1] = 32'd0;
+    inbuf[2] = 32'd0;
+    inbuf[3] = 32'd0;
+    inbuf[4] = 32'd0;
+    inbuf[5] = 32'd0;
+    inbuf[6] = 32'd0;
+    inbuf[7] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       inbuf[\$signature__addr ] <= i__payload;
   end
-  reg [63:0] _0_;
+  reg [31:0] _0_;
   always @(posedge clk) begin
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [22:0] queue [6:0];
+  reg [22:0] queue [5:0];
   initial begin
     queue[0] = 23'h000000;
     queue[1] = 23'h000000;
@@ -15616,62 +13907,101 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     queue[3] = 23'h000000;
     queue[4] = 23'h000000;
     queue[5] = 23'h000000;
-    queue[6] = 23'h000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$21 )
       queue[\$signature__addr$27 ] <= \$9 [22:0];
   end
-  assign \rport__data$95  = queue[\rport__addr$30 ];
-  reg [63:0] rom [39:0];
+  assign \rport__data$73  = queue[\rport__addr$30 ];
+  reg [31:0] rom [79:0];
   initial begin
-    rom[0] = 64'h902d86ed5f2f8e16;
-    rom[1] = 64'h473827388185e320;
-    rom[2] = 64'h42b931a013a09f0f;
-    rom[3] = 64'ha4a639c411399121;
-    rom[4] = 64'h329e4741ca113515;
-    rom[5] = 64'ha6b686303c1dc612;
-    rom[6] = 64'hc0d5a34cbef19ff3;
-    rom[7] = 64'h50b03e1eacc64481;
-    rom[8] = 64'habe20e8454bf2417;
-    rom[9] = 64'he6de40dd054633b9;
-    rom[10] = 64'h6a383521918b9281;
-    rom[11] = 64'h30b9b72191234417;
-    rom[12] = 64'hb9c9c49fd2b93915;
-    rom[13] = 64'hb0af4a9814154ead;
-    rom[14] = 64'h8a5610908f6e3041;
-    rom[15] = 64'h73c281f93898a039;
-    rom[16] = 64'h214f5110813dc090;
-    rom[17] = 64'h41f38628a426b532;
-    rom[18] = 64'hc1b4a3393faca11e;
-    rom[19] = 64'hb26937c6de2af398;
-    rom[20] = 64'h8e007a47d5ad9de7;
-    rom[21] = 64'hf1ab8bcb158149a5;
-    rom[22] = 64'hbe64149f5aec3b05;
-    rom[23] = 64'h8d5a8b444c45ee40;
-    rom[24] = 64'h39314c0e221c9626;
-    rom[25] = 64'h4b1b9e0f871c4b90;
-    rom[26] = 64'h40ae9ba6fdbda5a1;
-    rom[27] = 64'hb5961b3d46810e14;
-    rom[28] = 64'h350d9f179887c689;
-    rom[29] = 64'h3f424bdd24408539;
-    rom[30] = 64'hb05e243a20f74110;
-    rom[31] = 64'h325b818d97b788b0;
-    rom[32] = 64'h1ed281272b2b2714;
-    rom[33] = 64'h87480fae091e2819;
-    rom[34] = 64'h87901cd6189b2e10;
-    rom[35] = 64'hbdaa0b3fc69b371d;
-    rom[36] = 64'hd5d7c307ad815716;
-    rom[37] = 64'h813dc1f4229a925c;
-    rom[38] = 64'h15af14fcdb4c4826;
-    rom[39] = 64'h98e11299413eb62a;
+    rom[0] = 32'd1596952086;
+    rom[1] = 32'd2418902765;
+    rom[2] = 32'd2173035296;
+    rom[3] = 32'd1194862392;
+    rom[4] = 32'd329293583;
+    rom[5] = 32'd1119433120;
+    rom[6] = 32'd288985377;
+    rom[7] = 32'd2762357188;
+    rom[8] = 32'd3390125333;
+    rom[9] = 32'd849233729;
+    rom[10] = 32'd1008584210;
+    rom[11] = 32'd2796979760;
+    rom[12] = 32'd3203506163;
+    rom[13] = 32'd3235226444;
+    rom[14] = 32'd2898674817;
+    rom[15] = 32'd1353727518;
+    rom[16] = 32'd1421812759;
+    rom[17] = 32'd2883718788;
+    rom[18] = 32'd88486841;
+    rom[19] = 32'd3873325277;
+    rom[20] = 32'd2441843329;
+    rom[21] = 32'd1782068513;
+    rom[22] = 32'd2435007511;
+    rom[23] = 32'd817477409;
+    rom[24] = 32'd3535354133;
+    rom[25] = 32'd3117008031;
+    rom[26] = 32'd336940717;
+    rom[27] = 32'd2964277912;
+    rom[28] = 32'd2406363201;
+    rom[29] = 32'd2320896144;
+    rom[30] = 32'd949526585;
+    rom[31] = 32'd1942127097;
+    rom[32] = 32'd2168307856;
+    rom[33] = 32'd558846224;
+    rom[34] = 32'd2754000178;
+    rom[35] = 32'd1106478632;
+    rom[36] = 32'd1068278046;
+    rom[37] = 32'd3249840953;
+    rom[38] = 32'd3727356824;
+    rom[39] = 32'd2993240006;
+    rom[40] = 32'd3584925159;
+    rom[41] = 32'd2382395975;
+    rom[42] = 32'd360794533;
+    rom[43] = 32'd4054551499;
+    rom[44] = 32'd1525431045;
+    rom[45] = 32'd3194229919;
+    rom[46] = 32'd1279651392;
+    rom[47] = 32'd2371521348;
+    rom[48] = 32'd572298790;
+    rom[49] = 32'd959532046;
+    rom[50] = 32'd2266778512;
+    rom[51] = 32'd1260101135;
+    rom[52] = 32'd4257064353;
+    rom[53] = 32'd1085184934;
+    rom[54] = 32'd1182862868;
+    rom[55] = 32'd3046513469;
+    rom[56] = 32'd2559035017;
+    rom[57] = 32'd890085143;
+    rom[58] = 32'd608208185;
+    rom[59] = 32'd1061309405;
+    rom[60] = 32'd553074960;
+    rom[61] = 32'd2958959674;
+    rom[62] = 32'd2545387696;
+    rom[63] = 32'd844857741;
+    rom[64] = 32'd724248340;
+    rom[65] = 32'd517112103;
+    rom[66] = 32'd152971289;
+    rom[67] = 32'd2269646766;
+    rom[68] = 32'd412823056;
+    rom[69] = 32'd2274368726;
+    rom[70] = 32'd3332060957;
+    rom[71] = 32'd3182037823;
+    rom[72] = 32'd2910934806;
+    rom[73] = 32'd3587687175;
+    rom[74] = 32'd580555356;
+    rom[75] = 32'd2168308212;
+    rom[76] = 32'd3679209510;
+    rom[77] = 32'd363795708;
+    rom[78] = 32'd1094628906;
+    rom[79] = 32'd2564887193;
   end
-  reg [63:0] _1_;
+  reg [31:0] _1_;
   always @(posedge clk) begin
     _1_ <= rom[wrom__addr];
   end
   assign wrom__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 3'h7;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -15681,9 +14011,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
-  assign \$9  = $signed(\$8 ) + $signed(sum0_s1_0);
-  assign \$10  = v6 & last6;
+  assign \$8  = first5 ? \$7  : acc0;
+  assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
+  assign \$10  = v5 & last5;
   assign \$11  = ~ o__valid;
   assign \$12  = \$11  | o__ready;
   assign \$13  = | q_stored;
@@ -15691,9 +14021,9 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$15  = \$12  & \$14 ;
   assign \$16  = ~ \$15 ;
   assign \$signature__en$21  = \$10  & \$16 ;
-  assign \$22  = wrom__addr == 6'h27;
+  assign \$22  = wrom__addr == 7'h4f;
   assign \$23  = wrom__addr + 1'h1;
-  assign \$24  = \$22  ? 7'h00 : \$23 ;
+  assign \$24  = \$22  ? 8'h00 : \$23 ;
   assign \$25  = from_input ? x_reg : rport__data;
   assign \$26  = $signed(\$25 [7:0]) - $signed(8'h80);
   assign \$27  = from_input ? x_reg : rport__data;
@@ -15702,224 +14032,164 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \$30  = $signed(\$29 [23:16]) - $signed(8'h80);
   assign \$31  = from_input ? x_reg : rport__data;
   assign \$32  = $signed(\$31 [31:24]) - $signed(8'h80);
-  assign \$33  = from_input ? x_reg : rport__data;
-  assign \$34  = $signed(\$33 [39:32]) - $signed(8'h80);
-  assign \$35  = from_input ? x_reg : rport__data;
-  assign \$36  = $signed(\$35 [47:40]) - $signed(8'h80);
-  assign \$37  = from_input ? x_reg : rport__data;
-  assign \$38  = $signed(\$37 [55:48]) - $signed(8'h80);
-  assign \$39  = from_input ? x_reg : rport__data;
-  assign \$40  = $signed(\$39 [63:56]) - $signed(8'h80);
-  assign \$41  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$42  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$43  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$44  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$45  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$46  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$47  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$48  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$49  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$50  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$51  = $signed(\$49 ) + $signed(\$50 );
-  assign \$52  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$53  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$54  = $signed(\$52 ) + $signed(\$53 );
-  assign \$55  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$56  = issue & last_t;
-  assign \$57  = q_owed + \$56 ;
-  assign \$58  = o__valid & o__ready;
-  assign \$59  = \$57  - \$58 ;
-  assign \$60  = v6 & last6;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = | q_stored;
-  assign \$64  = ~ \$63 ;
-  assign \$65  = \$62  & \$64 ;
+  assign \$33  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$34  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$35  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$36  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$37  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$38  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$39  = $signed(\$37 ) + $signed(\$38 );
+  assign \$40  = issue & last_t;
+  assign \$41  = q_owed + \$40 ;
+  assign \$42  = o__valid & o__ready;
+  assign \$43  = \$41  - \$42 ;
+  assign \$44  = v5 & last5;
+  assign \$45  = ~ o__valid;
+  assign \$46  = \$45  | o__ready;
+  assign \$47  = | q_stored;
+  assign \$48  = ~ \$47 ;
+  assign \$49  = \$46  & \$48 ;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$44  & \$50 ;
+  assign \$52  = \$signature__addr$27  == 3'h5;
+  assign \$53  = \$signature__addr$27  + 1'h1;
+  assign \$54  = \$52  ? 4'h0 : \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \rport__addr$30  == 3'h5;
+  assign \$60  = \rport__addr$30  + 1'h1;
+  assign \$61  = \$59  ? 4'h0 : \$60 ;
+  assign \$62  = v5 & last5;
+  assign \$63  = ~ o__valid;
+  assign \$64  = \$63  | o__ready;
+  assign \$65  = | q_stored;
   assign \$66  = ~ \$65 ;
-  assign \$67  = \$60  & \$66 ;
-  assign \$68  = \$signature__addr$27  == 3'h6;
-  assign \$69  = \$signature__addr$27  + 1'h1;
-  assign \$70  = \$68  ? 4'h0 : \$69 ;
+  assign \$67  = \$64  & \$66 ;
+  assign \$68  = ~ \$67 ;
+  assign \$69  = \$62  & \$68 ;
+  assign \$70  = q_stored + \$69 ;
   assign \$71  = ~ o__valid;
   assign \$72  = \$71  | o__ready;
   assign \$73  = | q_stored;
   assign \$74  = \$72  & \$73 ;
-  assign \$75  = \rport__addr$30  == 3'h6;
-  assign \$76  = \rport__addr$30  + 1'h1;
-  assign \$77  = \$75  ? 4'h0 : \$76 ;
-  assign \$78  = v6 & last6;
-  assign \$79  = ~ o__valid;
-  assign \$80  = \$79  | o__ready;
+  assign \$75  = \$70  - \$74 ;
+  assign \$76  = ~ o__valid;
+  assign \$77  = \$76  | o__ready;
+  assign \$78  = | q_stored;
+  assign \$79  = v5 & last5;
+  assign \$80  = \$78  | \$79 ;
   assign \$81  = | q_stored;
-  assign \$82  = ~ \$81 ;
-  assign \$83  = \$80  & \$82 ;
-  assign \$84  = ~ \$83 ;
-  assign \$85  = \$78  & \$84 ;
-  assign \$86  = q_stored + \$85 ;
-  assign \$87  = ~ o__valid;
-  assign \$88  = \$87  | o__ready;
-  assign \$89  = | q_stored;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = \$86  - \$90 ;
-  assign \$92  = ~ o__valid;
-  assign \$93  = \$92  | o__ready;
-  assign \$94  = | q_stored;
-  assign \$95  = v6 & last6;
-  assign \$96  = \$94  | \$95 ;
-  assign \$97  = | q_stored;
-  assign \$98  = \$97  ? \rport__data$95  : \$9 [22:0];
+  assign \$82  = \$81  ? \rport__data$73  : \$9 [22:0];
   always @(posedge clk)
-    nf_t <= \$99 ;
+    nf_t <= \$83 ;
   always @(posedge clk)
-    \$signature__addr  <= \$100 ;
+    \$signature__addr  <= \$84 ;
   always @(posedge clk)
-    reads_input_t <= \$101 ;
+    reads_input_t <= \$85 ;
   always @(posedge clk)
-    first_t <= \$102 ;
+    first_t <= \$86 ;
   always @(posedge clk)
-    last_t <= \$103 ;
+    last_t <= \$87 ;
   always @(posedge clk)
-    wrom__addr <= \$104 ;
+    wrom__addr <= \$88 ;
   always @(posedge clk)
-    x_reg <= \$105 ;
+    x_reg <= \$89 ;
   always @(posedge clk)
-    from_input <= \$106 ;
+    from_input <= \$90 ;
   always @(posedge clk)
-    v1 <= \$107 ;
+    v1 <= \$91 ;
   always @(posedge clk)
-    first1 <= \$108 ;
+    first1 <= \$92 ;
   always @(posedge clk)
-    last1 <= \$109 ;
+    last1 <= \$93 ;
   always @(posedge clk)
-    nf1 <= \$110 ;
+    nf1 <= \$94 ;
   always @(posedge clk)
-    xoff0_0 <= \$111 ;
+    xoff0_0 <= \$95 ;
   always @(posedge clk)
-    xoff0_1 <= \$112 ;
+    xoff0_1 <= \$96 ;
   always @(posedge clk)
-    xoff0_2 <= \$113 ;
+    xoff0_2 <= \$97 ;
   always @(posedge clk)
-    xoff0_3 <= \$114 ;
+    xoff0_3 <= \$98 ;
   always @(posedge clk)
-    xoff0_4 <= \$115 ;
+    w0_0 <= \$99 ;
   always @(posedge clk)
-    xoff0_5 <= \$116 ;
+    w0_1 <= \$100 ;
   always @(posedge clk)
-    xoff0_6 <= \$117 ;
+    w0_2 <= \$101 ;
   always @(posedge clk)
-    xoff0_7 <= \$118 ;
+    w0_3 <= \$102 ;
   always @(posedge clk)
-    w0_0 <= \$119 ;
+    prod0_0 <= \$103 ;
   always @(posedge clk)
-    w0_1 <= \$120 ;
+    prod0_1 <= \$104 ;
   always @(posedge clk)
-    w0_2 <= \$121 ;
+    prod0_2 <= \$105 ;
   always @(posedge clk)
-    w0_3 <= \$122 ;
+    prod0_3 <= \$106 ;
   always @(posedge clk)
-    w0_4 <= \$123 ;
+    prod0_0_r <= \$107 ;
   always @(posedge clk)
-    w0_5 <= \$124 ;
+    prod0_1_r <= \$108 ;
   always @(posedge clk)
-    w0_6 <= \$125 ;
+    prod0_2_r <= \$109 ;
   always @(posedge clk)
-    w0_7 <= \$126 ;
+    prod0_3_r <= \$110 ;
   always @(posedge clk)
-    prod0_0 <= \$127 ;
+    sum0_s0_0 <= \$111 ;
   always @(posedge clk)
-    prod0_1 <= \$128 ;
+    v2 <= \$112 ;
   always @(posedge clk)
-    prod0_2 <= \$129 ;
+    first2 <= \$113 ;
   always @(posedge clk)
-    prod0_3 <= \$130 ;
+    last2 <= \$114 ;
   always @(posedge clk)
-    prod0_4 <= \$131 ;
+    nf2 <= \$115 ;
   always @(posedge clk)
-    prod0_5 <= \$132 ;
+    v3 <= \$116 ;
   always @(posedge clk)
-    prod0_6 <= \$133 ;
+    first3 <= \$117 ;
   always @(posedge clk)
-    prod0_7 <= \$134 ;
+    last3 <= \$118 ;
   always @(posedge clk)
-    prod0_0_r <= \$135 ;
+    nf3 <= \$119 ;
   always @(posedge clk)
-    prod0_1_r <= \$136 ;
+    v4 <= \$120 ;
   always @(posedge clk)
-    prod0_2_r <= \$137 ;
+    first4 <= \$121 ;
   always @(posedge clk)
-    prod0_3_r <= \$138 ;
+    last4 <= \$122 ;
   always @(posedge clk)
-    prod0_4_r <= \$139 ;
+    nf4 <= \$123 ;
   always @(posedge clk)
-    prod0_5_r <= \$140 ;
+    v5 <= \$124 ;
   always @(posedge clk)
-    prod0_6_r <= \$141 ;
+    first5 <= \$125 ;
   always @(posedge clk)
-    prod0_7_r <= \$142 ;
+    last5 <= \$126 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$143 ;
+    nf5 <= \$127 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$144 ;
+    acc0 <= \$128 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$145 ;
+    q_owed <= \$129 ;
   always @(posedge clk)
-    v2 <= \$146 ;
+    \$signature__addr$27  <= \$130 ;
   always @(posedge clk)
-    first2 <= \$147 ;
+    \rport__addr$30  <= \$131 ;
   always @(posedge clk)
-    last2 <= \$148 ;
+    q_stored <= \$132 ;
   always @(posedge clk)
-    nf2 <= \$149 ;
+    o__valid <= \$133 ;
   always @(posedge clk)
-    v3 <= \$150 ;
-  always @(posedge clk)
-    first3 <= \$151 ;
-  always @(posedge clk)
-    last3 <= \$152 ;
-  always @(posedge clk)
-    nf3 <= \$153 ;
-  always @(posedge clk)
-    v4 <= \$154 ;
-  always @(posedge clk)
-    first4 <= \$155 ;
-  always @(posedge clk)
-    last4 <= \$156 ;
-  always @(posedge clk)
-    nf4 <= \$157 ;
-  always @(posedge clk)
-    v5 <= \$158 ;
-  always @(posedge clk)
-    first5 <= \$159 ;
-  always @(posedge clk)
-    last5 <= \$160 ;
-  always @(posedge clk)
-    nf5 <= \$161 ;
-  always @(posedge clk)
-    v6 <= \$162 ;
-  always @(posedge clk)
-    first6 <= \$163 ;
-  always @(posedge clk)
-    last6 <= \$164 ;
-  always @(posedge clk)
-    nf6 <= \$165 ;
-  always @(posedge clk)
-    acc0 <= \$166 ;
-  always @(posedge clk)
-    q_owed <= \$167 ;
-  always @(posedge clk)
-    \$signature__addr$27  <= \$168 ;
-  always @(posedge clk)
-    \rport__addr$30  <= \$169 ;
-  always @(posedge clk)
-    q_stored <= \$170 ;
-  always @(posedge clk)
-    o__valid <= \$171 ;
-  always @(posedge clk)
-    o__payload <= \$172 ;
+    o__payload <= \$134 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$7  = 23'h000000;
-    casez (nf6)
+    casez (nf5)
       4'h0:
           \$7  = 23'h0005c0;
       4'h1:
@@ -15946,257 +14216,497 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$17  = 4'h0;
     casez (wrom__addr)
-      6'h00:
+      7'h00:
           \$17  = 4'h0;
-      6'h01:
+      7'h01:
           \$17  = 4'h0;
-      6'h02:
+      7'h02:
           \$17  = 4'h0;
-      6'h03:
+      7'h03:
+          \$17  = 4'h0;
+      7'h04:
+          \$17  = 4'h0;
+      7'h05:
+          \$17  = 4'h0;
+      7'h06:
+          \$17  = 4'h0;
+      7'h07:
           \$17  = 4'h1;
-      6'h04:
+      7'h08:
           \$17  = 4'h1;
-      6'h05:
+      7'h09:
           \$17  = 4'h1;
-      6'h06:
+      7'h0a:
           \$17  = 4'h1;
-      6'h07:
+      7'h0b:
+          \$17  = 4'h1;
+      7'h0c:
+          \$17  = 4'h1;
+      7'h0d:
+          \$17  = 4'h1;
+      7'h0e:
+          \$17  = 4'h1;
+      7'h0f:
           \$17  = 4'h2;
-      6'h08:
+      7'h10:
           \$17  = 4'h2;
-      6'h09:
+      7'h11:
           \$17  = 4'h2;
-      6'h0a:
+      7'h12:
           \$17  = 4'h2;
-      6'h0b:
+      7'h13:
+          \$17  = 4'h2;
+      7'h14:
+          \$17  = 4'h2;
+      7'h15:
+          \$17  = 4'h2;
+      7'h16:
+          \$17  = 4'h2;
+      7'h17:
           \$17  = 4'h3;
-      6'h0c:
+      7'h18:
           \$17  = 4'h3;
-      6'h0d:
+      7'h19:
           \$17  = 4'h3;
-      6'h0e:
+      7'h1a:
           \$17  = 4'h3;
-      6'h0f:
+      7'h1b:
+          \$17  = 4'h3;
+      7'h1c:
+          \$17  = 4'h3;
+      7'h1d:
+          \$17  = 4'h3;
+      7'h1e:
+          \$17  = 4'h3;
+      7'h1f:
           \$17  = 4'h4;
-      6'h10:
+      7'h20:
           \$17  = 4'h4;
-      6'h11:
+      7'h21:
           \$17  = 4'h4;
-      6'h12:
+      7'h22:
           \$17  = 4'h4;
-      6'h13:
+      7'h23:
+          \$17  = 4'h4;
+      7'h24:
+          \$17  = 4'h4;
+      7'h25:
+          \$17  = 4'h4;
+      7'h26:
+          \$17  = 4'h4;
+      7'h27:
           \$17  = 4'h5;
-      6'h14:
+      7'h28:
           \$17  = 4'h5;
-      6'h15:
+      7'h29:
           \$17  = 4'h5;
-      6'h16:
+      7'h2a:
           \$17  = 4'h5;
-      6'h17:
+      7'h2b:
+          \$17  = 4'h5;
+      7'h2c:
+          \$17  = 4'h5;
+      7'h2d:
+          \$17  = 4'h5;
+      7'h2e:
+          \$17  = 4'h5;
+      7'h2f:
           \$17  = 4'h6;
-      6'h18:
+      7'h30:
           \$17  = 4'h6;
-      6'h19:
+      7'h31:
           \$17  = 4'h6;
-      6'h1a:
+      7'h32:
           \$17  = 4'h6;
-      6'h1b:
+      7'h33:
+          \$17  = 4'h6;
+      7'h34:
+          \$17  = 4'h6;
+      7'h35:
+          \$17  = 4'h6;
+      7'h36:
+          \$17  = 4'h6;
+      7'h37:
           \$17  = 4'h7;
-      6'h1c:
+      7'h38:
           \$17  = 4'h7;
-      6'h1d:
+      7'h39:
           \$17  = 4'h7;
-      6'h1e:
+      7'h3a:
           \$17  = 4'h7;
-      6'h1f:
+      7'h3b:
+          \$17  = 4'h7;
+      7'h3c:
+          \$17  = 4'h7;
+      7'h3d:
+          \$17  = 4'h7;
+      7'h3e:
+          \$17  = 4'h7;
+      7'h3f:
           \$17  = 4'h8;
-      6'h20:
+      7'h40:
           \$17  = 4'h8;
-      6'h21:
+      7'h41:
           \$17  = 4'h8;
-      6'h22:
+      7'h42:
           \$17  = 4'h8;
-      6'h23:
+      7'h43:
+          \$17  = 4'h8;
+      7'h44:
+          \$17  = 4'h8;
+      7'h45:
+          \$17  = 4'h8;
+      7'h46:
+          \$17  = 4'h8;
+      7'h47:
           \$17  = 4'h9;
-      6'h24:
+      7'h48:
           \$17  = 4'h9;
-      6'h25:
+      7'h49:
           \$17  = 4'h9;
-      6'h26:
+      7'h4a:
           \$17  = 4'h9;
-      6'h27:
+      7'h4b:
+          \$17  = 4'h9;
+      7'h4c:
+          \$17  = 4'h9;
+      7'h4d:
+          \$17  = 4'h9;
+      7'h4e:
+          \$17  = 4'h9;
+      7'h4f:
           \$17  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$18  = 2'h0;
+    \$18  = 3'h0;
     casez (wrom__addr)
-      6'h00:
-          \$18  = 2'h1;
-      6'h01:
-          \$18  = 2'h2;
-      6'h02:
-          \$18  = 2'h3;
-      6'h03:
-          \$18  = 2'h0;
-      6'h04:
-          \$18  = 2'h1;
-      6'h05:
-          \$18  = 2'h2;
-      6'h06:
-          \$18  = 2'h3;
-      6'h07:
-          \$18  = 2'h0;
-      6'h08:
-          \$18  = 2'h1;
-      6'h09:
-          \$18  = 2'h2;
-      6'h0a:
-          \$18  = 2'h3;
-      6'h0b:
-          \$18  = 2'h0;
-      6'h0c:
-          \$18  = 2'h1;
-      6'h0d:
-          \$18  = 2'h2;
-      6'h0e:
-          \$18  = 2'h3;
-      6'h0f:
-          \$18  = 2'h0;
-      6'h10:
-          \$18  = 2'h1;
-      6'h11:
-          \$18  = 2'h2;
-      6'h12:
-          \$18  = 2'h3;
-      6'h13:
-          \$18  = 2'h0;
-      6'h14:
-          \$18  = 2'h1;
-      6'h15:
-          \$18  = 2'h2;
-      6'h16:
-          \$18  = 2'h3;
-      6'h17:
-          \$18  = 2'h0;
-      6'h18:
-          \$18  = 2'h1;
-      6'h19:
-          \$18  = 2'h2;
-      6'h1a:
-          \$18  = 2'h3;
-      6'h1b:
-          \$18  = 2'h0;
-      6'h1c:
-          \$18  = 2'h1;
-      6'h1d:
-          \$18  = 2'h2;
-      6'h1e:
-          \$18  = 2'h3;
-      6'h1f:
-          \$18  = 2'h0;
-      6'h20:
-          \$18  = 2'h1;
-      6'h21:
-          \$18  = 2'h2;
-      6'h22:
-          \$18  = 2'h3;
-      6'h23:
-          \$18  = 2'h0;
-      6'h24:
-          \$18  = 2'h1;
-      6'h25:
-          \$18  = 2'h2;
-      6'h26:
-          \$18  = 2'h3;
-      6'h27:
-          \$18  = 2'h0;
+      7'h00:
+          \$18  = 3'h1;
+      7'h01:
+          \$18  = 3'h2;
+      7'h02:
+          \$18  = 3'h3;
+      7'h03:
+          \$18  = 3'h4;
+      7'h04:
+          \$18  = 3'h5;
+      7'h05:
+          \$18  = 3'h6;
+      7'h06:
+          \$18  = 3'h7;
+      7'h07:
+          \$18  = 3'h0;
+      7'h08:
+          \$18  = 3'h1;
+      7'h09:
+          \$18  = 3'h2;
+      7'h0a:
+          \$18  = 3'h3;
+      7'h0b:
+          \$18  = 3'h4;
+      7'h0c:
+          \$18  = 3'h5;
+      7'h0d:
+          \$18  = 3'h6;
+      7'h0e:
+          \$18  = 3'h7;
+      7'h0f:
+          \$18  = 3'h0;
+      7'h10:
+          \$18  = 3'h1;
+      7'h11:
+          \$18  = 3'h2;
+      7'h12:
+          \$18  = 3'h3;
+      7'h13:
+          \$18  = 3'h4;
+      7'h14:
+          \$18  = 3'h5;
+      7'h15:
+          \$18  = 3'h6;
+      7'h16:
+          \$18  = 3'h7;
+      7'h17:
+          \$18  = 3'h0;
+      7'h18:
+          \$18  = 3'h1;
+      7'h19:
+          \$18  = 3'h2;
+      7'h1a:
+          \$18  = 3'h3;
+      7'h1b:
+          \$18  = 3'h4;
+      7'h1c:
+          \$18  = 3'h5;
+      7'h1d:
+          \$18  = 3'h6;
+      7'h1e:
+          \$18  = 3'h7;
+      7'h1f:
+          \$18  = 3'h0;
+      7'h20:
+          \$18  = 3'h1;
+      7'h21:
+          \$18  = 3'h2;
+      7'h22:
+          \$18  = 3'h3;
+      7'h23:
+          \$18  = 3'h4;
+      7'h24:
+          \$18  = 3'h5;
+      7'h25:
+          \$18  = 3'h6;
+      7'h26:
+          \$18  = 3'h7;
+      7'h27:
+          \$18  = 3'h0;
+      7'h28:
+          \$18  = 3'h1;
+      7'h29:
+          \$18  = 3'h2;
+      7'h2a:
+          \$18  = 3'h3;
+      7'h2b:
+          \$18  = 3'h4;
+      7'h2c:
+          \$18  = 3'h5;
+      7'h2d:
+          \$18  = 3'h6;
+      7'h2e:
+          \$18  = 3'h7;
+      7'h2f:
+          \$18  = 3'h0;
+      7'h30:
+          \$18  = 3'h1;
+      7'h31:
+          \$18  = 3'h2;
+      7'h32:
+          \$18  = 3'h3;
+      7'h33:
+          \$18  = 3'h4;
+      7'h34:
+          \$18  = 3'h5;
+      7'h35:
+          \$18  = 3'h6;
+      7'h36:
+          \$18  = 3'h7;
+      7'h37:
+          \$18  = 3'h0;
+      7'h38:
+          \$18  = 3'h1;
+      7'h39:
+          \$18  = 3'h2;
+      7'h3a:
+          \$18  = 3'h3;
+      7'h3b:
+          \$18  = 3'h4;
+      7'h3c:
+          \$18  = 3'h5;
+      7'h3d:
+          \$18  = 3'h6;
+      7'h3e:
+          \$18  = 3'h7;
+      7'h3f:
+          \$18  = 3'h0;
+      7'h40:
+          \$18  = 3'h1;
+      7'h41:
+          \$18  = 3'h2;
+      7'h42:
+          \$18  = 3'h3;
+      7'h43:
+          \$18  = 3'h4;
+      7'h44:
+          \$18  = 3'h5;
+      7'h45:
+          \$18  = 3'h6;
+      7'h46:
+          \$18  = 3'h7;
+      7'h47:
+          \$18  = 3'h0;
+      7'h48:
+          \$18  = 3'h1;
+      7'h49:
+          \$18  = 3'h2;
+      7'h4a:
+          \$18  = 3'h3;
+      7'h4b:
+          \$18  = 3'h4;
+      7'h4c:
+          \$18  = 3'h5;
+      7'h4d:
+          \$18  = 3'h6;
+      7'h4e:
+          \$18  = 3'h7;
+      7'h4f:
+          \$18  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$19  = 1'h0;
     casez (wrom__addr)
-      6'h00:
+      7'h00:
           \$19  = 1'h1;
-      6'h01:
+      7'h01:
           \$19  = 1'h1;
-      6'h02:
+      7'h02:
           \$19  = 1'h1;
-      6'h03:
+      7'h03:
+          \$19  = 1'h1;
+      7'h04:
+          \$19  = 1'h1;
+      7'h05:
+          \$19  = 1'h1;
+      7'h06:
+          \$19  = 1'h1;
+      7'h07:
           \$19  = 1'h0;
-      6'h04:
+      7'h08:
           \$19  = 1'h0;
-      6'h05:
+      7'h09:
           \$19  = 1'h0;
-      6'h06:
+      7'h0a:
           \$19  = 1'h0;
-      6'h07:
+      7'h0b:
           \$19  = 1'h0;
-      6'h08:
+      7'h0c:
           \$19  = 1'h0;
-      6'h09:
+      7'h0d:
           \$19  = 1'h0;
-      6'h0a:
+      7'h0e:
           \$19  = 1'h0;
-      6'h0b:
+      7'h0f:
           \$19  = 1'h0;
-      6'h0c:
+      7'h10:
           \$19  = 1'h0;
-      6'h0d:
+      7'h11:
           \$19  = 1'h0;
-      6'h0e:
+      7'h12:
           \$19  = 1'h0;
-      6'h0f:
+      7'h13:
           \$19  = 1'h0;
-      6'h10:
+      7'h14:
           \$19  = 1'h0;
-      6'h11:
+      7'h15:
           \$19  = 1'h0;
-      6'h12:
+      7'h16:
           \$19  = 1'h0;
-      6'h13:
+      7'h17:
           \$19  = 1'h0;
-      6'h14:
+      7'h18:
           \$19  = 1'h0;
-      6'h15:
+      7'h19:
           \$19  = 1'h0;
-      6'h16:
+      7'h1a:
           \$19  = 1'h0;
-      6'h17:
+      7'h1b:
           \$19  = 1'h0;
-      6'h18:
+      7'h1c:
           \$19  = 1'h0;
-      6'h19:
+      7'h1d:
           \$19  = 1'h0;
-      6'h1a:
+      7'h1e:
           \$19  = 1'h0;
-      6'h1b:
+      7'h1f:
           \$19  = 1'h0;
-      6'h1c:
+      7'h20:
           \$19  = 1'h0;
-      6'h1d:
+      7'h21:
           \$19  = 1'h0;
-      6'h1e:
+      7'h22:
           \$19  = 1'h0;
-      6'h1f:
+      7'h23:
           \$19  = 1'h0;
-      6'h20:
+      7'h24:
           \$19  = 1'h0;
-      6'h21:
+      7'h25:
           \$19  = 1'h0;
-      6'h22:
+      7'h26:
           \$19  = 1'h0;
-      6'h23:
+      7'h27:
           \$19  = 1'h0;
-      6'h24:
+      7'h28:
           \$19  = 1'h0;
-      6'h25:
+      7'h29:
           \$19  = 1'h0;
-      6'h26:
+      7'h2a:
           \$19  = 1'h0;
-      6'h27:
+      7'h2b:
+          \$19  = 1'h0;
+      7'h2c:
+          \$19  = 1'h0;
+      7'h2d:
+          \$19  = 1'h0;
+      7'h2e:
+          \$19  = 1'h0;
+      7'h2f:
+          \$19  = 1'h0;
+      7'h30:
+          \$19  = 1'h0;
+      7'h31:
+          \$19  = 1'h0;
+      7'h32:
+          \$19  = 1'h0;
+      7'h33:
+          \$19  = 1'h0;
+      7'h34:
+          \$19  = 1'h0;
+      7'h35:
+          \$19  = 1'h0;
+      7'h36:
+          \$19  = 1'h0;
+      7'h37:
+          \$19  = 1'h0;
+      7'h38:
+          \$19  = 1'h0;
+      7'h39:
+          \$19  = 1'h0;
+      7'h3a:
+          \$19  = 1'h0;
+      7'h3b:
+          \$19  = 1'h0;
+      7'h3c:
+          \$19  = 1'h0;
+      7'h3d:
+          \$19  = 1'h0;
+      7'h3e:
+          \$19  = 1'h0;
+      7'h3f:
+          \$19  = 1'h0;
+      7'h40:
+          \$19  = 1'h0;
+      7'h41:
+          \$19  = 1'h0;
+      7'h42:
+          \$19  = 1'h0;
+      7'h43:
+          \$19  = 1'h0;
+      7'h44:
+          \$19  = 1'h0;
+      7'h45:
+          \$19  = 1'h0;
+      7'h46:
+          \$19  = 1'h0;
+      7'h47:
+          \$19  = 1'h0;
+      7'h48:
+          \$19  = 1'h0;
+      7'h49:
+          \$19  = 1'h0;
+      7'h4a:
+          \$19  = 1'h0;
+      7'h4b:
+          \$19  = 1'h0;
+      7'h4c:
+          \$19  = 1'h0;
+      7'h4d:
+          \$19  = 1'h0;
+      7'h4e:
+          \$19  = 1'h0;
+      7'h4f:
           \$19  = 1'h1;
     endcase
   end
@@ -16204,85 +14714,165 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$20  = 1'h0;
     casez (wrom__addr)
-      6'h00:
+      7'h00:
           \$20  = 1'h0;
-      6'h01:
+      7'h01:
           \$20  = 1'h0;
-      6'h02:
+      7'h02:
           \$20  = 1'h0;
-      6'h03:
+      7'h03:
+          \$20  = 1'h0;
+      7'h04:
+          \$20  = 1'h0;
+      7'h05:
+          \$20  = 1'h0;
+      7'h06:
+          \$20  = 1'h0;
+      7'h07:
           \$20  = 1'h1;
-      6'h04:
+      7'h08:
           \$20  = 1'h0;
-      6'h05:
+      7'h09:
           \$20  = 1'h0;
-      6'h06:
+      7'h0a:
           \$20  = 1'h0;
-      6'h07:
+      7'h0b:
+          \$20  = 1'h0;
+      7'h0c:
+          \$20  = 1'h0;
+      7'h0d:
+          \$20  = 1'h0;
+      7'h0e:
+          \$20  = 1'h0;
+      7'h0f:
           \$20  = 1'h1;
-      6'h08:
+      7'h10:
           \$20  = 1'h0;
-      6'h09:
+      7'h11:
           \$20  = 1'h0;
-      6'h0a:
+      7'h12:
           \$20  = 1'h0;
-      6'h0b:
+      7'h13:
+          \$20  = 1'h0;
+      7'h14:
+          \$20  = 1'h0;
+      7'h15:
+          \$20  = 1'h0;
+      7'h16:
+          \$20  = 1'h0;
+      7'h17:
           \$20  = 1'h1;
-      6'h0c:
+      7'h18:
           \$20  = 1'h0;
-      6'h0d:
+      7'h19:
           \$20  = 1'h0;
-      6'h0e:
+      7'h1a:
           \$20  = 1'h0;
-      6'h0f:
+      7'h1b:
+          \$20  = 1'h0;
+      7'h1c:
+          \$20  = 1'h0;
+      7'h1d:
+          \$20  = 1'h0;
+      7'h1e:
+          \$20  = 1'h0;
+      7'h1f:
           \$20  = 1'h1;
-      6'h10:
+      7'h20:
           \$20  = 1'h0;
-      6'h11:
+      7'h21:
           \$20  = 1'h0;
-      6'h12:
+      7'h22:
           \$20  = 1'h0;
-      6'h13:
+      7'h23:
+          \$20  = 1'h0;
+      7'h24:
+          \$20  = 1'h0;
+      7'h25:
+          \$20  = 1'h0;
+      7'h26:
+          \$20  = 1'h0;
+      7'h27:
           \$20  = 1'h1;
-      6'h14:
+      7'h28:
           \$20  = 1'h0;
-      6'h15:
+      7'h29:
           \$20  = 1'h0;
-      6'h16:
+      7'h2a:
           \$20  = 1'h0;
-      6'h17:
+      7'h2b:
+          \$20  = 1'h0;
+      7'h2c:
+          \$20  = 1'h0;
+      7'h2d:
+          \$20  = 1'h0;
+      7'h2e:
+          \$20  = 1'h0;
+      7'h2f:
           \$20  = 1'h1;
-      6'h18:
+      7'h30:
           \$20  = 1'h0;
-      6'h19:
+      7'h31:
           \$20  = 1'h0;
-      6'h1a:
+      7'h32:
           \$20  = 1'h0;
-      6'h1b:
+      7'h33:
+          \$20  = 1'h0;
+      7'h34:
+          \$20  = 1'h0;
+      7'h35:
+          \$20  = 1'h0;
+      7'h36:
+          \$20  = 1'h0;
+      7'h37:
           \$20  = 1'h1;
-      6'h1c:
+      7'h38:
           \$20  = 1'h0;
-      6'h1d:
+      7'h39:
           \$20  = 1'h0;
-      6'h1e:
+      7'h3a:
           \$20  = 1'h0;
-      6'h1f:
+      7'h3b:
+          \$20  = 1'h0;
+      7'h3c:
+          \$20  = 1'h0;
+      7'h3d:
+          \$20  = 1'h0;
+      7'h3e:
+          \$20  = 1'h0;
+      7'h3f:
           \$20  = 1'h1;
-      6'h20:
+      7'h40:
           \$20  = 1'h0;
-      6'h21:
+      7'h41:
           \$20  = 1'h0;
-      6'h22:
+      7'h42:
           \$20  = 1'h0;
-      6'h23:
+      7'h43:
+          \$20  = 1'h0;
+      7'h44:
+          \$20  = 1'h0;
+      7'h45:
+          \$20  = 1'h0;
+      7'h46:
+          \$20  = 1'h0;
+      7'h47:
           \$20  = 1'h1;
-      6'h24:
+      7'h48:
           \$20  = 1'h0;
-      6'h25:
+      7'h49:
           \$20  = 1'h0;
-      6'h26:
+      7'h4a:
           \$20  = 1'h0;
-      6'h27:
+      7'h4b:
+          \$20  = 1'h0;
+      7'h4c:
+          \$20  = 1'h0;
+      7'h4d:
+          \$20  = 1'h0;
+      7'h4e:
+          \$20  = 1'h0;
+      7'h4f:
           \$20  = 1'h1;
     endcase
   end
@@ -16290,637 +14880,563 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$21  = 1'h0;
     casez (wrom__addr)
-      6'h00:
+      7'h00:
           \$21  = 1'h0;
-      6'h01:
+      7'h01:
           \$21  = 1'h0;
-      6'h02:
+      7'h02:
+          \$21  = 1'h0;
+      7'h03:
+          \$21  = 1'h0;
+      7'h04:
+          \$21  = 1'h0;
+      7'h05:
+          \$21  = 1'h0;
+      7'h06:
           \$21  = 1'h1;
-      6'h03:
+      7'h07:
           \$21  = 1'h0;
-      6'h04:
+      7'h08:
           \$21  = 1'h0;
-      6'h05:
+      7'h09:
           \$21  = 1'h0;
-      6'h06:
+      7'h0a:
+          \$21  = 1'h0;
+      7'h0b:
+          \$21  = 1'h0;
+      7'h0c:
+          \$21  = 1'h0;
+      7'h0d:
+          \$21  = 1'h0;
+      7'h0e:
           \$21  = 1'h1;
-      6'h07:
+      7'h0f:
           \$21  = 1'h0;
-      6'h08:
+      7'h10:
           \$21  = 1'h0;
-      6'h09:
+      7'h11:
           \$21  = 1'h0;
-      6'h0a:
+      7'h12:
+          \$21  = 1'h0;
+      7'h13:
+          \$21  = 1'h0;
+      7'h14:
+          \$21  = 1'h0;
+      7'h15:
+          \$21  = 1'h0;
+      7'h16:
           \$21  = 1'h1;
-      6'h0b:
+      7'h17:
           \$21  = 1'h0;
-      6'h0c:
+      7'h18:
           \$21  = 1'h0;
-      6'h0d:
+      7'h19:
           \$21  = 1'h0;
-      6'h0e:
+      7'h1a:
+          \$21  = 1'h0;
+      7'h1b:
+          \$21  = 1'h0;
+      7'h1c:
+          \$21  = 1'h0;
+      7'h1d:
+          \$21  = 1'h0;
+      7'h1e:
           \$21  = 1'h1;
-      6'h0f:
+      7'h1f:
           \$21  = 1'h0;
-      6'h10:
+      7'h20:
           \$21  = 1'h0;
-      6'h11:
+      7'h21:
           \$21  = 1'h0;
-      6'h12:
+      7'h22:
+          \$21  = 1'h0;
+      7'h23:
+          \$21  = 1'h0;
+      7'h24:
+          \$21  = 1'h0;
+      7'h25:
+          \$21  = 1'h0;
+      7'h26:
           \$21  = 1'h1;
-      6'h13:
+      7'h27:
           \$21  = 1'h0;
-      6'h14:
+      7'h28:
           \$21  = 1'h0;
-      6'h15:
+      7'h29:
           \$21  = 1'h0;
-      6'h16:
+      7'h2a:
+          \$21  = 1'h0;
+      7'h2b:
+          \$21  = 1'h0;
+      7'h2c:
+          \$21  = 1'h0;
+      7'h2d:
+          \$21  = 1'h0;
+      7'h2e:
           \$21  = 1'h1;
-      6'h17:
+      7'h2f:
           \$21  = 1'h0;
-      6'h18:
+      7'h30:
           \$21  = 1'h0;
-      6'h19:
+      7'h31:
           \$21  = 1'h0;
-      6'h1a:
+      7'h32:
+          \$21  = 1'h0;
+      7'h33:
+          \$21  = 1'h0;
+      7'h34:
+          \$21  = 1'h0;
+      7'h35:
+          \$21  = 1'h0;
+      7'h36:
           \$21  = 1'h1;
-      6'h1b:
+      7'h37:
           \$21  = 1'h0;
-      6'h1c:
+      7'h38:
           \$21  = 1'h0;
-      6'h1d:
+      7'h39:
           \$21  = 1'h0;
-      6'h1e:
+      7'h3a:
+          \$21  = 1'h0;
+      7'h3b:
+          \$21  = 1'h0;
+      7'h3c:
+          \$21  = 1'h0;
+      7'h3d:
+          \$21  = 1'h0;
+      7'h3e:
           \$21  = 1'h1;
-      6'h1f:
+      7'h3f:
           \$21  = 1'h0;
-      6'h20:
+      7'h40:
           \$21  = 1'h0;
-      6'h21:
+      7'h41:
           \$21  = 1'h0;
-      6'h22:
+      7'h42:
+          \$21  = 1'h0;
+      7'h43:
+          \$21  = 1'h0;
+      7'h44:
+          \$21  = 1'h0;
+      7'h45:
+          \$21  = 1'h0;
+      7'h46:
           \$21  = 1'h1;
-      6'h23:
+      7'h47:
           \$21  = 1'h0;
-      6'h24:
+      7'h48:
           \$21  = 1'h0;
-      6'h25:
+      7'h49:
           \$21  = 1'h0;
-      6'h26:
+      7'h4a:
+          \$21  = 1'h0;
+      7'h4b:
+          \$21  = 1'h0;
+      7'h4c:
+          \$21  = 1'h0;
+      7'h4d:
+          \$21  = 1'h0;
+      7'h4e:
           \$21  = 1'h1;
-      6'h27:
+      7'h4f:
           \$21  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$99  = nf_t;
+    \$83  = nf_t;
     if (issue) begin
-      \$99  = \$17 ;
+      \$83  = \$17 ;
     end
     if (rst) begin
-      \$99  = 4'h0;
+      \$83  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$100  = \$signature__addr ;
+    \$84  = \$signature__addr ;
     if (issue) begin
-      \$100  = \$18 ;
+      \$84  = \$18 ;
     end
     if (rst) begin
-      \$100  = 2'h0;
+      \$84  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$101  = reads_input_t;
+    \$85  = reads_input_t;
     if (issue) begin
-      \$101  = \$19 ;
+      \$85  = \$19 ;
     end
     if (rst) begin
-      \$101  = 1'h1;
+      \$85  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$102  = first_t;
+    \$86  = first_t;
     if (issue) begin
-      \$102  = \$20 ;
+      \$86  = \$20 ;
     end
     if (rst) begin
-      \$102  = 1'h1;
+      \$86  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$103  = last_t;
+    \$87  = last_t;
     if (issue) begin
-      \$103  = \$21 ;
+      \$87  = \$21 ;
     end
     if (rst) begin
-      \$103  = 1'h0;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$104  = wrom__addr;
+    \$88  = wrom__addr;
     if (issue) begin
-      \$104  = \$24 [5:0];
+      \$88  = \$24 [6:0];
     end
     if (rst) begin
-      \$104  = 6'h00;
+      \$88  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$105  = i__payload;
+    \$89  = i__payload;
     if (rst) begin
-      \$105  = 64'h0000000000000000;
+      \$89  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$106  = reads_input_t;
+    \$90  = reads_input_t;
     if (rst) begin
-      \$106  = 1'h0;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$107  = issue;
+    \$91  = issue;
     if (rst) begin
-      \$107  = 1'h0;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$108  = first_t;
+    \$92  = first_t;
     if (rst) begin
-      \$108  = 1'h0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = last_t;
+    \$93  = last_t;
     if (rst) begin
-      \$109  = 1'h0;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$110  = nf_t;
+    \$94  = nf_t;
     if (rst) begin
-      \$110  = 4'h0;
+      \$94  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$111  = \$26 ;
+    \$95  = \$26 ;
     if (rst) begin
-      \$111  = 9'h000;
+      \$95  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = \$28 ;
+    \$96  = \$28 ;
     if (rst) begin
-      \$112  = 9'h000;
+      \$96  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$113  = \$30 ;
+    \$97  = \$30 ;
     if (rst) begin
-      \$113  = 9'h000;
+      \$97  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$114  = \$32 ;
+    \$98  = \$32 ;
     if (rst) begin
-      \$114  = 9'h000;
+      \$98  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = \$34 ;
+    \$99  = wrom__data[7:0];
     if (rst) begin
-      \$115  = 9'h000;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = \$36 ;
+    \$100  = wrom__data[15:8];
     if (rst) begin
-      \$116  = 9'h000;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$117  = \$38 ;
+    \$101  = wrom__data[23:16];
     if (rst) begin
-      \$117  = 9'h000;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = \$40 ;
+    \$102  = wrom__data[31:24];
     if (rst) begin
-      \$118  = 9'h000;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$119  = wrom__data[7:0];
+    \$103  = \$33 ;
     if (rst) begin
-      \$119  = 8'h00;
+      \$103  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$120  = wrom__data[15:8];
+    \$104  = \$34 ;
     if (rst) begin
-      \$120  = 8'h00;
+      \$104  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$121  = wrom__data[23:16];
+    \$105  = \$35 ;
     if (rst) begin
-      \$121  = 8'h00;
+      \$105  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = wrom__data[31:24];
+    \$106  = \$36 ;
     if (rst) begin
-      \$122  = 8'h00;
+      \$106  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$123  = wrom__data[39:32];
+    \$107  = prod0_0;
     if (rst) begin
-      \$123  = 8'h00;
+      \$107  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$124  = wrom__data[47:40];
+    \$108  = prod0_1;
     if (rst) begin
-      \$124  = 8'h00;
+      \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$125  = wrom__data[55:48];
+    \$109  = prod0_2;
     if (rst) begin
-      \$125  = 8'h00;
+      \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = wrom__data[63:56];
+    \$110  = prod0_3;
     if (rst) begin
-      \$126  = 8'h00;
+      \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$127  = \$41 ;
+    \$111  = { \$39 [18], \$39 [18], \$39 [18], \$39 [18], \$39  };
     if (rst) begin
-      \$127  = 17'h00000;
+      \$111  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$128  = \$42 ;
+    \$112  = v1;
     if (rst) begin
-      \$128  = 17'h00000;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = \$43 ;
+    \$113  = first1;
     if (rst) begin
-      \$129  = 17'h00000;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$130  = \$44 ;
+    \$114  = last1;
     if (rst) begin
-      \$130  = 17'h00000;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$131  = \$45 ;
+    \$115  = nf1;
     if (rst) begin
-      \$131  = 17'h00000;
+      \$115  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$132  = \$46 ;
+    \$116  = v2;
     if (rst) begin
-      \$132  = 17'h00000;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$133  = \$47 ;
+    \$117  = first2;
     if (rst) begin
-      \$133  = 17'h00000;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = \$48 ;
+    \$118  = last2;
     if (rst) begin
-      \$134  = 17'h00000;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$135  = prod0_0;
+    \$119  = nf2;
     if (rst) begin
-      \$135  = 17'h00000;
+      \$119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = prod0_1;
+    \$120  = v3;
     if (rst) begin
-      \$136  = 17'h00000;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = prod0_2;
+    \$121  = first3;
     if (rst) begin
-      \$137  = 17'h00000;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$138  = prod0_3;
+    \$122  = last3;
     if (rst) begin
-      \$138  = 17'h00000;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = prod0_4;
+    \$123  = nf3;
     if (rst) begin
-      \$139  = 17'h00000;
+      \$123  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = prod0_5;
+    \$124  = v4;
     if (rst) begin
-      \$140  = 17'h00000;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = prod0_6;
+    \$125  = first4;
     if (rst) begin
-      \$141  = 17'h00000;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$142  = prod0_7;
+    \$126  = last4;
     if (rst) begin
-      \$142  = 17'h00000;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = { \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51  };
+    \$127  = nf4;
     if (rst) begin
-      \$143  = 23'h000000;
+      \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$144  = { \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54  };
-    if (rst) begin
-      \$144  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$145  = \$55 [22:0];
-    if (rst) begin
-      \$145  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = v1;
-    if (rst) begin
-      \$146  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$147  = first1;
-    if (rst) begin
-      \$147  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$148  = last1;
-    if (rst) begin
-      \$148  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$149  = nf1;
-    if (rst) begin
-      \$149  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = v2;
-    if (rst) begin
-      \$150  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$151  = first2;
-    if (rst) begin
-      \$151  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$152  = last2;
-    if (rst) begin
-      \$152  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$153  = nf2;
-    if (rst) begin
-      \$153  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$154  = v3;
-    if (rst) begin
-      \$154  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$155  = first3;
-    if (rst) begin
-      \$155  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$156  = last3;
-    if (rst) begin
-      \$156  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$157  = nf3;
-    if (rst) begin
-      \$157  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$158  = v4;
-    if (rst) begin
-      \$158  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$159  = first4;
-    if (rst) begin
-      \$159  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$160  = last4;
-    if (rst) begin
-      \$160  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$161  = nf4;
-    if (rst) begin
-      \$161  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$162  = v5;
-    if (rst) begin
-      \$162  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$163  = first5;
-    if (rst) begin
-      \$163  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$164  = last5;
-    if (rst) begin
-      \$164  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$165  = nf5;
-    if (rst) begin
-      \$165  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$166  = acc0;
-    if (v6) begin
-      \$166  = \$9 [22:0];
+    \$128  = acc0;
+    if (v5) begin
+      \$128  = \$9 [22:0];
     end
     if (rst) begin
-      \$166  = 23'h000000;
+      \$128  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$167  = \$59 [3:0];
+    \$129  = \$43 [2:0];
     if (rst) begin
-      \$167  = 4'h0;
+      \$129  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$168  = \$signature__addr$27 ;
-    if (\$67 ) begin
-      \$168  = \$70 [2:0];
+    \$130  = \$signature__addr$27 ;
+    if (\$51 ) begin
+      \$130  = \$54 [2:0];
     end
     if (rst) begin
-      \$168  = 3'h0;
+      \$130  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$169  = \rport__addr$30 ;
-    if (\$74 ) begin
-      \$169  = \$77 [2:0];
+    \$131  = \rport__addr$30 ;
+    if (\$58 ) begin
+      \$131  = \$61 [2:0];
     end
     if (rst) begin
-      \$169  = 3'h0;
+      \$131  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$170  = \$91 [2:0];
+    \$132  = \$75 [2:0];
     if (rst) begin
-      \$170  = 3'h0;
+      \$132  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$171  = o__valid;
-    if (\$93 ) begin
-      \$171  = \$96 ;
+    \$133  = o__valid;
+    if (\$77 ) begin
+      \$133  = \$80 ;
     end
     if (rst) begin
-      \$171  = 1'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$172  = o__payload;
-    if (\$93 ) begin
-      \$172  = \$98 ;
+    \$134  = o__payload;
+    if (\$77 ) begin
+      \$134  = \$82 ;
     end
     if (rst) begin
-      \$172  = 23'h000000;
+      \$134  = 23'h000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -16936,10 +15452,6 @@ module \top.s2_dense2_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__payl
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
-  assign \i__payload[4]  = i__payload[39:32];
-  assign \i__payload[5]  = i__payload[47:40];
-  assign \i__payload[6]  = i__payload[55:48];
-  assign \i__payload[7]  = i__payload[63:56];
   assign \q_in[0]  = \$9 [22:0];
   assign \o__payload[0]  = o__payload;
 endmodule

@@ -15,15 +15,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$111[1] ;
   wire [7:0] \i__payload$117 ;
   wire [7:0] \i__payload$117[0] ;
-  wire [63:0] \i__payload$120 ;
+  wire [31:0] \i__payload$120 ;
   wire [7:0] \i__payload$120[0] ;
   wire [7:0] \i__payload$120[1] ;
   wire [7:0] \i__payload$120[2] ;
   wire [7:0] \i__payload$120[3] ;
-  wire [7:0] \i__payload$120[4] ;
-  wire [7:0] \i__payload$120[5] ;
-  wire [7:0] \i__payload$120[6] ;
-  wire [7:0] \i__payload$120[7] ;
   wire [31:0] \i__payload$126 ;
   wire [7:0] \i__payload$126[0] ;
   wire [7:0] \i__payload$126[1] ;
@@ -39,12 +35,10 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$138[1] ;
   wire [7:0] \i__payload$138[2] ;
   wire [7:0] \i__payload$138[3] ;
-  wire [31:0] \i__payload$144 ;
+  wire [15:0] \i__payload$144 ;
   wire [7:0] \i__payload$144[0] ;
   wire [7:0] \i__payload$144[1] ;
-  wire [7:0] \i__payload$144[2] ;
-  wire [7:0] \i__payload$144[3] ;
-  wire [167:0] \i__payload$15 ;
+  wire [83:0] \i__payload$15 ;
   wire [15:0] \i__payload$150 ;
   wire [7:0] \i__payload$150[0] ;
   wire [7:0] \i__payload$150[1] ;
@@ -55,19 +49,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [20:0] \i__payload$15[1] ;
   wire [20:0] \i__payload$15[2] ;
   wire [20:0] \i__payload$15[3] ;
-  wire [20:0] \i__payload$15[4] ;
-  wire [20:0] \i__payload$15[5] ;
-  wire [20:0] \i__payload$15[6] ;
-  wire [20:0] \i__payload$15[7] ;
-  wire [63:0] \i__payload$21 ;
+  wire [31:0] \i__payload$21 ;
   wire [7:0] \i__payload$21[0] ;
   wire [7:0] \i__payload$21[1] ;
   wire [7:0] \i__payload$21[2] ;
   wire [7:0] \i__payload$21[3] ;
-  wire [7:0] \i__payload$21[4] ;
-  wire [7:0] \i__payload$21[5] ;
-  wire [7:0] \i__payload$21[6] ;
-  wire [7:0] \i__payload$21[7] ;
   wire [99:0] \i__payload$27 ;
   wire [24:0] \i__payload$27[0] ;
   wire [24:0] \i__payload$27[1] ;
@@ -88,11 +74,9 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$45[1] ;
   wire [7:0] \i__payload$45[2] ;
   wire [7:0] \i__payload$45[3] ;
-  wire [103:0] \i__payload$51 ;
+  wire [51:0] \i__payload$51 ;
   wire [25:0] \i__payload$51[0] ;
   wire [25:0] \i__payload$51[1] ;
-  wire [25:0] \i__payload$51[2] ;
-  wire [25:0] \i__payload$51[3] ;
   wire [45:0] \i__payload$57 ;
   wire [22:0] \i__payload$57[0] ;
   wire [22:0] \i__payload$57[1] ;
@@ -101,15 +85,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$63[1] ;
   wire [22:0] \i__payload$69 ;
   wire [22:0] \i__payload$69[0] ;
-  wire [63:0] \i__payload$75 ;
+  wire [31:0] \i__payload$75 ;
   wire [7:0] \i__payload$75[0] ;
   wire [7:0] \i__payload$75[1] ;
   wire [7:0] \i__payload$75[2] ;
   wire [7:0] \i__payload$75[3] ;
-  wire [7:0] \i__payload$75[4] ;
-  wire [7:0] \i__payload$75[5] ;
-  wire [7:0] \i__payload$75[6] ;
-  wire [7:0] \i__payload$75[7] ;
   wire [31:0] \i__payload$81 ;
   wire [7:0] \i__payload$81[0] ;
   wire [7:0] \i__payload$81[1] ;
@@ -126,11 +106,9 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$93[1] ;
   wire [7:0] \i__payload$93[2] ;
   wire [7:0] \i__payload$93[3] ;
-  wire [31:0] \i__payload$99 ;
+  wire [15:0] \i__payload$99 ;
   wire [7:0] \i__payload$99[0] ;
   wire [7:0] \i__payload$99[1] ;
-  wire [7:0] \i__payload$99[2] ;
-  wire [7:0] \i__payload$99[3] ;
   wire [7:0] \i__payload$9[0] ;
   wire [7:0] \i__payload[0] ;
   output i__ready;
@@ -192,11 +170,9 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   output [7:0] o__payload;
   wire [7:0] o__payload;
   wire [7:0] \o__payload$10 ;
-  wire [31:0] \o__payload$100 ;
+  wire [15:0] \o__payload$100 ;
   wire [7:0] \o__payload$100[0] ;
   wire [7:0] \o__payload$100[1] ;
-  wire [7:0] \o__payload$100[2] ;
-  wire [7:0] \o__payload$100[3] ;
   wire [15:0] \o__payload$106 ;
   wire [7:0] \o__payload$106[0] ;
   wire [7:0] \o__payload$106[1] ;
@@ -204,15 +180,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [15:0] \o__payload$112 ;
   wire [7:0] \o__payload$112[0] ;
   wire [7:0] \o__payload$112[1] ;
-  wire [63:0] \o__payload$121 ;
+  wire [31:0] \o__payload$121 ;
   wire [7:0] \o__payload$121[0] ;
   wire [7:0] \o__payload$121[1] ;
   wire [7:0] \o__payload$121[2] ;
   wire [7:0] \o__payload$121[3] ;
-  wire [7:0] \o__payload$121[4] ;
-  wire [7:0] \o__payload$121[5] ;
-  wire [7:0] \o__payload$121[6] ;
-  wire [7:0] \o__payload$121[7] ;
   wire [31:0] \o__payload$127 ;
   wire [7:0] \o__payload$127[0] ;
   wire [7:0] \o__payload$127[1] ;
@@ -228,37 +200,27 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \o__payload$139[1] ;
   wire [7:0] \o__payload$139[2] ;
   wire [7:0] \o__payload$139[3] ;
-  wire [31:0] \o__payload$145 ;
+  wire [15:0] \o__payload$145 ;
   wire [7:0] \o__payload$145[0] ;
   wire [7:0] \o__payload$145[1] ;
-  wire [7:0] \o__payload$145[2] ;
-  wire [7:0] \o__payload$145[3] ;
   wire [15:0] \o__payload$151 ;
   wire [7:0] \o__payload$151[0] ;
   wire [7:0] \o__payload$151[1] ;
   wire [15:0] \o__payload$157 ;
   wire [7:0] \o__payload$157[0] ;
   wire [7:0] \o__payload$157[1] ;
-  wire [167:0] \o__payload$16 ;
+  wire [83:0] \o__payload$16 ;
   wire [7:0] \o__payload$162 ;
   wire [7:0] \o__payload$162[0] ;
   wire [20:0] \o__payload$16[0] ;
   wire [20:0] \o__payload$16[1] ;
   wire [20:0] \o__payload$16[2] ;
   wire [20:0] \o__payload$16[3] ;
-  wire [20:0] \o__payload$16[4] ;
-  wire [20:0] \o__payload$16[5] ;
-  wire [20:0] \o__payload$16[6] ;
-  wire [20:0] \o__payload$16[7] ;
-  wire [63:0] \o__payload$22 ;
+  wire [31:0] \o__payload$22 ;
   wire [7:0] \o__payload$22[0] ;
   wire [7:0] \o__payload$22[1] ;
   wire [7:0] \o__payload$22[2] ;
   wire [7:0] \o__payload$22[3] ;
-  wire [7:0] \o__payload$22[4] ;
-  wire [7:0] \o__payload$22[5] ;
-  wire [7:0] \o__payload$22[6] ;
-  wire [7:0] \o__payload$22[7] ;
   wire [99:0] \o__payload$28 ;
   wire [24:0] \o__payload$28[0] ;
   wire [24:0] \o__payload$28[1] ;
@@ -279,11 +241,9 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \o__payload$46[1] ;
   wire [7:0] \o__payload$46[2] ;
   wire [7:0] \o__payload$46[3] ;
-  wire [103:0] \o__payload$52 ;
+  wire [51:0] \o__payload$52 ;
   wire [25:0] \o__payload$52[0] ;
   wire [25:0] \o__payload$52[1] ;
-  wire [25:0] \o__payload$52[2] ;
-  wire [25:0] \o__payload$52[3] ;
   wire [45:0] \o__payload$58 ;
   wire [22:0] \o__payload$58[0] ;
   wire [22:0] \o__payload$58[1] ;
@@ -292,15 +252,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \o__payload$64[1] ;
   wire [22:0] \o__payload$70 ;
   wire [22:0] \o__payload$70[0] ;
-  wire [63:0] \o__payload$76 ;
+  wire [31:0] \o__payload$76 ;
   wire [7:0] \o__payload$76[0] ;
   wire [7:0] \o__payload$76[1] ;
   wire [7:0] \o__payload$76[2] ;
   wire [7:0] \o__payload$76[3] ;
-  wire [7:0] \o__payload$76[4] ;
-  wire [7:0] \o__payload$76[5] ;
-  wire [7:0] \o__payload$76[6] ;
-  wire [7:0] \o__payload$76[7] ;
   wire [31:0] \o__payload$82 ;
   wire [7:0] \o__payload$82[0] ;
   wire [7:0] \o__payload$82[1] ;
@@ -726,34 +682,18 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload$15[1]  = \i__payload$15 [41:21];
   assign \i__payload$15[2]  = \i__payload$15 [62:42];
   assign \i__payload$15[3]  = \i__payload$15 [83:63];
-  assign \i__payload$15[4]  = \i__payload$15 [104:84];
-  assign \i__payload$15[5]  = \i__payload$15 [125:105];
-  assign \i__payload$15[6]  = \i__payload$15 [146:126];
-  assign \i__payload$15[7]  = \i__payload$15 [167:147];
   assign \o__payload$16[0]  = \i__payload$15 [20:0];
   assign \o__payload$16[1]  = \i__payload$15 [41:21];
   assign \o__payload$16[2]  = \i__payload$15 [62:42];
   assign \o__payload$16[3]  = \i__payload$15 [83:63];
-  assign \o__payload$16[4]  = \i__payload$15 [104:84];
-  assign \o__payload$16[5]  = \i__payload$15 [125:105];
-  assign \o__payload$16[6]  = \i__payload$15 [146:126];
-  assign \o__payload$16[7]  = \i__payload$15 [167:147];
   assign \i__payload$21[0]  = \i__payload$21 [7:0];
   assign \i__payload$21[1]  = \i__payload$21 [15:8];
   assign \i__payload$21[2]  = \i__payload$21 [23:16];
   assign \i__payload$21[3]  = \i__payload$21 [31:24];
-  assign \i__payload$21[4]  = \i__payload$21 [39:32];
-  assign \i__payload$21[5]  = \i__payload$21 [47:40];
-  assign \i__payload$21[6]  = \i__payload$21 [55:48];
-  assign \i__payload$21[7]  = \i__payload$21 [63:56];
   assign \o__payload$22[0]  = \i__payload$21 [7:0];
   assign \o__payload$22[1]  = \i__payload$21 [15:8];
   assign \o__payload$22[2]  = \i__payload$21 [23:16];
   assign \o__payload$22[3]  = \i__payload$21 [31:24];
-  assign \o__payload$22[4]  = \i__payload$21 [39:32];
-  assign \o__payload$22[5]  = \i__payload$21 [47:40];
-  assign \o__payload$22[6]  = \i__payload$21 [55:48];
-  assign \o__payload$22[7]  = \i__payload$21 [63:56];
   assign \i__payload$27[0]  = \i__payload$27 [24:0];
   assign \i__payload$27[1]  = \i__payload$27 [49:25];
   assign \i__payload$27[2]  = \i__payload$27 [74:50];
@@ -788,12 +728,8 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$46[3]  = \i__payload$45 [31:24];
   assign \i__payload$51[0]  = \i__payload$51 [25:0];
   assign \i__payload$51[1]  = \i__payload$51 [51:26];
-  assign \i__payload$51[2]  = \i__payload$51 [77:52];
-  assign \i__payload$51[3]  = \i__payload$51 [103:78];
   assign \o__payload$52[0]  = \i__payload$51 [25:0];
   assign \o__payload$52[1]  = \i__payload$51 [51:26];
-  assign \o__payload$52[2]  = \i__payload$51 [77:52];
-  assign \o__payload$52[3]  = \i__payload$51 [103:78];
   assign \i__payload$57[0]  = \i__payload$57 [22:0];
   assign \i__payload$57[1]  = \i__payload$57 [45:23];
   assign \o__payload$58[0]  = \i__payload$57 [22:0];
@@ -808,18 +744,10 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload$75[1]  = \i__payload$75 [15:8];
   assign \i__payload$75[2]  = \i__payload$75 [23:16];
   assign \i__payload$75[3]  = \i__payload$75 [31:24];
-  assign \i__payload$75[4]  = \i__payload$75 [39:32];
-  assign \i__payload$75[5]  = \i__payload$75 [47:40];
-  assign \i__payload$75[6]  = \i__payload$75 [55:48];
-  assign \i__payload$75[7]  = \i__payload$75 [63:56];
   assign \o__payload$76[0]  = \i__payload$75 [7:0];
   assign \o__payload$76[1]  = \i__payload$75 [15:8];
   assign \o__payload$76[2]  = \i__payload$75 [23:16];
   assign \o__payload$76[3]  = \i__payload$75 [31:24];
-  assign \o__payload$76[4]  = \i__payload$75 [39:32];
-  assign \o__payload$76[5]  = \i__payload$75 [47:40];
-  assign \o__payload$76[6]  = \i__payload$75 [55:48];
-  assign \o__payload$76[7]  = \i__payload$75 [63:56];
   assign \i__payload$81[0]  = \i__payload$81 [7:0];
   assign \i__payload$81[1]  = \i__payload$81 [15:8];
   assign \i__payload$81[2]  = \i__payload$81 [23:16];
@@ -846,12 +774,8 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$94[3]  = \i__payload$93 [31:24];
   assign \i__payload$99[0]  = \i__payload$99 [7:0];
   assign \i__payload$99[1]  = \i__payload$99 [15:8];
-  assign \i__payload$99[2]  = \i__payload$99 [23:16];
-  assign \i__payload$99[3]  = \i__payload$99 [31:24];
   assign \o__payload$100[0]  = \i__payload$99 [7:0];
   assign \o__payload$100[1]  = \i__payload$99 [15:8];
-  assign \o__payload$100[2]  = \i__payload$99 [23:16];
-  assign \o__payload$100[3]  = \i__payload$99 [31:24];
   assign \i__payload$105[0]  = \i__payload$105 [7:0];
   assign \i__payload$105[1]  = \i__payload$105 [15:8];
   assign \o__payload$106[0]  = \i__payload$105 [7:0];
@@ -865,18 +789,10 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload$120[1]  = \i__payload$120 [15:8];
   assign \i__payload$120[2]  = \i__payload$120 [23:16];
   assign \i__payload$120[3]  = \i__payload$120 [31:24];
-  assign \i__payload$120[4]  = \i__payload$120 [39:32];
-  assign \i__payload$120[5]  = \i__payload$120 [47:40];
-  assign \i__payload$120[6]  = \i__payload$120 [55:48];
-  assign \i__payload$120[7]  = \i__payload$120 [63:56];
   assign \o__payload$121[0]  = \i__payload$120 [7:0];
   assign \o__payload$121[1]  = \i__payload$120 [15:8];
   assign \o__payload$121[2]  = \i__payload$120 [23:16];
   assign \o__payload$121[3]  = \i__payload$120 [31:24];
-  assign \o__payload$121[4]  = \i__payload$120 [39:32];
-  assign \o__payload$121[5]  = \i__payload$120 [47:40];
-  assign \o__payload$121[6]  = \i__payload$120 [55:48];
-  assign \o__payload$121[7]  = \i__payload$120 [63:56];
   assign \i__payload$126[0]  = \i__payload$126 [7:0];
   assign \i__payload$126[1]  = \i__payload$126 [15:8];
   assign \i__payload$126[2]  = \i__payload$126 [23:16];
@@ -903,12 +819,8 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$139[3]  = \i__payload$138 [31:24];
   assign \i__payload$144[0]  = \i__payload$144 [7:0];
   assign \i__payload$144[1]  = \i__payload$144 [15:8];
-  assign \i__payload$144[2]  = \i__payload$144 [23:16];
-  assign \i__payload$144[3]  = \i__payload$144 [31:24];
   assign \o__payload$145[0]  = \i__payload$144 [7:0];
   assign \o__payload$145[1]  = \i__payload$144 [15:8];
-  assign \o__payload$145[2]  = \i__payload$144 [23:16];
-  assign \o__payload$145[3]  = \i__payload$144 [31:24];
   assign \i__payload$150[0]  = \i__payload$150 [7:0];
   assign \i__payload$150[1]  = \i__payload$150 [15:8];
   assign \o__payload$151[0]  = \i__payload$150 [7:0];
@@ -1362,39 +1274,31 @@ endmodule
 module \top.fifo_conv0_conv1_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
   input clk;
   wire clk;
-  wire [63:0] i__payload;
+  wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
-  wire [7:0] \i__payload[6] ;
-  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   wire i__valid;
-  output [63:0] o__payload;
-  wire [63:0] o__payload;
+  output [31:0] o__payload;
+  wire [31:0] o__payload;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
   wire o__ready;
   output o__valid;
   wire o__valid;
-  wire [63:0] r_data;
+  wire [31:0] r_data;
   input r_en;
   wire r_en;
   wire r_rdy;
   input rst;
   wire rst;
-  input [63:0] w_data;
-  wire [63:0] w_data;
+  input [31:0] w_data;
+  wire [31:0] w_data;
   input w_en;
   wire w_en;
   wire w_rdy;
@@ -1418,18 +1322,10 @@ module \top.fifo_conv0_conv1_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o
   assign \i__payload[1]  = w_data[15:8];
   assign \i__payload[2]  = w_data[23:16];
   assign \i__payload[3]  = w_data[31:24];
-  assign \i__payload[4]  = w_data[39:32];
-  assign \i__payload[5]  = w_data[47:40];
-  assign \i__payload[6]  = w_data[55:48];
-  assign \i__payload[7]  = w_data[63:56];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -1437,15 +1333,15 @@ module \top.fifo_conv0_conv1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__dat
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [4:0] \$11 ;
-  wire [4:0] \$12 ;
+  wire [6:0] \$11 ;
+  wire [6:0] \$12 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire [4:0] \$19 ;
+  wire [6:0] \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -1453,82 +1349,130 @@ module \top.fifo_conv0_conv1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__dat
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [4:0] \$26 ;
+  wire [6:0] \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
-  reg [3:0] \$30 ;
-  reg [3:0] \$31 ;
-  reg [3:0] \$32 ;
+  reg [5:0] \$30 ;
+  reg [5:0] \$31 ;
+  reg [5:0] \$32 ;
   reg \$33 ;
   wire \$4 ;
-  wire [4:0] \$5 ;
-  wire [4:0] \$6 ;
+  wire [6:0] \$5 ;
+  wire [6:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
   input clk;
   wire clk;
-  (* init = 4'h0 *)
-  wire [3:0] consume;
-  reg [3:0] inner_level = 4'h0;
+  (* init = 6'h00 *)
+  wire [5:0] consume;
+  reg [5:0] inner_level = 6'h00;
   wire inner_r_rdy;
-  wire [4:0] level;
-  (* init = 4'h0 *)
-  wire [3:0] produce;
-  output [63:0] r_data;
-  wire [63:0] r_data;
+  wire [6:0] level;
+  (* init = 6'h00 *)
+  wire [5:0] produce;
+  output [31:0] r_data;
+  wire [31:0] r_data;
   input r_en;
   wire r_en;
-  wire [4:0] r_level;
-  reg [3:0] r_port__addr = 4'h0;
-  wire [63:0] r_port__data;
+  wire [6:0] r_level;
+  reg [5:0] r_port__addr = 6'h00;
+  wire [31:0] r_port__data;
   wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  wire [63:0] w_data;
+  wire [31:0] w_data;
   input w_en;
   wire w_en;
-  wire [4:0] w_level;
-  reg [3:0] w_port__addr = 4'h0;
-  input [63:0] w_port__data;
-  wire [63:0] w_port__data;
+  wire [6:0] w_level;
+  reg [5:0] w_port__addr = 6'h00;
+  input [31:0] w_port__data;
+  wire [31:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [63:0] storage [14:0];
+  reg [31:0] storage [62:0];
   initial begin
-    storage[0] = 64'h0000000000000000;
-    storage[1] = 64'h0000000000000000;
-    storage[2] = 64'h0000000000000000;
-    storage[3] = 64'h0000000000000000;
-    storage[4] = 64'h0000000000000000;
-    storage[5] = 64'h0000000000000000;
-    storage[6] = 64'h0000000000000000;
-    storage[7] = 64'h0000000000000000;
-    storage[8] = 64'h0000000000000000;
-    storage[9] = 64'h0000000000000000;
-    storage[10] = 64'h0000000000000000;
-    storage[11] = 64'h0000000000000000;
-    storage[12] = 64'h0000000000000000;
-    storage[13] = 64'h0000000000000000;
-    storage[14] = 64'h0000000000000000;
+    storage[0] = 32'd0;
+    storage[1] = 32'd0;
+    storage[2] = 32'd0;
+    storage[3] = 32'd0;
+    storage[4] = 32'd0;
+    storage[5] = 32'd0;
+    storage[6] = 32'd0;
+    storage[7] = 32'd0;
+    storage[8] = 32'd0;
+    storage[9] = 32'd0;
+    storage[10] = 32'd0;
+    storage[11] = 32'd0;
+    storage[12] = 32'd0;
+    storage[13] = 32'd0;
+    storage[14] = 32'd0;
+    storage[15] = 32'd0;
+    storage[16] = 32'd0;
+    storage[17] = 32'd0;
+    storage[18] = 32'd0;
+    storage[19] = 32'd0;
+    storage[20] = 32'd0;
+    storage[21] = 32'd0;
+    storage[22] = 32'd0;
+    storage[23] = 32'd0;
+    storage[24] = 32'd0;
+    storage[25] = 32'd0;
+    storage[26] = 32'd0;
+    storage[27] = 32'd0;
+    storage[28] = 32'd0;
+    storage[29] = 32'd0;
+    storage[30] = 32'd0;
+    storage[31] = 32'd0;
+    storage[32] = 32'd0;
+    storage[33] = 32'd0;
+    storage[34] = 32'd0;
+    storage[35] = 32'd0;
+    storage[36] = 32'd0;
+    storage[37] = 32'd0;
+    storage[38] = 32'd0;
+    storage[39] = 32'd0;
+    storage[40] = 32'd0;
+    storage[41] = 32'd0;
+    storage[42] = 32'd0;
+    storage[43] = 32'd0;
+    storage[44] = 32'd0;
+    storage[45] = 32'd0;
+    storage[46] = 32'd0;
+    storage[47] = 32'd0;
+    storage[48] = 32'd0;
+    storage[49] = 32'd0;
+    storage[50] = 32'd0;
+    storage[51] = 32'd0;
+    storage[52] = 32'd0;
+    storage[53] = 32'd0;
+    storage[54] = 32'd0;
+    storage[55] = 32'd0;
+    storage[56] = 32'd0;
+    storage[57] = 32'd0;
+    storage[58] = 32'd0;
+    storage[59] = 32'd0;
+    storage[60] = 32'd0;
+    storage[61] = 32'd0;
+    storage[62] = 32'd0;
   end
   always @(posedge clk) begin
     if (w_port__en)
       storage[w_port__addr] <= w_port__data;
   end
-  reg [63:0] _0_;
+  reg [31:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
       _0_ <= storage[r_port__addr];
     end
   end
   assign r_data = _0_;
-  assign w_rdy = inner_level != 4'hf;
+  assign w_rdy = inner_level != 6'h3f;
   assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
@@ -1536,15 +1480,15 @@ module \top.fifo_conv0_conv1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__dat
   assign r_port__en = inner_r_rdy & \$2 ;
   assign w_level = inner_level + r_rdy;
   assign \$3  = w_rdy & w_en;
-  assign \$4  = w_port__addr == 4'he;
+  assign \$4  = w_port__addr == 6'h3e;
   assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = \$4  ? 5'h00 : \$5 ;
+  assign \$6  = \$4  ? 7'h00 : \$5 ;
   assign \$7  = ~ r_rdy;
   assign \$8  = \$7  | r_en;
   assign \$9  = inner_r_rdy & \$8 ;
-  assign \$10  = r_port__addr == 4'he;
+  assign \$10  = r_port__addr == 6'h3e;
   assign \$11  = r_port__addr + 1'h1;
-  assign \$12  = \$10  ? 5'h00 : \$11 ;
+  assign \$12  = \$10  ? 7'h00 : \$11 ;
   assign \$13  = w_rdy & w_en;
   assign \$14  = ~ r_rdy;
   assign \$15  = \$14  | r_en;
@@ -1574,33 +1518,33 @@ module \top.fifo_conv0_conv1_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__dat
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$30  = w_port__addr;
     if (\$3 ) begin
-      \$30  = \$6 [3:0];
+      \$30  = \$6 [5:0];
     end
     if (rst) begin
-      \$30  = 4'h0;
+      \$30  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$31  = r_port__addr;
     if (\$9 ) begin
-      \$31  = \$12 [3:0];
+      \$31  = \$12 [5:0];
     end
     if (rst) begin
-      \$31  = 4'h0;
+      \$31  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$32  = inner_level;
     if (\$18 ) begin
-      \$32  = \$19 [3:0];
+      \$32  = \$19 [5:0];
     end
     if (\$25 ) begin
-      \$32  = \$26 [3:0];
+      \$32  = \$26 [5:0];
     end
     if (rst) begin
-      \$32  = 4'h0;
+      \$32  = 6'h00;
     end
   end
   always @* begin
@@ -2021,31 +1965,27 @@ endmodule
 module \top.fifo_conv4_conv5_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o__valid, clk);
   input clk;
   wire clk;
-  wire [31:0] i__payload;
+  wire [15:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
   output i__ready;
   wire i__ready;
   wire i__valid;
-  output [31:0] o__payload;
-  wire [31:0] o__payload;
+  output [15:0] o__payload;
+  wire [15:0] o__payload;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
   wire o__ready;
   output o__valid;
   wire o__valid;
-  wire [31:0] r_data;
+  wire [15:0] r_data;
   input r_en;
   wire r_en;
   wire r_rdy;
   input rst;
   wire rst;
-  input [31:0] w_data;
-  wire [31:0] w_data;
+  input [15:0] w_data;
+  wire [15:0] w_data;
   input w_en;
   wire w_en;
   wire w_rdy;
@@ -2067,12 +2007,8 @@ module \top.fifo_conv4_conv5_0 (rst, r_en, i__ready, o__payload, w_en, w_data, o
   assign o__ready = r_en;
   assign \i__payload[0]  = w_data[7:0];
   assign \i__payload[1]  = w_data[15:8];
-  assign \i__payload[2]  = w_data[23:16];
-  assign \i__payload[3]  = w_data[31:24];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -2084,134 +2020,181 @@ module \top.fifo_conv4_conv5_0.fifo (rst, r_en, w_rdy, r_data, w_en, w_port__dat
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  wire [1:0] \$15 ;
-  wire \$16 ;
+  wire \$15 ;
+  wire [5:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire [1:0] \$22 ;
-  wire \$23 ;
+  wire \$22 ;
+  wire [5:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
-  reg \$26 ;
-  reg \$27 ;
-  wire \$3 ;
-  wire [1:0] \$4 ;
-  wire \$5 ;
+  wire \$26 ;
+  reg [3:0] \$27 ;
+  reg [3:0] \$28 ;
+  reg [4:0] \$29 ;
+  wire [5:0] \$3 ;
+  reg \$30 ;
+  wire \$4 ;
+  wire [4:0] \$5 ;
   wire \$6 ;
   wire \$7 ;
-  wire [1:0] \$8 ;
-  wire \$9 ;
+  wire \$8 ;
+  wire [4:0] \$9 ;
   input clk;
   wire clk;
-  wire [-1:0] consume;
-  reg inner_level = 1'h0;
+  (* init = 4'h0 *)
+  wire [3:0] consume;
+  reg [4:0] inner_level = 5'h00;
   wire inner_r_rdy;
-  wire [1:0] level;
-  wire [-1:0] produce;
-  output [31:0] r_data;
-  wire [31:0] r_data;
+  wire [4:0] level;
+  (* init = 4'h0 *)
+  wire [3:0] produce;
+  output [15:0] r_data;
+  wire [15:0] r_data;
   input r_en;
   wire r_en;
-  wire [1:0] r_level;
-  wire [-1:0] r_port__addr;
-  wire [31:0] r_port__data;
+  wire [4:0] r_level;
+  reg [3:0] r_port__addr = 4'h0;
+  wire [15:0] r_port__data;
   wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  wire [31:0] w_data;
+  wire [15:0] w_data;
   input w_en;
   wire w_en;
-  wire [1:0] w_level;
-  wire [-1:0] w_port__addr;
-  input [31:0] w_port__data;
-  wire [31:0] w_port__data;
+  wire [4:0] w_level;
+  reg [3:0] w_port__addr = 4'h0;
+  input [15:0] w_port__data;
+  wire [15:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [31:0] storage [0:0];
+  reg [15:0] storage [15:0];
   initial begin
-    storage[0] = 32'd0;
+    storage[0] = 16'h0000;
+    storage[1] = 16'h0000;
+    storage[2] = 16'h0000;
+    storage[3] = 16'h0000;
+    storage[4] = 16'h0000;
+    storage[5] = 16'h0000;
+    storage[6] = 16'h0000;
+    storage[7] = 16'h0000;
+    storage[8] = 16'h0000;
+    storage[9] = 16'h0000;
+    storage[10] = 16'h0000;
+    storage[11] = 16'h0000;
+    storage[12] = 16'h0000;
+    storage[13] = 16'h0000;
+    storage[14] = 16'h0000;
+    storage[15] = 16'h0000;
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[1'h0] <= w_port__data;
+      storage[w_port__addr] <= w_port__data;
   end
-  reg [31:0] _0_;
+  reg [15:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
-      _0_ <= storage[1'h0];
+      _0_ <= storage[r_port__addr];
     end
   end
   assign r_data = _0_;
-  assign w_rdy = ~ inner_level;
+  assign w_rdy = inner_level != 5'h10;
+  assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
   assign \$2  = \$1  | r_en;
   assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$5  = ~ r_rdy;
-  assign \$6  = \$5  | r_en;
-  assign \$7  = inner_r_rdy & \$6 ;
-  assign \$9  = w_rdy & w_en;
-  assign \$10  = ~ r_rdy;
-  assign \$11  = \$10  | r_en;
-  assign \$12  = inner_r_rdy & \$11 ;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$9  & \$13 ;
-  assign \$15  = inner_level + 1'h1;
-  assign \$16  = ~ r_rdy;
-  assign \$17  = \$16  | r_en;
-  assign \$18  = inner_r_rdy & \$17 ;
-  assign \$19  = w_rdy & w_en;
-  assign \$20  = ~ \$19 ;
-  assign \$21  = \$18  & \$20 ;
-  assign \$22  = inner_level - 1'h1;
-  assign \$23  = ~ r_rdy;
-  assign \$24  = \$23  | r_en;
-  assign \$25  = inner_r_rdy & \$24 ;
+  assign \$3  = inner_level + r_rdy;
+  assign \$4  = w_rdy & w_en;
+  assign \$5  = w_port__addr + 1'h1;
+  assign \$6  = ~ r_rdy;
+  assign \$7  = \$6  | r_en;
+  assign \$8  = inner_r_rdy & \$7 ;
+  assign \$9  = r_port__addr + 1'h1;
+  assign \$10  = w_rdy & w_en;
+  assign \$11  = ~ r_rdy;
+  assign \$12  = \$11  | r_en;
+  assign \$13  = inner_r_rdy & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = \$10  & \$14 ;
+  assign \$16  = inner_level + 1'h1;
+  assign \$17  = ~ r_rdy;
+  assign \$18  = \$17  | r_en;
+  assign \$19  = inner_r_rdy & \$18 ;
+  assign \$20  = w_rdy & w_en;
+  assign \$21  = ~ \$20 ;
+  assign \$22  = \$19  & \$21 ;
+  assign \$23  = inner_level - 1'h1;
+  assign \$24  = ~ r_rdy;
+  assign \$25  = \$24  | r_en;
+  assign \$26  = inner_r_rdy & \$25 ;
   always @(posedge clk)
-    inner_level <= \$26 ;
+    w_port__addr <= \$27 ;
   always @(posedge clk)
-    r_rdy <= \$27 ;
+    r_port__addr <= \$28 ;
+  always @(posedge clk)
+    inner_level <= \$29 ;
+  always @(posedge clk)
+    r_rdy <= \$30 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$26  = inner_level;
-    if (\$14 ) begin
-      \$26  = \$15 [0];
-    end
-    if (\$21 ) begin
-      \$26  = \$22 [0];
+    \$27  = w_port__addr;
+    if (\$4 ) begin
+      \$27  = \$5 [3:0];
     end
     if (rst) begin
-      \$26  = 1'h0;
+      \$27  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$27  = r_rdy;
-    if (\$25 ) begin
-      \$27  = 1'h1;
+    \$28  = r_port__addr;
+    if (\$8 ) begin
+      \$28  = \$9 [3:0];
+    end
+    if (rst) begin
+      \$28  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$29  = inner_level;
+    if (\$15 ) begin
+      \$29  = \$16 [4:0];
+    end
+    if (\$22 ) begin
+      \$29  = \$23 [4:0];
+    end
+    if (rst) begin
+      \$29  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$30  = r_rdy;
+    if (\$26 ) begin
+      \$30  = 1'h1;
     end else if (r_en) begin
-      \$27  = 1'h0;
+      \$30  = 1'h0;
     end
     if (rst) begin
-      \$27  = 1'h0;
+      \$30  = 1'h0;
     end
   end
-  assign level = w_level;
-  assign r_level = w_level;
+  assign w_level = \$3 [4:0];
+  assign level = \$3 [4:0];
+  assign r_level = \$3 [4:0];
+  assign produce = w_port__addr;
   assign w_data = w_port__data;
+  assign consume = r_port__addr;
   assign r_port__data = r_data;
-  assign \$4  = 2'h1;
-  assign \$8  = 2'h1;
-  assign inner_r_rdy = inner_level;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -3105,204 +3088,156 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire \$1 ;
   reg [20:0] \$10 ;
-  wire [3:0] \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire [4:0] \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  reg [1:0] \$100 ;
+  reg [8:0] \$101 ;
+  reg [8:0] \$102 ;
+  reg [8:0] \$103 ;
+  reg [8:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [16:0] \$109 ;
   wire [20:0] \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire [167:0] \$112 ;
-  reg \$113 ;
-  reg [3:0] \$114 ;
-  reg \$115 ;
-  reg \$116 ;
-  reg \$117 ;
-  reg [4:0] \$118 ;
-  reg [7:0] \$119 ;
+  reg [16:0] \$110 ;
+  reg [16:0] \$111 ;
+  reg [16:0] \$112 ;
+  reg [16:0] \$113 ;
+  reg [16:0] \$114 ;
+  reg [16:0] \$115 ;
+  reg [16:0] \$116 ;
+  reg [20:0] \$117 ;
+  reg [20:0] \$118 ;
+  reg [20:0] \$119 ;
   wire [21:0] \$12 ;
-  reg \$120 ;
+  reg [20:0] \$120 ;
   reg \$121 ;
   reg \$122 ;
   reg \$123 ;
-  reg \$124 ;
-  reg [8:0] \$125 ;
-  reg [8:0] \$126 ;
-  reg [8:0] \$127 ;
-  reg [8:0] \$128 ;
-  reg [8:0] \$129 ;
+  reg [1:0] \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg [1:0] \$128 ;
+  reg \$129 ;
   reg [20:0] \$13 ;
-  reg [8:0] \$130 ;
-  reg [8:0] \$131 ;
-  reg [8:0] \$132 ;
-  reg [7:0] \$133 ;
-  reg [7:0] \$134 ;
-  reg [7:0] \$135 ;
-  reg [7:0] \$136 ;
-  reg [7:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [7:0] \$139 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg [1:0] \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg [1:0] \$136 ;
+  reg [20:0] \$137 ;
+  reg [20:0] \$138 ;
+  reg [20:0] \$139 ;
   wire [20:0] \$14 ;
-  reg [7:0] \$140 ;
-  reg [16:0] \$141 ;
-  reg [16:0] \$142 ;
-  reg [16:0] \$143 ;
-  reg [16:0] \$144 ;
-  reg [16:0] \$145 ;
-  reg [16:0] \$146 ;
-  reg [16:0] \$147 ;
-  reg [16:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg [20:0] \$140 ;
+  reg [2:0] \$141 ;
+  reg [2:0] \$142 ;
+  reg [2:0] \$143 ;
+  reg [2:0] \$144 ;
+  reg \$145 ;
+  reg [83:0] \$146 ;
   wire [21:0] \$15 ;
-  reg [16:0] \$150 ;
-  reg [16:0] \$151 ;
-  reg [16:0] \$152 ;
-  reg [16:0] \$153 ;
-  reg [16:0] \$154 ;
-  reg [16:0] \$155 ;
-  reg [16:0] \$156 ;
-  reg [20:0] \$157 ;
-  reg [20:0] \$158 ;
-  reg [20:0] \$159 ;
   reg [20:0] \$16 ;
-  reg [20:0] \$160 ;
-  reg [20:0] \$161 ;
-  reg [20:0] \$162 ;
-  reg [20:0] \$163 ;
-  reg [20:0] \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg \$168 ;
-  reg \$169 ;
   wire [20:0] \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg \$176 ;
-  reg \$177 ;
-  reg \$178 ;
-  reg \$179 ;
   wire [21:0] \$18 ;
-  reg \$180 ;
-  reg [20:0] \$181 ;
-  reg [20:0] \$182 ;
-  reg [20:0] \$183 ;
-  reg [20:0] \$184 ;
-  reg [20:0] \$185 ;
-  reg [20:0] \$186 ;
-  reg [20:0] \$187 ;
-  reg [20:0] \$188 ;
-  reg [2:0] \$189 ;
-  reg [20:0] \$19 ;
-  reg [2:0] \$190 ;
-  reg [2:0] \$191 ;
-  reg [2:0] \$192 ;
-  reg \$193 ;
-  reg [167:0] \$194 ;
+  wire \$19 ;
   wire \$2 ;
-  wire [20:0] \$20 ;
-  wire [21:0] \$21 ;
-  reg [20:0] \$22 ;
-  wire [20:0] \$23 ;
-  wire [21:0] \$24 ;
-  reg [20:0] \$25 ;
-  wire [20:0] \$26 ;
-  wire [21:0] \$27 ;
-  reg [20:0] \$28 ;
-  wire [20:0] \$29 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  reg [1:0] \$26 ;
+  reg [3:0] \$27 ;
+  reg \$28 ;
+  reg \$29 ;
   wire \$3 ;
-  wire [21:0] \$30 ;
+  reg \$30 ;
   wire \$31 ;
-  wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  reg \$38 ;
-  reg [3:0] \$39 ;
+  wire [6:0] \$32 ;
+  wire [6:0] \$33 ;
+  wire [7:0] \$34 ;
+  wire [8:0] \$35 ;
+  wire [7:0] \$36 ;
+  wire [8:0] \$37 ;
+  wire [7:0] \$38 ;
+  wire [8:0] \$39 ;
   wire \$4 ;
-  reg \$40 ;
-  reg \$41 ;
-  reg \$42 ;
-  wire \$43 ;
-  wire [5:0] \$44 ;
-  wire [5:0] \$45 ;
-  wire [7:0] \$46 ;
-  wire [8:0] \$47 ;
-  wire [7:0] \$48 ;
-  wire [8:0] \$49 ;
+  wire [7:0] \$40 ;
+  wire [8:0] \$41 ;
+  wire [16:0] \$42 ;
+  wire [16:0] \$43 ;
+  wire [16:0] \$44 ;
+  wire [16:0] \$45 ;
+  wire \$46 ;
+  wire [3:0] \$47 ;
+  wire \$48 ;
+  wire [4:0] \$49 ;
   wire \$5 ;
-  wire [7:0] \$50 ;
-  wire [8:0] \$51 ;
-  wire [7:0] \$52 ;
-  wire [8:0] \$53 ;
-  wire [7:0] \$54 ;
-  wire [8:0] \$55 ;
-  wire [7:0] \$56 ;
-  wire [8:0] \$57 ;
-  wire [7:0] \$58 ;
-  wire [8:0] \$59 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire [3:0] \$59 ;
   wire \$6 ;
-  wire [7:0] \$60 ;
-  wire [8:0] \$61 ;
-  wire [16:0] \$62 ;
-  wire [16:0] \$63 ;
-  wire [16:0] \$64 ;
-  wire [16:0] \$65 ;
-  wire [16:0] \$66 ;
-  wire [16:0] \$67 ;
-  wire [16:0] \$68 ;
-  wire [16:0] \$69 ;
+  wire [3:0] \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire [3:0] \$66 ;
+  wire [3:0] \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   reg [20:0] \$7 ;
   wire \$70 ;
-  wire [3:0] \$71 ;
+  wire \$71 ;
   wire \$72 ;
-  wire [4:0] \$73 ;
+  wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
+  wire [3:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [20:0] \$8 ;
   wire \$80 ;
-  wire \$81 ;
+  wire [4:0] \$81 ;
   wire \$82 ;
-  wire [3:0] \$83 ;
-  wire [3:0] \$84 ;
+  wire \$83 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire [83:0] \$88 ;
+  reg [1:0] \$89 ;
   wire [21:0] \$9 ;
-  wire [3:0] \$90 ;
-  wire [3:0] \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  reg [3:0] \$90 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg [5:0] \$94 ;
+  reg [7:0] \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
-  reg [2:0] \$signature__addr$48  = 3'h0;
+  reg [2:0] \$signature__addr$36  = 3'h0;
   wire [7:0] \$signature__data ;
-  wire [167:0] \$signature__data$50 ;
+  wire [83:0] \$signature__data$38 ;
   wire \$signature__en ;
-  wire \$signature__en$42 ;
+  wire \$signature__en$30 ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
   reg [20:0] acc1 = 21'h000000;
@@ -3311,14 +3246,6 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire [20:0] acc2_next;
   reg [20:0] acc3 = 21'h000000;
   wire [20:0] acc3_next;
-  reg [20:0] acc4 = 21'h000000;
-  wire [20:0] acc4_next;
-  reg [20:0] acc5 = 21'h000000;
-  wire [20:0] acc5_next;
-  reg [20:0] acc6 = 21'h000000;
-  wire [20:0] acc6_next;
-  reg [20:0] acc7 = 21'h000000;
-  wire [20:0] acc7_next;
   input clk;
   wire clk;
   reg first1 = 1'h0;
@@ -3342,22 +3269,18 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last_t = 1'h0;
-  reg nf1 = 1'h0;
-  reg nf2 = 1'h0;
-  reg nf3 = 1'h0;
-  reg nf4 = 1'h0;
-  reg nf5 = 1'h0;
-  reg nf_t = 1'h0;
-  output [167:0] o__payload;
-  reg [167:0] o__payload = 168'h000000000000000000000000000000000000000000;
+  reg [1:0] nf1 = 2'h0;
+  reg [1:0] nf2 = 2'h0;
+  reg [1:0] nf3 = 2'h0;
+  reg [1:0] nf4 = 2'h0;
+  reg [1:0] nf5 = 2'h0;
+  reg [1:0] nf_t = 2'h0;
+  output [83:0] o__payload;
+  reg [83:0] o__payload = 84'h000000000000000000000;
   wire [20:0] \o__payload[0] ;
   wire [20:0] \o__payload[1] ;
   wire [20:0] \o__payload[2] ;
   wire [20:0] \o__payload[3] ;
-  wire [20:0] \o__payload[4] ;
-  wire [20:0] \o__payload[5] ;
-  wire [20:0] \o__payload[6] ;
-  wire [20:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -3370,23 +3293,11 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [16:0] prod2_0_r = 17'h00000;
   reg [16:0] prod3_0 = 17'h00000;
   reg [16:0] prod3_0_r = 17'h00000;
-  reg [16:0] prod4_0 = 17'h00000;
-  reg [16:0] prod4_0_r = 17'h00000;
-  reg [16:0] prod5_0 = 17'h00000;
-  reg [16:0] prod5_0_r = 17'h00000;
-  reg [16:0] prod6_0 = 17'h00000;
-  reg [16:0] prod6_0_r = 17'h00000;
-  reg [16:0] prod7_0 = 17'h00000;
-  reg [16:0] prod7_0_r = 17'h00000;
-  wire [167:0] q_in;
+  wire [83:0] q_in;
   wire [20:0] \q_in[0] ;
   wire [20:0] \q_in[1] ;
   wire [20:0] \q_in[2] ;
   wire [20:0] \q_in[3] ;
-  wire [20:0] \q_in[4] ;
-  wire [20:0] \q_in[5] ;
-  wire [20:0] \q_in[6] ;
-  wire [20:0] \q_in[7] ;
   reg [2:0] q_owed = 3'h0;
   wire q_room;
   (* init = 3'h0 *)
@@ -3397,9 +3308,9 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg reads_input_t = 1'h1;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
-  reg [2:0] \rport__addr$51  = 3'h0;
+  reg [2:0] \rport__addr$39  = 3'h0;
   wire [7:0] rport__data;
-  wire [167:0] \rport__data$110 ;
+  wire [83:0] \rport__data$82 ;
   input rst;
   wire rst;
   (* init = 4'h0 *)
@@ -3408,12 +3319,8 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [20:0] sum1_s0_0 = 21'h000000;
   reg [20:0] sum2_s0_0 = 21'h000000;
   reg [20:0] sum3_s0_0 = 21'h000000;
-  reg [20:0] sum4_s0_0 = 21'h000000;
-  reg [20:0] sum5_s0_0 = 21'h000000;
-  reg [20:0] sum6_s0_0 = 21'h000000;
-  reg [20:0] sum7_s0_0 = 21'h000000;
-  (* init = 5'h00 *)
-  wire [4:0] t;
+  (* init = 6'h00 *)
+  wire [5:0] t;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -3423,12 +3330,8 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
   reg [7:0] w3_0 = 8'h00;
-  reg [7:0] w4_0 = 8'h00;
-  reg [7:0] w5_0 = 8'h00;
-  reg [7:0] w6_0 = 8'h00;
-  reg [7:0] w7_0 = 8'h00;
-  reg [4:0] wrom__addr = 5'h00;
-  wire [63:0] wrom__data;
+  reg [5:0] wrom__addr = 6'h00;
+  wire [31:0] wrom__data;
   reg [7:0] x_reg = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
@@ -3438,14 +3341,6 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg [8:0] xoff2_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff3_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_0 = 9'h000;
   reg [7:0] inbuf [8:0];
   initial begin
     inbuf[0] = 8'h00;
@@ -3467,42 +3362,60 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [167:0] queue [5:0];
+  reg [83:0] queue [5:0];
   initial begin
-    queue[0] = 168'h000000000000000000000000000000000000000000;
-    queue[1] = 168'h000000000000000000000000000000000000000000;
-    queue[2] = 168'h000000000000000000000000000000000000000000;
-    queue[3] = 168'h000000000000000000000000000000000000000000;
-    queue[4] = 168'h000000000000000000000000000000000000000000;
-    queue[5] = 168'h000000000000000000000000000000000000000000;
+    queue[0] = 84'h000000000000000000000;
+    queue[1] = 84'h000000000000000000000;
+    queue[2] = 84'h000000000000000000000;
+    queue[3] = 84'h000000000000000000000;
+    queue[4] = 84'h000000000000000000000;
+    queue[5] = 84'h000000000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$42 )
-      queue[\$signature__addr$48 ] <= q_in;
+    if (\$signature__en$30 )
+      queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$110  = queue[\rport__addr$51 ];
-  reg [63:0] rom [17:0];
+  assign \rport__data$82  = queue[\rport__addr$39 ];
+  reg [31:0] rom [35:0];
   initial begin
-    rom[0] = 64'h4d48ffe09b211204;
-    rom[1] = 64'h7fba675eeacb266f;
-    rom[2] = 64'he6101668cd19d581;
-    rom[3] = 64'hc489b522a74c8caf;
-    rom[4] = 64'h1cc7fd0929be8108;
-    rom[5] = 64'h458108f6814ab54d;
-    rom[6] = 64'h29457faecbd4f7db;
-    rom[7] = 64'hed7a2781900b3b2d;
-    rom[8] = 64'he18fe814ac7f2739;
-    rom[9] = 64'h8ce25501ec4850f9;
-    rom[10] = 64'hbd8110354d183c6c;
-    rom[11] = 64'he9d7ad042deec124;
-    rom[12] = 64'hecc27f57bece2e6b;
-    rom[13] = 64'h138e14090981e6d9;
-    rom[14] = 64'h2bfeb053b3899f81;
-    rom[15] = 64'h7dee0852ef2f06c4;
-    rom[16] = 64'h7f199081d90bcce9;
-    rom[17] = 64'h4c43909d81b8812c;
+    rom[0] = 32'd2602635780;
+    rom[1] = 32'd3939182191;
+    rom[2] = 32'd3441022337;
+    rom[3] = 32'd2806811823;
+    rom[4] = 32'd700350728;
+    rom[5] = 32'd2169156941;
+    rom[6] = 32'd3419731931;
+    rom[7] = 32'd2416655149;
+    rom[8] = 32'd2894014265;
+    rom[9] = 32'd1296629728;
+    rom[10] = 32'd2142922590;
+    rom[11] = 32'd3859813992;
+    rom[12] = 32'd3297359138;
+    rom[13] = 32'd482868489;
+    rom[14] = 32'd1166084342;
+    rom[15] = 32'd692420526;
+    rom[16] = 32'd3984205697;
+    rom[17] = 32'd3784304660;
+    rom[18] = 32'd3964162297;
+    rom[19] = 32'd1293433964;
+    rom[20] = 32'd770621732;
+    rom[21] = 32'd3201183339;
+    rom[22] = 32'd159508185;
+    rom[23] = 32'd3012140929;
+    rom[24] = 32'd4012836548;
+    rom[25] = 32'd3641429225;
+    rom[26] = 32'd2176352556;
+    rom[27] = 32'd2363643137;
+    rom[28] = 32'd3179352117;
+    rom[29] = 32'd3923225860;
+    rom[30] = 32'd3972169559;
+    rom[31] = 32'd328078345;
+    rom[32] = 32'd738111571;
+    rom[33] = 32'd2112751698;
+    rom[34] = 32'd2132381825;
+    rom[35] = 32'd1279496349;
   end
-  reg [63:0] _1_;
+  reg [31:0] _1_;
   always @(posedge clk) begin
     _1_ <= rom[wrom__addr];
   end
@@ -3525,1172 +3438,1080 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
   assign \$17  = first5 ? \$16  : acc3;
   assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$20  = first5 ? \$19  : acc4;
-  assign \$21  = $signed(\$20 ) + $signed(sum4_s0_0);
-  assign \$23  = first5 ? \$22  : acc5;
-  assign \$24  = $signed(\$23 ) + $signed(sum5_s0_0);
-  assign \$26  = first5 ? \$25  : acc6;
-  assign \$27  = $signed(\$26 ) + $signed(sum6_s0_0);
-  assign \$29  = first5 ? \$28  : acc7;
-  assign \$30  = $signed(\$29 ) + $signed(sum7_s0_0);
-  assign \$31  = v5 & last5;
-  assign \$32  = ~ o__valid;
-  assign \$33  = \$32  | o__ready;
-  assign \$34  = | q_stored;
-  assign \$35  = ~ \$34 ;
-  assign \$36  = \$33  & \$35 ;
-  assign \$37  = ~ \$36 ;
-  assign \$signature__en$42  = \$31  & \$37 ;
-  assign \$43  = wrom__addr == 5'h11;
-  assign \$44  = wrom__addr + 1'h1;
-  assign \$45  = \$43  ? 6'h00 : \$44 ;
-  assign \$46  = from_input ? x_reg : rport__data;
-  assign \$47  = $signed(\$46 ) - $signed(8'h80);
-  assign \$48  = from_input ? x_reg : rport__data;
-  assign \$49  = $signed(\$48 ) - $signed(8'h80);
-  assign \$50  = from_input ? x_reg : rport__data;
-  assign \$51  = $signed(\$50 ) - $signed(8'h80);
-  assign \$52  = from_input ? x_reg : rport__data;
-  assign \$53  = $signed(\$52 ) - $signed(8'h80);
-  assign \$54  = from_input ? x_reg : rport__data;
-  assign \$55  = $signed(\$54 ) - $signed(8'h80);
-  assign \$56  = from_input ? x_reg : rport__data;
-  assign \$57  = $signed(\$56 ) - $signed(8'h80);
-  assign \$58  = from_input ? x_reg : rport__data;
-  assign \$59  = $signed(\$58 ) - $signed(8'h80);
-  assign \$60  = from_input ? x_reg : rport__data;
-  assign \$61  = $signed(\$60 ) - $signed(8'h80);
-  assign \$62  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$63  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$64  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$65  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$66  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$67  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$68  = $signed(xoff6_0) * $signed(w6_0);
-  assign \$69  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$70  = issue & last_t;
-  assign \$71  = q_owed + \$70 ;
-  assign \$72  = o__valid & o__ready;
-  assign \$73  = \$71  - \$72 ;
-  assign \$74  = v5 & last5;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = \$76  & \$78 ;
-  assign \$80  = ~ \$79 ;
-  assign \$81  = \$74  & \$80 ;
-  assign \$82  = \$signature__addr$48  == 3'h5;
-  assign \$83  = \$signature__addr$48  + 1'h1;
-  assign \$84  = \$82  ? 4'h0 : \$83 ;
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
+  assign \$19  = v5 & last5;
+  assign \$20  = ~ o__valid;
+  assign \$21  = \$20  | o__ready;
+  assign \$22  = | q_stored;
+  assign \$23  = ~ \$22 ;
+  assign \$24  = \$21  & \$23 ;
+  assign \$25  = ~ \$24 ;
+  assign \$signature__en$30  = \$19  & \$25 ;
+  assign \$31  = wrom__addr == 6'h23;
+  assign \$32  = wrom__addr + 1'h1;
+  assign \$33  = \$31  ? 7'h00 : \$32 ;
+  assign \$34  = from_input ? x_reg : rport__data;
+  assign \$35  = $signed(\$34 ) - $signed(8'h80);
+  assign \$36  = from_input ? x_reg : rport__data;
+  assign \$37  = $signed(\$36 ) - $signed(8'h80);
+  assign \$38  = from_input ? x_reg : rport__data;
+  assign \$39  = $signed(\$38 ) - $signed(8'h80);
+  assign \$40  = from_input ? x_reg : rport__data;
+  assign \$41  = $signed(\$40 ) - $signed(8'h80);
+  assign \$42  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$43  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$44  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$45  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$46  = issue & last_t;
+  assign \$47  = q_owed + \$46 ;
+  assign \$48  = o__valid & o__ready;
+  assign \$49  = \$47  - \$48 ;
+  assign \$50  = v5 & last5;
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = | q_stored;
+  assign \$54  = ~ \$53 ;
+  assign \$55  = \$52  & \$54 ;
+  assign \$56  = ~ \$55 ;
+  assign \$57  = \$50  & \$56 ;
+  assign \$58  = \$signature__addr$36  == 3'h5;
+  assign \$59  = \$signature__addr$36  + 1'h1;
+  assign \$60  = \$58  ? 4'h0 : \$59 ;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
+  assign \$64  = \$62  & \$63 ;
+  assign \$65  = \rport__addr$39  == 3'h5;
+  assign \$66  = \rport__addr$39  + 1'h1;
+  assign \$67  = \$65  ? 4'h0 : \$66 ;
+  assign \$68  = v5 & last5;
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = | q_stored;
+  assign \$72  = ~ \$71 ;
+  assign \$73  = \$70  & \$72 ;
+  assign \$74  = ~ \$73 ;
+  assign \$75  = \$68  & \$74 ;
+  assign \$76  = q_stored + \$75 ;
+  assign \$77  = ~ o__valid;
+  assign \$78  = \$77  | o__ready;
+  assign \$79  = | q_stored;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = \$76  - \$80 ;
+  assign \$82  = ~ o__valid;
+  assign \$83  = \$82  | o__ready;
+  assign \$84  = | q_stored;
+  assign \$85  = v5 & last5;
+  assign \$86  = \$84  | \$85 ;
   assign \$87  = | q_stored;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = \rport__addr$51  == 3'h5;
-  assign \$90  = \rport__addr$51  + 1'h1;
-  assign \$91  = \$89  ? 4'h0 : \$90 ;
-  assign \$92  = v5 & last5;
-  assign \$93  = ~ o__valid;
-  assign \$94  = \$93  | o__ready;
-  assign \$95  = | q_stored;
-  assign \$96  = ~ \$95 ;
-  assign \$97  = \$94  & \$96 ;
-  assign \$98  = ~ \$97 ;
-  assign \$99  = \$92  & \$98 ;
-  assign \$100  = q_stored + \$99 ;
-  assign \$101  = ~ o__valid;
-  assign \$102  = \$101  | o__ready;
-  assign \$103  = | q_stored;
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = \$100  - \$104 ;
-  assign \$106  = ~ o__valid;
-  assign \$107  = \$106  | o__ready;
-  assign \$108  = | q_stored;
-  assign \$109  = v5 & last5;
-  assign \$110  = \$108  | \$109 ;
-  assign \$111  = | q_stored;
-  assign \$112  = \$111  ? \rport__data$110  : q_in;
+  assign \$88  = \$87  ? \rport__data$82  : q_in;
   always @(posedge clk)
-    nf_t <= \$113 ;
+    nf_t <= \$89 ;
   always @(posedge clk)
-    \$signature__addr  <= \$114 ;
+    \$signature__addr  <= \$90 ;
   always @(posedge clk)
-    reads_input_t <= \$115 ;
+    reads_input_t <= \$91 ;
   always @(posedge clk)
-    first_t <= \$116 ;
+    first_t <= \$92 ;
   always @(posedge clk)
-    last_t <= \$117 ;
+    last_t <= \$93 ;
   always @(posedge clk)
-    wrom__addr <= \$118 ;
+    wrom__addr <= \$94 ;
   always @(posedge clk)
-    x_reg <= \$119 ;
+    x_reg <= \$95 ;
   always @(posedge clk)
-    from_input <= \$120 ;
+    from_input <= \$96 ;
   always @(posedge clk)
-    v1 <= \$121 ;
+    v1 <= \$97 ;
   always @(posedge clk)
-    first1 <= \$122 ;
+    first1 <= \$98 ;
   always @(posedge clk)
-    last1 <= \$123 ;
+    last1 <= \$99 ;
   always @(posedge clk)
-    nf1 <= \$124 ;
+    nf1 <= \$100 ;
   always @(posedge clk)
-    xoff0_0 <= \$125 ;
+    xoff0_0 <= \$101 ;
   always @(posedge clk)
-    xoff1_0 <= \$126 ;
+    xoff1_0 <= \$102 ;
   always @(posedge clk)
-    xoff2_0 <= \$127 ;
+    xoff2_0 <= \$103 ;
   always @(posedge clk)
-    xoff3_0 <= \$128 ;
+    xoff3_0 <= \$104 ;
   always @(posedge clk)
-    xoff4_0 <= \$129 ;
+    w0_0 <= \$105 ;
   always @(posedge clk)
-    xoff5_0 <= \$130 ;
+    w1_0 <= \$106 ;
   always @(posedge clk)
-    xoff6_0 <= \$131 ;
+    w2_0 <= \$107 ;
   always @(posedge clk)
-    xoff7_0 <= \$132 ;
+    w3_0 <= \$108 ;
   always @(posedge clk)
-    w0_0 <= \$133 ;
+    prod0_0 <= \$109 ;
   always @(posedge clk)
-    w1_0 <= \$134 ;
+    prod1_0 <= \$110 ;
   always @(posedge clk)
-    w2_0 <= \$135 ;
+    prod2_0 <= \$111 ;
   always @(posedge clk)
-    w3_0 <= \$136 ;
+    prod3_0 <= \$112 ;
   always @(posedge clk)
-    w4_0 <= \$137 ;
+    prod0_0_r <= \$113 ;
   always @(posedge clk)
-    w5_0 <= \$138 ;
+    prod1_0_r <= \$114 ;
   always @(posedge clk)
-    w6_0 <= \$139 ;
+    prod2_0_r <= \$115 ;
   always @(posedge clk)
-    w7_0 <= \$140 ;
+    prod3_0_r <= \$116 ;
   always @(posedge clk)
-    prod0_0 <= \$141 ;
+    sum0_s0_0 <= \$117 ;
   always @(posedge clk)
-    prod1_0 <= \$142 ;
+    sum1_s0_0 <= \$118 ;
   always @(posedge clk)
-    prod2_0 <= \$143 ;
+    sum2_s0_0 <= \$119 ;
   always @(posedge clk)
-    prod3_0 <= \$144 ;
+    sum3_s0_0 <= \$120 ;
   always @(posedge clk)
-    prod4_0 <= \$145 ;
+    v2 <= \$121 ;
   always @(posedge clk)
-    prod5_0 <= \$146 ;
+    first2 <= \$122 ;
   always @(posedge clk)
-    prod6_0 <= \$147 ;
+    last2 <= \$123 ;
   always @(posedge clk)
-    prod7_0 <= \$148 ;
+    nf2 <= \$124 ;
   always @(posedge clk)
-    prod0_0_r <= \$149 ;
+    v3 <= \$125 ;
   always @(posedge clk)
-    prod1_0_r <= \$150 ;
+    first3 <= \$126 ;
   always @(posedge clk)
-    prod2_0_r <= \$151 ;
+    last3 <= \$127 ;
   always @(posedge clk)
-    prod3_0_r <= \$152 ;
+    nf3 <= \$128 ;
   always @(posedge clk)
-    prod4_0_r <= \$153 ;
+    v4 <= \$129 ;
   always @(posedge clk)
-    prod5_0_r <= \$154 ;
+    first4 <= \$130 ;
   always @(posedge clk)
-    prod6_0_r <= \$155 ;
+    last4 <= \$131 ;
   always @(posedge clk)
-    prod7_0_r <= \$156 ;
+    nf4 <= \$132 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$157 ;
+    v5 <= \$133 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$158 ;
+    first5 <= \$134 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$159 ;
+    last5 <= \$135 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$160 ;
+    nf5 <= \$136 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$161 ;
+    acc0 <= \$137 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$162 ;
+    acc1 <= \$138 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$163 ;
+    acc2 <= \$139 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$164 ;
+    acc3 <= \$140 ;
   always @(posedge clk)
-    v2 <= \$165 ;
+    q_owed <= \$141 ;
   always @(posedge clk)
-    first2 <= \$166 ;
+    \$signature__addr$36  <= \$142 ;
   always @(posedge clk)
-    last2 <= \$167 ;
+    \rport__addr$39  <= \$143 ;
   always @(posedge clk)
-    nf2 <= \$168 ;
+    q_stored <= \$144 ;
   always @(posedge clk)
-    v3 <= \$169 ;
+    o__valid <= \$145 ;
   always @(posedge clk)
-    first3 <= \$170 ;
-  always @(posedge clk)
-    last3 <= \$171 ;
-  always @(posedge clk)
-    nf3 <= \$172 ;
-  always @(posedge clk)
-    v4 <= \$173 ;
-  always @(posedge clk)
-    first4 <= \$174 ;
-  always @(posedge clk)
-    last4 <= \$175 ;
-  always @(posedge clk)
-    nf4 <= \$176 ;
-  always @(posedge clk)
-    v5 <= \$177 ;
-  always @(posedge clk)
-    first5 <= \$178 ;
-  always @(posedge clk)
-    last5 <= \$179 ;
-  always @(posedge clk)
-    nf5 <= \$180 ;
-  always @(posedge clk)
-    acc0 <= \$181 ;
-  always @(posedge clk)
-    acc1 <= \$182 ;
-  always @(posedge clk)
-    acc2 <= \$183 ;
-  always @(posedge clk)
-    acc3 <= \$184 ;
-  always @(posedge clk)
-    acc4 <= \$185 ;
-  always @(posedge clk)
-    acc5 <= \$186 ;
-  always @(posedge clk)
-    acc6 <= \$187 ;
-  always @(posedge clk)
-    acc7 <= \$188 ;
-  always @(posedge clk)
-    q_owed <= \$189 ;
-  always @(posedge clk)
-    \$signature__addr$48  <= \$190 ;
-  always @(posedge clk)
-    \rport__addr$51  <= \$191 ;
-  always @(posedge clk)
-    q_stored <= \$192 ;
-  always @(posedge clk)
-    o__valid <= \$193 ;
-  always @(posedge clk)
-    o__payload <= \$194 ;
+    o__payload <= \$146 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (nf5)
-      1'h0:
+      2'h0:
           \$7  = 21'h1fd89c;
-      1'h1:
+      2'h1:
+          \$7  = 21'h1fe40e;
+      2'h2:
           \$7  = 21'h000057;
+      2'h3:
+          \$7  = 21'h1fe4db;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (nf5)
-      1'h0:
+      2'h0:
           \$10  = 21'h003fda;
-      1'h1:
+      2'h1:
+          \$10  = 21'h1fbf55;
+      2'h2:
           \$10  = 21'h0030b1;
+      2'h3:
+          \$10  = 21'h0013ac;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (nf5)
-      1'h0:
+      2'h0:
           \$13  = 21'h1fc78c;
-      1'h1:
+      2'h1:
+          \$13  = 21'h005838;
+      2'h2:
           \$13  = 21'h0061c4;
+      2'h3:
+          \$13  = 21'h006def;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (nf5)
-      1'h0:
+      2'h0:
           \$16  = 21'h00ba76;
-      1'h1:
+      2'h1:
+          \$16  = 21'h1fc139;
+      2'h2:
           \$16  = 21'h003e22;
+      2'h3:
+          \$16  = 21'h1ff0bf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      1'h0:
-          \$19  = 21'h1fe40e;
-      1'h1:
-          \$19  = 21'h1fe4db;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      1'h0:
-          \$22  = 21'h1fbf55;
-      1'h1:
-          \$22  = 21'h0013ac;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      1'h0:
-          \$25  = 21'h005838;
-      1'h1:
-          \$25  = 21'h006def;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      1'h0:
-          \$28  = 21'h1fc139;
-      1'h1:
-          \$28  = 21'h1ff0bf;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$38  = 1'h0;
+    \$26  = 2'h0;
     casez (wrom__addr)
-      5'h00:
-          \$38  = 1'h0;
-      5'h01:
-          \$38  = 1'h0;
-      5'h02:
-          \$38  = 1'h0;
-      5'h03:
-          \$38  = 1'h0;
-      5'h04:
-          \$38  = 1'h0;
-      5'h05:
-          \$38  = 1'h0;
-      5'h06:
-          \$38  = 1'h0;
-      5'h07:
-          \$38  = 1'h0;
-      5'h08:
-          \$38  = 1'h1;
-      5'h09:
-          \$38  = 1'h1;
-      5'h0a:
-          \$38  = 1'h1;
-      5'h0b:
-          \$38  = 1'h1;
-      5'h0c:
-          \$38  = 1'h1;
-      5'h0d:
-          \$38  = 1'h1;
-      5'h0e:
-          \$38  = 1'h1;
-      5'h0f:
-          \$38  = 1'h1;
-      5'h10:
-          \$38  = 1'h1;
-      5'h11:
-          \$38  = 1'h0;
+      6'h00:
+          \$26  = 2'h0;
+      6'h01:
+          \$26  = 2'h0;
+      6'h02:
+          \$26  = 2'h0;
+      6'h03:
+          \$26  = 2'h0;
+      6'h04:
+          \$26  = 2'h0;
+      6'h05:
+          \$26  = 2'h0;
+      6'h06:
+          \$26  = 2'h0;
+      6'h07:
+          \$26  = 2'h0;
+      6'h08:
+          \$26  = 2'h1;
+      6'h09:
+          \$26  = 2'h1;
+      6'h0a:
+          \$26  = 2'h1;
+      6'h0b:
+          \$26  = 2'h1;
+      6'h0c:
+          \$26  = 2'h1;
+      6'h0d:
+          \$26  = 2'h1;
+      6'h0e:
+          \$26  = 2'h1;
+      6'h0f:
+          \$26  = 2'h1;
+      6'h10:
+          \$26  = 2'h1;
+      6'h11:
+          \$26  = 2'h2;
+      6'h12:
+          \$26  = 2'h2;
+      6'h13:
+          \$26  = 2'h2;
+      6'h14:
+          \$26  = 2'h2;
+      6'h15:
+          \$26  = 2'h2;
+      6'h16:
+          \$26  = 2'h2;
+      6'h17:
+          \$26  = 2'h2;
+      6'h18:
+          \$26  = 2'h2;
+      6'h19:
+          \$26  = 2'h2;
+      6'h1a:
+          \$26  = 2'h3;
+      6'h1b:
+          \$26  = 2'h3;
+      6'h1c:
+          \$26  = 2'h3;
+      6'h1d:
+          \$26  = 2'h3;
+      6'h1e:
+          \$26  = 2'h3;
+      6'h1f:
+          \$26  = 2'h3;
+      6'h20:
+          \$26  = 2'h3;
+      6'h21:
+          \$26  = 2'h3;
+      6'h22:
+          \$26  = 2'h3;
+      6'h23:
+          \$26  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$39  = 4'h0;
+    \$27  = 4'h0;
     casez (wrom__addr)
-      5'h00:
-          \$39  = 4'h1;
-      5'h01:
-          \$39  = 4'h2;
-      5'h02:
-          \$39  = 4'h3;
-      5'h03:
-          \$39  = 4'h4;
-      5'h04:
-          \$39  = 4'h5;
-      5'h05:
-          \$39  = 4'h6;
-      5'h06:
-          \$39  = 4'h7;
-      5'h07:
-          \$39  = 4'h8;
-      5'h08:
-          \$39  = 4'h0;
-      5'h09:
-          \$39  = 4'h1;
-      5'h0a:
-          \$39  = 4'h2;
-      5'h0b:
-          \$39  = 4'h3;
-      5'h0c:
-          \$39  = 4'h4;
-      5'h0d:
-          \$39  = 4'h5;
-      5'h0e:
-          \$39  = 4'h6;
-      5'h0f:
-          \$39  = 4'h7;
-      5'h10:
-          \$39  = 4'h8;
-      5'h11:
-          \$39  = 4'h0;
+      6'h00:
+          \$27  = 4'h1;
+      6'h01:
+          \$27  = 4'h2;
+      6'h02:
+          \$27  = 4'h3;
+      6'h03:
+          \$27  = 4'h4;
+      6'h04:
+          \$27  = 4'h5;
+      6'h05:
+          \$27  = 4'h6;
+      6'h06:
+          \$27  = 4'h7;
+      6'h07:
+          \$27  = 4'h8;
+      6'h08:
+          \$27  = 4'h0;
+      6'h09:
+          \$27  = 4'h1;
+      6'h0a:
+          \$27  = 4'h2;
+      6'h0b:
+          \$27  = 4'h3;
+      6'h0c:
+          \$27  = 4'h4;
+      6'h0d:
+          \$27  = 4'h5;
+      6'h0e:
+          \$27  = 4'h6;
+      6'h0f:
+          \$27  = 4'h7;
+      6'h10:
+          \$27  = 4'h8;
+      6'h11:
+          \$27  = 4'h0;
+      6'h12:
+          \$27  = 4'h1;
+      6'h13:
+          \$27  = 4'h2;
+      6'h14:
+          \$27  = 4'h3;
+      6'h15:
+          \$27  = 4'h4;
+      6'h16:
+          \$27  = 4'h5;
+      6'h17:
+          \$27  = 4'h6;
+      6'h18:
+          \$27  = 4'h7;
+      6'h19:
+          \$27  = 4'h8;
+      6'h1a:
+          \$27  = 4'h0;
+      6'h1b:
+          \$27  = 4'h1;
+      6'h1c:
+          \$27  = 4'h2;
+      6'h1d:
+          \$27  = 4'h3;
+      6'h1e:
+          \$27  = 4'h4;
+      6'h1f:
+          \$27  = 4'h5;
+      6'h20:
+          \$27  = 4'h6;
+      6'h21:
+          \$27  = 4'h7;
+      6'h22:
+          \$27  = 4'h8;
+      6'h23:
+          \$27  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$40  = 1'h0;
+    \$28  = 1'h0;
     casez (wrom__addr)
-      5'h00:
-          \$40  = 1'h1;
-      5'h01:
-          \$40  = 1'h1;
-      5'h02:
-          \$40  = 1'h1;
-      5'h03:
-          \$40  = 1'h1;
-      5'h04:
-          \$40  = 1'h1;
-      5'h05:
-          \$40  = 1'h1;
-      5'h06:
-          \$40  = 1'h1;
-      5'h07:
-          \$40  = 1'h1;
-      5'h08:
-          \$40  = 1'h0;
-      5'h09:
-          \$40  = 1'h0;
-      5'h0a:
-          \$40  = 1'h0;
-      5'h0b:
-          \$40  = 1'h0;
-      5'h0c:
-          \$40  = 1'h0;
-      5'h0d:
-          \$40  = 1'h0;
-      5'h0e:
-          \$40  = 1'h0;
-      5'h0f:
-          \$40  = 1'h0;
-      5'h10:
-          \$40  = 1'h0;
-      5'h11:
-          \$40  = 1'h1;
+      6'h00:
+          \$28  = 1'h1;
+      6'h01:
+          \$28  = 1'h1;
+      6'h02:
+          \$28  = 1'h1;
+      6'h03:
+          \$28  = 1'h1;
+      6'h04:
+          \$28  = 1'h1;
+      6'h05:
+          \$28  = 1'h1;
+      6'h06:
+          \$28  = 1'h1;
+      6'h07:
+          \$28  = 1'h1;
+      6'h08:
+          \$28  = 1'h0;
+      6'h09:
+          \$28  = 1'h0;
+      6'h0a:
+          \$28  = 1'h0;
+      6'h0b:
+          \$28  = 1'h0;
+      6'h0c:
+          \$28  = 1'h0;
+      6'h0d:
+          \$28  = 1'h0;
+      6'h0e:
+          \$28  = 1'h0;
+      6'h0f:
+          \$28  = 1'h0;
+      6'h10:
+          \$28  = 1'h0;
+      6'h11:
+          \$28  = 1'h0;
+      6'h12:
+          \$28  = 1'h0;
+      6'h13:
+          \$28  = 1'h0;
+      6'h14:
+          \$28  = 1'h0;
+      6'h15:
+          \$28  = 1'h0;
+      6'h16:
+          \$28  = 1'h0;
+      6'h17:
+          \$28  = 1'h0;
+      6'h18:
+          \$28  = 1'h0;
+      6'h19:
+          \$28  = 1'h0;
+      6'h1a:
+          \$28  = 1'h0;
+      6'h1b:
+          \$28  = 1'h0;
+      6'h1c:
+          \$28  = 1'h0;
+      6'h1d:
+          \$28  = 1'h0;
+      6'h1e:
+          \$28  = 1'h0;
+      6'h1f:
+          \$28  = 1'h0;
+      6'h20:
+          \$28  = 1'h0;
+      6'h21:
+          \$28  = 1'h0;
+      6'h22:
+          \$28  = 1'h0;
+      6'h23:
+          \$28  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$41  = 1'h0;
+    \$29  = 1'h0;
     casez (wrom__addr)
-      5'h00:
-          \$41  = 1'h0;
-      5'h01:
-          \$41  = 1'h0;
-      5'h02:
-          \$41  = 1'h0;
-      5'h03:
-          \$41  = 1'h0;
-      5'h04:
-          \$41  = 1'h0;
-      5'h05:
-          \$41  = 1'h0;
-      5'h06:
-          \$41  = 1'h0;
-      5'h07:
-          \$41  = 1'h0;
-      5'h08:
-          \$41  = 1'h1;
-      5'h09:
-          \$41  = 1'h0;
-      5'h0a:
-          \$41  = 1'h0;
-      5'h0b:
-          \$41  = 1'h0;
-      5'h0c:
-          \$41  = 1'h0;
-      5'h0d:
-          \$41  = 1'h0;
-      5'h0e:
-          \$41  = 1'h0;
-      5'h0f:
-          \$41  = 1'h0;
-      5'h10:
-          \$41  = 1'h0;
-      5'h11:
-          \$41  = 1'h1;
+      6'h00:
+          \$29  = 1'h0;
+      6'h01:
+          \$29  = 1'h0;
+      6'h02:
+          \$29  = 1'h0;
+      6'h03:
+          \$29  = 1'h0;
+      6'h04:
+          \$29  = 1'h0;
+      6'h05:
+          \$29  = 1'h0;
+      6'h06:
+          \$29  = 1'h0;
+      6'h07:
+          \$29  = 1'h0;
+      6'h08:
+          \$29  = 1'h1;
+      6'h09:
+          \$29  = 1'h0;
+      6'h0a:
+          \$29  = 1'h0;
+      6'h0b:
+          \$29  = 1'h0;
+      6'h0c:
+          \$29  = 1'h0;
+      6'h0d:
+          \$29  = 1'h0;
+      6'h0e:
+          \$29  = 1'h0;
+      6'h0f:
+          \$29  = 1'h0;
+      6'h10:
+          \$29  = 1'h0;
+      6'h11:
+          \$29  = 1'h1;
+      6'h12:
+          \$29  = 1'h0;
+      6'h13:
+          \$29  = 1'h0;
+      6'h14:
+          \$29  = 1'h0;
+      6'h15:
+          \$29  = 1'h0;
+      6'h16:
+          \$29  = 1'h0;
+      6'h17:
+          \$29  = 1'h0;
+      6'h18:
+          \$29  = 1'h0;
+      6'h19:
+          \$29  = 1'h0;
+      6'h1a:
+          \$29  = 1'h1;
+      6'h1b:
+          \$29  = 1'h0;
+      6'h1c:
+          \$29  = 1'h0;
+      6'h1d:
+          \$29  = 1'h0;
+      6'h1e:
+          \$29  = 1'h0;
+      6'h1f:
+          \$29  = 1'h0;
+      6'h20:
+          \$29  = 1'h0;
+      6'h21:
+          \$29  = 1'h0;
+      6'h22:
+          \$29  = 1'h0;
+      6'h23:
+          \$29  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$42  = 1'h0;
+    \$30  = 1'h0;
     casez (wrom__addr)
-      5'h00:
-          \$42  = 1'h0;
-      5'h01:
-          \$42  = 1'h0;
-      5'h02:
-          \$42  = 1'h0;
-      5'h03:
-          \$42  = 1'h0;
-      5'h04:
-          \$42  = 1'h0;
-      5'h05:
-          \$42  = 1'h0;
-      5'h06:
-          \$42  = 1'h0;
-      5'h07:
-          \$42  = 1'h1;
-      5'h08:
-          \$42  = 1'h0;
-      5'h09:
-          \$42  = 1'h0;
-      5'h0a:
-          \$42  = 1'h0;
-      5'h0b:
-          \$42  = 1'h0;
-      5'h0c:
-          \$42  = 1'h0;
-      5'h0d:
-          \$42  = 1'h0;
-      5'h0e:
-          \$42  = 1'h0;
-      5'h0f:
-          \$42  = 1'h0;
-      5'h10:
-          \$42  = 1'h1;
-      5'h11:
-          \$42  = 1'h0;
+      6'h00:
+          \$30  = 1'h0;
+      6'h01:
+          \$30  = 1'h0;
+      6'h02:
+          \$30  = 1'h0;
+      6'h03:
+          \$30  = 1'h0;
+      6'h04:
+          \$30  = 1'h0;
+      6'h05:
+          \$30  = 1'h0;
+      6'h06:
+          \$30  = 1'h0;
+      6'h07:
+          \$30  = 1'h1;
+      6'h08:
+          \$30  = 1'h0;
+      6'h09:
+          \$30  = 1'h0;
+      6'h0a:
+          \$30  = 1'h0;
+      6'h0b:
+          \$30  = 1'h0;
+      6'h0c:
+          \$30  = 1'h0;
+      6'h0d:
+          \$30  = 1'h0;
+      6'h0e:
+          \$30  = 1'h0;
+      6'h0f:
+          \$30  = 1'h0;
+      6'h10:
+          \$30  = 1'h1;
+      6'h11:
+          \$30  = 1'h0;
+      6'h12:
+          \$30  = 1'h0;
+      6'h13:
+          \$30  = 1'h0;
+      6'h14:
+          \$30  = 1'h0;
+      6'h15:
+          \$30  = 1'h0;
+      6'h16:
+          \$30  = 1'h0;
+      6'h17:
+          \$30  = 1'h0;
+      6'h18:
+          \$30  = 1'h0;
+      6'h19:
+          \$30  = 1'h1;
+      6'h1a:
+          \$30  = 1'h0;
+      6'h1b:
+          \$30  = 1'h0;
+      6'h1c:
+          \$30  = 1'h0;
+      6'h1d:
+          \$30  = 1'h0;
+      6'h1e:
+          \$30  = 1'h0;
+      6'h1f:
+          \$30  = 1'h0;
+      6'h20:
+          \$30  = 1'h0;
+      6'h21:
+          \$30  = 1'h0;
+      6'h22:
+          \$30  = 1'h1;
+      6'h23:
+          \$30  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$113  = nf_t;
+    \$89  = nf_t;
     if (issue) begin
-      \$113  = \$38 ;
+      \$89  = \$26 ;
     end
     if (rst) begin
-      \$113  = 1'h0;
+      \$89  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$114  = \$signature__addr ;
+    \$90  = \$signature__addr ;
     if (issue) begin
-      \$114  = \$39 ;
+      \$90  = \$27 ;
     end
     if (rst) begin
-      \$114  = 4'h0;
+      \$90  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$115  = reads_input_t;
+    \$91  = reads_input_t;
     if (issue) begin
-      \$115  = \$40 ;
+      \$91  = \$28 ;
     end
     if (rst) begin
-      \$115  = 1'h1;
+      \$91  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$116  = first_t;
+    \$92  = first_t;
     if (issue) begin
-      \$116  = \$41 ;
+      \$92  = \$29 ;
     end
     if (rst) begin
-      \$116  = 1'h1;
+      \$92  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$117  = last_t;
+    \$93  = last_t;
     if (issue) begin
-      \$117  = \$42 ;
+      \$93  = \$30 ;
     end
     if (rst) begin
-      \$117  = 1'h0;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$118  = wrom__addr;
+    \$94  = wrom__addr;
     if (issue) begin
-      \$118  = \$45 [4:0];
+      \$94  = \$33 [5:0];
     end
     if (rst) begin
-      \$118  = 5'h00;
+      \$94  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$119  = i__payload;
+    \$95  = i__payload;
     if (rst) begin
-      \$119  = 8'h00;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$120  = reads_input_t;
+    \$96  = reads_input_t;
     if (rst) begin
-      \$120  = 1'h0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$121  = issue;
+    \$97  = issue;
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$98  = first_t;
+    if (rst) begin
+      \$98  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$99  = last_t;
+    if (rst) begin
+      \$99  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$100  = nf_t;
+    if (rst) begin
+      \$100  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$101  = \$35 ;
+    if (rst) begin
+      \$101  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$102  = \$37 ;
+    if (rst) begin
+      \$102  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$103  = \$39 ;
+    if (rst) begin
+      \$103  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$104  = \$41 ;
+    if (rst) begin
+      \$104  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$105  = wrom__data[7:0];
+    if (rst) begin
+      \$105  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$106  = wrom__data[15:8];
+    if (rst) begin
+      \$106  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$107  = wrom__data[23:16];
+    if (rst) begin
+      \$107  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$108  = wrom__data[31:24];
+    if (rst) begin
+      \$108  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$109  = \$42 ;
+    if (rst) begin
+      \$109  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$110  = \$43 ;
+    if (rst) begin
+      \$110  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$111  = \$44 ;
+    if (rst) begin
+      \$111  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$112  = \$45 ;
+    if (rst) begin
+      \$112  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$113  = prod0_0;
+    if (rst) begin
+      \$113  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$114  = prod1_0;
+    if (rst) begin
+      \$114  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$115  = prod2_0;
+    if (rst) begin
+      \$115  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$116  = prod3_0;
+    if (rst) begin
+      \$116  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$117  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    if (rst) begin
+      \$117  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$118  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    if (rst) begin
+      \$118  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$119  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    if (rst) begin
+      \$119  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$120  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    if (rst) begin
+      \$120  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$121  = v1;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$122  = first_t;
+    \$122  = first1;
     if (rst) begin
       \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$123  = last_t;
+    \$123  = last1;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$124  = nf_t;
+    \$124  = nf1;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$125  = \$47 ;
+    \$125  = v2;
     if (rst) begin
-      \$125  = 9'h000;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$126  = \$49 ;
+    \$126  = first2;
     if (rst) begin
-      \$126  = 9'h000;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$127  = \$51 ;
+    \$127  = last2;
     if (rst) begin
-      \$127  = 9'h000;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$128  = \$53 ;
+    \$128  = nf2;
     if (rst) begin
-      \$128  = 9'h000;
+      \$128  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$129  = \$55 ;
+    \$129  = v3;
     if (rst) begin
-      \$129  = 9'h000;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$130  = \$57 ;
+    \$130  = first3;
     if (rst) begin
-      \$130  = 9'h000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$131  = \$59 ;
+    \$131  = last3;
     if (rst) begin
-      \$131  = 9'h000;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$132  = \$61 ;
+    \$132  = nf3;
     if (rst) begin
-      \$132  = 9'h000;
+      \$132  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$133  = wrom__data[7:0];
+    \$133  = v4;
     if (rst) begin
-      \$133  = 8'h00;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$134  = wrom__data[15:8];
+    \$134  = first4;
     if (rst) begin
-      \$134  = 8'h00;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$135  = wrom__data[23:16];
+    \$135  = last4;
     if (rst) begin
-      \$135  = 8'h00;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$136  = wrom__data[31:24];
+    \$136  = nf4;
     if (rst) begin
-      \$136  = 8'h00;
+      \$136  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$137  = wrom__data[39:32];
-    if (rst) begin
-      \$137  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$138  = wrom__data[47:40];
-    if (rst) begin
-      \$138  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$139  = wrom__data[55:48];
-    if (rst) begin
-      \$139  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$140  = wrom__data[63:56];
-    if (rst) begin
-      \$140  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$141  = \$62 ;
-    if (rst) begin
-      \$141  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$142  = \$63 ;
-    if (rst) begin
-      \$142  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$143  = \$64 ;
-    if (rst) begin
-      \$143  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$144  = \$65 ;
-    if (rst) begin
-      \$144  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$145  = \$66 ;
-    if (rst) begin
-      \$145  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$146  = \$67 ;
-    if (rst) begin
-      \$146  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$147  = \$68 ;
-    if (rst) begin
-      \$147  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$148  = \$69 ;
-    if (rst) begin
-      \$148  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$149  = prod0_0;
-    if (rst) begin
-      \$149  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$150  = prod1_0;
-    if (rst) begin
-      \$150  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$151  = prod2_0;
-    if (rst) begin
-      \$151  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$152  = prod3_0;
-    if (rst) begin
-      \$152  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$153  = prod4_0;
-    if (rst) begin
-      \$153  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$154  = prod5_0;
-    if (rst) begin
-      \$154  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$155  = prod6_0;
-    if (rst) begin
-      \$155  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$156  = prod7_0;
-    if (rst) begin
-      \$156  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$157  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
-    if (rst) begin
-      \$157  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$158  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
-    if (rst) begin
-      \$158  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$159  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
-    if (rst) begin
-      \$159  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$160  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
-    if (rst) begin
-      \$160  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$161  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
-    if (rst) begin
-      \$161  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$162  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
-    if (rst) begin
-      \$162  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$163  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
-    if (rst) begin
-      \$163  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$164  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
-    if (rst) begin
-      \$164  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$165  = v1;
-    if (rst) begin
-      \$165  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$166  = first1;
-    if (rst) begin
-      \$166  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$167  = last1;
-    if (rst) begin
-      \$167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$168  = nf1;
-    if (rst) begin
-      \$168  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$169  = v2;
-    if (rst) begin
-      \$169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$170  = first2;
-    if (rst) begin
-      \$170  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$171  = last2;
-    if (rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$172  = nf2;
-    if (rst) begin
-      \$172  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$173  = v3;
-    if (rst) begin
-      \$173  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$174  = first3;
-    if (rst) begin
-      \$174  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$175  = last3;
-    if (rst) begin
-      \$175  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$176  = nf3;
-    if (rst) begin
-      \$176  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$177  = v4;
-    if (rst) begin
-      \$177  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$178  = first4;
-    if (rst) begin
-      \$178  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$179  = last4;
-    if (rst) begin
-      \$179  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$180  = nf4;
-    if (rst) begin
-      \$180  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$181  = acc0;
+    \$137  = acc0;
     if (v5) begin
-      \$181  = \$9 [20:0];
+      \$137  = \$9 [20:0];
     end
     if (rst) begin
-      \$181  = 21'h000000;
+      \$137  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$182  = acc1;
+    \$138  = acc1;
     if (v5) begin
-      \$182  = \$12 [20:0];
+      \$138  = \$12 [20:0];
     end
     if (rst) begin
-      \$182  = 21'h000000;
+      \$138  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$183  = acc2;
+    \$139  = acc2;
     if (v5) begin
-      \$183  = \$15 [20:0];
+      \$139  = \$15 [20:0];
     end
     if (rst) begin
-      \$183  = 21'h000000;
+      \$139  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$184  = acc3;
+    \$140  = acc3;
     if (v5) begin
-      \$184  = \$18 [20:0];
+      \$140  = \$18 [20:0];
     end
     if (rst) begin
-      \$184  = 21'h000000;
+      \$140  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$185  = acc4;
-    if (v5) begin
-      \$185  = \$21 [20:0];
-    end
+    \$141  = \$49 [2:0];
     if (rst) begin
-      \$185  = 21'h000000;
+      \$141  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$186  = acc5;
-    if (v5) begin
-      \$186  = \$24 [20:0];
+    \$142  = \$signature__addr$36 ;
+    if (\$57 ) begin
+      \$142  = \$60 [2:0];
     end
     if (rst) begin
-      \$186  = 21'h000000;
+      \$142  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$187  = acc6;
-    if (v5) begin
-      \$187  = \$27 [20:0];
+    \$143  = \rport__addr$39 ;
+    if (\$64 ) begin
+      \$143  = \$67 [2:0];
     end
     if (rst) begin
-      \$187  = 21'h000000;
+      \$143  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$188  = acc7;
-    if (v5) begin
-      \$188  = \$30 [20:0];
-    end
+    \$144  = \$81 [2:0];
     if (rst) begin
-      \$188  = 21'h000000;
+      \$144  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$189  = \$73 [2:0];
+    \$145  = o__valid;
+    if (\$83 ) begin
+      \$145  = \$86 ;
+    end
     if (rst) begin
-      \$189  = 3'h0;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$190  = \$signature__addr$48 ;
-    if (\$81 ) begin
-      \$190  = \$84 [2:0];
+    \$146  = o__payload;
+    if (\$83 ) begin
+      \$146  = \$88 ;
     end
     if (rst) begin
-      \$190  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$191  = \rport__addr$51 ;
-    if (\$88 ) begin
-      \$191  = \$91 [2:0];
-    end
-    if (rst) begin
-      \$191  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$192  = \$105 [2:0];
-    if (rst) begin
-      \$192  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$193  = o__valid;
-    if (\$107 ) begin
-      \$193  = \$110 ;
-    end
-    if (rst) begin
-      \$193  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$194  = o__payload;
-    if (\$107 ) begin
-      \$194  = \$112 ;
-    end
-    if (rst) begin
-      \$194  = 168'h000000000000000000000000000000000000000000;
+      \$146  = 84'h000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -4701,34 +4522,18 @@ module \top.s0_conv0_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign acc1_next = \$12 [20:0];
   assign acc2_next = \$15 [20:0];
   assign acc3_next = \$18 [20:0];
-  assign acc4_next = \$21 [20:0];
-  assign acc5_next = \$24 [20:0];
-  assign acc6_next = \$27 [20:0];
-  assign acc7_next = \$30 [20:0];
-  assign q_wptr = \$signature__addr$48 ;
-  assign \$signature__data$50  = q_in;
-  assign q_rptr = \rport__addr$51 ;
+  assign q_wptr = \$signature__addr$36 ;
+  assign \$signature__data$38  = q_in;
+  assign q_rptr = \rport__addr$39 ;
   assign \i__payload[0]  = i__payload;
   assign \q_in[0]  = q_in[20:0];
   assign \q_in[1]  = q_in[41:21];
   assign \q_in[2]  = q_in[62:42];
   assign \q_in[3]  = q_in[83:63];
-  assign \q_in[4]  = q_in[104:84];
-  assign \q_in[5]  = q_in[125:105];
-  assign \q_in[6]  = q_in[146:126];
-  assign \q_in[7]  = q_in[167:147];
   assign \o__payload[0]  = o__payload[20:0];
   assign \o__payload[1]  = o__payload[41:21];
   assign \o__payload[2]  = o__payload[62:42];
   assign \o__payload[3]  = o__payload[83:63];
-  assign \o__payload[4]  = o__payload[104:84];
-  assign \o__payload[5]  = o__payload[125:105];
-  assign \o__payload[6]  = o__payload[146:126];
-  assign \o__payload[7]  = o__payload[167:147];
-  assign q_in[167:147] = \$30 [20:0];
-  assign q_in[146:126] = \$27 [20:0];
-  assign q_in[125:105] = \$24 [20:0];
-  assign q_in[104:84] = \$21 [20:0];
   assign q_in[83:63] = \$18 [20:0];
   assign q_in[62:42] = \$15 [20:0];
   assign q_in[41:21] = \$12 [20:0];
@@ -4740,584 +4545,346 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [35:0] \$100 ;
-  wire [55:0] \$101 ;
-  wire [56:0] \$102 ;
-  wire [51:0] \$103 ;
-  wire [58:0] \$104 ;
-  wire [74:0] \$105 ;
-  wire [75:0] \$106 ;
-  wire [45:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  reg [24:0] \$100 ;
+  reg [5:0] \$101 ;
+  reg [33:0] \$102 ;
+  reg [33:0] \$103 ;
+  wire [33:0] \$104 ;
+  wire [24:0] \$105 ;
+  wire [20:0] \$106 ;
+  wire [11:0] \$107 ;
+  wire [34:0] \$108 ;
+  wire [35:0] \$109 ;
   wire [47:0] \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire [46:0] \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire [47:0] \$115 ;
-  reg [24:0] \$116 ;
-  reg [5:0] \$117 ;
-  reg [33:0] \$118 ;
-  reg [33:0] \$119 ;
+  wire [55:0] \$110 ;
+  wire [56:0] \$111 ;
+  wire [51:0] \$112 ;
+  wire [58:0] \$113 ;
+  wire [74:0] \$114 ;
+  wire [75:0] \$115 ;
+  wire [45:0] \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire [47:0] \$12 ;
-  wire [33:0] \$120 ;
-  wire [24:0] \$121 ;
-  wire [20:0] \$122 ;
-  wire [11:0] \$123 ;
-  wire [34:0] \$124 ;
-  wire [35:0] \$125 ;
-  wire [55:0] \$126 ;
-  wire [56:0] \$127 ;
-  wire [51:0] \$128 ;
-  wire [58:0] \$129 ;
+  wire \$120 ;
+  wire [46:0] \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire [47:0] \$124 ;
+  wire \$125 ;
+  wire [4:0] \$126 ;
+  wire \$127 ;
+  wire [5:0] \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [74:0] \$130 ;
-  wire [75:0] \$131 ;
-  wire [45:0] \$132 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire [46:0] \$137 ;
-  wire \$138 ;
+  wire [3:0] \$137 ;
+  wire [3:0] \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire [47:0] \$140 ;
-  reg [24:0] \$141 ;
-  wire [33:0] \$142 ;
-  wire [24:0] \$143 ;
-  wire [20:0] \$144 ;
-  wire [11:0] \$145 ;
-  wire [34:0] \$146 ;
-  wire [35:0] \$147 ;
-  wire [55:0] \$148 ;
-  wire [56:0] \$149 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire [3:0] \$144 ;
+  wire [3:0] \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire [47:0] \$15 ;
-  wire [51:0] \$150 ;
-  wire [58:0] \$151 ;
-  wire [74:0] \$152 ;
-  wire [75:0] \$153 ;
-  wire [45:0] \$154 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire [3:0] \$153 ;
+  wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire \$158 ;
-  wire [46:0] \$159 ;
+  wire [4:0] \$158 ;
+  wire \$159 ;
   wire [47:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire [47:0] \$162 ;
-  reg [24:0] \$163 ;
-  reg [5:0] \$164 ;
-  reg [33:0] \$165 ;
-  reg [33:0] \$166 ;
-  wire [33:0] \$167 ;
-  wire [24:0] \$168 ;
-  wire [20:0] \$169 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire [31:0] \$164 ;
+  reg [1:0] \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg \$168 ;
+  reg \$169 ;
   wire \$17 ;
-  wire [11:0] \$170 ;
-  wire [34:0] \$171 ;
-  wire [35:0] \$172 ;
-  wire [55:0] \$173 ;
-  wire [56:0] \$174 ;
-  wire [51:0] \$175 ;
-  wire [58:0] \$176 ;
-  wire [74:0] \$177 ;
-  wire [75:0] \$178 ;
-  wire [45:0] \$179 ;
+  reg \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg [24:0] \$173 ;
+  reg [24:0] \$174 ;
+  reg [24:0] \$175 ;
+  reg [24:0] \$176 ;
+  reg [24:0] \$177 ;
+  reg [24:0] \$178 ;
+  reg [5:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire [46:0] \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire [47:0] \$187 ;
-  reg [24:0] \$188 ;
-  wire [33:0] \$189 ;
-  wire [47:0] \$19 ;
-  wire [24:0] \$190 ;
-  wire [20:0] \$191 ;
-  wire [11:0] \$192 ;
-  wire [34:0] \$193 ;
-  wire [35:0] \$194 ;
-  wire [55:0] \$195 ;
-  wire [56:0] \$196 ;
-  wire [51:0] \$197 ;
-  wire [58:0] \$198 ;
-  wire [74:0] \$199 ;
+  reg [5:0] \$180 ;
+  reg [5:0] \$181 ;
+  reg [5:0] \$182 ;
+  reg [5:0] \$183 ;
+  reg [5:0] \$184 ;
+  reg [32:0] \$185 ;
+  reg [32:0] \$186 ;
+  reg [32:0] \$187 ;
+  reg [32:0] \$188 ;
+  reg [32:0] \$189 ;
+  wire \$19 ;
+  reg [32:0] \$190 ;
+  reg [32:0] \$191 ;
+  reg [32:0] \$192 ;
+  reg [32:0] \$193 ;
+  reg [32:0] \$194 ;
+  reg [32:0] \$195 ;
+  reg [32:0] \$196 ;
+  reg [20:0] \$197 ;
+  reg [33:0] \$198 ;
+  reg [33:0] \$199 ;
   wire \$2 ;
-  wire [47:0] \$20 ;
-  wire [75:0] \$200 ;
-  wire [45:0] \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire [46:0] \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire [47:0] \$209 ;
+  wire \$20 ;
+  reg [24:0] \$200 ;
+  reg [24:0] \$201 ;
+  reg [20:0] \$202 ;
+  reg [20:0] \$203 ;
+  reg [11:0] \$204 ;
+  reg [11:0] \$205 ;
+  reg [45:0] \$206 ;
+  reg [45:0] \$207 ;
+  reg \$208 ;
+  reg \$209 ;
   wire \$21 ;
-  reg [24:0] \$210 ;
-  reg [5:0] \$211 ;
-  reg [32:0] \$212 ;
-  reg [32:0] \$213 ;
-  wire [33:0] \$214 ;
-  wire [24:0] \$215 ;
-  wire [20:0] \$216 ;
-  wire [11:0] \$217 ;
-  wire [34:0] \$218 ;
-  wire [35:0] \$219 ;
+  reg [47:0] \$210 ;
+  reg [24:0] \$211 ;
+  reg [24:0] \$212 ;
+  reg [24:0] \$213 ;
+  reg [24:0] \$214 ;
+  reg [24:0] \$215 ;
+  reg [24:0] \$216 ;
+  reg [5:0] \$217 ;
+  reg [5:0] \$218 ;
+  reg [5:0] \$219 ;
   wire \$22 ;
-  wire [55:0] \$220 ;
-  wire [56:0] \$221 ;
-  wire [51:0] \$222 ;
-  wire [58:0] \$223 ;
-  wire [74:0] \$224 ;
-  wire [75:0] \$225 ;
-  wire [45:0] \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
-  wire [47:0] \$23 ;
-  wire \$230 ;
-  wire [46:0] \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire [47:0] \$234 ;
-  wire \$235 ;
-  wire [4:0] \$236 ;
-  wire \$237 ;
-  wire [5:0] \$238 ;
-  wire \$239 ;
-  wire [47:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire [3:0] \$247 ;
-  wire [3:0] \$248 ;
-  wire \$249 ;
-  wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire [3:0] \$254 ;
-  wire [3:0] \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
-  wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire [3:0] \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire [4:0] \$268 ;
-  wire \$269 ;
-  wire [47:0] \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire [63:0] \$274 ;
-  reg \$275 ;
-  reg \$276 ;
-  reg \$277 ;
-  reg \$278 ;
-  reg \$279 ;
-  wire [47:0] \$28 ;
-  reg \$280 ;
-  reg \$281 ;
-  reg \$282 ;
-  reg [24:0] \$283 ;
-  reg [24:0] \$284 ;
-  reg [24:0] \$285 ;
-  reg [24:0] \$286 ;
-  reg [24:0] \$287 ;
-  reg [24:0] \$288 ;
-  reg [5:0] \$289 ;
-  wire \$29 ;
-  reg [5:0] \$290 ;
-  reg [5:0] \$291 ;
-  reg [5:0] \$292 ;
-  reg [5:0] \$293 ;
-  reg [5:0] \$294 ;
-  reg [32:0] \$295 ;
-  reg [32:0] \$296 ;
-  reg [32:0] \$297 ;
-  reg [32:0] \$298 ;
-  reg [32:0] \$299 ;
+  reg [5:0] \$220 ;
+  reg [5:0] \$221 ;
+  reg [5:0] \$222 ;
+  reg [33:0] \$223 ;
+  reg [33:0] \$224 ;
+  reg [33:0] \$225 ;
+  reg [33:0] \$226 ;
+  reg [33:0] \$227 ;
+  reg [33:0] \$228 ;
+  reg [33:0] \$229 ;
+  wire \$23 ;
+  reg [33:0] \$230 ;
+  reg [33:0] \$231 ;
+  reg [33:0] \$232 ;
+  reg [33:0] \$233 ;
+  reg [33:0] \$234 ;
+  reg [20:0] \$235 ;
+  reg [33:0] \$236 ;
+  reg [33:0] \$237 ;
+  reg [24:0] \$238 ;
+  reg [24:0] \$239 ;
+  wire \$24 ;
+  reg [20:0] \$240 ;
+  reg [20:0] \$241 ;
+  reg [11:0] \$242 ;
+  reg [11:0] \$243 ;
+  reg [45:0] \$244 ;
+  reg [45:0] \$245 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg [47:0] \$248 ;
+  reg [24:0] \$249 ;
+  wire [2:0] \$25 ;
+  reg [24:0] \$250 ;
+  reg [24:0] \$251 ;
+  reg [24:0] \$252 ;
+  reg [24:0] \$253 ;
+  reg [24:0] \$254 ;
+  reg [20:0] \$255 ;
+  reg [33:0] \$256 ;
+  reg [33:0] \$257 ;
+  reg [24:0] \$258 ;
+  reg [24:0] \$259 ;
+  wire [2:0] \$26 ;
+  reg [20:0] \$260 ;
+  reg [20:0] \$261 ;
+  reg [11:0] \$262 ;
+  reg [11:0] \$263 ;
+  reg [45:0] \$264 ;
+  reg [45:0] \$265 ;
+  reg \$266 ;
+  reg \$267 ;
+  reg [47:0] \$268 ;
+  reg [24:0] \$269 ;
+  wire \$27 ;
+  reg [24:0] \$270 ;
+  reg [24:0] \$271 ;
+  reg [24:0] \$272 ;
+  reg [24:0] \$273 ;
+  reg [24:0] \$274 ;
+  reg [5:0] \$275 ;
+  reg [5:0] \$276 ;
+  reg [5:0] \$277 ;
+  reg [5:0] \$278 ;
+  reg [5:0] \$279 ;
+  reg [24:0] \$28 ;
+  reg [5:0] \$280 ;
+  reg [33:0] \$281 ;
+  reg [33:0] \$282 ;
+  reg [33:0] \$283 ;
+  reg [33:0] \$284 ;
+  reg [33:0] \$285 ;
+  reg [33:0] \$286 ;
+  reg [33:0] \$287 ;
+  reg [33:0] \$288 ;
+  reg [33:0] \$289 ;
+  reg [5:0] \$29 ;
+  reg [33:0] \$290 ;
+  reg [33:0] \$291 ;
+  reg [33:0] \$292 ;
+  reg [20:0] \$293 ;
+  reg [33:0] \$294 ;
+  reg [33:0] \$295 ;
+  reg [24:0] \$296 ;
+  reg [24:0] \$297 ;
+  reg [20:0] \$298 ;
+  reg [20:0] \$299 ;
   wire [47:0] \$3 ;
-  wire \$30 ;
-  reg [32:0] \$300 ;
-  reg [32:0] \$301 ;
-  reg [32:0] \$302 ;
-  reg [32:0] \$303 ;
-  reg [32:0] \$304 ;
-  reg [32:0] \$305 ;
-  reg [32:0] \$306 ;
-  reg [20:0] \$307 ;
-  reg [33:0] \$308 ;
-  reg [33:0] \$309 ;
-  wire [47:0] \$31 ;
-  reg [24:0] \$310 ;
-  reg [24:0] \$311 ;
-  reg [20:0] \$312 ;
-  reg [20:0] \$313 ;
-  reg [11:0] \$314 ;
-  reg [11:0] \$315 ;
-  reg [45:0] \$316 ;
-  reg [45:0] \$317 ;
-  reg \$318 ;
-  reg \$319 ;
-  wire [47:0] \$32 ;
-  reg [47:0] \$320 ;
-  reg [24:0] \$321 ;
-  reg [24:0] \$322 ;
-  reg [24:0] \$323 ;
-  reg [24:0] \$324 ;
-  reg [24:0] \$325 ;
-  reg [24:0] \$326 ;
-  reg [5:0] \$327 ;
-  reg [5:0] \$328 ;
-  reg [5:0] \$329 ;
-  wire \$33 ;
-  reg [5:0] \$330 ;
-  reg [5:0] \$331 ;
-  reg [5:0] \$332 ;
-  reg [32:0] \$333 ;
-  reg [32:0] \$334 ;
-  reg [32:0] \$335 ;
-  reg [32:0] \$336 ;
-  reg [32:0] \$337 ;
-  reg [32:0] \$338 ;
-  reg [32:0] \$339 ;
-  wire \$34 ;
-  reg [32:0] \$340 ;
-  reg [32:0] \$341 ;
-  reg [32:0] \$342 ;
-  reg [32:0] \$343 ;
-  reg [32:0] \$344 ;
-  reg [20:0] \$345 ;
-  reg [33:0] \$346 ;
-  reg [33:0] \$347 ;
-  reg [24:0] \$348 ;
-  reg [24:0] \$349 ;
-  wire \$35 ;
-  reg [20:0] \$350 ;
-  reg [20:0] \$351 ;
-  reg [11:0] \$352 ;
-  reg [11:0] \$353 ;
-  reg [45:0] \$354 ;
-  reg [45:0] \$355 ;
-  reg \$356 ;
-  reg \$357 ;
-  reg [47:0] \$358 ;
-  reg [24:0] \$359 ;
-  wire \$36 ;
-  reg [24:0] \$360 ;
-  reg [24:0] \$361 ;
-  reg [24:0] \$362 ;
-  reg [24:0] \$363 ;
-  reg [24:0] \$364 ;
-  reg [20:0] \$365 ;
-  reg [33:0] \$366 ;
-  reg [33:0] \$367 ;
-  reg [24:0] \$368 ;
-  reg [24:0] \$369 ;
-  wire \$37 ;
-  reg [20:0] \$370 ;
-  reg [20:0] \$371 ;
-  reg [11:0] \$372 ;
-  reg [11:0] \$373 ;
-  reg [45:0] \$374 ;
-  reg [45:0] \$375 ;
-  reg \$376 ;
-  reg \$377 ;
-  reg [47:0] \$378 ;
-  reg [24:0] \$379 ;
-  wire \$38 ;
-  reg [24:0] \$380 ;
-  reg [24:0] \$381 ;
-  reg [24:0] \$382 ;
-  reg [24:0] \$383 ;
-  reg [24:0] \$384 ;
-  reg [5:0] \$385 ;
-  reg [5:0] \$386 ;
-  reg [5:0] \$387 ;
-  reg [5:0] \$388 ;
-  reg [5:0] \$389 ;
-  wire \$39 ;
-  reg [5:0] \$390 ;
-  reg [33:0] \$391 ;
-  reg [33:0] \$392 ;
-  reg [33:0] \$393 ;
-  reg [33:0] \$394 ;
-  reg [33:0] \$395 ;
-  reg [33:0] \$396 ;
-  reg [33:0] \$397 ;
-  reg [33:0] \$398 ;
-  reg [33:0] \$399 ;
+  reg [32:0] \$30 ;
+  reg [11:0] \$300 ;
+  reg [11:0] \$301 ;
+  reg [45:0] \$302 ;
+  reg [45:0] \$303 ;
+  reg \$304 ;
+  reg \$305 ;
+  reg [47:0] \$306 ;
+  reg [3:0] \$307 ;
+  reg [2:0] \$308 ;
+  reg [2:0] \$309 ;
+  reg [32:0] \$31 ;
+  reg [2:0] \$310 ;
+  reg \$311 ;
+  reg [31:0] \$312 ;
+  wire [33:0] \$32 ;
+  wire [24:0] \$33 ;
+  wire [20:0] \$34 ;
+  wire [11:0] \$35 ;
+  wire [34:0] \$36 ;
+  wire [35:0] \$37 ;
+  wire [55:0] \$38 ;
+  wire [56:0] \$39 ;
   wire [47:0] \$4 ;
-  wire \$40 ;
-  reg [33:0] \$400 ;
-  reg [33:0] \$401 ;
-  reg [33:0] \$402 ;
-  reg [20:0] \$403 ;
-  reg [33:0] \$404 ;
-  reg [33:0] \$405 ;
-  reg [24:0] \$406 ;
-  reg [24:0] \$407 ;
-  reg [20:0] \$408 ;
-  reg [20:0] \$409 ;
-  wire [1:0] \$41 ;
-  reg [11:0] \$410 ;
-  reg [11:0] \$411 ;
-  reg [45:0] \$412 ;
-  reg [45:0] \$413 ;
-  reg \$414 ;
-  reg \$415 ;
-  reg [47:0] \$416 ;
-  reg [24:0] \$417 ;
-  reg [24:0] \$418 ;
-  reg [24:0] \$419 ;
-  wire [1:0] \$42 ;
-  reg [24:0] \$420 ;
-  reg [24:0] \$421 ;
-  reg [24:0] \$422 ;
-  reg [20:0] \$423 ;
-  reg [33:0] \$424 ;
-  reg [33:0] \$425 ;
-  reg [24:0] \$426 ;
-  reg [24:0] \$427 ;
-  reg [20:0] \$428 ;
-  reg [20:0] \$429 ;
-  wire \$43 ;
-  reg [11:0] \$430 ;
-  reg [11:0] \$431 ;
-  reg [45:0] \$432 ;
-  reg [45:0] \$433 ;
-  reg \$434 ;
-  reg \$435 ;
-  reg [47:0] \$436 ;
-  reg [24:0] \$437 ;
-  reg [24:0] \$438 ;
-  reg [24:0] \$439 ;
-  reg [24:0] \$44 ;
-  reg [24:0] \$440 ;
-  reg [24:0] \$441 ;
-  reg [24:0] \$442 ;
-  reg [5:0] \$443 ;
-  reg [5:0] \$444 ;
-  reg [5:0] \$445 ;
-  reg [5:0] \$446 ;
-  reg [5:0] \$447 ;
-  reg [5:0] \$448 ;
-  reg [33:0] \$449 ;
-  reg [5:0] \$45 ;
-  reg [33:0] \$450 ;
-  reg [33:0] \$451 ;
-  reg [33:0] \$452 ;
-  reg [33:0] \$453 ;
-  reg [33:0] \$454 ;
-  reg [33:0] \$455 ;
-  reg [33:0] \$456 ;
-  reg [33:0] \$457 ;
-  reg [33:0] \$458 ;
-  reg [33:0] \$459 ;
-  reg [32:0] \$46 ;
-  reg [33:0] \$460 ;
-  reg [20:0] \$461 ;
-  reg [33:0] \$462 ;
-  reg [33:0] \$463 ;
-  reg [24:0] \$464 ;
-  reg [24:0] \$465 ;
-  reg [20:0] \$466 ;
-  reg [20:0] \$467 ;
-  reg [11:0] \$468 ;
-  reg [11:0] \$469 ;
-  reg [32:0] \$47 ;
-  reg [45:0] \$470 ;
-  reg [45:0] \$471 ;
-  reg \$472 ;
-  reg \$473 ;
-  reg [47:0] \$474 ;
-  reg [24:0] \$475 ;
-  reg [24:0] \$476 ;
-  reg [24:0] \$477 ;
-  reg [24:0] \$478 ;
-  reg [24:0] \$479 ;
-  wire [33:0] \$48 ;
-  reg [24:0] \$480 ;
-  reg [20:0] \$481 ;
-  reg [33:0] \$482 ;
-  reg [33:0] \$483 ;
-  reg [24:0] \$484 ;
-  reg [24:0] \$485 ;
-  reg [20:0] \$486 ;
-  reg [20:0] \$487 ;
-  reg [11:0] \$488 ;
-  reg [11:0] \$489 ;
-  wire [24:0] \$49 ;
-  reg [45:0] \$490 ;
-  reg [45:0] \$491 ;
-  reg \$492 ;
-  reg \$493 ;
-  reg [47:0] \$494 ;
-  reg [24:0] \$495 ;
-  reg [24:0] \$496 ;
-  reg [24:0] \$497 ;
-  reg [24:0] \$498 ;
-  reg [24:0] \$499 ;
+  wire [51:0] \$40 ;
+  wire [58:0] \$41 ;
+  wire [74:0] \$42 ;
+  wire [75:0] \$43 ;
+  wire [45:0] \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire [46:0] \$49 ;
   wire \$5 ;
-  wire [20:0] \$50 ;
-  reg [24:0] \$500 ;
-  reg [5:0] \$501 ;
-  reg [5:0] \$502 ;
-  reg [5:0] \$503 ;
-  reg [5:0] \$504 ;
-  reg [5:0] \$505 ;
-  reg [5:0] \$506 ;
-  reg [32:0] \$507 ;
-  reg [32:0] \$508 ;
-  reg [32:0] \$509 ;
-  wire [11:0] \$51 ;
-  reg [32:0] \$510 ;
-  reg [32:0] \$511 ;
-  reg [32:0] \$512 ;
-  reg [32:0] \$513 ;
-  reg [32:0] \$514 ;
-  reg [32:0] \$515 ;
-  reg [32:0] \$516 ;
-  reg [32:0] \$517 ;
-  reg [32:0] \$518 ;
-  reg [20:0] \$519 ;
-  wire [34:0] \$52 ;
-  reg [33:0] \$520 ;
-  reg [33:0] \$521 ;
-  reg [24:0] \$522 ;
-  reg [24:0] \$523 ;
-  reg [20:0] \$524 ;
-  reg [20:0] \$525 ;
-  reg [11:0] \$526 ;
-  reg [11:0] \$527 ;
-  reg [45:0] \$528 ;
-  reg [45:0] \$529 ;
-  wire [35:0] \$53 ;
-  reg \$530 ;
-  reg \$531 ;
-  reg [47:0] \$532 ;
-  reg [3:0] \$533 ;
-  reg [2:0] \$534 ;
-  reg [2:0] \$535 ;
-  reg [2:0] \$536 ;
-  reg \$537 ;
-  reg [63:0] \$538 ;
-  wire [55:0] \$54 ;
-  wire [56:0] \$55 ;
-  wire [51:0] \$56 ;
-  wire [58:0] \$57 ;
-  wire [74:0] \$58 ;
-  wire [75:0] \$59 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire [47:0] \$52 ;
+  reg [24:0] \$53 ;
+  reg [5:0] \$54 ;
+  reg [33:0] \$55 ;
+  reg [33:0] \$56 ;
+  wire [33:0] \$57 ;
+  wire [24:0] \$58 ;
+  wire [20:0] \$59 ;
   wire \$6 ;
-  wire [45:0] \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire [46:0] \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire [47:0] \$68 ;
-  reg [24:0] \$69 ;
+  wire [11:0] \$60 ;
+  wire [34:0] \$61 ;
+  wire [35:0] \$62 ;
+  wire [55:0] \$63 ;
+  wire [56:0] \$64 ;
+  wire [51:0] \$65 ;
+  wire [58:0] \$66 ;
+  wire [74:0] \$67 ;
+  wire [75:0] \$68 ;
+  wire [45:0] \$69 ;
   wire [47:0] \$7 ;
-  reg [5:0] \$70 ;
-  reg [32:0] \$71 ;
-  reg [32:0] \$72 ;
-  wire [33:0] \$73 ;
-  wire [24:0] \$74 ;
-  wire [20:0] \$75 ;
-  wire [11:0] \$76 ;
-  wire [34:0] \$77 ;
-  wire [35:0] \$78 ;
-  wire [55:0] \$79 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire [46:0] \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire [47:0] \$77 ;
+  reg [24:0] \$78 ;
+  wire [33:0] \$79 ;
   wire [47:0] \$8 ;
-  wire [56:0] \$80 ;
-  wire [51:0] \$81 ;
-  wire [58:0] \$82 ;
-  wire [74:0] \$83 ;
-  wire [75:0] \$84 ;
-  wire [45:0] \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire [24:0] \$80 ;
+  wire [20:0] \$81 ;
+  wire [11:0] \$82 ;
+  wire [34:0] \$83 ;
+  wire [35:0] \$84 ;
+  wire [55:0] \$85 ;
+  wire [56:0] \$86 ;
+  wire [51:0] \$87 ;
+  wire [58:0] \$88 ;
+  wire [74:0] \$89 ;
   wire \$9 ;
-  wire [46:0] \$90 ;
-  wire \$91 ;
+  wire [75:0] \$90 ;
+  wire [45:0] \$91 ;
   wire \$92 ;
-  wire [47:0] \$93 ;
-  reg [24:0] \$94 ;
-  wire [33:0] \$95 ;
-  wire [24:0] \$96 ;
-  wire [20:0] \$97 ;
-  wire [11:0] \$98 ;
-  wire [34:0] \$99 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire [46:0] \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire [47:0] \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
-  wire [63:0] \$signature__data ;
+  wire [31:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
   wire clk;
-  reg group = 1'h0;
-  input [167:0] i__payload;
-  wire [167:0] i__payload;
+  reg [1:0] group = 2'h0;
+  input [83:0] i__payload;
+  wire [83:0] i__payload;
   wire [20:0] \i__payload[0] ;
   wire [20:0] \i__payload[1] ;
   wire [20:0] \i__payload[2] ;
   wire [20:0] \i__payload[3] ;
-  wire [20:0] \i__payload[4] ;
-  wire [20:0] \i__payload[5] ;
-  wire [20:0] \i__payload[6] ;
-  wire [20:0] \i__payload[7] ;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  output [63:0] o__payload;
-  reg [63:0] o__payload = 64'h0000000000000000;
+  output [31:0] o__payload;
+  reg [31:0] o__payload = 32'd0;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  wire [63:0] q_in;
+  wire [31:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
-  wire [7:0] \q_in[4] ;
-  wire [7:0] \q_in[5] ;
-  wire [7:0] \q_in[6] ;
-  wire [7:0] \q_in[7] ;
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
@@ -5327,7 +4894,7 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
-  wire [63:0] rport__data;
+  wire [31:0] rport__data;
   reg rq0_above = 1'h0;
   reg [47:0] rq0_code = 48'h000000000000;
   reg [45:0] rq0_floor = 46'h000000000000;
@@ -5370,18 +4937,18 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq1_above = 1'h0;
   reg [47:0] rq1_code = 48'h000000000000;
   reg [45:0] rq1_floor = 46'h000000000000;
-  reg [32:0] rq1_half_1 = 33'h000000000;
-  reg [32:0] rq1_half_2 = 33'h000000000;
-  reg [32:0] rq1_half_3 = 33'h000000000;
-  reg [32:0] rq1_half_4 = 33'h000000000;
-  reg [32:0] rq1_half_5 = 33'h000000000;
-  reg [32:0] rq1_half_6 = 33'h000000000;
-  reg [32:0] rq1_mask_1 = 33'h000000000;
-  reg [32:0] rq1_mask_2 = 33'h000000000;
-  reg [32:0] rq1_mask_3 = 33'h000000000;
-  reg [32:0] rq1_mask_4 = 33'h000000000;
-  reg [32:0] rq1_mask_5 = 33'h000000000;
-  reg [32:0] rq1_mask_6 = 33'h000000000;
+  reg [33:0] rq1_half_1 = 34'h000000000;
+  reg [33:0] rq1_half_2 = 34'h000000000;
+  reg [33:0] rq1_half_3 = 34'h000000000;
+  reg [33:0] rq1_half_4 = 34'h000000000;
+  reg [33:0] rq1_half_5 = 34'h000000000;
+  reg [33:0] rq1_half_6 = 34'h000000000;
+  reg [33:0] rq1_mask_1 = 34'h000000000;
+  reg [33:0] rq1_mask_2 = 34'h000000000;
+  reg [33:0] rq1_mask_3 = 34'h000000000;
+  reg [33:0] rq1_mask_4 = 34'h000000000;
+  reg [33:0] rq1_mask_5 = 34'h000000000;
+  reg [33:0] rq1_mask_6 = 34'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -5466,126 +5033,6 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq3_shift_6 = 6'h00;
   reg rq3_tie = 1'h0;
   reg [20:0] rq3_x = 21'h000000;
-  reg rq4_above = 1'h0;
-  reg [47:0] rq4_code = 48'h000000000000;
-  reg [45:0] rq4_floor = 46'h000000000000;
-  reg [24:0] rq4_mult_1 = 25'h0000000;
-  reg [24:0] rq4_mult_2 = 25'h0000000;
-  reg [24:0] rq4_mult_3 = 25'h0000000;
-  reg [24:0] rq4_mult_4 = 25'h0000000;
-  reg [24:0] rq4_mult_5 = 25'h0000000;
-  reg [24:0] rq4_mult_6 = 25'h0000000;
-  reg [33:0] rq4_part0_0 = 34'h000000000;
-  reg [33:0] rq4_part0_0_r = 34'h000000000;
-  reg [24:0] rq4_part0_1 = 25'h0000000;
-  reg [24:0] rq4_part0_1_r = 25'h0000000;
-  reg [20:0] rq4_part1_0 = 21'h000000;
-  reg [20:0] rq4_part1_0_r = 21'h000000;
-  reg [11:0] rq4_part1_1 = 12'h000;
-  reg [11:0] rq4_part1_1_r = 12'h000;
-  reg [45:0] rq4_prod = 46'h000000000000;
-  wire [45:0] rq4_rem;
-  reg rq4_tie = 1'h0;
-  reg [20:0] rq4_x = 21'h000000;
-  reg rq5_above = 1'h0;
-  reg [47:0] rq5_code = 48'h000000000000;
-  reg [45:0] rq5_floor = 46'h000000000000;
-  reg [33:0] rq5_half_1 = 34'h000000000;
-  reg [33:0] rq5_half_2 = 34'h000000000;
-  reg [33:0] rq5_half_3 = 34'h000000000;
-  reg [33:0] rq5_half_4 = 34'h000000000;
-  reg [33:0] rq5_half_5 = 34'h000000000;
-  reg [33:0] rq5_half_6 = 34'h000000000;
-  reg [33:0] rq5_mask_1 = 34'h000000000;
-  reg [33:0] rq5_mask_2 = 34'h000000000;
-  reg [33:0] rq5_mask_3 = 34'h000000000;
-  reg [33:0] rq5_mask_4 = 34'h000000000;
-  reg [33:0] rq5_mask_5 = 34'h000000000;
-  reg [33:0] rq5_mask_6 = 34'h000000000;
-  reg [24:0] rq5_mult_1 = 25'h0000000;
-  reg [24:0] rq5_mult_2 = 25'h0000000;
-  reg [24:0] rq5_mult_3 = 25'h0000000;
-  reg [24:0] rq5_mult_4 = 25'h0000000;
-  reg [24:0] rq5_mult_5 = 25'h0000000;
-  reg [24:0] rq5_mult_6 = 25'h0000000;
-  reg [33:0] rq5_part0_0 = 34'h000000000;
-  reg [33:0] rq5_part0_0_r = 34'h000000000;
-  reg [24:0] rq5_part0_1 = 25'h0000000;
-  reg [24:0] rq5_part0_1_r = 25'h0000000;
-  reg [20:0] rq5_part1_0 = 21'h000000;
-  reg [20:0] rq5_part1_0_r = 21'h000000;
-  reg [11:0] rq5_part1_1 = 12'h000;
-  reg [11:0] rq5_part1_1_r = 12'h000;
-  reg [45:0] rq5_prod = 46'h000000000000;
-  wire [45:0] rq5_rem;
-  reg [5:0] rq5_shift_1 = 6'h00;
-  reg [5:0] rq5_shift_2 = 6'h00;
-  reg [5:0] rq5_shift_3 = 6'h00;
-  reg [5:0] rq5_shift_4 = 6'h00;
-  reg [5:0] rq5_shift_5 = 6'h00;
-  reg [5:0] rq5_shift_6 = 6'h00;
-  reg rq5_tie = 1'h0;
-  reg [20:0] rq5_x = 21'h000000;
-  reg rq6_above = 1'h0;
-  reg [47:0] rq6_code = 48'h000000000000;
-  reg [45:0] rq6_floor = 46'h000000000000;
-  reg [24:0] rq6_mult_1 = 25'h0000000;
-  reg [24:0] rq6_mult_2 = 25'h0000000;
-  reg [24:0] rq6_mult_3 = 25'h0000000;
-  reg [24:0] rq6_mult_4 = 25'h0000000;
-  reg [24:0] rq6_mult_5 = 25'h0000000;
-  reg [24:0] rq6_mult_6 = 25'h0000000;
-  reg [33:0] rq6_part0_0 = 34'h000000000;
-  reg [33:0] rq6_part0_0_r = 34'h000000000;
-  reg [24:0] rq6_part0_1 = 25'h0000000;
-  reg [24:0] rq6_part0_1_r = 25'h0000000;
-  reg [20:0] rq6_part1_0 = 21'h000000;
-  reg [20:0] rq6_part1_0_r = 21'h000000;
-  reg [11:0] rq6_part1_1 = 12'h000;
-  reg [11:0] rq6_part1_1_r = 12'h000;
-  reg [45:0] rq6_prod = 46'h000000000000;
-  wire [45:0] rq6_rem;
-  reg rq6_tie = 1'h0;
-  reg [20:0] rq6_x = 21'h000000;
-  reg rq7_above = 1'h0;
-  reg [47:0] rq7_code = 48'h000000000000;
-  reg [45:0] rq7_floor = 46'h000000000000;
-  reg [32:0] rq7_half_1 = 33'h000000000;
-  reg [32:0] rq7_half_2 = 33'h000000000;
-  reg [32:0] rq7_half_3 = 33'h000000000;
-  reg [32:0] rq7_half_4 = 33'h000000000;
-  reg [32:0] rq7_half_5 = 33'h000000000;
-  reg [32:0] rq7_half_6 = 33'h000000000;
-  reg [32:0] rq7_mask_1 = 33'h000000000;
-  reg [32:0] rq7_mask_2 = 33'h000000000;
-  reg [32:0] rq7_mask_3 = 33'h000000000;
-  reg [32:0] rq7_mask_4 = 33'h000000000;
-  reg [32:0] rq7_mask_5 = 33'h000000000;
-  reg [32:0] rq7_mask_6 = 33'h000000000;
-  reg [24:0] rq7_mult_1 = 25'h0000000;
-  reg [24:0] rq7_mult_2 = 25'h0000000;
-  reg [24:0] rq7_mult_3 = 25'h0000000;
-  reg [24:0] rq7_mult_4 = 25'h0000000;
-  reg [24:0] rq7_mult_5 = 25'h0000000;
-  reg [24:0] rq7_mult_6 = 25'h0000000;
-  reg [33:0] rq7_part0_0 = 34'h000000000;
-  reg [33:0] rq7_part0_0_r = 34'h000000000;
-  reg [24:0] rq7_part0_1 = 25'h0000000;
-  reg [24:0] rq7_part0_1_r = 25'h0000000;
-  reg [20:0] rq7_part1_0 = 21'h000000;
-  reg [20:0] rq7_part1_0_r = 21'h000000;
-  reg [11:0] rq7_part1_1 = 12'h000;
-  reg [11:0] rq7_part1_1_r = 12'h000;
-  reg [45:0] rq7_prod = 46'h000000000000;
-  wire [45:0] rq7_rem;
-  reg [5:0] rq7_shift_1 = 6'h00;
-  reg [5:0] rq7_shift_2 = 6'h00;
-  reg [5:0] rq7_shift_3 = 6'h00;
-  reg [5:0] rq7_shift_4 = 6'h00;
-  reg [5:0] rq7_shift_5 = 6'h00;
-  reg [5:0] rq7_shift_6 = 6'h00;
-  reg rq7_tie = 1'h0;
-  reg [20:0] rq7_x = 21'h000000;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -5595,383 +5042,25 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_7 = 1'h0;
   input rst;
   wire rst;
-  reg [63:0] queue [6:0];
+  reg [31:0] queue [6:0];
   initial begin
-    queue[0] = 64'h0000000000000000;
-    queue[1] = 64'h0000000000000000;
-    queue[2] = 64'h0000000000000000;
-    queue[3] = 64'h0000000000000000;
-    queue[4] = 64'h0000000000000000;
-    queue[5] = 64'h0000000000000000;
-    queue[6] = 64'h0000000000000000;
+    queue[0] = 32'd0;
+    queue[1] = 32'd0;
+    queue[2] = 32'd0;
+    queue[3] = 32'd0;
+    queue[4] = 32'd0;
+    queue[5] = 32'd0;
+    queue[6] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  always @(posedge clk)
-    rq2_mult_3 <= \$361 ;
-  always @(posedge clk)
-    rq2_mult_4 <= \$362 ;
-  always @(posedge clk)
-    rq2_mult_5 <= \$363 ;
-  always @(posedge clk)
-    rq2_mult_6 <= \$364 ;
-  always @(posedge clk)
-    rq2_x <= \$365 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$366 ;
-  always @(posedge clk)
-    rq2_part0_0_r <= \$367 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$368 ;
-  always @(posedge clk)
-    rq2_part0_1_r <= \$369 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$370 ;
-  always @(posedge clk)
-    rq2_part1_0_r <= \$371 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$372 ;
-  always @(posedge clk)
-    rq2_part1_1_r <= \$373 ;
-  always @(posedge clk)
-    rq2_prod <= \$374 ;
-  always @(posedge clk)
-    rq2_floor <= \$375 ;
-  always @(posedge clk)
-    rq2_above <= \$376 ;
-  always @(posedge clk)
-    rq2_tie <= \$377 ;
-  always @(posedge clk)
-    rq2_code <= \$378 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$379 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$380 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$381 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$382 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$383 ;
-  always @(posedge clk)
-    rq3_mult_6 <= \$384 ;
-  always @(posedge clk)
-    rq3_shift_1 <= \$385 ;
-  always @(posedge clk)
-    rq3_shift_2 <= \$386 ;
-  always @(posedge clk)
-    rq3_shift_3 <= \$387 ;
-  always @(posedge clk)
-    rq3_shift_4 <= \$388 ;
-  always @(posedge clk)
-    rq3_shift_5 <= \$389 ;
-  always @(posedge clk)
-    rq3_shift_6 <= \$390 ;
-  always @(posedge clk)
-    rq3_half_1 <= \$391 ;
-  always @(posedge clk)
-    rq3_half_2 <= \$392 ;
-  always @(posedge clk)
-    rq3_half_3 <= \$393 ;
-  always @(posedge clk)
-    rq3_half_4 <= \$394 ;
-  always @(posedge clk)
-    rq3_half_5 <= \$395 ;
-  always @(posedge clk)
-    rq3_half_6 <= \$396 ;
-  always @(posedge clk)
-    rq3_mask_1 <= \$397 ;
-  always @(posedge clk)
-    rq3_mask_2 <= \$398 ;
-  always @(posedge clk)
-    rq3_mask_3 <= \$399 ;
-  always @(posedge clk)
-    rq3_mask_4 <= \$400 ;
-  always @(posedge clk)
-    rq3_mask_5 <= \$401 ;
-  always @(posedge clk)
-    rq3_mask_6 <= \$402 ;
-  always @(posedge clk)
-    rq3_x <= \$403 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$404 ;
-  always @(posedge clk)
-    rq3_part0_0_r <= \$405 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$406 ;
-  always @(posedge clk)
-    rq3_part0_1_r <= \$407 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$408 ;
-  always @(posedge clk)
-    rq3_part1_0_r <= \$409 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$410 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$411 ;
-  always @(posedge clk)
-    rq3_prod <= \$412 ;
-  always @(posedge clk)
-    rq3_floor <= \$413 ;
-  always @(posedge clk)
-    rq3_above <= \$414 ;
-  always @(posedge clk)
-    rq3_tie <= \$415 ;
-  always @(posedge clk)
-    rq3_code <= \$416 ;
-  always @(posedge clk)
-    rq4_mult_1 <= \$417 ;
-  always @(posedge clk)
-    rq4_mult_2 <= \$418 ;
-  always @(posedge clk)
-    rq4_mult_3 <= \$419 ;
-  always @(posedge clk)
-    rq4_mult_4 <= \$420 ;
-  always @(posedge clk)
-    rq4_mult_5 <= \$421 ;
-  always @(posedge clk)
-    rq4_mult_6 <= \$422 ;
-  always @(posedge clk)
-    rq4_x <= \$423 ;
-  always @(posedge clk)
-    rq4_part0_0 <= \$424 ;
-  always @(posedge clk)
-    rq4_part0_0_r <= \$425 ;
-  always @(posedge clk)
-    rq4_part0_1 <= \$426 ;
-  always @(posedge clk)
-    rq4_part0_1_r <= \$427 ;
-  always @(posedge clk)
-    rq4_part1_0 <= \$428 ;
-  always @(posedge clk)
-    rq4_part1_0_r <= \$429 ;
-  always @(posedge clk)
-    rq4_part1_1 <= \$430 ;
-  always @(posedge clk)
-    rq4_part1_1_r <= \$431 ;
-  always @(posedge clk)
-    rq4_prod <= \$432 ;
-  always @(posedge clk)
-    rq4_floor <= \$433 ;
-  always @(posedge clk)
-    rq4_above <= \$434 ;
-  always @(posedge clk)
-    rq4_tie <= \$435 ;
-  always @(posedge clk)
-    rq4_code <= \$436 ;
-  always @(posedge clk)
-    rq5_mult_1 <= \$437 ;
-  always @(posedge clk)
-    rq5_mult_2 <= \$438 ;
-  always @(posedge clk)
-    rq5_mult_3 <= \$439 ;
-  always @(posedge clk)
-    rq5_mult_4 <= \$440 ;
-  always @(posedge clk)
-    rq5_mult_5 <= \$441 ;
-  always @(posedge clk)
-    rq5_mult_6 <= \$442 ;
-  always @(posedge clk)
-    rq5_shift_1 <= \$443 ;
-  always @(posedge clk)
-    rq5_shift_2 <= \$444 ;
-  always @(posedge clk)
-    rq5_shift_3 <= \$445 ;
-  always @(posedge clk)
-    rq5_shift_4 <= \$446 ;
-  always @(posedge clk)
-    rq5_shift_5 <= \$447 ;
-  always @(posedge clk)
-    rq5_shift_6 <= \$448 ;
-  always @(posedge clk)
-    rq5_half_1 <= \$449 ;
-  always @(posedge clk)
-    rq5_half_2 <= \$450 ;
-  always @(posedge clk)
-    rq5_half_3 <= \$451 ;
-  always @(posedge clk)
-    rq5_half_4 <= \$452 ;
-  always @(posedge clk)
-    rq5_half_5 <= \$453 ;
-  always @(posedge clk)
-    rq5_half_6 <= \$454 ;
-  always @(posedge clk)
-    rq5_mask_1 <= \$455 ;
-  always @(posedge clk)
-    rq5_mask_2 <= \$456 ;
-  always @(posedge clk)
-    rq5_mask_3 <= \$457 ;
-  always @(posedge clk)
-    rq5_mask_4 <= \$458 ;
-  always @(posedge clk)
-    rq5_mask_5 <= \$459 ;
-  always @(posedge clk)
-    rq5_mask_6 <= \$460 ;
-  always @(posedge clk)
-    rq5_x <= \$461 ;
-  always @(posedge clk)
-    rq5_part0_0 <= \$462 ;
-  always @(posedge clk)
-    rq5_part0_0_r <= \$463 ;
-  always @(posedge clk)
-    rq5_part0_1 <= \$464 ;
-  always @(posedge clk)
-    rq5_part0_1_r <= \$465 ;
-  always @(posedge clk)
-    rq5_part1_0 <= \$466 ;
-  always @(posedge clk)
-    rq5_part1_0_r <= \$467 ;
-  always @(posedge clk)
-    rq5_part1_1 <= \$468 ;
-  always @(posedge clk)
-    rq5_part1_1_r <= \$469 ;
-  always @(posedge clk)
-    rq5_prod <= \$470 ;
-  always @(posedge clk)
-    rq5_floor <= \$471 ;
-  always @(posedge clk)
-    rq5_above <= \$472 ;
-  always @(posedge clk)
-    rq5_tie <= \$473 ;
-  always @(posedge clk)
-    rq5_code <= \$474 ;
-  always @(posedge clk)
-    rq6_mult_1 <= \$475 ;
-  always @(posedge clk)
-    rq6_mult_2 <= \$476 ;
-  always @(posedge clk)
-    rq6_mult_3 <= \$477 ;
-  always @(posedge clk)
-    rq6_mult_4 <= \$478 ;
-  always @(posedge clk)
-    rq6_mult_5 <= \$479 ;
-  always @(posedge clk)
-    rq6_mult_6 <= \$480 ;
-  always @(posedge clk)
-    rq6_x <= \$481 ;
-  always @(posedge clk)
-    rq6_part0_0 <= \$482 ;
-  always @(posedge clk)
-    rq6_part0_0_r <= \$483 ;
-  always @(posedge clk)
-    rq6_part0_1 <= \$484 ;
-  always @(posedge clk)
-    rq6_part0_1_r <= \$485 ;
-  always @(posedge clk)
-    rq6_part1_0 <= \$486 ;
-  always @(posedge clk)
-    rq6_part1_0_r <= \$487 ;
-  always @(posedge clk)
-    rq6_part1_1 <= \$488 ;
-  always @(posedge clk)
-    rq6_part1_1_r <= \$489 ;
-  always @(posedge clk)
-    rq6_prod <= \$490 ;
-  always @(posedge clk)
-    rq6_floor <= \$491 ;
-  always @(posedge clk)
-    rq6_above <= \$492 ;
-  always @(posedge clk)
-    rq6_tie <= \$493 ;
-  always @(posedge clk)
-    rq6_code <= \$494 ;
-  always @(posedge clk)
-    rq7_mult_1 <= \$495 ;
-  always @(posedge clk)
-    rq7_mult_2 <= \$496 ;
-  always @(posedge clk)
-    rq7_mult_3 <= \$497 ;
-  always @(posedge clk)
-    rq7_mult_4 <= \$498 ;
-  always @(posedge clk)
-    rq7_mult_5 <= \$499 ;
-  always @(posedge clk)
-    rq7_mult_6 <= \$500 ;
-  always @(posedge clk)
-    rq7_shift_1 <= \$501 ;
-  always @(posedge clk)
-    rq7_shift_2 <= \$502 ;
-  always @(posedge clk)
-    rq7_shift_3 <= \$503 ;
-  always @(posedge clk)
-    rq7_shift_4 <= \$504 ;
-  always @(posedge clk)
-    rq7_shift_5 <= \$505 ;
-  always @(posedge clk)
-    rq7_shift_6 <= \$506 ;
-  always @(posedge clk)
-    rq7_half_1 <= \$507 ;
-  always @(posedge clk)
-    rq7_half_2 <= \$508 ;
-  always @(posedge clk)
-    rq7_half_3 <= \$509 ;
-  always @(posedge clk)
-    rq7_half_4 <= \$510 ;
-  always @(posedge clk)
-    rq7_half_5 <= \$511 ;
-  always @(posedge clk)
-    rq7_half_6 <= \$512 ;
-  always @(posedge clk)
-    rq7_mask_1 <= \$513 ;
-  always @(posedge clk)
-    rq7_mask_2 <= \$514 ;
-  always @(posedge clk)
-    rq7_mask_3 <= \$515 ;
-  always @(posedge clk)
-    rq7_mask_4 <= \$516 ;
-  always @(posedge clk)
-    rq7_mask_5 <= \$517 ;
-  always @(posedge clk)
-    rq7_mask_6 <= \$518 ;
-  always @(posedge clk)
-    rq7_x <= \$519 ;
-  always @(posedge clk)
-    rq7_part0_0 <= \$520 ;
-  always @(posedge clk)
-    rq7_part0_0_r <= \$521 ;
-  always @(posedge clk)
-    rq7_part0_1 <= \$522 ;
-  always @(posedge clk)
-    rq7_part0_1_r <= \$523 ;
-  always @(posedge clk)
-    rq7_part1_0 <= \$524 ;
-  always @(posedge clk)
-    rq7_part1_0_r <= \$525 ;
-  always @(posedge clk)
-    rq7_part1_1 <= \$526 ;
-  always @(posedge clk)
-    rq7_part1_1_r <= \$527 ;
-  always @(posedge clk)
-    rq7_prod <= \$528 ;
-  always @(posedge clk)
-    rq7_floor <= \$529 ;
-  always @(posedge clk)
-    rq7_above <= \$530 ;
-  always @(posedge clk)
-    rq7_tie <= \$531 ;
-  always @(posedge clk)
-    rq7_code <= \$532 ;
-  always @(posedge clk)
-    q_owed <= \$533 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$534 ;
-  always @(posedge clk)
-    rport__addr <= \$535 ;
-  always @(posedge clk)
-    q_stored <= \$536 ;
-  always @(posedge clk)
-    o__valid <= \$537 ;
-  always @(posedge clk)
-    o__payload <= \$538 ;
   assign q_room = q_owed < 4'h8;
   assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_4 };
-  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_4 };
+  assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_4 };
   assign rq3_rem = rq3_prod & { 12'h000, rq3_mask_4 };
-  assign rq5_rem = rq5_prod & { 12'h000, rq5_mask_4 };
-  assign rq7_rem = rq7_prod & { 13'h0000, rq7_mask_4 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 48'h00000000007f : rq0_code;
@@ -5988,2463 +5077,1650 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$14  = $signed(rq3_code) > $signed(8'h7f);
   assign \$15  = \$14  ? 48'h00000000007f : rq3_code;
   assign \$16  = \$13  ? 48'hffffffffff80 : \$15 ;
-  assign \$17  = $signed(rq4_code) < $signed(8'h80);
-  assign \$18  = $signed(rq4_code) > $signed(8'h7f);
-  assign \$19  = \$18  ? 48'h00000000007f : rq4_code;
-  assign \$20  = \$17  ? 48'hffffffffff80 : \$19 ;
-  assign \$21  = $signed(rq5_code) < $signed(8'h80);
-  assign \$22  = $signed(rq5_code) > $signed(8'h7f);
-  assign \$23  = \$22  ? 48'h00000000007f : rq5_code;
-  assign \$24  = \$21  ? 48'hffffffffff80 : \$23 ;
-  assign \$25  = $signed(rq6_code) < $signed(8'h80);
-  assign \$26  = $signed(rq6_code) > $signed(8'h7f);
-  assign \$27  = \$26  ? 48'h00000000007f : rq6_code;
-  assign \$28  = \$25  ? 48'hffffffffff80 : \$27 ;
-  assign \$29  = $signed(rq7_code) < $signed(8'h80);
-  assign \$30  = $signed(rq7_code) > $signed(8'h7f);
-  assign \$31  = \$30  ? 48'h00000000007f : rq7_code;
-  assign \$32  = \$29  ? 48'hffffffffff80 : \$31 ;
-  assign \$33  = ~ o__valid;
-  assign \$34  = \$33  | o__ready;
-  assign \$35  = | q_stored;
-  assign \$36  = ~ \$35 ;
-  assign \$37  = \$34  & \$36 ;
-  assign \$38  = ~ \$37 ;
-  assign \$signature__en  = rq_valid_6 & \$38 ;
-  assign \$39  = i__valid & q_room;
-  assign \$41  = group + 1'h1;
-  assign \$42  = \$40  ? 2'h0 : \$41 ;
-  assign \$43  = i__valid & q_room;
-  assign \$48  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$49  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$50  = $signed(rq0_x[20:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$51  = $signed(rq0_x[20:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
-  assign \$53  = 1'h0 + \$52 ;
-  assign \$55  = \$53  + \$54 ;
-  assign \$57  = $signed({ 1'h0, \$55  }) + $signed(\$56 );
-  assign \$59  = $signed(\$57 ) + $signed(\$58 );
-  assign \$60  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$61  = rq0_rem > rq0_half_4;
-  assign \$62  = rq0_rem == rq0_half_4;
-  assign \$63  = | rq0_half_4;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$66  = rq0_tie & rq0_floor[0];
-  assign \$67  = rq0_above | \$66 ;
-  assign \$68  = $signed(\$65 ) + $signed({ 1'h0, \$67  });
-  assign \$73  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$74  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$75  = $signed(rq1_x[20:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$76  = $signed(rq1_x[20:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
-  assign \$78  = 1'h0 + \$77 ;
-  assign \$80  = \$78  + \$79 ;
-  assign \$82  = $signed({ 1'h0, \$80  }) + $signed(\$81 );
-  assign \$84  = $signed(\$82 ) + $signed(\$83 );
-  assign \$85  = $signed(rq1_prod) >>> rq1_shift_4;
-  assign \$86  = rq1_rem > rq1_half_4;
-  assign \$87  = rq1_rem == rq1_half_4;
-  assign \$88  = | rq1_half_4;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$91  = rq1_tie & rq1_floor[0];
-  assign \$92  = rq1_above | \$91 ;
-  assign \$93  = $signed(\$90 ) + $signed({ 1'h0, \$92  });
-  assign \$95  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$96  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$97  = $signed(rq2_x[20:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$98  = $signed(rq2_x[20:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
-  assign \$100  = 1'h0 + \$99 ;
-  assign \$102  = \$100  + \$101 ;
-  assign \$104  = $signed({ 1'h0, \$102  }) + $signed(\$103 );
-  assign \$106  = $signed(\$104 ) + $signed(\$105 );
-  assign \$108  = rq2_rem > 33'h100000000;
-  assign \$109  = rq2_rem == 33'h100000000;
-  assign \$112  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$113  = rq2_tie & rq2_floor[0];
-  assign \$114  = rq2_above | \$113 ;
-  assign \$115  = $signed(\$112 ) + $signed({ 1'h0, \$114  });
-  assign \$120  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$121  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$122  = $signed(rq3_x[20:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$123  = $signed(rq3_x[20:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
-  assign \$125  = 1'h0 + \$124 ;
-  assign \$127  = \$125  + \$126 ;
-  assign \$129  = $signed({ 1'h0, \$127  }) + $signed(\$128 );
-  assign \$131  = $signed(\$129 ) + $signed(\$130 );
-  assign \$132  = $signed(rq3_prod) >>> rq3_shift_4;
-  assign \$133  = rq3_rem > rq3_half_4;
-  assign \$134  = rq3_rem == rq3_half_4;
-  assign \$135  = | rq3_half_4;
-  assign \$136  = \$134  & \$135 ;
-  assign \$137  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$138  = rq3_tie & rq3_floor[0];
-  assign \$139  = rq3_above | \$138 ;
-  assign \$140  = $signed(\$137 ) + $signed({ 1'h0, \$139  });
-  assign \$142  = rq4_x[16:0] * rq4_mult_1[16:0];
-  assign \$143  = rq4_x[16:0] * rq4_mult_1[24:17];
-  assign \$144  = $signed(rq4_x[20:17]) * $signed({ 1'h0, rq4_mult_1[16:0] });
-  assign \$145  = $signed(rq4_x[20:17]) * $signed({ 1'h0, rq4_mult_1[24:17] });
-  assign \$147  = 1'h0 + \$146 ;
-  assign \$149  = \$147  + \$148 ;
-  assign \$151  = $signed({ 1'h0, \$149  }) + $signed(\$150 );
-  assign \$153  = $signed(\$151 ) + $signed(\$152 );
-  assign \$155  = rq4_rem > 33'h100000000;
-  assign \$156  = rq4_rem == 33'h100000000;
-  assign \$159  = $signed(8'h80) + $signed(rq4_floor);
-  assign \$160  = rq4_tie & rq4_floor[0];
-  assign \$161  = rq4_above | \$160 ;
-  assign \$162  = $signed(\$159 ) + $signed({ 1'h0, \$161  });
-  assign \$167  = rq5_x[16:0] * rq5_mult_1[16:0];
-  assign \$168  = rq5_x[16:0] * rq5_mult_1[24:17];
-  assign \$169  = $signed(rq5_x[20:17]) * $signed({ 1'h0, rq5_mult_1[16:0] });
-  assign \$170  = $signed(rq5_x[20:17]) * $signed({ 1'h0, rq5_mult_1[24:17] });
-  assign \$172  = 1'h0 + \$171 ;
-  assign \$174  = \$172  + \$173 ;
-  assign \$176  = $signed({ 1'h0, \$174  }) + $signed(\$175 );
-  assign \$178  = $signed(\$176 ) + $signed(\$177 );
-  assign \$179  = $signed(rq5_prod) >>> rq5_shift_4;
-  assign \$180  = rq5_rem > rq5_half_4;
-  assign \$181  = rq5_rem == rq5_half_4;
-  assign \$182  = | rq5_half_4;
-  assign \$183  = \$181  & \$182 ;
-  assign \$184  = $signed(8'h80) + $signed(rq5_floor);
-  assign \$185  = rq5_tie & rq5_floor[0];
-  assign \$186  = rq5_above | \$185 ;
-  assign \$187  = $signed(\$184 ) + $signed({ 1'h0, \$186  });
-  assign \$189  = rq6_x[16:0] * rq6_mult_1[16:0];
-  assign \$190  = rq6_x[16:0] * rq6_mult_1[24:17];
-  assign \$191  = $signed(rq6_x[20:17]) * $signed({ 1'h0, rq6_mult_1[16:0] });
-  assign \$192  = $signed(rq6_x[20:17]) * $signed({ 1'h0, rq6_mult_1[24:17] });
-  assign \$194  = 1'h0 + \$193 ;
-  assign \$196  = \$194  + \$195 ;
-  assign \$198  = $signed({ 1'h0, \$196  }) + $signed(\$197 );
-  assign \$200  = $signed(\$198 ) + $signed(\$199 );
-  assign \$202  = rq6_rem > 33'h100000000;
-  assign \$203  = rq6_rem == 33'h100000000;
-  assign \$206  = $signed(8'h80) + $signed(rq6_floor);
-  assign \$207  = rq6_tie & rq6_floor[0];
-  assign \$208  = rq6_above | \$207 ;
-  assign \$209  = $signed(\$206 ) + $signed({ 1'h0, \$208  });
-  assign \$214  = rq7_x[16:0] * rq7_mult_1[16:0];
-  assign \$215  = rq7_x[16:0] * rq7_mult_1[24:17];
-  assign \$216  = $signed(rq7_x[20:17]) * $signed({ 1'h0, rq7_mult_1[16:0] });
-  assign \$217  = $signed(rq7_x[20:17]) * $signed({ 1'h0, rq7_mult_1[24:17] });
-  assign \$219  = 1'h0 + \$218 ;
-  assign \$221  = \$219  + \$220 ;
-  assign \$223  = $signed({ 1'h0, \$221  }) + $signed(\$222 );
-  assign \$225  = $signed(\$223 ) + $signed(\$224 );
-  assign \$226  = $signed(rq7_prod) >>> rq7_shift_4;
-  assign \$227  = rq7_rem > rq7_half_4;
-  assign \$228  = rq7_rem == rq7_half_4;
-  assign \$229  = | rq7_half_4;
-  assign \$230  = \$228  & \$229 ;
-  assign \$231  = $signed(8'h80) + $signed(rq7_floor);
-  assign \$232  = rq7_tie & rq7_floor[0];
-  assign \$233  = rq7_above | \$232 ;
-  assign \$234  = $signed(\$231 ) + $signed({ 1'h0, \$233  });
-  assign \$235  = i__valid & q_room;
-  assign \$236  = q_owed + \$235 ;
-  assign \$237  = o__valid & o__ready;
-  assign \$238  = \$236  - \$237 ;
-  assign \$239  = ~ o__valid;
-  assign \$240  = \$239  | o__ready;
-  assign \$241  = | q_stored;
-  assign \$242  = ~ \$241 ;
-  assign \$243  = \$240  & \$242 ;
-  assign \$244  = ~ \$243 ;
-  assign \$245  = rq_valid_6 & \$244 ;
-  assign \$246  = \$signature__addr  == 3'h6;
-  assign \$247  = \$signature__addr  + 1'h1;
-  assign \$248  = \$246  ? 4'h0 : \$247 ;
-  assign \$249  = ~ o__valid;
-  assign \$250  = \$249  | o__ready;
-  assign \$251  = | q_stored;
-  assign \$252  = \$250  & \$251 ;
-  assign \$253  = rport__addr == 3'h6;
-  assign \$254  = rport__addr + 1'h1;
-  assign \$255  = \$253  ? 4'h0 : \$254 ;
-  assign \$256  = ~ o__valid;
-  assign \$257  = \$256  | o__ready;
-  assign \$258  = | q_stored;
-  assign \$259  = ~ \$258 ;
-  assign \$260  = \$257  & \$259 ;
-  assign \$261  = ~ \$260 ;
-  assign \$262  = rq_valid_6 & \$261 ;
-  assign \$263  = q_stored + \$262 ;
-  assign \$264  = ~ o__valid;
-  assign \$265  = \$264  | o__ready;
-  assign \$266  = | q_stored;
-  assign \$267  = \$265  & \$266 ;
-  assign \$268  = \$263  - \$267 ;
-  assign \$269  = ~ o__valid;
-  assign \$270  = \$269  | o__ready;
-  assign \$271  = | q_stored;
-  assign \$272  = \$271  | rq_valid_6;
-  assign \$273  = | q_stored;
-  assign \$274  = \$273  ? rport__data : q_in;
+  assign \$17  = ~ o__valid;
+  assign \$18  = \$17  | o__ready;
+  assign \$19  = | q_stored;
+  assign \$20  = ~ \$19 ;
+  assign \$21  = \$18  & \$20 ;
+  assign \$22  = ~ \$21 ;
+  assign \$signature__en  = rq_valid_6 & \$22 ;
+  assign \$23  = i__valid & q_room;
+  assign \$24  = group == 2'h3;
+  assign \$25  = group + 1'h1;
+  assign \$26  = \$24  ? 3'h0 : \$25 ;
+  assign \$27  = i__valid & q_room;
+  assign \$32  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$33  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$34  = $signed(rq0_x[20:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$35  = $signed(rq0_x[20:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$37  = 1'h0 + \$36 ;
+  assign \$39  = \$37  + \$38 ;
+  assign \$41  = $signed({ 1'h0, \$39  }) + $signed(\$40 );
+  assign \$43  = $signed(\$41 ) + $signed(\$42 );
+  assign \$44  = $signed(rq0_prod) >>> rq0_shift_4;
+  assign \$45  = rq0_rem > rq0_half_4;
+  assign \$46  = rq0_rem == rq0_half_4;
+  assign \$47  = | rq0_half_4;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$50  = rq0_tie & rq0_floor[0];
+  assign \$51  = rq0_above | \$50 ;
+  assign \$52  = $signed(\$49 ) + $signed({ 1'h0, \$51  });
+  assign \$57  = rq1_x[16:0] * rq1_mult_1[16:0];
+  assign \$58  = rq1_x[16:0] * rq1_mult_1[24:17];
+  assign \$59  = $signed(rq1_x[20:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
+  assign \$60  = $signed(rq1_x[20:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$62  = 1'h0 + \$61 ;
+  assign \$64  = \$62  + \$63 ;
+  assign \$66  = $signed({ 1'h0, \$64  }) + $signed(\$65 );
+  assign \$68  = $signed(\$66 ) + $signed(\$67 );
+  assign \$69  = $signed(rq1_prod) >>> rq1_shift_4;
+  assign \$70  = rq1_rem > rq1_half_4;
+  assign \$71  = rq1_rem == rq1_half_4;
+  assign \$72  = | rq1_half_4;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$75  = rq1_tie & rq1_floor[0];
+  assign \$76  = rq1_above | \$75 ;
+  assign \$77  = $signed(\$74 ) + $signed({ 1'h0, \$76  });
+  assign \$79  = rq2_x[16:0] * rq2_mult_1[16:0];
+  assign \$80  = rq2_x[16:0] * rq2_mult_1[24:17];
+  assign \$81  = $signed(rq2_x[20:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
+  assign \$82  = $signed(rq2_x[20:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
+  assign \$84  = 1'h0 + \$83 ;
+  assign \$86  = \$84  + \$85 ;
+  assign \$88  = $signed({ 1'h0, \$86  }) + $signed(\$87 );
+  assign \$90  = $signed(\$88 ) + $signed(\$89 );
+  assign \$92  = rq2_rem > 33'h100000000;
+  assign \$93  = rq2_rem == 33'h100000000;
+  assign \$96  = $signed(8'h80) + $signed(rq2_floor);
+  assign \$97  = rq2_tie & rq2_floor[0];
+  assign \$98  = rq2_above | \$97 ;
+  assign \$99  = $signed(\$96 ) + $signed({ 1'h0, \$98  });
+  assign \$104  = rq3_x[16:0] * rq3_mult_1[16:0];
+  assign \$105  = rq3_x[16:0] * rq3_mult_1[24:17];
+  assign \$106  = $signed(rq3_x[20:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
+  assign \$107  = $signed(rq3_x[20:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
+  assign \$109  = 1'h0 + \$108 ;
+  assign \$111  = \$109  + \$110 ;
+  assign \$113  = $signed({ 1'h0, \$111  }) + $signed(\$112 );
+  assign \$115  = $signed(\$113 ) + $signed(\$114 );
+  assign \$116  = $signed(rq3_prod) >>> rq3_shift_4;
+  assign \$117  = rq3_rem > rq3_half_4;
+  assign \$118  = rq3_rem == rq3_half_4;
+  assign \$119  = | rq3_half_4;
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$122  = rq3_tie & rq3_floor[0];
+  assign \$123  = rq3_above | \$122 ;
+  assign \$124  = $signed(\$121 ) + $signed({ 1'h0, \$123  });
+  assign \$125  = i__valid & q_room;
+  assign \$126  = q_owed + \$125 ;
+  assign \$127  = o__valid & o__ready;
+  assign \$128  = \$126  - \$127 ;
+  assign \$129  = ~ o__valid;
+  assign \$130  = \$129  | o__ready;
+  assign \$131  = | q_stored;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = \$130  & \$132 ;
+  assign \$134  = ~ \$133 ;
+  assign \$135  = rq_valid_6 & \$134 ;
+  assign \$136  = \$signature__addr  == 3'h6;
+  assign \$137  = \$signature__addr  + 1'h1;
+  assign \$138  = \$136  ? 4'h0 : \$137 ;
+  assign \$139  = ~ o__valid;
+  assign \$140  = \$139  | o__ready;
+  assign \$141  = | q_stored;
+  assign \$142  = \$140  & \$141 ;
+  assign \$143  = rport__addr == 3'h6;
+  assign \$144  = rport__addr + 1'h1;
+  assign \$145  = \$143  ? 4'h0 : \$144 ;
+  assign \$146  = ~ o__valid;
+  assign \$147  = \$146  | o__ready;
+  assign \$148  = | q_stored;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$147  & \$149 ;
+  assign \$151  = ~ \$150 ;
+  assign \$152  = rq_valid_6 & \$151 ;
+  assign \$153  = q_stored + \$152 ;
+  assign \$154  = ~ o__valid;
+  assign \$155  = \$154  | o__ready;
+  assign \$156  = | q_stored;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = \$153  - \$157 ;
+  assign \$159  = ~ o__valid;
+  assign \$160  = \$159  | o__ready;
+  assign \$161  = | q_stored;
+  assign \$162  = \$161  | rq_valid_6;
+  assign \$163  = | q_stored;
+  assign \$164  = \$163  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$275 ;
+    group <= \$165 ;
   always @(posedge clk)
-    rq_valid_1 <= \$276 ;
+    rq_valid_1 <= \$166 ;
   always @(posedge clk)
-    rq_valid_2 <= \$277 ;
+    rq_valid_2 <= \$167 ;
   always @(posedge clk)
-    rq_valid_3 <= \$278 ;
+    rq_valid_3 <= \$168 ;
   always @(posedge clk)
-    rq_valid_4 <= \$279 ;
+    rq_valid_4 <= \$169 ;
   always @(posedge clk)
-    rq_valid_5 <= \$280 ;
+    rq_valid_5 <= \$170 ;
   always @(posedge clk)
-    rq_valid_6 <= \$281 ;
+    rq_valid_6 <= \$171 ;
   always @(posedge clk)
-    rq_valid_7 <= \$282 ;
+    rq_valid_7 <= \$172 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$283 ;
+    rq0_mult_1 <= \$173 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$284 ;
+    rq0_mult_2 <= \$174 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$285 ;
+    rq0_mult_3 <= \$175 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$286 ;
+    rq0_mult_4 <= \$176 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$287 ;
+    rq0_mult_5 <= \$177 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$288 ;
+    rq0_mult_6 <= \$178 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$289 ;
+    rq0_shift_1 <= \$179 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$290 ;
+    rq0_shift_2 <= \$180 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$291 ;
+    rq0_shift_3 <= \$181 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$292 ;
+    rq0_shift_4 <= \$182 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$293 ;
+    rq0_shift_5 <= \$183 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$294 ;
+    rq0_shift_6 <= \$184 ;
   always @(posedge clk)
-    rq0_half_1 <= \$295 ;
+    rq0_half_1 <= \$185 ;
   always @(posedge clk)
-    rq0_half_2 <= \$296 ;
+    rq0_half_2 <= \$186 ;
   always @(posedge clk)
-    rq0_half_3 <= \$297 ;
+    rq0_half_3 <= \$187 ;
   always @(posedge clk)
-    rq0_half_4 <= \$298 ;
+    rq0_half_4 <= \$188 ;
   always @(posedge clk)
-    rq0_half_5 <= \$299 ;
+    rq0_half_5 <= \$189 ;
   always @(posedge clk)
-    rq0_half_6 <= \$300 ;
+    rq0_half_6 <= \$190 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$301 ;
+    rq0_mask_1 <= \$191 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$302 ;
+    rq0_mask_2 <= \$192 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$303 ;
+    rq0_mask_3 <= \$193 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$304 ;
+    rq0_mask_4 <= \$194 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$305 ;
+    rq0_mask_5 <= \$195 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$306 ;
+    rq0_mask_6 <= \$196 ;
   always @(posedge clk)
-    rq0_x <= \$307 ;
+    rq0_x <= \$197 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$308 ;
+    rq0_part0_0 <= \$198 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$309 ;
+    rq0_part0_0_r <= \$199 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$310 ;
+    rq0_part0_1 <= \$200 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$311 ;
+    rq0_part0_1_r <= \$201 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$312 ;
+    rq0_part1_0 <= \$202 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$313 ;
+    rq0_part1_0_r <= \$203 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$314 ;
+    rq0_part1_1 <= \$204 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$315 ;
+    rq0_part1_1_r <= \$205 ;
   always @(posedge clk)
-    rq0_prod <= \$316 ;
+    rq0_prod <= \$206 ;
   always @(posedge clk)
-    rq0_floor <= \$317 ;
+    rq0_floor <= \$207 ;
   always @(posedge clk)
-    rq0_above <= \$318 ;
+    rq0_above <= \$208 ;
   always @(posedge clk)
-    rq0_tie <= \$319 ;
+    rq0_tie <= \$209 ;
   always @(posedge clk)
-    rq0_code <= \$320 ;
+    rq0_code <= \$210 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$321 ;
+    rq1_mult_1 <= \$211 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$322 ;
+    rq1_mult_2 <= \$212 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$323 ;
+    rq1_mult_3 <= \$213 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$324 ;
+    rq1_mult_4 <= \$214 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$325 ;
+    rq1_mult_5 <= \$215 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$326 ;
+    rq1_mult_6 <= \$216 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$327 ;
+    rq1_shift_1 <= \$217 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$328 ;
+    rq1_shift_2 <= \$218 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$329 ;
+    rq1_shift_3 <= \$219 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$330 ;
+    rq1_shift_4 <= \$220 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$331 ;
+    rq1_shift_5 <= \$221 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$332 ;
+    rq1_shift_6 <= \$222 ;
   always @(posedge clk)
-    rq1_half_1 <= \$333 ;
+    rq1_half_1 <= \$223 ;
   always @(posedge clk)
-    rq1_half_2 <= \$334 ;
+    rq1_half_2 <= \$224 ;
   always @(posedge clk)
-    rq1_half_3 <= \$335 ;
+    rq1_half_3 <= \$225 ;
   always @(posedge clk)
-    rq1_half_4 <= \$336 ;
+    rq1_half_4 <= \$226 ;
   always @(posedge clk)
-    rq1_half_5 <= \$337 ;
+    rq1_half_5 <= \$227 ;
   always @(posedge clk)
-    rq1_half_6 <= \$338 ;
+    rq1_half_6 <= \$228 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$339 ;
+    rq1_mask_1 <= \$229 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$340 ;
+    rq1_mask_2 <= \$230 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$341 ;
+    rq1_mask_3 <= \$231 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$342 ;
+    rq1_mask_4 <= \$232 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$343 ;
+    rq1_mask_5 <= \$233 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$344 ;
+    rq1_mask_6 <= \$234 ;
   always @(posedge clk)
-    rq1_x <= \$345 ;
+    rq1_x <= \$235 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$346 ;
+    rq1_part0_0 <= \$236 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$347 ;
+    rq1_part0_0_r <= \$237 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$348 ;
+    rq1_part0_1 <= \$238 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$349 ;
+    rq1_part0_1_r <= \$239 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$350 ;
-  always @(posedge clk)
-    rq1_part1_0_r <= \$351 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$352 ;
-  always @(posedge clk)
-    rq1_part1_1_r <= \$353 ;
-  always @(posedge clk)
-    rq1_prod <= \$354 ;
-  always @(posedge clk)
-    rq1_floor <= \$355 ;
-  always @(posedge clk)
-    rq1_above <= \$356 ;
-  always @(posedge clk)
-    rq1_tie <= \$357 ;
-  always @(posedge clk)
-    rq1_code <= \$358 ;
-  always @(posedge clk)
-    rq2_mult_1 <= \$359 ;
-  always @(posedge clk)
-    rq2_mult_2 <= \$360 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$362  = rq2_mult_3;
-    if (rst) begin
-      \$362  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$363  = rq2_mult_4;
-    if (rst) begin
-      \$363  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$364  = rq2_mult_5;
-    if (rst) begin
-      \$364  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$365  = i__payload[62:42];
-    if (rst) begin
-      \$365  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$366  = \$95 ;
-    if (rst) begin
-      \$366  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$367  = rq2_part0_0;
-    if (rst) begin
-      \$367  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$368  = \$96 ;
-    if (rst) begin
-      \$368  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$369  = rq2_part0_1;
-    if (rst) begin
-      \$369  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$370  = \$97 ;
-    if (rst) begin
-      \$370  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$371  = rq2_part1_0;
-    if (rst) begin
-      \$371  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$372  = \$98 ;
-    if (rst) begin
-      \$372  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$373  = rq2_part1_1;
-    if (rst) begin
-      \$373  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$374  = \$106 [45:0];
-    if (rst) begin
-      \$374  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$375  = \$107 ;
-    if (rst) begin
-      \$375  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$376  = \$108 ;
-    if (rst) begin
-      \$376  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$377  = \$111 ;
-    if (rst) begin
-      \$377  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$378  = \$115 ;
-    if (rst) begin
-      \$378  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$379  = \$116 ;
-    if (rst) begin
-      \$379  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$380  = rq3_mult_1;
-    if (rst) begin
-      \$380  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$381  = rq3_mult_2;
-    if (rst) begin
-      \$381  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$382  = rq3_mult_3;
-    if (rst) begin
-      \$382  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$383  = rq3_mult_4;
-    if (rst) begin
-      \$383  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$384  = rq3_mult_5;
-    if (rst) begin
-      \$384  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$385  = \$117 ;
-    if (rst) begin
-      \$385  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$386  = rq3_shift_1;
-    if (rst) begin
-      \$386  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$387  = rq3_shift_2;
-    if (rst) begin
-      \$387  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$388  = rq3_shift_3;
-    if (rst) begin
-      \$388  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$389  = rq3_shift_4;
-    if (rst) begin
-      \$389  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$390  = rq3_shift_5;
-    if (rst) begin
-      \$390  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$391  = \$118 ;
-    if (rst) begin
-      \$391  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$392  = rq3_half_1;
-    if (rst) begin
-      \$392  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$393  = rq3_half_2;
-    if (rst) begin
-      \$393  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$394  = rq3_half_3;
-    if (rst) begin
-      \$394  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$395  = rq3_half_4;
-    if (rst) begin
-      \$395  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$396  = rq3_half_5;
-    if (rst) begin
-      \$396  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$397  = \$119 ;
-    if (rst) begin
-      \$397  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$398  = rq3_mask_1;
-    if (rst) begin
-      \$398  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$399  = rq3_mask_2;
-    if (rst) begin
-      \$399  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$400  = rq3_mask_3;
-    if (rst) begin
-      \$400  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$401  = rq3_mask_4;
-    if (rst) begin
-      \$401  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$402  = rq3_mask_5;
-    if (rst) begin
-      \$402  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$403  = i__payload[83:63];
-    if (rst) begin
-      \$403  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$404  = \$120 ;
-    if (rst) begin
-      \$404  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$405  = rq3_part0_0;
-    if (rst) begin
-      \$405  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$406  = \$121 ;
-    if (rst) begin
-      \$406  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$407  = rq3_part0_1;
-    if (rst) begin
-      \$407  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$408  = \$122 ;
-    if (rst) begin
-      \$408  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$409  = rq3_part1_0;
-    if (rst) begin
-      \$409  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$410  = \$123 ;
-    if (rst) begin
-      \$410  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$411  = rq3_part1_1;
-    if (rst) begin
-      \$411  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$412  = \$131 [45:0];
-    if (rst) begin
-      \$412  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$413  = \$132 ;
-    if (rst) begin
-      \$413  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$414  = \$133 ;
-    if (rst) begin
-      \$414  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$415  = \$136 ;
-    if (rst) begin
-      \$415  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$416  = \$140 ;
-    if (rst) begin
-      \$416  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$417  = \$141 ;
-    if (rst) begin
-      \$417  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$418  = rq4_mult_1;
-    if (rst) begin
-      \$418  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$419  = rq4_mult_2;
-    if (rst) begin
-      \$419  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$420  = rq4_mult_3;
-    if (rst) begin
-      \$420  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$421  = rq4_mult_4;
-    if (rst) begin
-      \$421  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$422  = rq4_mult_5;
-    if (rst) begin
-      \$422  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$423  = i__payload[104:84];
-    if (rst) begin
-      \$423  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$424  = \$142 ;
-    if (rst) begin
-      \$424  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$425  = rq4_part0_0;
-    if (rst) begin
-      \$425  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$426  = \$143 ;
-    if (rst) begin
-      \$426  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$427  = rq4_part0_1;
-    if (rst) begin
-      \$427  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$428  = \$144 ;
-    if (rst) begin
-      \$428  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$429  = rq4_part1_0;
-    if (rst) begin
-      \$429  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$430  = \$145 ;
-    if (rst) begin
-      \$430  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$431  = rq4_part1_1;
-    if (rst) begin
-      \$431  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$432  = \$153 [45:0];
-    if (rst) begin
-      \$432  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$433  = \$154 ;
-    if (rst) begin
-      \$433  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$434  = \$155 ;
-    if (rst) begin
-      \$434  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$435  = \$158 ;
-    if (rst) begin
-      \$435  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$436  = \$162 ;
-    if (rst) begin
-      \$436  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$437  = \$163 ;
-    if (rst) begin
-      \$437  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$438  = rq5_mult_1;
-    if (rst) begin
-      \$438  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$439  = rq5_mult_2;
-    if (rst) begin
-      \$439  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$440  = rq5_mult_3;
-    if (rst) begin
-      \$440  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$441  = rq5_mult_4;
-    if (rst) begin
-      \$441  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$442  = rq5_mult_5;
-    if (rst) begin
-      \$442  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$443  = \$164 ;
-    if (rst) begin
-      \$443  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$444  = rq5_shift_1;
-    if (rst) begin
-      \$444  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$445  = rq5_shift_2;
-    if (rst) begin
-      \$445  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$446  = rq5_shift_3;
-    if (rst) begin
-      \$446  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$447  = rq5_shift_4;
-    if (rst) begin
-      \$447  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$448  = rq5_shift_5;
-    if (rst) begin
-      \$448  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$449  = \$165 ;
-    if (rst) begin
-      \$449  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$450  = rq5_half_1;
-    if (rst) begin
-      \$450  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$451  = rq5_half_2;
-    if (rst) begin
-      \$451  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$452  = rq5_half_3;
-    if (rst) begin
-      \$452  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$453  = rq5_half_4;
-    if (rst) begin
-      \$453  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$454  = rq5_half_5;
-    if (rst) begin
-      \$454  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$455  = \$166 ;
-    if (rst) begin
-      \$455  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$456  = rq5_mask_1;
-    if (rst) begin
-      \$456  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$457  = rq5_mask_2;
-    if (rst) begin
-      \$457  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$458  = rq5_mask_3;
-    if (rst) begin
-      \$458  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$459  = rq5_mask_4;
-    if (rst) begin
-      \$459  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$460  = rq5_mask_5;
-    if (rst) begin
-      \$460  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$461  = i__payload[125:105];
-    if (rst) begin
-      \$461  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$462  = \$167 ;
-    if (rst) begin
-      \$462  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$463  = rq5_part0_0;
-    if (rst) begin
-      \$463  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$464  = \$168 ;
-    if (rst) begin
-      \$464  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$465  = rq5_part0_1;
-    if (rst) begin
-      \$465  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$466  = \$169 ;
-    if (rst) begin
-      \$466  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$467  = rq5_part1_0;
-    if (rst) begin
-      \$467  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$468  = \$170 ;
-    if (rst) begin
-      \$468  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$469  = rq5_part1_1;
-    if (rst) begin
-      \$469  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$470  = \$178 [45:0];
-    if (rst) begin
-      \$470  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$471  = \$179 ;
-    if (rst) begin
-      \$471  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$472  = \$180 ;
-    if (rst) begin
-      \$472  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$473  = \$183 ;
-    if (rst) begin
-      \$473  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$474  = \$187 ;
-    if (rst) begin
-      \$474  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$475  = \$188 ;
-    if (rst) begin
-      \$475  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$476  = rq6_mult_1;
-    if (rst) begin
-      \$476  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$477  = rq6_mult_2;
-    if (rst) begin
-      \$477  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$478  = rq6_mult_3;
-    if (rst) begin
-      \$478  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$479  = rq6_mult_4;
-    if (rst) begin
-      \$479  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$480  = rq6_mult_5;
-    if (rst) begin
-      \$480  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$481  = i__payload[146:126];
-    if (rst) begin
-      \$481  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$482  = \$189 ;
-    if (rst) begin
-      \$482  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$483  = rq6_part0_0;
-    if (rst) begin
-      \$483  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$484  = \$190 ;
-    if (rst) begin
-      \$484  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$485  = rq6_part0_1;
-    if (rst) begin
-      \$485  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$486  = \$191 ;
-    if (rst) begin
-      \$486  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$487  = rq6_part1_0;
-    if (rst) begin
-      \$487  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$488  = \$192 ;
-    if (rst) begin
-      \$488  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$489  = rq6_part1_1;
-    if (rst) begin
-      \$489  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$490  = \$200 [45:0];
-    if (rst) begin
-      \$490  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$491  = \$201 ;
-    if (rst) begin
-      \$491  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$492  = \$202 ;
-    if (rst) begin
-      \$492  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$493  = \$205 ;
-    if (rst) begin
-      \$493  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$494  = \$209 ;
-    if (rst) begin
-      \$494  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$495  = \$210 ;
-    if (rst) begin
-      \$495  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$496  = rq7_mult_1;
-    if (rst) begin
-      \$496  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$497  = rq7_mult_2;
-    if (rst) begin
-      \$497  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$498  = rq7_mult_3;
-    if (rst) begin
-      \$498  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$499  = rq7_mult_4;
-    if (rst) begin
-      \$499  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$500  = rq7_mult_5;
-    if (rst) begin
-      \$500  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$501  = \$211 ;
-    if (rst) begin
-      \$501  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$502  = rq7_shift_1;
-    if (rst) begin
-      \$502  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$503  = rq7_shift_2;
-    if (rst) begin
-      \$503  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$504  = rq7_shift_3;
-    if (rst) begin
-      \$504  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$505  = rq7_shift_4;
-    if (rst) begin
-      \$505  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$506  = rq7_shift_5;
-    if (rst) begin
-      \$506  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$507  = \$212 ;
-    if (rst) begin
-      \$507  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$508  = rq7_half_1;
-    if (rst) begin
-      \$508  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$509  = rq7_half_2;
-    if (rst) begin
-      \$509  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$510  = rq7_half_3;
-    if (rst) begin
-      \$510  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$511  = rq7_half_4;
-    if (rst) begin
-      \$511  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$512  = rq7_half_5;
-    if (rst) begin
-      \$512  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$513  = \$213 ;
-    if (rst) begin
-      \$513  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$514  = rq7_mask_1;
-    if (rst) begin
-      \$514  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$515  = rq7_mask_2;
-    if (rst) begin
-      \$515  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$516  = rq7_mask_3;
-    if (rst) begin
-      \$516  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$517  = rq7_mask_4;
-    if (rst) begin
-      \$517  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$518  = rq7_mask_5;
-    if (rst) begin
-      \$518  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$519  = i__payload[167:147];
-    if (rst) begin
-      \$519  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$520  = \$214 ;
-    if (rst) begin
-      \$520  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$521  = rq7_part0_0;
-    if (rst) begin
-      \$521  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$522  = \$215 ;
-    if (rst) begin
-      \$522  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$523  = rq7_part0_1;
-    if (rst) begin
-      \$523  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$524  = \$216 ;
-    if (rst) begin
-      \$524  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$525  = rq7_part1_0;
-    if (rst) begin
-      \$525  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$526  = \$217 ;
-    if (rst) begin
-      \$526  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$527  = rq7_part1_1;
-    if (rst) begin
-      \$527  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$528  = \$225 [45:0];
-    if (rst) begin
-      \$528  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$529  = \$226 ;
-    if (rst) begin
-      \$529  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$530  = \$227 ;
-    if (rst) begin
-      \$530  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$531  = \$230 ;
-    if (rst) begin
-      \$531  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$532  = \$234 ;
-    if (rst) begin
-      \$532  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$533  = \$238 [3:0];
-    if (rst) begin
-      \$533  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$534  = \$signature__addr ;
-    if (\$245 ) begin
-      \$534  = \$248 [2:0];
-    end
-    if (rst) begin
-      \$534  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$535  = rport__addr;
-    if (\$252 ) begin
-      \$535  = \$255 [2:0];
-    end
-    if (rst) begin
-      \$535  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$536  = \$268 [2:0];
-    if (rst) begin
-      \$536  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$537  = o__valid;
-    if (\$270 ) begin
-      \$537  = \$272 ;
-    end
-    if (rst) begin
-      \$537  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$538  = o__payload;
-    if (\$270 ) begin
-      \$538  = \$274 ;
-    end
-    if (rst) begin
-      \$538  = 64'h0000000000000000;
-    end
-  end
+    rq1_part1_0 <= \$240 ;
+  always @(posedge clk)
+    rq1_part1_0_r <= \$241 ;
+  always @(posedge clk)
+    rq1_part1_1 <= \$242 ;
+  always @(posedge clk)
+    rq1_part1_1_r <= \$243 ;
+  always @(posedge clk)
+    rq1_prod <= \$244 ;
+  always @(posedge clk)
+    rq1_floor <= \$245 ;
+  always @(posedge clk)
+    rq1_above <= \$246 ;
+  always @(posedge clk)
+    rq1_tie <= \$247 ;
+  always @(posedge clk)
+    rq1_code <= \$248 ;
+  always @(posedge clk)
+    rq2_mult_1 <= \$249 ;
+  always @(posedge clk)
+    rq2_mult_2 <= \$250 ;
+  always @(posedge clk)
+    rq2_mult_3 <= \$251 ;
+  always @(posedge clk)
+    rq2_mult_4 <= \$252 ;
+  always @(posedge clk)
+    rq2_mult_5 <= \$253 ;
+  always @(posedge clk)
+    rq2_mult_6 <= \$254 ;
+  always @(posedge clk)
+    rq2_x <= \$255 ;
+  always @(posedge clk)
+    rq2_part0_0 <= \$256 ;
+  always @(posedge clk)
+    rq2_part0_0_r <= \$257 ;
+  always @(posedge clk)
+    rq2_part0_1 <= \$258 ;
+  always @(posedge clk)
+    rq2_part0_1_r <= \$259 ;
+  always @(posedge clk)
+    rq2_part1_0 <= \$260 ;
+  always @(posedge clk)
+    rq2_part1_0_r <= \$261 ;
+  always @(posedge clk)
+    rq2_part1_1 <= \$262 ;
+  always @(posedge clk)
+    rq2_part1_1_r <= \$263 ;
+  always @(posedge clk)
+    rq2_prod <= \$264 ;
+  always @(posedge clk)
+    rq2_floor <= \$265 ;
+  always @(posedge clk)
+    rq2_above <= \$266 ;
+  always @(posedge clk)
+    rq2_tie <= \$267 ;
+  always @(posedge clk)
+    rq2_code <= \$268 ;
+  always @(posedge clk)
+    rq3_mult_1 <= \$269 ;
+  always @(posedge clk)
+    rq3_mult_2 <= \$270 ;
+  always @(posedge clk)
+    rq3_mult_3 <= \$271 ;
+  always @(posedge clk)
+    rq3_mult_4 <= \$272 ;
+  always @(posedge clk)
+    rq3_mult_5 <= \$273 ;
+  always @(posedge clk)
+    rq3_mult_6 <= \$274 ;
+  always @(posedge clk)
+    rq3_shift_1 <= \$275 ;
+  always @(posedge clk)
+    rq3_shift_2 <= \$276 ;
+  always @(posedge clk)
+    rq3_shift_3 <= \$277 ;
+  always @(posedge clk)
+    rq3_shift_4 <= \$278 ;
+  always @(posedge clk)
+    rq3_shift_5 <= \$279 ;
+  always @(posedge clk)
+    rq3_shift_6 <= \$280 ;
+  always @(posedge clk)
+    rq3_half_1 <= \$281 ;
+  always @(posedge clk)
+    rq3_half_2 <= \$282 ;
+  always @(posedge clk)
+    rq3_half_3 <= \$283 ;
+  always @(posedge clk)
+    rq3_half_4 <= \$284 ;
+  always @(posedge clk)
+    rq3_half_5 <= \$285 ;
+  always @(posedge clk)
+    rq3_half_6 <= \$286 ;
+  always @(posedge clk)
+    rq3_mask_1 <= \$287 ;
+  always @(posedge clk)
+    rq3_mask_2 <= \$288 ;
+  always @(posedge clk)
+    rq3_mask_3 <= \$289 ;
+  always @(posedge clk)
+    rq3_mask_4 <= \$290 ;
+  always @(posedge clk)
+    rq3_mask_5 <= \$291 ;
+  always @(posedge clk)
+    rq3_mask_6 <= \$292 ;
+  always @(posedge clk)
+    rq3_x <= \$293 ;
+  always @(posedge clk)
+    rq3_part0_0 <= \$294 ;
+  always @(posedge clk)
+    rq3_part0_0_r <= \$295 ;
+  always @(posedge clk)
+    rq3_part0_1 <= \$296 ;
+  always @(posedge clk)
+    rq3_part0_1_r <= \$297 ;
+  always @(posedge clk)
+    rq3_part1_0 <= \$298 ;
+  always @(posedge clk)
+    rq3_part1_0_r <= \$299 ;
+  always @(posedge clk)
+    rq3_part1_1 <= \$300 ;
+  always @(posedge clk)
+    rq3_part1_1_r <= \$301 ;
+  always @(posedge clk)
+    rq3_prod <= \$302 ;
+  always @(posedge clk)
+    rq3_floor <= \$303 ;
+  always @(posedge clk)
+    rq3_above <= \$304 ;
+  always @(posedge clk)
+    rq3_tie <= \$305 ;
+  always @(posedge clk)
+    rq3_code <= \$306 ;
+  always @(posedge clk)
+    q_owed <= \$307 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$308 ;
+  always @(posedge clk)
+    rport__addr <= \$309 ;
+  always @(posedge clk)
+    q_stored <= \$310 ;
+  always @(posedge clk)
+    o__valid <= \$311 ;
+  always @(posedge clk)
+    o__payload <= \$312 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$44  = 25'h1b3b197;
-      1'h1:
-          \$44  = 25'h11213ca;
+      2'h0:
+          \$28  = 25'h1b3b197;
+      2'h1:
+          \$28  = 25'h1a89137;
+      2'h2:
+          \$28  = 25'h11213ca;
+      2'h3:
+          \$28  = 25'h1fc419f;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$45  = 6'h21;
-      1'h1:
-          \$45  = 6'h20;
+      2'h0:
+          \$29  = 6'h21;
+      2'h1:
+          \$29  = 6'h21;
+      2'h2:
+          \$29  = 6'h20;
+      2'h3:
+          \$29  = 6'h21;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$46  = 33'h100000000;
-      1'h1:
-          \$46  = 33'h080000000;
+      2'h0:
+          \$30  = 33'h100000000;
+      2'h1:
+          \$30  = 33'h100000000;
+      2'h2:
+          \$30  = 33'h080000000;
+      2'h3:
+          \$30  = 33'h100000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$47  = 33'h1ffffffff;
-      1'h1:
-          \$47  = 33'h0ffffffff;
+      2'h0:
+          \$31  = 33'h1ffffffff;
+      2'h1:
+          \$31  = 33'h1ffffffff;
+      2'h2:
+          \$31  = 33'h0ffffffff;
+      2'h3:
+          \$31  = 33'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$69  = 25'h107307e;
-      1'h1:
-          \$69  = 25'h187ed75;
+      2'h0:
+          \$53  = 25'h107307e;
+      2'h1:
+          \$53  = 25'h1fc0506;
+      2'h2:
+          \$53  = 25'h187ed75;
+      2'h3:
+          \$53  = 25'h1dbc066;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$70  = 6'h20;
-      1'h1:
-          \$70  = 6'h21;
+      2'h0:
+          \$54  = 6'h20;
+      2'h1:
+          \$54  = 6'h21;
+      2'h2:
+          \$54  = 6'h21;
+      2'h3:
+          \$54  = 6'h22;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$71  = 33'h080000000;
-      1'h1:
-          \$71  = 33'h100000000;
+      2'h0:
+          \$55  = 34'h080000000;
+      2'h1:
+          \$55  = 34'h100000000;
+      2'h2:
+          \$55  = 34'h100000000;
+      2'h3:
+          \$55  = 34'h200000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$72  = 33'h0ffffffff;
-      1'h1:
-          \$72  = 33'h1ffffffff;
+      2'h0:
+          \$56  = 34'h0ffffffff;
+      2'h1:
+          \$56  = 34'h1ffffffff;
+      2'h2:
+          \$56  = 34'h1ffffffff;
+      2'h3:
+          \$56  = 34'h3ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$94  = 25'h1c57979;
-      1'h1:
-          \$94  = 25'h14c3913;
+      2'h0:
+          \$78  = 25'h1c57979;
+      2'h1:
+          \$78  = 25'h16bf045;
+      2'h2:
+          \$78  = 25'h14c3913;
+      2'h3:
+          \$78  = 25'h1413603;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$116  = 25'h18a6c1d;
-      1'h1:
-          \$116  = 25'h1145ed1;
+      2'h0:
+          \$100  = 25'h18a6c1d;
+      2'h1:
+          \$100  = 25'h106c98d;
+      2'h2:
+          \$100  = 25'h1145ed1;
+      2'h3:
+          \$100  = 25'h151de15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$117  = 6'h22;
-      1'h1:
-          \$117  = 6'h20;
+      2'h0:
+          \$101  = 6'h22;
+      2'h1:
+          \$101  = 6'h20;
+      2'h2:
+          \$101  = 6'h20;
+      2'h3:
+          \$101  = 6'h21;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$118  = 34'h200000000;
-      1'h1:
-          \$118  = 34'h080000000;
+      2'h0:
+          \$102  = 34'h200000000;
+      2'h1:
+          \$102  = 34'h080000000;
+      2'h2:
+          \$102  = 34'h080000000;
+      2'h3:
+          \$102  = 34'h100000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$119  = 34'h3ffffffff;
-      1'h1:
-          \$119  = 34'h0ffffffff;
+      2'h0:
+          \$103  = 34'h3ffffffff;
+      2'h1:
+          \$103  = 34'h0ffffffff;
+      2'h2:
+          \$103  = 34'h0ffffffff;
+      2'h3:
+          \$103  = 34'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$141  = 25'h1a89137;
-      1'h1:
-          \$141  = 25'h1fc419f;
-    endcase
+    \$165  = group;
+    if (\$23 ) begin
+      \$165  = \$26 [1:0];
+    end
+    if (rst) begin
+      \$165  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$166  = \$27 ;
+    if (rst) begin
+      \$166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$167  = rq_valid_1;
+    if (rst) begin
+      \$167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$168  = rq_valid_2;
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$169  = rq_valid_3;
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$170  = rq_valid_4;
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$171  = rq_valid_5;
+    if (rst) begin
+      \$171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$172  = rq_valid_6;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$173  = \$28 ;
+    if (rst) begin
+      \$173  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$174  = rq0_mult_1;
+    if (rst) begin
+      \$174  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$175  = rq0_mult_2;
+    if (rst) begin
+      \$175  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$176  = rq0_mult_3;
+    if (rst) begin
+      \$176  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$177  = rq0_mult_4;
+    if (rst) begin
+      \$177  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$178  = rq0_mult_5;
+    if (rst) begin
+      \$178  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$179  = \$29 ;
+    if (rst) begin
+      \$179  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$180  = rq0_shift_1;
+    if (rst) begin
+      \$180  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$181  = rq0_shift_2;
+    if (rst) begin
+      \$181  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$182  = rq0_shift_3;
+    if (rst) begin
+      \$182  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$183  = rq0_shift_4;
+    if (rst) begin
+      \$183  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$184  = rq0_shift_5;
+    if (rst) begin
+      \$184  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$185  = \$30 ;
+    if (rst) begin
+      \$185  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$186  = rq0_half_1;
+    if (rst) begin
+      \$186  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$187  = rq0_half_2;
+    if (rst) begin
+      \$187  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$188  = rq0_half_3;
+    if (rst) begin
+      \$188  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$189  = rq0_half_4;
+    if (rst) begin
+      \$189  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$190  = rq0_half_5;
+    if (rst) begin
+      \$190  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$191  = \$31 ;
+    if (rst) begin
+      \$191  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$192  = rq0_mask_1;
+    if (rst) begin
+      \$192  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$193  = rq0_mask_2;
+    if (rst) begin
+      \$193  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$194  = rq0_mask_3;
+    if (rst) begin
+      \$194  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$195  = rq0_mask_4;
+    if (rst) begin
+      \$195  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$196  = rq0_mask_5;
+    if (rst) begin
+      \$196  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$197  = i__payload[20:0];
+    if (rst) begin
+      \$197  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$198  = \$32 ;
+    if (rst) begin
+      \$198  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$199  = rq0_part0_0;
+    if (rst) begin
+      \$199  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$200  = \$33 ;
+    if (rst) begin
+      \$200  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$201  = rq0_part0_1;
+    if (rst) begin
+      \$201  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$202  = \$34 ;
+    if (rst) begin
+      \$202  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$203  = rq0_part1_0;
+    if (rst) begin
+      \$203  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$204  = \$35 ;
+    if (rst) begin
+      \$204  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$205  = rq0_part1_1;
+    if (rst) begin
+      \$205  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$206  = \$43 [45:0];
+    if (rst) begin
+      \$206  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$207  = \$44 ;
+    if (rst) begin
+      \$207  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$208  = \$45 ;
+    if (rst) begin
+      \$208  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$209  = \$48 ;
+    if (rst) begin
+      \$209  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$210  = \$52 ;
+    if (rst) begin
+      \$210  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$211  = \$53 ;
+    if (rst) begin
+      \$211  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$212  = rq1_mult_1;
+    if (rst) begin
+      \$212  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$213  = rq1_mult_2;
+    if (rst) begin
+      \$213  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$214  = rq1_mult_3;
+    if (rst) begin
+      \$214  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$215  = rq1_mult_4;
+    if (rst) begin
+      \$215  = 25'h0000000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$163  = 25'h1fc0506;
-      1'h1:
-          \$163  = 25'h1dbc066;
-    endcase
+    \$216  = rq1_mult_5;
+    if (rst) begin
+      \$216  = 25'h0000000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$164  = 6'h21;
-      1'h1:
-          \$164  = 6'h22;
-    endcase
+    \$217  = \$54 ;
+    if (rst) begin
+      \$217  = 6'h00;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$165  = 34'h100000000;
-      1'h1:
-          \$165  = 34'h200000000;
-    endcase
+    \$218  = rq1_shift_1;
+    if (rst) begin
+      \$218  = 6'h00;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$166  = 34'h1ffffffff;
-      1'h1:
-          \$166  = 34'h3ffffffff;
-    endcase
+    \$219  = rq1_shift_2;
+    if (rst) begin
+      \$219  = 6'h00;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$188  = 25'h16bf045;
-      1'h1:
-          \$188  = 25'h1413603;
-    endcase
+    \$220  = rq1_shift_3;
+    if (rst) begin
+      \$220  = 6'h00;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$210  = 25'h106c98d;
-      1'h1:
-          \$210  = 25'h151de15;
-    endcase
+    \$221  = rq1_shift_4;
+    if (rst) begin
+      \$221  = 6'h00;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$211  = 6'h20;
-      1'h1:
-          \$211  = 6'h21;
-    endcase
+    \$222  = rq1_shift_5;
+    if (rst) begin
+      \$222  = 6'h00;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$212  = 33'h080000000;
-      1'h1:
-          \$212  = 33'h100000000;
-    endcase
+    \$223  = \$55 ;
+    if (rst) begin
+      \$223  = 34'h000000000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$213  = 33'h0ffffffff;
-      1'h1:
-          \$213  = 33'h1ffffffff;
-    endcase
+    \$224  = rq1_half_1;
+    if (rst) begin
+      \$224  = 34'h000000000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$275  = group;
-    if (\$39 ) begin
-      \$275  = \$42 [0];
+    \$225  = rq1_half_2;
+    if (rst) begin
+      \$225  = 34'h000000000;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$226  = rq1_half_3;
     if (rst) begin
-      \$275  = 1'h0;
+      \$226  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$276  = \$43 ;
+    \$227  = rq1_half_4;
     if (rst) begin
-      \$276  = 1'h0;
+      \$227  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$277  = rq_valid_1;
+    \$228  = rq1_half_5;
     if (rst) begin
-      \$277  = 1'h0;
+      \$228  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$278  = rq_valid_2;
+    \$229  = \$56 ;
     if (rst) begin
-      \$278  = 1'h0;
+      \$229  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$279  = rq_valid_3;
+    \$230  = rq1_mask_1;
     if (rst) begin
-      \$279  = 1'h0;
+      \$230  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$280  = rq_valid_4;
+    \$231  = rq1_mask_2;
     if (rst) begin
-      \$280  = 1'h0;
+      \$231  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$281  = rq_valid_5;
+    \$232  = rq1_mask_3;
     if (rst) begin
-      \$281  = 1'h0;
+      \$232  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$282  = rq_valid_6;
+    \$233  = rq1_mask_4;
     if (rst) begin
-      \$282  = 1'h0;
+      \$233  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$283  = \$44 ;
+    \$234  = rq1_mask_5;
     if (rst) begin
-      \$283  = 25'h0000000;
+      \$234  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$284  = rq0_mult_1;
+    \$235  = i__payload[41:21];
     if (rst) begin
-      \$284  = 25'h0000000;
+      \$235  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$285  = rq0_mult_2;
+    \$236  = \$57 ;
     if (rst) begin
-      \$285  = 25'h0000000;
+      \$236  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$286  = rq0_mult_3;
+    \$237  = rq1_part0_0;
     if (rst) begin
-      \$286  = 25'h0000000;
+      \$237  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$287  = rq0_mult_4;
+    \$238  = \$58 ;
     if (rst) begin
-      \$287  = 25'h0000000;
+      \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$288  = rq0_mult_5;
+    \$239  = rq1_part0_1;
     if (rst) begin
-      \$288  = 25'h0000000;
+      \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$289  = \$45 ;
+    \$240  = \$59 ;
     if (rst) begin
-      \$289  = 6'h00;
+      \$240  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$290  = rq0_shift_1;
+    \$241  = rq1_part1_0;
     if (rst) begin
-      \$290  = 6'h00;
+      \$241  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$291  = rq0_shift_2;
+    \$242  = \$60 ;
     if (rst) begin
-      \$291  = 6'h00;
+      \$242  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$292  = rq0_shift_3;
+    \$243  = rq1_part1_1;
     if (rst) begin
-      \$292  = 6'h00;
+      \$243  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$293  = rq0_shift_4;
+    \$244  = \$68 [45:0];
     if (rst) begin
-      \$293  = 6'h00;
+      \$244  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$294  = rq0_shift_5;
+    \$245  = \$69 ;
     if (rst) begin
-      \$294  = 6'h00;
+      \$245  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$295  = \$46 ;
+    \$246  = \$70 ;
     if (rst) begin
-      \$295  = 33'h000000000;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$296  = rq0_half_1;
+    \$247  = \$73 ;
     if (rst) begin
-      \$296  = 33'h000000000;
+      \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$297  = rq0_half_2;
+    \$248  = \$77 ;
     if (rst) begin
-      \$297  = 33'h000000000;
+      \$248  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$298  = rq0_half_3;
+    \$249  = \$78 ;
     if (rst) begin
-      \$298  = 33'h000000000;
+      \$249  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$299  = rq0_half_4;
+    \$250  = rq2_mult_1;
     if (rst) begin
-      \$299  = 33'h000000000;
+      \$250  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$300  = rq0_half_5;
+    \$251  = rq2_mult_2;
     if (rst) begin
-      \$300  = 33'h000000000;
+      \$251  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$301  = \$47 ;
+    \$252  = rq2_mult_3;
     if (rst) begin
-      \$301  = 33'h000000000;
+      \$252  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$302  = rq0_mask_1;
+    \$253  = rq2_mult_4;
     if (rst) begin
-      \$302  = 33'h000000000;
+      \$253  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$303  = rq0_mask_2;
+    \$254  = rq2_mult_5;
     if (rst) begin
-      \$303  = 33'h000000000;
+      \$254  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$304  = rq0_mask_3;
+    \$255  = i__payload[62:42];
     if (rst) begin
-      \$304  = 33'h000000000;
+      \$255  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$305  = rq0_mask_4;
+    \$256  = \$79 ;
     if (rst) begin
-      \$305  = 33'h000000000;
+      \$256  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$306  = rq0_mask_5;
+    \$257  = rq2_part0_0;
     if (rst) begin
-      \$306  = 33'h000000000;
+      \$257  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$307  = i__payload[20:0];
+    \$258  = \$80 ;
     if (rst) begin
-      \$307  = 21'h000000;
+      \$258  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$308  = \$48 ;
+    \$259  = rq2_part0_1;
     if (rst) begin
-      \$308  = 34'h000000000;
+      \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$309  = rq0_part0_0;
+    \$260  = \$81 ;
     if (rst) begin
-      \$309  = 34'h000000000;
+      \$260  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$310  = \$49 ;
+    \$261  = rq2_part1_0;
     if (rst) begin
-      \$310  = 25'h0000000;
+      \$261  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$311  = rq0_part0_1;
+    \$262  = \$82 ;
     if (rst) begin
-      \$311  = 25'h0000000;
+      \$262  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$312  = \$50 ;
+    \$263  = rq2_part1_1;
     if (rst) begin
-      \$312  = 21'h000000;
+      \$263  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$313  = rq0_part1_0;
+    \$264  = \$90 [45:0];
     if (rst) begin
-      \$313  = 21'h000000;
+      \$264  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$314  = \$51 ;
+    \$265  = \$91 ;
     if (rst) begin
-      \$314  = 12'h000;
+      \$265  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$315  = rq0_part1_1;
+    \$266  = \$92 ;
     if (rst) begin
-      \$315  = 12'h000;
+      \$266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$316  = \$59 [45:0];
+    \$267  = \$95 ;
     if (rst) begin
-      \$316  = 46'h000000000000;
+      \$267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$317  = \$60 ;
+    \$268  = \$99 ;
     if (rst) begin
-      \$317  = 46'h000000000000;
+      \$268  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$318  = \$61 ;
+    \$269  = \$100 ;
     if (rst) begin
-      \$318  = 1'h0;
+      \$269  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$319  = \$64 ;
+    \$270  = rq3_mult_1;
     if (rst) begin
-      \$319  = 1'h0;
+      \$270  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$320  = \$68 ;
+    \$271  = rq3_mult_2;
     if (rst) begin
-      \$320  = 48'h000000000000;
+      \$271  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$321  = \$69 ;
+    \$272  = rq3_mult_3;
     if (rst) begin
-      \$321  = 25'h0000000;
+      \$272  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$322  = rq1_mult_1;
+    \$273  = rq3_mult_4;
     if (rst) begin
-      \$322  = 25'h0000000;
+      \$273  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$323  = rq1_mult_2;
+    \$274  = rq3_mult_5;
     if (rst) begin
-      \$323  = 25'h0000000;
+      \$274  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$324  = rq1_mult_3;
+    \$275  = \$101 ;
     if (rst) begin
-      \$324  = 25'h0000000;
+      \$275  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$325  = rq1_mult_4;
+    \$276  = rq3_shift_1;
     if (rst) begin
-      \$325  = 25'h0000000;
+      \$276  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$326  = rq1_mult_5;
+    \$277  = rq3_shift_2;
     if (rst) begin
-      \$326  = 25'h0000000;
+      \$277  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$327  = \$70 ;
+    \$278  = rq3_shift_3;
     if (rst) begin
-      \$327  = 6'h00;
+      \$278  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$328  = rq1_shift_1;
+    \$279  = rq3_shift_4;
     if (rst) begin
-      \$328  = 6'h00;
+      \$279  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$329  = rq1_shift_2;
+    \$280  = rq3_shift_5;
     if (rst) begin
-      \$329  = 6'h00;
+      \$280  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$330  = rq1_shift_3;
+    \$281  = \$102 ;
     if (rst) begin
-      \$330  = 6'h00;
+      \$281  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$331  = rq1_shift_4;
+    \$282  = rq3_half_1;
     if (rst) begin
-      \$331  = 6'h00;
+      \$282  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$332  = rq1_shift_5;
+    \$283  = rq3_half_2;
     if (rst) begin
-      \$332  = 6'h00;
+      \$283  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$333  = \$71 ;
+    \$284  = rq3_half_3;
     if (rst) begin
-      \$333  = 33'h000000000;
+      \$284  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$334  = rq1_half_1;
+    \$285  = rq3_half_4;
     if (rst) begin
-      \$334  = 33'h000000000;
+      \$285  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$335  = rq1_half_2;
+    \$286  = rq3_half_5;
     if (rst) begin
-      \$335  = 33'h000000000;
+      \$286  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$336  = rq1_half_3;
+    \$287  = \$103 ;
     if (rst) begin
-      \$336  = 33'h000000000;
+      \$287  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$337  = rq1_half_4;
+    \$288  = rq3_mask_1;
     if (rst) begin
-      \$337  = 33'h000000000;
+      \$288  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$338  = rq1_half_5;
+    \$289  = rq3_mask_2;
     if (rst) begin
-      \$338  = 33'h000000000;
+      \$289  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$339  = \$72 ;
+    \$290  = rq3_mask_3;
     if (rst) begin
-      \$339  = 33'h000000000;
+      \$290  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$340  = rq1_mask_1;
+    \$291  = rq3_mask_4;
     if (rst) begin
-      \$340  = 33'h000000000;
+      \$291  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$341  = rq1_mask_2;
+    \$292  = rq3_mask_5;
     if (rst) begin
-      \$341  = 33'h000000000;
+      \$292  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$342  = rq1_mask_3;
+    \$293  = i__payload[83:63];
     if (rst) begin
-      \$342  = 33'h000000000;
+      \$293  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$343  = rq1_mask_4;
+    \$294  = \$104 ;
     if (rst) begin
-      \$343  = 33'h000000000;
+      \$294  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$344  = rq1_mask_5;
+    \$295  = rq3_part0_0;
     if (rst) begin
-      \$344  = 33'h000000000;
+      \$295  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$345  = i__payload[41:21];
+    \$296  = \$105 ;
     if (rst) begin
-      \$345  = 21'h000000;
+      \$296  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$346  = \$73 ;
+    \$297  = rq3_part0_1;
     if (rst) begin
-      \$346  = 34'h000000000;
+      \$297  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$347  = rq1_part0_0;
+    \$298  = \$106 ;
     if (rst) begin
-      \$347  = 34'h000000000;
+      \$298  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$348  = \$74 ;
+    \$299  = rq3_part1_0;
     if (rst) begin
-      \$348  = 25'h0000000;
+      \$299  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$349  = rq1_part0_1;
+    \$300  = \$107 ;
     if (rst) begin
-      \$349  = 25'h0000000;
+      \$300  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$350  = \$75 ;
+    \$301  = rq3_part1_1;
     if (rst) begin
-      \$350  = 21'h000000;
+      \$301  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$351  = rq1_part1_0;
+    \$302  = \$115 [45:0];
     if (rst) begin
-      \$351  = 21'h000000;
+      \$302  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$352  = \$76 ;
+    \$303  = \$116 ;
     if (rst) begin
-      \$352  = 12'h000;
+      \$303  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$353  = rq1_part1_1;
+    \$304  = \$117 ;
     if (rst) begin
-      \$353  = 12'h000;
+      \$304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$354  = \$84 [45:0];
+    \$305  = \$120 ;
     if (rst) begin
-      \$354  = 46'h000000000000;
+      \$305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$355  = \$85 ;
+    \$306  = \$124 ;
     if (rst) begin
-      \$355  = 46'h000000000000;
+      \$306  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$356  = \$86 ;
+    \$307  = \$128 [3:0];
     if (rst) begin
-      \$356  = 1'h0;
+      \$307  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$357  = \$89 ;
+    \$308  = \$signature__addr ;
+    if (\$135 ) begin
+      \$308  = \$138 [2:0];
+    end
     if (rst) begin
-      \$357  = 1'h0;
+      \$308  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$358  = \$93 ;
+    \$309  = rport__addr;
+    if (\$142 ) begin
+      \$309  = \$145 [2:0];
+    end
     if (rst) begin
-      \$358  = 48'h000000000000;
+      \$309  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$359  = \$94 ;
+    \$310  = \$158 [2:0];
     if (rst) begin
-      \$359  = 25'h0000000;
+      \$310  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$360  = rq2_mult_1;
+    \$311  = o__valid;
+    if (\$160 ) begin
+      \$311  = \$162 ;
+    end
     if (rst) begin
-      \$360  = 25'h0000000;
+      \$311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$361  = rq2_mult_2;
+    \$312  = o__payload;
+    if (\$160 ) begin
+      \$312  = \$164 ;
+    end
     if (rst) begin
-      \$361  = 25'h0000000;
+      \$312  = 32'd0;
     end
   end
   assign i__ready = q_room;
@@ -8455,82 +6731,39 @@ module \top.s0_conv0_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \q_in[1]  = q_in[15:8];
   assign \q_in[2]  = q_in[23:16];
   assign \q_in[3]  = q_in[31:24];
-  assign \q_in[4]  = q_in[39:32];
-  assign \q_in[5]  = q_in[47:40];
-  assign \q_in[6]  = q_in[55:48];
-  assign \q_in[7]  = q_in[63:56];
   assign \i__payload[0]  = i__payload[20:0];
   assign \i__payload[1]  = i__payload[41:21];
   assign \i__payload[2]  = i__payload[62:42];
   assign \i__payload[3]  = i__payload[83:63];
-  assign \i__payload[4]  = i__payload[104:84];
-  assign \i__payload[5]  = i__payload[125:105];
-  assign \i__payload[6]  = i__payload[146:126];
-  assign \i__payload[7]  = i__payload[167:147];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
-  assign q_in[63:56] = \$32 [7:0];
-  assign q_in[55:48] = \$28 [7:0];
-  assign q_in[47:40] = \$24 [7:0];
-  assign q_in[39:32] = \$20 [7:0];
   assign q_in[31:24] = \$16 [7:0];
   assign q_in[23:16] = \$12 [7:0];
   assign q_in[15:8] = \$8 [7:0];
   assign q_in[7:0] = \$4 [7:0];
   assign rq2_rem[45:33] = 13'h0000;
   assign rq2_rem[32:0] = rq2_prod[32:0];
-  assign rq4_rem[45:33] = 13'h0000;
-  assign rq4_rem[32:0] = rq4_prod[32:0];
-  assign rq6_rem[45:33] = 13'h0000;
-  assign rq6_rem[32:0] = rq6_prod[32:0];
-  assign \$40  = group;
-  assign \$52  = { 1'h0, rq0_part0_0_r };
-  assign \$54  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$56  = { rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r, 17'h00000 };
-  assign \$58  = { rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r, 34'h000000000 };
-  assign \$77  = { 1'h0, rq1_part0_0_r };
-  assign \$79  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$81  = { rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r, 17'h00000 };
-  assign \$83  = { rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r, 34'h000000000 };
-  assign \$99  = { 1'h0, rq2_part0_0_r };
-  assign \$101  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$103  = { rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r, 17'h00000 };
-  assign \$105  = { rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r, 34'h000000000 };
-  assign \$107  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
-  assign \$110  = 1'h1;
-  assign \$111  = \$109 ;
-  assign \$124  = { 1'h0, rq3_part0_0_r };
-  assign \$126  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$128  = { rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r, 17'h00000 };
-  assign \$130  = { rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r, 34'h000000000 };
-  assign \$146  = { 1'h0, rq4_part0_0_r };
-  assign \$148  = { 14'h0000, rq4_part0_1_r, 17'h00000 };
-  assign \$150  = { rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r[20], rq4_part1_0_r, 17'h00000 };
-  assign \$152  = { rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r[11], rq4_part1_1_r, 34'h000000000 };
-  assign \$154  = { rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45:33] };
-  assign \$157  = 1'h1;
-  assign \$158  = \$156 ;
-  assign \$171  = { 1'h0, rq5_part0_0_r };
-  assign \$173  = { 14'h0000, rq5_part0_1_r, 17'h00000 };
-  assign \$175  = { rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r[20], rq5_part1_0_r, 17'h00000 };
-  assign \$177  = { rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r[11], rq5_part1_1_r, 34'h000000000 };
-  assign \$193  = { 1'h0, rq6_part0_0_r };
-  assign \$195  = { 14'h0000, rq6_part0_1_r, 17'h00000 };
-  assign \$197  = { rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r[20], rq6_part1_0_r, 17'h00000 };
-  assign \$199  = { rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r[11], rq6_part1_1_r, 34'h000000000 };
-  assign \$201  = { rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45:33] };
-  assign \$204  = 1'h1;
-  assign \$205  = \$203 ;
-  assign \$218  = { 1'h0, rq7_part0_0_r };
-  assign \$220  = { 14'h0000, rq7_part0_1_r, 17'h00000 };
-  assign \$222  = { rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r[20], rq7_part1_0_r, 17'h00000 };
-  assign \$224  = { rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r[11], rq7_part1_1_r, 34'h000000000 };
+  assign \$36  = { 1'h0, rq0_part0_0_r };
+  assign \$38  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$40  = { rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r[20], rq0_part1_0_r, 17'h00000 };
+  assign \$42  = { rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r[11], rq0_part1_1_r, 34'h000000000 };
+  assign \$61  = { 1'h0, rq1_part0_0_r };
+  assign \$63  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
+  assign \$65  = { rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r[20], rq1_part1_0_r, 17'h00000 };
+  assign \$67  = { rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r[11], rq1_part1_1_r, 34'h000000000 };
+  assign \$83  = { 1'h0, rq2_part0_0_r };
+  assign \$85  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
+  assign \$87  = { rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r[20], rq2_part1_0_r, 17'h00000 };
+  assign \$89  = { rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r[11], rq2_part1_1_r, 34'h000000000 };
+  assign \$91  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
+  assign \$94  = 1'h1;
+  assign \$95  = \$93 ;
+  assign \$108  = { 1'h0, rq3_part0_0_r };
+  assign \$110  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
+  assign \$112  = { rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r[20], rq3_part1_0_r, 17'h00000 };
+  assign \$114  = { rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r[11], rq3_part1_1_r, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -8576,13 +6809,13 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  wire [63:0] \$135 ;
-  reg [5:0] \$136 ;
-  reg [7:0] \$137 ;
+  wire [31:0] \$135 ;
+  reg [6:0] \$136 ;
+  reg [8:0] \$137 ;
   reg [3:0] \$138 ;
-  reg [5:0] \$139 ;
-  wire [8:0] \$14 ;
-  reg \$140 ;
+  reg [6:0] \$139 ;
+  wire [9:0] \$14 ;
+  reg [1:0] \$140 ;
   reg [1:0] \$141 ;
   reg [4:0] \$142 ;
   reg [1:0] \$143 ;
@@ -8596,7 +6829,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg \$150 ;
   reg \$151 ;
   reg \$152 ;
-  reg [63:0] \$153 ;
+  reg [31:0] \$153 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -8612,29 +6845,29 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [6:0] \$3 ;
+  wire [7:0] \$3 ;
   wire \$30 ;
   wire [4:0] \$31 ;
   wire [4:0] \$32 ;
   wire \$33 ;
   wire [4:0] \$34 ;
   wire [4:0] \$35 ;
-  reg [5:0] \$36 ;
+  reg [6:0] \$36 ;
   wire \$37 ;
   wire [4:0] \$38 ;
   wire [4:0] \$39 ;
-  wire [6:0] \$4 ;
+  wire [7:0] \$4 ;
   wire \$40 ;
-  wire [7:0] \$41 ;
+  wire [8:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire [6:0] \$45 ;
-  wire [6:0] \$46 ;
+  wire [7:0] \$45 ;
+  wire [7:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [8:0] \$5 ;
+  wire [9:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
@@ -8645,7 +6878,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [9:0] \$6 ;
+  wire [10:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
@@ -8655,9 +6888,9 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [1:0] \$69 ;
+  wire [2:0] \$69 ;
   wire \$7 ;
-  wire [1:0] \$70 ;
+  wire [2:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire [2:0] \$73 ;
@@ -8678,7 +6911,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$87 ;
   wire \$88 ;
   wire [3:0] \$89 ;
-  wire [6:0] \$9 ;
+  wire [7:0] \$9 ;
   wire [3:0] \$90 ;
   wire [5:0] \$91 ;
   wire [5:0] \$92 ;
@@ -8690,41 +6923,33 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire [2:0] \$98 ;
   wire [3:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg [5:0] \$signature__addr  = 6'h00;
-  wire [63:0] \$signature__data ;
+  reg [6:0] \$signature__addr  = 7'h00;
+  wire [31:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
   wire clk;
   reg [4:0] col = 5'h1f;
   reg [4:0] col_base = 5'h1f;
-  reg [7:0] e_left = 8'h00;
-  reg g = 1'h0;
-  input [63:0] i__payload;
-  wire [63:0] i__payload;
+  reg [8:0] e_left = 9'h000;
+  reg [1:0] g = 2'h0;
+  input [31:0] i__payload;
+  wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
-  wire [7:0] \i__payload[6] ;
-  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
   reg [1:0] kx = 2'h0;
   reg [1:0] ky = 2'h0;
-  output [63:0] o__payload;
-  reg [63:0] o__payload = 64'h0000000000000000;
+  output [31:0] o__payload;
+  reg [31:0] o__payload = 32'd0;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -8733,92 +6958,156 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg read_valid = 1'h0;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
-  wire [5:0] rport__addr;
-  wire [63:0] rport__data;
+  wire [6:0] rport__addr;
+  wire [31:0] rport__data;
   wire rport__en;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h3;
   reg [1:0] slot_base = 2'h3;
   reg [3:0] step = 4'h0;
-  reg [5:0] w_left = 6'h20;
-  (* init = 6'h00 *)
-  wire [5:0] waddr;
-  reg [63:0] buffer [63:0];
+  reg [6:0] w_left = 7'h40;
+  (* init = 7'h00 *)
+  wire [6:0] waddr;
+  reg [31:0] buffer [127:0];
   initial begin
-    buffer[0] = 64'h0000000000000000;
-    buffer[1] = 64'h0000000000000000;
-    buffer[2] = 64'h0000000000000000;
-    buffer[3] = 64'h0000000000000000;
-    buffer[4] = 64'h0000000000000000;
-    buffer[5] = 64'h0000000000000000;
-    buffer[6] = 64'h0000000000000000;
-    buffer[7] = 64'h0000000000000000;
-    buffer[8] = 64'h0000000000000000;
-    buffer[9] = 64'h0000000000000000;
-    buffer[10] = 64'h0000000000000000;
-    buffer[11] = 64'h0000000000000000;
-    buffer[12] = 64'h0000000000000000;
-    buffer[13] = 64'h0000000000000000;
-    buffer[14] = 64'h0000000000000000;
-    buffer[15] = 64'h0000000000000000;
-    buffer[16] = 64'h0000000000000000;
-    buffer[17] = 64'h0000000000000000;
-    buffer[18] = 64'h0000000000000000;
-    buffer[19] = 64'h0000000000000000;
-    buffer[20] = 64'h0000000000000000;
-    buffer[21] = 64'h0000000000000000;
-    buffer[22] = 64'h0000000000000000;
-    buffer[23] = 64'h0000000000000000;
-    buffer[24] = 64'h0000000000000000;
-    buffer[25] = 64'h0000000000000000;
-    buffer[26] = 64'h0000000000000000;
-    buffer[27] = 64'h0000000000000000;
-    buffer[28] = 64'h0000000000000000;
-    buffer[29] = 64'h0000000000000000;
-    buffer[30] = 64'h0000000000000000;
-    buffer[31] = 64'h0000000000000000;
-    buffer[32] = 64'h0000000000000000;
-    buffer[33] = 64'h0000000000000000;
-    buffer[34] = 64'h0000000000000000;
-    buffer[35] = 64'h0000000000000000;
-    buffer[36] = 64'h0000000000000000;
-    buffer[37] = 64'h0000000000000000;
-    buffer[38] = 64'h0000000000000000;
-    buffer[39] = 64'h0000000000000000;
-    buffer[40] = 64'h0000000000000000;
-    buffer[41] = 64'h0000000000000000;
-    buffer[42] = 64'h0000000000000000;
-    buffer[43] = 64'h0000000000000000;
-    buffer[44] = 64'h0000000000000000;
-    buffer[45] = 64'h0000000000000000;
-    buffer[46] = 64'h0000000000000000;
-    buffer[47] = 64'h0000000000000000;
-    buffer[48] = 64'h0000000000000000;
-    buffer[49] = 64'h0000000000000000;
-    buffer[50] = 64'h0000000000000000;
-    buffer[51] = 64'h0000000000000000;
-    buffer[52] = 64'h0000000000000000;
-    buffer[53] = 64'h0000000000000000;
-    buffer[54] = 64'h0000000000000000;
-    buffer[55] = 64'h0000000000000000;
-    buffer[56] = 64'h0000000000000000;
-    buffer[57] = 64'h0000000000000000;
-    buffer[58] = 64'h0000000000000000;
-    buffer[59] = 64'h0000000000000000;
-    buffer[60] = 64'h0000000000000000;
-    buffer[61] = 64'h0000000000000000;
-    buffer[62] = 64'h0000000000000000;
-    buffer[63] = 64'h0000000000000000;
+    buffer[0] = 32'd0;
+    buffer[1] = 32'd0;
+    buffer[2] = 32'd0;
+    buffer[3] = 32'd0;
+    buffer[4] = 32'd0;
+    buffer[5] = 32'd0;
+    buffer[6] = 32'd0;
+    buffer[7] = 32'd0;
+    buffer[8] = 32'd0;
+    buffer[9] = 32'd0;
+    buffer[10] = 32'd0;
+    buffer[11] = 32'd0;
+    buffer[12] = 32'd0;
+    buffer[13] = 32'd0;
+    buffer[14] = 32'd0;
+    buffer[15] = 32'd0;
+    buffer[16] = 32'd0;
+    buffer[17] = 32'd0;
+    buffer[18] = 32'd0;
+    buffer[19] = 32'd0;
+    buffer[20] = 32'd0;
+    buffer[21] = 32'd0;
+    buffer[22] = 32'd0;
+    buffer[23] = 32'd0;
+    buffer[24] = 32'd0;
+    buffer[25] = 32'd0;
+    buffer[26] = 32'd0;
+    buffer[27] = 32'd0;
+    buffer[28] = 32'd0;
+    buffer[29] = 32'd0;
+    buffer[30] = 32'd0;
+    buffer[31] = 32'd0;
+    buffer[32] = 32'd0;
+    buffer[33] = 32'd0;
+    buffer[34] = 32'd0;
+    buffer[35] = 32'd0;
+    buffer[36] = 32'd0;
+    buffer[37] = 32'd0;
+    buffer[38] = 32'd0;
+    buffer[39] = 32'd0;
+    buffer[40] = 32'd0;
+    buffer[41] = 32'd0;
+    buffer[42] = 32'd0;
+    buffer[43] = 32'd0;
+    buffer[44] = 32'd0;
+    buffer[45] = 32'd0;
+    buffer[46] = 32'd0;
+    buffer[47] = 32'd0;
+    buffer[48] = 32'd0;
+    buffer[49] = 32'd0;
+    buffer[50] = 32'd0;
+    buffer[51] = 32'd0;
+    buffer[52] = 32'd0;
+    buffer[53] = 32'd0;
+    buffer[54] = 32'd0;
+    buffer[55] = 32'd0;
+    buffer[56] = 32'd0;
+    buffer[57] = 32'd0;
+    buffer[58] = 32'd0;
+    buffer[59] = 32'd0;
+    buffer[60] = 32'd0;
+    buffer[61] = 32'd0;
+    buffer[62] = 32'd0;
+    buffer[63] = 32'd0;
+    buffer[64] = 32'd0;
+    buffer[65] = 32'd0;
+    buffer[66] = 32'd0;
+    buffer[67] = 32'd0;
+    buffer[68] = 32'd0;
+    buffer[69] = 32'd0;
+    buffer[70] = 32'd0;
+    buffer[71] = 32'd0;
+    buffer[72] = 32'd0;
+    buffer[73] = 32'd0;
+    buffer[74] = 32'd0;
+    buffer[75] = 32'd0;
+    buffer[76] = 32'd0;
+    buffer[77] = 32'd0;
+    buffer[78] = 32'd0;
+    buffer[79] = 32'd0;
+    buffer[80] = 32'd0;
+    buffer[81] = 32'd0;
+    buffer[82] = 32'd0;
+    buffer[83] = 32'd0;
+    buffer[84] = 32'd0;
+    buffer[85] = 32'd0;
+    buffer[86] = 32'd0;
+    buffer[87] = 32'd0;
+    buffer[88] = 32'd0;
+    buffer[89] = 32'd0;
+    buffer[90] = 32'd0;
+    buffer[91] = 32'd0;
+    buffer[92] = 32'd0;
+    buffer[93] = 32'd0;
+    buffer[94] = 32'd0;
+    buffer[95] = 32'd0;
+    buffer[96] = 32'd0;
+    buffer[97] = 32'd0;
+    buffer[98] = 32'd0;
+    buffer[99] = 32'd0;
+    buffer[100] = 32'd0;
+    buffer[101] = 32'd0;
+    buffer[102] = 32'd0;
+    buffer[103] = 32'd0;
+    buffer[104] = 32'd0;
+    buffer[105] = 32'd0;
+    buffer[106] = 32'd0;
+    buffer[107] = 32'd0;
+    buffer[108] = 32'd0;
+    buffer[109] = 32'd0;
+    buffer[110] = 32'd0;
+    buffer[111] = 32'd0;
+    buffer[112] = 32'd0;
+    buffer[113] = 32'd0;
+    buffer[114] = 32'd0;
+    buffer[115] = 32'd0;
+    buffer[116] = 32'd0;
+    buffer[117] = 32'd0;
+    buffer[118] = 32'd0;
+    buffer[119] = 32'd0;
+    buffer[120] = 32'd0;
+    buffer[121] = 32'd0;
+    buffer[122] = 32'd0;
+    buffer[123] = 32'd0;
+    buffer[124] = 32'd0;
+    buffer[125] = 32'd0;
+    buffer[126] = 32'd0;
+    buffer[127] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       buffer[\$signature__addr ] <= i__payload;
   end
-  reg [63:0] _0_;
+  reg [31:0] _0_;
   always @(posedge clk) begin
     if (rport__en) begin
-      _0_ <= buffer[\$6 [5:0]];
+      _0_ <= buffer[\$6 [6:0]];
     end
   end
   assign rport__data = _0_;
@@ -8827,8 +7116,8 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$signature__en  = i__valid & \$1 ;
   assign \$2  = ~ o__valid;
   assign rport__en = \$2  | o__ready;
-  assign \$3  = slot * 5'h10;
-  assign \$4  = $signed(col) * $signed(3'h2);
+  assign \$3  = slot * 6'h20;
+  assign \$4  = $signed(col) * $signed(4'h4);
   assign \$5  = $signed({ 1'h0, \$3  }) + $signed(\$4 );
   assign \$6  = $signed(\$5 ) + $signed({ 1'h0, g });
   assign \$7  = | w_left;
@@ -8864,12 +7153,12 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$38  = step + 1'h1;
   assign \$39  = \$37  ? 5'h00 : \$38 ;
   assign \$40  = ! \$39 ;
-  assign \$41  = \$40  ? 8'h00 : 8'h90;
+  assign \$41  = \$40  ? 9'h000 : 9'h120;
   assign \$42  = | w_left;
   assign \$43  = i__valid & \$42 ;
-  assign \$44  = \$signature__addr  == 6'h3f;
+  assign \$44  = \$signature__addr  == 7'h7f;
   assign \$45  = \$signature__addr  + 1'h1;
-  assign \$46  = \$44  ? 7'h00 : \$45 ;
+  assign \$46  = \$44  ? 8'h00 : \$45 ;
   assign \$47  = ! w_left;
   assign \$48  = w_left == 1'h1;
   assign \$49  = | w_left;
@@ -8891,8 +7180,10 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$65  = \$64  | o__ready;
   assign \$66  = | e_left;
   assign \$67  = \$65  & \$66 ;
+  assign \$68  = g == 2'h3;
   assign \$69  = g + 1'h1;
-  assign \$70  = \$68  ? 2'h0 : \$69 ;
+  assign \$70  = \$68  ? 3'h0 : \$69 ;
+  assign \$71  = g == 2'h3;
   assign \$72  = kx == 2'h2;
   assign \$73  = kx + 1'h1;
   assign \$74  = \$72  ? 3'h0 : \$73 ;
@@ -8956,7 +7247,7 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$132  = \$130  | \$131 ;
   assign \$133  = $signed(col) >= $signed(5'h08);
   assign \$134  = \$132  | \$133 ;
-  assign \$135  = \$signal  ? 64'h8080808080808080 : rport__data;
+  assign \$135  = \$signal  ? 32'd2155905152 : rport__data;
   always @(posedge clk)
     w_left <= \$136 ;
   always @(posedge clk)
@@ -8995,46 +7286,46 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     o__payload <= \$153 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$36  = 6'h00;
+    \$36  = 7'h00;
     casez (\$35 )
       5'h00:
-          \$36  = 6'h20;
+          \$36  = 7'h40;
       5'h01:
-          \$36  = 6'h10;
+          \$36  = 7'h20;
       5'h02:
-          \$36  = 6'h10;
+          \$36  = 7'h20;
       5'h03:
-          \$36  = 6'h10;
+          \$36  = 7'h20;
       5'h04:
-          \$36  = 6'h10;
+          \$36  = 7'h20;
       5'h05:
-          \$36  = 6'h10;
+          \$36  = 7'h20;
       5'h06:
-          \$36  = 6'h10;
+          \$36  = 7'h20;
       5'h07:
-          \$36  = 6'h00;
+          \$36  = 7'h00;
       5'h08:
-          \$36  = 6'h00;
+          \$36  = 7'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$136  = \$9 [5:0];
+    \$136  = \$9 [6:0];
     if (\$29 ) begin
       \$136  = \$36 ;
     end
     if (rst) begin
-      \$136  = 6'h20;
+      \$136  = 7'h40;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$137  = \$14 [7:0];
+    \$137  = \$14 [8:0];
     if (\$29 ) begin
       \$137  = \$41 ;
     end
     if (rst) begin
-      \$137  = 8'h00;
+      \$137  = 9'h000;
     end
   end
   always @* begin
@@ -9051,23 +7342,23 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$139  = \$signature__addr ;
     if (\$43 ) begin
-      \$139  = \$46 [5:0];
+      \$139  = \$46 [6:0];
     end
     if (\$63 ) begin
-      \$139  = 6'h00;
+      \$139  = 7'h00;
     end
     if (rst) begin
-      \$139  = 6'h00;
+      \$139  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$140  = g;
     if (\$67 ) begin
-      \$140  = \$70 [0];
+      \$140  = \$70 [1:0];
     end
     if (rst) begin
-      \$140  = 1'h0;
+      \$140  = 2'h0;
     end
   end
   always @* begin
@@ -9277,30 +7568,20 @@ module \top.s1_conv1_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
       \$153  = \$135 ;
     end
     if (rst) begin
-      \$153  = 64'h0000000000000000;
+      \$153  = 32'd0;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$6 [5:0];
+  assign rport__addr = \$6 [6:0];
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
-  assign \i__payload[4]  = i__payload[39:32];
-  assign \i__payload[5]  = i__payload[47:40];
-  assign \i__payload[6]  = i__payload[55:48];
-  assign \i__payload[7]  = i__payload[63:56];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
-  assign \$68  = g;
-  assign \$71  = g;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -9308,101 +7589,61 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire \$1 ;
   reg [24:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire [99:0] \$104 ;
-  reg [1:0] \$105 ;
-  reg [4:0] \$106 ;
-  reg \$107 ;
-  reg \$108 ;
-  reg \$109 ;
+  reg [1:0] \$100 ;
+  reg [8:0] \$101 ;
+  reg [8:0] \$102 ;
+  reg [8:0] \$103 ;
+  reg [8:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [16:0] \$109 ;
   wire [24:0] \$11 ;
-  reg [5:0] \$110 ;
-  reg [63:0] \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg \$114 ;
-  reg \$115 ;
-  reg [1:0] \$116 ;
-  reg [8:0] \$117 ;
-  reg [8:0] \$118 ;
-  reg [8:0] \$119 ;
+  reg [16:0] \$110 ;
+  reg [16:0] \$111 ;
+  reg [16:0] \$112 ;
+  reg [16:0] \$113 ;
+  reg [16:0] \$114 ;
+  reg [16:0] \$115 ;
+  reg [16:0] \$116 ;
+  reg [24:0] \$117 ;
+  reg [24:0] \$118 ;
+  reg [24:0] \$119 ;
   wire [25:0] \$12 ;
-  reg [8:0] \$120 ;
-  reg [8:0] \$121 ;
-  reg [8:0] \$122 ;
-  reg [8:0] \$123 ;
-  reg [8:0] \$124 ;
-  reg [7:0] \$125 ;
-  reg [7:0] \$126 ;
-  reg [7:0] \$127 ;
-  reg [7:0] \$128 ;
-  reg [7:0] \$129 ;
+  reg [24:0] \$120 ;
+  reg \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg [1:0] \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg [1:0] \$128 ;
+  reg \$129 ;
   reg [24:0] \$13 ;
-  reg [7:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [7:0] \$132 ;
-  reg [16:0] \$133 ;
-  reg [16:0] \$134 ;
-  reg [16:0] \$135 ;
-  reg [16:0] \$136 ;
-  reg [16:0] \$137 ;
-  reg [16:0] \$138 ;
-  reg [16:0] \$139 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg [1:0] \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg [1:0] \$136 ;
+  reg [24:0] \$137 ;
+  reg [24:0] \$138 ;
+  reg [24:0] \$139 ;
   wire [24:0] \$14 ;
-  reg [16:0] \$140 ;
-  reg [16:0] \$141 ;
-  reg [16:0] \$142 ;
-  reg [16:0] \$143 ;
-  reg [16:0] \$144 ;
-  reg [16:0] \$145 ;
-  reg [16:0] \$146 ;
-  reg [16:0] \$147 ;
-  reg [16:0] \$148 ;
-  reg [24:0] \$149 ;
+  reg [24:0] \$140 ;
+  reg [2:0] \$141 ;
+  reg [2:0] \$142 ;
+  reg [2:0] \$143 ;
+  reg [2:0] \$144 ;
+  reg \$145 ;
+  reg [99:0] \$146 ;
   wire [25:0] \$15 ;
-  reg [24:0] \$150 ;
-  reg [24:0] \$151 ;
-  reg [24:0] \$152 ;
-  reg [24:0] \$153 ;
-  reg [24:0] \$154 ;
-  reg [24:0] \$155 ;
-  reg [24:0] \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg \$159 ;
   reg [24:0] \$16 ;
-  reg [1:0] \$160 ;
-  reg \$161 ;
-  reg \$162 ;
-  reg \$163 ;
-  reg [1:0] \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg [1:0] \$168 ;
-  reg \$169 ;
   wire [24:0] \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg [1:0] \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg [1:0] \$176 ;
-  reg [24:0] \$177 ;
-  reg [24:0] \$178 ;
-  reg [24:0] \$179 ;
   wire [25:0] \$18 ;
-  reg [24:0] \$180 ;
-  reg [3:0] \$181 ;
-  reg [2:0] \$182 ;
-  reg [2:0] \$183 ;
-  reg [2:0] \$184 ;
-  reg \$185 ;
-  reg [99:0] \$186 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -9412,7 +7653,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$24 ;
   wire \$25 ;
   reg [1:0] \$26 ;
-  reg [4:0] \$27 ;
+  reg [5:0] \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire \$3 ;
@@ -9420,43 +7661,43 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$31 ;
   wire [6:0] \$32 ;
   wire [6:0] \$33 ;
-  wire [63:0] \$34 ;
+  wire [31:0] \$34 ;
   wire [8:0] \$35 ;
-  wire [63:0] \$36 ;
+  wire [31:0] \$36 ;
   wire [8:0] \$37 ;
-  wire [63:0] \$38 ;
+  wire [31:0] \$38 ;
   wire [8:0] \$39 ;
   wire \$4 ;
-  wire [63:0] \$40 ;
+  wire [31:0] \$40 ;
   wire [8:0] \$41 ;
-  wire [63:0] \$42 ;
-  wire [8:0] \$43 ;
-  wire [63:0] \$44 ;
-  wire [8:0] \$45 ;
-  wire [63:0] \$46 ;
-  wire [8:0] \$47 ;
-  wire [63:0] \$48 ;
-  wire [8:0] \$49 ;
+  wire [16:0] \$42 ;
+  wire [16:0] \$43 ;
+  wire [16:0] \$44 ;
+  wire [16:0] \$45 ;
+  wire \$46 ;
+  wire [3:0] \$47 ;
+  wire \$48 ;
+  wire [4:0] \$49 ;
   wire \$5 ;
-  wire [16:0] \$50 ;
-  wire [16:0] \$51 ;
-  wire [16:0] \$52 ;
-  wire [16:0] \$53 ;
-  wire [16:0] \$54 ;
-  wire [16:0] \$55 ;
-  wire [16:0] \$56 ;
-  wire [16:0] \$57 ;
-  wire [17:0] \$58 ;
-  wire [17:0] \$59 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire [3:0] \$59 ;
   wire \$6 ;
-  wire [17:0] \$60 ;
-  wire [17:0] \$61 ;
+  wire [3:0] \$60 ;
+  wire \$61 ;
   wire \$62 ;
-  wire [4:0] \$63 ;
+  wire \$63 ;
   wire \$64 ;
-  wire [5:0] \$65 ;
-  wire \$66 ;
-  wire \$67 ;
+  wire \$65 ;
+  wire [3:0] \$66 ;
+  wire [3:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
   reg [24:0] \$7 ;
@@ -9465,36 +7706,36 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [3:0] \$75 ;
+  wire \$75 ;
   wire [3:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [24:0] \$8 ;
   wire \$80 ;
-  wire \$81 ;
-  wire [3:0] \$82 ;
-  wire [3:0] \$83 ;
+  wire [4:0] \$81 ;
+  wire \$82 ;
+  wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire [99:0] \$88 ;
+  reg [1:0] \$89 ;
   wire [25:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire [3:0] \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire [4:0] \$97 ;
-  wire \$98 ;
-  wire \$99 ;
-  reg [4:0] \$signature__addr  = 5'h00;
+  reg [5:0] \$90 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg [5:0] \$94 ;
+  reg [31:0] \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg \$99 ;
+  reg [5:0] \$signature__addr  = 6'h00;
   reg [2:0] \$signature__addr$36  = 3'h0;
-  wire [63:0] \$signature__data ;
+  wire [31:0] \$signature__data ;
   wire [99:0] \$signature__data$38 ;
   wire \$signature__en ;
   wire \$signature__en$30 ;
@@ -9513,19 +7754,14 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg first3 = 1'h0;
   reg first4 = 1'h0;
   reg first5 = 1'h0;
-  reg first6 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
-  input [63:0] i__payload;
-  wire [63:0] i__payload;
+  input [31:0] i__payload;
+  wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
-  wire [7:0] \i__payload[6] ;
-  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
@@ -9536,14 +7772,12 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last3 = 1'h0;
   reg last4 = 1'h0;
   reg last5 = 1'h0;
-  reg last6 = 1'h0;
   reg last_t = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
   reg [1:0] nf3 = 2'h0;
   reg [1:0] nf4 = 2'h0;
   reg [1:0] nf5 = 2'h0;
-  reg [1:0] nf6 = 2'h0;
   reg [1:0] nf_t = 2'h0;
   output [99:0] o__payload;
   reg [99:0] o__payload = 100'h0000000000000000000000000;
@@ -9557,26 +7791,18 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg o__valid = 1'h0;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
-  reg [16:0] prod0_4 = 17'h00000;
-  reg [16:0] prod0_4_r = 17'h00000;
   reg [16:0] prod1_1 = 17'h00000;
   reg [16:0] prod1_1_r = 17'h00000;
-  reg [16:0] prod1_5 = 17'h00000;
-  reg [16:0] prod1_5_r = 17'h00000;
   reg [16:0] prod2_2 = 17'h00000;
   reg [16:0] prod2_2_r = 17'h00000;
-  reg [16:0] prod2_6 = 17'h00000;
-  reg [16:0] prod2_6_r = 17'h00000;
   reg [16:0] prod3_3 = 17'h00000;
   reg [16:0] prod3_3_r = 17'h00000;
-  reg [16:0] prod3_7 = 17'h00000;
-  reg [16:0] prod3_7_r = 17'h00000;
   wire [99:0] q_in;
   wire [24:0] \q_in[0] ;
   wire [24:0] \q_in[1] ;
   wire [24:0] \q_in[2] ;
   wire [24:0] \q_in[3] ;
-  reg [3:0] q_owed = 4'h0;
+  reg [2:0] q_owed = 3'h0;
   wire q_room;
   (* init = 3'h0 *)
   wire [2:0] q_rptr;
@@ -9584,23 +7810,19 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
-  (* init = 5'h00 *)
-  wire [4:0] rport__addr;
+  (* init = 6'h00 *)
+  wire [5:0] rport__addr;
   reg [2:0] \rport__addr$39  = 3'h0;
-  wire [63:0] rport__data;
-  wire [99:0] \rport__data$106 ;
+  wire [31:0] rport__data;
+  wire [99:0] \rport__data$82 ;
   input rst;
   wire rst;
-  (* init = 5'h00 *)
-  wire [4:0] sf_t;
+  (* init = 6'h00 *)
+  wire [5:0] sf_t;
   reg [24:0] sum0_s0_0 = 25'h0000000;
-  reg [24:0] sum0_s1_0 = 25'h0000000;
   reg [24:0] sum1_s0_0 = 25'h0000000;
-  reg [24:0] sum1_s1_0 = 25'h0000000;
   reg [24:0] sum2_s0_0 = 25'h0000000;
-  reg [24:0] sum2_s1_0 = 25'h0000000;
   reg [24:0] sum3_s0_0 = 25'h0000000;
-  reg [24:0] sum3_s1_0 = 25'h0000000;
   (* init = 6'h00 *)
   wire [5:0] t;
   reg v1 = 1'h0;
@@ -9608,65 +7830,70 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg v3 = 1'h0;
   reg v4 = 1'h0;
   reg v5 = 1'h0;
-  reg v6 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
-  reg [7:0] w0_4 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
-  reg [7:0] w1_5 = 8'h00;
   reg [7:0] w2_2 = 8'h00;
-  reg [7:0] w2_6 = 8'h00;
   reg [7:0] w3_3 = 8'h00;
-  reg [7:0] w3_7 = 8'h00;
   reg [5:0] wrom__addr = 6'h00;
-  wire [63:0] wrom__data;
-  reg [63:0] x_reg = 64'h0000000000000000;
+  wire [31:0] wrom__data;
+  reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_4 = 9'h000;
-  (* keep = 32'd1 *)
   reg [8:0] xoff1_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_5 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff2_2 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff2_6 = 9'h000;
-  (* keep = 32'd1 *)
   reg [8:0] xoff3_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_7 = 9'h000;
-  reg [63:0] inbuf [17:0];
+  reg [31:0] inbuf [35:0];
   initial begin
-    inbuf[0] = 64'h0000000000000000;
-    inbuf[1] = 64'h0000000000000000;
-    inbuf[2] = 64'h0000000000000000;
-    inbuf[3] = 64'h0000000000000000;
-    inbuf[4] = 64'h0000000000000000;
-    inbuf[5] = 64'h0000000000000000;
-    inbuf[6] = 64'h0000000000000000;
-    inbuf[7] = 64'h0000000000000000;
-    inbuf[8] = 64'h0000000000000000;
-    inbuf[9] = 64'h0000000000000000;
-    inbuf[10] = 64'h0000000000000000;
-    inbuf[11] = 64'h0000000000000000;
-    inbuf[12] = 64'h0000000000000000;
-    inbuf[13] = 64'h0000000000000000;
-    inbuf[14] = 64'h0000000000000000;
-    inbuf[15] = 64'h0000000000000000;
-    inbuf[16] = 64'h0000000000000000;
-    inbuf[17] = 64'h0000000000000000;
+    inbuf[0] = 32'd0;
+    inbuf[1] = 32'd0;
+    inbuf[2] = 32'd0;
+    inbuf[3] = 32'd0;
+    inbuf[4] = 32'd0;
+    inbuf[5] = 32'd0;
+    inbuf[6] = 32'd0;
+    inbuf[7] = 32'd0;
+    inbuf[8] = 32'd0;
+    inbuf[9] = 32'd0;
+    inbuf[10] = 32'd0;
+    inbuf[11] = 32'd0;
+    inbuf[12] = 32'd0;
+    inbuf[13] = 32'd0;
+    inbuf[14] = 32'd0;
+    inbuf[15] = 32'd0;
+    inbuf[16] = 32'd0;
+    inbuf[17] = 32'd0;
+    inbuf[18] = 32'd0;
+    inbuf[19] = 32'd0;
+    inbuf[20] = 32'd0;
+    inbuf[21] = 32'd0;
+    inbuf[22] = 32'd0;
+    inbuf[23] = 32'd0;
+    inbuf[24] = 32'd0;
+    inbuf[25] = 32'd0;
+    inbuf[26] = 32'd0;
+    inbuf[27] = 32'd0;
+    inbuf[28] = 32'd0;
+    inbuf[29] = 32'd0;
+    inbuf[30] = 32'd0;
+    inbuf[31] = 32'd0;
+    inbuf[32] = 32'd0;
+    inbuf[33] = 32'd0;
+    inbuf[34] = 32'd0;
+    inbuf[35] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       inbuf[\$signature__addr ] <= i__payload;
   end
-  reg [63:0] _0_;
+  reg [31:0] _0_;
   always @(posedge clk) begin
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [99:0] queue [6:0];
+  reg [99:0] queue [5:0];
   initial begin
     queue[0] = 100'h0000000000000000000000000;
     queue[1] = 100'h0000000000000000000000000;
@@ -9674,67 +7901,84 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     queue[3] = 100'h0000000000000000000000000;
     queue[4] = 100'h0000000000000000000000000;
     queue[5] = 100'h0000000000000000000000000;
-    queue[6] = 100'h0000000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$30 )
       queue[\$signature__addr$36 ] <= q_in;
   end
-  assign \rport__data$106  = queue[\rport__addr$39 ];
-  reg [63:0] rom [44:0];
+  assign \rport__data$82  = queue[\rport__addr$39 ];
+  reg [31:0] rom [62:0];
   initial begin
-    rom[0] = 64'h00200003007f00de;
-    rom[1] = 64'h0000000000000000;
-    rom[2] = 64'h005600d2001600b6;
-    rom[3] = 64'h0000000000000000;
-    rom[4] = 64'h00490008009b0052;
-    rom[5] = 64'h0000000000000000;
-    rom[6] = 64'h00f2000c00380096;
-    rom[7] = 64'h0000000000000000;
-    rom[8] = 64'h004400ed00b10081;
-    rom[9] = 64'h0000000000000000;
-    rom[10] = 64'h0019007d00d1000f;
-    rom[11] = 64'h0000000000000000;
-    rom[12] = 64'h00f70081001000ad;
-    rom[13] = 64'h0000000000000000;
-    rom[14] = 64'h007f00e700ba00cc;
-    rom[15] = 64'h0000000000000000;
-    rom[16] = 64'h0017006f00ca0036;
-    rom[17] = 64'h0000000000000000;
-    rom[18] = 64'h3600f8004e002800;
-    rom[19] = 64'h7f00ba005a000d00;
-    rom[20] = 64'h0f00b4002d007a00;
-    rom[21] = 64'had003f0081006f00;
-    rom[22] = 64'he000b000ff007f00;
-    rom[23] = 64'h0000b9009e000500;
-    rom[24] = 64'hef008100b400c100;
-    rom[25] = 64'hfc000c00f900cb00;
-    rom[26] = 64'h25002c005c008b00;
-    rom[27] = 64'h00ea003200070001;
-    rom[28] = 64'h001300a800d900c9;
-    rom[29] = 64'h0081000100e50052;
-    rom[30] = 64'h005700fa00fe00ae;
-    rom[31] = 64'h00d50081001d002f;
-    rom[32] = 64'h009e00e3001a0051;
-    rom[33] = 64'h00e3005e00150016;
-    rom[34] = 64'h00d30070006c00e4;
-    rom[35] = 64'h00f40032007f0081;
-    rom[36] = 64'h7f00b30018000c00;
-    rom[37] = 64'h1b008f005100f700;
-    rom[38] = 64'hcb00f0007f00e800;
-    rom[39] = 64'h0000da00f200fb00;
-    rom[40] = 64'h05008100e7008100;
-    rom[41] = 64'hcb008d00e5004f00;
-    rom[42] = 64'h420077007100d900;
-    rom[43] = 64'h2100e6003500af00;
-    rom[44] = 64'h7c00a800cc00ec00;
+    rom[0] = 32'd537100254;
+    rom[1] = 32'd0;
+    rom[2] = 32'd0;
+    rom[3] = 32'd0;
+    rom[4] = 32'd1456608950;
+    rom[5] = 32'd0;
+    rom[6] = 32'd0;
+    rom[7] = 32'd0;
+    rom[8] = 32'd1225300818;
+    rom[9] = 32'd0;
+    rom[10] = 32'd0;
+    rom[11] = 32'd0;
+    rom[12] = 32'd4060887190;
+    rom[13] = 32'd0;
+    rom[14] = 32'd0;
+    rom[15] = 32'd0;
+    rom[16] = 32'd1156428161;
+    rom[17] = 32'd0;
+    rom[18] = 32'd0;
+    rom[19] = 32'd0;
+    rom[20] = 32'd427675919;
+    rom[21] = 32'd0;
+    rom[22] = 32'd0;
+    rom[23] = 32'd0;
+    rom[24] = 32'd4152430765;
+    rom[25] = 32'd0;
+    rom[26] = 32'd0;
+    rom[27] = 32'd0;
+    rom[28] = 32'd2145893068;
+    rom[29] = 32'd0;
+    rom[30] = 32'd0;
+    rom[31] = 32'd0;
+    rom[32] = 32'd393202230;
+    rom[33] = 32'd0;
+    rom[34] = 32'd0;
+    rom[35] = 32'd0;
+    rom[36] = 32'd922242600;
+    rom[37] = 32'd2142919181;
+    rom[38] = 32'd263466362;
+    rom[39] = 32'd2906620271;
+    rom[40] = 32'd3769696127;
+    rom[41] = 32'd12164613;
+    rom[42] = 32'd4018255041;
+    rom[43] = 32'd4228708811;
+    rom[44] = 32'd623664267;
+    rom[45] = 32'd3929147137;
+    rom[46] = 32'd329832905;
+    rom[47] = 32'd2164385106;
+    rom[48] = 32'd1476066990;
+    rom[49] = 32'd3582008623;
+    rom[50] = 32'd2665683537;
+    rom[51] = 32'd3814593814;
+    rom[52] = 32'd3547360484;
+    rom[53] = 32'd4096950145;
+    rom[54] = 32'd2142443532;
+    rom[55] = 32'd462377463;
+    rom[56] = 32'd3421536232;
+    rom[57] = 32'd14349051;
+    rom[58] = 32'd92399489;
+    rom[59] = 32'd3415074127;
+    rom[60] = 32'd1115124185;
+    rom[61] = 32'd568735151;
+    rom[62] = 32'd2091437292;
   end
-  reg [63:0] _1_;
+  reg [31:0] _1_;
   always @(posedge clk) begin
     _1_ <= rom[wrom__addr];
   end
   assign wrom__data = _1_;
-  assign q_room = q_owed < 4'h8;
+  assign q_room = q_owed < 3'h7;
   assign \$1  = ~ last_t;
   assign \$2  = q_room | \$1 ;
   assign i__ready = \$2  & reads_input_t;
@@ -9744,15 +7988,15 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$6  = i__valid | \$5 ;
   assign issue = \$4  & \$6 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$8  = first6 ? \$7  : acc0;
-  assign \$9  = $signed(\$8 ) + $signed(sum0_s1_0);
-  assign \$11  = first6 ? \$10  : acc1;
-  assign \$12  = $signed(\$11 ) + $signed(sum1_s1_0);
-  assign \$14  = first6 ? \$13  : acc2;
-  assign \$15  = $signed(\$14 ) + $signed(sum2_s1_0);
-  assign \$17  = first6 ? \$16  : acc3;
-  assign \$18  = $signed(\$17 ) + $signed(sum3_s1_0);
-  assign \$19  = v6 & last6;
+  assign \$8  = first5 ? \$7  : acc0;
+  assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
+  assign \$11  = first5 ? \$10  : acc1;
+  assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
+  assign \$14  = first5 ? \$13  : acc2;
+  assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
+  assign \$17  = first5 ? \$16  : acc3;
+  assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
+  assign \$19  = v5 & last5;
   assign \$20  = ~ o__valid;
   assign \$21  = \$20  | o__ready;
   assign \$22  = | q_stored;
@@ -9760,248 +8004,184 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$24  = \$21  & \$23 ;
   assign \$25  = ~ \$24 ;
   assign \$signature__en$30  = \$19  & \$25 ;
-  assign \$31  = wrom__addr == 6'h2c;
+  assign \$31  = wrom__addr == 6'h3e;
   assign \$32  = wrom__addr + 1'h1;
   assign \$33  = \$31  ? 7'h00 : \$32 ;
   assign \$34  = from_input ? x_reg : rport__data;
   assign \$35  = $signed(\$34 [7:0]) - $signed(8'h80);
   assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = $signed(\$36 [39:32]) - $signed(8'h80);
+  assign \$37  = $signed(\$36 [15:8]) - $signed(8'h80);
   assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = $signed(\$38 [15:8]) - $signed(8'h80);
+  assign \$39  = $signed(\$38 [23:16]) - $signed(8'h80);
   assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(\$40 [47:40]) - $signed(8'h80);
-  assign \$42  = from_input ? x_reg : rport__data;
-  assign \$43  = $signed(\$42 [23:16]) - $signed(8'h80);
-  assign \$44  = from_input ? x_reg : rport__data;
-  assign \$45  = $signed(\$44 [55:48]) - $signed(8'h80);
-  assign \$46  = from_input ? x_reg : rport__data;
-  assign \$47  = $signed(\$46 [31:24]) - $signed(8'h80);
-  assign \$48  = from_input ? x_reg : rport__data;
-  assign \$49  = $signed(\$48 [63:56]) - $signed(8'h80);
-  assign \$50  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$51  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$52  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$53  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$54  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$55  = $signed(xoff2_6) * $signed(w2_6);
-  assign \$56  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$57  = $signed(xoff3_7) * $signed(w3_7);
-  assign \$58  = $signed(prod0_0_r) + $signed(prod0_4_r);
-  assign \$59  = $signed(prod1_1_r) + $signed(prod1_5_r);
-  assign \$60  = $signed(prod2_2_r) + $signed(prod2_6_r);
-  assign \$61  = $signed(prod3_3_r) + $signed(prod3_7_r);
-  assign \$62  = issue & last_t;
-  assign \$63  = q_owed + \$62 ;
-  assign \$64  = o__valid & o__ready;
-  assign \$65  = \$63  - \$64 ;
-  assign \$66  = v6 & last6;
-  assign \$67  = ~ o__valid;
-  assign \$68  = \$67  | o__ready;
-  assign \$69  = | q_stored;
-  assign \$70  = ~ \$69 ;
-  assign \$71  = \$68  & \$70 ;
+  assign \$41  = $signed(\$40 [31:24]) - $signed(8'h80);
+  assign \$42  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$43  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$44  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$45  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$46  = issue & last_t;
+  assign \$47  = q_owed + \$46 ;
+  assign \$48  = o__valid & o__ready;
+  assign \$49  = \$47  - \$48 ;
+  assign \$50  = v5 & last5;
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = | q_stored;
+  assign \$54  = ~ \$53 ;
+  assign \$55  = \$52  & \$54 ;
+  assign \$56  = ~ \$55 ;
+  assign \$57  = \$50  & \$56 ;
+  assign \$58  = \$signature__addr$36  == 3'h5;
+  assign \$59  = \$signature__addr$36  + 1'h1;
+  assign \$60  = \$58  ? 4'h0 : \$59 ;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
+  assign \$64  = \$62  & \$63 ;
+  assign \$65  = \rport__addr$39  == 3'h5;
+  assign \$66  = \rport__addr$39  + 1'h1;
+  assign \$67  = \$65  ? 4'h0 : \$66 ;
+  assign \$68  = v5 & last5;
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = | q_stored;
   assign \$72  = ~ \$71 ;
-  assign \$73  = \$66  & \$72 ;
-  assign \$74  = \$signature__addr$36  == 3'h6;
-  assign \$75  = \$signature__addr$36  + 1'h1;
-  assign \$76  = \$74  ? 4'h0 : \$75 ;
+  assign \$73  = \$70  & \$72 ;
+  assign \$74  = ~ \$73 ;
+  assign \$75  = \$68  & \$74 ;
+  assign \$76  = q_stored + \$75 ;
   assign \$77  = ~ o__valid;
   assign \$78  = \$77  | o__ready;
   assign \$79  = | q_stored;
   assign \$80  = \$78  & \$79 ;
-  assign \$81  = \rport__addr$39  == 3'h6;
-  assign \$82  = \rport__addr$39  + 1'h1;
-  assign \$83  = \$81  ? 4'h0 : \$82 ;
-  assign \$84  = v6 & last6;
-  assign \$85  = ~ o__valid;
-  assign \$86  = \$85  | o__ready;
+  assign \$81  = \$76  - \$80 ;
+  assign \$82  = ~ o__valid;
+  assign \$83  = \$82  | o__ready;
+  assign \$84  = | q_stored;
+  assign \$85  = v5 & last5;
+  assign \$86  = \$84  | \$85 ;
   assign \$87  = | q_stored;
-  assign \$88  = ~ \$87 ;
-  assign \$89  = \$86  & \$88 ;
-  assign \$90  = ~ \$89 ;
-  assign \$91  = \$84  & \$90 ;
-  assign \$92  = q_stored + \$91 ;
-  assign \$93  = ~ o__valid;
-  assign \$94  = \$93  | o__ready;
-  assign \$95  = | q_stored;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = \$92  - \$96 ;
-  assign \$98  = ~ o__valid;
-  assign \$99  = \$98  | o__ready;
-  assign \$100  = | q_stored;
-  assign \$101  = v6 & last6;
-  assign \$102  = \$100  | \$101 ;
-  assign \$103  = | q_stored;
-  assign \$104  = \$103  ? \rport__data$106  : q_in;
+  assign \$88  = \$87  ? \rport__data$82  : q_in;
   always @(posedge clk)
-    nf_t <= \$105 ;
+    nf_t <= \$89 ;
   always @(posedge clk)
-    \$signature__addr  <= \$106 ;
+    \$signature__addr  <= \$90 ;
   always @(posedge clk)
-    reads_input_t <= \$107 ;
+    reads_input_t <= \$91 ;
   always @(posedge clk)
-    first_t <= \$108 ;
+    first_t <= \$92 ;
   always @(posedge clk)
-    last_t <= \$109 ;
+    last_t <= \$93 ;
   always @(posedge clk)
-    wrom__addr <= \$110 ;
+    wrom__addr <= \$94 ;
   always @(posedge clk)
-    x_reg <= \$111 ;
+    x_reg <= \$95 ;
   always @(posedge clk)
-    from_input <= \$112 ;
+    from_input <= \$96 ;
   always @(posedge clk)
-    v1 <= \$113 ;
+    v1 <= \$97 ;
   always @(posedge clk)
-    first1 <= \$114 ;
+    first1 <= \$98 ;
   always @(posedge clk)
-    last1 <= \$115 ;
+    last1 <= \$99 ;
   always @(posedge clk)
-    nf1 <= \$116 ;
+    nf1 <= \$100 ;
   always @(posedge clk)
-    xoff0_0 <= \$117 ;
+    xoff0_0 <= \$101 ;
   always @(posedge clk)
-    xoff0_4 <= \$118 ;
+    xoff1_1 <= \$102 ;
   always @(posedge clk)
-    xoff1_1 <= \$119 ;
+    xoff2_2 <= \$103 ;
   always @(posedge clk)
-    xoff1_5 <= \$120 ;
+    xoff3_3 <= \$104 ;
   always @(posedge clk)
-    xoff2_2 <= \$121 ;
+    w0_0 <= \$105 ;
   always @(posedge clk)
-    xoff2_6 <= \$122 ;
+    w1_1 <= \$106 ;
   always @(posedge clk)
-    xoff3_3 <= \$123 ;
+    w2_2 <= \$107 ;
   always @(posedge clk)
-    xoff3_7 <= \$124 ;
+    w3_3 <= \$108 ;
   always @(posedge clk)
-    w0_0 <= \$125 ;
+    prod0_0 <= \$109 ;
   always @(posedge clk)
-    w0_4 <= \$126 ;
+    prod1_1 <= \$110 ;
   always @(posedge clk)
-    w1_1 <= \$127 ;
+    prod2_2 <= \$111 ;
   always @(posedge clk)
-    w1_5 <= \$128 ;
+    prod3_3 <= \$112 ;
   always @(posedge clk)
-    w2_2 <= \$129 ;
+    prod0_0_r <= \$113 ;
   always @(posedge clk)
-    w2_6 <= \$130 ;
+    prod1_1_r <= \$114 ;
   always @(posedge clk)
-    w3_3 <= \$131 ;
+    prod2_2_r <= \$115 ;
   always @(posedge clk)
-    w3_7 <= \$132 ;
+    prod3_3_r <= \$116 ;
   always @(posedge clk)
-    prod0_0 <= \$133 ;
+    sum0_s0_0 <= \$117 ;
   always @(posedge clk)
-    prod0_4 <= \$134 ;
+    sum1_s0_0 <= \$118 ;
   always @(posedge clk)
-    prod1_1 <= \$135 ;
+    sum2_s0_0 <= \$119 ;
   always @(posedge clk)
-    prod1_5 <= \$136 ;
+    sum3_s0_0 <= \$120 ;
   always @(posedge clk)
-    prod2_2 <= \$137 ;
+    v2 <= \$121 ;
   always @(posedge clk)
-    prod2_6 <= \$138 ;
+    first2 <= \$122 ;
   always @(posedge clk)
-    prod3_3 <= \$139 ;
+    last2 <= \$123 ;
   always @(posedge clk)
-    prod3_7 <= \$140 ;
+    nf2 <= \$124 ;
   always @(posedge clk)
-    prod0_0_r <= \$141 ;
+    v3 <= \$125 ;
   always @(posedge clk)
-    prod0_4_r <= \$142 ;
+    first3 <= \$126 ;
   always @(posedge clk)
-    prod1_1_r <= \$143 ;
+    last3 <= \$127 ;
   always @(posedge clk)
-    prod1_5_r <= \$144 ;
+    nf3 <= \$128 ;
   always @(posedge clk)
-    prod2_2_r <= \$145 ;
+    v4 <= \$129 ;
   always @(posedge clk)
-    prod2_6_r <= \$146 ;
+    first4 <= \$130 ;
   always @(posedge clk)
-    prod3_3_r <= \$147 ;
+    last4 <= \$131 ;
   always @(posedge clk)
-    prod3_7_r <= \$148 ;
+    nf4 <= \$132 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$149 ;
+    v5 <= \$133 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$150 ;
+    first5 <= \$134 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$151 ;
+    last5 <= \$135 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$152 ;
+    nf5 <= \$136 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$153 ;
+    acc0 <= \$137 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$154 ;
+    acc1 <= \$138 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$155 ;
+    acc2 <= \$139 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$156 ;
+    acc3 <= \$140 ;
   always @(posedge clk)
-    v2 <= \$157 ;
+    q_owed <= \$141 ;
   always @(posedge clk)
-    first2 <= \$158 ;
+    \$signature__addr$36  <= \$142 ;
   always @(posedge clk)
-    last2 <= \$159 ;
+    \rport__addr$39  <= \$143 ;
   always @(posedge clk)
-    nf2 <= \$160 ;
+    q_stored <= \$144 ;
   always @(posedge clk)
-    v3 <= \$161 ;
+    o__valid <= \$145 ;
   always @(posedge clk)
-    first3 <= \$162 ;
-  always @(posedge clk)
-    last3 <= \$163 ;
-  always @(posedge clk)
-    nf3 <= \$164 ;
-  always @(posedge clk)
-    v4 <= \$165 ;
-  always @(posedge clk)
-    first4 <= \$166 ;
-  always @(posedge clk)
-    last4 <= \$167 ;
-  always @(posedge clk)
-    nf4 <= \$168 ;
-  always @(posedge clk)
-    v5 <= \$169 ;
-  always @(posedge clk)
-    first5 <= \$170 ;
-  always @(posedge clk)
-    last5 <= \$171 ;
-  always @(posedge clk)
-    nf5 <= \$172 ;
-  always @(posedge clk)
-    v6 <= \$173 ;
-  always @(posedge clk)
-    first6 <= \$174 ;
-  always @(posedge clk)
-    last6 <= \$175 ;
-  always @(posedge clk)
-    nf6 <= \$176 ;
-  always @(posedge clk)
-    acc0 <= \$177 ;
-  always @(posedge clk)
-    acc1 <= \$178 ;
-  always @(posedge clk)
-    acc2 <= \$179 ;
-  always @(posedge clk)
-    acc3 <= \$180 ;
-  always @(posedge clk)
-    q_owed <= \$181 ;
-  always @(posedge clk)
-    \$signature__addr$36  <= \$182 ;
-  always @(posedge clk)
-    \rport__addr$39  <= \$183 ;
-  always @(posedge clk)
-    q_stored <= \$184 ;
-  always @(posedge clk)
-    o__valid <= \$185 ;
-  always @(posedge clk)
-    o__payload <= \$186 ;
+    o__payload <= \$146 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf5)
       2'h0:
           \$7  = 25'h000159f;
       2'h1:
@@ -10015,7 +8195,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf5)
       2'h0:
           \$10  = 25'h00008b0;
       2'h1:
@@ -10029,7 +8209,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf5)
       2'h0:
           \$13  = 25'h1fff9da;
       2'h1:
@@ -10043,7 +8223,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf6)
+    casez (nf5)
       2'h0:
           \$16  = 25'h1ffddbe;
       2'h1:
@@ -10093,157 +8273,229 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h10:
           \$26  = 2'h0;
       6'h11:
-          \$26  = 2'h1;
+          \$26  = 2'h0;
       6'h12:
-          \$26  = 2'h1;
+          \$26  = 2'h0;
       6'h13:
-          \$26  = 2'h1;
+          \$26  = 2'h0;
       6'h14:
-          \$26  = 2'h1;
+          \$26  = 2'h0;
       6'h15:
-          \$26  = 2'h1;
+          \$26  = 2'h0;
       6'h16:
-          \$26  = 2'h1;
+          \$26  = 2'h0;
       6'h17:
-          \$26  = 2'h1;
+          \$26  = 2'h0;
       6'h18:
-          \$26  = 2'h1;
+          \$26  = 2'h0;
       6'h19:
-          \$26  = 2'h1;
+          \$26  = 2'h0;
       6'h1a:
-          \$26  = 2'h2;
+          \$26  = 2'h0;
       6'h1b:
-          \$26  = 2'h2;
+          \$26  = 2'h0;
       6'h1c:
-          \$26  = 2'h2;
+          \$26  = 2'h0;
       6'h1d:
-          \$26  = 2'h2;
+          \$26  = 2'h0;
       6'h1e:
-          \$26  = 2'h2;
+          \$26  = 2'h0;
       6'h1f:
-          \$26  = 2'h2;
+          \$26  = 2'h0;
       6'h20:
-          \$26  = 2'h2;
+          \$26  = 2'h0;
       6'h21:
-          \$26  = 2'h2;
+          \$26  = 2'h0;
       6'h22:
-          \$26  = 2'h2;
+          \$26  = 2'h0;
       6'h23:
-          \$26  = 2'h3;
+          \$26  = 2'h1;
       6'h24:
-          \$26  = 2'h3;
+          \$26  = 2'h1;
       6'h25:
-          \$26  = 2'h3;
+          \$26  = 2'h1;
       6'h26:
-          \$26  = 2'h3;
+          \$26  = 2'h1;
       6'h27:
-          \$26  = 2'h3;
+          \$26  = 2'h1;
       6'h28:
-          \$26  = 2'h3;
+          \$26  = 2'h1;
       6'h29:
-          \$26  = 2'h3;
+          \$26  = 2'h1;
       6'h2a:
-          \$26  = 2'h3;
+          \$26  = 2'h1;
       6'h2b:
-          \$26  = 2'h3;
+          \$26  = 2'h1;
       6'h2c:
+          \$26  = 2'h2;
+      6'h2d:
+          \$26  = 2'h2;
+      6'h2e:
+          \$26  = 2'h2;
+      6'h2f:
+          \$26  = 2'h2;
+      6'h30:
+          \$26  = 2'h2;
+      6'h31:
+          \$26  = 2'h2;
+      6'h32:
+          \$26  = 2'h2;
+      6'h33:
+          \$26  = 2'h2;
+      6'h34:
+          \$26  = 2'h2;
+      6'h35:
+          \$26  = 2'h3;
+      6'h36:
+          \$26  = 2'h3;
+      6'h37:
+          \$26  = 2'h3;
+      6'h38:
+          \$26  = 2'h3;
+      6'h39:
+          \$26  = 2'h3;
+      6'h3a:
+          \$26  = 2'h3;
+      6'h3b:
+          \$26  = 2'h3;
+      6'h3c:
+          \$26  = 2'h3;
+      6'h3d:
+          \$26  = 2'h3;
+      6'h3e:
           \$26  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$27  = 5'h00;
+    \$27  = 6'h00;
     casez (wrom__addr)
       6'h00:
-          \$27  = 5'h01;
+          \$27  = 6'h01;
       6'h01:
-          \$27  = 5'h02;
+          \$27  = 6'h02;
       6'h02:
-          \$27  = 5'h03;
+          \$27  = 6'h03;
       6'h03:
-          \$27  = 5'h04;
+          \$27  = 6'h04;
       6'h04:
-          \$27  = 5'h05;
+          \$27  = 6'h05;
       6'h05:
-          \$27  = 5'h06;
+          \$27  = 6'h06;
       6'h06:
-          \$27  = 5'h07;
+          \$27  = 6'h07;
       6'h07:
-          \$27  = 5'h08;
+          \$27  = 6'h08;
       6'h08:
-          \$27  = 5'h09;
+          \$27  = 6'h09;
       6'h09:
-          \$27  = 5'h0a;
+          \$27  = 6'h0a;
       6'h0a:
-          \$27  = 5'h0b;
+          \$27  = 6'h0b;
       6'h0b:
-          \$27  = 5'h0c;
+          \$27  = 6'h0c;
       6'h0c:
-          \$27  = 5'h0d;
+          \$27  = 6'h0d;
       6'h0d:
-          \$27  = 5'h0e;
+          \$27  = 6'h0e;
       6'h0e:
-          \$27  = 5'h0f;
+          \$27  = 6'h0f;
       6'h0f:
-          \$27  = 5'h10;
+          \$27  = 6'h10;
       6'h10:
-          \$27  = 5'h11;
+          \$27  = 6'h11;
       6'h11:
-          \$27  = 5'h00;
+          \$27  = 6'h12;
       6'h12:
-          \$27  = 5'h02;
+          \$27  = 6'h13;
       6'h13:
-          \$27  = 5'h04;
+          \$27  = 6'h14;
       6'h14:
-          \$27  = 5'h06;
+          \$27  = 6'h15;
       6'h15:
-          \$27  = 5'h08;
+          \$27  = 6'h16;
       6'h16:
-          \$27  = 5'h0a;
+          \$27  = 6'h17;
       6'h17:
-          \$27  = 5'h0c;
+          \$27  = 6'h18;
       6'h18:
-          \$27  = 5'h0e;
+          \$27  = 6'h19;
       6'h19:
-          \$27  = 5'h10;
+          \$27  = 6'h1a;
       6'h1a:
-          \$27  = 5'h01;
+          \$27  = 6'h1b;
       6'h1b:
-          \$27  = 5'h03;
+          \$27  = 6'h1c;
       6'h1c:
-          \$27  = 5'h05;
+          \$27  = 6'h1d;
       6'h1d:
-          \$27  = 5'h07;
+          \$27  = 6'h1e;
       6'h1e:
-          \$27  = 5'h09;
+          \$27  = 6'h1f;
       6'h1f:
-          \$27  = 5'h0b;
+          \$27  = 6'h20;
       6'h20:
-          \$27  = 5'h0d;
+          \$27  = 6'h21;
       6'h21:
-          \$27  = 5'h0f;
+          \$27  = 6'h22;
       6'h22:
-          \$27  = 5'h11;
+          \$27  = 6'h23;
       6'h23:
-          \$27  = 5'h01;
+          \$27  = 6'h01;
       6'h24:
-          \$27  = 5'h03;
+          \$27  = 6'h05;
       6'h25:
-          \$27  = 5'h05;
+          \$27  = 6'h09;
       6'h26:
-          \$27  = 5'h07;
+          \$27  = 6'h0d;
       6'h27:
-          \$27  = 5'h09;
+          \$27  = 6'h11;
       6'h28:
-          \$27  = 5'h0b;
+          \$27  = 6'h15;
       6'h29:
-          \$27  = 5'h0d;
+          \$27  = 6'h19;
       6'h2a:
-          \$27  = 5'h0f;
+          \$27  = 6'h1d;
       6'h2b:
-          \$27  = 5'h11;
+          \$27  = 6'h21;
       6'h2c:
-          \$27  = 5'h00;
+          \$27  = 6'h02;
+      6'h2d:
+          \$27  = 6'h06;
+      6'h2e:
+          \$27  = 6'h0a;
+      6'h2f:
+          \$27  = 6'h0e;
+      6'h30:
+          \$27  = 6'h12;
+      6'h31:
+          \$27  = 6'h16;
+      6'h32:
+          \$27  = 6'h1a;
+      6'h33:
+          \$27  = 6'h1e;
+      6'h34:
+          \$27  = 6'h22;
+      6'h35:
+          \$27  = 6'h03;
+      6'h36:
+          \$27  = 6'h07;
+      6'h37:
+          \$27  = 6'h0b;
+      6'h38:
+          \$27  = 6'h0f;
+      6'h39:
+          \$27  = 6'h13;
+      6'h3a:
+          \$27  = 6'h17;
+      6'h3b:
+          \$27  = 6'h1b;
+      6'h3c:
+          \$27  = 6'h1f;
+      6'h3d:
+          \$27  = 6'h23;
+      6'h3e:
+          \$27  = 6'h00;
     endcase
   end
   always @* begin
@@ -10285,41 +8537,41 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h10:
           \$28  = 1'h1;
       6'h11:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h12:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h13:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h14:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h15:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h16:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h17:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h18:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h19:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h1a:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h1b:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h1c:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h1d:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h1e:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h1f:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h20:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h21:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h22:
-          \$28  = 1'h0;
+          \$28  = 1'h1;
       6'h23:
           \$28  = 1'h0;
       6'h24:
@@ -10339,6 +8591,42 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h2b:
           \$28  = 1'h0;
       6'h2c:
+          \$28  = 1'h0;
+      6'h2d:
+          \$28  = 1'h0;
+      6'h2e:
+          \$28  = 1'h0;
+      6'h2f:
+          \$28  = 1'h0;
+      6'h30:
+          \$28  = 1'h0;
+      6'h31:
+          \$28  = 1'h0;
+      6'h32:
+          \$28  = 1'h0;
+      6'h33:
+          \$28  = 1'h0;
+      6'h34:
+          \$28  = 1'h0;
+      6'h35:
+          \$28  = 1'h0;
+      6'h36:
+          \$28  = 1'h0;
+      6'h37:
+          \$28  = 1'h0;
+      6'h38:
+          \$28  = 1'h0;
+      6'h39:
+          \$28  = 1'h0;
+      6'h3a:
+          \$28  = 1'h0;
+      6'h3b:
+          \$28  = 1'h0;
+      6'h3c:
+          \$28  = 1'h0;
+      6'h3d:
+          \$28  = 1'h0;
+      6'h3e:
           \$28  = 1'h1;
     endcase
   end
@@ -10381,7 +8669,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h10:
           \$29  = 1'h0;
       6'h11:
-          \$29  = 1'h1;
+          \$29  = 1'h0;
       6'h12:
           \$29  = 1'h0;
       6'h13:
@@ -10399,7 +8687,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h19:
           \$29  = 1'h0;
       6'h1a:
-          \$29  = 1'h1;
+          \$29  = 1'h0;
       6'h1b:
           \$29  = 1'h0;
       6'h1c:
@@ -10435,6 +8723,42 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h2b:
           \$29  = 1'h0;
       6'h2c:
+          \$29  = 1'h1;
+      6'h2d:
+          \$29  = 1'h0;
+      6'h2e:
+          \$29  = 1'h0;
+      6'h2f:
+          \$29  = 1'h0;
+      6'h30:
+          \$29  = 1'h0;
+      6'h31:
+          \$29  = 1'h0;
+      6'h32:
+          \$29  = 1'h0;
+      6'h33:
+          \$29  = 1'h0;
+      6'h34:
+          \$29  = 1'h0;
+      6'h35:
+          \$29  = 1'h1;
+      6'h36:
+          \$29  = 1'h0;
+      6'h37:
+          \$29  = 1'h0;
+      6'h38:
+          \$29  = 1'h0;
+      6'h39:
+          \$29  = 1'h0;
+      6'h3a:
+          \$29  = 1'h0;
+      6'h3b:
+          \$29  = 1'h0;
+      6'h3c:
+          \$29  = 1'h0;
+      6'h3d:
+          \$29  = 1'h0;
+      6'h3e:
           \$29  = 1'h1;
     endcase
   end
@@ -10475,7 +8799,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h0f:
           \$30  = 1'h0;
       6'h10:
-          \$30  = 1'h1;
+          \$30  = 1'h0;
       6'h11:
           \$30  = 1'h0;
       6'h12:
@@ -10493,7 +8817,7 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
       6'h18:
           \$30  = 1'h0;
       6'h19:
-          \$30  = 1'h1;
+          \$30  = 1'h0;
       6'h1a:
           \$30  = 1'h0;
       6'h1b:
@@ -10532,622 +8856,490 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
           \$30  = 1'h1;
       6'h2c:
           \$30  = 1'h0;
+      6'h2d:
+          \$30  = 1'h0;
+      6'h2e:
+          \$30  = 1'h0;
+      6'h2f:
+          \$30  = 1'h0;
+      6'h30:
+          \$30  = 1'h0;
+      6'h31:
+          \$30  = 1'h0;
+      6'h32:
+          \$30  = 1'h0;
+      6'h33:
+          \$30  = 1'h0;
+      6'h34:
+          \$30  = 1'h1;
+      6'h35:
+          \$30  = 1'h0;
+      6'h36:
+          \$30  = 1'h0;
+      6'h37:
+          \$30  = 1'h0;
+      6'h38:
+          \$30  = 1'h0;
+      6'h39:
+          \$30  = 1'h0;
+      6'h3a:
+          \$30  = 1'h0;
+      6'h3b:
+          \$30  = 1'h0;
+      6'h3c:
+          \$30  = 1'h0;
+      6'h3d:
+          \$30  = 1'h1;
+      6'h3e:
+          \$30  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$105  = nf_t;
+    \$89  = nf_t;
     if (issue) begin
-      \$105  = \$26 ;
+      \$89  = \$26 ;
     end
     if (rst) begin
-      \$105  = 2'h0;
+      \$89  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$106  = \$signature__addr ;
+    \$90  = \$signature__addr ;
     if (issue) begin
-      \$106  = \$27 ;
+      \$90  = \$27 ;
     end
     if (rst) begin
-      \$106  = 5'h00;
+      \$90  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$107  = reads_input_t;
+    \$91  = reads_input_t;
     if (issue) begin
-      \$107  = \$28 ;
+      \$91  = \$28 ;
     end
     if (rst) begin
-      \$107  = 1'h1;
+      \$91  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$108  = first_t;
+    \$92  = first_t;
     if (issue) begin
-      \$108  = \$29 ;
+      \$92  = \$29 ;
     end
     if (rst) begin
-      \$108  = 1'h1;
+      \$92  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$109  = last_t;
+    \$93  = last_t;
     if (issue) begin
-      \$109  = \$30 ;
+      \$93  = \$30 ;
     end
     if (rst) begin
-      \$109  = 1'h0;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$110  = wrom__addr;
+    \$94  = wrom__addr;
     if (issue) begin
-      \$110  = \$33 [5:0];
+      \$94  = \$33 [5:0];
     end
     if (rst) begin
-      \$110  = 6'h00;
+      \$94  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$111  = i__payload;
+    \$95  = i__payload;
     if (rst) begin
-      \$111  = 64'h0000000000000000;
+      \$95  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$112  = reads_input_t;
+    \$96  = reads_input_t;
     if (rst) begin
-      \$112  = 1'h0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$113  = issue;
+    \$97  = issue;
     if (rst) begin
-      \$113  = 1'h0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$114  = first_t;
+    \$98  = first_t;
     if (rst) begin
-      \$114  = 1'h0;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$115  = last_t;
+    \$99  = last_t;
     if (rst) begin
-      \$115  = 1'h0;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$116  = nf_t;
+    \$100  = nf_t;
     if (rst) begin
-      \$116  = 2'h0;
+      \$100  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$117  = \$35 ;
+    \$101  = \$35 ;
     if (rst) begin
-      \$117  = 9'h000;
+      \$101  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$118  = \$37 ;
+    \$102  = \$37 ;
     if (rst) begin
-      \$118  = 9'h000;
+      \$102  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$119  = \$39 ;
+    \$103  = \$39 ;
     if (rst) begin
-      \$119  = 9'h000;
+      \$103  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$120  = \$41 ;
+    \$104  = \$41 ;
     if (rst) begin
-      \$120  = 9'h000;
+      \$104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$121  = \$43 ;
+    \$105  = wrom__data[7:0];
     if (rst) begin
-      \$121  = 9'h000;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$122  = \$45 ;
+    \$106  = wrom__data[15:8];
     if (rst) begin
-      \$122  = 9'h000;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$123  = \$47 ;
+    \$107  = wrom__data[23:16];
     if (rst) begin
-      \$123  = 9'h000;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$124  = \$49 ;
+    \$108  = wrom__data[31:24];
     if (rst) begin
-      \$124  = 9'h000;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$125  = wrom__data[7:0];
+    \$109  = \$42 ;
     if (rst) begin
-      \$125  = 8'h00;
+      \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$126  = wrom__data[15:8];
+    \$110  = \$43 ;
     if (rst) begin
-      \$126  = 8'h00;
+      \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$127  = wrom__data[23:16];
+    \$111  = \$44 ;
     if (rst) begin
-      \$127  = 8'h00;
+      \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$128  = wrom__data[31:24];
+    \$112  = \$45 ;
     if (rst) begin
-      \$128  = 8'h00;
+      \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$129  = wrom__data[39:32];
+    \$113  = prod0_0;
     if (rst) begin
-      \$129  = 8'h00;
+      \$113  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$130  = wrom__data[47:40];
+    \$114  = prod1_1;
     if (rst) begin
-      \$130  = 8'h00;
+      \$114  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$131  = wrom__data[55:48];
+    \$115  = prod2_2;
     if (rst) begin
-      \$131  = 8'h00;
+      \$115  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$132  = wrom__data[63:56];
+    \$116  = prod3_3;
     if (rst) begin
-      \$132  = 8'h00;
+      \$116  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$133  = \$50 ;
+    \$117  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$133  = 17'h00000;
+      \$117  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$134  = \$51 ;
+    \$118  = { prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r };
     if (rst) begin
-      \$134  = 17'h00000;
+      \$118  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$135  = \$52 ;
+    \$119  = { prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r };
     if (rst) begin
-      \$135  = 17'h00000;
+      \$119  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$136  = \$53 ;
+    \$120  = { prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r };
     if (rst) begin
-      \$136  = 17'h00000;
+      \$120  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$137  = \$54 ;
+    \$121  = v1;
     if (rst) begin
-      \$137  = 17'h00000;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$138  = \$55 ;
+    \$122  = first1;
     if (rst) begin
-      \$138  = 17'h00000;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$139  = \$56 ;
+    \$123  = last1;
     if (rst) begin
-      \$139  = 17'h00000;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$140  = \$57 ;
+    \$124  = nf1;
     if (rst) begin
-      \$140  = 17'h00000;
+      \$124  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$141  = prod0_0;
+    \$125  = v2;
     if (rst) begin
-      \$141  = 17'h00000;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$142  = prod0_4;
+    \$126  = first2;
     if (rst) begin
-      \$142  = 17'h00000;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$143  = prod1_1;
+    \$127  = last2;
     if (rst) begin
-      \$143  = 17'h00000;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$144  = prod1_5;
+    \$128  = nf2;
     if (rst) begin
-      \$144  = 17'h00000;
+      \$128  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$145  = prod2_2;
+    \$129  = v3;
     if (rst) begin
-      \$145  = 17'h00000;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$146  = prod2_6;
+    \$130  = first3;
     if (rst) begin
-      \$146  = 17'h00000;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$147  = prod3_3;
+    \$131  = last3;
     if (rst) begin
-      \$147  = 17'h00000;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$148  = prod3_7;
+    \$132  = nf3;
     if (rst) begin
-      \$148  = 17'h00000;
+      \$132  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$149  = { \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58 [17], \$58  };
+    \$133  = v4;
     if (rst) begin
-      \$149  = 25'h0000000;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$150  = sum0_s0_0;
+    \$134  = first4;
     if (rst) begin
-      \$150  = 25'h0000000;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$151  = { \$59 [17], \$59 [17], \$59 [17], \$59 [17], \$59 [17], \$59 [17], \$59 [17], \$59  };
+    \$135  = last4;
     if (rst) begin
-      \$151  = 25'h0000000;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$152  = sum1_s0_0;
+    \$136  = nf4;
     if (rst) begin
-      \$152  = 25'h0000000;
+      \$136  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$153  = { \$60 [17], \$60 [17], \$60 [17], \$60 [17], \$60 [17], \$60 [17], \$60 [17], \$60  };
-    if (rst) begin
-      \$153  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$154  = sum2_s0_0;
-    if (rst) begin
-      \$154  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$155  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
-    if (rst) begin
-      \$155  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$156  = sum3_s0_0;
-    if (rst) begin
-      \$156  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$157  = v1;
-    if (rst) begin
-      \$157  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$158  = first1;
-    if (rst) begin
-      \$158  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$159  = last1;
-    if (rst) begin
-      \$159  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$160  = nf1;
-    if (rst) begin
-      \$160  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$161  = v2;
-    if (rst) begin
-      \$161  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$162  = first2;
-    if (rst) begin
-      \$162  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$163  = last2;
-    if (rst) begin
-      \$163  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$164  = nf2;
-    if (rst) begin
-      \$164  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$165  = v3;
-    if (rst) begin
-      \$165  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$166  = first3;
-    if (rst) begin
-      \$166  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$167  = last3;
-    if (rst) begin
-      \$167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$168  = nf3;
-    if (rst) begin
-      \$168  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$169  = v4;
-    if (rst) begin
-      \$169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$170  = first4;
-    if (rst) begin
-      \$170  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$171  = last4;
-    if (rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$172  = nf4;
-    if (rst) begin
-      \$172  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$173  = v5;
-    if (rst) begin
-      \$173  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$174  = first5;
-    if (rst) begin
-      \$174  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$175  = last5;
-    if (rst) begin
-      \$175  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$176  = nf5;
-    if (rst) begin
-      \$176  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$177  = acc0;
-    if (v6) begin
-      \$177  = \$9 [24:0];
+    \$137  = acc0;
+    if (v5) begin
+      \$137  = \$9 [24:0];
     end
     if (rst) begin
-      \$177  = 25'h0000000;
+      \$137  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$178  = acc1;
-    if (v6) begin
-      \$178  = \$12 [24:0];
+    \$138  = acc1;
+    if (v5) begin
+      \$138  = \$12 [24:0];
     end
     if (rst) begin
-      \$178  = 25'h0000000;
+      \$138  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$179  = acc2;
-    if (v6) begin
-      \$179  = \$15 [24:0];
+    \$139  = acc2;
+    if (v5) begin
+      \$139  = \$15 [24:0];
     end
     if (rst) begin
-      \$179  = 25'h0000000;
+      \$139  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$180  = acc3;
-    if (v6) begin
-      \$180  = \$18 [24:0];
+    \$140  = acc3;
+    if (v5) begin
+      \$140  = \$18 [24:0];
     end
     if (rst) begin
-      \$180  = 25'h0000000;
+      \$140  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$181  = \$65 [3:0];
+    \$141  = \$49 [2:0];
     if (rst) begin
-      \$181  = 4'h0;
+      \$141  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$182  = \$signature__addr$36 ;
-    if (\$73 ) begin
-      \$182  = \$76 [2:0];
+    \$142  = \$signature__addr$36 ;
+    if (\$57 ) begin
+      \$142  = \$60 [2:0];
     end
     if (rst) begin
-      \$182  = 3'h0;
+      \$142  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$183  = \rport__addr$39 ;
-    if (\$80 ) begin
-      \$183  = \$83 [2:0];
+    \$143  = \rport__addr$39 ;
+    if (\$64 ) begin
+      \$143  = \$67 [2:0];
     end
     if (rst) begin
-      \$183  = 3'h0;
+      \$143  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$184  = \$97 [2:0];
+    \$144  = \$81 [2:0];
     if (rst) begin
-      \$184  = 3'h0;
+      \$144  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$185  = o__valid;
-    if (\$99 ) begin
-      \$185  = \$102 ;
+    \$145  = o__valid;
+    if (\$83 ) begin
+      \$145  = \$86 ;
     end
     if (rst) begin
-      \$185  = 1'h0;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$186  = o__payload;
-    if (\$99 ) begin
-      \$186  = \$104 ;
+    \$146  = o__payload;
+    if (\$83 ) begin
+      \$146  = \$88 ;
     end
     if (rst) begin
-      \$186  = 100'h0000000000000000000000000;
+      \$146  = 100'h0000000000000000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -11165,10 +9357,6 @@ module \top.s1_conv1_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
-  assign \i__payload[4]  = i__payload[39:32];
-  assign \i__payload[5]  = i__payload[47:40];
-  assign \i__payload[6]  = i__payload[55:48];
-  assign \i__payload[7]  = i__payload[63:56];
   assign \q_in[0]  = q_in[24:0];
   assign \q_in[1]  = q_in[49:25];
   assign \q_in[2]  = q_in[74:50];
@@ -20842,164 +19030,152 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire \$1 ;
   reg [25:0] \$10 ;
-  reg [2:0] \$100 ;
-  reg [8:0] \$101 ;
-  reg [8:0] \$102 ;
-  reg [8:0] \$103 ;
-  reg [8:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [7:0] \$108 ;
+  reg [8:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [16:0] \$105 ;
+  reg [16:0] \$106 ;
+  reg [16:0] \$107 ;
+  reg [16:0] \$108 ;
   reg [16:0] \$109 ;
   wire [25:0] \$11 ;
   reg [16:0] \$110 ;
   reg [16:0] \$111 ;
   reg [16:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [25:0] \$117 ;
-  reg [25:0] \$118 ;
-  reg [25:0] \$119 ;
+  reg [25:0] \$113 ;
+  reg [25:0] \$114 ;
+  reg \$115 ;
+  reg \$116 ;
+  reg \$117 ;
+  reg [3:0] \$118 ;
+  reg \$119 ;
   wire [26:0] \$12 ;
-  reg [25:0] \$120 ;
+  reg \$120 ;
   reg \$121 ;
-  reg \$122 ;
+  reg [3:0] \$122 ;
   reg \$123 ;
-  reg [2:0] \$124 ;
+  reg \$124 ;
   reg \$125 ;
-  reg \$126 ;
+  reg [3:0] \$126 ;
   reg \$127 ;
-  reg [2:0] \$128 ;
+  reg \$128 ;
   reg \$129 ;
-  reg [25:0] \$13 ;
-  reg \$130 ;
-  reg \$131 ;
-  reg [2:0] \$132 ;
-  reg \$133 ;
-  reg \$134 ;
-  reg \$135 ;
+  wire \$13 ;
+  reg [3:0] \$130 ;
+  reg [25:0] \$131 ;
+  reg [25:0] \$132 ;
+  reg [2:0] \$133 ;
+  reg [2:0] \$134 ;
+  reg [2:0] \$135 ;
   reg [2:0] \$136 ;
-  reg [25:0] \$137 ;
-  reg [25:0] \$138 ;
-  reg [25:0] \$139 ;
-  wire [25:0] \$14 ;
-  reg [25:0] \$140 ;
-  reg [2:0] \$141 ;
-  reg [2:0] \$142 ;
-  reg [2:0] \$143 ;
-  reg [2:0] \$144 ;
-  reg \$145 ;
-  reg [103:0] \$146 ;
-  wire [26:0] \$15 ;
-  reg [25:0] \$16 ;
-  wire [25:0] \$17 ;
-  wire [26:0] \$18 ;
+  reg \$137 ;
+  reg [51:0] \$138 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
   wire \$19 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
+  reg [3:0] \$20 ;
+  reg [6:0] \$21 ;
+  reg \$22 ;
+  reg \$23 ;
+  reg \$24 ;
   wire \$25 ;
-  reg [2:0] \$26 ;
-  reg [6:0] \$27 ;
-  reg \$28 ;
-  reg \$29 ;
+  wire [8:0] \$26 ;
+  wire [8:0] \$27 ;
+  wire [31:0] \$28 ;
+  wire [8:0] \$29 ;
   wire \$3 ;
-  reg \$30 ;
-  wire \$31 ;
-  wire [8:0] \$32 ;
+  wire [31:0] \$30 ;
+  wire [8:0] \$31 ;
+  wire [31:0] \$32 ;
   wire [8:0] \$33 ;
   wire [31:0] \$34 ;
   wire [8:0] \$35 ;
-  wire [31:0] \$36 ;
-  wire [8:0] \$37 ;
-  wire [31:0] \$38 ;
-  wire [8:0] \$39 ;
+  wire [16:0] \$36 ;
+  wire [16:0] \$37 ;
+  wire [16:0] \$38 ;
+  wire [16:0] \$39 ;
   wire \$4 ;
-  wire [31:0] \$40 ;
-  wire [8:0] \$41 ;
-  wire [16:0] \$42 ;
-  wire [16:0] \$43 ;
-  wire [16:0] \$44 ;
-  wire [16:0] \$45 ;
+  wire [17:0] \$40 ;
+  wire [17:0] \$41 ;
+  wire \$42 ;
+  wire [3:0] \$43 ;
+  wire \$44 ;
+  wire [4:0] \$45 ;
   wire \$46 ;
-  wire [3:0] \$47 ;
+  wire \$47 ;
   wire \$48 ;
-  wire [4:0] \$49 ;
+  wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
+  wire [3:0] \$55 ;
+  wire [3:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire [3:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
+  wire [3:0] \$62 ;
+  wire [3:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [3:0] \$66 ;
-  wire [3:0] \$67 ;
+  wire \$66 ;
+  wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   reg [25:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
+  wire [3:0] \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [3:0] \$76 ;
-  wire \$77 ;
+  wire \$76 ;
+  wire [4:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [25:0] \$8 ;
   wire \$80 ;
-  wire [4:0] \$81 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire [103:0] \$88 ;
-  reg [2:0] \$89 ;
+  wire [51:0] \$84 ;
+  reg [3:0] \$85 ;
+  reg [6:0] \$86 ;
+  reg \$87 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [26:0] \$9 ;
-  reg [6:0] \$90 ;
-  reg \$91 ;
+  reg [7:0] \$90 ;
+  reg [31:0] \$91 ;
   reg \$92 ;
   reg \$93 ;
-  reg [7:0] \$94 ;
-  reg [31:0] \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg [3:0] \$96 ;
+  reg [8:0] \$97 ;
+  reg [8:0] \$98 ;
+  reg [8:0] \$99 ;
   reg [6:0] \$signature__addr  = 7'h00;
-  reg [2:0] \$signature__addr$36  = 3'h0;
+  reg [2:0] \$signature__addr$30  = 3'h0;
   wire [31:0] \$signature__data ;
-  wire [103:0] \$signature__data$38 ;
+  wire [51:0] \$signature__data$32 ;
   wire \$signature__en ;
-  wire \$signature__en$30 ;
+  wire \$signature__en$24 ;
   reg [25:0] acc0 = 26'h0000000;
   wire [25:0] acc0_next;
   reg [25:0] acc1 = 26'h0000000;
   wire [25:0] acc1_next;
-  reg [25:0] acc2 = 26'h0000000;
-  wire [25:0] acc2_next;
-  reg [25:0] acc3 = 26'h0000000;
-  wire [25:0] acc3_next;
   input clk;
   wire clk;
   reg first1 = 1'h0;
@@ -21026,35 +19202,31 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg last4 = 1'h0;
   reg last5 = 1'h0;
   reg last_t = 1'h0;
-  reg [2:0] nf1 = 3'h0;
-  reg [2:0] nf2 = 3'h0;
-  reg [2:0] nf3 = 3'h0;
-  reg [2:0] nf4 = 3'h0;
-  reg [2:0] nf5 = 3'h0;
-  reg [2:0] nf_t = 3'h0;
-  output [103:0] o__payload;
-  reg [103:0] o__payload = 104'h00000000000000000000000000;
+  reg [3:0] nf1 = 4'h0;
+  reg [3:0] nf2 = 4'h0;
+  reg [3:0] nf3 = 4'h0;
+  reg [3:0] nf4 = 4'h0;
+  reg [3:0] nf5 = 4'h0;
+  reg [3:0] nf_t = 4'h0;
+  output [51:0] o__payload;
+  reg [51:0] o__payload = 52'h0000000000000;
   wire [25:0] \o__payload[0] ;
   wire [25:0] \o__payload[1] ;
-  wire [25:0] \o__payload[2] ;
-  wire [25:0] \o__payload[3] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
+  reg [16:0] prod0_2 = 17'h00000;
+  reg [16:0] prod0_2_r = 17'h00000;
   reg [16:0] prod1_1 = 17'h00000;
   reg [16:0] prod1_1_r = 17'h00000;
-  reg [16:0] prod2_2 = 17'h00000;
-  reg [16:0] prod2_2_r = 17'h00000;
-  reg [16:0] prod3_3 = 17'h00000;
-  reg [16:0] prod3_3_r = 17'h00000;
-  wire [103:0] q_in;
+  reg [16:0] prod1_3 = 17'h00000;
+  reg [16:0] prod1_3_r = 17'h00000;
+  wire [51:0] q_in;
   wire [25:0] \q_in[0] ;
   wire [25:0] \q_in[1] ;
-  wire [25:0] \q_in[2] ;
-  wire [25:0] \q_in[3] ;
   reg [2:0] q_owed = 3'h0;
   wire q_room;
   (* init = 3'h0 *)
@@ -21065,17 +19237,15 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg reads_input_t = 1'h1;
   (* init = 7'h00 *)
   wire [6:0] rport__addr;
-  reg [2:0] \rport__addr$39  = 3'h0;
+  reg [2:0] \rport__addr$33  = 3'h0;
   wire [31:0] rport__data;
-  wire [103:0] \rport__data$82 ;
+  wire [51:0] \rport__data$76 ;
   input rst;
   wire rst;
   (* init = 7'h00 *)
   wire [6:0] sf_t;
   reg [25:0] sum0_s0_0 = 26'h0000000;
   reg [25:0] sum1_s0_0 = 26'h0000000;
-  reg [25:0] sum2_s0_0 = 26'h0000000;
-  reg [25:0] sum3_s0_0 = 26'h0000000;
   (* init = 8'h00 *)
   wire [7:0] t;
   reg v1 = 1'h0;
@@ -21084,20 +19254,20 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   reg v4 = 1'h0;
   reg v5 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
+  reg [7:0] w0_2 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
-  reg [7:0] w2_2 = 8'h00;
-  reg [7:0] w3_3 = 8'h00;
+  reg [7:0] w1_3 = 8'h00;
   reg [7:0] wrom__addr = 8'h00;
   wire [31:0] wrom__data;
   reg [31:0] x_reg = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
+  reg [8:0] xoff0_2 = 9'h000;
+  (* keep = 32'd1 *)
   reg [8:0] xoff1_1 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff2_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_3 = 9'h000;
+  reg [8:0] xoff1_3 = 9'h000;
   reg [31:0] inbuf [71:0];
   initial begin
     inbuf[0] = 32'd0;
@@ -21182,23 +19352,23 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     _0_ <= inbuf[\$signature__addr ];
   end
   assign rport__data = _0_;
-  reg [103:0] queue [5:0];
+  reg [51:0] queue [5:0];
   initial begin
-    queue[0] = 104'h00000000000000000000000000;
-    queue[1] = 104'h00000000000000000000000000;
-    queue[2] = 104'h00000000000000000000000000;
-    queue[3] = 104'h00000000000000000000000000;
-    queue[4] = 104'h00000000000000000000000000;
-    queue[5] = 104'h00000000000000000000000000;
+    queue[0] = 52'h0000000000000;
+    queue[1] = 52'h0000000000000;
+    queue[2] = 52'h0000000000000;
+    queue[3] = 52'h0000000000000;
+    queue[4] = 52'h0000000000000;
+    queue[5] = 52'h0000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$30 )
-      queue[\$signature__addr$36 ] <= q_in;
+    if (\$signature__en$24 )
+      queue[\$signature__addr$30 ] <= q_in;
   end
-  assign \rport__data$82  = queue[\rport__addr$39 ];
-  reg [31:0] rom [134:0];
+  assign \rport__data$76  = queue[\rport__addr$33 ];
+  reg [31:0] rom [206:0];
   initial begin
-    rom[0] = 32'd3461222472;
+    rom[0] = 32'd1048648;
     rom[1] = 32'd0;
     rom[2] = 32'd0;
     rom[3] = 32'd0;
@@ -21206,7 +19376,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     rom[5] = 32'd0;
     rom[6] = 32'd0;
     rom[7] = 32'd0;
-    rom[8] = 32'd3279937574;
+    rom[8] = 32'd14680102;
     rom[9] = 32'd0;
     rom[10] = 32'd0;
     rom[11] = 32'd0;
@@ -21214,7 +19384,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     rom[13] = 32'd0;
     rom[14] = 32'd0;
     rom[15] = 32'd0;
-    rom[16] = 32'd863863087;
+    rom[16] = 32'd8454191;
     rom[17] = 32'd0;
     rom[18] = 32'd0;
     rom[19] = 32'd0;
@@ -21222,7 +19392,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     rom[21] = 32'd0;
     rom[22] = 32'd0;
     rom[23] = 32'd0;
-    rom[24] = 32'd1996564530;
+    rom[24] = 32'd2621490;
     rom[25] = 32'd0;
     rom[26] = 32'd0;
     rom[27] = 32'd0;
@@ -21230,7 +19400,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     rom[29] = 32'd0;
     rom[30] = 32'd0;
     rom[31] = 32'd0;
-    rom[32] = 32'd2147227451;
+    rom[32] = 32'd1507387;
     rom[33] = 32'd0;
     rom[34] = 32'd0;
     rom[35] = 32'd0;
@@ -21238,7 +19408,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     rom[37] = 32'd0;
     rom[38] = 32'd0;
     rom[39] = 32'd0;
-    rom[40] = 32'd3304794184;
+    rom[40] = 32'd2621512;
     rom[41] = 32'd0;
     rom[42] = 32'd0;
     rom[43] = 32'd0;
@@ -21246,7 +19416,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     rom[45] = 32'd0;
     rom[46] = 32'd0;
     rom[47] = 32'd0;
-    rom[48] = 32'd2949658174;
+    rom[48] = 32'd3539006;
     rom[49] = 32'd0;
     rom[50] = 32'd0;
     rom[51] = 32'd0;
@@ -21254,7 +19424,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     rom[53] = 32'd0;
     rom[54] = 32'd0;
     rom[55] = 32'd0;
-    rom[56] = 32'd2193838583;
+    rom[56] = 32'd5308663;
     rom[57] = 32'd0;
     rom[58] = 32'd0;
     rom[59] = 32'd0;
@@ -21262,7 +19432,7 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     rom[61] = 32'd0;
     rom[62] = 32'd0;
     rom[63] = 32'd0;
-    rom[64] = 32'd114187391;
+    rom[64] = 32'd6029439;
     rom[65] = 32'd0;
     rom[66] = 32'd0;
     rom[67] = 32'd0;
@@ -21270,69 +19440,141 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
     rom[69] = 32'd0;
     rom[70] = 32'd0;
     rom[71] = 32'd0;
-    rom[72] = 32'd3471235180;
-    rom[73] = 32'd2140938761;
-    rom[74] = 32'd3234154071;
-    rom[75] = 32'd3424654916;
-    rom[76] = 32'd3156296997;
-    rom[77] = 32'd3773121919;
-    rom[78] = 32'd897417040;
-    rom[79] = 32'd3560961105;
-    rom[80] = 32'd3179250001;
-    rom[81] = 32'd652082837;
-    rom[82] = 32'd4250516607;
-    rom[83] = 32'd879919050;
-    rom[84] = 32'd1816529154;
-    rom[85] = 32'd2136276814;
-    rom[86] = 32'd192936417;
-    rom[87] = 32'd257814264;
-    rom[88] = 32'd3581100375;
-    rom[89] = 32'd1289167026;
-    rom[90] = 32'd724699461;
-    rom[91] = 32'd2114528058;
-    rom[92] = 32'd3168403327;
-    rom[93] = 32'd626714641;
-    rom[94] = 32'd2337448958;
-    rom[95] = 32'd3712670230;
-    rom[96] = 32'd4248376361;
-    rom[97] = 32'd2168130303;
-    rom[98] = 32'd746553734;
-    rom[99] = 32'd951708111;
-    rom[100] = 32'd1921378286;
-    rom[101] = 32'd2143489255;
-    rom[102] = 32'd352177885;
-    rom[103] = 32'd2096087510;
-    rom[104] = 32'd1764170984;
-    rom[105] = 32'd2592018305;
-    rom[106] = 32'd3294450345;
-    rom[107] = 32'd559710129;
-    rom[108] = 32'd3691859173;
-    rom[109] = 32'd772428031;
-    rom[110] = 32'd3624697828;
-    rom[111] = 32'd4086767266;
-    rom[112] = 32'd651176385;
-    rom[113] = 32'd2142706305;
-    rom[114] = 32'd1015102903;
-    rom[115] = 32'd98365903;
-    rom[116] = 32'd313013941;
-    rom[117] = 32'd3908625509;
-    rom[118] = 32'd2111039506;
-    rom[119] = 32'd1585545211;
-    rom[120] = 32'd331547998;
-    rom[121] = 32'd847370072;
-    rom[122] = 32'd2164608775;
-    rom[123] = 32'd354242404;
-    rom[124] = 32'd3343550335;
-    rom[125] = 32'd3340186706;
-    rom[126] = 32'd3785125984;
-    rom[127] = 32'd519077747;
-    rom[128] = 32'd304901459;
-    rom[129] = 32'd833426917;
-    rom[130] = 32'd1865616949;
-    rom[131] = 32'd1149317759;
-    rom[132] = 32'd787860775;
-    rom[133] = 32'd2132548555;
-    rom[134] = 32'd1425084082;
+    rom[72] = 32'd3456126464;
+    rom[73] = 32'd3271589632;
+    rom[74] = 32'd855670016;
+    rom[75] = 32'd1996488960;
+    rom[76] = 32'd2130770944;
+    rom[77] = 32'd3288398592;
+    rom[78] = 32'd2936066048;
+    rom[79] = 32'd2181088000;
+    rom[80] = 32'd100716032;
+    rom[81] = 32'd14155884;
+    rom[82] = 32'd2228233;
+    rom[83] = 32'd4587607;
+    rom[84] = 32'd1441860;
+    rom[85] = 32'd4522021;
+    rom[86] = 32'd4522111;
+    rom[87] = 32'd8323152;
+    rom[88] = 32'd15990865;
+    rom[89] = 32'd8454225;
+    rom[90] = 32'd3456165376;
+    rom[91] = 32'd2130746368;
+    rom[92] = 32'd3221275904;
+    rom[93] = 32'd3422560256;
+    rom[94] = 32'd3154125056;
+    rom[95] = 32'd3758155008;
+    rom[96] = 32'd889224448;
+    rom[97] = 32'd3556785920;
+    rom[98] = 32'd3170926336;
+    rom[99] = 32'd16646293;
+    rom[100] = 32'd12320895;
+    rom[101] = 32'd8323274;
+    rom[102] = 32'd589826;
+    rom[103] = 32'd16711758;
+    rom[104] = 32'd16318689;
+    rom[105] = 32'd15597816;
+    rom[106] = 32'd4259927;
+    rom[107] = 32'd2097330;
+    rom[108] = 32'd637590784;
+    rom[109] = 32'd4244658432;
+    rom[110] = 32'd872444416;
+    rom[111] = 32'd1811957248;
+    rom[112] = 32'd2130727936;
+    rom[113] = 32'd184581888;
+    rom[114] = 32'd251682048;
+    rom[115] = 32'd3573576448;
+    rom[116] = 32'd1275123456;
+    rom[117] = 32'd589893;
+    rom[118] = 32'd2293818;
+    rom[119] = 32'd16711807;
+    rom[120] = 32'd15204369;
+    rom[121] = 32'd10682622;
+    rom[122] = 32'd14286870;
+    rom[123] = 32'd1310761;
+    rom[124] = 32'd655615;
+    rom[125] = 32'd8454278;
+    rom[126] = 32'd721433088;
+    rom[127] = 32'd2113931520;
+    rom[128] = 32'd3154172160;
+    rom[129] = 32'd620780032;
+    rom[130] = 32'd2332054016;
+    rom[131] = 32'd3707783680;
+    rom[132] = 32'd4244650240;
+    rom[133] = 32'd2164275968;
+    rom[134] = 32'd738230016;
+    rom[135] = 32'd15270095;
+    rom[136] = 32'd15139054;
+    rom[137] = 32'd786663;
+    rom[138] = 32'd13500637;
+    rom[139] = 32'd12648662;
+    rom[140] = 32'd1835240;
+    rom[141] = 32'd983169;
+    rom[142] = 32'd5374121;
+    rom[143] = 32'd8323249;
+    rom[144] = 32'd939571456;
+    rom[145] = 32'd1912636672;
+    rom[146] = 32'd2130756352;
+    rom[147] = 32'd335609088;
+    rom[148] = 32'd2080435968;
+    rom[149] = 32'd1761617664;
+    rom[150] = 32'd2583723776;
+    rom[151] = 32'd3288358144;
+    rom[152] = 32'd553671680;
+    rom[153] = 32'd4980965;
+    rom[154] = 32'd5243135;
+    rom[155] = 32'd8323300;
+    rom[156] = 32'd1966242;
+    rom[157] = 32'd2687169;
+    rom[158] = 32'd1704065;
+    rom[159] = 32'd3997879;
+    rom[160] = 32'd15794383;
+    rom[161] = 32'd3539125;
+    rom[162] = 32'd3690990848;
+    rom[163] = 32'd771754496;
+    rom[164] = 32'd3623881728;
+    rom[165] = 32'd4076902144;
+    rom[166] = 32'd637587456;
+    rom[167] = 32'd2130753280;
+    rom[168] = 32'd1006665984;
+    rom[169] = 32'd83942400;
+    rom[170] = 32'd302032896;
+    rom[171] = 32'd14942309;
+    rom[172] = 32'd15204370;
+    rom[173] = 32'd8323323;
+    rom[174] = 32'd327774;
+    rom[175] = 32'd14090328;
+    rom[176] = 32'd5177351;
+    rom[177] = 32'd5177444;
+    rom[178] = 32'd8847487;
+    rom[179] = 32'd3407954;
+    rom[180] = 32'd3892377600;
+    rom[181] = 32'd2097206016;
+    rom[182] = 32'd1577091328;
+    rom[183] = 32'd318817024;
+    rom[184] = 32'd838893824;
+    rom[185] = 32'd2164262144;
+    rom[186] = 32'd352328960;
+    rom[187] = 32'd3338684928;
+    rom[188] = 32'd3338671872;
+    rom[189] = 32'd7340128;
+    rom[190] = 32'd8323187;
+    rom[191] = 32'd7143507;
+    rom[192] = 32'd1376485;
+    rom[193] = 32'd917557;
+    rom[194] = 32'd3276927;
+    rom[195] = 32'd13434919;
+    rom[196] = 32'd1769675;
+    rom[197] = 32'd917682;
+    rom[198] = 32'd3774913536;
+    rom[199] = 32'd503377920;
+    rom[200] = 32'd302001152;
+    rom[201] = 32'd822127872;
+    rom[202] = 32'd1862284032;
+    rom[203] = 32'd1140883712;
+    rom[204] = 32'd771814656;
+    rom[205] = 32'd2130713600;
+    rom[206] = 32'd1409347840;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
@@ -21353,2106 +19595,2770 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign \$9  = $signed(\$8 ) + $signed(sum0_s0_0);
   assign \$11  = first5 ? \$10  : acc1;
   assign \$12  = $signed(\$11 ) + $signed(sum1_s0_0);
-  assign \$14  = first5 ? \$13  : acc2;
-  assign \$15  = $signed(\$14 ) + $signed(sum2_s0_0);
-  assign \$17  = first5 ? \$16  : acc3;
-  assign \$18  = $signed(\$17 ) + $signed(sum3_s0_0);
-  assign \$19  = v5 & last5;
-  assign \$20  = ~ o__valid;
-  assign \$21  = \$20  | o__ready;
-  assign \$22  = | q_stored;
-  assign \$23  = ~ \$22 ;
-  assign \$24  = \$21  & \$23 ;
-  assign \$25  = ~ \$24 ;
-  assign \$signature__en$30  = \$19  & \$25 ;
-  assign \$31  = wrom__addr == 8'h86;
-  assign \$32  = wrom__addr + 1'h1;
-  assign \$33  = \$31  ? 9'h000 : \$32 ;
+  assign \$13  = v5 & last5;
+  assign \$14  = ~ o__valid;
+  assign \$15  = \$14  | o__ready;
+  assign \$16  = | q_stored;
+  assign \$17  = ~ \$16 ;
+  assign \$18  = \$15  & \$17 ;
+  assign \$19  = ~ \$18 ;
+  assign \$signature__en$24  = \$13  & \$19 ;
+  assign \$25  = wrom__addr == 8'hce;
+  assign \$26  = wrom__addr + 1'h1;
+  assign \$27  = \$25  ? 9'h000 : \$26 ;
+  assign \$28  = from_input ? x_reg : rport__data;
+  assign \$29  = $signed(\$28 [7:0]) - $signed(8'h80);
+  assign \$30  = from_input ? x_reg : rport__data;
+  assign \$31  = $signed(\$30 [23:16]) - $signed(8'h80);
+  assign \$32  = from_input ? x_reg : rport__data;
+  assign \$33  = $signed(\$32 [15:8]) - $signed(8'h80);
   assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(\$34 [7:0]) - $signed(8'h80);
-  assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = $signed(\$36 [15:8]) - $signed(8'h80);
-  assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = $signed(\$38 [23:16]) - $signed(8'h80);
-  assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(\$40 [31:24]) - $signed(8'h80);
-  assign \$42  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$43  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$44  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$45  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$46  = issue & last_t;
-  assign \$47  = q_owed + \$46 ;
-  assign \$48  = o__valid & o__ready;
-  assign \$49  = \$47  - \$48 ;
-  assign \$50  = v5 & last5;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = ~ \$53 ;
-  assign \$55  = \$52  & \$54 ;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$50  & \$56 ;
-  assign \$58  = \$signature__addr$36  == 3'h5;
-  assign \$59  = \$signature__addr$36  + 1'h1;
-  assign \$60  = \$58  ? 4'h0 : \$59 ;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = | q_stored;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = \rport__addr$39  == 3'h5;
-  assign \$66  = \rport__addr$39  + 1'h1;
-  assign \$67  = \$65  ? 4'h0 : \$66 ;
-  assign \$68  = v5 & last5;
-  assign \$69  = ~ o__valid;
-  assign \$70  = \$69  | o__ready;
-  assign \$71  = | q_stored;
-  assign \$72  = ~ \$71 ;
-  assign \$73  = \$70  & \$72 ;
-  assign \$74  = ~ \$73 ;
-  assign \$75  = \$68  & \$74 ;
-  assign \$76  = q_stored + \$75 ;
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = | q_stored;
-  assign \$80  = \$78  & \$79 ;
-  assign \$81  = \$76  - \$80 ;
-  assign \$82  = ~ o__valid;
-  assign \$83  = \$82  | o__ready;
-  assign \$84  = | q_stored;
-  assign \$85  = v5 & last5;
-  assign \$86  = \$84  | \$85 ;
-  assign \$87  = | q_stored;
-  assign \$88  = \$87  ? \rport__data$82  : q_in;
+  assign \$35  = $signed(\$34 [31:24]) - $signed(8'h80);
+  assign \$36  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$37  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$38  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$39  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$40  = $signed(prod0_0_r) + $signed(prod0_2_r);
+  assign \$41  = $signed(prod1_1_r) + $signed(prod1_3_r);
+  assign \$42  = issue & last_t;
+  assign \$43  = q_owed + \$42 ;
+  assign \$44  = o__valid & o__ready;
+  assign \$45  = \$43  - \$44 ;
+  assign \$46  = v5 & last5;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = \$46  & \$52 ;
+  assign \$54  = \$signature__addr$30  == 3'h5;
+  assign \$55  = \$signature__addr$30  + 1'h1;
+  assign \$56  = \$54  ? 4'h0 : \$55 ;
+  assign \$57  = ~ o__valid;
+  assign \$58  = \$57  | o__ready;
+  assign \$59  = | q_stored;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = \rport__addr$33  == 3'h5;
+  assign \$62  = \rport__addr$33  + 1'h1;
+  assign \$63  = \$61  ? 4'h0 : \$62 ;
+  assign \$64  = v5 & last5;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = | q_stored;
+  assign \$68  = ~ \$67 ;
+  assign \$69  = \$66  & \$68 ;
+  assign \$70  = ~ \$69 ;
+  assign \$71  = \$64  & \$70 ;
+  assign \$72  = q_stored + \$71 ;
+  assign \$73  = ~ o__valid;
+  assign \$74  = \$73  | o__ready;
+  assign \$75  = | q_stored;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = \$72  - \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
+  assign \$80  = | q_stored;
+  assign \$81  = v5 & last5;
+  assign \$82  = \$80  | \$81 ;
+  assign \$83  = | q_stored;
+  assign \$84  = \$83  ? \rport__data$76  : q_in;
   always @(posedge clk)
-    nf_t <= \$89 ;
+    nf_t <= \$85 ;
   always @(posedge clk)
-    \$signature__addr  <= \$90 ;
+    \$signature__addr  <= \$86 ;
   always @(posedge clk)
-    reads_input_t <= \$91 ;
+    reads_input_t <= \$87 ;
   always @(posedge clk)
-    first_t <= \$92 ;
+    first_t <= \$88 ;
   always @(posedge clk)
-    last_t <= \$93 ;
+    last_t <= \$89 ;
   always @(posedge clk)
-    wrom__addr <= \$94 ;
+    wrom__addr <= \$90 ;
   always @(posedge clk)
-    x_reg <= \$95 ;
+    x_reg <= \$91 ;
   always @(posedge clk)
-    from_input <= \$96 ;
+    from_input <= \$92 ;
   always @(posedge clk)
-    v1 <= \$97 ;
+    v1 <= \$93 ;
   always @(posedge clk)
-    first1 <= \$98 ;
+    first1 <= \$94 ;
   always @(posedge clk)
-    last1 <= \$99 ;
+    last1 <= \$95 ;
   always @(posedge clk)
-    nf1 <= \$100 ;
+    nf1 <= \$96 ;
   always @(posedge clk)
-    xoff0_0 <= \$101 ;
+    xoff0_0 <= \$97 ;
   always @(posedge clk)
-    xoff1_1 <= \$102 ;
+    xoff0_2 <= \$98 ;
   always @(posedge clk)
-    xoff2_2 <= \$103 ;
+    xoff1_1 <= \$99 ;
   always @(posedge clk)
-    xoff3_3 <= \$104 ;
+    xoff1_3 <= \$100 ;
   always @(posedge clk)
-    w0_0 <= \$105 ;
+    w0_0 <= \$101 ;
   always @(posedge clk)
-    w1_1 <= \$106 ;
+    w0_2 <= \$102 ;
   always @(posedge clk)
-    w2_2 <= \$107 ;
+    w1_1 <= \$103 ;
   always @(posedge clk)
-    w3_3 <= \$108 ;
+    w1_3 <= \$104 ;
   always @(posedge clk)
-    prod0_0 <= \$109 ;
+    prod0_0 <= \$105 ;
   always @(posedge clk)
-    prod1_1 <= \$110 ;
+    prod0_2 <= \$106 ;
   always @(posedge clk)
-    prod2_2 <= \$111 ;
+    prod1_1 <= \$107 ;
   always @(posedge clk)
-    prod3_3 <= \$112 ;
+    prod1_3 <= \$108 ;
   always @(posedge clk)
-    prod0_0_r <= \$113 ;
+    prod0_0_r <= \$109 ;
   always @(posedge clk)
-    prod1_1_r <= \$114 ;
+    prod0_2_r <= \$110 ;
   always @(posedge clk)
-    prod2_2_r <= \$115 ;
+    prod1_1_r <= \$111 ;
   always @(posedge clk)
-    prod3_3_r <= \$116 ;
+    prod1_3_r <= \$112 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$117 ;
+    sum0_s0_0 <= \$113 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$118 ;
+    sum1_s0_0 <= \$114 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$119 ;
+    v2 <= \$115 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$120 ;
+    first2 <= \$116 ;
   always @(posedge clk)
-    v2 <= \$121 ;
+    last2 <= \$117 ;
   always @(posedge clk)
-    first2 <= \$122 ;
+    nf2 <= \$118 ;
   always @(posedge clk)
-    last2 <= \$123 ;
+    v3 <= \$119 ;
   always @(posedge clk)
-    nf2 <= \$124 ;
+    first3 <= \$120 ;
   always @(posedge clk)
-    v3 <= \$125 ;
+    last3 <= \$121 ;
   always @(posedge clk)
-    first3 <= \$126 ;
+    nf3 <= \$122 ;
   always @(posedge clk)
-    last3 <= \$127 ;
+    v4 <= \$123 ;
   always @(posedge clk)
-    nf3 <= \$128 ;
+    first4 <= \$124 ;
   always @(posedge clk)
-    v4 <= \$129 ;
+    last4 <= \$125 ;
   always @(posedge clk)
-    first4 <= \$130 ;
+    nf4 <= \$126 ;
   always @(posedge clk)
-    last4 <= \$131 ;
+    v5 <= \$127 ;
   always @(posedge clk)
-    nf4 <= \$132 ;
+    first5 <= \$128 ;
   always @(posedge clk)
-    v5 <= \$133 ;
+    last5 <= \$129 ;
   always @(posedge clk)
-    first5 <= \$134 ;
+    nf5 <= \$130 ;
   always @(posedge clk)
-    last5 <= \$135 ;
+    acc0 <= \$131 ;
   always @(posedge clk)
-    nf5 <= \$136 ;
+    acc1 <= \$132 ;
   always @(posedge clk)
-    acc0 <= \$137 ;
+    q_owed <= \$133 ;
   always @(posedge clk)
-    acc1 <= \$138 ;
+    \$signature__addr$30  <= \$134 ;
   always @(posedge clk)
-    acc2 <= \$139 ;
+    \rport__addr$33  <= \$135 ;
   always @(posedge clk)
-    acc3 <= \$140 ;
+    q_stored <= \$136 ;
   always @(posedge clk)
-    q_owed <= \$141 ;
+    o__valid <= \$137 ;
   always @(posedge clk)
-    \$signature__addr$36  <= \$142 ;
-  always @(posedge clk)
-    \rport__addr$39  <= \$143 ;
-  always @(posedge clk)
-    q_stored <= \$144 ;
-  always @(posedge clk)
-    o__valid <= \$145 ;
-  always @(posedge clk)
-    o__payload <= \$146 ;
+    o__payload <= \$138 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     (* full_case = 32'd1 *)
     casez (nf5)
-      3'h0:
+      4'h0:
           \$7  = 26'h3fff61e;
-      3'h1:
+      4'h1:
+          \$7  = 26'h000003a;
+      4'h2:
           \$7  = 26'h3ffee6c;
-      3'h2:
+      4'h3:
+          \$7  = 26'h3ffeb40;
+      4'h4:
           \$7  = 26'h3fff7af;
-      3'h3:
+      4'h5:
+          \$7  = 26'h3ffce42;
+      4'h6:
           \$7  = 26'h3fffda7;
-      3'h4:
+      4'h7:
+          \$7  = 26'h3ffeba4;
+      4'h8:
           \$7  = 26'h00018bb;
-      3'h5:
+      4'h9:
+          \$7  = 26'h000001a;
+      4'ha:
           \$7  = 26'h000382e;
-      3'h6:
+      4'hb:
+          \$7  = 26'h000158a;
+      4'hc:
           \$7  = 26'h3ffe9a4;
-      3'h7:
+      4'hd:
+          \$7  = 26'h000116d;
+      4'he:
           \$7  = 26'h3fff9ee;
+      4'hf:
+          \$7  = 26'h0000cd8;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     (* full_case = 32'd1 *)
     casez (nf5)
-      3'h0:
+      4'h0:
           \$10  = 26'h3ffeb0e;
-      3'h1:
+      4'h1:
+          \$10  = 26'h3fffc31;
+      4'h2:
           \$10  = 26'h3ffe308;
-      3'h2:
+      4'h3:
+          \$10  = 26'h0000360;
+      4'h4:
           \$10  = 26'h3fff808;
-      3'h3:
+      4'h5:
+          \$10  = 26'h3ffed68;
+      4'h6:
           \$10  = 26'h0000b26;
-      3'h4:
+      4'h7:
+          \$10  = 26'h000071b;
+      4'h8:
           \$10  = 26'h0000037;
-      3'h5:
+      4'h9:
+          \$10  = 26'h3ffd88f;
+      4'ha:
           \$10  = 26'h3ffe749;
-      3'h6:
+      4'hb:
+          \$10  = 26'h3fff62c;
+      4'hc:
           \$10  = 26'h3fff9a7;
-      3'h7:
+      4'hd:
+          \$10  = 26'h3fff6e2;
+      4'he:
           \$10  = 26'h3fffb8e;
+      4'hf:
+          \$10  = 26'h3ffe37d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      3'h0:
-          \$13  = 26'h000003a;
-      3'h1:
-          \$13  = 26'h3ffeb40;
-      3'h2:
-          \$13  = 26'h3ffce42;
-      3'h3:
-          \$13  = 26'h3ffeba4;
-      3'h4:
-          \$13  = 26'h000001a;
-      3'h5:
-          \$13  = 26'h000158a;
-      3'h6:
-          \$13  = 26'h000116d;
-      3'h7:
-          \$13  = 26'h0000cd8;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf5)
-      3'h0:
-          \$16  = 26'h3fffc31;
-      3'h1:
-          \$16  = 26'h0000360;
-      3'h2:
-          \$16  = 26'h3ffed68;
-      3'h3:
-          \$16  = 26'h000071b;
-      3'h4:
-          \$16  = 26'h3ffd88f;
-      3'h5:
-          \$16  = 26'h3fff62c;
-      3'h6:
-          \$16  = 26'h3fff6e2;
-      3'h7:
-          \$16  = 26'h3ffe37d;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$26  = 3'h0;
+    \$20  = 4'h0;
     casez (wrom__addr)
       8'h00:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h01:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h02:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h03:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h04:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h05:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h06:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h07:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h08:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h09:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h0a:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h0b:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h0c:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h0d:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h0e:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h0f:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h10:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h11:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h12:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h13:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h14:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h15:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h16:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h17:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h18:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h19:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h1a:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h1b:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h1c:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h1d:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h1e:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h1f:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h20:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h21:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h22:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h23:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h24:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h25:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h26:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h27:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h28:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h29:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h2a:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h2b:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h2c:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h2d:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h2e:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h2f:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h30:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h31:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h32:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h33:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h34:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h35:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h36:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h37:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h38:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h39:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h3a:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h3b:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h3c:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h3d:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h3e:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h3f:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h40:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h41:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h42:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h43:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h44:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h45:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h46:
-          \$26  = 3'h0;
+          \$20  = 4'h0;
       8'h47:
-          \$26  = 3'h1;
+          \$20  = 4'h1;
       8'h48:
-          \$26  = 3'h1;
+          \$20  = 4'h1;
       8'h49:
-          \$26  = 3'h1;
+          \$20  = 4'h1;
       8'h4a:
-          \$26  = 3'h1;
+          \$20  = 4'h1;
       8'h4b:
-          \$26  = 3'h1;
+          \$20  = 4'h1;
       8'h4c:
-          \$26  = 3'h1;
+          \$20  = 4'h1;
       8'h4d:
-          \$26  = 3'h1;
+          \$20  = 4'h1;
       8'h4e:
-          \$26  = 3'h1;
+          \$20  = 4'h1;
       8'h4f:
-          \$26  = 3'h1;
+          \$20  = 4'h1;
       8'h50:
-          \$26  = 3'h2;
+          \$20  = 4'h2;
       8'h51:
-          \$26  = 3'h2;
+          \$20  = 4'h2;
       8'h52:
-          \$26  = 3'h2;
+          \$20  = 4'h2;
       8'h53:
-          \$26  = 3'h2;
+          \$20  = 4'h2;
       8'h54:
-          \$26  = 3'h2;
+          \$20  = 4'h2;
       8'h55:
-          \$26  = 3'h2;
+          \$20  = 4'h2;
       8'h56:
-          \$26  = 3'h2;
+          \$20  = 4'h2;
       8'h57:
-          \$26  = 3'h2;
+          \$20  = 4'h2;
       8'h58:
-          \$26  = 3'h2;
+          \$20  = 4'h2;
       8'h59:
-          \$26  = 3'h3;
+          \$20  = 4'h3;
       8'h5a:
-          \$26  = 3'h3;
+          \$20  = 4'h3;
       8'h5b:
-          \$26  = 3'h3;
+          \$20  = 4'h3;
       8'h5c:
-          \$26  = 3'h3;
+          \$20  = 4'h3;
       8'h5d:
-          \$26  = 3'h3;
+          \$20  = 4'h3;
       8'h5e:
-          \$26  = 3'h3;
+          \$20  = 4'h3;
       8'h5f:
-          \$26  = 3'h3;
+          \$20  = 4'h3;
       8'h60:
-          \$26  = 3'h3;
+          \$20  = 4'h3;
       8'h61:
-          \$26  = 3'h3;
+          \$20  = 4'h3;
       8'h62:
-          \$26  = 3'h4;
+          \$20  = 4'h4;
       8'h63:
-          \$26  = 3'h4;
+          \$20  = 4'h4;
       8'h64:
-          \$26  = 3'h4;
+          \$20  = 4'h4;
       8'h65:
-          \$26  = 3'h4;
+          \$20  = 4'h4;
       8'h66:
-          \$26  = 3'h4;
+          \$20  = 4'h4;
       8'h67:
-          \$26  = 3'h4;
+          \$20  = 4'h4;
       8'h68:
-          \$26  = 3'h4;
+          \$20  = 4'h4;
       8'h69:
-          \$26  = 3'h4;
+          \$20  = 4'h4;
       8'h6a:
-          \$26  = 3'h4;
+          \$20  = 4'h4;
       8'h6b:
-          \$26  = 3'h5;
+          \$20  = 4'h5;
       8'h6c:
-          \$26  = 3'h5;
+          \$20  = 4'h5;
       8'h6d:
-          \$26  = 3'h5;
+          \$20  = 4'h5;
       8'h6e:
-          \$26  = 3'h5;
+          \$20  = 4'h5;
       8'h6f:
-          \$26  = 3'h5;
+          \$20  = 4'h5;
       8'h70:
-          \$26  = 3'h5;
+          \$20  = 4'h5;
       8'h71:
-          \$26  = 3'h5;
+          \$20  = 4'h5;
       8'h72:
-          \$26  = 3'h5;
+          \$20  = 4'h5;
       8'h73:
-          \$26  = 3'h5;
+          \$20  = 4'h5;
       8'h74:
-          \$26  = 3'h6;
+          \$20  = 4'h6;
       8'h75:
-          \$26  = 3'h6;
+          \$20  = 4'h6;
       8'h76:
-          \$26  = 3'h6;
+          \$20  = 4'h6;
       8'h77:
-          \$26  = 3'h6;
+          \$20  = 4'h6;
       8'h78:
-          \$26  = 3'h6;
+          \$20  = 4'h6;
       8'h79:
-          \$26  = 3'h6;
+          \$20  = 4'h6;
       8'h7a:
-          \$26  = 3'h6;
+          \$20  = 4'h6;
       8'h7b:
-          \$26  = 3'h6;
+          \$20  = 4'h6;
       8'h7c:
-          \$26  = 3'h6;
+          \$20  = 4'h6;
       8'h7d:
-          \$26  = 3'h7;
+          \$20  = 4'h7;
       8'h7e:
-          \$26  = 3'h7;
+          \$20  = 4'h7;
       8'h7f:
-          \$26  = 3'h7;
+          \$20  = 4'h7;
       8'h80:
-          \$26  = 3'h7;
+          \$20  = 4'h7;
       8'h81:
-          \$26  = 3'h7;
+          \$20  = 4'h7;
       8'h82:
-          \$26  = 3'h7;
+          \$20  = 4'h7;
       8'h83:
-          \$26  = 3'h7;
+          \$20  = 4'h7;
       8'h84:
-          \$26  = 3'h7;
+          \$20  = 4'h7;
       8'h85:
-          \$26  = 3'h7;
+          \$20  = 4'h7;
       8'h86:
-          \$26  = 3'h0;
+          \$20  = 4'h8;
+      8'h87:
+          \$20  = 4'h8;
+      8'h88:
+          \$20  = 4'h8;
+      8'h89:
+          \$20  = 4'h8;
+      8'h8a:
+          \$20  = 4'h8;
+      8'h8b:
+          \$20  = 4'h8;
+      8'h8c:
+          \$20  = 4'h8;
+      8'h8d:
+          \$20  = 4'h8;
+      8'h8e:
+          \$20  = 4'h8;
+      8'h8f:
+          \$20  = 4'h9;
+      8'h90:
+          \$20  = 4'h9;
+      8'h91:
+          \$20  = 4'h9;
+      8'h92:
+          \$20  = 4'h9;
+      8'h93:
+          \$20  = 4'h9;
+      8'h94:
+          \$20  = 4'h9;
+      8'h95:
+          \$20  = 4'h9;
+      8'h96:
+          \$20  = 4'h9;
+      8'h97:
+          \$20  = 4'h9;
+      8'h98:
+          \$20  = 4'ha;
+      8'h99:
+          \$20  = 4'ha;
+      8'h9a:
+          \$20  = 4'ha;
+      8'h9b:
+          \$20  = 4'ha;
+      8'h9c:
+          \$20  = 4'ha;
+      8'h9d:
+          \$20  = 4'ha;
+      8'h9e:
+          \$20  = 4'ha;
+      8'h9f:
+          \$20  = 4'ha;
+      8'ha0:
+          \$20  = 4'ha;
+      8'ha1:
+          \$20  = 4'hb;
+      8'ha2:
+          \$20  = 4'hb;
+      8'ha3:
+          \$20  = 4'hb;
+      8'ha4:
+          \$20  = 4'hb;
+      8'ha5:
+          \$20  = 4'hb;
+      8'ha6:
+          \$20  = 4'hb;
+      8'ha7:
+          \$20  = 4'hb;
+      8'ha8:
+          \$20  = 4'hb;
+      8'ha9:
+          \$20  = 4'hb;
+      8'haa:
+          \$20  = 4'hc;
+      8'hab:
+          \$20  = 4'hc;
+      8'hac:
+          \$20  = 4'hc;
+      8'had:
+          \$20  = 4'hc;
+      8'hae:
+          \$20  = 4'hc;
+      8'haf:
+          \$20  = 4'hc;
+      8'hb0:
+          \$20  = 4'hc;
+      8'hb1:
+          \$20  = 4'hc;
+      8'hb2:
+          \$20  = 4'hc;
+      8'hb3:
+          \$20  = 4'hd;
+      8'hb4:
+          \$20  = 4'hd;
+      8'hb5:
+          \$20  = 4'hd;
+      8'hb6:
+          \$20  = 4'hd;
+      8'hb7:
+          \$20  = 4'hd;
+      8'hb8:
+          \$20  = 4'hd;
+      8'hb9:
+          \$20  = 4'hd;
+      8'hba:
+          \$20  = 4'hd;
+      8'hbb:
+          \$20  = 4'hd;
+      8'hbc:
+          \$20  = 4'he;
+      8'hbd:
+          \$20  = 4'he;
+      8'hbe:
+          \$20  = 4'he;
+      8'hbf:
+          \$20  = 4'he;
+      8'hc0:
+          \$20  = 4'he;
+      8'hc1:
+          \$20  = 4'he;
+      8'hc2:
+          \$20  = 4'he;
+      8'hc3:
+          \$20  = 4'he;
+      8'hc4:
+          \$20  = 4'he;
+      8'hc5:
+          \$20  = 4'hf;
+      8'hc6:
+          \$20  = 4'hf;
+      8'hc7:
+          \$20  = 4'hf;
+      8'hc8:
+          \$20  = 4'hf;
+      8'hc9:
+          \$20  = 4'hf;
+      8'hca:
+          \$20  = 4'hf;
+      8'hcb:
+          \$20  = 4'hf;
+      8'hcc:
+          \$20  = 4'hf;
+      8'hcd:
+          \$20  = 4'hf;
+      8'hce:
+          \$20  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$27  = 7'h00;
+    \$21  = 7'h00;
     casez (wrom__addr)
       8'h00:
-          \$27  = 7'h01;
+          \$21  = 7'h01;
       8'h01:
-          \$27  = 7'h02;
+          \$21  = 7'h02;
       8'h02:
-          \$27  = 7'h03;
+          \$21  = 7'h03;
       8'h03:
-          \$27  = 7'h04;
+          \$21  = 7'h04;
       8'h04:
-          \$27  = 7'h05;
+          \$21  = 7'h05;
       8'h05:
-          \$27  = 7'h06;
+          \$21  = 7'h06;
       8'h06:
-          \$27  = 7'h07;
+          \$21  = 7'h07;
       8'h07:
-          \$27  = 7'h08;
+          \$21  = 7'h08;
       8'h08:
-          \$27  = 7'h09;
+          \$21  = 7'h09;
       8'h09:
-          \$27  = 7'h0a;
+          \$21  = 7'h0a;
       8'h0a:
-          \$27  = 7'h0b;
+          \$21  = 7'h0b;
       8'h0b:
-          \$27  = 7'h0c;
+          \$21  = 7'h0c;
       8'h0c:
-          \$27  = 7'h0d;
+          \$21  = 7'h0d;
       8'h0d:
-          \$27  = 7'h0e;
+          \$21  = 7'h0e;
       8'h0e:
-          \$27  = 7'h0f;
+          \$21  = 7'h0f;
       8'h0f:
-          \$27  = 7'h10;
+          \$21  = 7'h10;
       8'h10:
-          \$27  = 7'h11;
+          \$21  = 7'h11;
       8'h11:
-          \$27  = 7'h12;
+          \$21  = 7'h12;
       8'h12:
-          \$27  = 7'h13;
+          \$21  = 7'h13;
       8'h13:
-          \$27  = 7'h14;
+          \$21  = 7'h14;
       8'h14:
-          \$27  = 7'h15;
+          \$21  = 7'h15;
       8'h15:
-          \$27  = 7'h16;
+          \$21  = 7'h16;
       8'h16:
-          \$27  = 7'h17;
+          \$21  = 7'h17;
       8'h17:
-          \$27  = 7'h18;
+          \$21  = 7'h18;
       8'h18:
-          \$27  = 7'h19;
+          \$21  = 7'h19;
       8'h19:
-          \$27  = 7'h1a;
+          \$21  = 7'h1a;
       8'h1a:
-          \$27  = 7'h1b;
+          \$21  = 7'h1b;
       8'h1b:
-          \$27  = 7'h1c;
+          \$21  = 7'h1c;
       8'h1c:
-          \$27  = 7'h1d;
+          \$21  = 7'h1d;
       8'h1d:
-          \$27  = 7'h1e;
+          \$21  = 7'h1e;
       8'h1e:
-          \$27  = 7'h1f;
+          \$21  = 7'h1f;
       8'h1f:
-          \$27  = 7'h20;
+          \$21  = 7'h20;
       8'h20:
-          \$27  = 7'h21;
+          \$21  = 7'h21;
       8'h21:
-          \$27  = 7'h22;
+          \$21  = 7'h22;
       8'h22:
-          \$27  = 7'h23;
+          \$21  = 7'h23;
       8'h23:
-          \$27  = 7'h24;
+          \$21  = 7'h24;
       8'h24:
-          \$27  = 7'h25;
+          \$21  = 7'h25;
       8'h25:
-          \$27  = 7'h26;
+          \$21  = 7'h26;
       8'h26:
-          \$27  = 7'h27;
+          \$21  = 7'h27;
       8'h27:
-          \$27  = 7'h28;
+          \$21  = 7'h28;
       8'h28:
-          \$27  = 7'h29;
+          \$21  = 7'h29;
       8'h29:
-          \$27  = 7'h2a;
+          \$21  = 7'h2a;
       8'h2a:
-          \$27  = 7'h2b;
+          \$21  = 7'h2b;
       8'h2b:
-          \$27  = 7'h2c;
+          \$21  = 7'h2c;
       8'h2c:
-          \$27  = 7'h2d;
+          \$21  = 7'h2d;
       8'h2d:
-          \$27  = 7'h2e;
+          \$21  = 7'h2e;
       8'h2e:
-          \$27  = 7'h2f;
+          \$21  = 7'h2f;
       8'h2f:
-          \$27  = 7'h30;
+          \$21  = 7'h30;
       8'h30:
-          \$27  = 7'h31;
+          \$21  = 7'h31;
       8'h31:
-          \$27  = 7'h32;
+          \$21  = 7'h32;
       8'h32:
-          \$27  = 7'h33;
+          \$21  = 7'h33;
       8'h33:
-          \$27  = 7'h34;
+          \$21  = 7'h34;
       8'h34:
-          \$27  = 7'h35;
+          \$21  = 7'h35;
       8'h35:
-          \$27  = 7'h36;
+          \$21  = 7'h36;
       8'h36:
-          \$27  = 7'h37;
+          \$21  = 7'h37;
       8'h37:
-          \$27  = 7'h38;
+          \$21  = 7'h38;
       8'h38:
-          \$27  = 7'h39;
+          \$21  = 7'h39;
       8'h39:
-          \$27  = 7'h3a;
+          \$21  = 7'h3a;
       8'h3a:
-          \$27  = 7'h3b;
+          \$21  = 7'h3b;
       8'h3b:
-          \$27  = 7'h3c;
+          \$21  = 7'h3c;
       8'h3c:
-          \$27  = 7'h3d;
+          \$21  = 7'h3d;
       8'h3d:
-          \$27  = 7'h3e;
+          \$21  = 7'h3e;
       8'h3e:
-          \$27  = 7'h3f;
+          \$21  = 7'h3f;
       8'h3f:
-          \$27  = 7'h40;
+          \$21  = 7'h40;
       8'h40:
-          \$27  = 7'h41;
+          \$21  = 7'h41;
       8'h41:
-          \$27  = 7'h42;
+          \$21  = 7'h42;
       8'h42:
-          \$27  = 7'h43;
+          \$21  = 7'h43;
       8'h43:
-          \$27  = 7'h44;
+          \$21  = 7'h44;
       8'h44:
-          \$27  = 7'h45;
+          \$21  = 7'h45;
       8'h45:
-          \$27  = 7'h46;
+          \$21  = 7'h46;
       8'h46:
-          \$27  = 7'h47;
+          \$21  = 7'h47;
       8'h47:
-          \$27  = 7'h01;
+          \$21  = 7'h00;
       8'h48:
-          \$27  = 7'h09;
+          \$21  = 7'h08;
       8'h49:
-          \$27  = 7'h11;
+          \$21  = 7'h10;
       8'h4a:
-          \$27  = 7'h19;
+          \$21  = 7'h18;
       8'h4b:
-          \$27  = 7'h21;
+          \$21  = 7'h20;
       8'h4c:
-          \$27  = 7'h29;
+          \$21  = 7'h28;
       8'h4d:
-          \$27  = 7'h31;
+          \$21  = 7'h30;
       8'h4e:
-          \$27  = 7'h39;
+          \$21  = 7'h38;
       8'h4f:
-          \$27  = 7'h41;
+          \$21  = 7'h40;
       8'h50:
-          \$27  = 7'h02;
+          \$21  = 7'h01;
       8'h51:
-          \$27  = 7'h0a;
+          \$21  = 7'h09;
       8'h52:
-          \$27  = 7'h12;
+          \$21  = 7'h11;
       8'h53:
-          \$27  = 7'h1a;
+          \$21  = 7'h19;
       8'h54:
-          \$27  = 7'h22;
+          \$21  = 7'h21;
       8'h55:
-          \$27  = 7'h2a;
+          \$21  = 7'h29;
       8'h56:
-          \$27  = 7'h32;
+          \$21  = 7'h31;
       8'h57:
-          \$27  = 7'h3a;
+          \$21  = 7'h39;
       8'h58:
-          \$27  = 7'h42;
+          \$21  = 7'h41;
       8'h59:
-          \$27  = 7'h03;
+          \$21  = 7'h01;
       8'h5a:
-          \$27  = 7'h0b;
+          \$21  = 7'h09;
       8'h5b:
-          \$27  = 7'h13;
+          \$21  = 7'h11;
       8'h5c:
-          \$27  = 7'h1b;
+          \$21  = 7'h19;
       8'h5d:
-          \$27  = 7'h23;
+          \$21  = 7'h21;
       8'h5e:
-          \$27  = 7'h2b;
+          \$21  = 7'h29;
       8'h5f:
-          \$27  = 7'h33;
+          \$21  = 7'h31;
       8'h60:
-          \$27  = 7'h3b;
+          \$21  = 7'h39;
       8'h61:
-          \$27  = 7'h43;
+          \$21  = 7'h41;
       8'h62:
-          \$27  = 7'h04;
+          \$21  = 7'h02;
       8'h63:
-          \$27  = 7'h0c;
+          \$21  = 7'h0a;
       8'h64:
-          \$27  = 7'h14;
+          \$21  = 7'h12;
       8'h65:
-          \$27  = 7'h1c;
+          \$21  = 7'h1a;
       8'h66:
-          \$27  = 7'h24;
+          \$21  = 7'h22;
       8'h67:
-          \$27  = 7'h2c;
+          \$21  = 7'h2a;
       8'h68:
-          \$27  = 7'h34;
+          \$21  = 7'h32;
       8'h69:
-          \$27  = 7'h3c;
+          \$21  = 7'h3a;
       8'h6a:
-          \$27  = 7'h44;
+          \$21  = 7'h42;
       8'h6b:
-          \$27  = 7'h05;
+          \$21  = 7'h02;
       8'h6c:
-          \$27  = 7'h0d;
+          \$21  = 7'h0a;
       8'h6d:
-          \$27  = 7'h15;
+          \$21  = 7'h12;
       8'h6e:
-          \$27  = 7'h1d;
+          \$21  = 7'h1a;
       8'h6f:
-          \$27  = 7'h25;
+          \$21  = 7'h22;
       8'h70:
-          \$27  = 7'h2d;
+          \$21  = 7'h2a;
       8'h71:
-          \$27  = 7'h35;
+          \$21  = 7'h32;
       8'h72:
-          \$27  = 7'h3d;
+          \$21  = 7'h3a;
       8'h73:
-          \$27  = 7'h45;
+          \$21  = 7'h42;
       8'h74:
-          \$27  = 7'h06;
+          \$21  = 7'h03;
       8'h75:
-          \$27  = 7'h0e;
+          \$21  = 7'h0b;
       8'h76:
-          \$27  = 7'h16;
+          \$21  = 7'h13;
       8'h77:
-          \$27  = 7'h1e;
+          \$21  = 7'h1b;
       8'h78:
-          \$27  = 7'h26;
+          \$21  = 7'h23;
       8'h79:
-          \$27  = 7'h2e;
+          \$21  = 7'h2b;
       8'h7a:
-          \$27  = 7'h36;
+          \$21  = 7'h33;
       8'h7b:
-          \$27  = 7'h3e;
+          \$21  = 7'h3b;
       8'h7c:
-          \$27  = 7'h46;
+          \$21  = 7'h43;
       8'h7d:
-          \$27  = 7'h07;
+          \$21  = 7'h03;
       8'h7e:
-          \$27  = 7'h0f;
+          \$21  = 7'h0b;
       8'h7f:
-          \$27  = 7'h17;
+          \$21  = 7'h13;
       8'h80:
-          \$27  = 7'h1f;
+          \$21  = 7'h1b;
       8'h81:
-          \$27  = 7'h27;
+          \$21  = 7'h23;
       8'h82:
-          \$27  = 7'h2f;
+          \$21  = 7'h2b;
       8'h83:
-          \$27  = 7'h37;
+          \$21  = 7'h33;
       8'h84:
-          \$27  = 7'h3f;
+          \$21  = 7'h3b;
       8'h85:
-          \$27  = 7'h47;
+          \$21  = 7'h43;
       8'h86:
-          \$27  = 7'h00;
+          \$21  = 7'h04;
+      8'h87:
+          \$21  = 7'h0c;
+      8'h88:
+          \$21  = 7'h14;
+      8'h89:
+          \$21  = 7'h1c;
+      8'h8a:
+          \$21  = 7'h24;
+      8'h8b:
+          \$21  = 7'h2c;
+      8'h8c:
+          \$21  = 7'h34;
+      8'h8d:
+          \$21  = 7'h3c;
+      8'h8e:
+          \$21  = 7'h44;
+      8'h8f:
+          \$21  = 7'h04;
+      8'h90:
+          \$21  = 7'h0c;
+      8'h91:
+          \$21  = 7'h14;
+      8'h92:
+          \$21  = 7'h1c;
+      8'h93:
+          \$21  = 7'h24;
+      8'h94:
+          \$21  = 7'h2c;
+      8'h95:
+          \$21  = 7'h34;
+      8'h96:
+          \$21  = 7'h3c;
+      8'h97:
+          \$21  = 7'h44;
+      8'h98:
+          \$21  = 7'h05;
+      8'h99:
+          \$21  = 7'h0d;
+      8'h9a:
+          \$21  = 7'h15;
+      8'h9b:
+          \$21  = 7'h1d;
+      8'h9c:
+          \$21  = 7'h25;
+      8'h9d:
+          \$21  = 7'h2d;
+      8'h9e:
+          \$21  = 7'h35;
+      8'h9f:
+          \$21  = 7'h3d;
+      8'ha0:
+          \$21  = 7'h45;
+      8'ha1:
+          \$21  = 7'h05;
+      8'ha2:
+          \$21  = 7'h0d;
+      8'ha3:
+          \$21  = 7'h15;
+      8'ha4:
+          \$21  = 7'h1d;
+      8'ha5:
+          \$21  = 7'h25;
+      8'ha6:
+          \$21  = 7'h2d;
+      8'ha7:
+          \$21  = 7'h35;
+      8'ha8:
+          \$21  = 7'h3d;
+      8'ha9:
+          \$21  = 7'h45;
+      8'haa:
+          \$21  = 7'h06;
+      8'hab:
+          \$21  = 7'h0e;
+      8'hac:
+          \$21  = 7'h16;
+      8'had:
+          \$21  = 7'h1e;
+      8'hae:
+          \$21  = 7'h26;
+      8'haf:
+          \$21  = 7'h2e;
+      8'hb0:
+          \$21  = 7'h36;
+      8'hb1:
+          \$21  = 7'h3e;
+      8'hb2:
+          \$21  = 7'h46;
+      8'hb3:
+          \$21  = 7'h06;
+      8'hb4:
+          \$21  = 7'h0e;
+      8'hb5:
+          \$21  = 7'h16;
+      8'hb6:
+          \$21  = 7'h1e;
+      8'hb7:
+          \$21  = 7'h26;
+      8'hb8:
+          \$21  = 7'h2e;
+      8'hb9:
+          \$21  = 7'h36;
+      8'hba:
+          \$21  = 7'h3e;
+      8'hbb:
+          \$21  = 7'h46;
+      8'hbc:
+          \$21  = 7'h07;
+      8'hbd:
+          \$21  = 7'h0f;
+      8'hbe:
+          \$21  = 7'h17;
+      8'hbf:
+          \$21  = 7'h1f;
+      8'hc0:
+          \$21  = 7'h27;
+      8'hc1:
+          \$21  = 7'h2f;
+      8'hc2:
+          \$21  = 7'h37;
+      8'hc3:
+          \$21  = 7'h3f;
+      8'hc4:
+          \$21  = 7'h47;
+      8'hc5:
+          \$21  = 7'h07;
+      8'hc6:
+          \$21  = 7'h0f;
+      8'hc7:
+          \$21  = 7'h17;
+      8'hc8:
+          \$21  = 7'h1f;
+      8'hc9:
+          \$21  = 7'h27;
+      8'hca:
+          \$21  = 7'h2f;
+      8'hcb:
+          \$21  = 7'h37;
+      8'hcc:
+          \$21  = 7'h3f;
+      8'hcd:
+          \$21  = 7'h47;
+      8'hce:
+          \$21  = 7'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$28  = 1'h0;
+    \$22  = 1'h0;
     casez (wrom__addr)
       8'h00:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h01:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h02:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h03:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h04:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h05:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h06:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h07:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h08:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h09:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h0a:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h0b:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h0c:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h0d:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h0e:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h0f:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h10:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h11:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h12:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h13:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h14:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h15:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h16:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h17:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h18:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h19:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h1a:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h1b:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h1c:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h1d:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h1e:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h1f:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h20:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h21:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h22:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h23:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h24:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h25:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h26:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h27:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h28:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h29:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h2a:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h2b:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h2c:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h2d:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h2e:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h2f:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h30:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h31:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h32:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h33:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h34:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h35:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h36:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h37:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h38:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h39:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h3a:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h3b:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h3c:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h3d:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h3e:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h3f:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h40:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h41:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h42:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h43:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h44:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h45:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h46:
-          \$28  = 1'h1;
+          \$22  = 1'h1;
       8'h47:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h48:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h49:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h4a:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h4b:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h4c:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h4d:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h4e:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h4f:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h50:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h51:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h52:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h53:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h54:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h55:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h56:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h57:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h58:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h59:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h5a:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h5b:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h5c:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h5d:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h5e:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h5f:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h60:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h61:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h62:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h63:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h64:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h65:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h66:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h67:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h68:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h69:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h6a:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h6b:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h6c:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h6d:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h6e:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h6f:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h70:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h71:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h72:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h73:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h74:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h75:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h76:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h77:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h78:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h79:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h7a:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h7b:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h7c:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h7d:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h7e:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h7f:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h80:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h81:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h82:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h83:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h84:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h85:
-          \$28  = 1'h0;
+          \$22  = 1'h0;
       8'h86:
-          \$28  = 1'h1;
+          \$22  = 1'h0;
+      8'h87:
+          \$22  = 1'h0;
+      8'h88:
+          \$22  = 1'h0;
+      8'h89:
+          \$22  = 1'h0;
+      8'h8a:
+          \$22  = 1'h0;
+      8'h8b:
+          \$22  = 1'h0;
+      8'h8c:
+          \$22  = 1'h0;
+      8'h8d:
+          \$22  = 1'h0;
+      8'h8e:
+          \$22  = 1'h0;
+      8'h8f:
+          \$22  = 1'h0;
+      8'h90:
+          \$22  = 1'h0;
+      8'h91:
+          \$22  = 1'h0;
+      8'h92:
+          \$22  = 1'h0;
+      8'h93:
+          \$22  = 1'h0;
+      8'h94:
+          \$22  = 1'h0;
+      8'h95:
+          \$22  = 1'h0;
+      8'h96:
+          \$22  = 1'h0;
+      8'h97:
+          \$22  = 1'h0;
+      8'h98:
+          \$22  = 1'h0;
+      8'h99:
+          \$22  = 1'h0;
+      8'h9a:
+          \$22  = 1'h0;
+      8'h9b:
+          \$22  = 1'h0;
+      8'h9c:
+          \$22  = 1'h0;
+      8'h9d:
+          \$22  = 1'h0;
+      8'h9e:
+          \$22  = 1'h0;
+      8'h9f:
+          \$22  = 1'h0;
+      8'ha0:
+          \$22  = 1'h0;
+      8'ha1:
+          \$22  = 1'h0;
+      8'ha2:
+          \$22  = 1'h0;
+      8'ha3:
+          \$22  = 1'h0;
+      8'ha4:
+          \$22  = 1'h0;
+      8'ha5:
+          \$22  = 1'h0;
+      8'ha6:
+          \$22  = 1'h0;
+      8'ha7:
+          \$22  = 1'h0;
+      8'ha8:
+          \$22  = 1'h0;
+      8'ha9:
+          \$22  = 1'h0;
+      8'haa:
+          \$22  = 1'h0;
+      8'hab:
+          \$22  = 1'h0;
+      8'hac:
+          \$22  = 1'h0;
+      8'had:
+          \$22  = 1'h0;
+      8'hae:
+          \$22  = 1'h0;
+      8'haf:
+          \$22  = 1'h0;
+      8'hb0:
+          \$22  = 1'h0;
+      8'hb1:
+          \$22  = 1'h0;
+      8'hb2:
+          \$22  = 1'h0;
+      8'hb3:
+          \$22  = 1'h0;
+      8'hb4:
+          \$22  = 1'h0;
+      8'hb5:
+          \$22  = 1'h0;
+      8'hb6:
+          \$22  = 1'h0;
+      8'hb7:
+          \$22  = 1'h0;
+      8'hb8:
+          \$22  = 1'h0;
+      8'hb9:
+          \$22  = 1'h0;
+      8'hba:
+          \$22  = 1'h0;
+      8'hbb:
+          \$22  = 1'h0;
+      8'hbc:
+          \$22  = 1'h0;
+      8'hbd:
+          \$22  = 1'h0;
+      8'hbe:
+          \$22  = 1'h0;
+      8'hbf:
+          \$22  = 1'h0;
+      8'hc0:
+          \$22  = 1'h0;
+      8'hc1:
+          \$22  = 1'h0;
+      8'hc2:
+          \$22  = 1'h0;
+      8'hc3:
+          \$22  = 1'h0;
+      8'hc4:
+          \$22  = 1'h0;
+      8'hc5:
+          \$22  = 1'h0;
+      8'hc6:
+          \$22  = 1'h0;
+      8'hc7:
+          \$22  = 1'h0;
+      8'hc8:
+          \$22  = 1'h0;
+      8'hc9:
+          \$22  = 1'h0;
+      8'hca:
+          \$22  = 1'h0;
+      8'hcb:
+          \$22  = 1'h0;
+      8'hcc:
+          \$22  = 1'h0;
+      8'hcd:
+          \$22  = 1'h0;
+      8'hce:
+          \$22  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$29  = 1'h0;
+    \$23  = 1'h0;
     casez (wrom__addr)
       8'h00:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h01:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h02:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h03:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h04:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h05:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h06:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h07:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h08:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h09:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h0a:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h0b:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h0c:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h0d:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h0e:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h0f:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h10:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h11:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h12:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h13:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h14:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h15:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h16:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h17:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h18:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h19:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h1a:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h1b:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h1c:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h1d:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h1e:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h1f:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h20:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h21:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h22:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h23:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h24:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h25:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h26:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h27:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h28:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h29:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h2a:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h2b:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h2c:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h2d:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h2e:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h2f:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h30:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h31:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h32:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h33:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h34:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h35:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h36:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h37:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h38:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h39:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h3a:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h3b:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h3c:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h3d:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h3e:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h3f:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h40:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h41:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h42:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h43:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h44:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h45:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h46:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h47:
-          \$29  = 1'h1;
+          \$23  = 1'h1;
       8'h48:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h49:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h4a:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h4b:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h4c:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h4d:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h4e:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h4f:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h50:
-          \$29  = 1'h1;
+          \$23  = 1'h1;
       8'h51:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h52:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h53:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h54:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h55:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h56:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h57:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h58:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h59:
-          \$29  = 1'h1;
+          \$23  = 1'h1;
       8'h5a:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h5b:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h5c:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h5d:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h5e:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h5f:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h60:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h61:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h62:
-          \$29  = 1'h1;
+          \$23  = 1'h1;
       8'h63:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h64:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h65:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h66:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h67:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h68:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h69:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h6a:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h6b:
-          \$29  = 1'h1;
+          \$23  = 1'h1;
       8'h6c:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h6d:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h6e:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h6f:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h70:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h71:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h72:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h73:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h74:
-          \$29  = 1'h1;
+          \$23  = 1'h1;
       8'h75:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h76:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h77:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h78:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h79:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h7a:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h7b:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h7c:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h7d:
-          \$29  = 1'h1;
+          \$23  = 1'h1;
       8'h7e:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h7f:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h80:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h81:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h82:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h83:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h84:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h85:
-          \$29  = 1'h0;
+          \$23  = 1'h0;
       8'h86:
-          \$29  = 1'h1;
+          \$23  = 1'h1;
+      8'h87:
+          \$23  = 1'h0;
+      8'h88:
+          \$23  = 1'h0;
+      8'h89:
+          \$23  = 1'h0;
+      8'h8a:
+          \$23  = 1'h0;
+      8'h8b:
+          \$23  = 1'h0;
+      8'h8c:
+          \$23  = 1'h0;
+      8'h8d:
+          \$23  = 1'h0;
+      8'h8e:
+          \$23  = 1'h0;
+      8'h8f:
+          \$23  = 1'h1;
+      8'h90:
+          \$23  = 1'h0;
+      8'h91:
+          \$23  = 1'h0;
+      8'h92:
+          \$23  = 1'h0;
+      8'h93:
+          \$23  = 1'h0;
+      8'h94:
+          \$23  = 1'h0;
+      8'h95:
+          \$23  = 1'h0;
+      8'h96:
+          \$23  = 1'h0;
+      8'h97:
+          \$23  = 1'h0;
+      8'h98:
+          \$23  = 1'h1;
+      8'h99:
+          \$23  = 1'h0;
+      8'h9a:
+          \$23  = 1'h0;
+      8'h9b:
+          \$23  = 1'h0;
+      8'h9c:
+          \$23  = 1'h0;
+      8'h9d:
+          \$23  = 1'h0;
+      8'h9e:
+          \$23  = 1'h0;
+      8'h9f:
+          \$23  = 1'h0;
+      8'ha0:
+          \$23  = 1'h0;
+      8'ha1:
+          \$23  = 1'h1;
+      8'ha2:
+          \$23  = 1'h0;
+      8'ha3:
+          \$23  = 1'h0;
+      8'ha4:
+          \$23  = 1'h0;
+      8'ha5:
+          \$23  = 1'h0;
+      8'ha6:
+          \$23  = 1'h0;
+      8'ha7:
+          \$23  = 1'h0;
+      8'ha8:
+          \$23  = 1'h0;
+      8'ha9:
+          \$23  = 1'h0;
+      8'haa:
+          \$23  = 1'h1;
+      8'hab:
+          \$23  = 1'h0;
+      8'hac:
+          \$23  = 1'h0;
+      8'had:
+          \$23  = 1'h0;
+      8'hae:
+          \$23  = 1'h0;
+      8'haf:
+          \$23  = 1'h0;
+      8'hb0:
+          \$23  = 1'h0;
+      8'hb1:
+          \$23  = 1'h0;
+      8'hb2:
+          \$23  = 1'h0;
+      8'hb3:
+          \$23  = 1'h1;
+      8'hb4:
+          \$23  = 1'h0;
+      8'hb5:
+          \$23  = 1'h0;
+      8'hb6:
+          \$23  = 1'h0;
+      8'hb7:
+          \$23  = 1'h0;
+      8'hb8:
+          \$23  = 1'h0;
+      8'hb9:
+          \$23  = 1'h0;
+      8'hba:
+          \$23  = 1'h0;
+      8'hbb:
+          \$23  = 1'h0;
+      8'hbc:
+          \$23  = 1'h1;
+      8'hbd:
+          \$23  = 1'h0;
+      8'hbe:
+          \$23  = 1'h0;
+      8'hbf:
+          \$23  = 1'h0;
+      8'hc0:
+          \$23  = 1'h0;
+      8'hc1:
+          \$23  = 1'h0;
+      8'hc2:
+          \$23  = 1'h0;
+      8'hc3:
+          \$23  = 1'h0;
+      8'hc4:
+          \$23  = 1'h0;
+      8'hc5:
+          \$23  = 1'h1;
+      8'hc6:
+          \$23  = 1'h0;
+      8'hc7:
+          \$23  = 1'h0;
+      8'hc8:
+          \$23  = 1'h0;
+      8'hc9:
+          \$23  = 1'h0;
+      8'hca:
+          \$23  = 1'h0;
+      8'hcb:
+          \$23  = 1'h0;
+      8'hcc:
+          \$23  = 1'h0;
+      8'hcd:
+          \$23  = 1'h0;
+      8'hce:
+          \$23  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$30  = 1'h0;
+    \$24  = 1'h0;
     casez (wrom__addr)
       8'h00:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h01:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h02:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h03:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h04:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h05:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h06:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h07:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h08:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h09:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h0a:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h0b:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h0c:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h0d:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h0e:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h0f:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h10:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h11:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h12:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h13:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h14:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h15:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h16:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h17:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h18:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h19:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h1a:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h1b:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h1c:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h1d:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h1e:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h1f:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h20:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h21:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h22:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h23:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h24:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h25:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h26:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h27:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h28:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h29:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h2a:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h2b:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h2c:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h2d:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h2e:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h2f:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h30:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h31:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h32:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h33:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h34:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h35:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h36:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h37:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h38:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h39:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h3a:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h3b:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h3c:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h3d:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h3e:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h3f:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h40:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h41:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h42:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h43:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h44:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h45:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h46:
-          \$30  = 1'h1;
+          \$24  = 1'h1;
       8'h47:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h48:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h49:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h4a:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h4b:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h4c:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h4d:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h4e:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h4f:
-          \$30  = 1'h1;
+          \$24  = 1'h1;
       8'h50:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h51:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h52:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h53:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h54:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h55:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h56:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h57:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h58:
-          \$30  = 1'h1;
+          \$24  = 1'h1;
       8'h59:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h5a:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h5b:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h5c:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h5d:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h5e:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h5f:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h60:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h61:
-          \$30  = 1'h1;
+          \$24  = 1'h1;
       8'h62:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h63:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h64:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h65:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h66:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h67:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h68:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h69:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h6a:
-          \$30  = 1'h1;
+          \$24  = 1'h1;
       8'h6b:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h6c:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h6d:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h6e:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h6f:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h70:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h71:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h72:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h73:
-          \$30  = 1'h1;
+          \$24  = 1'h1;
       8'h74:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h75:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h76:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h77:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h78:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h79:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h7a:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h7b:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h7c:
-          \$30  = 1'h1;
+          \$24  = 1'h1;
       8'h7d:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h7e:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h7f:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h80:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h81:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h82:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h83:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h84:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
       8'h85:
-          \$30  = 1'h1;
+          \$24  = 1'h1;
       8'h86:
-          \$30  = 1'h0;
+          \$24  = 1'h0;
+      8'h87:
+          \$24  = 1'h0;
+      8'h88:
+          \$24  = 1'h0;
+      8'h89:
+          \$24  = 1'h0;
+      8'h8a:
+          \$24  = 1'h0;
+      8'h8b:
+          \$24  = 1'h0;
+      8'h8c:
+          \$24  = 1'h0;
+      8'h8d:
+          \$24  = 1'h0;
+      8'h8e:
+          \$24  = 1'h1;
+      8'h8f:
+          \$24  = 1'h0;
+      8'h90:
+          \$24  = 1'h0;
+      8'h91:
+          \$24  = 1'h0;
+      8'h92:
+          \$24  = 1'h0;
+      8'h93:
+          \$24  = 1'h0;
+      8'h94:
+          \$24  = 1'h0;
+      8'h95:
+          \$24  = 1'h0;
+      8'h96:
+          \$24  = 1'h0;
+      8'h97:
+          \$24  = 1'h1;
+      8'h98:
+          \$24  = 1'h0;
+      8'h99:
+          \$24  = 1'h0;
+      8'h9a:
+          \$24  = 1'h0;
+      8'h9b:
+          \$24  = 1'h0;
+      8'h9c:
+          \$24  = 1'h0;
+      8'h9d:
+          \$24  = 1'h0;
+      8'h9e:
+          \$24  = 1'h0;
+      8'h9f:
+          \$24  = 1'h0;
+      8'ha0:
+          \$24  = 1'h1;
+      8'ha1:
+          \$24  = 1'h0;
+      8'ha2:
+          \$24  = 1'h0;
+      8'ha3:
+          \$24  = 1'h0;
+      8'ha4:
+          \$24  = 1'h0;
+      8'ha5:
+          \$24  = 1'h0;
+      8'ha6:
+          \$24  = 1'h0;
+      8'ha7:
+          \$24  = 1'h0;
+      8'ha8:
+          \$24  = 1'h0;
+      8'ha9:
+          \$24  = 1'h1;
+      8'haa:
+          \$24  = 1'h0;
+      8'hab:
+          \$24  = 1'h0;
+      8'hac:
+          \$24  = 1'h0;
+      8'had:
+          \$24  = 1'h0;
+      8'hae:
+          \$24  = 1'h0;
+      8'haf:
+          \$24  = 1'h0;
+      8'hb0:
+          \$24  = 1'h0;
+      8'hb1:
+          \$24  = 1'h0;
+      8'hb2:
+          \$24  = 1'h1;
+      8'hb3:
+          \$24  = 1'h0;
+      8'hb4:
+          \$24  = 1'h0;
+      8'hb5:
+          \$24  = 1'h0;
+      8'hb6:
+          \$24  = 1'h0;
+      8'hb7:
+          \$24  = 1'h0;
+      8'hb8:
+          \$24  = 1'h0;
+      8'hb9:
+          \$24  = 1'h0;
+      8'hba:
+          \$24  = 1'h0;
+      8'hbb:
+          \$24  = 1'h1;
+      8'hbc:
+          \$24  = 1'h0;
+      8'hbd:
+          \$24  = 1'h0;
+      8'hbe:
+          \$24  = 1'h0;
+      8'hbf:
+          \$24  = 1'h0;
+      8'hc0:
+          \$24  = 1'h0;
+      8'hc1:
+          \$24  = 1'h0;
+      8'hc2:
+          \$24  = 1'h0;
+      8'hc3:
+          \$24  = 1'h0;
+      8'hc4:
+          \$24  = 1'h1;
+      8'hc5:
+          \$24  = 1'h0;
+      8'hc6:
+          \$24  = 1'h0;
+      8'hc7:
+          \$24  = 1'h0;
+      8'hc8:
+          \$24  = 1'h0;
+      8'hc9:
+          \$24  = 1'h0;
+      8'hca:
+          \$24  = 1'h0;
+      8'hcb:
+          \$24  = 1'h0;
+      8'hcc:
+          \$24  = 1'h0;
+      8'hcd:
+          \$24  = 1'h1;
+      8'hce:
+          \$24  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$89  = nf_t;
+    \$85  = nf_t;
     if (issue) begin
-      \$89  = \$26 ;
+      \$85  = \$20 ;
     end
     if (rst) begin
-      \$89  = 3'h0;
+      \$85  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$90  = \$signature__addr ;
+    \$86  = \$signature__addr ;
     if (issue) begin
-      \$90  = \$27 ;
+      \$86  = \$21 ;
     end
     if (rst) begin
-      \$90  = 7'h00;
+      \$86  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$91  = reads_input_t;
+    \$87  = reads_input_t;
     if (issue) begin
-      \$91  = \$28 ;
+      \$87  = \$22 ;
     end
     if (rst) begin
-      \$91  = 1'h1;
+      \$87  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$92  = first_t;
+    \$88  = first_t;
     if (issue) begin
-      \$92  = \$29 ;
+      \$88  = \$23 ;
     end
     if (rst) begin
-      \$92  = 1'h1;
+      \$88  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$93  = last_t;
+    \$89  = last_t;
     if (issue) begin
-      \$93  = \$30 ;
+      \$89  = \$24 ;
     end
+    if (rst) begin
+      \$89  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$90  = wrom__addr;
+    if (issue) begin
+      \$90  = \$27 [7:0];
+    end
+    if (rst) begin
+      \$90  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$91  = i__payload;
+    if (rst) begin
+      \$91  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$92  = reads_input_t;
+    if (rst) begin
+      \$92  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$93  = issue;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$94  = wrom__addr;
-    if (issue) begin
-      \$94  = \$33 [7:0];
-    end
+    \$94  = first_t;
     if (rst) begin
-      \$94  = 8'h00;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$95  = i__payload;
+    \$95  = last_t;
     if (rst) begin
-      \$95  = 32'd0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$96  = reads_input_t;
+    \$96  = nf_t;
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$97  = issue;
+    \$97  = \$29 ;
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$98  = first_t;
+    \$98  = \$31 ;
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$99  = last_t;
+    \$99  = \$33 ;
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$100  = nf_t;
+    \$100  = \$35 ;
     if (rst) begin
-      \$100  = 3'h0;
+      \$100  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$101  = \$35 ;
+    \$101  = wrom__data[7:0];
     if (rst) begin
-      \$101  = 9'h000;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$102  = \$37 ;
+    \$102  = wrom__data[15:8];
     if (rst) begin
-      \$102  = 9'h000;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$103  = \$39 ;
+    \$103  = wrom__data[23:16];
     if (rst) begin
-      \$103  = 9'h000;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$104  = \$41 ;
+    \$104  = wrom__data[31:24];
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$105  = wrom__data[7:0];
+    \$105  = \$36 ;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$106  = wrom__data[15:8];
+    \$106  = \$37 ;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$107  = wrom__data[23:16];
+    \$107  = \$38 ;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$108  = wrom__data[31:24];
+    \$108  = \$39 ;
     if (rst) begin
-      \$108  = 8'h00;
+      \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$109  = \$42 ;
+    \$109  = prod0_0;
     if (rst) begin
       \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$110  = \$43 ;
+    \$110  = prod0_2;
     if (rst) begin
       \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$111  = \$44 ;
+    \$111  = prod1_1;
     if (rst) begin
       \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$112  = \$45 ;
+    \$112  = prod1_3;
     if (rst) begin
       \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$113  = prod0_0;
+    \$113  = { \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40  };
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$114  = prod1_1;
+    \$114  = { \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41  };
     if (rst) begin
-      \$114  = 17'h00000;
+      \$114  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$115  = prod2_2;
+    \$115  = v1;
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$116  = prod3_3;
+    \$116  = first1;
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$117  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$117  = last1;
     if (rst) begin
-      \$117  = 26'h0000000;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$118  = { prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r[16], prod1_1_r };
+    \$118  = nf1;
     if (rst) begin
-      \$118  = 26'h0000000;
+      \$118  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$119  = { prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r[16], prod2_2_r };
+    \$119  = v2;
     if (rst) begin
-      \$119  = 26'h0000000;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$120  = { prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r[16], prod3_3_r };
+    \$120  = first2;
     if (rst) begin
-      \$120  = 26'h0000000;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$121  = v1;
+    \$121  = last2;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$122  = first1;
+    \$122  = nf2;
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$123  = last1;
+    \$123  = v3;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$124  = nf1;
+    \$124  = first3;
     if (rst) begin
-      \$124  = 3'h0;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$125  = v2;
+    \$125  = last3;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$126  = first2;
+    \$126  = nf3;
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$127  = last2;
+    \$127  = v4;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$128  = nf2;
+    \$128  = first4;
     if (rst) begin
-      \$128  = 3'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$129  = v3;
+    \$129  = last4;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$130  = first3;
+    \$130  = nf4;
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$131  = last3;
+    \$131  = acc0;
+    if (v5) begin
+      \$131  = \$9 [25:0];
+    end
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$132  = nf3;
+    \$132  = acc1;
+    if (v5) begin
+      \$132  = \$12 [25:0];
+    end
     if (rst) begin
-      \$132  = 3'h0;
+      \$132  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$133  = v4;
+    \$133  = \$45 [2:0];
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$134  = first4;
+    \$134  = \$signature__addr$30 ;
+    if (\$53 ) begin
+      \$134  = \$56 [2:0];
+    end
     if (rst) begin
-      \$134  = 1'h0;
+      \$134  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$135  = last4;
+    \$135  = \rport__addr$33 ;
+    if (\$60 ) begin
+      \$135  = \$63 [2:0];
+    end
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$136  = nf4;
+    \$136  = \$77 [2:0];
     if (rst) begin
       \$136  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$137  = acc0;
-    if (v5) begin
-      \$137  = \$9 [25:0];
+    \$137  = o__valid;
+    if (\$79 ) begin
+      \$137  = \$82 ;
     end
     if (rst) begin
-      \$137  = 26'h0000000;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$138  = acc1;
-    if (v5) begin
-      \$138  = \$12 [25:0];
+    \$138  = o__payload;
+    if (\$79 ) begin
+      \$138  = \$84 ;
     end
     if (rst) begin
-      \$138  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$139  = acc2;
-    if (v5) begin
-      \$139  = \$15 [25:0];
-    end
-    if (rst) begin
-      \$139  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$140  = acc3;
-    if (v5) begin
-      \$140  = \$18 [25:0];
-    end
-    if (rst) begin
-      \$140  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$141  = \$49 [2:0];
-    if (rst) begin
-      \$141  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$142  = \$signature__addr$36 ;
-    if (\$57 ) begin
-      \$142  = \$60 [2:0];
-    end
-    if (rst) begin
-      \$142  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$143  = \rport__addr$39 ;
-    if (\$64 ) begin
-      \$143  = \$67 [2:0];
-    end
-    if (rst) begin
-      \$143  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$144  = \$81 [2:0];
-    if (rst) begin
-      \$144  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$145  = o__valid;
-    if (\$83 ) begin
-      \$145  = \$86 ;
-    end
-    if (rst) begin
-      \$145  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$146  = o__payload;
-    if (\$83 ) begin
-      \$146  = \$88 ;
-    end
-    if (rst) begin
-      \$146  = 104'h00000000000000000000000000;
+      \$138  = 52'h0000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -23461,25 +22367,17 @@ module \top.s4_conv4_u1 (rst, i__ready, o__ready, i__valid, i__payload, o__valid
   assign t = wrom__addr;
   assign acc0_next = \$9 [25:0];
   assign acc1_next = \$12 [25:0];
-  assign acc2_next = \$15 [25:0];
-  assign acc3_next = \$18 [25:0];
-  assign q_wptr = \$signature__addr$36 ;
-  assign \$signature__data$38  = q_in;
-  assign q_rptr = \rport__addr$39 ;
+  assign q_wptr = \$signature__addr$30 ;
+  assign \$signature__data$32  = q_in;
+  assign q_rptr = \rport__addr$33 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
   assign \q_in[0]  = q_in[25:0];
   assign \q_in[1]  = q_in[51:26];
-  assign \q_in[2]  = q_in[77:52];
-  assign \q_in[3]  = q_in[103:78];
   assign \o__payload[0]  = o__payload[25:0];
   assign \o__payload[1]  = o__payload[51:26];
-  assign \o__payload[2]  = o__payload[77:52];
-  assign \o__payload[3]  = o__payload[103:78];
-  assign q_in[103:78] = \$18 [25:0];
-  assign q_in[77:52] = \$15 [25:0];
   assign q_in[51:26] = \$12 [25:0];
   assign q_in[25:0] = \$9 [25:0];
 endmodule
@@ -23491,365 +22389,225 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire [52:0] \$102 ;
-  reg [24:0] \$103 ;
-  reg [5:0] \$104 ;
-  reg [31:0] \$105 ;
-  reg [31:0] \$106 ;
-  wire [33:0] \$107 ;
-  wire [24:0] \$108 ;
-  wire [25:0] \$109 ;
-  wire [52:0] \$11 ;
-  wire [16:0] \$110 ;
-  wire [34:0] \$111 ;
-  wire [35:0] \$112 ;
-  wire [55:0] \$113 ;
-  wire [56:0] \$114 ;
-  wire [56:0] \$115 ;
-  wire [58:0] \$116 ;
-  wire [79:0] \$117 ;
-  wire [80:0] \$118 ;
-  wire [50:0] \$119 ;
-  wire [52:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire [51:0] \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire [52:0] \$127 ;
-  wire \$128 ;
-  wire [4:0] \$129 ;
+  wire \$102 ;
+  wire [4:0] \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire [15:0] \$109 ;
+  wire \$11 ;
+  reg [3:0] \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg \$113 ;
+  reg \$114 ;
+  reg \$115 ;
+  reg \$116 ;
+  reg \$117 ;
+  reg [24:0] \$118 ;
+  reg [24:0] \$119 ;
+  wire \$12 ;
+  reg [24:0] \$120 ;
+  reg [24:0] \$121 ;
+  reg [24:0] \$122 ;
+  reg [24:0] \$123 ;
+  reg [5:0] \$124 ;
+  reg [5:0] \$125 ;
+  reg [5:0] \$126 ;
+  reg [5:0] \$127 ;
+  reg [5:0] \$128 ;
+  reg [5:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire [5:0] \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  reg [31:0] \$130 ;
+  reg [31:0] \$131 ;
+  reg [31:0] \$132 ;
+  reg [31:0] \$133 ;
+  reg [31:0] \$134 ;
+  reg [31:0] \$135 ;
+  reg [31:0] \$136 ;
+  reg [31:0] \$137 ;
+  reg [31:0] \$138 ;
+  reg [31:0] \$139 ;
   wire \$14 ;
-  wire [3:0] \$140 ;
-  wire [3:0] \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire [3:0] \$147 ;
-  wire [3:0] \$148 ;
-  wire \$149 ;
-  wire [52:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire [3:0] \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
-  wire [52:0] \$16 ;
-  wire \$160 ;
-  wire [4:0] \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire [31:0] \$167 ;
-  reg [2:0] \$168 ;
-  reg \$169 ;
-  wire \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg [24:0] \$176 ;
-  reg [24:0] \$177 ;
-  reg [24:0] \$178 ;
-  reg [24:0] \$179 ;
-  wire \$18 ;
-  reg [24:0] \$180 ;
-  reg [24:0] \$181 ;
-  reg [5:0] \$182 ;
-  reg [5:0] \$183 ;
-  reg [5:0] \$184 ;
-  reg [5:0] \$185 ;
-  reg [5:0] \$186 ;
-  reg [5:0] \$187 ;
-  reg [31:0] \$188 ;
-  reg [31:0] \$189 ;
+  reg [31:0] \$140 ;
+  reg [31:0] \$141 ;
+  reg [25:0] \$142 ;
+  reg [33:0] \$143 ;
+  reg [33:0] \$144 ;
+  reg [24:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [25:0] \$147 ;
+  reg [25:0] \$148 ;
+  reg [16:0] \$149 ;
+  wire \$15 ;
+  reg [16:0] \$150 ;
+  reg [50:0] \$151 ;
+  reg [50:0] \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg [52:0] \$155 ;
+  reg [24:0] \$156 ;
+  reg [24:0] \$157 ;
+  reg [24:0] \$158 ;
+  reg [24:0] \$159 ;
+  wire \$16 ;
+  reg [24:0] \$160 ;
+  reg [24:0] \$161 ;
+  reg [5:0] \$162 ;
+  reg [5:0] \$163 ;
+  reg [5:0] \$164 ;
+  reg [5:0] \$165 ;
+  reg [5:0] \$166 ;
+  reg [5:0] \$167 ;
+  reg [31:0] \$168 ;
+  reg [31:0] \$169 ;
+  wire [4:0] \$17 ;
+  reg [31:0] \$170 ;
+  reg [31:0] \$171 ;
+  reg [31:0] \$172 ;
+  reg [31:0] \$173 ;
+  reg [31:0] \$174 ;
+  reg [31:0] \$175 ;
+  reg [31:0] \$176 ;
+  reg [31:0] \$177 ;
+  reg [31:0] \$178 ;
+  reg [31:0] \$179 ;
+  wire [4:0] \$18 ;
+  reg [25:0] \$180 ;
+  reg [33:0] \$181 ;
+  reg [33:0] \$182 ;
+  reg [24:0] \$183 ;
+  reg [24:0] \$184 ;
+  reg [25:0] \$185 ;
+  reg [25:0] \$186 ;
+  reg [16:0] \$187 ;
+  reg [16:0] \$188 ;
+  reg [50:0] \$189 ;
   wire \$19 ;
-  reg [31:0] \$190 ;
-  reg [31:0] \$191 ;
-  reg [31:0] \$192 ;
-  reg [31:0] \$193 ;
-  reg [31:0] \$194 ;
-  reg [31:0] \$195 ;
-  reg [31:0] \$196 ;
-  reg [31:0] \$197 ;
-  reg [31:0] \$198 ;
-  reg [31:0] \$199 ;
+  reg [50:0] \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg [52:0] \$193 ;
+  reg [3:0] \$194 ;
+  reg [2:0] \$195 ;
+  reg [2:0] \$196 ;
+  reg [2:0] \$197 ;
+  reg \$198 ;
+  reg [15:0] \$199 ;
   wire \$2 ;
-  wire \$20 ;
-  reg [25:0] \$200 ;
-  reg [33:0] \$201 ;
-  reg [33:0] \$202 ;
-  reg [24:0] \$203 ;
-  reg [24:0] \$204 ;
-  reg [25:0] \$205 ;
-  reg [25:0] \$206 ;
-  reg [16:0] \$207 ;
-  reg [16:0] \$208 ;
-  reg [50:0] \$209 ;
-  wire \$21 ;
-  reg [50:0] \$210 ;
-  reg \$211 ;
-  reg \$212 ;
-  reg [52:0] \$213 ;
-  reg [24:0] \$214 ;
-  reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [24:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
-  wire \$22 ;
-  reg [5:0] \$220 ;
-  reg [5:0] \$221 ;
-  reg [5:0] \$222 ;
-  reg [5:0] \$223 ;
-  reg [5:0] \$224 ;
-  reg [5:0] \$225 ;
-  reg [31:0] \$226 ;
-  reg [31:0] \$227 ;
-  reg [31:0] \$228 ;
-  reg [31:0] \$229 ;
-  wire \$23 ;
-  reg [31:0] \$230 ;
-  reg [31:0] \$231 ;
-  reg [31:0] \$232 ;
-  reg [31:0] \$233 ;
-  reg [31:0] \$234 ;
-  reg [31:0] \$235 ;
-  reg [31:0] \$236 ;
-  reg [31:0] \$237 ;
-  reg [25:0] \$238 ;
-  reg [33:0] \$239 ;
-  wire \$24 ;
-  reg [33:0] \$240 ;
-  reg [24:0] \$241 ;
-  reg [24:0] \$242 ;
-  reg [25:0] \$243 ;
-  reg [25:0] \$244 ;
-  reg [16:0] \$245 ;
-  reg [16:0] \$246 ;
-  reg [50:0] \$247 ;
-  reg [50:0] \$248 ;
-  reg \$249 ;
-  wire [3:0] \$25 ;
-  reg \$250 ;
-  reg [52:0] \$251 ;
-  reg [24:0] \$252 ;
-  reg [24:0] \$253 ;
-  reg [24:0] \$254 ;
-  reg [24:0] \$255 ;
-  reg [24:0] \$256 ;
-  reg [24:0] \$257 ;
-  reg [5:0] \$258 ;
-  reg [5:0] \$259 ;
-  wire [3:0] \$26 ;
-  reg [5:0] \$260 ;
-  reg [5:0] \$261 ;
-  reg [5:0] \$262 ;
-  reg [5:0] \$263 ;
-  reg [31:0] \$264 ;
-  reg [31:0] \$265 ;
-  reg [31:0] \$266 ;
-  reg [31:0] \$267 ;
-  reg [31:0] \$268 ;
-  reg [31:0] \$269 ;
-  wire \$27 ;
-  reg [31:0] \$270 ;
-  reg [31:0] \$271 ;
-  reg [31:0] \$272 ;
-  reg [31:0] \$273 ;
-  reg [31:0] \$274 ;
-  reg [31:0] \$275 ;
-  reg [25:0] \$276 ;
-  reg [33:0] \$277 ;
-  reg [33:0] \$278 ;
-  reg [24:0] \$279 ;
-  reg [24:0] \$28 ;
-  reg [24:0] \$280 ;
-  reg [25:0] \$281 ;
-  reg [25:0] \$282 ;
-  reg [16:0] \$283 ;
-  reg [16:0] \$284 ;
-  reg [50:0] \$285 ;
-  reg [50:0] \$286 ;
-  reg \$287 ;
-  reg \$288 ;
-  reg [52:0] \$289 ;
-  reg [5:0] \$29 ;
-  reg [24:0] \$290 ;
-  reg [24:0] \$291 ;
-  reg [24:0] \$292 ;
-  reg [24:0] \$293 ;
-  reg [24:0] \$294 ;
-  reg [24:0] \$295 ;
-  reg [5:0] \$296 ;
-  reg [5:0] \$297 ;
-  reg [5:0] \$298 ;
-  reg [5:0] \$299 ;
+  reg [24:0] \$20 ;
+  reg [5:0] \$21 ;
+  reg [31:0] \$22 ;
+  reg [31:0] \$23 ;
+  wire [33:0] \$24 ;
+  wire [24:0] \$25 ;
+  wire [25:0] \$26 ;
+  wire [16:0] \$27 ;
+  wire [34:0] \$28 ;
+  wire [35:0] \$29 ;
   wire [52:0] \$3 ;
-  reg [31:0] \$30 ;
-  reg [5:0] \$300 ;
-  reg [5:0] \$301 ;
-  reg [31:0] \$302 ;
-  reg [31:0] \$303 ;
-  reg [31:0] \$304 ;
-  reg [31:0] \$305 ;
-  reg [31:0] \$306 ;
-  reg [31:0] \$307 ;
-  reg [31:0] \$308 ;
-  reg [31:0] \$309 ;
-  reg [31:0] \$31 ;
-  reg [31:0] \$310 ;
-  reg [31:0] \$311 ;
-  reg [31:0] \$312 ;
-  reg [31:0] \$313 ;
-  reg [25:0] \$314 ;
-  reg [33:0] \$315 ;
-  reg [33:0] \$316 ;
-  reg [24:0] \$317 ;
-  reg [24:0] \$318 ;
-  reg [25:0] \$319 ;
-  wire [33:0] \$32 ;
-  reg [25:0] \$320 ;
-  reg [16:0] \$321 ;
-  reg [16:0] \$322 ;
-  reg [50:0] \$323 ;
-  reg [50:0] \$324 ;
-  reg \$325 ;
-  reg \$326 ;
-  reg [52:0] \$327 ;
-  reg [3:0] \$328 ;
-  reg [2:0] \$329 ;
-  wire [24:0] \$33 ;
-  reg [2:0] \$330 ;
-  reg [2:0] \$331 ;
-  reg \$332 ;
-  reg [31:0] \$333 ;
-  wire [25:0] \$34 ;
-  wire [16:0] \$35 ;
-  wire [34:0] \$36 ;
-  wire [35:0] \$37 ;
-  wire [55:0] \$38 ;
-  wire [56:0] \$39 ;
+  wire [55:0] \$30 ;
+  wire [56:0] \$31 ;
+  wire [56:0] \$32 ;
+  wire [58:0] \$33 ;
+  wire [79:0] \$34 ;
+  wire [80:0] \$35 ;
+  wire [50:0] \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire [52:0] \$4 ;
-  wire [56:0] \$40 ;
-  wire [58:0] \$41 ;
-  wire [79:0] \$42 ;
-  wire [80:0] \$43 ;
-  wire [50:0] \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire [51:0] \$49 ;
+  wire \$40 ;
+  wire [51:0] \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire [52:0] \$44 ;
+  reg [24:0] \$45 ;
+  reg [5:0] \$46 ;
+  reg [31:0] \$47 ;
+  reg [31:0] \$48 ;
+  wire [33:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire [52:0] \$52 ;
-  reg [24:0] \$53 ;
-  reg [5:0] \$54 ;
-  reg [31:0] \$55 ;
-  reg [31:0] \$56 ;
-  wire [33:0] \$57 ;
-  wire [24:0] \$58 ;
-  wire [25:0] \$59 ;
+  wire [24:0] \$50 ;
+  wire [25:0] \$51 ;
+  wire [16:0] \$52 ;
+  wire [34:0] \$53 ;
+  wire [35:0] \$54 ;
+  wire [55:0] \$55 ;
+  wire [56:0] \$56 ;
+  wire [56:0] \$57 ;
+  wire [58:0] \$58 ;
+  wire [79:0] \$59 ;
   wire \$6 ;
-  wire [16:0] \$60 ;
-  wire [34:0] \$61 ;
-  wire [35:0] \$62 ;
-  wire [55:0] \$63 ;
-  wire [56:0] \$64 ;
-  wire [56:0] \$65 ;
-  wire [58:0] \$66 ;
-  wire [79:0] \$67 ;
-  wire [80:0] \$68 ;
-  wire [50:0] \$69 ;
+  wire [80:0] \$60 ;
+  wire [50:0] \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire [51:0] \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire [52:0] \$69 ;
   wire [52:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
+  wire [4:0] \$71 ;
   wire \$72 ;
-  wire \$73 ;
-  wire [51:0] \$74 ;
+  wire [5:0] \$73 ;
+  wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [52:0] \$77 ;
-  reg [24:0] \$78 ;
-  reg [5:0] \$79 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire [52:0] \$8 ;
-  reg [31:0] \$80 ;
-  reg [31:0] \$81 ;
-  wire [33:0] \$82 ;
-  wire [24:0] \$83 ;
-  wire [25:0] \$84 ;
-  wire [16:0] \$85 ;
-  wire [34:0] \$86 ;
-  wire [35:0] \$87 ;
-  wire [55:0] \$88 ;
-  wire [56:0] \$89 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire [3:0] \$82 ;
+  wire [3:0] \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire [3:0] \$89 ;
   wire \$9 ;
-  wire [56:0] \$90 ;
-  wire [58:0] \$91 ;
-  wire [79:0] \$92 ;
-  wire [80:0] \$93 ;
-  wire [50:0] \$94 ;
+  wire [3:0] \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire \$98 ;
-  wire [51:0] \$99 ;
+  wire [3:0] \$98 ;
+  wire \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
-  wire [31:0] \$signature__data ;
+  wire [15:0] \$signature__data ;
   wire \$signature__en ;
   input clk;
   wire clk;
-  reg [2:0] group = 3'h0;
-  input [103:0] i__payload;
-  wire [103:0] i__payload;
+  reg [3:0] group = 4'h0;
+  input [51:0] i__payload;
+  wire [51:0] i__payload;
   wire [25:0] \i__payload[0] ;
   wire [25:0] \i__payload[1] ;
-  wire [25:0] \i__payload[2] ;
-  wire [25:0] \i__payload[3] ;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  output [31:0] o__payload;
-  reg [31:0] o__payload = 32'd0;
+  output [15:0] o__payload;
+  reg [15:0] o__payload = 16'h0000;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  wire [31:0] q_in;
+  wire [15:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
-  wire [7:0] \q_in[2] ;
-  wire [7:0] \q_in[3] ;
   reg [3:0] q_owed = 4'h0;
   output q_room;
   wire q_room;
@@ -23859,7 +22617,7 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg [2:0] rport__addr = 3'h0;
-  wire [31:0] rport__data;
+  wire [15:0] rport__data;
   reg rq0_above = 1'h0;
   reg [52:0] rq0_code = 53'h00000000000000;
   reg [50:0] rq0_floor = 51'h0000000000000;
@@ -23938,84 +22696,6 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg [5:0] rq1_shift_6 = 6'h00;
   reg rq1_tie = 1'h0;
   reg [25:0] rq1_x = 26'h0000000;
-  reg rq2_above = 1'h0;
-  reg [52:0] rq2_code = 53'h00000000000000;
-  reg [50:0] rq2_floor = 51'h0000000000000;
-  reg [31:0] rq2_half_1 = 32'd0;
-  reg [31:0] rq2_half_2 = 32'd0;
-  reg [31:0] rq2_half_3 = 32'd0;
-  reg [31:0] rq2_half_4 = 32'd0;
-  reg [31:0] rq2_half_5 = 32'd0;
-  reg [31:0] rq2_half_6 = 32'd0;
-  reg [31:0] rq2_mask_1 = 32'd0;
-  reg [31:0] rq2_mask_2 = 32'd0;
-  reg [31:0] rq2_mask_3 = 32'd0;
-  reg [31:0] rq2_mask_4 = 32'd0;
-  reg [31:0] rq2_mask_5 = 32'd0;
-  reg [31:0] rq2_mask_6 = 32'd0;
-  reg [24:0] rq2_mult_1 = 25'h0000000;
-  reg [24:0] rq2_mult_2 = 25'h0000000;
-  reg [24:0] rq2_mult_3 = 25'h0000000;
-  reg [24:0] rq2_mult_4 = 25'h0000000;
-  reg [24:0] rq2_mult_5 = 25'h0000000;
-  reg [24:0] rq2_mult_6 = 25'h0000000;
-  reg [33:0] rq2_part0_0 = 34'h000000000;
-  reg [33:0] rq2_part0_0_r = 34'h000000000;
-  reg [24:0] rq2_part0_1 = 25'h0000000;
-  reg [24:0] rq2_part0_1_r = 25'h0000000;
-  reg [25:0] rq2_part1_0 = 26'h0000000;
-  reg [25:0] rq2_part1_0_r = 26'h0000000;
-  reg [16:0] rq2_part1_1 = 17'h00000;
-  reg [16:0] rq2_part1_1_r = 17'h00000;
-  reg [50:0] rq2_prod = 51'h0000000000000;
-  wire [50:0] rq2_rem;
-  reg [5:0] rq2_shift_1 = 6'h00;
-  reg [5:0] rq2_shift_2 = 6'h00;
-  reg [5:0] rq2_shift_3 = 6'h00;
-  reg [5:0] rq2_shift_4 = 6'h00;
-  reg [5:0] rq2_shift_5 = 6'h00;
-  reg [5:0] rq2_shift_6 = 6'h00;
-  reg rq2_tie = 1'h0;
-  reg [25:0] rq2_x = 26'h0000000;
-  reg rq3_above = 1'h0;
-  reg [52:0] rq3_code = 53'h00000000000000;
-  reg [50:0] rq3_floor = 51'h0000000000000;
-  reg [31:0] rq3_half_1 = 32'd0;
-  reg [31:0] rq3_half_2 = 32'd0;
-  reg [31:0] rq3_half_3 = 32'd0;
-  reg [31:0] rq3_half_4 = 32'd0;
-  reg [31:0] rq3_half_5 = 32'd0;
-  reg [31:0] rq3_half_6 = 32'd0;
-  reg [31:0] rq3_mask_1 = 32'd0;
-  reg [31:0] rq3_mask_2 = 32'd0;
-  reg [31:0] rq3_mask_3 = 32'd0;
-  reg [31:0] rq3_mask_4 = 32'd0;
-  reg [31:0] rq3_mask_5 = 32'd0;
-  reg [31:0] rq3_mask_6 = 32'd0;
-  reg [24:0] rq3_mult_1 = 25'h0000000;
-  reg [24:0] rq3_mult_2 = 25'h0000000;
-  reg [24:0] rq3_mult_3 = 25'h0000000;
-  reg [24:0] rq3_mult_4 = 25'h0000000;
-  reg [24:0] rq3_mult_5 = 25'h0000000;
-  reg [24:0] rq3_mult_6 = 25'h0000000;
-  reg [33:0] rq3_part0_0 = 34'h000000000;
-  reg [33:0] rq3_part0_0_r = 34'h000000000;
-  reg [24:0] rq3_part0_1 = 25'h0000000;
-  reg [24:0] rq3_part0_1_r = 25'h0000000;
-  reg [25:0] rq3_part1_0 = 26'h0000000;
-  reg [25:0] rq3_part1_0_r = 26'h0000000;
-  reg [16:0] rq3_part1_1 = 17'h00000;
-  reg [16:0] rq3_part1_1_r = 17'h00000;
-  reg [50:0] rq3_prod = 51'h0000000000000;
-  wire [50:0] rq3_rem;
-  reg [5:0] rq3_shift_1 = 6'h00;
-  reg [5:0] rq3_shift_2 = 6'h00;
-  reg [5:0] rq3_shift_3 = 6'h00;
-  reg [5:0] rq3_shift_4 = 6'h00;
-  reg [5:0] rq3_shift_5 = 6'h00;
-  reg [5:0] rq3_shift_6 = 6'h00;
-  reg rq3_tie = 1'h0;
-  reg [25:0] rq3_x = 26'h0000000;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_2 = 1'h0;
   reg rq_valid_3 = 1'h0;
@@ -24025,15 +22705,15 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   reg rq_valid_7 = 1'h0;
   input rst;
   wire rst;
-  reg [31:0] queue [6:0];
+  reg [15:0] queue [6:0];
   initial begin
-    queue[0] = 32'd0;
-    queue[1] = 32'd0;
-    queue[2] = 32'd0;
-    queue[3] = 32'd0;
-    queue[4] = 32'd0;
-    queue[5] = 32'd0;
-    queue[6] = 32'd0;
+    queue[0] = 16'h0000;
+    queue[1] = 16'h0000;
+    queue[2] = 16'h0000;
+    queue[3] = 16'h0000;
+    queue[4] = 16'h0000;
+    queue[5] = 16'h0000;
+    queue[6] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
@@ -24043,8 +22723,6 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign q_room = q_owed < 4'h8;
   assign rq0_rem = rq0_prod & { 19'h00000, rq0_mask_4 };
   assign rq1_rem = rq1_prod & { 19'h00000, rq1_mask_4 };
-  assign rq2_rem = rq2_prod & { 19'h00000, rq2_mask_4 };
-  assign rq3_rem = rq3_prod & { 19'h00000, rq3_mask_4 };
   assign \$1  = $signed(rq0_code) < $signed(8'h80);
   assign \$2  = $signed(rq0_code) > $signed(8'h7f);
   assign \$3  = \$2  ? 53'h0000000000007f : rq0_code;
@@ -24053,1993 +22731,1219 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign \$6  = $signed(rq1_code) > $signed(8'h7f);
   assign \$7  = \$6  ? 53'h0000000000007f : rq1_code;
   assign \$8  = \$5  ? 53'h1fffffffffff80 : \$7 ;
-  assign \$9  = $signed(rq2_code) < $signed(8'h80);
-  assign \$10  = $signed(rq2_code) > $signed(8'h7f);
-  assign \$11  = \$10  ? 53'h0000000000007f : rq2_code;
-  assign \$12  = \$9  ? 53'h1fffffffffff80 : \$11 ;
-  assign \$13  = $signed(rq3_code) < $signed(8'h80);
-  assign \$14  = $signed(rq3_code) > $signed(8'h7f);
-  assign \$15  = \$14  ? 53'h0000000000007f : rq3_code;
-  assign \$16  = \$13  ? 53'h1fffffffffff80 : \$15 ;
-  assign \$17  = ~ o__valid;
-  assign \$18  = \$17  | o__ready;
-  assign \$19  = | q_stored;
-  assign \$20  = ~ \$19 ;
-  assign \$21  = \$18  & \$20 ;
-  assign \$22  = ~ \$21 ;
-  assign \$signature__en  = rq_valid_6 & \$22 ;
-  assign \$23  = i__valid & q_room;
-  assign \$24  = group == 3'h7;
-  assign \$25  = group + 1'h1;
-  assign \$26  = \$24  ? 4'h0 : \$25 ;
-  assign \$27  = i__valid & q_room;
-  assign \$32  = rq0_x[16:0] * rq0_mult_1[16:0];
-  assign \$33  = rq0_x[16:0] * rq0_mult_1[24:17];
-  assign \$34  = $signed(rq0_x[25:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
-  assign \$35  = $signed(rq0_x[25:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
-  assign \$37  = 1'h0 + \$36 ;
-  assign \$39  = \$37  + \$38 ;
-  assign \$41  = $signed({ 1'h0, \$39  }) + $signed(\$40 );
-  assign \$43  = $signed(\$41 ) + $signed(\$42 );
-  assign \$44  = $signed(rq0_prod) >>> rq0_shift_4;
-  assign \$45  = rq0_rem > rq0_half_4;
-  assign \$46  = rq0_rem == rq0_half_4;
-  assign \$47  = | rq0_half_4;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$50  = rq0_tie & rq0_floor[0];
-  assign \$51  = rq0_above | \$50 ;
-  assign \$52  = $signed(\$49 ) + $signed({ 1'h0, \$51  });
-  assign \$57  = rq1_x[16:0] * rq1_mult_1[16:0];
-  assign \$58  = rq1_x[16:0] * rq1_mult_1[24:17];
-  assign \$59  = $signed(rq1_x[25:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
-  assign \$60  = $signed(rq1_x[25:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
-  assign \$62  = 1'h0 + \$61 ;
-  assign \$64  = \$62  + \$63 ;
-  assign \$66  = $signed({ 1'h0, \$64  }) + $signed(\$65 );
-  assign \$68  = $signed(\$66 ) + $signed(\$67 );
-  assign \$69  = $signed(rq1_prod) >>> rq1_shift_4;
-  assign \$70  = rq1_rem > rq1_half_4;
-  assign \$71  = rq1_rem == rq1_half_4;
-  assign \$72  = | rq1_half_4;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$75  = rq1_tie & rq1_floor[0];
-  assign \$76  = rq1_above | \$75 ;
-  assign \$77  = $signed(\$74 ) + $signed({ 1'h0, \$76  });
-  assign \$82  = rq2_x[16:0] * rq2_mult_1[16:0];
-  assign \$83  = rq2_x[16:0] * rq2_mult_1[24:17];
-  assign \$84  = $signed(rq2_x[25:17]) * $signed({ 1'h0, rq2_mult_1[16:0] });
-  assign \$85  = $signed(rq2_x[25:17]) * $signed({ 1'h0, rq2_mult_1[24:17] });
-  assign \$87  = 1'h0 + \$86 ;
-  assign \$89  = \$87  + \$88 ;
-  assign \$91  = $signed({ 1'h0, \$89  }) + $signed(\$90 );
-  assign \$93  = $signed(\$91 ) + $signed(\$92 );
-  assign \$94  = $signed(rq2_prod) >>> rq2_shift_4;
-  assign \$95  = rq2_rem > rq2_half_4;
-  assign \$96  = rq2_rem == rq2_half_4;
-  assign \$97  = | rq2_half_4;
-  assign \$98  = \$96  & \$97 ;
-  assign \$99  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$100  = rq2_tie & rq2_floor[0];
-  assign \$101  = rq2_above | \$100 ;
-  assign \$102  = $signed(\$99 ) + $signed({ 1'h0, \$101  });
-  assign \$107  = rq3_x[16:0] * rq3_mult_1[16:0];
-  assign \$108  = rq3_x[16:0] * rq3_mult_1[24:17];
-  assign \$109  = $signed(rq3_x[25:17]) * $signed({ 1'h0, rq3_mult_1[16:0] });
-  assign \$110  = $signed(rq3_x[25:17]) * $signed({ 1'h0, rq3_mult_1[24:17] });
-  assign \$112  = 1'h0 + \$111 ;
-  assign \$114  = \$112  + \$113 ;
-  assign \$116  = $signed({ 1'h0, \$114  }) + $signed(\$115 );
-  assign \$118  = $signed(\$116 ) + $signed(\$117 );
-  assign \$119  = $signed(rq3_prod) >>> rq3_shift_4;
-  assign \$120  = rq3_rem > rq3_half_4;
-  assign \$121  = rq3_rem == rq3_half_4;
-  assign \$122  = | rq3_half_4;
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$125  = rq3_tie & rq3_floor[0];
-  assign \$126  = rq3_above | \$125 ;
-  assign \$127  = $signed(\$124 ) + $signed({ 1'h0, \$126  });
-  assign \$128  = i__valid & q_room;
-  assign \$129  = q_owed + \$128 ;
-  assign \$130  = o__valid & o__ready;
-  assign \$131  = \$129  - \$130 ;
-  assign \$132  = ~ o__valid;
-  assign \$133  = \$132  | o__ready;
-  assign \$134  = | q_stored;
-  assign \$135  = ~ \$134 ;
-  assign \$136  = \$133  & \$135 ;
-  assign \$137  = ~ \$136 ;
-  assign \$138  = rq_valid_6 & \$137 ;
-  assign \$139  = \$signature__addr  == 3'h6;
-  assign \$140  = \$signature__addr  + 1'h1;
-  assign \$141  = \$139  ? 4'h0 : \$140 ;
-  assign \$142  = ~ o__valid;
-  assign \$143  = \$142  | o__ready;
-  assign \$144  = | q_stored;
-  assign \$145  = \$143  & \$144 ;
-  assign \$146  = rport__addr == 3'h6;
-  assign \$147  = rport__addr + 1'h1;
-  assign \$148  = \$146  ? 4'h0 : \$147 ;
-  assign \$149  = ~ o__valid;
-  assign \$150  = \$149  | o__ready;
-  assign \$151  = | q_stored;
-  assign \$152  = ~ \$151 ;
-  assign \$153  = \$150  & \$152 ;
-  assign \$154  = ~ \$153 ;
-  assign \$155  = rq_valid_6 & \$154 ;
-  assign \$156  = q_stored + \$155 ;
-  assign \$157  = ~ o__valid;
-  assign \$158  = \$157  | o__ready;
-  assign \$159  = | q_stored;
-  assign \$160  = \$158  & \$159 ;
-  assign \$161  = \$156  - \$160 ;
-  assign \$162  = ~ o__valid;
-  assign \$163  = \$162  | o__ready;
-  assign \$164  = | q_stored;
-  assign \$165  = \$164  | rq_valid_6;
-  assign \$166  = | q_stored;
-  assign \$167  = \$166  ? rport__data : q_in;
+  assign \$9  = ~ o__valid;
+  assign \$10  = \$9  | o__ready;
+  assign \$11  = | q_stored;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = \$10  & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$signature__en  = rq_valid_6 & \$14 ;
+  assign \$15  = i__valid & q_room;
+  assign \$16  = group == 4'hf;
+  assign \$17  = group + 1'h1;
+  assign \$18  = \$16  ? 5'h00 : \$17 ;
+  assign \$19  = i__valid & q_room;
+  assign \$24  = rq0_x[16:0] * rq0_mult_1[16:0];
+  assign \$25  = rq0_x[16:0] * rq0_mult_1[24:17];
+  assign \$26  = $signed(rq0_x[25:17]) * $signed({ 1'h0, rq0_mult_1[16:0] });
+  assign \$27  = $signed(rq0_x[25:17]) * $signed({ 1'h0, rq0_mult_1[24:17] });
+  assign \$29  = 1'h0 + \$28 ;
+  assign \$31  = \$29  + \$30 ;
+  assign \$33  = $signed({ 1'h0, \$31  }) + $signed(\$32 );
+  assign \$35  = $signed(\$33 ) + $signed(\$34 );
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_4;
+  assign \$37  = rq0_rem > rq0_half_4;
+  assign \$38  = rq0_rem == rq0_half_4;
+  assign \$39  = | rq0_half_4;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$42  = rq0_tie & rq0_floor[0];
+  assign \$43  = rq0_above | \$42 ;
+  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
+  assign \$49  = rq1_x[16:0] * rq1_mult_1[16:0];
+  assign \$50  = rq1_x[16:0] * rq1_mult_1[24:17];
+  assign \$51  = $signed(rq1_x[25:17]) * $signed({ 1'h0, rq1_mult_1[16:0] });
+  assign \$52  = $signed(rq1_x[25:17]) * $signed({ 1'h0, rq1_mult_1[24:17] });
+  assign \$54  = 1'h0 + \$53 ;
+  assign \$56  = \$54  + \$55 ;
+  assign \$58  = $signed({ 1'h0, \$56  }) + $signed(\$57 );
+  assign \$60  = $signed(\$58 ) + $signed(\$59 );
+  assign \$61  = $signed(rq1_prod) >>> rq1_shift_4;
+  assign \$62  = rq1_rem > rq1_half_4;
+  assign \$63  = rq1_rem == rq1_half_4;
+  assign \$64  = | rq1_half_4;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = $signed(8'h80) + $signed(rq1_floor);
+  assign \$67  = rq1_tie & rq1_floor[0];
+  assign \$68  = rq1_above | \$67 ;
+  assign \$69  = $signed(\$66 ) + $signed({ 1'h0, \$68  });
+  assign \$70  = i__valid & q_room;
+  assign \$71  = q_owed + \$70 ;
+  assign \$72  = o__valid & o__ready;
+  assign \$73  = \$71  - \$72 ;
+  assign \$74  = ~ o__valid;
+  assign \$75  = \$74  | o__ready;
+  assign \$76  = | q_stored;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = \$75  & \$77 ;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = rq_valid_6 & \$79 ;
+  assign \$81  = \$signature__addr  == 3'h6;
+  assign \$82  = \$signature__addr  + 1'h1;
+  assign \$83  = \$81  ? 4'h0 : \$82 ;
+  assign \$84  = ~ o__valid;
+  assign \$85  = \$84  | o__ready;
+  assign \$86  = | q_stored;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = rport__addr == 3'h6;
+  assign \$89  = rport__addr + 1'h1;
+  assign \$90  = \$88  ? 4'h0 : \$89 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = | q_stored;
+  assign \$94  = ~ \$93 ;
+  assign \$95  = \$92  & \$94 ;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = rq_valid_6 & \$96 ;
+  assign \$98  = q_stored + \$97 ;
+  assign \$99  = ~ o__valid;
+  assign \$100  = \$99  | o__ready;
+  assign \$101  = | q_stored;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = \$98  - \$102 ;
+  assign \$104  = ~ o__valid;
+  assign \$105  = \$104  | o__ready;
+  assign \$106  = | q_stored;
+  assign \$107  = \$106  | rq_valid_6;
+  assign \$108  = | q_stored;
+  assign \$109  = \$108  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$168 ;
+    group <= \$110 ;
   always @(posedge clk)
-    rq_valid_1 <= \$169 ;
+    rq_valid_1 <= \$111 ;
   always @(posedge clk)
-    rq_valid_2 <= \$170 ;
+    rq_valid_2 <= \$112 ;
   always @(posedge clk)
-    rq_valid_3 <= \$171 ;
+    rq_valid_3 <= \$113 ;
   always @(posedge clk)
-    rq_valid_4 <= \$172 ;
+    rq_valid_4 <= \$114 ;
   always @(posedge clk)
-    rq_valid_5 <= \$173 ;
+    rq_valid_5 <= \$115 ;
   always @(posedge clk)
-    rq_valid_6 <= \$174 ;
+    rq_valid_6 <= \$116 ;
   always @(posedge clk)
-    rq_valid_7 <= \$175 ;
+    rq_valid_7 <= \$117 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$176 ;
+    rq0_mult_1 <= \$118 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$177 ;
+    rq0_mult_2 <= \$119 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$178 ;
+    rq0_mult_3 <= \$120 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$179 ;
+    rq0_mult_4 <= \$121 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$180 ;
+    rq0_mult_5 <= \$122 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$181 ;
+    rq0_mult_6 <= \$123 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$182 ;
+    rq0_shift_1 <= \$124 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$183 ;
+    rq0_shift_2 <= \$125 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$184 ;
+    rq0_shift_3 <= \$126 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$185 ;
+    rq0_shift_4 <= \$127 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$186 ;
+    rq0_shift_5 <= \$128 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$187 ;
+    rq0_shift_6 <= \$129 ;
   always @(posedge clk)
-    rq0_half_1 <= \$188 ;
+    rq0_half_1 <= \$130 ;
   always @(posedge clk)
-    rq0_half_2 <= \$189 ;
+    rq0_half_2 <= \$131 ;
   always @(posedge clk)
-    rq0_half_3 <= \$190 ;
+    rq0_half_3 <= \$132 ;
   always @(posedge clk)
-    rq0_half_4 <= \$191 ;
+    rq0_half_4 <= \$133 ;
   always @(posedge clk)
-    rq0_half_5 <= \$192 ;
+    rq0_half_5 <= \$134 ;
   always @(posedge clk)
-    rq0_half_6 <= \$193 ;
+    rq0_half_6 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$194 ;
+    rq0_mask_1 <= \$136 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$195 ;
+    rq0_mask_2 <= \$137 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$196 ;
+    rq0_mask_3 <= \$138 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$197 ;
+    rq0_mask_4 <= \$139 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$198 ;
+    rq0_mask_5 <= \$140 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$199 ;
+    rq0_mask_6 <= \$141 ;
   always @(posedge clk)
-    rq0_x <= \$200 ;
+    rq0_x <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$201 ;
+    rq0_part0_0 <= \$143 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$202 ;
+    rq0_part0_0_r <= \$144 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$203 ;
+    rq0_part0_1 <= \$145 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$204 ;
+    rq0_part0_1_r <= \$146 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$205 ;
+    rq0_part1_0 <= \$147 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$206 ;
+    rq0_part1_0_r <= \$148 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$207 ;
+    rq0_part1_1 <= \$149 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$208 ;
+    rq0_part1_1_r <= \$150 ;
   always @(posedge clk)
-    rq0_prod <= \$209 ;
+    rq0_prod <= \$151 ;
   always @(posedge clk)
-    rq0_floor <= \$210 ;
+    rq0_floor <= \$152 ;
   always @(posedge clk)
-    rq0_above <= \$211 ;
+    rq0_above <= \$153 ;
   always @(posedge clk)
-    rq0_tie <= \$212 ;
+    rq0_tie <= \$154 ;
   always @(posedge clk)
-    rq0_code <= \$213 ;
+    rq0_code <= \$155 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$214 ;
+    rq1_mult_1 <= \$156 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$215 ;
+    rq1_mult_2 <= \$157 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$216 ;
+    rq1_mult_3 <= \$158 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$217 ;
+    rq1_mult_4 <= \$159 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$218 ;
+    rq1_mult_5 <= \$160 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$219 ;
+    rq1_mult_6 <= \$161 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$220 ;
+    rq1_shift_1 <= \$162 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$221 ;
+    rq1_shift_2 <= \$163 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$222 ;
+    rq1_shift_3 <= \$164 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$223 ;
+    rq1_shift_4 <= \$165 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$224 ;
+    rq1_shift_5 <= \$166 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$225 ;
+    rq1_shift_6 <= \$167 ;
   always @(posedge clk)
-    rq1_half_1 <= \$226 ;
+    rq1_half_1 <= \$168 ;
   always @(posedge clk)
-    rq1_half_2 <= \$227 ;
+    rq1_half_2 <= \$169 ;
   always @(posedge clk)
-    rq1_half_3 <= \$228 ;
+    rq1_half_3 <= \$170 ;
   always @(posedge clk)
-    rq1_half_4 <= \$229 ;
+    rq1_half_4 <= \$171 ;
   always @(posedge clk)
-    rq1_half_5 <= \$230 ;
+    rq1_half_5 <= \$172 ;
   always @(posedge clk)
-    rq1_half_6 <= \$231 ;
+    rq1_half_6 <= \$173 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$232 ;
+    rq1_mask_1 <= \$174 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$233 ;
+    rq1_mask_2 <= \$175 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$234 ;
+    rq1_mask_3 <= \$176 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$235 ;
+    rq1_mask_4 <= \$177 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$236 ;
+    rq1_mask_5 <= \$178 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$237 ;
+    rq1_mask_6 <= \$179 ;
   always @(posedge clk)
-    rq1_x <= \$238 ;
+    rq1_x <= \$180 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$239 ;
+    rq1_part0_0 <= \$181 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$240 ;
+    rq1_part0_0_r <= \$182 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$241 ;
+    rq1_part0_1 <= \$183 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$242 ;
+    rq1_part0_1_r <= \$184 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$243 ;
+    rq1_part1_0 <= \$185 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$244 ;
+    rq1_part1_0_r <= \$186 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$245 ;
+    rq1_part1_1 <= \$187 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$246 ;
+    rq1_part1_1_r <= \$188 ;
   always @(posedge clk)
-    rq1_prod <= \$247 ;
+    rq1_prod <= \$189 ;
   always @(posedge clk)
-    rq1_floor <= \$248 ;
+    rq1_floor <= \$190 ;
   always @(posedge clk)
-    rq1_above <= \$249 ;
+    rq1_above <= \$191 ;
   always @(posedge clk)
-    rq1_tie <= \$250 ;
+    rq1_tie <= \$192 ;
   always @(posedge clk)
-    rq1_code <= \$251 ;
+    rq1_code <= \$193 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$252 ;
+    q_owed <= \$194 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$253 ;
+    \$signature__addr  <= \$195 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$254 ;
+    rport__addr <= \$196 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$255 ;
+    q_stored <= \$197 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$256 ;
+    o__valid <= \$198 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$257 ;
-  always @(posedge clk)
-    rq2_shift_1 <= \$258 ;
-  always @(posedge clk)
-    rq2_shift_2 <= \$259 ;
-  always @(posedge clk)
-    rq2_shift_3 <= \$260 ;
-  always @(posedge clk)
-    rq2_shift_4 <= \$261 ;
-  always @(posedge clk)
-    rq2_shift_5 <= \$262 ;
-  always @(posedge clk)
-    rq2_shift_6 <= \$263 ;
-  always @(posedge clk)
-    rq2_half_1 <= \$264 ;
-  always @(posedge clk)
-    rq2_half_2 <= \$265 ;
-  always @(posedge clk)
-    rq2_half_3 <= \$266 ;
-  always @(posedge clk)
-    rq2_half_4 <= \$267 ;
-  always @(posedge clk)
-    rq2_half_5 <= \$268 ;
-  always @(posedge clk)
-    rq2_half_6 <= \$269 ;
-  always @(posedge clk)
-    rq2_mask_1 <= \$270 ;
-  always @(posedge clk)
-    rq2_mask_2 <= \$271 ;
-  always @(posedge clk)
-    rq2_mask_3 <= \$272 ;
-  always @(posedge clk)
-    rq2_mask_4 <= \$273 ;
-  always @(posedge clk)
-    rq2_mask_5 <= \$274 ;
-  always @(posedge clk)
-    rq2_mask_6 <= \$275 ;
-  always @(posedge clk)
-    rq2_x <= \$276 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$277 ;
-  always @(posedge clk)
-    rq2_part0_0_r <= \$278 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$279 ;
-  always @(posedge clk)
-    rq2_part0_1_r <= \$280 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$281 ;
-  always @(posedge clk)
-    rq2_part1_0_r <= \$282 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$283 ;
-  always @(posedge clk)
-    rq2_part1_1_r <= \$284 ;
-  always @(posedge clk)
-    rq2_prod <= \$285 ;
-  always @(posedge clk)
-    rq2_floor <= \$286 ;
-  always @(posedge clk)
-    rq2_above <= \$287 ;
-  always @(posedge clk)
-    rq2_tie <= \$288 ;
-  always @(posedge clk)
-    rq2_code <= \$289 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$290 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$291 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$292 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$293 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$294 ;
-  always @(posedge clk)
-    rq3_mult_6 <= \$295 ;
-  always @(posedge clk)
-    rq3_shift_1 <= \$296 ;
-  always @(posedge clk)
-    rq3_shift_2 <= \$297 ;
-  always @(posedge clk)
-    rq3_shift_3 <= \$298 ;
-  always @(posedge clk)
-    rq3_shift_4 <= \$299 ;
-  always @(posedge clk)
-    rq3_shift_5 <= \$300 ;
-  always @(posedge clk)
-    rq3_shift_6 <= \$301 ;
-  always @(posedge clk)
-    rq3_half_1 <= \$302 ;
-  always @(posedge clk)
-    rq3_half_2 <= \$303 ;
-  always @(posedge clk)
-    rq3_half_3 <= \$304 ;
-  always @(posedge clk)
-    rq3_half_4 <= \$305 ;
-  always @(posedge clk)
-    rq3_half_5 <= \$306 ;
-  always @(posedge clk)
-    rq3_half_6 <= \$307 ;
-  always @(posedge clk)
-    rq3_mask_1 <= \$308 ;
-  always @(posedge clk)
-    rq3_mask_2 <= \$309 ;
-  always @(posedge clk)
-    rq3_mask_3 <= \$310 ;
-  always @(posedge clk)
-    rq3_mask_4 <= \$311 ;
-  always @(posedge clk)
-    rq3_mask_5 <= \$312 ;
-  always @(posedge clk)
-    rq3_mask_6 <= \$313 ;
-  always @(posedge clk)
-    rq3_x <= \$314 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$315 ;
-  always @(posedge clk)
-    rq3_part0_0_r <= \$316 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$317 ;
-  always @(posedge clk)
-    rq3_part0_1_r <= \$318 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$319 ;
-  always @(posedge clk)
-    rq3_part1_0_r <= \$320 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$321 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$322 ;
-  always @(posedge clk)
-    rq3_prod <= \$323 ;
-  always @(posedge clk)
-    rq3_floor <= \$324 ;
-  always @(posedge clk)
-    rq3_above <= \$325 ;
-  always @(posedge clk)
-    rq3_tie <= \$326 ;
-  always @(posedge clk)
-    rq3_code <= \$327 ;
-  always @(posedge clk)
-    q_owed <= \$328 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$329 ;
-  always @(posedge clk)
-    rport__addr <= \$330 ;
-  always @(posedge clk)
-    q_stored <= \$331 ;
-  always @(posedge clk)
-    o__valid <= \$332 ;
-  always @(posedge clk)
-    o__payload <= \$333 ;
+    o__payload <= \$199 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$28  = 25'h1568006;
-      3'h1:
-          \$28  = 25'h1a2112c;
-      3'h2:
-          \$28  = 25'h12df168;
-      3'h3:
-          \$28  = 25'h1ec6b6b;
-      3'h4:
-          \$28  = 25'h150a64e;
-      3'h5:
-          \$28  = 25'h169d08d;
-      3'h6:
-          \$28  = 25'h1edc83a;
-      3'h7:
-          \$28  = 25'h179cc4e;
+      4'h0:
+          \$20  = 25'h1568006;
+      4'h1:
+          \$20  = 25'h1264fd9;
+      4'h2:
+          \$20  = 25'h1a2112c;
+      4'h3:
+          \$20  = 25'h167e8f8;
+      4'h4:
+          \$20  = 25'h12df168;
+      4'h5:
+          \$20  = 25'h1041bbb;
+      4'h6:
+          \$20  = 25'h1ec6b6b;
+      4'h7:
+          \$20  = 25'h1653f0e;
+      4'h8:
+          \$20  = 25'h150a64e;
+      4'h9:
+          \$20  = 25'h1c164b5;
+      4'ha:
+          \$20  = 25'h169d08d;
+      4'hb:
+          \$20  = 25'h17d7777;
+      4'hc:
+          \$20  = 25'h1edc83a;
+      4'hd:
+          \$20  = 25'h1ec963d;
+      4'he:
+          \$20  = 25'h179cc4e;
+      4'hf:
+          \$20  = 25'h1f646a8;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$29  = 6'h1f;
-      3'h1:
-          \$29  = 6'h1f;
-      3'h2:
-          \$29  = 6'h20;
-      3'h3:
-          \$29  = 6'h1f;
-      3'h4:
-          \$29  = 6'h1f;
-      3'h5:
-          \$29  = 6'h20;
-      3'h6:
-          \$29  = 6'h20;
-      3'h7:
-          \$29  = 6'h1e;
+      4'h0:
+          \$21  = 6'h1f;
+      4'h1:
+          \$21  = 6'h20;
+      4'h2:
+          \$21  = 6'h1f;
+      4'h3:
+          \$21  = 6'h20;
+      4'h4:
+          \$21  = 6'h20;
+      4'h5:
+          \$21  = 6'h20;
+      4'h6:
+          \$21  = 6'h1f;
+      4'h7:
+          \$21  = 6'h1f;
+      4'h8:
+          \$21  = 6'h1f;
+      4'h9:
+          \$21  = 6'h20;
+      4'ha:
+          \$21  = 6'h20;
+      4'hb:
+          \$21  = 6'h1f;
+      4'hc:
+          \$21  = 6'h20;
+      4'hd:
+          \$21  = 6'h20;
+      4'he:
+          \$21  = 6'h1e;
+      4'hf:
+          \$21  = 6'h20;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$30  = 32'd1073741824;
-      3'h1:
-          \$30  = 32'd1073741824;
-      3'h2:
-          \$30  = 32'd2147483648;
-      3'h3:
-          \$30  = 32'd1073741824;
-      3'h4:
-          \$30  = 32'd1073741824;
-      3'h5:
-          \$30  = 32'd2147483648;
-      3'h6:
-          \$30  = 32'd2147483648;
-      3'h7:
-          \$30  = 32'd536870912;
+      4'h0:
+          \$22  = 32'd1073741824;
+      4'h1:
+          \$22  = 32'd2147483648;
+      4'h2:
+          \$22  = 32'd1073741824;
+      4'h3:
+          \$22  = 32'd2147483648;
+      4'h4:
+          \$22  = 32'd2147483648;
+      4'h5:
+          \$22  = 32'd2147483648;
+      4'h6:
+          \$22  = 32'd1073741824;
+      4'h7:
+          \$22  = 32'd1073741824;
+      4'h8:
+          \$22  = 32'd1073741824;
+      4'h9:
+          \$22  = 32'd2147483648;
+      4'ha:
+          \$22  = 32'd2147483648;
+      4'hb:
+          \$22  = 32'd1073741824;
+      4'hc:
+          \$22  = 32'd2147483648;
+      4'hd:
+          \$22  = 32'd2147483648;
+      4'he:
+          \$22  = 32'd536870912;
+      4'hf:
+          \$22  = 32'd2147483648;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$31  = 32'd2147483647;
-      3'h1:
-          \$31  = 32'd2147483647;
-      3'h2:
-          \$31  = 32'd4294967295;
-      3'h3:
-          \$31  = 32'd2147483647;
-      3'h4:
-          \$31  = 32'd2147483647;
-      3'h5:
-          \$31  = 32'd4294967295;
-      3'h6:
-          \$31  = 32'd4294967295;
-      3'h7:
-          \$31  = 32'd1073741823;
+      4'h0:
+          \$23  = 32'd2147483647;
+      4'h1:
+          \$23  = 32'd4294967295;
+      4'h2:
+          \$23  = 32'd2147483647;
+      4'h3:
+          \$23  = 32'd4294967295;
+      4'h4:
+          \$23  = 32'd4294967295;
+      4'h5:
+          \$23  = 32'd4294967295;
+      4'h6:
+          \$23  = 32'd2147483647;
+      4'h7:
+          \$23  = 32'd2147483647;
+      4'h8:
+          \$23  = 32'd2147483647;
+      4'h9:
+          \$23  = 32'd4294967295;
+      4'ha:
+          \$23  = 32'd4294967295;
+      4'hb:
+          \$23  = 32'd2147483647;
+      4'hc:
+          \$23  = 32'd4294967295;
+      4'hd:
+          \$23  = 32'd4294967295;
+      4'he:
+          \$23  = 32'd1073741823;
+      4'hf:
+          \$23  = 32'd4294967295;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$53  = 25'h1227748;
-      3'h1:
-          \$53  = 25'h168aa3d;
-      3'h2:
-          \$53  = 25'h1503c45;
-      3'h3:
-          \$53  = 25'h1a76e53;
-      3'h4:
-          \$53  = 25'h1d4d858;
-      3'h5:
-          \$53  = 25'h1855e87;
-      3'h6:
-          \$53  = 25'h1b28421;
-      3'h7:
-          \$53  = 25'h175f80f;
+      4'h0:
+          \$45  = 25'h1227748;
+      4'h1:
+          \$45  = 25'h10bd233;
+      4'h2:
+          \$45  = 25'h168aa3d;
+      4'h3:
+          \$45  = 25'h17f0481;
+      4'h4:
+          \$45  = 25'h1503c45;
+      4'h5:
+          \$45  = 25'h10f4fdd;
+      4'h6:
+          \$45  = 25'h1a76e53;
+      4'h7:
+          \$45  = 25'h11c3816;
+      4'h8:
+          \$45  = 25'h1d4d858;
+      4'h9:
+          \$45  = 25'h14290f0;
+      4'ha:
+          \$45  = 25'h1855e87;
+      4'hb:
+          \$45  = 25'h10b549e;
+      4'hc:
+          \$45  = 25'h1b28421;
+      4'hd:
+          \$45  = 25'h10136ad;
+      4'he:
+          \$45  = 25'h175f80f;
+      4'hf:
+          \$45  = 25'h1be240a;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$54  = 6'h1f;
-      3'h1:
-          \$54  = 6'h1f;
-      3'h2:
-          \$54  = 6'h1f;
-      3'h3:
-          \$54  = 6'h1f;
-      3'h4:
-          \$54  = 6'h1e;
-      3'h5:
-          \$54  = 6'h20;
-      3'h6:
-          \$54  = 6'h1f;
-      3'h7:
-          \$54  = 6'h1f;
+      4'h0:
+          \$46  = 6'h1f;
+      4'h1:
+          \$46  = 6'h1f;
+      4'h2:
+          \$46  = 6'h1f;
+      4'h3:
+          \$46  = 6'h1f;
+      4'h4:
+          \$46  = 6'h1f;
+      4'h5:
+          \$46  = 6'h1f;
+      4'h6:
+          \$46  = 6'h1f;
+      4'h7:
+          \$46  = 6'h1f;
+      4'h8:
+          \$46  = 6'h1e;
+      4'h9:
+          \$46  = 6'h20;
+      4'ha:
+          \$46  = 6'h20;
+      4'hb:
+          \$46  = 6'h1e;
+      4'hc:
+          \$46  = 6'h1f;
+      4'hd:
+          \$46  = 6'h1f;
+      4'he:
+          \$46  = 6'h1f;
+      4'hf:
+          \$46  = 6'h20;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$55  = 32'd1073741824;
-      3'h1:
-          \$55  = 32'd1073741824;
-      3'h2:
-          \$55  = 32'd1073741824;
-      3'h3:
-          \$55  = 32'd1073741824;
-      3'h4:
-          \$55  = 32'd536870912;
-      3'h5:
-          \$55  = 32'd2147483648;
-      3'h6:
-          \$55  = 32'd1073741824;
-      3'h7:
-          \$55  = 32'd1073741824;
+      4'h0:
+          \$47  = 32'd1073741824;
+      4'h1:
+          \$47  = 32'd1073741824;
+      4'h2:
+          \$47  = 32'd1073741824;
+      4'h3:
+          \$47  = 32'd1073741824;
+      4'h4:
+          \$47  = 32'd1073741824;
+      4'h5:
+          \$47  = 32'd1073741824;
+      4'h6:
+          \$47  = 32'd1073741824;
+      4'h7:
+          \$47  = 32'd1073741824;
+      4'h8:
+          \$47  = 32'd536870912;
+      4'h9:
+          \$47  = 32'd2147483648;
+      4'ha:
+          \$47  = 32'd2147483648;
+      4'hb:
+          \$47  = 32'd536870912;
+      4'hc:
+          \$47  = 32'd1073741824;
+      4'hd:
+          \$47  = 32'd1073741824;
+      4'he:
+          \$47  = 32'd1073741824;
+      4'hf:
+          \$47  = 32'd2147483648;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$56  = 32'd2147483647;
-      3'h1:
-          \$56  = 32'd2147483647;
-      3'h2:
-          \$56  = 32'd2147483647;
-      3'h3:
-          \$56  = 32'd2147483647;
-      3'h4:
-          \$56  = 32'd1073741823;
-      3'h5:
-          \$56  = 32'd4294967295;
-      3'h6:
-          \$56  = 32'd2147483647;
-      3'h7:
-          \$56  = 32'd2147483647;
+      4'h0:
+          \$48  = 32'd2147483647;
+      4'h1:
+          \$48  = 32'd2147483647;
+      4'h2:
+          \$48  = 32'd2147483647;
+      4'h3:
+          \$48  = 32'd2147483647;
+      4'h4:
+          \$48  = 32'd2147483647;
+      4'h5:
+          \$48  = 32'd2147483647;
+      4'h6:
+          \$48  = 32'd2147483647;
+      4'h7:
+          \$48  = 32'd2147483647;
+      4'h8:
+          \$48  = 32'd1073741823;
+      4'h9:
+          \$48  = 32'd4294967295;
+      4'ha:
+          \$48  = 32'd4294967295;
+      4'hb:
+          \$48  = 32'd1073741823;
+      4'hc:
+          \$48  = 32'd2147483647;
+      4'hd:
+          \$48  = 32'd2147483647;
+      4'he:
+          \$48  = 32'd2147483647;
+      4'hf:
+          \$48  = 32'd4294967295;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$78  = 25'h1264fd9;
-      3'h1:
-          \$78  = 25'h167e8f8;
-      3'h2:
-          \$78  = 25'h1041bbb;
-      3'h3:
-          \$78  = 25'h1653f0e;
-      3'h4:
-          \$78  = 25'h1c164b5;
-      3'h5:
-          \$78  = 25'h17d7777;
-      3'h6:
-          \$78  = 25'h1ec963d;
-      3'h7:
-          \$78  = 25'h1f646a8;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$79  = 6'h20;
-      3'h1:
-          \$79  = 6'h20;
-      3'h2:
-          \$79  = 6'h20;
-      3'h3:
-          \$79  = 6'h1f;
-      3'h4:
-          \$79  = 6'h20;
-      3'h5:
-          \$79  = 6'h1f;
-      3'h6:
-          \$79  = 6'h20;
-      3'h7:
-          \$79  = 6'h20;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$80  = 32'd2147483648;
-      3'h1:
-          \$80  = 32'd2147483648;
-      3'h2:
-          \$80  = 32'd2147483648;
-      3'h3:
-          \$80  = 32'd1073741824;
-      3'h4:
-          \$80  = 32'd2147483648;
-      3'h5:
-          \$80  = 32'd1073741824;
-      3'h6:
-          \$80  = 32'd2147483648;
-      3'h7:
-          \$80  = 32'd2147483648;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$81  = 32'd4294967295;
-      3'h1:
-          \$81  = 32'd4294967295;
-      3'h2:
-          \$81  = 32'd4294967295;
-      3'h3:
-          \$81  = 32'd2147483647;
-      3'h4:
-          \$81  = 32'd4294967295;
-      3'h5:
-          \$81  = 32'd2147483647;
-      3'h6:
-          \$81  = 32'd4294967295;
-      3'h7:
-          \$81  = 32'd4294967295;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$103  = 25'h10bd233;
-      3'h1:
-          \$103  = 25'h17f0481;
-      3'h2:
-          \$103  = 25'h10f4fdd;
-      3'h3:
-          \$103  = 25'h11c3816;
-      3'h4:
-          \$103  = 25'h14290f0;
-      3'h5:
-          \$103  = 25'h10b549e;
-      3'h6:
-          \$103  = 25'h10136ad;
-      3'h7:
-          \$103  = 25'h1be240a;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$104  = 6'h1f;
-      3'h1:
-          \$104  = 6'h1f;
-      3'h2:
-          \$104  = 6'h1f;
-      3'h3:
-          \$104  = 6'h1f;
-      3'h4:
-          \$104  = 6'h20;
-      3'h5:
-          \$104  = 6'h1e;
-      3'h6:
-          \$104  = 6'h1f;
-      3'h7:
-          \$104  = 6'h20;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$105  = 32'd1073741824;
-      3'h1:
-          \$105  = 32'd1073741824;
-      3'h2:
-          \$105  = 32'd1073741824;
-      3'h3:
-          \$105  = 32'd1073741824;
-      3'h4:
-          \$105  = 32'd2147483648;
-      3'h5:
-          \$105  = 32'd536870912;
-      3'h6:
-          \$105  = 32'd1073741824;
-      3'h7:
-          \$105  = 32'd2147483648;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$106  = 32'd2147483647;
-      3'h1:
-          \$106  = 32'd2147483647;
-      3'h2:
-          \$106  = 32'd2147483647;
-      3'h3:
-          \$106  = 32'd2147483647;
-      3'h4:
-          \$106  = 32'd4294967295;
-      3'h5:
-          \$106  = 32'd1073741823;
-      3'h6:
-          \$106  = 32'd2147483647;
-      3'h7:
-          \$106  = 32'd4294967295;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$168  = group;
-    if (\$23 ) begin
-      \$168  = \$26 [2:0];
-    end
-    if (rst) begin
-      \$168  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$169  = \$27 ;
-    if (rst) begin
-      \$169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$170  = rq_valid_1;
-    if (rst) begin
-      \$170  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$171  = rq_valid_2;
-    if (rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$172  = rq_valid_3;
-    if (rst) begin
-      \$172  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$173  = rq_valid_4;
-    if (rst) begin
-      \$173  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$174  = rq_valid_5;
-    if (rst) begin
-      \$174  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$175  = rq_valid_6;
-    if (rst) begin
-      \$175  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$176  = \$28 ;
-    if (rst) begin
-      \$176  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$177  = rq0_mult_1;
-    if (rst) begin
-      \$177  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$178  = rq0_mult_2;
-    if (rst) begin
-      \$178  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$179  = rq0_mult_3;
-    if (rst) begin
-      \$179  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$180  = rq0_mult_4;
-    if (rst) begin
-      \$180  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$181  = rq0_mult_5;
-    if (rst) begin
-      \$181  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$182  = \$29 ;
-    if (rst) begin
-      \$182  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$183  = rq0_shift_1;
-    if (rst) begin
-      \$183  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$184  = rq0_shift_2;
-    if (rst) begin
-      \$184  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$185  = rq0_shift_3;
-    if (rst) begin
-      \$185  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$186  = rq0_shift_4;
-    if (rst) begin
-      \$186  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$187  = rq0_shift_5;
-    if (rst) begin
-      \$187  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$188  = \$30 ;
-    if (rst) begin
-      \$188  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$189  = rq0_half_1;
-    if (rst) begin
-      \$189  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$190  = rq0_half_2;
-    if (rst) begin
-      \$190  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$191  = rq0_half_3;
-    if (rst) begin
-      \$191  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$192  = rq0_half_4;
-    if (rst) begin
-      \$192  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$193  = rq0_half_5;
-    if (rst) begin
-      \$193  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$194  = \$31 ;
-    if (rst) begin
-      \$194  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$195  = rq0_mask_1;
-    if (rst) begin
-      \$195  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$196  = rq0_mask_2;
-    if (rst) begin
-      \$196  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$197  = rq0_mask_3;
-    if (rst) begin
-      \$197  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$198  = rq0_mask_4;
-    if (rst) begin
-      \$198  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$199  = rq0_mask_5;
-    if (rst) begin
-      \$199  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$200  = i__payload[25:0];
-    if (rst) begin
-      \$200  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$201  = \$32 ;
-    if (rst) begin
-      \$201  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$202  = rq0_part0_0;
-    if (rst) begin
-      \$202  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$203  = \$33 ;
-    if (rst) begin
-      \$203  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$204  = rq0_part0_1;
-    if (rst) begin
-      \$204  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$205  = \$34 ;
-    if (rst) begin
-      \$205  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$206  = rq0_part1_0;
-    if (rst) begin
-      \$206  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$207  = \$35 ;
-    if (rst) begin
-      \$207  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$208  = rq0_part1_1;
-    if (rst) begin
-      \$208  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$209  = \$43 [50:0];
-    if (rst) begin
-      \$209  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$210  = \$44 ;
-    if (rst) begin
-      \$210  = 51'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$211  = \$45 ;
-    if (rst) begin
-      \$211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$212  = \$48 ;
-    if (rst) begin
-      \$212  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$213  = \$52 ;
-    if (rst) begin
-      \$213  = 53'h00000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$214  = \$53 ;
-    if (rst) begin
-      \$214  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$215  = rq1_mult_1;
-    if (rst) begin
-      \$215  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$216  = rq1_mult_2;
-    if (rst) begin
-      \$216  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$217  = rq1_mult_3;
-    if (rst) begin
-      \$217  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$218  = rq1_mult_4;
-    if (rst) begin
-      \$218  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$219  = rq1_mult_5;
-    if (rst) begin
-      \$219  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$220  = \$54 ;
-    if (rst) begin
-      \$220  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$221  = rq1_shift_1;
-    if (rst) begin
-      \$221  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$222  = rq1_shift_2;
-    if (rst) begin
-      \$222  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$223  = rq1_shift_3;
-    if (rst) begin
-      \$223  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$224  = rq1_shift_4;
-    if (rst) begin
-      \$224  = 6'h00;
+    \$110  = group;
+    if (\$15 ) begin
+      \$110  = \$18 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$225  = rq1_shift_5;
-    if (rst) begin
-      \$225  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$226  = \$55 ;
-    if (rst) begin
-      \$226  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$227  = rq1_half_1;
-    if (rst) begin
-      \$227  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$228  = rq1_half_2;
-    if (rst) begin
-      \$228  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$229  = rq1_half_3;
-    if (rst) begin
-      \$229  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$230  = rq1_half_4;
-    if (rst) begin
-      \$230  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$231  = rq1_half_5;
-    if (rst) begin
-      \$231  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$232  = \$56 ;
-    if (rst) begin
-      \$232  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$233  = rq1_mask_1;
-    if (rst) begin
-      \$233  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$234  = rq1_mask_2;
-    if (rst) begin
-      \$234  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$235  = rq1_mask_3;
-    if (rst) begin
-      \$235  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$236  = rq1_mask_4;
-    if (rst) begin
-      \$236  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$237  = rq1_mask_5;
-    if (rst) begin
-      \$237  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$238  = i__payload[51:26];
-    if (rst) begin
-      \$238  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$239  = \$57 ;
-    if (rst) begin
-      \$239  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$240  = rq1_part0_0;
-    if (rst) begin
-      \$240  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$241  = \$58 ;
-    if (rst) begin
-      \$241  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$242  = rq1_part0_1;
-    if (rst) begin
-      \$242  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$243  = \$59 ;
-    if (rst) begin
-      \$243  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$244  = rq1_part1_0;
     if (rst) begin
-      \$244  = 26'h0000000;
+      \$110  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$245  = \$60 ;
+    \$111  = \$19 ;
     if (rst) begin
-      \$245  = 17'h00000;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$246  = rq1_part1_1;
+    \$112  = rq_valid_1;
     if (rst) begin
-      \$246  = 17'h00000;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$247  = \$68 [50:0];
+    \$113  = rq_valid_2;
     if (rst) begin
-      \$247  = 51'h0000000000000;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$248  = \$69 ;
+    \$114  = rq_valid_3;
     if (rst) begin
-      \$248  = 51'h0000000000000;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$249  = \$70 ;
+    \$115  = rq_valid_4;
     if (rst) begin
-      \$249  = 1'h0;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$250  = \$73 ;
+    \$116  = rq_valid_5;
     if (rst) begin
-      \$250  = 1'h0;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$251  = \$77 ;
+    \$117  = rq_valid_6;
     if (rst) begin
-      \$251  = 53'h00000000000000;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$252  = \$78 ;
+    \$118  = \$20 ;
     if (rst) begin
-      \$252  = 25'h0000000;
+      \$118  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$253  = rq2_mult_1;
+    \$119  = rq0_mult_1;
     if (rst) begin
-      \$253  = 25'h0000000;
+      \$119  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$254  = rq2_mult_2;
+    \$120  = rq0_mult_2;
     if (rst) begin
-      \$254  = 25'h0000000;
+      \$120  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$255  = rq2_mult_3;
+    \$121  = rq0_mult_3;
     if (rst) begin
-      \$255  = 25'h0000000;
+      \$121  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$256  = rq2_mult_4;
+    \$122  = rq0_mult_4;
     if (rst) begin
-      \$256  = 25'h0000000;
+      \$122  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$257  = rq2_mult_5;
+    \$123  = rq0_mult_5;
     if (rst) begin
-      \$257  = 25'h0000000;
+      \$123  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$258  = \$79 ;
+    \$124  = \$21 ;
     if (rst) begin
-      \$258  = 6'h00;
+      \$124  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$259  = rq2_shift_1;
+    \$125  = rq0_shift_1;
     if (rst) begin
-      \$259  = 6'h00;
+      \$125  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$260  = rq2_shift_2;
+    \$126  = rq0_shift_2;
     if (rst) begin
-      \$260  = 6'h00;
+      \$126  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$261  = rq2_shift_3;
+    \$127  = rq0_shift_3;
     if (rst) begin
-      \$261  = 6'h00;
+      \$127  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$262  = rq2_shift_4;
+    \$128  = rq0_shift_4;
     if (rst) begin
-      \$262  = 6'h00;
+      \$128  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$263  = rq2_shift_5;
+    \$129  = rq0_shift_5;
     if (rst) begin
-      \$263  = 6'h00;
+      \$129  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$264  = \$80 ;
+    \$130  = \$22 ;
     if (rst) begin
-      \$264  = 32'd0;
+      \$130  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$265  = rq2_half_1;
+    \$131  = rq0_half_1;
     if (rst) begin
-      \$265  = 32'd0;
+      \$131  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$266  = rq2_half_2;
+    \$132  = rq0_half_2;
     if (rst) begin
-      \$266  = 32'd0;
+      \$132  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$267  = rq2_half_3;
+    \$133  = rq0_half_3;
     if (rst) begin
-      \$267  = 32'd0;
+      \$133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$268  = rq2_half_4;
+    \$134  = rq0_half_4;
     if (rst) begin
-      \$268  = 32'd0;
+      \$134  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$269  = rq2_half_5;
+    \$135  = rq0_half_5;
     if (rst) begin
-      \$269  = 32'd0;
+      \$135  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$270  = \$81 ;
+    \$136  = \$23 ;
     if (rst) begin
-      \$270  = 32'd0;
+      \$136  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$271  = rq2_mask_1;
+    \$137  = rq0_mask_1;
     if (rst) begin
-      \$271  = 32'd0;
+      \$137  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$272  = rq2_mask_2;
+    \$138  = rq0_mask_2;
     if (rst) begin
-      \$272  = 32'd0;
+      \$138  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$273  = rq2_mask_3;
+    \$139  = rq0_mask_3;
     if (rst) begin
-      \$273  = 32'd0;
+      \$139  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$274  = rq2_mask_4;
+    \$140  = rq0_mask_4;
     if (rst) begin
-      \$274  = 32'd0;
+      \$140  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$275  = rq2_mask_5;
+    \$141  = rq0_mask_5;
     if (rst) begin
-      \$275  = 32'd0;
+      \$141  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$276  = i__payload[77:52];
+    \$142  = i__payload[25:0];
     if (rst) begin
-      \$276  = 26'h0000000;
+      \$142  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$277  = \$82 ;
+    \$143  = \$24 ;
     if (rst) begin
-      \$277  = 34'h000000000;
+      \$143  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$278  = rq2_part0_0;
+    \$144  = rq0_part0_0;
     if (rst) begin
-      \$278  = 34'h000000000;
+      \$144  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$279  = \$83 ;
+    \$145  = \$25 ;
     if (rst) begin
-      \$279  = 25'h0000000;
+      \$145  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$280  = rq2_part0_1;
+    \$146  = rq0_part0_1;
     if (rst) begin
-      \$280  = 25'h0000000;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$281  = \$84 ;
+    \$147  = \$26 ;
     if (rst) begin
-      \$281  = 26'h0000000;
+      \$147  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$282  = rq2_part1_0;
+    \$148  = rq0_part1_0;
     if (rst) begin
-      \$282  = 26'h0000000;
+      \$148  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$283  = \$85 ;
+    \$149  = \$27 ;
     if (rst) begin
-      \$283  = 17'h00000;
+      \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$284  = rq2_part1_1;
+    \$150  = rq0_part1_1;
     if (rst) begin
-      \$284  = 17'h00000;
+      \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$285  = \$93 [50:0];
+    \$151  = \$35 [50:0];
     if (rst) begin
-      \$285  = 51'h0000000000000;
+      \$151  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$286  = \$94 ;
+    \$152  = \$36 ;
     if (rst) begin
-      \$286  = 51'h0000000000000;
+      \$152  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$287  = \$95 ;
+    \$153  = \$37 ;
     if (rst) begin
-      \$287  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$288  = \$98 ;
+    \$154  = \$40 ;
     if (rst) begin
-      \$288  = 1'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$289  = \$102 ;
+    \$155  = \$44 ;
     if (rst) begin
-      \$289  = 53'h00000000000000;
+      \$155  = 53'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$290  = \$103 ;
+    \$156  = \$45 ;
     if (rst) begin
-      \$290  = 25'h0000000;
+      \$156  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$291  = rq3_mult_1;
+    \$157  = rq1_mult_1;
     if (rst) begin
-      \$291  = 25'h0000000;
+      \$157  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$292  = rq3_mult_2;
+    \$158  = rq1_mult_2;
     if (rst) begin
-      \$292  = 25'h0000000;
+      \$158  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$293  = rq3_mult_3;
+    \$159  = rq1_mult_3;
     if (rst) begin
-      \$293  = 25'h0000000;
+      \$159  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$294  = rq3_mult_4;
+    \$160  = rq1_mult_4;
     if (rst) begin
-      \$294  = 25'h0000000;
+      \$160  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$295  = rq3_mult_5;
+    \$161  = rq1_mult_5;
     if (rst) begin
-      \$295  = 25'h0000000;
+      \$161  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$296  = \$104 ;
+    \$162  = \$46 ;
     if (rst) begin
-      \$296  = 6'h00;
+      \$162  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$297  = rq3_shift_1;
+    \$163  = rq1_shift_1;
     if (rst) begin
-      \$297  = 6'h00;
+      \$163  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$298  = rq3_shift_2;
+    \$164  = rq1_shift_2;
     if (rst) begin
-      \$298  = 6'h00;
+      \$164  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$299  = rq3_shift_3;
+    \$165  = rq1_shift_3;
     if (rst) begin
-      \$299  = 6'h00;
+      \$165  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$300  = rq3_shift_4;
+    \$166  = rq1_shift_4;
     if (rst) begin
-      \$300  = 6'h00;
+      \$166  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$301  = rq3_shift_5;
+    \$167  = rq1_shift_5;
     if (rst) begin
-      \$301  = 6'h00;
+      \$167  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$302  = \$105 ;
+    \$168  = \$47 ;
     if (rst) begin
-      \$302  = 32'd0;
+      \$168  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$303  = rq3_half_1;
+    \$169  = rq1_half_1;
     if (rst) begin
-      \$303  = 32'd0;
+      \$169  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$304  = rq3_half_2;
+    \$170  = rq1_half_2;
     if (rst) begin
-      \$304  = 32'd0;
+      \$170  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$305  = rq3_half_3;
+    \$171  = rq1_half_3;
     if (rst) begin
-      \$305  = 32'd0;
+      \$171  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$306  = rq3_half_4;
+    \$172  = rq1_half_4;
     if (rst) begin
-      \$306  = 32'd0;
+      \$172  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$307  = rq3_half_5;
+    \$173  = rq1_half_5;
     if (rst) begin
-      \$307  = 32'd0;
+      \$173  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$308  = \$106 ;
+    \$174  = \$48 ;
     if (rst) begin
-      \$308  = 32'd0;
+      \$174  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$309  = rq3_mask_1;
+    \$175  = rq1_mask_1;
     if (rst) begin
-      \$309  = 32'd0;
+      \$175  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$310  = rq3_mask_2;
+    \$176  = rq1_mask_2;
     if (rst) begin
-      \$310  = 32'd0;
+      \$176  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$311  = rq3_mask_3;
+    \$177  = rq1_mask_3;
     if (rst) begin
-      \$311  = 32'd0;
+      \$177  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$312  = rq3_mask_4;
+    \$178  = rq1_mask_4;
     if (rst) begin
-      \$312  = 32'd0;
+      \$178  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$313  = rq3_mask_5;
+    \$179  = rq1_mask_5;
     if (rst) begin
-      \$313  = 32'd0;
+      \$179  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$314  = i__payload[103:78];
+    \$180  = i__payload[51:26];
     if (rst) begin
-      \$314  = 26'h0000000;
+      \$180  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$315  = \$107 ;
+    \$181  = \$49 ;
     if (rst) begin
-      \$315  = 34'h000000000;
+      \$181  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$316  = rq3_part0_0;
+    \$182  = rq1_part0_0;
     if (rst) begin
-      \$316  = 34'h000000000;
+      \$182  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$317  = \$108 ;
+    \$183  = \$50 ;
     if (rst) begin
-      \$317  = 25'h0000000;
+      \$183  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$318  = rq3_part0_1;
+    \$184  = rq1_part0_1;
     if (rst) begin
-      \$318  = 25'h0000000;
+      \$184  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$319  = \$109 ;
+    \$185  = \$51 ;
     if (rst) begin
-      \$319  = 26'h0000000;
+      \$185  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$320  = rq3_part1_0;
+    \$186  = rq1_part1_0;
     if (rst) begin
-      \$320  = 26'h0000000;
+      \$186  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$321  = \$110 ;
+    \$187  = \$52 ;
     if (rst) begin
-      \$321  = 17'h00000;
+      \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$322  = rq3_part1_1;
+    \$188  = rq1_part1_1;
     if (rst) begin
-      \$322  = 17'h00000;
+      \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$323  = \$118 [50:0];
+    \$189  = \$60 [50:0];
     if (rst) begin
-      \$323  = 51'h0000000000000;
+      \$189  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$324  = \$119 ;
+    \$190  = \$61 ;
     if (rst) begin
-      \$324  = 51'h0000000000000;
+      \$190  = 51'h0000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$325  = \$120 ;
+    \$191  = \$62 ;
     if (rst) begin
-      \$325  = 1'h0;
+      \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$326  = \$123 ;
+    \$192  = \$65 ;
     if (rst) begin
-      \$326  = 1'h0;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$327  = \$127 ;
+    \$193  = \$69 ;
     if (rst) begin
-      \$327  = 53'h00000000000000;
+      \$193  = 53'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$328  = \$131 [3:0];
+    \$194  = \$73 [3:0];
     if (rst) begin
-      \$328  = 4'h0;
+      \$194  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$329  = \$signature__addr ;
-    if (\$138 ) begin
-      \$329  = \$141 [2:0];
+    \$195  = \$signature__addr ;
+    if (\$80 ) begin
+      \$195  = \$83 [2:0];
     end
     if (rst) begin
-      \$329  = 3'h0;
+      \$195  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$330  = rport__addr;
-    if (\$145 ) begin
-      \$330  = \$148 [2:0];
+    \$196  = rport__addr;
+    if (\$87 ) begin
+      \$196  = \$90 [2:0];
     end
     if (rst) begin
-      \$330  = 3'h0;
+      \$196  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$331  = \$161 [2:0];
+    \$197  = \$103 [2:0];
     if (rst) begin
-      \$331  = 3'h0;
+      \$197  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$332  = o__valid;
-    if (\$163 ) begin
-      \$332  = \$165 ;
+    \$198  = o__valid;
+    if (\$105 ) begin
+      \$198  = \$107 ;
     end
     if (rst) begin
-      \$332  = 1'h0;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$333  = o__payload;
-    if (\$163 ) begin
-      \$333  = \$167 ;
+    \$199  = o__payload;
+    if (\$105 ) begin
+      \$199  = \$109 ;
     end
     if (rst) begin
-      \$333  = 32'd0;
+      \$199  = 16'h0000;
     end
   end
   assign i__ready = q_room;
@@ -26048,36 +23952,20 @@ module \top.s4_conv4_u2 (rst, q_room, o__ready, i__valid, i__payload, o__valid, 
   assign q_rptr = rport__addr;
   assign \q_in[0]  = q_in[7:0];
   assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
   assign \i__payload[0]  = i__payload[25:0];
   assign \i__payload[1]  = i__payload[51:26];
-  assign \i__payload[2]  = i__payload[77:52];
-  assign \i__payload[3]  = i__payload[103:78];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign q_in[31:24] = \$16 [7:0];
-  assign q_in[23:16] = \$12 [7:0];
   assign q_in[15:8] = \$8 [7:0];
   assign q_in[7:0] = \$4 [7:0];
-  assign \$36  = { 1'h0, rq0_part0_0_r };
-  assign \$38  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
-  assign \$40  = { rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r, 17'h00000 };
-  assign \$42  = { rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r, 34'h000000000 };
-  assign \$61  = { 1'h0, rq1_part0_0_r };
-  assign \$63  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
-  assign \$65  = { rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r, 17'h00000 };
-  assign \$67  = { rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r, 34'h000000000 };
-  assign \$86  = { 1'h0, rq2_part0_0_r };
-  assign \$88  = { 14'h0000, rq2_part0_1_r, 17'h00000 };
-  assign \$90  = { rq2_part1_0_r[25], rq2_part1_0_r[25], rq2_part1_0_r[25], rq2_part1_0_r[25], rq2_part1_0_r[25], rq2_part1_0_r[25], rq2_part1_0_r[25], rq2_part1_0_r[25], rq2_part1_0_r[25], rq2_part1_0_r[25], rq2_part1_0_r[25], rq2_part1_0_r[25], rq2_part1_0_r[25], rq2_part1_0_r[25], rq2_part1_0_r, 17'h00000 };
-  assign \$92  = { rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r[16], rq2_part1_1_r, 34'h000000000 };
-  assign \$111  = { 1'h0, rq3_part0_0_r };
-  assign \$113  = { 14'h0000, rq3_part0_1_r, 17'h00000 };
-  assign \$115  = { rq3_part1_0_r[25], rq3_part1_0_r[25], rq3_part1_0_r[25], rq3_part1_0_r[25], rq3_part1_0_r[25], rq3_part1_0_r[25], rq3_part1_0_r[25], rq3_part1_0_r[25], rq3_part1_0_r[25], rq3_part1_0_r[25], rq3_part1_0_r[25], rq3_part1_0_r[25], rq3_part1_0_r[25], rq3_part1_0_r[25], rq3_part1_0_r, 17'h00000 };
-  assign \$117  = { rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r[16], rq3_part1_1_r, 34'h000000000 };
+  assign \$28  = { 1'h0, rq0_part0_0_r };
+  assign \$30  = { 14'h0000, rq0_part0_1_r, 17'h00000 };
+  assign \$32  = { rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r[25], rq0_part1_0_r, 17'h00000 };
+  assign \$34  = { rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r[16], rq0_part1_1_r, 34'h000000000 };
+  assign \$53  = { 1'h0, rq1_part0_0_r };
+  assign \$55  = { 14'h0000, rq1_part0_1_r, 17'h00000 };
+  assign \$57  = { rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r[25], rq1_part1_0_r, 17'h00000 };
+  assign \$59  = { rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r[16], rq1_part1_1_r, 34'h000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -26085,135 +23973,103 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire \$1 ;
   reg [22:0] \$10 ;
-  wire [45:0] \$100 ;
-  reg [3:0] \$101 ;
-  reg [2:0] \$102 ;
-  reg \$103 ;
-  reg \$104 ;
-  reg \$105 ;
-  reg [6:0] \$106 ;
-  reg [31:0] \$107 ;
-  reg \$108 ;
-  reg \$109 ;
+  reg [8:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [16:0] \$105 ;
+  reg [16:0] \$106 ;
+  reg [16:0] \$107 ;
+  reg [16:0] \$108 ;
+  reg [16:0] \$109 ;
   wire [22:0] \$11 ;
-  reg \$110 ;
-  reg \$111 ;
-  reg [3:0] \$112 ;
-  reg [8:0] \$113 ;
-  reg [8:0] \$114 ;
-  reg [8:0] \$115 ;
-  reg [8:0] \$116 ;
-  reg [8:0] \$117 ;
-  reg [8:0] \$118 ;
-  reg [8:0] \$119 ;
+  reg [16:0] \$110 ;
+  reg [16:0] \$111 ;
+  reg [16:0] \$112 ;
+  reg [22:0] \$113 ;
+  reg [22:0] \$114 ;
+  reg \$115 ;
+  reg \$116 ;
+  reg \$117 ;
+  reg [3:0] \$118 ;
+  reg \$119 ;
   wire [23:0] \$12 ;
-  reg [8:0] \$120 ;
-  reg [7:0] \$121 ;
-  reg [7:0] \$122 ;
-  reg [7:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg [7:0] \$125 ;
-  reg [7:0] \$126 ;
-  reg [7:0] \$127 ;
-  reg [7:0] \$128 ;
-  reg [16:0] \$129 ;
+  reg \$120 ;
+  reg \$121 ;
+  reg [3:0] \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg [3:0] \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [16:0] \$130 ;
-  reg [16:0] \$131 ;
-  reg [16:0] \$132 ;
-  reg [16:0] \$133 ;
-  reg [16:0] \$134 ;
-  reg [16:0] \$135 ;
-  reg [16:0] \$136 ;
-  reg [16:0] \$137 ;
-  reg [16:0] \$138 ;
-  reg [16:0] \$139 ;
+  reg [3:0] \$130 ;
+  reg [22:0] \$131 ;
+  reg [22:0] \$132 ;
+  reg [2:0] \$133 ;
+  reg [2:0] \$134 ;
+  reg [2:0] \$135 ;
+  reg [2:0] \$136 ;
+  reg \$137 ;
+  reg [45:0] \$138 ;
   wire \$14 ;
-  reg [16:0] \$140 ;
-  reg [16:0] \$141 ;
-  reg [16:0] \$142 ;
-  reg [16:0] \$143 ;
-  reg [16:0] \$144 ;
-  reg [22:0] \$145 ;
-  reg [22:0] \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg \$149 ;
   wire \$15 ;
-  reg [3:0] \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg \$153 ;
-  reg [3:0] \$154 ;
-  reg \$155 ;
-  reg \$156 ;
-  reg \$157 ;
-  reg [3:0] \$158 ;
-  reg \$159 ;
   wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg [3:0] \$162 ;
-  reg [22:0] \$163 ;
-  reg [22:0] \$164 ;
-  reg [2:0] \$165 ;
-  reg [2:0] \$166 ;
-  reg [2:0] \$167 ;
-  reg [2:0] \$168 ;
-  reg \$169 ;
   wire \$17 ;
-  reg [45:0] \$170 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
   reg [3:0] \$20 ;
-  reg [2:0] \$21 ;
+  reg [3:0] \$21 ;
   reg \$22 ;
   reg \$23 ;
   reg \$24 ;
   wire \$25 ;
-  wire [7:0] \$26 ;
-  wire [7:0] \$27 ;
-  wire [31:0] \$28 ;
+  wire [8:0] \$26 ;
+  wire [8:0] \$27 ;
+  wire [15:0] \$28 ;
   wire [8:0] \$29 ;
   wire \$3 ;
-  wire [31:0] \$30 ;
+  wire [15:0] \$30 ;
   wire [8:0] \$31 ;
-  wire [31:0] \$32 ;
+  wire [15:0] \$32 ;
   wire [8:0] \$33 ;
-  wire [31:0] \$34 ;
+  wire [15:0] \$34 ;
   wire [8:0] \$35 ;
-  wire [31:0] \$36 ;
-  wire [8:0] \$37 ;
-  wire [31:0] \$38 ;
-  wire [8:0] \$39 ;
+  wire [16:0] \$36 ;
+  wire [16:0] \$37 ;
+  wire [16:0] \$38 ;
+  wire [16:0] \$39 ;
   wire \$4 ;
-  wire [31:0] \$40 ;
-  wire [8:0] \$41 ;
-  wire [31:0] \$42 ;
-  wire [8:0] \$43 ;
-  wire [16:0] \$44 ;
-  wire [16:0] \$45 ;
-  wire [16:0] \$46 ;
-  wire [16:0] \$47 ;
-  wire [16:0] \$48 ;
-  wire [16:0] \$49 ;
+  wire [17:0] \$40 ;
+  wire [17:0] \$41 ;
+  wire \$42 ;
+  wire [3:0] \$43 ;
+  wire \$44 ;
+  wire [4:0] \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  wire [16:0] \$50 ;
-  wire [16:0] \$51 ;
-  wire [17:0] \$52 ;
-  wire [17:0] \$53 ;
-  wire [18:0] \$54 ;
-  wire [17:0] \$55 ;
-  wire [17:0] \$56 ;
-  wire [18:0] \$57 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire [3:0] \$55 ;
+  wire [3:0] \$56 ;
+  wire \$57 ;
   wire \$58 ;
-  wire [3:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [4:0] \$61 ;
-  wire \$62 ;
-  wire \$63 ;
+  wire \$61 ;
+  wire [3:0] \$62 ;
+  wire [3:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
@@ -26222,40 +24078,40 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   wire \$69 ;
   reg [22:0] \$7 ;
   wire \$70 ;
-  wire [3:0] \$71 ;
+  wire \$71 ;
   wire [3:0] \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire [3:0] \$78 ;
-  wire [3:0] \$79 ;
+  wire [4:0] \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire [22:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire [3:0] \$88 ;
-  wire \$89 ;
+  wire [45:0] \$84 ;
+  reg [3:0] \$85 ;
+  reg [3:0] \$86 ;
+  reg \$87 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [23:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire [4:0] \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
-  reg [2:0] \$signature__addr  = 3'h0;
+  reg [7:0] \$90 ;
+  reg [15:0] \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg [3:0] \$96 ;
+  reg [8:0] \$97 ;
+  reg [8:0] \$98 ;
+  reg [8:0] \$99 ;
+  reg [3:0] \$signature__addr  = 4'h0;
   reg [2:0] \$signature__addr$30  = 3'h0;
-  wire [31:0] \$signature__data ;
+  wire [15:0] \$signature__data ;
   wire [45:0] \$signature__data$32 ;
   wire \$signature__en ;
   wire \$signature__en$24 ;
@@ -26272,12 +24128,10 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg first5 = 1'h0;
   reg first_t = 1'h1;
   reg from_input = 1'h0;
-  input [31:0] i__payload;
-  wire [31:0] i__payload;
+  input [15:0] i__payload;
+  wire [15:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
   output i__ready;
   wire i__ready;
   input i__valid;
@@ -26307,18 +24161,10 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod0_1_r = 17'h00000;
-  reg [16:0] prod0_2 = 17'h00000;
-  reg [16:0] prod0_2_r = 17'h00000;
-  reg [16:0] prod0_3 = 17'h00000;
-  reg [16:0] prod0_3_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
   reg [16:0] prod1_0_r = 17'h00000;
   reg [16:0] prod1_1 = 17'h00000;
   reg [16:0] prod1_1_r = 17'h00000;
-  reg [16:0] prod1_2 = 17'h00000;
-  reg [16:0] prod1_2_r = 17'h00000;
-  reg [16:0] prod1_3 = 17'h00000;
-  reg [16:0] prod1_3_r = 17'h00000;
   wire [45:0] q_in;
   wire [22:0] \q_in[0] ;
   wire [22:0] \q_in[1] ;
@@ -26330,19 +24176,19 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
   reg reads_input_t = 1'h1;
-  (* init = 3'h0 *)
-  wire [2:0] rport__addr;
+  (* init = 4'h0 *)
+  wire [3:0] rport__addr;
   reg [2:0] \rport__addr$33  = 3'h0;
-  wire [31:0] rport__data;
-  wire [45:0] \rport__data$92 ;
+  wire [15:0] rport__data;
+  wire [45:0] \rport__data$76 ;
   input rst;
   wire rst;
-  (* init = 3'h0 *)
-  wire [2:0] sf_t;
+  (* init = 4'h0 *)
+  wire [3:0] sf_t;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
-  (* init = 7'h00 *)
-  wire [6:0] t;
+  (* init = 8'h00 *)
+  wire [7:0] t;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -26350,47 +24196,43 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   reg v5 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
-  reg [7:0] w0_2 = 8'h00;
-  reg [7:0] w0_3 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
-  reg [7:0] w1_2 = 8'h00;
-  reg [7:0] w1_3 = 8'h00;
-  reg [6:0] wrom__addr = 7'h00;
-  wire [63:0] wrom__data;
-  reg [31:0] x_reg = 32'd0;
+  reg [7:0] wrom__addr = 8'h00;
+  wire [31:0] wrom__data;
+  reg [15:0] x_reg = 16'h0000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_1 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_3 = 9'h000;
-  (* keep = 32'd1 *)
   reg [8:0] xoff1_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff1_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_3 = 9'h000;
-  reg [31:0] inbuf [7:0];
+  reg [15:0] inbuf [15:0];
   initial begin
-    inbuf[0] = 32'd0;
-    inbuf[1] = 32'd0;
-    inbuf[2] = 32'd0;
-    inbuf[3] = 32'd0;
-    inbuf[4] = 32'd0;
-    inbuf[5] = 32'd0;
-    inbuf[6] = 32'd0;
-    inbuf[7] = 32'd0;
+    inbuf[0] = 16'h0000;
+    inbuf[1] = 16'h0000;
+    inbuf[2] = 16'h0000;
+    inbuf[3] = 16'h0000;
+    inbuf[4] = 16'h0000;
+    inbuf[5] = 16'h0000;
+    inbuf[6] = 16'h0000;
+    inbuf[7] = 16'h0000;
+    inbuf[8] = 16'h0000;
+    inbuf[9] = 16'h0000;
+    inbuf[10] = 16'h0000;
+    inbuf[11] = 16'h0000;
+    inbuf[12] = 16'h0000;
+    inbuf[13] = 16'h0000;
+    inbuf[14] = 16'h0000;
+    inbuf[15] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       inbuf[\$signature__addr ] <= i__payload;
   end
-  reg [31:0] _0_;
+  reg [15:0] _0_;
   always @(posedge clk) begin
     _0_ <= inbuf[\$signature__addr ];
   end
@@ -26408,139 +24250,267 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     if (\$signature__en$24 )
       queue[\$signature__addr$30 ] <= q_in;
   end
-  assign \rport__data$92  = queue[\rport__addr$33 ];
-  reg [63:0] rom [127:0];
+  assign \rport__data$76  = queue[\rport__addr$33 ];
+  reg [31:0] rom [255:0];
   initial begin
-    rom[0] = 64'h7fd3f3dfb7d7ebda;
-    rom[1] = 64'hf5d23259cbc8f2e4;
-    rom[2] = 64'h1b20bcecea54de0e;
-    rom[3] = 64'hd9fef7ceaf3e7f58;
-    rom[4] = 64'h8a84703a1c4d01a5;
-    rom[5] = 64'hebd936c9daf5d810;
-    rom[6] = 64'hfe45eb03c1d8d0f6;
-    rom[7] = 64'hca23d7570227f0bf;
-    rom[8] = 64'hd310fcf8e20a0fd0;
-    rom[9] = 64'hddbec2e11205c2d4;
-    rom[10] = 64'hf56bdd11e8fffa9c;
-    rom[11] = 64'hda492b7ff3f6fd46;
-    rom[12] = 64'hdc49e5effcc78ddc;
-    rom[13] = 64'h1f0dbd0cd2e04608;
-    rom[14] = 64'hbdc0d80fbb05de7f;
-    rom[15] = 64'h001ef322f163ef26;
-    rom[16] = 64'he300e422ea09ba16;
-    rom[17] = 64'h007f2d034d02caf8;
-    rom[18] = 64'hf60ef5f835ad031d;
-    rom[19] = 64'hea4005e570df810b;
-    rom[20] = 64'h0020f7db345b04b2;
-    rom[21] = 64'h04302e5821a901c3;
-    rom[22] = 64'hfcf2e010130d11da;
-    rom[23] = 64'hfb0b41f957cac3b0;
-    rom[24] = 64'h0d0325e3cf1f7f1c;
-    rom[25] = 64'hed1f08193cc5cde6;
-    rom[26] = 64'h0c0215f9f9091b0a;
-    rom[27] = 64'he6e902023fedf525;
-    rom[28] = 64'h0602011ece17dc3e;
-    rom[29] = 64'h1f0e127f4049f402;
-    rom[30] = 64'h0bf1234fe0203117;
-    rom[31] = 64'hf9332a21e51725eb;
-    rom[32] = 64'hf2087f550d0b2fd9;
-    rom[33] = 64'h2403f64321ff3009;
-    rom[34] = 64'hc52ad01f3fc51e1d;
-    rom[35] = 64'h45dc2ace3beef008;
-    rom[36] = 64'hc7e6023727f11521;
-    rom[37] = 64'hf44af0a943a5e813;
-    rom[38] = 64'hfe31d5f21fdd7f00;
-    rom[39] = 64'hc2dbe323e4d721fe;
-    rom[40] = 64'hded6b806f22a8d11;
-    rom[41] = 64'hc5e27f17d70f5e5e;
-    rom[42] = 64'hee3dcb29c0d4db47;
-    rom[43] = 64'hbe633d17c7b7fdd5;
-    rom[44] = 64'h4d0957a54ef50d97;
-    rom[45] = 64'hc7051036ad35e4c9;
-    rom[46] = 64'h2de607d746bcb622;
-    rom[47] = 64'he0f924e07fbb08d2;
-    rom[48] = 64'hefebb8e31f33667a;
-    rom[49] = 64'h02361e1d7f66a9e9;
-    rom[50] = 64'hfc1e0cbcb4d72513;
-    rom[51] = 64'hc8f2f2e058f7c5ce;
-    rom[52] = 64'hf0b53cded355d8ee;
-    rom[53] = 64'ha51a7f1b3b2bece1;
-    rom[54] = 64'h1816fafed94448cf;
-    rom[55] = 64'hf138f100dbdff906;
-    rom[56] = 64'he3c70c2dad81f4e6;
-    rom[57] = 64'h0c121724e3040c17;
-    rom[58] = 64'h09fffc0a120df8a9;
-    rom[59] = 64'h0af1e9d6040735f5;
-    rom[60] = 64'hd2f04835c5e31df6;
-    rom[61] = 64'he3250e81c7820e8b;
-    rom[62] = 64'hfa6deeefff34fcc0;
-    rom[63] = 64'hf202c5f1b7f6e7b5;
-    rom[64] = 64'hef29d473ecc126ee;
-    rom[65] = 64'he77fff09bed57d7f;
-    rom[66] = 64'hc033c6fef8e8f2fd;
-    rom[67] = 64'hdf141803e9bf24df;
-    rom[68] = 64'h1c2b929d2af03d53;
-    rom[69] = 64'hd9150e003211e711;
-    rom[70] = 64'h8ee2bf3b55ff1b1e;
-    rom[71] = 64'h51d513fde41431f8;
-    rom[72] = 64'hba1cae137f6b0ff8;
-    rom[73] = 64'hfa6b70ef6c11b4d8;
-    rom[74] = 64'hd263469a16df0112;
-    rom[75] = 64'hf12812cd2b00a5fc;
-    rom[76] = 64'hf5f4c7e9c341d4e2;
-    rom[77] = 64'hc25e7f2b289ff5ee;
-    rom[78] = 64'h2530c51fef4003ef;
-    rom[79] = 64'hb06241c26fa4bc25;
-    rom[80] = 64'hf931dbc276f3043b;
-    rom[81] = 64'hd0eef91d3fe2532c;
-    rom[82] = 64'hc1b9fb21472fc627;
-    rom[83] = 64'hecae15da127fc006;
-    rom[84] = 64'h3ddfe9bbf4016716;
-    rom[85] = 64'hc135ffce5d9cc9b8;
-    rom[86] = 64'h45fbc67ffe1bfdad;
-    rom[87] = 64'h5b05f9f802acb622;
-    rom[88] = 64'h3003dfd1ff050805;
-    rom[89] = 64'hde0fd6cdca137f6f;
-    rom[90] = 64'he122138503fefe01;
-    rom[91] = 64'hda4a3b7602fcefde;
-    rom[92] = 64'h9da6b9e954c24045;
-    rom[93] = 64'hc3ba430e2514f823;
-    rom[94] = 64'h8122ec1e3ffd2812;
-    rom[95] = 64'hc466e332d10d391e;
-    rom[96] = 64'h3a37f9c04650ff33;
-    rom[97] = 64'hd5d0f519204bbfc8;
-    rom[98] = 64'hedb8de43cf7fea20;
-    rom[99] = 64'hd5f6050ecd3ced0b;
-    rom[100] = 64'h4313d5fdce0ffad7;
-    rom[101] = 64'hfcebc6fbf6354dfd;
-    rom[102] = 64'h3b81c07098f6b73a;
-    rom[103] = 64'h5e0011310f05cf79;
-    rom[104] = 64'hf62115777f0ef1fc;
-    rom[105] = 64'h7d27bfcc0f0c0434;
-    rom[106] = 64'h03e53df71218c701;
-    rom[107] = 64'h5def81a5ec15fbe9;
-    rom[108] = 64'he531f4b9cfb33a1c;
-    rom[109] = 64'h295a0bb6eeec36d4;
-    rom[110] = 64'h08607fa71128ecf7;
-    rom[111] = 64'hd5ccdbc900f9e765;
-    rom[112] = 64'ha2811400b3e9198d;
-    rom[113] = 64'hfdc8f9e5e5be25eb;
-    rom[114] = 64'hf60343ff07ca4919;
-    rom[115] = 64'he2f224d93dfd383e;
-    rom[116] = 64'he81afbef707f91e4;
-    rom[117] = 64'he71f07a7cad5c732;
-    rom[118] = 64'hf64005e914a46517;
-    rom[119] = 64'h1d11eaba2ef756bd;
-    rom[120] = 64'h2817df08dded04e0;
-    rom[121] = 64'h0be8f5f21ffc11d7;
-    rom[122] = 64'hbe38d81c6ff324fa;
-    rom[123] = 64'hf17f2b3b773e903b;
-    rom[124] = 64'h1c2bff04211914db;
-    rom[125] = 64'h2ee0f8451d8bfc0c;
-    rom[126] = 64'hffcc0aee11ed7fb4;
-    rom[127] = 64'hfeee2a39c2b01ae6;
+    rom[0] = 32'd4091538394;
+    rom[1] = 32'd2144581591;
+    rom[2] = 32'd844755684;
+    rom[3] = 32'd4124232648;
+    rom[4] = 32'd3169639950;
+    rom[5] = 32'd455141972;
+    rom[6] = 32'd4157505368;
+    rom[7] = 32'd3657346878;
+    rom[8] = 32'd1882849701;
+    rom[9] = 32'd2323913805;
+    rom[10] = 32'd919197712;
+    rom[11] = 32'd3956923125;
+    rom[12] = 32'd3942895862;
+    rom[13] = 32'd4265984472;
+    rom[14] = 32'd3612864703;
+    rom[15] = 32'd3391291943;
+    rom[16] = 32'd4244115408;
+    rom[17] = 32'd3541099018;
+    rom[18] = 32'd3269575380;
+    rom[19] = 32'd3720221189;
+    rom[20] = 32'd3708943004;
+    rom[21] = 32'd4117489919;
+    rom[22] = 32'd729808198;
+    rom[23] = 32'd3662279670;
+    rom[24] = 32'd3857681884;
+    rom[25] = 32'd3695836359;
+    rom[26] = 32'd3171698184;
+    rom[27] = 32'd520999648;
+    rom[28] = 32'd3624918655;
+    rom[29] = 32'd3183524613;
+    rom[30] = 32'd4079152934;
+    rom[31] = 32'd2027875;
+    rom[32] = 32'd3827481110;
+    rom[33] = 32'd3808487945;
+    rom[34] = 32'd755223288;
+    rom[35] = 32'd8342786;
+    rom[36] = 32'd4126671645;
+    rom[37] = 32'd4128126381;
+    rom[38] = 32'd98926859;
+    rom[39] = 32'd3930091743;
+    rom[40] = 32'd4158325938;
+    rom[41] = 32'd2110555;
+    rom[42] = 32'd777519555;
+    rom[43] = 32'd70263209;
+    rom[44] = 32'd3759149530;
+    rom[45] = 32'd4243723021;
+    rom[46] = 32'd1106887600;
+    rom[47] = 32'd4211824586;
+    rom[48] = 32'd635666204;
+    rom[49] = 32'd218353439;
+    rom[50] = 32'd135908838;
+    rom[51] = 32'd3978247365;
+    rom[52] = 32'd368646922;
+    rom[53] = 32'd201521417;
+    rom[54] = 32'd33748261;
+    rom[55] = 32'd3874045933;
+    rom[56] = 32'd18799678;
+    rom[57] = 32'd100847127;
+    rom[58] = 32'd310375426;
+    rom[59] = 32'd521027657;
+    rom[60] = 32'd592392471;
+    rom[61] = 32'd200400928;
+    rom[62] = 32'd706815467;
+    rom[63] = 32'd4180927767;
+    rom[64] = 32'd2136289241;
+    rom[65] = 32'd4060613899;
+    rom[66] = 32'd4131598345;
+    rom[67] = 32'd604185087;
+    rom[68] = 32'd3491700253;
+    rom[69] = 32'd3307880389;
+    rom[70] = 32'd718204936;
+    rom[71] = 32'd1172061166;
+    rom[72] = 32'd37164321;
+    rom[73] = 32'd3353749489;
+    rom[74] = 32'd4037666835;
+    rom[75] = 32'd4098507685;
+    rom[76] = 32'd3589439232;
+    rom[77] = 32'd4264632285;
+    rom[78] = 32'd3810730494;
+    rom[79] = 32'd3269190871;
+    rom[80] = 32'd3087437073;
+    rom[81] = 32'd3738628650;
+    rom[82] = 32'd2132237918;
+    rom[83] = 32'd3319977743;
+    rom[84] = 32'd3408517959;
+    rom[85] = 32'd3997024468;
+    rom[86] = 32'd1024982485;
+    rom[87] = 32'd3194210231;
+    rom[88] = 32'd1470434711;
+    rom[89] = 32'd1292455669;
+    rom[90] = 32'd272032969;
+    rom[91] = 32'd3339038005;
+    rom[92] = 32'd131577378;
+    rom[93] = 32'd770066108;
+    rom[94] = 32'd618662098;
+    rom[95] = 32'd3774447547;
+    rom[96] = 32'd3101910650;
+    rom[97] = 32'd4025163571;
+    rom[98] = 32'd505260521;
+    rom[99] = 32'd37125990;
+    rom[100] = 32'd213656851;
+    rom[101] = 32'd4229870807;
+    rom[102] = 32'd4074816974;
+    rom[103] = 32'd3371325687;
+    rom[104] = 32'd1021237486;
+    rom[105] = 32'd4038447957;
+    rom[106] = 32'd2132536545;
+    rom[107] = 32'd2769959723;
+    rom[108] = 32'd4210968783;
+    rom[109] = 32'd404150596;
+    rom[110] = 32'd4043372806;
+    rom[111] = 32'd4047035359;
+    rom[112] = 32'd204338406;
+    rom[113] = 32'd3821514113;
+    rom[114] = 32'd388238359;
+    rom[115] = 32'd202564356;
+    rom[116] = 32'd4228577449;
+    rom[117] = 32'd167711245;
+    rom[118] = 32'd3923129845;
+    rom[119] = 32'd183567367;
+    rom[120] = 32'd1211440630;
+    rom[121] = 32'd3538994659;
+    rom[122] = 32'd243338891;
+    rom[123] = 32'd3810903938;
+    rom[124] = 32'd4008705216;
+    rom[125] = 32'd4201512756;
+    rom[126] = 32'd3320965045;
+    rom[127] = 32'd4060264438;
+    rom[128] = 32'd3564316398;
+    rom[129] = 32'd4012502209;
+    rom[130] = 32'd4278812031;
+    rom[131] = 32'd3883908821;
+    rom[132] = 32'd3338597117;
+    rom[133] = 32'd3224631528;
+    rom[134] = 32'd402859231;
+    rom[135] = 32'd3742689727;
+    rom[136] = 32'd2459778387;
+    rom[137] = 32'd472591088;
+    rom[138] = 32'd234940177;
+    rom[139] = 32'd3642044945;
+    rom[140] = 32'd3208321822;
+    rom[141] = 32'd2397197823;
+    rom[142] = 32'd335360504;
+    rom[143] = 32'd1372972052;
+    rom[144] = 32'd2920484856;
+    rom[145] = 32'd3122429803;
+    rom[146] = 32'd1894757592;
+    rom[147] = 32'd4201344017;
+    rom[148] = 32'd1184497938;
+    rom[149] = 32'd3529709279;
+    rom[150] = 32'd315467260;
+    rom[151] = 32'd4045941504;
+    rom[152] = 32'd3353990370;
+    rom[153] = 32'd4126458689;
+    rom[154] = 32'd2133587438;
+    rom[155] = 32'd3260950687;
+    rom[156] = 32'd3307144175;
+    rom[157] = 32'd623963968;
+    rom[158] = 32'd1103281189;
+    rom[159] = 32'd2959241124;
+    rom[160] = 32'd3686925371;
+    rom[161] = 32'd4180768499;
+    rom[162] = 32'd4179448620;
+    rom[163] = 32'd3505274850;
+    rom[164] = 32'd4213294631;
+    rom[165] = 32'd3250145071;
+    rom[166] = 32'd366657542;
+    rom[167] = 32'd3970830975;
+    rom[168] = 32'd3921372950;
+    rom[169] = 32'd1038087169;
+    rom[170] = 32'd4291742136;
+    rom[171] = 32'd3241500060;
+    rom[172] = 32'd3330276781;
+    rom[173] = 32'd1174142491;
+    rom[174] = 32'd4193826338;
+    rom[175] = 32'd1527055020;
+    rom[176] = 32'd3755018245;
+    rom[177] = 32'd805568261;
+    rom[178] = 32'd3603791727;
+    rom[179] = 32'd3725576723;
+    rom[180] = 32'd327548417;
+    rom[181] = 32'd3777102846;
+    rom[182] = 32'd997650398;
+    rom[183] = 32'd3662283516;
+    rom[184] = 32'd3119071301;
+    rom[185] = 32'd2644923586;
+    rom[186] = 32'd1125054499;
+    rom[187] = 32'd3283756308;
+    rom[188] = 32'd3961399314;
+    rom[189] = 32'd2166505469;
+    rom[190] = 32'd3811719454;
+    rom[191] = 32'd3295072525;
+    rom[192] = 32'd4190175027;
+    rom[193] = 32'd976701008;
+    rom[194] = 32'd4112105416;
+    rom[195] = 32'd3587186763;
+    rom[196] = 32'd3728992800;
+    rom[197] = 32'd3988311935;
+    rom[198] = 32'd84864267;
+    rom[199] = 32'd3589721404;
+    rom[200] = 32'd3590191831;
+    rom[201] = 32'd1125371407;
+    rom[202] = 32'd3338358269;
+    rom[203] = 32'd4243322421;
+    rom[204] = 32'd3228612410;
+    rom[205] = 32'd998349046;
+    rom[206] = 32'd288477049;
+    rom[207] = 32'd1577062149;
+    rom[208] = 32'd360182268;
+    rom[209] = 32'd4129390350;
+    rom[210] = 32'd3217818676;
+    rom[211] = 32'd2099711756;
+    rom[212] = 32'd1039648513;
+    rom[213] = 32'd65344024;
+    rom[214] = 32'd2175138793;
+    rom[215] = 32'd1576004629;
+    rom[216] = 32'd4105779740;
+    rom[217] = 32'd3845246899;
+    rom[218] = 32'd196490964;
+    rom[219] = 32'd693825260;
+    rom[220] = 32'd2141711607;
+    rom[221] = 32'd140513576;
+    rom[222] = 32'd3687442277;
+    rom[223] = 32'd3586916601;
+    rom[224] = 32'd335550861;
+    rom[225] = 32'd2726409193;
+    rom[226] = 32'd4192544235;
+    rom[227] = 32'd4257801662;
+    rom[228] = 32'd1140803865;
+    rom[229] = 32'd4127393738;
+    rom[230] = 32'd618215486;
+    rom[231] = 32'd3807526397;
+    rom[232] = 32'd4226781668;
+    rom[233] = 32'd3894046847;
+    rom[234] = 32'd128436018;
+    rom[235] = 32'd3877620437;
+    rom[236] = 32'd99181847;
+    rom[237] = 32'd4131394724;
+    rom[238] = 32'd3938080445;
+    rom[239] = 32'd487665399;
+    rom[240] = 32'd3741844704;
+    rom[241] = 32'd672652781;
+    rom[242] = 32'd4126282199;
+    rom[243] = 32'd199761916;
+    rom[244] = 32'd3625723130;
+    rom[245] = 32'd3191369715;
+    rom[246] = 32'd725323835;
+    rom[247] = 32'd4051662654;
+    rom[248] = 32'd4278457563;
+    rom[249] = 32'd472588569;
+    rom[250] = 32'd4165336076;
+    rom[251] = 32'd786439563;
+    rom[252] = 32'd183402420;
+    rom[253] = 32'd4291564013;
+    rom[254] = 32'd708385510;
+    rom[255] = 32'd4277060272;
   end
-  reg [63:0] _1_;
+  reg [31:0] _1_;
   always @(posedge clk) begin
     _1_ <= rom[wrom__addr];
   end
@@ -26567,222 +24537,174 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign \$18  = \$15  & \$17 ;
   assign \$19  = ~ \$18 ;
   assign \$signature__en$24  = \$13  & \$19 ;
-  assign \$25  = wrom__addr == 7'h7f;
+  assign \$25  = wrom__addr == 8'hff;
   assign \$26  = wrom__addr + 1'h1;
-  assign \$27  = \$25  ? 8'h00 : \$26 ;
+  assign \$27  = \$25  ? 9'h000 : \$26 ;
   assign \$28  = from_input ? x_reg : rport__data;
   assign \$29  = $signed(\$28 [7:0]) - $signed(8'h80);
   assign \$30  = from_input ? x_reg : rport__data;
   assign \$31  = $signed(\$30 [15:8]) - $signed(8'h80);
   assign \$32  = from_input ? x_reg : rport__data;
-  assign \$33  = $signed(\$32 [23:16]) - $signed(8'h80);
+  assign \$33  = $signed(\$32 [7:0]) - $signed(8'h80);
   assign \$34  = from_input ? x_reg : rport__data;
-  assign \$35  = $signed(\$34 [31:24]) - $signed(8'h80);
-  assign \$36  = from_input ? x_reg : rport__data;
-  assign \$37  = $signed(\$36 [7:0]) - $signed(8'h80);
-  assign \$38  = from_input ? x_reg : rport__data;
-  assign \$39  = $signed(\$38 [15:8]) - $signed(8'h80);
-  assign \$40  = from_input ? x_reg : rport__data;
-  assign \$41  = $signed(\$40 [23:16]) - $signed(8'h80);
-  assign \$42  = from_input ? x_reg : rport__data;
-  assign \$43  = $signed(\$42 [31:24]) - $signed(8'h80);
-  assign \$44  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$45  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$46  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$47  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$48  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$49  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$50  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$51  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$52  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$53  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$54  = $signed(\$52 ) + $signed(\$53 );
-  assign \$55  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$56  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$57  = $signed(\$55 ) + $signed(\$56 );
-  assign \$58  = issue & last_t;
-  assign \$59  = q_owed + \$58 ;
-  assign \$60  = o__valid & o__ready;
-  assign \$61  = \$59  - \$60 ;
-  assign \$62  = v5 & last5;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$64  & \$66 ;
+  assign \$35  = $signed(\$34 [15:8]) - $signed(8'h80);
+  assign \$36  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$37  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$38  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$39  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$40  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$41  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$42  = issue & last_t;
+  assign \$43  = q_owed + \$42 ;
+  assign \$44  = o__valid & o__ready;
+  assign \$45  = \$43  - \$44 ;
+  assign \$46  = v5 & last5;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = \$46  & \$52 ;
+  assign \$54  = \$signature__addr$30  == 3'h5;
+  assign \$55  = \$signature__addr$30  + 1'h1;
+  assign \$56  = \$54  ? 4'h0 : \$55 ;
+  assign \$57  = ~ o__valid;
+  assign \$58  = \$57  | o__ready;
+  assign \$59  = | q_stored;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = \rport__addr$33  == 3'h5;
+  assign \$62  = \rport__addr$33  + 1'h1;
+  assign \$63  = \$61  ? 4'h0 : \$62 ;
+  assign \$64  = v5 & last5;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = | q_stored;
   assign \$68  = ~ \$67 ;
-  assign \$69  = \$62  & \$68 ;
-  assign \$70  = \$signature__addr$30  == 3'h5;
-  assign \$71  = \$signature__addr$30  + 1'h1;
-  assign \$72  = \$70  ? 4'h0 : \$71 ;
+  assign \$69  = \$66  & \$68 ;
+  assign \$70  = ~ \$69 ;
+  assign \$71  = \$64  & \$70 ;
+  assign \$72  = q_stored + \$71 ;
   assign \$73  = ~ o__valid;
   assign \$74  = \$73  | o__ready;
   assign \$75  = | q_stored;
   assign \$76  = \$74  & \$75 ;
-  assign \$77  = \rport__addr$33  == 3'h5;
-  assign \$78  = \rport__addr$33  + 1'h1;
-  assign \$79  = \$77  ? 4'h0 : \$78 ;
-  assign \$80  = v5 & last5;
-  assign \$81  = ~ o__valid;
-  assign \$82  = \$81  | o__ready;
+  assign \$77  = \$72  - \$76 ;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
+  assign \$80  = | q_stored;
+  assign \$81  = v5 & last5;
+  assign \$82  = \$80  | \$81 ;
   assign \$83  = | q_stored;
-  assign \$84  = ~ \$83 ;
-  assign \$85  = \$82  & \$84 ;
-  assign \$86  = ~ \$85 ;
-  assign \$87  = \$80  & \$86 ;
-  assign \$88  = q_stored + \$87 ;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = | q_stored;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = \$88  - \$92 ;
-  assign \$94  = ~ o__valid;
-  assign \$95  = \$94  | o__ready;
-  assign \$96  = | q_stored;
-  assign \$97  = v5 & last5;
-  assign \$98  = \$96  | \$97 ;
-  assign \$99  = | q_stored;
-  assign \$100  = \$99  ? \rport__data$92  : q_in;
+  assign \$84  = \$83  ? \rport__data$76  : q_in;
   always @(posedge clk)
-    nf_t <= \$101 ;
+    nf_t <= \$85 ;
   always @(posedge clk)
-    \$signature__addr  <= \$102 ;
+    \$signature__addr  <= \$86 ;
   always @(posedge clk)
-    reads_input_t <= \$103 ;
+    reads_input_t <= \$87 ;
   always @(posedge clk)
-    first_t <= \$104 ;
+    first_t <= \$88 ;
   always @(posedge clk)
-    last_t <= \$105 ;
+    last_t <= \$89 ;
   always @(posedge clk)
-    wrom__addr <= \$106 ;
+    wrom__addr <= \$90 ;
   always @(posedge clk)
-    x_reg <= \$107 ;
+    x_reg <= \$91 ;
   always @(posedge clk)
-    from_input <= \$108 ;
+    from_input <= \$92 ;
   always @(posedge clk)
-    v1 <= \$109 ;
+    v1 <= \$93 ;
   always @(posedge clk)
-    first1 <= \$110 ;
+    first1 <= \$94 ;
   always @(posedge clk)
-    last1 <= \$111 ;
+    last1 <= \$95 ;
   always @(posedge clk)
-    nf1 <= \$112 ;
+    nf1 <= \$96 ;
   always @(posedge clk)
-    xoff0_0 <= \$113 ;
+    xoff0_0 <= \$97 ;
   always @(posedge clk)
-    xoff0_1 <= \$114 ;
+    xoff0_1 <= \$98 ;
   always @(posedge clk)
-    xoff0_2 <= \$115 ;
+    xoff1_0 <= \$99 ;
   always @(posedge clk)
-    xoff0_3 <= \$116 ;
+    xoff1_1 <= \$100 ;
   always @(posedge clk)
-    xoff1_0 <= \$117 ;
+    w0_0 <= \$101 ;
   always @(posedge clk)
-    xoff1_1 <= \$118 ;
+    w0_1 <= \$102 ;
   always @(posedge clk)
-    xoff1_2 <= \$119 ;
+    w1_0 <= \$103 ;
   always @(posedge clk)
-    xoff1_3 <= \$120 ;
+    w1_1 <= \$104 ;
   always @(posedge clk)
-    w0_0 <= \$121 ;
+    prod0_0 <= \$105 ;
   always @(posedge clk)
-    w0_1 <= \$122 ;
+    prod0_1 <= \$106 ;
   always @(posedge clk)
-    w0_2 <= \$123 ;
+    prod1_0 <= \$107 ;
   always @(posedge clk)
-    w0_3 <= \$124 ;
+    prod1_1 <= \$108 ;
   always @(posedge clk)
-    w1_0 <= \$125 ;
+    prod0_0_r <= \$109 ;
   always @(posedge clk)
-    w1_1 <= \$126 ;
+    prod0_1_r <= \$110 ;
   always @(posedge clk)
-    w1_2 <= \$127 ;
+    prod1_0_r <= \$111 ;
   always @(posedge clk)
-    w1_3 <= \$128 ;
+    prod1_1_r <= \$112 ;
   always @(posedge clk)
-    prod0_0 <= \$129 ;
+    sum0_s0_0 <= \$113 ;
   always @(posedge clk)
-    prod0_1 <= \$130 ;
+    sum1_s0_0 <= \$114 ;
   always @(posedge clk)
-    prod0_2 <= \$131 ;
+    v2 <= \$115 ;
   always @(posedge clk)
-    prod0_3 <= \$132 ;
+    first2 <= \$116 ;
   always @(posedge clk)
-    prod1_0 <= \$133 ;
+    last2 <= \$117 ;
   always @(posedge clk)
-    prod1_1 <= \$134 ;
+    nf2 <= \$118 ;
   always @(posedge clk)
-    prod1_2 <= \$135 ;
+    v3 <= \$119 ;
   always @(posedge clk)
-    prod1_3 <= \$136 ;
+    first3 <= \$120 ;
   always @(posedge clk)
-    prod0_0_r <= \$137 ;
+    last3 <= \$121 ;
   always @(posedge clk)
-    prod0_1_r <= \$138 ;
+    nf3 <= \$122 ;
   always @(posedge clk)
-    prod0_2_r <= \$139 ;
+    v4 <= \$123 ;
   always @(posedge clk)
-    prod0_3_r <= \$140 ;
+    first4 <= \$124 ;
   always @(posedge clk)
-    prod1_0_r <= \$141 ;
+    last4 <= \$125 ;
   always @(posedge clk)
-    prod1_1_r <= \$142 ;
+    nf4 <= \$126 ;
   always @(posedge clk)
-    prod1_2_r <= \$143 ;
+    v5 <= \$127 ;
   always @(posedge clk)
-    prod1_3_r <= \$144 ;
+    first5 <= \$128 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$145 ;
+    last5 <= \$129 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$146 ;
+    nf5 <= \$130 ;
   always @(posedge clk)
-    v2 <= \$147 ;
+    acc0 <= \$131 ;
   always @(posedge clk)
-    first2 <= \$148 ;
+    acc1 <= \$132 ;
   always @(posedge clk)
-    last2 <= \$149 ;
+    q_owed <= \$133 ;
   always @(posedge clk)
-    nf2 <= \$150 ;
+    \$signature__addr$30  <= \$134 ;
   always @(posedge clk)
-    v3 <= \$151 ;
+    \rport__addr$33  <= \$135 ;
   always @(posedge clk)
-    first3 <= \$152 ;
+    q_stored <= \$136 ;
   always @(posedge clk)
-    last3 <= \$153 ;
+    o__valid <= \$137 ;
   always @(posedge clk)
-    nf3 <= \$154 ;
-  always @(posedge clk)
-    v4 <= \$155 ;
-  always @(posedge clk)
-    first4 <= \$156 ;
-  always @(posedge clk)
-    last4 <= \$157 ;
-  always @(posedge clk)
-    nf4 <= \$158 ;
-  always @(posedge clk)
-    v5 <= \$159 ;
-  always @(posedge clk)
-    first5 <= \$160 ;
-  always @(posedge clk)
-    last5 <= \$161 ;
-  always @(posedge clk)
-    nf5 <= \$162 ;
-  always @(posedge clk)
-    acc0 <= \$163 ;
-  always @(posedge clk)
-    acc1 <= \$164 ;
-  always @(posedge clk)
-    q_owed <= \$165 ;
-  always @(posedge clk)
-    \$signature__addr$30  <= \$166 ;
-  always @(posedge clk)
-    \rport__addr$33  <= \$167 ;
-  always @(posedge clk)
-    q_stored <= \$168 ;
-  always @(posedge clk)
-    o__valid <= \$169 ;
-  always @(posedge clk)
-    o__payload <= \$170 ;
+    o__payload <= \$138 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
@@ -26863,261 +24785,517 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      7'h00:
+      8'h00:
           \$20  = 4'h0;
-      7'h01:
+      8'h01:
           \$20  = 4'h0;
-      7'h02:
+      8'h02:
           \$20  = 4'h0;
-      7'h03:
+      8'h03:
           \$20  = 4'h0;
-      7'h04:
+      8'h04:
           \$20  = 4'h0;
-      7'h05:
+      8'h05:
           \$20  = 4'h0;
-      7'h06:
+      8'h06:
           \$20  = 4'h0;
-      7'h07:
+      8'h07:
+          \$20  = 4'h0;
+      8'h08:
+          \$20  = 4'h0;
+      8'h09:
+          \$20  = 4'h0;
+      8'h0a:
+          \$20  = 4'h0;
+      8'h0b:
+          \$20  = 4'h0;
+      8'h0c:
+          \$20  = 4'h0;
+      8'h0d:
+          \$20  = 4'h0;
+      8'h0e:
+          \$20  = 4'h0;
+      8'h0f:
           \$20  = 4'h1;
-      7'h08:
+      8'h10:
           \$20  = 4'h1;
-      7'h09:
+      8'h11:
           \$20  = 4'h1;
-      7'h0a:
+      8'h12:
           \$20  = 4'h1;
-      7'h0b:
+      8'h13:
           \$20  = 4'h1;
-      7'h0c:
+      8'h14:
           \$20  = 4'h1;
-      7'h0d:
+      8'h15:
           \$20  = 4'h1;
-      7'h0e:
+      8'h16:
           \$20  = 4'h1;
-      7'h0f:
+      8'h17:
+          \$20  = 4'h1;
+      8'h18:
+          \$20  = 4'h1;
+      8'h19:
+          \$20  = 4'h1;
+      8'h1a:
+          \$20  = 4'h1;
+      8'h1b:
+          \$20  = 4'h1;
+      8'h1c:
+          \$20  = 4'h1;
+      8'h1d:
+          \$20  = 4'h1;
+      8'h1e:
+          \$20  = 4'h1;
+      8'h1f:
           \$20  = 4'h2;
-      7'h10:
+      8'h20:
           \$20  = 4'h2;
-      7'h11:
+      8'h21:
           \$20  = 4'h2;
-      7'h12:
+      8'h22:
           \$20  = 4'h2;
-      7'h13:
+      8'h23:
           \$20  = 4'h2;
-      7'h14:
+      8'h24:
           \$20  = 4'h2;
-      7'h15:
+      8'h25:
           \$20  = 4'h2;
-      7'h16:
+      8'h26:
           \$20  = 4'h2;
-      7'h17:
+      8'h27:
+          \$20  = 4'h2;
+      8'h28:
+          \$20  = 4'h2;
+      8'h29:
+          \$20  = 4'h2;
+      8'h2a:
+          \$20  = 4'h2;
+      8'h2b:
+          \$20  = 4'h2;
+      8'h2c:
+          \$20  = 4'h2;
+      8'h2d:
+          \$20  = 4'h2;
+      8'h2e:
+          \$20  = 4'h2;
+      8'h2f:
           \$20  = 4'h3;
-      7'h18:
+      8'h30:
           \$20  = 4'h3;
-      7'h19:
+      8'h31:
           \$20  = 4'h3;
-      7'h1a:
+      8'h32:
           \$20  = 4'h3;
-      7'h1b:
+      8'h33:
           \$20  = 4'h3;
-      7'h1c:
+      8'h34:
           \$20  = 4'h3;
-      7'h1d:
+      8'h35:
           \$20  = 4'h3;
-      7'h1e:
+      8'h36:
           \$20  = 4'h3;
-      7'h1f:
+      8'h37:
+          \$20  = 4'h3;
+      8'h38:
+          \$20  = 4'h3;
+      8'h39:
+          \$20  = 4'h3;
+      8'h3a:
+          \$20  = 4'h3;
+      8'h3b:
+          \$20  = 4'h3;
+      8'h3c:
+          \$20  = 4'h3;
+      8'h3d:
+          \$20  = 4'h3;
+      8'h3e:
+          \$20  = 4'h3;
+      8'h3f:
           \$20  = 4'h4;
-      7'h20:
+      8'h40:
           \$20  = 4'h4;
-      7'h21:
+      8'h41:
           \$20  = 4'h4;
-      7'h22:
+      8'h42:
           \$20  = 4'h4;
-      7'h23:
+      8'h43:
           \$20  = 4'h4;
-      7'h24:
+      8'h44:
           \$20  = 4'h4;
-      7'h25:
+      8'h45:
           \$20  = 4'h4;
-      7'h26:
+      8'h46:
           \$20  = 4'h4;
-      7'h27:
+      8'h47:
+          \$20  = 4'h4;
+      8'h48:
+          \$20  = 4'h4;
+      8'h49:
+          \$20  = 4'h4;
+      8'h4a:
+          \$20  = 4'h4;
+      8'h4b:
+          \$20  = 4'h4;
+      8'h4c:
+          \$20  = 4'h4;
+      8'h4d:
+          \$20  = 4'h4;
+      8'h4e:
+          \$20  = 4'h4;
+      8'h4f:
           \$20  = 4'h5;
-      7'h28:
+      8'h50:
           \$20  = 4'h5;
-      7'h29:
+      8'h51:
           \$20  = 4'h5;
-      7'h2a:
+      8'h52:
           \$20  = 4'h5;
-      7'h2b:
+      8'h53:
           \$20  = 4'h5;
-      7'h2c:
+      8'h54:
           \$20  = 4'h5;
-      7'h2d:
+      8'h55:
           \$20  = 4'h5;
-      7'h2e:
+      8'h56:
           \$20  = 4'h5;
-      7'h2f:
+      8'h57:
+          \$20  = 4'h5;
+      8'h58:
+          \$20  = 4'h5;
+      8'h59:
+          \$20  = 4'h5;
+      8'h5a:
+          \$20  = 4'h5;
+      8'h5b:
+          \$20  = 4'h5;
+      8'h5c:
+          \$20  = 4'h5;
+      8'h5d:
+          \$20  = 4'h5;
+      8'h5e:
+          \$20  = 4'h5;
+      8'h5f:
           \$20  = 4'h6;
-      7'h30:
+      8'h60:
           \$20  = 4'h6;
-      7'h31:
+      8'h61:
           \$20  = 4'h6;
-      7'h32:
+      8'h62:
           \$20  = 4'h6;
-      7'h33:
+      8'h63:
           \$20  = 4'h6;
-      7'h34:
+      8'h64:
           \$20  = 4'h6;
-      7'h35:
+      8'h65:
           \$20  = 4'h6;
-      7'h36:
+      8'h66:
           \$20  = 4'h6;
-      7'h37:
+      8'h67:
+          \$20  = 4'h6;
+      8'h68:
+          \$20  = 4'h6;
+      8'h69:
+          \$20  = 4'h6;
+      8'h6a:
+          \$20  = 4'h6;
+      8'h6b:
+          \$20  = 4'h6;
+      8'h6c:
+          \$20  = 4'h6;
+      8'h6d:
+          \$20  = 4'h6;
+      8'h6e:
+          \$20  = 4'h6;
+      8'h6f:
           \$20  = 4'h7;
-      7'h38:
+      8'h70:
           \$20  = 4'h7;
-      7'h39:
+      8'h71:
           \$20  = 4'h7;
-      7'h3a:
+      8'h72:
           \$20  = 4'h7;
-      7'h3b:
+      8'h73:
           \$20  = 4'h7;
-      7'h3c:
+      8'h74:
           \$20  = 4'h7;
-      7'h3d:
+      8'h75:
           \$20  = 4'h7;
-      7'h3e:
+      8'h76:
           \$20  = 4'h7;
-      7'h3f:
+      8'h77:
+          \$20  = 4'h7;
+      8'h78:
+          \$20  = 4'h7;
+      8'h79:
+          \$20  = 4'h7;
+      8'h7a:
+          \$20  = 4'h7;
+      8'h7b:
+          \$20  = 4'h7;
+      8'h7c:
+          \$20  = 4'h7;
+      8'h7d:
+          \$20  = 4'h7;
+      8'h7e:
+          \$20  = 4'h7;
+      8'h7f:
           \$20  = 4'h8;
-      7'h40:
+      8'h80:
           \$20  = 4'h8;
-      7'h41:
+      8'h81:
           \$20  = 4'h8;
-      7'h42:
+      8'h82:
           \$20  = 4'h8;
-      7'h43:
+      8'h83:
           \$20  = 4'h8;
-      7'h44:
+      8'h84:
           \$20  = 4'h8;
-      7'h45:
+      8'h85:
           \$20  = 4'h8;
-      7'h46:
+      8'h86:
           \$20  = 4'h8;
-      7'h47:
+      8'h87:
+          \$20  = 4'h8;
+      8'h88:
+          \$20  = 4'h8;
+      8'h89:
+          \$20  = 4'h8;
+      8'h8a:
+          \$20  = 4'h8;
+      8'h8b:
+          \$20  = 4'h8;
+      8'h8c:
+          \$20  = 4'h8;
+      8'h8d:
+          \$20  = 4'h8;
+      8'h8e:
+          \$20  = 4'h8;
+      8'h8f:
           \$20  = 4'h9;
-      7'h48:
+      8'h90:
           \$20  = 4'h9;
-      7'h49:
+      8'h91:
           \$20  = 4'h9;
-      7'h4a:
+      8'h92:
           \$20  = 4'h9;
-      7'h4b:
+      8'h93:
           \$20  = 4'h9;
-      7'h4c:
+      8'h94:
           \$20  = 4'h9;
-      7'h4d:
+      8'h95:
           \$20  = 4'h9;
-      7'h4e:
+      8'h96:
           \$20  = 4'h9;
-      7'h4f:
+      8'h97:
+          \$20  = 4'h9;
+      8'h98:
+          \$20  = 4'h9;
+      8'h99:
+          \$20  = 4'h9;
+      8'h9a:
+          \$20  = 4'h9;
+      8'h9b:
+          \$20  = 4'h9;
+      8'h9c:
+          \$20  = 4'h9;
+      8'h9d:
+          \$20  = 4'h9;
+      8'h9e:
+          \$20  = 4'h9;
+      8'h9f:
           \$20  = 4'ha;
-      7'h50:
+      8'ha0:
           \$20  = 4'ha;
-      7'h51:
+      8'ha1:
           \$20  = 4'ha;
-      7'h52:
+      8'ha2:
           \$20  = 4'ha;
-      7'h53:
+      8'ha3:
           \$20  = 4'ha;
-      7'h54:
+      8'ha4:
           \$20  = 4'ha;
-      7'h55:
+      8'ha5:
           \$20  = 4'ha;
-      7'h56:
+      8'ha6:
           \$20  = 4'ha;
-      7'h57:
+      8'ha7:
+          \$20  = 4'ha;
+      8'ha8:
+          \$20  = 4'ha;
+      8'ha9:
+          \$20  = 4'ha;
+      8'haa:
+          \$20  = 4'ha;
+      8'hab:
+          \$20  = 4'ha;
+      8'hac:
+          \$20  = 4'ha;
+      8'had:
+          \$20  = 4'ha;
+      8'hae:
+          \$20  = 4'ha;
+      8'haf:
           \$20  = 4'hb;
-      7'h58:
+      8'hb0:
           \$20  = 4'hb;
-      7'h59:
+      8'hb1:
           \$20  = 4'hb;
-      7'h5a:
+      8'hb2:
           \$20  = 4'hb;
-      7'h5b:
+      8'hb3:
           \$20  = 4'hb;
-      7'h5c:
+      8'hb4:
           \$20  = 4'hb;
-      7'h5d:
+      8'hb5:
           \$20  = 4'hb;
-      7'h5e:
+      8'hb6:
           \$20  = 4'hb;
-      7'h5f:
+      8'hb7:
+          \$20  = 4'hb;
+      8'hb8:
+          \$20  = 4'hb;
+      8'hb9:
+          \$20  = 4'hb;
+      8'hba:
+          \$20  = 4'hb;
+      8'hbb:
+          \$20  = 4'hb;
+      8'hbc:
+          \$20  = 4'hb;
+      8'hbd:
+          \$20  = 4'hb;
+      8'hbe:
+          \$20  = 4'hb;
+      8'hbf:
           \$20  = 4'hc;
-      7'h60:
+      8'hc0:
           \$20  = 4'hc;
-      7'h61:
+      8'hc1:
           \$20  = 4'hc;
-      7'h62:
+      8'hc2:
           \$20  = 4'hc;
-      7'h63:
+      8'hc3:
           \$20  = 4'hc;
-      7'h64:
+      8'hc4:
           \$20  = 4'hc;
-      7'h65:
+      8'hc5:
           \$20  = 4'hc;
-      7'h66:
+      8'hc6:
           \$20  = 4'hc;
-      7'h67:
+      8'hc7:
+          \$20  = 4'hc;
+      8'hc8:
+          \$20  = 4'hc;
+      8'hc9:
+          \$20  = 4'hc;
+      8'hca:
+          \$20  = 4'hc;
+      8'hcb:
+          \$20  = 4'hc;
+      8'hcc:
+          \$20  = 4'hc;
+      8'hcd:
+          \$20  = 4'hc;
+      8'hce:
+          \$20  = 4'hc;
+      8'hcf:
           \$20  = 4'hd;
-      7'h68:
+      8'hd0:
           \$20  = 4'hd;
-      7'h69:
+      8'hd1:
           \$20  = 4'hd;
-      7'h6a:
+      8'hd2:
           \$20  = 4'hd;
-      7'h6b:
+      8'hd3:
           \$20  = 4'hd;
-      7'h6c:
+      8'hd4:
           \$20  = 4'hd;
-      7'h6d:
+      8'hd5:
           \$20  = 4'hd;
-      7'h6e:
+      8'hd6:
           \$20  = 4'hd;
-      7'h6f:
+      8'hd7:
+          \$20  = 4'hd;
+      8'hd8:
+          \$20  = 4'hd;
+      8'hd9:
+          \$20  = 4'hd;
+      8'hda:
+          \$20  = 4'hd;
+      8'hdb:
+          \$20  = 4'hd;
+      8'hdc:
+          \$20  = 4'hd;
+      8'hdd:
+          \$20  = 4'hd;
+      8'hde:
+          \$20  = 4'hd;
+      8'hdf:
           \$20  = 4'he;
-      7'h70:
+      8'he0:
           \$20  = 4'he;
-      7'h71:
+      8'he1:
           \$20  = 4'he;
-      7'h72:
+      8'he2:
           \$20  = 4'he;
-      7'h73:
+      8'he3:
           \$20  = 4'he;
-      7'h74:
+      8'he4:
           \$20  = 4'he;
-      7'h75:
+      8'he5:
           \$20  = 4'he;
-      7'h76:
+      8'he6:
           \$20  = 4'he;
-      7'h77:
+      8'he7:
+          \$20  = 4'he;
+      8'he8:
+          \$20  = 4'he;
+      8'he9:
+          \$20  = 4'he;
+      8'hea:
+          \$20  = 4'he;
+      8'heb:
+          \$20  = 4'he;
+      8'hec:
+          \$20  = 4'he;
+      8'hed:
+          \$20  = 4'he;
+      8'hee:
+          \$20  = 4'he;
+      8'hef:
           \$20  = 4'hf;
-      7'h78:
+      8'hf0:
           \$20  = 4'hf;
-      7'h79:
+      8'hf1:
           \$20  = 4'hf;
-      7'h7a:
+      8'hf2:
           \$20  = 4'hf;
-      7'h7b:
+      8'hf3:
           \$20  = 4'hf;
-      7'h7c:
+      8'hf4:
           \$20  = 4'hf;
-      7'h7d:
+      8'hf5:
           \$20  = 4'hf;
-      7'h7e:
+      8'hf6:
           \$20  = 4'hf;
-      7'h7f:
+      8'hf7:
+          \$20  = 4'hf;
+      8'hf8:
+          \$20  = 4'hf;
+      8'hf9:
+          \$20  = 4'hf;
+      8'hfa:
+          \$20  = 4'hf;
+      8'hfb:
+          \$20  = 4'hf;
+      8'hfc:
+          \$20  = 4'hf;
+      8'hfd:
+          \$20  = 4'hf;
+      8'hfe:
+          \$20  = 4'hf;
+      8'hff:
           \$20  = 4'h0;
     endcase
   end
@@ -27125,523 +25303,1035 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      7'h00:
-          \$21  = 3'h1;
-      7'h01:
-          \$21  = 3'h2;
-      7'h02:
-          \$21  = 3'h3;
-      7'h03:
-          \$21  = 3'h4;
-      7'h04:
-          \$21  = 3'h5;
-      7'h05:
-          \$21  = 3'h6;
-      7'h06:
-          \$21  = 3'h7;
-      7'h07:
-          \$21  = 3'h0;
-      7'h08:
-          \$21  = 3'h1;
-      7'h09:
-          \$21  = 3'h2;
-      7'h0a:
-          \$21  = 3'h3;
-      7'h0b:
-          \$21  = 3'h4;
-      7'h0c:
-          \$21  = 3'h5;
-      7'h0d:
-          \$21  = 3'h6;
-      7'h0e:
-          \$21  = 3'h7;
-      7'h0f:
-          \$21  = 3'h0;
-      7'h10:
-          \$21  = 3'h1;
-      7'h11:
-          \$21  = 3'h2;
-      7'h12:
-          \$21  = 3'h3;
-      7'h13:
-          \$21  = 3'h4;
-      7'h14:
-          \$21  = 3'h5;
-      7'h15:
-          \$21  = 3'h6;
-      7'h16:
-          \$21  = 3'h7;
-      7'h17:
-          \$21  = 3'h0;
-      7'h18:
-          \$21  = 3'h1;
-      7'h19:
-          \$21  = 3'h2;
-      7'h1a:
-          \$21  = 3'h3;
-      7'h1b:
-          \$21  = 3'h4;
-      7'h1c:
-          \$21  = 3'h5;
-      7'h1d:
-          \$21  = 3'h6;
-      7'h1e:
-          \$21  = 3'h7;
-      7'h1f:
-          \$21  = 3'h0;
-      7'h20:
-          \$21  = 3'h1;
-      7'h21:
-          \$21  = 3'h2;
-      7'h22:
-          \$21  = 3'h3;
-      7'h23:
-          \$21  = 3'h4;
-      7'h24:
-          \$21  = 3'h5;
-      7'h25:
-          \$21  = 3'h6;
-      7'h26:
-          \$21  = 3'h7;
-      7'h27:
-          \$21  = 3'h0;
-      7'h28:
-          \$21  = 3'h1;
-      7'h29:
-          \$21  = 3'h2;
-      7'h2a:
-          \$21  = 3'h3;
-      7'h2b:
-          \$21  = 3'h4;
-      7'h2c:
-          \$21  = 3'h5;
-      7'h2d:
-          \$21  = 3'h6;
-      7'h2e:
-          \$21  = 3'h7;
-      7'h2f:
-          \$21  = 3'h0;
-      7'h30:
-          \$21  = 3'h1;
-      7'h31:
-          \$21  = 3'h2;
-      7'h32:
-          \$21  = 3'h3;
-      7'h33:
-          \$21  = 3'h4;
-      7'h34:
-          \$21  = 3'h5;
-      7'h35:
-          \$21  = 3'h6;
-      7'h36:
-          \$21  = 3'h7;
-      7'h37:
-          \$21  = 3'h0;
-      7'h38:
-          \$21  = 3'h1;
-      7'h39:
-          \$21  = 3'h2;
-      7'h3a:
-          \$21  = 3'h3;
-      7'h3b:
-          \$21  = 3'h4;
-      7'h3c:
-          \$21  = 3'h5;
-      7'h3d:
-          \$21  = 3'h6;
-      7'h3e:
-          \$21  = 3'h7;
-      7'h3f:
-          \$21  = 3'h0;
-      7'h40:
-          \$21  = 3'h1;
-      7'h41:
-          \$21  = 3'h2;
-      7'h42:
-          \$21  = 3'h3;
-      7'h43:
-          \$21  = 3'h4;
-      7'h44:
-          \$21  = 3'h5;
-      7'h45:
-          \$21  = 3'h6;
-      7'h46:
-          \$21  = 3'h7;
-      7'h47:
-          \$21  = 3'h0;
-      7'h48:
-          \$21  = 3'h1;
-      7'h49:
-          \$21  = 3'h2;
-      7'h4a:
-          \$21  = 3'h3;
-      7'h4b:
-          \$21  = 3'h4;
-      7'h4c:
-          \$21  = 3'h5;
-      7'h4d:
-          \$21  = 3'h6;
-      7'h4e:
-          \$21  = 3'h7;
-      7'h4f:
-          \$21  = 3'h0;
-      7'h50:
-          \$21  = 3'h1;
-      7'h51:
-          \$21  = 3'h2;
-      7'h52:
-          \$21  = 3'h3;
-      7'h53:
-          \$21  = 3'h4;
-      7'h54:
-          \$21  = 3'h5;
-      7'h55:
-          \$21  = 3'h6;
-      7'h56:
-          \$21  = 3'h7;
-      7'h57:
-          \$21  = 3'h0;
-      7'h58:
-          \$21  = 3'h1;
-      7'h59:
-          \$21  = 3'h2;
-      7'h5a:
-          \$21  = 3'h3;
-      7'h5b:
-          \$21  = 3'h4;
-      7'h5c:
-          \$21  = 3'h5;
-      7'h5d:
-          \$21  = 3'h6;
-      7'h5e:
-          \$21  = 3'h7;
-      7'h5f:
-          \$21  = 3'h0;
-      7'h60:
-          \$21  = 3'h1;
-      7'h61:
-          \$21  = 3'h2;
-      7'h62:
-          \$21  = 3'h3;
-      7'h63:
-          \$21  = 3'h4;
-      7'h64:
-          \$21  = 3'h5;
-      7'h65:
-          \$21  = 3'h6;
-      7'h66:
-          \$21  = 3'h7;
-      7'h67:
-          \$21  = 3'h0;
-      7'h68:
-          \$21  = 3'h1;
-      7'h69:
-          \$21  = 3'h2;
-      7'h6a:
-          \$21  = 3'h3;
-      7'h6b:
-          \$21  = 3'h4;
-      7'h6c:
-          \$21  = 3'h5;
-      7'h6d:
-          \$21  = 3'h6;
-      7'h6e:
-          \$21  = 3'h7;
-      7'h6f:
-          \$21  = 3'h0;
-      7'h70:
-          \$21  = 3'h1;
-      7'h71:
-          \$21  = 3'h2;
-      7'h72:
-          \$21  = 3'h3;
-      7'h73:
-          \$21  = 3'h4;
-      7'h74:
-          \$21  = 3'h5;
-      7'h75:
-          \$21  = 3'h6;
-      7'h76:
-          \$21  = 3'h7;
-      7'h77:
-          \$21  = 3'h0;
-      7'h78:
-          \$21  = 3'h1;
-      7'h79:
-          \$21  = 3'h2;
-      7'h7a:
-          \$21  = 3'h3;
-      7'h7b:
-          \$21  = 3'h4;
-      7'h7c:
-          \$21  = 3'h5;
-      7'h7d:
-          \$21  = 3'h6;
-      7'h7e:
-          \$21  = 3'h7;
-      7'h7f:
-          \$21  = 3'h0;
+      8'h00:
+          \$21  = 4'h1;
+      8'h01:
+          \$21  = 4'h2;
+      8'h02:
+          \$21  = 4'h3;
+      8'h03:
+          \$21  = 4'h4;
+      8'h04:
+          \$21  = 4'h5;
+      8'h05:
+          \$21  = 4'h6;
+      8'h06:
+          \$21  = 4'h7;
+      8'h07:
+          \$21  = 4'h8;
+      8'h08:
+          \$21  = 4'h9;
+      8'h09:
+          \$21  = 4'ha;
+      8'h0a:
+          \$21  = 4'hb;
+      8'h0b:
+          \$21  = 4'hc;
+      8'h0c:
+          \$21  = 4'hd;
+      8'h0d:
+          \$21  = 4'he;
+      8'h0e:
+          \$21  = 4'hf;
+      8'h0f:
+          \$21  = 4'h0;
+      8'h10:
+          \$21  = 4'h1;
+      8'h11:
+          \$21  = 4'h2;
+      8'h12:
+          \$21  = 4'h3;
+      8'h13:
+          \$21  = 4'h4;
+      8'h14:
+          \$21  = 4'h5;
+      8'h15:
+          \$21  = 4'h6;
+      8'h16:
+          \$21  = 4'h7;
+      8'h17:
+          \$21  = 4'h8;
+      8'h18:
+          \$21  = 4'h9;
+      8'h19:
+          \$21  = 4'ha;
+      8'h1a:
+          \$21  = 4'hb;
+      8'h1b:
+          \$21  = 4'hc;
+      8'h1c:
+          \$21  = 4'hd;
+      8'h1d:
+          \$21  = 4'he;
+      8'h1e:
+          \$21  = 4'hf;
+      8'h1f:
+          \$21  = 4'h0;
+      8'h20:
+          \$21  = 4'h1;
+      8'h21:
+          \$21  = 4'h2;
+      8'h22:
+          \$21  = 4'h3;
+      8'h23:
+          \$21  = 4'h4;
+      8'h24:
+          \$21  = 4'h5;
+      8'h25:
+          \$21  = 4'h6;
+      8'h26:
+          \$21  = 4'h7;
+      8'h27:
+          \$21  = 4'h8;
+      8'h28:
+          \$21  = 4'h9;
+      8'h29:
+          \$21  = 4'ha;
+      8'h2a:
+          \$21  = 4'hb;
+      8'h2b:
+          \$21  = 4'hc;
+      8'h2c:
+          \$21  = 4'hd;
+      8'h2d:
+          \$21  = 4'he;
+      8'h2e:
+          \$21  = 4'hf;
+      8'h2f:
+          \$21  = 4'h0;
+      8'h30:
+          \$21  = 4'h1;
+      8'h31:
+          \$21  = 4'h2;
+      8'h32:
+          \$21  = 4'h3;
+      8'h33:
+          \$21  = 4'h4;
+      8'h34:
+          \$21  = 4'h5;
+      8'h35:
+          \$21  = 4'h6;
+      8'h36:
+          \$21  = 4'h7;
+      8'h37:
+          \$21  = 4'h8;
+      8'h38:
+          \$21  = 4'h9;
+      8'h39:
+          \$21  = 4'ha;
+      8'h3a:
+          \$21  = 4'hb;
+      8'h3b:
+          \$21  = 4'hc;
+      8'h3c:
+          \$21  = 4'hd;
+      8'h3d:
+          \$21  = 4'he;
+      8'h3e:
+          \$21  = 4'hf;
+      8'h3f:
+          \$21  = 4'h0;
+      8'h40:
+          \$21  = 4'h1;
+      8'h41:
+          \$21  = 4'h2;
+      8'h42:
+          \$21  = 4'h3;
+      8'h43:
+          \$21  = 4'h4;
+      8'h44:
+          \$21  = 4'h5;
+      8'h45:
+          \$21  = 4'h6;
+      8'h46:
+          \$21  = 4'h7;
+      8'h47:
+          \$21  = 4'h8;
+      8'h48:
+          \$21  = 4'h9;
+      8'h49:
+          \$21  = 4'ha;
+      8'h4a:
+          \$21  = 4'hb;
+      8'h4b:
+          \$21  = 4'hc;
+      8'h4c:
+          \$21  = 4'hd;
+      8'h4d:
+          \$21  = 4'he;
+      8'h4e:
+          \$21  = 4'hf;
+      8'h4f:
+          \$21  = 4'h0;
+      8'h50:
+          \$21  = 4'h1;
+      8'h51:
+          \$21  = 4'h2;
+      8'h52:
+          \$21  = 4'h3;
+      8'h53:
+          \$21  = 4'h4;
+      8'h54:
+          \$21  = 4'h5;
+      8'h55:
+          \$21  = 4'h6;
+      8'h56:
+          \$21  = 4'h7;
+      8'h57:
+          \$21  = 4'h8;
+      8'h58:
+          \$21  = 4'h9;
+      8'h59:
+          \$21  = 4'ha;
+      8'h5a:
+          \$21  = 4'hb;
+      8'h5b:
+          \$21  = 4'hc;
+      8'h5c:
+          \$21  = 4'hd;
+      8'h5d:
+          \$21  = 4'he;
+      8'h5e:
+          \$21  = 4'hf;
+      8'h5f:
+          \$21  = 4'h0;
+      8'h60:
+          \$21  = 4'h1;
+      8'h61:
+          \$21  = 4'h2;
+      8'h62:
+          \$21  = 4'h3;
+      8'h63:
+          \$21  = 4'h4;
+      8'h64:
+          \$21  = 4'h5;
+      8'h65:
+          \$21  = 4'h6;
+      8'h66:
+          \$21  = 4'h7;
+      8'h67:
+          \$21  = 4'h8;
+      8'h68:
+          \$21  = 4'h9;
+      8'h69:
+          \$21  = 4'ha;
+      8'h6a:
+          \$21  = 4'hb;
+      8'h6b:
+          \$21  = 4'hc;
+      8'h6c:
+          \$21  = 4'hd;
+      8'h6d:
+          \$21  = 4'he;
+      8'h6e:
+          \$21  = 4'hf;
+      8'h6f:
+          \$21  = 4'h0;
+      8'h70:
+          \$21  = 4'h1;
+      8'h71:
+          \$21  = 4'h2;
+      8'h72:
+          \$21  = 4'h3;
+      8'h73:
+          \$21  = 4'h4;
+      8'h74:
+          \$21  = 4'h5;
+      8'h75:
+          \$21  = 4'h6;
+      8'h76:
+          \$21  = 4'h7;
+      8'h77:
+          \$21  = 4'h8;
+      8'h78:
+          \$21  = 4'h9;
+      8'h79:
+          \$21  = 4'ha;
+      8'h7a:
+          \$21  = 4'hb;
+      8'h7b:
+          \$21  = 4'hc;
+      8'h7c:
+          \$21  = 4'hd;
+      8'h7d:
+          \$21  = 4'he;
+      8'h7e:
+          \$21  = 4'hf;
+      8'h7f:
+          \$21  = 4'h0;
+      8'h80:
+          \$21  = 4'h1;
+      8'h81:
+          \$21  = 4'h2;
+      8'h82:
+          \$21  = 4'h3;
+      8'h83:
+          \$21  = 4'h4;
+      8'h84:
+          \$21  = 4'h5;
+      8'h85:
+          \$21  = 4'h6;
+      8'h86:
+          \$21  = 4'h7;
+      8'h87:
+          \$21  = 4'h8;
+      8'h88:
+          \$21  = 4'h9;
+      8'h89:
+          \$21  = 4'ha;
+      8'h8a:
+          \$21  = 4'hb;
+      8'h8b:
+          \$21  = 4'hc;
+      8'h8c:
+          \$21  = 4'hd;
+      8'h8d:
+          \$21  = 4'he;
+      8'h8e:
+          \$21  = 4'hf;
+      8'h8f:
+          \$21  = 4'h0;
+      8'h90:
+          \$21  = 4'h1;
+      8'h91:
+          \$21  = 4'h2;
+      8'h92:
+          \$21  = 4'h3;
+      8'h93:
+          \$21  = 4'h4;
+      8'h94:
+          \$21  = 4'h5;
+      8'h95:
+          \$21  = 4'h6;
+      8'h96:
+          \$21  = 4'h7;
+      8'h97:
+          \$21  = 4'h8;
+      8'h98:
+          \$21  = 4'h9;
+      8'h99:
+          \$21  = 4'ha;
+      8'h9a:
+          \$21  = 4'hb;
+      8'h9b:
+          \$21  = 4'hc;
+      8'h9c:
+          \$21  = 4'hd;
+      8'h9d:
+          \$21  = 4'he;
+      8'h9e:
+          \$21  = 4'hf;
+      8'h9f:
+          \$21  = 4'h0;
+      8'ha0:
+          \$21  = 4'h1;
+      8'ha1:
+          \$21  = 4'h2;
+      8'ha2:
+          \$21  = 4'h3;
+      8'ha3:
+          \$21  = 4'h4;
+      8'ha4:
+          \$21  = 4'h5;
+      8'ha5:
+          \$21  = 4'h6;
+      8'ha6:
+          \$21  = 4'h7;
+      8'ha7:
+          \$21  = 4'h8;
+      8'ha8:
+          \$21  = 4'h9;
+      8'ha9:
+          \$21  = 4'ha;
+      8'haa:
+          \$21  = 4'hb;
+      8'hab:
+          \$21  = 4'hc;
+      8'hac:
+          \$21  = 4'hd;
+      8'had:
+          \$21  = 4'he;
+      8'hae:
+          \$21  = 4'hf;
+      8'haf:
+          \$21  = 4'h0;
+      8'hb0:
+          \$21  = 4'h1;
+      8'hb1:
+          \$21  = 4'h2;
+      8'hb2:
+          \$21  = 4'h3;
+      8'hb3:
+          \$21  = 4'h4;
+      8'hb4:
+          \$21  = 4'h5;
+      8'hb5:
+          \$21  = 4'h6;
+      8'hb6:
+          \$21  = 4'h7;
+      8'hb7:
+          \$21  = 4'h8;
+      8'hb8:
+          \$21  = 4'h9;
+      8'hb9:
+          \$21  = 4'ha;
+      8'hba:
+          \$21  = 4'hb;
+      8'hbb:
+          \$21  = 4'hc;
+      8'hbc:
+          \$21  = 4'hd;
+      8'hbd:
+          \$21  = 4'he;
+      8'hbe:
+          \$21  = 4'hf;
+      8'hbf:
+          \$21  = 4'h0;
+      8'hc0:
+          \$21  = 4'h1;
+      8'hc1:
+          \$21  = 4'h2;
+      8'hc2:
+          \$21  = 4'h3;
+      8'hc3:
+          \$21  = 4'h4;
+      8'hc4:
+          \$21  = 4'h5;
+      8'hc5:
+          \$21  = 4'h6;
+      8'hc6:
+          \$21  = 4'h7;
+      8'hc7:
+          \$21  = 4'h8;
+      8'hc8:
+          \$21  = 4'h9;
+      8'hc9:
+          \$21  = 4'ha;
+      8'hca:
+          \$21  = 4'hb;
+      8'hcb:
+          \$21  = 4'hc;
+      8'hcc:
+          \$21  = 4'hd;
+      8'hcd:
+          \$21  = 4'he;
+      8'hce:
+          \$21  = 4'hf;
+      8'hcf:
+          \$21  = 4'h0;
+      8'hd0:
+          \$21  = 4'h1;
+      8'hd1:
+          \$21  = 4'h2;
+      8'hd2:
+          \$21  = 4'h3;
+      8'hd3:
+          \$21  = 4'h4;
+      8'hd4:
+          \$21  = 4'h5;
+      8'hd5:
+          \$21  = 4'h6;
+      8'hd6:
+          \$21  = 4'h7;
+      8'hd7:
+          \$21  = 4'h8;
+      8'hd8:
+          \$21  = 4'h9;
+      8'hd9:
+          \$21  = 4'ha;
+      8'hda:
+          \$21  = 4'hb;
+      8'hdb:
+          \$21  = 4'hc;
+      8'hdc:
+          \$21  = 4'hd;
+      8'hdd:
+          \$21  = 4'he;
+      8'hde:
+          \$21  = 4'hf;
+      8'hdf:
+          \$21  = 4'h0;
+      8'he0:
+          \$21  = 4'h1;
+      8'he1:
+          \$21  = 4'h2;
+      8'he2:
+          \$21  = 4'h3;
+      8'he3:
+          \$21  = 4'h4;
+      8'he4:
+          \$21  = 4'h5;
+      8'he5:
+          \$21  = 4'h6;
+      8'he6:
+          \$21  = 4'h7;
+      8'he7:
+          \$21  = 4'h8;
+      8'he8:
+          \$21  = 4'h9;
+      8'he9:
+          \$21  = 4'ha;
+      8'hea:
+          \$21  = 4'hb;
+      8'heb:
+          \$21  = 4'hc;
+      8'hec:
+          \$21  = 4'hd;
+      8'hed:
+          \$21  = 4'he;
+      8'hee:
+          \$21  = 4'hf;
+      8'hef:
+          \$21  = 4'h0;
+      8'hf0:
+          \$21  = 4'h1;
+      8'hf1:
+          \$21  = 4'h2;
+      8'hf2:
+          \$21  = 4'h3;
+      8'hf3:
+          \$21  = 4'h4;
+      8'hf4:
+          \$21  = 4'h5;
+      8'hf5:
+          \$21  = 4'h6;
+      8'hf6:
+          \$21  = 4'h7;
+      8'hf7:
+          \$21  = 4'h8;
+      8'hf8:
+          \$21  = 4'h9;
+      8'hf9:
+          \$21  = 4'ha;
+      8'hfa:
+          \$21  = 4'hb;
+      8'hfb:
+          \$21  = 4'hc;
+      8'hfc:
+          \$21  = 4'hd;
+      8'hfd:
+          \$21  = 4'he;
+      8'hfe:
+          \$21  = 4'hf;
+      8'hff:
+          \$21  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      7'h00:
+      8'h00:
           \$22  = 1'h1;
-      7'h01:
+      8'h01:
           \$22  = 1'h1;
-      7'h02:
+      8'h02:
           \$22  = 1'h1;
-      7'h03:
+      8'h03:
           \$22  = 1'h1;
-      7'h04:
+      8'h04:
           \$22  = 1'h1;
-      7'h05:
+      8'h05:
           \$22  = 1'h1;
-      7'h06:
+      8'h06:
           \$22  = 1'h1;
-      7'h07:
+      8'h07:
+          \$22  = 1'h1;
+      8'h08:
+          \$22  = 1'h1;
+      8'h09:
+          \$22  = 1'h1;
+      8'h0a:
+          \$22  = 1'h1;
+      8'h0b:
+          \$22  = 1'h1;
+      8'h0c:
+          \$22  = 1'h1;
+      8'h0d:
+          \$22  = 1'h1;
+      8'h0e:
+          \$22  = 1'h1;
+      8'h0f:
           \$22  = 1'h0;
-      7'h08:
+      8'h10:
           \$22  = 1'h0;
-      7'h09:
+      8'h11:
           \$22  = 1'h0;
-      7'h0a:
+      8'h12:
           \$22  = 1'h0;
-      7'h0b:
+      8'h13:
           \$22  = 1'h0;
-      7'h0c:
+      8'h14:
           \$22  = 1'h0;
-      7'h0d:
+      8'h15:
           \$22  = 1'h0;
-      7'h0e:
+      8'h16:
           \$22  = 1'h0;
-      7'h0f:
+      8'h17:
           \$22  = 1'h0;
-      7'h10:
+      8'h18:
           \$22  = 1'h0;
-      7'h11:
+      8'h19:
           \$22  = 1'h0;
-      7'h12:
+      8'h1a:
           \$22  = 1'h0;
-      7'h13:
+      8'h1b:
           \$22  = 1'h0;
-      7'h14:
+      8'h1c:
           \$22  = 1'h0;
-      7'h15:
+      8'h1d:
           \$22  = 1'h0;
-      7'h16:
+      8'h1e:
           \$22  = 1'h0;
-      7'h17:
+      8'h1f:
           \$22  = 1'h0;
-      7'h18:
+      8'h20:
           \$22  = 1'h0;
-      7'h19:
+      8'h21:
           \$22  = 1'h0;
-      7'h1a:
+      8'h22:
           \$22  = 1'h0;
-      7'h1b:
+      8'h23:
           \$22  = 1'h0;
-      7'h1c:
+      8'h24:
           \$22  = 1'h0;
-      7'h1d:
+      8'h25:
           \$22  = 1'h0;
-      7'h1e:
+      8'h26:
           \$22  = 1'h0;
-      7'h1f:
+      8'h27:
           \$22  = 1'h0;
-      7'h20:
+      8'h28:
           \$22  = 1'h0;
-      7'h21:
+      8'h29:
           \$22  = 1'h0;
-      7'h22:
+      8'h2a:
           \$22  = 1'h0;
-      7'h23:
+      8'h2b:
           \$22  = 1'h0;
-      7'h24:
+      8'h2c:
           \$22  = 1'h0;
-      7'h25:
+      8'h2d:
           \$22  = 1'h0;
-      7'h26:
+      8'h2e:
           \$22  = 1'h0;
-      7'h27:
+      8'h2f:
           \$22  = 1'h0;
-      7'h28:
+      8'h30:
           \$22  = 1'h0;
-      7'h29:
+      8'h31:
           \$22  = 1'h0;
-      7'h2a:
+      8'h32:
           \$22  = 1'h0;
-      7'h2b:
+      8'h33:
           \$22  = 1'h0;
-      7'h2c:
+      8'h34:
           \$22  = 1'h0;
-      7'h2d:
+      8'h35:
           \$22  = 1'h0;
-      7'h2e:
+      8'h36:
           \$22  = 1'h0;
-      7'h2f:
+      8'h37:
           \$22  = 1'h0;
-      7'h30:
+      8'h38:
           \$22  = 1'h0;
-      7'h31:
+      8'h39:
           \$22  = 1'h0;
-      7'h32:
+      8'h3a:
           \$22  = 1'h0;
-      7'h33:
+      8'h3b:
           \$22  = 1'h0;
-      7'h34:
+      8'h3c:
           \$22  = 1'h0;
-      7'h35:
+      8'h3d:
           \$22  = 1'h0;
-      7'h36:
+      8'h3e:
           \$22  = 1'h0;
-      7'h37:
+      8'h3f:
           \$22  = 1'h0;
-      7'h38:
+      8'h40:
           \$22  = 1'h0;
-      7'h39:
+      8'h41:
           \$22  = 1'h0;
-      7'h3a:
+      8'h42:
           \$22  = 1'h0;
-      7'h3b:
+      8'h43:
           \$22  = 1'h0;
-      7'h3c:
+      8'h44:
           \$22  = 1'h0;
-      7'h3d:
+      8'h45:
           \$22  = 1'h0;
-      7'h3e:
+      8'h46:
           \$22  = 1'h0;
-      7'h3f:
+      8'h47:
           \$22  = 1'h0;
-      7'h40:
+      8'h48:
           \$22  = 1'h0;
-      7'h41:
+      8'h49:
           \$22  = 1'h0;
-      7'h42:
+      8'h4a:
           \$22  = 1'h0;
-      7'h43:
+      8'h4b:
           \$22  = 1'h0;
-      7'h44:
+      8'h4c:
           \$22  = 1'h0;
-      7'h45:
+      8'h4d:
           \$22  = 1'h0;
-      7'h46:
+      8'h4e:
           \$22  = 1'h0;
-      7'h47:
+      8'h4f:
           \$22  = 1'h0;
-      7'h48:
+      8'h50:
           \$22  = 1'h0;
-      7'h49:
+      8'h51:
           \$22  = 1'h0;
-      7'h4a:
+      8'h52:
           \$22  = 1'h0;
-      7'h4b:
+      8'h53:
           \$22  = 1'h0;
-      7'h4c:
+      8'h54:
           \$22  = 1'h0;
-      7'h4d:
+      8'h55:
           \$22  = 1'h0;
-      7'h4e:
+      8'h56:
           \$22  = 1'h0;
-      7'h4f:
+      8'h57:
           \$22  = 1'h0;
-      7'h50:
+      8'h58:
           \$22  = 1'h0;
-      7'h51:
+      8'h59:
           \$22  = 1'h0;
-      7'h52:
+      8'h5a:
           \$22  = 1'h0;
-      7'h53:
+      8'h5b:
           \$22  = 1'h0;
-      7'h54:
+      8'h5c:
           \$22  = 1'h0;
-      7'h55:
+      8'h5d:
           \$22  = 1'h0;
-      7'h56:
+      8'h5e:
           \$22  = 1'h0;
-      7'h57:
+      8'h5f:
           \$22  = 1'h0;
-      7'h58:
+      8'h60:
           \$22  = 1'h0;
-      7'h59:
+      8'h61:
           \$22  = 1'h0;
-      7'h5a:
+      8'h62:
           \$22  = 1'h0;
-      7'h5b:
+      8'h63:
           \$22  = 1'h0;
-      7'h5c:
+      8'h64:
           \$22  = 1'h0;
-      7'h5d:
+      8'h65:
           \$22  = 1'h0;
-      7'h5e:
+      8'h66:
           \$22  = 1'h0;
-      7'h5f:
+      8'h67:
           \$22  = 1'h0;
-      7'h60:
+      8'h68:
           \$22  = 1'h0;
-      7'h61:
+      8'h69:
           \$22  = 1'h0;
-      7'h62:
+      8'h6a:
           \$22  = 1'h0;
-      7'h63:
+      8'h6b:
           \$22  = 1'h0;
-      7'h64:
+      8'h6c:
           \$22  = 1'h0;
-      7'h65:
+      8'h6d:
           \$22  = 1'h0;
-      7'h66:
+      8'h6e:
           \$22  = 1'h0;
-      7'h67:
+      8'h6f:
           \$22  = 1'h0;
-      7'h68:
+      8'h70:
           \$22  = 1'h0;
-      7'h69:
+      8'h71:
           \$22  = 1'h0;
-      7'h6a:
+      8'h72:
           \$22  = 1'h0;
-      7'h6b:
+      8'h73:
           \$22  = 1'h0;
-      7'h6c:
+      8'h74:
           \$22  = 1'h0;
-      7'h6d:
+      8'h75:
           \$22  = 1'h0;
-      7'h6e:
+      8'h76:
           \$22  = 1'h0;
-      7'h6f:
+      8'h77:
           \$22  = 1'h0;
-      7'h70:
+      8'h78:
           \$22  = 1'h0;
-      7'h71:
+      8'h79:
           \$22  = 1'h0;
-      7'h72:
+      8'h7a:
           \$22  = 1'h0;
-      7'h73:
+      8'h7b:
           \$22  = 1'h0;
-      7'h74:
+      8'h7c:
           \$22  = 1'h0;
-      7'h75:
+      8'h7d:
           \$22  = 1'h0;
-      7'h76:
+      8'h7e:
           \$22  = 1'h0;
-      7'h77:
+      8'h7f:
           \$22  = 1'h0;
-      7'h78:
+      8'h80:
           \$22  = 1'h0;
-      7'h79:
+      8'h81:
           \$22  = 1'h0;
-      7'h7a:
+      8'h82:
           \$22  = 1'h0;
-      7'h7b:
+      8'h83:
           \$22  = 1'h0;
-      7'h7c:
+      8'h84:
           \$22  = 1'h0;
-      7'h7d:
+      8'h85:
           \$22  = 1'h0;
-      7'h7e:
+      8'h86:
           \$22  = 1'h0;
-      7'h7f:
+      8'h87:
+          \$22  = 1'h0;
+      8'h88:
+          \$22  = 1'h0;
+      8'h89:
+          \$22  = 1'h0;
+      8'h8a:
+          \$22  = 1'h0;
+      8'h8b:
+          \$22  = 1'h0;
+      8'h8c:
+          \$22  = 1'h0;
+      8'h8d:
+          \$22  = 1'h0;
+      8'h8e:
+          \$22  = 1'h0;
+      8'h8f:
+          \$22  = 1'h0;
+      8'h90:
+          \$22  = 1'h0;
+      8'h91:
+          \$22  = 1'h0;
+      8'h92:
+          \$22  = 1'h0;
+      8'h93:
+          \$22  = 1'h0;
+      8'h94:
+          \$22  = 1'h0;
+      8'h95:
+          \$22  = 1'h0;
+      8'h96:
+          \$22  = 1'h0;
+      8'h97:
+          \$22  = 1'h0;
+      8'h98:
+          \$22  = 1'h0;
+      8'h99:
+          \$22  = 1'h0;
+      8'h9a:
+          \$22  = 1'h0;
+      8'h9b:
+          \$22  = 1'h0;
+      8'h9c:
+          \$22  = 1'h0;
+      8'h9d:
+          \$22  = 1'h0;
+      8'h9e:
+          \$22  = 1'h0;
+      8'h9f:
+          \$22  = 1'h0;
+      8'ha0:
+          \$22  = 1'h0;
+      8'ha1:
+          \$22  = 1'h0;
+      8'ha2:
+          \$22  = 1'h0;
+      8'ha3:
+          \$22  = 1'h0;
+      8'ha4:
+          \$22  = 1'h0;
+      8'ha5:
+          \$22  = 1'h0;
+      8'ha6:
+          \$22  = 1'h0;
+      8'ha7:
+          \$22  = 1'h0;
+      8'ha8:
+          \$22  = 1'h0;
+      8'ha9:
+          \$22  = 1'h0;
+      8'haa:
+          \$22  = 1'h0;
+      8'hab:
+          \$22  = 1'h0;
+      8'hac:
+          \$22  = 1'h0;
+      8'had:
+          \$22  = 1'h0;
+      8'hae:
+          \$22  = 1'h0;
+      8'haf:
+          \$22  = 1'h0;
+      8'hb0:
+          \$22  = 1'h0;
+      8'hb1:
+          \$22  = 1'h0;
+      8'hb2:
+          \$22  = 1'h0;
+      8'hb3:
+          \$22  = 1'h0;
+      8'hb4:
+          \$22  = 1'h0;
+      8'hb5:
+          \$22  = 1'h0;
+      8'hb6:
+          \$22  = 1'h0;
+      8'hb7:
+          \$22  = 1'h0;
+      8'hb8:
+          \$22  = 1'h0;
+      8'hb9:
+          \$22  = 1'h0;
+      8'hba:
+          \$22  = 1'h0;
+      8'hbb:
+          \$22  = 1'h0;
+      8'hbc:
+          \$22  = 1'h0;
+      8'hbd:
+          \$22  = 1'h0;
+      8'hbe:
+          \$22  = 1'h0;
+      8'hbf:
+          \$22  = 1'h0;
+      8'hc0:
+          \$22  = 1'h0;
+      8'hc1:
+          \$22  = 1'h0;
+      8'hc2:
+          \$22  = 1'h0;
+      8'hc3:
+          \$22  = 1'h0;
+      8'hc4:
+          \$22  = 1'h0;
+      8'hc5:
+          \$22  = 1'h0;
+      8'hc6:
+          \$22  = 1'h0;
+      8'hc7:
+          \$22  = 1'h0;
+      8'hc8:
+          \$22  = 1'h0;
+      8'hc9:
+          \$22  = 1'h0;
+      8'hca:
+          \$22  = 1'h0;
+      8'hcb:
+          \$22  = 1'h0;
+      8'hcc:
+          \$22  = 1'h0;
+      8'hcd:
+          \$22  = 1'h0;
+      8'hce:
+          \$22  = 1'h0;
+      8'hcf:
+          \$22  = 1'h0;
+      8'hd0:
+          \$22  = 1'h0;
+      8'hd1:
+          \$22  = 1'h0;
+      8'hd2:
+          \$22  = 1'h0;
+      8'hd3:
+          \$22  = 1'h0;
+      8'hd4:
+          \$22  = 1'h0;
+      8'hd5:
+          \$22  = 1'h0;
+      8'hd6:
+          \$22  = 1'h0;
+      8'hd7:
+          \$22  = 1'h0;
+      8'hd8:
+          \$22  = 1'h0;
+      8'hd9:
+          \$22  = 1'h0;
+      8'hda:
+          \$22  = 1'h0;
+      8'hdb:
+          \$22  = 1'h0;
+      8'hdc:
+          \$22  = 1'h0;
+      8'hdd:
+          \$22  = 1'h0;
+      8'hde:
+          \$22  = 1'h0;
+      8'hdf:
+          \$22  = 1'h0;
+      8'he0:
+          \$22  = 1'h0;
+      8'he1:
+          \$22  = 1'h0;
+      8'he2:
+          \$22  = 1'h0;
+      8'he3:
+          \$22  = 1'h0;
+      8'he4:
+          \$22  = 1'h0;
+      8'he5:
+          \$22  = 1'h0;
+      8'he6:
+          \$22  = 1'h0;
+      8'he7:
+          \$22  = 1'h0;
+      8'he8:
+          \$22  = 1'h0;
+      8'he9:
+          \$22  = 1'h0;
+      8'hea:
+          \$22  = 1'h0;
+      8'heb:
+          \$22  = 1'h0;
+      8'hec:
+          \$22  = 1'h0;
+      8'hed:
+          \$22  = 1'h0;
+      8'hee:
+          \$22  = 1'h0;
+      8'hef:
+          \$22  = 1'h0;
+      8'hf0:
+          \$22  = 1'h0;
+      8'hf1:
+          \$22  = 1'h0;
+      8'hf2:
+          \$22  = 1'h0;
+      8'hf3:
+          \$22  = 1'h0;
+      8'hf4:
+          \$22  = 1'h0;
+      8'hf5:
+          \$22  = 1'h0;
+      8'hf6:
+          \$22  = 1'h0;
+      8'hf7:
+          \$22  = 1'h0;
+      8'hf8:
+          \$22  = 1'h0;
+      8'hf9:
+          \$22  = 1'h0;
+      8'hfa:
+          \$22  = 1'h0;
+      8'hfb:
+          \$22  = 1'h0;
+      8'hfc:
+          \$22  = 1'h0;
+      8'hfd:
+          \$22  = 1'h0;
+      8'hfe:
+          \$22  = 1'h0;
+      8'hff:
           \$22  = 1'h1;
     endcase
   end
@@ -27649,261 +26339,517 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      7'h00:
+      8'h00:
           \$23  = 1'h0;
-      7'h01:
+      8'h01:
           \$23  = 1'h0;
-      7'h02:
+      8'h02:
           \$23  = 1'h0;
-      7'h03:
+      8'h03:
           \$23  = 1'h0;
-      7'h04:
+      8'h04:
           \$23  = 1'h0;
-      7'h05:
+      8'h05:
           \$23  = 1'h0;
-      7'h06:
+      8'h06:
           \$23  = 1'h0;
-      7'h07:
+      8'h07:
+          \$23  = 1'h0;
+      8'h08:
+          \$23  = 1'h0;
+      8'h09:
+          \$23  = 1'h0;
+      8'h0a:
+          \$23  = 1'h0;
+      8'h0b:
+          \$23  = 1'h0;
+      8'h0c:
+          \$23  = 1'h0;
+      8'h0d:
+          \$23  = 1'h0;
+      8'h0e:
+          \$23  = 1'h0;
+      8'h0f:
           \$23  = 1'h1;
-      7'h08:
+      8'h10:
           \$23  = 1'h0;
-      7'h09:
+      8'h11:
           \$23  = 1'h0;
-      7'h0a:
+      8'h12:
           \$23  = 1'h0;
-      7'h0b:
+      8'h13:
           \$23  = 1'h0;
-      7'h0c:
+      8'h14:
           \$23  = 1'h0;
-      7'h0d:
+      8'h15:
           \$23  = 1'h0;
-      7'h0e:
+      8'h16:
           \$23  = 1'h0;
-      7'h0f:
+      8'h17:
+          \$23  = 1'h0;
+      8'h18:
+          \$23  = 1'h0;
+      8'h19:
+          \$23  = 1'h0;
+      8'h1a:
+          \$23  = 1'h0;
+      8'h1b:
+          \$23  = 1'h0;
+      8'h1c:
+          \$23  = 1'h0;
+      8'h1d:
+          \$23  = 1'h0;
+      8'h1e:
+          \$23  = 1'h0;
+      8'h1f:
           \$23  = 1'h1;
-      7'h10:
+      8'h20:
           \$23  = 1'h0;
-      7'h11:
+      8'h21:
           \$23  = 1'h0;
-      7'h12:
+      8'h22:
           \$23  = 1'h0;
-      7'h13:
+      8'h23:
           \$23  = 1'h0;
-      7'h14:
+      8'h24:
           \$23  = 1'h0;
-      7'h15:
+      8'h25:
           \$23  = 1'h0;
-      7'h16:
+      8'h26:
           \$23  = 1'h0;
-      7'h17:
+      8'h27:
+          \$23  = 1'h0;
+      8'h28:
+          \$23  = 1'h0;
+      8'h29:
+          \$23  = 1'h0;
+      8'h2a:
+          \$23  = 1'h0;
+      8'h2b:
+          \$23  = 1'h0;
+      8'h2c:
+          \$23  = 1'h0;
+      8'h2d:
+          \$23  = 1'h0;
+      8'h2e:
+          \$23  = 1'h0;
+      8'h2f:
           \$23  = 1'h1;
-      7'h18:
+      8'h30:
           \$23  = 1'h0;
-      7'h19:
+      8'h31:
           \$23  = 1'h0;
-      7'h1a:
+      8'h32:
           \$23  = 1'h0;
-      7'h1b:
+      8'h33:
           \$23  = 1'h0;
-      7'h1c:
+      8'h34:
           \$23  = 1'h0;
-      7'h1d:
+      8'h35:
           \$23  = 1'h0;
-      7'h1e:
+      8'h36:
           \$23  = 1'h0;
-      7'h1f:
+      8'h37:
+          \$23  = 1'h0;
+      8'h38:
+          \$23  = 1'h0;
+      8'h39:
+          \$23  = 1'h0;
+      8'h3a:
+          \$23  = 1'h0;
+      8'h3b:
+          \$23  = 1'h0;
+      8'h3c:
+          \$23  = 1'h0;
+      8'h3d:
+          \$23  = 1'h0;
+      8'h3e:
+          \$23  = 1'h0;
+      8'h3f:
           \$23  = 1'h1;
-      7'h20:
+      8'h40:
           \$23  = 1'h0;
-      7'h21:
+      8'h41:
           \$23  = 1'h0;
-      7'h22:
+      8'h42:
           \$23  = 1'h0;
-      7'h23:
+      8'h43:
           \$23  = 1'h0;
-      7'h24:
+      8'h44:
           \$23  = 1'h0;
-      7'h25:
+      8'h45:
           \$23  = 1'h0;
-      7'h26:
+      8'h46:
           \$23  = 1'h0;
-      7'h27:
+      8'h47:
+          \$23  = 1'h0;
+      8'h48:
+          \$23  = 1'h0;
+      8'h49:
+          \$23  = 1'h0;
+      8'h4a:
+          \$23  = 1'h0;
+      8'h4b:
+          \$23  = 1'h0;
+      8'h4c:
+          \$23  = 1'h0;
+      8'h4d:
+          \$23  = 1'h0;
+      8'h4e:
+          \$23  = 1'h0;
+      8'h4f:
           \$23  = 1'h1;
-      7'h28:
+      8'h50:
           \$23  = 1'h0;
-      7'h29:
+      8'h51:
           \$23  = 1'h0;
-      7'h2a:
+      8'h52:
           \$23  = 1'h0;
-      7'h2b:
+      8'h53:
           \$23  = 1'h0;
-      7'h2c:
+      8'h54:
           \$23  = 1'h0;
-      7'h2d:
+      8'h55:
           \$23  = 1'h0;
-      7'h2e:
+      8'h56:
           \$23  = 1'h0;
-      7'h2f:
+      8'h57:
+          \$23  = 1'h0;
+      8'h58:
+          \$23  = 1'h0;
+      8'h59:
+          \$23  = 1'h0;
+      8'h5a:
+          \$23  = 1'h0;
+      8'h5b:
+          \$23  = 1'h0;
+      8'h5c:
+          \$23  = 1'h0;
+      8'h5d:
+          \$23  = 1'h0;
+      8'h5e:
+          \$23  = 1'h0;
+      8'h5f:
           \$23  = 1'h1;
-      7'h30:
+      8'h60:
           \$23  = 1'h0;
-      7'h31:
+      8'h61:
           \$23  = 1'h0;
-      7'h32:
+      8'h62:
           \$23  = 1'h0;
-      7'h33:
+      8'h63:
           \$23  = 1'h0;
-      7'h34:
+      8'h64:
           \$23  = 1'h0;
-      7'h35:
+      8'h65:
           \$23  = 1'h0;
-      7'h36:
+      8'h66:
           \$23  = 1'h0;
-      7'h37:
+      8'h67:
+          \$23  = 1'h0;
+      8'h68:
+          \$23  = 1'h0;
+      8'h69:
+          \$23  = 1'h0;
+      8'h6a:
+          \$23  = 1'h0;
+      8'h6b:
+          \$23  = 1'h0;
+      8'h6c:
+          \$23  = 1'h0;
+      8'h6d:
+          \$23  = 1'h0;
+      8'h6e:
+          \$23  = 1'h0;
+      8'h6f:
           \$23  = 1'h1;
-      7'h38:
+      8'h70:
           \$23  = 1'h0;
-      7'h39:
+      8'h71:
           \$23  = 1'h0;
-      7'h3a:
+      8'h72:
           \$23  = 1'h0;
-      7'h3b:
+      8'h73:
           \$23  = 1'h0;
-      7'h3c:
+      8'h74:
           \$23  = 1'h0;
-      7'h3d:
+      8'h75:
           \$23  = 1'h0;
-      7'h3e:
+      8'h76:
           \$23  = 1'h0;
-      7'h3f:
+      8'h77:
+          \$23  = 1'h0;
+      8'h78:
+          \$23  = 1'h0;
+      8'h79:
+          \$23  = 1'h0;
+      8'h7a:
+          \$23  = 1'h0;
+      8'h7b:
+          \$23  = 1'h0;
+      8'h7c:
+          \$23  = 1'h0;
+      8'h7d:
+          \$23  = 1'h0;
+      8'h7e:
+          \$23  = 1'h0;
+      8'h7f:
           \$23  = 1'h1;
-      7'h40:
+      8'h80:
           \$23  = 1'h0;
-      7'h41:
+      8'h81:
           \$23  = 1'h0;
-      7'h42:
+      8'h82:
           \$23  = 1'h0;
-      7'h43:
+      8'h83:
           \$23  = 1'h0;
-      7'h44:
+      8'h84:
           \$23  = 1'h0;
-      7'h45:
+      8'h85:
           \$23  = 1'h0;
-      7'h46:
+      8'h86:
           \$23  = 1'h0;
-      7'h47:
+      8'h87:
+          \$23  = 1'h0;
+      8'h88:
+          \$23  = 1'h0;
+      8'h89:
+          \$23  = 1'h0;
+      8'h8a:
+          \$23  = 1'h0;
+      8'h8b:
+          \$23  = 1'h0;
+      8'h8c:
+          \$23  = 1'h0;
+      8'h8d:
+          \$23  = 1'h0;
+      8'h8e:
+          \$23  = 1'h0;
+      8'h8f:
           \$23  = 1'h1;
-      7'h48:
+      8'h90:
           \$23  = 1'h0;
-      7'h49:
+      8'h91:
           \$23  = 1'h0;
-      7'h4a:
+      8'h92:
           \$23  = 1'h0;
-      7'h4b:
+      8'h93:
           \$23  = 1'h0;
-      7'h4c:
+      8'h94:
           \$23  = 1'h0;
-      7'h4d:
+      8'h95:
           \$23  = 1'h0;
-      7'h4e:
+      8'h96:
           \$23  = 1'h0;
-      7'h4f:
+      8'h97:
+          \$23  = 1'h0;
+      8'h98:
+          \$23  = 1'h0;
+      8'h99:
+          \$23  = 1'h0;
+      8'h9a:
+          \$23  = 1'h0;
+      8'h9b:
+          \$23  = 1'h0;
+      8'h9c:
+          \$23  = 1'h0;
+      8'h9d:
+          \$23  = 1'h0;
+      8'h9e:
+          \$23  = 1'h0;
+      8'h9f:
           \$23  = 1'h1;
-      7'h50:
+      8'ha0:
           \$23  = 1'h0;
-      7'h51:
+      8'ha1:
           \$23  = 1'h0;
-      7'h52:
+      8'ha2:
           \$23  = 1'h0;
-      7'h53:
+      8'ha3:
           \$23  = 1'h0;
-      7'h54:
+      8'ha4:
           \$23  = 1'h0;
-      7'h55:
+      8'ha5:
           \$23  = 1'h0;
-      7'h56:
+      8'ha6:
           \$23  = 1'h0;
-      7'h57:
+      8'ha7:
+          \$23  = 1'h0;
+      8'ha8:
+          \$23  = 1'h0;
+      8'ha9:
+          \$23  = 1'h0;
+      8'haa:
+          \$23  = 1'h0;
+      8'hab:
+          \$23  = 1'h0;
+      8'hac:
+          \$23  = 1'h0;
+      8'had:
+          \$23  = 1'h0;
+      8'hae:
+          \$23  = 1'h0;
+      8'haf:
           \$23  = 1'h1;
-      7'h58:
+      8'hb0:
           \$23  = 1'h0;
-      7'h59:
+      8'hb1:
           \$23  = 1'h0;
-      7'h5a:
+      8'hb2:
           \$23  = 1'h0;
-      7'h5b:
+      8'hb3:
           \$23  = 1'h0;
-      7'h5c:
+      8'hb4:
           \$23  = 1'h0;
-      7'h5d:
+      8'hb5:
           \$23  = 1'h0;
-      7'h5e:
+      8'hb6:
           \$23  = 1'h0;
-      7'h5f:
+      8'hb7:
+          \$23  = 1'h0;
+      8'hb8:
+          \$23  = 1'h0;
+      8'hb9:
+          \$23  = 1'h0;
+      8'hba:
+          \$23  = 1'h0;
+      8'hbb:
+          \$23  = 1'h0;
+      8'hbc:
+          \$23  = 1'h0;
+      8'hbd:
+          \$23  = 1'h0;
+      8'hbe:
+          \$23  = 1'h0;
+      8'hbf:
           \$23  = 1'h1;
-      7'h60:
+      8'hc0:
           \$23  = 1'h0;
-      7'h61:
+      8'hc1:
           \$23  = 1'h0;
-      7'h62:
+      8'hc2:
           \$23  = 1'h0;
-      7'h63:
+      8'hc3:
           \$23  = 1'h0;
-      7'h64:
+      8'hc4:
           \$23  = 1'h0;
-      7'h65:
+      8'hc5:
           \$23  = 1'h0;
-      7'h66:
+      8'hc6:
           \$23  = 1'h0;
-      7'h67:
+      8'hc7:
+          \$23  = 1'h0;
+      8'hc8:
+          \$23  = 1'h0;
+      8'hc9:
+          \$23  = 1'h0;
+      8'hca:
+          \$23  = 1'h0;
+      8'hcb:
+          \$23  = 1'h0;
+      8'hcc:
+          \$23  = 1'h0;
+      8'hcd:
+          \$23  = 1'h0;
+      8'hce:
+          \$23  = 1'h0;
+      8'hcf:
           \$23  = 1'h1;
-      7'h68:
+      8'hd0:
           \$23  = 1'h0;
-      7'h69:
+      8'hd1:
           \$23  = 1'h0;
-      7'h6a:
+      8'hd2:
           \$23  = 1'h0;
-      7'h6b:
+      8'hd3:
           \$23  = 1'h0;
-      7'h6c:
+      8'hd4:
           \$23  = 1'h0;
-      7'h6d:
+      8'hd5:
           \$23  = 1'h0;
-      7'h6e:
+      8'hd6:
           \$23  = 1'h0;
-      7'h6f:
+      8'hd7:
+          \$23  = 1'h0;
+      8'hd8:
+          \$23  = 1'h0;
+      8'hd9:
+          \$23  = 1'h0;
+      8'hda:
+          \$23  = 1'h0;
+      8'hdb:
+          \$23  = 1'h0;
+      8'hdc:
+          \$23  = 1'h0;
+      8'hdd:
+          \$23  = 1'h0;
+      8'hde:
+          \$23  = 1'h0;
+      8'hdf:
           \$23  = 1'h1;
-      7'h70:
+      8'he0:
           \$23  = 1'h0;
-      7'h71:
+      8'he1:
           \$23  = 1'h0;
-      7'h72:
+      8'he2:
           \$23  = 1'h0;
-      7'h73:
+      8'he3:
           \$23  = 1'h0;
-      7'h74:
+      8'he4:
           \$23  = 1'h0;
-      7'h75:
+      8'he5:
           \$23  = 1'h0;
-      7'h76:
+      8'he6:
           \$23  = 1'h0;
-      7'h77:
+      8'he7:
+          \$23  = 1'h0;
+      8'he8:
+          \$23  = 1'h0;
+      8'he9:
+          \$23  = 1'h0;
+      8'hea:
+          \$23  = 1'h0;
+      8'heb:
+          \$23  = 1'h0;
+      8'hec:
+          \$23  = 1'h0;
+      8'hed:
+          \$23  = 1'h0;
+      8'hee:
+          \$23  = 1'h0;
+      8'hef:
           \$23  = 1'h1;
-      7'h78:
+      8'hf0:
           \$23  = 1'h0;
-      7'h79:
+      8'hf1:
           \$23  = 1'h0;
-      7'h7a:
+      8'hf2:
           \$23  = 1'h0;
-      7'h7b:
+      8'hf3:
           \$23  = 1'h0;
-      7'h7c:
+      8'hf4:
           \$23  = 1'h0;
-      7'h7d:
+      8'hf5:
           \$23  = 1'h0;
-      7'h7e:
+      8'hf6:
           \$23  = 1'h0;
-      7'h7f:
+      8'hf7:
+          \$23  = 1'h0;
+      8'hf8:
+          \$23  = 1'h0;
+      8'hf9:
+          \$23  = 1'h0;
+      8'hfa:
+          \$23  = 1'h0;
+      8'hfb:
+          \$23  = 1'h0;
+      8'hfc:
+          \$23  = 1'h0;
+      8'hfd:
+          \$23  = 1'h0;
+      8'hfe:
+          \$23  = 1'h0;
+      8'hff:
           \$23  = 1'h1;
     endcase
   end
@@ -27911,788 +26857,932 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     (* full_case = 32'd1 *)
     casez (wrom__addr)
-      7'h00:
+      8'h00:
           \$24  = 1'h0;
-      7'h01:
+      8'h01:
           \$24  = 1'h0;
-      7'h02:
+      8'h02:
           \$24  = 1'h0;
-      7'h03:
+      8'h03:
           \$24  = 1'h0;
-      7'h04:
+      8'h04:
           \$24  = 1'h0;
-      7'h05:
+      8'h05:
           \$24  = 1'h0;
-      7'h06:
+      8'h06:
+          \$24  = 1'h0;
+      8'h07:
+          \$24  = 1'h0;
+      8'h08:
+          \$24  = 1'h0;
+      8'h09:
+          \$24  = 1'h0;
+      8'h0a:
+          \$24  = 1'h0;
+      8'h0b:
+          \$24  = 1'h0;
+      8'h0c:
+          \$24  = 1'h0;
+      8'h0d:
+          \$24  = 1'h0;
+      8'h0e:
           \$24  = 1'h1;
-      7'h07:
+      8'h0f:
           \$24  = 1'h0;
-      7'h08:
+      8'h10:
           \$24  = 1'h0;
-      7'h09:
+      8'h11:
           \$24  = 1'h0;
-      7'h0a:
+      8'h12:
           \$24  = 1'h0;
-      7'h0b:
+      8'h13:
           \$24  = 1'h0;
-      7'h0c:
+      8'h14:
           \$24  = 1'h0;
-      7'h0d:
+      8'h15:
           \$24  = 1'h0;
-      7'h0e:
+      8'h16:
+          \$24  = 1'h0;
+      8'h17:
+          \$24  = 1'h0;
+      8'h18:
+          \$24  = 1'h0;
+      8'h19:
+          \$24  = 1'h0;
+      8'h1a:
+          \$24  = 1'h0;
+      8'h1b:
+          \$24  = 1'h0;
+      8'h1c:
+          \$24  = 1'h0;
+      8'h1d:
+          \$24  = 1'h0;
+      8'h1e:
           \$24  = 1'h1;
-      7'h0f:
+      8'h1f:
           \$24  = 1'h0;
-      7'h10:
+      8'h20:
           \$24  = 1'h0;
-      7'h11:
+      8'h21:
           \$24  = 1'h0;
-      7'h12:
+      8'h22:
           \$24  = 1'h0;
-      7'h13:
+      8'h23:
           \$24  = 1'h0;
-      7'h14:
+      8'h24:
           \$24  = 1'h0;
-      7'h15:
+      8'h25:
           \$24  = 1'h0;
-      7'h16:
+      8'h26:
+          \$24  = 1'h0;
+      8'h27:
+          \$24  = 1'h0;
+      8'h28:
+          \$24  = 1'h0;
+      8'h29:
+          \$24  = 1'h0;
+      8'h2a:
+          \$24  = 1'h0;
+      8'h2b:
+          \$24  = 1'h0;
+      8'h2c:
+          \$24  = 1'h0;
+      8'h2d:
+          \$24  = 1'h0;
+      8'h2e:
           \$24  = 1'h1;
-      7'h17:
+      8'h2f:
           \$24  = 1'h0;
-      7'h18:
+      8'h30:
           \$24  = 1'h0;
-      7'h19:
+      8'h31:
           \$24  = 1'h0;
-      7'h1a:
+      8'h32:
           \$24  = 1'h0;
-      7'h1b:
+      8'h33:
           \$24  = 1'h0;
-      7'h1c:
+      8'h34:
           \$24  = 1'h0;
-      7'h1d:
+      8'h35:
           \$24  = 1'h0;
-      7'h1e:
+      8'h36:
+          \$24  = 1'h0;
+      8'h37:
+          \$24  = 1'h0;
+      8'h38:
+          \$24  = 1'h0;
+      8'h39:
+          \$24  = 1'h0;
+      8'h3a:
+          \$24  = 1'h0;
+      8'h3b:
+          \$24  = 1'h0;
+      8'h3c:
+          \$24  = 1'h0;
+      8'h3d:
+          \$24  = 1'h0;
+      8'h3e:
           \$24  = 1'h1;
-      7'h1f:
+      8'h3f:
           \$24  = 1'h0;
-      7'h20:
+      8'h40:
           \$24  = 1'h0;
-      7'h21:
+      8'h41:
           \$24  = 1'h0;
-      7'h22:
+      8'h42:
           \$24  = 1'h0;
-      7'h23:
+      8'h43:
           \$24  = 1'h0;
-      7'h24:
+      8'h44:
           \$24  = 1'h0;
-      7'h25:
+      8'h45:
           \$24  = 1'h0;
-      7'h26:
+      8'h46:
+          \$24  = 1'h0;
+      8'h47:
+          \$24  = 1'h0;
+      8'h48:
+          \$24  = 1'h0;
+      8'h49:
+          \$24  = 1'h0;
+      8'h4a:
+          \$24  = 1'h0;
+      8'h4b:
+          \$24  = 1'h0;
+      8'h4c:
+          \$24  = 1'h0;
+      8'h4d:
+          \$24  = 1'h0;
+      8'h4e:
           \$24  = 1'h1;
-      7'h27:
+      8'h4f:
           \$24  = 1'h0;
-      7'h28:
+      8'h50:
           \$24  = 1'h0;
-      7'h29:
+      8'h51:
           \$24  = 1'h0;
-      7'h2a:
+      8'h52:
           \$24  = 1'h0;
-      7'h2b:
+      8'h53:
           \$24  = 1'h0;
-      7'h2c:
+      8'h54:
           \$24  = 1'h0;
-      7'h2d:
+      8'h55:
           \$24  = 1'h0;
-      7'h2e:
+      8'h56:
+          \$24  = 1'h0;
+      8'h57:
+          \$24  = 1'h0;
+      8'h58:
+          \$24  = 1'h0;
+      8'h59:
+          \$24  = 1'h0;
+      8'h5a:
+          \$24  = 1'h0;
+      8'h5b:
+          \$24  = 1'h0;
+      8'h5c:
+          \$24  = 1'h0;
+      8'h5d:
+          \$24  = 1'h0;
+      8'h5e:
           \$24  = 1'h1;
-      7'h2f:
+      8'h5f:
           \$24  = 1'h0;
-      7'h30:
+      8'h60:
           \$24  = 1'h0;
-      7'h31:
+      8'h61:
           \$24  = 1'h0;
-      7'h32:
+      8'h62:
           \$24  = 1'h0;
-      7'h33:
+      8'h63:
           \$24  = 1'h0;
-      7'h34:
+      8'h64:
           \$24  = 1'h0;
-      7'h35:
+      8'h65:
           \$24  = 1'h0;
-      7'h36:
+      8'h66:
+          \$24  = 1'h0;
+      8'h67:
+          \$24  = 1'h0;
+      8'h68:
+          \$24  = 1'h0;
+      8'h69:
+          \$24  = 1'h0;
+      8'h6a:
+          \$24  = 1'h0;
+      8'h6b:
+          \$24  = 1'h0;
+      8'h6c:
+          \$24  = 1'h0;
+      8'h6d:
+          \$24  = 1'h0;
+      8'h6e:
           \$24  = 1'h1;
-      7'h37:
+      8'h6f:
           \$24  = 1'h0;
-      7'h38:
+      8'h70:
           \$24  = 1'h0;
-      7'h39:
+      8'h71:
           \$24  = 1'h0;
-      7'h3a:
+      8'h72:
           \$24  = 1'h0;
-      7'h3b:
+      8'h73:
           \$24  = 1'h0;
-      7'h3c:
+      8'h74:
           \$24  = 1'h0;
-      7'h3d:
+      8'h75:
           \$24  = 1'h0;
-      7'h3e:
+      8'h76:
+          \$24  = 1'h0;
+      8'h77:
+          \$24  = 1'h0;
+      8'h78:
+          \$24  = 1'h0;
+      8'h79:
+          \$24  = 1'h0;
+      8'h7a:
+          \$24  = 1'h0;
+      8'h7b:
+          \$24  = 1'h0;
+      8'h7c:
+          \$24  = 1'h0;
+      8'h7d:
+          \$24  = 1'h0;
+      8'h7e:
           \$24  = 1'h1;
-      7'h3f:
+      8'h7f:
           \$24  = 1'h0;
-      7'h40:
+      8'h80:
           \$24  = 1'h0;
-      7'h41:
+      8'h81:
           \$24  = 1'h0;
-      7'h42:
+      8'h82:
           \$24  = 1'h0;
-      7'h43:
+      8'h83:
           \$24  = 1'h0;
-      7'h44:
+      8'h84:
           \$24  = 1'h0;
-      7'h45:
+      8'h85:
           \$24  = 1'h0;
-      7'h46:
+      8'h86:
+          \$24  = 1'h0;
+      8'h87:
+          \$24  = 1'h0;
+      8'h88:
+          \$24  = 1'h0;
+      8'h89:
+          \$24  = 1'h0;
+      8'h8a:
+          \$24  = 1'h0;
+      8'h8b:
+          \$24  = 1'h0;
+      8'h8c:
+          \$24  = 1'h0;
+      8'h8d:
+          \$24  = 1'h0;
+      8'h8e:
           \$24  = 1'h1;
-      7'h47:
+      8'h8f:
           \$24  = 1'h0;
-      7'h48:
+      8'h90:
           \$24  = 1'h0;
-      7'h49:
+      8'h91:
           \$24  = 1'h0;
-      7'h4a:
+      8'h92:
           \$24  = 1'h0;
-      7'h4b:
+      8'h93:
           \$24  = 1'h0;
-      7'h4c:
+      8'h94:
           \$24  = 1'h0;
-      7'h4d:
+      8'h95:
           \$24  = 1'h0;
-      7'h4e:
+      8'h96:
+          \$24  = 1'h0;
+      8'h97:
+          \$24  = 1'h0;
+      8'h98:
+          \$24  = 1'h0;
+      8'h99:
+          \$24  = 1'h0;
+      8'h9a:
+          \$24  = 1'h0;
+      8'h9b:
+          \$24  = 1'h0;
+      8'h9c:
+          \$24  = 1'h0;
+      8'h9d:
+          \$24  = 1'h0;
+      8'h9e:
           \$24  = 1'h1;
-      7'h4f:
+      8'h9f:
           \$24  = 1'h0;
-      7'h50:
+      8'ha0:
           \$24  = 1'h0;
-      7'h51:
+      8'ha1:
           \$24  = 1'h0;
-      7'h52:
+      8'ha2:
           \$24  = 1'h0;
-      7'h53:
+      8'ha3:
           \$24  = 1'h0;
-      7'h54:
+      8'ha4:
           \$24  = 1'h0;
-      7'h55:
+      8'ha5:
           \$24  = 1'h0;
-      7'h56:
+      8'ha6:
+          \$24  = 1'h0;
+      8'ha7:
+          \$24  = 1'h0;
+      8'ha8:
+          \$24  = 1'h0;
+      8'ha9:
+          \$24  = 1'h0;
+      8'haa:
+          \$24  = 1'h0;
+      8'hab:
+          \$24  = 1'h0;
+      8'hac:
+          \$24  = 1'h0;
+      8'had:
+          \$24  = 1'h0;
+      8'hae:
           \$24  = 1'h1;
-      7'h57:
+      8'haf:
           \$24  = 1'h0;
-      7'h58:
+      8'hb0:
           \$24  = 1'h0;
-      7'h59:
+      8'hb1:
           \$24  = 1'h0;
-      7'h5a:
+      8'hb2:
           \$24  = 1'h0;
-      7'h5b:
+      8'hb3:
           \$24  = 1'h0;
-      7'h5c:
+      8'hb4:
           \$24  = 1'h0;
-      7'h5d:
+      8'hb5:
           \$24  = 1'h0;
-      7'h5e:
+      8'hb6:
+          \$24  = 1'h0;
+      8'hb7:
+          \$24  = 1'h0;
+      8'hb8:
+          \$24  = 1'h0;
+      8'hb9:
+          \$24  = 1'h0;
+      8'hba:
+          \$24  = 1'h0;
+      8'hbb:
+          \$24  = 1'h0;
+      8'hbc:
+          \$24  = 1'h0;
+      8'hbd:
+          \$24  = 1'h0;
+      8'hbe:
           \$24  = 1'h1;
-      7'h5f:
+      8'hbf:
           \$24  = 1'h0;
-      7'h60:
+      8'hc0:
           \$24  = 1'h0;
-      7'h61:
+      8'hc1:
           \$24  = 1'h0;
-      7'h62:
+      8'hc2:
           \$24  = 1'h0;
-      7'h63:
+      8'hc3:
           \$24  = 1'h0;
-      7'h64:
+      8'hc4:
           \$24  = 1'h0;
-      7'h65:
+      8'hc5:
           \$24  = 1'h0;
-      7'h66:
+      8'hc6:
+          \$24  = 1'h0;
+      8'hc7:
+          \$24  = 1'h0;
+      8'hc8:
+          \$24  = 1'h0;
+      8'hc9:
+          \$24  = 1'h0;
+      8'hca:
+          \$24  = 1'h0;
+      8'hcb:
+          \$24  = 1'h0;
+      8'hcc:
+          \$24  = 1'h0;
+      8'hcd:
+          \$24  = 1'h0;
+      8'hce:
           \$24  = 1'h1;
-      7'h67:
+      8'hcf:
           \$24  = 1'h0;
-      7'h68:
+      8'hd0:
           \$24  = 1'h0;
-      7'h69:
+      8'hd1:
           \$24  = 1'h0;
-      7'h6a:
+      8'hd2:
           \$24  = 1'h0;
-      7'h6b:
+      8'hd3:
           \$24  = 1'h0;
-      7'h6c:
+      8'hd4:
           \$24  = 1'h0;
-      7'h6d:
+      8'hd5:
           \$24  = 1'h0;
-      7'h6e:
+      8'hd6:
+          \$24  = 1'h0;
+      8'hd7:
+          \$24  = 1'h0;
+      8'hd8:
+          \$24  = 1'h0;
+      8'hd9:
+          \$24  = 1'h0;
+      8'hda:
+          \$24  = 1'h0;
+      8'hdb:
+          \$24  = 1'h0;
+      8'hdc:
+          \$24  = 1'h0;
+      8'hdd:
+          \$24  = 1'h0;
+      8'hde:
           \$24  = 1'h1;
-      7'h6f:
+      8'hdf:
           \$24  = 1'h0;
-      7'h70:
+      8'he0:
           \$24  = 1'h0;
-      7'h71:
+      8'he1:
           \$24  = 1'h0;
-      7'h72:
+      8'he2:
           \$24  = 1'h0;
-      7'h73:
+      8'he3:
           \$24  = 1'h0;
-      7'h74:
+      8'he4:
           \$24  = 1'h0;
-      7'h75:
+      8'he5:
           \$24  = 1'h0;
-      7'h76:
+      8'he6:
+          \$24  = 1'h0;
+      8'he7:
+          \$24  = 1'h0;
+      8'he8:
+          \$24  = 1'h0;
+      8'he9:
+          \$24  = 1'h0;
+      8'hea:
+          \$24  = 1'h0;
+      8'heb:
+          \$24  = 1'h0;
+      8'hec:
+          \$24  = 1'h0;
+      8'hed:
+          \$24  = 1'h0;
+      8'hee:
           \$24  = 1'h1;
-      7'h77:
+      8'hef:
           \$24  = 1'h0;
-      7'h78:
+      8'hf0:
           \$24  = 1'h0;
-      7'h79:
+      8'hf1:
           \$24  = 1'h0;
-      7'h7a:
+      8'hf2:
           \$24  = 1'h0;
-      7'h7b:
+      8'hf3:
           \$24  = 1'h0;
-      7'h7c:
+      8'hf4:
           \$24  = 1'h0;
-      7'h7d:
+      8'hf5:
           \$24  = 1'h0;
-      7'h7e:
+      8'hf6:
+          \$24  = 1'h0;
+      8'hf7:
+          \$24  = 1'h0;
+      8'hf8:
+          \$24  = 1'h0;
+      8'hf9:
+          \$24  = 1'h0;
+      8'hfa:
+          \$24  = 1'h0;
+      8'hfb:
+          \$24  = 1'h0;
+      8'hfc:
+          \$24  = 1'h0;
+      8'hfd:
+          \$24  = 1'h0;
+      8'hfe:
           \$24  = 1'h1;
-      7'h7f:
+      8'hff:
           \$24  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$101  = nf_t;
+    \$85  = nf_t;
     if (issue) begin
-      \$101  = \$20 ;
+      \$85  = \$20 ;
     end
     if (rst) begin
-      \$101  = 4'h0;
+      \$85  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$102  = \$signature__addr ;
+    \$86  = \$signature__addr ;
     if (issue) begin
-      \$102  = \$21 ;
+      \$86  = \$21 ;
     end
     if (rst) begin
-      \$102  = 3'h0;
+      \$86  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$103  = reads_input_t;
+    \$87  = reads_input_t;
     if (issue) begin
-      \$103  = \$22 ;
+      \$87  = \$22 ;
     end
     if (rst) begin
-      \$103  = 1'h1;
+      \$87  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$104  = first_t;
+    \$88  = first_t;
     if (issue) begin
-      \$104  = \$23 ;
+      \$88  = \$23 ;
     end
     if (rst) begin
-      \$104  = 1'h1;
+      \$88  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$105  = last_t;
+    \$89  = last_t;
     if (issue) begin
-      \$105  = \$24 ;
+      \$89  = \$24 ;
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$106  = wrom__addr;
+    \$90  = wrom__addr;
     if (issue) begin
-      \$106  = \$27 [6:0];
+      \$90  = \$27 [7:0];
     end
     if (rst) begin
-      \$106  = 7'h00;
+      \$90  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$107  = i__payload;
+    \$91  = i__payload;
     if (rst) begin
-      \$107  = 32'd0;
+      \$91  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$108  = reads_input_t;
+    \$92  = reads_input_t;
     if (rst) begin
-      \$108  = 1'h0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$109  = issue;
+    \$93  = issue;
     if (rst) begin
-      \$109  = 1'h0;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$110  = first_t;
+    \$94  = first_t;
     if (rst) begin
-      \$110  = 1'h0;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$111  = last_t;
+    \$95  = last_t;
     if (rst) begin
-      \$111  = 1'h0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$112  = nf_t;
+    \$96  = nf_t;
     if (rst) begin
-      \$112  = 4'h0;
+      \$96  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$113  = \$29 ;
+    \$97  = \$29 ;
     if (rst) begin
-      \$113  = 9'h000;
+      \$97  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$114  = \$31 ;
+    \$98  = \$31 ;
     if (rst) begin
-      \$114  = 9'h000;
+      \$98  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$115  = \$33 ;
+    \$99  = \$33 ;
     if (rst) begin
-      \$115  = 9'h000;
+      \$99  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$116  = \$35 ;
+    \$100  = \$35 ;
     if (rst) begin
-      \$116  = 9'h000;
+      \$100  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$117  = \$37 ;
+    \$101  = wrom__data[7:0];
     if (rst) begin
-      \$117  = 9'h000;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$118  = \$39 ;
+    \$102  = wrom__data[15:8];
     if (rst) begin
-      \$118  = 9'h000;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$119  = \$41 ;
+    \$103  = wrom__data[23:16];
     if (rst) begin
-      \$119  = 9'h000;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$120  = \$43 ;
+    \$104  = wrom__data[31:24];
     if (rst) begin
-      \$120  = 9'h000;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$121  = wrom__data[7:0];
+    \$105  = \$36 ;
     if (rst) begin
-      \$121  = 8'h00;
+      \$105  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$122  = wrom__data[15:8];
+    \$106  = \$37 ;
     if (rst) begin
-      \$122  = 8'h00;
+      \$106  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$123  = wrom__data[23:16];
+    \$107  = \$38 ;
     if (rst) begin
-      \$123  = 8'h00;
+      \$107  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$124  = wrom__data[31:24];
+    \$108  = \$39 ;
     if (rst) begin
-      \$124  = 8'h00;
+      \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$125  = wrom__data[39:32];
+    \$109  = prod0_0;
     if (rst) begin
-      \$125  = 8'h00;
+      \$109  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$126  = wrom__data[47:40];
+    \$110  = prod0_1;
     if (rst) begin
-      \$126  = 8'h00;
+      \$110  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$127  = wrom__data[55:48];
+    \$111  = prod1_0;
     if (rst) begin
-      \$127  = 8'h00;
+      \$111  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$128  = wrom__data[63:56];
+    \$112  = prod1_1;
     if (rst) begin
-      \$128  = 8'h00;
+      \$112  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$129  = \$44 ;
+    \$113  = { \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40 [17], \$40  };
     if (rst) begin
-      \$129  = 17'h00000;
+      \$113  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$130  = \$45 ;
+    \$114  = { \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41 [17], \$41  };
     if (rst) begin
-      \$130  = 17'h00000;
+      \$114  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$131  = \$46 ;
+    \$115  = v1;
     if (rst) begin
-      \$131  = 17'h00000;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$132  = \$47 ;
+    \$116  = first1;
     if (rst) begin
-      \$132  = 17'h00000;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$133  = \$48 ;
+    \$117  = last1;
     if (rst) begin
-      \$133  = 17'h00000;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$134  = \$49 ;
+    \$118  = nf1;
     if (rst) begin
-      \$134  = 17'h00000;
+      \$118  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$135  = \$50 ;
+    \$119  = v2;
     if (rst) begin
-      \$135  = 17'h00000;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$136  = \$51 ;
+    \$120  = first2;
     if (rst) begin
-      \$136  = 17'h00000;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$137  = prod0_0;
+    \$121  = last2;
     if (rst) begin
-      \$137  = 17'h00000;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$138  = prod0_1;
+    \$122  = nf2;
     if (rst) begin
-      \$138  = 17'h00000;
+      \$122  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$139  = prod0_2;
+    \$123  = v3;
     if (rst) begin
-      \$139  = 17'h00000;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$140  = prod0_3;
+    \$124  = first3;
     if (rst) begin
-      \$140  = 17'h00000;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$141  = prod1_0;
+    \$125  = last3;
     if (rst) begin
-      \$141  = 17'h00000;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$142  = prod1_1;
+    \$126  = nf3;
     if (rst) begin
-      \$142  = 17'h00000;
+      \$126  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$143  = prod1_2;
+    \$127  = v4;
     if (rst) begin
-      \$143  = 17'h00000;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$144  = prod1_3;
+    \$128  = first4;
     if (rst) begin
-      \$144  = 17'h00000;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$145  = { \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54  };
+    \$129  = last4;
     if (rst) begin
-      \$145  = 23'h000000;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$146  = { \$57 [18], \$57 [18], \$57 [18], \$57 [18], \$57  };
+    \$130  = nf4;
     if (rst) begin
-      \$146  = 23'h000000;
+      \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$147  = v1;
-    if (rst) begin
-      \$147  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$148  = first1;
-    if (rst) begin
-      \$148  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$149  = last1;
-    if (rst) begin
-      \$149  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$150  = nf1;
-    if (rst) begin
-      \$150  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$151  = v2;
-    if (rst) begin
-      \$151  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$152  = first2;
-    if (rst) begin
-      \$152  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$153  = last2;
-    if (rst) begin
-      \$153  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$154  = nf2;
-    if (rst) begin
-      \$154  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$155  = v3;
-    if (rst) begin
-      \$155  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$156  = first3;
-    if (rst) begin
-      \$156  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$157  = last3;
-    if (rst) begin
-      \$157  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$158  = nf3;
-    if (rst) begin
-      \$158  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$159  = v4;
-    if (rst) begin
-      \$159  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$160  = first4;
-    if (rst) begin
-      \$160  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$161  = last4;
-    if (rst) begin
-      \$161  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$162  = nf4;
-    if (rst) begin
-      \$162  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$163  = acc0;
+    \$131  = acc0;
     if (v5) begin
-      \$163  = \$9 [22:0];
+      \$131  = \$9 [22:0];
     end
     if (rst) begin
-      \$163  = 23'h000000;
+      \$131  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$164  = acc1;
+    \$132  = acc1;
     if (v5) begin
-      \$164  = \$12 [22:0];
+      \$132  = \$12 [22:0];
     end
     if (rst) begin
-      \$164  = 23'h000000;
+      \$132  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$165  = \$61 [2:0];
+    \$133  = \$45 [2:0];
     if (rst) begin
-      \$165  = 3'h0;
+      \$133  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$166  = \$signature__addr$30 ;
-    if (\$69 ) begin
-      \$166  = \$72 [2:0];
+    \$134  = \$signature__addr$30 ;
+    if (\$53 ) begin
+      \$134  = \$56 [2:0];
     end
     if (rst) begin
-      \$166  = 3'h0;
+      \$134  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$167  = \rport__addr$33 ;
-    if (\$76 ) begin
-      \$167  = \$79 [2:0];
+    \$135  = \rport__addr$33 ;
+    if (\$60 ) begin
+      \$135  = \$63 [2:0];
     end
     if (rst) begin
-      \$167  = 3'h0;
+      \$135  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$168  = \$93 [2:0];
+    \$136  = \$77 [2:0];
     if (rst) begin
-      \$168  = 3'h0;
+      \$136  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$169  = o__valid;
-    if (\$95 ) begin
-      \$169  = \$98 ;
+    \$137  = o__valid;
+    if (\$79 ) begin
+      \$137  = \$82 ;
     end
     if (rst) begin
-      \$169  = 1'h0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$170  = o__payload;
-    if (\$95 ) begin
-      \$170  = \$100 ;
+    \$138  = o__payload;
+    if (\$79 ) begin
+      \$138  = \$84 ;
     end
     if (rst) begin
-      \$170  = 46'h000000000000;
+      \$138  = 46'h000000000000;
     end
   end
   assign sf_t = \$signature__addr ;
@@ -28706,8 +27796,6 @@ module \top.s5_conv5_u0 (rst, i__ready, o__ready, i__payload, o__valid, o__paylo
   assign q_rptr = \rport__addr$33 ;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
   assign \q_in[0]  = q_in[22:0];
   assign \q_in[1]  = q_in[45:23];
   assign \o__payload[0]  = o__payload[22:0];
