@@ -64,11 +64,16 @@ class EltwiseAdd(wiring.Component):
         queue = OutputQueue(m, self.o, p.latency)
         m.d.comb += [self.a.ready.eq(queue.room & self.b.valid), self.b.ready.eq(queue.room & self.a.valid)]
         issue = self.a.valid & self.b.valid & queue.room
-        # ADD_RESCALE_STAGES registers before the requant: each input's product (the DSP block's
-        # output register), then the products again by the adder (the route from the block).
-        valid: Value = issue
-        terms = [rescale_terms(p, self.a.p[lane], self.b.p[lane]) for lane in range(p.lanes)]
-        for stage in range(ADD_RESCALE_STAGES):
+        # ADD_RESCALE_STAGES registers before the requant: the operands (a FIFO's block RAM output
+        # is slow: it drives no arithmetic), each input's product (the DSP block's output register),
+        # then the products again by the adder (the route from the block).
+        operands = [[Signal.like(port.p[lane], name=f"add{lane}_{side}_in") for side, port in (("a", self.a), ("b", self.b))]
+                    for lane in range(p.lanes)]
+        valid = Signal(name="add_valid_in")
+        m.d.sync += [valid.eq(issue), *(r.eq(port.p[lane]) for lane, pair in enumerate(operands)
+                                        for r, port in zip(pair, (self.a, self.b)))]
+        terms = [rescale_terms(p, a, b) for a, b in operands]
+        for stage in range(ADD_RESCALE_STAGES - 1):
             regs = [[Signal(Shape.cast(t.shape()), name=f"add{lane}_{side}_{stage}") for side, t in zip("ab", pair)]
                     for lane, pair in enumerate(terms)]
             delayed = Signal(name=f"add_valid_{stage}")

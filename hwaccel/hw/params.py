@@ -397,7 +397,7 @@ class FifoParams:
 
 __all__ += ["ADD_RESCALE_STAGES", "REQUANT_LATENCY", "RequantEntry", "RequantParams", "PoolParams", "EltwiseAddParams", "EltwiseConcatParams", "signed_width"]
 
-ADD_RESCALE_STAGES = 2  # EltwiseAdd: each input times its multiplier (a DSP block's register), then a copy
+ADD_RESCALE_STAGES = 3  # EltwiseAdd: the operands, each times its multiplier (a DSP block's register), then a copy
 REQUANT_LATENCY = 7  # operands, partial products, their copies, product, rounding, shift, clamp (+1 for the table's read register)
 
 
@@ -638,7 +638,7 @@ class EltwiseAddParams:
 
     @property
     def latency(self) -> int:
-        """The rescaled inputs' products, their copies (:data:`ADD_RESCALE_STAGES`), then the requant."""
+        """The operands, the rescaled inputs' products, their copies (:data:`ADD_RESCALE_STAGES`), then the requant."""
         return ADD_RESCALE_STAGES + self.requant.latency
 
     @property

@@ -17734,17 +17734,20 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire [8:0] \$1 ;
   wire [8:0] \$10 ;
-  reg \$100 ;
-  reg \$101 ;
-  reg [34:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [3:0] \$104 ;
-  reg [3:0] \$105 ;
-  reg [3:0] \$106 ;
+  reg [1:0] \$100 ;
+  reg [32:0] \$101 ;
+  reg [32:0] \$102 ;
+  reg \$103 ;
+  reg \$104 ;
+  reg [34:0] \$105 ;
+  reg [7:0] \$106 ;
   reg [3:0] \$107 ;
-  reg \$108 ;
-  reg [7:0] \$109 ;
+  reg [3:0] \$108 ;
+  reg [3:0] \$109 ;
   wire [33:0] \$11 ;
+  reg [3:0] \$110 ;
+  reg \$111 ;
+  reg [7:0] \$112 ;
   wire [8:0] \$12 ;
   wire [31:0] \$13 ;
   wire [34:0] \$14 ;
@@ -17818,29 +17821,29 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$76 ;
   wire [7:0] \$77 ;
   reg \$78 ;
-  reg [33:0] \$79 ;
+  reg [7:0] \$79 ;
   wire \$8 ;
-  reg [31:0] \$80 ;
+  reg [7:0] \$80 ;
   reg \$81 ;
   reg [33:0] \$82 ;
   reg [31:0] \$83 ;
   reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
+  reg [33:0] \$85 ;
+  reg [31:0] \$86 ;
   reg \$87 ;
   reg \$88 ;
   reg \$89 ;
   wire \$9 ;
   reg \$90 ;
-  reg [34:0] \$91 ;
-  reg [17:0] \$92 ;
-  reg [17:0] \$93 ;
-  reg [17:0] \$94 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg [34:0] \$94 ;
   reg [17:0] \$95 ;
-  reg [1:0] \$96 ;
-  reg [1:0] \$97 ;
-  reg [32:0] \$98 ;
-  reg [32:0] \$99 ;
+  reg [17:0] \$96 ;
+  reg [17:0] \$97 ;
+  reg [17:0] \$98 ;
+  reg [1:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -17853,10 +17856,13 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire a__valid;
   reg [33:0] add0_a_0 = 34'h000000000;
   reg [33:0] add0_a_1 = 34'h000000000;
+  reg [7:0] add0_a_in = 8'h00;
   reg [31:0] add0_b_0 = 32'd0;
   reg [31:0] add0_b_1 = 32'd0;
+  reg [7:0] add0_b_in = 8'h00;
   reg add_valid_0 = 1'h0;
   reg add_valid_1 = 1'h0;
+  reg add_valid_in = 1'h0;
   input [7:0] b__payload;
   wire [7:0] b__payload;
   wire [7:0] \b__payload[0] ;
@@ -18169,7 +18175,7 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     lut[255] = 8'h7f;
   end
   assign q_in = lut[\$1 [7:0]];
-  reg [7:0] queue [9:0];
+  reg [7:0] queue [10:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -18181,13 +18187,14 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     queue[7] = 8'h00;
     queue[8] = 8'h00;
     queue[9] = 8'h00;
+    queue[10] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'hb;
+  assign q_room = q_owed < 4'hc;
   assign a__ready = q_room & b__valid;
   assign b__ready = q_room & a__valid;
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
@@ -18200,9 +18207,9 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$signature__en  = rq_valid_7 & \$7 ;
   assign \$8  = a__valid & b__valid;
   assign \$9  = \$8  & q_room;
-  assign \$10  = $signed(a__payload) - $signed(3'h2);
+  assign \$10  = $signed(add0_a_in) - $signed(3'h2);
   assign \$11  = $signed(\$10 ) * $signed(26'h106ebb2);
-  assign \$12  = $signed(b__payload) - $signed(8'h80);
+  assign \$12  = $signed(add0_b_in) - $signed(8'h80);
   assign \$13  = $signed(\$12 ) * $signed(24'h480539);
   assign \$14  = $signed(add0_a_1) + $signed(add0_b_1);
   assign \$15  = rq0_x[16:0] * 1'h1;
@@ -18233,14 +18240,14 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$46  = \$43  & \$45 ;
   assign \$47  = ~ \$46 ;
   assign \$48  = rq_valid_7 & \$47 ;
-  assign \$49  = \$signature__addr  == 4'h9;
+  assign \$49  = \$signature__addr  == 4'ha;
   assign \$50  = \$signature__addr  + 1'h1;
   assign \$51  = \$49  ? 5'h00 : \$50 ;
   assign \$52  = ~ o__valid;
   assign \$53  = \$52  | o__ready;
   assign \$54  = | q_stored;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = rport__addr == 4'h9;
+  assign \$56  = rport__addr == 4'ha;
   assign \$57  = rport__addr + 1'h1;
   assign \$58  = \$56  ? 5'h00 : \$57 ;
   assign \$59  = ~ o__valid;
@@ -18263,69 +18270,75 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$76  = | q_stored;
   assign \$77  = \$76  ? rport__data : q_in;
   always @(posedge clk)
-    add_valid_0 <= \$78 ;
+    add_valid_in <= \$78 ;
   always @(posedge clk)
-    add0_a_0 <= \$79 ;
+    add0_a_in <= \$79 ;
   always @(posedge clk)
-    add0_b_0 <= \$80 ;
+    add0_b_in <= \$80 ;
   always @(posedge clk)
-    add_valid_1 <= \$81 ;
+    add_valid_0 <= \$81 ;
   always @(posedge clk)
-    add0_a_1 <= \$82 ;
+    add0_a_0 <= \$82 ;
   always @(posedge clk)
-    add0_b_1 <= \$83 ;
+    add0_b_0 <= \$83 ;
   always @(posedge clk)
-    rq_valid_1 <= \$84 ;
+    add_valid_1 <= \$84 ;
   always @(posedge clk)
-    rq_valid_2 <= \$85 ;
+    add0_a_1 <= \$85 ;
   always @(posedge clk)
-    rq_valid_3 <= \$86 ;
+    add0_b_1 <= \$86 ;
   always @(posedge clk)
-    rq_valid_4 <= \$87 ;
+    rq_valid_1 <= \$87 ;
   always @(posedge clk)
-    rq_valid_5 <= \$88 ;
+    rq_valid_2 <= \$88 ;
   always @(posedge clk)
-    rq_valid_6 <= \$89 ;
+    rq_valid_3 <= \$89 ;
   always @(posedge clk)
-    rq_valid_7 <= \$90 ;
+    rq_valid_4 <= \$90 ;
   always @(posedge clk)
-    rq0_x <= \$91 ;
+    rq_valid_5 <= \$91 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$92 ;
+    rq_valid_6 <= \$92 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$93 ;
+    rq_valid_7 <= \$93 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$94 ;
+    rq0_x <= \$94 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$95 ;
+    rq0_part0_0 <= \$95 ;
   always @(posedge clk)
-    rq0_part2_0 <= \$96 ;
+    rq0_part0_0_r <= \$96 ;
   always @(posedge clk)
-    rq0_part2_0_r <= \$97 ;
+    rq0_part1_0 <= \$97 ;
   always @(posedge clk)
-    rq0_prod <= \$98 ;
+    rq0_part1_0_r <= \$98 ;
   always @(posedge clk)
-    rq0_floor <= \$99 ;
+    rq0_part2_0 <= \$99 ;
   always @(posedge clk)
-    rq0_above <= \$100 ;
+    rq0_part2_0_r <= \$100 ;
   always @(posedge clk)
-    rq0_tie <= \$101 ;
+    rq0_prod <= \$101 ;
   always @(posedge clk)
-    rq0_code <= \$102 ;
+    rq0_floor <= \$102 ;
   always @(posedge clk)
-    rq0_out <= \$103 ;
+    rq0_above <= \$103 ;
   always @(posedge clk)
-    q_owed <= \$104 ;
+    rq0_tie <= \$104 ;
   always @(posedge clk)
-    \$signature__addr  <= \$105 ;
+    rq0_code <= \$105 ;
   always @(posedge clk)
-    rport__addr <= \$106 ;
+    rq0_out <= \$106 ;
   always @(posedge clk)
-    q_stored <= \$107 ;
+    q_owed <= \$107 ;
   always @(posedge clk)
-    o__valid <= \$108 ;
+    \$signature__addr  <= \$108 ;
   always @(posedge clk)
-    o__payload <= \$109 ;
+    rport__addr <= \$109 ;
+  always @(posedge clk)
+    q_stored <= \$110 ;
+  always @(posedge clk)
+    o__valid <= \$111 ;
+  always @(posedge clk)
+    o__payload <= \$112 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     \$78  = \$9 ;
@@ -18335,231 +18348,252 @@ module \top.s3_add3_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$79  = \$11 ;
+    \$79  = a__payload;
     if (rst) begin
-      \$79  = 34'h000000000;
+      \$79  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$80  = \$13 ;
+    \$80  = b__payload;
     if (rst) begin
-      \$80  = 32'd0;
+      \$80  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$81  = add_valid_0;
+    \$81  = add_valid_in;
     if (rst) begin
       \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$82  = add0_a_0;
+    \$82  = \$11 ;
     if (rst) begin
       \$82  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$83  = add0_b_0;
+    \$83  = \$13 ;
     if (rst) begin
       \$83  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$84  = add_valid_1;
+    \$84  = add_valid_0;
     if (rst) begin
       \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$85  = rq_valid_1;
+    \$85  = add0_a_0;
     if (rst) begin
-      \$85  = 1'h0;
+      \$85  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$86  = rq_valid_2;
+    \$86  = add0_b_0;
     if (rst) begin
-      \$86  = 1'h0;
+      \$86  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$87  = rq_valid_3;
+    \$87  = add_valid_1;
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$88  = rq_valid_4;
+    \$88  = rq_valid_1;
     if (rst) begin
       \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$89  = rq_valid_5;
+    \$89  = rq_valid_2;
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$90  = rq_valid_6;
+    \$90  = rq_valid_3;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$91  = \$14 ;
+    \$91  = rq_valid_4;
     if (rst) begin
-      \$91  = 35'h000000000;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$92  = \$15 ;
+    \$92  = rq_valid_5;
     if (rst) begin
-      \$92  = 18'h00000;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$93  = rq0_part0_0;
+    \$93  = rq_valid_6;
     if (rst) begin
-      \$93  = 18'h00000;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$94  = \$16 ;
+    \$94  = \$14 ;
     if (rst) begin
-      \$94  = 18'h00000;
+      \$94  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$95  = rq0_part1_0;
+    \$95  = \$15 ;
     if (rst) begin
       \$95  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$96  = \$17 ;
+    \$96  = rq0_part0_0;
     if (rst) begin
-      \$96  = 2'h0;
+      \$96  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$97  = rq0_part2_0;
+    \$97  = \$16 ;
     if (rst) begin
-      \$97  = 2'h0;
+      \$97  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$98  = \$23 [32:0];
+    \$98  = rq0_part1_0;
     if (rst) begin
-      \$98  = 33'h000000000;
+      \$98  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$99  = \$24 ;
+    \$99  = \$17 ;
     if (rst) begin
-      \$99  = 33'h000000000;
+      \$99  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$100  = \$25 ;
+    \$100  = rq0_part2_0;
     if (rst) begin
-      \$100  = 1'h0;
+      \$100  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$101  = \$28 ;
+    \$101  = \$23 [32:0];
     if (rst) begin
-      \$101  = 1'h0;
+      \$101  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$102  = \$32 ;
+    \$102  = \$24 ;
     if (rst) begin
-      \$102  = 35'h000000000;
+      \$102  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$103  = \$36 [7:0];
+    \$103  = \$25 ;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$104  = \$41 [3:0];
+    \$104  = \$28 ;
     if (rst) begin
-      \$104  = 4'h0;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$105  = \$signature__addr ;
-    if (\$48 ) begin
-      \$105  = \$51 [3:0];
-    end
+    \$105  = \$32 ;
     if (rst) begin
-      \$105  = 4'h0;
+      \$105  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$106  = rport__addr;
-    if (\$55 ) begin
-      \$106  = \$58 [3:0];
-    end
+    \$106  = \$36 [7:0];
     if (rst) begin
-      \$106  = 4'h0;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$107  = \$71 [3:0];
+    \$107  = \$41 [3:0];
     if (rst) begin
       \$107  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$108  = o__valid;
-    if (\$73 ) begin
-      \$108  = \$75 ;
+    \$108  = \$signature__addr ;
+    if (\$48 ) begin
+      \$108  = \$51 [3:0];
     end
     if (rst) begin
-      \$108  = 1'h0;
+      \$108  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$109  = o__payload;
-    if (\$73 ) begin
-      \$109  = \$77 ;
+    \$109  = rport__addr;
+    if (\$55 ) begin
+      \$109  = \$58 [3:0];
     end
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$110  = \$71 [3:0];
+    if (rst) begin
+      \$110  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$111  = o__valid;
+    if (\$73 ) begin
+      \$111  = \$75 ;
+    end
+    if (rst) begin
+      \$111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$112  = o__payload;
+    if (\$73 ) begin
+      \$112  = \$77 ;
+    end
+    if (rst) begin
+      \$112  = 8'h00;
     end
   end
   assign port__addr = \$1 [7:0];
@@ -39058,17 +39092,20 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
   wire [8:0] \$1 ;
   wire [8:0] \$10 ;
-  reg \$100 ;
-  reg \$101 ;
-  reg [35:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [3:0] \$104 ;
-  reg [3:0] \$105 ;
-  reg [3:0] \$106 ;
+  reg [1:0] \$100 ;
+  reg [33:0] \$101 ;
+  reg [33:0] \$102 ;
+  reg \$103 ;
+  reg \$104 ;
+  reg [35:0] \$105 ;
+  reg [7:0] \$106 ;
   reg [3:0] \$107 ;
-  reg \$108 ;
-  reg [7:0] \$109 ;
+  reg [3:0] \$108 ;
+  reg [3:0] \$109 ;
   wire [33:0] \$11 ;
+  reg [3:0] \$110 ;
+  reg \$111 ;
+  reg [7:0] \$112 ;
   wire [8:0] \$12 ;
   wire [33:0] \$13 ;
   wire [34:0] \$14 ;
@@ -39142,29 +39179,29 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire \$76 ;
   wire [7:0] \$77 ;
   reg \$78 ;
-  reg [33:0] \$79 ;
+  reg [7:0] \$79 ;
   wire \$8 ;
-  reg [33:0] \$80 ;
+  reg [7:0] \$80 ;
   reg \$81 ;
   reg [33:0] \$82 ;
   reg [33:0] \$83 ;
   reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
+  reg [33:0] \$85 ;
+  reg [33:0] \$86 ;
   reg \$87 ;
   reg \$88 ;
   reg \$89 ;
   wire \$9 ;
   reg \$90 ;
-  reg [34:0] \$91 ;
-  reg [17:0] \$92 ;
-  reg [17:0] \$93 ;
-  reg [17:0] \$94 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg [34:0] \$94 ;
   reg [17:0] \$95 ;
-  reg [1:0] \$96 ;
-  reg [1:0] \$97 ;
-  reg [33:0] \$98 ;
-  reg [33:0] \$99 ;
+  reg [17:0] \$96 ;
+  reg [17:0] \$97 ;
+  reg [17:0] \$98 ;
+  reg [1:0] \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
   wire [7:0] \$signature__data ;
   wire \$signature__en ;
@@ -39177,10 +39214,13 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   wire a__valid;
   reg [33:0] add0_a_0 = 34'h000000000;
   reg [33:0] add0_a_1 = 34'h000000000;
+  reg [7:0] add0_a_in = 8'h00;
   reg [33:0] add0_b_0 = 34'h000000000;
   reg [33:0] add0_b_1 = 34'h000000000;
+  reg [7:0] add0_b_in = 8'h00;
   reg add_valid_0 = 1'h0;
   reg add_valid_1 = 1'h0;
+  reg add_valid_in = 1'h0;
   input [7:0] b__payload;
   wire [7:0] b__payload;
   wire [7:0] \b__payload[0] ;
@@ -39493,7 +39533,7 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     lut[255] = 8'h7f;
   end
   assign q_in = lut[\$1 [7:0]];
-  reg [7:0] queue [9:0];
+  reg [7:0] queue [10:0];
   initial begin
     queue[0] = 8'h00;
     queue[1] = 8'h00;
@@ -39505,13 +39545,14 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
     queue[7] = 8'h00;
     queue[8] = 8'h00;
     queue[9] = 8'h00;
+    queue[10] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  assign q_room = q_owed < 4'hb;
+  assign q_room = q_owed < 4'hc;
   assign a__ready = q_room & b__valid;
   assign b__ready = q_room & a__valid;
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
@@ -39524,9 +39565,9 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$signature__en  = rq_valid_7 & \$7 ;
   assign \$8  = a__valid & b__valid;
   assign \$9  = \$8  & q_room;
-  assign \$10  = $signed(a__payload) - $signed(4'h8);
+  assign \$10  = $signed(add0_a_in) - $signed(4'h8);
   assign \$11  = $signed(\$10 ) * $signed(26'h1d56d8d);
-  assign \$12  = $signed(b__payload) - $signed(6'h25);
+  assign \$12  = $signed(add0_b_in) - $signed(6'h25);
   assign \$13  = $signed(\$12 ) * $signed(26'h1126a68);
   assign \$14  = $signed(add0_a_1) + $signed(add0_b_1);
   assign \$15  = rq0_x[16:0] * 1'h1;
@@ -39557,14 +39598,14 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$46  = \$43  & \$45 ;
   assign \$47  = ~ \$46 ;
   assign \$48  = rq_valid_7 & \$47 ;
-  assign \$49  = \$signature__addr  == 4'h9;
+  assign \$49  = \$signature__addr  == 4'ha;
   assign \$50  = \$signature__addr  + 1'h1;
   assign \$51  = \$49  ? 5'h00 : \$50 ;
   assign \$52  = ~ o__valid;
   assign \$53  = \$52  | o__ready;
   assign \$54  = | q_stored;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = rport__addr == 4'h9;
+  assign \$56  = rport__addr == 4'ha;
   assign \$57  = rport__addr + 1'h1;
   assign \$58  = \$56  ? 5'h00 : \$57 ;
   assign \$59  = ~ o__valid;
@@ -39587,69 +39628,75 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   assign \$76  = | q_stored;
   assign \$77  = \$76  ? rport__data : q_in;
   always @(posedge clk)
-    add_valid_0 <= \$78 ;
+    add_valid_in <= \$78 ;
   always @(posedge clk)
-    add0_a_0 <= \$79 ;
+    add0_a_in <= \$79 ;
   always @(posedge clk)
-    add0_b_0 <= \$80 ;
+    add0_b_in <= \$80 ;
   always @(posedge clk)
-    add_valid_1 <= \$81 ;
+    add_valid_0 <= \$81 ;
   always @(posedge clk)
-    add0_a_1 <= \$82 ;
+    add0_a_0 <= \$82 ;
   always @(posedge clk)
-    add0_b_1 <= \$83 ;
+    add0_b_0 <= \$83 ;
   always @(posedge clk)
-    rq_valid_1 <= \$84 ;
+    add_valid_1 <= \$84 ;
   always @(posedge clk)
-    rq_valid_2 <= \$85 ;
+    add0_a_1 <= \$85 ;
   always @(posedge clk)
-    rq_valid_3 <= \$86 ;
+    add0_b_1 <= \$86 ;
   always @(posedge clk)
-    rq_valid_4 <= \$87 ;
+    rq_valid_1 <= \$87 ;
   always @(posedge clk)
-    rq_valid_5 <= \$88 ;
+    rq_valid_2 <= \$88 ;
   always @(posedge clk)
-    rq_valid_6 <= \$89 ;
+    rq_valid_3 <= \$89 ;
   always @(posedge clk)
-    rq_valid_7 <= \$90 ;
+    rq_valid_4 <= \$90 ;
   always @(posedge clk)
-    rq0_x <= \$91 ;
+    rq_valid_5 <= \$91 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$92 ;
+    rq_valid_6 <= \$92 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$93 ;
+    rq_valid_7 <= \$93 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$94 ;
+    rq0_x <= \$94 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$95 ;
+    rq0_part0_0 <= \$95 ;
   always @(posedge clk)
-    rq0_part2_0 <= \$96 ;
+    rq0_part0_0_r <= \$96 ;
   always @(posedge clk)
-    rq0_part2_0_r <= \$97 ;
+    rq0_part1_0 <= \$97 ;
   always @(posedge clk)
-    rq0_prod <= \$98 ;
+    rq0_part1_0_r <= \$98 ;
   always @(posedge clk)
-    rq0_floor <= \$99 ;
+    rq0_part2_0 <= \$99 ;
   always @(posedge clk)
-    rq0_above <= \$100 ;
+    rq0_part2_0_r <= \$100 ;
   always @(posedge clk)
-    rq0_tie <= \$101 ;
+    rq0_prod <= \$101 ;
   always @(posedge clk)
-    rq0_code <= \$102 ;
+    rq0_floor <= \$102 ;
   always @(posedge clk)
-    rq0_out <= \$103 ;
+    rq0_above <= \$103 ;
   always @(posedge clk)
-    q_owed <= \$104 ;
+    rq0_tie <= \$104 ;
   always @(posedge clk)
-    \$signature__addr  <= \$105 ;
+    rq0_code <= \$105 ;
   always @(posedge clk)
-    rport__addr <= \$106 ;
+    rq0_out <= \$106 ;
   always @(posedge clk)
-    q_stored <= \$107 ;
+    q_owed <= \$107 ;
   always @(posedge clk)
-    o__valid <= \$108 ;
+    \$signature__addr  <= \$108 ;
   always @(posedge clk)
-    o__payload <= \$109 ;
+    rport__addr <= \$109 ;
+  always @(posedge clk)
+    q_stored <= \$110 ;
+  always @(posedge clk)
+    o__valid <= \$111 ;
+  always @(posedge clk)
+    o__payload <= \$112 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$78  = \$9 ;
@@ -39659,231 +39706,252 @@ module \top.s7_add7_u0 (rst, a__ready, b__ready, a__payload, b__payload, o__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$79  = \$11 ;
+    \$79  = a__payload;
     if (rst) begin
-      \$79  = 34'h000000000;
+      \$79  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$80  = \$13 ;
+    \$80  = b__payload;
     if (rst) begin
-      \$80  = 34'h000000000;
+      \$80  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$81  = add_valid_0;
+    \$81  = add_valid_in;
     if (rst) begin
       \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$82  = add0_a_0;
+    \$82  = \$11 ;
     if (rst) begin
       \$82  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$83  = add0_b_0;
+    \$83  = \$13 ;
     if (rst) begin
       \$83  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$84  = add_valid_1;
+    \$84  = add_valid_0;
     if (rst) begin
       \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$85  = rq_valid_1;
+    \$85  = add0_a_0;
     if (rst) begin
-      \$85  = 1'h0;
+      \$85  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$86  = rq_valid_2;
+    \$86  = add0_b_0;
     if (rst) begin
-      \$86  = 1'h0;
+      \$86  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$87  = rq_valid_3;
+    \$87  = add_valid_1;
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$88  = rq_valid_4;
+    \$88  = rq_valid_1;
     if (rst) begin
       \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$89  = rq_valid_5;
+    \$89  = rq_valid_2;
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$90  = rq_valid_6;
+    \$90  = rq_valid_3;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$91  = \$14 ;
+    \$91  = rq_valid_4;
     if (rst) begin
-      \$91  = 35'h000000000;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$92  = \$15 ;
+    \$92  = rq_valid_5;
     if (rst) begin
-      \$92  = 18'h00000;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$93  = rq0_part0_0;
+    \$93  = rq_valid_6;
     if (rst) begin
-      \$93  = 18'h00000;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$94  = \$16 ;
+    \$94  = \$14 ;
     if (rst) begin
-      \$94  = 18'h00000;
+      \$94  = 35'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$95  = rq0_part1_0;
+    \$95  = \$15 ;
     if (rst) begin
       \$95  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$96  = \$17 ;
+    \$96  = rq0_part0_0;
     if (rst) begin
-      \$96  = 2'h0;
+      \$96  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$97  = rq0_part2_0;
+    \$97  = \$16 ;
     if (rst) begin
-      \$97  = 2'h0;
+      \$97  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$98  = \$23 [33:0];
+    \$98  = rq0_part1_0;
     if (rst) begin
-      \$98  = 34'h000000000;
+      \$98  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$99  = \$24 ;
+    \$99  = \$17 ;
     if (rst) begin
-      \$99  = 34'h000000000;
+      \$99  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$100  = \$25 ;
+    \$100  = rq0_part2_0;
     if (rst) begin
-      \$100  = 1'h0;
+      \$100  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$101  = \$28 ;
+    \$101  = \$23 [33:0];
     if (rst) begin
-      \$101  = 1'h0;
+      \$101  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$102  = \$32 ;
+    \$102  = \$24 ;
     if (rst) begin
-      \$102  = 36'h000000000;
+      \$102  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$103  = \$36 [7:0];
+    \$103  = \$25 ;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$104  = \$41 [3:0];
+    \$104  = \$28 ;
     if (rst) begin
-      \$104  = 4'h0;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$105  = \$signature__addr ;
-    if (\$48 ) begin
-      \$105  = \$51 [3:0];
-    end
+    \$105  = \$32 ;
     if (rst) begin
-      \$105  = 4'h0;
+      \$105  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$106  = rport__addr;
-    if (\$55 ) begin
-      \$106  = \$58 [3:0];
-    end
+    \$106  = \$36 [7:0];
     if (rst) begin
-      \$106  = 4'h0;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$107  = \$71 [3:0];
+    \$107  = \$41 [3:0];
     if (rst) begin
       \$107  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$108  = o__valid;
-    if (\$73 ) begin
-      \$108  = \$75 ;
+    \$108  = \$signature__addr ;
+    if (\$48 ) begin
+      \$108  = \$51 [3:0];
     end
     if (rst) begin
-      \$108  = 1'h0;
+      \$108  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$109  = o__payload;
-    if (\$73 ) begin
-      \$109  = \$77 ;
+    \$109  = rport__addr;
+    if (\$55 ) begin
+      \$109  = \$58 [3:0];
     end
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$110  = \$71 [3:0];
+    if (rst) begin
+      \$110  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$111  = o__valid;
+    if (\$73 ) begin
+      \$111  = \$75 ;
+    end
+    if (rst) begin
+      \$111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$112  = o__payload;
+    if (\$73 ) begin
+      \$112  = \$77 ;
+    end
+    if (rst) begin
+      \$112  = 8'h00;
     end
   end
   assign port__addr = \$1 [7:0];
