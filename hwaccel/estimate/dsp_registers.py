@@ -48,6 +48,11 @@ def _loads(cells: dict[str, Any]) -> dict[int, list[tuple[str, str]]]:
     return loads
 
 
+def _port_bits(module: dict[str, Any]) -> set[int]:
+    """Net bits of the module's ports (a flip-flop driving one stays)."""
+    return {b for port in module.get("ports", {}).values() for b in port["bits"] if isinstance(b, int)}
+
+
 def _controls(ff: dict[str, Any]) -> tuple[tuple, tuple, tuple] | None:
     """``(clock, enable, reset)`` nets of a flip-flop a DSP register can hold, else None."""
     if any(_setting(ff, k) not in ok for k, ok in _PACKABLE.items()):
@@ -76,31 +81,6 @@ def _output_flops(cells: dict[str, Any], mult: dict[str, Any], loads: dict[int, 
     return flops if len(controls) == 1 and None not in controls else None
 
 
-def pack_output_registers(module: dict[str, Any]) -> int:
-    """Move product registers into their ``MULT18X18D`` blocks (``module`` changed in place);
-    returns the number of flip-flops packed."""
-    cells = module["cells"]
-    loads = _loads(cells)
-    port_bits = {b for port in module.get("ports", {}).values() for b in port["bits"] if isinstance(b, int)}
-    packed = 0
-    for name in sorted(n for n, c in cells.items() if c["type"] == _MULT):
-        mult = cells[name]
-        flops = _output_flops(cells, mult, loads, port_bits)
-        if flops is None:
-            continue
-        first = cells[next(iter(flops.values()))]
-        conn = first["connections"]
-        enable = conn.get("CE", ["1"]) if _setting(first, "CEMUX") == "CE" else ["1"]
-        mult["parameters"].update(REG_OUTPUT_CLK="CLK0", REG_OUTPUT_CE="CE0", REG_OUTPUT_RST="RST0", RESETMODE="SYNC")
-        mult["connections"].update(CLK0=list(conn["CLK"]), CE0=list(enable), RST0=list(conn.get("LSR", ["0"])))
-        mult.setdefault("port_directions", {}).update(CLK0="input", CE0="input", RST0="input")
-        for port, ff_name in flops.items():
-            mult["connections"][port] = list(cells[ff_name]["connections"]["Q"])
-            del cells[ff_name]
-            packed += 1
-    return packed
-
-
 def _control_slot(mult: dict[str, Any], controls: tuple[tuple, tuple, tuple]) -> int | None:
     """The block's clock/enable/reset set (0..3) wired to ``controls``, a free one wired now, or None."""
     conn = mult["connections"]
@@ -113,6 +93,30 @@ def _control_slot(mult: dict[str, Any], controls: tuple[tuple, tuple, tuple]) ->
             mult.setdefault("port_directions", {}).update({f"CLK{k}": "input", f"CE{k}": "input", f"RST{k}": "input"})
             return k
     return None
+
+
+def pack_output_registers(module: dict[str, Any]) -> int:
+    """Move product registers into their ``MULT18X18D`` blocks (``module`` changed in place);
+    returns the number of flip-flops packed."""
+    cells = module["cells"]
+    loads = _loads(cells)
+    port_bits = _port_bits(module)
+    packed = 0
+    for name in sorted(n for n, c in cells.items() if c["type"] == _MULT):
+        mult = cells[name]
+        flops = _output_flops(cells, mult, loads, port_bits)
+        if flops is None:
+            continue
+        slot = _control_slot(mult, _controls(cells[next(iter(flops.values()))]))  # checked by _output_flops
+        if slot is None:
+            continue
+        mult["parameters"].update(REG_OUTPUT_CLK=f"CLK{slot}", REG_OUTPUT_CE=f"CE{slot}", REG_OUTPUT_RST=f"RST{slot}",
+                                  RESETMODE="SYNC")
+        for port, ff_name in flops.items():
+            mult["connections"][port] = list(cells[ff_name]["connections"]["Q"])
+            del cells[ff_name]
+            packed += 1
+    return packed
 
 
 def pack_input_registers(module: dict[str, Any]) -> int:
@@ -143,7 +147,7 @@ def pack_input_registers(module: dict[str, Any]) -> int:
                 mult["connections"][pin] = list(cells[ff]["connections"]["DI"])
                 used.add(ff)
     loads = _loads(cells)
-    port_bits = {b for port in module.get("ports", {}).values() for b in port["bits"] if isinstance(b, int)}
+    port_bits = _port_bits(module)
     removed = 0
     for ff in sorted(used):
         q = cells[ff]["connections"]["Q"][0]

@@ -19,7 +19,7 @@ and a table (LUT) stage when the params have one. The last stage's register is t
 caller's :class:`~.queue.OutputQueue`: the pipeline returns what goes into it (the clamped codes,
 or the table's read), with the valid of that cycle. Settings that are the same for every beat are
 constants, not registers. The stages load every cycle (no clock enable): the units issue a beat
-only when their :class:`~.queue.OutputQueue` has room for its result.
+only when the queue has room for its result.
 """
 
 from __future__ import annotations
